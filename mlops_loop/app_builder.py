@@ -1,0 +1,38 @@
+"""Build the whole CDK app from a validated config: one Stage per environment, nag packs on."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any, Iterable, Optional
+
+from aws_cdk import App
+
+from .config import AppConfig
+from .nag import add_nag_packs
+from .stage import MlopsStage
+
+
+REPO_ROOT = Path(__file__).resolve().parents[1]
+
+
+def cdk_json_context() -> dict[str, Any]:
+    """The ``context`` block of cdk.json (feature flags, config path).
+
+    The CDK CLI passes it to the app itself; reading it here makes ``python app.py`` and the test
+    suite synthesize exactly what ``cdk synth`` does. Context given by the CLI still wins.
+    """
+    return json.loads((REPO_ROOT / "cdk.json").read_text())["context"]
+
+
+def build_app(app: App, config: AppConfig, *, environments: Optional[Iterable[str]] = None) -> dict[str, MlopsStage]:
+    """Add a stage for each environment (all of them by default) and the compliance checks."""
+    names = list(environments) if environments is not None else list(config.environments)
+    unknown = [n for n in names if n not in config.environments]
+    if unknown:
+        raise ValueError(f"unknown environment(s) {unknown}; configured: {', '.join(config.environments)}")
+    stages = {
+        name: MlopsStage(app, stage_app_config=config, stage_env=config.environments[name]) for name in names
+    }
+    add_nag_packs(app)
+    return stages

@@ -1,0 +1,74 @@
+"""The SageMaker and Glue capacity mlops-loop knows how to size.
+
+One table, used to validate configuration at synth time (an unknown instance type
+fails synth with the list of allowed ones) and, later, to estimate the always-on
+cost floor. Prices are approximate public on-demand list prices in us-east-1 (USD
+per hour) kept for estimates only; they are not used for any decision at deploy time.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Literal
+
+Accelerator = Literal["none", "gpu", "inferentia2", "trainium"]
+
+
+@dataclass(frozen=True)
+class InstanceType:
+    name: str
+    vcpu: int
+    memory_gib: int
+    accelerator: Accelerator
+    usd_per_hour: float
+    # Whether the type has local NVMe instance storage: SageMaker rejects a KmsKeyId for
+    # the storage volume on such types, so constructs must omit it.
+    local_nvme: bool = False
+
+
+_TYPES = (
+    InstanceType("ml.t3.medium", 2, 4, "none", 0.05),
+    InstanceType("ml.t3.large", 2, 8, "none", 0.10),
+    InstanceType("ml.m5.large", 2, 8, "none", 0.115),
+    InstanceType("ml.m5.xlarge", 4, 16, "none", 0.23),
+    InstanceType("ml.m5.2xlarge", 8, 32, "none", 0.461),
+    InstanceType("ml.m5.4xlarge", 16, 64, "none", 0.922),
+    InstanceType("ml.m6i.large", 2, 8, "none", 0.115),
+    InstanceType("ml.m6i.xlarge", 4, 16, "none", 0.23),
+    InstanceType("ml.m6i.2xlarge", 8, 32, "none", 0.461),
+    InstanceType("ml.c5.xlarge", 4, 8, "none", 0.204),
+    InstanceType("ml.c5.2xlarge", 8, 16, "none", 0.408),
+    InstanceType("ml.c6i.xlarge", 4, 8, "none", 0.204),
+    InstanceType("ml.r5.xlarge", 4, 32, "none", 0.302),
+    InstanceType("ml.r5.2xlarge", 8, 64, "none", 0.605),
+    InstanceType("ml.m5d.xlarge", 4, 16, "none", 0.271, local_nvme=True),
+    InstanceType("ml.g5.xlarge", 4, 16, "gpu", 1.408, local_nvme=True),
+    InstanceType("ml.g5.2xlarge", 8, 32, "gpu", 1.515, local_nvme=True),
+    InstanceType("ml.inf2.xlarge", 4, 16, "inferentia2", 0.99),
+    InstanceType("ml.inf2.8xlarge", 32, 128, "inferentia2", 2.36),
+    InstanceType("ml.trn1.2xlarge", 8, 32, "trainium", 1.5),
+    InstanceType("ml.trn1.32xlarge", 128, 512, "trainium", 24.78, local_nvme=True),
+)
+
+INSTANCE_TYPES: dict[str, InstanceType] = {t.name: t for t in _TYPES}
+
+# Commercial regions where SageMaker Feature Store, Pipelines and Glue 5.0 are all available.
+SUPPORTED_REGIONS = (
+    "us-east-1",
+    "us-east-2",
+    "us-west-1",
+    "us-west-2",
+    "ca-central-1",
+    "eu-west-1",
+    "eu-west-2",
+    "eu-west-3",
+    "eu-central-1",
+    "eu-north-1",
+    "eu-south-1",
+    "ap-south-1",
+    "ap-northeast-1",
+    "ap-northeast-2",
+    "ap-southeast-1",
+    "ap-southeast-2",
+    "sa-east-1",
+)

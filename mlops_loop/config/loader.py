@@ -1,0 +1,124 @@
+"""Load and validate ``config/mlops-loop.yaml`` (or the file named by the ``mlops-loop:config`` context).
+
+The file has four top-level keys::
+
+    project: mlops-loop          # prefix of every physical name
+    defaults: {...}              # merged (deeply) under every environment
+    models: {<name>: {...}}      # what to train and serve
+    environments: {<name>: {...}}
+
+Validation errors are collected and raised together as one :class:`ConfigError` whose
+lines each name the environment or model, the field and the allowed values.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, Mapping
+
+import yaml
+from pydantic import ValidationError
+
+from .schema import AppConfig, EnvironmentConfig, ModelConfig
+
+_TOP_LEVEL = {"project", "defaults", "models", "environments"}
+
+
+class ConfigError(ValueError):
+    """Invalid configuration; the message lists every problem found, one per line."""
+
+    def __init__(self, source: str, problems: list[str]):
+        self.problems = problems
+        super().__init__(f"invalid configuration in {source}:\n" + "\n".join(f"  - {p}" for p in problems))
+
+
+def load_config(path: str | Path) -> AppConfig:
+    """Read and validate the YAML file at ``path``."""
+    path = Path(path)
+    try:
+        raw = yaml.safe_load(path.read_text())
+    except FileNotFoundError:
+        raise ConfigError(str(path), ["file not found; set the 'mlops-loop:config' context to an existing file"])
+    except yaml.YAMLError as exc:
+        raise ConfigError(str(path), [f"not valid YAML: {exc}"]) from None
+    return parse_config(raw, source=str(path))
+
+
+def parse_config(raw: Any, *, source: str = "<config>") -> AppConfig:
+    """Validate an already-parsed config document."""
+    if not isinstance(raw, Mapping):
+        raise ConfigError(source, ["the document must be a mapping with keys: " + ", ".join(sorted(_TOP_LEVEL))])
+    problems: list[str] = [
+        f"unknown top-level key {key!r}; allowed: {', '.join(sorted(_TOP_LEVEL))}" for key in raw if key not in _TOP_LEVEL
+    ]
+    defaults = raw.get("defaults") or {}
+    models: dict[str, ModelConfig] = {}
+    model_section = _section(raw, "models", problems)
+    for name, body in model_section.items():
+        model = _validate(ModelConfig, {**(body or {}), "name": name}, f"model {name!r}", problems)
+        if model is not None:
+            models[name] = model
+    environments: dict[str, EnvironmentConfig] = {}
+    for name, body in _section(raw, "environments", problems).items():
+        merged = _deep_merge(defaults, {**(body or {}), "name": name})
+        env = _validate(EnvironmentConfig, merged, f"environment {name!r}", problems)
+        if env is not None:
+            environments[name] = env
+            unknown = [m for m in env.models if m not in model_section]
+            if unknown:
+                problems.append(
+                    f"environment {name!r}: field 'models': unknown model(s) {unknown}; "
+                    f"allowed: {', '.join(sorted(model_section))}"
+                )
+    if problems:
+        raise ConfigError(source, problems)
+    try:
+        return AppConfig(project=raw.get("project", "mlops-loop"), models=models, environments=environments)
+    except ValidationError as exc:
+        raise ConfigError(source, _format(exc, "app")) from None
+
+
+def _section(raw: Mapping, key: str, problems: list[str]) -> Mapping:
+    value = raw.get(key)
+    if not isinstance(value, Mapping) or not value:
+        problems.append(f"top-level key {key!r} must be a non-empty mapping of name -> settings")
+        return {}
+    return value
+
+
+def _validate(model_cls, data: dict, where: str, problems: list[str]):
+    try:
+        return model_cls.model_validate(data)
+    except ValidationError as exc:
+        problems.extend(_format(exc, where))
+        return None
+
+
+def _format(exc: ValidationError, where: str) -> list[str]:
+    lines = []
+    for err in exc.errors():
+        field = ".".join(str(p) for p in err["loc"])
+        message = err["msg"].removeprefix("Value error, ")
+        if not field:
+            # Cross-field validators name their field as "field: message".
+            field, _, message = message.partition(": ")
+        if err["type"] == "extra_forbidden":
+            message = "unknown field; check the spelling against the documented fields (README: Configuration)"
+        elif err["type"] == "missing":
+            message = "required field is missing"
+        elif err["type"] == "string_pattern_mismatch" and field == "account":
+            message = "must be a 12-digit AWS account id"
+        elif "input" in err and err["type"] not in ("value_error",):
+            message = f"{message} (got {err['input']!r})"
+        lines.append(f"{where}: field '{field}': {message}")
+    return lines
+
+
+def _deep_merge(base: Mapping, override: Mapping) -> dict:
+    out = dict(base)
+    for key, value in override.items():
+        if isinstance(value, Mapping) and isinstance(out.get(key), Mapping):
+            out[key] = _deep_merge(out[key], value)
+        else:
+            out[key] = value
+    return out

@@ -1,0 +1,251 @@
+"""Typed, validated configuration of mlops-loop.
+
+Every value the CDK app reads comes from these frozen pydantic models, validated
+once in ``app.py`` (through :func:`mlops_loop.config.load_config`). Field
+constraints carry the allowed values so that a misconfiguration fails synth with
+one message naming the environment, the field and what is allowed.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Literal, Optional
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+
+from pipeline_code.catalog import DATASETS, FS_STRING
+
+from .instance_types import INSTANCE_TYPES, SUPPORTED_REGIONS
+
+_CRON = re.compile(r"^cron\((\S+) (\S+) (\S+) (\S+) (\S+) (\S+)\)$")
+_NAME = re.compile(r"^[a-z][a-z0-9-]{1,19}$")
+
+
+class _Frozen(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+
+def _check_cron(value: str) -> str:
+    """Glue and EventBridge ``cron(min hour day-of-month month day-of-week year)``."""
+    match = _CRON.match(value)
+    if not match:
+        raise ValueError(
+            f"{value!r} is not a cron expression; use cron(Minutes Hours Day-of-month Month Day-of-week Year), "
+            "e.g. 'cron(0 2 * * ? *)'"
+        )
+    day_of_month, day_of_week = match.group(3), match.group(5)
+    if (day_of_month == "?") == (day_of_week == "?"):
+        raise ValueError(f"{value!r}: exactly one of day-of-month and day-of-week must be '?'")
+    return value
+
+
+def _check_instance_type(value: str) -> str:
+    if value not in INSTANCE_TYPES:
+        raise ValueError(f"unknown instance type {value!r}; allowed: {', '.join(sorted(INSTANCE_TYPES))}")
+    return value
+
+
+# --------------------------------------------------------------------------------------
+# Per-environment settings
+# --------------------------------------------------------------------------------------
+class DataLakeConfig(_Frozen):
+    """Retention of the S3 data lake; defaults keep raw data one year and old versions 90 days."""
+
+    raw_expiration_days: Optional[int] = Field(default=365, ge=1, le=3650)
+    curated_infrequent_access_days: Optional[int] = Field(default=90, ge=30, le=3650)
+    noncurrent_version_expiration_days: int = Field(default=90, ge=1, le=3650)
+    access_log_expiration_days: int = Field(default=365, ge=1, le=3650)
+
+
+class GlueConfig(_Frozen):
+    """The Spark ETL and feature jobs. Defaults: 2 G.1X workers, nightly at 02:00 UTC."""
+
+    worker_type: Literal["G.1X", "G.2X", "G.4X", "G.8X"] = "G.1X"
+    number_of_workers: int = Field(default=2, ge=2, le=299)
+    timeout_minutes: int = Field(default=120, ge=1, le=2880)
+    etl_schedule: str = "cron(0 2 * * ? *)"
+    max_quarantine_ratio: float = Field(default=0.05, ge=0.0, le=1.0)
+
+    _cron = field_validator("etl_schedule")(_check_cron)
+
+
+class FeatureStoreConfig(_Frozen):
+    """Feature Store settings. Default: online store on, records expire after 30 days."""
+
+    online_store: bool = True
+    online_ttl_days: Optional[int] = Field(default=30, ge=1, le=3650)
+
+
+class TrainingConfig(_Frozen):
+    """Training capacity. Default: one ml.m5.xlarge on managed spot, retraining weekly."""
+
+    instance_type: str = "ml.m5.xlarge"
+    instance_count: int = Field(default=1, ge=1, le=20)
+    processing_instance_type: str = "ml.m5.xlarge"
+    use_spot: bool = True
+    max_runtime_minutes: int = Field(default=120, ge=5, le=7 * 24 * 60)
+    retraining_schedule: Optional[str] = "cron(0 4 ? * SUN *)"
+    auto_approve: bool = False
+
+    _types = field_validator("instance_type", "processing_instance_type")(_check_instance_type)
+
+    @field_validator("retraining_schedule")
+    @classmethod
+    def _schedule(cls, value: Optional[str]) -> Optional[str]:
+        return None if value is None else _check_cron(value)
+
+
+class GateThresholds(_Frozen):
+    """The evaluation gate. Defaults: AUC >= 0.70, beat the champion by 0.005 AUC, no slice worse by
+    more than 0.02 AUC, demographic-parity difference <= 0.10 and disparate impact >= 0.80."""
+
+    min_auc: float = Field(default=0.70, ge=0.5, le=1.0)
+    challenger_margin: float = Field(default=0.005, ge=0.0, le=0.5)
+    max_slice_regression: float = Field(default=0.02, ge=0.0, le=1.0)
+    max_demographic_parity_difference: float = Field(default=0.10, ge=0.0, le=1.0)
+    min_disparate_impact: float = Field(default=0.80, ge=0.0, le=1.0)
+
+
+class MonitoringConfig(_Frozen):
+    """Drift monitoring. Default: daily at 03:00 UTC, alarm at PSI >= 0.2 on any feature."""
+
+    schedule: str = "cron(0 3 * * ? *)"
+    psi_threshold: float = Field(default=0.2, gt=0.0, le=10.0)
+    ks_p_value: float = Field(default=0.01, gt=0.0, lt=1.0)
+    retraining_cooldown_hours: int = Field(default=24, ge=0, le=24 * 30)
+
+    _cron = field_validator("schedule")(_check_cron)
+
+
+class EnvironmentConfig(_Frozen):
+    """One deployment target (a CDK Stage)."""
+
+    name: str
+    tier: Literal["dev", "staging", "prod"]
+    account: str = Field(pattern=r"^\d{12}$")
+    region: str
+    removal_policy: Literal["destroy", "retain"] = "retain"
+    termination_protection: bool = True
+    log_retention_days: Literal[1, 3, 5, 7, 14, 30, 60, 90, 120, 150, 180, 365, 400, 545, 731, 1827, 3653] = 90
+    models: tuple[str, ...] = Field(min_length=1)
+    data_lake: DataLakeConfig = DataLakeConfig()
+    glue: GlueConfig = GlueConfig()
+    feature_store: FeatureStoreConfig = FeatureStoreConfig()
+    training: TrainingConfig = TrainingConfig()
+    gate: GateThresholds = GateThresholds()
+    monitoring: MonitoringConfig = MonitoringConfig()
+
+    @field_validator("name")
+    @classmethod
+    def _name(cls, value: str) -> str:
+        if not _NAME.match(value):
+            raise ValueError("must be 2-20 characters of lowercase letters, digits and '-', starting with a letter")
+        return value
+
+    @field_validator("region")
+    @classmethod
+    def _region(cls, value: str) -> str:
+        if value not in SUPPORTED_REGIONS:
+            raise ValueError(f"unsupported region {value!r}; allowed: {', '.join(SUPPORTED_REGIONS)}")
+        return value
+
+    @model_validator(mode="after")
+    def _governance(self) -> "EnvironmentConfig":
+        # Stateful data may only be thrown away with the stack in a dev environment, and prod
+        # stacks can never be deleted by accident.
+        if self.removal_policy == "destroy" and self.tier != "dev":
+            raise ValueError("removal_policy: 'destroy' is only allowed when tier is 'dev'; allowed here: 'retain'")
+        if self.tier == "prod" and not self.termination_protection:
+            raise ValueError("termination_protection: must be true when tier is 'prod'")
+        if self.tier == "prod" and self.training.auto_approve:
+            raise ValueError("training.auto_approve: must be false when tier is 'prod' (approval is a human gate)")
+        if len(set(self.models)) != len(self.models):
+            raise ValueError("models: lists a model twice")
+        return self
+
+
+# --------------------------------------------------------------------------------------
+# Models
+# --------------------------------------------------------------------------------------
+class ServingConfig(_Frozen):
+    """How a model is served. Default: a real-time endpoint."""
+
+    mode: Literal["realtime", "serverless", "async", "batch"] = "realtime"
+
+
+class ModelConfig(_Frozen):
+    """One model: which dataset it learns from, its target, features and fairness attribute."""
+
+    name: str
+    description: str = ""
+    dataset: str
+    target: str
+    features: tuple[str, ...] = Field(min_length=1)
+    sensitive_attribute: str
+    slices: tuple[str, ...] = ()
+    problem_type: Literal["binary_classification"] = "binary_classification"
+    serving: ServingConfig = ServingConfig()
+
+    @field_validator("name")
+    @classmethod
+    def _name(cls, value: str) -> str:
+        if not _NAME.match(value):
+            raise ValueError("must be 2-20 characters of lowercase letters, digits and '-', starting with a letter")
+        return value
+
+    @field_validator("dataset")
+    @classmethod
+    def _dataset(cls, value: str) -> str:
+        if value not in DATASETS:
+            raise ValueError(f"unknown dataset {value!r}; allowed: {', '.join(sorted(DATASETS))}")
+        return value
+
+    @model_validator(mode="after")
+    def _matches_catalog(self) -> "ModelConfig":
+        dataset = DATASETS[self.dataset]
+        if self.target not in dataset.labels:
+            raise ValueError(f"target: {self.target!r} is not a label of dataset {self.dataset!r}; allowed: "
+                             f"{', '.join(dataset.labels)}")
+        known = dataset.feature_names
+        unknown = [f for f in self.features if f not in known]
+        if unknown:
+            raise ValueError(f"features: {unknown} are not defined for dataset {self.dataset!r}; allowed: "
+                             f"{', '.join(known)}")
+        if len(set(self.features)) != len(self.features):
+            raise ValueError("features: lists a feature twice")
+        if self.sensitive_attribute not in known:
+            raise ValueError(f"sensitive_attribute: {self.sensitive_attribute!r} is not a feature of dataset "
+                             f"{self.dataset!r}; allowed: {', '.join(known)}")
+        if dataset.feature(self.sensitive_attribute).feature_type != FS_STRING:
+            raise ValueError(f"sensitive_attribute: {self.sensitive_attribute!r} must be a categorical (String) feature")
+        if self.sensitive_attribute in self.features:
+            raise ValueError(f"sensitive_attribute: {self.sensitive_attribute!r} must not be a model input; "
+                             "remove it from features (it is used for fairness slices only)")
+        bad_slices = [s for s in self.slices if s not in known or dataset.feature(s).feature_type != FS_STRING]
+        if bad_slices:
+            categorical = [f.name for f in dataset.features if f.feature_type == FS_STRING]
+            raise ValueError(f"slices: {bad_slices} must be categorical features of dataset {self.dataset!r}; "
+                             f"allowed: {', '.join(categorical)}")
+        return self
+
+
+class AppConfig(_Frozen):
+    """The whole app: a project name, the models and the environments that deploy them."""
+
+    project: str = Field(default="mlops-loop", pattern=r"^[a-z][a-z0-9-]{1,19}$")
+    models: dict[str, ModelConfig]
+    environments: dict[str, EnvironmentConfig] = Field(min_length=1)
+
+    @model_validator(mode="after")
+    def _references(self) -> "AppConfig":
+        for env in self.environments.values():
+            unknown = [m for m in env.models if m not in self.models]
+            if unknown:
+                raise ValueError(
+                    f"environment {env.name!r}: models: references unknown model(s) {unknown}; "
+                    f"allowed: {', '.join(sorted(self.models))}"
+                )
+        return self
+
+    def models_of(self, env: EnvironmentConfig) -> tuple[ModelConfig, ...]:
+        return tuple(self.models[m] for m in env.models)

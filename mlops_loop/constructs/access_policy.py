@@ -1,0 +1,87 @@
+"""Least-privilege IAM: one customer-managed policy per role, built from explicit statements."""
+
+from __future__ import annotations
+
+from typing import Any, Mapping, Optional, Sequence
+
+from aws_cdk import Stack
+from aws_cdk import aws_iam as iam
+from aws_cdk import aws_kms as kms
+from constructs import Construct
+
+from ..nag import acknowledge
+
+READ_OBJECT_ACTIONS = ("s3:GetObject", "s3:GetObjectVersion")
+WRITE_OBJECT_ACTIONS = ("s3:PutObject", "s3:DeleteObject", "s3:AbortMultipartUpload")
+
+
+def s3_arn(scope: Construct, bucket_name: str, key_pattern: Optional[str] = None) -> str:
+    """The ARN of a bucket (or of the objects matching ``key_pattern``) in the scope's partition."""
+    resource = bucket_name if key_pattern is None else f"{bucket_name}/{key_pattern}"
+    return Stack.of(scope).format_arn(service="s3", region="", account="", resource=resource)
+
+
+class AccessPolicy(Construct):
+    """A customer-managed policy attached to ``access_role`` that grants only what callers add.
+
+    Why not ``bucket.grant_*``: grants add action wildcards (``s3:GetObject*``, ``kms:ReEncrypt*``)
+    to an inline policy. Here actions are explicit, the policy is managed (NIST IAMNoInlinePolicy),
+    and every resource wildcard that remains (an object prefix, a log stream) must be given a
+    reason when it is added, which is recorded as a cdk-nag acknowledgement of exactly that finding.
+    """
+
+    def __init__(self, scope: Construct, construct_id: str, *, access_role: iam.IRole, access_description: str):
+        super().__init__(scope, construct_id)
+        self.policy = iam.ManagedPolicy(self, "Policy", description=access_description, roles=[access_role])
+
+    def allow(
+        self,
+        sid: str,
+        actions: Sequence[str],
+        resources: Sequence[str],
+        *,
+        conditions: Optional[Mapping[str, Any]] = None,
+        wildcard_reason: Optional[str] = None,
+    ) -> None:
+        """Allow ``actions`` on ``resources``; wildcards need ``wildcard_reason`` (acknowledged per finding)."""
+        stack = Stack.of(self)
+        wildcard_findings = [f"AwsSolutions-IAM5[Action::{a}]" for a in actions if "*" in a]
+        for resource in resources:
+            resolved = stack.resolve(resource)
+            if isinstance(resolved, str) and "*" in resolved:
+                wildcard_findings.append(f"AwsSolutions-IAM5[Resource::{resolved}]")
+            elif not isinstance(resolved, str) and "*" in str(resolved):
+                raise ValueError(f"{sid}: wildcard resources must be concrete strings, got {resolved}")
+        if wildcard_findings:
+            if not wildcard_reason:
+                raise ValueError(f"{sid}: statement has wildcards {wildcard_findings}; give a wildcard_reason")
+            acknowledge(self, wildcard_reason, *wildcard_findings)
+        self.policy.add_statements(
+            iam.PolicyStatement(sid=sid, actions=list(actions), resources=list(resources), conditions=conditions)
+        )
+
+    def allow_prefix(self, sid: str, bucket_name: str, prefix: str, *, write: bool = False) -> None:
+        """Read (and with ``write``, put/delete) the objects under ``s3://bucket_name/prefix`` and list them."""
+        if not prefix.endswith("/"):
+            raise ValueError(f"{sid}: prefix {prefix!r} must end with '/' so it cannot match a sibling prefix")
+        actions = READ_OBJECT_ACTIONS + (WRITE_OBJECT_ACTIONS if write else ())
+        self.allow(
+            sid,
+            actions,
+            [s3_arn(self, bucket_name, f"{prefix}*")],
+            wildcard_reason=f"Object access is confined to the {prefix} prefix this job owns; object keys "
+            "are created at run time (partitions, part files), so they cannot be listed in advance.",
+        )
+        self.allow(
+            f"{sid}List",
+            ["s3:ListBucket"],
+            [s3_arn(self, bucket_name)],
+            conditions={"StringLike": {"s3:prefix": [f"{prefix}*"]}},
+        )
+
+    def allow_key(self, sid: str, key: kms.IKey, *, encrypt: bool = True) -> None:
+        """Use ``key`` to decrypt (and, with ``encrypt``, to encrypt and create data keys)."""
+        actions = ["kms:Decrypt", "kms:DescribeKey"]
+        if encrypt:
+            actions += ["kms:Encrypt", "kms:GenerateDataKey"]
+        self.allow(sid, actions, [key.key_arn])

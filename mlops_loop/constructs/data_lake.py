@@ -1,0 +1,164 @@
+"""The encrypted S3 data lake: one KMS key and the buckets every other part of the loop uses."""
+
+from __future__ import annotations
+
+import re
+from typing import Optional
+
+from aws_cdk import Duration, RemovalPolicy, Stack
+from aws_cdk import aws_iam as iam
+from aws_cdk import aws_kms as kms
+from aws_cdk import aws_s3 as s3
+from constructs import Construct
+
+from ..nag import acknowledge
+from .secure_bucket import SecureBucket
+
+LAKE_BUCKETS = ("raw", "curated", "features", "artifacts", "access-logs")
+_BUCKET_NAME = re.compile(r"^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$")
+
+
+def lake_bucket_name(prefix: str, kind: str, account: str, region: str) -> str:
+    """``<prefix>-<kind>-<account>-<region>``: readable, stable and globally unique in practice.
+
+    Fixed names let every stack and job address the lake without cross-stack lookups, and make
+    IAM policies (and their review) concrete. Raises when the result is not a valid bucket name.
+    """
+    name = f"{prefix}-{kind}-{account}-{region}"
+    if not _BUCKET_NAME.match(name):
+        raise ValueError(
+            f"bucket name {name!r} is invalid (3-63 lowercase letters, digits, '-' or '.'); "
+            "shorten the project or environment name"
+        )
+    return name
+
+
+class DataLake(Construct):
+    """A customer-managed KMS key and five buckets: raw, curated, features, artifacts, access logs.
+
+    * ``raw``: data as landed; expires after ``lake_raw_expiration_days`` (default: never when None).
+    * ``curated``: typed, validated tables written by the Glue ETL (plus its ``_quarantine/`` prefix);
+      moves to Infrequent Access after ``lake_curated_infrequent_access_days``.
+    * ``features``: the Feature Store offline store (Iceberg) and computed feature snapshots.
+    * ``artifacts``: job code, Glue temp files, model artifacts, reports.
+    * ``access_logs``: S3 server access logs of the four buckets above.
+
+    Buckets have fixed names (:func:`lake_bucket_name`), listed in ``bucket_names``. The key rotates yearly, and its policy lets CloudWatch Logs use it for log groups of this
+    account and region only (Glue security configurations encrypt job logs with it).
+    """
+
+    def __init__(
+        self,
+        scope: Construct,
+        construct_id: str,
+        *,
+        lake_name_prefix: str,
+        lake_removal_policy: RemovalPolicy,
+        lake_raw_expiration_days: Optional[int],
+        lake_curated_infrequent_access_days: Optional[int],
+        lake_noncurrent_version_expiration_days: int,
+        lake_access_log_expiration_days: int,
+    ) -> None:
+        super().__init__(scope, construct_id)
+        stack = Stack.of(self)
+        self.bucket_names = {
+            kind: lake_bucket_name(lake_name_prefix, kind, stack.account, stack.region) for kind in LAKE_BUCKETS
+        }
+        self.key = kms.Key(
+            self,
+            "Key",
+            alias=f"alias/{lake_name_prefix}/data",
+            description=f"{lake_name_prefix}: encrypts the data lake, Feature Store, Glue jobs and job logs",
+            enable_key_rotation=True,
+            pending_window=Duration.days(30),
+            removal_policy=lake_removal_policy,
+        )
+        self.key.add_to_resource_policy(
+            iam.PolicyStatement(
+                sid="AllowCloudWatchLogsOfThisAccount",
+                principals=[iam.ServicePrincipal(f"logs.{stack.region}.amazonaws.com")],
+                actions=["kms:Encrypt*", "kms:Decrypt*", "kms:ReEncrypt*", "kms:GenerateDataKey*", "kms:Describe*"],
+                resources=["*"],
+                conditions={
+                    "ArnLike": {
+                        "kms:EncryptionContext:aws:logs:arn": f"arn:{stack.partition}:logs:{stack.region}:{stack.account}:*"
+                    }
+                },
+            )
+        )
+
+        # Server access log delivery only supports SSE-S3 on the target bucket, so this one
+        # bucket is encrypted with S3-managed keys; it holds no data, only request logs.
+        self.access_logs_bucket = s3.Bucket(
+            self,
+            "AccessLogs",
+            bucket_name=self.bucket_names["access-logs"],
+            encryption=s3.BucketEncryption.S3_MANAGED,
+            enforce_ssl=True,
+            minimum_tls_version=1.2,
+            versioned=True,
+            block_public_access=s3.BlockPublicAccess.BLOCK_ALL,
+            object_ownership=s3.ObjectOwnership.BUCKET_OWNER_ENFORCED,
+            lifecycle_rules=[
+                s3.LifecycleRule(
+                    id="expire-logs",
+                    expiration=Duration.days(lake_access_log_expiration_days),
+                    noncurrent_version_expiration=Duration.days(1),
+                    abort_incomplete_multipart_upload_after=Duration.days(1),
+                )
+            ],
+            removal_policy=lake_removal_policy,
+        )
+        acknowledge(
+            self.access_logs_bucket,
+            "This bucket is the server-access-log target; logging it to itself would loop, and S3 "
+            "log delivery supports only SSE-S3 on the target bucket.",
+            "AwsSolutions-S1",
+            "NIST.800.53.R5-S3BucketLoggingEnabled",
+            "NIST.800.53.R5-S3DefaultEncryptionKMS",
+        )
+
+        def lake_bucket(construct_id: str, hint: str, **lifecycle) -> s3.IBucket:
+            return SecureBucket(
+                self,
+                construct_id,
+                bucket_encryption_key=self.key,
+                bucket_access_logs_bucket=self.access_logs_bucket,
+                bucket_name=self.bucket_names[hint],
+                bucket_name_hint=hint,
+                bucket_removal_policy=lake_removal_policy,
+                bucket_noncurrent_version_expiration=Duration.days(lake_noncurrent_version_expiration_days),
+                **lifecycle,
+            ).bucket
+
+        self.raw_bucket = lake_bucket(
+            "Raw",
+            "raw",
+            bucket_expiration=Duration.days(lake_raw_expiration_days) if lake_raw_expiration_days else None,
+        )
+        self.curated_bucket = lake_bucket(
+            "Curated",
+            "curated",
+            bucket_infrequent_access_after=(
+                Duration.days(lake_curated_infrequent_access_days) if lake_curated_infrequent_access_days else None
+            ),
+        )
+        self.features_bucket = lake_bucket("Features", "features")
+        self.artifacts_bucket = lake_bucket("Artifacts", "artifacts")
+
+        acknowledge(
+            self,
+            "Cross-region replication is a disaster-recovery choice per organisation (a second region, "
+            "its own key); versioning, retention and the RETAIN policy protect the data in-region.",
+            "NIST.800.53.R5-S3BucketReplicationEnabled",
+        )
+
+    def reference(self, scope: Construct, kind: str) -> s3.IBucket:
+        """An ``IBucket`` for the ``kind`` bucket, addressed by its fixed name, usable in any stack.
+
+        Policies built from it hold concrete ARNs (reviewable, and acknowledgeable per finding)
+        instead of cross-stack tokens.
+        """
+        return s3.Bucket.from_bucket_attributes(
+            scope, f"{kind.title().replace('-', '')}Bucket", bucket_name=self.bucket_names[kind], encryption_key=self.key
+        )

@@ -1,0 +1,246 @@
+"""The data path of one dataset: crawl raw → curate (Spark ETL) → compute and ingest features."""
+
+from __future__ import annotations
+
+from aws_cdk import Stack
+from aws_cdk import aws_glue as glue
+from aws_cdk import aws_s3 as s3
+from aws_cdk import aws_sagemaker as sagemaker
+from constructs import Construct
+
+from pipeline_code.catalog import Dataset
+
+from .glue_runtime import GlueRuntime
+
+CURATE_SCRIPT = "etl/glue_curate_job.py"
+FEATURES_SCRIPT = "features/ingest.py"
+QUARANTINE_PREFIX = "_quarantine"
+ETL_RUNS_PREFIX = "etl-runs"
+FEATURE_SNAPSHOTS_PREFIX = "snapshots"
+INGEST_FAILURES_PREFIX = "_ingest-failures"
+
+
+class DatasetWorkflow(Construct):
+    """A Glue workflow for one dataset, started by ``workflow_schedule``.
+
+    Steps, each started only when the previous one succeeded:
+
+    1. a crawler catalogs ``s3://<raw>/<dataset>/`` as table ``raw_<dataset>`` in ``workflow_database``;
+    2. the Spark ETL job types and validates the raw records into ``s3://<curated>/<dataset>/``
+       (parquet, partitioned by event date), routing bad records to
+       ``s3://<curated>/_quarantine/<dataset>/`` with a reason, and fails the run when more than
+       ``workflow_max_quarantine_ratio`` of the records are bad (nothing is dropped silently);
+    3. the feature job computes the catalog's features from the curated data, writes a snapshot to
+       ``s3://<features>/snapshots/<dataset>/`` and puts every record into the FeatureGroup.
+
+    Defaults: Glue 5.0 (Spark 3.5, Python 3.11), one concurrent run, one retry per job.
+    """
+
+    def __init__(
+        self,
+        scope: Construct,
+        construct_id: str,
+        *,
+        workflow_name_prefix: str,
+        workflow_dataset: Dataset,
+        workflow_runtime: GlueRuntime,
+        workflow_database_name: str,
+        workflow_raw_bucket: s3.IBucket,
+        workflow_curated_bucket: s3.IBucket,
+        workflow_features_bucket: s3.IBucket,
+        workflow_artifacts_bucket: s3.IBucket,
+        workflow_feature_group: sagemaker.CfnFeatureGroup,
+        workflow_schedule: str,
+        workflow_worker_type: str,
+        workflow_number_of_workers: int,
+        workflow_timeout_minutes: int,
+        workflow_max_quarantine_ratio: float,
+    ) -> None:
+        super().__init__(scope, construct_id)
+        runtime = self._runtime = workflow_runtime
+        ds = workflow_dataset.name
+        name = f"{workflow_name_prefix}-{ds.replace('_', '-')}"
+        feature_group_name = workflow_feature_group.feature_group_name
+
+        self.paths = {
+            "raw": workflow_raw_bucket.s3_url_for_object(f"{ds}/"),
+            "curated": workflow_curated_bucket.s3_url_for_object(f"{ds}/"),
+            "quarantine": workflow_curated_bucket.s3_url_for_object(f"{QUARANTINE_PREFIX}/{ds}/"),
+            "summary": workflow_artifacts_bucket.s3_url_for_object(f"{ETL_RUNS_PREFIX}/{ds}/"),
+            "features": workflow_features_bucket.s3_url_for_object(f"{FEATURE_SNAPSHOTS_PREFIX}/{ds}/"),
+            "failures": workflow_features_bucket.s3_url_for_object(f"{INGEST_FAILURES_PREFIX}/{ds}/"),
+        }
+
+        # -- data access, scoped to this dataset's prefixes ------------------------------------
+        job = runtime.job_access
+        sid = _pascal(ds)
+        runtime.crawler_access.allow_prefix(f"ReadRaw{sid}", workflow_raw_bucket.bucket_name, f"{ds}/")
+        job.allow_prefix(f"ReadRaw{sid}", workflow_raw_bucket.bucket_name, f"{ds}/")
+        job.allow_prefix(f"Curated{sid}", workflow_curated_bucket.bucket_name, f"{ds}/", write=True)
+        job.allow_prefix(f"Quarantine{sid}", workflow_curated_bucket.bucket_name, f"{QUARANTINE_PREFIX}/{ds}/", write=True)
+        job.allow_prefix(f"EtlRuns{sid}", workflow_artifacts_bucket.bucket_name, f"{ETL_RUNS_PREFIX}/{ds}/", write=True)
+        job.allow_prefix(f"Features{sid}", workflow_features_bucket.bucket_name, f"{FEATURE_SNAPSHOTS_PREFIX}/{ds}/", write=True)
+        job.allow_prefix(
+            f"IngestFailures{sid}", workflow_features_bucket.bucket_name, f"{INGEST_FAILURES_PREFIX}/{ds}/", write=True
+        )
+        stack = Stack.of(self)
+        job.allow(
+            f"PutRecords{sid}",
+            ["sagemaker:PutRecord"],
+            [stack.format_arn(service="sagemaker", resource="feature-group", resource_name=feature_group_name.lower())],
+        )
+
+        # -- the three steps ---------------------------------------------------------------------
+        self.crawler = glue.CfnCrawler(
+            self,
+            "RawCrawler",
+            name=f"{name}-raw",
+            description=f"Catalogs raw {ds} files as table raw_{ds}",
+            role=runtime.crawler_role.role_arn,
+            database_name=workflow_database_name,
+            table_prefix="raw_",
+            targets=glue.CfnCrawler.TargetsProperty(
+                s3_targets=[glue.CfnCrawler.S3TargetProperty(path=self.paths["raw"])]
+            ),
+            crawler_security_configuration=runtime.security_configuration.ref,
+            # Schema changes update the table (the ETL, not the crawler, rejects unexpected
+            # columns); deleted files are only logged so history is never lost from the catalog.
+            schema_change_policy=glue.CfnCrawler.SchemaChangePolicyProperty(
+                update_behavior="UPDATE_IN_DATABASE", delete_behavior="LOG"
+            ),
+        )
+        self.curate_job = self._job(
+            "CurateJob",
+            name=f"{name}-curate",
+            description=f"Types, validates and quarantines raw {ds} records into the curated zone",
+            script=CURATE_SCRIPT,
+            arguments={
+                "--dataset": ds,
+                "--raw_path": self.paths["raw"],
+                "--curated_path": self.paths["curated"],
+                "--quarantine_path": self.paths["quarantine"],
+                "--summary_path": self.paths["summary"],
+                "--max_quarantine_ratio": str(workflow_max_quarantine_ratio),
+            },
+            worker_type=workflow_worker_type,
+            number_of_workers=workflow_number_of_workers,
+            timeout_minutes=workflow_timeout_minutes,
+        )
+        self.feature_job = self._job(
+            "FeatureJob",
+            name=f"{name}-features",
+            description=f"Computes the catalog features of {ds} and ingests them into {feature_group_name}",
+            script=FEATURES_SCRIPT,
+            arguments={
+                "--dataset": ds,
+                "--curated_path": self.paths["curated"],
+                "--features_path": self.paths["features"],
+                "--feature_group_name": feature_group_name,
+                "--failures_path": self.paths["failures"],
+            },
+            worker_type=workflow_worker_type,
+            number_of_workers=workflow_number_of_workers,
+            timeout_minutes=workflow_timeout_minutes,
+        )
+
+        # -- orchestration ------------------------------------------------------------------------
+        self.workflow = glue.CfnWorkflow(
+            self,
+            "Workflow",
+            name=name,
+            description=f"crawl raw -> curate -> features for {ds}",
+            max_concurrent_runs=1,
+        )
+        start = glue.CfnTrigger(
+            self,
+            "StartTrigger",
+            name=f"{name}-start",
+            workflow_name=self.workflow.ref,
+            type="SCHEDULED",
+            schedule=workflow_schedule,
+            start_on_creation=True,
+            actions=[glue.CfnTrigger.ActionProperty(crawler_name=self.crawler.ref)],
+        )
+        after_crawl = glue.CfnTrigger(
+            self,
+            "AfterCrawlTrigger",
+            name=f"{name}-after-crawl",
+            workflow_name=self.workflow.ref,
+            type="CONDITIONAL",
+            start_on_creation=True,
+            predicate=glue.CfnTrigger.PredicateProperty(
+                conditions=[
+                    glue.CfnTrigger.ConditionProperty(
+                        crawler_name=self.crawler.ref, crawl_state="SUCCEEDED", logical_operator="EQUALS"
+                    )
+                ]
+            ),
+            actions=[glue.CfnTrigger.ActionProperty(job_name=self.curate_job.ref)],
+        )
+        after_curate = glue.CfnTrigger(
+            self,
+            "AfterCurateTrigger",
+            name=f"{name}-after-curate",
+            workflow_name=self.workflow.ref,
+            type="CONDITIONAL",
+            start_on_creation=True,
+            predicate=glue.CfnTrigger.PredicateProperty(
+                conditions=[
+                    glue.CfnTrigger.ConditionProperty(
+                        job_name=self.curate_job.ref, state="SUCCEEDED", logical_operator="EQUALS"
+                    )
+                ]
+            ),
+            actions=[glue.CfnTrigger.ActionProperty(job_name=self.feature_job.ref)],
+        )
+        self.triggers = (start, after_crawl, after_curate)
+
+    def _job(
+        self,
+        construct_id: str,
+        *,
+        name: str,
+        description: str,
+        script: str,
+        arguments: dict[str, str],
+        worker_type: str,
+        number_of_workers: int,
+        timeout_minutes: int,
+    ) -> glue.CfnJob:
+        runtime = self._runtime
+        script_asset = runtime.code.script(script)
+        job = glue.CfnJob(
+            self,
+            construct_id,
+            name=name,
+            description=description,
+            role=runtime.job_role.role_arn,
+            command=glue.CfnJob.JobCommandProperty(
+                name="glueetl", python_version="3", script_location=script_asset.s3_object_url
+            ),
+            glue_version="5.0",
+            worker_type=worker_type,
+            number_of_workers=number_of_workers,
+            timeout=timeout_minutes,
+            max_retries=1,
+            execution_property=glue.CfnJob.ExecutionPropertyProperty(max_concurrent_runs=1),
+            security_configuration=runtime.security_configuration.ref,
+            default_arguments={
+                **arguments,
+                "--extra-py-files": runtime.code.library.s3_object_url,
+                "--TempDir": runtime.temp_dir,
+                "--enable-metrics": "true",
+                "--enable-observability-metrics": "true",
+                "--custom-logGroup-prefix": runtime.log_group_prefix,
+                # The jobs overwrite the partitions they touch, so reruns are idempotent without
+                # bookmarks (which only apply to DynamicFrame sources anyway).
+                "--job-bookmark-option": "job-bookmark-disable",
+            },
+        )
+        # The role's policy must be in place before the first scheduled run.
+        job.node.add_dependency(runtime.job_access)
+        return job
+
+
+def _pascal(name: str) -> str:
+    return "".join(part.capitalize() for part in name.replace("-", "_").split("_"))

@@ -1,0 +1,128 @@
+"""SageMaker Feature Store: one FeatureGroup per dataset, generated from pipeline_code.catalog."""
+
+from __future__ import annotations
+
+import re
+from typing import Optional, Sequence
+
+from aws_cdk import RemovalPolicy, Stack
+from aws_cdk import aws_iam as iam
+from aws_cdk import aws_kms as kms
+from aws_cdk import aws_s3 as s3
+from aws_cdk import aws_sagemaker as sagemaker
+from constructs import Construct
+
+from pipeline_code.catalog import Dataset
+
+from .access_policy import AccessPolicy
+
+_FEATURE_GROUP_NAME = re.compile(r"^[a-zA-Z0-9](-*[a-zA-Z0-9]){0,63}$")
+OFFLINE_STORE_PREFIX = "offline-store"
+
+
+def feature_group_name(prefix: str, dataset: Dataset) -> str:
+    """``<prefix>-<dataset>`` with underscores turned to dashes (Feature Store allows no underscores)."""
+    name = f"{prefix}-{dataset.name}".replace("_", "-")
+    if not _FEATURE_GROUP_NAME.match(name):
+        raise ValueError(
+            f"feature group name {name!r} (project + environment + dataset) is invalid: at most 64 letters, "
+            "digits and single dashes; shorten the project or environment name"
+        )
+    return name
+
+
+class FeatureStore(Construct):
+    """Online + offline FeatureGroups for ``feature_store_datasets``, all encrypted with one key.
+
+    Defaults: every feature of a dataset's catalog entry becomes a FeatureDefinition (same name,
+    same type), keyed by the dataset's record identifier and event time; the online store is on
+    with records expiring after ``feature_store_online_ttl_days`` (never when None); the offline
+    store writes Iceberg tables under ``s3://<offline bucket>/offline-store/`` (SageMaker creates the
+    Glue tables); throughput is on-demand.
+    """
+
+    def __init__(
+        self,
+        scope: Construct,
+        construct_id: str,
+        *,
+        feature_store_name_prefix: str,
+        feature_store_datasets: Sequence[Dataset],
+        feature_store_offline_bucket: s3.IBucket,
+        feature_store_key: kms.IKey,
+        feature_store_online: bool,
+        feature_store_online_ttl_days: Optional[int],
+        feature_store_removal_policy: RemovalPolicy,
+    ) -> None:
+        super().__init__(scope, construct_id)
+        stack = Stack.of(self)
+        self.offline_store_role = iam.Role(
+            self,
+            "OfflineStoreRole",
+            assumed_by=iam.ServicePrincipal("sagemaker.amazonaws.com"),
+            description="Lets SageMaker Feature Store write offline-store files and create their Glue tables",
+        )
+        access = AccessPolicy(
+            self,
+            "OfflineStoreAccess",
+            access_role=self.offline_store_role,
+            access_description="Feature Store offline store: its S3 prefix, the data key, its Glue tables",
+        )
+        access.allow_prefix("OfflineStoreObjects", feature_store_offline_bucket.bucket_name, f"{OFFLINE_STORE_PREFIX}/", write=True)
+        access.allow("OfflineStoreBucketChecks", ["s3:GetBucketAcl", "s3:GetBucketLocation"],
+                     [feature_store_offline_bucket.bucket_arn])
+        access.allow_key("OfflineStoreKey", feature_store_key)
+        # SageMaker registers each offline store as a table in its own Glue database.
+        access.allow(
+            "OfflineStoreGlueTables",
+            ["glue:GetDatabase", "glue:CreateDatabase", "glue:GetTable", "glue:CreateTable", "glue:UpdateTable"],
+            [
+                stack.format_arn(service="glue", resource="catalog"),
+                stack.format_arn(service="glue", resource="database", resource_name="sagemaker_featurestore"),
+                stack.format_arn(service="glue", resource="table", resource_name="sagemaker_featurestore/*"),
+            ],
+            wildcard_reason="SageMaker names each offline-store table itself (group name plus a creation "
+            "timestamp), so access is scoped to the tables of its sagemaker_featurestore database.",
+        )
+        self.access = access
+
+        self.feature_groups: dict[str, sagemaker.CfnFeatureGroup] = {}
+        for dataset in feature_store_datasets:
+            online: dict = {"EnableOnlineStore": feature_store_online}
+            if feature_store_online:
+                online["SecurityConfig"] = {"KmsKeyId": feature_store_key.key_arn}
+                if feature_store_online_ttl_days:
+                    online["TtlDuration"] = {"Unit": "Days", "Value": feature_store_online_ttl_days}
+            group = sagemaker.CfnFeatureGroup(
+                self,
+                _pascal(dataset.name),
+                feature_group_name=feature_group_name(feature_store_name_prefix, dataset),
+                description=dataset.description[:128],
+                record_identifier_feature_name=dataset.record_identifier,
+                event_time_feature_name=dataset.event_time,
+                feature_definitions=[
+                    sagemaker.CfnFeatureGroup.FeatureDefinitionProperty(feature_name=name, feature_type=ftype)
+                    for name, ftype in dataset.feature_store_definitions()
+                ],
+                # These two props are typed Any in the Python bindings and emitted verbatim:
+                # they must be PascalCase CloudFormation dicts (aws/aws-cdk#25774).
+                online_store_config=online,
+                offline_store_config={
+                    "S3StorageConfig": {
+                        "S3Uri": feature_store_offline_bucket.s3_url_for_object(OFFLINE_STORE_PREFIX),
+                        "KmsKeyId": feature_store_key.key_arn,
+                    },
+                    "TableFormat": "Iceberg",
+                    "DisableGlueTableCreation": False,
+                },
+                role_arn=self.offline_store_role.role_arn,
+                throughput_config=sagemaker.CfnFeatureGroup.ThroughputConfigProperty(throughput_mode="OnDemand"),
+            )
+            group.apply_removal_policy(feature_store_removal_policy)
+            # The role's policy must exist before SageMaker validates the offline store.
+            group.node.add_dependency(access)
+            self.feature_groups[dataset.name] = group
+
+
+def _pascal(name: str) -> str:
+    return "".join(part.capitalize() for part in re.split(r"[_\-]", name))

@@ -1,0 +1,1 @@
+"""Stacks compose constructs, grant access between them and output what operators need."""

@@ -1,0 +1,96 @@
+"""The stateless data path: crawlers, Spark ETL and feature jobs, and their schedule."""
+
+from __future__ import annotations
+
+from typing import Any, Sequence
+
+from aws_cdk import CfnOutput, RemovalPolicy, Stack
+from aws_cdk import aws_logs as logs
+from constructs import Construct
+
+from pipeline_code.catalog import Dataset
+
+from ..config import EnvironmentConfig
+from ..constructs.dataset_workflow import DatasetWorkflow
+from ..constructs.glue_runtime import GlueRuntime
+from .storage_stack import StorageStack
+
+
+class DataPipelineStack(Stack):
+    """One Glue workflow per dataset (crawl → curate → features) on the environment's schedule.
+
+    Holds no data: it can be destroyed and redeployed freely; everything it writes lives in the
+    :class:`StorageStack` it is given.
+    """
+
+    def __init__(
+        self,
+        scope: Construct,
+        construct_id: str,
+        *,
+        pipeline_env: EnvironmentConfig,
+        pipeline_name_prefix: str,
+        pipeline_datasets: Sequence[Dataset],
+        pipeline_storage: StorageStack,
+        **stack_kwargs: Any,
+    ) -> None:
+        super().__init__(scope, construct_id, **stack_kwargs)
+        lake = pipeline_storage.lake
+        glue_config = pipeline_env.glue
+        buckets = {kind: lake.reference(self, kind) for kind in ("raw", "curated", "features", "artifacts")}
+        self.add_stack_dependency(pipeline_storage)
+        self.runtime = GlueRuntime(
+            self,
+            "GlueRuntime",
+            glue_name_prefix=pipeline_name_prefix,
+            glue_key=lake.key,
+            glue_artifacts_bucket=buckets["artifacts"],
+            glue_database_name=pipeline_storage.database_name,
+            glue_log_retention=_RETENTION[pipeline_env.log_retention_days],
+            glue_removal_policy=RemovalPolicy.DESTROY if pipeline_env.removal_policy == "destroy" else RemovalPolicy.RETAIN,
+        )
+        self.workflows: dict[str, DatasetWorkflow] = {}
+        for dataset in pipeline_datasets:
+            workflow = DatasetWorkflow(
+                self,
+                "".join(p.capitalize() for p in dataset.name.split("_")),
+                workflow_name_prefix=pipeline_name_prefix,
+                workflow_dataset=dataset,
+                workflow_runtime=self.runtime,
+                workflow_database_name=pipeline_storage.database_name,
+                workflow_raw_bucket=buckets["raw"],
+                workflow_curated_bucket=buckets["curated"],
+                workflow_features_bucket=buckets["features"],
+                workflow_artifacts_bucket=buckets["artifacts"],
+                workflow_feature_group=pipeline_storage.feature_store.feature_groups[dataset.name],
+                workflow_schedule=glue_config.etl_schedule,
+                workflow_worker_type=glue_config.worker_type,
+                workflow_number_of_workers=glue_config.number_of_workers,
+                workflow_timeout_minutes=glue_config.timeout_minutes,
+                workflow_max_quarantine_ratio=glue_config.max_quarantine_ratio,
+            )
+            self.workflows[dataset.name] = workflow
+            CfnOutput(self, f"{workflow.node.id}WorkflowName", value=workflow.workflow.ref)
+            CfnOutput(self, f"{workflow.node.id}RawPath", value=workflow.paths["raw"])
+
+
+# Every day count the config allows (EnvironmentConfig.log_retention_days) -> CloudWatch's enum.
+_RETENTION = {
+    1: logs.RetentionDays.ONE_DAY,
+    3: logs.RetentionDays.THREE_DAYS,
+    5: logs.RetentionDays.FIVE_DAYS,
+    7: logs.RetentionDays.ONE_WEEK,
+    14: logs.RetentionDays.TWO_WEEKS,
+    30: logs.RetentionDays.ONE_MONTH,
+    60: logs.RetentionDays.TWO_MONTHS,
+    90: logs.RetentionDays.THREE_MONTHS,
+    120: logs.RetentionDays.FOUR_MONTHS,
+    150: logs.RetentionDays.FIVE_MONTHS,
+    180: logs.RetentionDays.SIX_MONTHS,
+    365: logs.RetentionDays.ONE_YEAR,
+    400: logs.RetentionDays.THIRTEEN_MONTHS,
+    545: logs.RetentionDays.EIGHTEEN_MONTHS,
+    731: logs.RetentionDays.TWO_YEARS,
+    1827: logs.RetentionDays.FIVE_YEARS,
+    3653: logs.RetentionDays.TEN_YEARS,
+}

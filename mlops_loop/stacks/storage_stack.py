@@ -1,0 +1,85 @@
+"""The stateful stack: everything that holds data and must outlive a redeploy."""
+
+from __future__ import annotations
+
+from typing import Any, Sequence
+
+from aws_cdk import CfnOutput, RemovalPolicy, Stack
+from aws_cdk import aws_glue as glue
+from constructs import Construct
+
+from pipeline_code.catalog import Dataset
+
+from ..config import EnvironmentConfig
+from ..constructs.data_lake import DataLake
+from ..constructs.feature_store import FeatureStore
+
+
+class StorageStack(Stack):
+    """KMS key, S3 data lake, Glue database and Feature Store of one environment.
+
+    Stateful resources take the environment's removal policy (RETAIN outside dev) and the stack is
+    termination-protected whenever the environment says so (always in prod). Logical IDs of the
+    resources here are pinned by tests: renaming one would replace (and, with DESTROY, delete) data.
+    """
+
+    def __init__(
+        self,
+        scope: Construct,
+        construct_id: str,
+        *,
+        storage_env: EnvironmentConfig,
+        storage_name_prefix: str,
+        storage_datasets: Sequence[Dataset],
+        **stack_kwargs: Any,
+    ) -> None:
+        super().__init__(scope, construct_id, termination_protection=storage_env.termination_protection, **stack_kwargs)
+        removal = RemovalPolicy.DESTROY if storage_env.removal_policy == "destroy" else RemovalPolicy.RETAIN
+        lake_config = storage_env.data_lake
+        self.lake = DataLake(
+            self,
+            "DataLake",
+            lake_name_prefix=storage_name_prefix,
+            lake_removal_policy=removal,
+            lake_raw_expiration_days=lake_config.raw_expiration_days,
+            lake_curated_infrequent_access_days=lake_config.curated_infrequent_access_days,
+            lake_noncurrent_version_expiration_days=lake_config.noncurrent_version_expiration_days,
+            lake_access_log_expiration_days=lake_config.access_log_expiration_days,
+        )
+        self.database_name = storage_name_prefix.replace("-", "_")
+        database = glue.CfnDatabase(
+            self,
+            "Database",
+            catalog_id=self.account,
+            database_input=glue.CfnDatabase.DatabaseInputProperty(
+                name=self.database_name,
+                description=f"{storage_name_prefix}: raw (crawled) and curated tables",
+                location_uri=self.lake.curated_bucket.s3_url_for_object(),
+            ),
+        )
+        database.apply_removal_policy(removal)
+        self.feature_store = FeatureStore(
+            self,
+            "FeatureStore",
+            feature_store_name_prefix=storage_name_prefix,
+            feature_store_datasets=storage_datasets,
+            feature_store_offline_bucket=self.lake.reference(self, "features"),
+            feature_store_key=self.lake.key,
+            feature_store_online=storage_env.feature_store.online_store,
+            feature_store_online_ttl_days=storage_env.feature_store.online_ttl_days,
+            feature_store_removal_policy=removal,
+        )
+        # The offline store must exist before SageMaker validates its S3 location.
+        self.feature_store.node.add_dependency(self.lake.features_bucket)
+
+        CfnOutput(self, "DataKeyArn", value=self.lake.key.key_arn)
+        for label, bucket in (
+            ("Raw", self.lake.raw_bucket),
+            ("Curated", self.lake.curated_bucket),
+            ("Features", self.lake.features_bucket),
+            ("Artifacts", self.lake.artifacts_bucket),
+        ):
+            CfnOutput(self, f"{label}BucketName", value=bucket.bucket_name)
+        CfnOutput(self, "GlueDatabaseName", value=self.database_name)
+        for name, group in self.feature_store.feature_groups.items():
+            CfnOutput(self, f"FeatureGroup{group.node.id}", value=group.feature_group_name)

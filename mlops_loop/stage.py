@@ -1,0 +1,57 @@
+"""One CDK Stage per environment: the unit a user deploys (`cdk deploy '<env>/*'`)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from aws_cdk import Environment, Stage, Tags
+from constructs import Construct
+
+from pipeline_code.catalog import DATASETS
+
+from .config import AppConfig, EnvironmentConfig
+from .stacks.data_pipeline_stack import DataPipelineStack
+from .stacks.storage_stack import StorageStack
+
+
+class MlopsStage(Stage):
+    """All stacks of one environment, deployed to the account and region its config names.
+
+    Stacks: ``Storage`` (stateful) and ``DataPipeline``. Physical names start with
+    ``<project>-<environment>`` so several environments can share an account.
+    """
+
+    def __init__(self, scope: Construct, *, stage_app_config: AppConfig, stage_env: EnvironmentConfig, **kwargs: Any):
+        super().__init__(
+            scope,
+            stage_env.name,
+            env=Environment(account=stage_env.account, region=stage_env.region),
+            **kwargs,
+        )
+        prefix = f"{stage_app_config.project}-{stage_env.name}"
+        models = stage_app_config.models_of(stage_env)
+        # A dataset is provisioned once per environment however many models use it.
+        datasets = [DATASETS[name] for name in dict.fromkeys(m.dataset for m in models)]
+
+        self.storage = StorageStack(
+            self,
+            "Storage",
+            stack_name=f"{prefix}-storage",
+            description=f"{prefix}: stateful data layer (KMS key, S3 lake, Glue database, Feature Store)",
+            storage_env=stage_env,
+            storage_name_prefix=prefix,
+            storage_datasets=datasets,
+        )
+        self.data_pipeline = DataPipelineStack(
+            self,
+            "DataPipeline",
+            stack_name=f"{prefix}-data-pipeline",
+            description=f"{prefix}: Glue crawlers, Spark ETL and feature ingestion",
+            pipeline_env=stage_env,
+            pipeline_name_prefix=prefix,
+            pipeline_datasets=datasets,
+            pipeline_storage=self.storage,
+        )
+        Tags.of(self).add("project", stage_app_config.project)
+        Tags.of(self).add("environment", stage_env.name)
+        Tags.of(self).add("tier", stage_env.tier)

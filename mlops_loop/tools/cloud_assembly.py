@@ -1,0 +1,56 @@
+"""Read a synthesized cloud assembly (cdk.out): stages, stacks and their templates."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Iterator
+
+
+@dataclass(frozen=True)
+class SynthesizedStack:
+    stage: str
+    stack_name: str
+    artifact_id: str
+    template_path: Path
+    termination_protection: bool
+
+    @property
+    def template(self) -> dict:
+        return json.loads(self.template_path.read_text())
+
+
+def stacks(outdir: str | Path) -> Iterator[SynthesizedStack]:
+    """Every stack of every stage in the assembly at ``outdir``, in manifest order."""
+    outdir = Path(outdir)
+    manifest = json.loads((outdir / "manifest.json").read_text())
+    for artifact in manifest["artifacts"].values():
+        if artifact["type"] != "cdk:cloud-assembly":
+            continue
+        stage_dir = outdir / artifact["properties"]["directoryName"]
+        stage = artifact["properties"].get("displayName", stage_dir.name)
+        stage_manifest = json.loads((stage_dir / "manifest.json").read_text())
+        for artifact_id, stack in stage_manifest["artifacts"].items():
+            if stack["type"] != "aws:cloudformation:stack":
+                continue
+            props = stack["properties"]
+            yield SynthesizedStack(
+                stage=stage,
+                stack_name=props.get("stackName", artifact_id),
+                artifact_id=artifact_id,
+                template_path=stage_dir / props["templateFile"],
+                termination_protection=bool(props.get("terminationProtection", False)),
+            )
+
+
+def nag_violations(outdir: str | Path) -> list[dict]:
+    """Unacknowledged cdk-nag findings recorded in the assembly's validation report (none when clean)."""
+    report = Path(outdir) / "validation-report.json"
+    if not report.exists():
+        return []
+    out = []
+    for plugin in json.loads(report.read_text()).get("pluginReports", []):
+        for violation in plugin.get("violations", []):
+            out.append({"pack": plugin.get("pluginName"), **violation})
+    return out

@@ -1,0 +1,37 @@
+#!/usr/bin/env bash
+# Idempotent set-up of everything the project needs on a fresh machine:
+#   - .venv: Python venv with the exact versions of requirements.lock (re-installed when the lock changes)
+#   - node_modules: Node 22 and the pinned AWS CDK CLI from package.json / package-lock.json
+# Source it (". scripts/bootstrap.sh") to also get PATH with Node 22 and the venv first.
+set -euo pipefail
+ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+cd "$ROOT"
+
+PYTHON="${PYTHON:-python3}"
+if ! "$PYTHON" -c 'import sys; sys.exit(0 if sys.version_info[:2] >= (3, 11) else 1)'; then
+  echo "mlops-loop needs Python >= 3.11 (found: $("$PYTHON" --version 2>&1)); set PYTHON=/path/to/python3.11" >&2
+  exit 1
+fi
+
+lock_hash="$(sha256sum requirements.lock | cut -d' ' -f1)"
+if [ ! -x .venv/bin/python ] || [ "$(cat .venv/.lock-hash 2>/dev/null)" != "$lock_hash" ]; then
+  echo "[bootstrap] creating .venv from requirements.lock"
+  "$PYTHON" -m venv .venv
+  .venv/bin/python -m pip install --quiet --disable-pip-version-check --upgrade pip
+  .venv/bin/python -m pip install --quiet --disable-pip-version-check -r requirements.lock
+  echo "$lock_hash" > .venv/.lock-hash
+fi
+
+pkg_hash="$(cat package.json package-lock.json | sha256sum | cut -d' ' -f1)"
+if [ ! -x node_modules/.bin/node ] || [ ! -x node_modules/.bin/cdk ] || [ "$(cat node_modules/.lock-hash 2>/dev/null)" != "$pkg_hash" ]; then
+  echo "[bootstrap] installing Node 22 and the AWS CDK CLI (npm ci)"
+  npm ci --no-audit --no-fund --loglevel=error
+  echo "$pkg_hash" > node_modules/.lock-hash
+fi
+
+# Node 22 first on PATH: jsii (aws-cdk-lib) and the CDK CLI run on it, not on the system Node.
+export PATH="$ROOT/node_modules/.bin:$ROOT/.venv/bin:$PATH"
+# Synth is hermetic: no notices, telemetry or version checks over the network.
+export CDK_DISABLE_VERSION_CHECK=1
+export CDK_DISABLE_CLI_TELEMETRY=true
+export JSII_SILENCE_WARNING_DEPRECATED_NODE_VERSION=1

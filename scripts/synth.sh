@@ -1,0 +1,14 @@
+#!/usr/bin/env bash
+# The main job: synthesize every environment into cdk.out with the CDK CLI (cdk-nag AwsSolutions and
+# NIST 800-53 R5 run inside synth), lint every template with cfn-lint, and print a summary.
+# Sets up .venv and Node 22 first when missing. Needs no AWS credentials and no network.
+set -euo pipefail
+ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+# shellcheck source=scripts/bootstrap.sh
+. "$ROOT/scripts/bootstrap.sh"
+cd "$ROOT"
+rm -rf cdk.out
+echo "[synth] cdk synth (all environments)"
+cdk synth --quiet --no-notices --no-version-reporting "$@"
+echo "[synth] cfn-lint"
+python -m mlops_loop.tools.summary cdk.out
