@@ -41,6 +41,7 @@ class MlopsStage(Stage):
             storage_env=stage_env,
             storage_name_prefix=prefix,
             storage_datasets=datasets,
+            storage_models={m.name: m.description for m in models},
         )
         self.data_pipeline = DataPipelineStack(
             self,

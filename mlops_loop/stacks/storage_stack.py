@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any, Sequence
+from typing import Any, Mapping, Sequence
 
 from aws_cdk import CfnOutput, RemovalPolicy, Stack
 from aws_cdk import aws_glue as glue
@@ -13,10 +13,11 @@ from pipeline_code.catalog import Dataset
 from ..config import EnvironmentConfig
 from ..constructs.data_lake import DataLake
 from ..constructs.feature_store import FeatureStore
+from ..constructs.model_registry import ModelRegistry
 
 
 class StorageStack(Stack):
-    """KMS key, S3 data lake, Glue database and Feature Store of one environment.
+    """KMS key, S3 data lake, Glue database, Feature Store and Model Registry of one environment.
 
     Stateful resources take the environment's removal policy (RETAIN outside dev) and the stack is
     termination-protected whenever the environment says so (always in prod). Logical IDs of the
@@ -31,6 +32,7 @@ class StorageStack(Stack):
         storage_env: EnvironmentConfig,
         storage_name_prefix: str,
         storage_datasets: Sequence[Dataset],
+        storage_models: Mapping[str, str],
         **stack_kwargs: Any,
     ) -> None:
         super().__init__(scope, construct_id, termination_protection=storage_env.termination_protection, **stack_kwargs)
@@ -69,6 +71,13 @@ class StorageStack(Stack):
             feature_store_online_ttl_days=storage_env.feature_store.online_ttl_days,
             feature_store_removal_policy=removal,
         )
+        self.registry = ModelRegistry(
+            self,
+            "Registry",
+            registry_name_prefix=storage_name_prefix,
+            registry_models=storage_models,
+            registry_removal_policy=removal,
+        )
         # The offline store must exist before SageMaker validates its S3 location.
         self.feature_store.node.add_dependency(self.lake.features_bucket)
 
@@ -83,3 +92,6 @@ class StorageStack(Stack):
         CfnOutput(self, "GlueDatabaseName", value=self.database_name)
         for name, group in self.feature_store.feature_groups.items():
             CfnOutput(self, f"FeatureGroup{group.node.id}", value=group.feature_group_name)
+        for model, group in self.registry.groups.items():
+            CfnOutput(self, f"ModelPackageGroup{group.node.id}", value=group.model_package_group_name)
+        CfnOutput(self, "ApproverRoleArn", value=self.registry.approver_role.role_arn)

@@ -1,0 +1,149 @@
+"""The Model Registry: versioned model package groups and the separation of duties around approval."""
+
+from __future__ import annotations
+
+from typing import Mapping
+
+from aws_cdk import RemovalPolicy, Stack
+from aws_cdk import aws_iam as iam
+from aws_cdk import aws_sagemaker as sagemaker
+from constructs import Construct
+
+from .access_policy import AccessPolicy
+
+# Everything that changes what is trained, how, or with which code: an approver may do none of it.
+PIPELINE_CHANGING_ACTIONS = (
+    "sagemaker:CreatePipeline",
+    "sagemaker:UpdatePipeline",
+    "sagemaker:DeletePipeline",
+    "sagemaker:StartPipelineExecution",
+    "sagemaker:RetryPipelineExecution",
+    "sagemaker:CreateTrainingJob",
+    "sagemaker:CreateProcessingJob",
+    "sagemaker:CreateModelPackage",
+)
+
+
+class ModelRegistry(Construct):
+    """One model package group per model (``<prefix>-<model>``) and an approver role.
+
+    Approval status is the promotion gate: only the approver role may change it
+    (``sagemaker:UpdateModelPackage``), and it can do nothing else to the loop: it cannot create
+    packages, start or edit pipelines, or run jobs (explicit denies, so a broader policy attached
+    later cannot add them). The training pipeline's role gets the mirror image (it may register,
+    never approve) from :meth:`allow_register`. The approver role can be assumed by principals of
+    this account with MFA; groups are retained outside dev like every stateful resource.
+    """
+
+    def __init__(
+        self,
+        scope: Construct,
+        construct_id: str,
+        *,
+        registry_name_prefix: str,
+        registry_models: Mapping[str, str],
+        registry_removal_policy: RemovalPolicy,
+    ) -> None:
+        """``registry_models`` maps each model name to its description."""
+        super().__init__(scope, construct_id)
+        stack = Stack.of(self)
+        self.groups: dict[str, sagemaker.CfnModelPackageGroup] = {}
+        self.group_names: dict[str, str] = {}
+        for model, description in registry_models.items():
+            name = f"{registry_name_prefix}-{model}"
+            group = sagemaker.CfnModelPackageGroup(
+                self,
+                "".join(p.capitalize() for p in model.split("-")),
+                model_package_group_name=name,
+                model_package_group_description=(description or f"Versions of {model}")[:1024],
+            )
+            group.apply_removal_policy(registry_removal_policy)
+            self.groups[model] = group
+            self.group_names[model] = name
+
+        self.approver_role = iam.Role(
+            self,
+            "ApproverRole",
+            role_name=f"{registry_name_prefix}-model-approver",
+            description="Approves or rejects model package versions; cannot train, register or edit pipelines",
+            assumed_by=iam.AccountPrincipal(stack.account).with_conditions(
+                {"Bool": {"aws:MultiFactorAuthPresent": "true"}}
+            ),
+        )
+        access = AccessPolicy(
+            self, "ApproverAccess", access_role=self.approver_role, access_description="Model approval only"
+        )
+        access.allow(
+            "ChangeApprovalStatus",
+            ["sagemaker:UpdateModelPackage"],
+            [self.package_arns(m) for m in self.groups],
+            wildcard_reason="Versions are created by the pipeline at run time; approval is limited to the "
+            "versions of this environment's model package groups.",
+        )
+        access.allow(
+            "ReadRegistry",
+            ["sagemaker:DescribeModelPackage", "sagemaker:ListModelPackages", "sagemaker:DescribeModelPackageGroup"],
+            [self.package_arns(m) for m in self.groups] + [self.group_arn(m) for m in self.groups],
+            wildcard_reason="Reading any version of this environment's groups is needed to compare them before approval.",
+        )
+        access.allow(
+            "ListGroups",
+            ["sagemaker:ListModelPackageGroups"],
+            ["*"],
+            wildcard_reason="ListModelPackageGroups supports no resource-level permissions.",
+        )
+        self.approver_policy = access.policy
+        self.approver_policy.add_statements(
+            iam.PolicyStatement(
+                sid="ApproverCannotTrainOrRegister",
+                effect=iam.Effect.DENY,
+                actions=list(PIPELINE_CHANGING_ACTIONS),
+                resources=["*"],
+            )
+        )
+
+    def group_arn(self, model: str) -> str:
+        return Stack.of(self).format_arn(
+            service="sagemaker", resource="model-package-group", resource_name=self.group_names[model].lower()
+        )
+
+    def package_arns(self, model: str) -> str:
+        """ARN pattern of every version in the model's group (``model-package/<group>/*``)."""
+        return Stack.of(self).format_arn(
+            service="sagemaker", resource="model-package", resource_name=f"{self.group_names[model].lower()}/*"
+        )
+
+    def allow_register(self, access: AccessPolicy, model: str, *, auto_approve: bool) -> None:
+        """Let ``access`` (the training pipeline's role) register versions of ``model`` — never approve them.
+
+        Registration is allowed as ``PendingManualApproval`` only, unless the environment opts into
+        ``auto_approve`` (never prod, enforced by config validation); approval status changes are
+        denied outright, so the trainer cannot promote its own model.
+        """
+        sid = "".join(p.capitalize() for p in model.split("-"))
+        access.allow(
+            f"Register{sid}",
+            ["sagemaker:CreateModelPackage", "sagemaker:DescribeModelPackage", "sagemaker:ListModelPackages"],
+            [self.package_arns(model), self.group_arn(model)],
+            wildcard_reason="The pipeline creates a new version per run; it may only create and read versions "
+            "of its own model's group.",
+        )
+        if not auto_approve:
+            access.policy.add_statements(
+                iam.PolicyStatement(
+                    sid=f"RegisterOnlyAsPending{sid}",
+                    effect=iam.Effect.DENY,
+                    actions=["sagemaker:CreateModelPackage"],
+                    resources=["*"],
+                    conditions={"StringNotEqualsIfExists": {"sagemaker:ModelApprovalStatus": "PendingManualApproval"}},
+                )
+            )
+        # Identical statements are de-duplicated when the policy renders, so one per model is harmless.
+        access.policy.add_statements(
+            iam.PolicyStatement(
+                sid="TrainerCannotApprove",
+                effect=iam.Effect.DENY,
+                actions=["sagemaker:UpdateModelPackage"],
+                resources=["*"],
+            )
+        )

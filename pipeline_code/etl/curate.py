@@ -1,0 +1,410 @@
+"""Catalog-driven raw -> curated transformation, as pure PySpark functions.
+
+:func:`curate` takes raw records whose columns are all strings (a CSV read with
+a header and *no* schema inference) and splits them into three disjoint sets:
+
+* **curated** - every value cast to its catalog dtype and valid, one record per
+  ``(record_identifier, event_time)``, plus the ``event_date`` partition column;
+* **quarantine** - records breaking at least one rule, with their original raw
+  values, a human-readable ``_quarantine_reason`` naming every failing column and
+  rule (``"tenure_months: not an integer: 'abc'; region: missing required value"``)
+  and the machine-readable ``_quarantine_rules`` (``["tenure_months: not an integer", ...]``);
+* **duplicates** - valid records whose key was already taken by the kept record.
+
+Nothing is dropped silently: ``curated_rows + quarantined_rows + duplicate_rows
+== input_rows`` holds by construction (every input row gets exactly one status)
+and is reported on the result.
+
+Rules, per catalog column (values are trimmed first; an empty string is null):
+
+* ``integer``: optional sign and up to 18 digits, optionally followed by ``.0``
+  (exporters often write integers as floats); cast to 64-bit ``bigint``.
+* ``double``: a plain decimal or scientific number (no ``NaN``/``Infinity``, no
+  Java suffixes like ``1d``), finite after the cast.
+* ``timestamp``: ISO-8601 ``yyyy-MM-ddTHH:mm:ss[.fraction][Z|+HH:MM|+HHMM]`` or
+  ``yyyy-MM-dd HH:mm:ss[...]``; a value without offset is UTC (whatever the Spark
+  session time zone); impossible dates (Feb 30) fail.
+* ``string``: trimmed; categoricals (``allowed`` set) are also lower-cased before
+  being checked against ``allowed``.
+* ``nullable=False``: a null/empty value fails ("missing required value").
+* ``minimum``/``maximum``: inclusive bounds on the cast number.
+
+The casts go through regular expressions and ``try_*`` functions so the result
+does not depend on ``spark.sql.ansi.enabled`` (Spark 4 turns it on by default).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Dict, Iterable, List, Optional, Sequence, Tuple
+
+from pyspark import StorageLevel
+from pyspark.sql import Column as SparkColumn
+from pyspark.sql import DataFrame, Window
+from pyspark.sql import functions as F
+from pyspark.sql import types as T
+
+from pipeline_code import catalog
+
+# Output column names.
+EVENT_DATE_COLUMN = "event_date"
+QUARANTINE_REASON_COLUMN = "_quarantine_reason"
+QUARANTINE_RULES_COLUMN = "_quarantine_rules"
+# Spark's CSV reader puts the raw line of a row with the wrong number of fields in
+# this column when it is part of the read schema; curate() quarantines such rows.
+CORRUPT_RECORD_COLUMN = "_corrupt_record"
+
+# Rule names, used in reasons and as keys of the reason counts.
+RULE_MISSING = "missing required value"
+RULE_NOT_INTEGER = "not an integer"
+RULE_NOT_NUMBER = "not a number"
+RULE_NOT_TIMESTAMP = "not a timestamp"
+RULE_NOT_ALLOWED = "not an allowed value"
+RULE_MALFORMED_ROW = "malformed CSV row (wrong number of fields)"
+
+# Row statuses (internal).
+_CURATED, _QUARANTINED, _DUPLICATE = "curated", "quarantined", "duplicate"
+_STATUS = "__status"
+_TYPED_PREFIX = "__typed__"
+
+_INTEGER_RE = r"^[+-]?[0-9]{1,18}(\.0*)?$"  # 18 digits always fit in a signed 64-bit integer
+_DOUBLE_RE = r"^[+-]?([0-9]+\.?[0-9]*|\.[0-9]+)([eE][+-]?[0-9]{1,3})?$"
+_TIMESTAMP_RE = r"^([0-9]{4}-[0-9]{2}-[0-9]{2})[T ]([0-9]{2}:[0-9]{2}:[0-9]{2}(\.[0-9]{1,9})?)(Z|[+-][0-9]{2}:?[0-9]{2})?$"
+_TIMESTAMP_FORMAT = "yyyy-MM-dd HH:mm:ss[.SSSSSSSSS]XXX"
+
+_SPARK_TYPES = {
+    catalog.STRING: T.StringType(),
+    catalog.INTEGER: T.LongType(),
+    catalog.DOUBLE: T.DoubleType(),
+    catalog.TIMESTAMP: T.TimestampType(),
+}
+
+
+@dataclass(frozen=True)
+class CurateResult:
+    """The three disjoint outputs of :func:`curate` and their counts.
+
+    The DataFrames share one persisted intermediate, so counting and writing them
+    does not re-read the raw data; call :meth:`unpersist` when done.
+    ``quarantine_reasons`` counts quarantined records per ``"column: rule"``
+    (a record failing two rules counts once for each).
+    """
+
+    curated: DataFrame
+    quarantine: DataFrame
+    duplicates: DataFrame
+    input_rows: int
+    curated_rows: int
+    quarantined_rows: int
+    duplicate_rows: int
+    quarantine_reasons: Dict[str, int]
+    _staged: Optional[DataFrame] = field(default=None, repr=False, compare=False)
+
+    @property
+    def quarantine_ratio(self) -> float:
+        """Quarantined / input rows; 0.0 for an empty input."""
+        return self.quarantined_rows / self.input_rows if self.input_rows else 0.0
+
+    def counts(self) -> Dict[str, object]:
+        """The row counts and reason counts, JSON-serialisable."""
+        return {
+            "input_rows": self.input_rows,
+            "curated_rows": self.curated_rows,
+            "quarantined_rows": self.quarantined_rows,
+            "duplicate_rows": self.duplicate_rows,
+            "quarantine_reasons": dict(sorted(self.quarantine_reasons.items())),
+        }
+
+    def unpersist(self) -> None:
+        """Release the cached intermediate (the DataFrames stay usable, recomputed on demand)."""
+        if self._staged is not None:
+            self._staged.unpersist()
+
+
+def spark_schema(dataset: catalog.Dataset) -> T.StructType:
+    """The curated schema: every catalog column with its Spark type, then ``event_date``."""
+    fields = [T.StructField(c.name, _SPARK_TYPES[c.dtype], True) for c in dataset.columns]
+    return T.StructType(fields + [T.StructField(EVENT_DATE_COLUMN, T.DateType(), True)])
+
+
+def raw_schema(columns: Sequence[str], with_corrupt_record: bool = True) -> T.StructType:
+    """All-string read schema for a CSV with header ``columns``.
+
+    With ``with_corrupt_record`` the schema ends with :data:`CORRUPT_RECORD_COLUMN`,
+    which makes Spark's PERMISSIVE CSV reader keep the raw line of malformed rows
+    (too many / too few fields) instead of silently padding or truncating them.
+    """
+    fields = [T.StructField(name, T.StringType(), True) for name in columns]
+    if with_corrupt_record:
+        fields.append(T.StructField(CORRUPT_RECORD_COLUMN, T.StringType(), True))
+    return T.StructType(fields)
+
+
+def check_raw_columns(
+    columns: Iterable[str], dataset: catalog.Dataset, metadata_columns: Sequence[str] = ()
+) -> None:
+    """Raise ValueError naming every missing and unexpected raw column.
+
+    A schema change upstream must stop the pipeline, not silently pass.
+    ``metadata_columns`` (and :data:`CORRUPT_RECORD_COLUMN`) are allowed extras.
+    Column order does not matter; names are compared exactly (case-sensitive).
+    """
+    present = list(columns)
+    expected = [c.name for c in dataset.columns]
+    allowed_extra = set(metadata_columns) | {CORRUPT_RECORD_COLUMN}
+    missing = [name for name in expected if name not in present]
+    unexpected = [name for name in present if name not in expected and name not in allowed_extra]
+    if missing or unexpected:
+        problems = []
+        if missing:
+            problems.append(f"missing expected columns {missing}")
+        if unexpected:
+            problems.append(f"unexpected columns {unexpected}")
+        raise ValueError(
+            f"raw data does not match the catalog schema of dataset {dataset.name!r}: "
+            + "; ".join(problems)
+            + f" (expected exactly {expected})"
+        )
+
+
+def curate(raw_df: DataFrame, dataset: catalog.Dataset, *, metadata_columns: Sequence[str] = ()) -> CurateResult:
+    """Type, validate and de-duplicate ``raw_df`` according to ``dataset``'s catalog schema.
+
+    Args:
+        raw_df: raw records, every column a string (read CSVs with
+            ``header=True`` and no schema inference). Column order is free.
+        dataset: the catalog dataset describing the columns and keys.
+        metadata_columns: extra columns added by the reader (e.g. the source
+            file name) that are not part of the schema; they are carried into
+            the quarantine output for tracing and left out of the curated one.
+            :data:`CORRUPT_RECORD_COLUMN` is always treated as one when present.
+
+    Returns:
+        A :class:`CurateResult`; its counts are computed eagerly (one Spark job
+        over a persisted intermediate).
+
+    Raises:
+        ValueError: missing or unexpected columns, or non-string raw columns.
+
+    Duplicates of ``(record_identifier, event_time)`` among the valid records are
+    resolved deterministically: the record with the fewest empty values wins,
+    ties broken by the raw values in catalog column order.
+    """
+    check_raw_columns(raw_df.columns, dataset, metadata_columns)
+    _check_string_columns(raw_df, dataset)
+    if CORRUPT_RECORD_COLUMN in raw_df.columns and CORRUPT_RECORD_COLUMN not in metadata_columns:
+        metadata_columns = tuple(metadata_columns) + (CORRUPT_RECORD_COLUMN,)
+
+    staged = _stage(raw_df, dataset, tuple(metadata_columns)).persist(StorageLevel.MEMORY_AND_DISK)
+    status_counts, reasons = _count(staged)
+    return CurateResult(
+        curated=_curated_view(staged, dataset, _CURATED),
+        quarantine=_quarantine_view(staged, dataset, metadata_columns),
+        duplicates=_curated_view(staged, dataset, _DUPLICATE),
+        input_rows=sum(status_counts.values()),
+        curated_rows=status_counts.get(_CURATED, 0),
+        quarantined_rows=status_counts.get(_QUARANTINED, 0),
+        duplicate_rows=status_counts.get(_DUPLICATE, 0),
+        quarantine_reasons=reasons,
+        _staged=staged,
+    )
+
+
+# --------------------------------------------------------------------------------------
+# Staging: one row per input row with raw values, typed values, rules and a status.
+# --------------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class _Check:
+    """One rule on one column: ``failed`` is true when the rule is broken."""
+
+    failed: SparkColumn
+    key: str  # "column: rule" - the reason-count key
+    message: SparkColumn  # the human-readable reason fragment
+
+
+def _stage(raw_df: DataFrame, dataset: catalog.Dataset, metadata_columns: Tuple[str, ...]) -> DataFrame:
+    """Raw values + typed values -> + rules, reason, event date -> + status.
+
+    Three projections, so each typed value is parsed once and the checks refer to
+    it by name (Spark keeps separate projections when an expensive expression is
+    used several times, instead of inlining it into every check).
+    """
+    raw_names = [c.name for c in dataset.columns] + list(metadata_columns)
+    typed = raw_df.select(
+        *[F.col(name) for name in raw_names],
+        *[_parse(column).alias(_typed(column.name)) for column in dataset.columns],
+    )
+
+    checks = [check for column in dataset.columns for check in _checks(column)]
+    if CORRUPT_RECORD_COLUMN in metadata_columns:
+        checks.append(_malformed_row_check())
+    rules = F.filter(F.array(*[F.when(c.failed, F.lit(c.key)) for c in checks]), lambda r: r.isNotNull())
+    reason = F.concat_ws("; ", *[F.when(c.failed, c.message) for c in checks])
+    checked = typed.select(
+        "*",
+        _utc_date(F.col(_typed(dataset.event_time)), raw_df).alias(EVENT_DATE_COLUMN),
+        rules.alias(QUARANTINE_RULES_COLUMN),
+        reason.alias(QUARANTINE_REASON_COLUMN),
+    )
+    return checked.withColumn(_STATUS, _status(dataset))
+
+
+def _typed(name: str) -> str:
+    return _TYPED_PREFIX + name
+
+
+def _text(name: str) -> SparkColumn:
+    """The trimmed raw value of column ``name``, null when null or blank."""
+    raw = F.col(name)
+    trimmed = F.trim(raw)
+    return F.when(raw.isNotNull() & (trimmed != ""), trimmed)
+
+
+def _parse(column: catalog.Column) -> SparkColumn:
+    """The typed value of ``column``: null when blank or when the text does not parse."""
+    text = _text(column.name)
+    if column.dtype == catalog.STRING:
+        return F.lower(text) if column.allowed is not None else text
+    if column.dtype == catalog.INTEGER:
+        # Cast only the integer part of a well-shaped value: 18 digits always fit in a
+        # long, so the cast cannot fail (or raise, under ANSI mode).
+        return F.when(text.rlike(_INTEGER_RE), F.regexp_extract(text, r"^([+-]?[0-9]+)", 1).cast(T.LongType()))
+    if column.dtype == catalog.DOUBLE:
+        number = F.when(text.rlike(_DOUBLE_RE), text.cast(T.DoubleType()))
+        # 1e999 is well-shaped but overflows to infinity: not a usable number.
+        return F.when(F.abs(number) != float("inf"), number)
+    if column.dtype == catalog.TIMESTAMP:
+        return _parse_timestamp(text)
+    raise ValueError(f"unsupported column dtype {column.dtype!r}")  # pragma: no cover - catalog validates dtypes
+
+
+def _parse_timestamp(text: SparkColumn) -> SparkColumn:
+    """Parse ISO-8601-like text to a timestamp, treating a missing offset as UTC.
+
+    The text is normalised to ``yyyy-MM-dd HH:mm:ss[.f]+HH:MM`` so a single strict
+    pattern (independent of the session time zone) does the parsing; impossible
+    dates make ``try_to_timestamp`` return null instead of rolling over.
+    """
+    day = F.regexp_extract(text, _TIMESTAMP_RE, 1)
+    clock = F.regexp_extract(text, _TIMESTAMP_RE, 2)
+    offset = F.regexp_extract(text, _TIMESTAMP_RE, 4)
+    offset = (
+        F.when((offset == "") | (offset == "Z"), F.lit("+00:00"))
+        .when(F.length(offset) == 5, F.concat(F.substring(offset, 1, 3), F.lit(":"), F.substring(offset, 4, 2)))
+        .otherwise(offset)
+    )
+    normalised = F.concat(day, F.lit(" "), clock, offset)
+    return F.when(text.rlike(_TIMESTAMP_RE), F.try_to_timestamp(normalised, F.lit(_TIMESTAMP_FORMAT)))
+
+
+_PARSE_RULES = {
+    catalog.INTEGER: RULE_NOT_INTEGER,
+    catalog.DOUBLE: RULE_NOT_NUMBER,
+    catalog.TIMESTAMP: RULE_NOT_TIMESTAMP,
+}
+
+
+def _checks(column: catalog.Column) -> List[_Check]:
+    """The rules ``column`` must satisfy, in a fixed order: required, parse/allowed, range."""
+    blank = _text(column.name).isNull()
+    value = F.col(_typed(column.name))
+    checks: List[_Check] = []
+    if not column.nullable:
+        key = f"{column.name}: {RULE_MISSING}"
+        checks.append(_Check(blank, key, F.lit(key)))
+    if column.dtype in _PARSE_RULES:
+        checks.append(_value_check(column, ~blank & value.isNull(), _PARSE_RULES[column.dtype]))
+    if column.allowed is not None:
+        checks.append(_value_check(column, value.isNotNull() & ~value.isin(list(column.allowed)), RULE_NOT_ALLOWED))
+    if column.minimum is not None:
+        rule = f"below minimum {_number(column.minimum)}"
+        checks.append(_value_check(column, value.isNotNull() & (value < column.minimum), rule))
+    if column.maximum is not None:
+        rule = f"above maximum {_number(column.maximum)}"
+        checks.append(_value_check(column, value.isNotNull() & (value > column.maximum), rule))
+    return checks
+
+
+def _value_check(column: catalog.Column, failed: SparkColumn, rule: str) -> _Check:
+    """A rule whose reason quotes the raw value: ``"col: rule: 'raw'"``."""
+    message = F.concat(F.lit(f"{column.name}: {rule}: '"), F.col(column.name), F.lit("'"))
+    return _Check(failed, f"{column.name}: {rule}", message)
+
+
+def _malformed_row_check() -> _Check:
+    line = F.col(CORRUPT_RECORD_COLUMN)
+    key = f"{CORRUPT_RECORD_COLUMN}: {RULE_MALFORMED_ROW}"
+    return _Check(line.isNotNull(), key, F.concat(F.lit(f"{key}: '"), line, F.lit("'")))
+
+
+def _number(value: float) -> str:
+    """``0`` / ``600`` / ``0.5`` - bounds as written in the catalog, without ``.0`` or exponents."""
+    return str(int(value)) if float(value).is_integer() else repr(float(value))
+
+
+def _utc_date(timestamp: SparkColumn, raw_df: DataFrame) -> SparkColumn:
+    """The UTC calendar date of ``timestamp``.
+
+    to_date() uses the session time zone; shifting by that zone first yields the
+    UTC date whatever the session is configured to.
+    """
+    session_tz = raw_df.sparkSession.conf.get("spark.sql.session.timeZone")
+    return F.to_date(F.to_utc_timestamp(timestamp, session_tz))
+
+
+def _status(dataset: catalog.Dataset) -> SparkColumn:
+    """quarantined | curated | duplicate for each staged row.
+
+    Duplicates are ranked only among valid rows (the window is partitioned by
+    validity too): an invalid copy never displaces a valid record.
+    """
+    valid = F.size(F.col(QUARANTINE_RULES_COLUMN)) == 0
+    blanks = sum((F.when(_text(c.name).isNull(), 1).otherwise(0) for c in dataset.columns), F.lit(0))
+    window = Window.partitionBy(
+        valid, F.col(_typed(dataset.record_identifier)), F.col(_typed(dataset.event_time))
+    ).orderBy(blanks.asc(), *[F.col(c.name).asc_nulls_last() for c in dataset.columns])
+    rank = F.row_number().over(window)
+    return F.when(~valid, F.lit(_QUARANTINED)).when(rank == 1, F.lit(_CURATED)).otherwise(F.lit(_DUPLICATE))
+
+
+def _count(staged: DataFrame) -> Tuple[Dict[str, int], Dict[str, int]]:
+    """(rows per status, quarantined rows per rule) in a single Spark job.
+
+    Grouping by the rule list itself keeps the result tiny (one row per distinct
+    combination of broken rules) while giving both counts at once.
+    """
+    groups = staged.groupBy(_STATUS, QUARANTINE_RULES_COLUMN).count().collect()
+    status_counts: Dict[str, int] = {}
+    reasons: Dict[str, int] = {}
+    for row in groups:
+        status_counts[row[_STATUS]] = status_counts.get(row[_STATUS], 0) + row["count"]
+        for rule in row[QUARANTINE_RULES_COLUMN]:
+            reasons[rule] = reasons.get(rule, 0) + row["count"]
+    return status_counts, reasons
+
+
+# --------------------------------------------------------------------------------------
+# Views of the staged rows
+# --------------------------------------------------------------------------------------
+def _curated_view(staged: DataFrame, dataset: catalog.Dataset, status: str) -> DataFrame:
+    """Typed catalog columns in catalog order, plus ``event_date`` (the UTC date of the event)."""
+    typed = [F.col(_typed(c.name)).alias(c.name) for c in dataset.columns]
+    return staged.filter(F.col(_STATUS) == status).select(*typed, EVENT_DATE_COLUMN)
+
+
+def _quarantine_view(staged: DataFrame, dataset: catalog.Dataset, metadata_columns: Sequence[str]) -> DataFrame:
+    """Original raw values, metadata columns, the reason text and the rule keys."""
+    columns = [c.name for c in dataset.columns] + list(metadata_columns)
+    return staged.filter(F.col(_STATUS) == _QUARANTINED).select(
+        *columns, QUARANTINE_REASON_COLUMN, QUARANTINE_RULES_COLUMN
+    )
+
+
+def _check_string_columns(raw_df: DataFrame, dataset: catalog.Dataset) -> None:
+    names = {c.name for c in dataset.columns}
+    typed = [f.name for f in raw_df.schema.fields if f.name in names and not isinstance(f.dataType, T.StringType)]
+    if typed:
+        raise ValueError(
+            f"raw columns {typed} are not strings: read the raw data with inferSchema=false "
+            "(curate() does its own typing so that bad values are quarantined, not nulled)"
+        )

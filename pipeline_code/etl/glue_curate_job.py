@@ -1,0 +1,258 @@
+"""Glue job: raw CSV -> curated parquet + quarantine + run summary.
+
+Arguments (identical names in Glue and locally):
+
+``--dataset``               catalog dataset name (required)
+``--raw_path``              directory of raw CSV files, read recursively (required)
+``--curated_path``          curated parquet root, partitioned by ``event_date`` (required)
+``--quarantine_path``       quarantine root; each run writes ``run_id=<id>/`` under it (required)
+``--summary_path``          file/object to write the JSON run summary to (optional)
+``--max_quarantine_ratio``  fail the run above this quarantined/input ratio (default 0.05)
+``--run_id``                run identifier (default: Glue's JOB_RUN_ID, else ``local-<UTC time>``)
+
+Run locally::
+
+    python -m pipeline_code.etl.glue_curate_job --dataset customer_churn \\
+        --raw_path /tmp/lake/customer_churn --curated_path /tmp/curated/customer_churn \\
+        --quarantine_path /tmp/quarantine/customer_churn --summary_path /tmp/summary.json
+
+Processing, in order:
+
+1. Read every ``*.csv`` under ``raw_path`` as strings (header row, no inference).
+   Files whose header differs from the first file's fail the run (Spark's header
+   check); rows with a wrong number of fields are quarantined, not padded.
+2. :func:`pipeline_code.etl.curate.curate` types, validates and de-duplicates.
+3. The quarantine is written first, so rejected rows are never lost.
+4. If ``quarantined / input > max_quarantine_ratio`` the summary is written with
+   ``status="failed"`` and the run fails *without* publishing curated data (a bad
+   batch must not half-land) and without committing the Glue job.
+5. Otherwise curated parquet is written with dynamic partition overwrite: only
+   the ``event_date`` partitions present in this run are replaced.
+
+Because touched partitions are *replaced*, each run must read the complete raw
+data of the dates it touches: the job reads the whole ``raw_path`` every run with
+Spark's reader and deliberately does not use Glue job bookmarks for its input
+(an incremental read would overwrite a date's earlier rows with only the new
+ones). Re-running the job is idempotent.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import sys
+from typing import Any, Dict, Optional, Sequence
+
+from pipeline_code import catalog
+from pipeline_code.etl.curate import CORRUPT_RECORD_COLUMN, EVENT_DATE_COLUMN, CurateResult, curate, raw_schema
+from pipeline_code.job_runtime import (
+    LOG,
+    Arg,
+    configure_logging,
+    dataset_name,
+    default_run_id,
+    glue_available,
+    join_path,
+    parse_job_args,
+    start_spark,
+    unit_fraction,
+    write_json,
+)
+
+PROG = "python -m pipeline_code.etl.glue_curate_job"
+SOURCE_FILE_COLUMN = "_source_file"
+DEFAULT_MAX_QUARANTINE_RATIO = 0.05
+ROWS_PER_FILE = 1_000_000  # target size of quarantine files
+# Spark's message when a file's header does not match the read schema (enforceSchema=false).
+_HEADER_MISMATCH = re.compile(r"CSV header does not conform to the schema\..*?CSV file: \S+", re.DOTALL)
+
+ARGS = (
+    Arg("dataset", "catalog dataset name", convert=dataset_name),
+    Arg("raw_path", "directory of raw CSV files (read recursively)"),
+    Arg("curated_path", "curated parquet root, partitioned by event_date"),
+    Arg("quarantine_path", "quarantine root; this run writes run_id=<id>/ under it"),
+    Arg("summary_path", "where to write the JSON run summary", required=False),
+    Arg(
+        "max_quarantine_ratio",
+        "fail when quarantined/input rows exceeds this",
+        required=False,
+        default=DEFAULT_MAX_QUARANTINE_RATIO,
+        convert=unit_fraction,
+    ),
+    Arg("run_id", "run identifier (default: Glue JOB_RUN_ID or a UTC timestamp)", required=False),
+)
+
+
+class QuarantineThresholdExceeded(RuntimeError):
+    """Too large a share of the input was quarantined; curated data was not published."""
+
+
+def read_raw_csv(spark: Any, raw_path: str) -> Any:
+    """Every ``*.csv`` under ``raw_path`` (recursively), all columns as strings.
+
+    Adds :data:`CORRUPT_RECORD_COLUMN` (raw line of malformed rows) and
+    :data:`SOURCE_FILE_COLUMN` (the file each row came from, for tracing
+    quarantined rows). Recursive lookup also disables partition discovery, so
+    ``ingest_date=...`` folders do not add a column that is not in the catalog.
+
+    Raises:
+        FileNotFoundError: ``raw_path`` holds no CSV file.
+    """
+    from pyspark.sql import functions as F
+    from pyspark.sql.utils import AnalysisException
+
+    def reader() -> Any:
+        return (
+            spark.read.option("header", True)
+            .option("recursiveFileLookup", True)
+            .option("pathGlobFilter", "*.csv")
+            .option("inferSchema", False)
+        )
+
+    try:
+        header = reader().csv(raw_path).columns  # header of the first file only
+    except AnalysisException as exc:
+        if "UNABLE_TO_INFER_SCHEMA" in str(exc) or "Unable to infer schema" in str(exc):
+            raise FileNotFoundError(f"no *.csv file under raw_path {raw_path!r}") from None
+        raise
+    raw = (
+        reader()
+        .schema(raw_schema(header))
+        # Check every file's header against the first one: a schema change in a later
+        # file fails the run instead of shifting values into the wrong columns.
+        .option("enforceSchema", False)
+        .option("mode", "PERMISSIVE")
+        .option("columnNameOfCorruptRecord", CORRUPT_RECORD_COLUMN)
+        .csv(raw_path)
+    )
+    return raw.withColumn(SOURCE_FILE_COLUMN, F.input_file_name())
+
+
+def run(spark: Any, args: Dict[str, Any]) -> Dict[str, Any]:
+    """Curate ``args["raw_path"]`` and write the outputs; return the run summary.
+
+    Raises:
+        QuarantineThresholdExceeded: after writing the quarantine and the summary.
+    """
+    dataset = catalog.get_dataset(args["dataset"])
+    run_id = args.get("run_id") or default_run_id(args)
+    max_ratio = args.get("max_quarantine_ratio", DEFAULT_MAX_QUARANTINE_RATIO)
+    raw = read_raw_csv(spark, args["raw_path"])
+    result = _curate(raw, dataset)
+    try:
+        quarantine_location = _write_quarantine(result, args["quarantine_path"], run_id)
+        summary = _summary(dataset, run_id, result, args, max_ratio, quarantine_location)
+        if result.quarantine_ratio > max_ratio:
+            summary["status"] = "failed"
+            summary["error"] = (
+                f"quarantine ratio {result.quarantine_ratio:.4f} ({result.quarantined_rows}/{result.input_rows}) "
+                f"exceeds max_quarantine_ratio {max_ratio}; curated data NOT written; "
+                f"quarantined rows are in {quarantine_location}; top reasons: {_top_reasons(result)}"
+            )
+            _write_summary(summary, args.get("summary_path"))
+            raise QuarantineThresholdExceeded(summary["error"])
+        _write_curated(result, args["curated_path"])
+        _write_summary(summary, args.get("summary_path"))
+        return summary
+    finally:
+        result.unpersist()
+
+
+def _curate(raw: Any, dataset: catalog.Dataset) -> CurateResult:
+    """curate(), with Spark's per-file header mismatch turned into a readable ValueError."""
+    try:
+        return curate(raw, dataset, metadata_columns=(SOURCE_FILE_COLUMN,))
+    except Exception as exc:  # noqa: BLE001 - re-raised unless it is the header check
+        match = _HEADER_MISMATCH.search(str(exc))
+        if match is None:
+            raise
+        raise ValueError(
+            "a raw CSV file's header differs from the first file's (schema change?): " + " ".join(match.group(0).split())
+        ) from None
+
+
+def _write_quarantine(result: CurateResult, quarantine_path: str, run_id: str) -> Optional[str]:
+    if result.quarantined_rows == 0:
+        return None
+    location = join_path(quarantine_path, f"run_id={run_id}")
+    # Parquet keeps the rule list as an array and the raw strings exactly as read.
+    # A handful of files, not one per shuffle partition: quarantines are usually small.
+    files = max(1, -(-result.quarantined_rows // ROWS_PER_FILE))
+    result.quarantine.coalesce(files).write.mode("overwrite").parquet(location)
+    LOG.info("quarantined %d rows to %s", result.quarantined_rows, location)
+    return location
+
+
+def _write_curated(result: CurateResult, curated_path: str) -> None:
+    (
+        # One task per event_date, so each date partition is written as one file
+        # instead of one small file per shuffle partition.
+        result.curated.repartition(EVENT_DATE_COLUMN)
+        .write.mode("overwrite")
+        # Replace only the event_date partitions present in this batch; others stay.
+        .option("partitionOverwriteMode", "dynamic")
+        .partitionBy(EVENT_DATE_COLUMN)
+        .parquet(curated_path)
+    )
+    LOG.info("wrote %d curated rows to %s", result.curated_rows, curated_path)
+
+
+def _summary(
+    dataset: catalog.Dataset,
+    run_id: str,
+    result: CurateResult,
+    args: Dict[str, Any],
+    max_ratio: float,
+    quarantine_location: Optional[str],
+) -> Dict[str, Any]:
+    return {
+        "dataset": dataset.name,
+        "run_id": run_id,
+        "status": "succeeded",
+        **result.counts(),
+        "quarantine_ratio": round(result.quarantine_ratio, 6),
+        "max_quarantine_ratio": max_ratio,
+        "raw_path": args["raw_path"],
+        "curated_path": args["curated_path"],
+        "quarantine_location": quarantine_location,
+    }
+
+
+def _top_reasons(result: CurateResult, limit: int = 5) -> str:
+    top = sorted(result.quarantine_reasons.items(), key=lambda kv: (-kv[1], kv[0]))[:limit]
+    return ", ".join(f"{reason} x{count}" for reason, count in top) or "none"
+
+
+def _write_summary(summary: Dict[str, Any], summary_path: Optional[str]) -> None:
+    LOG.info("run summary: %s", json.dumps(summary, sort_keys=True))
+    if summary_path:
+        write_json(summary_path, summary)
+
+
+def main(argv: Optional[Sequence[str]] = None) -> int:
+    """Entry point for Glue and ``python -m``; returns the exit code.
+
+    In Glue, failures propagate as exceptions (the job run fails with the message);
+    locally they are printed to stderr and turned into exit code 1.
+    """
+    configure_logging()
+    glue = glue_available()
+    args = parse_job_args(ARGS, argv, prog=PROG, glue=glue)
+    runtime = start_spark("glue_curate_job", args, glue=glue)
+    try:
+        run(runtime.spark, args)
+        runtime.commit()  # only a successful run advances the Glue job state
+    except (QuarantineThresholdExceeded, FileNotFoundError, ValueError) as exc:
+        if glue:
+            raise
+        print(f"ERROR: {exc}", file=sys.stderr)
+        return 1
+    finally:
+        runtime.stop()
+    return 0
+
+
+if __name__ == "__main__":
+    exit_code = main()
+    if exit_code:  # never call sys.exit(0) in Glue: a clean return is the success signal
+        sys.exit(exit_code)

@@ -1,0 +1,1 @@
+"""Feature computation (:mod:`.compute`) and Feature Store ingestion (:mod:`.ingest`)."""

@@ -1,0 +1,366 @@
+"""The one interpreter of catalog feature expressions, in vectorised pandas.
+
+Every place that computes features (the ingestion job, locally or inside Spark's
+``mapInPandas``; batch scoring; tests) calls :func:`compute_features`, so a
+feature means the same thing everywhere. Operators and their null semantics
+follow the comments on ``catalog.OPERATORS``:
+
+============ =====================================================================
+``col``      the column itself
+``ratio``    a / b; null when b is 0 or either side is null
+``log1p``    log(1 + x); null when x < 0 or x is null
+``clip``     x limited to [lo, hi]; null stays null
+``coalesce`` first non-null argument, row by row
+``bucket``   ``labels[i]`` for ``edges[i-1] <= x < edges[i]`` (half-open); null -> null
+``product``  a * b; null when either side is null
+============ =====================================================================
+
+Numbers are carried as float64 with NaN as null (integer columns stay nullable
+``Int64`` through ``col``/``clip``/``coalesce`` so large integers are exact); text
+as object arrays with ``None`` as null. The result is cast to the feature's
+Feature Store type: Integral -> ``Int64``, Fractional -> ``float64``,
+String -> ``object`` (``str`` or ``None``).
+
+Standard library + numpy + pandas only, Python 3.9 compatible: it also runs in
+Glue Python shell jobs and SageMaker containers.
+"""
+
+from __future__ import annotations
+
+from typing import Callable, Dict, List, Tuple, Union
+
+import numpy as np
+import pandas as pd
+
+from pipeline_code import catalog
+
+# pandas dtype of each Feature Store type in a feature frame.
+PANDAS_DTYPES: Dict[str, str] = {
+    catalog.INTEGRAL: "Int64",
+    catalog.FRACTIONAL: "float64",
+    catalog.FS_STRING: "object",
+}
+
+Operand = Union[str, int, float, catalog.Expr]
+
+
+class FeatureComputationError(ValueError):
+    """A feature expression cannot be evaluated on the given frame."""
+
+
+def feature_frame_schema(dataset: catalog.Dataset) -> Tuple[Tuple[str, str, str], ...]:
+    """``(name, Feature Store type, pandas dtype)`` of every column of the feature frame.
+
+    The record identifier and the event time (an ISO-8601 UTC string) come first,
+    then every feature in catalog order - exactly ``dataset.feature_store_definitions()``.
+    """
+    return tuple((name, fs_type, PANDAS_DTYPES[fs_type]) for name, fs_type in dataset.feature_store_definitions())
+
+
+def compute_features(
+    curated: pd.DataFrame, dataset: catalog.Dataset, *, naive_time_zone: str = "UTC"
+) -> pd.DataFrame:
+    """Compute the feature frame of ``dataset`` from curated records.
+
+    Args:
+        curated: curated records; needs the record identifier, the event time and
+            every column the features read. Extra columns are ignored.
+        dataset: the catalog dataset.
+        naive_time_zone: zone of tz-naive event times (default UTC, which is what
+            the curated parquet holds; Spark hands ``mapInPandas`` naive values
+            in the session time zone).
+
+    Returns:
+        A new frame (RangeIndex) with the columns of :func:`feature_frame_schema`,
+        in that order and with those dtypes; the event time is formatted as
+        ``2026-01-05T13:00:00Z`` (``.SSS`` added only when there are milliseconds).
+
+    Raises:
+        ValueError: a needed column is missing (all are named), a key is null, an
+            operator is unknown or gets wrong arguments, or a value does not fit
+            its feature type.
+    """
+    _check_columns(curated, dataset)
+    frame = curated.reset_index(drop=True)
+    out: Dict[str, pd.Series] = {
+        dataset.record_identifier: _record_ids(frame[dataset.record_identifier], dataset.record_identifier),
+        dataset.event_time: format_event_time(frame[dataset.event_time], naive_time_zone=naive_time_zone),
+    }
+    for feature in dataset.features:
+        try:
+            value = evaluate(feature.expr, frame)
+            out[feature.name] = _cast(value, feature.feature_type)
+        except FeatureComputationError as exc:
+            raise FeatureComputationError(f"feature {feature.name!r}: {exc}") from None
+    return pd.DataFrame(out, index=frame.index)
+
+
+def evaluate(expr: catalog.Expr, frame: pd.DataFrame) -> pd.Series:
+    """Evaluate one expression over ``frame``; a Series aligned with ``frame``."""
+    try:
+        operator = _OPERATORS[expr.op]
+    except KeyError:
+        raise FeatureComputationError(
+            f"unknown operator {expr.op!r} (known operators: {sorted(_OPERATORS)})"
+        ) from None
+    return operator(expr, frame)
+
+
+def format_event_time(values: pd.Series, *, naive_time_zone: str = "UTC") -> pd.Series:
+    """ISO-8601 UTC strings (``2026-01-05T13:00:00Z``) as Feature Store wants event times.
+
+    Accepts datetimes (tz-aware, or naive in ``naive_time_zone``) and ISO-8601
+    strings. Whole seconds are written without a fraction; rows with sub-second
+    precision get milliseconds (``...:00.250Z``), the finest Feature Store takes.
+    """
+    if values.isna().any():
+        raise FeatureComputationError(f"event time column {values.name!r} has null values")
+    if pd.api.types.is_datetime64_any_dtype(values.dtype):
+        times = values
+        if getattr(values.dt, "tz", None) is None:
+            times = values.dt.tz_localize(naive_time_zone)
+        times = times.dt.tz_convert("UTC")
+    else:
+        times = _parse_iso(values)
+    instants = times.dt.tz_localize(None).to_numpy(dtype="datetime64[ns]")
+    seconds = np.datetime_as_string(instants, unit="s")
+    has_fraction = instants != instants.astype("datetime64[s]")
+    if has_fraction.any():
+        millis = np.datetime_as_string(instants, unit="ms")
+        seconds = np.where(has_fraction, millis, seconds)
+    return pd.Series(np.char.add(seconds.astype(str), "Z").astype(object), index=values.index, name=values.name)
+
+
+def _parse_iso(values: pd.Series) -> pd.Series:
+    """ISO-8601 strings -> UTC datetimes; mixed precisions/offsets allowed."""
+    try:
+        return pd.to_datetime(values, utc=True, format="ISO8601")
+    except (ValueError, TypeError):
+        pass  # pandas < 2 has no format="ISO8601"; its inference handles ISO-8601 too
+    try:
+        return pd.to_datetime(values, utc=True)
+    except (ValueError, TypeError) as exc:
+        raise FeatureComputationError(f"event time column {values.name!r} is not ISO-8601: {exc}") from None
+
+
+# --------------------------------------------------------------------------------------
+# Operators
+# --------------------------------------------------------------------------------------
+def _op_col(expr: catalog.Expr, frame: pd.DataFrame) -> pd.Series:
+    _arity(expr, 1)
+    name = expr.args[0]
+    if not isinstance(name, str):
+        raise FeatureComputationError(f"col needs a column name, got {name!r}")
+    return _column(frame, name)
+
+
+def _op_ratio(expr: catalog.Expr, frame: pd.DataFrame) -> pd.Series:
+    _arity(expr, 2)
+    a = _numbers(_operand(expr.args[0], frame), "ratio")
+    b = _numbers(_operand(expr.args[1], frame), "ratio")
+    out = np.full(len(frame), np.nan)
+    defined = ~np.isnan(a) & ~np.isnan(b) & (b != 0)  # x / 0 is null, not inf
+    np.divide(a, b, out=out, where=defined)
+    return pd.Series(out, index=frame.index)
+
+
+def _op_log1p(expr: catalog.Expr, frame: pd.DataFrame) -> pd.Series:
+    _arity(expr, 1)
+    x = _numbers(_operand(expr.args[0], frame), "log1p")
+    out = np.full(len(frame), np.nan)
+    defined = ~np.isnan(x) & (x >= 0)  # log1p(-0.5) exists, but the catalog says null below 0
+    np.log1p(x, out=out, where=defined)
+    return pd.Series(out, index=frame.index)
+
+
+def _op_clip(expr: catalog.Expr, frame: pd.DataFrame) -> pd.Series:
+    _arity(expr, 3)
+    lo, hi = (_literal_number(v, "clip bound") for v in expr.args[1:])
+    if lo > hi:
+        raise FeatureComputationError(f"clip needs lo <= hi, got [{lo}, {hi}]")
+    x = _operand(expr.args[0], frame)
+    if isinstance(x.dtype, pd.Int64Dtype) and float(lo).is_integer() and float(hi).is_integer():
+        return x.clip(int(lo), int(hi))  # stays an exact nullable integer
+    return pd.Series(np.clip(_numbers(x, "clip"), lo, hi), index=frame.index)  # NaN stays NaN
+
+
+def _op_coalesce(expr: catalog.Expr, frame: pd.DataFrame) -> pd.Series:
+    if not expr.args:
+        raise FeatureComputationError("coalesce needs at least one argument")
+    values = [_operand(arg, frame) for arg in expr.args]
+    text = [v.dtype == object for v in values]
+    if any(text) and not all(text):
+        raise FeatureComputationError("coalesce mixes text and numeric arguments")
+    if all(isinstance(v.dtype, pd.Int64Dtype) for v in values):
+        result = values[0]
+        for value in values[1:]:
+            result = result.fillna(value)
+        return result
+    if all(text):
+        result = values[0]
+        for value in values[1:]:
+            result = result.where(result.notna(), value)
+        return result
+    out = _numbers(values[0], "coalesce").copy()
+    for value in values[1:]:
+        out = np.where(np.isnan(out), _numbers(value, "coalesce"), out)
+    return pd.Series(out, index=frame.index)
+
+
+def _op_bucket(expr: catalog.Expr, frame: pd.DataFrame) -> pd.Series:
+    _arity(expr, 3)
+    edges, labels = expr.args[1], expr.args[2]
+    if not isinstance(edges, tuple) or not isinstance(labels, tuple) or len(labels) != len(edges) + 1:
+        raise FeatureComputationError("bucket needs (x, edges, labels) with len(labels) == len(edges) + 1")
+    if list(edges) != sorted(edges):
+        raise FeatureComputationError(f"bucket edges must be ascending, got {edges}")
+    x = _numbers(_operand(expr.args[0], frame), "bucket")
+    # side="right": a value equal to an edge belongs to the bucket that starts there.
+    index = np.searchsorted(np.asarray(edges, dtype=float), x, side="right")
+    out = np.asarray(labels, dtype=object)[np.minimum(index, len(labels) - 1)]
+    out[np.isnan(x)] = None
+    return pd.Series(out, index=frame.index, dtype=object)
+
+
+def _op_product(expr: catalog.Expr, frame: pd.DataFrame) -> pd.Series:
+    _arity(expr, 2)
+    a = _numbers(_operand(expr.args[0], frame), "product")
+    b = _numbers(_operand(expr.args[1], frame), "product")
+    return pd.Series(a * b, index=frame.index)  # NaN propagates: null * x is null
+
+
+_OPERATORS: Dict[str, Callable[[catalog.Expr, pd.DataFrame], pd.Series]] = {
+    "col": _op_col,
+    "ratio": _op_ratio,
+    "log1p": _op_log1p,
+    "clip": _op_clip,
+    "coalesce": _op_coalesce,
+    "bucket": _op_bucket,
+    "product": _op_product,
+}
+
+# Importing this module fails loudly if the catalog grows an operator without an interpreter.
+_missing_operators = set(catalog.OPERATORS) - set(_OPERATORS)
+if _missing_operators:  # pragma: no cover - guards future catalog changes
+    raise ImportError(f"pipeline_code.features.compute does not implement operators {sorted(_missing_operators)}")
+
+
+def implemented_operators() -> Tuple[str, ...]:
+    """Names of the operators this interpreter implements."""
+    return tuple(sorted(_OPERATORS))
+
+
+# --------------------------------------------------------------------------------------
+# Operands and conversions
+# --------------------------------------------------------------------------------------
+def _operand(arg: object, frame: pd.DataFrame) -> pd.Series:
+    """A nested expression, a column name, or a numeric literal broadcast to the frame."""
+    if isinstance(arg, catalog.Expr):
+        return evaluate(arg, frame)
+    if isinstance(arg, str):
+        return _column(frame, arg)
+    if isinstance(arg, (int, np.integer)) and not isinstance(arg, bool):
+        return pd.Series(np.full(len(frame), int(arg)), index=frame.index, dtype="Int64")
+    if isinstance(arg, (float, np.floating)):
+        return pd.Series(np.full(len(frame), float(arg)), index=frame.index)
+    raise FeatureComputationError(f"unsupported operand {arg!r} ({type(arg).__name__})")
+
+
+def _column(frame: pd.DataFrame, name: str) -> pd.Series:
+    """A curated column in the interpreter's representation.
+
+    Integer and boolean dtypes become ``Int64``; float dtypes ``float64`` with NaN
+    for null (an integer column that a reader widened to float because of nulls
+    is turned back into ``Int64`` by the Integral cast); everything else is text
+    (object, ``None`` for null).
+    """
+    if name not in frame.columns:
+        raise FeatureComputationError(f"missing source column {name!r}")
+    series = frame[name]
+    dtype = series.dtype
+    if pd.api.types.is_bool_dtype(dtype):
+        return series.astype("Int64")
+    if pd.api.types.is_integer_dtype(dtype):
+        return series.astype("Int64")
+    if pd.api.types.is_float_dtype(dtype):
+        return series.astype("float64")
+    values = series.astype(object)
+    return values.where(values.notna(), None)
+
+
+def _numbers(series: pd.Series, op: str) -> np.ndarray:
+    """float64 numpy view of a numeric Series, NaN for null; text is an error."""
+    if series.dtype == object:
+        raise FeatureComputationError(f"{op} needs numbers, got text (column {series.name!r})")
+    return series.to_numpy(dtype="float64", na_value=np.nan)
+
+
+def _literal_number(value: object, what: str) -> float:
+    if isinstance(value, bool) or not isinstance(value, (int, float, np.integer, np.floating)):
+        raise FeatureComputationError(f"{what} must be a number, got {value!r}")
+    return float(value)
+
+
+def _arity(expr: catalog.Expr, n: int) -> None:
+    if len(expr.args) != n:
+        raise FeatureComputationError(f"{expr.op} takes {n} argument(s), got {len(expr.args)}: {expr.args!r}")
+
+
+def _cast(value: pd.Series, feature_type: str) -> pd.Series:
+    """Cast an evaluated Series to the pandas dtype of its Feature Store type."""
+    if feature_type == catalog.INTEGRAL:
+        return _to_int64(value)
+    if feature_type == catalog.FRACTIONAL:
+        return pd.Series(_numbers(value, "a Fractional feature"), index=value.index, dtype="float64")
+    if feature_type == catalog.FS_STRING:
+        return _to_text(value)
+    raise FeatureComputationError(f"unknown Feature Store type {feature_type!r}")  # pragma: no cover
+
+
+def _to_int64(value: pd.Series) -> pd.Series:
+    if isinstance(value.dtype, pd.Int64Dtype):
+        return value
+    numbers = _numbers(value, "an Integral feature")
+    present = ~np.isnan(numbers)
+    fractional = present & (np.floor(numbers) != numbers)
+    if fractional.any():
+        example = numbers[fractional][0]
+        raise FeatureComputationError(f"Integral feature has non-integer values (e.g. {example!r})")
+    out = pd.array(np.where(present, numbers, 0).astype("int64"), dtype="Int64")
+    out[~present] = pd.NA
+    return pd.Series(out, index=value.index)
+
+
+def _to_text(value: pd.Series) -> pd.Series:
+    if value.dtype == object:
+        out = value.astype(object)
+    elif isinstance(value.dtype, pd.Int64Dtype):
+        out = value.astype("string").astype(object)
+    else:
+        out = value.astype(object)
+        # repr(float) is the shortest round-trip text ("0.1", not "0.10000000000000001").
+        out = out.map(lambda v: repr(float(v)), na_action="ignore") if value.dtype.kind == "f" else out.astype(str)
+    return out.where(value.notna(), None).astype(object)
+
+
+def _record_ids(values: pd.Series, name: str) -> pd.Series:
+    if values.isna().any():
+        raise FeatureComputationError(f"record identifier column {name!r} has null values")
+    if values.dtype == object:
+        return values.astype(str).astype(object)
+    return _to_text(_column(values.to_frame(), name))
+
+
+def _check_columns(curated: pd.DataFrame, dataset: catalog.Dataset) -> None:
+    needed: List[str] = [dataset.record_identifier, dataset.event_time]
+    readers: Dict[str, List[str]] = {}
+    for feature in dataset.features:
+        for source in feature.expr.source_columns():
+            readers.setdefault(source, []).append(feature.name)
+            if source not in needed:
+                needed.append(source)
+    missing = [name for name in needed if name not in curated.columns]
+    if missing:
+        details = ", ".join(f"{m!r}" + (f" (read by {readers[m]})" if m in readers else " (key)") for m in missing)
+        raise FeatureComputationError(f"curated frame of dataset {dataset.name!r} is missing columns: {details}")
+

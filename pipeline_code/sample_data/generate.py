@@ -1,0 +1,793 @@
+"""Seeded, vectorised generator of realistic raw data for the catalog's datasets.
+
+The generator produces exactly the raw columns of a :class:`catalog.Dataset`, in
+catalog order, with:
+
+* plausible marginal distributions and relationships between columns;
+* a label drawn from a logistic model of the inputs (base rate ~15-25 %);
+* a sensitive attribute (``gender`` / ``applicant_age``) with a mild effect on the
+  label, so that fairness metrics computed downstream are not trivially zero;
+* nulls only where the schema allows them.
+
+Three knobs exist for monitoring and ETL tests:
+
+``drift`` (0..1)
+    shifts the *input* distributions (numeric means, category mixes) in proportion
+    to its value; 0 is the reference distribution.
+``concept_drift`` (0..1)
+    changes the *label relationship* while leaving the inputs unchanged.
+``bad_record_rate`` (0..1)
+    corrupts that fraction of rows, each in one of :data:`CORRUPTION_KINDS`, in the
+    ways the Glue ETL must quarantine. Corrupted values do not fit the typed
+    columns, so corrupted data is returned as text (see :func:`to_text`).
+
+Everything is drawn from numpy generators derived from ``seed``: the same
+arguments always give the same rows. Each variable has its own random stream, so
+turning one knob does not reshuffle unrelated columns (``drift`` changes values,
+not which customer is which), and corruption/duplication is an overlay on the
+clean rows of the same seed.
+
+CLI (writes the raw lake layout ``OUT/<dataset>/ingest_date=YYYY-MM-DD/part-00000.csv``)::
+
+    python -m pipeline_code.sample_data.generate --dataset customer_churn \\
+        --rows 10000 --seed 7 --out /tmp/lake [--drift 0.3] [--bad-record-rate 0.01]
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import os
+import sys
+import zlib
+from dataclasses import dataclass
+from typing import Callable, Dict, List, Optional, Sequence, Tuple
+
+import numpy as np
+import pandas as pd
+
+from pipeline_code import catalog
+
+# The ways a row can be corrupted; each is a rule the ETL quarantines on.
+NON_NUMERIC = "non_numeric"  # text in an integer/double column
+MISSING_REQUIRED = "missing_required"  # empty value in a nullable=False column
+OUT_OF_RANGE = "out_of_range"  # number outside [minimum, maximum]
+UNKNOWN_CATEGORY = "unknown_category"  # category not in ``allowed``
+BAD_TIMESTAMP = "bad_timestamp"  # unparseable event time
+CORRUPTION_KINDS = (NON_NUMERIC, MISSING_REQUIRED, OUT_OF_RANGE, UNKNOWN_CATEGORY, BAD_TIMESTAMP)
+
+# Values used for corruption. None of them is a pandas/Spark default null token
+# ("NA", "N/A", "null", "NaN" ...), so a CSV reader never turns them into nulls.
+_NON_NUMERIC_VALUES = ("abc", "twelve", "1O5", "12,5")
+_UNKNOWN_CATEGORY_VALUES = ("unknown", "legacy", "tbd", "xx-unlisted")
+_BAD_TIMESTAMP_VALUES = ("2026-13-45 25:61:00", "yesterday", "05/01/2026 13:00", "2026-02-30T10:00:00Z")
+
+_ID_PREFIX = {"customer_churn": "CUS", "credit_risk": "APP"}
+_SECONDS_PER_DAY = 86_400
+
+
+@dataclass(frozen=True)
+class GeneratedBatch:
+    """A generated frame plus the ground truth of what was injected into it.
+
+    ``corruptions`` has one row per corrupted record: ``row`` (position in
+    ``frame``), ``kind`` (one of :data:`CORRUPTION_KINDS`), ``column`` and the
+    raw ``value`` written. ``duplicates`` has one row per injected duplicate:
+    ``row`` (the copy) and ``source_row`` (the record it copies).
+    """
+
+    frame: pd.DataFrame
+    corruptions: pd.DataFrame
+    duplicates: pd.DataFrame
+
+
+# --------------------------------------------------------------------------------------
+# Public API
+# --------------------------------------------------------------------------------------
+def generate(
+    dataset_name: str,
+    n_rows: int,
+    *,
+    seed: int = 0,
+    start: str = "2026-01-01",
+    days: int = 90,
+    drift: float = 0.0,
+    concept_drift: float = 0.0,
+    bad_record_rate: float = 0.0,
+    duplicate_rate: float = 0.0,
+    as_text: Optional[bool] = None,
+) -> pd.DataFrame:
+    """Generate ``n_rows`` raw records of ``dataset_name``; see :func:`generate_batch`."""
+    return generate_batch(
+        dataset_name,
+        n_rows,
+        seed=seed,
+        start=start,
+        days=days,
+        drift=drift,
+        concept_drift=concept_drift,
+        bad_record_rate=bad_record_rate,
+        duplicate_rate=duplicate_rate,
+        as_text=as_text,
+    ).frame
+
+
+def generate_batch(
+    dataset_name: str,
+    n_rows: int,
+    *,
+    seed: int = 0,
+    start: str = "2026-01-01",
+    days: int = 90,
+    drift: float = 0.0,
+    concept_drift: float = 0.0,
+    bad_record_rate: float = 0.0,
+    duplicate_rate: float = 0.0,
+    as_text: Optional[bool] = None,
+) -> GeneratedBatch:
+    """Generate raw records and report which were corrupted or duplicated.
+
+    Args:
+        dataset_name: a key of ``catalog.DATASETS``.
+        n_rows: number of rows (>= 0).
+        seed: non-negative seed; same arguments -> same output.
+        start: first UTC day of the event window (``YYYY-MM-DD``).
+        days: width of the event window; ``event_time`` is uniform over it, at
+            whole seconds.
+        drift: input-distribution shift in [0, 1]; 0 = reference distribution.
+        concept_drift: label-relationship change in [0, 1]; inputs unchanged.
+        bad_record_rate: fraction in [0, 1] of rows to corrupt; exactly
+            ``round(bad_record_rate * n_rows)`` rows, spread evenly over the
+            corruption kinds the dataset's schema allows.
+        duplicate_rate: fraction in [0, 1] of rows replaced by an exact copy of
+            another row (same record identifier and event time), as an
+            at-least-once delivery would produce; exactly
+            ``round(duplicate_rate * n_rows)`` rows. Never overlaps corruption.
+        as_text: ``None`` (default) returns typed columns (Int64, float64,
+            datetime64[ns, UTC], object strings) unless rows are corrupted, in
+            which case every column is text (object of str/None) because
+            corrupted values do not fit their column type. ``True`` forces text;
+            ``False`` with ``bad_record_rate > 0`` is an error.
+
+    Raises:
+        KeyError: unknown dataset (the message lists the known ones).
+        ValueError: an argument outside its valid range.
+    """
+    dataset = catalog.get_dataset(dataset_name)
+    start_day = _validate(n_rows, seed, start, days, drift, concept_drift, bad_record_rate, duplicate_rate)
+    if as_text is False and bad_record_rate > 0:
+        raise ValueError("as_text=False is impossible with bad_record_rate > 0: corrupted values are text")
+    simulate = _simulator(dataset)
+
+    streams = _Streams(seed)
+    columns = simulate(streams, n_rows, drift, concept_drift)
+    columns[dataset.record_identifier] = _record_ids(dataset.name, seed, n_rows)
+    columns[dataset.event_time] = _event_times(streams.get("event_time"), n_rows, start_day, days)
+    frame = _typed_frame(dataset, columns)
+
+    n_dup = int(round(duplicate_rate * n_rows))
+    n_bad = int(round(bad_record_rate * n_rows))
+    if n_bad + 2 * n_dup > n_rows:
+        raise ValueError(
+            f"bad_record_rate + 2 * duplicate_rate must be <= 1 (got {bad_record_rate} + 2 * {duplicate_rate}): "
+            "corrupted rows, duplicates and their sources must be distinct rows"
+        )
+    overlay_rng = streams.get("overlay")
+    untouched = np.ones(n_rows, dtype=bool)
+    duplicates = _inject_duplicates(frame, n_dup, overlay_rng, untouched)
+
+    text = as_text if as_text is not None else n_bad > 0
+    if text:
+        frame = to_text(frame, dataset)
+    corruptions = _corrupt(frame, dataset, n_bad, overlay_rng, untouched)
+    return GeneratedBatch(frame=frame, corruptions=corruptions, duplicates=duplicates)
+
+
+def to_text(frame: pd.DataFrame, dataset: catalog.Dataset) -> pd.DataFrame:
+    """Render a typed generated frame as raw text: object columns of ``str``/``None``.
+
+    Integers without a decimal point, doubles as their shortest round-trip repr,
+    timestamps as ISO-8601 UTC (``2026-01-05T13:00:00Z``), nulls as ``None``
+    (an empty CSV field). Columns already holding text are left as they are.
+    """
+    out = {}
+    for column in dataset.columns:
+        series = frame[column.name]
+        out[column.name] = _column_as_text(series, column)
+    return pd.DataFrame(out, index=frame.index)
+
+
+def write_raw(
+    frame: pd.DataFrame,
+    out_dir: str,
+    dataset_name: str,
+    ingest_date: str,
+    *,
+    file_format: str = "csv",
+    overwrite: bool = False,
+) -> str:
+    """Write ``frame`` to ``out_dir/<dataset>/ingest_date=<date>/part-00000.csv``; return the path.
+
+    The frame is written as text (typed frames are rendered with :func:`to_text`),
+    with a header row and empty fields for nulls. An existing file is only
+    replaced when ``overwrite`` is true, so two runs landing on the same ingest
+    date never silently clobber each other.
+    """
+    dataset = catalog.get_dataset(dataset_name)
+    if file_format != "csv":
+        raise ValueError(f"unsupported format {file_format!r}; supported: ['csv']")
+    _parse_day(ingest_date, "ingest_date")
+    directory = os.path.join(out_dir, dataset.name, f"ingest_date={ingest_date}")
+    path = os.path.join(directory, "part-00000.csv")
+    if os.path.exists(path) and not overwrite:
+        raise FileExistsError(f"{path} already exists; pass overwrite=True (--overwrite) or another ingest date")
+    os.makedirs(directory, exist_ok=True)
+    text = to_text(frame, dataset)[[c.name for c in dataset.columns]]
+    # Write to a temporary name then rename, so a reader never sees half a file.
+    tmp_path = path + ".tmp"
+    text.to_csv(tmp_path, index=False)
+    os.replace(tmp_path, path)
+    return path
+
+
+# --------------------------------------------------------------------------------------
+# Validation
+# --------------------------------------------------------------------------------------
+def _validate(
+    n_rows: int,
+    seed: int,
+    start: str,
+    days: int,
+    drift: float,
+    concept_drift: float,
+    bad_record_rate: float,
+    duplicate_rate: float,
+) -> np.datetime64:
+    if isinstance(n_rows, bool) or not isinstance(n_rows, (int, np.integer)) or n_rows < 0:
+        raise ValueError(f"n_rows must be a non-negative integer, got {n_rows!r}")
+    if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or seed < 0:
+        raise ValueError(f"seed must be a non-negative integer, got {seed!r}")
+    if isinstance(days, bool) or not isinstance(days, (int, np.integer)) or days < 1:
+        raise ValueError(f"days must be an integer >= 1, got {days!r}")
+    for name, value in (
+        ("drift", drift),
+        ("concept_drift", concept_drift),
+        ("bad_record_rate", bad_record_rate),
+        ("duplicate_rate", duplicate_rate),
+    ):
+        _check_unit_interval(name, value)
+    return _parse_day(start, "start")
+
+
+def _check_unit_interval(name: str, value: float) -> None:
+    if isinstance(value, bool) or not isinstance(value, (int, float, np.floating, np.integer)):
+        raise ValueError(f"{name} must be a number in [0, 1], got {value!r}")
+    if not 0.0 <= float(value) <= 1.0:  # also rejects NaN
+        raise ValueError(f"{name} must be in [0, 1], got {value!r}")
+
+
+def _parse_day(value: str, name: str) -> np.datetime64:
+    try:
+        day = dt.date.fromisoformat(value)
+    except (TypeError, ValueError):
+        raise ValueError(f"{name} must be a date YYYY-MM-DD, got {value!r}") from None
+    return np.datetime64(day.isoformat(), "s")
+
+
+# --------------------------------------------------------------------------------------
+# Random streams and shared building blocks
+# --------------------------------------------------------------------------------------
+class _Streams:
+    """One independent numpy Generator per named variable, all derived from ``seed``.
+
+    Keying streams by name (not by draw order) keeps each column's draws stable
+    when another column's sampling changes, e.g. a Poisson whose mean depends on
+    ``drift`` consumes a variable number of uniforms.
+    """
+
+    def __init__(self, seed: int) -> None:
+        self._seed = int(seed)
+
+    def get(self, name: str) -> np.random.Generator:
+        # A stable key per name: Python's hash() is salted per process, crc32 is not.
+        return np.random.default_rng(np.random.SeedSequence([self._seed, zlib.crc32(name.encode("utf-8"))]))
+
+
+def _mix(reference: Sequence[float], drifted: Sequence[float], weight: float) -> np.ndarray:
+    """Probabilities linearly interpolated from ``reference`` (weight 0) to ``drifted`` (1)."""
+    probs = (1.0 - weight) * np.asarray(reference, float) + weight * np.asarray(drifted, float)
+    return probs / probs.sum()
+
+
+def _category_index(rng: np.random.Generator, n: int, probs: np.ndarray) -> np.ndarray:
+    """Sample category indices by inverse CDF of one uniform per row.
+
+    ``probs`` is either one distribution (k,) or one per row (n, k). Inverse-CDF
+    sampling on a fixed uniform makes category mixes move smoothly with ``drift``.
+    """
+    u = rng.random(n)
+    cdf = np.cumsum(probs, axis=-1)
+    if cdf.ndim == 1:
+        idx = np.searchsorted(cdf, u, side="right")
+    else:
+        idx = (u[:, None] >= cdf).sum(axis=1)
+    return np.minimum(idx, probs.shape[-1] - 1)  # guards cdf[-1] == 0.9999999 rounding
+
+
+def _categorical(rng: np.random.Generator, n: int, categories: Sequence[str], probs: np.ndarray) -> np.ndarray:
+    """Categories (object array) sampled with :func:`_category_index`."""
+    return np.asarray(categories, dtype=object)[_category_index(rng, n, probs)]
+
+
+def _null_mask(rng: np.random.Generator, n: int, rate: float) -> np.ndarray:
+    return rng.random(n) < rate
+
+
+def _with_nulls(values: np.ndarray, mask: np.ndarray) -> np.ndarray:
+    """Copy of ``values`` with ``mask`` positions null (NaN for floats, None for objects)."""
+    out = values.astype(object if values.dtype == object else float, copy=True)
+    out[mask] = None if values.dtype == object else np.nan
+    return out
+
+
+def _sigmoid(z: np.ndarray) -> np.ndarray:
+    return 1.0 / (1.0 + np.exp(-z))
+
+
+def _labels(rng: np.random.Generator, logit: np.ndarray) -> np.ndarray:
+    """Bernoulli draws of sigmoid(logit); one fixed uniform per row so that a change
+    of the logit (concept drift) flips only the labels near the decision edge."""
+    return (rng.random(logit.shape[0]) < _sigmoid(logit)).astype(float)
+
+
+def _record_ids(dataset_name: str, seed: int, n: int) -> np.ndarray:
+    """Unique, readable ids ``PREFIX-<seed>-<00000001>``; the seed keeps batches distinct."""
+    prefix = f"{_ID_PREFIX.get(dataset_name, 'REC')}-{seed}-"
+    if n == 0:  # np.char.zfill cannot size an empty array
+        return np.array([], dtype=object)
+    numbers = np.char.zfill(np.arange(1, n + 1).astype(str), 8)
+    return np.char.add(prefix, numbers).astype(object)
+
+
+def _event_times(rng: np.random.Generator, n: int, start_day: np.datetime64, days: int) -> np.ndarray:
+    offsets = rng.integers(0, days * _SECONDS_PER_DAY, size=n)
+    return start_day + offsets.astype("timedelta64[s]")
+
+
+# --------------------------------------------------------------------------------------
+# Dataset simulators: return every raw column except record id and event time.
+# --------------------------------------------------------------------------------------
+Simulator = Callable[[_Streams, int, float, float], Dict[str, np.ndarray]]
+
+_CONTRACTS = ("month-to-month", "one-year", "two-year")
+_PAYMENTS = ("card", "bank-transfer", "invoice", "wallet")
+_REGIONS = ("north", "south", "east", "west")
+_GENDERS = ("female", "male", "other")
+
+
+def _simulate_customer_churn(s: _Streams, n: int, drift: float, concept_drift: float) -> Dict[str, np.ndarray]:
+    """Subscription customers; churn driven by contract, tenure, support calls and price."""
+    contract = _categorical(s.get("contract"), n, _CONTRACTS, _mix([0.55, 0.25, 0.20], [0.75, 0.15, 0.10], drift))
+    m2m = contract == "month-to-month"
+    two_year = contract == "two-year"
+
+    # Tenure: long-tailed, longer on longer contracts; drift brings in newer customers.
+    scale = np.select([m2m, two_year], [14.0, 46.0], 30.0) * (1.0 - 0.2 * drift)
+    tenure = np.clip(np.floor(s.get("tenure").standard_gamma(1.3, n) * scale), 0, 120)
+
+    # Monthly bill: drift raises prices (mean shift of +20 at drift 1).
+    monthly = 65.0 + 20.0 * drift - 6.0 * two_year + 25.0 * s.get("monthly").standard_normal(n)
+    monthly = np.round(np.clip(monthly, 18.0, 150.0), 2)
+
+    # Lifetime billing ~ monthly x tenure with noise; unknown (null) before the first bill.
+    noise = 1.0 + 0.05 * s.get("total_noise").standard_normal(n)
+    total = np.round(np.clip(monthly * tenure * noise, 0.0, None), 2)
+    total[tenure == 0] = np.nan
+
+    payment = _categorical(s.get("payment"), n, _PAYMENTS, _mix([0.40, 0.30, 0.15, 0.15], [0.30, 0.20, 0.15, 0.35], drift))
+    support_mean = 0.8 + 0.8 * m2m + 0.8 * drift
+    support = s.get("support").poisson(support_mean).astype(float)
+    region = _categorical(s.get("region"), n, _REGIONS, _mix([0.30, 0.25, 0.25, 0.20], [0.20, 0.25, 0.25, 0.30], drift))
+    gender = _categorical(s.get("gender"), n, _GENDERS, np.array([0.49, 0.49, 0.02]))
+
+    # Label model. The reference weights give a ~20 % churn rate; concept drift moves
+    # towards price-driven churn where contracts and tenure matter much less.
+    w = _interpolate_weights(_CHURN_WEIGHTS, _CHURN_WEIGHTS_DRIFTED, concept_drift)
+    logit = (
+        w["intercept"]
+        + w["month_to_month"] * m2m
+        + w["two_year"] * two_year
+        + w["tenure"] * tenure
+        + w["support_calls"] * support
+        + w["monthly_charges"] * (monthly - 65.0)
+        + w["invoice"] * (payment == "invoice")
+        + w["female"] * (gender == "female")  # mild effect of the sensitive attribute
+    )
+    churned = _labels(s.get("label"), logit)
+
+    return {
+        "tenure_months": tenure,
+        "monthly_charges": monthly,
+        "total_charges": total,
+        "contract_type": contract,
+        "payment_method": _with_nulls(payment, _null_mask(s.get("payment_null"), n, 0.02)),
+        "support_calls_90d": _with_nulls(support, _null_mask(s.get("support_null"), n, 0.01)),
+        "region": region,
+        "gender": _with_nulls(gender, _null_mask(s.get("gender_null"), n, 0.03)),
+        "churned": churned,
+    }
+
+
+_CHURN_WEIGHTS = {
+    "intercept": -2.05,
+    "month_to_month": 1.3,
+    "two_year": -0.9,
+    "tenure": -0.035,
+    "support_calls": 0.35,
+    "monthly_charges": 0.012,
+    "invoice": 0.3,
+    "female": 0.25,
+}
+_CHURN_WEIGHTS_DRIFTED = {
+    "intercept": -1.75,
+    "month_to_month": 0.2,
+    "two_year": -0.1,
+    "tenure": -0.005,
+    "support_calls": 0.05,
+    "monthly_charges": 0.045,
+    "invoice": 0.0,
+    "female": 0.25,
+}
+
+_EMPLOYMENT = ("salaried", "self-employed", "unemployed", "retired")
+_PURPOSES = ("home", "car", "education", "business", "other")
+_LOAN_BASE = np.array([150_000.0, 20_000.0, 15_000.0, 40_000.0, 8_000.0])  # median loan by purpose
+
+
+def _simulate_credit_risk(s: _Streams, n: int, drift: float, concept_drift: float) -> Dict[str, np.ndarray]:
+    """Loan applications; default driven by loan-to-income, credit history and employment."""
+    # Age: 18 + long tail, mean ~39; drift brings younger applicants.
+    age = np.clip(18 + np.floor(s.get("age").standard_gamma(2.2, n) * 9.5 * (1.0 - 0.25 * drift)), 18, 90)
+
+    # Employment depends on age (retirement) and drift (more unemployed / self-employed).
+    working = _mix([0.68, 0.18, 0.09, 0.05], [0.55, 0.25, 0.15, 0.05], drift)
+    senior = _mix([0.25, 0.15, 0.05, 0.55], [0.20, 0.20, 0.08, 0.52], drift)
+    probs = np.where((age >= 62)[:, None], senior[None, :], working[None, :])
+    employment = _categorical(s.get("employment"), n, _EMPLOYMENT, probs)
+    unemployed = employment == "unemployed"
+
+    # Income: log-normal around 48k, by employment and age; drift lowers incomes ~15 %.
+    log_income = (
+        np.log(48_000.0)
+        + 0.45 * s.get("income").standard_normal(n)
+        + np.select([employment == "self-employed", unemployed, employment == "retired"], [0.1, -1.3, -0.4], 0.0)
+        + 0.015 * (np.minimum(age, 55) - 35)
+        - 0.15 * drift
+    )
+    income = np.round(np.exp(log_income), -2)
+    income[unemployed & (s.get("zero_income").random(n) < 0.05)] = 0.0  # no declared income
+
+    purpose_idx = _category_index(s.get("purpose"), n, _mix([0.20, 0.30, 0.15, 0.10, 0.25], [0.15, 0.25, 0.15, 0.20, 0.25], drift))
+    purpose = np.asarray(_PURPOSES, dtype=object)[purpose_idx]
+    # Loan size: log-normal around the purpose's median; drift raises amounts ~28 %.
+    loan = _LOAN_BASE[purpose_idx] * np.exp(0.6 * s.get("loan").standard_normal(n) + 0.25 * drift)
+    loan = np.round(np.clip(loan, 100.0, 5_000_000.0) / 50.0) * 50.0
+    loan = np.maximum(loan, 100.0)
+
+    # Credit history: a fraction of the adult life, in months.
+    history = np.floor((age - 18) * 12 * s.get("history").beta(2.5, 1.5, n))
+    accounts = s.get("accounts").poisson(1.5 + history / 48.0).astype(float)
+    outliers = s.get("accounts_outlier").random(n) < 0.005  # a few heavy users, above the feature cap
+    accounts[outliers] = 51 + np.floor(s.get("accounts_outlier_size").random(outliers.sum()) * 70)
+
+    loan_to_income = loan / (income + 2_000.0)  # +2000 keeps zero incomes finite in the model
+    w = _interpolate_weights(_CREDIT_WEIGHTS, _CREDIT_WEIGHTS_DRIFTED, concept_drift)
+    logit = (
+        w["intercept"]
+        + w["loan_to_income"] * np.log1p(loan_to_income)
+        + w["history"] * np.minimum(history, 240)
+        + w["unemployed"] * unemployed
+        + w["self_employed"] * (employment == "self-employed")
+        + w["accounts"] * np.minimum(accounts, 50)
+        + w["young"] * (age < 25)  # mild effect of the sensitive attribute
+        + w["senior"] * (age >= 60)
+    )
+    defaulted = _labels(s.get("label"), logit)
+
+    return {
+        "applicant_age": age,
+        "annual_income": income,
+        "loan_amount": loan,
+        "credit_history_months": _with_nulls(history, _null_mask(s.get("history_null"), n, 0.03)),
+        "num_open_accounts": _with_nulls(accounts, _null_mask(s.get("accounts_null"), n, 0.01)),
+        "employment_type": _with_nulls(employment, _null_mask(s.get("employment_null"), n, 0.02)),
+        "purpose": purpose,
+        "defaulted": defaulted,
+    }
+
+
+_CREDIT_WEIGHTS = {
+    "intercept": -2.2,
+    "loan_to_income": 1.1,
+    "history": -0.006,
+    "unemployed": 1.0,
+    "self_employed": 0.3,
+    "accounts": 0.06,
+    "young": 0.2,
+    "senior": -0.2,
+}
+_CREDIT_WEIGHTS_DRIFTED = {
+    "intercept": -2.6,
+    "loan_to_income": 0.2,
+    "history": -0.001,
+    "unemployed": 0.2,
+    "self_employed": 1.0,
+    "accounts": 0.2,
+    "young": 0.2,
+    "senior": -0.2,
+}
+
+
+def _interpolate_weights(reference: Dict[str, float], drifted: Dict[str, float], weight: float) -> Dict[str, float]:
+    return {k: (1.0 - weight) * reference[k] + weight * drifted[k] for k in reference}
+
+
+_SIMULATORS: Dict[str, Simulator] = {
+    "customer_churn": _simulate_customer_churn,
+    "credit_risk": _simulate_credit_risk,
+}
+
+
+def _simulator(dataset: catalog.Dataset) -> Simulator:
+    try:
+        return _SIMULATORS[dataset.name]
+    except KeyError:
+        raise NotImplementedError(
+            f"no sample-data simulator for dataset {dataset.name!r}; add one to "
+            f"pipeline_code.sample_data.generate._SIMULATORS (have: {sorted(_SIMULATORS)})"
+        ) from None
+
+
+# --------------------------------------------------------------------------------------
+# Typed frame, text rendering
+# --------------------------------------------------------------------------------------
+def _typed_frame(dataset: catalog.Dataset, columns: Dict[str, np.ndarray]) -> pd.DataFrame:
+    """Assemble the simulator output into catalog order with the typed pandas dtypes."""
+    missing = [c.name for c in dataset.columns if c.name not in columns]
+    if missing:
+        raise RuntimeError(f"simulator for {dataset.name!r} did not produce columns {missing}")
+    data = {}
+    for column in dataset.columns:
+        values = columns[column.name]
+        if column.dtype == catalog.INTEGER:
+            data[column.name] = pd.array(values, dtype="float64").astype("Int64")
+        elif column.dtype == catalog.DOUBLE:
+            data[column.name] = pd.Series(values, dtype="float64")
+        elif column.dtype == catalog.TIMESTAMP:
+            data[column.name] = pd.to_datetime(values).tz_localize("UTC").astype("datetime64[ns, UTC]")
+        else:
+            data[column.name] = pd.Series(values, dtype=object)
+    frame = pd.DataFrame({k: pd.Series(v).reset_index(drop=True) for k, v in data.items()})
+    return frame[[c.name for c in dataset.columns]]
+
+
+def _column_as_text(series: pd.Series, column: catalog.Column) -> pd.Series:
+    if series.dtype == object:
+        return series.astype(object).where(series.notna(), None)
+    missing = series.isna().to_numpy()
+    if column.dtype == catalog.TIMESTAMP or isinstance(series.dtype, pd.DatetimeTZDtype):
+        naive = series.dt.tz_convert("UTC").dt.tz_localize(None).to_numpy(dtype="datetime64[s]")
+        text = np.char.add(np.datetime_as_string(naive, unit="s"), "Z").astype(object)
+    elif isinstance(series.dtype, pd.Int64Dtype):
+        text = series.fillna(0).astype("int64").astype(str).to_numpy(dtype=object)
+    else:
+        text = series.astype(str).to_numpy(dtype=object)
+    text[missing] = None
+    return pd.Series(text, index=series.index, dtype=object)
+
+
+# --------------------------------------------------------------------------------------
+# Overlays: duplicates and corruption
+# --------------------------------------------------------------------------------------
+def _inject_duplicates(
+    frame: pd.DataFrame, n_dup: int, rng: np.random.Generator, untouched: np.ndarray
+) -> pd.DataFrame:
+    """Overwrite ``n_dup`` rows with exact copies of other rows; mark both as touched."""
+    if n_dup == 0:
+        return pd.DataFrame({"row": pd.Series([], dtype="int64"), "source_row": pd.Series([], dtype="int64")})
+    picked = rng.choice(len(frame), size=2 * n_dup, replace=False)
+    targets, sources = picked[:n_dup], picked[n_dup:]
+    for j in range(frame.shape[1]):  # column by column keeps each column's dtype
+        frame.iloc[targets, j] = frame.iloc[sources, j].to_numpy()
+    untouched[picked] = False
+    pairs = pd.DataFrame({"row": targets.astype("int64"), "source_row": sources.astype("int64")})
+    return pairs.sort_values("row", ignore_index=True)
+
+
+def _corruption_targets(dataset: catalog.Dataset) -> Dict[str, List[str]]:
+    """For each corruption kind, the columns it can be applied to (from the schema only).
+
+    Keys (record id, event time) are only corrupted by BAD_TIMESTAMP, and labels
+    never, so that a corrupted record is still identifiable in the quarantine.
+    """
+    keys = {dataset.record_identifier, dataset.event_time, *dataset.labels}
+    fields = [c for c in dataset.columns if c.name not in keys]
+    numeric = [c for c in fields if c.dtype in (catalog.INTEGER, catalog.DOUBLE)]
+    targets = {
+        NON_NUMERIC: [c.name for c in numeric],
+        MISSING_REQUIRED: [c.name for c in fields if not c.nullable],
+        OUT_OF_RANGE: [c.name for c in numeric if c.minimum is not None or c.maximum is not None],
+        UNKNOWN_CATEGORY: [c.name for c in fields if c.allowed],
+        BAD_TIMESTAMP: [dataset.event_time] if dataset.column(dataset.event_time).dtype == catalog.TIMESTAMP else [],
+    }
+    return {kind: cols for kind, cols in targets.items() if cols}
+
+
+def _corrupt(
+    frame: pd.DataFrame, dataset: catalog.Dataset, n_bad: int, rng: np.random.Generator, untouched: np.ndarray
+) -> pd.DataFrame:
+    """Corrupt ``n_bad`` untouched rows of a text frame in place; return the ground truth.
+
+    Rows are picked at random; kinds are assigned round-robin so every kind the
+    schema allows appears (nearly) equally often, and the column within a kind
+    rotates too, so every eligible column is exercised.
+    """
+    empty = pd.DataFrame({"row": pd.Series([], dtype="int64"), "kind": [], "column": [], "value": []})
+    if n_bad == 0:
+        return empty
+    targets = _corruption_targets(dataset)
+    kinds = list(targets)
+    rows = np.sort(rng.choice(np.flatnonzero(untouched), size=n_bad, replace=False))
+    kind_idx = np.arange(n_bad) % len(kinds)
+    records = []
+    for k, kind in enumerate(kinds):
+        kind_rows = rows[kind_idx == k]
+        columns = targets[kind]
+        col_idx = np.arange(len(kind_rows)) % len(columns)
+        for c, name in enumerate(columns):
+            these = kind_rows[col_idx == c]
+            if len(these) == 0:
+                continue
+            values = _bad_values(kind, dataset.column(name), len(these))
+            frame.iloc[these, frame.columns.get_loc(name)] = values
+            records.append(pd.DataFrame({"row": these, "kind": kind, "column": name, "value": values}))
+    untouched[rows] = False
+    return pd.concat(records, ignore_index=True).sort_values("row", ignore_index=True)
+
+
+def _bad_values(kind: str, column: catalog.Column, n: int) -> np.ndarray:
+    """``n`` raw values that break ``column`` in the way ``kind`` names."""
+    cycle = np.arange(n)
+    if kind == NON_NUMERIC:
+        pool = np.asarray(_NON_NUMERIC_VALUES, dtype=object)
+    elif kind == MISSING_REQUIRED:
+        return np.full(n, None, dtype=object)
+    elif kind == OUT_OF_RANGE:
+        pool = np.asarray(_out_of_range_values(column), dtype=object)
+    elif kind == UNKNOWN_CATEGORY:
+        pool = np.asarray([v for v in _UNKNOWN_CATEGORY_VALUES if v not in (column.allowed or ())], dtype=object)
+    elif kind == BAD_TIMESTAMP:
+        pool = np.asarray(_BAD_TIMESTAMP_VALUES, dtype=object)
+    else:  # pragma: no cover - kinds come from CORRUPTION_KINDS
+        raise ValueError(f"unknown corruption kind {kind!r}")
+    return pool[cycle % len(pool)]
+
+
+def _out_of_range_values(column: catalog.Column) -> Tuple[str, ...]:
+    values = []
+    if column.minimum is not None:
+        values.append(column.minimum - 1 - abs(column.minimum) * 0.5)
+    if column.maximum is not None:
+        values.append(column.maximum + 1 + abs(column.maximum) * 9)
+    as_text = (str(int(v)) if column.dtype == catalog.INTEGER else repr(float(v)) for v in values)
+    return tuple(as_text)
+
+
+# --------------------------------------------------------------------------------------
+# CLI
+# --------------------------------------------------------------------------------------
+def _dataset_arg(value: str) -> str:
+    try:
+        return catalog.get_dataset(value).name
+    except KeyError as exc:
+        raise argparse.ArgumentTypeError(str(exc.args[0])) from None
+
+
+def _non_negative_int(value: str) -> int:
+    try:
+        number = int(value)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"must be a non-negative integer, got {value!r}") from None
+    if number < 0:
+        raise argparse.ArgumentTypeError(f"must be a non-negative integer, got {value!r}")
+    return number
+
+
+def _positive_int(value: str) -> int:
+    number = _non_negative_int(value)
+    if number == 0:
+        raise argparse.ArgumentTypeError(f"must be an integer >= 1, got {value!r}")
+    return number
+
+
+def _unit_interval(value: str) -> float:
+    try:
+        number = float(value)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"must be a number in [0, 1], got {value!r}") from None
+    if not 0.0 <= number <= 1.0:
+        raise argparse.ArgumentTypeError(f"must be in [0, 1], got {value!r}")
+    return number
+
+
+def _day_arg(value: str) -> str:
+    try:
+        return dt.date.fromisoformat(value).isoformat()
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"must be a date YYYY-MM-DD, got {value!r}") from None
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The CLI's argument parser (exposed for tests and docs)."""
+    parser = argparse.ArgumentParser(
+        prog="python -m pipeline_code.sample_data.generate",
+        description="Write deterministic sample raw data in the lake layout "
+        "OUT/<dataset>/ingest_date=YYYY-MM-DD/part-00000.csv.",
+    )
+    parser.add_argument("--dataset", required=True, type=_dataset_arg, help=f"one of {sorted(catalog.DATASETS)}")
+    parser.add_argument("--rows", required=True, type=_non_negative_int, help="number of rows")
+    parser.add_argument("--seed", type=_non_negative_int, default=0, help="random seed (default 0)")
+    parser.add_argument("--out", required=True, help="root directory of the raw lake")
+    parser.add_argument("--start", type=_day_arg, default="2026-01-01", help="first event day (default 2026-01-01)")
+    parser.add_argument("--days", type=_positive_int, default=90, help="event window in days (default 90)")
+    parser.add_argument("--drift", type=_unit_interval, default=0.0, help="input drift in [0, 1] (default 0)")
+    parser.add_argument(
+        "--concept-drift", type=_unit_interval, default=0.0, help="label-relationship drift in [0, 1] (default 0)"
+    )
+    parser.add_argument(
+        "--bad-record-rate", type=_unit_interval, default=0.0, help="fraction of corrupted rows (default 0)"
+    )
+    parser.add_argument(
+        "--duplicate-rate", type=_unit_interval, default=0.0, help="fraction of duplicated rows (default 0)"
+    )
+    parser.add_argument(
+        "--ingest-date",
+        type=_day_arg,
+        default=None,
+        help="ingest_date partition (default: the day after the event window, start + days)",
+    )
+    parser.add_argument("--format", choices=("csv",), default="csv", help="raw file format (default csv)")
+    parser.add_argument("--overwrite", action="store_true", help="replace an existing part file")
+    return parser
+
+
+def main(argv: Optional[Sequence[str]] = None) -> int:
+    """CLI entry point; returns the process exit code."""
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    ingest_date = args.ingest_date or (dt.date.fromisoformat(args.start) + dt.timedelta(days=args.days)).isoformat()
+    try:
+        batch = generate_batch(
+            args.dataset,
+            args.rows,
+            seed=args.seed,
+            start=args.start,
+            days=args.days,
+            drift=args.drift,
+            concept_drift=args.concept_drift,
+            bad_record_rate=args.bad_record_rate,
+            duplicate_rate=args.duplicate_rate,
+            as_text=True,
+        )
+        path = write_raw(batch.frame, args.out, args.dataset, ingest_date, file_format=args.format, overwrite=args.overwrite)
+    except (ValueError, FileExistsError) as exc:
+        parser.error(str(exc))  # exits 2 with the usage line and the message
+    print(
+        f"wrote {len(batch.frame)} rows ({len(batch.corruptions)} corrupted, "
+        f"{len(batch.duplicates)} duplicated) of {args.dataset} to {path}"
+    )
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,12 @@
+#!/usr/bin/env bash
+# Regenerate requirements.lock from the project venv after changing requirements*.txt:
+#   .venv/bin/pip install -r requirements-dev.txt && bash scripts/lock.sh
+# The lock is the venv's full freeze, checked for consistency first (pip check).
+set -euo pipefail
+ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+"$ROOT/.venv/bin/python" -m pip check
+{
+  echo "# Full transitive lock of requirements-dev.txt (pip freeze of the project venv). Regenerate: scripts/lock.sh"
+  "$ROOT/.venv/bin/python" -m pip freeze --exclude pip --exclude setuptools --exclude wheel
+} > "$ROOT/requirements.lock"
+echo "wrote $ROOT/requirements.lock ($(grep -vc '^#' "$ROOT/requirements.lock") packages)"

@@ -1,0 +1,172 @@
+"""Config validation: every misconfiguration fails synth with one message naming environment, field and fix."""
+
+from __future__ import annotations
+
+import copy
+import json
+import os
+import subprocess
+import sys
+
+import pytest
+import yaml
+
+from mlops_loop.config import ConfigError, load_config, parse_config
+
+from .conftest import CONFIG_PATH, REPO_ROOT
+
+
+@pytest.fixture()
+def raw() -> dict:
+    return yaml.safe_load(CONFIG_PATH.read_text())
+
+
+def problems_of(raw: dict) -> list[str]:
+    with pytest.raises(ConfigError) as caught:
+        parse_config(raw)
+    return caught.value.problems
+
+
+def test_sample_config_defines_three_environments_and_two_models(config):
+    assert set(config.environments) == {"dev", "staging", "prod"}
+    assert len(config.models) >= 2
+    assert {m.dataset for m in config.models.values()} == {"customer_churn", "credit_risk"}
+    assert {m.serving.mode for m in config.models.values()} == {"realtime", "serverless"}
+
+
+def test_defaults_are_merged_under_each_environment_and_overridable(config):
+    assert config.environments["staging"].glue.worker_type == "G.1X"  # from defaults
+    assert config.environments["prod"].glue.worker_type == "G.2X"  # overridden
+    assert config.environments["prod"].glue.etl_schedule == "cron(0 2 * * ? *)"  # deep merge keeps siblings
+
+
+def test_missing_account_names_environment_and_field(raw):
+    del raw["environments"]["staging"]["account"]
+    assert problems_of(raw) == ["environment 'staging': field 'account': required field is missing"]
+
+
+def test_malformed_account(raw):
+    raw["environments"]["prod"]["account"] = "12345"
+    assert problems_of(raw) == ["environment 'prod': field 'account': must be a 12-digit AWS account id"]
+
+
+def test_malformed_region_lists_allowed_regions(raw):
+    raw["environments"]["prod"]["region"] = "eu-west-99"
+    (problem,) = problems_of(raw)
+    assert problem.startswith("environment 'prod': field 'region': unsupported region 'eu-west-99'; allowed: ")
+    assert "eu-west-1" in problem
+
+
+def test_unknown_instance_type_lists_allowed_types(raw):
+    raw["environments"]["dev"]["training"]["instance_type"] = "ml.m99.huge"
+    (problem,) = problems_of(raw)
+    assert "environment 'dev': field 'training.instance_type': unknown instance type 'ml.m99.huge'" in problem
+    assert "ml.m5.xlarge" in problem
+
+
+def test_out_of_range_number_names_the_bound(raw):
+    raw["environments"]["prod"]["glue"]["number_of_workers"] = 1000
+    (problem,) = problems_of(raw)
+    assert problem == (
+        "environment 'prod': field 'glue.number_of_workers': Input should be less than or equal to 299 (got 1000)"
+    )
+
+
+def test_unknown_glue_worker_type_lists_allowed_values(raw):
+    raw["environments"]["prod"]["glue"]["worker_type"] = "G.16X"
+    (problem,) = problems_of(raw)
+    assert "field 'glue.worker_type'" in problem and "'G.1X', 'G.2X', 'G.4X' or 'G.8X'" in problem
+
+
+def test_unknown_model_referenced_by_environment(raw):
+    raw["environments"]["dev"]["models"] = ["churn", "fraud"]
+    assert problems_of(raw) == [
+        "environment 'dev': field 'models': unknown model(s) ['fraud']; allowed: churn, credit-risk"
+    ]
+
+
+def test_destroy_is_only_allowed_in_dev(raw):
+    raw["environments"]["prod"]["removal_policy"] = "destroy"
+    assert problems_of(raw) == [
+        "environment 'prod': field 'removal_policy': 'destroy' is only allowed when tier is 'dev'; allowed here: 'retain'"
+    ]
+
+
+def test_prod_must_be_termination_protected(raw):
+    raw["environments"]["prod"]["termination_protection"] = False
+    assert problems_of(raw) == [
+        "environment 'prod': field 'termination_protection': must be true when tier is 'prod'"
+    ]
+
+
+def test_bad_cron_expression_shows_the_expected_form(raw):
+    raw["environments"]["dev"]["glue"] = {"etl_schedule": "every day"}
+    (problem,) = problems_of(raw)
+    assert "field 'glue.etl_schedule'" in problem and "cron(Minutes Hours" in problem
+
+
+def test_unknown_field_is_rejected_not_ignored(raw):
+    raw["environments"]["dev"]["glue"] = {"workers": 4}
+    (problem,) = problems_of(raw)
+    assert problem.startswith("environment 'dev': field 'glue.workers': unknown field")
+
+
+def test_several_problems_are_reported_together(raw):
+    raw["environments"]["dev"]["region"] = "mars-1"
+    raw["environments"]["prod"]["log_retention_days"] = 42
+    problems = problems_of(raw)
+    assert len(problems) == 2
+    assert problems[0].startswith("environment 'dev': field 'region'")
+    assert problems[1].startswith("environment 'prod': field 'log_retention_days'")
+
+
+@pytest.mark.parametrize(
+    ("change", "expected"),
+    [
+        (
+            {"features": ["tenure_months", "not_a_feature"]},
+            "model 'churn': field 'features': ['not_a_feature'] are not defined for dataset 'customer_churn'",
+        ),
+        ({"target": "tenure_months"}, "model 'churn': field 'target': 'tenure_months' is not a label"),
+        ({"dataset": "weather"}, "model 'churn': field 'dataset': unknown dataset 'weather'; allowed: credit_risk, customer_churn"),
+        (
+            {"features": ["tenure_months", "gender"]},
+            "model 'churn': field 'sensitive_attribute': 'gender' must not be a model input",
+        ),
+        ({"sensitive_attribute": "tenure_months"}, "model 'churn': field 'sensitive_attribute': 'tenure_months' must be a categorical"),
+        ({"slices": ["monthly_charges"]}, "model 'churn': field 'slices': ['monthly_charges'] must be categorical"),
+        ({"serving": {"mode": "streaming"}}, "model 'churn': field 'serving.mode': Input should be 'realtime', 'serverless', 'async' or 'batch'"),
+    ],
+)
+def test_model_errors_name_model_field_and_allowed_values(raw, change, expected):
+    raw["models"]["churn"].update(change)
+    (problem,) = problems_of(raw)
+    assert problem.startswith(expected), problem
+
+
+def test_missing_file_and_bad_yaml(tmp_path):
+    with pytest.raises(ConfigError, match="file not found"):
+        load_config(tmp_path / "nope.yaml")
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("environments: [unclosed")
+    with pytest.raises(ConfigError, match="not valid YAML"):
+        load_config(bad)
+
+
+def test_config_objects_are_frozen(config):
+    with pytest.raises(Exception):
+        config.environments["dev"].region = "us-east-1"  # type: ignore[misc]
+
+
+def test_app_exits_with_one_clear_message_on_bad_config(raw, tmp_path):
+    """GIVEN a config with an unknown instance type WHEN app.py runs (as `cdk synth` would)
+    THEN it exits 2 and prints the problem, not a stack trace."""
+    broken = copy.deepcopy(raw)
+    broken["environments"]["prod"]["training"]["instance_type"] = "ml.nope"
+    path = tmp_path / "broken.yaml"
+    path.write_text(yaml.safe_dump(broken))
+    env = {**os.environ, "CDK_CONTEXT_JSON": json.dumps({"mlops-loop:config": str(path)}), "CDK_OUTDIR": str(tmp_path / "out")}
+    proc = subprocess.run([sys.executable, "app.py"], cwd=REPO_ROOT, env=env, capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 2
+    assert "environment 'prod': field 'training.instance_type': unknown instance type 'ml.nope'" in proc.stderr
+    assert "Traceback" not in proc.stderr

@@ -1,0 +1,170 @@
+"""The DataPipeline stack: Glue security, crawler → curate → features workflow per dataset, least privilege."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+from aws_cdk.assertions import Match, Template
+
+ENVS = ("dev", "staging", "prod")
+DATASETS = ("customer_churn", "credit_risk")
+
+
+def pipeline(synthesized, env: str) -> Template:
+    return Template.from_json(synthesized.template(env, "DataPipeline"))
+
+
+def jobs_by_name(synthesized, env: str) -> dict[str, dict]:
+    return {j["Properties"]["Name"]: j["Properties"] for j in synthesized.resources(env, "DataPipeline", "AWS::Glue::Job").values()}
+
+
+@pytest.mark.parametrize("env", ENVS)
+def test_security_configuration_encrypts_s3_logs_and_bookmarks_with_the_data_key(synthesized, env):
+    (config,) = synthesized.resources(env, "DataPipeline", "AWS::Glue::SecurityConfiguration").values()
+    encryption = config["Properties"]["EncryptionConfiguration"]
+    assert encryption["S3Encryptions"][0]["S3EncryptionMode"] == "SSE-KMS"
+    assert encryption["CloudWatchEncryption"]["CloudWatchEncryptionMode"] == "SSE-KMS"
+    assert encryption["JobBookmarksEncryption"]["JobBookmarksEncryptionMode"] == "CSE-KMS"
+    key_refs = {str(encryption["S3Encryptions"][0]["KmsKeyArn"]), str(encryption["CloudWatchEncryption"]["KmsKeyArn"])}
+    assert len(key_refs) == 1 and "DataLakeKey" in key_refs.pop()
+
+
+@pytest.mark.parametrize("env", ENVS)
+def test_every_job_and_crawler_uses_the_security_configuration(synthesized, env):
+    template = synthesized.template(env, "DataPipeline")["Resources"]
+    sec_id = next(k for k, v in template.items() if v["Type"] == "AWS::Glue::SecurityConfiguration")
+    for resource in template.values():
+        if resource["Type"] == "AWS::Glue::Job":
+            assert resource["Properties"]["SecurityConfiguration"] == {"Ref": sec_id}
+        if resource["Type"] == "AWS::Glue::Crawler":
+            assert resource["Properties"]["CrawlerSecurityConfiguration"] == {"Ref": sec_id}
+
+
+def test_curate_job_runs_the_etl_script_with_its_dataset_paths(synthesized):
+    env = synthesized.config.environments["prod"]
+    jobs = jobs_by_name(synthesized, "prod")
+    job = jobs["mlops-loop-prod-customer-churn-curate"]
+    assert job["GlueVersion"] == "5.0"
+    assert job["WorkerType"] == env.glue.worker_type == "G.2X"
+    assert job["NumberOfWorkers"] == env.glue.number_of_workers
+    assert job["Timeout"] == env.glue.timeout_minutes
+    assert job["Command"]["Name"] == "glueetl"
+    assert job["Command"]["ScriptLocation"].endswith(".py")
+    args = job["DefaultArguments"]
+    raw = f"s3://mlops-loop-prod-raw-{env.account}-eu-west-1/customer_churn/"
+    assert args["--dataset"] == "customer_churn"
+    assert args["--raw_path"] == raw
+    assert args["--curated_path"] == f"s3://mlops-loop-prod-curated-{env.account}-eu-west-1/customer_churn/"
+    assert args["--quarantine_path"] == f"s3://mlops-loop-prod-curated-{env.account}-eu-west-1/_quarantine/customer_churn/"
+    assert args["--max_quarantine_ratio"] == str(env.glue.max_quarantine_ratio)
+    assert args["--extra-py-files"].endswith(".zip")
+    assert args["--custom-logGroup-prefix"] == "/aws-glue/mlops-loop-prod"
+
+
+def test_feature_job_writes_into_the_datasets_feature_group(synthesized):
+    jobs = jobs_by_name(synthesized, "staging")
+    args = jobs["mlops-loop-staging-credit-risk-features"]["DefaultArguments"]
+    assert args["--dataset"] == "credit_risk"
+    assert args["--feature_group_name"] == "mlops-loop-staging-credit-risk"
+    assert args["--features_path"].endswith("/snapshots/credit_risk/")
+    assert args["--failures_path"].endswith("/_ingest-failures/credit_risk/")
+
+
+@pytest.mark.parametrize("env", ENVS)
+def test_workflow_chains_crawl_then_curate_then_features_on_the_schedule(synthesized, env):
+    resources = synthesized.template(env, "DataPipeline")["Resources"]
+    triggers = [r["Properties"] for r in resources.values() if r["Type"] == "AWS::Glue::Trigger"]
+    schedule = synthesized.config.environments[env].glue.etl_schedule
+    for dataset in DATASETS:
+        name = f"mlops-loop-{env}-{dataset.replace('_', '-')}"
+        mine = {t["Name"]: t for t in triggers if t["Name"].startswith(name + "-")}
+        start, after_crawl, after_curate = mine[f"{name}-start"], mine[f"{name}-after-crawl"], mine[f"{name}-after-curate"]
+        assert start["Type"] == "SCHEDULED" and start["Schedule"] == schedule and start["StartOnCreation"]
+        crawler_ref = start["Actions"][0]["CrawlerName"]
+        assert after_crawl["Predicate"]["Conditions"] == [
+            {"CrawlerName": crawler_ref, "CrawlState": "SUCCEEDED", "LogicalOperator": "EQUALS"}
+        ]
+        curate_ref = after_crawl["Actions"][0]["JobName"]
+        assert resources[curate_ref["Ref"]]["Properties"]["Name"] == f"{name}-curate"
+        assert after_curate["Predicate"]["Conditions"] == [
+            {"JobName": curate_ref, "State": "SUCCEEDED", "LogicalOperator": "EQUALS"}
+        ]
+        features_ref = after_curate["Actions"][0]["JobName"]
+        assert resources[features_ref["Ref"]]["Properties"]["Name"] == f"{name}-features"
+        for trigger in (start, after_crawl, after_curate):
+            assert trigger["WorkflowName"] == {"Ref": next(k for k, v in resources.items() if v["Type"] == "AWS::Glue::Workflow" and v["Properties"]["Name"] == name)}
+
+
+def test_crawler_catalogs_only_its_raw_prefix_into_the_environment_database(synthesized):
+    crawlers = {c["Properties"]["Name"]: c["Properties"] for c in synthesized.resources("dev", "DataPipeline", "AWS::Glue::Crawler").values()}
+    crawler = crawlers["mlops-loop-dev-customer-churn-raw"]
+    assert crawler["DatabaseName"] == "mlops_loop_dev"
+    assert crawler["TablePrefix"] == "raw_"
+    assert crawler["Targets"]["S3Targets"] == [{"Path": "s3://mlops-loop-dev-raw-111111111111-eu-west-1/customer_churn/"}]
+    assert crawler["SchemaChangePolicy"] == {"UpdateBehavior": "UPDATE_IN_DATABASE", "DeleteBehavior": "LOG"}
+
+
+@pytest.mark.parametrize("env", ENVS)
+def test_job_logs_are_encrypted_and_retained_per_config(synthesized, env):
+    retention = synthesized.config.environments[env].log_retention_days
+    template = pipeline(synthesized, env)
+    for suffix in ("output", "error"):
+        template.has_resource_properties(
+            "AWS::Logs::LogGroup",
+            {"LogGroupName": f"/aws-glue/mlops-loop-{env}/{suffix}", "RetentionInDays": retention, "KmsKeyId": Match.any_value()},
+        )
+
+
+def _statements(synthesized, env: str, description_suffix: str) -> dict[str, dict]:
+    for policy in synthesized.resources(env, "DataPipeline", "AWS::IAM::ManagedPolicy").values():
+        if policy["Properties"]["Description"].endswith(description_suffix):
+            return {s["Sid"]: s for s in policy["Properties"]["PolicyDocument"]["Statement"]}
+    raise KeyError(description_suffix)
+
+
+def test_job_role_has_no_action_wildcards_and_only_dataset_prefixes(synthesized):
+    statements = _statements(synthesized, "prod", "Glue jobs")
+    for sid, statement in statements.items():
+        actions = statement["Action"] if isinstance(statement["Action"], list) else [statement["Action"]]
+        assert all("*" not in a for a in actions), sid
+    assert statements["ReadRawCustomerChurn"]["Action"] == ["s3:GetObject", "s3:GetObjectVersion"]
+    assert statements["ReadRawCustomerChurn"]["Resource"] == "arn:aws:s3:::mlops-loop-prod-raw-333333333333-eu-west-1/customer_churn/*"
+    assert statements["ReadRawCustomerChurnList"]["Condition"] == {"StringLike": {"s3:prefix": ["customer_churn/*"]}}
+    # The job can read raw data but never write or delete it.
+    raw_write = [s for s in statements.values() if "-raw-" in str(s["Resource"]) and "s3:PutObject" in str(s["Action"])]
+    assert raw_write == []
+    assert statements["PutRecordsCreditRisk"] == {
+        "Sid": "PutRecordsCreditRisk",
+        "Effect": "Allow",
+        "Action": "sagemaker:PutRecord",
+        "Resource": "arn:aws:sagemaker:eu-west-1:333333333333:feature-group/mlops-loop-prod-credit-risk",
+    }
+    assert statements["GlueJobMetrics"]["Condition"] == {"StringEquals": {"cloudwatch:namespace": "Glue"}}
+
+
+def test_crawler_role_reads_raw_and_writes_only_its_database(synthesized):
+    statements = _statements(synthesized, "prod", "Glue crawlers")
+    assert not any("s3:PutObject" in str(s["Action"]) for s in statements.values())
+    catalog = statements["CrawlerCatalog"]["Resource"]
+    assert "arn:aws:glue:eu-west-1:333333333333:table/mlops_loop_prod/*" in catalog
+    assert not any("sagemaker" in str(s) for s in statements.values())
+
+
+def test_job_code_library_contains_only_the_pipeline_code_package(synthesized):
+    libraries = [p for p in synthesized.outdir.glob("asset.*") if p.is_dir() and (p / "pipeline_code").is_dir()]
+    assert len(libraries) == 1
+    top_level = {p.name for p in libraries[0].iterdir()}
+    assert top_level == {"pipeline_code"}
+    files = {p.relative_to(libraries[0]).as_posix() for p in libraries[0].rglob("*.py")}
+    assert "pipeline_code/catalog.py" in files
+    assert not any("__pycache__" in f for f in files)
+
+
+def test_data_pipeline_stack_depends_on_storage(synthesized):
+    manifest = json.loads((synthesized.outdir / "assembly-prod" / "manifest.json").read_text())
+    pipeline_artifact = next(
+        a for k, a in manifest["artifacts"].items()
+        if k.startswith("prodDataPipeline") and a["type"] == "aws:cloudformation:stack"
+    )
+    assert any(d.startswith("prodStorage") for d in pipeline_artifact["dependencies"])

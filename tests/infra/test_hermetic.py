@@ -1,0 +1,49 @@
+"""Synth is hermetic: no AWS credentials, no AWS config, and (where the kernel allows) no network at all."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+
+from mlops_loop.tools.cloud_assembly import stacks
+
+from .conftest import REPO_ROOT
+
+
+def _no_network_prefix() -> list[str]:
+    """`unshare -n` runs the command in a fresh network namespace with no usable interface."""
+    if shutil.which("unshare") and subprocess.run(["unshare", "-n", "true"], capture_output=True).returncode == 0:
+        return ["unshare", "-n"]
+    return []
+
+
+def test_app_synthesizes_without_credentials_or_network(tmp_path):
+    outdir = tmp_path / "cdk.out"
+    env = {
+        "PATH": os.environ["PATH"],
+        "HOME": str(tmp_path),
+        "CDK_OUTDIR": str(outdir),
+        "AWS_CONFIG_FILE": "/nonexistent",
+        "AWS_SHARED_CREDENTIALS_FILE": "/nonexistent",
+        "AWS_EC2_METADATA_DISABLED": "true",
+        # Anything that still tried HTTP would hit a closed local port.
+        "HTTPS_PROXY": "http://127.0.0.1:9",
+        "HTTP_PROXY": "http://127.0.0.1:9",
+    }
+    proc = subprocess.run(
+        [*_no_network_prefix(), sys.executable, "app.py"],
+        cwd=REPO_ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    found = {(s.stage, s.stack_name) for s in stacks(outdir)}
+    assert found == {
+        (env_name, f"mlops-loop-{env_name}-{stack}")
+        for env_name in ("dev", "staging", "prod")
+        for stack in ("storage", "data-pipeline")
+    }

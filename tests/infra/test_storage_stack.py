@@ -1,0 +1,178 @@
+"""The stateful Storage stack: key, lake buckets, Glue database, Feature Store, per environment."""
+
+from __future__ import annotations
+
+import pytest
+from aws_cdk.assertions import Match, Template
+
+from pipeline_code.catalog import DATASETS
+
+ENVS = ("dev", "staging", "prod")
+
+
+def storage(synthesized, env: str) -> Template:
+    return Template.from_json(synthesized.template(env, "Storage"))
+
+
+@pytest.mark.parametrize("env", ENVS)
+def test_data_key_rotates_and_lets_only_this_accounts_logs_use_it(synthesized, env):
+    template = storage(synthesized, env)
+    template.has_resource_properties("AWS::KMS::Key", {"EnableKeyRotation": True})
+    account = synthesized.config.environments[env].account
+    template.has_resource_properties(
+        "AWS::KMS::Key",
+        {
+            "KeyPolicy": {
+                "Statement": Match.array_with(
+                    [
+                        Match.object_like(
+                            {
+                                "Principal": {"Service": "logs.eu-west-1.amazonaws.com"},
+                                "Condition": {
+                                    "ArnLike": {"kms:EncryptionContext:aws:logs:arn": f"arn:aws:logs:eu-west-1:{account}:*"}
+                                },
+                            }
+                        )
+                    ]
+                )
+            }
+        },
+    )
+
+
+@pytest.mark.parametrize("env", ENVS)
+def test_every_lake_bucket_is_kms_encrypted_versioned_private_and_logged(synthesized, env):
+    buckets = synthesized.resources(env, "Storage", "AWS::S3::Bucket")
+    assert len(buckets) == 5
+    account = synthesized.config.environments[env].account
+    names = {b["Properties"]["BucketName"] for b in buckets.values()}
+    assert names == {f"mlops-loop-{env}-{kind}-{account}-eu-west-1" for kind in ("raw", "curated", "features", "artifacts", "access-logs")}
+    for logical_id, bucket in buckets.items():
+        props = bucket["Properties"]
+        assert props["VersioningConfiguration"] == {"Status": "Enabled"}, logical_id
+        assert props["PublicAccessBlockConfiguration"] == {
+            "BlockPublicAcls": True,
+            "BlockPublicPolicy": True,
+            "IgnorePublicAcls": True,
+            "RestrictPublicBuckets": True,
+        }
+        sse = props["BucketEncryption"]["ServerSideEncryptionConfiguration"][0]["ServerSideEncryptionByDefault"]
+        if "access-logs" in props["BucketName"]:
+            # S3 server access log delivery only supports SSE-S3 on the target bucket.
+            assert sse == {"SSEAlgorithm": "AES256"}
+            assert "LoggingConfiguration" not in props
+        else:
+            assert sse["SSEAlgorithm"] == "aws:kms" and "KMSMasterKeyID" in sse
+            assert props["LoggingConfiguration"]["DestinationBucketName"] == {"Ref": _logical_id_of(buckets, "access-logs")}
+
+
+@pytest.mark.parametrize("env", ENVS)
+def test_bucket_policies_deny_requests_without_tls(synthesized, env):
+    policies = synthesized.resources(env, "Storage", "AWS::S3::BucketPolicy")
+    assert len(policies) == 5
+    for policy in policies.values():
+        statements = policy["Properties"]["PolicyDocument"]["Statement"]
+        assert any(
+            s["Effect"] == "Deny" and s["Condition"] == {"Bool": {"aws:SecureTransport": "false"}} for s in statements
+        )
+        assert any(s["Effect"] == "Deny" and "s3:TlsVersion" in str(s.get("Condition")) for s in statements)
+
+
+def test_lifecycle_rules_follow_each_environments_config(synthesized):
+    for env in ENVS:
+        lake = synthesized.config.environments[env].data_lake
+        raw = _bucket(synthesized, env, "raw")["LifecycleConfiguration"]["Rules"][0]
+        assert raw["ExpirationInDays"] == lake.raw_expiration_days
+        assert raw["NoncurrentVersionExpiration"] == {"NoncurrentDays": lake.noncurrent_version_expiration_days}
+        assert raw["AbortIncompleteMultipartUpload"] == {"DaysAfterInitiation": 7}
+        curated = _bucket(synthesized, env, "curated")["LifecycleConfiguration"]["Rules"][0]
+        assert curated["Transitions"] == [
+            {"StorageClass": "STANDARD_IA", "TransitionInDays": lake.curated_infrequent_access_days}
+        ]
+        assert "ExpirationInDays" not in curated  # curated data is never expired automatically
+
+
+def test_prod_and_staging_retain_data_and_are_termination_protected(synthesized):
+    for env in ("staging", "prod"):
+        stack = synthesized.stacks[(env, "Storage")]
+        assert stack.termination_protection
+        for logical_id, resource in stack.template["Resources"].items():
+            if resource["Type"] in (
+                "AWS::KMS::Key",
+                "AWS::S3::Bucket",
+                "AWS::SageMaker::FeatureGroup",
+                "AWS::SageMaker::ModelPackageGroup",
+                "AWS::Glue::Database",
+            ):
+                assert resource["DeletionPolicy"] == "Retain", (env, logical_id)
+                assert resource["UpdateReplacePolicy"] == "Retain", (env, logical_id)
+
+
+def test_dev_may_be_destroyed(synthesized):
+    stack = synthesized.stacks[("dev", "Storage")]
+    assert not stack.termination_protection
+    buckets = synthesized.resources("dev", "Storage", "AWS::S3::Bucket")
+    assert {b["DeletionPolicy"] for b in buckets.values()} == {"Delete"}
+
+
+@pytest.mark.parametrize("env", ENVS)
+def test_one_feature_group_per_dataset_online_and_offline_encrypted(synthesized, env):
+    groups = synthesized.resources(env, "Storage", "AWS::SageMaker::FeatureGroup")
+    by_name = {g["Properties"]["FeatureGroupName"]: g["Properties"] for g in groups.values()}
+    assert set(by_name) == {f"mlops-loop-{env}-customer-churn", f"mlops-loop-{env}-credit-risk"}
+    ttl_days = synthesized.config.environments[env].feature_store.online_ttl_days
+    for props in by_name.values():
+        online = props["OnlineStoreConfig"]
+        assert online["EnableOnlineStore"] is True
+        assert online["TtlDuration"] == {"Unit": "Days", "Value": ttl_days}
+        assert "Fn::GetAtt" in online["SecurityConfig"]["KmsKeyId"]
+        offline = props["OfflineStoreConfig"]
+        assert offline["TableFormat"] == "Iceberg"
+        assert offline["S3StorageConfig"]["S3Uri"].startswith(f"s3://mlops-loop-{env}-features-")
+        assert offline["S3StorageConfig"]["S3Uri"].endswith("/offline-store")
+        assert "Fn::GetAtt" in offline["S3StorageConfig"]["KmsKeyId"]
+        assert props["ThroughputConfig"] == {"ThroughputMode": "OnDemand"}
+
+
+def test_feature_group_definitions_are_generated_from_the_catalog(synthesized):
+    groups = synthesized.resources("prod", "Storage", "AWS::SageMaker::FeatureGroup")
+    for group in groups.values():
+        props = group["Properties"]
+        dataset = DATASETS[props["FeatureGroupName"].removeprefix("mlops-loop-prod-").replace("-", "_")]
+        assert props["RecordIdentifierFeatureName"] == dataset.record_identifier
+        assert props["EventTimeFeatureName"] == dataset.event_time
+        assert [(d["FeatureName"], d["FeatureType"]) for d in props["FeatureDefinitions"]] == list(
+            dataset.feature_store_definitions()
+        )
+
+
+def test_offline_store_role_is_limited_to_its_prefix_and_key(synthesized):
+    policies = synthesized.resources("prod", "Storage", "AWS::IAM::ManagedPolicy")
+    (policy,) = [p for k, p in policies.items() if k.startswith("FeatureStoreOfflineStoreAccess")]
+    statements = {s["Sid"]: s for s in policy["Properties"]["PolicyDocument"]["Statement"]}
+    objects = statements["OfflineStoreObjects"]
+    assert objects["Resource"].endswith("-features-333333333333-eu-west-1/offline-store/*")
+    assert all("*" not in action for s in statements.values() for action in _list(s["Action"]))
+    assert set(_list(statements["OfflineStoreKey"]["Action"])) == {
+        "kms:Decrypt", "kms:DescribeKey", "kms:Encrypt", "kms:GenerateDataKey"
+    }
+
+
+def test_glue_database_is_named_after_the_environment(synthesized):
+    (db,) = synthesized.resources("staging", "Storage", "AWS::Glue::Database").values()
+    assert db["Properties"]["DatabaseInput"]["Name"] == "mlops_loop_staging"
+
+
+def _list(value):
+    return value if isinstance(value, list) else [value]
+
+
+def _bucket(synthesized, env: str, kind: str) -> dict:
+    for bucket in synthesized.resources(env, "Storage", "AWS::S3::Bucket").values():
+        if f"-{kind}-" in bucket["Properties"]["BucketName"]:
+            return bucket["Properties"]
+    raise KeyError(kind)
+
+
+def _logical_id_of(buckets: dict, kind: str) -> str:
+    return next(k for k, b in buckets.items() if f"-{kind}-" in b["Properties"]["BucketName"])

@@ -1,0 +1,338 @@
+"""Sample-data generator: determinism, schema, realism, knobs and CLI."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from pipeline_code import catalog
+from pipeline_code.sample_data import generate as gen
+from pipeline_code.sample_data.generate import CORRUPTION_KINDS, generate, generate_batch, main
+
+REPO_ROOT = Path(__file__).resolve().parents[2]
+DATASETS = sorted(catalog.DATASETS)
+LABEL = {"customer_churn": "churned", "credit_risk": "defaulted"}
+EXPECTED_DTYPES = {
+    catalog.INTEGER: "Int64",
+    catalog.DOUBLE: "float64",
+    catalog.TIMESTAMP: "datetime64[ns, UTC]",
+    catalog.STRING: "object",
+}
+
+
+# --------------------------------------------------------------------------------------
+# Determinism and schema
+# --------------------------------------------------------------------------------------
+@pytest.mark.parametrize("name", DATASETS)
+def test_given_same_seed_when_generating_twice_then_frames_are_identical(name):
+    first = generate(name, 500, seed=3, drift=0.2, bad_record_rate=0.05, duplicate_rate=0.02)
+    second = generate(name, 500, seed=3, drift=0.2, bad_record_rate=0.05, duplicate_rate=0.02)
+    pd.testing.assert_frame_equal(first, second)
+
+
+@pytest.mark.parametrize("name", DATASETS)
+def test_given_different_seeds_when_generating_then_rows_differ(name):
+    a, b = generate(name, 500, seed=1), generate(name, 500, seed=2)
+    assert not a[catalog.get_dataset(name).record_identifier].equals(b[catalog.get_dataset(name).record_identifier])
+    assert not a["event_time"].equals(b["event_time"])
+
+
+@pytest.mark.parametrize("name", DATASETS)
+def test_every_catalog_dataset_generates_exactly_its_raw_columns_in_catalog_order(name):
+    dataset = catalog.get_dataset(name)
+    frame = generate(name, 300, seed=0)
+    assert list(frame.columns) == [c.name for c in dataset.columns]
+    assert {c.name: str(frame[c.name].dtype) for c in dataset.columns} == {
+        c.name: EXPECTED_DTYPES[c.dtype] for c in dataset.columns
+    }
+    assert frame[dataset.record_identifier].is_unique
+
+
+@pytest.mark.parametrize("name", DATASETS)
+def test_generated_values_respect_the_catalog_schema(name):
+    dataset = catalog.get_dataset(name)
+    frame = generate(name, 5000, seed=4, drift=1.0)  # the drifted extreme must stay valid too
+    for column in dataset.columns:
+        values = frame[column.name]
+        if not column.nullable:
+            assert values.notna().all(), column.name
+        present = values.dropna()
+        if column.minimum is not None:
+            assert (present >= column.minimum).all(), column.name
+        if column.maximum is not None:
+            assert (present <= column.maximum).all(), column.name
+        if column.allowed is not None:
+            assert set(present) <= set(column.allowed), column.name
+
+
+def test_nullable_columns_have_a_few_percent_nulls_and_total_charges_is_null_exactly_at_tenure_zero():
+    frame = generate("customer_churn", 20_000, seed=5)
+    for column in ("payment_method", "gender", "support_calls_90d"):
+        assert 0.005 < frame[column].isna().mean() < 0.05, column
+    assert (frame["total_charges"].isna() == (frame["tenure_months"] == 0)).all()
+    assert (frame["tenure_months"] == 0).any()
+
+
+def test_event_times_are_whole_utc_seconds_spread_over_the_window():
+    frame = generate("credit_risk", 5000, seed=6, start="2026-02-01", days=30)
+    times = frame["event_time"]
+    assert times.min() >= pd.Timestamp("2026-02-01", tz="UTC")
+    assert times.max() < pd.Timestamp("2026-03-03", tz="UTC")
+    assert times.dt.date.nunique() == 30
+    assert (times.dt.microsecond == 0).all()
+
+
+# --------------------------------------------------------------------------------------
+# Realistic relationships
+# --------------------------------------------------------------------------------------
+@pytest.mark.parametrize("name", DATASETS)
+def test_label_base_rate_is_between_15_and_25_percent(name):
+    rate = generate(name, 20_000, seed=7)[LABEL[name]].mean()
+    assert 0.15 <= rate <= 0.25
+
+
+def test_churn_follows_contract_tenure_and_support_calls():
+    frame = generate("customer_churn", 40_000, seed=8)
+    by_contract = frame.groupby("contract_type")["churned"].mean()
+    assert by_contract["month-to-month"] > 2 * by_contract["one-year"] > 2 * by_contract["two-year"]
+    short = frame["tenure_months"] < 12
+    assert frame.loc[short, "churned"].mean() > frame.loc[~short, "churned"].mean()
+    many_calls = frame["support_calls_90d"] >= 3
+    assert frame.loc[many_calls, "churned"].mean() > frame.loc[~many_calls, "churned"].mean()
+
+
+def test_default_follows_loan_to_income_and_credit_history():
+    frame = generate("credit_risk", 40_000, seed=9)
+    lti = frame["loan_amount"] / (frame["annual_income"] + 1)
+    high_lti = lti > lti.quantile(0.75)
+    assert frame.loc[high_lti, "defaulted"].mean() > 1.5 * frame.loc[~high_lti, "defaulted"].mean()
+    short_history = frame["credit_history_months"] < 36
+    assert frame.loc[short_history, "defaulted"].mean() > frame.loc[~short_history, "defaulted"].mean()
+
+
+def test_sensitive_attributes_have_a_mild_nonzero_effect():
+    churn = generate("customer_churn", 60_000, seed=10)
+    by_gender = churn.groupby("gender")["churned"].mean()
+    assert 0.005 < by_gender["female"] - by_gender["male"] < 0.1
+    credit = generate("credit_risk", 60_000, seed=10)
+    young = credit["applicant_age"] < 25
+    gap = credit.loc[young, "defaulted"].mean() - credit.loc[~young, "defaulted"].mean()
+    assert 0.01 < gap < 0.25
+
+
+# --------------------------------------------------------------------------------------
+# Drift knobs
+# --------------------------------------------------------------------------------------
+def test_drift_zero_is_the_reference_distribution():
+    pd.testing.assert_frame_equal(generate("customer_churn", 300, seed=1), generate("customer_churn", 300, seed=1, drift=0.0))
+
+
+@pytest.mark.parametrize(
+    "name, statistic, direction",
+    [
+        ("customer_churn", lambda f: f["monthly_charges"].mean(), +1),
+        ("customer_churn", lambda f: (f["contract_type"] == "month-to-month").mean(), +1),
+        ("customer_churn", lambda f: f["tenure_months"].mean(), -1),
+        ("credit_risk", lambda f: f["loan_amount"].mean(), +1),
+        ("credit_risk", lambda f: f["applicant_age"].mean(), -1),
+        ("credit_risk", lambda f: (f["purpose"] == "business").mean(), +1),
+    ],
+)
+def test_drift_moves_input_distributions_monotonically_with_its_magnitude(name, statistic, direction):
+    values = [statistic(generate(name, 10_000, seed=12, drift=d)) for d in (0.0, 0.25, 0.5, 1.0)]
+    steps = np.diff(values) * direction
+    assert (steps > 0).all(), values
+    # Proportional: the shift from 0 to 1 is about twice the shift from 0 to 0.5.
+    assert 1.5 < (values[3] - values[0]) / (values[2] - values[0]) < 2.5, values
+
+
+@pytest.mark.parametrize("name", DATASETS)
+def test_concept_drift_changes_labels_but_not_inputs(name):
+    label = LABEL[name]
+    reference = generate(name, 20_000, seed=13)
+    drifted = generate(name, 20_000, seed=13, concept_drift=1.0)
+    inputs = [c for c in reference.columns if c != label]
+    pd.testing.assert_frame_equal(reference[inputs], drifted[inputs])
+    changed = (reference[label] != drifted[label]).mean()
+    assert changed > 0.05
+    assert 0.12 <= drifted[label].mean() <= 0.3  # still a plausible base rate
+
+
+def test_concept_drift_weakens_the_contract_effect_on_churn():
+    def contract_gap(frame):
+        by_contract = frame.groupby("contract_type")["churned"].mean()
+        return by_contract["month-to-month"] - by_contract["two-year"]
+
+    gaps = [contract_gap(generate("customer_churn", 20_000, seed=14, concept_drift=c)) for c in (0.0, 0.5, 1.0)]
+    assert gaps[0] > gaps[1] > gaps[2]
+
+
+# --------------------------------------------------------------------------------------
+# Corruption and duplicates
+# --------------------------------------------------------------------------------------
+@pytest.mark.parametrize("name", DATASETS)
+def test_bad_record_rate_corrupts_exactly_that_many_distinct_rows_in_every_kind(name):
+    dataset = catalog.get_dataset(name)
+    batch = generate_batch(name, 2000, seed=15, bad_record_rate=0.03)
+    corruptions = batch.corruptions
+    assert len(corruptions) == 60
+    assert corruptions["row"].is_unique
+    assert set(corruptions["kind"]) == set(CORRUPTION_KINDS)
+    # Corrupted data is text, and every corrupted value is really in the frame.
+    assert all(batch.frame[c].dtype == object for c in batch.frame.columns)
+    for row, column, value in corruptions[["row", "column", "value"]].itertuples(index=False):
+        assert batch.frame.at[row, column] == value
+        if row % 7 == 0:  # keys are never corrupted except the event time
+            assert column not in (dataset.record_identifier, *dataset.labels)
+
+
+def test_corruption_is_an_overlay_on_the_clean_rows_of_the_same_seed():
+    clean = generate("customer_churn", 1000, seed=16, as_text=True)
+    batch = generate_batch("customer_churn", 1000, seed=16, bad_record_rate=0.05)
+    untouched = ~clean.index.isin(batch.corruptions["row"])
+    pd.testing.assert_frame_equal(clean[untouched], batch.frame[untouched])
+
+
+def test_duplicate_rate_injects_exact_copies_that_share_the_key():
+    batch = generate_batch("credit_risk", 1000, seed=17, duplicate_rate=0.02, bad_record_rate=0.02)
+    assert len(batch.duplicates) == 20
+    frame = batch.frame
+    for row, source in batch.duplicates[["row", "source_row"]].itertuples(index=False):
+        pd.testing.assert_series_equal(frame.loc[row], frame.loc[source], check_names=False)
+    touched = set(batch.duplicates["row"]) | set(batch.duplicates["source_row"])
+    assert touched.isdisjoint(batch.corruptions["row"])
+    assert frame.duplicated(["application_id", "event_time"]).sum() == 20
+
+
+def test_text_rendering_uses_iso_utc_times_plain_integers_and_empty_nulls():
+    text = generate("customer_churn", 200, seed=18, as_text=True)
+    assert text["event_time"].str.fullmatch(r"\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}Z").all()
+    assert text["tenure_months"].str.fullmatch(r"\d+").all()
+    assert text["total_charges"].isna().sum() == (text["tenure_months"] == "0").sum()
+    assert all(v is None or isinstance(v, str) for v in text["gender"])
+
+
+# --------------------------------------------------------------------------------------
+# Validation
+# --------------------------------------------------------------------------------------
+@pytest.mark.parametrize(
+    "kwargs, message",
+    [
+        ({"n_rows": -1}, "n_rows must be a non-negative integer"),
+        ({"n_rows": 1.5}, "n_rows must be a non-negative integer"),
+        ({"seed": -3}, "seed must be a non-negative integer"),
+        ({"days": 0}, "days must be an integer >= 1"),
+        ({"start": "01/02/2026"}, "start must be a date YYYY-MM-DD"),
+        ({"drift": 1.5}, "drift must be in [0, 1]"),
+        ({"concept_drift": -0.1}, "concept_drift must be in [0, 1]"),
+        ({"bad_record_rate": 2}, "bad_record_rate must be in [0, 1]"),
+        ({"duplicate_rate": float("nan")}, "duplicate_rate must be in [0, 1]"),
+        ({"bad_record_rate": 0.6, "duplicate_rate": 0.3}, "bad_record_rate + 2 * duplicate_rate"),
+        ({"bad_record_rate": 0.1, "as_text": False}, "as_text=False is impossible"),
+    ],
+)
+def test_invalid_arguments_raise_a_clear_value_error(kwargs, message):
+    params = {"n_rows": 100, **kwargs}
+    with pytest.raises(ValueError) as excinfo:
+        generate("customer_churn", params.pop("n_rows"), **params)
+    assert message in str(excinfo.value)
+
+
+def test_unknown_dataset_lists_the_known_ones():
+    with pytest.raises(KeyError, match="known datasets: \\['credit_risk', 'customer_churn'\\]"):
+        generate("no_such_dataset", 10)
+
+
+def test_zero_rows_gives_an_empty_frame_with_the_catalog_columns():
+    frame = generate("credit_risk", 0)
+    assert frame.empty
+    assert list(frame.columns) == [c.name for c in catalog.CREDIT_RISK.columns]
+
+
+def test_one_million_rows_generate_in_a_few_seconds():
+    started = time.perf_counter()
+    frame = generate("customer_churn", 1_000_000, seed=19)
+    elapsed = time.perf_counter() - started
+    assert len(frame) == 1_000_000
+    assert elapsed < 10, f"took {elapsed:.1f}s"
+
+
+# --------------------------------------------------------------------------------------
+# CLI
+# --------------------------------------------------------------------------------------
+def test_cli_writes_the_raw_lake_layout(tmp_path, capsys):
+    code = main(
+        ["--dataset", "customer_churn", "--rows", "300", "--seed", "7", "--out", str(tmp_path),
+         "--bad-record-rate", "0.02", "--drift", "0.3", "--start", "2026-03-01", "--days", "10"]
+    )
+    assert code == 0
+    path = tmp_path / "customer_churn" / "ingest_date=2026-03-11" / "part-00000.csv"
+    assert path.is_file()
+    assert f"to {path}" in capsys.readouterr().out
+    written = pd.read_csv(path, dtype=str, keep_default_na=False, na_values=[""])
+    expected = generate(
+        "customer_churn", 300, seed=7, start="2026-03-01", days=10, drift=0.3, bad_record_rate=0.02
+    )
+    assert list(written.columns) == [c.name for c in catalog.CUSTOMER_CHURN.columns]
+    pd.testing.assert_frame_equal(written.astype(object).where(written.notna(), None), expected)
+
+
+def test_cli_refuses_to_overwrite_an_existing_part_file_unless_asked(tmp_path, capsys):
+    argv = ["--dataset", "credit_risk", "--rows", "10", "--out", str(tmp_path), "--ingest-date", "2026-05-01"]
+    assert main(argv) == 0
+    with pytest.raises(SystemExit) as excinfo:
+        main(argv)
+    assert excinfo.value.code == 2
+    assert "already exists" in capsys.readouterr().err
+    assert main(argv + ["--overwrite"]) == 0
+
+
+@pytest.mark.parametrize(
+    "bad_args, message",
+    [
+        (["--dataset", "nope"], "unknown dataset 'nope'; known datasets: ['credit_risk', 'customer_churn']"),
+        (["--rows", "-5"], "argument --rows: must be a non-negative integer, got '-5'"),
+        (["--rows", "ten"], "argument --rows: must be a non-negative integer, got 'ten'"),
+        (["--bad-record-rate", "1.5"], "argument --bad-record-rate: must be in [0, 1], got '1.5'"),
+        (["--drift", "-0.1"], "argument --drift: must be in [0, 1], got '-0.1'"),
+        (["--days", "0"], "argument --days: must be an integer >= 1, got '0'"),
+        (["--start", "2026-02-30"], "argument --start: must be a date YYYY-MM-DD"),
+        (["--format", "xlsx"], "invalid choice: 'xlsx'"),
+    ],
+)
+def test_cli_rejects_bad_arguments_with_a_clear_message(tmp_path, capsys, bad_args, message):
+    argv = {"--dataset": "customer_churn", "--rows": "10", "--out": str(tmp_path)}
+    argv.update(dict(zip(bad_args[::2], bad_args[1::2])))
+    with pytest.raises(SystemExit) as excinfo:
+        main([token for pair in argv.items() for token in pair])
+    assert excinfo.value.code == 2
+    assert message in capsys.readouterr().err
+
+
+def test_cli_runs_as_a_module(tmp_path):
+    """GIVEN the documented command line WHEN run as `python -m` THEN it writes the file."""
+    env = {**os.environ, "PYTHONPATH": str(REPO_ROOT)}
+    done = subprocess.run(
+        [sys.executable, "-m", "pipeline_code.sample_data.generate", "--dataset", "credit_risk",
+         "--rows", "50", "--seed", "1", "--out", str(tmp_path)],
+        cwd=REPO_ROOT, env=env, capture_output=True, text=True, timeout=60,
+    )
+    assert done.returncode == 0, done.stderr
+    assert (tmp_path / "credit_risk" / "ingest_date=2026-04-01" / "part-00000.csv").is_file()
+    missing = subprocess.run(
+        [sys.executable, "-m", "pipeline_code.sample_data.generate", "--rows", "5"],
+        cwd=REPO_ROOT, env=env, capture_output=True, text=True, timeout=60,
+    )
+    assert missing.returncode == 2
+    assert "the following arguments are required: --dataset, --out" in missing.stderr
+
+
+def test_every_catalog_dataset_has_a_simulator():
+    assert set(gen._SIMULATORS) == set(catalog.DATASETS)

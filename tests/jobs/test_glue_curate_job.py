@@ -1,0 +1,173 @@
+"""The Glue curate job entry point, run end-to-end locally on generated CSV lakes."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+from pipeline_code.etl import glue_curate_job
+from pipeline_code.etl.curate import QUARANTINE_REASON_COLUMN
+from pipeline_code.sample_data.generate import generate, generate_batch, write_raw
+
+pytestmark = pytest.mark.spark
+
+
+def job_argv(root: Path, raw_path: str, **overrides: str) -> list:
+    """Command-line arguments of the job, outputs under ``root``; overrides replace or add."""
+    args = {
+        "dataset": "customer_churn",
+        "raw_path": raw_path,
+        "curated_path": str(root / "curated"),
+        "quarantine_path": str(root / "quarantine"),
+        "summary_path": str(root / "summary.json"),
+        **overrides,
+    }
+    return [token for name, value in args.items() for token in (f"--{name}", value)]
+
+
+def read_curated(path) -> pd.DataFrame:
+    return pd.read_parquet(path)
+
+
+# --------------------------------------------------------------------------------------
+# The happy path (shared fixture: one job run on a lake with bad rows and duplicates)
+# --------------------------------------------------------------------------------------
+def test_given_a_generated_lake_when_the_job_runs_then_it_succeeds_with_a_complete_summary(curated_churn):
+    assert curated_churn["exit_code"] == 0
+    summary = json.loads(Path(curated_churn["summary_path"]).read_text())
+    batch = curated_churn["batch"]
+    assert summary["status"] == "succeeded"
+    assert summary["dataset"] == "customer_churn"
+    assert summary["run_id"] == "run-1"
+    assert summary["input_rows"] == 1200
+    assert summary["quarantined_rows"] == len(batch.corruptions) == 24
+    assert summary["duplicate_rows"] == len(batch.duplicates) == 12
+    assert summary["curated_rows"] == 1200 - 24 - 12
+    assert sum(summary["quarantine_reasons"].values()) == 24
+    assert summary["quarantine_reasons"]["event_time: not a timestamp"] == (batch.corruptions["kind"] == "bad_timestamp").sum()
+    assert summary["quarantine_ratio"] == pytest.approx(0.02)
+
+
+def test_curated_parquet_is_partitioned_by_event_date_with_typed_columns(curated_churn):
+    root = Path(curated_churn["curated_path"])
+    partitions = sorted(p.name for p in root.iterdir() if p.is_dir())
+    assert partitions == [f"event_date=2026-01-{d:02d}" for d in range(1, 11)]
+    curated = read_curated(root)
+    assert len(curated) == 1200 - 24 - 12
+    assert str(curated["event_time"].dtype) == "datetime64[us, UTC]"  # TIMESTAMP_MICROS, UTC
+    assert curated["tenure_months"].dtype == "int64"
+    assert curated["customer_id"].is_unique
+    dates = curated["event_time"].dt.strftime("%Y-%m-%d")
+    assert (dates == curated["event_date"].astype(str)).all()
+
+
+def test_quarantine_is_written_per_run_with_reasons_and_source_file(curated_churn):
+    location = Path(curated_churn["quarantine_path"]) / "run_id=run-1"
+    quarantine = pd.read_parquet(location)
+    assert len(quarantine) == 24
+    assert quarantine[QUARANTINE_REASON_COLUMN].str.len().gt(0).all()
+    assert quarantine["_source_file"].str.endswith("ingest_date=2026-01-11/part-00000.csv").all()
+    corrupted_ids = set(curated_churn["batch"].frame.loc[curated_churn["batch"].corruptions["row"], "customer_id"])
+    assert set(quarantine["customer_id"]) == corrupted_ids
+
+
+# --------------------------------------------------------------------------------------
+# Partition overwrite, idempotency, thresholds and failure modes
+# --------------------------------------------------------------------------------------
+def test_dynamic_partition_overwrite_replaces_only_touched_dates_and_reruns_are_idempotent(spark, tmp_path):
+    january = generate("customer_churn", 200, seed=1, start="2026-01-01", days=3)
+    march = generate("customer_churn", 150, seed=2, start="2026-03-01", days=2)
+    write_raw(january, str(tmp_path / "raw_a"), "customer_churn", "2026-01-04")
+    write_raw(march, str(tmp_path / "raw_b"), "customer_churn", "2026-03-03")
+
+    assert glue_curate_job.main(job_argv(tmp_path, str(tmp_path / "raw_a" / "customer_churn"))) == 0
+    assert glue_curate_job.main(job_argv(tmp_path, str(tmp_path / "raw_b" / "customer_churn"))) == 0
+    curated = read_curated(tmp_path / "curated")
+    assert len(curated) == 350  # March did not wipe January
+    assert glue_curate_job.main(job_argv(tmp_path, str(tmp_path / "raw_a" / "customer_churn"))) == 0
+    assert len(read_curated(tmp_path / "curated")) == 350  # re-running January replaced, not appended
+
+
+def test_quarantine_ratio_above_threshold_fails_after_writing_the_quarantine(spark, tmp_path, capsys):
+    batch = generate_batch("customer_churn", 200, seed=3, bad_record_rate=0.1)
+    write_raw(batch.frame, str(tmp_path / "raw"), "customer_churn", "2026-04-01")
+    argv = job_argv(tmp_path, str(tmp_path / "raw" / "customer_churn"), max_quarantine_ratio="0.05", run_id="bad")
+
+    assert glue_curate_job.main(argv) == 1
+    error = capsys.readouterr().err
+    assert "ERROR: quarantine ratio 0.1000 (20/200) exceeds max_quarantine_ratio 0.05" in error
+    assert "curated data NOT written" in error
+    assert len(pd.read_parquet(tmp_path / "quarantine" / "run_id=bad")) == 20  # nothing lost
+    assert not (tmp_path / "curated").exists()
+    summary = json.loads((tmp_path / "summary.json").read_text())
+    assert summary["status"] == "failed" and summary["quarantined_rows"] == 20
+
+
+def test_malformed_csv_rows_are_quarantined_not_padded_or_truncated(spark, tmp_path):
+    frame = generate("customer_churn", 20, seed=4)
+    path = write_raw(frame, str(tmp_path / "raw"), "customer_churn", "2026-04-01")
+    lines = Path(path).read_text().splitlines()
+    lines[3] += ",EXTRA"  # one field too many
+    lines[5] = ",".join(lines[5].split(",")[:4])  # fields missing
+    Path(path).write_text("\n".join(lines) + "\n")
+
+    assert glue_curate_job.main(job_argv(tmp_path, str(tmp_path / "raw" / "customer_churn"), run_id="m", max_quarantine_ratio="0.2")) == 0
+    quarantine = pd.read_parquet(tmp_path / "quarantine" / "run_id=m")
+    assert len(quarantine) == 2
+    assert quarantine[QUARANTINE_REASON_COLUMN].str.contains("malformed CSV row").all()
+    assert json.loads((tmp_path / "summary.json").read_text())["curated_rows"] == 18
+
+
+def test_a_schema_change_in_the_header_fails_with_the_column_named(spark, tmp_path, capsys):
+    frame = generate("customer_churn", 10, seed=5).rename(columns={"region": "sales_region"})
+    directory = tmp_path / "raw" / "customer_churn" / "ingest_date=2026-04-01"
+    directory.mkdir(parents=True)
+    frame.to_csv(directory / "part-00000.csv", index=False)
+
+    assert glue_curate_job.main(job_argv(tmp_path, str(tmp_path / "raw" / "customer_churn"))) == 1
+    error = capsys.readouterr().err
+    assert "missing expected columns ['region']" in error
+    assert "unexpected columns ['sales_region']" in error
+
+
+def test_a_later_file_with_a_different_header_fails_the_run(spark, tmp_path, capsys):
+    raw = tmp_path / "raw"
+    write_raw(generate("customer_churn", 10, seed=6), str(raw), "customer_churn", "2026-04-01")
+    reordered = generate("customer_churn", 10, seed=7)
+    columns = list(reordered.columns)
+    columns[2], columns[3] = columns[3], columns[2]
+    later = raw / "customer_churn" / "ingest_date=2026-04-02"
+    later.mkdir(parents=True)
+    reordered[columns].to_csv(later / "part-00000.csv", index=False)
+
+    assert glue_curate_job.main(job_argv(tmp_path, str(raw / "customer_churn"))) == 1
+    assert "header differs from the first file's" in capsys.readouterr().err
+
+
+def test_a_raw_path_without_csv_files_fails_clearly(spark, tmp_path, capsys):
+    (tmp_path / "empty").mkdir()
+    assert glue_curate_job.main(job_argv(tmp_path, str(tmp_path / "empty"))) == 1
+    assert "no *.csv file under raw_path" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize(
+    "extra, message",
+    [
+        ({"max_quarantine_ratio": "2"}, "argument --max_quarantine_ratio: must be in [0, 1], got '2'"),
+        ({"dataset": "nope"}, "unknown dataset 'nope'; known datasets"),
+    ],
+)
+def test_bad_arguments_are_rejected_before_spark_starts(tmp_path, capsys, extra, message):
+    with pytest.raises(SystemExit) as excinfo:
+        glue_curate_job.main(job_argv(tmp_path, str(tmp_path), **extra))
+    assert excinfo.value.code == 2
+    assert message in capsys.readouterr().err
+
+
+def test_missing_required_argument_names_it(capsys):
+    with pytest.raises(SystemExit):
+        glue_curate_job.main(["--dataset", "customer_churn"])
+    assert "--raw_path, --curated_path, --quarantine_path" in capsys.readouterr().err

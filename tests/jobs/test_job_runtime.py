@@ -1,0 +1,136 @@
+"""Job plumbing: Glue/local argument parsing, the Glue code path (with fake awsglue modules), S3 output."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import types
+
+import boto3
+import pytest
+from moto import mock_aws
+
+from pipeline_code import job_runtime
+from pipeline_code.job_runtime import Arg, join_path, parse_job_args, split_s3_uri, unit_fraction, write_json
+from pipeline_code.sample_data.generate import generate_batch, write_raw
+
+SPECS = (
+    Arg("dataset", "dataset", convert=job_runtime.dataset_name),
+    Arg("raw_path", "raw"),
+    Arg("summary_path", "summary", required=False),
+    Arg("max_quarantine_ratio", "ratio", required=False, default=0.05, convert=unit_fraction),
+)
+
+
+@pytest.fixture
+def fake_glue(monkeypatch):
+    """Installs minimal stand-ins for awsglue.utils/context/job, backed by the active Spark session.
+
+    ``getResolvedOptions`` behaves like Glue's: every requested name is required,
+    unknown arguments (Glue adds many) are ignored.
+    """
+    calls = {"init": [], "commit": 0}
+
+    def get_resolved_options(args, options):
+        parser = argparse.ArgumentParser()
+        for option in options:
+            parser.add_argument(f"--{option}", required=True)
+        parsed, _unknown = parser.parse_known_args(args[1:])
+        return vars(parsed)
+
+    class GlueContext:
+        def __init__(self, spark_context):
+            from pyspark.sql import SparkSession
+
+            self.spark_session = SparkSession.getActiveSession()
+
+    class Job:
+        def __init__(self, glue_context):
+            self.glue_context = glue_context
+
+        def init(self, name, args):
+            calls["init"].append((name, dict(args)))
+
+        def commit(self):
+            calls["commit"] += 1
+
+    modules = {
+        "awsglue": types.ModuleType("awsglue"),
+        "awsglue.utils": types.SimpleNamespace(getResolvedOptions=get_resolved_options),
+        "awsglue.context": types.SimpleNamespace(GlueContext=GlueContext),
+        "awsglue.job": types.SimpleNamespace(Job=Job),
+    }
+    for name, module in modules.items():
+        monkeypatch.setitem(sys.modules, name, module)
+    return calls
+
+
+def test_locally_awsglue_is_not_importable():
+    assert job_runtime.glue_available() is False
+
+
+def test_local_mode_parses_the_glue_argument_names_with_defaults():
+    args = parse_job_args(SPECS, ["--dataset", "credit_risk", "--raw_path", "/raw"], prog="job", glue=False)
+    assert args == {"dataset": "credit_risk", "raw_path": "/raw", "summary_path": None, "max_quarantine_ratio": 0.05}
+
+
+def test_glue_mode_resolves_required_and_present_optional_arguments(fake_glue):
+    argv = ["--JOB_NAME", "curate", "--JOB_RUN_ID", "jr_1", "--job-bookmark-option", "job-bookmark-disable",
+            "--dataset", "customer_churn", "--raw_path", "s3://b/raw", "--max_quarantine_ratio", "0.2"]
+    args = parse_job_args(SPECS, argv, prog="job")
+    assert args == {
+        "JOB_NAME": "curate", "JOB_RUN_ID": "jr_1", "dataset": "customer_churn", "raw_path": "s3://b/raw",
+        "summary_path": None, "max_quarantine_ratio": 0.2,
+    }
+
+
+def test_glue_mode_reports_bad_values_as_value_errors(fake_glue):
+    argv = ["--JOB_NAME", "curate", "--dataset", "customer_churn", "--raw_path", "x", "--max_quarantine_ratio", "7"]
+    with pytest.raises(ValueError, match="argument --max_quarantine_ratio: must be in \\[0, 1\\], got '7'"):
+        parse_job_args(SPECS, argv, prog="job")
+
+
+@pytest.mark.spark
+def test_curate_job_in_glue_mode_inits_and_commits_the_job_only_on_success(spark, fake_glue, tmp_path):
+    from pipeline_code.etl import glue_curate_job
+
+    batch = generate_batch("customer_churn", 100, seed=30, days=2, bad_record_rate=0.1)
+    write_raw(batch.frame, str(tmp_path / "raw"), "customer_churn", "2026-01-03")
+    argv = ["--JOB_NAME", "curate-churn", "--JOB_RUN_ID", "jr_42", "--dataset", "customer_churn",
+            "--raw_path", str(tmp_path / "raw"), "--curated_path", str(tmp_path / "curated"),
+            "--quarantine_path", str(tmp_path / "quarantine"), "--max_quarantine_ratio", "0.2"]
+
+    assert glue_curate_job.main(argv) == 0
+    assert fake_glue["init"][0][0] == "curate-churn" and fake_glue["commit"] == 1
+    assert (tmp_path / "quarantine" / "run_id=jr_42").is_dir()  # Glue's run id names the quarantine run
+
+    strict = [a if a != "0.2" else "0.01" for a in argv]
+    with pytest.raises(glue_curate_job.QuarantineThresholdExceeded, match="exceeds max_quarantine_ratio 0.01"):
+        glue_curate_job.main(strict)  # in Glue the error propagates: the job run fails with this message
+    assert fake_glue["commit"] == 1  # a failed run does not commit
+
+
+def test_paths_join_and_split_for_local_and_s3():
+    assert join_path("s3://bucket/quarantine/", "run_id=1") == "s3://bucket/quarantine/run_id=1"
+    assert join_path("/tmp/q", "/a/", "b") == "/tmp/q/a/b"
+    assert split_s3_uri("s3://bucket/a/b.json") == ("bucket", "a/b.json")
+    with pytest.raises(ValueError, match="needs a bucket and a key"):
+        split_s3_uri("s3://bucket")
+
+
+def test_summary_json_is_written_to_s3(monkeypatch):
+    monkeypatch.setenv("AWS_DEFAULT_REGION", "us-east-1")
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "testing")
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
+    with mock_aws():
+        s3 = boto3.client("s3", region_name="us-east-1")
+        s3.create_bucket(Bucket="lake")
+        write_json("s3://lake/summaries/curate.json", {"dataset": "customer_churn", "input_rows": 3}, s3_client=s3)
+        body = s3.get_object(Bucket="lake", Key="summaries/curate.json")["Body"].read()
+    assert json.loads(body) == {"dataset": "customer_churn", "input_rows": 3}
+
+
+def test_summary_json_is_written_locally_creating_directories(tmp_path):
+    write_json(str(tmp_path / "a" / "b" / "s.json"), {"x": 1})
+    assert json.loads((tmp_path / "a" / "b" / "s.json").read_text()) == {"x": 1}
