@@ -9,7 +9,7 @@ import sys
 
 from aws_cdk import App
 
-from mlops_loop.app_builder import build_app, cdk_json_context
+from mlops_loop.app_builder import build_app, cdk_json_context, code_version
 from mlops_loop.config import ConfigError, load_config
 
 CONFIG_CONTEXT_KEY = "mlops-loop:config"
@@ -24,7 +24,7 @@ def main() -> None:
         # A clear message and a non-zero exit, not a stack trace.
         print(f"mlops-loop: {error}", file=sys.stderr)
         sys.exit(2)
-    build_app(app, config)
+    build_app(app, config, stage_code_version=code_version())
     app.synth()
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import subprocess
 from pathlib import Path
 from typing import Any, Iterable, Optional
 
@@ -25,14 +26,40 @@ def cdk_json_context() -> dict[str, Any]:
     return json.loads((REPO_ROOT / "cdk.json").read_text())["context"]
 
 
-def build_app(app: App, config: AppConfig, *, environments: Optional[Iterable[str]] = None) -> dict[str, MlopsStage]:
+def code_version(repo: Path = REPO_ROOT) -> str:
+    """The git commit of the working tree (``-dirty`` when it has uncommitted changes), or ``unknown``.
+
+    Recorded as lineage on every registered model version. Reads the local repository only.
+    """
+    try:
+        commit = subprocess.run(
+            ["git", "rev-parse", "HEAD"], cwd=repo, capture_output=True, text=True, check=True, timeout=10
+        ).stdout.strip()
+        dirty = subprocess.run(
+            ["git", "status", "--porcelain", "--untracked-files=no"], cwd=repo, capture_output=True, text=True, timeout=10
+        ).stdout.strip()
+    except (OSError, subprocess.SubprocessError):
+        return "unknown"
+    return f"{commit}-dirty" if dirty else commit
+
+
+def build_app(
+    app: App,
+    config: AppConfig,
+    *,
+    environments: Optional[Iterable[str]] = None,
+    stage_code_version: str = "unknown",
+) -> dict[str, MlopsStage]:
     """Add a stage for each environment (all of them by default) and the compliance checks."""
     names = list(environments) if environments is not None else list(config.environments)
     unknown = [n for n in names if n not in config.environments]
     if unknown:
         raise ValueError(f"unknown environment(s) {unknown}; configured: {', '.join(config.environments)}")
     stages = {
-        name: MlopsStage(app, stage_app_config=config, stage_env=config.environments[name]) for name in names
+        name: MlopsStage(
+            app, stage_app_config=config, stage_env=config.environments[name], stage_code_version=stage_code_version
+        )
+        for name in names
     }
     add_nag_packs(app)
     return stages

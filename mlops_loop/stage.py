@@ -12,16 +12,26 @@ from pipeline_code.catalog import DATASETS
 from .config import AppConfig, EnvironmentConfig
 from .stacks.data_pipeline_stack import DataPipelineStack
 from .stacks.storage_stack import StorageStack
+from .stacks.training_stack import TrainingStack
 
 
 class MlopsStage(Stage):
     """All stacks of one environment, deployed to the account and region its config names.
 
-    Stacks: ``Storage`` (stateful) and ``DataPipeline``. Physical names start with
+    Stacks: ``Storage`` (stateful), ``DataPipeline`` and ``Training``. ``stage_code_version`` (the
+    git commit at synth) is recorded as lineage on every registered model version. Physical names start with
     ``<project>-<environment>`` so several environments can share an account.
     """
 
-    def __init__(self, scope: Construct, *, stage_app_config: AppConfig, stage_env: EnvironmentConfig, **kwargs: Any):
+    def __init__(
+        self,
+        scope: Construct,
+        *,
+        stage_app_config: AppConfig,
+        stage_env: EnvironmentConfig,
+        stage_code_version: str,
+        **kwargs: Any,
+    ):
         super().__init__(
             scope,
             stage_env.name,
@@ -52,6 +62,17 @@ class MlopsStage(Stage):
             pipeline_name_prefix=prefix,
             pipeline_datasets=datasets,
             pipeline_storage=self.storage,
+        )
+        self.training = TrainingStack(
+            self,
+            "Training",
+            stack_name=f"{prefix}-training",
+            description=f"{prefix}: SageMaker training pipelines (prepare, train, evaluate, gate, register)",
+            training_env=stage_env,
+            training_name_prefix=prefix,
+            training_models=models,
+            training_storage=self.storage,
+            training_code_version=stage_code_version,
         )
         Tags.of(self).add("project", stage_app_config.project)
         Tags.of(self).add("environment", stage_env.name)

@@ -77,7 +77,8 @@ class FeatureStoreConfig(_Frozen):
 
 
 class TrainingConfig(_Frozen):
-    """Training capacity. Default: one ml.m5.xlarge on managed spot, retraining weekly."""
+    """Training capacity. Default: one ml.m5.xlarge on managed spot (checkpointed), no tuning job,
+    retraining weekly, and versions registered as PendingManualApproval (``auto_approve`` off)."""
 
     instance_type: str = "ml.m5.xlarge"
     instance_count: int = Field(default=1, ge=1, le=20)
@@ -85,6 +86,7 @@ class TrainingConfig(_Frozen):
     use_spot: bool = True
     max_runtime_minutes: int = Field(default=120, ge=5, le=7 * 24 * 60)
     retraining_schedule: Optional[str] = "cron(0 4 ? * SUN *)"
+    hyperparameter_tuning: bool = False
     auto_approve: bool = False
 
     _types = field_validator("instance_type", "processing_instance_type")(_check_instance_type)

@@ -26,7 +26,7 @@ def snapshot_json(snapshot):
 
 @pytest.mark.parametrize("env", ["dev", "staging", "prod"])
 def test_stage_snapshot(synthesized, snapshot_json, env):
-    stage = {stack: normalised(synthesized.template(env, stack)) for stack in ("Storage", "DataPipeline")}
+    stage = {stack: normalised(synthesized.template(env, stack)) for stack in ("Storage", "DataPipeline", "Training")}
     assert stage == snapshot_json
 
 

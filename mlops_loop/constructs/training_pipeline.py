@@ -1,0 +1,242 @@
+"""The training pipeline of one model: a SageMaker Pipeline generated at synth, and its role."""
+
+from __future__ import annotations
+
+import json
+import tempfile
+from pathlib import Path
+
+from aws_cdk import ArnFormat, Stack
+from aws_cdk import aws_iam as iam
+from aws_cdk import aws_kms as kms
+from aws_cdk import aws_s3 as s3
+from aws_cdk import aws_s3_assets as s3_assets
+from aws_cdk import aws_sagemaker as sagemaker
+from constructs import Construct
+
+from ..config.schema import GateThresholds, ModelConfig, TrainingConfig
+from ..training.definition import DEFAULT_XGBOOST_VERSION, PipelineSpec, build_pipeline_definition
+from ..training.sdk_offline import offline_sdk
+from .access_policy import AccessPolicy, s3_arn
+from .job_code import JobCode
+from .model_registry import ModelRegistry
+
+ENTRY_SCRIPT = "sagemaker_entry.py"
+
+
+class TrainingPipeline(Construct):
+    """``prepare → train (spot, checkpointed) → evaluate vs champion → gate → baseline → register``.
+
+    The definition is generated offline with the SageMaker SDK (:mod:`mlops_loop.training.definition`)
+    and embedded in an ``AWS::SageMaker::Pipeline``, so every change to steps, code or thresholds is
+    a reviewable template diff. Jobs run the stock XGBoost image with the job code delivered as S3
+    assets. The pipeline role reads this model's dataset prefixes, owns
+    ``s3://<artifacts>/pipelines/<model>/``, may register versions of the model's group but never
+    approve them (see :meth:`ModelRegistry.allow_register`). Defaults: versions are registered
+    ``PendingManualApproval``; ``pipeline_training.auto_approve`` registers them ``Approved``.
+    """
+
+    def __init__(
+        self,
+        scope: Construct,
+        construct_id: str,
+        *,
+        pipeline_name: str,
+        pipeline_model: ModelConfig,
+        pipeline_training: TrainingConfig,
+        pipeline_gate: GateThresholds,
+        pipeline_registry: ModelRegistry,
+        pipeline_key: kms.IKey,
+        pipeline_features_bucket: s3.IBucket,
+        pipeline_curated_bucket: s3.IBucket,
+        pipeline_artifacts_bucket: s3.IBucket,
+        pipeline_code: JobCode,
+        pipeline_code_version: str,
+    ) -> None:
+        super().__init__(scope, construct_id)
+        stack = Stack.of(self)
+        model = pipeline_model
+        features_prefix = f"snapshots/{model.dataset}/"
+        labels_prefix = f"{model.dataset}/"
+        artifacts_prefix = f"pipelines/{model.name}/"
+
+        self.role = iam.Role(
+            self,
+            "Role",
+            assumed_by=iam.ServicePrincipal("sagemaker.amazonaws.com"),
+            description=f"{pipeline_name}: SageMaker Pipeline and the jobs it runs",
+        )
+        access = AccessPolicy(self, "Access", access_role=self.role, access_description=f"{pipeline_name} pipeline")
+        access.allow_prefix("ReadFeatures", pipeline_features_bucket.bucket_name, features_prefix)
+        access.allow_prefix("ReadLabels", pipeline_curated_bucket.bucket_name, labels_prefix)
+        access.allow_prefix("Artifacts", pipeline_artifacts_bucket.bucket_name, artifacts_prefix, write=True)
+        access.allow_key("DataKey", pipeline_key)
+        pipeline_code.grant_read(access)
+        self._allow_jobs(access, stack, self.role)
+        pipeline_registry.allow_register(access, model.name, auto_approve=pipeline_training.auto_approve)
+        self.access = access
+
+        entry = pipeline_code.script(ENTRY_SCRIPT)
+        model_spec = json.dumps(
+            {
+                "name": model.name,
+                "dataset": model.dataset,
+                "target": model.target,
+                "features": list(model.features),
+                "sensitive_attribute": model.sensitive_attribute,
+                "slices": list(model.slices),
+            },
+            separators=(",", ":"),
+        )
+        # Container arguments hold at most 256 characters, so the spec travels as a small S3
+        # asset (content-hashed: a changed model config is a new object and a template diff).
+        spec_asset = self._model_spec_asset(model_spec)
+        access.allow("ReadModelSpec", ["s3:GetObject"], [s3_arn(self, spec_asset.s3_bucket_name, spec_asset.s3_object_key)])
+        spec = PipelineSpec(
+            pipeline_name=pipeline_name,
+            region=stack.region,
+            account=stack.account,
+            role_arn=self.role.role_arn,
+            artifacts_bucket=pipeline_artifacts_bucket.bucket_name,
+            kms_key_arn=pipeline_key.key_arn,
+            model_name=model.name,
+            model_spec_json=model_spec,
+            model_spec_s3_uri=spec_asset.s3_object_url,
+            model_package_group_name=pipeline_registry.group_names[model.name],
+            feature_data_s3_uri=pipeline_features_bucket.s3_url_for_object(features_prefix),
+            labels_s3_uri=pipeline_curated_bucket.s3_url_for_object(labels_prefix),
+            frozen_test_s3_uri=pipeline_artifacts_bucket.s3_url_for_object(f"{artifacts_prefix}frozen-test/"),
+            code_entry_s3_uri=entry.s3_object_url,
+            code_library_s3_uri=pipeline_code.library.s3_object_url,
+            code_version=pipeline_code_version,
+            min_auc=pipeline_gate.min_auc,
+            challenger_margin=pipeline_gate.challenger_margin,
+            max_slice_regression=pipeline_gate.max_slice_regression,
+            max_demographic_parity_difference=pipeline_gate.max_demographic_parity_difference,
+            min_disparate_impact=pipeline_gate.min_disparate_impact,
+            default_approval_status="Approved" if pipeline_training.auto_approve else "PendingManualApproval",
+            processing_instance_type=pipeline_training.processing_instance_type,
+            training_instance_type=pipeline_training.instance_type,
+            training_instance_count=pipeline_training.instance_count,
+            use_spot=pipeline_training.use_spot,
+            max_runtime_seconds=pipeline_training.max_runtime_minutes * 60,
+            enable_tuning=pipeline_training.hyperparameter_tuning,
+        )
+        self.definition = build_pipeline_definition(spec)
+        self.pipeline = sagemaker.CfnPipeline(
+            self,
+            "Pipeline",
+            pipeline_name=pipeline_name,
+            pipeline_display_name=pipeline_name,
+            pipeline_description=f"Train, evaluate against the champion, gate and register {model.name}",
+            role_arn=self.role.role_arn,
+            # Typed Any in the Python bindings: a PascalCase dict is emitted verbatim.
+            pipeline_definition={"PipelineDefinitionBody": self.definition},
+        )
+        self.pipeline.node.add_dependency(access)
+
+    def _model_spec_asset(self, model_spec: str) -> s3_assets.Asset:
+        staging = Path(tempfile.mkdtemp(prefix="mlops-loop-model-spec-"))
+        path = staging / "model-spec.json"
+        path.write_text(model_spec)
+        return s3_assets.Asset(self, "ModelSpec", path=str(path))
+
+    @staticmethod
+    def _allow_jobs(access: AccessPolicy, stack: Stack, role: iam.IRole) -> None:
+        def arns(resource: str) -> str:
+            # SageMaker Pipelines names every job it starts "pipelines-<execution>-<step>-...".
+            return stack.format_arn(service="sagemaker", resource=resource, resource_name="pipelines-*")
+
+        access.allow(
+            "RunPipelineJobs",
+            [
+                "sagemaker:CreateProcessingJob",
+                "sagemaker:DescribeProcessingJob",
+                "sagemaker:StopProcessingJob",
+                "sagemaker:CreateTrainingJob",
+                "sagemaker:DescribeTrainingJob",
+                "sagemaker:StopTrainingJob",
+                "sagemaker:CreateHyperParameterTuningJob",
+                "sagemaker:DescribeHyperParameterTuningJob",
+                "sagemaker:StopHyperParameterTuningJob",
+                "sagemaker:ListTrainingJobsForHyperParameterTuningJob",
+                "sagemaker:AddTags",
+            ],
+            [arns("processing-job"), arns("training-job"), arns("hyper-parameter-tuning-job")],
+            wildcard_reason="SageMaker Pipelines generates the job names per execution; access is limited "
+            "to jobs whose names carry the pipelines- prefix.",
+        )
+        access.allow(
+            "TrackExperiments",
+            [
+                "sagemaker:CreateExperiment",
+                "sagemaker:DescribeExperiment",
+                "sagemaker:CreateTrial",
+                "sagemaker:DescribeTrial",
+                "sagemaker:CreateTrialComponent",
+                "sagemaker:DescribeTrialComponent",
+                "sagemaker:UpdateTrialComponent",
+                "sagemaker:AssociateTrialComponent",
+                "sagemaker:AddAssociation",
+            ],
+            [
+                stack.format_arn(service="sagemaker", resource="experiment", resource_name="*"),
+                stack.format_arn(service="sagemaker", resource="experiment-trial", resource_name="*"),
+                stack.format_arn(service="sagemaker", resource="experiment-trial-component", resource_name="*"),
+                stack.format_arn(service="sagemaker", resource="artifact", resource_name="*"),
+                stack.format_arn(service="sagemaker", resource="context", resource_name="*"),
+                stack.format_arn(service="sagemaker", resource="action", resource_name="*"),
+            ],
+            wildcard_reason="Experiment, trial and lineage entity names are created per pipeline execution "
+            "by SageMaker; they are only known at run time.",
+        )
+        access.allow(
+            "JobLogs",
+            ["logs:CreateLogGroup", "logs:CreateLogStream", "logs:PutLogEvents", "logs:DescribeLogStreams"],
+            [
+                stack.format_arn(
+                    service="logs",
+                    resource="log-group",
+                    resource_name="/aws/sagemaker/*",
+                    arn_format=ArnFormat.COLON_RESOURCE_NAME,
+                )
+            ],
+            wildcard_reason="SageMaker writes one log stream per job and instance under its own log groups.",
+        )
+        access.allow(
+            "JobMetrics",
+            ["cloudwatch:PutMetricData"],
+            ["*"],
+            conditions={"StringLike": {"cloudwatch:namespace": "/aws/sagemaker/*"}},
+            wildcard_reason="PutMetricData has no resource-level permissions; the namespace condition limits "
+            "it to SageMaker's job metrics.",
+        )
+        access.allow(
+            "PullStockImages",
+            ["ecr:GetAuthorizationToken"],
+            ["*"],
+            wildcard_reason="GetAuthorizationToken has no resource-level permissions; image pulls are limited "
+            "to SageMaker's own XGBoost repository below.",
+        )
+        access.allow(
+            "PullXgboostImage",
+            ["ecr:BatchGetImage", "ecr:GetDownloadUrlForLayer", "ecr:BatchCheckLayerAvailability"],
+            [xgboost_repository_arn(stack.region)],
+        )
+        access.allow(
+            "PassOwnRole",
+            ["iam:PassRole"],
+            [role.role_arn],
+            conditions={"StringEquals": {"iam:PassedToService": "sagemaker.amazonaws.com"}},
+        )
+
+
+def xgboost_repository_arn(region: str) -> str:
+    """The ECR repository of SageMaker's stock XGBoost image in ``region`` (offline lookup in the SDK's tables)."""
+    with offline_sdk(region, "unused-default-bucket"):
+        from sagemaker.core import image_uris
+
+        uri = image_uris.retrieve("xgboost", region=region, version=DEFAULT_XGBOOST_VERSION)
+    registry_account, _, rest = uri.partition(".dkr.ecr.")
+    partition = "aws-cn" if region.startswith("cn-") else "aws"
+    return f"arn:{partition}:ecr:{region}:{registry_account}:repository/{rest.split('/', 1)[1].split(':')[0]}"

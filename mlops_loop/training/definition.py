@@ -1,0 +1,1218 @@
+"""The SageMaker Pipeline of one model, generated offline as definition JSON.
+
+``build_pipeline_definition(spec)`` turns a :class:`PipelineSpec` (plain strings and numbers,
+no CDK objects) into the JSON body of an ``AWS::SageMaker::Pipeline``::
+
+    Prepare ─▶ Train | Tune ─▶ Evaluate ─▶ CheckGate ─┬─▶ Baseline ─▶ Register (Model Registry)
+                                                      └─▶ GateFailed (FailStep)
+
+Every job runs the stock SageMaker XGBoost image; the job code is *not* packaged by the SDK
+(no ``sourcedir.tar.gz``, no upload at definition time). Each job instead receives two
+inputs, the entry script and the zip of the ``pipeline_code`` package (both S3 assets owned
+by the CDK app), and runs::
+
+    python3 <entry-dir>/<entry file> <module> <args...>
+
+with ``<entry-dir>`` = ``/opt/ml/processing/input/entry`` (processing) or
+``/opt/ml/input/data/entry`` (training), and the zip at ``MLOPS_CODE_LIBRARY``. The file
+names are those of the S3 objects (a CDK asset key is ``<hash>.py``), so the definition
+changes - and the steps' caches miss - exactly when the code changes.
+
+The definition is deterministic (same spec, same bytes) and generated without any AWS call
+(:mod:`mlops_loop.training.sdk_offline`). Values that are CDK tokens (``${Token[...]}``,
+e.g. a KMS key ARN or bucket name known only at deploy) are allowed in the resource fields;
+they are replaced by placeholders for the SDK and put back verbatim in the JSON, where CDK
+resolves them like any other token in a string.
+
+This module does not import AWS CDK, and the SageMaker SDK only inside the build.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import json
+import logging
+import math
+import re
+from dataclasses import dataclass
+from typing import Any, Dict, List, Mapping, Optional, Sequence, Tuple
+
+from .sdk_offline import offline_sdk
+
+# --------------------------------------------------------------------------------------
+# Names: steps, parameters, property files (the contract with triggers, tests and readers)
+# --------------------------------------------------------------------------------------
+STEP_PREPARE = "Prepare"
+STEP_TRAIN = "Train"
+STEP_TUNE = "Tune"
+STEP_EVALUATE = "Evaluate"
+STEP_GATE = "CheckGate"
+STEP_BASELINE = "Baseline"
+STEP_REGISTER = "Register"
+STEP_FAIL = "GateFailed"
+
+PARAM_INPUT_FEATURES = "InputFeatures"
+PARAM_INPUT_LABELS = "InputLabels"
+PARAM_PROCESSING_INSTANCE_TYPE = "ProcessingInstanceType"
+PARAM_TRAINING_INSTANCE_TYPE = "TrainingInstanceType"
+PARAM_TRAINING_INSTANCE_COUNT = "TrainingInstanceCount"
+PARAM_MIN_AUC = "MinAuc"
+PARAM_CHALLENGER_MARGIN = "ChallengerMargin"
+PARAM_MAX_SLICE_REGRESSION = "MaxSliceRegression"
+PARAM_MAX_DPD = "MaxDemographicParityDifference"
+PARAM_MIN_DISPARATE_IMPACT = "MinDisparateImpact"
+PARAM_APPROVAL_STATUS = "ModelApprovalStatus"
+PARAM_TRIGGER_REASON = "TriggerReason"
+
+PARAMETER_NAMES = (
+    PARAM_INPUT_FEATURES,
+    PARAM_INPUT_LABELS,
+    PARAM_PROCESSING_INSTANCE_TYPE,
+    PARAM_TRAINING_INSTANCE_TYPE,
+    PARAM_TRAINING_INSTANCE_COUNT,
+    PARAM_MIN_AUC,
+    PARAM_CHALLENGER_MARGIN,
+    PARAM_MAX_SLICE_REGRESSION,
+    PARAM_MAX_DPD,
+    PARAM_MIN_DISPARATE_IMPACT,
+    PARAM_APPROVAL_STATUS,
+    PARAM_TRIGGER_REASON,
+)
+
+EVALUATION_PROPERTY_FILE = "EvaluationReport"
+EVALUATION_FILE = "evaluation.json"
+BIAS_FILE = "bias.json"
+EXPLAINABILITY_FILE = "explainability.json"
+STATISTICS_FILE = "statistics.json"
+CONSTRAINTS_FILE = "constraints.json"
+GATE_PASSED_PATH = "gate.passed"
+
+APPROVAL_STATUSES = ("PendingManualApproval", "Approved")
+XGBOOST_FRAMEWORK = "xgboost"
+DEFAULT_XGBOOST_VERSION = "3.0-5"
+
+# Job modules (pipeline_code, shipped in the library zip).
+MODULE_PREPARE = "pipeline_code.training.prepare"
+MODULE_TRAIN = "pipeline_code.training.train"
+MODULE_EVALUATE = "pipeline_code.training.evaluate"
+MODULE_BASELINE = "pipeline_code.training.baseline"
+
+# --------------------------------------------------------------------------------------
+# Container paths
+# --------------------------------------------------------------------------------------
+PROC_INPUT = "/opt/ml/processing/input"
+PROC_OUTPUT = "/opt/ml/processing/output"
+PROC_ENTRY_DIR = f"{PROC_INPUT}/entry"
+PROC_LIB_DIR = f"{PROC_INPUT}/lib"
+PROC_MODEL_SPEC_DIR = f"{PROC_INPUT}/model_spec"
+
+TRAIN_DATA = "/opt/ml/input/data"
+TRAIN_ENTRY_DIR = f"{TRAIN_DATA}/entry"
+TRAIN_LIB_DIR = f"{TRAIN_DATA}/lib"
+TRAIN_MODEL_SPEC_DIR = f"{TRAIN_DATA}/model_spec"
+TRAIN_MODEL_DIR = "/opt/ml/model"
+TRAIN_CHECKPOINT_DIR = "/opt/ml/checkpoints"
+TRAIN_HYPERPARAMETERS_FILE = "/opt/ml/input/config/hyperparameters.json"
+
+# Environment of every job: where the library zip is inside the container. For tuning
+# (script mode, see _tuning_step) also which module to run and with which arguments.
+ENV_CODE_LIBRARY = "MLOPS_CODE_LIBRARY"
+ENV_ENTRY_MODULE = "MLOPS_ENTRY_MODULE"
+ENV_ENTRY_ARGS = "MLOPS_ENTRY_ARGS"
+
+# SageMaker API limits the definition must respect.
+MAX_CONTAINER_ARGUMENT = 256  # AppSpecification/AlgorithmSpecification ContainerArguments[i]
+MAX_TRAINING_ENV_VALUE = 512  # HyperParameterTrainingJobDefinition.Environment values
+MAX_DEFINITION_CHARS = 1_048_576  # CreatePipeline PipelineDefinition
+
+# Metric the training module prints; XGBoost's own log line ("validation-auc:0.81") matches too.
+VALIDATION_AUC_METRIC = "validation-auc"
+VALIDATION_AUC_REGEX = r"validation-auc[=:]\s*([0-9]*\.?[0-9]+(?:[eE][-+]?[0-9]+)?)"
+
+DEFAULT_HYPERPARAMETERS: Tuple[Tuple[str, str], ...] = (
+    ("num_round", "300"),
+    ("eta", "0.1"),
+    ("max_depth", "5"),
+    ("min_child_weight", "1"),
+    ("subsample", "0.8"),
+    ("early_stopping_rounds", "20"),
+)
+
+# Hyperparameter ranges searched when tuning (name, kind, min, max, scaling).
+TUNING_RANGES: Tuple[Tuple[str, str, float, float, str], ...] = (
+    ("eta", "continuous", 0.01, 0.3, "Logarithmic"),
+    ("max_depth", "integer", 3, 10, "Auto"),
+    ("min_child_weight", "continuous", 1.0, 10.0, "Auto"),
+)
+
+# --------------------------------------------------------------------------------------
+# Validation helpers
+# --------------------------------------------------------------------------------------
+_CDK_TOKEN = re.compile(r"\$\{Token\[[^\]]*\]\}")
+_PLACEHOLDER_MARK = "mlopsloop-cdktoken"
+_BUCKET = re.compile(r"^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$")
+_S3_URI = re.compile(r"^s3://([^/]+)(/.*)?$")
+_REGION = re.compile(r"^[a-z]{2}(-gov|-iso[a-z]*)?-[a-z]+-\d$")
+_ACCOUNT = re.compile(r"^\d{12}$")
+_ROLE_ARN = re.compile(r"^arn:aws[a-z-]*:iam::\d{12}:role/[\w+=,.@/-]{1,512}$")
+_KMS_ARN = re.compile(r"^arn:aws[a-z-]*:kms:[a-z0-9-]+:\d{12}:(key/[A-Za-z0-9-]+|alias/[\w/-]+)$")
+_PIPELINE_NAME = re.compile(r"^[a-zA-Z0-9](-*[a-zA-Z0-9]){0,255}$")
+_GROUP_NAME = re.compile(r"^[a-zA-Z0-9](-*[a-zA-Z0-9]){0,62}$")
+_MODEL_NAME = re.compile(r"^[a-z0-9](-?[a-z0-9]){0,62}$")
+_INSTANCE_TYPE = re.compile(r"^ml\.[a-z][a-z0-9-]*\.[a-z0-9]+$")
+# CustomerMetadataProperties values: letters, separators, digits and _.:/=+-@ (max 256).
+_METADATA_VALUE = re.compile(r"^[\w .:/=+\-@]{1,256}$")
+_ISO_DURATION = re.compile(r"^P(?!$)(\d+Y)?(\d+M)?(\d+W)?(\d+D)?(T(?=\d)(\d+H)?(\d+M)?(\d+S)?)?$")
+_HYPERPARAMETER_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_.-]{0,255}$")
+_TAG_KEY = re.compile(r"^[\w .:/=+\-@]{1,128}$")
+_TAG_VALUE = re.compile(r"^[\w .:/=+\-@]{0,256}$")
+
+_MODEL_SPEC_KEYS = ("name", "dataset", "target", "features")
+
+# Fields that may hold CDK tokens (resources created elsewhere in the app), and the shape of
+# the placeholder the SDK sees when the *whole* value is a token.
+_TOKEN_FIELDS = (
+    "account",
+    "role_arn",
+    "kms_key_arn",
+    "artifacts_bucket",
+    "model_package_group_name",
+    "feature_data_s3_uri",
+    "labels_s3_uri",
+    "frozen_test_s3_uri",
+    "code_entry_s3_uri",
+    "code_library_s3_uri",
+    "model_spec_s3_uri",
+)
+
+
+def _has_token(value: Any) -> bool:
+    """True for a value holding a CDK token (or the placeholder standing in for one)."""
+    return isinstance(value, str) and (bool(_CDK_TOKEN.search(value)) or _PLACEHOLDER_MARK in value)
+
+
+@dataclass(frozen=True)
+class PipelineSpec:
+    """Everything the training pipeline of one model needs; plain values only.
+
+    Resource fields (ARNs, bucket, S3 URIs, group name, account) may contain CDK tokens;
+    every other field must be a literal. Invalid values raise ``ValueError`` naming the
+    field(s) at construction.
+    """
+
+    # Identity
+    pipeline_name: str
+    region: str
+    account: str
+    # Execution role of every job (and of the model package's lineage).
+    role_arn: str
+    # Artifacts: every output lives under s3://<artifacts_bucket>/pipelines/<model_name>/.
+    artifacts_bucket: str
+    kms_key_arn: str  # volumes of every job and every job output
+    # The model
+    model_name: str
+    model_spec_json: str  # the model's config entry (name, dataset, target, features, ...)
+    model_package_group_name: str
+    # Data
+    feature_data_s3_uri: str  # feature snapshots prefix (default of InputFeatures)
+    labels_s3_uri: str  # curated labels prefix (default of InputLabels)
+    frozen_test_s3_uri: str  # frozen test set prefix (read, and written back by Prepare)
+    # Code (S3 assets): the entry script and the zip holding the pipeline_code package.
+    code_entry_s3_uri: str
+    code_library_s3_uri: str
+    code_version: str  # git commit captured at synth; recorded on the model package
+    # Gate thresholds (defaults of the pipeline parameters)
+    min_auc: float
+    challenger_margin: float
+    max_slice_regression: float
+    max_demographic_parity_difference: float
+    min_disparate_impact: float
+    default_approval_status: str = "PendingManualApproval"
+    # Optional: the model spec as an S3 JSON object. Container arguments are limited to
+    # 256 characters; a longer spec is handed to the jobs as this file instead.
+    model_spec_s3_uri: Optional[str] = None
+    # Compute
+    processing_instance_type: str = "ml.m5.xlarge"
+    training_instance_type: str = "ml.m5.xlarge"
+    training_instance_count: int = 1
+    use_spot: bool = False
+    max_runtime_seconds: int = 3600  # training (and each tuning job)
+    processing_max_runtime_seconds: int = 3600
+    volume_size_gb: int = 30
+    enable_network_isolation: bool = True  # Prepare, Train, Baseline (Evaluate needs the registry)
+    # Training
+    hyperparameters: Tuple[Tuple[str, str], ...] = DEFAULT_HYPERPARAMETERS
+    enable_tuning: bool = False
+    tuning_max_jobs: int = 12
+    tuning_max_parallel_jobs: int = 3
+    # Steps
+    cache_expire_after: str = "P30D"
+    # Registration
+    inference_environment: Tuple[Tuple[str, str], ...] = ()
+    content_types: Tuple[str, ...] = ("text/csv", "application/json")
+    response_types: Tuple[str, ...] = ("text/csv", "application/json")
+    # Tags of every job.
+    tags: Tuple[Tuple[str, str], ...] = ()
+    xgboost_version: str = DEFAULT_XGBOOST_VERSION
+
+    def __post_init__(self) -> None:
+        problems = _validate(self)
+        if problems:
+            raise ValueError("invalid PipelineSpec: " + "; ".join(problems))
+
+    # Derived values ------------------------------------------------------------------
+    @property
+    def model_spec(self) -> Dict[str, Any]:
+        return json.loads(self.model_spec_json)
+
+    @property
+    def compact_model_spec(self) -> str:
+        """The model spec as the shortest JSON text (key order kept)."""
+        return json.dumps(self.model_spec, separators=(",", ":"))
+
+    @property
+    def artifacts_prefix(self) -> str:
+        return f"s3://{self.artifacts_bucket}/pipelines/{self.model_name}"
+
+
+def _validate(spec: PipelineSpec) -> List[str]:
+    """Every problem of ``spec``, each starting with the field name."""
+    problems: List[str] = []
+
+    def bad(name: str, message: str) -> None:
+        problems.append(f"{name}: {message}")
+
+    for f in dataclasses.fields(spec):
+        value = getattr(spec, f.name)
+        if _has_token(value) and f.name not in _TOKEN_FIELDS:
+            bad(f.name, "must be a literal value, not a CDK token")
+
+    def text(name: str, pattern: "re.Pattern[str]", what: str, *, token_ok: bool = False) -> Optional[str]:
+        value = getattr(spec, name)
+        if not isinstance(value, str) or not value:
+            bad(name, f"must be a non-empty string ({what}), got {value!r}")
+            return None
+        if token_ok and _has_token(value):
+            return value
+        if not pattern.match(value):
+            bad(name, f"{value!r} is not {what}")
+            return None
+        return value
+
+    text("pipeline_name", _PIPELINE_NAME, "a SageMaker pipeline name (letters, digits, hyphens; max 256)")
+    region = text("region", _REGION, "an AWS region such as 'eu-west-1'")
+    text("account", _ACCOUNT, "a 12-digit AWS account id", token_ok=True)
+    text("role_arn", _ROLE_ARN, "an IAM role ARN (arn:aws:iam::<account>:role/<name>)", token_ok=True)
+    text("kms_key_arn", _KMS_ARN, "a KMS key ARN (arn:aws:kms:<region>:<account>:key/<id>)", token_ok=True)
+    text("artifacts_bucket", _BUCKET, "an S3 bucket name", token_ok=True)
+    text("model_name", _MODEL_NAME, "a model name (lowercase letters, digits, single hyphens; max 63)")
+    text(
+        "model_package_group_name",
+        _GROUP_NAME,
+        "a model package group name (letters, digits, hyphens; max 63)",
+        token_ok=True,
+    )
+    text("processing_instance_type", _INSTANCE_TYPE, "a SageMaker instance type such as 'ml.m5.xlarge'")
+    text("training_instance_type", _INSTANCE_TYPE, "a SageMaker instance type such as 'ml.m5.xlarge'")
+    text("code_version", _METADATA_VALUE, "a version string (max 256 of letters, digits, space, _.:/=+-@)")
+    text("cache_expire_after", _ISO_DURATION, "an ISO 8601 duration such as 'P30D'")
+    text("xgboost_version", re.compile(r"^\d+\.\d+-\d+$"), "an XGBoost image version such as '3.0-5'")
+
+    for name in ("feature_data_s3_uri", "labels_s3_uri", "frozen_test_s3_uri"):
+        _check_s3_uri(spec, name, bad)
+    _check_s3_uri(spec, "code_entry_s3_uri", bad, suffix=".py")
+    _check_s3_uri(spec, "code_library_s3_uri", bad, suffix=".zip")
+    if spec.model_spec_s3_uri is not None:
+        _check_s3_uri(spec, "model_spec_s3_uri", bad, suffix=".json")
+
+    _check_model_spec(spec, bad)
+
+    if spec.default_approval_status not in APPROVAL_STATUSES:
+        bad("default_approval_status", f"must be one of {list(APPROVAL_STATUSES)}, got {spec.default_approval_status!r}")
+
+    for name, lo, hi in (
+        ("min_auc", 0.0, 1.0),
+        ("challenger_margin", -1.0, 1.0),
+        ("max_slice_regression", 0.0, 1.0),
+        ("max_demographic_parity_difference", 0.0, 1.0),
+        ("min_disparate_impact", 0.0, 1.0),
+    ):
+        value = getattr(spec, name)
+        if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
+            bad(name, f"must be a number, got {value!r}")
+        elif not lo <= value <= hi:
+            bad(name, f"must be within [{lo}, {hi}], got {value!r}")
+
+    for name, lo, hi in (
+        ("training_instance_count", 1, 100),
+        ("max_runtime_seconds", 60, 28 * 24 * 3600),
+        ("processing_max_runtime_seconds", 60, 7 * 24 * 3600),
+        ("volume_size_gb", 1, 16384),
+        ("tuning_max_jobs", 1, 500),
+        ("tuning_max_parallel_jobs", 1, 100),
+    ):
+        value = getattr(spec, name)
+        if isinstance(value, bool) or not isinstance(value, int):
+            bad(name, f"must be an integer, got {value!r}")
+        elif not lo <= value <= hi:
+            bad(name, f"must be within [{lo}, {hi}], got {value!r}")
+    if (
+        isinstance(spec.tuning_max_jobs, int)
+        and isinstance(spec.tuning_max_parallel_jobs, int)
+        and spec.tuning_max_parallel_jobs > spec.tuning_max_jobs
+    ):
+        bad("tuning_max_parallel_jobs", "must not exceed tuning_max_jobs")
+
+    for name in ("use_spot", "enable_tuning", "enable_network_isolation"):
+        if not isinstance(getattr(spec, name), bool):
+            bad(name, f"must be a bool, got {getattr(spec, name)!r}")
+
+    _check_pairs(spec, "hyperparameters", bad, key_pattern=_HYPERPARAMETER_NAME, value_max=2500)
+    for reserved in [name for name, _ in _pairs(spec.hyperparameters) if name.startswith("sagemaker_")]:
+        bad("hyperparameters", f"{reserved!r} is reserved (sagemaker_* hyperparameters are set by the pipeline)")
+    _check_pairs(spec, "inference_environment", bad, key_pattern=re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,1023}$"), value_max=1024)
+    _check_pairs(spec, "tags", bad, key_pattern=_TAG_KEY, value_pattern=_TAG_VALUE, max_items=45)
+    for name in ("content_types", "response_types"):
+        value = getattr(spec, name)
+        if not isinstance(value, tuple) or not value or not all(isinstance(v, str) and "/" in v for v in value):
+            bad(name, f"must be a non-empty tuple of MIME types, got {value!r}")
+
+    if region and _INSTANCE_TYPE.match(str(spec.processing_instance_type)) and _local_nvme(spec.processing_instance_type):
+        bad("processing_instance_type", f"{spec.processing_instance_type!r} has local NVMe storage; SageMaker rejects a volume KMS key for it")
+    if region and _INSTANCE_TYPE.match(str(spec.training_instance_type)) and _local_nvme(spec.training_instance_type):
+        bad("training_instance_type", f"{spec.training_instance_type!r} has local NVMe storage; SageMaker rejects a volume KMS key for it")
+    return problems
+
+
+def _check_s3_uri(spec: PipelineSpec, name: str, bad: Any, *, suffix: Optional[str] = None) -> None:
+    value = getattr(spec, name)
+    if not isinstance(value, str) or not value:
+        bad(name, f"must be an s3:// URI, got {value!r}")
+        return
+    if _has_token(value) and _CDK_TOKEN.fullmatch(value):
+        if suffix:
+            bad(name, f"must end with a literal object name ending in {suffix!r} (the job runs it by name), got a bare CDK token")
+        return
+    match = _S3_URI.match(value)
+    if not match:
+        bad(name, f"must be an s3:// URI, got {value!r}")
+        return
+    bucket, key = match.group(1), (match.group(2) or "")
+    if not _has_token(bucket) and not _BUCKET.match(bucket):
+        bad(name, f"{bucket!r} is not a valid S3 bucket name")
+    if any(ch.isspace() for ch in value):
+        bad(name, "must not contain whitespace")
+    if suffix:
+        basename = key.rsplit("/", 1)[-1]
+        if not key or _has_token(basename) or not basename.endswith(suffix) or basename == suffix:
+            bad(name, f"must point at an object whose name ends in {suffix!r}, got {value!r}")
+
+
+def _check_model_spec(spec: PipelineSpec, bad: Any) -> None:
+    value = spec.model_spec_json
+    if not isinstance(value, str):
+        bad("model_spec_json", f"must be a JSON string, got {type(value).__name__}")
+        return
+    try:
+        data = json.loads(value)
+    except ValueError as exc:
+        bad("model_spec_json", f"is not valid JSON ({exc})")
+        return
+    if not isinstance(data, dict):
+        bad("model_spec_json", "must be a JSON object")
+        return
+    missing = [k for k in _MODEL_SPEC_KEYS if k not in data]
+    if missing:
+        bad("model_spec_json", f"is missing keys {missing}")
+    features = data.get("features")
+    if "features" in data and (not isinstance(features, list) or not features):
+        bad("model_spec_json", "'features' must be a non-empty list")
+    if isinstance(spec.model_name, str) and data.get("name") not in (None, spec.model_name):
+        bad("model_spec_json", f"'name' is {data.get('name')!r} but model_name is {spec.model_name!r}")
+    compact = json.dumps(data, separators=(",", ":"))
+    if spec.model_spec_s3_uri is None and len(compact) > MAX_CONTAINER_ARGUMENT:
+        bad(
+            "model_spec_json",
+            f"is {len(compact)} characters as compact JSON, but a SageMaker container argument holds at most "
+            f"{MAX_CONTAINER_ARGUMENT}: upload it (e.g. as an S3 asset) and set model_spec_s3_uri",
+        )
+
+
+def _pairs(value: Any) -> List[Tuple[str, str]]:
+    if not isinstance(value, tuple):
+        return []
+    return [p for p in value if isinstance(p, tuple) and len(p) == 2]
+
+
+def _check_pairs(
+    spec: PipelineSpec,
+    name: str,
+    bad: Any,
+    *,
+    key_pattern: "re.Pattern[str]",
+    value_pattern: Optional["re.Pattern[str]"] = None,
+    value_max: int = 256,
+    max_items: int = 100,
+) -> None:
+    value = getattr(spec, name)
+    if not isinstance(value, tuple) or len(_pairs(value)) != len(value):
+        bad(name, f"must be a tuple of (name, value) string pairs, got {value!r}")
+        return
+    if len(value) > max_items:
+        bad(name, f"at most {max_items} entries, got {len(value)}")
+    keys = [k for k, _ in value]
+    if len(set(keys)) != len(keys):
+        bad(name, f"duplicate names {sorted({k for k in keys if keys.count(k) > 1})}")
+    for key, val in value:
+        if not isinstance(key, str) or not key_pattern.match(key):
+            bad(name, f"invalid name {key!r}")
+        if not isinstance(val, str) or len(val) > value_max or (value_pattern and not value_pattern.match(val)):
+            bad(name, f"invalid value for {key!r}: {val!r}")
+
+
+def _local_nvme(instance_type: str) -> bool:
+    """True for instance types with local NVMe storage (SageMaker rejects a volume KMS key).
+
+    By family name: a "d" after the generation (m5d, c6id, r5dn, g4dn, p3dn ...), the g5/g6/
+    p4/p5 GPU families and the 32xlarge Trainium types; the same answer as the
+    ``local_nvme`` flags of mlops_loop/config/instance_types.py for the types listed there
+    (not imported: that package pulls in the app's config schema).
+    """
+    _, family, size = instance_type.split(".", 2)
+    if re.match(r"^[a-z]+\d+[a-z]*d[a-z]*$", family) or family.startswith(("g5", "g6", "p4", "p5")):
+        return True
+    return family.startswith("trn1") and size == "32xlarge"
+
+
+# --------------------------------------------------------------------------------------
+# CDK tokens <-> placeholders
+# --------------------------------------------------------------------------------------
+def _placeholders(spec: PipelineSpec) -> Tuple[PipelineSpec, List[Tuple[str, str]]]:
+    """``spec`` with every CDK token replaced by an SDK-safe placeholder, and the reverse map.
+
+    A field that is entirely a token gets a placeholder of the field's shape (an ARN-shaped
+    role, a bucket-shaped bucket ...); a token inside a larger value (``s3://${Token}/x``)
+    gets a neutral marker. The map is ordered longest placeholder first.
+    """
+    tokens: Dict[str, str] = {}
+    replacements: Dict[str, str] = {}
+
+    def marker(token: str) -> str:
+        if token not in tokens:
+            tokens[token] = f"{_PLACEHOLDER_MARK}{len(tokens):04d}z"
+        return tokens[token]
+
+    changes: Dict[str, str] = {}
+    for name in _TOKEN_FIELDS:
+        value = getattr(spec, name)
+        if not _has_token(value):
+            continue
+        if _CDK_TOKEN.fullmatch(value):
+            mark = marker(value)
+            shaped = {
+                "account": "000000000000",
+                "role_arn": f"arn:aws:iam::000000000000:role/{mark}",
+                "kms_key_arn": f"arn:aws:kms:{spec.region}:000000000000:key/{mark}",
+                "artifacts_bucket": mark,
+                "model_package_group_name": mark,
+            }.get(name, f"s3://{mark}")
+            if name != "account":  # the account is only validated, never emitted
+                replacements[shaped] = value
+            changes[name] = shaped
+        else:
+            changes[name] = _CDK_TOKEN.sub(lambda m: marker(m.group(0)), value)
+    for token, mark in tokens.items():
+        replacements.setdefault(mark, token)
+    ordered = sorted(replacements.items(), key=lambda kv: (-len(kv[0]), kv[0]))
+    return dataclasses.replace(spec, **changes), ordered
+
+
+def _restore_tokens(definition: str, replacements: Sequence[Tuple[str, str]]) -> str:
+    for placeholder, token in replacements:
+        definition = definition.replace(placeholder, token)
+    if _PLACEHOLDER_MARK in definition:
+        raise RuntimeError("a CDK token placeholder was altered by the SageMaker SDK and cannot be restored")
+    return definition
+
+
+# --------------------------------------------------------------------------------------
+# The build
+# --------------------------------------------------------------------------------------
+def build_pipeline_definition(spec: PipelineSpec) -> str:
+    """The pipeline definition JSON for ``spec`` (deterministic, generated offline).
+
+    Raises:
+        ValueError: ``spec`` is invalid (raised by PipelineSpec itself) or the region has no
+            XGBoost image of ``spec.xgboost_version``.
+        mlops_loop.training.sdk_offline.OfflineViolation: the SDK tried to reach AWS.
+    """
+    if not isinstance(spec, PipelineSpec):
+        raise TypeError(f"build_pipeline_definition expects a PipelineSpec, got {type(spec).__name__}")
+    safe_spec, replacements = _placeholders(spec)
+    with offline_sdk(safe_spec.region, safe_spec.artifacts_bucket) as session:
+        definition = _Builder(safe_spec, session).definition()
+    definition = _restore_tokens(definition, replacements)
+    if len(definition) > MAX_DEFINITION_CHARS:
+        raise ValueError(f"the pipeline definition is {len(definition)} characters, over SageMaker's {MAX_DEFINITION_CHARS}")
+    return definition
+
+
+class _Builder:
+    """Builds the SDK objects of one pipeline; only used inside :func:`offline_sdk`."""
+
+    def __init__(self, spec: PipelineSpec, session: Any) -> None:
+        # SDK imports happen here, after offline_sdk() has set the region.
+        from sagemaker.core import image_uris
+        from sagemaker.core.workflow.execution_variables import ExecutionVariables
+        from sagemaker.core.workflow.parameters import ParameterFloat, ParameterInteger, ParameterString
+
+        self.spec = spec
+        self.session = session
+        self.exec_id = ExecutionVariables.PIPELINE_EXECUTION_ID
+        try:
+            self.image_uri = image_uris.retrieve(XGBOOST_FRAMEWORK, region=spec.region, version=spec.xgboost_version)
+        except ValueError as exc:
+            raise ValueError(
+                f"PipelineSpec.region/xgboost_version: no SageMaker XGBoost {spec.xgboost_version} image in "
+                f"{spec.region}: {exc}"
+            ) from None
+
+        s = spec
+        self.p_features = ParameterString(PARAM_INPUT_FEATURES, default_value=s.feature_data_s3_uri)
+        self.p_labels = ParameterString(PARAM_INPUT_LABELS, default_value=s.labels_s3_uri)
+        self.p_processing_type = ParameterString(PARAM_PROCESSING_INSTANCE_TYPE, default_value=s.processing_instance_type)
+        self.p_training_type = ParameterString(PARAM_TRAINING_INSTANCE_TYPE, default_value=s.training_instance_type)
+        self.p_training_count = ParameterInteger(PARAM_TRAINING_INSTANCE_COUNT, default_value=s.training_instance_count)
+        self.p_min_auc = ParameterFloat(PARAM_MIN_AUC, default_value=float(s.min_auc))
+        self.p_margin = ParameterFloat(PARAM_CHALLENGER_MARGIN, default_value=float(s.challenger_margin))
+        self.p_slice = ParameterFloat(PARAM_MAX_SLICE_REGRESSION, default_value=float(s.max_slice_regression))
+        self.p_dpd = ParameterFloat(PARAM_MAX_DPD, default_value=float(s.max_demographic_parity_difference))
+        self.p_di = ParameterFloat(PARAM_MIN_DISPARATE_IMPACT, default_value=float(s.min_disparate_impact))
+        # Governance: where registration defaults to manual approval, an execution cannot
+        # override it to self-approve (the enum admits only the default).
+        approval_enum = list(APPROVAL_STATUSES) if s.default_approval_status == "Approved" else ["PendingManualApproval"]
+        self.p_approval = ParameterString(
+            PARAM_APPROVAL_STATUS, default_value=s.default_approval_status, enum_values=approval_enum
+        )
+        self.p_trigger = ParameterString(PARAM_TRIGGER_REASON, default_value="manual")
+        self.parameters = [
+            self.p_features,
+            self.p_labels,
+            self.p_processing_type,
+            self.p_training_type,
+            self.p_training_count,
+            self.p_min_auc,
+            self.p_margin,
+            self.p_slice,
+            self.p_dpd,
+            self.p_di,
+            self.p_approval,
+            self.p_trigger,
+        ]
+
+    # Paths ---------------------------------------------------------------------------
+    def out(self, *parts: str) -> Any:
+        """s3://<bucket>/pipelines/<model>/<execution id>/<parts...> (a Join)."""
+        from sagemaker.core.workflow.functions import Join
+
+        return Join(on="/", values=["s3:/", self.spec.artifacts_bucket, "pipelines", self.spec.model_name, self.exec_id, *parts])
+
+    @staticmethod
+    def basename(uri: str) -> str:
+        return uri.rsplit("/", 1)[-1]
+
+    def model_spec_arg(self, spec_dir: str) -> str:
+        if self.spec.model_spec_s3_uri is not None:
+            return f"{spec_dir}/{self.basename(self.spec.model_spec_s3_uri)}"
+        return self.spec.compact_model_spec
+
+    def code_env(self, lib_dir: str) -> Dict[str, str]:
+        return {ENV_CODE_LIBRARY: f"{lib_dir}/{self.basename(self.spec.code_library_s3_uri)}"}
+
+    def job_tags(self) -> Optional[List[Dict[str, str]]]:
+        return [{"Key": k, "Value": v} for k, v in self.spec.tags] or None
+
+    # Policies ------------------------------------------------------------------------
+    def cache(self) -> Any:
+        from sagemaker.mlops.workflow import CacheConfig
+
+        return CacheConfig(enable_caching=True, expire_after=self.spec.cache_expire_after)
+
+    @staticmethod
+    def job_retries() -> List[Any]:
+        from sagemaker.mlops.workflow import (
+            SageMakerJobExceptionTypeEnum,
+            SageMakerJobStepRetryPolicy,
+            StepExceptionTypeEnum,
+            StepRetryPolicy,
+        )
+
+        return [
+            StepRetryPolicy(
+                exception_types=[StepExceptionTypeEnum.SERVICE_FAULT, StepExceptionTypeEnum.THROTTLING],
+                interval_seconds=10,
+                backoff_rate=2.0,
+                max_attempts=5,
+            ),
+            SageMakerJobStepRetryPolicy(
+                exception_types=[
+                    SageMakerJobExceptionTypeEnum.CAPACITY_ERROR,
+                    SageMakerJobExceptionTypeEnum.RESOURCE_LIMIT,
+                    SageMakerJobExceptionTypeEnum.INTERNAL_ERROR,
+                ],
+                interval_seconds=60,
+                backoff_rate=2.0,
+                max_attempts=3,
+            ),
+        ]
+
+    @staticmethod
+    def service_retries() -> List[Any]:
+        from sagemaker.mlops.workflow import StepExceptionTypeEnum, StepRetryPolicy
+
+        return [
+            StepRetryPolicy(
+                exception_types=[StepExceptionTypeEnum.SERVICE_FAULT, StepExceptionTypeEnum.THROTTLING],
+                interval_seconds=10,
+                backoff_rate=2.0,
+                max_attempts=5,
+            )
+        ]
+
+    # Processing ----------------------------------------------------------------------
+    def processor(self, network_isolation: bool) -> Any:
+        from sagemaker.core.network import NetworkConfig
+        from sagemaker.core.processing import Processor
+
+        s = self.spec
+        entry = f"{PROC_ENTRY_DIR}/{self.basename(s.code_entry_s3_uri)}"
+        return Processor(
+            role=s.role_arn,
+            image_uri=self.image_uri,
+            instance_count=1,
+            instance_type=self.p_processing_type,
+            entrypoint=["python3", entry],
+            volume_size_in_gb=s.volume_size_gb,
+            volume_kms_key=s.kms_key_arn,
+            output_kms_key=s.kms_key_arn,
+            max_runtime_in_seconds=s.processing_max_runtime_seconds,
+            base_job_name=f"{s.model_name}-processing",
+            sagemaker_session=self.session,
+            env=self.code_env(PROC_LIB_DIR),
+            tags=self.job_tags(),
+            network_config=NetworkConfig(
+                enable_network_isolation=network_isolation,
+                encrypt_inter_container_traffic=True,
+            ),
+        )
+
+    @staticmethod
+    def proc_input(name: str, source: Any, local_path: str) -> Any:
+        from sagemaker.core.shapes import ProcessingInput, ProcessingS3Input
+
+        return ProcessingInput(
+            input_name=name,
+            s3_input=ProcessingS3Input(
+                s3_uri=source,
+                local_path=local_path,
+                s3_data_type="S3Prefix",
+                s3_input_mode="File",
+                s3_data_distribution_type="FullyReplicated",
+            ),
+        )
+
+    @staticmethod
+    def proc_output(name: str, local_path: str, destination: Any) -> Any:
+        from sagemaker.core.shapes import ProcessingOutput, ProcessingS3Output
+
+        return ProcessingOutput(
+            output_name=name,
+            s3_output=ProcessingS3Output(s3_uri=destination, local_path=local_path, s3_upload_mode="EndOfJob"),
+        )
+
+    def code_inputs(self) -> List[Any]:
+        s = self.spec
+        inputs = [
+            self.proc_input("entry", s.code_entry_s3_uri, PROC_ENTRY_DIR),
+            self.proc_input("lib", s.code_library_s3_uri, PROC_LIB_DIR),
+        ]
+        if s.model_spec_s3_uri is not None:
+            inputs.append(self.proc_input("model_spec", s.model_spec_s3_uri, PROC_MODEL_SPEC_DIR))
+        return inputs
+
+    def processing_step(
+        self,
+        name: str,
+        description: str,
+        module: str,
+        arguments: List[Any],
+        inputs: List[Any],
+        outputs: List[Any],
+        *,
+        network_isolation: bool,
+        property_files: Optional[List[Any]] = None,
+    ) -> Any:
+        from sagemaker.mlops.workflow import ProcessingStep
+
+        step_args = self.processor(network_isolation).run(
+            inputs=self.code_inputs() + inputs,
+            outputs=outputs,
+            arguments=[module, *arguments],
+        )
+        return ProcessingStep(
+            name=name,
+            description=description,
+            step_args=step_args,
+            property_files=property_files,
+            cache_config=self.cache(),
+            retry_policies=self.job_retries(),
+        )
+
+    def prepare_step(self) -> Any:
+        s = self.spec
+        return self.processing_step(
+            STEP_PREPARE,
+            "Point-in-time join of feature snapshots and labels; time split; frozen test set.",
+            MODULE_PREPARE,
+            [
+                "--model-spec", self.model_spec_arg(PROC_MODEL_SPEC_DIR),
+                "--features-dir", f"{PROC_INPUT}/features",
+                "--labels-dir", f"{PROC_INPUT}/labels",
+                "--frozen-test-dir", f"{PROC_INPUT}/frozen_test",
+                "--output-dir", PROC_OUTPUT,
+            ],  # fmt: skip
+            [
+                self.proc_input("features", self.p_features, f"{PROC_INPUT}/features"),
+                self.proc_input("labels", self.p_labels, f"{PROC_INPUT}/labels"),
+                self.proc_input("frozen_test", s.frozen_test_s3_uri, f"{PROC_INPUT}/frozen_test"),
+            ],
+            [
+                self.proc_output("train", f"{PROC_OUTPUT}/train", self.out("prepare", "train")),
+                self.proc_output("validation", f"{PROC_OUTPUT}/validation", self.out("prepare", "validation")),
+                self.proc_output("test", f"{PROC_OUTPUT}/test", self.out("prepare", "test")),
+                # The frozen test set goes back to its fixed prefix so later runs reuse it.
+                self.proc_output("frozen_test", f"{PROC_OUTPUT}/frozen_test", s.frozen_test_s3_uri),
+            ],
+            network_isolation=s.enable_network_isolation,
+        )
+
+    def evaluate_step(self, model_data: Any, prepare: Any) -> Tuple[Any, Any]:
+        from sagemaker.core.workflow.properties import PropertyFile
+
+        report = PropertyFile(name=EVALUATION_PROPERTY_FILE, output_name="evaluation", path=EVALUATION_FILE)
+        test_uri = prepare.properties.ProcessingOutputConfig.Outputs["test"].S3Output.S3Uri
+        step = self.processing_step(
+            STEP_EVALUATE,
+            "Challenger vs champion on the frozen test set: quality, slices, fairness, SHAP; the gate.",
+            MODULE_EVALUATE,
+            [
+                "--model-spec", self.model_spec_arg(PROC_MODEL_SPEC_DIR),
+                "--model-dir", f"{PROC_INPUT}/model",
+                "--test-dir", f"{PROC_INPUT}/test",
+                "--model-package-group", self.spec.model_package_group_name,
+                "--min-auc", self.p_min_auc.to_string(),
+                "--challenger-margin", self.p_margin.to_string(),
+                "--max-slice-regression", self.p_slice.to_string(),
+                "--max-demographic-parity-difference", self.p_dpd.to_string(),
+                "--min-disparate-impact", self.p_di.to_string(),
+                "--output-dir", f"{PROC_OUTPUT}/evaluation",
+            ],  # fmt: skip
+            [
+                self.proc_input("model", model_data, f"{PROC_INPUT}/model"),
+                self.proc_input("test", test_uri, f"{PROC_INPUT}/test"),
+            ],
+            [self.proc_output("evaluation", f"{PROC_OUTPUT}/evaluation", self.out("evaluate", "evaluation"))],
+            # Looks up the champion in the Model Registry and reads its artifacts: needs the network.
+            network_isolation=False,
+            property_files=[report],
+        )
+        return step, report
+
+    def baseline_step(self, model_data: Any, prepare: Any) -> Any:
+        train_uri = prepare.properties.ProcessingOutputConfig.Outputs["train"].S3Output.S3Uri
+        return self.processing_step(
+            STEP_BASELINE,
+            "Statistics and constraints of the training data for the drift monitors.",
+            MODULE_BASELINE,
+            [
+                "--model-spec", self.model_spec_arg(PROC_MODEL_SPEC_DIR),
+                "--model-dir", f"{PROC_INPUT}/model",
+                "--train-dir", f"{PROC_INPUT}/train",
+                "--output-dir", f"{PROC_OUTPUT}/baseline",
+            ],  # fmt: skip
+            [
+                self.proc_input("model", model_data, f"{PROC_INPUT}/model"),
+                self.proc_input("train", train_uri, f"{PROC_INPUT}/train"),
+            ],
+            [self.proc_output("baseline", f"{PROC_OUTPUT}/baseline", self.out("baseline"))],
+            network_isolation=self.spec.enable_network_isolation,
+        )
+
+    # Training ------------------------------------------------------------------------
+    def train_arguments(self) -> List[str]:
+        return [
+            MODULE_TRAIN,
+            "--model-spec", self.model_spec_arg(TRAIN_MODEL_SPEC_DIR),
+            "--train-dir", f"{TRAIN_DATA}/train",
+            "--validation-dir", f"{TRAIN_DATA}/validation",
+            "--model-dir", TRAIN_MODEL_DIR,
+            "--checkpoint-dir", TRAIN_CHECKPOINT_DIR,
+            "--hyperparameters-file", TRAIN_HYPERPARAMETERS_FILE,
+        ]  # fmt: skip
+
+    def train_channels(self, prepare: Any) -> List[Any]:
+        from sagemaker.core.training.configs import InputData
+
+        s = self.spec
+        outputs = prepare.properties.ProcessingOutputConfig.Outputs
+        channels = [
+            InputData(channel_name="train", data_source=outputs["train"].S3Output.S3Uri),
+            InputData(channel_name="validation", data_source=outputs["validation"].S3Output.S3Uri),
+            InputData(channel_name="entry", data_source=s.code_entry_s3_uri),
+            InputData(channel_name="lib", data_source=s.code_library_s3_uri),
+        ]
+        if s.model_spec_s3_uri is not None:
+            channels.append(InputData(channel_name="model_spec", data_source=s.model_spec_s3_uri))
+        return channels
+
+    def config_digest(self) -> str:
+        """Short hash of everything that shapes a training run except its data."""
+        s = self.spec
+        material = json.dumps(
+            [
+                self.image_uri,
+                s.code_entry_s3_uri,
+                s.code_library_s3_uri,
+                s.model_spec_s3_uri or s.compact_model_spec,
+                list(map(list, s.hyperparameters)),
+            ]
+        )
+        return hashlib.sha256(material.encode()).hexdigest()[:16]
+
+    def model_trainer(self, *, environment: Dict[str, str], hyperparameters: Dict[str, str], checkpoint: Any,
+                      network_isolation: bool, output_path: Any) -> Any:  # fmt: skip
+        from sagemaker.core.shapes import MetricDefinition, Tag
+        from sagemaker.core.training.configs import (
+            CheckpointConfig,
+            Compute,
+            Networking,
+            OutputDataConfig,
+            StoppingCondition,
+        )
+        from sagemaker.train import ModelTrainer
+
+        s = self.spec
+        stopping = StoppingCondition(max_runtime_in_seconds=s.max_runtime_seconds)
+        if s.use_spot:
+            # Managed spot: the wait includes time queued for capacity; it must be >= the
+            # runtime and a job lives at most 28 days.
+            max_wait = max(s.max_runtime_seconds, min(2 * s.max_runtime_seconds, 28 * 24 * 3600))
+            stopping = StoppingCondition(max_runtime_in_seconds=s.max_runtime_seconds, max_wait_time_in_seconds=max_wait)
+        trainer = ModelTrainer(
+            sagemaker_session=self.session,
+            role=s.role_arn,
+            base_job_name=f"{s.model_name}-train",
+            training_image=self.image_uri,
+            training_input_mode="File",
+            compute=Compute(
+                instance_type=self.p_training_type,
+                instance_count=self.p_training_count,
+                volume_size_in_gb=s.volume_size_gb,
+                volume_kms_key_id=s.kms_key_arn,
+                enable_managed_spot_training=s.use_spot,
+            ),
+            stopping_condition=stopping,
+            output_data_config=OutputDataConfig(s3_output_path=output_path, kms_key_id=s.kms_key_arn, compression_type="GZIP"),
+            checkpoint_config=(
+                CheckpointConfig(s3_uri=checkpoint, local_path=TRAIN_CHECKPOINT_DIR) if checkpoint is not None else None
+            ),
+            networking=Networking(
+                enable_network_isolation=network_isolation, enable_inter_container_traffic_encryption=True
+            ),
+            environment=environment,
+            hyperparameters=hyperparameters,
+            tags=[Tag(key=k, value=v) for k, v in s.tags] or None,
+        )
+        return trainer.with_metric_definitions(
+            [MetricDefinition(name=VALIDATION_AUC_METRIC, regex=VALIDATION_AUC_REGEX)]
+        )
+
+    def training_step(self, prepare: Any) -> Tuple[Any, Any]:
+        """Single training job: ContainerEntrypoint runs the entry script (no SDK-managed code)."""
+        from sagemaker.core.workflow.functions import Join
+        from sagemaker.mlops.workflow import TrainingStep
+
+        s = self.spec
+        checkpoint = None
+        if s.use_spot:
+            # Keyed by the data (the Prepare job that produced it) and the training config: a
+            # spot restart or step retry resumes its own checkpoints, a new run never picks up
+            # another run's, and the step cache (which hashes CheckpointConfig) still hits.
+            checkpoint = Join(
+                on="/",
+                values=["s3:/", s.artifacts_bucket, "pipelines", s.model_name, "checkpoints",
+                        prepare.properties.ProcessingJobName, self.config_digest()],
+            )  # fmt: skip
+        trainer = self.model_trainer(
+            environment=self.code_env(TRAIN_LIB_DIR),
+            hyperparameters=dict(s.hyperparameters),
+            checkpoint=checkpoint,
+            network_isolation=s.enable_network_isolation,
+            output_path=self.out("train"),
+        )
+        step_args = trainer.train(input_data_config=self.train_channels(prepare))
+        step = TrainingStep(
+            name=STEP_TRAIN,
+            description="XGBoost training (stock image; entry script + pipeline_code zip as input channels).",
+            step_args=step_args,
+            cache_config=self.cache(),
+            retry_policies=self.job_retries(),
+        )
+        return step, step.properties.ModelArtifacts.S3ModelArtifacts
+
+    def tuning_step(self, prepare: Any) -> Tuple[Any, Any]:
+        """Automatic Model Tuning over eta / max_depth / min_child_weight, maximizing validation AUC.
+
+        A tuning job cannot set ContainerEntrypoint, so its training jobs run the XGBoost
+        image in *script mode*: ``sagemaker_program`` is the entry script and
+        ``sagemaker_submit_directory`` the local path of the "entry" channel (no tarball).
+        The toolkit passes the hyperparameters as ``--name value`` flags; the module and its
+        fixed arguments travel in ``MLOPS_ENTRY_MODULE`` / ``MLOPS_ENTRY_ARGS`` (JSON list).
+        """
+        from sagemaker.core.parameter import ContinuousParameter, IntegerParameter
+        from sagemaker.core.workflow.functions import Join
+        from sagemaker.mlops.workflow import TuningStep
+        from sagemaker.train.tuner import HyperparameterTuner
+
+        s = self.spec
+        arguments = self.train_arguments()
+        entry_args = json.dumps(arguments[1:], separators=(",", ":"))
+        if len(entry_args) > MAX_TRAINING_ENV_VALUE:
+            raise ValueError(
+                f"PipelineSpec.model_spec_json: with enable_tuning the training arguments travel in an environment "
+                f"variable of at most {MAX_TRAINING_ENV_VALUE} characters ({len(entry_args)} here); set model_spec_s3_uri"
+            )
+        environment = {
+            **self.code_env(TRAIN_LIB_DIR),
+            ENV_ENTRY_MODULE: MODULE_TRAIN,
+            ENV_ENTRY_ARGS: entry_args,
+        }
+        tuned = {name for name, *_ in TUNING_RANGES}
+        hyperparameters = {k: v for k, v in s.hyperparameters if k not in tuned}
+        hyperparameters.update(
+            {
+                "sagemaker_program": self.basename(s.code_entry_s3_uri),
+                "sagemaker_submit_directory": TRAIN_ENTRY_DIR,
+            }
+        )
+        trainer = self.model_trainer(
+            environment=environment,
+            hyperparameters=hyperparameters,
+            checkpoint=None,  # parallel tuning jobs must not share a checkpoint prefix
+            # Script mode pip-installs the entry directory at start-up; keep the network.
+            network_isolation=False,
+            output_path=self.out("tune"),
+        )
+        ranges: Dict[str, Any] = {}
+        for name, kind, lo, hi, scaling in TUNING_RANGES:
+            cls = ContinuousParameter if kind == "continuous" else IntegerParameter
+            ranges[name] = cls(lo, hi, scaling_type=scaling)
+        tuner = HyperparameterTuner(
+            model_trainer=trainer,
+            objective_metric_name=VALIDATION_AUC_METRIC,
+            objective_type="Maximize",
+            hyperparameter_ranges=ranges,
+            metric_definitions=[{"Name": VALIDATION_AUC_METRIC, "Regex": VALIDATION_AUC_REGEX}],
+            strategy="Bayesian",
+            max_jobs=s.tuning_max_jobs,
+            max_parallel_jobs=s.tuning_max_parallel_jobs,
+            early_stopping_type="Off",
+            random_seed=42,
+            base_tuning_job_name=f"{s.model_name}-tune",
+            tags=self.job_tags(),
+        )
+        step_args = tuner.tune(inputs=self.train_channels(prepare))
+        step = TuningStep(
+            name=STEP_TUNE,
+            description="Automatic Model Tuning of XGBoost (maximize validation AUC).",
+            step_args=step_args,
+            cache_config=self.cache(),
+            retry_policies=self.job_retries(),
+        )
+        props = step.properties
+        # The best job's model: <output path>/<best training job>/output/model.tar.gz, from
+        # properties only, so a cached tuning step still points at its own artifacts.
+        model_data = Join(
+            on="/",
+            values=[
+                props.TrainingJobDefinition.OutputDataConfig.S3OutputPath,
+                props.BestTrainingJob.TrainingJobName,
+                "output",
+                "model.tar.gz",
+            ],
+        )
+        return step, model_data
+
+    # Registration --------------------------------------------------------------------
+    def register_step(self, model_data: Any, evaluate: Any, baseline: Any) -> Any:
+        from sagemaker.core.drift_check_baselines import DriftCheckBaselines
+        from sagemaker.core.metadata_properties import MetadataProperties
+        from sagemaker.core.model_metrics import MetricsSource, ModelMetrics
+        from sagemaker.core.workflow.execution_variables import ExecutionVariables
+        from sagemaker.core.workflow.functions import Join
+        from sagemaker.mlops.workflow import ModelStep
+        from sagemaker.serve.model_builder import ModelBuilder
+
+        s = self.spec
+        evaluation_dir = evaluate.properties.ProcessingOutputConfig.Outputs["evaluation"].S3Output.S3Uri
+        baseline_dir = baseline.properties.ProcessingOutputConfig.Outputs["baseline"].S3Output.S3Uri
+
+        def report(directory: Any, filename: str) -> Any:
+            return MetricsSource(content_type="application/json", s3_uri=Join(on="/", values=[directory, filename]))
+
+        statistics = report(baseline_dir, STATISTICS_FILE)
+        constraints = report(baseline_dir, CONSTRAINTS_FILE)
+        metrics = ModelMetrics(
+            model_statistics=report(evaluation_dir, EVALUATION_FILE),
+            model_data_statistics=statistics,
+            model_data_constraints=constraints,
+            bias=report(evaluation_dir, BIAS_FILE),
+            explainability=report(evaluation_dir, EXPLAINABILITY_FILE),
+        )
+        builder = ModelBuilder(
+            s3_model_data_url=model_data,
+            image_uri=self.image_uri,
+            role_arn=s.role_arn,
+            sagemaker_session=self.session,
+            env_vars=dict(s.inference_environment),
+            log_level=logging.ERROR,  # ModelBuilder otherwise sets the SDK's logger to DEBUG
+        )
+        step_args = builder.register(
+            model_package_group_name=s.model_package_group_name,
+            content_types=list(s.content_types),
+            response_types=list(s.response_types),
+            approval_status=self.p_approval,
+            model_metrics=metrics,
+            drift_check_baselines=DriftCheckBaselines(
+                model_data_statistics=statistics, model_data_constraints=constraints
+            ),
+            metadata_properties=MetadataProperties(
+                commit_id=s.code_version,
+                generated_by=ExecutionVariables.PIPELINE_EXECUTION_ARN,
+                project_id=s.pipeline_name,
+            ),
+            customer_metadata_properties={
+                "code_version": s.code_version,
+                "trigger_reason": self.p_trigger,
+                "input_features": self.p_features,
+                "input_labels": self.p_labels,
+                "frozen_test": s.frozen_test_s3_uri,
+                "pipeline_name": s.pipeline_name,
+                "pipeline_execution_id": ExecutionVariables.PIPELINE_EXECUTION_ID,
+            },
+            description=f"{s.model_name}: XGBoost {s.xgboost_version}, code {s.code_version}, passed the promotion gate",
+            domain="MACHINE_LEARNING",
+            task="CLASSIFICATION",
+        )
+        return ModelStep(name=STEP_REGISTER, step_args=step_args, retry_policies=self.service_retries())
+
+    # Pipeline ------------------------------------------------------------------------
+    def definition(self) -> str:
+        from sagemaker.core.workflow.conditions import ConditionEquals
+        from sagemaker.core.workflow.execution_variables import ExecutionVariables
+        from sagemaker.core.workflow.functions import Join, JsonGet
+        from sagemaker.mlops.workflow import (
+            ConditionStep,
+            FailStep,
+            Pipeline,
+            PipelineExperimentConfig,
+        )
+
+        s = self.spec
+        prepare = self.prepare_step()
+        train, model_data = self.tuning_step(prepare) if s.enable_tuning else self.training_step(prepare)
+        evaluate, report = self.evaluate_step(model_data, prepare)
+        baseline = self.baseline_step(model_data, prepare)
+        register = self.register_step(model_data, evaluate, baseline)
+        evaluation_dir = evaluate.properties.ProcessingOutputConfig.Outputs["evaluation"].S3Output.S3Uri
+        fail = FailStep(
+            name=STEP_FAIL,
+            description="The challenger did not pass the promotion gate; nothing is registered.",
+            error_message=Join(
+                on="",
+                values=[
+                    f"Model {s.model_name} did not pass the promotion gate (quality, champion margin, slices or "
+                    "fairness); the reasons are under gate.reasons in ",
+                    evaluation_dir,
+                    f"/{EVALUATION_FILE}",
+                ],
+            ),
+        )
+        gate = ConditionStep(
+            name=STEP_GATE,
+            description="Register only a challenger whose evaluation says gate.passed = true.",
+            conditions=[
+                ConditionEquals(
+                    left=JsonGet(step_name=evaluate.name, property_file=report, json_path=GATE_PASSED_PATH),
+                    right=True,
+                )
+            ],
+            if_steps=[baseline, register],
+            else_steps=[fail],
+        )
+        pipeline = Pipeline(
+            name=s.pipeline_name,
+            parameters=self.parameters,
+            steps=[prepare, train, evaluate, gate],
+            pipeline_experiment_config=PipelineExperimentConfig(
+                ExecutionVariables.PIPELINE_NAME, ExecutionVariables.PIPELINE_EXECUTION_ID
+            ),
+            sagemaker_session=self.session,
+        )
+        definition = json.loads(pipeline.definition())
+        self.complete(definition)
+        return json.dumps(definition)
+
+    def complete(self, definition: Dict[str, Any]) -> None:
+        """Add to the SDK's output what SDK v3 cannot express (each addition is explained)."""
+        s = self.spec
+        by_name = _steps_by_name(definition)
+        if STEP_TRAIN in by_name:
+            # ModelTrainer only sets ContainerEntrypoint together with SDK-managed source code
+            # (a driver directory it uploads at definition time): add the entrypoint here.
+            algorithm = by_name[STEP_TRAIN]["Arguments"]["AlgorithmSpecification"]
+            algorithm["ContainerEntrypoint"] = ["python3", f"{TRAIN_ENTRY_DIR}/{self.basename(s.code_entry_s3_uri)}"]
+            algorithm["ContainerArguments"] = self.train_arguments()
+        if STEP_TUNE in by_name:
+            # The SDK's tuner rebuilds ResourceConfig without the volume key and drops the
+            # ModelTrainer's networking flags.
+            job = by_name[STEP_TUNE]["Arguments"]["TrainingJobDefinition"]
+            job["ResourceConfig"]["VolumeKmsKeyId"] = s.kms_key_arn
+            job["EnableInterContainerTrafficEncryption"] = True
+            job["EnableNetworkIsolation"] = False
+        # ModelBuilder always writes empty script-mode variables (SAGEMAKER_PROGRAM="" ...)
+        # into the registered container: keep exactly the configured inference environment.
+        container = by_name[STEP_REGISTER]["Arguments"]["InferenceSpecification"]["Containers"][0]
+        container.pop("Environment", None)
+        if s.inference_environment:
+            container["Environment"] = dict(s.inference_environment)
+
+
+def _steps_by_name(definition: Mapping[str, Any]) -> Dict[str, Any]:
+    steps: Dict[str, Any] = {}
+
+    def walk(items: Sequence[Mapping[str, Any]]) -> None:
+        for step in items:
+            steps[step["Name"]] = step
+            if step["Type"] == "Condition":
+                walk(step["Arguments"].get("IfSteps", []))
+                walk(step["Arguments"].get("ElseSteps", []))
+
+    walk(definition["Steps"])
+    return steps
+
+
+def step_graph(definition: str) -> Mapping[str, Any]:
+    """``{step name: step}`` of a definition JSON, condition branches included."""
+    return _steps_by_name(json.loads(definition))

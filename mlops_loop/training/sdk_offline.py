@@ -1,0 +1,350 @@
+"""Run the SageMaker Python SDK v3 offline: everything it needs to *describe* a pipeline, nothing more.
+
+Building a pipeline definition with the SDK must never talk to AWS: synth runs without an
+account, without credentials and (in CI) without a network. The SDK does not make that easy,
+so every workaround lives here, in one place:
+
+* ``AWS_DEFAULT_REGION`` must be set *before* ``sagemaker`` is imported: importing
+  ``sagemaker.mlops.workflow`` builds a boto3 client at class-definition time
+  (``sagemaker.ai_registry.air_hub``). The SDK is therefore only imported inside
+  :func:`offline_sdk`, never at module level.
+* Static dummy credentials and ``AWS_EC2_METADATA_DISABLED=true``: creating a botocore
+  client resolves the credential chain, which would otherwise read ``~/.aws`` (profiles,
+  ``credential_process``, SSO) or probe the EC2 instance metadata endpoint.
+  ``AWS_CONFIG_FILE``/``AWS_SHARED_CREDENTIALS_FILE`` point at nothing, so a developer's
+  own AWS configuration can neither leak into nor break the definition.
+* ``SAGEMAKER_VALIDATE_ROLE=false``: ``ModelTrainer`` otherwise validates the execution role
+  with ``iam:SimulatePrincipalPolicy``.
+* The SDK's own defaults files (``/etc/xdg/sagemaker/config.yaml``, ``~/.config/sagemaker``)
+  are replaced by a fixed config that only opts out of telemetry (the SDK otherwise sends a
+  telemetry HTTP request from a background thread on every ``train()``/``run()``), so a
+  machine-local config cannot inject subnets, tags or keys into the definition.
+* The session's default bucket is pinned by setting ``Session._default_bucket``: passing
+  ``default_bucket=`` is not enough, ``Session.default_bucket()`` still calls S3 to check
+  that the bucket exists (model registration calls it).
+* A guard records and blocks every AWS API call (``BaseClient._make_api_call``), every
+  botocore/``requests`` HTTP send and every socket connection or DNS lookup while the
+  context is active. The SDK swallows some exceptions (e.g. its staging-bucket probe), so
+  blocking alone is not proof: any recorded attempt makes the context fail on exit. The
+  patches are process-wide for the duration of the context (synth is single-threaded).
+* Host hygiene: importing the SDK calls ``logging.basicConfig`` and the SDK logs at
+  INFO/DEBUG; the root logger is restored on exit and SDK loggers are held at ERROR. Every
+  patched function and environment variable is restored on exit.
+* Speed: with a non-empty defaults config the SDK re-validates it against a large JSON
+  schema on every config lookup (~15 s per pipeline); the fixed config is validated once.
+
+Callers must also give code as ``s3://`` URIs (a local ``code=``/``source_dir`` is uploaded
+at definition time) and explicit output paths; :mod:`mlops_loop.training.definition` does.
+
+Nothing here imports AWS CDK.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import importlib
+import json
+import logging
+import os
+import socket
+import tempfile
+import threading
+import warnings
+from dataclasses import dataclass, field
+from typing import Any, Callable, Dict, Iterator, List, Optional, Tuple
+
+# Dummy static credentials: they make botocore skip the credential provider chain. They can
+# never authenticate anything, and the guard blocks every request anyway.
+_DUMMY_ACCESS_KEY = "AKIAOFFLINEDEFINITION"
+_DUMMY_SECRET_KEY = "offline-pipeline-definition-generation-only"
+
+# The only SageMaker SDK defaults in effect while a definition is generated: handed to the
+# PipelineSession, and written (as JSON, which is YAML) to the file both SDK defaults-file
+# overrides point at, so machine-local defaults files are never read.
+SDK_DEFAULTS: Dict[str, Any] = {
+    "SchemaVersion": "1.0",
+    "SageMaker": {"PythonSDK": {"Modules": {"TelemetryOptOut": True}}},
+}
+
+# Environment variables removed while offline: anything that could select another
+# credential source, profile or endpoint.
+_ENV_REMOVED = (
+    "AWS_PROFILE",
+    "AWS_DEFAULT_PROFILE",
+    "AWS_SESSION_TOKEN",
+    "AWS_SECURITY_TOKEN",
+    "AWS_ROLE_ARN",
+    "AWS_WEB_IDENTITY_TOKEN_FILE",
+    "AWS_CONTAINER_CREDENTIALS_RELATIVE_URI",
+    "AWS_CONTAINER_CREDENTIALS_FULL_URI",
+    "AWS_ENDPOINT_URL",
+    "AWS_ENDPOINT_URL_SAGEMAKER",
+    "AWS_ENDPOINT_URL_S3",
+)
+
+# Loggers silenced (below ERROR) while offline: the SDK is chatty at INFO/WARNING about
+# exactly what this module does on purpose (role validation skipped, job names popped ...).
+_QUIET_LOGGER_PREFIXES = ("sagemaker", "botocore.credentials")
+
+# SDK modules a pipeline definition uses; imported up front inside the offline environment.
+_SDK_MODULES = (
+    "sagemaker.mlops.workflow",
+    "sagemaker.core.processing",
+    "sagemaker.train",
+    "sagemaker.train.tuner",
+    "sagemaker.serve.model_builder",
+)
+
+
+class OfflineViolation(RuntimeError):
+    """Something tried to reach AWS (or the network) while a definition was being generated."""
+
+
+@dataclass
+class _Guard:
+    """Process-wide patches that block and record network access; re-entrant."""
+
+    attempts: List[str] = field(default_factory=list)
+    depth: int = 0
+    originals: List[Tuple[Any, str, Any]] = field(default_factory=list)
+
+    def record(self, what: str) -> OfflineViolation:
+        self.attempts.append(what)
+        return OfflineViolation(f"offline SageMaker definition generation attempted {what}")
+
+
+_GUARD = _Guard()
+_GUARD_LOCK = threading.RLock()
+
+
+_MISSING = object()
+
+
+def _patch(owner: Any, name: str, replacement: Callable[..., Any]) -> None:
+    # Remember the attribute as owned by ``owner`` itself (socket.socket inherits ``connect``
+    # from _socket.socket: restoring means deleting the override, not copying the base's).
+    _GUARD.originals.append((owner, name, vars(owner).get(name, _MISSING)))
+    setattr(owner, name, replacement)
+
+
+def _install_guard() -> None:
+    import botocore.client
+    import botocore.httpsession
+
+    def make_api_call(client: Any, operation_name: str, api_params: Any) -> Any:
+        service = client.meta.service_model.service_name
+        raise _GUARD.record(f"the AWS API call {service}.{operation_name}")
+
+    def botocore_send(_session: Any, request: Any) -> Any:
+        raise _GUARD.record(f"an HTTP request to {getattr(request, 'url', '?')} (botocore)")
+
+    def connect(sock: Any, address: Any) -> Any:
+        raise _GUARD.record(f"a socket connection to {address!r}")
+
+    def getaddrinfo(host: Any, *args: Any, **kwargs: Any) -> Any:
+        raise _GUARD.record(f"a DNS lookup of {host!r}")
+
+    _patch(botocore.client.BaseClient, "_make_api_call", make_api_call)
+    _patch(botocore.httpsession.URLLib3Session, "send", botocore_send)
+    _patch(socket.socket, "connect", connect)
+    _patch(socket.socket, "connect_ex", connect)
+    _patch(socket, "getaddrinfo", lambda *a, **k: getaddrinfo(*a, **k))
+    try:
+        import requests.sessions
+    except ImportError:  # pragma: no cover - requests ships with the SDK
+        return
+
+    def requests_send(_session: Any, request: Any, **kwargs: Any) -> Any:
+        raise _GUARD.record(f"an HTTP request to {getattr(request, 'url', '?')} (requests)")
+
+    _patch(requests.sessions.Session, "send", requests_send)
+
+
+def _remove_guard() -> None:
+    while _GUARD.originals:
+        owner, name, original = _GUARD.originals.pop()
+        if original is _MISSING:
+            delattr(owner, name)
+        else:
+            setattr(owner, name, original)
+
+
+@contextlib.contextmanager
+def network_guard() -> Iterator[List[str]]:
+    """Block and record every AWS API call, HTTP request, socket connection and DNS lookup.
+
+    Yields the list of recorded attempts (shared by nested guards). On exit, raises
+    :class:`OfflineViolation` if anything was attempted inside this guard, even when the
+    code that attempted it caught the exception.
+    """
+    with _GUARD_LOCK:
+        if _GUARD.depth == 0:
+            _GUARD.attempts.clear()
+            _install_guard()
+        _GUARD.depth += 1
+        first_attempt = len(_GUARD.attempts)
+    try:
+        yield _GUARD.attempts
+    finally:
+        with _GUARD_LOCK:
+            _GUARD.depth -= 1
+            new_attempts = list(_GUARD.attempts[first_attempt:])
+            if _GUARD.depth == 0:
+                _remove_guard()
+    if new_attempts:
+        raise OfflineViolation(
+            "offline SageMaker definition generation tried to reach AWS or the network: " + "; ".join(new_attempts)
+        )
+
+
+@contextlib.contextmanager
+def _environment(region: str, sdk_defaults_path: str) -> Iterator[None]:
+    values = {
+        "AWS_DEFAULT_REGION": region,
+        "AWS_REGION": region,
+        "AWS_ACCESS_KEY_ID": _DUMMY_ACCESS_KEY,
+        "AWS_SECRET_ACCESS_KEY": _DUMMY_SECRET_KEY,
+        "AWS_CONFIG_FILE": os.devnull,
+        "AWS_SHARED_CREDENTIALS_FILE": os.devnull,
+        "AWS_EC2_METADATA_DISABLED": "true",
+        "SAGEMAKER_VALIDATE_ROLE": "false",
+        "SAGEMAKER_ADMIN_CONFIG_OVERRIDE": sdk_defaults_path,
+        "SAGEMAKER_USER_CONFIG_OVERRIDE": sdk_defaults_path,
+    }
+    saved = {name: os.environ.get(name) for name in (*values, *_ENV_REMOVED)}
+    try:
+        for name in _ENV_REMOVED:
+            os.environ.pop(name, None)
+        os.environ.update(values)
+        yield
+    finally:
+        for name, value in saved.items():
+            if value is None:
+                os.environ.pop(name, None)
+            else:
+                os.environ[name] = value
+
+
+@contextlib.contextmanager
+def _contained_logging() -> Iterator[None]:
+    """Keep the SDK's logging side effects out of the host process (the CDK app).
+
+    Importing the SDK calls ``logging.basicConfig(level=INFO)`` (sagemaker.core.experiments),
+    which would attach a handler to the root logger of whoever imports us; the root logger
+    is restored on exit. SDK loggers are silenced below ERROR during the build, and the
+    SDK's UserWarnings ("Running within a PipelineSession ...") are suppressed.
+    """
+    root = logging.getLogger()
+    root_handlers, root_level = list(root.handlers), root.level
+    saved: Dict[str, int] = {}
+
+    def quiet() -> None:
+        for name in list(logging.root.manager.loggerDict):
+            if name.startswith(_QUIET_LOGGER_PREFIXES) and name not in saved:
+                logger = logging.getLogger(name)
+                saved[name] = logger.level
+                logger.setLevel(logging.ERROR)
+
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", category=UserWarning, module=r"sagemaker(\.|$)")
+        warnings.filterwarnings("ignore", category=DeprecationWarning, module=r"sagemaker(\.|$)")
+        try:
+            for module in _SDK_MODULES:
+                importlib.import_module(module)
+            quiet()
+            yield
+        finally:
+            for name, level in saved.items():
+                logging.getLogger(name).setLevel(level)
+            for handler in list(root.handlers):
+                if handler not in root_handlers:
+                    root.removeHandler(handler)
+            root.setLevel(root_level)
+
+
+@contextlib.contextmanager
+def _validate_sdk_defaults_once() -> Iterator[None]:
+    """Validate the (fixed) SDK defaults once instead of on every config lookup.
+
+    With any non-empty defaults config the SDK re-validates the whole config against its JSON
+    schema on *every* lookup (``get_sagemaker_config_value``): ~80 validations of ~0.2 s per
+    pipeline. The config here never changes, so a validated config is remembered by content.
+    A pure speed-up: where the SDK's functions are missing, nothing is patched.
+    """
+    from sagemaker.core.config import config as config_module
+    from sagemaker.core.config import config_manager
+
+    targets = [
+        (config_manager.SageMakerConfig, "validate_sagemaker_config", True),
+        (config_module, "validate_sagemaker_config", False),
+    ]
+    validated: set = set()
+    saved = []
+    for owner, name, is_static in targets:
+        original = vars(owner).get(name)
+        if original is None:
+            continue
+        function = original.__func__ if isinstance(original, staticmethod) else original
+
+        def once(sagemaker_config: Optional[dict] = None, _validate: Callable[..., Any] = function) -> None:
+            key = json.dumps(sagemaker_config, sort_keys=True, default=str)
+            if key not in validated:
+                _validate(sagemaker_config)
+                validated.add(key)
+
+        saved.append((owner, name, original))
+        setattr(owner, name, staticmethod(once) if is_static else once)
+    try:
+        yield
+    finally:
+        for owner, name, original in saved:
+            setattr(owner, name, original)
+
+
+def _pipeline_session(region: str, default_bucket: str) -> Any:
+    import boto3
+    from sagemaker.core.workflow.pipeline_context import PipelineSession
+
+    boto_session = boto3.Session(
+        aws_access_key_id=_DUMMY_ACCESS_KEY,
+        aws_secret_access_key=_DUMMY_SECRET_KEY,
+        region_name=region,
+    )
+    session = PipelineSession(
+        boto_session=boto_session,
+        default_bucket=default_bucket,
+        sagemaker_config=SDK_DEFAULTS,
+    )
+    # Session.default_bucket() checks (and may create) the bucket unless it is already set.
+    session._default_bucket = default_bucket  # pylint: disable=protected-access
+    return session
+
+
+@contextlib.contextmanager
+def offline_sdk(region: str, default_bucket: str) -> Iterator[Any]:
+    """Environment, guard and a ``PipelineSession`` for generating definitions offline.
+
+    Import SageMaker SDK modules *inside* this context (the first import needs the region).
+    The yielded session has ``default_bucket`` pinned; the definition should still give every
+    S3 location explicitly, the default bucket is only a safety net that never gets created.
+
+    Raises:
+        OfflineViolation: on exit, if anything inside tried to reach AWS or the network.
+    """
+    if not region:
+        raise ValueError("offline_sdk: a region is required (the SDK resolves image URIs per region)")
+    if not default_bucket:
+        raise ValueError("offline_sdk: a default bucket is required")
+    with tempfile.TemporaryDirectory(prefix="mlops-loop-sdk-") as tmp:
+        sdk_defaults_path = os.path.join(tmp, "config.yaml")
+        with open(sdk_defaults_path, "w", encoding="utf-8") as handle:
+            json.dump(SDK_DEFAULTS, handle)
+        with _environment(region, sdk_defaults_path), network_guard(), _contained_logging():
+            with _validate_sdk_defaults_once():
+                yield _pipeline_session(region, default_bucket)
+
+
+def guarded_attempts() -> Optional[List[str]]:
+    """The attempts recorded by the active guard (None when no guard is active); for tests."""
+    with _GUARD_LOCK:
+        return list(_GUARD.attempts) if _GUARD.depth else None

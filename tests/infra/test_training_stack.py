@@ -1,0 +1,165 @@
+"""The Training stack: one SageMaker Pipeline per model, wired to the registry with separation of duties."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+ENVS = ("dev", "staging", "prod")
+
+
+def render(value) -> str:
+    """Flatten an ``Fn::Join`` body into text, with each CloudFormation reference as a readable marker."""
+    if isinstance(value, str):
+        return value
+    if "Fn::Join" in value:
+        separator, parts = value["Fn::Join"]
+        return separator.join(render(p) for p in parts)
+    if "Fn::GetAtt" in value:
+        return "<GetAtt:" + ".".join(value["Fn::GetAtt"]) + ">"
+    if "Ref" in value:
+        return f"<Ref:{value['Ref']}>"
+    # Cross-stack references and other intrinsics: a marker without quotes, so the JSON stays valid.
+    return "<" + next(iter(value)) + ">"
+
+
+def pipelines(synthesized, env: str) -> dict[str, dict]:
+    out = {}
+    for resource in synthesized.resources(env, "Training", "AWS::SageMaker::Pipeline").values():
+        props = resource["Properties"]
+        body = json.loads(render(props["PipelineDefinition"]["PipelineDefinitionBody"]))
+        out[props["PipelineName"]] = {"props": props, "definition": body}
+    return out
+
+
+def steps(definition: dict) -> dict[str, dict]:
+    found = {}
+
+    def walk(step_list):
+        for step in step_list:
+            found[step["Name"]] = step
+            if step["Type"] == "Condition":
+                walk(step["Arguments"].get("IfSteps", []))
+                walk(step["Arguments"].get("ElseSteps", []))
+
+    walk(definition["Steps"])
+    return found
+
+
+@pytest.mark.parametrize("env", ENVS)
+def test_one_training_pipeline_per_model(synthesized, env):
+    names = set(pipelines(synthesized, env))
+    assert names == {f"mlops-loop-{env}-{m}-training" for m in synthesized.config.environments[env].models}
+
+
+def test_pipeline_steps_form_the_governed_chain(synthesized):
+    definition = pipelines(synthesized, "prod")["mlops-loop-prod-churn-training"]["definition"]
+    found = steps(definition)
+    assert {"Prepare", "Train", "Evaluate", "CheckGate", "Baseline", "Register", "GateFailed"} <= set(found)
+    gate = found["CheckGate"]
+    assert gate["Type"] == "Condition"
+    (condition,) = gate["Arguments"]["Conditions"]
+    assert condition["Type"] == "Equals"
+    assert condition["LeftValue"]["Std:JsonGet"]["Path"] == "gate.passed"
+    assert {s["Name"] for s in gate["Arguments"]["ElseSteps"]} == {"GateFailed"}
+
+
+def test_gate_thresholds_and_approval_default_come_from_each_environment(synthesized):
+    for env in ENVS:
+        gate = synthesized.config.environments[env].gate
+        auto = synthesized.config.environments[env].training.auto_approve
+        definition = pipelines(synthesized, env)[f"mlops-loop-{env}-churn-training"]["definition"]
+        params = {p["Name"]: p.get("DefaultValue") for p in definition["Parameters"]}
+        assert params["MinAuc"] == gate.min_auc
+        assert params["ChallengerMargin"] == gate.challenger_margin
+        assert params["MaxDemographicParityDifference"] == gate.max_demographic_parity_difference
+        assert params["ModelApprovalStatus"] == ("Approved" if auto else "PendingManualApproval")
+        assert params["TriggerReason"] == "manual"
+    assert synthesized.config.environments["prod"].training.auto_approve is False
+
+
+def test_training_runs_on_spot_with_checkpoints_in_every_environment_that_asks(synthesized):
+    for env in ENVS:
+        training = synthesized.config.environments[env].training
+        definition = pipelines(synthesized, env)[f"mlops-loop-{env}-credit-risk-training"]["definition"]
+        train = steps(definition)["Train"]["Arguments"]
+        assert train.get("EnableManagedSpotTraining", False) == training.use_spot
+        if training.use_spot:
+            assert train["CheckpointConfig"]["LocalPath"] == "/opt/ml/checkpoints"
+            assert '"pipelines", "credit-risk", "checkpoints"' in json.dumps(train["CheckpointConfig"]["S3Uri"])
+            assert train["StoppingCondition"]["MaxWaitTimeInSeconds"] >= train["StoppingCondition"]["MaxRuntimeInSeconds"]
+
+
+def test_definition_is_well_under_the_create_pipeline_limit(synthesized):
+    for env in ENVS:
+        for pipeline in pipelines(synthesized, env).values():
+            assert len(json.dumps(pipeline["definition"])) < 100_000
+
+
+def _statements(synthesized, env: str, model: str) -> dict[str, dict]:
+    for key, policy in synthesized.resources(env, "Training", "AWS::IAM::ManagedPolicy").items():
+        if policy["Properties"]["Description"] == f"mlops-loop-{env}-{model}-training pipeline":
+            return {s["Sid"]: s for s in policy["Properties"]["PolicyDocument"]["Statement"]}
+    raise KeyError(model)
+
+
+def _allowed_actions(statements: dict) -> set[str]:
+    return {
+        a
+        for s in statements.values()
+        if s["Effect"] == "Allow"
+        for a in ([s["Action"]] if isinstance(s["Action"], str) else s["Action"])
+    }
+
+
+@pytest.mark.parametrize("env", ENVS)
+def test_the_trainer_can_register_but_never_approve(synthesized, env):
+    statements = _statements(synthesized, env, "churn")
+    assert "sagemaker:CreateModelPackage" in _allowed_actions(statements)
+    assert "sagemaker:UpdateModelPackage" not in _allowed_actions(statements)
+    deny = statements["TrainerCannotApprove"]
+    assert deny["Effect"] == "Deny" and deny["Action"] == "sagemaker:UpdateModelPackage" and deny["Resource"] == "*"
+    register = statements["RegisterChurn"]
+    account = synthesized.config.environments[env].account
+    assert set(register["Resource"]) == {
+        f"arn:aws:sagemaker:eu-west-1:{account}:model-package/mlops-loop-{env}-churn/*",
+        f"arn:aws:sagemaker:eu-west-1:{account}:model-package-group/mlops-loop-{env}-churn",
+    }
+
+
+def test_outside_auto_approve_environments_versions_can_only_be_registered_pending(synthesized):
+    prod = _statements(synthesized, "prod", "churn")
+    assert prod["RegisterOnlyAsPendingChurn"] == {
+        "Sid": "RegisterOnlyAsPendingChurn",
+        "Effect": "Deny",
+        "Action": "sagemaker:CreateModelPackage",
+        "Resource": "*",
+        "Condition": {"StringNotEqualsIfExists": {"sagemaker:ModelApprovalStatus": "PendingManualApproval"}},
+    }
+    assert "RegisterOnlyAsPendingChurn" not in _statements(synthesized, "dev", "churn")  # dev auto-approves
+
+
+def test_pipeline_role_reads_only_its_datasets_and_owns_only_its_artifacts_prefix(synthesized):
+    statements = _statements(synthesized, "prod", "credit-risk")
+    assert statements["ReadFeatures"]["Resource"].endswith("-features-333333333333-eu-west-1/snapshots/credit_risk/*")
+    assert statements["ReadLabels"]["Resource"].endswith("-curated-333333333333-eu-west-1/credit_risk/*")
+    assert statements["Artifacts"]["Resource"].endswith("-artifacts-333333333333-eu-west-1/pipelines/credit-risk/*")
+    assert "s3:PutObject" not in statements["ReadFeatures"]["Action"]
+    assert statements["PassOwnRole"]["Condition"] == {"StringEquals": {"iam:PassedToService": "sagemaker.amazonaws.com"}}
+    assert "glue:" not in json.dumps(statements) and "sagemaker:PutRecord" not in json.dumps(statements)
+
+
+def test_model_spec_travels_as_an_asset_with_the_models_config(synthesized):
+    config = synthesized.config.models["churn"]
+    # Single-file assets are staged as asset.<hash>.<ext> in the cloud assembly.
+    specs = [json.loads(p.read_text()) for p in synthesized.outdir.glob("asset.*.json")]
+    churn = [s for s in specs if s["name"] == "churn"]
+    assert churn and churn[0] == {
+        "name": "churn",
+        "dataset": config.dataset,
+        "target": config.target,
+        "features": list(config.features),
+        "sensitive_attribute": config.sensitive_attribute,
+        "slices": list(config.slices),
+    }
