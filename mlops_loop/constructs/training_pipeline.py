@@ -121,6 +121,10 @@ class TrainingPipeline(Construct):
             use_spot=pipeline_training.use_spot,
             max_runtime_seconds=pipeline_training.max_runtime_minutes * 60,
             enable_tuning=pipeline_training.hyperparameter_tuning,
+            # The step cache is keyed on S3 URIs, not their contents, and the data prefixes are
+            # fixed: a long expiry would replay last week's Prepare/Train on a scheduled or
+            # drift-triggered retrain. One hour still makes a retried execution cheap.
+            cache_expire_after="PT1H",
         )
         self.definition = build_pipeline_definition(spec)
         self.pipeline = sagemaker.CfnPipeline(

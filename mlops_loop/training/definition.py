@@ -13,10 +13,32 @@ by the CDK app), and runs::
 
     python3 <entry-dir>/<entry file> <module> <args...>
 
-with ``<entry-dir>`` = ``/opt/ml/processing/input/entry`` (processing) or
-``/opt/ml/input/data/entry`` (training), and the zip at ``MLOPS_CODE_LIBRARY``. The file
-names are those of the S3 objects (a CDK asset key is ``<hash>.py``), so the definition
-changes - and the steps' caches miss - exactly when the code changes.
+with ``<entry-dir>`` = ``/opt/ml/processing/input/entry`` (processing input "entry") or
+``/opt/ml/input/data/entry`` (training channel "entry"); the entry script finds the zip in
+the "lib" input/channel. File names are those of the S3 objects (a CDK asset key is
+``<hash>.py``), so the definition changes - and the steps' caches miss - exactly when the
+code changes.
+
+Contract with the job code (pipeline_code/sagemaker_entry.py and pipeline_code/training):
+
+* ``--model-spec`` is the model spec as compact JSON when it fits a container argument
+  (SageMaker caps each at 256 characters), otherwise the *path* of the JSON file delivered
+  from ``model_spec_s3_uri`` (``/opt/ml/processing/input/model_spec/<name>.json``,
+  ``/opt/ml/input/data/model_spec/<name>.json`` in training).
+* Prepare's ``test`` output *is* the frozen test set: it is uploaded to
+  ``frozen_test_s3_uri`` (a reused set is written back unchanged), which Prepare also reads
+  (``--frozen-test-dir s3://...``) through the S3 API rather than as a mounted input:
+  SageMaker fails a job whose input prefix is empty, and it is empty until the first run.
+* Train gets every hyperparameter as a ``--<name> <value>`` flag (and in the job's
+  HyperParameters), writes checkpoints to ``--checkpoint-dir`` (synced to S3 for managed
+  spot) and prints ``validation-auc=<v>;`` per round and ``final_validation_auc=<v>;``
+  for the kept model (the tuning objective).
+* Tuning jobs cannot set an entrypoint: they run the entry script in the XGBoost
+  container's script mode (module in ``MLOPS_LOOP_MODULE``, the spec and hyperparameters
+  as ``--name value`` flags from the toolkit, directories from ``SM_CHANNEL_*``).
+* Evaluate writes ``evaluation.json`` (``gate.passed``, ``gate.reasons``),
+  ``model_quality.json`` (Model Registry ModelQuality format), ``bias.json`` and
+  ``explainability.json``; Baseline writes ``statistics.json`` and ``constraints.json``.
 
 The definition is deterministic (same spec, same bytes) and generated without any AWS call
 (:mod:`mlops_loop.training.sdk_offline`). Values that are CDK tokens (``${Token[...]}``,
@@ -82,6 +104,7 @@ PARAMETER_NAMES = (
 
 EVALUATION_PROPERTY_FILE = "EvaluationReport"
 EVALUATION_FILE = "evaluation.json"
+MODEL_QUALITY_FILE = "model_quality.json"
 BIAS_FILE = "bias.json"
 EXPLAINABILITY_FILE = "explainability.json"
 STATISTICS_FILE = "statistics.json"
@@ -113,22 +136,27 @@ TRAIN_LIB_DIR = f"{TRAIN_DATA}/lib"
 TRAIN_MODEL_SPEC_DIR = f"{TRAIN_DATA}/model_spec"
 TRAIN_MODEL_DIR = "/opt/ml/model"
 TRAIN_CHECKPOINT_DIR = "/opt/ml/checkpoints"
-TRAIN_HYPERPARAMETERS_FILE = "/opt/ml/input/config/hyperparameters.json"
 
-# Environment of every job: where the library zip is inside the container. For tuning
-# (script mode, see _tuning_step) also which module to run and with which arguments.
-ENV_CODE_LIBRARY = "MLOPS_CODE_LIBRARY"
-ENV_ENTRY_MODULE = "MLOPS_ENTRY_MODULE"
-ENV_ENTRY_ARGS = "MLOPS_ENTRY_ARGS"
+# Script mode (tuning): the module the entry script runs when it gets only --flags.
+ENV_ENTRY_MODULE = "MLOPS_LOOP_MODULE"
 
 # SageMaker API limits the definition must respect.
 MAX_CONTAINER_ARGUMENT = 256  # AppSpecification/AlgorithmSpecification ContainerArguments[i]
-MAX_TRAINING_ENV_VALUE = 512  # HyperParameterTrainingJobDefinition.Environment values
+MAX_HYPERPARAMETER_VALUE = 2500  # HyperParameters / StaticHyperParameters values
 MAX_DEFINITION_CHARS = 1_048_576  # CreatePipeline PipelineDefinition
 
-# Metric the training module prints; XGBoost's own log line ("validation-auc:0.81") matches too.
+# Metrics the training module prints: the validation AUC of every round (XGBoost's own
+# "validation-auc:0.81" log form matches too) and, at the end, that of the kept model - the
+# tuning objective (with early stopping the last round is not the kept one).
+_NUMBER = r"([0-9]*\.?[0-9]+(?:[eE][-+]?[0-9]+)?)"
 VALIDATION_AUC_METRIC = "validation-auc"
-VALIDATION_AUC_REGEX = r"validation-auc[=:]\s*([0-9]*\.?[0-9]+(?:[eE][-+]?[0-9]+)?)"
+VALIDATION_AUC_REGEX = r"(?<![_a-z])validation-auc[=:]\s*" + _NUMBER
+FINAL_VALIDATION_AUC_METRIC = "final-validation-auc"
+FINAL_VALIDATION_AUC_REGEX = r"final_validation_auc=\s*" + _NUMBER
+METRIC_DEFINITIONS = (
+    (VALIDATION_AUC_METRIC, VALIDATION_AUC_REGEX),
+    (FINAL_VALIDATION_AUC_METRIC, FINAL_VALIDATION_AUC_REGEX),
+)
 
 DEFAULT_HYPERPARAMETERS: Tuple[Tuple[str, str], ...] = (
     ("num_round", "300"),
@@ -165,6 +193,7 @@ _INSTANCE_TYPE = re.compile(r"^ml\.[a-z][a-z0-9-]*\.[a-z0-9]+$")
 _METADATA_VALUE = re.compile(r"^[\w .:/=+\-@]{1,256}$")
 _ISO_DURATION = re.compile(r"^P(?!$)(\d+Y)?(\d+M)?(\d+W)?(\d+D)?(T(?=\d)(\d+H)?(\d+M)?(\d+S)?)?$")
 _HYPERPARAMETER_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_.-]{0,255}$")
+_ENV_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,1023}$")
 _TAG_KEY = re.compile(r"^[\w .:/=+\-@]{1,128}$")
 _TAG_VALUE = re.compile(r"^[\w .:/=+\-@]{0,256}$")
 
@@ -246,8 +275,13 @@ class PipelineSpec:
     enable_tuning: bool = False
     tuning_max_jobs: int = 12
     tuning_max_parallel_jobs: int = 3
-    # Steps
+    # Step caching: Prepare, Train/Tune and Baseline are cached for cache_expire_after. The
+    # cache key holds S3 URIs, not contents: triggers should pass snapshot-specific
+    # InputFeatures/InputLabels, or a re-run within the window reuses the earlier data.
+    # Evaluate is not cached unless cache_evaluation: its verdict also depends on the current
+    # champion in the Model Registry, which the cache key does not capture.
     cache_expire_after: str = "P30D"
+    cache_evaluation: bool = False
     # Registration
     inference_environment: Tuple[Tuple[str, str], ...] = ()
     content_types: Tuple[str, ...] = ("text/csv", "application/json")
@@ -329,7 +363,10 @@ def _validate(spec: PipelineSpec) -> List[str]:
     _check_model_spec(spec, bad)
 
     if spec.default_approval_status not in APPROVAL_STATUSES:
-        bad("default_approval_status", f"must be one of {list(APPROVAL_STATUSES)}, got {spec.default_approval_status!r}")
+        bad(
+            "default_approval_status",
+            f"must be one of {list(APPROVAL_STATUSES)}, got {spec.default_approval_status!r}",
+        )
 
     for name, lo, hi in (
         ("min_auc", 0.0, 1.0),
@@ -364,24 +401,24 @@ def _validate(spec: PipelineSpec) -> List[str]:
     ):
         bad("tuning_max_parallel_jobs", "must not exceed tuning_max_jobs")
 
-    for name in ("use_spot", "enable_tuning", "enable_network_isolation"):
+    for name in ("use_spot", "enable_tuning", "enable_network_isolation", "cache_evaluation"):
         if not isinstance(getattr(spec, name), bool):
             bad(name, f"must be a bool, got {getattr(spec, name)!r}")
 
     _check_pairs(spec, "hyperparameters", bad, key_pattern=_HYPERPARAMETER_NAME, value_max=2500)
     for reserved in [name for name, _ in _pairs(spec.hyperparameters) if name.startswith("sagemaker_")]:
         bad("hyperparameters", f"{reserved!r} is reserved (sagemaker_* hyperparameters are set by the pipeline)")
-    _check_pairs(spec, "inference_environment", bad, key_pattern=re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,1023}$"), value_max=1024)
+    _check_pairs(spec, "inference_environment", bad, key_pattern=_ENV_NAME, value_max=1024)
     _check_pairs(spec, "tags", bad, key_pattern=_TAG_KEY, value_pattern=_TAG_VALUE, max_items=45)
     for name in ("content_types", "response_types"):
         value = getattr(spec, name)
         if not isinstance(value, tuple) or not value or not all(isinstance(v, str) and "/" in v for v in value):
             bad(name, f"must be a non-empty tuple of MIME types, got {value!r}")
 
-    if region and _INSTANCE_TYPE.match(str(spec.processing_instance_type)) and _local_nvme(spec.processing_instance_type):
-        bad("processing_instance_type", f"{spec.processing_instance_type!r} has local NVMe storage; SageMaker rejects a volume KMS key for it")
-    if region and _INSTANCE_TYPE.match(str(spec.training_instance_type)) and _local_nvme(spec.training_instance_type):
-        bad("training_instance_type", f"{spec.training_instance_type!r} has local NVMe storage; SageMaker rejects a volume KMS key for it")
+    for name in ("processing_instance_type", "training_instance_type"):
+        value = getattr(spec, name)
+        if isinstance(value, str) and _INSTANCE_TYPE.match(value) and _local_nvme(value):
+            bad(name, f"{value!r} has local NVMe storage; SageMaker rejects the volume KMS key every job sets")
     return problems
 
 
@@ -392,7 +429,7 @@ def _check_s3_uri(spec: PipelineSpec, name: str, bad: Any, *, suffix: Optional[s
         return
     if _has_token(value) and _CDK_TOKEN.fullmatch(value):
         if suffix:
-            bad(name, f"must end with a literal object name ending in {suffix!r} (the job runs it by name), got a bare CDK token")
+            bad(name, f"must end with a literal object name ending in {suffix!r} (jobs open it by name)")
         return
     match = _S3_URI.match(value)
     if not match:
@@ -554,7 +591,7 @@ def build_pipeline_definition(spec: PipelineSpec) -> str:
         definition = _Builder(safe_spec, session).definition()
     definition = _restore_tokens(definition, replacements)
     if len(definition) > MAX_DEFINITION_CHARS:
-        raise ValueError(f"the pipeline definition is {len(definition)} characters, over SageMaker's {MAX_DEFINITION_CHARS}")
+        raise ValueError(f"the pipeline definition has {len(definition)} characters, over {MAX_DEFINITION_CHARS}")
     return definition
 
 
@@ -581,7 +618,9 @@ class _Builder:
         s = spec
         self.p_features = ParameterString(PARAM_INPUT_FEATURES, default_value=s.feature_data_s3_uri)
         self.p_labels = ParameterString(PARAM_INPUT_LABELS, default_value=s.labels_s3_uri)
-        self.p_processing_type = ParameterString(PARAM_PROCESSING_INSTANCE_TYPE, default_value=s.processing_instance_type)
+        self.p_processing_type = ParameterString(
+            PARAM_PROCESSING_INSTANCE_TYPE, default_value=s.processing_instance_type
+        )
         self.p_training_type = ParameterString(PARAM_TRAINING_INSTANCE_TYPE, default_value=s.training_instance_type)
         self.p_training_count = ParameterInteger(PARAM_TRAINING_INSTANCE_COUNT, default_value=s.training_instance_count)
         self.p_min_auc = ParameterFloat(PARAM_MIN_AUC, default_value=float(s.min_auc))
@@ -591,7 +630,9 @@ class _Builder:
         self.p_di = ParameterFloat(PARAM_MIN_DISPARATE_IMPACT, default_value=float(s.min_disparate_impact))
         # Governance: where registration defaults to manual approval, an execution cannot
         # override it to self-approve (the enum admits only the default).
-        approval_enum = list(APPROVAL_STATUSES) if s.default_approval_status == "Approved" else ["PendingManualApproval"]
+        approval_enum = ["PendingManualApproval"]
+        if s.default_approval_status == "Approved":
+            approval_enum = list(APPROVAL_STATUSES)
         self.p_approval = ParameterString(
             PARAM_APPROVAL_STATUS, default_value=s.default_approval_status, enum_values=approval_enum
         )
@@ -616,7 +657,8 @@ class _Builder:
         """s3://<bucket>/pipelines/<model>/<execution id>/<parts...> (a Join)."""
         from sagemaker.core.workflow.functions import Join
 
-        return Join(on="/", values=["s3:/", self.spec.artifacts_bucket, "pipelines", self.spec.model_name, self.exec_id, *parts])
+        s = self.spec
+        return Join(on="/", values=["s3:/", s.artifacts_bucket, "pipelines", s.model_name, self.exec_id, *parts])
 
     @staticmethod
     def basename(uri: str) -> str:
@@ -626,9 +668,6 @@ class _Builder:
         if self.spec.model_spec_s3_uri is not None:
             return f"{spec_dir}/{self.basename(self.spec.model_spec_s3_uri)}"
         return self.spec.compact_model_spec
-
-    def code_env(self, lib_dir: str) -> Dict[str, str]:
-        return {ENV_CODE_LIBRARY: f"{lib_dir}/{self.basename(self.spec.code_library_s3_uri)}"}
 
     def job_tags(self) -> Optional[List[Dict[str, str]]]:
         return [{"Key": k, "Value": v} for k, v in self.spec.tags] or None
@@ -699,7 +738,6 @@ class _Builder:
             max_runtime_in_seconds=s.processing_max_runtime_seconds,
             base_job_name=f"{s.model_name}-processing",
             sagemaker_session=self.session,
-            env=self.code_env(PROC_LIB_DIR),
             tags=self.job_tags(),
             network_config=NetworkConfig(
                 enable_network_isolation=network_isolation,
@@ -752,6 +790,7 @@ class _Builder:
         *,
         network_isolation: bool,
         property_files: Optional[List[Any]] = None,
+        cache: bool = True,
     ) -> Any:
         from sagemaker.mlops.workflow import ProcessingStep
 
@@ -765,7 +804,7 @@ class _Builder:
             description=description,
             step_args=step_args,
             property_files=property_files,
-            cache_config=self.cache(),
+            cache_config=self.cache() if cache else None,
             retry_policies=self.job_retries(),
         )
 
@@ -779,22 +818,25 @@ class _Builder:
                 "--model-spec", self.model_spec_arg(PROC_MODEL_SPEC_DIR),
                 "--features-dir", f"{PROC_INPUT}/features",
                 "--labels-dir", f"{PROC_INPUT}/labels",
-                "--frozen-test-dir", f"{PROC_INPUT}/frozen_test",
+                # Read by the job itself (S3 API), not mounted: SageMaker fails a job whose
+                # input prefix is empty, and it is empty until the first run freezes a test set.
+                "--frozen-test-dir", s.frozen_test_s3_uri,
                 "--output-dir", PROC_OUTPUT,
             ],  # fmt: skip
             [
                 self.proc_input("features", self.p_features, f"{PROC_INPUT}/features"),
                 self.proc_input("labels", self.p_labels, f"{PROC_INPUT}/labels"),
-                self.proc_input("frozen_test", s.frozen_test_s3_uri, f"{PROC_INPUT}/frozen_test"),
             ],
             [
                 self.proc_output("train", f"{PROC_OUTPUT}/train", self.out("prepare", "train")),
                 self.proc_output("validation", f"{PROC_OUTPUT}/validation", self.out("prepare", "validation")),
-                self.proc_output("test", f"{PROC_OUTPUT}/test", self.out("prepare", "test")),
-                # The frozen test set goes back to its fixed prefix so later runs reuse it.
-                self.proc_output("frozen_test", f"{PROC_OUTPUT}/frozen_test", s.frozen_test_s3_uri),
+                # The test split is the frozen test set: Prepare reuses the one under
+                # frozen_test_s3_uri (copied unchanged) or creates it, and it goes back there
+                # so that every later run - and every champion - is scored on the same rows.
+                self.proc_output("test", f"{PROC_OUTPUT}/test", s.frozen_test_s3_uri),
             ],
-            network_isolation=s.enable_network_isolation,
+            # Network access for the S3 read of the frozen test set (see above).
+            network_isolation=False,
         )
 
     def evaluate_step(self, model_data: Any, prepare: Any) -> Tuple[Any, Any]:
@@ -811,6 +853,7 @@ class _Builder:
                 "--model-dir", f"{PROC_INPUT}/model",
                 "--test-dir", f"{PROC_INPUT}/test",
                 "--model-package-group", self.spec.model_package_group_name,
+                "--region", self.spec.region,
                 "--min-auc", self.p_min_auc.to_string(),
                 "--challenger-margin", self.p_margin.to_string(),
                 "--max-slice-regression", self.p_slice.to_string(),
@@ -826,6 +869,9 @@ class _Builder:
             # Looks up the champion in the Model Registry and reads its artifacts: needs the network.
             network_isolation=False,
             property_files=[report],
+            # The verdict depends on the registry's current champion, which is not part of the
+            # step's cache key: a cache hit would replay a stale gate decision (see PipelineSpec).
+            cache=self.spec.cache_evaluation,
         )
         return step, report
 
@@ -851,17 +897,19 @@ class _Builder:
 
     # Training ------------------------------------------------------------------------
     def train_arguments(self) -> List[str]:
-        return [
+        arguments = [
             MODULE_TRAIN,
             "--model-spec", self.model_spec_arg(TRAIN_MODEL_SPEC_DIR),
             "--train-dir", f"{TRAIN_DATA}/train",
             "--validation-dir", f"{TRAIN_DATA}/validation",
             "--model-dir", TRAIN_MODEL_DIR,
             "--checkpoint-dir", TRAIN_CHECKPOINT_DIR,
-            "--hyperparameters-file", TRAIN_HYPERPARAMETERS_FILE,
         ]  # fmt: skip
+        for name, value in self.spec.hyperparameters:
+            arguments += [f"--{name}", value]
+        return arguments
 
-    def train_channels(self, prepare: Any) -> List[Any]:
+    def train_channels(self, prepare: Any, *, model_spec_file: bool) -> List[Any]:
         from sagemaker.core.training.configs import InputData
 
         s = self.spec
@@ -872,7 +920,7 @@ class _Builder:
             InputData(channel_name="entry", data_source=s.code_entry_s3_uri),
             InputData(channel_name="lib", data_source=s.code_library_s3_uri),
         ]
-        if s.model_spec_s3_uri is not None:
+        if model_spec_file and s.model_spec_s3_uri is not None:
             channels.append(InputData(channel_name="model_spec", data_source=s.model_spec_s3_uri))
         return channels
 
@@ -890,8 +938,15 @@ class _Builder:
         )
         return hashlib.sha256(material.encode()).hexdigest()[:16]
 
-    def model_trainer(self, *, environment: Dict[str, str], hyperparameters: Dict[str, str], checkpoint: Any,
-                      network_isolation: bool, output_path: Any) -> Any:  # fmt: skip
+    def model_trainer(
+        self,
+        *,
+        environment: Dict[str, str],
+        hyperparameters: Dict[str, str],
+        checkpoint: Any,
+        network_isolation: bool,
+        output_path: Any,
+    ) -> Any:
         from sagemaker.core.shapes import MetricDefinition, Tag
         from sagemaker.core.training.configs import (
             CheckpointConfig,
@@ -908,7 +963,9 @@ class _Builder:
             # Managed spot: the wait includes time queued for capacity; it must be >= the
             # runtime and a job lives at most 28 days.
             max_wait = max(s.max_runtime_seconds, min(2 * s.max_runtime_seconds, 28 * 24 * 3600))
-            stopping = StoppingCondition(max_runtime_in_seconds=s.max_runtime_seconds, max_wait_time_in_seconds=max_wait)
+            stopping = StoppingCondition(
+                max_runtime_in_seconds=s.max_runtime_seconds, max_wait_time_in_seconds=max_wait
+            )
         trainer = ModelTrainer(
             sagemaker_session=self.session,
             role=s.role_arn,
@@ -923,7 +980,9 @@ class _Builder:
                 enable_managed_spot_training=s.use_spot,
             ),
             stopping_condition=stopping,
-            output_data_config=OutputDataConfig(s3_output_path=output_path, kms_key_id=s.kms_key_arn, compression_type="GZIP"),
+            output_data_config=OutputDataConfig(
+                s3_output_path=output_path, kms_key_id=s.kms_key_arn, compression_type="GZIP"
+            ),
             checkpoint_config=(
                 CheckpointConfig(s3_uri=checkpoint, local_path=TRAIN_CHECKPOINT_DIR) if checkpoint is not None else None
             ),
@@ -935,7 +994,7 @@ class _Builder:
             tags=[Tag(key=k, value=v) for k, v in s.tags] or None,
         )
         return trainer.with_metric_definitions(
-            [MetricDefinition(name=VALIDATION_AUC_METRIC, regex=VALIDATION_AUC_REGEX)]
+            [MetricDefinition(name=name, regex=regex) for name, regex in METRIC_DEFINITIONS]
         )
 
     def training_step(self, prepare: Any) -> Tuple[Any, Any]:
@@ -947,21 +1006,22 @@ class _Builder:
         checkpoint = None
         if s.use_spot:
             # Keyed by the data (the Prepare job that produced it) and the training config: a
-            # spot restart or step retry resumes its own checkpoints, a new run never picks up
-            # another run's, and the step cache (which hashes CheckpointConfig) still hits.
+            # spot restart, a step retry or a later run on the same data and config resumes
+            # from it, other data or config never does, and the step cache (which hashes
+            # CheckpointConfig) still hits - an execution id here would defeat it.
             checkpoint = Join(
                 on="/",
                 values=["s3:/", s.artifacts_bucket, "pipelines", s.model_name, "checkpoints",
                         prepare.properties.ProcessingJobName, self.config_digest()],
             )  # fmt: skip
         trainer = self.model_trainer(
-            environment=self.code_env(TRAIN_LIB_DIR),
+            environment={},
             hyperparameters=dict(s.hyperparameters),
             checkpoint=checkpoint,
             network_isolation=s.enable_network_isolation,
             output_path=self.out("train"),
         )
-        step_args = trainer.train(input_data_config=self.train_channels(prepare))
+        step_args = trainer.train(input_data_config=self.train_channels(prepare, model_spec_file=True))
         step = TrainingStep(
             name=STEP_TRAIN,
             description="XGBoost training (stock image; entry script + pipeline_code zip as input channels).",
@@ -972,13 +1032,15 @@ class _Builder:
         return step, step.properties.ModelArtifacts.S3ModelArtifacts
 
     def tuning_step(self, prepare: Any) -> Tuple[Any, Any]:
-        """Automatic Model Tuning over eta / max_depth / min_child_weight, maximizing validation AUC.
+        """Automatic Model Tuning over eta / max_depth / min_child_weight, maximizing the kept model's AUC.
 
         A tuning job cannot set ContainerEntrypoint, so its training jobs run the XGBoost
         image in *script mode*: ``sagemaker_program`` is the entry script and
         ``sagemaker_submit_directory`` the local path of the "entry" channel (no tarball).
-        The toolkit passes the hyperparameters as ``--name value`` flags; the module and its
-        fixed arguments travel in ``MLOPS_ENTRY_MODULE`` / ``MLOPS_ENTRY_ARGS`` (JSON list).
+        The toolkit passes every non-``sagemaker_`` hyperparameter as a ``--name value`` flag
+        (the model spec included: it is a JSON-encoded string so that the toolkit's JSON
+        decoding hands the JSON text back) and sets ``SM_CHANNEL_TRAIN``/``..._VALIDATION``/
+        ``SM_MODEL_DIR``; the entry script takes the module from ``MLOPS_LOOP_MODULE``.
         """
         from sagemaker.core.parameter import ContinuousParameter, IntegerParameter
         from sagemaker.core.workflow.functions import Join
@@ -986,20 +1048,15 @@ class _Builder:
         from sagemaker.train.tuner import HyperparameterTuner
 
         s = self.spec
-        arguments = self.train_arguments()
-        entry_args = json.dumps(arguments[1:], separators=(",", ":"))
-        if len(entry_args) > MAX_TRAINING_ENV_VALUE:
+        model_spec = json.dumps(s.compact_model_spec)
+        if len(model_spec) > MAX_HYPERPARAMETER_VALUE:
             raise ValueError(
-                f"PipelineSpec.model_spec_json: with enable_tuning the training arguments travel in an environment "
-                f"variable of at most {MAX_TRAINING_ENV_VALUE} characters ({len(entry_args)} here); set model_spec_s3_uri"
+                f"PipelineSpec.model_spec_json: with enable_tuning the model spec is a hyperparameter, at most "
+                f"{MAX_HYPERPARAMETER_VALUE} characters ({len(model_spec)} here)"
             )
-        environment = {
-            **self.code_env(TRAIN_LIB_DIR),
-            ENV_ENTRY_MODULE: MODULE_TRAIN,
-            ENV_ENTRY_ARGS: entry_args,
-        }
         tuned = {name for name, *_ in TUNING_RANGES}
-        hyperparameters = {k: v for k, v in s.hyperparameters if k not in tuned}
+        hyperparameters = {"model_spec": model_spec}
+        hyperparameters.update((k, v) for k, v in s.hyperparameters if k not in tuned)
         hyperparameters.update(
             {
                 "sagemaker_program": self.basename(s.code_entry_s3_uri),
@@ -1007,7 +1064,7 @@ class _Builder:
             }
         )
         trainer = self.model_trainer(
-            environment=environment,
+            environment={ENV_ENTRY_MODULE: MODULE_TRAIN},
             hyperparameters=hyperparameters,
             checkpoint=None,  # parallel tuning jobs must not share a checkpoint prefix
             # Script mode pip-installs the entry directory at start-up; keep the network.
@@ -1020,10 +1077,10 @@ class _Builder:
             ranges[name] = cls(lo, hi, scaling_type=scaling)
         tuner = HyperparameterTuner(
             model_trainer=trainer,
-            objective_metric_name=VALIDATION_AUC_METRIC,
+            objective_metric_name=FINAL_VALIDATION_AUC_METRIC,
             objective_type="Maximize",
             hyperparameter_ranges=ranges,
-            metric_definitions=[{"Name": VALIDATION_AUC_METRIC, "Regex": VALIDATION_AUC_REGEX}],
+            metric_definitions=[{"Name": name, "Regex": regex} for name, regex in METRIC_DEFINITIONS],
             strategy="Bayesian",
             max_jobs=s.tuning_max_jobs,
             max_parallel_jobs=s.tuning_max_parallel_jobs,
@@ -1032,10 +1089,10 @@ class _Builder:
             base_tuning_job_name=f"{s.model_name}-tune",
             tags=self.job_tags(),
         )
-        step_args = tuner.tune(inputs=self.train_channels(prepare))
+        step_args = tuner.tune(inputs=self.train_channels(prepare, model_spec_file=False))
         step = TuningStep(
             name=STEP_TUNE,
-            description="Automatic Model Tuning of XGBoost (maximize validation AUC).",
+            description="Automatic Model Tuning of XGBoost (maximize the kept model's validation AUC).",
             step_args=step_args,
             cache_config=self.cache(),
             retry_policies=self.job_retries(),
@@ -1074,7 +1131,7 @@ class _Builder:
         statistics = report(baseline_dir, STATISTICS_FILE)
         constraints = report(baseline_dir, CONSTRAINTS_FILE)
         metrics = ModelMetrics(
-            model_statistics=report(evaluation_dir, EVALUATION_FILE),
+            model_statistics=report(evaluation_dir, MODEL_QUALITY_FILE),
             model_data_statistics=statistics,
             model_data_constraints=constraints,
             bias=report(evaluation_dir, BIAS_FILE),
@@ -1111,7 +1168,9 @@ class _Builder:
                 "pipeline_name": s.pipeline_name,
                 "pipeline_execution_id": ExecutionVariables.PIPELINE_EXECUTION_ID,
             },
-            description=f"{s.model_name}: XGBoost {s.xgboost_version}, code {s.code_version}, passed the promotion gate",
+            description=(
+                f"{s.model_name}: XGBoost {s.xgboost_version}, code {s.code_version}, passed the promotion gate"
+            ),
             domain="MACHINE_LEARNING",
             task="CLASSIFICATION",
         )

@@ -1,0 +1,237 @@
+"""A local model registry in a directory: the SageMaker Model Registry's semantics, no AWS.
+
+Layout (everything is plain JSON/files, safe to inspect or diff)::
+
+    <root>/
+      runs.jsonl                               one line per run (experiment comparison)
+      groups/<group>/group.json                the model package group
+      groups/<group>/versions/<n>/version.json status, approval history, lineage, metrics
+      groups/<group>/versions/<n>/model/       model.json + feature_metadata.json (copied in)
+      groups/<group>/versions/<n>/evaluation.json
+      groups/<group>/versions/<n>/<artifact>/  further artifacts (e.g. baseline/)
+
+Versions are numbered 1, 2, ... per group (allocated with an atomic ``mkdir``) and start
+``PendingManualApproval``; :meth:`LocalRegistry.approve` / :meth:`LocalRegistry.reject`
+change the status and append to the approval history. :meth:`LocalRegistry.latest_approved`
+is the champion: the newest Approved version.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import os
+import shutil
+import subprocess
+from dataclasses import dataclass
+from typing import Any, Dict, Iterable, List, Mapping, Optional
+
+PENDING = "PendingManualApproval"
+APPROVED = "Approved"
+REJECTED = "Rejected"
+STATUSES = (PENDING, APPROVED, REJECTED)
+RUNS_FILE = "runs.jsonl"
+
+
+class RegistryError(ValueError):
+    """Unknown group/version or an invalid status change."""
+
+
+@dataclass(frozen=True)
+class ModelVersion:
+    group: str
+    version: int
+    path: str
+    record: Dict[str, Any]
+
+    @property
+    def status(self) -> str:
+        return str(self.record["status"])
+
+    @property
+    def model_dir(self) -> str:
+        return os.path.join(self.path, "model")
+
+    @property
+    def created_at(self) -> str:
+        return str(self.record["created_at"])
+
+    def evaluation(self) -> Optional[Dict[str, Any]]:
+        path = os.path.join(self.path, "evaluation.json")
+        if not os.path.exists(path):
+            return None
+        with open(path, encoding="utf-8") as handle:
+            return json.load(handle)
+
+
+def _now() -> str:
+    return dt.datetime.now(dt.timezone.utc).isoformat()
+
+
+def _write_json(path: str, payload: Any) -> None:
+    os.makedirs(os.path.dirname(path), exist_ok=True)
+    tmp = path + ".tmp"
+    with open(tmp, "w", encoding="utf-8") as handle:
+        json.dump(payload, handle, indent=2, sort_keys=True, default=str)
+        handle.write("\n")
+    os.replace(tmp, path)
+
+
+def _read_json(path: str) -> Dict[str, Any]:
+    with open(path, encoding="utf-8") as handle:
+        return json.load(handle)
+
+
+def code_version(repo_root: Optional[str] = None) -> Dict[str, Any]:
+    """``{"git_commit": sha or None, "dirty": bool or None}`` of the repository at ``repo_root``."""
+    root = repo_root or os.getcwd()
+    try:
+        commit = subprocess.run(
+            ["git", "rev-parse", "HEAD"], cwd=root, capture_output=True, text=True, timeout=10, check=True
+        ).stdout.strip()
+        status = subprocess.run(
+            ["git", "status", "--porcelain", "--untracked-files=no"], cwd=root, capture_output=True, text=True, timeout=10, check=True
+        ).stdout
+        return {"git_commit": commit or None, "dirty": bool(status.strip())}
+    except (OSError, subprocess.SubprocessError):
+        return {"git_commit": None, "dirty": None}
+
+
+class LocalRegistry:
+    """A model registry rooted at a directory (created on first use)."""
+
+    def __init__(self, root: str) -> None:
+        self.root = os.path.abspath(root)
+        os.makedirs(os.path.join(self.root, "groups"), exist_ok=True)
+
+    # ---- groups ------------------------------------------------------------------
+    def _group_dir(self, group: str) -> str:
+        if not group or "/" in group or group.startswith("."):
+            raise RegistryError(f"invalid model package group name {group!r}")
+        return os.path.join(self.root, "groups", group)
+
+    def create_group(self, group: str, description: str = "") -> Dict[str, Any]:
+        """Create the group if needed (idempotent); return its record."""
+        path = os.path.join(self._group_dir(group), "group.json")
+        if os.path.exists(path):
+            return _read_json(path)
+        record = {"name": group, "description": description, "created_at": _now()}
+        _write_json(path, record)
+        os.makedirs(os.path.join(self._group_dir(group), "versions"), exist_ok=True)
+        return record
+
+    def groups(self) -> List[str]:
+        base = os.path.join(self.root, "groups")
+        return sorted(d for d in os.listdir(base) if os.path.exists(os.path.join(base, d, "group.json")))
+
+    # ---- versions ----------------------------------------------------------------
+    def register(
+        self,
+        group: str,
+        model_dir: str,
+        *,
+        evaluation: Optional[Mapping[str, Any]] = None,
+        lineage: Optional[Mapping[str, Any]] = None,
+        metrics: Optional[Mapping[str, Any]] = None,
+        artifacts: Optional[Mapping[str, str]] = None,
+        description: str = "",
+    ) -> ModelVersion:
+        """Copy the model (and artifacts) into a new version, status PendingManualApproval."""
+        if not os.path.exists(os.path.join(model_dir, "model.json")):
+            raise RegistryError(f"no model.json in {model_dir!r}")
+        self.create_group(group)
+        versions_dir = os.path.join(self._group_dir(group), "versions")
+        number = max(self._version_numbers(group), default=0) + 1
+        while True:  # atomic allocation: mkdir fails if another writer took the number
+            path = os.path.join(versions_dir, str(number))
+            try:
+                os.makedirs(path)
+                break
+            except FileExistsError:
+                number += 1
+        shutil.copytree(model_dir, os.path.join(path, "model"))
+        for name, source in (artifacts or {}).items():
+            shutil.copytree(source, os.path.join(path, name))
+        if evaluation is not None:
+            _write_json(os.path.join(path, "evaluation.json"), dict(evaluation))
+        record = {
+            "group": group,
+            "version": number,
+            "status": PENDING,
+            "description": description,
+            "created_at": _now(),
+            "lineage": dict(lineage or {}),
+            "metrics": dict(metrics or {}),
+            "approval_history": [{"status": PENDING, "at": _now(), "by": "registration", "comment": ""}],
+        }
+        _write_json(os.path.join(path, "version.json"), record)
+        return ModelVersion(group, number, path, record)
+
+    def _version_numbers(self, group: str) -> List[int]:
+        versions_dir = os.path.join(self._group_dir(group), "versions")
+        if not os.path.isdir(versions_dir):
+            return []
+        return sorted(int(d) for d in os.listdir(versions_dir) if d.isdigit())
+
+    def get(self, group: str, version: int) -> ModelVersion:
+        path = os.path.join(self._group_dir(group), "versions", str(int(version)))
+        record_path = os.path.join(path, "version.json")
+        if not os.path.exists(record_path):
+            raise RegistryError(f"model package group {group!r} has no version {version}")
+        return ModelVersion(group, int(version), path, _read_json(record_path))
+
+    def versions(self, group: str) -> List[ModelVersion]:
+        out = []
+        for number in self._version_numbers(group):
+            try:
+                out.append(self.get(group, number))
+            except RegistryError:  # a version being registered right now (no record yet)
+                continue
+        return out
+
+    def set_status(self, group: str, version: int, status: str, *, by: str = "local", comment: str = "") -> ModelVersion:
+        if status not in STATUSES:
+            raise RegistryError(f"unknown status {status!r}; allowed: {list(STATUSES)}")
+        current = self.get(group, version)
+        record = dict(current.record)
+        record["status"] = status
+        record["approval_history"] = list(record.get("approval_history", [])) + [
+            {"status": status, "at": _now(), "by": by, "comment": comment}
+        ]
+        _write_json(os.path.join(current.path, "version.json"), record)
+        return ModelVersion(group, current.version, current.path, record)
+
+    def approve(self, group: str, version: int, *, by: str = "local", comment: str = "") -> ModelVersion:
+        return self.set_status(group, version, APPROVED, by=by, comment=comment)
+
+    def reject(self, group: str, version: int, *, by: str = "local", comment: str = "") -> ModelVersion:
+        return self.set_status(group, version, REJECTED, by=by, comment=comment)
+
+    def latest_approved(self, group: str) -> Optional[ModelVersion]:
+        """The champion: the newest (highest-numbered) Approved version, or None."""
+        approved = [v for v in self.versions(group) if v.status == APPROVED]
+        return approved[-1] if approved else None
+
+    # ---- experiment log ----------------------------------------------------------
+    def log_run(self, record: Mapping[str, Any]) -> None:
+        """Append one run (metrics, parameters, decision) to ``runs.jsonl``."""
+        line = json.dumps({"logged_at": _now(), **dict(record)}, sort_keys=True, default=str)
+        with open(os.path.join(self.root, RUNS_FILE), "a", encoding="utf-8") as handle:
+            handle.write(line + "\n")
+
+    def runs(self, group: Optional[str] = None) -> List[Dict[str, Any]]:
+        path = os.path.join(self.root, RUNS_FILE)
+        if not os.path.exists(path):
+            return []
+        with open(path, encoding="utf-8") as handle:
+            records = [json.loads(line) for line in handle if line.strip()]
+        return [r for r in records if group is None or r.get("group") == group]
+
+    def compare_runs(self, group: str, metrics: Iterable[str] = ("auc", "log_loss", "brier", "f1")) -> List[Dict[str, Any]]:
+        """One row per run of ``group``: run id, version, decision and the chosen metrics."""
+        rows = []
+        for run in self.runs(group):
+            row = {k: run.get(k) for k in ("run_id", "version", "status", "gate_passed", "champion_version")}
+            row.update({m: (run.get("metrics") or {}).get(m) for m in metrics})
+            rows.append(row)
+        return rows

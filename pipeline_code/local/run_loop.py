@@ -1,0 +1,458 @@
+"""THE local run: the whole governed loop on a laptop, with the same job code as in AWS.
+
+::
+
+    python -m pipeline_code.local.run_loop --workdir .local-run --rows 20000 --seed 7 \\
+        [--model churn] [--drift 0.0] [--concept-drift 0.0] [--no-auto-approve]
+
+For each model of the environment (default: every model ``dev`` runs in
+``config/mlops-loop.yaml``; gate thresholds and ``auto_approve`` from that environment):
+
+1. **generate** raw CSV into a per-run lake (``pipeline_code.sample_data``, seeded);
+2. **curate** it with the Glue ETL job's real entry point on local Spark
+   (``pipeline_code.etl.glue_curate_job``: typing, validation, quarantine, de-duplication);
+3. **features** with the ingestion job in local mode (``pipeline_code.features.ingest``,
+   pandas engine, no Feature Store);
+4. **prepare** (point-in-time join, time split, frozen test set), **train**, **evaluate**
+   (challenger vs the champion = latest Approved version in the local registry, on the
+   same frozen test rows), **baseline** - each through its CLI ``main`` exactly as
+   SageMaker runs it;
+5. **gate** decision; when it passes, **register** a new version
+   (``PendingManualApproval``, auto-approved when the environment auto-approves unless
+   ``--no-auto-approve``). A failed gate registers nothing - as the SageMaker pipeline's
+   ConditionStep - but the run, its report and the reasons are kept and logged.
+
+Layout of ``--workdir``::
+
+    registry/                          the local model registry (+ runs.jsonl)
+    frozen_test/<model>/               the model's frozen test set (created by its first run)
+    runs/<model>/<run id>/             lake/, features/, prepared/, model/, evaluation/, baseline/, logs/
+
+A second run (another ``--seed`` or ``--drift``) is evaluated against the first run's
+model as champion, on the first run's frozen test set.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import copy
+import datetime as dt
+import json
+import os
+import shutil
+import sys
+import time
+from pathlib import Path
+from typing import Any, Callable, Dict, List, Mapping, Optional, Sequence
+
+from pipeline_code.local.registry import LocalRegistry, code_version
+
+REPO_ROOT = Path(__file__).resolve().parents[2]
+DEFAULT_CONFIG = REPO_ROOT / "config" / "mlops-loop.yaml"
+PROG = "python -m pipeline_code.local.run_loop"
+
+
+class StageFailed(RuntimeError):
+    """A stage's entry point returned a non-zero exit code."""
+
+
+# --------------------------------------------------------------------------------------
+# Configuration (read directly: job code never imports mlops_loop)
+# --------------------------------------------------------------------------------------
+def _deep_merge(base: Mapping[str, Any], override: Mapping[str, Any]) -> Dict[str, Any]:
+    out = copy.deepcopy(dict(base))
+    for key, value in override.items():
+        if isinstance(value, Mapping) and isinstance(out.get(key), Mapping):
+            out[key] = _deep_merge(out[key], value)
+        else:
+            out[key] = copy.deepcopy(value)
+    return out
+
+
+def load_config(path: str, environment: str) -> Dict[str, Any]:
+    """``{"models": {name: entry}, "environment": merged env block}`` from the YAML."""
+    import yaml
+
+    with open(path, encoding="utf-8") as handle:
+        raw = yaml.safe_load(handle)
+    environments = raw.get("environments") or {}
+    if environment not in environments:
+        raise ValueError(f"{path}: unknown environment {environment!r}; known: {sorted(environments)}")
+    env = _deep_merge(raw.get("defaults") or {}, environments[environment] or {})
+    return {"models": raw.get("models") or {}, "environment": env, "project": raw.get("project", "mlops-loop")}
+
+
+def model_spec_dict(name: str, entry: Mapping[str, Any]) -> Dict[str, Any]:
+    return {
+        "name": name,
+        "dataset": entry["dataset"],
+        "target": entry["target"],
+        "features": list(entry["features"]),
+        "sensitive_attribute": entry["sensitive_attribute"],
+        "slices": list(entry.get("slices") or []),
+    }
+
+
+# --------------------------------------------------------------------------------------
+# One model, one run
+# --------------------------------------------------------------------------------------
+def _run_stage(name: str, func: Callable[[Sequence[str]], int], argv: List[str], log_dir: str, timings: Dict[str, float]) -> None:
+    """Call a job's ``main(argv)`` with its stdout captured to ``logs/<name>.log``."""
+    os.makedirs(log_dir, exist_ok=True)
+    started = time.perf_counter()
+    with open(os.path.join(log_dir, f"{name}.log"), "w", encoding="utf-8") as handle:
+        handle.write("$ " + " ".join(argv) + "\n")
+        handle.flush()
+        with contextlib.redirect_stdout(handle):
+            code = func(argv)
+    timings[name] = round(time.perf_counter() - started, 3)
+    if code:
+        raise StageFailed(f"stage {name} failed with exit code {code}; see {os.path.join(log_dir, name + '.log')} and stderr")
+
+
+def _new_run_dir(workdir: str, model: str, seed: int) -> str:
+    stamp = dt.datetime.now(dt.timezone.utc).strftime("%Y%m%dT%H%M%S")
+    base = os.path.join(workdir, "runs", model)
+    os.makedirs(base, exist_ok=True)
+    suffix = 0
+    while True:
+        run_id = f"{stamp}-seed{seed}" + (f"-{suffix}" if suffix else "")
+        try:
+            os.makedirs(os.path.join(base, run_id))
+            return os.path.join(base, run_id)
+        except FileExistsError:
+            suffix += 1
+
+
+def run_model(
+    name: str,
+    entry: Mapping[str, Any],
+    env: Mapping[str, Any],
+    *,
+    workdir: str,
+    registry: LocalRegistry,
+    rows: int,
+    seed: int,
+    drift: float,
+    concept_drift: float,
+    bad_record_rate: float,
+    auto_approve: bool,
+    train_args: Sequence[str] = (),
+    environment: str = "dev",
+) -> Dict[str, Any]:
+    """One pass of the loop for one model; returns the run record (also logged to runs.jsonl)."""
+    from pipeline_code.etl import glue_curate_job
+    from pipeline_code.features import ingest
+    from pipeline_code.sample_data.generate import generate_batch, write_raw
+    from pipeline_code.training import baseline, evaluate, prepare, train
+    from pipeline_code.training.spec import GateThresholds, parse_model_spec
+
+    spec = parse_model_spec(model_spec_dict(name, entry))
+    spec_json = spec.to_json()
+    thresholds = GateThresholds.from_mapping(env.get("gate") or {})
+    run_dir = _new_run_dir(workdir, name, seed)
+    run_id = os.path.basename(run_dir)
+    paths = {
+        "raw": os.path.join(run_dir, "lake", "raw"),
+        "curated": os.path.join(run_dir, "lake", "curated", spec.dataset),
+        "quarantine": os.path.join(run_dir, "lake", "quarantine", spec.dataset),
+        "features": os.path.join(run_dir, "features", spec.dataset),
+        "prepared": os.path.join(run_dir, "prepared"),
+        "model": os.path.join(run_dir, "model"),
+        "checkpoints": os.path.join(run_dir, "checkpoints"),
+        "evaluation": os.path.join(run_dir, "evaluation"),
+        "baseline": os.path.join(run_dir, "baseline"),
+        "frozen_test": os.path.join(workdir, "frozen_test", name),
+    }
+    logs = os.path.join(run_dir, "logs")
+    timings: Dict[str, float] = {}
+
+    started = time.perf_counter()
+    batch = generate_batch(
+        spec.dataset, rows, seed=seed, drift=drift, concept_drift=concept_drift, bad_record_rate=bad_record_rate, as_text=True
+    )
+    write_raw(batch.frame, paths["raw"], spec.dataset, "2026-04-01")
+    timings["generate"] = round(time.perf_counter() - started, 3)
+
+    started = time.perf_counter()
+    code = glue_curate_job.main(
+        [
+            "--dataset", spec.dataset,
+            "--raw_path", os.path.join(paths["raw"], spec.dataset),
+            "--curated_path", paths["curated"],
+            "--quarantine_path", paths["quarantine"],
+            "--summary_path", os.path.join(logs, "curate_summary.json"),
+            "--run_id", run_id,
+        ]
+    )  # fmt: skip
+    timings["curate_spark"] = round(time.perf_counter() - started, 3)
+    if code:
+        raise StageFailed(f"Glue curate job failed with exit code {code} (see stderr)")
+
+    started = time.perf_counter()
+    code = ingest.main(
+        [
+            "--dataset", spec.dataset,
+            "--curated_path", paths["curated"],
+            "--features_path", paths["features"],
+            "--engine", "pandas",
+            "--summary_path", os.path.join(logs, "features_summary.json"),
+            "--run_id", run_id,
+        ]
+    )  # fmt: skip
+    timings["features"] = round(time.perf_counter() - started, 3)
+    if code:
+        raise StageFailed(f"feature job failed with exit code {code} (see stderr)")
+
+    _run_stage(
+        "prepare",
+        prepare.main,
+        [
+            "--model-spec", spec_json,
+            "--features-dir", paths["features"],
+            "--labels-dir", paths["curated"],
+            "--frozen-test-dir", paths["frozen_test"],
+            "--output-dir", paths["prepared"],
+        ],
+        logs,
+        timings,
+    )  # fmt: skip
+    frozen_created = _freeze_test_set(os.path.join(paths["prepared"], "test"), paths["frozen_test"])
+
+    _run_stage(
+        "train",
+        train.main,
+        [
+            "--model-spec", spec_json,
+            "--train-dir", os.path.join(paths["prepared"], "train"),
+            "--validation-dir", os.path.join(paths["prepared"], "validation"),
+            "--model-dir", paths["model"],
+            "--checkpoint-dir", paths["checkpoints"],
+            "--seed", str(seed),
+            *train_args,
+        ],
+        logs,
+        timings,
+    )  # fmt: skip
+
+    champion = registry.latest_approved(name)
+    _run_stage(
+        "evaluate",
+        evaluate.main,
+        [
+            "--model-spec", spec_json,
+            "--model-dir", paths["model"],
+            "--test-dir", os.path.join(paths["prepared"], "test"),
+            "--champion-dir", champion.model_dir if champion else "",
+            "--output-dir", paths["evaluation"],
+            *thresholds.to_args(),
+        ],
+        logs,
+        timings,
+    )  # fmt: skip
+    _run_stage(
+        "baseline",
+        baseline.main,
+        [
+            "--model-spec", spec_json,
+            "--model-dir", paths["model"],
+            "--train-dir", os.path.join(paths["prepared"], "train"),
+            "--output-dir", paths["baseline"],
+        ],
+        logs,
+        timings,
+    )  # fmt: skip
+
+    with open(os.path.join(paths["evaluation"], evaluate.EVALUATION_FILE), encoding="utf-8") as handle:
+        report = json.load(handle)
+    with open(os.path.join(logs, "curate_summary.json"), encoding="utf-8") as handle:
+        curate_summary = json.load(handle)
+    passed = bool(report["gate"]["passed"])
+    headline = report["challenger"]["metrics"]
+    metric_names = ("auc", "log_loss", "brier", "accuracy", "precision", "recall", "f1", "positive_rate")
+    version = None
+    status = "NotRegistered (gate failed)"
+    if passed:
+        registered = registry.register(
+            name,
+            paths["model"],
+            evaluation=report,
+            metrics={k: headline.get(k) for k in metric_names},
+            artifacts={"baseline": paths["baseline"]},
+            lineage={
+                "run_id": run_id,
+                "environment": environment,
+                "code_version": code_version(str(REPO_ROOT)),
+                "data": {
+                    "raw": paths["raw"],
+                    "curated": paths["curated"],
+                    "features": paths["features"],
+                    "prepared": paths["prepared"],
+                    "test_set_sha256": report["test_set"]["sha256"],
+                },
+                "parameters": {
+                    "model_spec": spec.to_dict(),
+                    "rows": rows,
+                    "seed": seed,
+                    "drift": drift,
+                    "concept_drift": concept_drift,
+                    "bad_record_rate": bad_record_rate,
+                    "hyperparameters": (report["challenger"].get("model_info") or {}).get("hyperparameters"),
+                    "gate": thresholds.to_dict(),
+                },
+                "champion_version": champion.version if champion else None,
+                "created_at": dt.datetime.now(dt.timezone.utc).isoformat(),
+            },
+            description=f"{name} trained by local run {run_id}",
+        )
+        version = registered.version
+        status = registered.status
+        if auto_approve:
+            status = registry.approve(name, version, by=f"auto-approve ({environment})", comment="gate passed").status
+
+    record = {
+        "run_id": run_id,
+        "group": name,
+        "run_dir": run_dir,
+        "version": version,
+        "status": status,
+        "gate_passed": passed,
+        "gate_reasons": report["gate"]["reasons"],
+        "champion_version": champion.version if champion else None,
+        "test_set_sha256": report["test_set"]["sha256"],
+        "frozen_test_set_created": frozen_created,
+        "metrics": {k: headline.get(k) for k in metric_names},
+        "champion_metrics": (
+            {k: report["champion"]["metrics"].get(k) for k in metric_names} if report["champion"] else None
+        ),
+        "fairness": {
+            k: report["challenger"]["fairness"].get(k)
+            for k in ("demographic_parity_difference", "disparate_impact", "equal_opportunity_difference")
+        },
+        "data": {
+            "rows_generated": rows,
+            "curated_rows": curate_summary.get("curated_rows"),
+            "quarantined_rows": curate_summary.get("quarantined_rows"),
+        },
+        "parameters": {"seed": seed, "drift": drift, "concept_drift": concept_drift, "bad_record_rate": bad_record_rate},
+        "timings_s": timings,
+        "report": report,
+    }
+    registry.log_run({k: v for k, v in record.items() if k != "report"})
+    return record
+
+
+def _freeze_test_set(prepared_test: str, frozen_dir: str) -> bool:
+    """Persist the first run's test set as the model's frozen test set; True when created now."""
+    from pipeline_code.training import data_io
+
+    if not data_io.is_empty_dir(frozen_dir):
+        return False
+    os.makedirs(frozen_dir, exist_ok=True)
+    for name in os.listdir(prepared_test):
+        shutil.copyfile(os.path.join(prepared_test, name), os.path.join(frozen_dir, name))
+    return True
+
+
+def print_record(record: Mapping[str, Any], out: Any = None) -> None:
+    from pipeline_code.training.evaluate import summary_lines
+
+    out = out or sys.stdout
+    timings = " | ".join(f"{k} {v:.1f}s" for k, v in record["timings_s"].items())
+    print(f"\n== {record['group']}  run {record['run_id']} ==", file=out)
+    print(f"stages: {timings}", file=out)
+    data = record["data"]
+    print(
+        f"data: {data['rows_generated']} generated, {data['curated_rows']} curated, {data['quarantined_rows']} quarantined; "
+        f"frozen test set {'created' if record['frozen_test_set_created'] else 'reused'}",
+        file=out,
+    )
+    for line in summary_lines(record["report"]):
+        if not line.startswith("evaluation-auc="):
+            print(line, file=out)
+    if record["version"] is not None:
+        print(f"decision: registered {record['group']} v{record['version']} -> {record['status']}", file=out)
+    else:
+        print("decision: gate failed -> not registered (run kept in runs.jsonl)", file=out)
+
+
+# --------------------------------------------------------------------------------------
+# CLI
+# --------------------------------------------------------------------------------------
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog=PROG, description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--workdir", default=".local-run", help="state directory (default %(default)s)")
+    parser.add_argument("--rows", type=int, default=20_000, help="raw rows generated per model (default %(default)s)")
+    parser.add_argument("--seed", type=int, default=7, help="data seed (default %(default)s)")
+    parser.add_argument("--model", action="append", default=None, help="model to run (repeatable; default: all of the environment)")
+    parser.add_argument("--drift", type=float, default=0.0, help="input drift in [0, 1] (default 0)")
+    parser.add_argument("--concept-drift", type=float, default=0.0, help="label-relationship drift in [0, 1] (default 0)")
+    parser.add_argument("--bad-record-rate", type=float, default=0.01, help="share of corrupted raw rows (default 0.01)")
+    parser.add_argument("--no-auto-approve", action="store_true", help="leave passing versions PendingManualApproval")
+    parser.add_argument("--environment", default="dev", help="environment of the YAML for gate/auto-approve (default dev)")
+    parser.add_argument("--config", default=str(DEFAULT_CONFIG), help="configuration file (default config/mlops-loop.yaml)")
+    parser.add_argument("--num-round", type=int, default=None, help="override the training rounds (default: train.py's)")
+    parser.add_argument("--verbose", action="store_true", help="show the ETL/feature jobs' INFO logs")
+    return parser
+
+
+def run(argv: Optional[Sequence[str]] = None, *, out: Any = None) -> List[Dict[str, Any]]:
+    """Parse ``argv``, run every selected model, print the summaries; return the run records."""
+    args = build_parser().parse_args(argv)
+    config = load_config(args.config, args.environment)
+    env = config["environment"]
+    models = args.model or list(env.get("models") or config["models"])
+    unknown = [m for m in models if m not in config["models"]]
+    if unknown:
+        raise ValueError(f"unknown model(s) {unknown}; configured: {sorted(config['models'])}")
+    auto_approve = bool((env.get("training") or {}).get("auto_approve", False)) and not args.no_auto_approve
+    workdir = os.path.abspath(args.workdir)
+    registry = LocalRegistry(os.path.join(workdir, "registry"))
+    train_args = ["--num-round", str(args.num_round)] if args.num_round else []
+
+    import logging
+
+    from pipeline_code.job_runtime import LOG, configure_logging, start_spark
+
+    configure_logging()  # the jobs' log handler binds to the real stdout, before any capture
+    if not args.verbose:
+        LOG.setLevel(logging.WARNING)  # job summaries are written to each run's logs/ anyway
+    runtime = start_spark("mlops-loop-local-run", {}, glue=False)  # one session for every model
+    runtime.spark.sparkContext.setLogLevel("ERROR")
+    records = []
+    try:
+        for name in models:
+            record = run_model(
+                name,
+                config["models"][name],
+                env,
+                workdir=workdir,
+                registry=registry,
+                rows=args.rows,
+                seed=args.seed,
+                drift=args.drift,
+                concept_drift=args.concept_drift,
+                bad_record_rate=args.bad_record_rate,
+                auto_approve=auto_approve,
+                train_args=train_args,
+                environment=args.environment,
+            )
+            print_record(record, out)
+            records.append(record)
+    finally:
+        runtime.stop()
+    return records
+
+
+def main(argv: Optional[Sequence[str]] = None) -> int:
+    try:
+        run(argv)
+    except (StageFailed, ValueError, FileExistsError) as exc:
+        print(f"ERROR: {exc}", file=sys.stderr)
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,209 @@
+"""Monitoring baselines from the training data: what the drift monitors compare traffic against.
+
+Outputs in ``--output-dir`` (default ``/opt/ml/processing/output/baseline``):
+
+``statistics.json``  per feature (model inputs, the sensitive attribute, slice columns):
+                     kind, count, missing rate; numbers: mean/std/min/max, quantiles and a
+                     histogram on the training deciles (``bin_edges`` are interior cut
+                     points: bin ``i`` holds ``edges[i-1] <= x < edges[i]``, see
+                     :func:`bin_counts`) for PSI; categories: level counts/fractions (values
+                     outside the model's levels count as ``__other__``). Plus the
+                     distribution of the model's scores on the training data.
+``constraints.json`` per feature: kind, Feature Store type, allowed categories, min/max,
+                     completeness (share of non-missing values in training).
+``attributions.json`` mean |SHAP| per feature and the ranking (TreeSHAP on a training sample).
+
+The same :func:`bin_counts` / :func:`psi` helpers are meant to be used by the monitors on
+traffic, so baseline and traffic are binned identically.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import os
+import sys
+from typing import Any, Dict, List, Optional, Sequence
+
+import numpy as np
+import pandas as pd
+
+from pipeline_code import catalog
+from pipeline_code.training import data_io, explain
+from pipeline_code.training.data_io import InputError
+from pipeline_code.training.spec import ModelSpec, add_model_spec_argument
+from pipeline_code.training.train import CATEGORICAL, TrainedModel, load_model, predict_proba, read_split
+
+PROG = "python -m pipeline_code.training.baseline"
+OTHER_LEVEL = "__other__"
+QUANTILES = (0.0, 0.01, 0.05, 0.1, 0.25, 0.5, 0.75, 0.9, 0.95, 0.99, 1.0)
+SCORE_EDGES = tuple(round(0.1 * i, 1) for i in range(1, 10))
+
+
+def bin_counts(values: Any, edges: Sequence[float]) -> List[int]:
+    """Counts of non-missing ``values`` in the ``len(edges) + 1`` bins cut at ``edges``."""
+    v = np.asarray(values, dtype=np.float64)
+    v = v[~np.isnan(v)]
+    index = np.searchsorted(np.asarray(edges, dtype=np.float64), v, side="right")
+    return np.bincount(index, minlength=len(edges) + 1).astype(int).tolist()
+
+
+def psi(expected: Sequence[float], actual: Sequence[float], eps: float = 1e-4) -> float:
+    """Population stability index of two binned distributions (counts or fractions)."""
+    e = np.asarray(expected, dtype=np.float64)
+    a = np.asarray(actual, dtype=np.float64)
+    e = np.clip(e / e.sum() if e.sum() else e, eps, None)
+    a = np.clip(a / a.sum() if a.sum() else a, eps, None)
+    return float(np.sum((a - e) * np.log(a / e)))
+
+
+def numeric_statistics(values: Any, bins: int = 10) -> Dict[str, Any]:
+    v = np.asarray(values, dtype=np.float64)
+    present = v[~np.isnan(v)]
+    n, missing = len(v), int(np.isnan(v).sum())
+    out: Dict[str, Any] = {"kind": "numeric", "count": n, "missing": missing, "missing_rate": missing / n if n else None}
+    if len(present) == 0:
+        out.update({"mean": None, "std": None, "min": None, "max": None, "quantiles": {}, "histogram": None})
+        return out
+    qs = np.quantile(present, QUANTILES)
+    edges = np.unique(np.quantile(present, np.linspace(0, 1, bins + 1)[1:-1]))
+    counts = bin_counts(present, edges)
+    out.update(
+        {
+            "mean": float(present.mean()),
+            "std": float(present.std()),
+            "min": float(present.min()),
+            "max": float(present.max()),
+            "quantiles": {f"p{int(round(q * 100)):02d}": float(x) for q, x in zip(QUANTILES, qs)},
+            "histogram": {
+                "bin_edges": [float(e) for e in edges],
+                "counts": counts,
+                "fractions": [c / len(present) for c in counts],
+            },
+        }
+    )
+    return out
+
+
+def categorical_statistics(values: Any, levels: Optional[Sequence[str]]) -> Dict[str, Any]:
+    series = pd.Series(values)
+    n = len(series)
+    missing = int(series.isna().sum())
+    counts = series.dropna().astype(str).value_counts()
+    if levels is None:
+        levels = sorted(counts.index.tolist())
+    level_counts = {str(level): int(counts.get(level, 0)) for level in levels}
+    other = int(counts[~counts.index.isin(list(levels))].sum())
+    present = n - missing
+    entries = {k: {"count": c, "fraction": c / present if present else 0.0} for k, c in level_counts.items()}
+    entries[OTHER_LEVEL] = {"count": other, "fraction": other / present if present else 0.0}
+    return {
+        "kind": "categorical",
+        "count": n,
+        "missing": missing,
+        "missing_rate": missing / n if n else None,
+        "distinct": int(len(counts)),
+        "levels": entries,
+    }
+
+
+def compute_baseline(
+    spec: ModelSpec, model: TrainedModel, train: pd.DataFrame, *, bins: int = 10, shap_sample_rows: int = explain.DEFAULT_MAX_ROWS
+) -> Dict[str, Dict[str, Any]]:
+    """``{"statistics": ..., "constraints": ..., "attributions": ...}`` of the training frame."""
+    model_levels = {f["name"]: f.get("categories") for f in model.metadata["features"] if f["kind"] == CATEGORICAL}
+    created = dt.datetime.now(dt.timezone.utc).isoformat()
+    stats: Dict[str, Any] = {}
+    constraints: Dict[str, Any] = {}
+    for name in spec.frame_features:
+        feature_type = spec.feature_type(name)
+        role = "input" if name in spec.features else ("sensitive_attribute" if name == spec.sensitive_attribute else "slice")
+        if spec.is_categorical(name):
+            entry = categorical_statistics(train[name].astype(object), model_levels.get(name))
+            allowed = [k for k in entry["levels"] if k != OTHER_LEVEL]
+            constraint = {"kind": "categorical", "allowed": allowed}
+        else:
+            entry = numeric_statistics(pd.to_numeric(train[name]).to_numpy(dtype=np.float64, na_value=np.nan), bins)
+            constraint = {"kind": "numeric", "min": entry["min"], "max": entry["max"], "integral": feature_type == catalog.INTEGRAL}
+        entry.update({"feature_type": feature_type, "role": role})
+        stats[name] = entry
+        constraint.update(
+            {
+                "feature_type": feature_type,
+                "role": role,
+                "completeness": 1.0 - (entry["missing_rate"] or 0.0),
+                "nullable": entry["missing"] > 0,
+            }
+        )
+        constraints[name] = constraint
+
+    scores = predict_proba(model, train)
+    score_counts = bin_counts(scores, SCORE_EDGES)
+    y = train[spec.target].to_numpy(dtype=np.float64)
+    header = {"model": spec.name, "dataset": spec.dataset, "created_at": created, "rows": int(len(train))}
+    statistics = {
+        **header,
+        "features": stats,
+        "prediction": {
+            "mean": float(scores.mean()) if len(scores) else None,
+            "quantiles": {f"p{int(round(q * 100)):02d}": float(x) for q, x in zip(QUANTILES, np.quantile(scores, QUANTILES))},
+            "histogram": {
+                "bin_edges": list(SCORE_EDGES),
+                "counts": score_counts,
+                "fractions": [c / len(scores) for c in score_counts],
+            },
+            "positive_rate_at_threshold": float((scores >= model.threshold).mean()),
+            "threshold": model.threshold,
+        },
+        "target": {"name": spec.target, "positive_rate": float(y.mean()) if len(y) else None},
+    }
+    constraints_doc = {**header, "feature_order": list(spec.features), "features": constraints}
+    attributions = {**header, **explain.attributions(model, train, max_rows=shap_sample_rows)}
+    return {"statistics": statistics, "constraints": constraints_doc, "attributions": attributions}
+
+
+def run(
+    spec: ModelSpec, model_dir: str, train_dir: str, output_dir: str, *, bins: int = 10, shap_sample_rows: int = explain.DEFAULT_MAX_ROWS
+) -> Dict[str, Dict[str, Any]]:
+    model = load_model(model_dir)
+    if model.metadata.get("model") != spec.name:
+        raise InputError(f"model at {model_dir!r} belongs to {model.metadata.get('model')!r}, not {spec.name!r}")
+    train = read_split(train_dir, spec, what="train", columns=[*spec.frame_features, spec.target])
+    if len(train) == 0:
+        raise InputError(f"train split at {train_dir!r} is empty")
+    documents = compute_baseline(spec, model, train, bins=bins, shap_sample_rows=shap_sample_rows)
+    for name, document in documents.items():
+        data_io.write_json(os.path.join(output_dir, f"{name}.json"), document)
+    return documents
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog=PROG, description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    add_model_spec_argument(parser)
+    parser.add_argument("--model-dir", "--model_dir", dest="model_dir", default="/opt/ml/processing/input/model")
+    parser.add_argument("--train-dir", "--train_dir", dest="train_dir", default="/opt/ml/processing/input/train")
+    parser.add_argument("--output-dir", "--output_dir", dest="output_dir", default="/opt/ml/processing/output/baseline")
+    parser.add_argument("--bins", type=int, default=10, help="histogram bins per numeric feature (default 10)")
+    parser.add_argument("--shap-sample-rows", "--shap_sample_rows", dest="shap_sample_rows", type=int, default=explain.DEFAULT_MAX_ROWS)
+    return parser
+
+
+def main(argv: Optional[Sequence[str]] = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if args.bins < 2 or args.shap_sample_rows < 1:
+        parser.error("--bins must be >= 2 and --shap-sample-rows >= 1")
+    try:
+        docs = run(args.model_spec, args.model_dir, args.train_dir, args.output_dir, bins=args.bins, shap_sample_rows=args.shap_sample_rows)
+    except InputError as exc:
+        print(f"ERROR: {exc}", file=sys.stderr)
+        return 1
+    print(
+        f"baseline for {args.model_spec.name}: {docs['statistics']['rows']} training rows, "
+        f"{len(docs['statistics']['features'])} features; top attributions: {', '.join(docs['attributions']['ranking'][:3])}"
+    )
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

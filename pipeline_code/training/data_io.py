@@ -1,0 +1,181 @@
+"""Small I/O helpers shared by the training jobs: parquet directories, hashes, archives.
+
+SageMaker mounts each input under ``/opt/ml/processing/input/<name>`` (processing) or
+``/opt/ml/input/data/<channel>`` (training) as plain files, so everything here works on
+local paths. Directories are read recursively; files and folders starting with ``_`` or
+``.`` (Spark's ``_SUCCESS``, CRC files) and non-parquet files (manifests, summaries) are
+skipped, and no hive partition columns are added (``event_date=...`` folders add nothing).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import tarfile
+from typing import Any, Dict, Iterable, List, Optional, Sequence
+
+import pyarrow as pa
+import pyarrow.dataset as ds
+
+
+class InputError(ValueError):
+    """An input of a job is unusable; the message names the column or file and the problem."""
+
+
+def list_parquet_files(path: str, *, what: str = "input") -> List[str]:
+    """Every ``*.parquet`` file under ``path`` (recursively), sorted.
+
+    Raises:
+        InputError: ``path`` does not exist or holds no parquet file.
+    """
+    if not os.path.exists(path):
+        raise InputError(f"{what}: {path!r} does not exist")
+    if os.path.isfile(path):
+        return [path]
+    files: List[str] = []
+    for root, dirs, names in os.walk(path):
+        dirs[:] = sorted(d for d in dirs if not d.startswith(("_", ".")))
+        files.extend(
+            os.path.join(root, n) for n in sorted(names) if n.endswith(".parquet") and not n.startswith(("_", "."))
+        )
+    if not files:
+        raise InputError(f"{what}: no parquet file under {path!r}")
+    return sorted(files)
+
+
+def parquet_dataset(path: str, *, what: str = "input", dictionary_columns: Sequence[str] = ()) -> ds.Dataset:
+    """A pyarrow dataset over the parquet files of ``path`` (schema of the first file).
+
+    ``dictionary_columns`` are read dictionary-encoded: string columns with few distinct
+    values then cost an index per row instead of a Python string per row.
+    """
+    files = list_parquet_files(path, what=what)
+    fmt = ds.ParquetFileFormat(read_options=ds.ParquetReadOptions(dictionary_columns=list(dictionary_columns)))
+    try:
+        return ds.dataset(files, format=fmt)
+    except (pa.ArrowInvalid, OSError) as exc:
+        raise InputError(f"{what}: cannot read parquet under {path!r}: {exc}") from None
+
+
+def read_columns(dataset: ds.Dataset, columns: Sequence[str], *, what: str) -> pa.Table:
+    """Only ``columns`` of ``dataset`` (column projection: other columns are never decoded)."""
+    try:
+        return dataset.to_table(columns=list(columns))
+    except (pa.ArrowInvalid, pa.ArrowTypeError) as exc:
+        raise InputError(f"{what}: files disagree on the schema or cannot be decoded: {exc}") from None
+
+
+def is_empty_dir(path: Optional[str]) -> bool:
+    """True when ``path`` is unset, missing, or a directory without any regular file."""
+    if not path or not os.path.exists(path):
+        return True
+    if os.path.isfile(path):
+        return False
+    for _root, _dirs, names in os.walk(path):
+        if any(not n.startswith(".") for n in names):
+            return False
+    return True
+
+
+def sha256_file(path: str) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def sha256_files(paths: Iterable[str]) -> str:
+    """One digest over several files' bytes (in the given order)."""
+    digest = hashlib.sha256()
+    for path in paths:
+        with open(path, "rb") as handle:
+            for block in iter(lambda: handle.read(1 << 20), b""):
+                digest.update(block)
+    return digest.hexdigest()
+
+
+def write_json(path: str, payload: Any) -> None:
+    """Indented, key-sorted JSON, written atomically (tmp file + rename); NaN becomes null."""
+    os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
+    tmp = path + ".tmp"
+    with open(tmp, "w", encoding="utf-8") as handle:
+        json.dump(json_safe(payload), handle, indent=2, sort_keys=True, allow_nan=False)
+        handle.write("\n")
+    os.replace(tmp, path)
+
+
+def read_json(path: str, *, what: str = "file") -> Dict[str, Any]:
+    try:
+        with open(path, encoding="utf-8") as handle:
+            data = json.load(handle)
+    except FileNotFoundError:
+        raise InputError(f"{what}: {path!r} does not exist") from None
+    except ValueError as exc:
+        raise InputError(f"{what}: {path!r} is not valid JSON: {exc}") from None
+    if not isinstance(data, dict):
+        raise InputError(f"{what}: {path!r} must hold a JSON object")
+    return data
+
+
+def json_safe(value: Any) -> Any:
+    """numpy scalars -> Python numbers, NaN/inf -> None, tuples -> lists (recursively)."""
+    import math
+
+    import numpy as np
+
+    if isinstance(value, dict):
+        return {str(k): json_safe(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [json_safe(v) for v in value]
+    if isinstance(value, (np.bool_, bool)):
+        return bool(value)
+    if isinstance(value, (np.integer,)):
+        return int(value)
+    if isinstance(value, (float, np.floating)):
+        number = float(value)
+        return None if math.isnan(number) or math.isinf(number) else number
+    if isinstance(value, np.ndarray):
+        return [json_safe(v) for v in value.tolist()]
+    return value
+
+
+def extract_tar_safely(archive: str, destination: str) -> None:
+    """Extract a (gzipped) tar, refusing links and members that would land outside ``destination``."""
+    root = os.path.realpath(destination)
+    os.makedirs(root, exist_ok=True)
+    with tarfile.open(archive, "r:*") as tar:
+        members = []
+        for member in tar.getmembers():
+            target = os.path.realpath(os.path.join(root, member.name))
+            if not (target == root or target.startswith(root + os.sep)):
+                raise InputError(f"{archive}: member {member.name!r} would be extracted outside {destination!r}")
+            if member.issym() or member.islnk() or member.isdev():
+                raise InputError(f"{archive}: member {member.name!r} is a link or device; refusing to extract")
+            members.append(member)
+        for member in members:
+            tar.extract(member, root)
+
+
+# --------------------------------------------------------------------------------------
+# Arrow type predicates (for the column-type checks)
+# --------------------------------------------------------------------------------------
+def value_type(arrow_type: pa.DataType) -> pa.DataType:
+    """The value type of a dictionary type, else the type itself."""
+    return arrow_type.value_type if pa.types.is_dictionary(arrow_type) else arrow_type
+
+
+def is_string(arrow_type: pa.DataType) -> bool:
+    t = value_type(arrow_type)
+    return pa.types.is_string(t) or pa.types.is_large_string(t) or pa.types.is_null(t)
+
+
+def is_number(arrow_type: pa.DataType) -> bool:
+    t = value_type(arrow_type)
+    return pa.types.is_integer(t) or pa.types.is_floating(t) or pa.types.is_decimal(t) or pa.types.is_null(t)
+
+
+def is_timestamp_or_string(arrow_type: pa.DataType) -> bool:
+    t = value_type(arrow_type)
+    return pa.types.is_timestamp(t) or pa.types.is_string(t) or pa.types.is_large_string(t)

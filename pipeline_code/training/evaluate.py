@@ -1,0 +1,300 @@
+"""Evaluate the challenger (and the champion) on the frozen test set and apply the gate.
+
+Both models are scored on the *identical* rows: the frozen test set whose bytes are
+checked against its manifest's sha256. The champion is, in order: the model in
+``--champion-dir`` (a directory with ``model.json`` or ``model.tar.gz``); else, when
+``--model-package-group`` is given, the latest Approved package of that group
+(downloaded from its ``ModelDataUrl``); else there is none (the first model).
+
+Outputs in ``--output-dir`` (default ``/opt/ml/processing/output/evaluation``):
+
+``evaluation.json``   ``{"model", "test_set", "challenger", "champion", "attributions",
+                      "gate": {"passed", "reasons", "checks", "thresholds"},
+                      "binary_classification_metrics"}`` - the pipeline's ConditionStep
+                      reads ``gate.passed`` (JsonGet); the last block is the SageMaker
+                      Model Registry ModelQuality format.
+``model_quality.json`` only ``{"binary_classification_metrics": ...}`` (for ModelMetrics).
+``bias.json``          fairness across the sensitive attribute (challenger and champion).
+``explainability.json`` TreeSHAP attributions of the challenger.
+
+Exit status: 0 whenever a decision was made (also when the gate fails - the pipeline
+decides what to do); 1 on bad input (unreadable/modified test set, wrong model artifact,
+a metric the gate needs cannot be computed); 2 on bad arguments.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import os
+import shutil
+import sys
+import tempfile
+from typing import Any, Dict, Optional, Sequence
+
+import numpy as np
+import pandas as pd
+
+from pipeline_code.training import data_io, explain, metrics
+from pipeline_code.training.data_io import InputError
+from pipeline_code.training.gate import GateInputError, decide
+from pipeline_code.training.prepare import read_test_set
+from pipeline_code.training.spec import GateThresholds, ModelSpec, add_gate_arguments, add_model_spec_argument, thresholds_from_args
+from pipeline_code.training.train import TrainedModel, load_model, predict_proba
+
+PROG = "python -m pipeline_code.training.evaluate"
+EVALUATION_FILE = "evaluation.json"
+MODEL_QUALITY_FILE = "model_quality.json"
+BIAS_FILE = "bias.json"
+EXPLAINABILITY_FILE = "explainability.json"
+
+
+def score(model: TrainedModel, test: pd.DataFrame, spec: ModelSpec, *, min_rows: int, min_group_rows: int) -> Dict[str, Any]:
+    """Metrics, slices and fairness of one model on the test frame (+ its raw scores)."""
+    y = test[spec.target].to_numpy(dtype=np.float64)
+    p = predict_proba(model, test)
+    threshold = model.threshold
+    training = model.metadata.get("training") or {}
+    return {
+        "metrics": metrics.headline(y, p, threshold),
+        "slices": metrics.slice_metrics({s: test[s] for s in spec.slices}, y, p, min_rows=min_rows, threshold=threshold),
+        "fairness": metrics.fairness(
+            test[spec.sensitive_attribute], y, p, attribute=spec.sensitive_attribute, min_group_rows=min_group_rows, threshold=threshold
+        ),
+        "model_info": {
+            "features": model.feature_names,
+            "rounds": model.booster.num_boosted_rounds(),
+            "trained_at": training.get("trained_at"),
+            "validation_auc": training.get("validation_auc"),
+            "hyperparameters": training.get("hyperparameters"),
+        },
+        "_scores": p,
+    }
+
+
+def evaluate(
+    spec: ModelSpec,
+    model_dir: str,
+    test_dir: str,
+    output_dir: str,
+    thresholds: GateThresholds,
+    *,
+    champion_dir: Optional[str] = None,
+    model_package_group: Optional[str] = None,
+    region: Optional[str] = None,
+    shap_sample_rows: int = explain.DEFAULT_MAX_ROWS,
+    sagemaker_client: Any = None,
+    s3_client: Any = None,
+    log: Any = print,
+) -> Dict[str, Any]:
+    """Score, gate, write the reports; return the evaluation report.
+
+    Raises:
+        InputError / GateInputError: bad input (see the module docstring).
+    """
+    test, manifest = read_test_set(test_dir)
+    if manifest.get("model") not in (None, spec.name):
+        raise InputError(f"test set in {test_dir!r} belongs to model {manifest.get('model')!r}, not {spec.name!r}")
+    needed = [*spec.frame_features, spec.target]
+    missing = [c for c in needed if c not in test.columns]
+    if missing:
+        raise InputError(f"test set in {test_dir!r} lacks columns {missing}")
+
+    challenger = load_model(model_dir)
+    _check_model(challenger, spec, "challenger", model_dir)
+    champion, champion_source, scratch = _champion(champion_dir, model_package_group, region, sagemaker_client, s3_client)
+    try:
+        if champion is not None:
+            missing = [f for f in champion.feature_names if f not in test.columns]
+            if missing:
+                raise InputError(f"champion needs features {missing} that the frozen test set lacks")
+        sizes = {"min_rows": thresholds.min_slice_rows, "min_group_rows": thresholds.min_group_rows}
+        challenger_block = score(challenger, test, spec, **sizes)
+        champion_block = score(champion, test, spec, **sizes) if champion is not None else None
+    finally:
+        if scratch:
+            shutil.rmtree(scratch, ignore_errors=True)
+    p = challenger_block.pop("_scores")
+    y = test[spec.target].to_numpy(dtype=np.float64)
+    if champion_block is not None:
+        champion_block.pop("_scores")
+        champion_block["source"] = champion_source
+    challenger_block["source"] = {"kind": "directory", "location": model_dir}
+    attributions = explain.attributions(challenger, test, max_rows=shap_sample_rows)
+
+    report: Dict[str, Any] = {
+        "model": spec.name,
+        "dataset": spec.dataset,
+        "evaluated_at": dt.datetime.now(dt.timezone.utc).isoformat(),
+        "test_set": {
+            "sha256": manifest["sha256"],
+            "rows": int(manifest["rows"]),
+            "version": manifest.get("version"),
+            "created_at": manifest.get("created_at"),
+            "time_range": manifest.get("time_range"),
+        },
+        "challenger": challenger_block,
+        "champion": champion_block,
+        "comparison": _comparison(challenger_block, champion_block),
+        "attributions": attributions,
+        "binary_classification_metrics": metrics.model_quality(y, p, challenger.threshold),
+    }
+    report = data_io.json_safe(report)
+    decision = decide(report, thresholds)
+    report["gate"] = {**decision.to_dict(), "thresholds": thresholds.to_dict()}
+
+    os.makedirs(output_dir, exist_ok=True)
+    data_io.write_json(os.path.join(output_dir, EVALUATION_FILE), report)
+    data_io.write_json(
+        os.path.join(output_dir, MODEL_QUALITY_FILE),
+        {"binary_classification_metrics": report["binary_classification_metrics"]},
+    )
+    data_io.write_json(
+        os.path.join(output_dir, BIAS_FILE),
+        {
+            "model": spec.name,
+            "sensitive_attribute": spec.sensitive_attribute,
+            "test_set": report["test_set"],
+            "challenger": report["challenger"]["fairness"],
+            "champion": report["champion"]["fairness"] if report["champion"] else None,
+            "gate": {
+                "max_demographic_parity_difference": thresholds.max_demographic_parity_difference,
+                "min_disparate_impact": thresholds.min_disparate_impact,
+            },
+        },
+    )
+    data_io.write_json(
+        os.path.join(output_dir, EXPLAINABILITY_FILE),
+        {"model": spec.name, "test_set": report["test_set"], "attributions": attributions},
+    )
+    for line in summary_lines(report):
+        log(line)
+    return report
+
+
+def summary_lines(report: Dict[str, Any]) -> list:
+    """A short human-readable summary of an evaluation report."""
+    ch = report["challenger"]["metrics"]
+    lines = [
+        f"model {report['model']}: test set {report['test_set']['sha256'][:12]} ({report['test_set']['rows']} rows)",
+        f"  challenger: auc={_fmt(ch['auc'])} log_loss={_fmt(ch['log_loss'])} brier={_fmt(ch['brier'])} "
+        f"f1={_fmt(ch['f1'])} positive_rate={_fmt(ch['positive_rate'])}",
+    ]
+    if report["champion"] is not None:
+        cp = report["champion"]["metrics"]
+        lines.append(f"  champion:   auc={_fmt(cp['auc'])} log_loss={_fmt(cp['log_loss'])} brier={_fmt(cp['brier'])} f1={_fmt(cp['f1'])}")
+    else:
+        lines.append("  champion:   none (first model)")
+    fair = report["challenger"]["fairness"]
+    lines.append(
+        f"  fairness ({fair['attribute']}): demographic_parity_difference={_fmt(fair['demographic_parity_difference'])} "
+        f"disparate_impact={_fmt(fair['disparate_impact'])} equal_opportunity_difference={_fmt(fair['equal_opportunity_difference'])}"
+    )
+    lines.append(f"  top features: {', '.join(report['attributions']['ranking'][:5])}")
+    gate = report["gate"]
+    lines.append(f"  gate: {'PASSED' if gate['passed'] else 'FAILED'}")
+    lines.extend(f"    - {reason}" for reason in gate["reasons"])
+    # SageMaker metric-definition friendly line.
+    lines.append(f"evaluation-auc={_fmt(ch['auc'])}; gate-passed={1 if gate['passed'] else 0};")
+    return lines
+
+
+def _fmt(value: Any) -> str:
+    return "n/a" if value is None else f"{float(value):.4f}"
+
+
+def _comparison(challenger: Dict[str, Any], champion: Optional[Dict[str, Any]]) -> Optional[Dict[str, Any]]:
+    if champion is None:
+        return None
+    out = {}
+    for name in ("auc", "log_loss", "brier", "accuracy", "f1"):
+        a, b = challenger["metrics"].get(name), champion["metrics"].get(name)
+        out[f"{name}_delta"] = None if a is None or b is None else float(a) - float(b)
+    return out
+
+
+def _check_model(model: TrainedModel, spec: ModelSpec, role: str, location: str) -> None:
+    meta = model.metadata
+    if meta.get("model") != spec.name or meta.get("target") != spec.target:
+        raise InputError(
+            f"{role} at {location!r} was trained for model {meta.get('model')!r} / target {meta.get('target')!r}, "
+            f"not {spec.name!r} / {spec.target!r}"
+        )
+    if list(model.feature_names) != list(spec.features):
+        raise InputError(f"{role} at {location!r} uses features {model.feature_names}, the model spec says {list(spec.features)}")
+
+
+def _champion(
+    champion_dir: Optional[str], group: Optional[str], region: Optional[str], sagemaker_client: Any, s3_client: Any
+) -> tuple:
+    """(model or None, source description, scratch dir to delete or None)."""
+    if not data_io.is_empty_dir(champion_dir):
+        return load_model(champion_dir), {"kind": "directory", "location": champion_dir}, None
+    if group:
+        from pipeline_code.training.champion import fetch_champion
+
+        scratch = tempfile.mkdtemp(prefix="mlops-loop-champion-")
+        found = fetch_champion(group, scratch, sagemaker_client=sagemaker_client, s3_client=s3_client, region=region)
+        if found is None:
+            return None, None, scratch
+        return load_model(found.local_path), {"kind": "model_package", **found.to_dict()}, scratch
+    return None, None, None
+
+
+# --------------------------------------------------------------------------------------
+# CLI
+# --------------------------------------------------------------------------------------
+def _positive_int(value: str) -> int:
+    number = int(value)
+    if number < 1:
+        raise argparse.ArgumentTypeError(f"must be an integer >= 1, got {value!r}")
+    return number
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog=PROG, description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    add_model_spec_argument(parser)
+    parser.add_argument("--model-dir", "--model_dir", dest="model_dir", default="/opt/ml/processing/input/model")
+    parser.add_argument("--test-dir", "--test_dir", dest="test_dir", default="/opt/ml/processing/input/test")
+    parser.add_argument(
+        "--champion-dir", "--champion_dir", dest="champion_dir", default="/opt/ml/processing/input/champion",
+        help="champion model (model.json or model.tar.gz); missing/empty = look up --model-package-group, else none",
+    )  # fmt: skip
+    parser.add_argument(
+        "--model-package-group", "--model_package_group", dest="model_package_group", default="",
+        help="SageMaker model package group whose latest Approved package is the champion",
+    )  # fmt: skip
+    parser.add_argument("--region", default=None, help="AWS region for the champion lookup (default: the environment's)")
+    parser.add_argument("--output-dir", "--output_dir", dest="output_dir", default="/opt/ml/processing/output/evaluation")
+    parser.add_argument(
+        "--shap-sample-rows", "--shap_sample_rows", dest="shap_sample_rows", type=_positive_int, default=explain.DEFAULT_MAX_ROWS
+    )
+    add_gate_arguments(parser)
+    return parser
+
+
+def main(argv: Optional[Sequence[str]] = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    thresholds = thresholds_from_args(parser, args)
+    try:
+        evaluate(
+            args.model_spec,
+            args.model_dir,
+            args.test_dir,
+            args.output_dir,
+            thresholds,
+            champion_dir=args.champion_dir,
+            model_package_group=args.model_package_group or None,
+            region=args.region,
+            shap_sample_rows=args.shap_sample_rows,
+            log=lambda line: print(line, flush=True),
+        )
+    except (InputError, GateInputError) as exc:
+        print(f"ERROR: {exc}", file=sys.stderr)
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,700 @@
+"""Build the training set: point-in-time join of features and labels, time split, frozen test set.
+
+Inputs
+------
+``--features-dir``  parquet of computed features, as written by ``features/ingest.py``
+                    (record id, ISO-8601 ``event_time`` string, every feature), *or* a
+                    Feature Store offline-store export (the same columns plus
+                    ``write_time``, ``api_invocation_time``, ``is_deleted``; for each
+                    (record id, event time) the latest write wins and deleted rows are
+                    dropped).
+``--labels-dir``    curated parquet of the dataset (record id, event time, label; any
+                    other *catalog* column of the dataset is allowed and ignored).
+``--frozen-test-dir`` a frozen test set (``test.parquet`` + ``manifest.json``) from an
+                    earlier run, or empty/missing.
+
+Processing
+----------
+1. Every input is checked before anything is written: missing columns, unexpected
+   columns, column types, null keys, label values, duplicate keys - each problem is an
+   :class:`InputError` naming the column.
+2. **Point-in-time join**: each label row gets the *latest* feature row of the same
+   record id whose event time is ``<=`` the label's event time (``pandas.merge_asof``,
+   backward). A feature row from after the label time is never used; a label without any
+   earlier feature row is dropped (and counted).
+3. **Frozen test set**: when ``--frozen-test-dir`` holds one, it is reused unchanged
+   (byte-identical copy, hash verified) and its (record id, event time) keys are removed
+   from train/validation. Otherwise the latest ``--test-fraction`` of rows (by event
+   time) becomes the test set and is written with its manifest, to be frozen by the caller.
+4. **Time split** of the remaining rows: the earliest go to train, the latest to
+   validation (fractions renormalised when the test set is frozen). Rows sharing an
+   event time never straddle two splits.
+
+Outputs under ``--output-dir`` (SageMaker default ``/opt/ml/processing/output``)::
+
+    train/train.parquet  validation/validation.parquet  test/test.parquet  test/manifest.json
+    summary/prepare.json
+
+Each parquet has: record id, ``event_time`` (label time, UTC timestamp), ``feature_event_time``
+(time of the feature row used), the model features, the sensitive attribute, the slice
+columns (numbers as float64, categories as strings) and the target (int64 0/1).
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import datetime as dt
+import os
+import shutil
+import sys
+import tempfile
+from dataclasses import dataclass
+from typing import Any, Dict, Iterator, List, Optional, Sequence, Tuple
+
+import boto3
+
+import numpy as np
+import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.parquet as pq
+
+from pipeline_code.training import data_io
+from pipeline_code.training.data_io import InputError
+from pipeline_code.training.spec import ModelSpec, add_model_spec_argument
+
+PROG = "python -m pipeline_code.training.prepare"
+FEATURE_EVENT_TIME = "feature_event_time"
+# Columns a Feature Store offline store adds (ignored; used to resolve re-writes and deletes),
+# and the partition columns of a Glue-table offline store when an export carries them.
+OFFLINE_STORE_COLUMNS = ("write_time", "api_invocation_time", "is_deleted")
+OFFLINE_STORE_PARTITION_COLUMNS = ("year", "month", "day", "hour")
+
+TEST_FILE = "test.parquet"
+MANIFEST_FILE = "manifest.json"
+MANIFEST_FORMAT = "mlops-loop/frozen-test-set/v1"
+SPLITS = ("train", "validation", "test")
+_TIMESTAMP = pa.timestamp("us", tz="UTC")
+# Row groups of 128k rows: readers decode one group at a time, so their transient buffers
+# stay bounded instead of growing with the split.
+ROW_GROUP_ROWS = 131_072
+
+
+@dataclass(frozen=True)
+class SplitFractions:
+    train: float = 0.7
+    validation: float = 0.15
+    test: float = 0.15
+
+    def __post_init__(self) -> None:
+        for name in SPLITS:
+            value = getattr(self, name)
+            if not 0.0 < value < 1.0:
+                raise ValueError(f"--{name}-fraction must be in (0, 1), got {value}")
+        total = self.train + self.validation + self.test
+        if abs(total - 1.0) > 1e-6:
+            raise ValueError(f"split fractions must sum to 1, got {self.train} + {self.validation} + {self.test} = {total}")
+
+
+# --------------------------------------------------------------------------------------
+# Public API
+# --------------------------------------------------------------------------------------
+def prepare(
+    spec: ModelSpec,
+    features_dir: str,
+    labels_dir: str,
+    output_dir: str,
+    *,
+    frozen_test_dir: Optional[str] = None,
+    fractions: SplitFractions = SplitFractions(),
+    test_set_version: str = "1",
+    now: Optional[dt.datetime] = None,
+) -> Dict[str, Any]:
+    """Run the whole preparation; return the summary (also written to ``summary/prepare.json``).
+
+    Raises:
+        InputError: any input problem, raised before any output is written.
+    """
+    dataset = spec.catalog_dataset
+    rid, et = dataset.record_identifier, dataset.event_time
+    features, feature_stats = _load_features(spec, features_dir)
+    labels, label_stats = _load_labels(spec, labels_dir)
+    frozen = _load_frozen_test(spec, frozen_test_dir) if not data_io.is_empty_dir(frozen_test_dir) else None
+
+    keys = _Keys.of(spec, features, labels)
+    if not feature_stats["offline_store_export"]:  # an export's re-writes were resolved already
+        _check_unique_keys(f"features ({features_dir})", keys.feature_codes, keys.feature_times, keys.dictionary, rid, et)
+    _check_unique_keys(f"labels ({labels_dir})", keys.label_codes, keys.label_times, keys.dictionary, rid, et)
+    joined, join_stats = point_in_time_join(spec, labels, features, keys=keys)
+    del features, labels, keys
+
+    if frozen is not None:
+        frozen_table, manifest, frozen_path = frozen
+        joined, excluded = _exclude_keys(joined, frozen_table, rid, et)
+        cut = _time_cut(joined.column(et), fractions.train / (fractions.train + fractions.validation))
+        splits = {"train": joined.slice(0, cut), "validation": joined.slice(cut)}
+    else:
+        excluded = 0
+        test_cut = _time_cut(joined.column(et), fractions.train + fractions.validation)
+        rest, test = joined.slice(0, test_cut), joined.slice(test_cut)
+        cut = _time_cut(rest.column(et), fractions.train / (fractions.train + fractions.validation))
+        splits = {"train": rest.slice(0, cut), "validation": rest.slice(cut), "test": test}
+        frozen_table, manifest, frozen_path = None, None, None
+    for name, table in splits.items():
+        _check_split(name, table, spec.target)
+
+    # ---- everything is valid: write -------------------------------------------------
+    created_at = (now or dt.datetime.now(dt.timezone.utc)).astimezone(dt.timezone.utc)
+    test_dir = os.path.join(output_dir, "test")
+    # The frozen set may be read from the test output itself (e.g. both mapped to one place).
+    in_place = frozen is not None and os.path.realpath(os.path.dirname(frozen_path)) == os.path.realpath(test_dir)
+    for name in SPLITS:
+        if not (name == "test" and in_place):
+            _clear_split_dir(os.path.join(output_dir, name))
+    for name in ("train", "validation"):
+        pq.write_table(splits[name], os.path.join(output_dir, name, f"{name}.parquet"), row_group_size=ROW_GROUP_ROWS)
+    if frozen is not None:
+        if not in_place:
+            shutil.copyfile(frozen_path, os.path.join(test_dir, TEST_FILE))
+            shutil.copyfile(os.path.join(os.path.dirname(frozen_path), MANIFEST_FILE), os.path.join(test_dir, MANIFEST_FILE))
+        test_manifest = manifest
+    else:
+        test_manifest = write_frozen_test_set(spec, splits["test"], test_dir, version=test_set_version, created_at=created_at)
+
+    summary = {
+        "model": spec.name,
+        "dataset": spec.dataset,
+        "created_at": created_at.isoformat(),
+        "inputs": {"features_dir": features_dir, "labels_dir": labels_dir, "frozen_test_dir": frozen_test_dir},
+        "features": feature_stats,
+        "labels": label_stats,
+        "join": join_stats,
+        "frozen_test_set_reused": frozen is not None,
+        "rows_excluded_as_test_keys": excluded,
+        "splits": {
+            name: _split_summary(splits[name] if name in splits else frozen_table, spec, et)
+            for name in SPLITS
+        },
+        "test_set": {k: test_manifest[k] for k in ("sha256", "rows", "version", "created_at", "time_range")},
+        "fractions": {"train": fractions.train, "validation": fractions.validation, "test": fractions.test},
+    }
+    data_io.write_json(os.path.join(output_dir, "summary", "prepare.json"), summary)
+    return summary
+
+
+@dataclass
+class _Keys:
+    """Integer record-id codes (one dictionary shared by features and labels) and UTC microseconds."""
+
+    feature_codes: np.ndarray
+    label_codes: np.ndarray
+    dictionary: pa.Array
+    feature_times: np.ndarray
+    label_times: np.ndarray
+
+    @classmethod
+    def of(cls, spec: ModelSpec, features: pa.Table, labels: pa.Table) -> "_Keys":
+        rid, et = spec.record_identifier, spec.event_time
+        codes, dictionary = _id_codes(features.column(rid), labels.column(rid))
+        n = features.num_rows
+        return cls(codes[:n], codes[n:], dictionary, _micros(features.column(et)), _micros(labels.column(et)))
+
+
+def point_in_time_join(
+    spec: ModelSpec, labels: pa.Table, features: pa.Table, *, keys: Optional[_Keys] = None
+) -> Tuple[pa.Table, Dict[str, Any]]:
+    """For each label row, the latest feature row of its record id at or before its event time.
+
+    ``labels``: record id (string), event time (timestamp us UTC), target (int64).
+    ``features``: record id, event time (timestamp us UTC), the frame features.
+    Returns the joined table sorted by (event time, record id) and join statistics.
+    Only integer keys are sorted and merged; each input is gathered (``take``) once.
+    """
+    rid, et = spec.record_identifier, spec.event_time
+    keys = keys or _Keys.of(spec, features, labels)
+    left = pd.DataFrame(
+        {"code": keys.label_codes, "t": keys.label_times, "label_row": np.arange(labels.num_rows, dtype=np.int64)}
+    ).sort_values("t", kind="stable")
+    right = pd.DataFrame(
+        {"code": keys.feature_codes, "ft": keys.feature_times, "feature_row": np.arange(features.num_rows, dtype=np.int64)}
+    ).sort_values("ft", kind="stable")
+    merged = pd.merge_asof(
+        left, right, left_on="t", right_on="ft", by="code", direction="backward", allow_exact_matches=True
+    )
+    del left, right
+    matched = merged["feature_row"].notna().to_numpy()
+    label_rows = merged["label_row"].to_numpy()[matched]
+    feature_rows = merged["feature_row"].to_numpy()[matched].astype(np.int64)
+    if len(feature_rows):  # the contract, asserted: never a feature from the future
+        assert (merged["ft"].to_numpy()[matched] <= merged["t"].to_numpy()[matched]).all()
+    del merged
+    # Final order: (event time, record id as text) - independent of the input files' order.
+    id_rank = np.empty(len(keys.dictionary), dtype=np.int64)
+    id_rank[pc.array_sort_indices(keys.dictionary).to_numpy(zero_copy_only=False)] = np.arange(len(keys.dictionary))
+    order = np.lexsort((id_rank[keys.label_codes[label_rows]], keys.label_times[label_rows]))
+    label_rows, feature_rows = label_rows[order], feature_rows[order]
+
+    label_part = labels.take(pa.array(label_rows))
+    feature_part = features.select([et, *spec.frame_features]).take(pa.array(feature_rows))
+    columns = {
+        rid: label_part.column(rid).cast(pa.string()),
+        et: label_part.column(et),
+        FEATURE_EVENT_TIME: feature_part.column(et),
+    }
+    for name in spec.frame_features:
+        columns[name] = _normalise_feature(feature_part.column(name), spec.is_categorical(name))
+    columns[spec.target] = label_part.column(spec.target)
+    joined = pa.table(columns)
+    stats = {"label_rows": labels.num_rows, "matched": int(matched.sum()), "unmatched_labels_dropped": int((~matched).sum())}
+    return joined, stats
+
+
+def write_frozen_test_set(
+    spec: ModelSpec, test: pa.Table, directory: str, *, version: str, created_at: dt.datetime
+) -> Dict[str, Any]:
+    """Write ``test.parquet`` + ``manifest.json`` into ``directory``; return the manifest."""
+    os.makedirs(directory, exist_ok=True)
+    path = os.path.join(directory, TEST_FILE)
+    pq.write_table(test, path, row_group_size=ROW_GROUP_ROWS)
+    times = test.column(spec.event_time)
+    manifest = {
+        "format": MANIFEST_FORMAT,
+        "version": str(version),
+        "created_at": created_at.isoformat(),
+        "model": spec.name,
+        "dataset": spec.dataset,
+        "target": spec.target,
+        "record_identifier": spec.record_identifier,
+        "event_time": spec.event_time,
+        "file": TEST_FILE,
+        "sha256": data_io.sha256_file(path),
+        "rows": test.num_rows,
+        "positives": int(pc.sum(test.column(spec.target)).as_py() or 0),
+        "columns": test.column_names,
+        "time_range": {"min": _iso(pc.min(times)), "max": _iso(pc.max(times))},
+    }
+    data_io.write_json(os.path.join(directory, MANIFEST_FILE), manifest)
+    return manifest
+
+
+def read_test_set(directory: str, *, verify: bool = True) -> Tuple[pd.DataFrame, Dict[str, Any]]:
+    """A frozen test set as pandas (categories as ``category`` dtype) and its manifest.
+
+    Raises:
+        InputError: manifest missing/invalid, or the parquet bytes do not match its sha256.
+    """
+    manifest, path = _verified_manifest(directory, what="test set", verify=verify)
+    return pq.read_table(path).to_pandas(), manifest
+
+
+# --------------------------------------------------------------------------------------
+# Loading and validation
+# --------------------------------------------------------------------------------------
+def _load_features(spec: ModelSpec, path: str) -> Tuple[pa.Table, Dict[str, Any]]:
+    dataset = spec.catalog_dataset
+    rid, et = dataset.record_identifier, dataset.event_time
+    what = f"features ({path})"
+    categorical = [n for n in spec.frame_features if spec.is_categorical(n)]
+    data = data_io.parquet_dataset(path, what=what, dictionary_columns=categorical)
+    names = data.schema.names
+    required = [rid, et, *spec.frame_features]
+    allowed = set(required) | set(dataset.feature_names) | set(OFFLINE_STORE_COLUMNS) | set(OFFLINE_STORE_PARTITION_COLUMNS)
+    _check_columns(what, names, required, allowed, hint="expected the feature frame of dataset " + repr(dataset.name))
+    problems = []
+    problems += _type_problem(data.schema, rid, data_io.is_string, "a string")
+    problems += _type_problem(data.schema, et, data_io.is_timestamp_or_string, "an ISO-8601 string or a timestamp")
+    for name in spec.frame_features:
+        if spec.is_categorical(name):
+            problems += _type_problem(data.schema, name, data_io.is_string, "a string (categorical feature)")
+        else:
+            problems += _type_problem(
+                data.schema, name, data_io.is_number, f"a number ({spec.feature_type(name)} feature)"
+            )
+    if "is_deleted" in names:
+        problems += _type_problem(
+            data.schema, "is_deleted", lambda t: pa.types.is_boolean(t) or data_io.is_string(t), "a boolean"
+        )
+    for name in ("write_time", "api_invocation_time"):
+        if name in names:
+            problems += _type_problem(data.schema, name, data_io.is_timestamp_or_string, "a timestamp")
+    if problems:
+        raise InputError(f"{what}: " + "; ".join(problems))
+
+    offline = [c for c in OFFLINE_STORE_COLUMNS if c in names]
+    table = data_io.read_columns(data, required + offline, what=what)
+    _check_no_nulls(what, table, (rid, et))
+    times = _micros(table.column(et), what=what, name=et)
+    table = table.set_column(table.schema.get_field_index(et), et, pa.array(times, type=pa.int64()).cast(_TIMESTAMP))
+    stats: Dict[str, Any] = {"rows_read": table.num_rows, "offline_store_export": bool(offline)}
+    if offline:
+        table, dropped_rewrites, dropped_deleted = _resolve_offline_store(table, rid, et, what)
+        stats.update({"superseded_writes_dropped": dropped_rewrites, "deleted_rows_dropped": dropped_deleted})
+    stats["rows"] = table.num_rows
+    return table.select([rid, et, *spec.frame_features]), stats
+
+
+def _load_labels(spec: ModelSpec, path: str) -> Tuple[pa.Table, Dict[str, Any]]:
+    dataset = spec.catalog_dataset
+    rid, et, target = dataset.record_identifier, dataset.event_time, spec.target
+    what = f"labels ({path})"
+    data = data_io.parquet_dataset(path, what=what)
+    names = data.schema.names
+    required = [rid, et, target]
+    allowed = set(required) | {c.name for c in dataset.columns}
+    _check_columns(what, names, required, allowed, hint=f"expected curated columns of dataset {dataset.name!r}")
+    problems = []
+    problems += _type_problem(data.schema, rid, data_io.is_string, "a string")
+    problems += _type_problem(data.schema, et, data_io.is_timestamp_or_string, "a timestamp or an ISO-8601 string")
+    problems += _type_problem(
+        data.schema, target, lambda t: data_io.is_number(t) or pa.types.is_boolean(t), "a 0/1 number (the label)"
+    )
+    if problems:
+        raise InputError(f"{what}: " + "; ".join(problems))
+    table = data_io.read_columns(data, required, what=what)
+    _check_no_nulls(what, table, (rid, et))
+    y = table.column(target).cast(pa.float64()).to_numpy(zero_copy_only=False)
+    known = ~np.isnan(y)
+    bad = np.unique(y[known & (y != 0.0) & (y != 1.0)])
+    if len(bad):
+        raise InputError(f"{what}: column {target!r} must hold 0/1 labels, found {bad[:5].tolist()}")
+    times = _micros(table.column(et), what=what, name=et)
+    table = pa.table(
+        {
+            rid: table.column(rid).cast(pa.string()),
+            et: pa.array(times, type=pa.int64()).cast(_TIMESTAMP),
+            target: pa.array(y, type=pa.float64()),
+        }
+    ).filter(pa.array(known))
+    table = table.set_column(2, target, table.column(target).cast(pa.int64()))
+    return table, {"rows_read": int(len(y)), "null_labels_dropped": int((~known).sum()), "rows": table.num_rows}
+
+
+def _load_frozen_test(spec: ModelSpec, directory: str) -> Tuple[pa.Table, Dict[str, Any], str]:
+    manifest, path = _verified_manifest(directory, what=f"frozen test set ({directory})", verify=True)
+    what = f"frozen test set ({directory})"
+    for key, expected in (("model", spec.name), ("dataset", spec.dataset), ("target", spec.target)):
+        if manifest.get(key) != expected:
+            raise InputError(
+                f"{what}: manifest {key!r} is {manifest.get(key)!r} but this run prepares {expected!r}; "
+                "point --frozen-test-dir at this model's frozen test set (or an empty directory to create one)"
+            )
+    table = pq.read_table(path)
+    required = [spec.record_identifier, spec.event_time, *spec.frame_features, spec.target]
+    missing = [c for c in required if c not in table.column_names]
+    if missing:
+        raise InputError(
+            f"{what}: missing columns {missing} needed by model {spec.name!r} (the feature set changed?); "
+            "create a new test set version by pointing --frozen-test-dir at an empty directory"
+        )
+    if table.num_rows != manifest.get("rows"):
+        raise InputError(f"{what}: {table.num_rows} rows but the manifest says {manifest.get('rows')}")
+    return table, manifest, path
+
+
+def _verified_manifest(directory: str, *, what: str, verify: bool) -> Tuple[Dict[str, Any], str]:
+    manifest_path = os.path.join(directory, MANIFEST_FILE)
+    if not os.path.exists(manifest_path):
+        raise InputError(f"{what}: no {MANIFEST_FILE} in {directory!r} (a frozen test set is {TEST_FILE} + {MANIFEST_FILE})")
+    manifest = data_io.read_json(manifest_path, what=what)
+    missing = [k for k in ("sha256", "rows", "created_at", "version", "time_range") if k not in manifest]
+    if missing:
+        raise InputError(f"{what}: manifest lacks {missing}")
+    path = os.path.join(directory, manifest.get("file", TEST_FILE))
+    if not os.path.exists(path):
+        raise InputError(f"{what}: {path!r} listed in the manifest does not exist")
+    if verify:
+        actual = data_io.sha256_file(path)
+        if actual != manifest["sha256"]:
+            raise InputError(
+                f"{what}: {os.path.basename(path)} has sha256 {actual} but the manifest says {manifest['sha256']} "
+                "(the frozen test set was modified)"
+            )
+    return manifest, path
+
+
+def _check_columns(what: str, names: Sequence[str], required: Sequence[str], allowed: set, hint: str) -> None:
+    missing = [c for c in required if c not in names]
+    unexpected = [c for c in names if c not in allowed]
+    problems = []
+    if missing:
+        problems.append(f"missing columns {missing}")
+    if unexpected:
+        problems.append(f"unexpected columns {unexpected}")
+    if problems:
+        raise InputError(f"{what}: " + "; ".join(problems) + f" ({hint}; found {list(names)})")
+
+
+def _type_problem(schema: pa.Schema, name: str, ok: Any, expected: str) -> List[str]:
+    arrow_type = schema.field(name).type
+    if ok(arrow_type):
+        return []
+    return [f"column {name!r} has type {arrow_type}, expected {expected}"]
+
+
+def _check_no_nulls(what: str, table: pa.Table, names: Sequence[str]) -> None:
+    for name in names:
+        nulls = table.column(name).null_count
+        if nulls:
+            raise InputError(f"{what}: column {name!r} has {nulls} null values (a key column)")
+
+
+def _id_codes(*columns: Any) -> Tuple[np.ndarray, pa.Array]:
+    """One int64 code per row of all ``columns`` (record ids) and the shared dictionary."""
+    chunks = []
+    for column in columns:
+        for chunk in column.chunks if isinstance(column, pa.ChunkedArray) else [column]:
+            chunks.append(chunk.cast(pa.string()))
+    combined = pa.concat_arrays(chunks) if chunks else pa.array([], type=pa.string())
+    encoded = combined.dictionary_encode()
+    return encoded.indices.to_numpy(zero_copy_only=False).astype(np.int64), encoded.dictionary
+
+
+def _check_unique_keys(what: str, codes: np.ndarray, times: np.ndarray, dictionary: pa.Array, rid: str, et: str) -> None:
+    order = np.lexsort((times, codes))
+    c, t = codes[order], times[order]
+    duplicate = (c[1:] == c[:-1]) & (t[1:] == t[:-1])
+    if duplicate.any():
+        first = int(np.flatnonzero(duplicate)[0]) + 1
+        raise InputError(
+            f"{what}: {int(duplicate.sum())} duplicate ({rid!r}, {et!r}) keys, e.g. "
+            f"({dictionary[int(c[first])].as_py()!r}, {pd.Timestamp(int(t[first]), unit='us', tz='UTC').isoformat()})"
+        )
+
+
+def _resolve_offline_store(table: pa.Table, rid: str, et: str, what: str) -> Tuple[pa.Table, int, int]:
+    """Latest write per (record id, event time) wins; rows whose latest write is a delete are dropped."""
+    order_cols: Dict[str, np.ndarray] = {
+        "id": _id_codes(table.column(rid))[0],
+        "t": _micros(table.column(et)),
+    }
+    for name in ("api_invocation_time", "write_time"):
+        if name in table.column_names:
+            col = table.column(name)
+            order_cols[name] = np.nan_to_num(_micros(col, what=what, name=name, allow_nulls=True), nan=-1)
+    frame = pd.DataFrame(order_cols)
+    frame["row"] = np.arange(len(frame))
+    frame = frame.sort_values(list(order_cols), kind="stable")
+    latest = frame.drop_duplicates(["id", "t"], keep="last")["row"].to_numpy()
+    superseded = table.num_rows - len(latest)
+    table = table.take(pa.array(np.sort(latest)))
+    deleted_count = 0
+    if "is_deleted" in table.column_names:
+        flag = table.column("is_deleted")
+        if not pa.types.is_boolean(flag.type):
+            flag = pc.equal(pc.utf8_lower(flag.cast(pa.string())), "true")
+        flag = pc.fill_null(flag, False)
+        deleted_count = int(pc.sum(flag).as_py() or 0)
+        table = table.filter(pc.invert(flag))
+    return table, superseded, deleted_count
+
+
+def _micros(column: Any, *, what: str = "input", name: str = "event_time", allow_nulls: bool = False) -> np.ndarray:
+    """Microseconds since the epoch (UTC) of a timestamp or ISO-8601 string column.
+
+    Naive timestamps and strings without an offset are UTC (the curated data's convention).
+    With ``allow_nulls`` the result is float with NaN for nulls.
+    """
+    if not isinstance(column, pa.ChunkedArray):
+        column = pa.chunked_array([column])
+    if pa.types.is_dictionary(column.type):
+        column = column.cast(column.type.value_type)
+    if pa.types.is_timestamp(column.type):
+        micros = column.cast(pa.timestamp("us", tz=column.type.tz), safe=False).cast(pa.int64())
+    else:
+        try:
+            micros = pc.cast(column, _TIMESTAMP).cast(pa.int64())
+        except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
+            micros = _parse_with_pandas(column.combine_chunks(), what, name)
+    if allow_nulls:
+        return micros.to_numpy(zero_copy_only=False).astype(np.float64)
+    if micros.null_count:
+        raise InputError(f"{what}: column {name!r} has {micros.null_count} null values")
+    return micros.to_numpy(zero_copy_only=False).astype(np.int64)
+
+
+def _parse_with_pandas(column: pa.Array, what: str, name: str) -> pa.Array:
+    values = pd.Series(column.to_pandas(), dtype=object)
+    try:
+        try:
+            parsed = pd.to_datetime(values, utc=True, format="ISO8601")
+        except (TypeError, ValueError):  # pandas < 2 has no format="ISO8601"
+            parsed = pd.to_datetime(values, utc=True)
+    except (TypeError, ValueError) as exc:
+        example = _first_unparseable(values)
+        raise InputError(f"{what}: column {name!r} is not an ISO-8601 time (e.g. {example!r}): {exc}") from None
+    nanos = parsed.to_numpy(dtype="datetime64[ns]").astype(np.int64)
+    mask = parsed.isna().to_numpy()
+    return pa.array(nanos // 1000, type=pa.int64(), mask=mask)
+
+
+def _first_unparseable(values: pd.Series) -> Any:
+    for value in values:
+        try:
+            pd.Timestamp(value)
+        except (TypeError, ValueError):
+            return value
+    return None
+
+
+def _normalise_feature(column: pa.ChunkedArray, categorical: bool) -> pa.ChunkedArray:
+    if categorical:
+        return column.cast(pa.string())
+    return column.cast(pa.float64())
+
+
+# --------------------------------------------------------------------------------------
+# Splitting
+# --------------------------------------------------------------------------------------
+def _time_cut(times: pa.ChunkedArray, fraction: float) -> int:
+    """Row index splitting a time-sorted table at ``fraction`` without splitting equal times.
+
+    Rows with the same event time as the boundary row go to the *later* split, so every
+    time in the earlier part is strictly before every time in the later part.
+    """
+    values = _micros(times)
+    n = len(values)
+    position = int(np.floor(n * fraction))
+    if position >= n:
+        return n
+    boundary = values[position]
+    return int(np.searchsorted(values, boundary, side="left"))
+
+
+def _exclude_keys(joined: pa.Table, test: pa.Table, rid: str, et: str) -> Tuple[pa.Table, int]:
+    """``joined`` without the rows whose (record id, event time) is in the frozen test set."""
+    codes, _ = _id_codes(joined.column(rid), test.column(rid))
+    n = joined.num_rows
+    ours = pd.MultiIndex.from_arrays([codes[:n], _micros(joined.column(et))])
+    theirs = pd.MultiIndex.from_arrays([codes[n:], _micros(test.column(et))])
+    is_test = ours.isin(theirs)
+    return joined.filter(pa.array(~is_test)), int(is_test.sum())
+
+
+def _check_split(name: str, table: pa.Table, target: str) -> None:
+    if table.num_rows == 0:
+        raise InputError(
+            f"the {name} split is empty (too few rows or too few distinct event times after the join); "
+            "provide more labelled data or change the split fractions"
+        )
+    y = table.column(target)
+    positives = int(pc.sum(y).as_py() or 0)
+    if positives == 0 or positives == table.num_rows:
+        only = 1 if positives else 0
+        raise InputError(
+            f"the {name} split has a single class: every {target!r} value of its {table.num_rows} rows is {only}"
+        )
+
+
+def _split_summary(table: pa.Table, spec: ModelSpec, et: str) -> Dict[str, Any]:
+    times = table.column(et)
+    rows = table.num_rows
+    positives = int(pc.sum(table.column(spec.target)).as_py() or 0)
+    return {
+        "rows": rows,
+        "positives": positives,
+        "positive_rate": positives / rows if rows else None,
+        "time_range": {"min": _iso(pc.min(times)), "max": _iso(pc.max(times))},
+    }
+
+
+def _iso(scalar: pa.Scalar) -> Optional[str]:
+    value = scalar.as_py()
+    if value is None:
+        return None
+    return value.astimezone(dt.timezone.utc).isoformat().replace("+00:00", "Z")
+
+
+def _clear_split_dir(directory: str) -> None:
+    """Create ``directory``; remove parquet/manifest files a previous run left there."""
+    os.makedirs(directory, exist_ok=True)
+    for name in os.listdir(directory):
+        if name.endswith(".parquet") or name == MANIFEST_FILE:
+            os.remove(os.path.join(directory, name))
+
+
+# --------------------------------------------------------------------------------------
+# CLI
+# --------------------------------------------------------------------------------------
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog=PROG, description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    add_model_spec_argument(parser)
+    parser.add_argument("--features-dir", "--features_dir", dest="features_dir", default="/opt/ml/processing/input/features")
+    parser.add_argument("--labels-dir", "--labels_dir", dest="labels_dir", default="/opt/ml/processing/input/labels")
+    parser.add_argument(
+        "--frozen-test-dir",
+        "--frozen_test_dir",
+        dest="frozen_test_dir",
+        default="/opt/ml/processing/input/frozen_test",
+        help="frozen test set to reuse: a directory, or an s3:// prefix (downloaded first; SageMaker cannot "
+        "mount an empty prefix, which is what it is before the first run); missing or empty = create one "
+        "(default %(default)s)",
+    )
+    parser.add_argument("--output-dir", "--output_dir", dest="output_dir", default="/opt/ml/processing/output")
+    parser.add_argument("--train-fraction", "--train_fraction", dest="train_fraction", type=float, default=0.7)
+    parser.add_argument("--validation-fraction", "--validation_fraction", dest="validation_fraction", type=float, default=0.15)
+    parser.add_argument("--test-fraction", "--test_fraction", dest="test_fraction", type=float, default=0.15)
+    parser.add_argument(
+        "--test-set-version", "--test_set_version", dest="test_set_version", default="1",
+        help="version recorded in a newly created test set's manifest (default %(default)s)",
+    )  # fmt: skip
+    return parser
+
+
+@contextlib.contextmanager
+def _local_frozen_test_dir(location: str, *, s3_client: Any = None) -> Iterator[str]:
+    """``location`` itself, or for ``s3://bucket/prefix/`` a temporary copy of the objects under it.
+
+    An empty prefix yields an empty directory, which means "create the frozen test set".
+    """
+    if not location.startswith("s3://"):
+        yield location
+        return
+    bucket, _, prefix = location[len("s3://") :].partition("/")
+    if prefix and not prefix.endswith("/"):
+        prefix += "/"
+    client = s3_client or boto3.client("s3")
+    with tempfile.TemporaryDirectory(prefix="frozen-test-") as tmp:
+        for page in client.get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix=prefix):
+            for obj in page.get("Contents", []):
+                relative = obj["Key"][len(prefix) :]
+                if not relative or relative.endswith("/"):
+                    continue
+                target = os.path.join(tmp, relative)
+                os.makedirs(os.path.dirname(target), exist_ok=True)
+                client.download_file(bucket, obj["Key"], target)
+        yield tmp
+
+
+def main(argv: Optional[Sequence[str]] = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        fractions = SplitFractions(args.train_fraction, args.validation_fraction, args.test_fraction)
+    except ValueError as exc:
+        parser.error(str(exc))
+    try:
+        with _local_frozen_test_dir(args.frozen_test_dir) as frozen_test_dir:
+            summary = prepare(
+                args.model_spec,
+                args.features_dir,
+                args.labels_dir,
+                args.output_dir,
+                frozen_test_dir=frozen_test_dir,
+                fractions=fractions,
+                test_set_version=args.test_set_version,
+            )
+    except InputError as exc:
+        print(f"ERROR: {exc}", file=sys.stderr)
+        return 1
+    splits = summary["splits"]
+    print(
+        f"prepared {args.model_spec.name}: train={splits['train']['rows']} validation={splits['validation']['rows']} "
+        f"test={splits['test']['rows']} (frozen test set {'reused' if summary['frozen_test_set_reused'] else 'created'}, "
+        f"sha256 {summary['test_set']['sha256'][:12]}); unmatched labels dropped: {summary['join']['unmatched_labels_dropped']}"
+    )
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,401 @@
+"""The model specification and the gate thresholds, as the job scripts receive them.
+
+A model is configuration (``config/mlops-loop.yaml``); the pipeline hands each job the
+model's entry as one JSON argument::
+
+    --model-spec '{"name": "churn", "dataset": "customer_churn", "target": "churned",
+                   "features": ["tenure_months", ...], "sensitive_attribute": "gender",
+                   "slices": ["contract_type", "region"]}'
+
+:func:`parse_model_spec` validates it against :mod:`pipeline_code.catalog` (the contract)
+and fails with one line per problem. Accepted forms: the JSON object; a JSON string holding
+it (what a script-mode hyperparameter must be, since the training toolkit JSON-decodes
+hyperparameter values and would flatten a dict to ``k=v,k=v``); a Python ``repr`` of the
+dict (parsed with :func:`ast.literal_eval`, never ``eval``). SageMaker caps a
+container argument at 256 characters, so the value may also be the *path* of a JSON file
+holding the spec (or of a directory holding exactly one ``*.json``), e.g.
+``/opt/ml/processing/input/model_spec/churn.json``.
+
+Gate thresholds come from five CLI arguments (``--min-auc`` ...), see
+:func:`add_gate_arguments`.
+"""
+
+from __future__ import annotations
+
+import argparse
+import ast
+import glob
+import json
+import math
+import os
+from dataclasses import asdict, dataclass
+from typing import Any, Dict, List, Mapping, Optional, Tuple
+
+from pipeline_code import catalog
+
+# Keys a model entry of the YAML may carry that the jobs do not use (ignored, not errors).
+_IGNORED_SPEC_KEYS = ("description", "serving")
+_REQUIRED_SPEC_KEYS = ("name", "dataset", "target", "features", "sensitive_attribute")
+_OPTIONAL_SPEC_KEYS = ("slices",)
+
+
+class SpecError(ValueError):
+    """The model specification or a threshold is invalid (the message lists every problem)."""
+
+
+@dataclass(frozen=True)
+class ModelSpec:
+    """One model: which dataset, which label, which features, how fairness/slices are reported.
+
+    ``features`` are the model inputs in order; ``sensitive_attribute`` is a categorical
+    feature used only for fairness reporting (never an input); ``slices`` are categorical
+    features the metrics are broken down by.
+    """
+
+    name: str
+    dataset: str
+    target: str
+    features: Tuple[str, ...]
+    sensitive_attribute: str
+    slices: Tuple[str, ...] = ()
+
+    # ------------------------------------------------------------------------------
+    @property
+    def catalog_dataset(self) -> catalog.Dataset:
+        return catalog.get_dataset(self.dataset)
+
+    @property
+    def record_identifier(self) -> str:
+        return self.catalog_dataset.record_identifier
+
+    @property
+    def event_time(self) -> str:
+        return self.catalog_dataset.event_time
+
+    def feature_type(self, name: str) -> str:
+        """Feature Store type (Integral / Fractional / String) of a dataset feature."""
+        return self.catalog_dataset.feature(name).feature_type
+
+    def is_categorical(self, name: str) -> bool:
+        return self.feature_type(name) == catalog.FS_STRING
+
+    @property
+    def frame_features(self) -> Tuple[str, ...]:
+        """Every feature column a prepared frame carries: model inputs, sensitive attribute, slices."""
+        out: List[str] = list(self.features)
+        for name in (self.sensitive_attribute, *self.slices):
+            if name not in out:
+                out.append(name)
+        return tuple(out)
+
+    def to_dict(self) -> Dict[str, Any]:
+        data = asdict(self)
+        data["features"] = list(self.features)
+        data["slices"] = list(self.slices)
+        return data
+
+    def to_json(self) -> str:
+        return json.dumps(self.to_dict(), sort_keys=True)
+
+
+def parse_model_spec(value: Any) -> ModelSpec:
+    """A validated :class:`ModelSpec` from a JSON string, a Python-literal string or a mapping.
+
+    Raises:
+        SpecError: unparseable text, missing/unknown keys, or anything that disagrees
+            with the catalog (unknown dataset, target not a label, unknown feature,
+            sensitive attribute used as an input, non-categorical slice ...).
+    """
+    data = _load(value)
+    problems: List[str] = []
+    missing = [k for k in _REQUIRED_SPEC_KEYS if k not in data]
+    if missing:
+        problems.append(f"missing keys {missing}")
+    known = set(_REQUIRED_SPEC_KEYS) | set(_OPTIONAL_SPEC_KEYS) | set(_IGNORED_SPEC_KEYS)
+    unknown = sorted(k for k in data if k not in known)
+    if unknown:
+        problems.append(f"unknown keys {unknown} (allowed: {sorted(known)})")
+    if problems:
+        raise SpecError("invalid --model-spec: " + "; ".join(problems))
+
+    name = data["name"]
+    if not isinstance(name, str) or not name.strip():
+        problems.append(f"'name' must be a non-empty string, got {name!r}")
+    dataset_name = data["dataset"]
+    try:
+        dataset = catalog.get_dataset(dataset_name)
+    except (KeyError, TypeError):
+        raise SpecError(
+            f"invalid --model-spec: unknown dataset {dataset_name!r}; known datasets: {sorted(catalog.DATASETS)}"
+        ) from None
+    features = _string_list(data["features"], "features", problems)
+    slices = _string_list(data.get("slices", []), "slices", problems)
+    target = data["target"]
+    sensitive = data["sensitive_attribute"]
+
+    if target not in dataset.labels:
+        problems.append(f"target {target!r} is not a label of dataset {dataset.name!r} (labels: {list(dataset.labels)})")
+    known_features = list(dataset.feature_names)
+    unknown_features = [f for f in features if f not in known_features]
+    if unknown_features:
+        problems.append(f"features {unknown_features} are not features of dataset {dataset.name!r} (known: {known_features})")
+    duplicates = sorted({f for f in features if features.count(f) > 1})
+    if duplicates:
+        problems.append(f"features listed more than once: {duplicates}")
+    if not features:
+        problems.append("'features' must list at least one feature")
+    if not isinstance(sensitive, str) or sensitive not in known_features:
+        problems.append(f"sensitive_attribute {sensitive!r} is not a feature of dataset {dataset.name!r}")
+    else:
+        if dataset.feature(sensitive).feature_type != catalog.FS_STRING:
+            problems.append(f"sensitive_attribute {sensitive!r} must be a categorical (String) feature")
+        if sensitive in features:
+            problems.append(f"sensitive_attribute {sensitive!r} must not be a model input (remove it from 'features')")
+    for s in slices:
+        if s not in known_features:
+            problems.append(f"slice {s!r} is not a feature of dataset {dataset.name!r}")
+        elif dataset.feature(s).feature_type != catalog.FS_STRING:
+            problems.append(f"slice {s!r} must be a categorical (String) feature")
+    if problems:
+        raise SpecError(f"invalid --model-spec for model {name!r}: " + "; ".join(problems))
+    return ModelSpec(
+        name=name,
+        dataset=dataset.name,
+        target=target,
+        features=tuple(features),
+        sensitive_attribute=sensitive,
+        slices=tuple(slices),
+    )
+
+
+def _load(value: Any) -> Mapping[str, Any]:
+    if isinstance(value, ModelSpec):
+        return value.to_dict()
+    if isinstance(value, Mapping):
+        return value
+    if not isinstance(value, str):
+        raise SpecError(f"invalid --model-spec: expected a JSON object, got {type(value).__name__}")
+    text = value.strip()
+    if text and text[0] not in "{\"'":
+        text = _read_spec_file(text)
+    try:
+        data = json.loads(text)
+    except ValueError:
+        try:
+            data = ast.literal_eval(text)  # the training toolkit's str(dict); literals only
+        except (ValueError, SyntaxError):
+            raise SpecError(f"invalid --model-spec: not a JSON object: {text[:200]!r}") from None
+    if isinstance(data, str):  # doubly encoded JSON (a JSON string holding the object)
+        return _load(data)
+    if not isinstance(data, Mapping):
+        raise SpecError(f"invalid --model-spec: expected a JSON object, got {type(data).__name__}")
+    return data
+
+
+def _read_spec_file(path: str) -> str:
+    """The text of a spec file (a directory must hold exactly one ``*.json``)."""
+    if os.path.isdir(path):
+        candidates = sorted(glob.glob(os.path.join(path, "*.json")))
+        if len(candidates) != 1:
+            raise SpecError(f"invalid --model-spec: directory {path!r} must hold exactly one *.json, found {len(candidates)}")
+        path = candidates[0]
+    if not os.path.isfile(path):
+        raise SpecError(f"invalid --model-spec: neither a JSON object nor an existing file: {path[:200]!r}")
+    with open(path, encoding="utf-8") as handle:
+        return handle.read().strip()
+
+
+def _string_list(value: Any, key: str, problems: List[str]) -> List[str]:
+    if isinstance(value, str):  # a comma-separated string is a common hand-written form
+        value = [v.strip() for v in value.split(",") if v.strip()]
+    if not isinstance(value, (list, tuple)) or not all(isinstance(v, str) for v in value):
+        problems.append(f"{key!r} must be a list of strings, got {value!r}")
+        return []
+    return list(value)
+
+
+def model_spec_arg(value: str) -> ModelSpec:
+    """argparse ``type=`` converter: a SpecError becomes an argparse usage error."""
+    try:
+        return parse_model_spec(value)
+    except SpecError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+
+
+def add_model_spec_argument(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--model-spec",
+        "--model_spec",
+        dest="model_spec",
+        required=True,
+        type=model_spec_arg,
+        help="the model's configuration as a JSON object (name, dataset, target, features, "
+        "sensitive_attribute, slices)",
+    )
+
+
+# --------------------------------------------------------------------------------------
+# Gate thresholds
+# --------------------------------------------------------------------------------------
+DEFAULT_MIN_SLICE_ROWS = 50
+DEFAULT_MIN_GROUP_ROWS = 100
+
+
+@dataclass(frozen=True)
+class GateThresholds:
+    """The promotion gate's thresholds (``gate:`` block of an environment in the YAML).
+
+    ``min_slice_rows``: slices with fewer test rows are reported but not gated - their
+    AUC is too noisy to block a model on. ``min_group_rows``: the same for the groups of
+    the sensitive attribute in the fairness metrics (a positive *rate* of a small group is
+    noisier than an AUC, hence the larger default).
+    """
+
+    min_auc: float
+    challenger_margin: float
+    max_slice_regression: float
+    max_demographic_parity_difference: float
+    min_disparate_impact: float
+    min_slice_rows: int = DEFAULT_MIN_SLICE_ROWS
+    min_group_rows: int = DEFAULT_MIN_GROUP_ROWS
+
+    def __post_init__(self) -> None:
+        problems = []
+        for name, lo, hi in (
+            ("min_auc", 0.0, 1.0),
+            ("challenger_margin", -1.0, 1.0),
+            ("max_slice_regression", 0.0, 1.0),
+            ("max_demographic_parity_difference", 0.0, 1.0),
+            ("min_disparate_impact", 0.0, 1.0),
+        ):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, (int, float)) or math.isnan(float(value)):
+                problems.append(f"{name} must be a number, got {value!r}")
+            elif not lo <= float(value) <= hi:
+                problems.append(f"{name} must be in [{lo}, {hi}], got {value!r}")
+        for name in ("min_slice_rows", "min_group_rows"):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+                problems.append(f"{name} must be an integer >= 1, got {value!r}")
+        if problems:
+            raise SpecError("invalid gate thresholds: " + "; ".join(problems))
+
+    def to_dict(self) -> Dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def from_mapping(cls, data: Mapping[str, Any]) -> "GateThresholds":
+        """From the YAML ``gate:`` block (extra keys ignored, missing keys are an error)."""
+        names = ("min_auc", "challenger_margin", "max_slice_regression", "max_demographic_parity_difference", "min_disparate_impact")
+        missing = [n for n in names if n not in data]
+        if missing:
+            raise SpecError(f"gate thresholds: missing {missing}")
+        kwargs: Dict[str, Any] = {n: float(data[n]) for n in names}
+        for name in ("min_slice_rows", "min_group_rows"):
+            if name in data:
+                kwargs[name] = int(data[name])
+        return cls(**kwargs)
+
+    @classmethod
+    def from_args(cls, args: argparse.Namespace) -> "GateThresholds":
+        return cls(
+            min_auc=args.min_auc,
+            challenger_margin=args.challenger_margin,
+            max_slice_regression=args.max_slice_regression,
+            max_demographic_parity_difference=args.max_demographic_parity_difference,
+            min_disparate_impact=args.min_disparate_impact,
+            min_slice_rows=args.min_slice_rows,
+            min_group_rows=args.min_group_rows,
+        )
+
+    def to_args(self) -> List[str]:
+        """The CLI form (inverse of :meth:`from_args`)."""
+        return [
+            "--min-auc", repr(float(self.min_auc)),
+            "--challenger-margin", repr(float(self.challenger_margin)),
+            "--max-slice-regression", repr(float(self.max_slice_regression)),
+            "--max-demographic-parity-difference", repr(float(self.max_demographic_parity_difference)),
+            "--min-disparate-impact", repr(float(self.min_disparate_impact)),
+            "--min-slice-rows", str(int(self.min_slice_rows)),
+            "--min-group-rows", str(int(self.min_group_rows)),
+        ]  # fmt: skip
+
+
+# Defaults = the ``defaults.gate`` block of config/mlops-loop.yaml; the pipeline passes
+# the environment's values explicitly (as pipeline parameters).
+DEFAULT_GATE = GateThresholds(
+    min_auc=0.70,
+    challenger_margin=0.005,
+    max_slice_regression=0.02,
+    max_demographic_parity_difference=0.10,
+    min_disparate_impact=0.80,
+)
+
+
+def _float(value: str) -> float:
+    try:
+        number = float(value)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"must be a number, got {value!r}") from None
+    if math.isnan(number):
+        raise argparse.ArgumentTypeError("must be a number, got NaN")
+    return number
+
+
+def _positive_int(value: str) -> int:
+    try:
+        number = int(value)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"must be an integer >= 1, got {value!r}") from None
+    if number < 1:
+        raise argparse.ArgumentTypeError(f"must be an integer >= 1, got {value!r}")
+    return number
+
+
+def add_gate_arguments(parser: argparse.ArgumentParser, defaults: Optional[GateThresholds] = None) -> None:
+    """``--min-auc --challenger-margin --max-slice-regression --max-demographic-parity-difference
+    --min-disparate-impact --min-slice-rows --min-group-rows`` (underscore spellings accepted too)."""
+    d = defaults or DEFAULT_GATE
+    group = parser.add_argument_group("gate thresholds")
+    for flag, dest, help_text in (
+        ("min-auc", "min_auc", "minimum challenger AUC on the frozen test set"),
+        ("challenger-margin", "challenger_margin", "challenger AUC must beat the champion's by this much"),
+        ("max-slice-regression", "max_slice_regression", "largest allowed AUC drop on any gated slice"),
+        (
+            "max-demographic-parity-difference",
+            "max_demographic_parity_difference",
+            "largest allowed positive-rate gap across sensitive groups",
+        ),
+        ("min-disparate-impact", "min_disparate_impact", "smallest allowed min/max positive-rate ratio"),
+    ):
+        default = getattr(d, dest)
+        group.add_argument(
+            f"--{flag}", f"--{dest}", dest=dest, type=_float, default=default, help=f"{help_text} (default {default})"
+        )
+    group.add_argument(
+        "--min-slice-rows",
+        "--min_slice_rows",
+        dest="min_slice_rows",
+        type=_positive_int,
+        default=d.min_slice_rows,
+        help=f"slices with fewer test rows are reported, not gated (default {d.min_slice_rows})",
+    )
+    group.add_argument(
+        "--min-group-rows",
+        "--min_group_rows",
+        dest="min_group_rows",
+        type=_positive_int,
+        default=d.min_group_rows,
+        help=f"sensitive-attribute groups with fewer test rows are reported, not used for the fairness "
+        f"metrics (default {d.min_group_rows})",
+    )
+
+
+def thresholds_from_args(parser: argparse.ArgumentParser, args: argparse.Namespace) -> GateThresholds:
+    """GateThresholds from parsed args; a range error becomes a usage error (exit 2)."""
+    try:
+        return GateThresholds.from_args(args)
+    except SpecError as exc:
+        parser.error(str(exc))
+        raise  # pragma: no cover - parser.error exits
+

@@ -1,0 +1,71 @@
+"""The offline SDK context: environment, guard and session, and that it cleans up after itself."""
+
+from __future__ import annotations
+
+import logging
+import os
+import socket
+
+import pytest
+
+from mlops_loop.training import OfflineViolation, offline_sdk
+from mlops_loop.training.sdk_offline import guarded_attempts, network_guard
+
+
+def test_session_has_a_pinned_default_bucket_and_the_region():
+    with offline_sdk("eu-west-1", "my-artifacts") as session:
+        assert session.default_bucket() == "my-artifacts"  # no S3 call: the guard would fail
+        assert session.boto_region_name == "eu-west-1"
+        assert os.environ["SAGEMAKER_VALIDATE_ROLE"] == "false"
+        assert os.environ["AWS_EC2_METADATA_DISABLED"] == "true"
+        assert session.sagemaker_config["SageMaker"]["PythonSDK"]["Modules"]["TelemetryOptOut"] is True
+
+
+def test_an_api_call_is_blocked_and_reported():
+    with pytest.raises(OfflineViolation, match="s3.ListBuckets"):
+        with offline_sdk("eu-west-1", "my-artifacts") as session:
+            session.boto_session.client("s3").list_buckets()
+
+
+def test_a_swallowed_api_call_still_fails_the_context():
+    """SDK code often catches exceptions around calls; the attempt is still reported on exit."""
+    with pytest.raises(OfflineViolation, match="sts.GetCallerIdentity"):
+        with offline_sdk("eu-west-1", "my-artifacts") as session:
+            try:
+                session.boto_session.client("sts").get_caller_identity()
+            except Exception:  # noqa: BLE001 - what the SDK does
+                pass
+            assert guarded_attempts()
+
+
+def test_sockets_and_dns_are_blocked():
+    with pytest.raises(OfflineViolation):
+        with network_guard():
+            try:
+                socket.create_connection(("example.com", 443), timeout=1)
+            except OfflineViolation:
+                pass
+
+
+def test_everything_is_restored_on_exit():
+    before_env = dict(os.environ)
+    root = logging.getLogger()
+    before_handlers, before_level = list(root.handlers), root.level
+    connect = socket.socket.connect
+    import botocore.client
+
+    make_api_call = botocore.client.BaseClient._make_api_call
+    with offline_sdk("us-east-1", "other-bucket"):
+        assert socket.socket.connect is not connect
+        assert os.environ["AWS_DEFAULT_REGION"] == "us-east-1"
+    assert dict(os.environ) == before_env
+    assert root.handlers == before_handlers and root.level == before_level
+    assert socket.socket.connect is connect
+    assert botocore.client.BaseClient._make_api_call is make_api_call
+    assert guarded_attempts() is None
+
+
+def test_arguments_are_required():
+    with pytest.raises(ValueError, match="region"):
+        with offline_sdk("", "bucket"):
+            pass

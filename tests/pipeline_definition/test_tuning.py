@@ -1,0 +1,86 @@
+"""The tuning variant: a TuningStep replaces the TrainingStep; evaluation uses the best job."""
+
+from __future__ import annotations
+
+import json
+
+from mlops_loop.training import definition as d
+
+from . import specs
+from .conftest import referenced_steps
+
+
+def test_tuning_step_replaces_the_training_step(built_tuning):
+    top = [(s["Name"], s["Type"]) for s in built_tuning.doc["Steps"]]
+    assert top == [
+        ("Prepare", "Processing"),
+        ("Tune", "Tuning"),
+        ("Evaluate", "Processing"),
+        ("CheckGate", "Condition"),
+    ]
+    assert d.STEP_TRAIN not in built_tuning.steps
+    assert built_tuning.steps[d.STEP_TUNE]["CacheConfig"] == {"Enabled": True, "ExpireAfter": "P30D"}
+
+
+def test_tuning_objective_and_ranges(built_tuning, spec):
+    config = built_tuning.steps[d.STEP_TUNE]["Arguments"]["HyperParameterTuningJobConfig"]
+    # The kept model's AUC (with early stopping the last round's AUC is not the kept model's).
+    assert config["HyperParameterTuningJobObjective"] == {"Type": "Maximize", "MetricName": "final-validation-auc"}
+    assert config["ResourceLimits"] == {
+        "MaxParallelTrainingJobs": spec.tuning_max_parallel_jobs,
+        "MaxNumberOfTrainingJobs": spec.tuning_max_jobs,
+    }
+    ranges = config["ParameterRanges"]
+    names = {r["Name"] for kind in ranges.values() for r in kind}
+    assert names == {"eta", "max_depth", "min_child_weight"}
+    assert [r["Name"] for r in ranges["IntegerParameterRanges"]] == ["max_depth"]
+
+
+def test_tuning_training_jobs(built_tuning, spec):
+    job = built_tuning.steps[d.STEP_TUNE]["Arguments"]["TrainingJobDefinition"]
+    algorithm = job["AlgorithmSpecification"]
+    assert algorithm["MetricDefinitions"] == [{"Name": n, "Regex": r} for n, r in d.METRIC_DEFINITIONS]
+    assert "ContainerEntrypoint" not in algorithm  # not expressible in a tuning job
+    static = job["StaticHyperParameters"]
+    # Script mode from the mounted "entry" channel: no tarball, no upload.
+    entry_file = specs.ENTRY_URI.rsplit("/", 1)[1]
+    assert static["sagemaker_program"] == entry_file
+    assert static["sagemaker_submit_directory"] == "/opt/ml/input/data/entry"
+    assert not {"eta", "max_depth", "min_child_weight"} & set(static)
+    # The toolkit JSON-decodes hyperparameter values: the spec is a JSON string of the JSON text.
+    assert json.loads(json.loads(static["model_spec"])) == specs.CHURN_SPEC
+    assert len(static["model_spec"]) <= d.MAX_HYPERPARAMETER_VALUE
+    assert job["Environment"] == {"MLOPS_LOOP_MODULE": "pipeline_code.training.train"}
+    # Encryption the SDK's tuner drops is put back.
+    assert job["ResourceConfig"]["VolumeKmsKeyId"] == spec.kms_key_arn
+    assert job["OutputDataConfig"]["KmsKeyId"] == spec.kms_key_arn
+    assert job["EnableInterContainerTrafficEncryption"] is True
+    assert job["EnableManagedSpotTraining"] is True
+    assert job["StoppingCondition"]["MaxWaitTimeInSeconds"] >= job["StoppingCondition"]["MaxRuntimeInSeconds"]
+    assert "CheckpointConfig" not in job  # parallel jobs must not share a checkpoint prefix
+    channels = {c["ChannelName"] for c in job["InputDataConfig"]}
+    assert channels == {"train", "validation", "entry", "lib"}
+
+
+def test_evaluation_and_registration_use_the_best_training_job(built_tuning):
+    best_model = {
+        "Std:Join": {
+            "On": "/",
+            "Values": [
+                {"Get": "Steps.Tune.TrainingJobDefinition.OutputDataConfig.S3OutputPath"},
+                {"Get": "Steps.Tune.BestTrainingJob.TrainingJobName"},
+                "output",
+                "model.tar.gz",
+            ],
+        }
+    }
+    evaluate = {i["InputName"]: i for i in built_tuning.steps[d.STEP_EVALUATE]["Arguments"]["ProcessingInputs"]}
+    assert evaluate["model"]["S3Input"]["S3Uri"] == best_model
+    (container,) = built_tuning.steps[d.STEP_REGISTER]["Arguments"]["InferenceSpecification"]["Containers"]
+    assert container["ModelDataUrl"] == best_model
+    assert referenced_steps(built_tuning.steps[d.STEP_EVALUATE]) == {"Tune", "Prepare"}
+
+
+def test_tuning_definition_size(built_tuning):
+    print(f"\npipeline definition with tuning: {len(built_tuning.text)} characters")
+    assert len(built_tuning.text) < 100_000

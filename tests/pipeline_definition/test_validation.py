@@ -1,0 +1,124 @@
+"""Invalid PipelineSpec values fail at construction with a ValueError naming the field."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from mlops_loop.training import PipelineSpec, build_pipeline_definition, step_graph
+from mlops_loop.training import definition as d
+
+from . import specs
+
+
+@pytest.mark.parametrize(
+    "field, value, message",
+    [
+        ("code_entry_s3_uri", "/home/me/pipeline_code/sagemaker_entry.py", "must be an s3:// URI"),
+        ("code_entry_s3_uri", "https://bucket.s3.amazonaws.com/entry.py", "must be an s3:// URI"),
+        ("code_entry_s3_uri", f"s3://{specs.ASSETS_BUCKET}/code.tar.gz", "ends in '.py'"),
+        ("code_library_s3_uri", "pipeline_code.zip", "must be an s3:// URI"),
+        ("code_library_s3_uri", f"s3://{specs.ASSETS_BUCKET}/lib/", "ends in '.zip'"),
+        ("model_spec_s3_uri", f"s3://{specs.ASSETS_BUCKET}/spec.yaml", "ends in '.json'"),
+        ("feature_data_s3_uri", "s3://Bad_Bucket/features/", "not a valid S3 bucket name"),
+        ("labels_s3_uri", "file:///data/labels", "must be an s3:// URI"),
+        ("frozen_test_s3_uri", "", "must be an s3:// URI"),
+        ("processing_instance_type", "m5.xlarge", "not a SageMaker instance type"),
+        ("training_instance_type", "ml.m5", "not a SageMaker instance type"),
+        ("training_instance_type", "ml.m5d.xlarge", "local NVMe"),
+        ("default_approval_status", "Rejected", "must be one of ['PendingManualApproval', 'Approved']"),
+        ("default_approval_status", "approved", "must be one of"),
+        ("region", "europe", "not an AWS region"),
+        ("account", "1234", "12-digit"),
+        ("role_arn", "mlops-loop-role", "IAM role ARN"),
+        ("kms_key_arn", "alias/mlops", "KMS key ARN"),
+        ("artifacts_bucket", "s3://mlops-loop-dev-artifacts", "S3 bucket name"),
+        ("pipeline_name", "my pipeline", "pipeline name"),
+        ("model_package_group_name", "group_with_underscores", "model package group name"),
+        ("model_name", "Churn Model", "model name"),
+        ("model_spec_json", "{not json", "not valid JSON"),
+        ("model_spec_json", "[1, 2]", "must be a JSON object"),
+        ("model_spec_json", json.dumps({"name": "churn", "dataset": "x"}), "missing keys ['target', 'features']"),
+        ("model_spec_json", json.dumps({**specs.CHURN_SPEC, "name": "credit-risk"}), "'name' is 'credit-risk'"),
+        ("min_auc", 1.5, "within [0.0, 1.0]"),
+        ("min_auc", "0.7", "must be a number"),
+        ("challenger_margin", float("nan"), "must be a number"),
+        ("min_disparate_impact", True, "must be a number"),
+        ("training_instance_count", 0, "within [1, 100]"),
+        ("max_runtime_seconds", 3600.0, "must be an integer"),
+        ("use_spot", "yes", "must be a bool"),
+        ("cache_expire_after", "30 days", "ISO 8601 duration"),
+        ("code_version", "", "non-empty string"),
+        ("code_version", "v1 (dirty!)", "version string"),
+        ("hyperparameters", (("eta", 0.1),), "invalid value for 'eta'"),
+        ("hyperparameters", (("sagemaker_program", "x.py"),), "reserved"),
+        ("hyperparameters", {"eta": "0.1"}, "tuple of (name, value) string pairs"),
+        ("tags", (("a", "1"), ("a", "2")), "duplicate names ['a']"),
+        ("tuning_max_parallel_jobs", 50, "must not exceed tuning_max_jobs"),
+        ("content_types", (), "non-empty tuple of MIME types"),
+        ("pipeline_name", "${Token[TOKEN.12]}", "must be a literal value, not a CDK token"),
+    ],
+)
+def test_invalid_values_name_the_field(field, value, message):
+    with pytest.raises(ValueError) as excinfo:
+        specs.base_spec(**{field: value})
+    text = str(excinfo.value)
+    assert f"{field}: " in text
+    assert message in text
+
+
+def test_every_problem_is_reported_at_once():
+    with pytest.raises(ValueError) as excinfo:
+        specs.base_spec(region="nowhere", min_auc=2.0, default_approval_status="Yes")
+    text = str(excinfo.value)
+    for field in ("region", "min_auc", "default_approval_status"):
+        assert f"{field}: " in text
+
+
+def test_a_model_spec_too_long_for_a_container_argument_needs_an_s3_file():
+    """The churn spec is 281 characters compact; SageMaker caps a container argument at 256."""
+    assert len(json.dumps(specs.CHURN_SPEC, separators=(",", ":"))) > d.MAX_CONTAINER_ARGUMENT
+    with pytest.raises(ValueError, match=r"model_spec_json: .*256.*set model_spec_s3_uri"):
+        specs.base_spec(model_spec_s3_uri=None)
+
+
+def test_a_short_model_spec_travels_inline():
+    spec = specs.base_spec(model_spec_json=json.dumps(specs.SHORT_SPEC, indent=2), model_spec_s3_uri=None)
+    steps = step_graph(build_pipeline_definition(spec))
+    compact = json.dumps(specs.SHORT_SPEC, separators=(",", ":"))
+    for name in (d.STEP_PREPARE, d.STEP_EVALUATE, d.STEP_BASELINE):
+        args = steps[name]["Arguments"]
+        arguments = args["AppSpecification"]["ContainerArguments"]
+        assert arguments[arguments.index("--model-spec") + 1] == compact
+        assert "model_spec" not in {i["InputName"] for i in args["ProcessingInputs"]}
+    train = steps[d.STEP_TRAIN]["Arguments"]
+    arguments = train["AlgorithmSpecification"]["ContainerArguments"]
+    assert arguments[arguments.index("--model-spec") + 1] == compact
+    assert "model_spec" not in {c["ChannelName"] for c in train["InputDataConfig"]}
+
+
+def test_build_rejects_anything_but_a_spec():
+    with pytest.raises(TypeError):
+        build_pipeline_definition({"pipeline_name": "x"})  # type: ignore[arg-type]
+
+
+def test_spec_is_frozen():
+    spec = specs.base_spec()
+    with pytest.raises(Exception):
+        spec.use_spot = False  # type: ignore[misc]
+    assert isinstance(spec, PipelineSpec)
+
+
+def test_a_region_without_the_xgboost_image_is_reported():
+    spec = specs.base_spec(region="xx-nowhere-9", kms_key_arn=f"arn:aws:kms:xx-nowhere-9:{specs.ACCOUNT}:key/abc")
+    with pytest.raises(ValueError, match=r"region/xgboost_version: no SageMaker XGBoost 3.0-5 image in xx-nowhere-9"):
+        build_pipeline_definition(spec)
+
+
+def test_local_nvme_rule_agrees_with_the_app_instance_table():
+    from mlops_loop.config.instance_types import INSTANCE_TYPES
+
+    assert {name: d._local_nvme(name) for name in INSTANCE_TYPES} == {
+        name: t.local_nvme for name, t in INSTANCE_TYPES.items()
+    }

@@ -1,0 +1,142 @@
+"""Fixtures for the training-side tests: real generated data, prepared once, trained once.
+
+Everything runs on data from the seeded generator and the real feature interpreter; the
+expensive artefacts (prepared splits, a trained model, an evaluation) are session-scoped.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from pathlib import Path
+from typing import Dict
+
+import pytest
+
+REPO_ROOT = Path(__file__).resolve().parents[2]
+if str(REPO_ROOT) not in sys.path:
+    sys.path.insert(0, str(REPO_ROOT))
+os.environ["PYTHONPATH"] = os.pathsep.join(p for p in (str(REPO_ROOT), os.environ.get("PYTHONPATH")) if p)
+os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
+os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")  # before xgboost loads (see pipeline_code.training)
+
+import pandas as pd  # noqa: E402
+
+from pipeline_code import catalog  # noqa: E402
+from pipeline_code.features.compute import compute_features  # noqa: E402
+from pipeline_code.features.ingest import write_features_parquet  # noqa: E402
+from pipeline_code.local.run_loop import DEFAULT_CONFIG, load_config, model_spec_dict  # noqa: E402
+from pipeline_code.sample_data.generate import generate  # noqa: E402
+from pipeline_code.training.spec import GateThresholds, ModelSpec, parse_model_spec  # noqa: E402
+
+ROWS = 6000
+FAST_TRAIN = ["--num-round", "60", "--early-stopping-rounds", "0", "--checkpoint-interval", "10"]
+
+
+@pytest.fixture(scope="session")
+def config() -> Dict:
+    return load_config(str(DEFAULT_CONFIG), "dev")
+
+
+@pytest.fixture(scope="session")
+def churn_spec(config) -> ModelSpec:
+    return parse_model_spec(model_spec_dict("churn", config["models"]["churn"]))
+
+
+@pytest.fixture(scope="session")
+def dev_gate(config) -> GateThresholds:
+    return GateThresholds.from_mapping(config["environment"]["gate"])
+
+
+def write_inputs(root: Path, dataset_name: str, rows: int, seed: int, **generate_kwargs) -> Dict[str, str]:
+    """Generated curated-like labels and computed features as parquet directories under ``root``."""
+    dataset = catalog.get_dataset(dataset_name)
+    curated = generate(dataset_name, rows, seed=seed, **generate_kwargs)
+    features_dir, labels_dir = root / "features", root / "labels"
+    write_features_parquet(compute_features(curated, dataset), str(features_dir), dataset)
+    labels_dir.mkdir(parents=True, exist_ok=True)
+    curated.to_parquet(labels_dir / "part-00000.parquet", index=False)
+    return {"features": str(features_dir), "labels": str(labels_dir), "root": str(root)}
+
+
+@pytest.fixture(scope="session")
+def churn_inputs(tmp_path_factory) -> Dict[str, str]:
+    """GIVEN 6000 generated customer_churn records, their features and labels as parquet."""
+    return write_inputs(tmp_path_factory.mktemp("churn-inputs"), "customer_churn", ROWS, seed=11)
+
+
+@pytest.fixture(scope="session")
+def prepared(churn_spec, churn_inputs, tmp_path_factory) -> Dict[str, str]:
+    """The prepared splits of ``churn_inputs`` (a new frozen test set)."""
+    from pipeline_code.training import prepare
+
+    out = tmp_path_factory.mktemp("prepared")
+    code = prepare.main(
+        [
+            "--model-spec", churn_spec.to_json(),
+            "--features-dir", churn_inputs["features"],
+            "--labels-dir", churn_inputs["labels"],
+            "--frozen-test-dir", str(out / "no-frozen-test"),
+            "--output-dir", str(out),
+        ]
+    )  # fmt: skip
+    assert code == 0
+    return {"root": str(out), **{s: str(out / s) for s in ("train", "validation", "test")}}
+
+
+def train_model(spec: ModelSpec, prepared: Dict[str, str], model_dir: Path, *extra: str) -> str:
+    from pipeline_code.training import train
+
+    code = train.main(
+        [
+            "--model-spec", spec.to_json(),
+            "--train-dir", prepared["train"],
+            "--validation-dir", prepared["validation"],
+            "--model-dir", str(model_dir),
+            "--checkpoint-dir", str(model_dir.parent / (model_dir.name + "-checkpoints")),
+            *FAST_TRAIN,
+            *extra,
+        ]
+    )  # fmt: skip
+    assert code == 0
+    return str(model_dir)
+
+
+@pytest.fixture(scope="session")
+def strong_model(churn_spec, prepared, tmp_path_factory) -> str:
+    """A 60-round depth-6 model: the realistic candidate."""
+    return train_model(churn_spec, prepared, tmp_path_factory.mktemp("models") / "strong")
+
+
+@pytest.fixture(scope="session")
+def weak_model(churn_spec, prepared, tmp_path_factory) -> str:
+    """A deliberately weak model (2 stumps): same features, clearly lower AUC."""
+    return train_model(
+        churn_spec, prepared, tmp_path_factory.mktemp("models") / "weak", "--num-round", "2", "--max-depth", "1", "--eta", "0.05"
+    )
+
+
+@pytest.fixture(scope="session")
+def test_frame(prepared) -> pd.DataFrame:
+    return pd.read_parquet(Path(prepared["test"]) / "test.parquet")
+
+
+@pytest.fixture(scope="session")
+def spark():
+    """A session-wide local[1] SparkSession (reused by run_loop's start_spark)."""
+    from pyspark.sql import SparkSession
+
+    session = (
+        SparkSession.builder.master("local[1]")
+        .appName("mlops-loop-training-tests")
+        .config("spark.sql.shuffle.partitions", "2")
+        .config("spark.default.parallelism", "2")
+        .config("spark.ui.enabled", "false")
+        .config("spark.ui.showConsoleProgress", "false")
+        .config("spark.sql.session.timeZone", "UTC")
+        .config("spark.driver.memory", "1g")
+        .getOrCreate()
+    )
+    session.sparkContext.setLogLevel("ERROR")
+    yield session
+    session.stop()

@@ -1,0 +1,72 @@
+"""Monitoring baselines: statistics/constraints/attributions a drift monitor can compare traffic to."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from pipeline_code import catalog
+from pipeline_code.features.compute import compute_features
+from pipeline_code.sample_data.generate import generate
+from pipeline_code.training import baseline
+
+
+@pytest.fixture(scope="module")
+def docs(churn_spec, strong_model, prepared, tmp_path_factory):
+    out = tmp_path_factory.mktemp("baseline")
+    code = baseline.main(["--model-spec", churn_spec.to_json(), "--model-dir", strong_model,
+                          "--train-dir", prepared["train"], "--output-dir", str(out)])  # fmt: skip
+    assert code == 0
+    return {name: json.loads((out / f"{name}.json").read_text()) for name in ("statistics", "constraints", "attributions")}
+
+
+def test_statistics_cover_every_feature_with_consistent_counts(docs, churn_spec, prepared):
+    train = pd.read_parquet(Path(prepared["train"]) / "train.parquet")
+    stats = docs["statistics"]
+    assert stats["rows"] == len(train)
+    assert set(stats["features"]) == set(churn_spec.frame_features)
+    tenure = stats["features"]["avg_charge_per_month"]
+    assert tenure["missing"] == train["avg_charge_per_month"].isna().sum() > 0  # tenure 0 -> null ratio
+    assert sum(tenure["histogram"]["counts"]) == len(train) - tenure["missing"]
+    assert len(tenure["histogram"]["counts"]) == len(tenure["histogram"]["bin_edges"]) + 1
+    contract = stats["features"]["contract_type"]
+    assert set(contract["levels"]) == {"month-to-month", "one-year", "two-year", baseline.OTHER_LEVEL}
+    assert sum(v["count"] for v in contract["levels"].values()) == len(train)
+    assert sum(stats["prediction"]["histogram"]["counts"]) == len(train)
+    assert stats["features"]["gender"]["role"] == "sensitive_attribute"
+
+
+def test_constraints_hold_catalog_categories_and_training_ranges(docs, prepared):
+    train = pd.read_parquet(Path(prepared["train"]) / "train.parquet")
+    constraints = docs["constraints"]["features"]
+    assert constraints["payment_method"]["allowed"] == list(catalog.CUSTOMER_CHURN.column("payment_method").allowed)
+    assert constraints["tenure_months"]["min"] == train["tenure_months"].min()
+    assert constraints["tenure_months"]["integral"] is True
+    assert constraints["payment_method"]["completeness"] == pytest.approx(train["payment_method"].notna().mean())
+
+
+def test_psi_is_near_zero_on_fresh_reference_data_and_large_on_drifted_data(docs):
+    """The baseline's bins applied with bin_counts() to new traffic: same distribution -> PSI ~ 0,
+    the generator's input drift -> PSI above the configured 0.2 alarm threshold."""
+    dataset = catalog.CUSTOMER_CHURN
+    entry = docs["statistics"]["features"]["monthly_charges"]["histogram"]
+    psi = {}
+    for drift in (0.0, 1.0):
+        traffic = compute_features(generate("customer_churn", 5000, seed=99, drift=drift), dataset)
+        psi[drift] = baseline.psi(entry["counts"], baseline.bin_counts(traffic["monthly_charges"], entry["bin_edges"]))
+    assert psi[0.0] < 0.05
+    assert psi[1.0] > 0.2
+
+
+def test_attribution_baseline_ranks_the_models_features(docs, churn_spec):
+    attributions = docs["attributions"]
+    assert sorted(attributions["ranking"]) == sorted(churn_spec.features)
+    assert attributions["rows"] == min(docs["statistics"]["rows"], 2000)
+
+
+def test_bin_counts_uses_half_open_bins():
+    assert baseline.bin_counts([0.0, 1.0, 1.5, 2.0, np.nan], [1.0, 2.0]) == [1, 2, 1]

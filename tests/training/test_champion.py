@@ -1,0 +1,106 @@
+"""Champion lookup in the SageMaker Model Registry (moto): latest Approved package, downloaded."""
+
+from __future__ import annotations
+
+import json
+import tarfile
+import time
+from pathlib import Path
+
+import boto3
+import pytest
+from moto import mock_aws
+
+from pipeline_code.training import champion, evaluate, train
+
+REGION = "eu-west-1"
+BUCKET = "mlops-loop-dev-artifacts-111111111111-eu-west-1"
+GROUP = "mlops-loop-dev-churn"
+IMAGE = "141502667606.dkr.ecr.eu-west-1.amazonaws.com/sagemaker-xgboost:3.0-5"
+
+
+@pytest.fixture
+def aws(monkeypatch):
+    for name, value in (
+        ("AWS_ACCESS_KEY_ID", "testing"),
+        ("AWS_SECRET_ACCESS_KEY", "testing"),
+        ("AWS_SESSION_TOKEN", "testing"),
+        ("AWS_DEFAULT_REGION", REGION),
+    ):
+        monkeypatch.setenv(name, value)
+    with mock_aws():
+        s3 = boto3.client("s3", region_name=REGION)
+        s3.create_bucket(Bucket=BUCKET, CreateBucketConfiguration={"LocationConstraint": REGION})
+        sm = boto3.client("sagemaker", region_name=REGION)
+        sm.create_model_package_group(ModelPackageGroupName=GROUP)
+        yield {"s3": s3, "sagemaker": sm}
+
+
+def _archive(model_dir: str, path: Path) -> Path:
+    with tarfile.open(path, "w:gz") as tar:
+        for item in Path(model_dir).iterdir():
+            tar.add(item, arcname=item.name)
+    return path
+
+
+def _register(aws, model_dir: str, key: str, status: str, tmp_path: Path) -> str:
+    archive = _archive(model_dir, tmp_path / key.replace("/", "_"))
+    aws["s3"].upload_file(str(archive), BUCKET, key)
+    arn = aws["sagemaker"].create_model_package(
+        ModelPackageGroupName=GROUP,
+        ModelApprovalStatus=status,
+        InferenceSpecification={
+            "Containers": [{"Image": IMAGE, "ModelDataUrl": f"s3://{BUCKET}/{key}"}],
+            "SupportedContentTypes": ["text/csv"],
+            "SupportedResponseMIMETypes": ["text/csv"],
+        },
+    )["ModelPackageArn"]
+    time.sleep(0.01)  # distinct CreationTime
+    return arn
+
+
+def test_given_approved_and_pending_packages_then_the_newest_approved_is_the_champion(aws, weak_model, strong_model, tmp_path, test_frame):
+    """GIVEN v1 Approved (weak), v2 Approved (strong), v3 PendingManualApproval (weak)
+    WHEN the champion is fetched THEN it is v2, downloaded and loadable."""
+    _register(aws, weak_model, "models/v1/model.tar.gz", "Approved", tmp_path)
+    v2 = _register(aws, strong_model, "models/v2/model.tar.gz", "Approved", tmp_path)
+    _register(aws, weak_model, "models/v3/model.tar.gz", "PendingManualApproval", tmp_path)
+
+    found = champion.fetch_champion(GROUP, str(tmp_path / "champion"), sagemaker_client=aws["sagemaker"], s3_client=aws["s3"])
+    assert found is not None
+    assert found.model_package_arn == v2
+    assert found.model_data_url == f"s3://{BUCKET}/models/v2/model.tar.gz"
+    loaded = train.load_model(found.local_path)
+    expected = train.predict_proba(train.load_model(strong_model), test_frame)
+    assert (train.predict_proba(loaded, test_frame) == expected).all()
+
+
+def test_given_no_approved_package_then_there_is_no_champion(aws, weak_model, tmp_path):
+    _register(aws, weak_model, "models/v1/model.tar.gz", "PendingManualApproval", tmp_path)
+    _register(aws, weak_model, "models/v2/model.tar.gz", "Rejected", tmp_path)
+    assert champion.fetch_champion(GROUP, str(tmp_path / "c"), sagemaker_client=aws["sagemaker"], s3_client=aws["s3"]) is None
+
+
+def test_a_package_without_model_data_is_an_error():
+    with pytest.raises(champion.ChampionError, match="no ModelDataUrl"):
+        champion.model_data_url({"ModelPackageArn": "arn:x", "InferenceSpecification": {"Containers": [{"Image": IMAGE}]}})
+    source = {"InferenceSpecification": {"Containers": [{"ModelDataSource": {"S3DataSource": {"S3Uri": "s3://b/k.tar.gz"}}}]}}
+    assert champion.model_data_url(source) == "s3://b/k.tar.gz"
+
+
+def test_given_a_model_package_group_when_the_evaluate_cli_runs_then_the_registry_champion_is_used(
+    aws, churn_spec, dev_gate, weak_model, strong_model, prepared, tmp_path
+):
+    """The CLI path SageMaker runs: empty --champion-dir + --model-package-group -> registry lookup."""
+    v1 = _register(aws, strong_model, "models/v1/model.tar.gz", "Approved", tmp_path)
+    out = tmp_path / "evaluation"
+    code = evaluate.main(
+        ["--model-spec", churn_spec.to_json(), "--model-dir", weak_model, "--test-dir", prepared["test"],
+         "--champion-dir", str(tmp_path / "empty"), "--model-package-group", GROUP, "--region", REGION,
+         "--output-dir", str(out), *dev_gate.to_args()]
+    )  # fmt: skip
+    assert code == 0
+    report = json.loads((out / "evaluation.json").read_text())
+    assert report["champion"]["source"]["kind"] == "model_package"
+    assert report["champion"]["source"]["model_package_arn"] == v1
+    assert report["gate"]["passed"] is False  # the weak challenger loses to the registry's champion

@@ -1,0 +1,39 @@
+"""Job code must run in the SageMaker XGBoost 3.0-5 containers (Python 3.10) and never import CDK."""
+
+from __future__ import annotations
+
+import ast
+from pathlib import Path
+
+import pytest
+
+from tests.training.conftest import REPO_ROOT
+
+JOB_FILES = sorted(
+    [*(REPO_ROOT / "pipeline_code" / "training").glob("*.py"), *(REPO_ROOT / "pipeline_code" / "local").glob("*.py"),
+     REPO_ROOT / "pipeline_code" / "sagemaker_entry.py"]
+)  # fmt: skip
+
+
+@pytest.mark.parametrize("path", JOB_FILES, ids=lambda p: p.relative_to(REPO_ROOT).as_posix())
+def test_job_code_parses_as_python_3_9_and_imports_no_infrastructure(path: Path):
+    source = path.read_text()
+    tree = ast.parse(source, filename=str(path), feature_version=(3, 9))
+    if path.name != "__init__.py":
+        assert "from __future__ import annotations" in source  # annotations stay strings on 3.9/3.10
+    imported = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Import):
+            imported.update(alias.name.split(".")[0] for alias in node.names)
+        elif isinstance(node, ast.ImportFrom) and node.module:
+            imported.add(node.module.split(".")[0])
+    assert not imported & {"aws_cdk", "mlops_loop", "constructs", "cdk_nag"}
+    if path.parent.name == "training":
+        assert not imported & {"sklearn", "scipy", "pyspark", "yaml"}, "not guaranteed in the container"
+
+
+def test_the_launcher_uses_only_the_standard_library():
+    tree = ast.parse((REPO_ROOT / "pipeline_code" / "sagemaker_entry.py").read_text())
+    modules = {n.names[0].name for n in ast.walk(tree) if isinstance(n, ast.Import)}
+    modules |= {n.module for n in ast.walk(tree) if isinstance(n, ast.ImportFrom)}
+    assert modules <= {"__future__", "glob", "importlib.util", "os", "runpy", "sys"}

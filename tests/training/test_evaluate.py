@@ -1,0 +1,88 @@
+"""The evaluate CLI end to end: reports on disk, exit codes, champion from a directory or archive."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import tarfile
+from pathlib import Path
+
+import pyarrow.parquet as pq
+import pytest
+
+from pipeline_code.training import evaluate
+
+
+def argv(spec, model, test, out, gate, champion=""):
+    return ["--model-spec", spec.to_json(), "--model-dir", model, "--test-dir", test,
+            "--champion-dir", champion, "--output-dir", str(out), *gate.to_args()]  # fmt: skip
+
+
+def test_given_a_first_model_when_evaluated_then_every_report_is_written(churn_spec, dev_gate, strong_model, prepared, tmp_path, capsys):
+    out = tmp_path / "evaluation"
+    code = evaluate.main(argv(churn_spec, strong_model, prepared["test"], out, dev_gate))
+    assert code == 0
+    report = json.loads((out / "evaluation.json").read_text())
+    assert isinstance(report["gate"]["passed"], bool)  # the ConditionStep's JsonGet path: gate.passed
+    assert report["gate"]["passed"] is True
+    assert report["champion"] is None
+    manifest = json.loads((Path(prepared["test"]) / "manifest.json").read_text())
+    assert report["test_set"]["sha256"] == manifest["sha256"] and report["test_set"]["rows"] == manifest["rows"]
+    assert set(report["challenger"]) >= {"metrics", "slices", "fairness"}
+    assert set(report["challenger"]["slices"]) == set(churn_spec.slices)
+    assert report["challenger"]["fairness"]["attribute"] == "gender"
+    assert report["attributions"]["ranking"][0] in churn_spec.features
+    quality = report["binary_classification_metrics"]
+    assert quality["auc"]["value"] == pytest.approx(report["challenger"]["metrics"]["auc"])
+    assert quality["auc"]["standard_deviation"] == "NaN"
+    assert json.loads((out / "model_quality.json").read_text()) == {"binary_classification_metrics": quality}
+    bias = json.loads((out / "bias.json").read_text())
+    assert bias["challenger"]["demographic_parity_difference"] == report["challenger"]["fairness"]["demographic_parity_difference"]
+    assert json.loads((out / "explainability.json").read_text())["attributions"]["ranking"] == report["attributions"]["ranking"]
+    printed = capsys.readouterr().out
+    assert "gate: PASSED" in printed and "evaluation-auc=" in printed
+
+
+def test_given_a_champion_archive_then_both_are_scored_on_the_same_rows(churn_spec, dev_gate, weak_model, strong_model, prepared, tmp_path):
+    champion = tmp_path / "champion"
+    champion.mkdir()
+    with tarfile.open(champion / "model.tar.gz", "w:gz") as tar:  # what SageMaker stores
+        for path in Path(strong_model).iterdir():
+            tar.add(path, arcname=path.name)
+    out = tmp_path / "evaluation"
+    code = evaluate.main(argv(churn_spec, weak_model, prepared["test"], out, dev_gate, champion=str(champion)))
+    assert code == 0, "a failed gate is a decision, not an error"
+    report = json.loads((out / "evaluation.json").read_text())
+    assert report["champion"] is not None
+    assert report["champion"]["metrics"]["rows"] == report["challenger"]["metrics"]["rows"] == report["test_set"]["rows"]
+    assert report["gate"]["passed"] is False
+    assert report["comparison"]["auc_delta"] < 0
+    assert report["champion"]["source"]["kind"] == "directory"
+
+
+def test_given_a_modified_test_set_then_evaluate_exits_1(churn_spec, dev_gate, strong_model, prepared, tmp_path, capsys):
+    test = tmp_path / "test"
+    shutil.copytree(prepared["test"], test)
+    table = pq.read_table(test / "test.parquet")
+    pq.write_table(table.slice(0, table.num_rows - 1), test / "test.parquet")
+    code = evaluate.main(argv(churn_spec, strong_model, str(test), tmp_path / "out", dev_gate))
+    assert code == 1
+    assert "was modified" in capsys.readouterr().err
+    assert not (tmp_path / "out" / "evaluation.json").exists()
+
+
+def test_given_a_model_for_another_spec_then_evaluate_exits_1(churn_spec, dev_gate, strong_model, prepared, tmp_path, capsys):
+    other = churn_spec.to_dict()
+    other["features"] = other["features"][:-1]
+    code = evaluate.main(
+        ["--model-spec", json.dumps(other), "--model-dir", strong_model, "--test-dir", prepared["test"],
+         "--champion-dir", "", "--output-dir", str(tmp_path / "out")]
+    )  # fmt: skip
+    assert code == 1
+    assert "uses features" in capsys.readouterr().err
+
+
+def test_given_no_model_then_the_error_says_what_was_expected(churn_spec, dev_gate, prepared, tmp_path, capsys):
+    code = evaluate.main(argv(churn_spec, str(tmp_path), prepared["test"], tmp_path / "out", dev_gate))
+    assert code == 1
+    assert "model.json" in capsys.readouterr().err

@@ -1,0 +1,144 @@
+"""The gate on real evaluation reports (real models, real frozen test rows)."""
+
+from __future__ import annotations
+
+import copy
+import dataclasses
+
+import numpy as np
+import pytest
+
+from pipeline_code.training import evaluate, metrics, train
+from pipeline_code.training.gate import GateInputError, decide
+
+
+@pytest.fixture(scope="module")
+def reports(churn_spec, dev_gate, strong_model, weak_model, prepared, tmp_path_factory):
+    """Evaluation reports from the evaluate job: first model, better and worse challengers."""
+    out = tmp_path_factory.mktemp("gate-reports")
+
+    def run(name, model, champion):
+        return evaluate.evaluate(churn_spec, model, prepared["test"], str(out / name), dev_gate,
+                                 champion_dir=champion, log=lambda line: None)  # fmt: skip
+
+    return {
+        "first": run("first", strong_model, None),
+        "better": run("better", strong_model, weak_model),
+        "worse": run("worse", weak_model, strong_model),
+    }
+
+
+def failed(decision):
+    return [c["name"] for c in decision.checks if not c["passed"]]
+
+
+def test_given_no_champion_then_the_first_model_needs_only_the_minimum_auc_and_fairness(reports, dev_gate):
+    decision = decide(reports["first"], dev_gate)
+    assert decision.passed, decision.reasons
+    assert [c["name"] for c in decision.checks] == ["min_auc", "demographic_parity", "disparate_impact"]
+    assert "no champion" in decision.reasons[0]
+    strict = dataclasses.replace(dev_gate, min_auc=0.99)
+    decision = decide(reports["first"], strict)
+    assert not decision.passed and failed(decision) == ["min_auc"]
+    assert "< minimum 0.9900" in decision.reasons[0]
+
+
+def test_given_a_better_challenger_then_it_passes(reports, dev_gate):
+    report = reports["better"]
+    assert report["challenger"]["metrics"]["auc"] > report["champion"]["metrics"]["auc"] + dev_gate.challenger_margin
+    decision = decide(report, dev_gate)
+    assert decision.passed, decision.reasons
+    assert "challenger_margin" in [c["name"] for c in decision.checks]
+    assert any(c["name"] == "slice_regression" for c in decision.checks)
+
+
+def test_given_a_worse_challenger_then_it_is_rejected_for_the_margin(reports, dev_gate):
+    decision = decide(reports["worse"], dev_gate)
+    assert not decision.passed
+    assert "challenger_margin" in failed(decision)
+    assert any("< champion AUC" in reason for reason in decision.reasons)
+
+
+def test_given_a_fairness_regression_then_it_is_rejected(reports, dev_gate, strong_model, test_frame, churn_spec):
+    """GIVEN the passing challenger's scores shifted up for one gender (a biased model),
+    fairness recomputed on the real test rows WHEN gated THEN only the fairness checks fail."""
+    report = copy.deepcopy(reports["better"])
+    y = test_frame[churn_spec.target].to_numpy()
+    p = train.predict_proba(train.load_model(strong_model), test_frame)
+    biased = np.clip(p + 0.35 * (test_frame["gender"] == "female").to_numpy(), 0, 1)
+    report["challenger"]["fairness"] = metrics.fairness(
+        test_frame["gender"], y, biased, attribute="gender", min_group_rows=dev_gate.min_group_rows
+    )
+    decision = decide(report, dev_gate)
+    assert not decision.passed
+    assert set(failed(decision)) == {"demographic_parity", "disparate_impact"}
+    assert any("demographic parity difference across gender" in r for r in decision.reasons)
+
+
+def test_given_a_slice_regression_then_it_is_rejected(reports, dev_gate, strong_model, test_frame, churn_spec):
+    """GIVEN a challenger equal to the champion except that it ranks the two-year contracts
+    backwards (same scores, reversed order) WHEN gated (margin relaxed) THEN only that slice fails."""
+    y = test_frame[churn_spec.target].to_numpy()
+    p = train.predict_proba(train.load_model(strong_model), test_frame)
+    two_year = (test_frame["contract_type"] == "two-year").to_numpy()
+    degraded = p.copy()
+    inside = p[two_year]
+    reversed_scores = np.empty_like(inside)
+    reversed_scores[np.argsort(inside)] = np.sort(inside)[::-1]
+    degraded[two_year] = reversed_scores
+    report = copy.deepcopy(reports["better"])
+    report["champion"]["metrics"] = metrics.headline(y, p)
+    report["champion"]["slices"] = metrics.slice_metrics({s: test_frame[s] for s in churn_spec.slices}, y, p, min_rows=50)
+    report["challenger"]["metrics"] = metrics.headline(y, degraded)
+    report["challenger"]["slices"] = metrics.slice_metrics(
+        {s: test_frame[s] for s in churn_spec.slices}, y, degraded, min_rows=50
+    )
+    relaxed = dataclasses.replace(dev_gate, challenger_margin=-0.2)
+    decision = decide(report, relaxed)
+    assert not decision.passed
+    assert failed(decision) == ["slice_regression"]
+    assert [c["slice"] for c in decision.checks if not c["passed"]] == ["contract_type=two-year"]
+    assert "slice contract_type=two-year" in decision.reasons[0]
+
+
+def test_small_slices_are_reported_but_not_gated(reports, dev_gate):
+    report = copy.deepcopy(reports["better"])
+    values = report["challenger"]["slices"]["region"]["values"]
+    for entry in values.values():
+        entry["auc"] = 0.0  # catastrophic, but...
+    huge = dataclasses.replace(dev_gate, min_slice_rows=10**9)  # ...every slice is "too small"
+    decision = decide(report, huge)
+    assert decision.passed, decision.reasons
+    assert any("reported, not gated" in r for r in decision.reasons)
+
+
+@pytest.mark.parametrize(
+    "path",
+    [
+        ("challenger", "metrics", "auc"),
+        ("challenger", "fairness", "demographic_parity_difference"),
+        ("challenger", "fairness", "disparate_impact"),
+        ("champion", "metrics", "auc"),
+        ("champion", "slices"),
+        ("champion",),
+    ],
+)
+def test_a_report_missing_a_required_metric_raises_naming_it(reports, dev_gate, path):
+    report = copy.deepcopy(reports["better"])
+    node = report
+    for key in path[:-1]:
+        node = node[key]
+    del node[path[-1]]
+    with pytest.raises(GateInputError) as excinfo:
+        decide(report, dev_gate)
+    assert ".".join(path) in str(excinfo.value)
+
+
+def test_a_null_or_nan_metric_is_never_a_pass(reports, dev_gate):
+    report = copy.deepcopy(reports["first"])
+    report["challenger"]["fairness"]["disparate_impact"] = None
+    with pytest.raises(GateInputError, match="challenger.fairness.disparate_impact"):
+        decide(report, dev_gate)
+    report["challenger"]["fairness"]["disparate_impact"] = float("nan")
+    with pytest.raises(GateInputError, match="NaN"):
+        decide(report, dev_gate)

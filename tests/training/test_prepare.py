@@ -1,0 +1,263 @@
+"""prepare: point-in-time join, time-ordered split, frozen test set, and bad-input errors."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pyarrow.parquet as pq
+import pytest
+
+from pipeline_code import catalog
+from pipeline_code.features.compute import compute_features
+from pipeline_code.features.ingest import write_features_parquet
+from pipeline_code.sample_data.generate import generate
+from pipeline_code.training import data_io
+from pipeline_code.training.data_io import InputError
+from pipeline_code.training.prepare import SplitFractions, prepare
+from tests.training.conftest import write_inputs
+
+DATASET = catalog.get_dataset("customer_churn")
+
+
+def _read(directory) -> pd.DataFrame:
+    return pd.concat([pd.read_parquet(f) for f in data_io.list_parquet_files(str(directory))], ignore_index=True)
+
+
+def _write(frame: pd.DataFrame, directory: Path) -> str:
+    directory.mkdir(parents=True, exist_ok=True)
+    frame.to_parquet(directory / "part-00000.parquet", index=False)
+    return str(directory)
+
+
+@pytest.fixture(scope="module")
+def base(tmp_path_factory):
+    """3000 generated records: the curated frame and its computed features."""
+    curated = generate("customer_churn", 3000, seed=5)
+    return {"curated": curated, "features": compute_features(curated, DATASET), "root": tmp_path_factory.mktemp("prep")}
+
+
+# --------------------------------------------------------------------------------------
+# Point-in-time correctness
+# --------------------------------------------------------------------------------------
+def test_given_feature_rows_after_the_label_when_joined_then_only_past_rows_are_used(churn_spec, base):
+    """GIVEN for every customer a *future* feature row (label time + 1 day, sentinel -1),
+    AND for 100 customers only a *past* row (label time - 1 day, sentinel -2) instead of the exact one,
+    AND 20 labels without any earlier feature row,
+    WHEN prepared THEN no future value appears, the 100 use their past row, the 20 are dropped."""
+    root = base["root"] / "pit"
+    features = base["features"].copy()
+    labels = base["curated"].copy()
+    times = pd.to_datetime(features["event_time"], utc=True)
+
+    future = features.copy()
+    future["event_time"] = (times + pd.Timedelta(days=1)).dt.strftime("%Y-%m-%dT%H:%M:%SZ")
+    future["monthly_charges"] = -1.0
+
+    past_ids = features["customer_id"].iloc[:100]
+    past = features[features["customer_id"].isin(past_ids)].copy()
+    past["event_time"] = (pd.to_datetime(past["event_time"], utc=True) - pd.Timedelta(days=1)).dt.strftime("%Y-%m-%dT%H:%M:%SZ")
+    past["monthly_charges"] = -2.0
+
+    orphan_ids = features["customer_id"].iloc[100:120]
+    exact = features[~features["customer_id"].isin(pd.concat([past_ids, orphan_ids]))]
+    all_features = pd.concat([exact, past, future], ignore_index=True).sample(frac=1.0, random_state=0)
+    summary = prepare(
+        churn_spec,
+        _write(all_features, root / "features"),
+        _write(labels, root / "labels"),
+        str(root / "out"),
+    )
+
+    joined = pd.concat([_read(root / "out" / s) for s in ("train", "validation", "test")], ignore_index=True)
+    assert (joined["feature_event_time"] <= joined["event_time"]).all()
+    assert not (joined["monthly_charges"] == -1.0).any(), "a feature from the future leaked into the training set"
+    used_past = joined[joined["customer_id"].isin(past_ids)]
+    assert len(used_past) == 100 and (used_past["monthly_charges"] == -2.0).all()
+    assert (used_past["event_time"] - used_past["feature_event_time"] == pd.Timedelta(days=1)).all()
+    assert not joined["customer_id"].isin(orphan_ids).any()
+    assert summary["join"]["unmatched_labels_dropped"] == 20
+    assert len(joined) == len(labels) - 20
+
+
+def test_given_a_feature_store_offline_export_then_latest_writes_win_and_deleted_rows_are_dropped(churn_spec, base):
+    """GIVEN an offline-store export: every record written twice (the later write correct) and
+    30 records whose latest write is a delete WHEN prepared THEN the stale values never appear
+    and the deleted records' labels have no features (dropped)."""
+    root = base["root"] / "offline"
+    features = base["features"].copy()
+    features["write_time"] = "2026-04-02T00:00:00Z"
+    features["api_invocation_time"] = "2026-04-02T00:00:00Z"
+    features["is_deleted"] = False
+    stale = features.copy()
+    stale["api_invocation_time"] = "2026-04-01T00:00:00Z"
+    stale["tenure_months"] = 999
+    deleted_ids = features["customer_id"].iloc[:30]
+    deletes = features[features["customer_id"].isin(deleted_ids)].copy()
+    deletes["api_invocation_time"] = "2026-04-03T00:00:00Z"
+    deletes["is_deleted"] = True
+    export = pd.concat([stale, features, deletes], ignore_index=True).sample(frac=1.0, random_state=1)
+    summary = prepare(churn_spec, _write(export, root / "features"), _write(base["curated"], root / "labels"), str(root / "out"))
+
+    joined = pd.concat([_read(root / "out" / s) for s in ("train", "validation", "test")], ignore_index=True)
+    assert not (joined["tenure_months"] == 999).any()
+    assert not joined["customer_id"].isin(deleted_ids).any()
+    assert summary["features"]["offline_store_export"] is True
+    assert summary["features"]["deleted_rows_dropped"] == 30
+    assert summary["features"]["superseded_writes_dropped"] == len(features) + 30  # stale copies + overwritten by deletes
+    assert "write_time" not in joined.columns and "is_deleted" not in joined.columns
+
+
+# --------------------------------------------------------------------------------------
+# Split and outputs
+# --------------------------------------------------------------------------------------
+def test_given_generated_data_when_prepared_then_splits_are_time_ordered_and_complete(churn_spec, prepared):
+    train, validation, test = (_read(prepared[s]) for s in ("train", "validation", "test"))
+    assert train["event_time"].max() < validation["event_time"].min()
+    assert validation["event_time"].max() < test["event_time"].min()
+    total = len(train) + len(validation) + len(test)
+    assert abs(len(train) / total - 0.7) < 0.01 and abs(len(test) / total - 0.15) < 0.01
+    expected = [churn_spec.record_identifier, "event_time", "feature_event_time", *churn_spec.frame_features, "churned"]
+    for frame in (train, validation, test):
+        assert list(frame.columns) == expected
+        assert set(frame["churned"].unique()) == {0, 1}
+    manifest = json.loads((Path(prepared["test"]) / "manifest.json").read_text())
+    assert manifest["rows"] == len(test)
+    assert manifest["sha256"] == data_io.sha256_file(str(Path(prepared["test"]) / "test.parquet"))
+    assert {"created_at", "version", "time_range"} <= set(manifest)
+    assert manifest["time_range"]["min"].startswith(str(test["event_time"].min().date()))
+
+
+def test_given_a_frozen_test_set_when_prepared_again_then_it_is_reused_byte_identically_and_excluded(
+    churn_spec, churn_inputs, prepared, tmp_path
+):
+    """GIVEN the first run's test set frozen WHEN the same data is prepared again THEN test.parquet
+    and manifest.json are byte-identical and none of the test keys is in train/validation."""
+    frozen = Path(prepared["test"])
+    out = tmp_path / "second"
+    summary = prepare(churn_spec, churn_inputs["features"], churn_inputs["labels"], str(out), frozen_test_dir=str(frozen))
+
+    for name in ("test.parquet", "manifest.json"):
+        assert (out / "test" / name).read_bytes() == (frozen / name).read_bytes()
+    test = _read(frozen)
+    rest = pd.concat([_read(out / "train"), _read(out / "validation")], ignore_index=True)
+    test_keys = set(zip(test["customer_id"], test["event_time"]))
+    assert not any(key in test_keys for key in zip(rest["customer_id"], rest["event_time"]))
+    assert summary["frozen_test_set_reused"] is True
+    assert summary["rows_excluded_as_test_keys"] == len(test)
+
+
+def test_given_a_frozen_test_set_and_new_data_then_the_test_rows_stay_identical(churn_spec, prepared, tmp_path):
+    inputs = write_inputs(tmp_path / "new", "customer_churn", 3000, seed=12)
+    out = tmp_path / "out"
+    prepare(churn_spec, inputs["features"], inputs["labels"], str(out), frozen_test_dir=prepared["test"])
+    assert (out / "test" / "test.parquet").read_bytes() == (Path(prepared["test"]) / "test.parquet").read_bytes()
+
+
+def test_given_a_modified_frozen_test_set_then_prepare_refuses_it(churn_spec, churn_inputs, prepared, tmp_path):
+    frozen = tmp_path / "frozen"
+    frozen.mkdir()
+    table = pq.read_table(Path(prepared["test"]) / "test.parquet").slice(1)
+    pq.write_table(table, frozen / "test.parquet")
+    (frozen / "manifest.json").write_bytes((Path(prepared["test"]) / "manifest.json").read_bytes())
+    with pytest.raises(InputError, match="sha256"):
+        prepare(churn_spec, churn_inputs["features"], churn_inputs["labels"], str(tmp_path / "out"), frozen_test_dir=str(frozen))
+    assert not (tmp_path / "out").exists()
+
+
+# --------------------------------------------------------------------------------------
+# Bad input: a clear error naming the column, nothing written
+# --------------------------------------------------------------------------------------
+def _bad_case(name, base):
+    features, labels = base["features"].copy(), base["curated"].copy()
+    if name == "missing feature column":
+        features = features.drop(columns=["region"])
+    elif name == "extra label column":
+        labels["score"] = 0.5
+    elif name == "wrong feature type":
+        features["tenure_months"] = features["tenure_months"].astype(str)
+    elif name == "wrong label type":
+        labels["churned"] = labels["churned"].astype(str)
+    elif name == "label not 0/1":
+        labels["churned"] = labels["churned"] * 2
+    elif name == "single class":
+        labels["churned"] = 0
+    elif name == "empty split":
+        features["event_time"] = "2026-02-01T00:00:00Z"
+        labels["event_time"] = pd.Timestamp("2026-02-01", tz="UTC")
+    elif name == "duplicate labels":
+        labels = pd.concat([labels, labels.iloc[:3]], ignore_index=True)
+    return features, labels
+
+
+@pytest.mark.parametrize(
+    "case, fragments",
+    [
+        ("missing feature column", ["features", "missing columns ['region']"]),
+        ("extra label column", ["labels", "unexpected columns ['score']"]),
+        ("wrong feature type", ["column 'tenure_months' has type string", "expected a number"]),
+        ("wrong label type", ["column 'churned' has type string"]),
+        ("label not 0/1", ["'churned' must hold 0/1 labels", "2"]),
+        ("single class", ["single class", "'churned'"]),
+        ("empty split", ["split is empty"]),
+        ("duplicate labels", ["3 duplicate ('customer_id', 'event_time') keys"]),
+    ],
+)
+def test_given_bad_input_then_prepare_raises_naming_the_problem_before_writing(churn_spec, base, case, fragments):
+    root = base["root"] / case.replace(" ", "-")
+    features, labels = _bad_case(case, base)
+    out = root / "out"
+    with pytest.raises(InputError) as excinfo:
+        prepare(churn_spec, _write(features, root / "features"), _write(labels, root / "labels"), str(out))
+    for fragment in fragments:
+        assert fragment in str(excinfo.value)
+    assert not out.exists(), "outputs were written although the input was rejected"
+
+
+def test_given_bad_input_when_run_as_cli_then_exit_code_is_1_with_the_message(churn_spec, base, capsys):
+    from pipeline_code.training import prepare as prepare_module
+
+    root = base["root"] / "cli-bad"
+    features, labels = _bad_case("missing feature column", base)
+    code = prepare_module.main(
+        [
+            "--model-spec", churn_spec.to_json(),
+            "--features-dir", _write(features, root / "features"),
+            "--labels-dir", _write(labels, root / "labels"),
+            "--output-dir", str(root / "out"),
+        ]
+    )  # fmt: skip
+    assert code == 1
+    assert "missing columns ['region']" in capsys.readouterr().err
+
+
+def test_split_fractions_must_sum_to_one():
+    with pytest.raises(ValueError, match="sum to 1"):
+        SplitFractions(0.8, 0.15, 0.15)
+    assert np.isclose(sum(SplitFractions().__dict__.values()), 1.0)
+
+
+def test_given_spark_style_part_files_and_success_markers_then_they_are_read(churn_spec, base):
+    """Spark writes part-*.snappy.parquet plus _SUCCESS and .crc files: only parquet is read."""
+    root = base["root"] / "spark-style"
+    features_dir = root / "features"
+    write_features_parquet(base["features"], str(features_dir), DATASET)
+    (features_dir / "part-00000.parquet").rename(features_dir / "part-00000-abc.snappy.parquet")
+    (features_dir / "_SUCCESS").write_text("")
+    (features_dir / ".part-00000-abc.snappy.parquet.crc").write_text("x")
+    labels_dir = root / "labels" / "event_date=2026-01-01"  # hive partition folder adds no column
+    summary = prepare(churn_spec, str(features_dir), _write(base["curated"], labels_dir), str(root / "out"))
+    assert summary["join"]["matched"] == len(base["curated"])
+
+
+def test_given_the_frozen_set_is_the_test_output_itself_then_it_is_kept_in_place(churn_spec, churn_inputs, prepared, tmp_path):
+    """Both pointed at one directory (a run re-using its own output): nothing is deleted."""
+    import shutil
+
+    out = tmp_path / "out"
+    shutil.copytree(prepared["test"], out / "test")
+    before = (out / "test" / "test.parquet").read_bytes()
+    prepare(churn_spec, churn_inputs["features"], churn_inputs["labels"], str(out), frozen_test_dir=str(out / "test"))
+    assert (out / "test" / "test.parquet").read_bytes() == before

@@ -1,0 +1,53 @@
+"""The local model registry: groups, versions, approval status, champion, experiment log."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from pipeline_code.local.registry import APPROVED, PENDING, REJECTED, LocalRegistry, RegistryError
+
+
+def test_given_registered_versions_then_the_latest_approved_is_the_champion(strong_model, weak_model, tmp_path):
+    registry = LocalRegistry(str(tmp_path / "registry"))
+    assert registry.latest_approved("churn") is None
+    v1 = registry.register("churn", strong_model, evaluation={"gate": {"passed": True}}, lineage={"run_id": "a"})
+    v2 = registry.register("churn", weak_model, lineage={"run_id": "b"})
+    assert (v1.version, v2.version) == (1, 2)
+    assert v1.status == PENDING and registry.latest_approved("churn") is None
+
+    registry.approve("churn", 1, by="tester", comment="good")
+    assert registry.latest_approved("churn").version == 1
+    registry.approve("churn", 2)
+    assert registry.latest_approved("churn").version == 2
+    registry.reject("churn", 2, comment="regression found in review")
+    champion = registry.latest_approved("churn")
+    assert champion.version == 1
+    assert (tmp_path / "registry" / "groups" / "churn" / "versions" / "1" / "model" / "model.json").exists()
+    assert champion.evaluation() == {"gate": {"passed": True}}
+    history = registry.get("churn", 2).record["approval_history"]
+    assert [h["status"] for h in history] == [PENDING, APPROVED, REJECTED]
+    assert registry.groups() == ["churn"]
+
+
+def test_invalid_operations_raise(strong_model, tmp_path):
+    registry = LocalRegistry(str(tmp_path))
+    with pytest.raises(RegistryError, match="no version 3"):
+        registry.approve("churn", 3)
+    registry.register("churn", strong_model)
+    with pytest.raises(RegistryError, match="unknown status"):
+        registry.set_status("churn", 1, "Deployed")
+    with pytest.raises(RegistryError, match="no model.json"):
+        registry.register("churn", str(tmp_path))
+
+
+def test_runs_are_logged_for_comparison(tmp_path):
+    registry = LocalRegistry(str(tmp_path))
+    registry.log_run({"run_id": "r1", "group": "churn", "version": 1, "gate_passed": True, "metrics": {"auc": 0.81}})
+    registry.log_run({"run_id": "r2", "group": "churn", "version": None, "gate_passed": False, "metrics": {"auc": 0.77}})
+    registry.log_run({"run_id": "r3", "group": "credit-risk", "metrics": {"auc": 0.7}})
+    rows = registry.compare_runs("churn")
+    assert [(r["run_id"], r["auc"], r["gate_passed"]) for r in rows] == [("r1", 0.81, True), ("r2", 0.77, False)]
+    lines = (tmp_path / "runs.jsonl").read_text().splitlines()
+    assert len(lines) == 3 and all("logged_at" in json.loads(line) for line in lines)

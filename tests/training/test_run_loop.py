@@ -1,0 +1,70 @@
+"""THE local run, twice: the second run is scored against the first run's model as champion."""
+
+from __future__ import annotations
+
+import io
+import json
+from pathlib import Path
+
+import pytest
+import yaml
+
+from pipeline_code.local import run_loop
+from pipeline_code.local.registry import APPROVED, PENDING, LocalRegistry
+from tests.training.conftest import REPO_ROOT
+
+pytestmark = pytest.mark.spark
+
+
+@pytest.fixture(scope="module")
+def lenient_config(tmp_path_factory) -> str:
+    """The real config with a dev gate every reasonable model passes (the loop's mechanics are
+    under test here, not the data; fairness on a 450-row test set is too noisy to pin)."""
+    config = yaml.safe_load((REPO_ROOT / "config" / "mlops-loop.yaml").read_text())
+    config["environments"]["dev"]["gate"] = {
+        "min_auc": 0.6,
+        "challenger_margin": -1.0,
+        "max_slice_regression": 1.0,
+        "max_demographic_parity_difference": 1.0,
+        "min_disparate_impact": 0.0,
+    }
+    path = tmp_path_factory.mktemp("config") / "mlops-loop.yaml"
+    path.write_text(yaml.safe_dump(config))
+    return str(path)
+
+
+def test_given_two_consecutive_runs_then_the_second_is_evaluated_against_the_first(spark, lenient_config, tmp_path):
+    workdir = tmp_path / "local-run"
+    common = ["--workdir", str(workdir), "--rows", "3000", "--model", "churn", "--num-round", "30", "--config", lenient_config]
+    out = io.StringIO()
+
+    first = run_loop.run([*common, "--seed", "7"], out=out)[0]
+    assert first["champion_version"] is None and first["report"]["champion"] is None
+    assert first["frozen_test_set_created"] is True
+    assert first["version"] == 1 and first["status"] == APPROVED  # dev auto-approves a passing model
+    assert first["data"]["quarantined_rows"] == 30  # 1 % bad records went through the real Spark ETL
+
+    second = run_loop.run([*common, "--seed", "8", "--drift", "0.3", "--no-auto-approve"], out=out)[0]
+    assert second["champion_version"] == 1
+    assert second["report"]["champion"] is not None
+    assert second["test_set_sha256"] == first["test_set_sha256"]
+    assert second["report"]["champion"]["metrics"]["rows"] == second["report"]["test_set"]["rows"]
+    assert second["frozen_test_set_created"] is False
+    assert second["version"] == 2 and second["status"] == PENDING
+
+    registry = LocalRegistry(str(workdir / "registry"))
+    assert registry.latest_approved("churn").version == 1  # v2 awaits a human
+    lineage = registry.get("churn", 2).record["lineage"]
+    assert lineage["champion_version"] == 1 and lineage["parameters"]["drift"] == 0.3
+    assert lineage["data"]["test_set_sha256"] == first["test_set_sha256"]
+    assert "git_commit" in lineage["code_version"]
+    assert (Path(registry.get("churn", 2).path) / "baseline" / "statistics.json").exists()
+    runs = [json.loads(line) for line in (workdir / "registry" / "runs.jsonl").read_text().splitlines()]
+    assert [r["run_id"] for r in runs] == [first["run_id"], second["run_id"]]
+    printed = out.getvalue()
+    assert "champion:   none (first model)" in printed and "decision: registered churn v2 -> PendingManualApproval" in printed
+
+
+def test_an_unknown_model_is_rejected(lenient_config, tmp_path):
+    with pytest.raises(ValueError, match="unknown model"):
+        run_loop.run(["--workdir", str(tmp_path), "--model", "fraud", "--config", lenient_config])

@@ -1,0 +1,143 @@
+"""train: a useful model on generated data, a stored encoding that is re-applied, checkpoint resume."""
+
+from __future__ import annotations
+
+import io
+import json
+import re
+import tarfile
+from contextlib import redirect_stdout
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from pipeline_code.training import metrics, train
+from pipeline_code.training.data_io import InputError
+
+
+def test_given_generated_churn_data_when_trained_then_test_auc_is_well_above_chance(strong_model, test_frame, churn_spec):
+    model = train.load_model(strong_model)
+    p = train.predict_proba(model, test_frame)
+    auc = metrics.roc_auc(test_frame[churn_spec.target], p)
+    assert auc > 0.75, f"AUC {auc:.3f} on the frozen test set"
+    assert model.booster.num_boosted_rounds() == 60
+    assert ((p > 0) & (p < 1)).all()
+
+
+def test_the_encoding_is_stored_with_the_model(strong_model, churn_spec):
+    metadata = json.loads((Path(strong_model) / train.METADATA_FILE).read_text())
+    assert metadata["feature_order"] == list(churn_spec.features)
+    by_name = {f["name"]: f for f in metadata["features"]}
+    assert by_name["contract_type"]["categories"] == ["month-to-month", "one-year", "two-year"]  # catalog order
+    assert by_name["contract_type"]["categories_source"] == "catalog"
+    assert by_name["tenure_months"]["kind"] == "numeric"
+    assert churn_spec.sensitive_attribute not in metadata["feature_order"]
+    assert metadata["training"]["rounds_kept"] == 60
+
+
+def test_given_a_differently_shaped_frame_then_predictions_are_identical(strong_model, test_frame):
+    """Column order, extra columns, plain strings instead of categories, case/whitespace as the
+    ETL would normalise them: the stored encoding maps them all to the same model input."""
+    model = train.load_model(strong_model)
+    expected = train.predict_proba(model, test_frame)
+    reshaped = test_frame[list(reversed(test_frame.columns))].copy()
+    reshaped["unrelated"] = "x"
+    reshaped["contract_type"] = reshaped["contract_type"].str.upper().radd("  ")
+    np.testing.assert_array_equal(train.predict_proba(model, reshaped), expected)
+
+
+def test_an_unknown_category_is_scored_as_missing(strong_model, test_frame):
+    model = train.load_model(strong_model)
+    unknown, missing = test_frame.head(50).copy(), test_frame.head(50).copy()
+    unknown["payment_method"] = "crypto"
+    missing["payment_method"] = None
+    np.testing.assert_array_equal(train.predict_proba(model, unknown), train.predict_proba(model, missing))
+
+
+def test_a_frame_without_a_feature_is_rejected_by_name(strong_model, test_frame):
+    with pytest.raises(InputError, match="lacks feature columns \\['region'\\]"):
+        train.predict_proba(train.load_model(strong_model), test_frame.drop(columns=["region"]))
+
+
+def test_given_the_model_as_sagemaker_stores_it_then_model_tar_gz_loads_identically(strong_model, test_frame, tmp_path):
+    archive = tmp_path / "model.tar.gz"
+    with tarfile.open(archive, "w:gz") as tar:
+        for path in Path(strong_model).iterdir():
+            tar.add(path, arcname=path.name)
+    from_dir = train.predict_proba(train.load_model(strong_model), test_frame)
+    np.testing.assert_array_equal(train.predict_proba(train.load_model(str(archive)), test_frame), from_dir)
+    (tmp_path / "holder").mkdir()
+    archive.rename(tmp_path / "holder" / "model.tar.gz")
+    np.testing.assert_array_equal(train.predict_proba(train.load_model(str(tmp_path / "holder")), test_frame), from_dir)
+
+
+def test_given_a_spot_interruption_when_restarted_then_training_resumes_and_ends_with_all_rounds(
+    churn_spec, prepared, tmp_path
+):
+    """GIVEN checkpoints every 10 rounds and an interruption after round 25
+    WHEN the job is started again THEN it resumes from round 20 and the model has 60 rounds."""
+    hp = train.Hyperparameters(num_round=60, early_stopping_rounds=0, checkpoint_interval=10)
+    checkpoints, model_dir = tmp_path / "checkpoints", tmp_path / "model"
+    first: list = []
+    with pytest.raises(train.TrainingInterrupted):
+        train.train(churn_spec, prepared["train"], prepared["validation"], str(model_dir),
+                    hyperparameters=hp, checkpoint_dir=str(checkpoints), interrupt_after=25, log=first.append)  # fmt: skip
+    assert not (model_dir / train.MODEL_FILE).exists()
+    assert sorted(p.name for p in checkpoints.iterdir()) == ["checkpoint-000010.json", "checkpoint-000020.json"]
+
+    second: list = []
+    summary = train.train(churn_spec, prepared["train"], prepared["validation"], str(model_dir),
+                          hyperparameters=hp, checkpoint_dir=str(checkpoints), log=second.append)  # fmt: skip
+    assert "resuming from checkpoint at round 20 of 60" in second
+    assert second[1].startswith("[21/60] ")
+    assert summary["resumed_from_round"] == 20
+    assert train.load_model(str(model_dir)).booster.num_boosted_rounds() == 60
+    assert summary["validation_auc"] > 0.75
+
+
+def test_a_checkpoint_from_another_configuration_is_not_resumed(churn_spec, prepared, tmp_path):
+    checkpoints = tmp_path / "checkpoints"
+    with pytest.raises(train.TrainingInterrupted):
+        train.train(churn_spec, prepared["train"], prepared["validation"], str(tmp_path / "m1"),
+                    hyperparameters=train.Hyperparameters(num_round=30, early_stopping_rounds=0, max_depth=3),
+                    checkpoint_dir=str(checkpoints), interrupt_after=10, log=lambda s: None)  # fmt: skip
+    lines: list = []
+    summary = train.train(churn_spec, prepared["train"], prepared["validation"], str(tmp_path / "m2"),
+                          hyperparameters=train.Hyperparameters(num_round=30, early_stopping_rounds=0, max_depth=4),
+                          checkpoint_dir=str(checkpoints), log=lines.append)  # fmt: skip
+    assert summary["resumed_from_round"] is None
+    assert any("made by another configuration" in line for line in lines)
+
+
+def test_early_stopping_keeps_the_best_rounds(churn_spec, prepared, tmp_path):
+    summary = train.train(churn_spec, prepared["train"], prepared["validation"], str(tmp_path / "m"),
+                          hyperparameters=train.Hyperparameters(num_round=400, eta=0.3, early_stopping_rounds=5),
+                          log=lambda s: None)  # fmt: skip
+    assert summary["stopped_early"] is True
+    assert summary["rounds_kept"] == summary["best_iteration"] + 1 < summary["rounds_trained"] < 400
+
+
+def test_given_sagemaker_script_mode_then_channels_env_and_hyperparameter_args_work(churn_spec, prepared, tmp_path, monkeypatch):
+    """SageMaker passes channels/model dir as SM_* variables and hyperparameters as --args
+    (underscore spellings, numbers as text, the spec possibly as str(dict))."""
+    monkeypatch.setenv("SM_CHANNEL_TRAIN", prepared["train"])
+    monkeypatch.setenv("SM_CHANNEL_VALIDATION", prepared["validation"])
+    monkeypatch.setenv("SM_MODEL_DIR", str(tmp_path / "model"))
+    out = io.StringIO()
+    with redirect_stdout(out):
+        code = train.main(
+            [
+                "--model_spec", str(churn_spec.to_dict()),
+                "--max_depth", "3", "--eta", "0.2", "--num_round", "20.0", "--subsample", "0.9",
+                "--min_child_weight", "1", "--early_stopping_rounds", "0", "--seed", "3",
+                "--checkpoint-dir", str(tmp_path / "ckpt"),
+            ]
+        )  # fmt: skip
+    assert code == 0
+    assert (tmp_path / "model" / train.MODEL_FILE).exists() and (tmp_path / "model" / train.METADATA_FILE).exists()
+    text = out.getvalue()
+    per_round = re.findall(r"validation-auc=([0-9.]+);", text)
+    assert len(per_round) == 20
+    final = re.search(r"final_validation_auc=([0-9.]+);", text)
+    assert final and float(final.group(1)) > 0.7
