@@ -39,6 +39,13 @@ def _check_cron(value: str) -> str:
     return value
 
 
+def _check_name(value: str) -> str:
+    """Environment and model names become parts of AWS resource names."""
+    if not _NAME.match(value):
+        raise ValueError("must be 2-20 characters of lowercase letters, digits and '-', starting with a letter")
+    return value
+
+
 def _check_instance_type(value: str) -> str:
     if value not in INSTANCE_TYPES:
         raise ValueError(f"unknown instance type {value!r}; allowed: {', '.join(sorted(INSTANCE_TYPES))}")
@@ -137,12 +144,7 @@ class EnvironmentConfig(_Frozen):
     gate: GateThresholds = GateThresholds()
     monitoring: MonitoringConfig = MonitoringConfig()
 
-    @field_validator("name")
-    @classmethod
-    def _name(cls, value: str) -> str:
-        if not _NAME.match(value):
-            raise ValueError("must be 2-20 characters of lowercase letters, digits and '-', starting with a letter")
-        return value
+    _name = field_validator("name")(_check_name)
 
     @field_validator("region")
     @classmethod
@@ -188,12 +190,7 @@ class ModelConfig(_Frozen):
     problem_type: Literal["binary_classification"] = "binary_classification"
     serving: ServingConfig = ServingConfig()
 
-    @field_validator("name")
-    @classmethod
-    def _name(cls, value: str) -> str:
-        if not _NAME.match(value):
-            raise ValueError("must be 2-20 characters of lowercase letters, digits and '-', starting with a letter")
-        return value
+    _name = field_validator("name")(_check_name)
 
     @field_validator("dataset")
     @classmethod

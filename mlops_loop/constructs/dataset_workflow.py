@@ -161,39 +161,36 @@ class DatasetWorkflow(Construct):
             start_on_creation=True,
             actions=[glue.CfnTrigger.ActionProperty(crawler_name=self.crawler.ref)],
         )
-        after_crawl = glue.CfnTrigger(
-            self,
+        after_crawl = self._run_after(
             "AfterCrawlTrigger",
-            name=f"{name}-after-crawl",
-            workflow_name=self.workflow.ref,
-            type="CONDITIONAL",
-            start_on_creation=True,
-            predicate=glue.CfnTrigger.PredicateProperty(
-                conditions=[
-                    glue.CfnTrigger.ConditionProperty(
-                        crawler_name=self.crawler.ref, crawl_state="SUCCEEDED", logical_operator="EQUALS"
-                    )
-                ]
+            f"{name}-after-crawl",
+            glue.CfnTrigger.ConditionProperty(
+                crawler_name=self.crawler.ref, crawl_state="SUCCEEDED", logical_operator="EQUALS"
             ),
-            actions=[glue.CfnTrigger.ActionProperty(job_name=self.curate_job.ref)],
+            self.curate_job,
         )
-        after_curate = glue.CfnTrigger(
-            self,
+        after_curate = self._run_after(
             "AfterCurateTrigger",
-            name=f"{name}-after-curate",
-            workflow_name=self.workflow.ref,
-            type="CONDITIONAL",
-            start_on_creation=True,
-            predicate=glue.CfnTrigger.PredicateProperty(
-                conditions=[
-                    glue.CfnTrigger.ConditionProperty(
-                        job_name=self.curate_job.ref, state="SUCCEEDED", logical_operator="EQUALS"
-                    )
-                ]
-            ),
-            actions=[glue.CfnTrigger.ActionProperty(job_name=self.feature_job.ref)],
+            f"{name}-after-curate",
+            glue.CfnTrigger.ConditionProperty(job_name=self.curate_job.ref, state="SUCCEEDED", logical_operator="EQUALS"),
+            self.feature_job,
         )
         self.triggers = (start, after_crawl, after_curate)
+
+    def _run_after(
+        self, construct_id: str, name: str, condition: glue.CfnTrigger.ConditionProperty, job: glue.CfnJob
+    ) -> glue.CfnTrigger:
+        """A trigger of this workflow that starts ``job`` once ``condition`` holds."""
+        return glue.CfnTrigger(
+            self,
+            construct_id,
+            name=name,
+            workflow_name=self.workflow.ref,
+            type="CONDITIONAL",
+            start_on_creation=True,
+            predicate=glue.CfnTrigger.PredicateProperty(conditions=[condition]),
+            actions=[glue.CfnTrigger.ActionProperty(job_name=job.ref)],
+        )
 
     def _job(
         self,

@@ -170,3 +170,13 @@ def test_app_exits_with_one_clear_message_on_bad_config(raw, tmp_path):
     assert proc.returncode == 2
     assert "environment 'prod': field 'training.instance_type': unknown instance type 'ml.nope'" in proc.stderr
     assert "Traceback" not in proc.stderr
+
+
+def test_environment_and_model_names_must_fit_aws_resource_names(raw):
+    raw["environments"]["Prod_1"] = raw["environments"].pop("prod")
+    raw["models"]["Churn Model"] = raw["models"].pop("churn")
+    for env in raw["environments"].values():
+        env["models"] = ["credit-risk"]
+    problems = problems_of(raw)
+    assert "model 'Churn Model': field 'name': must be 2-20 characters of lowercase letters, digits and '-', starting with a letter" in problems
+    assert any(p.startswith("environment 'Prod_1': field 'name': must be 2-20 characters") for p in problems)
