@@ -11,6 +11,7 @@ from pipeline_code.catalog import DATASETS
 
 from .config import AppConfig, EnvironmentConfig
 from .stacks.data_pipeline_stack import DataPipelineStack
+from .stacks.operations_stack import OperationsStack
 from .stacks.storage_stack import StorageStack
 from .stacks.training_stack import TrainingStack
 
@@ -18,7 +19,7 @@ from .stacks.training_stack import TrainingStack
 class MlopsStage(Stage):
     """All stacks of one environment, deployed to the account and region its config names.
 
-    Stacks: ``Storage`` (stateful), ``DataPipeline`` and ``Training``. ``stage_code_version`` (the
+    Stacks: ``Storage`` (stateful), ``DataPipeline``, ``Training`` and ``Operations``. ``stage_code_version`` (the
     git commit at synth) is recorded as lineage on every registered model version. Physical names start with
     ``<project>-<environment>`` so several environments can share an account.
     """
@@ -73,6 +74,16 @@ class MlopsStage(Stage):
             training_models=models,
             training_storage=self.storage,
             training_code_version=stage_code_version,
+        )
+        self.operations = OperationsStack(
+            self,
+            "Operations",
+            stack_name=f"{prefix}-operations",
+            description=f"{prefix}: notifications and the guarded retraining trigger",
+            ops_env=stage_env,
+            ops_name_prefix=prefix,
+            ops_training=self.training,
+            ops_storage=self.storage,
         )
         Tags.of(self).add("project", stage_app_config.project)
         Tags.of(self).add("environment", stage_env.name)

@@ -46,7 +46,7 @@ class DataPipelineStack(Stack):
             glue_key=lake.key,
             glue_artifacts_bucket=buckets["artifacts"],
             glue_database_name=pipeline_storage.database_name,
-            glue_log_retention=_RETENTION[pipeline_env.log_retention_days],
+            glue_log_retention=RETENTION[pipeline_env.log_retention_days],
             glue_removal_policy=RemovalPolicy.DESTROY if pipeline_env.removal_policy == "destroy" else RemovalPolicy.RETAIN,
         )
         self.workflows: dict[str, DatasetWorkflow] = {}
@@ -75,7 +75,7 @@ class DataPipelineStack(Stack):
 
 
 # Every day count the config allows (EnvironmentConfig.log_retention_days) -> CloudWatch's enum.
-_RETENTION = {
+RETENTION = {
     1: logs.RetentionDays.ONE_DAY,
     3: logs.RetentionDays.THREE_DAYS,
     5: logs.RetentionDays.FIVE_DAYS,

@@ -14,6 +14,7 @@ from ..config import EnvironmentConfig
 from ..constructs.data_lake import DataLake
 from ..constructs.feature_store import FeatureStore
 from ..constructs.model_registry import ModelRegistry
+from ..constructs.service_key import ServiceKey
 
 
 class StorageStack(Stack):
@@ -78,6 +79,16 @@ class StorageStack(Stack):
             registry_models=storage_models,
             registry_removal_policy=removal,
         )
+        # Notifications, the retrain trigger's logs and dead letters: encrypted, and usable by the
+        # services that deliver into them (EventBridge rules and CloudWatch alarms).
+        self.ops_key = ServiceKey(
+            self,
+            "OpsKey",
+            key_alias=f"alias/{storage_name_prefix}/ops",
+            key_description=f"{storage_name_prefix}: notifications, trigger logs and dead letters",
+            key_publishers=("events.amazonaws.com", "cloudwatch.amazonaws.com"),
+            key_removal_policy=removal,
+        ).key
         # The offline store must exist before SageMaker validates its S3 location.
         self.feature_store.node.add_dependency(self.lake.features_bucket)
 

@@ -30,7 +30,7 @@ def snapshot_json(snapshot):
 
 @pytest.mark.parametrize("env", ["dev", "staging", "prod"])
 def test_stage_snapshot(synthesized, snapshot_json, env):
-    stage = {stack: normalised(synthesized.template(env, stack)) for stack in ("Storage", "DataPipeline", "Training")}
+    stage = {stack: normalised(synthesized.template(env, stack)) for stack in ("Storage", "DataPipeline", "Training", "Operations")}
     assert stage == snapshot_json
 
 

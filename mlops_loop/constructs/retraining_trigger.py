@@ -1,0 +1,228 @@
+"""Closing the loop: drift alarms and schedules start a model's training pipeline, at most once at a time."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Mapping, Optional
+
+from aws_cdk import ArnFormat, Duration, RemovalPolicy, Stack
+from aws_cdk import aws_events as events
+from aws_cdk import aws_events_targets as targets
+from aws_cdk import aws_iam as iam
+from aws_cdk import aws_kms as kms
+from aws_cdk import aws_lambda as lambda_
+from aws_cdk import aws_logs as logs
+from aws_cdk import aws_scheduler as scheduler
+from aws_cdk import aws_sqs as sqs
+from constructs import Construct
+
+from ..nag import acknowledge
+from .access_policy import AccessPolicy
+
+HANDLERS = Path(__file__).resolve().parents[2] / "pipeline_code" / "handlers"
+DRIFT_ALARM_INFIX = "retrain"
+
+
+def retrain_alarm_prefix(name_prefix: str, model: str) -> str:
+    """Alarms named ``<prefix>-<model>-retrain-...`` start the model's retraining when they fire."""
+    return f"{name_prefix}-{model}-{DRIFT_ALARM_INFIX}-"
+
+
+class RetrainingTrigger(Construct):
+    """One guarded trigger function for all of an environment's training pipelines.
+
+    * An EventBridge rule per model forwards CloudWatch alarms named
+      ``<prefix>-<model>-retrain-*`` entering ALARM (e.g. data drift, model quality) with
+      ``reason=drift``.
+    * An EventBridge Scheduler schedule per model (when ``trigger_schedule`` is set) sends
+      ``reason=schedule``.
+    * The function (``pipeline_code/handlers/retrain_trigger.py``) starts the pipeline with
+      ``TriggerReason`` unless an execution is running or one started within
+      ``trigger_cooldown_hours``. Reserved concurrency 1 serialises the guard, so two alarms
+      arriving together cannot both pass it. Failed invocations go to an encrypted dead-letter
+      queue after two retries; malformed events are logged and dropped by the handler.
+    """
+
+    def __init__(
+        self,
+        scope: Construct,
+        construct_id: str,
+        *,
+        trigger_name_prefix: str,
+        trigger_pipelines: Mapping[str, str],
+        trigger_cooldown_hours: int,
+        trigger_schedule: Optional[str],
+        trigger_key: kms.IKey,
+        trigger_log_retention: logs.RetentionDays,
+        trigger_removal_policy: RemovalPolicy,
+    ) -> None:
+        """``trigger_pipelines`` maps each model name to its training pipeline name."""
+        super().__init__(scope, construct_id)
+        stack = Stack.of(self)
+        self.dead_letter_queue = sqs.Queue(
+            self,
+            "DeadLetters",
+            encryption=sqs.QueueEncryption.KMS,
+            encryption_master_key=trigger_key,
+            enforce_ssl=True,
+            retention_period=Duration.days(14),
+            removal_policy=trigger_removal_policy,
+        )
+        acknowledge(
+            self.dead_letter_queue,
+            "This queue is itself the dead-letter queue of the retrain trigger; a DLQ of a DLQ adds nothing.",
+            "AwsSolutions-SQS3",
+        )
+        function_name = f"{trigger_name_prefix}-retrain-trigger"
+        log_group = logs.LogGroup(
+            self,
+            "Logs",
+            log_group_name=f"/aws/lambda/{function_name}",
+            encryption_key=trigger_key,
+            retention=trigger_log_retention,
+            removal_policy=trigger_removal_policy,
+        )
+        role = iam.Role(
+            self,
+            "Role",
+            assumed_by=iam.ServicePrincipal("lambda.amazonaws.com"),
+            description=f"{trigger_name_prefix}: guarded start of training pipelines",
+        )
+        access = AccessPolicy(self, "Access", access_role=role, access_description=f"{trigger_name_prefix} retrain trigger")
+        pipeline_arns = [
+            stack.format_arn(service="sagemaker", resource="pipeline", resource_name=name.lower())
+            for name in trigger_pipelines.values()
+        ]
+        access.allow(
+            "GuardedStart",
+            ["sagemaker:ListPipelineExecutions", "sagemaker:StartPipelineExecution"],
+            pipeline_arns,
+        )
+        access.allow(
+            "WriteLogs",
+            ["logs:CreateLogStream", "logs:PutLogEvents"],
+            [
+                stack.format_arn(
+                    service="logs",
+                    resource="log-group",
+                    resource_name=f"/aws/lambda/{function_name}:*",
+                    arn_format=ArnFormat.COLON_RESOURCE_NAME,
+                )
+            ],
+            wildcard_reason="Lambda creates one log stream per execution environment in this function's log group.",
+        )
+        access.allow("DeadLetters", ["sqs:SendMessage"], [self.dead_letter_queue.queue_arn])
+        access.allow_key("DeadLetterKey", trigger_key)
+
+        self.function = lambda_.Function(
+            self,
+            "Function",
+            function_name=function_name,
+            description="Starts a training pipeline on drift or schedule, unless one runs or ran within the cooldown",
+            runtime=lambda_.Runtime.PYTHON_3_14,
+            architecture=lambda_.Architecture.ARM_64,
+            handler="retrain_trigger.handler",
+            code=lambda_.Code.from_asset(str(HANDLERS), exclude=["__pycache__", "*.pyc", "__init__.py"]),
+            role=role,
+            timeout=Duration.seconds(30),
+            memory_size=256,
+            reserved_concurrent_executions=1,
+            environment={
+                "ALLOWED_PIPELINES": ",".join(sorted(trigger_pipelines.values())),
+                "COOLDOWN_HOURS": str(trigger_cooldown_hours),
+            },
+            retry_attempts=2,
+            max_event_age=Duration.hours(1),
+            log_group=log_group,
+        )
+        # Set on the L1 resource: the L2 prop would also add an inline grant to the role, which
+        # already holds exactly this permission in its managed policy.
+        cfn_function = self.function.node.default_child
+        cfn_function.dead_letter_config = lambda_.CfnFunction.DeadLetterConfigProperty(
+            target_arn=self.dead_letter_queue.queue_arn
+        )
+        # The managed policy must exist before the function can act; the role dependency the L2 adds
+        # is already implied by the function's Role reference (cfn-lint W3005), so it is replaced.
+        cfn_function.add_override("DependsOn", [stack.get_logical_id(access.policy.node.default_child)])
+        acknowledge(
+            self.function,
+            "The function only calls the SageMaker API (ListPipelineExecutions, StartPipelineExecution); the "
+            "app deploys no VPC and the function reaches no private resource.",
+            "NIST.800.53.R5-LambdaInsideVPC",
+        )
+
+        scheduler_role = iam.Role(
+            self,
+            "SchedulerRole",
+            assumed_by=iam.ServicePrincipal("scheduler.amazonaws.com").with_conditions(
+                {"StringEquals": {"aws:SourceAccount": stack.account}}
+            ),
+            description=f"{trigger_name_prefix}: EventBridge Scheduler invoking the retrain trigger",
+        )
+        scheduler_access = AccessPolicy(
+            self, "SchedulerAccess", access_role=scheduler_role, access_description=f"{trigger_name_prefix} retraining schedules"
+        )
+        scheduler_access.allow("InvokeTrigger", ["lambda:InvokeFunction"], [self.function.function_arn])
+        scheduler_access.allow("DeadLetters", ["sqs:SendMessage"], [self.dead_letter_queue.queue_arn])
+        scheduler_access.allow_key("DeadLetterKey", trigger_key)
+
+        self.rules: dict[str, events.Rule] = {}
+        self.schedules: dict[str, scheduler.CfnSchedule] = {}
+        for model, pipeline in trigger_pipelines.items():
+            rule = events.Rule(
+                self,
+                f"{_pascal(model)}DriftAlarms",
+                description=f"Retrain {model} when one of its retrain alarms enters ALARM",
+                event_pattern=events.EventPattern(
+                    source=["aws.cloudwatch"],
+                    detail_type=["CloudWatch Alarm State Change"],
+                    detail={
+                        "alarmName": [{"prefix": retrain_alarm_prefix(trigger_name_prefix, model)}],
+                        "state": {"value": ["ALARM"]},
+                    },
+                ),
+            )
+            rule.add_target(
+                targets.LambdaFunction(
+                    self.function,
+                    event=events.RuleTargetInput.from_object(
+                        {
+                            "pipeline": pipeline,
+                            "reason": "drift",
+                            "alarm": events.EventField.from_path("$.detail.alarmName"),
+                            "source_event_id": events.EventField.from_path("$.id"),
+                        }
+                    ),
+                    dead_letter_queue=self.dead_letter_queue,
+                    retry_attempts=2,
+                    max_event_age=Duration.hours(1),
+                )
+            )
+            self.rules[model] = rule
+            if trigger_schedule:
+                self.schedules[model] = self._schedule(model, pipeline, trigger_schedule, scheduler_role)
+
+
+    def _schedule(self, model: str, pipeline: str, expression: str, role: iam.IRole) -> scheduler.CfnSchedule:
+        return scheduler.CfnSchedule(
+            self,
+            f"{_pascal(model)}Retraining",
+            description=f"Scheduled retraining of {model}",
+            schedule_expression=expression,
+            schedule_expression_timezone="UTC",
+            flexible_time_window=scheduler.CfnSchedule.FlexibleTimeWindowProperty(mode="OFF"),
+            target=scheduler.CfnSchedule.TargetProperty(
+                arn=self.function.function_arn,
+                role_arn=role.role_arn,
+                input=json.dumps({"pipeline": pipeline, "reason": "schedule"}),
+                dead_letter_config=scheduler.CfnSchedule.DeadLetterConfigProperty(arn=self.dead_letter_queue.queue_arn),
+                retry_policy=scheduler.CfnSchedule.RetryPolicyProperty(
+                    maximum_retry_attempts=2, maximum_event_age_in_seconds=3600
+                ),
+            ),
+        )
+
+
+def _pascal(name: str) -> str:
+    return "".join(p.capitalize() for p in name.replace("_", "-").split("-"))

@@ -1,0 +1,143 @@
+"""Start a model's training pipeline on a drift alarm or a schedule, with a guard against retraining storms.
+
+Invoked by an EventBridge rule (CloudWatch alarm -> ALARM, input transformed to the payload
+below) or by EventBridge Scheduler (scheduled retraining)::
+
+    {"pipeline": "mlops-loop-dev-churn-training", "reason": "drift",
+     "alarm": "mlops-loop-dev-churn-data-drift", "source_event_id": "<EventBridge event id>"}
+
+It starts the pipeline with ``TriggerReason`` set, unless
+
+* the pipeline is not one this function is allowed to start (``ALLOWED_PIPELINES``),
+* an execution of it is already running (``Executing`` or ``Stopping``), or
+* the latest execution started less than ``COOLDOWN_HOURS`` ago.
+
+Every decision is logged as one JSON line and returned. A malformed event is logged and
+dropped (returned, not raised), so a bad payload cannot cause a retry storm; the same event
+delivered twice maps to the same ``ClientRequestToken``, and the cooldown stops the second
+start anyway (EventBridge and SageMaker may both deliver duplicates).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import json
+import logging
+import os
+import re
+from typing import Any, Callable, Dict, Mapping, Optional
+
+import boto3
+
+LOG = logging.getLogger(__name__)
+LOG.setLevel(logging.INFO)
+
+RUNNING = ("Executing", "Stopping")
+REASONS = ("drift", "quality", "schedule", "manual")
+# SageMaker model package metadata (where TriggerReason ends up) allows only these characters.
+_UNSAFE = re.compile(r"[^A-Za-z0-9 _.:/=+\-@]")
+
+
+def handler(event: Any, context: Any = None, *, client: Any = None, now: Optional[Callable[[], dt.datetime]] = None) -> Dict[str, Any]:
+    """Lambda entry point; ``client`` and ``now`` are injectable for tests."""
+    settings = _settings()
+    decision = decide_and_start(
+        event,
+        client=client or boto3.client("sagemaker"),
+        allowed_pipelines=settings["allowed"],
+        cooldown=dt.timedelta(hours=settings["cooldown_hours"]),
+        now=(now or (lambda: dt.datetime.now(dt.timezone.utc)))(),
+    )
+    LOG.info(json.dumps(decision, default=str))
+    return decision
+
+
+def decide_and_start(
+    event: Any,
+    *,
+    client: Any,
+    allowed_pipelines: frozenset,
+    cooldown: dt.timedelta,
+    now: dt.datetime,
+) -> Dict[str, Any]:
+    """The guard: returns ``{"started": bool, "reason": str, ...}``; starts at most one execution."""
+    problem = _malformed(event)
+    if problem:
+        return {"started": False, "reason": f"malformed event: {problem}", "event": _preview(event)}
+    pipeline, trigger = event["pipeline"], event["reason"]
+    if pipeline not in allowed_pipelines:
+        return {"started": False, "reason": f"pipeline {pipeline!r} is not one this trigger may start", "pipeline": pipeline}
+
+    latest = client.list_pipeline_executions(
+        PipelineName=pipeline, SortBy="CreationTime", SortOrder="Descending", MaxResults=10
+    ).get("PipelineExecutionSummaries", [])
+    running = [e for e in latest if e.get("PipelineExecutionStatus") in RUNNING]
+    if running:
+        return {
+            "started": False,
+            "reason": "an execution is already running",
+            "pipeline": pipeline,
+            "running": running[0]["PipelineExecutionArn"],
+        }
+    if latest:
+        started_at = _aware(latest[0]["StartTime"])
+        if now - started_at < cooldown:
+            return {
+                "started": False,
+                "reason": f"cooldown: last execution started {started_at.isoformat()}, less than {cooldown} ago",
+                "pipeline": pipeline,
+            }
+
+    reason_value = trigger_reason(trigger, event.get("alarm"))
+    response = client.start_pipeline_execution(
+        PipelineName=pipeline,
+        PipelineExecutionDisplayName=f"{trigger}-{now:%Y%m%dT%H%M%S}",
+        PipelineExecutionDescription=f"started by the retrain trigger ({reason_value})",
+        PipelineParameters=[{"Name": "TriggerReason", "Value": reason_value}],
+        ClientRequestToken=client_token(event, now),
+    )
+    return {
+        "started": True,
+        "reason": reason_value,
+        "pipeline": pipeline,
+        "execution": response["PipelineExecutionArn"],
+    }
+
+
+def trigger_reason(trigger: str, alarm: Optional[str]) -> str:
+    """``drift:<alarm name>``-style value, restricted to the characters model metadata accepts."""
+    value = trigger if not alarm else f"{trigger}:{alarm}"
+    return _UNSAFE.sub("-", value)[:256]
+
+
+def client_token(event: Mapping[str, Any], now: dt.datetime) -> str:
+    """Idempotency token: the source event id when there is one, else pipeline + reason + the hour."""
+    basis = event.get("source_event_id") or f"{event['pipeline']}|{event['reason']}|{now:%Y-%m-%dT%H}"
+    return hashlib.sha256(str(basis).encode()).hexdigest()[:64]
+
+
+def _malformed(event: Any) -> Optional[str]:
+    if not isinstance(event, Mapping):
+        return f"expected a JSON object, got {type(event).__name__}"
+    missing = [k for k in ("pipeline", "reason") if not isinstance(event.get(k), str) or not event.get(k)]
+    if missing:
+        return f"missing or empty field(s) {missing}"
+    if event["reason"] not in REASONS:
+        return f"reason {event['reason']!r} is not one of {list(REASONS)}"
+    return None
+
+
+def _settings() -> Dict[str, Any]:
+    allowed = frozenset(filter(None, (p.strip() for p in os.environ.get("ALLOWED_PIPELINES", "").split(","))))
+    return {"allowed": allowed, "cooldown_hours": float(os.environ.get("COOLDOWN_HOURS", "24"))}
+
+
+def _aware(value: Any) -> dt.datetime:
+    if isinstance(value, str):
+        value = dt.datetime.fromisoformat(value.replace("Z", "+00:00"))
+    return value if value.tzinfo else value.replace(tzinfo=dt.timezone.utc)
+
+
+def _preview(event: Any) -> str:
+    return json.dumps(event, default=str)[:500]

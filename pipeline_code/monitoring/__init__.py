@@ -1,0 +1,12 @@
+"""Our own model monitor (SageMaker Model Monitor / Clarify are closed to new customers).
+
+* :mod:`.capture`  decode a window of captured traffic (data capture JSON Lines, batch transform I/O);
+* :mod:`.drift`    data drift (PSI, KS, chi-square), prediction drift and data quality vs the baselines;
+* :mod:`.quality`  model quality with delayed labels, bias drift and attribution drift;
+* :mod:`.report`   the report (report.json / report.html) and the CloudWatch metrics;
+* :mod:`.monitor`  the processing-job CLI;
+* :mod:`.replay`   local traffic replay from a registered model (drift / concept drift knobs).
+
+Job code: never imports aws_cdk or mlops_loop; numpy/pandas only (no scipy: the tests
+cross-check the statistics against scipy).
+"""

@@ -1,0 +1,393 @@
+"""Decode a window of captured traffic into a frame of model features + score.
+
+Two sources, found by walking ``capture_dir`` recursively:
+
+**SageMaker data capture** (real-time, serverless, async endpoints): ``*.jsonl`` files, one
+capture record per line::
+
+    {"captureData": {"endpointInput":  {"observedContentType": "application/json", "mode": "INPUT",
+                                        "data": "...", "encoding": "JSON"},
+                     "endpointOutput": {"observedContentType": "text/csv", "mode": "OUTPUT",
+                                        "data": "0.42", "encoding": "CSV"}},
+     "eventMetadata": {"eventId": "...", "inferenceId": "...", "inferenceTime": "2026-05-01T10:00:00Z"},
+     "eventVersion": "0"}
+
+``encoding`` ``BASE64`` is decoded first; the content type then says how to parse ``data``.
+
+**Batch transform**: an input file ``X`` (any name but ``*.jsonl`` / ``*.out``) next to its
+output ``X.out``; line ``i`` of the output is the score of line ``i`` of the input.
+
+Request format (the contract with serving)
+------------------------------------------
+* ``application/json``: one object keyed by feature name (``{"tenure_months": 12, ...}``),
+  a list of such objects, or ``{"instances": [...]}``. An object may also carry
+  ``inference_id`` / ``inference_time`` and the non-input frame features (the sensitive
+  attribute and slice columns) - those are known keys, used for bias monitoring.
+* ``text/csv``: one record per line, the model's input features in ``feature_order``
+  (no header). Empty fields are missing values.
+
+Response format: ``text/csv`` scores (one per record, comma- or newline-separated) or JSON:
+a number, a list of numbers, ``{"score": p}`` or ``{"predictions": [p | {"score": p}, ...]}``.
+
+A record's ``inference_id`` is the record's own ``inference_id`` key, else the event's
+``inferenceId`` (suffixed ``:i`` when one request holds several records), else the ``eventId``.
+
+Robustness: nothing in a capture file raises. A line that cannot be decoded is *malformed*:
+counted per reason and sampled (file, line, reason, excerpt) into the report. Unknown keys,
+missing input keys and CSV rows of the wrong width are a *schema change*, counted per key.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import csv
+import io
+import json
+import os
+from collections import Counter
+from dataclasses import dataclass, field
+from typing import Any, Dict, Iterable, List, Optional, Sequence, Set, Tuple
+
+import numpy as np
+import pandas as pd
+
+SCORE = "score"
+INFERENCE_ID = "inference_id"
+INFERENCE_TIME = "inference_time"
+META_KEYS = (INFERENCE_ID, INFERENCE_TIME)
+BATCH_OUTPUT_SUFFIX = ".out"
+CAPTURE_SUFFIXES = (".jsonl",)
+DEFAULT_MAX_SAMPLES = 20
+
+
+@dataclass
+class CaptureWindow:
+    """The decoded window plus everything that went wrong decoding it."""
+
+    frame: pd.DataFrame
+    lines: int = 0
+    malformed: int = 0
+    malformed_reasons: Counter = field(default_factory=Counter)
+    malformed_samples: List[Dict[str, Any]] = field(default_factory=list)
+    unknown_keys: Counter = field(default_factory=Counter)
+    missing_keys: Counter = field(default_factory=Counter)
+    csv_width_mismatch: int = 0
+    type_violations: Dict[str, int] = field(default_factory=dict)
+    files: Dict[str, int] = field(default_factory=lambda: {"data_capture": 0, "batch_input": 0})
+
+    @property
+    def records(self) -> int:
+        return int(len(self.frame))
+
+    @property
+    def schema_changed(self) -> bool:
+        return bool(self.unknown_keys or self.missing_keys or self.csv_width_mismatch)
+
+    def summary(self) -> Dict[str, Any]:
+        times = pd.to_datetime(self.frame[INFERENCE_TIME], utc=True, errors="coerce") if self.records else pd.Series([], dtype=object)
+        times = times.dropna() if len(times) else times
+        return {
+            "files": dict(self.files),
+            "lines": self.lines,
+            "records": self.records,
+            "records_with_score": int(self.frame[SCORE].notna().sum()) if self.records else 0,
+            "start": times.min().isoformat() if len(times) else None,
+            "end": times.max().isoformat() if len(times) else None,
+            "malformed": {
+                "count": self.malformed,
+                "rate": self.malformed / self.lines if self.lines else 0.0,
+                "reasons": dict(self.malformed_reasons),
+                "samples": list(self.malformed_samples),
+            },
+            "schema": {
+                "changed": self.schema_changed,
+                "unknown_keys": dict(self.unknown_keys),
+                "missing_keys": dict(self.missing_keys),
+                "csv_width_mismatch": self.csv_width_mismatch,
+            },
+            "type_violations": dict(self.type_violations),
+        }
+
+
+class _Malformed(ValueError):
+    """One capture line that cannot be decoded (the message is the reason)."""
+
+
+class _Decoder:
+    def __init__(self, feature_order: Sequence[str], known_keys: Sequence[str], max_samples: int) -> None:
+        self.features = list(feature_order)
+        self.width = len(self.features)
+        self.known: Set[str] = set(known_keys) | set(self.features) | set(META_KEYS)
+        self.feature_set = set(self.features)
+        self.max_samples = max_samples
+        self.csv_rows: List[List[Any]] = []
+        self.csv_meta: List[Tuple[Any, Any, Any]] = []  # (inference_id, time, score)
+        self.json_rows: List[Dict[str, Any]] = []
+        self.window = CaptureWindow(frame=pd.DataFrame())
+
+    # ----------------------------------------------------------------------------------
+    def malformed(self, source: str, line_no: int, reason: str, text: str) -> None:
+        w = self.window
+        w.malformed += 1
+        kind = reason.split(":", 1)[0]
+        w.malformed_reasons[kind] += 1
+        if len(w.malformed_samples) < self.max_samples:
+            w.malformed_samples.append({"file": source, "line": line_no, "reason": reason, "excerpt": text[:200]})
+
+    # ----------------------------------------------------------------------------------
+    def add_capture_line(self, text: str) -> None:
+        try:
+            event = json.loads(text)
+        except ValueError as exc:
+            raise _Malformed(f"invalid_json: {exc}") from None
+        if not isinstance(event, dict) or not isinstance(event.get("captureData"), dict):
+            raise _Malformed("not_a_capture_record: no captureData object")
+        capture = event["captureData"]
+        meta = event.get("eventMetadata") if isinstance(event.get("eventMetadata"), dict) else {}
+        inp = capture.get("endpointInput")
+        if not isinstance(inp, dict) or "data" not in inp:
+            raise _Malformed("missing_input: captureData.endpointInput.data absent")
+        kind, payload = _payload(inp)
+        out = capture.get("endpointOutput")
+        scores: Optional[List[float]] = None
+        if isinstance(out, dict) and out.get("data") not in (None, ""):
+            scores = _scores(*_payload(out))
+        base_id = meta.get("inferenceId") or meta.get("eventId")
+        when = meta.get("inferenceTime")
+        self._add_payload(kind, payload, scores, base_id, when)
+
+    def add_batch_line(self, text: str, out_text: Optional[str], source: str, line_no: int) -> None:
+        stripped = text.strip()
+        kind = "json" if stripped.startswith(("{", "[")) else "csv"
+        payload: Any = stripped
+        if kind == "json":
+            try:
+                payload = json.loads(stripped)
+            except ValueError as exc:
+                raise _Malformed(f"invalid_json: {exc}") from None
+        scores = None
+        if out_text is not None and out_text.strip():
+            out_stripped = out_text.strip()
+            out_kind = "json" if out_stripped.startswith(("{", "[")) else "csv"
+            try:
+                out_payload = json.loads(out_stripped) if out_kind == "json" else out_stripped
+            except ValueError as exc:
+                raise _Malformed(f"invalid_output: {exc}") from None
+            scores = _scores(out_kind, out_payload)
+        self._add_payload(kind, payload, scores, f"{source}:{line_no}", None)
+
+    # ----------------------------------------------------------------------------------
+    def _add_payload(self, kind: str, payload: Any, scores: Optional[List[float]], base_id: Any, when: Any) -> None:
+        if kind == "csv":
+            rows = _csv_rows(payload)
+            if not rows:
+                raise _Malformed("empty_input: no CSV record in the request")
+            bad = [len(r) for r in rows if len(r) != self.width]
+            if bad:
+                self.window.csv_width_mismatch += len(bad)
+                raise _Malformed(f"schema_csv_width: {bad[0]} fields, expected {self.width} ({', '.join(self.features)})")
+            self._check_scores(scores, len(rows))
+            many = len(rows) > 1
+            for i, row in enumerate(rows):
+                self.csv_rows.append(row)
+                rid = f"{base_id}:{i}" if many and base_id is not None else base_id
+                self.csv_meta.append((rid, when, scores[i] if scores is not None else None))
+            return
+        records = payload.get("instances") if isinstance(payload, dict) and "instances" in payload else payload
+        if isinstance(records, dict):
+            records = [records]
+        if not isinstance(records, list) or not records:
+            raise _Malformed("empty_input: no JSON record in the request")
+        decoded: List[Dict[str, Any]] = []
+        for record in records:
+            if isinstance(record, list):  # a list of values in feature order
+                if len(record) != self.width:
+                    self.window.csv_width_mismatch += 1
+                    raise _Malformed(f"schema_array_width: {len(record)} values, expected {self.width}")
+                record = dict(zip(self.features, record))
+            if not isinstance(record, dict):
+                raise _Malformed(f"bad_record: expected an object keyed by feature, got {type(record).__name__}")
+            decoded.append(record)
+        self._check_scores(scores, len(decoded))
+        many = len(decoded) > 1
+        for i, record in enumerate(decoded):
+            keys = set(record)
+            for key in keys - self.known:
+                self.window.unknown_keys[key] += 1
+            for key in self.feature_set - keys:
+                self.window.missing_keys[key] += 1
+            row = {k: record.get(k) for k in self.known if k in record}
+            if row.get(INFERENCE_ID) is None:
+                row[INFERENCE_ID] = f"{base_id}:{i}" if many and base_id is not None else base_id
+            if row.get(INFERENCE_TIME) is None:
+                row[INFERENCE_TIME] = when
+            row[SCORE] = scores[i] if scores is not None else None
+            self.json_rows.append(row)
+
+    @staticmethod
+    def _check_scores(scores: Optional[List[float]], n: int) -> None:
+        if scores is not None and len(scores) != n:
+            raise _Malformed(f"output_mismatch: {len(scores)} scores for {n} records")
+
+    # ----------------------------------------------------------------------------------
+    def frame(self, categorical: Set[str], extra_columns: Sequence[str]) -> pd.DataFrame:
+        parts = []
+        if self.csv_rows:
+            part = pd.DataFrame(self.csv_rows, columns=self.features, dtype=object)
+            meta = list(zip(*self.csv_meta))
+            part[INFERENCE_ID], part[INFERENCE_TIME], part[SCORE] = list(meta[0]), list(meta[1]), list(meta[2])
+            parts.append(part)
+        if self.json_rows:
+            parts.append(pd.DataFrame.from_records(self.json_rows))
+        columns = [*self.features, *[c for c in extra_columns if c not in self.features], INFERENCE_ID, INFERENCE_TIME, SCORE]
+        if not parts:
+            return pd.DataFrame({c: pd.Series([], dtype=object) for c in columns})
+        frame = pd.concat(parts, ignore_index=True, sort=False) if len(parts) > 1 else parts[0]
+        for c in columns:
+            if c not in frame.columns:
+                frame[c] = None
+        frame = frame[columns]
+        for name in columns:
+            if name in (INFERENCE_ID, INFERENCE_TIME):
+                continue
+            if name == SCORE:
+                frame[SCORE] = pd.to_numeric(frame[SCORE], errors="coerce").astype(np.float64)
+            elif name in categorical:
+                frame[name] = _as_category_text(frame[name])
+            else:
+                frame[name], violations = _as_number(frame[name])
+                if violations:
+                    self.window.type_violations[name] = violations
+        return frame
+
+
+def _payload(block: Dict[str, Any]) -> Tuple[str, Any]:
+    """(``csv`` | ``json``, parsed payload) of an endpointInput / endpointOutput block."""
+    data = block.get("data")
+    encoding = str(block.get("encoding") or "").upper()
+    content_type = str(block.get("observedContentType") or "").lower()
+    if not isinstance(data, str):
+        raise _Malformed(f"bad_data: data must be a string, got {type(data).__name__}")
+    if encoding == "BASE64":
+        try:
+            data = base64.b64decode(data, validate=True).decode("utf-8")
+        except (binascii.Error, ValueError) as exc:
+            raise _Malformed(f"bad_base64: {exc}") from None
+    if "json" in content_type or (not content_type and encoding == "JSON"):
+        try:
+            return "json", json.loads(data)
+        except ValueError as exc:
+            raise _Malformed(f"invalid_payload_json: {exc}") from None
+    if "csv" in content_type or encoding == "CSV" or not content_type:
+        return "csv", data
+    raise _Malformed(f"unsupported_content_type: {content_type!r}")
+
+
+def _csv_rows(text: str) -> List[List[Any]]:
+    lines = [line for line in text.splitlines() if line.strip()]
+    if '"' not in text:
+        return [[v.strip() or None for v in line.split(",")] for line in lines]
+    return [[v.strip() or None for v in row] for row in csv.reader(io.StringIO("\n".join(lines)))]
+
+
+def _scores(kind: str, payload: Any) -> List[float]:
+    if kind == "csv":
+        values: List[Any] = [v for line in str(payload).splitlines() for v in line.split(",") if v.strip()]
+    else:
+        if isinstance(payload, dict):
+            payload = payload.get("predictions", payload.get("scores", payload))
+        values = payload if isinstance(payload, list) else [payload]
+        values = [v.get("score", v.get("probability")) if isinstance(v, dict) else v for v in values]
+    out = []
+    for v in values:
+        try:
+            score = float(v)
+        except (TypeError, ValueError):
+            raise _Malformed(f"bad_score: {str(v)[:50]!r} is not a number") from None
+        out.append(score)
+    return out
+
+
+def _as_number(series: pd.Series) -> Tuple[pd.Series, int]:
+    """Float column; non-null values that are not numbers become NaN and are counted."""
+    raw = series.astype(object)
+    is_bool = raw.map(lambda v: isinstance(v, bool)).to_numpy(dtype=bool) if raw.dtype == object else np.zeros(len(raw), bool)
+    numbers = pd.to_numeric(raw.where(~is_bool, None), errors="coerce").astype(np.float64)
+    present = raw.notna().to_numpy() & ~(raw.astype(str).str.strip() == "").to_numpy()
+    violations = int((present & numbers.isna().to_numpy()).sum())
+    return numbers, violations
+
+
+def _as_category_text(series: pd.Series) -> pd.Series:
+    out = series.astype(object)
+    mask = out.notna()
+    out[mask] = out[mask].astype(str)
+    return out
+
+
+def _files(root: str) -> List[str]:
+    out = []
+    for directory, _dirs, names in os.walk(root):
+        for name in names:
+            out.append(os.path.join(directory, name))
+    return sorted(out)
+
+
+def _read_lines(path: str) -> Iterable[Tuple[int, str]]:
+    with open(path, "rb") as handle:
+        for i, raw in enumerate(handle, start=1):
+            try:
+                yield i, raw.decode("utf-8")
+            except UnicodeDecodeError:
+                yield i, "\x00<non-utf8>"
+
+
+def read_capture(
+    capture_dir: str,
+    feature_order: Sequence[str],
+    *,
+    categorical: Iterable[str] = (),
+    extra_columns: Sequence[str] = (),
+    max_samples: int = DEFAULT_MAX_SAMPLES,
+) -> CaptureWindow:
+    """Decode every capture file under ``capture_dir`` (missing dir = empty window).
+
+    ``feature_order``: the model's inputs (CSV order); ``extra_columns``: further known
+    keys kept from JSON requests (sensitive attribute, slices); ``categorical``: columns kept
+    as text (the others are parsed as numbers, non-numbers counted as type violations).
+    """
+    decoder = _Decoder(feature_order, extra_columns, max_samples)
+    w = decoder.window
+    paths = _files(capture_dir) if capture_dir and os.path.isdir(capture_dir) else []
+    path_set = set(paths)
+    for path in paths:
+        rel = os.path.relpath(path, capture_dir)
+        if path.endswith(CAPTURE_SUFFIXES):
+            w.files["data_capture"] += 1
+            for line_no, text in _read_lines(path):
+                if not text.strip():
+                    continue
+                w.lines += 1
+                try:
+                    decoder.add_capture_line(text)
+                except _Malformed as exc:
+                    decoder.malformed(rel, line_no, str(exc), text)
+        elif not path.endswith(BATCH_OUTPUT_SUFFIX) and os.path.basename(path)[0] not in "._":
+            w.files["batch_input"] += 1
+            out_path = path + BATCH_OUTPUT_SUFFIX
+            outputs = [t for _, t in _read_lines(out_path) if t.strip()] if out_path in path_set else None
+            inputs = [(i, t) for i, t in _read_lines(path) if t.strip()]
+            if outputs is not None and len(outputs) != len(inputs):
+                for line_no, text in inputs:
+                    w.lines += 1
+                    decoder.malformed(rel, line_no, f"output_mismatch: {len(outputs)} output lines for {len(inputs)} input lines", text)
+                continue
+            for k, (line_no, text) in enumerate(inputs):
+                w.lines += 1
+                try:
+                    decoder.add_batch_line(text, outputs[k] if outputs is not None else None, rel, line_no)
+                except _Malformed as exc:
+                    decoder.malformed(rel, line_no, str(exc), text)
+    w.frame = decoder.frame(set(categorical), extra_columns)
+    return w

@@ -1,0 +1,359 @@
+"""Data drift, prediction drift and data quality of a traffic window against the baselines.
+
+Per feature (the baseline's ``statistics.json`` / ``constraints.json``):
+
+* **PSI** - the drift decision. Numbers: the window is binned on the baseline's histogram
+  cut points with the same :func:`pipeline_code.training.baseline.bin_counts`; categories:
+  the baseline's levels plus one ``__other__`` bucket that holds every level the baseline
+  did not know (the *unseen* bucket). Both distributions are epsilon-smoothed (fractions
+  clipped at ``1e-4``) so empty bins do not make PSI infinite. A feature is *drifted*
+  (status ``fail``) when its PSI exceeds its threshold: ``--psi-threshold`` or a per-feature
+  override.
+* **KS** (numbers) - two modes, reported in ``ks.mode``:
+  ``sample``: exact two-sample KS statistic against a baseline *sample* of raw values when
+  one is given (``--baseline-sample-dir``); ``binned``: otherwise, the KS statistic
+  evaluated at the baseline's histogram cut points, where the baseline CDF is known exactly
+  from the stored counts (no interpolation from quantiles). The binned D is a lower bound of
+  the continuous D, so its test is conservative. p-value: asymptotic Kolmogorov
+  distribution with Stephens' small-sample correction, ``n_eff = n1 n2 / (n1 + n2)``.
+* **chi-square** (categories) - test of homogeneity of the 2 x k table (baseline counts,
+  window counts) over the baseline levels + ``__other__``; levels empty in both dropped.
+
+A statistical test below ``--ks-p-value`` alone gives status ``warn`` (on thousands of rows
+the tests reject for effects far too small to matter; PSI carries the decision).
+
+Prediction drift: PSI of the captured scores on the baseline score histogram.
+Data quality: missing rate vs the baseline's completeness, type violations (non-numbers in
+numeric features), range violations vs ``constraints.json`` min/max (and non-integers in
+integral features), unseen categories.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any, Dict, List, Mapping, Optional, Sequence
+
+import numpy as np
+import pandas as pd
+
+from pipeline_code.training.baseline import OTHER_LEVEL, bin_counts, psi
+
+PASS, WARN, FAIL, SKIPPED, ERROR = "pass", "warn", "fail", "skipped", "error"
+PSI_EPSILON = 1e-4
+DEFAULT_MIN_ROWS = 100
+
+
+def check(name: str, category: str, value: Any, threshold: Any, status: str, *, feature: Optional[str] = None,
+          op: str = ">", detail: str = "") -> Dict[str, Any]:
+    """One row of the report: ``status`` is ``fail``/``warn`` when ``value op threshold``."""
+    out: Dict[str, Any] = {"check": name, "category": category, "value": _num(value), "threshold": _num(threshold),
+                           "op": op, "status": status}
+    if feature is not None:
+        out["feature"] = feature
+    if detail:
+        out["detail"] = detail
+    return out
+
+
+def _num(value: Any) -> Any:
+    if isinstance(value, (np.floating, np.integer)):
+        value = value.item()
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    return value
+
+
+# --------------------------------------------------------------------------------------
+# Statistics (numpy only; cross-checked against scipy in the tests)
+# --------------------------------------------------------------------------------------
+def kolmogorov_sf(d: float, n_eff: float) -> float:
+    """P(D > d) of the KS statistic, asymptotic Kolmogorov with Stephens' correction."""
+    if n_eff <= 0:
+        return 1.0
+    root = math.sqrt(n_eff)
+    lam = (root + 0.12 + 0.11 / root) * d
+    if lam < 1e-3:
+        return 1.0
+    total, sign = 0.0, 1.0
+    for j in range(1, 101):
+        term = sign * math.exp(-2.0 * (j * lam) ** 2)
+        total += term
+        if abs(term) < 1e-12:
+            break
+        sign = -sign
+    return float(min(max(2.0 * total, 0.0), 1.0))
+
+
+def ks_two_sample(a: Any, b: Any) -> Dict[str, float]:
+    """Two-sample KS (two-sided) of the non-missing values of ``a`` and ``b``."""
+    x = np.sort(_present(a))
+    y = np.sort(_present(b))
+    if len(x) == 0 or len(y) == 0:
+        return {"statistic": float("nan"), "p_value": float("nan"), "n_baseline": len(x), "n_window": len(y)}
+    grid = np.concatenate([x, y])
+    cdf_x = np.searchsorted(x, grid, side="right") / len(x)
+    cdf_y = np.searchsorted(y, grid, side="right") / len(y)
+    d = float(np.max(np.abs(cdf_x - cdf_y)))
+    n_eff = len(x) * len(y) / (len(x) + len(y))
+    return {"statistic": d, "p_value": kolmogorov_sf(d, n_eff), "n_baseline": len(x), "n_window": len(y)}
+
+
+def ks_binned(baseline_counts: Sequence[float], window_counts: Sequence[float]) -> Dict[str, float]:
+    """KS statistic at the bin cut points: max |F_base(e_i-) - F_window(e_i-)| from the counts."""
+    e = np.asarray(baseline_counts, dtype=np.float64)
+    a = np.asarray(window_counts, dtype=np.float64)
+    n1, n2 = e.sum(), a.sum()
+    if n1 == 0 or n2 == 0:
+        return {"statistic": float("nan"), "p_value": float("nan"), "n_baseline": int(n1), "n_window": int(n2)}
+    d = float(np.max(np.abs(np.cumsum(e)[:-1] / n1 - np.cumsum(a)[:-1] / n2))) if len(e) > 1 else 0.0
+    return {"statistic": d, "p_value": kolmogorov_sf(d, n1 * n2 / (n1 + n2)), "n_baseline": int(n1), "n_window": int(n2)}
+
+
+def chi2_sf(x: float, dof: int) -> float:
+    """Survival function of the chi-square distribution (regularized upper incomplete gamma)."""
+    if dof <= 0 or not math.isfinite(x):
+        return float("nan")
+    if x <= 0:
+        return 1.0
+    a, z = dof / 2.0, x / 2.0
+    log_pre = -z + a * math.log(z) - math.lgamma(a)
+    if z < a + 1.0:  # series for P(a, z)
+        term = total = 1.0 / a
+        ap = a
+        for _ in range(10_000):
+            ap += 1.0
+            term *= z / ap
+            total += term
+            if abs(term) < abs(total) * 1e-15:
+                break
+        return float(min(max(1.0 - total * math.exp(log_pre), 0.0), 1.0))
+    tiny = 1e-300  # continued fraction for Q(a, z) (modified Lentz)
+    b = z + 1.0 - a
+    c = 1.0 / tiny
+    d = 1.0 / b
+    h = d
+    for i in range(1, 10_000):
+        an = -i * (i - a)
+        b += 2.0
+        d = an * d + b
+        d = tiny if abs(d) < tiny else d
+        c = b + an / c
+        c = tiny if abs(c) < tiny else c
+        d = 1.0 / d
+        delta = d * c
+        h *= delta
+        if abs(delta - 1.0) < 1e-15:
+            break
+    return float(min(max(math.exp(log_pre) * h, 0.0), 1.0))
+
+
+def chi_square_homogeneity(baseline_counts: Sequence[float], window_counts: Sequence[float]) -> Dict[str, float]:
+    """Pearson chi-square test of homogeneity of the 2 x k table (no continuity correction)."""
+    table = np.array([baseline_counts, window_counts], dtype=np.float64)
+    table = table[:, table.sum(axis=0) > 0]
+    if table.shape[1] < 2 or (table.sum(axis=1) == 0).any():
+        return {"statistic": 0.0, "p_value": 1.0, "dof": 0}
+    expected = table.sum(axis=1, keepdims=True) * table.sum(axis=0, keepdims=True) / table.sum()
+    stat = float(((table - expected) ** 2 / expected).sum())
+    dof = table.shape[1] - 1
+    return {"statistic": stat, "p_value": chi2_sf(stat, dof), "dof": dof}
+
+
+def _present(values: Any) -> np.ndarray:
+    v = np.asarray(values, dtype=np.float64)
+    return v[~np.isnan(v)]
+
+
+def category_counts(values: pd.Series, levels: Sequence[str]) -> Dict[str, Any]:
+    """Counts of the window on ``levels`` + ``__other__``, and the unseen values themselves."""
+    present = values.dropna().astype(str)
+    counts = present.value_counts()
+    known = [lvl for lvl in levels if lvl != OTHER_LEVEL]
+    level_counts = [int(counts.get(lvl, 0)) for lvl in known]
+    unseen = counts[~counts.index.isin(known)]
+    return {
+        "levels": known + [OTHER_LEVEL],
+        "counts": level_counts + [int(unseen.sum())],
+        "unseen": {str(k): int(v) for k, v in unseen.sort_values(ascending=False).head(20).items()},
+        "unseen_count": int(unseen.sum()),
+        "present": int(len(present)),
+    }
+
+
+# --------------------------------------------------------------------------------------
+# Drift and quality of one window
+# --------------------------------------------------------------------------------------
+def data_drift(
+    frame: pd.DataFrame,
+    statistics: Mapping[str, Any],
+    *,
+    psi_threshold: float = 0.2,
+    ks_p_value: float = 0.01,
+    feature_thresholds: Optional[Mapping[str, float]] = None,
+    baseline_sample: Optional[pd.DataFrame] = None,
+    min_rows: int = DEFAULT_MIN_ROWS,
+) -> Dict[str, Any]:
+    """Per-feature PSI + KS / chi-square; ``{"features": {...}, "checks": [...], ...}``."""
+    overrides = dict(feature_thresholds or {})
+    features: Dict[str, Any] = {}
+    checks: List[Dict[str, Any]] = []
+    for name, stats in statistics.get("features", {}).items():
+        threshold = float(overrides.get(name, psi_threshold))
+        entry: Dict[str, Any] = {"kind": stats.get("kind"), "role": stats.get("role"), "psi_threshold": threshold}
+        column = frame[name] if name in frame.columns else None
+        n_present = int(column.notna().sum()) if column is not None else 0
+        if column is None or n_present == 0:
+            entry["status"] = SKIPPED
+            entry["detail"] = "no values in the window"
+            features[name] = entry
+            checks.append(check("feature_psi", "data_drift", None, threshold, SKIPPED, feature=name, detail=entry["detail"]))
+            continue
+        if n_present < min_rows:
+            entry["status"] = SKIPPED
+            entry["detail"] = f"{n_present} values < min_rows {min_rows}"
+            features[name] = entry
+            checks.append(check("feature_psi", "data_drift", None, threshold, SKIPPED, feature=name, detail=entry["detail"]))
+            continue
+        if stats.get("kind") == "numeric":
+            hist = stats.get("histogram") or {}
+            edges, base_counts = hist.get("bin_edges", []), hist.get("counts", [])
+            values = pd.to_numeric(column, errors="coerce").to_numpy(dtype=np.float64, na_value=np.nan)
+            window_counts = bin_counts(values, edges)
+            entry["psi"] = psi(base_counts, window_counts, PSI_EPSILON)
+            entry["bins"] = {"bin_edges": list(edges), "baseline": list(base_counts), "window": window_counts}
+            if baseline_sample is not None and name in baseline_sample.columns:
+                ks = ks_two_sample(pd.to_numeric(baseline_sample[name], errors="coerce"), values)
+                ks["mode"] = "sample"
+            else:
+                ks = ks_binned(base_counts, window_counts)
+                ks["mode"] = "binned"
+            entry["ks"] = ks
+            entry["window_mean"] = float(np.nanmean(values))
+            entry["baseline_mean"] = stats.get("mean")
+            test_name, p = "ks", ks["p_value"]
+        else:
+            levels = list((stats.get("levels") or {}).keys())
+            base_counts = [int(stats["levels"][lvl]["count"]) for lvl in levels if lvl != OTHER_LEVEL]
+            base_counts.append(int((stats["levels"].get(OTHER_LEVEL) or {}).get("count", 0)))
+            cc = category_counts(column, levels)
+            entry["psi"] = psi(base_counts, cc["counts"], PSI_EPSILON)
+            entry["bins"] = {"levels": cc["levels"], "baseline": base_counts, "window": cc["counts"]}
+            entry["chi_square"] = chi_square_homogeneity(base_counts, cc["counts"])
+            entry["unseen"] = cc["unseen"]
+            test_name, p = "chi_square", entry["chi_square"]["p_value"]
+        drifted = entry["psi"] > threshold
+        test_alert = p is not None and math.isfinite(p) and p < ks_p_value
+        entry["drifted"] = bool(drifted)
+        entry["status"] = FAIL if drifted else (WARN if test_alert else PASS)
+        features[name] = entry
+        checks.append(check("feature_psi", "data_drift", entry["psi"], threshold, FAIL if drifted else PASS, feature=name))
+        checks.append(
+            check(f"{test_name}_p_value", "data_drift", p, ks_p_value, WARN if test_alert else PASS, feature=name, op="<",
+                  detail=f"mode={entry['ks']['mode']}" if test_name == "ks" else "")
+        )
+    scored = [v for v in features.values() if "psi" in v]
+    drifted_names = sorted(k for k, v in features.items() if v.get("drifted"))
+    max_psi = max((v["psi"] for v in scored), default=None)
+    checks.append(check("drifted_feature_count", "data_drift", len(drifted_names), 0, FAIL if drifted_names else PASS,
+                        detail=", ".join(drifted_names)))
+    return {
+        "psi_threshold": psi_threshold,
+        "feature_thresholds": overrides,
+        "ks_p_value": ks_p_value,
+        "features": features,
+        "drifted_features": drifted_names,
+        "max_psi": max_psi,
+        "max_psi_feature": max(((v["psi"], k) for k, v in features.items() if "psi" in v), default=(None, None))[1],
+        "checks": checks,
+    }
+
+
+def prediction_drift(scores: Any, statistics: Mapping[str, Any], *, psi_threshold: float = 0.2,
+                     min_rows: int = DEFAULT_MIN_ROWS) -> Dict[str, Any]:
+    """PSI of the window's scores against the baseline score histogram."""
+    prediction = statistics.get("prediction") or {}
+    hist = prediction.get("histogram") or {}
+    s = _present(scores)
+    if not hist or len(s) < max(1, min_rows):
+        detail = "no baseline score histogram" if not hist else f"{len(s)} scores < min_rows {min_rows}"
+        return {"status": SKIPPED, "detail": detail, "checks": [check("prediction_psi", "prediction_drift", None, psi_threshold, SKIPPED, detail=detail)]}
+    window_counts = bin_counts(s, hist["bin_edges"])
+    value = psi(hist["counts"], window_counts, PSI_EPSILON)
+    threshold_score = prediction.get("threshold", 0.5)
+    status = FAIL if value > psi_threshold else PASS
+    return {
+        "psi": value,
+        "status": status,
+        "rows": int(len(s)),
+        "window_mean_score": float(s.mean()),
+        "baseline_mean_score": prediction.get("mean"),
+        "window_positive_rate": float((s >= threshold_score).mean()),
+        "baseline_positive_rate": prediction.get("positive_rate_at_threshold"),
+        "bins": {"bin_edges": hist["bin_edges"], "baseline": hist["counts"], "window": window_counts},
+        "checks": [check("prediction_psi", "prediction_drift", value, psi_threshold, status)],
+    }
+
+
+def data_quality(
+    frame: pd.DataFrame,
+    constraints: Mapping[str, Any],
+    *,
+    type_violations: Optional[Mapping[str, int]] = None,
+    max_missing_increase: float = 0.05,
+    max_range_violation_rate: float = 0.01,
+    max_unseen_rate: float = 0.01,
+    absent_columns: Sequence[str] = (),
+) -> Dict[str, Any]:
+    """Missing rates, type/range violations and unseen categories vs ``constraints.json``."""
+    n = len(frame)
+    features: Dict[str, Any] = {}
+    checks: List[Dict[str, Any]] = []
+    type_violations = dict(type_violations or {})
+    for name, c in constraints.get("features", {}).items():
+        if name in absent_columns or name not in frame.columns:
+            features[name] = {"status": SKIPPED, "detail": "not sent in the requests"}
+            continue
+        column = frame[name]
+        missing = int(column.isna().sum())
+        rate = missing / n if n else 0.0
+        baseline_missing = 1.0 - float(c.get("completeness", 1.0))
+        allowed_missing = baseline_missing + max_missing_increase
+        entry: Dict[str, Any] = {"missing_rate": rate, "baseline_missing_rate": baseline_missing}
+        status = FAIL if rate > allowed_missing else PASS
+        checks.append(check("missing_rate", "data_quality", rate, allowed_missing, status, feature=name,
+                            detail=f"baseline {baseline_missing:.4f} + {max_missing_increase}"))
+        present = n - missing
+        if c.get("kind") == "numeric":
+            bad_type = int(type_violations.get(name, 0))
+            values = pd.to_numeric(column, errors="coerce").to_numpy(dtype=np.float64, na_value=np.nan)
+            lo, hi = c.get("min"), c.get("max")
+            ok = ~np.isnan(values)
+            out_of_range = int(((values < lo) & ok).sum() if lo is not None else 0) + int(((values > hi) & ok).sum() if hi is not None else 0)
+            non_integer = int((ok & (np.floor(values) != values)).sum()) if c.get("integral") else 0
+            denominator = present + bad_type
+            range_rate = out_of_range / denominator if denominator else 0.0
+            type_rate = (bad_type + non_integer) / denominator if denominator else 0.0
+            entry.update({"out_of_range": out_of_range, "range_violation_rate": range_rate, "min": lo, "max": hi,
+                          "type_violations": bad_type, "non_integer": non_integer, "type_violation_rate": type_rate})
+            checks.append(check("range_violation_rate", "data_quality", range_rate, max_range_violation_rate,
+                                FAIL if range_rate > max_range_violation_rate else PASS, feature=name, detail=f"[{lo}, {hi}]"))
+            checks.append(check("type_violation_rate", "data_quality", type_rate, 0.0, FAIL if type_rate > 0 else PASS, feature=name))
+        else:
+            allowed = set(c.get("allowed") or [])
+            values = column.dropna().astype(str)
+            unseen_mask = ~values.isin(allowed)
+            unseen = values[unseen_mask].value_counts().head(20)
+            unseen_rate = float(unseen_mask.mean()) if len(values) else 0.0
+            entry.update({"unseen_rate": unseen_rate, "unseen": {str(k): int(v) for k, v in unseen.items()}})
+            status_u = FAIL if unseen_rate > max_unseen_rate else (WARN if unseen_rate > 0 else PASS)
+            checks.append(check("unseen_category_rate", "data_quality", unseen_rate, max_unseen_rate, status_u, feature=name,
+                                detail=", ".join(f"{k} ({v})" for k, v in entry["unseen"].items())))
+        entry["status"] = FAIL if any(ch["status"] == FAIL for ch in checks if ch.get("feature") == name) else PASS
+        features[name] = entry
+    rates = [v["missing_rate"] for v in features.values() if "missing_rate" in v]
+    return {
+        "features": features,
+        "max_missing_rate": max(rates, default=None),
+        "failed_features": sorted(k for k, v in features.items() if v.get("status") == FAIL),
+        "checks": checks,
+    }

@@ -1,0 +1,104 @@
+"""The Operations stack: guarded retraining trigger (drift alarms, schedules) and notifications for people."""
+
+from __future__ import annotations
+
+import json
+import zipfile
+
+import pytest
+
+ENVS = ("dev", "staging", "prod")
+
+
+def _one(synthesized, env, cfn_type):
+    (resource,) = synthesized.resources(env, "Operations", cfn_type).values()
+    return resource["Properties"]
+
+
+def _pipelines(synthesized, env):
+    return sorted(f"mlops-loop-{env}-{m}-training" for m in synthesized.config.environments[env].models)
+
+
+@pytest.mark.parametrize("env", ENVS)
+def test_trigger_function_is_serialised_and_knows_only_this_environments_pipelines(synthesized, env):
+    function = _one(synthesized, env, "AWS::Lambda::Function")
+    assert function["FunctionName"] == f"mlops-loop-{env}-retrain-trigger"
+    assert function["Runtime"] == "python3.14"
+    assert function["Handler"] == "retrain_trigger.handler"
+    # One invocation at a time: two alarms arriving together cannot both pass the guard.
+    assert function["ReservedConcurrentExecutions"] == 1
+    assert "DeadLetterConfig" in function
+    variables = function["Environment"]["Variables"]
+    assert variables["ALLOWED_PIPELINES"] == ",".join(_pipelines(synthesized, env))
+    assert variables["COOLDOWN_HOURS"] == str(synthesized.config.environments[env].monitoring.retraining_cooldown_hours)
+    invoke = _one(synthesized, env, "AWS::Lambda::EventInvokeConfig")
+    assert invoke["MaximumRetryAttempts"] == 2
+
+
+def test_each_models_retrain_alarms_start_its_pipeline_with_reason_drift(synthesized):
+    rules = synthesized.resources("prod", "Operations", "AWS::Events::Rule")
+    drift = {k: r["Properties"] for k, r in rules.items() if "DriftAlarms" in k}
+    assert len(drift) == 2
+    for props in drift.values():
+        pattern = props["EventPattern"]
+        assert pattern["source"] == ["aws.cloudwatch"]
+        assert pattern["detail"]["state"] == {"value": ["ALARM"]}
+        prefix = pattern["detail"]["alarmName"][0]["prefix"]
+        model = prefix.removeprefix("mlops-loop-prod-").removesuffix("-retrain-")
+        (target,) = props["Targets"]
+        transformer = target["InputTransformer"]
+        assert transformer["InputPathsMap"] == {"detail-alarmName": "$.detail.alarmName", "id": "$.id"}
+        payload = transformer["InputTemplate"]
+        assert f'"pipeline":"mlops-loop-prod-{model}-training"' in payload and '"reason":"drift"' in payload
+        assert target["RetryPolicy"]["MaximumRetryAttempts"] == 2 and "DeadLetterConfig" in target
+
+
+def test_scheduled_retraining_follows_the_environment_config(synthesized):
+    assert synthesized.config.environments["dev"].training.retraining_schedule is None
+    assert synthesized.resources("dev", "Operations", "AWS::Scheduler::Schedule") == {}
+    schedules = synthesized.resources("prod", "Operations", "AWS::Scheduler::Schedule")
+    assert len(schedules) == 2
+    for schedule in schedules.values():
+        props = schedule["Properties"]
+        assert props["ScheduleExpression"] == synthesized.config.environments["prod"].training.retraining_schedule
+        payload = json.loads(props["Target"]["Input"])
+        assert payload["reason"] == "schedule" and payload["pipeline"] in _pipelines(synthesized, "prod")
+        assert "DeadLetterConfig" in props["Target"]
+
+
+def test_failed_or_gate_rejected_executions_notify_people(synthesized):
+    rules = synthesized.resources("staging", "Operations", "AWS::Events::Rule")
+    (failures,) = [r["Properties"] for k, r in rules.items() if k.startswith("PipelineFailures")]
+    detail = failures["EventPattern"]["detail"]
+    assert detail["currentPipelineExecutionStatus"] == ["Failed"]
+    assert sorted(detail["pipelineArn"]) == [
+        f"arn:aws:sagemaker:eu-west-1:222222222222:pipeline/{name}" for name in _pipelines(synthesized, "staging")
+    ]
+    topic = _one(synthesized, "staging", "AWS::SNS::Topic")
+    assert "KmsMasterKeyId" in topic
+    (policy,) = synthesized.resources("staging", "Operations", "AWS::SNS::TopicPolicy").values()
+    assert any(
+        s["Effect"] == "Deny" and s["Condition"] == {"Bool": {"aws:SecureTransport": "false"}}
+        for s in policy["Properties"]["PolicyDocument"]["Statement"]
+    )
+
+
+def test_trigger_role_can_only_list_and_start_its_pipelines(synthesized):
+    policies = synthesized.resources("prod", "Operations", "AWS::IAM::ManagedPolicy")
+    (trigger,) = [p for k, p in policies.items() if k.startswith("RetrainTriggerAccess")]
+    statements = {s["Sid"]: s for s in trigger["Properties"]["PolicyDocument"]["Statement"]}
+    guarded = statements["GuardedStart"]
+    assert guarded["Action"] == ["sagemaker:ListPipelineExecutions", "sagemaker:StartPipelineExecution"]
+    assert sorted(guarded["Resource"]) == [
+        f"arn:aws:sagemaker:eu-west-1:333333333333:pipeline/{name}" for name in _pipelines(synthesized, "prod")
+    ]
+    actions = json.dumps([s["Action"] for s in statements.values()])
+    assert "UpdateModelPackage" not in actions and "CreateModelPackage" not in actions
+
+
+def test_the_deployed_handler_is_the_tested_one(synthesized):
+    function = _one(synthesized, "prod", "AWS::Lambda::Function")
+    key = function["Code"]["S3Key"]
+    asset = synthesized.outdir / f"asset.{key.removesuffix('.zip')}"
+    files = {p.name for p in asset.iterdir()} if asset.is_dir() else set(zipfile.ZipFile(str(asset) + ".zip").namelist())
+    assert "retrain_trigger.py" in files and "__init__.py" not in files
