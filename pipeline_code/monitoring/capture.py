@@ -121,7 +121,7 @@ class _Decoder:
         self.known: Set[str] = set(known_keys) | set(self.features) | set(META_KEYS)
         self.feature_set = set(self.features)
         self.max_samples = max_samples
-        self.csv_rows: List[List[Any]] = []
+        self.csv_lines: List[str] = []  # parsed once, at the end, by pandas' C parser
         self.csv_meta: List[Tuple[Any, Any, Any]] = []  # (inference_id, time, score)
         self.json_rows: List[Dict[str, Any]] = []
         self.window = CaptureWindow(frame=pd.DataFrame())
@@ -180,17 +180,18 @@ class _Decoder:
     # ----------------------------------------------------------------------------------
     def _add_payload(self, kind: str, payload: Any, scores: Optional[List[float]], base_id: Any, when: Any) -> None:
         if kind == "csv":
-            rows = _csv_rows(payload)
-            if not rows:
+            lines = _csv_lines(payload)
+            if not lines:
                 raise _Malformed("empty_input: no CSV record in the request")
-            bad = [len(r) for r in rows if len(r) != self.width]
+            widths = [_csv_width(line) for line in lines]
+            bad = [w for w in widths if w != self.width]
             if bad:
                 self.window.csv_width_mismatch += len(bad)
                 raise _Malformed(f"schema_csv_width: {bad[0]} fields, expected {self.width} ({', '.join(self.features)})")
-            self._check_scores(scores, len(rows))
-            many = len(rows) > 1
-            for i, row in enumerate(rows):
-                self.csv_rows.append(row)
+            self._check_scores(scores, len(lines))
+            many = len(lines) > 1
+            for i, line in enumerate(lines):
+                self.csv_lines.append(line)
                 rid = f"{base_id}:{i}" if many and base_id is not None else base_id
                 self.csv_meta.append((rid, when, scores[i] if scores is not None else None))
             return
@@ -233,8 +234,10 @@ class _Decoder:
     # ----------------------------------------------------------------------------------
     def frame(self, categorical: Set[str], extra_columns: Sequence[str]) -> pd.DataFrame:
         parts = []
-        if self.csv_rows:
-            part = pd.DataFrame(self.csv_rows, columns=self.features, dtype=object)
+        if self.csv_lines:
+            part = pd.read_csv(io.StringIO("\n".join(self.csv_lines)), header=None, names=self.features, dtype=str,
+                               keep_default_na=False, na_values=[""], skipinitialspace=True)
+            self.csv_lines = []
             meta = list(zip(*self.csv_meta))
             part[INFERENCE_ID], part[INFERENCE_TIME], part[SCORE] = list(meta[0]), list(meta[1]), list(meta[2])
             parts.append(part)
@@ -284,11 +287,14 @@ def _payload(block: Dict[str, Any]) -> Tuple[str, Any]:
     raise _Malformed(f"unsupported_content_type: {content_type!r}")
 
 
-def _csv_rows(text: str) -> List[List[Any]]:
-    lines = [line for line in text.splitlines() if line.strip()]
-    if '"' not in text:
-        return [[v.strip() or None for v in line.split(",")] for line in lines]
-    return [[v.strip() or None for v in row] for row in csv.reader(io.StringIO("\n".join(lines)))]
+def _csv_lines(text: str) -> List[str]:
+    return [line for line in text.splitlines() if line.strip()]
+
+
+def _csv_width(line: str) -> int:
+    if '"' not in line:
+        return line.count(",") + 1
+    return len(next(csv.reader([line]), []))
 
 
 def _scores(kind: str, payload: Any) -> List[float]:
@@ -310,13 +316,16 @@ def _scores(kind: str, payload: Any) -> List[float]:
 
 
 def _as_number(series: pd.Series) -> Tuple[pd.Series, int]:
-    """Float column; non-null values that are not numbers become NaN and are counted."""
+    """Float column; non-null values that are not numbers (text, booleans) become NaN and are counted."""
     raw = series.astype(object)
-    is_bool = raw.map(lambda v: isinstance(v, bool)).to_numpy(dtype=bool) if raw.dtype == object else np.zeros(len(raw), bool)
-    numbers = pd.to_numeric(raw.where(~is_bool, None), errors="coerce").astype(np.float64)
-    present = raw.notna().to_numpy() & ~(raw.astype(str).str.strip() == "").to_numpy()
-    violations = int((present & numbers.isna().to_numpy()).sum())
-    return numbers, violations
+    kind = pd.api.types.infer_dtype(raw, skipna=True)
+    if kind not in ("string", "integer", "floating", "mixed-integer-float", "decimal", "empty"):
+        is_bool = raw.map(lambda v: isinstance(v, bool)).to_numpy(dtype=bool)  # rare: mixed types
+        raw = raw.where(~is_bool, "<bool>")
+    numbers = pd.to_numeric(raw, errors="coerce").astype(np.float64)
+    suspect = np.flatnonzero(raw.notna().to_numpy() & numbers.isna().to_numpy())  # usually empty
+    violations = sum(1 for v in raw.iloc[suspect] if str(v).strip() != "")
+    return numbers, int(violations)
 
 
 def _as_category_text(series: pd.Series) -> pd.Series:

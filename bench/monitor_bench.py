@@ -1,0 +1,143 @@
+"""The monitor on 1M captured rows x 20 features (14 numeric, 6 categorical): wall time + peak RSS.
+
+Each measurement runs in its own spawned child process; peak memory is that child's
+``ru_maxrss``. Measured:
+
+* ``monitor_full``: decode 1M SageMaker data-capture lines (CSV requests + scores) with
+  :func:`capture.read_capture`, then data drift (PSI + binned KS / chi-square), prediction
+  drift and data quality against baselines computed from 200k reference rows;
+* ``monitor_drift_only``: the drift + quality computation on the in-memory 1M-row frame;
+* ``scipy_reference``: ``scipy.stats.ks_2samp`` per numeric feature (200k baseline sample vs
+  the 1M window) + ``chi2_contingency`` per categorical, on the same in-memory data.
+
+-> bench/results/monitor.json
+"""
+from __future__ import annotations
+
+import json
+import multiprocessing as mp
+import os
+import resource
+import tempfile
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+ROWS, BASE_ROWS, NUM, CAT = 1_000_000, 200_000, 14, 6
+LEVELS = ["a", "b", "c", "d", "e"]
+
+
+def frame(n, seed, shift=0.0):
+    rng = np.random.default_rng(seed)
+    cols = {f"x{i}": rng.normal(shift * (i % 3 == 0), 1.0, n) for i in range(NUM)}
+    for j in range(CAT):
+        cols[f"c{j}"] = rng.choice(LEVELS, n, p=[0.4, 0.3, 0.15, 0.1, 0.05])
+    return pd.DataFrame(cols)
+
+
+def baseline_docs(base):
+    from pipeline_code.training.baseline import categorical_statistics, numeric_statistics
+    stats, cons = {}, {}
+    for c in base.columns:
+        if c.startswith("x"):
+            s = numeric_statistics(base[c].to_numpy())
+            cons[c] = {"kind": "numeric", "min": s["min"], "max": s["max"], "integral": False, "completeness": 1.0}
+        else:
+            s = categorical_statistics(base[c], LEVELS)
+            cons[c] = {"kind": "categorical", "allowed": LEVELS, "completeness": 1.0}
+        stats[c] = s
+    return {"features": stats}, {"features": cons}
+
+
+CAPTURE = os.path.join(tempfile.gettempdir(), "monitor-bench-capture")
+
+
+def write_capture():
+    """1M data-capture lines (CSV requests, CSV score), the drifted window of :func:`ours`."""
+    win = frame(ROWS, 2, 0.05)
+    scores = np.random.default_rng(9).beta(2, 5, ROWS)
+    csv_lines = win.to_csv(header=False, index=False, float_format="%.5g").splitlines()
+    os.makedirs(CAPTURE, exist_ok=True)
+    with open(os.path.join(CAPTURE, "capture.jsonl"), "w") as handle:
+        for i, (line, sc) in enumerate(zip(csv_lines, scores)):
+            handle.write('{"captureData":{"endpointInput":{"observedContentType":"text/csv","mode":"INPUT","data":"%s",'
+                         '"encoding":"CSV"},"endpointOutput":{"observedContentType":"text/csv","mode":"OUTPUT","data":"%.5f",'
+                         '"encoding":"CSV"}},"eventMetadata":{"eventId":"e%d","inferenceId":"i%d","inferenceTime":'
+                         '"2026-05-01T00:00:00Z"},"eventVersion":"0"}\n' % (line, sc, i, i))
+    return os.path.getsize(os.path.join(CAPTURE, "capture.jsonl"))
+
+
+def full(q):
+    from pipeline_code.monitoring import capture, drift
+    from pipeline_code.training.baseline import SCORE_EDGES, bin_counts
+    base = frame(BASE_ROWS, 1)
+    st, co = baseline_docs(base)
+    ref_scores = np.random.default_rng(8).beta(2, 5, BASE_ROWS)
+    counts = bin_counts(ref_scores, SCORE_EDGES)
+    st["prediction"] = {"histogram": {"bin_edges": list(SCORE_EDGES), "counts": counts}}
+    del base
+    t = time.perf_counter()
+    w = capture.read_capture(CAPTURE, list(st["features"]), categorical=[c for c in st["features"] if c.startswith("c")])
+    decode = time.perf_counter() - t
+    d = drift.data_drift(w.frame, st)
+    drift.prediction_drift(w.frame["score"], st)
+    drift.data_quality(w.frame, co, type_violations=w.type_violations)
+    wall = time.perf_counter() - t
+    q.put({"wall_s": wall, "decode_s": decode, "records": w.records, "malformed": w.malformed, "drifted": d["drifted_features"],
+           "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024})
+
+
+def ours(q):
+    from pipeline_code.monitoring import drift
+    base, win = frame(BASE_ROWS, 1), frame(ROWS, 2, 0.05)
+    st, co = baseline_docs(base)
+    del base
+    t = time.perf_counter()
+    d = drift.data_drift(win, st)
+    drift.data_quality(win, co)
+    wall = time.perf_counter() - t
+    q.put({"wall_s": wall, "drifted": d["drifted_features"], "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024})
+
+
+def reference(q):
+    from scipy import stats
+    base, win = frame(BASE_ROWS, 1), frame(ROWS, 2, 0.05)
+    t = time.perf_counter()
+    for c in base.columns:
+        if c.startswith("x"):
+            stats.ks_2samp(base[c].to_numpy(), win[c].to_numpy())
+        else:
+            table = np.array([[int((base[c] == l).sum()) for l in LEVELS], [int((win[c] == l).sum()) for l in LEVELS]])
+            stats.chi2_contingency(table)
+    q.put({"wall_s": time.perf_counter() - t, "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024})
+
+
+def child(target):
+    q = mp.get_context("spawn").Queue()
+    p = mp.get_context("spawn").Process(target=target, args=(q,))
+    p.start()
+    out = q.get()
+    p.join()
+    return out
+
+
+def main():
+    t = time.perf_counter()
+    size = write_capture()
+    written = time.perf_counter() - t
+    f, a, b = child(full), child(ours), child(reference)
+    out = {"rows": ROWS, "features": NUM + CAT, "baseline_rows": BASE_ROWS, "capture_bytes": size, "capture_write_s": written,
+           "monitor_full": f, "monitor_drift_only": a, "scipy_reference": b,
+           "ratio_drift_only_over_scipy": a["wall_s"] / b["wall_s"],
+           "ratio_full_over_scipy": f["wall_s"] / b["wall_s"],
+           "note": "peak RSS includes generating the synthetic data in the child; scipy covers the tests only (no PSI, quality, decoding)"}
+    print(json.dumps(out, indent=2))
+    (Path(__file__).parent / "results" / "monitor.json").write_text(json.dumps(out, indent=2))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,334 @@
+"""The model monitor: a SageMaker Processing job (or a local run) over one traffic window.
+
+    python -m pipeline_code.monitoring.monitor --model-spec SPEC \\
+        --baseline-dir /opt/ml/processing/input/baseline --model-dir /opt/ml/processing/input/model \\
+        --capture-dir /opt/ml/processing/input/capture [--labels-dir DIR] \\
+        --output-dir /opt/ml/processing/output/monitor --environment dev \\
+        --psi-threshold 0.2 --ks-p-value 0.01 [--feature-thresholds '{"monthly_charges": 0.3}'] \\
+        [--publish-metrics --region eu-west-1]
+
+Writes ``report.json`` and ``report.html``. Exit status: 0 whenever a report was written -
+an empty window, a missing baseline, malformed capture lines, a schema change or a failing
+section make the report *unhealthy* (``MonitorHealthy=0``, ``MonitoringErrors>0``) instead
+of stopping monitoring; 2 for invalid arguments only.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import json
+import os
+import sys
+import traceback
+from typing import Any, Dict, List, Optional, Sequence
+
+from pipeline_code.monitoring import capture as capture_mod
+from pipeline_code.monitoring import drift, quality, report as report_mod
+from pipeline_code.training.spec import ModelSpec, add_model_spec_argument
+
+PROG = "python -m pipeline_code.monitoring.monitor"
+EVALUATION_FILE = "evaluation.json"
+
+
+def _load_json(path: str) -> Optional[Dict[str, Any]]:
+    if not os.path.isfile(path):
+        return None
+    with open(path, encoding="utf-8") as handle:
+        return json.load(handle)
+
+
+def _find_evaluation(baseline_dir: str, explicit: Optional[str]) -> Optional[Dict[str, Any]]:
+    """evaluation.json: the explicit path, else in the baseline dir or its parent (registry layout)."""
+    candidates = [explicit] if explicit else [os.path.join(baseline_dir, EVALUATION_FILE),
+                                              os.path.join(os.path.dirname(os.path.abspath(baseline_dir)), EVALUATION_FILE)]
+    for path in candidates:
+        if path and os.path.isdir(path):
+            path = os.path.join(path, EVALUATION_FILE)
+        doc = _load_json(path) if path else None
+        if doc:
+            return doc
+    return None
+
+
+def read_baseline_sample(path: str, columns: Sequence[str], max_rows: int = 200_000) -> Any:
+    """Up to ``max_rows`` seeded rows of the baseline's raw values (parquet or CSV files under ``path``)."""
+    import glob
+
+    import pandas as pd
+
+    files = sorted(f for f in glob.glob(os.path.join(path, "**", "*"), recursive=True) if f.endswith((".parquet", ".csv")))
+    if not files:
+        raise FileNotFoundError(f"no parquet/CSV files under {path!r}")
+    parts = [pd.read_parquet(f) if f.endswith(".parquet") else pd.read_csv(f) for f in files]
+    frame = pd.concat(parts, ignore_index=True)
+    frame = frame[[c for c in columns if c in frame.columns]]
+    return frame.sample(n=max_rows, random_state=0) if len(frame) > max_rows else frame
+
+
+def run_monitor(spec: ModelSpec, args: argparse.Namespace, *, cloudwatch_client: Any = None) -> Dict[str, Any]:
+    """Build the report (never raises for bad inputs); write it; optionally publish metrics."""
+    errors: List[Dict[str, str]] = []
+    sections: Dict[str, Any] = {}
+    checks: List[Dict[str, Any]] = []
+
+    def error(kind: str, message: str) -> None:
+        errors.append({"kind": kind, "message": message})
+        checks.append(drift.check(kind, "monitor", None, None, drift.ERROR, detail=message))
+
+    def guarded(name: str, func: Any) -> Any:
+        try:
+            result = func()
+        except Exception as exc:  # noqa: BLE001 - a failing section is reported, monitoring continues
+            error("section_failed", f"{name}: {type(exc).__name__}: {exc}")
+            sections[name] = {"status": drift.ERROR, "error": f"{type(exc).__name__}: {exc}",
+                              "traceback": traceback.format_exc(limit=5)}
+            return None
+        sections[name] = result
+        checks.extend(result.get("checks", []))
+        return result
+
+    # Baselines ---------------------------------------------------------------------------
+    baseline: Dict[str, Optional[Dict[str, Any]]] = {}
+    for name in ("statistics", "constraints", "attributions"):
+        try:
+            baseline[name] = _load_json(os.path.join(args.baseline_dir, f"{name}.json"))
+        except (OSError, ValueError) as exc:
+            baseline[name] = None
+            error("baseline_unreadable", f"{name}.json: {exc}")
+            continue
+        if baseline[name] is None:
+            error("baseline_missing", f"{name}.json not found in {args.baseline_dir!r}")
+    evaluation = _find_evaluation(args.baseline_dir, args.evaluation)
+
+    # Capture ---------------------------------------------------------------------------
+    categorical = [f for f in spec.frame_features if spec.is_categorical(f)]
+    extra = [f for f in spec.frame_features if f not in spec.features]
+    window = capture_mod.read_capture(args.capture_dir, spec.features, categorical=categorical, extra_columns=extra)
+    frame = window.frame
+    summary_capture = window.summary()
+    sections["capture"] = summary_capture
+    if window.records == 0:
+        error("empty_window", f"no decodable records under {args.capture_dir!r} ({window.lines} lines read)")
+    malformed_rate = summary_capture["malformed"]["rate"]
+    if window.malformed and malformed_rate > args.max_malformed_rate:
+        reasons = ", ".join(f"{k}={v}" for k, v in window.malformed_reasons.items())
+        error("malformed_records", f"{window.malformed} of {window.lines} capture lines malformed ({reasons})")
+    if window.schema_changed:
+        error("schema_change", f"unknown keys {dict(window.unknown_keys)}, missing keys {dict(window.missing_keys)}, "
+              f"CSV width mismatches {window.csv_width_mismatch}")
+
+    # Model (scores when not captured; SHAP) ------------------------------------------------
+    model = None
+    if args.model_dir:
+        try:
+            from pipeline_code.training.train import load_model
+
+            model = load_model(args.model_dir)
+        except Exception as exc:  # noqa: BLE001
+            error("model_unavailable", f"{args.model_dir!r}: {exc}")
+    if window.records and model is not None and frame[capture_mod.SCORE].isna().any():
+        def rescore() -> Dict[str, Any]:
+            from pipeline_code.training.train import predict_proba
+
+            missing = frame[capture_mod.SCORE].isna()
+            frame.loc[missing, capture_mod.SCORE] = predict_proba(model, frame.loc[missing])
+            return {"rescored_rows": int(missing.sum()), "checks": []}
+        guarded("rescoring", rescore)
+
+    baseline_sample = None
+    if args.baseline_sample_dir:
+        def load_sample() -> Dict[str, Any]:
+            nonlocal baseline_sample
+            baseline_sample = read_baseline_sample(args.baseline_sample_dir, spec.features)
+            return {"rows": int(len(baseline_sample)), "dir": args.baseline_sample_dir, "checks": []}
+        guarded("baseline_sample", load_sample)
+
+    threshold = model.threshold if model is not None else float(((baseline.get("statistics") or {}).get("prediction") or {}).get("threshold", 0.5))
+    absent = [c for c in extra if frame[c].notna().sum() == 0] if window.records else []
+    feature_thresholds = args.feature_thresholds or {}
+
+    if window.records:
+        if baseline.get("statistics"):
+            guarded("data_drift", lambda: drift.data_drift(
+                frame, baseline["statistics"], psi_threshold=args.psi_threshold, ks_p_value=args.ks_p_value,
+                feature_thresholds=feature_thresholds, baseline_sample=baseline_sample, min_rows=args.min_rows))
+            guarded("prediction_drift", lambda: drift.prediction_drift(
+                frame[capture_mod.SCORE], baseline["statistics"], psi_threshold=args.psi_threshold, min_rows=args.min_rows))
+        if baseline.get("constraints"):
+            guarded("data_quality", lambda: drift.data_quality(
+                frame, baseline["constraints"], type_violations=window.type_violations,
+                max_missing_increase=args.max_missing_increase, max_range_violation_rate=args.max_range_violation_rate,
+                max_unseen_rate=args.max_unseen_rate, absent_columns=absent))
+        joined = frame
+        if args.labels_dir:
+            def labels_section() -> Dict[str, Any]:
+                nonlocal joined
+                labels = quality.read_labels(args.labels_dir)
+                joined = quality.join_labels(frame, labels)
+                base_metrics = ((evaluation or {}).get("challenger") or {}).get("metrics")
+                return quality.model_quality(joined, base_metrics, threshold=threshold, min_label_coverage=args.min_label_coverage,
+                                             min_labeled_rows=args.min_labeled_rows, max_auc_drop=args.max_auc_drop)
+            guarded("model_quality", labels_section)
+        base_fairness = ((evaluation or {}).get("challenger") or {}).get("fairness")
+        guarded("bias", lambda: quality.bias_drift(joined if args.labels_dir else frame.assign(label=float("nan")),
+                                                    spec.sensitive_attribute, base_fairness, threshold=threshold,
+                                                    min_group_rows=args.min_group_rows, max_dpd=args.max_dpd,
+                                                    max_group_rate_change=args.max_group_rate_change))
+        if model is not None and baseline.get("attributions"):
+            guarded("attribution", lambda: quality.attribution_drift(
+                model, frame, baseline["attributions"], max_rows=args.shap_sample_rows, min_ndcg=args.min_attribution_ndcg,
+                min_rows=args.min_rows))
+
+    # Summary ---------------------------------------------------------------------------
+    dd = sections.get("data_drift") or {}
+    pdrift = sections.get("prediction_drift") or {}
+    dq = sections.get("data_quality") or {}
+    mq = sections.get("model_quality") or {}
+    bias = sections.get("bias") or {}
+    attr = sections.get("attribution") or {}
+    healthy = not errors
+    failed = [c for c in checks if c["status"] == drift.FAIL]
+    summary = {
+        "records": window.records,
+        "malformed_records": window.malformed,
+        "data_drift_max_psi": dd.get("max_psi"),
+        "drifted_feature_count": len(dd.get("drifted_features", [])) if dd else None,
+        "drifted_features": ", ".join(dd.get("drifted_features", [])) if dd else None,
+        "prediction_psi": pdrift.get("psi"),
+        "missing_rate_max": dq.get("max_missing_rate"),
+        "data_quality_violations": len([c for c in dq.get("checks", []) if c["status"] == drift.FAIL]) if dq else None,
+        "label_coverage": mq.get("label_coverage"),
+        "model_auc": (mq.get("metrics") or {}).get("auc"),
+        "auc_drop": mq.get("auc_drop"),
+        "demographic_parity_difference": bias.get("demographic_parity_difference"),
+        "attribution_ndcg": attr.get("ndcg"),
+        "attribution_rank_correlation": attr.get("spearman"),
+        "failed_checks": len(failed),
+        "monitoring_errors": len(errors),
+        "monitor_healthy": 1 if healthy else 0,
+    }
+    report: Dict[str, Any] = {
+        "format": report_mod.REPORT_FORMAT,
+        "model": spec.name,
+        "dataset": spec.dataset,
+        "environment": args.environment,
+        "generated_at": dt.datetime.now(dt.timezone.utc).isoformat(),
+        "status": "unhealthy" if not healthy else ("alert" if failed else "ok"),
+        "healthy": healthy,
+        "window": {k: summary_capture[k] for k in ("start", "end", "records", "lines", "files")},
+        "thresholds": {k: getattr(args, k) for k in (
+            "psi_threshold", "ks_p_value", "max_missing_increase", "max_range_violation_rate", "max_unseen_rate",
+            "max_auc_drop", "min_label_coverage", "min_labeled_rows", "max_dpd", "max_group_rate_change",
+            "min_attribution_ndcg", "max_malformed_rate", "min_rows")} | {"feature_thresholds": feature_thresholds},
+        "baseline": {"dir": args.baseline_dir, "found": {k: v is not None for k, v in baseline.items()},
+                     "evaluation_found": evaluation is not None},
+        "summary": summary,
+        "errors": errors,
+        "checks": checks,
+        "sections": sections,
+    }
+    report = report_mod.clean(report)
+    os.makedirs(args.output_dir, exist_ok=True)
+    if args.publish_metrics:
+        try:
+            report["metrics_published"] = report_mod.publish_metrics(report, args.environment, spec.name, region=args.region,
+                                                                     client=cloudwatch_client)
+        except Exception as exc:  # noqa: BLE001 - the report still gets written
+            report["errors"].append({"kind": "publish_failed", "message": f"{type(exc).__name__}: {exc}"})
+    report_mod.write_json(report, os.path.join(args.output_dir, "report.json"))
+    with open(os.path.join(args.output_dir, "report.html"), "w", encoding="utf-8") as handle:
+        handle.write(report_mod.render_html(report))
+    return report
+
+
+def _json_object(value: str) -> Dict[str, float]:
+    try:
+        data = json.loads(value) if value.strip() else {}
+        if not isinstance(data, dict):
+            raise ValueError("not an object")
+        return {str(k): float(v) for k, v in data.items()}
+    except (ValueError, TypeError) as exc:
+        raise argparse.ArgumentTypeError(f"must be a JSON object of feature -> PSI threshold: {exc}") from None
+
+
+def _unit(value: str) -> float:
+    try:
+        x = float(value)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"must be a number, got {value!r}") from None
+    if not 0.0 <= x <= 1.0:
+        raise argparse.ArgumentTypeError(f"must be in [0, 1], got {value!r}")
+    return x
+
+
+def _positive_float(value: str) -> float:
+    try:
+        x = float(value)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"must be a number, got {value!r}") from None
+    if not x > 0:
+        raise argparse.ArgumentTypeError(f"must be > 0, got {value!r}")
+    return x
+
+
+def _positive_int(value: str) -> int:
+    try:
+        x = int(value)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"must be an integer, got {value!r}") from None
+    if x < 1:
+        raise argparse.ArgumentTypeError(f"must be >= 1, got {value!r}")
+    return x
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog=PROG, description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    add_model_spec_argument(p)
+
+    def arg(flag: str, **kw: Any) -> None:
+        p.add_argument(f"--{flag}", f"--{flag.replace('-', '_')}", dest=flag.replace("-", "_"), **kw)
+
+    arg("baseline-dir", default="/opt/ml/processing/input/baseline")
+    arg("model-dir", default="/opt/ml/processing/input/model")
+    arg("capture-dir", default="/opt/ml/processing/input/capture")
+    arg("labels-dir", default=None, help="ground-truth labels (inference_id,label,label_time)")
+    arg("evaluation", default=None, help="baseline evaluation.json (default: in the baseline dir or its parent)")
+    arg("baseline-sample-dir", default=None,
+        help="training rows (parquet/CSV, e.g. the train split) for the exact two-sample KS; default: binned KS on the "
+        "baseline histogram")
+    arg("output-dir", default="/opt/ml/processing/output/monitor")
+    arg("environment", default="dev")
+    arg("psi-threshold", type=_positive_float, default=0.2)
+    arg("feature-thresholds", type=_json_object, default={}, help="JSON object: per-feature PSI threshold overrides")
+    arg("ks-p-value", type=_unit, default=0.01)
+    arg("max-missing-increase", type=_unit, default=0.05)
+    arg("max-range-violation-rate", type=_unit, default=0.01)
+    arg("max-unseen-rate", type=_unit, default=0.01)
+    arg("max-auc-drop", type=_unit, default=0.05)
+    arg("min-label-coverage", type=_unit, default=0.5)
+    arg("min-labeled-rows", type=_positive_int, default=200)
+    arg("max-dpd", type=_unit, default=0.10)
+    arg("max-group-rate-change", type=_unit, default=0.10)
+    arg("min-group-rows", type=_positive_int, default=100)
+    arg("min-attribution-ndcg", type=_unit, default=0.90)
+    arg("shap-sample-rows", type=_positive_int, default=2000)
+    arg("max-malformed-rate", type=_unit, default=0.0)
+    arg("min-rows", type=_positive_int, default=100)
+    arg("publish-metrics", action="store_true")
+    arg("region", default=None)
+    return p
+
+
+def main(argv: Optional[Sequence[str]] = None, *, cloudwatch_client: Any = None) -> int:
+    args = build_parser().parse_args(argv)
+    report = run_monitor(args.model_spec, args, cloudwatch_client=cloudwatch_client)
+    s = report["summary"]
+    print(f"monitor {report['model']} ({report['environment']}): status={report['status']} records={s['records']} "
+          f"max_psi={s['data_drift_max_psi']} drifted={s['drifted_features']} prediction_psi={s['prediction_psi']} "
+          f"auc={s['model_auc']} errors={[e['kind'] for e in report['errors']]}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

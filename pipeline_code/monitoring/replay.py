@@ -1,0 +1,147 @@
+"""Replay a window of generated traffic through a registered local model, as data capture.
+
+    python -m pipeline_code.monitoring.replay --registry WORKDIR/registry --model churn \\
+        --rows 5000 --seed 101 --drift 0.5 [--concept-drift 0.8] --capture-dir OUT/capture \\
+        --labels-dir OUT/labels [--label-coverage 0.7] [--content-type application/json|text/csv]
+
+Writes SageMaker data-capture JSON Lines (``<capture-dir>/<model>/AllTraffic/YYYY/MM/DD/HH/capture.jsonl``)
+scored by the champion (or ``--version``), and the ground truth as ``labels.parquet`` for
+the first ``--label-coverage`` share of the window (later labels have not arrived yet).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+import uuid
+from typing import Any, Dict, Optional, Sequence
+
+import numpy as np
+import pandas as pd
+
+from pipeline_code import catalog
+from pipeline_code.training.spec import ModelSpec
+
+
+def traffic(spec: ModelSpec, rows: int, *, seed: int, drift: float = 0.0, concept_drift: float = 0.0,
+            start: str = "2026-05-01", days: int = 7) -> pd.DataFrame:
+    """Generated requests: the spec's frame features + target + inference_id + inference_time."""
+    from pipeline_code.features.compute import compute_features
+    from pipeline_code.sample_data.generate import generate
+
+    dataset = catalog.get_dataset(spec.dataset)
+    raw = generate(spec.dataset, rows, seed=seed, drift=drift, concept_drift=concept_drift, start=start, days=days)
+    features = compute_features(raw, dataset)
+    out = features[list(spec.frame_features)].copy()
+    out[spec.target] = raw[spec.target].to_numpy(dtype=np.float64)
+    out["inference_id"] = [f"{seed}-{i:08d}" for i in range(rows)]
+    out["inference_time"] = features[dataset.event_time].to_numpy()
+    return out.sort_values("inference_time", kind="mergesort").reset_index(drop=True)
+
+
+def _value(v: Any) -> Any:
+    if v is None or (isinstance(v, float) and np.isnan(v)) or v is pd.NA:
+        return None
+    return v.item() if hasattr(v, "item") else v
+
+
+def capture_lines(spec: ModelSpec, frame: pd.DataFrame, scores: np.ndarray, *, content_type: str = "application/json") -> list:
+    """One data-capture JSON line per row."""
+    lines = []
+    cols = list(spec.frame_features) if content_type == "application/json" else list(spec.features)
+    records = frame[cols].astype(object).to_numpy()
+    for i in range(len(frame)):
+        values = [_value(v) for v in records[i]]
+        if content_type == "application/json":
+            data = json.dumps(dict(zip(cols, values)))
+        else:
+            data = ",".join("" if v is None else str(v) for v in values)
+        event = {
+            "captureData": {
+                "endpointInput": {"observedContentType": content_type, "mode": "INPUT", "data": data,
+                                  "encoding": "JSON" if content_type == "application/json" else "CSV"},
+                "endpointOutput": {"observedContentType": "text/csv", "mode": "OUTPUT", "data": f"{scores[i]:.6f}", "encoding": "CSV"},
+            },
+            "eventMetadata": {"eventId": str(uuid.UUID(int=i + 1)), "inferenceId": str(frame["inference_id"].iat[i]),
+                              "inferenceTime": str(frame["inference_time"].iat[i])},
+            "eventVersion": "0",
+        }
+        lines.append(json.dumps(event))
+    return lines
+
+
+def write_capture(spec: ModelSpec, frame: pd.DataFrame, scores: np.ndarray, capture_dir: str, *,
+                  content_type: str = "application/json") -> str:
+    path = os.path.join(capture_dir, spec.name, "AllTraffic", "capture.jsonl")
+    os.makedirs(os.path.dirname(path), exist_ok=True)
+    with open(path, "w", encoding="utf-8") as handle:
+        handle.write("\n".join(capture_lines(spec, frame, scores, content_type=content_type)) + "\n")
+    return path
+
+
+def write_labels(spec: ModelSpec, frame: pd.DataFrame, labels_dir: str, *, coverage: float = 1.0) -> int:
+    """Ground truth of the oldest ``coverage`` share of the window (labels arrive late)."""
+    n = int(round(len(frame) * coverage))
+    part = frame.sort_values("inference_time", kind="mergesort").iloc[:n]
+    labels = pd.DataFrame({
+        "inference_id": part["inference_id"].astype(str).to_numpy(),
+        "label": part[spec.target].to_numpy(dtype=np.float64),
+        "label_time": (pd.to_datetime(part["inference_time"], utc=True) + pd.Timedelta(days=30)).astype(str).to_numpy(),
+    })
+    os.makedirs(labels_dir, exist_ok=True)
+    labels.to_parquet(os.path.join(labels_dir, "labels.parquet"), index=False)
+    return n
+
+
+def replay(model_dir: str, spec: ModelSpec, *, rows: int, seed: int, drift: float, concept_drift: float, capture_dir: str,
+           labels_dir: Optional[str], label_coverage: float = 1.0, content_type: str = "application/json") -> Dict[str, Any]:
+    from pipeline_code.training.train import load_model, predict_proba
+
+    model = load_model(model_dir)
+    frame = traffic(spec, rows, seed=seed, drift=drift, concept_drift=concept_drift)
+    scores = predict_proba(model, frame)
+    path = write_capture(spec, frame, scores, capture_dir, content_type=content_type)
+    labelled = write_labels(spec, frame, labels_dir, coverage=label_coverage) if labels_dir else 0
+    return {"capture_file": path, "rows": rows, "labelled": labelled, "drift": drift, "concept_drift": concept_drift}
+
+
+def main(argv: Optional[Sequence[str]] = None) -> int:
+    from pipeline_code.local.registry import LocalRegistry
+    from pipeline_code.local.run_loop import DEFAULT_CONFIG, load_config, model_spec_dict
+    from pipeline_code.training.spec import parse_model_spec
+
+    p = argparse.ArgumentParser(prog="python -m pipeline_code.monitoring.replay", description=__doc__,
+                                formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--registry", required=True)
+    p.add_argument("--model", required=True, help="model name in config/mlops-loop.yaml (= registry group)")
+    p.add_argument("--version", type=int, default=None, help="default: the latest approved version")
+    p.add_argument("--config", default=str(DEFAULT_CONFIG))
+    p.add_argument("--environment", default="dev")
+    p.add_argument("--rows", type=int, default=5000)
+    p.add_argument("--seed", type=int, default=101)
+    p.add_argument("--drift", type=float, default=0.0)
+    p.add_argument("--concept-drift", type=float, default=0.0)
+    p.add_argument("--capture-dir", required=True)
+    p.add_argument("--labels-dir", default=None)
+    p.add_argument("--label-coverage", type=float, default=1.0)
+    p.add_argument("--content-type", choices=("application/json", "text/csv"), default="application/json")
+    args = p.parse_args(argv)
+    config = load_config(args.config, args.environment)
+    spec = parse_model_spec(model_spec_dict(args.model, config["models"][args.model]))
+    registry = LocalRegistry(args.registry)
+    version = registry.get(args.model, args.version) if args.version else registry.latest_approved(args.model)
+    if version is None:
+        p.error(f"no approved version of {args.model!r} in {args.registry!r}")
+    result = replay(version.model_dir, spec, rows=args.rows, seed=args.seed, drift=args.drift, concept_drift=args.concept_drift,
+                    capture_dir=args.capture_dir, labels_dir=args.labels_dir, label_coverage=args.label_coverage,
+                    content_type=args.content_type)
+    result["baseline_dir"] = os.path.join(version.path, "baseline")
+    result["model_dir"] = version.model_dir
+    print(json.dumps(result, indent=2))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

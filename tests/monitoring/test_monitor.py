@@ -1,0 +1,256 @@
+"""Monitor behaviour on real generated traffic (GIVEN / WHEN / THEN)."""
+
+from __future__ import annotations
+
+import json
+import os
+
+import boto3
+import numpy as np
+import pandas as pd
+import pytest
+from moto import mock_aws
+from scipy import stats
+
+from pipeline_code.monitoring import capture, drift, monitor, quality, report as report_mod
+from pipeline_code.training.baseline import bin_counts
+from tests.monitoring.helpers import check, run, write_window
+
+
+# ---------------------------------------------------------------- statistics vs scipy
+def test_ks_chi2_psi_match_scipy_and_hand_computation():
+    # GIVEN two real samples
+    rng = np.random.default_rng(3)
+    a, b = rng.normal(0, 1, 4000), rng.normal(0.1, 1.1, 3000)
+    # WHEN / THEN: exact two-sample KS equals scipy's statistic; p-value close to the asymptotic one
+    ours = drift.ks_two_sample(a, b)
+    ref = stats.ks_2samp(a, b, method="asymp")
+    assert ours["statistic"] == pytest.approx(ref.statistic, abs=1e-12)
+    assert ours["p_value"] == pytest.approx(ref.pvalue, rel=0.05, abs=1e-6)
+    # binned KS = ECDF difference at the cut points, a lower bound of D
+    edges = np.quantile(a, np.linspace(0, 1, 11)[1:-1])
+    binned = drift.ks_binned(bin_counts(a, edges), bin_counts(b, edges))
+    at_edges = max(abs((a < e).mean() - (b < e).mean()) for e in edges)
+    assert binned["statistic"] == pytest.approx(at_edges) and binned["statistic"] <= ref.statistic + 1e-12
+    # chi-square homogeneity equals scipy chi2_contingency without correction
+    base, win = [500, 300, 150, 50, 0], [240, 160, 60, 30, 10]
+    ours_c = drift.chi_square_homogeneity(base, win)
+    chi2, p, dof, _ = stats.chi2_contingency(np.array([base, win])[:, :], correction=False)
+    assert ours_c["statistic"] == pytest.approx(chi2) and ours_c["p_value"] == pytest.approx(p, rel=1e-6) and ours_c["dof"] == dof
+    for x, k in ((0.5, 1), (3.0, 4), (40.0, 12), (200.0, 30)):
+        assert drift.chi2_sf(x, k) == pytest.approx(stats.chi2.sf(x, k), rel=1e-8, abs=1e-300)
+    # PSI by hand: sum (a-e) ln(a/e) on the fractions
+    e_frac, a_frac = np.array(base) / sum(base), np.array(win) / sum(win)
+    e_frac, a_frac = np.clip(e_frac, 1e-4, None), np.clip(a_frac, 1e-4, None)
+    hand = float(np.sum((a_frac - e_frac) * np.log(a_frac / e_frac)))
+    from pipeline_code.training.baseline import psi
+    assert psi(base, win) == pytest.approx(hand)
+
+
+# ---------------------------------------------------------------- drift scenarios
+def test_same_distribution_window_is_quiet_and_healthy(tmp_path, spec, reference):
+    # GIVEN traffic from the training distribution (another seed), labels for 60 % of it
+    window = write_window(tmp_path / "w", spec, reference["model"], seed=200, label_coverage=0.6)
+    # WHEN the monitor runs
+    report = run(spec, reference, window, str(tmp_path / "out"))
+    # THEN nothing drifts, quality holds, the monitor is healthy
+    assert report["healthy"] and report["status"] == "ok", report["errors"]
+    assert report["summary"]["drifted_feature_count"] == 0 and report["summary"]["data_drift_max_psi"] < 0.1
+    assert report["summary"]["prediction_psi"] < 0.1
+    assert report["summary"]["monitor_healthy"] == 1
+    # partial label coverage: only the days whose labels arrived are scored
+    mq = report["sections"]["model_quality"]
+    assert mq["label_coverage"] == pytest.approx(0.6, abs=0.01)
+    assert any(w["scored"] for w in mq["windows"]) and not all(w["scored"] for w in mq["windows"])
+    assert mq["scored_rows"] < mq["labeled_rows"] + 1 and abs(report["summary"]["auc_drop"]) < 0.05
+    assert report["summary"]["attribution_ndcg"] > 0.95
+
+
+def test_data_drift_flags_the_shifted_features_and_predictions(tmp_path, spec, reference):
+    # GIVEN a strongly drifted window (generator drift=0.8 raises prices and support calls)
+    window = write_window(tmp_path / "w", spec, reference["model"], seed=201, drift=0.8)
+    report = run(spec, reference, window, str(tmp_path / "out"))
+    # THEN exactly the moved features are flagged, prediction drift too; still a healthy monitor
+    drifted = set(report["sections"]["data_drift"]["drifted_features"])
+    assert {"monthly_charges", "log_support_calls_90d"} <= drifted
+    assert "region" not in drifted  # moved by only ~0.1 in share: PSI well below 0.2
+    assert check(report, "feature_psi", "monthly_charges")["status"] == "fail"
+    assert report["summary"]["prediction_psi"] > 0.2 and check(report, "prediction_psi")["status"] == "fail"
+    assert report["status"] == "alert" and report["healthy"]
+
+
+def test_per_feature_threshold_override(tmp_path, spec, reference):
+    window = write_window(tmp_path / "w", spec, reference["model"], seed=202, drift=0.8)
+    report = run(spec, reference, window, str(tmp_path / "out"), extra=["--feature-thresholds", json.dumps({"monthly_charges": 5.0})])
+    assert "monthly_charges" not in report["sections"]["data_drift"]["drifted_features"]
+    assert check(report, "feature_psi", "monthly_charges")["threshold"] == 5.0
+
+
+def test_data_quality_unseen_categories_missing_spike_range_violations(tmp_path, spec, reference):
+    def corrupt(frame):
+        frame = frame.copy()
+        n = len(frame)
+        frame.loc[frame.index[: n // 5], "payment_method"] = "crypto"  # unseen category
+        frame.loc[frame.index[n // 5 : n // 2], "tenure_months"] = pd.NA  # missing spike
+        frame["monthly_charges"] = frame["monthly_charges"].astype(float)
+        frame.loc[frame.index[-n // 10 :], "monthly_charges"] = 999.0  # outside training range
+        return frame
+
+    window = write_window(tmp_path / "w", spec, reference["model"], seed=203, mutate=corrupt)
+    report = run(spec, reference, window, str(tmp_path / "out"))
+    unseen = check(report, "unseen_category_rate", "payment_method")
+    assert unseen["status"] == "fail" and "crypto" in unseen["detail"]
+    assert check(report, "missing_rate", "tenure_months")["status"] == "fail"
+    assert check(report, "range_violation_rate", "monthly_charges")["status"] == "fail"
+    assert report["summary"]["missing_rate_max"] == pytest.approx(0.3, abs=0.01)
+    assert report["healthy"]  # data problems are findings, not monitor failures
+
+
+# ---------------------------------------------------------------- quality, bias, attribution
+def test_concept_drift_lowers_auc_and_is_flagged(tmp_path, spec, reference):
+    # GIVEN same inputs but a changed label relationship
+    window = write_window(tmp_path / "w", spec, reference["model"], seed=204, concept_drift=1.0, label_coverage=1.0)
+    report = run(spec, reference, window, str(tmp_path / "out"))
+    assert report["summary"]["drifted_feature_count"] == 0
+    assert report["summary"]["auc_drop"] > 0.05 and check(report, "auc_drop")["status"] == "fail"
+
+
+def test_too_few_labels_skips_quality_without_error(tmp_path, spec, reference):
+    window = write_window(tmp_path / "w", spec, reference["model"], seed=205, label_coverage=0.05)
+    report = run(spec, reference, window, str(tmp_path / "out"))
+    assert check(report, "auc_drop")["status"] == "skipped" and report["healthy"]
+
+
+def test_bias_drift_on_one_group(tmp_path, spec, reference):
+    # GIVEN the female customers' traffic shifted to month-to-month contracts and many support calls
+    def degrade(frame):
+        frame = frame.copy()
+        female = frame["gender"] == "female"
+        frame.loc[female, "contract_type"] = "month-to-month"
+        frame.loc[female, "log_support_calls_90d"] = np.log1p(6.0)
+        return frame
+
+    window = write_window(tmp_path / "w", spec, reference["model"], seed=206, mutate=degrade)
+    report = run(spec, reference, window, str(tmp_path / "out"))
+    assert check(report, "demographic_parity_difference")["status"] == "fail"
+    assert check(report, "group_positive_rate_change", "gender=female")["status"] == "fail"
+
+
+def test_attribution_drift_against_a_different_baseline_ranking(tmp_path, spec, reference):
+    # GIVEN a baseline whose attribution ranking is reversed
+    base = tmp_path / "baseline"
+    base.mkdir()
+    for name in ("statistics", "constraints", "evaluation"):
+        (base / f"{name}.json").write_text(open(os.path.join(reference["baseline_dir"], f"{name}.json")).read())
+    attributions = json.loads(open(os.path.join(reference["baseline_dir"], "attributions.json")).read())
+    values = sorted(v["mean_abs_shap"] for v in attributions["features"].values())
+    for (name, entry), value in zip(sorted(attributions["features"].items(), key=lambda kv: -kv[1]["mean_abs_shap"]), values):
+        entry["mean_abs_shap"] = value
+    (base / "attributions.json").write_text(json.dumps(attributions))
+    window = write_window(tmp_path / "w", spec, reference["model"], seed=207)
+    report = run(spec, reference, window, str(tmp_path / "out"), baseline_dir=str(base))
+    assert check(report, "attribution_ndcg")["status"] == "fail"
+    assert report["summary"]["attribution_rank_correlation"] < 0
+
+
+# ---------------------------------------------------------------- robustness
+def test_malformed_lines_and_schema_change_are_reported_not_raised(tmp_path, spec, reference):
+    window = write_window(tmp_path / "w", spec, reference["model"], seed=208, rows=600)
+    path = os.path.join(window["capture"], "churn", "AllTraffic", "bad.jsonl")
+    good = json.loads(open(os.path.join(window["capture"], "churn", "AllTraffic", "capture.jsonl")).readline())
+    renamed = json.loads(good["captureData"]["endpointInput"]["data"])
+    renamed["tenure_in_months"] = renamed.pop("tenure_months")
+    good["captureData"]["endpointInput"]["data"] = json.dumps(renamed)
+    with open(path, "w") as handle:
+        handle.write("{not json\n")
+        handle.write(json.dumps({"captureData": {"endpointInput": {"observedContentType": "text/csv", "data": "1,2", "encoding": "CSV"}}}) + "\n")
+        handle.write(json.dumps(good) + "\n")
+    report = run(spec, reference, window, str(tmp_path / "out"))
+    kinds = {e["kind"] for e in report["errors"]}
+    assert {"malformed_records", "schema_change"} <= kinds
+    assert report["summary"]["malformed_records"] == 2 and report["summary"]["monitor_healthy"] == 0
+    reasons = report["sections"]["capture"]["malformed"]["reasons"]
+    assert reasons == {"invalid_json": 1, "schema_csv_width": 1}
+    schema = report["sections"]["capture"]["schema"]
+    assert schema["unknown_keys"] == {"tenure_in_months": 1} and schema["missing_keys"] == {"tenure_months": 1}
+    assert report["summary"]["records"] == 601  # the good records are still monitored
+
+
+def test_empty_window_and_missing_baseline(tmp_path, spec, reference):
+    (tmp_path / "empty").mkdir()
+    report = run(spec, reference, {"capture": str(tmp_path / "empty")}, str(tmp_path / "out"), baseline_dir=str(tmp_path / "nope"))
+    kinds = {e["kind"] for e in report["errors"]}
+    assert {"empty_window", "baseline_missing"} <= kinds
+    assert report["status"] == "unhealthy" and report["summary"]["monitoring_errors"] >= 2
+    assert os.path.exists(tmp_path / "out" / "report.html")
+
+
+def test_invalid_arguments_exit_non_zero(tmp_path, spec):
+    with pytest.raises(SystemExit) as exc:
+        monitor.main(["--model-spec", spec.to_json(), "--psi-threshold", "-1", "--output-dir", str(tmp_path)])
+    assert exc.value.code == 2
+
+
+def test_csv_and_batch_transform_inputs(tmp_path, spec, reference):
+    window = write_window(tmp_path / "w", spec, reference["model"], seed=209, rows=300, content_type="text/csv")
+    batch = tmp_path / "w" / "capture" / "batch"
+    batch.mkdir()
+    (batch / "part-0.csv").write_text("12,50.0,600.0,50.0,0.69,month-to-month,card,north\n3,20,60,20,0,one-year,,south\n")
+    (batch / "part-0.csv.out").write_text("0.7\n0.1\n")
+    w = capture.read_capture(window["capture"], spec.features, categorical=["contract_type", "payment_method", "region", "gender"],
+                             extra_columns=["gender"])
+    assert w.records == 302 and w.malformed == 0 and w.files == {"data_capture": 1, "batch_input": 1}
+    assert w.frame[capture.SCORE].notna().all() and w.frame["gender"].isna().all()
+    assert w.frame["tenure_months"].dtype == np.float64
+
+
+# ---------------------------------------------------------------- CloudWatch + HTML
+def test_publish_metrics_to_cloudwatch_moto(tmp_path, spec, reference, monkeypatch):
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "testing")
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
+    window = write_window(tmp_path / "w", spec, reference["model"], seed=210, drift=0.8)
+    with mock_aws():
+        client = boto3.client("cloudwatch", region_name="eu-west-1")
+        args = ["--publish-metrics", "--region", "eu-west-1"]
+        from tests.monitoring.helpers import monitor_args
+        assert monitor.main(monitor_args(spec, reference, window["capture"], str(tmp_path / "out"), extra=args), cloudwatch_client=client) == 0
+        listed = client.list_metrics(Namespace=report_mod.NAMESPACE)["Metrics"]
+        names = {m["MetricName"] for m in listed}
+        assert {"DataDriftMaxPsi", "DriftedFeatureCount", "PredictionPsi", "MonitorHealthy", "MonitoringErrors", "FeaturePsi"} <= names
+        feature_dims = [m["Dimensions"] for m in listed if m["MetricName"] == "FeaturePsi"]
+        assert {"Name": "Feature", "Value": "monthly_charges"} in feature_dims[0] or any(
+            {"Name": "Feature", "Value": "monthly_charges"} in d for d in feature_dims)
+        import datetime as dt
+        now = dt.datetime.now(dt.timezone.utc)
+        data = client.get_metric_data(
+            MetricDataQueries=[{"Id": "d", "MetricStat": {"Metric": {"Namespace": report_mod.NAMESPACE, "MetricName": "DriftedFeatureCount",
+                                 "Dimensions": [{"Name": "Environment", "Value": "dev"}, {"Name": "Model", "Value": "churn"}]},
+                                 "Period": 60, "Stat": "Maximum"}}],
+            StartTime=now - dt.timedelta(hours=1), EndTime=now + dt.timedelta(hours=1))
+        assert data["MetricDataResults"][0]["Values"] and data["MetricDataResults"][0]["Values"][0] >= 2
+
+
+def test_html_report_contains_headline_checks(tmp_path, spec, reference):
+    window = write_window(tmp_path / "w", spec, reference["model"], seed=211, drift=0.8)
+    run(spec, reference, window, str(tmp_path / "out"))
+    page = (tmp_path / "out" / "report.html").read_text()
+    assert "<!DOCTYPE html>" in page and "feature_psi" in page and "prediction_psi" in page and "ALERT" in page
+    assert "http://" not in page and "https://" not in page and "<script" not in page
+
+
+def test_type_violations_in_json_requests(tmp_path, spec, reference):
+    # GIVEN requests whose numeric features hold text / booleans
+    window = write_window(tmp_path / "w", spec, reference["model"], seed=212, rows=400)
+    path = os.path.join(window["capture"], "churn", "AllTraffic", "capture.jsonl")
+    lines = open(path).read().splitlines()
+    for i in range(40):
+        event = json.loads(lines[i])
+        body = json.loads(event["captureData"]["endpointInput"]["data"])
+        body["monthly_charges"] = "abc" if i % 2 else True
+        event["captureData"]["endpointInput"]["data"] = json.dumps(body)
+        lines[i] = json.dumps(event)
+    open(path, "w").write("\n".join(lines) + "\n")
+    report = run(spec, reference, window, str(tmp_path / "out"))
+    assert report["sections"]["capture"]["type_violations"] == {"monthly_charges": 40}
+    tv = check(report, "type_violation_rate", "monthly_charges")
+    assert tv["status"] == "fail" and tv["value"] == pytest.approx(40 / 400)
