@@ -116,10 +116,12 @@ class GateThresholds(_Frozen):
 
 
 class MonitoringConfig(_Frozen):
-    """Drift monitoring. Default: daily at 03:00 UTC, alarm at PSI >= 0.2 on any feature."""
+    """Drift monitoring. Default: daily at 03:00 UTC; retrain when any feature's or the prediction's
+    PSI reaches 0.2 or test AUC drops by 0.05 once labels arrive; at most one retrain per 24 hours."""
 
     schedule: str = "cron(0 3 * * ? *)"
     psi_threshold: float = Field(default=0.2, gt=0.0, le=10.0)
+    max_auc_drop: float = Field(default=0.05, gt=0.0, le=0.5)
     ks_p_value: float = Field(default=0.01, gt=0.0, lt=1.0)
     retraining_cooldown_hours: int = Field(default=24, ge=0, le=24 * 30)
 

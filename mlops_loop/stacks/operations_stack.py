@@ -11,6 +11,7 @@ from aws_cdk import aws_sns as sns
 from constructs import Construct
 
 from ..config import EnvironmentConfig
+from ..constructs.loop_alarms import LoopAlarms
 from ..constructs.retraining_trigger import RetrainingTrigger
 from .data_pipeline_stack import RETENTION
 from .storage_stack import StorageStack
@@ -18,7 +19,8 @@ from .training_stack import TrainingStack
 
 
 class OperationsStack(Stack):
-    """An encrypted SNS topic for people, pipeline-failure notifications and the guarded retrain trigger.
+    """An encrypted SNS topic for people, pipeline-failure notifications, the guarded retrain trigger,
+    the alarms on the drift monitor's metrics that fire it, and one dashboard for the environment.
 
     A failed training execution, including a candidate rejected by the gate (the pipeline ends in
     its Fail step), is published to the topic. Holds no data: notifications in flight are the
@@ -60,6 +62,18 @@ class OperationsStack(Stack):
             trigger_log_retention=RETENTION[ops_env.log_retention_days],
             trigger_removal_policy=removal,
         )
+        self.alarms = LoopAlarms(
+            self,
+            "Alarms",
+            alarms_name_prefix=ops_name_prefix,
+            alarms_environment=ops_env.name,
+            alarms_models=list(pipelines),
+            alarms_psi_threshold=ops_env.monitoring.psi_threshold,
+            alarms_max_auc_drop=ops_env.monitoring.max_auc_drop,
+            alarms_topic=self.topic,
+            alarms_trigger_function=self.trigger.function,
+            alarms_dead_letter_queue=self.trigger.dead_letter_queue,
+        )
         failures = events.Rule(
             self,
             "PipelineFailures",
@@ -79,3 +93,4 @@ class OperationsStack(Stack):
         failures.add_target(targets.SnsTopic(self.topic, dead_letter_queue=self.trigger.dead_letter_queue))
         CfnOutput(self, "NotificationTopicArn", value=self.topic.topic_arn)
         CfnOutput(self, "RetrainTriggerFunction", value=self.trigger.function.function_name)
+        CfnOutput(self, "Dashboard", value=self.alarms.dashboard.dashboard_name)

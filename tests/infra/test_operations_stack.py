@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import zipfile
 
 import pytest
@@ -102,3 +103,51 @@ def test_the_deployed_handler_is_the_tested_one(synthesized):
     asset = synthesized.outdir / f"asset.{key.removesuffix('.zip')}"
     files = {p.name for p in asset.iterdir()} if asset.is_dir() else set(zipfile.ZipFile(str(asset) + ".zip").namelist())
     assert "retrain_trigger.py" in files and "__init__.py" not in files
+
+
+def _alarms(synthesized, env):
+    return {a["Properties"]["AlarmName"]: a["Properties"] for a in synthesized.resources(env, "Operations", "AWS::CloudWatch::Alarm").values()}
+
+
+def test_drift_and_quality_alarms_carry_the_retrain_prefix_and_the_configured_thresholds(synthesized):
+    monitoring = synthesized.config.environments["prod"].monitoring
+    alarms = _alarms(synthesized, "prod")
+    for model in ("churn", "credit-risk"):
+        prefix = f"mlops-loop-prod-{model}-retrain-"
+        assert alarms[prefix + "data-drift"]["Threshold"] == monitoring.psi_threshold
+        assert alarms[prefix + "data-drift"]["MetricName"] == "DataDriftMaxPsi"
+        assert alarms[prefix + "prediction-drift"]["MetricName"] == "PredictionPsi"
+        assert alarms[prefix + "quality"]["Threshold"] == monitoring.max_auc_drop
+        assert alarms[prefix + "quality"]["MetricName"] == "AucDrop"
+        for name in ("data-drift", "prediction-drift", "quality"):
+            alarm = alarms[prefix + name]
+            assert alarm["ComparisonOperator"] == "GreaterThanOrEqualToThreshold"
+            assert {d["Name"]: d["Value"] for d in alarm["Dimensions"]} == {"Environment": "prod", "Model": model}
+            assert alarm["AlarmActions"], "people are told too"
+        # Monitor errors page people but never retrain: the name must not match the retrain rule.
+        unhealthy = alarms[f"mlops-loop-prod-{model}-monitor-unhealthy"]
+        assert not f"mlops-loop-prod-{model}-monitor-unhealthy".startswith(prefix)
+        assert unhealthy["MetricName"] == "MonitorHealthy" and unhealthy["ComparisonOperator"] == "LessThanThreshold"
+
+
+def test_alarms_watch_metrics_the_monitor_actually_publishes(synthesized):
+    """The alarm/dashboard side and the job side agree on namespace, names and dimensions."""
+    from pipeline_code.monitoring.report import HEADLINE_METRICS, NAMESPACE
+
+    published = {name for _, name, _ in HEADLINE_METRICS}
+    template = json.dumps(synthesized.template("prod", "Operations"))
+    alarms = _alarms(synthesized, "prod")
+    monitor_alarms = [a for a in alarms.values() if a.get("Namespace") == NAMESPACE]
+    assert len(monitor_alarms) == 8  # 2 models x (3 retrain + 1 unhealthy)
+    assert {a["MetricName"] for a in monitor_alarms} <= published
+    dashboard = next(iter(synthesized.resources("prod", "Operations", "AWS::CloudWatch::Dashboard").values()))
+    body = "".join(p for p in dashboard["Properties"]["DashboardBody"]["Fn::Join"][1] if isinstance(p, str))
+    used = set(re.findall(r'"mlops-loop/monitoring","([A-Za-z]+)"', body))
+    assert used and used <= published, used - published
+    assert "mlops-loop/monitoring" in template
+
+
+def test_the_trigger_and_its_dead_letters_are_watched(synthesized):
+    alarms = _alarms(synthesized, "dev")
+    assert alarms["mlops-loop-dev-trigger-errors"]["MetricName"] == "Errors"
+    assert alarms["mlops-loop-dev-dead-letters"]["MetricName"] == "ApproximateNumberOfMessagesVisible"

@@ -1,0 +1,158 @@
+"""The alarms that close the loop (retrain on drift or quality loss) and the ones that call people."""
+
+from __future__ import annotations
+
+from typing import Sequence
+
+from aws_cdk import Duration
+from aws_cdk import aws_cloudwatch as cloudwatch
+from aws_cdk import aws_cloudwatch_actions as cw_actions
+from aws_cdk import aws_lambda as lambda_
+from aws_cdk import aws_sns as sns
+from aws_cdk import aws_sqs as sqs
+from constructs import Construct
+
+from .retraining_trigger import retrain_alarm_prefix
+
+MONITOR_NAMESPACE = "mlops-loop/monitoring"
+# The monitor runs daily: one evaluation period spans one run.
+MONITOR_PERIOD = Duration.days(1)
+
+
+class LoopAlarms(Construct):
+    """Per model, alarms on the drift monitor's metrics (namespace ``mlops-loop/monitoring``,
+    dimensions ``Environment`` and ``Model``), plus alarms on the trigger itself, and a dashboard.
+
+    * ``<prefix>-<model>-retrain-data-drift``: max feature PSI >= ``alarms_psi_threshold``;
+    * ``<prefix>-<model>-retrain-prediction-drift``: prediction PSI >= ``alarms_psi_threshold``;
+    * ``<prefix>-<model>-retrain-quality``: AUC drop >= ``alarms_max_auc_drop`` (once labels arrive).
+      Their names carry the retrain prefix, so entering ALARM starts the model's retraining
+      (see :class:`RetrainingTrigger`); they also notify people.
+    * ``<prefix>-<model>-monitor-unhealthy``: the monitor reported an error (empty window, missing
+      baseline, malformed capture, schema change) — people only, never a retrain.
+    * trigger errors and dead letters — people only.
+
+    Missing monitor data is ``notBreaching`` for the drift alarms (no traffic, no drift).
+    """
+
+    def __init__(
+        self,
+        scope: Construct,
+        construct_id: str,
+        *,
+        alarms_name_prefix: str,
+        alarms_environment: str,
+        alarms_models: Sequence[str],
+        alarms_psi_threshold: float,
+        alarms_max_auc_drop: float,
+        alarms_topic: sns.ITopic,
+        alarms_trigger_function: lambda_.IFunction,
+        alarms_dead_letter_queue: sqs.IQueue,
+    ) -> None:
+        super().__init__(scope, construct_id)
+        notify = cw_actions.SnsAction(alarms_topic)
+        self.retrain_alarms: dict[str, list[cloudwatch.Alarm]] = {}
+        self.people_alarms: list[cloudwatch.Alarm] = []
+        widgets: list[cloudwatch.IWidget] = []
+        for model in alarms_models:
+
+            def metric(name: str, statistic: str = "Maximum") -> cloudwatch.Metric:
+                return cloudwatch.Metric(
+                    namespace=MONITOR_NAMESPACE,
+                    metric_name=name,
+                    dimensions_map={"Environment": alarms_environment, "Model": model},
+                    statistic=statistic,
+                    period=MONITOR_PERIOD,
+                )
+
+            prefix = retrain_alarm_prefix(alarms_name_prefix, model)
+            retrain = [
+                self._alarm(f"{prefix}data-drift", metric("DataDriftMaxPsi"), alarms_psi_threshold,
+                            f"{model}: a feature drifted (PSI >= {alarms_psi_threshold}); retraining starts"),
+                self._alarm(f"{prefix}prediction-drift", metric("PredictionPsi"), alarms_psi_threshold,
+                            f"{model}: predictions drifted (PSI >= {alarms_psi_threshold}); retraining starts"),
+                self._alarm(f"{prefix}quality", metric("AucDrop"), alarms_max_auc_drop,
+                            f"{model}: AUC dropped by >= {alarms_max_auc_drop} on labelled traffic; retraining starts"),
+            ]  # fmt: skip
+            unhealthy = cloudwatch.Alarm(
+                self,
+                f"{model}-monitor-unhealthy",
+                alarm_name=f"{alarms_name_prefix}-{model}-monitor-unhealthy",
+                alarm_description=f"{model}: the drift monitor reported an error (see its report.json); no retrain",
+                metric=metric("MonitorHealthy", "Minimum"),
+                threshold=1,
+                comparison_operator=cloudwatch.ComparisonOperator.LESS_THAN_THRESHOLD,
+                evaluation_periods=1,
+                treat_missing_data=cloudwatch.TreatMissingData.MISSING,
+            )
+            for alarm in (*retrain, unhealthy):
+                alarm.add_alarm_action(notify)
+            self.retrain_alarms[model] = retrain
+            self.people_alarms.append(unhealthy)
+            widgets.append(
+                cloudwatch.GraphWidget(
+                    title=f"{model}: drift (PSI)",
+                    left=[metric("DataDriftMaxPsi"), metric("PredictionPsi")],
+                    left_annotations=[cloudwatch.HorizontalAnnotation(value=alarms_psi_threshold, label="retrain")],
+                    width=8,
+                )
+            )
+            widgets.append(
+                cloudwatch.GraphWidget(
+                    title=f"{model}: quality and fairness",
+                    left=[metric("ModelAuc", "Average"), metric("AucDrop")],
+                    right=[metric("DemographicParityDifference"), metric("AttributionNdcg", "Minimum")],
+                    width=8,
+                )
+            )
+            widgets.append(
+                cloudwatch.GraphWidget(
+                    title=f"{model}: monitor health",
+                    left=[metric("MonitorHealthy", "Minimum"), metric("MonitoringErrors")],
+                    right=[metric("CapturedRecords", "Sum"), metric("MalformedRecords", "Sum")],
+                    width=8,
+                )
+            )
+
+        trigger_errors = alarms_trigger_function.metric_errors(period=Duration.minutes(5))
+        dead_letters = alarms_dead_letter_queue.metric_approximate_number_of_messages_visible(period=Duration.minutes(5))
+        for name, metric_, description in (
+            ("trigger-errors", trigger_errors, "The retrain trigger failed; check its logs"),
+            ("dead-letters", dead_letters, "Retrain requests or notifications could not be delivered; see the DLQ"),
+        ):
+            alarm = cloudwatch.Alarm(
+                self,
+                name,
+                alarm_name=f"{alarms_name_prefix}-{name}",
+                alarm_description=description,
+                metric=metric_,
+                threshold=1,
+                comparison_operator=cloudwatch.ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
+                evaluation_periods=1,
+                treat_missing_data=cloudwatch.TreatMissingData.NOT_BREACHING,
+            )
+            alarm.add_alarm_action(notify)
+            self.people_alarms.append(alarm)
+        widgets.append(
+            cloudwatch.AlarmStatusWidget(
+                title="Loop alarms",
+                alarms=[a for alarms in self.retrain_alarms.values() for a in alarms] + self.people_alarms,
+                width=24,
+            )
+        )
+        self.dashboard = cloudwatch.Dashboard(
+            self, "Dashboard", dashboard_name=f"{alarms_name_prefix}-loop", widgets=[widgets]
+        )
+
+    def _alarm(self, name: str, metric: cloudwatch.Metric, threshold: float, description: str) -> cloudwatch.Alarm:
+        return cloudwatch.Alarm(
+            self,
+            name,
+            alarm_name=name,
+            alarm_description=description,
+            metric=metric,
+            threshold=threshold,
+            comparison_operator=cloudwatch.ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
+            evaluation_periods=1,
+            treat_missing_data=cloudwatch.TreatMissingData.NOT_BREACHING,
+        )

@@ -1,0 +1,354 @@
+"""The local replay: the monitoring loop closing on this machine, no AWS.
+
+::
+
+    python -m pipeline_code.local.replay_loop --workdir .local-run --model churn --rows 5000 --seed 21 \\
+        --drift 0.8 [--concept-drift 0.0] [--cooldown-hours 24] [--environment dev] [--config config/mlops-loop.yaml]
+
+Needs a champion (the latest Approved version of ``--model`` in ``<workdir>/registry``,
+created by ``bash scripts/local-run.sh``). Then:
+
+1. **traffic**: a window of generated requests (``--drift`` / ``--concept-drift``) scored by
+   the champion, written as SageMaker data capture + ground-truth labels under
+   ``<workdir>/replay/<timestamp>/`` (``pipeline_code.monitoring.replay``);
+2. **monitor**: the model monitor job's ``run_monitor`` over that window against the
+   champion's baseline, with the environment's ``monitoring.psi_threshold``; prints status,
+   drifted features (PSI), prediction PSI, AUC drop and the report path;
+3. **alarm -> EventBridge -> trigger**: when the summary breaches what the CloudWatch alarms
+   watch (``DataDriftMaxPsi >= psi_threshold``, or a failed model-quality check) the payload
+   the EventBridge rule sends is handed to the REAL guard
+   ``pipeline_code.handlers.retrain_trigger.decide_and_start`` with a
+   :class:`LocalPipelineClient` standing in for SageMaker: its executions live in
+   ``<workdir>/replay/executions.jsonl`` and "starting the pipeline" runs
+   ``pipeline_code.local.run_loop`` on drifted data (same drift, a new seed, same workdir:
+   same registry, same frozen test set), so the new candidate is evaluated against the
+   champion and gated.
+
+Run it twice in a row: the second time the guard refuses (cooldown), the retraining-storm
+guard working locally. Exit status: 0 done (whatever the decision), 1 the retraining
+failed or bad input, 2 no champion yet.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import datetime as dt
+import json
+import os
+import sys
+import uuid
+from typing import Any, Callable, Dict, List, Mapping, Optional, Sequence
+
+from pipeline_code.local import run_loop
+from pipeline_code.local.registry import LocalRegistry
+
+PROG = "python -m pipeline_code.local.replay_loop"
+EXECUTIONS_FILE = "executions.jsonl"
+SUCCEEDED, FAILED, EXECUTING = "Succeeded", "Failed", "Executing"
+
+
+class NoChampion(RuntimeError):
+    """There is no Approved version of the model in the local registry."""
+
+
+def _utcnow() -> dt.datetime:
+    return dt.datetime.now(dt.timezone.utc)
+
+
+def training_pipeline_name(model: str) -> str:
+    return f"local-{model}-training"
+
+
+def alarm_name(model: str, kind: str) -> str:
+    """``local-<model>-retrain-<kind>``: the ``<prefix>-<model>-retrain-*`` alarm naming of the stack."""
+    return f"local-{model}-retrain-{kind}"
+
+
+# --------------------------------------------------------------------------------------
+# SageMaker stand-in for the retrain trigger
+# --------------------------------------------------------------------------------------
+class LocalPipelineClient:
+    """The two ``boto3.client("sagemaker")`` calls the retrain guard makes, backed by a JSONL file.
+
+    ``executions.jsonl`` is append-only: each line is the full state of one execution, the
+    last line of an ARN wins. Starting an execution runs ``run_pipeline(model, reason)``
+    synchronously (the local "pipeline"), which returns the run record (or raises).
+    """
+
+    def __init__(self, path: str, pipelines: Mapping[str, str],
+                 run_pipeline: Callable[[str, str], Mapping[str, Any]], *, clock: Callable[[], dt.datetime] = _utcnow) -> None:
+        self.path = os.path.abspath(path)
+        self.pipelines = dict(pipelines)  # pipeline name -> model
+        self.run_pipeline = run_pipeline
+        self.clock = clock
+        self.started: List[str] = []
+
+    # ---- storage ------------------------------------------------------------------
+    def executions(self, pipeline: Optional[str] = None) -> List[Dict[str, Any]]:
+        """Current state of every execution (of ``pipeline``), oldest first."""
+        if not os.path.exists(self.path):
+            return []
+        latest: Dict[str, Dict[str, Any]] = {}
+        with open(self.path, encoding="utf-8") as handle:
+            for line in handle:
+                if line.strip():
+                    record = json.loads(line)
+                    latest[record["arn"]] = record
+        out = [r for r in latest.values() if pipeline is None or r["pipeline"] == pipeline]
+        return sorted(out, key=lambda r: r["start_time"])
+
+    def _write(self, record: Mapping[str, Any]) -> None:
+        os.makedirs(os.path.dirname(self.path), exist_ok=True)
+        with open(self.path, "a", encoding="utf-8") as handle:
+            handle.write(json.dumps(dict(record), sort_keys=True, default=str) + "\n")
+
+    # ---- boto3-shaped API ----------------------------------------------------------
+    def list_pipeline_executions(self, *, PipelineName: str, SortBy: str = "CreationTime", SortOrder: str = "Descending",
+                                 MaxResults: int = 10) -> Dict[str, Any]:
+        records = self.executions(PipelineName)
+        if SortOrder == "Descending":
+            records = records[::-1]
+        return {
+            "PipelineExecutionSummaries": [
+                {
+                    "PipelineExecutionArn": r["arn"],
+                    "StartTime": dt.datetime.fromisoformat(r["start_time"]),
+                    "PipelineExecutionStatus": r["status"],
+                    "PipelineExecutionDisplayName": r.get("display_name"),
+                }
+                for r in records[:MaxResults]
+            ]
+        }
+
+    def start_pipeline_execution(self, *, PipelineName: str, PipelineExecutionDisplayName: str = "",
+                                 PipelineExecutionDescription: str = "", PipelineParameters: Sequence[Mapping[str, str]] = (),
+                                 ClientRequestToken: str = "") -> Dict[str, Any]:
+        if PipelineName not in self.pipelines:
+            raise ValueError(f"ResourceNotFound: pipeline {PipelineName!r} does not exist locally")
+        for record in self.executions(PipelineName):  # SageMaker's idempotency: same token, same execution
+            if ClientRequestToken and record.get("client_request_token") == ClientRequestToken:
+                return {"PipelineExecutionArn": record["arn"]}
+        parameters = {p["Name"]: p["Value"] for p in PipelineParameters}
+        reason = parameters.get("TriggerReason", "manual")
+        execution_id = uuid.uuid4().hex[:12]
+        record: Dict[str, Any] = {
+            "arn": f"arn:local:sagemaker:pipeline/{PipelineName}/execution/{execution_id}",
+            "pipeline": PipelineName,
+            "display_name": PipelineExecutionDisplayName,
+            "description": PipelineExecutionDescription,
+            "parameters": parameters,
+            "client_request_token": ClientRequestToken,
+            "start_time": self.clock().isoformat(),
+            "status": EXECUTING,
+        }
+        self._write(record)
+        self.started.append(record["arn"])
+        try:
+            result = self.run_pipeline(self.pipelines[PipelineName], reason)
+        except Exception as exc:  # noqa: BLE001 - a failed execution is recorded, as SageMaker would
+            self._write({**record, "status": FAILED, "end_time": self.clock().isoformat(),
+                         "failure_reason": f"{type(exc).__name__}: {exc}"})
+        else:
+            self._write({**record, "status": SUCCEEDED, "end_time": self.clock().isoformat(),
+                         "run_id": result.get("run_id"), "version": result.get("version"),
+                         "gate_passed": result.get("gate_passed"), "model_status": result.get("status")})
+        return {"PipelineExecutionArn": record["arn"]}
+
+
+# --------------------------------------------------------------------------------------
+# The loop
+# --------------------------------------------------------------------------------------
+def _window_dir(workdir: str) -> str:
+    stamp = _utcnow().strftime("%Y%m%dT%H%M%S")
+    base = os.path.join(workdir, "replay")
+    os.makedirs(base, exist_ok=True)
+    suffix = 0
+    while True:
+        path = os.path.join(base, stamp + (f"-{suffix}" if suffix else ""))
+        try:
+            os.makedirs(path)
+            return path
+        except FileExistsError:
+            suffix += 1
+
+
+def breaches(report: Mapping[str, Any], psi_threshold: float) -> List[str]:
+    """Which retrain alarms the report's metrics put into ALARM: ``data-drift`` and/or ``quality``."""
+    fired = []
+    max_psi = (report.get("summary") or {}).get("data_drift_max_psi")
+    if max_psi is not None and max_psi >= psi_threshold:
+        fired.append("data-drift")
+    quality_checks = ((report.get("sections") or {}).get("model_quality") or {}).get("checks") or []
+    if any(c.get("status") == "fail" for c in quality_checks):
+        fired.append("quality")
+    return fired
+
+
+def summary_lines(report: Mapping[str, Any], report_dir: str) -> List[str]:
+    s = report["summary"]
+    dd = (report.get("sections") or {}).get("data_drift") or {}
+    features = dd.get("features") or {}
+    drifted = [f"{name} (PSI {features[name]['psi']:.3f})" for name in dd.get("drifted_features") or []]
+
+    def fmt(value: Any) -> str:
+        return "n/a" if value is None else f"{value:.3f}"
+
+    return [
+        f"monitor: status={report['status']} records={s['records']} failed_checks={s['failed_checks']} "
+        f"errors={[e['kind'] for e in report.get('errors') or []]}",
+        f"  data drift: max PSI {fmt(s['data_drift_max_psi'])} (threshold {report['thresholds']['psi_threshold']}); "
+        f"drifted: {', '.join(drifted) or 'none'}",
+        f"  prediction PSI {fmt(s['prediction_psi'])}; window AUC {fmt(s['model_auc'])}, AUC drop {fmt(s['auc_drop'])} "
+        f"(max {report['thresholds']['max_auc_drop']})",
+        f"  report: {os.path.join(report_dir, 'report.html')}",
+    ]
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog=PROG, description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--workdir", default=".local-run", help="the local run's state directory (default %(default)s)")
+    p.add_argument("--model", default="churn", help="model name (= registry group; default %(default)s)")
+    p.add_argument("--rows", type=int, default=5000, help="requests in the traffic window (default %(default)s)")
+    p.add_argument("--seed", type=int, default=21, help="traffic seed (default %(default)s)")
+    p.add_argument("--drift", type=float, default=0.0, help="input drift of the window in [0, 1]")
+    p.add_argument("--concept-drift", type=float, default=0.0, help="label-relationship drift of the window in [0, 1]")
+    p.add_argument("--label-coverage", type=float, default=1.0, help="share of the window with ground truth (default 1)")
+    p.add_argument("--cooldown-hours", type=float, default=None,
+                   help="retrain guard cooldown (default: the environment's monitoring.retraining_cooldown_hours, else 24)")
+    p.add_argument("--environment", default="dev")
+    p.add_argument("--config", default=str(run_loop.DEFAULT_CONFIG))
+    p.add_argument("--train-rows", type=int, default=None, help="rows generated for the retraining (default: --rows)")
+    p.add_argument("--retrain-seed", type=int, default=None, help="data seed of the retraining (default: --seed + 1000)")
+    p.add_argument("--num-round", type=int, default=None, help="training rounds of the retraining (default: train.py's)")
+    return p
+
+
+def run(argv: Optional[Sequence[str]] = None, *, out: Any = None, now: Optional[Callable[[], dt.datetime]] = None) -> Dict[str, Any]:
+    """Replay, monitor, trigger; returns ``{"window_dir", "report", "breaches", "decision", "retraining"}``."""
+    from pipeline_code.handlers.retrain_trigger import decide_and_start
+    from pipeline_code.monitoring import monitor, replay
+    from pipeline_code.training.spec import parse_model_spec
+
+    out = out or sys.stdout
+    clock = now or _utcnow
+    args = build_parser().parse_args(argv)
+    config = run_loop.load_config(args.config, args.environment)
+    if args.model not in config["models"]:
+        raise ValueError(f"unknown model {args.model!r}; configured: {sorted(config['models'])}")
+    env = config["environment"]
+    monitoring = env.get("monitoring") or {}
+    psi_threshold = float(monitoring.get("psi_threshold", 0.2))
+    cooldown_hours = args.cooldown_hours if args.cooldown_hours is not None else float(
+        monitoring.get("retraining_cooldown_hours", 24))
+    workdir = os.path.abspath(args.workdir)
+    registry_root = os.path.join(workdir, "registry")
+    champion = LocalRegistry(registry_root).latest_approved(args.model) if os.path.isdir(registry_root) else None
+    if champion is None:
+        raise NoChampion(
+            f"no champion: no Approved version of {args.model!r} in {registry_root}. "
+            f"Run `bash scripts/local-run.sh --model {args.model}` first (it trains, gates and registers one)."
+        )
+    spec = parse_model_spec(run_loop.model_spec_dict(args.model, config["models"][args.model]))
+    print(f"== replay {args.model}: champion v{champion.version} ({champion.path}) ==", file=out)
+
+    # 1. traffic window scored by the champion ---------------------------------------
+    window_dir = _window_dir(workdir)
+    replayed = replay.replay(champion.model_dir, spec, rows=args.rows, seed=args.seed, drift=args.drift,
+                             concept_drift=args.concept_drift, capture_dir=os.path.join(window_dir, "capture"),
+                             labels_dir=os.path.join(window_dir, "labels"), label_coverage=args.label_coverage)
+    print(f"traffic: {replayed['rows']} requests (seed {args.seed}, drift {args.drift}, concept drift {args.concept_drift}), "
+          f"{replayed['labelled']} labelled -> {window_dir}", file=out)
+
+    # 2. the monitor job ----------------------------------------------------------------
+    report_dir = os.path.join(window_dir, "monitor")
+    monitor_argv = [
+        "--model-spec", spec.to_json(),
+        "--baseline-dir", os.path.join(champion.path, "baseline"),
+        "--model-dir", champion.model_dir,
+        "--capture-dir", os.path.join(window_dir, "capture"),
+        "--labels-dir", os.path.join(window_dir, "labels"),
+        "--output-dir", report_dir,
+        "--environment", args.environment,
+        "--psi-threshold", str(psi_threshold),
+    ]  # fmt: skip
+    with open(os.path.join(window_dir, "monitor.log"), "w", encoding="utf-8") as log, contextlib.redirect_stdout(log):
+        code = monitor.main(monitor_argv)
+    if code:
+        raise RuntimeError(f"monitor exited {code}; see {os.path.join(window_dir, 'monitor.log')}")
+    with open(os.path.join(report_dir, "report.json"), encoding="utf-8") as handle:
+        report = json.load(handle)
+    for line in summary_lines(report, report_dir):
+        print(line, file=out)
+
+    # 3. CloudWatch alarm -> EventBridge -> retrain trigger ------------------------------
+    fired = breaches(report, psi_threshold)
+    result: Dict[str, Any] = {"window_dir": window_dir, "report": report, "report_dir": report_dir, "breaches": fired,
+                              "decision": None, "retraining": None, "champion_version": champion.version}
+    if not fired:
+        print(f"alarms: OK (DataDriftMaxPsi < {psi_threshold}, model quality within limits) -> no retraining", file=out)
+        return result
+    pipeline = training_pipeline_name(args.model)
+    event = {"pipeline": pipeline, "reason": "drift", "alarm": alarm_name(args.model, fired[0]),
+             "source_event_id": str(uuid.uuid4())}
+    print(f"alarms: ALARM {', '.join(alarm_name(args.model, k) for k in fired)} -> EventBridge -> retrain trigger", file=out)
+    print(f"  event: {json.dumps(event)}", file=out)
+
+    retraining: Dict[str, Any] = {}
+
+    def run_pipeline(model: str, reason: str) -> Mapping[str, Any]:
+        seed = args.retrain_seed if args.retrain_seed is not None else args.seed + 1000
+        loop_argv = [
+            "--workdir", workdir, "--model", model, "--rows", str(args.train_rows or args.rows), "--seed", str(seed),
+            "--drift", str(args.drift), "--concept-drift", str(args.concept_drift),
+            "--environment", args.environment, "--config", args.config,
+        ]  # fmt: skip
+        if args.num_round:
+            loop_argv += ["--num-round", str(args.num_round)]
+        print(f"\n== pipeline {training_pipeline_name(model)} executing: TriggerReason={reason} ==", file=out)
+        print(f"$ python -m pipeline_code.local.run_loop {' '.join(loop_argv)}", file=out)
+        retraining["reason"] = reason
+        retraining["record"] = run_loop.run(loop_argv, out=out)[0]
+        return retraining["record"]
+
+    client = LocalPipelineClient(os.path.join(workdir, "replay", EXECUTIONS_FILE), {pipeline: args.model}, run_pipeline,
+                                 clock=clock)
+    allowed = frozenset(training_pipeline_name(m) for m in (env.get("models") or config["models"]))
+    decision = decide_and_start(event, client=client, allowed_pipelines=allowed,
+                                cooldown=dt.timedelta(hours=cooldown_hours), now=clock())
+    result["decision"] = decision
+    print(f"\nguard: {'STARTED' if decision['started'] else 'REFUSED'} - {decision['reason']}", file=out)
+    if decision["started"]:
+        execution = next(e for e in client.executions(pipeline) if e["arn"] == decision["execution"])
+        result["execution"] = execution
+        result["retraining"] = retraining.get("record")
+        print(f"execution {execution['arn']}: {execution['status']}"
+              + (f" ({execution.get('failure_reason')})" if execution["status"] == FAILED else ""), file=out)
+        record = retraining.get("record")
+        if record:
+            if record["version"] is not None:
+                gate = f"gate passed -> registered v{record['version']} ({record['status']})"
+            else:
+                gate = f"gate failed -> not registered: {'; '.join(record['gate_reasons']) or 'see report'}"
+            champ = record.get("champion_metrics") or {}
+            print(f"retrained: candidate AUC {record['metrics']['auc']:.4f} vs champion v{record['champion_version']} "
+                  f"AUC {champ.get('auc', float('nan')):.4f} on frozen test set {record['test_set_sha256'][:12]}; {gate}",
+                  file=out)
+    return result
+
+
+def main(argv: Optional[Sequence[str]] = None) -> int:
+    try:
+        result = run(argv)
+    except NoChampion as exc:
+        print(f"ERROR: {exc}", file=sys.stderr)
+        return 2
+    except (run_loop.StageFailed, ValueError, FileNotFoundError) as exc:
+        print(f"ERROR: {exc}", file=sys.stderr)
+        return 1
+    execution = result.get("execution")
+    return 1 if execution and execution["status"] == FAILED else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,161 @@
+"""The local replay: drifted traffic -> monitor -> alarm -> the real retrain guard -> run_loop, and the cooldown."""
+
+from __future__ import annotations
+
+import io
+import json
+import shutil
+
+import pytest
+import yaml
+
+from pipeline_code.local import replay_loop, run_loop
+from pipeline_code.local.registry import LocalRegistry
+from tests.training.conftest import REPO_ROOT
+
+pytestmark = pytest.mark.spark
+
+ROWS = "3000"
+
+
+@pytest.fixture(scope="module")
+def lenient_config(tmp_path_factory) -> str:
+    """The real config with a dev gate every reasonable model passes (the champion must get approved;
+    fairness on a ~450-row test set is too noisy to pin), and no auto-approval: a retrained candidate
+    waits for a human, so the champion - and the drift the monitor sees - stays put between replays.
+    Monitoring thresholds stay as configured."""
+    config = yaml.safe_load((REPO_ROOT / "config" / "mlops-loop.yaml").read_text())
+    config["environments"]["dev"]["gate"] = {
+        "min_auc": 0.6,
+        "challenger_margin": -1.0,
+        "max_slice_regression": 1.0,
+        "max_demographic_parity_difference": 1.0,
+        "min_disparate_impact": 0.0,
+    }
+    config["environments"]["dev"].setdefault("training", {})["auto_approve"] = False
+    path = tmp_path_factory.mktemp("config") / "mlops-loop.yaml"
+    path.write_text(yaml.safe_dump(config))
+    return str(path)
+
+
+@pytest.fixture(scope="module")
+def champion_workdir(spark, lenient_config, tmp_path_factory):
+    """A local run with one approved churn champion (copied per test: each test owns its workdir)."""
+    workdir = tmp_path_factory.mktemp("champion") / "local-run"
+    record = run_loop.run(["--workdir", str(workdir), "--model", "churn", "--rows", ROWS, "--seed", "7", "--num-round", "30",
+                           "--config", lenient_config], out=io.StringIO())[0]
+    assert record["version"] == 1 and record["status"] == "PendingManualApproval"
+    LocalRegistry(str(workdir / "registry")).approve("churn", 1, by="test", comment="champion")
+    return workdir, record
+
+
+@pytest.fixture()
+def workdir(champion_workdir, tmp_path):
+    target = tmp_path / "local-run"
+    shutil.copytree(champion_workdir[0], target)
+    return target
+
+
+def _replay(workdir, config, *, drift, seed="21"):
+    out = io.StringIO()
+    result = replay_loop.run(["--workdir", str(workdir), "--model", "churn", "--rows", ROWS, "--seed", seed,
+                              "--drift", str(drift), "--num-round", "30", "--config", config], out=out)
+    return result, out.getvalue()
+
+
+def _runs(workdir):
+    return LocalRegistry(str(workdir / "registry")).runs("churn")
+
+
+def test_drifted_window_triggers_exactly_one_guarded_retraining_then_the_cooldown_refuses(workdir, lenient_config,
+                                                                                           champion_workdir):
+    champion_record = champion_workdir[1]
+    assert len(_runs(workdir)) == 1
+
+    # WHEN a strongly drifted window is replayed through the champion
+    result, printed = _replay(workdir, lenient_config, drift=0.8)
+
+    # THEN the monitor alerts on drifted features
+    report = result["report"]
+    assert report["status"] == "alert" and report["healthy"]
+    assert report["summary"]["drifted_feature_count"] >= 1 and report["summary"]["data_drift_max_psi"] >= 0.2
+    assert "data-drift" in result["breaches"]
+    assert "report.html" in printed
+    # AND the real guard started exactly one execution, with a drift reason
+    decision = result["decision"]
+    assert decision["started"] is True and decision["reason"].startswith("drift:")
+    assert decision["pipeline"] == "local-churn-training"
+    executions = [json.loads(line) for line in (workdir / "replay" / "executions.jsonl").read_text().splitlines()]
+    assert len({e["arn"] for e in executions}) == 1
+    assert [e["status"] for e in executions] == ["Executing", "Succeeded"]
+    assert executions[-1]["parameters"]["TriggerReason"] == decision["reason"]
+    assert "TriggerReason=drift:local-churn-retrain-data-drift" in printed and "guard: STARTED" in printed
+    # AND the retraining is a new run scored against the champion on the same frozen test set
+    runs = _runs(workdir)
+    assert len(runs) == 2
+    new = runs[-1]
+    assert new["run_id"] == executions[-1]["run_id"] == result["retraining"]["run_id"]
+    assert new["champion_version"] == 1 and new["champion_metrics"] is not None
+    assert new["test_set_sha256"] == champion_record["test_set_sha256"]
+    assert new["parameters"]["drift"] == 0.8 and new["parameters"]["seed"] != 21
+    assert new["frozen_test_set_created"] is False
+    assert new["version"] == 2 and new["status"] == "PendingManualApproval"  # the lenient gate passed it
+
+    # WHEN the replay runs again right away
+    again, printed = _replay(workdir, lenient_config, drift=0.8, seed="22")
+
+    # THEN the alarm fires again but the guard refuses: cooldown, nothing new started or recorded
+    assert again["breaches"] and again["decision"]["started"] is False
+    assert again["decision"]["reason"].startswith("cooldown")
+    assert "guard: REFUSED - cooldown" in printed
+    assert len(_runs(workdir)) == 2
+    lines = (workdir / "replay" / "executions.jsonl").read_text().splitlines()
+    assert len(lines) == 2
+
+
+def test_a_stable_window_does_not_trigger_retraining(workdir, lenient_config):
+    result, printed = _replay(workdir, lenient_config, drift=0.0, seed="31")
+    assert result["report"]["healthy"]
+    assert result["report"]["summary"]["data_drift_max_psi"] < 0.2
+    assert result["breaches"] == [] and result["decision"] is None
+    assert "no retraining" in printed
+    assert not (workdir / "replay" / "executions.jsonl").exists()
+    assert len(_runs(workdir)) == 1
+
+
+def test_without_a_champion_the_replay_exits_2_and_says_what_to_run(tmp_path, lenient_config, capsys):
+    code = replay_loop.main(["--workdir", str(tmp_path / "empty"), "--model", "churn", "--config", lenient_config])
+    assert code == 2
+    err = capsys.readouterr().err
+    assert "no champion" in err and "bash scripts/local-run.sh" in err
+    assert not (tmp_path / "empty" / "replay").exists()
+
+
+def test_the_local_client_speaks_the_guards_boto3_shape(tmp_path):
+    import datetime as dt
+
+    from pipeline_code.handlers.retrain_trigger import decide_and_start
+
+    started = []
+    now = dt.datetime(2026, 5, 1, 12, tzinfo=dt.timezone.utc)
+    client = replay_loop.LocalPipelineClient(str(tmp_path / "executions.jsonl"), {"local-churn-training": "churn"},
+                                             lambda model, reason: started.append((model, reason)) or {"run_id": "r1"},
+                                             clock=lambda: now)
+    event = {"pipeline": "local-churn-training", "reason": "drift", "alarm": "local-churn-retrain-quality",
+             "source_event_id": "e-1"}
+    first = decide_and_start(event, client=client, allowed_pipelines=frozenset({"local-churn-training"}),
+                             cooldown=dt.timedelta(hours=24), now=now)
+    assert first["started"] and started == [("churn", "drift:local-churn-retrain-quality")]
+    summaries = client.list_pipeline_executions(PipelineName="local-churn-training", SortBy="CreationTime",
+                                                SortOrder="Descending", MaxResults=10)["PipelineExecutionSummaries"]
+    assert summaries[0]["PipelineExecutionStatus"] == "Succeeded" and summaries[0]["StartTime"].tzinfo is not None
+    # the same event delivered twice maps to the same execution (ClientRequestToken), even past the cooldown
+    later = now + dt.timedelta(hours=25)
+    client.clock = lambda: later
+    second = decide_and_start(event, client=client, allowed_pipelines=frozenset({"local-churn-training"}),
+                              cooldown=dt.timedelta(hours=24), now=later)
+    assert second["started"] and second["execution"] == first["execution"] and len(started) == 1
+    # a pipeline not allowed is refused before the client is asked
+    refused = decide_and_start({**event, "pipeline": "other"}, client=client, allowed_pipelines=frozenset({"local-churn-training"}),
+                               cooldown=dt.timedelta(hours=24), now=later)
+    assert refused["started"] is False and "not one this trigger may start" in refused["reason"]
