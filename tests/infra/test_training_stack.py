@@ -163,3 +163,26 @@ def test_model_spec_travels_as_an_asset_with_the_models_config(synthesized):
         "sensitive_attribute": config.sensitive_attribute,
         "slices": list(config.slices),
     }
+
+
+def test_hyperparameter_tuning_is_switched_per_environment(config, tmp_path):
+    """GIVEN dev configured with training.hyperparameter_tuning WHEN its stage is synthesized
+    THEN its pipelines tune (Automatic Model Tuning) instead of a single training job."""
+    from aws_cdk import App
+
+    from mlops_loop.app_builder import build_app, cdk_json_context
+
+    dev = config.environments["dev"]
+    tuned = config.model_copy(
+        update={
+            "environments": {
+                "dev": dev.model_copy(update={"training": dev.training.model_copy(update={"hyperparameter_tuning": True})})
+            }
+        }
+    )
+    app = App(outdir=str(tmp_path), context=cdk_json_context())
+    stages = build_app(app, tuned, environments=["dev"])
+    body = stages["dev"].training.pipelines["churn"].definition
+    names = {s["Name"] for s in json.loads(body)["Steps"]}
+    assert "Tune" in names and "Train" not in names
+    assert dev.training.hyperparameter_tuning is False  # the sample config trains once (see the tests above)
