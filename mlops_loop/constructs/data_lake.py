@@ -6,13 +6,12 @@ import re
 from typing import Optional
 
 from aws_cdk import Duration, RemovalPolicy, Stack
-from aws_cdk import aws_iam as iam
-from aws_cdk import aws_kms as kms
 from aws_cdk import aws_s3 as s3
 from constructs import Construct
 
 from ..nag import acknowledge
 from .secure_bucket import SecureBucket
+from .service_key import service_key
 
 LAKE_BUCKETS = ("raw", "curated", "features", "artifacts", "access-logs")
 _BUCKET_NAME = re.compile(r"^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$")
@@ -64,27 +63,13 @@ class DataLake(Construct):
         self.bucket_names = {
             kind: lake_bucket_name(lake_name_prefix, kind, stack.account, stack.region) for kind in LAKE_BUCKETS
         }
-        self.key = kms.Key(
+        self.key = service_key(
             self,
             "Key",
-            alias=f"alias/{lake_name_prefix}/data",
-            description=f"{lake_name_prefix}: encrypts the data lake, Feature Store, Glue jobs and job logs",
-            enable_key_rotation=True,
-            pending_window=Duration.days(30),
-            removal_policy=lake_removal_policy,
-        )
-        self.key.add_to_resource_policy(
-            iam.PolicyStatement(
-                sid="AllowCloudWatchLogsOfThisAccount",
-                principals=[iam.ServicePrincipal(f"logs.{stack.region}.amazonaws.com")],
-                actions=["kms:Encrypt*", "kms:Decrypt*", "kms:ReEncrypt*", "kms:GenerateDataKey*", "kms:Describe*"],
-                resources=["*"],
-                conditions={
-                    "ArnLike": {
-                        "kms:EncryptionContext:aws:logs:arn": f"arn:{stack.partition}:logs:{stack.region}:{stack.account}:*"
-                    }
-                },
-            )
+            key_alias=f"alias/{lake_name_prefix}/data",
+            key_description=f"{lake_name_prefix}: encrypts the data lake, Feature Store, Glue jobs and job logs",
+            key_publishers=(),
+            key_removal_policy=lake_removal_policy,
         )
 
         # Server access log delivery only supports SSE-S3 on the target bucket, so this one

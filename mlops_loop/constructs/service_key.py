@@ -1,4 +1,4 @@
-"""A customer-managed KMS key that named AWS services may use on this account's behalf."""
+"""Customer-managed KMS keys that named AWS services may use on this account's behalf."""
 
 from __future__ import annotations
 
@@ -10,52 +10,50 @@ from aws_cdk import aws_kms as kms
 from constructs import Construct
 
 
-class ServiceKey(Construct):
-    """A rotating KMS key (``key``) usable by CloudWatch Logs for this account's log groups and by
-    ``key_publishers`` (service principals such as ``events.amazonaws.com``) for this account only.
+def service_key(
+    scope: Construct,
+    construct_id: str,
+    *,
+    key_alias: str,
+    key_description: str,
+    key_publishers: Sequence[str],
+    key_removal_policy: RemovalPolicy,
+) -> kms.Key:
+    """A KMS key created directly in ``scope`` (its logical ID is that of ``construct_id`` there).
 
-    Default: yearly rotation, a 30-day deletion window, the given removal policy.
+    Defaults: yearly rotation, a 30-day deletion window, ``key_removal_policy``; CloudWatch Logs may
+    use it for this account's log groups in this region, and ``key_publishers`` (service principals
+    such as ``events.amazonaws.com``) may encrypt and decrypt with it for this account only.
     """
-
-    def __init__(
-        self,
-        scope: Construct,
-        construct_id: str,
-        *,
-        key_alias: str,
-        key_description: str,
-        key_publishers: Sequence[str],
-        key_removal_policy: RemovalPolicy,
-    ) -> None:
-        super().__init__(scope, construct_id)
-        stack = Stack.of(self)
-        self.key = kms.Key(
-            self,
-            "Key",
-            alias=key_alias,
-            description=key_description,
-            enable_key_rotation=True,
-            pending_window=Duration.days(30),
-            removal_policy=key_removal_policy,
+    stack = Stack.of(scope)
+    key = kms.Key(
+        scope,
+        construct_id,
+        alias=key_alias,
+        description=key_description,
+        enable_key_rotation=True,
+        pending_window=Duration.days(30),
+        removal_policy=key_removal_policy,
+    )
+    key.add_to_resource_policy(
+        iam.PolicyStatement(
+            sid="AllowCloudWatchLogsOfThisAccount",
+            principals=[iam.ServicePrincipal(f"logs.{stack.region}.amazonaws.com")],
+            actions=["kms:Encrypt*", "kms:Decrypt*", "kms:ReEncrypt*", "kms:GenerateDataKey*", "kms:Describe*"],
+            resources=["*"],
+            conditions={
+                "ArnLike": {"kms:EncryptionContext:aws:logs:arn": f"arn:{stack.partition}:logs:{stack.region}:{stack.account}:*"}
+            },
         )
-        self.key.add_to_resource_policy(
+    )
+    if key_publishers:
+        key.add_to_resource_policy(
             iam.PolicyStatement(
-                sid="AllowLogsOfThisAccount",
-                principals=[iam.ServicePrincipal(f"logs.{stack.region}.amazonaws.com")],
-                actions=["kms:Encrypt*", "kms:Decrypt*", "kms:ReEncrypt*", "kms:GenerateDataKey*", "kms:Describe*"],
+                sid="AllowPublishersOfThisAccount",
+                principals=[iam.ServicePrincipal(p) for p in key_publishers],
+                actions=["kms:Decrypt", "kms:GenerateDataKey*"],
                 resources=["*"],
-                conditions={
-                    "ArnLike": {"kms:EncryptionContext:aws:logs:arn": f"arn:{stack.partition}:logs:{stack.region}:{stack.account}:*"}
-                },
+                conditions={"StringEquals": {"aws:SourceAccount": stack.account}},
             )
         )
-        if key_publishers:
-            self.key.add_to_resource_policy(
-                iam.PolicyStatement(
-                    sid="AllowPublishersOfThisAccount",
-                    principals=[iam.ServicePrincipal(p) for p in key_publishers],
-                    actions=["kms:Decrypt", "kms:GenerateDataKey*"],
-                    resources=["*"],
-                    conditions={"StringEquals": {"aws:SourceAccount": stack.account}},
-                )
-            )
+    return key

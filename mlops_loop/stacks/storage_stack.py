@@ -14,7 +14,7 @@ from ..config import EnvironmentConfig
 from ..constructs.data_lake import DataLake
 from ..constructs.feature_store import FeatureStore
 from ..constructs.model_registry import ModelRegistry
-from ..constructs.service_key import ServiceKey
+from ..constructs.service_key import service_key
 
 
 class StorageStack(Stack):
@@ -81,14 +81,14 @@ class StorageStack(Stack):
         )
         # Notifications, the retrain trigger's logs and dead letters: encrypted, and usable by the
         # services that deliver into them (EventBridge rules and CloudWatch alarms).
-        self.ops_key = ServiceKey(
+        self.ops_key = service_key(
             self,
             "OpsKey",
             key_alias=f"alias/{storage_name_prefix}/ops",
             key_description=f"{storage_name_prefix}: notifications, trigger logs and dead letters",
             key_publishers=("events.amazonaws.com", "cloudwatch.amazonaws.com"),
             key_removal_policy=removal,
-        ).key
+        )
         # The offline store must exist before SageMaker validates its S3 location.
         self.feature_store.node.add_dependency(self.lake.features_bucket)
 
