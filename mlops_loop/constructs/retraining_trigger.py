@@ -203,7 +203,6 @@ class RetrainingTrigger(Construct):
             if trigger_schedule:
                 self.schedules[model] = self._schedule(model, pipeline, trigger_schedule, scheduler_role)
 
-
     def _schedule(self, model: str, pipeline: str, expression: str, role: iam.IRole) -> scheduler.CfnSchedule:
         return scheduler.CfnSchedule(
             self,
