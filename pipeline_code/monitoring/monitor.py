@@ -26,6 +26,7 @@ from typing import Any, Dict, List, Optional, Sequence
 from pipeline_code.monitoring import capture as capture_mod
 from pipeline_code.monitoring import drift, quality, report as report_mod
 from pipeline_code.training.spec import ModelSpec, add_model_spec_argument
+from pipeline_code.argtypes import positive_float as _positive_float, positive_int as _positive_int, unit_interval as _unit
 
 PROG = "python -m pipeline_code.monitoring.monitor"
 EVALUATION_FILE = "evaluation.json"
@@ -250,36 +251,6 @@ def _json_object(value: str) -> Dict[str, float]:
         return {str(k): float(v) for k, v in data.items()}
     except (ValueError, TypeError) as exc:
         raise argparse.ArgumentTypeError(f"must be a JSON object of feature -> PSI threshold: {exc}") from None
-
-
-def _unit(value: str) -> float:
-    try:
-        x = float(value)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"must be a number, got {value!r}") from None
-    if not 0.0 <= x <= 1.0:
-        raise argparse.ArgumentTypeError(f"must be in [0, 1], got {value!r}")
-    return x
-
-
-def _positive_float(value: str) -> float:
-    try:
-        x = float(value)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"must be a number, got {value!r}") from None
-    if not x > 0:
-        raise argparse.ArgumentTypeError(f"must be > 0, got {value!r}")
-    return x
-
-
-def _positive_int(value: str) -> int:
-    try:
-        x = int(value)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"must be an integer, got {value!r}") from None
-    if x < 1:
-        raise argparse.ArgumentTypeError(f"must be >= 1, got {value!r}")
-    return x
 
 
 def build_parser() -> argparse.ArgumentParser:

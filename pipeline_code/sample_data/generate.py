@@ -47,6 +47,7 @@ import numpy as np
 import pandas as pd
 
 from pipeline_code import catalog
+from pipeline_code.argtypes import non_negative_int as _non_negative_int, positive_int as _positive_int, unit_interval as _unit_interval
 
 # The ways a row can be corrupted; each is a rule the ETL quarantines on.
 NON_NUMERIC = "non_numeric"  # text in an integer/double column
@@ -691,33 +692,6 @@ def _dataset_arg(value: str) -> str:
         return catalog.get_dataset(value).name
     except KeyError as exc:
         raise argparse.ArgumentTypeError(str(exc.args[0])) from None
-
-
-def _non_negative_int(value: str) -> int:
-    try:
-        number = int(value)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"must be a non-negative integer, got {value!r}") from None
-    if number < 0:
-        raise argparse.ArgumentTypeError(f"must be a non-negative integer, got {value!r}")
-    return number
-
-
-def _positive_int(value: str) -> int:
-    number = _non_negative_int(value)
-    if number == 0:
-        raise argparse.ArgumentTypeError(f"must be an integer >= 1, got {value!r}")
-    return number
-
-
-def _unit_interval(value: str) -> float:
-    try:
-        number = float(value)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"must be a number in [0, 1], got {value!r}") from None
-    if not 0.0 <= number <= 1.0:
-        raise argparse.ArgumentTypeError(f"must be in [0, 1], got {value!r}")
-    return number
 
 
 def _day_arg(value: str) -> str:

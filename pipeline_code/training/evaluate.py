@@ -41,6 +41,7 @@ from pipeline_code.training.gate import GateInputError, decide
 from pipeline_code.training.prepare import read_test_set
 from pipeline_code.training.spec import GateThresholds, ModelSpec, add_gate_arguments, add_model_spec_argument, thresholds_from_args
 from pipeline_code.training.train import TrainedModel, load_model, predict_proba
+from pipeline_code.argtypes import positive_int as _positive_int
 
 PROG = "python -m pipeline_code.training.evaluate"
 EVALUATION_FILE = "evaluation.json"
@@ -244,11 +245,6 @@ def _champion(
 # --------------------------------------------------------------------------------------
 # CLI
 # --------------------------------------------------------------------------------------
-def _positive_int(value: str) -> int:
-    number = int(value)
-    if number < 1:
-        raise argparse.ArgumentTypeError(f"must be an integer >= 1, got {value!r}")
-    return number
 
 
 def build_parser() -> argparse.ArgumentParser:

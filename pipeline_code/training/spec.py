@@ -32,6 +32,7 @@ from dataclasses import asdict, dataclass
 from typing import Any, Dict, List, Mapping, Optional, Tuple
 
 from pipeline_code import catalog
+from pipeline_code.argtypes import number as _float, positive_int as _positive_int
 
 # Keys a model entry of the YAML may carry that the jobs do not use (ignored, not errors).
 _IGNORED_SPEC_KEYS = ("description", "serving")
@@ -330,26 +331,6 @@ DEFAULT_GATE = GateThresholds(
     max_demographic_parity_difference=0.10,
     min_disparate_impact=0.80,
 )
-
-
-def _float(value: str) -> float:
-    try:
-        number = float(value)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"must be a number, got {value!r}") from None
-    if math.isnan(number):
-        raise argparse.ArgumentTypeError("must be a number, got NaN")
-    return number
-
-
-def _positive_int(value: str) -> int:
-    try:
-        number = int(value)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"must be an integer >= 1, got {value!r}") from None
-    if number < 1:
-        raise argparse.ArgumentTypeError(f"must be an integer >= 1, got {value!r}")
-    return number
 
 
 def add_gate_arguments(parser: argparse.ArgumentParser, defaults: Optional[GateThresholds] = None) -> None:

@@ -51,6 +51,7 @@ from pipeline_code.training import data_io
 from pipeline_code.training import metrics as metric_lib
 from pipeline_code.training.data_io import InputError
 from pipeline_code.training.spec import ModelSpec, add_model_spec_argument
+from pipeline_code.argtypes import non_negative_float as _non_negative_float, non_negative_int as _non_negative_int, positive_int as _positive_int, unit_open as _unit_open
 
 PROG = "python -m pipeline_code.training.train"
 MODEL_FILE = "model.json"
@@ -508,32 +509,6 @@ def _fingerprint(params: Dict[str, Any], hp: Hyperparameters, metadata: Dict[str
 # --------------------------------------------------------------------------------------
 # CLI
 # --------------------------------------------------------------------------------------
-def _non_negative_int(value: str) -> int:
-    number = int(float(value))  # SageMaker may hand "300.0"
-    if number < 0 or number != float(value):
-        raise argparse.ArgumentTypeError(f"must be a non-negative integer, got {value!r}")
-    return number
-
-
-def _positive_int(value: str) -> int:
-    number = _non_negative_int(value)
-    if number < 1:
-        raise argparse.ArgumentTypeError(f"must be an integer >= 1, got {value!r}")
-    return number
-
-
-def _unit_open(value: str) -> float:
-    number = float(value)
-    if not 0.0 < number <= 1.0:
-        raise argparse.ArgumentTypeError(f"must be in (0, 1], got {value!r}")
-    return number
-
-
-def _non_negative_float(value: str) -> float:
-    number = float(value)
-    if not number >= 0.0:
-        raise argparse.ArgumentTypeError(f"must be >= 0, got {value!r}")
-    return number
 
 
 def build_parser() -> argparse.ArgumentParser:
