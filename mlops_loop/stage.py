@@ -48,7 +48,7 @@ class MlopsStage(Stage):
             self,
             "Storage",
             stack_name=f"{prefix}-storage",
-            description=f"{prefix}: stateful data layer (KMS key, S3 lake, Glue database, Feature Store)",
+            description=f"{prefix}: stateful layer (KMS keys, S3 lake, Glue database, Feature Store, Model Registry)",
             storage_env=stage_env,
             storage_name_prefix=prefix,
             storage_datasets=datasets,

@@ -23,6 +23,8 @@ import sys
 from dataclasses import dataclass
 from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple
 
+from pipeline_code.argtypes import positive_int, unit_interval  # noqa: F401  (re-exported)
+
 LOG = logging.getLogger("pipeline_code")
 
 
@@ -108,7 +110,7 @@ def _convert(specs: Sequence[Arg], raw: Dict[str, Optional[str]], fail: Callable
             continue
         try:
             values[spec.name] = spec.convert(value)
-        except ValueError as exc:
+        except (ValueError, argparse.ArgumentTypeError) as exc:
             fail(f"argument --{spec.name}: {exc}")
     return values
 
@@ -130,26 +132,8 @@ def dataset_name(value: str) -> str:
         raise ValueError(exc.args[0]) from None
 
 
-def unit_fraction(value: str) -> float:
-    """A number in [0, 1]."""
-    try:
-        number = float(value)
-    except ValueError:
-        raise ValueError(f"must be a number in [0, 1], got {value!r}") from None
-    if not 0.0 <= number <= 1.0:
-        raise ValueError(f"must be in [0, 1], got {value!r}")
-    return number
-
-
-def positive_int(value: str) -> int:
-    """An integer >= 1."""
-    try:
-        number = int(value)
-    except ValueError:
-        raise ValueError(f"must be an integer >= 1, got {value!r}") from None
-    if number < 1:
-        raise ValueError(f"must be an integer >= 1, got {value!r}")
-    return number
+# The value types come from the one shared module: a bad argument reads the same in every job.
+unit_fraction = unit_interval
 
 
 # --------------------------------------------------------------------------------------

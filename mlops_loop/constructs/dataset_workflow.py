@@ -11,6 +11,7 @@ from constructs import Construct
 from pipeline_code.catalog import Dataset
 
 from .glue_runtime import GlueRuntime
+from ..naming import pascal
 
 CURATE_SCRIPT = "etl/glue_curate_job.py"
 FEATURES_SCRIPT = "features/ingest.py"
@@ -73,7 +74,7 @@ class DatasetWorkflow(Construct):
 
         # -- data access, scoped to this dataset's prefixes ------------------------------------
         job = runtime.job_access
-        sid = _pascal(ds)
+        sid = pascal(ds)
         runtime.crawler_access.allow_prefix(f"ReadRaw{sid}", workflow_raw_bucket.bucket_name, f"{ds}/")
         job.allow_prefix(f"ReadRaw{sid}", workflow_raw_bucket.bucket_name, f"{ds}/")
         job.allow_prefix(f"Curated{sid}", workflow_curated_bucket.bucket_name, f"{ds}/", write=True)
@@ -237,7 +238,3 @@ class DatasetWorkflow(Construct):
         # The role's policy must be in place before the first scheduled run.
         job.node.add_dependency(runtime.job_access)
         return job
-
-
-def _pascal(name: str) -> str:
-    return "".join(part.capitalize() for part in name.replace("-", "_").split("_"))

@@ -15,6 +15,7 @@ from constructs import Construct
 from pipeline_code.catalog import Dataset
 
 from .access_policy import AccessPolicy
+from ..naming import pascal
 
 _FEATURE_GROUP_NAME = re.compile(r"^[a-zA-Z0-9](-*[a-zA-Z0-9]){0,63}$")
 OFFLINE_STORE_PREFIX = "offline-store"
@@ -95,7 +96,7 @@ class FeatureStore(Construct):
                     online["TtlDuration"] = {"Unit": "Days", "Value": feature_store_online_ttl_days}
             group = sagemaker.CfnFeatureGroup(
                 self,
-                _pascal(dataset.name),
+                pascal(dataset.name),
                 feature_group_name=feature_group_name(feature_store_name_prefix, dataset),
                 description=dataset.description[:128],
                 record_identifier_feature_name=dataset.record_identifier,
@@ -122,7 +123,3 @@ class FeatureStore(Construct):
             # The role's policy must exist before SageMaker validates the offline store.
             group.node.add_dependency(access)
             self.feature_groups[dataset.name] = group
-
-
-def _pascal(name: str) -> str:
-    return "".join(part.capitalize() for part in re.split(r"[_\-]", name))

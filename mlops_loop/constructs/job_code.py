@@ -9,6 +9,7 @@ from aws_cdk import aws_s3_assets as s3_assets
 from constructs import Construct
 
 from .access_policy import AccessPolicy, s3_arn
+from ..naming import pascal
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 PIPELINE_CODE = REPO_ROOT / "pipeline_code"
@@ -50,7 +51,7 @@ class JobCode(Construct):
             path = PIPELINE_CODE / relative_path
             if not path.is_file():
                 raise FileNotFoundError(f"job entry script not found: {path}")
-            asset_id = "Script" + "".join(p.capitalize() for p in path.stem.split("_"))
+            asset_id = "Script" + pascal(path.stem)
             asset = s3_assets.Asset(self, asset_id, path=str(path))
             self._scripts[relative_path] = asset
             for access in self._readers:

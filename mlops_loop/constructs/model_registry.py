@@ -10,6 +10,7 @@ from aws_cdk import aws_sagemaker as sagemaker
 from constructs import Construct
 
 from .access_policy import AccessPolicy
+from ..naming import pascal
 
 # Everything that changes what is trained, how, or with which code: an approver may do none of it.
 PIPELINE_CHANGING_ACTIONS = (
@@ -53,7 +54,7 @@ class ModelRegistry(Construct):
             name = f"{registry_name_prefix}-{model}"
             group = sagemaker.CfnModelPackageGroup(
                 self,
-                "".join(p.capitalize() for p in model.split("-")),
+                pascal(model),
                 model_package_group_name=name,
                 model_package_group_description=(description or f"Versions of {model}")[:1024],
             )
@@ -120,7 +121,7 @@ class ModelRegistry(Construct):
         ``auto_approve`` (never prod, enforced by config validation); approval status changes are
         denied outright, so the trainer cannot promote its own model.
         """
-        sid = "".join(p.capitalize() for p in model.split("-"))
+        sid = pascal(model)
         access.allow(
             f"Register{sid}",
             ["sagemaker:CreateModelPackage", "sagemaker:DescribeModelPackage", "sagemaker:ListModelPackages"],

@@ -19,6 +19,7 @@ from constructs import Construct
 
 from ..nag import acknowledge
 from .access_policy import AccessPolicy
+from ..naming import pascal
 
 HANDLERS = Path(__file__).resolve().parents[2] / "pipeline_code" / "handlers"
 DRIFT_ALARM_INFIX = "retrain"
@@ -172,7 +173,7 @@ class RetrainingTrigger(Construct):
         for model, pipeline in trigger_pipelines.items():
             rule = events.Rule(
                 self,
-                f"{_pascal(model)}DriftAlarms",
+                f"{pascal(model)}DriftAlarms",
                 description=f"Retrain {model} when one of its retrain alarms enters ALARM",
                 event_pattern=events.EventPattern(
                     source=["aws.cloudwatch"],
@@ -206,7 +207,7 @@ class RetrainingTrigger(Construct):
     def _schedule(self, model: str, pipeline: str, expression: str, role: iam.IRole) -> scheduler.CfnSchedule:
         return scheduler.CfnSchedule(
             self,
-            f"{_pascal(model)}Retraining",
+            f"{pascal(model)}Retraining",
             description=f"Scheduled retraining of {model}",
             schedule_expression=expression,
             schedule_expression_timezone="UTC",
@@ -221,7 +222,3 @@ class RetrainingTrigger(Construct):
                 ),
             ),
         )
-
-
-def _pascal(name: str) -> str:
-    return "".join(p.capitalize() for p in name.replace("_", "-").split("-"))

@@ -14,6 +14,7 @@ from ..config import EnvironmentConfig
 from ..constructs.dataset_workflow import DatasetWorkflow
 from ..constructs.glue_runtime import GlueRuntime
 from .storage_stack import StorageStack
+from ..naming import pascal
 
 
 class DataPipelineStack(Stack):
@@ -53,7 +54,7 @@ class DataPipelineStack(Stack):
         for dataset in pipeline_datasets:
             workflow = DatasetWorkflow(
                 self,
-                "".join(p.capitalize() for p in dataset.name.split("_")),
+                pascal(dataset.name),
                 workflow_name_prefix=pipeline_name_prefix,
                 workflow_dataset=dataset,
                 workflow_runtime=self.runtime,

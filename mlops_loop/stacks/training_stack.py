@@ -11,6 +11,7 @@ from ..config import EnvironmentConfig, ModelConfig
 from ..constructs.job_code import JobCode
 from ..constructs.training_pipeline import TrainingPipeline
 from .storage_stack import StorageStack
+from ..naming import pascal
 
 
 class TrainingStack(Stack):
@@ -37,7 +38,7 @@ class TrainingStack(Stack):
         for model in training_models:
             pipeline = TrainingPipeline(
                 self,
-                "".join(p.capitalize() for p in model.name.split("-")),
+                pascal(model.name),
                 pipeline_name=f"{training_name_prefix}-{model.name}-training",
                 pipeline_model=model,
                 pipeline_training=training_env.training,
