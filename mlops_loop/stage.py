@@ -12,6 +12,7 @@ from pipeline_code.catalog import DATASETS
 from .config import AppConfig, EnvironmentConfig
 from .stacks.data_pipeline_stack import DataPipelineStack
 from .stacks.operations_stack import OperationsStack
+from .stacks.serving_stack import ServingStack
 from .stacks.storage_stack import StorageStack
 from .stacks.training_stack import TrainingStack
 
@@ -19,7 +20,7 @@ from .stacks.training_stack import TrainingStack
 class MlopsStage(Stage):
     """All stacks of one environment, deployed to the account and region its config names.
 
-    Stacks: ``Storage`` (stateful), ``DataPipeline``, ``Training`` and ``Operations``. ``stage_code_version`` (the
+    Stacks: ``Storage`` (stateful), ``DataPipeline``, ``Training``, ``Serving`` and ``Operations``. ``stage_code_version`` (the
     git commit at synth) is recorded as lineage on every registered model version. Physical names start with
     ``<project>-<environment>`` so several environments can share an account.
     """
@@ -75,6 +76,16 @@ class MlopsStage(Stage):
             training_storage=self.storage,
             training_code_version=stage_code_version,
         )
+        self.serving = ServingStack(
+            self,
+            "Serving",
+            stack_name=f"{prefix}-serving",
+            description=f"{prefix}: model endpoints and batch scoring, deployed by approving a model version",
+            serving_env=stage_env,
+            serving_name_prefix=prefix,
+            serving_models=[(m, stage_app_config.serving_of(stage_env, m)) for m in models],
+            serving_storage=self.storage,
+        )
         self.operations = OperationsStack(
             self,
             "Operations",
@@ -84,6 +95,7 @@ class MlopsStage(Stage):
             ops_name_prefix=prefix,
             ops_training=self.training,
             ops_storage=self.storage,
+            ops_serving=self.serving,
         )
         Tags.of(self).add("project", stage_app_config.project)
         Tags.of(self).add("environment", stage_env.name)

@@ -52,6 +52,33 @@ _TYPES = (
 
 INSTANCE_TYPES: dict[str, InstanceType] = {t.name: t for t in _TYPES}
 
+
+@dataclass(frozen=True)
+class Framework:
+    """What a model framework's stock SageMaker image can run on."""
+
+    image: str
+    training_accelerators: tuple[Accelerator, ...]
+    serving_accelerators: tuple[Accelerator, ...]
+    why_not: dict
+    suggested: dict
+
+
+# Neuron devices need models compiled with the Neuron SDK and a Neuron image (e.g. the PyTorch
+# NeuronX DLCs); a framework joins the Inferentia2/Trainium lists only with such an image.
+FRAMEWORKS: dict[str, Framework] = {
+    "xgboost": Framework(
+        image="sagemaker-xgboost 3.0-5",
+        training_accelerators=("none", "gpu"),
+        serving_accelerators=("none", "gpu"),
+        why_not={
+            "inferentia2": "Inferentia2 runs only Neuron-compiled models from a Neuron image; the XGBoost image has no Neuron support",
+            "trainium": "Trainium runs only Neuron SDK training code; the XGBoost image has no Neuron support",
+        },
+        suggested={"training": "ml.m5.xlarge or ml.g5.xlarge", "serving": "ml.m5.large or ml.c5.xlarge"},
+    ),
+}
+
 # Commercial regions where SageMaker Feature Store, Pipelines and Glue 5.0 are all available.
 SUPPORTED_REGIONS = (
     "us-east-1",

@@ -13,14 +13,16 @@ lines each name the environment or model, the field and the allowed values.
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 from typing import Any, Mapping
 
 import yaml
 from pydantic import ValidationError
 
-from .schema import AppConfig, EnvironmentConfig, ModelConfig
+from .schema import AppConfig, EnvironmentConfig, ModelConfig, accelerator_problems
 
+_NAMED_FIELD = re.compile(r"^([a-z_][a-z0-9_.]*): (.*)$", re.S)
 _TOP_LEVEL = {"project", "defaults", "models", "environments"}
 
 
@@ -61,6 +63,7 @@ def parse_config(raw: Any, *, source: str = "<config>") -> AppConfig:
     environments: dict[str, EnvironmentConfig] = {}
     for name, body in _section(raw, "environments", problems).items():
         merged = _deep_merge(defaults, {**(body or {}), "name": name})
+        merged["serving"] = _merged_serving(name, merged, model_section, set(models), problems)
         env = _validate(EnvironmentConfig, merged, f"environment {name!r}", problems)
         if env is not None:
             environments[name] = env
@@ -70,12 +73,40 @@ def parse_config(raw: Any, *, source: str = "<config>") -> AppConfig:
                     f"environment {name!r}: field 'models': unknown model(s) {unknown}; "
                     f"allowed: {', '.join(sorted(model_section))}"
                 )
+    problems.extend(accelerator_problems(models, environments))
     if problems:
         raise ConfigError(source, problems)
     try:
         return AppConfig(project=raw.get("project", "mlops-loop"), models=models, environments=environments)
     except ValidationError as exc:
         raise ConfigError(source, _format(exc, "app")) from None
+
+
+def _merged_serving(env: str, merged: Mapping, model_section: Mapping, valid_models: set, problems: list[str]) -> dict:
+    """The ``serving`` block of each model this environment overrides, with the overrides on top.
+
+    Models without overrides are left out (they serve as their own block says, already validated),
+    and so are models whose own config is invalid, so one mistake is reported once.
+    """
+    overrides = merged.get("serving") or {}
+    if not isinstance(overrides, Mapping):
+        problems.append(f"environment {env!r}: field 'serving': must map model names to serving overrides")
+        return {}
+    models = merged.get("models") or []
+    models = list(models) if isinstance(models, (list, tuple)) else []
+    for model in overrides:
+        if model not in models:
+            problems.append(
+                f"environment {env!r}: field 'serving.{model}': overrides a model this environment does not "
+                f"deploy; allowed: {', '.join(map(str, models)) or '(none)'}"
+            )
+    out = {}
+    for model in models:
+        if model in overrides and model in valid_models:
+            base = model_section[model].get("serving") or {}
+            override = overrides.get(model) or {}
+            out[model] = _deep_merge(base, override) if isinstance(override, Mapping) else override
+    return out
 
 
 def _section(raw: Mapping, key: str, problems: list[str]) -> Mapping:
@@ -102,6 +133,9 @@ def _format(exc: ValidationError, where: str) -> list[str]:
         if not field:
             # Cross-field validators name their field as "field: message".
             field, _, message = message.partition(": ")
+        elif err["type"] == "value_error" and (named := _NAMED_FIELD.match(message)):
+            # ... also when they sit in a nested block: name the full path.
+            field, message = f"{field}.{named.group(1)}", named.group(2)
         if err["type"] == "extra_forbidden":
             message = "unknown field; check the spelling against the documented fields (README: Configuration)"
         elif err["type"] == "missing":

@@ -15,7 +15,8 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator, model_valida
 
 from pipeline_code.catalog import DATASETS, FS_STRING
 
-from .instance_types import INSTANCE_TYPES, SUPPORTED_REGIONS
+from .instance_types import FRAMEWORKS, INSTANCE_TYPES, SUPPORTED_REGIONS
+from .serving import ServingConfig
 
 _CRON = re.compile(r"^cron\((\S+) (\S+) (\S+) (\S+) (\S+) (\S+)\)$")
 _NAME = re.compile(r"^[a-z][a-z0-9-]{1,19}$")
@@ -56,12 +57,14 @@ def _check_instance_type(value: str) -> str:
 # Per-environment settings
 # --------------------------------------------------------------------------------------
 class DataLakeConfig(_Frozen):
-    """Retention of the S3 data lake; defaults keep raw data one year and old versions 90 days."""
+    """Retention of the S3 data lake; defaults keep raw data one year, captured inference traffic
+    400 days (a year of monitoring windows plus slack for delayed labels) and old versions 90 days."""
 
     raw_expiration_days: Optional[int] = Field(default=365, ge=1, le=3650)
     curated_infrequent_access_days: Optional[int] = Field(default=90, ge=30, le=3650)
     noncurrent_version_expiration_days: int = Field(default=90, ge=1, le=3650)
     access_log_expiration_days: int = Field(default=365, ge=1, le=3650)
+    inference_expiration_days: Optional[int] = Field(default=400, ge=30, le=3650)
 
 
 class GlueConfig(_Frozen):
@@ -145,6 +148,9 @@ class EnvironmentConfig(_Frozen):
     training: TrainingConfig = TrainingConfig()
     gate: GateThresholds = GateThresholds()
     monitoring: MonitoringConfig = MonitoringConfig()
+    # Per model: the model's serving block with this environment's overrides merged in (the loader
+    # does the merge, so every value here is complete and validated).
+    serving: dict[str, ServingConfig] = {}
 
     _name = field_validator("name")(_check_name)
 
@@ -173,12 +179,6 @@ class EnvironmentConfig(_Frozen):
 # --------------------------------------------------------------------------------------
 # Models
 # --------------------------------------------------------------------------------------
-class ServingConfig(_Frozen):
-    """How a model is served. Default: a real-time endpoint."""
-
-    mode: Literal["realtime", "serverless", "async", "batch"] = "realtime"
-
-
 class ModelConfig(_Frozen):
     """One model: which dataset it learns from, its target, features and fairness attribute."""
 
@@ -190,6 +190,8 @@ class ModelConfig(_Frozen):
     sensitive_attribute: str
     slices: tuple[str, ...] = ()
     problem_type: Literal["binary_classification"] = "binary_classification"
+    # The stock SageMaker image the model trains and serves in; decides which accelerators fit.
+    framework: Literal["xgboost"] = "xgboost"
     serving: ServingConfig = ServingConfig()
 
     _name = field_validator("name")(_check_name)
@@ -246,7 +248,55 @@ class AppConfig(_Frozen):
                     f"environment {env.name!r}: models: references unknown model(s) {unknown}; "
                     f"allowed: {', '.join(sorted(self.models))}"
                 )
+        problems = accelerator_problems(self.models, self.environments)
+        if problems:
+            raise ValueError("; ".join(problems))
         return self
 
     def models_of(self, env: EnvironmentConfig) -> tuple[ModelConfig, ...]:
         return tuple(self.models[m] for m in env.models)
+
+    def serving_of(self, env: EnvironmentConfig, model: ModelConfig) -> ServingConfig:
+        """The model's serving settings in ``env`` (its own block plus the environment's overrides)."""
+        return env.serving.get(model.name, model.serving)
+
+
+_ACCELERATOR_LABELS = {"none": "a CPU", "gpu": "a GPU", "inferentia2": "an Inferentia2", "trainium": "a Trainium"}
+
+
+def accelerator_problems(models: dict[str, ModelConfig], environments: dict[str, EnvironmentConfig]) -> list[str]:
+    """Accelerated instance types the model's framework cannot use, one message per problem.
+
+    Inferentia2 (ml.inf2.*) serves only Neuron-compiled models in a Neuron image and Trainium
+    (ml.trn1.*) trains only with the Neuron SDK; the stock XGBoost image has neither, so such a
+    combination would fail at the first training job or deployment. Found here, it fails synth.
+    """
+    problems = []
+
+    def check(where: str, model: ModelConfig, field: str, name: str, purpose: str) -> None:
+        framework = FRAMEWORKS[model.framework]
+        accelerator = INSTANCE_TYPES[name].accelerator
+        allowed = framework.training_accelerators if purpose == "training" else framework.serving_accelerators
+        if accelerator not in allowed:
+            problems.append(
+                f"{where}: field '{field}': {name} is {_ACCELERATOR_LABELS[accelerator]} instance, which {purpose} "
+                f"with framework {model.framework!r} cannot use ({framework.why_not.get(accelerator, 'unsupported')}); "
+                f"allowed accelerators for {purpose}: {', '.join(allowed)} — pick e.g. {framework.suggested[purpose]}"
+            )
+
+    # A model's own serving block once; per environment only what the environment sets itself.
+    for model in models.values():
+        for name in model.serving.instance_types:
+            check(f"model {model.name!r}", model, model.serving.instance_type_field(), name, "serving")
+    for env in environments.values():
+        for model in (models[m] for m in env.models if m in models):
+            where = f"environment {env.name!r}: model {model.name!r}"
+            check(where, model, "training.instance_type", env.training.instance_type, "training")
+            if model.name in env.serving:
+                serving = env.serving[model.name]
+                for name in serving.instance_types:
+                    if name not in model.serving.instance_types or serving.mode != model.serving.mode:
+                        # Named as in the file: environments.<env>.serving.<model>....
+                        check(f"environment {env.name!r}", model,
+                              f"serving.{model.name}.{serving.instance_type_field().split('.', 1)[1]}", name, "serving")
+    return problems

@@ -13,7 +13,7 @@ from ..nag import acknowledge
 from .secure_bucket import SecureBucket
 from .service_key import service_key
 
-LAKE_BUCKETS = ("raw", "curated", "features", "artifacts", "access-logs")
+LAKE_BUCKETS = ("raw", "curated", "features", "artifacts", "inference", "access-logs")
 _BUCKET_NAME = re.compile(r"^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$")
 
 
@@ -33,13 +33,16 @@ def lake_bucket_name(prefix: str, kind: str, account: str, region: str) -> str:
 
 
 class DataLake(Construct):
-    """A customer-managed KMS key and five buckets: raw, curated, features, artifacts, access logs.
+    """A customer-managed KMS key and six buckets: raw, curated, features, artifacts, inference, access logs.
 
     * ``raw``: data as landed; expires after ``lake_raw_expiration_days`` (default: never when None).
     * ``curated``: typed, validated tables written by the Glue ETL (plus its ``_quarantine/`` prefix);
       moves to Infrequent Access after ``lake_curated_infrequent_access_days``.
     * ``features``: the Feature Store offline store (Iceberg) and computed feature snapshots.
     * ``artifacts``: job code, Glue temp files, model artifacts, reports.
+    * ``inference``: what serving sees and says: data capture, async requests/results, batch inputs
+      and outputs, ground-truth labels and monitor reports; captured traffic expires after
+      ``lake_inference_expiration_days`` (default: never when None).
     * ``access_logs``: S3 server access logs of the four buckets above.
 
     Buckets have fixed names (:func:`lake_bucket_name`), listed in ``bucket_names``. The key rotates yearly, and its policy lets CloudWatch Logs use it for log groups of this
@@ -57,6 +60,7 @@ class DataLake(Construct):
         lake_curated_infrequent_access_days: Optional[int],
         lake_noncurrent_version_expiration_days: int,
         lake_access_log_expiration_days: int,
+        lake_inference_expiration_days: Optional[int] = None,
     ) -> None:
         super().__init__(scope, construct_id)
         stack = Stack.of(self)
@@ -130,6 +134,11 @@ class DataLake(Construct):
         )
         self.features_bucket = lake_bucket("Features", "features")
         self.artifacts_bucket = lake_bucket("Artifacts", "artifacts")
+        self.inference_bucket = lake_bucket(
+            "Inference",
+            "inference",
+            bucket_expiration=Duration.days(lake_inference_expiration_days) if lake_inference_expiration_days else None,
+        )
 
         acknowledge(
             self,

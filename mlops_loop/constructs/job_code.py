@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import json
+import tempfile
 from pathlib import Path
 
 from aws_cdk import IgnoreMode
 from aws_cdk import aws_s3_assets as s3_assets
 from constructs import Construct
 
+from ..config.schema import ModelConfig
 from .access_policy import AccessPolicy, s3_arn
 from ..naming import pascal
 
@@ -27,6 +30,23 @@ _LIBRARY_EXCLUDES = [
 ]
 
 
+def model_spec_json(model: ModelConfig) -> str:
+    """The model's config as the jobs read it (``--model-spec``), in its most compact JSON form."""
+    return json.dumps(
+        {
+            "name": model.name,
+            "dataset": model.dataset,
+            "target": model.target,
+            "features": list(model.features),
+            "sensitive_attribute": model.sensitive_attribute,
+            "slices": list(model.slices),
+            # Read by the model card (intended use); ignored by the other jobs.
+            "description": model.description,
+        },
+        separators=(",", ":"),
+    )
+
+
 class JobCode(Construct):
     """Uploads ``pipeline_code`` once per stack: a zip of the package plus one asset per entry script.
 
@@ -44,6 +64,7 @@ class JobCode(Construct):
         )
         self._scripts: dict[str, s3_assets.Asset] = {}
         self._readers: list[AccessPolicy] = []
+        self._specs: dict[str, s3_assets.Asset] = {}
 
     def script(self, relative_path: str) -> s3_assets.Asset:
         """The asset of the entry script at ``pipeline_code/<relative_path>`` (created once)."""
@@ -57,6 +78,19 @@ class JobCode(Construct):
             for access in self._readers:
                 self._allow(access, _sid(relative_path), asset)
         return self._scripts[relative_path]
+
+    def model_spec(self, model: ModelConfig) -> s3_assets.Asset:
+        """The model's spec (``model-spec.json``) as an asset, created once per model.
+
+        Container arguments hold at most 256 characters, so the spec travels as a small S3 asset
+        (content-hashed: a changed model config is a new object and a template diff).
+        """
+        if model.name not in self._specs:
+            spec = model_spec_json(model)
+            staging = Path(tempfile.mkdtemp(prefix="mlops-loop-model-spec-"))
+            (staging / "model-spec.json").write_text(spec)
+            self._specs[model.name] = s3_assets.Asset(self, f"ModelSpec{pascal(model.name)}", path=str(staging / "model-spec.json"))
+        return self._specs[model.name]
 
     def grant_read(self, access: AccessPolicy) -> None:
         """Let ``access`` read exactly the asset objects of this job code (scripts added later included)."""

@@ -32,7 +32,8 @@ class LoopAlarms(Construct):
       baseline, malformed capture, schema change) — people only, never a retrain.
     * trigger errors and dead letters — people only.
 
-    Missing monitor data is ``notBreaching`` for the drift alarms (no traffic, no drift).
+    Missing monitor data is ``notBreaching`` for the drift alarms (no traffic, no drift) and
+    *breaching* for the health alarm (no report for a day means the scheduled monitor stopped).
     """
 
     def __init__(
@@ -83,7 +84,9 @@ class LoopAlarms(Construct):
                 threshold=1,
                 comparison_operator=cloudwatch.ComparisonOperator.LESS_THAN_THRESHOLD,
                 evaluation_periods=1,
-                treat_missing_data=cloudwatch.TreatMissingData.MISSING,
+                # The monitor is scheduled daily in every environment (healthy "not serving" before
+                # the first approval), so a missing report means it stopped running: page people.
+                treat_missing_data=cloudwatch.TreatMissingData.BREACHING,
             )
             for alarm in (*retrain, unhealthy):
                 alarm.add_alarm_action(notify)

@@ -93,6 +93,13 @@ class ModelRegistry(Construct):
             ["*"],
             wildcard_reason="ListModelPackageGroups supports no resource-level permissions.",
         )
+        # The rollback command shows which version serves (the serving stack's parameter).
+        access.allow(
+            "ReadServingStack",
+            ["cloudformation:DescribeStacks"],
+            [stack.format_arn(service="cloudformation", resource="stack", resource_name=f"{registry_name_prefix}-serving/*")],
+            wildcard_reason="A stack ARN ends in an id CloudFormation assigns at creation; the name pins the serving stack.",
+        )
         self.approver_policy = access.policy
         self.approver_policy.add_statements(
             iam.PolicyStatement(
@@ -128,6 +135,13 @@ class ModelRegistry(Construct):
             [self.package_arns(model), self.group_arn(model)],
             wildcard_reason="The pipeline creates a new version per run; it may only create and read versions "
             "of its own model's group.",
+        )
+        access.allow(
+            f"ModelCards{sid}",
+            ["sagemaker:CreateModelCard", "sagemaker:UpdateModelCard", "sagemaker:DescribeModelCard"],
+            [Stack.of(self).format_arn(service="sagemaker", resource="model-card",
+                                       resource_name=f"{self.group_names[model].lower()}-v*")],
+            wildcard_reason="One model card per registered version, named <group>-v<version> at run time.",
         )
         if not auto_approve:
             access.policy.add_statements(

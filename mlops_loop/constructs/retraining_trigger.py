@@ -3,15 +3,13 @@
 from __future__ import annotations
 
 import json
-from pathlib import Path
 from typing import Mapping, Optional
 
-from aws_cdk import ArnFormat, Duration, RemovalPolicy, Stack
+from aws_cdk import Duration, RemovalPolicy, Stack
 from aws_cdk import aws_events as events
 from aws_cdk import aws_events_targets as targets
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_kms as kms
-from aws_cdk import aws_lambda as lambda_
 from aws_cdk import aws_logs as logs
 from aws_cdk import aws_scheduler as scheduler
 from aws_cdk import aws_sqs as sqs
@@ -19,9 +17,9 @@ from constructs import Construct
 
 from ..nag import acknowledge
 from .access_policy import AccessPolicy
+from .handler_function import handler_function
 from ..naming import pascal
 
-HANDLERS = Path(__file__).resolve().parents[2] / "pipeline_code" / "handlers"
 DRIFT_ALARM_INFIX = "retrain"
 
 
@@ -75,83 +73,34 @@ class RetrainingTrigger(Construct):
             "This queue is itself the dead-letter queue of the retrain trigger; a DLQ of a DLQ adds nothing.",
             "AwsSolutions-SQS3",
         )
-        function_name = f"{trigger_name_prefix}-retrain-trigger"
-        log_group = logs.LogGroup(
-            self,
-            "Logs",
-            log_group_name=f"/aws/lambda/{function_name}",
-            encryption_key=trigger_key,
-            retention=trigger_log_retention,
-            removal_policy=trigger_removal_policy,
-        )
-        role = iam.Role(
-            self,
-            "Role",
-            assumed_by=iam.ServicePrincipal("lambda.amazonaws.com"),
-            description=f"{trigger_name_prefix}: guarded start of training pipelines",
-        )
-        access = AccessPolicy(self, "Access", access_role=role, access_description=f"{trigger_name_prefix} retrain trigger")
         pipeline_arns = [
             stack.format_arn(service="sagemaker", resource="pipeline", resource_name=name.lower())
             for name in trigger_pipelines.values()
         ]
-        access.allow(
-            "GuardedStart",
-            ["sagemaker:ListPipelineExecutions", "sagemaker:StartPipelineExecution"],
-            pipeline_arns,
-        )
-        access.allow(
-            "WriteLogs",
-            ["logs:CreateLogStream", "logs:PutLogEvents"],
-            [
-                stack.format_arn(
-                    service="logs",
-                    resource="log-group",
-                    resource_name=f"/aws/lambda/{function_name}:*",
-                    arn_format=ArnFormat.COLON_RESOURCE_NAME,
-                )
-            ],
-            wildcard_reason="Lambda creates one log stream per execution environment in this function's log group.",
-        )
-        access.allow("DeadLetters", ["sqs:SendMessage"], [self.dead_letter_queue.queue_arn])
-        access.allow_key("DeadLetterKey", trigger_key)
-
-        self.function = lambda_.Function(
+        built = handler_function(
             self,
-            "Function",
-            function_name=function_name,
+            function_name=f"{trigger_name_prefix}-retrain-trigger",
             description="Starts a training pipeline on drift or schedule, unless one runs or ran within the cooldown",
-            runtime=lambda_.Runtime.PYTHON_3_14,
-            architecture=lambda_.Architecture.ARM_64,
+            role_description=f"{trigger_name_prefix}: guarded start of training pipelines",
+            access_description=f"{trigger_name_prefix} retrain trigger",
             handler="retrain_trigger.handler",
-            code=lambda_.Code.from_asset(str(HANDLERS), exclude=["__pycache__", "*.pyc", "__init__.py"]),
-            role=role,
-            timeout=Duration.seconds(30),
-            memory_size=256,
-            reserved_concurrent_executions=1,
             environment={
                 "ALLOWED_PIPELINES": ",".join(sorted(trigger_pipelines.values())),
                 "COOLDOWN_HOURS": str(trigger_cooldown_hours),
             },
-            retry_attempts=2,
-            max_event_age=Duration.hours(1),
-            log_group=log_group,
+            key=trigger_key,
+            dead_letter_queue=self.dead_letter_queue,
+            log_retention=trigger_log_retention,
+            removal_policy=trigger_removal_policy,
+            vpc_reason="The function only calls the SageMaker API (ListPipelineExecutions, StartPipelineExecution); "
+            "the app deploys no VPC and the function reaches no private resource.",
         )
-        # Set on the L1 resource: the L2 prop would also add an inline grant to the role, which
-        # already holds exactly this permission in its managed policy.
-        cfn_function = self.function.node.default_child
-        cfn_function.dead_letter_config = lambda_.CfnFunction.DeadLetterConfigProperty(
-            target_arn=self.dead_letter_queue.queue_arn
+        built.access.allow(
+            "GuardedStart",
+            ["sagemaker:ListPipelineExecutions", "sagemaker:StartPipelineExecution"],
+            pipeline_arns,
         )
-        # The managed policy must exist before the function can act; the role dependency the L2 adds
-        # is already implied by the function's Role reference (cfn-lint W3005), so it is replaced.
-        cfn_function.add_override("DependsOn", [stack.get_logical_id(access.policy.node.default_child)])
-        acknowledge(
-            self.function,
-            "The function only calls the SageMaker API (ListPipelineExecutions, StartPipelineExecution); the "
-            "app deploys no VPC and the function reaches no private resource.",
-            "NIST.800.53.R5-LambdaInsideVPC",
-        )
+        self.function = built.function
 
         scheduler_role = iam.Role(
             self,

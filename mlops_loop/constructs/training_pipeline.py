@@ -2,23 +2,21 @@
 
 from __future__ import annotations
 
-import json
-import tempfile
 from pathlib import Path
 
 from aws_cdk import ArnFormat, Stack
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_kms as kms
 from aws_cdk import aws_s3 as s3
-from aws_cdk import aws_s3_assets as s3_assets
 from aws_cdk import aws_sagemaker as sagemaker
 from constructs import Construct
 
 from ..config.schema import GateThresholds, ModelConfig, TrainingConfig
 from ..training.definition import DEFAULT_XGBOOST_VERSION, PipelineSpec, build_pipeline_definition
 from ..training.sdk_offline import offline_sdk
+from .served_model import SERVING_CONTENT_TYPES, SERVING_ENVIRONMENT
 from .access_policy import AccessPolicy, s3_arn
-from .job_code import JobCode
+from .job_code import JobCode, model_spec_json
 from .model_registry import ModelRegistry
 
 ENTRY_SCRIPT = "sagemaker_entry.py"
@@ -77,20 +75,7 @@ class TrainingPipeline(Construct):
         self.access = access
 
         entry = pipeline_code.script(ENTRY_SCRIPT)
-        model_spec = json.dumps(
-            {
-                "name": model.name,
-                "dataset": model.dataset,
-                "target": model.target,
-                "features": list(model.features),
-                "sensitive_attribute": model.sensitive_attribute,
-                "slices": list(model.slices),
-            },
-            separators=(",", ":"),
-        )
-        # Container arguments hold at most 256 characters, so the spec travels as a small S3
-        # asset (content-hashed: a changed model config is a new object and a template diff).
-        spec_asset = self._model_spec_asset(model_spec)
+        spec_asset = pipeline_code.model_spec(model)
         access.allow("ReadModelSpec", ["s3:GetObject"], [s3_arn(self, spec_asset.s3_bucket_name, spec_asset.s3_object_key)])
         spec = PipelineSpec(
             pipeline_name=pipeline_name,
@@ -100,7 +85,7 @@ class TrainingPipeline(Construct):
             artifacts_bucket=pipeline_artifacts_bucket.bucket_name,
             kms_key_arn=pipeline_key.key_arn,
             model_name=model.name,
-            model_spec_json=model_spec,
+            model_spec_json=model_spec_json(model),
             model_spec_s3_uri=spec_asset.s3_object_url,
             model_package_group_name=pipeline_registry.group_names[model.name],
             feature_data_s3_uri=pipeline_features_bucket.s3_url_for_object(features_prefix),
@@ -125,6 +110,11 @@ class TrainingPipeline(Construct):
             # fixed: a long expiry would replay last week's Prepare/Train on a scheduled or
             # drift-triggered retrain. One hour still makes a retried execution cheap.
             cache_expire_after="PT1H",
+            # The serving code travels inside model.tar.gz (written by the training job), so the
+            # registered container needs only to be told where it is.
+            inference_environment=tuple(sorted(SERVING_ENVIRONMENT.items())),
+            content_types=SERVING_CONTENT_TYPES,
+            response_types=SERVING_CONTENT_TYPES,
         )
         self.definition = build_pipeline_definition(spec)
         self.pipeline = sagemaker.CfnPipeline(
@@ -138,12 +128,6 @@ class TrainingPipeline(Construct):
             pipeline_definition={"PipelineDefinitionBody": self.definition},
         )
         self.pipeline.node.add_dependency(access)
-
-    def _model_spec_asset(self, model_spec: str) -> s3_assets.Asset:
-        staging = Path(tempfile.mkdtemp(prefix="mlops-loop-model-spec-"))
-        path = staging / "model-spec.json"
-        path.write_text(model_spec)
-        return s3_assets.Asset(self, "ModelSpec", path=str(path))
 
     @staticmethod
     def _allow_jobs(access: AccessPolicy, stack: Stack, role: iam.IRole) -> None:
@@ -235,12 +219,17 @@ class TrainingPipeline(Construct):
         )
 
 
-def xgboost_repository_arn(region: str) -> str:
-    """The ECR repository of SageMaker's stock XGBoost image in ``region`` (offline lookup in the SDK's tables)."""
+def xgboost_image_uri(region: str) -> str:
+    """SageMaker's stock XGBoost image in ``region`` (offline lookup in the SDK's tables)."""
     with offline_sdk(region, "unused-default-bucket"):
         from sagemaker.core import image_uris
 
-        uri = image_uris.retrieve("xgboost", region=region, version=DEFAULT_XGBOOST_VERSION)
+        return image_uris.retrieve("xgboost", region=region, version=DEFAULT_XGBOOST_VERSION)
+
+
+def xgboost_repository_arn(region: str) -> str:
+    """The ECR repository of SageMaker's stock XGBoost image in ``region``."""
+    uri = xgboost_image_uri(region)
     registry_account, _, rest = uri.partition(".dkr.ecr.")
     partition = "aws-cn" if region.startswith("cn-") else "aws"
     return f"arn:{partition}:ecr:{region}:{registry_account}:repository/{rest.split('/', 1)[1].split(':')[0]}"

@@ -4,17 +4,26 @@ from __future__ import annotations
 
 from typing import Any
 
-from aws_cdk import CfnOutput, RemovalPolicy, Stack
+from aws_cdk import CfnOutput, Duration, RemovalPolicy, Stack
 from aws_cdk import aws_events as events
 from aws_cdk import aws_events_targets as targets
+from aws_cdk import aws_cloudwatch as cloudwatch
+from aws_cdk import aws_cloudwatch_actions as cw_actions
+from aws_cdk import aws_iam as iam
 from aws_cdk import aws_sns as sns
 from constructs import Construct
 
 from ..config import EnvironmentConfig
+from ..constructs.deploy_on_approval import DeployOnApproval
+from ..constructs.drift_monitor import DriftMonitor
+from ..constructs.job_code import JobCode
+from ..constructs.endpoint_alarms import EndpointAlarms
 from ..constructs.loop_alarms import LoopAlarms
 from ..constructs.retraining_trigger import RetrainingTrigger
 from .data_pipeline_stack import RETENTION
+from .serving_stack import ServingStack
 from .storage_stack import StorageStack
+from ..naming import pascal
 from .training_stack import TrainingStack
 
 
@@ -36,13 +45,16 @@ class OperationsStack(Stack):
         ops_name_prefix: str,
         ops_training: TrainingStack,
         ops_storage: StorageStack,
+        ops_serving: ServingStack,
         **stack_kwargs: Any,
     ) -> None:
         super().__init__(scope, construct_id, **stack_kwargs)
         self.add_stack_dependency(ops_training)
         self.add_stack_dependency(ops_storage)
+        self.add_stack_dependency(ops_serving)
         removal = RemovalPolicy.DESTROY if ops_env.removal_policy == "destroy" else RemovalPolicy.RETAIN
         self.key = ops_storage.ops_key
+        self.name_prefix = ops_name_prefix
         self.topic = sns.Topic(
             self,
             "Notifications",
@@ -74,6 +86,56 @@ class OperationsStack(Stack):
             alarms_trigger_function=self.trigger.function,
             alarms_dead_letter_queue=self.trigger.dead_letter_queue,
         )
+        self.deploy = DeployOnApproval(
+            self,
+            "DeployOnApproval",
+            deploy_name_prefix=ops_name_prefix,
+            deploy_serving_stack_name=ops_serving.stack_name,
+            deploy_group_parameters={
+                ops_storage.registry.group_names[model]: parameter.logical_id
+                for model, parameter in ops_serving.parameters.items()
+            },
+            deploy_deployer_role=iam.Role.from_role_name(self, "ServingDeployer", ops_serving.deployer_role_name),
+            deploy_topic=self.topic,
+            deploy_key=self.key,
+            deploy_log_retention=RETENTION[ops_env.log_retention_days],
+            deploy_removal_policy=removal,
+        )
+        self.monitors: dict[str, DriftMonitor] = {}
+        code = JobCode(self, "Code")
+        lake = ops_storage.lake
+        inference, artifacts = lake.reference(self, "inference"), lake.reference(self, "artifacts")
+        for model, served in ops_serving.models.items():
+            self.monitors[model] = DriftMonitor(
+                self,
+                f"{pascal(model)}Monitor",
+                monitor_name_prefix=ops_name_prefix,
+                monitor_environment=ops_env.name,
+                monitor_model=served.model_config,
+                monitor_mode=served.mode,
+                monitor_settings=ops_env.monitoring,
+                monitor_instance_type=ops_env.training.processing_instance_type,
+                monitor_serving_stack_name=ops_serving.stack_name,
+                monitor_package_group_name=ops_storage.registry.group_names[model],
+                monitor_inference_bucket=inference,
+                monitor_artifacts_bucket=artifacts,
+                monitor_key=lake.key,
+                monitor_code=code,
+            )
+        self.endpoint_alarms: dict[str, EndpointAlarms] = {}
+        for model, served in ops_serving.models.items():
+            endpoint_alarms = EndpointAlarms(
+                self,
+                f"{pascal(model)}Endpoint",
+                alarms_name_prefix=ops_name_prefix,
+                alarms_model=model,
+                alarms_serving=served.serving,
+                alarms_topic=self.topic,
+            )
+            self.endpoint_alarms[model] = endpoint_alarms
+            if endpoint_alarms.widgets:
+                self.alarms.dashboard.add_widgets(*endpoint_alarms.widgets)
+        self._deploy_alarms()
         failures = events.Rule(
             self,
             "PipelineFailures",
@@ -93,4 +155,28 @@ class OperationsStack(Stack):
         failures.add_target(targets.SnsTopic(self.topic, dead_letter_queue=self.trigger.dead_letter_queue))
         CfnOutput(self, "NotificationTopicArn", value=self.topic.topic_arn)
         CfnOutput(self, "RetrainTriggerFunction", value=self.trigger.function.function_name)
+        CfnOutput(self, "DeployFunction", value=self.deploy.function.function_name)
         CfnOutput(self, "Dashboard", value=self.alarms.dashboard.dashboard_name)
+
+    def _deploy_alarms(self) -> None:
+        """The deploy handler failing, or approvals it could not process, page people."""
+        notify = cw_actions.SnsAction(self.topic)
+        for name, metric, description in (
+            ("deploy-errors", self.deploy.function.metric_errors(period=Duration.minutes(5)),
+             "The deploy-on-approval handler failed (an approval may not be deployed); check its logs"),
+            ("deploy-dead-letters",
+             self.deploy.dead_letter_queue.metric_approximate_number_of_messages_visible(period=Duration.minutes(5)),
+             "Approval events or rollout notifications could not be delivered; see the deploy DLQ"),
+        ):
+            alarm = cloudwatch.Alarm(
+                self.deploy,
+                name,
+                alarm_name=f"{self.name_prefix}-{name}",
+                alarm_description=description,
+                metric=metric,
+                threshold=1,
+                comparison_operator=cloudwatch.ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
+                evaluation_periods=1,
+                treat_missing_data=cloudwatch.TreatMissingData.NOT_BREACHING,
+            )
+            alarm.add_alarm_action(notify)

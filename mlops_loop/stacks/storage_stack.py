@@ -48,6 +48,7 @@ class StorageStack(Stack):
             lake_curated_infrequent_access_days=lake_config.curated_infrequent_access_days,
             lake_noncurrent_version_expiration_days=lake_config.noncurrent_version_expiration_days,
             lake_access_log_expiration_days=lake_config.access_log_expiration_days,
+            lake_inference_expiration_days=lake_config.inference_expiration_days,
         )
         self.database_name = storage_name_prefix.replace("-", "_")
         database = glue.CfnDatabase(
@@ -98,6 +99,7 @@ class StorageStack(Stack):
             ("Curated", self.lake.curated_bucket),
             ("Features", self.lake.features_bucket),
             ("Artifacts", self.lake.artifacts_bucket),
+            ("Inference", self.lake.inference_bucket),
         ):
             CfnOutput(self, f"{label}BucketName", value=bucket.bucket_name)
         CfnOutput(self, "GlueDatabaseName", value=self.database_name)

@@ -73,6 +73,7 @@ STEP_GATE = "CheckGate"
 STEP_BASELINE = "Baseline"
 STEP_REGISTER = "Register"
 STEP_FAIL = "GateFailed"
+STEP_MODEL_CARD = "ModelCard"
 
 PARAM_INPUT_FEATURES = "InputFeatures"
 PARAM_INPUT_LABELS = "InputLabels"
@@ -120,6 +121,7 @@ MODULE_PREPARE = "pipeline_code.training.prepare"
 MODULE_TRAIN = "pipeline_code.training.train"
 MODULE_EVALUATE = "pipeline_code.training.evaluate"
 MODULE_BASELINE = "pipeline_code.training.baseline"
+MODULE_MODEL_CARD = "pipeline_code.training.model_card"
 
 # --------------------------------------------------------------------------------------
 # Container paths
@@ -1176,6 +1178,32 @@ class _Builder:
         )
         return ModelStep(name=STEP_REGISTER, step_args=step_args, retry_policies=self.service_retries())
 
+    def model_card_step(self, evaluate: Any, register: Any) -> Any:
+        """A SageMaker Model Card (Draft) for the registered version, filled from its evaluation."""
+        s = self.spec
+        evaluation_dir = evaluate.properties.ProcessingOutputConfig.Outputs["evaluation"].S3Output.S3Uri
+        step = self.processing_step(
+            STEP_MODEL_CARD,
+            "Model card of the registered version: intended use, evaluation, fairness, limitations.",
+            MODULE_MODEL_CARD,
+            [
+                "--model-spec", self.model_spec_arg(PROC_MODEL_SPEC_DIR),
+                "--evaluation-dir", f"{PROC_INPUT}/evaluation",
+                "--model-package-arn", register.properties.ModelPackageArn,
+                "--test-set-uri", s.frozen_test_s3_uri,
+                "--kms-key-id", s.kms_key_arn,
+                "--region", s.region,
+                "--output-dir", f"{PROC_OUTPUT}/model-card",
+                "--create",
+            ],  # fmt: skip
+            [self.proc_input("evaluation", evaluation_dir, f"{PROC_INPUT}/evaluation")],
+            [self.proc_output("model_card", f"{PROC_OUTPUT}/model-card", self.out("model-card"))],
+            # Creates the card through the SageMaker API.
+            network_isolation=False,
+            cache=False,
+        )
+        return step
+
     # Pipeline ------------------------------------------------------------------------
     def definition(self) -> str:
         from sagemaker.core.workflow.conditions import ConditionEquals
@@ -1194,6 +1222,7 @@ class _Builder:
         evaluate, report = self.evaluate_step(model_data, prepare)
         baseline = self.baseline_step(model_data, prepare)
         register = self.register_step(model_data, evaluate, baseline)
+        model_card = self.model_card_step(evaluate, register)
         evaluation_dir = evaluate.properties.ProcessingOutputConfig.Outputs["evaluation"].S3Output.S3Uri
         fail = FailStep(
             name=STEP_FAIL,
@@ -1217,7 +1246,7 @@ class _Builder:
                     right=True,
                 )
             ],
-            if_steps=[baseline, register],
+            if_steps=[baseline, register, model_card],
             else_steps=[fail],
         )
         pipeline = Pipeline(

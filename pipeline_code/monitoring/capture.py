@@ -52,6 +52,8 @@ from typing import Any, Dict, Iterable, List, Optional, Sequence, Set, Tuple
 import numpy as np
 import pandas as pd
 
+from pipeline_code.serving.records import FeatureContract, complete_records
+
 SCORE = "score"
 INFERENCE_ID = "inference_id"
 INFERENCE_TIME = "inference_time"
@@ -115,7 +117,12 @@ class _Malformed(ValueError):
 
 
 class _Decoder:
-    def __init__(self, feature_order: Sequence[str], known_keys: Sequence[str], max_samples: int) -> None:
+    def __init__(
+        self, feature_order: Sequence[str], known_keys: Sequence[str], max_samples: int, dataset: Optional[str] = None
+    ) -> None:
+        # With the dataset known, requests that carry raw source fields (the serving contract also
+        # accepts those) are turned into features exactly as serving computed them.
+        self.contract = FeatureContract.create(dataset, feature_order, known_keys) if dataset else None
         self.features = list(feature_order)
         self.width = len(self.features)
         self.known: Set[str] = set(known_keys) | set(self.features) | set(META_KEYS)
@@ -210,6 +217,8 @@ class _Decoder:
             if not isinstance(record, dict):
                 raise _Malformed(f"bad_record: expected an object keyed by feature, got {type(record).__name__}")
             decoded.append(record)
+        if self.contract is not None:
+            decoded = complete_records(decoded, self.contract)
         self._check_scores(scores, len(decoded))
         many = len(decoded) > 1
         for i, record in enumerate(decoded):
@@ -277,6 +286,11 @@ def _payload(block: Dict[str, Any]) -> Tuple[str, Any]:
             data = base64.b64decode(data, validate=True).decode("utf-8")
         except (binascii.Error, ValueError) as exc:
             raise _Malformed(f"bad_base64: {exc}") from None
+    if "jsonlines" in content_type or "ndjson" in content_type:
+        try:
+            return "json", [json.loads(line) for line in data.splitlines() if line.strip()]
+        except ValueError as exc:
+            raise _Malformed(f"invalid_payload_jsonlines: {exc}") from None
     if "json" in content_type or (not content_type and encoding == "JSON"):
         try:
             return "json", json.loads(data)
@@ -359,6 +373,7 @@ def read_capture(
     categorical: Iterable[str] = (),
     extra_columns: Sequence[str] = (),
     max_samples: int = DEFAULT_MAX_SAMPLES,
+    dataset: Optional[str] = None,
 ) -> CaptureWindow:
     """Decode every capture file under ``capture_dir`` (missing dir = empty window).
 
@@ -366,7 +381,7 @@ def read_capture(
     keys kept from JSON requests (sensitive attribute, slices); ``categorical``: columns kept
     as text (the others are parsed as numbers, non-numbers counted as type violations).
     """
-    decoder = _Decoder(feature_order, extra_columns, max_samples)
+    decoder = _Decoder(feature_order, extra_columns, max_samples, dataset)
     w = decoder.window
     paths = _files(capture_dir) if capture_dir and os.path.isdir(capture_dir) else []
     path_set = set(paths)

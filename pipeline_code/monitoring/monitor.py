@@ -7,6 +7,14 @@
         --psi-threshold 0.2 --ks-p-value 0.01 [--feature-thresholds '{"monthly_charges": 0.3}'] \\
         [--publish-metrics --region eu-west-1]
 
+Scheduled (nothing mounted but the code): ``--from-s3 --serving-stack <project>-<env>-serving
+--capture-s3-uri s3://<inference bucket>/capture/<model>/ [--batch-s3-uri s3://.../batch/<model>/]
+[--labels-s3-uri s3://.../labels/<model>/] [--window-hours 24] [--label-window-hours 168]``
+first fills the (empty) baseline, model, capture and labels directories from S3 - the serving
+version's registered baselines and model, the traffic of the last ``--window-hours`` - then runs
+the same code path (see :mod:`pipeline_code.monitoring.remote`). A failed S3/API call is a report
+error (unhealthy); when no version serves yet the report says so and stays healthy (``NotServing``).
+
 Writes ``report.json`` and ``report.html``. Exit status: 0 whenever a report was written -
 an empty window, a missing baseline, malformed capture lines, a schema change or a failing
 section make the report *unhealthy* (``MonitorHealthy=0``, ``MonitoringErrors>0``) instead
@@ -67,8 +75,13 @@ def read_baseline_sample(path: str, columns: Sequence[str], max_rows: int = 200_
     return frame.sample(n=max_rows, random_state=0) if len(frame) > max_rows else frame
 
 
-def run_monitor(spec: ModelSpec, args: argparse.Namespace, *, cloudwatch_client: Any = None) -> Dict[str, Any]:
-    """Build the report (never raises for bad inputs); write it; optionally publish metrics."""
+def run_monitor(spec: ModelSpec, args: argparse.Namespace, *, cloudwatch_client: Any = None,
+                preflight: Any = None) -> Dict[str, Any]:
+    """Build the report (never raises for bad inputs); write it; optionally publish metrics.
+
+    ``preflight``: what ``--from-s3`` fetched (a :class:`remote.Preflight`; default none): its errors
+    count as monitoring errors and its section is reported as ``sections.remote``.
+    """
     errors: List[Dict[str, str]] = []
     sections: Dict[str, Any] = {}
     checks: List[Dict[str, Any]] = []
@@ -76,6 +89,12 @@ def run_monitor(spec: ModelSpec, args: argparse.Namespace, *, cloudwatch_client:
     def error(kind: str, message: str) -> None:
         errors.append({"kind": kind, "message": message})
         checks.append(drift.check(kind, "monitor", None, None, drift.ERROR, detail=message))
+
+    if preflight is not None:
+        sections["remote"] = preflight.section
+        checks.extend(preflight.checks)
+        for item in preflight.errors:
+            error(item["kind"], item["message"])
 
     def guarded(name: str, func: Any) -> Any:
         try:
@@ -105,7 +124,9 @@ def run_monitor(spec: ModelSpec, args: argparse.Namespace, *, cloudwatch_client:
     # Capture ---------------------------------------------------------------------------
     categorical = [f for f in spec.frame_features if spec.is_categorical(f)]
     extra = [f for f in spec.frame_features if f not in spec.features]
-    window = capture_mod.read_capture(args.capture_dir, spec.features, categorical=categorical, extra_columns=extra)
+    window = capture_mod.read_capture(
+        args.capture_dir, spec.features, categorical=categorical, extra_columns=extra, dataset=spec.dataset
+    )
     frame = window.frame
     summary_capture = window.summary()
     sections["capture"] = summary_capture
@@ -287,13 +308,42 @@ def build_parser() -> argparse.ArgumentParser:
     arg("max-malformed-rate", type=_unit, default=0.0)
     arg("min-rows", type=_positive_int, default=100)
     arg("publish-metrics", action="store_true")
-    arg("region", default=None)
+    arg("region", default=None, help="AWS region of CloudWatch and, with --from-s3, of S3/SageMaker/CloudFormation "
+        "(default: the job's region)")
+    # --from-s3: the scheduled job finds its inputs itself (pipeline_code.monitoring.remote).
+    arg("from-s3", action="store_true", help="fill the baseline/model/capture/labels dirs from S3 first (they must be empty)")
+    arg("serving-stack", default=None, help="with --from-s3: the serving stack, <project>-<env>-serving")
+    arg("model", default=None, help="with --from-s3: model name of the stack parameter <PascalModel>ModelPackageArn "
+        "(default: the model spec's name)")
+    arg("capture-s3-uri", default=None, help="with --from-s3: s3://<inference bucket>/capture/<model>/")
+    arg("batch-s3-uri", default=None, help="with --from-s3: s3://<inference bucket>/batch/<model>/ (batch transform "
+        "outputs of the window with their inputs; default: none)")
+    arg("labels-s3-uri", default=None, help="with --from-s3: s3://<inference bucket>/labels/<model>/ (default: no labels; "
+        "--labels-dir then defaults to 'labels' next to --capture-dir)")
+    arg("window-hours", type=_positive_float, default=24.0, help="traffic window: objects modified in the last N hours")
+    arg("label-window-hours", type=_positive_float, default=168.0, help="labels modified in the last N hours")
+    arg("max-window-bytes", type=_positive_int, default=2 * 1024**3,
+        help="download cap per window (default 2 GiB); the newest objects are kept and the report notes the cut")
     return p
 
 
 def main(argv: Optional[Sequence[str]] = None, *, cloudwatch_client: Any = None) -> int:
-    args = build_parser().parse_args(argv)
-    report = run_monitor(args.model_spec, args, cloudwatch_client=cloudwatch_client)
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    preflight = None
+    if args.from_s3:
+        from pipeline_code.monitoring import remote
+
+        problem = remote.check_arguments(args)
+        if problem:
+            parser.error(problem)
+        preflight = remote.prepare_inputs(args)
+        if preflight.not_serving:
+            remote.write_not_serving_report(args.model_spec, args, preflight, cloudwatch_client=cloudwatch_client)
+            print(f"monitor {args.model_spec.name} ({args.environment}): status=not_serving "
+                  f"({preflight.section['serving']['detail']})")
+            return 0
+    report = run_monitor(args.model_spec, args, cloudwatch_client=cloudwatch_client, preflight=preflight)
     s = report["summary"]
     print(f"monitor {report['model']} ({report['environment']}): status={report['status']} records={s['records']} "
           f"max_psi={s['data_drift_max_psi']} drifted={s['drifted_features']} prediction_psi={s['prediction_psi']} "

@@ -568,6 +568,10 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     except InputError as exc:
         print(f"ERROR: {exc}", file=sys.stderr)
         return 1
+    # The artefact carries the code that serves it (see pipeline_code/serving/package.py).
+    from pipeline_code.serving.package import write_serving_code
+
+    write_serving_code(args.model_dir)
     return 0
 
 

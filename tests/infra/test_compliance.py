@@ -14,7 +14,7 @@ from mlops_loop.tools.lint import lint_templates
 def test_cfn_lint_reports_no_error_or_warning(synthesized):
     result = lint_templates([s.template_path for s in synthesized.stacks.values()])
     assert (result.errors, result.warnings) == (0, 0), "\n".join(result.lines)
-    assert len(synthesized.stacks) == 12  # 3 environments x (Storage, DataPipeline, Training, Operations)
+    assert len(synthesized.stacks) == 15  # 3 environments x (Storage, DataPipeline, Training, Serving, Operations)
 
 
 def test_nag_packs_leave_no_unacknowledged_finding(synthesized):

@@ -45,5 +45,5 @@ def test_app_synthesizes_without_credentials_or_network(tmp_path):
     assert found == {
         (env_name, f"mlops-loop-{env_name}-{stack}")
         for env_name in ("dev", "staging", "prod")
-        for stack in ("storage", "data-pipeline", "training", "operations")
+        for stack in ("storage", "data-pipeline", "training", "serving", "operations")
     }

@@ -18,6 +18,7 @@ PINNED_STORAGE = {
     "DataLakeCuratedBucketD19A992F": "AWS::S3::Bucket",
     "DataLakeFeaturesBucketC467F976": "AWS::S3::Bucket",
     "DataLakeArtifactsBucket0924EC88": "AWS::S3::Bucket",
+    "DataLakeInferenceBucketC5C6F7C1": "AWS::S3::Bucket",
     "Database": "AWS::Glue::Database",
     "FeatureStoreCustomerChurn943D579D": "AWS::SageMaker::FeatureGroup",
     "FeatureStoreCreditRiskBEFB07D9": "AWS::SageMaker::FeatureGroup",

@@ -11,8 +11,8 @@ import pytest
 ENVS = ("dev", "staging", "prod")
 
 
-def _one(synthesized, env, cfn_type):
-    (resource,) = synthesized.resources(env, "Operations", cfn_type).values()
+def _one(synthesized, env, cfn_type, prefix="RetrainTrigger"):
+    (resource,) = [r for k, r in synthesized.resources(env, "Operations", cfn_type).items() if k.startswith(prefix)]
     return resource["Properties"]
 
 
@@ -56,8 +56,11 @@ def test_each_models_retrain_alarms_start_its_pipeline_with_reason_drift(synthes
 
 def test_scheduled_retraining_follows_the_environment_config(synthesized):
     assert synthesized.config.environments["dev"].training.retraining_schedule is None
-    assert synthesized.resources("dev", "Operations", "AWS::Scheduler::Schedule") == {}
-    schedules = synthesized.resources("prod", "Operations", "AWS::Scheduler::Schedule")
+    def retraining(env):
+        return {k: v for k, v in synthesized.resources(env, "Operations", "AWS::Scheduler::Schedule").items() if "Retraining" in k}
+
+    assert retraining("dev") == {}
+    schedules = retraining("prod")
     assert len(schedules) == 2
     for schedule in schedules.values():
         props = schedule["Properties"]
@@ -75,7 +78,7 @@ def test_failed_or_gate_rejected_executions_notify_people(synthesized):
     assert sorted(detail["pipelineArn"]) == [
         f"arn:aws:sagemaker:eu-west-1:222222222222:pipeline/{name}" for name in _pipelines(synthesized, "staging")
     ]
-    topic = _one(synthesized, "staging", "AWS::SNS::Topic")
+    topic = _one(synthesized, "staging", "AWS::SNS::Topic", prefix="Notifications")
     assert "KmsMasterKeyId" in topic
     (policy,) = synthesized.resources("staging", "Operations", "AWS::SNS::TopicPolicy").values()
     assert any(
@@ -102,7 +105,7 @@ def test_the_deployed_handler_is_the_tested_one(synthesized):
     key = function["Code"]["S3Key"]
     asset = synthesized.outdir / f"asset.{key.removesuffix('.zip')}"
     files = {p.name for p in asset.iterdir()} if asset.is_dir() else set(zipfile.ZipFile(str(asset) + ".zip").namelist())
-    assert "retrain_trigger.py" in files and "__init__.py" not in files
+    assert "retrain_trigger.py" in files and "deploy_on_approval.py" in files and "__init__.py" not in files
 
 
 def _alarms(synthesized, env):

@@ -43,10 +43,10 @@ def test_data_key_rotates_and_lets_only_this_accounts_logs_use_it(synthesized, e
 @pytest.mark.parametrize("env", ENVS)
 def test_every_lake_bucket_is_kms_encrypted_versioned_private_and_logged(synthesized, env):
     buckets = synthesized.resources(env, "Storage", "AWS::S3::Bucket")
-    assert len(buckets) == 5
+    assert len(buckets) == 6
     account = synthesized.config.environments[env].account
     names = {b["Properties"]["BucketName"] for b in buckets.values()}
-    assert names == {f"mlops-loop-{env}-{kind}-{account}-eu-west-1" for kind in ("raw", "curated", "features", "artifacts", "access-logs")}
+    assert names == {f"mlops-loop-{env}-{kind}-{account}-eu-west-1" for kind in ("raw", "curated", "features", "artifacts", "inference", "access-logs")}
     for logical_id, bucket in buckets.items():
         props = bucket["Properties"]
         assert props["VersioningConfiguration"] == {"Status": "Enabled"}, logical_id
@@ -69,7 +69,7 @@ def test_every_lake_bucket_is_kms_encrypted_versioned_private_and_logged(synthes
 @pytest.mark.parametrize("env", ENVS)
 def test_bucket_policies_deny_requests_without_tls(synthesized, env):
     policies = synthesized.resources(env, "Storage", "AWS::S3::BucketPolicy")
-    assert len(policies) == 5
+    assert len(policies) == 6
     for policy in policies.values():
         statements = policy["Properties"]["PolicyDocument"]["Statement"]
         assert any(

@@ -162,6 +162,7 @@ def test_model_spec_travels_as_an_asset_with_the_models_config(synthesized):
         "features": list(config.features),
         "sensitive_attribute": config.sensitive_attribute,
         "slices": list(config.slices),
+        "description": config.description,
     }
 
 

@@ -17,7 +17,7 @@ import pytest
 pytest.importorskip("xgboost")
 pytest.importorskip("pandas")
 
-from pipeline_code.training import baseline, evaluate, prepare, train  # noqa: E402
+from pipeline_code.training import baseline, evaluate, model_card, prepare, train  # noqa: E402
 
 from mlops_loop.training import build_pipeline_definition, step_graph  # noqa: E402
 from mlops_loop.training import definition as d  # noqa: E402
@@ -29,7 +29,10 @@ MODULES = {
     "pipeline_code.training.train": train,
     "pipeline_code.training.evaluate": evaluate,
     "pipeline_code.training.baseline": baseline,
+    "pipeline_code.training.model_card": model_card,
 }
+# What Register hands the ModelCard step at run time.
+REGISTERED_ARN = "arn:aws:sagemaker:eu-west-1:111111111111:model-package/mlops-loop-dev-churn/3"
 
 
 def _resolve(value: Any, parameters: Dict[str, Any]) -> str:
@@ -38,6 +41,8 @@ def _resolve(value: Any, parameters: Dict[str, Any]) -> str:
         return value
     if "Get" in value and value["Get"].startswith("Parameters."):
         return str(parameters[value["Get"].split(".", 1)[1]])
+    if value == {"Get": f"Steps.{d.STEP_REGISTER}.ModelPackageArn"}:
+        return REGISTERED_ARN
     if "Std:Join" in value:
         join = value["Std:Join"]
         return join["On"].join(_resolve(v, parameters) for v in join["Values"])
@@ -64,7 +69,7 @@ def inline():
 
 
 def test_every_job_has_an_invocation(inline):
-    assert set(inline) == {d.STEP_PREPARE, d.STEP_TRAIN, d.STEP_EVALUATE, d.STEP_BASELINE}
+    assert set(inline) == {d.STEP_PREPARE, d.STEP_TRAIN, d.STEP_EVALUATE, d.STEP_BASELINE, d.STEP_MODEL_CARD}
 
 
 @pytest.mark.parametrize("step", [d.STEP_PREPARE, d.STEP_TRAIN, d.STEP_EVALUATE, d.STEP_BASELINE])
@@ -73,6 +78,16 @@ def test_arguments_parse_with_the_module_parser(inline, step):
     namespace = MODULES[module].build_parser().parse_args(arguments)
     assert namespace.model_spec.name == "churn"
     assert namespace.model_spec.features == tuple(specs.SHORT_SPEC["features"])
+
+
+def test_the_model_card_step_gets_the_registered_version_and_creates_the_card(inline):
+    module, *arguments = inline[d.STEP_MODEL_CARD]
+    assert module == "pipeline_code.training.model_card"
+    namespace = model_card.build_parser().parse_args(arguments)
+    assert namespace.model_package_arn == REGISTERED_ARN
+    assert namespace.create is True
+    assert namespace.evaluation_dir == "/opt/ml/processing/input/evaluation"
+    assert namespace.test_set_uri.startswith("s3://") and namespace.kms_key_id
 
 
 def test_parsed_values(inline):
@@ -117,7 +132,9 @@ def test_a_model_spec_file_path_parses(built, tmp_path):
         container_path = arguments[arguments.index("--model-spec") + 1]
         assert container_path.endswith(spec_file.name), step
         arguments[arguments.index("--model-spec") + 1] = str(spec_file)
-        assert MODULES[module].build_parser().parse_args(arguments).model_spec.name == "churn"
+        parsed = MODULES[module].build_parser().parse_args(arguments).model_spec
+        # The model card job reads the spec itself (file or JSON); the others parse it into a ModelSpec.
+        assert (parsed if isinstance(parsed, str) else parsed.name) in (str(spec_file), "churn")
 
 
 def _toolkit_cmd_args(hyperparameters: Dict[str, str]) -> List[str]:

@@ -49,12 +49,12 @@ def test_top_level_steps_and_types(built):
 def test_condition_branches(built):
     gate = built.steps[d.STEP_GATE]["Arguments"]
     if_steps = [(s["Name"], s["Type"]) for s in gate["IfSteps"]]
-    assert if_steps == [("Baseline", "Processing"), ("Register", "RegisterModel")]
+    assert if_steps == [("Baseline", "Processing"), ("Register", "RegisterModel"), ("ModelCard", "Processing")]
     assert [(s["Name"], s["Type"]) for s in gate["ElseSteps"]] == [("GateFailed", "Fail")]
 
 
 def test_data_dependencies_form_the_expected_graph(built):
-    """prepare -> train -> evaluate -> condition -> [baseline -> register] | fail, by data flow."""
+    """prepare -> train -> evaluate -> condition -> [baseline -> register -> model card] | fail, by data flow."""
     steps = built.steps
     deps = {name: referenced_steps(step) for name, step in steps.items() if name != d.STEP_GATE}
     deps[d.STEP_GATE] = {r.split(".")[1] for r in references(steps[d.STEP_GATE]["Arguments"]["Conditions"])}
@@ -65,6 +65,7 @@ def test_data_dependencies_form_the_expected_graph(built):
         "CheckGate": {"Evaluate"},
         "Baseline": {"Train", "Prepare"},
         "Register": {"Train", "Evaluate", "Baseline"},
+        "ModelCard": {"Evaluate", "Register"},
         "GateFailed": {"Evaluate"},
     }
 

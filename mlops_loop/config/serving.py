@@ -1,0 +1,243 @@
+"""How each model is served: the four modes and their knobs, validated at synth.
+
+A model's ``serving`` block in the config sets its mode and defaults; an environment may override
+any key per model (``environments.<env>.serving.<model>``), e.g. to serve serverless in dev so it
+idles at $0 and real-time with more instances in prod. Only the active mode's block is used.
+Ranges are the service limits (or tighter, where a larger value is almost certainly a mistake), so
+a misconfiguration fails ``cdk synth`` with the model, the field and the allowed range instead of
+failing a CloudFormation deployment.
+"""
+
+from __future__ import annotations
+
+from typing import Literal, Optional
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+
+from .instance_types import INSTANCE_TYPES
+
+Mode = Literal["realtime", "serverless", "async", "batch"]
+
+
+class _Frozen(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid", populate_by_name=True)
+
+
+def _instance_type(value: str) -> str:
+    if value not in INSTANCE_TYPES:
+        raise ValueError(f"unknown instance type {value!r}; allowed: {', '.join(sorted(INSTANCE_TYPES))}")
+    return value
+
+
+class Rollout(_Frozen):
+    """Blue/green rollout of a newly approved version, with automatic rollback.
+
+    Default: shift 10% of capacity (canary) to the new fleet, bake 10 minutes, then shift the rest;
+    keep the old fleet 5 more minutes; roll back if the new version's 5xx rate exceeds 1% or its p99
+    model latency exceeds 1 s. ``linear`` shifts ``linear_step_percent`` per step instead;
+    ``all_at_once`` shifts everything, then bakes ``termination_wait_minutes`` before tearing down.
+    """
+
+    strategy: Literal["all_at_once", "canary", "linear"] = "canary"
+    canary_percent: int = Field(default=10, ge=1, le=50)
+    linear_step_percent: int = Field(default=20, ge=5, le=50)
+    wait_minutes: int = Field(default=10, ge=0, le=60)
+    termination_wait_minutes: int = Field(default=5, ge=0, le=60)
+    max_error_rate_percent: float = Field(default=1.0, gt=0.0, le=100.0)
+    max_latency_p99_ms: int = Field(default=1000, ge=1, le=600_000)
+
+    @property
+    def timeout_seconds(self) -> int:
+        """MaximumExecutionTimeoutInSeconds (600–14400): every wait plus 30 minutes for fleet creation."""
+        steps = {"all_at_once": 1, "canary": 2, "linear": -(-100 // self.linear_step_percent)}[self.strategy]
+        waits = steps * self.wait_minutes * 60 + self.termination_wait_minutes * 60
+        return max(600, min(14_400, waits + 1800))
+
+
+class RealtimeAutoscaling(_Frozen):
+    """Target tracking on invocations per instance per minute. Default: 1–4 instances at 200
+    invocations/instance/minute, scale out after 1 minute, in after 5."""
+
+    min_instances: int = Field(default=1, ge=1, le=100)
+    max_instances: int = Field(default=4, ge=1, le=100)
+    target_invocations_per_instance: int = Field(default=200, ge=1, le=100_000)
+    scale_out_cooldown_seconds: int = Field(default=60, ge=0, le=3600)
+    scale_in_cooldown_seconds: int = Field(default=300, ge=0, le=3600)
+
+    @model_validator(mode="after")
+    def _bounds(self) -> "RealtimeAutoscaling":
+        if self.max_instances < self.min_instances:
+            raise ValueError(
+                f"max_instances: {self.max_instances} is below min_instances {self.min_instances}; "
+                "allowed: min_instances <= max_instances"
+            )
+        return self
+
+
+class RealtimeServing(_Frozen):
+    """A real-time endpoint. Default: ml.m5.large starting at ``autoscaling.min_instances``,
+    autoscaling 1–4, data capture of every request, canary rollout with alarm rollback."""
+
+    instance_type: str = "ml.m5.large"
+    autoscaling: Optional[RealtimeAutoscaling] = RealtimeAutoscaling()
+    instance_count: int = Field(default=1, ge=1, le=100, description="Instances without autoscaling / at start.")
+    rollout: Rollout = Rollout()
+
+    _types = field_validator("instance_type")(_instance_type)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _count_defaults_to_the_minimum(cls, data: object) -> object:
+        # Without an explicit instance_count the endpoint starts at the autoscaling minimum.
+        if isinstance(data, dict) and "instance_count" not in data:
+            scaling = data.get("autoscaling", RealtimeAutoscaling())
+            if isinstance(scaling, dict):
+                return {**data, "instance_count": scaling.get("min_instances", RealtimeAutoscaling().min_instances)}
+            if isinstance(scaling, RealtimeAutoscaling):
+                return {**data, "instance_count": scaling.min_instances}
+        return data
+
+    @model_validator(mode="after")
+    def _count_within_scaling(self) -> "RealtimeServing":
+        a = self.autoscaling
+        if a is not None and not a.min_instances <= self.instance_count <= a.max_instances:
+            raise ValueError(
+                f"instance_count: {self.instance_count} is outside autoscaling {a.min_instances}-{a.max_instances}; "
+                "allowed: autoscaling.min_instances <= instance_count <= autoscaling.max_instances"
+            )
+        return self
+
+
+class ServerlessServing(_Frozen):
+    """A serverless endpoint. Default: 2 GB memory, at most 10 concurrent invocations, no
+    provisioned concurrency (so it costs nothing while idle), all-at-once blue/green rollout with
+    alarm rollback (canary and linear steps are sized in instances, which serverless endpoints do
+    not have).
+
+    SageMaker data capture is not available for serverless endpoints; the model's own serving
+    code writes the same capture records when ``data_capture_percent`` > 0.
+    """
+
+    memory_mb: Literal[1024, 2048, 3072, 4096, 5120, 6144] = 2048
+    max_concurrency: int = Field(default=10, ge=1, le=200)
+    provisioned_concurrency: Optional[int] = Field(default=None, ge=1, le=200)
+    rollout: Rollout = Rollout(strategy="all_at_once")
+
+    @field_validator("rollout", mode="before")
+    @classmethod
+    def _all_at_once_by_default(cls, value: object) -> object:
+        # A partial block (e.g. only wait_minutes) keeps the only strategy serverless supports.
+        if isinstance(value, dict) and "strategy" not in value:
+            return {**value, "strategy": "all_at_once"}
+        return value
+
+    @model_validator(mode="after")
+    def _limits(self) -> "ServerlessServing":
+        if self.provisioned_concurrency is not None and self.provisioned_concurrency > self.max_concurrency:
+            raise ValueError(
+                f"provisioned_concurrency: {self.provisioned_concurrency} exceeds max_concurrency "
+                f"{self.max_concurrency}; allowed: 1-{self.max_concurrency}"
+            )
+        if self.rollout.strategy != "all_at_once":
+            raise ValueError(
+                f"rollout.strategy: {self.rollout.strategy!r} shifts traffic in instance steps, which a "
+                "serverless endpoint does not have; allowed: 'all_at_once'"
+            )
+        return self
+
+
+class AsyncServing(_Frozen):
+    """An asynchronous endpoint that scales to zero. Default: ml.m5.large, 0–2 instances, scale
+    out from zero as soon as a request waits, target 5 queued requests per instance, 4 concurrent
+    invocations per instance, scale in after 10 idle minutes."""
+
+    instance_type: str = "ml.m5.large"
+    max_instances: int = Field(default=2, ge=1, le=100)
+    target_backlog_per_instance: float = Field(default=5.0, gt=0.0, le=10_000.0)
+    max_concurrent_invocations_per_instance: int = Field(default=4, ge=1, le=1000)
+    scale_in_cooldown_seconds: int = Field(default=600, ge=0, le=3600)
+    scale_out_cooldown_seconds: int = Field(default=60, ge=0, le=3600)
+    rollout: Rollout = Rollout()
+
+    _types = field_validator("instance_type")(_instance_type)
+
+
+class BatchServing(_Frozen):
+    """Scheduled batch transform over ``s3://<inference bucket>/batch/<model>/input/``. Default:
+    one ml.m5.xlarge, nightly at 01:00 UTC, JSON Lines records split by line, 6 MB payloads; inputs
+    stay in place and each run writes ``X.out`` per input file ``X`` under its own output prefix,
+    which the monitor pairs line by line with the input."""
+
+    instance_type: str = "ml.m5.xlarge"
+    instance_count: int = Field(default=1, ge=1, le=100)
+    schedule: str = "cron(0 1 * * ? *)"
+    content_type: Literal["application/jsonlines", "text/csv"] = "application/jsonlines"
+    max_payload_mb: int = Field(default=6, ge=1, le=100)
+    max_concurrent_transforms: int = Field(default=0, ge=0, le=64, description="0 lets SageMaker choose.")
+    timeout_minutes: int = Field(default=240, ge=5, le=48 * 60)
+
+    _types = field_validator("instance_type")(_instance_type)
+
+    @field_validator("schedule")
+    @classmethod
+    def _cron(cls, value: str) -> str:
+        # Imported here: schema.py imports this module.
+        from .schema import _check_cron
+
+        return _check_cron(value)
+
+
+class ServingAlarms(_Frozen):
+    """Operational alarms on the endpoint; they notify people (they never roll back or retrain).
+
+    Default: p99 model latency above 1 s, 5xx above 1% or 4xx above 5% of requests, for 5 of 5
+    minutes; CPU (averaged per vCPU) or memory above 90% for 15 minutes (instance-based modes);
+    more than 100 queued async requests for 15 minutes; no low-traffic alarm
+    (``min_invocations_per_hour`` sets one: fewer invocations than that for 3 hours).
+    """
+
+    max_latency_p99_ms: int = Field(default=1000, ge=1, le=3_600_000)
+    max_error_rate_percent: float = Field(default=1.0, gt=0.0, le=100.0)
+    max_client_error_rate_percent: float = Field(default=5.0, gt=0.0, le=100.0)
+    max_cpu_percent: float = Field(default=90.0, gt=0.0, le=100.0)
+    max_memory_percent: float = Field(default=90.0, gt=0.0, le=100.0)
+    max_async_backlog: int = Field(default=100, ge=1, le=1_000_000)
+    min_invocations_per_hour: Optional[int] = Field(default=None, ge=1, le=100_000_000)
+
+
+class ServingConfig(_Frozen):
+    """How a model is served. Default: a real-time endpoint (see :class:`RealtimeServing`) capturing
+    every request and response for the drift monitor."""
+
+    mode: Mode = "realtime"
+    data_capture_percent: int = Field(default=100, ge=0, le=100)
+    realtime: RealtimeServing = RealtimeServing()
+    serverless: ServerlessServing = ServerlessServing()
+    async_: AsyncServing = Field(default=AsyncServing(), alias="async")
+    batch: BatchServing = BatchServing()
+    alarms: ServingAlarms = ServingAlarms()
+    # Opt-in for accounts that still have SageMaker Model Monitor and Clarify (closed to new
+    # customers): the four native job definitions and schedules next to our own monitor.
+    native_model_monitor: bool = False
+
+    @model_validator(mode="after")
+    def _native_monitor_needs_capture(self) -> "ServingConfig":
+        if self.native_model_monitor and (self.mode not in ("realtime", "async") or self.data_capture_percent == 0):
+            raise ValueError(
+                "native_model_monitor: needs SageMaker data capture, i.e. mode 'realtime' or 'async' with "
+                f"data_capture_percent > 0 (got mode {self.mode!r}, {self.data_capture_percent}%); allowed: false here"
+            )
+        return self
+
+    @property
+    def instance_types(self) -> tuple[str, ...]:
+        """The instance types the active mode runs on (none for serverless)."""
+        return {
+            "realtime": (self.realtime.instance_type,),
+            "async": (self.async_.instance_type,),
+            "batch": (self.batch.instance_type,),
+            "serverless": (),
+        }[self.mode]
+
+    def instance_type_field(self) -> str:
+        return f"serving.{'async' if self.mode == 'async' else self.mode}.instance_type"

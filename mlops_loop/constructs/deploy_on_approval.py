@@ -1,0 +1,174 @@
+"""Deploy on approval: a model package state change updates the serving stack's version parameter."""
+
+from __future__ import annotations
+
+import json
+from typing import Mapping
+
+from aws_cdk import Duration, RemovalPolicy, Stack
+from aws_cdk import aws_events as events
+from aws_cdk import aws_events_targets as targets
+from aws_cdk import aws_iam as iam
+from aws_cdk import aws_kms as kms
+from aws_cdk import aws_logs as logs
+from aws_cdk import aws_sns as sns
+from aws_cdk import aws_sqs as sqs
+from constructs import Construct
+
+from ..nag import acknowledge
+from .handler_function import handler_function
+
+# Stack states after which the previous version is still (or again) the one serving.
+FAILED_ROLLOUT_STATUSES = ("UPDATE_ROLLBACK_COMPLETE", "UPDATE_ROLLBACK_FAILED", "UPDATE_FAILED")
+
+
+class DeployOnApproval(Construct):
+    """The handler that turns approvals into CloudFormation updates, and the rules around it.
+
+    * A rule forwards every "SageMaker Model Package State Change" of this environment's groups to
+      the handler (``pipeline_code/handlers/deploy_on_approval.py``). The handler recomputes which
+      version should serve (the most recently approved, complete one) and, only if that differs from
+      the serving stack's parameter, calls ``UpdateStack`` with ``UsePreviousTemplate`` and the
+      deployer role. Duplicates and stale events therefore change nothing; an update already in
+      progress makes the invocation fail and retry (twice within an hour, then the dead-letter queue).
+    * A rule tells people (``deploy_topic``) when an update of the serving stack fails or rolls back:
+      the previous version is then still serving.
+    """
+
+    def __init__(
+        self,
+        scope: Construct,
+        construct_id: str,
+        *,
+        deploy_name_prefix: str,
+        deploy_serving_stack_name: str,
+        deploy_group_parameters: Mapping[str, str],
+        deploy_deployer_role: iam.IRole,
+        deploy_topic: sns.ITopic,
+        deploy_key: kms.IKey,
+        deploy_log_retention: logs.RetentionDays,
+        deploy_removal_policy: RemovalPolicy,
+    ) -> None:
+        """``deploy_group_parameters`` maps each model package group name to its serving-stack parameter."""
+        super().__init__(scope, construct_id)
+        stack = Stack.of(self)
+        self.dead_letter_queue = sqs.Queue(
+            self,
+            "DeadLetters",
+            encryption=sqs.QueueEncryption.KMS,
+            encryption_master_key=deploy_key,
+            enforce_ssl=True,
+            retention_period=Duration.days(14),
+            removal_policy=deploy_removal_policy,
+        )
+        acknowledge(
+            self.dead_letter_queue,
+            "This queue is itself the dead-letter queue of the deploy handler; a DLQ of a DLQ adds nothing.",
+            "AwsSolutions-SQS3",
+        )
+        stack_arn = stack.format_arn(service="cloudformation", resource="stack", resource_name=f"{deploy_serving_stack_name}/*")
+        stack_arn_prefix = stack.format_arn(service="cloudformation", resource="stack", resource_name=f"{deploy_serving_stack_name}/")
+        built = handler_function(
+            self,
+            function_name=f"{deploy_name_prefix}-deploy-on-approval",
+            description="Deploys the most recently approved model version by updating the serving stack's parameter",
+            role_description=f"{deploy_name_prefix}: approval-driven serving updates",
+            access_description=f"{deploy_name_prefix} deploy on approval",
+            handler="deploy_on_approval.handler",
+            environment={
+                "SERVING_STACK_NAME": deploy_serving_stack_name,
+                "MODEL_PARAMETERS": json.dumps(dict(deploy_group_parameters), sort_keys=True),
+                "DEPLOYER_ROLE_ARN": deploy_deployer_role.role_arn,
+                "NOTIFY_TOPIC_ARN": deploy_topic.topic_arn,
+            },
+            key=deploy_key,
+            dead_letter_queue=self.dead_letter_queue,
+            log_retention=deploy_log_retention,
+            removal_policy=deploy_removal_policy,
+            vpc_reason="The function only calls the SageMaker, CloudFormation and SNS APIs; the app deploys no VPC "
+            "and the function reaches no private resource.",
+        )
+        access = built.access
+        groups = sorted(deploy_group_parameters)
+        access.allow(
+            "ReadRegistry",
+            ["sagemaker:DescribeModelPackage", "sagemaker:ListModelPackages"],
+            [stack.format_arn(service="sagemaker", resource="model-package", resource_name=f"{g.lower()}/*") for g in groups]
+            + [stack.format_arn(service="sagemaker", resource="model-package-group", resource_name=g.lower()) for g in groups],
+            wildcard_reason="Any version of this environment's groups may be the one to serve; reading is limited "
+            "to those groups.",
+        )
+        access.allow(
+            "UpdateServingStack",
+            ["cloudformation:DescribeStacks", "cloudformation:UpdateStack"],
+            [stack_arn],
+            wildcard_reason="A stack ARN ends in an id CloudFormation assigns at creation; the name pins the serving stack.",
+        )
+        access.allow(
+            "PassDeployerRole",
+            ["iam:PassRole"],
+            [deploy_deployer_role.role_arn],
+            conditions={"StringEquals": {"iam:PassedToService": "cloudformation.amazonaws.com"}},
+        )
+        access.allow("Notify", ["sns:Publish"], [deploy_topic.topic_arn])
+        self.function = built.function
+
+        self.approvals = events.Rule(
+            self,
+            "Approvals",
+            description="Model package approvals and rejections of this environment -> deploy handler",
+            event_pattern=events.EventPattern(
+                source=["aws.sagemaker"],
+                detail_type=["SageMaker Model Package State Change"],
+                detail={"ModelPackageGroupName": groups},
+            ),
+        )
+        self.approvals.add_target(
+            targets.LambdaFunction(
+                self.function,
+                dead_letter_queue=self.dead_letter_queue,
+                retry_attempts=2,
+                max_event_age=Duration.hours(1),
+            )
+        )
+        # An approval that arrives while a rollout runs is retried only for an hour; when the stack
+        # settles, each group is reconciled once more so such an approval is never lost. Not on
+        # rollback states: that would retry a failing version in a loop.
+        self.settled: list[events.Rule] = []
+        # A rule takes at most five targets: one rule per five groups.
+        for index in range(0, len(groups), 5):
+            rule = events.Rule(
+                self,
+                "ServingSettled" if index == 0 else f"ServingSettled{index // 5}",
+                description="After a successful serving update, reconcile each group once more (late approvals)",
+                event_pattern=events.EventPattern(
+                    source=["aws.cloudformation"],
+                    detail_type=["CloudFormation Stack Status Change"],
+                    detail={"stack-id": [{"prefix": stack_arn_prefix}], "status-details": {"status": ["UPDATE_COMPLETE"]}},
+                ),
+            )
+            for group in groups[index : index + 5]:
+                rule.add_target(
+                    targets.LambdaFunction(
+                        self.function,
+                        event=events.RuleTargetInput.from_object({"action": "reconcile", "group": group}),
+                        dead_letter_queue=self.dead_letter_queue,
+                        retry_attempts=2,
+                        max_event_age=Duration.hours(1),
+                    )
+                )
+            self.settled.append(rule)
+        self.failed_rollouts = events.Rule(
+            self,
+            "FailedRollouts",
+            description="Tell people when a serving update fails or rolls back (the previous version keeps serving)",
+            event_pattern=events.EventPattern(
+                source=["aws.cloudformation"],
+                detail_type=["CloudFormation Stack Status Change"],
+                detail={
+                    "stack-id": [{"prefix": stack_arn_prefix}],
+                    "status-details": {"status": list(FAILED_ROLLOUT_STATUSES)},
+                },
+            ),
+        )
+        self.failed_rollouts.add_target(targets.SnsTopic(deploy_topic, dead_letter_queue=self.dead_letter_queue))

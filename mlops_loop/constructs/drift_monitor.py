@@ -1,0 +1,243 @@
+"""Our own drift monitor, scheduled per model as a SageMaker Processing job (no Model Monitor needed)."""
+
+from __future__ import annotations
+
+import hashlib
+
+from aws_cdk import ArnFormat, Stack
+from aws_cdk import aws_iam as iam
+from aws_cdk import aws_kms as kms
+from aws_cdk import aws_s3 as s3
+from aws_cdk import aws_scheduler as scheduler
+from constructs import Construct
+
+from ..config.schema import ModelConfig, MonitoringConfig
+from .access_policy import AccessPolicy, s3_arn
+from .job_code import JobCode
+from .loop_alarms import MONITOR_NAMESPACE
+from .served_model import inference_prefix
+from .training_pipeline import ENTRY_SCRIPT, xgboost_image_uri, xgboost_repository_arn
+
+PROC_INPUT = "/opt/ml/processing/input"
+REPORT_DIR = "/opt/ml/processing/output/monitor"
+MAX_RUNTIME_SECONDS = 2 * 3600
+
+
+class DriftMonitor(Construct):
+    """Runs ``pipeline_code.monitoring.monitor --from-s3`` for one model on ``monitor_settings.schedule``.
+
+    EventBridge Scheduler starts a Processing job directly (universal target ``createProcessingJob``;
+    the job name carries the schedule's execution id, so every run is unique). The job, in the stock
+    XGBoost image with the job code as inputs, finds the version that serves from the serving
+    stack's parameter, downloads that version's baselines and model, the last 24 hours of captured
+    traffic (``capture/<model>/``; batch models: ``batch/<model>/`` inputs with their outputs) and a
+    week of ground-truth labels (``labels/<model>/``), and publishes the drift, quality, bias and
+    health metrics the loop's alarms watch (namespace ``mlops-loop/monitoring``). Its JSON and HTML
+    reports land under ``monitor/<model>/<execution id>/``. Before the first approval it reports
+    "not serving" and stays healthy; any download or API failure makes the run *unhealthy* (an
+    alarm for people), never a silent stop.
+    """
+
+    def __init__(
+        self,
+        scope: Construct,
+        construct_id: str,
+        *,
+        monitor_name_prefix: str,
+        monitor_environment: str,
+        monitor_model: ModelConfig,
+        monitor_mode: str,
+        monitor_settings: MonitoringConfig,
+        monitor_instance_type: str,
+        monitor_serving_stack_name: str,
+        monitor_package_group_name: str,
+        monitor_inference_bucket: s3.IBucket,
+        monitor_artifacts_bucket: s3.IBucket,
+        monitor_key: kms.IKey,
+        monitor_code: JobCode,
+    ) -> None:
+        super().__init__(scope, construct_id)
+        stack = Stack.of(self)
+        model = monitor_model.name
+        bucket = monitor_inference_bucket.bucket_name
+        entry = monitor_code.script(ENTRY_SCRIPT)
+        spec = monitor_code.model_spec(monitor_model)
+
+        self.role = iam.Role(
+            self,
+            "Role",
+            assumed_by=iam.ServicePrincipal("sagemaker.amazonaws.com"),
+            description=f"{monitor_name_prefix}: drift monitor of {model}",
+        )
+        access = AccessPolicy(self, "Access", access_role=self.role, access_description=f"{monitor_name_prefix} {model} monitor")
+        monitor_code.grant_read(access)
+        access.allow("ReadModelSpec", ["s3:GetObject"], [s3_arn(self, spec.s3_bucket_name, spec.s3_object_key)])
+        traffic = "batch" if monitor_mode == "batch" else "capture"
+        access.allow_prefix("ReadTraffic", bucket, inference_prefix(model, traffic))
+        access.allow_prefix("ReadLabels", bucket, inference_prefix(model, "labels"))
+        access.allow_prefix("Reports", bucket, inference_prefix(model, "monitor"), write=True)
+        # Baselines, evaluation report and model.tar.gz of whichever version serves.
+        access.allow_prefix("ReadVersions", monitor_artifacts_bucket.bucket_name, f"pipelines/{model}/")
+        access.allow_key("DataKey", monitor_key)
+        access.allow(
+            "FindServingVersion",
+            ["cloudformation:DescribeStacks"],
+            [stack.format_arn(service="cloudformation", resource="stack", resource_name=f"{monitor_serving_stack_name}/*")],
+            wildcard_reason="A stack ARN ends in an id CloudFormation assigns at creation; the name pins the serving stack.",
+        )
+        access.allow(
+            "ReadVersion",
+            ["sagemaker:DescribeModelPackage"],
+            [stack.format_arn(service="sagemaker", resource="model-package", resource_name=f"{monitor_package_group_name.lower()}/*")],
+            wildcard_reason="Whichever version of this model's group serves; only that group.",
+        )
+        access.allow(
+            "PublishMetrics",
+            ["cloudwatch:PutMetricData"],
+            ["*"],
+            conditions={"StringEquals": {"cloudwatch:namespace": MONITOR_NAMESPACE}},
+            wildcard_reason="PutMetricData has no resource-level permissions; the namespace condition limits it "
+            "to the monitor's own metrics.",
+        )
+        access.allow(
+            "Logs",
+            ["logs:CreateLogGroup", "logs:CreateLogStream", "logs:PutLogEvents", "logs:DescribeLogStreams"],
+            [stack.format_arn(service="logs", resource="log-group", resource_name="/aws/sagemaker/ProcessingJobs:*",
+                              arn_format=ArnFormat.COLON_RESOURCE_NAME)],
+            wildcard_reason="SageMaker writes one log stream per processing job and instance.",
+        )
+        access.allow(
+            "PullImageToken",
+            ["ecr:GetAuthorizationToken"],
+            ["*"],
+            wildcard_reason="GetAuthorizationToken has no resource-level permissions; pulls are limited to "
+            "SageMaker's XGBoost repository below.",
+        )
+        access.allow(
+            "PullImage",
+            ["ecr:BatchGetImage", "ecr:GetDownloadUrlForLayer", "ecr:BatchCheckLayerAvailability"],
+            [xgboost_repository_arn(stack.region)],
+        )
+
+        # Unique per run and at most 63 characters: a stable stem (IAM scoping) + the execution id.
+        stem = "mon-" + hashlib.sha256(f"{monitor_name_prefix}/{model}".encode()).hexdigest()[:10]
+        self.job_name_prefix = stem
+        s3_prefix = f"s3://{bucket}/"
+        traffic_flag = "--batch-s3-uri" if monitor_mode == "batch" else "--capture-s3-uri"
+        arguments = [
+            "pipeline_code.monitoring.monitor",
+            # Single-file assets keep their content-hashed object name when downloaded.
+            "--model-spec", f"{PROC_INPUT}/model_spec/{_basename(spec.s3_object_key)}",
+            "--from-s3",
+            "--serving-stack", monitor_serving_stack_name,
+            "--model", model,
+            traffic_flag, f"{s3_prefix}{inference_prefix(model, traffic)}",
+            "--labels-s3-uri", f"{s3_prefix}{inference_prefix(model, 'labels')}",
+            "--window-hours", "24",
+            "--label-window-hours", "168",
+            "--environment", monitor_environment,
+            "--psi-threshold", str(monitor_settings.psi_threshold),
+            "--ks-p-value", str(monitor_settings.ks_p_value),
+            "--max-auc-drop", str(monitor_settings.max_auc_drop),
+            "--publish-metrics",
+            "--region", stack.region,
+            "--output-dir", REPORT_DIR,
+        ]  # fmt: skip
+
+        def code_input(name: str, uri: str) -> dict:
+            return {
+                "InputName": name,
+                "S3Input": {
+                    "S3Uri": uri,
+                    "LocalPath": f"{PROC_INPUT}/{name}",
+                    "S3DataType": "S3Prefix",
+                    "S3InputMode": "File",
+                    "S3DataDistributionType": "FullyReplicated",
+                },
+            }
+
+        request = {
+            "ProcessingJobName": f"{stem}-<aws.scheduler.execution-id>",
+            "RoleArn": self.role.role_arn,
+            "AppSpecification": {
+                "ImageUri": xgboost_image_uri(stack.region),
+                "ContainerEntrypoint": ["python3", f"{PROC_INPUT}/entry/{_basename(entry.s3_object_key)}"],
+                "ContainerArguments": arguments,
+            },
+            "ProcessingInputs": [
+                code_input("entry", entry.s3_object_url),
+                code_input("lib", monitor_code.library.s3_object_url),
+                code_input("model_spec", spec.s3_object_url),
+            ],
+            "ProcessingOutputConfig": {
+                "KmsKeyId": monitor_key.key_arn,
+                "Outputs": [
+                    {
+                        "OutputName": "monitor",
+                        "S3Output": {
+                            "S3Uri": f"{s3_prefix}{inference_prefix(model, 'monitor')}<aws.scheduler.execution-id>/",
+                            "LocalPath": REPORT_DIR,
+                            "S3UploadMode": "EndOfJob",
+                        },
+                    }
+                ],
+            },
+            "ProcessingResources": {
+                "ClusterConfig": {
+                    "InstanceCount": 1,
+                    "InstanceType": monitor_instance_type,
+                    "VolumeSizeInGB": 30,
+                    "VolumeKmsKeyId": monitor_key.key_arn,
+                }
+            },
+            "StoppingCondition": {"MaxRuntimeInSeconds": MAX_RUNTIME_SECONDS},
+            # The job calls CloudFormation, SageMaker, S3 and CloudWatch: no network isolation.
+            "NetworkConfig": {"EnableInterContainerTrafficEncryption": True, "EnableNetworkIsolation": False},
+            "Tags": [{"Key": "mlops-loop:model", "Value": model}, {"Key": "mlops-loop:job", "Value": "monitor"}],
+        }
+        scheduler_role = iam.Role(
+            self,
+            "SchedulerRole",
+            assumed_by=iam.ServicePrincipal("scheduler.amazonaws.com").with_conditions(
+                {"StringEquals": {"aws:SourceAccount": stack.account}}
+            ),
+            description=f"{monitor_name_prefix}: scheduled drift monitor of {model}",
+        )
+        start = AccessPolicy(self, "SchedulerAccess", access_role=scheduler_role, access_description=f"{monitor_name_prefix} {model} monitor schedule")
+        start.allow(
+            "StartMonitor",
+            ["sagemaker:CreateProcessingJob", "sagemaker:AddTags"],
+            [stack.format_arn(service="sagemaker", resource="processing-job", resource_name=f"{stem}-*")],
+            wildcard_reason="Each run names its job after the schedule's execution id; the stem confines the "
+            "role to this model's monitor jobs.",
+        )
+        start.allow(
+            "PassMonitorRole",
+            ["iam:PassRole"],
+            [self.role.role_arn],
+            conditions={"StringEquals": {"iam:PassedToService": "sagemaker.amazonaws.com"}},
+        )
+        start.allow_key("Key", monitor_key)
+        self.schedule = scheduler.CfnSchedule(
+            self,
+            "Schedule",
+            description=f"Drift monitor of {model}",
+            schedule_expression=monitor_settings.schedule,
+            schedule_expression_timezone="UTC",
+            flexible_time_window=scheduler.CfnSchedule.FlexibleTimeWindowProperty(mode="OFF"),
+            target=scheduler.CfnSchedule.TargetProperty(
+                arn=f"arn:{stack.partition}:scheduler:::aws-sdk:sagemaker:createProcessingJob",
+                role_arn=scheduler_role.role_arn,
+                input=stack.to_json_string(request),
+                retry_policy=scheduler.CfnSchedule.RetryPolicyProperty(maximum_retry_attempts=2, maximum_event_age_in_seconds=3600),
+            ),
+        )
+        self.schedule.node.add_dependency(access)
+        self.schedule.node.add_dependency(start)
+
+
+def _basename(object_key: str) -> str:
+    """The file name a single-file asset gets when SageMaker downloads its object."""
+    if "${Token" in object_key:
+        raise ValueError(f"asset object key {object_key!r} is not known at synth; the job needs its file name")
+    return object_key.rsplit("/", 1)[-1]

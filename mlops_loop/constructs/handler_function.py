@@ -1,0 +1,106 @@
+"""The one way this app builds an event-handler Lambda function from ``pipeline_code/handlers``."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Mapping
+
+from aws_cdk import ArnFormat, Duration, RemovalPolicy, Stack
+from aws_cdk import aws_iam as iam
+from aws_cdk import aws_kms as kms
+from aws_cdk import aws_lambda as lambda_
+from aws_cdk import aws_logs as logs
+from aws_cdk import aws_sqs as sqs
+from constructs import Construct
+
+from ..nag import acknowledge
+from .access_policy import AccessPolicy
+
+HANDLERS = Path(__file__).resolve().parents[2] / "pipeline_code" / "handlers"
+
+
+@dataclass(frozen=True)
+class HandlerFunction:
+    function: lambda_.Function
+    role: iam.Role
+    access: AccessPolicy
+
+
+def handler_function(
+    scope: Construct,
+    *,
+    function_name: str,
+    description: str,
+    role_description: str,
+    access_description: str,
+    handler: str,
+    environment: Mapping[str, str],
+    key: kms.IKey,
+    dead_letter_queue: sqs.IQueue,
+    log_retention: logs.RetentionDays,
+    removal_policy: RemovalPolicy,
+    timeout: Duration = Duration.seconds(30),
+    vpc_reason: str,
+) -> HandlerFunction:
+    """A Python 3.14 ARM function running ``handler`` from ``pipeline_code/handlers``, built in ``scope``
+    as ``Logs``, ``Role``, ``Access`` and ``Function``.
+
+    Defaults every handler shares: reserved concurrency 1 (handlers guard shared state, so they must
+    not race each other), two async retries within an hour, then the encrypted ``dead_letter_queue``;
+    a KMS-encrypted log group with a fixed name and retention; a managed policy holding exactly the
+    statements the caller adds to ``access`` (plus its own log stream and the dead-letter queue).
+    """
+    stack = Stack.of(scope)
+    log_group = logs.LogGroup(
+        scope,
+        "Logs",
+        log_group_name=f"/aws/lambda/{function_name}",
+        encryption_key=key,
+        retention=log_retention,
+        removal_policy=removal_policy,
+    )
+    role = iam.Role(scope, "Role", assumed_by=iam.ServicePrincipal("lambda.amazonaws.com"), description=role_description)
+    access = AccessPolicy(scope, "Access", access_role=role, access_description=access_description)
+    access.allow(
+        "WriteLogs",
+        ["logs:CreateLogStream", "logs:PutLogEvents"],
+        [
+            stack.format_arn(
+                service="logs",
+                resource="log-group",
+                resource_name=f"/aws/lambda/{function_name}:*",
+                arn_format=ArnFormat.COLON_RESOURCE_NAME,
+            )
+        ],
+        wildcard_reason="Lambda creates one log stream per execution environment in this function's log group.",
+    )
+    access.allow("DeadLetters", ["sqs:SendMessage"], [dead_letter_queue.queue_arn])
+    access.allow_key("DeadLetterKey", key)
+    function = lambda_.Function(
+        scope,
+        "Function",
+        function_name=function_name,
+        description=description,
+        runtime=lambda_.Runtime.PYTHON_3_14,
+        architecture=lambda_.Architecture.ARM_64,
+        handler=handler,
+        code=lambda_.Code.from_asset(str(HANDLERS), exclude=["__pycache__", "*.pyc", "__init__.py"]),
+        role=role,
+        timeout=timeout,
+        memory_size=256,
+        reserved_concurrent_executions=1,
+        environment=dict(environment),
+        retry_attempts=2,
+        max_event_age=Duration.hours(1),
+        log_group=log_group,
+    )
+    # Set on the L1 resource: the L2 prop would also add an inline grant to the role, which
+    # already holds exactly this permission in its managed policy.
+    cfn_function = function.node.default_child
+    cfn_function.dead_letter_config = lambda_.CfnFunction.DeadLetterConfigProperty(target_arn=dead_letter_queue.queue_arn)
+    # The managed policy must exist before the function can act; the role dependency the L2 adds
+    # is already implied by the function's Role reference (cfn-lint W3005), so it is replaced.
+    cfn_function.add_override("DependsOn", [stack.get_logical_id(access.policy.node.default_child)])
+    acknowledge(function, vpc_reason, "NIST.800.53.R5-LambdaInsideVPC")
+    return HandlerFunction(function=function, role=role, access=access)

@@ -1,0 +1,456 @@
+"""The native SageMaker Model Monitor / Clarify opt-in of one served model (``serving.native_model_monitor``).
+
+SageMaker Model Monitor and Clarify are closed to new customers, so mlops-loop's default monitor is its
+own; accounts that still have them can add the four native monitors next to it with this construct.
+"""
+
+from __future__ import annotations
+
+import functools
+import hashlib
+import json
+import re
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Optional
+
+from aws_cdk import ArnFormat, CfnCondition, CfnResource, Stack, Token
+from aws_cdk import aws_iam as iam
+from aws_cdk import aws_kms as kms
+from aws_cdk import aws_s3 as s3
+from aws_cdk import aws_s3_assets as s3_assets
+from aws_cdk import aws_sagemaker as sagemaker
+from constructs import Construct
+
+from ..config.instance_types import INSTANCE_TYPES
+from ..config.schema import ModelConfig
+from ..naming import pascal
+from ..training.sdk_offline import offline_sdk
+from .access_policy import READ_OBJECT_ACTIONS, AccessPolicy, s3_arn
+from .served_model import inference_prefix
+
+# Where the serving code puts P(target = 1) in a JSON response (docs/invocation-contract.md):
+# {"predictions": [{"score": p, "label": 0|1}], ...}. Model Monitor reads one record per request.
+PROBABILITY_ATTRIBUTE = "predictions[0].score"
+PROBABILITY_THRESHOLD = 0.5
+# Clarify reads the features of a captured JSON request {"instances": [record]} with a JMESPath
+# multiselect over the record's keys (see _features_attribute).
+REQUEST_RECORDS = "instances[0]"
+# Kernel SHAP calls the endpoint num_samples times per explained record; 100 keeps a daily run cheap.
+SHAP_SAMPLES = 100
+REPORT_ROOT = "monitor-native"
+INPUT_PATH = "/opt/ml/processing/input/endpoint"
+OUTPUT_PATH = "/opt/ml/processing/output"
+# Namespaces the Model Monitor and Clarify containers publish to (AWS docs spell the data-quality one
+# three ways: /aws/sagemaker/Endpoints/data-metrics, .../Endpoint/data-metrics, .../data-metric).
+METRIC_NAMESPACES = ("/aws/sagemaker/Endpoint*/data-metric*", "/aws/sagemaker/Endpoints/model-metrics",
+                     "aws/sagemaker/Endpoints/bias-metrics", "aws/sagemaker/Endpoints/explainability-metrics")
+
+_CRON = re.compile(r"^cron\((\S+) (\S+) (\S+) (\S+) (\S+) (\S+)\)$")
+_HOUR = re.compile(r"^(\*|\d{1,2})(?:/(\d{1,2}))?$")
+_NAME_LIMIT = 63
+_SCHEDULE_HELP = ("allowed: an EventBridge cron at minute 0, every day of every month, with hours '*' (hourly), "
+                  "'H' (daily at H UTC) or 'H/N' (every N hours from H), e.g. 'cron(0 3 * * ? *)'")
+
+
+@dataclass(frozen=True)
+class MonitorSchedule:
+    """A Model Monitor ``ScheduleExpression`` and the time between two runs."""
+
+    expression: str
+    period_seconds: int
+
+
+def monitoring_schedule(value: str) -> MonitorSchedule:
+    """Convert an EventBridge ``cron(min hour dom month dow year)`` to a Model Monitor schedule.
+
+    Model Monitor accepts only ``cron(0 * ? * * *)`` (hourly), ``cron(0 H ? * * *)`` (daily) and
+    ``cron(0 H/N ? * * *)`` (every N hours); anything else fails synth naming ``native_schedule``.
+    """
+    match = _CRON.match(value or "")
+    if not match:
+        raise ValueError(f"native_schedule: {value!r} is not a cron(...) expression; {_SCHEDULE_HELP}")
+    minute, hour, day_of_month, month, day_of_week, year = match.groups()
+    every_day = (day_of_month, day_of_week) in (("*", "?"), ("?", "*"))
+    hours = _HOUR.match(hour)
+    if minute != "0" or month != "*" or year != "*" or not every_day or not hours:
+        raise ValueError(f"native_schedule: {value!r} cannot run as a Model Monitor schedule; {_SCHEDULE_HELP}")
+    start, step = hours.groups()
+    if start == "*":
+        if step is not None:
+            raise ValueError(f"native_schedule: {value!r}: use 'H/N' with a start hour, not '*/N'; {_SCHEDULE_HELP}")
+        return MonitorSchedule("cron(0 * ? * * *)", 3600)
+    if not 0 <= int(start) <= 23 or (step is not None and not 1 <= int(step) <= 24):
+        raise ValueError(f"native_schedule: {value!r}: hour must be 0-23 and the step 1-24; {_SCHEDULE_HELP}")
+    if step is None:
+        return MonitorSchedule(f"cron(0 {int(start)} ? * * *)", 86_400)
+    return MonitorSchedule(f"cron(0 {int(start)}/{int(step)} ? * * *)", int(step) * 3600)
+
+
+@dataclass(frozen=True)
+class _Kind:
+    key: str  # report sub-prefix and name part
+    monitoring_type: str
+    short: str  # keeps generated names within 63 characters
+
+
+DATA_QUALITY = _Kind("data-quality", "DataQuality", "dq")
+MODEL_QUALITY = _Kind("model-quality", "ModelQuality", "mq")
+MODEL_BIAS = _Kind("model-bias", "ModelBias", "bias")
+MODEL_EXPLAINABILITY = _Kind("model-explainability", "ModelExplainability", "expl")
+KINDS = (DATA_QUALITY, MODEL_QUALITY, MODEL_BIAS, MODEL_EXPLAINABILITY)
+
+
+def _bounded_name(base: str, salt: str) -> str:
+    """``base`` if it fits in 63 characters, otherwise its start plus a hash (names stay unique)."""
+    if len(base) <= _NAME_LIMIT:
+        return base
+    digest = hashlib.sha256(f"{base}|{salt}".encode()).hexdigest()[:8]
+    return f"{base[:_NAME_LIMIT - 9].rstrip('-')}-{digest}"
+
+
+@functools.lru_cache(maxsize=None)
+def monitor_images(region: str) -> tuple[str, str]:
+    """The Model Monitor analyzer and Clarify processing image URIs in ``region`` (offline, the SDK's tables)."""
+    with offline_sdk(region, "unused-default-bucket"):
+        from sagemaker.core import image_uris
+
+        return image_uris.retrieve("model-monitor", region=region), image_uris.retrieve("clarify", region=region)
+
+
+def repository_arn(image_uri: str, region: str) -> str:
+    """The ECR repository ARN of ``<account>.dkr.ecr.<region>.amazonaws.com/<repo>[:tag]``."""
+    registry_account, _, rest = image_uri.partition(".dkr.ecr.")
+    partition = "aws-cn" if region.startswith("cn-") else "aws"
+    return f"arn:{partition}:ecr:{region}:{registry_account}:repository/{rest.split('/', 1)[1].split(':')[0]}"
+
+
+def analysis_configs(model: ModelConfig, endpoint_name: str, region: str) -> tuple[dict, dict]:
+    """The Clarify analysis configs (bias, explainability) of ``model``, built with the SDK's own classes.
+
+    Bias: label = the target (positive value 1), facet = the sensitive attribute, headers = the
+    features, the sensitive attribute and the target (Clarify finds the facet by header, and the
+    sensitive attribute is not a model input). Explainability: Kernel SHAP over the features, calling
+    the endpoint itself with CSV records in feature order (the serving code's precomputed-feature
+    form) and reading the score it answers; no shadow endpoint is created.
+    """
+    with offline_sdk(region, "unused-default-bucket"):
+        from sagemaker.core import clarify
+        from sagemaker.core.model_monitor.clarify_model_monitoring import (
+            BiasAnalysisConfig,
+            ExplainabilityAnalysisConfig,
+        )
+
+        bias = BiasAnalysisConfig(
+            clarify.BiasConfig(label_values_or_threshold=[1], facet_name=model.sensitive_attribute),
+            headers=[*model.features, model.sensitive_attribute, model.target],
+            label=model.target,
+        )._to_dict()
+        explainability = ExplainabilityAnalysisConfig(
+            clarify.SHAPConfig(num_samples=SHAP_SAMPLES, agg_method="mean_abs", use_logit=False, save_local_shap_values=False),
+            clarify.ModelConfig(endpoint_name=endpoint_name, content_type="text/csv", accept_type="text/csv"),
+            headers=list(model.features),
+        )._to_dict()
+    return bias, explainability
+
+
+def _camel(value: Any) -> Any:
+    """Snake-case struct dicts as the camelCase dicts jsii accepts for L1 struct props (maps kept as they are)."""
+    if isinstance(value, list):
+        return [_camel(v) for v in value]
+    if not isinstance(value, dict):
+        return value
+    out = {}
+    for key, item in value.items():
+        head, *rest = key.split("_")
+        out[head + "".join(part.title() for part in rest)] = item if key == "environment" else _camel(item)
+    return out
+
+
+def _features_attribute(columns: list[str]) -> str:
+    return f"{REQUEST_RECORDS}.[{', '.join(columns)}]"
+
+
+class NativeModelMonitor(Construct):
+    """SageMaker Model Monitor's four monitors of one endpoint, each with its job definition and schedule.
+
+    Every resource carries ``native_condition`` (the endpoint exists only once a version is approved).
+    Job definitions are create-only in CloudFormation, so their names end in a hash of their
+    properties: a changed definition gets a new name and is replaced, and its schedule is updated to
+    it. The schedules have fixed names ``<prefix>-<model>-<dq|mq|bias|expl>``.
+
+    * Data quality: statistics of the captured requests and responses (``capture/<model>/``). No
+      baseline is required or set: our baselines are in our own format, not Deequ's
+      statistics/constraints, so the job reports statistics only; add a ``DataQualityBaselineConfig``
+      (e.g. from a Model Monitor baselining job) to get constraint violations.
+    * Model quality: ``BinaryClassification`` on ``predictions[0].score`` thresholded at 0.5, joined
+      with ground truth under ``labels/<model>/``. Model Monitor reads its own ground-truth records
+      there (``yyyy/mm/dd/hh/*.jsonl``, ``{"groundTruthData": {"data": "1", "encoding": "CSV"},
+      "eventMetadata": {"eventId": <InferenceId>}, "eventVersion": "0"}``), joined on the
+      ``InferenceId`` the caller passed to InvokeEndpoint; our monitor's CSV labels are not read.
+    * Bias: Clarify post-training bias drift of the target (positive value 1) by the sensitive
+      attribute, on the same window and ground truth. Captured JSON requests must be
+      ``{"instances": [record]}`` with one record holding the features and the sensitive attribute.
+    * Explainability: Clarify Kernel SHAP attribution drift (100 samples, mean absolute SHAP, Clarify's
+      own baseline); it invokes the live endpoint with CSV records in feature order, so it is the
+      one job that keeps network access. No shadow endpoint is created.
+
+    Reports go to ``monitor-native/<model>/<kind>/`` in the inference bucket, encrypted with
+    ``native_key``; volumes too, except on instance types with local NVMe (hardware-encrypted, and
+    SageMaker rejects a volume key there). Inter-container traffic is encrypted. One role
+    (``self.role``) runs all four, with a least-privilege managed policy. The stack needs a concrete
+    region: the Model Monitor and Clarify image URIs are looked up per region at synth.
+
+    The two Clarify analysis configs are file assets (published by ``cdk deploy``) created under
+    ``native_asset_scope``; default: this construct. A stack that must publish no assets (the Serving
+    stack is updated with UsePreviousTemplate) passes a construct of another stack, e.g. Storage.
+
+    Defaults: ``native_instance_count`` 1 instance per run; ``native_volume_size_gb`` a 20 GB volume;
+    ``native_max_runtime_seconds`` None stops each run after the schedule period or one hour,
+    whichever is shorter; ``native_label_delay_hours`` 24 makes model quality and bias judge the
+    schedule period that ended 24 hours ago, so labels that arrive within a day are counted.
+    """
+
+    def __init__(
+        self,
+        scope: Construct,
+        construct_id: str,
+        *,
+        native_name_prefix: str,
+        native_model: ModelConfig,
+        native_endpoint_name: str,
+        native_condition: CfnCondition,
+        native_inference_bucket: s3.IBucket,
+        native_key: kms.IKey,
+        native_schedule: str,
+        native_instance_type: str,
+        native_instance_count: int = 1,
+        native_volume_size_gb: int = 20,
+        native_max_runtime_seconds: Optional[int] = None,
+        native_label_delay_hours: int = 24,
+        native_asset_scope: Optional[Construct] = None,
+    ) -> None:
+        super().__init__(scope, construct_id)
+        stack = Stack.of(self)
+        if Token.is_unresolved(stack.region):
+            raise ValueError(f"{self.node.path}: the stack has no concrete region; give it env=Environment(region=...) "
+                             "so the Model Monitor and Clarify images can be looked up")
+        if Token.is_unresolved(native_endpoint_name) or not re.match(r"^[a-zA-Z0-9](-*[a-zA-Z0-9])*$", native_endpoint_name):
+            raise ValueError(f"native_endpoint_name: {native_endpoint_name!r} must be the endpoint's fixed name "
+                             "(a plain string; it is written into the Clarify analysis config), e.g. 'mlops-loop-prod-churn'")
+        self.schedule = monitoring_schedule(native_schedule)
+        instance = INSTANCE_TYPES.get(native_instance_type)
+        if instance is None or instance.accelerator not in ("none", "gpu"):
+            raise ValueError(f"native_instance_type: {native_instance_type!r} cannot run processing jobs; allowed: "
+                             f"{', '.join(sorted(n for n, t in INSTANCE_TYPES.items() if t.accelerator in ('none', 'gpu')))}")
+        max_runtime = native_max_runtime_seconds or min(self.schedule.period_seconds, 3600)
+        if not 60 <= max_runtime <= self.schedule.period_seconds:
+            raise ValueError(f"native_max_runtime_seconds: {max_runtime} must be 60-{self.schedule.period_seconds} "
+                             f"(a run must end before {native_schedule} starts the next one)")
+        if not 1 <= native_instance_count <= 20:
+            raise ValueError(f"native_instance_count: {native_instance_count}; allowed: 1-20")
+        if not 1 <= native_volume_size_gb <= 512:
+            raise ValueError(f"native_volume_size_gb: {native_volume_size_gb}; allowed: 1-512")
+        if not 0 <= native_label_delay_hours <= 24 * 30:
+            raise ValueError(f"native_label_delay_hours: {native_label_delay_hours}; allowed: 0-720")
+
+        self._condition = native_condition
+        self._prefix = native_name_prefix
+        model = native_model
+        self.model_name = model.name
+        self.endpoint_name = native_endpoint_name
+        bucket_name = native_inference_bucket.bucket_name
+        analyzer_image, clarify_image = monitor_images(stack.region)
+        self.bias_analysis_config, self.explainability_analysis_config = analysis_configs(
+            model, native_endpoint_name, stack.region
+        )
+        asset_scope = native_asset_scope or self
+        if Stack.of(asset_scope).region != stack.region or Stack.of(asset_scope).account != stack.account:
+            raise ValueError("native_asset_scope: must be in a stack of the same account and region as the monitor")
+        # Clarify reads its analysis config from S3; assets are the only way to put a synth-time file
+        # there without a custom resource.
+        asset_prefix = "" if native_asset_scope is None else f"{pascal(model.name)}Native"
+        self.bias_config_asset = self._config_asset(asset_scope, f"{asset_prefix}BiasAnalysisConfig",
+                                                    self.bias_analysis_config)
+        self.explainability_config_asset = self._config_asset(asset_scope, f"{asset_prefix}ExplainabilityAnalysisConfig",
+                                                              self.explainability_analysis_config)
+        self.report_uris = {k.key: f"s3://{bucket_name}/{REPORT_ROOT}/{model.name}/{k.key}/" for k in KINDS}
+
+        # --- the role all four jobs run as.
+        self.role = iam.Role(
+            self,
+            "Role",
+            assumed_by=iam.ServicePrincipal("sagemaker.amazonaws.com"),
+            description=f"{native_name_prefix}: native Model Monitor jobs of {model.name}",
+        )
+        access = AccessPolicy(self, "Access", access_role=self.role,
+                              access_description=f"{native_name_prefix} {model.name} native Model Monitor")
+        self._allow(access, stack, bucket_name, native_key, analyzer_image, clarify_image)
+
+        # --- shared job settings.
+        volume_key = None if instance.local_nvme else native_key.key_arn
+        self._volume_key_reason = None if volume_key else (
+            f"{native_instance_type} stores data on local NVMe, which is hardware-encrypted; SageMaker rejects "
+            "a VolumeKmsKeyId for it. Outputs are still encrypted with the data key.")
+        cluster = {"instance_count": native_instance_count, "instance_type": native_instance_type,
+                   "volume_size_in_gb": native_volume_size_gb, "volume_kms_key_id": volume_key}
+        period_hours = self.schedule.period_seconds // 3600
+        # Ground truth arrives late: judge the period that ended native_label_delay_hours ago.
+        window = {"start_time_offset": f"-PT{native_label_delay_hours + period_hours}H",
+                  "end_time_offset": f"-PT{native_label_delay_hours}H"}
+        endpoint_input = {"endpoint_name": native_endpoint_name, "local_path": INPUT_PATH,
+                          "s3_data_distribution_type": "FullyReplicated", "s3_input_mode": "File"}
+        ground_truth = {"s3_uri": f"s3://{bucket_name}/{inference_prefix(model.name, 'labels')}"}
+        bias_columns = [*model.features, model.sensitive_attribute]
+
+        def common(kind: _Kind, isolated: bool) -> dict[str, Any]:
+            return {
+                "role_arn": self.role.role_arn,
+                "job_resources": {"cluster_config": cluster},
+                "network_config": {"enable_inter_container_traffic_encryption": True, "enable_network_isolation": isolated},
+                "stopping_condition": {"max_runtime_in_seconds": max_runtime},
+                "output": {
+                    "monitoring_outputs": [{"s3_output": {"local_path": OUTPUT_PATH, "s3_uri": self.report_uris[kind.key],
+                                                          "s3_upload_mode": "EndOfJob"}}],
+                    "kms_key_id": native_key.key_arn,
+                },
+            }
+
+        self.job_definitions: dict[str, CfnResource] = {}
+        metrics_env = {"publish_cloudwatch_metrics": "Enabled"}
+        props = common(DATA_QUALITY, True)
+        self._define(DATA_QUALITY, sagemaker.CfnDataQualityJobDefinition, dict(
+            data_quality_app_specification={"image_uri": analyzer_image, "environment": metrics_env},
+            data_quality_job_input={"endpoint_input": endpoint_input},
+            data_quality_job_output_config=props.pop("output"), **props))
+        props = common(MODEL_QUALITY, True)
+        self._define(MODEL_QUALITY, sagemaker.CfnModelQualityJobDefinition, dict(
+            model_quality_app_specification={"image_uri": analyzer_image, "problem_type": "BinaryClassification",
+                                             "environment": metrics_env},
+            model_quality_job_input={
+                "endpoint_input": {**endpoint_input, **window, "probability_attribute": PROBABILITY_ATTRIBUTE,
+                                   "probability_threshold_attribute": PROBABILITY_THRESHOLD},
+                "ground_truth_s3_input": ground_truth},
+            model_quality_job_output_config=props.pop("output"), **props))
+        props = common(MODEL_BIAS, True)
+        self._define(MODEL_BIAS, sagemaker.CfnModelBiasJobDefinition, dict(
+            model_bias_app_specification={"image_uri": clarify_image, "config_uri": self.bias_config_asset.s3_object_url},
+            model_bias_job_input={
+                "endpoint_input": {**endpoint_input, **window, "features_attribute": _features_attribute(bias_columns),
+                                   "probability_attribute": PROBABILITY_ATTRIBUTE,
+                                   "probability_threshold_attribute": PROBABILITY_THRESHOLD},
+                "ground_truth_s3_input": ground_truth},
+            model_bias_job_output_config=props.pop("output"), **props))
+        # Kernel SHAP invokes the endpoint through the SageMaker runtime API: this job needs the network.
+        props = common(MODEL_EXPLAINABILITY, False)
+        self._define(MODEL_EXPLAINABILITY, sagemaker.CfnModelExplainabilityJobDefinition, dict(
+            model_explainability_app_specification={"image_uri": clarify_image,
+                                                    "config_uri": self.explainability_config_asset.s3_object_url},
+            model_explainability_job_input={"endpoint_input": {
+                **endpoint_input, "features_attribute": _features_attribute(list(model.features)),
+                "probability_attribute": PROBABILITY_ATTRIBUTE}},
+            model_explainability_job_output_config=props.pop("output"), **props))
+
+        self.schedules: dict[str, sagemaker.CfnMonitoringSchedule] = {}
+        for kind in KINDS:
+            definition = self.job_definitions[kind.key]
+            schedule = sagemaker.CfnMonitoringSchedule(
+                self,
+                f"{kind.monitoring_type}Schedule",
+                monitoring_schedule_name=_bounded_name(f"{native_name_prefix}-{model.name}-{kind.short}", kind.key),
+                endpoint_name=native_endpoint_name,
+                monitoring_schedule_config=sagemaker.CfnMonitoringSchedule.MonitoringScheduleConfigProperty(
+                    monitoring_job_definition_name=definition.job_definition_name,
+                    monitoring_type=kind.monitoring_type,
+                    schedule_config=sagemaker.CfnMonitoringSchedule.ScheduleConfigProperty(
+                        schedule_expression=self.schedule.expression
+                    ),
+                ),
+            )
+            schedule.node.add_dependency(definition)
+            self._conditional(schedule)
+            self.schedules[kind.key] = schedule
+        for resource in [*self.job_definitions.values(), *self.schedules.values()]:
+            # The jobs start as soon as a schedule exists; the role's policy must be there first.
+            resource.node.add_dependency(access)
+
+    def wait_for(self, endpoint: CfnResource) -> None:
+        """Create the job definitions and schedules only after ``endpoint`` (SageMaker checks it exists).
+
+        Only the conditional resources get the ``DependsOn``: the role, its policy and the assets exist
+        before any approval, and an unconditional resource may not depend on a conditional one.
+        """
+        for resource in [*self.job_definitions.values(), *self.schedules.values()]:
+            resource.add_resource_dependency(endpoint)
+
+    # ------------------------------------------------------------------ helpers
+    def _conditional(self, resource: CfnResource) -> None:
+        resource.cfn_options.condition = self._condition
+        resource.add_metadata("mlops-loop", {"model": self.model_name, "monitor": "native"})
+
+    def _define(self, kind: _Kind, cls: type, props: dict[str, Any]) -> None:
+        # Every property is create-only: the name carries a hash of them, so a change creates a
+        # new definition (a fixed name would block CloudFormation's replacement).
+        props = {name: value if name == "role_arn" else _camel(value) for name, value in props.items()}
+        digest = hashlib.sha256(json.dumps(Stack.of(self).resolve(props), sort_keys=True, default=str).encode())
+        base = f"{self._prefix}-{self.model_name}-{kind.short}"[:_NAME_LIMIT - 9].rstrip("-")
+        definition = cls(self, f"{kind.monitoring_type}JobDefinition",
+                         job_definition_name=f"{base}-{digest.hexdigest()[:8]}", **props)
+        self._conditional(definition)
+        if self._volume_key_reason:
+            # checkov's CKV_AWS_368 wants a volume key on data-quality job definitions.
+            definition.add_metadata("checkov", {"skip": [{"id": "CKV_AWS_368", "comment": self._volume_key_reason}]})
+        self.job_definitions[kind.key] = definition
+
+    @staticmethod
+    def _config_asset(scope: Construct, construct_id: str, config: dict) -> s3_assets.Asset:
+        staging = Path(tempfile.mkdtemp(prefix="mlops-loop-clarify-config-"))
+        path = staging / "analysis_config.json"
+        path.write_text(json.dumps(config, indent=2, sort_keys=True))
+        return s3_assets.Asset(scope, construct_id, path=str(path))
+
+    def _allow(self, access: AccessPolicy, stack: Stack, bucket_name: str, key: kms.IKey,
+               analyzer_image: str, clarify_image: str) -> None:
+        model = self.model_name
+        access.allow_prefix("ReadCapture", bucket_name, inference_prefix(model, "capture"))
+        access.allow_prefix("ReadLabels", bucket_name, inference_prefix(model, "labels"))
+        access.allow_prefix("WriteReports", bucket_name, f"{REPORT_ROOT}/{model}/", write=True)
+        access.allow("ReadAnalysisConfigs", list(READ_OBJECT_ACTIONS), [
+            s3_arn(self, asset.s3_bucket_name, asset.s3_object_key)
+            for asset in (self.bias_config_asset, self.explainability_config_asset)
+        ])
+        access.allow_key("DataKey", key)
+        access.allow(
+            "PullImageToken",
+            ["ecr:GetAuthorizationToken"],
+            ["*"],
+            wildcard_reason="GetAuthorizationToken has no resource-level permissions; pulls are limited to the "
+            "Model Monitor analyzer and Clarify repositories below.",
+        )
+        access.allow(
+            "PullMonitorImages",
+            ["ecr:BatchGetImage", "ecr:GetDownloadUrlForLayer", "ecr:BatchCheckLayerAvailability"],
+            [repository_arn(analyzer_image, stack.region), repository_arn(clarify_image, stack.region)],
+        )
+        access.allow(
+            "Logs",
+            ["logs:CreateLogGroup", "logs:CreateLogStream", "logs:PutLogEvents", "logs:DescribeLogStreams"],
+            [stack.format_arn(service="logs", resource="log-group", resource_name="/aws/sagemaker/ProcessingJobs:*",
+                              arn_format=ArnFormat.COLON_RESOURCE_NAME)],
+            wildcard_reason="SageMaker writes one log stream per monitoring job and instance in the "
+            "/aws/sagemaker/ProcessingJobs log group; the stream names are generated per run.",
+        )
+        access.allow(
+            "Metrics",
+            ["cloudwatch:PutMetricData"],
+            ["*"],
+            conditions={"StringLike": {"cloudwatch:namespace": list(METRIC_NAMESPACES)}},
+            wildcard_reason="PutMetricData has no resource-level permissions; the namespace condition limits it "
+            "to Model Monitor's and Clarify's endpoint metric namespaces.",
+        )
+        access.allow(
+            "ExplainWithEndpoint",
+            ["sagemaker:InvokeEndpoint", "sagemaker:DescribeEndpoint"],
+            [stack.format_arn(service="sagemaker", resource="endpoint", resource_name=self.endpoint_name.lower())],
+        )

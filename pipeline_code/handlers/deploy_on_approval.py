@@ -1,0 +1,473 @@
+"""Deploy the most recently approved model version by updating the serving stack's parameter.
+
+Invoked by an EventBridge rule on ``SageMaker Model Package State Change`` events (source
+``aws.sagemaker``) for the environment's model package groups, or by hand with::
+
+    {"action": "reconcile", "group": "mlops-loop-prod-churn"}
+
+The event only says *which group* changed. The handler ignores the event's version and recomputes
+the version that should serve from the registry: among the group's versions that are
+``Approved`` and ``Completed``, the one approved last (latest ``LastModifiedTime``; approving
+changes it, and only the approver role may update packages). That makes it order-independent and
+idempotent: duplicates and late deliveries converge on the same answer, rejecting the serving
+version rolls back to the previously approved one, and rollback is re-approving an earlier version
+(``python -m pipeline_code.ops.rollback``).
+
+The deployment itself stays in infrastructure-as-code: the serving stack
+(``SERVING_STACK_NAME``) takes one ``<PascalModel>ModelPackageArn`` parameter per model and the
+handler calls ``UpdateStack`` with the previous template, that parameter set to the desired
+version and every other parameter unchanged. CloudFormation performs the blue/green rollout and
+rolls the stack (and so the parameter) back on failure.
+
+It never removes a serving endpoint and never deploys a broken version: a version that is not
+``Completed`` or has no inference container is refused with a notice to people
+(``NOTIFY_TOPIC_ARN``), as is the case where no approved version is left. A stack update already
+in progress raises :class:`StackBusyError` so Lambda's asynchronous retries (then the dead-letter
+queue) keep the later approval. A malformed event is logged and dropped (returned, not raised), so a
+bad payload cannot cause a retry storm. Every decision is logged as one JSON line and returned.
+
+Runs on the stock Lambda Python runtime: standard library and boto3 only, no other project module.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime as dt
+import hashlib
+import json
+import logging
+import os
+import re
+from typing import Any, Dict, Iterable, List, Mapping, Optional
+
+import boto3
+from botocore.exceptions import ClientError
+
+LOG = logging.getLogger(__name__)
+LOG.setLevel(logging.INFO)
+
+EVENT_SOURCE = "aws.sagemaker"
+EVENT_DETAIL_TYPE = "SageMaker Model Package State Change"
+CAPABILITIES = ["CAPABILITY_IAM", "CAPABILITY_NAMED_IAM"]
+# ModelPackageStatus values that will never become deployable (Pending / InProgress may still complete,
+# and their completion emits another state-change event).
+BROKEN_STATUSES = ("Failed", "Deleting")
+_TOKEN_UNSAFE = re.compile(r"[^A-Za-z0-9-]")
+_NO_UPDATES = "No updates are to be performed"
+
+
+class StackBusyError(RuntimeError):
+    """The serving stack is mid-operation; raised so Lambda retries the event later (then the DLQ).
+
+    ``decision`` is what would have been returned, for the log line.
+    """
+
+    def __init__(self, message: str, decision: Optional[Dict[str, Any]] = None) -> None:
+        super().__init__(message)
+        self.decision = decision or {}
+
+
+class ConfigurationError(ValueError):
+    """The function's environment variables are missing or invalid (a deployment mistake, not an event)."""
+
+
+class _Malformed(ValueError):
+    pass
+
+
+@dataclasses.dataclass(frozen=True)
+class Version:
+    """One model package version as the deploy logic sees it.
+
+    ``containers`` and ``last_modified`` are known only for described versions (``None`` otherwise).
+    """
+
+    group: str
+    version: int
+    arn: str
+    approval: str
+    status: str
+    created: dt.datetime
+    last_modified: Optional[dt.datetime] = None
+    approval_description: str = ""
+    containers: Optional[int] = None
+
+    @property
+    def approved_at(self) -> dt.datetime:
+        """When the current approval status was set: ``LastModifiedTime``, or creation if never modified."""
+        return self.last_modified or self.created
+
+
+# --- naming (the infra derives the same names; tests pin them to mlops_loop.naming) -------------------
+
+
+def parameter_name(model: str) -> str:
+    """Serving-stack parameter that holds ``model``'s package ARN: ``credit-risk`` -> ``CreditRiskModelPackageArn``."""
+    return "".join(part.capitalize() for part in re.split(r"[-_]", model)) + "ModelPackageArn"
+
+
+def group_name(*, project: str, env: str, model: str) -> str:
+    """Model package group of ``model`` in ``env``: ``<project>-<env>-<model>``."""
+    return f"{project}-{env}-{model}"
+
+
+def serving_stack_name(*, project: str, env: str) -> str:
+    """CloudFormation stack that serves ``env``'s models: ``<project>-<env>-serving``."""
+    return f"{project}-{env}-serving"
+
+
+def version_of_arn(arn: str) -> Optional[int]:
+    """The version number at the end of a versioned model package ARN (``.../group/7`` -> 7), else None."""
+    match = re.search(r"/(\d+)$", arn or "")
+    return int(match.group(1)) if match else None
+
+
+# --- the registry ---------------------------------------------------------------------------------------
+
+
+def list_versions(sagemaker: Any, group: str, *, describe_all: bool = False) -> List[Version]:
+    """Every version of ``group``, oldest first.
+
+    By default only ``Approved`` versions are described (the selection needs their
+    ``LastModifiedTime`` and containers); ``describe_all=True`` describes every version (the rollback
+    CLI shows approval descriptions and modification times for all of them).
+    """
+    summaries: List[Mapping[str, Any]] = []
+    for page in sagemaker.get_paginator("list_model_packages").paginate(
+        ModelPackageGroupName=group, ModelPackageType="Versioned"
+    ):
+        summaries.extend(page.get("ModelPackageSummaryList", []))
+    versions = []
+    for summary in summaries:
+        if describe_all or summary.get("ModelApprovalStatus") == "Approved":
+            versions.append(_from_description(sagemaker.describe_model_package(ModelPackageName=summary["ModelPackageArn"])))
+        else:
+            versions.append(_from_summary(summary, group))
+    return sorted(versions, key=lambda v: v.version)
+
+
+def select_desired(versions: Iterable[Version]) -> Optional[Version]:
+    """The version that should serve: the most recently approved ``Approved`` + ``Completed`` one, or None.
+
+    Ties on the approval time (millisecond resolution) go to the higher version number.
+    """
+    candidates = [v for v in versions if v.approval == "Approved" and v.status == "Completed"]
+    return max(candidates, key=lambda v: (_aware(v.approved_at), v.version), default=None)
+
+
+def problems(version: Version, group: str, *, require_approved: bool = True) -> List[str]:
+    """Why ``version`` must not serve ``group`` (empty when it may); ``require_approved=False`` skips the approval check."""
+    found = []
+    if version.group != group or version_of_arn(version.arn) != version.version:
+        found.append(f"ARN {version.arn} is not a version of group {group}")
+    if require_approved and version.approval != "Approved":
+        found.append(f"approval status is {version.approval}, not Approved")
+    if version.status != "Completed":
+        found.append(f"package status is {version.status}, not Completed")
+    if version.containers is None:
+        found.append("its inference specification was not read")
+    elif version.containers < 1:
+        found.append("it has no inference container (InferenceSpecification.Containers is empty)")
+    return found
+
+
+# --- the stack ------------------------------------------------------------------------------------------
+
+
+def describe_stack(cloudformation: Any, stack_name: str) -> Optional[Mapping[str, Any]]:
+    """The stack's description, or None when it does not exist."""
+    try:
+        return cloudformation.describe_stacks(StackName=stack_name)["Stacks"][0]
+    except ClientError as error:
+        if error.response["Error"].get("Code") == "ValidationError" and "does not exist" in str(error):
+            return None
+        raise
+
+
+def stack_parameters(stack: Mapping[str, Any]) -> Dict[str, str]:
+    """``{ParameterKey: ParameterValue}`` of a described stack."""
+    return {p["ParameterKey"]: p.get("ParameterValue", "") for p in stack.get("Parameters", [])}
+
+
+def client_token(version: Version) -> str:
+    """Idempotency token of one deployment: group, version and approval time (``[a-zA-Z0-9-]``, <= 128 chars).
+
+    The approval time is part of it so that re-approving an earlier version (a rollback to a version
+    that served before) is a new request rather than a replay of the old one.
+    """
+    stamp = int(_aware(version.approved_at).timestamp() * 1000)
+    token = _TOKEN_UNSAFE.sub("-", f"deploy-{version.group}-v{version.version}-{stamp}")
+    if len(token) > 128:
+        token = "deploy-" + hashlib.sha256(token.encode()).hexdigest()
+    return token
+
+
+# --- the handler ----------------------------------------------------------------------------------------
+
+
+def handler(event: Any, context: Any = None, *, sagemaker: Any = None, cloudformation: Any = None, sns: Any = None) -> Dict[str, Any]:
+    """Lambda entry point; the three clients are injectable for tests (default: boto3 clients of the function's region)."""
+    settings = _settings()
+    try:
+        decision = reconcile(
+            event,
+            sagemaker=sagemaker or boto3.client("sagemaker"),
+            cloudformation=cloudformation or boto3.client("cloudformation"),
+            sns=sns or (boto3.client("sns") if settings["topic"] else None),
+            **settings,
+        )
+    except StackBusyError as busy:
+        LOG.info(json.dumps(busy.decision, default=str))
+        raise
+    LOG.info(json.dumps(decision, default=str))
+    return decision
+
+
+def reconcile(
+    event: Any,
+    *,
+    sagemaker: Any,
+    cloudformation: Any,
+    sns: Any,
+    stack: str,
+    parameters: Mapping[str, str],
+    role_arn: str,
+    topic: Optional[str],
+) -> Dict[str, Any]:
+    """Bring the serving stack's parameter for the event's group to the desired version.
+
+    Returns ``{"deployed": bool, "outcome": str, "reason": str, ...}``; calls ``UpdateStack`` at most
+    once; raises :class:`StackBusyError` when the stack is mid-operation and would have to change.
+    """
+    try:
+        group, seen = _parse(event)
+    except _Malformed as problem:
+        return {"deployed": False, "outcome": "malformed", "reason": f"malformed event: {problem}", "event": _preview(event)}
+    if group not in parameters:
+        return {
+            "deployed": False,
+            "outcome": "ignored",
+            "reason": f"group {group!r} is not deployed by this function (MODEL_PARAMETERS)",
+            "group": group,
+        }
+    parameter = parameters[group]
+    base: Dict[str, Any] = {"group": group, "stack": stack, "parameter": parameter, "event": seen}
+    notify = _Notifier(sns, topic, group)
+
+    versions = list_versions(sagemaker, group)
+    desired = select_desired(versions)
+    base["refused"] = _refuse_event_version(versions, seen, group, notify, desired=desired)
+    described = describe_stack(cloudformation, stack)
+
+    if described is None:
+        reason = f"serving stack {stack} does not exist"
+        if desired is not None:
+            notify(
+                f"cannot deploy v{desired.version}: stack missing",
+                f"{reason}; v{desired.version} of {group} is approved but cannot be deployed. Deploy the serving stack, then "
+                f'invoke this function with {{"action": "reconcile", "group": "{group}"}}.',
+            )
+        return {**base, "deployed": False, "outcome": "stack-missing", "reason": reason, "desired": _brief(desired)}
+
+    current = stack_parameters(described)
+    if parameter not in current:
+        reason = f"serving stack {stack} has no parameter {parameter}"
+        notify("cannot deploy: stack parameter missing", f"{reason}; the serving stack and MODEL_PARAMETERS disagree, nothing was changed.")
+        return {**base, "deployed": False, "outcome": "misconfigured", "reason": reason, "desired": _brief(desired)}
+    serving_arn = current[parameter]
+    base["serving"] = serving_arn or None
+
+    if desired is None:
+        reason = "no Approved and Completed version in the group"
+        if serving_arn:
+            notify(
+                "nothing left to serve",
+                f"{reason}; the endpoint keeps serving {_label(serving_arn)} ({serving_arn}). Approve a version to deploy it.",
+            )
+        return {**base, "deployed": False, "outcome": "nothing-to-serve", "reason": reason}
+    base["desired"] = _brief(desired)
+
+    refusal = problems(desired, group)
+    if refusal:
+        reason = f"v{desired.version} refused: " + "; ".join(refusal)
+        notify(f"v{desired.version} refused", f"{reason}. The endpoint keeps serving {_label(serving_arn)}.")
+        return {**base, "deployed": False, "outcome": "refused", "reason": reason}
+
+    if serving_arn == desired.arn:
+        return {**base, "deployed": False, "outcome": "unchanged", "reason": f"v{desired.version} already set on the stack"}
+    status = described.get("StackStatus", "")
+    if status.endswith("_IN_PROGRESS"):
+        reason = f"stack {stack} is {status}; v{desired.version} of {group} will be deployed on retry"
+        raise StackBusyError(reason, {**base, "deployed": False, "outcome": "retry", "reason": reason})
+
+    token = client_token(desired)
+    try:
+        cloudformation.update_stack(
+            StackName=stack,
+            UsePreviousTemplate=True,
+            Parameters=[
+                {"ParameterKey": key, "ParameterValue": desired.arn} if key == parameter else {"ParameterKey": key, "UsePreviousValue": True}
+                for key in current
+            ],
+            RoleARN=role_arn,
+            Capabilities=CAPABILITIES,
+            ClientRequestToken=token,
+        )
+    except ClientError as error:
+        if _NO_UPDATES in str(error):
+            return {**base, "deployed": False, "outcome": "unchanged", "reason": "CloudFormation: no updates are to be performed"}
+        notify(f"deploying v{desired.version} failed to start", f"UpdateStack on {stack} failed: {error}")
+        raise
+    notify(
+        f"deploying v{desired.version} (was {_label(serving_arn)})",
+        f"Updating {stack}: {parameter} {_label(serving_arn)} -> v{desired.version} ({desired.arn}). "
+        "CloudFormation runs the blue/green rollout and rolls back on alarm.",
+    )
+    return {
+        **base,
+        "deployed": True,
+        "outcome": "deploying",
+        "reason": f"{_label(serving_arn)} -> v{desired.version}",
+        "token": token,
+    }
+
+
+# --- helpers --------------------------------------------------------------------------------------------
+
+
+class _Notifier:
+    """Publishes short notices to people; a failed publish is logged, never fatal to the deployment."""
+
+    def __init__(self, sns: Any, topic: Optional[str], group: str) -> None:
+        self.sns, self.topic, self.group = sns, topic, group
+
+    def __call__(self, subject: str, message: str) -> None:
+        if not self.topic or self.sns is None:
+            return
+        full_subject = f"{self.group}: {subject}"
+        # SNS subjects: ASCII, no line breaks, at most 100 characters.
+        full_subject = full_subject.encode("ascii", "replace").decode().replace("\n", " ")[:100]
+        try:
+            self.sns.publish(TopicArn=self.topic, Subject=full_subject, Message=f"{full_subject}\n\n{message}")
+        except ClientError as error:
+            LOG.warning(json.dumps({"notify_failed": str(error), "subject": full_subject}))
+
+
+def _refuse_event_version(
+    versions: List[Version], seen: Mapping[str, Any], group: str, notify: _Notifier, *, desired: Optional[Version]
+) -> List[int]:
+    """Notify when the event's own version was approved but can never deploy (failed, deleting, no container).
+
+    The desired version is left to the main path (which refuses it with its own notice); a version
+    still Pending / InProgress is not refused: its completion emits another event.
+    """
+    number = seen.get("version")
+    version = next((v for v in versions if v.version == number), None)
+    if version is None or version == desired or version.approval != "Approved":
+        return []
+    if version.status not in BROKEN_STATUSES + ("Completed",):
+        return []
+    found = problems(version, group)
+    if not found:
+        return []
+    notify(f"v{version.version} refused", f"v{version.version} is approved but will not be deployed: {'; '.join(found)}.")
+    return [version.version]
+
+
+def _parse(event: Any) -> "tuple[str, Dict[str, Any]]":
+    if not isinstance(event, Mapping):
+        raise _Malformed(f"expected a JSON object, got {type(event).__name__}")
+    if "action" in event:
+        if event.get("action") != "reconcile":
+            raise _Malformed(f"action {event.get('action')!r} is not 'reconcile'")
+        group = event.get("group")
+        if not isinstance(group, str) or not group:
+            raise _Malformed("field 'group' must name a model package group")
+        return group, {"action": "reconcile"}
+    if event.get("source") != EVENT_SOURCE or event.get("detail-type") != EVENT_DETAIL_TYPE:
+        raise _Malformed(
+            f"expected source {EVENT_SOURCE!r} and detail-type {EVENT_DETAIL_TYPE!r} "
+            f"(or {{'action': 'reconcile', 'group': ...}}), got {event.get('source')!r} / {event.get('detail-type')!r}"
+        )
+    detail = event.get("detail")
+    if not isinstance(detail, Mapping):
+        raise _Malformed("field 'detail' must be an object")
+    group = detail.get("ModelPackageGroupName")
+    if not isinstance(group, str) or not group:
+        raise _Malformed("field 'detail.ModelPackageGroupName' is missing or empty")
+    version = detail.get("ModelPackageVersion")
+    if version is not None and (isinstance(version, bool) or not isinstance(version, int)):
+        raise _Malformed(f"field 'detail.ModelPackageVersion' must be an integer, got {version!r}")
+    return group, {
+        "id": event.get("id"),
+        "version": version,
+        "approval": detail.get("ModelApprovalStatus"),
+        "status": detail.get("ModelPackageStatus"),
+    }
+
+
+def _settings() -> Dict[str, Any]:
+    stack = os.environ.get("SERVING_STACK_NAME", "").strip()
+    if not stack:
+        raise ConfigurationError("environment variable SERVING_STACK_NAME is empty: set it to the serving stack's name")
+    raw = os.environ.get("MODEL_PARAMETERS", "")
+    try:
+        parameters = json.loads(raw)
+    except json.JSONDecodeError:
+        parameters = None
+    if not isinstance(parameters, dict) or not parameters or not all(
+        isinstance(k, str) and k and isinstance(v, str) and v for k, v in parameters.items()
+    ):
+        raise ConfigurationError(
+            f"environment variable MODEL_PARAMETERS must be a JSON object mapping group name -> stack parameter name, got {raw[:200]!r}"
+        )
+    role_arn = os.environ.get("DEPLOYER_ROLE_ARN", "").strip()
+    if not role_arn.startswith("arn:"):
+        raise ConfigurationError("environment variable DEPLOYER_ROLE_ARN must be the CloudFormation service role's ARN")
+    topic = os.environ.get("NOTIFY_TOPIC_ARN", "").strip() or None
+    return {"stack": stack, "parameters": parameters, "role_arn": role_arn, "topic": topic}
+
+
+def _from_description(d: Mapping[str, Any]) -> Version:
+    containers = (d.get("InferenceSpecification") or {}).get("Containers") or []
+    return Version(
+        group=d.get("ModelPackageGroupName", ""),
+        version=int(d.get("ModelPackageVersion") or 0),
+        arn=d["ModelPackageArn"],
+        approval=d.get("ModelApprovalStatus", ""),
+        status=d.get("ModelPackageStatus", ""),
+        created=d["CreationTime"],
+        last_modified=d.get("LastModifiedTime"),
+        approval_description=d.get("ApprovalDescription", "") or "",
+        containers=len(containers),
+    )
+
+
+def _from_summary(s: Mapping[str, Any], group: str) -> Version:
+    return Version(
+        group=s.get("ModelPackageGroupName", group),
+        version=int(s.get("ModelPackageVersion") or 0),
+        arn=s["ModelPackageArn"],
+        approval=s.get("ModelApprovalStatus", ""),
+        status=s.get("ModelPackageStatus", ""),
+        created=s["CreationTime"],
+    )
+
+
+def _brief(version: Optional[Version]) -> Optional[Dict[str, Any]]:
+    return None if version is None else {"version": version.version, "arn": version.arn}
+
+
+def _label(arn: str) -> str:
+    if not arn:
+        return "no endpoint"
+    number = version_of_arn(arn)
+    return f"v{number}" if number is not None else arn
+
+
+def _aware(value: dt.datetime) -> dt.datetime:
+    return value if value.tzinfo else value.replace(tzinfo=dt.timezone.utc)
+
+
+def _preview(event: Any) -> str:
+    return json.dumps(event, default=str)[:500]

@@ -1,0 +1,569 @@
+"""The monitor's inputs from S3, for the scheduled run (``monitor --from-s3``).
+
+A scheduled SageMaker Processing job mounts no data: the monitor finds it itself, then runs
+the same code path as a local run over the directories it filled.
+
+* **Which version serves**: the serving stack's ``<PascalModel>ModelPackageArn`` parameter
+  (:func:`resolve_serving_version`); ``DescribeModelPackage`` of that ARN gives the model
+  (``InferenceSpecification.Containers[0].ModelDataUrl``), the drift baselines
+  (``DriftCheckBaselines.ModelDataQuality`` statistics/constraints, falling back to
+  ``ModelMetrics.ModelDataQuality``) and the evaluation report (next to
+  ``ModelMetrics.ModelQuality.Statistics``). ``attributions.json`` is not registered: the
+  training pipeline's baseline step writes it next to ``statistics.json``, so it is read from
+  there. An empty parameter means *nothing serves yet*: :func:`write_not_serving_report`.
+* **The traffic window** (:func:`download_window`): capture objects (SageMaker data capture and
+  serverless self-capture, ``<endpoint>/<variant>/yyyy/mm/dd/hh/*.jsonl``) whose
+  ``LastModified`` is in ``[now - window_hours, now)``, relative paths kept. Batch transform
+  (``batch/<model>/input/X`` -> ``batch/<model>/output/<run>/X.out``): every output written in
+  the window together with its input, placed side by side as ``batch/<run>/X`` + ``X.out``, which
+  is how :mod:`.capture` pairs them. The newest objects are kept first when the window is larger
+  than ``max_bytes`` (a batch pair is kept or dropped whole); the report says so.
+* **Labels** (:func:`download_labels`): every object under the labels prefix modified in
+  ``[now - label_window_hours, now)``.
+
+Failures never raise out of :func:`prepare_inputs`: each becomes an error in the report (so
+``MonitorHealthy=0``), and the run goes on with whatever was fetched. boto3 only (the stock
+SageMaker images have it); S3 keys that would land outside the target directory are skipped.
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import datetime as dt
+import os
+import posixpath
+import shutil
+import tempfile
+from typing import Any, Dict, Iterable, List, Mapping, Optional, Tuple
+
+from pipeline_code.handlers.deploy_on_approval import describe_stack, parameter_name, stack_parameters, version_of_arn
+from pipeline_code.monitoring import drift, report as report_mod
+from pipeline_code.training.data_io import extract_tar_safely
+
+DEFAULT_WINDOW_HOURS = 24.0
+DEFAULT_LABEL_WINDOW_HOURS = 168.0
+# Decoding is in memory (pandas): 2 GiB of capture JSON is roughly a few million records, which
+# an ml.m5.xlarge (16 GiB) still decodes; larger windows keep the newest objects.
+DEFAULT_MAX_WINDOW_BYTES = 2 * 1024**3
+BASELINE_FILES = ("statistics.json", "constraints.json", "attributions.json")
+EVALUATION_FILE = "evaluation.json"
+BATCH_OUTPUT_SUFFIX = ".out"
+NOT_SERVING = "NotServing"
+STATUS_NOT_SERVING = "not_serving"
+
+
+class RemoteError(RuntimeError):
+    """A remote input could not be resolved; ``kind`` becomes the report error's kind."""
+
+    def __init__(self, kind: str, message: str) -> None:
+        super().__init__(message)
+        self.kind = kind
+
+
+# --- S3 URIs ----------------------------------------------------------------------------------------------
+
+
+def parse_s3_uri(uri: str, *, what: str) -> Tuple[str, str]:
+    """``s3://bucket/a/b`` -> ``("bucket", "a/b/")``: the prefix always ends with ``/`` (or is empty),
+    so ``capture/churn`` never matches ``capture/churn-v2``. ``what`` names the argument in the error."""
+    if not isinstance(uri, str) or not uri.startswith("s3://") or not uri[5:].split("/", 1)[0]:
+        raise ValueError(f"{what} must look like s3://<bucket>/<prefix>/, got {uri!r}")
+    bucket, _, prefix = uri[5:].partition("/")
+    prefix = prefix.lstrip("/")
+    if prefix and not prefix.endswith("/"):
+        prefix += "/"
+    return bucket, prefix
+
+
+def _object_uri(uri: str) -> Tuple[str, str]:
+    bucket, _, key = uri[5:].partition("/") if uri.startswith("s3://") else ("", "", "")
+    if not bucket or not key or key.endswith("/"):
+        raise RemoteError("baseline_download_failed", f"{uri!r} is not an s3://bucket/key object URI")
+    return bucket, key
+
+
+def _sibling(uri: Optional[str], name: str) -> Optional[str]:
+    """The object ``name`` in the same S3 "directory" as ``uri``."""
+    return None if not uri else posixpath.join(posixpath.dirname(uri), name)
+
+
+# --- which version serves ---------------------------------------------------------------------------------
+
+
+@dataclasses.dataclass(frozen=True)
+class ServingVersion:
+    """The model package version a serving stack serves, with the S3 URIs of what the monitor needs.
+
+    A URI is ``None`` when the package does not register it.
+    """
+
+    arn: str
+    version: Optional[int]
+    approval: str
+    status: str
+    model_data_url: Optional[str]
+    statistics_uri: Optional[str]
+    constraints_uri: Optional[str]
+    attributions_uri: Optional[str]
+    evaluation_uri: Optional[str]
+
+    def as_dict(self) -> Dict[str, Any]:
+        return dataclasses.asdict(self)
+
+
+def _metric_uri(description: Mapping[str, Any], *path: str) -> Optional[str]:
+    node: Any = description
+    for key in path:
+        node = node.get(key) if isinstance(node, Mapping) else None
+    uri = (node or {}).get("S3Uri") if isinstance(node, Mapping) else None
+    return uri or None
+
+
+def resolve_serving_version(*, stack_name: str, model: str, cloudformation: Any, sagemaker: Any) -> Optional[ServingVersion]:
+    """The version ``stack_name`` serves for ``model``, or ``None`` when its parameter is empty (nothing approved yet).
+
+    Raises:
+        RemoteError: the stack or its ``<PascalModel>ModelPackageArn`` parameter does not exist, or the
+            package has no inference container (kind ``serving_lookup_failed``).
+        botocore.exceptions.ClientError: an API call failed (access denied, throttled, unknown ARN).
+    """
+    stack = describe_stack(cloudformation, stack_name)
+    if stack is None:
+        raise RemoteError("serving_lookup_failed", f"serving stack {stack_name!r} does not exist: check --serving-stack "
+                          "(<project>-<env>-serving) and --region")
+    key = parameter_name(model)
+    parameters = stack_parameters(stack)
+    if key not in parameters:
+        raise RemoteError("serving_lookup_failed", f"serving stack {stack_name!r} has no parameter {key}: check --model "
+                          f"(the stack serves {sorted(k for k in parameters if k.endswith('ModelPackageArn'))})")
+    arn = (parameters[key] or "").strip()
+    if not arn:
+        return None
+    described = sagemaker.describe_model_package(ModelPackageName=arn)
+    containers = (described.get("InferenceSpecification") or {}).get("Containers") or []
+    if not containers:
+        raise RemoteError("serving_lookup_failed", f"{arn} has no inference container (InferenceSpecification.Containers is empty)")
+    statistics = (_metric_uri(described, "DriftCheckBaselines", "ModelDataQuality", "Statistics")
+                  or _metric_uri(described, "ModelMetrics", "ModelDataQuality", "Statistics"))
+    constraints = (_metric_uri(described, "DriftCheckBaselines", "ModelDataQuality", "Constraints")
+                   or _metric_uri(described, "ModelMetrics", "ModelDataQuality", "Constraints"))
+    quality = _metric_uri(described, "ModelMetrics", "ModelQuality", "Statistics")
+    return ServingVersion(
+        arn=arn,
+        version=version_of_arn(arn),
+        approval=described.get("ModelApprovalStatus", ""),
+        status=described.get("ModelPackageStatus", ""),
+        model_data_url=containers[0].get("ModelDataUrl"),
+        statistics_uri=statistics,
+        constraints_uri=constraints,
+        attributions_uri=_sibling(statistics, "attributions.json"),
+        evaluation_uri=_sibling(quality, EVALUATION_FILE),
+    )
+
+
+# --- baselines and model ----------------------------------------------------------------------------------
+
+
+def _missing(error: Exception) -> bool:
+    code = str(getattr(error, "response", {}).get("Error", {}).get("Code", ""))
+    return code in ("404", "NoSuchKey", "NotFound")
+
+
+def fetch_baseline_and_model(version: ServingVersion, *, s3: Any, baseline_dir: str, model_dir: str) -> Dict[str, Any]:
+    """Download the version's baseline files into ``baseline_dir`` and extract its ``model.tar.gz`` into ``model_dir``.
+
+    Every file is tried even when another fails. Returns ``{"files": {name: uri}, "model": uri | None,
+    "errors": [{"kind", "message"}], "notes": [...]}``: a missing or unreadable baseline file or model is an
+    error (``baseline_download_failed`` / ``model_download_failed``); a missing ``evaluation.json`` is only
+    a note, since the evaluation is optional to the monitor. Archive members that are links or would
+    land outside ``model_dir`` make the model an error (nothing is extracted).
+    """
+    result: Dict[str, Any] = {"files": {}, "model": None, "errors": [], "notes": []}
+    os.makedirs(baseline_dir, exist_ok=True)
+    wanted = dict(zip(BASELINE_FILES, (version.statistics_uri, version.constraints_uri, version.attributions_uri)))
+    wanted[EVALUATION_FILE] = version.evaluation_uri
+    for name, uri in wanted.items():
+        if not uri:
+            message = f"{name}: {version.arn} registers no URI for it"
+            if name == EVALUATION_FILE:
+                result["notes"].append(message)
+            else:
+                result["errors"].append({"kind": "baseline_download_failed", "message": message})
+            continue
+        try:
+            bucket, key = _object_uri(uri)
+            s3.download_file(bucket, key, os.path.join(baseline_dir, name))
+            result["files"][name] = uri
+        except Exception as exc:  # noqa: BLE001 - reported; the monitor then says which baseline is missing
+            message = f"{name} from {uri}: {_describe(exc)}"
+            if name == EVALUATION_FILE and _missing(exc):
+                result["notes"].append(message)
+            else:
+                result["errors"].append({"kind": "baseline_download_failed", "message": message})
+
+    if not version.model_data_url:
+        result["errors"].append({"kind": "model_download_failed", "message": f"{version.arn} has no ModelDataUrl"})
+        return result
+    scratch = tempfile.mkdtemp(prefix="mlops-loop-model-")
+    try:
+        bucket, key = _object_uri(version.model_data_url)
+        archive = os.path.join(scratch, "model.tar.gz")
+        s3.download_file(bucket, key, archive)
+        extract_tar_safely(archive, model_dir)
+        result["model"] = version.model_data_url
+    except Exception as exc:  # noqa: BLE001 - reported; the monitor then runs without the model
+        result["errors"].append({"kind": "model_download_failed", "message": f"{version.model_data_url}: {_describe(exc)}"})
+    finally:
+        shutil.rmtree(scratch, ignore_errors=True)
+    return result
+
+
+# --- windows of objects -----------------------------------------------------------------------------------
+
+
+@dataclasses.dataclass
+class _Group:
+    """Objects kept or dropped together (one capture file, or a batch input with its output)."""
+
+    modified: dt.datetime
+    items: List[Tuple[str, str, str]]  # (bucket, key, local relative path)
+    size: int
+
+
+def _aware(value: dt.datetime) -> dt.datetime:
+    return value if value.tzinfo else value.replace(tzinfo=dt.timezone.utc)
+
+
+def _list(s3: Any, bucket: str, prefix: str) -> Iterable[Mapping[str, Any]]:
+    for page in s3.get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix=prefix):
+        for item in page.get("Contents", []):
+            if not item["Key"].endswith("/"):  # "folder" placeholder objects
+                yield item
+
+
+def _in_window(item: Mapping[str, Any], start: dt.datetime, end: dt.datetime) -> bool:
+    return start <= _aware(item["LastModified"]) < end
+
+
+def _safe_path(root: str, relative: str) -> Optional[str]:
+    """``root/relative`` unless that would leave ``root`` (keys such as ``a/../../x``)."""
+    base = os.path.realpath(root)
+    target = os.path.realpath(os.path.join(base, *[p for p in relative.split("/") if p not in ("", ".")]))
+    if not target.startswith(base + os.sep):
+        return None
+    return target
+
+
+def _download_groups(s3: Any, groups: List[_Group], dest_dir: str, *, max_bytes: int, summary: Dict[str, Any]) -> None:
+    """Newest groups first until ``max_bytes``; fills the download counters of ``summary``."""
+    os.makedirs(dest_dir, exist_ok=True)
+    used = 0
+    kept: List[_Group] = []
+    dropped: List[_Group] = []
+    for group in sorted(groups, key=lambda g: g.modified, reverse=True):
+        if dropped or used + group.size > max_bytes:
+            dropped.append(group)  # once one is dropped every older one is too: the window stays contiguous
+        else:
+            kept.append(group)
+            used += group.size
+    for group in kept:
+        for bucket, key, relative in group.items:
+            path = _safe_path(dest_dir, relative)
+            if path is None:
+                summary["unsafe_keys"].append(key)
+                continue
+            os.makedirs(os.path.dirname(path), exist_ok=True)
+            s3.download_file(bucket, key, path)
+            summary["downloaded_objects"] += 1
+    summary["downloaded_bytes"] = used
+    summary["truncated"] = bool(dropped)
+    summary["skipped_objects"] = sum(len(g.items) for g in dropped)
+    summary["skipped_bytes"] = sum(g.size for g in dropped)
+    if kept:
+        summary["oldest_downloaded"] = min(g.modified for g in kept).isoformat()
+
+
+def _window_summary(source: Optional[str], start: dt.datetime, end: dt.datetime, max_bytes: int) -> Dict[str, Any]:
+    return {"source": source, "window_start": start.isoformat(), "window_end": end.isoformat(), "max_bytes": max_bytes,
+            "listed_objects": 0, "in_window_objects": 0, "downloaded_objects": 0, "downloaded_bytes": 0,
+            "truncated": False, "skipped_objects": 0, "skipped_bytes": 0, "oldest_downloaded": None, "unsafe_keys": []}
+
+
+def _window_bounds(hours: float, now: Optional[dt.datetime]) -> Tuple[dt.datetime, dt.datetime]:
+    if not hours > 0:
+        raise ValueError(f"window hours must be > 0, got {hours!r}")
+    end = _aware(now) if now is not None else dt.datetime.now(dt.timezone.utc)
+    return end - dt.timedelta(hours=hours), end
+
+
+def download_window(
+    *,
+    s3: Any,
+    dest_dir: str,
+    capture_s3_uri: Optional[str] = None,
+    batch_s3_uri: Optional[str] = None,
+    window_hours: float = DEFAULT_WINDOW_HOURS,
+    max_bytes: int = DEFAULT_MAX_WINDOW_BYTES,
+    now: Optional[dt.datetime] = None,
+) -> Dict[str, Any]:
+    """Download the traffic of ``[now - window_hours, now)`` (by ``LastModified``) into ``dest_dir``.
+
+    ``capture_s3_uri`` (e.g. ``s3://<inference bucket>/capture/<model>/``): every object in the
+    window, at its path relative to the prefix. ``batch_s3_uri`` (``s3://<inference bucket>/batch/<model>/``):
+    every ``output/<run>/X.out`` in the window with its ``input/X`` as ``batch/<run>/X.out`` and
+    ``batch/<run>/X`` (an output whose input is gone is counted in ``unpaired_batch_outputs``, not
+    downloaded). ``now`` defaults to the current UTC time; ``max_bytes`` caps the download, newest
+    objects first (``truncated`` in the summary). Returns the summary for the report.
+
+    Raises:
+        ValueError: a URI is not ``s3://...`` or neither URI is given.
+        botocore.exceptions.ClientError: listing or downloading failed.
+    """
+    if not capture_s3_uri and not batch_s3_uri:
+        raise ValueError("download_window needs capture_s3_uri or batch_s3_uri")
+    start, end = _window_bounds(window_hours, now)
+    summary = _window_summary(capture_s3_uri, start, end, max_bytes)
+    summary["batch_source"] = batch_s3_uri
+    groups: List[_Group] = []
+    if capture_s3_uri:
+        bucket, prefix = parse_s3_uri(capture_s3_uri, what="--capture-s3-uri")
+        for item in _list(s3, bucket, prefix):
+            summary["listed_objects"] += 1
+            if _in_window(item, start, end):
+                groups.append(_Group(_aware(item["LastModified"]), [(bucket, item["Key"], item["Key"][len(prefix):])], int(item["Size"])))
+    if batch_s3_uri:
+        bucket, prefix = parse_s3_uri(batch_s3_uri, what="--batch-s3-uri")
+        inputs = {item["Key"][len(prefix) + len("input/"):]: item for item in _list(s3, bucket, prefix + "input/")}
+        summary["unpaired_batch_outputs"] = 0
+        for item in _list(s3, bucket, prefix + "output/"):
+            summary["listed_objects"] += 1
+            relative = item["Key"][len(prefix) + len("output/"):]
+            run, _, name = relative.partition("/")
+            if not name.endswith(BATCH_OUTPUT_SUFFIX) or not _in_window(item, start, end):
+                continue
+            source = inputs.get(name[: -len(BATCH_OUTPUT_SUFFIX)])
+            if source is None:
+                summary["unpaired_batch_outputs"] += 1
+                continue
+            local = f"batch/{run}/{name[: -len(BATCH_OUTPUT_SUFFIX)]}"
+            groups.append(_Group(_aware(item["LastModified"]),
+                                 [(bucket, source["Key"], local), (bucket, item["Key"], local + BATCH_OUTPUT_SUFFIX)],
+                                 int(source["Size"]) + int(item["Size"])))
+    summary["in_window_objects"] = sum(len(g.items) for g in groups)
+    _download_groups(s3, groups, dest_dir, max_bytes=max_bytes, summary=summary)
+    return summary
+
+
+def download_labels(
+    *,
+    s3: Any,
+    labels_s3_uri: str,
+    dest_dir: str,
+    label_window_hours: float = DEFAULT_LABEL_WINDOW_HOURS,
+    max_bytes: int = DEFAULT_MAX_WINDOW_BYTES,
+    now: Optional[dt.datetime] = None,
+) -> Dict[str, Any]:
+    """Download every ground-truth object under ``labels_s3_uri`` modified in ``[now - label_window_hours, now)``.
+
+    The label window is longer than the traffic window because labels arrive late; the monitor
+    joins them to the traffic by inference id, so labels of older traffic are simply unused.
+    Same summary, cap and path handling as :func:`download_window`.
+    """
+    start, end = _window_bounds(label_window_hours, now)
+    summary = _window_summary(labels_s3_uri, start, end, max_bytes)
+    bucket, prefix = parse_s3_uri(labels_s3_uri, what="--labels-s3-uri")
+    groups = []
+    for item in _list(s3, bucket, prefix):
+        summary["listed_objects"] += 1
+        if _in_window(item, start, end):
+            groups.append(_Group(_aware(item["LastModified"]), [(bucket, item["Key"], item["Key"][len(prefix):])], int(item["Size"])))
+    summary["in_window_objects"] = len(groups)
+    _download_groups(s3, groups, dest_dir, max_bytes=max_bytes, summary=summary)
+    return summary
+
+
+# --- the monitor's remote mode ------------------------------------------------------------------------------
+
+
+@dataclasses.dataclass
+class Preflight:
+    """What ``--from-s3`` fetched: ``section`` goes into the report as ``sections.remote``; ``errors``
+    make the report unhealthy; ``checks`` are warnings (a truncated window, skipped keys)."""
+
+    serving: Optional[ServingVersion]
+    section: Dict[str, Any]
+    errors: List[Dict[str, str]]
+    checks: List[Dict[str, Any]]
+
+    @property
+    def not_serving(self) -> bool:
+        """The stack's parameter is empty: no version was ever approved (not an error)."""
+        return self.section.get("serving", {}).get("state") == STATUS_NOT_SERVING
+
+
+def check_arguments(args: argparse.Namespace) -> Optional[str]:
+    """The first problem with the ``--from-s3`` arguments (a one-line message naming the flag), else ``None``.
+
+    Fills the default of ``args.model`` (the model spec's name) and ``args.labels_dir`` (``labels``
+    next to ``--capture-dir``, when ``--labels-s3-uri`` is given).
+    """
+    if not args.serving_stack:
+        return "--from-s3 needs --serving-stack (the serving CloudFormation stack, <project>-<env>-serving)"
+    if not args.capture_s3_uri and not args.batch_s3_uri:
+        return "--from-s3 needs --capture-s3-uri (s3://<inference bucket>/capture/<model>/) and/or --batch-s3-uri"
+    for flag in ("capture_s3_uri", "batch_s3_uri", "labels_s3_uri"):
+        value = getattr(args, flag)
+        if value:
+            try:
+                parse_s3_uri(value, what="--" + flag.replace("_", "-"))
+            except ValueError as exc:
+                return str(exc)
+    args.model = args.model or args.model_spec.name
+    if args.labels_s3_uri and not args.labels_dir:
+        args.labels_dir = os.path.join(os.path.dirname(os.path.abspath(args.capture_dir)), "labels")
+    targets = [("--baseline-dir", args.baseline_dir), ("--model-dir", args.model_dir), ("--capture-dir", args.capture_dir)]
+    if args.labels_s3_uri:
+        targets.append(("--labels-dir", args.labels_dir))
+    for flag, path in targets:
+        if not path:
+            return f"--from-s3 downloads into {flag}: give it a directory"
+        if os.path.isdir(path) and os.listdir(path):
+            # Files left from another window would be monitored as if they were this window's.
+            return f"{flag} {path!r} is not empty: --from-s3 downloads into it; give an empty or new directory"
+    return None
+
+
+def clients(region: Optional[str]) -> Dict[str, Any]:
+    """boto3 clients of ``region`` (default: the job's region) with standard retries (5 attempts)."""
+    import boto3
+    from botocore.config import Config
+
+    config = Config(retries={"mode": "standard", "max_attempts": 5})
+    return {name: boto3.client(name, region_name=region, config=config) for name in ("s3", "sagemaker", "cloudformation")}
+
+
+def _describe(exc: Exception) -> str:
+    return f"{type(exc).__name__}: {exc}"
+
+
+def prepare_inputs(args: argparse.Namespace, *, aws: Optional[Mapping[str, Any]] = None,
+                   now: Optional[dt.datetime] = None) -> Preflight:
+    """Resolve the serving version and fill the local directories named in ``args``; never raises.
+
+    ``aws``: ``{"s3", "sagemaker", "cloudformation"}`` clients (default: :func:`clients` of ``args.region``);
+    ``now``: the end of both windows (default: the current UTC time). Nothing is downloaded when no
+    version serves. A failed serving lookup still downloads the traffic, so the report shows it.
+    """
+    errors: List[Dict[str, str]] = []
+    checks: List[Dict[str, Any]] = []
+    section: Dict[str, Any] = {"serving_stack": args.serving_stack, "model": args.model}
+    now = _aware(now) if now is not None else dt.datetime.now(dt.timezone.utc)
+
+    def error(kind: str, message: str) -> None:
+        errors.append({"kind": kind, "message": message})
+
+    try:
+        aws = aws or clients(args.region)
+    except Exception as exc:  # noqa: BLE001 - e.g. no region configured: reported, not raised
+        error("serving_lookup_failed", f"cannot create AWS clients: {_describe(exc)}")
+        return Preflight(None, section, errors, checks)
+
+    serving: Optional[ServingVersion] = None
+    try:
+        serving = resolve_serving_version(stack_name=args.serving_stack, model=args.model,
+                                          cloudformation=aws["cloudformation"], sagemaker=aws["sagemaker"])
+    except RemoteError as exc:
+        error(exc.kind, str(exc))
+        section["serving"] = {"state": "unknown"}
+    except Exception as exc:  # noqa: BLE001 - access denied, throttling, unknown package ...
+        error("serving_lookup_failed", f"{args.serving_stack} / {parameter_name(args.model)}: {_describe(exc)}")
+        section["serving"] = {"state": "unknown"}
+    else:
+        if serving is None:
+            section["serving"] = {"state": STATUS_NOT_SERVING, "parameter": parameter_name(args.model),
+                                  "detail": f"{parameter_name(args.model)} of {args.serving_stack} is empty: no version serves yet"}
+            return Preflight(None, section, errors, checks)
+        section["serving"] = {"state": "serving", **serving.as_dict()}
+
+    if serving is not None:
+        fetched = fetch_baseline_and_model(serving, s3=aws["s3"], baseline_dir=args.baseline_dir, model_dir=args.model_dir)
+        section["baseline"] = fetched
+        errors.extend(fetched["errors"])
+
+    try:
+        capture = download_window(s3=aws["s3"], dest_dir=args.capture_dir, capture_s3_uri=args.capture_s3_uri,
+                                  batch_s3_uri=args.batch_s3_uri, window_hours=args.window_hours,
+                                  max_bytes=args.max_window_bytes, now=now)
+    except Exception as exc:  # noqa: BLE001 - the monitor then reports the (partial) window it has
+        error("capture_download_failed", f"{args.capture_s3_uri or args.batch_s3_uri}: {_describe(exc)}")
+    else:
+        section["capture"] = capture
+        checks.extend(_window_checks("capture", capture))
+
+    if args.labels_s3_uri:
+        try:
+            labels = download_labels(s3=aws["s3"], labels_s3_uri=args.labels_s3_uri, dest_dir=args.labels_dir,
+                                     label_window_hours=args.label_window_hours, max_bytes=args.max_window_bytes, now=now)
+        except Exception as exc:  # noqa: BLE001
+            error("labels_download_failed", f"{args.labels_s3_uri}: {_describe(exc)}")
+        else:
+            section["labels"] = labels
+            checks.extend(_window_checks("labels", labels))
+    return Preflight(serving, section, errors, checks)
+
+
+def _window_checks(what: str, summary: Mapping[str, Any]) -> List[Dict[str, Any]]:
+    out = []
+    if summary["truncated"]:
+        out.append(drift.check(
+            f"{what}_window_truncated", "monitor", summary["downloaded_bytes"], summary["max_bytes"], drift.WARN, op=">=",
+            detail=f"{summary['skipped_objects']} older objects ({summary['skipped_bytes']} bytes) in the window were not read: "
+                   f"the window covers only {summary['oldest_downloaded']} .. {summary['window_end']}; raise --max-window-bytes "
+                   "or shorten the window"))
+    if summary["unsafe_keys"]:
+        out.append(drift.check(f"{what}_unsafe_keys", "monitor", len(summary["unsafe_keys"]), 0, drift.WARN,
+                               detail=f"skipped keys that would leave the download directory: {summary['unsafe_keys'][:5]}"))
+    if summary.get("unpaired_batch_outputs"):
+        out.append(drift.check(f"{what}_unpaired_batch_outputs", "monitor", summary["unpaired_batch_outputs"], 0, drift.WARN,
+                               detail="batch outputs whose input object no longer exists were not read"))
+    return out
+
+
+def write_not_serving_report(spec: Any, args: argparse.Namespace, preflight: Preflight, *,
+                             cloudwatch_client: Any = None) -> Dict[str, Any]:
+    """The report of a run where no version serves: healthy, no drift sections, ``note: NotServing``.
+
+    Not serving is not a monitoring failure (the first approval has not happened): ``MonitorHealthy=1``
+    and ``MonitoringErrors=0`` are published (so the health alarm has data and stays OK) and no drift
+    or quality metric is.
+    """
+    detail = preflight.section["serving"]["detail"]
+    summary: Dict[str, Any] = {key: None for key, _name, _unit in report_mod.HEADLINE_METRICS}
+    summary.update({"monitoring_errors": 0, "monitor_healthy": 1, "note": NOT_SERVING})
+    report: Dict[str, Any] = {
+        "format": report_mod.REPORT_FORMAT,
+        "model": spec.name,
+        "dataset": spec.dataset,
+        "environment": args.environment,
+        "generated_at": dt.datetime.now(dt.timezone.utc).isoformat(),
+        "status": STATUS_NOT_SERVING,
+        "healthy": True,
+        "note": NOT_SERVING,
+        "window": {},
+        "summary": summary,
+        "errors": [],
+        "checks": [drift.check("serving_version", "monitor", None, None, drift.SKIPPED, detail=f"no version serving: {detail}")],
+        "sections": {"remote": preflight.section},
+    }
+    os.makedirs(args.output_dir, exist_ok=True)
+    if args.publish_metrics:
+        try:
+            report["metrics_published"] = report_mod.publish_metrics(report, args.environment, spec.name, region=args.region,
+                                                                     client=cloudwatch_client)
+        except Exception as exc:  # noqa: BLE001 - the report still gets written
+            report["errors"].append({"kind": "publish_failed", "message": _describe(exc)})
+    report_mod.write_json(report, os.path.join(args.output_dir, "report.json"))
+    with open(os.path.join(args.output_dir, "report.html"), "w", encoding="utf-8") as handle:
+        handle.write(report_mod.render_html(report))
+    return report

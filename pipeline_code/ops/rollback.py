@@ -1,0 +1,322 @@
+"""List a model's versions, show which one serves, and roll back to an earlier one.
+
+    python -m pipeline_code.ops.rollback --env prod --model churn versions
+    python -m pipeline_code.ops.rollback --env prod --model churn rollback --to-version 3 [--yes]
+
+``versions`` prints every version of the model package group ``<project>-<env>-<model>`` and marks
+the one the serving stack ``<project>-<env>-serving`` runs (its ``<PascalModel>ModelPackageArn``
+parameter) and the one the registry says should run (the most recently approved ``Approved`` +
+``Completed`` version, the deploy handler's rule). They differ while a rollout runs, and after a
+failed one (CloudFormation rolled the stack back; fix or reject the desired version).
+
+``rollback --to-version N`` re-approves version N so that it becomes the most recently approved
+one; the deploy-on-approval handler then updates the serving stack, exactly as for any approval
+(blue/green rollout, alarm rollback). It refuses unknown versions, versions that are not
+``Completed`` or have no inference container, and the version already serving. Without ``--yes``
+it asks for confirmation on stdin. Run it with the approver role's credentials
+(``<project>-<env>-model-approver``): only that role may change approval status.
+
+Errors (unknown model, missing credentials, refused version) print one line on stderr and exit 2;
+declining the confirmation exits 1 with nothing changed.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import re
+import sys
+from typing import Any, Callable, List, Optional, Sequence
+
+import boto3
+from botocore.exceptions import BotoCoreError, ClientError, NoCredentialsError, NoRegionError
+
+from pipeline_code.argtypes import positive_int
+from pipeline_code.handlers.deploy_on_approval import (
+    Version,
+    describe_stack,
+    group_name,
+    list_versions,
+    parameter_name,
+    problems,
+    select_desired,
+    serving_stack_name,
+    stack_parameters,
+)
+
+PROG = "python -m pipeline_code.ops.rollback"
+# SageMaker's model package group name pattern.
+_GROUP_NAME = re.compile(r"^[a-zA-Z0-9](-*[a-zA-Z0-9]){0,62}$")
+
+
+class CliError(Exception):
+    """A problem the operator can fix; printed as one line, exit code 2."""
+
+
+class State:
+    """What the registry and the serving stack say about one model in one environment."""
+
+    def __init__(self, *, group: str, stack: str, parameter: str, versions: List[Version], stack_found: bool, serving_arn: Optional[str]) -> None:
+        self.group, self.stack, self.parameter = group, stack, parameter
+        self.versions = versions
+        self.stack_found = stack_found
+        # None: the stack is missing or has no parameter for this model; "": no endpoint yet.
+        self.serving_arn = serving_arn
+        self.desired = select_desired(versions)
+
+    def version(self, number: int) -> Optional[Version]:
+        return next((v for v in self.versions if v.version == number), None)
+
+    @property
+    def serving(self) -> Optional[Version]:
+        return next((v for v in self.versions if self.serving_arn and v.arn == self.serving_arn), None)
+
+    def label(self, arn: Optional[str]) -> str:
+        if not arn:
+            return "none"
+        match = next((v for v in self.versions if v.arn == arn), None)
+        return f"v{match.version}" if match else arn
+
+
+def load_state(*, sagemaker: Any, cloudformation: Any, project: str, env: str, model: str) -> State:
+    """Read the group's versions (all described) and the serving stack's parameter for ``model``."""
+    group = group_name(project=project, env=env, model=model)
+    if not _GROUP_NAME.match(group):
+        raise CliError(
+            f"--project/--env/--model give the group name {group!r}, which SageMaker does not allow "
+            "(letters, digits and single hyphens, at most 63 characters)"
+        )
+    try:
+        sagemaker.describe_model_package_group(ModelPackageGroupName=group)
+    except ClientError as error:
+        if "does not exist" in str(error):
+            raise CliError(
+                f"unknown model {model!r} in environment {env!r}: there is no model package group {group} in "
+                f"{sagemaker.meta.region_name} (check --model, --env, --project and --region)"
+            ) from None
+        raise
+    stack = serving_stack_name(project=project, env=env)
+    parameter = parameter_name(model)
+    described = describe_stack(cloudformation, stack)
+    serving_arn = None if described is None else stack_parameters(described).get(parameter)
+    return State(
+        group=group,
+        stack=stack,
+        parameter=parameter,
+        versions=list_versions(sagemaker, group, describe_all=True),
+        stack_found=described is not None,
+        serving_arn=serving_arn,
+    )
+
+
+def render(state: State) -> str:
+    """The ``versions`` table and a one-line summary of serving vs desired."""
+    header = ("", "version", "approval", "status", "created (UTC)", "last modified (UTC)", "approval description")
+    rows = [header]
+    for v in sorted(state.versions, key=lambda v: v.version, reverse=True):
+        marks = [m for m, hit in (("serving", v.arn == state.serving_arn), ("desired", v == state.desired)) if hit]
+        rows.append(
+            (
+                "+".join(marks),
+                f"v{v.version}",
+                v.approval or "-",
+                v.status or "-",
+                _time(v.created),
+                _time(v.last_modified),
+                _one_line(v.approval_description) or "-",
+            )
+        )
+    widths = [max(len(row[i]) for row in rows) for i in range(len(header) - 1)]
+    lines = [f"model package group {state.group}; serving stack {state.stack} (parameter {state.parameter})"]
+    lines += ["  ".join(cell.ljust(w) for cell, w in zip(row, widths)) + "  " + row[-1] for row in rows]
+    if not state.versions:
+        lines.append("(no versions registered yet)")
+    lines.append(_summary(state))
+    return "\n".join(line.rstrip() for line in lines)
+
+
+def rollback(
+    state: State,
+    *,
+    sagemaker: Any,
+    sts: Any,
+    to_version: int,
+    assume_yes: bool,
+    ask: Callable[[str], str] = input,
+    now: Optional[dt.datetime] = None,
+    out: Any = None,
+    versions_command: str = f"{PROG} --env <env> --model <model> versions",
+) -> int:
+    """Re-approve ``to_version`` so the deploy handler rolls the endpoint back to it; returns the exit code.
+
+    By default asks for confirmation with ``input``; ``assume_yes`` skips the question.
+    ``versions_command`` is printed as the way to watch the rollout.
+    """
+    out = out or sys.stdout
+    target = _check_target(state, to_version)
+    print(
+        f"Roll {state.group} back to v{target.version}: serving now {state.label(state.serving_arn)}, "
+        f"v{target.version} is {target.approval}"
+        + (f" ({_one_line(target.approval_description)})" if target.approval_description else "")
+        + ".\nIt will be re-approved and become the most recently approved version; the deploy handler then "
+        f"updates stack {state.stack} ({state.parameter} -> v{target.version}).",
+        file=out,
+    )
+    if not assume_yes and not _confirmed(ask):
+        print("rollback: aborted, nothing changed", file=sys.stderr)
+        return 1
+
+    caller = sts.get_caller_identity()["Arn"]
+    stamp = (now or dt.datetime.now(dt.timezone.utc)).strftime("%Y-%m-%dT%H:%M:%SZ")
+    description = f"rollback to v{target.version} by {caller} at {stamp}"
+    if target.approval == "Approved":
+        # Re-approving an approved version would not change its status, and an update that leaves the
+        # status alone may emit no state-change event: step through PendingManualApproval.
+        sagemaker.update_model_package(
+            ModelPackageArn=target.arn,
+            ModelApprovalStatus="PendingManualApproval",
+            ApprovalDescription=f"{description} (step 1 of 2)",
+        )
+    sagemaker.update_model_package(ModelPackageArn=target.arn, ModelApprovalStatus="Approved", ApprovalDescription=description)
+
+    desired = select_desired(list_versions(sagemaker, state.group))
+    if desired is None or desired.version != target.version:
+        print(
+            f"rollback: warning: v{target.version} was re-approved but the registry's most recently approved version is "
+            f"{'none' if desired is None else f'v{desired.version}'}; check with the versions command",
+            file=sys.stderr,
+        )
+    print(
+        f"v{target.version} re-approved ({description}).\n"
+        f"The deploy handler now updates {state.stack}: {state.parameter} {state.label(state.serving_arn)} -> v{target.version} "
+        "(blue/green; CloudFormation rolls back on alarm and people are notified).\n"
+        "Watch it:\n"
+        f"  {versions_command}      # serving becomes v{target.version}\n"
+        f"  aws cloudformation describe-stack-events --stack-name {state.stack} --max-items 10",
+        file=out,
+    )
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog=PROG, description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--env", required=True, help="environment name (dev, staging, prod)")
+    parser.add_argument("--model", required=True, help="model name from the config (e.g. churn, credit-risk)")
+    parser.add_argument("--project", default="mlops-loop", help="project name prefix (default: mlops-loop)")
+    parser.add_argument("--region", default=None, help="AWS region (default: the AWS CLI/SDK default region)")
+    commands = parser.add_subparsers(dest="command", required=True)
+    commands.add_parser("versions", help="list versions; mark the serving and the desired one")
+    back = commands.add_parser("rollback", help="re-approve an earlier version so it is deployed")
+    back.add_argument("--to-version", type=positive_int, required=True, help="version number to roll back to")
+    back.add_argument("--yes", action="store_true", help="do not ask for confirmation")
+    return parser
+
+
+def main(argv: Optional[Sequence[str]] = None, *, ask: Callable[[str], str] = input) -> int:
+    """CLI entry point; returns the exit code (0 done, 1 declined, 2 error)."""
+    args = build_parser().parse_args(argv)
+    try:
+        session = boto3.session.Session(region_name=args.region)
+        sagemaker = session.client("sagemaker")
+        state = load_state(
+            sagemaker=sagemaker,
+            cloudformation=session.client("cloudformation"),
+            project=args.project,
+            env=args.env,
+            model=args.model,
+        )
+        if args.command == "versions":
+            print(render(state))
+            return 0
+        watch = " ".join(
+            [PROG, "--env", args.env, "--model", args.model]
+            + (["--project", args.project] if args.project != "mlops-loop" else [])
+            + (["--region", args.region] if args.region else [])
+            + ["versions"]
+        )
+        return rollback(
+            state,
+            sagemaker=sagemaker,
+            sts=session.client("sts"),
+            to_version=args.to_version,
+            assume_yes=args.yes,
+            ask=ask,
+            versions_command=watch,
+        )
+    except CliError as error:
+        return _fail(str(error))
+    except NoCredentialsError:
+        return _fail("no AWS credentials found: log in (e.g. aws sso login / AWS_PROFILE) as the environment's approver role")
+    except NoRegionError:
+        return _fail("no AWS region configured: pass --region or set AWS_REGION")
+    except ClientError as error:
+        code = error.response.get("Error", {}).get("Code", "")
+        hint = f"; run as the approver role {args.project}-{args.env}-model-approver" if "AccessDenied" in code else ""
+        return _fail(f"AWS refused {error.operation_name}: {code}: {error.response.get('Error', {}).get('Message', '')}{hint}")
+    except BotoCoreError as error:
+        return _fail(f"AWS SDK error: {error}")
+
+
+def _check_target(state: State, number: int) -> Version:
+    if not state.stack_found:
+        raise CliError(f"serving stack {state.stack} does not exist: deploy it first, nothing could be rolled back")
+    if state.serving_arn is None:
+        raise CliError(f"serving stack {state.stack} has no parameter {state.parameter}: this model is not served there")
+    target = state.version(number)
+    if target is None:
+        known = ", ".join(f"v{v.version}" for v in state.versions) or "none"
+        raise CliError(f"--to-version {number}: {state.group} has no version {number} (versions: {known})")
+    if target.status != "Completed":
+        raise CliError(f"--to-version {number}: v{number} has package status {target.status}, only Completed versions can serve")
+    if target.arn == state.serving_arn:
+        raise CliError(f"--to-version {number}: v{number} is already serving; nothing to roll back")
+    found = problems(target, state.group, require_approved=False)
+    if found:
+        raise CliError(f"--to-version {number}: v{number} cannot serve: {'; '.join(found)}")
+    return target
+
+
+def _confirmed(ask: Callable[[str], str]) -> bool:
+    try:
+        return ask("Proceed? [y/N] ").strip().lower() in ("y", "yes")
+    except EOFError:
+        return False
+
+
+def _summary(state: State) -> str:
+    if not state.stack_found:
+        serving = f"stack {state.stack} not found"
+    elif state.serving_arn is None:
+        serving = f"stack has no parameter {state.parameter}"
+    else:
+        serving = state.label(state.serving_arn) if state.serving_arn else "none (no endpoint yet)"
+    desired = f"v{state.desired.version}" if state.desired else "none (no Approved + Completed version)"
+    line = f"serving: {serving}; desired: {desired}"
+    if state.stack_found and state.serving_arn is not None and state.desired and state.desired.arn != state.serving_arn:
+        line += (
+            f" -- they differ: a rollout is running, or it failed and CloudFormation rolled back "
+            f"(aws cloudformation describe-stack-events --stack-name {state.stack})"
+        )
+    return line
+
+
+def _time(value: Optional[dt.datetime]) -> str:
+    if value is None:
+        return "-"
+    if value.tzinfo:
+        value = value.astimezone(dt.timezone.utc)
+    return value.strftime("%Y-%m-%d %H:%M:%S")
+
+
+def _one_line(text: str) -> str:
+    text = " ".join((text or "").split())
+    return text if len(text) <= 80 else text[:77] + "..."
+
+
+def _fail(message: str) -> int:
+    print(f"rollback: error: {message}", file=sys.stderr)
+    return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,296 @@
+"""Inference hooks of the mlops-loop models for the stock SageMaker XGBoost 3.0-5 image (script mode).
+
+The container imports the module named by ``SAGEMAKER_PROGRAM`` (``serve_entry.py``, which
+re-exports these) and calls, per request::
+
+    model = model_fn(model_dir)                      # once per worker; model_dir = /opt/ml/model
+    data = input_fn(request_body, content_type)      # bytes (or str) + the Content-Type header
+    prediction = predict_fn(data, model)
+    body, content_type = output_fn(prediction, accept)
+
+The full contract with examples is ``docs/invocation-contract.md``; in short:
+
+**Model artefact** (what ``train.py`` writes, SageMaker tars it to ``model.tar.gz``):
+``model.json`` (xgboost booster) and ``feature_metadata.json`` (feature order, per-feature
+kind, fixed categorical levels, normalisation, threshold, training summary).
+
+**Requests.** ``application/json``: ``{"instances": [record, ...]}``, a list of records, or
+one record. ``application/jsonlines``: one record per line. ``text/csv``: one record per line,
+the model's features in ``feature_order`` (no header, empty field = missing). A JSON record is
+either
+
+* *precomputed features* - an object holding **every** model feature (e.g. read from the
+  online Feature Store; numbers may be numeric strings, as ``GetRecord`` returns them), or a
+  list of values in ``feature_order``; or
+* *raw source fields* - an object with the curated columns the catalog's feature expressions
+  read. The features are computed by :func:`pipeline_code.features.compute.compute_features`,
+  the same interpreter that built the training features. Non-nullable source columns are
+  required; nullable ones may be omitted or null.
+
+An object holding every model feature is always taken as precomputed (also when it carries
+raw fields too). Other keys are ignored; ``inference_id`` is echoed in the prediction.
+
+**Encoding** is :func:`pipeline_code.training.train.predict_proba` with the stored metadata -
+the function evaluation uses - so categories are trimmed/lower-cased as in training and
+unseen categories score as missing values.
+
+**Responses.** ``application/json`` (default): ``{"predictions": [{"score": p, "label": 0|1},
+...], "model": {"name", "version", "artefact_sha256", "trained_at"}}``;
+``application/jsonlines``: one ``{"score": p, "label": 0|1}`` per line, same order and count as
+the input records; ``text/csv``: one score per line. ``score`` = P(target = 1); ``label`` =
+``score >= threshold`` with the threshold stored in the artefact (0.5 when absent).
+
+Parsing and feature computation live in :mod:`.records` (no xgboost there).
+
+**Errors** are :class:`InvocationError` subclasses carrying ``status_code`` (400 bad record,
+406 unsupported Accept, 415 unsupported Content-Type; 500 for an unloadable model). They inherit
+from the container's ``BaseInferenceToolkitError`` (see :func:`.records.toolkit_error_bases`),
+which the XGBoost container's transformer answers with that HTTP status and the message as
+body; any other exception would become a 500.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+from dataclasses import dataclass
+from typing import Any, Dict, List, Optional, Tuple, Union
+
+import numpy as np
+
+from pipeline_code import catalog
+from pipeline_code.serving.records import (  # noqa: F401 - re-exported: the contract's names in one place
+    ACCEPT_TYPES,
+    CONTENT_TYPES,
+    CSV,
+    INFERENCE_ID,
+    INFERENCE_TIME,
+    JSON,
+    JSONLINES,
+    META_KEYS,
+    SOURCE_FEATURES,
+    SOURCE_RAW,
+    BadRequestError,
+    FeatureContract,
+    FeatureRows,
+    InvocationError,
+    ModelLoadError,
+    NotAcceptableError,
+    ParsedRequest,
+    UnsupportedContentTypeError,
+    _JSONLINES_ALIASES,
+    base_type,
+    complete_records,
+    feature_rows,
+    parse_request,
+)
+from pipeline_code.training.data_io import InputError
+from pipeline_code.training.train import (
+    CATEGORICAL,
+    DEFAULT_THRESHOLD,
+    METADATA_FILE,
+    MODEL_ARCHIVE,
+    MODEL_FILE,
+    TrainedModel,
+    load_model,
+    predict_proba,
+)
+
+# Set it on the model container to have the registry version in every JSON response.
+MODEL_VERSION_ENV = "MLOPS_LOOP_MODEL_VERSION"
+
+
+# --------------------------------------------------------------------------------------
+# The loaded model
+# --------------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class ServingModel:
+    """A trained model plus what serving needs to read requests for it (:attr:`contract`)."""
+
+    trained: TrainedModel
+    contract: FeatureContract
+    info: Dict[str, Any]
+
+    @property
+    def metadata(self) -> Dict[str, Any]:
+        return self.trained.metadata
+
+    @property
+    def dataset(self) -> catalog.Dataset:
+        return self.contract.dataset
+
+    @property
+    def feature_order(self) -> List[str]:
+        return list(self.contract.feature_order)
+
+    @property
+    def threshold(self) -> float:
+        value = self.metadata.get("threshold")
+        return float(DEFAULT_THRESHOLD if value is None else value)
+
+    @property
+    def extra_features(self) -> List[str]:
+        return list(self.contract.extra_features)
+
+    @property
+    def required_raw_fields(self) -> List[str]:
+        return self.contract.required_raw_fields
+
+    @property
+    def optional_raw_fields(self) -> List[str]:
+        return self.contract.optional_raw_fields
+
+    def source_columns(self, features: List[str]) -> List[str]:
+        return self.contract.source_columns(features)
+
+    def is_categorical(self, name: str) -> bool:
+        """As encoded in training (the stored ``kind``), which is what scoring applies."""
+        return any(e["name"] == name and e.get("kind") == CATEGORICAL for e in self.metadata["features"])
+
+
+def load_serving_model(model_dir: str) -> ServingModel:
+    """The model in ``model_dir`` (the extracted ``model.tar.gz``, or a directory holding it).
+
+    Raises:
+        ModelLoadError: no artefact, or its features disagree with :mod:`pipeline_code.catalog`
+            (a raw request would then be computed with other expressions than in training).
+    """
+    try:
+        trained = load_model(model_dir)
+    except InputError as exc:
+        raise ModelLoadError(f"cannot load the model from {model_dir!r}: {exc}") from None
+    metadata = trained.metadata
+    try:
+        dataset = catalog.get_dataset(metadata.get("dataset"))
+    except KeyError as exc:
+        raise ModelLoadError(f"model {metadata.get('model')!r}: {exc.args[0]}") from None
+    problems = []
+    for entry in metadata["features"]:
+        name = entry["name"]
+        if name not in dataset.feature_names:
+            problems.append(f"feature {name!r} is not in catalog dataset {dataset.name!r}")
+        elif entry.get("feature_type") and dataset.feature(name).feature_type != entry["feature_type"]:
+            problems.append(
+                f"feature {name!r} was trained as {entry['feature_type']} but the catalog says {dataset.feature(name).feature_type}"
+            )
+    if problems:
+        raise ModelLoadError(f"model {metadata.get('model')!r} disagrees with the catalog: " + "; ".join(problems))
+    training = metadata.get("training") or {}
+    info = {
+        "name": metadata.get("model"),
+        "version": os.environ.get(MODEL_VERSION_ENV) or None,
+        "artefact_sha256": artefact_digest(model_dir),
+        "trained_at": training.get("trained_at"),
+    }
+    feature_order = list(metadata.get("feature_order") or trained.feature_names)
+    extras = [metadata.get("sensitive_attribute") or "", *(metadata.get("slices") or [])]
+    contract = FeatureContract.create(dataset.name, feature_order, extras)
+    return ServingModel(trained=trained, contract=contract, info=info)
+
+
+def artefact_digest(model_dir: str) -> Optional[str]:
+    """sha256 over ``model.json`` then ``feature_metadata.json`` (else over ``model.tar.gz``)."""
+    candidates = [[os.path.join(model_dir, MODEL_FILE), os.path.join(model_dir, METADATA_FILE)]]
+    candidates.append([model_dir] if os.path.isfile(model_dir) else [os.path.join(model_dir, MODEL_ARCHIVE)])
+    for paths in candidates:
+        if all(os.path.isfile(p) for p in paths):
+            digest = hashlib.sha256()
+            for path in paths:
+                with open(path, "rb") as handle:
+                    for block in iter(lambda: handle.read(1 << 20), b""):
+                        digest.update(block)
+            return digest.hexdigest()
+    return None
+
+
+# --------------------------------------------------------------------------------------
+# Predictions and responses
+# --------------------------------------------------------------------------------------
+@dataclass
+class Prediction:
+    """What :func:`predict_fn` hands to :func:`output_fn`."""
+
+    scores: np.ndarray
+    labels: np.ndarray
+    inference_ids: List[Optional[str]]
+    sources: List[str]
+    model: Dict[str, Any]
+
+    def records(self) -> List[Dict[str, Any]]:
+        out = []
+        for i, score in enumerate(self.scores):
+            item: Dict[str, Any] = {"score": float(score), "label": int(self.labels[i])}
+            if self.inference_ids[i] is not None:
+                item[INFERENCE_ID] = self.inference_ids[i]
+            out.append(item)
+        return out
+
+
+def predict(model: ServingModel, request: ParsedRequest) -> Prediction:
+    rows = feature_rows(model.contract, request.records, request.positions)
+    scores = predict_proba(model.trained, rows.frame[model.feature_order])
+    labels = (scores >= model.threshold).astype(np.int64)  # metrics.py: positive when p >= threshold
+    return Prediction(scores=scores, labels=labels, inference_ids=rows.inference_ids, sources=rows.sources, model=dict(model.info))
+
+
+def choose_accept(accept: Optional[str]) -> str:
+    """The response type for an Accept header: the first supported entry; ``*/*`` or none -> JSON.
+
+    Raises:
+        NotAcceptableError: no entry is supported.
+    """
+    if accept is None or not accept.strip():
+        return JSON
+    for entry in accept.split(","):
+        kind = base_type(entry)
+        if kind in _JSONLINES_ALIASES:
+            return JSONLINES
+        if kind in ACCEPT_TYPES:
+            return kind
+        if kind in ("*/*", "application/*"):
+            return JSON
+    raise NotAcceptableError(f"unsupported Accept {accept!r}: ask for one of {', '.join(ACCEPT_TYPES)}")
+
+
+def render(prediction: Prediction, accept: Optional[str]) -> Tuple[bytes, str]:
+    kind = choose_accept(accept)
+    if kind == JSON:
+        body = json.dumps({"predictions": prediction.records(), "model": prediction.model}, separators=(",", ":"))
+    elif kind == JSONLINES:
+        # No trailing newline: batch transform (AssembleWith=Line) adds the separator itself.
+        body = "\n".join(json.dumps(item, separators=(",", ":")) for item in prediction.records())
+    else:
+        body = "\n".join(repr(float(s)) for s in prediction.scores)
+    return body.encode("utf-8"), kind
+
+
+# --------------------------------------------------------------------------------------
+# The SageMaker hooks
+# --------------------------------------------------------------------------------------
+def model_fn(model_dir: str) -> ServingModel:
+    """Load ``model.json`` + ``feature_metadata.json`` from ``model_dir`` (SageMaker: /opt/ml/model)."""
+    return load_serving_model(model_dir)
+
+
+def input_fn(request_body: Union[bytes, bytearray, str], request_content_type: Optional[str]) -> ParsedRequest:
+    """Parse the body by its Content-Type; record-level checks need the model and happen in predict_fn."""
+    return parse_request(request_body, request_content_type)
+
+
+def predict_fn(input_data: ParsedRequest, model: ServingModel) -> Prediction:
+    """Compute features (raw records) or take them (precomputed), encode as in training, score."""
+    return predict(model, input_data)
+
+
+def output_fn(prediction: Prediction, accept: Optional[str]) -> Tuple[bytes, str]:
+    """``(body, content type)``; the container sends the tuple's type as the response Content-Type."""
+    return render(prediction, accept)
+
+
+def invoke(model: ServingModel, body: Union[bytes, str], *, content_type: str, accept: Optional[str] = None) -> Tuple[bytes, str]:
+    """The container's chain in one call: ``output_fn(predict_fn(input_fn(body, content_type), model), accept)``.
+
+    ``accept`` defaults to JSON, as the container does without an Accept header.
+    """
+    return output_fn(predict_fn(input_fn(body, content_type), model), accept)

@@ -1,0 +1,515 @@
+"""Request records -> model features, without the model: parsing, validation, feature computation.
+
+Shared by the serving hooks (:mod:`pipeline_code.serving.inference`) and usable by anything
+that must read a request the way serving does - e.g. the drift monitor decoding captured
+raw-field requests (:func:`complete_records`). Imports no xgboost.
+
+A JSON record is *precomputed* when it holds every model feature (or is a list of values in
+feature order), else *raw*: the curated source columns the catalog's expressions read, turned
+into features by :func:`pipeline_code.features.compute.compute_features` - the interpreter the
+feature-ingestion job used for the training data.
+"""
+
+from __future__ import annotations
+
+import csv
+import importlib
+import json
+import math
+from dataclasses import dataclass, field
+from typing import Any, Dict, List, Optional, Sequence, Tuple, Union
+
+import numpy as np
+import pandas as pd
+
+from pipeline_code import catalog
+from pipeline_code.features.compute import FeatureComputationError, compute_features
+
+JSON = "application/json"
+JSONLINES = "application/jsonlines"
+CSV = "text/csv"
+CONTENT_TYPES = (JSON, JSONLINES, CSV)
+ACCEPT_TYPES = (JSON, JSONLINES, CSV)
+# Spellings other tools use for JSON Lines; answered with the canonical type.
+_JSONLINES_ALIASES = {JSONLINES, "application/x-jsonlines", "application/jsonl", "application/x-ndjson"}
+
+INFERENCE_ID = "inference_id"
+INFERENCE_TIME = "inference_time"
+META_KEYS = (INFERENCE_ID, INFERENCE_TIME)
+SOURCE_FEATURES = "features"
+SOURCE_RAW = "raw"
+_MAX_PROBLEMS = 10
+# Placeholders for the key columns compute_features insists on; no feature reads them.
+_PLACEHOLDER_EVENT_TIME = "1970-01-01T00:00:00Z"
+
+
+# --------------------------------------------------------------------------------------
+# Errors
+# --------------------------------------------------------------------------------------
+# The XGBoost container answers an exception with its ``status_code`` (and the message as body)
+# only if it is the container's "BaseInferenceToolkitError"; anything else becomes a 500.
+# Which class that is depends on the image build: sagemaker_inference's, or an own copy in
+# sagemaker_xgboost_container.algorithm_mode.inference_errors. Inheriting from every one
+# present makes the status survive either way.
+TOOLKIT_ERROR_MODULES = ("sagemaker_inference.errors", "sagemaker_xgboost_container.algorithm_mode.inference_errors")
+
+
+class _LocalToolkitError(Exception):
+    """Stand-in with the toolkit's attributes (status_code, message, phrase) outside the container."""
+
+    def __init__(self, status_code: int, message: str, phrase: str) -> None:
+        self.status_code = status_code
+        self.message = message
+        self.phrase = phrase
+        super().__init__(status_code, message, phrase)
+
+
+def toolkit_error_bases(modules: Sequence[str] = TOOLKIT_ERROR_MODULES) -> Tuple[type, ...]:
+    """Every distinct importable ``BaseInferenceToolkitError`` of ``modules`` (default: both known homes)."""
+    bases: List[type] = []
+    for name in modules:
+        try:
+            cls = getattr(importlib.import_module(name), "BaseInferenceToolkitError")
+        except Exception:  # noqa: BLE001 - absent or broken toolkit: fall back, never fail the import
+            continue
+        if isinstance(cls, type) and issubclass(cls, Exception) and not any(issubclass(b, cls) for b in bases):
+            bases.append(cls)
+    return tuple(bases) or (_LocalToolkitError,)
+
+
+class InvocationError(*toolkit_error_bases()):  # type: ignore[misc]
+    """A request the model cannot answer; ``status_code`` is the HTTP status the container returns."""
+
+    status = 400
+
+    def __init__(self, message: str) -> None:
+        super().__init__(self.status, message, message)
+        # Not every toolkit base sets these (or calls the next base), so set them here.
+        self.status_code, self.message, self.phrase = self.status, message, message
+
+    def __str__(self) -> str:
+        return self.message
+
+
+class BadRequestError(InvocationError):
+    """400: a record is missing a required field, has a wrong type, or the body is not parseable."""
+
+    status = 400
+
+
+class NotAcceptableError(InvocationError):
+    """406: the Accept header names no supported response type."""
+
+    status = 406
+
+
+class UnsupportedContentTypeError(InvocationError):
+    """415: the Content-Type is not one of :data:`CONTENT_TYPES`."""
+
+    status = 415
+
+
+class ModelLoadError(InvocationError):
+    """500: the model directory holds no usable artefact, or the artefact disagrees with the catalog."""
+
+    status = 500
+
+
+
+# --------------------------------------------------------------------------------------
+# What a model reads
+# --------------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class FeatureContract:
+    """The fields a model's requests carry: its features in order, their catalog dataset, and
+    the frame-only features (sensitive attribute, slices) monitoring keeps."""
+
+    dataset: catalog.Dataset
+    feature_order: Tuple[str, ...]
+    extra_features: Tuple[str, ...] = ()
+
+    @classmethod
+    def create(cls, dataset: str, features: Sequence[str], extras: Sequence[str] = ()) -> "FeatureContract":
+        """From names; extras that are model features or not catalog features are dropped.
+
+        Raises:
+            KeyError: unknown dataset or a feature that is not in it.
+        """
+        ds = catalog.get_dataset(dataset)
+        for name in features:
+            ds.feature(name)
+        kept: List[str] = []
+        for name in extras:
+            if name and name not in features and name not in kept and name in ds.feature_names:
+                kept.append(name)
+        return cls(dataset=ds, feature_order=tuple(features), extra_features=tuple(kept))
+
+    def source_columns(self, features: Sequence[str]) -> List[str]:
+        out: List[str] = []
+        for name in features:
+            for column in self.dataset.feature(name).expr.source_columns():
+                if column not in out:
+                    out.append(column)
+        return out
+
+    @property
+    def required_raw_fields(self) -> List[str]:
+        """Curated columns a raw record must carry (non-null): non-nullable sources of the model features."""
+        return [c for c in self.source_columns(self.feature_order) if not self.dataset.column(c).nullable]
+
+    @property
+    def optional_raw_fields(self) -> List[str]:
+        """Curated columns a raw record may carry (omitted or null = missing), incl. those of the extras."""
+        required = set(self.required_raw_fields)
+        return [c for c in self.source_columns([*self.feature_order, *self.extra_features]) if c not in required]
+
+    def is_categorical(self, name: str) -> bool:
+        return self.dataset.feature(name).feature_type == catalog.FS_STRING
+
+
+# --------------------------------------------------------------------------------------
+# Requests
+# --------------------------------------------------------------------------------------
+Record = Union[Dict[str, Any], List[Any]]
+
+
+@dataclass
+class ParsedRequest:
+    """What :func:`input_fn` hands to :func:`predict_fn`: the records, before any model check."""
+
+    content_type: str
+    records: List[Record]
+    # Human position of each record for messages: "line 3" (jsonlines/CSV) or "" (JSON).
+    positions: List[str] = field(default_factory=list)
+
+
+def base_type(value: Optional[str]) -> str:
+    """``"Application/JSON; charset=utf-8"`` -> ``"application/json"``."""
+    return (value or "").split(";", 1)[0].strip().lower()
+
+
+def parse_request(body: Union[bytes, bytearray, str, None], content_type: Optional[str]) -> ParsedRequest:
+    """Decode a request body into records (see the module docstring for the formats).
+
+    Raises:
+        UnsupportedContentTypeError: ``content_type`` is not JSON, JSON Lines or CSV.
+        BadRequestError: empty body, not UTF-8, or not parseable as ``content_type``.
+    """
+    kind = base_type(content_type)
+    if kind in _JSONLINES_ALIASES:
+        kind = JSONLINES
+    if kind not in CONTENT_TYPES:
+        raise UnsupportedContentTypeError(
+            f"unsupported Content-Type {content_type!r}: send one of {', '.join(CONTENT_TYPES)}"
+        )
+    if isinstance(body, (bytes, bytearray)):
+        try:
+            text = bytes(body).decode("utf-8")
+        except UnicodeDecodeError as exc:
+            raise BadRequestError(f"request body is not UTF-8 text: {exc}") from None
+    elif isinstance(body, str):
+        text = body
+    elif body is None:
+        text = ""
+    else:
+        raise BadRequestError(f"request body must be bytes or text, got {type(body).__name__}")
+    text = text.lstrip("\ufeff")
+    if not text.strip():
+        raise BadRequestError(f"request body is empty: send at least one record as {kind}")
+    if kind == JSON:
+        return ParsedRequest(kind, *_json_records(text))
+    if kind == JSONLINES:
+        return ParsedRequest(kind, *_jsonlines_records(text))
+    return ParsedRequest(kind, *_csv_records(text))
+
+
+def _loads(text: str, where: str) -> Any:
+    try:
+        return json.loads(text)
+    except ValueError as exc:
+        raise BadRequestError(f"{where}: not valid JSON: {exc}") from None
+
+
+def _json_records(text: str) -> Tuple[List[Record], List[str]]:
+    payload = _loads(text, "request body")
+    if isinstance(payload, dict) and "instances" in payload:
+        payload = payload["instances"]
+        if not isinstance(payload, list):
+            raise BadRequestError(f"field 'instances' must be a list of records, got {type(payload).__name__}")
+    elif isinstance(payload, dict):
+        payload = [payload]
+    if not isinstance(payload, list) or not payload:
+        raise BadRequestError('request body must hold a record, a list of records or {"instances": [...]} with at least one record')
+    return payload, ["" for _ in payload]
+
+
+def _jsonlines_records(text: str) -> Tuple[List[Record], List[str]]:
+    records: List[Record] = []
+    positions: List[str] = []
+    for line_no, line in enumerate(text.splitlines(), start=1):
+        if not line.strip():
+            continue  # batch transform and editors leave blank lines; they are not records
+        value = _loads(line, f"record {len(records)} (line {line_no})")
+        if isinstance(value, dict) and "instances" in value:
+            raise BadRequestError(
+                f"record {len(records)} (line {line_no}): an 'instances' envelope is not allowed in JSON Lines - one record per line"
+            )
+        records.append(value)
+        positions.append(f"line {line_no}")
+    return records, positions
+
+
+def _csv_records(text: str) -> Tuple[List[Record], List[str]]:
+    records: List[Record] = []
+    positions: List[str] = []
+    lines = text.splitlines()
+    for line_no, row in zip(range(1, len(lines) + 1), csv.reader(lines, skipinitialspace=True)):
+        if not row or all(not v.strip() for v in row) and len(row) <= 1:
+            continue
+        # CSV carries no types: empty is missing, the rest stays text and is typed per feature.
+        records.append([None if v.strip() == "" else v for v in row])
+        positions.append(f"line {line_no}")
+    if not records:
+        raise BadRequestError("request body holds no CSV record")
+    return records, positions
+
+
+# --------------------------------------------------------------------------------------
+# Records -> feature frame
+# --------------------------------------------------------------------------------------
+class _FieldError(ValueError):
+    pass
+
+
+def _number(value: Any, *, integral: bool) -> float:
+    """A JSON number or numeric text as float (NaN = missing); booleans and other text are errors."""
+    if value is None:
+        return math.nan
+    if isinstance(value, bool):
+        raise _FieldError(f"expected a number, got boolean {value!r}")
+    if isinstance(value, (int, float, np.integer, np.floating)):
+        number = float(value)
+    elif isinstance(value, str):
+        try:
+            number = float(value.strip())
+        except ValueError:
+            raise _FieldError(f"expected a number, got text {value[:40]!r}") from None
+    else:
+        raise _FieldError(f"expected a number, got {type(value).__name__}")
+    if math.isinf(number):
+        raise _FieldError(f"expected a finite number, got {value!r}")
+    if integral and not math.isnan(number) and not number.is_integer():
+        raise _FieldError(f"expected an integer, got {value!r}")
+    return number
+
+
+def _text(value: Any) -> Optional[str]:
+    if value is None:
+        return None
+    if not isinstance(value, str):
+        raise _FieldError(f"expected a string, got {type(value).__name__} {str(value)[:40]!r}")
+    return value
+
+
+def _where(index: int, position: str) -> str:
+    return f"record {index}" + (f" ({position})" if position else "")
+
+
+def _source(record: Dict[str, Any], contract: FeatureContract) -> Tuple[str, List[str]]:
+    """(``features`` | ``raw``, missing fields) of one JSON object."""
+    features = list(contract.feature_order)
+    missing_features = [f for f in features if f not in record]
+    if not missing_features:
+        return SOURCE_FEATURES, []
+    raw_columns = {c.name for c in contract.dataset.columns}
+    feature_only = [f for f in features if f in record and f not in raw_columns]
+    if feature_only:  # e.g. avg_charge_per_month given: the caller meant precomputed features
+        return SOURCE_FEATURES, missing_features
+    return SOURCE_RAW, [c for c in contract.required_raw_fields if record.get(c) is None]
+
+
+@dataclass
+class FeatureRows:
+    """The model's features (and the slice/sensitive columns) of every record, in request order."""
+
+    frame: pd.DataFrame
+    sources: List[str]
+    inference_ids: List[Optional[str]]
+
+
+def feature_rows(contract: FeatureContract, records: Sequence[Record], positions: Optional[Sequence[str]] = None) -> FeatureRows:
+    """Validate ``records`` and compute their features (raw records through ``compute_features``).
+
+    The frame has the model features in ``feature_order`` followed by the sensitive attribute
+    and slice columns when a record provides or implies them; numbers are float64 (NaN =
+    missing), categories text (``None`` = missing).
+
+    Raises:
+        BadRequestError: naming the record index and the field of (up to 10) problems.
+    """
+    positions = list(positions) if positions is not None else ["" for _ in records]
+    features = list(contract.feature_order)
+    columns = [*features, *contract.extra_features]
+    problems: List[str] = []
+    sources: List[str] = []
+    inference_ids: List[Optional[str]] = []
+    feature_values: Dict[int, Dict[str, Any]] = {}
+    raw_values: Dict[int, Dict[str, Any]] = {}
+    raw_fields = [*contract.required_raw_fields, *contract.optional_raw_fields]
+
+    for i, record in enumerate(records):
+        where = _where(i, positions[i] if i < len(positions) else "")
+        if isinstance(record, list):
+            if len(record) != len(features):
+                problems.append(f"{where}: {len(record)} values, expected {len(features)} in feature order {features}")
+                sources.append(SOURCE_FEATURES)
+                inference_ids.append(None)
+                continue
+            record = dict(zip(features, record))
+        if not isinstance(record, dict):
+            problems.append(f"{where}: expected an object keyed by field name, got {type(record).__name__}")
+            sources.append(SOURCE_FEATURES)
+            inference_ids.append(None)
+            continue
+        identifier = record.get(INFERENCE_ID)
+        inference_ids.append(None if identifier is None else str(identifier))
+        source, missing = _source(record, contract)
+        sources.append(source)
+        if missing:
+            if source == SOURCE_FEATURES:
+                problems.append(
+                    f"{where}: missing feature {missing[0]!r} (a precomputed-feature record needs every model feature: {features})"
+                )
+            else:
+                problems.append(
+                    f"{where}: missing required field {missing[0]!r} (a raw record needs {contract.required_raw_fields}, "
+                    f"optionally {contract.optional_raw_fields}; or send every model feature {features})"
+                )
+            continue
+        row: Dict[str, Any] = {}
+        if source == SOURCE_FEATURES:
+            wanted = [*features, *[c for c in contract.extra_features if c in record]]
+            for name in wanted:
+                fs_type = contract.dataset.feature(name).feature_type
+                try:
+                    if fs_type == catalog.FS_STRING:
+                        row[name] = _text(record.get(name))
+                    else:
+                        row[name] = _number(record.get(name), integral=fs_type == catalog.INTEGRAL)
+                except _FieldError as exc:
+                    problems.append(f"{where}: field {name!r}: {exc}")
+            feature_values[i] = row
+        else:
+            for name in raw_fields:
+                column = contract.dataset.column(name)
+                try:
+                    if column.dtype == catalog.STRING:
+                        row[name] = _text(record.get(name))
+                    elif column.dtype in (catalog.INTEGER, catalog.DOUBLE):
+                        row[name] = _number(record.get(name), integral=column.dtype == catalog.INTEGER)
+                    else:  # timestamps: no feature reads one today; passed through as given
+                        row[name] = record.get(name)
+                except _FieldError as exc:
+                    problems.append(f"{where}: field {name!r}: {exc}")
+            raw_values[i] = row
+    if problems:
+        more = f" (+{len(problems) - _MAX_PROBLEMS} more problems)" if len(problems) > _MAX_PROBLEMS else ""
+        raise BadRequestError("; ".join(problems[:_MAX_PROBLEMS]) + more)
+
+    parts = []
+    if feature_values:
+        parts.append(_feature_part(contract, feature_values, columns))
+    if raw_values:
+        parts.append(_computed_part(contract, raw_values, raw_fields, columns))
+    frame = pd.concat(parts) if len(parts) > 1 else parts[0]
+    frame = frame.sort_index()
+    frame.index = pd.RangeIndex(len(frame))
+    return FeatureRows(frame=frame, sources=sources, inference_ids=inference_ids)
+
+
+def _feature_part(contract: FeatureContract, rows: Dict[int, Dict[str, Any]], columns: Sequence[str]) -> pd.DataFrame:
+    index = list(rows)
+    data: Dict[str, Any] = {}
+    for name in columns:
+        values = [rows[i].get(name) for i in index]
+        if contract.dataset.feature(name).feature_type == catalog.FS_STRING:
+            data[name] = pd.Series(values, index=index, dtype=object)
+        else:
+            data[name] = pd.Series(np.asarray([math.nan if v is None else v for v in values], dtype=np.float64), index=index)
+    return pd.DataFrame(data, index=index)
+
+
+def _computed_part(
+    contract: FeatureContract, rows: Dict[int, Dict[str, Any]], raw_fields: Sequence[str], columns: Sequence[str]
+) -> pd.DataFrame:
+    """The features of raw records, by the catalog's expressions (the ingestion job's interpreter)."""
+    dataset = contract.dataset
+    index = list(rows)
+    curated: Dict[str, Any] = {
+        dataset.record_identifier: [str(i) for i in index],
+        dataset.event_time: [_PLACEHOLDER_EVENT_TIME] * len(index),
+    }
+    for column in dataset.columns:
+        if column.name in curated or column.name in dataset.labels:
+            continue
+        values = [rows[i].get(column.name) for i in index] if column.name in raw_fields else [None] * len(index)
+        if column.dtype == catalog.INTEGER:
+            numbers = np.asarray([math.nan if v is None else v for v in values], dtype=np.float64)
+            ints = pd.array(np.where(np.isnan(numbers), 0, numbers).astype("int64"), dtype="Int64")
+            ints[np.isnan(numbers)] = pd.NA
+            curated[column.name] = ints
+        elif column.dtype == catalog.DOUBLE:
+            curated[column.name] = np.asarray([math.nan if v is None else v for v in values], dtype=np.float64)
+        else:
+            curated[column.name] = pd.Series(values, dtype=object)
+    try:
+        computed = compute_features(pd.DataFrame(curated), dataset)
+    except FeatureComputationError as exc:
+        raise BadRequestError(f"records {index[:5]}{'...' if len(index) > 5 else ''}: cannot compute features: {exc}") from None
+    data: Dict[str, Any] = {}
+    for name in columns:
+        series = computed[name]
+        if dataset.feature(name).feature_type == catalog.FS_STRING:
+            data[name] = pd.Series(series.to_numpy(dtype=object), index=index, dtype=object)
+        else:
+            data[name] = pd.Series(series.to_numpy(dtype=np.float64, na_value=np.nan), index=index)
+    return pd.DataFrame(data, index=index)
+
+
+
+
+def complete_records(records: Sequence[Any], contract: FeatureContract) -> List[Any]:
+    """``records`` with every *raw* object replaced by its computed features; never raises.
+
+    For readers of captured requests (the drift monitor): a raw record becomes
+    ``{feature: value, ..., extra: value, inference_id, inference_time}`` (features computed as
+    serving computed them); precomputed records, lists, and records serving would reject are
+    returned unchanged, so the caller's own checks still see them.
+    """
+    out = list(records)
+    raw_positions = [i for i, r in enumerate(out) if isinstance(r, dict) and _source(r, contract) == (SOURCE_RAW, [])]
+    if not raw_positions:
+        return out
+    try:
+        frame = feature_rows(contract, [out[i] for i in raw_positions]).frame
+        computed = dict(zip(raw_positions, (frame.iloc[[k]] for k in range(len(frame)))))
+    except BadRequestError:  # one bad record: do the others one by one
+        computed = {}
+        for i in raw_positions:
+            try:
+                computed[i] = feature_rows(contract, [out[i]]).frame
+            except BadRequestError:
+                continue  # serving would have answered 400: leave it for the caller to count
+    for i, part in computed.items():
+        row = {name: _plain(value) for name, value in part.iloc[0].items()}
+        for key in META_KEYS:
+            if key in out[i]:
+                row[key] = out[i][key]
+        out[i] = row
+    return out
+
+
+def _plain(value: Any) -> Any:
+    if value is None or (isinstance(value, float) and math.isnan(value)):
+        return None
+    return value.item() if hasattr(value, "item") else value

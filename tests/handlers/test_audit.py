@@ -1,0 +1,394 @@
+"""The audit report, against moto plus recorded responses for the calls moto 5.2.5 lacks.
+
+moto serves the registry (groups, packages, approval updates), pipelines and executions,
+S3, CloudFormation stacks, endpoints and STS. It has no CloudTrail ``LookupEvents``, no
+``ListPipelineExecutionSteps``, no lineage (``ListArtifacts`` / ``ListAssociations``), and
+its ``DescribeStackEvents`` holds stack-level events only; those calls are answered from the
+recorded responses in ``fixtures/audit/`` through botocore's ``before-call`` hook, with the
+timestamps parsed by the operation's output shape as botocore would.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any, Callable, Dict
+
+import boto3
+import pytest
+from botocore.awsrequest import AWSResponse
+from botocore.utils import parse_timestamp
+from moto import mock_aws
+
+from pipeline_code.ops import audit
+
+REGION = "eu-west-1"
+ACCOUNT = "123456789012"
+GROUP = "mlops-loop-prod-churn"
+PIPELINE = "mlops-loop-prod-churn-training"
+STACK = "mlops-loop-prod-serving"
+BUCKET = f"mlops-loop-prod-artifacts-{ACCOUNT}-{REGION}"
+FIXTURES = Path(__file__).parent / "fixtures" / "audit"
+COMMIT = "4f2a9c1e7b3d5a6f8e9d0c1b2a3f4e5d6c7b8a90"
+MALICIOUS = '<script>alert("pwned")</script> | <img src=x onerror=alert(1)> [x](javascript:alert(1))'
+
+
+def fixture_text(name: str, values: Dict[str, str]) -> str:
+    text = (FIXTURES / name).read_text()
+    for key, value in values.items():
+        text = text.replace("{" + key + "}", value)
+    return text
+
+
+def _typed(shape: Any, value: Any) -> Any:
+    """A recorded JSON value with botocore's types (timestamps as datetimes)."""
+    if shape is None or value is None:
+        return value
+    if shape.type_name == "structure":
+        return {k: _typed(shape.members.get(k), v) for k, v in value.items()}
+    if shape.type_name == "list":
+        return [_typed(shape.member, v) for v in value]
+    if shape.type_name == "map":
+        return {k: _typed(shape.value, v) for k, v in value.items()}
+    if shape.type_name == "timestamp" and isinstance(value, str):
+        return parse_timestamp(value)
+    return value
+
+
+def replay(client: Any, operation: str, respond: Callable[[Dict[str, Any]], Dict[str, Any]], calls: list) -> None:
+    """Answer ``operation`` on ``client`` with ``respond(request params)`` instead of sending it."""
+    service = client.meta.service_model.service_id.hyphenize()
+
+    def handler(model, params, **_: Any):
+        body = params.get("body")
+        request = json.loads(body) if isinstance(body, (bytes, str)) and body else dict(body or {})
+        calls.append((operation, request))
+        parsed = _typed(model.output_shape, respond(request))
+        status = 400 if "Error" in parsed else 200
+        parsed.setdefault("ResponseMetadata", {"HTTPStatusCode": status})
+        return AWSResponse("https://recorded.invalid", status, {}, None), parsed
+
+    client.meta.events.register(f"before-call.{service}.{operation}", handler)
+
+
+class World:
+    """A prod environment in moto: a group with three versions, an execution, reports, a serving stack."""
+
+    def __init__(self) -> None:
+        self.clients = audit.Clients(
+            *(boto3.client(s, region_name=REGION) for s in ("sagemaker", "s3", "cloudformation", "cloudtrail", "sts"))
+        )
+        self.calls: list = []
+        self.overrides: Dict[str, Dict[str, Any]] = {}  # operation -> response replacing the recording
+        sm, s3 = self.clients.sagemaker, self.clients.s3
+        role = boto3.client("iam", region_name=REGION).create_role(RoleName="pipeline", AssumeRolePolicyDocument="{}")
+        sm.create_model_package_group(ModelPackageGroupName=GROUP, ModelPackageGroupDescription="churn")
+        definition = {"Version": "2020-12-01", "Parameters": [{"Name": "TriggerReason", "Type": "String"}], "Steps": []}
+        sm.create_pipeline(PipelineName=PIPELINE, PipelineDefinition=json.dumps(definition), RoleArn=role["Role"]["Arn"])
+        self.parameters = [
+            {"Name": "TriggerReason", "Value": "drift:mlops-loop-prod-churn-retrain-psi"},
+            {"Name": "InputFeatures", "Value": "s3://mlops-loop-prod-features/customer_churn/snapshot=2026-11-20/"},
+            {"Name": "MinDisparateImpact", "Value": "0.8"},
+        ]
+        self.execution_arn = sm.start_pipeline_execution(PipelineName=PIPELINE, PipelineParameters=self.parameters)[
+            "PipelineExecutionArn"
+        ]
+        self.execution_id = self.execution_arn.rsplit("/", 1)[-1]
+        s3.create_bucket(Bucket=BUCKET, CreateBucketConfiguration={"LocationConstraint": REGION})
+        self.v1 = self.register(approval="Approved", with_execution=False)
+        self.values = {"account": ACCOUNT, "region": REGION, "champion_arn": self.v1, "execution_arn": self.execution_arn}
+        self.eval_prefix = f"pipelines/churn/{self.execution_id}/Evaluate/evaluation"
+        self.v2 = self.register(approval="PendingManualApproval", with_execution=True, reports=True)
+        # moto's UpdateModelPackage replaces CustomerMetadataProperties (AWS merges them): resend them.
+        sm.update_model_package(
+            ModelPackageArn=self.v2,
+            ModelApprovalStatus="Approved",
+            ApprovalDescription=MALICIOUS,
+            CustomerMetadataProperties=sm.describe_model_package(ModelPackageName=self.v2)["CustomerMetadataProperties"],
+        )
+        self.v3 = self.register(approval="PendingManualApproval", with_execution=False, execution_id="gone0execution")
+        self.values["package_arn"] = self.v2
+        for name in ("evaluation.json", "bias.json"):
+            s3.put_object(Bucket=BUCKET, Key=f"{self.eval_prefix}/{name}", Body=fixture_text(name, self.values).encode())
+        self.clients.cloudformation.create_stack(
+            StackName=STACK,
+            TemplateBody=json.dumps(
+                {
+                    "Parameters": {
+                        "ChurnModelPackageArn": {"Type": "String"},
+                        "CreditRiskModelPackageArn": {"Type": "String", "Default": ""},
+                    },
+                    "Resources": {"Topic": {"Type": "AWS::SNS::Topic"}},
+                }
+            ),
+            Parameters=[{"ParameterKey": "ChurnModelPackageArn", "ParameterValue": self.v2}],
+        )
+        self.lineage_artifacts = {self.v2: "list_artifacts.json"}
+        self.record()
+
+    def register(self, *, approval: str, with_execution: bool, reports: bool = False, execution_id: str = "") -> str:
+        metadata = {
+            "code_version": COMMIT,
+            "trigger_reason": "drift:mlops-loop-prod-churn-retrain-psi",
+            "input_features": "s3://mlops-loop-prod-features/customer_churn/snapshot=2026-11-20/",
+            "input_labels": "s3://mlops-loop-prod-curated/customer_churn/",
+            "frozen_test": f"s3://{BUCKET}/pipelines/churn/frozen-test/",
+            "pipeline_name": PIPELINE,
+            "pipeline_execution_id": execution_id or (self.execution_id if with_execution else "old0execution"),
+        }
+        kwargs: Dict[str, Any] = {}
+        if with_execution:
+            kwargs["MetadataProperties"] = {"CommitId": COMMIT, "GeneratedBy": self.execution_arn, "ProjectId": PIPELINE}
+        if reports:
+            base = f"s3://{BUCKET}/{self.eval_prefix}"
+            kwargs["ModelMetrics"] = {
+                "ModelQuality": {"Statistics": {"ContentType": "application/json", "S3Uri": f"{base}/model_quality.json"}},
+                "Bias": {"Report": {"ContentType": "application/json", "S3Uri": f"{base}/bias.json"}},
+            }
+        return self.clients.sagemaker.create_model_package(
+            ModelPackageGroupName=GROUP,
+            ModelPackageDescription="churn: XGBoost 3.0-5, passed the promotion gate",
+            InferenceSpecification={
+                "Containers": [
+                    {
+                        "Image": "141502667606.dkr.ecr.eu-west-1.amazonaws.com/sagemaker-xgboost:3.0-5",
+                        "ModelDataUrl": f"s3://{BUCKET}/pipelines/churn/train/job-{approval}/output/model.tar.gz",
+                    }
+                ],
+                "SupportedContentTypes": ["text/csv"],
+                "SupportedResponseMIMETypes": ["text/csv"],
+            },
+            ModelApprovalStatus=approval,
+            CustomerMetadataProperties=metadata,
+            **kwargs,
+        )["ModelPackageArn"]
+
+    def record(self) -> None:
+        sm, calls = self.clients.sagemaker, self.calls
+
+        def recorded(operation: str, name: str) -> Callable[[Dict[str, Any]], Dict[str, Any]]:
+            return lambda request: self.overrides.get(operation) or json.loads(fixture_text(name, self.values))
+
+        replay(
+            sm, "ListPipelineExecutionSteps", recorded("ListPipelineExecutionSteps", "list_pipeline_execution_steps.json"), calls
+        )
+        replay(self.clients.cloudtrail, "LookupEvents", recorded("LookupEvents", "lookup_events.json"), calls)
+        replay(
+            self.clients.cloudformation,
+            "DescribeStackEvents",
+            recorded("DescribeStackEvents", "describe_stack_events.json"),
+            calls,
+        )
+
+        def artifacts(request: Dict[str, Any]) -> Dict[str, Any]:
+            name = self.lineage_artifacts.get(request["SourceUri"])
+            return json.loads(fixture_text(name, self.values)) if name else {"ArtifactSummaries": []}
+
+        def associations(request: Dict[str, Any]) -> Dict[str, Any]:
+            name = "list_associations_upstream.json" if "DestinationArn" in request else "list_associations_downstream.json"
+            return json.loads(fixture_text(name, self.values))
+
+        replay(sm, "ListArtifacts", artifacts, calls)
+        replay(sm, "ListAssociations", associations, calls)
+
+
+@pytest.fixture()
+def world():
+    with mock_aws():
+        yield World()
+
+
+def run(world: World, tmp_path: Path, *args: str):
+    out, page = tmp_path / "report.md", tmp_path / "report.html"
+    code = audit.main(
+        ["--env", "prod", "--model", "churn", "--region", REGION, *args, "--output", str(out), "--html", str(page)],
+        clients=world.clients,
+    )
+    return code, (out.read_text() if out.exists() else ""), (page.read_text() if page.exists() else "")
+
+
+def section(markdown: str, title: str) -> str:
+    return markdown.split(f"## {title}\n", 1)[1].split("\n## ", 1)[0]
+
+
+def gaps(markdown: str) -> list:
+    return [line[2:] for line in section(markdown, "Gaps").splitlines() if line.startswith("- ")]
+
+
+def has_gap(markdown: str, text: str) -> bool:
+    return any(audit.md_text(text) in gap for gap in gaps(markdown))
+
+
+def test_an_approved_and_deployed_version_has_every_piece(world, tmp_path):
+    """GIVEN version 2: registered by an execution, approved by alice, deployed after a rolled-back try
+    WHEN audited THEN the report holds commit, data, execution + parameters, metrics vs champion,
+    fairness, the approver and time, and the deployment time of the successful operation."""
+    code, md, _ = run(world, tmp_path, "--version", "2")
+    assert code == 0
+    data = section(md, "Data and code")
+    assert COMMIT in data
+    assert "| Input features | s3://mlops-loop-prod-features/customer\\_churn/snapshot=2026-11-20/ |" in data
+    assert "| Input labels | s3://mlops-loop-prod-curated/customer\\_churn/ |" in data
+    assert "model.tar.gz" in data
+    execution = section(md, "Pipeline execution")
+    assert audit.md_text(world.execution_arn) in execution
+    assert "| TriggerReason | drift:mlops-loop-prod-churn-retrain-psi |" in execution
+    assert "| Register step created this version | yes |" in execution
+    assert "| Register-RegisterModel | Succeeded |" in execution
+    evaluation = json.loads(fixture_text("evaluation.json", world.values))
+    metrics = section(md, "Evaluation against the champion")
+    auc, champion_auc = evaluation["challenger"]["metrics"]["auc"], evaluation["champion"]["metrics"]["auc"]
+    assert f"| auc | {auc:.4f} | {champion_auc:.4f} | {auc - champion_auc:.4f} |" in metrics
+    assert "Gate: passed." in metrics
+    fairness = section(md, "Fairness")
+    di = evaluation["challenger"]["fairness"]["disparate_impact"]
+    assert f"| disparate_impact | {di:.4f} |" in fairness and ">= 0.8000 | pass |" in fairness
+    approvals = section(md, "Approval history")
+    alice = audit.md_text(f"arn:aws:sts::{ACCOUNT}:assumed-role/mlops-loop-prod-model-approver/alice")
+    assert f"| 2026-11-21T10:15:02Z | {alice} |" in approvals
+    assert "AccessDeniedException" in approvals  # the pipeline role's denied self-approval is on record
+    assert "first model" not in approvals  # the champion's approval belongs to another version
+    summary = section(md, "Summary")
+    assert f"approved by {alice} at 2026-11-21T10:15:02Z" in summary
+    deployment = section(md, "Deployment")
+    assert "| Deployed at (endpoint updated) | 2026-11-21T10:41:07Z |" in deployment
+    assert "| Rolled-back attempt | 2026-11-21T09:20:02Z (UPDATE\\_ROLLBACK\\_COMPLETE) |" in deployment
+    assert "| Serving now | yes |" in deployment
+    assert "ModelDeployment" in section(md, "Lineage")
+    assert section(md, "Gaps").strip() == "None: every piece was found."
+    (lookup,) = [request for operation, request in world.calls if operation == "LookupEvents"]
+    assert lookup["LookupAttributes"] == [{"AttributeKey": "EventName", "AttributeValue": "UpdateModelPackage"}]
+
+
+def test_a_replaced_version_shows_its_own_deployment_and_not_serving(world, tmp_path):
+    """GIVEN version 1, deployed at stack creation and replaced by version 2 THEN its own deployment time, serving no."""
+    code, md, _ = run(world, tmp_path, "--version", "1")
+    assert code == 0
+    deployment = section(md, "Deployment")
+    assert "| Deployed at (endpoint updated) | 2026-11-12T15:08:40Z |" in deployment
+    assert "| Serving now | no |" in deployment and "Rolled-back attempt" not in deployment
+    approvals = section(md, "Approval history")
+    assert "first model" in approvals and "alice" not in approvals
+
+
+def test_a_version_without_approval_says_so(world, tmp_path):
+    code, md, _ = run(world, tmp_path, "--version", "3")
+    assert code == 0
+    assert "**not approved** (status PendingManualApproval)" in section(md, "Summary")
+    assert "not approved" in section(md, "Approval history")
+    assert has_gap(md, "approval: version 3 is not approved (status PendingManualApproval)")
+    assert has_gap(md, "approval history: CloudTrail has no UpdateModelPackage call for this version")
+
+
+def test_missing_lineage_and_execution_are_gaps_not_crashes(world, tmp_path):
+    """GIVEN version 3: its execution is no longer listed, no lineage artifact, no metrics THEN each is a gap."""
+    code, md, _ = run(world, tmp_path, "--version", "3")
+    assert code == 0
+    assert has_gap(md, "pipeline execution gone0execution of mlops-loop-prod-churn-training is no longer listed")
+    assert has_gap(md, "lineage: SageMaker has no lineage artifact for this model package (link absent)")
+    assert has_gap(md, "the package carries no ModelMetrics")
+    assert has_gap(md, "deployment: no successful operation of mlops-loop-prod-serving deployed this version")
+    assert "Not found (see Gaps)." in section(md, "Pipeline execution")
+
+
+def test_a_metrics_object_missing_in_s3_is_a_gap(world, tmp_path):
+    world.clients.s3.delete_object(Bucket=BUCKET, Key=f"{world.eval_prefix}/evaluation.json")
+    code, md, _ = run(world, tmp_path, "--version", "2")
+    assert code == 0
+    assert has_gap(md, f"evaluation report s3://{BUCKET}/{world.eval_prefix}/evaluation.json: NoSuchKey")
+    # fairness still comes from the bias report
+    assert "| disparate\\_impact |" not in md and "| disparate_impact |" in section(md, "Fairness")
+
+
+def test_cloudtrail_denied_is_a_gap(world, tmp_path):
+    world.overrides["LookupEvents"] = {"Error": {"Code": "AccessDeniedException", "Message": "no cloudtrail:LookupEvents"}}
+    code, md, _ = run(world, tmp_path, "--version", "2")
+    assert code == 0
+    assert has_gap(md, "approval history (CloudTrail LookupEvents): AccessDeniedException: no cloudtrail:LookupEvents")
+    assert "No UpdateModelPackage call on this version was found in CloudTrail." in section(md, "Approval history")
+
+
+def test_serving_resolves_the_version_in_the_stack_parameter(world, tmp_path):
+    code, md, _ = run(world, tmp_path, "--serving")
+    assert code == 0
+    assert md.startswith(f"# Audit report: {audit.md_text(GROUP)} version 2\n")
+    assert "parameter ChurnModelPackageArn of stack mlops-loop-prod-serving" in md
+
+
+def test_serving_falls_back_to_the_endpoint_without_the_stack(world, tmp_path):
+    sm = world.clients.sagemaker
+    world.clients.cloudformation.delete_stack(StackName=STACK)
+    role = f"arn:aws:iam::{ACCOUNT}:role/serving"
+    sm.create_model(ModelName="churn-model", PrimaryContainer={"ModelPackageName": world.v1}, ExecutionRoleArn=role)
+    sm.create_endpoint_config(
+        EndpointConfigName="churn-config",
+        ProductionVariants=[
+            {"VariantName": "AllTraffic", "ModelName": "churn-model", "InitialInstanceCount": 1, "InstanceType": "ml.m5.large"}
+        ],
+    )
+    sm.create_endpoint(EndpointName=GROUP, EndpointConfigName="churn-config")
+    code, md, _ = run(world, tmp_path, "--serving")
+    assert code == 0
+    assert md.startswith(f"# Audit report: {audit.md_text(GROUP)} version 1\n")
+    assert "model churn-model of endpoint mlops-loop-prod-churn" in md
+    assert has_gap(md, "resolved through the endpoint")
+
+
+@pytest.mark.parametrize(
+    "args, message",
+    [
+        (["--model", "churn", "--version", "9"], "unknown --version 9 of 'mlops-loop-prod-churn': the group has versions 1..3"),
+        (["--model", "fraud", "--version", "1"], "unknown model 'fraud' in environment 'prod'"),
+    ],
+)
+def test_unknown_model_or_version_exits_2_with_one_line(world, capsys, args, message):
+    code = audit.main(["--env", "prod", *args], clients=world.clients)
+    err = capsys.readouterr().err
+    assert code == 2
+    assert message in err and len(err.strip().splitlines()) == 1 and "Traceback" not in err
+
+
+def test_nothing_serving_exits_2(world, capsys):
+    world.clients.cloudformation.delete_stack(StackName=STACK)
+    assert audit.main(["--env", "prod", "--model", "churn", "--serving"], clients=world.clients) == 2
+    assert "nothing serves model 'churn' in 'prod'" in capsys.readouterr().err
+
+
+def test_no_credentials_exits_2(monkeypatch, tmp_path, capsys):
+    for name in (
+        "AWS_ACCESS_KEY_ID",
+        "AWS_SECRET_ACCESS_KEY",
+        "AWS_SESSION_TOKEN",
+        "AWS_PROFILE",
+        "AWS_DEFAULT_PROFILE",
+        "AWS_CONTAINER_CREDENTIALS_RELATIVE_URI",
+        "AWS_CONTAINER_CREDENTIALS_FULL_URI",
+        "AWS_WEB_IDENTITY_TOKEN_FILE",
+    ):
+        monkeypatch.delenv(name, raising=False)  # fmt: skip
+    monkeypatch.setenv("AWS_SHARED_CREDENTIALS_FILE", str(tmp_path / "none"))
+    monkeypatch.setenv("AWS_CONFIG_FILE", str(tmp_path / "none"))
+    monkeypatch.setenv("AWS_EC2_METADATA_DISABLED", "true")
+    code = audit.main(["--env", "prod", "--model", "churn", "--version", "1", "--region", REGION])
+    err = capsys.readouterr().err
+    assert code == 2
+    assert "no usable AWS credentials" in err and "Traceback" not in err
+
+
+def test_html_escapes_a_malicious_approval_description(world, tmp_path):
+    code, md, page = run(world, tmp_path, "--version", "2")
+    assert code == 0
+    assert "<script>" not in page and "<img" not in page and 'href="javascript' not in page
+    assert "&lt;script&gt;alert(&quot;pwned&quot;)&lt;/script&gt;" in page
+    # the description stays inside its table cell: the '|' in it is escaped
+    row = next(line for line in section(md, "Model package").splitlines() if line.startswith("| Approval description |"))
+    assert row.count(" | ") == 1 and row.endswith(" |")
+
+
+def test_arguments_are_validated():
+    with pytest.raises(SystemExit) as exc:
+        audit.build_parser().parse_args(["--env", "prod", "--model", "churn", "--version", "0"])
+    assert exc.value.code == 2
+    with pytest.raises(SystemExit):
+        audit.build_parser().parse_args(["--env", "prod", "--model", "churn", "--version", "1", "--serving"])
+    assert audit.pascal("credit-risk") == "CreditRisk"

@@ -1,0 +1,247 @@
+"""The rollback command against moto (registry, serving stack, STS), end to end with the deploy handler.
+
+A package with ModelPackageStatus Failed is set in moto's backend (moto completes every package).
+"""
+
+from __future__ import annotations
+
+import json
+import time
+
+import boto3
+import pytest
+from moto import mock_aws
+from moto.core import DEFAULT_ACCOUNT_ID
+from moto.sagemaker.models import sagemaker_backends
+
+from mlops_loop.naming import pascal
+from pipeline_code.handlers import deploy_on_approval as dod
+from pipeline_code.ops import rollback as rb
+
+REGION = "eu-west-1"
+GROUP = "mlops-loop-prod-churn"
+STACK = "mlops-loop-prod-serving"
+BASE = ["--env", "prod", "--model", "churn"]
+SPEC = {
+    "Containers": [{"Image": "141502667606.dkr.ecr.eu-west-1.amazonaws.com/sagemaker-xgboost:3.0-5", "ModelDataUrl": "s3://b/m.tar.gz"}],
+    "SupportedContentTypes": ["text/csv"],
+    "SupportedResponseMIMETypes": ["text/csv"],
+}
+
+
+class Registry:
+    def __init__(self) -> None:
+        self.sagemaker = boto3.client("sagemaker", region_name=REGION)
+        self.cloudformation = boto3.client("cloudformation", region_name=REGION)
+        self.sagemaker.create_model_package_group(ModelPackageGroupName=GROUP)
+
+    def register(self, approval: str = "PendingManualApproval") -> str:
+        arn = self.sagemaker.create_model_package(
+            ModelPackageGroupName=GROUP, InferenceSpecification=SPEC, ModelApprovalStatus="PendingManualApproval"
+        )["ModelPackageArn"]
+        if approval != "PendingManualApproval":
+            self.set_approval(arn, approval, f"reviewed: {approval.lower()}")
+        return arn
+
+    def set_approval(self, arn: str, status: str, description: str = "") -> None:
+        self.sagemaker.update_model_package(ModelPackageArn=arn, ModelApprovalStatus=status, ApprovalDescription=description)
+        # LastModifiedTime travels with millisecond resolution: keep successive approvals distinguishable.
+        time.sleep(0.005)
+
+    def serve(self, arn: str) -> None:
+        """The serving stack as the deploy handler leaves it (moto needs every parameter given explicitly)."""
+        template = {
+            "Parameters": {"ChurnModelPackageArn": {"Type": "String", "Default": ""}},
+            "Resources": {"Placeholder": {"Type": "AWS::SQS::Queue"}},
+        }
+        self.cloudformation.create_stack(
+            StackName=STACK, TemplateBody=json.dumps(template), Parameters=[{"ParameterKey": "ChurnModelPackageArn", "ParameterValue": arn}]
+        )
+
+    def desired(self) -> int:
+        return dod.select_desired(dod.list_versions(self.sagemaker, GROUP)).version
+
+    def snapshot(self) -> list:
+        return [(v.version, v.approval, v.approved_at) for v in dod.list_versions(self.sagemaker, GROUP, describe_all=True)]
+
+
+@pytest.fixture()
+def registry(monkeypatch):
+    monkeypatch.setenv("AWS_DEFAULT_REGION", REGION)
+    with mock_aws():
+        yield Registry()
+
+
+def marks(output: str) -> dict:
+    """``{"v2": "desired", ...}`` from the table: the first column of each version row."""
+    found = {}
+    for line in output.splitlines():
+        cells = line.split()
+        if cells and cells[0] in ("serving", "desired", "serving+desired"):
+            found[cells[1]] = cells[0]
+    return found
+
+
+def test_versions_marks_the_serving_and_the_desired_version(registry, capsys):
+    """GIVEN v1 serving and v2 approved since (its rollout not done) WHEN listing THEN v1 is marked serving,
+    v2 desired, v3 (pending) nothing, and the summary says they differ."""
+    v1 = registry.register("Approved")
+    registry.register("Approved")
+    registry.register()
+    registry.serve(v1)
+
+    assert rb.main(BASE + ["versions"]) == 0
+
+    out = capsys.readouterr().out
+    assert marks(out) == {"v1": "serving", "v2": "desired"}
+    assert "reviewed: approved" in out and "PendingManualApproval" in out
+    assert "serving: v1; desired: v2 -- they differ" in out
+
+
+def test_versions_marks_one_version_that_both_serves_and_is_desired(registry, capsys):
+    registry.register("Approved")
+    v2 = registry.register("Approved")
+    registry.serve(v2)
+    assert rb.main(BASE + ["versions"]) == 0
+    out = capsys.readouterr().out
+    assert marks(out) == {"v2": "serving+desired"}
+    assert "they differ" not in out
+
+
+def test_versions_without_a_serving_stack_still_lists_the_registry(registry, capsys):
+    registry.register("Approved")
+    assert rb.main(BASE + ["versions"]) == 0
+    out = capsys.readouterr().out
+    assert marks(out) == {"v1": "desired"} and f"stack {STACK} not found" in out
+
+
+def test_rollback_makes_the_earlier_version_the_desired_one_and_the_handler_deploys_it(registry, capsys, monkeypatch):
+    v1 = registry.register("Approved")
+    v2 = registry.register("Approved")
+    registry.serve(v2)
+
+    assert rb.main(BASE + ["rollback", "--to-version", "1", "--yes"]) == 0
+
+    assert registry.desired() == 1
+    described = registry.sagemaker.describe_model_package(ModelPackageName=v1)
+    assert described["ModelApprovalStatus"] == "Approved"
+    assert described["ApprovalDescription"].startswith(f"rollback to v1 by arn:aws:sts::{DEFAULT_ACCOUNT_ID}:user/moto at 20")
+    out = capsys.readouterr().out
+    assert f"{STACK}: ChurnModelPackageArn v2 -> v1" in out
+    assert "python -m pipeline_code.ops.rollback --env prod --model churn versions" in out
+    assert f"describe-stack-events --stack-name {STACK}" in out
+
+    # The approval event then reaches the deploy handler, which rolls the stack back to v1.
+    monkeypatch.setenv("SERVING_STACK_NAME", STACK)
+    monkeypatch.setenv("MODEL_PARAMETERS", json.dumps({GROUP: "ChurnModelPackageArn"}))
+    monkeypatch.setenv("DEPLOYER_ROLE_ARN", f"arn:aws:iam::{DEFAULT_ACCOUNT_ID}:role/deployer")
+    monkeypatch.delenv("NOTIFY_TOPIC_ARN", raising=False)
+    decision = dod.handler({"action": "reconcile", "group": GROUP}, sagemaker=registry.sagemaker, cloudformation=registry.cloudformation)
+    assert decision["deployed"] is True and decision["reason"] == "v2 -> v1"
+    assert rb.main(BASE + ["versions"]) == 0
+    assert marks(capsys.readouterr().out) == {"v1": "serving+desired"}
+
+
+def test_rollback_to_a_rejected_version_approves_it(registry):
+    v1 = registry.register("Approved")
+    registry.set_approval(v1, "Rejected", "superseded")
+    registry.serve(registry.register("Approved"))
+    assert rb.main(BASE + ["rollback", "--to-version", "1", "--yes"]) == 0
+    assert registry.desired() == 1
+
+
+@pytest.mark.parametrize(
+    ("to_version", "message"),
+    [
+        ("9", "has no version 9 (versions: v1, v2, v3)"),
+        ("2", "v2 is already serving"),
+        ("3", "v3 has package status Failed"),
+    ],
+)
+def test_rollback_refuses_unknown_failed_and_serving_versions_and_changes_nothing(registry, capsys, to_version, message):
+    registry.register("Approved")
+    v2 = registry.register("Approved")
+    failed = registry.register("Rejected")
+    sagemaker_backends[DEFAULT_ACCOUNT_ID][REGION].model_packages[failed].model_package_status = "Failed"
+    registry.serve(v2)
+    before = registry.snapshot()
+
+    assert rb.main(BASE + ["rollback", "--to-version", to_version, "--yes"]) == 2
+
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and err[0].startswith("rollback: error: --to-version") and message in err[0]
+    assert registry.snapshot() == before
+
+
+def test_without_yes_it_asks_and_a_no_changes_nothing(registry, capsys):
+    registry.register("Approved")
+    registry.serve(registry.register("Approved"))
+    before = registry.snapshot()
+    questions = []
+
+    def answer(prompt):
+        questions.append(prompt)
+        return "n"
+
+    assert rb.main(BASE + ["rollback", "--to-version", "1"], ask=answer) == 1
+    assert questions == ["Proceed? [y/N] "]
+    assert registry.snapshot() == before
+    assert "aborted" in capsys.readouterr().err
+
+
+def test_without_yes_a_y_rolls_back(registry):
+    registry.register("Approved")
+    registry.serve(registry.register("Approved"))
+    assert rb.main(BASE + ["rollback", "--to-version", "1"], ask=lambda _: "y") == 0
+    assert registry.desired() == 1
+
+
+def test_closed_stdin_counts_as_no(registry):
+    registry.register("Approved")
+    registry.serve(registry.register("Approved"))
+
+    def closed(_):
+        raise EOFError
+
+    assert rb.main(BASE + ["rollback", "--to-version", "1"], ask=closed) == 1
+    assert registry.desired() == 2
+
+
+def test_an_unknown_model_is_one_clear_line(registry, capsys):
+    assert rb.main(["--env", "prod", "--model", "fraud", "versions"]) == 2
+    (line,) = capsys.readouterr().err.strip().splitlines()
+    assert line.startswith("rollback: error: unknown model 'fraud' in environment 'prod'")
+    assert "mlops-loop-prod-fraud" in line
+
+
+def test_rollback_without_a_serving_stack_is_refused(registry, capsys):
+    registry.register("Approved")
+    registry.register("Approved")
+    assert rb.main(BASE + ["rollback", "--to-version", "1", "--yes"]) == 2
+    assert f"serving stack {STACK} does not exist" in capsys.readouterr().err
+
+
+def test_missing_credentials_are_one_clear_line(monkeypatch, tmp_path, capsys):
+    for name in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN", "AWS_PROFILE", "AWS_DEFAULT_PROFILE",
+                 "AWS_CONTAINER_CREDENTIALS_RELATIVE_URI", "AWS_CONTAINER_CREDENTIALS_FULL_URI", "AWS_WEB_IDENTITY_TOKEN_FILE"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("AWS_SHARED_CREDENTIALS_FILE", str(tmp_path / "none"))
+    monkeypatch.setenv("AWS_CONFIG_FILE", str(tmp_path / "none"))
+    monkeypatch.setenv("AWS_EC2_METADATA_DISABLED", "true")
+
+    assert rb.main(BASE + ["--region", REGION, "versions"]) == 2
+
+    (line,) = capsys.readouterr().err.strip().splitlines()
+    assert line.startswith("rollback: error: no AWS credentials found")
+
+
+def test_a_bad_version_number_is_rejected_by_the_parser(capsys):
+    with pytest.raises(SystemExit) as exit_:
+        rb.main(BASE + ["rollback", "--to-version", "0"])
+    assert exit_.value.code == 2
+    assert "--to-version: must be an integer >= 1" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("model", ["churn", "credit-risk", "customer_churn", "fraud-v2-eu", "x1"])
+def test_the_stack_parameter_name_is_the_one_the_infra_derives(model):
+    assert dod.parameter_name(model) == pascal(model) + "ModelPackageArn"

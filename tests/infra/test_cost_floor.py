@@ -1,0 +1,626 @@
+"""The always-on cost floor report (mlops_loop/tools/cost_floor.py).
+
+Most tests build a small cloud assembly in tmp_path laid out as ``cdk synth`` writes it (a top-level
+manifest.json naming one nested assembly per stage, each with its own manifest.json and templates),
+so every serving shape can be pinned without the serving stack. The last tests read the real app.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from mlops_loop.app_builder import REPO_ROOT
+from mlops_loop.config.instance_types import INSTANCE_TYPES
+from mlops_loop.tools.cost_floor import (
+    FREE_DASHBOARDS_PER_ACCOUNT,
+    INSTANCE_DIMENSION,
+    PRICES,
+    PROVISIONED_CONCURRENCY_DIMENSION,
+    floor_report,
+    main,
+)
+
+HOURS = 730.0
+PC_PRICE = PRICES["serverless_provisioned_concurrency"].usd
+
+
+# --------------------------------------------------------------------------------------
+# Building synthetic assemblies
+# --------------------------------------------------------------------------------------
+def write_assembly(root: Path, stages: dict[str, dict[str, dict]], *, region: str = "eu-west-1") -> Path:
+    """``stages``: stage -> stack construct id -> template."""
+    root.mkdir(parents=True, exist_ok=True)
+    artifacts: dict[str, dict] = {}
+    for stage, templates in stages.items():
+        directory = f"assembly-{stage}"
+        artifacts[directory] = {
+            "type": "cdk:cloud-assembly",
+            "properties": {"directoryName": directory, "displayName": stage},
+        }
+        stage_dir = root / directory
+        stage_dir.mkdir()
+        stage_artifacts: dict[str, dict] = {}
+        for construct_id, template in templates.items():
+            artifact_id = f"{stage}{construct_id}0A1B2C3D"
+            (stage_dir / f"{artifact_id}.template.json").write_text(json.dumps(template))
+            stage_artifacts[f"{artifact_id}.assets"] = {
+                "type": "cdk:asset-manifest",
+                "properties": {"file": f"{artifact_id}.assets.json"},
+            }
+            stage_artifacts[artifact_id] = {
+                "type": "aws:cloudformation:stack",
+                "environment": f"aws://111111111111/{region}",
+                "properties": {
+                    "templateFile": f"{artifact_id}.template.json",
+                    "terminationProtection": False,
+                    "stackName": f"mlops-loop-{stage}-{construct_id.lower()}",
+                },
+                "displayName": f"{stage}/{construct_id}",
+            }
+        (stage_dir / "manifest.json").write_text(json.dumps({"version": "55.0.0", "artifacts": stage_artifacts}))
+    artifacts["Tree"] = {"type": "cdk:tree", "properties": {"file": "tree.json"}}
+    (root / "manifest.json").write_text(json.dumps({"version": "55.0.0", "artifacts": artifacts}))
+    return root
+
+
+def template(resources: dict, *, parameters: dict | None = None, conditions: dict | None = None) -> dict:
+    bootstrap = {"BootstrapVersion": {"Type": "AWS::SSM::Parameter::Value<String>"}}
+    out: dict = {"Resources": resources, "Parameters": {**bootstrap, **(parameters or {})}}
+    if conditions:
+        out["Conditions"] = conditions
+    return out
+
+
+def endpoint(name: str, config_id: str, *, model: str | None = None, mode: str | None = None,
+             condition: str | None = None, by_ref: bool = False) -> dict:
+    config_name = {"Ref": config_id} if by_ref else {"Fn::GetAtt": [config_id, "EndpointConfigName"]}
+    resource: dict = {
+        "Type": "AWS::SageMaker::Endpoint",
+        "Properties": {"EndpointName": name, "EndpointConfigName": config_name},
+    }
+    if model:
+        resource["Metadata"] = {"mlops-loop": {"model": model, **({"mode": mode} if mode else {})}}
+    if condition:
+        resource["Condition"] = condition
+    return resource
+
+
+def instance_config(instance_type: str = "ml.m5.large", count: int = 1, *, is_async: bool = False,
+                    condition: str | None = None) -> dict:
+    props: dict = {
+        "ProductionVariants": [
+            {
+                "VariantName": "AllTraffic",
+                "ModelName": {"Fn::GetAtt": ["Model", "ModelName"]},
+                "InstanceType": instance_type,
+                "InitialInstanceCount": count,
+                "InitialVariantWeight": 1,
+            }
+        ]
+    }
+    if is_async:
+        props["AsyncInferenceConfig"] = {"OutputConfig": {"S3OutputPath": "s3://bucket/async/"}}
+    resource = {"Type": "AWS::SageMaker::EndpointConfig", "Properties": props}
+    if condition:
+        resource["Condition"] = condition
+    return resource
+
+
+def serverless_config(memory_mb: int = 2048, *, provisioned: int | None = None) -> dict:
+    serverless = {"MemorySizeInMB": memory_mb, "MaxConcurrency": 10}
+    if provisioned is not None:
+        serverless["ProvisionedConcurrency"] = provisioned
+    return {
+        "Type": "AWS::SageMaker::EndpointConfig",
+        "Properties": {
+            "ProductionVariants": [{"VariantName": "AllTraffic", "ModelName": "m", "ServerlessConfig": serverless}]
+        },
+    }
+
+
+def scalable_target(resource_id, minimum: int, *, dimension: str = INSTANCE_DIMENSION) -> dict:
+    return {
+        "Type": "AWS::ApplicationAutoScaling::ScalableTarget",
+        "Properties": {
+            "ServiceNamespace": "sagemaker",
+            "ScalableDimension": dimension,
+            "ResourceId": resource_id,
+            "MinCapacity": minimum,
+            "MaxCapacity": max(minimum, 4),
+        },
+    }
+
+
+def one_env(tmp_path: Path, resources: dict, name: str = "cdk.out", **template_kwargs) -> Path:
+    return write_assembly(tmp_path / name, {"prod": {"Serving": template(resources, **template_kwargs)}})
+
+
+def compute_lines(env):
+    return [line for line in env.lines if line.category == "compute"]
+
+
+def monthly(instance_type: str, count: int, hours: float = HOURS) -> float:
+    return count * INSTANCE_TYPES[instance_type].usd_per_hour * hours
+
+
+# --------------------------------------------------------------------------------------
+# Compute floor per serving shape
+# --------------------------------------------------------------------------------------
+@pytest.mark.parametrize("instance_type,count", [("ml.m5.large", 1), ("ml.c5.xlarge", 3)])
+def test_realtime_without_autoscaling_floor_is_initial_instances_x_price_x_hours(tmp_path, instance_type, count):
+    out = one_env(tmp_path, {
+        "Endpoint": endpoint("mlops-loop-prod-churn", "Config", model="churn", mode="realtime"),
+        "Config": instance_config(instance_type, count),
+    })
+    (env,) = floor_report(out)
+    (line,) = compute_lines(env)
+    assert (line.label, line.mode, line.variant) == ("churn", "realtime", "AllTraffic")
+    assert line.monthly_usd == pytest.approx(monthly(instance_type, count))
+    assert "InitialInstanceCount" in line.basis
+    assert env.compute_usd == pytest.approx(monthly(instance_type, count))
+    assert env.compute_before_approval_usd == env.compute_usd
+
+
+def test_hours_per_month_scales_the_instance_floor(tmp_path):
+    out = one_env(tmp_path, {"Endpoint": endpoint("e", "Config"), "Config": instance_config("ml.m5.large", 2)})
+    (env,) = floor_report(out, hours_per_month=100)
+    assert env.compute_usd == pytest.approx(monthly("ml.m5.large", 2, hours=100))
+
+
+def test_realtime_autoscaling_min_capacity_replaces_the_initial_count(tmp_path):
+    out = one_env(tmp_path, {
+        "Endpoint": endpoint("mlops-loop-prod-churn", "Config", model="churn", mode="realtime"),
+        "Config": instance_config("ml.m5.xlarge", 3),
+        "Target": scalable_target("endpoint/mlops-loop-prod-churn/variant/AllTraffic", 1),
+    })
+    (env,) = floor_report(out)
+    (line,) = compute_lines(env)
+    assert line.monthly_usd == pytest.approx(monthly("ml.m5.xlarge", 1))
+    assert "autoscaling MinCapacity" in line.basis and "Target" in line.resources
+
+
+def test_a_scalable_target_of_another_endpoint_or_variant_does_not_apply(tmp_path):
+    out = one_env(tmp_path, {
+        "Endpoint": endpoint("mlops-loop-prod-churn", "Config"),
+        "Config": instance_config("ml.m5.large", 2),
+        "OtherEndpoint": scalable_target("endpoint/mlops-loop-prod-other/variant/AllTraffic", 0),
+        "OtherVariant": scalable_target("endpoint/mlops-loop-prod-churn/variant/Shadow", 0),
+    })
+    (env,) = floor_report(out)
+    assert env.compute_usd == pytest.approx(monthly("ml.m5.large", 2))
+
+
+@pytest.mark.parametrize(
+    "resource_id",
+    [
+        "endpoint/mlops-loop-prod-scores/variant/AllTraffic",
+        {"Fn::Join": ["", ["endpoint/", "mlops-loop-prod-scores", "/variant/", "AllTraffic"]]},
+        {"Fn::Join": ["/", ["endpoint", "mlops-loop-prod-scores", "variant", "AllTraffic"]]},
+        {"Fn::Join": ["", ["endpoint/", {"Fn::GetAtt": ["Endpoint", "EndpointName"]}, "/variant/AllTraffic"]]},
+    ],
+    ids=["plain", "join", "join-slash", "join-getatt"],
+)
+def test_async_endpoint_scaling_to_zero_has_no_floor_whatever_form_the_resource_id_takes(tmp_path, resource_id):
+    out = one_env(tmp_path, {
+        "Endpoint": endpoint("mlops-loop-prod-scores", "Config", model="scores"),
+        "Config": instance_config("ml.m5.xlarge", 1, is_async=True),
+        "Target": scalable_target(resource_id, 0),
+    })
+    (env,) = floor_report(out)
+    (line,) = compute_lines(env)
+    assert line.mode == "async"  # derived from AsyncInferenceConfig: the metadata names no mode
+    assert line.monthly_usd == 0.0 and env.compute_usd == 0.0
+    assert "scales to zero" in line.basis
+    assert env.warnings == []
+
+
+def test_unnamed_endpoint_matches_its_scalable_target_through_getatt(tmp_path):
+    unnamed = endpoint("ignored", "Config", model="churn")
+    del unnamed["Properties"]["EndpointName"]  # CloudFormation generates the name at deploy time
+    resource_id = {"Fn::Join": ["", ["endpoint/", {"Fn::GetAtt": ["Endpoint", "EndpointName"]}, "/variant/AllTraffic"]]}
+    out = one_env(tmp_path, {
+        "Endpoint": unnamed,
+        "Config": instance_config("ml.m5.large", 3),
+        "Target": scalable_target(resource_id, 1),
+    })
+    (env,) = floor_report(out)
+    assert env.compute_usd == pytest.approx(monthly("ml.m5.large", 1))
+    assert env.warnings == []
+
+
+def test_async_endpoint_without_a_scalable_target_keeps_its_initial_instances(tmp_path):
+    out = one_env(tmp_path, {
+        "Endpoint": endpoint("mlops-loop-prod-scores", "Config", model="scores", mode="async"),
+        "Config": instance_config("ml.m5.xlarge", 1, is_async=True),
+    })
+    (env,) = floor_report(out)
+    assert env.compute_usd == pytest.approx(monthly("ml.m5.xlarge", 1))
+
+
+def test_a_scalable_target_that_cannot_be_resolved_is_reported_not_guessed(tmp_path):
+    unresolvable = {"Fn::Join": ["", ["endpoint/", {"Fn::ImportValue": "elsewhere"}, "/variant/AllTraffic"]]}
+    out = one_env(tmp_path, {
+        "Endpoint": endpoint("mlops-loop-prod-churn", "Config"),
+        "Config": instance_config("ml.m5.large", 2),
+        "Target": scalable_target(unresolvable, 0),
+    })
+    (env,) = floor_report(out)
+    assert env.compute_usd == pytest.approx(monthly("ml.m5.large", 2))
+    (warning,) = env.warnings
+    assert "Target" in warning and "ignored" in warning
+
+
+@pytest.mark.parametrize("provisioned,memory_mb", [(None, 2048), (0, 1024), (2, 2048), (5, 6144)])
+def test_serverless_costs_only_its_provisioned_concurrency(tmp_path, provisioned, memory_mb):
+    out = one_env(tmp_path, {
+        "Endpoint": endpoint("mlops-loop-prod-credit-risk", "Config", model="credit-risk", mode="serverless"),
+        "Config": serverless_config(memory_mb, provisioned=provisioned),
+    })
+    (env,) = floor_report(out)
+    (line,) = compute_lines(env)
+    expected = (provisioned or 0) * memory_mb / 1024 * PC_PRICE * 3600 * HOURS
+    assert line.mode == "serverless"
+    assert line.monthly_usd == pytest.approx(expected)
+    if not provisioned:
+        assert "pay per request" in line.basis
+
+
+def test_serverless_provisioned_concurrency_autoscaling_minimum_is_the_floor(tmp_path):
+    out = one_env(tmp_path, {
+        "Endpoint": endpoint("mlops-loop-prod-credit-risk", "Config"),
+        "Config": serverless_config(1024, provisioned=4),
+        "Target": scalable_target(
+            "endpoint/mlops-loop-prod-credit-risk/variant/AllTraffic", 1, dimension=PROVISIONED_CONCURRENCY_DIMENSION
+        ),
+    })
+    (env,) = floor_report(out)
+    assert env.compute_usd == pytest.approx(1 * 1 * PC_PRICE * 3600 * HOURS)
+
+
+def _conditioned(package_default: str) -> dict:
+    return dict(
+        parameters={"ChurnModelPackageArn": {"Type": "String", "Default": package_default}},
+        conditions={"ChurnServed": {"Fn::Not": [{"Fn::Equals": [{"Ref": "ChurnModelPackageArn"}, ""]}]}},
+    )
+
+
+def test_conditioned_endpoint_is_the_floor_once_deployed_not_before_approval(tmp_path):
+    resources = {
+        "Endpoint": endpoint("mlops-loop-prod-churn", "Config", model="churn", condition="ChurnServed"),
+        "Config": instance_config("ml.m5.large", 1, condition="ChurnServed"),
+        "Target": {
+            **scalable_target("endpoint/mlops-loop-prod-churn/variant/AllTraffic", 2),
+            "Condition": "ChurnServed",
+        },
+        "Errors": {"Type": "AWS::CloudWatch::Alarm", "Condition": "ChurnServed", "Properties": {"Period": 60}},
+        "Key": {"Type": "AWS::KMS::Key", "Properties": {}},
+    }
+    out = one_env(tmp_path, resources, **_conditioned(""))
+    (env,) = floor_report(out)
+    (line,) = compute_lines(env)
+    assert line.once_deployed == "ChurnServed"
+    assert env.compute_usd == pytest.approx(monthly("ml.m5.large", 2))
+    assert env.compute_before_approval_usd == 0.0
+    assert env.fixed_usd == pytest.approx(PRICES["kms_key"].usd + PRICES["alarm_metric_standard"].usd)
+    assert env.fixed_before_approval_usd == pytest.approx(PRICES["kms_key"].usd)
+
+    text = _run_main([str(out)])
+    assert "[once deployed]" in text and "exists only once a model version is approved and deployed" in text
+
+
+def test_endpoint_whose_condition_holds_with_the_defaults_is_in_the_floor_before_approval(tmp_path):
+    resources = {
+        "Endpoint": endpoint("mlops-loop-prod-churn", "Config", condition="ChurnServed"),
+        "Config": instance_config("ml.m5.large", 1),
+    }
+    out = one_env(tmp_path, resources, **_conditioned("arn:aws:sagemaker:eu-west-1:1:model-package/churn/3"))
+    (env,) = floor_report(out)
+    (line,) = compute_lines(env)
+    assert line.once_deployed is None
+    assert env.compute_before_approval_usd == env.compute_usd == pytest.approx(monthly("ml.m5.large", 1))
+
+
+def test_batch_models_are_listed_at_zero_once_per_model(tmp_path):
+    batch = {"mlops-loop": {"model": "scores", "mode": "batch"}}
+    out = one_env(tmp_path, {
+        "Schedule": {"Type": "AWS::Scheduler::Schedule", "Metadata": batch, "Properties": {}},
+        "Model": {"Type": "AWS::SageMaker::Model", "Metadata": batch, "Properties": {}},
+        "Unrelated": {"Type": "AWS::Events::Rule", "Metadata": {"mlops-loop": {"model": "x", "mode": "realtime"}}},
+    })
+    (env,) = floor_report(out)
+    (line,) = compute_lines(env)
+    assert (line.label, line.mode, line.monthly_usd) == ("scores", "batch", 0.0)
+    assert set(line.resources) == {"Schedule", "Model"}
+
+
+def test_unknown_instance_type_gives_an_unknown_price_line_not_a_crash(tmp_path, capsys):
+    out = one_env(tmp_path, {
+        "Endpoint": endpoint("mlops-loop-prod-churn", "Config", model="churn"),
+        "Config": instance_config("ml.x99.huge", 1),
+        "Known": endpoint("mlops-loop-prod-other", "KnownConfig", model="other"),
+        "KnownConfig": instance_config("ml.m5.large", 1),
+    })
+    (env,) = floor_report(out)
+    unknown = [line for line in env.lines if line.monthly_usd is None]
+    assert [line.label for line in unknown] == ["churn"]
+    assert "unknown price" in unknown[0].basis and "ml.x99.huge" in unknown[0].basis
+    assert env.unknown_prices == 1
+    assert env.compute_usd == pytest.approx(monthly("ml.m5.large", 1))  # the known part only
+
+    assert main([str(out)]) == 0
+    text = capsys.readouterr().out
+    assert "unknown price: 1 x ml.x99.huge" in text and "1 line(s) with unknown price" in text
+
+
+def test_labels_fall_back_to_the_endpoint_name_and_configs_found_by_ref(tmp_path):
+    out = one_env(tmp_path, {
+        "Endpoint": endpoint("mlops-loop-prod-churn", "Config", by_ref=True),
+        "Config": instance_config("ml.m5.large", 1),
+    })
+    (env,) = floor_report(out)
+    (line,) = compute_lines(env)
+    assert (line.label, line.mode) == ("mlops-loop-prod-churn", "realtime")
+
+
+def test_an_endpoint_config_alone_costs_nothing(tmp_path):
+    out = one_env(tmp_path, {"Config": instance_config("ml.m5.large", 4)})
+    (env,) = floor_report(out)
+    assert compute_lines(env) == [] and env.compute_usd == 0.0
+
+
+# --------------------------------------------------------------------------------------
+# Fixed items
+# --------------------------------------------------------------------------------------
+def test_fixed_items_are_priced_separately_from_compute(tmp_path):
+    metric_math = {
+        "Metrics": [
+            {"Id": i, "MetricStat": {"Metric": {"MetricName": i}, "Period": 60, "Stat": "Sum"}, "ReturnData": False}
+            for i in ("a", "b")
+        ]
+        + [{"Id": "e", "Expression": "a/b"}]
+    }
+    dashboards = {f"Dash{i}": {"Type": "AWS::CloudWatch::Dashboard", "Properties": {}} for i in range(4)}
+    out = one_env(tmp_path, {
+        "Key1": {"Type": "AWS::KMS::Key", "Properties": {}},
+        "Key2": {"Type": "AWS::KMS::Key", "Properties": {}},
+        "Standard": {"Type": "AWS::CloudWatch::Alarm", "Properties": {"Period": 300}},
+        "HighResolution": {"Type": "AWS::CloudWatch::Alarm", "Properties": {"Period": 10}},
+        "MetricMath": {"Type": "AWS::CloudWatch::Alarm", "Properties": metric_math},
+        "Features": {
+            "Type": "AWS::SageMaker::FeatureGroup",
+            "Properties": {"OnlineStoreConfig": {"EnableOnlineStore": True}},
+        },
+        **dashboards,
+    })
+    (env,) = floor_report(out)
+    expected = (
+        2 * PRICES["kms_key"].usd
+        + 3 * PRICES["alarm_metric_standard"].usd  # one standard alarm + the two metrics of the math alarm
+        + PRICES["alarm_metric_high_resolution"].usd
+        + (len(dashboards) - FREE_DASHBOARDS_PER_ACCOUNT) * PRICES["dashboard"].usd
+    )
+    assert env.compute_usd == 0.0
+    assert env.fixed_usd == pytest.approx(expected)
+    labels = {line.label: line for line in env.lines if line.category == "fixed"}
+    assert set(labels) == {"KMS keys", "CloudWatch alarms", "CloudWatch dashboards", "Feature Store online stores"}
+    assert labels["Feature Store online stores"].monthly_usd == 0.0
+
+
+def test_hourly_network_items_secrets_and_composite_alarms_are_fixed_items(tmp_path):
+    out = one_env(tmp_path, {
+        "Nat": {"Type": "AWS::EC2::NatGateway", "Properties": {}},
+        "Endpoint": {
+            "Type": "AWS::EC2::VPCEndpoint",
+            "Properties": {"VpcEndpointType": "Interface", "SubnetIds": ["subnet-a", "subnet-b"]},
+        },
+        "Gateway": {"Type": "AWS::EC2::VPCEndpoint", "Properties": {"VpcEndpointType": "Gateway"}},
+        "Secret": {"Type": "AWS::SecretsManager::Secret", "Properties": {}},
+        "Composite": {"Type": "AWS::CloudWatch::CompositeAlarm", "Properties": {}},
+    })
+    (env,) = floor_report(out, hours_per_month=700)
+    expected = (
+        PRICES["nat_gateway"].usd * 700
+        + 2 * PRICES["interface_endpoint"].usd * 700  # one endpoint network interface per subnet (AZ)
+        + PRICES["secret"].usd
+        + PRICES["composite_alarm"].usd
+    )
+    assert env.fixed_usd == pytest.approx(expected) and env.compute_usd == 0.0
+    assert {line.label for line in env.lines} == {
+        "NAT gateways", "Interface VPC endpoints", "Secrets Manager secrets", "CloudWatch composite alarms"
+    }
+
+
+def test_provisioned_feature_store_throughput_is_an_unknown_price(tmp_path):
+    out = one_env(tmp_path, {
+        "Features": {
+            "Type": "AWS::SageMaker::FeatureGroup",
+            "Properties": {
+                "OnlineStoreConfig": {"EnableOnlineStore": True},
+                "ThroughputConfig": {"ThroughputMode": "Provisioned"},
+            },
+        }
+    })
+    (env,) = floor_report(out)
+    assert env.unknown_prices == 1
+
+
+# --------------------------------------------------------------------------------------
+# CLI: delta, formats, bad input
+# --------------------------------------------------------------------------------------
+def _run_main(argv: list[str]) -> str:
+    """stdout of the CLI run in a child process (also proves ``python -m`` works end to end)."""
+    proc = _cli(argv)
+    assert proc.returncode == 0, proc.stderr
+    return proc.stdout
+
+
+def _cli(argv: list[str]) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        [sys.executable, "-m", "mlops_loop.tools.cost_floor", *argv],
+        cwd=REPO_ROOT, capture_output=True, text=True, timeout=60,
+    )
+
+
+def _two_envs(root: Path, *, prod_resources: dict) -> Path:
+    fixed = {"Key": {"Type": "AWS::KMS::Key", "Properties": {}}}
+    prod = {"Storage": template(fixed), "Serving": template(prod_resources)}
+    stages = {"dev": {"Storage": template(fixed)}, "prod": prod}
+    return write_assembly(root, stages)
+
+
+def test_base_assembly_delta_reports_the_change_per_environment(tmp_path, capsys):
+    base = _two_envs(tmp_path / "base", prod_resources={
+        "Endpoint": endpoint("mlops-loop-prod-churn", "Config", model="churn", mode="realtime"),
+        "Config": instance_config("ml.m5.large", 1),
+    })
+    head = _two_envs(tmp_path / "head", prod_resources={
+        "Endpoint": endpoint("mlops-loop-prod-churn", "Config", model="churn", mode="realtime"),
+        "Config": instance_config("ml.m5.xlarge", 2),
+        "Risk": endpoint("mlops-loop-prod-credit-risk", "RiskConfig", model="credit-risk", mode="serverless"),
+        "RiskConfig": serverless_config(2048),
+    })
+    change = monthly("ml.m5.xlarge", 2) - monthly("ml.m5.large", 1)
+
+    assert main([str(head), "--base-assembly", str(base)]) == 0
+    text = capsys.readouterr().out
+    assert f"prod: floor +${change:,.2f}/month" in text
+    assert "dev: floor +$0.00/month" in text and "[unchanged]" in text
+
+    assert main([str(head), "--base-assembly", str(base), "--format", "json"]) == 0
+    delta = {d["environment"]: d for d in json.loads(capsys.readouterr().out)["delta"]}
+    assert delta["prod"]["delta_compute_usd"] == pytest.approx(change, abs=0.01)
+    lines = {(line["label"], line["status"]) for line in delta["prod"]["lines"]}
+    assert lines == {("churn", "changed"), ("credit-risk", "added")}
+    assert delta["dev"]["status"] == "unchanged" and delta["dev"]["lines"] == []
+
+    # The reverse direction is the negative change, in markdown for a PR comment.
+    assert main([str(base), "--base-assembly", str(head), "--format", "markdown"]) == 0
+    assert f"**prod**: floor -${change:,.2f}/month" in capsys.readouterr().out
+
+
+def test_environment_only_in_one_assembly_is_new_or_removed(tmp_path, capsys):
+    base = write_assembly(tmp_path / "base", {"dev": {"Storage": template({})}})
+    head = write_assembly(tmp_path / "head", {"prod": {"Serving": template({
+        "Endpoint": endpoint("e", "Config"), "Config": instance_config("ml.m5.large", 1)})}})
+    assert main([str(head), "--base-assembly", str(base), "--format", "json"]) == 0
+    delta = {d["environment"]: d for d in json.loads(capsys.readouterr().out)["delta"]}
+    assert delta["prod"]["status"] == "new"
+    assert delta["prod"]["delta_total_usd"] == pytest.approx(monthly("ml.m5.large", 1), abs=0.01)
+    assert delta["dev"]["status"] == "removed"
+
+
+def test_json_output_schema(tmp_path, capsys):
+    out = _two_envs(tmp_path / "a", prod_resources={
+        "Endpoint": endpoint("mlops-loop-prod-churn", "Config", model="churn", mode="realtime"),
+        "Config": instance_config("ml.x99.huge", 1),
+    })
+    assert main([str(out), "--format", "json", "--hours-per-month", "720"]) == 0
+    data = json.loads(capsys.readouterr().out)
+    assert set(data) == {"schema_version", "assembly", "hours_per_month", "prices", "environments", "notes", "delta"}
+    assert data["schema_version"] == 1 and data["hours_per_month"] == 720 and data["delta"] is None
+    assert set(PRICES) <= set(data["prices"])
+    assert [e["environment"] for e in data["environments"]] == ["dev", "prod"]
+    env_keys = {
+        "environment", "region", "compute_usd", "compute_before_approval_usd", "fixed_usd",
+        "fixed_before_approval_usd", "total_usd", "unknown_prices", "warnings", "lines",
+    }
+    line_keys = {"category", "label", "mode", "basis", "monthly_usd", "stack", "resources", "variant", "once_deployed"}
+    for env in data["environments"]:
+        assert set(env) == env_keys and env["region"] == "eu-west-1"
+        assert env["total_usd"] == pytest.approx(env["compute_usd"] + env["fixed_usd"])
+        assert all(isinstance(env[k], float) for k in env_keys if k.endswith("_usd"))
+        for line in env["lines"]:
+            assert set(line) == line_keys
+            assert line["category"] in ("compute", "fixed")
+            assert line["monthly_usd"] is None or isinstance(line["monthly_usd"], (int, float))
+    prod = data["environments"][1]
+    assert prod["unknown_prices"] == 1
+    assert [line["monthly_usd"] for line in prod["lines"] if line["category"] == "compute"] == [None]
+
+
+def test_markdown_output_has_the_summary_table(tmp_path, capsys):
+    out = _two_envs(tmp_path / "a", prod_resources={
+        "Endpoint": endpoint("e", "Config"), "Config": instance_config("ml.m5.large", 1)})
+    assert main([str(out), "--format", "markdown"]) == 0
+    text = capsys.readouterr().out
+    assert "| environment | region | compute $/month | before approval | fixed $/month | total $/month |" in text
+    compute = monthly("ml.m5.large", 1)
+    assert f"| prod | eu-west-1 | {compute:,.2f} | {compute:,.2f} |" in text
+
+
+@pytest.mark.parametrize("make", ["missing", "empty", "garbage-manifest", "no-stacks"])
+def test_a_directory_that_is_not_a_cloud_assembly_exits_2_with_a_message(tmp_path, make):
+    target = tmp_path / "cdk.out"
+    if make != "missing":
+        target.mkdir()
+    if make == "garbage-manifest":
+        (target / "manifest.json").write_text("not json")
+    if make == "no-stacks":
+        (target / "manifest.json").write_text(json.dumps({"version": "55.0.0", "artifacts": {}}))
+    proc = _cli([str(target)])
+    assert proc.returncode == 2
+    assert proc.stderr.startswith("cost_floor: ") and str(target) in proc.stderr
+    assert "Traceback" not in proc.stderr and proc.stdout == ""
+
+
+def test_a_bad_base_assembly_exits_2(tmp_path, capsys):
+    out = _two_envs(tmp_path / "a", prod_resources={})
+    assert main([str(out), "--base-assembly", str(tmp_path / "nowhere")]) == 2
+    assert "nowhere is not a cloud assembly" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("hours", ["0", "-5", "745", "many"])
+def test_hours_per_month_out_of_range_exits_2(tmp_path, capsys, hours):
+    out = _two_envs(tmp_path / "a", prod_resources={})
+    with pytest.raises(SystemExit) as exit_info:
+        main([str(out), "--hours-per-month", hours])
+    assert exit_info.value.code == 2
+    assert "--hours-per-month" in capsys.readouterr().err
+
+
+# --------------------------------------------------------------------------------------
+# The real app
+# --------------------------------------------------------------------------------------
+@pytest.mark.synth
+def test_real_app_every_environment_appears_and_dev_idles_at_zero_compute(synthesized):
+    report = floor_report(synthesized.outdir)
+    assert [env.environment for env in report] == list(synthesized.config.environments)
+    by_name = {env.environment: env for env in report}
+    # The sample dev config idles at $0 compute, once every model version is deployed too.
+    assert by_name["dev"].compute_usd == 0.0 and by_name["dev"].compute_before_approval_usd == 0.0
+    for env in report:
+        config = synthesized.config.environments[env.environment]
+        assert env.region == config.region
+        assert env.unknown_prices == 0, [line.basis for line in env.lines if line.monthly_usd is None]
+        assert env.warnings == []
+        # Before any approval nothing serves: every endpoint is conditioned on an approved version.
+        assert env.compute_before_approval_usd == 0.0
+        kms = [line for line in env.lines if line.label == "KMS keys"]
+        assert len(kms) == 1 and kms[0].monthly_usd > 0
+        assert {line.label for line in env.lines if line.category == "compute"} <= set(config.models)
+
+
+@pytest.mark.synth
+def test_real_app_every_served_model_has_a_floor_line(synthesized):
+    report = floor_report(synthesized.outdir)
+    cfg = synthesized.config
+    for env in report:
+        config = cfg.environments[env.environment]
+        compute = [line for line in env.lines if line.category == "compute"]
+        assert {(line.label, line.mode) for line in compute} == {
+            (m, cfg.serving_of(config, cfg.models[m]).mode) for m in config.models
+        }
+    by_name = {env.environment: env for env in report}
+    # prod: churn 2 x ml.m5.xlarge always on (autoscaling minimum) + credit-risk's provisioned concurrency.
+    prod = cfg.environments["prod"]
+    churn = cfg.serving_of(prod, cfg.models["churn"]).realtime
+    from mlops_loop.config.instance_types import INSTANCE_TYPES
+
+    churn_line = next(line for line in by_name["prod"].lines if line.label == "churn")
+    assert churn_line.monthly_usd == pytest.approx(churn.autoscaling.min_instances * INSTANCE_TYPES[churn.instance_type].usd_per_hour * 730)
+    assert by_name["prod"].compute_usd > churn_line.monthly_usd

@@ -1,0 +1,110 @@
+"""The scheduled drift monitor and the endpoints' operational alarms (Operations stack)."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+ENVS = ["dev", "staging", "prod"]
+
+
+def _join(value) -> str:
+    """A CloudFormation string (possibly Fn::Join of strings and intrinsics), intrinsics replaced by TOKEN."""
+    if isinstance(value, str):
+        return value
+    if "Fn::Join" in value:
+        sep, parts = value["Fn::Join"]
+        return sep.join(_join(p) for p in parts)
+    return "TOKEN"
+
+
+def _monitor_requests(synthesized, env: str) -> dict[str, dict]:
+    out = {}
+    for logical_id, schedule in synthesized.resources(env, "Operations", "AWS::Scheduler::Schedule").items():
+        target = schedule["Properties"]["Target"]
+        if _join(target["Arn"]).endswith(":aws-sdk:sagemaker:createProcessingJob"):
+            out[logical_id] = {"props": schedule["Properties"], "request": json.loads(_join(target["Input"]))}
+    return out
+
+
+@pytest.mark.parametrize("env", ENVS)
+def test_one_scheduled_monitor_per_model_reading_s3_itself(synthesized, env):
+    """GIVEN an environment WHEN synthesized THEN each model has a daily Processing job started by
+    EventBridge Scheduler that runs our monitor in --from-s3 mode against this environment's serving stack."""
+    config = synthesized.config.environments[env]
+    requests = _monitor_requests(synthesized, env)
+    assert len(requests) == len(config.models)
+    models = set()
+    for found in requests.values():
+        assert found["props"]["ScheduleExpression"] == config.monitoring.schedule
+        request = found["request"]
+        assert request["ProcessingJobName"].endswith("-<aws.scheduler.execution-id>")
+        assert len(request["ProcessingJobName"].replace("<aws.scheduler.execution-id>", "x" * 36)) <= 63
+        args = request["AppSpecification"]["ContainerArguments"]
+        assert args[0] == "pipeline_code.monitoring.monitor" and "--from-s3" in args and "--publish-metrics" in args
+        value = dict(zip(args[1::1], args[2::1]))
+        models.add(value["--model"])
+        assert value["--serving-stack"] == f"mlops-loop-{env}-serving"
+        assert value["--environment"] == env
+        assert float(value["--psi-threshold"]) == config.monitoring.psi_threshold
+        assert value["--capture-s3-uri"].endswith(f"-inference-{config.account}-{config.region}/capture/{value['--model']}/")
+        assert all(len(a) <= 256 for a in args)
+        # The code and the spec are downloaded under their content-hashed names: the paths must match.
+        inputs = {i["InputName"]: i["S3Input"] for i in request["ProcessingInputs"]}
+        entry = request["AppSpecification"]["ContainerEntrypoint"][1]
+        assert entry == f"{inputs['entry']['LocalPath']}/{inputs['entry']['S3Uri'].rsplit('/', 1)[1]}"
+        assert value["--model-spec"] == f"{inputs['model_spec']['LocalPath']}/{inputs['model_spec']['S3Uri'].rsplit('/', 1)[1]}"
+        assert request["ProcessingResources"]["ClusterConfig"]["VolumeKmsKeyId"] == "TOKEN"
+        assert request["ProcessingOutputConfig"]["KmsKeyId"] == "TOKEN"
+        assert request["NetworkConfig"]["EnableInterContainerTrafficEncryption"] is True
+    assert models == set(config.models)
+
+
+def test_monitor_role_reads_only_its_models_data_and_publishes_only_monitor_metrics(synthesized):
+    policies = synthesized.resources("prod", "Operations", "AWS::IAM::ManagedPolicy")
+    (policy,) = [p for k, p in policies.items() if k.startswith("ChurnMonitorAccess")]
+    statements = {s["Sid"]: s for s in policy["Properties"]["PolicyDocument"]["Statement"]}
+    assert statements["ReadTraffic"]["Resource"].endswith("-inference-333333333333-eu-west-1/capture/churn/*")
+    assert statements["Reports"]["Resource"].endswith("/monitor/churn/*")
+    assert "s3:PutObject" not in statements["ReadTraffic"]["Action"]
+    assert statements["PublishMetrics"]["Condition"] == {"StringEquals": {"cloudwatch:namespace": "mlops-loop/monitoring"}}
+    assert statements["ReadVersion"]["Resource"].endswith(":model-package/mlops-loop-prod-churn/*")
+    assert statements["FindServingVersion"]["Resource"].endswith(":stack/mlops-loop-prod-serving/*")
+    actions = json.dumps([s["Action"] for s in statements.values()])
+    assert "UpdateModelPackage" not in actions and "UpdateStack" not in actions
+
+
+def test_the_health_alarm_pages_when_the_monitor_stops_reporting(synthesized):
+    alarms = {a["Properties"]["AlarmName"]: a["Properties"] for a in synthesized.resources("prod", "Operations", "AWS::CloudWatch::Alarm").values()}
+    assert alarms["mlops-loop-prod-churn-monitor-unhealthy"]["TreatMissingData"] == "breaching"
+    assert alarms["mlops-loop-prod-churn-retrain-data-drift"]["TreatMissingData"] == "notBreaching"
+
+
+@pytest.mark.parametrize(("env", "model"), [("prod", "churn"), ("prod", "credit-risk"), ("dev", "churn")])
+def test_every_endpoint_has_operational_alarms_for_people(synthesized, env, model):
+    """GIVEN an endpoint WHEN synthesized THEN latency, 5xx and 4xx alarms (plus CPU/memory for instance-based
+    modes) on its fixed name notify the topic, and stay quiet while no endpoint exists (missing = not breaching)."""
+    serving = synthesized.config.serving_of(synthesized.config.environments[env], synthesized.config.models[model])
+    name = f"mlops-loop-{env}-{model}"
+    alarms = {a["Properties"]["AlarmName"]: a["Properties"] for a in synthesized.resources(env, "Operations", "AWS::CloudWatch::Alarm").values()}
+    expected = {"latency", "server-errors", "client-errors"} | ({"cpu", "memory"} if serving.mode == "realtime" else set())
+    found = {n.removeprefix(f"{name}-") for n in alarms if n.startswith(f"{name}-") and "retrain" not in n and "monitor" not in n}
+    assert found == expected
+    for suffix in expected:
+        alarm = alarms[f"{name}-{suffix}"]
+        assert alarm["TreatMissingData"] == "notBreaching"
+        assert alarm["AlarmActions"], "people are told"
+    latency = alarms[f"{name}-latency"]
+    assert latency["Threshold"] == serving.alarms.max_latency_p99_ms * 1000 and latency["ExtendedStatistic"] == "p99"
+    if serving.mode == "realtime":
+        from mlops_loop.config.instance_types import INSTANCE_TYPES
+
+        vcpus = INSTANCE_TYPES[serving.realtime.instance_type].vcpu
+        assert alarms[f"{name}-cpu"]["Threshold"] == serving.alarms.max_cpu_percent * vcpus
+        assert alarms[f"{name}-cpu"]["Namespace"] == "/aws/sagemaker/Endpoints"
+
+
+def test_deploy_handler_failures_page_people(synthesized):
+    alarms = {a["Properties"]["AlarmName"] for a in synthesized.resources("staging", "Operations", "AWS::CloudWatch::Alarm").values()}
+    assert {"mlops-loop-staging-deploy-errors", "mlops-loop-staging-deploy-dead-letters"} <= alarms

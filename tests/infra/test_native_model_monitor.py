@@ -1,0 +1,425 @@
+"""The native Model Monitor opt-in construct, synthesized in a minimal stack of its own (not the app's stacks).
+
+GIVEN one stack (a KMS key, an imported inference bucket, a CfnParameter + CfnCondition) holding
+``NativeModelMonitor`` for the sample churn model, with the project's cdk-nag packs on, WHEN it is
+synthesized, THEN the template, the analysis-config assets, the role policy, cdk-nag and cfn-lint
+are checked. Construction errors are checked on fresh stacks.
+"""
+
+from __future__ import annotations
+
+import fnmatch
+import json
+import re
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Optional
+
+import pytest
+from aws_cdk import App, CfnCondition, CfnParameter, CfnWaitConditionHandle, Environment, Fn, Stack, Validations
+from aws_cdk import aws_iam as iam
+from aws_cdk import aws_kms as kms
+from aws_cdk import aws_s3 as s3
+from aws_cdk.assertions import Template
+
+from mlops_loop.app_builder import cdk_json_context
+from mlops_loop.config.instance_types import INSTANCE_TYPES
+from mlops_loop.constructs.native_model_monitor import NativeModelMonitor, monitoring_schedule
+from mlops_loop.nag import add_nag_packs
+from mlops_loop.tools.lint import lint_templates
+
+from .conftest import CONFIG_PATH
+
+ACCOUNT, REGION = "123456789012", "eu-west-1"
+BUCKET = "test-inference-bucket"
+ENDPOINT = "mlops-loop-prod-churn"
+DEFINITION_TYPES = {
+    "DataQuality": "AWS::SageMaker::DataQualityJobDefinition",
+    "ModelQuality": "AWS::SageMaker::ModelQualityJobDefinition",
+    "ModelBias": "AWS::SageMaker::ModelBiasJobDefinition",
+    "ModelExplainability": "AWS::SageMaker::ModelExplainabilityJobDefinition",
+}
+
+
+@pytest.fixture(scope="module")
+def model():
+    from mlops_loop.config import load_config
+
+    return load_config(CONFIG_PATH).models["churn"]
+
+
+def build(model, outdir: Optional[Path] = None, *, nag: bool = False, app: Optional[App] = None,
+          **overrides: Any) -> tuple[App, Stack, NativeModelMonitor]:
+    if app is None:
+        app = App(outdir=str(outdir) if outdir else None, context=cdk_json_context())
+        if nag:
+            add_nag_packs(app)
+    stack = Stack(app, "NativeMonitorTest", env=Environment(account=ACCOUNT, region=REGION))
+    key = kms.Key(stack, "Key", enable_key_rotation=True)
+    bucket = s3.Bucket.from_bucket_name(stack, "Inference", BUCKET)
+    parameter = CfnParameter(stack, "PackageArn", type="String", default="")
+    condition = CfnCondition(stack, "Deployed", expression=Fn.condition_not(Fn.condition_equals(parameter.value_as_string, "")))
+    props = dict(
+        native_name_prefix="mlops-loop-prod",
+        native_model=model,
+        native_endpoint_name=ENDPOINT,
+        native_condition=condition,
+        native_inference_bucket=bucket,
+        native_key=key,
+        native_schedule="cron(0 3 * * ? *)",
+        native_instance_type="ml.m5.xlarge",
+    )
+    props.update(overrides)
+    monitor = NativeModelMonitor(stack, "NativeMonitor", **props)
+    return app, stack, monitor
+
+
+@dataclass
+class Synth:
+    outdir: Path
+    template_path: Path
+    template: dict
+    monitor: NativeModelMonitor
+
+    def of_type(self, cfn_type: str) -> dict[str, dict]:
+        return {k: v for k, v in self.template["Resources"].items() if v["Type"] == cfn_type}
+
+    def definitions(self) -> dict[str, dict]:
+        return {k: v for k, v in self.template["Resources"].items() if v["Type"] in DEFINITION_TYPES.values()}
+
+
+@pytest.fixture(scope="module")
+def synth(model, tmp_path_factory: pytest.TempPathFactory) -> Synth:
+    outdir = tmp_path_factory.mktemp("native-monitor-cdk.out")
+    app, stack, monitor = build(model, outdir, nag=True)
+    app.synth()  # with the nag packs on, an unacknowledged finding raises here
+    template_path = outdir / f"{stack.artifact_id}.template.json"
+    return Synth(outdir, template_path, json.loads(template_path.read_text()), monitor)
+
+
+def key_ref(synth: Synth) -> dict:
+    (key_id,) = synth.of_type("AWS::KMS::Key")
+    return {"Fn::GetAtt": [key_id, "Arn"]}
+
+
+def spec(resource: dict, part: str) -> dict:
+    """A job definition's ``<Kind><part>`` property (e.g. part='JobInput')."""
+    (value,) = [v for k, v in resource["Properties"].items() if k.endswith(part) and k != "JobDefinitionName"]
+    return value
+
+
+def asset_json(synth: Synth, config_uri: str) -> dict:
+    """The staged file behind an asset's S3 URL, found through the stack's asset manifest."""
+    object_key = config_uri.rsplit("/", 1)[1]
+    manifest = json.loads(next(synth.outdir.glob("*.assets.json")).read_text())
+    for entry in manifest["files"].values():
+        if any(d["objectKey"] == object_key for d in entry["destinations"].values()):
+            return json.loads((synth.outdir / entry["source"]["path"]).read_text())
+    raise AssertionError(f"no asset with object key {object_key}")
+
+
+# ------------------------------------------------------------------ resources
+def test_four_job_definitions_and_four_schedules_all_conditional(synth: Synth) -> None:
+    definitions = synth.definitions()
+    schedules = synth.of_type("AWS::SageMaker::MonitoringSchedule")
+    assert sorted(v["Type"] for v in definitions.values()) == sorted(DEFINITION_TYPES.values())
+    assert len(schedules) == 4
+    for logical_id, resource in {**definitions, **schedules}.items():
+        assert resource.get("Condition") == "Deployed", logical_id
+
+
+def test_each_schedule_runs_its_own_definition_against_the_endpoint(synth: Synth) -> None:
+    definitions = synth.definitions()
+    by_name = {v["Properties"]["JobDefinitionName"]: (k, v["Type"]) for k, v in definitions.items()}
+    seen = set()
+    for logical_id, schedule in synth.of_type("AWS::SageMaker::MonitoringSchedule").items():
+        config = schedule["Properties"]["MonitoringScheduleConfig"]
+        definition_id, definition_type = by_name[config["MonitoringJobDefinitionName"]]
+        assert DEFINITION_TYPES[config["MonitoringType"]] == definition_type, logical_id
+        assert definition_id in schedule["DependsOn"], "the name is not a Ref: the order must be explicit"
+        assert schedule["Properties"]["EndpointName"] == ENDPOINT
+        assert config["ScheduleConfig"]["ScheduleExpression"] == "cron(0 3 ? * * *)"
+        seen.add(definition_id)
+    assert seen == set(definitions)
+    for resource in definitions.values():
+        assert spec(resource, "JobInput")["EndpointInput"]["EndpointName"] == ENDPOINT
+
+
+def test_outputs_and_volumes_use_the_key_and_traffic_is_encrypted(synth: Synth) -> None:
+    for logical_id, resource in synth.definitions().items():
+        props = resource["Properties"]
+        output = spec(resource, "JobOutputConfig")
+        assert output["KmsKeyId"] == key_ref(synth), logical_id
+        assert props["JobResources"]["ClusterConfig"]["VolumeKmsKeyId"] == key_ref(synth), logical_id
+        assert props["NetworkConfig"]["EnableInterContainerTrafficEncryption"] is True, logical_id
+        # Only the SHAP job calls the endpoint; every other job runs without network access.
+        isolated = resource["Type"] != DEFINITION_TYPES["ModelExplainability"]
+        assert props["NetworkConfig"]["EnableNetworkIsolation"] is isolated, logical_id
+        (destination,) = output["MonitoringOutputs"]
+        kind = re.sub(r"(?<!^)(?=[A-Z])", "-", resource["Type"].split("::")[-1].removesuffix("JobDefinition")).lower()
+        assert destination["S3Output"]["S3Uri"] == f"s3://{BUCKET}/monitor-native/churn/{kind}/"
+        assert props["StoppingCondition"]["MaxRuntimeInSeconds"] <= 86_400
+
+
+def test_model_quality_is_binary_classification_on_the_served_score(synth: Synth) -> None:
+    (quality,) = synth.of_type("AWS::SageMaker::ModelQualityJobDefinition").values()
+    props = quality["Properties"]
+    assert props["ModelQualityAppSpecification"]["ProblemType"] == "BinaryClassification"
+    endpoint_input = props["ModelQualityJobInput"]["EndpointInput"]
+    assert endpoint_input["ProbabilityAttribute"] == "predictions[0].score"
+    assert endpoint_input["ProbabilityThresholdAttribute"] == 0.5
+    assert props["ModelQualityJobInput"]["GroundTruthS3Input"]["S3Uri"] == f"s3://{BUCKET}/labels/churn/"
+    # Daily schedule, labels 24 h late by default: the window is the day that ended 24 h ago.
+    assert (endpoint_input["StartTimeOffset"], endpoint_input["EndTimeOffset"]) == ("-PT48H", "-PT24H")
+
+
+def test_images_come_from_the_sdk_tables_for_the_region(synth: Synth) -> None:
+    images = {r["Type"]: spec(r, "AppSpecification")["ImageUri"] for r in synth.definitions().values()}
+    for cfn_type, image in images.items():
+        expected = "sagemaker-clarify-processing" if "Bias" in cfn_type or "Explainability" in cfn_type else "sagemaker-model-monitor-analyzer"
+        assert re.fullmatch(rf"\d{{12}}\.dkr\.ecr\.{REGION}\.amazonaws\.com/{expected}(:[\w.]+)?", image), image
+
+
+# ------------------------------------------------------------------ analysis configs
+def test_bias_analysis_config_asset_names_facet_label_and_headers(synth: Synth, model) -> None:
+    (bias,) = synth.of_type("AWS::SageMaker::ModelBiasJobDefinition").values()
+    config = asset_json(synth, bias["Properties"]["ModelBiasAppSpecification"]["ConfigUri"])
+    assert config["label"] == model.target == "churned"
+    assert config["label_values_or_threshold"] == [1]
+    assert config["facet"] == [{"name_or_index": model.sensitive_attribute}]
+    assert config["headers"] == [*model.features, model.sensitive_attribute, model.target]
+    features = bias["Properties"]["ModelBiasJobInput"]["EndpointInput"]["FeaturesAttribute"]
+    assert features == f"instances[0].[{', '.join([*model.features, model.sensitive_attribute])}]"
+
+
+def test_explainability_analysis_config_asset_calls_the_endpoint_with_csv_features(synth: Synth, model) -> None:
+    (explain,) = synth.of_type("AWS::SageMaker::ModelExplainabilityJobDefinition").values()
+    config = asset_json(synth, explain["Properties"]["ModelExplainabilityAppSpecification"]["ConfigUri"])
+    assert config["headers"] == list(model.features)
+    assert config["predictor"] == {"endpoint_name": ENDPOINT, "content_type": "text/csv", "accept_type": "text/csv"}
+    assert config["methods"]["shap"]["agg_method"] == "mean_abs"
+
+
+# ------------------------------------------------------------------ IAM
+def role_statements(synth: Synth) -> list[dict]:
+    (policy,) = synth.of_type("AWS::IAM::ManagedPolicy").values()
+    (role_id,) = synth.of_type("AWS::IAM::Role")
+    assert policy["Properties"]["Roles"] == [{"Ref": role_id}]
+    return policy["Properties"]["PolicyDocument"]["Statement"]
+
+
+def as_list(value: Any) -> list:
+    return value if isinstance(value, list) else [value]
+
+
+def test_role_policy_has_no_action_wildcards_and_only_concrete_prefixes(synth: Synth) -> None:
+    statements = role_statements(synth)
+    object_arns = []
+    for statement in statements:
+        assert not [a for a in as_list(statement["Action"]) if "*" in a], statement["Sid"]
+        for resource in as_list(statement["Resource"]):
+            if isinstance(resource, str) and resource.startswith("arn:aws:s3:::") and "/" in resource:
+                object_arns.append(resource)
+    prefixes = sorted(a.removeprefix(f"arn:aws:s3:::{BUCKET}/") for a in object_arns if BUCKET in a)
+    assert prefixes == ["capture/churn/*", "labels/churn/*", "monitor-native/churn/*"]
+    writes = {s["Sid"]: s for s in statements if "s3:PutObject" in as_list(s["Action"])}
+    assert [s["Resource"] for s in writes.values()] == [f"arn:aws:s3:::{BUCKET}/monitor-native/churn/*"]
+    configs = [a for a in object_arns if BUCKET not in a]
+    assert len(configs) == 2 and not [a for a in configs if "*" in a], "analysis configs are read by exact key"
+
+
+def test_role_wildcard_resources_are_only_where_iam_has_no_resource_arns(synth: Synth) -> None:
+    statements = {s["Sid"]: s for s in role_statements(synth)}
+    star = {sid for sid, s in statements.items() if "*" in as_list(s["Resource"])}
+    assert star == {"PullImageToken", "Metrics"}
+    patterns = statements["Metrics"]["Condition"]["StringLike"]["cloudwatch:namespace"]
+    documented = ["/aws/sagemaker/Endpoints/data-metrics", "/aws/sagemaker/Endpoint/data-metrics",
+                  "/aws/sagemaker/Endpoints/model-metrics", "aws/sagemaker/Endpoints/bias-metrics",
+                  "aws/sagemaker/Endpoints/explainability-metrics"]
+    assert all(any(fnmatch.fnmatchcase(n, p) for p in patterns) for n in documented), patterns
+    assert not any(fnmatch.fnmatchcase(n, p) for p in patterns for n in ("AWS/SageMaker", "mlops-loop/monitor"))
+    assert statements["ExplainWithEndpoint"]["Resource"] == f"arn:aws:sagemaker:{REGION}:{ACCOUNT}:endpoint/{ENDPOINT}"
+    repositories = sorted(r.rsplit("/", 1)[1] for r in statements["PullMonitorImages"]["Resource"])
+    assert repositories == ["sagemaker-clarify-processing", "sagemaker-model-monitor-analyzer"]
+
+
+# ------------------------------------------------------------------ checkers
+def test_cdk_nag_passes_and_every_acknowledgement_has_a_reason(synth: Synth) -> None:
+    # The fixture's app.synth() ran both packs; a clean report has no plugin findings.
+    assert json.loads((synth.outdir / "validation-report.json").read_text())["pluginReports"] == []
+    acknowledged = {
+        rule: reason
+        for construct in synth.monitor.node.find_all()
+        for entry in construct.node.metadata
+        if entry.type == Validations.ACKNOWLEDGED_RULES_METADATA_KEY
+        for rule, reason in entry.data.items()
+    }
+    assert any("AwsSolutions-IAM5[Resource::*]" in rule for rule in acknowledged), acknowledged
+    assert all(len(reason.strip()) >= 20 for reason in acknowledged.values())
+
+
+def test_cdk_nag_fails_the_synth_on_an_unacknowledged_wildcard(model, tmp_path: Path) -> None:
+    app, _, monitor = build(model, tmp_path, nag=True)
+    monitor.node.find_child("Access").policy.add_statements(iam.PolicyStatement(actions=["s3:Get*"], resources=["*"]))
+    with pytest.raises(RuntimeError, match=r"(?s)ValidationFailed.*AwsSolutions-IAM5\[Action::s3:Get\*\]"):
+        app.synth()
+
+
+def test_cfn_lint_reports_no_errors_or_warnings(synth: Synth) -> None:
+    result = lint_templates([synth.template_path])
+    assert (result.errors, result.warnings) == (0, 0), "\n".join(result.lines)
+
+
+# ------------------------------------------------------------------ schedules and bad input
+@pytest.mark.parametrize(
+    ("eventbridge", "expression", "period"),
+    [
+        ("cron(0 3 * * ? *)", "cron(0 3 ? * * *)", 86_400),
+        ("cron(0 * * * ? *)", "cron(0 * ? * * *)", 3600),
+        ("cron(0 2/6 ? * * *)", "cron(0 2/6 ? * * *)", 6 * 3600),
+        ("cron(0 00 ? * * *)", "cron(0 0 ? * * *)", 86_400),
+    ],
+)
+def test_eventbridge_cron_becomes_a_model_monitor_schedule(eventbridge: str, expression: str, period: int) -> None:
+    schedule = monitoring_schedule(eventbridge)
+    assert (schedule.expression, schedule.period_seconds) == (expression, period)
+
+
+@pytest.mark.parametrize(
+    "bad",
+    ["rate(1 day)", "cron(30 3 * * ? *)", "cron(0 4 ? * SUN *)", "cron(0 3 1 * ? *)", "cron(0 3 * 1 ? *)",
+     "cron(0 3 * * ? 2027)", "cron(0 25 * * ? *)", "cron(0 */2 * * ? *)", "cron(0 1,13 * * ? *)", ""],
+)
+def test_a_schedule_model_monitor_cannot_run_fails_naming_the_field(bad: str) -> None:
+    with pytest.raises(ValueError, match=r"^native_schedule: .*allowed: "):
+        monitoring_schedule(bad)
+
+
+def test_bad_schedule_fails_at_construction(model) -> None:
+    with pytest.raises(ValueError, match="native_schedule"):
+        build(model, native_schedule="cron(15 3 * * ? *)")
+
+
+def template_of(stack: Stack) -> dict:
+    return Template.from_stack(stack).to_json()
+
+
+def definitions_of(template: dict) -> list[dict]:
+    return [r["Properties"] | {"Type": r["Type"], "Metadata": r.get("Metadata", {})}
+            for r in template["Resources"].values() if r["Type"] in DEFINITION_TYPES.values()]
+
+
+def processing_types(region: str) -> set[str]:
+    import cfnlint.data.schemas.extensions.aws_sagemaker_processing as tables
+
+    return set(json.loads((Path(tables.__file__).parent / "instancetype_enum.json").read_text())[region]["enum"])
+
+
+def test_hourly_schedule_stops_each_run_within_the_hour(model) -> None:
+    _, stack, monitor = build(model, native_schedule="cron(0 * * * ? *)")
+    assert monitor.schedule.expression == "cron(0 * ? * * *)"
+    template = template_of(stack)
+    schedules = [r for r in template["Resources"].values() if r["Type"] == "AWS::SageMaker::MonitoringSchedule"]
+    assert {s["Properties"]["MonitoringScheduleConfig"]["ScheduleConfig"]["ScheduleExpression"] for s in schedules} == {
+        "cron(0 * ? * * *)"
+    }
+    assert {d["StoppingCondition"]["MaxRuntimeInSeconds"] for d in definitions_of(template)} == {3600}
+    with pytest.raises(ValueError, match="^native_max_runtime_seconds: 7200 must be 60-3600"):
+        build(model, native_schedule="cron(0 * * * ? *)", native_max_runtime_seconds=7200)
+
+
+def test_local_nvme_instance_type_omits_the_volume_key_and_says_why(model) -> None:
+    # A local-NVMe type that runs processing jobs in the region (cfn-lint's table, from the pricing API).
+    nvme = next(n for n, t in sorted(INSTANCE_TYPES.items()) if t.local_nvme and n in processing_types(REGION))
+    _, stack, _ = build(model, native_instance_type=nvme)
+    definitions = definitions_of(template_of(stack))
+    assert len(definitions) == 4
+    for definition in definitions:
+        cluster = definition["JobResources"]["ClusterConfig"]
+        assert cluster["InstanceType"] == nvme
+        assert "VolumeKmsKeyId" not in cluster
+        output = next(v for k, v in definition.items() if k.endswith("JobOutputConfig"))
+        assert "Fn::GetAtt" in output["KmsKeyId"], "outputs stay encrypted with the key"
+        (skip,) = definition["Metadata"]["checkov"]["skip"]
+        assert skip["id"] == "CKV_AWS_368" and "NVMe" in skip["comment"]
+
+
+@pytest.mark.parametrize("instance_type", ["ml.inf2.xlarge", "ml.p9.huge"])
+def test_instance_types_that_cannot_run_processing_are_rejected(model, instance_type: str) -> None:
+    with pytest.raises(ValueError, match=rf"^native_instance_type: '{re.escape(instance_type)}' .*allowed: "):
+        build(model, native_instance_type=instance_type)
+
+
+def test_endpoint_name_must_be_a_plain_string(model) -> None:
+    with pytest.raises(ValueError, match="^native_endpoint_name: "):
+        build(model, native_endpoint_name=Fn.ref("SomeEndpointName"))
+
+
+def test_a_changed_definition_gets_a_new_name_and_schedules_keep_theirs(model) -> None:
+    _, _, daily = build(model)
+    _, _, larger = build(model, native_instance_type="ml.m5.2xlarge")
+    names = lambda m: {k: d.job_definition_name for k, d in m.job_definitions.items()}  # noqa: E731
+    assert all(a != b for a, b in zip(names(daily).values(), names(larger).values()))
+    assert {k: s.monitoring_schedule_name for k, s in daily.schedules.items()} == {
+        k: s.monitoring_schedule_name for k, s in larger.schedules.items()
+    }
+    for name in [*names(daily).values(), *(s.monitoring_schedule_name for s in daily.schedules.values())]:
+        assert re.fullmatch(r"[a-zA-Z0-9](-*[a-zA-Z0-9])*", name) and len(name) <= 63, name
+
+
+def test_an_environment_agnostic_stack_is_rejected(model) -> None:
+    app = App(context=cdk_json_context())
+    stack = Stack(app, "NoRegion")
+    condition = CfnCondition(stack, "Deployed", expression=Fn.condition_equals("a", "a"))
+    with pytest.raises(ValueError, match="no concrete region"):
+        NativeModelMonitor(
+            stack, "NativeMonitor", native_name_prefix="p", native_model=model, native_endpoint_name=ENDPOINT,
+            native_condition=condition, native_inference_bucket=s3.Bucket.from_bucket_name(stack, "B", BUCKET),
+            native_key=kms.Key(stack, "Key", enable_key_rotation=True), native_schedule="cron(0 3 * * ? *)",
+            native_instance_type="ml.m5.xlarge",
+        )
+
+
+def test_wait_for_makes_only_the_conditional_resources_depend_on_the_endpoint(model) -> None:
+    from aws_cdk import aws_sagemaker as sagemaker
+
+    _, stack, monitor = build(model)
+    endpoint = sagemaker.CfnEndpoint(stack, "Endpoint", endpoint_config_name="config", endpoint_name=ENDPOINT)
+    endpoint.cfn_options.condition = monitor.schedules["data-quality"].cfn_options.condition
+    monitor.wait_for(endpoint)
+    resources = template_of(stack)["Resources"]
+    (endpoint_id,) = [k for k, v in resources.items() if v["Type"] == "AWS::SageMaker::Endpoint"]
+    waiting = {k for k, v in resources.items() if endpoint_id in v.get("DependsOn", [])}
+    assert waiting == {k for k, v in resources.items() if v["Type"].startswith("AWS::SageMaker::") and v.get("Condition")
+                       and k != endpoint_id}
+    assert len(waiting) == 8
+
+
+def test_long_prefixes_still_give_valid_distinct_names(model) -> None:
+    long_model = model.model_copy(update={"name": "a-twenty-char-modelx"})
+    _, _, monitor = build(long_model, native_name_prefix="a-twenty-char-projec-a-twenty-char-envirn")
+    names = [s.monitoring_schedule_name for s in monitor.schedules.values()]
+    names += [d.job_definition_name for d in monitor.job_definitions.values()]
+    assert len(set(names)) == 8
+    for name in names:
+        assert re.fullmatch(r"[a-zA-Z0-9](-*[a-zA-Z0-9])*", name) and len(name) <= 63, name
+
+
+def test_assets_can_live_in_another_stack_so_the_monitor_stack_publishes_none(model, tmp_path: Path) -> None:
+    app = App(outdir=str(tmp_path), context=cdk_json_context())
+    env = Environment(account=ACCOUNT, region=REGION)
+    storage = Stack(app, "Storage", env=env)
+    CfnWaitConditionHandle(storage, "Placeholder")  # a stack needs one resource
+    _, stack, monitor = build(model, app=app, native_asset_scope=storage)
+    stack.add_stack_dependency(storage)
+    app.synth()
+    manifest = lambda s: json.loads((tmp_path / f"{s.artifact_id}.assets.json").read_text())["files"]  # noqa: E731
+    assert [f["source"]["path"] for f in manifest(stack).values()] == [f"{stack.artifact_id}.template.json"]
+    staged = [f["source"]["path"] for f in manifest(storage).values() if f["source"]["path"].startswith("asset.")]
+    assert len(staged) == 2
+    template = json.loads((tmp_path / f"{stack.artifact_id}.template.json").read_text())
+    assert "Outputs" not in json.loads((tmp_path / f"{storage.artifact_id}.template.json").read_text()), "no exports"
+    (bias,) = [r for r in template["Resources"].values() if r["Type"] == DEFINITION_TYPES["ModelBias"]]
+    uri = bias["Properties"]["ModelBiasAppSpecification"]["ConfigUri"]
+    assert uri.endswith(".json") and any(uri.endswith(p.removeprefix("asset.")) for p in staged)
+    assert lint_templates([tmp_path / f"{stack.artifact_id}.template.json"]).errors == 0

@@ -1,0 +1,511 @@
+"""Separation of duties, proven over the synthesized IAM policies of every environment (issue #6, item 5).
+
+Every claim is decided by ``iam_eval`` from the policies that actually apply to each role: training
+cannot approve, the approver cannot train or edit pipelines, the deploy handler can only drive the
+serving stack through the deployer role, and the serving stack only accepts versions of its own groups.
+Roles are found through the resources that use them (pipeline, function, model), not by logical id.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+
+import pytest
+
+from mlops_loop.config import load_config
+
+from .conftest import CONFIG_PATH
+from .iam_eval import EXPLICIT_DENY, IamModel, Role, StackTemplate, Statement, allowed, evaluate
+
+CONFIG = load_config(CONFIG_PATH)
+ENVS = tuple(CONFIG.environments)
+ENV_MODELS = [(env, model) for env, cfg in CONFIG.environments.items() for model in cfg.models]
+# (env, model, another model of the same environment)
+ENV_MODEL_PAIRS = [
+    (env, model, other) for env, cfg in CONFIG.environments.items() for model in cfg.models for other in cfg.models if other != model
+]
+STACKS = ("Storage", "DataPipeline", "Training", "Serving", "Operations")
+SERVICES = ("sagemaker.amazonaws.com", "cloudformation.amazonaws.com", "scheduler.amazonaws.com",
+            "lambda.amazonaws.com", "glue.amazonaws.com")
+STATUSES = ("Approved", "Rejected", "PendingManualApproval")
+FOREIGN_ACCOUNT = "999999999999"
+# Whatever a future policy might add, an explicit Deny must still win over it.
+ALLOW_EVERYTHING = Statement.from_json({"Sid": "HypotheticalAdmin", "Effect": "Allow", "Action": "*", "Resource": "*"})
+
+
+class Env:
+    """One environment's IAM model plus the names and ARNs the tests ask about."""
+
+    def __init__(self, synthesized, env: str):
+        self.name = env
+        self.cfg = CONFIG.environments[env]
+        self.prefix = f"{CONFIG.project}-{env}"
+        self.account, self.region = self.cfg.account, self.cfg.region
+        self.stack_names = {label: synthesized.stacks[(env, label)].stack_name for label in STACKS}
+        self.iam = IamModel(
+            [StackTemplate(label, self.stack_names[label], synthesized.template(env, label)) for label in STACKS],
+            account=self.account,
+            region=self.region,
+        )
+        self.templates = {label: synthesized.template(env, label) for label in STACKS}
+
+    def arn(self, service: str, resource: str, *, account: str | None = None) -> str:
+        return f"arn:aws:{service}:{self.region}:{account or self.account}:{resource}"
+
+    def group(self, model: str) -> str:
+        return f"{self.prefix}-{model}"
+
+    def group_arn(self, model: str, **kw) -> str:
+        return self.arn("sagemaker", f"model-package-group/{self.group(model)}", **kw)
+
+    def version_arn(self, model: str, version: int = 7, **kw) -> str:
+        return self.arn("sagemaker", f"model-package/{self.group(model)}/{version}", **kw)
+
+    def registry_arns(self) -> list[str]:
+        """Group and version ARNs of every model of this environment."""
+        return [arn for m in self.cfg.models for arn in (self.group_arn(m), self.version_arn(m), self.version_arn(m, 1))]
+
+    def pipeline_arn(self, model: str) -> str:
+        return self.arn("sagemaker", f"pipeline/{self.prefix}-{model}-training")
+
+    def stack_arn(self, label: str, *, account: str | None = None) -> str:
+        return self.arn("cloudformation", f"stack/{self.stack_names[label]}/0f1e2d3c-aaaa-bbbb-cccc-1234567890ab", account=account)
+
+    def _role_of(self, cfn_type: str, name_prop: str, name: str, role_prop: str) -> Role:
+        found = [
+            self.iam.role(self.iam.resolve(label, props[role_prop]))
+            for label, _, props in self.iam.resources(cfn_type)
+            if props.get(name_prop) == name
+        ]
+        assert len(found) == 1, f"expected one {cfn_type} named {name} in {self.name}, found {len(found)}"
+        return found[0]
+
+    def training_role(self, model: str) -> Role:
+        return self._role_of("AWS::SageMaker::Pipeline", "PipelineName", f"{self.prefix}-{model}-training", "RoleArn")
+
+    def function_role(self, suffix: str) -> Role:
+        return self._role_of("AWS::Lambda::Function", "FunctionName", f"{self.prefix}-{suffix}", "Role")
+
+    @property
+    def approver(self) -> Role:
+        return self.iam.role(f"{self.prefix}-model-approver")
+
+    @property
+    def deployer(self) -> Role:
+        return self.iam.role(f"{self.prefix}-serving-deployer")
+
+    def serving_model_roles(self) -> set[str]:
+        return {
+            self.iam.resolve(label, props["ExecutionRoleArn"])
+            for label, _, props in self.iam.resources("AWS::SageMaker::Model")
+        }
+
+    def batch_scheduler_roles(self) -> set[str]:
+        return {
+            self.iam.resolve(label, props["Target"]["RoleArn"])
+            for label, _, props in self.iam.resources("AWS::Scheduler::Schedule")
+            if label == "Serving"
+        }
+
+    def bucket_object_arns(self) -> list[str]:
+        names = [self.iam.resolve(label, props["BucketName"]) for label, _, props in self.iam.resources("AWS::S3::Bucket")]
+        assert names, "the environment defines no bucket: the S3 checks would prove nothing"
+        return [f"arn:aws:s3:::{name}/{key}" for name in names for key in ("pipelines/x/model.tar.gz", "any/key")]
+
+
+@pytest.fixture(scope="module")
+def envs(synthesized) -> dict[str, Env]:
+    return {env: Env(synthesized, env) for env in ENVS}
+
+
+def _why(role: Role, action: str, resource: str, context=None) -> str:
+    return f"{role} {action} {resource} {context or {}}: {evaluate(role.statements, action, resource, context)}"
+
+
+def test_every_stack_and_role_of_each_environment_is_loaded(synthesized, envs):
+    """GIVEN the synthesized app WHEN each environment's IAM model is built THEN it covers every stack of the
+    environment and every AWS::IAM::Role in them (so "no other role" below really means none)."""
+    for env, model in envs.items():
+        assert {label for (e, label) in synthesized.stacks if e == env} == set(STACKS)
+        expected = {f"{label}/{lid}" for label in STACKS for lid, r in model.templates[label]["Resources"].items()
+                    if r["Type"] == "AWS::IAM::Role"}
+        assert set(model.iam.roles) == expected and len(expected) >= 8
+
+
+@pytest.mark.parametrize("env", ENVS)
+def test_no_resource_policy_grants_a_principal_of_this_account(envs, env):
+    """GIVEN every resource-based policy in the environment (buckets, queues, topics, keys, registry groups)
+    WHEN their Allow statements are read THEN they name only AWS services or the account root (which defers
+    to IAM), so the identity policies evaluated here decide what each role can do."""
+    model = envs[env]
+    root = f"arn:aws:iam::{model.account}:root"
+    checked = 0
+    for label, template in model.templates.items():
+        for lid, resource in template["Resources"].items():
+            props = resource.get("Properties", {})
+            assert "ModelPackageGroupPolicy" not in props, f"{label}/{lid} has a registry resource policy"
+            if resource["Type"] == "AWS::Lambda::Permission":
+                assert props["Principal"].endswith(".amazonaws.com"), f"{label}/{lid}: {props['Principal']}"
+            for key in ("PolicyDocument", "KeyPolicy"):
+                if resource["Type"].startswith("AWS::IAM::") or key not in props:
+                    continue
+                for statement in props[key]["Statement"]:
+                    checked += 1
+                    if statement["Effect"] != "Allow":
+                        continue
+                    principal = statement["Principal"]
+                    aws = principal.get("AWS", []) if isinstance(principal, dict) else [principal]
+                    aws = aws if isinstance(aws, list) else [aws]
+                    assert all(p == root for p in aws), f"{label}/{lid} {statement.get('Sid')}: grants {aws}"
+    assert checked > 0
+
+
+# -- training pipeline roles ----------------------------------------------------------------
+@pytest.mark.parametrize(("env", "model"), ENV_MODELS)
+def test_training_role_cannot_change_approval_status(envs, env, model):
+    """GIVEN the role the training pipeline of ``model`` runs as
+    WHEN it calls sagemaker:UpdateModelPackage on any version of any group (this environment's groups, with
+    or without an approval status in the request)
+    THEN the request is explicitly denied, and stays denied even next to an Allow of everything."""
+    e = envs[env]
+    role = e.training_role(model)
+    for arn in e.registry_arns() + [e.version_arn(model, account=FOREIGN_ACCOUNT)]:
+        for context in ({}, *({"sagemaker:ModelApprovalStatus": s} for s in STATUSES)):
+            decision = evaluate(role.statements, "sagemaker:UpdateModelPackage", arn, context)
+            assert decision.outcome == EXPLICIT_DENY, _why(role, "sagemaker:UpdateModelPackage", arn, context)
+            assert not allowed(role.statements + (ALLOW_EVERYTHING,), "sagemaker:UpdateModelPackage", arn, context)
+
+
+@pytest.mark.parametrize("status", ["Approved", "Rejected", None])
+@pytest.mark.parametrize(("env", "model"), ENV_MODELS)
+def test_training_role_registers_only_pending_versions_unless_the_environment_auto_approves(envs, env, model, status):
+    """GIVEN the training role of ``model``
+    WHEN it calls sagemaker:CreateModelPackage in its own group with ModelApprovalStatus ``status`` (None: the
+    request omits it)
+    THEN it is denied in environments without training.auto_approve (always staging and prod, even next to
+    an Allow of everything), and allowed only where auto_approve is on (dev)."""
+    e = envs[env]
+    auto_approve = e.cfg.training.auto_approve
+    if e.cfg.tier in ("staging", "prod"):
+        assert not auto_approve, f"{env}: a {e.cfg.tier} environment must not auto-approve"
+    role = e.training_role(model)
+    context = {} if status is None else {"sagemaker:ModelApprovalStatus": status}
+    for arn in (e.group_arn(model), e.version_arn(model)):
+        assert allowed(role, "sagemaker:CreateModelPackage", arn, context) is auto_approve, _why(
+            role, "sagemaker:CreateModelPackage", arn, context)
+        if not auto_approve:
+            assert not allowed(role.statements + (ALLOW_EVERYTHING,), "sagemaker:CreateModelPackage", arn, context)
+
+
+@pytest.mark.parametrize(("env", "model"), ENV_MODELS)
+def test_training_role_can_register_pending_versions_in_its_own_group(envs, env, model):
+    """GIVEN the training role of ``model``
+    WHEN it registers a version with ModelApprovalStatus=PendingManualApproval in its own group
+    THEN it is allowed (the pipeline can still do its job in every environment)."""
+    e = envs[env]
+    role = e.training_role(model)
+    context = {"sagemaker:ModelApprovalStatus": "PendingManualApproval"}
+    for arn in (e.group_arn(model), e.version_arn(model)):
+        assert allowed(role, "sagemaker:CreateModelPackage", arn, context), _why(role, "sagemaker:CreateModelPackage", arn, context)
+
+
+@pytest.mark.parametrize(("env", "model", "other"), ENV_MODEL_PAIRS)
+def test_training_role_cannot_register_into_another_models_group(envs, env, model, other):
+    """GIVEN the training role of ``model``
+    WHEN it registers (even as PendingManualApproval) into ``other``'s group, or into a same-named group of
+    another account
+    THEN it is denied."""
+    e = envs[env]
+    role = e.training_role(model)
+    context = {"sagemaker:ModelApprovalStatus": "PendingManualApproval"}
+    targets = [e.group_arn(other), e.version_arn(other),
+               e.group_arn(model, account=FOREIGN_ACCOUNT), e.version_arn(model, account=FOREIGN_ACCOUNT)]
+    for arn in targets:
+        assert not allowed(role, "sagemaker:CreateModelPackage", arn, context), _why(role, "sagemaker:CreateModelPackage", arn, context)
+
+
+# -- approver -------------------------------------------------------------------------------
+@pytest.mark.parametrize("status", ["Approved", "Rejected"])
+@pytest.mark.parametrize(("env", "model"), ENV_MODELS)
+def test_approver_can_approve_or_reject_its_environments_versions(envs, env, model, status):
+    """GIVEN the approver role of the environment
+    WHEN it sets ``status`` on a version of ``model`` through sagemaker:UpdateModelPackage
+    THEN it is allowed for this environment's group, and not for another account's same-named group nor for
+    another environment's group name."""
+    e = envs[env]
+    context = {"sagemaker:ModelApprovalStatus": status}
+    assert allowed(e.approver, "sagemaker:UpdateModelPackage", e.version_arn(model), context)
+    elsewhere = [e.version_arn(model, account=FOREIGN_ACCOUNT)]
+    elsewhere += [e.version_arn(model).replace(f"/{e.prefix}-", f"/{CONFIG.project}-{other}-") for other in ENVS if other != env]
+    for arn in elsewhere:
+        assert not allowed(e.approver, "sagemaker:UpdateModelPackage", arn, context), _why(e.approver, "sagemaker:UpdateModelPackage", arn)
+
+
+APPROVER_DENIED_EXPLICITLY = ("sagemaker:StartPipelineExecution", "sagemaker:UpdatePipeline", "sagemaker:CreatePipeline",
+                              "sagemaker:CreateTrainingJob", "sagemaker:CreateProcessingJob", "sagemaker:CreateModelPackage")
+
+
+@pytest.mark.parametrize("action", APPROVER_DENIED_EXPLICITLY)
+@pytest.mark.parametrize("env", ENVS)
+def test_approver_cannot_train_register_or_edit_pipelines(envs, env, action):
+    """GIVEN the approver role
+    WHEN it calls ``action`` on this environment's pipelines, jobs, groups or versions (any resource)
+    THEN the request is explicitly denied, and stays denied next to an Allow of everything."""
+    e = envs[env]
+    resources = [e.pipeline_arn(m) for m in e.cfg.models] + e.registry_arns() + [
+        e.arn("sagemaker", "training-job/pipelines-abc"), e.arn("sagemaker", "processing-job/pipelines-abc"), "*"]
+    for resource in resources:
+        for context in ({}, {"sagemaker:ModelApprovalStatus": "PendingManualApproval"}):
+            assert evaluate(e.approver.statements, action, resource, context).outcome == EXPLICIT_DENY, _why(
+                e.approver, action, resource, context)
+            assert not allowed(e.approver.statements + (ALLOW_EVERYTHING,), action, resource, context)
+
+
+@pytest.mark.parametrize("env", ENVS)
+def test_approver_cannot_deploy_pass_roles_or_write_objects(envs, env):
+    """GIVEN the approver role
+    WHEN it calls cloudformation:UpdateStack on the serving stack, iam:PassRole on any role of the environment
+    to any service, or s3:PutObject on any bucket of the environment
+    THEN every request is denied."""
+    e = envs[env]
+    approver = e.approver
+    assert not allowed(approver, "cloudformation:UpdateStack", e.stack_arn("Serving"))
+    for role in e.iam.roles.values():
+        for service in SERVICES:
+            context = {"iam:PassedToService": service}
+            assert not allowed(approver, "iam:PassRole", role.arn, context), _why(approver, "iam:PassRole", role.arn, context)
+    for obj in e.bucket_object_arns():
+        assert not allowed(approver, "s3:PutObject", obj), _why(approver, "s3:PutObject", obj)
+
+
+@pytest.mark.parametrize("env", ENVS)
+def test_no_role_but_the_approver_can_change_approval_status(envs, env):
+    """GIVEN every role of every stack of the environment except the approver
+    WHEN each calls sagemaker:UpdateModelPackage on any version of any of the environment's groups
+    THEN every request is denied; and the approver is allowed (so the check is not vacuous)."""
+    e = envs[env]
+    others = [r for r in e.iam.roles.values() if r.key != e.approver.key]
+    assert len(others) == len(e.iam.roles) - 1
+    for role in others:
+        for arn in e.registry_arns():
+            for context in ({}, {"sagemaker:ModelApprovalStatus": "Approved"}):
+                assert not allowed(role, "sagemaker:UpdateModelPackage", arn, context), _why(
+                    role, "sagemaker:UpdateModelPackage", arn, context)
+    assert all(allowed(e.approver, "sagemaker:UpdateModelPackage", e.version_arn(m)) for m in e.cfg.models)
+
+
+# -- deploy handler -------------------------------------------------------------------------
+@pytest.mark.parametrize("env", ENVS)
+def test_deploy_handler_can_update_only_the_serving_stack(envs, env):
+    """GIVEN the deploy-on-approval function's role
+    WHEN it calls cloudformation:UpdateStack
+    THEN it is allowed on <prefix>-serving of its account and region only: not on the storage, data-pipeline,
+    training or operations stacks, a look-alike stack name, or another account's serving stack."""
+    e = envs[env]
+    handler = e.function_role("deploy-on-approval")
+    assert e.stack_names["Serving"] == f"{e.prefix}-serving"
+    assert allowed(handler, "cloudformation:UpdateStack", e.stack_arn("Serving"))
+    denied = [e.stack_arn(label) for label in STACKS if label != "Serving"] + [
+        e.stack_arn("Serving", account=FOREIGN_ACCOUNT),
+        e.arn("cloudformation", f"stack/{e.prefix}-serving-copy/0f1e2d3c-aaaa-bbbb-cccc-1234567890ab"),
+        e.arn("cloudformation", f"stack/{e.prefix}-servin/0f1e2d3c-aaaa-bbbb-cccc-1234567890ab"),
+    ]
+    for arn in denied:
+        assert not allowed(handler, "cloudformation:UpdateStack", arn), _why(handler, "cloudformation:UpdateStack", arn)
+
+
+@pytest.mark.parametrize("env", ENVS)
+def test_deploy_handler_can_pass_only_the_deployer_role_to_cloudformation(envs, env):
+    """GIVEN the deploy-on-approval function's role
+    WHEN it calls iam:PassRole for each role of the environment, to each service (and with no service named)
+    THEN only passing <prefix>-serving-deployer to cloudformation.amazonaws.com is allowed."""
+    e = envs[env]
+    handler = e.function_role("deploy-on-approval")
+    assert e.deployer.arn == f"arn:aws:iam::{e.account}:role/{e.prefix}-serving-deployer"
+    for role in e.iam.roles.values():
+        assert not allowed(handler, "iam:PassRole", role.arn), _why(handler, "iam:PassRole", role.arn)
+        for service in SERVICES:
+            context = {"iam:PassedToService": service}
+            expected = role.key == e.deployer.key and service == "cloudformation.amazonaws.com"
+            assert allowed(handler, "iam:PassRole", role.arn, context) is expected, _why(handler, "iam:PassRole", role.arn, context)
+
+
+@pytest.mark.parametrize("env", ENVS)
+def test_deploy_handler_cannot_approve_build_models_or_train(envs, env):
+    """GIVEN the deploy-on-approval function's role
+    WHEN it calls sagemaker:UpdateModelPackage or CreateModelPackage (so it can neither approve nor register an
+    already approved version), CreateModel, CreateEndpoint, CreateEndpointConfig or StartPipelineExecution on
+    this environment's resources
+    THEN every request is denied (it can only ask CloudFormation, as the deployer, to update the stack)."""
+    e = envs[env]
+    handler = e.function_role("deploy-on-approval")
+    requests = [(a, arn) for arn in e.registry_arns() for a in ("sagemaker:UpdateModelPackage", "sagemaker:CreateModelPackage")]
+    requests += [("sagemaker:StartPipelineExecution", e.pipeline_arn(m)) for m in e.cfg.models]
+    requests += [(a, e.arn("sagemaker", f"{kind}/{e.prefix}-{m}"))
+                 for m in e.cfg.models
+                 for a, kind in (("sagemaker:CreateModel", "model"), ("sagemaker:CreateEndpoint", "endpoint"),
+                                 ("sagemaker:CreateEndpointConfig", "endpoint-config"))]
+    for action, arn in requests:
+        for context in ({}, {"sagemaker:ModelApprovalStatus": "Approved"}):
+            assert not allowed(handler, action, arn, context), _why(handler, action, arn, context)
+
+
+# -- deployer (CloudFormation service role of the serving stack) ---------------------------
+@pytest.mark.parametrize("env", ENVS)
+def test_deployer_cannot_touch_the_registry_pipelines_or_objects(envs, env):
+    """GIVEN the serving deployer role
+    WHEN it calls registry writes (Create/UpdateModelPackage), pipeline actions, or S3 object reads/writes
+    THEN every request is denied."""
+    e = envs[env]
+    deployer = e.deployer
+    requests = [(a, arn) for arn in e.registry_arns()
+                for a in ("sagemaker:UpdateModelPackage", "sagemaker:CreateModelPackage", "sagemaker:DeleteModelPackage")]
+    requests += [(a, e.pipeline_arn(m)) for m in e.cfg.models
+                 for a in ("sagemaker:StartPipelineExecution", "sagemaker:UpdatePipeline", "sagemaker:CreatePipeline",
+                           "sagemaker:DeletePipeline")]
+    requests += [(a, obj) for obj in e.bucket_object_arns() for a in ("s3:PutObject", "s3:GetObject", "s3:DeleteObject")]
+    for action, arn in requests:
+        for context in ({}, {"sagemaker:ModelApprovalStatus": "Approved"}):
+            assert not allowed(deployer, action, arn, context), _why(deployer, action, arn, context)
+
+
+@pytest.mark.parametrize("env", ENVS)
+def test_deployer_passes_only_serving_model_roles_to_sagemaker_and_batch_roles_to_scheduler(envs, env):
+    """GIVEN the serving deployer role, the roles of the environment's SageMaker models and batch schedules
+    WHEN it calls iam:PassRole for each role of the environment to each service
+    THEN it may pass exactly the serving model roles to sagemaker.amazonaws.com and the batch scheduler roles
+    to scheduler.amazonaws.com — not the training roles (same construct ids), not itself, nothing else."""
+    e = envs[env]
+    model_roles, scheduler_roles = e.serving_model_roles(), e.batch_scheduler_roles()
+    assert len(model_roles) == len(e.cfg.models)
+    for role in e.iam.roles.values():
+        for service in SERVICES:
+            context = {"iam:PassedToService": service}
+            expected = (role.arn in model_roles and service == "sagemaker.amazonaws.com") or (
+                role.arn in scheduler_roles and service == "scheduler.amazonaws.com")
+            assert allowed(e.deployer, "iam:PassRole", role.arn, context) is expected, _why(e.deployer, "iam:PassRole", role.arn, context)
+
+
+@pytest.mark.parametrize("env", ENVS)
+def test_deployer_changes_only_this_environments_endpoints(envs, env):
+    """GIVEN the serving deployer role
+    WHEN it calls endpoint-changing actions on an endpoint that is not one of this environment's
+    THEN every request is denied."""
+    e = envs[env]
+    foreign = e.arn("sagemaker", "endpoint/another-teams-endpoint")
+    for action in ("sagemaker:CreateEndpoint", "sagemaker:UpdateEndpoint", "sagemaker:DeleteEndpoint",
+                   "sagemaker:UpdateEndpointWeightsAndCapacities"):
+        assert not allowed(e.deployer, action, foreign), _why(e.deployer, action, foreign)
+
+
+@pytest.mark.parametrize("env", ENVS)
+def test_deployer_cannot_change_schedules_it_does_not_own(envs, env):
+    """GIVEN the serving deployer role
+    WHEN it deletes or updates a schedule that is not one of this environment's batch schedules
+    THEN the request is denied."""
+    e = envs[env]
+    foreign = e.arn("scheduler", "schedule/default/another-teams-nightly-job")
+    for action in ("scheduler:DeleteSchedule", "scheduler:UpdateSchedule"):
+        assert not allowed(e.deployer, action, foreign), _why(e.deployer, action, foreign)
+
+
+# -- serving stack parameters ---------------------------------------------------------------
+def _handler_parameters(e: Env) -> dict[str, str]:
+    """Group name -> the Serving parameter the deploy handler sets for that group (its MODEL_PARAMETERS)."""
+    (function,) = [props for _, _, props in e.iam.resources("AWS::Lambda::Function")
+                   if props.get("FunctionName") == f"{e.prefix}-deploy-on-approval"]
+    return json.loads(function["Environment"]["Variables"]["MODEL_PARAMETERS"])
+
+
+def _package_patterns(e: Env) -> dict[str, re.Pattern[str]]:
+    """Group name -> compiled AllowedPattern of the Serving parameter the deploy handler sets for that group."""
+    parameters = e.templates["Serving"]["Parameters"]
+    # CloudFormation tests AllowedPattern against the whole value (Java String.matches): fullmatch below.
+    return {group: re.compile(parameters[name]["AllowedPattern"]) for group, name in _handler_parameters(e).items()}
+
+
+@pytest.mark.parametrize("env", ENVS)
+def test_deploy_handler_sets_one_parameter_per_group_of_the_environment(envs, env):
+    """GIVEN the deploy handler's group -> parameter mapping WHEN compared with the environment's models and
+    the Serving stack's parameters THEN every group of the environment (and no other) maps to its own Serving
+    parameter, and each of those parameters has an AllowedPattern."""
+    e = envs[env]
+    mapping = _handler_parameters(e)
+    assert set(mapping) == {e.group(m) for m in e.cfg.models}
+    assert len(set(mapping.values())) == len(mapping)
+    parameters = e.templates["Serving"]["Parameters"]
+    assert [name for name in mapping.values() if "AllowedPattern" not in parameters.get(name, {})] == []
+
+
+@pytest.mark.parametrize(("env", "model"), ENV_MODELS)
+def test_serving_parameter_admits_only_versions_of_its_group_in_this_account_and_region(envs, env, model):
+    """GIVEN the Serving parameter the handler sets for ``model``'s group, its AllowedPattern compiled with re
+    WHEN version ARNs are tested against it
+    THEN it admits "" (not deployed) and versions of that group in this account and region, and rejects
+    other groups, other accounts and regions, the group ARN itself and malformed or padded versions."""
+    e = envs[env]
+    pattern = _package_patterns(e)[e.group(model)]
+    other_region = "us-east-1" if e.region != "us-east-1" else "eu-west-1"
+    good = ["", e.version_arn(model, 1), e.version_arn(model, 1234)]
+    bad = [
+        e.version_arn(model, account=FOREIGN_ACCOUNT),
+        e.version_arn(model).replace(f":{e.region}:", f":{other_region}:"),
+        e.group_arn(model),
+        e.arn("sagemaker", f"model-package/{e.group(model)}"),
+        e.arn("sagemaker", f"model-package/{e.group(model)}/"),
+        e.arn("sagemaker", f"model-package/{e.group(model)}/latest"),
+        e.arn("sagemaker", f"model-package/{e.group(model)}/3/extra"),
+        e.arn("sagemaker", f"model-package/{e.group(model)}-shadow/3"),
+        e.arn("sagemaker", f"model-package/x{e.group(model)}/3"),
+        e.arn("sagemaker", f"model-package/{e.group(model).upper()}/3"),
+        e.arn("sagemaker", "model-package/unversioned-package"),
+        e.version_arn(model) + "\n",
+        " " + e.version_arn(model),
+        e.version_arn(model) + "\n" + e.version_arn(model, account=FOREIGN_ACCOUNT),
+    ]
+    bad += [e.version_arn(other) for other in e.cfg.models if other != model]
+    bad += [e.version_arn(model).replace(f"{e.prefix}-", f"{CONFIG.project}-{other}-")
+            for other in ENVS if other != env]
+    assert [v for v in good if not pattern.fullmatch(v)] == []
+    assert [v for v in bad if pattern.fullmatch(v)] == []
+
+
+# -- retrain trigger ------------------------------------------------------------------------
+@pytest.mark.parametrize("env", ENVS)
+def test_retrain_trigger_starts_only_this_environments_training_pipelines(envs, env):
+    """GIVEN the retrain trigger function's role
+    WHEN it calls sagemaker:StartPipelineExecution
+    THEN it may start each training pipeline of the environment, and no other pipeline (another environment's
+    name, another account, another pipeline)."""
+    e = envs[env]
+    trigger = e.function_role("retrain-trigger")
+    for m in e.cfg.models:
+        assert allowed(trigger, "sagemaker:StartPipelineExecution", e.pipeline_arn(m)), _why(
+            trigger, "sagemaker:StartPipelineExecution", e.pipeline_arn(m))
+    denied = [e.arn("sagemaker", f"pipeline/{CONFIG.project}-{other}-{m}-training")
+              for other in ENVS if other != env for m in e.cfg.models]
+    denied += [e.arn("sagemaker", f"pipeline/{e.prefix}-{m}-training", account=FOREIGN_ACCOUNT) for m in e.cfg.models]
+    denied += [e.arn("sagemaker", f"pipeline/{e.prefix}-something-else")]
+    for arn in denied:
+        assert not allowed(trigger, "sagemaker:StartPipelineExecution", arn), _why(trigger, "sagemaker:StartPipelineExecution", arn)
+
+
+REGISTRY_ACTIONS = ("sagemaker:CreateModelPackage", "sagemaker:UpdateModelPackage", "sagemaker:DeleteModelPackage",
+                    "sagemaker:DescribeModelPackage", "sagemaker:ListModelPackages", "sagemaker:CreateModelPackageGroup",
+                    "sagemaker:DeleteModelPackageGroup", "sagemaker:PutModelPackageGroupPolicy")
+
+
+@pytest.mark.parametrize("env", ENVS)
+def test_retrain_trigger_can_do_nothing_in_the_registry_or_to_pipeline_definitions(envs, env):
+    """GIVEN the retrain trigger function's role
+    WHEN it calls any registry action on the environment's groups and versions, or edits a pipeline or passes a role
+    THEN every request is denied."""
+    e = envs[env]
+    trigger = e.function_role("retrain-trigger")
+    requests = [(a, arn) for a in REGISTRY_ACTIONS for arn in e.registry_arns()]
+    requests += [(a, e.pipeline_arn(m)) for m in e.cfg.models
+                 for a in ("sagemaker:UpdatePipeline", "sagemaker:CreatePipeline", "sagemaker:DeletePipeline")]
+    requests += [("iam:PassRole", r.arn) for r in e.iam.roles.values()]
+    for action, arn in requests:
+        assert not allowed(trigger, action, arn, {"iam:PassedToService": "sagemaker.amazonaws.com"}), _why(trigger, action, arn)

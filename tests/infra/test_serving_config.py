@@ -1,0 +1,290 @@
+"""Serving config validation: every invalid serving knob fails synth with one line naming where, the field and the fix.
+
+Fast tests: the sample YAML is modified in memory and validated with ``parse_config`` (no synth).
+"""
+
+from __future__ import annotations
+
+import copy
+from typing import Callable
+
+import pytest
+import yaml
+
+from mlops_loop.config import ConfigError, parse_config
+
+from .conftest import CONFIG_PATH
+
+SAMPLE = yaml.safe_load(CONFIG_PATH.read_text())
+
+INF2_SERVING = (
+    "ml.inf2.xlarge is an Inferentia2 instance, which serving with framework 'xgboost' cannot use "
+    "(Inferentia2 runs only Neuron-compiled models from a Neuron image; the XGBoost image has no Neuron support); "
+    "allowed accelerators for serving: none, gpu — pick e.g. ml.m5.large or ml.c5.xlarge"
+)
+TRN1_TRAINING = (
+    "ml.trn1.2xlarge is a Trainium instance, which training with framework 'xgboost' cannot use "
+    "(Trainium runs only Neuron SDK training code; the XGBoost image has no Neuron support); "
+    "allowed accelerators for training: none, gpu — pick e.g. ml.m5.xlarge or ml.g5.xlarge"
+)
+
+
+def _raw() -> dict:
+    return copy.deepcopy(SAMPLE)
+
+
+def problems_of(raw: dict) -> list[str]:
+    with pytest.raises(ConfigError) as caught:
+        parse_config(raw)
+    return caught.value.problems
+
+
+def _serving(raw: dict, model: str) -> dict:
+    return raw["models"][model]["serving"]
+
+
+def _set(path: str, value) -> Callable[[dict], None]:
+    """A change to the raw config: ``path`` is dotted, e.g. ``models.churn.serving.mode``."""
+
+    def change(raw: dict) -> None:
+        *parents, leaf = path.split(".")
+        node = raw
+        for key in parents:
+            node = node.setdefault(key, {})
+        node[leaf] = value
+
+    return change
+
+
+def _only_churn_in_staging_but_override_credit_risk(raw: dict) -> None:
+    raw["environments"]["staging"]["models"] = ["churn"]
+    raw["environments"]["staging"]["serving"] = {"credit-risk": {"mode": "serverless"}}
+
+
+# (change, the exact start of each expected problem line)
+INVALID_KNOBS = {
+    "unknown mode": (
+        _set("models.churn.serving.mode", "streaming"),
+        ["model 'churn': field 'serving.mode': Input should be 'realtime', 'serverless', 'async' or 'batch' (got 'streaming')"],
+    ),
+    "unknown mode in an environment override": (
+        _set("environments.dev.serving.churn.mode", "streaming"),
+        ["environment 'dev': field 'serving.churn.mode': Input should be 'realtime', 'serverless', 'async' or 'batch' (got 'streaming')"],
+    ),
+    "realtime instance_count above the autoscaling range": (
+        _set("models.churn.serving.realtime.instance_count", 5),
+        ["model 'churn': field 'serving.realtime.instance_count': 5 is outside autoscaling 1-4; allowed: "
+         "autoscaling.min_instances <= instance_count <= autoscaling.max_instances"],
+    ),
+    "realtime instance_count outside the range an environment overrides": (
+        _set("environments.prod.serving.churn.realtime.instance_count", 9),
+        ["environment 'prod': field 'serving.churn.realtime.instance_count': 9 is outside autoscaling 2-6"],
+    ),
+    "autoscaling max below min": (
+        _set("models.churn.serving.realtime.autoscaling", {"min_instances": 3, "max_instances": 2}),
+        ["model 'churn': field 'serving.realtime.autoscaling.max_instances': 2 is below min_instances 3; "
+         "allowed: min_instances <= max_instances"],
+    ),
+    "unknown realtime instance type": (
+        _set("models.churn.serving.realtime.instance_type", "ml.m99.huge"),
+        ["model 'churn': field 'serving.realtime.instance_type': unknown instance type 'ml.m99.huge'; allowed: ml.c5.2xlarge, "],
+    ),
+    "serverless memory not a whole GB": (
+        _set("models.credit-risk.serving.serverless.memory_mb", 1500),
+        ["model 'credit-risk': field 'serving.serverless.memory_mb': Input should be 1024, 2048, 3072, 4096, 5120 or 6144 (got 1500)"],
+    ),
+    "serverless max_concurrency 0": (
+        _set("models.credit-risk.serving.serverless.max_concurrency", 0),
+        ["model 'credit-risk': field 'serving.serverless.max_concurrency': Input should be greater than or equal to 1 (got 0)"],
+    ),
+    "serverless max_concurrency 201": (
+        _set("models.credit-risk.serving.serverless.max_concurrency", 201),
+        ["model 'credit-risk': field 'serving.serverless.max_concurrency': Input should be less than or equal to 200 (got 201)"],
+    ),
+    "provisioned concurrency above max concurrency": (
+        _set("models.credit-risk.serving.serverless.provisioned_concurrency", 11),
+        ["model 'credit-risk': field 'serving.serverless.provisioned_concurrency': 11 exceeds max_concurrency 10; allowed: 1-10"],
+    ),
+    "provisioned concurrency above max concurrency in an environment override": (
+        _set("environments.prod.serving.credit-risk.serverless.provisioned_concurrency", 50),
+        ["environment 'prod': field 'serving.credit-risk.serverless.provisioned_concurrency': 50 exceeds max_concurrency 10; "
+         "allowed: 1-10"],
+    ),
+    "serverless canary rollout": (
+        _set("models.credit-risk.serving.serverless.rollout", {"strategy": "canary"}),
+        ["model 'credit-risk': field 'serving.serverless.rollout.strategy': 'canary' shifts traffic in instance steps, which "
+         "a serverless endpoint does not have; allowed: 'all_at_once'"],
+    ),
+    "async max_instances 0": (
+        _set("models.churn.serving.async", {"max_instances": 0}),
+        ["model 'churn': field 'serving.async.max_instances': Input should be greater than or equal to 1 (got 0)"],
+    ),
+    "batch schedule not a cron expression": (
+        _set("models.credit-risk.serving.batch", {"schedule": "daily"}),
+        ["model 'credit-risk': field 'serving.batch.schedule': 'daily' is not a cron expression; use cron(Minutes Hours "
+         "Day-of-month Month Day-of-week Year), e.g. 'cron(0 2 * * ? *)'"],
+    ),
+    "batch cron with both day fields set": (
+        _set("models.credit-risk.serving.batch", {"schedule": "cron(0 1 * * * *)"}),
+        ["model 'credit-risk': field 'serving.batch.schedule': 'cron(0 1 * * * *)': exactly one of day-of-month and "
+         "day-of-week must be '?'"],
+    ),
+    "data capture above 100 percent": (
+        _set("models.churn.serving.data_capture_percent", 101),
+        ["model 'churn': field 'serving.data_capture_percent': Input should be less than or equal to 100 (got 101)"],
+    ),
+    "canary of 60 percent": (
+        _set("models.churn.serving.realtime.rollout.canary_percent", 60),
+        ["model 'churn': field 'serving.realtime.rollout.canary_percent': Input should be less than or equal to 50 (got 60)"],
+    ),
+    "linear step below 5 percent": (
+        _set("models.churn.serving.realtime.rollout", {"strategy": "linear", "linear_step_percent": 4}),
+        ["model 'churn': field 'serving.realtime.rollout.linear_step_percent': Input should be greater than or equal to 5 (got 4)"],
+    ),
+    "misspelt serving knob": (
+        _set("models.churn.serving.realtime.instances", 3),
+        ["model 'churn': field 'serving.realtime.instances': unknown field; check the spelling"],
+    ),
+    "environment overrides a model it does not deploy": (
+        _only_churn_in_staging_but_override_credit_risk,
+        ["environment 'staging': field 'serving.credit-risk': overrides a model this environment does not deploy; allowed: churn"],
+    ),
+    "environment serving block is not a mapping": (
+        _set("environments.staging.serving", ["churn"]),
+        ["environment 'staging': field 'serving': must map model names to serving overrides"],
+    ),
+    "Inferentia2 serving for an XGBoost model (environment override)": (
+        _set("environments.prod.serving.churn.realtime.instance_type", "ml.inf2.xlarge"),
+        [f"environment 'prod': field 'serving.churn.realtime.instance_type': {INF2_SERVING}"],
+    ),
+    "Inferentia2 async serving for an XGBoost model": (
+        _set("environments.staging.serving", {"churn": {"mode": "async", "async": {"instance_type": "ml.inf2.xlarge"}}}),
+        [f"environment 'staging': field 'serving.churn.async.instance_type': {INF2_SERVING}"],
+    ),
+    "Inferentia2 batch transform for an XGBoost model": (
+        _set("environments.staging.serving", {"credit-risk": {"mode": "batch", "batch": {"instance_type": "ml.inf2.xlarge"}}}),
+        [f"environment 'staging': field 'serving.credit-risk.batch.instance_type': {INF2_SERVING}"],
+    ),
+    "Trainium training for XGBoost models": (
+        _set("environments.staging.training", {"instance_type": "ml.trn1.2xlarge"}),
+        [f"environment 'staging': model 'churn': field 'training.instance_type': {TRN1_TRAINING}",
+         f"environment 'staging': model 'credit-risk': field 'training.instance_type': {TRN1_TRAINING}"],
+    ),
+}
+
+
+@pytest.mark.parametrize(("change", "expected"), list(INVALID_KNOBS.values()), ids=list(INVALID_KNOBS))
+def test_each_invalid_serving_knob_fails_with_one_line_naming_where_field_and_fix(change, expected):
+    """GIVEN the sample config with one invalid serving knob WHEN it is validated
+    THEN validation fails with exactly the expected problem line(s), each one line."""
+    raw = _raw()
+    change(raw)
+    problems = problems_of(raw)
+    assert len(problems) == len(expected), problems
+    for problem, start in zip(problems, expected):
+        assert "\n" not in problem
+        assert problem.startswith(start), problem
+
+
+def test_unknown_instance_type_lists_every_known_type():
+    raw = _raw()
+    _serving(raw, "churn")["realtime"]["instance_type"] = "ml.m99.huge"
+    (problem,) = problems_of(raw)
+    for known in ("ml.m5.large", "ml.m5d.xlarge", "ml.g5.xlarge", "ml.inf2.xlarge"):
+        assert known in problem
+
+
+def test_a_model_level_error_is_reported_once_not_per_environment():
+    """GIVEN churn's own serving block is invalid and three environments deploy churn (prod with an
+    override merged over it) WHEN validated THEN the problem is reported once, against the model."""
+    raw = _raw()
+    del raw["environments"]["dev"]["serving"]
+    _serving(raw, "churn")["realtime"]["instance_type"] = "ml.nope"
+    assert sum(env["models"].count("churn") for env in raw["environments"].values()) == 3
+    problems = problems_of(raw)
+    assert len(problems) == 1, problems
+    assert problems[0].startswith("model 'churn': field 'serving.realtime.instance_type': unknown instance type 'ml.nope'")
+
+
+def test_an_incompatible_accelerator_in_the_models_own_block_is_reported_once():
+    raw = _raw()
+    del raw["environments"]["dev"]["serving"]
+    del raw["environments"]["prod"]["serving"]
+    _serving(raw, "churn")["realtime"]["instance_type"] = "ml.inf2.xlarge"
+    problems = problems_of(raw)
+    assert len(problems) == 1, problems
+    assert "model 'churn'" in problems[0] and "field 'serving.realtime.instance_type'" in problems[0]
+    assert INF2_SERVING in problems[0]
+
+
+def test_environment_overrides_are_deep_merged_over_the_models_serving_block():
+    """GIVEN prod overrides only churn's instance type, count and autoscaling bounds WHEN validated
+    THEN the model block's other knobs (target, rollout) survive the merge."""
+    config = parse_config(_raw())
+    prod, staging = config.environments["prod"], config.environments["staging"]
+    churn, credit = config.models["churn"], config.models["credit-risk"]
+    merged = config.serving_of(prod, churn).realtime
+    assert (merged.instance_type, merged.instance_count) == ("ml.m5.xlarge", 2)
+    assert (merged.autoscaling.min_instances, merged.autoscaling.max_instances) == (2, 6)
+    assert merged.autoscaling.target_invocations_per_instance == churn.serving.realtime.autoscaling.target_invocations_per_instance
+    assert merged.rollout == churn.serving.realtime.rollout
+    assert config.serving_of(prod, credit).serverless.provisioned_concurrency == 2
+    assert config.serving_of(prod, credit).serverless.max_concurrency == credit.serving.serverless.max_concurrency
+    # No override: the model's own block, unchanged.
+    assert config.serving_of(staging, churn) == churn.serving
+    assert config.serving_of(config.environments["dev"], churn).mode == "serverless"
+
+
+def test_every_mode_is_accepted_with_its_knobs():
+    raw = _raw()
+    raw["environments"]["staging"]["serving"] = {
+        "churn": {"mode": "async", "async": {"max_instances": 3, "max_concurrent_invocations_per_instance": 8}},
+        "credit-risk": {"mode": "batch", "batch": {"schedule": "cron(30 2 * * ? *)", "content_type": "text/csv"}},
+    }
+    config = parse_config(raw)
+    staging = config.environments["staging"]
+    churn = config.serving_of(staging, config.models["churn"])
+    credit = config.serving_of(staging, config.models["credit-risk"])
+    assert (churn.mode, churn.async_.max_instances, churn.async_.max_concurrent_invocations_per_instance) == ("async", 3, 8)
+    assert churn.instance_types == (churn.async_.instance_type,)
+    assert (credit.mode, credit.batch.schedule, credit.batch.content_type) == ("batch", "cron(30 2 * * ? *)", "text/csv")
+    assert config.serving_of(config.environments["dev"], config.models["credit-risk"]).instance_types == ()
+
+
+def test_realtime_instance_count_defaults_to_the_autoscaling_minimum():
+    raw = _raw()
+    del raw["environments"]["prod"]["serving"]["churn"]["realtime"]["instance_count"]
+    config = parse_config(raw)
+    assert config.serving_of(config.environments["prod"], config.models["churn"]).realtime.instance_count == 2
+
+
+def test_a_serverless_rollout_block_without_strategy_keeps_all_at_once():
+    raw = _raw()
+    _serving(raw, "credit-risk")["serverless"]["rollout"] = {"wait_minutes": 5}
+    config = parse_config(raw)
+    rollout = config.models["credit-risk"].serving.serverless.rollout
+    assert (rollout.strategy, rollout.wait_minutes) == ("all_at_once", 5)
+
+
+CROSS_FIELD = {
+    "instance_count": (
+        _set("models.churn.serving.realtime.instance_count", 5),
+        "model 'churn': field 'serving.realtime.instance_count': 5 is outside autoscaling 1-4",
+    ),
+    "max_instances": (
+        _set("models.churn.serving.realtime.autoscaling", {"min_instances": 3, "max_instances": 2}),
+        "model 'churn': field 'serving.realtime.autoscaling.max_instances': 2 is below min_instances 3",
+    ),
+    "provisioned_concurrency": (
+        _set("models.credit-risk.serving.serverless.provisioned_concurrency", 11),
+        "model 'credit-risk': field 'serving.serverless.provisioned_concurrency': 11 exceeds max_concurrency 10",
+    ),
+}
+
+
+@pytest.mark.parametrize(("change", "expected"), list(CROSS_FIELD.values()), ids=list(CROSS_FIELD))
+def test_cross_field_errors_name_the_full_path_of_the_field(change, expected):
+    raw = _raw()
+    change(raw)
+    (problem,) = problems_of(raw)
+    assert problem.startswith(expected), problem

@@ -1,0 +1,885 @@
+"""The Serving stack (every mode) and the deploy-on-approval wiring in the Operations stack.
+
+The sample config (session fixture ``synthesized``) serves real-time and serverless endpoints. A
+second config (module fixture ``modes``) adds an environment that serves async, batch, linear and
+all-at-once real-time rollouts, a fixed-size endpoint and a local-NVMe instance type.
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+import re
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+import yaml
+from aws_cdk import App, Validations
+
+from mlops_loop.app_builder import build_app, cdk_json_context
+from mlops_loop.config import AppConfig, parse_config
+from mlops_loop.naming import pascal
+from mlops_loop.stacks.serving_stack import package_parameter_name
+from mlops_loop.tools.cloud_assembly import SynthesizedStack, nag_violations, stacks
+from mlops_loop.tools.lint import lint_templates
+
+from .conftest import CONFIG_PATH
+
+ENVS = ("dev", "staging", "prod")
+GATED_TYPES = (
+    "AWS::SageMaker::Model",
+    "AWS::SageMaker::EndpointConfig",
+    "AWS::SageMaker::Endpoint",
+    "AWS::ApplicationAutoScaling::ScalableTarget",
+    "AWS::ApplicationAutoScaling::ScalingPolicy",
+    "AWS::CloudWatch::Alarm",
+    "AWS::Scheduler::Schedule",
+)
+KMS_RULE = "NIST.800.53.R5-SageMakerEndpointConfigurationKMSKeyConfigured"
+EXECUTION_ID = "<aws.scheduler.execution-id>"
+S3_WRITE = ("s3:PutObject", "s3:DeleteObject", "s3:AbortMultipartUpload", "s3:PutBucketPolicy", "s3:DeleteBucket")
+
+
+# --------------------------------------------------------------------------------------------
+# Helpers: find one model's resources, resolve intrinsics, read policies
+# --------------------------------------------------------------------------------------------
+def _resource(template: dict, model: str, child: str) -> tuple[str, dict]:
+    """The resource ``<Model><child><hash>`` (e.g. ``ChurnConfig1A2B3C4D``): its logical id and body."""
+    pattern = re.compile(rf"^{pascal(model)}{child}[0-9A-F]{{8}}$")
+    (found,) = [(k, v) for k, v in template["Resources"].items() if pattern.match(k)]
+    return found
+
+
+def _props(template: dict, model: str, child: str) -> dict:
+    return _resource(template, model, child)[1]["Properties"]
+
+
+def _has(template: dict, model: str, child: str) -> bool:
+    pattern = re.compile(rf"^{pascal(model)}{child}[0-9A-F]{{8}}$")
+    return any(pattern.match(k) for k in template["Resources"])
+
+
+def _of_type(template: dict, cfn_type: str) -> dict[str, dict]:
+    return {k: v for k, v in template["Resources"].items() if v["Type"] == cfn_type}
+
+
+def _model_resources(template: dict, model: str, models: tuple[str, ...]) -> dict[str, dict]:
+    prefix = pascal(model)
+    # Guard: another model's construct id must not start with this one's, or the filter would mix them.
+    assert not [m for m in models if m != model and pascal(m).startswith(prefix)]
+    return {k: v for k, v in template["Resources"].items() if re.match(rf"^{prefix}[A-Z]", k)}
+
+
+def _flatten(value) -> str:
+    """A string built with Fn::Join, with every other intrinsic replaced by a readable placeholder."""
+    if isinstance(value, str):
+        return value
+    if isinstance(value, dict) and len(value) == 1:
+        (fn, arg), = value.items()
+        if fn == "Fn::Join":
+            separator, parts = arg
+            return separator.join(_flatten(p) for p in parts)
+        if fn == "Ref":
+            return f"<Ref:{arg}>"
+        if fn == "Fn::GetAtt":
+            return f"<GetAtt:{arg[0]}.{arg[1]}>"
+        if fn == "Fn::GetStackOutput":
+            return f"<Output:{arg['OutputName']}>"
+    raise AssertionError(f"unexpected intrinsic {value!r}")
+
+
+def _statements(template: dict, role_logical_id: str) -> list[dict]:
+    """Every statement of the managed policies attached to the role (the app uses no inline policies)."""
+    out = []
+    for policy in _of_type(template, "AWS::IAM::ManagedPolicy").values():
+        if {"Ref": role_logical_id} in policy["Properties"].get("Roles", []):
+            out.extend(policy["Properties"]["PolicyDocument"]["Statement"])
+    assert out, f"no managed policy attached to {role_logical_id}"
+    assert not _of_type(template, "AWS::IAM::Policy"), "inline policies are not expected"
+    return out
+
+
+def _listify(value) -> list:
+    return value if isinstance(value, list) else [value]
+
+
+def _actions(statement: dict) -> list[str]:
+    return _listify(statement["Action"])
+
+
+def _data_key_output(value) -> bool:
+    """The KMS key id is the data-lake key published by the Storage stack."""
+    return isinstance(value, dict) and "DataLakeKey" in value.get("Fn::GetStackOutput", {}).get("OutputName", "")
+
+
+def _inference_bucket(storage_template: dict, env: str) -> str:
+    names = [
+        b["Properties"]["BucketName"]
+        for b in _of_type(storage_template, "AWS::S3::Bucket").values()
+        if isinstance(b["Properties"].get("BucketName"), str) and b["Properties"]["BucketName"].startswith(f"mlops-loop-{env}-inference-")
+    ]
+    (name,) = names
+    return name
+
+
+def _acks(acknowledgements: list[dict], path: str, rule: str) -> list[dict]:
+    return [a for a in acknowledgements if a["path"] == path and a["rule"] == rule]
+
+
+def _writable_prefixes(statements: list[dict], bucket: str) -> list[str]:
+    """``s3://bucket/prefix`` for every object pattern the statements let the role write."""
+    out = []
+    for s in statements:
+        if "s3:PutObject" in _actions(s):
+            for resource in _listify(s["Resource"]):
+                arn = _flatten(resource)
+                if arn.startswith(f"arn:aws:s3:::{bucket}/"):
+                    out.append("s3://" + arn.removeprefix("arn:aws:s3:::").removesuffix("*"))
+    return out
+
+
+# --------------------------------------------------------------------------------------------
+# The second config: one environment with every mode and rollout variant
+# --------------------------------------------------------------------------------------------
+@dataclass
+class Modes:
+    config: AppConfig
+    env: str
+    serving: dict
+    operations: dict
+    storage: dict
+    acknowledgements: list[dict]
+    outdir: Path
+
+
+MODES_ENV = "modes"
+MODES_ACCOUNT = "444444444444"
+MODES_MODELS = ("churn", "credit-risk", "linear-churn", "fixed-churn", "nvme-churn")
+
+
+def _modes_raw() -> dict:
+    raw = yaml.safe_load(CONFIG_PATH.read_text())
+    churn = raw["models"]["churn"]
+
+    def realtime_variant(realtime: dict) -> dict:
+        model = copy.deepcopy(churn)
+        model["serving"] = {"mode": "realtime", "realtime": realtime}
+        return model
+
+    raw["models"]["linear-churn"] = realtime_variant(
+        {"instance_type": "ml.m5.large", "rollout": {"strategy": "linear", "linear_step_percent": 25, "wait_minutes": 5}}
+    )
+    raw["models"]["fixed-churn"] = realtime_variant(
+        {
+            "instance_type": "ml.c5.xlarge",
+            "autoscaling": None,
+            "instance_count": 3,
+            "rollout": {"strategy": "all_at_once", "wait_minutes": 15, "termination_wait_minutes": 10},
+        }
+    )
+    raw["models"]["nvme-churn"] = realtime_variant({"instance_type": "ml.m5d.xlarge"})
+    raw["environments"][MODES_ENV] = {
+        "tier": "staging",
+        "account": MODES_ACCOUNT,
+        "region": "eu-west-1",
+        "models": list(MODES_MODELS),
+        "serving": {
+            "churn": {
+                "mode": "async",
+                "async": {"max_instances": 3, "max_concurrent_invocations_per_instance": 8, "target_backlog_per_instance": 3},
+            },
+            "credit-risk": {
+                "mode": "batch",
+                "batch": {"schedule": "cron(30 2 * * ? *)", "content_type": "text/csv", "instance_count": 2},
+            },
+        },
+    }
+    return raw
+
+
+@pytest.fixture(scope="module")
+def modes(tmp_path_factory: pytest.TempPathFactory) -> Modes:
+    """GIVEN a config whose ``modes`` environment serves async, batch and three real-time variants
+    WHEN only that environment is synthesized (nag packs on)."""
+    config = parse_config(_modes_raw(), source="modes config")
+    outdir = tmp_path_factory.mktemp("modes.cdk.out")
+    app = App(outdir=str(outdir), context=cdk_json_context())
+    build_app(app, config, environments=[MODES_ENV])
+    app.synth()  # raises if any cdk-nag finding is unacknowledged
+    by_id = {re.sub(r"[0-9A-F]{8}$", "", s.artifact_id.removeprefix(s.stage)): s for s in stacks(outdir)}
+    assert {s.stage for s in by_id.values()} == {MODES_ENV}
+    acknowledgements = [
+        {"path": c.node.path, "rule": rule.removeprefix("Annotation::"), "reason": reason}
+        for c in app.node.find_all()
+        for entry in c.node.metadata
+        if entry.type == Validations.ACKNOWLEDGED_RULES_METADATA_KEY
+        for rule, reason in entry.data.items()
+    ]
+    return Modes(
+        config=config,
+        env=MODES_ENV,
+        serving=by_id["Serving"].template,
+        operations=by_id["Operations"].template,
+        storage=by_id["Storage"].template,
+        acknowledgements=acknowledgements,
+        outdir=outdir,
+    )
+
+
+def _serving_config(config: AppConfig, env: str, model: str):
+    return config.serving_of(config.environments[env], config.models[model])
+
+
+# --------------------------------------------------------------------------------------------
+# Sample config: parameters, conditions
+# --------------------------------------------------------------------------------------------
+@pytest.mark.parametrize("env", ENVS)
+def test_one_empty_version_parameter_per_model(synthesized, env):
+    """GIVEN an environment WHEN synthesized THEN its Serving stack has exactly one String parameter
+    per model, empty by default (the stack deploys with no endpoint until an approval)."""
+    parameters = synthesized.template(env, "Serving")["Parameters"]
+    models = synthesized.config.environments[env].models
+    assert set(parameters) == {package_parameter_name(m) for m in models}
+    assert package_parameter_name("credit-risk") == "CreditRiskModelPackageArn"
+    for model in models:
+        parameter = parameters[package_parameter_name(model)]
+        assert parameter["Type"] == "String"
+        assert parameter["Default"] == ""
+
+
+@pytest.mark.parametrize("env", ENVS)
+def test_version_parameter_admits_only_versions_of_this_models_group_here(synthesized, env):
+    """GIVEN each model's parameter WHEN its AllowedPattern is applied (CloudFormation matches the
+    whole value) THEN only empty or a version ARN of exactly that model's group, in this account and
+    region, passes."""
+    environment = synthesized.config.environments[env]
+    account, region = environment.account, environment.region
+    parameters = synthesized.template(env, "Serving")["Parameters"]
+    for model in environment.models:
+        pattern = re.compile(parameters[package_parameter_name(model)]["AllowedPattern"])
+        group = f"mlops-loop-{env}-{model}"
+        other_model = next(m for m in environment.models if m != model)
+        other_env = next(e for e in ENVS if e != env)
+        accepted = ["", f"arn:aws:sagemaker:{region}:{account}:model-package/{group}/1",
+                    f"arn:aws:sagemaker:{region}:{account}:model-package/{group}/42"]
+        rejected = [
+            f"arn:aws:sagemaker:{region}:{account}:model-package/mlops-loop-{env}-{other_model}/1",  # another group
+            f"arn:aws:sagemaker:{region}:{account}:model-package/mlops-loop-{other_env}-{model}/1",  # another env's group
+            f"arn:aws:sagemaker:{region}:999999999999:model-package/{group}/1",  # another account
+            f"arn:aws:sagemaker:us-east-1:{account}:model-package/{group}/1",  # another region
+            f"arn:aws:sagemaker:{region}:{account}:model-package/{group}-v2/1",  # a group sharing the prefix
+            f"arn:aws:sagemaker:{region}:{account}:model-package/{group}",  # unversioned
+            f"arn:aws:sagemaker:{region}:{account}:model-package/{group}/",
+            f"arn:aws:sagemaker:{region}:{account}:model-package/{group}/1a",
+            f"arn:aws:sagemaker:{region}:{account}:model-package-group/{group}",
+            f" arn:aws:sagemaker:{region}:{account}:model-package/{group}/1",
+            "latest",
+            "arn:aws:s3:::bucket/model.tar.gz",
+        ]
+        for value in accepted:
+            assert pattern.fullmatch(value), (model, value)
+        for value in rejected:
+            assert not pattern.fullmatch(value), (model, value)
+
+
+@pytest.mark.parametrize("env", ENVS)
+def test_every_serving_resource_waits_for_an_approved_version(synthesized, env):
+    """GIVEN the Serving stack WHEN read THEN each model has a ``<Model>Deployed`` condition (its
+    parameter is not empty) and every model/endpoint/scaling/alarm resource carries it."""
+    template = synthesized.template(env, "Serving")
+    models = synthesized.config.environments[env].models
+    for model in models:
+        condition = f"{pascal(model)}Deployed"
+        assert template["Conditions"][condition] == {
+            "Fn::Not": [{"Fn::Equals": [{"Ref": package_parameter_name(model)}, ""]}]
+        }
+        gated = {k: v for k, v in _model_resources(template, model, models).items() if v["Type"] in GATED_TYPES}
+        kinds = {v["Type"] for v in gated.values()}
+        assert {"AWS::SageMaker::Model", "AWS::SageMaker::EndpointConfig", "AWS::SageMaker::Endpoint",
+                "AWS::CloudWatch::Alarm"} <= kinds
+        for logical_id, resource in gated.items():
+            assert resource.get("Condition") == condition, logical_id
+    # Nothing else in the stack is conditional: roles and policies exist before the first approval.
+    conditional = {k for k, v in template["Resources"].items() if "Condition" in v}
+    assert all(template["Resources"][k]["Type"] in GATED_TYPES for k in conditional)
+
+
+# --------------------------------------------------------------------------------------------
+# Sample config: the Model of every endpoint
+# --------------------------------------------------------------------------------------------
+@pytest.mark.parametrize("env", ENVS)
+def test_models_run_the_approved_package_with_the_serving_code_in_the_artifact(synthesized, env):
+    template = synthesized.template(env, "Serving")
+    for model in synthesized.config.environments[env].models:
+        props = _props(template, model, "Model")
+        (container,) = props["Containers"]
+        assert container["ModelPackageName"] == {"Ref": package_parameter_name(model)}
+        assert container["Environment"]["SAGEMAKER_PROGRAM"] == "serve_entry.py"
+        assert container["Environment"]["SAGEMAKER_SUBMIT_DIRECTORY"] == "/opt/ml/model/code"
+        role_id, _ = _resource(template, model, "Role")
+        assert props["ExecutionRoleArn"] == {"Fn::GetAtt": [role_id, "Arn"]}
+        # Network isolation stays on except where SageMaker does not support it (serverless).
+        mode = _serving_config(synthesized.config, env, model).mode
+        assert props["EnableNetworkIsolation"] is (mode != "serverless"), (model, mode)
+
+
+# --------------------------------------------------------------------------------------------
+# Sample config: real-time (staging and prod churn)
+# --------------------------------------------------------------------------------------------
+@pytest.mark.parametrize("env", ["staging", "prod"])
+def test_realtime_endpoint_size_and_target_tracking_follow_the_config(synthesized, env):
+    serving = _serving_config(synthesized.config, env, "churn")
+    assert serving.mode == "realtime"
+    rt = serving.realtime
+    template = synthesized.template(env, "Serving")
+    (variant,) = _props(template, "churn", "Config")["ProductionVariants"]
+    assert variant["VariantName"] == "AllTraffic"
+    assert (variant["InstanceType"], variant["InitialInstanceCount"]) == (rt.instance_type, rt.instance_count)
+    assert "ServerlessConfig" not in variant
+    model_id, _ = _resource(template, "churn", "Model")
+    assert variant["ModelName"] == {"Fn::GetAtt": [model_id, "ModelName"]}
+
+    target_id, target = _resource(template, "churn", "ScalableTarget")
+    props = target["Properties"]
+    assert props["ServiceNamespace"] == "sagemaker"
+    assert props["ScalableDimension"] == "sagemaker:variant:DesiredInstanceCount"
+    assert props["ResourceId"] == f"endpoint/mlops-loop-{env}-churn/variant/AllTraffic"
+    assert (props["MinCapacity"], props["MaxCapacity"]) == (rt.autoscaling.min_instances, rt.autoscaling.max_instances)
+    endpoint_id, _ = _resource(template, "churn", "Endpoint")
+    assert endpoint_id in target.get("DependsOn", [])  # registered only once the endpoint exists
+
+    policy = _props(template, "churn", "InvocationsPerInstance")
+    assert policy["PolicyType"] == "TargetTrackingScaling"
+    assert policy["ScalingTargetId"] == {"Ref": target_id}
+    tracking = policy["TargetTrackingScalingPolicyConfiguration"]
+    assert tracking["PredefinedMetricSpecification"] == {"PredefinedMetricType": "SageMakerVariantInvocationsPerInstance"}
+    assert tracking["TargetValue"] == rt.autoscaling.target_invocations_per_instance
+    assert tracking["ScaleOutCooldown"] == rt.autoscaling.scale_out_cooldown_seconds
+    assert tracking["ScaleInCooldown"] == rt.autoscaling.scale_in_cooldown_seconds
+
+
+def test_prod_churn_is_the_larger_fleet_the_sample_config_asks_for(synthesized):
+    """The override in the sample YAML reached the template (not just the config object)."""
+    (variant,) = _props(synthesized.template("prod", "Serving"), "churn", "Config")["ProductionVariants"]
+    assert (variant["InstanceType"], variant["InitialInstanceCount"]) == ("ml.m5.xlarge", 2)
+    target = _props(synthesized.template("prod", "Serving"), "churn", "ScalableTarget")
+    assert (target["MinCapacity"], target["MaxCapacity"]) == (2, 6)
+
+
+@pytest.mark.parametrize("env", ["staging", "prod"])
+def test_realtime_captures_every_request_and_response_encrypted(synthesized, env):
+    template = synthesized.template(env, "Serving")
+    bucket = _inference_bucket(synthesized.template(env, "Storage"), env)
+    config = _props(template, "churn", "Config")
+    capture = config["DataCaptureConfig"]
+    assert capture["EnableCapture"] is True
+    assert capture["InitialSamplingPercentage"] == _serving_config(synthesized.config, env, "churn").data_capture_percent == 100
+    assert sorted(o["CaptureMode"] for o in capture["CaptureOptions"]) == ["Input", "Output"]
+    assert capture["DestinationS3Uri"] == f"s3://{bucket}/capture/churn/"
+    assert _data_key_output(capture["KmsKeyId"])
+    assert _data_key_output(config["KmsKeyId"])  # the instances' storage volume
+    # The serving role may write there (SageMaker writes capture files with the model's role).
+    role_id, _ = _resource(template, "churn", "Role")
+    assert f"s3://{bucket}/capture/churn/" in _writable_prefixes(_statements(template, role_id), bucket)
+
+
+@pytest.mark.parametrize("env", ["staging", "prod"])
+def test_realtime_rollout_is_a_canary_with_alarm_rollback(synthesized, env):
+    rollout = _serving_config(synthesized.config, env, "churn").realtime.rollout
+    assert rollout.strategy == "canary"
+    template = synthesized.template(env, "Serving")
+    endpoint = _props(template, "churn", "Endpoint")
+    assert endpoint["EndpointName"] == f"mlops-loop-{env}-churn"
+    config_id, _ = _resource(template, "churn", "Config")
+    assert endpoint["EndpointConfigName"] == {"Fn::GetAtt": [config_id, "EndpointConfigName"]}
+    policy = endpoint["DeploymentConfig"]["BlueGreenUpdatePolicy"]
+    assert policy["TrafficRoutingConfiguration"] == {
+        "Type": "CANARY",
+        "CanarySize": {"Type": "CAPACITY_PERCENT", "Value": rollout.canary_percent},
+        "WaitIntervalInSeconds": rollout.wait_minutes * 60,
+    }
+    assert policy["TerminationWaitInSeconds"] == rollout.termination_wait_minutes * 60
+    waits = 2 * rollout.wait_minutes * 60 + rollout.termination_wait_minutes * 60
+    assert waits < policy["MaximumExecutionTimeoutInSeconds"] <= 14_400
+    errors_id, _ = _resource(template, "churn", "RolloutErrors")
+    latency_id, _ = _resource(template, "churn", "RolloutLatency")
+    assert endpoint["DeploymentConfig"]["AutoRollbackConfiguration"] == {
+        "Alarms": [{"AlarmName": {"Ref": errors_id}}, {"AlarmName": {"Ref": latency_id}}]
+    }
+
+
+@pytest.mark.parametrize(("env", "model"), [("prod", "churn"), ("prod", "credit-risk"), ("dev", "churn")])
+def test_rollback_alarms_watch_the_5xx_rate_and_p99_model_latency(synthesized, env, model):
+    serving = _serving_config(synthesized.config, env, model)
+    rollout = serving.realtime.rollout if serving.mode == "realtime" else serving.serverless.rollout
+    template = synthesized.template(env, "Serving")
+    endpoint = f"mlops-loop-{env}-{model}"
+    dimensions = [{"Name": "EndpointName", "Value": endpoint}, {"Name": "VariantName", "Value": "AllTraffic"}]
+
+    errors = _props(template, model, "RolloutErrors")
+    assert errors["AlarmName"] == f"{endpoint}-rollout-errors"
+    assert errors["Threshold"] == rollout.max_error_rate_percent
+    assert errors["ComparisonOperator"] == "GreaterThanThreshold"
+    assert errors["TreatMissingData"] == "notBreaching"
+    metrics = {m["Id"]: m for m in errors["Metrics"]}
+    (expression,) = [m for m in errors["Metrics"] if "Expression" in m]
+    assert expression["Expression"] == "100 * errors / MAX([invocations, 1])" and expression["ReturnData"] is True
+    for metric_id, name in (("errors", "Invocation5XXErrors"), ("invocations", "Invocations")):
+        stat = metrics[metric_id]["MetricStat"]
+        assert stat["Metric"] == {"Dimensions": dimensions, "MetricName": name, "Namespace": "AWS/SageMaker"}
+        assert stat["Stat"] == "Sum" and metrics[metric_id]["ReturnData"] is False
+
+    latency = _props(template, model, "RolloutLatency")
+    assert latency["AlarmName"] == f"{endpoint}-rollout-latency"
+    assert (latency["Namespace"], latency["MetricName"], latency["ExtendedStatistic"]) == ("AWS/SageMaker", "ModelLatency", "p99")
+    assert latency["Dimensions"] == dimensions
+    # ModelLatency is reported in microseconds.
+    assert latency["Threshold"] == rollout.max_latency_p99_ms * 1000
+    assert latency["ComparisonOperator"] == "GreaterThanThreshold"
+
+
+# --------------------------------------------------------------------------------------------
+# Sample config: serverless (credit-risk everywhere, churn in dev)
+# --------------------------------------------------------------------------------------------
+@pytest.mark.parametrize(("env", "model"), [("dev", "churn"), ("dev", "credit-risk"), ("staging", "credit-risk"), ("prod", "credit-risk")])
+def test_serverless_endpoint_memory_concurrency_and_acknowledged_missing_volume_key(synthesized, env, model):
+    serving = _serving_config(synthesized.config, env, model)
+    assert serving.mode == "serverless"
+    sl = serving.serverless
+    template = synthesized.template(env, "Serving")
+    config = _props(template, model, "Config")
+    (variant,) = config["ProductionVariants"]
+    expected = {"MemorySizeInMB": sl.memory_mb, "MaxConcurrency": sl.max_concurrency}
+    if sl.provisioned_concurrency is not None:
+        expected["ProvisionedConcurrency"] = sl.provisioned_concurrency
+    assert variant["ServerlessConfig"] == expected
+    assert "InstanceType" not in variant and "InitialInstanceCount" not in variant
+    # SageMaker supports neither data capture nor a volume key for serverless endpoints.
+    assert "DataCaptureConfig" not in config
+    assert "KmsKeyId" not in config
+    (ack,) = _acks(synthesized.acknowledgements, f"{env}/Serving/{pascal(model)}/Config", KMS_RULE)
+    assert "serverless" in ack["reason"].lower() and len(ack["reason"]) >= 40
+    routing = _props(template, model, "Endpoint")["DeploymentConfig"]["BlueGreenUpdatePolicy"]["TrafficRoutingConfiguration"]
+    assert routing["Type"] == "ALL_AT_ONCE" and "CanarySize" not in routing and "LinearStepSize" not in routing
+    assert not _has(template, model, "ScalableTarget")
+
+
+def test_prod_credit_risk_keeps_two_warm_workers_and_dev_none(synthesized):
+    prod = _props(synthesized.template("prod", "Serving"), "credit-risk", "Config")["ProductionVariants"][0]
+    dev = _props(synthesized.template("dev", "Serving"), "credit-risk", "Config")["ProductionVariants"][0]
+    assert prod["ServerlessConfig"]["ProvisionedConcurrency"] == 2
+    assert "ProvisionedConcurrency" not in dev["ServerlessConfig"]
+
+
+@pytest.mark.parametrize(("env", "model"), [("dev", "churn"), ("prod", "credit-risk")])
+def test_serverless_serving_code_captures_its_own_traffic(synthesized, env, model):
+    """GIVEN a serverless endpoint (no SageMaker data capture) THEN its container is told where and
+    how much to capture, and its role may write exactly there with the data key."""
+    template = synthesized.template(env, "Serving")
+    bucket = _inference_bucket(synthesized.template(env, "Storage"), env)
+    (container,) = _props(template, model, "Model")["Containers"]
+    environment = container["Environment"]
+    assert environment["MLOPS_CAPTURE_S3_URI"] == f"s3://{bucket}/capture/{model}/"
+    assert environment["MLOPS_CAPTURE_PERCENT"] == str(_serving_config(synthesized.config, env, model).data_capture_percent)
+    assert _data_key_output(environment["MLOPS_CAPTURE_KMS_KEY_ID"])
+    assert environment["MLOPS_ENDPOINT_NAME"] == f"mlops-loop-{env}-{model}"
+    role_id, _ = _resource(template, model, "Role")
+    statements = _statements(template, role_id)
+    assert f"s3://{bucket}/capture/{model}/" in _writable_prefixes(statements, bucket)
+    (key,) = [s for s in statements if s.get("Sid") == "DataKey"]
+    assert "kms:GenerateDataKey" in _actions(key) and _data_key_output(key["Resource"])
+
+
+def test_realtime_containers_do_not_capture_themselves(synthesized):
+    (container,) = _props(synthesized.template("prod", "Serving"), "churn", "Model")["Containers"]
+    assert not [k for k in container["Environment"] if k.startswith("MLOPS_CAPTURE_")]
+
+
+# --------------------------------------------------------------------------------------------
+# Sample config: the stack itself and the deployer role
+# --------------------------------------------------------------------------------------------
+@pytest.mark.parametrize("env", ENVS)
+def test_serving_stack_needs_nothing_from_the_cdk_bootstrap(synthesized, env):
+    """The deploy handler updates the stack with UsePreviousTemplate: it must have no bootstrap-version
+    rule or parameter and no asset to publish."""
+    template = synthesized.template(env, "Serving")
+    assert "BootstrapVersion" not in template["Parameters"]
+    assert "CheckBootstrapVersion" not in template.get("Rules", {})
+
+    def published(stack: SynthesizedStack) -> list[str]:
+        manifest = json.loads(stack.template_path.with_name(stack.template_path.name.replace(".template.json", ".assets.json")).read_text())
+        assert manifest["dockerImages"] == {}
+        return [f["source"]["path"] for f in manifest["files"].values()]
+
+    assert published(synthesized.stacks[(env, "Serving")]) == [synthesized.stacks[(env, "Serving")].template_path.name]
+    # Control: the Operations stack does publish an asset (its Lambda code), so the check can fail.
+    assert len(published(synthesized.stacks[(env, "Operations")])) > 1
+
+
+@pytest.mark.parametrize("env", ENVS)
+def test_deployer_role_is_for_cloudformation_and_touches_only_serving_resources(synthesized, env):
+    template = synthesized.template(env, "Serving")
+    environment = synthesized.config.environments[env]
+    deployer_id, deployer = _resource(template, "", "Deployer")
+    props = deployer["Properties"]
+    assert props["RoleName"] == f"mlops-loop-{env}-serving-deployer"
+    (trust,) = props["AssumeRolePolicyDocument"]["Statement"]
+    assert trust == {"Action": "sts:AssumeRole", "Effect": "Allow", "Principal": {"Service": "cloudformation.amazonaws.com"}}
+
+    statements = _statements(template, deployer_id)
+    serving_roles = {
+        k for k, v in _of_type(template, "AWS::IAM::Role").items()
+        if v["Properties"]["AssumeRolePolicyDocument"]["Statement"][0]["Principal"] == {"Service": "sagemaker.amazonaws.com"}
+    }
+    assert len(serving_roles) == len(environment.models)
+    passed = set()
+    for statement in statements:
+        assert statement["Effect"] == "Allow"
+        actions = _actions(statement)
+        assert not [a for a in actions if "*" in a], statement
+        assert not [a for a in actions if a in S3_WRITE or a.startswith("s3:")], statement
+        iam_actions = [a for a in actions if a.startswith("iam:")]
+        assert set(iam_actions) <= {"iam:PassRole", "iam:CreateServiceLinkedRole"}, statement
+        if "iam:PassRole" in iam_actions:
+            assert actions == ["iam:PassRole"]
+            assert statement["Condition"] == {"StringEquals": {"iam:PassedToService": "sagemaker.amazonaws.com"}}
+            for resource in _listify(statement["Resource"]):
+                assert resource["Fn::GetAtt"][1] == "Arn"
+                passed.add(resource["Fn::GetAtt"][0])
+        if "iam:CreateServiceLinkedRole" in iam_actions:
+            assert statement["Condition"] == {"StringLike": {"iam:AWSServiceName": "sagemaker.application-autoscaling.amazonaws.com"}}
+        endpoint_actions = {"sagemaker:CreateEndpoint", "sagemaker:UpdateEndpoint", "sagemaker:DeleteEndpoint"}
+        if endpoint_actions & set(actions):
+            (resource,) = _listify(statement["Resource"])
+            names = {f"mlops-loop-{env}-{m}" for m in environment.models}
+            assert resource.rsplit("endpoint/", 1)[1] in names, statement
+        if {"cloudwatch:PutMetricAlarm", "cloudwatch:DeleteAlarms"} & set(actions):
+            # The endpoint's own alarms, and those target tracking creates for its scalable target.
+            alarm = f"arn:aws:cloudwatch:{environment.region}:{environment.account}:alarm:"
+            for resource in _listify(statement["Resource"]):
+                assert resource.startswith((f"{alarm}mlops-loop-{env}-", f"{alarm}TargetTracking-endpoint/mlops-loop-{env}-")), resource
+    assert passed == serving_roles
+
+
+def test_deployer_sagemaker_actions_are_scoped_to_this_environments_resources(synthesized):
+    template = synthesized.template("prod", "Serving")
+    deployer_id, _ = _resource(template, "", "Deployer")
+    for statement in _statements(template, deployer_id):
+        if any(a.startswith("sagemaker:") for a in _actions(statement)):
+            assert "*" not in _listify(statement["Resource"]), statement
+
+
+def test_deployer_may_manage_the_alarms_of_its_target_tracking_policies(synthesized):
+    template = synthesized.template("prod", "Serving")
+    deployer_id, _ = _resource(template, "", "Deployer")
+    alarm = "arn:aws:cloudwatch:eu-west-1:333333333333:alarm:TargetTracking-endpoint/mlops-loop-prod-churn/variant/AllTraffic-AlarmHigh-1"
+    allowed = set()
+    for statement in _statements(template, deployer_id):
+        for resource in _listify(statement["Resource"]):
+            if isinstance(resource, str) and re.fullmatch(re.escape(resource).replace(r"\*", ".*"), alarm):
+                allowed.update(_actions(statement))
+    assert {"cloudwatch:PutMetricAlarm", "cloudwatch:DescribeAlarms", "cloudwatch:DeleteAlarms"} <= allowed
+
+
+# --------------------------------------------------------------------------------------------
+# Sample config: deploy on approval (Operations stack)
+# --------------------------------------------------------------------------------------------
+def _deploy(synthesized, env: str, cfn_type: str, child: str = "") -> tuple[str, dict]:
+    resources = synthesized.resources(env, "Operations", cfn_type)
+    (found,) = [(k, v) for k, v in resources.items() if re.match(rf"^DeployOnApproval{child}[0-9A-F]{{8}}$", k)]
+    return found
+
+
+def _groups(synthesized, env: str) -> dict[str, str]:
+    """model -> its model package group name, as the Storage stack creates it."""
+    groups = {
+        g["Properties"]["ModelPackageGroupName"]
+        for g in synthesized.resources(env, "Storage", "AWS::SageMaker::ModelPackageGroup").values()
+    }
+    out = {m: f"mlops-loop-{env}-{m}" for m in synthesized.config.environments[env].models}
+    assert set(out.values()) == groups
+    return out
+
+
+@pytest.mark.parametrize("env", ENVS)
+def test_deploy_function_knows_the_serving_stack_its_parameters_and_the_deployer(synthesized, env):
+    environment = synthesized.config.environments[env]
+    _, function = _deploy(synthesized, env, "AWS::Lambda::Function", "Function")
+    props = function["Properties"]
+    variables = props["Environment"]["Variables"]
+    serving = synthesized.stacks[(env, "Serving")]
+    assert variables["SERVING_STACK_NAME"] == serving.stack_name == f"mlops-loop-{env}-serving"
+    mapping = json.loads(variables["MODEL_PARAMETERS"])
+    assert mapping == {group: package_parameter_name(m) for m, group in _groups(synthesized, env).items()}
+    assert set(mapping.values()) == set(serving.template["Parameters"])
+    deployer_name = _resource(serving.template, "", "Deployer")[1]["Properties"]["RoleName"]
+    assert variables["DEPLOYER_ROLE_ARN"] == f"arn:aws:iam::{environment.account}:role/{deployer_name}"
+    # One deployment at a time; failures end in the dead-letter queue instead of retrying forever.
+    assert props["ReservedConcurrentExecutions"] == 1
+    dlq_id, _ = _deploy(synthesized, env, "AWS::SQS::Queue", "DeadLetters")
+    assert props["DeadLetterConfig"] == {"TargetArn": {"Fn::GetAtt": [dlq_id, "Arn"]}}
+    _, invoke = _deploy(synthesized, env, "AWS::Lambda::EventInvokeConfig", "FunctionEventInvokeConfig")
+    assert invoke["Properties"]["MaximumRetryAttempts"] == 2
+
+
+@pytest.mark.parametrize("env", ENVS)
+def test_approvals_of_this_environments_groups_reach_the_deploy_function(synthesized, env):
+    function_id, _ = _deploy(synthesized, env, "AWS::Lambda::Function", "Function")
+    dlq_id, _ = _deploy(synthesized, env, "AWS::SQS::Queue", "DeadLetters")
+    _, rule = _deploy(synthesized, env, "AWS::Events::Rule", "Approvals")
+    pattern = rule["Properties"]["EventPattern"]
+    assert pattern["source"] == ["aws.sagemaker"]
+    assert pattern["detail-type"] == ["SageMaker Model Package State Change"]
+    assert sorted(pattern["detail"]["ModelPackageGroupName"]) == sorted(_groups(synthesized, env).values())
+    assert all(g.startswith(f"mlops-loop-{env}-") for g in pattern["detail"]["ModelPackageGroupName"])
+    (target,) = rule["Properties"]["Targets"]
+    assert target["Arn"] == {"Fn::GetAtt": [function_id, "Arn"]}
+    assert target["DeadLetterConfig"] == {"Arn": {"Fn::GetAtt": [dlq_id, "Arn"]}}
+    assert target["RetryPolicy"]["MaximumRetryAttempts"] == 2
+
+
+@pytest.mark.parametrize("env", ENVS)
+def test_a_failed_rollout_of_the_serving_stack_notifies_people(synthesized, env):
+    environment = synthesized.config.environments[env]
+    _, rule = _deploy(synthesized, env, "AWS::Events::Rule", "FailedRollouts")
+    pattern = rule["Properties"]["EventPattern"]
+    assert pattern["source"] == ["aws.cloudformation"]
+    assert pattern["detail-type"] == ["CloudFormation Stack Status Change"]
+    stack_name = synthesized.stacks[(env, "Serving")].stack_name
+    assert pattern["detail"]["stack-id"] == [
+        {"prefix": f"arn:aws:cloudformation:{environment.region}:{environment.account}:stack/{stack_name}/"}
+    ]
+    assert {"UPDATE_ROLLBACK_COMPLETE", "UPDATE_ROLLBACK_FAILED", "UPDATE_FAILED"} <= set(pattern["detail"]["status-details"]["status"])
+    assert "UPDATE_COMPLETE" not in pattern["detail"]["status-details"]["status"]
+    (topic_id,) = [k for k in synthesized.resources(env, "Operations", "AWS::SNS::Topic") if k.startswith("Notifications")]
+    (target,) = rule["Properties"]["Targets"]
+    assert target["Arn"] == {"Ref": topic_id}
+
+
+@pytest.mark.parametrize("env", ENVS)
+def test_deploy_function_may_update_only_the_serving_stack_passing_only_the_deployer(synthesized, env):
+    environment = synthesized.config.environments[env]
+    role_id, _ = _deploy(synthesized, env, "AWS::IAM::Role", "Role")
+    statements = _statements(synthesized.template(env, "Operations"), role_id)
+    stack_name = synthesized.stacks[(env, "Serving")].stack_name
+    (update,) = [s for s in statements if "cloudformation:UpdateStack" in _actions(s)]
+    assert update["Resource"] == f"arn:aws:cloudformation:{environment.region}:{environment.account}:stack/{stack_name}/*"
+    (pass_role,) = [s for s in statements if any(a.startswith("iam:") for a in _actions(s))]
+    assert _actions(pass_role) == ["iam:PassRole"]
+    assert pass_role["Resource"] == f"arn:aws:iam::{environment.account}:role/mlops-loop-{env}-serving-deployer"
+    assert pass_role["Condition"] == {"StringEquals": {"iam:PassedToService": "cloudformation.amazonaws.com"}}
+    for statement in statements:
+        assert not [a for a in _actions(statement) if "*" in a]
+
+
+# --------------------------------------------------------------------------------------------
+# Second config: async, batch, linear / all-at-once rollouts, fixed size, local NVMe
+# --------------------------------------------------------------------------------------------
+def test_the_modes_environment_passes_cfn_lint_and_the_nag_packs(modes):
+    assert nag_violations(modes.outdir) == []
+    result = lint_templates([s.template_path for s in stacks(modes.outdir)])
+    assert (result.errors, result.warnings) == (0, 0), "\n".join(result.lines)
+    assert set(modes.serving["Parameters"]) == {package_parameter_name(m) for m in MODES_MODELS}
+
+
+def test_async_endpoint_writes_results_to_s3_and_notifies_encrypted_topics(modes):
+    cfg = _serving_config(modes.config, MODES_ENV, "churn")
+    assert cfg.mode == "async"
+    bucket = _inference_bucket(modes.storage, MODES_ENV)
+    config = _props(modes.serving, "churn", "Config")
+    (variant,) = config["ProductionVariants"]
+    assert (variant["InstanceType"], variant["InitialInstanceCount"]) == (cfg.async_.instance_type, 1)
+    output = config["AsyncInferenceConfig"]["OutputConfig"]
+    assert output["S3OutputPath"].startswith(f"s3://{bucket}/async/churn/")
+    assert output["S3FailurePath"].startswith(f"s3://{bucket}/async/churn/")
+    assert output["S3OutputPath"] != output["S3FailurePath"]
+    assert _data_key_output(output["KmsKeyId"])
+    assert _data_key_output(config["KmsKeyId"])
+    notification = output["NotificationConfig"]
+    topics = _of_type(modes.serving, "AWS::SNS::Topic")
+    for key in ("SuccessTopic", "ErrorTopic"):
+        (topic_id,) = notification[key].values()
+        assert "KmsMasterKeyId" in topics[topic_id]["Properties"]
+        # Topics exist before the first approval: an approval never has to create SNS resources.
+        assert "Condition" not in topics[topic_id]
+    assert notification["SuccessTopic"] != notification["ErrorTopic"]
+    client = config["AsyncInferenceConfig"]["ClientConfig"]
+    assert client["MaxConcurrentInvocationsPerInstance"] == cfg.async_.max_concurrent_invocations_per_instance == 8
+    role_id, _ = _resource(modes.serving, "churn", "Role")
+    (publish,) = [s for s in _statements(modes.serving, role_id) if "sns:Publish" in _actions(s)]
+    assert sorted(_listify(publish["Resource"]), key=str) == sorted([notification["SuccessTopic"], notification["ErrorTopic"]], key=str)
+
+
+def test_async_endpoint_scales_to_zero_on_backlog_and_out_of_zero_on_waiting_requests(modes):
+    cfg = _serving_config(modes.config, MODES_ENV, "churn").async_
+    target_id, target = _resource(modes.serving, "churn", "ScalableTarget")
+    assert target["Properties"]["ResourceId"] == f"endpoint/mlops-loop-{MODES_ENV}-churn/variant/AllTraffic"
+    assert (target["Properties"]["MinCapacity"], target["Properties"]["MaxCapacity"]) == (0, cfg.max_instances) == (0, 3)
+
+    backlog = _props(modes.serving, "churn", "BacklogPerInstance")
+    assert backlog["PolicyType"] == "TargetTrackingScaling" and backlog["ScalingTargetId"] == {"Ref": target_id}
+    tracking = backlog["TargetTrackingScalingPolicyConfiguration"]
+    metric = tracking["CustomizedMetricSpecification"]
+    assert (metric["Namespace"], metric["MetricName"]) == ("AWS/SageMaker", "ApproximateBacklogSizePerInstance")
+    assert metric["Dimensions"] == [{"Name": "EndpointName", "Value": f"mlops-loop-{MODES_ENV}-churn"}]
+    assert tracking["TargetValue"] == cfg.target_backlog_per_instance
+
+    step_id, step = _resource(modes.serving, "churn", "ScaleOutFromZero")
+    assert step["Properties"]["PolicyType"] == "StepScaling" and step["Properties"]["ScalingTargetId"] == {"Ref": target_id}
+    (adjustment,) = step["Properties"]["StepScalingPolicyConfiguration"]["StepAdjustments"]
+    assert adjustment["ScalingAdjustment"] >= 1 and adjustment["MetricIntervalLowerBound"] == 0
+    alarm = _props(modes.serving, "churn", "BacklogWithoutCapacity")
+    assert (alarm["Namespace"], alarm["MetricName"]) == ("AWS/SageMaker", "HasBacklogWithoutCapacity")
+    assert alarm["AlarmActions"] == [{"Ref": step_id}]
+    assert alarm["ComparisonOperator"] == "GreaterThanOrEqualToThreshold" and alarm["Threshold"] == 1
+    for child in ("ScalableTarget", "BacklogPerInstance", "ScaleOutFromZero", "BacklogWithoutCapacity"):
+        assert _resource(modes.serving, "churn", child)[1]["Condition"] == "ChurnDeployed"
+
+
+def _batch_request(modes) -> dict:
+    schedule = _props(modes.serving, "credit-risk", "Schedule")
+    return json.loads(_flatten(schedule["Target"]["Input"]))
+
+
+def test_batch_model_has_no_endpoint_but_a_conditional_schedule(modes):
+    template = modes.serving
+    cfg = _serving_config(modes.config, MODES_ENV, "credit-risk")
+    assert cfg.mode == "batch"
+    for child in ("Config", "Endpoint", "RolloutErrors", "RolloutLatency", "ScalableTarget"):
+        assert not _has(template, "credit-risk", child), child
+    assert _resource(template, "credit-risk", "Model")[1]["Condition"] == "CreditRiskDeployed"
+    schedule_id, schedule = _resource(template, "credit-risk", "Schedule")
+    assert schedule["Condition"] == "CreditRiskDeployed"
+    props = schedule["Properties"]
+    assert props["ScheduleExpression"] == cfg.batch.schedule == "cron(30 2 * * ? *)"
+    assert props["ScheduleExpressionTimezone"] == "UTC"
+    assert _flatten(props["Target"]["Arn"]) == "arn:aws:scheduler:::aws-sdk:sagemaker:createTransformJob"
+    role_id, _ = _resource(template, "credit-risk", "SchedulerRole")
+    assert props["Target"]["RoleArn"] == {"Fn::GetAtt": [role_id, "Arn"]}
+    assert "CreditRiskEndpointName" not in template.get("Outputs", {})
+
+
+def test_batch_transform_request_reads_the_input_prefix_and_keeps_outputs_per_run(modes):
+    cfg = _serving_config(modes.config, MODES_ENV, "credit-risk").batch
+    bucket = _inference_bucket(modes.storage, MODES_ENV)
+    request = _batch_request(modes)
+    stem = request["TransformJobName"].partition("-<")[0]
+    assert re.fullmatch(r"bt-[0-9a-f]{10}", stem) and EXECUTION_ID in request["TransformJobName"]
+    # A scheduler execution id is a UUID (36 characters); job names are at most 63.
+    assert len(request["TransformJobName"].replace(EXECUTION_ID, "x" * 36)) <= 63
+    model_id, _ = _resource(modes.serving, "credit-risk", "Model")
+    assert request["ModelName"] == f"<GetAtt:{model_id}.ModelName>"
+    source = request["TransformInput"]["DataSource"]["S3DataSource"]
+    assert source == {"S3DataType": "S3Prefix", "S3Uri": f"s3://{bucket}/batch/credit-risk/input/"}
+    assert request["TransformInput"]["SplitType"] == "Line"
+    assert request["TransformInput"]["ContentType"] == cfg.content_type == "text/csv"
+    output = request["TransformOutput"]
+    assert output["S3OutputPath"] == f"s3://{bucket}/batch/credit-risk/output/{EXECUTION_ID}/"
+    assert output["KmsKeyId"].startswith("<Output:") and "DataLakeKey" in output["KmsKeyId"]
+    capture = request["DataCaptureConfig"]
+    assert capture["GenerateInferenceId"] is True
+    assert capture["DestinationS3Uri"].startswith(f"s3://{bucket}/capture/credit-risk/")
+    assert "DataLakeKey" in capture["KmsKeyId"]
+    resources = request["TransformResources"]
+    assert (resources["InstanceType"], resources["InstanceCount"]) == (cfg.instance_type, cfg.instance_count) == ("ml.m5.xlarge", 2)
+    assert "DataLakeKey" in resources["VolumeKmsKeyId"]
+
+
+def test_batch_scheduler_role_may_start_only_this_models_transform_jobs(modes):
+    template = modes.serving
+    environment = modes.config.environments[MODES_ENV]
+    stem = _batch_request(modes)["TransformJobName"].split("-<")[0]
+    role_id, role = _resource(template, "credit-risk", "SchedulerRole")
+    (trust,) = role["Properties"]["AssumeRolePolicyDocument"]["Statement"]
+    assert trust["Principal"] == {"Service": "scheduler.amazonaws.com"}
+    assert trust["Condition"] == {"StringEquals": {"aws:SourceAccount": MODES_ACCOUNT}}
+    statements = _statements(template, role_id)
+    (start,) = [s for s in statements if "sagemaker:CreateTransformJob" in _actions(s)]
+    assert start["Resource"] == f"arn:aws:sagemaker:{environment.region}:{MODES_ACCOUNT}:transform-job/{stem}-*"
+    (pass_role,) = [s for s in statements if "iam:PassRole" in _actions(s)]
+    model_role_id, _ = _resource(template, "credit-risk", "Role")
+    assert pass_role["Resource"] == {"Fn::GetAtt": [model_role_id, "Arn"]}
+    assert pass_role["Condition"] == {"StringEquals": {"iam:PassedToService": "sagemaker.amazonaws.com"}}
+    # The deployer may hand this role to EventBridge Scheduler, and only to it.
+    deployer_id, _ = _resource(template, "", "Deployer")
+    (handed,) = [s for s in _statements(template, deployer_id)
+                 if "iam:PassRole" in _actions(s) and s["Resource"] == {"Fn::GetAtt": [role_id, "Arn"]}]
+    assert handed["Condition"] == {"StringEquals": {"iam:PassedToService": "scheduler.amazonaws.com"}}
+
+
+@pytest.mark.parametrize(
+    "model",
+    [
+        "nvme-churn",
+        "churn",
+        "credit-risk",
+    ],
+)
+def test_the_serving_role_may_write_everywhere_its_endpoint_or_job_writes(modes, model):
+    bucket = _inference_bucket(modes.storage, MODES_ENV)
+    destinations = []
+    if _has(modes.serving, model, "Config"):
+        config = _props(modes.serving, model, "Config")
+        destinations.append(config["DataCaptureConfig"]["DestinationS3Uri"])
+        output = config.get("AsyncInferenceConfig", {}).get("OutputConfig", {})
+        destinations += [output[k] for k in ("S3OutputPath", "S3FailurePath") if k in output]
+    else:
+        request = _batch_request(modes)
+        destinations += [request["TransformOutput"]["S3OutputPath"], request["DataCaptureConfig"]["DestinationS3Uri"]]
+    role_id, _ = _resource(modes.serving, model, "Role")
+    writable = _writable_prefixes(_statements(modes.serving, role_id), bucket)
+    for destination in destinations:
+        assert any(destination.startswith(prefix) for prefix in writable), (destination, writable)
+
+
+def test_linear_rollout_shifts_the_configured_step(modes):
+    rollout = _serving_config(modes.config, MODES_ENV, "linear-churn").realtime.rollout
+    policy = _props(modes.serving, "linear-churn", "Endpoint")["DeploymentConfig"]["BlueGreenUpdatePolicy"]
+    assert policy["TrafficRoutingConfiguration"] == {
+        "Type": "LINEAR",
+        "LinearStepSize": {"Type": "CAPACITY_PERCENT", "Value": rollout.linear_step_percent},
+        "WaitIntervalInSeconds": rollout.wait_minutes * 60,
+    }
+    assert (rollout.linear_step_percent, rollout.wait_minutes) == (25, 5)
+    # Four steps of 25% each wait before the old fleet goes: the timeout must outlast them.
+    waits = 4 * rollout.wait_minutes * 60 + rollout.termination_wait_minutes * 60
+    assert waits < policy["MaximumExecutionTimeoutInSeconds"] <= 14_400
+    assert _has(modes.serving, "linear-churn", "ScalableTarget")
+
+
+def test_all_at_once_rollout_and_a_fixed_fleet_without_autoscaling(modes):
+    cfg = _serving_config(modes.config, MODES_ENV, "fixed-churn").realtime
+    assert cfg.autoscaling is None
+    endpoint = _props(modes.serving, "fixed-churn", "Endpoint")
+    policy = endpoint["DeploymentConfig"]["BlueGreenUpdatePolicy"]
+    assert policy["TrafficRoutingConfiguration"] == {"Type": "ALL_AT_ONCE", "WaitIntervalInSeconds": cfg.rollout.wait_minutes * 60}
+    assert policy["TerminationWaitInSeconds"] == cfg.rollout.termination_wait_minutes * 60 == 600
+    assert len(endpoint["DeploymentConfig"]["AutoRollbackConfiguration"]["Alarms"]) == 2
+    (variant,) = _props(modes.serving, "fixed-churn", "Config")["ProductionVariants"]
+    assert (variant["InstanceType"], variant["InitialInstanceCount"]) == ("ml.c5.xlarge", 3)
+    for child in ("ScalableTarget", "InvocationsPerInstance"):
+        assert not _has(modes.serving, "fixed-churn", child)
+
+
+def test_local_nvme_instance_type_has_no_volume_key_and_says_why(modes):
+    nvme = _props(modes.serving, "nvme-churn", "Config")
+    assert nvme["ProductionVariants"][0]["InstanceType"] == "ml.m5d.xlarge"
+    assert "KmsKeyId" not in nvme
+    assert _data_key_output(nvme["DataCaptureConfig"]["KmsKeyId"])  # captured data is still encrypted
+    (ack,) = _acks(modes.acknowledgements, f"{MODES_ENV}/Serving/NvmeChurn/Config", KMS_RULE)
+    assert "NVMe" in ack["reason"] and "ml.m5d.xlarge" in ack["reason"]
+    # Control: an EBS-backed type in the same environment keeps its volume key and needs no acknowledgement.
+    assert _data_key_output(_props(modes.serving, "linear-churn", "Config")["KmsKeyId"])
+    assert _acks(modes.acknowledgements, f"{MODES_ENV}/Serving/LinearChurn/Config", KMS_RULE) == []
+
+
+def test_every_mode_is_deployed_by_approval_through_one_parameter_each(modes):
+    (function,) = [
+        v for k, v in _of_type(modes.operations, "AWS::Lambda::Function").items() if k.startswith("DeployOnApprovalFunction")
+    ]
+    mapping = json.loads(function["Properties"]["Environment"]["Variables"]["MODEL_PARAMETERS"])
+    assert mapping == {f"mlops-loop-{MODES_ENV}-{m}": package_parameter_name(m) for m in MODES_MODELS}
+    for model in MODES_MODELS:
+        gated = {k: v for k, v in _model_resources(modes.serving, model, MODES_MODELS).items() if v["Type"] in GATED_TYPES}
+        assert gated and all(v["Condition"] == f"{pascal(model)}Deployed" for v in gated.values()), model

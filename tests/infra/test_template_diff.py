@@ -1,0 +1,431 @@
+"""Offline template diff: the comparison core on real synthesized templates with edits, and the CLI.
+
+The core tests copy the session's synthesized assembly (conftest ``synthesized``) and edit the copy's
+JSON the way a code change would. The ``synth`` tests run the real tool (git worktree + python app.py).
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import shutil
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from mlops_loop.tools.cloud_assembly import stacks
+from mlops_loop.tools.template_diff import (
+    CATEGORY_DATA_AT_RISK,
+    CATEGORY_IAM,
+    CATEGORY_RETENTION,
+    AssemblyDiff,
+    TemplateDiffError,
+    MISSING,
+    compare_assemblies,
+    diff_values,
+    format_path,
+    main,
+    render_markdown,
+    render_text,
+)
+
+from .conftest import REPO_ROOT
+
+
+# ---------------------------------------------------------------------------------------------
+# helpers
+# ---------------------------------------------------------------------------------------------
+
+
+def _copy_assembly(src: Path, dst: Path) -> Path:
+    # Staged asset files are not read by the diff; leaving them out keeps each copy small.
+    shutil.copytree(src, dst, ignore=shutil.ignore_patterns("asset.*"))
+    return dst
+
+
+@pytest.fixture()
+def assemblies(synthesized, tmp_path) -> tuple[Path, Path]:
+    """(base, head): two copies of the session assembly; tests edit ``head``."""
+    return _copy_assembly(synthesized.outdir, tmp_path / "base"), _copy_assembly(synthesized.outdir, tmp_path / "head")
+
+
+def _template_path(outdir: Path, env: str, stack: str) -> Path:
+    for s in stacks(outdir):
+        if s.stage == env and re.fullmatch(rf"{env}{stack}[0-9A-F]{{8}}", s.artifact_id):
+            return s.template_path
+    raise AssertionError(f"no stack {stack} in {env}")
+
+
+def _edit(outdir: Path, env: str, stack: str, edit) -> None:
+    path = _template_path(outdir, env, stack)
+    template = json.loads(path.read_text())
+    edit(template)
+    path.write_text(json.dumps(template, indent=1))
+
+
+def _first(template: dict, cfn_type: str, where=lambda r: True) -> tuple[str, dict]:
+    return next((lid, r) for lid, r in template["Resources"].items() if r["Type"] == cfn_type and where(r))
+
+
+def _changed(diff: AssemblyDiff, env: str):
+    return [(s, r) for s in diff.for_stage(env) for r in s.resources]
+
+
+# ---------------------------------------------------------------------------------------------
+# comparison core
+# ---------------------------------------------------------------------------------------------
+
+
+def test_unchanged_assembly_gives_an_empty_diff(assemblies, config):
+    diff = compare_assemblies(*assemblies)
+    assert diff.is_empty
+    assert diff.environments == list(config.environments)
+    assert all(s.status == "unchanged" for s in diff.stacks) and diff.stacks
+    assert render_text(diff, title="t").count("no changes") == len(config.environments)
+    assert "**No changes**" in render_markdown(diff, title="t")
+
+
+def test_changed_training_instance_type_is_a_modification_of_that_pipeline(assemblies):
+    base, head = assemblies
+    edited = {}
+
+    def edit(template):
+        lid, pipeline = _first(template, "AWS::SageMaker::Pipeline")
+        parts = pipeline["Properties"]["PipelineDefinition"]["PipelineDefinitionBody"]["Fn::Join"][1]
+        pattern = re.compile(r'("Name": "TrainingInstanceType", "Type": "String", "DefaultValue": ")([^"]+)"')
+        for i, part in enumerate(parts):
+            if isinstance(part, str) and pattern.search(part):
+                edited["old"] = pattern.search(part).group(2)
+                parts[i] = pattern.sub(r'\g<1>ml.c5.9xlarge"', part)
+                edited["id"] = lid
+                return
+        raise AssertionError("no TrainingInstanceType parameter in the pipeline definition")
+
+    _edit(head, "dev", "Training", edit)
+    diff = compare_assemblies(base, head)
+
+    changed = _changed(diff, "dev")
+    assert [r.logical_id for _, r in changed] == [edited["id"]]
+    rc = changed[0][1]
+    assert (rc.kind, rc.replacement) == ("modified", "no")
+    assert [(c.dotted, c.old, c.new) for c in rc.changes] == [
+        (
+            "PipelineDefinition.PipelineDefinitionBody<json>.Parameters[Name=TrainingInstanceType].DefaultValue",
+            edited["old"],
+            "ml.c5.9xlarge",
+        )
+    ]
+    assert diff.callouts == []
+    assert all(diff.counts(e)["modified"] == 0 for e in ("staging", "prod"))
+
+
+def test_changed_glue_worker_type_is_a_modification_not_a_replacement(assemblies):
+    base, head = assemblies
+    ids = []
+
+    def edit(template):
+        lid, job = _first(template, "AWS::Glue::Job")
+        job["Properties"]["WorkerType"] = "G.8X" if job["Properties"]["WorkerType"] != "G.8X" else "G.1X"
+        ids.append(lid)
+
+    _edit(head, "prod", "DataPipeline", edit)
+    (_, rc), = _changed(compare_assemblies(base, head), "prod")
+    assert (rc.logical_id, rc.kind, rc.label) == (ids[0], "modified", "modified")
+    assert [c.dotted for c in rc.changes] == ["WorkerType"]
+
+
+def test_changed_create_only_property_is_a_replacement(assemblies):
+    base, head = assemblies
+    ids = []
+
+    def edit(template):
+        lid, job = _first(template, "AWS::Glue::Job")
+        job["Properties"]["Name"] += "-v2"  # Name is create-only in the AWS::Glue::Job schema
+        ids.append(lid)
+
+    _edit(head, "dev", "DataPipeline", edit)
+    diff = compare_assemblies(base, head)
+    (_, rc), = _changed(diff, "dev")
+    assert (rc.logical_id, rc.kind, rc.replacement) == (ids[0], "replaced", "yes")
+    assert rc.replacement_reasons == ["create-only Name changed"]
+    # A Glue job holds no data: a replacement, but nothing at risk.
+    assert not [c for c in diff.callouts if c.category == CATEGORY_DATA_AT_RISK]
+
+
+def test_replaced_stateful_resource_with_a_fixed_name_is_flagged(assemblies):
+    base, head = assemblies
+    ids = []
+
+    def edit(template):
+        lid, group = _first(template, "AWS::SageMaker::ModelPackageGroup")
+        group["Properties"]["ModelPackageGroupDescription"] += " (edited)"  # create-only
+        ids.append((lid, group.get("UpdateReplacePolicy", "Delete")))
+
+    _edit(head, "prod", "Storage", edit)
+    diff = compare_assemblies(base, head)
+    (_, rc), = _changed(diff, "prod")
+    lid, policy = ids[0]
+    assert (rc.logical_id, rc.kind) == (lid, "replaced")
+    assert any("cannot replace a custom-named resource" in n for n in rc.notes)
+    assert "cannot replace a custom-named resource" in [c for c in diff.callouts if c.category == CATEGORY_DATA_AT_RISK][0].message
+    (risk,) = [c for c in diff.callouts if c.category == CATEGORY_DATA_AT_RISK]
+    assert risk.logical_id == lid and f"UpdateReplacePolicy is {policy}" in risk.message
+
+
+@pytest.mark.parametrize("env", ["dev", "prod"])
+def test_renamed_bucket_is_a_flagged_replacement_with_data_at_risk(assemblies, env):
+    base, head = assemblies
+    path = _template_path(head, env, "Storage")
+    template = json.loads(path.read_text())
+    old_id, bucket = _first(template, "AWS::S3::Bucket", lambda r: "LifecycleConfiguration" in r["Properties"])
+    new_id = "RenamedBucket0123ABCD"
+    # A logical ID change everywhere it is referenced, as a moved or renamed construct produces it.
+    path.write_text(path.read_text().replace(f'"{old_id}"', f'"{new_id}"'))
+
+    diff = compare_assemblies(base, head)
+    changed = {r.logical_id: r for _, r in _changed(diff, env)}
+    rc = changed[new_id]
+    assert (rc.kind, rc.renamed_from, rc.resource_type) == ("replaced", old_id, "AWS::S3::Bucket")
+    assert old_id not in changed  # one replacement, not a removal and an unrelated addition
+    assert diff.counts(env)["removed"] == diff.counts(env)["added"] == 0
+    assert [r.logical_id for r in changed.values() if r.resource_type == "AWS::S3::Bucket" and r.kind != "modified"] == [new_id]
+    (risk,) = [c for c in diff.callouts if c.category == CATEGORY_DATA_AT_RISK]
+    assert risk.logical_id == new_id and risk.stage == env
+    retained = bucket.get("DeletionPolicy") == "Retain"
+    assert ("DeletionPolicy is Retain" in risk.message) is retained
+    assert ("DELETES" in risk.message) is not retained
+    # A fixed bucket name moves to the new logical ID: creating it collides with the old bucket.
+    assert ("cannot replace a custom-named resource" in risk.message) is ("BucketName" in bucket["Properties"])
+    text = render_text(diff, title="t")
+    assert text.index("[DATA AT RISK]") < text.index(f"! {new_id}")
+
+
+def test_iam_action_added_is_in_the_iam_callout(assemblies):
+    base, head = assemblies
+    ids = []
+
+    def edit(template):
+        lid, policy = _first(template, "AWS::IAM::ManagedPolicy")
+        statement = policy["Properties"]["PolicyDocument"]["Statement"][0]
+        actions = statement["Action"] if isinstance(statement["Action"], list) else [statement["Action"]]
+        assert "iam:PassRole" not in actions
+        statement["Action"] = actions + ["iam:PassRole"]
+        ids.append((lid, statement.get("Sid")))
+
+    _edit(head, "staging", "Training", edit)
+    diff = compare_assemblies(base, head)
+    lid, sid = ids[0]
+    iam = [c for c in diff.callouts if c.category == CATEGORY_IAM]
+    assert [(c.stage, c.stack, c.logical_id) for c in iam] == [("staging", "Training", lid)]
+    assert "iam:PassRole" in iam[0].message
+    assert sid is None or f"Statement[Sid={sid}].Action" in iam[0].message
+    markdown = render_markdown(diff, title="t")
+    assert markdown.index("**Call-outs**") < markdown.index("<details>")
+    assert "iam:PassRole" in markdown.split("<details>")[0]
+
+
+def test_deletion_policy_retain_to_delete_is_a_data_retention_callout(assemblies):
+    base, head = assemblies
+    ids = []
+
+    def edit(template):
+        lid, resource = _first(template, "AWS::S3::Bucket", lambda r: r.get("DeletionPolicy") == "Retain")
+        resource["DeletionPolicy"] = "Delete"
+        ids.append(lid)
+
+    _edit(head, "prod", "Storage", edit)
+    diff = compare_assemblies(base, head)
+    (_, rc), = _changed(diff, "prod")
+    assert (rc.logical_id, rc.kind) == (ids[0], "modified")
+    (retention,) = [c for c in diff.callouts if c.category == CATEGORY_RETENTION]
+    assert retention.logical_id == ids[0]
+    assert "DeletionPolicy: Retain -> Delete" in retention.message
+
+
+def test_asset_hash_change_is_reported_as_asset_changed_not_hidden(assemblies):
+    base, head = assemblies
+    ids = []
+
+    def edit(template):
+        lid, function = _first(template, "AWS::Lambda::Function")
+        key = function["Properties"]["Code"]["S3Key"]
+        assert re.fullmatch(r"[0-9a-f]{64}\.zip", key)
+        function["Properties"]["Code"]["S3Key"] = ("0" if key[0] != "0" else "1") + key[1:]
+        ids.append(lid)
+
+    _edit(head, "dev", "Operations", edit)
+    diff = compare_assemblies(base, head)
+    (_, rc), = _changed(diff, "dev")
+    assert (rc.logical_id, rc.kind, rc.label) == (ids[0], "modified", "modified (asset changed)")
+    assert [c.dotted for c in rc.changes] == ["Code.S3Key"] and rc.changes[0].asset_only
+    assert not diff.is_empty and diff.callouts == []
+
+
+def test_markdown_stays_under_the_comment_limit_with_callouts_first(assemblies):
+    base, head = assemblies
+    for env in ("dev", "staging", "prod"):
+        for stack in ("Storage", "DataPipeline", "Training", "Operations"):
+
+            def edit(template):
+                for lid, resource in template["Resources"].items():
+                    for n in range(3):
+                        resource.setdefault("Properties", {})[f"ReviewNote{n}"] = f"{lid} " + "x" * 300
+
+            _edit(head, env, stack, edit)
+    path = _template_path(head, "dev", "Storage")
+    old_id, _ = _first(json.loads(path.read_text()), "AWS::S3::Bucket")
+    path.write_text(path.read_text().replace(f'"{old_id}"', '"RenamedBucket0123ABCD"'))
+    diff = compare_assemblies(base, head)
+    assert len(render_markdown(diff, title="t", limit=10**7)) > 65_536  # uncut, it would not fit
+
+    for limit in (65_536, 8_000):
+        markdown = render_markdown(diff, title="t", limit=limit)
+        assert len(markdown) <= limit
+        assert "left out" in markdown and "GitHub's comment limit" in markdown
+        assert markdown.count("<details>") == markdown.count("</details>")
+        assert "DATA AT RISK" in markdown  # call-outs survive the cut
+
+
+def _stage_manifest(outdir: Path, env: str) -> tuple[Path, dict]:
+    stack = next(s for s in stacks(outdir) if s.stage == env)
+    path = stack.template_path.parent / "manifest.json"
+    return path, json.loads(path.read_text())
+
+
+def test_removed_stack_removes_every_resource_and_flags_its_stateful_ones(assemblies):
+    base, head = assemblies
+    path, manifest = _stage_manifest(head, "staging")
+    storage_id = next(a for a in manifest["artifacts"] if re.fullmatch(r"stagingStorage[0-9A-F]{8}", a))
+    del manifest["artifacts"][storage_id]
+    path.write_text(json.dumps(manifest))
+    template = json.loads(_template_path(base, "staging", "Storage").read_text())
+
+    diff = compare_assemblies(base, head)
+    (removed,) = [s for s in diff.stacks if s.status != "unchanged"]
+    assert (removed.stage, removed.artifact_id, removed.status) == ("staging", storage_id, "removed")
+    assert sorted(r.logical_id for r in removed.resources if r.kind == "removed") == sorted(template["Resources"])
+    at_risk = {c.logical_id for c in diff.callouts if c.category == CATEGORY_DATA_AT_RISK}
+    stateful = {lid for lid, r in template["Resources"].items() if r["Type"] in ("AWS::S3::Bucket", "AWS::KMS::Key")}
+    assert stateful and stateful <= at_risk
+    assert diff.counts("staging")["stacks removed"] == 1
+
+
+def test_termination_protection_turned_off_is_a_data_retention_callout(assemblies):
+    base, head = assemblies
+    path, manifest = _stage_manifest(head, "prod")
+    protected = [a for a, v in manifest["artifacts"].items() if v.get("properties", {}).get("terminationProtection")]
+    assert protected, "the sample config protects prod's stateful stack"
+    manifest["artifacts"][protected[0]]["properties"]["terminationProtection"] = False
+    path.write_text(json.dumps(manifest))
+
+    diff = compare_assemblies(base, head)
+    (callout,) = diff.callouts
+    assert (callout.category, callout.stage, callout.logical_id) == (CATEGORY_RETENTION, "prod", "(stack)")
+    assert "termination protection turned OFF" in callout.message
+
+
+def test_inserted_statement_without_sid_is_one_addition_not_a_shift_of_every_later_one():
+    old = {"Statement": [{"Effect": "Allow", "Action": "s3:GetObject"}, {"Effect": "Allow", "Action": "s3:ListBucket"}]}
+    inserted = {"Effect": "Allow", "Action": "s3:DeleteObject"}
+    new = {"Statement": [inserted, *old["Statement"]]}
+    assert [(format_path(c.path), c.old, c.new) for c in diff_values(old, new)] == [("Statement[0]", MISSING, inserted)]
+
+
+def test_unknown_environment_is_a_clear_error(assemblies):
+    with pytest.raises(TemplateDiffError, match=r"--env nope: not an environment .* choose from dev"):
+        compare_assemblies(*assemblies, environments=["nope"])
+
+
+def test_env_filter_limits_the_comparison(assemblies):
+    base, head = assemblies
+    _edit(head, "dev", "DataPipeline", lambda t: _first(t, "AWS::Glue::Job")[1]["Properties"].update(Timeout=7))
+    assert compare_assemblies(base, head, environments=["prod"]).is_empty
+    assert not compare_assemblies(base, head, environments=["dev"]).is_empty
+
+
+# ---------------------------------------------------------------------------------------------
+# CLI: bad input (no synthesis needed)
+# ---------------------------------------------------------------------------------------------
+
+
+def _git(repo: Path, *args: str) -> str:
+    return subprocess.run(
+        ["git", "-c", "user.email=t@example.com", "-c", "user.name=t", *args],
+        cwd=repo, capture_output=True, text=True, check=True,
+    ).stdout
+
+
+def test_not_a_git_repository_exits_2(tmp_path, capsys, synthesized):
+    assert main(["--repo", str(tmp_path), "--base", "HEAD", "--head-assembly", str(synthesized.outdir)]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("template-diff: --repo") and "not a git repository" in err and "Traceback" not in err
+
+
+def test_head_assembly_that_is_not_an_assembly_exits_2(tmp_path, capsys):
+    assert main(["--base", "HEAD", "--head-assembly", str(tmp_path)]) == 2
+    err = capsys.readouterr().err
+    assert "--head-assembly" in err and "not a cloud assembly" in err
+
+
+def test_base_that_fails_to_synthesize_exits_2_with_its_stderr_and_leaves_no_worktree(tmp_path, capsys, synthesized):
+    repo = tmp_path / "repo"
+    repo.mkdir()
+    _git(repo, "init", "-q")
+    (repo / "app.py").write_text(
+        "import sys\nfor i in range(40):\n    print(f'trace line {i}', file=sys.stderr)\n"
+        "print('ValueError: broken construct', file=sys.stderr)\nsys.exit(1)\n"
+    )
+    _git(repo, "add", "app.py")
+    _git(repo, "commit", "-q", "-m", "broken app")
+
+    code = main(["--repo", str(repo), "--base", "HEAD", "--head-assembly", str(synthesized.outdir)])
+    err = capsys.readouterr().err
+    assert code == 2
+    assert "base ref 'HEAD'" in err and "fails to synthesize" in err
+    assert "ValueError: broken construct" in err and "trace line 39" in err
+    assert "trace line 5\n" not in err  # only the tail of stderr
+    assert _git(repo, "worktree", "list").count("\n") == 1  # the temporary worktree is gone
+
+
+# ---------------------------------------------------------------------------------------------
+# End to end: real git worktree and synthesis (2 synths)
+# ---------------------------------------------------------------------------------------------
+
+
+@pytest.mark.synth
+def test_bogus_ref_exits_2_with_a_clear_message(capsys, synthesized):
+    assert main(["--base", "no-such-ref-xyz", "--head-assembly", str(synthesized.outdir)]) == 2
+    err = capsys.readouterr().err
+    assert "--base 'no-such-ref-xyz': not a valid git ref" in err and "Traceback" not in err
+
+
+@pytest.mark.synth
+def test_base_head_against_an_edited_working_tree_end_to_end(tmp_path):
+    """GIVEN a clean clone of HEAD whose working tree lowers dev's log retention WHEN diffed against HEAD
+    THEN exactly that shows up: dev's log groups change retention, nothing else (commit stamps differ)."""
+    clone = tmp_path / "clone"
+    subprocess.run(["git", "clone", "-q", "--shared", str(REPO_ROOT), str(clone)], check=True)
+    config_path = clone / "config" / "mlops-loop.yaml"
+    text = config_path.read_text()
+    dev_at = text.index("\n  dev:\n")
+    match = re.compile(r"log_retention_days: (\d+)").search(text, dev_at)
+    old_days = match.group(1)
+    new_days = "30" if old_days != "30" else "60"
+    config_path.write_text(text[: match.start(1)] + new_days + text[match.end(1):])
+    base_out, report = tmp_path / "base.out", tmp_path / "diff.txt"
+
+    code = main(["--repo", str(clone), "--base", "HEAD", "--base-out", str(base_out), "--output", str(report)])
+
+    assert code == 0
+    assert (base_out / "manifest.json").is_file()  # kept for the cost-floor tool
+    assert _git(clone, "worktree", "list").count("\n") == 1  # the temporary worktree is gone
+    out = report.read_text()
+    assert "asset changed:" not in out  # same code on both sides
+    sections = dict(re.findall(r"^== (\S+) ==\n(.*?)(?=^== |\Z)", out, flags=re.S | re.M))
+    assert set(sections) == {"dev", "staging", "prod"}
+    assert sections["staging"].strip() == sections["prod"].strip().split("\n")[0] == "no changes"
+    dev = sections["dev"]
+    assert f"RetentionInDays: {old_days} -> {new_days}" in dev and "[Data retention]" in dev
+    changed = re.findall(r"^    [~!+-] (\S+) \((\S+)\)", dev, flags=re.M)
+    assert changed and {t for _, t in changed} == {"AWS::Logs::LogGroup"}

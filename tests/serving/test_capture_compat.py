@@ -1,0 +1,199 @@
+"""What serving answers is what the drift monitor decodes.
+
+Each test sends real requests through the hooks, wraps request and response the way
+SageMaker data capture (real-time, serverless, async) or batch transform stores them, and
+decodes them with ``pipeline_code.monitoring.capture.read_capture`` called as ``monitor.py``
+calls it (with the model's dataset, so raw-field requests are completed into features).
+"""
+
+from __future__ import annotations
+
+import base64
+import csv
+import inspect
+import io
+import json
+import uuid
+from pathlib import Path
+from typing import List, Optional
+
+import numpy as np
+import pytest
+
+from pipeline_code.monitoring.capture import read_capture
+from pipeline_code.serving import inference as inf
+
+
+def _decode(trained, capture_dir: Path):
+    spec = trained.spec
+    categorical = [f for f in spec.frame_features if spec.is_categorical(f)]
+    extra = [f for f in spec.frame_features if f not in spec.features]
+    kwargs = {}
+    if "dataset" in inspect.signature(read_capture).parameters:  # the proposed change (see module docstring)
+        kwargs["dataset"] = spec.dataset
+    return read_capture(str(capture_dir), spec.features, categorical=categorical, extra_columns=extra, **kwargs)
+
+
+def _capture_event(request: bytes, content_type: str, response: bytes, accept: str, *, inference_id: Optional[str],
+                   base64_encoded: bool = False) -> str:
+    """One line of a SageMaker data-capture file (``<prefix>/<endpoint>/<variant>/YYYY/MM/DD/HH/*.jsonl``)."""
+
+    def block(data: bytes, observed: str, mode: str) -> dict:
+        if base64_encoded:
+            return {"observedContentType": observed, "mode": mode, "data": base64.b64encode(data).decode(), "encoding": "BASE64"}
+        encoding = "CSV" if observed == inf.CSV else "JSON"
+        return {"observedContentType": observed, "mode": mode, "data": data.decode(), "encoding": encoding}
+
+    metadata = {"eventId": str(uuid.uuid4()), "inferenceTime": "2026-11-26T08:00:00Z"}
+    if inference_id is not None:
+        metadata["inferenceId"] = inference_id
+    return json.dumps({
+        "captureData": {"endpointInput": block(request, content_type, "INPUT"),
+                        "endpointOutput": block(response, accept, "OUTPUT")},
+        "eventMetadata": metadata,
+        "eventVersion": "0",
+    })
+
+
+def _write_capture(root: Path, lines: List[str]) -> Path:
+    path = root / "capture" / "endpoint" / "AllTraffic" / "2026" / "11" / "26" / "08" / "capture.jsonl"
+    path.parent.mkdir(parents=True)
+    path.write_text("\n".join(lines) + "\n")
+    return root / "capture"
+
+
+def _assert_clean(window, records: int) -> None:
+    summary = window.summary()
+    assert summary["malformed"]["count"] == 0, summary["malformed"]
+    assert not window.schema_changed, summary["schema"]
+    assert window.records == records and summary["records_with_score"] == records
+
+
+def _assert_features_match(trained, frame, expected_rows) -> None:
+    for name in trained.spec.features:
+        got = frame[name].to_numpy()
+        want = expected_rows[name].to_numpy()
+        if trained.spec.is_categorical(name):
+            assert [None if v is None or v != v else v for v in got] == [None if v is None else v for v in want], name
+        else:
+            # capture.py reads CSV fields with pandas' fast float parser, which may differ in the last ulp.
+            assert np.allclose(got.astype(float), want.astype(float), rtol=1e-12, atol=0, equal_nan=True), name
+
+
+def _json_response_scores(body: bytes) -> List[float]:
+    return [p["score"] for p in json.loads(body)["predictions"]]
+
+
+def test_realtime_json_precomputed_request_is_decoded(trained, tmp_path):
+    """GIVEN JSON requests of precomputed features (+ sensitive attribute) WHEN captured THEN features, scores and ids decode."""
+    model = inf.model_fn(trained.model_dir)
+    records = trained.feature_records(40, with_extras=True)
+    lines, scores = [], []
+    for k in range(0, 40, 4):  # 10 requests of 4 records each
+        request = json.dumps({"instances": records[k:k + 4]}).encode()
+        response, accept = inf.invoke(model, request, content_type=inf.JSON)
+        scores.extend(_json_response_scores(response))
+        lines.append(_capture_event(request, inf.JSON, response, accept, inference_id=f"req-{k // 4}"))
+    window = _decode(trained, _write_capture(tmp_path, lines))
+    _assert_clean(window, 40)
+    assert np.array_equal(window.frame["score"].to_numpy(), np.asarray(scores))
+    assert np.array_equal(window.frame["score"].to_numpy(), trained.evaluation_scores[:40])
+    assert window.frame["inference_id"].tolist()[:5] == ["req-0:0", "req-0:1", "req-0:2", "req-0:3", "req-1:0"]
+    _assert_features_match(trained, window.frame, trained.test.iloc[:40])
+    extra = trained.spec.sensitive_attribute
+    assert window.frame[extra].tolist() == trained.test[extra].iloc[:40].tolist()
+
+
+def test_realtime_csv_request_base64_captured_is_decoded(trained, tmp_path):
+    model = inf.model_fn(trained.model_dir)
+    buffer = io.StringIO()
+    writer = csv.writer(buffer, lineterminator="\n")
+    for record in trained.feature_records(12):
+        writer.writerow(["" if record[f] is None else record[f] for f in model.feature_order])
+    request = buffer.getvalue().encode()
+    response, accept = inf.invoke(model, request, content_type=inf.CSV, accept=inf.JSON)
+    window = _decode(trained, _write_capture(tmp_path, [
+        _capture_event(request, inf.CSV, response, accept, inference_id="batch-1", base64_encoded=True)]))
+    _assert_clean(window, 12)
+    assert np.array_equal(window.frame["score"].to_numpy(), trained.evaluation_scores[:12])
+    _assert_features_match(trained, window.frame, trained.test.iloc[:12])
+
+
+def test_record_inference_id_wins_over_the_header(trained, tmp_path):
+    """Batch clients put ``inference_id`` in the record; capture keys ground truth by it."""
+    model = inf.model_fn(trained.model_dir)
+    records = trained.feature_records(3)
+    for i, record in enumerate(records):
+        record["inference_id"] = f"order-{i}"
+    request = json.dumps(records).encode()
+    response, accept = inf.invoke(model, request, content_type=inf.JSON)
+    window = _decode(trained, _write_capture(tmp_path, [_capture_event(request, inf.JSON, response, accept, inference_id="hdr")]))
+    _assert_clean(window, 3)
+    assert window.frame["inference_id"].tolist() == ["order-0", "order-1", "order-2"]
+    assert [p["inference_id"] for p in json.loads(response)["predictions"]] == ["order-0", "order-1", "order-2"]
+
+
+@pytest.mark.parametrize("content_type", [inf.JSONLINES, inf.CSV])
+def test_batch_transform_input_and_output_files_are_decoded(trained, tmp_path, content_type):
+    """GIVEN a batch input file split by line into mini-batches WHEN outputs are assembled by line THEN X / X.out decode."""
+    model = inf.model_fn(trained.model_dir)
+    records = trained.feature_records(50)
+    if content_type == inf.JSONLINES:
+        input_lines = [json.dumps(dict(r, inference_id=f"row-{i}")) for i, r in enumerate(records)]
+    else:
+        input_lines = [",".join("" if r[f] is None else str(r[f]) for f in model.feature_order) for r in records]
+    outputs = []
+    for k in range(0, 50, 16):  # BatchStrategy=MultiRecord: several lines per invocation
+        body, _ = inf.invoke(model, "\n".join(input_lines[k:k + 16]), content_type=content_type, accept=content_type)
+        outputs.append(body.decode())
+    batch = tmp_path / "batch"
+    batch.mkdir()
+    (batch / "part-0001").write_text("\n".join(input_lines) + "\n")
+    (batch / "part-0001.out").write_text("\n".join(outputs) + "\n")  # AssembleWith=Line
+    window = _decode(trained, batch)
+    _assert_clean(window, 50)
+    assert np.array_equal(window.frame["score"].to_numpy(), trained.evaluation_scores[:50])
+    if content_type == inf.JSONLINES:
+        assert window.frame["inference_id"].tolist() == [f"row-{i}" for i in range(50)]
+    _assert_features_match(trained, window.frame, trained.test.iloc[:50])
+
+
+def test_realtime_raw_field_request_is_decoded(trained, tmp_path):
+    model = inf.model_fn(trained.model_dir)
+    request = json.dumps({"instances": trained.raw_records(10)}).encode()
+    response, accept = inf.invoke(model, request, content_type=inf.JSON)
+    window = _decode(trained, _write_capture(tmp_path, [_capture_event(request, inf.JSON, response, accept, inference_id="r")]))
+    assert np.array_equal(window.frame["score"].to_numpy(), trained.evaluation_scores[:10])
+    _assert_clean(window, 10)
+    _assert_features_match(trained, window.frame, trained.test.iloc[:10])
+
+
+def test_realtime_jsonlines_request_is_decoded(trained, tmp_path):
+    model = inf.model_fn(trained.model_dir)
+    request = "\n".join(json.dumps(r) for r in trained.feature_records(6)).encode()
+    response, accept = inf.invoke(model, request, content_type=inf.JSONLINES, accept=inf.JSONLINES)
+    window = _decode(trained, _write_capture(tmp_path, [_capture_event(request, inf.JSONLINES, response, accept, inference_id="j")]))
+    _assert_clean(window, 6)
+    assert np.array_equal(window.frame["score"].to_numpy(), trained.evaluation_scores[:6])
+
+
+def test_complete_records_turns_raw_records_into_the_features_serving_scored(trained):
+    """The helper the monitor needs for raw-field requests: same features as serving, bad records untouched."""
+    from pipeline_code.serving.records import FeatureContract, complete_records
+
+    spec = trained.spec
+    contract = FeatureContract.create(spec.dataset, spec.features, [f for f in spec.frame_features if f not in spec.features])
+    raw = trained.raw_records(6)
+    raw[0]["inference_id"] = "keep-me"
+    broken = {k: v for k, v in raw[1].items() if k != contract.required_raw_fields[0]}
+    precomputed = trained.feature_records(3)[2]
+    records = [raw[0], broken, precomputed, *raw[3:]]
+    completed = complete_records(records, contract)
+    assert completed[1] is broken and completed[2] is precomputed
+    assert completed[0]["inference_id"] == "keep-me"
+    expected = trained.feature_records(6, with_extras=True)
+    for i in (0, 3, 4, 5):
+        got = {k: v for k, v in completed[i].items() if k != "inference_id"}
+        assert got.keys() == expected[i].keys()
+        for name, value in expected[i].items():
+            assert got[name] == value or (got[name] is None and value is None), (i, name)

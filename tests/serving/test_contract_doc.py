@@ -1,0 +1,113 @@
+"""docs/invocation-contract.md cannot drift from the code: every example in it is re-run here.
+
+Examples are fenced blocks preceded by ``<!-- example id=... kind=request|response|error|capture ... -->``.
+Each request is sent through the real hooks to the sample model it names; the answer must have
+the documented content type and shape (scores and the artefact identity depend on the trained
+model, so their form is checked, not their value); documented errors must match word for word.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from pathlib import Path
+from typing import Dict, List
+
+import pytest
+
+from pipeline_code.serving import inference as inf
+from tests.serving.test_capture_compat import _decode
+
+DOC = Path(__file__).resolve().parents[2] / "docs" / "invocation-contract.md"
+_EXAMPLE = re.compile(r"<!-- example (?P<attrs>[^>]*?) -->\n```(?P<lang>\w*)\n(?P<body>.*?)\n```", re.S)
+
+
+def _examples() -> Dict[str, Dict[str, Dict[str, str]]]:
+    out: Dict[str, Dict[str, Dict[str, str]]] = {}
+    for match in _EXAMPLE.finditer(DOC.read_text(encoding="utf-8")):
+        attrs = dict(item.split("=", 1) for item in match.group("attrs").split())
+        out.setdefault(attrs["id"], {})[attrs["kind"]] = {**attrs, "body": match.group("body")}
+    return out
+
+
+EXAMPLES = _examples()
+REQUESTS = sorted(i for i, kinds in EXAMPLES.items() if "request" in kinds)
+
+
+def test_the_doc_has_an_example_for_every_mode_and_content_type():
+    assert {"realtime-raw-json", "realtime-features-json", "realtime-csv", "serverless-raw-json", "async-jsonlines",
+            "batch-jsonlines", "error-missing-field", "error-wrong-type"} <= set(REQUESTS)
+    content_types = {EXAMPLES[i]["request"]["content-type"] for i in REQUESTS}
+    assert content_types == set(inf.CONTENT_TYPES)
+    for i in REQUESTS:
+        assert ("response" in EXAMPLES[i]) != ("error" in EXAMPLES[i]), f"{i}: needs exactly one response or error block"
+
+
+def _check_prediction(doc: dict, real: dict, where: str) -> None:
+    assert set(doc) == set(real), where
+    assert doc.get("inference_id") == real.get("inference_id"), where
+    assert 0.0 <= doc["score"] <= 1.0 and doc["label"] == int(doc["score"] >= 0.5), where
+    assert 0.0 <= real["score"] <= 1.0 and real["label"] in (0, 1), where
+
+
+@pytest.mark.parametrize("example_id", REQUESTS)
+def test_doc_example_is_answered_by_the_real_code_as_documented(example_id, trained_models):
+    request = EXAMPLES[example_id]["request"]
+    model = inf.model_fn(trained_models[request["model"]].model_dir)
+    if "error" in EXAMPLES[example_id]:
+        with pytest.raises(inf.InvocationError) as err:
+            inf.invoke(model, request["body"], content_type=request["content-type"])
+        assert f"{err.value.status_code} {err.value}" == EXAMPLES[example_id]["error"]["body"]
+        return
+    response = EXAMPLES[example_id]["response"]
+    body, content_type = inf.invoke(model, request["body"], content_type=request["content-type"], accept=response["content-type"])
+    assert content_type == response["content-type"]
+    real_text, doc_text = body.decode(), response["body"]
+    if content_type == inf.JSON:
+        real, doc = json.loads(real_text), json.loads(doc_text)
+        assert set(doc) == set(real) == {"predictions", "model"}
+        assert len(doc["predictions"]) == len(real["predictions"])
+        for k, (d, r) in enumerate(zip(doc["predictions"], real["predictions"])):
+            _check_prediction(d, r, f"{example_id} prediction {k}")
+        assert set(doc["model"]) == set(real["model"]) and doc["model"]["name"] == real["model"]["name"] == request["model"]
+        assert re.fullmatch(r"[0-9a-f]{64}", doc["model"]["artefact_sha256"])
+    elif content_type == inf.JSONLINES:
+        real_lines, doc_lines = real_text.split("\n"), doc_text.split("\n")
+        assert len(doc_lines) == len(real_lines) == len([x for x in request["body"].splitlines() if x.strip()])
+        for k, (d, r) in enumerate(zip(doc_lines, real_lines)):
+            _check_prediction(json.loads(d), json.loads(r), f"{example_id} line {k}")
+    else:
+        real_lines, doc_lines = real_text.split("\n"), doc_text.split("\n")
+        assert len(doc_lines) == len(real_lines) == len(request["body"].splitlines())
+        assert all(0.0 <= float(v) <= 1.0 for v in [*doc_lines, *real_lines])
+
+
+def test_doc_capture_example_decodes_with_the_monitor(trained_models, tmp_path):
+    example = EXAMPLES["realtime-features-json"]
+    capture = json.loads(example["capture"]["body"])
+    assert json.loads(capture["captureData"]["endpointInput"]["data"]) == json.loads(example["request"]["body"])
+    assert json.loads(capture["captureData"]["endpointOutput"]["data"]) == json.loads(example["response"]["body"])
+    path = tmp_path / "capture" / "churn" / "AllTraffic" / "capture.jsonl"
+    path.parent.mkdir(parents=True)
+    path.write_text(json.dumps(capture) + "\n")
+    window = _decode(trained_models["churn"], tmp_path / "capture")
+    assert window.summary()["malformed"]["count"] == 0 and not window.schema_changed
+    assert window.frame["inference_id"].tolist() == ["crm-7f3a", "crm-7f3b"]  # the records' ids win over the header
+    documented = [p["score"] for p in json.loads(example["response"]["body"])["predictions"]]
+    assert window.frame["score"].tolist() == documented
+
+
+def _table_row(name: str, occurrence: int) -> List[List[str]]:
+    lines = (line.strip() for line in DOC.read_text(encoding="utf-8").splitlines())
+    rows = [line for line in lines if line.startswith(f"| {name} | ")]
+    cells = rows[occurrence].strip().strip("|").split("|")[1:]
+    return [re.findall(r"`([^`]+)`", cell) or [n.strip() for n in cell.split(",") if n.strip()] for cell in cells]
+
+
+@pytest.mark.parametrize("name", ["churn", "credit-risk"])
+def test_doc_field_tables_match_the_models(name, trained_models):
+    model = inf.model_fn(trained_models[name].model_dir)
+    required, optional = _table_row(name, 0)
+    assert required == model.required_raw_fields and optional == model.optional_raw_fields
+    [order] = _table_row(name, 1)
+    assert [n.strip() for n in order[0].split(",")] == model.feature_order
