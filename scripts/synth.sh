@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # The main job: synthesize every environment into cdk.out with the CDK CLI (cdk-nag AwsSolutions and
-# NIST 800-53 R5 run inside synth), lint every template with cfn-lint, and print a summary.
+# NIST 800-53 R5 run inside synth), lint every template with cfn-lint, and print a summary and the
+# always-on monthly cost floor per environment.
 # Sets up .venv and Node 22 first when missing. Needs no AWS credentials and no network.
 set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -12,3 +13,5 @@ echo "[synth] cdk synth (all environments)"
 cdk synth --quiet --no-notices --no-version-reporting "$@"
 echo "[synth] cfn-lint"
 python -m mlops_loop.tools.summary cdk.out
+echo "[synth] always-on cost floor"
+python -m mlops_loop.tools.cost_floor cdk.out
