@@ -12,11 +12,9 @@ from aws_cdk import aws_iam as iam
 from aws_cdk import aws_kms as kms
 from aws_cdk import aws_logs as logs
 from aws_cdk import aws_sns as sns
-from aws_cdk import aws_sqs as sqs
 from constructs import Construct
 
-from ..nag import acknowledge
-from .handler_function import handler_function
+from .handler_function import dead_letter_queue, handler_function
 
 # Stack states after which the previous version is still (or again) the one serving.
 FAILED_ROLLOUT_STATUSES = ("UPDATE_ROLLBACK_COMPLETE", "UPDATE_ROLLBACK_FAILED", "UPDATE_FAILED")
@@ -52,20 +50,7 @@ class DeployOnApproval(Construct):
         """``deploy_group_parameters`` maps each model package group name to its serving-stack parameter."""
         super().__init__(scope, construct_id)
         stack = Stack.of(self)
-        self.dead_letter_queue = sqs.Queue(
-            self,
-            "DeadLetters",
-            encryption=sqs.QueueEncryption.KMS,
-            encryption_master_key=deploy_key,
-            enforce_ssl=True,
-            retention_period=Duration.days(14),
-            removal_policy=deploy_removal_policy,
-        )
-        acknowledge(
-            self.dead_letter_queue,
-            "This queue is itself the dead-letter queue of the deploy handler; a DLQ of a DLQ adds nothing.",
-            "AwsSolutions-SQS3",
-        )
+        self.dead_letter_queue = dead_letter_queue(self, key=deploy_key, removal_policy=deploy_removal_policy, owner="deploy handler")
         stack_arn = stack.format_arn(service="cloudformation", resource="stack", resource_name=f"{deploy_serving_stack_name}/*")
         stack_arn_prefix = stack.format_arn(service="cloudformation", resource="stack", resource_name=f"{deploy_serving_stack_name}/")
         built = handler_function(

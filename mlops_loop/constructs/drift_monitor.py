@@ -2,19 +2,17 @@
 
 from __future__ import annotations
 
-import hashlib
-
 from aws_cdk import ArnFormat, Stack
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_kms as kms
 from aws_cdk import aws_s3 as s3
-from aws_cdk import aws_scheduler as scheduler
 from constructs import Construct
 
 from ..config.schema import ModelConfig, MonitoringConfig
 from .access_policy import AccessPolicy, s3_arn
 from .job_code import JobCode
 from .loop_alarms import MONITOR_NAMESPACE
+from .scheduled_job import EXECUTION_ID, job_name_stem, scheduled_sagemaker_job
 from .served_model import inference_prefix
 from .training_pipeline import ENTRY_SCRIPT, xgboost_image_uri, xgboost_repository_arn
 
@@ -120,7 +118,7 @@ class DriftMonitor(Construct):
         )
 
         # Unique per run and at most 63 characters: a stable stem (IAM scoping) + the execution id.
-        stem = "mon-" + hashlib.sha256(f"{monitor_name_prefix}/{model}".encode()).hexdigest()[:10]
+        stem = job_name_stem("processing", monitor_name_prefix, model)
         self.job_name_prefix = stem
         s3_prefix = f"s3://{bucket}/"
         traffic_flag = "--batch-s3-uri" if monitor_mode == "batch" else "--capture-s3-uri"
@@ -157,7 +155,7 @@ class DriftMonitor(Construct):
             }
 
         request = {
-            "ProcessingJobName": f"{stem}-<aws.scheduler.execution-id>",
+            "ProcessingJobName": f"{stem}-{EXECUTION_ID}",
             "RoleArn": self.role.role_arn,
             "AppSpecification": {
                 "ImageUri": xgboost_image_uri(stack.region),
@@ -175,7 +173,7 @@ class DriftMonitor(Construct):
                     {
                         "OutputName": "monitor",
                         "S3Output": {
-                            "S3Uri": f"{s3_prefix}{inference_prefix(model, 'monitor')}<aws.scheduler.execution-id>/",
+                            "S3Uri": f"{s3_prefix}{inference_prefix(model, 'monitor')}{EXECUTION_ID}/",
                             "LocalPath": REPORT_DIR,
                             "S3UploadMode": "EndOfJob",
                         },
@@ -195,45 +193,18 @@ class DriftMonitor(Construct):
             "NetworkConfig": {"EnableInterContainerTrafficEncryption": True, "EnableNetworkIsolation": False},
             "Tags": [{"Key": "mlops-loop:model", "Value": model}, {"Key": "mlops-loop:job", "Value": "monitor"}],
         }
-        scheduler_role = iam.Role(
+        self.schedule = scheduled_sagemaker_job(
             self,
-            "SchedulerRole",
-            assumed_by=iam.ServicePrincipal("scheduler.amazonaws.com").with_conditions(
-                {"StringEquals": {"aws:SourceAccount": stack.account}}
-            ),
-            description=f"{monitor_name_prefix}: scheduled drift monitor of {model}",
-        )
-        start = AccessPolicy(self, "SchedulerAccess", access_role=scheduler_role, access_description=f"{monitor_name_prefix} {model} monitor schedule")
-        start.allow(
-            "StartMonitor",
-            ["sagemaker:CreateProcessingJob", "sagemaker:AddTags"],
-            [stack.format_arn(service="sagemaker", resource="processing-job", resource_name=f"{stem}-*")],
-            wildcard_reason="Each run names its job after the schedule's execution id; the stem confines the "
-            "role to this model's monitor jobs.",
-        )
-        start.allow(
-            "PassMonitorRole",
-            ["iam:PassRole"],
-            [self.role.role_arn],
-            conditions={"StringEquals": {"iam:PassedToService": "sagemaker.amazonaws.com"}},
-        )
-        start.allow_key("Key", monitor_key)
-        self.schedule = scheduler.CfnSchedule(
-            self,
-            "Schedule",
+            kind="processing",
+            stem=stem,
+            request=request,
+            expression=monitor_settings.schedule,
+            job_role=self.role,
+            key=monitor_key,
             description=f"Drift monitor of {model}",
-            schedule_expression=monitor_settings.schedule,
-            schedule_expression_timezone="UTC",
-            flexible_time_window=scheduler.CfnSchedule.FlexibleTimeWindowProperty(mode="OFF"),
-            target=scheduler.CfnSchedule.TargetProperty(
-                arn=f"arn:{stack.partition}:scheduler:::aws-sdk:sagemaker:createProcessingJob",
-                role_arn=scheduler_role.role_arn,
-                input=stack.to_json_string(request),
-                retry_policy=scheduler.CfnSchedule.RetryPolicyProperty(maximum_retry_attempts=2, maximum_event_age_in_seconds=3600),
-            ),
-        )
+            role_description=f"{monitor_name_prefix}: scheduled drift monitor of {model}",
+        ).schedule
         self.schedule.node.add_dependency(access)
-        self.schedule.node.add_dependency(start)
 
 
 def _basename(object_key: str) -> str:

@@ -20,6 +20,21 @@ from .access_policy import AccessPolicy
 HANDLERS = Path(__file__).resolve().parents[2] / "pipeline_code" / "handlers"
 
 
+def dead_letter_queue(scope: Construct, *, key: kms.IKey, removal_policy: RemovalPolicy, owner: str) -> sqs.Queue:
+    """``DeadLetters``: a KMS-encrypted, TLS-only queue keeping failed events of ``owner`` for 14 days."""
+    queue = sqs.Queue(
+        scope,
+        "DeadLetters",
+        encryption=sqs.QueueEncryption.KMS,
+        encryption_master_key=key,
+        enforce_ssl=True,
+        retention_period=Duration.days(14),
+        removal_policy=removal_policy,
+    )
+    acknowledge(queue, f"This queue is itself the dead-letter queue of the {owner}; a DLQ of a DLQ adds nothing.", "AwsSolutions-SQS3")
+    return queue
+
+
 @dataclass(frozen=True)
 class HandlerFunction:
     function: lambda_.Function

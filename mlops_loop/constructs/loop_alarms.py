@@ -117,25 +117,16 @@ class LoopAlarms(Construct):
                 )
             )
 
-        trigger_errors = alarms_trigger_function.metric_errors(period=Duration.minutes(5))
-        dead_letters = alarms_dead_letter_queue.metric_approximate_number_of_messages_visible(period=Duration.minutes(5))
-        for name, metric_, description in (
-            ("trigger-errors", trigger_errors, "The retrain trigger failed; check its logs"),
-            ("dead-letters", dead_letters, "Retrain requests or notifications could not be delivered; see the DLQ"),
-        ):
-            alarm = cloudwatch.Alarm(
-                self,
-                name,
-                alarm_name=f"{alarms_name_prefix}-{name}",
-                alarm_description=description,
-                metric=metric_,
-                threshold=1,
-                comparison_operator=cloudwatch.ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
-                evaluation_periods=1,
-                treat_missing_data=cloudwatch.TreatMissingData.NOT_BREACHING,
-            )
-            alarm.add_alarm_action(notify)
-            self.people_alarms.append(alarm)
+        self.people_alarms += handler_alarms(
+            self,
+            name_prefix=alarms_name_prefix,
+            names=("trigger-errors", "dead-letters"),
+            function=alarms_trigger_function,
+            queue=alarms_dead_letter_queue,
+            errors_description="The retrain trigger failed; check its logs",
+            dead_letters_description="Retrain requests or notifications could not be delivered; see the DLQ",
+            topic=alarms_topic,
+        )
         widgets.append(
             cloudwatch.AlarmStatusWidget(
                 title="Loop alarms",
@@ -159,3 +150,37 @@ class LoopAlarms(Construct):
             evaluation_periods=1,
             treat_missing_data=cloudwatch.TreatMissingData.NOT_BREACHING,
         )
+
+
+def handler_alarms(
+    scope: Construct,
+    *,
+    name_prefix: str,
+    names: tuple[str, str],
+    function: lambda_.IFunction,
+    queue: sqs.IQueue,
+    errors_description: str,
+    dead_letters_description: str,
+    topic: sns.ITopic,
+) -> list[cloudwatch.Alarm]:
+    """Alarms ``<prefix>-<names[0]>`` (the handler failed) and ``<prefix>-<names[1]>`` (events it could
+    not process reached its dead-letter queue); each pages people on one occurrence in 5 minutes."""
+    alarms = []
+    for name, metric, description in (
+        (names[0], function.metric_errors(period=Duration.minutes(5)), errors_description),
+        (names[1], queue.metric_approximate_number_of_messages_visible(period=Duration.minutes(5)), dead_letters_description),
+    ):
+        alarm = cloudwatch.Alarm(
+            scope,
+            name,
+            alarm_name=f"{name_prefix}-{name}",
+            alarm_description=description,
+            metric=metric,
+            threshold=1,
+            comparison_operator=cloudwatch.ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
+            evaluation_periods=1,
+            treat_missing_data=cloudwatch.TreatMissingData.NOT_BREACHING,
+        )
+        alarm.add_alarm_action(cw_actions.SnsAction(topic))
+        alarms.append(alarm)
+    return alarms

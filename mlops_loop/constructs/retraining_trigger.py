@@ -12,12 +12,10 @@ from aws_cdk import aws_iam as iam
 from aws_cdk import aws_kms as kms
 from aws_cdk import aws_logs as logs
 from aws_cdk import aws_scheduler as scheduler
-from aws_cdk import aws_sqs as sqs
 from constructs import Construct
 
-from ..nag import acknowledge
 from .access_policy import AccessPolicy
-from .handler_function import handler_function
+from .handler_function import dead_letter_queue, handler_function
 from ..naming import pascal
 
 DRIFT_ALARM_INFIX = "retrain"
@@ -59,20 +57,7 @@ class RetrainingTrigger(Construct):
         """``trigger_pipelines`` maps each model name to its training pipeline name."""
         super().__init__(scope, construct_id)
         stack = Stack.of(self)
-        self.dead_letter_queue = sqs.Queue(
-            self,
-            "DeadLetters",
-            encryption=sqs.QueueEncryption.KMS,
-            encryption_master_key=trigger_key,
-            enforce_ssl=True,
-            retention_period=Duration.days(14),
-            removal_policy=trigger_removal_policy,
-        )
-        acknowledge(
-            self.dead_letter_queue,
-            "This queue is itself the dead-letter queue of the retrain trigger; a DLQ of a DLQ adds nothing.",
-            "AwsSolutions-SQS3",
-        )
+        self.dead_letter_queue = dead_letter_queue(self, key=trigger_key, removal_policy=trigger_removal_policy, owner="retrain trigger")
         pipeline_arns = [
             stack.format_arn(service="sagemaker", resource="pipeline", resource_name=name.lower())
             for name in trigger_pipelines.values()

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import hashlib
 from typing import Optional
 
 from aws_cdk import ArnFormat, CfnCondition, CfnResource, Duration, Stack
@@ -12,7 +11,6 @@ from aws_cdk import aws_iam as iam
 from aws_cdk import aws_kms as kms
 from aws_cdk import aws_s3 as s3
 from aws_cdk import aws_sagemaker as sagemaker
-from aws_cdk import aws_scheduler as scheduler
 from aws_cdk import aws_sns as sns
 from constructs import Construct
 
@@ -21,6 +19,7 @@ from ..config.schema import ModelConfig
 from ..config.serving import Rollout, ServingConfig
 from ..nag import acknowledge
 from .access_policy import AccessPolicy, s3_arn
+from .scheduled_job import EXECUTION_ID, job_name_stem, scheduled_sagemaker_job
 
 VARIANT = "AllTraffic"
 # Where the model's own serving code lives inside model.tar.gz (written there by the training job),
@@ -472,12 +471,12 @@ class ServedModel(Construct):
         stack = Stack.of(self)
         # Job names must be unique per run and at most 63 characters: a short stable stem per
         # environment+model (for IAM scoping) plus the schedule's execution id.
-        stem = "bt-" + hashlib.sha256(f"{name_prefix}/{self.model_name}".encode()).hexdigest()[:10]
+        stem = job_name_stem("transform", name_prefix, self.model_name)
         self.job_name_prefix = stem
         base = f"s3://{bucket.bucket_name}/{inference_prefix(self.model_name, 'batch')}"
         volume_key = None if INSTANCE_TYPES[cfg.instance_type].local_nvme else key.key_arn
         request = {
-            "TransformJobName": f"{stem}-<aws.scheduler.execution-id>",
+            "TransformJobName": f"{stem}-{EXECUTION_ID}",
             "ModelName": self.model.attr_model_name,
             "BatchStrategy": "MultiRecord",
             "MaxPayloadInMB": cfg.max_payload_mb,
@@ -489,7 +488,7 @@ class ServedModel(Construct):
                 "SplitType": "Line",
             },
             "TransformOutput": {
-                "S3OutputPath": f"{base}output/<aws.scheduler.execution-id>/",
+                "S3OutputPath": f"{base}output/{EXECUTION_ID}/",
                 "Accept": cfg.content_type,
                 "AssembleWith": "Line",
                 "KmsKeyId": key.key_arn,
@@ -506,52 +505,28 @@ class ServedModel(Construct):
             },
             "Tags": [{"Key": "mlops-loop:model", "Value": self.model_name}],
         }
-        role = self.scheduler_role = iam.Role(
-            self,
-            "SchedulerRole",
-            assumed_by=iam.ServicePrincipal("scheduler.amazonaws.com").with_conditions(
-                {"StringEquals": {"aws:SourceAccount": stack.account}}
-            ),
-            description=f"{name_prefix}: scheduled batch transform of {self.model_name}",
-        )
-        access = AccessPolicy(self, "SchedulerAccess", access_role=role, access_description=f"{name_prefix} {self.model_name} batch schedule")
-        access.allow(
-            "StartTransform",
-            ["sagemaker:CreateTransformJob", "sagemaker:AddTags"],
-            [stack.format_arn(service="sagemaker", resource="transform-job", resource_name=f"{stem}-*")],
-            wildcard_reason="Each scheduled run names its job after the schedule's execution id; the stem "
-            "confines the role to this model's batch jobs.",
-        )
-        access.allow("UseModel", ["sagemaker:DescribeModel"], [stack.format_arn(service="sagemaker", resource="model", resource_name="*")],
-                     wildcard_reason="The model is replaced (new generated name) by every approved version.")
-        access.allow(
-            "PassModelRole",
-            ["iam:PassRole"],
-            [self.role.role_arn],
-            conditions={"StringEquals": {"iam:PassedToService": "sagemaker.amazonaws.com"}},
-        )
-        access.allow_key("Key", key)
         self.schedule_name = f"{name_prefix}-{self.model_name}-batch"
         if len(self.schedule_name) > 64:
             raise ValueError(
                 f"batch schedule name {self.schedule_name!r} exceeds 64 characters; shorten the project, "
                 "environment or model name"
             )
-        self.schedule = scheduler.CfnSchedule(
+        job = scheduled_sagemaker_job(
             self,
-            "Schedule",
-            name=self.schedule_name,
+            kind="transform",
+            stem=stem,
+            request=request,
+            expression=cfg.schedule,
+            job_role=self.role,
+            key=key,
             description=f"Batch transform of {self.model_name} over {base}input/",
-            schedule_expression=cfg.schedule,
-            schedule_expression_timezone="UTC",
-            flexible_time_window=scheduler.CfnSchedule.FlexibleTimeWindowProperty(mode="OFF"),
-            target=scheduler.CfnSchedule.TargetProperty(
-                arn=f"arn:{stack.partition}:scheduler:::aws-sdk:sagemaker:createTransformJob",
-                role_arn=role.role_arn,
-                input=stack.to_json_string(request),
-                retry_policy=scheduler.CfnSchedule.RetryPolicyProperty(maximum_retry_attempts=2, maximum_event_age_in_seconds=3600),
-            ),
+            role_description=f"{name_prefix}: scheduled batch transform of {self.model_name}",
+            schedule_name=self.schedule_name,
         )
+        # The transform job needs the model (replaced, with a new generated name, by every version).
+        job.access.allow("UseModel", ["sagemaker:DescribeModel"], [stack.format_arn(service="sagemaker", resource="model", resource_name="*")],
+                         wildcard_reason="The model is replaced (new generated name) by every approved version.")
+        self.scheduler_role = job.role
+        self.schedule = job.schedule
         self._conditional(self.schedule)
         self._label(self.schedule)
-        self.schedule.node.add_dependency(access)

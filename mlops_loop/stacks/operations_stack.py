@@ -4,11 +4,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from aws_cdk import CfnOutput, Duration, RemovalPolicy, Stack
+from aws_cdk import CfnOutput, RemovalPolicy, Stack
 from aws_cdk import aws_events as events
 from aws_cdk import aws_events_targets as targets
-from aws_cdk import aws_cloudwatch as cloudwatch
-from aws_cdk import aws_cloudwatch_actions as cw_actions
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_sns as sns
 from constructs import Construct
@@ -18,7 +16,7 @@ from ..constructs.deploy_on_approval import DeployOnApproval
 from ..constructs.drift_monitor import DriftMonitor
 from ..constructs.job_code import JobCode
 from ..constructs.endpoint_alarms import EndpointAlarms
-from ..constructs.loop_alarms import LoopAlarms
+from ..constructs.loop_alarms import LoopAlarms, handler_alarms
 from ..constructs.retraining_trigger import RetrainingTrigger
 from .data_pipeline_stack import RETENTION
 from .serving_stack import ServingStack
@@ -160,23 +158,13 @@ class OperationsStack(Stack):
 
     def _deploy_alarms(self) -> None:
         """The deploy handler failing, or approvals it could not process, page people."""
-        notify = cw_actions.SnsAction(self.topic)
-        for name, metric, description in (
-            ("deploy-errors", self.deploy.function.metric_errors(period=Duration.minutes(5)),
-             "The deploy-on-approval handler failed (an approval may not be deployed); check its logs"),
-            ("deploy-dead-letters",
-             self.deploy.dead_letter_queue.metric_approximate_number_of_messages_visible(period=Duration.minutes(5)),
-             "Approval events or rollout notifications could not be delivered; see the deploy DLQ"),
-        ):
-            alarm = cloudwatch.Alarm(
-                self.deploy,
-                name,
-                alarm_name=f"{self.name_prefix}-{name}",
-                alarm_description=description,
-                metric=metric,
-                threshold=1,
-                comparison_operator=cloudwatch.ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
-                evaluation_periods=1,
-                treat_missing_data=cloudwatch.TreatMissingData.NOT_BREACHING,
-            )
-            alarm.add_alarm_action(notify)
+        handler_alarms(
+            self.deploy,
+            name_prefix=self.name_prefix,
+            names=("deploy-errors", "deploy-dead-letters"),
+            function=self.deploy.function,
+            queue=self.deploy.dead_letter_queue,
+            errors_description="The deploy-on-approval handler failed (an approval may not be deployed); check its logs",
+            dead_letters_description="Approval events or rollout notifications could not be delivered; see the deploy DLQ",
+            topic=self.topic,
+        )
