@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any, Mapping, Optional, Sequence
 
-from aws_cdk import Stack
+from aws_cdk import ArnFormat, Stack
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_kms as kms
 from constructs import Construct
@@ -85,3 +85,28 @@ class AccessPolicy(Construct):
         if encrypt:
             actions += ["kms:Encrypt", "kms:GenerateDataKey"]
         self.allow(sid, actions, [key.key_arn])
+
+    def allow_container_runtime(self, *, repository_arn: str, log_groups: str) -> None:
+        """What a SageMaker job or endpoint role needs to run a stock image: an ECR token, pulls from
+        ``repository_arn`` only, and log streams in the log groups matching ``log_groups``
+        (e.g. ``/aws/sagemaker/*``) — statements ``PullImageToken``, ``PullImage``, ``Logs``."""
+        stack = Stack.of(self)
+        self.allow(
+            "PullImageToken",
+            ["ecr:GetAuthorizationToken"],
+            ["*"],
+            wildcard_reason="GetAuthorizationToken has no resource-level permissions; pulls are limited to the "
+            "one repository of the PullImage statement.",
+        )
+        self.allow(
+            "PullImage",
+            ["ecr:BatchGetImage", "ecr:GetDownloadUrlForLayer", "ecr:BatchCheckLayerAvailability"],
+            [repository_arn],
+        )
+        self.allow(
+            "Logs",
+            ["logs:CreateLogGroup", "logs:CreateLogStream", "logs:PutLogEvents", "logs:DescribeLogStreams"],
+            [stack.format_arn(service="logs", resource="log-group", resource_name=log_groups,
+                              arn_format=ArnFormat.COLON_RESOURCE_NAME)],
+            wildcard_reason="SageMaker writes one log stream per job, endpoint and instance under its own log groups.",
+        )

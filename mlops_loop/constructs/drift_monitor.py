@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from aws_cdk import ArnFormat, Stack
+from aws_cdk import Stack
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_kms as kms
 from aws_cdk import aws_s3 as s3
@@ -97,24 +97,8 @@ class DriftMonitor(Construct):
             wildcard_reason="PutMetricData has no resource-level permissions; the namespace condition limits it "
             "to the monitor's own metrics.",
         )
-        access.allow(
-            "Logs",
-            ["logs:CreateLogGroup", "logs:CreateLogStream", "logs:PutLogEvents", "logs:DescribeLogStreams"],
-            [stack.format_arn(service="logs", resource="log-group", resource_name="/aws/sagemaker/ProcessingJobs:*",
-                              arn_format=ArnFormat.COLON_RESOURCE_NAME)],
-            wildcard_reason="SageMaker writes one log stream per processing job and instance.",
-        )
-        access.allow(
-            "PullImageToken",
-            ["ecr:GetAuthorizationToken"],
-            ["*"],
-            wildcard_reason="GetAuthorizationToken has no resource-level permissions; pulls are limited to "
-            "SageMaker's XGBoost repository below.",
-        )
-        access.allow(
-            "PullImage",
-            ["ecr:BatchGetImage", "ecr:GetDownloadUrlForLayer", "ecr:BatchCheckLayerAvailability"],
-            [xgboost_repository_arn(stack.region)],
+        access.allow_container_runtime(
+            repository_arn=xgboost_repository_arn(stack.region), log_groups="/aws/sagemaker/ProcessingJobs:*"
         )
 
         # Unique per run and at most 63 characters: a stable stem (IAM scoping) + the execution id.

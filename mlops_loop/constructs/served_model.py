@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Optional
 
-from aws_cdk import ArnFormat, CfnCondition, CfnResource, Duration, Stack
+from aws_cdk import CfnCondition, CfnResource, Duration, Stack
 from aws_cdk import aws_applicationautoscaling as autoscaling
 from aws_cdk import aws_cloudwatch as cloudwatch
 from aws_cdk import aws_iam as iam
@@ -114,24 +114,7 @@ class ServedModel(Construct):
             # Async endpoints and transform jobs also write their data capture, as this role.
             access.allow_prefix("Capture", bucket.bucket_name, inference_prefix(served_model_name, "capture"), write=True)
         access.allow_key("DataKey", served_key)
-        access.allow(
-            "PullImageToken",
-            ["ecr:GetAuthorizationToken"],
-            ["*"],
-            wildcard_reason="GetAuthorizationToken has no resource-level permissions; pulls are limited to "
-            "SageMaker's XGBoost repository below.",
-        )
-        access.allow(
-            "PullImage",
-            ["ecr:BatchGetImage", "ecr:GetDownloadUrlForLayer", "ecr:BatchCheckLayerAvailability"],
-            [served_image_repository_arn],
-        )
-        access.allow(
-            "Logs",
-            ["logs:CreateLogGroup", "logs:CreateLogStream", "logs:PutLogEvents", "logs:DescribeLogStreams"],
-            [stack.format_arn(service="logs", resource="log-group", resource_name="/aws/sagemaker/*", arn_format=ArnFormat.COLON_RESOURCE_NAME)],
-            wildcard_reason="SageMaker writes one log stream per instance under its own log groups.",
-        )
+        access.allow_container_runtime(repository_arn=served_image_repository_arn, log_groups="/aws/sagemaker/*")
         access.allow(
             "Metrics",
             ["cloudwatch:PutMetricData"],

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from aws_cdk import ArnFormat, Stack
+from aws_cdk import Stack
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_kms as kms
 from aws_cdk import aws_s3 as s3
@@ -179,19 +179,6 @@ class TrainingPipeline(Construct):
             "by SageMaker; they are only known at run time.",
         )
         access.allow(
-            "JobLogs",
-            ["logs:CreateLogGroup", "logs:CreateLogStream", "logs:PutLogEvents", "logs:DescribeLogStreams"],
-            [
-                stack.format_arn(
-                    service="logs",
-                    resource="log-group",
-                    resource_name="/aws/sagemaker/*",
-                    arn_format=ArnFormat.COLON_RESOURCE_NAME,
-                )
-            ],
-            wildcard_reason="SageMaker writes one log stream per job and instance under its own log groups.",
-        )
-        access.allow(
             "JobMetrics",
             ["cloudwatch:PutMetricData"],
             ["*"],
@@ -199,18 +186,7 @@ class TrainingPipeline(Construct):
             wildcard_reason="PutMetricData has no resource-level permissions; the namespace condition limits "
             "it to SageMaker's job metrics.",
         )
-        access.allow(
-            "PullStockImages",
-            ["ecr:GetAuthorizationToken"],
-            ["*"],
-            wildcard_reason="GetAuthorizationToken has no resource-level permissions; image pulls are limited "
-            "to SageMaker's own XGBoost repository below.",
-        )
-        access.allow(
-            "PullXgboostImage",
-            ["ecr:BatchGetImage", "ecr:GetDownloadUrlForLayer", "ecr:BatchCheckLayerAvailability"],
-            [xgboost_repository_arn(stack.region)],
-        )
+        access.allow_container_runtime(repository_arn=xgboost_repository_arn(stack.region), log_groups="/aws/sagemaker/*")
         access.allow(
             "PassOwnRole",
             ["iam:PassRole"],
