@@ -60,6 +60,7 @@ from typing import Any, Dict, List, Optional, Tuple, Union
 import numpy as np
 
 from pipeline_code import catalog
+from pipeline_code.serving import self_capture
 from pipeline_code.serving.records import (  # noqa: F401 - re-exported: the contract's names in one place
     ACCEPT_TYPES,
     CONTENT_TYPES,
@@ -216,6 +217,7 @@ class Prediction:
     inference_ids: List[Optional[str]]
     sources: List[str]
     model: Dict[str, Any]
+    request: Optional[ParsedRequest] = None
 
     def records(self) -> List[Dict[str, Any]]:
         out = []
@@ -231,7 +233,8 @@ def predict(model: ServingModel, request: ParsedRequest) -> Prediction:
     rows = feature_rows(model.contract, request.records, request.positions)
     scores = predict_proba(model.trained, rows.frame[model.feature_order])
     labels = (scores >= model.threshold).astype(np.int64)  # metrics.py: positive when p >= threshold
-    return Prediction(scores=scores, labels=labels, inference_ids=rows.inference_ids, sources=rows.sources, model=dict(model.info))
+    return Prediction(scores=scores, labels=labels, inference_ids=rows.inference_ids, sources=rows.sources,
+                      model=dict(model.info), request=request)
 
 
 def choose_accept(accept: Optional[str]) -> str:
@@ -275,7 +278,12 @@ def model_fn(model_dir: str) -> ServingModel:
 
 def input_fn(request_body: Union[bytes, bytearray, str], request_content_type: Optional[str]) -> ParsedRequest:
     """Parse the body by its Content-Type; record-level checks need the model and happen in predict_fn."""
-    return parse_request(request_body, request_content_type)
+    parsed = parse_request(request_body, request_content_type)
+    if isinstance(request_body, (bytes, bytearray)):
+        parsed.raw = bytes(request_body).decode("utf-8", errors="replace")
+    elif isinstance(request_body, str):
+        parsed.raw = request_body
+    return parsed
 
 
 def predict_fn(input_data: ParsedRequest, model: ServingModel) -> Prediction:
@@ -284,8 +292,16 @@ def predict_fn(input_data: ParsedRequest, model: ServingModel) -> Prediction:
 
 
 def output_fn(prediction: Prediction, accept: Optional[str]) -> Tuple[bytes, str]:
-    """``(body, content type)``; the container sends the tuple's type as the response Content-Type."""
-    return render(prediction, accept)
+    """``(body, content type)``; the container sends the tuple's type as the response Content-Type.
+
+    When the container's environment turns self-capture on (serverless endpoints, see
+    :mod:`pipeline_code.serving.self_capture`), the request and this response are captured first.
+    """
+    body, kind = render(prediction, accept)
+    request = prediction.request
+    if request is not None:
+        self_capture.capture(request_body=request.raw, request_type=request.content_type, response_body=body, response_type=kind)
+    return body, kind
 
 
 def invoke(model: ServingModel, body: Union[bytes, str], *, content_type: str, accept: Optional[str] = None) -> Tuple[bytes, str]:

@@ -181,6 +181,8 @@ class ParsedRequest:
     records: List[Record]
     # Human position of each record for messages: "line 3" (jsonlines/CSV) or "" (JSON).
     positions: List[str] = field(default_factory=list)
+    # The request as received (text), kept for self-capture (serverless endpoints).
+    raw: Optional[str] = None
 
 
 def base_type(value: Optional[str]) -> str:

@@ -1,0 +1,121 @@
+"""Data capture written by the serving code itself, for endpoints where SageMaker offers none (serverless).
+
+Enabled by the model container's environment (set by the infrastructure for serverless models)::
+
+    MLOPS_CAPTURE_S3_URI      s3://<inference bucket>/capture/<model>/
+    MLOPS_CAPTURE_PERCENT     0-100 (sampling; default 100)
+    MLOPS_CAPTURE_KMS_KEY_ID  the KMS key for SSE-KMS
+    MLOPS_ENDPOINT_NAME       the endpoint, first path segment (as SageMaker's own capture lays it out)
+
+Each sampled request becomes one object
+``<uri><endpoint>/AllTraffic/yyyy/mm/dd/hh/<event id>.jsonl`` holding one record in exactly the
+format of SageMaker data capture (``captureData.endpointInput/endpointOutput``, ``eventMetadata``), so
+the drift monitor reads serverless traffic like any other. One small object per request suits the
+intermittent traffic serverless is chosen for. Capturing never fails or delays a response beyond the
+PutObject call: errors are printed to the container log and counted, and the response is returned.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import os
+import random
+import sys
+import uuid
+from typing import Any, Callable, Dict, Optional
+
+VARIANT = "AllTraffic"
+_CLIENT: Any = None
+FAILURES = {"count": 0}
+
+
+def settings(environ: Optional[Dict[str, str]] = None) -> Optional[Dict[str, Any]]:
+    """The capture settings from the environment, or None when capture is off or misconfigured."""
+    env = os.environ if environ is None else environ
+    uri = env.get("MLOPS_CAPTURE_S3_URI", "")
+    if not uri:
+        return None
+    if not uri.startswith("s3://") or "/" not in uri[5:]:
+        print(f"self_capture: MLOPS_CAPTURE_S3_URI {uri!r} is not s3://bucket/prefix/; capture is off", file=sys.stderr)
+        return None
+    try:
+        percent = float(env.get("MLOPS_CAPTURE_PERCENT", "100"))
+    except ValueError:
+        percent = 100.0
+    bucket, _, prefix = uri[5:].partition("/")
+    if prefix and not prefix.endswith("/"):
+        prefix += "/"
+    return {
+        "bucket": bucket,
+        "prefix": prefix,
+        "percent": max(0.0, min(100.0, percent)),
+        "kms_key_id": env.get("MLOPS_CAPTURE_KMS_KEY_ID") or None,
+        "endpoint": env.get("MLOPS_ENDPOINT_NAME") or "endpoint",
+    }
+
+
+def _encoding(content_type: str) -> str:
+    return "CSV" if "csv" in content_type else "JSON"
+
+
+def capture_record(
+    *, request_body: str, request_type: str, response_body: str, response_type: str, event_id: str, when: dt.datetime
+) -> Dict[str, Any]:
+    """One record in SageMaker's data-capture format."""
+    return {
+        "captureData": {
+            "endpointInput": {"observedContentType": request_type, "mode": "INPUT", "data": request_body,
+                              "encoding": _encoding(request_type)},
+            "endpointOutput": {"observedContentType": response_type, "mode": "OUTPUT", "data": response_body,
+                               "encoding": _encoding(response_type)},
+        },
+        "eventMetadata": {"eventId": event_id, "inferenceTime": when.strftime("%Y-%m-%dT%H:%M:%SZ")},
+        "eventVersion": "0",
+    }
+
+
+def capture(
+    *,
+    request_body: Optional[str],
+    request_type: str,
+    response_body: bytes,
+    response_type: str,
+    environ: Optional[Dict[str, str]] = None,
+    client: Any = None,
+    now: Callable[[], dt.datetime] = lambda: dt.datetime.now(dt.timezone.utc),
+    sample: Callable[[], float] = random.random,
+) -> Optional[str]:
+    """Write one capture object when capture is on and this request is sampled; return its key (or None)."""
+    config = settings(environ)
+    if config is None or request_body is None or sample() * 100.0 >= config["percent"]:
+        return None
+    try:
+        when = now()
+        event_id = str(uuid.uuid4())
+        key = f"{config['prefix']}{config['endpoint']}/{VARIANT}/{when:%Y/%m/%d/%H}/{event_id}.jsonl"
+        record = capture_record(
+            request_body=request_body, request_type=request_type,
+            response_body=response_body.decode("utf-8", errors="replace"), response_type=response_type,
+            event_id=event_id, when=when,
+        )
+        extra = {"ServerSideEncryption": "aws:kms", "SSEKMSKeyId": config["kms_key_id"]} if config["kms_key_id"] else {}
+        (client or _client()).put_object(
+            Bucket=config["bucket"], Key=key, Body=(json.dumps(record) + "\n").encode("utf-8"),
+            ContentType="application/jsonlines", **extra,
+        )
+        return key
+    except Exception as exc:  # capture must never break serving
+        FAILURES["count"] += 1
+        print(f"self_capture: could not write capture ({type(exc).__name__}: {exc}); failures so far: "
+              f"{FAILURES['count']}", file=sys.stderr)
+        return None
+
+
+def _client() -> Any:
+    global _CLIENT
+    if _CLIENT is None:
+        import boto3
+
+        _CLIENT = boto3.client("s3")
+    return _CLIENT

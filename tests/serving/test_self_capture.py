@@ -1,0 +1,99 @@
+"""Serverless self-capture: the serving code writes SageMaker-format capture records the monitor decodes."""
+
+from __future__ import annotations
+
+import json
+
+import boto3
+import numpy as np
+import pytest
+from moto import mock_aws
+
+from pipeline_code.serving import inference as inf
+from pipeline_code.serving import self_capture
+
+from .test_capture_compat import _decode
+
+BUCKET = "mlops-loop-dev-inference-111111111111-eu-west-1"
+
+
+@pytest.fixture
+def s3(monkeypatch):
+    with mock_aws():
+        monkeypatch.setenv("AWS_DEFAULT_REGION", "eu-west-1")
+        client = boto3.client("s3", region_name="eu-west-1")
+        client.create_bucket(Bucket=BUCKET, CreateBucketConfiguration={"LocationConstraint": "eu-west-1"})
+        monkeypatch.setattr(self_capture, "_CLIENT", client)
+        yield client
+
+
+def _enable(monkeypatch, percent: str = "100") -> None:
+    monkeypatch.setenv("MLOPS_CAPTURE_S3_URI", f"s3://{BUCKET}/capture/churn/")
+    monkeypatch.setenv("MLOPS_CAPTURE_PERCENT", percent)
+    monkeypatch.setenv("MLOPS_ENDPOINT_NAME", "mlops-loop-dev-churn")
+
+
+def _download(s3, tmp_path):
+    keys = [o["Key"] for o in s3.list_objects_v2(Bucket=BUCKET).get("Contents", [])]
+    for key in keys:
+        path = tmp_path / key
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_bytes(s3.get_object(Bucket=BUCKET, Key=key)["Body"].read())
+    return keys
+
+
+def test_each_request_is_captured_in_sagemaker_format_and_decoded_by_the_monitor(trained, s3, monkeypatch, tmp_path):
+    """GIVEN capture on (serverless) WHEN raw-field requests are served THEN one object per request lands under
+    capture/<model>/<endpoint>/AllTraffic/yyyy/mm/dd/hh/ and the monitor decodes them to the served scores."""
+    _enable(monkeypatch)
+    model = inf.model_fn(trained.model_dir)
+    for start in (0, 5):
+        body = json.dumps({"instances": trained.raw_records(10)[start:start + 5]}).encode()
+        inf.invoke(model, body, content_type=inf.JSON)
+    keys = _download(s3, tmp_path)
+    assert len(keys) == 2
+    assert all(k.startswith("capture/churn/mlops-loop-dev-churn/AllTraffic/") and k.endswith(".jsonl") for k in keys)
+    window = _decode(trained, tmp_path / "capture" / "churn")
+    assert len(window.frame) == 10
+    assert np.allclose(np.sort(window.frame["score"].to_numpy()), np.sort(trained.evaluation_scores[:10]))
+
+
+def test_sampling_and_switching_off(trained, s3, monkeypatch, tmp_path):
+    model = inf.model_fn(trained.model_dir)
+    body = json.dumps({"instances": trained.raw_records(2)}).encode()
+    inf.invoke(model, body, content_type=inf.JSON)  # no environment: capture off
+    _enable(monkeypatch, percent="0")
+    inf.invoke(model, body, content_type=inf.JSON)
+    assert _download(s3, tmp_path) == []
+
+
+def test_a_capture_failure_never_fails_the_response(trained, s3, monkeypatch, capsys):
+    """GIVEN a capture bucket that does not exist WHEN a request is served THEN the response is returned
+    and the failure is logged and counted."""
+    monkeypatch.setenv("MLOPS_CAPTURE_S3_URI", "s3://no-such-bucket-anywhere/capture/churn/")
+    before = self_capture.FAILURES["count"]
+    model = inf.model_fn(trained.model_dir)
+    body, kind = inf.invoke(model, json.dumps({"instances": trained.raw_records(1)}).encode(), content_type=inf.JSON)
+    assert kind == inf.JSON and json.loads(body)["predictions"]
+    assert self_capture.FAILURES["count"] == before + 1
+    assert "self_capture: could not write capture" in capsys.readouterr().err
+
+
+def test_kms_and_settings():
+    assert self_capture.settings({}) is None
+    assert self_capture.settings({"MLOPS_CAPTURE_S3_URI": "not-s3"}) is None
+    config = self_capture.settings({"MLOPS_CAPTURE_S3_URI": "s3://b/capture/m", "MLOPS_CAPTURE_PERCENT": "250",
+                                    "MLOPS_CAPTURE_KMS_KEY_ID": "arn:aws:kms:eu-west-1:1:key/k"})
+    assert config["prefix"] == "capture/m/" and config["percent"] == 100.0 and config["kms_key_id"].endswith("key/k")
+
+    class Recorder:
+        def put_object(self, **kwargs):
+            self.kwargs = kwargs
+
+    recorder = Recorder()
+    key = self_capture.capture(request_body="1,2", request_type="text/csv", response_body=b"0.5", response_type="text/csv",
+                               environ={"MLOPS_CAPTURE_S3_URI": "s3://b/capture/m/", "MLOPS_CAPTURE_KMS_KEY_ID": "k1"},
+                               client=recorder)
+    assert key and recorder.kwargs["ServerSideEncryption"] == "aws:kms" and recorder.kwargs["SSEKMSKeyId"] == "k1"
+    record = json.loads(recorder.kwargs["Body"])
+    assert record["captureData"]["endpointInput"]["encoding"] == "CSV" and record["eventVersion"] == "0"
