@@ -10,7 +10,8 @@ from constructs import Construct
 
 from ..config.instance_types import INSTANCE_TYPES
 from ..config.serving import ServingConfig
-from .served_model import VARIANT, endpoint_name
+from .endpoint_metrics import HOST_NAMESPACE, endpoint_metric, error_rate
+from .served_model import endpoint_name
 
 
 class EndpointAlarms(Construct):
@@ -41,21 +42,9 @@ class EndpointAlarms(Construct):
         cfg = alarms_serving.alarms
         name = endpoint_name(alarms_name_prefix, alarms_model)
         notify = cw_actions.SnsAction(alarms_topic)
-        variant = {"EndpointName": name, "VariantName": VARIANT}
 
-        def metric(metric_name: str, statistic: str, *, namespace: str = "AWS/SageMaker", dims=None, period=5) -> cloudwatch.Metric:
-            return cloudwatch.Metric(
-                namespace=namespace, metric_name=metric_name, dimensions_map=dims or variant,
-                statistic=statistic, period=Duration.minutes(period),
-            )
-
-        def rate(errors: str, label: str) -> cloudwatch.MathExpression:
-            return cloudwatch.MathExpression(
-                expression="100 * errors / MAX([invocations, 1])",
-                using_metrics={"errors": metric(errors, "Sum", period=1), "invocations": metric("Invocations", "Sum", period=1)},
-                label=label,
-                period=Duration.minutes(1),
-            )
+        def metric(metric_name: str, statistic: str, **kwargs) -> cloudwatch.Metric:
+            return endpoint_metric(name, metric_name, statistic, **kwargs)
 
         def alarm(suffix: str, source, threshold: float, description: str, *, periods: int = 5,
                   comparison=cloudwatch.ComparisonOperator.GREATER_THAN_THRESHOLD) -> None:
@@ -74,12 +63,12 @@ class EndpointAlarms(Construct):
             created.add_alarm_action(notify)
             self.alarms.append(created)
 
-        latency = metric("ModelLatency", "p99", period=1)
+        latency = metric("ModelLatency", "p99")
         alarm("latency", latency, cfg.max_latency_p99_ms * 1000,  # ModelLatency is in microseconds
               f"p99 model latency above {cfg.max_latency_p99_ms} ms for 5 minutes")
-        alarm("server-errors", rate("Invocation5XXErrors", "5xx rate (%)"), cfg.max_error_rate_percent,
+        alarm("server-errors", error_rate(name, "Invocation5XXErrors", "5xx rate (%)"), cfg.max_error_rate_percent,
               f"5xx responses above {cfg.max_error_rate_percent}% of requests for 5 minutes")
-        alarm("client-errors", rate("Invocation4XXErrors", "4xx rate (%)"), cfg.max_client_error_rate_percent,
+        alarm("client-errors", error_rate(name, "Invocation4XXErrors", "4xx rate (%)"), cfg.max_client_error_rate_percent,
               f"4xx responses above {cfg.max_client_error_rate_percent}% of requests for 5 minutes (callers send bad requests)")
         instance_type = {"realtime": alarms_serving.realtime.instance_type, "async": alarms_serving.async_.instance_type}.get(
             alarms_serving.mode
@@ -87,31 +76,30 @@ class EndpointAlarms(Construct):
         if instance_type is not None:
             # CPUUtilization is summed over cores (400% on 4 vCPUs): compare per vCPU.
             vcpus = INSTANCE_TYPES[instance_type].vcpu
-            host = "/aws/sagemaker/Endpoints"
-            alarm("cpu", metric("CPUUtilization", "Average", namespace=host), cfg.max_cpu_percent * vcpus,
+            five = Duration.minutes(5)
+            alarm("cpu", metric("CPUUtilization", "Average", namespace=HOST_NAMESPACE, period=five), cfg.max_cpu_percent * vcpus,
                   f"CPU above {cfg.max_cpu_percent}% of {vcpus} vCPUs for 15 minutes", periods=3)
-            alarm("memory", metric("MemoryUtilization", "Average", namespace=host), cfg.max_memory_percent,
+            alarm("memory", metric("MemoryUtilization", "Average", namespace=HOST_NAMESPACE, period=five), cfg.max_memory_percent,
                   f"memory above {cfg.max_memory_percent}% for 15 minutes", periods=3)
         if alarms_serving.mode == "async":
-            backlog = metric("ApproximateBacklogSize", "Average", dims={"EndpointName": name})
+            backlog = metric("ApproximateBacklogSize", "Average", per_variant=False, period=Duration.minutes(5))
             alarm("async-backlog", backlog, cfg.max_async_backlog,
                   f"more than {cfg.max_async_backlog} requests queued for 15 minutes", periods=3)
         if cfg.min_invocations_per_hour is not None:
-            hourly = cloudwatch.Metric(namespace="AWS/SageMaker", metric_name="Invocations", dimensions_map=variant,
-                                       statistic="Sum", period=Duration.hours(1))
+            hourly = metric("Invocations", "Sum", period=Duration.hours(1))
             alarm("low-traffic", hourly, cfg.min_invocations_per_hour,
                   f"fewer than {cfg.min_invocations_per_hour} invocations per hour for 3 hours", periods=3,
                   comparison=cloudwatch.ComparisonOperator.LESS_THAN_THRESHOLD)
         self.widgets = [
             cloudwatch.GraphWidget(
                 title=f"{alarms_model}: traffic and errors",
-                left=[metric("Invocations", "Sum", period=1)],
-                right=[metric("Invocation5XXErrors", "Sum", period=1), metric("Invocation4XXErrors", "Sum", period=1)],
+                left=[metric("Invocations", "Sum")],
+                right=[metric("Invocation5XXErrors", "Sum"), metric("Invocation4XXErrors", "Sum")],
                 width=12,
             ),
             cloudwatch.GraphWidget(
                 title=f"{alarms_model}: model latency (µs)",
-                left=[latency, metric("ModelLatency", "p50", period=1)],
+                left=[latency, metric("ModelLatency", "p50")],
                 left_annotations=[cloudwatch.HorizontalAnnotation(value=cfg.max_latency_p99_ms * 1000, label="alarm")],
                 width=12,
             ),

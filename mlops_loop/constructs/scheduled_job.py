@@ -59,6 +59,10 @@ def scheduled_sagemaker_job(
     execution id in the request on every run, so job names never collide.
     """
     action, api, resource, name_field, _ = _KINDS[kind]
+    if schedule_name is not None and len(schedule_name) > 64:
+        raise ValueError(
+            f"schedule name {schedule_name!r} exceeds 64 characters; shorten the project, environment or model name"
+        )
     if request.get(name_field) != f"{stem}-{EXECUTION_ID}":
         raise ValueError(f"{name_field} must be '{stem}-{EXECUTION_ID}', got {request.get(name_field)!r}")
     stack = Stack.of(scope)

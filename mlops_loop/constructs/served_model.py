@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Optional
 
-from aws_cdk import CfnCondition, CfnResource, Duration, Stack
+from aws_cdk import CfnCondition, CfnResource, Stack
 from aws_cdk import aws_applicationautoscaling as autoscaling
 from aws_cdk import aws_cloudwatch as cloudwatch
 from aws_cdk import aws_iam as iam
@@ -19,9 +19,9 @@ from ..config.schema import ModelConfig
 from ..config.serving import Rollout, ServingConfig
 from ..nag import acknowledge
 from .access_policy import AccessPolicy, s3_arn
+from .endpoint_metrics import VARIANT, endpoint_metric, error_rate
 from .scheduled_job import EXECUTION_ID, job_name_stem, scheduled_sagemaker_job
 
-VARIANT = "AllTraffic"
 # Where the model's own serving code lives inside model.tar.gz (written there by the training job),
 # so no code is downloaded at start-up and network isolation can stay on.
 SERVING_ENVIRONMENT = {
@@ -303,20 +303,8 @@ class ServedModel(Construct):
         return config
 
     def _rollback_alarms(self, name_prefix: str, rollout: Rollout) -> list[cloudwatch.Alarm]:
-        dims = {"EndpointName": self.endpoint_name, "VariantName": VARIANT}
+        assert self.endpoint_name is not None
         errors_name, latency_name = rollout_alarm_names(name_prefix, self.model_name)
-
-        def metric(name: str, statistic: str) -> cloudwatch.Metric:
-            return cloudwatch.Metric(
-                namespace="AWS/SageMaker", metric_name=name, dimensions_map=dims, statistic=statistic, period=Duration.minutes(1)
-            )
-
-        error_rate = cloudwatch.MathExpression(
-            expression="100 * errors / MAX([invocations, 1])",
-            using_metrics={"errors": metric("Invocation5XXErrors", "Sum"), "invocations": metric("Invocations", "Sum")},
-            label="5xx error rate (%)",
-            period=Duration.minutes(1),
-        )
         alarms = [
             cloudwatch.Alarm(
                 self,
@@ -324,7 +312,7 @@ class ServedModel(Construct):
                 alarm_name=errors_name,
                 alarm_description=f"Rolls back a deployment of {self.endpoint_name}: 5xx rate above "
                 f"{rollout.max_error_rate_percent}% for 2 of 3 minutes",
-                metric=error_rate,
+                metric=error_rate(self.endpoint_name, "Invocation5XXErrors", "5xx error rate (%)"),
                 threshold=rollout.max_error_rate_percent,
                 evaluation_periods=3,
                 datapoints_to_alarm=2,
@@ -338,7 +326,7 @@ class ServedModel(Construct):
                 alarm_description=f"Rolls back a deployment of {self.endpoint_name}: p99 model latency above "
                 f"{rollout.max_latency_p99_ms} ms for 2 of 3 minutes",
                 # ModelLatency is reported in microseconds.
-                metric=metric("ModelLatency", "p99"),
+                metric=endpoint_metric(self.endpoint_name, "ModelLatency", "p99"),
                 threshold=rollout.max_latency_p99_ms * 1000,
                 evaluation_periods=3,
                 datapoints_to_alarm=2,
@@ -370,49 +358,57 @@ class ServedModel(Construct):
         target.node.add_dependency(self.endpoint)
         return target
 
+    def _target_tracking(
+        self, construct_id: str, name: str, target: autoscaling.CfnScalableTarget, value: float, *, scale_in: int,
+        scale_out: int, **metric: object,
+    ) -> autoscaling.CfnScalingPolicy:
+        """A conditional target-tracking policy ``<endpoint>-<name>`` keeping ``metric`` at ``value``."""
+        policy = autoscaling.CfnScalingPolicy(
+            self,
+            construct_id,
+            policy_name=f"{self.endpoint_name}-{name}",
+            policy_type="TargetTrackingScaling",
+            scaling_target_id=target.ref,
+            target_tracking_scaling_policy_configuration=autoscaling.CfnScalingPolicy.TargetTrackingScalingPolicyConfigurationProperty(
+                target_value=value, scale_in_cooldown=scale_in, scale_out_cooldown=scale_out, **metric
+            ),
+        )
+        self._conditional(policy)
+        return policy
+
     def _realtime_scaling(self) -> None:
         scaling = self.serving.realtime.autoscaling
         assert scaling is not None
         target = self._scalable_target(scaling.min_instances, scaling.max_instances)
-        policy = autoscaling.CfnScalingPolicy(
-            self,
+        self._target_tracking(
             "InvocationsPerInstance",
-            policy_name=f"{self.endpoint_name}-invocations-per-instance",
-            policy_type="TargetTrackingScaling",
-            scaling_target_id=target.ref,
-            target_tracking_scaling_policy_configuration=autoscaling.CfnScalingPolicy.TargetTrackingScalingPolicyConfigurationProperty(
-                target_value=scaling.target_invocations_per_instance,
-                predefined_metric_specification=autoscaling.CfnScalingPolicy.PredefinedMetricSpecificationProperty(
-                    predefined_metric_type="SageMakerVariantInvocationsPerInstance"
-                ),
-                scale_in_cooldown=scaling.scale_in_cooldown_seconds,
-                scale_out_cooldown=scaling.scale_out_cooldown_seconds,
+            "invocations-per-instance",
+            target,
+            scaling.target_invocations_per_instance,
+            scale_in=scaling.scale_in_cooldown_seconds,
+            scale_out=scaling.scale_out_cooldown_seconds,
+            predefined_metric_specification=autoscaling.CfnScalingPolicy.PredefinedMetricSpecificationProperty(
+                predefined_metric_type="SageMakerVariantInvocationsPerInstance"
             ),
         )
-        self._conditional(policy)
 
     def _async_scaling(self) -> None:
         cfg = self.serving.async_
         target = self._scalable_target(0, cfg.max_instances)
-        backlog = autoscaling.CfnScalingPolicy(
-            self,
+        self._target_tracking(
             "BacklogPerInstance",
-            policy_name=f"{self.endpoint_name}-backlog-per-instance",
-            policy_type="TargetTrackingScaling",
-            scaling_target_id=target.ref,
-            target_tracking_scaling_policy_configuration=autoscaling.CfnScalingPolicy.TargetTrackingScalingPolicyConfigurationProperty(
-                target_value=cfg.target_backlog_per_instance,
-                customized_metric_specification=autoscaling.CfnScalingPolicy.CustomizedMetricSpecificationProperty(
-                    namespace="AWS/SageMaker",
-                    metric_name="ApproximateBacklogSizePerInstance",
-                    dimensions=[autoscaling.CfnScalingPolicy.MetricDimensionProperty(name="EndpointName", value=self.endpoint_name)],
-                    statistic="Average",
-                ),
-                scale_in_cooldown=cfg.scale_in_cooldown_seconds,
-                scale_out_cooldown=cfg.scale_out_cooldown_seconds,
+            "backlog-per-instance",
+            target,
+            cfg.target_backlog_per_instance,
+            scale_in=cfg.scale_in_cooldown_seconds,
+            scale_out=cfg.scale_out_cooldown_seconds,
+            customized_metric_specification=autoscaling.CfnScalingPolicy.CustomizedMetricSpecificationProperty(
+                namespace="AWS/SageMaker",
+                metric_name="ApproximateBacklogSizePerInstance",
+                dimensions=[autoscaling.CfnScalingPolicy.MetricDimensionProperty(name="EndpointName", value=self.endpoint_name)],
+                statistic="Average",
             ),
         )
-        self._conditional(backlog)
         # Target tracking cannot leave zero (a per-instance metric is undefined with no instance):
         # a step policy adds one instance as soon as requests wait with no capacity.
         from_zero = autoscaling.CfnScalingPolicy(
@@ -489,11 +485,6 @@ class ServedModel(Construct):
             "Tags": [{"Key": "mlops-loop:model", "Value": self.model_name}],
         }
         self.schedule_name = f"{name_prefix}-{self.model_name}-batch"
-        if len(self.schedule_name) > 64:
-            raise ValueError(
-                f"batch schedule name {self.schedule_name!r} exceeds 64 characters; shorten the project, "
-                "environment or model name"
-            )
         job = scheduled_sagemaker_job(
             self,
             kind="transform",

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 from pathlib import Path
 
 from aws_cdk import Stack
@@ -195,8 +196,10 @@ class TrainingPipeline(Construct):
         )
 
 
+@functools.lru_cache(maxsize=None)
 def xgboost_image_uri(region: str) -> str:
-    """SageMaker's stock XGBoost image in ``region`` (offline lookup in the SDK's tables)."""
+    """SageMaker's stock XGBoost image in ``region`` (offline lookup in the SDK's tables; once per region,
+    as every training, serving and monitor construct of a stage asks for it)."""
     with offline_sdk(region, "unused-default-bucket"):
         from sagemaker.core import image_uris
 

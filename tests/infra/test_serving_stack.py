@@ -170,6 +170,8 @@ def _modes_raw() -> dict:
     raw["models"]["linear-churn"] = realtime_variant(
         {"instance_type": "ml.m5.large", "rollout": {"strategy": "linear", "linear_step_percent": 25, "wait_minutes": 5}}
     )
+    # This one also opts into native Model Monitor (accounts that still have it).
+    raw["models"]["linear-churn"]["serving"]["native_model_monitor"] = True
     raw["models"]["fixed-churn"] = realtime_variant(
         {
             "instance_type": "ml.c5.xlarge",
@@ -883,3 +885,34 @@ def test_every_mode_is_deployed_by_approval_through_one_parameter_each(modes):
     for model in MODES_MODELS:
         gated = {k: v for k, v in _model_resources(modes.serving, model, MODES_MODELS).items() if v["Type"] in GATED_TYPES}
         assert gated and all(v["Condition"] == f"{pascal(model)}Deployed" for v in gated.values()), model
+
+
+# --------------------------------------------------------------------------------------------
+# The native Model Monitor opt-in, wired into the serving stack (linear-churn in `modes`)
+# --------------------------------------------------------------------------------------------
+NATIVE_TYPES = ["AWS::SageMaker::DataQualityJobDefinition", "AWS::SageMaker::ModelQualityJobDefinition",
+                "AWS::SageMaker::ModelBiasJobDefinition", "AWS::SageMaker::ModelExplainabilityJobDefinition"]
+
+
+def test_four_native_monitors_exist_only_once_a_version_serves(modes):
+    resources = modes.serving["Resources"]
+    native = {k: r for k, r in resources.items() if r["Type"] in NATIVE_TYPES or r["Type"] == "AWS::SageMaker::MonitoringSchedule"}
+    assert sorted(r["Type"] for r in native.values()) == sorted(NATIVE_TYPES + ["AWS::SageMaker::MonitoringSchedule"] * 4)
+    (endpoint_id,) = [k for k, r in resources.items() if k.startswith("LinearChurnEndpoint")]
+    for logical_id, resource in native.items():
+        assert logical_id.startswith("LinearChurnNativeMonitor")
+        assert resource["Condition"] == "LinearChurnDeployed"
+        assert endpoint_id in resource.get("DependsOn", [])
+
+
+def test_the_deployer_may_create_exactly_these_monitors_and_pass_only_their_role(modes):
+    resources = modes.serving["Resources"]
+    (policy,) = [r for k, r in resources.items() if k.startswith("DeployerAccess")]
+    sids = {s["Sid"]: s for s in policy["Properties"]["PolicyDocument"]["Statement"]}
+    assert "sagemaker:CreateMonitoringSchedule" in sids["NativeMonitorSchedulesLinearChurn"]["Action"]
+    schedules = {r["Properties"]["MonitoringScheduleName"] for r in resources.values() if r["Type"] == "AWS::SageMaker::MonitoringSchedule"}
+    assert {arn.rsplit("/", 1)[1] for arn in sids["NativeMonitorSchedulesLinearChurn"]["Resource"]} == {s.lower() for s in schedules}
+    passed = sids["PassNativeMonitorRoleLinearChurn"]
+    assert passed["Condition"] == {"StringEquals": {"iam:PassedToService": "sagemaker.amazonaws.com"}}
+    assert passed["Resource"]["Fn::GetAtt"][0].startswith("LinearChurnNativeMonitorRole")
+    assert not [sid for sid in sids if sid.startswith("NativeMonitor") and not sid.endswith("LinearChurn")]

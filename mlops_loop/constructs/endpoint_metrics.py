@@ -1,0 +1,40 @@
+"""The SageMaker endpoint metrics the rollback alarms, operational alarms and dashboard read."""
+
+from __future__ import annotations
+
+from typing import Optional
+
+from aws_cdk import Duration
+from aws_cdk import aws_cloudwatch as cloudwatch
+
+VARIANT = "AllTraffic"
+INVOCATION_NAMESPACE = "AWS/SageMaker"
+HOST_NAMESPACE = "/aws/sagemaker/Endpoints"  # CPUUtilization, MemoryUtilization
+
+
+def endpoint_metric(
+    endpoint: str,
+    name: str,
+    statistic: str,
+    *,
+    namespace: str = INVOCATION_NAMESPACE,
+    per_variant: bool = True,
+    period: Duration = Duration.minutes(1),
+) -> cloudwatch.Metric:
+    """``name`` of ``endpoint`` (and its one variant, unless ``per_variant`` is false), per ``period``."""
+    dims = {"EndpointName": endpoint, **({"VariantName": VARIANT} if per_variant else {})}
+    return cloudwatch.Metric(namespace=namespace, metric_name=name, dimensions_map=dims, statistic=statistic, period=period)
+
+
+def error_rate(endpoint: str, errors: str, label: str, *, period: Optional[Duration] = None) -> cloudwatch.MathExpression:
+    """Per minute, ``errors`` (e.g. ``Invocation5XXErrors``) as a percentage of invocations (0 with no traffic)."""
+    period = period or Duration.minutes(1)
+    return cloudwatch.MathExpression(
+        expression="100 * errors / MAX([invocations, 1])",
+        using_metrics={
+            "errors": endpoint_metric(endpoint, errors, "Sum", period=period),
+            "invocations": endpoint_metric(endpoint, "Invocations", "Sum", period=period),
+        },
+        label=label,
+        period=period,
+    )
