@@ -20,7 +20,7 @@ from typing import Any, Mapping
 import yaml
 from pydantic import ValidationError
 
-from .schema import AppConfig, EnvironmentConfig, ModelConfig, accelerator_problems
+from .schema import AppConfig, EnvironmentConfig, ModelConfig, accelerator_problems, multi_model_problems
 
 _NAMED_FIELD = re.compile(r"^([a-z_][a-z0-9_.]*): (.*)$", re.S)
 _TOP_LEVEL = {"project", "defaults", "models", "environments"}
@@ -74,6 +74,7 @@ def parse_config(raw: Any, *, source: str = "<config>") -> AppConfig:
                     f"allowed: {', '.join(sorted(model_section))}"
                 )
     problems.extend(accelerator_problems(models, environments))
+    problems.extend(multi_model_problems(models, environments))
     if problems:
         raise ConfigError(source, problems)
     try:

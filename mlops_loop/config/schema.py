@@ -16,7 +16,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator, model_valida
 from pipeline_code.catalog import DATASETS, FS_STRING
 
 from .instance_types import FRAMEWORKS, INSTANCE_TYPES, SUPPORTED_REGIONS
-from .serving import ServingConfig
+from .serving import MultiModelEndpointConfig, ServingConfig, _multi_model_endpoint_name
 
 _CRON = re.compile(r"^cron\((\S+) (\S+) (\S+) (\S+) (\S+) (\S+)\)$")
 _NAME = re.compile(r"^[a-z][a-z0-9-]{1,19}$")
@@ -151,8 +151,17 @@ class EnvironmentConfig(_Frozen):
     # Per model: the model's serving block with this environment's overrides merged in (the loader
     # does the merge, so every value here is complete and validated).
     serving: dict[str, ServingConfig] = {}
+    # Shared multi-model endpoints, by name; only those some model of this environment names are built.
+    multi_model_endpoints: dict[str, MultiModelEndpointConfig] = {}
 
     _name = field_validator("name")(_check_name)
+
+    @field_validator("multi_model_endpoints")
+    @classmethod
+    def _endpoint_names(cls, value: dict[str, MultiModelEndpointConfig]) -> dict[str, MultiModelEndpointConfig]:
+        for name in value:
+            _multi_model_endpoint_name(name)
+        return value
 
     @field_validator("region")
     @classmethod
@@ -248,7 +257,7 @@ class AppConfig(_Frozen):
                     f"environment {env.name!r}: models: references unknown model(s) {unknown}; "
                     f"allowed: {', '.join(sorted(self.models))}"
                 )
-        problems = accelerator_problems(self.models, self.environments)
+        problems = accelerator_problems(self.models, self.environments) + multi_model_problems(self.models, self.environments)
         if problems:
             raise ValueError("; ".join(problems))
         return self
@@ -259,6 +268,44 @@ class AppConfig(_Frozen):
     def serving_of(self, env: EnvironmentConfig, model: ModelConfig) -> ServingConfig:
         """The model's serving settings in ``env`` (its own block plus the environment's overrides)."""
         return env.serving.get(model.name, model.serving)
+
+    def multi_model_members(self, env: EnvironmentConfig) -> dict[str, tuple[ModelConfig, ...]]:
+        """Each multi-model endpoint ``env`` builds, with its member models (in ``env.models`` order)."""
+        return _members(self.models, env)
+
+
+def _members(models: dict[str, ModelConfig], env: EnvironmentConfig) -> dict[str, tuple[ModelConfig, ...]]:
+    members: dict[str, list[ModelConfig]] = {}
+    for model in (models[m] for m in env.models if m in models):
+        serving = env.serving.get(model.name, model.serving)
+        if serving.mode == "multi_model":
+            members.setdefault(serving.multi_model.endpoint, []).append(model)
+    return {name: tuple(group) for name, group in members.items()}
+
+
+def multi_model_problems(models: dict[str, ModelConfig], environments: dict[str, EnvironmentConfig]) -> list[str]:
+    """Models that name a multi-model endpoint their environment does not declare, and endpoints whose
+    members need different container images (one endpoint runs one image), one message per problem."""
+    problems = []
+    for env in environments.values():
+        for endpoint, members in _members(models, env).items():
+            if endpoint not in env.multi_model_endpoints:
+                declared = ", ".join(sorted(env.multi_model_endpoints)) or "(none)"
+                for model in members:
+                    problems.append(
+                        f"environment {env.name!r}: field 'serving.{model.name}.multi_model.endpoint': {endpoint!r} is not a "
+                        f"multi-model endpoint of this environment; allowed: {declared} — declare it under "
+                        f"'multi_model_endpoints' in the environment or in 'defaults'"
+                    )
+                continue
+            frameworks = sorted({m.framework for m in members})
+            if len(frameworks) > 1:
+                problems.append(
+                    f"environment {env.name!r}: field 'multi_model_endpoints.{endpoint}': its models need different images "
+                    f"({', '.join(f'{m.name}: {m.framework}' for m in members)}); one endpoint runs one container image — "
+                    "give each framework its own endpoint"
+                )
+    return problems
 
 
 _ACCELERATOR_LABELS = {"none": "a CPU", "gpu": "a GPU", "inferentia2": "an Inferentia2", "trainium": "a Trainium"}

@@ -10,13 +10,14 @@ failing a CloudFormation deployment.
 
 from __future__ import annotations
 
+import re
 from typing import Literal, Optional
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from .instance_types import INSTANCE_TYPES
 
-Mode = Literal["realtime", "serverless", "async", "batch"]
+Mode = Literal["realtime", "serverless", "async", "batch", "multi_model"]
 
 
 class _Frozen(BaseModel):
@@ -187,6 +188,28 @@ class BatchServing(_Frozen):
         return _check_cron(value)
 
 
+class MultiModelServing(_Frozen):
+    """Membership of a shared multi-model endpoint. Default: the endpoint named ``shared``, which the
+    environment (or ``defaults``) must declare under ``multi_model_endpoints``."""
+
+    endpoint: str = "shared"
+
+    @field_validator("endpoint")
+    @classmethod
+    def _endpoint_name(cls, value: str) -> str:
+        return _multi_model_endpoint_name(value)
+
+
+def _multi_model_endpoint_name(value: str) -> str:
+    # Part of the endpoint, alarm and S3 prefix names (<prefix>-mme-<name> stays within 63 characters).
+    if not re.fullmatch(r"[a-z][a-z0-9-]{0,29}", value):
+        raise ValueError(
+            f"{value!r} is not a valid multi-model endpoint name; allowed: 1-30 characters, lower-case letters, "
+            "digits and '-', starting with a letter"
+        )
+    return value
+
+
 class ServingAlarms(_Frozen):
     """Operational alarms on the endpoint; they notify people (they never roll back or retrain).
 
@@ -215,6 +238,7 @@ class ServingConfig(_Frozen):
     serverless: ServerlessServing = ServerlessServing()
     async_: AsyncServing = Field(default=AsyncServing(), alias="async")
     batch: BatchServing = BatchServing()
+    multi_model: MultiModelServing = MultiModelServing()
     alarms: ServingAlarms = ServingAlarms()
     # Opt-in for accounts that still have SageMaker Model Monitor and Clarify (closed to new
     # customers): the four native job definitions and schedules next to our own monitor.
@@ -237,7 +261,45 @@ class ServingConfig(_Frozen):
             "async": (self.async_.instance_type,),
             "batch": (self.batch.instance_type,),
             "serverless": (),
+            # The shared endpoint's type is the endpoint's setting (MultiModelEndpointConfig).
+            "multi_model": (),
         }[self.mode]
 
     def instance_type_field(self) -> str:
         return f"serving.{'async' if self.mode == 'async' else self.mode}.instance_type"
+
+
+_ACCELERATORS = {"gpu": "a GPU", "inferentia2": "an Inferentia2", "trainium": "a Trainium"}
+
+
+class MultiModelEndpointConfig(RealtimeServing):
+    """A multi-model endpoint: one fleet shared by every model whose ``serving.mode`` is
+    ``multi_model`` and whose ``serving.multi_model.endpoint`` names it (declared per environment under
+    ``multi_model_endpoints``, or for all of them under ``defaults``).
+
+    Default: as a real-time endpoint (ml.m5.large, autoscaling 1-4 at 200 invocations/instance/minute,
+    canary rollout with alarm rollback for changes of the endpoint itself), with SageMaker's model
+    cache on (models stay loaded between requests until memory is needed) and an alarm when the p99
+    wait for a model to load stays above 10 s for 15 minutes (the cache is thrashing). A new model *version* does
+    not touch the fleet: it is staged under its own key and switched to after a smoke test (see
+    ``MultiModelEndpoint``). Only CPU instance types: the stock framework images serve multi-model
+    endpoints on CPU (GPUs need Triton; Inferentia2 is not supported).
+    """
+
+    model_cache: bool = True
+    alarms: ServingAlarms = ServingAlarms()
+    # p99 time a request waits for its model to be downloaded and loaded. Persistently high means the
+    # fleet's memory cannot hold the models in use (they keep being evicted): size up or split.
+    max_model_loading_wait_p99_ms: int = Field(default=10_000, ge=1, le=3_600_000)
+
+    @field_validator("instance_type")
+    @classmethod
+    def _cpu_only(cls, value: str) -> str:
+        accelerator = INSTANCE_TYPES[value].accelerator if value in INSTANCE_TYPES else "none"
+        if accelerator != "none":
+            raise ValueError(
+                f"{value} is {_ACCELERATORS[accelerator]} instance; multi-model endpoints with the stock framework images run on "
+                "CPU instances only (GPU models need a Triton image, Inferentia2 is not supported); allowed: a CPU type, "
+                "e.g. ml.m5.large or ml.c5.xlarge"
+            )
+        return value

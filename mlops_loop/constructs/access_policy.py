@@ -86,6 +86,19 @@ class AccessPolicy(Construct):
             actions += ["kms:Encrypt", "kms:GenerateDataKey"]
         self.allow(sid, actions, [key.key_arn])
 
+    def allow_serving_runtime(self, *, repository_arn: str) -> None:
+        """What a model container on an endpoint or transform job needs: :meth:`allow_container_runtime`
+        with SageMaker's log groups, plus ``Metrics`` (PutMetricData in SageMaker's namespaces only)."""
+        self.allow_container_runtime(repository_arn=repository_arn, log_groups="/aws/sagemaker/*")
+        self.allow(
+            "Metrics",
+            ["cloudwatch:PutMetricData"],
+            ["*"],
+            conditions={"StringLike": {"cloudwatch:namespace": "/aws/sagemaker/*"}},
+            wildcard_reason="PutMetricData has no resource-level permissions; the namespace condition limits it "
+            "to SageMaker's endpoint metrics.",
+        )
+
     def allow_container_runtime(self, *, repository_arn: str, log_groups: str) -> None:
         """What a SageMaker job or endpoint role needs to run a stock image: an ECR token, pulls from
         ``repository_arn`` only, and log streams in the log groups matching ``log_groups``

@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import json
-from typing import Mapping
+from dataclasses import dataclass
+from typing import Mapping, Optional, Sequence
 
 from aws_cdk import Duration, RemovalPolicy, Stack
 from aws_cdk import aws_events as events
@@ -11,13 +12,28 @@ from aws_cdk import aws_events_targets as targets
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_kms as kms
 from aws_cdk import aws_logs as logs
+from aws_cdk import aws_s3 as s3
 from aws_cdk import aws_sns as sns
 from constructs import Construct
 
+from .access_policy import AccessPolicy, s3_arn
 from .handler_function import dead_letter_queue, handler_function
 
 # Stack states after which the previous version is still (or again) the one serving.
 FAILED_ROLLOUT_STATUSES = ("UPDATE_ROLLBACK_COMPLETE", "UPDATE_ROLLBACK_FAILED", "UPDATE_FAILED")
+
+
+@dataclass(frozen=True)
+class MultiModelDeployment:
+    """Where an approved version of ``model`` (package group ``group``) is staged for a multi-model endpoint:
+    copied from ``s3://<artifacts_bucket>/pipelines/<model>/...`` to ``s3://<artifacts_bucket>/<prefix><model>/v<N>.tar.gz``
+    and smoke-tested on ``endpoint_name`` before the stack switches the model's TargetModel."""
+
+    group: str
+    model: str
+    endpoint_name: str
+    artifacts_bucket: s3.IBucket
+    prefix: str
 
 
 class DeployOnApproval(Construct):
@@ -31,6 +47,9 @@ class DeployOnApproval(Construct):
       progress makes the invocation fail and retry (twice within an hour, then the dead-letter queue).
     * A rule tells people (``deploy_topic``) when an update of the serving stack fails or rolls back:
       the previous version is then still serving.
+    * Models on a multi-model endpoint (``deploy_multi_model``; default: none) are staged and
+      smoke-tested by the handler before the update (see :class:`MultiModelDeployment`); for those
+      it may read the model's artefacts, write its staging prefix and invoke that endpoint.
     """
 
     def __init__(
@@ -46,10 +65,14 @@ class DeployOnApproval(Construct):
         deploy_key: kms.IKey,
         deploy_log_retention: logs.RetentionDays,
         deploy_removal_policy: RemovalPolicy,
+        deploy_multi_model: Sequence[MultiModelDeployment] = (),
+        deploy_data_key: Optional[kms.IKey] = None,
     ) -> None:
         """``deploy_group_parameters`` maps each model package group name to its serving-stack parameter."""
         super().__init__(scope, construct_id)
         stack = Stack.of(self)
+        if deploy_multi_model and deploy_data_key is None:
+            raise ValueError("deploy_data_key: required with deploy_multi_model (staged artefacts are encrypted with the data key)")
         self.dead_letter_queue = dead_letter_queue(self, key=deploy_key, removal_policy=deploy_removal_policy, owner="deploy handler")
         stack_arn = stack.format_arn(service="cloudformation", resource="stack", resource_name=f"{deploy_serving_stack_name}/*")
         stack_arn_prefix = stack.format_arn(service="cloudformation", resource="stack", resource_name=f"{deploy_serving_stack_name}/")
@@ -65,11 +88,19 @@ class DeployOnApproval(Construct):
                 "MODEL_PARAMETERS": json.dumps(dict(deploy_group_parameters), sort_keys=True),
                 "DEPLOYER_ROLE_ARN": deploy_deployer_role.role_arn,
                 "NOTIFY_TOPIC_ARN": deploy_topic.topic_arn,
+                **({"MULTI_MODEL": json.dumps({
+                    m.group: {"model": m.model, "endpoint": m.endpoint_name, "bucket": m.artifacts_bucket.bucket_name,
+                              "prefix": m.prefix, "kms_key_id": deploy_data_key.key_arn}
+                    for m in deploy_multi_model
+                }, sort_keys=True)} if deploy_multi_model and deploy_data_key is not None else {}),
             },
             key=deploy_key,
             dead_letter_queue=self.dead_letter_queue,
             log_retention=deploy_log_retention,
             removal_policy=deploy_removal_policy,
+            # Staging copies a model.tar.gz and the smoke request may wait for a cold model load
+            # (the runtime client allows 70 s x 2 attempts); the stack update itself is asynchronous.
+            timeout=Duration.minutes(5) if deploy_multi_model else Duration.seconds(30),
             vpc_reason="The function only calls the SageMaker, CloudFormation and SNS APIs; the app deploys no VPC "
             "and the function reaches no private resource.",
         )
@@ -96,6 +127,8 @@ class DeployOnApproval(Construct):
             conditions={"StringEquals": {"iam:PassedToService": "cloudformation.amazonaws.com"}},
         )
         access.allow("Notify", ["sns:Publish"], [deploy_topic.topic_arn])
+        if deploy_multi_model and deploy_data_key is not None:
+            self._allow_multi_model(access, deploy_multi_model, deploy_data_key)
         self.function = built.function
 
         self.approvals = events.Rule(
@@ -157,3 +190,25 @@ class DeployOnApproval(Construct):
             ),
         )
         self.failed_rollouts.add_target(targets.SnsTopic(deploy_topic, dead_letter_queue=self.dead_letter_queue))
+
+    def _allow_multi_model(self, access: AccessPolicy, deployments: Sequence[MultiModelDeployment], key: kms.IKey) -> None:
+        """Stage (read the artefact, write its versioned copy) and smoke-test (invoke the shared endpoint)."""
+        stack = Stack.of(self)
+        for m in deployments:
+            sid = "".join(part.capitalize() for part in m.model.replace("_", "-").split("-"))
+            bucket = m.artifacts_bucket.bucket_name
+            access.allow_prefix(f"ReadArtifacts{sid}", bucket, f"pipelines/{m.model}/")
+            # Put, never delete: a staged version may be what a rollback returns to.
+            access.allow(f"Stage{sid}", ["s3:GetObject", "s3:PutObject", "s3:AbortMultipartUpload"],
+                         [s3_arn(self, bucket, f"{m.prefix}{m.model}/*")],
+                         wildcard_reason="One object per approved version of this model under its staging prefix.")
+            # Without ListBucket, HeadObject answers 403 instead of 404 for a version not staged yet.
+            access.allow(f"Stage{sid}List", ["s3:ListBucket"], [s3_arn(self, bucket)],
+                         conditions={"StringLike": {"s3:prefix": [f"{m.prefix}{m.model}/*"]}})
+        endpoints = sorted({m.endpoint_name for m in deployments})
+        access.allow(
+            "SmokeTest",
+            ["sagemaker:InvokeEndpoint", "sagemaker:DescribeEndpoint"],
+            [stack.format_arn(service="sagemaker", resource="endpoint", resource_name=name.lower()) for name in endpoints],
+        )
+        access.allow_key("DataKey", key)

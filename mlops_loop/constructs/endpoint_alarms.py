@@ -1,6 +1,8 @@
-"""Operational alarms and dashboard widgets for one model's endpoint (people, not the loop)."""
+"""Operational alarms and dashboard widgets for one endpoint (people, not the loop)."""
 
 from __future__ import annotations
+
+from typing import Optional
 
 from aws_cdk import Duration
 from aws_cdk import aws_cloudwatch as cloudwatch
@@ -9,19 +11,19 @@ from aws_cdk import aws_sns as sns
 from constructs import Construct
 
 from ..config.instance_types import INSTANCE_TYPES
-from ..config.serving import ServingConfig
+from ..config.serving import ServingAlarms
 from .endpoint_metrics import HOST_NAMESPACE, endpoint_metric, error_rate
-from .served_model import endpoint_name
 
 
 class EndpointAlarms(Construct):
     """Latency, 5xx/4xx rates, CPU and memory (instance-based modes), async backlog and, when
-    configured, low traffic for the endpoint ``<prefix>-<model>``; every alarm notifies ``alarms_topic``.
+    configured, low traffic for one endpoint (a model's, or a shared multi-model endpoint); every alarm
+    notifies ``alarms_topic``.
 
     The alarms exist before any version is approved (names and dimensions are fixed), with missing
     data *not breaching*: an endpoint that does not exist yet, or serves no traffic, is not an
-    incident. Batch models have no endpoint and get no alarms here (failed transform jobs are
-    reported by the monitor's empty-window health alarm).
+    incident. Batch models have no endpoint and get none (failed transform jobs are reported by the
+    monitor's empty-window health alarm).
     """
 
     def __init__(
@@ -29,18 +31,23 @@ class EndpointAlarms(Construct):
         scope: Construct,
         construct_id: str,
         *,
-        alarms_name_prefix: str,
-        alarms_model: str,
-        alarms_serving: ServingConfig,
+        alarms_endpoint_name: str,
+        alarms_title: str,
+        alarms_mode: str,
+        alarms_instance_type: Optional[str],
+        alarms_settings: ServingAlarms,
         alarms_topic: sns.ITopic,
+        alarms_max_model_loading_wait_ms: Optional[int] = None,
     ) -> None:
+        """``alarms_instance_type`` is None for serverless endpoints (no host metrics); ``alarms_title``
+        heads the dashboard widgets (the model, or the endpoint and its models);
+        ``alarms_max_model_loading_wait_ms`` (multi-model endpoints; default: no such alarm) alarms when
+        the p99 wait for a model to load stays above it for 15 minutes."""
         super().__init__(scope, construct_id)
         self.alarms: list[cloudwatch.Alarm] = []
         self.widgets: list[cloudwatch.IWidget] = []
-        if alarms_serving.mode == "batch":
-            return
-        cfg = alarms_serving.alarms
-        name = endpoint_name(alarms_name_prefix, alarms_model)
+        cfg = alarms_settings
+        name = alarms_endpoint_name
         notify = cw_actions.SnsAction(alarms_topic)
 
         def metric(metric_name: str, statistic: str, **kwargs) -> cloudwatch.Metric:
@@ -70,9 +77,7 @@ class EndpointAlarms(Construct):
               f"5xx responses above {cfg.max_error_rate_percent}% of requests for 5 minutes")
         alarm("client-errors", error_rate(name, "Invocation4XXErrors", "4xx rate (%)"), cfg.max_client_error_rate_percent,
               f"4xx responses above {cfg.max_client_error_rate_percent}% of requests for 5 minutes (callers send bad requests)")
-        instance_type = {"realtime": alarms_serving.realtime.instance_type, "async": alarms_serving.async_.instance_type}.get(
-            alarms_serving.mode
-        )
+        instance_type = alarms_instance_type
         if instance_type is not None:
             # CPUUtilization is summed over cores (400% on 4 vCPUs): compare per vCPU.
             vcpus = INSTANCE_TYPES[instance_type].vcpu
@@ -81,10 +86,16 @@ class EndpointAlarms(Construct):
                   f"CPU above {cfg.max_cpu_percent}% of {vcpus} vCPUs for 15 minutes", periods=3)
             alarm("memory", metric("MemoryUtilization", "Average", namespace=HOST_NAMESPACE, period=five), cfg.max_memory_percent,
                   f"memory above {cfg.max_memory_percent}% for 15 minutes", periods=3)
-        if alarms_serving.mode == "async":
+        if alarms_mode == "async":
             backlog = metric("ApproximateBacklogSize", "Average", per_variant=False, period=Duration.minutes(5))
             alarm("async-backlog", backlog, cfg.max_async_backlog,
                   f"more than {cfg.max_async_backlog} requests queued for 15 minutes", periods=3)
+        if alarms_max_model_loading_wait_ms is not None:
+            # Multi-model endpoints only; reported in microseconds like ModelLatency.
+            loading = metric("ModelLoadingWaitTime", "p99", period=Duration.minutes(5))
+            alarm("model-loading-wait", loading, alarms_max_model_loading_wait_ms * 1000,
+                  f"p99 wait for a model to load above {alarms_max_model_loading_wait_ms} ms for 15 minutes "
+                  "(models keep being evicted: more memory per instance, or split the endpoint)", periods=3)
         if cfg.min_invocations_per_hour is not None:
             hourly = metric("Invocations", "Sum", period=Duration.hours(1))
             alarm("low-traffic", hourly, cfg.min_invocations_per_hour,
@@ -92,15 +103,24 @@ class EndpointAlarms(Construct):
                   comparison=cloudwatch.ComparisonOperator.LESS_THAN_THRESHOLD)
         self.widgets = [
             cloudwatch.GraphWidget(
-                title=f"{alarms_model}: traffic and errors",
+                title=f"{alarms_title}: traffic and errors",
                 left=[metric("Invocations", "Sum")],
                 right=[metric("Invocation5XXErrors", "Sum"), metric("Invocation4XXErrors", "Sum")],
                 width=12,
             ),
             cloudwatch.GraphWidget(
-                title=f"{alarms_model}: model latency (µs)",
+                title=f"{alarms_title}: model latency (µs)",
                 left=[latency, metric("ModelLatency", "p50")],
                 left_annotations=[cloudwatch.HorizontalAnnotation(value=cfg.max_latency_p99_ms * 1000, label="alarm")],
                 width=12,
             ),
         ]
+        if alarms_max_model_loading_wait_ms is not None:
+            self.widgets.append(
+                cloudwatch.GraphWidget(
+                    title=f"{alarms_title}: model cache",
+                    left=[metric("ModelCacheHit", "Average"), metric("LoadedModelCount", "Maximum")],
+                    right=[metric("ModelLoadingWaitTime", "p99")],
+                    width=24,
+                )
+            )

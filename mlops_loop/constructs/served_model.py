@@ -19,7 +19,8 @@ from ..config.schema import ModelConfig
 from ..config.serving import Rollout, ServingConfig
 from ..nag import acknowledge
 from .access_policy import AccessPolicy, s3_arn
-from .endpoint_metrics import VARIANT, endpoint_metric, error_rate
+from .endpoint_fleet import blue_green, invocations_scaling, rollback_alarms, scalable_target, target_tracking
+from .endpoint_metrics import VARIANT
 from .scheduled_job import EXECUTION_ID, job_name_stem, scheduled_sagemaker_job
 
 # Where the model's own serving code lives inside model.tar.gz (written there by the training job),
@@ -114,15 +115,7 @@ class ServedModel(Construct):
             # Async endpoints and transform jobs also write their data capture, as this role.
             access.allow_prefix("Capture", bucket.bucket_name, inference_prefix(served_model_name, "capture"), write=True)
         access.allow_key("DataKey", served_key)
-        access.allow_container_runtime(repository_arn=served_image_repository_arn, log_groups="/aws/sagemaker/*")
-        access.allow(
-            "Metrics",
-            ["cloudwatch:PutMetricData"],
-            ["*"],
-            conditions={"StringLike": {"cloudwatch:namespace": "/aws/sagemaker/*"}},
-            wildcard_reason="PutMetricData has no resource-level permissions; the namespace condition limits it "
-            "to SageMaker's endpoint metrics.",
-        )
+        access.allow_serving_runtime(repository_arn=served_image_repository_arn)
 
         # --- the model: the approved package version, plus how to run our serving code.
         environment = dict(SERVING_ENVIRONMENT)
@@ -165,16 +158,7 @@ class ServedModel(Construct):
             "Endpoint",
             endpoint_name=self.endpoint_name,
             endpoint_config_name=self.endpoint_config.attr_endpoint_config_name,
-            deployment_config=sagemaker.CfnEndpoint.DeploymentConfigProperty(
-                blue_green_update_policy=sagemaker.CfnEndpoint.BlueGreenUpdatePolicyProperty(
-                    traffic_routing_configuration=self._traffic_routing(rollout),
-                    termination_wait_in_seconds=rollout.termination_wait_minutes * 60,
-                    maximum_execution_timeout_in_seconds=rollout.timeout_seconds,
-                ),
-                auto_rollback_configuration=sagemaker.CfnEndpoint.AutoRollbackConfigProperty(
-                    alarms=[sagemaker.CfnEndpoint.AlarmProperty(alarm_name=a.alarm_name) for a in self.rollback_alarms]
-                ),
-            ),
+            deployment_config=blue_green(rollout, self.rollback_alarms),
         )
         self._conditional(self.endpoint)
         self._label(self.endpoint)
@@ -197,25 +181,6 @@ class ServedModel(Construct):
     def _rollout_config(self) -> Rollout:
         return {"realtime": self.serving.realtime.rollout, "serverless": self.serving.serverless.rollout,
                 "async": self.serving.async_.rollout}[self.mode]
-
-    @staticmethod
-    def _traffic_routing(rollout: Rollout) -> sagemaker.CfnEndpoint.TrafficRoutingConfigProperty:
-        wait = rollout.wait_minutes * 60
-        if rollout.strategy == "canary":
-            return sagemaker.CfnEndpoint.TrafficRoutingConfigProperty(
-                type="CANARY",
-                wait_interval_in_seconds=wait,
-                canary_size=sagemaker.CfnEndpoint.CapacitySizeProperty(type="CAPACITY_PERCENT", value=rollout.canary_percent),
-            )
-        if rollout.strategy == "linear":
-            return sagemaker.CfnEndpoint.TrafficRoutingConfigProperty(
-                type="LINEAR",
-                wait_interval_in_seconds=wait,
-                linear_step_size=sagemaker.CfnEndpoint.CapacitySizeProperty(
-                    type="CAPACITY_PERCENT", value=rollout.linear_step_percent
-                ),
-            )
-        return sagemaker.CfnEndpoint.TrafficRoutingConfigProperty(type="ALL_AT_ONCE", wait_interval_in_seconds=wait)
 
     def _endpoint_config(self, bucket: s3.IBucket, key: kms.IKey, notification_key: kms.IKey) -> sagemaker.CfnEndpointConfig:
         serving = self.serving
@@ -304,102 +269,27 @@ class ServedModel(Construct):
 
     def _rollback_alarms(self, name_prefix: str, rollout: Rollout) -> list[cloudwatch.Alarm]:
         assert self.endpoint_name is not None
-        errors_name, latency_name = rollout_alarm_names(name_prefix, self.model_name)
-        alarms = [
-            cloudwatch.Alarm(
-                self,
-                "RolloutErrors",
-                alarm_name=errors_name,
-                alarm_description=f"Rolls back a deployment of {self.endpoint_name}: 5xx rate above "
-                f"{rollout.max_error_rate_percent}% for 2 of 3 minutes",
-                metric=error_rate(self.endpoint_name, "Invocation5XXErrors", "5xx error rate (%)"),
-                threshold=rollout.max_error_rate_percent,
-                evaluation_periods=3,
-                datapoints_to_alarm=2,
-                comparison_operator=cloudwatch.ComparisonOperator.GREATER_THAN_THRESHOLD,
-                treat_missing_data=cloudwatch.TreatMissingData.NOT_BREACHING,
-            ),
-            cloudwatch.Alarm(
-                self,
-                "RolloutLatency",
-                alarm_name=latency_name,
-                alarm_description=f"Rolls back a deployment of {self.endpoint_name}: p99 model latency above "
-                f"{rollout.max_latency_p99_ms} ms for 2 of 3 minutes",
-                # ModelLatency is reported in microseconds.
-                metric=endpoint_metric(self.endpoint_name, "ModelLatency", "p99"),
-                threshold=rollout.max_latency_p99_ms * 1000,
-                evaluation_periods=3,
-                datapoints_to_alarm=2,
-                comparison_operator=cloudwatch.ComparisonOperator.GREATER_THAN_THRESHOLD,
-                treat_missing_data=cloudwatch.TreatMissingData.NOT_BREACHING,
-            ),
-        ]
-        for alarm in alarms:
-            self._conditional(alarm.node.default_child)
-            acknowledge(
-                alarm,
-                "The action of this alarm is SageMaker's automatic rollback, which watches it during a rollout; "
-                "people hear of a rolled-back deployment from the serving stack's failed-update notification.",
-                "NIST.800.53.R5-CloudWatchAlarmAction",
-            )
-        return alarms
-
-    def _scalable_target(self, min_capacity: int, max_capacity: int) -> autoscaling.CfnScalableTarget:
-        target = autoscaling.CfnScalableTarget(
-            self,
-            "ScalableTarget",
-            service_namespace="sagemaker",
-            resource_id=f"endpoint/{self.endpoint_name}/variant/{VARIANT}",
-            scalable_dimension="sagemaker:variant:DesiredInstanceCount",
-            min_capacity=min_capacity,
-            max_capacity=max_capacity,
-        )
-        self._conditional(target)
-        target.node.add_dependency(self.endpoint)
-        return target
-
-    def _target_tracking(
-        self, construct_id: str, name: str, target: autoscaling.CfnScalableTarget, value: float, *, scale_in: int,
-        scale_out: int, **metric: object,
-    ) -> autoscaling.CfnScalingPolicy:
-        """A conditional target-tracking policy ``<endpoint>-<name>`` keeping ``metric`` at ``value``."""
-        policy = autoscaling.CfnScalingPolicy(
-            self,
-            construct_id,
-            policy_name=f"{self.endpoint_name}-{name}",
-            policy_type="TargetTrackingScaling",
-            scaling_target_id=target.ref,
-            target_tracking_scaling_policy_configuration=autoscaling.CfnScalingPolicy.TargetTrackingScalingPolicyConfigurationProperty(
-                target_value=value, scale_in_cooldown=scale_in, scale_out_cooldown=scale_out, **metric
-            ),
-        )
-        self._conditional(policy)
-        return policy
+        return rollback_alarms(self, endpoint_name=self.endpoint_name, rollout=rollout, condition=self._condition,
+                               alarm_names=rollout_alarm_names(name_prefix, self.model_name))
 
     def _realtime_scaling(self) -> None:
         scaling = self.serving.realtime.autoscaling
-        assert scaling is not None
-        target = self._scalable_target(scaling.min_instances, scaling.max_instances)
-        self._target_tracking(
-            "InvocationsPerInstance",
-            "invocations-per-instance",
-            target,
-            scaling.target_invocations_per_instance,
-            scale_in=scaling.scale_in_cooldown_seconds,
-            scale_out=scaling.scale_out_cooldown_seconds,
-            predefined_metric_specification=autoscaling.CfnScalingPolicy.PredefinedMetricSpecificationProperty(
-                predefined_metric_type="SageMakerVariantInvocationsPerInstance"
-            ),
-        )
+        assert scaling is not None and self.endpoint_name is not None
+        invocations_scaling(self, endpoint_name=self.endpoint_name, endpoint=self.endpoint, scaling=scaling,
+                            condition=self._condition)
 
     def _async_scaling(self) -> None:
         cfg = self.serving.async_
-        target = self._scalable_target(0, cfg.max_instances)
-        self._target_tracking(
+        assert self.endpoint_name is not None
+        target = scalable_target(self, endpoint_name=self.endpoint_name, endpoint=self.endpoint, min_capacity=0,
+                                 max_capacity=cfg.max_instances, condition=self._condition)
+        target_tracking(
+            self,
             "BacklogPerInstance",
-            "backlog-per-instance",
-            target,
-            cfg.target_backlog_per_instance,
+            policy_name=f"{self.endpoint_name}-backlog-per-instance",
+            target=target,
+            value=cfg.target_backlog_per_instance,
+            condition=self._condition,
             scale_in=cfg.scale_in_cooldown_seconds,
             scale_out=cfg.scale_out_cooldown_seconds,
             customized_metric_specification=autoscaling.CfnScalingPolicy.CustomizedMetricSpecificationProperty(

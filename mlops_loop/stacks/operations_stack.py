@@ -12,7 +12,8 @@ from aws_cdk import aws_sns as sns
 from constructs import Construct
 
 from ..config import EnvironmentConfig
-from ..constructs.deploy_on_approval import DeployOnApproval
+from ..config.serving import ServingAlarms
+from ..constructs.deploy_on_approval import DeployOnApproval, MultiModelDeployment
 from ..constructs.drift_monitor import DriftMonitor
 from ..constructs.job_code import JobCode
 from ..constructs.endpoint_alarms import EndpointAlarms
@@ -84,6 +85,8 @@ class OperationsStack(Stack):
             alarms_trigger_function=self.trigger.function,
             alarms_dead_letter_queue=self.trigger.dead_letter_queue,
         )
+        lake = ops_storage.lake
+        inference, artifacts = lake.reference(self, "inference"), lake.reference(self, "artifacts")
         self.deploy = DeployOnApproval(
             self,
             "DeployOnApproval",
@@ -98,19 +101,29 @@ class OperationsStack(Stack):
             deploy_key=self.key,
             deploy_log_retention=RETENTION[ops_env.log_retention_days],
             deploy_removal_policy=removal,
+            deploy_multi_model=[
+                MultiModelDeployment(
+                    group=ops_storage.registry.group_names[member],
+                    model=member,
+                    endpoint_name=mme.endpoint_name,
+                    artifacts_bucket=artifacts,
+                    prefix=mme.staging_prefix,
+                )
+                for mme in ops_serving.multi_model_endpoints.values()
+                for member in mme.member_names
+            ],
+            deploy_data_key=lake.key,
         )
         self.monitors: dict[str, DriftMonitor] = {}
         code = JobCode(self, "Code")
-        lake = ops_storage.lake
-        inference, artifacts = lake.reference(self, "inference"), lake.reference(self, "artifacts")
-        for model, served in ops_serving.models.items():
+        for model, (model_config, serving) in ops_serving.serving_configs.items():
             self.monitors[model] = DriftMonitor(
                 self,
                 f"{pascal(model)}Monitor",
                 monitor_name_prefix=ops_name_prefix,
                 monitor_environment=ops_env.name,
-                monitor_model=served.model_config,
-                monitor_mode=served.mode,
+                monitor_model=model_config,
+                monitor_mode=serving.mode,
                 monitor_settings=ops_env.monitoring,
                 monitor_instance_type=ops_env.training.processing_instance_type,
                 monitor_serving_stack_name=ops_serving.stack_name,
@@ -122,17 +135,15 @@ class OperationsStack(Stack):
             )
         self.endpoint_alarms: dict[str, EndpointAlarms] = {}
         for model, served in ops_serving.models.items():
-            endpoint_alarms = EndpointAlarms(
-                self,
-                f"{pascal(model)}Endpoint",
-                alarms_name_prefix=ops_name_prefix,
-                alarms_model=model,
-                alarms_serving=served.serving,
-                alarms_topic=self.topic,
-            )
-            self.endpoint_alarms[model] = endpoint_alarms
-            if endpoint_alarms.widgets:
-                self.alarms.dashboard.add_widgets(*endpoint_alarms.widgets)
+            if served.endpoint_name is None:  # batch: no endpoint
+                continue
+            self._endpoint_alarms(model, f"{pascal(model)}Endpoint", served.endpoint_name, model, served.mode,
+                                  served.serving.instance_types[0] if served.serving.instance_types else None,
+                                  served.serving.alarms, None)
+        for endpoint, mme in ops_serving.multi_model_endpoints.items():
+            self._endpoint_alarms(endpoint, f"{pascal(endpoint)}MultiModelEndpoint", mme.endpoint_name,
+                                  f"{mme.endpoint_name} ({', '.join(mme.member_names)})", "multi_model",
+                                  mme.config.instance_type, mme.config.alarms, mme.config.max_model_loading_wait_p99_ms)
         self._deploy_alarms()
         failures = events.Rule(
             self,
@@ -155,6 +166,22 @@ class OperationsStack(Stack):
         CfnOutput(self, "RetrainTriggerFunction", value=self.trigger.function.function_name)
         CfnOutput(self, "DeployFunction", value=self.deploy.function.function_name)
         CfnOutput(self, "Dashboard", value=self.alarms.dashboard.dashboard_name)
+
+    def _endpoint_alarms(self, key: str, construct_id: str, endpoint_name: str, title: str, mode: str,
+                         instance_type: str | None, settings: ServingAlarms, loading_wait_ms: int | None) -> None:
+        endpoint_alarms = EndpointAlarms(
+            self,
+            construct_id,
+            alarms_endpoint_name=endpoint_name,
+            alarms_title=title,
+            alarms_mode=mode,
+            alarms_instance_type=instance_type,
+            alarms_settings=settings,
+            alarms_topic=self.topic,
+            alarms_max_model_loading_wait_ms=loading_wait_ms,
+        )
+        self.endpoint_alarms[key] = endpoint_alarms
+        self.alarms.dashboard.add_widgets(*endpoint_alarms.widgets)
 
     def _deploy_alarms(self) -> None:
         """The deploy handler failing, or approvals it could not process, page people."""

@@ -11,9 +11,10 @@ from constructs import Construct
 from ..config import EnvironmentConfig, ModelConfig
 from ..config.serving import ServingConfig
 from ..constructs.access_policy import AccessPolicy
+from ..constructs.multi_model_endpoint import MultiModelEndpoint, MultiModelMember, target_model_parameter_name
 from ..constructs.native_model_monitor import NativeModelMonitor
-from ..constructs.served_model import ServedModel
-from ..constructs.training_pipeline import xgboost_repository_arn
+from ..constructs.served_model import ServedModel, inference_prefix
+from ..constructs.training_pipeline import xgboost_image_uri, xgboost_repository_arn
 from ..naming import pascal
 from .storage_stack import StorageStack
 
@@ -77,6 +78,9 @@ class ServingStack(Stack):
         deployer = AccessPolicy(self, "DeployerAccess", access_role=self.deployer_role, access_description=f"{serving_name_prefix} serving deployments")
         self.models: dict[str, ServedModel] = {}
         self.parameters: dict[str, CfnParameter] = {}
+        # Every model this stack serves, whatever its mode (the Operations stack monitors each one).
+        self.serving_configs: dict[str, tuple[ModelConfig, ServingConfig]] = {}
+        members: dict[str, list[MultiModelMember]] = {}
         for model, serving in serving_models:
             group = registry.group_names[model.name].lower()
             parameter = CfnParameter(
@@ -91,6 +95,13 @@ class ServingStack(Stack):
             condition = CfnCondition(
                 self, f"{pascal(model.name)}Deployed", expression=Fn.condition_not(Fn.condition_equals(parameter.value_as_string, ""))
             )
+            self.parameters[model.name] = parameter
+            self.serving_configs[model.name] = (model, serving)
+            if serving.mode == "multi_model":
+                members.setdefault(serving.multi_model.endpoint, []).append(
+                    MultiModelMember(model=model, serving=serving, package_arn=parameter.value_as_string, condition=condition)
+                )
+                continue
             served = ServedModel(
                 self,
                 pascal(model.name),
@@ -105,7 +116,6 @@ class ServingStack(Stack):
                 served_image_repository_arn=image_repository,
                 served_notification_key=serving_storage.ops_key,
             )
-            self.parameters[model.name] = parameter
             self.models[model.name] = served
             self._allow_deploy(deployer, served, registry.package_arns(model.name))
             if serving.native_model_monitor:
@@ -114,6 +124,31 @@ class ServingStack(Stack):
             if served.endpoint_name:
                 CfnOutput(self, f"{pascal(model.name)}EndpointName", value=served.endpoint_name)
             CfnOutput(self, f"{pascal(model.name)}CaptureUri", value=served.capture_uri)
+        self.multi_model_endpoints: dict[str, MultiModelEndpoint] = {}
+        for endpoint, group in members.items():
+            mme = MultiModelEndpoint(
+                self,
+                f"{pascal(endpoint)}MultiModel",
+                mme_name_prefix=serving_name_prefix,
+                mme_endpoint=endpoint,
+                mme_config=serving_env.multi_model_endpoints[endpoint],
+                mme_members=group,
+                mme_key=lake.key,
+                mme_artifacts_bucket=artifacts,
+                mme_inference_bucket=inference,
+                mme_image_uri=xgboost_image_uri(serving_env.region),
+                mme_image_repository_arn=image_repository,
+                # The bootstrap tarball is an asset: kept in Storage so this stack stays asset-free.
+                mme_asset_scope=serving_storage,
+            )
+            self.multi_model_endpoints[endpoint] = mme
+            self._allow_multi_model_deploy(deployer, mme)
+            for member in group:
+                name = member.model.name
+                CfnOutput(self, f"{pascal(name)}Mode", value="multi_model")
+                CfnOutput(self, f"{pascal(name)}EndpointName", value=mme.endpoint_name)
+                CfnOutput(self, f"{pascal(name)}TargetModelParameter", value=target_model_parameter_name(serving_name_prefix, name))
+                CfnOutput(self, f"{pascal(name)}CaptureUri", value=f"s3://{inference.bucket_name}/{inference_prefix(name, 'capture')}")
         self._allow_deploy_common(deployer, lake.key, serving_storage.stack_name)
         CfnOutput(self, "DeployerRoleArn", value=self.deployer_role.role_arn)
 
@@ -122,35 +157,9 @@ class ServingStack(Stack):
         deployer.allow(f"ReadPackage{sid}", ["sagemaker:DescribeModelPackage"], [package_arns],
                        wildcard_reason="Any version of this model's group may be approved; the parameter pattern "
                        "restricts the stack to that group.")
-        deployer.allow(
-            f"PassServingRole{sid}",
-            ["iam:PassRole"],
-            [served.role.role_arn],
-            conditions={"StringEquals": {"iam:PassedToService": "sagemaker.amazonaws.com"}},
-        )
+        self._allow_pass_serving_role(deployer, sid, served.role)
         if served.endpoint_name:
-            deployer.allow(
-                f"Endpoint{sid}",
-                ["sagemaker:CreateEndpoint", "sagemaker:UpdateEndpoint", "sagemaker:DeleteEndpoint", "sagemaker:DescribeEndpoint",
-                 "sagemaker:UpdateEndpointWeightsAndCapacities", "sagemaker:AddTags", "sagemaker:DeleteTags",
-                 "sagemaker:ListTags"],
-                [self.format_arn(service="sagemaker", resource="endpoint", resource_name=served.endpoint_name.lower())],
-            )
-            deployer.allow(
-                f"Alarms{sid}",
-                ["cloudwatch:PutMetricAlarm", "cloudwatch:DeleteAlarms", "cloudwatch:DescribeAlarms",
-                 "cloudwatch:TagResource", "cloudwatch:UntagResource"],
-                [
-                    self.format_arn(service="cloudwatch", resource="alarm", resource_name=name,
-                                    arn_format=ArnFormat.COLON_RESOURCE_NAME)
-                    for name in (f"{served.endpoint_name}-*",
-                                 # Target tracking creates (and deletes) its own alarms, checked
-                                 # against the caller's CloudWatch permissions.
-                                 f"TargetTracking-endpoint/{served.endpoint_name}/variant/*")
-                ],
-                wildcard_reason="Every alarm of the endpoint (rollback, scale-from-zero) is named after it; target "
-                "tracking names its alarms after the endpoint's scalable target with a generated suffix.",
-            )
+            self._allow_endpoint(deployer, sid, served.endpoint_name)
         else:
             deployer.allow(
                 f"PassSchedulerRole{sid}",
@@ -163,6 +172,54 @@ class ServingStack(Stack):
                 ["scheduler:CreateSchedule", "scheduler:UpdateSchedule", "scheduler:DeleteSchedule", "scheduler:GetSchedule"],
                 [self.format_arn(service="scheduler", resource="schedule", resource_name=f"default/{served.schedule_name}")],
             )
+
+    @staticmethod
+    def _allow_pass_serving_role(deployer: AccessPolicy, sid: str, role: iam.IRole) -> None:
+        deployer.allow(
+            f"PassServingRole{sid}",
+            ["iam:PassRole"],
+            [role.role_arn],
+            conditions={"StringEquals": {"iam:PassedToService": "sagemaker.amazonaws.com"}},
+        )
+
+    def _allow_endpoint(self, deployer: AccessPolicy, sid: str, endpoint_name: str) -> None:
+        """Create, update and delete the endpoint ``endpoint_name`` and its alarms."""
+        deployer.allow(
+            f"Endpoint{sid}",
+            ["sagemaker:CreateEndpoint", "sagemaker:UpdateEndpoint", "sagemaker:DeleteEndpoint", "sagemaker:DescribeEndpoint",
+             "sagemaker:UpdateEndpointWeightsAndCapacities", "sagemaker:AddTags", "sagemaker:DeleteTags",
+             "sagemaker:ListTags"],
+            [self.format_arn(service="sagemaker", resource="endpoint", resource_name=endpoint_name.lower())],
+        )
+        deployer.allow(
+            f"Alarms{sid}",
+            ["cloudwatch:PutMetricAlarm", "cloudwatch:DeleteAlarms", "cloudwatch:DescribeAlarms",
+             "cloudwatch:TagResource", "cloudwatch:UntagResource"],
+            [
+                self.format_arn(service="cloudwatch", resource="alarm", resource_name=name,
+                                arn_format=ArnFormat.COLON_RESOURCE_NAME)
+                for name in (f"{endpoint_name}-*",
+                             # Target tracking creates (and deletes) its own alarms, checked
+                             # against the caller's CloudWatch permissions.
+                             f"TargetTracking-endpoint/{endpoint_name}/variant/*")
+            ],
+            wildcard_reason="Every alarm of the endpoint (rollback, scale-from-zero) is named after it; target "
+            "tracking names its alarms after the endpoint's scalable target with a generated suffix.",
+        )
+
+    def _allow_multi_model_deploy(self, deployer: AccessPolicy, mme: MultiModelEndpoint) -> None:
+        """The shared endpoint (created with the first approved member) and each member's TargetModel parameter."""
+        sid = pascal(mme.endpoint_name.removeprefix(f"{self.name_prefix}-"))
+        self._allow_pass_serving_role(deployer, sid, mme.role)
+        self._allow_endpoint(deployer, sid, mme.endpoint_name)
+        deployer.allow(
+            f"TargetModels{sid}",
+            ["ssm:PutParameter", "ssm:DeleteParameter", "ssm:GetParameters", "ssm:AddTagsToResource",
+             "ssm:RemoveTagsFromResource", "ssm:ListTagsForResource"],
+            [self.format_arn(service="ssm", resource="parameter",
+                             resource_name=target_model_parameter_name(self.name_prefix, m).lstrip("/"))
+             for m in mme.member_names],
+        )
 
     def _native_monitor(self, deployer: AccessPolicy, model: ModelConfig, served: ServedModel, condition: CfnCondition,
                         env: EnvironmentConfig, storage: StorageStack, inference: Any) -> None:

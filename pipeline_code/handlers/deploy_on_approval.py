@@ -26,7 +26,20 @@ in progress raises :class:`StackBusyError` so Lambda's asynchronous retries (the
 queue) keep the later approval. A malformed event is logged and dropped (returned, not raised), so a
 bad payload cannot cause a retry storm. Every decision is logged as one JSON line and returned.
 
-Runs on the stock Lambda Python runtime: standard library and boto3 only, no other project module.
+**Multi-model endpoint (MME) members** (``MULTI_MODEL``): models sharing one MME have no blue/green
+rollout per model - the stack update only switches the ``TargetModel`` clients use (an SSM parameter
+the serving stack derives from the same ``<PascalModel>ModelPackageArn``). So before ``UpdateStack``
+the handler stages the version's ``model.tar.gz`` under its own key ``<prefix><model>/v<N>.tar.gz``
+(SSE-KMS; never overwritten, since the MME caches models by that name; a rollback re-uses the key
+staged earlier) and, when the endpoint is ``InService``, smoke-tests the new key on the live
+endpoint, which no client uses yet: one request with every feature missing must return one score
+in [0, 1]. That test is the safety gate: a failed staging or smoke test refuses the version
+(people are told, the stack is untouched). A missing endpoint (the update creates it) or a
+``Failed`` one is updated without a smoke test; any other endpoint status raises
+:class:`StackBusyError`. See :mod:`multi_model` (a sibling module packaged with this one).
+
+Runs on the stock Lambda Python runtime: standard library and boto3 only, no other project module
+than its siblings in ``pipeline_code/handlers``.
 """
 
 from __future__ import annotations
@@ -41,7 +54,13 @@ import re
 from typing import Any, Dict, Iterable, List, Mapping, Optional
 
 import boto3
+from botocore.config import Config
 from botocore.exceptions import ClientError
+
+try:  # imported as pipeline_code.handlers.deploy_on_approval (tests, the rollback CLI)
+    from . import multi_model as mme
+except ImportError:  # the Lambda package: pipeline_code/handlers is the code root
+    import multi_model as mme  # type: ignore[no-redef]
 
 LOG = logging.getLogger(__name__)
 LOG.setLevel(logging.INFO)
@@ -54,6 +73,12 @@ CAPABILITIES = ["CAPABILITY_IAM", "CAPABILITY_NAMED_IAM"]
 BROKEN_STATUSES = ("Failed", "Deleting")
 _TOKEN_UNSAFE = re.compile(r"[^A-Za-z0-9-]")
 _NO_UPDATES = "No updates are to be performed"
+# Fields of one MULTI_MODEL entry (group -> this).
+MULTI_MODEL_FIELDS = ("model", "endpoint", "bucket", "prefix", "kms_key_id")
+_MODEL_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
+_BUCKET_NAME = re.compile(r"^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$")
+# An MME loads a model on its first request (download + unpack): allow for that, retry once more.
+RUNTIME_CONFIG = Config(connect_timeout=10, read_timeout=70, retries={"mode": "standard", "max_attempts": 2})
 
 
 class StackBusyError(RuntimeError):
@@ -79,7 +104,8 @@ class _Malformed(ValueError):
 class Version:
     """One model package version as the deploy logic sees it.
 
-    ``containers`` and ``last_modified`` are known only for described versions (``None`` otherwise).
+    ``containers``, ``last_modified`` and ``model_data_url`` (the first container's artefact) are
+    known only for described versions (``None`` otherwise).
     """
 
     group: str
@@ -91,6 +117,7 @@ class Version:
     last_modified: Optional[dt.datetime] = None
     approval_description: str = ""
     containers: Optional[int] = None
+    model_data_url: Optional[str] = None
 
     @property
     def approved_at(self) -> dt.datetime:
@@ -205,8 +232,21 @@ def client_token(version: Version) -> str:
 # --- the handler ----------------------------------------------------------------------------------------
 
 
-def handler(event: Any, context: Any = None, *, sagemaker: Any = None, cloudformation: Any = None, sns: Any = None) -> Dict[str, Any]:
-    """Lambda entry point; the three clients are injectable for tests (default: boto3 clients of the function's region)."""
+def handler(
+    event: Any,
+    context: Any = None,
+    *,
+    sagemaker: Any = None,
+    cloudformation: Any = None,
+    sns: Any = None,
+    s3: Any = None,
+    runtime: Any = None,
+) -> Dict[str, Any]:
+    """Lambda entry point; the clients are injectable for tests (default: boto3 clients of the function's region).
+
+    ``s3`` and ``runtime`` (sagemaker-runtime) are used, and by default created, only for groups in
+    ``MULTI_MODEL``.
+    """
     settings = _settings()
     try:
         decision = reconcile(
@@ -214,6 +254,8 @@ def handler(event: Any, context: Any = None, *, sagemaker: Any = None, cloudform
             sagemaker=sagemaker or boto3.client("sagemaker"),
             cloudformation=cloudformation or boto3.client("cloudformation"),
             sns=sns or (boto3.client("sns") if settings["topic"] else None),
+            s3=s3,
+            runtime=runtime,
             **settings,
         )
     except StackBusyError as busy:
@@ -233,11 +275,16 @@ def reconcile(
     parameters: Mapping[str, str],
     role_arn: str,
     topic: Optional[str],
+    multi_model: Optional[Mapping[str, Mapping[str, str]]] = None,
+    s3: Any = None,
+    runtime: Any = None,
 ) -> Dict[str, Any]:
     """Bring the serving stack's parameter for the event's group to the desired version.
 
     Returns ``{"deployed": bool, "outcome": str, "reason": str, ...}``; calls ``UpdateStack`` at most
     once; raises :class:`StackBusyError` when the stack is mid-operation and would have to change.
+    For a group in ``multi_model`` (default: none) the version is staged and smoke-tested first
+    (:func:`_gate_multi_model`); ``s3`` and ``runtime`` default to boto3 clients created only then.
     """
     try:
         group, seen = _parse(event)
@@ -300,6 +347,14 @@ def reconcile(
         reason = f"stack {stack} is {status}; v{desired.version} of {group} will be deployed on retry"
         raise StackBusyError(reason, {**base, "deployed": False, "outcome": "retry", "reason": reason})
 
+    member = (multi_model or {}).get(group)
+    if member is not None:
+        refused = _gate_multi_model(
+            member, desired, base, notify, serving_arn=serving_arn, sagemaker=sagemaker, s3=s3, runtime=runtime
+        )
+        if refused is not None:
+            return refused
+
     token = client_token(desired)
     try:
         cloudformation.update_stack(
@@ -318,10 +373,16 @@ def reconcile(
             return {**base, "deployed": False, "outcome": "unchanged", "reason": "CloudFormation: no updates are to be performed"}
         notify(f"deploying v{desired.version} failed to start", f"UpdateStack on {stack} failed: {error}")
         raise
+    if member is not None:
+        rollout = (
+            f"Clients of the multi-model endpoint {member['endpoint']} switch to TargetModel {base['target_model']} "
+            f"when the update completes (smoke test: {base['smoke_test']})."
+        )
+    else:
+        rollout = "CloudFormation runs the blue/green rollout and rolls back on alarm."
     notify(
         f"deploying v{desired.version} (was {_label(serving_arn)})",
-        f"Updating {stack}: {parameter} {_label(serving_arn)} -> v{desired.version} ({desired.arn}). "
-        "CloudFormation runs the blue/green rollout and rolls back on alarm.",
+        f"Updating {stack}: {parameter} {_label(serving_arn)} -> v{desired.version} ({desired.arn}). {rollout}",
     )
     return {
         **base,
@@ -330,6 +391,75 @@ def reconcile(
         "reason": f"{_label(serving_arn)} -> v{desired.version}",
         "token": token,
     }
+
+
+def _gate_multi_model(
+    member: Mapping[str, str],
+    desired: Version,
+    base: Dict[str, Any],
+    notify: "_Notifier",
+    *,
+    serving_arn: str,
+    sagemaker: Any,
+    s3: Any,
+    runtime: Any,
+) -> Optional[Dict[str, Any]]:
+    """Stage ``desired`` for the MME and smoke-test it; None when the update may go ahead.
+
+    Adds ``endpoint``, ``target_model``, ``staged`` (``"copied"`` / ``"re-used"``) and ``smoke_test``
+    to ``base`` (so to the decision). Returns the "refused" decision when staging or the smoke test
+    fails (people are told); raises :class:`StackBusyError` while the endpoint is mid-operation.
+    """
+    endpoint = member["endpoint"]
+    base["endpoint"] = endpoint
+    base["target_model"] = mme.target_model(member["model"], desired.version)
+    s3 = s3 if s3 is not None else boto3.client("s3")
+    serving = _label(serving_arn)
+    try:
+        staged = mme.stage_artifact(
+            s3,
+            model=member["model"],
+            version=desired.version,
+            source=desired.model_data_url,
+            bucket=member["bucket"],
+            prefix=member["prefix"],
+            kms_key_id=member["kms_key_id"],
+            package_arn=desired.arn,
+        )
+    except mme.StagingError as error:
+        reason = f"v{desired.version} refused: {error}"
+        notify(f"v{desired.version} refused: staging failed", f"{reason}. The endpoint keeps serving {serving}.")
+        return {**base, "deployed": False, "outcome": "refused", "reason": reason}
+    base["staged"] = "copied" if staged.copied else "re-used"
+
+    status = mme.endpoint_status(sagemaker, endpoint)
+    if status not in (None, "InService", "Failed"):
+        reason = f"endpoint {endpoint} is {status}; v{desired.version} of {desired.group} will be deployed on retry"
+        raise StackBusyError(reason, {**base, "deployed": False, "outcome": "retry", "reason": reason})
+    try:
+        # Read even when no smoke test follows: an archive without feature metadata cannot serve.
+        body = mme.smoke_request(s3, staged.bucket, staged.key, model=member["model"])
+    except mme.StagingError as error:
+        reason = f"v{desired.version} refused: {error}"
+        notify(f"v{desired.version} refused: bad artefact", f"{reason}. The endpoint keeps serving {serving}.")
+        return {**base, "deployed": False, "outcome": "refused", "reason": reason}
+
+    if status is None:
+        base["smoke_test"] = f"skipped: endpoint {endpoint} does not exist yet"
+        return None
+    if status == "Failed":
+        base["smoke_test"] = f"skipped: endpoint {endpoint} is Failed (nothing serves; the update may repair it)"
+        return None
+    runtime = runtime if runtime is not None else boto3.client("sagemaker-runtime", config=RUNTIME_CONFIG)
+    try:
+        score = mme.smoke_test(runtime, endpoint, staged.target_model, body)
+    except mme.SmokeTestError as error:
+        base["smoke_test"] = f"failed: {error}"
+        headline = f"v{desired.version} failed its smoke test on {endpoint}; keeps serving {serving}"
+        notify(headline, f"{headline}. {error}. The stack was not updated; staged copy: {staged.uri}.")
+        return {**base, "deployed": False, "outcome": "refused", "reason": f"v{desired.version} refused: {error}"}
+    base["smoke_test"] = f"passed (score {score:.6g})"
+    return None
 
 
 # --- helpers --------------------------------------------------------------------------------------------
@@ -425,7 +555,47 @@ def _settings() -> Dict[str, Any]:
     if not role_arn.startswith("arn:"):
         raise ConfigurationError("environment variable DEPLOYER_ROLE_ARN must be the CloudFormation service role's ARN")
     topic = os.environ.get("NOTIFY_TOPIC_ARN", "").strip() or None
-    return {"stack": stack, "parameters": parameters, "role_arn": role_arn, "topic": topic}
+    multi = _multi_model_setting(os.environ.get("MULTI_MODEL", ""), parameters)
+    return {"stack": stack, "parameters": parameters, "role_arn": role_arn, "topic": topic, "multi_model": multi}
+
+
+def _multi_model_setting(raw: str, parameters: Mapping[str, str]) -> Dict[str, Dict[str, str]]:
+    """``MULTI_MODEL``: ``{group: {"model", "endpoint", "bucket", "prefix", "kms_key_id"}}``; empty or unset = ``{}``.
+
+    Every group must also be in ``MODEL_PARAMETERS``; every field is a non-empty string, ``prefix``
+    ends with ``/``; unknown fields are errors (a misspelt field would otherwise go unnoticed).
+    """
+    if not raw.strip():
+        return {}
+    name = "environment variable MULTI_MODEL"
+    try:
+        value = json.loads(raw)
+    except json.JSONDecodeError as error:
+        raise ConfigurationError(f"{name} is not JSON ({error}): expected {{group: {{{', '.join(MULTI_MODEL_FIELDS)}}}}}") from None
+    if not isinstance(value, dict):
+        raise ConfigurationError(f"{name} must be a JSON object mapping group name -> MME settings, got {type(value).__name__}")
+    for group, member in value.items():
+        if group not in parameters:
+            raise ConfigurationError(f"{name}: group {group!r} is not in MODEL_PARAMETERS")
+        if not isinstance(member, dict):
+            raise ConfigurationError(f"{name}[{group!r}] must be an object with fields {', '.join(MULTI_MODEL_FIELDS)}")
+        unknown = sorted(set(member) - set(MULTI_MODEL_FIELDS))
+        if unknown:
+            raise ConfigurationError(f"{name}[{group!r}]: unknown field {unknown[0]!r} (fields: {', '.join(MULTI_MODEL_FIELDS)})")
+        for field in MULTI_MODEL_FIELDS:
+            if not isinstance(member.get(field), str) or not member[field].strip():
+                raise ConfigurationError(f"{name}[{group!r}].{field} must be a non-empty string")
+        if not member["prefix"].endswith("/") or member["prefix"].startswith("/"):
+            raise ConfigurationError(
+                f"{name}[{group!r}].prefix must be a key prefix ending in '/' (e.g. 'mme/<endpoint>/'), got {member['prefix']!r}"
+            )
+        if not _MODEL_NAME.match(member["model"]):
+            raise ConfigurationError(
+                f"{name}[{group!r}].model must be a model name (letters, digits, '.', '_', '-'), got {member['model']!r}"
+            )
+        if not _BUCKET_NAME.match(member["bucket"]):
+            raise ConfigurationError(f"{name}[{group!r}].bucket must be an S3 bucket name, got {member['bucket']!r}")
+    return value
 
 
 def _from_description(d: Mapping[str, Any]) -> Version:
@@ -440,6 +610,7 @@ def _from_description(d: Mapping[str, Any]) -> Version:
         last_modified=d.get("LastModifiedTime"),
         approval_description=d.get("ApprovalDescription", "") or "",
         containers=len(containers),
+        model_data_url=mme.model_data_url(d),
     )
 
 

@@ -295,12 +295,15 @@ def output_fn(prediction: Prediction, accept: Optional[str]) -> Tuple[bytes, str
     """``(body, content type)``; the container sends the tuple's type as the response Content-Type.
 
     When the container's environment turns self-capture on (serverless endpoints, see
-    :mod:`pipeline_code.serving.self_capture`), the request and this response are captured first.
+    :mod:`pipeline_code.serving.self_capture`), the request and this response are captured first,
+    with the settings of this model (its metadata's ``model``; multi-model endpoints share one
+    environment) - except the deploy handler's smoke test, which is not traffic.
     """
     body, kind = render(prediction, accept)
     request = prediction.request
-    if request is not None:
-        self_capture.capture(request_body=request.raw, request_type=request.content_type, response_body=body, response_type=kind)
+    if request is not None and not self_capture.is_smoke_test(prediction.inference_ids):
+        self_capture.capture(request_body=request.raw, request_type=request.content_type, response_body=body,
+                             response_type=kind, model=prediction.model.get("name"))
     return body, kind
 
 

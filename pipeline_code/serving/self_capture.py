@@ -7,6 +7,16 @@ Enabled by the model container's environment (set by the infrastructure for serv
     MLOPS_CAPTURE_KMS_KEY_ID  the KMS key for SSE-KMS
     MLOPS_ENDPOINT_NAME       the endpoint, first path segment (as SageMaker's own capture lays it out)
 
+On a multi-model endpoint every model shares one container environment, so two settings can be
+resolved per model (the name is the ``model`` of the model's feature metadata)::
+
+    MLOPS_CAPTURE_S3_URI      s3://<inference bucket>/capture/{model}/   (literal "{model}", replaced by
+                              the model name; with no model name capture is off and a line is logged)
+    MLOPS_CAPTURE_PERCENT     {"churn": 100, "credit-risk": 10}          (JSON object model -> percent;
+                              a model not in it is not captured)
+
+A plain URI and a plain number behave as before, for every model.
+
 Each sampled request becomes one object
 ``<uri><endpoint>/AllTraffic/yyyy/mm/dd/hh/<event id>.jsonl`` holding one record in exactly the
 format of SageMaker data capture (``captureData.endpointInput/endpointOutput``, ``eventMetadata``), so
@@ -23,26 +33,39 @@ import os
 import random
 import sys
 import uuid
-from typing import Any, Callable, Dict, Optional
+from typing import Any, Callable, Dict, Optional, Sequence
 
 VARIANT = "AllTraffic"
+MODEL_PLACEHOLDER = "{model}"
+# The inference id the deploy handler's smoke test sends: its request is not traffic, so it must not
+# reach the drift monitor's capture.
+SMOKE_TEST_INFERENCE_ID = "mlops-loop-smoke-test"
 _CLIENT: Any = None
 FAILURES = {"count": 0}
 
 
-def settings(environ: Optional[Dict[str, str]] = None) -> Optional[Dict[str, Any]]:
-    """The capture settings from the environment, or None when capture is off or misconfigured."""
+def settings(environ: Optional[Dict[str, str]] = None, model: Optional[str] = None) -> Optional[Dict[str, Any]]:
+    """The capture settings of ``model`` from the environment, or None when capture is off or misconfigured.
+
+    ``model`` (default None) is only needed when the URI holds ``{model}`` or the percent is a
+    per-model JSON object (multi-model endpoints); see the module docstring.
+    """
     env = os.environ if environ is None else environ
     uri = env.get("MLOPS_CAPTURE_S3_URI", "")
     if not uri:
         return None
+    if MODEL_PLACEHOLDER in uri:
+        if not model:
+            print(f"self_capture: MLOPS_CAPTURE_S3_URI {uri!r} holds {MODEL_PLACEHOLDER} but the model has no name; "
+                  "capture is off", file=sys.stderr)
+            return None
+        uri = uri.replace(MODEL_PLACEHOLDER, model)
     if not uri.startswith("s3://") or "/" not in uri[5:]:
         print(f"self_capture: MLOPS_CAPTURE_S3_URI {uri!r} is not s3://bucket/prefix/; capture is off", file=sys.stderr)
         return None
-    try:
-        percent = float(env.get("MLOPS_CAPTURE_PERCENT", "100"))
-    except ValueError:
-        percent = 100.0
+    percent = _percent(env.get("MLOPS_CAPTURE_PERCENT", "100"), model)
+    if percent is None:
+        return None
     bucket, _, prefix = uri[5:].partition("/")
     if prefix and not prefix.endswith("/"):
         prefix += "/"
@@ -53,6 +76,37 @@ def settings(environ: Optional[Dict[str, str]] = None) -> Optional[Dict[str, Any
         "kms_key_id": env.get("MLOPS_CAPTURE_KMS_KEY_ID") or None,
         "endpoint": env.get("MLOPS_ENDPOINT_NAME") or "endpoint",
     }
+
+
+def _percent(value: str, model: Optional[str]) -> Optional[float]:
+    """A number (unparseable -> 100, as ever), or the model's entry of a JSON object (None = capture off)."""
+    if not value.strip().startswith("{"):
+        try:
+            return float(value)
+        except ValueError:
+            return 100.0
+    try:
+        table = json.loads(value)
+    except ValueError as exc:
+        print(f"self_capture: MLOPS_CAPTURE_PERCENT is not a JSON object of model -> percent ({exc}); capture is off",
+              file=sys.stderr)
+        return None
+    if not isinstance(table, dict) or not model or model not in table:
+        return None  # a model the table leaves out is simply not captured
+    entry = table[model]
+    if isinstance(entry, bool) or not isinstance(entry, (int, float, str)):
+        entry = None
+    try:
+        return float(entry)  # type: ignore[arg-type]
+    except (TypeError, ValueError):
+        print(f"self_capture: MLOPS_CAPTURE_PERCENT[{model!r}] = {table[model]!r} is not a number; capture is off",
+              file=sys.stderr)
+        return None
+
+
+def is_smoke_test(inference_ids: Sequence[Optional[str]]) -> bool:
+    """Whether a request is the deploy handler's smoke test: a record carries :data:`SMOKE_TEST_INFERENCE_ID`."""
+    return SMOKE_TEST_INFERENCE_ID in inference_ids
 
 
 def _encoding(content_type: str) -> str:
@@ -82,12 +136,16 @@ def capture(
     response_body: bytes,
     response_type: str,
     environ: Optional[Dict[str, str]] = None,
+    model: Optional[str] = None,
     client: Any = None,
     now: Callable[[], dt.datetime] = lambda: dt.datetime.now(dt.timezone.utc),
     sample: Callable[[], float] = random.random,
 ) -> Optional[str]:
-    """Write one capture object when capture is on and this request is sampled; return its key (or None)."""
-    config = settings(environ)
+    """Write one capture object when capture is on (for ``model``) and this request is sampled; return its key (or None).
+
+    ``model`` (default None): the served model's name, for per-model settings (see :func:`settings`).
+    """
+    config = settings(environ, model)
     if config is None or request_body is None or sample() * 100.0 >= config["percent"]:
         return None
     try:

@@ -23,6 +23,7 @@ from moto.core import DEFAULT_ACCOUNT_ID
 from moto.sagemaker.models import sagemaker_backends
 
 from pipeline_code.handlers import deploy_on_approval as dod
+from tests.handlers.test_multi_model import CHURN_FEATURES, FakeRuntime, answer, create_mme_endpoint, model_archive, model_error
 
 REGION = "eu-west-1"
 GROUP = "mlops-loop-prod-churn"
@@ -427,3 +428,265 @@ def test_a_misconfigured_function_fails_loudly_naming_the_variable(aws, monkeypa
     monkeypatch.setenv(name, value)
     with pytest.raises(dod.ConfigurationError, match=fix):
         run(aws, {"action": "reconcile", "group": GROUP})
+
+
+# --- multi-model endpoint members (MULTI_MODEL) ----------------------------------------------------------
+# churn is an MME member, credit-risk is not. The artefacts bucket, the inference bucket, the KMS key
+# and the endpoint are moto's; InvokeEndpoint is a FakeRuntime (see test_multi_model).
+
+ARTIFACTS = "mlops-loop-prod-artifacts"
+INFERENCE = "mlops-loop-prod-inference"
+MME_ENDPOINT = "mlops-loop-prod-mme"
+MME_PREFIX = f"mme/{MME_ENDPOINT}/"
+
+
+class NoCalls:
+    """A client that must not be used: any attribute access fails the test."""
+
+    def __getattr__(self, name):
+        raise AssertionError(f"unexpected client use: {name}")
+
+
+class Mme:
+    def __init__(self, aws, monkeypatch) -> None:
+        self.aws = aws
+        self.s3 = boto3.client("s3", region_name=REGION)
+        for bucket in (ARTIFACTS, INFERENCE):
+            self.s3.create_bucket(Bucket=bucket, CreateBucketConfiguration={"LocationConstraint": REGION})
+        self.key_id = boto3.client("kms", region_name=REGION).create_key()["KeyMetadata"]["KeyId"]
+        self.setting = {"model": "churn", "endpoint": MME_ENDPOINT, "bucket": INFERENCE, "prefix": MME_PREFIX, "kms_key_id": self.key_id}
+        monkeypatch.setenv("MULTI_MODEL", json.dumps({GROUP: self.setting}))
+        create_mme_endpoint(aws.sagemaker, name=MME_ENDPOINT)
+        self.runtime = FakeRuntime()
+        self.copies: list[dict] = []
+        for operation in ("CopyObject", "CreateMultipartUpload"):
+            self.s3.meta.events.register(f"provide-client-params.s3.{operation}", lambda params, **_: self.copies.append(dict(params)))
+
+    def register(self, *, archive: bytes | None = None, upload: bool = True) -> str:
+        """A churn version whose model.tar.gz (``archive``, default a valid one) is in the artifacts bucket."""
+        number = len(self.aws.sagemaker.list_model_packages(ModelPackageGroupName=GROUP)["ModelPackageSummaryList"]) + 1
+        key = f"churn/pipelines-{number}/output/model.tar.gz"
+        if upload:
+            self.s3.put_object(Bucket=ARTIFACTS, Key=key, Body=model_archive() if archive is None else archive)
+        spec = {**SPEC, "Containers": [{**SPEC["Containers"][0], "ModelDataUrl": f"s3://{ARTIFACTS}/{key}"}]}
+        return register(self.aws, spec=spec)
+
+    def run(self, event, **clients):
+        return dod.handler(
+            event,
+            sagemaker=self.aws.sagemaker,
+            cloudformation=self.aws.cloudformation,
+            sns=self.aws.sns,
+            s3=clients.get("s3", self.s3),
+            runtime=clients.get("runtime", self.runtime),
+        )
+
+    def approve(self, arn, approval="Approved"):
+        set_approval(self.aws, arn, approval)
+        return self.run(state_change(arn, approval=approval))
+
+    def staged(self) -> list[str]:
+        return [o["Key"] for o in self.s3.list_objects_v2(Bucket=INFERENCE).get("Contents", [])]
+
+    def set_endpoint_status(self, status: str) -> None:
+        sagemaker_backends[DEFAULT_ACCOUNT_ID][REGION].endpoints[MME_ENDPOINT].endpoint_status = status
+
+
+@pytest.fixture()
+def mme(aws, monkeypatch):
+    return Mme(aws, monkeypatch)
+
+
+def test_approving_an_mme_member_stages_smoke_tests_and_then_updates_the_stack(aws, mme):
+    v1 = mme.register()
+
+    decision = mme.approve(v1)
+
+    key = f"{MME_PREFIX}churn/v1.tar.gz"
+    assert mme.staged() == [key]
+    head = mme.s3.head_object(Bucket=INFERENCE, Key=key)
+    assert head["ServerSideEncryption"] == "aws:kms" and head["SSEKMSKeyId"].endswith(mme.key_id)
+    assert mme.s3.get_object(Bucket=INFERENCE, Key=key)["Body"].read() == model_archive()
+    (call,) = mme.runtime.calls
+    assert (call["EndpointName"], call["TargetModel"]) == (MME_ENDPOINT, "churn/v1.tar.gz")
+    assert call["ContentType"] == call["Accept"] == "application/json"
+    (record,) = json.loads(call["Body"])["instances"]
+    assert record == {**{f: None for f in CHURN_FEATURES}, "inference_id": "mlops-loop-smoke-test"}
+    (update,) = aws.updates
+    assert [p for p in update["Parameters"] if p["ParameterKey"] == "ChurnModelPackageArn"] == [
+        {"ParameterKey": "ChurnModelPackageArn", "ParameterValue": v1}
+    ]
+    assert aws.parameters()["ChurnModelPackageArn"] == v1
+    assert decision["deployed"] is True and decision["outcome"] == "deploying"
+    assert decision["target_model"] == "churn/v1.tar.gz" and decision["endpoint"] == MME_ENDPOINT
+    assert decision["staged"] == "copied" and decision["smoke_test"] == "passed (score 0.31)"
+    assert aws.notices() == [f"{GROUP}: deploying v1 (was no endpoint)"]
+
+
+def test_a_duplicate_event_for_an_mme_member_copies_and_updates_nothing(aws, mme):
+    v1 = mme.register()
+    assert mme.approve(v1)["deployed"] is True
+
+    again = mme.run(state_change(v1))
+
+    assert again["outcome"] == "unchanged"
+    assert len(mme.copies) == 1 and len(mme.runtime.calls) == 1 and len(aws.updates) == 1
+
+
+def test_an_mme_rollback_reuses_the_staged_key_smoke_tests_it_and_updates(aws, mme):
+    v1, v2 = mme.register(), mme.register()
+    mme.approve(v1)
+    mme.approve(v2)
+    assert len(mme.copies) == 2
+    aws.notices()
+
+    decision = mme.approve(v2, "Rejected")
+
+    assert decision["deployed"] is True and decision["reason"] == "v2 -> v1"
+    assert decision["staged"] == "re-used" and decision["target_model"] == "churn/v1.tar.gz"
+    assert len(mme.copies) == 2
+    assert [c["TargetModel"] for c in mme.runtime.calls] == ["churn/v1.tar.gz", "churn/v2.tar.gz", "churn/v1.tar.gz"]
+    assert aws.parameters()["ChurnModelPackageArn"] == v1
+    assert sorted(mme.staged()) == [f"{MME_PREFIX}churn/v1.tar.gz", f"{MME_PREFIX}churn/v2.tar.gz"]
+    assert aws.notices() == [f"{GROUP}: deploying v1 (was v2)"]
+
+
+def test_a_missing_source_artefact_is_refused_and_notified_without_an_update(aws, mme):
+    v1 = mme.register()
+    mme.approve(v1)
+    aws.notices()
+    v2 = mme.register(upload=False)
+
+    decision = mme.approve(v2)
+
+    assert decision["deployed"] is False and decision["outcome"] == "refused"
+    assert "v2 of churn" in decision["reason"] and f"s3://{ARTIFACTS}/churn/pipelines-2/output/model.tar.gz" in decision["reason"]
+    assert "404" in decision["reason"]
+    assert aws.parameters()["ChurnModelPackageArn"] == v1 and len(aws.updates) == 1
+    assert mme.staged() == [f"{MME_PREFIX}churn/v1.tar.gz"] and len(mme.runtime.calls) == 1
+    assert aws.notices() == [f"{GROUP}: v2 refused: staging failed"]
+
+
+@pytest.mark.parametrize(
+    "failure",
+    [
+        {"error": model_error("ModelLoadError: model 'churn' disagrees with the catalog")},
+        {"body": b"<html>502 Bad Gateway</html>"},
+        {"body": answer(float("nan"))},
+        {"body": answer(1.2)},
+        {"body": answer(count=2)},
+    ],
+    ids=["model-error", "not-json", "nan", "above-one", "two-predictions"],
+)
+def test_a_failed_smoke_test_refuses_the_version_and_keeps_the_serving_one(aws, mme, failure):
+    v1 = mme.register()
+    mme.approve(v1)
+    aws.notices()
+    v2 = mme.register()
+    mme.runtime = FakeRuntime(**failure)
+
+    decision = mme.approve(v2)
+
+    assert decision["deployed"] is False and decision["outcome"] == "refused"
+    assert decision["target_model"] == "churn/v2.tar.gz"
+    assert decision["smoke_test"].startswith(f"failed: smoke test of churn/v2.tar.gz on {MME_ENDPOINT} failed: ")
+    assert len(mme.runtime.calls) == 1
+    assert aws.parameters()["ChurnModelPackageArn"] == v1 and len(aws.updates) == 1
+    assert aws.notices() == [f"{GROUP}: v2 failed its smoke test on {MME_ENDPOINT}; keeps serving v1"]
+
+
+def test_without_the_endpoint_the_update_goes_ahead_without_a_smoke_test(aws, mme):
+    """The first deployment on an MME: the stack update creates the endpoint."""
+    aws.sagemaker.delete_endpoint(EndpointName=MME_ENDPOINT)
+    v1 = mme.register()
+
+    decision = mme.approve(v1)
+
+    assert decision["deployed"] is True and aws.parameters()["ChurnModelPackageArn"] == v1
+    assert decision["smoke_test"] == f"skipped: endpoint {MME_ENDPOINT} does not exist yet"
+    assert mme.staged() == [f"{MME_PREFIX}churn/v1.tar.gz"] and mme.runtime.calls == []
+
+
+def test_a_failed_endpoint_is_updated_without_a_smoke_test_and_the_decision_says_so(aws, mme):
+    """EndpointStatus set in moto's backend (moto's endpoints are always InService)."""
+    mme.set_endpoint_status("Failed")
+    v1 = mme.register()
+
+    decision = mme.approve(v1)
+
+    assert decision["deployed"] is True and mme.runtime.calls == []
+    assert decision["smoke_test"].startswith(f"skipped: endpoint {MME_ENDPOINT} is Failed")
+
+
+@pytest.mark.parametrize("status", ["Creating", "Updating", "SystemUpdating", "RollingBack"])
+def test_an_endpoint_mid_operation_raises_a_retryable_error_and_updates_nothing(aws, mme, caplog, status):
+    """EndpointStatus set in moto's backend."""
+    caplog.set_level(logging.INFO, logger=dod.__name__)
+    mme.set_endpoint_status(status)
+    v1 = mme.register()
+    set_approval(aws, v1, "Approved")
+
+    with pytest.raises(dod.StackBusyError, match=f"endpoint {MME_ENDPOINT} is {status}"):
+        mme.run(state_change(v1))
+
+    assert aws.updates == [] and mme.runtime.calls == []
+    (line,) = [json.loads(r.getMessage()) for r in caplog.records if r.name == dod.__name__]
+    assert line["outcome"] == "retry" and line["target_model"] == "churn/v1.tar.gz"
+
+
+def test_an_artefact_without_feature_metadata_is_refused(aws, mme):
+    v1 = mme.register(archive=model_archive(metadata_name=None))
+
+    decision = mme.approve(v1)
+
+    assert decision["outcome"] == "refused" and "feature_metadata.json not found" in decision["reason"]
+    assert aws.updates == [] and mme.runtime.calls == []
+    assert aws.notices() == [f"{GROUP}: v1 refused: bad artefact"]
+
+
+def test_a_non_member_group_in_the_same_function_behaves_as_before(aws, mme):
+    """credit-risk is not in MULTI_MODEL: no S3 or sagemaker-runtime use, the same decision and notice."""
+    arn = register(aws, group=OTHER_GROUP)
+    set_approval(aws, arn, "Approved")
+
+    decision = mme.run(state_change(arn, group=OTHER_GROUP), s3=NoCalls(), runtime=NoCalls())
+
+    assert decision["deployed"] is True and decision["reason"] == "v3 -> v1"
+    assert not {"target_model", "endpoint", "staged", "smoke_test"} & set(decision)
+    assert aws.parameters()["CreditRiskModelPackageArn"] == arn
+    assert aws.notices() == [f"{OTHER_GROUP}: deploying v1 (was v3)"]
+
+
+@pytest.mark.parametrize(
+    ("value", "named"),
+    [
+        ("churn", "MULTI_MODEL is not JSON"),
+        ("[]", "MULTI_MODEL must be a JSON object"),
+        ('{"mlops-loop-prod-other": {}}', "group 'mlops-loop-prod-other' is not in MODEL_PARAMETERS"),
+        ('{"mlops-loop-prod-churn": "mme"}', r"MULTI_MODEL\['mlops-loop-prod-churn'\] must be an object"),
+        ("without:kms_key_id", r"\['mlops-loop-prod-churn'\].kms_key_id must be a non-empty string"),
+        ("endpoint:", r"\['mlops-loop-prod-churn'\].endpoint must be a non-empty string"),
+        ("prefix:mme/mlops-loop-prod-mme", r"\.prefix must be a key prefix ending in '/'"),
+        ("model:churn/v1", r"\.model must be a model name"),
+        ("bucket:s3://mlops-loop-prod-inference", r"\.bucket must be an S3 bucket name"),
+        ("kms_key:k", "unknown field 'kms_key'"),
+    ],
+)
+def test_a_bad_multi_model_setting_fails_loudly_naming_the_field(aws, mme, monkeypatch, value, named):
+    if value.startswith("without:"):
+        member = {k: v for k, v in mme.setting.items() if k != value.split(":", 1)[1]}
+        value = json.dumps({GROUP: member})
+    elif ":" in value and not value.startswith(("{", "[")):
+        field, replacement = value.split(":", 1)
+        value = json.dumps({GROUP: {**mme.setting, field: replacement}})
+    monkeypatch.setenv("MULTI_MODEL", value)
+    with pytest.raises(dod.ConfigurationError, match=named):
+        mme.run({"action": "reconcile", "group": OTHER_GROUP})
+
+
+def test_an_empty_multi_model_setting_means_no_member(aws, mme, monkeypatch):
+    monkeypatch.setenv("MULTI_MODEL", "")
+    v1 = mme.register()
+    decision = mme.approve(v1)
+    assert decision["deployed"] is True and "target_model" not in decision
+    assert mme.staged() == [] and mme.runtime.calls == []

@@ -135,7 +135,7 @@ def test_several_problems_are_reported_together(raw):
         ),
         ({"sensitive_attribute": "tenure_months"}, "model 'churn': field 'sensitive_attribute': 'tenure_months' must be a categorical"),
         ({"slices": ["monthly_charges"]}, "model 'churn': field 'slices': ['monthly_charges'] must be categorical"),
-        ({"serving": {"mode": "streaming"}}, "model 'churn': field 'serving.mode': Input should be 'realtime', 'serverless', 'async' or 'batch'"),
+        ({"serving": {"mode": "streaming"}}, "model 'churn': field 'serving.mode': Input should be 'realtime', 'serverless', 'async', 'batch' or 'multi_model'"),
     ],
 )
 def test_model_errors_name_model_field_and_allowed_values(raw, change, expected):

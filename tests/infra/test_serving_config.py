@@ -65,11 +65,11 @@ def _only_churn_in_staging_but_override_credit_risk(raw: dict) -> None:
 INVALID_KNOBS = {
     "unknown mode": (
         _set("models.churn.serving.mode", "streaming"),
-        ["model 'churn': field 'serving.mode': Input should be 'realtime', 'serverless', 'async' or 'batch' (got 'streaming')"],
+        ["model 'churn': field 'serving.mode': Input should be 'realtime', 'serverless', 'async', 'batch' or 'multi_model' (got 'streaming')"],
     ),
     "unknown mode in an environment override": (
         _set("environments.dev.serving.churn.mode", "streaming"),
-        ["environment 'dev': field 'serving.churn.mode': Input should be 'realtime', 'serverless', 'async' or 'batch' (got 'streaming')"],
+        ["environment 'dev': field 'serving.churn.mode': Input should be 'realtime', 'serverless', 'async', 'batch' or 'multi_model' (got 'streaming')"],
     ),
     "realtime instance_count above the autoscaling range": (
         _set("models.churn.serving.realtime.instance_count", 5),
@@ -165,6 +165,44 @@ INVALID_KNOBS = {
         _set("environments.staging.serving", {"credit-risk": {"mode": "batch", "batch": {"instance_type": "ml.inf2.xlarge"}}}),
         [f"environment 'staging': field 'serving.credit-risk.batch.instance_type': {INF2_SERVING}"],
     ),
+    "a model on a multi-model endpoint the environment does not declare": (
+        _set("environments.staging.serving", {"churn": {"mode": "multi_model", "multi_model": {"endpoint": "pool"}}}),
+        ["environment 'staging': field 'serving.churn.multi_model.endpoint': 'pool' is not a multi-model endpoint of this "
+         "environment; allowed: (none) — declare it under 'multi_model_endpoints' in the environment or in 'defaults'"],
+    ),
+    "a multi-model endpoint on Inferentia2": (
+        _set("environments.staging.multi_model_endpoints", {"shared": {"instance_type": "ml.inf2.xlarge"}}),
+        ["environment 'staging': field 'multi_model_endpoints.shared.instance_type': ml.inf2.xlarge is an Inferentia2 "
+         "instance; multi-model endpoints with the stock framework images run on CPU instances only"],
+    ),
+    "a multi-model endpoint on a GPU": (
+        _set("environments.staging.multi_model_endpoints", {"shared": {"instance_type": "ml.g5.xlarge"}}),
+        ["environment 'staging': field 'multi_model_endpoints.shared.instance_type': ml.g5.xlarge is a GPU instance; "
+         "multi-model endpoints with the stock framework images run on CPU instances only (GPU models need a Triton image"],
+    ),
+    "a multi-model endpoint name that cannot be part of resource names": (
+        _set("environments.staging.multi_model_endpoints", {"Pool_1": {}}),
+        ["environment 'staging': field 'multi_model_endpoints': 'Pool_1' is not a valid multi-model endpoint name; "
+         "allowed: 1-30 characters"],
+    ),
+    "a model naming an invalid multi-model endpoint": (
+        _set("models.churn.serving.multi_model", {"endpoint": "a" * 31}),
+        ["model 'churn': field 'serving.multi_model.endpoint': " + repr("a" * 31) + " is not a valid multi-model endpoint name"],
+    ),
+    "a multi-model endpoint's instance_count outside its autoscaling range": (
+        _set("environments.staging.multi_model_endpoints", {"shared": {"instance_count": 7}}),
+        ["environment 'staging': field 'multi_model_endpoints.shared.instance_count': 7 is outside autoscaling 1-4"],
+    ),
+    "a multi-model endpoint's model-loading alarm at 0 ms": (
+        _set("environments.staging.multi_model_endpoints", {"shared": {"max_model_loading_wait_p99_ms": 0}}),
+        ["environment 'staging': field 'multi_model_endpoints.shared.max_model_loading_wait_p99_ms': Input should be "
+         "greater than or equal to 1"],
+    ),
+    "native Model Monitor on a multi-model endpoint": (
+        _set("environments.staging.serving", {"churn": {"mode": "multi_model", "native_model_monitor": True}}),
+        ["environment 'staging': field 'serving.churn.native_model_monitor': needs SageMaker data capture, i.e. mode "
+         "'realtime' or 'async'"],
+    ),
     "Trainium training for XGBoost models": (
         _set("environments.staging.training", {"instance_type": "ml.trn1.2xlarge"}),
         [f"environment 'staging': model 'churn': field 'training.instance_type': {TRN1_TRAINING}",
@@ -249,6 +287,45 @@ def test_every_mode_is_accepted_with_its_knobs():
     assert churn.instance_types == (churn.async_.instance_type,)
     assert (credit.mode, credit.batch.schedule, credit.batch.content_type) == ("batch", "cron(30 2 * * ? *)", "text/csv")
     assert config.serving_of(config.environments["dev"], config.models["credit-risk"]).instance_types == ()
+
+
+def test_multi_model_endpoints_in_defaults_are_merged_under_each_environment():
+    """GIVEN an endpoint declared in ``defaults`` and resized in prod WHEN two models join it in prod and
+    one in staging THEN each environment builds exactly the endpoints its models name, with its own size."""
+    raw = _raw()
+    raw["defaults"]["multi_model_endpoints"] = {"shared": {"instance_type": "ml.c5.xlarge", "model_cache": False}}
+    raw["environments"]["prod"]["multi_model_endpoints"] = {"shared": {"autoscaling": {"min_instances": 2, "max_instances": 6}}}
+    raw["environments"]["prod"]["serving"] = {"churn": {"mode": "multi_model"}, "credit-risk": {"mode": "multi_model"}}
+    raw["environments"]["staging"]["serving"] = {"credit-risk": {"mode": "multi_model"}}
+    config = parse_config(raw)
+    prod, staging, dev = (config.environments[e] for e in ("prod", "staging", "dev"))
+    assert {k: [m.name for m in v] for k, v in config.multi_model_members(prod).items()} == {"shared": ["churn", "credit-risk"]}
+    assert {k: [m.name for m in v] for k, v in config.multi_model_members(staging).items()} == {"shared": ["credit-risk"]}
+    assert config.multi_model_members(dev) == {}
+    shared = prod.multi_model_endpoints["shared"]
+    assert (shared.instance_type, shared.model_cache, shared.instance_count, shared.autoscaling.max_instances) == (
+        "ml.c5.xlarge", False, 2, 6)
+    assert staging.multi_model_endpoints["shared"].instance_count == 1
+    assert config.serving_of(prod, config.models["churn"]).instance_types == ()
+
+
+def test_one_multi_model_endpoint_runs_one_image():
+    """Members needing different container images cannot share an endpoint (only xgboost exists today, so the
+    second framework is forced past validation)."""
+    from mlops_loop.config.schema import multi_model_problems
+
+    raw = _raw()
+    raw["environments"]["staging"]["multi_model_endpoints"] = {"shared": {}}
+    raw["environments"]["staging"]["serving"] = {"churn": {"mode": "multi_model"}, "credit-risk": {"mode": "multi_model"}}
+    config = parse_config(raw)
+    models = dict(config.models)
+    assert multi_model_problems(models, config.environments) == []
+    models["credit-risk"] = models["credit-risk"].model_copy(update={"framework": "sklearn"})
+    (problem,) = multi_model_problems(models, config.environments)
+    assert problem == (
+        "environment 'staging': field 'multi_model_endpoints.shared': its models need different images (churn: xgboost, "
+        "credit-risk: sklearn); one endpoint runs one container image — give each framework its own endpoint"
+    )
 
 
 def test_realtime_instance_count_defaults_to_the_autoscaling_minimum():

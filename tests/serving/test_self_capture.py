@@ -97,3 +97,86 @@ def test_kms_and_settings():
     assert key and recorder.kwargs["ServerSideEncryption"] == "aws:kms" and recorder.kwargs["SSEKMSKeyId"] == "k1"
     record = json.loads(recorder.kwargs["Body"])
     assert record["captureData"]["endpointInput"]["encoding"] == "CSV" and record["eventVersion"] == "0"
+
+
+# --------------------------------------------------------------------------------------
+# Multi-model endpoints: one environment, settings resolved per model
+# --------------------------------------------------------------------------------------
+def _enable_per_model(monkeypatch, percent: str) -> None:
+    monkeypatch.setenv("MLOPS_CAPTURE_S3_URI", f"s3://{BUCKET}/capture/{{model}}/")
+    monkeypatch.setenv("MLOPS_CAPTURE_PERCENT", percent)
+    monkeypatch.setenv("MLOPS_ENDPOINT_NAME", "mlops-loop-dev-mme")
+
+
+def test_placeholder_and_percent_map_capture_each_model_under_its_own_prefix(trained_models, s3, monkeypatch, tmp_path):
+    """GIVEN one MME environment with capture/{model}/ and {"churn": 100, "credit-risk": 0} WHEN both models
+    serve requests THEN only churn's land, under capture/churn/<endpoint>/AllTraffic/, decoding to its scores."""
+    _enable_per_model(monkeypatch, json.dumps({"churn": 100, "credit-risk": 0}))
+    for name in ("churn", "credit-risk"):
+        model = inf.model_fn(trained_models[name].model_dir)
+        inf.invoke(model, json.dumps({"instances": trained_models[name].raw_records(4)}).encode(), content_type=inf.JSON)
+    keys = _download(s3, tmp_path)
+    assert len(keys) == 1 and keys[0].startswith("capture/churn/mlops-loop-dev-mme/AllTraffic/")
+    window = _decode(trained_models["churn"], tmp_path / "capture" / "churn")
+    assert np.allclose(np.sort(window.frame["score"].to_numpy()), np.sort(trained_models["churn"].evaluation_scores[:4]))
+
+    # Now both are sampled: credit-risk's request lands under its own prefix.
+    _enable_per_model(monkeypatch, json.dumps({"churn": 100, "credit-risk": 100}))
+    model = inf.model_fn(trained_models["credit-risk"].model_dir)
+    inf.invoke(model, json.dumps({"instances": trained_models["credit-risk"].raw_records(3)}).encode(), content_type=inf.JSON)
+    keys = _download(s3, tmp_path)
+    assert sorted(k.split("/")[1] for k in keys) == ["churn", "credit-risk"]
+    window = _decode(trained_models["credit-risk"], tmp_path / "capture" / "credit-risk")
+    assert np.allclose(np.sort(window.frame["score"].to_numpy()), np.sort(trained_models["credit-risk"].evaluation_scores[:3]))
+
+
+def test_a_model_missing_from_the_percent_map_is_not_captured(trained, s3, monkeypatch, tmp_path):
+    _enable_per_model(monkeypatch, json.dumps({"some-other-model": 100}))
+    model = inf.model_fn(trained.model_dir)
+    inf.invoke(model, json.dumps({"instances": trained.raw_records(2)}).encode(), content_type=inf.JSON)
+    assert _download(s3, tmp_path) == []
+
+
+def test_placeholder_without_a_model_name_turns_capture_off_with_a_log_line(s3, monkeypatch, capsys):
+    _enable_per_model(monkeypatch, "100")
+    assert self_capture.capture(request_body="{}", request_type=inf.JSON, response_body=b"{}", response_type=inf.JSON) is None
+    assert "holds {model} but the model has no name" in capsys.readouterr().err
+    assert s3.list_objects_v2(Bucket=BUCKET).get("KeyCount") == 0
+    # The same environment with a name writes (so the line above is about the missing name only).
+    key = self_capture.capture(request_body="{}", request_type=inf.JSON, response_body=b"{}", response_type=inf.JSON,
+                               model="churn")
+    assert key.startswith("capture/churn/mlops-loop-dev-mme/AllTraffic/")
+
+
+def test_per_model_settings_and_unchanged_plain_settings(capsys):
+    env = {"MLOPS_CAPTURE_S3_URI": "s3://b/capture/{model}", "MLOPS_CAPTURE_PERCENT": '{"churn": 12.5, "credit-risk": "7"}'}
+    assert self_capture.settings(env, "churn")["prefix"] == "capture/churn/"
+    assert self_capture.settings(env, "churn")["percent"] == 12.5
+    assert self_capture.settings(env, "credit-risk")["percent"] == 7.0
+    assert self_capture.settings(env, "other") is None
+    assert self_capture.settings(env) is None
+    assert self_capture.settings({**env, "MLOPS_CAPTURE_PERCENT": '{"churn": 500}'}, "churn")["percent"] == 100.0
+    capsys.readouterr()
+    assert self_capture.settings({**env, "MLOPS_CAPTURE_PERCENT": '{"churn": "lots"}'}, "churn") is None
+    assert self_capture.settings({**env, "MLOPS_CAPTURE_PERCENT": '{"churn": 1'}, "churn") is None
+    assert capsys.readouterr().err.count("capture is off") == 2
+    # Plain URI and number: the model name changes nothing.
+    plain = {"MLOPS_CAPTURE_S3_URI": "s3://b/capture/m/", "MLOPS_CAPTURE_PERCENT": "30"}
+    assert self_capture.settings(plain) == self_capture.settings(plain, "churn")
+    assert self_capture.settings(plain)["prefix"] == "capture/m/" and self_capture.settings(plain)["percent"] == 30.0
+    assert self_capture.settings({**plain, "MLOPS_CAPTURE_PERCENT": "abc"})["percent"] == 100.0
+
+
+def test_the_deploy_smoke_test_is_not_captured(trained, s3, monkeypatch, tmp_path):
+    """GIVEN capture on WHEN the deploy handler's smoke-test request is served THEN it is answered but not captured,
+    while the same request with another inference id is."""
+    _enable(monkeypatch)
+    model = inf.model_fn(trained.model_dir)
+    for inference_id in (self_capture.SMOKE_TEST_INFERENCE_ID, "client-1"):
+        record = {**trained.raw_records(1)[0], "inference_id": inference_id}
+        body, _ = inf.invoke(model, json.dumps({"instances": [record]}).encode(), content_type=inf.JSON)
+        assert json.loads(body)["predictions"][0]["inference_id"] == inference_id
+    keys = _download(s3, tmp_path)
+    assert len(keys) == 1
+    captured = json.loads((tmp_path / keys[0]).read_text())["captureData"]["endpointInput"]["data"]
+    assert "client-1" in captured and self_capture.SMOKE_TEST_INFERENCE_ID not in captured

@@ -1,0 +1,161 @@
+"""The pieces every instance-backed endpoint shares: blue/green rollout with alarm rollback, and
+target-tracking autoscaling of its one variant.
+
+Used by :class:`~.served_model.ServedModel` (one model per endpoint) and
+:class:`~.multi_model_endpoint.MultiModelEndpoint` (many models on one fleet). Every resource made
+here carries the caller's condition, so it exists only while the endpoint does.
+"""
+
+from __future__ import annotations
+
+from aws_cdk import CfnCondition, CfnResource
+from aws_cdk import aws_applicationautoscaling as autoscaling
+from aws_cdk import aws_cloudwatch as cloudwatch
+from aws_cdk import aws_sagemaker as sagemaker
+from constructs import Construct
+
+from ..config.serving import RealtimeAutoscaling, Rollout
+from ..nag import acknowledge
+from .endpoint_metrics import VARIANT, endpoint_metric, error_rate
+
+
+def traffic_routing(rollout: Rollout) -> sagemaker.CfnEndpoint.TrafficRoutingConfigProperty:
+    """How a blue/green update shifts traffic: canary, linear steps or all at once, baking ``wait_minutes``."""
+    wait = rollout.wait_minutes * 60
+    if rollout.strategy == "canary":
+        return sagemaker.CfnEndpoint.TrafficRoutingConfigProperty(
+            type="CANARY",
+            wait_interval_in_seconds=wait,
+            canary_size=sagemaker.CfnEndpoint.CapacitySizeProperty(type="CAPACITY_PERCENT", value=rollout.canary_percent),
+        )
+    if rollout.strategy == "linear":
+        return sagemaker.CfnEndpoint.TrafficRoutingConfigProperty(
+            type="LINEAR",
+            wait_interval_in_seconds=wait,
+            linear_step_size=sagemaker.CfnEndpoint.CapacitySizeProperty(type="CAPACITY_PERCENT", value=rollout.linear_step_percent),
+        )
+    return sagemaker.CfnEndpoint.TrafficRoutingConfigProperty(type="ALL_AT_ONCE", wait_interval_in_seconds=wait)
+
+
+def blue_green(rollout: Rollout, alarms: list[cloudwatch.Alarm]) -> sagemaker.CfnEndpoint.DeploymentConfigProperty:
+    """Blue/green updates per ``rollout`` that roll back when any of ``alarms`` fires."""
+    return sagemaker.CfnEndpoint.DeploymentConfigProperty(
+        blue_green_update_policy=sagemaker.CfnEndpoint.BlueGreenUpdatePolicyProperty(
+            traffic_routing_configuration=traffic_routing(rollout),
+            termination_wait_in_seconds=rollout.termination_wait_minutes * 60,
+            maximum_execution_timeout_in_seconds=rollout.timeout_seconds,
+        ),
+        auto_rollback_configuration=sagemaker.CfnEndpoint.AutoRollbackConfigProperty(
+            alarms=[sagemaker.CfnEndpoint.AlarmProperty(alarm_name=a.alarm_name) for a in alarms]
+        ),
+    )
+
+
+def _conditional(resource: CfnResource, condition: CfnCondition) -> None:
+    resource.cfn_options.condition = condition
+
+
+def rollback_alarms(
+    scope: Construct, *, endpoint_name: str, alarm_names: tuple[str, str], rollout: Rollout, condition: CfnCondition
+) -> list[cloudwatch.Alarm]:
+    """``RolloutErrors`` (5xx rate) and ``RolloutLatency`` (p99 model latency) in ``scope``: SageMaker
+    watches them during a blue/green update and returns to the old fleet when one fires."""
+    errors_name, latency_name = alarm_names
+    alarms = [
+        cloudwatch.Alarm(
+            scope,
+            "RolloutErrors",
+            alarm_name=errors_name,
+            alarm_description=f"Rolls back a deployment of {endpoint_name}: 5xx rate above "
+            f"{rollout.max_error_rate_percent}% for 2 of 3 minutes",
+            metric=error_rate(endpoint_name, "Invocation5XXErrors", "5xx error rate (%)"),
+            threshold=rollout.max_error_rate_percent,
+            evaluation_periods=3,
+            datapoints_to_alarm=2,
+            comparison_operator=cloudwatch.ComparisonOperator.GREATER_THAN_THRESHOLD,
+            treat_missing_data=cloudwatch.TreatMissingData.NOT_BREACHING,
+        ),
+        cloudwatch.Alarm(
+            scope,
+            "RolloutLatency",
+            alarm_name=latency_name,
+            alarm_description=f"Rolls back a deployment of {endpoint_name}: p99 model latency above "
+            f"{rollout.max_latency_p99_ms} ms for 2 of 3 minutes",
+            # ModelLatency is reported in microseconds.
+            metric=endpoint_metric(endpoint_name, "ModelLatency", "p99"),
+            threshold=rollout.max_latency_p99_ms * 1000,
+            evaluation_periods=3,
+            datapoints_to_alarm=2,
+            comparison_operator=cloudwatch.ComparisonOperator.GREATER_THAN_THRESHOLD,
+            treat_missing_data=cloudwatch.TreatMissingData.NOT_BREACHING,
+        ),
+    ]
+    for alarm in alarms:
+        _conditional(alarm.node.default_child, condition)
+        acknowledge(
+            alarm,
+            "The action of this alarm is SageMaker's automatic rollback, which watches it during a rollout; "
+            "people hear of a rolled-back deployment from the serving stack's failed-update notification.",
+            "NIST.800.53.R5-CloudWatchAlarmAction",
+        )
+    return alarms
+
+
+def scalable_target(
+    scope: Construct, *, endpoint_name: str, endpoint: CfnResource, min_capacity: int, max_capacity: int, condition: CfnCondition
+) -> autoscaling.CfnScalableTarget:
+    """``ScalableTarget``: the instance count of the endpoint's one variant, between the two bounds."""
+    target = autoscaling.CfnScalableTarget(
+        scope,
+        "ScalableTarget",
+        service_namespace="sagemaker",
+        resource_id=f"endpoint/{endpoint_name}/variant/{VARIANT}",
+        scalable_dimension="sagemaker:variant:DesiredInstanceCount",
+        min_capacity=min_capacity,
+        max_capacity=max_capacity,
+    )
+    _conditional(target, condition)
+    target.node.add_dependency(endpoint)
+    return target
+
+
+def target_tracking(
+    scope: Construct, construct_id: str, *, policy_name: str, target: autoscaling.CfnScalableTarget, value: float,
+    scale_in: int, scale_out: int, condition: CfnCondition, **metric: object,
+) -> autoscaling.CfnScalingPolicy:
+    """A conditional target-tracking policy ``policy_name`` keeping ``metric`` at ``value``."""
+    policy = autoscaling.CfnScalingPolicy(
+        scope,
+        construct_id,
+        policy_name=policy_name,
+        policy_type="TargetTrackingScaling",
+        scaling_target_id=target.ref,
+        target_tracking_scaling_policy_configuration=autoscaling.CfnScalingPolicy.TargetTrackingScalingPolicyConfigurationProperty(
+            target_value=value, scale_in_cooldown=scale_in, scale_out_cooldown=scale_out, **metric
+        ),
+    )
+    _conditional(policy, condition)
+    return policy
+
+
+def invocations_scaling(
+    scope: Construct, *, endpoint_name: str, endpoint: CfnResource, scaling: RealtimeAutoscaling, condition: CfnCondition
+) -> autoscaling.CfnScalingPolicy:
+    """Target tracking on SageMaker's invocations per instance (``<endpoint>-invocations-per-instance``)."""
+    target = scalable_target(
+        scope, endpoint_name=endpoint_name, endpoint=endpoint, min_capacity=scaling.min_instances,
+        max_capacity=scaling.max_instances, condition=condition,
+    )
+    return target_tracking(
+        scope,
+        "InvocationsPerInstance",
+        policy_name=f"{endpoint_name}-invocations-per-instance",
+        target=target,
+        value=scaling.target_invocations_per_instance,
+        scale_in=scaling.scale_in_cooldown_seconds,
+        scale_out=scaling.scale_out_cooldown_seconds,
+        condition=condition,
+        predefined_metric_specification=autoscaling.CfnScalingPolicy.PredefinedMetricSpecificationProperty(
+            predefined_metric_type="SageMakerVariantInvocationsPerInstance"
+        ),
+    )

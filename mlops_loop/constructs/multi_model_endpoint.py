@@ -1,0 +1,271 @@
+"""A multi-model endpoint: many small models on one shared fleet, each switched to a new version by approval."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Sequence
+
+from aws_cdk import CfnCondition, CfnOutput, Fn, Stack
+from aws_cdk import aws_iam as iam
+from aws_cdk import aws_kms as kms
+from aws_cdk import aws_s3 as s3
+from aws_cdk import aws_s3_assets as s3_assets
+from aws_cdk import aws_sagemaker as sagemaker
+from aws_cdk import aws_ssm as ssm
+from constructs import Construct
+
+from ..config.instance_types import INSTANCE_TYPES
+from ..config.schema import ModelConfig
+from ..config.serving import MultiModelEndpointConfig, ServingConfig
+from ..naming import pascal
+from ..packaging import MME_BOOTSTRAP, single_file_tarball
+from ..nag import acknowledge
+from .access_policy import AccessPolicy, s3_arn
+from .endpoint_fleet import blue_green, invocations_scaling, rollback_alarms
+from .endpoint_metrics import VARIANT
+from .served_model import inference_prefix
+
+# The bootstrap the container installs at start-up (SAGEMAKER_SUBMIT_DIRECTORY): standard library
+# only; it imports each model's own serving code from that model's directory (see the file).
+BOOTSTRAP_PROGRAM = MME_BOOTSTRAP.name
+BOOTSTRAP_ASSET_ID = "MultiModelServingBootstrap"
+
+
+def multi_model_endpoint_name(name_prefix: str, endpoint: str) -> str:
+    """``<prefix>-mme-<endpoint>``: the stable name clients call with a ``TargetModel``."""
+    return f"{name_prefix}-mme-{endpoint}"
+
+
+def staging_prefix(endpoint_name: str) -> str:
+    """Key prefix (artifacts bucket) the endpoint loads models from; a version lives at ``<model>/v<N>.tar.gz`` below it.
+
+    The artifacts bucket, not the inference bucket: inference data expires, a serving model must not.
+    """
+    return f"mme/{endpoint_name}/"
+
+
+def target_model_parameter_name(name_prefix: str, model: str) -> str:
+    """SSM parameter holding the ``TargetModel`` that currently serves ``model`` (e.g. ``churn/v7.tar.gz``)."""
+    return f"/{name_prefix}/serving/{model}/target-model"
+
+
+@dataclass(frozen=True)
+class MultiModelMember:
+    """One model served by a multi-model endpoint: its config, the stack parameter holding its approved
+    version (``package_arn``) and the condition that the parameter is set."""
+
+    model: ModelConfig
+    serving: ServingConfig
+    package_arn: str
+    condition: CfnCondition
+
+
+class MultiModelEndpoint(Construct):
+    """One SageMaker multi-model endpoint shared by ``mme_members``, created with the first approval of any of them.
+
+    The endpoint's model has ``Mode: MultiModel`` and loads artefacts on demand from
+    ``s3://<artifacts>/mme/<endpoint>/``; clients name one with ``TargetModel``. A model version is
+    never overwritten in place (the endpoint caches models by key): the deploy handler copies the
+    approved ``model.tar.gz`` to ``<model>/v<N>.tar.gz``, smoke-tests that key on the live endpoint
+    (no client uses it yet), and only then sets the member's version parameter on this stack. That
+    update changes one resource: the SSM parameter ``/<prefix>/serving/<model>/target-model``, whose
+    value CloudFormation derives from the approved ARN - clients read it to know which key to call,
+    so the switch is atomic and stays in the template. Rollback is approving an earlier version: its
+    key is still staged (and maybe still cached).
+
+    The fleet itself (instance type and count, autoscaling on invocations per instance, blue/green
+    with alarm rollback for changes of the endpoint) follows ``mme_config`` like a real-time
+    endpoint; it exists while at least one member has an approved version (``self.condition``), so an
+    environment whose members are all unapproved idles at $0.
+
+    Serving code: the container installs a tiny standard-library bootstrap (an asset in
+    ``mme_asset_scope``, the Storage stack, so this stack stays asset-free) that imports each model's
+    *own* serving code from that model's ``code/`` directory: every version still carries the code that
+    serves it. Data capture: SageMaker's capture cannot tell models apart on a multi-model endpoint
+    (and Model Monitor does not support them), so the serving code writes SageMaker-format records
+    per model under ``capture/<model>/`` (the ``{model}`` placeholder and per-model percentages below),
+    where the drift monitor reads them as for any other mode.
+
+    Network isolation is off: the container downloads the bootstrap and writes capture records to S3
+    (as the model's role, limited to exactly those objects).
+    """
+
+    def __init__(
+        self,
+        scope: Construct,
+        construct_id: str,
+        *,
+        mme_name_prefix: str,
+        mme_endpoint: str,
+        mme_config: MultiModelEndpointConfig,
+        mme_members: Sequence[MultiModelMember],
+        mme_key: kms.IKey,
+        mme_artifacts_bucket: s3.IBucket,
+        mme_inference_bucket: s3.IBucket,
+        mme_image_uri: str,
+        mme_image_repository_arn: str,
+        mme_asset_scope: Construct,
+    ) -> None:
+        super().__init__(scope, construct_id)
+        if not mme_members:
+            raise ValueError(f"mme_members: endpoint {mme_endpoint!r} has no member models; build it only when one names it")
+        stack = Stack.of(self)
+        if Stack.of(mme_asset_scope).region != stack.region or Stack.of(mme_asset_scope).account != stack.account:
+            raise ValueError("mme_asset_scope: must be in a stack of the same account and region as the endpoint")
+        self.config = mme_config
+        self._endpoint = mme_endpoint
+        self.members = tuple(mme_members)
+        self.member_names = tuple(m.model.name for m in self.members)
+        self.endpoint_name = multi_model_endpoint_name(mme_name_prefix, mme_endpoint)
+        self.artifacts_bucket_name = mme_artifacts_bucket.bucket_name
+        self.staging_prefix = staging_prefix(self.endpoint_name)
+        self.model_data_url = f"s3://{self.artifacts_bucket_name}/{self.staging_prefix}"
+        self.condition = self._any_member_deployed()
+        self.bootstrap = self._bootstrap_asset(mme_asset_scope)
+        inference = mme_inference_bucket.bucket_name
+
+        # --- the endpoint's execution role: staged models, the bootstrap, per-model capture.
+        self.role = iam.Role(
+            self,
+            "Role",
+            assumed_by=iam.ServicePrincipal("sagemaker.amazonaws.com"),
+            description=f"{mme_name_prefix}: multi-model endpoint {mme_endpoint} ({', '.join(self.member_names)})",
+        )
+        access = AccessPolicy(self, "Access", access_role=self.role, access_description=f"{mme_name_prefix} {mme_endpoint} multi-model serving")
+        access.allow_prefix("ReadStagedModels", self.artifacts_bucket_name, self.staging_prefix)
+        access.allow("ReadBootstrap", ["s3:GetObject"], [s3_arn(self, self.bootstrap.s3_bucket_name, self.bootstrap.s3_object_key)])
+        capture_percent = {m.model.name: m.serving.data_capture_percent for m in self.members if m.serving.data_capture_percent > 0}
+        for name in capture_percent:
+            access.allow_prefix(f"Capture{pascal(name)}", inference, inference_prefix(name, "capture"), write=True)
+        access.allow_key("DataKey", mme_key)
+        access.allow_serving_runtime(repository_arn=mme_image_repository_arn)
+
+        environment = {
+            "SAGEMAKER_PROGRAM": BOOTSTRAP_PROGRAM,
+            "SAGEMAKER_SUBMIT_DIRECTORY": self.bootstrap.s3_object_url,
+            # Set by SageMaker for Mode MultiModel as well; explicit so the container never starts
+            # single-model (it would look for /opt/ml/model, which a multi-model endpoint does not have).
+            "SAGEMAKER_MULTI_MODEL": "true",
+        }
+        if capture_percent:
+            environment.update(
+                {
+                    # {model} is filled in by the serving code with the name of the model it loaded.
+                    "MLOPS_CAPTURE_S3_URI": f"s3://{inference}/{inference_prefix('{model}', 'capture')}",
+                    "MLOPS_CAPTURE_PERCENT": json.dumps(capture_percent, sort_keys=True, separators=(",", ":")),
+                    "MLOPS_CAPTURE_KMS_KEY_ID": mme_key.key_arn,
+                    "MLOPS_ENDPOINT_NAME": self.endpoint_name,
+                }
+            )
+        self.model = sagemaker.CfnModel(
+            self,
+            "Model",
+            execution_role_arn=self.role.role_arn,
+            primary_container=sagemaker.CfnModel.ContainerDefinitionProperty(
+                image=mme_image_uri,
+                mode="MultiModel",
+                model_data_url=self.model_data_url,
+                environment=environment,
+                multi_model_config=sagemaker.CfnModel.MultiModelConfigProperty(
+                    model_cache_setting="Enabled" if mme_config.model_cache else "Disabled"
+                ),
+            ),
+            enable_network_isolation=False,
+        )
+        self.model.cfn_options.condition = self.condition
+        self.model.node.add_dependency(access)
+        self.model.add_metadata("checkov", {"skip": [{"id": "CKV_AWS_370", "comment": (
+            "The container installs its bootstrap from S3 and writes per-model capture records; the role limits it to those objects.")}]})
+
+        instance = INSTANCE_TYPES[mme_config.instance_type]
+        volume_key = None if instance.local_nvme else mme_key.key_arn
+        self.endpoint_config = sagemaker.CfnEndpointConfig(
+            self,
+            "Config",
+            production_variants=[
+                sagemaker.CfnEndpointConfig.ProductionVariantProperty(
+                    variant_name=VARIANT,
+                    model_name=self.model.attr_model_name,
+                    instance_type=mme_config.instance_type,
+                    initial_instance_count=mme_config.instance_count,
+                )
+            ],
+            kms_key_id=volume_key,
+        )
+        self.endpoint_config.cfn_options.condition = self.condition
+        self._label(self.endpoint_config)
+        if volume_key is None:
+            acknowledge(self.endpoint_config, f"{mme_config.instance_type} stores data on local NVMe, which is hardware-encrypted; "
+                        "SageMaker rejects a KmsKeyId for it.", "NIST.800.53.R5-SageMakerEndpointConfigurationKMSKeyConfigured")
+
+        self.rollback_alarms = rollback_alarms(
+            self, endpoint_name=self.endpoint_name, rollout=mme_config.rollout, condition=self.condition,
+            alarm_names=(f"{self.endpoint_name}-rollout-errors", f"{self.endpoint_name}-rollout-latency"),
+        )
+        self.endpoint = sagemaker.CfnEndpoint(
+            self,
+            "Endpoint",
+            endpoint_name=self.endpoint_name,
+            endpoint_config_name=self.endpoint_config.attr_endpoint_config_name,
+            deployment_config=blue_green(mme_config.rollout, self.rollback_alarms),
+        )
+        self.endpoint.cfn_options.condition = self.condition
+        self._label(self.endpoint)
+        if mme_config.autoscaling is not None:
+            invocations_scaling(self, endpoint_name=self.endpoint_name, endpoint=self.endpoint, scaling=mme_config.autoscaling,
+                                condition=self.condition)
+
+        # --- per member: which staged key serves it, derived from the approved version's ARN.
+        self.target_model_parameters: dict[str, ssm.CfnParameter] = {}
+        for member in self.members:
+            name = member.model.name
+            # ...:model-package/<group>/<N> -> "<model>/v<N>.tar.gz" (the handler stages it under that key).
+            version = Fn.select(2, Fn.split("/", member.package_arn))
+            parameter = ssm.CfnParameter(
+                self,
+                f"{pascal(name)}TargetModel",
+                name=target_model_parameter_name(mme_name_prefix, name),
+                type="String",
+                value=Fn.join("", [f"{name}/v", version, ".tar.gz"]),
+                description=f"TargetModel serving {name} on {self.endpoint_name} (set by approving a version)",
+            )
+            parameter.cfn_options.condition = member.condition
+            # Clients must not be pointed at a model before the endpoint that serves it exists.
+            parameter.node.add_dependency(self.endpoint)
+            self.target_model_parameters[name] = parameter
+            CfnOutput(self, f"{pascal(name)}TargetModelOutput", value=parameter.attr_value, condition=member.condition,
+                      description=f"TargetModel of {name} on {self.endpoint_name}")
+
+    # ------------------------------------------------------------------ helpers
+    def _any_member_deployed(self) -> CfnCondition:
+        conditions = [m.condition for m in self.members]
+        if len(conditions) == 1:
+            return conditions[0]
+        # Fn::Or takes 2-10 conditions: fold larger groups into nested ORs of at most ten.
+        while len(conditions) > 1:
+            conditions = [
+                chunk[0] if len(chunk) == 1 else Fn.condition_or(*chunk)
+                for chunk in (conditions[i : i + 10] for i in range(0, len(conditions), 10))
+            ]
+        return CfnCondition(self, "AnyMemberDeployed", expression=conditions[0])
+
+    @staticmethod
+    def _bootstrap_asset(scope: Construct) -> s3_assets.Asset:
+        """The bootstrap tarball, published once per ``scope`` however many endpoints use it."""
+        existing = scope.node.try_find_child(BOOTSTRAP_ASSET_ID)
+        if isinstance(existing, s3_assets.Asset):
+            return existing
+        data = single_file_tarball(MME_BOOTSTRAP)
+        staging = Path(tempfile.mkdtemp(prefix="mlops-loop-mme-bootstrap-"))
+        path = staging / f"mme-bootstrap-{hashlib.sha256(data).hexdigest()[:12]}.tar.gz"
+        path.write_bytes(data)
+        return s3_assets.Asset(scope, BOOTSTRAP_ASSET_ID, path=str(path))
+
+    def _label(self, resource: sagemaker.CfnEndpointConfig | sagemaker.CfnEndpoint) -> None:
+        # Read by the cost-floor report (one fleet, shared by the members) and by people reading the template.
+        resource.add_metadata("mlops-loop", {"model": f"{self._endpoint} ({', '.join(self.member_names)})",
+                                             "mode": "multi_model", "models": list(self.member_names)})

@@ -1,0 +1,299 @@
+"""Multi-model endpoint (MME) helpers of the deploy handler: stage a version's artefact, smoke-test it.
+
+Several models share one SageMaker multi-model endpoint whose Model has ``Mode=MultiModel`` and
+``ModelDataUrl = s3://<inference bucket>/<prefix>`` (prefix ``mme/<endpoint name>/``). Clients pick
+a model per request with ``TargetModel=<model>/v<N>.tar.gz`` (:func:`target_model`), relative to
+that prefix. The MME caches loaded models by that name, so a key is written once and never
+overwritten: every version gets its own key, and a rollback re-uses the key staged earlier.
+
+* :func:`stage_artifact` copies a version's ``model.tar.gz`` (the registry's ``ModelDataUrl``) to
+  its key with SSE-KMS, unless the key already exists.
+* :func:`smoke_request` reads ``feature_metadata.json`` from the staged archive (streamed, bounded)
+  and builds a one-record request holding every model feature as null (a missing value).
+* :func:`smoke_test` sends it to the live endpoint under the new key and checks the answer's shape
+  (``docs/invocation-contract.md``).
+
+Runs on the stock Lambda Python runtime: standard library and boto3 only.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import math
+import posixpath
+import re
+import tarfile
+from typing import Any, Mapping, Optional
+
+from boto3.exceptions import Boto3Error
+from botocore.exceptions import BotoCoreError, ClientError
+
+METADATA_FILE = "feature_metadata.json"
+SMOKE_INFERENCE_ID = "mlops-loop-smoke-test"
+JSON_TYPE = "application/json"
+# Compressed bytes read from S3 (and decompressed bytes walked) looking for feature_metadata.json.
+DEFAULT_READ_CAP = 512 * 1024 * 1024
+# feature_metadata.json of a real model is a few kB; anything this large is not one.
+MAX_METADATA_BYTES = 16 * 1024 * 1024
+ERROR_PREVIEW = 300
+# User metadata on the staged copy: where it came from, so a key holding another artefact is noticed.
+SOURCE_METADATA = "source-model-data-url"
+PACKAGE_METADATA = "model-package-arn"
+_S3_URI = re.compile(r"^s3://([^/]+)/(.+)$")
+_MISSING_CODES = ("404", "NoSuchKey", "NotFound")
+
+
+class StagingError(RuntimeError):
+    """A version's artefact could not be staged for (or read from) the multi-model endpoint."""
+
+
+class SmokeTestError(RuntimeError):
+    """The endpoint did not answer the smoke request under the new target model as the contract says."""
+
+
+@dataclasses.dataclass(frozen=True)
+class Staged:
+    """Where a version was staged; ``copied`` is False when the key already existed (re-used)."""
+
+    bucket: str
+    key: str
+    target_model: str
+    copied: bool
+
+    @property
+    def uri(self) -> str:
+        return f"s3://{self.bucket}/{self.key}"
+
+
+def target_model(model: str, version: int) -> str:
+    """``TargetModel`` of ``model`` version ``version``, relative to the endpoint's prefix: ``churn/v7.tar.gz``."""
+    return f"{model}/v{version}.tar.gz"
+
+
+def model_data_url(description: Mapping[str, Any]) -> Optional[str]:
+    """``InferenceSpecification.Containers[0].ModelDataUrl`` of a DescribeModelPackage response, or None."""
+    containers = (description.get("InferenceSpecification") or {}).get("Containers") or []
+    if not containers or not isinstance(containers[0], Mapping):
+        return None
+    return containers[0].get("ModelDataUrl") or None
+
+
+def stage_artifact(
+    s3: Any,
+    *,
+    model: str,
+    version: int,
+    source: Optional[str],
+    bucket: str,
+    prefix: str,
+    kms_key_id: str,
+    package_arn: str = "",
+) -> Staged:
+    """Copy ``source`` (an ``s3://`` URI of model.tar.gz) to ``s3://<bucket>/<prefix><target_model>`` with SSE-KMS.
+
+    Idempotent: when the key already exists it is re-used, not copied again (a rollback to an
+    earlier version finds its staged copy). The copy carries its source in its user metadata; an
+    existing key whose recorded source differs is refused rather than overwritten, because
+    endpoint instances that loaded the old object would keep serving it under that name.
+
+    Raises:
+        StagingError: no source (no inference container), not an ``s3://`` URI, the source is
+            missing or unreadable, the copy failed, or the key holds another artefact; the message
+            names the version, the source and the cause.
+    """
+    name = target_model(model, version)
+    key = f"{prefix}{name}"
+    where = f"v{version} of {model} ({source or 'no ModelDataUrl'} -> s3://{bucket}/{key})"
+    if not source:
+        raise StagingError(f"cannot stage {where}: the package has no inference container with a ModelDataUrl")
+    match = _S3_URI.match(source)
+    if not match:
+        raise StagingError(f"cannot stage {where}: ModelDataUrl is not an s3:// URI of an object")
+    existing = _head(s3, bucket, key, where)
+    if existing is not None:
+        recorded = (existing.get("Metadata") or {}).get(SOURCE_METADATA)
+        if recorded and recorded != source:
+            raise StagingError(
+                f"cannot stage {where}: the key already holds another artefact (staged from {recorded}); keys are never overwritten"
+            )
+        return Staged(bucket=bucket, key=key, target_model=name, copied=False)
+    metadata = {SOURCE_METADATA: source}
+    if package_arn:
+        metadata[PACKAGE_METADATA] = package_arn
+    try:
+        # The managed copy switches to a multipart copy for large artefacts (CopyObject stops at 5 GB).
+        s3.copy(
+            {"Bucket": match.group(1), "Key": match.group(2)},
+            bucket,
+            key,
+            ExtraArgs={
+                "ServerSideEncryption": "aws:kms",
+                "SSEKMSKeyId": kms_key_id,
+                "Metadata": metadata,
+                "MetadataDirective": "REPLACE",
+            },
+        )
+    except (ClientError, BotoCoreError, Boto3Error) as error:
+        raise StagingError(f"cannot stage {where}: copy failed: {_cause(error)}") from error
+    return Staged(bucket=bucket, key=key, target_model=name, copied=True)
+
+
+def smoke_request(s3: Any, bucket: str, key: str, *, model: Optional[str] = None, max_bytes: int = DEFAULT_READ_CAP) -> bytes:
+    """A one-record ``application/json`` request for the model archived at ``s3://bucket/key``.
+
+    The archive is streamed (``tarfile`` mode ``r|gz``) until ``feature_metadata.json`` (at the
+    archive's root, ``./`` or not) is found; reading stops there, and after ``max_bytes`` (default
+    512 MiB, compressed or decompressed) without it. The request is
+    ``{"instances": [{<every feature in feature_order>: null, "inference_id": "mlops-loop-smoke-test"}]}``:
+    a record holding every model feature is taken as precomputed and null is a missing value, so
+    it is valid for any model; ``inference_id`` is per record, which is where serving reads it.
+    With ``model`` given, the metadata's ``model`` must name it.
+
+    Raises:
+        StagingError: unreadable object, not a gzipped tar, no (or bad) feature_metadata.json
+            within ``max_bytes``, or metadata of another model.
+    """
+    where = f"s3://{bucket}/{key}"
+    try:
+        body = s3.get_object(Bucket=bucket, Key=key)["Body"]
+    except (ClientError, BotoCoreError) as error:
+        raise StagingError(f"cannot read {where}: {_cause(error)}") from error
+    reader = _CappedReader(body, max_bytes)
+    limit = f"{METADATA_FILE} not found in the first {max_bytes // (1024 * 1024)} MiB of {where}"
+    raw: Optional[bytes] = None
+    try:
+        with tarfile.open(fileobj=reader, mode="r|gz") as archive:
+            for member in archive:
+                if member.offset > max_bytes:
+                    raise StagingError(limit)
+                if member.isfile() and posixpath.normpath(member.name) == METADATA_FILE:
+                    if member.size > MAX_METADATA_BYTES:
+                        raise StagingError(f"{METADATA_FILE} in {where} is {member.size} bytes: not a feature metadata file")
+                    handle = archive.extractfile(member)
+                    raw = handle.read() if handle is not None else None
+                    break
+    except _CapReached:
+        raise StagingError(limit) from None
+    except (tarfile.TarError, EOFError, OSError, ClientError, BotoCoreError) as error:
+        raise StagingError(f"cannot read {where} as a gzipped tar archive: {_cause(error)}") from error
+    finally:
+        # Stop the download: the rest of the archive (the booster) is not needed.
+        close = getattr(body, "close", None)
+        if close is not None:
+            close()
+    if raw is None:
+        raise StagingError(f"{METADATA_FILE} not found in {where}")
+    try:
+        metadata = json.loads(raw.decode("utf-8"))
+    except (UnicodeDecodeError, ValueError) as error:
+        raise StagingError(f"{METADATA_FILE} in {where} is not JSON: {error}") from None
+    order = metadata.get("feature_order") if isinstance(metadata, dict) else None
+    if not isinstance(order, list) or not order or not all(isinstance(f, str) and f for f in order):
+        raise StagingError(f"{METADATA_FILE} in {where} has no feature_order (a non-empty list of feature names)")
+    if model is not None and metadata.get("model") != model:
+        raise StagingError(f"{METADATA_FILE} in {where} describes model {metadata.get('model')!r}, not {model!r}")
+    record: dict = {name: None for name in order}
+    record["inference_id"] = SMOKE_INFERENCE_ID
+    return json.dumps({"instances": [record]}, separators=(",", ":")).encode("utf-8")
+
+
+def smoke_test(runtime: Any, endpoint: str, target_model: str, body: bytes) -> float:
+    """Invoke ``endpoint`` with ``TargetModel=target_model`` and ``body``; return the one score.
+
+    Passes only when the call succeeds and the JSON answer has ``predictions`` with exactly one
+    entry whose ``score`` is a finite number in [0, 1].
+
+    Raises:
+        SmokeTestError: naming the endpoint, the target model and the cause (with the first 300
+            characters of an error or unexpected body).
+    """
+    where = f"smoke test of {target_model} on {endpoint} failed"
+    try:
+        response = runtime.invoke_endpoint(
+            EndpointName=endpoint,
+            TargetModel=target_model,
+            ContentType=JSON_TYPE,
+            Accept=JSON_TYPE,
+            Body=body,
+        )
+        payload = response["Body"].read()
+    except (ClientError, BotoCoreError) as error:
+        raise SmokeTestError(f"{where}: {_cause(error)}") from error
+    text = payload.decode("utf-8", errors="replace") if isinstance(payload, (bytes, bytearray)) else str(payload)
+    preview = text[:ERROR_PREVIEW]
+    try:
+        answer = json.loads(text)
+    except ValueError:
+        raise SmokeTestError(f"{where}: the answer is not JSON: {preview!r}") from None
+    predictions = answer.get("predictions") if isinstance(answer, dict) else None
+    if not isinstance(predictions, list) or len(predictions) != 1:
+        count = len(predictions) if isinstance(predictions, list) else "no"
+        raise SmokeTestError(f"{where}: expected 'predictions' with exactly 1 entry, got {count}: {preview!r}")
+    score = predictions[0].get("score") if isinstance(predictions[0], dict) else None
+    if isinstance(score, bool) or not isinstance(score, (int, float)) or not math.isfinite(score) or not 0 <= score <= 1:
+        raise SmokeTestError(f"{where}: 'score' must be a finite number in [0, 1], got {score!r}: {preview!r}")
+    return float(score)
+
+
+def endpoint_status(sagemaker: Any, endpoint: str) -> Optional[str]:
+    """``EndpointStatus`` of ``endpoint`` (``InService``, ``Updating``, ...), or None when it does not exist."""
+    try:
+        return sagemaker.describe_endpoint(EndpointName=endpoint)["EndpointStatus"]
+    except ClientError as error:
+        if error.response["Error"].get("Code") == "ValidationException" and "could not find" in str(error).lower():
+            return None
+        raise
+
+
+# --- helpers --------------------------------------------------------------------------------------------
+
+
+class _CapReached(Exception):
+    pass
+
+
+class _CappedReader:
+    """A read-only file object over ``body`` that raises :class:`_CapReached` past ``cap`` bytes."""
+
+    def __init__(self, body: Any, cap: int) -> None:
+        self.body, self.cap, self.count = body, cap, 0
+
+    def read(self, size: int = -1) -> bytes:
+        if self.count >= self.cap:
+            raise _CapReached()
+        want = self.cap - self.count if size is None or size < 0 else min(size, self.cap - self.count)
+        data = self.body.read(want)
+        self.count += len(data)
+        return data
+
+
+def _head(s3: Any, bucket: str, key: str, where: str) -> Optional[Mapping[str, Any]]:
+    """The staged object's HeadObject, or None when it does not exist.
+
+    Existence is asked with ListObjectsV2 (prefix = the key): the function may list only its staging
+    prefix (an ``s3:prefix`` condition), and without an unconditional ListBucket S3 answers HeadObject
+    on a missing key with 403, indistinguishable from a real denial.
+    """
+    try:
+        listed = s3.list_objects_v2(Bucket=bucket, Prefix=key, MaxKeys=1).get("Contents") or []
+        if not any(item.get("Key") == key for item in listed):
+            return None
+        return s3.head_object(Bucket=bucket, Key=key)
+    except ClientError as error:
+        if str(error.response.get("Error", {}).get("Code")) in _MISSING_CODES:
+            return None
+        raise StagingError(f"cannot stage {where}: HeadObject on the target failed: {_cause(error)}") from error
+    except BotoCoreError as error:
+        raise StagingError(f"cannot stage {where}: HeadObject on the target failed: {_cause(error)}") from error
+
+
+def _cause(error: BaseException) -> str:
+    if isinstance(error, ClientError):
+        details = error.response.get("Error", {})
+        original = error.response.get("OriginalMessage")
+        text = f"{details.get('Code', 'error')}: {details.get('Message') or error}"
+        if original:
+            text += f" (model answered {error.response.get('OriginalStatusCode', '?')}: {original})"
+        return text[:ERROR_PREVIEW]
+    return f"{type(error).__name__}: {error}"[:ERROR_PREVIEW]

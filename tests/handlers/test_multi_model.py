@@ -1,0 +1,467 @@
+"""The multi-model endpoint helpers of the deploy handler: staging (moto S3), the smoke request read
+from a real model.tar.gz, the smoke test's checks of the answer (a fake sagemaker-runtime client:
+moto's InvokeEndpoint returns canned bodies, not the container's), and the endpoint status (moto).
+
+The smoke request is also fed to the serving code's own parser (``pipeline_code.serving.records``)
+to show that serving takes it as one precomputed record with every feature missing.
+"""
+
+from __future__ import annotations
+
+import gzip
+import io
+import json
+import math
+import os
+import tarfile
+from typing import Any, Dict, List, Optional, Sequence
+
+import boto3
+import pytest
+from botocore.exceptions import ClientError, ReadTimeoutError
+from moto import mock_aws
+from moto.core import DEFAULT_ACCOUNT_ID
+from moto.sagemaker.models import sagemaker_backends
+
+from pipeline_code.handlers import multi_model as mme
+
+REGION = "eu-west-1"
+ARTIFACTS = "mlops-loop-prod-artifacts"
+INFERENCE = "mlops-loop-prod-inference"
+ENDPOINT = "mlops-loop-prod-mme"
+PREFIX = f"mme/{ENDPOINT}/"
+# churn's feature order as train.py writes it (docs/invocation-contract.md).
+CHURN_FEATURES = [
+    "tenure_months",
+    "monthly_charges",
+    "total_charges",
+    "avg_charge_per_month",
+    "log_support_calls_90d",
+    "contract_type",
+    "payment_method",
+    "region",
+]
+
+
+# --- shared with test_deploy_on_approval ----------------------------------------------------------------
+
+
+def model_archive(
+    *,
+    model: str = "churn",
+    features: Sequence[str] = CHURN_FEATURES,
+    metadata_name: Optional[str] = "./feature_metadata.json",
+    metadata: Optional[Dict[str, Any]] = None,
+    before: Sequence[tuple] = (),
+) -> bytes:
+    """A model.tar.gz as SageMaker tars a training job's model directory: ``./model.json`` and
+    ``./feature_metadata.json`` (``metadata_name=None`` leaves it out), after the ``before`` members
+    (``(name, bytes)``)."""
+    buffer = io.BytesIO()
+    # mtime=0: the same arguments give the same bytes (the gzip header would carry the current time).
+    with gzip.GzipFile(fileobj=buffer, mode="wb", mtime=0) as compressed, tarfile.open(fileobj=compressed, mode="w") as archive:
+        members = [*before, ("./model.json", json.dumps({"learner": {"dummy": True}}).encode())]
+        if metadata_name is not None:
+            content = metadata if metadata is not None else {"format": 1, "model": model, "feature_order": list(features)}
+            members.append((metadata_name, json.dumps(content).encode()))
+        for name, data in members:
+            info = tarfile.TarInfo(name)
+            info.size = len(data)
+            archive.addfile(info, io.BytesIO(data))
+    return buffer.getvalue()
+
+
+def answer(score: Any = 0.31, *, count: int = 1) -> bytes:
+    """The JSON answer of the serving container (inference.py) with ``count`` predictions."""
+    predictions = [{"score": score, "label": 0, "inference_id": mme.SMOKE_INFERENCE_ID} for _ in range(count)]
+    return json.dumps({"predictions": predictions, "model": {"name": "churn", "version": None}}).encode()
+
+
+class FakeRuntime:
+    """A sagemaker-runtime client: records InvokeEndpoint calls, returns ``body`` or raises ``error``."""
+
+    def __init__(self, body: bytes = b"", error: Optional[BaseException] = None) -> None:
+        self.body = body or answer()
+        self.error = error
+        self.calls: List[Dict[str, Any]] = []
+
+    def invoke_endpoint(self, **kwargs: Any) -> Dict[str, Any]:
+        self.calls.append(kwargs)
+        if self.error is not None:
+            raise self.error
+        return {"Body": io.BytesIO(self.body), "ContentType": "application/json", "InvokedProductionVariant": "AllTraffic"}
+
+    def requests(self) -> List[Dict[str, Any]]:
+        """The JSON bodies sent."""
+        return [json.loads(call["Body"]) for call in self.calls]
+
+
+def model_error(message: str) -> ClientError:
+    """InvokeEndpoint's answer when the container fails (botocore puts the modelled fields top-level)."""
+    return ClientError(
+        {
+            "Error": {"Code": "ModelError", "Message": "Received server error (500) from primary with message ..."},
+            "OriginalStatusCode": 500,
+            "OriginalMessage": message,
+        },
+        "InvokeEndpoint",
+    )
+
+
+# --- fixtures -------------------------------------------------------------------------------------------
+
+
+class Buckets:
+    def __init__(self) -> None:
+        self.s3 = boto3.client("s3", region_name=REGION)
+        for bucket in (ARTIFACTS, INFERENCE):
+            self.s3.create_bucket(Bucket=bucket, CreateBucketConfiguration={"LocationConstraint": REGION})
+        self.key_id = boto3.client("kms", region_name=REGION).create_key()["KeyMetadata"]["KeyId"]
+        self.calls: List[str] = []
+        self.s3.meta.events.register("before-call.s3.*", lambda model, **_: self.calls.append(model.name))
+
+    def put_artifact(self, key: str, data: bytes) -> str:
+        self.s3.put_object(Bucket=ARTIFACTS, Key=key, Body=data)
+        return f"s3://{ARTIFACTS}/{key}"
+
+    def stage(self, source: Optional[str], version: int = 3, **overrides: Any) -> mme.Staged:
+        kwargs = dict(model="churn", version=version, source=source, bucket=INFERENCE, prefix=PREFIX, kms_key_id=self.key_id)
+        kwargs.update(overrides)
+        return mme.stage_artifact(self.s3, **kwargs)
+
+
+@pytest.fixture()
+def buckets():
+    with mock_aws():
+        yield Buckets()
+
+
+class CountingBody:
+    """A streaming body that counts the bytes handed out and whether it was closed."""
+
+    def __init__(self, data: bytes) -> None:
+        self.stream, self.read_bytes, self.closed = io.BytesIO(data), 0, False
+
+    def read(self, size: int = -1) -> bytes:
+        data = self.stream.read(size)
+        self.read_bytes += len(data)
+        return data
+
+    def close(self) -> None:
+        self.closed = True
+
+
+class BodyS3:
+    """An S3 client whose GetObject returns one :class:`CountingBody`."""
+
+    def __init__(self, data: bytes) -> None:
+        self.body = CountingBody(data)
+
+    def get_object(self, **_: Any) -> Dict[str, Any]:
+        return {"Body": self.body}
+
+
+# --- target_model / model_data_url ----------------------------------------------------------------------
+
+
+def test_the_target_model_is_relative_to_the_endpoint_prefix_and_one_per_version():
+    assert mme.target_model("credit-risk", 12) == "credit-risk/v12.tar.gz"
+    assert mme.target_model("churn", 1) != mme.target_model("churn", 2)
+
+
+def test_the_artefact_is_the_first_containers_model_data_url():
+    spec = {"InferenceSpecification": {"Containers": [{"Image": "i", "ModelDataUrl": "s3://a/m.tar.gz"}, {"ModelDataUrl": "s3://a/x"}]}}
+    assert mme.model_data_url(spec) == "s3://a/m.tar.gz"
+    assert mme.model_data_url({"InferenceSpecification": {"Containers": []}}) is None
+    assert mme.model_data_url({"InferenceSpecification": {"Containers": [{"Image": "i"}]}}) is None
+    assert mme.model_data_url({}) is None
+
+
+# --- stage_artifact -------------------------------------------------------------------------------------
+
+
+def test_staging_copies_the_artefact_to_its_key_with_sse_kms_and_records_its_source(buckets):
+    source = buckets.put_artifact("churn/pipelines-abc/output/model.tar.gz", model_archive())
+
+    staged = buckets.stage(source, package_arn="arn:aws:sagemaker:eu-west-1:1:model-package/g/3")
+
+    assert (staged.key, staged.target_model, staged.copied) == (f"{PREFIX}churn/v3.tar.gz", "churn/v3.tar.gz", True)
+    assert staged.uri == f"s3://{INFERENCE}/{PREFIX}churn/v3.tar.gz"
+    head = buckets.s3.head_object(Bucket=INFERENCE, Key=staged.key)
+    assert head["ServerSideEncryption"] == "aws:kms" and head["SSEKMSKeyId"].endswith(buckets.key_id)
+    assert head["Metadata"] == {mme.SOURCE_METADATA: source, mme.PACKAGE_METADATA: "arn:aws:sagemaker:eu-west-1:1:model-package/g/3"}
+    assert buckets.s3.get_object(Bucket=INFERENCE, Key=staged.key)["Body"].read() == model_archive()
+
+
+def test_staging_an_already_staged_version_reuses_the_key_without_copying(buckets):
+    source = buckets.put_artifact("churn/3/model.tar.gz", model_archive())
+    buckets.stage(source)
+    buckets.calls.clear()
+
+    again = buckets.stage(source)
+
+    assert again.copied is False and again.key == f"{PREFIX}churn/v3.tar.gz"
+    # Existence by listing the exact key (allowed by the prefix-conditioned ListBucket), then its metadata.
+    assert buckets.calls == ["ListObjectsV2", "HeadObject"]
+
+
+def test_a_key_holding_another_artefact_is_refused_not_overwritten(buckets):
+    first = buckets.put_artifact("churn/old/model.tar.gz", model_archive())
+    other = buckets.put_artifact("churn/new/model.tar.gz", model_archive(features=["tenure_months"]))
+    buckets.stage(first)
+
+    with pytest.raises(mme.StagingError, match="already holds another artefact") as raised:
+        buckets.stage(other)
+
+    assert "v3 of churn" in str(raised.value) and other in str(raised.value)
+    assert buckets.s3.get_object(Bucket=INFERENCE, Key=f"{PREFIX}churn/v3.tar.gz")["Body"].read() == model_archive()
+
+
+def test_a_large_artefact_is_copied_in_parts_with_sse_kms(buckets):
+    """Above the managed copy's 8 MiB threshold it becomes a multipart copy (CopyObject stops at 5 GB)."""
+    data = os.urandom(9 * 1024 * 1024)
+    source = buckets.put_artifact("churn/big/model.tar.gz", data)
+
+    staged = buckets.stage(source)
+
+    assert "UploadPartCopy" in buckets.calls and "CopyObject" not in buckets.calls
+    head = buckets.s3.head_object(Bucket=INFERENCE, Key=staged.key)
+    assert head["ServerSideEncryption"] == "aws:kms" and head["ContentLength"] == len(data)
+
+
+@pytest.mark.parametrize(
+    ("source", "cause"),
+    [
+        (None, "no inference container with a ModelDataUrl"),
+        ("https://example.com/model.tar.gz", "not an s3:// URI"),
+        ("s3://mlops-loop-prod-artifacts", "not an s3:// URI"),
+        (f"s3://{ARTIFACTS}/churn/missing/model.tar.gz", "copy failed: 404"),
+        ("s3://no-such-bucket-anywhere/model.tar.gz", "copy failed"),
+    ],
+)
+def test_staging_failures_name_the_version_the_source_and_the_cause(buckets, source, cause):
+    with pytest.raises(mme.StagingError, match=cause) as raised:
+        buckets.stage(source, version=7)
+    message = str(raised.value)
+    assert "v7 of churn" in message and (source or "no ModelDataUrl") in message
+    assert "Contents" not in buckets.s3.list_objects_v2(Bucket=INFERENCE)
+
+
+def test_an_access_denied_on_the_target_is_a_staging_error(buckets):
+    class Denied:
+        def list_objects_v2(self, **_: Any) -> None:
+            raise ClientError({"Error": {"Code": "AccessDenied", "Message": "Forbidden"}}, "ListObjectsV2")
+
+    with pytest.raises(mme.StagingError, match="HeadObject on the target failed: AccessDenied"):
+        mme.stage_artifact(Denied(), model="churn", version=2, source="s3://a/m.tar.gz", bucket=INFERENCE, prefix=PREFIX, kms_key_id="k")
+
+
+# --- smoke_request --------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("name", ["feature_metadata.json", "./feature_metadata.json"])
+def test_the_smoke_request_holds_every_feature_as_null_and_the_smoke_inference_id(buckets, name):
+    buckets.s3.put_object(Bucket=INFERENCE, Key="k.tar.gz", Body=model_archive(metadata_name=name))
+
+    request = json.loads(mme.smoke_request(buckets.s3, INFERENCE, "k.tar.gz", model="churn"))
+
+    assert request == {"instances": [{**{f: None for f in CHURN_FEATURES}, "inference_id": "mlops-loop-smoke-test"}]}
+
+
+def test_serving_reads_the_smoke_request_as_one_precomputed_record_with_every_feature_missing(buckets):
+    """The serving code's own parser: the record is 'features' (not raw), all missing, its id echoed."""
+    from pipeline_code.local.run_loop import DEFAULT_CONFIG, load_config, model_spec_dict
+    from pipeline_code.serving import records
+    from pipeline_code.training.spec import parse_model_spec
+
+    spec = parse_model_spec(model_spec_dict("churn", load_config(str(DEFAULT_CONFIG), "dev")["models"]["churn"]))
+    buckets.s3.put_object(Bucket=INFERENCE, Key="k.tar.gz", Body=model_archive(features=spec.features))
+    body = mme.smoke_request(buckets.s3, INFERENCE, "k.tar.gz")
+
+    parsed = records.parse_request(body, "application/json")
+    rows = records.feature_rows(records.FeatureContract.create(spec.dataset, spec.features), parsed.records)
+
+    assert rows.sources == [records.SOURCE_FEATURES]
+    assert rows.inference_ids == [mme.SMOKE_INFERENCE_ID]
+    assert list(rows.frame.columns[: len(spec.features)]) == list(spec.features)
+    assert rows.frame.iloc[0].isna().all()
+    assert len(body) < 400  # tiny: one record of nulls
+
+
+def test_reading_stops_at_the_metadata_and_closes_the_stream():
+    """The booster after the metadata is never downloaded."""
+    padding = os.urandom(2 * 1024 * 1024)  # incompressible
+    metadata = ("./feature_metadata.json", json.dumps({"model": "churn", "feature_order": ["a"]}).encode())
+    data = model_archive(metadata_name=None, before=[metadata])
+    data = _with_trailing_member(data, padding)
+    s3 = BodyS3(data)
+
+    mme.smoke_request(s3, INFERENCE, "k.tar.gz")
+
+    assert s3.body.closed and s3.body.read_bytes < 1024 * 1024 < len(data)
+
+
+def test_metadata_beyond_the_cap_is_not_searched_for():
+    data = model_archive(before=[("./code/blob.bin", os.urandom(3 * 1024 * 1024))])
+    s3 = BodyS3(data)
+
+    with pytest.raises(mme.StagingError, match=r"feature_metadata.json not found in the first 1 MiB"):
+        mme.smoke_request(s3, INFERENCE, "k.tar.gz", max_bytes=1024 * 1024)
+
+    assert s3.body.read_bytes <= 1024 * 1024 and s3.body.closed
+
+
+@pytest.mark.parametrize(
+    ("data", "problem"),
+    [
+        (model_archive(metadata_name=None), "feature_metadata.json not found in s3://"),
+        (model_archive(metadata_name="./code/feature_metadata.json"), "feature_metadata.json not found in s3://"),
+        (model_archive(metadata={"model": "churn"}), "has no feature_order"),
+        (model_archive(metadata={"model": "churn", "feature_order": []}), "has no feature_order"),
+        (model_archive(metadata={"model": "churn", "feature_order": ["a", 3]}), "has no feature_order"),
+        (model_archive(model="credit-risk"), "describes model 'credit-risk', not 'churn'"),
+        (b"PK\x03\x04 a zip, not a tarball", "as a gzipped tar archive: ReadError: not a gzip file"),
+    ],
+)
+def test_an_archive_without_usable_metadata_is_a_staging_error(buckets, data, problem):
+    buckets.s3.put_object(Bucket=INFERENCE, Key="k.tar.gz", Body=data)
+    with pytest.raises(mme.StagingError, match=problem):
+        mme.smoke_request(buckets.s3, INFERENCE, "k.tar.gz", model="churn")
+
+
+def test_metadata_that_is_not_json_is_a_staging_error(buckets):
+    buffer = io.BytesIO()
+    with tarfile.open(fileobj=buffer, mode="w:gz") as archive:
+        info = tarfile.TarInfo("feature_metadata.json")
+        info.size = 5
+        archive.addfile(info, io.BytesIO(b"{nope"))
+    buckets.s3.put_object(Bucket=INFERENCE, Key="k.tar.gz", Body=buffer.getvalue())
+    with pytest.raises(mme.StagingError, match="is not JSON"):
+        mme.smoke_request(buckets.s3, INFERENCE, "k.tar.gz")
+
+
+def test_a_missing_staged_object_is_a_staging_error(buckets):
+    with pytest.raises(mme.StagingError, match=f"cannot read s3://{INFERENCE}/absent.tar.gz: NoSuchKey"):
+        mme.smoke_request(buckets.s3, INFERENCE, "absent.tar.gz")
+
+
+# --- smoke_test -----------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("score", [0, 0.31, 1, 1.0])
+def test_a_single_finite_score_in_the_unit_interval_passes(score):
+    runtime = FakeRuntime(answer(score))
+
+    assert mme.smoke_test(runtime, ENDPOINT, "churn/v3.tar.gz", b'{"instances": []}') == float(score)
+
+    assert runtime.calls == [
+        {
+            "EndpointName": ENDPOINT,
+            "TargetModel": "churn/v3.tar.gz",
+            "ContentType": "application/json",
+            "Accept": "application/json",
+            "Body": b'{"instances": []}',
+        }
+    ]
+
+
+@pytest.mark.parametrize(
+    ("body", "problem"),
+    [
+        (answer(math.nan), "'score' must be a finite number in \\[0, 1\\], got nan"),
+        (answer(math.inf), "got inf"),
+        (answer(1.5), "got 1.5"),
+        (answer(-0.01), "got -0.01"),
+        (answer("0.5"), "got '0.5'"),
+        (answer(True), "got True"),
+        (answer(None), "got None"),
+        (answer(count=2), "exactly 1 entry, got 2"),
+        (answer(count=0), "exactly 1 entry, got 0"),
+        (b'{"model": {"name": "churn"}}', "exactly 1 entry, got no"),
+        (b'{"predictions": ["0.3"]}', "got None"),
+        (b"[0.3]", "exactly 1 entry, got no"),
+        (b"0.31\n", "exactly 1 entry, got no"),
+        (b"<html>" + b"x" * 1000 + b"</html>", "the answer is not JSON: '<html>x"),
+    ],
+)
+def test_an_answer_outside_the_contract_fails_naming_endpoint_and_target(body, problem):
+    with pytest.raises(mme.SmokeTestError, match=problem) as raised:
+        mme.smoke_test(FakeRuntime(body), ENDPOINT, "churn/v3.tar.gz", b"{}")
+    message = str(raised.value)
+    assert message.startswith(f"smoke test of churn/v3.tar.gz on {ENDPOINT} failed: ")
+    assert "x" * 301 not in message  # the body preview is cut at 300 characters
+
+
+def test_a_model_error_fails_with_the_containers_message_cut_to_300_characters():
+    runtime = FakeRuntime(error=model_error("ModelLoadError: cannot load the model " + "y" * 1000))
+
+    with pytest.raises(mme.SmokeTestError, match="ModelError") as raised:
+        mme.smoke_test(runtime, ENDPOINT, "churn/v3.tar.gz", b"{}")
+
+    message = str(raised.value)
+    assert f"on {ENDPOINT}" in message and "model answered 500: ModelLoadError: cannot load" in message
+    assert "y" * 300 not in message and len(runtime.calls) == 1
+
+
+def test_a_timeout_fails_the_smoke_test():
+    runtime = FakeRuntime(error=ReadTimeoutError(endpoint_url="https://runtime.sagemaker.eu-west-1.amazonaws.com"))
+    with pytest.raises(mme.SmokeTestError, match="ReadTimeoutError"):
+        mme.smoke_test(runtime, ENDPOINT, "churn/v3.tar.gz", b"{}")
+
+
+# --- endpoint_status ------------------------------------------------------------------------------------
+
+
+def test_endpoint_status_is_none_for_a_missing_endpoint_and_the_status_otherwise():
+    with mock_aws():
+        sagemaker = boto3.client("sagemaker", region_name=REGION)
+        assert mme.endpoint_status(sagemaker, ENDPOINT) is None
+        create_mme_endpoint(sagemaker)
+        assert mme.endpoint_status(sagemaker, ENDPOINT) == "InService"
+        sagemaker_backends[DEFAULT_ACCOUNT_ID][REGION].endpoints[ENDPOINT].endpoint_status = "Updating"
+        assert mme.endpoint_status(sagemaker, ENDPOINT) == "Updating"
+
+
+def test_endpoint_status_raises_other_errors():
+    class Denied:
+        def describe_endpoint(self, **_: Any) -> None:
+            raise ClientError({"Error": {"Code": "AccessDeniedException", "Message": "not allowed"}}, "DescribeEndpoint")
+
+    with pytest.raises(ClientError, match="not allowed"):
+        mme.endpoint_status(Denied(), ENDPOINT)
+
+
+def create_mme_endpoint(sagemaker: Any, *, name: str = ENDPOINT) -> None:
+    """A multi-model endpoint as the serving stack defines it (moto puts it InService at once)."""
+    sagemaker.create_model(
+        ModelName=f"{name}-model",
+        PrimaryContainer={
+            "Image": "141502667606.dkr.ecr.eu-west-1.amazonaws.com/sagemaker-xgboost:3.0-5",
+            "Mode": "MultiModel",
+            "ModelDataUrl": f"s3://{INFERENCE}/mme/{name}/",
+        },
+        ExecutionRoleArn=f"arn:aws:iam::{DEFAULT_ACCOUNT_ID}:role/serving",
+    )
+    sagemaker.create_endpoint_config(
+        EndpointConfigName=f"{name}-config",
+        ProductionVariants=[
+            {"VariantName": "AllTraffic", "ModelName": f"{name}-model", "InitialInstanceCount": 1, "InstanceType": "ml.m5.large"}
+        ],
+    )
+    sagemaker.create_endpoint(EndpointName=name, EndpointConfigName=f"{name}-config")
+
+
+def _with_trailing_member(data: bytes, payload: bytes) -> bytes:
+    """``data`` (a tar.gz) re-written with one more member at the end."""
+    members = []
+    with tarfile.open(fileobj=io.BytesIO(data), mode="r:gz") as archive:
+        for member in archive:
+            members.append((member, archive.extractfile(member).read()))
+    buffer = io.BytesIO()
+    with tarfile.open(fileobj=buffer, mode="w:gz") as archive:
+        for member, content in members:
+            archive.addfile(member, io.BytesIO(content))
+        info = tarfile.TarInfo("./model.json.big")
+        info.size = len(payload)
+        archive.addfile(info, io.BytesIO(payload))
+    return buffer.getvalue()
