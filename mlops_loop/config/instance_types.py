@@ -52,6 +52,9 @@ _TYPES = (
 
 INSTANCE_TYPES: dict[str, InstanceType] = {t.name: t for t in _TYPES}
 
+# For messages: "ml.inf2.xlarge is an Inferentia2 instance".
+ACCELERATOR_LABELS: dict[str, str] = {"none": "a CPU", "gpu": "a GPU", "inferentia2": "an Inferentia2", "trainium": "a Trainium"}
+
 
 @dataclass(frozen=True)
 class Framework:

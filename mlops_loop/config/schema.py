@@ -15,8 +15,8 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator, model_valida
 
 from pipeline_code.catalog import DATASETS, FS_STRING
 
-from .instance_types import FRAMEWORKS, INSTANCE_TYPES, SUPPORTED_REGIONS
-from .serving import MultiModelEndpointConfig, ServingConfig, _multi_model_endpoint_name
+from .instance_types import ACCELERATOR_LABELS, FRAMEWORKS, INSTANCE_TYPES, SUPPORTED_REGIONS
+from .serving import MultiModelEndpointConfig, ServingConfig, check_endpoint_name
 
 _CRON = re.compile(r"^cron\((\S+) (\S+) (\S+) (\S+) (\S+) (\S+)\)$")
 _NAME = re.compile(r"^[a-z][a-z0-9-]{1,19}$")
@@ -160,7 +160,7 @@ class EnvironmentConfig(_Frozen):
     @classmethod
     def _endpoint_names(cls, value: dict[str, MultiModelEndpointConfig]) -> dict[str, MultiModelEndpointConfig]:
         for name in value:
-            _multi_model_endpoint_name(name)
+            check_endpoint_name(name)
         return value
 
     @field_validator("region")
@@ -308,9 +308,6 @@ def multi_model_problems(models: dict[str, ModelConfig], environments: dict[str,
     return problems
 
 
-_ACCELERATOR_LABELS = {"none": "a CPU", "gpu": "a GPU", "inferentia2": "an Inferentia2", "trainium": "a Trainium"}
-
-
 def accelerator_problems(models: dict[str, ModelConfig], environments: dict[str, EnvironmentConfig]) -> list[str]:
     """Accelerated instance types the model's framework cannot use, one message per problem.
 
@@ -326,7 +323,7 @@ def accelerator_problems(models: dict[str, ModelConfig], environments: dict[str,
         allowed = framework.training_accelerators if purpose == "training" else framework.serving_accelerators
         if accelerator not in allowed:
             problems.append(
-                f"{where}: field '{field}': {name} is {_ACCELERATOR_LABELS[accelerator]} instance, which {purpose} "
+                f"{where}: field '{field}': {name} is {ACCELERATOR_LABELS[accelerator]} instance, which {purpose} "
                 f"with framework {model.framework!r} cannot use ({framework.why_not.get(accelerator, 'unsupported')}); "
                 f"allowed accelerators for {purpose}: {', '.join(allowed)} — pick e.g. {framework.suggested[purpose]}"
             )

@@ -15,7 +15,7 @@ from typing import Literal, Optional
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
-from .instance_types import INSTANCE_TYPES
+from .instance_types import ACCELERATOR_LABELS, INSTANCE_TYPES
 
 Mode = Literal["realtime", "serverless", "async", "batch", "multi_model"]
 
@@ -197,10 +197,10 @@ class MultiModelServing(_Frozen):
     @field_validator("endpoint")
     @classmethod
     def _endpoint_name(cls, value: str) -> str:
-        return _multi_model_endpoint_name(value)
+        return check_endpoint_name(value)
 
 
-def _multi_model_endpoint_name(value: str) -> str:
+def check_endpoint_name(value: str) -> str:
     # Part of the endpoint, alarm and S3 prefix names (<prefix>-mme-<name> stays within 63 characters).
     if not re.fullmatch(r"[a-z][a-z0-9-]{0,29}", value):
         raise ValueError(
@@ -269,9 +269,6 @@ class ServingConfig(_Frozen):
         return f"serving.{'async' if self.mode == 'async' else self.mode}.instance_type"
 
 
-_ACCELERATORS = {"gpu": "a GPU", "inferentia2": "an Inferentia2", "trainium": "a Trainium"}
-
-
 class MultiModelEndpointConfig(RealtimeServing):
     """A multi-model endpoint: one fleet shared by every model whose ``serving.mode`` is
     ``multi_model`` and whose ``serving.multi_model.endpoint`` names it (declared per environment under
@@ -298,7 +295,7 @@ class MultiModelEndpointConfig(RealtimeServing):
         accelerator = INSTANCE_TYPES[value].accelerator if value in INSTANCE_TYPES else "none"
         if accelerator != "none":
             raise ValueError(
-                f"{value} is {_ACCELERATORS[accelerator]} instance; multi-model endpoints with the stock framework images run on "
+                f"{value} is {ACCELERATOR_LABELS[accelerator]} instance; multi-model endpoints with the stock framework images run on "
                 "CPU instances only (GPU models need a Triton image, Inferentia2 is not supported); allowed: a CPU type, "
                 "e.g. ml.m5.large or ml.c5.xlarge"
             )

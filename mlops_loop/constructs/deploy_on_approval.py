@@ -16,6 +16,7 @@ from aws_cdk import aws_s3 as s3
 from aws_cdk import aws_sns as sns
 from constructs import Construct
 
+from ..naming import pascal
 from .access_policy import AccessPolicy, s3_arn
 from .handler_function import dead_letter_queue, handler_function
 
@@ -195,7 +196,7 @@ class DeployOnApproval(Construct):
         """Stage (read the artefact, write its versioned copy) and smoke-test (invoke the shared endpoint)."""
         stack = Stack.of(self)
         for m in deployments:
-            sid = "".join(part.capitalize() for part in m.model.replace("_", "-").split("-"))
+            sid = pascal(m.model)
             bucket = m.artifacts_bucket.bucket_name
             access.allow_prefix(f"ReadArtifacts{sid}", bucket, f"pipelines/{m.model}/")
             # Put, never delete: a staged version may be what a rollback returns to.

@@ -55,12 +55,11 @@ def _conditional(resource: CfnResource, condition: CfnCondition) -> None:
     resource.cfn_options.condition = condition
 
 
-def rollback_alarms(
-    scope: Construct, *, endpoint_name: str, alarm_names: tuple[str, str], rollout: Rollout, condition: CfnCondition
-) -> list[cloudwatch.Alarm]:
-    """``RolloutErrors`` (5xx rate) and ``RolloutLatency`` (p99 model latency) in ``scope``: SageMaker
-    watches them during a blue/green update and returns to the old fleet when one fires."""
-    errors_name, latency_name = alarm_names
+def rollback_alarms(scope: Construct, *, endpoint_name: str, rollout: Rollout, condition: CfnCondition) -> list[cloudwatch.Alarm]:
+    """``RolloutErrors`` (5xx rate) and ``RolloutLatency`` (p99 model latency) in ``scope``, named
+    ``<endpoint>-rollout-errors`` / ``-latency``: SageMaker watches them during a blue/green update and
+    returns to the old fleet when one fires."""
+    errors_name, latency_name = f"{endpoint_name}-rollout-errors", f"{endpoint_name}-rollout-latency"
     alarms = [
         cloudwatch.Alarm(
             scope,

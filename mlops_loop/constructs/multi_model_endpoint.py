@@ -202,10 +202,8 @@ class MultiModelEndpoint(Construct):
             acknowledge(self.endpoint_config, f"{mme_config.instance_type} stores data on local NVMe, which is hardware-encrypted; "
                         "SageMaker rejects a KmsKeyId for it.", "NIST.800.53.R5-SageMakerEndpointConfigurationKMSKeyConfigured")
 
-        self.rollback_alarms = rollback_alarms(
-            self, endpoint_name=self.endpoint_name, rollout=mme_config.rollout, condition=self.condition,
-            alarm_names=(f"{self.endpoint_name}-rollout-errors", f"{self.endpoint_name}-rollout-latency"),
-        )
+        self.rollback_alarms = rollback_alarms(self, endpoint_name=self.endpoint_name, rollout=mme_config.rollout,
+                                               condition=self.condition)
         self.endpoint = sagemaker.CfnEndpoint(
             self,
             "Endpoint",

@@ -47,12 +47,6 @@ def inference_prefix(model: str, what: str) -> str:
     return f"{what}/{model}/"
 
 
-def rollout_alarm_names(name_prefix: str, model: str) -> tuple[str, str]:
-    """The two alarms that roll a deployment back: error rate and p99 model latency."""
-    base = endpoint_name(name_prefix, model)
-    return f"{base}-rollout-errors", f"{base}-rollout-latency"
-
-
 class ServedModel(Construct):
     """The serving resources of one model, in the mode its config asks for.
 
@@ -269,8 +263,7 @@ class ServedModel(Construct):
 
     def _rollback_alarms(self, name_prefix: str, rollout: Rollout) -> list[cloudwatch.Alarm]:
         assert self.endpoint_name is not None
-        return rollback_alarms(self, endpoint_name=self.endpoint_name, rollout=rollout, condition=self._condition,
-                               alarm_names=rollout_alarm_names(name_prefix, self.model_name))
+        return rollback_alarms(self, endpoint_name=self.endpoint_name, rollout=rollout, condition=self._condition)
 
     def _realtime_scaling(self) -> None:
         scaling = self.serving.realtime.autoscaling
