@@ -8,7 +8,7 @@ here carries the caller's condition, so it exists only while the endpoint does.
 
 from __future__ import annotations
 
-from aws_cdk import CfnCondition, CfnResource
+from aws_cdk import ArnFormat, CfnCondition, CfnResource, Stack
 from aws_cdk import aws_applicationautoscaling as autoscaling
 from aws_cdk import aws_cloudwatch as cloudwatch
 from aws_cdk import aws_sagemaker as sagemaker
@@ -16,6 +16,7 @@ from constructs import Construct
 
 from ..config.serving import RealtimeAutoscaling, Rollout
 from ..nag import acknowledge
+from .access_policy import AccessPolicy
 from .endpoint_metrics import VARIANT, endpoint_metric, error_rate
 
 
@@ -55,11 +56,34 @@ def _conditional(resource: CfnResource, condition: CfnCondition) -> None:
     resource.cfn_options.condition = condition
 
 
+def rollback_alarm_names(endpoint_name: str) -> tuple[str, str]:
+    """The names of the two alarms that roll back a deployment of ``endpoint_name`` (errors, latency)."""
+    return f"{endpoint_name}-rollout-errors", f"{endpoint_name}-rollout-latency"
+
+
+def allow_reading_rollback_alarms(access: AccessPolicy, endpoint_name: str) -> None:
+    """Let the endpoint's execution role read its rollback alarms.
+
+    SageMaker reads them as the execution role while it bakes a blue/green rollout ("Ensure that your
+    IAM execution role has permission to perform the cloudwatch:DescribeAlarms action on the
+    auto-rollback alarms you specify", SageMaker Developer Guide, deployment-guardrails-configuration).
+    ARNs are built from the names, not taken from the alarms: the alarms are conditional and the
+    policy is not.
+    """
+    stack = Stack.of(access)
+    access.allow(
+        "ReadRollbackAlarms",
+        ["cloudwatch:DescribeAlarms"],
+        [stack.format_arn(service="cloudwatch", resource="alarm", resource_name=name, arn_format=ArnFormat.COLON_RESOURCE_NAME)
+         for name in rollback_alarm_names(endpoint_name)],
+    )
+
+
 def rollback_alarms(scope: Construct, *, endpoint_name: str, rollout: Rollout, condition: CfnCondition) -> list[cloudwatch.Alarm]:
     """``RolloutErrors`` (5xx rate) and ``RolloutLatency`` (p99 model latency) in ``scope``, named
     ``<endpoint>-rollout-errors`` / ``-latency``: SageMaker watches them during a blue/green update and
     returns to the old fleet when one fires."""
-    errors_name, latency_name = f"{endpoint_name}-rollout-errors", f"{endpoint_name}-rollout-latency"
+    errors_name, latency_name = rollback_alarm_names(endpoint_name)
     alarms = [
         cloudwatch.Alarm(
             scope,

@@ -25,7 +25,7 @@ from ..naming import pascal
 from ..packaging import MME_BOOTSTRAP, single_file_tarball
 from ..nag import acknowledge
 from .access_policy import AccessPolicy, s3_arn
-from .endpoint_fleet import blue_green, invocations_scaling, rollback_alarms
+from .endpoint_fleet import allow_reading_rollback_alarms, blue_green, invocations_scaling, rollback_alarms
 from .endpoint_metrics import VARIANT
 from .served_model import inference_prefix
 
@@ -204,6 +204,7 @@ class MultiModelEndpoint(Construct):
 
         self.rollback_alarms = rollback_alarms(self, endpoint_name=self.endpoint_name, rollout=mme_config.rollout,
                                                condition=self.condition)
+        allow_reading_rollback_alarms(access, self.endpoint_name)
         self.endpoint = sagemaker.CfnEndpoint(
             self,
             "Endpoint",

@@ -19,7 +19,14 @@ from ..config.schema import ModelConfig
 from ..config.serving import Rollout, ServingConfig
 from ..nag import acknowledge
 from .access_policy import AccessPolicy, s3_arn
-from .endpoint_fleet import blue_green, invocations_scaling, rollback_alarms, scalable_target, target_tracking
+from .endpoint_fleet import (
+    allow_reading_rollback_alarms,
+    blue_green,
+    invocations_scaling,
+    rollback_alarms,
+    scalable_target,
+    target_tracking,
+)
 from .endpoint_metrics import VARIANT
 from .scheduled_job import EXECUTION_ID, job_name_stem, scheduled_sagemaker_job
 
@@ -147,6 +154,7 @@ class ServedModel(Construct):
             access.allow_key("NotificationKey", served_notification_key)
         rollout = self._rollout_config()
         self.rollback_alarms = self._rollback_alarms(served_name_prefix, rollout)
+        allow_reading_rollback_alarms(access, self.endpoint_name)
         self.endpoint = sagemaker.CfnEndpoint(
             self,
             "Endpoint",

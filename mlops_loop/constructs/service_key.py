@@ -39,7 +39,9 @@ def service_key(
         iam.PolicyStatement(
             sid="AllowCloudWatchLogsOfThisAccount",
             principals=[iam.ServicePrincipal(f"logs.{stack.region}.amazonaws.com")],
-            actions=["kms:Encrypt*", "kms:Decrypt*", "kms:ReEncrypt*", "kms:GenerateDataKey*", "kms:Describe*"],
+            # Not kms:Describe* (as in the CloudWatch Logs guide's example): DescribeKey carries no
+            # encryption context, so under this condition it was never allowed (policy lint).
+            actions=["kms:Encrypt*", "kms:Decrypt*", "kms:ReEncrypt*", "kms:GenerateDataKey*"],
             resources=["*"],
             conditions={
                 "ArnLike": {"kms:EncryptionContext:aws:logs:arn": f"arn:{stack.partition}:logs:{stack.region}:{stack.account}:*"}

@@ -150,6 +150,8 @@ class ServingStack(Stack):
                 CfnOutput(self, f"{pascal(name)}TargetModelParameter", value=target_model_parameter_name(serving_name_prefix, name))
                 CfnOutput(self, f"{pascal(name)}CaptureUri", value=f"s3://{inference.bucket_name}/{inference_prefix(name, 'capture')}")
         self._allow_deploy_common(deployer, lake.key, serving_storage.stack_name)
+        if any(m.endpoint_name for m in self.models.values()) or self.multi_model_endpoints:
+            self._allow_endpoint_configs(deployer)
         CfnOutput(self, "DeployerRoleArn", value=self.deployer_role.role_arn)
 
     def _allow_deploy(self, deployer: AccessPolicy, served: ServedModel, package_arns: str) -> None:
@@ -193,8 +195,9 @@ class ServingStack(Stack):
         )
         deployer.allow(
             f"Alarms{sid}",
+            # ListTagsForResource: the read handler of AWS::CloudWatch::Alarm (its resource schema).
             ["cloudwatch:PutMetricAlarm", "cloudwatch:DeleteAlarms", "cloudwatch:DescribeAlarms",
-             "cloudwatch:TagResource", "cloudwatch:UntagResource"],
+             "cloudwatch:TagResource", "cloudwatch:UntagResource", "cloudwatch:ListTagsForResource"],
             [
                 self.format_arn(service="cloudwatch", resource="alarm", resource_name=name,
                                 arn_format=ArnFormat.COLON_RESOURCE_NAME)
@@ -205,6 +208,22 @@ class ServingStack(Stack):
             ],
             wildcard_reason="Every alarm of the endpoint (rollback, scale-from-zero) is named after it; target "
             "tracking names its alarms after the endpoint's scalable target with a generated suffix.",
+        )
+
+    def _allow_endpoint_configs(self, deployer: AccessPolicy) -> None:
+        """Let endpoints be created and updated with this stack's endpoint configs.
+
+        SageMaker authorizes CreateEndpoint and UpdateEndpoint against the endpoint *and* the
+        endpoint-config the request names (Service Authorization Reference: both resource types are
+        required), so the endpoint grant alone is denied at the first approval.
+        """
+        deployer.allow(
+            "UseEndpointConfigs",
+            ["sagemaker:CreateEndpoint", "sagemaker:UpdateEndpoint"],
+            [self.format_arn(service="sagemaker", resource="endpoint-config", resource_name="*")],
+            wildcard_reason="CloudFormation generates a new endpoint-config name for every version (every property "
+            "is create-only) and documents no pattern for it; the endpoint each call changes is pinned by name "
+            "in the Endpoint statements.",
         )
 
     def _allow_multi_model_deploy(self, deployer: AccessPolicy, mme: MultiModelEndpoint) -> None:
@@ -280,13 +299,25 @@ class ServingStack(Stack):
         )
         deployer.allow(
             "Autoscaling",
+            # As the resource schemas of ScalableTarget and ScalingPolicy list them for their handlers
+            # (DescribeScheduledActions on every create, update and read of a target; tag reads and
+            # removals for its tags).
             ["application-autoscaling:RegisterScalableTarget", "application-autoscaling:DeregisterScalableTarget",
              "application-autoscaling:DescribeScalableTargets", "application-autoscaling:PutScalingPolicy",
              "application-autoscaling:DeleteScalingPolicy", "application-autoscaling:DescribeScalingPolicies",
-             "application-autoscaling:TagResource"],
+             "application-autoscaling:DescribeScheduledActions", "application-autoscaling:TagResource",
+             "application-autoscaling:UntagResource", "application-autoscaling:ListTagsForResource"],
             ["*"],
             wildcard_reason="Application Auto Scaling identifies targets by generated ids; its Describe and Put "
             "calls take no resource ARNs.",
+        )
+        deployer.allow(
+            "ScalingPolicyMetrics",
+            # The ScalingPolicy handler reads metric data when it creates or updates a policy (resource schema).
+            ["cloudwatch:GetMetricData"],
+            ["*"],
+            wildcard_reason="GetMetricData is authorized against no resource (Service Authorization Reference); it "
+            "only reads metrics.",
         )
         deployer.allow(
             "AutoscalingServiceRole",

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Iterator
@@ -19,6 +20,11 @@ class SynthesizedStack:
     @property
     def template(self) -> dict:
         return json.loads(self.template_path.read_text())
+
+    @property
+    def construct_id(self) -> str:
+        """The stack's construct id in its stage (``Serving``): the artifact id less the stage and the hash."""
+        return re.sub(r"[0-9A-F]{8}$", "", self.artifact_id.removeprefix(self.stage)) or self.artifact_id
 
 
 def stacks(outdir: str | Path) -> Iterator[SynthesizedStack]:

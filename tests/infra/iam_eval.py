@@ -11,6 +11,12 @@ the IAM evaluation rules for identity-based policies in one account:
    ``Condition`` match the request;
 3. an explicit ``Deny`` wins; otherwise any ``Allow`` allows; otherwise the request is implicitly denied.
 
+Actions authorized against several resources (``sagemaker:CreateEndpoint`` against the endpoint *and*
+its endpoint-config) are decided by :func:`authorize`: the request names one ARN per required resource
+type (from AWS's authorization data, :mod:`iam_actions`) and is allowed only when every one is allowed.
+:func:`allowed` and :func:`evaluate` take one resource and refuse such actions, so no proof can pass by
+asking about half a request.
+
 Out of scope (the tests that use this module check that none of it is present, or say why it does not
 matter): SCPs, permission boundaries, session policies, resource-based policies, and policy variables.
 
@@ -41,6 +47,8 @@ import re
 from dataclasses import dataclass, field
 from functools import lru_cache
 from typing import Any, Iterable, Mapping, Optional, Sequence, Union
+
+from . import iam_actions
 
 ALLOW = "Allow"
 EXPLICIT_DENY = "ExplicitDeny"
@@ -266,10 +274,11 @@ class Statement:
 
 @dataclass(frozen=True)
 class Decision:
-    """The outcome of :func:`evaluate` and the statements that decided it."""
+    """The outcome of :func:`evaluate` / :func:`authorize` and the statements that decided it."""
 
     outcome: str  # ALLOW, EXPLICIT_DENY or IMPLICIT_DENY
     statements: tuple[Statement, ...] = ()
+    resource: str = ""  # for a denied multi-resource request: the resource that was not allowed
 
     @property
     def allowed(self) -> bool:
@@ -277,7 +286,7 @@ class Decision:
 
     def __str__(self) -> str:
         who = ", ".join(f"{s.source}:{s.sid}" for s in self.statements)
-        return f"{self.outcome}" + (f" by {who}" if who else "")
+        return f"{self.outcome}" + (f" on {self.resource}" if self.resource else "") + (f" by {who}" if who else "")
 
 
 def _normalise_context(context: Optional[Mapping[str, ContextValue]]) -> dict[str, str]:
@@ -298,8 +307,70 @@ def evaluate(
     ``context`` maps condition keys (case-insensitive) to values; a key that is left out is absent
     from the request, which is not the same as an empty value.
     """
+    _check_single_resource(action)
+    return _evaluate_one(statements, action, resource, context)
+
+
+def _check_concrete(action: str) -> None:
     if not isinstance(action, str) or action.count(":") != 1 or "*" in action or "?" in action:
         raise IamEvalError(f"action: {action!r} must be one concrete 'service:Name' (no wildcards)")
+
+
+def _check_single_resource(action: str) -> None:
+    _check_concrete(action)
+    required = _required_types(action)
+    if len(required) > 1:
+        raise IamEvalError(
+            f"action: {action} is authorized against {' and '.join(required)}; decide it with authorize() "
+            "naming one ARN for each"
+        )
+
+
+def _required_types(action: str) -> tuple[str, ...]:
+    try:
+        return tuple(rt.name for rt in iam_actions.action(action).required)
+    except iam_actions.UnknownAction as exc:
+        raise IamEvalError(f"action: {exc}") from exc
+
+
+def authorize(
+    role: Union["Role", Iterable[Statement]],
+    action: str,
+    resources: Mapping[str, str],
+    context: Optional[Mapping[str, ContextValue]] = None,
+) -> Decision:
+    """Decide a request that names one ARN per resource type, as AWS does for multi-resource actions.
+
+    ``resources`` maps each of the action's required resource types (``{"endpoint": arn,
+    "endpoint-config": arn}``) to the ARN the request involves; a missing or unknown type raises. The
+    request is allowed only when every resource is allowed; an explicit Deny on any of them wins.
+    """
+    statements = tuple(role.statements if isinstance(role, Role) else role)
+    _check_concrete(action)
+    required = _required_types(action)
+    missing = [t for t in required if t not in resources]
+    if missing or not resources:
+        raise IamEvalError(
+            f"action: {action} is authorized against {', '.join(required) or 'no resource type (*)'}; the request "
+            f"names {', '.join(resources) or 'nothing'}"
+        )
+    known = {rt.name for rt, _ in iam_actions.action(action).resource_types}
+    unknown = sorted(set(resources) - known - {"*"})
+    if unknown:
+        raise IamEvalError(f"action: {action} has no resource type {', '.join(unknown)}; it has {', '.join(sorted(known)) or 'none'}")
+    decisions = [(arn, _evaluate_one(statements, action, arn, context)) for arn in resources.values()]
+    for arn, decision in decisions:
+        if decision.outcome == EXPLICIT_DENY:
+            return Decision(EXPLICIT_DENY, decision.statements, arn)
+    for arn, decision in decisions:
+        if not decision.allowed:
+            return Decision(IMPLICIT_DENY, (), arn)
+    return Decision(ALLOW, tuple(s for _, d in decisions for s in d.statements))
+
+
+def _evaluate_one(
+    statements: Iterable[Statement], action: str, resource: str, context: Optional[Mapping[str, ContextValue]]
+) -> Decision:
     ctx = _normalise_context(context)
     hits = [s for s in statements if s.matches(action, resource, ctx)]
     denies = tuple(s for s in hits if s.effect == "Deny")

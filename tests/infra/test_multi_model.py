@@ -1,6 +1,6 @@
 """Multi-model endpoints: the shared fleet, its per-model TargetModel switch, deploy wiring, alarms, cost.
 
-Module fixture ``pooled``: a config whose ``pooled`` environment serves ``churn`` on its own real-time
+Session fixture ``pooled`` (conftest): a config whose ``pooled`` environment serves ``churn`` on its own real-time
 endpoint, ``credit-risk`` and ``small-churn`` on the multi-model endpoint ``shared`` (c5, autoscaling
 2-5) and ``solo-churn`` alone on ``solo`` (m5d with local NVMe, fixed size, no model cache, no
 capture). It declares a third endpoint no model uses. Only that environment is synthesized, with the
@@ -9,79 +9,27 @@ nag packs on.
 
 from __future__ import annotations
 
-import copy
 import json
 import re
-from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
-import yaml
-from aws_cdk import App
 
-from mlops_loop.app_builder import build_app, cdk_json_context
-from mlops_loop.config import AppConfig, parse_config
 from mlops_loop.packaging import MME_BOOTSTRAP, single_file_tarball
 from mlops_loop.tools.cloud_assembly import nag_violations, stacks
 from mlops_loop.tools.cost_floor import floor_report
 from mlops_loop.tools.lint import lint_templates
 
-from .conftest import CONFIG_PATH
+from .conftest import POOLED_ACCOUNT as ACCOUNT
+from .conftest import POOLED_ENV as ENV
+from .conftest import POOLED_MODELS as MODELS
 from .test_monitoring_deployment import _join
 from .test_serving_stack import _actions, _flatten, _listify, _of_type, _statements, _writable_prefixes
 
-ENV = "pooled"
-ACCOUNT = "555555555555"
 PREFIX = f"mlops-loop-{ENV}"
 SHARED, SOLO = f"{PREFIX}-mme-shared", f"{PREFIX}-mme-solo"
 ARTIFACTS = f"{PREFIX}-artifacts-{ACCOUNT}-eu-west-1"
 INFERENCE = f"{PREFIX}-inference-{ACCOUNT}-eu-west-1"
-MODELS = ("churn", "credit-risk", "small-churn", "solo-churn")
-
-
-def _raw() -> dict:
-    raw = yaml.safe_load(CONFIG_PATH.read_text())
-    churn = raw["models"]["churn"]
-    small = copy.deepcopy(churn)
-    small["serving"] = {"mode": "multi_model", "data_capture_percent": 20}
-    solo = copy.deepcopy(churn)
-    solo["serving"] = {"mode": "multi_model", "multi_model": {"endpoint": "solo"}, "data_capture_percent": 0}
-    raw["models"].update({"small-churn": small, "solo-churn": solo})
-    raw["environments"][ENV] = {
-        "tier": "staging",
-        "account": ACCOUNT,
-        "region": "eu-west-1",
-        "models": list(MODELS),
-        "serving": {"credit-risk": {"mode": "multi_model"}},
-        "multi_model_endpoints": {
-            "shared": {"instance_type": "ml.c5.xlarge", "autoscaling": {"min_instances": 2, "max_instances": 5}},
-            "solo": {"instance_type": "ml.m5d.xlarge", "autoscaling": None, "instance_count": 1, "model_cache": False},
-            "unused": {},
-        },
-    }
-    return raw
-
-
-@dataclass
-class Pooled:
-    config: AppConfig
-    serving: dict
-    operations: dict
-    storage: dict
-    outdir: Path
-
-
-@pytest.fixture(scope="module")
-def pooled(tmp_path_factory: pytest.TempPathFactory) -> Pooled:
-    """GIVEN the pooled config WHEN only its environment is synthesized (nag packs on)."""
-    config = parse_config(_raw(), source="pooled config")
-    outdir = tmp_path_factory.mktemp("pooled.cdk.out")
-    app = App(outdir=str(outdir), context=cdk_json_context())
-    build_app(app, config, environments=[ENV])
-    app.synth()  # raises if any cdk-nag finding is unacknowledged
-    by_id = {re.sub(r"[0-9A-F]{8}$", "", s.artifact_id.removeprefix(s.stage)): s for s in stacks(outdir)}
-    return Pooled(config=config, serving=by_id["Serving"].template, operations=by_id["Operations"].template,
-                  storage=by_id["Storage"].template, outdir=outdir)
 
 
 def _one(template: dict, cfn_type: str, pattern: str) -> tuple[str, dict]:

@@ -16,7 +16,7 @@ import pytest
 from mlops_loop.config import load_config
 
 from .conftest import CONFIG_PATH
-from .iam_eval import EXPLICIT_DENY, IamModel, Role, StackTemplate, Statement, allowed, evaluate
+from .iam_eval import EXPLICIT_DENY, IamModel, Role, StackTemplate, Statement, allowed, authorize, evaluate
 
 CONFIG = load_config(CONFIG_PATH)
 ENVS = tuple(CONFIG.environments)
@@ -65,6 +65,10 @@ class Env:
     def registry_arns(self) -> list[str]:
         """Group and version ARNs of every model of this environment."""
         return [arn for m in self.cfg.models for arn in (self.group_arn(m), self.version_arn(m), self.version_arn(m, 1))]
+
+    def endpoint_config_arn(self, **kw) -> str:
+        """An endpoint-config as CloudFormation names it (logical id plus a random suffix, lower case in the ARN)."""
+        return self.arn("sagemaker", "endpoint-config/churnconfig9de79c4e-k3j5bq0xwz1a", **kw)
 
     def pipeline_arn(self, model: str) -> str:
         return self.arn("sagemaker", f"pipeline/{self.prefix}-{model}-training")
@@ -344,11 +348,14 @@ def test_deploy_handler_cannot_approve_build_models_or_train(envs, env):
     requests += [("sagemaker:StartPipelineExecution", e.pipeline_arn(m)) for m in e.cfg.models]
     requests += [(a, e.arn("sagemaker", f"{kind}/{e.prefix}-{m}"))
                  for m in e.cfg.models
-                 for a, kind in (("sagemaker:CreateModel", "model"), ("sagemaker:CreateEndpoint", "endpoint"),
-                                 ("sagemaker:CreateEndpointConfig", "endpoint-config"))]
+                 for a, kind in (("sagemaker:CreateModel", "model"), ("sagemaker:CreateEndpointConfig", "endpoint-config"))]
     for action, arn in requests:
         for context in ({}, {"sagemaker:ModelApprovalStatus": "Approved"}):
             assert not allowed(handler, action, arn, context), _why(handler, action, arn, context)
+    for m in e.cfg.models:
+        request = {"endpoint": e.arn("sagemaker", f"endpoint/{e.prefix}-{m}"), "endpoint-config": e.endpoint_config_arn()}
+        for action in ("sagemaker:CreateEndpoint", "sagemaker:UpdateEndpoint"):
+            assert not authorize(handler, action, request).allowed, f"{handler} {action} {request}"
 
 
 # -- deployer (CloudFormation service role of the serving stack) ---------------------------
@@ -394,9 +401,30 @@ def test_deployer_changes_only_this_environments_endpoints(envs, env):
     THEN every request is denied."""
     e = envs[env]
     foreign = e.arn("sagemaker", "endpoint/another-teams-endpoint")
-    for action in ("sagemaker:CreateEndpoint", "sagemaker:UpdateEndpoint", "sagemaker:DeleteEndpoint",
-                   "sagemaker:UpdateEndpointWeightsAndCapacities"):
+    for action in ("sagemaker:DeleteEndpoint", "sagemaker:UpdateEndpointWeightsAndCapacities"):
         assert not allowed(e.deployer, action, foreign), _why(e.deployer, action, foreign)
+    for action in ("sagemaker:CreateEndpoint", "sagemaker:UpdateEndpoint"):
+        # Denied on the endpoint even with an endpoint-config the deployer may use.
+        decision = authorize(e.deployer, action, {"endpoint": foreign, "endpoint-config": e.endpoint_config_arn()})
+        assert (decision.outcome, decision.resource) == ("ImplicitDeny", foreign), f"{action}: {decision}"
+
+
+@pytest.mark.parametrize("env", ENVS)
+def test_deployer_creates_and_updates_its_endpoints_with_the_configs_cloudformation_names(envs, env):
+    """GIVEN the serving deployer role and each endpoint of the environment
+    WHEN CreateEndpoint/UpdateEndpoint names the endpoint and an endpoint-config with a name CloudFormation
+    generated (SageMaker authorizes both resources: issue #17)
+    THEN it is allowed -- and denied with an endpoint-config of another account or region."""
+    e = envs[env]
+    endpoints = [props["EndpointName"] for _, _, props in e.iam.resources("AWS::SageMaker::Endpoint")]
+    assert endpoints, f"{env}: no endpoint, nothing to prove"
+    for name in endpoints:
+        endpoint = e.arn("sagemaker", f"endpoint/{name}")
+        for action in ("sagemaker:CreateEndpoint", "sagemaker:UpdateEndpoint"):
+            decision = authorize(e.deployer, action, {"endpoint": endpoint, "endpoint-config": e.endpoint_config_arn()})
+            assert decision.allowed, f"{action} {endpoint}: {decision}"
+            foreign = e.endpoint_config_arn(account=FOREIGN_ACCOUNT)
+            assert not authorize(e.deployer, action, {"endpoint": endpoint, "endpoint-config": foreign}).allowed
 
 
 @pytest.mark.parametrize("env", ENVS)

@@ -1,30 +1,24 @@
 """The Serving stack (every mode) and the deploy-on-approval wiring in the Operations stack.
 
 The sample config (session fixture ``synthesized``) serves real-time and serverless endpoints. A
-second config (module fixture ``modes``) adds an environment that serves async, batch, linear and
-all-at-once real-time rollouts, a fixed-size endpoint and a local-NVMe instance type.
+second config (session fixture ``modes``, conftest.py) adds an environment that serves async, batch,
+linear and all-at-once real-time rollouts, a fixed-size endpoint and a local-NVMe instance type.
 """
 
 from __future__ import annotations
 
-import copy
 import json
 import re
-from dataclasses import dataclass
-from pathlib import Path
 
 import pytest
-import yaml
-from aws_cdk import App, Validations
 
-from mlops_loop.app_builder import build_app, cdk_json_context
-from mlops_loop.config import AppConfig, parse_config
+from mlops_loop.config import AppConfig
 from mlops_loop.naming import pascal
 from mlops_loop.stacks.serving_stack import package_parameter_name
 from mlops_loop.tools.cloud_assembly import SynthesizedStack, nag_violations, stacks
 from mlops_loop.tools.lint import lint_templates
 
-from .conftest import CONFIG_PATH
+from .conftest import MODES_ACCOUNT, MODES_ENV, MODES_MODELS
 
 ENVS = ("dev", "staging", "prod")
 GATED_TYPES = (
@@ -137,96 +131,6 @@ def _writable_prefixes(statements: list[dict], bucket: str) -> list[str]:
                 if arn.startswith(f"arn:aws:s3:::{bucket}/"):
                     out.append("s3://" + arn.removeprefix("arn:aws:s3:::").removesuffix("*"))
     return out
-
-
-# --------------------------------------------------------------------------------------------
-# The second config: one environment with every mode and rollout variant
-# --------------------------------------------------------------------------------------------
-@dataclass
-class Modes:
-    config: AppConfig
-    env: str
-    serving: dict
-    operations: dict
-    storage: dict
-    acknowledgements: list[dict]
-    outdir: Path
-
-
-MODES_ENV = "modes"
-MODES_ACCOUNT = "444444444444"
-MODES_MODELS = ("churn", "credit-risk", "linear-churn", "fixed-churn", "nvme-churn")
-
-
-def _modes_raw() -> dict:
-    raw = yaml.safe_load(CONFIG_PATH.read_text())
-    churn = raw["models"]["churn"]
-
-    def realtime_variant(realtime: dict) -> dict:
-        model = copy.deepcopy(churn)
-        model["serving"] = {"mode": "realtime", "realtime": realtime}
-        return model
-
-    raw["models"]["linear-churn"] = realtime_variant(
-        {"instance_type": "ml.m5.large", "rollout": {"strategy": "linear", "linear_step_percent": 25, "wait_minutes": 5}}
-    )
-    # This one also opts into native Model Monitor (accounts that still have it).
-    raw["models"]["linear-churn"]["serving"]["native_model_monitor"] = True
-    raw["models"]["fixed-churn"] = realtime_variant(
-        {
-            "instance_type": "ml.c5.xlarge",
-            "autoscaling": None,
-            "instance_count": 3,
-            "rollout": {"strategy": "all_at_once", "wait_minutes": 15, "termination_wait_minutes": 10},
-        }
-    )
-    raw["models"]["nvme-churn"] = realtime_variant({"instance_type": "ml.m5d.xlarge"})
-    raw["environments"][MODES_ENV] = {
-        "tier": "staging",
-        "account": MODES_ACCOUNT,
-        "region": "eu-west-1",
-        "models": list(MODES_MODELS),
-        "serving": {
-            "churn": {
-                "mode": "async",
-                "async": {"max_instances": 3, "max_concurrent_invocations_per_instance": 8, "target_backlog_per_instance": 3},
-            },
-            "credit-risk": {
-                "mode": "batch",
-                "batch": {"schedule": "cron(30 2 * * ? *)", "content_type": "text/csv", "instance_count": 2},
-            },
-        },
-    }
-    return raw
-
-
-@pytest.fixture(scope="module")
-def modes(tmp_path_factory: pytest.TempPathFactory) -> Modes:
-    """GIVEN a config whose ``modes`` environment serves async, batch and three real-time variants
-    WHEN only that environment is synthesized (nag packs on)."""
-    config = parse_config(_modes_raw(), source="modes config")
-    outdir = tmp_path_factory.mktemp("modes.cdk.out")
-    app = App(outdir=str(outdir), context=cdk_json_context())
-    build_app(app, config, environments=[MODES_ENV])
-    app.synth()  # raises if any cdk-nag finding is unacknowledged
-    by_id = {re.sub(r"[0-9A-F]{8}$", "", s.artifact_id.removeprefix(s.stage)): s for s in stacks(outdir)}
-    assert {s.stage for s in by_id.values()} == {MODES_ENV}
-    acknowledgements = [
-        {"path": c.node.path, "rule": rule.removeprefix("Annotation::"), "reason": reason}
-        for c in app.node.find_all()
-        for entry in c.node.metadata
-        if entry.type == Validations.ACKNOWLEDGED_RULES_METADATA_KEY
-        for rule, reason in entry.data.items()
-    ]
-    return Modes(
-        config=config,
-        env=MODES_ENV,
-        serving=by_id["Serving"].template,
-        operations=by_id["Operations"].template,
-        storage=by_id["Storage"].template,
-        acknowledgements=acknowledgements,
-        outdir=outdir,
-    )
 
 
 def _serving_config(config: AppConfig, env: str, model: str):
@@ -555,7 +459,14 @@ def test_deployer_role_is_for_cloudformation_and_touches_only_serving_resources(
         if endpoint_actions & set(actions):
             (resource,) = _listify(statement["Resource"])
             names = {f"mlops-loop-{env}-{m}" for m in environment.models}
-            assert resource.rsplit("endpoint/", 1)[1] in names, statement
+            if "endpoint-config/" in resource:
+                # SageMaker also authorizes Create/UpdateEndpoint against the endpoint-config (issue #17);
+                # CloudFormation generates those names, so only this account and region pin them.
+                assert set(actions) == {"sagemaker:CreateEndpoint", "sagemaker:UpdateEndpoint"}, statement
+                sagemaker_arn = f"arn:aws:sagemaker:{environment.region}:{environment.account}:"
+                assert resource == f"{sagemaker_arn}endpoint-config/*", statement
+            else:
+                assert resource.rsplit("endpoint/", 1)[1] in names, statement
         if {"cloudwatch:PutMetricAlarm", "cloudwatch:DeleteAlarms"} & set(actions):
             # The endpoint's own alarms, and those target tracking creates for its scalable target.
             alarm = f"arn:aws:cloudwatch:{environment.region}:{environment.account}:alarm:"

@@ -1,0 +1,350 @@
+"""What the code that runs in AWS calls, per role, on which resources -- and a scan that keeps the list complete.
+
+Each :class:`Runtime` names the role a piece of job or handler code runs as, the modules it runs
+(their ``pipeline_code`` imports are followed), and for every AWS operation that code makes the IAM
+request(s) it needs, with the resources of one environment and model (:class:`Names`). The tests
+check each request against the role's synthesized policy, and :func:`operations_in` scans the code
+(boto3 client calls, paginators, S3 transfer helpers) so that an operation added to the code without
+an entry here fails the suite.
+"""
+
+from __future__ import annotations
+
+import ast
+import json
+from dataclasses import dataclass, field
+from functools import lru_cache
+from pathlib import Path
+from typing import Callable, Iterable, Mapping
+
+import botocore.session
+from botocore import xform_name
+
+from mlops_loop.app_builder import REPO_ROOT
+from mlops_loop.naming import pascal
+from pipeline_code.monitoring.report import NAMESPACE as MONITOR_NAMESPACE
+
+from .iam_eval import IamModel
+
+# The services the runtime code talks to; an operation of any of them is found by the scan.
+SERVICES = ("sagemaker", "s3", "cloudformation", "sns", "cloudwatch", "sagemaker-runtime",
+            "sagemaker-featurestore-runtime", "sqs", "sts")
+# boto3's S3 transfer helpers: the operations they make, as IAM actions.
+TRANSFER_HELPERS = {"download_file", "download_fileobj", "upload_file", "upload_fileobj", "copy"}
+
+
+@dataclass(frozen=True)
+class Names:
+    """The physical names of one environment and model as the app derives them, and its template resources."""
+
+    iam: IamModel
+    prefix: str
+    model: str
+    dataset: str
+    multi_model_endpoint: str = ""  # the shared endpoint's name when the model is served by one
+    self_capture: bool = False  # the serving code writes its own capture (serverless, multi-model)
+
+    @property
+    def account(self) -> str:
+        return self.iam.account
+
+    def arn(self, service: str, resource: str) -> str:
+        return f"arn:aws:{service}:{self.iam.region}:{self.account}:{resource}"
+
+    def bucket(self, kind: str) -> str:
+        return f"{self.prefix}-{kind}-{self.account}-{self.iam.region}"
+
+    def object(self, kind: str, key: str) -> str:
+        return f"arn:aws:s3:::{self.bucket(kind)}/{key}"
+
+    def bucket_arn(self, kind: str) -> str:
+        return f"arn:aws:s3:::{self.bucket(kind)}"
+
+    def resource(self, stack: str, logical_prefix: str, attribute: str = "") -> str:
+        """The value a Ref (or GetAtt ``attribute``) of the one resource of ``stack`` whose id starts with
+        ``logical_prefix`` resolves to -- what the policies that refer to it resolve to as well."""
+        logical_id = self._logical_id(stack, logical_prefix)
+        reference = {"Fn::GetAtt": [logical_id, attribute]} if attribute else {"Ref": logical_id}
+        return self.iam.resolve(stack, reference)
+
+    @property
+    def traffic_uri(self) -> str:
+        """Where the model's drift monitor reads traffic: its capture, or a batch model's transform data."""
+        try:
+            return self.monitor_argument("--capture-s3-uri")
+        except ValueError:
+            return self.monitor_argument("--batch-s3-uri")
+
+    def monitor_argument(self, flag: str) -> str:
+        """The value of ``flag`` in the arguments the model's drift-monitor schedule starts its job with
+        (ValueError when the job is not given it)."""
+        schedule = self.iam.stacks["Operations"].template["Resources"][self._logical_id("Operations", f"{pascal(self.model)}MonitorSchedule")]
+        request = json.loads(self.iam.resolve("Operations", schedule["Properties"]["Target"]["Input"]))
+        arguments = request["AppSpecification"]["ContainerArguments"]
+        return arguments[arguments.index(flag) + 1]
+
+    def s3_object(self, uri: str, suffix: str) -> str:
+        """The ARN of object ``suffix`` under ``s3://bucket/prefix/``."""
+        return f"arn:aws:s3:::{uri.removeprefix('s3://')}{suffix}"
+
+    def s3_listing(self, uri: str) -> Request:
+        """ListBucket of the bucket of ``uri``, for keys under its prefix."""
+        bucket, _, prefix = uri.removeprefix("s3://").partition("/")
+        return ("s3:ListBucket", {"bucket": f"arn:aws:s3:::{bucket}"}, {"s3:prefix": prefix})
+
+    @property
+    def data_key(self) -> str:
+        return self.resource("Storage", "DataLakeKey", "Arn")
+
+    def _logical_id(self, stack: str, logical_prefix: str) -> str:
+        (logical_id,) = [lid for lid in self.iam.stacks[stack].template["Resources"]
+                         if lid.startswith(logical_prefix) and len(lid) - len(logical_prefix) == 8
+                         and lid[len(logical_prefix):].isalnum()]
+        return logical_id
+
+    @property
+    def group(self) -> str:
+        return f"{self.prefix}-{self.model}"
+
+    @property
+    def version(self) -> str:
+        return self.arn("sagemaker", f"model-package/{self.group}/7")
+
+    @property
+    def group_arn(self) -> str:
+        return self.arn("sagemaker", f"model-package-group/{self.group}")
+
+    @property
+    def serving_stack(self) -> str:
+        return self.arn("cloudformation", f"stack/{self.prefix}-serving/0f1e2d3c-aaaa-bbbb-cccc-1234567890ab")
+
+
+# One IAM request: (action, {resource type: ARN} or {"*": "*"}, condition context).
+Request = tuple[str, Mapping[str, str], Mapping[str, str]]
+Calls = Mapping[str, Callable[[Names], list[Request]]]
+
+
+def _one(action: str, resource_type: str, arn_of: Callable[[Names], str], **context: str) -> Callable[[Names], list[Request]]:
+    return lambda n: [(action, {resource_type: arn_of(n)}, context)]
+
+
+@dataclass(frozen=True)
+class Runtime:
+    """Code that runs in AWS as one role, and what each AWS operation it makes needs."""
+
+    name: str
+    modules: tuple[str, ...]  # entry modules, relative to the repository
+    calls: Calls  # snake_case operation -> the IAM requests it makes
+    # Calls in imported modules that this role's code never reaches: (module, operations) -> why.
+    unreached: Mapping[tuple[str, tuple[str, ...]], str] = field(default_factory=dict)
+
+
+def _when_shared(n: Names, requests: Callable[[], list[Request]]) -> list[Request]:
+    """The requests of a multi-model code path, for a model served by a multi-model endpoint (else none)."""
+    return requests() if n.multi_model_endpoint else []
+
+
+def _model_versions(n: Names) -> list[Request]:
+    return [("sagemaker:ListModelPackages", {"model-package-group": n.group_arn}, {})]
+
+
+RUNTIMES: tuple[Runtime, ...] = (
+    Runtime(
+        "deploy-on-approval handler",
+        ("pipeline_code/handlers/deploy_on_approval.py",),
+        {
+            "list_model_packages": _model_versions,
+            "describe_model_package": _one("sagemaker:DescribeModelPackage", "model-package", lambda n: n.version),
+            "describe_stacks": _one("cloudformation:DescribeStacks", "stack", lambda n: n.serving_stack),
+            # UpdateStack passes the deployer role to CloudFormation: iam:PassRole on it, too.
+            "update_stack": lambda n: [
+                ("cloudformation:UpdateStack", {"stack": n.serving_stack}, {}),
+                ("iam:PassRole", {"role": f"arn:aws:iam::{n.account}:role/{n.prefix}-serving-deployer"},
+                 {"iam:PassedToService": "cloudformation.amazonaws.com"}),
+            ],
+            # Notifications go to the encrypted operations topic.
+            "publish": lambda n: [
+                ("sns:Publish", {"topic": n.resource("Operations", "Notifications")}, {}),
+                ("kms:GenerateDataKey", {"key": n.resource("Storage", "OpsKey", "Arn")}, {}),
+            ],
+            # Multi-model members only: stage the version under its own key, then smoke-test it.
+            "copy": lambda n: _when_shared(n, lambda: [
+                ("s3:GetObject", {"object": n.object("artifacts", f"pipelines/{n.model}/run-1/model/model.tar.gz")}, {}),
+                ("s3:PutObject", {"object": n.object("artifacts", f"mme/{n.multi_model_endpoint}/{n.model}/v7.tar.gz")}, {}),
+                ("kms:GenerateDataKey", {"key": n.data_key}, {}),
+            ]),
+            "get_object": lambda n: _when_shared(n, lambda: [
+                ("s3:GetObject", {"object": n.object("artifacts", f"mme/{n.multi_model_endpoint}/{n.model}/v7.tar.gz")}, {}),
+                ("kms:Decrypt", {"key": n.data_key}, {}),
+            ]),
+            "head_object": lambda n: _when_shared(n, lambda: [
+                ("s3:GetObject", {"object": n.object("artifacts", f"mme/{n.multi_model_endpoint}/{n.model}/v7.tar.gz")}, {}),
+            ]),
+            "list_objects_v2": lambda n: _when_shared(n, lambda: [
+                ("s3:ListBucket", {"bucket": n.bucket_arn("artifacts")}, {"s3:prefix": f"mme/{n.multi_model_endpoint}/{n.model}/v7.tar.gz"}),
+            ]),
+            "invoke_endpoint": lambda n: _when_shared(n, lambda: [
+                ("sagemaker:InvokeEndpoint", {"endpoint": n.arn("sagemaker", f"endpoint/{n.multi_model_endpoint}")}, {}),
+            ]),
+            "describe_endpoint": lambda n: _when_shared(n, lambda: [
+                ("sagemaker:DescribeEndpoint", {"endpoint": n.arn("sagemaker", f"endpoint/{n.multi_model_endpoint}")}, {}),
+            ]),
+        },
+    ),
+    Runtime(
+        "retrain trigger",
+        ("pipeline_code/handlers/retrain_trigger.py",),
+        {
+            "list_pipeline_executions": _one("sagemaker:ListPipelineExecutions", "pipeline",
+                                             lambda n: n.arn("sagemaker", f"pipeline/{n.prefix}-{n.model}-training")),
+            "start_pipeline_execution": _one("sagemaker:StartPipelineExecution", "pipeline",
+                                             lambda n: n.arn("sagemaker", f"pipeline/{n.prefix}-{n.model}-training")),
+        },
+    ),
+    Runtime(
+        "drift monitor job",
+        ("pipeline_code/monitoring/monitor.py",),
+        {
+            "describe_stacks": _one("cloudformation:DescribeStacks", "stack", lambda n: n.serving_stack),
+            "describe_model_package": _one("sagemaker:DescribeModelPackage", "model-package", lambda n: n.version),
+            # The version's baseline and model (training output) and the window's capture and labels.
+            "download_file": lambda n: [
+                ("s3:GetObject", {"object": n.object("artifacts", f"pipelines/{n.model}/run-1/baseline/statistics.json")}, {}),
+                ("s3:GetObject", {"object": n.object("artifacts", f"pipelines/{n.model}/run-1/model/model.tar.gz")}, {}),
+                ("s3:GetObject", {"object": n.s3_object(n.traffic_uri, "AllTraffic/2026/12/02/10/x.jsonl")}, {}),
+                ("s3:GetObject", {"object": n.s3_object(n.monitor_argument("--labels-s3-uri"), "2026/12/02/labels.csv")}, {}),
+                ("kms:Decrypt", {"key": n.data_key}, {}),
+            ],
+            "list_objects_v2": lambda n: [n.s3_listing(n.traffic_uri),
+                                          n.s3_listing(n.monitor_argument("--labels-s3-uri"))],
+            "put_metric_data": lambda n: [("cloudwatch:PutMetricData", {"*": "*"}, {"cloudwatch:namespace": MONITOR_NAMESPACE})],
+        },
+        {
+            ("pipeline_code/handlers/deploy_on_approval.py", ("list_model_packages", "update_stack", "publish")):
+                "remote.py uses only describe_stack, parameter_name, stack_parameters and version_of_arn of the handler",
+            ("pipeline_code/handlers/multi_model.py", ("copy", "get_object", "head_object", "list_objects_v2",
+                                                       "invoke_endpoint", "describe_endpoint")):
+                "imported by the handler module for multi-model staging, which the monitor never calls",
+        },
+    ),
+    Runtime(
+        "training pipeline jobs",
+        tuple(f"pipeline_code/training/{m}.py" for m in ("prepare", "train", "evaluate", "baseline", "model_card")),
+        {
+            "list_model_packages": _model_versions,
+            "describe_model_package": _one("sagemaker:DescribeModelPackage", "model-package", lambda n: n.version),
+            # The champion's evaluation report and model, and the frozen test set.
+            "download_file": lambda n: [
+                ("s3:GetObject", {"object": n.object("artifacts", f"pipelines/{n.model}/run-1/evaluation/evaluation.json")}, {}),
+                ("s3:GetObject", {"object": n.object("artifacts", f"pipelines/{n.model}/frozen-test/test.parquet")}, {}),
+            ],
+            "list_objects_v2": lambda n: [n.s3_listing(f"s3://{n.bucket('artifacts')}/pipelines/{n.model}/frozen-test/")],
+            "create_model_card": _one("sagemaker:CreateModelCard", "model-card",
+                                      lambda n: n.arn("sagemaker", f"model-card/{n.group}-v7")),
+            "update_model_card": _one("sagemaker:UpdateModelCard", "model-card",
+                                      lambda n: n.arn("sagemaker", f"model-card/{n.group}-v7")),
+            "describe_model_card": _one("sagemaker:DescribeModelCard", "model-card",
+                                        lambda n: n.arn("sagemaker", f"model-card/{n.group}-v7")),
+        },
+        {
+            ("pipeline_code/job_runtime.py", ("put_object",)):
+                "champion.py imports only split_s3_uri; training jobs write their outputs to local paths SageMaker uploads",
+        },
+    ),
+    Runtime(
+        "serving container",
+        ("pipeline_code/serving/serve_entry.py",),
+        {
+            # Self-capture of serverless and multi-model serving (SSE-KMS with the data key).
+            "put_object": lambda n: [
+                ("s3:PutObject", {"object": n.object("inference", f"capture/{n.model}/AllTraffic/2026/12/02/10/x.jsonl")}, {}),
+                ("kms:GenerateDataKey", {"key": n.data_key}, {}),
+            ] if n.self_capture else [],
+        },
+    ),
+    Runtime(
+        "feature ingestion job",
+        ("pipeline_code/features/ingest.py",),
+        {
+            "put_record": _one("sagemaker:PutRecord", "feature-group",
+                               lambda n: n.arn("sagemaker", f"feature-group/{n.prefix}-{n.dataset.replace('_', '-')}")),
+            "put_object": lambda n: [
+                ("s3:PutObject", {"object": n.object("features", f"_ingest-failures/{n.dataset}/run-1/failures.json")}, {}),
+            ],
+        },
+    ),
+)
+
+
+@lru_cache(maxsize=None)
+def _operation_names() -> frozenset[str]:
+    session = botocore.session.get_session()
+    return frozenset(xform_name(op) for svc in SERVICES for op in session.get_service_model(svc).operation_names)
+
+
+def _module_path(name: str) -> Path | None:
+    path = REPO_ROOT / Path(*name.split("."))
+    for candidate in (path.with_suffix(".py"), path / "__init__.py"):
+        if candidate.exists():
+            return candidate
+    return None
+
+
+def _imports(path: Path) -> Iterable[Path]:
+    """The ``pipeline_code`` modules ``path`` imports (absolute and relative imports)."""
+    package = path.relative_to(REPO_ROOT).with_suffix("").parts[:-1]
+    for node in ast.walk(ast.parse(path.read_text())):
+        names: list[str] = []
+        if isinstance(node, ast.Import):
+            names = [a.name for a in node.names]
+        elif isinstance(node, ast.ImportFrom):
+            base = node.module or ""
+            if node.level:
+                base = ".".join(package[: len(package) - node.level + 1] + ((base,) if base else ()))
+            names = [base] + [f"{base}.{a.name}" for a in node.names]
+        for name in names:
+            if name.startswith("pipeline_code") and (found := _module_path(name)) is not None:
+                yield found
+
+
+def closure(modules: Iterable[str]) -> list[Path]:
+    """The given modules and every ``pipeline_code`` module they import, transitively."""
+    todo = [REPO_ROOT / m for m in modules]
+    seen: dict[Path, None] = {}
+    while todo:
+        path = todo.pop()
+        if path in seen:
+            continue
+        seen[path] = None
+        todo.extend(_imports(path))
+    return sorted(seen)
+
+
+def operations_in(paths: Iterable[Path], unreached: Iterable[tuple[str, tuple[str, ...]]] = ()) -> dict[str, list[str]]:
+    """AWS operations (snake_case) the code calls -> where: client method calls, paginators, S3 transfers.
+
+    A call on an imported module (``re.search``, ``catalog.get_dataset``) is not an AWS call, nor is a
+    ``copy`` without S3's arguments (``frame.copy()``); ``unreached`` (module, operations) pairs are left out.
+    """
+    skip = {(module, op) for module, ops in unreached for op in ops}
+    found: dict[str, list[str]] = {}
+    operations = _operation_names() | TRANSFER_HELPERS
+    for path in paths:
+        tree = ast.parse(path.read_text())
+        modules = {a.asname or a.name.split(".")[0] for n in ast.walk(tree) if isinstance(n, (ast.Import, ast.ImportFrom))
+                   for a in n.names}
+        for node in ast.walk(tree):
+            if not (isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute)):
+                continue
+            receiver = node.func.value
+            if isinstance(receiver, ast.Name) and receiver.id in modules:
+                continue
+            name = node.func.attr
+            if name == "get_paginator" and node.args and isinstance(node.args[0], ast.Constant):
+                name = node.args[0].value
+            if name == "copy" and len(node.args) < 3 and not any(k.arg == "CopySource" for k in node.keywords):
+                continue
+            where = str(path.relative_to(REPO_ROOT))
+            if name in operations and (where, name) not in skip:
+                found.setdefault(name, []).append(f"{where}:{node.lineno}")
+    return found

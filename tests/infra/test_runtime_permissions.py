@@ -1,0 +1,144 @@
+"""The code that runs in AWS may make every call it makes (issue #17, item 3): an inventory per role.
+
+``runtime_calls.RUNTIMES`` lists, per role that job or handler code runs as, every AWS operation the
+code makes and the IAM requests it needs. The scan test keeps that list equal to what the code
+calls; the permission tests decide each request against the role's synthesized policy, for every
+environment and model of the sample config and of the ``modes`` and ``pooled`` variants.
+"""
+
+from __future__ import annotations
+
+import re
+
+import pytest
+
+from mlops_loop.config import AppConfig
+from mlops_loop.naming import pascal
+
+from .deploy_permissions import assembly_model
+from .iam_eval import IamModel, Role, authorize
+from .runtime_calls import RUNTIMES, Names, Runtime, closure, operations_in
+
+BY_NAME = {r.name: r for r in RUNTIMES}
+
+
+@pytest.mark.parametrize("runtime", RUNTIMES, ids=lambda r: r.name)
+def test_the_inventory_lists_exactly_the_aws_calls_the_code_makes(runtime):
+    """GIVEN the modules the role runs and every pipeline_code module they import
+    WHEN they are scanned for boto3 client calls, paginators and S3 transfers
+    THEN each operation found has an inventory entry, and each entry is still called."""
+    found = operations_in(closure(runtime.modules), runtime.unreached)
+    missing = {op: where for op, where in found.items() if op not in runtime.calls}
+    assert missing == {}, f"{runtime.name}: add these calls to runtime_calls.RUNTIMES with the resources they touch"
+    assert set(runtime.calls) - set(found) == set(), f"{runtime.name}: inventory entries no code makes any more"
+
+
+def test_the_scan_finds_a_new_call():
+    """GIVEN a module that calls a client method, a paginator and an S3 transfer, and a module function of
+    the same name WHEN scanned THEN the three AWS calls are found and the module function is not."""
+    import tempfile
+    from pathlib import Path
+
+    from mlops_loop.app_builder import REPO_ROOT
+
+    code = ("import re\nimport boto3\n"
+            "s3 = boto3.client('s3')\ns3.delete_object(Bucket='b', Key='k')\n"
+            "s3.get_paginator('list_objects_v2')\ns3.download_file('b', 'k', '/tmp/x')\nre.search('a', 'b')\n")
+    with tempfile.NamedTemporaryFile("w", suffix=".py", dir=REPO_ROOT / "tests", delete=False) as f:
+        f.write(code)
+    try:
+        found = operations_in([Path(f.name)])
+    finally:
+        Path(f.name).unlink()
+    assert sorted(found) == ["delete_object", "download_file", "list_objects_v2"]
+
+
+def _function_role(iam: IamModel, name: str) -> Role:
+    (props,) = [p for _, _, p in iam.resources("AWS::Lambda::Function") if p.get("FunctionName") == name]
+    return iam.role(iam.resolve("Operations", props["Role"]))
+
+
+def _logical_role(iam: IamModel, stack: str, prefix: str) -> Role:
+    (role,) = [r for r in iam.roles.values() if r.stack == stack and re.fullmatch(rf"{prefix}[0-9A-F]{{8}}", r.logical_id)]
+    return role
+
+
+def _role(iam: IamModel, runtime: Runtime, n: Names) -> Role | None:
+    if runtime.name == "deploy-on-approval handler":
+        return _function_role(iam, f"{n.prefix}-deploy-on-approval")
+    if runtime.name == "retrain trigger":
+        return _function_role(iam, f"{n.prefix}-retrain-trigger")
+    if runtime.name == "drift monitor job":
+        return _logical_role(iam, "Operations", f"{pascal(n.model)}MonitorRole")
+    if runtime.name == "training pipeline jobs":
+        (props,) = [p for _, _, p in iam.resources("AWS::SageMaker::Pipeline") if p["PipelineName"] == f"{n.prefix}-{n.model}-training"]
+        return iam.role(iam.resolve("Training", props["RoleArn"]))
+    if runtime.name == "serving container":
+        if n.multi_model_endpoint:
+            endpoint = n.multi_model_endpoint.removeprefix(f"{n.prefix}-mme-")
+            return _logical_role(iam, "Serving", f"{pascal(endpoint)}MultiModelRole")
+        return _logical_role(iam, "Serving", f"{pascal(n.model)}Role")
+    if runtime.name == "feature ingestion job":
+        return _logical_role(iam, "DataPipeline", "GlueRuntimeJobRole")
+    raise AssertionError(f"no role lookup for runtime {runtime.name!r}")
+
+
+def _names(iam: IamModel, config: AppConfig, env: str, model: str) -> Names:
+    environment = config.environments[env]
+    serving = config.serving_of(environment, config.models[model])
+    prefix = f"{config.project}-{env}"
+    shared = f"{prefix}-mme-{serving.multi_model.endpoint}" if serving.mode == "multi_model" else ""
+    return Names(iam=iam, prefix=prefix, model=model, dataset=config.models[model].dataset, multi_model_endpoint=shared,
+                 self_capture=serving.mode in ("serverless", "multi_model") and serving.data_capture_percent > 0)
+
+
+def _problems(iam: IamModel, config: AppConfig, env: str) -> tuple[list[str], int]:
+    problems, checked = [], 0
+    for model in config.environments[env].models:
+        n = _names(iam, config, env, model)
+        for runtime in RUNTIMES:
+            role = _role(iam, runtime, n)
+            for operation, requests in runtime.calls.items():
+                for action, resources, context in requests(n):
+                    checked += 1
+                    decision = authorize(role, action, resources, context)
+                    if not decision.allowed:
+                        problems.append(f"{env}/{model} {runtime.name} ({role}): {operation} needs {action} on "
+                                        f"{decision.resource or resources} ({decision.outcome})")
+    return problems, checked
+
+
+def test_every_runtime_role_may_make_its_calls_in_every_environment(synthesized):
+    """GIVEN every environment and model of the sample config WHEN each inventoried call is decided against the
+    policy of the role the code runs as THEN all are allowed."""
+    for env in synthesized.config.environments:
+        iam = assembly_model(synthesized.outdir, synthesized.config, env)
+        problems, checked = _problems(iam, synthesized.config, env)
+        assert problems == [], "\n".join(problems)
+        assert checked >= 20 * len(synthesized.config.environments[env].models)
+
+
+@pytest.mark.parametrize("fixture", ["modes", "pooled"])
+def test_every_runtime_role_may_make_its_calls_in_every_serving_mode(request, fixture):
+    """GIVEN the environments that serve every mode and multi-model endpoints (staging, smoke test, self-capture)
+    WHEN each inventoried call is decided THEN all are allowed."""
+    built = request.getfixturevalue(fixture)
+    env = next(e for e in built.config.environments if e in (fixture, "modes"))
+    problems, checked = _problems(assembly_model(built.outdir, built.config, env), built.config, env)
+    assert problems == [], "\n".join(problems)
+    assert checked > 0
+
+
+def test_a_call_the_policy_does_not_cover_is_reported(synthesized):
+    """GIVEN the drift monitor's role without its permission to publish metrics (a policy edit gone wrong)
+    WHEN its calls are decided THEN put_metric_data is reported, naming the environment, model, role and action."""
+    env = next(iter(synthesized.config.environments))
+    iam = assembly_model(synthesized.outdir, synthesized.config, env)
+    model = synthesized.config.environments[env].models[0]
+    role = _logical_role(iam, "Operations", f"{pascal(model)}MonitorRole")
+    stripped = tuple(s for s in role.statements if "cloudwatch:PutMetricData" not in s.actions)
+    assert len(stripped) < len(role.statements)
+    iam.roles[role.key] = Role(role.stack, role.logical_id, role.name, role.arn, role.named, stripped)
+    problems, _ = _problems(iam, synthesized.config, env)
+    assert problems == [f"{env}/{model} drift monitor job ({role}): put_metric_data needs cloudwatch:PutMetricData on "
+                        "* (ImplicitDeny)"]
