@@ -6,7 +6,9 @@
 #
 #   bash scripts/pr-report.sh BASE_REF OUTPUT.md        e.g. origin/main pr-report.md
 #
-# Reads the assembly scripts/synth.sh wrote (cdk.out) and runs synth.sh first when there is none.
+# Reads the assembly scripts/synth.sh wrote (cdk.out) and runs synth.sh first when there is none or
+# when its source stamp does not match the working tree (a stale, foreign or unstamped assembly; see
+# mlops_loop/tools/source_stamp.py), so the report describes the tree it names.
 # Every section is rendered even when another one fails: a failed sub-command becomes a visible
 # "⚠ <section> failed" section with the last lines of its output (a reviewer must never read a
 # report with a silently missing part). Exit 0 only when every section succeeded, 1 when any failed
@@ -14,6 +16,7 @@
 #
 # The sub-commands can be replaced (tests, experiments); each value is split on whitespace:
 #   MLOPS_SYNTH_CMD    default: bash scripts/synth.sh
+#   MLOPS_STAMP_CMD    default: python -m mlops_loop.tools.source_stamp check (exit 0: the assembly is fresh)
 #   MLOPS_DIFF_CMD     default: python -m mlops_loop.tools.template_diff
 #   MLOPS_SUMMARY_CMD  default: python -m mlops_loop.tools.summary
 #   MLOPS_COST_CMD     default: python -m mlops_loop.tools.cost_floor
@@ -46,6 +49,7 @@ ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$ROOT"
 
 read -r -a synth_cmd <<< "${MLOPS_SYNTH_CMD:-bash scripts/synth.sh}"
+read -r -a stamp_cmd <<< "${MLOPS_STAMP_CMD:-python -m mlops_loop.tools.source_stamp check}"
 read -r -a diff_cmd <<< "${MLOPS_DIFF_CMD:-python -m mlops_loop.tools.template_diff}"
 read -r -a summary_cmd <<< "${MLOPS_SUMMARY_CMD:-python -m mlops_loop.tools.summary}"
 read -r -a cost_cmd <<< "${MLOPS_COST_CMD:-python -m mlops_loop.tools.cost_floor}"
@@ -103,8 +107,18 @@ nest_headings() {
   ' "$1" "$1"
 }
 
+# Why the assembly cannot be reported as it is (empty when it can): missing, or not synthesized from
+# the working tree as it is now (the stamp check's one-line message).
+stale=""
 if [ ! -f "$assembly/manifest.json" ]; then
-  log "no assembly at $assembly: running ${synth_cmd[*]}"
+  stale="no assembly at $assembly"
+elif ! "${stamp_cmd[@]}" "$assembly" > /dev/null 2> "$work/stamp.err"; then
+  stale="$(tail -n 1 "$work/stamp.err")"
+  stale="${stale:-${stamp_cmd[*]} $assembly failed}"
+fi
+if [ -n "$stale" ]; then
+  log "$stale"
+  log "running ${synth_cmd[*]}"
   synth_rc=0
   run synth "${synth_cmd[@]}" || synth_rc=$?
   if [ "$synth_rc" -ne 0 ]; then

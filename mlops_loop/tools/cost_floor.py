@@ -20,11 +20,16 @@ deployed"; the "before approval" column leaves it out.
 ``--base-assembly DIR`` adds the change per environment against another assembly (e.g. the main
 branch's), the "floor +$X/month" line of a pull-request comment.
 
+The assembly must have been synthesized from the working tree as it is now (its source stamp, see
+``mlops_loop.tools.source_stamp``, matches ``--repo``, by default this checkout); a stale, foreign or
+unstamped one is refused with one line, or read with a warning under ``--allow-stale``. The base
+assembly is another ref's by design and is not checked.
+
 Prices are USD on-demand list prices for us-east-1: instances from
 ``mlops_loop.config.instance_types``, everything else from ``PRICES`` below. They are estimates for
 review, never used at deploy time; other regions differ. Exit status 0 whenever the report is
-printed (the floor is reported, not judged); 2 when a directory is not a cloud assembly or an
-argument is invalid.
+printed (the floor is reported, not judged); 2 when a directory is not a cloud assembly, the
+assembly is stale, or an argument is invalid.
 """
 
 from __future__ import annotations
@@ -39,6 +44,7 @@ from typing import Any, Iterable, Optional
 
 from mlops_loop.config.instance_types import INSTANCE_TYPES
 
+from . import source_stamp
 from .cloud_assembly import SynthesizedStack, stacks
 
 DEFAULT_HOURS_PER_MONTH = 730.0  # 365 * 24 / 12, the month AWS's own price examples use
@@ -877,15 +883,29 @@ def main(argv: Optional[list[str]] = None) -> int:
         default=DEFAULT_HOURS_PER_MONTH,
         help=f"hours an always-on instance runs in a month (default: {DEFAULT_HOURS_PER_MONTH:g})",
     )
+    parser.add_argument(
+        "--repo",
+        type=Path,
+        default=source_stamp.REPO_ROOT,
+        help="the source tree the assembly must have been synthesized from (default: the checkout holding this tool)",
+    )
+    parser.add_argument(
+        "--allow-stale",
+        action="store_true",
+        help="read an assembly not synthesized from that tree as it is now, with a warning (default: refuse it)",
+    )
     args = parser.parse_args(argv)
     try:
         report = floor_report(args.assembly, hours_per_month=args.hours_per_month)
         delta = None
         if args.base_assembly:
             delta = compare(report, floor_report(args.base_assembly, hours_per_month=args.hours_per_month))
-    except NotACloudAssembly as error:
+        warning = source_stamp.require_fresh(args.assembly, repo=args.repo, allow_stale=args.allow_stale)
+    except (NotACloudAssembly, source_stamp.StaleAssembly) as error:
         print(f"cost_floor: {error}", file=sys.stderr)
         return 2
+    if warning:
+        print(f"cost_floor: {warning}", file=sys.stderr)
     kwargs = {"assembly": str(args.assembly), "hours": args.hours_per_month, "delta": delta}
     if args.format == "json":
         print(json.dumps(to_json(report, **kwargs), indent=2))

@@ -3,19 +3,21 @@
 Usage::
 
     python -m mlops_loop.tools.template_diff --base REF [--head-assembly DIR] [--base-out DIR]
-        [--format text|markdown] [--output FILE] [--env ENV ...] [--max-chars N] [--repo DIR]
+        [--format text|markdown] [--output FILE] [--env ENV ...] [--max-chars N] [--repo DIR] [--allow-stale]
 
 The base ref is checked out into a temporary ``git worktree`` and synthesized there with
 ``python app.py`` (``CDK_OUTDIR`` set, Node 22 from ``node_modules/.bin`` first on PATH); the head side
 is the working tree, synthesized the same way unless ``--head-assembly`` names an existing cloud
-assembly (e.g. ``cdk.out`` from ``scripts/synth.sh``). Nothing talks to AWS.
+assembly (e.g. ``cdk.out`` from ``scripts/synth.sh``), which must have been synthesized from the
+working tree as it is now (its source stamp, see ``mlops_loop.tools.source_stamp``; ``--allow-stale``
+reads a stale one with a warning). The base assembly is stamped with the base commit. Nothing talks to AWS.
 
 Per environment and stack it reports resources added / removed / modified / replaced (a modified
 resource whose changed properties include a create-only property of its CloudFormation resource
 schema, as bundled with cfn-lint), and calls out first: stateful resources whose data is at risk,
 IAM, security-group, KMS and data-retention changes. Exit 0 when the diff was produced (with or
 without changes), 2 with one message when it could not be (bad ref, not a git repository, base
-that fails to synthesize, head directory that is not an assembly).
+that fails to synthesize, head directory that is not an assembly or not synthesized from the working tree).
 """
 
 from __future__ import annotations
@@ -33,6 +35,7 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Any, Iterable, Iterator, Optional, Sequence
 
+from . import source_stamp
 from .cloud_assembly import SynthesizedStack, stacks
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
@@ -955,14 +958,18 @@ def synthesize_tree(tree: Path, *, outdir: Path, label: str, repo: Optional[Path
 def synthesize_ref(repo: Path, *, ref: str, outdir: Path) -> Path:
     """Synthesize git ref ``ref`` of ``repo`` into ``outdir`` from a temporary detached worktree.
 
-    The worktree is removed afterwards, also when synthesis fails.
+    The assembly gets the source stamp of that commit, also when the ref's own app.py predates
+    stamps. The worktree is removed afterwards, also when synthesis fails.
     """
     commit = resolve_ref(repo, ref)
     parent = Path(tempfile.mkdtemp(prefix="template-diff-worktree-"))
     tree = parent / "src"
     try:
         _git(repo, "worktree", "add", "--detach", str(tree), commit)
-        return synthesize_tree(tree, outdir=outdir, label=f"base ref {ref!r} ({commit[:12]})", repo=repo)
+        stamp = source_stamp.fingerprint(tree)
+        synthesize_tree(tree, outdir=outdir, label=f"base ref {ref!r} ({commit[:12]})", repo=repo)
+        source_stamp.write_stamp(outdir, stamp)
+        return outdir
     finally:
         if tree.exists():
             _git(repo, "worktree", "remove", "--force", str(tree), check=False)
@@ -1020,7 +1027,22 @@ def _parser() -> argparse.ArgumentParser:
         help=f"markdown size cap; details are cut first (default: {GITHUB_COMMENT_LIMIT}, GitHub's comment limit)",
     )
     parser.add_argument("--repo", type=Path, default=REPO_ROOT, help="git checkout to diff (default: the one holding this tool)")
+    parser.add_argument(
+        "--allow-stale",
+        action="store_true",
+        help="read a --head-assembly not synthesized from the working tree as it is now, with a warning (default: refuse it)",
+    )
     return parser
+
+
+def _check_head_assembly(path: Path, *, repo: Path, allow_stale: bool) -> None:
+    """TemplateDiffError unless ``path`` was synthesized from ``repo`` as it is now (a warning with ``allow_stale``)."""
+    try:
+        warning = source_stamp.require_fresh(path, repo=repo, allow_stale=allow_stale, name=f"--head-assembly {path}")
+    except source_stamp.StaleAssembly as error:
+        raise TemplateDiffError(str(error)) from error
+    if warning:
+        print(f"template-diff: {warning}", file=sys.stderr)
 
 
 def run(args: argparse.Namespace) -> str:
@@ -1033,6 +1055,9 @@ def run(args: argparse.Namespace) -> str:
     resolve_ref(repo, args.base)  # fail fast, before any synthesis
     # A sub-directory of the checkout works too: synthesize from its top level, where app.py is.
     repo = Path(_git(repo, "rev-parse", "--show-toplevel").stdout.strip())
+    if args.head_assembly is not None:
+        # Before the base synth: a stale head is refused in a second, not after a minute of synth.
+        _check_head_assembly(args.head_assembly, repo=repo, allow_stale=args.allow_stale)
     with tempfile.TemporaryDirectory(prefix="template-diff-") as scratch:
         base_out = args.base_out or Path(scratch) / "base.out"
         synthesize_ref(repo, ref=args.base, outdir=base_out)

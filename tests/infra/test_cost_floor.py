@@ -2,7 +2,9 @@
 
 Most tests build a small cloud assembly in tmp_path laid out as ``cdk synth`` writes it (a top-level
 manifest.json naming one nested assembly per stage, each with its own manifest.json and templates),
-so every serving shape can be pinned without the serving stack. The last tests read the real app.
+so every serving shape can be pinned without the serving stack. Those assemblies have no source
+stamp, so the CLI reads them with ``--allow-stale`` (the refusal is tested in test_source_stamp.py).
+The last tests read the real app.
 """
 
 from __future__ import annotations
@@ -309,7 +311,7 @@ def test_conditioned_endpoint_is_the_floor_once_deployed_not_before_approval(tmp
     assert env.fixed_usd == pytest.approx(PRICES["kms_key"].usd + PRICES["alarm_metric_standard"].usd)
     assert env.fixed_before_approval_usd == pytest.approx(PRICES["kms_key"].usd)
 
-    text = _run_main([str(out)])
+    text = _run_main([str(out), "--allow-stale"])
     assert "[once deployed]" in text and "exists only once a model version is approved and deployed" in text
 
 
@@ -352,7 +354,7 @@ def test_unknown_instance_type_gives_an_unknown_price_line_not_a_crash(tmp_path,
     assert env.unknown_prices == 1
     assert env.compute_usd == pytest.approx(monthly("ml.m5.large", 1))  # the known part only
 
-    assert main([str(out)]) == 0
+    assert main([str(out), "--allow-stale"]) == 0
     text = capsys.readouterr().out
     assert "unknown price: 1 x ml.x99.huge" in text and "1 line(s) with unknown price" in text
 
@@ -486,12 +488,12 @@ def test_base_assembly_delta_reports_the_change_per_environment(tmp_path, capsys
     })
     change = monthly("ml.m5.xlarge", 2) - monthly("ml.m5.large", 1)
 
-    assert main([str(head), "--base-assembly", str(base)]) == 0
+    assert main([str(head), "--base-assembly", str(base), "--allow-stale"]) == 0
     text = capsys.readouterr().out
     assert f"prod: floor +${change:,.2f}/month" in text
     assert "dev: floor +$0.00/month" in text and "[unchanged]" in text
 
-    assert main([str(head), "--base-assembly", str(base), "--format", "json"]) == 0
+    assert main([str(head), "--base-assembly", str(base), "--format", "json", "--allow-stale"]) == 0
     delta = {d["environment"]: d for d in json.loads(capsys.readouterr().out)["delta"]}
     assert delta["prod"]["delta_compute_usd"] == pytest.approx(change, abs=0.01)
     lines = {(line["label"], line["status"]) for line in delta["prod"]["lines"]}
@@ -499,7 +501,7 @@ def test_base_assembly_delta_reports_the_change_per_environment(tmp_path, capsys
     assert delta["dev"]["status"] == "unchanged" and delta["dev"]["lines"] == []
 
     # The reverse direction is the negative change, in markdown for a PR comment.
-    assert main([str(base), "--base-assembly", str(head), "--format", "markdown"]) == 0
+    assert main([str(base), "--base-assembly", str(head), "--format", "markdown", "--allow-stale"]) == 0
     assert f"**prod**: floor -${change:,.2f}/month" in capsys.readouterr().out
 
 
@@ -507,7 +509,7 @@ def test_environment_only_in_one_assembly_is_new_or_removed(tmp_path, capsys):
     base = write_assembly(tmp_path / "base", {"dev": {"Storage": template({})}})
     head = write_assembly(tmp_path / "head", {"prod": {"Serving": template({
         "Endpoint": endpoint("e", "Config"), "Config": instance_config("ml.m5.large", 1)})}})
-    assert main([str(head), "--base-assembly", str(base), "--format", "json"]) == 0
+    assert main([str(head), "--base-assembly", str(base), "--format", "json", "--allow-stale"]) == 0
     delta = {d["environment"]: d for d in json.loads(capsys.readouterr().out)["delta"]}
     assert delta["prod"]["status"] == "new"
     assert delta["prod"]["delta_total_usd"] == pytest.approx(monthly("ml.m5.large", 1), abs=0.01)
@@ -519,7 +521,7 @@ def test_json_output_schema(tmp_path, capsys):
         "Endpoint": endpoint("mlops-loop-prod-churn", "Config", model="churn", mode="realtime"),
         "Config": instance_config("ml.x99.huge", 1),
     })
-    assert main([str(out), "--format", "json", "--hours-per-month", "720"]) == 0
+    assert main([str(out), "--format", "json", "--hours-per-month", "720", "--allow-stale"]) == 0
     data = json.loads(capsys.readouterr().out)
     assert set(data) == {"schema_version", "assembly", "hours_per_month", "prices", "environments", "notes", "delta"}
     assert data["schema_version"] == 1 and data["hours_per_month"] == 720 and data["delta"] is None
@@ -546,7 +548,7 @@ def test_json_output_schema(tmp_path, capsys):
 def test_markdown_output_has_the_summary_table(tmp_path, capsys):
     out = _two_envs(tmp_path / "a", prod_resources={
         "Endpoint": endpoint("e", "Config"), "Config": instance_config("ml.m5.large", 1)})
-    assert main([str(out), "--format", "markdown"]) == 0
+    assert main([str(out), "--format", "markdown", "--allow-stale"]) == 0
     text = capsys.readouterr().out
     assert "| environment | region | compute $/month | before approval | fixed $/month | total $/month |" in text
     compute = monthly("ml.m5.large", 1)

@@ -8,6 +8,7 @@ import subprocess
 import sys
 
 from mlops_loop.tools.cloud_assembly import stacks
+from mlops_loop.tools.source_stamp import read_stamp
 
 from .conftest import REPO_ROOT
 
@@ -47,3 +48,8 @@ def test_app_synthesizes_without_credentials_or_network(tmp_path):
         for env_name in ("dev", "staging", "prod")
         for stack in ("storage", "data-pipeline", "training", "serving", "operations")
     }
+    # The source stamp is written offline too, and covers the synth inputs only.
+    stamp = read_stamp(outdir)
+    assert stamp.known, stamp.error
+    assert {"app.py", "cdk.json", "config/mlops-loop.yaml", "requirements.lock", "mlops_loop/app_builder.py"} <= set(stamp.files)
+    assert not [p for p in stamp.files if p.startswith(("tests/", "cdk.out/", "mlops_loop/tools/", "scripts/"))]

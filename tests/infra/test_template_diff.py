@@ -15,6 +15,7 @@ from pathlib import Path
 import pytest
 
 from mlops_loop.tools.cloud_assembly import stacks
+from mlops_loop.tools.source_stamp import read_stamp
 from mlops_loop.tools.template_diff import (
     CATEGORY_DATA_AT_RISK,
     CATEGORY_IAM,
@@ -379,7 +380,8 @@ def test_base_that_fails_to_synthesize_exits_2_with_its_stderr_and_leaves_no_wor
     _git(repo, "add", "app.py")
     _git(repo, "commit", "-q", "-m", "broken app")
 
-    code = main(["--repo", str(repo), "--base", "HEAD", "--head-assembly", str(synthesized.outdir)])
+    # The session assembly is not this repository's: --allow-stale lets the base synth run at all.
+    code = main(["--repo", str(repo), "--base", "HEAD", "--head-assembly", str(synthesized.outdir), "--allow-stale"])
     err = capsys.readouterr().err
     assert code == 2
     assert "base ref 'HEAD'" in err and "fails to synthesize" in err
@@ -419,6 +421,8 @@ def test_base_head_against_an_edited_working_tree_end_to_end(tmp_path):
 
     assert code == 0
     assert (base_out / "manifest.json").is_file()  # kept for the cost-floor tool
+    stamp = read_stamp(base_out)  # stamped with the base commit, though that commit's app.py may predate stamps
+    assert (stamp.commit, stamp.uncommitted) == (_git(clone, "rev-parse", "HEAD").strip(), False)
     assert _git(clone, "worktree", "list").count("\n") == 1  # the temporary worktree is gone
     out = report.read_text()
     assert "asset changed:" not in out  # same code on both sides

@@ -391,6 +391,10 @@ printf '%s\n' "$@" > "$CALLS/cost.args"
 if [ -n "${FAKE_COST_FAIL:-}" ]; then echo "cost_floor: --base-assembly: not a cloud assembly" >&2; exit 2; fi
 printf '# Cost floor\n\n- **prod**: floor +$146.00/month\n'
 """
+FAKE_STAMP = r"""
+printf '%s\n' "$@" > "$CALLS/stamp.args"
+if [ -n "${FAKE_STALE:-}" ]; then echo "source-stamp: $1 was synthesized from 1a2b3c4, the tree is now 5d6e7f8" >&2; exit 1; fi
+"""
 FAKE_SYNTH = r"""
 echo synth > "$CALLS/synth.called"
 if [ -n "${FAKE_SYNTH_FAIL:-}" ]; then echo "synth-error: AwsSolutions-S1 unacknowledged" >&2; exit 1; fi
@@ -407,7 +411,8 @@ def report_env(tmp_path) -> dict[str, str]:
     assembly.mkdir()
     (assembly / "manifest.json").write_text("{}")
     env = {**os.environ, "CALLS": str(calls), "FAKE_ASSEMBLY": str(assembly), "MLOPS_ASSEMBLY": str(assembly)}
-    for name, body in {"DIFF": FAKE_DIFF, "SUMMARY": FAKE_SUMMARY, "COST": FAKE_COST, "SYNTH": FAKE_SYNTH}.items():
+    fakes = {"DIFF": FAKE_DIFF, "SUMMARY": FAKE_SUMMARY, "COST": FAKE_COST, "SYNTH": FAKE_SYNTH, "STAMP": FAKE_STAMP}
+    for name, body in fakes.items():
         fake = tmp_path / f"fake_{name.lower()}.sh"
         fake.write_text("set -eu\n" + body)
         env[f"MLOPS_{name}_CMD"] = f"bash {fake}"
@@ -513,6 +518,18 @@ def test_a_missing_assembly_is_synthesized_first(tmp_path, report_env):
     proc, report = _report(tmp_path, report_env)
     assert proc.returncode == 0, proc.stderr
     assert (Path(report_env["CALLS"]) / "synth.called").exists()
+    assert all(section in report for section in SECTIONS)
+
+
+def test_a_stale_assembly_is_synthesized_first(tmp_path, report_env):
+    """GIVEN an assembly whose source stamp check fails WHEN the report is built THEN synth runs first,
+    the check's message is logged, and every section renders."""
+    report_env["FAKE_STALE"] = "1"
+    proc, report = _report(tmp_path, report_env)
+    assert proc.returncode == 0, proc.stderr
+    assert _args(report_env, "stamp") == [report_env["MLOPS_ASSEMBLY"]]
+    assert (Path(report_env["CALLS"]) / "synth.called").exists()
+    assert f"[pr-report] source-stamp: {report_env['MLOPS_ASSEMBLY']} was synthesized from 1a2b3c4, the tree is now 5d6e7f8\n" in proc.stderr
     assert all(section in report for section in SECTIONS)
 
 

@@ -1,0 +1,325 @@
+"""Assemblies record the source tree they were synthesized from, and the review tools refuse stale ones.
+
+Every test works on a small temporary git repository laid out like this one (app.py, cdk.json,
+config/, mlops_loop/, pipeline_code/, requirements.lock, tests/, README.md) whose app.py writes a
+one-stack cloud assembly with the standard library in a fraction of a second, so the tools run for
+real (the template diff even synthesizes the base ref in a git worktree) without a CDK synth.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from mlops_loop.tools import cost_floor, source_stamp, template_diff
+from mlops_loop.tools.source_stamp import STAMP_FILE, fingerprint, read_stamp, stale_reason, write_stamp
+
+from .test_workflows import SECTIONS, _report, report_env  # noqa: F401 - report_env is a fixture
+
+FIX = "run bash scripts/synth.sh first (or pass --allow-stale to read it anyway)"
+
+TINY_APP = '''
+import json, os, pathlib
+out = pathlib.Path(os.environ.get("CDK_OUTDIR", "cdk.out"))
+days = int(pathlib.Path("config/mlops-loop.yaml").read_text().split(":")[1])
+stage = out / "assembly-dev"
+stage.mkdir(parents=True, exist_ok=True)
+template = {"Resources": {"Logs": {"Type": "AWS::Logs::LogGroup", "Properties": {"RetentionInDays": days}}}}
+(stage / "devStorage0A1B2C3D.template.json").write_text(json.dumps(template))
+stack = {"type": "aws:cloudformation:stack", "environment": "aws://111111111111/eu-west-1",
+         "properties": {"templateFile": "devStorage0A1B2C3D.template.json", "stackName": "mlops-loop-dev-storage"}}
+(stage / "manifest.json").write_text(json.dumps({"version": "55.0.0", "artifacts": {"devStorage0A1B2C3D": stack}}))
+nested = {"type": "cdk:cloud-assembly", "properties": {"directoryName": "assembly-dev", "displayName": "dev"}}
+(out / "manifest.json").write_text(json.dumps({"version": "55.0.0", "artifacts": {"assembly-dev": nested}}))
+'''
+
+FILES = {
+    "app.py": TINY_APP,
+    "cdk.json": '{"app": "python app.py", "context": {}}\n',
+    "config/mlops-loop.yaml": "retention_days: 30\n",
+    "mlops_loop/__init__.py": "",
+    "mlops_loop/stacks.py": "BUCKETS = 1\n",
+    "mlops_loop/tools/report.py": "TITLE = 'report'\n",
+    "pipeline_code/job.py": "def run():\n    return 1\n",
+    "requirements.lock": "aws-cdk-lib==2.0.0\n",
+    "tests/test_stacks.py": "def test_nothing():\n    pass\n",
+    "README.md": "# tiny\n",
+    ".gitignore": "cdk.out/\n__pycache__/\n",
+}
+INPUTS = {"app.py", "cdk.json", "config/mlops-loop.yaml", "mlops_loop/__init__.py", "mlops_loop/stacks.py",
+          "pipeline_code/job.py", "requirements.lock"}
+
+
+def _git(repo: Path, *args: str) -> str:
+    return subprocess.run(
+        ["git", "-c", "user.email=t@example.com", "-c", "user.name=t", *args],
+        cwd=repo, capture_output=True, text=True, check=True,
+    ).stdout.strip()
+
+
+def _commit(repo: Path, message: str) -> str:
+    _git(repo, "add", "-A")
+    _git(repo, "commit", "-q", "-m", message)
+    return _git(repo, "rev-parse", "HEAD")
+
+
+@pytest.fixture()
+def repo(tmp_path) -> Path:
+    """A committed tiny checkout: synth inputs, tests, a README and an ignored cdk.out."""
+    root = tmp_path / "repo"
+    for path, text in FILES.items():
+        (root / path).parent.mkdir(parents=True, exist_ok=True)
+        (root / path).write_text(text)
+    _git(root, "init", "-q")
+    _commit(root, "tiny app")
+    return root
+
+
+def synth(repo: Path) -> Path:
+    """What ``python app.py`` does here: fingerprint the tree, synthesize into cdk.out, stamp it."""
+    source = fingerprint(repo)
+    outdir = repo / "cdk.out"
+    subprocess.run([sys.executable, "app.py"], cwd=repo, env={**os.environ, "CDK_OUTDIR": str(outdir)}, check=True)
+    write_stamp(outdir, source)
+    return outdir
+
+
+def short(repo: Path) -> str:
+    return _git(repo, "rev-parse", "HEAD")[:7]
+
+
+def edit(repo: Path, path: str, text: str) -> None:
+    (repo / path).parent.mkdir(parents=True, exist_ok=True)
+    (repo / path).write_text(text)
+
+
+def run_tool(tool: str, repo: Path, assembly: Path, capsys, *extra: str) -> tuple[int, str, str]:
+    """(exit status, stdout, stderr) of one tool's CLI reading ``assembly`` as the tree at ``repo``."""
+    if tool == "source-stamp":
+        code = source_stamp.main(["check", str(assembly), "--repo", str(repo), *extra])
+    elif tool == "cost_floor":
+        code = cost_floor.main([str(assembly), "--repo", str(repo), *extra])
+    else:
+        base_out = repo.parent / "base.out"
+        code = template_diff.main(
+            ["--repo", str(repo), "--base", "HEAD", "--head-assembly", str(assembly), "--base-out", str(base_out), *extra]
+        )
+    captured = capsys.readouterr()
+    return code, captured.out, captured.err
+
+
+# What each tool calls the assembly, and the exit status of a refusal.
+TOOLS = {"source-stamp": ("{a}", 1), "cost_floor": ("{a}", 2), "template-diff": ("--head-assembly {a}", 2)}
+
+
+# --------------------------------------------------------------------------------------------
+# The stamp
+# --------------------------------------------------------------------------------------------
+
+
+def test_the_stamp_covers_exactly_the_synth_inputs_tracked_or_not(repo):
+    """GIVEN the tiny checkout with a new untracked source file and an ignored one WHEN fingerprinted
+    THEN every synth input counts (the untracked one too) and tests/, README, mlops_loop/tools/ and
+    ignored files do not."""
+    edit(repo, "pipeline_code/new_job.py", "X = 1\n")
+    edit(repo, "mlops_loop/__pycache__/stacks.cpython-311.pyc", "ignored")
+    stamp = fingerprint(repo)
+    assert set(stamp.files) == INPUTS | {"pipeline_code/new_job.py"}
+    assert stamp.commit == _git(repo, "rev-parse", "HEAD") and stamp.uncommitted
+    assert stamp.describe() == f"{short(repo)} + uncommitted changes"
+
+
+def test_synth_writes_the_stamp_into_the_assembly(repo):
+    """GIVEN a clean checkout WHEN synthesized THEN cdk.out holds mlops-loop-source.json with the
+    commit, no uncommitted changes, the config and one digest per input."""
+    data = json.loads((synth(repo) / STAMP_FILE).read_text())
+    assert data["schema_version"] == 1 and data["error"] is None
+    assert (data["commit"], data["uncommitted_changes"], data["config"]) == (_git(repo, "rev-parse", "HEAD"), False, "config/mlops-loop.yaml")
+    assert set(data["files"]) == INPUTS and len(data["inputs_sha256"]) == 64
+
+
+def test_a_fresh_assembly_is_accepted_by_every_tool(repo, capsys):
+    """GIVEN an assembly synthesized from the tree as it is WHEN each tool reads it THEN it does, silently."""
+    assembly = synth(repo)
+    assert stale_reason(assembly, repo=repo) is None
+    code, out, err = run_tool("source-stamp", repo, assembly, capsys)
+    assert (code, out, err) == (0, f"{assembly}: synthesized from {short(repo)}, the tree as it is now\n", "")
+    code, out, err = run_tool("cost_floor", repo, assembly, capsys)
+    assert (code, err) == (0, "") and "dev" in out
+    code, out, err = run_tool("template-diff", repo, assembly, capsys)
+    assert (code, err) == (0, "") and "no changes" in out
+
+
+@pytest.mark.parametrize("path", ["tests/test_stacks.py", "README.md", "mlops_loop/tools/report.py", "cdk.out/notes.txt"])
+def test_changes_outside_the_synth_inputs_keep_the_assembly_fresh(repo, path):
+    """GIVEN a fresh assembly WHEN a test, the README, a review tool or cdk.out itself changes THEN it stays fresh."""
+    assembly = synth(repo)
+    edit(repo, path, "changed\n")
+    assert stale_reason(assembly, repo=repo) is None
+
+
+# --------------------------------------------------------------------------------------------
+# Refusals: one line naming the assembly, what it was built from, what the tree is now, the fix
+# --------------------------------------------------------------------------------------------
+
+
+def _config_edited(repo: Path) -> str:
+    edit(repo, "config/mlops-loop.yaml", "retention_days: 7\n")
+    c = short(repo)
+    return f"was synthesized from {c}, the tree is now {c} + uncommitted changes (synth inputs changed: config/mlops-loop.yaml)"
+
+
+def _source_edited(repo: Path) -> str:
+    edit(repo, "mlops_loop/stacks.py", "BUCKETS = 2\n")
+    c = short(repo)
+    return f"was synthesized from {c}, the tree is now {c} + uncommitted changes (synth inputs changed: mlops_loop/stacks.py)"
+
+
+def _source_added(repo: Path) -> str:
+    edit(repo, "pipeline_code/new_job.py", "X = 1\n")
+    c = short(repo)
+    return f"was synthesized from {c}, the tree is now {c} + uncommitted changes (synth inputs changed: pipeline_code/new_job.py)"
+
+
+def _new_commit(repo: Path) -> str:
+    before = short(repo)
+    edit(repo, "config/mlops-loop.yaml", "retention_days: 7\n")
+    _commit(repo, "shorter retention")
+    return f"was synthesized from {before}, the tree is now {short(repo)} (synth inputs changed: config/mlops-loop.yaml)"
+
+
+def _commit_of_tests_only(repo: Path) -> str:
+    # The templates record the commit (training lineage), so even a commit of tests alone is a new source.
+    before = short(repo)
+    edit(repo, "tests/test_stacks.py", "def test_more():\n    pass\n")
+    _commit(repo, "a test")
+    return f"was synthesized from {before}, the tree is now {short(repo)}"
+
+
+def _no_stamp(repo: Path) -> str:
+    (repo / "cdk.out" / STAMP_FILE).unlink()
+    return f"was synthesized from an unknown source (no {STAMP_FILE}: an older synth, or not by app.py), the tree is now {short(repo)}"
+
+
+CHANGES = {
+    "config edited": _config_edited,
+    "tracked source edited": _source_edited,
+    "untracked source added": _source_added,
+    "new commit": _new_commit,
+    "commit of tests only": _commit_of_tests_only,
+    "no stamp": _no_stamp,
+}
+
+
+@pytest.mark.parametrize("tool", TOOLS)
+@pytest.mark.parametrize("change", CHANGES)
+def test_each_tool_refuses_a_stale_assembly_with_one_exact_line(repo, capsys, tool, change):
+    """GIVEN an assembly synthesized from the tiny checkout WHEN the tree then changes THEN the tool
+    refuses to read it with one line: the assembly, what it was built from, what the tree is now, the fix."""
+    assembly = synth(repo)
+    expected = CHANGES[change](repo)
+    name, status = TOOLS[tool]
+
+    code, out, err = run_tool(tool, repo, assembly, capsys)
+
+    assert code == status and out == ""
+    assert err == f"{tool}: {name.format(a=assembly)} {expected}: {FIX}\n"
+    if tool == "template-diff":
+        assert not (repo.parent / "base.out").exists(), "refused before the base ref was synthesized"
+
+
+def test_an_assembly_from_an_unknown_source_is_refused(repo, tmp_path, capsys):
+    """GIVEN an assembly synthesized where git could not tell the source (no repository) WHEN the cost
+    floor reads it for the tiny checkout THEN it is refused, naming why the source is unknown."""
+    not_a_repo = tmp_path / "export"
+    not_a_repo.mkdir()
+    assembly = synth(repo)
+    write_stamp(assembly, fingerprint(not_a_repo))
+    code, _, err = run_tool("cost_floor", repo, assembly, capsys)
+    assert code == 2
+    assert err.startswith(f"cost_floor: {assembly} was synthesized from an unknown source (git rev-parse: fatal: not a git repository")
+    assert err.endswith(f"), the tree is now {short(repo)}: {FIX}\n") and err.count("\n") == 1
+
+
+def test_a_long_list_of_changed_inputs_is_cut_to_three_names(repo):
+    assembly = synth(repo)
+    for i in range(5):
+        edit(repo, f"pipeline_code/job_{i}.py", "X = 1\n")
+    assert stale_reason(assembly, repo=repo).endswith(
+        "(synth inputs changed: pipeline_code/job_0.py, pipeline_code/job_1.py, pipeline_code/job_2.py and 2 more)"
+    )
+
+
+# --------------------------------------------------------------------------------------------
+# --allow-stale
+# --------------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("tool", ["cost_floor", "template-diff"])
+def test_allow_stale_reads_it_anyway_with_a_warning(repo, capsys, tool):
+    """GIVEN a stale assembly WHEN the tool runs with --allow-stale THEN it reports, after one warning line."""
+    assembly = synth(repo)
+    expected = _config_edited(repo)
+    name, _ = TOOLS[tool]
+    code, out, err = run_tool(tool, repo, assembly, capsys, "--allow-stale")
+    assert code == 0 and "dev" in out
+    assert err == f"{tool}: warning: {name.format(a=assembly)} {expected}; reading it anyway (--allow-stale)\n"
+
+
+# --------------------------------------------------------------------------------------------
+# The base assembly the template diff synthesizes itself
+# --------------------------------------------------------------------------------------------
+
+
+def test_the_template_diff_stamps_the_base_it_synthesizes_with_the_base_commit(repo, capsys):
+    """GIVEN a base ref whose app.py writes no stamp WHEN the diff synthesizes it in a worktree THEN the
+    base assembly carries that commit's stamp, fresh for a tree at that commit."""
+    base_commit = _git(repo, "rev-parse", "HEAD")
+    edit(repo, "config/mlops-loop.yaml", "retention_days: 7\n")
+    code, out, _ = run_tool("template-diff", repo, synth(repo), capsys)
+    assert code == 0 and "RetentionInDays: 30 -> 7" in out
+    base = read_stamp(repo.parent / "base.out")
+    assert (base.commit, base.uncommitted) == (base_commit, False)
+    _git(repo, "checkout", "-q", "--", "config/mlops-loop.yaml")
+    assert stale_reason(repo.parent / "base.out", repo=repo) is None
+
+
+# --------------------------------------------------------------------------------------------
+# scripts/pr-report.sh with the real check (synth, diff, summary and cost floor stay fakes)
+# --------------------------------------------------------------------------------------------
+
+
+@pytest.fixture()
+def checked_report_env(report_env, repo) -> dict[str, str]:
+    """pr-report.sh's fakes, but the stamp check is the real one, against the tiny checkout's cdk.out."""
+    assembly = synth(repo)
+    report_env.update(
+        MLOPS_ASSEMBLY=str(assembly),
+        FAKE_ASSEMBLY=str(assembly),
+        MLOPS_STAMP_CMD=f"python -m mlops_loop.tools.source_stamp check --repo {repo}",
+    )
+    return report_env
+
+
+def test_pr_report_uses_a_fresh_assembly_as_it_is(tmp_path, checked_report_env):
+    proc, report = _report(tmp_path, checked_report_env)
+    assert proc.returncode == 0, proc.stderr
+    assert not (Path(checked_report_env["CALLS"]) / "synth.called").exists()
+    assert all(section in report for section in SECTIONS)
+
+
+def test_pr_report_synthesizes_first_when_the_config_changed_after_synth(tmp_path, checked_report_env, repo):
+    """GIVEN cdk.out synthesized before a config edit (the issue's reviewer) WHEN the report is built
+    THEN the stale assembly is named in the log and synthesized again before any section is rendered."""
+    expected = _config_edited(repo)
+    proc, report = _report(tmp_path, checked_report_env)
+    assert proc.returncode == 0, proc.stderr
+    assert (Path(checked_report_env["CALLS"]) / "synth.called").exists()
+    assembly = checked_report_env["MLOPS_ASSEMBLY"]
+    assert f"[pr-report] source-stamp: {assembly} {expected}: {FIX}\n[pr-report] running bash " in proc.stderr
+    assert all(section in report for section in SECTIONS)
