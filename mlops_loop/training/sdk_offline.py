@@ -32,6 +32,9 @@ so every workaround lives here, in one place:
   patched function and environment variable is restored on exit.
 * Speed: with a non-empty defaults config the SDK re-validates it against a large JSON
   schema on every config lookup (~15 s per pipeline); the fixed config is validated once.
+  And every boto3/botocore session the SDK creates (dozens per synth) would build its own data
+  loader and re-read the same service-model files: while the context is active, sessions share
+  one loader per data path, kept for the process (:func:`_shared_data_loaders`).
 
 Callers must also give code as ``s3://`` URIs (a local ``code=``/``source_dir`` is uploaded
 at definition time) and explicit output paths; :mod:`mlops_loop.training.definition` does.
@@ -262,6 +265,51 @@ def _contained_logging() -> Iterator[None]:
             root.setLevel(root_level)
 
 
+class _UniquePaths(list):
+    """A loader's search paths that ignore a path already present.
+
+    boto3 appends its own data directory to the loader of every ``boto3.Session`` it creates; on a
+    shared loader that would add one duplicate per session.
+    """
+
+    def append(self, path: Any) -> None:
+        if path not in self:
+            super().append(path)
+
+
+# Data path (AWS_DATA_PATH) -> the one botocore loader for it; see _shared_data_loaders.
+_LOADERS: Dict[Optional[str], Any] = {}
+
+
+@contextlib.contextmanager
+def _shared_data_loaders() -> Iterator[None]:
+    """Give every botocore session created in the context the same data loader (per data path).
+
+    A loader only reads and caches botocore's bundled JSON (service models, endpoints, paginators),
+    which never changes within a process; without sharing, each of the SDK's sessions loads its own
+    copy (about 40% of a synth's time). Restored on exit; the loaders are kept for the next context.
+    """
+    import botocore.loaders
+    import botocore.session
+
+    original = vars(botocore.session)["create_loader"]
+
+    def shared(search_path_string: Optional[str] = None) -> Any:
+        loader = _LOADERS.get(search_path_string)
+        if loader is None:
+            loader = botocore.loaders.create_loader(search_path_string)
+            # Loader keeps its search paths in a list boto3 appends to (see _UniquePaths).
+            loader._search_paths = _UniquePaths(loader.search_paths)  # pylint: disable=protected-access
+            _LOADERS[search_path_string] = loader
+        return loader
+
+    botocore.session.create_loader = shared
+    try:
+        yield
+    finally:
+        botocore.session.create_loader = original
+
+
 @contextlib.contextmanager
 def _validate_sdk_defaults_once() -> Iterator[None]:
     """Validate the (fixed) SDK defaults once instead of on every config lookup.
@@ -339,7 +387,7 @@ def offline_sdk(region: str, default_bucket: str) -> Iterator[Any]:
         sdk_defaults_path = os.path.join(tmp, "config.yaml")
         with open(sdk_defaults_path, "w", encoding="utf-8") as handle:
             json.dump(SDK_DEFAULTS, handle)
-        with _environment(region, sdk_defaults_path), network_guard(), _contained_logging():
+        with _environment(region, sdk_defaults_path), _shared_data_loaders(), network_guard(), _contained_logging():
             with _validate_sdk_defaults_once():
                 yield _pipeline_session(region, default_bucket)
 

@@ -65,6 +65,27 @@ def test_everything_is_restored_on_exit():
     assert guarded_attempts() is None
 
 
+def test_sessions_share_one_data_loader_only_inside_the_context():
+    """GIVEN two boto3 sessions created inside the offline context (as the SDK creates dozens)
+    WHEN their botocore data loaders are compared
+    THEN they are one loader, whose search paths boto3 did not duplicate; outside the context every
+    session gets its own loader again."""
+    import boto3
+    import botocore.session
+
+    create_loader = botocore.session.create_loader
+    with offline_sdk("eu-west-1", "my-artifacts") as session:
+        first, second = boto3.Session(region_name="eu-west-1"), boto3.Session(region_name="us-east-1")
+        loader = first._session.get_component("data_loader")
+        assert second._session.get_component("data_loader") is loader
+        assert session.boto_session._session.get_component("data_loader") is loader
+        assert len(loader.search_paths) == len(set(loader.search_paths))
+        assert first.client("sagemaker").meta.service_model.service_name == "sagemaker"
+    assert botocore.session.create_loader is create_loader
+    outside = boto3.Session(region_name="eu-west-1")._session.get_component("data_loader")
+    assert outside is not loader
+
+
 def test_arguments_are_required():
     with pytest.raises(ValueError, match="region"):
         with offline_sdk("", "bucket"):
