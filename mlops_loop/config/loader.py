@@ -35,15 +35,59 @@ class ConfigError(ValueError):
 
 
 def load_config(path: str | Path) -> AppConfig:
-    """Read and validate the YAML file at ``path``."""
+    """Read and validate the YAML file at ``path``; a key repeated in one mapping is an error."""
     path = Path(path)
     try:
-        raw = yaml.safe_load(path.read_text())
+        raw = _load_yaml(path.read_text())
     except FileNotFoundError:
         raise ConfigError(str(path), ["file not found; set the 'mlops-loop:config' context to an existing file"])
     except yaml.YAMLError as exc:
         raise ConfigError(str(path), [f"not valid YAML: {exc}"]) from None
+    except _DuplicateKeys as exc:
+        raise ConfigError(str(path), exc.problems) from None
     return parse_config(raw, source=str(path))
+
+
+class _DuplicateKeys(Exception):
+    def __init__(self, problems: list[str]):
+        super().__init__("\n".join(problems))
+        self.problems = problems
+
+
+def _load_yaml(text: str) -> Any:
+    """``yaml.safe_load`` that refuses a key repeated within one mapping.
+
+    YAML itself keeps the last one silently: a pasted second ``churn:`` block would replace the first
+    (another dataset, a lost feature group) with synth, nag and cfn-lint all clean.
+    """
+    loader = yaml.SafeLoader(text)
+    try:
+        node = loader.get_single_node()
+        problems = list(_duplicates(node, ()))
+        if problems:
+            raise _DuplicateKeys(problems)
+        return loader.construct_document(node) if node is not None else None
+    finally:
+        loader.dispose()
+
+
+def _duplicates(node: Any, path: tuple[str, ...]):
+    """One line per key that appears twice in the same mapping: its path and both line numbers."""
+    if isinstance(node, yaml.MappingNode):
+        first_line: dict[str, int] = {}
+        for key_node, value_node in node.value:
+            key = str(key_node.value)
+            line = key_node.start_mark.line + 1
+            where = ".".join((*path, key))
+            if key in first_line:
+                yield (f"field '{where}': duplicate key at line {line} (first at line {first_line[key]}); YAML keeps "
+                       "only the last one, so merge the two or rename one")
+            else:
+                first_line[key] = line
+            yield from _duplicates(value_node, (*path, key))
+    elif isinstance(node, yaml.SequenceNode):
+        for index, item in enumerate(node.value):
+            yield from _duplicates(item, (*path, str(index)))
 
 
 def parse_config(raw: Any, *, source: str = "<config>") -> AppConfig:
@@ -143,6 +187,10 @@ def _format(exc: ValidationError, where: str) -> list[str]:
             message = "required field is missing"
         elif err["type"] == "string_pattern_mismatch" and field == "account":
             message = "must be a 12-digit AWS account id"
+        elif field == "account" and isinstance(err.get("input"), int):
+            # Unquoted, YAML reads an account id as a number (a leading 0 makes it octal).
+            message = (f"must be a quoted string, e.g. account: \"123456789012\"; YAML read the unquoted value as "
+                       f"the number {err['input']}")
         elif "input" in err and err["type"] not in ("value_error",):
             message = f"{message} (got {err['input']!r})"
         lines.append(f"{where}: field '{field}': {message}")

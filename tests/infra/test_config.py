@@ -5,6 +5,7 @@ from __future__ import annotations
 import copy
 import json
 import os
+import re
 import subprocess
 import sys
 
@@ -180,3 +181,76 @@ def test_environment_and_model_names_must_fit_aws_resource_names(raw):
     problems = problems_of(raw)
     assert "model 'Churn Model': field 'name': must be 2-20 characters of lowercase letters, digits and '-', starting with a letter" in problems
     assert any(p.startswith("environment 'Prod_1': field 'name': must be 2-20 characters") for p in problems)
+
+
+@pytest.mark.parametrize(
+    ("schedule", "expected"),
+    [
+        ("cron(99 2 * * ? *)", "minutes '99' is out of range: 99 is not within 0-59"),
+        ("cron(0 25 * * ? *)", "hours '25' is out of range: 25 is not within 0-23"),
+        ("cron(0 2 32 * ? *)", "day-of-month '32' is out of range: 32 is not within 1-31"),
+        ("cron(0 2 * 13 ? *)", "month '13' is out of range: 13 is not within 1-12 or JAN-DEC"),
+        ("cron(0 2 ? * FUNDAY *)",
+         "day-of-week 'FUNDAY' is not valid: 'FUNDAY' is not a value; allowed: 1-7 or SUN-SAT, '*', ranges and steps"),
+        ("cron(0 2 * * ? 1969)", "year '1969' is out of range: 1969 is not within 1970-2199"),
+        ("cron(0/0 2 * * ? *)", "minutes '0/0' has step '0'; a step is a positive whole number"),
+        ("cron(5-1 2 * * ? *)", "minutes '5-1' has range '5-1' that ends before it starts"),
+        ("cron(? 2 * * ? *)", "minutes '?' cannot be '?' (only day-of-month or day-of-week can)"),
+        ("cron(0 2 ? * 2#6 *)", "day-of-week '2#6' uses '2#6'; '#' takes a weekday and an occurrence 1-5, e.g. '2#1'"),
+        ("cron(0 2 * * * *)", "exactly one of day-of-month and day-of-week must be '?'"),
+    ],
+)
+def test_a_cron_value_aws_would_reject_fails_naming_the_field(raw, schedule, expected):
+    """GIVEN a schedule whose shape is right but whose values AWS rejects at deploy time (issue #13)
+    WHEN the config is validated THEN one line names the environment, the YAML field and the bad part."""
+    raw["environments"]["dev"]["glue"] = {"etl_schedule": schedule}
+    assert problems_of(raw) == [f"environment 'dev': field 'glue.etl_schedule': '{schedule}': {expected}"]
+
+
+@pytest.mark.parametrize("schedule", ["cron(0 4 ? * SUN *)", "cron(0/15 * * * ? *)", "cron(0 8 1,15 * ? 2027-2030)",
+                                      "cron(0 18 ? * MON-FRI *)", "cron(0 10 L * ? *)", "cron(0 10 15W * ? *)",
+                                      "cron(0 10 ? * 6L *)", "cron(0 10 ? * 2#1 *)", "cron(0 2 * JAN-DEC ? *)"])
+def test_every_cron_form_aws_accepts_is_accepted(raw, schedule):
+    """GIVEN names, ranges, lists, steps, L, W and # WHEN validated THEN accepted (no false refusal)."""
+    raw["environments"]["dev"]["glue"] = {"etl_schedule": schedule}
+    assert parse_config(raw).environments["dev"].glue.etl_schedule == schedule
+
+
+def test_a_duplicated_model_block_is_refused_with_both_lines(tmp_path):
+    """GIVEN the sample config with its first model's block pasted a second time under ``models``
+    WHEN loaded THEN one line names the key's path and both line numbers (YAML would keep only the last
+    block, silently: another dataset, a lost feature group)."""
+    lines = CONFIG_PATH.read_text().splitlines()
+    first = next(i for i in range(lines.index("models:") + 1, len(lines)) if re.match(r"^  [a-z][a-z0-9-]*:", lines[i]))
+    end = next(i for i in range(first + 1, len(lines)) if re.match(r"^ {0,2}\S", lines[i]))
+    name = lines[first].strip().rstrip(":")
+    path = tmp_path / "dup.yaml"
+    path.write_text("\n".join(lines[:end] + lines[first:end] + lines[end:]) + "\n")
+    with pytest.raises(ConfigError) as caught:
+        load_config(path)
+    assert caught.value.problems == [
+        f"field 'models.{name}': duplicate key at line {end + 1} (first at line {first + 1}); YAML keeps only the "
+        "last one, so merge the two or rename one"
+    ]
+
+
+def test_a_duplicated_environment_is_refused(tmp_path):
+    """GIVEN two ``dev:`` environments WHEN loaded THEN refused naming environments.dev and both lines."""
+    path = tmp_path / "dup.yaml"
+    path.write_text("project: p\nenvironments:\n  dev:\n    tier: dev\n  dev:\n    tier: prod\n")
+    with pytest.raises(ConfigError) as caught:
+        load_config(path)
+    assert caught.value.problems == [
+        "field 'environments.dev': duplicate key at line 5 (first at line 3); YAML keeps only the last one, so merge "
+        "the two or rename one"
+    ]
+
+
+def test_an_unquoted_account_id_says_to_quote_it(raw):
+    """GIVEN an account id written without quotes (YAML makes a number of it; with a leading 0, an octal one)
+    WHEN validated THEN the line says to quote it and shows the number YAML produced."""
+    raw["environments"]["dev"]["account"] = yaml.safe_load("account: 012345670123")["account"]
+    assert problems_of(raw) == [
+        "environment 'dev': field 'account': must be a quoted string, e.g. account: \"123456789012\"; YAML read the "
+        f"unquoted value as the number {int('12345670123', 8)}"
+    ]
