@@ -2,35 +2,52 @@
 # Idempotent set-up of everything the project needs on a fresh machine:
 #   - .venv: Python venv with the exact versions of requirements.lock (re-installed when the lock changes)
 #   - node_modules: Node 22 and the pinned AWS CDK CLI from package.json / package-lock.json
-# Source it (". scripts/bootstrap.sh") to also get PATH with Node 22 and the venv first.
-set -euo pipefail
-ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
-cd "$ROOT"
+# Source it (". scripts/bootstrap.sh") to also get PATH with Node 22 and the venv first. Sourcing is
+# safe in an interactive shell: the set-up runs in a subshell with its own strict options, so the
+# caller's shell options and working directory stay as they were, and a failed set-up returns 1
+# instead of closing the shell.
 
-PYTHON="${PYTHON:-python3}"
-if ! "$PYTHON" -c 'import sys; sys.exit(0 if sys.version_info[:2] >= (3, 11) else 1)'; then
-  echo "mlops-loop needs Python >= 3.11 (found: $("$PYTHON" --version 2>&1)); set PYTHON=/path/to/python3.11" >&2
-  exit 1
-fi
+_mlops_loop_setup() (
+  set -euo pipefail
+  cd "$1"
 
-lock_hash="$(sha256sum requirements.lock | cut -d' ' -f1)"
-if [ ! -x .venv/bin/python ] || [ "$(cat .venv/.lock-hash 2>/dev/null)" != "$lock_hash" ]; then
-  echo "[bootstrap] creating .venv from requirements.lock"
-  "$PYTHON" -m venv .venv
-  .venv/bin/python -m pip install --quiet --disable-pip-version-check --upgrade pip
-  .venv/bin/python -m pip install --quiet --disable-pip-version-check -r requirements.lock
-  echo "$lock_hash" > .venv/.lock-hash
-fi
+  PYTHON="${PYTHON:-python3}"
+  if ! "$PYTHON" -c 'import sys; sys.exit(0 if sys.version_info[:2] >= (3, 11) else 1)'; then
+    echo "mlops-loop needs Python >= 3.11 (found: $("$PYTHON" --version 2>&1)); set PYTHON=/path/to/python3.11" >&2
+    exit 1
+  fi
 
-pkg_hash="$(cat package.json package-lock.json | sha256sum | cut -d' ' -f1)"
-if [ ! -x node_modules/.bin/node ] || [ ! -x node_modules/.bin/cdk ] || [ "$(cat node_modules/.lock-hash 2>/dev/null)" != "$pkg_hash" ]; then
-  echo "[bootstrap] installing Node 22 and the AWS CDK CLI (npm ci)"
-  npm ci --no-audit --no-fund --loglevel=error
-  echo "$pkg_hash" > node_modules/.lock-hash
+  lock_hash="$(sha256sum requirements.lock | cut -d' ' -f1)"
+  if [ ! -x .venv/bin/python ] || [ "$(cat .venv/.lock-hash 2>/dev/null)" != "$lock_hash" ]; then
+    echo "[bootstrap] creating .venv from requirements.lock"
+    "$PYTHON" -m venv .venv
+    .venv/bin/python -m pip install --quiet --disable-pip-version-check --upgrade pip
+    .venv/bin/python -m pip install --quiet --disable-pip-version-check -r requirements.lock
+    echo "$lock_hash" > .venv/.lock-hash
+  fi
+
+  pkg_hash="$(cat package.json package-lock.json | sha256sum | cut -d' ' -f1)"
+  if [ ! -x node_modules/.bin/node ] || [ ! -x node_modules/.bin/cdk ] || [ "$(cat node_modules/.lock-hash 2>/dev/null)" != "$pkg_hash" ]; then
+    echo "[bootstrap] installing Node 22 and the AWS CDK CLI (npm ci)"
+    npm ci --no-audit --no-fund --loglevel=error
+    echo "$pkg_hash" > node_modules/.lock-hash
+  fi
+)
+
+_mlops_loop_root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+if ! _mlops_loop_setup "$_mlops_loop_root"; then
+  echo "[bootstrap] set-up failed (see above)" >&2
+  unset -f _mlops_loop_setup
+  unset _mlops_loop_root
+  # 'return' when sourced; when executed, the non-zero exit status.
+  # shellcheck disable=SC2317  # reached when the script is executed rather than sourced
+  return 1 2>/dev/null || exit 1
 fi
+unset -f _mlops_loop_setup
 
 # Node 22 first on PATH: jsii (aws-cdk-lib) and the CDK CLI run on it, not on the system Node.
-export PATH="$ROOT/node_modules/.bin:$ROOT/.venv/bin:$PATH"
+export PATH="$_mlops_loop_root/node_modules/.bin:$_mlops_loop_root/.venv/bin:$PATH"
+unset _mlops_loop_root
 # Synth is hermetic: no notices, telemetry or version checks over the network.
 export CDK_DISABLE_VERSION_CHECK=1
 export CDK_DISABLE_CLI_TELEMETRY=true
