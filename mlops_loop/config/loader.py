@@ -20,6 +20,7 @@ from typing import Any, Mapping
 import yaml
 from pydantic import ValidationError
 
+from ..naming import LAKE_BUCKETS, RESERVED_BUCKET_PREFIXES, bucket_name_problem
 from .schema import AppConfig, EnvironmentConfig, ModelConfig, accelerator_problems, multi_model_problems
 
 _NAMED_FIELD = re.compile(r"^([a-z_][a-z0-9_.]*): (.*)$", re.S)
@@ -119,12 +120,39 @@ def parse_config(raw: Any, *, source: str = "<config>") -> AppConfig:
                 )
     problems.extend(accelerator_problems(models, environments))
     problems.extend(multi_model_problems(models, environments))
+    problems.extend(_bucket_problems(raw.get("project", "mlops-loop"), environments))
     if problems:
         raise ConfigError(source, problems)
     try:
         return AppConfig(project=raw.get("project", "mlops-loop"), models=models, environments=environments)
     except ValidationError as exc:
         raise ConfigError(source, _format(exc, "app")) from None
+
+
+def _bucket_problems(project: Any, environments: Mapping[str, EnvironmentConfig]) -> list[str]:
+    """Bucket names S3 would refuse, found here rather than as a traceback from the data-lake construct.
+
+    Every lake bucket is ``<project>-<env>-<kind>-<account>-<region>``: a reserved prefix is the
+    project's fault (one line), a name over 63 characters that of the combination (one line per
+    environment, naming its longest bucket).
+    """
+    if not isinstance(project, str):
+        return []  # the project field reports its own type error
+    reserved = next((p for p in RESERVED_BUCKET_PREFIXES if project.startswith(p)), None)
+    if reserved:
+        return [f"field 'project': {project!r} starts with {reserved!r}, which S3 reserves for bucket names (every "
+                "bucket name starts with the project); choose another project name"]
+    problems = []
+    for env in environments.values():
+        names = [f"{project}-{env.name}-{kind}-{env.account}-{env.region}" for kind in LAKE_BUCKETS]
+        longest = max(names, key=len)
+        problem = bucket_name_problem(longest)
+        if problem:
+            problems.append(
+                f"environment {env.name!r}: bucket name {longest!r} {problem}; shorten the project name "
+                f"({project!r}, {len(project)} characters) or the environment name ({env.name!r})"
+            )
+    return problems
 
 
 def _merged_serving(env: str, merged: Mapping, model_section: Mapping, valid_models: set, problems: list[str]) -> dict:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import re
 from typing import Optional
 
 from aws_cdk import Duration, RemovalPolicy, Stack
@@ -10,27 +9,9 @@ from aws_cdk import aws_s3 as s3
 from constructs import Construct
 
 from ..nag import acknowledge
+from ..naming import LAKE_BUCKETS, lake_bucket_name
 from .secure_bucket import SecureBucket
 from .service_key import service_key
-
-LAKE_BUCKETS = ("raw", "curated", "features", "artifacts", "inference", "access-logs")
-_BUCKET_NAME = re.compile(r"^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$")
-
-
-def lake_bucket_name(prefix: str, kind: str, account: str, region: str) -> str:
-    """``<prefix>-<kind>-<account>-<region>``: readable, stable and globally unique in practice.
-
-    Fixed names let every stack and job address the lake without cross-stack lookups, and make
-    IAM policies (and their review) concrete. Raises when the result is not a valid bucket name.
-    """
-    name = f"{prefix}-{kind}-{account}-{region}"
-    if not _BUCKET_NAME.match(name):
-        raise ValueError(
-            f"bucket name {name!r} is invalid (3-63 lowercase letters, digits, '-' or '.'); "
-            "shorten the project or environment name"
-        )
-    return name
-
 
 class DataLake(Construct):
     """A customer-managed KMS key and six buckets: raw, curated, features, artifacts, inference, access logs.

@@ -254,3 +254,27 @@ def test_an_unquoted_account_id_says_to_quote_it(raw):
         "environment 'dev': field 'account': must be a quoted string, e.g. account: \"123456789012\"; YAML read the "
         f"unquoted value as the number {int('12345670123', 8)}"
     ]
+
+
+def test_a_bucket_name_longer_than_s3_allows_fails_at_load_naming_what_to_shorten(raw):
+    """GIVEN a 20-character project (the longest the config allows), environment 'staging' in eu-central-1
+    WHEN validated THEN one line names the environment, the longest bucket name, its length and what to shorten,
+    instead of a traceback from the data-lake construct at synth."""
+    raw["project"] = "abcdefghijklmnopqrst"
+    raw["environments"]["staging"]["region"] = "eu-central-1"
+    account = raw["environments"]["staging"]["account"]
+    name = f"abcdefghijklmnopqrst-staging-access-logs-{account}-eu-central-1"
+    problems = problems_of(raw)
+    assert f"environment 'staging': bucket name '{name}' is {len(name)} characters; S3 allows at most 63; shorten " \
+           "the project name ('abcdefghijklmnopqrst', 20 characters) or the environment name ('staging')" in problems
+
+
+@pytest.mark.parametrize("project", ["xn--shop", "sthree-ml"])
+def test_a_project_name_s3_reserves_as_a_bucket_prefix_is_refused(raw, project):
+    """GIVEN a project name starting with a prefix S3 reserves WHEN validated THEN one line for 'project'."""
+    raw["project"] = project
+    reserved = "xn--" if project.startswith("xn--") else "sthree-"
+    assert problems_of(raw) == [
+        f"field 'project': '{project}' starts with '{reserved}', which S3 reserves for bucket names (every bucket name "
+        "starts with the project); choose another project name"
+    ]
