@@ -109,7 +109,7 @@ def parse_config(raw: Any, *, source: str = "<config>") -> AppConfig:
     for name, body in _section(raw, "environments", problems).items():
         merged = _deep_merge(defaults, {**(body or {}), "name": name})
         merged["serving"] = _merged_serving(name, merged, model_section, set(models), problems)
-        env = _validate(EnvironmentConfig, merged, f"environment {name!r}", problems)
+        env = _validate_environment(merged, body or {}, defaults, f"environment {name!r}", problems)
         if env is not None:
             environments[name] = env
             unknown = [m for m in env.models if m not in model_section]
@@ -198,31 +198,56 @@ def _validate(model_cls, data: dict, where: str, problems: list[str]):
         return None
 
 
+def _validate_environment(merged: dict, body: Mapping, defaults: Mapping, where: str, problems: list[str]):
+    """Validate one environment; a mistake in a value it takes from ``defaults`` is reported once, as
+    ``defaults``, not once per environment under the environment's name (where it was never written)."""
+    try:
+        return EnvironmentConfig.model_validate(merged)
+    except ValidationError as exc:
+        for err in exc.errors():
+            loc = tuple(str(p) for p in err["loc"])
+            from_defaults = loc and not _has_path(body, loc) and _has_path(defaults, loc)
+            line = _format_error(err, "defaults" if from_defaults else where)
+            if line not in problems:
+                problems.append(line)
+        return None
+
+
+def _has_path(data: Any, path: tuple[str, ...]) -> bool:
+    for key in path:
+        if not isinstance(data, Mapping) or key not in data:
+            return False
+        data = data[key]
+    return True
+
+
 def _format(exc: ValidationError, where: str) -> list[str]:
-    lines = []
-    for err in exc.errors():
-        field = ".".join(str(p) for p in err["loc"])
-        message = err["msg"].removeprefix("Value error, ")
-        if not field:
-            # Cross-field validators name their field as "field: message".
-            field, _, message = message.partition(": ")
-        elif err["type"] == "value_error" and (named := _NAMED_FIELD.match(message)):
-            # ... also when they sit in a nested block: name the full path.
-            field, message = f"{field}.{named.group(1)}", named.group(2)
-        if err["type"] == "extra_forbidden":
-            message = "unknown field; check the spelling against the documented fields (README: Configuration)"
-        elif err["type"] == "missing":
-            message = "required field is missing"
-        elif err["type"] == "string_pattern_mismatch" and field == "account":
-            message = "must be a 12-digit AWS account id"
-        elif field == "account" and isinstance(err.get("input"), int):
-            # Unquoted, YAML reads an account id as a number (a leading 0 makes it octal).
-            message = (f"must be a quoted string, e.g. account: \"123456789012\"; YAML read the unquoted value as "
-                       f"the number {err['input']}")
-        elif "input" in err and err["type"] not in ("value_error",):
-            message = f"{message} (got {err['input']!r})"
-        lines.append(f"{where}: field '{field}': {message}")
-    return lines
+    return [_format_error(err, where) for err in exc.errors()]
+
+
+def _format_error(err: Any, where: str) -> str:
+    """One problem line: ``<where>: field '<path>': <message>``."""
+    field = ".".join(str(p) for p in err["loc"])
+    message = err["msg"].removeprefix("Value error, ")
+    if not field:
+        # Cross-field validators name their field as "field: message".
+        field, _, message = message.partition(": ")
+    elif err["type"] == "value_error" and (named := _NAMED_FIELD.match(message)):
+        # ... also when they sit in a nested block: name the full path.
+        field, message = f"{field}.{named.group(1)}", named.group(2)
+    if err["type"] == "extra_forbidden":
+        message = "unknown field; check the spelling against the documented fields (README: Configuration)"
+    elif err["type"] == "missing":
+        message = "required field is missing"
+    elif err["type"] == "string_pattern_mismatch" and field == "account":
+        message = "must be a 12-digit AWS account id"
+    elif field == "account" and isinstance(err.get("input"), int):
+        # Unquoted, YAML reads an account id as a number (a leading 0 makes it octal).
+        message = (f"must be a quoted string, e.g. account: \"123456789012\"; YAML read the unquoted value as "
+                   f"the number {err['input']}")
+    elif "input" in err and err["type"] not in ("value_error",):
+        message = f"{message} (got {err['input']!r})"
+    return f"{where}: field '{field}': {message}"
 
 
 def _deep_merge(base: Mapping, override: Mapping) -> dict:

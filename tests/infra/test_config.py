@@ -278,3 +278,22 @@ def test_a_project_name_s3_reserves_as_a_bucket_prefix_is_refused(raw, project):
         f"field 'project': '{project}' starts with '{reserved}', which S3 reserves for bucket names (every bucket name "
         "starts with the project); choose another project name"
     ]
+
+
+def test_a_mistake_under_defaults_is_reported_once_as_defaults(raw):
+    """GIVEN a bad value under ``defaults`` that every environment inherits
+    WHEN validated THEN it is one line naming ``defaults`` and the field, not one per environment."""
+    raw["defaults"].setdefault("monitoring", {})["psi_threshold"] = "high"
+    assert problems_of(raw) == [
+        "defaults: field 'monitoring.psi_threshold': Input should be a valid number, unable to parse string as a "
+        "number (got 'high')"
+    ]
+
+
+def test_an_environment_that_overrides_the_bad_default_is_not_blamed_for_it(raw):
+    """GIVEN the same bad default, overridden with a valid value in one environment
+    WHEN validated THEN still one ``defaults`` line, and nothing for the environment that overrides it."""
+    raw["defaults"].setdefault("monitoring", {})["psi_threshold"] = "high"
+    raw["environments"]["prod"].setdefault("monitoring", {})["psi_threshold"] = 0.25
+    problems = problems_of(raw)
+    assert len(problems) == 1 and problems[0].startswith("defaults: field 'monitoring.psi_threshold'")
