@@ -206,6 +206,8 @@ def _validate_environment(merged: dict, body: Mapping, defaults: Mapping, where:
     except ValidationError as exc:
         for err in exc.errors():
             loc = tuple(str(p) for p in err["loc"])
+            if err["type"] == "value_error" and (named := _NAMED_FIELD.match(err["msg"].removeprefix("Value error, "))):
+                loc += tuple(named.group(1).split("."))  # a nested block's validator names the field itself
             from_defaults = loc and not _has_path(body, loc) and _has_path(defaults, loc)
             line = _format_error(err, "defaults" if from_defaults else where)
             if line not in problems:

@@ -11,20 +11,16 @@ from __future__ import annotations
 import re
 from typing import Literal, Optional
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import Field, field_validator, model_validator
 
 from pipeline_code.catalog import DATASETS, FS_STRING
 
+from ._strict import StrictModel
 from .instance_types import ACCELERATOR_LABELS, FRAMEWORKS, INSTANCE_TYPES, SUPPORTED_REGIONS
 from .serving import MultiModelEndpointConfig, ServingConfig, check_endpoint_name
 
 _CRON = re.compile(r"^cron\((\S+) (\S+) (\S+) (\S+) (\S+) (\S+)\)$")
 _NAME = re.compile(r"^[a-z][a-z0-9-]{1,19}$")
-
-
-class _Frozen(BaseModel):
-    model_config = ConfigDict(frozen=True, extra="forbid")
-
 
 _MONTHS = ("JAN", "FEB", "MAR", "APR", "MAY", "JUN", "JUL", "AUG", "SEP", "OCT", "NOV", "DEC")
 _WEEKDAYS = ("SUN", "MON", "TUE", "WED", "THU", "FRI", "SAT")
@@ -118,7 +114,7 @@ def _check_instance_type(value: str) -> str:
 # --------------------------------------------------------------------------------------
 # Per-environment settings
 # --------------------------------------------------------------------------------------
-class DataLakeConfig(_Frozen):
+class DataLakeConfig(StrictModel):
     """Retention of the S3 data lake; defaults keep raw data one year, captured inference traffic
     400 days (a year of monitoring windows plus slack for delayed labels) and old versions 90 days."""
 
@@ -129,7 +125,7 @@ class DataLakeConfig(_Frozen):
     inference_expiration_days: Optional[int] = Field(default=400, ge=30, le=3650)
 
 
-class GlueConfig(_Frozen):
+class GlueConfig(StrictModel):
     """The Spark ETL and feature jobs. Defaults: 2 G.1X workers, nightly at 02:00 UTC."""
 
     worker_type: Literal["G.1X", "G.2X", "G.4X", "G.8X"] = "G.1X"
@@ -141,14 +137,14 @@ class GlueConfig(_Frozen):
     _cron = field_validator("etl_schedule")(_check_cron)
 
 
-class FeatureStoreConfig(_Frozen):
+class FeatureStoreConfig(StrictModel):
     """Feature Store settings. Default: online store on, records expire after 30 days."""
 
     online_store: bool = True
     online_ttl_days: Optional[int] = Field(default=30, ge=1, le=3650)
 
 
-class TrainingConfig(_Frozen):
+class TrainingConfig(StrictModel):
     """Training capacity. Default: one ml.m5.xlarge on managed spot (checkpointed), no tuning job,
     retraining weekly, and versions registered as PendingManualApproval (``auto_approve`` off)."""
 
@@ -169,7 +165,7 @@ class TrainingConfig(_Frozen):
         return None if value is None else _check_cron(value)
 
 
-class GateThresholds(_Frozen):
+class GateThresholds(StrictModel):
     """The evaluation gate. Defaults: AUC >= 0.70, beat the champion by 0.005 AUC, no slice worse by
     more than 0.02 AUC, demographic-parity difference <= 0.10 and disparate impact >= 0.80."""
 
@@ -180,7 +176,7 @@ class GateThresholds(_Frozen):
     min_disparate_impact: float = Field(default=0.80, ge=0.0, le=1.0)
 
 
-class MonitoringConfig(_Frozen):
+class MonitoringConfig(StrictModel):
     """Drift monitoring. Default: daily at 03:00 UTC; retrain when any feature's or the prediction's
     PSI reaches 0.2 or test AUC drops by 0.05 once labels arrive; at most one retrain per 24 hours."""
 
@@ -193,7 +189,7 @@ class MonitoringConfig(_Frozen):
     _cron = field_validator("schedule")(_check_cron)
 
 
-class EnvironmentConfig(_Frozen):
+class EnvironmentConfig(StrictModel):
     """One deployment target (a CDK Stage)."""
 
     name: str
@@ -250,7 +246,7 @@ class EnvironmentConfig(_Frozen):
 # --------------------------------------------------------------------------------------
 # Models
 # --------------------------------------------------------------------------------------
-class ModelConfig(_Frozen):
+class ModelConfig(StrictModel):
     """One model: which dataset it learns from, its target, features and fairness attribute."""
 
     name: str
@@ -303,7 +299,7 @@ class ModelConfig(_Frozen):
         return self
 
 
-class AppConfig(_Frozen):
+class AppConfig(StrictModel):
     """The whole app: a project name, the models and the environments that deploy them."""
 
     project: str = Field(default="mlops-loop", pattern=r"^[a-z][a-z0-9-]{1,19}$")

@@ -13,14 +13,15 @@ from __future__ import annotations
 import re
 from typing import Literal, Optional
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import ConfigDict, Field, field_validator, model_validator
 
+from ._strict import StrictModel
 from .instance_types import ACCELERATOR_LABELS, INSTANCE_TYPES
 
 Mode = Literal["realtime", "serverless", "async", "batch", "multi_model"]
 
 
-class _Frozen(BaseModel):
+class _Frozen(StrictModel):
     model_config = ConfigDict(frozen=True, extra="forbid", populate_by_name=True)
 
 

@@ -285,8 +285,7 @@ def test_a_mistake_under_defaults_is_reported_once_as_defaults(raw):
     WHEN validated THEN it is one line naming ``defaults`` and the field, not one per environment."""
     raw["defaults"].setdefault("monitoring", {})["psi_threshold"] = "high"
     assert problems_of(raw) == [
-        "defaults: field 'monitoring.psi_threshold': Input should be a valid number, unable to parse string as a "
-        "number (got 'high')"
+        "defaults: field 'monitoring.psi_threshold': must be a number, not the string 'high'"
     ]
 
 
@@ -297,3 +296,32 @@ def test_an_environment_that_overrides_the_bad_default_is_not_blamed_for_it(raw)
     raw["environments"]["prod"].setdefault("monitoring", {})["psi_threshold"] = 0.25
     problems = problems_of(raw)
     assert len(problems) == 1 and problems[0].startswith("defaults: field 'monitoring.psi_threshold'")
+
+
+def test_an_environment_block_beside_the_bad_default_does_not_take_the_blame(raw):
+    """GIVEN a bad default, and an environment that sets another field of the same block
+    WHEN validated THEN the line still names defaults (the environment never wrote that field)."""
+    raw["defaults"].setdefault("monitoring", {})["psi_threshold"] = True
+    raw["environments"]["prod"].setdefault("monitoring", {})["ks_p_value"] = 0.01
+    assert problems_of(raw) == ["defaults: field 'monitoring.psi_threshold': must be a number, not the boolean true"]
+
+
+@pytest.mark.parametrize(
+    ("block", "field", "value", "expected"),
+    [
+        ("monitoring", "psi_threshold", True, "must be a number, not the boolean true"),
+        ("monitoring", "psi_threshold", "0.2", "must be a number, not the string '0.2'; write it without quotes"),
+        (None, "termination_protection", "yes", "must be a boolean (true/false), not the string 'yes'"),
+        (None, "termination_protection", "true", "must be a boolean (true/false), not the string 'true'; write it "
+                                                  "without quotes"),
+        (None, "termination_protection", 1, "must be true or false, not the number 1"),
+        (None, "log_retention_days", "90", "must be a number, not the string '90'; write it without quotes"),
+    ],
+)
+def test_values_of_the_wrong_kind_are_refused_not_coerced(raw, block, field, value, expected):
+    """GIVEN a boolean for a number, a quoted number or boolean, or a number for a boolean (issue #13: YAML makes
+    these easy to write and pydantic would coerce them) WHEN validated THEN one line names the field and the fix."""
+    env = raw["environments"]["prod"]
+    (env.setdefault(block, {}) if block else env)[field] = value
+    path = f"{block}.{field}" if block else field
+    assert problems_of(raw) == [f"environment 'prod': field '{path}': {expected}"]
