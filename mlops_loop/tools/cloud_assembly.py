@@ -23,8 +23,13 @@ class SynthesizedStack:
 
     @property
     def construct_id(self) -> str:
-        """The stack's construct id in its stage (``Serving``): the artifact id less the stage and the hash."""
-        return re.sub(r"[0-9A-F]{8}$", "", self.artifact_id.removeprefix(self.stage)) or self.artifact_id
+        """The stack's construct id in its stage (``Serving``), see :func:`construct_id`."""
+        return construct_id(self.stage, self.artifact_id)
+
+
+def construct_id(stage: str, artifact_id: str) -> str:
+    """A stack's construct id (``Serving``): its artifact id less the stage prefix and the hash CDK appends."""
+    return re.sub(r"[0-9A-F]{8}$", "", artifact_id.removeprefix(stage)) or artifact_id
 
 
 def stacks(outdir: str | Path) -> Iterator[SynthesizedStack]:

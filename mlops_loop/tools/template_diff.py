@@ -36,7 +36,7 @@ from pathlib import Path
 from typing import Any, Iterable, Iterator, Optional, Sequence
 
 from . import source_stamp
-from .cloud_assembly import SynthesizedStack, stacks
+from .cloud_assembly import SynthesizedStack, construct_id, stacks
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 GITHUB_COMMENT_LIMIT = 65_536
@@ -200,7 +200,7 @@ class StackDiff:
     @property
     def short_name(self) -> str:
         # The construct id (Storage, Training, ...) reads better than the artifact id with its hash.
-        return re.sub(r"[0-9A-F]{8}$", "", self.artifact_id.removeprefix(self.stage)) or self.artifact_id
+        return construct_id(self.stage, self.artifact_id)
 
 
 @dataclass

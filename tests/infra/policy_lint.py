@@ -37,7 +37,6 @@ ARN_SHAPES: dict[tuple[str, str], str] = {
     ("AWS::SageMaker::FeatureGroup", "FeatureGroupArn"): "arn:aws:sagemaker:{region}:{account}:feature-group/{name}",
     ("AWS::SageMaker::Pipeline", "Ref"): "{name}",
     ("AWS::Glue::Database", "Ref"): "{name}",
-    ("AWS::StepFunctions::StateMachine", "Arn"): "arn:aws:states:{region}:{account}:stateMachine:{name}",
 }
 _PLACEHOLDER = re.compile(r"\$\{([^}/]+)/([^}.]+)(?:\.([^}]+))?\}")
 _POLICY_TYPES = {
