@@ -1,8 +1,9 @@
 """Session fixtures: the app is synthesized ONCE per test session and shared by every infra test.
 
-``synthesized`` is the sample config; ``modes`` is a second config whose one environment serves
-every mode and rollout variant (async, batch, linear, all-at-once, fixed size, local NVMe); ``pooled``
-a third whose environment serves models on shared multi-model endpoints.
+``synthesized`` is the user's config (``config/mlops-loop.yaml``); ``modes`` and ``pooled`` are
+scenarios derived from the frozen sample (``tests.support.configs``): ``modes`` has one environment
+serving every mode and rollout variant (async, batch, linear, all-at-once, fixed size, local NVMe),
+``pooled`` one whose models share multi-model endpoints.
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ from aws_cdk import App, Validations
 from mlops_loop.app_builder import REPO_ROOT, build_app, cdk_json_context
 from mlops_loop.config import AppConfig, load_config, parse_config
 from mlops_loop.tools.cloud_assembly import SynthesizedStack, stacks
+from tests.support.configs import SAMPLE_CONFIG
 
 CONFIG_PATH = REPO_ROOT / "config" / "mlops-loop.yaml"
 
@@ -97,7 +99,7 @@ MODES_MODELS = ("churn", "credit-risk", "linear-churn", "fixed-churn", "nvme-chu
 
 
 def _modes_raw() -> dict:
-    raw = yaml.safe_load(CONFIG_PATH.read_text())
+    raw = yaml.safe_load(SAMPLE_CONFIG.read_text())
     churn = raw["models"]["churn"]
 
     def realtime_variant(realtime: dict) -> dict:
@@ -163,7 +165,7 @@ POOLED_MODELS = ("churn", "credit-risk", "small-churn", "solo-churn")
 
 
 def _pooled_raw() -> dict:
-    raw = yaml.safe_load(CONFIG_PATH.read_text())
+    raw = yaml.safe_load(SAMPLE_CONFIG.read_text())
     churn = raw["models"]["churn"]
     small = copy.deepcopy(churn)
     small["serving"] = {"mode": "multi_model", "data_capture_percent": 20}
