@@ -1,13 +1,9 @@
-"""Naming helpers shared by the config, constructs and stacks."""
+"""Bucket naming shared by the config and the data lake (names that cross the infra/job boundary live in
+``pipeline_code.core.contract``)."""
 
 from __future__ import annotations
 
 import re
-
-
-def pascal(name: str) -> str:
-    """``customer_churn`` / ``credit-risk`` -> ``CustomerChurn`` / ``CreditRisk`` (construct ids, policy Sids)."""
-    return "".join(part.capitalize() for part in re.split(r"[-_]", name))
 
 
 LAKE_BUCKETS = ("raw", "curated", "features", "artifacts", "inference", "access-logs")

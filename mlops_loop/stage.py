@@ -9,6 +9,8 @@ from constructs import Construct
 
 from pipeline_code.catalog import DATASETS
 
+from pipeline_code.core.contract import environment_prefix, serving_stack_name, stack_name
+
 from .config import AppConfig, EnvironmentConfig
 from .stacks.data_pipeline_stack import DataPipelineStack
 from .stacks.operations_stack import OperationsStack
@@ -40,7 +42,7 @@ class MlopsStage(Stage):
             env=Environment(account=stage_env.account, region=stage_env.region),
             **kwargs,
         )
-        prefix = f"{stage_app_config.project}-{stage_env.name}"
+        prefix = environment_prefix(stage_app_config.project, stage_env.name)
         models = stage_app_config.models_of(stage_env)
         # A dataset is provisioned once per environment however many models use it.
         datasets = [DATASETS[name] for name in dict.fromkeys(m.dataset for m in models)]
@@ -48,7 +50,7 @@ class MlopsStage(Stage):
         self.storage = StorageStack(
             self,
             "Storage",
-            stack_name=f"{prefix}-storage",
+            stack_name=stack_name(prefix, "storage"),
             description=f"{prefix}: stateful layer (KMS keys, S3 lake, Glue database, Feature Store, Model Registry)",
             storage_env=stage_env,
             storage_name_prefix=prefix,
@@ -58,7 +60,7 @@ class MlopsStage(Stage):
         self.data_pipeline = DataPipelineStack(
             self,
             "DataPipeline",
-            stack_name=f"{prefix}-data-pipeline",
+            stack_name=stack_name(prefix, "data-pipeline"),
             description=f"{prefix}: Glue crawlers, Spark ETL and feature ingestion",
             pipeline_env=stage_env,
             pipeline_name_prefix=prefix,
@@ -68,7 +70,7 @@ class MlopsStage(Stage):
         self.training = TrainingStack(
             self,
             "Training",
-            stack_name=f"{prefix}-training",
+            stack_name=stack_name(prefix, "training"),
             description=f"{prefix}: SageMaker training pipelines (prepare, train, evaluate, gate, register)",
             training_env=stage_env,
             training_name_prefix=prefix,
@@ -79,7 +81,7 @@ class MlopsStage(Stage):
         self.serving = ServingStack(
             self,
             "Serving",
-            stack_name=f"{prefix}-serving",
+            stack_name=serving_stack_name(prefix),
             description=f"{prefix}: model endpoints and batch scoring, deployed by approving a model version",
             serving_env=stage_env,
             serving_name_prefix=prefix,
@@ -89,7 +91,7 @@ class MlopsStage(Stage):
         self.operations = OperationsStack(
             self,
             "Operations",
-            stack_name=f"{prefix}-operations",
+            stack_name=stack_name(prefix, "operations"),
             description=f"{prefix}: notifications and the guarded retraining trigger",
             ops_env=stage_env,
             ops_name_prefix=prefix,

@@ -30,6 +30,9 @@ import runpy
 import sys
 
 DEFAULT_LIB_DIRS = "/opt/ml/processing/input/lib:/opt/ml/input/data/lib"
+# The environment variable naming the module to run when no argument does (training jobs set it).
+# Defined here, not in pipeline_code.core: this script runs before the code zip is importable.
+ENTRY_MODULE_ENV = "MLOPS_LOOP_MODULE"
 ALLOWED_PREFIX = "pipeline_code."
 
 
@@ -51,9 +54,9 @@ def main(argv: list) -> None:
     if args and not args[0].startswith("-"):
         module = args.pop(0)
     else:
-        module = os.environ.get("MLOPS_LOOP_MODULE", "")
+        module = os.environ.get(ENTRY_MODULE_ENV, "")
         if not module:
-            raise _fail("usage: sagemaker_entry.py <module> [args...] (or set MLOPS_LOOP_MODULE)")
+            raise _fail(f"usage: sagemaker_entry.py <module> [args...] (or set {ENTRY_MODULE_ENV})")
     if not module.startswith(ALLOWED_PREFIX):
         raise _fail(f"module {module!r} is not an mlops-loop module (expected {ALLOWED_PREFIX}<...>)")
 

@@ -9,7 +9,7 @@ one message naming the environment, the field and what is allowed.
 from __future__ import annotations
 
 import re
-from typing import Literal, Optional
+from typing import Any, Literal, Optional
 
 from pydantic import Field, field_validator, model_validator
 
@@ -269,6 +269,19 @@ class ModelConfig(StrictModel):
         if value not in DATASETS:
             raise ValueError(f"unknown dataset {value!r}; allowed: {', '.join(sorted(DATASETS))}")
         return value
+
+    def job_spec(self) -> dict[str, Any]:
+        """The model as every job reads it (``--model-spec``), in the cloud and in the local run alike."""
+        return {
+            "name": self.name,
+            "dataset": self.dataset,
+            "target": self.target,
+            "features": list(self.features),
+            "sensitive_attribute": self.sensitive_attribute,
+            "slices": list(self.slices),
+            # Read by the model card (intended use); ignored by the other jobs.
+            "description": self.description,
+        }
 
     @model_validator(mode="after")
     def _matches_catalog(self) -> "ModelConfig":

@@ -10,8 +10,9 @@ from constructs import Construct
 
 from pipeline_code.catalog import Dataset
 
+from pipeline_code.core.contract import pascal
+
 from .glue_runtime import GlueRuntime
-from ..naming import pascal
 
 CURATE_SCRIPT = "etl/glue_curate_job.py"
 FEATURES_SCRIPT = "features/ingest.py"

@@ -16,7 +16,7 @@ from aws_cdk import aws_s3 as s3
 from aws_cdk import aws_sns as sns
 from constructs import Construct
 
-from ..naming import pascal
+from pipeline_code.core.contract import pascal
 from .access_policy import AccessPolicy, s3_arn
 from .handler_function import dead_letter_queue, handler_function
 

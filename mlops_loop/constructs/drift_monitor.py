@@ -8,12 +8,12 @@ from aws_cdk import aws_kms as kms
 from aws_cdk import aws_s3 as s3
 from constructs import Construct
 
+from pipeline_code.core.contract import MONITOR_NAMESPACE, inference_prefix
+
 from ..config.schema import ModelConfig, MonitoringConfig
 from .access_policy import AccessPolicy, s3_arn
 from .job_code import JobCode
-from .loop_alarms import MONITOR_NAMESPACE
 from .scheduled_job import EXECUTION_ID, job_name_stem, scheduled_sagemaker_job
-from .served_model import inference_prefix
 from .training_pipeline import ENTRY_SCRIPT, xgboost_image_uri, xgboost_repository_arn
 
 PROC_INPUT = "/opt/ml/processing/input"

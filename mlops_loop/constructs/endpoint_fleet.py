@@ -14,10 +14,13 @@ from aws_cdk import aws_cloudwatch as cloudwatch
 from aws_cdk import aws_sagemaker as sagemaker
 from constructs import Construct
 
+from pipeline_code.core.contract import VARIANT
+
 from ..config.serving import RealtimeAutoscaling, Rollout
 from ..nag import acknowledge
 from .access_policy import AccessPolicy
-from .endpoint_metrics import VARIANT, endpoint_metric, error_rate
+
+from .endpoint_metrics import endpoint_metric, error_rate
 
 
 def traffic_routing(rollout: Rollout) -> sagemaker.CfnEndpoint.TrafficRoutingConfigProperty:

@@ -7,7 +7,8 @@ from typing import Optional
 from aws_cdk import Duration
 from aws_cdk import aws_cloudwatch as cloudwatch
 
-VARIANT = "AllTraffic"
+from pipeline_code.core.contract import VARIANT
+
 INVOCATION_NAMESPACE = "AWS/SageMaker"
 HOST_NAMESPACE = "/aws/sagemaker/Endpoints"  # CPUUtilization, MemoryUtilization
 

@@ -14,8 +14,9 @@ from constructs import Construct
 
 from pipeline_code.catalog import Dataset
 
+from pipeline_code.core.contract import pascal
+
 from .access_policy import AccessPolicy
-from ..naming import pascal
 
 _FEATURE_GROUP_NAME = re.compile(r"^[a-zA-Z0-9](-*[a-zA-Z0-9]){0,63}$")
 OFFLINE_STORE_PREFIX = "offline-store"

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Mapping
 
 from aws_cdk import ArnFormat, Duration, RemovalPolicy, Stack
@@ -15,10 +14,8 @@ from aws_cdk import aws_sqs as sqs
 from constructs import Construct
 
 from ..nag import acknowledge
+from ..packaging import handler_code_root
 from .access_policy import AccessPolicy
-
-HANDLERS = Path(__file__).resolve().parents[2] / "pipeline_code" / "handlers"
-
 
 def dead_letter_queue(scope: Construct, *, key: kms.IKey, removal_policy: RemovalPolicy, owner: str) -> sqs.Queue:
     """``DeadLetters``: a KMS-encrypted, TLS-only queue keeping failed events of ``owner`` for 14 days."""
@@ -58,7 +55,7 @@ def handler_function(
     timeout: Duration = Duration.seconds(30),
     vpc_reason: str,
 ) -> HandlerFunction:
-    """A Python 3.14 ARM function running ``handler`` from ``pipeline_code/handlers``, built in ``scope``
+    """A Python 3.14 ARM function running ``handler`` (``<module>.<function>`` of ``pipeline_code.handlers``), built in ``scope``
     as ``Logs``, ``Role``, ``Access`` and ``Function``.
 
     Defaults every handler shares: reserved concurrency 1 (handlers guard shared state, so they must
@@ -99,8 +96,8 @@ def handler_function(
         description=description,
         runtime=lambda_.Runtime.PYTHON_3_14,
         architecture=lambda_.Architecture.ARM_64,
-        handler=handler,
-        code=lambda_.Code.from_asset(str(HANDLERS), exclude=["__pycache__", "*.pyc", "__init__.py"]),
+        handler=f"pipeline_code.handlers.{handler}",
+        code=lambda_.Code.from_asset(str(handler_code_root())),
         role=role,
         timeout=timeout,
         memory_size=256,

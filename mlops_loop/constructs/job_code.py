@@ -10,9 +10,10 @@ from aws_cdk import IgnoreMode
 from aws_cdk import aws_s3_assets as s3_assets
 from constructs import Construct
 
+from pipeline_code.core.contract import pascal
+
 from ..config.schema import ModelConfig
 from .access_policy import AccessPolicy, s3_arn
-from ..naming import pascal
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 PIPELINE_CODE = REPO_ROOT / "pipeline_code"
@@ -32,19 +33,7 @@ _LIBRARY_EXCLUDES = [
 
 def model_spec_json(model: ModelConfig) -> str:
     """The model's config as the jobs read it (``--model-spec``), in its most compact JSON form."""
-    return json.dumps(
-        {
-            "name": model.name,
-            "dataset": model.dataset,
-            "target": model.target,
-            "features": list(model.features),
-            "sensitive_attribute": model.sensitive_attribute,
-            "slices": list(model.slices),
-            # Read by the model card (intended use); ignored by the other jobs.
-            "description": model.description,
-        },
-        separators=(",", ":"),
-    )
+    return json.dumps(model.job_spec(), separators=(",", ":"))
 
 
 class JobCode(Construct):

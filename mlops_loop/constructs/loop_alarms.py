@@ -12,9 +12,8 @@ from aws_cdk import aws_sns as sns
 from aws_cdk import aws_sqs as sqs
 from constructs import Construct
 
-from .retraining_trigger import retrain_alarm_prefix
+from pipeline_code.core.contract import MONITOR_DIMENSIONS, MONITOR_NAMESPACE, monitor_metric, retrain_alarm_prefix
 
-MONITOR_NAMESPACE = "mlops-loop/monitoring"
 # The monitor runs daily: one evaluation period spans one run.
 MONITOR_PERIOD = Duration.days(1)
 
@@ -57,22 +56,22 @@ class LoopAlarms(Construct):
         widgets: list[cloudwatch.IWidget] = []
         for model in alarms_models:
 
-            def metric(name: str, statistic: str = "Maximum") -> cloudwatch.Metric:
+            def metric(key: str, statistic: str = "Maximum") -> cloudwatch.Metric:
                 return cloudwatch.Metric(
                     namespace=MONITOR_NAMESPACE,
-                    metric_name=name,
-                    dimensions_map={"Environment": alarms_environment, "Model": model},
+                    metric_name=monitor_metric(key),
+                    dimensions_map=dict(zip(MONITOR_DIMENSIONS, (alarms_environment, model))),
                     statistic=statistic,
                     period=MONITOR_PERIOD,
                 )
 
             prefix = retrain_alarm_prefix(alarms_name_prefix, model)
             retrain = [
-                self._alarm(f"{prefix}data-drift", metric("DataDriftMaxPsi"), alarms_psi_threshold,
+                self._alarm(f"{prefix}data-drift", metric("data_drift_max_psi"), alarms_psi_threshold,
                             f"{model}: a feature drifted (PSI >= {alarms_psi_threshold}); retraining starts"),
-                self._alarm(f"{prefix}prediction-drift", metric("PredictionPsi"), alarms_psi_threshold,
+                self._alarm(f"{prefix}prediction-drift", metric("prediction_psi"), alarms_psi_threshold,
                             f"{model}: predictions drifted (PSI >= {alarms_psi_threshold}); retraining starts"),
-                self._alarm(f"{prefix}quality", metric("AucDrop"), alarms_max_auc_drop,
+                self._alarm(f"{prefix}quality", metric("auc_drop"), alarms_max_auc_drop,
                             f"{model}: AUC dropped by >= {alarms_max_auc_drop} on labelled traffic; retraining starts"),
             ]  # fmt: skip
             unhealthy = cloudwatch.Alarm(
@@ -80,7 +79,7 @@ class LoopAlarms(Construct):
                 f"{model}-monitor-unhealthy",
                 alarm_name=f"{alarms_name_prefix}-{model}-monitor-unhealthy",
                 alarm_description=f"{model}: the drift monitor reported an error (see its report.json); no retrain",
-                metric=metric("MonitorHealthy", "Minimum"),
+                metric=metric("monitor_healthy", "Minimum"),
                 threshold=1,
                 comparison_operator=cloudwatch.ComparisonOperator.LESS_THAN_THRESHOLD,
                 evaluation_periods=1,
@@ -95,7 +94,7 @@ class LoopAlarms(Construct):
             widgets.append(
                 cloudwatch.GraphWidget(
                     title=f"{model}: drift (PSI)",
-                    left=[metric("DataDriftMaxPsi"), metric("PredictionPsi")],
+                    left=[metric("data_drift_max_psi"), metric("prediction_psi")],
                     left_annotations=[cloudwatch.HorizontalAnnotation(value=alarms_psi_threshold, label="retrain")],
                     width=8,
                 )
@@ -103,16 +102,16 @@ class LoopAlarms(Construct):
             widgets.append(
                 cloudwatch.GraphWidget(
                     title=f"{model}: quality and fairness",
-                    left=[metric("ModelAuc", "Average"), metric("AucDrop")],
-                    right=[metric("DemographicParityDifference"), metric("AttributionNdcg", "Minimum")],
+                    left=[metric("model_auc", "Average"), metric("auc_drop")],
+                    right=[metric("demographic_parity_difference"), metric("attribution_ndcg", "Minimum")],
                     width=8,
                 )
             )
             widgets.append(
                 cloudwatch.GraphWidget(
                     title=f"{model}: monitor health",
-                    left=[metric("MonitorHealthy", "Minimum"), metric("MonitoringErrors")],
-                    right=[metric("CapturedRecords", "Sum"), metric("MalformedRecords", "Sum")],
+                    left=[metric("monitor_healthy", "Minimum"), metric("monitoring_errors")],
+                    right=[metric("records", "Sum"), metric("malformed_records", "Sum")],
                     width=8,
                 )
             )

@@ -9,8 +9,9 @@ from aws_cdk import aws_iam as iam
 from aws_cdk import aws_sagemaker as sagemaker
 from constructs import Construct
 
+from pipeline_code.core.contract import package_group_name, pascal, serving_stack_name
+
 from .access_policy import AccessPolicy
-from ..naming import pascal
 
 # Everything that changes what is trained, how, or with which code: an approver may do none of it.
 PIPELINE_CHANGING_ACTIONS = (
@@ -51,7 +52,7 @@ class ModelRegistry(Construct):
         self.groups: dict[str, sagemaker.CfnModelPackageGroup] = {}
         self.group_names: dict[str, str] = {}
         for model, description in registry_models.items():
-            name = f"{registry_name_prefix}-{model}"
+            name = package_group_name(registry_name_prefix, model)
             group = sagemaker.CfnModelPackageGroup(
                 self,
                 pascal(model),
@@ -97,7 +98,7 @@ class ModelRegistry(Construct):
         access.allow(
             "ReadServingStack",
             ["cloudformation:DescribeStacks"],
-            [stack.format_arn(service="cloudformation", resource="stack", resource_name=f"{registry_name_prefix}-serving/*")],
+            [stack.format_arn(service="cloudformation", resource="stack", resource_name=f"{serving_stack_name(registry_name_prefix)}/*")],
             wildcard_reason="A stack ARN ends in an id CloudFormation assigns at creation; the name pins the serving stack.",
         )
         self.approver_policy = access.policy

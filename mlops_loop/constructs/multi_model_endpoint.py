@@ -18,39 +18,32 @@ from aws_cdk import aws_sagemaker as sagemaker
 from aws_cdk import aws_ssm as ssm
 from constructs import Construct
 
+from pipeline_code.core.contract import (
+    CAPTURE_ENDPOINT_ENV,
+    CAPTURE_KMS_KEY_ENV,
+    CAPTURE_PERCENT_ENV,
+    CAPTURE_URI_ENV,
+    MODEL_PLACEHOLDER,
+    VARIANT,
+    inference_prefix,
+    multi_model_endpoint_name,
+    pascal,
+    staging_prefix,
+    target_model_parameter_name,
+)
+
 from ..config.instance_types import INSTANCE_TYPES
 from ..config.schema import ModelConfig
 from ..config.serving import MultiModelEndpointConfig, ServingConfig
-from ..naming import pascal
 from ..packaging import MME_BOOTSTRAP, single_file_tarball
 from ..nag import acknowledge
 from .access_policy import AccessPolicy, s3_arn
 from .endpoint_fleet import allow_reading_rollback_alarms, blue_green, invocations_scaling, rollback_alarms
-from .endpoint_metrics import VARIANT
-from .served_model import inference_prefix
 
 # The bootstrap the container installs at start-up (SAGEMAKER_SUBMIT_DIRECTORY): standard library
 # only; it imports each model's own serving code from that model's directory (see the file).
 BOOTSTRAP_PROGRAM = MME_BOOTSTRAP.name
 BOOTSTRAP_ASSET_ID = "MultiModelServingBootstrap"
-
-
-def multi_model_endpoint_name(name_prefix: str, endpoint: str) -> str:
-    """``<prefix>-mme-<endpoint>``: the stable name clients call with a ``TargetModel``."""
-    return f"{name_prefix}-mme-{endpoint}"
-
-
-def staging_prefix(endpoint_name: str) -> str:
-    """Key prefix (artifacts bucket) the endpoint loads models from; a version lives at ``<model>/v<N>.tar.gz`` below it.
-
-    The artifacts bucket, not the inference bucket: inference data expires, a serving model must not.
-    """
-    return f"mme/{endpoint_name}/"
-
-
-def target_model_parameter_name(name_prefix: str, model: str) -> str:
-    """SSM parameter holding the ``TargetModel`` that currently serves ``model`` (e.g. ``churn/v7.tar.gz``)."""
-    return f"/{name_prefix}/serving/{model}/target-model"
 
 
 @dataclass(frozen=True)
@@ -155,10 +148,10 @@ class MultiModelEndpoint(Construct):
             environment.update(
                 {
                     # {model} is filled in by the serving code with the name of the model it loaded.
-                    "MLOPS_CAPTURE_S3_URI": f"s3://{inference}/{inference_prefix('{model}', 'capture')}",
-                    "MLOPS_CAPTURE_PERCENT": json.dumps(capture_percent, sort_keys=True, separators=(",", ":")),
-                    "MLOPS_CAPTURE_KMS_KEY_ID": mme_key.key_arn,
-                    "MLOPS_ENDPOINT_NAME": self.endpoint_name,
+                    CAPTURE_URI_ENV: f"s3://{inference}/{inference_prefix(MODEL_PLACEHOLDER, 'capture')}",
+                    CAPTURE_PERCENT_ENV: json.dumps(capture_percent, sort_keys=True, separators=(",", ":")),
+                    CAPTURE_KMS_KEY_ENV: mme_key.key_arn,
+                    CAPTURE_ENDPOINT_ENV: self.endpoint_name,
                 }
             )
         self.model = sagemaker.CfnModel(

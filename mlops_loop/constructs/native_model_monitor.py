@@ -23,12 +23,12 @@ from aws_cdk import aws_s3_assets as s3_assets
 from aws_cdk import aws_sagemaker as sagemaker
 from constructs import Construct
 
+from pipeline_code.core.contract import inference_prefix, pascal
+
 from ..config.instance_types import INSTANCE_TYPES
 from ..config.schema import ModelConfig
-from ..naming import pascal
 from ..training.sdk_offline import offline_sdk
 from .access_policy import READ_OBJECT_ACTIONS, AccessPolicy, s3_arn
-from .served_model import inference_prefix
 
 # Where the serving code puts P(target = 1) in a JSON response (docs/invocation-contract.md):
 # {"predictions": [{"score": p, "label": 0|1}], ...}. Model Monitor reads one record per request.

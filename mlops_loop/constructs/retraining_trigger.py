@@ -14,17 +14,10 @@ from aws_cdk import aws_logs as logs
 from aws_cdk import aws_scheduler as scheduler
 from constructs import Construct
 
+from pipeline_code.core.contract import pascal, retrain_alarm_prefix
+
 from .access_policy import AccessPolicy
 from .handler_function import dead_letter_queue, handler_function
-from ..naming import pascal
-
-DRIFT_ALARM_INFIX = "retrain"
-
-
-def retrain_alarm_prefix(name_prefix: str, model: str) -> str:
-    """Alarms named ``<prefix>-<model>-retrain-...`` start the model's retraining when they fire."""
-    return f"{name_prefix}-{model}-{DRIFT_ALARM_INFIX}-"
-
 
 class RetrainingTrigger(Construct):
     """One guarded trigger function for all of an environment's training pipelines.

@@ -14,11 +14,21 @@ from aws_cdk import aws_sagemaker as sagemaker
 from aws_cdk import aws_sns as sns
 from constructs import Construct
 
+from pipeline_code.core.contract import (
+    CAPTURE_ENDPOINT_ENV,
+    CAPTURE_KMS_KEY_ENV,
+    CAPTURE_PERCENT_ENV,
+    CAPTURE_URI_ENV,
+    VARIANT,
+    endpoint_name,
+    inference_prefix,
+)
+
 from ..config.instance_types import INSTANCE_TYPES
 from ..config.schema import ModelConfig
 from ..config.serving import Rollout, ServingConfig
 from ..nag import acknowledge
-from .access_policy import AccessPolicy, s3_arn
+from .access_policy import AccessPolicy
 from .endpoint_fleet import (
     allow_reading_rollback_alarms,
     blue_green,
@@ -27,7 +37,6 @@ from .endpoint_fleet import (
     scalable_target,
     target_tracking,
 )
-from .endpoint_metrics import VARIANT
 from .scheduled_job import EXECUTION_ID, job_name_stem, scheduled_sagemaker_job
 
 # Where the model's own serving code lives inside model.tar.gz (written there by the training job),
@@ -42,16 +51,6 @@ CAPTURE_CONTENT_TYPES = {
     "JsonContentTypes": ["application/json", "application/jsonlines"],
     "CsvContentTypes": ["text/csv"],
 }
-
-
-def endpoint_name(name_prefix: str, model: str) -> str:
-    """``<prefix>-<model>``: the stable name clients call; it never changes across versions."""
-    return f"{name_prefix}-{model}"
-
-
-def inference_prefix(model: str, what: str) -> str:
-    """Key prefix in the inference bucket for one model's ``capture``, ``async``, ``batch`` or ``labels`` data."""
-    return f"{what}/{model}/"
 
 
 class ServedModel(Construct):
@@ -123,10 +122,10 @@ class ServedModel(Construct):
         if self.mode == "serverless" and served_serving.data_capture_percent > 0:
             environment.update(
                 {
-                    "MLOPS_CAPTURE_S3_URI": self.capture_uri,
-                    "MLOPS_CAPTURE_PERCENT": str(served_serving.data_capture_percent),
-                    "MLOPS_CAPTURE_KMS_KEY_ID": served_key.key_arn,
-                    "MLOPS_ENDPOINT_NAME": self.endpoint_name or "",
+                    CAPTURE_URI_ENV: self.capture_uri,
+                    CAPTURE_PERCENT_ENV: str(served_serving.data_capture_percent),
+                    CAPTURE_KMS_KEY_ENV: served_key.key_arn,
+                    CAPTURE_ENDPOINT_ENV: self.endpoint_name or "",
                 }
             )
         self.model = sagemaker.CfnModel(

@@ -12,6 +12,8 @@ from aws_cdk import aws_s3 as s3
 from aws_cdk import aws_sagemaker as sagemaker
 from constructs import Construct
 
+from pipeline_code import sagemaker_entry
+
 from ..config.schema import GateThresholds, ModelConfig, TrainingConfig
 from ..training.definition import DEFAULT_XGBOOST_VERSION, PipelineSpec, build_pipeline_definition
 from ..training.sdk_offline import offline_sdk
@@ -20,7 +22,8 @@ from .access_policy import AccessPolicy, s3_arn
 from .job_code import JobCode, model_spec_json
 from .model_registry import ModelRegistry
 
-ENTRY_SCRIPT = "sagemaker_entry.py"
+# The job-code entry script, as the job code bundle names it.
+ENTRY_SCRIPT = Path(sagemaker_entry.__file__).name
 
 
 class TrainingPipeline(Construct):

@@ -10,11 +10,12 @@ from constructs import Construct
 
 from pipeline_code.catalog import Dataset
 
+from pipeline_code.core.contract import pascal
+
 from ..config import EnvironmentConfig
 from ..constructs.dataset_workflow import DatasetWorkflow
 from ..constructs.glue_runtime import GlueRuntime
 from .storage_stack import StorageStack
-from ..naming import pascal
 
 
 class DataPipelineStack(Stack):

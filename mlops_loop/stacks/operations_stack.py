@@ -11,6 +11,8 @@ from aws_cdk import aws_iam as iam
 from aws_cdk import aws_sns as sns
 from constructs import Construct
 
+from pipeline_code.core.contract import pascal
+
 from ..config import EnvironmentConfig
 from ..config.serving import ServingAlarms
 from ..constructs.deploy_on_approval import DeployOnApproval, MultiModelDeployment
@@ -22,7 +24,6 @@ from ..constructs.retraining_trigger import RetrainingTrigger
 from .data_pipeline_stack import RETENTION
 from .serving_stack import ServingStack
 from .storage_stack import StorageStack
-from ..naming import pascal
 from .training_stack import TrainingStack
 
 

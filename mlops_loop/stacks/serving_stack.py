@@ -8,23 +8,16 @@ from aws_cdk import ArnFormat, CfnCondition, CfnOutput, CfnParameter, DefaultSta
 from aws_cdk import aws_iam as iam
 from constructs import Construct
 
+from pipeline_code.core.contract import inference_prefix, package_parameter_name, pascal, target_model_parameter_name
+
 from ..config import EnvironmentConfig, ModelConfig
 from ..config.serving import ServingConfig
 from ..constructs.access_policy import AccessPolicy
-from ..constructs.multi_model_endpoint import MultiModelEndpoint, MultiModelMember, target_model_parameter_name
+from ..constructs.multi_model_endpoint import MultiModelEndpoint, MultiModelMember
 from ..constructs.native_model_monitor import NativeModelMonitor
-from ..constructs.served_model import ServedModel, inference_prefix
+from ..constructs.served_model import ServedModel
 from ..constructs.training_pipeline import xgboost_image_uri, xgboost_repository_arn
-from ..naming import pascal
 from .storage_stack import StorageStack
-
-PACKAGE_PARAMETER_SUFFIX = "ModelPackageArn"
-
-
-def package_parameter_name(model: str) -> str:
-    """The stack parameter holding the version that serves ``model`` (``churn`` -> ``ChurnModelPackageArn``)."""
-    return f"{pascal(model)}{PACKAGE_PARAMETER_SUFFIX}"
-
 
 class ServingStack(Stack):
     """Serving of one environment, kept entirely in CloudFormation.

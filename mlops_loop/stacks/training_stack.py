@@ -7,11 +7,12 @@ from typing import Any, Sequence
 from aws_cdk import CfnOutput, Stack
 from constructs import Construct
 
+from pipeline_code.core.contract import pascal, pipeline_name
+
 from ..config import EnvironmentConfig, ModelConfig
 from ..constructs.job_code import JobCode
 from ..constructs.training_pipeline import TrainingPipeline
 from .storage_stack import StorageStack
-from ..naming import pascal
 
 
 class TrainingStack(Stack):
@@ -39,7 +40,7 @@ class TrainingStack(Stack):
             pipeline = TrainingPipeline(
                 self,
                 pascal(model.name),
-                pipeline_name=f"{training_name_prefix}-{model.name}-training",
+                pipeline_name=pipeline_name(training_name_prefix, model.name),
                 pipeline_model=model,
                 pipeline_training=training_env.training,
                 pipeline_gate=training_env.gate,

@@ -60,6 +60,18 @@ import re
 from dataclasses import dataclass
 from typing import Any, Dict, List, Mapping, Optional, Sequence, Tuple
 
+from pipeline_code.core.contract import (
+    BIAS_FILE,
+    CONSTRAINTS_FILE,
+    EVALUATION_FILE,
+    EXPLAINABILITY_FILE,
+    GATE_PASSED_PATH,
+    MODEL_QUALITY_FILE,
+    STATISTICS_FILE,
+)
+
+from pipeline_code.sagemaker_entry import ENTRY_MODULE_ENV as ENV_ENTRY_MODULE
+
 from .sdk_offline import offline_sdk
 
 # --------------------------------------------------------------------------------------
@@ -104,13 +116,6 @@ PARAMETER_NAMES = (
 )
 
 EVALUATION_PROPERTY_FILE = "EvaluationReport"
-EVALUATION_FILE = "evaluation.json"
-MODEL_QUALITY_FILE = "model_quality.json"
-BIAS_FILE = "bias.json"
-EXPLAINABILITY_FILE = "explainability.json"
-STATISTICS_FILE = "statistics.json"
-CONSTRAINTS_FILE = "constraints.json"
-GATE_PASSED_PATH = "gate.passed"
 
 APPROVAL_STATUSES = ("PendingManualApproval", "Approved")
 XGBOOST_FRAMEWORK = "xgboost"
@@ -140,7 +145,6 @@ TRAIN_MODEL_DIR = "/opt/ml/model"
 TRAIN_CHECKPOINT_DIR = "/opt/ml/checkpoints"
 
 # Script mode (tuning): the module the entry script runs when it gets only --flags.
-ENV_ENTRY_MODULE = "MLOPS_LOOP_MODULE"
 
 # SageMaker API limits the definition must respect.
 MAX_CONTAINER_ARGUMENT = 256  # AppSpecification/AlgorithmSpecification ContainerArguments[i]

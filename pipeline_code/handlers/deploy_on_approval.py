@@ -57,10 +57,8 @@ import boto3
 from botocore.config import Config
 from botocore.exceptions import ClientError
 
-try:  # imported as pipeline_code.handlers.deploy_on_approval (tests, the rollback CLI)
-    from . import multi_model as mme
-except ImportError:  # the Lambda package: pipeline_code/handlers is the code root
-    import multi_model as mme  # type: ignore[no-redef]
+from pipeline_code.core.contract import version_of_arn
+from pipeline_code.handlers import multi_model as mme
 
 LOG = logging.getLogger(__name__)
 LOG.setLevel(logging.INFO)
@@ -123,30 +121,6 @@ class Version:
     def approved_at(self) -> dt.datetime:
         """When the current approval status was set: ``LastModifiedTime``, or creation if never modified."""
         return self.last_modified or self.created
-
-
-# --- naming (the infra derives the same names; tests pin them to mlops_loop.naming) -------------------
-
-
-def parameter_name(model: str) -> str:
-    """Serving-stack parameter that holds ``model``'s package ARN: ``credit-risk`` -> ``CreditRiskModelPackageArn``."""
-    return "".join(part.capitalize() for part in re.split(r"[-_]", model)) + "ModelPackageArn"
-
-
-def group_name(*, project: str, env: str, model: str) -> str:
-    """Model package group of ``model`` in ``env``: ``<project>-<env>-<model>``."""
-    return f"{project}-{env}-{model}"
-
-
-def serving_stack_name(*, project: str, env: str) -> str:
-    """CloudFormation stack that serves ``env``'s models: ``<project>-<env>-serving``."""
-    return f"{project}-{env}-serving"
-
-
-def version_of_arn(arn: str) -> Optional[int]:
-    """The version number at the end of a versioned model package ARN (``.../group/7`` -> 7), else None."""
-    match = re.search(r"/(\d+)$", arn or "")
-    return int(match.group(1)) if match else None
 
 
 # --- the registry ---------------------------------------------------------------------------------------

@@ -26,6 +26,8 @@ import subprocess
 from dataclasses import dataclass
 from typing import Any, Dict, Iterable, List, Mapping, Optional
 
+from pipeline_code.core.contract import EVALUATION_FILE
+
 PENDING = "PendingManualApproval"
 APPROVED = "Approved"
 REJECTED = "Rejected"
@@ -57,7 +59,7 @@ class ModelVersion:
         return str(self.record["created_at"])
 
     def evaluation(self) -> Optional[Dict[str, Any]]:
-        path = os.path.join(self.path, "evaluation.json")
+        path = os.path.join(self.path, EVALUATION_FILE)
         if not os.path.exists(path):
             return None
         with open(path, encoding="utf-8") as handle:
@@ -153,7 +155,7 @@ class LocalRegistry:
         for name, source in (artifacts or {}).items():
             shutil.copytree(source, os.path.join(path, name))
         if evaluation is not None:
-            _write_json(os.path.join(path, "evaluation.json"), dict(evaluation))
+            _write_json(os.path.join(path, EVALUATION_FILE), dict(evaluation))
         record = {
             "group": group,
             "version": number,

@@ -40,6 +40,7 @@ import sys
 import uuid
 from typing import Any, Callable, Dict, List, Mapping, Optional, Sequence
 
+from pipeline_code.core.contract import pipeline_name, retrain_alarm_prefix
 from pipeline_code.local import run_loop
 from pipeline_code.local.registry import LocalRegistry
 
@@ -56,13 +57,16 @@ def _utcnow() -> dt.datetime:
     return dt.datetime.now(dt.timezone.utc)
 
 
+LOCAL_PREFIX = "local"
+
+
 def training_pipeline_name(model: str) -> str:
-    return f"local-{model}-training"
+    return pipeline_name(LOCAL_PREFIX, model)
 
 
 def alarm_name(model: str, kind: str) -> str:
     """``local-<model>-retrain-<kind>``: the ``<prefix>-<model>-retrain-*`` alarm naming of the stack."""
-    return f"local-{model}-retrain-{kind}"
+    return f"{retrain_alarm_prefix(LOCAL_PREFIX, model)}{kind}"
 
 
 # --------------------------------------------------------------------------------------
@@ -249,7 +253,7 @@ def run(argv: Optional[Sequence[str]] = None, *, out: Any = None, now: Optional[
             f"no champion: no Approved version of {args.model!r} in {registry_root}. "
             f"Run `bash scripts/local-run.sh --model {args.model}` first (it trains, gates and registers one)."
         )
-    spec = parse_model_spec(run_loop.model_spec_dict(args.model, config["models"][args.model]))
+    spec = parse_model_spec(config["models"][args.model])
     print(f"== replay {args.model}: champion v{champion.version} ({champion.path}) ==", file=out)
 
     # 1. traffic window scored by the champion ---------------------------------------

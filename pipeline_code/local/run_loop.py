@@ -36,7 +36,6 @@ from __future__ import annotations
 
 import argparse
 import contextlib
-import copy
 import datetime as dt
 import json
 import os
@@ -57,40 +56,23 @@ class StageFailed(RuntimeError):
     """A stage's entry point returned a non-zero exit code."""
 
 
-# --------------------------------------------------------------------------------------
-# Configuration (read directly: job code never imports mlops_loop)
-# --------------------------------------------------------------------------------------
-def _deep_merge(base: Mapping[str, Any], override: Mapping[str, Any]) -> Dict[str, Any]:
-    out = copy.deepcopy(dict(base))
-    for key, value in override.items():
-        if isinstance(value, Mapping) and isinstance(out.get(key), Mapping):
-            out[key] = _deep_merge(out[key], value)
-        else:
-            out[key] = copy.deepcopy(value)
-    return out
-
-
 def load_config(path: str, environment: str) -> Dict[str, Any]:
-    """``{"models": {name: entry}, "environment": merged env block}`` from the YAML."""
-    import yaml
+    """One environment of the config, loaded and validated by the code path synth uses.
 
-    with open(path, encoding="utf-8") as handle:
-        raw = yaml.safe_load(handle)
-    environments = raw.get("environments") or {}
-    if environment not in environments:
-        raise ValueError(f"{path}: unknown environment {environment!r}; known: {sorted(environments)}")
-    env = _deep_merge(raw.get("defaults") or {}, environments[environment] or {})
-    return {"models": raw.get("models") or {}, "environment": env, "project": raw.get("project", "mlops-loop")}
+    Returns ``{"project", "models": {name: job spec}, "environment": the environment's settings}``;
+    a mistake the synth would refuse (a duplicate key, a threshold out of bounds) is a
+    :class:`~mlops_loop.config.ConfigError` naming the field, never a run on values AWS would not get.
+    """
+    # Imported here: the local run is a workstation tool; the job code shipped to AWS never needs it.
+    from mlops_loop.config import load_config as load_app_config
 
-
-def model_spec_dict(name: str, entry: Mapping[str, Any]) -> Dict[str, Any]:
+    app = load_app_config(path)
+    if environment not in app.environments:
+        raise ValueError(f"{path}: unknown environment {environment!r}; known: {sorted(app.environments)}")
     return {
-        "name": name,
-        "dataset": entry["dataset"],
-        "target": entry["target"],
-        "features": list(entry["features"]),
-        "sensitive_attribute": entry["sensitive_attribute"],
-        "slices": list(entry.get("slices") or []),
+        "project": app.project,
+        "models": {name: model.job_spec() for name, model in app.models.items()},
+        "environment": app.environments[environment].model_dump(mode="json"),
     }
 
 
@@ -148,7 +130,7 @@ def run_model(
     from pipeline_code.training import baseline, evaluate, prepare, train
     from pipeline_code.training.spec import GateThresholds, parse_model_spec
 
-    spec = parse_model_spec(model_spec_dict(name, entry))
+    spec = parse_model_spec(entry)
     spec_json = spec.to_json()
     thresholds = GateThresholds.from_mapping(env.get("gate") or {})
     run_dir = _new_run_dir(workdir, name, seed)

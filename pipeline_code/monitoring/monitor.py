@@ -31,13 +31,13 @@ import sys
 import traceback
 from typing import Any, Dict, List, Optional, Sequence
 
+from pipeline_code.core.contract import BASELINE_FILES, EVALUATION_FILE
 from pipeline_code.monitoring import capture as capture_mod
 from pipeline_code.monitoring import drift, quality, report as report_mod
 from pipeline_code.training.spec import ModelSpec, add_model_spec_argument
 from pipeline_code.argtypes import positive_float as _positive_float, positive_int as _positive_int, unit_interval as _unit
 
 PROG = "python -m pipeline_code.monitoring.monitor"
-EVALUATION_FILE = "evaluation.json"
 
 
 def _load_json(path: str) -> Optional[Dict[str, Any]]:
@@ -110,9 +110,10 @@ def run_monitor(spec: ModelSpec, args: argparse.Namespace, *, cloudwatch_client:
 
     # Baselines ---------------------------------------------------------------------------
     baseline: Dict[str, Optional[Dict[str, Any]]] = {}
-    for name in ("statistics", "constraints", "attributions"):
+    for file in BASELINE_FILES:
+        name = os.path.splitext(file)[0]
         try:
-            baseline[name] = _load_json(os.path.join(args.baseline_dir, f"{name}.json"))
+            baseline[name] = _load_json(os.path.join(args.baseline_dir, file))
         except (OSError, ValueError) as exc:
             baseline[name] = None
             error("baseline_unreadable", f"{name}.json: {exc}")

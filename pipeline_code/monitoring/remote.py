@@ -37,7 +37,8 @@ import shutil
 import tempfile
 from typing import Any, Dict, Iterable, List, Mapping, Optional, Tuple
 
-from pipeline_code.handlers.deploy_on_approval import describe_stack, parameter_name, stack_parameters, version_of_arn
+from pipeline_code.core.contract import ATTRIBUTIONS_FILE, BASELINE_FILES, EVALUATION_FILE, MONITOR_METRICS, package_parameter_name, version_of_arn
+from pipeline_code.handlers.deploy_on_approval import describe_stack, stack_parameters
 from pipeline_code.monitoring import drift, report as report_mod
 from pipeline_code.training.data_io import extract_tar_safely
 
@@ -46,8 +47,6 @@ DEFAULT_LABEL_WINDOW_HOURS = 168.0
 # Decoding is in memory (pandas): 2 GiB of capture JSON is roughly a few million records, which
 # an ml.m5.xlarge (16 GiB) still decodes; larger windows keep the newest objects.
 DEFAULT_MAX_WINDOW_BYTES = 2 * 1024**3
-BASELINE_FILES = ("statistics.json", "constraints.json", "attributions.json")
-EVALUATION_FILE = "evaluation.json"
 BATCH_OUTPUT_SUFFIX = ".out"
 NOT_SERVING = "NotServing"
 STATUS_NOT_SERVING = "not_serving"
@@ -132,7 +131,7 @@ def resolve_serving_version(*, stack_name: str, model: str, cloudformation: Any,
     if stack is None:
         raise RemoteError("serving_lookup_failed", f"serving stack {stack_name!r} does not exist: check --serving-stack "
                           "(<project>-<env>-serving) and --region")
-    key = parameter_name(model)
+    key = package_parameter_name(model)
     parameters = stack_parameters(stack)
     if key not in parameters:
         raise RemoteError("serving_lookup_failed", f"serving stack {stack_name!r} has no parameter {key}: check --model "
@@ -157,7 +156,7 @@ def resolve_serving_version(*, stack_name: str, model: str, cloudformation: Any,
         model_data_url=containers[0].get("ModelDataUrl"),
         statistics_uri=statistics,
         constraints_uri=constraints,
-        attributions_uri=_sibling(statistics, "attributions.json"),
+        attributions_uri=_sibling(statistics, ATTRIBUTIONS_FILE),
         evaluation_uri=_sibling(quality, EVALUATION_FILE),
     )
 
@@ -477,12 +476,12 @@ def prepare_inputs(args: argparse.Namespace, *, aws: Optional[Mapping[str, Any]]
         error(exc.kind, str(exc))
         section["serving"] = {"state": "unknown"}
     except Exception as exc:  # noqa: BLE001 - access denied, throttling, unknown package ...
-        error("serving_lookup_failed", f"{args.serving_stack} / {parameter_name(args.model)}: {_describe(exc)}")
+        error("serving_lookup_failed", f"{args.serving_stack} / {package_parameter_name(args.model)}: {_describe(exc)}")
         section["serving"] = {"state": "unknown"}
     else:
         if serving is None:
-            section["serving"] = {"state": STATUS_NOT_SERVING, "parameter": parameter_name(args.model),
-                                  "detail": f"{parameter_name(args.model)} of {args.serving_stack} is empty: no version serves yet"}
+            section["serving"] = {"state": STATUS_NOT_SERVING, "parameter": package_parameter_name(args.model),
+                                  "detail": f"{package_parameter_name(args.model)} of {args.serving_stack} is empty: no version serves yet"}
             return Preflight(None, section, errors, checks)
         section["serving"] = {"state": "serving", **serving.as_dict()}
 
@@ -539,7 +538,7 @@ def write_not_serving_report(spec: Any, args: argparse.Namespace, preflight: Pre
     or quality metric is.
     """
     detail = preflight.section["serving"]["detail"]
-    summary: Dict[str, Any] = {key: None for key, _name, _unit in report_mod.HEADLINE_METRICS}
+    summary: Dict[str, Any] = {key: None for key, _name, _unit in MONITOR_METRICS}
     summary.update({"monitoring_errors": 0, "monitor_healthy": 1, "note": NOT_SERVING})
     report: Dict[str, Any] = {
         "format": report_mod.REPORT_FORMAT,

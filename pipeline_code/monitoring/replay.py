@@ -22,6 +22,7 @@ import numpy as np
 import pandas as pd
 
 from pipeline_code import catalog
+from pipeline_code.core.contract import VARIANT
 from pipeline_code.training.spec import ModelSpec
 
 
@@ -74,7 +75,7 @@ def capture_lines(spec: ModelSpec, frame: pd.DataFrame, scores: np.ndarray, *, c
 
 def write_capture(spec: ModelSpec, frame: pd.DataFrame, scores: np.ndarray, capture_dir: str, *,
                   content_type: str = "application/json") -> str:
-    path = os.path.join(capture_dir, spec.name, "AllTraffic", "capture.jsonl")
+    path = os.path.join(capture_dir, spec.name, VARIANT, "capture.jsonl")
     os.makedirs(os.path.dirname(path), exist_ok=True)
     with open(path, "w", encoding="utf-8") as handle:
         handle.write("\n".join(capture_lines(spec, frame, scores, content_type=content_type)) + "\n")
@@ -109,7 +110,7 @@ def replay(model_dir: str, spec: ModelSpec, *, rows: int, seed: int, drift: floa
 
 def main(argv: Optional[Sequence[str]] = None) -> int:
     from pipeline_code.local.registry import LocalRegistry
-    from pipeline_code.local.run_loop import DEFAULT_CONFIG, load_config, model_spec_dict
+    from pipeline_code.local.run_loop import DEFAULT_CONFIG, load_config
     from pipeline_code.training.spec import parse_model_spec
 
     p = argparse.ArgumentParser(prog="python -m pipeline_code.monitoring.replay", description=__doc__,
@@ -129,7 +130,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     p.add_argument("--content-type", choices=("application/json", "text/csv"), default="application/json")
     args = p.parse_args(argv)
     config = load_config(args.config, args.environment)
-    spec = parse_model_spec(model_spec_dict(args.model, config["models"][args.model]))
+    spec = parse_model_spec(config["models"][args.model])
     registry = LocalRegistry(args.registry)
     version = registry.get(args.model, args.version) if args.version else registry.latest_approved(args.model)
     if version is None:

@@ -15,42 +15,24 @@ import math
 import os
 from typing import Any, Dict, List, Mapping, Optional
 
-NAMESPACE = "mlops-loop/monitoring"
-REPORT_FORMAT = "mlops-loop/monitor-report/v1"
+from pipeline_code.core.contract import FEATURE_PSI_METRIC, MONITOR_DIMENSIONS, MONITOR_METRICS, MONITOR_NAMESPACE
 
-# report summary key -> (metric name, unit)
-HEADLINE_METRICS = (
-    ("data_drift_max_psi", "DataDriftMaxPsi", "None"),
-    ("drifted_feature_count", "DriftedFeatureCount", "Count"),
-    ("prediction_psi", "PredictionPsi", "None"),
-    ("missing_rate_max", "MissingRateMax", "None"),
-    ("data_quality_violations", "DataQualityViolations", "Count"),
-    ("model_auc", "ModelAuc", "None"),
-    ("auc_drop", "AucDrop", "None"),
-    ("label_coverage", "LabelCoverage", "None"),
-    ("demographic_parity_difference", "DemographicParityDifference", "None"),
-    ("attribution_ndcg", "AttributionNdcg", "None"),
-    ("attribution_rank_correlation", "AttributionRankCorrelation", "None"),
-    ("records", "CapturedRecords", "Count"),
-    ("malformed_records", "MalformedRecords", "Count"),
-    ("monitoring_errors", "MonitoringErrors", "Count"),
-    ("monitor_healthy", "MonitorHealthy", "None"),
-)
+REPORT_FORMAT = "mlops-loop/monitor-report/v1"
 
 
 def metric_data(report: Mapping[str, Any], environment: str, model: str) -> List[Dict[str, Any]]:
     """The CloudWatch MetricData of a report (values that are None are not published)."""
-    dims = [{"Name": "Environment", "Value": environment}, {"Name": "Model", "Value": model}]
+    dims = [{"Name": name, "Value": value} for name, value in zip(MONITOR_DIMENSIONS, (environment, model))]
     summary = report["summary"]
     out = []
-    for key, name, unit in HEADLINE_METRICS:
+    for key, name, unit in MONITOR_METRICS:
         value = summary.get(key)
         if value is None or (isinstance(value, float) and not math.isfinite(value)):
             continue
         out.append({"MetricName": name, "Dimensions": dims, "Value": float(value), "Unit": unit})
     for feature, entry in (report.get("sections", {}).get("data_drift", {}).get("features") or {}).items():
         if entry.get("psi") is not None:
-            out.append({"MetricName": "FeaturePsi", "Dimensions": dims + [{"Name": "Feature", "Value": feature}],
+            out.append({"MetricName": FEATURE_PSI_METRIC, "Dimensions": dims + [{"Name": "Feature", "Value": feature}],
                         "Value": float(entry["psi"]), "Unit": "None"})
     return out
 
@@ -67,7 +49,7 @@ def publish_metrics(report: Mapping[str, Any], environment: str, model: str, *, 
     for item in data:
         item["Timestamp"] = when
     for i in range(0, len(data), 20):
-        client.put_metric_data(Namespace=NAMESPACE, MetricData=data[i : i + 20])
+        client.put_metric_data(Namespace=MONITOR_NAMESPACE, MetricData=data[i : i + 20])
     return len(data)
 
 

@@ -47,11 +47,21 @@ import sys
 from dataclasses import dataclass
 from typing import Any, Callable, Dict, Iterable, List, Mapping, Optional, Sequence, Tuple
 
+from pipeline_code.core.contract import (
+    EVALUATION_FILE,
+    PACKAGE_ARN,
+    endpoint_name,
+    environment_prefix,
+    package_group_name,
+    package_parameter_name,
+    pipeline_name,
+    serving_stack_name,
+)
+
 PROG = "python -m pipeline_code.ops.audit"
 DEFAULT_PROJECT = "mlops-loop"
 CLOUDTRAIL_HISTORY_DAYS = 90
 
-_PACKAGE_ARN = re.compile(r"^arn:aws[a-z-]*:sagemaker:[a-z0-9-]+:\d{12}:model-package/([^/]+)/(\d+)$")
 _EXECUTION_ARN = re.compile(r"^arn:aws[a-z-]*:sagemaker:[a-z0-9-]+:\d{12}:pipeline/[^/]+/execution/[^/]+$")
 _NAME = re.compile(r"^[a-z0-9](-?[a-z0-9])*$")
 _SUCCESS = ("CREATE_COMPLETE", "UPDATE_COMPLETE")
@@ -68,11 +78,6 @@ class AuditError(Exception):
 # --------------------------------------------------------------------------------------
 # Names and clients
 # --------------------------------------------------------------------------------------
-def pascal(name: str) -> str:
-    """``credit-risk`` -> ``CreditRisk`` (the serving stack's parameter prefix)."""
-    return "".join(part[:1].upper() + part[1:] for part in re.split(r"[-_]", name) if part)
-
-
 @dataclass(frozen=True)
 class Names:
     project: str
@@ -80,24 +85,28 @@ class Names:
     model: str
 
     @property
+    def prefix(self) -> str:
+        return environment_prefix(self.project, self.env)
+
+    @property
     def group(self) -> str:
-        return f"{self.project}-{self.env}-{self.model}"
+        return package_group_name(self.prefix, self.model)
 
     @property
     def pipeline(self) -> str:
-        return f"{self.group}-training"
+        return pipeline_name(self.prefix, self.model)
 
     @property
     def serving_stack(self) -> str:
-        return f"{self.project}-{self.env}-serving"
+        return serving_stack_name(self.prefix)
 
     @property
     def endpoint(self) -> str:
-        return self.group
+        return endpoint_name(self.prefix, self.model)
 
     @property
     def parameter(self) -> str:
-        return f"{pascal(self.model)}ModelPackageArn"
+        return package_parameter_name(self.model)
 
 
 @dataclass
@@ -257,7 +266,7 @@ def serving_package(clients: Clients, names: Names, gaps: _Gaps) -> Tuple[str, s
         stacks = clients.cloudformation.describe_stacks(StackName=names.serving_stack)["Stacks"]
         parameters = {p["ParameterKey"]: p.get("ParameterValue") for p in stacks[0].get("Parameters") or []}
         value = parameters.get(names.parameter)
-        if value and _PACKAGE_ARN.match(value):
+        if value and PACKAGE_ARN.match(value):
             return value, f"parameter {names.parameter} of stack {names.serving_stack}"
         gaps.add(
             f"stack {names.serving_stack} has no model package ARN in parameter {names.parameter}; resolved through the endpoint"
@@ -272,7 +281,7 @@ def serving_package(clients: Clients, names: Names, gaps: _Gaps) -> Tuple[str, s
             containers = [model.get("PrimaryContainer") or {}, *(model.get("Containers") or [])]
             for container in containers:
                 arn = container.get("ModelPackageName") or ""
-                if _PACKAGE_ARN.match(arn):
+                if PACKAGE_ARN.match(arn):
                     return arn, f"model {variant['ModelName']} of endpoint {names.endpoint} (stack parameter unavailable)"
     except ClientError as exc:
         raise AuditError(
@@ -379,7 +388,7 @@ def _evaluation(clients: Clients, package: Mapping[str, Any], gaps: _Gaps) -> Di
         gaps.add("evaluation: the package carries no ModelMetrics (no evaluation or bias report to read)")
         return out
     if quality:
-        uri = quality.rsplit("/", 1)[0] + "/evaluation.json"
+        uri = quality.rsplit("/", 1)[0] + "/" + EVALUATION_FILE
         out["uris"]["evaluation"] = uri
         out["report"] = _attempt(gaps, f"evaluation report {uri}", lambda: _read_json(clients, uri))
     if bias and out["report"] is None:
@@ -576,7 +585,7 @@ def gather(
     resolved_by = f"--version {version}"
     if serving:
         serving_arn, resolved_by = serving_package(clients, names, gaps)
-        match = _PACKAGE_ARN.match(serving_arn)
+        match = PACKAGE_ARN.match(serving_arn)
         if match.group(1).lower() != names.group.lower():
             raise AuditError(f"the serving stack names a package of group {match.group(1)!r}, not {names.group!r}")
         arn = serving_arn
@@ -660,7 +669,7 @@ def _serving_arn_quietly(clients: Clients, names: Names) -> Optional[str]:
             raise
         return None
     for p in stacks[0].get("Parameters") or []:
-        if p["ParameterKey"] == names.parameter and _PACKAGE_ARN.match(p.get("ParameterValue") or ""):
+        if p["ParameterKey"] == names.parameter and PACKAGE_ARN.match(p.get("ParameterValue") or ""):
             return p["ParameterValue"]
     return None
 

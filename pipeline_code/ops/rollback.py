@@ -32,15 +32,13 @@ import boto3
 from botocore.exceptions import BotoCoreError, ClientError, NoCredentialsError, NoRegionError
 
 from pipeline_code.argtypes import positive_int
+from pipeline_code.core.contract import environment_prefix, package_group_name, package_parameter_name, serving_stack_name
 from pipeline_code.handlers.deploy_on_approval import (
     Version,
     describe_stack,
-    group_name,
     list_versions,
-    parameter_name,
     problems,
     select_desired,
-    serving_stack_name,
     stack_parameters,
 )
 
@@ -80,7 +78,7 @@ class State:
 
 def load_state(*, sagemaker: Any, cloudformation: Any, project: str, env: str, model: str) -> State:
     """Read the group's versions (all described) and the serving stack's parameter for ``model``."""
-    group = group_name(project=project, env=env, model=model)
+    group = package_group_name(environment_prefix(project, env), model)
     if not _GROUP_NAME.match(group):
         raise CliError(
             f"--project/--env/--model give the group name {group!r}, which SageMaker does not allow "
@@ -95,8 +93,8 @@ def load_state(*, sagemaker: Any, cloudformation: Any, project: str, env: str, m
                 f"{sagemaker.meta.region_name} (check --model, --env, --project and --region)"
             ) from None
         raise
-    stack = serving_stack_name(project=project, env=env)
-    parameter = parameter_name(model)
+    stack = serving_stack_name(environment_prefix(project, env))
+    parameter = package_parameter_name(model)
     described = describe_stack(cloudformation, stack)
     serving_arn = None if described is None else stack_parameters(described).get(parameter)
     return State(

@@ -35,8 +35,15 @@ import sys
 import uuid
 from typing import Any, Callable, Dict, Optional, Sequence
 
-VARIANT = "AllTraffic"
-MODEL_PLACEHOLDER = "{model}"
+from pipeline_code.core.contract import (
+    CAPTURE_ENDPOINT_ENV,
+    CAPTURE_KMS_KEY_ENV,
+    CAPTURE_PERCENT_ENV,
+    CAPTURE_URI_ENV,
+    MODEL_PLACEHOLDER,
+    VARIANT,
+)
+
 # The inference id the deploy handler's smoke test sends: its request is not traffic, so it must not
 # reach the drift monitor's capture.
 SMOKE_TEST_INFERENCE_ID = "mlops-loop-smoke-test"
@@ -51,7 +58,7 @@ def settings(environ: Optional[Dict[str, str]] = None, model: Optional[str] = No
     per-model JSON object (multi-model endpoints); see the module docstring.
     """
     env = os.environ if environ is None else environ
-    uri = env.get("MLOPS_CAPTURE_S3_URI", "")
+    uri = env.get(CAPTURE_URI_ENV, "")
     if not uri:
         return None
     if MODEL_PLACEHOLDER in uri:
@@ -63,7 +70,7 @@ def settings(environ: Optional[Dict[str, str]] = None, model: Optional[str] = No
     if not uri.startswith("s3://") or "/" not in uri[5:]:
         print(f"self_capture: MLOPS_CAPTURE_S3_URI {uri!r} is not s3://bucket/prefix/; capture is off", file=sys.stderr)
         return None
-    percent = _percent(env.get("MLOPS_CAPTURE_PERCENT", "100"), model)
+    percent = _percent(env.get(CAPTURE_PERCENT_ENV, "100"), model)
     if percent is None:
         return None
     bucket, _, prefix = uri[5:].partition("/")
@@ -73,8 +80,8 @@ def settings(environ: Optional[Dict[str, str]] = None, model: Optional[str] = No
         "bucket": bucket,
         "prefix": prefix,
         "percent": max(0.0, min(100.0, percent)),
-        "kms_key_id": env.get("MLOPS_CAPTURE_KMS_KEY_ID") or None,
-        "endpoint": env.get("MLOPS_ENDPOINT_NAME") or "endpoint",
+        "kms_key_id": env.get(CAPTURE_KMS_KEY_ENV) or None,
+        "endpoint": env.get(CAPTURE_ENDPOINT_ENV) or "endpoint",
     }
 
 

@@ -35,6 +35,7 @@ from typing import Any, Dict, Optional, Sequence
 import numpy as np
 import pandas as pd
 
+from pipeline_code.core.contract import BIAS_FILE, EVALUATION_FILE, EXPLAINABILITY_FILE, MODEL_QUALITY_FILE
 from pipeline_code.training import data_io, explain, metrics
 from pipeline_code.training.data_io import InputError
 from pipeline_code.training.gate import GateInputError, decide
@@ -44,10 +45,6 @@ from pipeline_code.training.train import TrainedModel, load_model, predict_proba
 from pipeline_code.argtypes import positive_int as _positive_int
 
 PROG = "python -m pipeline_code.training.evaluate"
-EVALUATION_FILE = "evaluation.json"
-MODEL_QUALITY_FILE = "model_quality.json"
-BIAS_FILE = "bias.json"
-EXPLAINABILITY_FILE = "explainability.json"
 
 
 def score(model: TrainedModel, test: pd.DataFrame, spec: ModelSpec, *, min_rows: int, min_group_rows: int) -> Dict[str, Any]:

@@ -39,15 +39,14 @@ import re
 import sys
 from typing import Any, Dict, List, Mapping, Optional, Sequence, Tuple
 
+from pipeline_code.core.contract import EVALUATION_FILE, PACKAGE_ARN
 from pipeline_code.training.spec import ModelSpec, SpecError, parse_model_spec
 
 PROG = "python -m pipeline_code.training.model_card"
-EVALUATION_FILE = "evaluation.json"
 CARD_JSON = "model_card.json"
 CARD_MARKDOWN = "model_card.md"
 DEFAULT_OUTPUT_DIR = "/opt/ml/processing/output/model_card"
 CARD_STATUS = "Draft"
-_PACKAGE_ARN = re.compile(r"^arn:aws[a-z-]*:sagemaker:[a-z0-9-]+:\d{12}:model-package/([A-Za-z0-9-]{1,63})/(\d+)$")
 _HEADLINE = ("auc", "log_loss", "brier", "accuracy", "precision", "recall", "f1", "positive_rate", "prevalence")
 _FAIRNESS = (
     # (metric, gate check name, threshold key in gate.thresholds, comparison)
@@ -119,7 +118,7 @@ def _group(name: str, metrics: Sequence[Optional[Dict[str, Any]]]) -> Optional[D
 
 def parse_package_arn(arn: str) -> Tuple[str, int]:
     """(group name, version) of a versioned model package ARN."""
-    match = _PACKAGE_ARN.match(arn or "")
+    match = PACKAGE_ARN.match(arn or "")
     if not match:
         raise ModelCardError(
             f"--model-package-arn {arn!r} is not a versioned model package ARN "

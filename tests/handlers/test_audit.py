@@ -391,4 +391,3 @@ def test_arguments_are_validated():
     assert exc.value.code == 2
     with pytest.raises(SystemExit):
         audit.build_parser().parse_args(["--env", "prod", "--model", "churn", "--version", "1", "--serving"])
-    assert audit.pascal("credit-risk") == "CreditRisk"

@@ -14,7 +14,6 @@ from moto import mock_aws
 from moto.core import DEFAULT_ACCOUNT_ID
 from moto.sagemaker.models import sagemaker_backends
 
-from mlops_loop.naming import pascal
 from pipeline_code.handlers import deploy_on_approval as dod
 from pipeline_code.ops import rollback as rb
 
@@ -241,7 +240,3 @@ def test_a_bad_version_number_is_rejected_by_the_parser(capsys):
     assert exit_.value.code == 2
     assert "--to-version: must be an integer >= 1" in capsys.readouterr().err
 
-
-@pytest.mark.parametrize("model", ["churn", "credit-risk", "customer_churn", "fraud-v2-eu", "x1"])
-def test_the_stack_parameter_name_is_the_one_the_infra_derives(model):
-    assert dod.parameter_name(model) == pascal(model) + "ModelPackageArn"

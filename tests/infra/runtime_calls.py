@@ -21,8 +21,8 @@ import botocore.session
 from botocore import xform_name
 
 from mlops_loop.app_builder import REPO_ROOT
-from mlops_loop.naming import pascal
-from pipeline_code.monitoring.report import NAMESPACE as MONITOR_NAMESPACE
+from pipeline_code.core.contract import pascal
+from pipeline_code.core.contract import MONITOR_NAMESPACE
 
 from .iam_eval import IamModel
 

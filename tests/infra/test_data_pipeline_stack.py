@@ -152,7 +152,7 @@ def test_crawler_role_reads_raw_and_writes_only_its_database(synthesized):
 
 
 def test_job_code_library_contains_only_the_pipeline_code_package(synthesized):
-    libraries = [p for p in synthesized.outdir.glob("asset.*") if p.is_dir() and (p / "pipeline_code").is_dir()]
+    libraries = [p for p in synthesized.outdir.glob("asset.*") if p.is_dir() and (p / "pipeline_code" / "catalog.py").is_file()]
     assert len(libraries) == 1
     top_level = {p.name for p in libraries[0].iterdir()}
     assert top_level == {"pipeline_code"}

@@ -13,7 +13,7 @@ import re
 import pytest
 
 from mlops_loop.config import AppConfig
-from mlops_loop.naming import pascal
+from pipeline_code.core.contract import pascal
 
 from .deploy_permissions import assembly_model
 from .iam_eval import IamModel, Role, authorize

@@ -13,8 +13,7 @@ import re
 import pytest
 
 from mlops_loop.config import AppConfig
-from mlops_loop.naming import pascal
-from mlops_loop.stacks.serving_stack import package_parameter_name
+from pipeline_code.core.contract import package_parameter_name, pascal
 from mlops_loop.tools.cloud_assembly import SynthesizedStack, nag_violations, stacks
 from mlops_loop.tools.lint import lint_templates
 

@@ -10,7 +10,8 @@ from typing import Any, Dict, List, Optional
 import numpy as np
 import xgboost as xgb
 
-from pipeline_code.local.run_loop import DEFAULT_CONFIG, load_config, model_spec_dict
+from pipeline_code.local.run_loop import load_config
+from tests.support.configs import SAMPLE_CONFIG
 from pipeline_code.monitoring import monitor, replay
 from pipeline_code.training import baseline, metrics
 from pipeline_code.training.spec import ModelSpec, parse_model_spec
@@ -18,8 +19,8 @@ from pipeline_code.training.train import TrainedModel, build_feature_metadata, e
 
 
 def churn_spec() -> ModelSpec:
-    config = load_config(str(DEFAULT_CONFIG), "dev")
-    return parse_model_spec(model_spec_dict("churn", config["models"]["churn"]))
+    config = load_config(str(SAMPLE_CONFIG), "dev")
+    return parse_model_spec(config["models"]["churn"])
 
 
 def build_reference(root: Path, spec: ModelSpec, rows: int = 8000, seed: int = 1) -> Dict[str, Any]:

@@ -12,7 +12,8 @@ import pytest
 from moto import mock_aws
 from scipy import stats
 
-from pipeline_code.monitoring import capture, drift, monitor, quality, report as report_mod
+from pipeline_code.core.contract import MONITOR_NAMESPACE
+from pipeline_code.monitoring import capture, drift, monitor, quality
 from pipeline_code.training.baseline import bin_counts
 from tests.monitoring.helpers import check, run, write_window
 
@@ -214,7 +215,7 @@ def test_publish_metrics_to_cloudwatch_moto(tmp_path, spec, reference, monkeypat
         args = ["--publish-metrics", "--region", "eu-west-1"]
         from tests.monitoring.helpers import monitor_args
         assert monitor.main(monitor_args(spec, reference, window["capture"], str(tmp_path / "out"), extra=args), cloudwatch_client=client) == 0
-        listed = client.list_metrics(Namespace=report_mod.NAMESPACE)["Metrics"]
+        listed = client.list_metrics(Namespace=MONITOR_NAMESPACE)["Metrics"]
         names = {m["MetricName"] for m in listed}
         assert {"DataDriftMaxPsi", "DriftedFeatureCount", "PredictionPsi", "MonitorHealthy", "MonitoringErrors", "FeaturePsi"} <= names
         feature_dims = [m["Dimensions"] for m in listed if m["MetricName"] == "FeaturePsi"]
@@ -223,7 +224,7 @@ def test_publish_metrics_to_cloudwatch_moto(tmp_path, spec, reference, monkeypat
         import datetime as dt
         now = dt.datetime.now(dt.timezone.utc)
         data = client.get_metric_data(
-            MetricDataQueries=[{"Id": "d", "MetricStat": {"Metric": {"Namespace": report_mod.NAMESPACE, "MetricName": "DriftedFeatureCount",
+            MetricDataQueries=[{"Id": "d", "MetricStat": {"Metric": {"Namespace": MONITOR_NAMESPACE, "MetricName": "DriftedFeatureCount",
                                  "Dimensions": [{"Name": "Environment", "Value": "dev"}, {"Name": "Model", "Value": "churn"}]},
                                  "Period": 60, "Stat": "Maximum"}}],
             StartTime=now - dt.timedelta(hours=1), EndTime=now + dt.timedelta(hours=1))

@@ -21,7 +21,8 @@ from moto import mock_aws
 from moto.core import DEFAULT_ACCOUNT_ID
 from moto.s3.models import s3_backends
 
-from pipeline_code.monitoring import capture, monitor, remote, replay, report as report_mod
+from pipeline_code.core.contract import MONITOR_NAMESPACE
+from pipeline_code.monitoring import capture, monitor, remote, replay
 from pipeline_code.training.train import predict_proba
 from tests.monitoring.helpers import check
 
@@ -151,13 +152,13 @@ def read_report(tmp_path) -> dict:
 
 def published(aws: Aws) -> dict:
     """``{metric name: latest value}`` of the model's headline metrics in CloudWatch."""
-    names = {m["MetricName"] for m in aws.cloudwatch.list_metrics(Namespace=report_mod.NAMESPACE)["Metrics"]}
+    names = {m["MetricName"] for m in aws.cloudwatch.list_metrics(Namespace=MONITOR_NAMESPACE)["Metrics"]}
     dims = [{"Name": "Environment", "Value": "dev"}, {"Name": "Model", "Value": "churn"}]
     now = dt.datetime.now(dt.timezone.utc)
     out = {}
     for name in names - {"FeaturePsi"}:
         result = aws.cloudwatch.get_metric_data(
-            MetricDataQueries=[{"Id": "m", "MetricStat": {"Metric": {"Namespace": report_mod.NAMESPACE, "MetricName": name,
+            MetricDataQueries=[{"Id": "m", "MetricStat": {"Metric": {"Namespace": MONITOR_NAMESPACE, "MetricName": name,
                                                                      "Dimensions": dims}, "Period": 60, "Stat": "Maximum"}}],
             StartTime=now - dt.timedelta(hours=1), EndTime=now + dt.timedelta(hours=1))["MetricDataResults"][0]["Values"]
         out[name] = result[0] if result else None

@@ -11,8 +11,9 @@ import boto3
 import pytest
 from moto import mock_aws
 
+from pipeline_code.core.contract import MONITOR_NAMESPACE
 from pipeline_code.local.registry import LocalRegistry
-from pipeline_code.monitoring import monitor, replay, report as report_mod
+from pipeline_code.monitoring import monitor, replay
 from tests.monitoring.helpers import check, monitor_args
 
 
@@ -75,7 +76,7 @@ def test_unhealthy_run_publishes_health_metrics(tmp_path, spec, reference, monke
         assert monitor.main(args, cloudwatch_client=client) == 0
         now = dt.datetime.now(dt.timezone.utc)
         dims = [{"Name": "Environment", "Value": "dev"}, {"Name": "Model", "Value": "churn"}]
-        queries = [{"Id": i, "MetricStat": {"Metric": {"Namespace": report_mod.NAMESPACE, "MetricName": n, "Dimensions": dims},
+        queries = [{"Id": i, "MetricStat": {"Metric": {"Namespace": MONITOR_NAMESPACE, "MetricName": n, "Dimensions": dims},
                                             "Period": 60, "Stat": "Maximum"}}
                    for i, n in (("healthy", "MonitorHealthy"), ("errors", "MonitoringErrors"))]
         data = client.get_metric_data(MetricDataQueries=queries, StartTime=now - dt.timedelta(hours=1), EndTime=now + dt.timedelta(hours=1))

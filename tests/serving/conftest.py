@@ -25,7 +25,8 @@ import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 
 from pipeline_code import catalog  # noqa: E402
-from pipeline_code.local.run_loop import DEFAULT_CONFIG, load_config, model_spec_dict  # noqa: E402
+from pipeline_code.local.run_loop import load_config  # noqa: E402
+from tests.support.configs import SAMPLE_CONFIG  # noqa: E402
 from pipeline_code.training import evaluate, prepare  # noqa: E402
 from pipeline_code.training.spec import ModelSpec, parse_model_spec  # noqa: E402
 from pipeline_code.training.train import load_model  # noqa: E402
@@ -74,8 +75,8 @@ def frame_records(frame: pd.DataFrame) -> List[Dict[str, Any]]:
 
 
 def _train(name: str, root: Path) -> Trained:
-    config = load_config(str(DEFAULT_CONFIG), "dev")
-    spec = parse_model_spec(model_spec_dict(name, config["models"][name]))
+    config = load_config(str(SAMPLE_CONFIG), "dev")
+    spec = parse_model_spec(config["models"][name])
     dataset = catalog.get_dataset(spec.dataset)
     inputs = write_inputs(root / "inputs", spec.dataset, ROWS, seed=23)
     out = root / "prepared"

@@ -25,7 +25,8 @@ import pandas as pd  # noqa: E402
 from pipeline_code import catalog  # noqa: E402
 from pipeline_code.features.compute import compute_features  # noqa: E402
 from pipeline_code.features.ingest import write_features_parquet  # noqa: E402
-from pipeline_code.local.run_loop import DEFAULT_CONFIG, load_config, model_spec_dict  # noqa: E402
+from pipeline_code.local.run_loop import load_config  # noqa: E402
+from tests.support.configs import SAMPLE_CONFIG  # noqa: E402
 from pipeline_code.sample_data.generate import generate  # noqa: E402
 from pipeline_code.training.spec import GateThresholds, ModelSpec, parse_model_spec  # noqa: E402
 
@@ -35,12 +36,12 @@ FAST_TRAIN = ["--num-round", "60", "--early-stopping-rounds", "0", "--checkpoint
 
 @pytest.fixture(scope="session")
 def config() -> Dict:
-    return load_config(str(DEFAULT_CONFIG), "dev")
+    return load_config(str(SAMPLE_CONFIG), "dev")
 
 
 @pytest.fixture(scope="session")
 def churn_spec(config) -> ModelSpec:
-    return parse_model_spec(model_spec_dict("churn", config["models"]["churn"]))
+    return parse_model_spec(config["models"]["churn"])
 
 
 @pytest.fixture(scope="session")

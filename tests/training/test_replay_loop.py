@@ -7,11 +7,10 @@ import json
 import shutil
 
 import pytest
-import yaml
 
 from pipeline_code.local import replay_loop, run_loop
 from pipeline_code.local.registry import LocalRegistry
-from tests.training.conftest import REPO_ROOT
+from tests.support.local_run import lenient_local_run
 
 pytestmark = pytest.mark.spark
 
@@ -19,23 +18,13 @@ ROWS = "3000"
 
 
 @pytest.fixture(scope="module")
-def lenient_config(tmp_path_factory) -> str:
+def lenient_config(tmp_path_factory):
     """The real config with a dev gate every reasonable model passes (the champion must get approved;
     fairness on a ~450-row test set is too noisy to pin), and no auto-approval: a retrained candidate
     waits for a human, so the champion - and the drift the monitor sees - stays put between replays.
     Monitoring thresholds stay as configured."""
-    config = yaml.safe_load((REPO_ROOT / "config" / "mlops-loop.yaml").read_text())
-    config["environments"]["dev"]["gate"] = {
-        "min_auc": 0.6,
-        "challenger_margin": -1.0,
-        "max_slice_regression": 1.0,
-        "max_demographic_parity_difference": 1.0,
-        "min_disparate_impact": 0.0,
-    }
-    config["environments"]["dev"].setdefault("training", {})["auto_approve"] = False
-    path = tmp_path_factory.mktemp("config") / "mlops-loop.yaml"
-    path.write_text(yaml.safe_dump(config))
-    return str(path)
+    with lenient_local_run(tmp_path_factory.mktemp("config"), training={"auto_approve": False}) as path:
+        yield path
 
 
 @pytest.fixture(scope="module")

@@ -7,30 +7,19 @@ import json
 from pathlib import Path
 
 import pytest
-import yaml
 
 from pipeline_code.local import run_loop
 from pipeline_code.local.registry import APPROVED, PENDING, LocalRegistry
-from tests.training.conftest import REPO_ROOT
+from tests.support.local_run import lenient_local_run
 
 pytestmark = pytest.mark.spark
 
 
 @pytest.fixture(scope="module")
-def lenient_config(tmp_path_factory) -> str:
-    """The real config with a dev gate every reasonable model passes (the loop's mechanics are
-    under test here, not the data; fairness on a 450-row test set is too noisy to pin)."""
-    config = yaml.safe_load((REPO_ROOT / "config" / "mlops-loop.yaml").read_text())
-    config["environments"]["dev"]["gate"] = {
-        "min_auc": 0.6,
-        "challenger_margin": -1.0,
-        "max_slice_regression": 1.0,
-        "max_demographic_parity_difference": 1.0,
-        "min_disparate_impact": 0.0,
-    }
-    path = tmp_path_factory.mktemp("config") / "mlops-loop.yaml"
-    path.write_text(yaml.safe_dump(config))
-    return str(path)
+def lenient_config(tmp_path_factory):
+    """The sample config with a gate every reasonable model passes (the loop's mechanics are under test here, not the data)."""
+    with lenient_local_run(tmp_path_factory.mktemp("config")) as path:
+        yield path
 
 
 def test_given_two_consecutive_runs_then_the_second_is_evaluated_against_the_first(spark, lenient_config, tmp_path):

@@ -1,0 +1,170 @@
+"""Every name, path and file name that two sides of the loop must agree on, defined once.
+
+The CDK app names a resource; a job, a Lambda handler or a workstation tool later finds it by the
+same name. Each such fact lives here and nowhere else (``tests/test_contract.py`` fails when one is
+defined a second time), so renaming one is a one-line change that every side picks up.
+
+``prefix`` below is an environment's resource prefix, :func:`environment_prefix`
+(``<project>-<env>``; the local run uses ``local``).
+"""
+
+from __future__ import annotations
+
+import re
+from typing import NamedTuple, Optional
+
+
+def pascal(name: str) -> str:
+    """``customer_churn`` / ``credit-risk`` -> ``CustomerChurn`` / ``CreditRisk`` (construct ids, policy Sids, parameter names)."""
+    return "".join(part.capitalize() for part in re.split(r"[-_]", name))
+
+
+def environment_prefix(project: str, env: str) -> str:
+    """``<project>-<env>``: the prefix of every name an environment's resources carry."""
+    return f"{project}-{env}"
+
+
+def stack_name(prefix: str, component: str) -> str:
+    """``<prefix>-<component>``: the CloudFormation stack of one component (``storage``, ``training``, ...)."""
+    return f"{prefix}-{component}"
+
+
+def serving_stack_name(prefix: str) -> str:
+    """The CloudFormation stack that serves the environment's models; approving a version updates it."""
+    return stack_name(prefix, "serving")
+
+
+def package_group_name(prefix: str, model: str) -> str:
+    """The model package group (registry) of ``model``: ``<prefix>-<model>``."""
+    return f"{prefix}-{model}"
+
+
+def pipeline_name(prefix: str, model: str) -> str:
+    """The SageMaker pipeline that retrains ``model``: ``<prefix>-<model>-training``."""
+    return f"{prefix}-{model}-training"
+
+
+def endpoint_name(prefix: str, model: str) -> str:
+    """``<prefix>-<model>``: the stable endpoint name clients call; it never changes across versions."""
+    return f"{prefix}-{model}"
+
+
+def multi_model_endpoint_name(prefix: str, endpoint: str) -> str:
+    """``<prefix>-mme-<endpoint>``: the stable name clients call with a ``TargetModel``."""
+    return f"{prefix}-mme-{endpoint}"
+
+
+PACKAGE_PARAMETER_SUFFIX = "ModelPackageArn"
+
+
+def package_parameter_name(model: str) -> str:
+    """The serving-stack parameter holding the version that serves ``model`` (``credit-risk`` -> ``CreditRiskModelPackageArn``)."""
+    return f"{pascal(model)}{PACKAGE_PARAMETER_SUFFIX}"
+
+
+def target_model_parameter_name(prefix: str, model: str) -> str:
+    """SSM parameter holding the ``TargetModel`` that currently serves ``model`` (e.g. ``churn/v7.tar.gz``)."""
+    return f"/{prefix}/serving/{model}/target-model"
+
+
+RETRAIN_INFIX = "retrain"
+
+
+def retrain_alarm_prefix(prefix: str, model: str) -> str:
+    """Alarms named ``<prefix>-<model>-retrain-...`` start the model's retraining when they fire."""
+    return f"{prefix}-{model}-{RETRAIN_INFIX}-"
+
+
+def inference_prefix(model: str, what: str) -> str:
+    """Key prefix in the inference bucket for one model's ``capture``, ``async``, ``batch`` or ``labels`` data."""
+    return f"{what}/{model}/"
+
+
+def staging_prefix(endpoint_name: str) -> str:
+    """Key prefix (artifacts bucket) a multi-model endpoint loads models from; a version lives at ``<model>/v<N>.tar.gz`` below it.
+
+    The artifacts bucket, not the inference bucket: inference data expires, a serving model must not.
+    """
+    return f"mme/{endpoint_name}/"
+
+
+# The serving container's self-capture settings (serverless and multi-model endpoints, where
+# SageMaker captures nothing); see pipeline_code.serving.self_capture.
+CAPTURE_URI_ENV = "MLOPS_CAPTURE_S3_URI"
+CAPTURE_PERCENT_ENV = "MLOPS_CAPTURE_PERCENT"
+CAPTURE_KMS_KEY_ENV = "MLOPS_CAPTURE_KMS_KEY_ID"
+CAPTURE_ENDPOINT_ENV = "MLOPS_ENDPOINT_NAME"
+# In a multi-model endpoint's capture URI, replaced by the name of the model that answered.
+MODEL_PLACEHOLDER = "{model}"
+
+# The production variant of every endpoint (one variant; blue/green happens inside it).
+VARIANT = "AllTraffic"
+
+# A versioned model package: group (1-63 letters, digits, '-') and version.
+PACKAGE_ARN = re.compile(r"^arn:aws[a-z-]*:sagemaker:[a-z0-9-]+:\d{12}:model-package/([A-Za-z0-9-]{1,63})/(\d+)$")
+
+
+def version_of_arn(arn: str) -> Optional[int]:
+    """The version number at the end of a versioned model package ARN (``.../group/7`` -> 7), else None."""
+    match = re.search(r"/(\d+)$", arn or "")
+    return int(match.group(1)) if match else None
+
+
+# The evaluation report the pipeline's evaluate step writes; it travels with the model package
+# (ModelMetrics), and the model card, the audit and the monitor's quality baseline read it.
+EVALUATION_FILE = "evaluation.json"
+# Its JSON path to the gate decision, which the pipeline's condition step reads.
+GATE_PASSED_PATH = "gate.passed"
+# The evaluate step's other documents, registered as the package's ModelMetrics.
+MODEL_QUALITY_FILE = "model_quality.json"
+BIAS_FILE = "bias.json"
+EXPLAINABILITY_FILE = "explainability.json"
+# The baseline step's documents: the monitor compares traffic with them.
+STATISTICS_FILE = "statistics.json"
+CONSTRAINTS_FILE = "constraints.json"
+ATTRIBUTIONS_FILE = "attributions.json"
+BASELINE_FILES = (STATISTICS_FILE, CONSTRAINTS_FILE, ATTRIBUTIONS_FILE)
+
+# The drift monitor's CloudWatch metrics: published by the monitor job, alarmed on by the Operations stack.
+MONITOR_NAMESPACE = "mlops-loop/monitoring"
+MONITOR_DIMENSIONS = ("Environment", "Model")
+
+
+class MonitorMetric(NamedTuple):
+    """One headline metric of a monitor report: the report summary key, the metric name and its unit."""
+
+    key: str
+    name: str
+    unit: str
+
+
+MONITOR_METRICS = tuple(
+    MonitorMetric(*m)
+    for m in (
+        ("data_drift_max_psi", "DataDriftMaxPsi", "None"),
+        ("drifted_feature_count", "DriftedFeatureCount", "Count"),
+        ("prediction_psi", "PredictionPsi", "None"),
+        ("missing_rate_max", "MissingRateMax", "None"),
+        ("data_quality_violations", "DataQualityViolations", "Count"),
+        ("model_auc", "ModelAuc", "None"),
+        ("auc_drop", "AucDrop", "None"),
+        ("label_coverage", "LabelCoverage", "None"),
+        ("demographic_parity_difference", "DemographicParityDifference", "None"),
+        ("attribution_ndcg", "AttributionNdcg", "None"),
+        ("attribution_rank_correlation", "AttributionRankCorrelation", "None"),
+        ("records", "CapturedRecords", "Count"),
+        ("malformed_records", "MalformedRecords", "Count"),
+        ("monitoring_errors", "MonitoringErrors", "Count"),
+        ("monitor_healthy", "MonitorHealthy", "None"),
+    )
+)
+# The per-feature PSI metric (dimension ``Feature`` added to MONITOR_DIMENSIONS).
+FEATURE_PSI_METRIC = "FeaturePsi"
+
+
+def monitor_metric(key: str) -> str:
+    """The CloudWatch metric name of report summary key ``key`` (``auc_drop`` -> ``AucDrop``)."""
+    for metric in MONITOR_METRICS:
+        if metric.key == key:
+            return metric.name
+    raise KeyError(f"no monitor metric for report key {key!r}")

@@ -1,0 +1,131 @@
+"""The cross-boundary contract: its names, and that each of its facts is defined in it alone."""
+
+from __future__ import annotations
+
+import ast
+import sys
+from pathlib import Path
+
+import pytest
+
+from pipeline_code.core import contract
+from pipeline_code.core.contract import (
+    PACKAGE_ARN,
+    endpoint_name,
+    environment_prefix,
+    monitor_metric,
+    multi_model_endpoint_name,
+    package_group_name,
+    package_parameter_name,
+    pascal,
+    pipeline_name,
+    retrain_alarm_prefix,
+    serving_stack_name,
+    stack_name,
+    target_model_parameter_name,
+    version_of_arn,
+)
+
+REPO_ROOT = Path(__file__).resolve().parents[2]
+CONTRACT = REPO_ROOT / "pipeline_code" / "core" / "contract.py"
+SOURCES = sorted(
+    p for root in ("mlops_loop", "pipeline_code") for p in (REPO_ROOT / root).rglob("*.py") if p != CONTRACT
+) + [REPO_ROOT / "app.py"]
+
+# Values distinctive enough that a name, key or path holding one outside the contract is a second
+# definition. Prose may mention them (an error message naming the file), so a literal with whitespace
+# is not a definition.
+DISTINCTIVE = (
+    contract.EVALUATION_FILE, contract.MODEL_QUALITY_FILE, contract.BIAS_FILE, contract.EXPLAINABILITY_FILE,
+    contract.STATISTICS_FILE, contract.CONSTRAINTS_FILE, contract.ATTRIBUTIONS_FILE, contract.GATE_PASSED_PATH,
+    contract.MONITOR_NAMESPACE, contract.VARIANT, contract.CAPTURE_URI_ENV, contract.CAPTURE_PERCENT_ENV,
+    contract.CAPTURE_KMS_KEY_ENV, contract.CAPTURE_ENDPOINT_ENV,
+)  # fmt: skip
+# Metric names are CamelCase words that also occur inside other names: only an equal literal counts.
+METRIC_NAMES = (contract.FEATURE_PSI_METRIC, *(m.name for m in contract.MONITOR_METRICS))
+# The last piece of a derived name: a formatted string or concatenation ending in one derives a
+# contract name again.
+NAME_ENDINGS = ("-training", "-serving", "-mme-", "/target-model", contract.PACKAGE_PARAMETER_SUFFIX, "-retrain-")
+
+
+def _strings(tree: ast.AST) -> list[tuple[int, str, bool]]:
+    """(line, value, inside a formatted string or concatenation) of every string literal except docstrings."""
+    docstrings = {
+        id(node.body[0].value)
+        for node in ast.walk(tree)
+        if isinstance(node, (ast.Module, ast.ClassDef, ast.FunctionDef, ast.AsyncFunctionDef))
+        and node.body and isinstance(node.body[0], ast.Expr) and isinstance(node.body[0].value, ast.Constant)
+    }
+    built = {id(part) for node in ast.walk(tree) if isinstance(node, ast.JoinedStr) for part in node.values}
+    built |= {id(side) for node in ast.walk(tree) if isinstance(node, ast.BinOp) and isinstance(node.op, ast.Add)
+              for side in (node.left, node.right)}
+    return [(node.lineno, node.value, id(node) in built) for node in ast.walk(tree)
+            if isinstance(node, ast.Constant) and isinstance(node.value, str) and id(node) not in docstrings]
+
+
+def test_no_contract_fact_is_defined_a_second_time():
+    """A literal or a derivation of a contract name anywhere else fails, naming the file and line to fix."""
+    functions = {name for name, value in vars(contract).items() if callable(value) and getattr(value, "__module__", "") == contract.__name__}
+    copies = []
+    for path in SOURCES:
+        tree = ast.parse(path.read_text(), filename=str(path))
+        where = path.relative_to(REPO_ROOT).as_posix()
+        for line, value, built in _strings(tree):
+            if not any(c.isspace() for c in value):
+                copies += [f"{where}:{line}: {fact!r}" for fact in DISTINCTIVE if fact in value]
+            copies += [f"{where}:{line}: {value!r}" for name in METRIC_NAMES if value == name]
+            if built:
+                copies += [f"{where}:{line}: builds a name ending {end!r}" for end in NAME_ENDINGS if value.endswith(end)]
+        copies += [f"{where}:{node.lineno}: defines {node.name}()" for node in ast.walk(tree)
+                   if isinstance(node, ast.FunctionDef) and node.name in functions]
+    assert not copies, "use pipeline_code.core.contract instead:\n" + "\n".join(copies)
+
+
+def test_the_scan_finds_a_copy():
+    """Non-vacuity: the scan sees a copied file name, a rebuilt parameter name and a redefined helper."""
+    tree = ast.parse('"""evaluation.json in a docstring is fine."""\nX = "evaluation.json"\nY = f"{m}ModelPackageArn"\n')
+    found = _strings(tree)
+    assert (2, "evaluation.json", False) in found and (3, "ModelPackageArn", True) in found
+    assert all(value != "evaluation.json in a docstring is fine." for _, value, _ in found)
+
+
+def test_the_contract_uses_only_the_standard_library():
+    tree = ast.parse(CONTRACT.read_text(), feature_version=(3, 9))
+    modules = {a.name.split(".")[0] for n in ast.walk(tree) if isinstance(n, ast.Import) for a in n.names}
+    modules |= {n.module.split(".")[0] for n in ast.walk(tree) if isinstance(n, ast.ImportFrom) and n.module}
+    assert modules <= set(sys.stdlib_module_names) | {"__future__"}
+
+
+@pytest.mark.parametrize(
+    "name, expected",
+    [("churn", "Churn"), ("credit-risk", "CreditRisk"), ("customer_churn", "CustomerChurn"), ("fraud-v2-eu", "FraudV2Eu")],
+)
+def test_pascal(name, expected):
+    assert pascal(name) == expected
+    assert package_parameter_name(name) == f"{expected}ModelPackageArn"
+
+
+def test_names_of_one_environment():
+    prefix = environment_prefix("shop", "prod")
+    assert prefix == "shop-prod"
+    assert serving_stack_name(prefix) == stack_name(prefix, "serving") == "shop-prod-serving"
+    assert package_group_name(prefix, "churn") == endpoint_name(prefix, "churn") == "shop-prod-churn"
+    assert pipeline_name(prefix, "churn") == "shop-prod-churn-training"
+    assert multi_model_endpoint_name(prefix, "shared") == "shop-prod-mme-shared"
+    assert target_model_parameter_name(prefix, "churn") == "/shop-prod/serving/churn/target-model"
+    assert retrain_alarm_prefix(prefix, "churn") == "shop-prod-churn-retrain-"
+
+
+def test_package_arns():
+    arn = "arn:aws:sagemaker:eu-west-1:123456789012:model-package/shop-prod-churn/7"
+    assert PACKAGE_ARN.match(arn).groups() == ("shop-prod-churn", "7")
+    assert version_of_arn(arn) == 7
+    assert PACKAGE_ARN.match(arn.replace("/7", "")) is None and version_of_arn(arn.replace("/7", "")) is None
+    assert version_of_arn("") is None
+
+
+def test_monitor_metric_names_and_an_unknown_key():
+    assert monitor_metric("auc_drop") == "AucDrop"
+    assert len({m.key for m in contract.MONITOR_METRICS}) == len({m.name for m in contract.MONITOR_METRICS}) == len(contract.MONITOR_METRICS)
+    with pytest.raises(KeyError, match="no monitor metric for report key 'auc_dropped'"):
+        monitor_metric("auc_dropped")

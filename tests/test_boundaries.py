@@ -1,0 +1,88 @@
+"""Import directions between the homes of the code, enforced.
+
+* ``pipeline_code/core``: the shared contract; standard library only.
+* ``pipeline_code/handlers``: Lambda handlers; standard library, boto3/botocore and the core.
+* ``pipeline_code`` (all of it): code that runs in AWS jobs; never the infrastructure (``mlops_loop``,
+  ``aws_cdk``, ``constructs``, ``cdk_nag``). The one exception is the workstation tools that still live
+  there (``pipeline_code/local``): they read the configuration through ``mlops_loop.config``, the one
+  loader synth uses, and nothing else of the infrastructure.
+* ``mlops_loop``: infrastructure; of ``pipeline_code`` it may import only what it shares by design:
+  the core, the feature catalog (one definition drives FeatureGroups and job code) and the job entry
+  script's contract.
+"""
+
+from __future__ import annotations
+
+import ast
+import sys
+from pathlib import Path
+
+import pytest
+
+REPO_ROOT = Path(__file__).resolve().parents[1]
+STDLIB = set(sys.stdlib_module_names) | {"__future__"}
+INFRA = {"mlops_loop", "aws_cdk", "constructs", "cdk_nag"}
+WORKSTATION_TOOLS = ("local",)
+INFRA_MAY_IMPORT = ("pipeline_code.core", "pipeline_code.catalog", "pipeline_code.sagemaker_entry")
+
+
+def _imports(path: Path) -> set[str]:
+    """Every module ``path`` imports, fully qualified (relative imports resolved)."""
+    tree = ast.parse(path.read_text(), filename=str(path))
+    package = ".".join(path.relative_to(REPO_ROOT).with_suffix("").parts[:-1])
+    found = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Import):
+            found.update(alias.name for alias in node.names)
+        elif isinstance(node, ast.ImportFrom):
+            base = package.rsplit(".", node.level - 1)[0] if node.level else ""
+            module = ".".join(p for p in (base, node.module or "") if p)
+            # ``from pipeline_code.handlers import multi_model`` imports the module pipeline_code.handlers.multi_model.
+            found.update(f"{module}.{alias.name}" if _is_module(f"{module}.{alias.name}") else module for alias in node.names)
+    return found
+
+
+def _is_module(name: str) -> bool:
+    path = REPO_ROOT.joinpath(*name.split("."))
+    return path.with_suffix(".py").is_file() or (path / "__init__.py").is_file()
+
+
+def _files(*parts: str) -> list[Path]:
+    return sorted(REPO_ROOT.joinpath(*parts).rglob("*.py"))
+
+
+def _ids(path: Path) -> str:
+    return path.relative_to(REPO_ROOT).as_posix()
+
+
+@pytest.mark.parametrize("path", _files("pipeline_code", "core"), ids=_ids)
+def test_the_core_imports_only_the_standard_library_and_itself(path):
+    outside = {m for m in _imports(path) if m.split(".")[0] not in STDLIB and not m.startswith("pipeline_code.core")}
+    assert not outside
+
+
+@pytest.mark.parametrize("path", _files("pipeline_code", "handlers"), ids=_ids)
+def test_handlers_import_the_standard_library_boto3_and_the_core(path):
+    allowed = ("pipeline_code.core", "pipeline_code.handlers", "boto3", "botocore")
+    outside = {m for m in _imports(path) if m.split(".")[0] not in STDLIB and not m.startswith(allowed)}
+    assert not outside, "the Lambda code root ships only the handlers and the core"
+
+
+@pytest.mark.parametrize("path", _files("pipeline_code"), ids=_ids)
+def test_code_that_runs_in_aws_never_imports_the_infrastructure(path):
+    infra = {m for m in _imports(path) if m.split(".")[0] in INFRA}
+    if path.parent.name in WORKSTATION_TOOLS:
+        infra = {m for m in infra if not m.startswith("mlops_loop.config")}
+    assert not infra
+
+
+@pytest.mark.parametrize("path", [*_files("mlops_loop"), REPO_ROOT / "app.py"], ids=_ids)
+def test_the_infrastructure_imports_only_the_shared_parts_of_pipeline_code(path):
+    shared = {m for m in _imports(path) if m.split(".")[0] == "pipeline_code"}
+    assert all(m.startswith(INFRA_MAY_IMPORT) for m in shared), sorted(shared)
+
+
+def test_the_rules_see_a_violation():
+    """Non-vacuity: a relative import inside pipeline_code resolves to its full name."""
+    found = _imports(REPO_ROOT / "pipeline_code" / "handlers" / "deploy_on_approval.py")
+    assert "pipeline_code.core.contract" in found and "pipeline_code.handlers.multi_model" in found

@@ -1,0 +1,52 @@
+"""The local run and replay read the configuration through the loader synth uses: same model, same errors."""
+
+from __future__ import annotations
+
+import pytest
+import yaml
+
+from mlops_loop.config import ConfigError
+from mlops_loop.config import load_config as load_app_config
+from pipeline_code.local import run_loop
+from tests.support.configs import SAMPLE_CONFIG
+
+
+def _write(tmp_path, text: str) -> str:
+    path = tmp_path / "mlops-loop.yaml"
+    path.write_text(text)
+    return str(path)
+
+
+def test_given_the_sample_config_then_every_model_reaches_the_jobs_as_synth_writes_it(tmp_path):
+    app = load_app_config(SAMPLE_CONFIG)
+    local = run_loop.load_config(str(SAMPLE_CONFIG), "dev")
+    assert local["models"] == {name: model.job_spec() for name, model in app.models.items()}
+    assert all(spec["description"] == app.models[name].description for name, spec in local["models"].items())
+    assert local["environment"]["gate"] == app.environments["dev"].gate.model_dump()
+
+
+def test_a_threshold_synth_refuses_is_refused_by_the_local_run_naming_the_field(tmp_path):
+    raw = yaml.safe_load(SAMPLE_CONFIG.read_text())
+    raw["environments"]["dev"]["gate"] = {"min_auc": 0.3}
+    with pytest.raises(ConfigError) as error:
+        run_loop.load_config(_write(tmp_path, yaml.safe_dump(raw)), "dev")
+    assert "environment 'dev': field 'gate.min_auc': Input should be greater than or equal to 0.5 (got 0.3)" in str(error.value)
+
+
+def test_a_duplicate_key_is_refused_by_the_local_run(tmp_path):
+    text = SAMPLE_CONFIG.read_text().replace("project: mlops-loop\n", "project: mlops-loop\nproject: other\n", 1)
+    with pytest.raises(ConfigError, match=r"field 'project': duplicate key at line 6 \(first at line 5\)"):
+        run_loop.load_config(_write(tmp_path, text), "dev")
+
+
+def test_an_unknown_environment_names_the_known_ones():
+    with pytest.raises(ValueError, match=r"unknown environment 'qa'; known: \['dev', 'prod', 'staging'\]"):
+        run_loop.load_config(str(SAMPLE_CONFIG), "qa")
+
+
+def test_the_cli_prints_one_error_and_fails(tmp_path, capsys):
+    raw = yaml.safe_load(SAMPLE_CONFIG.read_text())
+    raw["environments"]["dev"]["gate"] = {"min_auc": 0.3}
+    assert run_loop.main(["--config", _write(tmp_path, yaml.safe_dump(raw)), "--workdir", str(tmp_path / "w")]) == 1
+    err = capsys.readouterr().err
+    assert err.startswith("ERROR: invalid configuration in ") and "field 'gate.min_auc'" in err
