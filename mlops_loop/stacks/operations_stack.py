@@ -97,7 +97,7 @@ class OperationsStack(Stack):
                 ops_storage.registry.group_names[model]: parameter.logical_id
                 for model, parameter in ops_serving.parameters.items()
             },
-            deploy_deployer_role=iam.Role.from_role_name(self, "ServingDeployer", ops_serving.deployer_role_name),
+            deploy_deployer_role=iam.Role.from_role_name(self, "ServingDeployer", ops_serving.deployer.role_name),
             deploy_topic=self.topic,
             deploy_key=self.key,
             deploy_log_retention=RETENTION[ops_env.log_retention_days],

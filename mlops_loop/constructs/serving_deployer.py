@@ -1,0 +1,224 @@
+"""The role CloudFormation assumes to deploy an approved model version, with exactly what that takes."""
+
+from __future__ import annotations
+
+from aws_cdk import ArnFormat, Stack
+from aws_cdk import aws_iam as iam
+from aws_cdk import aws_kms as kms
+from constructs import Construct
+
+from pipeline_code.core.contract import pascal, target_model_parameter_name
+
+from .access_policy import AccessPolicy
+from .multi_model_endpoint import MultiModelEndpoint
+from .native_model_monitor import NativeModelMonitor
+from .served_model import ServedModel
+
+
+class ServingDeployer(Construct):
+    """The CloudFormation role of approval-driven updates of one environment's serving stack.
+
+    The role (fixed name ``role_name``, so the deploy handler can pass it without a cross-stack
+    export) starts with no permissions. Each ``allow_*`` call adds what CloudFormation's resource
+    handlers need for one served thing, pinned to that thing's names; :meth:`allow_common` adds what
+    every deployment needs and must come last. Its logical id is the one the role had when the stack
+    built it itself (the role is the construct's ``Default`` child), so extracting it replaced nothing.
+    """
+
+    def __init__(self, scope: Construct, construct_id: str, *, role_name: str, description: str) -> None:
+        super().__init__(scope, construct_id)
+        self.role_name = role_name
+        self.role = iam.Role(
+            self,
+            "Default",
+            role_name=role_name,
+            assumed_by=iam.ServicePrincipal("cloudformation.amazonaws.com"),
+            description="CloudFormation role for approval-driven updates of the serving stack (model versions only)",
+        )
+        self.access = AccessPolicy(self, "Access", access_role=self.role, access_description=description)
+        self._endpoints = False
+        self._finished = False
+
+    def allow_served_model(self, served: ServedModel, package_arns: str) -> None:
+        """Deploy ``served`` from any version in ``package_arns``: its endpoint and alarms, or its batch schedule."""
+        self._check_open()
+        sid = pascal(served.model_name)
+        self.access.allow(f"ReadPackage{sid}", ["sagemaker:DescribeModelPackage"], [package_arns],
+                          wildcard_reason="Any version of this model's group may be approved; the parameter pattern "
+                          "restricts the stack to that group.")
+        self._allow_pass_serving_role(sid, served.role)
+        if served.endpoint_name:
+            self._allow_endpoint(sid, served.endpoint_name)
+            return
+        self.access.allow(
+            f"PassSchedulerRole{sid}",
+            ["iam:PassRole"],
+            [served.scheduler_role.role_arn],
+            conditions={"StringEquals": {"iam:PassedToService": "scheduler.amazonaws.com"}},
+        )
+        self.access.allow(
+            f"Schedule{sid}",
+            ["scheduler:CreateSchedule", "scheduler:UpdateSchedule", "scheduler:DeleteSchedule", "scheduler:GetSchedule"],
+            [Stack.of(self).format_arn(service="scheduler", resource="schedule", resource_name=f"default/{served.schedule_name}")],
+        )
+
+    def allow_multi_model(self, mme: MultiModelEndpoint, *, name_prefix: str) -> None:
+        """The shared endpoint (created with the first approved member) and each member's TargetModel parameter."""
+        self._check_open()
+        stack = Stack.of(self)
+        sid = pascal(mme.endpoint_name.removeprefix(f"{name_prefix}-"))
+        self._allow_pass_serving_role(sid, mme.role)
+        self._allow_endpoint(sid, mme.endpoint_name)
+        self.access.allow(
+            f"TargetModels{sid}",
+            ["ssm:PutParameter", "ssm:DeleteParameter", "ssm:GetParameters", "ssm:AddTagsToResource",
+             "ssm:RemoveTagsFromResource", "ssm:ListTagsForResource"],
+            [stack.format_arn(service="ssm", resource="parameter",
+                              resource_name=target_model_parameter_name(name_prefix, m).lstrip("/"))
+             for m in mme.member_names],
+        )
+
+    def allow_native_monitor(self, model_name: str, native: NativeModelMonitor) -> None:
+        """The opt-in native Model Monitor schedules of ``model_name``, created with its endpoint."""
+        self._check_open()
+        stack = Stack.of(self)
+        sid = pascal(model_name)
+        kinds = ("data-quality", "model-quality", "model-bias", "model-explainability")
+        self.access.allow(
+            f"NativeMonitorDefinitions{sid}",
+            [f"sagemaker:{verb}{kind}JobDefinition" for kind in ("DataQuality", "ModelQuality", "ModelBias", "ModelExplainability")
+             for verb in ("Create", "Describe", "Delete")] + ["sagemaker:AddTags", "sagemaker:DeleteTags", "sagemaker:ListTags"],
+            [stack.format_arn(service="sagemaker", resource=f"{kind}-job-definition",
+                              resource_name=native.job_definitions[kind].job_definition_name.rsplit("-", 1)[0] + "-*")
+             for kind in kinds],
+            wildcard_reason="Job definition names end in a hash of their create-only properties; the model prefix pins them.",
+        )
+        self.access.allow(
+            f"NativeMonitorSchedules{sid}",
+            [f"sagemaker:{verb}MonitoringSchedule" for verb in ("Create", "Describe", "Update", "Delete", "Stop")]
+            + ["sagemaker:AddTags", "sagemaker:DeleteTags", "sagemaker:ListTags"],
+            [stack.format_arn(service="sagemaker", resource="monitoring-schedule", resource_name=sched.monitoring_schedule_name.lower())
+             for sched in native.schedules.values()],
+        )
+        self.access.allow(
+            f"PassNativeMonitorRole{sid}",
+            ["iam:PassRole"],
+            [native.role.role_arn],
+            conditions={"StringEquals": {"iam:PassedToService": "sagemaker.amazonaws.com"}},
+        )
+
+    def allow_common(self, *, key: kms.IKey, storage: Stack) -> None:
+        """What every deployment needs: models and endpoint configs (whose names CloudFormation
+        generates), autoscaling, grants on the data ``key``, and the ``storage`` stack's outputs the
+        template reads; plus, when any endpoint was allowed, using the endpoint configs. Call it last."""
+        self._check_open()
+        self._finished = True
+        stack = Stack.of(self)
+        reason = ("CloudFormation generates the model and endpoint-config names for every version (they are "
+                  "create-only, so each version gets new ones); the names cannot be listed in advance.")
+        self.access.allow(
+            "ModelsAndConfigs",
+            ["sagemaker:CreateModel", "sagemaker:DeleteModel", "sagemaker:DescribeModel",
+             "sagemaker:CreateEndpointConfig", "sagemaker:DeleteEndpointConfig", "sagemaker:DescribeEndpointConfig",
+             "sagemaker:AddTags", "sagemaker:DeleteTags", "sagemaker:ListTags"],
+            [stack.format_arn(service="sagemaker", resource="model", resource_name="*"),
+             stack.format_arn(service="sagemaker", resource="endpoint-config", resource_name="*")],
+            wildcard_reason=reason,
+        )
+        self.access.allow(
+            "Autoscaling",
+            # As the resource schemas of ScalableTarget and ScalingPolicy list them for their handlers
+            # (DescribeScheduledActions on every create, update and read of a target; tag reads and
+            # removals for its tags).
+            ["application-autoscaling:RegisterScalableTarget", "application-autoscaling:DeregisterScalableTarget",
+             "application-autoscaling:DescribeScalableTargets", "application-autoscaling:PutScalingPolicy",
+             "application-autoscaling:DeleteScalingPolicy", "application-autoscaling:DescribeScalingPolicies",
+             "application-autoscaling:DescribeScheduledActions", "application-autoscaling:TagResource",
+             "application-autoscaling:UntagResource", "application-autoscaling:ListTagsForResource"],
+            ["*"],
+            wildcard_reason="Application Auto Scaling identifies targets by generated ids; its Describe and Put "
+            "calls take no resource ARNs.",
+        )
+        self.access.allow(
+            "ScalingPolicyMetrics",
+            # The ScalingPolicy handler reads metric data when it creates or updates a policy (resource schema).
+            ["cloudwatch:GetMetricData"],
+            ["*"],
+            wildcard_reason="GetMetricData is authorized against no resource (Service Authorization Reference); it "
+            "only reads metrics.",
+        )
+        self.access.allow(
+            "AutoscalingServiceRole",
+            ["iam:CreateServiceLinkedRole"],
+            [stack.format_arn(service="iam", region="", resource="role", resource_name=
+                              "aws-service-role/sagemaker.application-autoscaling.amazonaws.com/*")],
+            conditions={"StringLike": {"iam:AWSServiceName": "sagemaker.application-autoscaling.amazonaws.com"}},
+            wildcard_reason="The service-linked role's name suffix is chosen by IAM.",
+        )
+        self.access.allow("EncryptionGrants", ["kms:CreateGrant", "kms:DescribeKey"], [key.key_arn])
+        # The template refers to the data key through Fn::GetStackOutput (a weak cross-stack
+        # reference), which CloudFormation resolves with this role on every update.
+        self.access.allow(
+            "ResolveStorageOutputs",
+            ["cloudformation:DescribeStacks"],
+            [stack.format_arn(service="cloudformation", resource="stack", resource_name=f"{storage.stack_name}/*")],
+            wildcard_reason="A stack ARN ends in an id CloudFormation assigns at creation; the name pins the Storage stack.",
+        )
+        if self._endpoints:
+            self._allow_endpoint_configs()
+
+    def _check_open(self) -> None:
+        if self._finished:
+            raise ValueError(f"{self.node.path}: allow_common() was already called; add every served thing before it")
+
+    def _allow_pass_serving_role(self, sid: str, role: iam.IRole) -> None:
+        self.access.allow(
+            f"PassServingRole{sid}",
+            ["iam:PassRole"],
+            [role.role_arn],
+            conditions={"StringEquals": {"iam:PassedToService": "sagemaker.amazonaws.com"}},
+        )
+
+    def _allow_endpoint(self, sid: str, endpoint_name: str) -> None:
+        """Create, update and delete the endpoint ``endpoint_name`` and its alarms."""
+        self._endpoints = True
+        stack = Stack.of(self)
+        self.access.allow(
+            f"Endpoint{sid}",
+            ["sagemaker:CreateEndpoint", "sagemaker:UpdateEndpoint", "sagemaker:DeleteEndpoint", "sagemaker:DescribeEndpoint",
+             "sagemaker:UpdateEndpointWeightsAndCapacities", "sagemaker:AddTags", "sagemaker:DeleteTags",
+             "sagemaker:ListTags"],
+            [stack.format_arn(service="sagemaker", resource="endpoint", resource_name=endpoint_name.lower())],
+        )
+        self.access.allow(
+            f"Alarms{sid}",
+            # ListTagsForResource: the read handler of AWS::CloudWatch::Alarm (its resource schema).
+            ["cloudwatch:PutMetricAlarm", "cloudwatch:DeleteAlarms", "cloudwatch:DescribeAlarms",
+             "cloudwatch:TagResource", "cloudwatch:UntagResource", "cloudwatch:ListTagsForResource"],
+            [
+                stack.format_arn(service="cloudwatch", resource="alarm", resource_name=name,
+                                 arn_format=ArnFormat.COLON_RESOURCE_NAME)
+                for name in (f"{endpoint_name}-*",
+                             # Target tracking creates (and deletes) its own alarms, checked
+                             # against the caller's CloudWatch permissions.
+                             f"TargetTracking-endpoint/{endpoint_name}/variant/*")
+            ],
+            wildcard_reason="Every alarm of the endpoint (rollback, scale-from-zero) is named after it; target "
+            "tracking names its alarms after the endpoint's scalable target with a generated suffix.",
+        )
+
+    def _allow_endpoint_configs(self) -> None:
+        """Let endpoints be created and updated with this stack's endpoint configs.
+
+        SageMaker authorizes CreateEndpoint and UpdateEndpoint against the endpoint *and* the
+        endpoint-config the request names (Service Authorization Reference: both resource types are
+        required), so the endpoint grant alone is denied at the first approval.
+        """
+        self.access.allow(
+            "UseEndpointConfigs",
+            ["sagemaker:CreateEndpoint", "sagemaker:UpdateEndpoint"],
+            [Stack.of(self).format_arn(service="sagemaker", resource="endpoint-config", resource_name="*")],
+            wildcard_reason="CloudFormation generates a new endpoint-config name for every version (every property "
+            "is create-only) and documents no pattern for it; the endpoint each call changes is pinned by name "
+            "in the Endpoint statements.",
+        )

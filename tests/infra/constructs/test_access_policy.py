@@ -1,0 +1,80 @@
+"""AccessPolicy, built in a bare stack: explicit statements, and every refusal path."""
+
+from __future__ import annotations
+
+import pytest
+from aws_cdk import App, Aws, Environment, Fn, Stack, Validations
+from aws_cdk import aws_iam as iam
+from aws_cdk import aws_kms as kms
+from aws_cdk.assertions import Template
+
+from mlops_loop.app_builder import cdk_json_context
+from mlops_loop.constructs.access_policy import AccessPolicy
+
+
+def _policy() -> tuple[Stack, AccessPolicy]:
+    """GIVEN a bare stack (in an account and region, as every stack of the app is) with one role and an
+    AccessPolicy attached to it."""
+    stack = Stack(App(context=cdk_json_context()), "Bare", env=Environment(account="123456789012", region="eu-west-1"))
+    role = iam.Role(stack, "Role", assumed_by=iam.ServicePrincipal("sagemaker.amazonaws.com"))
+    return stack, AccessPolicy(stack, "Access", access_role=role, access_description="test access")
+
+
+def _statements(stack: Stack) -> list[dict]:
+    (policy,) = Template.from_stack(stack).find_resources("AWS::IAM::ManagedPolicy").values()
+    return policy["Properties"]["PolicyDocument"]["Statement"]
+
+
+def _acknowledged(stack: Stack) -> dict[str, str]:
+    return {rule.removeprefix("Annotation::"): reason for c in stack.node.find_all() for e in c.node.metadata
+            if e.type == Validations.ACKNOWLEDGED_RULES_METADATA_KEY for rule, reason in e.data.items()}
+
+
+def test_when_exact_actions_are_allowed_then_one_statement_carries_them_and_nothing_is_acknowledged():
+    stack, access = _policy()
+    access.allow("ReadOne", ["s3:GetObject"], ["arn:aws:s3:::bucket/key.json"])
+    assert _statements(stack) == [{"Sid": "ReadOne", "Effect": "Allow", "Action": "s3:GetObject", "Resource": "arn:aws:s3:::bucket/key.json"}]
+    assert _acknowledged(stack) == {}
+
+
+def test_when_a_resource_wildcard_has_a_reason_then_exactly_that_finding_is_acknowledged():
+    stack, access = _policy()
+    access.allow("Logs", ["logs:PutLogEvents"], ["arn:aws:logs:eu-west-1:123456789012:log-group:/x:*"],
+                 wildcard_reason="One log stream per execution environment in this group.")
+    assert _acknowledged(stack) == {
+        "AwsSolutions-IAM5[Resource::arn:aws:logs:eu-west-1:123456789012:log-group:/x:*]": "One log stream per execution environment in this group."
+    }
+
+
+def test_a_wildcard_without_a_reason_is_refused():
+    _, access = _policy()
+    with pytest.raises(ValueError, match=r"^Any: statement has wildcards \['AwsSolutions-IAM5\[Action::s3:\*\]'\]; give a wildcard_reason$"):
+        access.allow("Any", ["s3:*"], ["arn:aws:s3:::bucket"])
+
+
+def test_a_wildcard_inside_an_unresolved_token_is_refused():
+    _, access = _policy()
+    with pytest.raises(ValueError, match="^Joined: wildcard resources must be concrete strings"):
+        access.allow("Joined", ["s3:GetObject"], [Fn.join("", [Aws.STACK_NAME, "/*"])], wildcard_reason="a long enough reason here")
+
+
+def test_a_prefix_that_could_match_a_sibling_is_refused():
+    _, access = _policy()
+    with pytest.raises(ValueError, match=r"^Capture: prefix 'capture/churn' must end with '/' so it cannot match a sibling prefix$"):
+        access.allow_prefix("Capture", "bucket", "capture/churn")
+
+
+def test_when_a_prefix_is_allowed_then_objects_and_the_listing_are_confined_to_it():
+    stack, access = _policy()
+    access.allow_prefix("Capture", "bucket", "capture/churn/", write=True)
+    objects, listing = _statements(stack)
+    assert objects["Resource"] == "arn:aws:s3:::bucket/capture/churn/*"
+    assert "s3:PutObject" in objects["Action"] and "s3:GetObject" in objects["Action"]
+    assert listing["Action"] == "s3:ListBucket" and listing["Condition"] == {"StringLike": {"s3:prefix": ["capture/churn/*"]}}
+
+
+def test_when_a_key_is_allowed_for_reading_only_then_no_encrypt_action_is_granted():
+    stack, access = _policy()
+    access.allow_key("Key", kms.Key(stack, "K"), encrypt=False)
+    (statement,) = _statements(stack)
+    assert statement["Action"] == ["kms:Decrypt", "kms:DescribeKey"]

@@ -1,0 +1,88 @@
+"""ServingDeployer, built in a bare stack: what each served thing adds to the role, and the refusals.
+
+Served things are stand-ins carrying only the attributes the deployer reads (name, role, endpoint or
+schedule), so each scenario shows exactly the statements one kind of serving adds.
+"""
+
+from __future__ import annotations
+
+from types import SimpleNamespace
+
+import pytest
+from aws_cdk import App, Environment, Stack
+from aws_cdk import aws_iam as iam
+from aws_cdk import aws_kms as kms
+from aws_cdk.assertions import Template
+
+from mlops_loop.app_builder import cdk_json_context
+from mlops_loop.constructs.serving_deployer import ServingDeployer
+
+ENV = Environment(account="123456789012", region="eu-west-1")
+COMMON = ["ModelsAndConfigs", "Autoscaling", "ScalingPolicyMetrics", "AutoscalingServiceRole", "EncryptionGrants", "ResolveStorageOutputs"]
+
+
+def _deployer() -> tuple[Stack, Stack, ServingDeployer]:
+    """GIVEN a bare serving stack and a storage stack (which holds the data key) WHEN a deployer is added to the serving stack."""
+    app = App(context=cdk_json_context())
+    storage = Stack(app, "Storage", env=ENV)
+    stack = Stack(app, "Serving", env=ENV)
+    return stack, storage, ServingDeployer(stack, "Deployer", role_name="shop-dev-serving-deployer", description="shop-dev serving deployments")
+
+
+def _served(stack: Stack, name: str, *, endpoint: bool) -> SimpleNamespace:
+    role = iam.Role(stack, f"{name}Role", assumed_by=iam.ServicePrincipal("sagemaker.amazonaws.com"))
+    if endpoint:
+        return SimpleNamespace(model_name=name, role=role, endpoint_name=f"shop-dev-{name}")
+    scheduler = iam.Role(stack, f"{name}Scheduler", assumed_by=iam.ServicePrincipal("scheduler.amazonaws.com"))
+    return SimpleNamespace(model_name=name, role=role, endpoint_name=None, scheduler_role=scheduler, schedule_name=f"shop-dev-{name}-batch")
+
+
+def _statements(stack: Stack) -> dict[str, dict]:
+    (policy,) = Template.from_stack(stack).find_resources("AWS::IAM::ManagedPolicy").values()
+    return {s["Sid"]: s for s in policy["Properties"]["PolicyDocument"]["Statement"]}
+
+
+def test_when_nothing_is_served_then_the_role_holds_only_the_common_permissions():
+    stack, storage, deployer = _deployer()
+    deployer.allow_common(key=kms.Key(storage, "Key"), storage=storage)
+    (role,) = Template.from_stack(stack).find_resources("AWS::IAM::Role").values()
+    assert role["Properties"]["RoleName"] == "shop-dev-serving-deployer"
+    assert role["Properties"]["AssumeRolePolicyDocument"]["Statement"][0]["Principal"] == {"Service": "cloudformation.amazonaws.com"}
+    assert list(_statements(stack)) == COMMON
+    assert _statements(stack)["ResolveStorageOutputs"]["Resource"] == "arn:aws:cloudformation:eu-west-1:123456789012:stack/Storage/*"
+
+
+def test_when_an_endpoint_model_is_served_then_its_endpoint_is_pinned_and_endpoint_configs_are_usable():
+    stack, storage, deployer = _deployer()
+    deployer.allow_served_model(_served(stack, "churn", endpoint=True), "arn:aws:sagemaker:eu-west-1:123456789012:model-package/shop-dev-churn/*")
+    deployer.allow_common(key=kms.Key(storage, "Key"), storage=storage)
+    statements = _statements(stack)
+    assert list(statements) == ["ReadPackageChurn", "PassServingRoleChurn", "EndpointChurn", "AlarmsChurn", *COMMON, "UseEndpointConfigs"]
+    assert statements["EndpointChurn"]["Resource"] == "arn:aws:sagemaker:eu-west-1:123456789012:endpoint/shop-dev-churn"
+    assert statements["UseEndpointConfigs"]["Action"] == ["sagemaker:CreateEndpoint", "sagemaker:UpdateEndpoint"]
+    assert statements["PassServingRoleChurn"]["Condition"] == {"StringEquals": {"iam:PassedToService": "sagemaker.amazonaws.com"}}
+
+
+def test_when_a_batch_model_is_served_then_only_its_schedule_is_manageable():
+    stack, storage, deployer = _deployer()
+    deployer.allow_served_model(_served(stack, "risk", endpoint=False), "arn:aws:sagemaker:eu-west-1:123456789012:model-package/shop-dev-risk/*")
+    deployer.allow_common(key=kms.Key(storage, "Key"), storage=storage)
+    statements = _statements(stack)
+    assert list(statements) == ["ReadPackageRisk", "PassServingRoleRisk", "PassSchedulerRoleRisk", "ScheduleRisk", *COMMON]
+    assert statements["ScheduleRisk"]["Resource"] == "arn:aws:scheduler:eu-west-1:123456789012:schedule/default/shop-dev-risk-batch"
+
+
+def test_a_served_thing_added_after_the_common_permissions_is_refused():
+    stack, storage, deployer = _deployer()
+    deployer.allow_common(key=kms.Key(storage, "Key"), storage=storage)
+    with pytest.raises(ValueError, match=r"^Serving/Deployer: allow_common\(\) was already called; add every served thing before it$"):
+        deployer.allow_served_model(_served(stack, "late", endpoint=True), "arn:aws:sagemaker:eu-west-1:123456789012:model-package/x/*")
+
+
+def test_the_role_keeps_the_logical_id_of_a_role_built_directly_in_the_stack():
+    """The role has a fixed name: a new logical id would replace it, and the create would collide with the old."""
+    stack, storage, deployer = _deployer()
+    direct = Stack(App(), "Direct", env=ENV)
+    iam.Role(direct, "Deployer", assumed_by=iam.ServicePrincipal("cloudformation.amazonaws.com"))
+    (expected,) = Template.from_stack(direct).find_resources("AWS::IAM::Role")
+    assert stack.get_logical_id(deployer.role.node.default_child) == expected
