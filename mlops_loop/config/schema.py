@@ -14,6 +14,7 @@ from typing import Any, Literal, Optional
 from pydantic import Field, field_validator, model_validator
 
 from pipeline_code.catalog import DATASETS, FS_STRING
+from pipeline_code.core.thresholds import DEFAULT_GATE, GateThresholds
 
 from ._strict import StrictModel
 from .instance_types import ACCELERATOR_LABELS, FRAMEWORKS, INSTANCE_TYPES, SUPPORTED_REGIONS
@@ -165,15 +166,23 @@ class TrainingConfig(StrictModel):
         return None if value is None else _check_cron(value)
 
 
-class GateThresholds(StrictModel):
+class GateConfig(StrictModel):
     """The evaluation gate. Defaults: AUC >= 0.70, beat the champion by 0.005 AUC, no slice worse by
-    more than 0.02 AUC, demographic-parity difference <= 0.10 and disparate impact >= 0.80."""
+    more than 0.02 AUC, demographic-parity difference <= 0.10 and disparate impact >= 0.80.
 
-    min_auc: float = Field(default=0.70, ge=0.5, le=1.0)
-    challenger_margin: float = Field(default=0.005, ge=0.0, le=0.5)
-    max_slice_regression: float = Field(default=0.02, ge=0.0, le=1.0)
-    max_demographic_parity_difference: float = Field(default=0.10, ge=0.0, le=1.0)
-    min_disparate_impact: float = Field(default=0.80, ge=0.0, le=1.0)
+    The fields are :data:`~pipeline_code.core.thresholds.THRESHOLDS` with policy bounds, which may be
+    tighter than what the gate code accepts (an AUC gate below 0.5 passes models worse than chance).
+    """
+
+    min_auc: float = Field(default=DEFAULT_GATE.min_auc, ge=0.5, le=1.0)
+    challenger_margin: float = Field(default=DEFAULT_GATE.challenger_margin, ge=0.0, le=0.5)
+    max_slice_regression: float = Field(default=DEFAULT_GATE.max_slice_regression, ge=0.0, le=1.0)
+    max_demographic_parity_difference: float = Field(default=DEFAULT_GATE.max_demographic_parity_difference, ge=0.0, le=1.0)
+    min_disparate_impact: float = Field(default=DEFAULT_GATE.min_disparate_impact, ge=0.0, le=1.0)
+
+    def thresholds(self) -> GateThresholds:
+        """These values as the type the pipeline and the jobs take."""
+        return GateThresholds(**self.model_dump())
 
 
 class MonitoringConfig(StrictModel):
@@ -204,7 +213,7 @@ class EnvironmentConfig(StrictModel):
     glue: GlueConfig = GlueConfig()
     feature_store: FeatureStoreConfig = FeatureStoreConfig()
     training: TrainingConfig = TrainingConfig()
-    gate: GateThresholds = GateThresholds()
+    gate: GateConfig = GateConfig()
     monitoring: MonitoringConfig = MonitoringConfig()
     # Per model: the model's serving block with this environment's overrides merged in (the loader
     # does the merge, so every value here is complete and validated).

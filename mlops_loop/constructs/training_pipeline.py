@@ -14,7 +14,7 @@ from constructs import Construct
 
 from pipeline_code import sagemaker_entry
 
-from ..config.schema import GateThresholds, ModelConfig, TrainingConfig
+from ..config.schema import GateConfig, ModelConfig, TrainingConfig
 from ..training.definition import DEFAULT_XGBOOST_VERSION, PipelineSpec, build_pipeline_definition
 from ..training.sdk_offline import offline_sdk
 from .served_model import SERVING_CONTENT_TYPES, SERVING_ENVIRONMENT
@@ -46,7 +46,7 @@ class TrainingPipeline(Construct):
         pipeline_name: str,
         pipeline_model: ModelConfig,
         pipeline_training: TrainingConfig,
-        pipeline_gate: GateThresholds,
+        pipeline_gate: GateConfig,
         pipeline_registry: ModelRegistry,
         pipeline_key: kms.IKey,
         pipeline_features_bucket: s3.IBucket,
@@ -98,11 +98,7 @@ class TrainingPipeline(Construct):
             code_entry_s3_uri=entry.s3_object_url,
             code_library_s3_uri=pipeline_code.library.s3_object_url,
             code_version=pipeline_code_version,
-            min_auc=pipeline_gate.min_auc,
-            challenger_margin=pipeline_gate.challenger_margin,
-            max_slice_regression=pipeline_gate.max_slice_regression,
-            max_demographic_parity_difference=pipeline_gate.max_demographic_parity_difference,
-            min_disparate_impact=pipeline_gate.min_disparate_impact,
+            gate=pipeline_gate.thresholds(),
             default_approval_status="Approved" if pipeline_training.auto_approve else "PendingManualApproval",
             processing_instance_type=pipeline_training.processing_instance_type,
             training_instance_type=pipeline_training.instance_type,

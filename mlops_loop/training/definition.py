@@ -55,7 +55,6 @@ import dataclasses
 import hashlib
 import json
 import logging
-import math
 import re
 from dataclasses import dataclass
 from typing import Any, Dict, List, Mapping, Optional, Sequence, Tuple
@@ -68,8 +67,9 @@ from pipeline_code.core.contract import (
     GATE_PASSED_PATH,
     MODEL_QUALITY_FILE,
     STATISTICS_FILE,
+    pascal,
 )
-
+from pipeline_code.core.thresholds import THRESHOLDS, GateThresholds
 from pipeline_code.sagemaker_entry import ENTRY_MODULE_ENV as ENV_ENTRY_MODULE
 
 from .sdk_offline import offline_sdk
@@ -92,13 +92,10 @@ PARAM_INPUT_LABELS = "InputLabels"
 PARAM_PROCESSING_INSTANCE_TYPE = "ProcessingInstanceType"
 PARAM_TRAINING_INSTANCE_TYPE = "TrainingInstanceType"
 PARAM_TRAINING_INSTANCE_COUNT = "TrainingInstanceCount"
-PARAM_MIN_AUC = "MinAuc"
-PARAM_CHALLENGER_MARGIN = "ChallengerMargin"
-PARAM_MAX_SLICE_REGRESSION = "MaxSliceRegression"
-PARAM_MAX_DPD = "MaxDemographicParityDifference"
-PARAM_MIN_DISPARATE_IMPACT = "MinDisparateImpact"
 PARAM_APPROVAL_STATUS = "ModelApprovalStatus"
 PARAM_TRIGGER_REASON = "TriggerReason"
+# One float parameter per gate threshold, named after it (``min_auc`` -> ``MinAuc``).
+GATE_PARAMETERS = {t.field: pascal(t.field) for t in THRESHOLDS}
 
 PARAMETER_NAMES = (
     PARAM_INPUT_FEATURES,
@@ -106,11 +103,7 @@ PARAMETER_NAMES = (
     PARAM_PROCESSING_INSTANCE_TYPE,
     PARAM_TRAINING_INSTANCE_TYPE,
     PARAM_TRAINING_INSTANCE_COUNT,
-    PARAM_MIN_AUC,
-    PARAM_CHALLENGER_MARGIN,
-    PARAM_MAX_SLICE_REGRESSION,
-    PARAM_MAX_DPD,
-    PARAM_MIN_DISPARATE_IMPACT,
+    *GATE_PARAMETERS.values(),
     PARAM_APPROVAL_STATUS,
     PARAM_TRIGGER_REASON,
 )
@@ -257,12 +250,8 @@ class PipelineSpec:
     code_entry_s3_uri: str
     code_library_s3_uri: str
     code_version: str  # git commit captured at synth; recorded on the model package
-    # Gate thresholds (defaults of the pipeline parameters)
-    min_auc: float
-    challenger_margin: float
-    max_slice_regression: float
-    max_demographic_parity_difference: float
-    min_disparate_impact: float
+    # Gate thresholds (defaults of the pipeline parameters; validated by their own type)
+    gate: GateThresholds
     default_approval_status: str = "PendingManualApproval"
     # Optional: the model spec as an S3 JSON object. Container arguments are limited to
     # 256 characters; a longer spec is handed to the jobs as this file instead.
@@ -374,18 +363,8 @@ def _validate(spec: PipelineSpec) -> List[str]:
             f"must be one of {list(APPROVAL_STATUSES)}, got {spec.default_approval_status!r}",
         )
 
-    for name, lo, hi in (
-        ("min_auc", 0.0, 1.0),
-        ("challenger_margin", -1.0, 1.0),
-        ("max_slice_regression", 0.0, 1.0),
-        ("max_demographic_parity_difference", 0.0, 1.0),
-        ("min_disparate_impact", 0.0, 1.0),
-    ):
-        value = getattr(spec, name)
-        if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
-            bad(name, f"must be a number, got {value!r}")
-        elif not lo <= value <= hi:
-            bad(name, f"must be within [{lo}, {hi}], got {value!r}")
+    if not isinstance(spec.gate, GateThresholds):
+        bad("gate", f"must be a GateThresholds, got {type(spec.gate).__name__}")
 
     for name, lo, hi in (
         ("training_instance_count", 1, 100),
@@ -629,11 +608,7 @@ class _Builder:
         )
         self.p_training_type = ParameterString(PARAM_TRAINING_INSTANCE_TYPE, default_value=s.training_instance_type)
         self.p_training_count = ParameterInteger(PARAM_TRAINING_INSTANCE_COUNT, default_value=s.training_instance_count)
-        self.p_min_auc = ParameterFloat(PARAM_MIN_AUC, default_value=float(s.min_auc))
-        self.p_margin = ParameterFloat(PARAM_CHALLENGER_MARGIN, default_value=float(s.challenger_margin))
-        self.p_slice = ParameterFloat(PARAM_MAX_SLICE_REGRESSION, default_value=float(s.max_slice_regression))
-        self.p_dpd = ParameterFloat(PARAM_MAX_DPD, default_value=float(s.max_demographic_parity_difference))
-        self.p_di = ParameterFloat(PARAM_MIN_DISPARATE_IMPACT, default_value=float(s.min_disparate_impact))
+        self.p_gate = {field: ParameterFloat(name, default_value=float(getattr(s.gate, field))) for field, name in GATE_PARAMETERS.items()}
         # Governance: where registration defaults to manual approval, an execution cannot
         # override it to self-approve (the enum admits only the default).
         approval_enum = ["PendingManualApproval"]
@@ -649,11 +624,7 @@ class _Builder:
             self.p_processing_type,
             self.p_training_type,
             self.p_training_count,
-            self.p_min_auc,
-            self.p_margin,
-            self.p_slice,
-            self.p_dpd,
-            self.p_di,
+            *self.p_gate.values(),
             self.p_approval,
             self.p_trigger,
         ]
@@ -860,11 +831,7 @@ class _Builder:
                 "--test-dir", f"{PROC_INPUT}/test",
                 "--model-package-group", self.spec.model_package_group_name,
                 "--region", self.spec.region,
-                "--min-auc", self.p_min_auc.to_string(),
-                "--challenger-margin", self.p_margin.to_string(),
-                "--max-slice-regression", self.p_slice.to_string(),
-                "--max-demographic-parity-difference", self.p_dpd.to_string(),
-                "--min-disparate-impact", self.p_di.to_string(),
+                *[part for t in THRESHOLDS for part in (t.flag, self.p_gate[t.field].to_string())],
                 "--output-dir", f"{PROC_OUTPUT}/evaluation",
             ],  # fmt: skip
             [

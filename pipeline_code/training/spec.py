@@ -26,22 +26,18 @@ import argparse
 import ast
 import glob
 import json
-import math
 import os
 from dataclasses import asdict, dataclass
 from typing import Any, Dict, List, Mapping, Optional, Tuple
 
 from pipeline_code import catalog
 from pipeline_code.argtypes import number as _float, positive_int as _positive_int
+from pipeline_code.core.thresholds import DEFAULT_GATE, THRESHOLDS, GateThresholds, SpecError, Threshold  # noqa: F401 - the jobs' names for them
 
 # Keys a model entry of the YAML may carry that the jobs do not use (ignored, not errors).
 _IGNORED_SPEC_KEYS = ("description", "serving")
 _REQUIRED_SPEC_KEYS = ("name", "dataset", "target", "features", "sensitive_attribute")
 _OPTIONAL_SPEC_KEYS = ("slices",)
-
-
-class SpecError(ValueError):
-    """The model specification or a threshold is invalid (the message lists every problem)."""
 
 
 @dataclass(frozen=True)
@@ -235,124 +231,15 @@ def add_model_spec_argument(parser: argparse.ArgumentParser) -> None:
     )
 
 
-# --------------------------------------------------------------------------------------
-# Gate thresholds
-# --------------------------------------------------------------------------------------
-DEFAULT_MIN_SLICE_ROWS = 50
-DEFAULT_MIN_GROUP_ROWS = 100
-
-
-@dataclass(frozen=True)
-class GateThresholds:
-    """The promotion gate's thresholds (``gate:`` block of an environment in the YAML).
-
-    ``min_slice_rows``: slices with fewer test rows are reported but not gated - their
-    AUC is too noisy to block a model on. ``min_group_rows``: the same for the groups of
-    the sensitive attribute in the fairness metrics (a positive *rate* of a small group is
-    noisier than an AUC, hence the larger default).
-    """
-
-    min_auc: float
-    challenger_margin: float
-    max_slice_regression: float
-    max_demographic_parity_difference: float
-    min_disparate_impact: float
-    min_slice_rows: int = DEFAULT_MIN_SLICE_ROWS
-    min_group_rows: int = DEFAULT_MIN_GROUP_ROWS
-
-    def __post_init__(self) -> None:
-        problems = []
-        for name, lo, hi in (
-            ("min_auc", 0.0, 1.0),
-            ("challenger_margin", -1.0, 1.0),
-            ("max_slice_regression", 0.0, 1.0),
-            ("max_demographic_parity_difference", 0.0, 1.0),
-            ("min_disparate_impact", 0.0, 1.0),
-        ):
-            value = getattr(self, name)
-            if isinstance(value, bool) or not isinstance(value, (int, float)) or math.isnan(float(value)):
-                problems.append(f"{name} must be a number, got {value!r}")
-            elif not lo <= float(value) <= hi:
-                problems.append(f"{name} must be in [{lo}, {hi}], got {value!r}")
-        for name in ("min_slice_rows", "min_group_rows"):
-            value = getattr(self, name)
-            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-                problems.append(f"{name} must be an integer >= 1, got {value!r}")
-        if problems:
-            raise SpecError("invalid gate thresholds: " + "; ".join(problems))
-
-    def to_dict(self) -> Dict[str, Any]:
-        return asdict(self)
-
-    @classmethod
-    def from_mapping(cls, data: Mapping[str, Any]) -> "GateThresholds":
-        """From the YAML ``gate:`` block (extra keys ignored, missing keys are an error)."""
-        names = ("min_auc", "challenger_margin", "max_slice_regression", "max_demographic_parity_difference", "min_disparate_impact")
-        missing = [n for n in names if n not in data]
-        if missing:
-            raise SpecError(f"gate thresholds: missing {missing}")
-        kwargs: Dict[str, Any] = {n: float(data[n]) for n in names}
-        for name in ("min_slice_rows", "min_group_rows"):
-            if name in data:
-                kwargs[name] = int(data[name])
-        return cls(**kwargs)
-
-    @classmethod
-    def from_args(cls, args: argparse.Namespace) -> "GateThresholds":
-        return cls(
-            min_auc=args.min_auc,
-            challenger_margin=args.challenger_margin,
-            max_slice_regression=args.max_slice_regression,
-            max_demographic_parity_difference=args.max_demographic_parity_difference,
-            min_disparate_impact=args.min_disparate_impact,
-            min_slice_rows=args.min_slice_rows,
-            min_group_rows=args.min_group_rows,
-        )
-
-    def to_args(self) -> List[str]:
-        """The CLI form (inverse of :meth:`from_args`)."""
-        return [
-            "--min-auc", repr(float(self.min_auc)),
-            "--challenger-margin", repr(float(self.challenger_margin)),
-            "--max-slice-regression", repr(float(self.max_slice_regression)),
-            "--max-demographic-parity-difference", repr(float(self.max_demographic_parity_difference)),
-            "--min-disparate-impact", repr(float(self.min_disparate_impact)),
-            "--min-slice-rows", str(int(self.min_slice_rows)),
-            "--min-group-rows", str(int(self.min_group_rows)),
-        ]  # fmt: skip
-
-
-# Defaults = the ``defaults.gate`` block of config/mlops-loop.yaml; the pipeline passes
-# the environment's values explicitly (as pipeline parameters).
-DEFAULT_GATE = GateThresholds(
-    min_auc=0.70,
-    challenger_margin=0.005,
-    max_slice_regression=0.02,
-    max_demographic_parity_difference=0.10,
-    min_disparate_impact=0.80,
-)
-
-
 def add_gate_arguments(parser: argparse.ArgumentParser, defaults: Optional[GateThresholds] = None) -> None:
     """``--min-auc --challenger-margin --max-slice-regression --max-demographic-parity-difference
     --min-disparate-impact --min-slice-rows --min-group-rows`` (underscore spellings accepted too)."""
     d = defaults or DEFAULT_GATE
     group = parser.add_argument_group("gate thresholds")
-    for flag, dest, help_text in (
-        ("min-auc", "min_auc", "minimum challenger AUC on the frozen test set"),
-        ("challenger-margin", "challenger_margin", "challenger AUC must beat the champion's by this much"),
-        ("max-slice-regression", "max_slice_regression", "largest allowed AUC drop on any gated slice"),
-        (
-            "max-demographic-parity-difference",
-            "max_demographic_parity_difference",
-            "largest allowed positive-rate gap across sensitive groups",
-        ),
-        ("min-disparate-impact", "min_disparate_impact", "smallest allowed min/max positive-rate ratio"),
-    ):
-        default = getattr(d, dest)
-        group.add_argument(
-            f"--{flag}", f"--{dest}", dest=dest, type=_float, default=default, help=f"{help_text} (default {default})"
-        )
+    for threshold in THRESHOLDS:
+        default = getattr(d, threshold.field)
+        group.add_argument(threshold.flag, f"--{threshold.field}", dest=threshold.field, type=_float, default=default,
+                           help=f"{threshold.help} (default {default})")
     group.add_argument(
         "--min-slice-rows",
         "--min_slice_rows",

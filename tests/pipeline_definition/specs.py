@@ -7,6 +7,7 @@ import json
 from typing import Any
 
 from mlops_loop.training import PipelineSpec
+from pipeline_code.core.thresholds import DEFAULT_GATE
 
 ACCOUNT = "111111111111"
 REGION = "eu-west-1"
@@ -75,11 +76,7 @@ def base_spec(**overrides: Any) -> PipelineSpec:
         code_entry_s3_uri=ENTRY_URI,
         code_library_s3_uri=LIBRARY_URI,
         code_version="3f2a9c1",
-        min_auc=0.7,
-        challenger_margin=0.005,
-        max_slice_regression=0.02,
-        max_demographic_parity_difference=0.1,
-        min_disparate_impact=0.8,
+        gate=DEFAULT_GATE,
         default_approval_status="PendingManualApproval",
         processing_instance_type="ml.m5.xlarge",
         training_instance_type="ml.m5.xlarge",

@@ -1,0 +1,123 @@
+"""The promotion gate's thresholds: one type, one table of names and bounds, for jobs and infrastructure.
+
+The configuration (``gate:`` of an environment) is validated against policy bounds and converted to
+:class:`GateThresholds`; the pipeline definition makes one pipeline parameter per :data:`THRESHOLDS`
+row; the evaluate job takes one flag per row; :func:`pipeline_code.training.gate.decide` checks them.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import asdict, dataclass
+from typing import Any, Dict, List, Mapping
+
+
+class SpecError(ValueError):
+    """The model specification or a threshold is invalid (the message lists every problem)."""
+
+
+DEFAULT_MIN_SLICE_ROWS = 50
+DEFAULT_MIN_GROUP_ROWS = 100
+
+
+@dataclass(frozen=True)
+class Threshold:
+    """One gate threshold: its field, the range the gate code can work with, and what it means.
+
+    The field name is also its YAML key, its job flag (``--min-auc``) and, in PascalCase, its
+    pipeline parameter (``MinAuc``). The configuration may bound a threshold tighter (a policy
+    bound, such as an AUC of at least 0.5); these are the bounds outside which the gate is meaningless.
+    """
+
+    field: str
+    low: float
+    high: float
+    help: str
+
+    @property
+    def flag(self) -> str:
+        return "--" + self.field.replace("_", "-")
+
+
+# Every threshold the gate checks, in the order they are passed and shown. Adding a gate check
+# adds a row here (and its check in gate.decide); everything else follows the table.
+THRESHOLDS = (
+    Threshold("min_auc", 0.0, 1.0, "minimum challenger AUC on the frozen test set"),
+    Threshold("challenger_margin", -1.0, 1.0, "challenger AUC must beat the champion's by this much"),
+    Threshold("max_slice_regression", 0.0, 1.0, "largest allowed AUC drop on any gated slice"),
+    Threshold("max_demographic_parity_difference", 0.0, 1.0, "largest allowed positive-rate gap across sensitive groups"),
+    Threshold("min_disparate_impact", 0.0, 1.0, "smallest allowed min/max positive-rate ratio"),
+)
+
+
+@dataclass(frozen=True)
+class GateThresholds:
+    """The promotion gate's thresholds (``gate:`` block of an environment in the YAML).
+
+    ``min_slice_rows``: slices with fewer test rows are reported but not gated - their
+    AUC is too noisy to block a model on. ``min_group_rows``: the same for the groups of
+    the sensitive attribute in the fairness metrics (a positive *rate* of a small group is
+    noisier than an AUC, hence the larger default).
+    """
+
+    min_auc: float
+    challenger_margin: float
+    max_slice_regression: float
+    max_demographic_parity_difference: float
+    min_disparate_impact: float
+    min_slice_rows: int = DEFAULT_MIN_SLICE_ROWS
+    min_group_rows: int = DEFAULT_MIN_GROUP_ROWS
+
+    def __post_init__(self) -> None:
+        problems = []
+        for threshold in THRESHOLDS:
+            name, lo, hi = threshold.field, threshold.low, threshold.high
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, (int, float)) or math.isnan(float(value)):
+                problems.append(f"{name} must be a number, got {value!r}")
+            elif not lo <= float(value) <= hi:
+                problems.append(f"{name} must be in [{lo}, {hi}], got {value!r}")
+        for name in ("min_slice_rows", "min_group_rows"):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+                problems.append(f"{name} must be an integer >= 1, got {value!r}")
+        if problems:
+            raise SpecError("invalid gate thresholds: " + "; ".join(problems))
+
+    def to_dict(self) -> Dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def from_mapping(cls, data: Mapping[str, Any]) -> "GateThresholds":
+        """From the YAML ``gate:`` block (extra keys ignored, missing keys are an error)."""
+        names = [t.field for t in THRESHOLDS]
+        missing = [n for n in names if n not in data]
+        if missing:
+            raise SpecError(f"gate thresholds: missing {missing}")
+        kwargs: Dict[str, Any] = {n: float(data[n]) for n in names}
+        for name in ("min_slice_rows", "min_group_rows"):
+            if name in data:
+                kwargs[name] = int(data[name])
+        return cls(**kwargs)
+
+    @classmethod
+    def from_args(cls, args: Any) -> "GateThresholds":
+        """From parsed job arguments (one attribute per field)."""
+        values = {t.field: getattr(args, t.field) for t in THRESHOLDS}
+        return cls(**values, min_slice_rows=args.min_slice_rows, min_group_rows=args.min_group_rows)
+
+    def to_args(self) -> List[str]:
+        """The CLI form (inverse of :meth:`from_args`)."""
+        args = [part for t in THRESHOLDS for part in (t.flag, repr(float(getattr(self, t.field))))]
+        return args + ["--min-slice-rows", str(int(self.min_slice_rows)), "--min-group-rows", str(int(self.min_group_rows))]
+
+
+# Defaults = the ``defaults.gate`` block of config/mlops-loop.yaml; the pipeline passes
+# the environment's values explicitly (as pipeline parameters).
+DEFAULT_GATE = GateThresholds(
+    min_auc=0.70,
+    challenger_margin=0.005,
+    max_slice_regression=0.02,
+    max_demographic_parity_difference=0.10,
+    min_disparate_impact=0.80,
+)
