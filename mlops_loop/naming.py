@@ -13,6 +13,30 @@ RESERVED_BUCKET_PREFIXES = ("xn--", "sthree-", "amzn-s3-demo-")
 _BUCKET_NAME = re.compile(r"^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$")
 
 
+# Feature Store: 1-64 letters, digits and single dashes (no underscores).
+_FEATURE_GROUP_NAME = re.compile(r"^[a-zA-Z0-9](-*[a-zA-Z0-9]){0,63}$")
+
+
+def feature_group_name(prefix: str, dataset: str) -> str:
+    """``<prefix>-<dataset>`` with underscores turned to dashes (Feature Store allows no underscores).
+
+    The config's bucket-name budget bounds the prefix, so catalog dataset names fit; this raises as a
+    last guard.
+    """
+    name = f"{prefix}-{dataset}".replace("_", "-")
+    if not _FEATURE_GROUP_NAME.match(name):
+        raise ValueError(
+            f"feature group name {name!r} (project + environment + dataset) is invalid: at most 64 letters, "
+            "digits and single dashes; shorten the project or environment name"
+        )
+    return name
+
+
+def batch_schedule_name(prefix: str, model: str) -> str:
+    """``<prefix>-<model>-batch``: the schedule that starts a batch-served model's transform jobs."""
+    return f"{prefix}-{model}-batch"
+
+
 def lake_bucket_name(prefix: str, kind: str, account: str, region: str) -> str:
     """``<prefix>-<kind>-<account>-<region>``: readable, stable and globally unique in practice.
 

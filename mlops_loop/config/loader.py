@@ -21,6 +21,7 @@ import yaml
 from pydantic import ValidationError
 
 from ..naming import LAKE_BUCKETS, RESERVED_BUCKET_PREFIXES, bucket_name_problem
+from .schedules import monitoring_schedule
 from .schema import AppConfig, EnvironmentConfig, ModelConfig, accelerator_problems, multi_model_problems
 
 _NAMED_FIELD = re.compile(r"^([a-z_][a-z0-9_.]*): (.*)$", re.S)
@@ -124,9 +125,34 @@ def parse_config(raw: Any, *, source: str = "<config>") -> AppConfig:
     if problems:
         raise ConfigError(source, problems)
     try:
-        return AppConfig(project=raw.get("project", "mlops-loop"), models=models, environments=environments)
+        config = AppConfig(project=raw.get("project", "mlops-loop"), models=models, environments=environments)
     except ValidationError as exc:
         raise ConfigError(source, _format(exc, "app")) from None
+    problems = _resource_problems(config)
+    if problems:
+        raise ConfigError(source, problems)
+    return config
+
+
+def _resource_problems(config: AppConfig) -> list[str]:
+    """Combinations each valid on its own that a resource would refuse: found here, one line naming the
+    field, instead of as a traceback from the construct that builds the resource.
+
+    Today that is a monitoring schedule native Model Monitor (opted into per model) cannot run. Name
+    lengths need no check of their own: the bucket-name budget (see :func:`_bucket_problems`) bounds the
+    environment prefix, which keeps feature group, schedule and endpoint names within their limits.
+    """
+    problems = []
+    for env in config.environments.values():
+        for model in config.models_of(env):
+            if not config.serving_of(env, model).native_model_monitor:
+                continue
+            try:
+                monitoring_schedule(env.monitoring.schedule)
+            except ValueError as exc:
+                problems.append(f"environment {env.name!r}: field 'monitoring.schedule': {exc} (model {model.name!r} "
+                                "sets serving.native_model_monitor, and Model Monitor runs no other schedule)")
+    return problems
 
 
 def _bucket_problems(project: Any, environments: Mapping[str, EnvironmentConfig]) -> list[str]:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import re
 from typing import Optional, Sequence
 
 from aws_cdk import RemovalPolicy, Stack
@@ -16,21 +15,10 @@ from pipeline_code.catalog import Dataset
 
 from pipeline_code.core.contract import pascal
 
+from ..naming import feature_group_name
 from .access_policy import AccessPolicy
 
-_FEATURE_GROUP_NAME = re.compile(r"^[a-zA-Z0-9](-*[a-zA-Z0-9]){0,63}$")
 OFFLINE_STORE_PREFIX = "offline-store"
-
-
-def feature_group_name(prefix: str, dataset: Dataset) -> str:
-    """``<prefix>-<dataset>`` with underscores turned to dashes (Feature Store allows no underscores)."""
-    name = f"{prefix}-{dataset.name}".replace("_", "-")
-    if not _FEATURE_GROUP_NAME.match(name):
-        raise ValueError(
-            f"feature group name {name!r} (project + environment + dataset) is invalid: at most 64 letters, "
-            "digits and single dashes; shorten the project or environment name"
-        )
-    return name
 
 
 class FeatureStore(Construct):
@@ -98,7 +86,7 @@ class FeatureStore(Construct):
             group = sagemaker.CfnFeatureGroup(
                 self,
                 pascal(dataset.name),
-                feature_group_name=feature_group_name(feature_store_name_prefix, dataset),
+                feature_group_name=feature_group_name(feature_store_name_prefix, dataset.name),
                 description=dataset.description[:128],
                 record_identifier_feature_name=dataset.record_identifier,
                 event_time_feature_name=dataset.event_time,

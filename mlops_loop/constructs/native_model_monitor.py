@@ -26,6 +26,7 @@ from constructs import Construct
 from pipeline_code.core.contract import inference_prefix, pascal
 
 from ..config.instance_types import INSTANCE_TYPES
+from ..config.schedules import monitoring_schedule
 from ..config.schema import ModelConfig
 from ..training.sdk_offline import offline_sdk
 from .access_policy import READ_OBJECT_ACTIONS, AccessPolicy, s3_arn
@@ -42,50 +43,11 @@ SHAP_SAMPLES = 100
 REPORT_ROOT = "monitor-native"
 INPUT_PATH = "/opt/ml/processing/input/endpoint"
 OUTPUT_PATH = "/opt/ml/processing/output"
+_NAME_LIMIT = 63
 # Namespaces the Model Monitor and Clarify containers publish to (AWS docs spell the data-quality one
 # three ways: /aws/sagemaker/Endpoints/data-metrics, .../Endpoint/data-metrics, .../data-metric).
 METRIC_NAMESPACES = ("/aws/sagemaker/Endpoint*/data-metric*", "/aws/sagemaker/Endpoints/model-metrics",
                      "aws/sagemaker/Endpoints/bias-metrics", "aws/sagemaker/Endpoints/explainability-metrics")
-
-_CRON = re.compile(r"^cron\((\S+) (\S+) (\S+) (\S+) (\S+) (\S+)\)$")
-_HOUR = re.compile(r"^(\*|\d{1,2})(?:/(\d{1,2}))?$")
-_NAME_LIMIT = 63
-_SCHEDULE_HELP = ("allowed: an EventBridge cron at minute 0, every day of every month, with hours '*' (hourly), "
-                  "'H' (daily at H UTC) or 'H/N' (every N hours from H), e.g. 'cron(0 3 * * ? *)'")
-
-
-@dataclass(frozen=True)
-class MonitorSchedule:
-    """A Model Monitor ``ScheduleExpression`` and the time between two runs."""
-
-    expression: str
-    period_seconds: int
-
-
-def monitoring_schedule(value: str) -> MonitorSchedule:
-    """Convert an EventBridge ``cron(min hour dom month dow year)`` to a Model Monitor schedule.
-
-    Model Monitor accepts only ``cron(0 * ? * * *)`` (hourly), ``cron(0 H ? * * *)`` (daily) and
-    ``cron(0 H/N ? * * *)`` (every N hours); anything else fails synth naming ``native_schedule``.
-    """
-    match = _CRON.match(value or "")
-    if not match:
-        raise ValueError(f"native_schedule: {value!r} is not a cron(...) expression; {_SCHEDULE_HELP}")
-    minute, hour, day_of_month, month, day_of_week, year = match.groups()
-    every_day = (day_of_month, day_of_week) in (("*", "?"), ("?", "*"))
-    hours = _HOUR.match(hour)
-    if minute != "0" or month != "*" or year != "*" or not every_day or not hours:
-        raise ValueError(f"native_schedule: {value!r} cannot run as a Model Monitor schedule; {_SCHEDULE_HELP}")
-    start, step = hours.groups()
-    if start == "*":
-        if step is not None:
-            raise ValueError(f"native_schedule: {value!r}: use 'H/N' with a start hour, not '*/N'; {_SCHEDULE_HELP}")
-        return MonitorSchedule("cron(0 * ? * * *)", 3600)
-    if not 0 <= int(start) <= 23 or (step is not None and not 1 <= int(step) <= 24):
-        raise ValueError(f"native_schedule: {value!r}: hour must be 0-23 and the step 1-24; {_SCHEDULE_HELP}")
-    if step is None:
-        return MonitorSchedule(f"cron(0 {int(start)} ? * * *)", 86_400)
-    return MonitorSchedule(f"cron(0 {int(start)}/{int(step)} ? * * *)", int(step) * 3600)
 
 
 @dataclass(frozen=True)
@@ -239,7 +201,10 @@ class NativeModelMonitor(Construct):
         if Token.is_unresolved(native_endpoint_name) or not re.match(r"^[a-zA-Z0-9](-*[a-zA-Z0-9])*$", native_endpoint_name):
             raise ValueError(f"native_endpoint_name: {native_endpoint_name!r} must be the endpoint's fixed name "
                              "(a plain string; it is written into the Clarify analysis config), e.g. 'mlops-loop-prod-churn'")
-        self.schedule = monitoring_schedule(native_schedule)
+        try:
+            self.schedule = monitoring_schedule(native_schedule)
+        except ValueError as exc:
+            raise ValueError(f"native_schedule: {exc}") from None
         instance = INSTANCE_TYPES.get(native_instance_type)
         if instance is None or instance.accelerator not in ("none", "gpu"):
             raise ValueError(f"native_instance_type: {native_instance_type!r} cannot run processing jobs; allowed: "

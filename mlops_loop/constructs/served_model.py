@@ -28,6 +28,7 @@ from ..config.instance_types import INSTANCE_TYPES
 from ..config.schema import ModelConfig
 from ..config.serving import Rollout, ServingConfig
 from ..nag import acknowledge
+from ..naming import batch_schedule_name
 from .access_policy import AccessPolicy
 from .endpoint_fleet import (
     allow_reading_rollback_alarms,
@@ -374,7 +375,7 @@ class ServedModel(Construct):
             },
             "Tags": [{"Key": "mlops-loop:model", "Value": self.model_name}],
         }
-        self.schedule_name = f"{name_prefix}-{self.model_name}-batch"
+        self.schedule_name = batch_schedule_name(name_prefix, self.model_name)
         job = scheduled_sagemaker_job(
             self,
             kind="transform",

@@ -14,12 +14,20 @@ import yaml
 
 from mlops_loop.config import ConfigError, load_config, parse_config
 
-from .conftest import CONFIG_PATH, REPO_ROOT
+from tests.support.configs import SAMPLE_CONFIG
+
+from .conftest import REPO_ROOT
 
 
 @pytest.fixture()
 def raw() -> dict:
-    return yaml.safe_load(CONFIG_PATH.read_text())
+    """The frozen sample config as a mutable mapping: each test makes one mistake in it."""
+    return yaml.safe_load(SAMPLE_CONFIG.read_text())
+
+
+@pytest.fixture(scope="module")
+def sample():
+    return load_config(SAMPLE_CONFIG)
 
 
 def problems_of(raw: dict) -> list[str]:
@@ -28,14 +36,16 @@ def problems_of(raw: dict) -> list[str]:
     return caught.value.problems
 
 
-def test_sample_config_defines_three_environments_and_two_models(config):
+def test_sample_config_defines_three_environments_and_two_models(sample):
+    config = sample
     assert set(config.environments) == {"dev", "staging", "prod"}
     assert len(config.models) >= 2
     assert {m.dataset for m in config.models.values()} == {"customer_churn", "credit_risk"}
     assert {m.serving.mode for m in config.models.values()} == {"realtime", "serverless"}
 
 
-def test_defaults_are_merged_under_each_environment_and_overridable(config):
+def test_defaults_are_merged_under_each_environment_and_overridable(sample):
+    config = sample
     assert config.environments["staging"].glue.worker_type == "G.1X"  # from defaults
     assert config.environments["prod"].glue.worker_type == "G.2X"  # overridden
     assert config.environments["prod"].glue.etl_schedule == "cron(0 2 * * ? *)"  # deep merge keeps siblings
@@ -220,7 +230,7 @@ def test_a_duplicated_model_block_is_refused_with_both_lines(tmp_path):
     """GIVEN the sample config with its first model's block pasted a second time under ``models``
     WHEN loaded THEN one line names the key's path and both line numbers (YAML would keep only the last
     block, silently: another dataset, a lost feature group)."""
-    lines = CONFIG_PATH.read_text().splitlines()
+    lines = SAMPLE_CONFIG.read_text().splitlines()
     first = next(i for i in range(lines.index("models:") + 1, len(lines)) if re.match(r"^  [a-z][a-z0-9-]*:", lines[i]))
     end = next(i for i in range(first + 1, len(lines)) if re.match(r"^ {0,2}\S", lines[i]))
     name = lines[first].strip().rstrip(":")
@@ -325,3 +335,22 @@ def test_values_of_the_wrong_kind_are_refused_not_coerced(raw, block, field, val
     (env.setdefault(block, {}) if block else env)[field] = value
     path = f"{block}.{field}" if block else field
     assert problems_of(raw) == [f"environment 'prod': field '{path}': {expected}"]
+
+
+def test_a_schedule_native_model_monitor_cannot_run_is_refused_at_load_naming_the_field(raw):
+    """Was a traceback from the NativeModelMonitor construct naming its prop ``native_schedule``."""
+    raw["environments"]["prod"]["serving"]["churn"]["native_model_monitor"] = True
+    raw["environments"]["prod"]["monitoring"] = {"schedule": "cron(30 3 * * ? *)"}
+    assert problems_of(raw) == [
+        "environment 'prod': field 'monitoring.schedule': 'cron(30 3 * * ? *)' cannot run as a Model Monitor schedule; "
+        "allowed: an EventBridge cron at minute 0, every day of every month, with hours '*' (hourly), 'H' (daily at H "
+        "UTC) or 'H/N' (every N hours from H), e.g. 'cron(0 3 * * ? *)' (model 'churn' sets "
+        "serving.native_model_monitor, and Model Monitor runs no other schedule)"
+    ]
+
+
+def test_a_schedule_native_model_monitor_can_run_passes(raw):
+    raw["environments"]["prod"]["serving"]["churn"]["native_model_monitor"] = True
+    raw["environments"]["prod"]["monitoring"] = {"schedule": "cron(0 2/6 * * ? *)"}
+    config = parse_config(raw)
+    assert config.serving_of(config.environments["prod"], config.models["churn"]).native_model_monitor

@@ -24,7 +24,8 @@ from aws_cdk.assertions import Template
 
 from mlops_loop.app_builder import cdk_json_context
 from mlops_loop.config.instance_types import INSTANCE_TYPES
-from mlops_loop.constructs.native_model_monitor import NativeModelMonitor, monitoring_schedule
+from mlops_loop.config.schedules import monitoring_schedule
+from mlops_loop.constructs.native_model_monitor import NativeModelMonitor
 from mlops_loop.nag import add_nag_packs
 from mlops_loop.tools.lint import lint_templates
 
@@ -290,8 +291,8 @@ def test_eventbridge_cron_becomes_a_model_monitor_schedule(eventbridge: str, exp
     ["rate(1 day)", "cron(30 3 * * ? *)", "cron(0 4 ? * SUN *)", "cron(0 3 1 * ? *)", "cron(0 3 * 1 ? *)",
      "cron(0 3 * * ? 2027)", "cron(0 25 * * ? *)", "cron(0 */2 * * ? *)", "cron(0 1,13 * * ? *)", ""],
 )
-def test_a_schedule_model_monitor_cannot_run_fails_naming_the_field(bad: str) -> None:
-    with pytest.raises(ValueError, match=r"^native_schedule: .*allowed: "):
+def test_a_schedule_model_monitor_cannot_run_is_refused_saying_what_is_allowed(bad: str) -> None:
+    with pytest.raises(ValueError, match=r"^'.*'.*allowed: "):
         monitoring_schedule(bad)
 
 
