@@ -1,0 +1,61 @@
+"""Offline template diff for pull-request review: base git ref vs the working tree, per environment and stack.
+
+Usage::
+
+    python -m mlops_loop.tools.template_diff --base REF [--head-assembly DIR] [--base-out DIR]
+        [--format text|markdown] [--output FILE] [--env ENV ...] [--max-chars N] [--repo DIR] [--allow-stale]
+
+The base ref is checked out into a temporary ``git worktree`` and synthesized there with
+``python app.py`` (``CDK_OUTDIR`` set, Node 22 from ``node_modules/.bin`` first on PATH); the head side
+is the working tree, synthesized the same way unless ``--head-assembly`` names an existing cloud
+assembly (e.g. ``cdk.out`` from ``scripts/synth.sh``), which must have been synthesized from the
+working tree as it is now (its source stamp, see ``mlops_loop.tools.source_stamp``; ``--allow-stale``
+reads a stale one with a warning). The base assembly is stamped with the base commit. Nothing talks to AWS.
+
+Per environment and stack it reports resources added / removed / modified / replaced (a modified
+resource whose changed properties include a create-only property of its CloudFormation resource
+schema, as bundled with cfn-lint), and calls out first: stateful resources whose data is at risk,
+IAM, security-group, KMS and data-retention changes. Exit 0 when the diff was produced (with or
+without changes), 2 with one message when it could not be (bad ref, not a git repository, base
+that fails to synthesize, head directory that is not an assembly or not synthesized from the working tree).
+
+Modules: :mod:`.normalise` (what makes two templates comparable), :mod:`.values` (structural diff of
+values), :mod:`.create_only` (which changes replace a resource), :mod:`.compare` (assemblies, stacks,
+resources), :mod:`.callouts` (one rule per review category), :mod:`.render` (text and GitHub
+markdown), :mod:`.git_synth` (synthesizing a ref), :mod:`.cli`.
+"""
+
+from .cli import main, run
+from .compare import compare_assemblies, diff_resource, diff_stack
+from .create_only import changed_create_only, create_only_properties
+from .git_synth import check_assembly, resolve_ref, synthesize_ref, synthesize_tree
+from .model import (
+    CATEGORIES,
+    CATEGORY_DATA_AT_RISK,
+    CATEGORY_IAM,
+    CATEGORY_KMS,
+    CATEGORY_RETENTION,
+    CATEGORY_SECURITY_GROUPS,
+    JSON_SEGMENT,
+    MISSING,
+    STATEFUL_TYPES,
+    AssemblyDiff,
+    Callout,
+    PropertyChange,
+    ResourceChange,
+    StackDiff,
+    TemplateDiffError,
+    format_path,
+)
+from .normalise import expand_json_documents, normalise_assets, strip_commit_stamps
+from .render import GITHUB_COMMENT_LIMIT, render_markdown, render_text
+from .values import describe_change, diff_values, shorten
+
+__all__ = [
+    "AssemblyDiff", "CATEGORIES", "CATEGORY_DATA_AT_RISK", "CATEGORY_IAM", "CATEGORY_KMS", "CATEGORY_RETENTION",
+    "CATEGORY_SECURITY_GROUPS", "Callout", "GITHUB_COMMENT_LIMIT", "JSON_SEGMENT", "MISSING", "PropertyChange",
+    "ResourceChange", "STATEFUL_TYPES", "StackDiff", "TemplateDiffError", "changed_create_only", "check_assembly",
+    "compare_assemblies", "create_only_properties", "describe_change", "diff_resource", "diff_stack", "diff_values",
+    "expand_json_documents", "format_path", "main", "normalise_assets", "render_markdown", "render_text",
+    "resolve_ref", "run", "shorten", "strip_commit_stamps", "synthesize_ref", "synthesize_tree",
+]

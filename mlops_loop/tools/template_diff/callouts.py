@@ -1,0 +1,100 @@
+"""The reviewer's call-outs: data at risk, IAM, security groups, KMS and data retention, one rule per category."""
+
+from __future__ import annotations
+
+import re
+from typing import Optional, Sequence
+
+from .model import (
+    CATEGORY_DATA_AT_RISK,
+    CATEGORY_IAM,
+    CATEGORY_KMS,
+    CATEGORY_RETENTION,
+    CATEGORY_SECURITY_GROUPS,
+    JSON_SEGMENT,
+    Callout,
+    PropertyChange,
+    ResourceChange,
+    StackDiff,
+)
+from .values import describe_change
+
+
+# Property names (any depth) whose change belongs to a call-out category.
+_IAM_KEY = re.compile(
+    r"PolicyDocument|^Policies$|^Policy$|^PolicyText$|KeyPolicy|ManagedPolicyArns|PermissionsBoundary|"
+    r"RoleArn$|^Role$|^Roles$|^Principal$|^Users$|^Groups$"
+)
+_IAM_POLICY_TYPES = frozenset(
+    {
+        "AWS::S3::BucketPolicy",
+        "AWS::SNS::TopicPolicy",
+        "AWS::SQS::QueuePolicy",
+        "AWS::Lambda::Permission",
+        "AWS::Events::EventBusPolicy",
+        "AWS::SecretsManager::ResourcePolicy",
+    }
+)
+_SG_KEY = re.compile(r"SecurityGroup")
+_KMS_KEY = re.compile(
+    r"(?i)kms|EncryptionKey|^KeyArn$|^KeyId$|SSESpecification|BucketEncryption|EncryptionConfiguration|ServerSideEncryption"
+)
+_RETENTION_KEY = re.compile(
+    r"(?i)lifecycle|retention|^ttl$|timetolive|expir|versioning|objectlock|deletionprotection|^DeletionPolicy$|^UpdateReplacePolicy$"
+)
+
+
+def _matches(path: Sequence[str], pattern: re.Pattern) -> bool:
+    return any(pattern.search(p) for p in path if not p.startswith("[") and p != JSON_SEGMENT)
+
+
+def callouts_for(stage: str, stack: StackDiff, rc: ResourceChange) -> list[Callout]:
+    out = []
+
+    def add(category: str, message: str) -> None:
+        out.append(Callout(stage, category, stack.short_name, rc.logical_id, rc.resource_type, message))
+
+    if rc.stateful and rc.kind in ("replaced", "removed"):
+        if rc.kind == "removed" or rc.renamed_from:
+            policy, name = rc.deletion_policy, "DeletionPolicy"
+            old = rc.renamed_from or rc.logical_id
+            what = f"renamed from {rc.renamed_from} (delete + create)" if rc.renamed_from else "removed"
+        else:
+            policy, name, old = rc.update_replace_policy, "UpdateReplacePolicy", rc.logical_id
+            what = "replaced (" + "; ".join(rc.replacement_reasons) + ")"
+        if policy == "Retain" or policy == "RetainExceptOnCreate":
+            fate = f"{name} is {policy}: the old resource and its data are kept but orphaned; the new one starts empty"
+        else:
+            fate = f"{name} is {policy}, not Retain: CloudFormation DELETES {old} and its data"
+        add(CATEGORY_DATA_AT_RISK, f"{what}. {fate}." + ("".join(" " + n + "." for n in rc.notes)))
+
+    def changes(pattern: Optional[re.Pattern]) -> list[PropertyChange]:
+        return [c for c in rc.changes if not c.asset_only and (pattern is None or _matches(c.path, pattern))]
+
+    def summary(items: list[PropertyChange]) -> str:
+        shown = "; ".join(f"{c.dotted}: {describe_change(c, 60)}" for c in items[:5])
+        return shown + (f"; and {len(items) - 5} more" if len(items) > 5 else "")
+
+    for category, type_prefixes, pattern in (
+        (CATEGORY_IAM, ("AWS::IAM::",), _IAM_KEY),
+        (CATEGORY_SECURITY_GROUPS, ("AWS::EC2::SecurityGroup",), _SG_KEY),
+        (CATEGORY_KMS, ("AWS::KMS::",), _KMS_KEY),
+    ):
+        whole_type = rc.resource_type.startswith(type_prefixes) or (
+            category == CATEGORY_IAM and rc.resource_type in _IAM_POLICY_TYPES
+        )
+        if rc.kind in ("added", "removed"):
+            if whole_type:
+                add(category, rc.label)
+            continue
+        hits = changes(None) if whole_type else changes(pattern)
+        if hits:
+            add(category, f"{rc.label}: {summary(hits)}")
+        elif whole_type and rc.kind == "replaced":
+            add(category, f"{rc.label}: " + "; ".join(rc.replacement_reasons))
+
+    if rc.kind not in ("added", "removed"):
+        hits = changes(_RETENTION_KEY)
+        if hits:
+            add(CATEGORY_RETENTION, f"{rc.label}: {summary(hits)}")
+    return out

@@ -1,0 +1,115 @@
+"""Synthesizing a git ref in a temporary worktree (and checking an existing assembly)."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+from typing import Optional
+
+from .. import source_stamp
+from ...packaging import REPO_ROOT
+from ..cloud_assembly import stacks
+from .model import TemplateDiffError
+
+
+
+SYNTH_TIMEOUT_SECONDS = 15 * 60
+STDERR_TAIL_LINES = 20
+
+def run_git(repo: Path, *args: str, check: bool = True) -> subprocess.CompletedProcess:
+    try:
+        proc = subprocess.run(["git", *args], cwd=repo, capture_output=True, text=True, timeout=120)
+    except FileNotFoundError as error:
+        raise TemplateDiffError("git is not installed or not on PATH; install git") from error
+    if check and proc.returncode != 0:
+        raise TemplateDiffError(f"git {' '.join(args)} failed: {proc.stderr.strip() or proc.stdout.strip()}")
+    return proc
+
+
+def resolve_ref(repo: Path, ref: str) -> str:
+    """The commit id of ``ref`` in ``repo``; TemplateDiffError when ``repo`` is no git repository or ``ref`` no commit."""
+    if not repo.is_dir() or run_git(repo, "rev-parse", "--is-inside-work-tree", check=False).returncode != 0:
+        raise TemplateDiffError(f"--repo {repo}: not a git repository; run inside a git checkout of mlops-loop")
+    proc = run_git(repo, "rev-parse", "--verify", "--quiet", "--end-of-options", f"{ref}^{{commit}}", check=False)
+    if proc.returncode != 0 or not proc.stdout.strip():
+        raise TemplateDiffError(
+            f"--base {ref!r}: not a valid git ref in {repo}; give a branch, tag or commit (e.g. origin/main), "
+            "and fetch it first in a shallow CI checkout"
+        )
+    return proc.stdout.strip()
+
+
+def _synth_env(outdir: Path, repo: Path) -> dict[str, str]:
+    env = dict(os.environ)
+    # Another checkout on PYTHONPATH would shadow the synthesized tree's own mlops_loop package.
+    env.pop("PYTHONPATH", None)
+    node_bins = [p for p in (repo / "node_modules" / ".bin", REPO_ROOT / "node_modules" / ".bin") if p.is_dir()]
+    env["PATH"] = os.pathsep.join([*map(str, node_bins), env.get("PATH", "")])
+    env["CDK_OUTDIR"] = str(outdir)
+    env["CDK_DISABLE_VERSION_CHECK"] = "1"
+    env["JSII_SILENCE_WARNING_DEPRECATED_NODE_VERSION"] = "1"
+    return env
+
+
+def synthesize_tree(tree: Path, *, outdir: Path, label: str, repo: Optional[Path] = None) -> Path:
+    """Run ``python app.py`` (this interpreter) in ``tree`` with ``CDK_OUTDIR=outdir``; return ``outdir``.
+
+    TemplateDiffError with the last lines of stderr when synthesis fails.
+    """
+    outdir.mkdir(parents=True, exist_ok=True)
+    try:
+        proc = subprocess.run(
+            [sys.executable, "app.py"],
+            cwd=tree,
+            env=_synth_env(outdir, repo or tree),
+            capture_output=True,
+            text=True,
+            timeout=SYNTH_TIMEOUT_SECONDS,
+        )
+    except subprocess.TimeoutExpired as error:
+        raise TemplateDiffError(f"{label} did not synthesize within {SYNTH_TIMEOUT_SECONDS} s") from error
+    if proc.returncode != 0 or not (outdir / "manifest.json").exists():
+        tail = "\n".join((proc.stderr or proc.stdout).strip().splitlines()[-STDERR_TAIL_LINES:])
+        raise TemplateDiffError(f"{label} fails to synthesize (python app.py exit {proc.returncode}); last lines:\n{tail}")
+    return outdir
+
+
+def synthesize_ref(repo: Path, *, ref: str, outdir: Path) -> Path:
+    """Synthesize git ref ``ref`` of ``repo`` into ``outdir`` from a temporary detached worktree.
+
+    The assembly gets the source stamp of that commit, also when the ref's own app.py predates
+    stamps. The worktree is removed afterwards, also when synthesis fails.
+    """
+    commit = resolve_ref(repo, ref)
+    parent = Path(tempfile.mkdtemp(prefix="template-diff-worktree-"))
+    tree = parent / "src"
+    try:
+        run_git(repo, "worktree", "add", "--detach", str(tree), commit)
+        stamp = source_stamp.fingerprint(tree)
+        synthesize_tree(tree, outdir=outdir, label=f"base ref {ref!r} ({commit[:12]})", repo=repo)
+        source_stamp.write_stamp(outdir, stamp)
+        return outdir
+    finally:
+        if tree.exists():
+            run_git(repo, "worktree", "remove", "--force", str(tree), check=False)
+        shutil.rmtree(parent, ignore_errors=True)
+        run_git(repo, "worktree", "prune", check=False)
+
+
+def check_assembly(path: Path, *, option: str) -> None:
+    """TemplateDiffError unless ``path`` is a cloud assembly with at least one stack."""
+    if not (path / "manifest.json").is_file():
+        raise TemplateDiffError(
+            f"{option} {path}: not a cloud assembly (no manifest.json); synthesize one with scripts/synth.sh "
+            "(cdk.out) or leave the option out"
+        )
+    try:
+        found = any(True for _ in stacks(path))
+    except (OSError, KeyError, ValueError) as error:
+        raise TemplateDiffError(f"{option} {path}: unreadable cloud assembly ({error}); synthesize it again") from error
+    if not found:
+        raise TemplateDiffError(f"{option} {path}: the assembly holds no stack; synthesize the app again")

@@ -1,0 +1,174 @@
+"""The diff's data model: property, resource, stack and assembly changes, and the call-out categories."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Optional
+
+from ..cloud_assembly import construct_id, stacks
+
+
+# The path segment under which an embedded JSON document's parsed form appears.
+JSON_SEGMENT = "<json>"
+
+# Resource types that hold data (or whose identity others depend on, like a key): deleting or
+# replacing one loses what it holds unless the old physical resource is retained.
+STATEFUL_TYPES = frozenset(
+    {
+        "AWS::S3::Bucket",
+        "AWS::KMS::Key",
+        "AWS::Logs::LogGroup",
+        "AWS::Glue::Database",
+        "AWS::Glue::Table",
+        "AWS::SageMaker::FeatureGroup",
+        "AWS::SageMaker::ModelPackageGroup",
+        "AWS::SageMaker::ModelPackage",
+        "AWS::SageMaker::Domain",
+        "AWS::DynamoDB::Table",
+        "AWS::DynamoDB::GlobalTable",
+        "AWS::SQS::Queue",
+        "AWS::Kinesis::Stream",
+        "AWS::KinesisFirehose::DeliveryStream",
+        "AWS::RDS::DBInstance",
+        "AWS::RDS::DBCluster",
+        "AWS::EFS::FileSystem",
+        "AWS::ECR::Repository",
+        "AWS::SecretsManager::Secret",
+        "AWS::Backup::BackupVault",
+        "AWS::OpenSearchService::Domain",
+        "AWS::Timestream::Table",
+        "AWS::Cognito::UserPool",
+    }
+)
+
+
+def format_path(path: Sequence[str]) -> str:
+    parts = list(path[1:]) if path and path[0] == "Properties" else list(path)
+    out = ""
+    for part in parts:
+        if part.startswith("[") or part == JSON_SEGMENT:
+            out += part
+        else:
+            out += ("." if out else "") + part
+    return out or "(resource)"
+
+
+CATEGORY_DATA_AT_RISK = "DATA AT RISK"
+CATEGORY_IAM = "IAM"
+CATEGORY_SECURITY_GROUPS = "Security groups"
+CATEGORY_KMS = "KMS"
+CATEGORY_RETENTION = "Data retention"
+CATEGORIES = (CATEGORY_DATA_AT_RISK, CATEGORY_IAM, CATEGORY_SECURITY_GROUPS, CATEGORY_KMS, CATEGORY_RETENTION)
+
+class TemplateDiffError(Exception):
+    """The diff could not be produced; the message says what to fix."""
+
+
+class _Missing:
+    def __repr__(self) -> str:
+        return "(absent)"
+
+
+MISSING: Any = _Missing()
+
+
+
+@dataclass
+class PropertyChange:
+    """One changed value at ``path`` (property names, ``[Key=value]``/``[i]`` list items, ``<json>``)."""
+
+    path: tuple[str, ...]
+    old: Any
+    new: Any
+    asset_only: bool = False  # differs only by an asset hash / code digest
+
+    @property
+    def dotted(self) -> str:
+        return format_path(self.path)
+
+
+@dataclass
+class ResourceChange:
+    logical_id: str
+    resource_type: str
+    kind: str  # "added" | "removed" | "modified" | "replaced"
+    changes: list[PropertyChange] = field(default_factory=list)
+    replacement: str = "no"  # "no" | "yes" | "conditional" | "unknown"
+    replacement_reasons: list[str] = field(default_factory=list)
+    renamed_from: Optional[str] = None
+    deletion_policy: str = "Delete"
+    update_replace_policy: str = "Delete"
+    notes: list[str] = field(default_factory=list)
+
+    @property
+    def stateful(self) -> bool:
+        return self.resource_type in STATEFUL_TYPES
+
+    @property
+    def asset_only(self) -> bool:
+        return self.kind == "modified" and bool(self.changes) and all(c.asset_only for c in self.changes)
+
+    @property
+    def label(self) -> str:
+        if self.kind == "replaced" and self.renamed_from:
+            return f"replaced (renamed from {self.renamed_from})"
+        if self.kind == "replaced" and self.replacement == "conditional":
+            return "replaced (if the conditional create-only property requires it)"
+        if self.kind == "modified" and self.replacement == "unknown":
+            return "modified (replacement unknown)"
+        if self.asset_only:
+            return "modified (asset changed)"
+        return self.kind
+
+
+@dataclass
+class StackDiff:
+    stage: str
+    artifact_id: str
+    stack_name: str
+    status: str  # "added" | "removed" | "changed" | "unchanged"
+    resources: list[ResourceChange] = field(default_factory=list)
+    stack_changes: list[PropertyChange] = field(default_factory=list)  # outputs, termination protection
+
+    @property
+    def short_name(self) -> str:
+        # The construct id (Storage, Training, ...) reads better than the artifact id with its hash.
+        return construct_id(self.stage, self.artifact_id)
+
+
+@dataclass
+class Callout:
+    stage: str
+    category: str
+    stack: str
+    logical_id: str
+    resource_type: str
+    message: str
+
+
+@dataclass
+class AssemblyDiff:
+    environments: list[str]
+    stacks: list[StackDiff]
+    callouts: list[Callout]
+
+    def for_stage(self, stage: str) -> list[StackDiff]:
+        return [s for s in self.stacks if s.stage == stage]
+
+    def callouts_for(self, stage: str) -> list[Callout]:
+        order = {c: i for i, c in enumerate(CATEGORIES)}
+        return sorted((c for c in self.callouts if c.stage == stage), key=lambda c: order[c.category])
+
+    def counts(self, stage: str) -> dict[str, int]:
+        out = {"stacks added": 0, "stacks removed": 0, "added": 0, "removed": 0, "modified": 0, "replaced": 0}
+        for s in self.for_stage(stage):
+            if s.status in ("added", "removed"):
+                out[f"stacks {s.status}"] += 1
+            for r in s.resources:
+                out[r.kind] += 1
+        out["call-outs"] = len(self.callouts_for(stage))
+        return out
+
+    @property
+    def is_empty(self) -> bool:
+        return not self.callouts and all(s.status == "unchanged" for s in self.stacks)
