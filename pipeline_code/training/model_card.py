@@ -35,11 +35,11 @@ import hashlib
 import json
 import math
 import os
-import re
 import sys
 from typing import Any, Dict, List, Mapping, Optional, Sequence, Tuple
 
 from pipeline_code.core.contract import EVALUATION_FILE, PACKAGE_ARN
+from pipeline_code.core.markdown import md_text
 from pipeline_code.training.spec import ModelSpec, SpecError, parse_model_spec
 
 PROG = "python -m pipeline_code.training.model_card"
@@ -482,16 +482,6 @@ def build_model_card(
 # --------------------------------------------------------------------------------------
 # Markdown
 # --------------------------------------------------------------------------------------
-_MD_SPECIAL = re.compile(r"([\\`*_{}\[\]<>()#+!|~])")
-
-
-def _md(value: Any) -> str:
-    """A value as inert one-line Markdown text (report and config strings are not trusted as markup)."""
-    if value is None or value == "":
-        return "—"
-    return _MD_SPECIAL.sub(r"\\\1", re.sub(r"\s+", " ", str(value)).strip())
-
-
 def render_markdown(card: Mapping[str, Any], *, title: Optional[str] = None) -> str:
     """The model card content as Markdown (every section of :func:`build_model_card`)."""
     overview, intended = card.get("model_overview") or {}, card.get("intended_uses") or {}
@@ -502,46 +492,46 @@ def render_markdown(card: Mapping[str, Any], *, title: Optional[str] = None) -> 
         if package
         else overview.get("model_creator", "model")
     )
-    out = [f"# Model card: {_md(heading)}", ""]
+    out = [f"# Model card: {md_text(heading)}", ""]
     out += [
         "## Overview",
         "",
-        f"- Description: {_md(overview.get('model_description'))}",
-        f"- Problem: {_md(overview.get('problem_type'))}, algorithm {_md(overview.get('algorithm_type'))}",
+        f"- Description: {md_text(overview.get('model_description'))}",
+        f"- Problem: {md_text(overview.get('problem_type'))}, algorithm {md_text(overview.get('algorithm_type'))}",
     ]
-    out += [f"- Artifact: {_md(a)}" for a in overview.get("model_artifact") or []]
+    out += [f"- Artifact: {md_text(a)}" for a in overview.get("model_artifact") or []]
     if package:
         out += [
-            f"- Model package: {_md(package.get('model_package_arn'))} (approval {_md(package.get('model_approval_status'))})"
+            f"- Model package: {md_text(package.get('model_package_arn'))} (approval {md_text(package.get('model_approval_status'))})"
         ]
-    out += ["", "## Intended use", "", _md(intended.get("purpose_of_model")), "", _md(intended.get("intended_uses")), ""]
-    out += [f"**Risk rating: {_md(intended.get('risk_rating'))}** — {_md(intended.get('explanations_for_risk_rating'))}", ""]
-    out += [_md(intended.get("factors_affecting_model_efficiency")), ""]
+    out += ["", "## Intended use", "", md_text(intended.get("purpose_of_model")), "", md_text(intended.get("intended_uses")), ""]
+    out += [f"**Risk rating: {md_text(intended.get('risk_rating'))}** — {md_text(intended.get('explanations_for_risk_rating'))}", ""]
+    out += [md_text(intended.get("factors_affecting_model_efficiency")), ""]
     training = card.get("training_details") or {}
-    out += ["## Training", "", _md(training.get("training_observations")), ""]
+    out += ["## Training", "", md_text(training.get("training_observations")), ""]
     job = training.get("training_job_details") or {}
     for m in job.get("training_metrics") or []:
-        out.append(f"- {_md(m['name'])}: {m['value']:.4f}")
+        out.append(f"- {md_text(m['name'])}: {m['value']:.4f}")
     if job.get("hyper_parameters"):
-        out.append("- hyperparameters: " + ", ".join(f"{_md(h['name'])}={_md(h.get('value'))}" for h in job["hyper_parameters"]))
+        out.append("- hyperparameters: " + ", ".join(f"{md_text(h['name'])}={md_text(h.get('value'))}" for h in job["hyper_parameters"]))
     out.append("")
     for evaluation in card.get("evaluation_details") or []:
-        out += [f"## Evaluation: {_md(evaluation.get('name'))}", "", _md(evaluation.get("evaluation_observation")), ""]
+        out += [f"## Evaluation: {md_text(evaluation.get('name'))}", "", md_text(evaluation.get("evaluation_observation")), ""]
         groups = {g["name"]: g for g in evaluation.get("metric_groups") or []}
         mine = {m["name"]: m["value"] for m in (groups.get("challenger (this version)") or {}).get("metric_data", [])}
         theirs = {m["name"]: m["value"] for m in (groups.get("champion") or {}).get("metric_data", [])}
         if mine:
             out += ["| Metric | This version | Champion |", "|---|---|---|"]
             out += [
-                f"| {_md(k)} | {v:.4f} | {theirs[k]:.4f} |" if k in theirs else f"| {_md(k)} | {v:.4f} | — |"
+                f"| {md_text(k)} | {v:.4f} | {theirs[k]:.4f} |" if k in theirs else f"| {md_text(k)} | {v:.4f} | — |"
                 for k, v in mine.items()
             ]
             out.append("")
         for name, group in groups.items():
             if name.startswith("fairness across"):
-                out += [f"### {_md(name[0].upper() + name[1:])}", "", "| Metric | Value | Threshold / result |", "|---|---|---|"]
+                out += [f"### {md_text(name[0].upper() + name[1:])}", "", "| Metric | Value | Threshold / result |", "|---|---|---|"]
                 out += [
-                    f"| {_md(m['name'])} | {m['value']:.4f} | {_md(m.get('notes'))} |"
+                    f"| {md_text(m['name'])} | {m['value']:.4f} | {md_text(m.get('notes'))} |"
                     for m in group["metric_data"]
                     if not m["name"].endswith(" threshold")
                 ]
@@ -550,18 +540,18 @@ def render_markdown(card: Mapping[str, Any], *, title: Optional[str] = None) -> 
         if gate:
             out += ["### Promotion gate", "", "| Check | Passed | Detail |", "|---|---|---|"]
             out += [
-                f"| {_md(m['name'])} | {'yes' if m['value'] else '**no**'} | {_md(m.get('notes'))} |" for m in gate["metric_data"]
+                f"| {md_text(m['name'])} | {'yes' if m['value'] else '**no**'} | {md_text(m.get('notes'))} |" for m in gate["metric_data"]
             ]
             out.append("")
     out += ["## Limitations", ""]
     out += [
         line if line.startswith("- ") else f"- {line}"
         for line in (
-            _md(x[2:]) if x.startswith("- ") else _md(x) for x in str(info.get("caveats_and_recommendations") or "").splitlines()
+            md_text(x[2:]) if x.startswith("- ") else md_text(x) for x in str(info.get("caveats_and_recommendations") or "").splitlines()
         )
         if line
     ]
-    out += ["", "## Ethical considerations", "", _md(info.get("ethical_considerations")), ""]
+    out += ["", "## Ethical considerations", "", md_text(info.get("ethical_considerations")), ""]
     return "\n".join(out)
 
 

@@ -1,0 +1,123 @@
+"""Audit report: which data, code, metrics, fairness checks and approver produced a model version.
+
+Run it for one model package version, or for what serves in an environment now::
+
+    python -m pipeline_code.ops.audit --env prod --model churn --serving --output audit.md --html audit.html
+    python -m pipeline_code.ops.audit --env prod --model churn --version 7
+
+Names follow the app: the model package group ``<project>-<env>-<model>``, the training pipeline
+``<project>-<env>-<model>-training``, the serving stack ``<project>-<env>-serving`` whose parameter
+``<PascalModel>ModelPackageArn`` holds the deployed version, the endpoint ``<project>-<env>-<model>``.
+
+What is gathered, and from where:
+
+* the package (status, approval, created/modified, created by, model data, ModelMetrics URIs,
+  CustomerMetadataProperties: code commit, trigger reason, data locations, execution id):
+  ``DescribeModelPackageGroup``, ``ListModelPackages``, ``DescribeModelPackage``;
+* the pipeline execution that registered it (``MetadataProperties.GeneratedBy``, else the
+  execution id in the metadata via ``ListPipelineExecutions``), its parameters and steps
+  (``DescribePipelineExecution``, ``ListPipelineParametersForExecution``,
+  ``ListPipelineExecutionSteps``; the Register step must name this package);
+* the evaluation report (``evaluation.json`` next to the ModelQuality statistics in S3, else
+  ``bias.json``): metrics against the champion, the gate decision, fairness;
+* the approval history: CloudTrail ``LookupEvents`` for ``UpdateModelPackage`` calls on this ARN
+  (who, when, requested status, description, denied attempts included);
+* SageMaker lineage: the package's artifact (``ListArtifacts`` by source URI) and its
+  associations (``ListAssociations`` both ways);
+* deployment: the serving stack's events (``DescribeStackEvents``). A model package is deployed
+  through an ``AWS::SageMaker::Model`` resource whose properties name the package ARN; models are
+  create-only, so the newest successful stack operation whose events carry this ARN in their
+  ``ResourceProperties`` is the one that deployed it, and the endpoint's ``UPDATE_COMPLETE`` /
+  ``CREATE_COMPLETE`` event in that operation is the deployment time (blue/green traffic shift
+  done). Without such events the report says so and gives the last stack update as an upper bound.
+
+A piece that cannot be found (no approval yet, no lineage, CloudTrail silent, metrics object
+missing, access denied) is reported under "Gaps"; it never stops the report. Unknown model or
+version, nothing serving, or no credentials: one line on stderr, exit status 2.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import re
+import sys
+from typing import Optional, Sequence
+
+from .aws import AuditError, Clients, aws_errors, describe_error, is_credentials_error
+from .gather import gather
+from .render import render_html, render_markdown
+
+
+PROG = "python -m pipeline_code.ops.audit"
+DEFAULT_PROJECT = "mlops-loop"
+
+_NAME = re.compile(r"^[a-z0-9](-?[a-z0-9])*$")
+
+def _name(value: str) -> str:
+    if not _NAME.match(value or ""):
+        raise argparse.ArgumentTypeError(f"{value!r} is not a name (lower-case letters, digits, single hyphens)")
+    return value
+
+
+def _version(value: str) -> int:
+    try:
+        number = int(value)
+    except ValueError:
+        number = 0
+    if number < 1:
+        raise argparse.ArgumentTypeError(f"{value!r} is not a model package version (an integer >= 1)")
+    return number
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog=PROG, description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--env", required=True, type=_name, help="environment name (dev, staging, prod)")
+    parser.add_argument("--model", required=True, type=_name, help="model name as in the config (churn, credit-risk)")
+    parser.add_argument("--project", default=DEFAULT_PROJECT, type=_name, help=f"project name (default {DEFAULT_PROJECT})")
+    parser.add_argument("--region", default=None, help="AWS region (default: the environment's AWS_REGION / profile)")
+    which = parser.add_mutually_exclusive_group(required=True)
+    which.add_argument("--version", type=_version, help="model package version to audit")
+    which.add_argument("--serving", action="store_true", help="audit the version that serves in --env now")
+    parser.add_argument("--output", default=None, help="Markdown file to write (default: print to stdout)")
+    parser.add_argument("--html", default=None, help="also write the report as a standalone HTML file")
+    return parser
+
+
+def main(argv: Optional[Sequence[str]] = None, *, clients: Optional[Clients] = None, now: Optional[dt.datetime] = None) -> int:
+    """Exit 0 with the report written; 2 on unknown model/version, nothing serving or no credentials; 1 on other AWS errors."""
+    args = build_parser().parse_args(argv)
+    try:
+        clients = clients or Clients.create(args.region)
+        audit = gather(
+            clients=clients, project=args.project, env=args.env, model=args.model,
+            version=args.version, serving=args.serving, now=now,
+        )  # fmt: skip
+    except AuditError as exc:
+        print(f"{PROG}: error: {exc}", file=sys.stderr)
+        return 2
+    except aws_errors() as exc:
+        if is_credentials_error(exc):
+            print(
+                f"{PROG}: error: no usable AWS credentials: configure a profile or role for the environment's account",
+                file=sys.stderr,
+            )
+            return 2
+        print(f"{PROG}: error: AWS call failed: {describe_error(exc)}", file=sys.stderr)
+        return 1
+    text = render_markdown(audit)
+    if args.output:
+        with open(args.output, "w", encoding="utf-8") as handle:
+            handle.write(text)
+    else:
+        sys.stdout.write(text)
+    if args.html:
+        title = f"Audit report: {audit['names']['group']} version {audit['package']['version']}"
+        with open(args.html, "w", encoding="utf-8") as handle:
+            handle.write(render_html(text, title=title))
+    if args.output or args.html:
+        print(
+            f"audit of {audit['package']['arn']}: {len(audit['gaps'])} gap(s); wrote {', '.join(x for x in (args.output, args.html) if x)}",
+            file=sys.stderr,
+        )
+    return 0

@@ -1,0 +1,501 @@
+"""Gathering one model version's record: package, pipeline execution, evaluation, approvals, lineage, deployment.
+
+Every gatherer reports what it could not read as a gap instead of failing the audit.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import re
+from typing import Any, Dict, List, Mapping, Optional, Sequence, Tuple
+
+from pipeline_code.core.contract import EVALUATION_FILE, PACKAGE_ARN
+
+from .aws import (
+    AuditError,
+    Clients,
+    Names,
+    Gaps,
+    as_datetime,
+    attempt,
+    aws_errors,
+    describe_error,
+    error_code,
+    is_credentials_error,
+    list_pages,
+    s3_parts,
+    iso_time,
+)
+
+
+CLOUDTRAIL_HISTORY_DAYS = 90
+
+_EXECUTION_ARN = re.compile(r"^arn:aws[a-z-]*:sagemaker:[a-z0-9-]+:\d{12}:pipeline/[^/]+/execution/[^/]+$")
+
+_SUCCESS = ("CREATE_COMPLETE", "UPDATE_COMPLETE")
+_STACK_TERMINAL = (
+    "CREATE_COMPLETE", "UPDATE_COMPLETE", "CREATE_FAILED", "UPDATE_FAILED", "ROLLBACK_COMPLETE",
+    "ROLLBACK_FAILED", "UPDATE_ROLLBACK_COMPLETE", "UPDATE_ROLLBACK_FAILED", "DELETE_COMPLETE", "IMPORT_COMPLETE",
+)  # fmt: skip
+
+
+def check_credentials(clients: Clients) -> Dict[str, str]:
+    """The caller identity; raises AuditError when there are no usable credentials."""
+    try:
+        identity = clients.sts.get_caller_identity()
+    except aws_errors() as exc:
+        if is_credentials_error(exc) or error_code(exc) in ("InvalidClientTokenId", "ExpiredToken", "SignatureDoesNotMatch"):
+            raise AuditError(
+                f"no usable AWS credentials ({describe_error(exc)}): configure a profile or role for the environment's account"
+            ) from None
+        raise
+    return {"account": identity.get("Account", ""), "arn": identity.get("Arn", "")}
+
+
+def find_package(clients: Clients, names: Names, version: int) -> str:
+    """The ARN of ``version`` of the model's group; AuditError when the group or version is unknown."""
+    sm = clients.sagemaker
+    try:
+        sm.describe_model_package_group(ModelPackageGroupName=names.group)
+    except aws_errors() as exc:
+        if is_credentials_error(exc):
+            raise AuditError("no usable AWS credentials: configure a profile or role for the environment's account") from None
+        if error_code(exc) in ("ValidationException", "ResourceNotFound", "ValidationError"):
+            raise AuditError(
+                f"unknown model {names.model!r} in environment {names.env!r}: model package group {names.group!r} "
+                "does not exist (check --model, --env, --project and --region)"
+            ) from None
+        raise
+    packages = list_pages(sm.list_model_packages, "ModelPackageSummaryList", ModelPackageGroupName=names.group)
+    for package in packages:
+        if package.get("ModelPackageVersion") == version:
+            return package["ModelPackageArn"]
+    known = sorted(p.get("ModelPackageVersion") for p in packages if p.get("ModelPackageVersion") is not None)
+    listing = f"versions {known[0]}..{known[-1]}" if known else "no versions"
+    raise AuditError(f"unknown --version {version} of {names.group!r}: the group has {listing}")
+
+
+def serving_package(clients: Clients, names: Names, gaps: Gaps) -> Tuple[str, str]:
+    """(package ARN, how it was found) of what serves now; AuditError when nothing can be found."""
+    from botocore.exceptions import ClientError
+
+    try:
+        stacks = clients.cloudformation.describe_stacks(StackName=names.serving_stack)["Stacks"]
+        parameters = {p["ParameterKey"]: p.get("ParameterValue") for p in stacks[0].get("Parameters") or []}
+        value = parameters.get(names.parameter)
+        if value and PACKAGE_ARN.match(value):
+            return value, f"parameter {names.parameter} of stack {names.serving_stack}"
+        gaps.add(
+            f"stack {names.serving_stack} has no model package ARN in parameter {names.parameter}; resolved through the endpoint"
+        )
+    except ClientError as exc:
+        gaps.add(f"serving stack {names.serving_stack}: {describe_error(exc)}; resolved through the endpoint")
+    try:
+        endpoint = clients.sagemaker.describe_endpoint(EndpointName=names.endpoint)
+        config = clients.sagemaker.describe_endpoint_config(EndpointConfigName=endpoint["EndpointConfigName"])
+        for variant in config.get("ProductionVariants") or []:
+            model = clients.sagemaker.describe_model(ModelName=variant["ModelName"])
+            containers = [model.get("PrimaryContainer") or {}, *(model.get("Containers") or [])]
+            for container in containers:
+                arn = container.get("ModelPackageName") or ""
+                if PACKAGE_ARN.match(arn):
+                    return arn, f"model {variant['ModelName']} of endpoint {names.endpoint} (stack parameter unavailable)"
+    except ClientError as exc:
+        raise AuditError(
+            f"nothing serves model {names.model!r} in {names.env!r}: no {names.parameter} in stack {names.serving_stack} "
+            f"and endpoint {names.endpoint!r} cannot be read ({describe_error(exc)})"
+        ) from None
+    raise AuditError(f"endpoint {names.endpoint!r} serves no versioned model package: use --version")
+
+
+def _execution(clients: Clients, package: Mapping[str, Any], gaps: Gaps) -> Optional[Dict[str, Any]]:
+    sm = clients.sagemaker
+    metadata = package.get("CustomerMetadataProperties") or {}
+    arn = (package.get("MetadataProperties") or {}).get("GeneratedBy") or ""
+    how = "MetadataProperties.GeneratedBy"
+    if not _EXECUTION_ARN.match(arn):
+        arn, how = "", "customer metadata pipeline_execution_id"
+        pipeline, execution_id = metadata.get("pipeline_name"), metadata.get("pipeline_execution_id")
+        if not (pipeline and execution_id):
+            gaps.add("pipeline execution: the package records neither GeneratedBy nor pipeline_name + pipeline_execution_id")
+            return None
+        summaries = attempt(
+            gaps,
+            f"pipeline executions of {pipeline}",
+            lambda: list_pages(sm.list_pipeline_executions, "PipelineExecutionSummaries", PipelineName=pipeline),
+        )
+        for summary in summaries or []:
+            if summary["PipelineExecutionArn"].endswith(f"/execution/{execution_id}"):
+                arn = summary["PipelineExecutionArn"]
+        if not arn:
+            if summaries is not None:
+                gaps.add(f"pipeline execution {execution_id} of {pipeline} is no longer listed (deleted or expired)")
+            return None
+    described = attempt(gaps, f"pipeline execution {arn}", lambda: sm.describe_pipeline_execution(PipelineExecutionArn=arn))
+    if described is None:
+        return None
+    parameters = attempt(
+        gaps,
+        "pipeline execution parameters",
+        lambda: list_pages(sm.list_pipeline_parameters_for_execution, "PipelineParameters", PipelineExecutionArn=arn),
+    )
+    steps = attempt(
+        gaps,
+        "pipeline execution steps",
+        lambda: list_pages(
+            sm.list_pipeline_execution_steps, "PipelineExecutionSteps", PipelineExecutionArn=arn, SortOrder="Ascending"
+        ),
+    )
+    out = {
+        "arn": arn,
+        "found_by": how,
+        "status": described.get("PipelineExecutionStatus"),
+        "display_name": described.get("PipelineExecutionDisplayName"),
+        "started": iso_time(described.get("CreationTime")),
+        "last_modified": iso_time(described.get("LastModifiedTime")),
+        "parameters": {p["Name"]: p.get("Value") for p in parameters or []},
+        "steps": [],
+        "registered_this_package": None,
+    }
+    for step in steps or []:
+        meta = step.get("Metadata") or {}
+        job = next((v.get("Arn") for v in meta.values() if isinstance(v, Mapping) and v.get("Arn")), None)
+        out["steps"].append(
+            {
+                "name": step.get("StepName"),
+                "status": step.get("StepStatus"),
+                "started": iso_time(step.get("StartTime")),
+                "ended": iso_time(step.get("EndTime")),
+                "resource": job,
+                "cached_from": (step.get("CacheHitResult") or {}).get("SourcePipelineExecutionArn"),
+            }
+        )
+        registered = (meta.get("RegisterModel") or {}).get("Arn")
+        if registered:
+            out["registered_this_package"] = registered.lower() == package["ModelPackageArn"].lower()
+    if steps is not None and out["registered_this_package"] is None:
+        gaps.add(f"pipeline execution {arn} has no Register step naming a model package: the link to this version is unconfirmed")
+    elif out["registered_this_package"] is False:
+        gaps.add(f"pipeline execution {arn} registered a different model package than this one: the lineage link is inconsistent")
+    return out
+
+
+def _read_json(clients: Clients, uri: str) -> Dict[str, Any]:
+    bucket, key = s3_parts(uri)
+    body = clients.s3.get_object(Bucket=bucket, Key=key)["Body"].read()
+    return json.loads(body)
+
+
+def _evaluation(clients: Clients, package: Mapping[str, Any], gaps: Gaps) -> Dict[str, Any]:
+    metrics = package.get("ModelMetrics") or {}
+    quality = ((metrics.get("ModelQuality") or {}).get("Statistics") or {}).get("S3Uri")
+    bias = ((metrics.get("Bias") or {}).get("Report") or {}).get("S3Uri")
+    out: Dict[str, Any] = {"uris": {}, "report": None, "bias": None}
+    for name, section, kind in (
+        ("model_quality", "ModelQuality", "Statistics"),
+        ("data_statistics", "ModelDataQuality", "Statistics"),
+        ("data_constraints", "ModelDataQuality", "Constraints"),
+        ("bias", "Bias", "Report"),
+        ("explainability", "Explainability", "Report"),
+    ):
+        uri = ((metrics.get(section) or {}).get(kind) or {}).get("S3Uri")
+        if uri:
+            out["uris"][name] = uri
+    if not quality and not bias:
+        gaps.add("evaluation: the package carries no ModelMetrics (no evaluation or bias report to read)")
+        return out
+    if quality:
+        uri = quality.rsplit("/", 1)[0] + "/" + EVALUATION_FILE
+        out["uris"]["evaluation"] = uri
+        out["report"] = attempt(gaps, f"evaluation report {uri}", lambda: _read_json(clients, uri))
+    if bias and out["report"] is None:
+        out["bias"] = attempt(gaps, f"bias report {bias}", lambda: _read_json(clients, bias))
+    return out
+
+
+def _approvals(clients: Clients, package: Mapping[str, Any], gaps: Gaps, now: dt.datetime) -> List[Dict[str, Any]]:
+    arn = package["ModelPackageArn"]
+    created = as_datetime(package.get("CreationTime")) or now - dt.timedelta(days=CLOUDTRAIL_HISTORY_DAYS)
+    start = max(created - dt.timedelta(minutes=5), now - dt.timedelta(days=CLOUDTRAIL_HISTORY_DAYS))
+    if created < now - dt.timedelta(days=CLOUDTRAIL_HISTORY_DAYS):
+        gaps.add(
+            f"approval history: the version is older than CloudTrail's {CLOUDTRAIL_HISTORY_DAYS}-day event history; "
+            "earlier approvals are only in the trail's S3 logs or CloudTrail Lake"
+        )
+    events = attempt(
+        gaps,
+        "approval history (CloudTrail LookupEvents)",
+        lambda: list_pages(
+            clients.cloudtrail.lookup_events,
+            "Events",
+            LookupAttributes=[{"AttributeKey": "EventName", "AttributeValue": "UpdateModelPackage"}],
+            StartTime=start,
+            EndTime=now,
+        ),
+    )
+    history = []
+    for event in events or []:
+        try:
+            record = json.loads(event.get("CloudTrailEvent") or "{}")
+        except ValueError:
+            continue
+        request = record.get("requestParameters") or {}
+        if str(request.get("modelPackageArn", "")).lower() != arn.lower():
+            continue
+        identity = record.get("userIdentity") or {}
+        session = identity.get("sessionContext") or {}
+        history.append(
+            {
+                "time": iso_time(record.get("eventTime") or event.get("EventTime")),
+                "identity": identity.get("arn") or event.get("Username") or "unknown",
+                "role": (session.get("sessionIssuer") or {}).get("arn"),
+                "mfa": (session.get("attributes") or {}).get("mfaAuthenticated"),
+                "source_ip": record.get("sourceIPAddress"),
+                "requested_status": request.get("modelApprovalStatus"),
+                "description": request.get("approvalDescription"),
+                "error": " ".join(x for x in (record.get("errorCode"), record.get("errorMessage")) if x) or None,
+                "event_id": record.get("eventID") or event.get("EventId"),
+            }
+        )
+    history.sort(key=lambda h: h["time"] or "")
+    if events is not None and not history:
+        gaps.add("approval history: CloudTrail has no UpdateModelPackage call for this version")
+    return history
+
+
+def _lineage(clients: Clients, package: Mapping[str, Any], gaps: Gaps) -> Dict[str, Any]:
+    sm = clients.sagemaker
+    arn = package["ModelPackageArn"]
+    artifacts = attempt(gaps, "lineage (ListArtifacts)", lambda: list_pages(sm.list_artifacts, "ArtifactSummaries", SourceUri=arn))
+    out: Dict[str, Any] = {"artifact": None, "upstream": [], "downstream": []}
+    if artifacts is None:
+        return out
+    if not artifacts:
+        gaps.add("lineage: SageMaker has no lineage artifact for this model package (link absent)")
+        return out
+    artifact = artifacts[0]["ArtifactArn"]
+    out["artifact"] = artifact
+    for direction, key in (("upstream", "DestinationArn"), ("downstream", "SourceArn")):
+        found = attempt(
+            gaps,
+            f"lineage {direction} associations",
+            lambda: list_pages(sm.list_associations, "AssociationSummaries", **{key: artifact}),
+        )
+        for a in found or []:
+            other = "Source" if direction == "upstream" else "Destination"
+            out[direction].append(
+                {
+                    "name": a.get(f"{other}Name") or a.get(f"{other}Arn"),
+                    "type": a.get(f"{other}Type"),
+                    "arn": a.get(f"{other}Arn"),
+                    "association": a.get("AssociationType"),
+                    "created": iso_time(a.get("CreationTime")),
+                }
+            )
+        if found is not None and not found:
+            gaps.add(f"lineage: no {direction} association of artifact {artifact}")
+    return out
+
+
+def _operations(events: Sequence[Mapping[str, Any]], stack: str) -> List[List[Mapping[str, Any]]]:
+    """Stack events (any order) grouped into stack operations, oldest first."""
+    ordered = sorted(events, key=lambda e: as_datetime(e.get("Timestamp")) or dt.datetime.min.replace(tzinfo=dt.timezone.utc))
+    operations: List[List[Mapping[str, Any]]] = []
+    current: List[Mapping[str, Any]] = []
+    for event in ordered:
+        current.append(event)
+        is_stack = event.get("ResourceType") == "AWS::CloudFormation::Stack" and event.get("LogicalResourceId") == stack
+        if is_stack and event.get("ResourceStatus") in _STACK_TERMINAL:
+            operations.append(current)
+            current = []
+    if current:
+        operations.append(current)
+    return operations
+
+
+def _deployment(clients: Clients, names: Names, arn: str, serving_arn: Optional[str], gaps: Gaps) -> Dict[str, Any]:
+    out: Dict[str, Any] = {
+        "stack": names.serving_stack,
+        "parameter": names.parameter,
+        "endpoint": names.endpoint,
+        "serving_now": None if serving_arn is None else serving_arn.lower() == arn.lower(),
+        "serving_arn": serving_arn,
+        "deployed_at": None,
+        "operation_finished": None,
+        "method": None,
+        "rolled_back_attempts": [],
+    }
+    events = attempt(
+        gaps,
+        f"deployment history (DescribeStackEvents of {names.serving_stack})",
+        lambda: list_pages(clients.cloudformation.describe_stack_events, "StackEvents", StackName=names.serving_stack),
+    )
+    if events is None:
+        return out
+    for operation in reversed(_operations(events, names.serving_stack)):
+        if not any(arn.lower() in str(e.get("ResourceProperties") or "").lower() for e in operation):
+            continue
+        final = operation[-1]
+        status = final.get("ResourceStatus")
+        if status not in _SUCCESS:
+            out["rolled_back_attempts"].append({"time": iso_time(final.get("Timestamp")), "status": status})
+            continue
+        if out["deployed_at"] is not None:
+            continue  # an earlier deployment of the same version (redeployed since): the newest counts
+        endpoint = [
+            e for e in operation
+            if e.get("ResourceType") == "AWS::SageMaker::Endpoint" and e.get("ResourceStatus") in _SUCCESS
+        ]  # fmt: skip
+        out["operation_finished"] = iso_time(final.get("Timestamp"))
+        if endpoint:
+            out["deployed_at"] = iso_time(endpoint[-1].get("Timestamp"))
+            out["method"] = (
+                f"stack {names.serving_stack}: the newest successful operation whose resource properties name this "
+                f"package; endpoint {endpoint[-1].get('PhysicalResourceId') or names.endpoint} "
+                f"{endpoint[-1].get('ResourceStatus')} at that time"
+            )
+        else:
+            out["deployed_at"] = out["operation_finished"]
+            out["method"] = (
+                f"stack {names.serving_stack}: the newest successful operation whose resource properties name this "
+                "package (no endpoint event in it: the stack completion time is given)"
+            )
+    out["rolled_back_attempts"].reverse()
+    if out["deployed_at"] is None:
+        if out["serving_now"]:
+            stack = attempt(gaps, "serving stack", lambda: clients.cloudformation.describe_stacks(StackName=names.serving_stack))
+            if stack:
+                s = stack["Stacks"][0]
+                out["deployed_at_latest"] = iso_time(s.get("LastUpdatedTime") or s.get("CreationTime"))
+            gaps.add(
+                "deployment time: no stack event names this package (events expired or not recorded); "
+                "it serves now and was deployed no later than the stack's last update"
+            )
+        else:
+            gaps.add(f"deployment: no successful operation of {names.serving_stack} deployed this version")
+    return out
+
+
+def gather(
+    *,
+    clients: Clients,
+    project: str,
+    env: str,
+    model: str,
+    version: Optional[int] = None,
+    serving: bool = False,
+    now: Optional[dt.datetime] = None,
+) -> Dict[str, Any]:
+    """Everything the report shows, as a dict with a ``gaps`` list.
+
+    Exactly one of ``version`` / ``serving``. ``now`` (default: the current UTC time) bounds
+    the CloudTrail look-up. Raises AuditError for an unknown model or version, nothing serving,
+    or missing credentials.
+    """
+    if (version is None) == (not serving):
+        raise AuditError("give exactly one of --version N or --serving")
+    names = Names(project, env, model)
+    now = now or dt.datetime.now(dt.timezone.utc)
+    gaps = Gaps()
+    caller = check_credentials(clients)
+    serving_arn: Optional[str] = None
+    resolved_by = f"--version {version}"
+    if serving:
+        serving_arn, resolved_by = serving_package(clients, names, gaps)
+        match = PACKAGE_ARN.match(serving_arn)
+        if match.group(1).lower() != names.group.lower():
+            raise AuditError(f"the serving stack names a package of group {match.group(1)!r}, not {names.group!r}")
+        arn = serving_arn
+        version = int(match.group(2))
+    else:
+        arn = find_package(clients, names, int(version))
+        serving_arn = _serving_arn_quietly(clients, names)
+        if serving_arn is None:
+            gaps.add(f"what serves now: stack {names.serving_stack} has no readable {names.parameter} parameter")
+    try:
+        package = clients.sagemaker.describe_model_package(ModelPackageName=arn)
+    except aws_errors() as exc:
+        if is_credentials_error(exc):
+            raise AuditError("no usable AWS credentials") from None
+        raise AuditError(f"model package {arn} cannot be read: {describe_error(exc)}") from None
+
+    metadata = dict(package.get("CustomerMetadataProperties") or {})
+    containers = (package.get("InferenceSpecification") or {}).get("Containers") or []
+    status = package.get("ModelApprovalStatus")
+    if status != "Approved":
+        gaps.add(f"approval: version {version} is not approved (status {status})")
+    for key, label in (
+        ("code_version", "code commit"),
+        ("input_features", "input features location"),
+        ("input_labels", "input labels location"),
+    ):
+        if not metadata.get(key):
+            gaps.add(f"{label}: not recorded in the package's CustomerMetadataProperties ({key})")
+
+    audit = {
+        "generated_at": iso_time(now),
+        "caller": caller,
+        "region": getattr(getattr(clients.sagemaker, "meta", None), "region_name", None),
+        "names": {"project": project, "env": env, "model": model, "group": names.group, "pipeline": names.pipeline},
+        "resolved_by": resolved_by,
+        "package": {
+            "arn": arn,
+            "version": version,
+            "status": package.get("ModelPackageStatus"),
+            "approval_status": status,
+            "approval_description": package.get("ApprovalDescription"),
+            "description": package.get("ModelPackageDescription"),
+            "created": iso_time(package.get("CreationTime")),
+            "modified": iso_time(package.get("LastModifiedTime")),
+            "created_by": _user(package.get("CreatedBy")),
+            "modified_by": _user(package.get("LastModifiedBy")),
+            "generated_by": (package.get("MetadataProperties") or {}).get("GeneratedBy"),
+        },
+        "code": {
+            "commit": metadata.get("code_version") or (package.get("MetadataProperties") or {}).get("CommitId"),
+            "images": [c.get("Image") for c in containers if c.get("Image")],
+        },
+        "data": {
+            "model_data": [c.get("ModelDataUrl") for c in containers if c.get("ModelDataUrl")],
+            "input_features": metadata.get("input_features"),
+            "input_labels": metadata.get("input_labels"),
+            "frozen_test": metadata.get("frozen_test"),
+        },
+        "trigger_reason": metadata.get("trigger_reason"),
+        "metadata": metadata,
+    }
+    audit["execution"] = _execution(clients, package, gaps)
+    audit["evaluation"] = _evaluation(clients, package, gaps)
+    audit["approvals"] = _approvals(clients, package, gaps, now)
+    if status == "Approved" and not any(h["requested_status"] == "Approved" and not h["error"] for h in audit["approvals"]):
+        gaps.add(
+            "approval: the version is Approved but no successful approving UpdateModelPackage call was found; it may have "
+            "been registered as Approved (dev auto_approve) or approved more than 90 days ago"
+        )
+    audit["lineage"] = _lineage(clients, package, gaps)
+    audit["deployment"] = _deployment(clients, names, arn, serving_arn, gaps)
+    audit["gaps"] = list(gaps)
+    return audit
+
+
+def _serving_arn_quietly(clients: Clients, names: Names) -> Optional[str]:
+    try:
+        stacks = clients.cloudformation.describe_stacks(StackName=names.serving_stack)["Stacks"]
+    except aws_errors() as exc:
+        if is_credentials_error(exc):
+            raise
+        return None
+    for p in stacks[0].get("Parameters") or []:
+        if p["ParameterKey"] == names.parameter and PACKAGE_ARN.match(p.get("ParameterValue") or ""):
+            return p["ParameterValue"]
+    return None
+
+
+def _user(context: Any) -> Optional[str]:
+    if not isinstance(context, Mapping):
+        return None
+    parts = [context.get("UserProfileName"), context.get("UserProfileArn")]
+    iam = context.get("IamIdentity") or {}
+    parts.append(iam.get("Arn") or iam.get("PrincipalId"))
+    return " / ".join(str(p) for p in parts if p) or None
