@@ -36,6 +36,7 @@ import json
 import math
 import os
 import sys
+from dataclasses import dataclass
 from typing import Any, Dict, List, Mapping, Optional, Sequence, Tuple
 
 from pipeline_code.core.contract import EVALUATION_FILE, PACKAGE_ARN
@@ -203,6 +204,53 @@ def _risk(report: Mapping[str, Any], notes: Sequence[str]) -> Tuple[str, str]:
     return "Low", "passed every promotion-gate check, fairness within limits, no untested slices"
 
 
+@dataclass(frozen=True)
+class _Evaluated:
+    """What every section of a card reads from one evaluation report (validated by :func:`build_model_card`)."""
+
+    report: Mapping[str, Any]
+    spec: ModelSpec
+    purpose: str
+    notes: List[str]
+    package: Dict[str, Any]
+
+    @property
+    def challenger(self) -> Mapping[str, Any]:
+        return self.report["challenger"]
+
+    @property
+    def champion(self) -> Optional[Mapping[str, Any]]:
+        return self.report.get("champion")
+
+    @property
+    def gate(self) -> Mapping[str, Any]:
+        return self.report["gate"]
+
+    @property
+    def info(self) -> Mapping[str, Any]:
+        return self.challenger.get("model_info") or {}
+
+    @property
+    def metrics(self) -> Mapping[str, Any]:
+        return self.challenger.get("metrics") or {}
+
+    @property
+    def fairness(self) -> Mapping[str, Any]:
+        return self.challenger.get("fairness") or {}
+
+    @property
+    def attribute(self) -> str:
+        return self.fairness.get("attribute") or self.spec.sensitive_attribute
+
+    @property
+    def threshold(self) -> Any:
+        return self.metrics.get("threshold", 0.5)
+
+    @property
+    def thresholds(self) -> Mapping[str, Any]:
+        return self.gate.get("thresholds") or {}
+
+
 def build_model_card(
     *,
     evaluation_report: Mapping[str, Any],
@@ -217,6 +265,7 @@ def build_model_card(
     ``description``: the model's description from the config (default: a sentence built from
     the spec). ``model_package`` is a ``DescribeModelPackage`` response; without it the
     package section holds only what the ARN says. ``test_set_uri`` names the frozen test set.
+    One builder per card section below.
 
     Raises:
         ModelCardError: the report is not an evaluation report of this model.
@@ -225,59 +274,73 @@ def build_model_card(
     for key in ("challenger", "gate", "test_set"):
         if not isinstance(report.get(key), Mapping):
             raise ModelCardError(
-                f"evaluation report lacks {key!r}: pass the evaluation.json written by pipeline_code.training.evaluate"
+                f"evaluation report lacks {key!r}: pass the {EVALUATION_FILE} written by pipeline_code.training.evaluate"
             )
     if report.get("model") not in (None, model_spec.name):
         raise ModelCardError(
             f"evaluation report is for model {report.get('model')!r}, the --model-spec is for {model_spec.name!r}"
         )
-    challenger = report["challenger"]
-    champion = report.get("champion")
-    gate = report["gate"]
-    info = challenger.get("model_info") or {}
-    metrics = challenger.get("metrics") or {}
-    fairness = challenger.get("fairness") or {}
-    attribute = fairness.get("attribute") or model_spec.sensitive_attribute
-    threshold = metrics.get("threshold", 0.5)
-    purpose = description or f"Predict '{model_spec.target}' for {model_spec.dataset} records."
-    notes = limitations(report)
-    risk, risk_reason = _risk(report, notes)
-    package = dict(model_package or {})
+    card = _Evaluated(
+        report=report,
+        spec=model_spec,
+        purpose=description or f"Predict '{model_spec.target}' for {model_spec.dataset} records.",
+        notes=limitations(report),
+        package=dict(model_package or {}),
+    )
+    content: Dict[str, Any] = {
+        "model_overview": _overview(card),
+        "intended_uses": _intended_uses(card),
+        "training_details": _training_details(card),
+        "evaluation_details": [_evaluation_details(card, test_set_uri)],
+        "additional_information": _additional_information(card),
+    }
+    if model_package_arn:
+        content["model_package_details"] = _package_details(model_package_arn, card.package)
+    return content
+
+
+def _overview(card: _Evaluated) -> Dict[str, Any]:
     model_data = [
         c.get("ModelDataUrl")
-        for c in (package.get("InferenceSpecification") or {}).get("Containers") or []
+        for c in (card.package.get("InferenceSpecification") or {}).get("Containers") or []
         if c.get("ModelDataUrl")
     ]
-
     overview: Dict[str, Any] = {
-        "model_description": _clip(purpose, _MAX["description"]),
-        "model_creator": f"mlops-loop training pipeline ({model_spec.name})",
+        "model_description": _clip(card.purpose, _MAX["description"]),
+        "model_creator": f"mlops-loop training pipeline ({card.spec.name})",
         "algorithm_type": "XGBoost (gradient-boosted decision trees)",
         "problem_type": "Binary Classification",
     }
     if model_data:
         overview["model_artifact"] = model_data[:15]
+    return overview
 
-    intended = {
-        "purpose_of_model": _clip(purpose, _MAX["long"]),
+
+def _intended_uses(card: _Evaluated) -> Dict[str, Any]:
+    spec, time_range = card.spec, card.report["test_set"].get("time_range") or {}
+    risk, risk_reason = _risk(card.report, card.notes)
+    return {
+        "purpose_of_model": _clip(card.purpose, _MAX["long"]),
         "intended_uses": _clip(
-            f"Scores {model_spec.dataset} records from the features {', '.join(model_spec.features)} and returns the "
-            f"probability that '{model_spec.target}' is true; a score >= {threshold} is a positive prediction. "
-            f"'{attribute}' is never a model input: it is used only to measure fairness.",
+            f"Scores {spec.dataset} records from the features {', '.join(spec.features)} and returns the "
+            f"probability that '{spec.target}' is true; a score >= {card.threshold} is a positive prediction. "
+            f"'{card.attribute}' is never a model input: it is used only to measure fairness.",
             _MAX["long"],
         ),
         "factors_affecting_model_efficiency": _clip(
             "Performance was measured on a frozen, time-split test set "
-            f"({(report['test_set'].get('time_range') or {}).get('min', '?')} to "
-            f"{(report['test_set'].get('time_range') or {}).get('max', '?')}); drift in the input features or "
-            f"in the base rate of '{model_spec.target}' degrades it. Slices are reported by "
-            f"{', '.join(model_spec.slices) or 'no column'}.",
+            f"({time_range.get('min', '?')} to {time_range.get('max', '?')}); drift in the input features or "
+            f"in the base rate of '{spec.target}' degrades it. Slices are reported by "
+            f"{', '.join(spec.slices) or 'no column'}.",
             _MAX["long"],
         ),
         "risk_rating": risk,
         "explanations_for_risk_rating": risk_reason,
     }
 
+
+def _training_details(card: _Evaluated) -> Dict[str, Any]:
+    info = card.info
     training_metrics = [
         m for m in (_metric("validation_auc", info.get("validation_auc"), "AUC on the validation split, kept model"),) if m
     ]
@@ -289,22 +352,55 @@ def build_model_card(
         job["hyper_parameters"] = hyper[:100]
     training: Dict[str, Any] = {
         "training_observations": _clip(
-            f"{info.get('rounds', '?')} boosting rounds on {len(model_spec.features)} features; trained at {info.get('trained_at') or 'unknown'}.",
+            f"{info.get('rounds', '?')} boosting rounds on {len(card.spec.features)} features; trained at {info.get('trained_at') or 'unknown'}.",
             _MAX["description"],
         )
     }
     if job:
         training["training_job_details"] = job
+    return training
 
-    groups: List[Optional[Dict[str, Any]]] = []
-    groups.append(_group("challenger (this version)", [_metric(m, metrics.get(m)) for m in _HEADLINE]))
+
+def _evaluation_details(card: _Evaluated, test_set_uri: Optional[str]) -> Dict[str, Any]:
+    gate, test_set, champion = card.gate, card.report["test_set"], card.champion
+    groups = [*_performance_groups(card), *_fairness_groups(card), *_slice_groups(card), _gate_group(card)]
+    evaluation: Dict[str, Any] = {
+        "name": _clip(f"frozen test set {str(test_set.get('sha256', ''))[:12]}".strip(), _MAX["group"]),
+        "evaluation_observation": _clip(
+            f"Gate {'PASSED' if gate.get('passed') else 'FAILED'}: " + "; ".join(gate.get("reasons") or []), _MAX["observation"]
+        ),
+        "metadata": {
+            k: _clip(str(v), _MAX["custom"])
+            for k, v in (
+                ("test_set_sha256", test_set.get("sha256")),
+                ("test_set_rows", test_set.get("rows")),
+                ("evaluated_at", card.report.get("evaluated_at")),
+                ("gate_passed", str(bool(gate.get("passed"))).lower()),
+                (
+                    "champion",
+                    ((champion or {}).get("source") or {}).get("model_package_arn") or ("present" if champion else "none"),
+                ),
+            )
+            if v is not None
+        },
+        "metric_groups": [g for g in groups if g is not None],
+    }
+    if test_set_uri:
+        evaluation["datasets"] = [_clip(test_set_uri, 1024)]
+    return evaluation
+
+
+def _performance_groups(card: _Evaluated) -> List[Optional[Dict[str, Any]]]:
+    """Headline metrics of the challenger (and the champion and their difference), the confusion matrix, the ROC curve."""
+    metrics, champion = card.metrics, card.champion
+    groups: List[Optional[Dict[str, Any]]] = [_group("challenger (this version)", [_metric(m, metrics.get(m)) for m in _HEADLINE])]
     if champion:
         champion_metrics = champion.get("metrics") or {}
         source = champion.get("source") or {}
         groups.append(
             _group("champion", [_metric(m, champion_metrics.get(m), source.get("model_package_arn")) for m in _HEADLINE])
         )
-        comparison = report.get("comparison") or {}
+        comparison = card.report.get("comparison") or {}
         groups.append(_group("challenger minus champion", [_metric(k, v) for k, v in sorted(comparison.items())]))
     confusion = metrics.get("confusion") or {}
     if all(k in confusion for k in ("tn", "fp", "fn", "tp")):
@@ -313,7 +409,7 @@ def build_model_card(
                 "name": "confusion matrix",
                 "metric_data": [
                     {
-                        "name": f"confusion matrix at threshold {threshold}",
+                        "name": f"confusion matrix at threshold {card.threshold}",
                         "type": "matrix",
                         "value": [[confusion["tn"], confusion["fp"]], [confusion["fn"], confusion["tp"]]],
                         "x_axis_name": ["predicted negative", "predicted positive"],
@@ -322,7 +418,7 @@ def build_model_card(
                 ],
             }
         )
-    curve = (report.get("binary_classification_metrics") or {}).get("receiver_operating_characteristic_curve") or {}
+    curve = (card.report.get("binary_classification_metrics") or {}).get("receiver_operating_characteristic_curve") or {}
     points = [
         [float(x), float(y)] for x, y in zip(curve.get("false_positive_rates") or [], curve.get("true_positive_rates") or [])
     ]
@@ -334,8 +430,13 @@ def build_model_card(
                                  "x_axis_name": "false positive rate", "y_axis_name": "true positive rate"}],
             }
         )  # fmt: skip
-    thresholds = gate.get("thresholds") or {}
-    checks = gate.get("checks") or []
+    return groups
+
+
+def _fairness_groups(card: _Evaluated) -> List[Optional[Dict[str, Any]]]:
+    """The fairness metrics with the gate's limits, and the positive rate of each group of the sensitive attribute."""
+    fairness, attribute, thresholds = card.fairness, card.attribute, card.thresholds
+    checks = card.gate.get("checks") or []
     fairness_metrics = []
     for metric, check_name, limit_key, op in _FAIRNESS:
         check = _threshold_check(checks, check_name) if check_name else None
@@ -350,7 +451,7 @@ def build_model_card(
         fairness_metrics.append(entry)
         if entry is not None and limit is not None:
             fairness_metrics.append(_metric(f"{metric} threshold", limit, f"the gate's {'maximum' if op == '<=' else 'minimum'}"))
-    groups.append(_group(f"fairness across {attribute}", fairness_metrics))
+    groups = [_group(f"fairness across {attribute}", fairness_metrics)]
     by_group = [(g, e) for g, e in sorted((fairness.get("groups") or {}).items()) if _number(e.get("positive_rate")) is not None]
     if by_group:
         groups.append(
@@ -372,7 +473,13 @@ def build_model_card(
                 ],
             }
         )
-    for column, block in sorted((challenger.get("slices") or {}).items()):
+    return groups
+
+
+def _slice_groups(card: _Evaluated) -> List[Dict[str, Any]]:
+    """AUC per value of each slice column."""
+    groups = []
+    for column, block in sorted((card.challenger.get("slices") or {}).items()):
         values = [(v, e) for v, e in sorted((block.get("values") or {}).items()) if _number(e.get("auc")) is not None]
         if values:
             groups.append(
@@ -390,37 +497,22 @@ def build_model_card(
                     ],
                 }
             )
+    return groups
+
+
+def _gate_group(card: _Evaluated) -> Optional[Dict[str, Any]]:
+    """The gate's verdict and every check it made."""
+    gate = card.gate
     gate_metrics = [_metric("gate passed", bool(gate.get("passed")), "; ".join(gate.get("reasons") or []))]
-    for check in checks:
+    for check in gate.get("checks") or []:
         label = check.get("name", "check") + (f" {check['slice']}" if check.get("slice") else "")
         gate_metrics.append(_metric(label, bool(check.get("passed")), check.get("message")))
-    groups.append(_group("promotion gate", gate_metrics))
+    return _group("promotion gate", gate_metrics)
 
-    test_set = report["test_set"]
-    evaluation: Dict[str, Any] = {
-        "name": _clip(f"frozen test set {str(test_set.get('sha256', ''))[:12]}".strip(), _MAX["group"]),
-        "evaluation_observation": _clip(
-            f"Gate {'PASSED' if gate.get('passed') else 'FAILED'}: " + "; ".join(gate.get("reasons") or []), _MAX["observation"]
-        ),
-        "metadata": {
-            k: _clip(str(v), _MAX["custom"])
-            for k, v in (
-                ("test_set_sha256", test_set.get("sha256")),
-                ("test_set_rows", test_set.get("rows")),
-                ("evaluated_at", report.get("evaluated_at")),
-                ("gate_passed", str(bool(gate.get("passed"))).lower()),
-                (
-                    "champion",
-                    ((champion or {}).get("source") or {}).get("model_package_arn") or ("present" if champion else "none"),
-                ),
-            )
-            if v is not None
-        },
-        "metric_groups": [g for g in groups if g is not None],
-    }
-    if test_set_uri:
-        evaluation["datasets"] = [_clip(test_set_uri, 1024)]
 
+def _additional_information(card: _Evaluated) -> Dict[str, Any]:
+    """Ethical considerations (the fairness measured), caveats (the limitations found) and custom details."""
+    notes, fairness, thresholds = card.notes, card.fairness, card.thresholds
     caveats = "\n".join(f"- {n}" for n in notes) or "No known limitations beyond those of the test set."
     if len(caveats) > _MAX["long"]:
         kept: List[str] = []
@@ -431,52 +523,48 @@ def build_model_card(
         caveats = "\n".join(kept + [f"- ... {len(notes) - len(kept)} more in {CARD_MARKDOWN}"])
     di, dpd = fairness.get("disparate_impact"), fairness.get("demographic_parity_difference")
     ethics = (
-        f"Fairness is measured across '{attribute}' (not a model input): disparate impact {_f(di)} "
+        f"Fairness is measured across '{card.attribute}' (not a model input): disparate impact {_f(di)} "
         f"(minimum {_f(thresholds.get('min_disparate_impact'))}), demographic parity difference {_f(dpd)} "
         f"(maximum {_f(thresholds.get('max_demographic_parity_difference'))}), equal opportunity difference "
         f"{_f(fairness.get('equal_opportunity_difference'))}. Other protected characteristics are not measured."
     )
     custom = {
-        "gate_passed": str(bool(gate.get("passed"))).lower(),
-        "test_set_sha256": str(test_set.get("sha256", "")),
-        "sensitive_attribute": str(attribute),
+        "gate_passed": str(bool(card.gate.get("passed"))).lower(),
+        "test_set_sha256": str(card.report["test_set"].get("sha256", "")),
+        "sensitive_attribute": str(card.attribute),
         "limitations_count": str(len(notes)),
     }
-    metadata = package.get("CustomerMetadataProperties") or {}
+    metadata = card.package.get("CustomerMetadataProperties") or {}
     for key in ("code_version", "trigger_reason", "pipeline_execution_id"):
         if metadata.get(key):
             custom[key] = _clip(metadata[key], _MAX["custom"])
-    content: Dict[str, Any] = {
-        "model_overview": overview,
-        "intended_uses": intended,
-        "training_details": training,
-        "evaluation_details": [evaluation],
-        "additional_information": {
-            "ethical_considerations": _clip(ethics, _MAX["long"]),
-            "caveats_and_recommendations": caveats,
-            "custom_details": custom,
-        },
+    return {
+        "ethical_considerations": _clip(ethics, _MAX["long"]),
+        "caveats_and_recommendations": caveats,
+        "custom_details": custom,
     }
-    if model_package_arn:
-        group, version = parse_package_arn(model_package_arn)
-        details: Dict[str, Any] = {
-            "model_package_arn": model_package_arn,
-            "model_package_group_name": group,
-            "model_package_name": group,
-            "model_package_version": version,
-        }
-        for key, field in (
-            ("ModelPackageStatus", "model_package_status"),
-            ("ModelApprovalStatus", "model_approval_status"),
-            ("ApprovalDescription", "approval_description"),
-            ("ModelPackageDescription", "model_package_description"),
-            ("Domain", "domain"),
-            ("Task", "task"),
-        ):
-            if package.get(key):
-                details[field] = _clip(package[key], _MAX["custom"])
-        content["model_package_details"] = details
-    return content
+
+
+def _package_details(model_package_arn: str, package: Mapping[str, Any]) -> Dict[str, Any]:
+    """The registered version: its ARN, group and version, and what DescribeModelPackage said about it."""
+    group, version = parse_package_arn(model_package_arn)
+    details: Dict[str, Any] = {
+        "model_package_arn": model_package_arn,
+        "model_package_group_name": group,
+        "model_package_name": group,
+        "model_package_version": version,
+    }
+    for key, field in (
+        ("ModelPackageStatus", "model_package_status"),
+        ("ModelApprovalStatus", "model_approval_status"),
+        ("ApprovalDescription", "approval_description"),
+        ("ModelPackageDescription", "model_package_description"),
+        ("Domain", "domain"),
+        ("Task", "task"),
+    ):
+        if package.get(key):
+            details[field] = _clip(package[key], _MAX["custom"])
+    return details
 
 
 # --------------------------------------------------------------------------------------
