@@ -68,18 +68,33 @@ def config() -> AppConfig:
     return load_config(CONFIG_PATH)
 
 
-@pytest.fixture(scope="session")
-def synthesized(config: AppConfig, tmp_path_factory: pytest.TempPathFactory) -> Synthesized:
-    """GIVEN the sample config WHEN the whole app (every environment, nag packs on) is synthesized."""
+def _synthesize_all(config: AppConfig, tmp_path_factory: pytest.TempPathFactory) -> Synthesized:
     outdir = tmp_path_factory.mktemp("cdk.out")
     app = App(outdir=str(outdir), context=cdk_json_context())
     build_app(app, config)
     app.synth()  # raises if any cdk-nag finding is unacknowledged
-    by_key = {}
-    for stack in stacks(outdir):
-        by_key[(stack.stage, stack.construct_id)] = stack
-    acknowledgements = _acknowledgements(app)
-    return Synthesized(config=config, outdir=outdir, stacks=by_key, acknowledgements=acknowledgements)
+    by_key = {(stack.stage, stack.construct_id): stack for stack in stacks(outdir)}
+    return Synthesized(config=config, outdir=outdir, stacks=by_key, acknowledgements=_acknowledgements(app))
+
+
+@pytest.fixture(scope="session")
+def synthesized(config: AppConfig, tmp_path_factory: pytest.TempPathFactory) -> Synthesized:
+    """GIVEN the user's config WHEN the whole app (every environment, nag packs on) is synthesized."""
+    return _synthesize_all(config, tmp_path_factory)
+
+
+@pytest.fixture(scope="session")
+def sample(request: pytest.FixtureRequest, config: AppConfig, tmp_path_factory: pytest.TempPathFactory) -> Synthesized:
+    """GIVEN the frozen sample config (``tests/support/configs/sample.yaml``) WHEN every environment is synthesized.
+
+    For tests that pin what one known config produces (snapshots, logical ids), so a user's own
+    models change none of them. When the user's config is the sample (a fresh clone, CI) the
+    session synth is reused: same input, same assembly.
+    """
+    sample_config = load_config(SAMPLE_CONFIG)
+    if sample_config == config:
+        return request.getfixturevalue("synthesized")
+    return _synthesize_all(sample_config, tmp_path_factory)
 
 
 @dataclass

@@ -36,8 +36,9 @@ STATEFUL_TYPES = {
 
 
 @pytest.mark.parametrize("env", ["dev", "staging", "prod"])
-def test_stateful_logical_ids_are_pinned(synthesized, env):
-    resources = synthesized.template(env, "Storage")["Resources"]
+def test_stateful_logical_ids_are_pinned(sample, env):
+    """Pinned for the frozen sample: renaming a construct on the path to a stateful resource replaces it."""
+    resources = sample.template(env, "Storage")["Resources"]
     stateful = {k: v["Type"] for k, v in resources.items() if v["Type"] in STATEFUL_TYPES}
     assert stateful == PINNED_STORAGE
 

@@ -19,9 +19,9 @@ def _join(value) -> str:
     return "TOKEN"
 
 
-def _monitor_requests(synthesized, env: str) -> dict[str, dict]:
+def _monitor_requests(sample, env: str) -> dict[str, dict]:
     out = {}
-    for logical_id, schedule in synthesized.resources(env, "Operations", "AWS::Scheduler::Schedule").items():
+    for logical_id, schedule in sample.resources(env, "Operations", "AWS::Scheduler::Schedule").items():
         target = schedule["Properties"]["Target"]
         if _join(target["Arn"]).endswith(":aws-sdk:sagemaker:createProcessingJob"):
             out[logical_id] = {"props": schedule["Properties"], "request": json.loads(_join(target["Input"]))}
@@ -29,11 +29,11 @@ def _monitor_requests(synthesized, env: str) -> dict[str, dict]:
 
 
 @pytest.mark.parametrize("env", ENVS)
-def test_one_scheduled_monitor_per_model_reading_s3_itself(synthesized, env):
-    """GIVEN an environment WHEN synthesized THEN each model has a daily Processing job started by
+def test_one_scheduled_monitor_per_model_reading_s3_itself(sample, env):
+    """GIVEN an environment WHEN sample THEN each model has a daily Processing job started by
     EventBridge Scheduler that runs our monitor in --from-s3 mode against this environment's serving stack."""
-    config = synthesized.config.environments[env]
-    requests = _monitor_requests(synthesized, env)
+    config = sample.config.environments[env]
+    requests = _monitor_requests(sample, env)
     assert len(requests) == len(config.models)
     models = set()
     for found in requests.values():
@@ -61,8 +61,8 @@ def test_one_scheduled_monitor_per_model_reading_s3_itself(synthesized, env):
     assert models == set(config.models)
 
 
-def test_monitor_role_reads_only_its_models_data_and_publishes_only_monitor_metrics(synthesized):
-    policies = synthesized.resources("prod", "Operations", "AWS::IAM::ManagedPolicy")
+def test_monitor_role_reads_only_its_models_data_and_publishes_only_monitor_metrics(sample):
+    policies = sample.resources("prod", "Operations", "AWS::IAM::ManagedPolicy")
     (policy,) = [p for k, p in policies.items() if k.startswith("ChurnMonitorAccess")]
     statements = {s["Sid"]: s for s in policy["Properties"]["PolicyDocument"]["Statement"]}
     assert statements["ReadTraffic"]["Resource"].endswith("-inference-333333333333-eu-west-1/capture/churn/*")
@@ -75,19 +75,19 @@ def test_monitor_role_reads_only_its_models_data_and_publishes_only_monitor_metr
     assert "UpdateModelPackage" not in actions and "UpdateStack" not in actions
 
 
-def test_the_health_alarm_pages_when_the_monitor_stops_reporting(synthesized):
-    alarms = {a["Properties"]["AlarmName"]: a["Properties"] for a in synthesized.resources("prod", "Operations", "AWS::CloudWatch::Alarm").values()}
+def test_the_health_alarm_pages_when_the_monitor_stops_reporting(sample):
+    alarms = {a["Properties"]["AlarmName"]: a["Properties"] for a in sample.resources("prod", "Operations", "AWS::CloudWatch::Alarm").values()}
     assert alarms["mlops-loop-prod-churn-monitor-unhealthy"]["TreatMissingData"] == "breaching"
     assert alarms["mlops-loop-prod-churn-retrain-data-drift"]["TreatMissingData"] == "notBreaching"
 
 
 @pytest.mark.parametrize(("env", "model"), [("prod", "churn"), ("prod", "credit-risk"), ("dev", "churn")])
-def test_every_endpoint_has_operational_alarms_for_people(synthesized, env, model):
-    """GIVEN an endpoint WHEN synthesized THEN latency, 5xx and 4xx alarms (plus CPU/memory for instance-based
+def test_every_endpoint_has_operational_alarms_for_people(sample, env, model):
+    """GIVEN an endpoint WHEN sample THEN latency, 5xx and 4xx alarms (plus CPU/memory for instance-based
     modes) on its fixed name notify the topic, and stay quiet while no endpoint exists (missing = not breaching)."""
-    serving = synthesized.config.serving_of(synthesized.config.environments[env], synthesized.config.models[model])
+    serving = sample.config.serving_of(sample.config.environments[env], sample.config.models[model])
     name = f"mlops-loop-{env}-{model}"
-    alarms = {a["Properties"]["AlarmName"]: a["Properties"] for a in synthesized.resources(env, "Operations", "AWS::CloudWatch::Alarm").values()}
+    alarms = {a["Properties"]["AlarmName"]: a["Properties"] for a in sample.resources(env, "Operations", "AWS::CloudWatch::Alarm").values()}
     expected = {"latency", "server-errors", "client-errors"} | ({"cpu", "memory"} if serving.mode == "realtime" else set())
     found = {n.removeprefix(f"{name}-") for n in alarms if n.startswith(f"{name}-") and "retrain" not in n and "monitor" not in n}
     assert found == expected
@@ -105,6 +105,6 @@ def test_every_endpoint_has_operational_alarms_for_people(synthesized, env, mode
         assert alarms[f"{name}-cpu"]["Namespace"] == "/aws/sagemaker/Endpoints"
 
 
-def test_deploy_handler_failures_page_people(synthesized):
-    alarms = {a["Properties"]["AlarmName"] for a in synthesized.resources("staging", "Operations", "AWS::CloudWatch::Alarm").values()}
+def test_deploy_handler_failures_page_people(sample):
+    alarms = {a["Properties"]["AlarmName"] for a in sample.resources("staging", "Operations", "AWS::CloudWatch::Alarm").values()}
     assert {"mlops-loop-staging-deploy-errors", "mlops-loop-staging-deploy-dead-letters"} <= alarms

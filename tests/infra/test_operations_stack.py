@@ -40,35 +40,40 @@ def test_trigger_function_is_serialised_and_knows_only_this_environments_pipelin
 def test_each_models_retrain_alarms_start_its_pipeline_with_reason_drift(synthesized):
     rules = synthesized.resources("prod", "Operations", "AWS::Events::Rule")
     drift = {k: r["Properties"] for k, r in rules.items() if "DriftAlarms" in k}
-    assert len(drift) == 2
+    covered = set()
     for props in drift.values():
         pattern = props["EventPattern"]
         assert pattern["source"] == ["aws.cloudwatch"]
         assert pattern["detail"]["state"] == {"value": ["ALARM"]}
         prefix = pattern["detail"]["alarmName"][0]["prefix"]
         model = prefix.removeprefix("mlops-loop-prod-").removesuffix("-retrain-")
+        covered.add(model)
         (target,) = props["Targets"]
         transformer = target["InputTransformer"]
         assert transformer["InputPathsMap"] == {"detail-alarmName": "$.detail.alarmName", "id": "$.id"}
         payload = transformer["InputTemplate"]
         assert f'"pipeline":"mlops-loop-prod-{model}-training"' in payload and '"reason":"drift"' in payload
         assert target["RetryPolicy"]["MaximumRetryAttempts"] == 2 and "DeadLetterConfig" in target
+    assert covered == set(synthesized.config.environments["prod"].models)  # one rule per model, no other
 
 
-def test_scheduled_retraining_follows_the_environment_config(synthesized):
-    assert synthesized.config.environments["dev"].training.retraining_schedule is None
-    def retraining(env):
-        return {k: v for k, v in synthesized.resources(env, "Operations", "AWS::Scheduler::Schedule").items() if "Retraining" in k}
-
-    assert retraining("dev") == {}
-    schedules = retraining("prod")
-    assert len(schedules) == 2
+@pytest.mark.parametrize("env", ENVS)
+def test_scheduled_retraining_follows_the_environment_config(synthesized, env):
+    """One retraining schedule per model when the environment sets ``training.retraining_schedule``, none otherwise."""
+    config = synthesized.config.environments[env]
+    schedules = {k: v for k, v in synthesized.resources(env, "Operations", "AWS::Scheduler::Schedule").items() if "Retraining" in k}
+    if config.training.retraining_schedule is None:
+        assert schedules == {}
+        return
+    pipelines = []
     for schedule in schedules.values():
         props = schedule["Properties"]
-        assert props["ScheduleExpression"] == synthesized.config.environments["prod"].training.retraining_schedule
+        assert props["ScheduleExpression"] == config.training.retraining_schedule
         payload = json.loads(props["Target"]["Input"])
-        assert payload["reason"] == "schedule" and payload["pipeline"] in _pipelines(synthesized, "prod")
+        assert payload["reason"] == "schedule"
         assert "DeadLetterConfig" in props["Target"]
+        pipelines.append(payload["pipeline"])
+    assert sorted(pipelines) == sorted(_pipelines(synthesized, env))
 
 
 def test_failed_or_gate_rejected_executions_notify_people(synthesized):

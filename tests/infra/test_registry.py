@@ -25,10 +25,9 @@ def test_approver_can_change_approval_status_of_this_environments_versions_only(
     statements = _policy(synthesized, "prod", "RegistryApproverAccess")
     change = statements["ChangeApprovalStatus"]
     assert change["Effect"] == "Allow" and change["Action"] == "sagemaker:UpdateModelPackage"
-    assert change["Resource"] == [
-        "arn:aws:sagemaker:eu-west-1:333333333333:model-package/mlops-loop-prod-churn/*",
-        "arn:aws:sagemaker:eu-west-1:333333333333:model-package/mlops-loop-prod-credit-risk/*",
-    ]
+    env = synthesized.config.environments["prod"]
+    expected = [f"arn:aws:sagemaker:{env.region}:{env.account}:model-package/mlops-loop-prod-{m}/*" for m in env.models]
+    assert sorted(change["Resource"]) == sorted(expected)
 
 
 def test_approver_cannot_train_register_or_edit_pipelines(synthesized):

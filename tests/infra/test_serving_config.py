@@ -13,9 +13,9 @@ import yaml
 
 from mlops_loop.config import ConfigError, parse_config
 
-from .conftest import CONFIG_PATH
+from tests.support.configs import SAMPLE_CONFIG
 
-SAMPLE = yaml.safe_load(CONFIG_PATH.read_text())
+SAMPLE = yaml.safe_load(SAMPLE_CONFIG.read_text())
 
 INF2_SERVING = (
     "ml.inf2.xlarge is an Inferentia2 instance, which serving with framework 'xgboost' cannot use "

@@ -58,10 +58,12 @@ def _of_type(template: dict, cfn_type: str) -> dict[str, dict]:
 
 
 def _model_resources(template: dict, model: str, models: tuple[str, ...]) -> dict[str, dict]:
+    """The resources built under ``model``'s construct id (``Churn...``), not those of another model whose
+    name extends it (``ChurnEu...`` for ``churn-eu``)."""
     prefix = pascal(model)
-    # Guard: another model's construct id must not start with this one's, or the filter would mix them.
-    assert not [m for m in models if m != model and pascal(m).startswith(prefix)]
-    return {k: v for k, v in template["Resources"].items() if re.match(rf"^{prefix}[A-Z]", k)}
+    longer = [pascal(m) for m in models if m != model and pascal(m).startswith(prefix)]
+    return {k: v for k, v in template["Resources"].items()
+            if re.match(rf"^{prefix}[A-Z]", k) and not any(re.match(rf"^{other}[A-Z]", k) for other in longer)}
 
 
 def _flatten(value) -> str:

@@ -11,16 +11,10 @@ Update with ``scripts/test.sh --snapshot-update`` and review the diff like code.
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import pytest
 import yaml
-from aws_cdk import App
 from syrupy.extensions.json import JSONSnapshotExtension
 
-from mlops_loop.app_builder import build_app, cdk_json_context
-from mlops_loop.config import load_config
-from mlops_loop.tools.cloud_assembly import stacks
 from mlops_loop.tools.template_diff import expand_json_documents, normalise_assets, strip_commit_stamps
 from tests.support.configs import SAMPLE_CONFIG
 
@@ -34,20 +28,8 @@ def reviewable(template: dict) -> dict:
 
 
 @pytest.fixture(scope="module")
-def sample_templates(request, tmp_path_factory) -> dict[tuple[str, str], dict]:
-    """GIVEN the frozen sample config WHEN every environment is synthesized (nag packs on).
-
-    When the user's config is the sample (a fresh clone, CI) the session synth is reused: same input,
-    same assembly, no second synth."""
-    config = load_config(SAMPLE_CONFIG)
-    if config == request.getfixturevalue("config"):
-        synthesized = request.getfixturevalue("synthesized")
-        return {key: stack.template for key, stack in synthesized.stacks.items()}
-    outdir: Path = tmp_path_factory.mktemp("sample.cdk.out")
-    app = App(outdir=str(outdir), context=cdk_json_context())
-    build_app(app, config)
-    app.synth()
-    return {(stack.stage, stack.construct_id): stack.template for stack in stacks(outdir)}
+def sample_templates(sample) -> dict[tuple[str, str], dict]:
+    return {key: stack.template for key, stack in sample.stacks.items()}
 
 
 @pytest.fixture()
