@@ -15,7 +15,8 @@ from constructs import Construct
 from pipeline_code import sagemaker_entry
 
 from ..config.schema import GateConfig, ModelConfig, TrainingConfig
-from ..training.definition import DEFAULT_XGBOOST_VERSION, PipelineSpec, build_pipeline_definition
+from ..training import PipelineSpec, build_pipeline_definition
+from ..training.names import DEFAULT_XGBOOST_VERSION
 from ..training.sdk_offline import offline_sdk
 from .served_model import SERVING_CONTENT_TYPES, SERVING_ENVIRONMENT
 from .access_policy import AccessPolicy, s3_arn
@@ -106,10 +107,6 @@ class TrainingPipeline(Construct):
             use_spot=pipeline_training.use_spot,
             max_runtime_seconds=pipeline_training.max_runtime_minutes * 60,
             enable_tuning=pipeline_training.hyperparameter_tuning,
-            # The step cache is keyed on S3 URIs, not their contents, and the data prefixes are
-            # fixed: a long expiry would replay last week's Prepare/Train on a scheduled or
-            # drift-triggered retrain. One hour still makes a retried execution cheap.
-            cache_expire_after="PT1H",
             # The serving code travels inside model.tar.gz (written by the training job), so the
             # registered container needs only to be told where it is.
             inference_environment=tuple(sorted(SERVING_ENVIRONMENT.items())),

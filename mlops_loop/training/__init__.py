@@ -5,7 +5,8 @@ Pure definition generation (no AWS CDK, no AWS calls): the CDK construct that cr
 :class:`PipelineSpec` and embeds the returned JSON.
 """
 
-from .definition import PipelineSpec, build_pipeline_definition, step_graph
+from .definition import build_pipeline_definition, step_graph
 from .sdk_offline import OfflineViolation, offline_sdk
+from .spec import PipelineSpec
 
 __all__ = ["OfflineViolation", "PipelineSpec", "build_pipeline_definition", "offline_sdk", "step_graph"]

@@ -51,12 +51,9 @@ This module does not import AWS CDK, and the SageMaker SDK only inside the build
 
 from __future__ import annotations
 
-import dataclasses
 import hashlib
 import json
 import logging
-import re
-from dataclasses import dataclass
 from typing import Any, Dict, List, Mapping, Optional, Sequence, Tuple
 
 from pipeline_code.core.contract import (
@@ -67,500 +64,57 @@ from pipeline_code.core.contract import (
     GATE_PASSED_PATH,
     MODEL_QUALITY_FILE,
     STATISTICS_FILE,
-    pascal,
 )
-from pipeline_code.core.thresholds import THRESHOLDS, GateThresholds
+from pipeline_code.core.thresholds import THRESHOLDS
 from pipeline_code.sagemaker_entry import ENTRY_MODULE_ENV as ENV_ENTRY_MODULE
 
 from .sdk_offline import offline_sdk
-
-# --------------------------------------------------------------------------------------
-# Names: steps, parameters, property files (the contract with triggers, tests and readers)
-# --------------------------------------------------------------------------------------
-STEP_PREPARE = "Prepare"
-STEP_TRAIN = "Train"
-STEP_TUNE = "Tune"
-STEP_EVALUATE = "Evaluate"
-STEP_GATE = "CheckGate"
-STEP_BASELINE = "Baseline"
-STEP_REGISTER = "Register"
-STEP_FAIL = "GateFailed"
-STEP_MODEL_CARD = "ModelCard"
-
-PARAM_INPUT_FEATURES = "InputFeatures"
-PARAM_INPUT_LABELS = "InputLabels"
-PARAM_PROCESSING_INSTANCE_TYPE = "ProcessingInstanceType"
-PARAM_TRAINING_INSTANCE_TYPE = "TrainingInstanceType"
-PARAM_TRAINING_INSTANCE_COUNT = "TrainingInstanceCount"
-PARAM_APPROVAL_STATUS = "ModelApprovalStatus"
-PARAM_TRIGGER_REASON = "TriggerReason"
-# One float parameter per gate threshold, named after it (``min_auc`` -> ``MinAuc``).
-GATE_PARAMETERS = {t.field: pascal(t.field) for t in THRESHOLDS}
-
-PARAMETER_NAMES = (
+from .names import (
+    APPROVAL_STATUSES,
+    EVALUATION_PROPERTY_FILE,
+    FINAL_VALIDATION_AUC_METRIC,
+    GATE_PARAMETERS,
+    MAX_DEFINITION_CHARS,
+    MAX_HYPERPARAMETER_VALUE,
+    METRIC_DEFINITIONS,
+    MODULE_BASELINE,
+    MODULE_EVALUATE,
+    MODULE_MODEL_CARD,
+    MODULE_PREPARE,
+    MODULE_TRAIN,
+    PARAM_APPROVAL_STATUS,
     PARAM_INPUT_FEATURES,
     PARAM_INPUT_LABELS,
     PARAM_PROCESSING_INSTANCE_TYPE,
-    PARAM_TRAINING_INSTANCE_TYPE,
     PARAM_TRAINING_INSTANCE_COUNT,
-    *GATE_PARAMETERS.values(),
-    PARAM_APPROVAL_STATUS,
+    PARAM_TRAINING_INSTANCE_TYPE,
     PARAM_TRIGGER_REASON,
+    PROC_ENTRY_DIR,
+    PROC_INPUT,
+    PROC_LIB_DIR,
+    PROC_MODEL_SPEC_DIR,
+    PROC_OUTPUT,
+    STEP_BASELINE,
+    STEP_EVALUATE,
+    STEP_FAIL,
+    STEP_GATE,
+    STEP_MODEL_CARD,
+    STEP_PREPARE,
+    STEP_REGISTER,
+    STEP_TRAIN,
+    STEP_TUNE,
+    TRAIN_CHECKPOINT_DIR,
+    TRAIN_DATA,
+    TRAIN_ENTRY_DIR,
+    TRAIN_MODEL_DIR,
+    TRAIN_MODEL_SPEC_DIR,
+    TUNING_RANGES,
+    XGBOOST_FRAMEWORK,
 )
-
-EVALUATION_PROPERTY_FILE = "EvaluationReport"
-
-APPROVAL_STATUSES = ("PendingManualApproval", "Approved")
-XGBOOST_FRAMEWORK = "xgboost"
-DEFAULT_XGBOOST_VERSION = "3.0-5"
-
-# Job modules (pipeline_code, shipped in the library zip).
-MODULE_PREPARE = "pipeline_code.training.prepare"
-MODULE_TRAIN = "pipeline_code.training.train"
-MODULE_EVALUATE = "pipeline_code.training.evaluate"
-MODULE_BASELINE = "pipeline_code.training.baseline"
-MODULE_MODEL_CARD = "pipeline_code.training.model_card"
-
-# --------------------------------------------------------------------------------------
-# Container paths
-# --------------------------------------------------------------------------------------
-PROC_INPUT = "/opt/ml/processing/input"
-PROC_OUTPUT = "/opt/ml/processing/output"
-PROC_ENTRY_DIR = f"{PROC_INPUT}/entry"
-PROC_LIB_DIR = f"{PROC_INPUT}/lib"
-PROC_MODEL_SPEC_DIR = f"{PROC_INPUT}/model_spec"
-
-TRAIN_DATA = "/opt/ml/input/data"
-TRAIN_ENTRY_DIR = f"{TRAIN_DATA}/entry"
-TRAIN_LIB_DIR = f"{TRAIN_DATA}/lib"
-TRAIN_MODEL_SPEC_DIR = f"{TRAIN_DATA}/model_spec"
-TRAIN_MODEL_DIR = "/opt/ml/model"
-TRAIN_CHECKPOINT_DIR = "/opt/ml/checkpoints"
-
-# Script mode (tuning): the module the entry script runs when it gets only --flags.
-
-# SageMaker API limits the definition must respect.
-MAX_CONTAINER_ARGUMENT = 256  # AppSpecification/AlgorithmSpecification ContainerArguments[i]
-MAX_HYPERPARAMETER_VALUE = 2500  # HyperParameters / StaticHyperParameters values
-MAX_DEFINITION_CHARS = 1_048_576  # CreatePipeline PipelineDefinition
-
-# Metrics the training module prints: the validation AUC of every round (XGBoost's own
-# "validation-auc:0.81" log form matches too) and, at the end, that of the kept model - the
-# tuning objective (with early stopping the last round is not the kept one).
-_NUMBER = r"([0-9]*\.?[0-9]+(?:[eE][-+]?[0-9]+)?)"
-VALIDATION_AUC_METRIC = "validation-auc"
-VALIDATION_AUC_REGEX = r"(?<![_a-z])validation-auc[=:]\s*" + _NUMBER
-FINAL_VALIDATION_AUC_METRIC = "final-validation-auc"
-FINAL_VALIDATION_AUC_REGEX = r"final_validation_auc=\s*" + _NUMBER
-METRIC_DEFINITIONS = (
-    (VALIDATION_AUC_METRIC, VALIDATION_AUC_REGEX),
-    (FINAL_VALIDATION_AUC_METRIC, FINAL_VALIDATION_AUC_REGEX),
-)
-
-DEFAULT_HYPERPARAMETERS: Tuple[Tuple[str, str], ...] = (
-    ("num_round", "300"),
-    ("eta", "0.1"),
-    ("max_depth", "5"),
-    ("min_child_weight", "1"),
-    ("subsample", "0.8"),
-    ("early_stopping_rounds", "20"),
-)
-
-# Hyperparameter ranges searched when tuning (name, kind, min, max, scaling).
-TUNING_RANGES: Tuple[Tuple[str, str, float, float, str], ...] = (
-    ("eta", "continuous", 0.01, 0.3, "Logarithmic"),
-    ("max_depth", "integer", 3, 10, "Auto"),
-    ("min_child_weight", "continuous", 1.0, 10.0, "Auto"),
-)
-
-# --------------------------------------------------------------------------------------
-# Validation helpers
-# --------------------------------------------------------------------------------------
-_CDK_TOKEN = re.compile(r"\$\{Token\[[^\]]*\]\}")
-_PLACEHOLDER_MARK = "mlopsloop-cdktoken"
-_BUCKET = re.compile(r"^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$")
-_S3_URI = re.compile(r"^s3://([^/]+)(/.*)?$")
-_REGION = re.compile(r"^[a-z]{2}(-gov|-iso[a-z]*)?-[a-z]+-\d$")
-_ACCOUNT = re.compile(r"^\d{12}$")
-_ROLE_ARN = re.compile(r"^arn:aws[a-z-]*:iam::\d{12}:role/[\w+=,.@/-]{1,512}$")
-_KMS_ARN = re.compile(r"^arn:aws[a-z-]*:kms:[a-z0-9-]+:\d{12}:(key/[A-Za-z0-9-]+|alias/[\w/-]+)$")
-_PIPELINE_NAME = re.compile(r"^[a-zA-Z0-9](-*[a-zA-Z0-9]){0,255}$")
-_GROUP_NAME = re.compile(r"^[a-zA-Z0-9](-*[a-zA-Z0-9]){0,62}$")
-_MODEL_NAME = re.compile(r"^[a-z0-9](-?[a-z0-9]){0,62}$")
-_INSTANCE_TYPE = re.compile(r"^ml\.[a-z][a-z0-9-]*\.[a-z0-9]+$")
-# CustomerMetadataProperties values: letters, separators, digits and _.:/=+-@ (max 256).
-_METADATA_VALUE = re.compile(r"^[\w .:/=+\-@]{1,256}$")
-_ISO_DURATION = re.compile(r"^P(?!$)(\d+Y)?(\d+M)?(\d+W)?(\d+D)?(T(?=\d)(\d+H)?(\d+M)?(\d+S)?)?$")
-_HYPERPARAMETER_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_.-]{0,255}$")
-_ENV_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,1023}$")
-_TAG_KEY = re.compile(r"^[\w .:/=+\-@]{1,128}$")
-_TAG_VALUE = re.compile(r"^[\w .:/=+\-@]{0,256}$")
-
-_MODEL_SPEC_KEYS = ("name", "dataset", "target", "features")
-
-# Fields that may hold CDK tokens (resources created elsewhere in the app), and the shape of
-# the placeholder the SDK sees when the *whole* value is a token.
-_TOKEN_FIELDS = (
-    "account",
-    "role_arn",
-    "kms_key_arn",
-    "artifacts_bucket",
-    "model_package_group_name",
-    "feature_data_s3_uri",
-    "labels_s3_uri",
-    "frozen_test_s3_uri",
-    "code_entry_s3_uri",
-    "code_library_s3_uri",
-    "model_spec_s3_uri",
-)
+from .spec import PipelineSpec
+from .tokens import restore_tokens, with_placeholders
 
 
-def _has_token(value: Any) -> bool:
-    """True for a value holding a CDK token (or the placeholder standing in for one)."""
-    return isinstance(value, str) and (bool(_CDK_TOKEN.search(value)) or _PLACEHOLDER_MARK in value)
-
-
-@dataclass(frozen=True)
-class PipelineSpec:
-    """Everything the training pipeline of one model needs; plain values only.
-
-    Resource fields (ARNs, bucket, S3 URIs, group name, account) may contain CDK tokens;
-    every other field must be a literal. Invalid values raise ``ValueError`` naming the
-    field(s) at construction.
-    """
-
-    # Identity
-    pipeline_name: str
-    region: str
-    account: str
-    # Execution role of every job (and of the model package's lineage).
-    role_arn: str
-    # Artifacts: every output lives under s3://<artifacts_bucket>/pipelines/<model_name>/.
-    artifacts_bucket: str
-    kms_key_arn: str  # volumes of every job and every job output
-    # The model
-    model_name: str
-    model_spec_json: str  # the model's config entry (name, dataset, target, features, ...)
-    model_package_group_name: str
-    # Data
-    feature_data_s3_uri: str  # feature snapshots prefix (default of InputFeatures)
-    labels_s3_uri: str  # curated labels prefix (default of InputLabels)
-    frozen_test_s3_uri: str  # frozen test set prefix (read, and written back by Prepare)
-    # Code (S3 assets): the entry script and the zip holding the pipeline_code package.
-    code_entry_s3_uri: str
-    code_library_s3_uri: str
-    code_version: str  # git commit captured at synth; recorded on the model package
-    # Gate thresholds (defaults of the pipeline parameters; validated by their own type)
-    gate: GateThresholds
-    default_approval_status: str = "PendingManualApproval"
-    # Optional: the model spec as an S3 JSON object. Container arguments are limited to
-    # 256 characters; a longer spec is handed to the jobs as this file instead.
-    model_spec_s3_uri: Optional[str] = None
-    # Compute
-    processing_instance_type: str = "ml.m5.xlarge"
-    training_instance_type: str = "ml.m5.xlarge"
-    training_instance_count: int = 1
-    use_spot: bool = False
-    max_runtime_seconds: int = 3600  # training (and each tuning job)
-    processing_max_runtime_seconds: int = 3600
-    volume_size_gb: int = 30
-    enable_network_isolation: bool = True  # Prepare, Train, Baseline (Evaluate needs the registry)
-    # Training
-    hyperparameters: Tuple[Tuple[str, str], ...] = DEFAULT_HYPERPARAMETERS
-    enable_tuning: bool = False
-    tuning_max_jobs: int = 12
-    tuning_max_parallel_jobs: int = 3
-    # Step caching: Prepare, Train/Tune and Baseline are cached for cache_expire_after. The
-    # cache key holds S3 URIs, not contents: triggers should pass snapshot-specific
-    # InputFeatures/InputLabels, or a re-run within the window reuses the earlier data.
-    # Evaluate is not cached unless cache_evaluation: its verdict also depends on the current
-    # champion in the Model Registry, which the cache key does not capture.
-    cache_expire_after: str = "P30D"
-    cache_evaluation: bool = False
-    # Registration
-    inference_environment: Tuple[Tuple[str, str], ...] = ()
-    content_types: Tuple[str, ...] = ("text/csv", "application/json")
-    response_types: Tuple[str, ...] = ("text/csv", "application/json")
-    # Tags of every job.
-    tags: Tuple[Tuple[str, str], ...] = ()
-    xgboost_version: str = DEFAULT_XGBOOST_VERSION
-
-    def __post_init__(self) -> None:
-        problems = _validate(self)
-        if problems:
-            raise ValueError("invalid PipelineSpec: " + "; ".join(problems))
-
-    # Derived values ------------------------------------------------------------------
-    @property
-    def model_spec(self) -> Dict[str, Any]:
-        return json.loads(self.model_spec_json)
-
-    @property
-    def compact_model_spec(self) -> str:
-        """The model spec as the shortest JSON text (key order kept)."""
-        return json.dumps(self.model_spec, separators=(",", ":"))
-
-    @property
-    def artifacts_prefix(self) -> str:
-        return f"s3://{self.artifacts_bucket}/pipelines/{self.model_name}"
-
-
-def _validate(spec: PipelineSpec) -> List[str]:
-    """Every problem of ``spec``, each starting with the field name."""
-    problems: List[str] = []
-
-    def bad(name: str, message: str) -> None:
-        problems.append(f"{name}: {message}")
-
-    for f in dataclasses.fields(spec):
-        value = getattr(spec, f.name)
-        if _has_token(value) and f.name not in _TOKEN_FIELDS:
-            bad(f.name, "must be a literal value, not a CDK token")
-
-    def text(name: str, pattern: "re.Pattern[str]", what: str, *, token_ok: bool = False) -> Optional[str]:
-        value = getattr(spec, name)
-        if not isinstance(value, str) or not value:
-            bad(name, f"must be a non-empty string ({what}), got {value!r}")
-            return None
-        if token_ok and _has_token(value):
-            return value
-        if not pattern.match(value):
-            bad(name, f"{value!r} is not {what}")
-            return None
-        return value
-
-    text("pipeline_name", _PIPELINE_NAME, "a SageMaker pipeline name (letters, digits, hyphens; max 256)")
-    region = text("region", _REGION, "an AWS region such as 'eu-west-1'")
-    text("account", _ACCOUNT, "a 12-digit AWS account id", token_ok=True)
-    text("role_arn", _ROLE_ARN, "an IAM role ARN (arn:aws:iam::<account>:role/<name>)", token_ok=True)
-    text("kms_key_arn", _KMS_ARN, "a KMS key ARN (arn:aws:kms:<region>:<account>:key/<id>)", token_ok=True)
-    text("artifacts_bucket", _BUCKET, "an S3 bucket name", token_ok=True)
-    text("model_name", _MODEL_NAME, "a model name (lowercase letters, digits, single hyphens; max 63)")
-    text(
-        "model_package_group_name",
-        _GROUP_NAME,
-        "a model package group name (letters, digits, hyphens; max 63)",
-        token_ok=True,
-    )
-    text("processing_instance_type", _INSTANCE_TYPE, "a SageMaker instance type such as 'ml.m5.xlarge'")
-    text("training_instance_type", _INSTANCE_TYPE, "a SageMaker instance type such as 'ml.m5.xlarge'")
-    text("code_version", _METADATA_VALUE, "a version string (max 256 of letters, digits, space, _.:/=+-@)")
-    text("cache_expire_after", _ISO_DURATION, "an ISO 8601 duration such as 'P30D'")
-    text("xgboost_version", re.compile(r"^\d+\.\d+-\d+$"), "an XGBoost image version such as '3.0-5'")
-
-    for name in ("feature_data_s3_uri", "labels_s3_uri", "frozen_test_s3_uri"):
-        _check_s3_uri(spec, name, bad)
-    _check_s3_uri(spec, "code_entry_s3_uri", bad, suffix=".py")
-    _check_s3_uri(spec, "code_library_s3_uri", bad, suffix=".zip")
-    if spec.model_spec_s3_uri is not None:
-        _check_s3_uri(spec, "model_spec_s3_uri", bad, suffix=".json")
-
-    _check_model_spec(spec, bad)
-
-    if spec.default_approval_status not in APPROVAL_STATUSES:
-        bad(
-            "default_approval_status",
-            f"must be one of {list(APPROVAL_STATUSES)}, got {spec.default_approval_status!r}",
-        )
-
-    if not isinstance(spec.gate, GateThresholds):
-        bad("gate", f"must be a GateThresholds, got {type(spec.gate).__name__}")
-
-    for name, lo, hi in (
-        ("training_instance_count", 1, 100),
-        ("max_runtime_seconds", 60, 28 * 24 * 3600),
-        ("processing_max_runtime_seconds", 60, 7 * 24 * 3600),
-        ("volume_size_gb", 1, 16384),
-        ("tuning_max_jobs", 1, 500),
-        ("tuning_max_parallel_jobs", 1, 100),
-    ):
-        value = getattr(spec, name)
-        if isinstance(value, bool) or not isinstance(value, int):
-            bad(name, f"must be an integer, got {value!r}")
-        elif not lo <= value <= hi:
-            bad(name, f"must be within [{lo}, {hi}], got {value!r}")
-    if (
-        isinstance(spec.tuning_max_jobs, int)
-        and isinstance(spec.tuning_max_parallel_jobs, int)
-        and spec.tuning_max_parallel_jobs > spec.tuning_max_jobs
-    ):
-        bad("tuning_max_parallel_jobs", "must not exceed tuning_max_jobs")
-
-    for name in ("use_spot", "enable_tuning", "enable_network_isolation", "cache_evaluation"):
-        if not isinstance(getattr(spec, name), bool):
-            bad(name, f"must be a bool, got {getattr(spec, name)!r}")
-
-    _check_pairs(spec, "hyperparameters", bad, key_pattern=_HYPERPARAMETER_NAME, value_max=2500)
-    for reserved in [name for name, _ in _pairs(spec.hyperparameters) if name.startswith("sagemaker_")]:
-        bad("hyperparameters", f"{reserved!r} is reserved (sagemaker_* hyperparameters are set by the pipeline)")
-    _check_pairs(spec, "inference_environment", bad, key_pattern=_ENV_NAME, value_max=1024)
-    _check_pairs(spec, "tags", bad, key_pattern=_TAG_KEY, value_pattern=_TAG_VALUE, max_items=45)
-    for name in ("content_types", "response_types"):
-        value = getattr(spec, name)
-        if not isinstance(value, tuple) or not value or not all(isinstance(v, str) and "/" in v for v in value):
-            bad(name, f"must be a non-empty tuple of MIME types, got {value!r}")
-
-    for name in ("processing_instance_type", "training_instance_type"):
-        value = getattr(spec, name)
-        if isinstance(value, str) and _INSTANCE_TYPE.match(value) and _local_nvme(value):
-            bad(name, f"{value!r} has local NVMe storage; SageMaker rejects the volume KMS key every job sets")
-    return problems
-
-
-def _check_s3_uri(spec: PipelineSpec, name: str, bad: Any, *, suffix: Optional[str] = None) -> None:
-    value = getattr(spec, name)
-    if not isinstance(value, str) or not value:
-        bad(name, f"must be an s3:// URI, got {value!r}")
-        return
-    if _has_token(value) and _CDK_TOKEN.fullmatch(value):
-        if suffix:
-            bad(name, f"must end with a literal object name ending in {suffix!r} (jobs open it by name)")
-        return
-    match = _S3_URI.match(value)
-    if not match:
-        bad(name, f"must be an s3:// URI, got {value!r}")
-        return
-    bucket, key = match.group(1), (match.group(2) or "")
-    if not _has_token(bucket) and not _BUCKET.match(bucket):
-        bad(name, f"{bucket!r} is not a valid S3 bucket name")
-    if any(ch.isspace() for ch in value):
-        bad(name, "must not contain whitespace")
-    if suffix:
-        basename = key.rsplit("/", 1)[-1]
-        if not key or _has_token(basename) or not basename.endswith(suffix) or basename == suffix:
-            bad(name, f"must point at an object whose name ends in {suffix!r}, got {value!r}")
-
-
-def _check_model_spec(spec: PipelineSpec, bad: Any) -> None:
-    value = spec.model_spec_json
-    if not isinstance(value, str):
-        bad("model_spec_json", f"must be a JSON string, got {type(value).__name__}")
-        return
-    try:
-        data = json.loads(value)
-    except ValueError as exc:
-        bad("model_spec_json", f"is not valid JSON ({exc})")
-        return
-    if not isinstance(data, dict):
-        bad("model_spec_json", "must be a JSON object")
-        return
-    missing = [k for k in _MODEL_SPEC_KEYS if k not in data]
-    if missing:
-        bad("model_spec_json", f"is missing keys {missing}")
-    features = data.get("features")
-    if "features" in data and (not isinstance(features, list) or not features):
-        bad("model_spec_json", "'features' must be a non-empty list")
-    if isinstance(spec.model_name, str) and data.get("name") not in (None, spec.model_name):
-        bad("model_spec_json", f"'name' is {data.get('name')!r} but model_name is {spec.model_name!r}")
-    compact = json.dumps(data, separators=(",", ":"))
-    if spec.model_spec_s3_uri is None and len(compact) > MAX_CONTAINER_ARGUMENT:
-        bad(
-            "model_spec_json",
-            f"is {len(compact)} characters as compact JSON, but a SageMaker container argument holds at most "
-            f"{MAX_CONTAINER_ARGUMENT}: upload it (e.g. as an S3 asset) and set model_spec_s3_uri",
-        )
-
-
-def _pairs(value: Any) -> List[Tuple[str, str]]:
-    if not isinstance(value, tuple):
-        return []
-    return [p for p in value if isinstance(p, tuple) and len(p) == 2]
-
-
-def _check_pairs(
-    spec: PipelineSpec,
-    name: str,
-    bad: Any,
-    *,
-    key_pattern: "re.Pattern[str]",
-    value_pattern: Optional["re.Pattern[str]"] = None,
-    value_max: int = 256,
-    max_items: int = 100,
-) -> None:
-    value = getattr(spec, name)
-    if not isinstance(value, tuple) or len(_pairs(value)) != len(value):
-        bad(name, f"must be a tuple of (name, value) string pairs, got {value!r}")
-        return
-    if len(value) > max_items:
-        bad(name, f"at most {max_items} entries, got {len(value)}")
-    keys = [k for k, _ in value]
-    if len(set(keys)) != len(keys):
-        bad(name, f"duplicate names {sorted({k for k in keys if keys.count(k) > 1})}")
-    for key, val in value:
-        if not isinstance(key, str) or not key_pattern.match(key):
-            bad(name, f"invalid name {key!r}")
-        if not isinstance(val, str) or len(val) > value_max or (value_pattern and not value_pattern.match(val)):
-            bad(name, f"invalid value for {key!r}: {val!r}")
-
-
-def _local_nvme(instance_type: str) -> bool:
-    """True for instance types with local NVMe storage (SageMaker rejects a volume KMS key).
-
-    By family name: a "d" after the generation (m5d, c6id, r5dn, g4dn, p3dn ...), the g5/g6/
-    p4/p5 GPU families and the 32xlarge Trainium types; the same answer as the
-    ``local_nvme`` flags of mlops_loop/config/instance_types.py for the types listed there
-    (not imported: that package pulls in the app's config schema).
-    """
-    _, family, size = instance_type.split(".", 2)
-    if re.match(r"^[a-z]+\d+[a-z]*d[a-z]*$", family) or family.startswith(("g5", "g6", "p4", "p5")):
-        return True
-    return family.startswith("trn1") and size == "32xlarge"
-
-
-# --------------------------------------------------------------------------------------
-# CDK tokens <-> placeholders
-# --------------------------------------------------------------------------------------
-def _placeholders(spec: PipelineSpec) -> Tuple[PipelineSpec, List[Tuple[str, str]]]:
-    """``spec`` with every CDK token replaced by an SDK-safe placeholder, and the reverse map.
-
-    A field that is entirely a token gets a placeholder of the field's shape (an ARN-shaped
-    role, a bucket-shaped bucket ...); a token inside a larger value (``s3://${Token}/x``)
-    gets a neutral marker. The map is ordered longest placeholder first.
-    """
-    tokens: Dict[str, str] = {}
-    replacements: Dict[str, str] = {}
-
-    def marker(token: str) -> str:
-        if token not in tokens:
-            tokens[token] = f"{_PLACEHOLDER_MARK}{len(tokens):04d}z"
-        return tokens[token]
-
-    changes: Dict[str, str] = {}
-    for name in _TOKEN_FIELDS:
-        value = getattr(spec, name)
-        if not _has_token(value):
-            continue
-        if _CDK_TOKEN.fullmatch(value):
-            mark = marker(value)
-            shaped = {
-                "account": "000000000000",
-                "role_arn": f"arn:aws:iam::000000000000:role/{mark}",
-                "kms_key_arn": f"arn:aws:kms:{spec.region}:000000000000:key/{mark}",
-                "artifacts_bucket": mark,
-                "model_package_group_name": mark,
-            }.get(name, f"s3://{mark}")
-            if name != "account":  # the account is only validated, never emitted
-                replacements[shaped] = value
-            changes[name] = shaped
-        else:
-            changes[name] = _CDK_TOKEN.sub(lambda m: marker(m.group(0)), value)
-    for token, mark in tokens.items():
-        replacements.setdefault(mark, token)
-    ordered = sorted(replacements.items(), key=lambda kv: (-len(kv[0]), kv[0]))
-    return dataclasses.replace(spec, **changes), ordered
-
-
-def _restore_tokens(definition: str, replacements: Sequence[Tuple[str, str]]) -> str:
-    for placeholder, token in replacements:
-        definition = definition.replace(placeholder, token)
-    if _PLACEHOLDER_MARK in definition:
-        raise RuntimeError("a CDK token placeholder was altered by the SageMaker SDK and cannot be restored")
-    return definition
-
-
-# --------------------------------------------------------------------------------------
-# The build
-# --------------------------------------------------------------------------------------
 def build_pipeline_definition(spec: PipelineSpec) -> str:
     """The pipeline definition JSON for ``spec`` (deterministic, generated offline).
 
@@ -571,10 +125,10 @@ def build_pipeline_definition(spec: PipelineSpec) -> str:
     """
     if not isinstance(spec, PipelineSpec):
         raise TypeError(f"build_pipeline_definition expects a PipelineSpec, got {type(spec).__name__}")
-    safe_spec, replacements = _placeholders(spec)
+    safe_spec, replacements = with_placeholders(spec)
     with offline_sdk(safe_spec.region, safe_spec.artifacts_bucket) as session:
         definition = _Builder(safe_spec, session).definition()
-    definition = _restore_tokens(definition, replacements)
+    definition = restore_tokens(definition, replacements)
     if len(definition) > MAX_DEFINITION_CHARS:
         raise ValueError(f"the pipeline definition has {len(definition)} characters, over {MAX_DEFINITION_CHARS}")
     return definition

@@ -8,7 +8,7 @@ import pytest
 
 from mlops_loop.config import load_config
 from mlops_loop.config.schema import GateConfig
-from mlops_loop.training.definition import GATE_PARAMETERS, PARAMETER_NAMES
+from mlops_loop.training.names import GATE_PARAMETERS, PARAMETER_NAMES
 from pipeline_code.core.thresholds import DEFAULT_GATE, THRESHOLDS, GateThresholds, SpecError
 from pipeline_code.training import evaluate
 from tests.support.configs import SAMPLE_CONFIG

@@ -20,7 +20,7 @@ pytest.importorskip("pandas")
 from pipeline_code.training import baseline, evaluate, model_card, prepare, train  # noqa: E402
 
 from mlops_loop.training import build_pipeline_definition, step_graph  # noqa: E402
-from mlops_loop.training import definition as d  # noqa: E402
+from mlops_loop.training import names as d  # noqa: E402
 
 from . import specs  # noqa: E402
 

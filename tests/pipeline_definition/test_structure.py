@@ -8,7 +8,7 @@ import sys
 
 import pytest
 
-from mlops_loop.training import definition as d
+from mlops_loop.training import names as d
 
 from . import specs
 from .conftest import nodes, references, referenced_steps, walk
@@ -386,7 +386,7 @@ def test_jobs_are_tagged(built):
 # --------------------------------------------------------------------------------------
 def test_caching_of_the_deterministic_job_steps(built):
     for name in (d.STEP_PREPARE, d.STEP_TRAIN, d.STEP_BASELINE):
-        assert built.steps[name]["CacheConfig"] == {"Enabled": True, "ExpireAfter": "P30D"}, name
+        assert built.steps[name]["CacheConfig"] == {"Enabled": True, "ExpireAfter": "PT1H"}, name
     assert "CacheConfig" not in built.steps[d.STEP_REGISTER]
 
 

@@ -7,7 +7,7 @@ import json
 import pytest
 
 from mlops_loop.training import build_pipeline_definition, step_graph
-from mlops_loop.training import definition as d
+from mlops_loop.training import names as d
 
 from . import specs
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 
-from mlops_loop.training import definition as d
+from mlops_loop.training import names as d
 
 from . import specs
 from .conftest import referenced_steps
@@ -19,7 +19,7 @@ def test_tuning_step_replaces_the_training_step(built_tuning):
         ("CheckGate", "Condition"),
     ]
     assert d.STEP_TRAIN not in built_tuning.steps
-    assert built_tuning.steps[d.STEP_TUNE]["CacheConfig"] == {"Enabled": True, "ExpireAfter": "P30D"}
+    assert built_tuning.steps[d.STEP_TUNE]["CacheConfig"] == {"Enabled": True, "ExpireAfter": "PT1H"}
 
 
 def test_tuning_objective_and_ranges(built_tuning, spec):

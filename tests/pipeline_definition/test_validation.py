@@ -7,7 +7,7 @@ import json
 import pytest
 
 from mlops_loop.training import PipelineSpec, build_pipeline_definition, step_graph
-from mlops_loop.training import definition as d
+from mlops_loop.training import names as d
 
 from . import specs
 
@@ -113,9 +113,17 @@ def test_a_region_without_the_xgboost_image_is_reported():
         build_pipeline_definition(spec)
 
 
-def test_local_nvme_rule_agrees_with_the_app_instance_table():
+def test_every_instance_type_the_table_marks_local_nvme_is_refused_for_jobs_and_no_other():
+    """The rule reads config/instance_types.py (was a heuristic copy of it, kept equal by a pin test)."""
     from mlops_loop.config.instance_types import INSTANCE_TYPES
 
-    assert {name: d._local_nvme(name) for name in INSTANCE_TYPES} == {
-        name: t.local_nvme for name, t in INSTANCE_TYPES.items()
-    }
+    for name, instance in INSTANCE_TYPES.items():
+        if not name.startswith("ml."):
+            continue
+        try:
+            specs.base_spec(training_instance_type=name)
+        except ValueError as exc:
+            refused = "local NVMe" in str(exc)
+        else:
+            refused = False
+        assert refused == instance.local_nvme, name

@@ -1,0 +1,105 @@
+"""The names the pipeline definition shares with triggers, job code, tests and readers: steps,
+parameters, job modules, container paths, API limits, metrics and training defaults."""
+
+from __future__ import annotations
+
+from typing import Tuple
+
+from pipeline_code.core.contract import pascal
+from pipeline_code.core.thresholds import THRESHOLDS
+
+
+
+
+STEP_PREPARE = "Prepare"
+STEP_TRAIN = "Train"
+STEP_TUNE = "Tune"
+STEP_EVALUATE = "Evaluate"
+STEP_GATE = "CheckGate"
+STEP_BASELINE = "Baseline"
+STEP_REGISTER = "Register"
+STEP_FAIL = "GateFailed"
+STEP_MODEL_CARD = "ModelCard"
+
+PARAM_INPUT_FEATURES = "InputFeatures"
+PARAM_INPUT_LABELS = "InputLabels"
+PARAM_PROCESSING_INSTANCE_TYPE = "ProcessingInstanceType"
+PARAM_TRAINING_INSTANCE_TYPE = "TrainingInstanceType"
+PARAM_TRAINING_INSTANCE_COUNT = "TrainingInstanceCount"
+PARAM_APPROVAL_STATUS = "ModelApprovalStatus"
+PARAM_TRIGGER_REASON = "TriggerReason"
+# One float parameter per gate threshold, named after it (``min_auc`` -> ``MinAuc``).
+GATE_PARAMETERS = {t.field: pascal(t.field) for t in THRESHOLDS}
+
+PARAMETER_NAMES = (
+    PARAM_INPUT_FEATURES,
+    PARAM_INPUT_LABELS,
+    PARAM_PROCESSING_INSTANCE_TYPE,
+    PARAM_TRAINING_INSTANCE_TYPE,
+    PARAM_TRAINING_INSTANCE_COUNT,
+    *GATE_PARAMETERS.values(),
+    PARAM_APPROVAL_STATUS,
+    PARAM_TRIGGER_REASON,
+)
+
+EVALUATION_PROPERTY_FILE = "EvaluationReport"
+
+APPROVAL_STATUSES = ("PendingManualApproval", "Approved")
+XGBOOST_FRAMEWORK = "xgboost"
+DEFAULT_XGBOOST_VERSION = "3.0-5"
+
+# Job modules (pipeline_code, shipped in the library zip).
+MODULE_PREPARE = "pipeline_code.training.prepare"
+MODULE_TRAIN = "pipeline_code.training.train"
+MODULE_EVALUATE = "pipeline_code.training.evaluate"
+MODULE_BASELINE = "pipeline_code.training.baseline"
+MODULE_MODEL_CARD = "pipeline_code.training.model_card"
+
+PROC_INPUT = "/opt/ml/processing/input"
+PROC_OUTPUT = "/opt/ml/processing/output"
+PROC_ENTRY_DIR = f"{PROC_INPUT}/entry"
+PROC_LIB_DIR = f"{PROC_INPUT}/lib"
+PROC_MODEL_SPEC_DIR = f"{PROC_INPUT}/model_spec"
+
+TRAIN_DATA = "/opt/ml/input/data"
+TRAIN_ENTRY_DIR = f"{TRAIN_DATA}/entry"
+TRAIN_LIB_DIR = f"{TRAIN_DATA}/lib"
+TRAIN_MODEL_SPEC_DIR = f"{TRAIN_DATA}/model_spec"
+TRAIN_MODEL_DIR = "/opt/ml/model"
+TRAIN_CHECKPOINT_DIR = "/opt/ml/checkpoints"
+
+# Script mode (tuning): the module the entry script runs when it gets only --flags.
+
+# SageMaker API limits the definition must respect.
+MAX_CONTAINER_ARGUMENT = 256  # AppSpecification/AlgorithmSpecification ContainerArguments[i]
+MAX_HYPERPARAMETER_VALUE = 2500  # HyperParameters / StaticHyperParameters values
+MAX_DEFINITION_CHARS = 1_048_576  # CreatePipeline PipelineDefinition
+
+# Metrics the training module prints: the validation AUC of every round (XGBoost's own
+# "validation-auc:0.81" log form matches too) and, at the end, that of the kept model - the
+# tuning objective (with early stopping the last round is not the kept one).
+_NUMBER = r"([0-9]*\.?[0-9]+(?:[eE][-+]?[0-9]+)?)"
+VALIDATION_AUC_METRIC = "validation-auc"
+VALIDATION_AUC_REGEX = r"(?<![_a-z])validation-auc[=:]\s*" + _NUMBER
+FINAL_VALIDATION_AUC_METRIC = "final-validation-auc"
+FINAL_VALIDATION_AUC_REGEX = r"final_validation_auc=\s*" + _NUMBER
+METRIC_DEFINITIONS = (
+    (VALIDATION_AUC_METRIC, VALIDATION_AUC_REGEX),
+    (FINAL_VALIDATION_AUC_METRIC, FINAL_VALIDATION_AUC_REGEX),
+)
+
+DEFAULT_HYPERPARAMETERS: Tuple[Tuple[str, str], ...] = (
+    ("num_round", "300"),
+    ("eta", "0.1"),
+    ("max_depth", "5"),
+    ("min_child_weight", "1"),
+    ("subsample", "0.8"),
+    ("early_stopping_rounds", "20"),
+)
+
+# Hyperparameter ranges searched when tuning (name, kind, min, max, scaling).
+TUNING_RANGES: Tuple[Tuple[str, str, float, float, str], ...] = (
+    ("eta", "continuous", 0.01, 0.3, "Logarithmic"),
+    ("max_depth", "integer", 3, 10, "Auto"),
+    ("min_child_weight", "continuous", 1.0, 10.0, "Auto"),
+)

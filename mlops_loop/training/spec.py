@@ -1,0 +1,310 @@
+"""What a pipeline definition is built from (:class:`PipelineSpec`), and its validation: every
+problem reported at once, naming the field."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import re
+from dataclasses import dataclass
+from typing import Any, Dict, List, Optional, Tuple
+
+from pipeline_code.core.thresholds import GateThresholds
+
+from ..config.instance_types import INSTANCE_TYPES
+from .tokens import CDK_TOKEN, TOKEN_FIELDS, has_token
+from .names import APPROVAL_STATUSES, DEFAULT_HYPERPARAMETERS, DEFAULT_XGBOOST_VERSION, MAX_CONTAINER_ARGUMENT
+
+
+_BUCKET = re.compile(r"^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$")
+_S3_URI = re.compile(r"^s3://([^/]+)(/.*)?$")
+_REGION = re.compile(r"^[a-z]{2}(-gov|-iso[a-z]*)?-[a-z]+-\d$")
+_ACCOUNT = re.compile(r"^\d{12}$")
+_ROLE_ARN = re.compile(r"^arn:aws[a-z-]*:iam::\d{12}:role/[\w+=,.@/-]{1,512}$")
+_KMS_ARN = re.compile(r"^arn:aws[a-z-]*:kms:[a-z0-9-]+:\d{12}:(key/[A-Za-z0-9-]+|alias/[\w/-]+)$")
+_PIPELINE_NAME = re.compile(r"^[a-zA-Z0-9](-*[a-zA-Z0-9]){0,255}$")
+_GROUP_NAME = re.compile(r"^[a-zA-Z0-9](-*[a-zA-Z0-9]){0,62}$")
+_MODEL_NAME = re.compile(r"^[a-z0-9](-?[a-z0-9]){0,62}$")
+_INSTANCE_TYPE = re.compile(r"^ml\.[a-z][a-z0-9-]*\.[a-z0-9]+$")
+# CustomerMetadataProperties values: letters, separators, digits and _.:/=+-@ (max 256).
+_METADATA_VALUE = re.compile(r"^[\w .:/=+\-@]{1,256}$")
+_ISO_DURATION = re.compile(r"^P(?!$)(\d+Y)?(\d+M)?(\d+W)?(\d+D)?(T(?=\d)(\d+H)?(\d+M)?(\d+S)?)?$")
+_HYPERPARAMETER_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_.-]{0,255}$")
+_ENV_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,1023}$")
+_TAG_KEY = re.compile(r"^[\w .:/=+\-@]{1,128}$")
+_TAG_VALUE = re.compile(r"^[\w .:/=+\-@]{0,256}$")
+
+_MODEL_SPEC_KEYS = ("name", "dataset", "target", "features")
+
+@dataclass(frozen=True)
+class PipelineSpec:
+    """Everything the training pipeline of one model needs; plain values only.
+
+    Resource fields (ARNs, bucket, S3 URIs, group name, account) may contain CDK tokens;
+    every other field must be a literal. Invalid values raise ``ValueError`` naming the
+    field(s) at construction.
+    """
+
+    # Identity
+    pipeline_name: str
+    region: str
+    account: str
+    # Execution role of every job (and of the model package's lineage).
+    role_arn: str
+    # Artifacts: every output lives under s3://<artifacts_bucket>/pipelines/<model_name>/.
+    artifacts_bucket: str
+    kms_key_arn: str  # volumes of every job and every job output
+    # The model
+    model_name: str
+    model_spec_json: str  # the model's config entry (name, dataset, target, features, ...)
+    model_package_group_name: str
+    # Data
+    feature_data_s3_uri: str  # feature snapshots prefix (default of InputFeatures)
+    labels_s3_uri: str  # curated labels prefix (default of InputLabels)
+    frozen_test_s3_uri: str  # frozen test set prefix (read, and written back by Prepare)
+    # Code (S3 assets): the entry script and the zip holding the pipeline_code package.
+    code_entry_s3_uri: str
+    code_library_s3_uri: str
+    code_version: str  # git commit captured at synth; recorded on the model package
+    # Gate thresholds (defaults of the pipeline parameters; validated by their own type)
+    gate: GateThresholds
+    default_approval_status: str = "PendingManualApproval"
+    # Optional: the model spec as an S3 JSON object. Container arguments are limited to
+    # 256 characters; a longer spec is handed to the jobs as this file instead.
+    model_spec_s3_uri: Optional[str] = None
+    # Compute
+    processing_instance_type: str = "ml.m5.xlarge"
+    training_instance_type: str = "ml.m5.xlarge"
+    training_instance_count: int = 1
+    use_spot: bool = False
+    max_runtime_seconds: int = 3600  # training (and each tuning job)
+    processing_max_runtime_seconds: int = 3600
+    volume_size_gb: int = 30
+    enable_network_isolation: bool = True  # Prepare, Train, Baseline (Evaluate needs the registry)
+    # Training
+    hyperparameters: Tuple[Tuple[str, str], ...] = DEFAULT_HYPERPARAMETERS
+    enable_tuning: bool = False
+    tuning_max_jobs: int = 12
+    tuning_max_parallel_jobs: int = 3
+    # Step caching: Prepare, Train/Tune and Baseline are cached for cache_expire_after. The
+    # cache key holds S3 URIs, not contents, and the app's data prefixes are fixed: a long expiry
+    # would replay last week's Prepare/Train on a scheduled or drift-triggered retrain, so the
+    # default is one hour, which still makes a retried execution cheap. Evaluate is not cached
+    # unless cache_evaluation: its verdict also depends on the current champion in the Model
+    # Registry, which the cache key does not capture.
+    cache_expire_after: str = "PT1H"
+    cache_evaluation: bool = False
+    # Registration
+    inference_environment: Tuple[Tuple[str, str], ...] = ()
+    content_types: Tuple[str, ...] = ("text/csv", "application/json")
+    response_types: Tuple[str, ...] = ("text/csv", "application/json")
+    # Tags of every job.
+    tags: Tuple[Tuple[str, str], ...] = ()
+    xgboost_version: str = DEFAULT_XGBOOST_VERSION
+
+    def __post_init__(self) -> None:
+        problems = _validate(self)
+        if problems:
+            raise ValueError("invalid PipelineSpec: " + "; ".join(problems))
+
+    # Derived values ------------------------------------------------------------------
+    @property
+    def model_spec(self) -> Dict[str, Any]:
+        return json.loads(self.model_spec_json)
+
+    @property
+    def compact_model_spec(self) -> str:
+        """The model spec as the shortest JSON text (key order kept)."""
+        return json.dumps(self.model_spec, separators=(",", ":"))
+
+    @property
+    def artifacts_prefix(self) -> str:
+        return f"s3://{self.artifacts_bucket}/pipelines/{self.model_name}"
+
+
+def _validate(spec: PipelineSpec) -> List[str]:
+    """Every problem of ``spec``, each starting with the field name."""
+    problems: List[str] = []
+
+    def bad(name: str, message: str) -> None:
+        problems.append(f"{name}: {message}")
+
+    for f in dataclasses.fields(spec):
+        value = getattr(spec, f.name)
+        if has_token(value) and f.name not in TOKEN_FIELDS:
+            bad(f.name, "must be a literal value, not a CDK token")
+
+    def text(name: str, pattern: "re.Pattern[str]", what: str, *, token_ok: bool = False) -> Optional[str]:
+        value = getattr(spec, name)
+        if not isinstance(value, str) or not value:
+            bad(name, f"must be a non-empty string ({what}), got {value!r}")
+            return None
+        if token_ok and has_token(value):
+            return value
+        if not pattern.match(value):
+            bad(name, f"{value!r} is not {what}")
+            return None
+        return value
+
+    text("pipeline_name", _PIPELINE_NAME, "a SageMaker pipeline name (letters, digits, hyphens; max 256)")
+    region = text("region", _REGION, "an AWS region such as 'eu-west-1'")
+    text("account", _ACCOUNT, "a 12-digit AWS account id", token_ok=True)
+    text("role_arn", _ROLE_ARN, "an IAM role ARN (arn:aws:iam::<account>:role/<name>)", token_ok=True)
+    text("kms_key_arn", _KMS_ARN, "a KMS key ARN (arn:aws:kms:<region>:<account>:key/<id>)", token_ok=True)
+    text("artifacts_bucket", _BUCKET, "an S3 bucket name", token_ok=True)
+    text("model_name", _MODEL_NAME, "a model name (lowercase letters, digits, single hyphens; max 63)")
+    text(
+        "model_package_group_name",
+        _GROUP_NAME,
+        "a model package group name (letters, digits, hyphens; max 63)",
+        token_ok=True,
+    )
+    text("processing_instance_type", _INSTANCE_TYPE, "a SageMaker instance type such as 'ml.m5.xlarge'")
+    text("training_instance_type", _INSTANCE_TYPE, "a SageMaker instance type such as 'ml.m5.xlarge'")
+    text("code_version", _METADATA_VALUE, "a version string (max 256 of letters, digits, space, _.:/=+-@)")
+    text("cache_expire_after", _ISO_DURATION, "an ISO 8601 duration such as 'P30D'")
+    text("xgboost_version", re.compile(r"^\d+\.\d+-\d+$"), "an XGBoost image version such as '3.0-5'")
+
+    for name in ("feature_data_s3_uri", "labels_s3_uri", "frozen_test_s3_uri"):
+        _check_s3_uri(spec, name, bad)
+    _check_s3_uri(spec, "code_entry_s3_uri", bad, suffix=".py")
+    _check_s3_uri(spec, "code_library_s3_uri", bad, suffix=".zip")
+    if spec.model_spec_s3_uri is not None:
+        _check_s3_uri(spec, "model_spec_s3_uri", bad, suffix=".json")
+
+    _check_model_spec(spec, bad)
+
+    if spec.default_approval_status not in APPROVAL_STATUSES:
+        bad(
+            "default_approval_status",
+            f"must be one of {list(APPROVAL_STATUSES)}, got {spec.default_approval_status!r}",
+        )
+
+    if not isinstance(spec.gate, GateThresholds):
+        bad("gate", f"must be a GateThresholds, got {type(spec.gate).__name__}")
+
+    for name, lo, hi in (
+        ("training_instance_count", 1, 100),
+        ("max_runtime_seconds", 60, 28 * 24 * 3600),
+        ("processing_max_runtime_seconds", 60, 7 * 24 * 3600),
+        ("volume_size_gb", 1, 16384),
+        ("tuning_max_jobs", 1, 500),
+        ("tuning_max_parallel_jobs", 1, 100),
+    ):
+        value = getattr(spec, name)
+        if isinstance(value, bool) or not isinstance(value, int):
+            bad(name, f"must be an integer, got {value!r}")
+        elif not lo <= value <= hi:
+            bad(name, f"must be within [{lo}, {hi}], got {value!r}")
+    if (
+        isinstance(spec.tuning_max_jobs, int)
+        and isinstance(spec.tuning_max_parallel_jobs, int)
+        and spec.tuning_max_parallel_jobs > spec.tuning_max_jobs
+    ):
+        bad("tuning_max_parallel_jobs", "must not exceed tuning_max_jobs")
+
+    for name in ("use_spot", "enable_tuning", "enable_network_isolation", "cache_evaluation"):
+        if not isinstance(getattr(spec, name), bool):
+            bad(name, f"must be a bool, got {getattr(spec, name)!r}")
+
+    _check_pairs(spec, "hyperparameters", bad, key_pattern=_HYPERPARAMETER_NAME, value_max=2500)
+    for reserved in [name for name, _ in _pairs(spec.hyperparameters) if name.startswith("sagemaker_")]:
+        bad("hyperparameters", f"{reserved!r} is reserved (sagemaker_* hyperparameters are set by the pipeline)")
+    _check_pairs(spec, "inference_environment", bad, key_pattern=_ENV_NAME, value_max=1024)
+    _check_pairs(spec, "tags", bad, key_pattern=_TAG_KEY, value_pattern=_TAG_VALUE, max_items=45)
+    for name in ("content_types", "response_types"):
+        value = getattr(spec, name)
+        if not isinstance(value, tuple) or not value or not all(isinstance(v, str) and "/" in v for v in value):
+            bad(name, f"must be a non-empty tuple of MIME types, got {value!r}")
+
+    for name in ("processing_instance_type", "training_instance_type"):
+        value = getattr(spec, name)
+        if isinstance(value, str) and _INSTANCE_TYPE.match(value) and value in INSTANCE_TYPES and INSTANCE_TYPES[value].local_nvme:
+            bad(name, f"{value!r} has local NVMe storage; SageMaker rejects the volume KMS key every job sets")
+    return problems
+
+
+def _check_s3_uri(spec: PipelineSpec, name: str, bad: Any, *, suffix: Optional[str] = None) -> None:
+    value = getattr(spec, name)
+    if not isinstance(value, str) or not value:
+        bad(name, f"must be an s3:// URI, got {value!r}")
+        return
+    if has_token(value) and CDK_TOKEN.fullmatch(value):
+        if suffix:
+            bad(name, f"must end with a literal object name ending in {suffix!r} (jobs open it by name)")
+        return
+    match = _S3_URI.match(value)
+    if not match:
+        bad(name, f"must be an s3:// URI, got {value!r}")
+        return
+    bucket, key = match.group(1), (match.group(2) or "")
+    if not has_token(bucket) and not _BUCKET.match(bucket):
+        bad(name, f"{bucket!r} is not a valid S3 bucket name")
+    if any(ch.isspace() for ch in value):
+        bad(name, "must not contain whitespace")
+    if suffix:
+        basename = key.rsplit("/", 1)[-1]
+        if not key or has_token(basename) or not basename.endswith(suffix) or basename == suffix:
+            bad(name, f"must point at an object whose name ends in {suffix!r}, got {value!r}")
+
+
+def _check_model_spec(spec: PipelineSpec, bad: Any) -> None:
+    value = spec.model_spec_json
+    if not isinstance(value, str):
+        bad("model_spec_json", f"must be a JSON string, got {type(value).__name__}")
+        return
+    try:
+        data = json.loads(value)
+    except ValueError as exc:
+        bad("model_spec_json", f"is not valid JSON ({exc})")
+        return
+    if not isinstance(data, dict):
+        bad("model_spec_json", "must be a JSON object")
+        return
+    missing = [k for k in _MODEL_SPEC_KEYS if k not in data]
+    if missing:
+        bad("model_spec_json", f"is missing keys {missing}")
+    features = data.get("features")
+    if "features" in data and (not isinstance(features, list) or not features):
+        bad("model_spec_json", "'features' must be a non-empty list")
+    if isinstance(spec.model_name, str) and data.get("name") not in (None, spec.model_name):
+        bad("model_spec_json", f"'name' is {data.get('name')!r} but model_name is {spec.model_name!r}")
+    compact = json.dumps(data, separators=(",", ":"))
+    if spec.model_spec_s3_uri is None and len(compact) > MAX_CONTAINER_ARGUMENT:
+        bad(
+            "model_spec_json",
+            f"is {len(compact)} characters as compact JSON, but a SageMaker container argument holds at most "
+            f"{MAX_CONTAINER_ARGUMENT}: upload it (e.g. as an S3 asset) and set model_spec_s3_uri",
+        )
+
+
+def _pairs(value: Any) -> List[Tuple[str, str]]:
+    if not isinstance(value, tuple):
+        return []
+    return [p for p in value if isinstance(p, tuple) and len(p) == 2]
+
+
+def _check_pairs(
+    spec: PipelineSpec,
+    name: str,
+    bad: Any,
+    *,
+    key_pattern: "re.Pattern[str]",
+    value_pattern: Optional["re.Pattern[str]"] = None,
+    value_max: int = 256,
+    max_items: int = 100,
+) -> None:
+    value = getattr(spec, name)
+    if not isinstance(value, tuple) or len(_pairs(value)) != len(value):
+        bad(name, f"must be a tuple of (name, value) string pairs, got {value!r}")
+        return
+    if len(value) > max_items:
+        bad(name, f"at most {max_items} entries, got {len(value)}")
+    keys = [k for k, _ in value]
+    if len(set(keys)) != len(keys):
+        bad(name, f"duplicate names {sorted({k for k in keys if keys.count(k) > 1})}")
+    for key, val in value:
+        if not isinstance(key, str) or not key_pattern.match(key):
+            bad(name, f"invalid name {key!r}")
+        if not isinstance(val, str) or len(val) > value_max or (value_pattern and not value_pattern.match(val)):
+            bad(name, f"invalid value for {key!r}: {val!r}")
