@@ -28,8 +28,11 @@ INFRA_MAY_IMPORT = ("pipeline_code.core", "pipeline_code.catalog", "pipeline_cod
 
 def _imports(path: Path) -> set[str]:
     """Every module ``path`` imports, fully qualified (relative imports resolved)."""
-    tree = ast.parse(path.read_text(), filename=str(path))
-    package = ".".join(path.relative_to(REPO_ROOT).with_suffix("").parts[:-1])
+    return _imports_of(path.read_text(), package=".".join(path.relative_to(REPO_ROOT).with_suffix("").parts[:-1]))
+
+
+def _imports_of(source: str, *, package: str) -> set[str]:
+    tree = ast.parse(source)
     found = set()
     for node in ast.walk(tree):
         if isinstance(node, ast.Import):
@@ -86,3 +89,27 @@ def test_the_rules_see_a_violation():
     """Non-vacuity: a relative import inside pipeline_code resolves to its full name."""
     found = _imports(REPO_ROOT / "pipeline_code" / "handlers" / "deploy_on_approval.py")
     assert "pipeline_code.core.contract" in found and "pipeline_code.handlers.multi_model" in found
+
+
+TESTS = REPO_ROOT / "tests"
+
+
+def _test_imports(path: Path) -> set[str]:
+    """The modules of the test tree that ``path`` imports (relative imports resolved)."""
+    return {m for m in _imports(path) if m.startswith("tests.") or m == "tests"}
+
+
+@pytest.mark.parametrize("path", sorted(TESTS.rglob("*.py")), ids=_ids)
+def test_tests_share_helpers_only_through_tests_support(path):
+    """No test module imports another test module, a conftest or a helper outside ``tests/support``."""
+    outside = {m for m in _test_imports(path) if not (m == "tests.support" or m.startswith("tests.support."))}
+    assert not outside, sorted(outside)
+
+
+def test_the_test_import_rule_sees_a_violation():
+    """Non-vacuity: a sibling test module, a conftest and a relative helper are all resolved to their names."""
+    source = ("from .test_serving_stack import helper\nfrom tests.training.conftest import write_inputs\n"
+              "from ..pipeline_definition import specs\nfrom tests.support import capture\n")
+    found = _imports_of(source, package="tests.infra")
+    assert found == {"tests.infra.test_serving_stack", "tests.training.conftest", "tests.pipeline_definition",
+                     "tests.support.capture"}

@@ -23,7 +23,7 @@ from moto.core import DEFAULT_ACCOUNT_ID
 from moto.sagemaker.models import sagemaker_backends
 
 from pipeline_code.handlers import deploy_on_approval as dod
-from tests.handlers.test_multi_model import CHURN_FEATURES, FakeRuntime, answer, create_mme_endpoint, model_archive, model_error
+from tests.support.multi_model import CHURN_FEATURES, FakeRuntime, answer, create_mme_endpoint, model_archive, model_error
 
 REGION = "eu-west-1"
 GROUP = "mlops-loop-prod-churn"

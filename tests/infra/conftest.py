@@ -8,20 +8,19 @@ serving every mode and rollout variant (async, batch, linear, all-at-once, fixed
 
 from __future__ import annotations
 
-import copy
 from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
-import yaml
 from aws_cdk import App, Validations
 
-from mlops_loop.app_builder import REPO_ROOT, build_app, cdk_json_context
+from mlops_loop.app_builder import build_app, cdk_json_context
 from mlops_loop.config import AppConfig, load_config, parse_config
 from mlops_loop.tools.cloud_assembly import SynthesizedStack, stacks
 from tests.support.configs import SAMPLE_CONFIG
-
-CONFIG_PATH = REPO_ROOT / "config" / "mlops-loop.yaml"
+from tests.support.paths import CONFIG_PATH
+from tests.support.scenarios import MODES_ENV, POOLED_ENV, modes_raw, pooled_raw
+from tests.support.pr_report import fake_report_env
 
 
 @dataclass
@@ -108,59 +107,12 @@ class Modes:
     outdir: Path
 
 
-MODES_ENV = "modes"
-MODES_ACCOUNT = "444444444444"
-MODES_MODELS = ("churn", "credit-risk", "linear-churn", "fixed-churn", "nvme-churn")
-
-
-def _modes_raw() -> dict:
-    raw = yaml.safe_load(SAMPLE_CONFIG.read_text())
-    churn = raw["models"]["churn"]
-
-    def realtime_variant(realtime: dict) -> dict:
-        model = copy.deepcopy(churn)
-        model["serving"] = {"mode": "realtime", "realtime": realtime}
-        return model
-
-    raw["models"]["linear-churn"] = realtime_variant(
-        {"instance_type": "ml.m5.large", "rollout": {"strategy": "linear", "linear_step_percent": 25, "wait_minutes": 5}}
-    )
-    # This one also opts into native Model Monitor (accounts that still have it).
-    raw["models"]["linear-churn"]["serving"]["native_model_monitor"] = True
-    raw["models"]["fixed-churn"] = realtime_variant(
-        {
-            "instance_type": "ml.c5.xlarge",
-            "autoscaling": None,
-            "instance_count": 3,
-            "rollout": {"strategy": "all_at_once", "wait_minutes": 15, "termination_wait_minutes": 10},
-        }
-    )
-    raw["models"]["nvme-churn"] = realtime_variant({"instance_type": "ml.m5d.xlarge"})
-    raw["environments"][MODES_ENV] = {
-        "tier": "staging",
-        "account": MODES_ACCOUNT,
-        "region": "eu-west-1",
-        "models": list(MODES_MODELS),
-        "serving": {
-            "churn": {
-                "mode": "async",
-                "async": {"max_instances": 3, "max_concurrent_invocations_per_instance": 8, "target_backlog_per_instance": 3},
-            },
-            "credit-risk": {
-                "mode": "batch",
-                "batch": {"schedule": "cron(30 2 * * ? *)", "content_type": "text/csv", "instance_count": 2},
-            },
-        },
-    }
-    return raw
-
-
 # Session scope: the Serving-stack and request-shape tests share one synth of it.
 @pytest.fixture(scope="session")
 def modes(tmp_path_factory: pytest.TempPathFactory) -> Modes:
     """GIVEN a config whose ``modes`` environment serves async, batch and three real-time variants
     WHEN only that environment is synthesized (nag packs on)."""
-    config = parse_config(_modes_raw(), source="modes config")
+    config = parse_config(modes_raw(), source="modes config")
     app, outdir, by_id = _synthesize_environment(tmp_path_factory, config, MODES_ENV)
     acknowledgements = _acknowledgements(app)
     return Modes(
@@ -172,34 +124,6 @@ def modes(tmp_path_factory: pytest.TempPathFactory) -> Modes:
         acknowledgements=acknowledgements,
         outdir=outdir,
     )
-
-
-POOLED_ENV = "pooled"
-POOLED_ACCOUNT = "555555555555"
-POOLED_MODELS = ("churn", "credit-risk", "small-churn", "solo-churn")
-
-
-def _pooled_raw() -> dict:
-    raw = yaml.safe_load(SAMPLE_CONFIG.read_text())
-    churn = raw["models"]["churn"]
-    small = copy.deepcopy(churn)
-    small["serving"] = {"mode": "multi_model", "data_capture_percent": 20}
-    solo = copy.deepcopy(churn)
-    solo["serving"] = {"mode": "multi_model", "multi_model": {"endpoint": "solo"}, "data_capture_percent": 0}
-    raw["models"].update({"small-churn": small, "solo-churn": solo})
-    raw["environments"][POOLED_ENV] = {
-        "tier": "staging",
-        "account": POOLED_ACCOUNT,
-        "region": "eu-west-1",
-        "models": list(POOLED_MODELS),
-        "serving": {"credit-risk": {"mode": "multi_model"}},
-        "multi_model_endpoints": {
-            "shared": {"instance_type": "ml.c5.xlarge", "autoscaling": {"min_instances": 2, "max_instances": 5}},
-            "solo": {"instance_type": "ml.m5d.xlarge", "autoscaling": None, "instance_count": 1, "model_cache": False},
-            "unused": {},
-        },
-    }
-    return raw
 
 
 @dataclass
@@ -218,7 +142,13 @@ def pooled(tmp_path_factory: pytest.TempPathFactory) -> Pooled:
     ``credit-risk`` and ``small-churn`` on the multi-model endpoint ``shared`` (c5, autoscaling 2-5) and
     ``solo-churn`` alone on ``solo`` (m5d with local NVMe, fixed size, no model cache, no capture), and
     declares a third endpoint no model uses WHEN only that environment is synthesized (nag packs on)."""
-    config = parse_config(_pooled_raw(), source="pooled config")
+    config = parse_config(pooled_raw(), source="pooled config")
     _, outdir, by_id = _synthesize_environment(tmp_path_factory, config, POOLED_ENV)
     return Pooled(config=config, serving=by_id["Serving"].template, operations=by_id["Operations"].template,
                   storage=by_id["Storage"].template, outdir=outdir)
+
+
+@pytest.fixture
+def report_env(tmp_path: Path) -> dict[str, str]:
+    """Environment for pr-report.sh with every sub-command replaced by a fake that records its args."""
+    return fake_report_env(tmp_path)

@@ -16,7 +16,7 @@ from mlops_loop.config import ConfigError, load_config, parse_config
 
 from tests.support.configs import SAMPLE_CONFIG
 
-from .conftest import REPO_ROOT
+from tests.support.paths import REPO_ROOT
 
 
 @pytest.fixture()

@@ -15,9 +15,9 @@ import pytest
 
 from mlops_loop.config import load_config
 
-from .conftest import CONFIG_PATH
-from .deploy_permissions import assembly_model, missing_permissions, touched_by_parameters
-from .iam_eval import IamModel, Role, StackTemplate
+from tests.support.paths import CONFIG_PATH
+from tests.support.deploy_permissions import assembly_model, missing_permissions, touched_by_parameters
+from tests.support.iam_eval import IamModel, Role, StackTemplate
 
 ENVS = tuple(load_config(CONFIG_PATH).environments)
 STACKS = ("Storage", "DataPipeline", "Training", "Serving", "Operations")

@@ -10,7 +10,7 @@ import sys
 from mlops_loop.tools.cloud_assembly import stacks
 from mlops_loop.tools.source_stamp import read_stamp
 
-from .conftest import REPO_ROOT
+from tests.support.paths import REPO_ROOT
 
 
 def _no_network_prefix() -> list[str]:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from .iam_eval import (
+from tests.support.iam_eval import (
     ALLOW,
     EXPLICIT_DENY,
     IMPLICIT_DENY,

@@ -5,26 +5,17 @@ from __future__ import annotations
 import json
 
 import pytest
+from tests.support.templates import join_string
 
 ENVS = ["dev", "staging", "prod"]
-
-
-def _join(value) -> str:
-    """A CloudFormation string (possibly Fn::Join of strings and intrinsics), intrinsics replaced by TOKEN."""
-    if isinstance(value, str):
-        return value
-    if "Fn::Join" in value:
-        sep, parts = value["Fn::Join"]
-        return sep.join(_join(p) for p in parts)
-    return "TOKEN"
 
 
 def _monitor_requests(sample, env: str) -> dict[str, dict]:
     out = {}
     for logical_id, schedule in sample.resources(env, "Operations", "AWS::Scheduler::Schedule").items():
         target = schedule["Properties"]["Target"]
-        if _join(target["Arn"]).endswith(":aws-sdk:sagemaker:createProcessingJob"):
-            out[logical_id] = {"props": schedule["Properties"], "request": json.loads(_join(target["Input"]))}
+        if join_string(target["Arn"]).endswith(":aws-sdk:sagemaker:createProcessingJob"):
+            out[logical_id] = {"props": schedule["Properties"], "request": json.loads(join_string(target["Input"]))}
     return out
 
 

@@ -19,12 +19,11 @@ from mlops_loop.packaging import MME_BOOTSTRAP, single_file_tarball
 from mlops_loop.tools.cloud_assembly import nag_violations, stacks
 from mlops_loop.tools.cost_floor import floor_report
 from mlops_loop.tools.lint import lint_templates
+from tests.support.templates import flatten, join_string, listify, of_type, role_statements, statement_actions, writable_prefixes
 
-from .conftest import POOLED_ACCOUNT as ACCOUNT
-from .conftest import POOLED_ENV as ENV
-from .conftest import POOLED_MODELS as MODELS
-from .test_monitoring_deployment import _join
-from .test_serving_stack import _actions, _flatten, _listify, _of_type, _statements, _writable_prefixes
+from tests.support.scenarios import POOLED_ACCOUNT as ACCOUNT
+from tests.support.scenarios import POOLED_ENV as ENV
+from tests.support.scenarios import POOLED_MODELS as MODELS
 
 PREFIX = f"mlops-loop-{ENV}"
 SHARED, SOLO = f"{PREFIX}-mme-shared", f"{PREFIX}-mme-solo"
@@ -33,7 +32,7 @@ INFERENCE = f"{PREFIX}-inference-{ACCOUNT}-eu-west-1"
 
 
 def _one(template: dict, cfn_type: str, pattern: str) -> tuple[str, dict]:
-    (found,) = [(k, v) for k, v in _of_type(template, cfn_type).items() if re.match(pattern, k)]
+    (found,) = [(k, v) for k, v in of_type(template, cfn_type).items() if re.match(pattern, k)]
     return found
 
 
@@ -63,10 +62,10 @@ def test_pooled_environment_passes_cfn_lint_and_the_nag_packs(pooled):
 
 
 def test_one_endpoint_per_used_multi_model_endpoint_and_none_per_member(pooled):
-    endpoints = {v["Properties"]["EndpointName"] for v in _of_type(pooled.serving, "AWS::SageMaker::Endpoint").values()}
+    endpoints = {v["Properties"]["EndpointName"] for v in of_type(pooled.serving, "AWS::SageMaker::Endpoint").values()}
     # churn keeps its own endpoint; the declared-but-unused endpoint costs nothing and does not exist.
     assert endpoints == {f"{PREFIX}-churn", SHARED, SOLO}
-    packaged = [v for v in _of_type(pooled.serving, "AWS::SageMaker::Model").values()
+    packaged = [v for v in of_type(pooled.serving, "AWS::SageMaker::Model").values()
                 if "ModelPackageName" in json.dumps(v["Properties"])]
     assert len(packaged) == 1, "only churn's single-model endpoint runs a model package directly"
     # Every model, whatever its mode, still has its version parameter.
@@ -150,26 +149,26 @@ def test_fleet_size_scaling_encryption_and_rollout(pooled):
     _, endpoint = _one(pooled.serving, "AWS::SageMaker::Endpoint", r"^SharedMultiModelEndpoint")
     deployment = endpoint["Properties"]["DeploymentConfig"]
     assert deployment["BlueGreenUpdatePolicy"]["TrafficRoutingConfiguration"]["Type"] == "CANARY"
-    alarms = {k: v["Properties"]["AlarmName"] for k, v in _of_type(pooled.serving, "AWS::CloudWatch::Alarm").items()
+    alarms = {k: v["Properties"]["AlarmName"] for k, v in of_type(pooled.serving, "AWS::CloudWatch::Alarm").items()
               if k.startswith("SharedMultiModel")}
     assert sorted(alarms.values()) == [f"{SHARED}-rollout-errors", f"{SHARED}-rollout-latency"]
     assert sorted(a["AlarmName"]["Ref"] for a in deployment["AutoRollbackConfiguration"]["Alarms"]) == sorted(alarms)
     # solo: fixed size, local NVMe -> no volume key, no scaling.
     _, solo_config = _one(pooled.serving, "AWS::SageMaker::EndpointConfig", r"^SoloMultiModelConfig")
     assert "KmsKeyId" not in solo_config["Properties"]
-    assert not [k for k in _of_type(pooled.serving, "AWS::ApplicationAutoScaling::ScalableTarget") if k.startswith("SoloMultiModel")]
+    assert not [k for k in of_type(pooled.serving, "AWS::ApplicationAutoScaling::ScalableTarget") if k.startswith("SoloMultiModel")]
 
 
 @pytest.mark.parametrize("model,endpoint", [("credit-risk", SHARED), ("small-churn", SHARED), ("solo-churn", SOLO)])
 def test_approved_version_becomes_the_members_target_model(pooled, model, endpoint):
     """The TargetModel parameter is derived from the approved ARN, exists only once approved and after the endpoint."""
     pascal = "".join(p.capitalize() for p in model.split("-"))
-    (param_id, param), = [(k, v) for k, v in _of_type(pooled.serving, "AWS::SSM::Parameter").items()
+    (param_id, param), = [(k, v) for k, v in of_type(pooled.serving, "AWS::SSM::Parameter").items()
                           if v["Properties"]["Name"] == f"/{PREFIX}/serving/{model}/target-model"]
     assert param["Condition"] == f"{pascal}Deployed"
     arn = f"arn:aws:sagemaker:eu-west-1:{ACCOUNT}:model-package/{PREFIX}-{model}/17"
     assert _evaluate(param["Properties"]["Value"], {f"{pascal}ModelPackageArn": arn}) == f"{model}/v17.tar.gz"
-    (endpoint_id,) = [k for k, v in _of_type(pooled.serving, "AWS::SageMaker::Endpoint").items()
+    (endpoint_id,) = [k for k, v in of_type(pooled.serving, "AWS::SageMaker::Endpoint").items()
                       if v["Properties"]["EndpointName"] == endpoint]
     assert param["DependsOn"] == [endpoint_id]
     outputs = pooled.serving["Outputs"]
@@ -181,37 +180,37 @@ def test_approved_version_becomes_the_members_target_model(pooled, model, endpoi
 
 def test_endpoint_role_reads_staged_models_and_the_bootstrap_and_writes_only_member_capture(pooled):
     role_id, _ = _one(pooled.serving, "AWS::IAM::Role", r"^SharedMultiModelRole")
-    statements = _statements(pooled.serving, role_id)
-    reads = {_flatten(r) for s in statements if "s3:GetObject" in _actions(s) for r in _listify(s["Resource"])}
+    statements = role_statements(pooled.serving, role_id)
+    reads = {flatten(r) for s in statements if "s3:GetObject" in statement_actions(s) for r in listify(s["Resource"])}
     assert f"arn:aws:s3:::{ARTIFACTS}/mme/{SHARED}/*" in reads
     assert any(r.startswith(f"arn:aws:s3:::cdk-hnb659fds-assets-{ACCOUNT}-eu-west-1/") and r.endswith(".gz") for r in reads)
-    assert sorted(_writable_prefixes(statements, INFERENCE)) == [f"s3://{INFERENCE}/capture/credit-risk/",
+    assert sorted(writable_prefixes(statements, INFERENCE)) == [f"s3://{INFERENCE}/capture/credit-risk/",
                                                                  f"s3://{INFERENCE}/capture/small-churn/"]
-    assert _writable_prefixes(statements, ARTIFACTS) == [], "the endpoint never writes models"
+    assert writable_prefixes(statements, ARTIFACTS) == [], "the endpoint never writes models"
 
 
 def test_deployer_may_manage_the_shared_endpoints_and_member_parameters_only(pooled):
-    statements = _statements(pooled.serving, _one(pooled.serving, "AWS::IAM::Role", r"^Deployer")[0])
+    statements = role_statements(pooled.serving, _one(pooled.serving, "AWS::IAM::Role", r"^Deployer")[0])
     by_sid = {s["Sid"]: s for s in statements}
-    assert _listify(by_sid["EndpointMmeShared"]["Resource"]) == [f"arn:aws:sagemaker:eu-west-1:{ACCOUNT}:endpoint/{SHARED}"]
-    assert sorted(_listify(by_sid["TargetModelsMmeShared"]["Resource"])) == [
+    assert listify(by_sid["EndpointMmeShared"]["Resource"]) == [f"arn:aws:sagemaker:eu-west-1:{ACCOUNT}:endpoint/{SHARED}"]
+    assert sorted(listify(by_sid["TargetModelsMmeShared"]["Resource"])) == [
         f"arn:aws:ssm:eu-west-1:{ACCOUNT}:parameter/{PREFIX}/serving/{m}/target-model" for m in ("credit-risk", "small-churn")
     ]
-    assert "ssm:PutParameter" in _actions(by_sid["TargetModelsMmeShared"])
-    assert _listify(by_sid["EndpointMmeSolo"]["Resource"]) == [f"arn:aws:sagemaker:eu-west-1:{ACCOUNT}:endpoint/{SOLO}"]
+    assert "ssm:PutParameter" in statement_actions(by_sid["TargetModelsMmeShared"])
+    assert listify(by_sid["EndpointMmeSolo"]["Resource"]) == [f"arn:aws:sagemaker:eu-west-1:{ACCOUNT}:endpoint/{SOLO}"]
 
 
 # --------------------------------------------------------------------------------------------
 # Operations: deploy handler, monitors, alarms
 # --------------------------------------------------------------------------------------------
 def _deploy_function(pooled) -> dict:
-    (fn,) = [v for k, v in _of_type(pooled.operations, "AWS::Lambda::Function").items() if k.startswith("DeployOnApproval")]
+    (fn,) = [v for k, v in of_type(pooled.operations, "AWS::Lambda::Function").items() if k.startswith("DeployOnApproval")]
     return fn
 
 
 def test_deploy_handler_knows_where_to_stage_each_member(pooled):
     variables = _deploy_function(pooled)["Properties"]["Environment"]["Variables"]
-    staged = json.loads(_flatten(variables["MULTI_MODEL"]))
+    staged = json.loads(flatten(variables["MULTI_MODEL"]))
     assert set(staged) == {f"{PREFIX}-{m}" for m in ("credit-risk", "small-churn", "solo-churn")}
     assert staged[f"{PREFIX}-small-churn"] == {
         "model": "small-churn", "endpoint": SHARED, "bucket": ARTIFACTS, "prefix": f"mme/{SHARED}/",
@@ -223,17 +222,17 @@ def test_deploy_handler_knows_where_to_stage_each_member(pooled):
 
 def test_deploy_handler_may_stage_without_deleting_and_invoke_only_the_shared_endpoints(pooled):
     role_ref = _deploy_function(pooled)["Properties"]["Role"]["Fn::GetAtt"][0]
-    statements = _statements(pooled.operations, role_ref)
-    writes = _writable_prefixes(statements, ARTIFACTS)
+    statements = role_statements(pooled.operations, role_ref)
+    writes = writable_prefixes(statements, ARTIFACTS)
     assert sorted(writes) == sorted([f"s3://{ARTIFACTS}/mme/{SHARED}/credit-risk/", f"s3://{ARTIFACTS}/mme/{SHARED}/small-churn/",
                                      f"s3://{ARTIFACTS}/mme/{SOLO}/solo-churn/"])
-    assert not [s for s in statements if "s3:DeleteObject" in _actions(s)]
-    (invoke,) = [s for s in statements if "sagemaker:InvokeEndpoint" in _actions(s)]
-    assert sorted(_listify(invoke["Resource"])) == [f"arn:aws:sagemaker:eu-west-1:{ACCOUNT}:endpoint/{e}" for e in (SHARED, SOLO)]
+    assert not [s for s in statements if "s3:DeleteObject" in statement_actions(s)]
+    (invoke,) = [s for s in statements if "sagemaker:InvokeEndpoint" in statement_actions(s)]
+    assert sorted(listify(invoke["Resource"])) == [f"arn:aws:sagemaker:eu-west-1:{ACCOUNT}:endpoint/{e}" for e in (SHARED, SOLO)]
 
 
 def test_every_member_is_monitored_from_its_own_capture_prefix(pooled):
-    schedules = [json.loads(_join(v["Properties"]["Target"]["Input"])) for k, v in _of_type(pooled.operations, "AWS::Scheduler::Schedule").items()
+    schedules = [json.loads(join_string(v["Properties"]["Target"]["Input"])) for k, v in of_type(pooled.operations, "AWS::Scheduler::Schedule").items()
                  if "Monitor" in k]
     arguments = [s["AppSpecification"]["ContainerArguments"] for s in schedules]
     captured = sorted(a[a.index("--capture-s3-uri") + 1] for a in arguments if "--capture-s3-uri" in a)
@@ -241,7 +240,7 @@ def test_every_member_is_monitored_from_its_own_capture_prefix(pooled):
 
 
 def test_shared_endpoint_has_operational_and_model_cache_alarms(pooled):
-    alarms = {v["Properties"]["AlarmName"]: v["Properties"] for v in _of_type(pooled.operations, "AWS::CloudWatch::Alarm").values()}
+    alarms = {v["Properties"]["AlarmName"]: v["Properties"] for v in of_type(pooled.operations, "AWS::CloudWatch::Alarm").values()}
     for name in (SHARED, SOLO):
         assert {f"{name}-{s}" for s in ("latency", "server-errors", "client-errors", "cpu", "memory", "model-loading-wait")} <= set(alarms)
     loading = alarms[f"{SHARED}-model-loading-wait"]

@@ -29,7 +29,7 @@ from mlops_loop.constructs.native_model_monitor import NativeModelMonitor
 from mlops_loop.nag import add_nag_packs
 from mlops_loop.tools.lint import lint_templates
 
-from .conftest import CONFIG_PATH
+from tests.support.paths import CONFIG_PATH
 
 ACCOUNT, REGION = "123456789012", "eu-west-1"
 BUCKET = "test-inference-bucket"

@@ -13,10 +13,10 @@ import pytest
 
 from mlops_loop.config import load_config
 
-from .conftest import CONFIG_PATH
-from .deploy_permissions import assembly_model
-from .iam_eval import IamModel, StackTemplate
-from .policy_lint import lint_template
+from tests.support.paths import CONFIG_PATH
+from tests.support.deploy_permissions import assembly_model
+from tests.support.iam_eval import IamModel, StackTemplate
+from tests.support.policy_lint import lint_template
 
 ENVS = tuple(load_config(CONFIG_PATH).environments)
 STACKS = ("Storage", "DataPipeline", "Training", "Serving", "Operations")

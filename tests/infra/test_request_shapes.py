@@ -20,8 +20,8 @@ import pytest
 from mlops_loop.tools.cloud_assembly import stacks
 from mlops_loop.training import build_pipeline_definition
 
-from ..pipeline_definition import specs
-from . import request_shapes as rs
+from tests.support import pipeline_specs as specs
+from tests.support import request_shapes as rs
 
 
 def _all_requests(templates: dict[str, dict]) -> list[rs.ApiRequest]:

@@ -15,9 +15,9 @@ import pytest
 from mlops_loop.config import AppConfig
 from pipeline_code.core.contract import pascal
 
-from .deploy_permissions import assembly_model
-from .iam_eval import IamModel, Role, authorize
-from .runtime_calls import RUNTIMES, Names, Runtime, closure, operations_in
+from tests.support.deploy_permissions import assembly_model
+from tests.support.iam_eval import IamModel, Role, authorize
+from tests.support.runtime_calls import RUNTIMES, Names, Runtime, closure, operations_in
 
 BY_NAME = {r.name: r for r in RUNTIMES}
 

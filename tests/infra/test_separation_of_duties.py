@@ -15,8 +15,8 @@ import pytest
 
 from mlops_loop.config import load_config
 
-from .conftest import CONFIG_PATH
-from .iam_eval import EXPLICIT_DENY, IamModel, Role, StackTemplate, Statement, allowed, authorize, evaluate
+from tests.support.paths import CONFIG_PATH
+from tests.support.iam_eval import EXPLICIT_DENY, IamModel, Role, StackTemplate, Statement, allowed, authorize, evaluate
 
 CONFIG = load_config(CONFIG_PATH)
 ENVS = tuple(CONFIG.environments)

@@ -16,8 +16,9 @@ from mlops_loop.config import AppConfig
 from pipeline_code.core.contract import package_parameter_name, pascal
 from mlops_loop.tools.cloud_assembly import SynthesizedStack, nag_violations, stacks
 from mlops_loop.tools.lint import lint_templates
+from tests.support.templates import flatten, listify, of_type, role_statements, statement_actions, writable_prefixes
 
-from .conftest import MODES_ACCOUNT, MODES_ENV, MODES_MODELS
+from tests.support.scenarios import MODES_ACCOUNT, MODES_ENV, MODES_MODELS
 
 ENVS = ("dev", "staging", "prod")
 GATED_TYPES = (
@@ -53,10 +54,6 @@ def _has(template: dict, model: str, child: str) -> bool:
     return any(pattern.match(k) for k in template["Resources"])
 
 
-def _of_type(template: dict, cfn_type: str) -> dict[str, dict]:
-    return {k: v for k, v in template["Resources"].items() if v["Type"] == cfn_type}
-
-
 def _model_resources(template: dict, model: str, models: tuple[str, ...]) -> dict[str, dict]:
     """The resources built under ``model``'s construct id (``Churn...``), not those of another model whose
     name extends it (``ChurnEu...`` for ``churn-eu``)."""
@@ -64,43 +61,6 @@ def _model_resources(template: dict, model: str, models: tuple[str, ...]) -> dic
     longer = [pascal(m) for m in models if m != model and pascal(m).startswith(prefix)]
     return {k: v for k, v in template["Resources"].items()
             if re.match(rf"^{prefix}[A-Z]", k) and not any(re.match(rf"^{other}[A-Z]", k) for other in longer)}
-
-
-def _flatten(value) -> str:
-    """A string built with Fn::Join, with every other intrinsic replaced by a readable placeholder."""
-    if isinstance(value, str):
-        return value
-    if isinstance(value, dict) and len(value) == 1:
-        (fn, arg), = value.items()
-        if fn == "Fn::Join":
-            separator, parts = arg
-            return separator.join(_flatten(p) for p in parts)
-        if fn == "Ref":
-            return f"<Ref:{arg}>"
-        if fn == "Fn::GetAtt":
-            return f"<GetAtt:{arg[0]}.{arg[1]}>"
-        if fn == "Fn::GetStackOutput":
-            return f"<Output:{arg['OutputName']}>"
-    raise AssertionError(f"unexpected intrinsic {value!r}")
-
-
-def _statements(template: dict, role_logical_id: str) -> list[dict]:
-    """Every statement of the managed policies attached to the role (the app uses no inline policies)."""
-    out = []
-    for policy in _of_type(template, "AWS::IAM::ManagedPolicy").values():
-        if {"Ref": role_logical_id} in policy["Properties"].get("Roles", []):
-            out.extend(policy["Properties"]["PolicyDocument"]["Statement"])
-    assert out, f"no managed policy attached to {role_logical_id}"
-    assert not _of_type(template, "AWS::IAM::Policy"), "inline policies are not expected"
-    return out
-
-
-def _listify(value) -> list:
-    return value if isinstance(value, list) else [value]
-
-
-def _actions(statement: dict) -> list[str]:
-    return _listify(statement["Action"])
 
 
 def _data_key_output(value) -> bool:
@@ -111,7 +71,7 @@ def _data_key_output(value) -> bool:
 def _inference_bucket(storage_template: dict, env: str) -> str:
     names = [
         b["Properties"]["BucketName"]
-        for b in _of_type(storage_template, "AWS::S3::Bucket").values()
+        for b in of_type(storage_template, "AWS::S3::Bucket").values()
         if isinstance(b["Properties"].get("BucketName"), str) and b["Properties"]["BucketName"].startswith(f"mlops-loop-{env}-inference-")
     ]
     (name,) = names
@@ -120,18 +80,6 @@ def _inference_bucket(storage_template: dict, env: str) -> str:
 
 def _acks(acknowledgements: list[dict], path: str, rule: str) -> list[dict]:
     return [a for a in acknowledgements if a["path"] == path and a["rule"] == rule]
-
-
-def _writable_prefixes(statements: list[dict], bucket: str) -> list[str]:
-    """``s3://bucket/prefix`` for every object pattern the statements let the role write."""
-    out = []
-    for s in statements:
-        if "s3:PutObject" in _actions(s):
-            for resource in _listify(s["Resource"]):
-                arn = _flatten(resource)
-                if arn.startswith(f"arn:aws:s3:::{bucket}/"):
-                    out.append("s3://" + arn.removeprefix("arn:aws:s3:::").removesuffix("*"))
-    return out
 
 
 def _serving_config(config: AppConfig, env: str, model: str):
@@ -288,7 +236,7 @@ def test_realtime_captures_every_request_and_response_encrypted(synthesized, env
     assert _data_key_output(config["KmsKeyId"])  # the instances' storage volume
     # The serving role may write there (SageMaker writes capture files with the model's role).
     role_id, _ = _resource(template, "churn", "Role")
-    assert f"s3://{bucket}/capture/churn/" in _writable_prefixes(_statements(template, role_id), bucket)
+    assert f"s3://{bucket}/capture/churn/" in writable_prefixes(role_statements(template, role_id), bucket)
 
 
 @pytest.mark.parametrize("env", ["staging", "prod"])
@@ -392,10 +340,10 @@ def test_serverless_serving_code_captures_its_own_traffic(synthesized, env, mode
     assert _data_key_output(environment["MLOPS_CAPTURE_KMS_KEY_ID"])
     assert environment["MLOPS_ENDPOINT_NAME"] == f"mlops-loop-{env}-{model}"
     role_id, _ = _resource(template, model, "Role")
-    statements = _statements(template, role_id)
-    assert f"s3://{bucket}/capture/{model}/" in _writable_prefixes(statements, bucket)
+    statements = role_statements(template, role_id)
+    assert f"s3://{bucket}/capture/{model}/" in writable_prefixes(statements, bucket)
     (key,) = [s for s in statements if s.get("Sid") == "DataKey"]
-    assert "kms:GenerateDataKey" in _actions(key) and _data_key_output(key["Resource"])
+    assert "kms:GenerateDataKey" in statement_actions(key) and _data_key_output(key["Resource"])
 
 
 def test_realtime_containers_do_not_capture_themselves(synthesized):
@@ -434,16 +382,16 @@ def test_deployer_role_is_for_cloudformation_and_touches_only_serving_resources(
     (trust,) = props["AssumeRolePolicyDocument"]["Statement"]
     assert trust == {"Action": "sts:AssumeRole", "Effect": "Allow", "Principal": {"Service": "cloudformation.amazonaws.com"}}
 
-    statements = _statements(template, deployer_id)
+    statements = role_statements(template, deployer_id)
     serving_roles = {
-        k for k, v in _of_type(template, "AWS::IAM::Role").items()
+        k for k, v in of_type(template, "AWS::IAM::Role").items()
         if v["Properties"]["AssumeRolePolicyDocument"]["Statement"][0]["Principal"] == {"Service": "sagemaker.amazonaws.com"}
     }
     assert len(serving_roles) == len(environment.models)
     passed = set()
     for statement in statements:
         assert statement["Effect"] == "Allow"
-        actions = _actions(statement)
+        actions = statement_actions(statement)
         assert not [a for a in actions if "*" in a], statement
         assert not [a for a in actions if a in S3_WRITE or a.startswith("s3:")], statement
         iam_actions = [a for a in actions if a.startswith("iam:")]
@@ -451,14 +399,14 @@ def test_deployer_role_is_for_cloudformation_and_touches_only_serving_resources(
         if "iam:PassRole" in iam_actions:
             assert actions == ["iam:PassRole"]
             assert statement["Condition"] == {"StringEquals": {"iam:PassedToService": "sagemaker.amazonaws.com"}}
-            for resource in _listify(statement["Resource"]):
+            for resource in listify(statement["Resource"]):
                 assert resource["Fn::GetAtt"][1] == "Arn"
                 passed.add(resource["Fn::GetAtt"][0])
         if "iam:CreateServiceLinkedRole" in iam_actions:
             assert statement["Condition"] == {"StringLike": {"iam:AWSServiceName": "sagemaker.application-autoscaling.amazonaws.com"}}
         endpoint_actions = {"sagemaker:CreateEndpoint", "sagemaker:UpdateEndpoint", "sagemaker:DeleteEndpoint"}
         if endpoint_actions & set(actions):
-            (resource,) = _listify(statement["Resource"])
+            (resource,) = listify(statement["Resource"])
             names = {f"mlops-loop-{env}-{m}" for m in environment.models}
             if "endpoint-config/" in resource:
                 # SageMaker also authorizes Create/UpdateEndpoint against the endpoint-config (issue #17);
@@ -471,7 +419,7 @@ def test_deployer_role_is_for_cloudformation_and_touches_only_serving_resources(
         if {"cloudwatch:PutMetricAlarm", "cloudwatch:DeleteAlarms"} & set(actions):
             # The endpoint's own alarms, and those target tracking creates for its scalable target.
             alarm = f"arn:aws:cloudwatch:{environment.region}:{environment.account}:alarm:"
-            for resource in _listify(statement["Resource"]):
+            for resource in listify(statement["Resource"]):
                 assert resource.startswith((f"{alarm}mlops-loop-{env}-", f"{alarm}TargetTracking-endpoint/mlops-loop-{env}-")), resource
     assert passed == serving_roles
 
@@ -479,9 +427,9 @@ def test_deployer_role_is_for_cloudformation_and_touches_only_serving_resources(
 def test_deployer_sagemaker_actions_are_scoped_to_this_environments_resources(synthesized):
     template = synthesized.template("prod", "Serving")
     deployer_id, _ = _resource(template, "", "Deployer")
-    for statement in _statements(template, deployer_id):
-        if any(a.startswith("sagemaker:") for a in _actions(statement)):
-            assert "*" not in _listify(statement["Resource"]), statement
+    for statement in role_statements(template, deployer_id):
+        if any(a.startswith("sagemaker:") for a in statement_actions(statement)):
+            assert "*" not in listify(statement["Resource"]), statement
 
 
 def test_deployer_may_manage_the_alarms_of_its_target_tracking_policies(synthesized):
@@ -489,10 +437,10 @@ def test_deployer_may_manage_the_alarms_of_its_target_tracking_policies(synthesi
     deployer_id, _ = _resource(template, "", "Deployer")
     alarm = "arn:aws:cloudwatch:eu-west-1:333333333333:alarm:TargetTracking-endpoint/mlops-loop-prod-churn/variant/AllTraffic-AlarmHigh-1"
     allowed = set()
-    for statement in _statements(template, deployer_id):
-        for resource in _listify(statement["Resource"]):
+    for statement in role_statements(template, deployer_id):
+        for resource in listify(statement["Resource"]):
             if isinstance(resource, str) and re.fullmatch(re.escape(resource).replace(r"\*", ".*"), alarm):
-                allowed.update(_actions(statement))
+                allowed.update(statement_actions(statement))
     assert {"cloudwatch:PutMetricAlarm", "cloudwatch:DescribeAlarms", "cloudwatch:DeleteAlarms"} <= allowed
 
 
@@ -575,16 +523,16 @@ def test_a_failed_rollout_of_the_serving_stack_notifies_people(synthesized, env)
 def test_deploy_function_may_update_only_the_serving_stack_passing_only_the_deployer(synthesized, env):
     environment = synthesized.config.environments[env]
     role_id, _ = _deploy(synthesized, env, "AWS::IAM::Role", "Role")
-    statements = _statements(synthesized.template(env, "Operations"), role_id)
+    statements = role_statements(synthesized.template(env, "Operations"), role_id)
     stack_name = synthesized.stacks[(env, "Serving")].stack_name
-    (update,) = [s for s in statements if "cloudformation:UpdateStack" in _actions(s)]
+    (update,) = [s for s in statements if "cloudformation:UpdateStack" in statement_actions(s)]
     assert update["Resource"] == f"arn:aws:cloudformation:{environment.region}:{environment.account}:stack/{stack_name}/*"
-    (pass_role,) = [s for s in statements if any(a.startswith("iam:") for a in _actions(s))]
-    assert _actions(pass_role) == ["iam:PassRole"]
+    (pass_role,) = [s for s in statements if any(a.startswith("iam:") for a in statement_actions(s))]
+    assert statement_actions(pass_role) == ["iam:PassRole"]
     assert pass_role["Resource"] == f"arn:aws:iam::{environment.account}:role/mlops-loop-{env}-serving-deployer"
     assert pass_role["Condition"] == {"StringEquals": {"iam:PassedToService": "cloudformation.amazonaws.com"}}
     for statement in statements:
-        assert not [a for a in _actions(statement) if "*" in a]
+        assert not [a for a in statement_actions(statement) if "*" in a]
 
 
 # --------------------------------------------------------------------------------------------
@@ -611,7 +559,7 @@ def test_async_endpoint_writes_results_to_s3_and_notifies_encrypted_topics(modes
     assert _data_key_output(output["KmsKeyId"])
     assert _data_key_output(config["KmsKeyId"])
     notification = output["NotificationConfig"]
-    topics = _of_type(modes.serving, "AWS::SNS::Topic")
+    topics = of_type(modes.serving, "AWS::SNS::Topic")
     for key in ("SuccessTopic", "ErrorTopic"):
         (topic_id,) = notification[key].values()
         assert "KmsMasterKeyId" in topics[topic_id]["Properties"]
@@ -621,8 +569,8 @@ def test_async_endpoint_writes_results_to_s3_and_notifies_encrypted_topics(modes
     client = config["AsyncInferenceConfig"]["ClientConfig"]
     assert client["MaxConcurrentInvocationsPerInstance"] == cfg.async_.max_concurrent_invocations_per_instance == 8
     role_id, _ = _resource(modes.serving, "churn", "Role")
-    (publish,) = [s for s in _statements(modes.serving, role_id) if "sns:Publish" in _actions(s)]
-    assert sorted(_listify(publish["Resource"]), key=str) == sorted([notification["SuccessTopic"], notification["ErrorTopic"]], key=str)
+    (publish,) = [s for s in role_statements(modes.serving, role_id) if "sns:Publish" in statement_actions(s)]
+    assert sorted(listify(publish["Resource"]), key=str) == sorted([notification["SuccessTopic"], notification["ErrorTopic"]], key=str)
 
 
 def test_async_endpoint_scales_to_zero_on_backlog_and_out_of_zero_on_waiting_requests(modes):
@@ -653,7 +601,7 @@ def test_async_endpoint_scales_to_zero_on_backlog_and_out_of_zero_on_waiting_req
 
 def _batch_request(modes) -> dict:
     schedule = _props(modes.serving, "credit-risk", "Schedule")
-    return json.loads(_flatten(schedule["Target"]["Input"]))
+    return json.loads(flatten(schedule["Target"]["Input"]))
 
 
 def test_batch_model_has_no_endpoint_but_a_conditional_schedule(modes):
@@ -668,7 +616,7 @@ def test_batch_model_has_no_endpoint_but_a_conditional_schedule(modes):
     props = schedule["Properties"]
     assert props["ScheduleExpression"] == cfg.batch.schedule == "cron(30 2 * * ? *)"
     assert props["ScheduleExpressionTimezone"] == "UTC"
-    assert _flatten(props["Target"]["Arn"]) == "arn:aws:scheduler:::aws-sdk:sagemaker:createTransformJob"
+    assert flatten(props["Target"]["Arn"]) == "arn:aws:scheduler:::aws-sdk:sagemaker:createTransformJob"
     role_id, _ = _resource(template, "credit-risk", "SchedulerRole")
     assert props["Target"]["RoleArn"] == {"Fn::GetAtt": [role_id, "Arn"]}
     assert "CreditRiskEndpointName" not in template.get("Outputs", {})
@@ -708,17 +656,17 @@ def test_batch_scheduler_role_may_start_only_this_models_transform_jobs(modes):
     (trust,) = role["Properties"]["AssumeRolePolicyDocument"]["Statement"]
     assert trust["Principal"] == {"Service": "scheduler.amazonaws.com"}
     assert trust["Condition"] == {"StringEquals": {"aws:SourceAccount": MODES_ACCOUNT}}
-    statements = _statements(template, role_id)
-    (start,) = [s for s in statements if "sagemaker:CreateTransformJob" in _actions(s)]
+    statements = role_statements(template, role_id)
+    (start,) = [s for s in statements if "sagemaker:CreateTransformJob" in statement_actions(s)]
     assert start["Resource"] == f"arn:aws:sagemaker:{environment.region}:{MODES_ACCOUNT}:transform-job/{stem}-*"
-    (pass_role,) = [s for s in statements if "iam:PassRole" in _actions(s)]
+    (pass_role,) = [s for s in statements if "iam:PassRole" in statement_actions(s)]
     model_role_id, _ = _resource(template, "credit-risk", "Role")
     assert pass_role["Resource"] == {"Fn::GetAtt": [model_role_id, "Arn"]}
     assert pass_role["Condition"] == {"StringEquals": {"iam:PassedToService": "sagemaker.amazonaws.com"}}
     # The deployer may hand this role to EventBridge Scheduler, and only to it.
     deployer_id, _ = _resource(template, "", "Deployer")
-    (handed,) = [s for s in _statements(template, deployer_id)
-                 if "iam:PassRole" in _actions(s) and s["Resource"] == {"Fn::GetAtt": [role_id, "Arn"]}]
+    (handed,) = [s for s in role_statements(template, deployer_id)
+                 if "iam:PassRole" in statement_actions(s) and s["Resource"] == {"Fn::GetAtt": [role_id, "Arn"]}]
     assert handed["Condition"] == {"StringEquals": {"iam:PassedToService": "scheduler.amazonaws.com"}}
 
 
@@ -742,7 +690,7 @@ def test_the_serving_role_may_write_everywhere_its_endpoint_or_job_writes(modes,
         request = _batch_request(modes)
         destinations += [request["TransformOutput"]["S3OutputPath"], request["DataCaptureConfig"]["DestinationS3Uri"]]
     role_id, _ = _resource(modes.serving, model, "Role")
-    writable = _writable_prefixes(_statements(modes.serving, role_id), bucket)
+    writable = writable_prefixes(role_statements(modes.serving, role_id), bucket)
     for destination in destinations:
         assert any(destination.startswith(prefix) for prefix in writable), (destination, writable)
 
@@ -790,7 +738,7 @@ def test_local_nvme_instance_type_has_no_volume_key_and_says_why(modes):
 
 def test_every_mode_is_deployed_by_approval_through_one_parameter_each(modes):
     (function,) = [
-        v for k, v in _of_type(modes.operations, "AWS::Lambda::Function").items() if k.startswith("DeployOnApprovalFunction")
+        v for k, v in of_type(modes.operations, "AWS::Lambda::Function").items() if k.startswith("DeployOnApprovalFunction")
     ]
     mapping = json.loads(function["Properties"]["Environment"]["Variables"]["MODEL_PARAMETERS"])
     assert mapping == {f"mlops-loop-{MODES_ENV}-{m}": package_parameter_name(m) for m in MODES_MODELS}

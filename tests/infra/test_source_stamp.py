@@ -19,7 +19,7 @@ import pytest
 from mlops_loop.tools import cost_floor, source_stamp, template_diff
 from mlops_loop.tools.source_stamp import STAMP_FILE, fingerprint, read_stamp, stale_reason, write_stamp
 
-from .test_workflows import SECTIONS, _report, report_env  # noqa: F401 - report_env is a fixture
+from tests.support.pr_report import SECTIONS, run_report
 
 FIX = "run bash scripts/synth.sh first (or pass --allow-stale to read it anyway)"
 
@@ -307,7 +307,7 @@ def checked_report_env(report_env, repo) -> dict[str, str]:
 
 
 def test_pr_report_uses_a_fresh_assembly_as_it_is(tmp_path, checked_report_env):
-    proc, report = _report(tmp_path, checked_report_env)
+    proc, report = run_report(tmp_path, checked_report_env)
     assert proc.returncode == 0, proc.stderr
     assert not (Path(checked_report_env["CALLS"]) / "synth.called").exists()
     assert all(section in report for section in SECTIONS)
@@ -317,7 +317,7 @@ def test_pr_report_synthesizes_first_when_the_config_changed_after_synth(tmp_pat
     """GIVEN cdk.out synthesized before a config edit (the issue's reviewer) WHEN the report is built
     THEN the stale assembly is named in the log and synthesized again before any section is rendered."""
     expected = _config_edited(repo)
-    proc, report = _report(tmp_path, checked_report_env)
+    proc, report = run_report(tmp_path, checked_report_env)
     assert proc.returncode == 0, proc.stderr
     assert (Path(checked_report_env["CALLS"]) / "synth.called").exists()
     assembly = checked_report_env["MLOPS_ASSEMBLY"]

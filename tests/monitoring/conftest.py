@@ -14,7 +14,7 @@ if str(REPO_ROOT) not in sys.path:
     sys.path.insert(0, str(REPO_ROOT))
 os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 
-from tests.monitoring.helpers import build_reference, churn_spec  # noqa: E402
+from tests.support.monitoring import build_reference, churn_spec  # noqa: E402
 
 
 @pytest.fixture(scope="session")

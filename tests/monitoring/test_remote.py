@@ -24,7 +24,7 @@ from moto.s3.models import s3_backends
 from pipeline_code.core.contract import MONITOR_NAMESPACE
 from pipeline_code.monitoring import capture, monitor, remote, replay
 from pipeline_code.training.train import predict_proba
-from tests.monitoring.helpers import check
+from tests.support.monitoring import check
 
 REGION = "eu-west-1"
 STACK = "mlops-loop-dev-serving"

@@ -14,7 +14,7 @@ from moto import mock_aws
 from pipeline_code.core.contract import MONITOR_NAMESPACE
 from pipeline_code.local.registry import LocalRegistry
 from pipeline_code.monitoring import monitor, replay
-from tests.monitoring.helpers import check, monitor_args
+from tests.support.monitoring import check, monitor_args
 
 
 @pytest.fixture()
@@ -55,7 +55,7 @@ def test_ks_sample_mode_uses_the_training_rows(tmp_path, spec, reference):
     sample_dir = tmp_path / "train"
     sample_dir.mkdir()
     reference["train"][list(spec.features)].to_parquet(sample_dir / "part-0.parquet")
-    from tests.monitoring.helpers import write_window
+    from tests.support.monitoring import write_window
 
     window = write_window(tmp_path / "w", spec, reference["model"], seed=301, drift=0.8)
     out = tmp_path / "out"

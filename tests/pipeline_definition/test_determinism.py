@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from mlops_loop.training import build_pipeline_definition
 
-from . import specs
+from tests.support import pipeline_specs as specs
 
 
 def test_two_builds_are_byte_identical(built, spec):

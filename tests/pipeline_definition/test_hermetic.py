@@ -23,8 +23,8 @@ import pytest
 
 from mlops_loop.training import build_pipeline_definition
 
-from . import specs
-from .conftest import REPO_ROOT
+from tests.support import pipeline_specs as specs
+from tests.support.paths import REPO_ROOT
 
 _SCRIPT = r"""
 import json, sys, time
@@ -35,7 +35,7 @@ def record(self, operation_model, request_dict):
     calls.append(operation_model.name)
     raise RuntimeError("blocked by the test: " + operation_model.name)
 botocore.endpoint.Endpoint.make_request = record
-from tests.pipeline_definition import specs
+from tests.support import pipeline_specs as specs
 from mlops_loop.training import build_pipeline_definition
 imported = time.perf_counter()
 text = build_pipeline_definition(specs.base_spec())

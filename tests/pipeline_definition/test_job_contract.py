@@ -22,7 +22,7 @@ from pipeline_code.training import baseline, evaluate, model_card, prepare, trai
 from mlops_loop.training import build_pipeline_definition, step_graph  # noqa: E402
 from mlops_loop.training import names as d  # noqa: E402
 
-from . import specs  # noqa: E402
+from tests.support import pipeline_specs as specs  # noqa: E402
 
 MODULES = {
     "pipeline_code.training.prepare": prepare,

@@ -10,8 +10,8 @@ import pytest
 
 from mlops_loop.training import names as d
 
-from . import specs
-from .conftest import nodes, references, referenced_steps, walk
+from tests.support import pipeline_specs as specs
+from tests.support.pipeline_graph import nodes, references, referenced_steps, walk
 
 JOB_STEPS = (d.STEP_PREPARE, d.STEP_TRAIN, d.STEP_EVALUATE, d.STEP_BASELINE)
 PROCESSING_STEPS = (d.STEP_PREPARE, d.STEP_EVALUATE, d.STEP_BASELINE)

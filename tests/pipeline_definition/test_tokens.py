@@ -9,7 +9,7 @@ import pytest
 from mlops_loop.training import build_pipeline_definition, step_graph
 from mlops_loop.training import names as d
 
-from . import specs
+from tests.support import pipeline_specs as specs
 
 ROLE = "${Token[TOKEN.101]}"
 KEY = "${Token[TOKEN.202]}"

@@ -6,8 +6,8 @@ import json
 
 from mlops_loop.training import names as d
 
-from . import specs
-from .conftest import referenced_steps
+from tests.support import pipeline_specs as specs
+from tests.support.pipeline_graph import referenced_steps
 
 
 def test_tuning_step_replaces_the_training_step(built_tuning):

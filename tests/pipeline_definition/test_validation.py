@@ -9,7 +9,7 @@ import pytest
 from mlops_loop.training import PipelineSpec, build_pipeline_definition, step_graph
 from mlops_loop.training import names as d
 
-from . import specs
+from tests.support import pipeline_specs as specs
 
 
 @pytest.mark.parametrize(

@@ -2,7 +2,7 @@
 
 For each model (churn, credit-risk) the session builds, once: generated curated records ->
 catalog features (``compute_features``) -> ``prepare`` -> ``train`` (the helpers of
-``tests/training/conftest.py``), then keeps the prepared test split, the curated (raw) rows
+``tests/support/training.py``), then keeps the prepared test split, the curated (raw) rows
 behind each test row, and the scores the evaluation code gives those rows.
 """
 
@@ -30,7 +30,7 @@ from tests.support.configs import SAMPLE_CONFIG  # noqa: E402
 from pipeline_code.training import evaluate, prepare  # noqa: E402
 from pipeline_code.training.spec import ModelSpec, parse_model_spec  # noqa: E402
 from pipeline_code.training.train import load_model  # noqa: E402
-from tests.training.conftest import train_model, write_inputs  # noqa: E402
+from tests.support.training import train_model, write_inputs  # noqa: E402
 
 MODELS = ("churn", "credit-risk")
 ROWS = 2500

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import base64
 import csv
-import inspect
 import io
 import json
 import uuid
@@ -20,18 +19,8 @@ from typing import List, Optional
 import numpy as np
 import pytest
 
-from pipeline_code.monitoring.capture import read_capture
 from pipeline_code.serving import inference as inf
-
-
-def _decode(trained, capture_dir: Path):
-    spec = trained.spec
-    categorical = [f for f in spec.frame_features if spec.is_categorical(f)]
-    extra = [f for f in spec.frame_features if f not in spec.features]
-    kwargs = {}
-    if "dataset" in inspect.signature(read_capture).parameters:  # the proposed change (see module docstring)
-        kwargs["dataset"] = spec.dataset
-    return read_capture(str(capture_dir), spec.features, categorical=categorical, extra_columns=extra, **kwargs)
+from tests.support.capture import decode_capture
 
 
 def _capture_event(request: bytes, content_type: str, response: bytes, accept: str, *, inference_id: Optional[str],
@@ -94,7 +83,7 @@ def test_realtime_json_precomputed_request_is_decoded(trained, tmp_path):
         response, accept = inf.invoke(model, request, content_type=inf.JSON)
         scores.extend(_json_response_scores(response))
         lines.append(_capture_event(request, inf.JSON, response, accept, inference_id=f"req-{k // 4}"))
-    window = _decode(trained, _write_capture(tmp_path, lines))
+    window = decode_capture(trained, _write_capture(tmp_path, lines))
     _assert_clean(window, 40)
     assert np.array_equal(window.frame["score"].to_numpy(), np.asarray(scores))
     assert np.array_equal(window.frame["score"].to_numpy(), trained.evaluation_scores[:40])
@@ -112,7 +101,7 @@ def test_realtime_csv_request_base64_captured_is_decoded(trained, tmp_path):
         writer.writerow(["" if record[f] is None else record[f] for f in model.feature_order])
     request = buffer.getvalue().encode()
     response, accept = inf.invoke(model, request, content_type=inf.CSV, accept=inf.JSON)
-    window = _decode(trained, _write_capture(tmp_path, [
+    window = decode_capture(trained, _write_capture(tmp_path, [
         _capture_event(request, inf.CSV, response, accept, inference_id="batch-1", base64_encoded=True)]))
     _assert_clean(window, 12)
     assert np.array_equal(window.frame["score"].to_numpy(), trained.evaluation_scores[:12])
@@ -127,7 +116,7 @@ def test_record_inference_id_wins_over_the_header(trained, tmp_path):
         record["inference_id"] = f"order-{i}"
     request = json.dumps(records).encode()
     response, accept = inf.invoke(model, request, content_type=inf.JSON)
-    window = _decode(trained, _write_capture(tmp_path, [_capture_event(request, inf.JSON, response, accept, inference_id="hdr")]))
+    window = decode_capture(trained, _write_capture(tmp_path, [_capture_event(request, inf.JSON, response, accept, inference_id="hdr")]))
     _assert_clean(window, 3)
     assert window.frame["inference_id"].tolist() == ["order-0", "order-1", "order-2"]
     assert [p["inference_id"] for p in json.loads(response)["predictions"]] == ["order-0", "order-1", "order-2"]
@@ -150,7 +139,7 @@ def test_batch_transform_input_and_output_files_are_decoded(trained, tmp_path, c
     batch.mkdir()
     (batch / "part-0001").write_text("\n".join(input_lines) + "\n")
     (batch / "part-0001.out").write_text("\n".join(outputs) + "\n")  # AssembleWith=Line
-    window = _decode(trained, batch)
+    window = decode_capture(trained, batch)
     _assert_clean(window, 50)
     assert np.array_equal(window.frame["score"].to_numpy(), trained.evaluation_scores[:50])
     if content_type == inf.JSONLINES:
@@ -162,7 +151,7 @@ def test_realtime_raw_field_request_is_decoded(trained, tmp_path):
     model = inf.model_fn(trained.model_dir)
     request = json.dumps({"instances": trained.raw_records(10)}).encode()
     response, accept = inf.invoke(model, request, content_type=inf.JSON)
-    window = _decode(trained, _write_capture(tmp_path, [_capture_event(request, inf.JSON, response, accept, inference_id="r")]))
+    window = decode_capture(trained, _write_capture(tmp_path, [_capture_event(request, inf.JSON, response, accept, inference_id="r")]))
     assert np.array_equal(window.frame["score"].to_numpy(), trained.evaluation_scores[:10])
     _assert_clean(window, 10)
     _assert_features_match(trained, window.frame, trained.test.iloc[:10])
@@ -172,7 +161,7 @@ def test_realtime_jsonlines_request_is_decoded(trained, tmp_path):
     model = inf.model_fn(trained.model_dir)
     request = "\n".join(json.dumps(r) for r in trained.feature_records(6)).encode()
     response, accept = inf.invoke(model, request, content_type=inf.JSONLINES, accept=inf.JSONLINES)
-    window = _decode(trained, _write_capture(tmp_path, [_capture_event(request, inf.JSONLINES, response, accept, inference_id="j")]))
+    window = decode_capture(trained, _write_capture(tmp_path, [_capture_event(request, inf.JSONLINES, response, accept, inference_id="j")]))
     _assert_clean(window, 6)
     assert np.array_equal(window.frame["score"].to_numpy(), trained.evaluation_scores[:6])
 

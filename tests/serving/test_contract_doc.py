@@ -16,7 +16,7 @@ from typing import Dict, List
 import pytest
 
 from pipeline_code.serving import inference as inf
-from tests.serving.test_capture_compat import _decode
+from tests.support.capture import decode_capture
 
 DOC = Path(__file__).resolve().parents[2] / "docs" / "invocation-contract.md"
 _EXAMPLE = re.compile(r"<!-- example (?P<attrs>[^>]*?) -->\n```(?P<lang>\w*)\n(?P<body>.*?)\n```", re.S)
@@ -90,7 +90,7 @@ def test_doc_capture_example_decodes_with_the_monitor(trained_models, tmp_path):
     path = tmp_path / "capture" / "churn" / "AllTraffic" / "capture.jsonl"
     path.parent.mkdir(parents=True)
     path.write_text(json.dumps(capture) + "\n")
-    window = _decode(trained_models["churn"], tmp_path / "capture")
+    window = decode_capture(trained_models["churn"], tmp_path / "capture")
     assert window.summary()["malformed"]["count"] == 0 and not window.schema_changed
     assert window.frame["inference_id"].tolist() == ["crm-7f3a", "crm-7f3b"]  # the records' ids win over the header
     documented = [p["score"] for p in json.loads(example["response"]["body"])["predictions"]]

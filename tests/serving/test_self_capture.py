@@ -12,7 +12,7 @@ from moto import mock_aws
 from pipeline_code.serving import inference as inf
 from pipeline_code.serving import self_capture
 
-from .test_capture_compat import _decode
+from tests.support.capture import decode_capture
 
 BUCKET = "mlops-loop-dev-inference-111111111111-eu-west-1"
 
@@ -53,7 +53,7 @@ def test_each_request_is_captured_in_sagemaker_format_and_decoded_by_the_monitor
     keys = _download(s3, tmp_path)
     assert len(keys) == 2
     assert all(k.startswith("capture/churn/mlops-loop-dev-churn/AllTraffic/") and k.endswith(".jsonl") for k in keys)
-    window = _decode(trained, tmp_path / "capture" / "churn")
+    window = decode_capture(trained, tmp_path / "capture" / "churn")
     assert len(window.frame) == 10
     assert np.allclose(np.sort(window.frame["score"].to_numpy()), np.sort(trained.evaluation_scores[:10]))
 
@@ -117,7 +117,7 @@ def test_placeholder_and_percent_map_capture_each_model_under_its_own_prefix(tra
         inf.invoke(model, json.dumps({"instances": trained_models[name].raw_records(4)}).encode(), content_type=inf.JSON)
     keys = _download(s3, tmp_path)
     assert len(keys) == 1 and keys[0].startswith("capture/churn/mlops-loop-dev-mme/AllTraffic/")
-    window = _decode(trained_models["churn"], tmp_path / "capture" / "churn")
+    window = decode_capture(trained_models["churn"], tmp_path / "capture" / "churn")
     assert np.allclose(np.sort(window.frame["score"].to_numpy()), np.sort(trained_models["churn"].evaluation_scores[:4]))
 
     # Now both are sampled: credit-risk's request lands under its own prefix.
@@ -126,7 +126,7 @@ def test_placeholder_and_percent_map_capture_each_model_under_its_own_prefix(tra
     inf.invoke(model, json.dumps({"instances": trained_models["credit-risk"].raw_records(3)}).encode(), content_type=inf.JSON)
     keys = _download(s3, tmp_path)
     assert sorted(k.split("/")[1] for k in keys) == ["churn", "credit-risk"]
-    window = _decode(trained_models["credit-risk"], tmp_path / "capture" / "credit-risk")
+    window = decode_capture(trained_models["credit-risk"], tmp_path / "capture" / "credit-risk")
     assert np.allclose(np.sort(window.frame["score"].to_numpy()), np.sort(trained_models["credit-risk"].evaluation_scores[:3]))
 
 

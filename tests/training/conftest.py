@@ -22,16 +22,12 @@ os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")  # before xgboost loads (see
 
 import pandas as pd  # noqa: E402
 
-from pipeline_code import catalog  # noqa: E402
-from pipeline_code.features.compute import compute_features  # noqa: E402
-from pipeline_code.features.ingest import write_features_parquet  # noqa: E402
 from pipeline_code.local.run_loop import load_config  # noqa: E402
 from tests.support.configs import SAMPLE_CONFIG  # noqa: E402
-from pipeline_code.sample_data.generate import generate  # noqa: E402
 from pipeline_code.training.spec import GateThresholds, ModelSpec, parse_model_spec  # noqa: E402
+from tests.support.training import train_model, write_inputs  # noqa: E402
 
 ROWS = 6000
-FAST_TRAIN = ["--num-round", "60", "--early-stopping-rounds", "0", "--checkpoint-interval", "10"]
 
 
 @pytest.fixture(scope="session")
@@ -47,17 +43,6 @@ def churn_spec(config) -> ModelSpec:
 @pytest.fixture(scope="session")
 def dev_gate(config) -> GateThresholds:
     return GateThresholds.from_mapping(config["environment"]["gate"])
-
-
-def write_inputs(root: Path, dataset_name: str, rows: int, seed: int, **generate_kwargs) -> Dict[str, str]:
-    """Generated curated-like labels and computed features as parquet directories under ``root``."""
-    dataset = catalog.get_dataset(dataset_name)
-    curated = generate(dataset_name, rows, seed=seed, **generate_kwargs)
-    features_dir, labels_dir = root / "features", root / "labels"
-    write_features_parquet(compute_features(curated, dataset), str(features_dir), dataset)
-    labels_dir.mkdir(parents=True, exist_ok=True)
-    curated.to_parquet(labels_dir / "part-00000.parquet", index=False)
-    return {"features": str(features_dir), "labels": str(labels_dir), "root": str(root)}
 
 
 @pytest.fixture(scope="session")
@@ -83,24 +68,6 @@ def prepared(churn_spec, churn_inputs, tmp_path_factory) -> Dict[str, str]:
     )  # fmt: skip
     assert code == 0
     return {"root": str(out), **{s: str(out / s) for s in ("train", "validation", "test")}}
-
-
-def train_model(spec: ModelSpec, prepared: Dict[str, str], model_dir: Path, *extra: str) -> str:
-    from pipeline_code.training import train
-
-    code = train.main(
-        [
-            "--model-spec", spec.to_json(),
-            "--train-dir", prepared["train"],
-            "--validation-dir", prepared["validation"],
-            "--model-dir", str(model_dir),
-            "--checkpoint-dir", str(model_dir.parent / (model_dir.name + "-checkpoints")),
-            *FAST_TRAIN,
-            *extra,
-        ]
-    )  # fmt: skip
-    assert code == 0
-    return str(model_dir)
 
 
 @pytest.fixture(scope="session")

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.training.conftest import REPO_ROOT
+from tests.support.paths import REPO_ROOT
 
 # The import directions of every home are in tests/test_boundaries.py; this adds the container's Python.
 JOB_FILES = sorted([*(REPO_ROOT / "pipeline_code" / "training").glob("*.py"), REPO_ROOT / "pipeline_code" / "sagemaker_entry.py"])

@@ -17,7 +17,7 @@ from pipeline_code.sample_data.generate import generate
 from pipeline_code.training import data_io
 from pipeline_code.training.data_io import InputError
 from pipeline_code.training.prepare import SplitFractions, prepare
-from tests.training.conftest import write_inputs
+from tests.support.training import write_inputs
 
 DATASET = catalog.get_dataset("customer_churn")
 

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.training.conftest import REPO_ROOT
+from tests.support.paths import REPO_ROOT
 
 
 @pytest.fixture(scope="module")

@@ -19,8 +19,8 @@ from typing import Any, Iterator, Mapping, Optional
 from mlops_loop.config import AppConfig
 from mlops_loop.tools.cloud_assembly import stacks
 
-from . import cfn_handlers, iam_actions
-from .iam_eval import RANDOM_SUFFIX, IamEvalError, IamModel, Role, StackTemplate, authorize
+from tests.support import cfn_handlers, iam_actions
+from tests.support.iam_eval import RANDOM_SUFFIX, IamEvalError, IamModel, Role, StackTemplate, authorize
 
 HANDLERS = ("create", "read", "update", "delete")
 

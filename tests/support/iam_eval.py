@@ -48,7 +48,7 @@ from dataclasses import dataclass, field
 from functools import lru_cache
 from typing import Any, Iterable, Mapping, Optional, Sequence, Union
 
-from . import iam_actions
+from tests.support import iam_actions
 
 ALLOW = "Allow"
 EXPLICIT_DENY = "ExplicitDeny"

@@ -18,8 +18,8 @@ import re
 from dataclasses import dataclass, field
 from typing import Any, Iterator, Mapping
 
-from . import iam_actions
-from .iam_eval import IamModel
+from tests.support import iam_actions
+from tests.support.iam_eval import IamModel
 
 # (CloudFormation type, attribute or "Ref") -> the shape of the value, for resource checks.
 ARN_SHAPES: dict[tuple[str, str], str] = {

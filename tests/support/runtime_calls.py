@@ -24,7 +24,7 @@ from mlops_loop.app_builder import REPO_ROOT
 from pipeline_code.core.contract import pascal
 from pipeline_code.core.contract import MONITOR_NAMESPACE
 
-from .iam_eval import IamModel
+from tests.support.iam_eval import IamModel
 
 # The services the runtime code talks to; an operation of any of them is found by the scan.
 SERVICES = ("sagemaker", "s3", "cloudformation", "sns", "cloudwatch", "sagemaker-runtime",

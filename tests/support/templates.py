@@ -1,0 +1,66 @@
+"""Reading synthesized templates in tests: resources by type, joined strings, a role's statements."""
+
+from __future__ import annotations
+
+
+def of_type(template: dict, cfn_type: str) -> dict[str, dict]:
+    return {k: v for k, v in template["Resources"].items() if v["Type"] == cfn_type}
+
+
+def flatten(value) -> str:
+    """A string built with Fn::Join, with every other intrinsic replaced by a readable placeholder."""
+    if isinstance(value, str):
+        return value
+    if isinstance(value, dict) and len(value) == 1:
+        (fn, arg), = value.items()
+        if fn == "Fn::Join":
+            separator, parts = arg
+            return separator.join(flatten(p) for p in parts)
+        if fn == "Ref":
+            return f"<Ref:{arg}>"
+        if fn == "Fn::GetAtt":
+            return f"<GetAtt:{arg[0]}.{arg[1]}>"
+        if fn == "Fn::GetStackOutput":
+            return f"<Output:{arg['OutputName']}>"
+    raise AssertionError(f"unexpected intrinsic {value!r}")
+
+
+def role_statements(template: dict, role_logical_id: str) -> list[dict]:
+    """Every statement of the managed policies attached to the role (the app uses no inline policies)."""
+    out = []
+    for policy in of_type(template, "AWS::IAM::ManagedPolicy").values():
+        if {"Ref": role_logical_id} in policy["Properties"].get("Roles", []):
+            out.extend(policy["Properties"]["PolicyDocument"]["Statement"])
+    assert out, f"no managed policy attached to {role_logical_id}"
+    assert not of_type(template, "AWS::IAM::Policy"), "inline policies are not expected"
+    return out
+
+
+def listify(value) -> list:
+    return value if isinstance(value, list) else [value]
+
+
+def statement_actions(statement: dict) -> list[str]:
+    return listify(statement["Action"])
+
+
+def writable_prefixes(statements: list[dict], bucket: str) -> list[str]:
+    """``s3://bucket/prefix`` for every object pattern the statements let the role write."""
+    out = []
+    for s in statements:
+        if "s3:PutObject" in statement_actions(s):
+            for resource in listify(s["Resource"]):
+                arn = flatten(resource)
+                if arn.startswith(f"arn:aws:s3:::{bucket}/"):
+                    out.append("s3://" + arn.removeprefix("arn:aws:s3:::").removesuffix("*"))
+    return out
+
+
+def join_string(value) -> str:
+    """A CloudFormation string (possibly Fn::Join of strings and intrinsics), intrinsics replaced by TOKEN."""
+    if isinstance(value, str):
+        return value
+    if "Fn::Join" in value:
+        sep, parts = value["Fn::Join"]
+        return sep.join(join_string(p) for p in parts)
+    return "TOKEN"

@@ -1,0 +1,45 @@
+"""Job inputs and models for the tests: generated records turned into features and labels, and a
+quickly trained model (the same job entry points the pipeline runs)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Dict
+
+from pipeline_code import catalog
+from pipeline_code.features.compute import compute_features
+from pipeline_code.features.ingest import write_features_parquet
+from pipeline_code.sample_data.generate import generate
+from pipeline_code.training.spec import ModelSpec
+
+
+FAST_TRAIN = ["--num-round", "60", "--early-stopping-rounds", "0", "--checkpoint-interval", "10"]
+
+
+def write_inputs(root: Path, dataset_name: str, rows: int, seed: int, **generate_kwargs) -> Dict[str, str]:
+    """Generated curated-like labels and computed features as parquet directories under ``root``."""
+    dataset = catalog.get_dataset(dataset_name)
+    curated = generate(dataset_name, rows, seed=seed, **generate_kwargs)
+    features_dir, labels_dir = root / "features", root / "labels"
+    write_features_parquet(compute_features(curated, dataset), str(features_dir), dataset)
+    labels_dir.mkdir(parents=True, exist_ok=True)
+    curated.to_parquet(labels_dir / "part-00000.parquet", index=False)
+    return {"features": str(features_dir), "labels": str(labels_dir), "root": str(root)}
+
+
+def train_model(spec: ModelSpec, prepared: Dict[str, str], model_dir: Path, *extra: str) -> str:
+    from pipeline_code.training import train
+
+    code = train.main(
+        [
+            "--model-spec", spec.to_json(),
+            "--train-dir", prepared["train"],
+            "--validation-dir", prepared["validation"],
+            "--model-dir", str(model_dir),
+            "--checkpoint-dir", str(model_dir.parent / (model_dir.name + "-checkpoints")),
+            *FAST_TRAIN,
+            *extra,
+        ]
+    )  # fmt: skip
+    assert code == 0
+    return str(model_dir)
