@@ -7,6 +7,6 @@
 * :mod:`.monitor`  the processing-job CLI;
 * :mod:`.replay`   local traffic replay from a registered model (drift / concept drift knobs).
 
-Job code: never imports aws_cdk or mlops_loop; numpy/pandas only (no scipy: the tests
-cross-check the statistics against scipy).
+Job code: never imports aws_cdk or mlops_loop; numpy, pandas and SciPy's distributions (SciPy
+is a dependency of xgboost, so the XGBoost image the monitor runs in has it).
 """
