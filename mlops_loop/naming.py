@@ -6,6 +6,10 @@ from __future__ import annotations
 import re
 
 
+# The CloudFormation metadata key under which constructs describe what a resource serves (the
+# cost floor reads it to label its lines).
+RESOURCE_METADATA_KEY = "mlops-loop"
+
 LAKE_BUCKETS = ("raw", "curated", "features", "artifacts", "inference", "access-logs")
 BUCKET_NAME_MAX = 63
 # Bucket-name prefixes S3 reserves (S3 User Guide, "General purpose bucket naming rules").

@@ -20,6 +20,8 @@ from typing import Any, Mapping
 import yaml
 from pydantic import ValidationError
 
+from pipeline_code.core.contract import DEFAULT_PROJECT
+
 from ..naming import LAKE_BUCKETS, RESERVED_BUCKET_PREFIXES, bucket_name_problem
 from .schedules import monitoring_schedule
 from .schema import AppConfig, EnvironmentConfig, ModelConfig, accelerator_problems, multi_model_problems
@@ -121,11 +123,11 @@ def parse_config(raw: Any, *, source: str = "<config>") -> AppConfig:
                 )
     problems.extend(accelerator_problems(models, environments))
     problems.extend(multi_model_problems(models, environments))
-    problems.extend(_bucket_problems(raw.get("project", "mlops-loop"), environments))
+    problems.extend(_bucket_problems(raw.get("project", DEFAULT_PROJECT), environments))
     if problems:
         raise ConfigError(source, problems)
     try:
-        config = AppConfig(project=raw.get("project", "mlops-loop"), models=models, environments=environments)
+        config = AppConfig(project=raw.get("project", DEFAULT_PROJECT), models=models, environments=environments)
     except ValidationError as exc:
         raise ConfigError(source, _format(exc, "app")) from None
     problems = _resource_problems(config)

@@ -14,6 +14,7 @@ from typing import Any, Literal, Optional
 from pydantic import Field, field_validator, model_validator
 
 from pipeline_code.catalog import DATASETS, FS_STRING
+from pipeline_code.core.contract import DEFAULT_PROJECT
 from pipeline_code.core.thresholds import DEFAULT_GATE, GateThresholds
 
 from ._strict import StrictModel
@@ -324,7 +325,7 @@ class ModelConfig(StrictModel):
 class AppConfig(StrictModel):
     """The whole app: a project name, the models and the environments that deploy them."""
 
-    project: str = Field(default="mlops-loop", pattern=r"^[a-z][a-z0-9-]{1,19}$")
+    project: str = Field(default=DEFAULT_PROJECT, pattern=r"^[a-z][a-z0-9-]{1,19}$")
     models: dict[str, ModelConfig]
     environments: dict[str, EnvironmentConfig] = Field(min_length=1)
 

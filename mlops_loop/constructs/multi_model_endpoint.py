@@ -37,6 +37,7 @@ from ..config.schema import ModelConfig
 from ..config.serving import MultiModelEndpointConfig, ServingConfig
 from ..packaging import MME_BOOTSTRAP, single_file_tarball
 from ..nag import acknowledge
+from ..naming import RESOURCE_METADATA_KEY
 from .access_policy import AccessPolicy, s3_arn
 from .endpoint_fleet import allow_reading_rollback_alarms, blue_green, invocations_scaling, rollback_alarms
 
@@ -259,5 +260,5 @@ class MultiModelEndpoint(Construct):
 
     def _label(self, resource: sagemaker.CfnEndpointConfig | sagemaker.CfnEndpoint) -> None:
         # Read by the cost-floor report (one fleet, shared by the members) and by people reading the template.
-        resource.add_metadata("mlops-loop", {"model": f"{self._endpoint} ({', '.join(self.member_names)})",
+        resource.add_metadata(RESOURCE_METADATA_KEY, {"model": f"{self._endpoint} ({', '.join(self.member_names)})",
                                              "mode": "multi_model", "models": list(self.member_names)})

@@ -28,6 +28,7 @@ from pipeline_code.core.contract import inference_prefix, pascal
 from ..config.instance_types import INSTANCE_TYPES
 from ..config.schedules import monitoring_schedule
 from ..config.schema import ModelConfig
+from ..naming import RESOURCE_METADATA_KEY
 from ..training.sdk_offline import offline_sdk
 from .access_policy import READ_OBJECT_ACTIONS, AccessPolicy, s3_arn
 
@@ -352,7 +353,7 @@ class NativeModelMonitor(Construct):
     # ------------------------------------------------------------------ helpers
     def _conditional(self, resource: CfnResource) -> None:
         resource.cfn_options.condition = self._condition
-        resource.add_metadata("mlops-loop", {"model": self.model_name, "monitor": "native"})
+        resource.add_metadata(RESOURCE_METADATA_KEY, {"model": self.model_name, "monitor": "native"})
 
     def _define(self, kind: _Kind, cls: type, props: dict[str, Any]) -> None:
         # Every property is create-only: the name carries a hash of them, so a change creates a

@@ -28,7 +28,7 @@ from ..config.instance_types import INSTANCE_TYPES
 from ..config.schema import ModelConfig
 from ..config.serving import Rollout, ServingConfig
 from ..nag import acknowledge
-from ..naming import batch_schedule_name
+from ..naming import RESOURCE_METADATA_KEY, batch_schedule_name
 from .access_policy import AccessPolicy
 from .endpoint_fleet import (
     allow_reading_rollback_alarms,
@@ -178,7 +178,7 @@ class ServedModel(Construct):
 
     def _label(self, resource: CfnResource) -> None:
         # Read by the cost-floor report and by people reading the template.
-        resource.add_metadata("mlops-loop", {"model": self.model_name, "mode": self.mode})
+        resource.add_metadata(RESOURCE_METADATA_KEY, {"model": self.model_name, "mode": self.mode})
 
     def _rollout_config(self) -> Rollout:
         return {"realtime": self.serving.realtime.rollout, "serverless": self.serving.serverless.rollout,

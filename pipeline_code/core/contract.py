@@ -14,6 +14,10 @@ import re
 from typing import NamedTuple, Optional
 
 
+# The project name when the config gives none; every resource name starts with the project.
+DEFAULT_PROJECT = "mlops-loop"
+
+
 def pascal(name: str) -> str:
     """``customer_churn`` / ``credit-risk`` -> ``CustomerChurn`` / ``CreditRisk`` (construct ids, policy Sids, parameter names)."""
     return "".join(part.capitalize() for part in re.split(r"[-_]", name))

@@ -32,7 +32,7 @@ import boto3
 from botocore.exceptions import BotoCoreError, ClientError, NoCredentialsError, NoRegionError
 
 from pipeline_code.argtypes import positive_int
-from pipeline_code.core.contract import environment_prefix, package_group_name, package_parameter_name, serving_stack_name
+from pipeline_code.core.contract import DEFAULT_PROJECT, environment_prefix, package_group_name, package_parameter_name, serving_stack_name
 from pipeline_code.handlers.deploy_on_approval import (
     Version,
     describe_stack,
@@ -200,7 +200,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog=PROG, description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--env", required=True, help="environment name (dev, staging, prod)")
     parser.add_argument("--model", required=True, help="model name from the config (e.g. churn, credit-risk)")
-    parser.add_argument("--project", default="mlops-loop", help="project name prefix (default: mlops-loop)")
+    parser.add_argument("--project", default=DEFAULT_PROJECT, help=f"project name prefix (default: {DEFAULT_PROJECT})")
     parser.add_argument("--region", default=None, help="AWS region (default: the AWS CLI/SDK default region)")
     commands = parser.add_subparsers(dest="command", required=True)
     commands.add_parser("versions", help="list versions; mark the serving and the desired one")
@@ -228,7 +228,7 @@ def main(argv: Optional[Sequence[str]] = None, *, ask: Callable[[str], str] = in
             return 0
         watch = " ".join(
             [PROG, "--env", args.env, "--model", args.model]
-            + (["--project", args.project] if args.project != "mlops-loop" else [])
+            + (["--project", args.project] if args.project != DEFAULT_PROJECT else [])
             + (["--region", args.region] if args.region else [])
             + ["versions"]
         )

@@ -44,13 +44,14 @@ import re
 import sys
 from typing import Optional, Sequence
 
+from pipeline_code.core.contract import DEFAULT_PROJECT
+
 from .aws import AuditError, Clients, aws_errors, describe_error, is_credentials_error
 from .gather import gather
 from .render import render_html, render_markdown
 
 
 PROG = "python -m pipeline_code.ops.audit"
-DEFAULT_PROJECT = "mlops-loop"
 
 _NAME = re.compile(r"^[a-z0-9](-?[a-z0-9])*$")
 

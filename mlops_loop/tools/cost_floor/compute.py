@@ -1,0 +1,172 @@
+"""Compute: what each endpoint variant keeps running (scalable targets included) and batch models."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Optional
+
+from mlops_loop.config.instance_types import INSTANCE_TYPES
+
+from .model import Line
+from .prices import PRICES
+from .template import INSTANCE_DIMENSION, PROVISIONED_CONCURRENCY_DIMENSION, RESOURCE_ID, Template, as_count, loop_metadata, format_rate
+
+
+@dataclass(frozen=True)
+class _Target:
+    min_capacity: int
+    logical_id: str
+
+
+def scalable_targets(templates: list[Template], warnings: list[str]) -> dict[tuple[str, str, str], _Target]:
+    """Every SageMaker variant scalable target of an environment, by (endpoint, variant, dimension)."""
+    targets: dict[tuple[str, str, str], _Target] = {}
+    for tpl in templates:
+        for logical_id, resource in tpl.resources.items():
+            if resource.get("Type") != "AWS::ApplicationAutoScaling::ScalableTarget":
+                continue
+            props = resource.get("Properties", {})
+            dimension = tpl.value(props.get("ScalableDimension"))
+            if dimension not in (INSTANCE_DIMENSION, PROVISIONED_CONCURRENCY_DIMENSION):
+                continue
+            resource_id = tpl.value(props.get("ResourceId"))
+            match = RESOURCE_ID.match(resource_id) if isinstance(resource_id, str) else None
+            minimum = as_count(tpl.value(props.get("MinCapacity")))
+            if match is None or minimum is None:
+                warnings.append(
+                    f"{tpl.name}/{logical_id}: scalable target ignored (ResourceId {props.get('ResourceId')!r} or "
+                    f"MinCapacity {props.get('MinCapacity')!r} is not a literal); its endpoint is reported at its "
+                    "initial capacity"
+                )
+                continue
+            targets[(match["endpoint"], match["variant"], dimension)] = _Target(minimum, logical_id)
+    return targets
+
+
+def _variant_floor(
+    tpl: Template, variant: dict, *, endpoint: str, targets: dict, hours: float
+) -> tuple[str, Optional[float], tuple[str, ...]]:
+    """(basis, monthly USD or None when unknown, scalable targets used) of one production variant."""
+    name = str(tpl.value(variant.get("VariantName")))
+    serverless = variant.get("ServerlessConfig")
+    if isinstance(serverless, dict):
+        memory_mb = as_count(tpl.value(serverless.get("MemorySizeInMB")))
+        provisioned = as_count(tpl.value(serverless.get("ProvisionedConcurrency"))) or 0
+        source, used = "ProvisionedConcurrency", ()
+        target = targets.get((endpoint, name, PROVISIONED_CONCURRENCY_DIMENSION))
+        if target is not None:
+            provisioned, source, used = target.min_capacity, "autoscaling MinCapacity", (target.logical_id,)
+        memory = f"{memory_mb} MB" if memory_mb is not None else "memory not a literal"
+        if provisioned <= 0:
+            return f"serverless, {memory}, no provisioned concurrency: pay per request", 0.0, used
+        price = PRICES["serverless_provisioned_concurrency"]
+        if memory_mb is None:
+            return f"unknown price: serverless provisioned concurrency {provisioned} with {memory}", None, used
+        monthly = provisioned * memory_mb / 1024 * price.usd * 3600 * hours
+        basis = (
+            f"serverless, {provisioned} provisioned concurrency ({source}) x {memory_mb / 1024:g} GB "
+            f"x {hours:g} h x ${price.usd * 3600:.5f}/GB-h"
+        )
+        return basis, monthly, used
+
+    count = as_count(tpl.value(variant.get("InitialInstanceCount")))
+    source, used = "InitialInstanceCount", ()
+    scaling = variant.get("ManagedInstanceScaling")
+    if isinstance(scaling, dict) and tpl.value(scaling.get("Status")) == "ENABLED":
+        minimum = as_count(tpl.value(scaling.get("MinInstanceCount")))
+        if minimum is not None:
+            count, source = minimum, "managed instance scaling MinInstanceCount"
+    target = targets.get((endpoint, name, INSTANCE_DIMENSION))
+    if target is not None:
+        count, source, used = target.min_capacity, "autoscaling MinCapacity", (target.logical_id,)
+    instance_type = tpl.value(variant.get("InstanceType"))
+    if count is None:
+        return f"unknown: the instance count of {instance_type} is not a literal", None, used
+    if count == 0:
+        return f"0 x {instance_type} ({source}): scales to zero", 0.0, used
+    known = INSTANCE_TYPES.get(instance_type) if isinstance(instance_type, str) else None
+    if known is None:
+        return (
+            f"unknown price: {count} x {instance_type} ({source}); add the type to "
+            "mlops_loop/config/instance_types.py",
+            None,
+            used,
+        )
+    basis = f"{count} x {instance_type} ({source}) x {hours:g} h x {format_rate(known.usd_per_hour)}/h"
+    return basis, count * known.usd_per_hour * hours, used
+
+
+def endpoint_lines(tpl: Template, *, targets: dict, hours: float) -> list[Line]:
+    """One line per production (and shadow) variant of every endpoint in the template."""
+    lines = []
+    for logical_id, resource in tpl.resources.items():
+        if resource.get("Type") != "AWS::SageMaker::Endpoint":
+            continue
+        props = resource.get("Properties", {})
+        endpoint = tpl.endpoint_key(logical_id)
+        config_id = tpl.config_logical_id(props.get("EndpointConfigName"))
+        config = tpl.resources.get(config_id) if config_id else None
+        meta = loop_metadata(resource) or loop_metadata(config)
+        label = str(meta.get("model") or endpoint)
+        once = tpl.once_deployed(resource)
+        if config is None:
+            lines.append(
+                Line(
+                    category="compute",
+                    label=label,
+                    mode=str(meta.get("mode", "?")),
+                    basis=f"unknown: endpoint config {props.get('EndpointConfigName')!r} is not in this template",
+                    monthly_usd=None,
+                    stack=tpl.name,
+                    resources=(logical_id,),
+                    once_deployed=once,
+                )
+            )
+            continue
+        config_props = config.get("Properties", {})
+        variants = [(v, "") for v in config_props.get("ProductionVariants") or []]
+        variants += [(v, " (shadow)") for v in config_props.get("ShadowProductionVariants") or []]
+        for variant, shadow in variants:
+            if "ServerlessConfig" in variant:
+                derived = "serverless"
+            elif "AsyncInferenceConfig" in config_props:
+                derived = "async"
+            else:
+                derived = "realtime"
+            basis, monthly, used = _variant_floor(tpl, variant, endpoint=endpoint, targets=targets, hours=hours)
+            lines.append(
+                Line(
+                    category="compute",
+                    label=label,
+                    mode=str(meta.get("mode") or derived),
+                    basis=f"{basis}{shadow}",
+                    monthly_usd=monthly,
+                    stack=tpl.name,
+                    resources=(logical_id, config_id, *used),
+                    variant=f"{tpl.value(variant.get('VariantName'))}{shadow}",
+                    once_deployed=once,
+                )
+            )
+    return lines
+
+
+def batch_lines(templates: list[Template]) -> list[Line]:
+    """Models served by batch transform: tagged on whatever resource schedules their job."""
+    found: dict[str, list[tuple[Template, str]]] = {}
+    for tpl in templates:
+        for logical_id, resource in tpl.resources.items():
+            meta = loop_metadata(resource)
+            if meta.get("mode") == "batch" and resource.get("Type") != "AWS::SageMaker::Endpoint":
+                found.setdefault(str(meta.get("model") or logical_id), []).append((tpl, logical_id))
+    return [
+        Line(
+            category="compute",
+            label=model,
+            mode="batch",
+            basis="batch transform: instances run only while a scheduled job runs",
+            monthly_usd=0.0,
+            stack=where[0][0].name,
+            resources=tuple(logical_id for _, logical_id in where),
+        )
+        for model, where in sorted(found.items())
+    ]

@@ -1,0 +1,51 @@
+"""The floor report's data model: one line per priced item, one floor per environment."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Optional
+
+
+class NotACloudAssembly(ValueError):
+    """The directory given is not a synthesized cloud assembly (or holds no stacks)."""
+
+
+@dataclass(frozen=True)
+class Line:
+    """One line of an environment's floor: a model's endpoint variant, a batch model, or a fixed item."""
+
+    category: str  # "compute" or "fixed"
+    label: str  # the model (compute) or the item (fixed)
+    mode: str  # realtime | serverless | async | batch | <metadata mode> | fixed
+    basis: str  # how the number was obtained, for a reviewer
+    monthly_usd: Optional[float]  # None: price unknown (basis says why)
+    stack: str
+    resources: tuple[str, ...]
+    variant: str = ""
+    # The CloudFormation condition the resource exists under, when that condition is false (or not
+    # decidable) with the parameter defaults: it costs this much once a version is deployed.
+    once_deployed: Optional[str] = None
+
+    @property
+    def key(self) -> tuple[str, str, str, str]:
+        return (self.category, self.label, self.mode, self.variant)
+
+
+@dataclass
+class EnvironmentFloor:
+    environment: str
+    region: Optional[str]
+    lines: list[Line] = field(default_factory=list)
+    compute_usd: float = 0.0
+    compute_before_approval_usd: float = 0.0
+    fixed_usd: float = 0.0
+    fixed_before_approval_usd: float = 0.0
+    warnings: list[str] = field(default_factory=list)
+
+    @property
+    def total_usd(self) -> float:
+        return self.compute_usd + self.fixed_usd
+
+    @property
+    def unknown_prices(self) -> int:
+        return sum(1 for line in self.lines if line.monthly_usd is None)

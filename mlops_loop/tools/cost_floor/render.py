@@ -1,0 +1,169 @@
+"""Rendering a floor report as text, Markdown (a pull-request comment) or JSON."""
+
+from __future__ import annotations
+
+from dataclasses import asdict
+from typing import Optional
+
+from .model import EnvironmentFloor, Line
+from .prices import FREE_DASHBOARDS_PER_ACCOUNT, INSTANCE_PRICE_SOURCE, PRICES
+
+
+JSON_SCHEMA_VERSION = 1
+def _money(value: Optional[float]) -> str:
+    return "unknown" if value is None else f"{value:,.2f}"
+
+
+def _signed(value: Optional[float]) -> str:
+    if value is None:
+        return "unknown"
+    return f"{'+' if value >= 0 else '-'}${abs(value):,.2f}"
+
+
+def _notes(report: list[EnvironmentFloor], hours: float) -> list[str]:
+    notes = [
+        f"zero traffic, {hours:g} h/month; USD on-demand list prices for us-east-1: instances from "
+        "mlops_loop/config/instance_types.py, the rest from PRICES in mlops_loop/tools/cost_floor.py; "
+        "estimates for review, not a bill",
+    ]
+    other = sorted({e.region for e in report if e.region and e.region != "us-east-1"})
+    if other:
+        notes.append(f"environments in {', '.join(other)}: that region's list prices differ from us-east-1's")
+    if any(line.once_deployed for e in report for line in e.lines):
+        notes.append(
+            "[once deployed]: exists only once a model version is approved and deployed (its CloudFormation "
+            "condition is false with the parameter defaults); counted in the floor, not in 'before approval'"
+        )
+    for env in report:
+        if not any(line.category == "compute" for line in env.lines):
+            notes.append(f"{env.environment}: no endpoint or batch-served model in the templates (no serving stack?)")
+        notes += [f"warning: {env.environment}: {w}" for w in env.warnings]
+        if env.unknown_prices:
+            notes.append(f"{env.environment}: {env.unknown_prices} line(s) with unknown price, not in the totals")
+    return notes
+
+
+def _line_cells(line: Line) -> list[str]:
+    label = line.label + (f" / {line.variant}" if line.variant else "")
+    compute = _money(line.monthly_usd) if line.category == "compute" else ""
+    fixed = _money(line.monthly_usd) if line.category == "fixed" else ""
+    basis = line.basis + (" [once deployed]" if line.once_deployed else "")
+    return [label, line.mode, compute, fixed, basis]
+
+
+def render_text(
+    report: list[EnvironmentFloor], *, assembly: str, hours: float, delta: Optional[list[dict]] = None
+) -> str:
+    """Plain-text report: the change against the base (when given), the summary, then each environment's lines."""
+    out = [f"mlops-loop always-on cost floor ({assembly})", ""]
+    if delta is not None:
+        out += _delta_text(delta) + [""]
+    out.append(
+        f"{'environment':<12} {'region':<14} {'compute $/mo':>12} {'before approval':>15} "
+        f"{'fixed $/mo':>10} {'total $/mo':>10}"
+    )
+    for env in report:
+        out.append(
+            f"{env.environment:<12} {env.region or '?':<14} {_money(env.compute_usd):>12} "
+            f"{_money(env.compute_before_approval_usd):>15} {_money(env.fixed_usd):>10} {_money(env.total_usd):>10}"
+        )
+    for env in report:
+        out += ["", f"{env.environment} ({env.region or 'region unknown'})"]
+        out.append(f"  {'model / item':<32} {'mode':<10} {'compute $/mo':>12} {'fixed $/mo':>10}  basis")
+        for line in env.lines:
+            label, mode, compute, fixed, basis = _line_cells(line)
+            out.append(f"  {label:<32} {mode:<10} {compute:>12} {fixed:>10}  {basis}")
+    out += [""] + [f"note: {n}" for n in _notes(report, hours)]
+    return "\n".join(out) + "\n"
+
+
+def _delta_text(delta: list[dict]) -> list[str]:
+    out = ["change against the base assembly:"]
+    for env in delta:
+        out.append(
+            f"  {env['environment']}: floor {_signed(env['delta_total_usd'])}/month (compute "
+            f"{_signed(env['delta_compute_usd'])}, fixed {_signed(env['delta_fixed_usd'])}) [{env['status']}]"
+        )
+        for line in env["lines"]:
+            what = line["label"] + (f" / {line['variant']}" if line["variant"] else "")
+            out.append(
+                f"    {line['status']:<8} {what} ({line['mode']}): {_money(line['base_usd'])} -> "
+                f"{_money(line['head_usd'])} ({_signed(line['delta_usd'])})"
+            )
+    return out
+
+
+def render_markdown(
+    report: list[EnvironmentFloor], *, assembly: str, hours: float, delta: Optional[list[dict]] = None
+) -> str:
+    """Markdown for a pull-request comment: the change per environment first, then the summary table."""
+    out = ["### Always-on cost floor", ""]
+    if delta is not None:
+        for env in delta:
+            out.append(
+                f"- **{env['environment']}**: floor {_signed(env['delta_total_usd'])}/month "
+                f"(compute {_signed(env['delta_compute_usd'])}, fixed {_signed(env['delta_fixed_usd'])})"
+            )
+            for line in env["lines"]:
+                what = line["label"] + (f" / {line['variant']}" if line["variant"] else "")
+                out.append(
+                    f"  - {line['status']} `{what}` ({line['mode']}): {_money(line['base_usd'])} → "
+                    f"{_money(line['head_usd'])} ({_signed(line['delta_usd'])})"
+                )
+        out.append("")
+    out += [
+        "| environment | region | compute $/month | before approval | fixed $/month | total $/month |",
+        "|---|---|--:|--:|--:|--:|",
+    ]
+    for env in report:
+        out.append(
+            f"| {env.environment} | {env.region or '?'} | {_money(env.compute_usd)} | "
+            f"{_money(env.compute_before_approval_usd)} | {_money(env.fixed_usd)} | {_money(env.total_usd)} |"
+        )
+    for env in report:
+        out += ["", f"<details><summary>{env.environment}: lines</summary>", ""]
+        out += ["| model / item | mode | compute $/month | fixed $/month | basis |", "|---|---|--:|--:|---|"]
+        out += ["| " + " | ".join(cell.replace("|", "\\|") for cell in _line_cells(line)) + " |" for line in env.lines]
+        out += ["", "</details>"]
+    out += [""] + [f"- {n}" for n in _notes(report, hours)]
+    return "\n".join(out) + "\n"
+
+
+def to_json(
+    report: list[EnvironmentFloor], *, assembly: str, hours: float, delta: Optional[list[dict]] = None
+) -> dict:
+    """The report as plain JSON data (schema_version 1): amounts are USD per month, null when unknown."""
+    return {
+        "schema_version": JSON_SCHEMA_VERSION,
+        "assembly": assembly,
+        "hours_per_month": hours,
+        "prices": {
+            "instances": INSTANCE_PRICE_SOURCE,
+            **{key: asdict(price) for key, price in PRICES.items()},
+            "free_dashboards_per_account": FREE_DASHBOARDS_PER_ACCOUNT,
+        },
+        "environments": [
+            {
+                "environment": env.environment,
+                "region": env.region,
+                "compute_usd": round(env.compute_usd, 2),
+                "compute_before_approval_usd": round(env.compute_before_approval_usd, 2),
+                "fixed_usd": round(env.fixed_usd, 2),
+                "fixed_before_approval_usd": round(env.fixed_before_approval_usd, 2),
+                "total_usd": round(env.total_usd, 2),
+                "unknown_prices": env.unknown_prices,
+                "warnings": list(env.warnings),
+                "lines": [
+                    {
+                        **asdict(line),
+                        "resources": list(line.resources),
+                        "monthly_usd": None if line.monthly_usd is None else round(line.monthly_usd, 2),
+                    }
+                    for line in env.lines
+                ],
+            }
+            for env in report
+        ],
+        "notes": _notes(report, hours),
+        "delta": delta,
+    }

@@ -1,0 +1,132 @@
+"""The floor of every environment of an assembly, and the change against another assembly."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Iterable, Optional
+
+from ..cloud_assembly import SynthesizedStack, stacks
+from .compute import batch_lines, endpoint_lines, scalable_targets
+from .fixed import fixed_lines, fixed_units
+from .model import EnvironmentFloor, Line, NotACloudAssembly
+from .template import Template
+
+
+DEFAULT_HOURS_PER_MONTH = 730.0  # 365 * 24 / 12, the month AWS's own price examples use
+def _load_stacks(outdir: Path) -> list[SynthesizedStack]:
+    if not (outdir / "manifest.json").is_file():
+        raise NotACloudAssembly(
+            f"{outdir} is not a cloud assembly (no manifest.json); synthesize first: "
+            f"python app.py (writes cdk.out) or CDK_OUTDIR={outdir} python app.py"
+        )
+    try:
+        found = list(stacks(outdir))
+        for stack in found:
+            stack.template  # noqa: B018 - read every template now, so a broken one fails here with its path
+    except (OSError, KeyError, TypeError, json.JSONDecodeError) as error:
+        raise NotACloudAssembly(
+            f"{outdir} is not a readable cloud assembly ({type(error).__name__}: {error}); synthesize it again"
+        ) from error
+    if not found:
+        raise NotACloudAssembly(f"{outdir} holds no stage with CloudFormation stacks; synthesize the app into it")
+    return found
+
+
+def _regions(found: list[SynthesizedStack]) -> dict[str, str]:
+    """Stage -> region, from the stage manifests' ``environment`` (aws://account/region)."""
+    regions: dict[str, str] = {}
+    for stack in found:
+        try:
+            manifest = json.loads((stack.template_path.parent / "manifest.json").read_text())
+            environment = manifest["artifacts"][stack.artifact_id].get("environment", "")
+        except (OSError, KeyError, json.JSONDecodeError):
+            continue
+        region = environment.rsplit("/", 1)[-1] if environment.startswith("aws://") else ""
+        if region and not region.startswith("unknown"):
+            regions.setdefault(stack.stage, region)
+    return regions
+
+
+def floor_report(outdir: str | Path, *, hours_per_month: float = DEFAULT_HOURS_PER_MONTH) -> list[EnvironmentFloor]:
+    """The always-on floor of every environment (stage) of the assembly at ``outdir``, in manifest
+    order. By default a month is 730 hours. Raises NotACloudAssembly when ``outdir`` is not one."""
+    found = _load_stacks(Path(outdir))
+    regions = _regions(found)
+    by_stage: dict[str, list[Template]] = {}
+    for stack in found:
+        by_stage.setdefault(stack.stage, []).append(Template(stack))
+    report = []
+    for stage, templates in by_stage.items():
+        env = EnvironmentFloor(environment=stage, region=regions.get(stage))
+        targets = scalable_targets(templates, env.warnings)
+        compute = [line for tpl in templates for line in endpoint_lines(tpl, targets=targets, hours=hours_per_month)]
+        compute += batch_lines(templates)
+        compute.sort(key=lambda line: (line.label, line.mode, line.variant))
+        fixed, env.fixed_before_approval_usd = fixed_lines(
+            [u for tpl in templates for u in fixed_units(tpl)], hours_per_month
+        )
+        env.lines = compute + fixed
+        env.compute_usd = sum((line.monthly_usd or 0.0 for line in compute), 0.0)
+        env.compute_before_approval_usd = sum(
+            (line.monthly_usd or 0.0 for line in compute if not line.once_deployed), 0.0
+        )
+        env.fixed_usd = sum((line.monthly_usd or 0.0 for line in fixed), 0.0)
+        report.append(env)
+    return report
+
+
+def compare(head: list[EnvironmentFloor], base: list[EnvironmentFloor]) -> list[dict]:
+    """Per environment (head's order, then environments only in base): the change of each total and
+    of every line whose monthly cost changed. A line whose price is unknown on either side has a
+    delta of None."""
+    heads, bases = {e.environment: e for e in head}, {e.environment: e for e in base}
+    out = []
+    for name in [*heads, *(n for n in bases if n not in heads)]:
+        h, b = heads.get(name), bases.get(name)
+        h_lines = _by_key(h.lines if h else [])
+        b_lines = _by_key(b.lines if b else [])
+        changed = []
+        for key in [*h_lines, *(k for k in b_lines if k not in h_lines)]:
+            # A line that appears or disappears is a change even at $0 (a model moved to serverless).
+            if key in h_lines and key in b_lines and h_lines[key] == b_lines[key]:
+                continue
+            new, old = h_lines.get(key, (0.0, False)), b_lines.get(key, (0.0, False))
+            unknown = new[1] or old[1]
+            changed.append(
+                {
+                    "category": key[0],
+                    "label": key[1],
+                    "mode": key[2],
+                    "variant": key[3],
+                    "status": "added" if key not in b_lines else "removed" if key not in h_lines else "changed",
+                    "base_usd": None if old[1] else old[0],
+                    "head_usd": None if new[1] else new[0],
+                    "delta_usd": None if unknown else round(new[0] - old[0], 2),
+                }
+            )
+
+        def total(env: Optional[EnvironmentFloor], attr: str) -> float:
+            return getattr(env, attr) if env else 0.0
+
+        delta = {
+            attr: round(total(h, attr) - total(b, attr), 2)
+            for attr in ("compute_usd", "compute_before_approval_usd", "fixed_usd", "total_usd")
+        }
+        if b is None or h is None:
+            status = "new" if b is None else "removed"
+        else:
+            status = "changed" if changed or any(delta.values()) else "unchanged"
+        out.append(
+            {"environment": name, "status": status, **{f"delta_{k}": v for k, v in delta.items()}, "lines": changed}
+        )
+    return out
+
+
+def _by_key(lines: Iterable[Line]) -> dict[tuple, tuple[float, bool]]:
+    """Line key -> (known monthly USD summed, any price unknown)."""
+    out: dict[tuple, tuple[float, bool]] = {}
+    for line in lines:
+        usd, unknown = out.get(line.key, (0.0, False))
+        out[line.key] = (round(usd + (line.monthly_usd or 0.0), 2), unknown or line.monthly_usd is None)
+    return out
