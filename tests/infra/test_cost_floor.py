@@ -1,4 +1,4 @@
-"""The always-on cost floor report (mlops_loop/tools/cost_floor.py).
+"""The always-on cost floor report (mlops_loop/tools/cost_floor/).
 
 Most tests build a small cloud assembly in tmp_path laid out as ``cdk synth`` writes it (a top-level
 manifest.json naming one nested assembly per stage, each with its own manifest.json and templates),

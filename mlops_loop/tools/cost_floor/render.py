@@ -23,7 +23,7 @@ def _signed(value: Optional[float]) -> str:
 def _notes(report: list[EnvironmentFloor], hours: float) -> list[str]:
     notes = [
         f"zero traffic, {hours:g} h/month; USD on-demand list prices for us-east-1: instances from "
-        "mlops_loop/config/instance_types.py, the rest from PRICES in mlops_loop/tools/cost_floor.py; "
+        "mlops_loop/config/instance_types.py, the rest from PRICES in mlops_loop/tools/cost_floor/prices.py; "
         "estimates for review, not a bill",
     ]
     other = sorted({e.region for e in report if e.region and e.region != "us-east-1"})
