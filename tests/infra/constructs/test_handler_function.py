@@ -1,0 +1,71 @@
+"""handler_function, built in a bare stack: one event handler with its role, logs and dead letters."""
+
+from __future__ import annotations
+
+from aws_cdk import App, Duration, Environment, RemovalPolicy, Stack
+from aws_cdk import aws_kms as kms
+from aws_cdk import aws_logs as logs
+from aws_cdk.assertions import Template
+
+from mlops_loop.app_builder import cdk_json_context
+from mlops_loop.constructs.handler_function import dead_letter_queue, handler_function
+
+
+def _built() -> tuple[Stack, dict]:
+    """GIVEN a bare stack with a key WHEN a handler function and its dead-letter queue are added."""
+    stack = Stack(App(context=cdk_json_context()), "Bare", env=Environment(account="123456789012", region="eu-west-1"))
+    key = kms.Key(stack, "Key")
+    queue = dead_letter_queue(stack, key=key, removal_policy=RemovalPolicy.DESTROY, owner="test handler")
+    built = handler_function(
+        stack,
+        function_name="shop-dev-retrain-trigger",
+        description="test handler",
+        role_description="test role",
+        access_description="test access",
+        handler="retrain_trigger.handler",
+        environment={"ALLOWED_PIPELINES": "shop-dev-churn-training"},
+        key=key,
+        dead_letter_queue=queue,
+        log_retention=logs.RetentionDays.TWO_WEEKS,
+        removal_policy=RemovalPolicy.DESTROY,
+        timeout=Duration.seconds(60),
+        vpc_reason="It calls only AWS APIs; no VPC resources to reach, test reason long enough.",
+    )
+    return stack, {"built": built, "template": Template.from_stack(stack)}
+
+
+def test_the_function_runs_one_at_a_time_from_the_handler_code_root_and_retries_into_dead_letters():
+    _, made = _built()
+    template = made["template"]
+    (function,) = template.find_resources("AWS::Lambda::Function").values()
+    props = function["Properties"]
+    assert props["Handler"] == "pipeline_code.handlers.retrain_trigger.handler"
+    assert props["Runtime"] == "python3.14" and props["Architectures"] == ["arm64"] and props["Timeout"] == 60
+    assert props["ReservedConcurrentExecutions"] == 1
+    assert props["Environment"]["Variables"] == {"ALLOWED_PIPELINES": "shop-dev-churn-training"}
+    assert "TargetArn" in props["DeadLetterConfig"]
+    (invoke,) = template.find_resources("AWS::Lambda::EventInvokeConfig").values()
+    assert invoke["Properties"]["MaximumRetryAttempts"] == 2 and invoke["Properties"]["MaximumEventAgeInSeconds"] == 3600
+    assert function["DependsOn"] == [next(iter(template.find_resources("AWS::IAM::ManagedPolicy")))]
+
+
+def test_its_logs_are_encrypted_kept_as_configured_and_only_its_own_stream_is_writable():
+    _, made = _built()
+    template = made["template"]
+    (group,) = template.find_resources("AWS::Logs::LogGroup").values()
+    assert group["Properties"]["LogGroupName"] == "/aws/lambda/shop-dev-retrain-trigger"
+    assert group["Properties"]["RetentionInDays"] == 14 and "KmsKeyId" in group["Properties"]
+    (policy,) = template.find_resources("AWS::IAM::ManagedPolicy").values()
+    statements = {s["Sid"]: s for s in policy["Properties"]["PolicyDocument"]["Statement"]}
+    assert statements["WriteLogs"]["Resource"] == "arn:aws:logs:eu-west-1:123456789012:log-group:/aws/lambda/shop-dev-retrain-trigger:*"
+    assert statements["DeadLetters"]["Action"] == "sqs:SendMessage"
+    assert not template.find_resources("AWS::IAM::Policy"), "no inline policies"
+
+
+def test_the_dead_letter_queue_is_encrypted_tls_only_and_keeps_two_weeks():
+    _, made = _built()
+    (queue,) = made["template"].find_resources("AWS::SQS::Queue").values()
+    assert queue["Properties"]["MessageRetentionPeriod"] == 14 * 24 * 3600 and "KmsMasterKeyId" in queue["Properties"]
+    (queue_policy,) = made["template"].find_resources("AWS::SQS::QueuePolicy").values()
+    (deny,) = queue_policy["Properties"]["PolicyDocument"]["Statement"]
+    assert deny["Effect"] == "Deny" and deny["Condition"] == {"Bool": {"aws:SecureTransport": "false"}}

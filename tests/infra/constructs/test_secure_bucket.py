@@ -1,0 +1,63 @@
+"""SecureBucket, built in a bare stack: the storage baseline every lake bucket gets."""
+
+from __future__ import annotations
+
+from aws_cdk import App, Duration, Environment, RemovalPolicy, Stack
+from aws_cdk import aws_kms as kms
+from aws_cdk import aws_s3 as s3
+from aws_cdk.assertions import Template
+
+from mlops_loop.app_builder import cdk_json_context
+from mlops_loop.constructs.secure_bucket import SecureBucket
+
+
+def _bucket(**overrides) -> dict:
+    """GIVEN a bare stack with a key and a log bucket WHEN a SecureBucket is added THEN its bucket's properties."""
+    stack = Stack(App(context=cdk_json_context()), "Bare", env=Environment(account="123456789012", region="eu-west-1"))
+    logs = s3.Bucket.from_bucket_name(stack, "Logs", "access-logs-bucket")
+    props = dict(
+        bucket_encryption_key=kms.Key(stack, "Key"),
+        bucket_access_logs_bucket=logs,
+        bucket_name="shop-dev-raw-123456789012-eu-west-1",
+        bucket_name_hint="raw",
+        bucket_removal_policy=RemovalPolicy.RETAIN,
+        bucket_noncurrent_version_expiration=Duration.days(30),
+    )
+    SecureBucket(stack, "Raw", **{**props, **overrides})
+    template = Template.from_stack(stack)
+    (bucket,) = template.find_resources("AWS::S3::Bucket").values()
+    (policy,) = template.find_resources("AWS::S3::BucketPolicy").values()
+    return {"bucket": bucket, "policy": policy}
+
+
+def test_the_baseline_kms_versioning_private_logged_and_tls_only():
+    made = _bucket()
+    props = made["bucket"]["Properties"]
+    (rule,) = props["BucketEncryption"]["ServerSideEncryptionConfiguration"]
+    assert rule["ServerSideEncryptionByDefault"]["SSEAlgorithm"] == "aws:kms" and rule["BucketKeyEnabled"] is True
+    assert props["VersioningConfiguration"] == {"Status": "Enabled"}
+    assert props["PublicAccessBlockConfiguration"] == {
+        "BlockPublicAcls": True, "BlockPublicPolicy": True, "IgnorePublicAcls": True, "RestrictPublicBuckets": True,
+    }
+    assert props["OwnershipControls"] == {"Rules": [{"ObjectOwnership": "BucketOwnerEnforced"}]}
+    assert props["LoggingConfiguration"] == {"DestinationBucketName": "access-logs-bucket", "LogFilePrefix": "raw/"}
+    assert made["bucket"]["DeletionPolicy"] == "Retain"
+    denies = [s for s in made["policy"]["Properties"]["PolicyDocument"]["Statement"] if s["Effect"] == "Deny"]
+    conditions = [s["Condition"] for s in denies]
+    assert {"Bool": {"aws:SecureTransport": "false"}} in conditions
+    assert {"NumericLessThan": {"s3:TlsVersion": 1.2}} in conditions
+
+
+def test_the_baseline_lifecycle_and_what_a_caller_adds():
+    props = _bucket(bucket_expiration=Duration.days(90), bucket_infrequent_access_after=Duration.days(30))["bucket"]["Properties"]
+    (rule,) = props["LifecycleConfiguration"]["Rules"]
+    assert rule["Id"] == "baseline" and rule["Status"] == "Enabled"
+    assert rule["AbortIncompleteMultipartUpload"] == {"DaysAfterInitiation": 7}
+    assert rule["NoncurrentVersionExpiration"] == {"NoncurrentDays": 30}
+    assert rule["ExpirationInDays"] == 90
+    assert rule["Transitions"] == [{"StorageClass": "STANDARD_IA", "TransitionInDays": 30}]
+
+
+def test_without_expiry_objects_are_kept_and_nothing_transitions():
+    (rule,) = _bucket()["bucket"]["Properties"]["LifecycleConfiguration"]["Rules"]
+    assert "ExpirationInDays" not in rule and "Transitions" not in rule
