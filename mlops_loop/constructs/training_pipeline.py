@@ -16,7 +16,7 @@ from pipeline_code import sagemaker_entry
 
 from ..config.schema import GateConfig, ModelConfig, TrainingConfig
 from ..training import PipelineSpec, build_pipeline_definition
-from ..training.names import DEFAULT_XGBOOST_VERSION
+from ..training.names import XGBOOST_VERSION
 from ..training.sdk_offline import offline_sdk
 from .served_model import SERVING_CONTENT_TYPES, SERVING_ENVIRONMENT
 from .access_policy import AccessPolicy, s3_arn
@@ -199,7 +199,7 @@ def xgboost_image_uri(region: str) -> str:
     with offline_sdk(region, "unused-default-bucket"):
         from sagemaker.core import image_uris
 
-        return image_uris.retrieve("xgboost", region=region, version=DEFAULT_XGBOOST_VERSION)
+        return image_uris.retrieve("xgboost", region=region, version=XGBOOST_VERSION)
 
 
 def xgboost_repository_arn(region: str) -> str:

@@ -74,6 +74,7 @@ from .names import (
     EVALUATION_PROPERTY_FILE,
     FINAL_VALIDATION_AUC_METRIC,
     GATE_PARAMETERS,
+    JOB_VOLUME_SIZE_GB,
     MAX_DEFINITION_CHARS,
     MAX_HYPERPARAMETER_VALUE,
     METRIC_DEFINITIONS,
@@ -89,6 +90,7 @@ from .names import (
     PARAM_TRAINING_INSTANCE_COUNT,
     PARAM_TRAINING_INSTANCE_TYPE,
     PARAM_TRIGGER_REASON,
+    PROCESSING_MAX_RUNTIME_SECONDS,
     PROC_ENTRY_DIR,
     PROC_INPUT,
     PROC_LIB_DIR,
@@ -108,8 +110,11 @@ from .names import (
     TRAIN_ENTRY_DIR,
     TRAIN_MODEL_DIR,
     TRAIN_MODEL_SPEC_DIR,
+    TUNING_MAX_JOBS,
+    TUNING_MAX_PARALLEL_JOBS,
     TUNING_RANGES,
     XGBOOST_FRAMEWORK,
+    XGBOOST_VERSION,
 )
 from .spec import PipelineSpec
 from .tokens import restore_tokens, with_placeholders
@@ -120,7 +125,7 @@ def build_pipeline_definition(spec: PipelineSpec) -> str:
 
     Raises:
         ValueError: ``spec`` is invalid (raised by PipelineSpec itself) or the region has no
-            XGBoost image of ``spec.xgboost_version``.
+            XGBoost image of :data:`~.names.XGBOOST_VERSION`.
         mlops_loop.training.sdk_offline.OfflineViolation: the SDK tried to reach AWS.
     """
     if not isinstance(spec, PipelineSpec):
@@ -147,10 +152,10 @@ class _Builder:
         self.session = session
         self.exec_id = ExecutionVariables.PIPELINE_EXECUTION_ID
         try:
-            self.image_uri = image_uris.retrieve(XGBOOST_FRAMEWORK, region=spec.region, version=spec.xgboost_version)
+            self.image_uri = image_uris.retrieve(XGBOOST_FRAMEWORK, region=spec.region, version=XGBOOST_VERSION)
         except ValueError as exc:
             raise ValueError(
-                f"PipelineSpec.region/xgboost_version: no SageMaker XGBoost {spec.xgboost_version} image in "
+                f"PipelineSpec.region: no SageMaker XGBoost {XGBOOST_VERSION} image in "
                 f"{spec.region}: {exc}"
             ) from None
 
@@ -263,10 +268,10 @@ class _Builder:
             instance_count=1,
             instance_type=self.p_processing_type,
             entrypoint=["python3", entry],
-            volume_size_in_gb=s.volume_size_gb,
+            volume_size_in_gb=JOB_VOLUME_SIZE_GB,
             volume_kms_key=s.kms_key_arn,
             output_kms_key=s.kms_key_arn,
-            max_runtime_in_seconds=s.processing_max_runtime_seconds,
+            max_runtime_in_seconds=PROCESSING_MAX_RUNTIME_SECONDS,
             base_job_name=f"{s.model_name}-processing",
             sagemaker_session=self.session,
             tags=self.job_tags(),
@@ -397,8 +402,8 @@ class _Builder:
             network_isolation=False,
             property_files=[report],
             # The verdict depends on the registry's current champion, which is not part of the
-            # step's cache key: a cache hit would replay a stale gate decision (see PipelineSpec).
-            cache=self.spec.cache_evaluation,
+            # step's cache key: a cache hit would replay a stale gate decision, so Evaluate is never cached.
+            cache=False,
         )
         return step, report
 
@@ -419,7 +424,7 @@ class _Builder:
                 self.proc_input("train", train_uri, f"{PROC_INPUT}/train"),
             ],
             [self.proc_output("baseline", f"{PROC_OUTPUT}/baseline", self.out("baseline"))],
-            network_isolation=self.spec.enable_network_isolation,
+            network_isolation=True,
         )
 
     # Training ------------------------------------------------------------------------
@@ -502,7 +507,7 @@ class _Builder:
             compute=Compute(
                 instance_type=self.p_training_type,
                 instance_count=self.p_training_count,
-                volume_size_in_gb=s.volume_size_gb,
+                volume_size_in_gb=JOB_VOLUME_SIZE_GB,
                 volume_kms_key_id=s.kms_key_arn,
                 enable_managed_spot_training=s.use_spot,
             ),
@@ -545,7 +550,7 @@ class _Builder:
             environment={},
             hyperparameters=dict(s.hyperparameters),
             checkpoint=checkpoint,
-            network_isolation=s.enable_network_isolation,
+            network_isolation=True,
             output_path=self.out("train"),
         )
         step_args = trainer.train(input_data_config=self.train_channels(prepare, model_spec_file=True))
@@ -609,8 +614,8 @@ class _Builder:
             hyperparameter_ranges=ranges,
             metric_definitions=[{"Name": name, "Regex": regex} for name, regex in METRIC_DEFINITIONS],
             strategy="Bayesian",
-            max_jobs=s.tuning_max_jobs,
-            max_parallel_jobs=s.tuning_max_parallel_jobs,
+            max_jobs=TUNING_MAX_JOBS,
+            max_parallel_jobs=TUNING_MAX_PARALLEL_JOBS,
             early_stopping_type="Off",
             random_seed=42,
             base_tuning_job_name=f"{s.model_name}-tune",
@@ -696,7 +701,7 @@ class _Builder:
                 "pipeline_execution_id": ExecutionVariables.PIPELINE_EXECUTION_ID,
             },
             description=(
-                f"{s.model_name}: XGBoost {s.xgboost_version}, code {s.code_version}, passed the promotion gate"
+                f"{s.model_name}: XGBoost {XGBOOST_VERSION}, code {s.code_version}, passed the promotion gate"
             ),
             domain="MACHINE_LEARNING",
             task="CLASSIFICATION",

@@ -46,7 +46,15 @@ EVALUATION_PROPERTY_FILE = "EvaluationReport"
 
 APPROVAL_STATUSES = ("PendingManualApproval", "Approved")
 XGBOOST_FRAMEWORK = "xgboost"
-DEFAULT_XGBOOST_VERSION = "3.0-5"
+# The stock SageMaker XGBoost image every job runs in (also serving and the monitor).
+XGBOOST_VERSION = "3.0-5"
+
+# Job settings every pipeline uses (the training job's runtime and instances come from the config).
+PROCESSING_MAX_RUNTIME_SECONDS = 3600
+JOB_VOLUME_SIZE_GB = 30
+# Hyperparameter tuning, when the config turns it on: jobs in all, and at a time.
+TUNING_MAX_JOBS = 12
+TUNING_MAX_PARALLEL_JOBS = 3
 
 # Job modules (pipeline_code, shipped in the library zip).
 MODULE_PREPARE = "pipeline_code.training.prepare"

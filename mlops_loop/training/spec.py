@@ -13,7 +13,7 @@ from pipeline_code.core.thresholds import GateThresholds
 
 from ..config.instance_types import INSTANCE_TYPES
 from .tokens import CDK_TOKEN, TOKEN_FIELDS, has_token
-from .names import APPROVAL_STATUSES, DEFAULT_HYPERPARAMETERS, DEFAULT_XGBOOST_VERSION, MAX_CONTAINER_ARGUMENT
+from .names import APPROVAL_STATUSES, DEFAULT_HYPERPARAMETERS, MAX_CONTAINER_ARGUMENT
 
 
 _BUCKET = re.compile(r"^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$")
@@ -78,29 +78,22 @@ class PipelineSpec:
     training_instance_count: int = 1
     use_spot: bool = False
     max_runtime_seconds: int = 3600  # training (and each tuning job)
-    processing_max_runtime_seconds: int = 3600
-    volume_size_gb: int = 30
-    enable_network_isolation: bool = True  # Prepare, Train, Baseline (Evaluate needs the registry)
     # Training
     hyperparameters: Tuple[Tuple[str, str], ...] = DEFAULT_HYPERPARAMETERS
     enable_tuning: bool = False
-    tuning_max_jobs: int = 12
-    tuning_max_parallel_jobs: int = 3
     # Step caching: Prepare, Train/Tune and Baseline are cached for cache_expire_after. The
     # cache key holds S3 URIs, not contents, and the app's data prefixes are fixed: a long expiry
     # would replay last week's Prepare/Train on a scheduled or drift-triggered retrain, so the
     # default is one hour, which still makes a retried execution cheap. Evaluate is not cached
-    # unless cache_evaluation: its verdict also depends on the current champion in the Model
-    # Registry, which the cache key does not capture.
+    # (its verdict also depends on the current champion in the Model Registry, which the cache
+    # key does not capture).
     cache_expire_after: str = "PT1H"
-    cache_evaluation: bool = False
     # Registration
     inference_environment: Tuple[Tuple[str, str], ...] = ()
     content_types: Tuple[str, ...] = ("text/csv", "application/json")
     response_types: Tuple[str, ...] = ("text/csv", "application/json")
     # Tags of every job.
     tags: Tuple[Tuple[str, str], ...] = ()
-    xgboost_version: str = DEFAULT_XGBOOST_VERSION
 
     def __post_init__(self) -> None:
         problems = _validate(self)
@@ -163,7 +156,6 @@ def _validate(spec: PipelineSpec) -> List[str]:
     text("training_instance_type", _INSTANCE_TYPE, "a SageMaker instance type such as 'ml.m5.xlarge'")
     text("code_version", _METADATA_VALUE, "a version string (max 256 of letters, digits, space, _.:/=+-@)")
     text("cache_expire_after", _ISO_DURATION, "an ISO 8601 duration such as 'P30D'")
-    text("xgboost_version", re.compile(r"^\d+\.\d+-\d+$"), "an XGBoost image version such as '3.0-5'")
 
     for name in ("feature_data_s3_uri", "labels_s3_uri", "frozen_test_s3_uri"):
         _check_s3_uri(spec, name, bad)
@@ -186,24 +178,14 @@ def _validate(spec: PipelineSpec) -> List[str]:
     for name, lo, hi in (
         ("training_instance_count", 1, 100),
         ("max_runtime_seconds", 60, 28 * 24 * 3600),
-        ("processing_max_runtime_seconds", 60, 7 * 24 * 3600),
-        ("volume_size_gb", 1, 16384),
-        ("tuning_max_jobs", 1, 500),
-        ("tuning_max_parallel_jobs", 1, 100),
     ):
         value = getattr(spec, name)
         if isinstance(value, bool) or not isinstance(value, int):
             bad(name, f"must be an integer, got {value!r}")
         elif not lo <= value <= hi:
             bad(name, f"must be within [{lo}, {hi}], got {value!r}")
-    if (
-        isinstance(spec.tuning_max_jobs, int)
-        and isinstance(spec.tuning_max_parallel_jobs, int)
-        and spec.tuning_max_parallel_jobs > spec.tuning_max_jobs
-    ):
-        bad("tuning_max_parallel_jobs", "must not exceed tuning_max_jobs")
 
-    for name in ("use_spot", "enable_tuning", "enable_network_isolation", "cache_evaluation"):
+    for name in ("use_spot", "enable_tuning"):
         if not isinstance(getattr(spec, name), bool):
             bad(name, f"must be a bool, got {getattr(spec, name)!r}")
 

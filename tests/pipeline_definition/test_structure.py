@@ -395,14 +395,6 @@ def test_evaluation_is_not_cached_by_default(built):
     assert "CacheConfig" not in built.steps[d.STEP_EVALUATE]
 
 
-def test_evaluation_caching_can_be_enabled():
-    from mlops_loop.training import build_pipeline_definition, step_graph
-
-    spec = specs.base_spec(cache_evaluation=True, cache_expire_after="P7D")
-    evaluate = step_graph(build_pipeline_definition(spec))[d.STEP_EVALUATE]
-    assert evaluate["CacheConfig"] == {"Enabled": True, "ExpireAfter": "P7D"}
-
-
 def test_retry_policies(built):
     for name in JOB_STEPS:
         policies = built.steps[name]["RetryPolicies"]

@@ -27,8 +27,8 @@ def test_tuning_objective_and_ranges(built_tuning, spec):
     # The kept model's AUC (with early stopping the last round's AUC is not the kept model's).
     assert config["HyperParameterTuningJobObjective"] == {"Type": "Maximize", "MetricName": "final-validation-auc"}
     assert config["ResourceLimits"] == {
-        "MaxParallelTrainingJobs": spec.tuning_max_parallel_jobs,
-        "MaxNumberOfTrainingJobs": spec.tuning_max_jobs,
+        "MaxParallelTrainingJobs": d.TUNING_MAX_PARALLEL_JOBS,
+        "MaxNumberOfTrainingJobs": d.TUNING_MAX_JOBS,
     }
     ranges = config["ParameterRanges"]
     names = {r["Name"] for kind in ranges.values() for r in kind}

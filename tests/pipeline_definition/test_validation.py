@@ -52,7 +52,6 @@ from tests.support import pipeline_specs as specs
         ("hyperparameters", (("sagemaker_program", "x.py"),), "reserved"),
         ("hyperparameters", {"eta": "0.1"}, "tuple of (name, value) string pairs"),
         ("tags", (("a", "1"), ("a", "2")), "duplicate names ['a']"),
-        ("tuning_max_parallel_jobs", 50, "must not exceed tuning_max_jobs"),
         ("content_types", (), "non-empty tuple of MIME types"),
         ("pipeline_name", "${Token[TOKEN.12]}", "must be a literal value, not a CDK token"),
     ],
@@ -109,7 +108,7 @@ def test_spec_is_frozen():
 
 def test_a_region_without_the_xgboost_image_is_reported():
     spec = specs.base_spec(region="xx-nowhere-9", kms_key_arn=f"arn:aws:kms:xx-nowhere-9:{specs.ACCOUNT}:key/abc")
-    with pytest.raises(ValueError, match=r"region/xgboost_version: no SageMaker XGBoost 3.0-5 image in xx-nowhere-9"):
+    with pytest.raises(ValueError, match=r"PipelineSpec.region: no SageMaker XGBoost 3.0-5 image in xx-nowhere-9"):
         build_pipeline_definition(spec)
 
 
