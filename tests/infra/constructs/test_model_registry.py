@@ -1,0 +1,66 @@
+"""ModelRegistry, built in a bare stack: a group per model, an approver that can only approve, and a
+trainer that can register but never approve."""
+
+from __future__ import annotations
+
+from aws_cdk import App, Environment, RemovalPolicy, Stack
+from aws_cdk import aws_iam as iam
+from aws_cdk.assertions import Template
+
+from mlops_loop.app_builder import cdk_json_context
+from mlops_loop.constructs.access_policy import AccessPolicy
+from mlops_loop.constructs.model_registry import PIPELINE_CHANGING_ACTIONS, ModelRegistry
+
+PACKAGES = "arn:aws:sagemaker:eu-west-1:123456789012:model-package/shop-dev-{}/*"
+
+
+def _registry(*, auto_approve: bool = False) -> tuple[Template, dict[str, dict]]:
+    """GIVEN a bare stack WHEN a registry of two models is added and a trainer role may register ``fraud``."""
+    stack = Stack(App(context=cdk_json_context()), "Bare", env=Environment(account="123456789012", region="eu-west-1"))
+    registry = ModelRegistry(stack, "Registry", registry_name_prefix="shop-dev",
+                             registry_models={"fraud": "Flags fraudulent orders", "churn": ""},
+                             registry_removal_policy=RemovalPolicy.RETAIN)
+    trainer = iam.Role(stack, "Trainer", assumed_by=iam.ServicePrincipal("sagemaker.amazonaws.com"))
+    access = AccessPolicy(stack, "TrainerAccess", access_role=trainer, access_description="trainer")
+    registry.allow_register(access, "fraud", auto_approve=auto_approve)
+    template = Template.from_stack(stack)
+    policies = {}
+    for logical_id, policy in template.find_resources("AWS::IAM::ManagedPolicy").items():
+        owner = "approver" if logical_id.startswith("RegistryApprover") else "trainer"
+        policies[owner] = {s["Sid"]: s for s in policy["Properties"]["PolicyDocument"]["Statement"]}
+    return template, policies
+
+
+def test_one_retained_group_per_model_named_after_the_prefix():
+    template, _ = _registry()
+    groups = {g["Properties"]["ModelPackageGroupName"]: g for g in template.find_resources("AWS::SageMaker::ModelPackageGroup").values()}
+    assert set(groups) == {"shop-dev-fraud", "shop-dev-churn"}
+    assert groups["shop-dev-fraud"]["Properties"]["ModelPackageGroupDescription"] == "Flags fraudulent orders"
+    assert groups["shop-dev-churn"]["Properties"]["ModelPackageGroupDescription"] == "Versions of churn"
+    assert all(g["DeletionPolicy"] == "Retain" for g in groups.values())
+
+
+def test_the_approver_needs_mfa_may_approve_this_registrys_versions_and_nothing_that_changes_the_loop():
+    template, policies = _registry()
+    (role,) = [r for r in template.find_resources("AWS::IAM::Role").values() if r["Properties"].get("RoleName") == "shop-dev-model-approver"]
+    assert role["Properties"]["AssumeRolePolicyDocument"]["Statement"][0]["Condition"] == {"Bool": {"aws:MultiFactorAuthPresent": "true"}}
+    approver = policies["approver"]
+    assert sorted(approver["ChangeApprovalStatus"]["Resource"]) == [PACKAGES.format("churn"), PACKAGES.format("fraud")]
+    deny = approver["ApproverCannotTrainOrRegister"]
+    assert deny["Effect"] == "Deny" and set(deny["Action"]) == set(PIPELINE_CHANGING_ACTIONS)
+
+
+def test_the_trainer_registers_only_pending_versions_of_its_model_and_can_never_approve():
+    _, policies = _registry()
+    trainer = policies["trainer"]
+    assert PACKAGES.format("fraud") in trainer["RegisterFraud"]["Resource"]
+    assert trainer["RegisterOnlyAsPendingFraud"]["Condition"] == {
+        "StringNotEqualsIfExists": {"sagemaker:ModelApprovalStatus": "PendingManualApproval"}
+    }
+    assert trainer["TrainerCannotApprove"] == {"Sid": "TrainerCannotApprove", "Effect": "Deny", "Action": "sagemaker:UpdateModelPackage", "Resource": "*"}
+
+
+def test_with_auto_approve_the_trainer_may_register_approved_versions_but_still_never_change_approval():
+    _, policies = _registry(auto_approve=True)
+    assert "RegisterOnlyAsPendingFraud" not in policies["trainer"]
+    assert policies["trainer"]["TrainerCannotApprove"]["Effect"] == "Deny"
