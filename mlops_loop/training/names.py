@@ -71,7 +71,6 @@ PROC_MODEL_SPEC_DIR = f"{PROC_INPUT}/model_spec"
 
 TRAIN_DATA = "/opt/ml/input/data"
 TRAIN_ENTRY_DIR = f"{TRAIN_DATA}/entry"
-TRAIN_LIB_DIR = f"{TRAIN_DATA}/lib"
 TRAIN_MODEL_SPEC_DIR = f"{TRAIN_DATA}/model_spec"
 TRAIN_MODEL_DIR = "/opt/ml/model"
 TRAIN_CHECKPOINT_DIR = "/opt/ml/checkpoints"

@@ -6,29 +6,16 @@ import json
 
 import pytest
 
+from tests.support.templates import flatten
+
 ENVS = ("dev", "staging", "prod")
-
-
-def render(value) -> str:
-    """Flatten an ``Fn::Join`` body into text, with each CloudFormation reference as a readable marker."""
-    if isinstance(value, str):
-        return value
-    if "Fn::Join" in value:
-        separator, parts = value["Fn::Join"]
-        return separator.join(render(p) for p in parts)
-    if "Fn::GetAtt" in value:
-        return "<GetAtt:" + ".".join(value["Fn::GetAtt"]) + ">"
-    if "Ref" in value:
-        return f"<Ref:{value['Ref']}>"
-    # Cross-stack references and other intrinsics: a marker without quotes, so the JSON stays valid.
-    return "<" + next(iter(value)) + ">"
 
 
 def pipelines(synthesized, env: str) -> dict[str, dict]:
     out = {}
     for resource in synthesized.resources(env, "Training", "AWS::SageMaker::Pipeline").values():
         props = resource["Properties"]
-        body = json.loads(render(props["PipelineDefinition"]["PipelineDefinitionBody"]))
+        body = json.loads(flatten(props["PipelineDefinition"]["PipelineDefinitionBody"]))
         out[props["PipelineName"]] = {"props": props, "definition": body}
     return out
 

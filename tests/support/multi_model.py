@@ -14,23 +14,13 @@ from moto.core import DEFAULT_ACCOUNT_ID
 
 from pipeline_code.core.contract import VARIANT
 from pipeline_code.handlers import multi_model as mme
+from tests.support.pipeline_specs import CHURN_SPEC
+
 INFERENCE = "mlops-loop-prod-inference"
-
-
 ENDPOINT = "mlops-loop-prod-mme"
 
-
 # churn's feature order as train.py writes it (docs/invocation-contract.md).
-CHURN_FEATURES = [
-    "tenure_months",
-    "monthly_charges",
-    "total_charges",
-    "avg_charge_per_month",
-    "log_support_calls_90d",
-    "contract_type",
-    "payment_method",
-    "region",
-]
+CHURN_FEATURES = list(CHURN_SPEC["features"])
 
 
 def model_archive(

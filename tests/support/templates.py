@@ -7,22 +7,30 @@ def of_type(template: dict, cfn_type: str) -> dict[str, dict]:
     return {k: v for k, v in template["Resources"].items() if v["Type"] == cfn_type}
 
 
-def flatten(value) -> str:
-    """A string built with Fn::Join, with every other intrinsic replaced by a readable placeholder."""
+def _joined(value, leaf) -> str:
+    """A CloudFormation string, ``Fn::Join`` resolved, every other intrinsic replaced by ``leaf(intrinsic)``."""
     if isinstance(value, str):
         return value
-    if isinstance(value, dict) and len(value) == 1:
-        (fn, arg), = value.items()
-        if fn == "Fn::Join":
-            separator, parts = arg
-            return separator.join(flatten(p) for p in parts)
-        if fn == "Ref":
-            return f"<Ref:{arg}>"
-        if fn == "Fn::GetAtt":
-            return f"<GetAtt:{arg[0]}.{arg[1]}>"
-        if fn == "Fn::GetStackOutput":
-            return f"<Output:{arg['OutputName']}>"
+    if isinstance(value, dict) and set(value) == {"Fn::Join"}:
+        separator, parts = value["Fn::Join"]
+        return separator.join(_joined(p, leaf) for p in parts)
+    return leaf(value)
+
+
+def _marker(value) -> str:
+    (fn, arg), = value.items()
+    if fn == "Ref":
+        return f"<Ref:{arg}>"
+    if fn == "Fn::GetAtt":
+        return f"<GetAtt:{arg[0]}.{arg[1]}>"
+    if fn == "Fn::GetStackOutput":
+        return f"<Output:{arg['OutputName']}>"
     raise AssertionError(f"unexpected intrinsic {value!r}")
+
+
+def flatten(value) -> str:
+    """A string built with Fn::Join, with every other intrinsic replaced by a readable placeholder."""
+    return _joined(value, _marker)
 
 
 def role_statements(template: dict, role_logical_id: str) -> list[dict]:
@@ -58,9 +66,4 @@ def writable_prefixes(statements: list[dict], bucket: str) -> list[str]:
 
 def join_string(value) -> str:
     """A CloudFormation string (possibly Fn::Join of strings and intrinsics), intrinsics replaced by TOKEN."""
-    if isinstance(value, str):
-        return value
-    if "Fn::Join" in value:
-        sep, parts = value["Fn::Join"]
-        return sep.join(join_string(p) for p in parts)
-    return "TOKEN"
+    return _joined(value, lambda _: "TOKEN")

@@ -77,6 +77,11 @@ def render_text(
     return "\n".join(out) + "\n"
 
 
+def _line_name(line: dict) -> str:
+    """``<model> / <variant>`` (or the item) of a delta line."""
+    return line["label"] + (f" / {line['variant']}" if line["variant"] else "")
+
+
 def _delta_text(delta: list[dict]) -> list[str]:
     out = ["change against the base assembly:"]
     for env in delta:
@@ -85,7 +90,7 @@ def _delta_text(delta: list[dict]) -> list[str]:
             f"{_signed(env['delta_compute_usd'])}, fixed {_signed(env['delta_fixed_usd'])}) [{env['status']}]"
         )
         for line in env["lines"]:
-            what = line["label"] + (f" / {line['variant']}" if line["variant"] else "")
+            what = _line_name(line)
             out.append(
                 f"    {line['status']:<8} {what} ({line['mode']}): {_money(line['base_usd'])} -> "
                 f"{_money(line['head_usd'])} ({_signed(line['delta_usd'])})"
@@ -105,7 +110,7 @@ def render_markdown(
                 f"(compute {_signed(env['delta_compute_usd'])}, fixed {_signed(env['delta_fixed_usd'])})"
             )
             for line in env["lines"]:
-                what = line["label"] + (f" / {line['variant']}" if line["variant"] else "")
+                what = _line_name(line)
                 out.append(
                     f"  - {line['status']} `{what}` ({line['mode']}): {_money(line['base_usd'])} → "
                     f"{_money(line['head_usd'])} ({_signed(line['delta_usd'])})"
