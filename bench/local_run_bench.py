@@ -36,14 +36,14 @@ MODEL = "churn"
 
 _SETUP = """
 import sys
-from pipeline_code import catalog
+from mlops_loop.config import load_config
 from pipeline_code.features.compute import compute_features
 from pipeline_code.features.ingest import write_features_parquet
 from pipeline_code.sample_data.generate import generate
 import os
 rows, root = int(sys.argv[1]), sys.argv[2]
-dataset = catalog.get_dataset("customer_churn")
-curated = generate("customer_churn", rows, seed=7)
+dataset = load_config("config/mlops-loop.yaml").models["churn"].catalog_dataset
+curated = generate(dataset, rows, seed=7)
 write_features_parquet(compute_features(curated, dataset), os.path.join(root, "features"), dataset)
 os.makedirs(os.path.join(root, "labels"), exist_ok=True)
 curated.to_parquet(os.path.join(root, "labels", "part-00000.parquet"), index=False)
@@ -66,12 +66,10 @@ def measure(cmd: List[str], log_path: Path) -> Dict[str, Any]:
 
 
 def model_spec() -> str:
-    import yaml
+    """The model's spec as the pipeline hands it to the jobs, through the loader synth uses."""
+    from mlops_loop.config import load_config
 
-    config = yaml.safe_load((ROOT / "config" / "mlops-loop.yaml").read_text())
-    entry = config["models"][MODEL]
-    keys = ("dataset", "target", "features", "sensitive_attribute", "slices")
-    return json.dumps({"name": MODEL, **{k: entry[k] for k in keys}})
+    return json.dumps(load_config(ROOT / "config" / "mlops-loop.yaml").models[MODEL].job_spec())
 
 
 def bench_size(rows: int, work: Path, num_round: int) -> Dict[str, Any]:

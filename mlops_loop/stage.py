@@ -7,8 +7,6 @@ from typing import Any
 from aws_cdk import Environment, Stage, Tags
 from constructs import Construct
 
-from pipeline_code.catalog import DATASETS
-
 from pipeline_code.core.contract import environment_prefix, serving_stack_name, stack_name
 
 from .config import AppConfig, EnvironmentConfig
@@ -45,7 +43,7 @@ class MlopsStage(Stage):
         prefix = environment_prefix(stage_app_config.project, stage_env.name)
         models = stage_app_config.models_of(stage_env)
         # A dataset is provisioned once per environment however many models use it.
-        datasets = [DATASETS[name] for name in dict.fromkeys(m.dataset for m in models)]
+        datasets = [stage_app_config.datasets[name] for name in dict.fromkeys(m.dataset for m in models)]
 
         self.storage = StorageStack(
             self,

@@ -1,28 +1,36 @@
-"""The single definition of every dataset, column and feature in mlops-loop.
+"""The contract of every dataset, column and feature in mlops-loop, and the declarations it is read from.
 
-This module is the contract between the infrastructure and the job code:
+Datasets are *configuration*: each is declared under ``datasets:`` in ``config/mlops-loop.yaml``
+(columns, keys, labels and features) and parsed by :func:`parse_dataset`, the one code path that
+turns a declaration into a :class:`Dataset`, at synth and in every job alike:
 
 * the CDK app reads it to generate the SageMaker FeatureGroups (names, types,
-  record identifier, event time) and the Glue job arguments;
+  record identifier, event time) and to check each model against its dataset;
+* the declaration travels to the jobs as JSON (:meth:`Dataset.to_declaration`): inside the
+  model spec for the SageMaker jobs, as a small S3 object for the Glue jobs, and inside
+  the model artefact for serving, so a deployed model always reads the dataset it was
+  trained on;
 * the Glue ETL job reads it to type, validate and quarantine raw records;
 * the feature-ingestion job interprets each feature's expression to compute it;
-* serving reads the same feature names back from the online store.
+* serving computes the same features from raw fields.
 
 It is deliberately standard-library only and Python 3.9 compatible: it is
 imported by the CDK app (Python 3.11), by Glue 5 Spark jobs and by Glue Python
 shell jobs (Python 3.9), and by SageMaker Processing containers.
 
-Feature computations are *declarative* expressions (``col``, ``ratio``,
-``log1p`` ...) rather than arbitrary Python so that one definition can be
-interpreted identically wherever features are computed, and so that the
-infrastructure can reason about them (types, source columns) without running
-them.
+Feature computations are *declarative* expressions in a closed language (``ratio(a, b)``,
+``log1p(x)`` ...), parsed with :mod:`ast` and never evaluated as Python, so that one definition
+is interpreted identically wherever features are computed, and the infrastructure can reason
+about them (types, source columns) without running them.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
-from typing import Dict, Optional, Tuple
+import ast
+import json
+import re
+from dataclasses import dataclass
+from typing import Any, Dict, List, Mapping, Optional, Tuple
 
 # --------------------------------------------------------------------------------------
 # Column types of the raw / curated schema and the Feature Store types they map to.
@@ -63,6 +71,21 @@ class Column:
             raise ValueError(f"column {self.name!r}: dtype {self.dtype!r} is not one of {COLUMN_TYPES}")
         if self.allowed is not None and self.dtype != STRING:
             raise ValueError(f"column {self.name!r}: 'allowed' is only valid for string columns")
+        if self.allowed is not None:
+            odd = [v for v in self.allowed if normalise_category(v) != v]
+            if odd:
+                raise ValueError(f"column {self.name!r}: allowed values {odd} are not in normal form "
+                                 f"(write {[normalise_category(v) for v in odd]})")
+
+
+def normalise_category(value: str) -> str:
+    """The one normal form of a categorical value: trimmed and lower-cased.
+
+    The ETL, the feature job and serving all apply it before checking a value against
+    ``allowed``, so ``" North"`` and ``"north"`` are the same category everywhere; declared
+    ``allowed`` values must already be in this form.
+    """
+    return value.strip().lower()
 
 
 # --------------------------------------------------------------------------------------
@@ -167,9 +190,6 @@ class Dataset:
     columns: Tuple[Column, ...]
     labels: Tuple[str, ...]
     features: Tuple[FeatureDef, ...]
-    # Raw file format landed in the lake, and the partition key the ETL writes by.
-    raw_format: str = "csv"
-    meta: Dict[str, str] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         names = [c.name for c in self.columns]
@@ -197,7 +217,6 @@ class Dataset:
                         f"dataset {self.name!r}: feature {feature.name!r} reads label {source!r} (target leakage)"
                     )
 
-    # Convenience lookups -------------------------------------------------------------
     def column(self, name: str) -> Column:
         for c in self.columns:
             if c.name == name:
@@ -223,93 +242,417 @@ class Dataset:
         keys = ((self.record_identifier, FS_STRING), (self.event_time, FS_STRING))
         return keys + tuple((f.name, f.feature_type) for f in self.features)
 
+    def to_declaration(self) -> Dict[str, Any]:
+        """The dataset as a JSON-able declaration; :func:`parse_dataset` reads it back to an equal Dataset.
 
-# --------------------------------------------------------------------------------------
-# The sample datasets shipped with mlops-loop.
-# --------------------------------------------------------------------------------------
-CUSTOMER_CHURN = Dataset(
-    name="customer_churn",
-    description="Monthly snapshot of subscription customers; label: churned in the next 30 days.",
-    record_identifier="customer_id",
-    event_time="event_time",
-    columns=(
-        Column("customer_id", STRING, nullable=False, description="Stable customer key"),
-        Column("event_time", TIMESTAMP, nullable=False, description="Snapshot time (UTC)"),
-        Column("tenure_months", INTEGER, nullable=False, minimum=0, maximum=600),
-        Column("monthly_charges", DOUBLE, nullable=False, minimum=0, maximum=10_000),
-        Column("total_charges", DOUBLE, minimum=0, description="Null for brand-new customers"),
-        Column("contract_type", STRING, nullable=False, allowed=("month-to-month", "one-year", "two-year")),
-        Column("payment_method", STRING, allowed=("card", "bank-transfer", "invoice", "wallet")),
-        Column("support_calls_90d", INTEGER, minimum=0, maximum=1_000),
-        Column("region", STRING, nullable=False, allowed=("north", "south", "east", "west")),
-        Column("gender", STRING, allowed=("female", "male", "other"), description="Sensitive attribute"),
-        Column("churned", INTEGER, minimum=0, maximum=1, description="Label: churned within 30 days"),
-    ),
-    labels=("churned",),
-    features=(
-        FeatureDef("tenure_months", INTEGRAL, col("tenure_months"), "Months since signup"),
-        FeatureDef("monthly_charges", FRACTIONAL, col("monthly_charges"), "Current monthly bill"),
-        FeatureDef(
-            "total_charges",
-            FRACTIONAL,
-            coalesce("total_charges", product("monthly_charges", "tenure_months")),
-            "Lifetime billing; estimated as monthly x tenure when not yet billed",
-        ),
-        FeatureDef(
-            "avg_charge_per_month",
-            FRACTIONAL,
-            ratio(coalesce("total_charges", product("monthly_charges", "tenure_months")), "tenure_months"),
-            "Lifetime billing per month of tenure; null at tenure 0",
-        ),
-        FeatureDef("log_support_calls_90d", FRACTIONAL, log1p("support_calls_90d"), "log(1 + support calls)"),
-        FeatureDef("contract_type", FS_STRING, col("contract_type")),
-        FeatureDef("payment_method", FS_STRING, col("payment_method")),
-        FeatureDef("region", FS_STRING, col("region")),
-        FeatureDef("gender", FS_STRING, col("gender"), "Sensitive attribute: fairness slices only"),
-    ),
-)
-
-CREDIT_RISK = Dataset(
-    name="credit_risk",
-    description="Loan applications; label: defaulted within 12 months.",
-    record_identifier="application_id",
-    event_time="event_time",
-    columns=(
-        Column("application_id", STRING, nullable=False),
-        Column("event_time", TIMESTAMP, nullable=False, description="Application time (UTC)"),
-        Column("applicant_age", INTEGER, nullable=False, minimum=18, maximum=120),
-        Column("annual_income", DOUBLE, nullable=False, minimum=0),
-        Column("loan_amount", DOUBLE, nullable=False, minimum=100, maximum=5_000_000),
-        Column("credit_history_months", INTEGER, minimum=0, maximum=1_200),
-        Column("num_open_accounts", INTEGER, minimum=0, maximum=200),
-        Column("employment_type", STRING, allowed=("salaried", "self-employed", "unemployed", "retired")),
-        Column("purpose", STRING, nullable=False, allowed=("home", "car", "education", "business", "other")),
-        Column("defaulted", INTEGER, minimum=0, maximum=1, description="Label: default within 12 months"),
-    ),
-    labels=("defaulted",),
-    features=(
-        FeatureDef("loan_amount", FRACTIONAL, col("loan_amount")),
-        FeatureDef("log_annual_income", FRACTIONAL, log1p("annual_income")),
-        FeatureDef("loan_to_income", FRACTIONAL, ratio("loan_amount", "annual_income"), "Null when income is 0"),
-        FeatureDef("credit_history_months", INTEGRAL, col("credit_history_months")),
-        FeatureDef("num_open_accounts", INTEGRAL, clip("num_open_accounts", 0, 50), "Capped at 50"),
-        FeatureDef("employment_type", FS_STRING, col("employment_type")),
-        FeatureDef("purpose", FS_STRING, col("purpose")),
-        FeatureDef(
-            "age_group",
-            FS_STRING,
-            bucket("applicant_age", (25, 40, 60), ("18-24", "25-39", "40-59", "60+")),
-            "Sensitive attribute (age band): fairness slices only",
-        ),
-    ),
-)
-
-DATASETS: Dict[str, Dataset] = {d.name: d for d in (CUSTOMER_CHURN, CREDIT_RISK)}
+        Columns and features are lists of ``{"name": ..., ...}`` here (the config writes them as
+        mappings): their order is part of the contract and must survive key-sorted JSON.
+        """
+        columns: List[Dict[str, Any]] = []
+        for c in self.columns:
+            body: Dict[str, Any] = {"name": c.name, "type": c.dtype}
+            if not c.nullable:
+                body["nullable"] = False
+            if c.minimum is not None:
+                body["min"] = c.minimum
+            if c.maximum is not None:
+                body["max"] = c.maximum
+            if c.allowed is not None:
+                body["allowed"] = list(c.allowed)
+            if c.description:
+                body["description"] = c.description
+            columns.append(body)
+        features: List[Dict[str, Any]] = []
+        for f in self.features:
+            body = {"name": f.name, "expr": format_expression(f.expr), "type": f.feature_type}
+            if f.description:
+                body["description"] = f.description
+            features.append(body)
+        return {
+            "name": self.name,
+            "description": self.description,
+            "record_identifier": self.record_identifier,
+            "event_time": self.event_time,
+            "labels": list(self.labels),
+            "columns": columns,
+            "features": features,
+        }
 
 
-def get_dataset(name: str) -> Dataset:
-    """The dataset called ``name``; a KeyError lists the known ones."""
+class DeclarationError(ValueError):
+    """A dataset declaration that cannot be used; ``problems`` holds one line per mistake."""
+
+    def __init__(self, problems: List[str]) -> None:
+        super().__init__("\n".join(problems))
+        self.problems = problems
+
+
+# Names must survive the Glue Data Catalog (which lower-cases column names), Athena and the
+# Feature Store (FeatureName: 1-64 characters, never one of its reserved names).
+_NAME = re.compile(r"^[a-z][a-z0-9_]{0,63}$")
+FEATURE_STORE_RESERVED = ("is_deleted", "write_time", "api_invocation_time")
+_DATASET_KEYS = ("name", "description", "record_identifier", "event_time", "labels", "columns", "features")
+_COLUMN_KEYS = ("type", "nullable", "min", "max", "allowed", "description")
+_FEATURE_KEYS = ("expr", "type", "description")
+_ARITY = {"col": (1, 1), "ratio": (2, 2), "log1p": (1, 1), "clip": (3, 3), "coalesce": (2, None), "bucket": (3, 3),
+          "product": (2, 2)}
+
+
+def parse_dataset(name: str, declaration: Mapping[str, Any]) -> Dataset:
+    """The :class:`Dataset` a declaration describes (the ``datasets.<name>`` block of the config).
+
+    ::
+
+        record_identifier: customer_id
+        event_time: event_time
+        labels: [churned]
+        columns:
+          tenure_months: {type: integer, nullable: false, min: 0, max: 600}
+          contract_type: {type: string, allowed: [month-to-month, one-year]}
+          churned: {type: integer, min: 0, max: 1}
+        features:
+          tenure_months: tenure_months                 # a column as it is
+          log_tenure: log1p(tenure_months)             # an expression; its type is inferred
+          age_band: {expr: "bucket(age, [25, 40], [young, mid, old])", type: String, description: ...}
+
+    Columns are ``nullable`` unless declared otherwise; ``min``/``max``/``allowed`` send violating
+    records to quarantine. A feature's Feature Store type is inferred from its expression; a declared
+    ``type`` must agree with it.
+
+    Raises:
+        DeclarationError: one line per mistake, each naming the field (``columns.tenure.min: ...``).
+    """
+    problems: List[str] = []
+    if not isinstance(declaration, Mapping):
+        raise DeclarationError([f"must be a mapping with keys {', '.join(_DATASET_KEYS[2:])}"])
+    _unknown_keys(declaration, _DATASET_KEYS, "", problems)
+    if declaration.get("name", name) != name:
+        problems.append(f"name: {declaration['name']!r} differs from the dataset's key {name!r}")
+    if not _NAME.match(str(name)):
+        problems.append(f"name: {name!r} must be lower-case letters, digits and '_' (at most 64), starting with a letter")
+    # A column with a mistake is reported once, here; whatever reads it is not reported again.
+    refused: List[str] = []
+    columns = _columns(declaration.get("columns"), problems, refused)
+    by_name = {c.name: c for c in columns}
+    keys = {}
+    for key in ("record_identifier", "event_time"):
+        value = declaration.get(key)
+        keys[key] = value
+        if value in refused:
+            continue
+        if not isinstance(value, str) or value not in by_name:
+            problems.append(f"{key}: {value!r} must name a declared column; allowed: {', '.join(by_name) or '(none)'}")
+            refused.append(str(value))
+        elif key == "event_time" and by_name[value].dtype != TIMESTAMP:
+            problems.append(f"event_time: column {value!r} must have type timestamp")
+            refused.append(value)
+        elif key == "record_identifier" and by_name[value].nullable:
+            problems.append(f"columns.{value}.nullable: the record identifier must be declared nullable: false")
+    labels = declaration.get("labels")
+    if not isinstance(labels, list) or not labels or not all(isinstance(x, str) for x in labels):
+        problems.append("labels: must be a non-empty list of column names")
+        labels = []
+    for label in labels:
+        if label in refused:
+            continue
+        if label not in by_name:
+            problems.append(f"labels: {label!r} is not a declared column; allowed: {', '.join(by_name)}")
+        elif label in keys.values():
+            problems.append(f"labels: {label!r} is a key column, not a label")
+    features = _features(declaration.get("features"), by_name, set(labels), set(keys.values()) - set(refused),
+                         refused, problems)
+    description = declaration.get("description", "")
+    if not isinstance(description, str):
+        problems.append("description: must be a string")
+    if problems:
+        raise DeclarationError(problems)
     try:
-        return DATASETS[name]
-    except KeyError:
-        raise KeyError(f"unknown dataset {name!r}; known datasets: {sorted(DATASETS)}") from None
+        return Dataset(name=name, description=description, record_identifier=keys["record_identifier"],
+                       event_time=keys["event_time"], columns=columns, labels=tuple(labels), features=features)
+    except ValueError as exc:  # pragma: no cover - every rule of Dataset is checked above, with its field
+        raise DeclarationError([str(exc)]) from None
+
+
+def load_dataset(value: Any) -> Dataset:
+    """A dataset from its declaration: a mapping, its JSON text, or the path of a JSON file holding it.
+
+    This is how a job receives its dataset (``--dataset``); the declaration carries its own ``name``.
+    """
+    if isinstance(value, str):
+        text = value.strip()
+        if not text.startswith("{"):
+            try:
+                with open(text, encoding="utf-8") as handle:
+                    text = handle.read()
+            except OSError as exc:
+                raise DeclarationError([f"{value[:200]!r} is neither a JSON dataset declaration nor a readable file "
+                                        f"({exc.strerror})"]) from None
+        try:
+            value = json.loads(text)
+        except ValueError as exc:
+            raise DeclarationError([f"not a JSON dataset declaration: {exc}"]) from None
+    if not isinstance(value, Mapping) or not isinstance(value.get("name"), str):
+        raise DeclarationError(["a dataset declaration must be a JSON object with a 'name'"])
+    return parse_dataset(value["name"], value)
+
+
+def parse_expression(text: str) -> Expr:
+    """The expression ``text`` denotes, e.g. ``ratio(loan_amount, annual_income)``; a bare name is ``col(name)``.
+
+    Only operator calls, column names, numbers, quoted strings and lists of them are read; anything
+    else (attributes, arithmetic, keywords) is a ValueError naming what is not allowed.
+    """
+    try:
+        tree = ast.parse(text.strip(), mode="eval").body
+    except SyntaxError:
+        raise ValueError(f"{text!r} is not an expression of the form op(arg, ...); operators: "
+                         f"{', '.join(OPERATORS)}") from None
+    if isinstance(tree, ast.Name):
+        return col(tree.id)
+    node = _node(tree)
+    if not isinstance(node, Expr):
+        raise ValueError(f"{text!r} must be a column name or an operator call")
+    return node
+
+
+def format_expression(expr: Expr) -> str:
+    """The text form of ``expr`` that :func:`parse_expression` reads back; ``col(x)`` is written ``x``."""
+    if expr.op == "col":
+        return str(expr.args[0])
+    return f"{expr.op}(" + ", ".join(_format_arg(a) for a in expr.args) + ")"
+
+
+def infer_feature_type(expr: Expr, columns: Mapping[str, Column]) -> str:
+    """The Feature Store type ``expr`` yields over ``columns``; ValueError names a type mismatch."""
+    kind = _kind(expr, columns)
+    return {"integral": INTEGRAL, "fractional": FRACTIONAL, "string": FS_STRING}[kind]
+
+
+def _format_arg(arg: object) -> str:
+    if isinstance(arg, Expr):
+        return format_expression(arg)
+    if isinstance(arg, tuple):
+        return "[" + ", ".join(json.dumps(v) if isinstance(v, str) else repr(v) for v in arg) + "]"
+    return arg if isinstance(arg, str) else repr(arg)
+
+
+def _node(node: ast.AST) -> object:
+    if isinstance(node, ast.Call):
+        if not isinstance(node.func, ast.Name) or node.func.id not in OPERATORS:
+            called = node.func.id if isinstance(node.func, ast.Name) else ast.unparse(node.func)
+            raise ValueError(f"unknown operator {called!r}; allowed: {', '.join(OPERATORS)}")
+        if node.keywords:
+            raise ValueError(f"{node.func.id}: takes positional arguments only")
+        op = node.func.id
+        lo, hi = _ARITY[op]
+        if len(node.args) < lo or (hi is not None and len(node.args) > hi):
+            wanted = f"{lo}" if lo == hi else f"at least {lo}"
+            raise ValueError(f"{op} takes {wanted} argument(s), got {len(node.args)}")
+        args = [_node(a) for a in node.args]
+        if op == "col" and not isinstance(args[0], str):
+            raise ValueError("col takes a column name")
+        if op == "clip":
+            if not all(isinstance(a, float) for a in args[1:]):
+                raise ValueError("clip takes a value and two numbers: clip(x, lo, hi)")
+            if args[1] > args[2]:
+                raise ValueError(f"clip needs lo <= hi, got [{args[1]}, {args[2]}]")
+            return clip(args[0], args[1], args[2])
+        if op == "bucket":
+            edges, labels = args[1], args[2]
+            if not (isinstance(edges, tuple) and all(isinstance(e, float) for e in edges)):
+                raise ValueError("bucket: the edges must be a list of numbers")
+            if not (isinstance(labels, tuple) and all(isinstance(v, str) for v in labels)):
+                raise ValueError("bucket: the labels must be a list of quoted strings")
+            return bucket(args[0], edges, labels)
+        if any(isinstance(a, (float, tuple)) for a in args):
+            raise ValueError(f"{op} takes columns or expressions, not literals")
+        return Expr(op, tuple(args))
+    if isinstance(node, ast.Name):
+        return node.id
+    if isinstance(node, ast.UnaryOp) and isinstance(node.op, ast.USub) and isinstance(node.operand, ast.Constant):
+        return -_node(node.operand)  # type: ignore[operator]
+    if isinstance(node, ast.Constant) and isinstance(node.value, (int, float)) and not isinstance(node.value, bool):
+        return float(node.value)
+    if isinstance(node, ast.Constant) and isinstance(node.value, str):
+        return node.value
+    if isinstance(node, ast.List):
+        return tuple(_node(e) for e in node.elts)
+    raise ValueError(f"{ast.unparse(node)!r} is not allowed in a feature expression (operators, column names, "
+                     "numbers, quoted labels and lists only)")
+
+
+def _kind(arg: object, columns: Mapping[str, Column]) -> str:
+    if isinstance(arg, str):
+        if arg not in columns:
+            raise ValueError(f"reads unknown column {arg!r}; allowed: {', '.join(columns)}")
+        dtype = columns[arg].dtype
+        if dtype == TIMESTAMP:
+            raise ValueError(f"reads timestamp column {arg!r}; timestamps are keys, not feature values")
+        return {INTEGER: "integral", DOUBLE: "fractional", STRING: "string"}[dtype]
+    if not isinstance(arg, Expr):
+        raise ValueError(f"{arg!r} is not a column or an expression")
+    op = arg.op
+    if op == "col":
+        return _kind(arg.args[0], columns)
+    if op == "bucket":
+        _numeric(op, [arg.args[0]], columns)
+        return "string"
+    operands = list(arg.args[:1]) if op == "clip" else list(arg.args)
+    kinds = [_kind(a, columns) for a in operands]
+    if op == "coalesce":
+        if len(set(k == "string" for k in kinds)) > 1:
+            raise ValueError("coalesce mixes text and numeric arguments")
+        return "string" if kinds[0] == "string" else ("integral" if set(kinds) == {"integral"} else "fractional")
+    _numeric(op, operands, columns)
+    if op in ("clip", "product"):
+        return "integral" if set(kinds) == {"integral"} else "fractional"
+    return "fractional"  # ratio, log1p
+
+
+def _numeric(op: str, operands: List[object], columns: Mapping[str, Column]) -> None:
+    text = [a for a in operands if _kind(a, columns) == "string"]
+    if text:
+        shown = ", ".join(a if isinstance(a, str) else format_expression(a) for a in text)  # type: ignore[arg-type]
+        raise ValueError(f"{op} needs numbers but {shown} is text")
+
+
+def _unknown_keys(body: Mapping[str, Any], allowed: Tuple[str, ...], where: str, problems: List[str]) -> None:
+    for key in body:
+        if key not in allowed:
+            problems.append(f"{where}{key}: unknown field; allowed: {', '.join(allowed)}")
+
+
+def _named(section: Any) -> Any:
+    """A list of ``{"name": ..., ...}`` (the JSON form) as the ``{name: {...}}`` mapping the config writes."""
+    if isinstance(section, list) and all(isinstance(e, Mapping) and "name" in e for e in section):
+        return {e["name"]: {k: v for k, v in e.items() if k != "name"} for e in section}
+    return section
+
+
+def _columns(section: Any, problems: List[str], refused: List[str]) -> Tuple[Column, ...]:
+    section = _named(section)
+    if not isinstance(section, Mapping) or not section:
+        problems.append("columns: must map each column name to {type: ..., ...}")
+        return ()
+    out = []
+    for name, body in section.items():
+        before = len(problems)
+        column = _column(name, body, problems)
+        if column is not None and len(problems) == before:
+            out.append(column)
+        else:
+            refused.append(str(name))
+    return tuple(out)
+
+
+def _column(name: Any, body: Any, problems: List[str]) -> Optional[Column]:
+    """One declared column, or None with its problems recorded."""
+    where = f"columns.{name}."
+    if not _NAME.match(str(name)):
+        problems.append(f"columns.{name}: names must be lower-case letters, digits and '_' (at most 64), "
+                        "starting with a letter (the Glue Data Catalog lower-cases column names)")
+        return None
+    if isinstance(body, str):
+        body = {"type": body}
+    if not isinstance(body, Mapping):
+        problems.append(f"columns.{name}: must be a type ({', '.join(COLUMN_TYPES)}) or a mapping with 'type'")
+        return None
+    _unknown_keys(body, _COLUMN_KEYS, where, problems)
+    dtype = body.get("type")
+    if dtype not in COLUMN_TYPES:
+        problems.append(f"{where}type: {dtype!r} is not a column type; allowed: {', '.join(COLUMN_TYPES)}")
+        return None
+    nullable = body.get("nullable", True)
+    if not isinstance(nullable, bool):
+        problems.append(f"{where}nullable: must be true or false, got {nullable!r}")
+        return None
+    bounds: Dict[str, Optional[float]] = {}
+    for key in ("min", "max"):
+        value = body.get(key)
+        if value is not None and (isinstance(value, bool) or not isinstance(value, (int, float))):
+            problems.append(f"{where}{key}: must be a number, got {value!r}")
+        elif value is not None and dtype not in (INTEGER, DOUBLE):
+            problems.append(f"{where}{key}: only integer and double columns have bounds")
+        else:
+            bounds[key] = None if value is None else float(value)
+    if len(bounds) < 2:
+        return None
+    if bounds["min"] is not None and bounds["max"] is not None and bounds["min"] > bounds["max"]:
+        problems.append(f"{where}min: {bounds['min']} is above max {bounds['max']}")
+        return None
+    allowed = body.get("allowed")
+    if allowed is not None:
+        if dtype != STRING:
+            problems.append(f"{where}allowed: only string columns have allowed values")
+            return None
+        if not isinstance(allowed, list) or not allowed or not all(isinstance(v, str) for v in allowed):
+            problems.append(f"{where}allowed: must be a non-empty list of quoted strings")
+            return None
+        odd = [v for v in allowed if normalise_category(v) != v]
+        if odd:
+            problems.append(f"{where}allowed: {odd} are not in normal form; values are trimmed and lower-cased "
+                            f"before they are checked, so write {[normalise_category(v) for v in odd]}")
+            return None
+        if len(set(allowed)) != len(allowed):
+            problems.append(f"{where}allowed: lists a value twice")
+            return None
+    description = body.get("description", "")
+    if not isinstance(description, str):
+        problems.append(f"{where}description: must be a string")
+        return None
+    return Column(str(name), dtype, nullable=nullable, minimum=bounds["min"], maximum=bounds["max"],
+                  allowed=None if allowed is None else tuple(allowed), description=description)
+
+
+def _features(section: Any, columns: Mapping[str, Column], labels: set, keys: set, refused: List[str],
+              problems: List[str]) -> Tuple[FeatureDef, ...]:
+    section = _named(section)
+    if not isinstance(section, Mapping) or not section:
+        problems.append("features: must map each feature name to an expression, e.g. log_income: log1p(income)")
+        return ()
+    out = []
+    for name, body in section.items():
+        where = f"features.{name}"
+        if not _NAME.match(str(name)) or name in FEATURE_STORE_RESERVED:
+            problems.append(f"{where}: names must be lower-case letters, digits and '_' (at most 64), starting with a "
+                            f"letter, and not one of the Feature Store's reserved names {', '.join(FEATURE_STORE_RESERVED)}")
+            continue
+        if name in keys:
+            problems.append(f"{where}: has the name of a key column; the record identifier and event time are stored "
+                            "with every record already")
+            continue
+        if name in labels:
+            problems.append(f"{where}: has the name of a label (target leakage); rename the feature")
+            continue
+        if isinstance(body, str):
+            body = {"expr": body}
+        if not isinstance(body, Mapping) or not isinstance(body.get("expr"), str):
+            problems.append(f"{where}: must be an expression or a mapping with 'expr'")
+            continue
+        _unknown_keys(body, _FEATURE_KEYS, where + ".", problems)
+        try:
+            expr = parse_expression(body["expr"])
+            if set(expr.source_columns()) & set(refused):
+                continue  # it reads a column whose own mistake is reported already
+            inferred = infer_feature_type(expr, columns)
+        except ValueError as exc:
+            problems.append(f"{where}.expr: {exc}")
+            continue
+        leaked = [c for c in expr.source_columns() if c in labels]
+        if leaked:
+            problems.append(f"{where}.expr: reads label {leaked[0]!r} (target leakage)")
+            continue
+        declared = body.get("type", inferred)
+        if declared not in FEATURE_TYPES:
+            problems.append(f"{where}.type: {declared!r} is not a Feature Store type; allowed: {', '.join(FEATURE_TYPES)}")
+            continue
+        if declared != inferred:
+            problems.append(f"{where}.type: declared {declared} but {body['expr']} yields {inferred}; "
+                            f"write type: {inferred} or leave it out")
+            continue
+        description = body.get("description", "")
+        if not isinstance(description, str):
+            problems.append(f"{where}.description: must be a string")
+            continue
+        out.append(FeatureDef(str(name), declared, expr, description))
+    return tuple(out)

@@ -122,14 +122,20 @@ def _raise_value_error(message: str) -> None:
 # --------------------------------------------------------------------------------------
 # Argument converters
 # --------------------------------------------------------------------------------------
-def dataset_name(value: str) -> str:
-    """A catalog dataset name; the error lists the known ones."""
+def dataset_declaration(value: str) -> Any:
+    """The :class:`catalog.Dataset` declared by ``value``: a JSON file (local or ``s3://``) or JSON text.
+
+    The CDK app uploads each dataset's declaration next to the job code, so a job reads exactly
+    the dataset the deployed configuration declares.
+    """
     from pipeline_code import catalog
 
+    if value.startswith("s3://"):
+        value = read_text(value)
     try:
-        return catalog.get_dataset(value).name
-    except KeyError as exc:
-        raise ValueError(exc.args[0]) from None
+        return catalog.load_dataset(value)
+    except catalog.DeclarationError as exc:
+        raise ValueError("invalid dataset declaration: " + "; ".join(exc.problems)) from None
 
 
 # The value types come from the one shared module: a bad argument reads the same in every job.
@@ -222,6 +228,19 @@ def split_s3_uri(uri: str) -> Tuple[str, str]:
     if not bucket or not key:
         raise ValueError(f"s3 URI needs a bucket and a key: {uri!r}")
     return bucket, key
+
+
+def read_text(path: str, *, s3_client: Any = None) -> str:
+    """The UTF-8 text of a local file or an ``s3://`` object."""
+    if path.startswith("s3://"):
+        bucket, key = split_s3_uri(path)
+        if s3_client is None:
+            import boto3  # lazily: local runs don't need it
+
+            s3_client = boto3.client("s3")
+        return s3_client.get_object(Bucket=bucket, Key=key)["Body"].read().decode("utf-8")
+    with open(path, encoding="utf-8") as handle:
+        return handle.read()
 
 
 def write_text(path: str, text: str, *, s3_client: Any = None) -> None:

@@ -1,10 +1,11 @@
 """Load and validate ``config/mlops-loop.yaml`` (or the file named by the ``mlops-loop:config`` context).
 
-The file has four top-level keys::
+The file has five top-level keys::
 
     project: mlops-loop          # prefix of every physical name
     defaults: {...}              # merged (deeply) under every environment
-    models: {<name>: {...}}      # what to train and serve
+    datasets: {<name>: {...}}    # columns, keys, labels and features (pipeline_code.catalog)
+    models: {<name>: {...}}      # what to train and serve, each on one dataset
     environments: {<name>: {...}}
 
 Validation errors are collected and raised together as one :class:`ConfigError` whose
@@ -15,11 +16,12 @@ from __future__ import annotations
 
 import re
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any, Mapping, Optional
 
 import yaml
 from pydantic import ValidationError
 
+from pipeline_code.catalog import Dataset, DeclarationError, parse_dataset
 from pipeline_code.core.contract import DEFAULT_PROJECT
 
 from ..naming import LAKE_BUCKETS, RESERVED_BUCKET_PREFIXES, bucket_name_problem
@@ -27,7 +29,7 @@ from .schedules import monitoring_schedule
 from .schema import AppConfig, EnvironmentConfig, ModelConfig, accelerator_problems, multi_model_problems
 
 _NAMED_FIELD = re.compile(r"^([a-z_][a-z0-9_.]*): (.*)$", re.S)
-_TOP_LEVEL = {"project", "defaults", "models", "environments"}
+_TOP_LEVEL = {"project", "defaults", "datasets", "models", "environments"}
 
 
 class ConfigError(ValueError):
@@ -102,10 +104,12 @@ def parse_config(raw: Any, *, source: str = "<config>") -> AppConfig:
         f"unknown top-level key {key!r}; allowed: {', '.join(sorted(_TOP_LEVEL))}" for key in raw if key not in _TOP_LEVEL
     ]
     defaults = raw.get("defaults") or {}
+    datasets = _datasets(_section(raw, "datasets", problems), problems)
     models: dict[str, ModelConfig] = {}
     model_section = _section(raw, "models", problems)
     for name, body in model_section.items():
-        model = _validate(ModelConfig, {**(body or {}), "name": name}, f"model {name!r}", problems)
+        model = _validate(ModelConfig, {**(body or {}), "name": name}, f"model {name!r}", problems,
+                          context={"datasets": datasets})
         if model is not None:
             models[name] = model
     environments: dict[str, EnvironmentConfig] = {}
@@ -127,7 +131,11 @@ def parse_config(raw: Any, *, source: str = "<config>") -> AppConfig:
     if problems:
         raise ConfigError(source, problems)
     try:
-        config = AppConfig(project=raw.get("project", DEFAULT_PROJECT), models=models, environments=environments)
+        config = AppConfig.model_validate(
+            {"project": raw.get("project", DEFAULT_PROJECT), "datasets": datasets, "models": models,
+             "environments": environments},
+            context={"datasets": datasets},
+        )
     except ValidationError as exc:
         raise ConfigError(source, _format(exc, "app")) from None
     problems = _resource_problems(config)
@@ -218,9 +226,24 @@ def _section(raw: Mapping, key: str, problems: list[str]) -> Mapping:
     return value
 
 
-def _validate(model_cls, data: dict, where: str, problems: list[str]):
+def _datasets(section: Mapping, problems: list[str]) -> dict[str, Optional[Dataset]]:
+    """Each declared dataset, parsed by the catalog (the code path the jobs use); None where it has mistakes,
+    each reported as ``dataset '<name>': field '<path>': <message>``."""
+    out: dict[str, Optional[Dataset]] = {}
+    for name, body in section.items():
+        try:
+            out[name] = parse_dataset(name, body or {})
+        except DeclarationError as exc:
+            out[name] = None
+            for problem in exc.problems:
+                field, _, message = problem.partition(": ")
+                problems.append(f"dataset {name!r}: field '{field}': {message}")
+    return out
+
+
+def _validate(model_cls, data: dict, where: str, problems: list[str], context: Optional[dict] = None):
     try:
-        return model_cls.model_validate(data)
+        return model_cls.model_validate(data, context=context)
     except ValidationError as exc:
         problems.extend(_format(exc, where))
         return None

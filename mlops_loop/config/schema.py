@@ -11,10 +11,11 @@ from __future__ import annotations
 import re
 from typing import Any, Literal, Optional
 
-from pydantic import Field, field_validator, model_validator
+from pydantic import Field, PrivateAttr, ValidationInfo, field_validator, model_validator
 
-from pipeline_code.catalog import DATASETS, FS_STRING
+from pipeline_code.catalog import FS_STRING, Dataset
 from pipeline_code.core.contract import DEFAULT_PROJECT
+from pipeline_code.core.decision import DecisionError, DecisionPolicy, parse_decision
 from pipeline_code.core.thresholds import DEFAULT_GATE, GateThresholds
 
 from ._strict import StrictModel
@@ -169,7 +170,8 @@ class TrainingConfig(StrictModel):
 
 class GateConfig(StrictModel):
     """The evaluation gate. Defaults: AUC >= 0.70, beat the champion by 0.005 AUC, no slice worse by
-    more than 0.02 AUC, demographic-parity difference <= 0.10 and disparate impact >= 0.80.
+    more than 0.02 AUC, demographic-parity difference <= 0.10 and disparate impact >= 0.80; slices are gated
+    with at least 10 positives and 10 negatives, and fairness is judged only on at least 10 predicted positives.
 
     The fields are :data:`~pipeline_code.core.thresholds.THRESHOLDS` with policy bounds, which may be
     tighter than what the gate code accepts (an AUC gate below 0.5 passes models worse than chance).
@@ -180,6 +182,10 @@ class GateConfig(StrictModel):
     max_slice_regression: float = Field(default=DEFAULT_GATE.max_slice_regression, ge=0.0, le=1.0)
     max_demographic_parity_difference: float = Field(default=DEFAULT_GATE.max_demographic_parity_difference, ge=0.0, le=1.0)
     min_disparate_impact: float = Field(default=DEFAULT_GATE.min_disparate_impact, ge=0.0, le=1.0)
+    # Evidence: a slice is gated with this many positives and negatives; fewer predicted positives than
+    # min_predicted_positives fail the fairness gate (a model that flags nothing is not fair, it is silent).
+    min_slice_positives: int = Field(default=DEFAULT_GATE.min_slice_positives, ge=1, le=100_000)
+    min_predicted_positives: int = Field(default=DEFAULT_GATE.min_predicted_positives, ge=0, le=100_000)
 
     def thresholds(self) -> GateThresholds:
         """These values as the type the pipeline and the jobs take."""
@@ -267,35 +273,69 @@ class ModelConfig(StrictModel):
     sensitive_attribute: str
     slices: tuple[str, ...] = ()
     problem_type: Literal["binary_classification"] = "binary_classification"
+    # How scores become decisions (pipeline_code/core/decision.py). Default: a fixed threshold of 0.5.
+    decision: Optional[dict[str, Any]] = None
+    # "balanced" weights positives by negatives/positives in training (rare events). Default: none.
+    class_weight: Literal["none", "balanced"] = "none"
     # The stock SageMaker image the model trains and serves in; decides which accelerators fit.
     framework: Literal["xgboost"] = "xgboost"
     serving: ServingConfig = ServingConfig()
 
     _name = field_validator("name")(_check_name)
 
-    @field_validator("dataset")
+    @field_validator("decision")
     @classmethod
-    def _dataset(cls, value: str) -> str:
-        if value not in DATASETS:
-            raise ValueError(f"unknown dataset {value!r}; allowed: {', '.join(sorted(DATASETS))}")
+    def _decision(cls, value: Optional[dict[str, Any]]) -> Optional[dict[str, Any]]:
+        try:
+            parse_decision(value)
+        except DecisionError as exc:
+            raise ValueError("; ".join(p.removeprefix("decision.") for p in exc.problems)) from None
         return value
 
+    @property
+    def decision_policy(self) -> DecisionPolicy:
+        return parse_decision(self.decision)
+
+    # The dataset the name refers to, resolved while validating (see _matches_catalog).
+    _dataset: Optional[Dataset] = PrivateAttr(default=None)
+
+    @property
+    def catalog_dataset(self) -> Dataset:
+        """The declaration of :attr:`dataset` this model was validated against."""
+        assert self._dataset is not None, "ModelConfig is only built by mlops_loop.config.load_config"
+        return self._dataset
+
     def job_spec(self) -> dict[str, Any]:
-        """The model as every job reads it (``--model-spec``), in the cloud and in the local run alike."""
+        """The model as every job reads it (``--model-spec``), in the cloud and in the local run alike.
+
+        It carries the dataset's whole declaration, so a job (and the model artefact it writes)
+        never depends on a catalog that could have changed since.
+        """
         return {
             "name": self.name,
-            "dataset": self.dataset,
+            "dataset": self.catalog_dataset.to_declaration(),
             "target": self.target,
             "features": list(self.features),
             "sensitive_attribute": self.sensitive_attribute,
             "slices": list(self.slices),
+            "decision": self.decision_policy.to_dict(),
+            "class_weight": self.class_weight,
             # Read by the model card (intended use); ignored by the other jobs.
             "description": self.description,
         }
 
     @model_validator(mode="after")
-    def _matches_catalog(self) -> "ModelConfig":
-        dataset = DATASETS[self.dataset]
+    def _matches_catalog(self, info: ValidationInfo) -> "ModelConfig":
+        # The loader validates models with the parsed ``datasets`` section as context; a dataset whose
+        # own declaration failed maps to None (its problems are reported there, not again here).
+        datasets: dict[str, Optional[Dataset]] = (info.context or {}).get("datasets", {})
+        if self.dataset not in datasets:
+            raise ValueError(f"dataset: unknown dataset {self.dataset!r}; allowed: {', '.join(sorted(datasets)) or '(none)'}"
+                             " — declare it under 'datasets'")
+        dataset = datasets[self.dataset]
+        if dataset is None:
+            return self
+        self._dataset = dataset
         if self.target not in dataset.labels:
             raise ValueError(f"target: {self.target!r} is not a label of dataset {self.dataset!r}; allowed: "
                              f"{', '.join(dataset.labels)}")
@@ -326,6 +366,7 @@ class AppConfig(StrictModel):
     """The whole app: a project name, the models and the environments that deploy them."""
 
     project: str = Field(default=DEFAULT_PROJECT, pattern=r"^[a-z][a-z0-9-]{1,19}$")
+    datasets: dict[str, Dataset]
     models: dict[str, ModelConfig]
     environments: dict[str, EnvironmentConfig] = Field(min_length=1)
 

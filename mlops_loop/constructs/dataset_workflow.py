@@ -117,7 +117,7 @@ class DatasetWorkflow(Construct):
             description=f"Types, validates and quarantines raw {ds} records into the curated zone",
             script=CURATE_SCRIPT,
             arguments={
-                "--dataset": ds,
+                "--dataset": runtime.code.dataset(workflow_dataset).s3_object_url,
                 "--raw_path": self.paths["raw"],
                 "--curated_path": self.paths["curated"],
                 "--quarantine_path": self.paths["quarantine"],
@@ -134,7 +134,7 @@ class DatasetWorkflow(Construct):
             description=f"Computes the catalog features of {ds} and ingests them into {feature_group_name}",
             script=FEATURES_SCRIPT,
             arguments={
-                "--dataset": ds,
+                "--dataset": runtime.code.dataset(workflow_dataset).s3_object_url,
                 "--curated_path": self.paths["curated"],
                 "--features_path": self.paths["features"],
                 "--feature_group_name": feature_group_name,

@@ -10,6 +10,7 @@ from aws_cdk import IgnoreMode
 from aws_cdk import aws_s3_assets as s3_assets
 from constructs import Construct
 
+from pipeline_code.catalog import Dataset
 from pipeline_code.core.contract import pascal
 
 from ..config.schema import ModelConfig
@@ -37,7 +38,8 @@ def model_spec_json(model: ModelConfig) -> str:
 
 
 class JobCode(Construct):
-    """Uploads ``pipeline_code`` once per stack: a zip of the package plus one asset per entry script.
+    """Uploads ``pipeline_code`` once per stack: a zip of the package plus one asset per entry script,
+    model spec and dataset declaration.
 
     Assets are content-hashed, so a code change produces a new S3 key and a template diff in review.
     """
@@ -75,11 +77,26 @@ class JobCode(Construct):
         (content-hashed: a changed model config is a new object and a template diff).
         """
         if model.name not in self._specs:
-            spec = model_spec_json(model)
-            staging = Path(tempfile.mkdtemp(prefix="mlops-loop-model-spec-"))
-            (staging / "model-spec.json").write_text(spec)
-            self._specs[model.name] = s3_assets.Asset(self, f"ModelSpec{pascal(model.name)}", path=str(staging / "model-spec.json"))
+            self._specs[model.name] = self._json_asset(f"ModelSpec{pascal(model.name)}", "model-spec.json",
+                                                       model_spec_json(model))
         return self._specs[model.name]
+
+    def dataset(self, dataset: Dataset) -> s3_assets.Asset:
+        """The dataset's declaration (``<dataset>.json``) as an asset the Glue jobs read (``--dataset``),
+        created once per dataset and readable by every reader of this code."""
+        key = f"dataset:{dataset.name}"
+        if key not in self._scripts:
+            text = json.dumps(dataset.to_declaration(), separators=(",", ":"))
+            asset = self._json_asset(f"Dataset{pascal(dataset.name)}", f"{dataset.name}.json", text)
+            self._scripts[key] = asset
+            for access in self._readers:
+                self._allow(access, _sid(key), asset)
+        return self._scripts[key]
+
+    def _json_asset(self, asset_id: str, file_name: str, text: str) -> s3_assets.Asset:
+        staging = Path(tempfile.mkdtemp(prefix="mlops-loop-json-"))
+        (staging / file_name).write_text(text)
+        return s3_assets.Asset(self, asset_id, path=str(staging / file_name))
 
     def grant_read(self, access: AccessPolicy) -> None:
         """Let ``access`` read exactly the asset objects of this job code (scripts added later included)."""

@@ -21,10 +21,10 @@ code changes.
 
 Contract with the job code (pipeline_code/sagemaker_entry.py and pipeline_code/training):
 
-* ``--model-spec`` is the model spec as compact JSON when it fits a container argument
-  (SageMaker caps each at 256 characters), otherwise the *path* of the JSON file delivered
-  from ``model_spec_s3_uri`` (``/opt/ml/processing/input/model_spec/<name>.json``,
-  ``/opt/ml/input/data/model_spec/<name>.json`` in training).
+* ``--model-spec`` is the *path* of the model spec's JSON file delivered from ``model_spec_s3_uri``
+  (``/opt/ml/processing/input/model_spec/<name>.json``, ``/opt/ml/input/data/model_spec/<name>.json``
+  in training): it holds the dataset's whole declaration, far beyond the 256 characters SageMaker
+  allows a container argument.
 * Prepare's ``test`` output *is* the frozen test set: it is uploaded to
   ``frozen_test_s3_uri`` (a reused set is written back unchanged), which Prepare also reads
   (``--frozen-test-dir s3://...``) through the S3 API rather than as a mounted input:
@@ -76,7 +76,6 @@ from .names import (
     GATE_PARAMETERS,
     JOB_VOLUME_SIZE_GB,
     MAX_DEFINITION_CHARS,
-    MAX_HYPERPARAMETER_VALUE,
     METRIC_DEFINITIONS,
     MODULE_BASELINE,
     MODULE_EVALUATE,
@@ -201,9 +200,7 @@ class _Builder:
         return uri.rsplit("/", 1)[-1]
 
     def model_spec_arg(self, spec_dir: str) -> str:
-        if self.spec.model_spec_s3_uri is not None:
-            return f"{spec_dir}/{self.basename(self.spec.model_spec_s3_uri)}"
-        return self.spec.compact_model_spec
+        return f"{spec_dir}/{self.basename(self.spec.model_spec_s3_uri)}"
 
     def job_tags(self) -> Optional[List[Dict[str, str]]]:
         return [{"Key": k, "Value": v} for k, v in self.spec.tags] or None
@@ -311,8 +308,7 @@ class _Builder:
             self.proc_input("entry", s.code_entry_s3_uri, PROC_ENTRY_DIR),
             self.proc_input("lib", s.code_library_s3_uri, PROC_LIB_DIR),
         ]
-        if s.model_spec_s3_uri is not None:
-            inputs.append(self.proc_input("model_spec", s.model_spec_s3_uri, PROC_MODEL_SPEC_DIR))
+        inputs.append(self.proc_input("model_spec", s.model_spec_s3_uri, PROC_MODEL_SPEC_DIR))
         return inputs
 
     def processing_step(
@@ -391,6 +387,7 @@ class _Builder:
                 "--model-package-group", self.spec.model_package_group_name,
                 "--region", self.spec.region,
                 *[part for t in THRESHOLDS for part in (t.flag, self.p_gate[t.field].to_string())],
+                *self.spec.gate.evidence_args(),
                 "--output-dir", f"{PROC_OUTPUT}/evaluation",
             ],  # fmt: skip
             [
@@ -441,7 +438,7 @@ class _Builder:
             arguments += [f"--{name}", value]
         return arguments
 
-    def train_channels(self, prepare: Any, *, model_spec_file: bool) -> List[Any]:
+    def train_channels(self, prepare: Any) -> List[Any]:
         from sagemaker.core.training.configs import InputData
 
         s = self.spec
@@ -452,8 +449,7 @@ class _Builder:
             InputData(channel_name="entry", data_source=s.code_entry_s3_uri),
             InputData(channel_name="lib", data_source=s.code_library_s3_uri),
         ]
-        if model_spec_file and s.model_spec_s3_uri is not None:
-            channels.append(InputData(channel_name="model_spec", data_source=s.model_spec_s3_uri))
+        channels.append(InputData(channel_name="model_spec", data_source=s.model_spec_s3_uri))
         return channels
 
     def config_digest(self) -> str:
@@ -464,7 +460,7 @@ class _Builder:
                 self.image_uri,
                 s.code_entry_s3_uri,
                 s.code_library_s3_uri,
-                s.model_spec_s3_uri or s.compact_model_spec,
+                s.model_spec_s3_uri,
                 list(map(list, s.hyperparameters)),
             ]
         )
@@ -553,7 +549,7 @@ class _Builder:
             network_isolation=True,
             output_path=self.out("train"),
         )
-        step_args = trainer.train(input_data_config=self.train_channels(prepare, model_spec_file=True))
+        step_args = trainer.train(input_data_config=self.train_channels(prepare))
         step = TrainingStep(
             name=STEP_TRAIN,
             description="XGBoost training (stock image; entry script + pipeline_code zip as input channels).",
@@ -580,12 +576,9 @@ class _Builder:
         from sagemaker.train.tuner import HyperparameterTuner
 
         s = self.spec
-        model_spec = json.dumps(s.compact_model_spec)
-        if len(model_spec) > MAX_HYPERPARAMETER_VALUE:
-            raise ValueError(
-                f"PipelineSpec.model_spec_json: with enable_tuning the model spec is a hyperparameter, at most "
-                f"{MAX_HYPERPARAMETER_VALUE} characters ({len(model_spec)} here)"
-            )
+        # The spec (which holds the dataset's whole declaration) travels as the model_spec channel;
+        # the hyperparameter holds only its path, JSON-encoded for the toolkit's decoding.
+        model_spec = json.dumps(self.model_spec_arg(TRAIN_MODEL_SPEC_DIR))
         tuned = {name for name, *_ in TUNING_RANGES}
         hyperparameters = {"model_spec": model_spec}
         hyperparameters.update((k, v) for k, v in s.hyperparameters if k not in tuned)
@@ -621,7 +614,7 @@ class _Builder:
             base_tuning_job_name=f"{s.model_name}-tune",
             tags=self.job_tags(),
         )
-        step_args = tuner.tune(inputs=self.train_channels(prepare, model_spec_file=False))
+        step_args = tuner.tune(inputs=self.train_channels(prepare))
         step = TuningStep(
             name=STEP_TUNE,
             description="Automatic Model Tuning of XGBoost (maximize the kept model's validation AUC).",

@@ -13,7 +13,7 @@ from pipeline_code.core.thresholds import GateThresholds
 
 from ..config.instance_types import INSTANCE_TYPES
 from .tokens import CDK_TOKEN, TOKEN_FIELDS, has_token
-from .names import APPROVAL_STATUSES, DEFAULT_HYPERPARAMETERS, MAX_CONTAINER_ARGUMENT
+from .names import APPROVAL_STATUSES, DEFAULT_HYPERPARAMETERS
 
 
 _BUCKET = re.compile(r"^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$")
@@ -56,7 +56,10 @@ class PipelineSpec:
     kms_key_arn: str  # volumes of every job and every job output
     # The model
     model_name: str
-    model_spec_json: str  # the model's config entry (name, dataset, target, features, ...)
+    model_spec_json: str  # the model's config entry (name, dataset declaration, target, features, ...)
+    # The same spec as an S3 JSON object, which is what the jobs read: it carries the dataset's whole
+    # declaration, far beyond the 256 characters of a SageMaker container argument.
+    model_spec_s3_uri: str
     model_package_group_name: str
     # Data
     feature_data_s3_uri: str  # feature snapshots prefix (default of InputFeatures)
@@ -69,9 +72,6 @@ class PipelineSpec:
     # Gate thresholds (defaults of the pipeline parameters; validated by their own type)
     gate: GateThresholds
     default_approval_status: str = "PendingManualApproval"
-    # Optional: the model spec as an S3 JSON object. Container arguments are limited to
-    # 256 characters; a longer spec is handed to the jobs as this file instead.
-    model_spec_s3_uri: Optional[str] = None
     # Compute
     processing_instance_type: str = "ml.m5.xlarge"
     training_instance_type: str = "ml.m5.xlarge"
@@ -104,11 +104,6 @@ class PipelineSpec:
     @property
     def model_spec(self) -> Dict[str, Any]:
         return json.loads(self.model_spec_json)
-
-    @property
-    def compact_model_spec(self) -> str:
-        """The model spec as the shortest JSON text (key order kept)."""
-        return json.dumps(self.model_spec, separators=(",", ":"))
 
     @property
     def artifacts_prefix(self) -> str:
@@ -161,8 +156,7 @@ def _validate(spec: PipelineSpec) -> List[str]:
         _check_s3_uri(spec, name, bad)
     _check_s3_uri(spec, "code_entry_s3_uri", bad, suffix=".py")
     _check_s3_uri(spec, "code_library_s3_uri", bad, suffix=".zip")
-    if spec.model_spec_s3_uri is not None:
-        _check_s3_uri(spec, "model_spec_s3_uri", bad, suffix=".json")
+    _check_s3_uri(spec, "model_spec_s3_uri", bad, suffix=".json")
 
     _check_model_spec(spec, bad)
 
@@ -251,13 +245,6 @@ def _check_model_spec(spec: PipelineSpec, bad: Any) -> None:
         bad("model_spec_json", "'features' must be a non-empty list")
     if isinstance(spec.model_name, str) and data.get("name") not in (None, spec.model_name):
         bad("model_spec_json", f"'name' is {data.get('name')!r} but model_name is {spec.model_name!r}")
-    compact = json.dumps(data, separators=(",", ":"))
-    if spec.model_spec_s3_uri is None and len(compact) > MAX_CONTAINER_ARGUMENT:
-        bad(
-            "model_spec_json",
-            f"is {len(compact)} characters as compact JSON, but a SageMaker container argument holds at most "
-            f"{MAX_CONTAINER_ARGUMENT}: upload it (e.g. as an S3 asset) and set model_spec_s3_uri",
-        )
 
 
 def _pairs(value: Any) -> List[Tuple[str, str]]:

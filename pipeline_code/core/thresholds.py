@@ -18,6 +18,16 @@ class SpecError(ValueError):
 
 DEFAULT_MIN_SLICE_ROWS = 50
 DEFAULT_MIN_GROUP_ROWS = 100
+DEFAULT_MIN_SLICE_POSITIVES = 10
+DEFAULT_MIN_PREDICTED_POSITIVES = 10
+# The evidence minimums: (field, lowest value, what it means). Counts, not thresholds on a metric.
+EVIDENCE = (
+    ("min_slice_rows", 1, "slices with fewer test rows are reported, not gated"),
+    ("min_group_rows", 1, "sensitive-attribute groups with fewer test rows are reported, not used for the fairness metrics"),
+    ("min_slice_positives", 1, "slices with fewer positives (or negatives) in the test set are reported, not gated"),
+    ("min_predicted_positives", 0, "fewer predicted positives across the sensitive groups fail the fairness gate as "
+                                   "insufficient evidence (0: never)"),
+)
 
 
 @dataclass(frozen=True)
@@ -57,7 +67,11 @@ class GateThresholds:
     ``min_slice_rows``: slices with fewer test rows are reported but not gated - their
     AUC is too noisy to block a model on. ``min_group_rows``: the same for the groups of
     the sensitive attribute in the fairness metrics (a positive *rate* of a small group is
-    noisier than an AUC, hence the larger default).
+    noisier than an AUC, hence the larger default). ``min_slice_positives``: a slice also needs
+    that many positives and negatives (a rare event's slice AUC rests on its few positives).
+    ``min_predicted_positives``: a model that flags fewer test rows than this across the sensitive
+    groups fails the fairness gate as *insufficient evidence*: with (almost) nothing flagged, equal
+    positive rates are not fairness, and the parity metrics would read as perfect.
     """
 
     min_auc: float
@@ -67,6 +81,8 @@ class GateThresholds:
     min_disparate_impact: float
     min_slice_rows: int = DEFAULT_MIN_SLICE_ROWS
     min_group_rows: int = DEFAULT_MIN_GROUP_ROWS
+    min_slice_positives: int = DEFAULT_MIN_SLICE_POSITIVES
+    min_predicted_positives: int = DEFAULT_MIN_PREDICTED_POSITIVES
 
     def __post_init__(self) -> None:
         problems = []
@@ -77,10 +93,10 @@ class GateThresholds:
                 problems.append(f"{name} must be a number, got {value!r}")
             elif not lo <= float(value) <= hi:
                 problems.append(f"{name} must be in [{lo}, {hi}], got {value!r}")
-        for name in ("min_slice_rows", "min_group_rows"):
+        for name, low, _ in EVIDENCE:
             value = getattr(self, name)
-            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-                problems.append(f"{name} must be an integer >= 1, got {value!r}")
+            if isinstance(value, bool) or not isinstance(value, int) or value < low:
+                problems.append(f"{name} must be an integer >= {low}, got {value!r}")
         if problems:
             raise SpecError("invalid gate thresholds: " + "; ".join(problems))
 
@@ -95,7 +111,7 @@ class GateThresholds:
         if missing:
             raise SpecError(f"gate thresholds: missing {missing}")
         kwargs: Dict[str, Any] = {n: float(data[n]) for n in names}
-        for name in ("min_slice_rows", "min_group_rows"):
+        for name, _, _ in EVIDENCE:
             if name in data:
                 kwargs[name] = int(data[name])
         return cls(**kwargs)
@@ -104,12 +120,20 @@ class GateThresholds:
     def from_args(cls, args: Any) -> "GateThresholds":
         """From parsed job arguments (one attribute per field)."""
         values = {t.field: getattr(args, t.field) for t in THRESHOLDS}
-        return cls(**values, min_slice_rows=args.min_slice_rows, min_group_rows=args.min_group_rows)
+        return cls(**values, **{name: getattr(args, name) for name, _, _ in EVIDENCE})
+
+    def evidence_args(self) -> List[str]:
+        """The evidence minimums as job flags (``--min-slice-rows 50 ...``)."""
+        return [part for name, _, _ in EVIDENCE for part in (evidence_flag(name), str(int(getattr(self, name))))]
 
     def to_args(self) -> List[str]:
         """The CLI form (inverse of :meth:`from_args`)."""
-        args = [part for t in THRESHOLDS for part in (t.flag, repr(float(getattr(self, t.field))))]
-        return args + ["--min-slice-rows", str(int(self.min_slice_rows)), "--min-group-rows", str(int(self.min_group_rows))]
+        return [part for t in THRESHOLDS for part in (t.flag, repr(float(getattr(self, t.field))))] + self.evidence_args()
+
+
+def evidence_flag(name: str) -> str:
+    """``min_slice_rows`` -> ``--min-slice-rows``."""
+    return "--" + name.replace("_", "-")
 
 
 # Defaults = the ``defaults.gate`` block of config/mlops-loop.yaml; the pipeline passes

@@ -2,7 +2,7 @@
 
 Arguments (identical names in Glue and locally):
 
-``--dataset``               catalog dataset name (required)
+``--dataset``               the dataset declaration: a JSON file, local or s3:// (required)
 ``--raw_path``              directory of raw CSV files, read recursively (required)
 ``--curated_path``          curated parquet root, partitioned by ``event_date`` (required)
 ``--quarantine_path``       quarantine root; each run writes ``run_id=<id>/`` under it (required)
@@ -12,7 +12,7 @@ Arguments (identical names in Glue and locally):
 
 Run locally::
 
-    python -m pipeline_code.etl.glue_curate_job --dataset customer_churn \\
+    python -m pipeline_code.etl.glue_curate_job --dataset customer_churn.json \\
         --raw_path /tmp/lake/customer_churn --curated_path /tmp/curated/customer_churn \\
         --quarantine_path /tmp/quarantine/customer_churn --summary_path /tmp/summary.json
 
@@ -49,7 +49,7 @@ from pipeline_code.job_runtime import (
     LOG,
     Arg,
     configure_logging,
-    dataset_name,
+    dataset_declaration,
     default_run_id,
     glue_available,
     join_path,
@@ -67,7 +67,7 @@ ROWS_PER_FILE = 1_000_000  # target size of quarantine files
 _HEADER_MISMATCH = re.compile(r"CSV header does not conform to the schema\..*?CSV file: \S+", re.DOTALL)
 
 ARGS = (
-    Arg("dataset", "catalog dataset name", convert=dataset_name),
+    Arg("dataset", "the dataset's declaration: a JSON file (local or s3://) or JSON text", convert=dataset_declaration),
     Arg("raw_path", "directory of raw CSV files (read recursively)"),
     Arg("curated_path", "curated parquet root, partitioned by event_date"),
     Arg("quarantine_path", "quarantine root; this run writes run_id=<id>/ under it"),
@@ -134,7 +134,7 @@ def run(spark: Any, args: Dict[str, Any]) -> Dict[str, Any]:
     Raises:
         QuarantineThresholdExceeded: after writing the quarantine and the summary.
     """
-    dataset = catalog.get_dataset(args["dataset"])
+    dataset = args["dataset"]
     run_id = args.get("run_id") or default_run_id(args)
     max_ratio = args.get("max_quarantine_ratio", DEFAULT_MAX_QUARANTINE_RATIO)
     raw = read_raw_csv(spark, args["raw_path"])

@@ -20,7 +20,7 @@ re-running after a failure is safe.
 
 Arguments (identical names in Glue and locally):
 
-``--dataset``             catalog dataset name (required)
+``--dataset``             the dataset declaration: a JSON file, local or s3:// (required)
 ``--curated_path``        curated parquet root (required)
 ``--features_path``       output directory of the feature parquet, replaced each run (required)
 ``--feature_group_name``  Feature Store feature group; absent -> no Feature Store writes (optional)
@@ -52,7 +52,7 @@ from pipeline_code.job_runtime import (
     LOG,
     Arg,
     configure_logging,
-    dataset_name,
+    dataset_declaration,
     default_run_id,
     glue_available,
     join_path,
@@ -88,7 +88,7 @@ def _engine(value: str) -> str:
 
 
 ARGS = (
-    Arg("dataset", "catalog dataset name", convert=dataset_name),
+    Arg("dataset", "the dataset's declaration: a JSON file (local or s3://) or JSON text", convert=dataset_declaration),
     Arg("curated_path", "curated parquet root"),
     Arg("features_path", "output directory of the feature parquet (replaced each run)"),
     Arg("feature_group_name", "Feature Store feature group (absent: no Feature Store writes)", required=False),
@@ -387,7 +387,7 @@ def write_failures_jsonl(failures: Sequence[PutFailure], failures_path: str, run
 
 def run_pandas(args: Dict[str, Any], *, client: Any = None) -> Dict[str, Any]:
     """The whole job in one process; ``client`` overrides the Feature Store client (tests)."""
-    dataset = catalog.get_dataset(args["dataset"])
+    dataset = args["dataset"]
     run_id = args.get("run_id") or default_run_id(args)
     features = compute_features(read_curated(args["curated_path"], dataset), dataset)
     write_features_parquet(features, args["features_path"], dataset)
@@ -415,14 +415,12 @@ def feature_spark_schema(dataset: catalog.Dataset) -> Any:
 
 def compute_features_spark(curated: Any, dataset: catalog.Dataset) -> Any:
     """``compute_features`` over a Spark DataFrame, partition by partition (``mapInPandas``)."""
-    name = dataset.name  # ship the name, not the object: executors look it up in their catalog
     # Spark hands timestamps to pandas as naive wall-clock times of the session zone.
     session_tz = curated.sparkSession.conf.get("spark.sql.session.timeZone")
 
     def compute(batches: Iterator[pd.DataFrame]) -> Iterator[pd.DataFrame]:
-        ds = catalog.get_dataset(name)
-        for batch in batches:
-            yield compute_features(batch, ds, naive_time_zone=session_tz)
+        for batch in batches:  # the (frozen, picklable) dataset travels to the executors with the closure
+            yield compute_features(batch, dataset, naive_time_zone=session_tz)
 
     return curated.select(*_needed_columns(dataset)).mapInPandas(compute, feature_spark_schema(dataset))
 
@@ -493,7 +491,7 @@ def run_spark(spark: Any, args: Dict[str, Any], *, client_factory: Optional[Call
     """The whole job on Spark; ``client_factory`` overrides how executors build clients (tests)."""
     from pyspark import StorageLevel
 
-    dataset = catalog.get_dataset(args["dataset"])
+    dataset = args["dataset"]
     run_id = args.get("run_id") or default_run_id(args)
     curated = spark.read.parquet(args["curated_path"])
     # Persist: the features are written to parquet *and* put into the Feature Store.

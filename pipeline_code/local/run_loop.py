@@ -3,12 +3,15 @@
 ::
 
     python -m pipeline_code.local.run_loop --workdir .local-run --rows 20000 --seed 7 \\
-        [--model churn] [--drift 0.0] [--concept-drift 0.0] [--no-auto-approve]
+        [--model churn] [--drift 0.0] [--concept-drift 0.0] [--no-auto-approve] \\
+        [--data <dataset>=<file, directory or glob>]
 
 For each model of the environment (default: every model ``dev`` runs in
 ``config/mlops-loop.yaml``; gate thresholds and ``auto_approve`` from that environment):
 
-1. **generate** raw CSV into a per-run lake (``pipeline_code.sample_data``, seeded);
+1. **land** raw records into a per-run lake: your files when ``--data`` names the model's dataset
+   (CSV, Parquet or JSON Lines, checked against the declaration: :mod:`pipeline_code.local.user_data`),
+   otherwise generated ones (``pipeline_code.sample_data``, seeded; any declared dataset);
 2. **curate** it with the Glue ETL job's real entry point on local Spark
    (``pipeline_code.etl.glue_curate_job``: typing, validation, quarantine, de-duplication);
 3. **features** with the ingestion job in local mode (``pipeline_code.features.ingest``,
@@ -46,6 +49,7 @@ from pathlib import Path
 from typing import Any, Callable, Dict, List, Mapping, Optional, Sequence
 
 from pipeline_code.local.registry import LocalRegistry, code_version
+from pipeline_code.local.user_data import parse_data_args
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 DEFAULT_CONFIG = REPO_ROOT / "config" / "mlops-loop.yaml"
@@ -122,10 +126,16 @@ def run_model(
     auto_approve: bool,
     train_args: Sequence[str] = (),
     environment: str = "dev",
+    data: Optional[str] = None,
+    positive_rate: float = 0.2,
 ) -> Dict[str, Any]:
-    """One pass of the loop for one model; returns the run record (also logged to runs.jsonl)."""
+    """One pass of the loop for one model; returns the run record (also logged to runs.jsonl).
+
+    ``data`` (a file, directory or glob) replaces the generated records with the user's.
+    """
     from pipeline_code.etl import glue_curate_job
     from pipeline_code.features import ingest
+    from pipeline_code.local import user_data
     from pipeline_code.sample_data.generate import generate_batch, write_raw
     from pipeline_code.training import baseline, evaluate, prepare, train
     from pipeline_code.training.spec import GateThresholds, parse_model_spec
@@ -150,17 +160,30 @@ def run_model(
     logs = os.path.join(run_dir, "logs")
     timings: Dict[str, float] = {}
 
+    # The jobs read the dataset's declaration from a file, as the Glue jobs read theirs from S3.
+    declaration = os.path.join(run_dir, f"{spec.dataset}.json")
+    with open(declaration, "w", encoding="utf-8") as handle:
+        json.dump(spec.catalog_dataset.to_declaration(), handle, indent=2)
+
     started = time.perf_counter()
-    batch = generate_batch(
-        spec.dataset, rows, seed=seed, drift=drift, concept_drift=concept_drift, bad_record_rate=bad_record_rate, as_text=True
-    )
-    write_raw(batch.frame, paths["raw"], spec.dataset, "2026-04-01")
-    timings["generate"] = round(time.perf_counter() - started, 3)
+    notes: List[str] = []
+    if data is not None:
+        landed = user_data.land(spec.catalog_dataset, data, paths["raw"], dt.date.today().isoformat())
+        rows_in, notes, source = landed.rows, landed.notes, f"{len(landed.files)} file(s) from {data}"
+        timings["land"] = round(time.perf_counter() - started, 3)
+    else:
+        batch = generate_batch(
+            spec.catalog_dataset, rows, seed=seed, drift=drift, concept_drift=concept_drift,
+            bad_record_rate=bad_record_rate, as_text=True, positive_rate=positive_rate,
+        )
+        write_raw(batch.frame, paths["raw"], spec.catalog_dataset, "2026-04-01")
+        rows_in, source = rows, "generated"
+        timings["generate"] = round(time.perf_counter() - started, 3)
 
     started = time.perf_counter()
     code = glue_curate_job.main(
         [
-            "--dataset", spec.dataset,
+            "--dataset", declaration,
             "--raw_path", os.path.join(paths["raw"], spec.dataset),
             "--curated_path", paths["curated"],
             "--quarantine_path", paths["quarantine"],
@@ -175,7 +198,7 @@ def run_model(
     started = time.perf_counter()
     code = ingest.main(
         [
-            "--dataset", spec.dataset,
+            "--dataset", declaration,
             "--curated_path", paths["curated"],
             "--features_path", paths["features"],
             "--engine", "pandas",
@@ -313,9 +336,12 @@ def run_model(
             for k in ("demographic_parity_difference", "disparate_impact", "equal_opportunity_difference")
         },
         "data": {
-            "rows_generated": rows,
+            "source": source,
+            "rows_in": rows_in,
             "curated_rows": curate_summary.get("curated_rows"),
             "quarantined_rows": curate_summary.get("quarantined_rows"),
+            "quarantine_reasons": curate_summary.get("quarantine_reasons"),
+            "notes": notes,
         },
         "parameters": {"seed": seed, "drift": drift, "concept_drift": concept_drift, "bad_record_rate": bad_record_rate},
         "timings_s": timings,
@@ -346,10 +372,16 @@ def print_record(record: Mapping[str, Any], out: Any = None) -> None:
     print(f"stages: {timings}", file=out)
     data = record["data"]
     print(
-        f"data: {data['rows_generated']} generated, {data['curated_rows']} curated, {data['quarantined_rows']} quarantined; "
-        f"frozen test set {'created' if record['frozen_test_set_created'] else 'reused'}",
+        f"data: {data['rows_in']} rows ({data['source']}), {data['curated_rows']} curated, "
+        f"{data['quarantined_rows']} quarantined; frozen test set "
+        f"{'created' if record['frozen_test_set_created'] else 'reused'}",
         file=out,
     )
+    if data.get("quarantine_reasons"):
+        reasons = ", ".join(f"{k} {v}" for k, v in sorted(data["quarantine_reasons"].items()))
+        print(f"quarantine reasons: {reasons}", file=out)
+    for note in data.get("notes") or ():
+        print(f"note: {note}", file=out)
     for line in summary_lines(record["report"]):
         if not line.startswith("evaluation-auc="):
             print(line, file=out)
@@ -371,10 +403,16 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--drift", type=float, default=0.0, help="input drift in [0, 1] (default 0)")
     parser.add_argument("--concept-drift", type=float, default=0.0, help="label-relationship drift in [0, 1] (default 0)")
     parser.add_argument("--bad-record-rate", type=float, default=0.01, help="share of corrupted raw rows (default 0.01)")
+    parser.add_argument("--positive-rate", type=float, default=0.2,
+                        help="share of positive labels generated for a dataset without a hand-written simulator "
+                        "(default 0.2; e.g. 0.02 for a rare event)")
     parser.add_argument("--no-auto-approve", action="store_true", help="leave passing versions PendingManualApproval")
     parser.add_argument("--environment", default="dev", help="environment of the YAML for gate/auto-approve (default dev)")
     parser.add_argument("--config", default=str(DEFAULT_CONFIG), help="configuration file (default config/mlops-loop.yaml)")
     parser.add_argument("--num-round", type=int, default=None, help="override the training rounds (default: train.py's)")
+    parser.add_argument("--data", action="append", default=[], metavar="DATASET=PATH",
+                        help="your raw records of a declared dataset instead of generated ones: a CSV, Parquet or "
+                        "JSON Lines file, a directory or a glob (repeatable, one per dataset)")
     parser.add_argument("--verbose", action="store_true", help="show the ETL/feature jobs' INFO logs")
     return parser
 
@@ -388,6 +426,11 @@ def run(argv: Optional[Sequence[str]] = None, *, out: Any = None) -> List[Dict[s
     unknown = [m for m in models if m not in config["models"]]
     if unknown:
         raise ValueError(f"unknown model(s) {unknown}; configured: {sorted(config['models'])}")
+    data = parse_data_args(args.data)
+    used = {config["models"][m]["dataset"]["name"] for m in models}
+    stray = sorted(set(data) - used)
+    if stray:
+        raise ValueError(f"--data: dataset(s) {stray} are not read by the selected models; they read: {sorted(used)}")
     auto_approve = bool((env.get("training") or {}).get("auto_approve", False)) and not args.no_auto_approve
     workdir = os.path.abspath(args.workdir)
     registry = LocalRegistry(os.path.join(workdir, "registry"))
@@ -419,6 +462,8 @@ def run(argv: Optional[Sequence[str]] = None, *, out: Any = None) -> List[Dict[s
                 auto_approve=auto_approve,
                 train_args=train_args,
                 environment=args.environment,
+                data=data.get(config["models"][name]["dataset"]["name"]),
+                positive_rate=args.positive_rate,
             )
             print_record(record, out)
             records.append(record)

@@ -52,6 +52,7 @@ from typing import Any, Dict, Iterable, List, Optional, Sequence, Set, Tuple
 import numpy as np
 import pandas as pd
 
+from pipeline_code import catalog
 from pipeline_code.serving.records import FeatureContract, complete_records
 
 SCORE = "score"
@@ -118,7 +119,7 @@ class _Malformed(ValueError):
 
 class _Decoder:
     def __init__(
-        self, feature_order: Sequence[str], known_keys: Sequence[str], max_samples: int, dataset: Optional[str] = None
+        self, feature_order: Sequence[str], known_keys: Sequence[str], max_samples: int, dataset: Optional[catalog.Dataset] = None
     ) -> None:
         # With the dataset known, requests that carry raw source fields (the serving contract also
         # accepts those) are turned into features exactly as serving computed them.
@@ -373,7 +374,7 @@ def read_capture(
     categorical: Iterable[str] = (),
     extra_columns: Sequence[str] = (),
     max_samples: int = DEFAULT_MAX_SAMPLES,
-    dataset: Optional[str] = None,
+    dataset: Optional[catalog.Dataset] = None,
 ) -> CaptureWindow:
     """Decode every capture file under ``capture_dir`` (missing dir = empty window).
 

@@ -126,7 +126,7 @@ def run_monitor(spec: ModelSpec, args: argparse.Namespace, *, cloudwatch_client:
     categorical = [f for f in spec.frame_features if spec.is_categorical(f)]
     extra = [f for f in spec.frame_features if f not in spec.features]
     window = capture_mod.read_capture(
-        args.capture_dir, spec.features, categorical=categorical, extra_columns=extra, dataset=spec.dataset
+        args.capture_dir, spec.features, categorical=categorical, extra_columns=extra, dataset=spec.catalog_dataset
     )
     frame = window.frame
     summary_capture = window.summary()

@@ -21,7 +21,6 @@ from typing import Any, Dict, Optional, Sequence
 import numpy as np
 import pandas as pd
 
-from pipeline_code import catalog
 from pipeline_code.core.contract import VARIANT
 from pipeline_code.training.spec import ModelSpec
 
@@ -32,8 +31,8 @@ def traffic(spec: ModelSpec, rows: int, *, seed: int, drift: float = 0.0, concep
     from pipeline_code.features.compute import compute_features
     from pipeline_code.sample_data.generate import generate
 
-    dataset = catalog.get_dataset(spec.dataset)
-    raw = generate(spec.dataset, rows, seed=seed, drift=drift, concept_drift=concept_drift, start=start, days=days)
+    dataset = spec.catalog_dataset
+    raw = generate(dataset, rows, seed=seed, drift=drift, concept_drift=concept_drift, start=start, days=days)
     features = compute_features(raw, dataset)
     out = features[list(spec.frame_features)].copy()
     out[spec.target] = raw[spec.target].to_numpy(dtype=np.float64)

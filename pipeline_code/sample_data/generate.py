@@ -29,7 +29,7 @@ clean rows of the same seed.
 
 CLI (writes the raw lake layout ``OUT/<dataset>/ingest_date=YYYY-MM-DD/part-00000.csv``)::
 
-    python -m pipeline_code.sample_data.generate --dataset customer_churn \\
+    python -m pipeline_code.sample_data.generate --dataset customer_churn.json \\
         --rows 10000 --seed 7 --out /tmp/lake [--drift 0.3] [--bad-record-rate 0.01]
 """
 
@@ -47,6 +47,7 @@ import numpy as np
 import pandas as pd
 
 from pipeline_code import catalog
+from pipeline_code.sample_data import from_schema
 from pipeline_code.argtypes import non_negative_int as _non_negative_int, positive_int as _positive_int, unit_interval as _unit_interval
 
 # The ways a row can be corrupted; each is a rule the ETL quarantines on.
@@ -86,7 +87,7 @@ class GeneratedBatch:
 # Public API
 # --------------------------------------------------------------------------------------
 def generate(
-    dataset_name: str,
+    dataset: catalog.Dataset,
     n_rows: int,
     *,
     seed: int = 0,
@@ -97,10 +98,11 @@ def generate(
     bad_record_rate: float = 0.0,
     duplicate_rate: float = 0.0,
     as_text: Optional[bool] = None,
+    positive_rate: float = 0.2,
 ) -> pd.DataFrame:
-    """Generate ``n_rows`` raw records of ``dataset_name``; see :func:`generate_batch`."""
+    """Generate ``n_rows`` raw records of ``dataset``; see :func:`generate_batch`."""
     return generate_batch(
-        dataset_name,
+        dataset,
         n_rows,
         seed=seed,
         start=start,
@@ -110,11 +112,12 @@ def generate(
         bad_record_rate=bad_record_rate,
         duplicate_rate=duplicate_rate,
         as_text=as_text,
+        positive_rate=positive_rate,
     ).frame
 
 
 def generate_batch(
-    dataset_name: str,
+    dataset: catalog.Dataset,
     n_rows: int,
     *,
     seed: int = 0,
@@ -125,11 +128,13 @@ def generate_batch(
     bad_record_rate: float = 0.0,
     duplicate_rate: float = 0.0,
     as_text: Optional[bool] = None,
+    positive_rate: float = 0.2,
 ) -> GeneratedBatch:
     """Generate raw records and report which were corrupted or duplicated.
 
     Args:
-        dataset_name: a key of ``catalog.DATASETS``.
+        dataset: the declared dataset (columns, keys, labels); the sample datasets have
+            hand-written simulators, any other is simulated from its schema alone.
         n_rows: number of rows (>= 0).
         seed: non-negative seed; same arguments -> same output.
         start: first UTC day of the event window (``YYYY-MM-DD``).
@@ -149,16 +154,16 @@ def generate_batch(
             which case every column is text (object of str/None) because
             corrupted values do not fit their column type. ``True`` forces text;
             ``False`` with ``bad_record_rate > 0`` is an error.
+        positive_rate: share of positives of a binary label, for datasets simulated from their
+            schema (the two sample datasets have their own base rates); e.g. 0.02 for rare events.
 
     Raises:
-        KeyError: unknown dataset (the message lists the known ones).
         ValueError: an argument outside its valid range.
     """
-    dataset = catalog.get_dataset(dataset_name)
     start_day = _validate(n_rows, seed, start, days, drift, concept_drift, bad_record_rate, duplicate_rate)
     if as_text is False and bad_record_rate > 0:
         raise ValueError("as_text=False is impossible with bad_record_rate > 0: corrupted values are text")
-    simulate = _simulator(dataset)
+    simulate = _simulator(dataset, positive_rate)
 
     streams = _Streams(seed)
     columns = simulate(streams, n_rows, drift, concept_drift)
@@ -201,7 +206,7 @@ def to_text(frame: pd.DataFrame, dataset: catalog.Dataset) -> pd.DataFrame:
 def write_raw(
     frame: pd.DataFrame,
     out_dir: str,
-    dataset_name: str,
+    dataset: catalog.Dataset,
     ingest_date: str,
     *,
     file_format: str = "csv",
@@ -214,7 +219,6 @@ def write_raw(
     replaced when ``overwrite`` is true, so two runs landing on the same ingest
     date never silently clobber each other.
     """
-    dataset = catalog.get_dataset(dataset_name)
     if file_format != "csv":
         raise ValueError(f"unsupported format {file_format!r}; supported: ['csv']")
     _parse_day(ingest_date, "ingest_date")
@@ -539,14 +543,11 @@ _SIMULATORS: Dict[str, Simulator] = {
 }
 
 
-def _simulator(dataset: catalog.Dataset) -> Simulator:
-    try:
+def _simulator(dataset: catalog.Dataset, positive_rate: float) -> Simulator:
+    """The dataset's hand-written simulator (the two samples), else one driven by its schema alone."""
+    if dataset.name in _SIMULATORS:
         return _SIMULATORS[dataset.name]
-    except KeyError:
-        raise NotImplementedError(
-            f"no sample-data simulator for dataset {dataset.name!r}; add one to "
-            f"pipeline_code.sample_data.generate._SIMULATORS (have: {sorted(_SIMULATORS)})"
-        ) from None
+    return lambda s, n, drift, concept: from_schema.simulate(dataset, s, n, drift, concept, positive_rate=positive_rate)
 
 
 # --------------------------------------------------------------------------------------
@@ -687,11 +688,11 @@ def _out_of_range_values(column: catalog.Column) -> Tuple[str, ...]:
 # --------------------------------------------------------------------------------------
 # CLI
 # --------------------------------------------------------------------------------------
-def _dataset_arg(value: str) -> str:
+def _dataset_arg(value: str) -> catalog.Dataset:
     try:
-        return catalog.get_dataset(value).name
-    except KeyError as exc:
-        raise argparse.ArgumentTypeError(str(exc.args[0])) from None
+        return catalog.load_dataset(value)
+    except catalog.DeclarationError as exc:
+        raise argparse.ArgumentTypeError("; ".join(exc.problems)) from None
 
 
 def _day_arg(value: str) -> str:
@@ -708,7 +709,7 @@ def build_parser() -> argparse.ArgumentParser:
         description="Write deterministic sample raw data in the lake layout "
         "OUT/<dataset>/ingest_date=YYYY-MM-DD/part-00000.csv.",
     )
-    parser.add_argument("--dataset", required=True, type=_dataset_arg, help=f"one of {sorted(catalog.DATASETS)}")
+    parser.add_argument("--dataset", required=True, type=_dataset_arg, help="the dataset's declaration: a JSON file or JSON text (the local run writes one per dataset)")
     parser.add_argument("--rows", required=True, type=_non_negative_int, help="number of rows")
     parser.add_argument("--seed", type=_non_negative_int, default=0, help="random seed (default 0)")
     parser.add_argument("--out", required=True, help="root directory of the raw lake")
@@ -758,7 +759,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         parser.error(str(exc))  # exits 2 with the usage line and the message
     print(
         f"wrote {len(batch.frame)} rows ({len(batch.corruptions)} corrupted, "
-        f"{len(batch.duplicates)} duplicated) of {args.dataset} to {path}"
+        f"{len(batch.duplicates)} duplicated) of {args.dataset.name} to {path}"
     )
     return 0
 

@@ -163,9 +163,12 @@ def load_serving_model(model_dir: str) -> ServingModel:
         raise ModelLoadError(f"cannot load the model from {model_dir!r}: {exc}") from None
     metadata = trained.metadata
     try:
-        dataset = catalog.get_dataset(metadata.get("dataset"))
-    except KeyError as exc:
-        raise ModelLoadError(f"model {metadata.get('model')!r}: {exc.args[0]}") from None
+        # The artefact carries the declaration it was trained with: serving computes raw requests
+        # with exactly those expressions, whatever the configuration says today.
+        dataset = catalog.load_dataset(metadata.get("dataset"))
+    except catalog.DeclarationError as exc:
+        raise ModelLoadError(f"model {metadata.get('model')!r}: its dataset declaration is unusable: "
+                             f"{'; '.join(exc.problems)}") from None
     problems = []
     for entry in metadata["features"]:
         name = entry["name"]
@@ -186,7 +189,7 @@ def load_serving_model(model_dir: str) -> ServingModel:
     }
     feature_order = list(metadata.get("feature_order") or trained.feature_names)
     extras = [metadata.get("sensitive_attribute") or "", *(metadata.get("slices") or [])]
-    contract = FeatureContract.create(dataset.name, feature_order, extras)
+    contract = FeatureContract.create(dataset, feature_order, extras)
     return ServingModel(trained=trained, contract=contract, info=info)
 
 

@@ -129,13 +129,12 @@ class FeatureContract:
     extra_features: Tuple[str, ...] = ()
 
     @classmethod
-    def create(cls, dataset: str, features: Sequence[str], extras: Sequence[str] = ()) -> "FeatureContract":
-        """From names; extras that are model features or not catalog features are dropped.
+    def create(cls, ds: catalog.Dataset, features: Sequence[str], extras: Sequence[str] = ()) -> "FeatureContract":
+        """From feature names of ``ds``; extras that are model features or not dataset features are dropped.
 
         Raises:
-            KeyError: unknown dataset or a feature that is not in it.
+            KeyError: a feature that is not in the dataset.
         """
-        ds = catalog.get_dataset(dataset)
         for name in features:
             ds.feature(name)
         kept: List[str] = []

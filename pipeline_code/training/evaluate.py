@@ -47,7 +47,8 @@ from pipeline_code.argtypes import positive_int as _positive_int
 PROG = "python -m pipeline_code.training.evaluate"
 
 
-def score(model: TrainedModel, test: pd.DataFrame, spec: ModelSpec, *, min_rows: int, min_group_rows: int) -> Dict[str, Any]:
+def score(model: TrainedModel, test: pd.DataFrame, spec: ModelSpec, *, min_rows: int, min_group_rows: int,
+          min_positives: int = 1) -> Dict[str, Any]:
     """Metrics, slices and fairness of one model on the test frame (+ its raw scores)."""
     y = test[spec.target].to_numpy(dtype=np.float64)
     p = predict_proba(model, test)
@@ -55,7 +56,8 @@ def score(model: TrainedModel, test: pd.DataFrame, spec: ModelSpec, *, min_rows:
     training = model.metadata.get("training") or {}
     return {
         "metrics": metrics.headline(y, p, threshold),
-        "slices": metrics.slice_metrics({s: test[s] for s in spec.slices}, y, p, min_rows=min_rows, threshold=threshold),
+        "slices": metrics.slice_metrics({s: test[s] for s in spec.slices}, y, p, min_rows=min_rows, min_positives=min_positives,
+                                        threshold=threshold),
         "fairness": metrics.fairness(
             test[spec.sensitive_attribute], y, p, attribute=spec.sensitive_attribute, min_group_rows=min_group_rows, threshold=threshold
         ),
@@ -106,7 +108,8 @@ def evaluate(
             missing = [f for f in champion.feature_names if f not in test.columns]
             if missing:
                 raise InputError(f"champion needs features {missing} that the frozen test set lacks")
-        sizes = {"min_rows": thresholds.min_slice_rows, "min_group_rows": thresholds.min_group_rows}
+        sizes = {"min_rows": thresholds.min_slice_rows, "min_group_rows": thresholds.min_group_rows,
+                 "min_positives": thresholds.min_slice_positives}
         challenger_block = score(challenger, test, spec, **sizes)
         champion_block = score(champion, test, spec, **sizes) if champion is not None else None
     finally:
@@ -175,8 +178,10 @@ def summary_lines(report: Dict[str, Any]) -> list:
     ch = report["challenger"]["metrics"]
     lines = [
         f"model {report['model']}: test set {report['test_set']['sha256'][:12]} ({report['test_set']['rows']} rows)",
-        f"  challenger: auc={_fmt(ch['auc'])} log_loss={_fmt(ch['log_loss'])} brier={_fmt(ch['brier'])} "
-        f"f1={_fmt(ch['f1'])} positive_rate={_fmt(ch['positive_rate'])}",
+        f"  challenger: auc={_fmt(ch['auc'])} pr_auc={_fmt(ch.get('pr_auc'))} log_loss={_fmt(ch['log_loss'])} "
+        f"brier={_fmt(ch['brier'])} f1={_fmt(ch['f1'])} positive_rate={_fmt(ch['positive_rate'])}",
+        f"  decision:   threshold={_fmt(ch['threshold'])} precision={_fmt(ch['precision'])} recall={_fmt(ch['recall'])} "
+        f"prevalence={_fmt(ch['prevalence'])}",
     ]
     if report["champion"] is not None:
         cp = report["champion"]["metrics"]

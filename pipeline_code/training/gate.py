@@ -6,10 +6,14 @@
 1. ``min_auc``: challenger AUC >= ``min_auc`` (always, with or without a champion);
 2. ``challenger_margin`` (only with a champion): challenger AUC >= champion AUC + margin;
 3. ``slice_regression`` (only with a champion): for every slice value with at least
-   ``min_slice_rows`` test rows and a defined AUC for both models, challenger slice AUC
-   >= champion slice AUC - ``max_slice_regression``; smaller slices are skipped (noted);
-4. ``demographic_parity``: challenger demographic parity difference <= maximum;
-5. ``disparate_impact``: challenger disparate impact >= minimum.
+   ``min_slice_rows`` test rows, ``min_slice_positives`` positives and as many negatives for both
+   models, challenger slice AUC >= champion slice AUC - ``max_slice_regression``; other slices are
+   reported, not gated (noted);
+4. ``fairness_evidence``: the challenger flags at least ``min_predicted_positives`` test rows in the
+   compared groups of the sensitive attribute. With (almost) nothing flagged every group's positive
+   rate is 0 and the parity metrics read as perfect; that is insufficient evidence, never a pass;
+5. ``demographic_parity``: challenger demographic parity difference <= maximum;
+6. ``disparate_impact``: challenger disparate impact >= minimum.
 
 A required metric that is missing, null or NaN raises :class:`GateInputError` naming it:
 an incomplete report is never a pass.
@@ -100,6 +104,7 @@ def decide(report: Mapping[str, Any], thresholds: GateThresholds) -> GateDecisio
     dpd = _number(report, "challenger.fairness.demographic_parity_difference")
     di = _number(report, "challenger.fairness.disparate_impact")
     attribute = report.get("challenger", {}).get("fairness", {}).get("attribute", "sensitive attribute")
+    checks.append(_evidence_check(report, attribute, t))
     checks.append(
         _check(
             "demographic_parity",
@@ -130,6 +135,24 @@ def decide(report: Mapping[str, Any], thresholds: GateThresholds) -> GateDecisio
     return GateDecision(passed=not failed, reasons=reasons + notes, checks=checks)
 
 
+def _evidence_check(report: Mapping[str, Any], attribute: str, t: GateThresholds) -> Dict[str, Any]:
+    fairness = _lookup(report, "challenger.fairness")
+    groups = _lookup(report, "challenger.fairness.groups")
+    eligible = _lookup(report, "challenger.fairness.eligible_groups")
+    flagged = sum(int(groups[g]["predicted_positives"]) for g in eligible)
+    threshold = float(fairness.get("threshold", 0.5))
+    ok = flagged >= t.min_predicted_positives
+    if ok:
+        message = (f"fairness across {attribute} judged on {flagged} predicted positives at threshold {threshold:.4f} "
+                   f"(>= {t.min_predicted_positives})")
+    else:
+        message = (f"fairness across {attribute} cannot be judged: the challenger flags {flagged} test rows in the "
+                   f"compared groups at threshold {threshold:.4f}, fewer than {t.min_predicted_positives} (insufficient "
+                   "evidence, not a pass); give the model a decision policy (e.g. decision: {policy: max_f_beta}) or "
+                   "lower gate.min_predicted_positives")
+    return _check("fairness_evidence", ok, float(flagged), float(t.min_predicted_positives), message)
+
+
 def _slice_checks(report: Mapping[str, Any], t: GateThresholds, notes: List[str]) -> List[Dict[str, Any]]:
     challenger_slices = _lookup(report, "challenger.slices")
     champion_slices = _lookup(report, "champion.slices")
@@ -150,7 +173,9 @@ def _slice_checks(report: Mapping[str, Any], t: GateThresholds, notes: List[str]
                 notes.append(f"slice {column}={value} has no champion metrics; not gated")
                 continue
             rows = min(int(ours.get("rows", 0)), int(theirs.get("rows", 0)))
-            if rows < t.min_slice_rows or ours.get("auc") is None or theirs.get("auc") is None:
+            # A slice AUC rests on its rarer class: count positives and negatives, not just rows.
+            rarer = min(_rarer_class(ours), _rarer_class(theirs))
+            if rows < t.min_slice_rows or rarer < t.min_slice_positives or ours.get("auc") is None or theirs.get("auc") is None:
                 skipped += 1
                 continue
             drop = float(theirs["auc"]) - float(ours["auc"])
@@ -169,5 +194,13 @@ def _slice_checks(report: Mapping[str, Any], t: GateThresholds, notes: List[str]
                 )
             )
     if skipped:
-        notes.append(f"{skipped} slice value(s) with < {t.min_slice_rows} rows or a single class were reported, not gated")
+        notes.append(f"{skipped} slice value(s) with < {t.min_slice_rows} rows or < {t.min_slice_positives} positives or "
+                     "negatives were reported, not gated")
     return checks
+
+
+def _rarer_class(entry: Mapping[str, Any]) -> int:
+    """Positives or negatives of a slice, whichever are fewer (a report without counts: the rows)."""
+    rows = int(entry.get("rows", 0))
+    positives = entry.get("positives")
+    return rows if positives is None else min(int(positives), rows - int(positives))

@@ -7,6 +7,7 @@ Definitions (``threshold`` defaults to 0.5; a prediction is positive when ``p >=
 
 * ``auc``: area under the ROC curve (Mann-Whitney U with average ranks for ties);
   ``None`` when only one class is present.
+* ``pr_auc``: average precision (area under the precision-recall curve); ``None`` without positives.
 * ``log_loss``: mean negative log-likelihood, probabilities clipped to ``[eps, 1 - eps]``.
 * ``brier``: mean squared error of the probability.
 * ``accuracy``, ``precision`` (0 when nothing is predicted positive), ``recall``
@@ -61,6 +62,25 @@ def roc_auc(y: Any, p: Any) -> Optional[float]:
     ranks = np.repeat(average_rank, counts)
     rank_sum = ranks[y[order] == 1].sum()
     return float((rank_sum - n_pos * (n_pos + 1) / 2.0) / (n_pos * n_neg))
+
+
+def pr_auc(y: Any, p: Any) -> Optional[float]:
+    """Area under the precision-recall curve as average precision (scikit-learn's definition: the mean of
+    the precision at each distinct threshold, weighted by the recall it adds); ``None`` without positives.
+
+    It reads the ranking where a rare event lives (the top): a random model scores the prevalence, not 0.5.
+    """
+    y, p = _arrays(y, p)
+    positives = float((y == 1).sum())
+    if positives == 0:
+        return None
+    order = np.argsort(-p, kind="mergesort")
+    scores, labels = p[order], y[order]
+    last_of_tie = np.r_[scores[1:] != scores[:-1], True]
+    tp = np.cumsum(labels)[last_of_tie]
+    flagged = np.cumsum(np.ones_like(labels))[last_of_tie]
+    recall_gain = np.diff(np.r_[0.0, tp]) / positives
+    return float(np.sum(recall_gain * tp / flagged))
 
 
 def log_loss(y: Any, p: Any) -> float:
@@ -119,6 +139,7 @@ def headline(y: Any, p: Any, threshold: float = DEFAULT_THRESHOLD) -> Dict[str, 
         "positives": int((y == 1).sum()),
         "prevalence": float(y.mean()) if len(y) else None,
         "auc": roc_auc(y, p),
+        "pr_auc": pr_auc(y, p),
         "log_loss": log_loss(y, p),
         "brier": brier(y, p),
         "mean_score": float(p.mean()) if len(p) else None,
@@ -137,12 +158,13 @@ def group_codes(values: Any) -> tuple:
 
 
 def slice_metrics(
-    columns: Dict[str, Any], y: Any, p: Any, *, min_rows: int, threshold: float = DEFAULT_THRESHOLD
+    columns: Dict[str, Any], y: Any, p: Any, *, min_rows: int, min_positives: int = 1, threshold: float = DEFAULT_THRESHOLD
 ) -> Dict[str, Any]:
     """``{column: {"min_rows": n, "values": {value: metrics + rows + gated}}}``.
 
-    ``gated`` is true when the slice has at least ``min_rows`` rows and both classes
-    (AUC defined); smaller slices are reported for information only.
+    ``gated`` is true when the slice has at least ``min_rows`` rows and at least ``min_positives``
+    positives and as many negatives (AUC defined and not resting on a handful of cases); other
+    slices are reported for information only.
     """
     y, p = _arrays(y, p)
     out: Dict[str, Any] = {}
@@ -152,9 +174,10 @@ def slice_metrics(
         for code, label in enumerate(labels):
             mask = codes == code
             metrics = headline(y[mask], p[mask], threshold)
-            metrics["gated"] = bool(metrics["rows"] >= min_rows and metrics["auc"] is not None)
+            rarer = min(metrics["positives"], metrics["rows"] - metrics["positives"])
+            metrics["gated"] = bool(metrics["rows"] >= min_rows and rarer >= min_positives and metrics["auc"] is not None)
             entries[label] = metrics
-        out[name] = {"min_rows": min_rows, "values": entries}
+        out[name] = {"min_rows": min_rows, "min_positives": min_positives, "values": entries}
     return out
 
 

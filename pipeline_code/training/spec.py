@@ -3,12 +3,13 @@
 A model is configuration (``config/mlops-loop.yaml``); the pipeline hands each job the
 model's entry as one JSON argument::
 
-    --model-spec '{"name": "churn", "dataset": "customer_churn", "target": "churned",
-                   "features": ["tenure_months", ...], "sensitive_attribute": "gender",
-                   "slices": ["contract_type", "region"]}'
+    --model-spec '{"name": "churn", "dataset": {"name": "customer_churn", "columns": {...}, ...},
+                   "target": "churned", "features": ["tenure_months", ...],
+                   "sensitive_attribute": "gender", "slices": ["contract_type", "region"]}'
 
-:func:`parse_model_spec` validates it against :mod:`pipeline_code.catalog` (the contract)
-and fails with one line per problem. Accepted forms: the JSON object; a JSON string holding
+``dataset`` is the dataset's whole declaration (:meth:`catalog.Dataset.to_declaration`), so a job
+needs nothing but its spec. :func:`parse_model_spec` parses it with :func:`catalog.parse_dataset`,
+checks the model against it and fails with one line per problem. Accepted forms: the JSON object; a JSON string holding
 it (what a script-mode hyperparameter must be, since the training toolkit JSON-decodes
 hyperparameter values and would flatten a dict to ``k=v,k=v``); a Python ``repr`` of the
 dict (parsed with :func:`ast.literal_eval`, never ``eval``). SageMaker caps a
@@ -27,17 +28,18 @@ import ast
 import glob
 import json
 import os
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from typing import Any, Dict, List, Mapping, Optional, Tuple
 
 from pipeline_code import catalog
-from pipeline_code.argtypes import number as _float, positive_int as _positive_int
-from pipeline_code.core.thresholds import DEFAULT_GATE, THRESHOLDS, GateThresholds, SpecError, Threshold  # noqa: F401 - the jobs' names for them
+from pipeline_code.core.decision import DecisionError, DecisionPolicy, parse_class_weight, parse_decision
+from pipeline_code.argtypes import non_negative_int as _non_negative_int, number as _float, positive_int as _positive_int
+from pipeline_code.core.thresholds import DEFAULT_GATE, EVIDENCE, THRESHOLDS, GateThresholds, SpecError, Threshold, evidence_flag  # noqa: F401 - the jobs' names for them
 
 # Keys a model entry of the YAML may carry that the jobs do not use (ignored, not errors).
 _IGNORED_SPEC_KEYS = ("description", "serving")
 _REQUIRED_SPEC_KEYS = ("name", "dataset", "target", "features", "sensitive_attribute")
-_OPTIONAL_SPEC_KEYS = ("slices",)
+_OPTIONAL_SPEC_KEYS = ("slices", "decision", "class_weight")
 
 
 @dataclass(frozen=True)
@@ -50,16 +52,18 @@ class ModelSpec:
     """
 
     name: str
-    dataset: str
+    catalog_dataset: catalog.Dataset
     target: str
     features: Tuple[str, ...]
     sensitive_attribute: str
     slices: Tuple[str, ...] = ()
+    decision: DecisionPolicy = DecisionPolicy()
+    class_weight: str = "none"
 
-    # ------------------------------------------------------------------------------
     @property
-    def catalog_dataset(self) -> catalog.Dataset:
-        return catalog.get_dataset(self.dataset)
+    def dataset(self) -> str:
+        """The dataset's name (the lake and feature-snapshot prefixes are named after it)."""
+        return self.catalog_dataset.name
 
     @property
     def record_identifier(self) -> str:
@@ -86,10 +90,16 @@ class ModelSpec:
         return tuple(out)
 
     def to_dict(self) -> Dict[str, Any]:
-        data = asdict(self)
-        data["features"] = list(self.features)
-        data["slices"] = list(self.slices)
-        return data
+        return {
+            "name": self.name,
+            "dataset": self.catalog_dataset.to_declaration(),
+            "target": self.target,
+            "features": list(self.features),
+            "sensitive_attribute": self.sensitive_attribute,
+            "slices": list(self.slices),
+            "decision": self.decision.to_dict(),
+            "class_weight": self.class_weight,
+        }
 
     def to_json(self) -> str:
         return json.dumps(self.to_dict(), sort_keys=True)
@@ -118,13 +128,13 @@ def parse_model_spec(value: Any) -> ModelSpec:
     name = data["name"]
     if not isinstance(name, str) or not name.strip():
         problems.append(f"'name' must be a non-empty string, got {name!r}")
-    dataset_name = data["dataset"]
+    if not isinstance(data["dataset"], Mapping):
+        raise SpecError(f"invalid --model-spec: 'dataset' must be the dataset's declaration (a JSON object, as "
+                        f"ModelConfig.job_spec writes it), got {data['dataset']!r}")
     try:
-        dataset = catalog.get_dataset(dataset_name)
-    except (KeyError, TypeError):
-        raise SpecError(
-            f"invalid --model-spec: unknown dataset {dataset_name!r}; known datasets: {sorted(catalog.DATASETS)}"
-        ) from None
+        dataset = catalog.load_dataset(data["dataset"])
+    except catalog.DeclarationError as exc:
+        raise SpecError(f"invalid --model-spec: 'dataset' must be the dataset's declaration: {'; '.join(exc.problems)}") from None
     features = _string_list(data["features"], "features", problems)
     slices = _string_list(data.get("slices", []), "slices", problems)
     target = data["target"]
@@ -153,15 +163,23 @@ def parse_model_spec(value: Any) -> ModelSpec:
             problems.append(f"slice {s!r} is not a feature of dataset {dataset.name!r}")
         elif dataset.feature(s).feature_type != catalog.FS_STRING:
             problems.append(f"slice {s!r} must be a categorical (String) feature")
+    decision, class_weight = DecisionPolicy(), "none"
+    try:
+        decision = parse_decision(data.get("decision"))
+        class_weight = parse_class_weight(data.get("class_weight"))
+    except DecisionError as exc:
+        problems.extend(exc.problems)
     if problems:
         raise SpecError(f"invalid --model-spec for model {name!r}: " + "; ".join(problems))
     return ModelSpec(
         name=name,
-        dataset=dataset.name,
+        catalog_dataset=dataset,
         target=target,
         features=tuple(features),
         sensitive_attribute=sensitive,
         slices=tuple(slices),
+        decision=decision,
+        class_weight=class_weight,
     )
 
 
@@ -233,30 +251,18 @@ def add_model_spec_argument(parser: argparse.ArgumentParser) -> None:
 
 def add_gate_arguments(parser: argparse.ArgumentParser, defaults: Optional[GateThresholds] = None) -> None:
     """``--min-auc --challenger-margin --max-slice-regression --max-demographic-parity-difference
-    --min-disparate-impact --min-slice-rows --min-group-rows`` (underscore spellings accepted too)."""
+    --min-disparate-impact`` and the evidence minimums ``--min-slice-rows --min-group-rows --min-slice-positives
+    --min-predicted-positives`` (underscore spellings accepted too)."""
     d = defaults or DEFAULT_GATE
     group = parser.add_argument_group("gate thresholds")
     for threshold in THRESHOLDS:
         default = getattr(d, threshold.field)
         group.add_argument(threshold.flag, f"--{threshold.field}", dest=threshold.field, type=_float, default=default,
                            help=f"{threshold.help} (default {default})")
-    group.add_argument(
-        "--min-slice-rows",
-        "--min_slice_rows",
-        dest="min_slice_rows",
-        type=_positive_int,
-        default=d.min_slice_rows,
-        help=f"slices with fewer test rows are reported, not gated (default {d.min_slice_rows})",
-    )
-    group.add_argument(
-        "--min-group-rows",
-        "--min_group_rows",
-        dest="min_group_rows",
-        type=_positive_int,
-        default=d.min_group_rows,
-        help=f"sensitive-attribute groups with fewer test rows are reported, not used for the fairness "
-        f"metrics (default {d.min_group_rows})",
-    )
+    for name, low, help_text in EVIDENCE:
+        default = getattr(d, name)
+        group.add_argument(evidence_flag(name), f"--{name}", dest=name, type=_positive_int if low else _non_negative_int,
+                           default=default, help=f"{help_text} (default {default})")
 
 
 def thresholds_from_args(parser: argparse.ArgumentParser, args: argparse.Namespace) -> GateThresholds:

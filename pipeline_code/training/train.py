@@ -49,6 +49,7 @@ import xgboost as xgb
 
 from pipeline_code.training import data_io
 from pipeline_code.training import metrics as metric_lib
+from pipeline_code.training import threshold as threshold_lib
 from pipeline_code.training.data_io import InputError
 from pipeline_code.training.spec import ModelSpec, add_model_spec_argument
 from pipeline_code.argtypes import non_negative_float as _non_negative_float, non_negative_int as _non_negative_int, positive_int as _positive_int, unit_open as _unit_open
@@ -150,7 +151,7 @@ def build_feature_metadata(spec: ModelSpec, train: pd.DataFrame) -> Dict[str, An
     return {
         "format": METADATA_FORMAT,
         "model": spec.name,
-        "dataset": spec.dataset,
+        "dataset": spec.catalog_dataset.to_declaration(),
         "target": spec.target,
         "record_identifier": spec.record_identifier,
         "event_time": spec.event_time,
@@ -433,6 +434,10 @@ def train(
     del validation_frame
 
     params = hp.xgb_params(nthread)
+    if spec.class_weight == "balanced":
+        # Positives weigh as much as all negatives together; the scores are no longer calibrated probabilities.
+        positives = float(y_train.sum())
+        params["scale_pos_weight"] = (len(y_train) - positives) / positives
     fingerprint = _fingerprint(params, hp, metadata, train_dir, validation_dir)
     resumed = latest_checkpoint(checkpoint_dir, fingerprint, log=log)
     done = resumed.num_boosted_rounds() if resumed is not None else 0
@@ -470,6 +475,11 @@ def train(
 
     p_val = booster.predict(dval).astype(np.float64)
     p_train = booster.predict(dtrain).astype(np.float64)
+    # The decision threshold is chosen on validation data (the frozen test set judges it) and travels in
+    # the artefact: evaluation, fairness, serving and monitoring all decide with this number.
+    decision = threshold_lib.choose(y_val, p_val, spec.decision)
+    metadata["threshold"] = decision["threshold"]
+    metadata["decision"] = decision
     summary = {
         "rounds_trained": total_rounds,
         "rounds_kept": booster.num_boosted_rounds(),
@@ -482,6 +492,8 @@ def train(
         "validation_auc": metric_lib.roc_auc(y_val, p_val),
         "validation_logloss": metric_lib.log_loss(y_val, p_val),
         "train_auc": metric_lib.roc_auc(y_train, p_train),
+        "class_weight": spec.class_weight,
+        "decision": decision,
         "hyperparameters": hp.to_dict(),
         "trained_at": dt.datetime.now(dt.timezone.utc).isoformat(),
     }

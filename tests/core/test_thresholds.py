@@ -22,7 +22,8 @@ def _bounds(field: str) -> tuple[float, float]:
 
 
 def test_the_config_holds_every_threshold_in_table_order_with_policy_bounds_inside_the_gate_bounds():
-    assert list(GateConfig.model_fields) == [t.field for t in THRESHOLDS]
+    # The thresholds in table order, then the evidence minimums a user may set (the row counts stay defaults).
+    assert list(GateConfig.model_fields) == [t.field for t in THRESHOLDS] + ["min_slice_positives", "min_predicted_positives"]
     for t in THRESHOLDS:
         low, high = _bounds(t.field)
         assert t.low <= low <= high <= t.high, t.field

@@ -211,7 +211,7 @@ def test_serving_reads_the_smoke_request_as_one_precomputed_record_with_every_fe
     body = mme.smoke_request(buckets.s3, INFERENCE, "k.tar.gz")
 
     parsed = records.parse_request(body, "application/json")
-    rows = records.feature_rows(records.FeatureContract.create(spec.dataset, spec.features), parsed.records)
+    rows = records.feature_rows(records.FeatureContract.create(spec.catalog_dataset, spec.features), parsed.records)
 
     assert rows.sources == [records.SOURCE_FEATURES]
     assert rows.inference_ids == [mme.SMOKE_INFERENCE_ID]

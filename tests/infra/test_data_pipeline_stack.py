@@ -15,6 +15,12 @@ def pipeline(synthesized, env: str) -> Template:
     return Template.from_json(synthesized.template(env, "DataPipeline"))
 
 
+def declaration_asset(synthesized, url: str) -> dict:
+    """The JSON object a ``--dataset s3://<assets>/<hash>.json`` argument points at, from the cloud assembly."""
+    (path,) = synthesized.outdir.glob(f"asset.{url.rsplit('/', 1)[1]}")
+    return json.loads(path.read_text())
+
+
 def jobs_by_name(synthesized, env: str) -> dict[str, dict]:
     return {j["Properties"]["Name"]: j["Properties"] for j in synthesized.resources(env, "DataPipeline", "AWS::Glue::Job").values()}
 
@@ -53,7 +59,8 @@ def test_curate_job_runs_the_etl_script_with_its_dataset_paths(synthesized):
     assert job["Command"]["ScriptLocation"].endswith(".py")
     args = job["DefaultArguments"]
     raw = f"s3://mlops-loop-prod-raw-{env.account}-eu-west-1/customer_churn/"
-    assert args["--dataset"] == "customer_churn"
+    # The job reads the dataset as the config declares it: its declaration, uploaded next to the code.
+    assert declaration_asset(synthesized, args["--dataset"]) == synthesized.config.datasets["customer_churn"].to_declaration()
     assert args["--raw_path"] == raw
     assert args["--curated_path"] == f"s3://mlops-loop-prod-curated-{env.account}-eu-west-1/customer_churn/"
     assert args["--quarantine_path"] == f"s3://mlops-loop-prod-curated-{env.account}-eu-west-1/_quarantine/customer_churn/"
@@ -65,7 +72,7 @@ def test_curate_job_runs_the_etl_script_with_its_dataset_paths(synthesized):
 def test_feature_job_writes_into_the_datasets_feature_group(synthesized):
     jobs = jobs_by_name(synthesized, "staging")
     args = jobs["mlops-loop-staging-credit-risk-features"]["DefaultArguments"]
-    assert args["--dataset"] == "credit_risk"
+    assert declaration_asset(synthesized, args["--dataset"]) == synthesized.config.datasets["credit_risk"].to_declaration()
     assert args["--feature_group_name"] == "mlops-loop-staging-credit-risk"
     assert args["--features_path"].endswith("/snapshots/credit_risk/")
     assert args["--failures_path"].endswith("/_ingest-failures/credit_risk/")
@@ -141,6 +148,9 @@ def test_job_role_has_no_action_wildcards_and_only_dataset_prefixes(synthesized)
         "Resource": "arn:aws:sagemaker:eu-west-1:333333333333:feature-group/mlops-loop-prod-credit-risk",
     }
     assert statements["GlueJobMetrics"]["Condition"] == {"StringEquals": {"cloudwatch:namespace": "Glue"}}
+    # Each dataset's declaration is readable as one object, never the asset bucket as a whole.
+    assert statements["CodeDatasetCustomerChurn"]["Action"] == "s3:GetObject"
+    assert statements["CodeDatasetCustomerChurn"]["Resource"].endswith(".json")
 
 
 def test_crawler_role_reads_raw_and_writes_only_its_database(synthesized):

@@ -9,9 +9,11 @@ from __future__ import annotations
 import pandas as pd
 import pytest
 
-from pipeline_code.catalog import DATASETS, FRACTIONAL, INTEGRAL
+from pipeline_code.catalog import FRACTIONAL, INTEGRAL
+from tests.support.datasets import DATASETS
 from pipeline_code.features.compute import compute_features
 from pipeline_code.sample_data.generate import generate
+from tests.support import datasets as samples
 
 # How each Feature Store type must look in the frame the feature job writes/puts.
 _DTYPE_CHECK = {
@@ -38,7 +40,7 @@ def test_feature_group_catalog_and_computed_frame_agree(synthesized, dataset_nam
     definitions = _synthesized_groups(synthesized, "prod")[f"mlops-loop-prod-{dataset_name.replace('_', '-')}"]
     assert definitions == list(dataset.feature_store_definitions())
 
-    curated = generate(dataset_name, 500, seed=11)
+    curated = generate(samples.get_dataset(dataset_name), 500, seed=11)
     frame = compute_features(curated, dataset)
     assert list(frame.columns) == [name for name, _ in definitions]
     for name, feature_type in definitions:

@@ -78,7 +78,7 @@ def _role(iam: IamModel, runtime: Runtime, n: Names) -> Role | None:
             endpoint = n.multi_model_endpoint.removeprefix(f"{n.prefix}-mme-")
             return _logical_role(iam, "Serving", f"{pascal(endpoint)}MultiModelRole")
         return _logical_role(iam, "Serving", f"{pascal(n.model)}Role")
-    if runtime.name == "feature ingestion job":
+    if runtime.name in ("feature ingestion job", "curate job"):
         return _logical_role(iam, "DataPipeline", "GlueRuntimeJobRole")
     raise AssertionError(f"no role lookup for runtime {runtime.name!r}")
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 from aws_cdk.assertions import Match, Template
 
-from pipeline_code.catalog import DATASETS
+from tests.support.datasets import DATASETS
 
 ENVS = ("dev", "staging", "prod")
 

@@ -144,11 +144,13 @@ def test_model_spec_travels_as_an_asset_with_the_models_config(synthesized):
     churn = [s for s in specs if s["name"] == "churn"]
     assert churn and churn[0] == {
         "name": "churn",
-        "dataset": config.dataset,
+        "dataset": config.catalog_dataset.to_declaration(),  # the whole declaration: the jobs need nothing else
         "target": config.target,
         "features": list(config.features),
         "sensitive_attribute": config.sensitive_attribute,
         "slices": list(config.slices),
+        "decision": {"policy": "fixed"},  # the default: a fixed threshold of 0.5
+        "class_weight": "none",
         "description": config.description,
     }
 

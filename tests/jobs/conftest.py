@@ -12,6 +12,7 @@ import sys
 from pathlib import Path
 
 import pytest
+from tests.support import datasets as samples
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 
@@ -61,15 +62,15 @@ def curated_churn(spark, tmp_path_factory: pytest.TempPathFactory) -> dict:
     from pipeline_code.sample_data.generate import generate_batch, write_raw
 
     root = tmp_path_factory.mktemp("lake")
-    batch = generate_batch("customer_churn", 1200, seed=11, days=10, bad_record_rate=0.02, duplicate_rate=0.01)
-    write_raw(batch.frame, str(root / "raw"), "customer_churn", "2026-01-11")
+    batch = generate_batch(samples.CUSTOMER_CHURN, 1200, seed=11, days=10, bad_record_rate=0.02, duplicate_rate=0.01)
+    write_raw(batch.frame, str(root / "raw"), samples.CUSTOMER_CHURN, "2026-01-11")
     paths = {
         "raw_path": str(root / "raw" / "customer_churn"),
         "curated_path": str(root / "curated" / "customer_churn"),
         "quarantine_path": str(root / "quarantine" / "customer_churn"),
         "summary_path": str(root / "summaries" / "curate.json"),
     }
-    argv = ["--dataset", "customer_churn", "--run_id", "run-1"]
+    argv = ["--dataset", samples.declaration_file(root, samples.CUSTOMER_CHURN), "--run_id", "run-1"]
     for name, value in paths.items():
         argv += [f"--{name}", value]
     exit_code = glue_curate_job.main(argv)

@@ -20,6 +20,7 @@ from pipeline_code.features.compute import (
     implemented_operators,
 )
 from pipeline_code.sample_data.generate import generate
+from tests.support import datasets as samples
 
 
 def values(series: pd.Series) -> list:
@@ -117,14 +118,14 @@ def test_unknown_operator_raises_naming_it_and_the_known_ones(frame):
 
 def test_unknown_nested_operator_in_a_feature_names_the_feature():
     """The catalog only validates top-level operators; the interpreter catches nested ones."""
-    base = catalog.CUSTOMER_CHURN
+    base = samples.CUSTOMER_CHURN
     feature = catalog.FeatureDef("weird", catalog.FRACTIONAL, coalesce(Expr("sqrt", ("monthly_charges",))))
     dataset = catalog.Dataset(
         name="t", description="", record_identifier=base.record_identifier, event_time=base.event_time,
         columns=base.columns, labels=base.labels, features=(feature,),
     )
     with pytest.raises(FeatureComputationError, match="feature 'weird': unknown operator 'sqrt'"):
-        compute_features(generate("customer_churn", 5), dataset)
+        compute_features(generate(samples.CUSTOMER_CHURN, 5), dataset)
 
 
 @pytest.mark.parametrize(
@@ -160,20 +161,20 @@ def test_event_time_is_formatted_as_iso_utc_from_aware_naive_and_string_inputs()
 
 
 def test_null_keys_are_rejected():
-    curated = generate("credit_risk", 3)
+    curated = generate(samples.CREDIT_RISK, 3)
     curated.loc[1, "event_time"] = pd.NaT
     with pytest.raises(FeatureComputationError, match="event time column 'event_time' has null values"):
-        compute_features(curated, catalog.CREDIT_RISK)
-    curated = generate("credit_risk", 3)
+        compute_features(curated, samples.CREDIT_RISK)
+    curated = generate(samples.CREDIT_RISK, 3)
     curated.loc[0, "application_id"] = None
     with pytest.raises(FeatureComputationError, match="record identifier column 'application_id' has null"):
-        compute_features(curated, catalog.CREDIT_RISK)
+        compute_features(curated, samples.CREDIT_RISK)
 
 
 def test_missing_source_column_is_named_with_the_features_that_read_it():
-    curated = generate("customer_churn", 10).drop(columns=["support_calls_90d", "region"])
+    curated = generate(samples.CUSTOMER_CHURN, 10).drop(columns=["support_calls_90d", "region"])
     with pytest.raises(ValueError) as excinfo:
-        compute_features(curated, catalog.CUSTOMER_CHURN)
+        compute_features(curated, samples.CUSTOMER_CHURN)
     message = str(excinfo.value)
     assert "'support_calls_90d' (read by ['log_support_calls_90d'])" in message
     assert "'region' (read by ['region'])" in message
@@ -181,27 +182,27 @@ def test_missing_source_column_is_named_with_the_features_that_read_it():
 
 def test_integral_feature_from_a_null_widened_float_column_becomes_int64():
     """pandas reads an integer parquet column with nulls as float64 unless told otherwise."""
-    curated = generate("credit_risk", 200, seed=1)
+    curated = generate(samples.CREDIT_RISK, 200, seed=1)
     curated["credit_history_months"] = curated["credit_history_months"].astype("float64")
-    features = compute_features(curated, catalog.CREDIT_RISK)
+    features = compute_features(curated, samples.CREDIT_RISK)
     assert str(features["credit_history_months"].dtype) == "Int64"
     assert features["credit_history_months"].isna().sum() == curated["credit_history_months"].isna().sum()
 
 
 def test_integral_feature_with_fractional_values_is_an_error():
-    curated = generate("credit_risk", 20, seed=1)
+    curated = generate(samples.CREDIT_RISK, 20, seed=1)
     curated["num_open_accounts"] = curated["num_open_accounts"].astype("float64") + 0.5
     with pytest.raises(FeatureComputationError, match="feature 'num_open_accounts': Integral feature has non-integer"):
-        compute_features(curated, catalog.CREDIT_RISK)
+        compute_features(curated, samples.CREDIT_RISK)
 
 
 # --------------------------------------------------------------------------------------
 # Agreement with the catalog, on generated data
 # --------------------------------------------------------------------------------------
-@pytest.mark.parametrize("name", sorted(catalog.DATASETS))
+@pytest.mark.parametrize("name", sorted(samples.DATASETS))
 def test_feature_frame_columns_and_types_are_exactly_the_feature_store_definitions(name):
-    dataset = catalog.get_dataset(name)
-    features = compute_features(generate(name, 2000, seed=2), dataset)
+    dataset = samples.get_dataset(name)
+    features = compute_features(generate(samples.get_dataset(name), 2000, seed=2), dataset)
     assert tuple(features.columns) == tuple(n for n, _ in dataset.feature_store_definitions())
     assert [(n, t, str(features[n].dtype)) for n, t in dataset.feature_store_definitions()] == list(
         feature_frame_schema(dataset)
@@ -215,8 +216,8 @@ def test_feature_frame_columns_and_types_are_exactly_the_feature_store_definitio
 
 
 def test_churn_features_follow_their_catalog_expressions_on_generated_data():
-    curated = generate("customer_churn", 5000, seed=3)
-    features = compute_features(curated, catalog.CUSTOMER_CHURN)
+    curated = generate(samples.CUSTOMER_CHURN, 5000, seed=3)
+    features = compute_features(curated, samples.CUSTOMER_CHURN)
     tenure_zero = (curated["tenure_months"] == 0).to_numpy()
     assert tenure_zero.any()
     # total_charges falls back to monthly x tenure (= 0 at tenure 0), so it is never null here.
@@ -229,8 +230,8 @@ def test_churn_features_follow_their_catalog_expressions_on_generated_data():
 
 
 def test_credit_features_follow_their_catalog_expressions_on_generated_data():
-    curated = generate("credit_risk", 20_000, seed=4)
-    features = compute_features(curated, catalog.CREDIT_RISK)
+    curated = generate(samples.CREDIT_RISK, 20_000, seed=4)
+    features = compute_features(curated, samples.CREDIT_RISK)
     zero_income = (curated["annual_income"] == 0).to_numpy()
     assert zero_income.any()
     assert (features["loan_to_income"].isna().to_numpy() == zero_income).all()
@@ -245,7 +246,7 @@ def test_credit_features_follow_their_catalog_expressions_on_generated_data():
 def test_compute_features_is_vectorised_fast_enough_for_large_batches():
     import time
 
-    curated = generate("customer_churn", 300_000, seed=5)
+    curated = generate(samples.CUSTOMER_CHURN, 300_000, seed=5)
     started = time.perf_counter()
-    compute_features(curated, catalog.CUSTOMER_CHURN)
+    compute_features(curated, samples.CUSTOMER_CHURN)
     assert time.perf_counter() - started < 5

@@ -27,10 +27,11 @@ from pipeline_code.sample_data.generate import (
     generate,
     generate_batch,
 )
+from tests.support import datasets as samples
 
 pytestmark = pytest.mark.spark
 
-CHURN = catalog.CUSTOMER_CHURN
+CHURN = samples.CUSTOMER_CHURN
 
 
 def raw_frame(spark, rows, columns):
@@ -70,11 +71,11 @@ def curate_rows(spark, *rows, dataset=CHURN):
 # --------------------------------------------------------------------------------------
 # Generated batches with every corruption kind and duplicates
 # --------------------------------------------------------------------------------------
-@pytest.fixture(scope="module", params=sorted(catalog.DATASETS))
+@pytest.fixture(scope="module", params=sorted(samples.DATASETS))
 def generated(request, spark):
     name = request.param
-    batch = generate_batch(name, 1500, seed=21, bad_record_rate=0.04, duplicate_rate=0.02)
-    dataset = catalog.get_dataset(name)
+    batch = generate_batch(samples.get_dataset(name), 1500, seed=21, bad_record_rate=0.04, duplicate_rate=0.02)
+    dataset = samples.get_dataset(name)
     result = curate(from_pandas_text(spark, batch.frame), dataset)
     quarantine = result.quarantine.toPandas()
     yield {"batch": batch, "dataset": dataset, "result": result, "quarantine": quarantine}
@@ -322,7 +323,7 @@ def test_metadata_columns_are_allowed_and_carried_to_the_quarantine(spark):
 
 
 def test_typed_raw_columns_are_rejected(spark):
-    frame = spark.createDataFrame(generate("customer_churn", 3).astype({"event_time": str}))
+    frame = spark.createDataFrame(generate(samples.CUSTOMER_CHURN, 3).astype({"event_time": str}))
     with pytest.raises(ValueError, match="are not strings: read the raw data with inferSchema=false"):
         curate(frame, CHURN)
 

@@ -11,6 +11,7 @@ import pytest
 from pipeline_code.etl import glue_curate_job
 from pipeline_code.etl.curate import QUARANTINE_REASON_COLUMN
 from pipeline_code.sample_data.generate import generate, generate_batch, write_raw
+from tests.support import datasets as samples
 
 pytestmark = pytest.mark.spark
 
@@ -18,7 +19,7 @@ pytestmark = pytest.mark.spark
 def job_argv(root: Path, raw_path: str, **overrides: str) -> list:
     """Command-line arguments of the job, outputs under ``root``; overrides replace or add."""
     args = {
-        "dataset": "customer_churn",
+        "dataset": samples.declaration_file(root, samples.CUSTOMER_CHURN),
         "raw_path": raw_path,
         "curated_path": str(root / "curated"),
         "quarantine_path": str(root / "quarantine"),
@@ -78,10 +79,10 @@ def test_quarantine_is_written_per_run_with_reasons_and_source_file(curated_chur
 # Partition overwrite, idempotency, thresholds and failure modes
 # --------------------------------------------------------------------------------------
 def test_dynamic_partition_overwrite_replaces_only_touched_dates_and_reruns_are_idempotent(spark, tmp_path):
-    january = generate("customer_churn", 200, seed=1, start="2026-01-01", days=3)
-    march = generate("customer_churn", 150, seed=2, start="2026-03-01", days=2)
-    write_raw(january, str(tmp_path / "raw_a"), "customer_churn", "2026-01-04")
-    write_raw(march, str(tmp_path / "raw_b"), "customer_churn", "2026-03-03")
+    january = generate(samples.CUSTOMER_CHURN, 200, seed=1, start="2026-01-01", days=3)
+    march = generate(samples.CUSTOMER_CHURN, 150, seed=2, start="2026-03-01", days=2)
+    write_raw(january, str(tmp_path / "raw_a"), samples.CUSTOMER_CHURN, "2026-01-04")
+    write_raw(march, str(tmp_path / "raw_b"), samples.CUSTOMER_CHURN, "2026-03-03")
 
     assert glue_curate_job.main(job_argv(tmp_path, str(tmp_path / "raw_a" / "customer_churn"))) == 0
     assert glue_curate_job.main(job_argv(tmp_path, str(tmp_path / "raw_b" / "customer_churn"))) == 0
@@ -92,8 +93,8 @@ def test_dynamic_partition_overwrite_replaces_only_touched_dates_and_reruns_are_
 
 
 def test_quarantine_ratio_above_threshold_fails_after_writing_the_quarantine(spark, tmp_path, capsys):
-    batch = generate_batch("customer_churn", 200, seed=3, bad_record_rate=0.1)
-    write_raw(batch.frame, str(tmp_path / "raw"), "customer_churn", "2026-04-01")
+    batch = generate_batch(samples.CUSTOMER_CHURN, 200, seed=3, bad_record_rate=0.1)
+    write_raw(batch.frame, str(tmp_path / "raw"), samples.CUSTOMER_CHURN, "2026-04-01")
     argv = job_argv(tmp_path, str(tmp_path / "raw" / "customer_churn"), max_quarantine_ratio="0.05", run_id="bad")
 
     assert glue_curate_job.main(argv) == 1
@@ -107,8 +108,8 @@ def test_quarantine_ratio_above_threshold_fails_after_writing_the_quarantine(spa
 
 
 def test_malformed_csv_rows_are_quarantined_not_padded_or_truncated(spark, tmp_path):
-    frame = generate("customer_churn", 20, seed=4)
-    path = write_raw(frame, str(tmp_path / "raw"), "customer_churn", "2026-04-01")
+    frame = generate(samples.CUSTOMER_CHURN, 20, seed=4)
+    path = write_raw(frame, str(tmp_path / "raw"), samples.CUSTOMER_CHURN, "2026-04-01")
     lines = Path(path).read_text().splitlines()
     lines[3] += ",EXTRA"  # one field too many
     lines[5] = ",".join(lines[5].split(",")[:4])  # fields missing
@@ -122,7 +123,7 @@ def test_malformed_csv_rows_are_quarantined_not_padded_or_truncated(spark, tmp_p
 
 
 def test_a_schema_change_in_the_header_fails_with_the_column_named(spark, tmp_path, capsys):
-    frame = generate("customer_churn", 10, seed=5).rename(columns={"region": "sales_region"})
+    frame = generate(samples.CUSTOMER_CHURN, 10, seed=5).rename(columns={"region": "sales_region"})
     directory = tmp_path / "raw" / "customer_churn" / "ingest_date=2026-04-01"
     directory.mkdir(parents=True)
     frame.to_csv(directory / "part-00000.csv", index=False)
@@ -135,8 +136,8 @@ def test_a_schema_change_in_the_header_fails_with_the_column_named(spark, tmp_pa
 
 def test_a_later_file_with_a_different_header_fails_the_run(spark, tmp_path, capsys):
     raw = tmp_path / "raw"
-    write_raw(generate("customer_churn", 10, seed=6), str(raw), "customer_churn", "2026-04-01")
-    reordered = generate("customer_churn", 10, seed=7)
+    write_raw(generate(samples.CUSTOMER_CHURN, 10, seed=6), str(raw), samples.CUSTOMER_CHURN, "2026-04-01")
+    reordered = generate(samples.CUSTOMER_CHURN, 10, seed=7)
     columns = list(reordered.columns)
     columns[2], columns[3] = columns[3], columns[2]
     later = raw / "customer_churn" / "ingest_date=2026-04-02"
@@ -157,7 +158,8 @@ def test_a_raw_path_without_csv_files_fails_clearly(spark, tmp_path, capsys):
     "extra, message",
     [
         ({"max_quarantine_ratio": "2"}, "argument --max_quarantine_ratio: must be in [0, 1], got '2'"),
-        ({"dataset": "nope"}, "unknown dataset 'nope'; known datasets"),
+        ({"dataset": "nope.json"}, "argument --dataset: invalid dataset declaration: 'nope.json' is neither a JSON "
+                                   "dataset declaration nor a readable file (No such file or directory)"),
     ],
 )
 def test_bad_arguments_are_rejected_before_spark_starts(tmp_path, capsys, extra, message):

@@ -34,8 +34,9 @@ from pipeline_code.features.ingest import (
     run_pandas,
     run_spark,
 )
+from tests.support import datasets as samples
 
-CHURN = catalog.CUSTOMER_CHURN
+CHURN = samples.CUSTOMER_CHURN
 GROUP = "customer-churn-features"
 
 
@@ -181,7 +182,7 @@ def test_concurrent_puts_count_every_record_once():
 
     from pipeline_code.sample_data.generate import generate
 
-    features = compute_features(generate("customer_churn", 200, seed=1), CHURN)
+    features = compute_features(generate(samples.CUSTOMER_CHURN, 200, seed=1), CHURN)
     client = FlakyClient()
     report = FeatureStoreWriter(client, GROUP, max_workers=4, sleep=lambda s: None).put_frame(features)
     assert (report.succeeded, report.failed, report.retries) == (200, 0, 20)
@@ -213,7 +214,7 @@ def test_the_default_client_leaves_retrying_to_the_writer():
 def test_given_curated_parquet_when_ingested_locally_then_features_parquet_matches_the_catalog(tmp_path):
     curated_path = write_curated(hand_made_curated(), tmp_path)
     summary = run_pandas(
-        {"dataset": "customer_churn", "curated_path": curated_path, "features_path": str(tmp_path / "features"),
+        {"dataset": samples.CUSTOMER_CHURN, "curated_path": curated_path, "features_path": str(tmp_path / "features"),
          "run_id": "r1"}
     )
     assert summary["feature_rows"] == 2 and summary["status"] == "succeeded"
@@ -240,7 +241,7 @@ def test_failed_records_are_written_with_their_error_and_the_run_fails(tmp_path)
     expect_put(stubber, "C-1")
     stubber.add_client_error("put_record", service_error_code="ValidationError", service_message="no such feature")
     args = {
-        "dataset": "customer_churn", "curated_path": curated_path, "features_path": str(tmp_path / "features"),
+        "dataset": samples.CUSTOMER_CHURN, "curated_path": curated_path, "features_path": str(tmp_path / "features"),
         "feature_group_name": GROUP, "failures_path": str(tmp_path / "failures"),
         "summary_path": str(tmp_path / "summary.json"), "run_id": "r2", "max_workers": 1,
     }
@@ -260,7 +261,7 @@ def test_failed_records_are_written_with_their_error_and_the_run_fails(tmp_path)
 
 def test_local_entry_point_writes_features_and_validates_arguments(tmp_path, capsys):
     curated_path = write_curated(hand_made_curated(), tmp_path)
-    base = ["--dataset", "customer_churn", "--curated_path", curated_path, "--features_path", str(tmp_path / "f")]
+    base = ["--dataset", samples.declaration_file(tmp_path, samples.CUSTOMER_CHURN), "--curated_path", curated_path, "--features_path", str(tmp_path / "f")]
     assert ingest.main(base) == 0
     assert len(pd.read_parquet(tmp_path / "f")) == 2
     assert ingest.main(base + ["--feature_group_name", GROUP]) == 2
@@ -268,7 +269,7 @@ def test_local_entry_point_writes_features_and_validates_arguments(tmp_path, cap
     with pytest.raises(SystemExit):
         ingest.main(base + ["--engine", "dask"])
     assert "argument --engine: must be one of ['spark', 'pandas'], got 'dask'" in capsys.readouterr().err
-    assert ingest.main(["--dataset", "credit_risk", "--curated_path", str(tmp_path / "none"),
+    assert ingest.main(["--dataset", samples.declaration_file(tmp_path, samples.CREDIT_RISK), "--curated_path", str(tmp_path / "none"),
                         "--features_path", str(tmp_path / "g")]) == 1
     assert "cannot read curated parquet" in capsys.readouterr().err
 
@@ -293,7 +294,7 @@ def test_spark_map_in_pandas_produces_the_same_features_as_the_pandas_path(spark
 
 @pytest.mark.spark
 def test_spark_engine_writes_the_same_feature_parquet_as_the_pandas_engine(spark, curated_churn, tmp_path):
-    common = {"dataset": "customer_churn", "curated_path": curated_churn["curated_path"], "run_id": "p"}
+    common = {"dataset": samples.CUSTOMER_CHURN, "curated_path": curated_churn["curated_path"], "run_id": "p"}
     run_pandas({**common, "features_path": str(tmp_path / "pandas")})
     summary = run_spark(spark, {**common, "features_path": str(tmp_path / "spark")})
     assert summary["feature_rows"] == curated_churn["batch"].frame.shape[0] - 24 - 12
@@ -316,7 +317,7 @@ def test_spark_engine_puts_from_executors_and_writes_failures(spark, curated_chu
         return RejectingClient()
 
     args = {
-        "dataset": "customer_churn", "curated_path": curated_churn["curated_path"],
+        "dataset": samples.CUSTOMER_CHURN, "curated_path": curated_churn["curated_path"],
         "features_path": str(tmp_path / "features"), "feature_group_name": GROUP,
         "failures_path": str(tmp_path / "failures"), "run_id": "s1", "max_workers": 2,
     }

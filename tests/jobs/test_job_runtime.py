@@ -14,9 +14,10 @@ from moto import mock_aws
 from pipeline_code import job_runtime
 from pipeline_code.job_runtime import Arg, join_path, parse_job_args, split_s3_uri, unit_fraction, write_json
 from pipeline_code.sample_data.generate import generate_batch, write_raw
+from tests.support.datasets import CREDIT_RISK, CUSTOMER_CHURN, declaration_file
 
 SPECS = (
-    Arg("dataset", "dataset", convert=job_runtime.dataset_name),
+    Arg("dataset", "dataset", convert=job_runtime.dataset_declaration),
     Arg("raw_path", "raw"),
     Arg("summary_path", "summary", required=False),
     Arg("max_quarantine_ratio", "ratio", required=False, default=0.05, convert=unit_fraction),
@@ -70,23 +71,46 @@ def test_locally_awsglue_is_not_importable():
     assert job_runtime.glue_available() is False
 
 
-def test_local_mode_parses_the_glue_argument_names_with_defaults():
-    args = parse_job_args(SPECS, ["--dataset", "credit_risk", "--raw_path", "/raw"], prog="job", glue=False)
-    assert args == {"dataset": "credit_risk", "raw_path": "/raw", "summary_path": None, "max_quarantine_ratio": 0.05}
+def test_local_mode_parses_the_glue_argument_names_with_defaults(tmp_path):
+    declared = declaration_file(tmp_path, CREDIT_RISK)
+    args = parse_job_args(SPECS, ["--dataset", declared, "--raw_path", "/raw"], prog="job", glue=False)
+    assert args == {"dataset": CREDIT_RISK, "raw_path": "/raw", "summary_path": None, "max_quarantine_ratio": 0.05}
 
 
-def test_glue_mode_resolves_required_and_present_optional_arguments(fake_glue):
+def test_glue_mode_resolves_required_and_present_optional_arguments(fake_glue, monkeypatch):
+    # GIVEN the dataset declaration the CDK app uploads next to the job code
+    monkeypatch.setenv("AWS_DEFAULT_REGION", "us-east-1")
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "testing")
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
     argv = ["--JOB_NAME", "curate", "--JOB_RUN_ID", "jr_1", "--job-bookmark-option", "job-bookmark-disable",
-            "--dataset", "customer_churn", "--raw_path", "s3://b/raw", "--max_quarantine_ratio", "0.2"]
-    args = parse_job_args(SPECS, argv, prog="job")
+            "--dataset", "s3://code/datasets/customer_churn.json", "--raw_path", "s3://b/raw",
+            "--max_quarantine_ratio", "0.2"]
+    with mock_aws():
+        s3 = boto3.client("s3", region_name="us-east-1")
+        s3.create_bucket(Bucket="code")
+        s3.put_object(Bucket="code", Key="datasets/customer_churn.json", Body=json.dumps(CUSTOMER_CHURN.to_declaration()))
+        # WHEN Glue passes its arguments
+        args = parse_job_args(SPECS, argv, prog="job")
+    # THEN the job holds the declared dataset itself, read from S3
     assert args == {
-        "JOB_NAME": "curate", "JOB_RUN_ID": "jr_1", "dataset": "customer_churn", "raw_path": "s3://b/raw",
+        "JOB_NAME": "curate", "JOB_RUN_ID": "jr_1", "dataset": CUSTOMER_CHURN, "raw_path": "s3://b/raw",
         "summary_path": None, "max_quarantine_ratio": 0.2,
     }
 
 
-def test_glue_mode_reports_bad_values_as_value_errors(fake_glue):
-    argv = ["--JOB_NAME", "curate", "--dataset", "customer_churn", "--raw_path", "x", "--max_quarantine_ratio", "7"]
+def test_a_broken_dataset_declaration_is_refused_with_its_problems(tmp_path):
+    broken = tmp_path / "broken.json"
+    broken.write_text(json.dumps({**CUSTOMER_CHURN.to_declaration(), "event_time": "signup"}))
+    with pytest.raises(SystemExit):
+        parse_job_args(SPECS, ["--dataset", str(broken), "--raw_path", "/raw"], prog="job", glue=False)
+    with pytest.raises(ValueError, match="argument --dataset: invalid dataset declaration: event_time: 'signup' must "
+                                         "name a declared column"):
+        job_runtime._convert(SPECS, {"dataset": str(broken), "raw_path": "/raw"}, fail=job_runtime._raise_value_error)
+
+
+def test_glue_mode_reports_bad_values_as_value_errors(fake_glue, tmp_path):
+    declared = declaration_file(tmp_path, CUSTOMER_CHURN)
+    argv = ["--JOB_NAME", "curate", "--dataset", declared, "--raw_path", "x", "--max_quarantine_ratio", "7"]
     with pytest.raises(ValueError, match="argument --max_quarantine_ratio: must be in \\[0, 1\\], got '7'"):
         parse_job_args(SPECS, argv, prog="job")
 
@@ -95,9 +119,9 @@ def test_glue_mode_reports_bad_values_as_value_errors(fake_glue):
 def test_curate_job_in_glue_mode_inits_and_commits_the_job_only_on_success(spark, fake_glue, tmp_path):
     from pipeline_code.etl import glue_curate_job
 
-    batch = generate_batch("customer_churn", 100, seed=30, days=2, bad_record_rate=0.1)
-    write_raw(batch.frame, str(tmp_path / "raw"), "customer_churn", "2026-01-03")
-    argv = ["--JOB_NAME", "curate-churn", "--JOB_RUN_ID", "jr_42", "--dataset", "customer_churn",
+    batch = generate_batch(CUSTOMER_CHURN, 100, seed=30, days=2, bad_record_rate=0.1)
+    write_raw(batch.frame, str(tmp_path / "raw"), CUSTOMER_CHURN, "2026-01-03")
+    argv = ["--JOB_NAME", "curate-churn", "--JOB_RUN_ID", "jr_42", "--dataset", declaration_file(tmp_path, CUSTOMER_CHURN),
             "--raw_path", str(tmp_path / "raw"), "--curated_path", str(tmp_path / "curated"),
             "--quarantine_path", str(tmp_path / "quarantine"), "--max_quarantine_ratio", "0.2"]
 

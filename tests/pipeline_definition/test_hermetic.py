@@ -119,10 +119,6 @@ def test_builds_in_process_with_no_credentials_and_a_request_recorder(monkeypatc
     assert os.environ["AWS_CONFIG_FILE"] == "/nonexistent"
 
 
-@pytest.mark.parametrize("variant", ["inline model spec", "approved by default"])
-def test_other_variants_build_offline(variant):
-    if variant == "inline model spec":
-        spec = specs.base_spec(model_spec_json=json.dumps(specs.SHORT_SPEC), model_spec_s3_uri=None)
-    else:
-        spec = specs.base_spec(default_approval_status="Approved")
+def test_the_approved_by_default_variant_builds_offline():
+    spec = specs.base_spec(default_approval_status="Approved")
     assert json.loads(build_pipeline_definition(spec))["Steps"]

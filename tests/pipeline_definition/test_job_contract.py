@@ -62,10 +62,15 @@ def _invocations(text: str) -> Dict[str, List[str]]:
 
 
 @pytest.fixture(scope="module")
-def inline():
-    """A spec short enough to travel inline (the form the job modules accept today)."""
-    spec = specs.base_spec(model_spec_json=json.dumps(specs.SHORT_SPEC), model_spec_s3_uri=None)
-    return _invocations(build_pipeline_definition(spec))
+def inline(tmp_path_factory):
+    """Each job's command line with the model spec file SageMaker delivers put where the job reads it."""
+    spec_file = tmp_path_factory.mktemp("model_spec") / specs.MODEL_SPEC_URI.rsplit("/", 1)[1]
+    spec_file.write_text(json.dumps(specs.CHURN_SPEC))
+    invocations = _invocations(build_pipeline_definition(specs.base_spec()))
+    for arguments in invocations.values():
+        if "--model-spec" in arguments:
+            arguments[arguments.index("--model-spec") + 1] = str(spec_file)
+    return invocations
 
 
 def test_every_job_has_an_invocation(inline):
@@ -77,7 +82,7 @@ def test_arguments_parse_with_the_module_parser(inline, step):
     module, *arguments = inline[step]
     namespace = MODULES[module].build_parser().parse_args(arguments)
     assert namespace.model_spec.name == "churn"
-    assert namespace.model_spec.features == tuple(specs.SHORT_SPEC["features"])
+    assert namespace.model_spec.features == tuple(specs.CHURN_SPEC["features"])
 
 
 def test_the_model_card_step_gets_the_registered_version_and_creates_the_card(inline):
@@ -156,11 +161,15 @@ def _toolkit_cmd_args(hyperparameters: Dict[str, str]) -> List[str]:
     return args
 
 
-def test_tuning_jobs_hand_the_training_module_parseable_flags(built_tuning, monkeypatch):
+def test_tuning_jobs_hand_the_training_module_parseable_flags(built_tuning, monkeypatch, tmp_path):
     job = built_tuning.steps[d.STEP_TUNE]["Arguments"]["TrainingJobDefinition"]
     assert job["Environment"]["MLOPS_LOOP_MODULE"] == "pipeline_code.training.train"
-    # One candidate the tuner could pick.
-    hyperparameters = {**job["StaticHyperParameters"], "eta": "0.05", "max_depth": "7", "min_child_weight": "2.5"}
+    # One candidate the tuner could pick, with the model_spec channel's file where the hyperparameter says.
+    spec_file = tmp_path / "model-spec.json"
+    spec_file.write_text(json.dumps(specs.CHURN_SPEC))
+    assert json.loads(job["StaticHyperParameters"]["model_spec"]).startswith("/opt/ml/input/data/model_spec/")
+    hyperparameters = {**job["StaticHyperParameters"], "model_spec": json.dumps(str(spec_file)),
+                       "eta": "0.05", "max_depth": "7", "min_child_weight": "2.5"}
     monkeypatch.setenv("SM_CHANNEL_TRAIN", "/opt/ml/input/data/train")
     monkeypatch.setenv("SM_CHANNEL_VALIDATION", "/opt/ml/input/data/validation")
     monkeypatch.setenv("SM_MODEL_DIR", "/opt/ml/model")

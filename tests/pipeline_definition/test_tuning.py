@@ -47,9 +47,12 @@ def test_tuning_training_jobs(built_tuning, spec):
     assert static["sagemaker_program"] == entry_file
     assert static["sagemaker_submit_directory"] == "/opt/ml/input/data/entry"
     assert not {"eta", "max_depth", "min_child_weight"} & set(static)
-    # The toolkit JSON-decodes hyperparameter values: the spec is a JSON string of the JSON text.
-    assert json.loads(json.loads(static["model_spec"])) == specs.CHURN_SPEC
+    # The toolkit JSON-decodes hyperparameter values: the spec's path, as a JSON string, in the model_spec channel.
+    spec_file = specs.MODEL_SPEC_URI.rsplit("/", 1)[1]
+    assert json.loads(static["model_spec"]) == f"/opt/ml/input/data/model_spec/{spec_file}"
     assert len(static["model_spec"]) <= d.MAX_HYPERPARAMETER_VALUE
+    channels = {c["ChannelName"]: c for c in job["InputDataConfig"]}
+    assert channels["model_spec"]["DataSource"]["S3DataSource"]["S3Uri"] == specs.MODEL_SPEC_URI
     assert job["Environment"] == {"MLOPS_LOOP_MODULE": "pipeline_code.training.train"}
     # Encryption the SDK's tuner drops is put back.
     assert job["ResourceConfig"]["VolumeKmsKeyId"] == spec.kms_key_arn
@@ -59,7 +62,7 @@ def test_tuning_training_jobs(built_tuning, spec):
     assert job["StoppingCondition"]["MaxWaitTimeInSeconds"] >= job["StoppingCondition"]["MaxRuntimeInSeconds"]
     assert "CheckpointConfig" not in job  # parallel jobs must not share a checkpoint prefix
     channels = {c["ChannelName"] for c in job["InputDataConfig"]}
-    assert channels == {"train", "validation", "entry", "lib"}
+    assert channels == {"train", "validation", "entry", "lib", "model_spec"}
 
 
 def test_evaluation_and_registration_use_the_best_training_job(built_tuning):

@@ -72,26 +72,22 @@ def test_every_problem_is_reported_at_once():
         assert f"{field}: " in text
 
 
-def test_a_model_spec_too_long_for_a_container_argument_needs_an_s3_file():
-    """The churn spec is 281 characters compact; SageMaker caps a container argument at 256."""
+def test_the_model_spec_always_travels_as_its_s3_file():
+    """The spec holds the dataset's declaration: far over the 256 characters of a container argument."""
     assert len(json.dumps(specs.CHURN_SPEC, separators=(",", ":"))) > d.MAX_CONTAINER_ARGUMENT
-    with pytest.raises(ValueError, match=r"model_spec_json: .*256.*set model_spec_s3_uri"):
-        specs.base_spec(model_spec_s3_uri=None)
-
-
-def test_a_short_model_spec_travels_inline():
-    spec = specs.base_spec(model_spec_json=json.dumps(specs.SHORT_SPEC, indent=2), model_spec_s3_uri=None)
-    steps = step_graph(build_pipeline_definition(spec))
-    compact = json.dumps(specs.SHORT_SPEC, separators=(",", ":"))
+    steps = step_graph(build_pipeline_definition(specs.base_spec()))
+    spec_file = specs.MODEL_SPEC_URI.rsplit("/", 1)[1]
     for name in (d.STEP_PREPARE, d.STEP_EVALUATE, d.STEP_BASELINE):
         args = steps[name]["Arguments"]
         arguments = args["AppSpecification"]["ContainerArguments"]
-        assert arguments[arguments.index("--model-spec") + 1] == compact
-        assert "model_spec" not in {i["InputName"] for i in args["ProcessingInputs"]}
+        assert arguments[arguments.index("--model-spec") + 1] == f"/opt/ml/processing/input/model_spec/{spec_file}"
+        inputs = {i["InputName"]: i for i in args["ProcessingInputs"]}
+        assert inputs["model_spec"]["S3Input"]["S3Uri"] == specs.MODEL_SPEC_URI
     train = steps[d.STEP_TRAIN]["Arguments"]
     arguments = train["AlgorithmSpecification"]["ContainerArguments"]
-    assert arguments[arguments.index("--model-spec") + 1] == compact
-    assert "model_spec" not in {c["ChannelName"] for c in train["InputDataConfig"]}
+    assert arguments[arguments.index("--model-spec") + 1] == f"/opt/ml/input/data/model_spec/{spec_file}"
+    channels = {c["ChannelName"]: c for c in train["InputDataConfig"]}
+    assert channels["model_spec"]["DataSource"]["S3DataSource"]["S3Uri"] == specs.MODEL_SPEC_URI
 
 
 def test_build_rejects_anything_but_a_spec():

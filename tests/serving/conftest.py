@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any, Dict, List
 
 import pytest
+from tests.support import datasets as samples
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 if str(REPO_ROOT) not in sys.path:
@@ -77,7 +78,7 @@ def frame_records(frame: pd.DataFrame) -> List[Dict[str, Any]]:
 def _train(name: str, root: Path) -> Trained:
     config = load_config(str(SAMPLE_CONFIG), "dev")
     spec = parse_model_spec(config["models"][name])
-    dataset = catalog.get_dataset(spec.dataset)
+    dataset = samples.get_dataset(spec.dataset)
     inputs = write_inputs(root / "inputs", spec.dataset, ROWS, seed=23)
     out = root / "prepared"
     code = prepare.main(

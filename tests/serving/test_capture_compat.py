@@ -171,7 +171,7 @@ def test_complete_records_turns_raw_records_into_the_features_serving_scored(tra
     from pipeline_code.serving.records import FeatureContract, complete_records
 
     spec = trained.spec
-    contract = FeatureContract.create(spec.dataset, spec.features, [f for f in spec.frame_features if f not in spec.features])
+    contract = FeatureContract.create(spec.catalog_dataset, spec.features, [f for f in spec.frame_features if f not in spec.features])
     raw = trained.raw_records(6)
     raw[0]["inference_id"] = "keep-me"
     broken = {k: v for k, v in raw[1].items() if k != contract.required_raw_fields[0]}

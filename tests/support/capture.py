@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import inspect
 from pathlib import Path
 
 from pipeline_code.monitoring.capture import read_capture
@@ -13,7 +12,5 @@ def decode_capture(trained, capture_dir: Path):
     spec = trained.spec
     categorical = [f for f in spec.frame_features if spec.is_categorical(f)]
     extra = [f for f in spec.frame_features if f not in spec.features]
-    kwargs = {}
-    if "dataset" in inspect.signature(read_capture).parameters:  # read_capture's newer signature
-        kwargs["dataset"] = spec.dataset
-    return read_capture(str(capture_dir), spec.features, categorical=categorical, extra_columns=extra, **kwargs)
+    return read_capture(str(capture_dir), spec.features, categorical=categorical, extra_columns=extra,
+                        dataset=spec.catalog_dataset)

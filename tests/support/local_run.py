@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import contextlib
+import copy
 from pathlib import Path
-from typing import Any, Iterator, Mapping
+from typing import Any, Iterator, Mapping, Optional
 
 import yaml
 
@@ -23,14 +24,15 @@ LENIENT_GATE = {
 
 
 @contextlib.contextmanager
-def lenient_local_run(directory: Path, *, training: Mapping[str, Any] = {}) -> Iterator[str]:
-    """Yield the path of the frozen sample config (with ``training`` merged into ``dev``) while the
-    local run applies :data:`LENIENT_GATE`.
+def lenient_local_run(directory: Path, *, training: Mapping[str, Any] = {}, raw: Optional[Mapping[str, Any]] = None
+                      ) -> Iterator[str]:
+    """Yield the path of the frozen sample config (or ``raw``; with ``training`` merged into ``dev``) while
+    the local run applies :data:`LENIENT_GATE`.
 
     The gate is lowered after the config is loaded and validated, because the config rightly refuses
     a negative challenger margin; what is under test is the loop, not the gate policy.
     """
-    config = yaml.safe_load(SAMPLE_CONFIG.read_text())
+    config = copy.deepcopy(dict(raw)) if raw is not None else yaml.safe_load(SAMPLE_CONFIG.read_text())
     config["environments"]["dev"].setdefault("training", {}).update(training)
     path = directory / "mlops-loop.yaml"
     path.write_text(yaml.safe_dump(config))

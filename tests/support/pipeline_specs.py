@@ -6,8 +6,10 @@ import dataclasses
 import json
 from typing import Any
 
+from mlops_loop.config import load_config
 from mlops_loop.training import PipelineSpec
 from pipeline_code.core.thresholds import DEFAULT_GATE
+from tests.support.configs import SAMPLE_CONFIG
 
 ACCOUNT = "111111111111"
 REGION = "eu-west-1"
@@ -17,35 +19,9 @@ ASSETS_BUCKET = f"cdk-hnb659fds-assets-{ACCOUNT}-{REGION}"
 KMS_KEY_ARN = f"arn:aws:kms:{REGION}:{ACCOUNT}:key/1234abcd-12ab-34cd-56ef-1234567890ab"
 ROLE_ARN = f"arn:aws:iam::{ACCOUNT}:role/mlops-loop-dev-churn-pipeline"
 
-# The churn entry of config/mlops-loop.yaml: 281 characters as compact JSON, over the
-# 256-character limit of a container argument, hence shipped as model_spec_s3_uri.
-CHURN_SPEC = {
-    "name": "churn",
-    "dataset": "customer_churn",
-    "target": "churned",
-    "features": [
-        "tenure_months",
-        "monthly_charges",
-        "total_charges",
-        "avg_charge_per_month",
-        "log_support_calls_90d",
-        "contract_type",
-        "payment_method",
-        "region",
-    ],
-    "sensitive_attribute": "gender",
-    "slices": ["contract_type", "region"],
-}
-
-# A spec short enough to travel inline as the --model-spec argument.
-SHORT_SPEC = {
-    "name": "churn",
-    "dataset": "customer_churn",
-    "target": "churned",
-    "features": ["tenure_months", "monthly_charges"],
-    "sensitive_attribute": "gender",
-    "slices": ["region"],
-}
+# The churn entry of the frozen sample config as the jobs read it: the dataset's whole declaration
+# included, so far over the 256-character limit of a container argument (it travels as model_spec_s3_uri).
+CHURN_SPEC = load_config(SAMPLE_CONFIG).models["churn"].job_spec()
 
 ENTRY_URI = f"s3://{ASSETS_BUCKET}/0f3c9d1e2b7a4c5d6e8f90a1b2c3d4e5f60718293a4b5c6d7e8f9012a3b4c5d6.py"
 LIBRARY_URI = f"s3://{ASSETS_BUCKET}/9a8b7c6d5e4f30211f2e3d4c5b6a79880f1e2d3c4b5a69788796a5b4c3d2e1f0.zip"

@@ -83,6 +83,13 @@ class Names:
         arguments = request["AppSpecification"]["ContainerArguments"]
         return arguments[arguments.index(flag) + 1]
 
+    def glue_argument(self, job_suffix: str, flag: str) -> str:
+        """The value of ``flag`` in the default arguments of the dataset's Glue job ``<prefix>-<dataset>-<job_suffix>``."""
+        name = f"{self.prefix}-{self.dataset.replace('_', '-')}-{job_suffix}"
+        (job,) = [r for r in self.iam.stacks["DataPipeline"].template["Resources"].values()
+                  if r["Type"] == "AWS::Glue::Job" and r["Properties"]["Name"] == name]
+        return self.iam.resolve("DataPipeline", job["Properties"]["DefaultArguments"][flag])
+
     def s3_object(self, uri: str, suffix: str) -> str:
         """The ARN of object ``suffix`` under ``s3://bucket/prefix/``."""
         return f"arn:aws:s3:::{uri.removeprefix('s3://')}{suffix}"
@@ -247,8 +254,9 @@ RUNTIMES: tuple[Runtime, ...] = (
                                         lambda n: n.arn("sagemaker", f"model-card/{n.group}-v7")),
         },
         {
-            ("pipeline_code/job_runtime.py", ("put_object",)):
-                "champion.py imports only split_s3_uri; training jobs write their outputs to local paths SageMaker uploads",
+            ("pipeline_code/job_runtime.py", ("put_object", "get_object")):
+                "champion.py imports only split_s3_uri; training jobs write their outputs to local paths SageMaker uploads "
+                "and read their dataset's declaration inside the model spec file, never from S3",
         },
     ),
     Runtime(
@@ -271,6 +279,21 @@ RUNTIMES: tuple[Runtime, ...] = (
             "put_object": lambda n: [
                 ("s3:PutObject", {"object": n.object("features", f"_ingest-failures/{n.dataset}/run-1/failures.json")}, {}),
             ],
+            # The dataset's declaration, uploaded by the app next to the job code (--dataset s3://...).
+            "get_object": lambda n: [("s3:GetObject", {"object": n.s3_object(n.glue_argument("features", "--dataset"), "")}, {})],
+        },
+    ),
+    Runtime(
+        "curate job",
+        ("pipeline_code/etl/glue_curate_job.py",),
+        {
+            # Spark reads and writes the lake itself; boto3 only reads the declaration and writes the run summary.
+            "get_object": lambda n: [("s3:GetObject", {"object": n.s3_object(n.glue_argument("curate", "--dataset"), "")}, {})],
+            "put_object": lambda n: [("s3:PutObject", {"object": n.s3_object(n.glue_argument("curate", "--summary_path"), "")}, {})],
+        },
+        {
+            ("pipeline_code/etl/glue_curate_job.py", ("search",)):
+                "_HEADER_MISMATCH.search is a compiled regular expression's, not SageMaker's Search API",
         },
     ),
 )
@@ -323,7 +346,7 @@ def closure(modules: Iterable[str]) -> list[Path]:
 def operations_in(paths: Iterable[Path], unreached: Iterable[tuple[str, tuple[str, ...]]] = ()) -> dict[str, list[str]]:
     """AWS operations (snake_case) the code calls -> where: client method calls, paginators, S3 transfers.
 
-    A call on an imported module (``re.search``, ``catalog.get_dataset``) is not an AWS call, nor is a
+    A call on an imported module (``re.search``, ``catalog.load_dataset``) is not an AWS call, nor is a
     ``copy`` without S3's arguments (``frame.copy()``); ``unreached`` (module, operations) pairs are left out.
     """
     skip = {(module, op) for module, ops in unreached for op in ops}

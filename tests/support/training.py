@@ -11,15 +11,18 @@ from pipeline_code.features.compute import compute_features
 from pipeline_code.features.ingest import write_features_parquet
 from pipeline_code.sample_data.generate import generate
 from pipeline_code.training.spec import ModelSpec
+from tests.support import datasets as samples
 
 
 FAST_TRAIN = ["--num-round", "60", "--early-stopping-rounds", "0", "--checkpoint-interval", "10"]
 
 
-def write_inputs(root: Path, dataset_name: str, rows: int, seed: int, **generate_kwargs) -> Dict[str, str]:
-    """Generated curated-like labels and computed features as parquet directories under ``root``."""
-    dataset = catalog.get_dataset(dataset_name)
-    curated = generate(dataset_name, rows, seed=seed, **generate_kwargs)
+def write_inputs(root: Path, dataset: "str | catalog.Dataset", rows: int, seed: int, **generate_kwargs) -> Dict[str, str]:
+    """Generated curated-like labels and computed features as parquet directories under ``root``
+    (``dataset``: a sample dataset's name or any declared dataset)."""
+    if isinstance(dataset, str):
+        dataset = samples.get_dataset(dataset)
+    curated = generate(dataset, rows, seed=seed, **generate_kwargs)
     features_dir, labels_dir = root / "features", root / "labels"
     write_features_parquet(compute_features(curated, dataset), str(features_dir), dataset)
     labels_dir.mkdir(parents=True, exist_ok=True)

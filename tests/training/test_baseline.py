@@ -13,6 +13,7 @@ from pipeline_code import catalog
 from pipeline_code.features.compute import compute_features
 from pipeline_code.sample_data.generate import generate
 from pipeline_code.training import baseline
+from tests.support import datasets as samples
 
 
 @pytest.fixture(scope="module")
@@ -43,7 +44,7 @@ def test_statistics_cover_every_feature_with_consistent_counts(docs, churn_spec,
 def test_constraints_hold_catalog_categories_and_training_ranges(docs, prepared):
     train = pd.read_parquet(Path(prepared["train"]) / "train.parquet")
     constraints = docs["constraints"]["features"]
-    assert constraints["payment_method"]["allowed"] == list(catalog.CUSTOMER_CHURN.column("payment_method").allowed)
+    assert constraints["payment_method"]["allowed"] == list(samples.CUSTOMER_CHURN.column("payment_method").allowed)
     assert constraints["tenure_months"]["min"] == train["tenure_months"].min()
     assert constraints["tenure_months"]["integral"] is True
     assert constraints["payment_method"]["completeness"] == pytest.approx(train["payment_method"].notna().mean())
@@ -52,11 +53,11 @@ def test_constraints_hold_catalog_categories_and_training_ranges(docs, prepared)
 def test_psi_is_near_zero_on_fresh_reference_data_and_large_on_drifted_data(docs):
     """The baseline's bins applied with bin_counts() to new traffic: same distribution -> PSI ~ 0,
     the generator's input drift -> PSI above the configured 0.2 alarm threshold."""
-    dataset = catalog.CUSTOMER_CHURN
+    dataset = samples.CUSTOMER_CHURN
     entry = docs["statistics"]["features"]["monthly_charges"]["histogram"]
     psi = {}
     for drift in (0.0, 1.0):
-        traffic = compute_features(generate("customer_churn", 5000, seed=99, drift=drift), dataset)
+        traffic = compute_features(generate(samples.CUSTOMER_CHURN, 5000, seed=99, drift=drift), dataset)
         psi[drift] = baseline.psi(entry["counts"], baseline.bin_counts(traffic["monthly_charges"], entry["bin_edges"]))
     assert psi[0.0] < 0.05
     assert psi[1.0] > 0.2

@@ -35,7 +35,7 @@ def failed(decision):
 def test_given_no_champion_then_the_first_model_needs_only_the_minimum_auc_and_fairness(reports, dev_gate):
     decision = decide(reports["first"], dev_gate)
     assert decision.passed, decision.reasons
-    assert [c["name"] for c in decision.checks] == ["min_auc", "demographic_parity", "disparate_impact"]
+    assert [c["name"] for c in decision.checks] == ["min_auc", "fairness_evidence", "demographic_parity", "disparate_impact"]
     assert "no champion" in decision.reasons[0]
     strict = dataclasses.replace(dev_gate, min_auc=0.99)
     decision = decide(reports["first"], strict)
@@ -93,12 +93,19 @@ def test_given_a_slice_regression_then_it_is_rejected(reports, dev_gate, strong_
     report["challenger"]["slices"] = metrics.slice_metrics(
         {s: test_frame[s] for s in churn_spec.slices}, y, degraded, min_rows=50
     )
-    relaxed = dataclasses.replace(dev_gate, challenger_margin=-0.2)
+    # (the two-year slice holds few churners: any count of them is evidence enough for this test)
+    relaxed = dataclasses.replace(dev_gate, challenger_margin=-0.2, min_slice_positives=1)
     decision = decide(report, relaxed)
     assert not decision.passed
     assert failed(decision) == ["slice_regression"]
     assert [c["slice"] for c in decision.checks if not c["passed"]] == ["contract_type=two-year"]
     assert "slice contract_type=two-year" in decision.reasons[0]
+    # WHEN the slice's rarer class is below min_slice_positives THEN it is reported, not gated, and said so
+    positives = report["challenger"]["slices"]["contract_type"]["values"]["two-year"]["positives"]
+    cautious = dataclasses.replace(relaxed, min_slice_positives=positives + 1)
+    decision = decide(report, cautious)
+    assert "contract_type=two-year" not in [c.get("slice") for c in decision.checks]
+    assert any(f"< {positives + 1} positives or negatives were reported, not gated" in r for r in decision.reasons)
 
 
 def test_small_slices_are_reported_but_not_gated(reports, dev_gate):

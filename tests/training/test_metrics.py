@@ -22,6 +22,7 @@ def test_headline_metrics_match_scikit_learn(scored):
     h = metrics.headline(y, p)
     predicted = (p >= 0.5).astype(int)
     assert h["auc"] == pytest.approx(sk.roc_auc_score(y, p), abs=1e-12)
+    assert h["pr_auc"] == pytest.approx(sk.average_precision_score(y, p), abs=1e-12)
     assert h["log_loss"] == pytest.approx(sk.log_loss(y, p), abs=1e-9)
     assert h["brier"] == pytest.approx(sk.brier_score_loss(y, p), abs=1e-12)
     assert h["accuracy"] == pytest.approx(sk.accuracy_score(y, predicted))
@@ -38,6 +39,7 @@ def test_auc_handles_ties_like_scikit_learn():
     y = rng.integers(0, 2, 2000)
     p = np.round(rng.random(2000) * 0.3 + 0.5 * y * rng.random(2000), 1)  # heavy ties
     assert metrics.roc_auc(y, p) == pytest.approx(sk.roc_auc_score(y, p), abs=1e-12)
+    assert metrics.pr_auc(y, p) == pytest.approx(sk.average_precision_score(y, p), abs=1e-12)
     assert metrics.roc_auc(np.ones(5), np.linspace(0, 1, 5)) is None  # one class: undefined
 
 

@@ -18,8 +18,9 @@ from pipeline_code.training import data_io
 from pipeline_code.training.data_io import InputError
 from pipeline_code.training.prepare import SplitFractions, prepare
 from tests.support.training import write_inputs
+from tests.support import datasets as samples
 
-DATASET = catalog.get_dataset("customer_churn")
+DATASET = samples.get_dataset("customer_churn")
 
 
 def _read(directory) -> pd.DataFrame:
@@ -35,7 +36,7 @@ def _write(frame: pd.DataFrame, directory: Path) -> str:
 @pytest.fixture(scope="module")
 def base(tmp_path_factory):
     """3000 generated records: the curated frame and its computed features."""
-    curated = generate("customer_churn", 3000, seed=5)
+    curated = generate(samples.CUSTOMER_CHURN, 3000, seed=5)
     return {"curated": curated, "features": compute_features(curated, DATASET), "root": tmp_path_factory.mktemp("prep")}
 
 

@@ -7,6 +7,7 @@ import json
 import pytest
 
 from pipeline_code.training.spec import DEFAULT_GATE, GateThresholds, SpecError, parse_model_spec
+from tests.support.datasets import CUSTOMER_CHURN
 
 
 def test_given_every_configured_model_when_parsed_then_it_matches_the_yaml(config):
@@ -28,7 +29,9 @@ def test_given_the_training_toolkits_python_repr_of_the_spec_then_it_is_accepted
 @pytest.mark.parametrize(
     "change, fragment",
     [
-        ({"dataset": "fraud"}, "unknown dataset 'fraud'"),
+        ({"dataset": "fraud"}, "'dataset' must be the dataset's declaration (a JSON object, as ModelConfig.job_spec "
+                               "writes it), got 'fraud'"),
+        ({"dataset": {"name": "fraud"}}, "'dataset' must be the dataset's declaration: columns: must map"),
         ({"target": "tenure_months"}, "target 'tenure_months' is not a label"),
         ({"features": ["tenure_months", "nope"]}, "features ['nope'] are not features"),
         ({"features": ["tenure_months", "gender"]}, "sensitive_attribute 'gender' must not be a model input"),
@@ -70,7 +73,7 @@ def test_given_out_of_range_thresholds_then_every_problem_is_listed():
 _SPEC = json.dumps(
     {
         "name": "churn",
-        "dataset": "customer_churn",
+        "dataset": CUSTOMER_CHURN.to_declaration(),
         "target": "churned",
         "features": ["tenure_months"],
         "sensitive_attribute": "gender",

@@ -1,0 +1,158 @@
+"""Datasets declared in configuration: one clear line per mistake at synth, naming the dataset and the field.
+
+The declarations are parsed by ``pipeline_code.catalog.parse_dataset`` (the code path every job uses); the
+loader reports each problem as ``dataset '<name>': field '<path>': <message>``.
+"""
+
+from __future__ import annotations
+
+import pytest
+import yaml
+
+from mlops_loop.config import ConfigError, parse_config
+from pipeline_code import catalog
+
+from tests.support.configs import SAMPLE_CONFIG
+
+
+@pytest.fixture()
+def raw() -> dict:
+    """The frozen sample config as a mutable mapping: each test makes one mistake in it."""
+    return yaml.safe_load(SAMPLE_CONFIG.read_text())
+
+
+def problems_of(raw: dict) -> list[str]:
+    with pytest.raises(ConfigError) as caught:
+        parse_config(raw)
+    return caught.value.problems
+
+
+def churn(raw: dict) -> dict:
+    return raw["datasets"]["customer_churn"]
+
+
+def test_a_declared_dataset_is_the_contract_every_job_reads(raw):
+    # GIVEN the sample declaration WHEN the config loads
+    config = parse_config(raw)
+    dataset = config.datasets["customer_churn"]
+    # THEN types are inferred from the expressions, columns keep their declared order and constraints
+    assert dataset.feature("avg_charge_per_month").feature_type == catalog.FRACTIONAL
+    assert dataset.feature("tenure_months").feature_type == catalog.INTEGRAL
+    assert dataset.feature("contract_type").feature_type == catalog.FS_STRING
+    assert [c.name for c in dataset.columns][:3] == ["customer_id", "event_time", "tenure_months"]
+    assert dataset.column("tenure_months") == catalog.Column("tenure_months", catalog.INTEGER, nullable=False,
+                                                             minimum=0, maximum=600)
+    # AND the model carries the whole declaration to its jobs, which read it back equal
+    spec = config.models["churn"].job_spec()
+    assert catalog.load_dataset(spec["dataset"]) == dataset
+
+
+@pytest.mark.parametrize(
+    "mistake, expected",
+    [
+        (lambda d: d["columns"]["tenure_months"].update(type="int"),
+         "dataset 'customer_churn': field 'columns.tenure_months.type': 'int' is not a column type; allowed: string, "
+         "integer, double, timestamp"),
+        (lambda d: d["columns"]["tenure_months"].update(min="0"),
+         "dataset 'customer_churn': field 'columns.tenure_months.min': must be a number, got '0'"),
+        (lambda d: d["columns"]["tenure_months"].update(min=700),
+         "dataset 'customer_churn': field 'columns.tenure_months.min': 700.0 is above max 600.0"),
+        (lambda d: d["columns"]["region"].update(allowed=["North", "south"]),
+         "dataset 'customer_churn': field 'columns.region.allowed': ['North'] are not in normal form; values are "
+         "trimmed and lower-cased before they are checked, so write ['north']"),
+        (lambda d: d["columns"]["tenure_months"].update(allowed=["1"]),
+         "dataset 'customer_churn': field 'columns.tenure_months.allowed': only string columns have allowed values"),
+        (lambda d: d["columns"]["region"].update(nulable=False),
+         "dataset 'customer_churn': field 'columns.region.nulable': unknown field; allowed: type, nullable, min, max, "
+         "allowed, description"),
+        (lambda d: d["columns"].update({"Region": "string"}),
+         "dataset 'customer_churn': field 'columns.Region': names must be lower-case letters, digits and '_' (at most "
+         "64), starting with a letter (the Glue Data Catalog lower-cases column names)"),
+        (lambda d: d.update(event_time="signup_time"),
+         "dataset 'customer_churn': field 'event_time': 'signup_time' must name a declared column; allowed: "
+         "customer_id, event_time, tenure_months, monthly_charges, total_charges, contract_type, payment_method, "
+         "support_calls_90d, region, gender, churned"),
+        (lambda d: d.update(event_time="tenure_months"),
+         "dataset 'customer_churn': field 'event_time': column 'tenure_months' must have type timestamp"),
+        (lambda d: d["columns"]["customer_id"].pop("nullable"),
+         "dataset 'customer_churn': field 'columns.customer_id.nullable': the record identifier must be declared "
+         "nullable: false"),
+        (lambda d: d.update(labels=["churned", "cancelled"]),
+         "dataset 'customer_churn': field 'labels': 'cancelled' is not a declared column; allowed: customer_id, "
+         "event_time, tenure_months, monthly_charges, total_charges, contract_type, payment_method, "
+         "support_calls_90d, region, gender, churned"),
+        (lambda d: d["features"].update(tenure_years="ratio(tenure_month, 12)"),
+         "dataset 'customer_churn': field 'features.tenure_years.expr': ratio takes columns or expressions, not "
+         "literals"),
+        (lambda d: d["features"].update(tenure_sqrt="sqrt(tenure_months)"),
+         "dataset 'customer_churn': field 'features.tenure_sqrt.expr': unknown operator 'sqrt'; allowed: col, ratio, "
+         "log1p, clip, coalesce, bucket, product"),
+        (lambda d: d["features"].update(calls_per_month="ratio(support_calls, tenure_months)"),
+         "dataset 'customer_churn': field 'features.calls_per_month.expr': reads unknown column 'support_calls'; "
+         "allowed: customer_id, event_time, tenure_months, monthly_charges, total_charges, contract_type, "
+         "payment_method, support_calls_90d, region, gender, churned"),
+        (lambda d: d["features"].update(odd="log1p(region)"),
+         "dataset 'customer_churn': field 'features.odd.expr': log1p needs numbers but region is text"),
+        (lambda d: d["features"].update(when="event_time"),
+         "dataset 'customer_churn': field 'features.when.expr': reads timestamp column 'event_time'; timestamps are "
+         "keys, not feature values"),
+        (lambda d: d["features"].update(leak="log1p(churned)"),
+         "dataset 'customer_churn': field 'features.leak.expr': reads label 'churned' (target leakage)"),
+        (lambda d: d["features"].update(churned="tenure_months"),
+         "dataset 'customer_churn': field 'features.churned': has the name of a label (target leakage); rename the "
+         "feature"),
+        (lambda d: d["features"].update(write_time="tenure_months"),
+         "dataset 'customer_churn': field 'features.write_time': names must be lower-case letters, digits and '_' "
+         "(at most 64), starting with a letter, and not one of the Feature Store's reserved names is_deleted, "
+         "write_time, api_invocation_time"),
+        (lambda d: d["features"].update(tenure_months={"expr": "tenure_months", "type": "Fractional"}),
+         "dataset 'customer_churn': field 'features.tenure_months.type': declared Fractional but tenure_months "
+         "yields Integral; write type: Integral or leave it out"),
+        (lambda d: d["features"].update(x="__import__('os').system('true')"),
+         "dataset 'customer_churn': field 'features.x.expr': unknown operator \"__import__('os').system\"; allowed: "
+         "col, ratio, log1p, clip, coalesce, bucket, product"),
+        (lambda d: d["features"].update(x="tenure_months * 2"),
+         "dataset 'customer_churn': field 'features.x.expr': 'tenure_months * 2' is not allowed in a feature "
+         "expression (operators, column names, numbers, quoted labels and lists only)"),
+    ],
+)
+def test_each_declaration_mistake_is_one_line_naming_the_dataset_and_field(raw, mistake, expected):
+    mistake(churn(raw))
+    assert problems_of(raw) == [expected]
+
+
+def test_a_model_on_an_undeclared_dataset_names_the_section_to_declare_it_in(raw):
+    raw["models"]["churn"]["dataset"] = "subscribers"
+    assert problems_of(raw) == [
+        "model 'churn': field 'dataset': unknown dataset 'subscribers'; allowed: credit_risk, customer_churn — "
+        "declare it under 'datasets'"
+    ]
+
+
+def test_a_broken_dataset_is_reported_once_not_again_by_every_model_on_it(raw):
+    churn(raw)["labels"] = []
+    assert problems_of(raw) == ["dataset 'customer_churn': field 'labels': must be a non-empty list of column names"]
+
+
+def test_a_model_target_that_is_not_a_label_of_the_declared_dataset(raw):
+    raw["models"]["churn"]["target"] = "tenure_months"
+    assert problems_of(raw) == [
+        "model 'churn': field 'target': 'tenure_months' is not a label of dataset 'customer_churn'; allowed: churned"
+    ]
+
+
+def test_a_config_without_datasets_says_where_they_go(raw):
+    del raw["datasets"]
+    problems = problems_of(raw)
+    assert "top-level key 'datasets' must be a non-empty mapping of name -> settings" in problems
+
+
+@pytest.mark.parametrize("text", [
+    "tenure_months",
+    "ratio(coalesce(total_charges, product(monthly_charges, tenure_months)), tenure_months)",
+    'bucket(applicant_age, [25.0, 40.0, 60.0], ["18-24", "25-39", "40-59", "60+"])',
+    "clip(num_open_accounts, 0.0, 50.0)",
+    "clip(balance, -100.0, 100.0)",
+])
+def test_expressions_round_trip_through_their_text_form(text):
+    assert catalog.format_expression(catalog.parse_expression(text)) == text

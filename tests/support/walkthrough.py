@@ -1,0 +1,41 @@
+"""The README's "Add your own model" walk-through, read from the README itself so the tests run what users read."""
+
+from __future__ import annotations
+
+import re
+import shlex
+from typing import Any
+
+import yaml
+
+from tests.support.configs import SAMPLE_CONFIG
+from tests.support.paths import REPO_ROOT
+
+README = REPO_ROOT / "README.md"
+
+
+def block(name: str) -> str:
+    """The fenced block that follows ``<!-- walkthrough:<name> -->`` in the README."""
+    match = re.search(rf"<!-- walkthrough:{name} -->\n```[a-z]*\n(.*?)```", README.read_text(), re.S)
+    if match is None:
+        raise AssertionError(f"README.md has no fenced block after <!-- walkthrough:{name} -->")
+    return match.group(1)
+
+
+def config_with_walkthrough() -> dict[str, Any]:
+    """The frozen sample config with steps 1 and 2 applied as a user would: the dataset and the model
+    added, and each environment the model block lists given its new ``models``."""
+    raw = yaml.safe_load(SAMPLE_CONFIG.read_text())
+    added = {**yaml.safe_load(block("dataset")), **yaml.safe_load(block("model"))}
+    raw["datasets"].update(added["datasets"])
+    raw["models"].update(added["models"])
+    for env, body in added["environments"].items():
+        raw["environments"][env].update(body)
+    return raw
+
+
+def run_arguments() -> list[str]:
+    """The arguments step 3 passes to ``scripts/local-run.sh`` (which hands them to the local run)."""
+    tokens = shlex.split(block("run").strip())
+    assert tokens[:2] == ["bash", "scripts/local-run.sh"], tokens
+    return tokens[2:]

@@ -1,0 +1,102 @@
+"""The user's files into the local run's raw lake: every format read as the ETL expects, every bad file named."""
+
+from __future__ import annotations
+
+import pandas as pd
+import pytest
+
+from pipeline_code.local import user_data
+from pipeline_code.local.user_data import UserDataError, land, parse_data_args, read_file
+from pipeline_code.sample_data.generate import generate
+
+from tests.support.datasets import CUSTOMER_CHURN
+
+
+@pytest.fixture
+def typed():
+    """Ten typed churn records, as a Parquet or JSON export would hold them."""
+    return generate(CUSTOMER_CHURN, 10, seed=4)
+
+
+def test_every_format_lands_as_the_same_raw_text(typed, tmp_path):
+    # GIVEN the same records as CSV text, JSON Lines and Parquet
+    text = generate(CUSTOMER_CHURN, 10, seed=4, as_text=True)
+    text.to_csv(tmp_path / "a.csv", index=False)
+    typed.to_json(tmp_path / "b.jsonl", orient="records", lines=True, date_format="iso")
+    typed.to_parquet(tmp_path / "c.parquet", index=False)
+    # WHEN each is read for the ETL
+    frames = {name: read_file(str(tmp_path / name), CUSTOMER_CHURN)[0] for name in ("a.csv", "b.jsonl", "c.parquet")}
+    # THEN each is text in declaration order, and the typed formats render numbers and nulls as the CSV does
+    for frame in frames.values():
+        assert list(frame.columns) == [c.name for c in CUSTOMER_CHURN.columns]
+    csv, jsonl, parquet = frames["a.csv"], frames["b.jsonl"], frames["c.parquet"]
+    for column in ("tenure_months", "support_calls_90d", "contract_type", "gender", "churned"):
+        assert list(jsonl[column]) == list(csv[column].where(csv[column].notna(), None)), column
+        assert list(parquet[column]) == list(csv[column].where(csv[column].notna(), None)), column
+    assert pd.to_datetime(parquet["event_time"]).equals(pd.to_datetime(csv["event_time"]))
+
+
+def test_a_json_boolean_is_written_as_the_word_the_etl_reads():
+    assert user_data._value_text(True) == "true" and user_data._value_text(3.0) == "3"
+    assert user_data._value_text(float("nan")) is None and user_data._value_text(2.5) == "2.5"
+
+
+def test_missing_required_columns_name_the_file_the_columns_and_the_fix(typed, tmp_path):
+    path = tmp_path / "export.csv"
+    typed.drop(columns=["churned", "region"]).to_csv(path, index=False)
+    with pytest.raises(UserDataError) as caught:
+        read_file(str(path), CUSTOMER_CHURN)
+    assert str(caught.value).startswith(
+        f"{path}: missing column(s) ['region', 'churned'] that dataset 'customer_churn' requires (record identifier, "
+        "event time, labels and non-nullable columns); the file has ["
+    )
+    assert str(caught.value).endswith(
+        "— rename the file's columns or change the declaration under datasets.customer_churn.columns")
+
+
+def test_absent_nullable_and_undeclared_columns_are_reported_not_silent(typed, tmp_path):
+    path = tmp_path / "export.csv"
+    typed.drop(columns=["gender"]).assign(Source="crm").to_csv(path, index=False)
+    frame, notes = read_file(str(path), CUSTOMER_CHURN)
+    assert frame["gender"].isna().all() and "source" not in frame
+    assert notes == [f"{path}: nullable column(s) ['gender'] absent, read as nulls",
+                     f"{path}: column(s) ['source'] not declared for 'customer_churn', ignored"]
+
+
+@pytest.mark.parametrize("content, message", [
+    ("", "the file is empty; it needs a header row and at least one record"),
+    ("customer_id,event_time,churned\n", "the file has no records; remove it or add records"),
+])
+def test_an_empty_file_is_named(tmp_path, content, message):
+    path = tmp_path / "empty.csv"
+    path.write_text(content)
+    with pytest.raises(UserDataError, match=f"^{path}: {message}$"):
+        read_file(str(path), CUSTOMER_CHURN)
+
+
+def test_no_matching_file_lists_the_formats(tmp_path):
+    (tmp_path / "notes.txt").write_text("x")
+    with pytest.raises(UserDataError, match=r"no data file found; give a file, a directory or a glob of \.csv, \.jsonl, "
+                                            r"\.ndjson, \.parquet files"):
+        land(CUSTOMER_CHURN, str(tmp_path), str(tmp_path / "raw"), "2026-04-01")
+
+
+def test_land_writes_one_raw_part_per_file_in_the_lake_layout(typed, tmp_path):
+    source = tmp_path / "in"
+    (source / "2026").mkdir(parents=True)
+    typed.iloc[:4].to_parquet(source / "2026" / "a.parquet", index=False)
+    typed.iloc[4:].to_json(source / "b.jsonl", orient="records", lines=True, date_format="iso")
+    landed = land(CUSTOMER_CHURN, str(source), str(tmp_path / "raw"), "2026-04-01")
+    part = tmp_path / "raw" / "customer_churn" / "ingest_date=2026-04-01"
+    assert landed.files == [str(part / "part-00000.csv"), str(part / "part-00001.csv")]
+    assert landed.rows == 10 and landed.notes == []
+
+
+@pytest.mark.parametrize("values, message", [
+    (["customer_churn"], "--data 'customer_churn': write --data <dataset>=<file, directory or glob>"),
+    (["a=x", "a=y"], "--data: dataset 'a' is given twice"),
+])
+def test_data_arguments_are_checked(values, message):
+    with pytest.raises(UserDataError, match=f"^{message}$"):
+        parse_data_args(values)
+    assert parse_data_args(["customer_churn = data/*.csv"]) == {"customer_churn": "data/*.csv"}
