@@ -8,7 +8,11 @@ first, per size, in its own child (reported separately as ``setup``).
 
 Usage (after scripts/bootstrap.sh)::
 
-    python bench/local_run_bench.py [--sizes 100000 1000000] [--num-round 300] [--with-spark]
+    python bench/local_run_bench.py [--sizes 100000 1000000] [--num-round 300] [--with-spark] \
+        [--model churn] [--config config/mlops-loop.yaml] [--positive-rate 0.2]
+
+``--model`` may be any model of ``--config`` (a dataset without a hand-written simulator is simulated
+from its declaration at ``--positive-rate``, e.g. 0.02 for the README's rare-event fraud model).
 
 ``--with-spark`` also times the full local loop (generate -> Spark ETL -> features ->
 prepare -> train -> evaluate -> baseline) once at the smallest size.
@@ -33,6 +37,7 @@ from typing import Any, Dict, List, Sequence
 
 ROOT = Path(__file__).resolve().parents[1]
 MODEL = "churn"
+CONFIG = ROOT / "config" / "mlops-loop.yaml"
 
 _SETUP = """
 import sys
@@ -41,9 +46,9 @@ from pipeline_code.features.compute import compute_features
 from pipeline_code.features.ingest import write_features_parquet
 from pipeline_code.sample_data.generate import generate
 import os
-rows, root = int(sys.argv[1]), sys.argv[2]
-dataset = load_config("config/mlops-loop.yaml").models["churn"].catalog_dataset
-curated = generate(dataset, rows, seed=7)
+rows, root, config, model, positive_rate = int(sys.argv[1]), sys.argv[2], sys.argv[3], sys.argv[4], float(sys.argv[5])
+dataset = load_config(config).models[model].catalog_dataset
+curated = generate(dataset, rows, seed=7, positive_rate=positive_rate)
 write_features_parquet(compute_features(curated, dataset), os.path.join(root, "features"), dataset)
 os.makedirs(os.path.join(root, "labels"), exist_ok=True)
 curated.to_parquet(os.path.join(root, "labels", "part-00000.parquet"), index=False)
@@ -65,22 +70,23 @@ def measure(cmd: List[str], log_path: Path) -> Dict[str, Any]:
     return {"wall_s": round(wall, 2), "peak_rss_mib": round(peak_kib / 1024, 1)}
 
 
-def model_spec() -> str:
+def model_spec(config: Path, model: str) -> str:
     """The model's spec as the pipeline hands it to the jobs, through the loader synth uses."""
     from mlops_loop.config import load_config
 
-    return json.dumps(load_config(ROOT / "config" / "mlops-loop.yaml").models[MODEL].job_spec())
+    return json.dumps(load_config(config).models[model].job_spec())
 
 
-def bench_size(rows: int, work: Path, num_round: int) -> Dict[str, Any]:
+def bench_size(rows: int, work: Path, num_round: int, config: Path = CONFIG, model: str = MODEL,
+               positive_rate: float = 0.2) -> Dict[str, Any]:
     work.mkdir(parents=True, exist_ok=True)
     logs = work / "logs"
     logs.mkdir(exist_ok=True)
     py = sys.executable
-    spec = model_spec()
+    spec = model_spec(config, model)
     data = work / "data"
     out = work / "out"
-    setup = measure([py, "-c", _SETUP, str(rows), str(data)], logs / "setup.log")
+    setup = measure([py, "-c", _SETUP, str(rows), str(data), str(config), model, str(positive_rate)], logs / "setup.log")
     stages = {
         "prepare": [py, "-m", "pipeline_code.training.prepare", "--model-spec", spec,
                     "--features-dir", str(data / "features"), "--labels-dir", str(data / "labels"),
@@ -114,10 +120,12 @@ def bench_size(rows: int, work: Path, num_round: int) -> Dict[str, Any]:
     }
 
 
-def bench_full_loop(rows: int, work: Path) -> Dict[str, Any]:
+def bench_full_loop(rows: int, work: Path, config: Path = CONFIG, model: str = MODEL, positive_rate: float = 0.2
+                    ) -> Dict[str, Any]:
     """The whole local loop (with Spark) once; stage timings from its run record."""
     result = measure(
-        [sys.executable, "-m", "pipeline_code.local.run_loop", "--workdir", str(work), "--rows", str(rows), "--model", MODEL],
+        [sys.executable, "-m", "pipeline_code.local.run_loop", "--workdir", str(work), "--rows", str(rows), "--model", model,
+         "--config", str(config), "--positive-rate", str(positive_rate)],
         work.parent / f"full-loop-{rows}.log",
     )
     runs = [json.loads(line) for line in (work / "registry" / "runs.jsonl").read_text().splitlines()]
@@ -130,21 +138,28 @@ def main(argv: Sequence[str] = None) -> int:
     parser.add_argument("--num-round", type=int, default=300, help="training rounds (early stopping may keep fewer)")
     parser.add_argument("--with-spark", action="store_true", help="also time the full local loop at the smallest size")
     parser.add_argument("--keep", action="store_true", help="keep the generated data and outputs")
+    parser.add_argument("--model", default=MODEL, help="model of --config to run (default %(default)s)")
+    parser.add_argument("--config", type=Path, default=CONFIG, help="configuration file (default config/mlops-loop.yaml)")
+    parser.add_argument("--positive-rate", type=float, default=0.2,
+                        help="positive share for a dataset simulated from its declaration (default 0.2)")
     args = parser.parse_args(argv)
 
     work_root = Path(tempfile.mkdtemp(prefix="mlops-loop-bench-"))
     result: Dict[str, Any] = {
         "machine": {"cpus": os.cpu_count(), "python": platform.python_version(), "platform": platform.platform()},
-        "model": MODEL,
+        "model": args.model,
+        "positive_rate": args.positive_rate,
         "num_round": args.num_round,
         "sizes": {},
     }
     try:
         for rows in args.sizes:
-            result["sizes"][str(rows)] = bench_size(rows, work_root / str(rows), args.num_round)
+            result["sizes"][str(rows)] = bench_size(rows, work_root / str(rows), args.num_round, args.config, args.model,
+                                                    args.positive_rate)
             print_size(result["sizes"][str(rows)])
         if args.with_spark:
-            result["full_loop"] = bench_full_loop(min(args.sizes), work_root / "full-loop")
+            result["full_loop"] = bench_full_loop(min(args.sizes), work_root / "full-loop", args.config, args.model,
+                                                  args.positive_rate)
             print(f"full local loop at {min(args.sizes)} rows (Spark ETL included): {result['full_loop']['wall_s']} s; "
                   f"stages {result['full_loop']['stage_wall_s']}")  # fmt: skip
     finally:
@@ -163,8 +178,9 @@ def main(argv: Sequence[str] = None) -> int:
         }
     out = ROOT / "bench" / "results"
     out.mkdir(parents=True, exist_ok=True)
-    (out / "local_run.json").write_text(json.dumps(result, indent=2) + "\n")
-    print(f"wrote {out / 'local_run.json'}")
+    name = "local_run.json" if args.model == MODEL else f"local_run_{args.model}.json"
+    (out / name).write_text(json.dumps(result, indent=2) + "\n")
+    print(f"wrote {out / name}")
     return 0
 
 

@@ -39,8 +39,14 @@ STRING = "string"
 INTEGER = "integer"
 DOUBLE = "double"
 TIMESTAMP = "timestamp"
+BOOLEAN = "boolean"
 
-COLUMN_TYPES = (STRING, INTEGER, DOUBLE, TIMESTAMP)
+COLUMN_TYPES = (STRING, INTEGER, DOUBLE, TIMESTAMP, BOOLEAN)
+
+# How a boolean is written in raw text, after trimming and lower-casing (the ETL and serving both read
+# these, and the generator writes the first of each). A boolean feature value is Integral 1 / 0.
+TRUE_WORDS = ("true", "1", "yes", "y", "t")
+FALSE_WORDS = ("false", "0", "no", "n", "f")
 
 # SageMaker Feature Store knows exactly three feature types.
 INTEGRAL = "Integral"
@@ -76,6 +82,12 @@ class Column:
             if odd:
                 raise ValueError(f"column {self.name!r}: allowed values {odd} are not in normal form "
                                  f"(write {[normalise_category(v) for v in odd]})")
+
+
+def parse_boolean(value: str) -> Optional[bool]:
+    """True / False for a word of :data:`TRUE_WORDS` / :data:`FALSE_WORDS` (any case, trimmed), else None."""
+    word = value.strip().lower()
+    return True if word in TRUE_WORDS else False if word in FALSE_WORDS else None
 
 
 def normalise_category(value: str) -> str:
@@ -488,7 +500,7 @@ def _kind(arg: object, columns: Mapping[str, Column]) -> str:
         dtype = columns[arg].dtype
         if dtype == TIMESTAMP:
             raise ValueError(f"reads timestamp column {arg!r}; timestamps are keys, not feature values")
-        return {INTEGER: "integral", DOUBLE: "fractional", STRING: "string"}[dtype]
+        return {INTEGER: "integral", BOOLEAN: "integral", DOUBLE: "fractional", STRING: "string"}[dtype]
     if not isinstance(arg, Expr):
         raise ValueError(f"{arg!r} is not a column or an expression")
     op = arg.op

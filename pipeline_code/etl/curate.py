@@ -26,6 +26,8 @@ Rules, per catalog column (values are trimmed first; an empty string is null):
   session time zone); impossible dates (Feb 30) fail.
 * ``string``: trimmed; categoricals (``allowed`` set) are also lower-cased before
   being checked against ``allowed``.
+* ``boolean``: one of ``catalog.TRUE_WORDS`` / ``FALSE_WORDS`` in any case (``true``, ``1``, ``yes``
+  ...); anything else fails ("not a boolean").
 * ``nullable=False``: a null/empty value fails ("missing required value").
 * ``minimum``/``maximum``: inclusive bounds on the cast number.
 
@@ -59,6 +61,7 @@ RULE_MISSING = "missing required value"
 RULE_NOT_INTEGER = "not an integer"
 RULE_NOT_NUMBER = "not a number"
 RULE_NOT_TIMESTAMP = "not a timestamp"
+RULE_NOT_BOOLEAN = "not a boolean"
 RULE_NOT_ALLOWED = "not an allowed value"
 RULE_MALFORMED_ROW = "malformed CSV row (wrong number of fields)"
 
@@ -77,6 +80,7 @@ _SPARK_TYPES = {
     catalog.INTEGER: T.LongType(),
     catalog.DOUBLE: T.DoubleType(),
     catalog.TIMESTAMP: T.TimestampType(),
+    catalog.BOOLEAN: T.BooleanType(),
 }
 
 
@@ -275,6 +279,9 @@ def _parse(column: catalog.Column) -> SparkColumn:
         return F.when(F.abs(number) != float("inf"), number)
     if column.dtype == catalog.TIMESTAMP:
         return _parse_timestamp(text)
+    if column.dtype == catalog.BOOLEAN:
+        word = F.lower(text)
+        return F.when(word.isin(*catalog.TRUE_WORDS), F.lit(True)).when(word.isin(*catalog.FALSE_WORDS), F.lit(False))
     raise ValueError(f"unsupported column dtype {column.dtype!r}")  # pragma: no cover - catalog validates dtypes
 
 
@@ -301,6 +308,7 @@ _PARSE_RULES = {
     catalog.INTEGER: RULE_NOT_INTEGER,
     catalog.DOUBLE: RULE_NOT_NUMBER,
     catalog.TIMESTAMP: RULE_NOT_TIMESTAMP,
+    catalog.BOOLEAN: RULE_NOT_BOOLEAN,
 }
 
 

@@ -6,7 +6,8 @@ Arguments (identical names in Glue and locally):
 ``--raw_path``              directory of raw CSV files, read recursively (required)
 ``--curated_path``          curated parquet root, partitioned by ``event_date`` (required)
 ``--quarantine_path``       quarantine root; each run writes ``run_id=<id>/`` under it (required)
-``--summary_path``          file/object to write the JSON run summary to (optional)
+``--summary_path``          file/object to write the JSON run summary to, or a prefix ending in ``/``
+                            under which each run writes ``run_id=<id>/summary.json`` (optional)
 ``--max_quarantine_ratio``  fail the run above this quarantined/input ratio (default 0.05)
 ``--run_id``                run identifier (default: Glue's JOB_RUN_ID, else ``local-<UTC time>``)
 
@@ -149,10 +150,10 @@ def run(spark: Any, args: Dict[str, Any]) -> Dict[str, Any]:
                 f"exceeds max_quarantine_ratio {max_ratio}; curated data NOT written; "
                 f"quarantined rows are in {quarantine_location}; top reasons: {_top_reasons(result)}"
             )
-            _write_summary(summary, args.get("summary_path"))
+            _write_summary(summary, args.get("summary_path"), run_id)
             raise QuarantineThresholdExceeded(summary["error"])
         _write_curated(result, args["curated_path"])
-        _write_summary(summary, args.get("summary_path"))
+        _write_summary(summary, args.get("summary_path"), run_id)
         return summary
     finally:
         result.unpersist()
@@ -223,10 +224,13 @@ def _top_reasons(result: CurateResult, limit: int = 5) -> str:
     return ", ".join(f"{reason} x{count}" for reason, count in top) or "none"
 
 
-def _write_summary(summary: Dict[str, Any], summary_path: Optional[str]) -> None:
+def _write_summary(summary: Dict[str, Any], summary_path: Optional[str], run_id: str) -> None:
+    """Log the summary and write it to ``summary_path``; a path ending in ``/`` is a prefix that keeps
+    every run's summary (``<prefix>run_id=<id>/summary.json``) instead of one object named by the prefix."""
     LOG.info("run summary: %s", json.dumps(summary, sort_keys=True))
     if summary_path:
-        write_json(summary_path, summary)
+        write_json(join_path(summary_path, f"run_id={run_id}", "summary.json") if summary_path.endswith("/") else summary_path,
+                   summary)
 
 
 def main(argv: Optional[Sequence[str]] = None) -> int:

@@ -82,6 +82,11 @@ def compute_features(
     """
     _check_columns(curated, dataset)
     frame = curated.reset_index(drop=True)
+    for column in dataset.columns:
+        if column.dtype == catalog.BOOLEAN and column.name in frame:
+            # Parquet booleans with nulls arrive as objects (True/False/None); as pandas' nullable
+            # boolean they read as numbers 1/0 like any Integral input.
+            frame[column.name] = frame[column.name].astype("boolean")
     out: Dict[str, pd.Series] = {
         dataset.record_identifier: _record_ids(frame[dataset.record_identifier], dataset.record_identifier),
         dataset.event_time: format_event_time(frame[dataset.event_time], naive_time_zone=naive_time_zone),

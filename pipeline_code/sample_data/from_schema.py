@@ -18,6 +18,8 @@ the caller adds them):
   (mirrored below a lone ``maximum``), a normal without bounds. Integers are
   whole numbers; doubles keep six significant digits. Bounds are inclusive and
   always respected.
+* **booleans** are true above a seeded cut of a latent score (an uneven share that
+  drift moves);
 * **strings** with ``allowed`` take those values with uneven, seeded
   probabilities; without ``allowed`` they take readable tokens ``<column>-<k>``
   from a small vocabulary.
@@ -118,7 +120,7 @@ def simulate(
 
     Labels, by schema:
 
-    * integer with ``minimum=0, maximum=1``: binary 0/1 from a logistic model whose
+    * boolean, or integer with ``minimum=0, maximum=1``: binary 0/1 from a logistic model whose
       intercept is solved (bracketed Newton search) so the positive rate is
       ``positive_rate``, on rare events (2 %) as on common ones;
     * string: multiclass over ``allowed`` (or generated tokens) from a softmax of
@@ -223,6 +225,11 @@ def _input_column(
     latent = streams.get(stream).standard_normal(n) + direction * drift
     if column.dtype == catalog.TIMESTAMP:
         return _timestamps(latent, shape, nulls), None
+    if column.dtype == catalog.BOOLEAN:
+        # True above a seeded cut of the latent score: an uneven share that drift moves.
+        values = (latent > shape.normal(0.0, 0.7)).astype(float)
+        values[nulls] = np.nan
+        return values, _Driver(column.name, latent=latent)
     values = _numeric_values(column, latent, shape)
     values[nulls] = np.nan
     return values, _Driver(column.name, latent=latent)
@@ -346,7 +353,7 @@ def _label_column(
         return np.asarray(classes, dtype=object)[codes]
 
     model = _TrueModel(dataset_name, column.name, inputs, streams, n, 1, concept_drift)
-    if column.dtype == catalog.INTEGER and column.minimum == 0 and column.maximum == 1:
+    if column.dtype == catalog.BOOLEAN or (column.dtype == catalog.INTEGER and column.minimum == 0 and column.maximum == 1):
         intercept = _solve_intercept(SIGNAL_STRENGTH * model.calibration_signal()[0], positive_rate)
         p = _sigmoid(intercept + SIGNAL_STRENGTH * model.signal()[0])
         # One fixed uniform per row: concept drift flips only labels near the edge.

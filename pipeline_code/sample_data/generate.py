@@ -567,6 +567,8 @@ def _typed_frame(dataset: catalog.Dataset, columns: Dict[str, np.ndarray]) -> pd
             data[column.name] = pd.Series(values, dtype="float64")
         elif column.dtype == catalog.TIMESTAMP:
             data[column.name] = pd.to_datetime(values).tz_localize("UTC").astype("datetime64[ns, UTC]")
+        elif column.dtype == catalog.BOOLEAN:
+            data[column.name] = pd.array(values, dtype="float64").astype("boolean")
         else:
             data[column.name] = pd.Series(values, dtype=object)
     frame = pd.DataFrame({k: pd.Series(v).reset_index(drop=True) for k, v in data.items()})
@@ -582,6 +584,9 @@ def _column_as_text(series: pd.Series, column: catalog.Column) -> pd.Series:
         text = np.char.add(np.datetime_as_string(naive, unit="s"), "Z").astype(object)
     elif isinstance(series.dtype, pd.Int64Dtype):
         text = series.fillna(0).astype("int64").astype(str).to_numpy(dtype=object)
+    elif isinstance(series.dtype, pd.BooleanDtype):
+        words = np.asarray([catalog.FALSE_WORDS[0], catalog.TRUE_WORDS[0]], dtype=object)
+        text = words[series.fillna(False).astype(bool).to_numpy().astype(int)]
     else:
         text = series.astype(str).to_numpy(dtype=object)
     text[missing] = None

@@ -143,6 +143,11 @@ class FeatureContract:
                 kept.append(name)
         return cls(dataset=ds, feature_order=tuple(features), extra_features=tuple(kept))
 
+    def is_boolean_feature(self, name: str) -> bool:
+        """True for a feature that is a boolean column as it is (its value is 1 / 0; JSON true / false is accepted)."""
+        expr = self.dataset.feature(name).expr
+        return expr.op == "col" and self.dataset.column(str(expr.args[0])).dtype == catalog.BOOLEAN
+
     def source_columns(self, features: Sequence[str]) -> List[str]:
         out: List[str] = []
         for name in features:
@@ -304,6 +309,20 @@ def _number(value: Any, *, integral: bool) -> float:
     return number
 
 
+def _boolean(value: Any) -> float:
+    """JSON true / false, a boolean word (``catalog.TRUE_WORDS`` / ``FALSE_WORDS``) or 0 / 1, as 1.0 / 0.0
+    (NaN = missing); anything else is an error, never a guess."""
+    if value is None:
+        return math.nan
+    if isinstance(value, bool):
+        return 1.0 if value else 0.0
+    if isinstance(value, (int, float, np.integer, np.floating)) and float(value) in (0.0, 1.0):
+        return float(value)
+    if isinstance(value, str) and catalog.parse_boolean(value) is not None:
+        return 1.0 if catalog.parse_boolean(value) else 0.0
+    raise _FieldError(f"expected true or false, got {str(value)[:40]!r}")
+
+
 def _text(value: Any) -> Optional[str]:
     if value is None:
         return None
@@ -395,6 +414,8 @@ def feature_rows(contract: FeatureContract, records: Sequence[Record], positions
                 try:
                     if fs_type == catalog.FS_STRING:
                         row[name] = _text(record.get(name))
+                    elif contract.is_boolean_feature(name):
+                        row[name] = _boolean(record.get(name))
                     else:
                         row[name] = _number(record.get(name), integral=fs_type == catalog.INTEGRAL)
                 except _FieldError as exc:
@@ -408,6 +429,8 @@ def feature_rows(contract: FeatureContract, records: Sequence[Record], positions
                         row[name] = _text(record.get(name))
                     elif column.dtype in (catalog.INTEGER, catalog.DOUBLE):
                         row[name] = _number(record.get(name), integral=column.dtype == catalog.INTEGER)
+                    elif column.dtype == catalog.BOOLEAN:
+                        row[name] = _boolean(record.get(name))
                     else:  # timestamps: no feature reads one today; passed through as given
                         row[name] = record.get(name)
                 except _FieldError as exc:
@@ -459,6 +482,8 @@ def _computed_part(
             ints = pd.array(np.where(np.isnan(numbers), 0, numbers).astype("int64"), dtype="Int64")
             ints[np.isnan(numbers)] = pd.NA
             curated[column.name] = ints
+        elif column.dtype == catalog.BOOLEAN:
+            curated[column.name] = pd.array([math.nan if v is None else v for v in values], dtype="float64").astype("boolean")
         elif column.dtype == catalog.DOUBLE:
             curated[column.name] = np.asarray([math.nan if v is None else v for v in values], dtype=np.float64)
         else:

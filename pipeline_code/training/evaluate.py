@@ -67,6 +67,9 @@ def score(model: TrainedModel, test: pd.DataFrame, spec: ModelSpec, *, min_rows:
             "trained_at": training.get("trained_at"),
             "validation_auc": training.get("validation_auc"),
             "hyperparameters": training.get("hyperparameters"),
+            "class_weight": training.get("class_weight"),
+            # How the threshold was chosen (policy, validation precision/recall), from the artefact.
+            "decision": model.metadata.get("decision"),
         },
         "_scores": p,
     }

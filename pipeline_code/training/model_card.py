@@ -247,6 +247,12 @@ class _Evaluated:
         return self.metrics.get("threshold", 0.5)
 
     @property
+    def threshold_origin(self) -> str:
+        """How the threshold was chosen, e.g. ``maximum F-beta on validation data (beta 2)``."""
+        decision = (self.challenger.get("model_info") or {}).get("decision") or {}
+        return decision.get("description") or "fixed threshold"
+
+    @property
     def thresholds(self) -> Mapping[str, Any]:
         return self.gate.get("thresholds") or {}
 
@@ -323,7 +329,8 @@ def _intended_uses(card: _Evaluated) -> Dict[str, Any]:
         "purpose_of_model": _clip(card.purpose, _MAX["long"]),
         "intended_uses": _clip(
             f"Scores {spec.dataset} records from the features {', '.join(spec.features)} and returns the "
-            f"probability that '{spec.target}' is true; a score >= {card.threshold} is a positive prediction. "
+            f"probability that '{spec.target}' is true; a score >= {_f(card.threshold)} is a positive prediction "
+            f"({card.threshold_origin}). "
             f"'{card.attribute}' is never a model input: it is used only to measure fairness.",
             _MAX["long"],
         ),

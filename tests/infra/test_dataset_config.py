@@ -52,7 +52,7 @@ def test_a_declared_dataset_is_the_contract_every_job_reads(raw):
     [
         (lambda d: d["columns"]["tenure_months"].update(type="int"),
          "dataset 'customer_churn': field 'columns.tenure_months.type': 'int' is not a column type; allowed: string, "
-         "integer, double, timestamp"),
+         "integer, double, timestamp, boolean"),
         (lambda d: d["columns"]["tenure_months"].update(min="0"),
          "dataset 'customer_churn': field 'columns.tenure_months.min': must be a number, got '0'"),
         (lambda d: d["columns"]["tenure_months"].update(min=700),

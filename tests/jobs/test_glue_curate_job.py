@@ -122,6 +122,20 @@ def test_malformed_csv_rows_are_quarantined_not_padded_or_truncated(spark, tmp_p
     assert json.loads((tmp_path / "summary.json").read_text())["curated_rows"] == 18
 
 
+def test_a_summary_prefix_keeps_one_summary_per_run(spark, tmp_path):
+    """GIVEN the summary path the app passes (a prefix ending in /) WHEN two runs curate
+    THEN each run's summary is its own object, never one object named by the prefix."""
+    frame = generate(samples.CUSTOMER_CHURN, 20, seed=4)
+    write_raw(frame, str(tmp_path / "raw"), samples.CUSTOMER_CHURN, "2026-04-01")
+    prefix = str(tmp_path / "etl-runs") + "/"
+    for run in ("r1", "r2"):
+        argv = job_argv(tmp_path, str(tmp_path / "raw" / "customer_churn"), run_id=run, summary_path=prefix)
+        assert glue_curate_job.main(argv) == 0
+    written = sorted(p.relative_to(tmp_path / "etl-runs").as_posix() for p in (tmp_path / "etl-runs").rglob("*.json"))
+    assert written == ["run_id=r1/summary.json", "run_id=r2/summary.json"]
+    assert json.loads((tmp_path / "etl-runs" / "run_id=r2" / "summary.json").read_text())["run_id"] == "r2"
+
+
 def test_a_schema_change_in_the_header_fails_with_the_column_named(spark, tmp_path, capsys):
     frame = generate(samples.CUSTOMER_CHURN, 10, seed=5).rename(columns={"region": "sales_region"})
     directory = tmp_path / "raw" / "customer_churn" / "ingest_date=2026-04-01"

@@ -289,7 +289,8 @@ RUNTIMES: tuple[Runtime, ...] = (
         {
             # Spark reads and writes the lake itself; boto3 only reads the declaration and writes the run summary.
             "get_object": lambda n: [("s3:GetObject", {"object": n.s3_object(n.glue_argument("curate", "--dataset"), "")}, {})],
-            "put_object": lambda n: [("s3:PutObject", {"object": n.s3_object(n.glue_argument("curate", "--summary_path"), "")}, {})],
+            "put_object": lambda n: [("s3:PutObject", {"object": n.s3_object(n.glue_argument("curate", "--summary_path"),
+                                                                               "run_id=jr_1/summary.json")}, {})],
         },
         {
             ("pipeline_code/etl/glue_curate_job.py", ("search",)):
