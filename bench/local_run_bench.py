@@ -38,6 +38,8 @@ from typing import Any, Dict, List, Sequence
 ROOT = Path(__file__).resolve().parents[1]
 MODEL = "churn"
 CONFIG = ROOT / "config" / "mlops-loop.yaml"
+if str(ROOT) not in sys.path:  # run as `python bench/local_run_bench.py`: the config loader lives at the root
+    sys.path.insert(0, str(ROOT))
 
 _SETUP = """
 import sys

@@ -83,6 +83,37 @@ class Column:
                 raise ValueError(f"column {self.name!r}: allowed values {odd} are not in normal form "
                                  f"(write {[normalise_category(v) for v in odd]})")
 
+    def value_problem(self, value: Any) -> Optional[str]:
+        """Why a present, typed value breaks this column's declared rules (None when it keeps them): the value
+        rules the ETL quarantines on, for one value at a time (serving checks raw fields with it).
+
+        ``value`` is already of the column's type (a number, a string, a bool); numbers are checked against
+        ``minimum``/``maximum`` (inclusive), strings in normal form against ``allowed``. A missing value
+        (None, NaN) has no problem here: whether it may be missing is the caller's rule (the ETL's
+        ``nullable``, serving's required fields).
+        """
+        if value is None or (isinstance(value, float) and value != value):
+            return None
+        if self.dtype in (INTEGER, DOUBLE) and not isinstance(value, bool):
+            if self.minimum is not None and value < self.minimum:
+                return f"{value!r} is below the minimum {self.minimum:g}"
+            if self.maximum is not None and value > self.maximum:
+                return f"{value!r} is above the maximum {self.maximum:g}"
+        if self.allowed is not None and isinstance(value, str) and normalise_category(value) not in self.allowed:
+            return f"{value!r} is not an allowed value; allowed: {', '.join(self.allowed)}"
+        return None
+
+
+def binary_problem(column: Column) -> Optional[str]:
+    """Why ``column`` cannot be a binary classification target (None when it can: a boolean, or an
+    integer declared with ``min: 0`` and ``max: 1``)."""
+    if column.dtype == BOOLEAN or (column.dtype == INTEGER and column.minimum == 0 and column.maximum == 1):
+        return None
+    shape = f"{column.dtype}" + (f" in [{column.minimum:g}, {column.maximum:g}]"
+                                 if column.minimum is not None and column.maximum is not None else "")
+    return (f"column {column.name!r} is {shape}; a binary target is a boolean column or an integer column "
+            "declared with min: 0 and max: 1 (multiclass and regression targets are not supported yet)")
+
 
 def parse_boolean(value: str) -> Optional[bool]:
     """True / False for a word of :data:`TRUE_WORDS` / :data:`FALSE_WORDS` (any case, trimmed), else None."""
@@ -541,13 +572,18 @@ def _named(section: Any) -> Any:
     return section
 
 
-def _columns(section: Any, problems: List[str], refused: List[str]) -> Tuple[Column, ...]:
+def _entries(section: Any, key: str, form: str, problems: List[str]) -> Mapping[str, Any]:
+    """The ``{name: body}`` entries of ``columns`` or ``features`` (either written form); {} with a problem."""
     section = _named(section)
     if not isinstance(section, Mapping) or not section:
-        problems.append("columns: must map each column name to {type: ..., ...}")
-        return ()
+        problems.append(f"{key}: must map each {form}")
+        return {}
+    return section
+
+
+def _columns(section: Any, problems: List[str], refused: List[str]) -> Tuple[Column, ...]:
     out = []
-    for name, body in section.items():
+    for name, body in _entries(section, "columns", "column name to {type: ..., ...}", problems).items():
         before = len(problems)
         column = _column(name, body, problems)
         if column is not None and len(problems) == before:
@@ -618,12 +654,9 @@ def _column(name: Any, body: Any, problems: List[str]) -> Optional[Column]:
 
 def _features(section: Any, columns: Mapping[str, Column], labels: set, keys: set, refused: List[str],
               problems: List[str]) -> Tuple[FeatureDef, ...]:
-    section = _named(section)
-    if not isinstance(section, Mapping) or not section:
-        problems.append("features: must map each feature name to an expression, e.g. log_income: log1p(income)")
-        return ()
     out = []
-    for name, body in section.items():
+    form = "feature name to an expression, e.g. log_income: log1p(income)"
+    for name, body in _entries(section, "features", form, problems).items():
         where = f"features.{name}"
         if not _NAME.match(str(name)) or name in FEATURE_STORE_RESERVED:
             problems.append(f"{where}: names must be lower-case letters, digits and '_' (at most 64), starting with a "

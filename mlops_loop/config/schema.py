@@ -13,8 +13,8 @@ from typing import Any, Literal, Optional
 
 from pydantic import Field, PrivateAttr, ValidationInfo, field_validator, model_validator
 
-from pipeline_code.catalog import FS_STRING, Dataset
-from pipeline_code.core.contract import DEFAULT_PROJECT
+from pipeline_code.catalog import FS_STRING, Dataset, binary_problem
+from pipeline_code.core.contract import DEFAULT_PROJECT, model_spec_document
 from pipeline_code.core.decision import DecisionError, DecisionPolicy, parse_decision
 from pipeline_code.core.thresholds import DEFAULT_GATE, GateThresholds
 
@@ -311,18 +311,13 @@ class ModelConfig(StrictModel):
         It carries the dataset's whole declaration, so a job (and the model artefact it writes)
         never depends on a catalog that could have changed since.
         """
-        return {
-            "name": self.name,
-            "dataset": self.catalog_dataset.to_declaration(),
-            "target": self.target,
-            "features": list(self.features),
-            "sensitive_attribute": self.sensitive_attribute,
-            "slices": list(self.slices),
-            "decision": self.decision_policy.to_dict(),
-            "class_weight": self.class_weight,
-            # Read by the model card (intended use); ignored by the other jobs.
-            "description": self.description,
-        }
+        spec = model_spec_document(
+            name=self.name, dataset=self.catalog_dataset.to_declaration(), target=self.target, features=self.features,
+            sensitive_attribute=self.sensitive_attribute, slices=self.slices, decision=self.decision_policy.to_dict(),
+            class_weight=self.class_weight,
+        )
+        # Read by the model card (intended use); ignored by the other jobs.
+        return {**spec, "description": self.description}
 
     @model_validator(mode="after")
     def _matches_catalog(self, info: ValidationInfo) -> "ModelConfig":
@@ -339,6 +334,9 @@ class ModelConfig(StrictModel):
         if self.target not in dataset.labels:
             raise ValueError(f"target: {self.target!r} is not a label of dataset {self.dataset!r}; allowed: "
                              f"{', '.join(dataset.labels)}")
+        not_binary = binary_problem(dataset.column(self.target))
+        if not_binary:
+            raise ValueError(f"target: {not_binary}")
         known = dataset.feature_names
         unknown = [f for f in self.features if f not in known]
         if unknown:

@@ -11,7 +11,7 @@ defined a second time), so renaming one is a one-line change that every side pic
 from __future__ import annotations
 
 import re
-from typing import NamedTuple, Optional
+from typing import Any, Dict, NamedTuple, Optional, Sequence
 
 
 # The project name when the config gives none; every resource name starts with the project.
@@ -116,6 +116,26 @@ def version_of_arn(arn: str) -> Optional[int]:
 
 # The evaluation report the pipeline's evaluate step writes; it travels with the model package
 # (ModelMetrics), and the model card, the audit and the monitor's quality baseline read it.
+def model_spec_document(*, name: str, dataset: Dict[str, Any], target: str, features: Sequence[str],
+                        sensitive_attribute: str, slices: Sequence[str], decision: Dict[str, Any], class_weight: str
+                        ) -> Dict[str, Any]:
+    """The model spec every job reads (``--model-spec``): the one shape the config writes and the jobs write back.
+
+    ``dataset`` is the dataset's whole declaration (``catalog.Dataset.to_declaration``), ``decision`` the
+    threshold policy (``core.decision.DecisionPolicy.to_dict``).
+    """
+    return {
+        "name": name,
+        "dataset": dataset,
+        "target": target,
+        "features": list(features),
+        "sensitive_attribute": sensitive_attribute,
+        "slices": list(slices),
+        "decision": decision,
+        "class_weight": class_weight,
+    }
+
+
 EVALUATION_FILE = "evaluation.json"
 # Its JSON path to the gate decision, which the pipeline's condition step reads.
 GATE_PASSED_PATH = "gate.passed"

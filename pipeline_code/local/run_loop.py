@@ -127,11 +127,13 @@ def run_model(
     train_args: Sequence[str] = (),
     environment: str = "dev",
     data: Optional[str] = None,
+    labels: Optional[str] = None,
     positive_rate: float = 0.2,
 ) -> Dict[str, Any]:
     """One pass of the loop for one model; returns the run record (also logged to runs.jsonl).
 
-    ``data`` (a file, directory or glob) replaces the generated records with the user's.
+    ``data`` (a file, directory or glob) replaces the generated records with the user's; ``labels``
+    names label files joined to them by record identifier (else the records carry their labels).
     """
     from pipeline_code.etl import glue_curate_job
     from pipeline_code.features import ingest
@@ -168,7 +170,7 @@ def run_model(
     started = time.perf_counter()
     notes: List[str] = []
     if data is not None:
-        landed = user_data.land(spec.catalog_dataset, data, paths["raw"], dt.date.today().isoformat())
+        landed = user_data.land(spec.catalog_dataset, data, paths["raw"], dt.date.today().isoformat(), labels=labels)
         rows_in, notes, source = landed.rows, landed.notes, f"{len(landed.files)} file(s) from {data}"
         timings["land"] = round(time.perf_counter() - started, 3)
     else:
@@ -413,6 +415,9 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--data", action="append", default=[], metavar="DATASET=PATH",
                         help="your raw records of a declared dataset instead of generated ones: a CSV, Parquet or "
                         "JSON Lines file, a directory or a glob (repeatable, one per dataset)")
+    parser.add_argument("--labels", action="append", default=[], metavar="DATASET=PATH",
+                        help="label files of a dataset given with --data (record identifier + label columns), joined "
+                        "to its records by record identifier (repeatable, one per dataset)")
     parser.add_argument("--verbose", action="store_true", help="show the ETL/feature jobs' INFO logs")
     return parser
 
@@ -426,11 +431,14 @@ def run(argv: Optional[Sequence[str]] = None, *, out: Any = None) -> List[Dict[s
     unknown = [m for m in models if m not in config["models"]]
     if unknown:
         raise ValueError(f"unknown model(s) {unknown}; configured: {sorted(config['models'])}")
-    data = parse_data_args(args.data)
+    data, labels = parse_data_args(args.data), parse_data_args(args.labels, flag="--labels")
     used = {config["models"][m]["dataset"]["name"] for m in models}
     stray = sorted(set(data) - used)
     if stray:
         raise ValueError(f"--data: dataset(s) {stray} are not read by the selected models; they read: {sorted(used)}")
+    orphans = sorted(set(labels) - set(data))
+    if orphans:
+        raise ValueError(f"--labels: dataset(s) {orphans} have no --data; label files are joined to your records")
     auto_approve = bool((env.get("training") or {}).get("auto_approve", False)) and not args.no_auto_approve
     workdir = os.path.abspath(args.workdir)
     registry = LocalRegistry(os.path.join(workdir, "registry"))
@@ -463,6 +471,7 @@ def run(argv: Optional[Sequence[str]] = None, *, out: Any = None) -> List[Dict[s
                 train_args=train_args,
                 environment=args.environment,
                 data=data.get(config["models"][name]["dataset"]["name"]),
+                labels=labels.get(config["models"][name]["dataset"]["name"]),
                 positive_rate=args.positive_rate,
             )
             print_record(record, out)

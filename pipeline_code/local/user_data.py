@@ -11,7 +11,12 @@ Checks, each failing with the file, the column and the fix: no file matched; an 
 column the declaration needs that the file lacks (the record identifier, the event time, every
 label and every non-nullable column). Declared nullable columns a file lacks are filled with
 nulls, and columns the declaration does not know are dropped; both are reported, not silent.
-Labels are columns of the records (as declared under ``labels``).
+
+Labels are columns of the records (as declared under ``labels``), or arrive in their own files
+(``--labels <dataset>=<path>``: the record identifier and the label columns), as confirmed outcomes
+usually do. They are joined to the records by record identifier: label files that match no record
+are an error naming the file and an example identifier; records without a label are counted (they
+are kept, and prepare drops them from training); a record labelled twice is an error.
 """
 
 from __future__ import annotations
@@ -20,7 +25,7 @@ import glob
 import math
 import os
 from dataclasses import dataclass, field
-from typing import Any, Dict, List, Sequence, Tuple
+from typing import Any, Dict, List, Optional, Sequence, Tuple
 
 import pandas as pd
 
@@ -42,15 +47,15 @@ class Landed:
     notes: List[str] = field(default_factory=list)
 
 
-def parse_data_args(values: Sequence[str]) -> Dict[str, str]:
+def parse_data_args(values: Sequence[str], flag: str = "--data") -> Dict[str, str]:
     """``["customer_churn=data/*.csv", ...]`` -> ``{"customer_churn": "data/*.csv"}``; a bad form is an error."""
     out: Dict[str, str] = {}
     for value in values:
         name, sep, path = value.partition("=")
         if not sep or not name.strip() or not path.strip():
-            raise UserDataError(f"--data {value!r}: write --data <dataset>=<file, directory or glob>")
+            raise UserDataError(f"{flag} {value!r}: write {flag} <dataset>=<file, directory or glob>")
         if name.strip() in out:
-            raise UserDataError(f"--data: dataset {name.strip()!r} is given twice")
+            raise UserDataError(f"{flag}: dataset {name.strip()!r} is given twice")
         out[name.strip()] = path.strip()
     return out
 
@@ -70,8 +75,86 @@ def find_files(spec: str) -> List[str]:
     return files
 
 
-def read_file(path: str, dataset: catalog.Dataset) -> Tuple[pd.DataFrame, List[str]]:
-    """The records of one file as text columns in declaration order, plus notes on what was adjusted."""
+def read_file(path: str, dataset: catalog.Dataset, *, labels_apart: bool = False) -> Tuple[pd.DataFrame, List[str]]:
+    """The records of one file as text columns in declaration order, plus notes on what was adjusted.
+
+    ``labels_apart``: the labels come from label files, so the records need not (and must not) carry them.
+    """
+    frame = _read(path)
+    declared = [c.name for c in dataset.columns]
+    required = [c.name for c in dataset.columns
+                if not c.nullable or c.name in (dataset.record_identifier, dataset.event_time, *dataset.labels)]
+    if labels_apart:
+        both = [c for c in dataset.labels if c in frame.columns]
+        if both:
+            raise UserDataError(f"{path}: has label column(s) {both} although --labels gives the labels; give them "
+                                "in one place")
+        required = [c for c in required if c not in dataset.labels]
+        declared = [c for c in declared if c not in dataset.labels]
+    missing = [c for c in required if c not in frame.columns]
+    if missing:
+        raise UserDataError(
+            f"{path}: missing column(s) {missing} that dataset {dataset.name!r} requires (record identifier, event "
+            f"time, labels and non-nullable columns); the file has {list(frame.columns)} — rename the file's "
+            f"columns or change the declaration under datasets.{dataset.name}.columns"
+        )
+    notes = []
+    absent = [c for c in declared if c not in frame.columns]
+    if absent:
+        notes.append(f"{path}: nullable column(s) {absent} absent, read as nulls")
+    extra = [c for c in frame.columns if c not in declared and not (labels_apart and c in dataset.labels)]
+    if extra:
+        notes.append(f"{path}: column(s) {extra} not declared for {dataset.name!r}, ignored")
+    text = pd.DataFrame({c: _as_text(frame[c]) if c in frame.columns else None for c in declared}, index=frame.index)
+    return text, notes
+
+
+def read_labels(spec: str, dataset: catalog.Dataset) -> Tuple[pd.DataFrame, List[str]]:
+    """Every label file of ``spec``: the record identifier and the dataset's label columns, as text."""
+    rid = dataset.record_identifier
+    frames, notes = [], []
+    for path in find_files(spec):
+        frame = _read(path)
+        wanted = [rid, *dataset.labels]
+        missing = [c for c in wanted if c not in frame.columns]
+        if missing:
+            raise UserDataError(f"{path}: a label file needs the record identifier and the label column(s) {wanted}; "
+                                f"missing {missing}, the file has {list(frame.columns)}")
+        extra = [c for c in frame.columns if c not in wanted]
+        if extra:
+            notes.append(f"{path}: column(s) {extra} ignored (a label file gives {wanted})")
+        frames.append(pd.DataFrame({c: _as_text(frame[c]) for c in wanted}).assign(_file=path))
+    labels = pd.concat(frames, ignore_index=True)
+    twice = labels[labels[rid].duplicated(keep=False)]
+    if len(twice):
+        first = twice.iloc[0]
+        raise UserDataError(f"{first['_file']}: record {first[rid]!r} is labelled {int((labels[rid] == first[rid]).sum())} "
+                            "times; give each record one label row")
+    return labels, notes
+
+
+def attach_labels(records: pd.DataFrame, labels: pd.DataFrame, dataset: catalog.Dataset, spec: str
+                  ) -> Tuple[pd.DataFrame, List[str]]:
+    """``records`` with their label columns from ``labels`` (joined by record identifier), in declaration order."""
+    rid = dataset.record_identifier
+    matched = labels[rid].isin(records[rid])
+    if not matched.any():
+        raise UserDataError(
+            f"--labels {spec}: none of its {len(labels)} record identifiers (e.g. {labels[rid].iloc[0]!r}) matches a "
+            f"record of {dataset.name!r} (e.g. {records[rid].iloc[0]!r}); check that both files use the same "
+            f"{rid!r} values")
+    joined = records.merge(labels.drop(columns="_file"), on=rid, how="left")
+    notes = []
+    unlabelled = int(joined[dataset.labels[0]].isna().sum())
+    if unlabelled:
+        notes.append(f"{unlabelled} of {len(records)} records have no label in --labels {spec} (kept; prepare leaves "
+                     "them out of training)")
+    if (~matched).sum():
+        notes.append(f"{int((~matched).sum())} label rows of --labels {spec} match no record (ignored)")
+    return joined[[c.name for c in dataset.columns]], notes
+
+
+def _read(path: str) -> pd.DataFrame:
     kind = _kind(path)
     try:
         if kind == "csv":
@@ -88,34 +171,21 @@ def read_file(path: str, dataset: catalog.Dataset) -> Tuple[pd.DataFrame, List[s
     if frame.empty:
         raise UserDataError(f"{path}: the file has no records; remove it or add records")
     frame.columns = [str(c).strip().lower() for c in frame.columns]
-    declared = [c.name for c in dataset.columns]
-    required = [c.name for c in dataset.columns
-                if not c.nullable or c.name in (dataset.record_identifier, dataset.event_time, *dataset.labels)]
-    missing = [c for c in required if c not in frame.columns]
-    if missing:
-        raise UserDataError(
-            f"{path}: missing column(s) {missing} that dataset {dataset.name!r} requires (record identifier, event "
-            f"time, labels and non-nullable columns); the file has {list(frame.columns)} — rename the file's "
-            f"columns or change the declaration under datasets.{dataset.name}.columns"
-        )
-    notes = []
-    absent = [c for c in declared if c not in frame.columns]
-    if absent:
-        notes.append(f"{path}: nullable column(s) {absent} absent, read as nulls")
-    extra = [c for c in frame.columns if c not in declared]
-    if extra:
-        notes.append(f"{path}: column(s) {extra} not declared for {dataset.name!r}, ignored")
-    text = pd.DataFrame({c: _as_text(frame[c]) if c in frame.columns else None for c in declared}, index=frame.index)
-    return text, notes
+    return frame
 
 
-def land(dataset: catalog.Dataset, spec: str, raw_root: str, ingest_date: str) -> Landed:
-    """Check and write every file of ``spec`` into ``raw_root/<dataset>/ingest_date=<day>/`` as CSV."""
+def land(dataset: catalog.Dataset, spec: str, raw_root: str, ingest_date: str, labels: Optional[str] = None) -> Landed:
+    """Check and write every file of ``spec`` into ``raw_root/<dataset>/ingest_date=<day>/`` as CSV, with the
+    labels of ``labels`` (label files) joined in when given."""
     directory = os.path.join(raw_root, dataset.name, f"ingest_date={ingest_date}")
     os.makedirs(directory, exist_ok=True)
     landed = Landed()
-    for index, path in enumerate(find_files(spec)):
-        frame, notes = read_file(path, dataset)
+    parts = [read_file(path, dataset, labels_apart=labels is not None) for path in find_files(spec)]
+    if labels is not None:
+        label_rows, notes = read_labels(labels, dataset)
+        records, joined_notes = attach_labels(pd.concat([p[0] for p in parts], ignore_index=True), label_rows, dataset, labels)
+        parts = [(records, [n for p in parts for n in p[1]] + notes + joined_notes)]
+    for index, (frame, notes) in enumerate(parts):
         target = os.path.join(directory, f"part-{index:05d}.csv")
         frame.to_csv(target, index=False)
         landed.files.append(target)

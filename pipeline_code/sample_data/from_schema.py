@@ -353,7 +353,7 @@ def _label_column(
         return np.asarray(classes, dtype=object)[codes]
 
     model = _TrueModel(dataset_name, column.name, inputs, streams, n, 1, concept_drift)
-    if column.dtype == catalog.BOOLEAN or (column.dtype == catalog.INTEGER and column.minimum == 0 and column.maximum == 1):
+    if catalog.binary_problem(column) is None:
         intercept = _solve_intercept(SIGNAL_STRENGTH * model.calibration_signal()[0], positive_rate)
         p = _sigmoid(intercept + SIGNAL_STRENGTH * model.signal()[0])
         # One fixed uniform per row: concept drift flips only labels near the edge.

@@ -435,6 +435,11 @@ def feature_rows(contract: FeatureContract, records: Sequence[Record], positions
                         row[name] = record.get(name)
                 except _FieldError as exc:
                     problems.append(f"{where}: field {name!r}: {exc}")
+                    continue
+                # The rules the ETL quarantines on: a value training never saw is refused, not scored.
+                problem = column.value_problem(row[name])
+                if problem:
+                    problems.append(f"{where}: field {name!r}: {problem} (declared for dataset {contract.dataset.name!r})")
             raw_values[i] = row
     if problems:
         more = f" (+{len(problems) - _MAX_PROBLEMS} more problems)" if len(problems) > _MAX_PROBLEMS else ""

@@ -32,6 +32,7 @@ from dataclasses import dataclass
 from typing import Any, Dict, List, Mapping, Optional, Tuple
 
 from pipeline_code import catalog
+from pipeline_code.core.contract import model_spec_document
 from pipeline_code.core.decision import DecisionError, DecisionPolicy, parse_class_weight, parse_decision
 from pipeline_code.argtypes import non_negative_int as _non_negative_int, number as _float, positive_int as _positive_int
 from pipeline_code.core.thresholds import DEFAULT_GATE, EVIDENCE, THRESHOLDS, GateThresholds, SpecError, Threshold, evidence_flag  # noqa: F401 - the jobs' names for them
@@ -90,16 +91,11 @@ class ModelSpec:
         return tuple(out)
 
     def to_dict(self) -> Dict[str, Any]:
-        return {
-            "name": self.name,
-            "dataset": self.catalog_dataset.to_declaration(),
-            "target": self.target,
-            "features": list(self.features),
-            "sensitive_attribute": self.sensitive_attribute,
-            "slices": list(self.slices),
-            "decision": self.decision.to_dict(),
-            "class_weight": self.class_weight,
-        }
+        return model_spec_document(
+            name=self.name, dataset=self.catalog_dataset.to_declaration(), target=self.target, features=self.features,
+            sensitive_attribute=self.sensitive_attribute, slices=self.slices, decision=self.decision.to_dict(),
+            class_weight=self.class_weight,
+        )
 
     def to_json(self) -> str:
         return json.dumps(self.to_dict(), sort_keys=True)
@@ -142,6 +138,8 @@ def parse_model_spec(value: Any) -> ModelSpec:
 
     if target not in dataset.labels:
         problems.append(f"target {target!r} is not a label of dataset {dataset.name!r} (labels: {list(dataset.labels)})")
+    elif catalog.binary_problem(dataset.column(target)):
+        problems.append(f"target {target!r}: {catalog.binary_problem(dataset.column(target))}")
     known_features = list(dataset.feature_names)
     unknown_features = [f for f in features if f not in known_features]
     if unknown_features:

@@ -21,6 +21,11 @@ def raw() -> dict:
     return yaml.safe_load(SAMPLE_CONFIG.read_text())
 
 
+# The sample churn declaration's columns, in order: what an "allowed:" list of them reads.
+COLUMNS = ("customer_id, event_time, tenure_months, monthly_charges, total_charges, contract_type, payment_method, "
+           "support_calls_90d, region, gender, churned")
+
+
 def problems_of(raw: dict) -> list[str]:
     with pytest.raises(ConfigError) as caught:
         parse_config(raw)
@@ -69,18 +74,14 @@ def test_a_declared_dataset_is_the_contract_every_job_reads(raw):
          "dataset 'customer_churn': field 'columns.Region': names must be lower-case letters, digits and '_' (at most "
          "64), starting with a letter (the Glue Data Catalog lower-cases column names)"),
         (lambda d: d.update(event_time="signup_time"),
-         "dataset 'customer_churn': field 'event_time': 'signup_time' must name a declared column; allowed: "
-         "customer_id, event_time, tenure_months, monthly_charges, total_charges, contract_type, payment_method, "
-         "support_calls_90d, region, gender, churned"),
+         f"dataset 'customer_churn': field 'event_time': 'signup_time' must name a declared column; allowed: {COLUMNS}"),
         (lambda d: d.update(event_time="tenure_months"),
          "dataset 'customer_churn': field 'event_time': column 'tenure_months' must have type timestamp"),
         (lambda d: d["columns"]["customer_id"].pop("nullable"),
          "dataset 'customer_churn': field 'columns.customer_id.nullable': the record identifier must be declared "
          "nullable: false"),
         (lambda d: d.update(labels=["churned", "cancelled"]),
-         "dataset 'customer_churn': field 'labels': 'cancelled' is not a declared column; allowed: customer_id, "
-         "event_time, tenure_months, monthly_charges, total_charges, contract_type, payment_method, "
-         "support_calls_90d, region, gender, churned"),
+         f"dataset 'customer_churn': field 'labels': 'cancelled' is not a declared column; allowed: {COLUMNS}"),
         (lambda d: d["features"].update(tenure_years="ratio(tenure_month, 12)"),
          "dataset 'customer_churn': field 'features.tenure_years.expr': ratio takes columns or expressions, not "
          "literals"),
@@ -88,9 +89,8 @@ def test_a_declared_dataset_is_the_contract_every_job_reads(raw):
          "dataset 'customer_churn': field 'features.tenure_sqrt.expr': unknown operator 'sqrt'; allowed: col, ratio, "
          "log1p, clip, coalesce, bucket, product"),
         (lambda d: d["features"].update(calls_per_month="ratio(support_calls, tenure_months)"),
-         "dataset 'customer_churn': field 'features.calls_per_month.expr': reads unknown column 'support_calls'; "
-         "allowed: customer_id, event_time, tenure_months, monthly_charges, total_charges, contract_type, "
-         "payment_method, support_calls_90d, region, gender, churned"),
+         f"dataset 'customer_churn': field 'features.calls_per_month.expr': reads unknown column 'support_calls'; "
+         f"allowed: {COLUMNS}"),
         (lambda d: d["features"].update(odd="log1p(region)"),
          "dataset 'customer_churn': field 'features.odd.expr': log1p needs numbers but region is text"),
         (lambda d: d["features"].update(when="event_time"),
@@ -138,6 +138,19 @@ def test_a_model_target_that_is_not_a_label_of_the_declared_dataset(raw):
     raw["models"]["churn"]["target"] = "tenure_months"
     assert problems_of(raw) == [
         "model 'churn': field 'target': 'tenure_months' is not a label of dataset 'customer_churn'; allowed: churned"
+    ]
+
+
+@pytest.mark.parametrize("label, shape", [
+    ({"type": "integer", "min": 0, "max": 3}, "integer in [0, 3]"),
+    ({"type": "string", "allowed": ["stayed", "left"]}, "string"),
+    ({"type": "double"}, "double"),
+])
+def test_a_target_that_is_not_binary_fails_synth_not_the_first_pipeline_run(raw, label, shape):
+    churn(raw)["columns"]["churned"] = label
+    assert problems_of(raw) == [
+        f"model 'churn': field 'target': column 'churned' is {shape}; a binary target is a boolean column or an "
+        "integer column declared with min: 0 and max: 1 (multiclass and regression targets are not supported yet)"
     ]
 
 

@@ -54,6 +54,15 @@ def test_given_two_consecutive_runs_then_the_second_is_evaluated_against_the_fir
     assert "champion:   none (first model)" in printed and "decision: registered churn v2 -> PendingManualApproval" in printed
 
 
+def test_data_and_labels_arguments_must_name_datasets_the_models_read(lenient_config, tmp_path):
+    common = ["--workdir", str(tmp_path), "--model", "churn", "--config", lenient_config]
+    with pytest.raises(ValueError, match=r"--data: dataset\(s\) \['credit_risk'\] are not read by the selected models; "
+                                         r"they read: \['customer_churn'\]"):
+        run_loop.run([*common, "--data", "credit_risk=x.csv"])
+    with pytest.raises(ValueError, match=r"--labels: dataset\(s\) \['customer_churn'\] have no --data"):
+        run_loop.run([*common, "--labels", "customer_churn=labels.csv"])
+
+
 def test_an_unknown_model_is_rejected(lenient_config, tmp_path):
     with pytest.raises(ValueError, match="unknown model"):
         run_loop.run(["--workdir", str(tmp_path), "--model", "fraud", "--config", lenient_config])

@@ -32,6 +32,9 @@ def test_given_the_training_toolkits_python_repr_of_the_spec_then_it_is_accepted
         ({"dataset": "fraud"}, "'dataset' must be the dataset's declaration (a JSON object, as ModelConfig.job_spec "
                                "writes it), got 'fraud'"),
         ({"dataset": {"name": "fraud"}}, "'dataset' must be the dataset's declaration: columns: must map"),
+        ({"dataset": {**CUSTOMER_CHURN.to_declaration(), "columns": [
+            {**c, "max": 5.0} if c["name"] == "churned" else c for c in CUSTOMER_CHURN.to_declaration()["columns"]]}},
+         "target 'churned': column 'churned' is integer in [0, 5]; a binary target is a boolean column"),
         ({"target": "tenure_months"}, "target 'tenure_months' is not a label"),
         ({"features": ["tenure_months", "nope"]}, "features ['nope'] are not features"),
         ({"features": ["tenure_months", "gender"]}, "sensitive_attribute 'gender' must not be a model input"),

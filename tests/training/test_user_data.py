@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 import pandas as pd
 import pytest
 
@@ -100,3 +102,52 @@ def test_data_arguments_are_checked(values, message):
     with pytest.raises(UserDataError, match=f"^{message}$"):
         parse_data_args(values)
     assert parse_data_args(["customer_churn = data/*.csv"]) == {"customer_churn": "data/*.csv"}
+
+
+def test_labels_from_their_own_files_join_the_records_by_identifier(typed, tmp_path):
+    # GIVEN records without their label and a label file covering all but one of them (plus a stranger)
+    records, labels = tmp_path / "records", tmp_path / "labels"
+    records.mkdir(), labels.mkdir()
+    typed.drop(columns=["churned"]).to_parquet(records / "r.parquet", index=False)
+    outcomes = typed[["customer_id", "churned"]].iloc[1:].assign(source="crm")
+    outcomes = pd.concat([outcomes, pd.DataFrame({"customer_id": ["STRANGER"], "churned": [1], "source": ["crm"]})])
+    outcomes.to_csv(labels / "outcomes.csv", index=False)
+    # WHEN landed
+    landed = land(CUSTOMER_CHURN, str(records), str(tmp_path / "raw"), "2026-04-01", labels=str(labels))
+    # THEN one part with every record, the label joined by identifier, and every adjustment said
+    (part,) = landed.files
+    written = pd.read_csv(part, dtype=str).set_index("customer_id")
+    expected = typed.set_index("customer_id")["churned"].astype(int).astype(str)
+    assert written["churned"].iloc[1:].tolist() == expected.iloc[1:].tolist() and pd.isna(written["churned"].iloc[0])
+    assert landed.notes == [f"{labels / 'outcomes.csv'}: column(s) ['source'] ignored (a label file gives "
+                            "['customer_id', 'churned'])",
+                            f"1 of 10 records have no label in --labels {labels} (kept; prepare leaves them out of training)",
+                            f"1 label rows of --labels {labels} match no record (ignored)"]
+
+
+def test_a_label_file_matching_no_record_names_both_sides(typed, tmp_path):
+    typed.drop(columns=["churned"]).to_csv(tmp_path / "records.csv", index=False)
+    pd.DataFrame({"customer_id": ["X-1", "X-2"], "churned": [0, 1]}).to_csv(tmp_path / "labels.csv", index=False)
+    with pytest.raises(UserDataError) as caught:
+        land(CUSTOMER_CHURN, str(tmp_path / "records.csv"), str(tmp_path / "raw"), "2026-04-01",
+             labels=str(tmp_path / "labels.csv"))
+    assert str(caught.value) == (
+        f"--labels {tmp_path / 'labels.csv'}: none of its 2 record identifiers (e.g. 'X-1') matches a record of "
+        f"'customer_churn' (e.g. {typed['customer_id'].iloc[0]!r}); check that both files use the same 'customer_id' values")
+
+
+@pytest.mark.parametrize("labels, message", [
+    (pd.DataFrame({"customer_id": ["a", "a"], "churned": [0, 1]}), "record 'a' is labelled 2 times; give each record one label row"),
+    (pd.DataFrame({"customer_id": ["a"], "outcome": [1]}), "a label file needs the record identifier and the label "
+                                                            "column(s) ['customer_id', 'churned']; missing ['churned']"),
+])
+def test_label_file_mistakes_are_named(typed, tmp_path, labels, message):
+    labels.to_csv(tmp_path / "labels.csv", index=False)
+    with pytest.raises(UserDataError, match=re.escape(f"{tmp_path / 'labels.csv'}: {message}")):
+        user_data.read_labels(str(tmp_path / "labels.csv"), CUSTOMER_CHURN)
+
+
+def test_labels_given_twice_are_refused(typed, tmp_path):
+    typed.to_csv(tmp_path / "records.csv", index=False)
+    with pytest.raises(UserDataError, match=r"has label column\(s\) \['churned'\] although --labels gives the labels"):
+        read_file(str(tmp_path / "records.csv"), CUSTOMER_CHURN, labels_apart=True)

@@ -1,0 +1,52 @@
+"""The ETL and serving refuse the same raw values: one declaration, two readers that agree value by value.
+
+The ETL quarantines a record whose value breaks its column's declared range or allowed set; serving
+answers 400 for the same value in a raw request instead of scoring what training never saw.
+"""
+
+from __future__ import annotations
+
+import pytest
+
+from pipeline_code.sample_data.generate import generate
+from pipeline_code.serving import records
+from pipeline_code.serving.records import BadRequestError, FeatureContract
+
+from tests.support.datasets import CUSTOMER_CHURN
+
+MUTATIONS = [
+    ("tenure_months", "0"), ("tenure_months", "600"), ("tenure_months", "601"), ("tenure_months", "-1"),
+    ("tenure_months", "1e20"), ("monthly_charges", "10000"), ("monthly_charges", "10000.01"),
+    ("monthly_charges", "-0.5"), ("contract_type", " Two-Year "), ("contract_type", "weekly"),
+    ("region", "NORTH"), ("region", "north-east"), ("support_calls_90d", "1001"), ("support_calls_90d", "3"),
+    ("total_charges", "-1"), ("payment_method", "Cash"),
+]
+
+
+@pytest.mark.spark
+def test_the_etl_and_serving_refuse_exactly_the_same_values(spark):
+    from pipeline_code.etl.curate import curate
+
+    # GIVEN one valid raw record per mutation, each with one field set to a boundary or outside value
+    base = generate(CUSTOMER_CHURN, len(MUTATIONS), seed=9, as_text=True)
+    for row, (column, value) in enumerate(MUTATIONS):
+        base.loc[row, column] = value
+    # WHEN the ETL curates them and serving reads each as a raw request
+    result = curate(spark.createDataFrame(base.astype(object).where(base.notna(), None)), CUSTOMER_CHURN)
+    quarantined = set(result.quarantine.toPandas()["customer_id"])
+    contract = FeatureContract.create(CUSTOMER_CHURN, [f.name for f in CUSTOMER_CHURN.features if f.name != "gender"])
+    refused = set()
+    for row in range(len(MUTATIONS)):
+        record = {k: v for k, v in base.iloc[row].items() if v is not None}
+        try:
+            records.feature_rows(contract, [record])
+        except BadRequestError:
+            refused.add(base.iloc[row]["customer_id"])
+    # THEN both refuse exactly the values outside the declaration, and accept the boundaries
+    expected = {base.iloc[i]["customer_id"] for i, (c, v) in enumerate(MUTATIONS)
+                if (c, v) in {("tenure_months", "601"), ("tenure_months", "-1"), ("tenure_months", "1e20"),
+                              ("monthly_charges", "10000.01"), ("monthly_charges", "-0.5"), ("contract_type", "weekly"),
+                              ("region", "north-east"), ("support_calls_90d", "1001"), ("total_charges", "-1"),
+                              ("payment_method", "Cash")}}
+    assert quarantined == expected
+    assert refused == expected
