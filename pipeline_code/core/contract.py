@@ -101,6 +101,10 @@ CAPTURE_ENDPOINT_ENV = "MLOPS_ENDPOINT_NAME"
 # In a multi-model endpoint's capture URI, replaced by the name of the model that answered.
 MODEL_PLACEHOLDER = "{model}"
 
+# The inference id of the deploy handler's smoke request (one record, every feature null): not
+# traffic, so serving does not capture it for the drift monitor.
+SMOKE_TEST_INFERENCE_ID = "mlops-loop-smoke-test"
+
 # The production variant of every endpoint (one variant; blue/green happens inside it).
 VARIANT = "AllTraffic"
 

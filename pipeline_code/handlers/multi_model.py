@@ -29,8 +29,9 @@ from typing import Any, Mapping, Optional
 from boto3.exceptions import Boto3Error
 from botocore.exceptions import BotoCoreError, ClientError
 
+from pipeline_code.core.contract import SMOKE_TEST_INFERENCE_ID
+
 METADATA_FILE = "feature_metadata.json"
-SMOKE_INFERENCE_ID = "mlops-loop-smoke-test"
 JSON_TYPE = "application/json"
 # Compressed bytes read from S3 (and decompressed bytes walked) looking for feature_metadata.json.
 DEFAULT_READ_CAP = 512 * 1024 * 1024
@@ -194,7 +195,7 @@ def smoke_request(s3: Any, bucket: str, key: str, *, model: Optional[str] = None
     if model is not None and metadata.get("model") != model:
         raise StagingError(f"{METADATA_FILE} in {where} describes model {metadata.get('model')!r}, not {model!r}")
     record: dict = {name: None for name in order}
-    record["inference_id"] = SMOKE_INFERENCE_ID
+    record["inference_id"] = SMOKE_TEST_INFERENCE_ID
     return json.dumps({"instances": [record]}, separators=(",", ":")).encode("utf-8")
 
 

@@ -53,6 +53,7 @@ import numpy as np
 import pandas as pd
 
 from pipeline_code import catalog
+from pipeline_code.core.lines import record_lines
 from pipeline_code.serving.records import FeatureContract, complete_records
 
 SCORE = "score"
@@ -289,7 +290,7 @@ def _payload(block: Dict[str, Any]) -> Tuple[str, Any]:
             raise _Malformed(f"bad_base64: {exc}") from None
     if "jsonlines" in content_type or "ndjson" in content_type:
         try:
-            return "json", [json.loads(line) for line in data.splitlines() if line.strip()]
+            return "json", [json.loads(line) for line in record_lines(data) if line.strip()]
         except ValueError as exc:
             raise _Malformed(f"invalid_payload_jsonlines: {exc}") from None
     if "json" in content_type or (not content_type and encoding == "JSON"):
@@ -303,7 +304,7 @@ def _payload(block: Dict[str, Any]) -> Tuple[str, Any]:
 
 
 def _csv_lines(text: str) -> List[str]:
-    return [line for line in text.splitlines() if line.strip()]
+    return [line for line in record_lines(text) if line.strip()]
 
 
 def _csv_width(line: str) -> int:
@@ -314,7 +315,7 @@ def _csv_width(line: str) -> int:
 
 def _scores(kind: str, payload: Any) -> List[float]:
     if kind == "csv":
-        values: List[Any] = [v for line in str(payload).splitlines() for v in line.split(",") if v.strip()]
+        values: List[Any] = [v for line in record_lines(str(payload)) for v in line.split(",") if v.strip()]
     else:
         if isinstance(payload, dict):
             payload = payload.get("predictions", payload.get("scores", payload))

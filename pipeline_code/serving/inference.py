@@ -304,7 +304,7 @@ def output_fn(prediction: Prediction, accept: Optional[str]) -> Tuple[bytes, str
     """
     body, kind = render(prediction, accept)
     request = prediction.request
-    if request is not None and not self_capture.is_smoke_test(prediction.inference_ids):
+    if request is not None and not self_capture.is_smoke_test(request.records):
         self_capture.capture(request_body=request.raw, request_type=request.content_type, response_body=body,
                              response_type=kind, model=prediction.model.get("name"))
     return body, kind

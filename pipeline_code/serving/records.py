@@ -23,6 +23,7 @@ import numpy as np
 import pandas as pd
 
 from pipeline_code import catalog
+from pipeline_code.core.lines import record_lines
 from pipeline_code.features.compute import FeatureComputationError, compute_features
 
 JSON = "application/json"
@@ -41,6 +42,7 @@ SOURCE_RAW = "raw"
 _MAX_PROBLEMS = 10
 # Placeholders for the key columns compute_features insists on; no feature reads them.
 _PLACEHOLDER_EVENT_TIME = "1970-01-01T00:00:00Z"
+_FLOAT32_MAX = float(np.finfo(np.float32).max)
 
 
 # --------------------------------------------------------------------------------------
@@ -234,6 +236,9 @@ def _loads(text: str, where: str) -> Any:
         return json.loads(text)
     except ValueError as exc:
         raise BadRequestError(f"{where}: not valid JSON: {exc}") from None
+    except RecursionError:
+        # The C decoder recurses per nesting level; a record is a flat object, so this is never one.
+        raise BadRequestError(f"{where}: JSON nested too deeply (a record is a flat object of fields)") from None
 
 
 def _json_records(text: str) -> Tuple[List[Record], List[str]]:
@@ -252,7 +257,7 @@ def _json_records(text: str) -> Tuple[List[Record], List[str]]:
 def _jsonlines_records(text: str) -> Tuple[List[Record], List[str]]:
     records: List[Record] = []
     positions: List[str] = []
-    for line_no, line in enumerate(text.splitlines(), start=1):
+    for line_no, line in enumerate(record_lines(text), start=1):
         if not line.strip():
             continue  # batch transform and editors leave blank lines; they are not records
         value = _loads(line, f"record {len(records)} (line {line_no})")
@@ -268,7 +273,7 @@ def _jsonlines_records(text: str) -> Tuple[List[Record], List[str]]:
 def _csv_records(text: str) -> Tuple[List[Record], List[str]]:
     records: List[Record] = []
     positions: List[str] = []
-    lines = text.splitlines()
+    lines = record_lines(text)
     for line_no, row in zip(range(1, len(lines) + 1), csv.reader(lines, skipinitialspace=True)):
         if not row or all(not v.strip() for v in row) and len(row) <= 1:
             continue
@@ -294,7 +299,10 @@ def _number(value: Any, *, integral: bool) -> float:
     if isinstance(value, bool):
         raise _FieldError(f"expected a number, got boolean {value!r}")
     if isinstance(value, (int, float, np.integer, np.floating)):
-        number = float(value)
+        try:
+            number = float(value)
+        except OverflowError:  # a JSON integer of hundreds of digits
+            raise _FieldError(f"expected a finite number, got an integer of {len(str(value))} digits") from None
     elif isinstance(value, str):
         try:
             number = float(value.strip())
@@ -304,6 +312,9 @@ def _number(value: Any, *, integral: bool) -> float:
         raise _FieldError(f"expected a number, got {type(value).__name__}")
     if math.isinf(number):
         raise _FieldError(f"expected a finite number, got {value!r}")
+    if abs(number) > _FLOAT32_MAX:
+        # The model computes in float32: beyond it the value would become infinity and score as nonsense.
+        raise _FieldError(f"{number:g} is outside the float32 range the model computes in (±{_FLOAT32_MAX:.4g})")
     if integral and not math.isnan(number) and not number.is_integer():
         raise _FieldError(f"expected an integer, got {value!r}")
     return number

@@ -36,6 +36,7 @@ import uuid
 from typing import Any, Callable, Dict, Optional, Sequence
 
 from pipeline_code.core.contract import (
+    SMOKE_TEST_INFERENCE_ID,
     CAPTURE_ENDPOINT_ENV,
     CAPTURE_KMS_KEY_ENV,
     CAPTURE_PERCENT_ENV,
@@ -44,9 +45,6 @@ from pipeline_code.core.contract import (
     VARIANT,
 )
 
-# The inference id the deploy handler's smoke test sends: its request is not traffic, so it must not
-# reach the drift monitor's capture.
-SMOKE_TEST_INFERENCE_ID = "mlops-loop-smoke-test"
 _CLIENT: Any = None
 FAILURES = {"count": 0}
 
@@ -111,9 +109,18 @@ def _percent(value: str, model: Optional[str]) -> Optional[float]:
         return None
 
 
-def is_smoke_test(inference_ids: Sequence[Optional[str]]) -> bool:
-    """Whether a request is the deploy handler's smoke test: a record carries :data:`SMOKE_TEST_INFERENCE_ID`."""
-    return SMOKE_TEST_INFERENCE_ID in inference_ids
+def is_smoke_test(records: Sequence[Any]) -> bool:
+    """Whether a request is exactly the deploy handler's smoke request: one record, its inference id
+    :data:`~pipeline_code.core.contract.SMOKE_TEST_INFERENCE_ID`, every other field null.
+
+    Only that exact shape is left out of capture: a client that puts the id on real records (or on a
+    batch) is captured like any traffic, so the id cannot be used to hide requests from the monitor.
+    """
+    if len(records) != 1 or not isinstance(records[0], dict):
+        return False
+    record = records[0]
+    return record.get("inference_id") == SMOKE_TEST_INFERENCE_ID and all(
+        value is None for key, value in record.items() if key != "inference_id")
 
 
 def _encoding(content_type: str) -> str:

@@ -33,6 +33,7 @@ from tests.support.multi_model import (
     model_archive,
     model_error,
 )
+from pipeline_code.core.contract import SMOKE_TEST_INFERENCE_ID
 
 REGION = "eu-west-1"
 ARTIFACTS = "mlops-loop-prod-artifacts"
@@ -214,7 +215,7 @@ def test_serving_reads_the_smoke_request_as_one_precomputed_record_with_every_fe
     rows = records.feature_rows(records.FeatureContract.create(spec.catalog_dataset, spec.features), parsed.records)
 
     assert rows.sources == [records.SOURCE_FEATURES]
-    assert rows.inference_ids == [mme.SMOKE_INFERENCE_ID]
+    assert rows.inference_ids == [SMOKE_TEST_INFERENCE_ID]
     assert list(rows.frame.columns[: len(spec.features)]) == list(spec.features)
     assert rows.frame.iloc[0].isna().all()
     assert len(body) < 400  # tiny: one record of nulls

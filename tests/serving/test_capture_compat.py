@@ -166,6 +166,20 @@ def test_realtime_jsonlines_request_is_decoded(trained, tmp_path):
     assert np.array_equal(window.frame["score"].to_numpy(), trained.evaluation_scores[:6])
 
 
+def test_a_line_separator_inside_a_captured_value_is_not_a_malformed_line(trained, tmp_path):
+    """U+2028 is legal inside a JSON string: serving and the capture decoder split records at line feeds only."""
+    model = inf.model_fn(trained.model_dir)
+    records = trained.feature_records(4)
+    for record in records:
+        record["inference_id"] = "note\u2028two"  # an id is free text, echoed back and captured
+    request = "\n".join(json.dumps(r, ensure_ascii=False) for r in records).encode()
+    response, accept = inf.invoke(model, request, content_type=inf.JSONLINES, accept=inf.JSONLINES)
+    window = decode_capture(trained, _write_capture(tmp_path, [_capture_event(request, inf.JSONLINES, response, accept,
+                                                                              inference_id="u")]))
+    _assert_clean(window, 4)
+    assert np.array_equal(window.frame["score"].to_numpy(), trained.evaluation_scores[:4])
+
+
 def test_complete_records_turns_raw_records_into_the_features_serving_scored(trained):
     """The helper the monitor needs for raw-field requests: same features as serving, bad records untouched."""
     from pipeline_code.serving.records import FeatureContract, complete_records

@@ -13,6 +13,7 @@ from pipeline_code.serving import inference as inf
 from pipeline_code.serving import self_capture
 
 from tests.support.capture import decode_capture
+from pipeline_code.core.contract import SMOKE_TEST_INFERENCE_ID
 
 BUCKET = "mlops-loop-dev-inference-111111111111-eu-west-1"
 
@@ -167,16 +168,17 @@ def test_per_model_settings_and_unchanged_plain_settings(capsys):
     assert self_capture.settings({**plain, "MLOPS_CAPTURE_PERCENT": "abc"})["percent"] == 100.0
 
 
-def test_the_deploy_smoke_test_is_not_captured(trained, s3, monkeypatch, tmp_path):
-    """GIVEN capture on WHEN the deploy handler's smoke-test request is served THEN it is answered but not captured,
-    while the same request with another inference id is."""
+def test_the_deploy_smoke_test_is_not_captured_but_its_id_hides_no_traffic(trained, s3, monkeypatch, tmp_path):
+    """GIVEN capture on WHEN the deploy handler's smoke request (one record, every feature null) is served
+    THEN it is answered but not captured; a real record carrying the same inference id is captured."""
     _enable(monkeypatch)
     model = inf.model_fn(trained.model_dir)
-    for inference_id in (self_capture.SMOKE_TEST_INFERENCE_ID, "client-1"):
-        record = {**trained.raw_records(1)[0], "inference_id": inference_id}
+    smoke = {**{name: None for name in model.feature_order}, "inference_id": SMOKE_TEST_INFERENCE_ID}
+    dodge = {**trained.raw_records(1)[0], "inference_id": SMOKE_TEST_INFERENCE_ID}
+    for record in (smoke, dodge):
         body, _ = inf.invoke(model, json.dumps({"instances": [record]}).encode(), content_type=inf.JSON)
-        assert json.loads(body)["predictions"][0]["inference_id"] == inference_id
+        assert json.loads(body)["predictions"][0]["inference_id"] == SMOKE_TEST_INFERENCE_ID
     keys = _download(s3, tmp_path)
     assert len(keys) == 1
-    captured = json.loads((tmp_path / keys[0]).read_text())["captureData"]["endpointInput"]["data"]
-    assert "client-1" in captured and self_capture.SMOKE_TEST_INFERENCE_ID not in captured
+    captured = json.loads(json.loads((tmp_path / keys[0]).read_text())["captureData"]["endpointInput"]["data"])
+    assert captured["instances"] == [dodge]  # the dodge is traffic; the smoke request is not

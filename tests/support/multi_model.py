@@ -15,6 +15,7 @@ from moto.core import DEFAULT_ACCOUNT_ID
 from pipeline_code.core.contract import VARIANT
 from pipeline_code.handlers import multi_model as mme
 from tests.support.pipeline_specs import CHURN_SPEC
+from pipeline_code.core.contract import SMOKE_TEST_INFERENCE_ID
 
 INFERENCE = "mlops-loop-prod-inference"
 ENDPOINT = "mlops-loop-prod-mme"
@@ -50,7 +51,7 @@ def model_archive(
 
 def answer(score: Any = 0.31, *, count: int = 1) -> bytes:
     """The JSON answer of the serving container (inference.py) with ``count`` predictions."""
-    predictions = [{"score": score, "label": 0, "inference_id": mme.SMOKE_INFERENCE_ID} for _ in range(count)]
+    predictions = [{"score": score, "label": 0, "inference_id": SMOKE_TEST_INFERENCE_ID} for _ in range(count)]
     return json.dumps({"predictions": predictions, "model": {"name": "churn", "version": None}}).encode()
 
 

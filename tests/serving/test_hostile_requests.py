@@ -1,0 +1,95 @@
+"""Hostile and out-of-contract requests through the real serving chain: a 4xx naming what to fix, or a
+score — never a 500 (which would also count toward the alarm that rolls a release back).
+
+A fixed corpus of the known traps plus a seeded fuzz of 600 mutations of real records (types swapped,
+huge and tiny numbers, deep nesting, separators inside values, truncation, junk bytes).
+"""
+
+from __future__ import annotations
+
+import json
+import random
+
+import numpy as np
+import pytest
+
+from pipeline_code.serving import inference as inf
+
+CORPUS = [
+    ("deep nesting", "[" * 50_000 + "]" * 50_000, inf.JSON, "JSON nested too deeply"),
+    ("400-digit integer", None, inf.JSON, "expected a finite number, got an integer of 401 digits"),
+    ("beyond float32", None, inf.JSON, "is outside the float32 range the model computes in"),
+    ("NaN literal", '[{"x": NaN}]', inf.JSON, None),
+    ("not UTF-8", b"\xff\xfe\x00", inf.JSON, "request body is not UTF-8 text"),
+    ("empty", "", inf.JSONLINES, "request body is empty"),
+    ("instances not a list", '{"instances": 5}', inf.JSON, "field 'instances' must be a list of records"),
+]
+
+
+@pytest.fixture
+def served(trained):
+    return inf.model_fn(trained.model_dir)
+
+
+@pytest.mark.parametrize("name, body, content_type, message", CORPUS, ids=[c[0] for c in CORPUS])
+def test_each_known_trap_is_a_4xx_naming_it(trained, served, name, body, content_type, message):
+    record = trained.raw_records(1)[0]
+    numeric = next(c for c in served.required_raw_fields if trained.dataset.column(c).dtype in ("integer", "double"))
+    if name == "400-digit integer":
+        body = json.dumps([{**record, numeric: "BIG"}]).replace('"BIG"', "1" + "0" * 400)
+    if name == "beyond float32":
+        body = json.dumps([{**record, numeric: 1e39}])
+    with pytest.raises(inf.InvocationError) as caught:
+        inf.invoke(served, body, content_type=content_type)
+    assert 400 <= caught.value.status_code < 500
+    if message:
+        assert message in str(caught.value)
+
+
+def test_a_line_separator_inside_a_value_is_part_of_the_value(trained, served):
+    """U+2028 is legal inside a JSON string; splitting lines at it cut a valid record in two."""
+    records = trained.raw_records(2)
+    text = next(c for c, v in records[0].items() if isinstance(v, str))
+    records[0][text] = records[0][text] + "\u2028"
+    body = "\n".join(json.dumps(r, ensure_ascii=False) for r in records)
+    try:
+        out, _ = inf.invoke(served, body, content_type=inf.JSONLINES, accept=inf.JSONLINES)
+    except inf.InvocationError as exc:  # the value is then not an allowed category: a 400 naming it, not a parse error
+        assert exc.status_code == 400 and "record 0 (line 1)" in str(exc) and "not valid JSON" not in str(exc)
+    else:
+        assert len(out.decode().split("\n")) == 2
+
+
+HOSTILE_VALUES = [None, True, "", " ", "1e999", "-1e308", 1e308, -1e-320, 10**30, "٣", "\u2028", "\x00", [], {},
+                  {"$ref": 1}, "NaN", "inf", "0x10", "1_000", " 12 ", "１２", 2**63, -(2**63) - 1]
+
+
+def test_fuzzed_records_are_answered_with_a_score_or_a_4xx(trained, served):
+    rng = random.Random(20261202)
+    base = trained.raw_records(20)
+    statuses = {"scored": 0, "4xx": 0}
+    for _ in range(600):
+        record = dict(rng.choice(base))
+        for _ in range(rng.randint(1, 3)):
+            action = rng.random()
+            key = rng.choice(list(record))
+            if action < 0.6:
+                record[key] = rng.choice(HOSTILE_VALUES)
+            elif action < 0.8:
+                record.pop(key)
+            else:
+                record[f"x{rng.randint(0, 9)}"] = rng.choice(HOSTILE_VALUES)
+        body = json.dumps([record], ensure_ascii=rng.random() < 0.5)
+        if rng.random() < 0.1:
+            body = body[: rng.randint(1, len(body))]  # truncated on the wire
+        content_type = rng.choice([inf.JSON, inf.JSONLINES])
+        try:
+            out, _ = inf.invoke(served, body if content_type == inf.JSON else body[1:-1], content_type=content_type)
+        except inf.InvocationError as exc:
+            assert 400 <= exc.status_code < 500, (record, exc)
+            statuses["4xx"] += 1
+        else:
+            scores = [p["score"] for p in json.loads(out)["predictions"]]
+            assert all(np.isfinite(scores)) and all(0 <= s <= 1 for s in scores), record
+            statuses["scored"] += 1
+    assert statuses["scored"] > 50 and statuses["4xx"] > 50  # both paths really exercised
