@@ -277,6 +277,9 @@ class ModelConfig(StrictModel):
     decision: Optional[dict[str, Any]] = None
     # "balanced" weights positives by negatives/positives in training (rare events). Default: none.
     class_weight: Literal["none", "balanced"] = "none"
+    # Requests the model expects per 24-hour monitor window: fewer makes the drift monitor unhealthy (and
+    # pages people). Default 0: a day without traffic is reported as quiet, not broken.
+    min_daily_requests: int = Field(default=0, ge=0, le=1_000_000_000)
     # The stock SageMaker image the model trains and serves in; decides which accelerators fit.
     framework: Literal["xgboost"] = "xgboost"
     serving: ServingConfig = ServingConfig()

@@ -125,6 +125,9 @@ class DriftMonitor(Construct):
             "--region", stack.region,
             "--output-dir", REPORT_DIR,
         ]  # fmt: skip
+        if monitor_model.min_daily_requests:
+            # Traffic is expected: a window with less of it is unhealthy (default: a quiet window is quiet).
+            arguments += ["--min-requests", str(monitor_model.min_daily_requests)]
 
         def code_input(name: str, uri: str) -> dict:
             return {

@@ -4,7 +4,7 @@
 
     python -m pipeline_code.local.run_loop --workdir .local-run --rows 20000 --seed 7 \\
         [--model churn] [--drift 0.0] [--concept-drift 0.0] [--no-auto-approve] \\
-        [--data <dataset>=<file, directory or glob>]
+        [--data <dataset>=<file, directory or glob> [--labels <dataset>=<label files>]] [--positive-rate 0.2]
 
 For each model of the environment (default: every model ``dev`` runs in
 ``config/mlops-loop.yaml``; gate thresholds and ``auto_approve`` from that environment):

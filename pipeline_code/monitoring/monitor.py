@@ -16,9 +16,12 @@ the same code path (see :mod:`pipeline_code.monitoring.remote`). A failed S3/API
 error (unhealthy); when no version serves yet the report says so and stays healthy (``NotServing``).
 
 Writes ``report.json`` and ``report.html``. Exit status: 0 whenever a report was written -
-an empty window, a missing baseline, malformed capture lines, a schema change or a failing
+capture lines none of which decode, fewer requests than ``--min-requests`` (the model's
+``min_daily_requests``), a missing baseline, malformed capture lines, a schema change or a failing
 section make the report *unhealthy* (``MonitorHealthy=0``, ``MonitoringErrors>0``) instead
-of stopping monitoring; 2 for invalid arguments only.
+of stopping monitoring; 2 for invalid arguments only. A window without any traffic is *quiet*
+(status ``quiet``, healthy, nothing to compare) unless the model expects traffic: an intermittent
+model's quiet day pages nobody.
 """
 
 from __future__ import annotations
@@ -35,7 +38,7 @@ from pipeline_code.core.contract import BASELINE_FILES, EVALUATION_FILE
 from pipeline_code.monitoring import capture as capture_mod
 from pipeline_code.monitoring import drift, quality, report as report_mod
 from pipeline_code.training.spec import ModelSpec, add_model_spec_argument
-from pipeline_code.argtypes import positive_float as _positive_float, positive_int as _positive_int, unit_interval as _unit
+from pipeline_code.argtypes import non_negative_int as _non_negative_int, positive_float as _positive_float, positive_int as _positive_int, unit_interval as _unit
 
 PROG = "python -m pipeline_code.monitoring.monitor"
 
@@ -131,8 +134,12 @@ def run_monitor(spec: ModelSpec, args: argparse.Namespace, *, cloudwatch_client:
     frame = window.frame
     summary_capture = window.summary()
     sections["capture"] = summary_capture
-    if window.records == 0:
+    quiet = window.records == 0 and window.lines == 0 and args.min_requests == 0
+    if window.records == 0 and window.lines:
         error("empty_window", f"no decodable records under {args.capture_dir!r} ({window.lines} lines read)")
+    elif window.records < args.min_requests:
+        error("traffic_below_expected", f"{window.records} requests in the window, fewer than the {args.min_requests} "
+              "the model expects (min_daily_requests); is the endpoint reachable?")
     malformed_rate = summary_capture["malformed"]["rate"]
     if window.malformed and malformed_rate > args.max_malformed_rate:
         reasons = ", ".join(f"{k}={v}" for k, v in window.malformed_reasons.items())
@@ -237,7 +244,7 @@ def run_monitor(spec: ModelSpec, args: argparse.Namespace, *, cloudwatch_client:
         "dataset": spec.dataset,
         "environment": args.environment,
         "generated_at": dt.datetime.now(dt.timezone.utc).isoformat(),
-        "status": "unhealthy" if not healthy else ("alert" if failed else "ok"),
+        "status": "unhealthy" if not healthy else ("alert" if failed else ("quiet" if quiet else "ok")),
         "healthy": healthy,
         "window": {k: summary_capture[k] for k in ("start", "end", "records", "lines", "files")},
         "thresholds": {k: getattr(args, k) for k in (
@@ -308,6 +315,8 @@ def build_parser() -> argparse.ArgumentParser:
     arg("shap-sample-rows", type=_positive_int, default=2000)
     arg("max-malformed-rate", type=_unit, default=0.0)
     arg("min-rows", type=_positive_int, default=100)
+    arg("min-requests", type=_non_negative_int, default=0,
+        help="requests the model expects in the window; fewer is unhealthy (default 0: a quiet window is quiet)")
     arg("publish-metrics", action="store_true")
     arg("region", default=None, help="AWS region of CloudWatch and, with --from-s3, of S3/SageMaker/CloudFormation "
         "(default: the job's region)")

@@ -113,7 +113,7 @@ def render_html(report: Mapping[str, Any]) -> str:
         f"<tr><td>{esc(str(x['file']))}:{x['line']}</td><td>{esc(x['reason'])}</td><td><code>{esc(x['excerpt'])}</code></td></tr>" for x in samples
     )
     status = report["status"]
-    colour = {"ok": "#1b7f3b", "alert": "#b26a00", "unhealthy": "#b00020"}.get(status, "#000")
+    colour = {"ok": "#1b7f3b", "quiet": "#555555", "alert": "#b26a00", "unhealthy": "#b00020"}.get(status, "#000")
     return f"""<!DOCTYPE html>
 <html lang="en"><head><meta charset="utf-8"><title>Monitor report - {esc(report['model'])} ({esc(report['environment'])})</title>
 <style>body{{font-family:system-ui,sans-serif;margin:2em;color:#222}}table{{border-collapse:collapse;margin:1em 0}}

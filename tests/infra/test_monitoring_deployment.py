@@ -52,6 +52,19 @@ def test_one_scheduled_monitor_per_model_reading_s3_itself(sample, env):
     assert models == set(config.models)
 
 
+def test_a_model_that_expects_traffic_makes_a_quiet_window_unhealthy(modes):
+    """GIVEN fixed-churn declaring min_daily_requests: 500 WHEN its environment is synthesized THEN its monitor
+    alone is told to expect them (the others report a quiet day as quiet)."""
+    expected = {}
+    for schedule in (r for r in modes.operations["Resources"].values() if r["Type"] == "AWS::Scheduler::Schedule"):
+        if join_string(schedule["Properties"]["Target"]["Arn"]).endswith(":aws-sdk:sagemaker:createProcessingJob"):
+            args = json.loads(join_string(schedule["Properties"]["Target"]["Input"]))["AppSpecification"]["ContainerArguments"]
+            model = args[args.index("--model") + 1]
+            expected[model] = args[args.index("--min-requests") + 1] if "--min-requests" in args else None
+    assert expected.pop("fixed-churn") == "500"
+    assert set(expected.values()) == {None} and expected
+
+
 def test_monitor_role_reads_only_its_models_data_and_publishes_only_monitor_metrics(sample):
     policies = sample.resources("prod", "Operations", "AWS::IAM::ManagedPolicy")
     (policy,) = [p for k, p in policies.items() if k.startswith("ChurnMonitorAccess")]

@@ -181,9 +181,31 @@ def test_malformed_lines_and_schema_change_are_reported_not_raised(tmp_path, spe
     assert report["summary"]["records"] == 601  # the good records are still monitored
 
 
-def test_empty_window_and_missing_baseline(tmp_path, spec, reference):
+def test_a_quiet_window_is_quiet_not_broken(tmp_path, spec, reference):
+    """GIVEN a window without any traffic (an intermittent model's quiet day) WHEN monitored
+    THEN the report is healthy and says quiet: nothing to compare, nobody paged."""
     (tmp_path / "empty").mkdir()
-    report = run(spec, reference, {"capture": str(tmp_path / "empty")}, str(tmp_path / "out"), baseline_dir=str(tmp_path / "nope"))
+    report = run(spec, reference, {"capture": str(tmp_path / "empty")}, str(tmp_path / "out"))
+    assert (report["status"], report["healthy"], report["errors"]) == ("quiet", True, [])
+    assert report["summary"]["monitor_healthy"] == 1 and report["summary"].get("data_drift_max_psi") is None
+
+
+def test_too_little_traffic_is_unhealthy_when_the_model_expects_traffic(tmp_path, spec, reference):
+    (tmp_path / "empty").mkdir()
+    report = run(spec, reference, {"capture": str(tmp_path / "empty")}, str(tmp_path / "out"), extra=["--min-requests", "50"])
+    (error,) = report["errors"]
+    assert error["kind"] == "traffic_below_expected" and report["status"] == "unhealthy"
+    assert error["message"].startswith("0 requests in the window, fewer than the 50 the model expects (min_daily_requests)")
+    window = write_window(tmp_path / "some", spec, reference["model"], rows=30)
+    report = run(spec, reference, window, str(tmp_path / "out2"), extra=["--min-requests", "50"])
+    assert [e["kind"] for e in report["errors"]] == ["traffic_below_expected"]
+
+
+def test_capture_lines_none_of_which_decode_and_a_missing_baseline_are_unhealthy(tmp_path, spec, reference):
+    capture = tmp_path / "broken" / "AllTraffic" / "2026" / "12" / "02" / "08"
+    capture.mkdir(parents=True)
+    (capture / "x.jsonl").write_text("not json\n{\"captureData\": 1}\n")
+    report = run(spec, reference, {"capture": str(tmp_path / "broken")}, str(tmp_path / "out"), baseline_dir=str(tmp_path / "nope"))
     kinds = {e["kind"] for e in report["errors"]}
     assert {"empty_window", "baseline_missing"} <= kinds
     assert report["status"] == "unhealthy" and report["summary"]["monitoring_errors"] >= 2

@@ -352,7 +352,8 @@ def test_s3_and_api_failures_are_reported_as_unhealthy(aws, spec, reference, tmp
     code = monitor.main(args, cloudwatch_client=aws.cloudwatch)
     report = read_report(tmp_path)
     kinds = {e["kind"] for e in report["errors"]}
-    assert code == 0 and {"serving_lookup_failed", "capture_download_failed", "empty_window", "baseline_missing"} <= kinds
+    assert code == 0 and {"serving_lookup_failed", "capture_download_failed", "baseline_missing"} <= kinds
+    assert report["status"] == "unhealthy"  # an empty window after a failed download is not a quiet day
     assert "NoSuchBucket" in next(e["message"] for e in report["errors"] if e["kind"] == "capture_download_failed")
     assert published(aws)["MonitorHealthy"] == 0.0
 

@@ -72,7 +72,9 @@ def test_unhealthy_run_publishes_health_metrics(tmp_path, spec, reference, monke
     (tmp_path / "empty").mkdir()
     with mock_aws():
         client = boto3.client("cloudwatch", region_name="eu-west-1")
-        args = monitor_args(spec, reference, str(tmp_path / "empty"), str(tmp_path / "out"), extra=["--publish-metrics"])
+        # (no traffic in a window the model expects traffic in: unhealthy)
+        args = monitor_args(spec, reference, str(tmp_path / "empty"), str(tmp_path / "out"),
+                            extra=["--publish-metrics", "--min-requests", "10"])
         assert monitor.main(args, cloudwatch_client=client) == 0
         now = dt.datetime.now(dt.timezone.utc)
         dims = [{"Name": "Environment", "Value": "dev"}, {"Name": "Model", "Value": "churn"}]

@@ -41,6 +41,8 @@ def modes_raw() -> dict:
             "rollout": {"strategy": "all_at_once", "wait_minutes": 15, "termination_wait_minutes": 10},
         }
     )
+    # Steady traffic on a fixed fleet: a day with fewer requests means something is broken upstream.
+    raw["models"]["fixed-churn"]["min_daily_requests"] = 500
     raw["models"]["nvme-churn"] = realtime_variant({"instance_type": "ml.m5d.xlarge"})
     raw["environments"][MODES_ENV] = {
         "tier": "staging",
