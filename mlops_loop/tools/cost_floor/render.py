@@ -82,19 +82,22 @@ def _line_name(line: dict) -> str:
     return line["label"] + (f" / {line['variant']}" if line["variant"] else "")
 
 
+def _env_change(env: dict) -> str:
+    """``floor +$x/month (compute +$y, fixed +$z)`` of one environment's delta."""
+    return (f"floor {_signed(env['delta_total_usd'])}/month (compute {_signed(env['delta_compute_usd'])}, "
+            f"fixed {_signed(env['delta_fixed_usd'])})")
+
+
+def _line_change(line: dict, arrow: str) -> str:
+    """``(<mode>): $base <arrow> $head (+$delta)`` of one delta line."""
+    return f"({line['mode']}): {_money(line['base_usd'])} {arrow} {_money(line['head_usd'])} ({_signed(line['delta_usd'])})"
+
+
 def _delta_text(delta: list[dict]) -> list[str]:
     out = ["change against the base assembly:"]
     for env in delta:
-        out.append(
-            f"  {env['environment']}: floor {_signed(env['delta_total_usd'])}/month (compute "
-            f"{_signed(env['delta_compute_usd'])}, fixed {_signed(env['delta_fixed_usd'])}) [{env['status']}]"
-        )
-        for line in env["lines"]:
-            what = _line_name(line)
-            out.append(
-                f"    {line['status']:<8} {what} ({line['mode']}): {_money(line['base_usd'])} -> "
-                f"{_money(line['head_usd'])} ({_signed(line['delta_usd'])})"
-            )
+        out.append(f"  {env['environment']}: {_env_change(env)} [{env['status']}]")
+        out += [f"    {line['status']:<8} {_line_name(line)} {_line_change(line, '->')}" for line in env["lines"]]
     return out
 
 
@@ -105,16 +108,8 @@ def render_markdown(
     out = ["### Always-on cost floor", ""]
     if delta is not None:
         for env in delta:
-            out.append(
-                f"- **{env['environment']}**: floor {_signed(env['delta_total_usd'])}/month "
-                f"(compute {_signed(env['delta_compute_usd'])}, fixed {_signed(env['delta_fixed_usd'])})"
-            )
-            for line in env["lines"]:
-                what = _line_name(line)
-                out.append(
-                    f"  - {line['status']} `{what}` ({line['mode']}): {_money(line['base_usd'])} → "
-                    f"{_money(line['head_usd'])} ({_signed(line['delta_usd'])})"
-                )
+            out.append(f"- **{env['environment']}**: {_env_change(env)}")
+            out += [f"  - {line['status']} `{_line_name(line)}` {_line_change(line, '→')}" for line in env["lines"]]
         out.append("")
     out += [
         "| environment | region | compute $/month | before approval | fixed $/month | total $/month |",
