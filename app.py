@@ -10,9 +10,7 @@ a source stamp (``mlops-loop-source.json``: commit and synth inputs, see
 import sys
 from pathlib import Path
 
-from aws_cdk import App
-
-from mlops_loop.app_builder import REPO_ROOT, build_app, cdk_json_context, code_version
+from mlops_loop.app_builder import REPO_ROOT, build_app, code_version, new_app
 from mlops_loop.config import ConfigError, load_config
 from mlops_loop.tools import source_stamp
 
@@ -20,7 +18,7 @@ CONFIG_CONTEXT_KEY = "mlops-loop:config"
 
 
 def main() -> None:
-    app = App(context=cdk_json_context())
+    app = new_app()
     config_path = app.node.try_get_context(CONFIG_CONTEXT_KEY) or "config/mlops-loop.yaml"
     # Taken before the config is read and the stacks are built (the slow part), so an edit made during
     # synth leaves the assembly stale rather than mislabelled.

@@ -6,7 +6,6 @@ own; accounts that still have them can add the four native monitors next to it w
 
 from __future__ import annotations
 
-import functools
 import hashlib
 import json
 import re
@@ -29,7 +28,7 @@ from ..config.instance_types import INSTANCE_TYPES
 from ..config.schedules import monitoring_schedule
 from ..config.schema import ModelConfig
 from ..naming import RESOURCE_METADATA_KEY
-from ..training.sdk_offline import offline_sdk
+from ..training.sdk_offline import image_uri, offline_sdk
 from .access_policy import READ_OBJECT_ACTIONS, AccessPolicy, s3_arn
 
 # Where the serving code puts P(target = 1) in a JSON response (docs/invocation-contract.md):
@@ -73,13 +72,9 @@ def _bounded_name(base: str, salt: str) -> str:
     return f"{base[:_NAME_LIMIT - 9].rstrip('-')}-{digest}"
 
 
-@functools.lru_cache(maxsize=None)
 def monitor_images(region: str) -> tuple[str, str]:
     """The Model Monitor analyzer and Clarify processing image URIs in ``region`` (offline, the SDK's tables)."""
-    with offline_sdk(region, "unused-default-bucket"):
-        from sagemaker.core import image_uris
-
-        return image_uris.retrieve("model-monitor", region=region), image_uris.retrieve("clarify", region=region)
+    return image_uri("model-monitor", region), image_uri("clarify", region)
 
 
 def repository_arn(image_uri: str, region: str) -> str:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import functools
 from pathlib import Path
 
 from aws_cdk import Stack
@@ -17,7 +16,7 @@ from pipeline_code import sagemaker_entry
 from ..config.schema import GateConfig, ModelConfig, TrainingConfig
 from ..training import PipelineSpec, build_pipeline_definition
 from ..training.names import XGBOOST_VERSION
-from ..training.sdk_offline import offline_sdk
+from ..training.sdk_offline import image_uri
 from .served_model import SERVING_CONTENT_TYPES, SERVING_ENVIRONMENT
 from .access_policy import AccessPolicy, s3_arn
 from .job_code import JobCode, model_spec_json
@@ -192,14 +191,9 @@ class TrainingPipeline(Construct):
         )
 
 
-@functools.lru_cache(maxsize=None)
 def xgboost_image_uri(region: str) -> str:
-    """SageMaker's stock XGBoost image in ``region`` (offline lookup in the SDK's tables; once per region,
-    as every training, serving and monitor construct of a stage asks for it)."""
-    with offline_sdk(region, "unused-default-bucket"):
-        from sagemaker.core import image_uris
-
-        return image_uris.retrieve("xgboost", region=region, version=XGBOOST_VERSION)
+    """SageMaker's stock XGBoost image in ``region`` (offline lookup in the SDK's tables, cached)."""
+    return image_uri("xgboost", region, XGBOOST_VERSION)
 
 
 def xgboost_repository_arn(region: str) -> str:

@@ -34,7 +34,7 @@ so every workaround lives here, in one place:
   schema on every config lookup (~15 s per pipeline); the fixed config is validated once.
   And every boto3/botocore session the SDK creates (dozens per synth) would build its own data
   loader and re-read the same service-model files: while the context is active, sessions share
-  one loader per data path, kept for the process (:func:`_shared_data_loaders`).
+  one loader per data path, kept for the process (:func:`shared_data_loaders`).
 
 Callers must also give code as ``s3://`` URIs (a local ``code=``/``source_dir`` is uploaded
 at definition time) and explicit output paths; :mod:`mlops_loop.training.definition` does.
@@ -277,12 +277,12 @@ class _UniquePaths(list):
             super().append(path)
 
 
-# Data path (AWS_DATA_PATH) -> the one botocore loader for it; see _shared_data_loaders.
+# Data path (AWS_DATA_PATH) -> the one botocore loader for it; see shared_data_loaders.
 _LOADERS: Dict[Optional[str], Any] = {}
 
 
 @contextlib.contextmanager
-def _shared_data_loaders() -> Iterator[None]:
+def shared_data_loaders() -> Iterator[None]:
     """Give every botocore session created in the context the same data loader (per data path).
 
     A loader only reads and caches botocore's bundled JSON (service models, endpoints, paginators),
@@ -310,13 +310,18 @@ def _shared_data_loaders() -> Iterator[None]:
         botocore.session.create_loader = original
 
 
+# SDK configs (as canonical JSON) already validated in this process: the schema does not change.
+_VALIDATED_SDK_CONFIGS: set = set()
+
+
 @contextlib.contextmanager
 def _validate_sdk_defaults_once() -> Iterator[None]:
     """Validate the (fixed) SDK defaults once instead of on every config lookup.
 
     With any non-empty defaults config the SDK re-validates the whole config against its JSON
     schema on *every* lookup (``get_sagemaker_config_value``): ~80 validations of ~0.2 s per
-    pipeline. The config here never changes, so a validated config is remembered by content.
+    pipeline. The config here never changes, so a validated config is remembered by content, for
+    the process (every context of a synth validated it again: 14 x 0.19 s).
     A pure speed-up: where the SDK's functions are missing, nothing is patched.
     """
     from sagemaker.core.config import config as config_module
@@ -326,7 +331,6 @@ def _validate_sdk_defaults_once() -> Iterator[None]:
         (config_manager.SageMakerConfig, "validate_sagemaker_config", True),
         (config_module, "validate_sagemaker_config", False),
     ]
-    validated: set = set()
     saved = []
     for owner, name, is_static in targets:
         original = vars(owner).get(name)
@@ -336,9 +340,9 @@ def _validate_sdk_defaults_once() -> Iterator[None]:
 
         def once(sagemaker_config: Optional[dict] = None, _validate: Callable[..., Any] = function) -> None:
             key = json.dumps(sagemaker_config, sort_keys=True, default=str)
-            if key not in validated:
+            if key not in _VALIDATED_SDK_CONFIGS:
                 _validate(sagemaker_config)
-                validated.add(key)
+                _VALIDATED_SDK_CONFIGS.add(key)
 
         saved.append((owner, name, original))
         setattr(owner, name, staticmethod(once) if is_static else once)
@@ -387,7 +391,7 @@ def offline_sdk(region: str, default_bucket: str) -> Iterator[Any]:
         sdk_defaults_path = os.path.join(tmp, "config.yaml")
         with open(sdk_defaults_path, "w", encoding="utf-8") as handle:
             json.dump(SDK_DEFAULTS, handle)
-        with _environment(region, sdk_defaults_path), _shared_data_loaders(), network_guard(), _contained_logging():
+        with _environment(region, sdk_defaults_path), shared_data_loaders(), network_guard(), _contained_logging():
             with _validate_sdk_defaults_once():
                 yield _pipeline_session(region, default_bucket)
 
@@ -396,3 +400,20 @@ def guarded_attempts() -> Optional[List[str]]:
     """The attempts recorded by the active guard (None when no guard is active); for tests."""
     with _GUARD_LOCK:
         return list(_GUARD.attempts) if _GUARD.depth else None
+
+
+def image_uri(framework: str, region: str, version: Optional[str] = None) -> str:
+    """The SDK's URI of the stock ``framework`` image in ``region`` (its offline tables, cached by sdk_cache).
+
+    Raises:
+        ValueError: the SDK has no such image in ``region`` (from ``image_uris.retrieve``).
+    """
+    from .sdk_cache import sdk_cache
+
+    def lookup() -> str:
+        with offline_sdk(region, "unused-default-bucket"):
+            from sagemaker.core import image_uris
+
+            return image_uris.retrieve(framework, region=region, version=version)
+
+    return sdk_cache().get_or_create("image-uri", {"framework": framework, "region": region, "version": version}, lookup)

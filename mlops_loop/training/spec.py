@@ -12,7 +12,7 @@ from typing import Any, Dict, List, Optional, Tuple
 from pipeline_code.core.thresholds import GateThresholds
 
 from ..config.instance_types import INSTANCE_TYPES
-from .tokens import CDK_TOKEN, TOKEN_FIELDS, has_token
+from .tokens import CDK_TOKEN, PASS_THROUGH_FIELDS, TOKEN_FIELDS, has_token
 from .names import APPROVAL_STATUSES, DEFAULT_HYPERPARAMETERS
 
 
@@ -119,7 +119,9 @@ def _validate(spec: PipelineSpec) -> List[str]:
 
     for f in dataclasses.fields(spec):
         value = getattr(spec, f.name)
-        if has_token(value) and f.name not in TOKEN_FIELDS:
+        # A pass-through field may hold its generation placeholder, never a CDK token.
+        token = bool(CDK_TOKEN.search(value)) if f.name in PASS_THROUGH_FIELDS and isinstance(value, str) else has_token(value)
+        if token and f.name not in TOKEN_FIELDS:
             bad(f.name, "must be a literal value, not a CDK token")
 
     def text(name: str, pattern: "re.Pattern[str]", what: str, *, token_ok: bool = False) -> Optional[str]:

@@ -35,13 +35,18 @@ def has_token(value: Any) -> bool:
 
 
 
+# Literal fields that only pass through into the definition as text (descriptions, metadata):
+# generated with a placeholder too, so one generated definition serves every commit (sdk_cache).
+PASS_THROUGH_FIELDS = ("code_version",)
+
 
 def with_placeholders(spec: PipelineSpec) -> Tuple[PipelineSpec, List[Tuple[str, str]]]:
     """``spec`` with every CDK token replaced by an SDK-safe placeholder, and the reverse map.
 
     A field that is entirely a token gets a placeholder of the field's shape (an ARN-shaped
     role, a bucket-shaped bucket ...); a token inside a larger value (``s3://${Token}/x``)
-    gets a neutral marker. The map is ordered longest placeholder first.
+    gets a neutral marker, and so does each of :data:`PASS_THROUGH_FIELDS`. The map is ordered
+    longest placeholder first.
     """
     tokens: Dict[str, str] = {}
     replacements: Dict[str, str] = {}
@@ -70,6 +75,8 @@ def with_placeholders(spec: PipelineSpec) -> Tuple[PipelineSpec, List[Tuple[str,
             changes[name] = shaped
         else:
             changes[name] = CDK_TOKEN.sub(lambda m: marker(m.group(0)), value)
+    for name in PASS_THROUGH_FIELDS:
+        changes[name] = marker(getattr(spec, name))
     for token, mark in tokens.items():
         replacements.setdefault(mark, token)
     ordered = sorted(replacements.items(), key=lambda kv: (-len(kv[0]), kv[0]))

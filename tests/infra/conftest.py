@@ -1,4 +1,5 @@
-"""Session fixtures: the app is synthesized ONCE per test session and shared by every infra test.
+"""Session fixtures: each config is synthesized ONCE per test run and shared by every infra test (and
+every pytest-xdist worker: the first to ask synthesizes, the others read its assembly).
 
 ``synthesized`` is the user's config (``config/mlops-loop.yaml``); ``modes`` and ``pooled`` are
 scenarios derived from the frozen sample (``tests.support.configs``): ``modes`` has one environment
@@ -8,13 +9,18 @@ serving every mode and rollout variant (async, batch, linear, all-at-once, fixed
 
 from __future__ import annotations
 
+import fcntl
+import json
+import os
+import shutil
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Optional
 
 import pytest
 from aws_cdk import App, Validations
 
-from mlops_loop.app_builder import build_app, cdk_json_context
+from mlops_loop.app_builder import build_app, new_app
 from mlops_loop.config import AppConfig, load_config, parse_config
 from mlops_loop.tools.cloud_assembly import SynthesizedStack, stacks
 from tests.support.configs import SAMPLE_CONFIG
@@ -48,18 +54,40 @@ def _acknowledgements(app: App) -> list[dict]:
     ]
 
 
-def _synthesize_environment(tmp_path_factory: pytest.TempPathFactory, config: AppConfig, env: str) -> tuple[App, Path, dict]:
-    """Synthesize only ``env`` of ``config`` (nag packs on; raises on an unacknowledged finding).
+def _run_directory(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A directory every worker of this test run sees: the run's base temp under pytest-xdist, else the session's."""
+    base = tmp_path_factory.getbasetemp()
+    return base.parent if os.environ.get("PYTEST_XDIST_WORKER") else base
 
-    Returns the app, the assembly directory and its stacks by construct id.
+
+def _synthesize_once(
+    tmp_path_factory: pytest.TempPathFactory, name: str, config: AppConfig, environments: Optional[list[str]] = None
+) -> tuple[Path, list[dict]]:
+    """Synthesize ``config`` (``environments`` of it, all by default; nag packs on) once per test run.
+
+    Whichever worker asks first synthesizes under an exclusive lock; the others wait for it and read
+    the same assembly. Returns the assembly directory and the cdk-nag acknowledgements of the tree.
+    A failed synth (e.g. an unacknowledged nag finding) leaves nothing behind, so every asker fails alike.
     """
-    outdir = tmp_path_factory.mktemp(f"{env}.cdk.out")
-    app = App(outdir=str(outdir), context=cdk_json_context())
-    build_app(app, config, environments=[env])
-    app.synth()
+    root = _run_directory(tmp_path_factory)
+    outdir, recorded = root / f"{name}.cdk.out", root / f"{name}.acknowledgements.json"
+    with open(root / f"{name}.lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        if not recorded.exists():
+            shutil.rmtree(outdir, ignore_errors=True)
+            app = new_app(str(outdir))
+            build_app(app, config, environments=environments)
+            app.synth()  # raises if any cdk-nag finding is unacknowledged
+            recorded.write_text(json.dumps(_acknowledgements(app)))
+    return outdir, json.loads(recorded.read_text())
+
+
+def _synthesize_environment(tmp_path_factory: pytest.TempPathFactory, name: str, config: AppConfig, env: str) -> tuple[Path, list[dict], dict]:
+    """Synthesize only ``env`` of ``config`` (see :func:`_synthesize_once`); also its stacks by construct id."""
+    outdir, acknowledgements = _synthesize_once(tmp_path_factory, name, config, [env])
     by_id = {s.construct_id: s for s in stacks(outdir)}
     assert {s.stage for s in by_id.values()} == {env}
-    return app, outdir, by_id
+    return outdir, acknowledgements, by_id
 
 
 @pytest.fixture(scope="session")
@@ -67,19 +95,16 @@ def config() -> AppConfig:
     return load_config(CONFIG_PATH)
 
 
-def _synthesize_all(config: AppConfig, tmp_path_factory: pytest.TempPathFactory) -> Synthesized:
-    outdir = tmp_path_factory.mktemp("cdk.out")
-    app = App(outdir=str(outdir), context=cdk_json_context())
-    build_app(app, config)
-    app.synth()  # raises if any cdk-nag finding is unacknowledged
+def _synthesize_all(config: AppConfig, tmp_path_factory: pytest.TempPathFactory, name: str) -> Synthesized:
+    outdir, acknowledgements = _synthesize_once(tmp_path_factory, name, config)
     by_key = {(stack.stage, stack.construct_id): stack for stack in stacks(outdir)}
-    return Synthesized(config=config, outdir=outdir, stacks=by_key, acknowledgements=_acknowledgements(app))
+    return Synthesized(config=config, outdir=outdir, stacks=by_key, acknowledgements=acknowledgements)
 
 
 @pytest.fixture(scope="session")
 def synthesized(config: AppConfig, tmp_path_factory: pytest.TempPathFactory) -> Synthesized:
     """GIVEN the user's config WHEN the whole app (every environment, nag packs on) is synthesized."""
-    return _synthesize_all(config, tmp_path_factory)
+    return _synthesize_all(config, tmp_path_factory, "user")
 
 
 @pytest.fixture(scope="session")
@@ -93,7 +118,7 @@ def sample(request: pytest.FixtureRequest, config: AppConfig, tmp_path_factory: 
     sample_config = load_config(SAMPLE_CONFIG)
     if sample_config == config:
         return request.getfixturevalue("synthesized")
-    return _synthesize_all(sample_config, tmp_path_factory)
+    return _synthesize_all(sample_config, tmp_path_factory, "sample")
 
 
 @dataclass
@@ -113,8 +138,7 @@ def modes(tmp_path_factory: pytest.TempPathFactory) -> Modes:
     """GIVEN a config whose ``modes`` environment serves async, batch and three real-time variants
     WHEN only that environment is synthesized (nag packs on)."""
     config = parse_config(modes_raw(), source="modes config")
-    app, outdir, by_id = _synthesize_environment(tmp_path_factory, config, MODES_ENV)
-    acknowledgements = _acknowledgements(app)
+    outdir, acknowledgements, by_id = _synthesize_environment(tmp_path_factory, "modes", config, MODES_ENV)
     return Modes(
         config=config,
         env=MODES_ENV,
@@ -143,7 +167,7 @@ def pooled(tmp_path_factory: pytest.TempPathFactory) -> Pooled:
     ``solo-churn`` alone on ``solo`` (m5d with local NVMe, fixed size, no model cache, no capture), and
     declares a third endpoint no model uses WHEN only that environment is synthesized (nag packs on)."""
     config = parse_config(pooled_raw(), source="pooled config")
-    _, outdir, by_id = _synthesize_environment(tmp_path_factory, config, POOLED_ENV)
+    outdir, _, by_id = _synthesize_environment(tmp_path_factory, "pooled", config, POOLED_ENV)
     return Pooled(config=config, serving=by_id["Serving"].template, operations=by_id["Operations"].template,
                   storage=by_id["Storage"].template, outdir=outdir)
 

@@ -10,9 +10,8 @@ from __future__ import annotations
 import io
 
 import pytest
-from aws_cdk import App
 
-from mlops_loop.app_builder import build_app, cdk_json_context
+from mlops_loop.app_builder import build_app, new_app
 from mlops_loop.config import ConfigError, parse_config
 from mlops_loop.tools.cloud_assembly import stacks
 from mlops_loop.tools.lint import lint_templates
@@ -33,7 +32,7 @@ def walkthrough():
 def dev_assembly(walkthrough, tmp_path_factory):
     """WHEN its dev environment (which the README adds the model to) is synthesized, nag packs on."""
     outdir = tmp_path_factory.mktemp("walkthrough.cdk.out")
-    app = App(outdir=str(outdir), context=cdk_json_context())
+    app = new_app(str(outdir))
     build_app(app, walkthrough, environments=["dev"])
     app.synth()  # raises on any unacknowledged cdk-nag finding
     return list(stacks(outdir))
@@ -81,7 +80,8 @@ def test_the_readme_example_mistakes_read_as_the_readme_shows(mistake, line):
 
 
 @pytest.mark.spark
-def test_step_3_the_local_run_takes_the_users_files(walkthrough, tmp_path):
+@pytest.mark.slow
+def test_step_3_the_local_run_takes_the_users_files(walkthrough, spark, tmp_path):
     # GIVEN the user's transactions as CSV, Parquet and JSON Lines files (~2 % fraud), one of them with a
     # column the declaration does not know and one bad record
     dataset = walkthrough.datasets["transactions"]

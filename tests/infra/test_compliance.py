@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 import pytest
 from aws_cdk import App, Stack
 from aws_cdk import aws_s3 as s3
@@ -11,10 +13,37 @@ from mlops_loop.tools.cloud_assembly import nag_violations
 from mlops_loop.tools.lint import lint_templates
 
 
+@pytest.mark.slow
 def test_cfn_lint_reports_no_error_or_warning(synthesized):
     result = lint_templates([s.template_path for s in synthesized.stacks.values()])
     assert (result.errors, result.warnings) == (0, 0), "\n".join(result.lines)
-    assert len(synthesized.stacks) == 15  # 3 environments x (Storage, DataPipeline, Training, Serving, Operations)
+    # Every environment's five stacks (Storage, DataPipeline, Training, Serving, Operations) were linted.
+    assert len(synthesized.stacks) == 5 * len(synthesized.config.environments)
+
+
+@pytest.mark.parametrize(
+    "defect, rule",
+    [
+        # The CDK's built-in validator (off, see app_builder.new_app) only warns about this one.
+        ({"Type": "AWS::Logs::LogGroup", "Properties": {"RetentionInDays": 4}}, "E3030"),
+        # ... and has no rule for this one at all.
+        ({"Type": "AWS::IAM::ManagedPolicy", "Properties": {"PolicyDocument": {
+            "Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": "GetObject", "Resource": "*"}]}}}, "W3037"),
+    ],
+    ids=["invalid-enum", "action-without-service-prefix"],
+)
+def test_cfn_lint_fails_a_real_template_with_one_defect(synthesized, tmp_path, defect, rule):
+    """cfn-lint is the template check of the main job and the tests: GIVEN one synthesized template with
+    one defect added WHEN linted THEN it reports that rule (an error or a warning: either fails the check)."""
+    stack = next(iter(synthesized.stacks.values()))
+    template = json.loads(stack.template_path.read_text())
+    template["Resources"]["Defect"] = defect
+    broken = tmp_path / stack.template_path.name
+    broken.write_text(json.dumps(template))
+
+    result = lint_templates([broken])
+
+    assert result.errors + result.warnings >= 1 and any(line.split()[1] == rule for line in result.lines), result.lines
 
 
 def test_nag_packs_leave_no_unacknowledged_finding(synthesized):

@@ -403,6 +403,7 @@ def test_bogus_ref_exits_2_with_a_clear_message(capsys, synthesized):
 
 
 @pytest.mark.synth
+@pytest.mark.slow
 def test_base_head_against_an_edited_working_tree_end_to_end(tmp_path):
     """GIVEN a clean clone of HEAD whose working tree lowers dev's log retention WHEN diffed against HEAD
     THEN exactly that shows up: dev's log groups change retention, nothing else (commit stamps differ)."""

@@ -158,9 +158,8 @@ def test_model_spec_travels_as_an_asset_with_the_models_config(synthesized):
 def test_hyperparameter_tuning_is_switched_per_environment(config, tmp_path):
     """GIVEN dev configured with training.hyperparameter_tuning WHEN its stage is synthesized
     THEN its pipelines tune (Automatic Model Tuning) instead of a single training job."""
-    from aws_cdk import App
-
-    from mlops_loop.app_builder import build_app, cdk_json_context
+    
+    from mlops_loop.app_builder import build_app, new_app
 
     dev = config.environments["dev"]
     tuned = config.model_copy(
@@ -170,7 +169,7 @@ def test_hyperparameter_tuning_is_switched_per_environment(config, tmp_path):
             }
         }
     )
-    app = App(outdir=str(tmp_path), context=cdk_json_context())
+    app = new_app(str(tmp_path))
     stages = build_app(app, tuned, environments=["dev"])
     body = stages["dev"].training.pipelines["churn"].definition
     names = {s["Name"] for s in json.loads(body)["Steps"]}

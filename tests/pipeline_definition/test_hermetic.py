@@ -21,7 +21,7 @@ import sys
 
 import pytest
 
-from mlops_loop.training import build_pipeline_definition
+from mlops_loop.training import generate_pipeline_definition
 
 from tests.support import pipeline_specs as specs
 from tests.support.paths import REPO_ROOT
@@ -36,11 +36,11 @@ def record(self, operation_model, request_dict):
     raise RuntimeError("blocked by the test: " + operation_model.name)
 botocore.endpoint.Endpoint.make_request = record
 from tests.support import pipeline_specs as specs
-from mlops_loop.training import build_pipeline_definition
+from mlops_loop.training import generate_pipeline_definition
 imported = time.perf_counter()
-text = build_pipeline_definition(specs.base_spec())
+text = generate_pipeline_definition(specs.base_spec())
 first = time.perf_counter()
-again = build_pipeline_definition(specs.base_spec(enable_tuning=True))
+again = generate_pipeline_definition(specs.base_spec(enable_tuning=True))
 second = time.perf_counter()
 with open(sys.argv[1], "w", encoding="utf-8") as handle:
     handle.write(text)
@@ -73,6 +73,7 @@ def _scrubbed_env(tmp_path) -> dict[str, str]:
     }
 
 
+@pytest.mark.slow
 def test_builds_in_a_fresh_process_without_credentials_or_network(tmp_path, built):
     out = tmp_path / "definition.json"
     proc = subprocess.run(
@@ -110,7 +111,7 @@ def test_builds_in_process_with_no_credentials_and_a_request_recorder(monkeypatc
         raise RuntimeError(f"blocked by the test: {operation_model.name}")
 
     monkeypatch.setattr(botocore.endpoint.Endpoint, "make_request", record)
-    text = build_pipeline_definition(specs.base_spec(enable_tuning=True, use_spot=False))
+    text = generate_pipeline_definition(specs.base_spec(enable_tuning=True, use_spot=False))
     assert json.loads(text)["Steps"]
     assert calls == []
     # The environment is restored: nothing the offline build set leaks into the process.
@@ -121,4 +122,4 @@ def test_builds_in_process_with_no_credentials_and_a_request_recorder(monkeypatc
 
 def test_the_approved_by_default_variant_builds_offline():
     spec = specs.base_spec(default_approval_status="Approved")
-    assert json.loads(build_pipeline_definition(spec))["Steps"]
+    assert json.loads(generate_pipeline_definition(spec))["Steps"]

@@ -65,14 +65,17 @@ def test_everything_is_restored_on_exit():
     assert guarded_attempts() is None
 
 
-def test_sessions_share_one_data_loader_only_inside_the_context():
+def test_sessions_share_one_data_loader_only_inside_the_context(monkeypatch):
     """GIVEN two boto3 sessions created inside the offline context (as the SDK creates dozens)
     WHEN their botocore data loaders are compared
     THEN they are one loader, whose search paths boto3 did not duplicate; outside the context every
     session gets its own loader again."""
     import boto3
+    import botocore.loaders
     import botocore.session
 
+    # botocore's own behaviour outside (the suite shares loaders for speed, tests/conftest.py).
+    monkeypatch.setattr(botocore.session, "create_loader", botocore.loaders.create_loader)
     create_loader = botocore.session.create_loader
     with offline_sdk("eu-west-1", "my-artifacts") as session:
         first, second = boto3.Session(region_name="eu-west-1"), boto3.Session(region_name="us-east-1")

@@ -6,26 +6,17 @@ expensive artefacts (prepared splits, a trained model, an evaluation) are sessio
 
 from __future__ import annotations
 
-import os
-import sys
 from pathlib import Path
 from typing import Dict
 
 import pytest
 
-REPO_ROOT = Path(__file__).resolve().parents[2]
-if str(REPO_ROOT) not in sys.path:
-    sys.path.insert(0, str(REPO_ROOT))
-os.environ["PYTHONPATH"] = os.pathsep.join(p for p in (str(REPO_ROOT), os.environ.get("PYTHONPATH")) if p)
-os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
-os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")  # before xgboost loads (see pipeline_code.training)
+import pandas as pd
 
-import pandas as pd  # noqa: E402
-
-from pipeline_code.local.run_loop import load_config  # noqa: E402
-from tests.support.configs import SAMPLE_CONFIG  # noqa: E402
-from pipeline_code.training.spec import GateThresholds, ModelSpec, parse_model_spec  # noqa: E402
-from tests.support.training import train_model, write_inputs  # noqa: E402
+from pipeline_code.local.run_loop import load_config
+from tests.support.configs import SAMPLE_CONFIG
+from pipeline_code.training.spec import GateThresholds, ModelSpec, parse_model_spec
+from tests.support.training import train_model, write_inputs
 
 ROWS = 6000
 
@@ -87,24 +78,3 @@ def weak_model(churn_spec, prepared, tmp_path_factory) -> str:
 @pytest.fixture(scope="session")
 def test_frame(prepared) -> pd.DataFrame:
     return pd.read_parquet(Path(prepared["test"]) / "test.parquet")
-
-
-@pytest.fixture(scope="session")
-def spark():
-    """A session-wide local[1] SparkSession (reused by run_loop's start_spark)."""
-    from pyspark.sql import SparkSession
-
-    session = (
-        SparkSession.builder.master("local[1]")
-        .appName("mlops-loop-training-tests")
-        .config("spark.sql.shuffle.partitions", "2")
-        .config("spark.default.parallelism", "2")
-        .config("spark.ui.enabled", "false")
-        .config("spark.ui.showConsoleProgress", "false")
-        .config("spark.sql.session.timeZone", "UTC")
-        .config("spark.driver.memory", "1g")
-        .getOrCreate()
-    )
-    session.sparkContext.setLogLevel("ERROR")
-    yield session
-    session.stop()

@@ -56,6 +56,7 @@ def _runs(workdir):
     return LocalRegistry(str(workdir / "registry")).runs("churn")
 
 
+@pytest.mark.slow
 def test_drifted_window_triggers_exactly_one_guarded_retraining_then_the_cooldown_refuses(workdir, lenient_config,
                                                                                            champion_workdir):
     champion_record = champion_workdir[1]

@@ -22,6 +22,7 @@ def lenient_config(tmp_path_factory):
         yield path
 
 
+@pytest.mark.slow
 def test_given_two_consecutive_runs_then_the_second_is_evaluated_against_the_first(spark, lenient_config, tmp_path):
     workdir = tmp_path / "local-run"
     common = ["--workdir", str(workdir), "--rows", "3000", "--model", "churn", "--num-round", "30", "--config", lenient_config]

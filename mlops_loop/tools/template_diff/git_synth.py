@@ -12,6 +12,7 @@ from typing import Optional
 
 from .. import source_stamp
 from ...packaging import REPO_ROOT
+from ...training import sdk_cache
 from ..cloud_assembly import stacks
 from .model import TemplateDiffError
 
@@ -50,6 +51,9 @@ def _synth_env(outdir: Path, repo: Path) -> dict[str, str]:
     node_bins = [p for p in (repo / "node_modules" / ".bin", REPO_ROOT / "node_modules" / ".bin") if p.is_dir()]
     env["PATH"] = os.pathsep.join([*map(str, node_bins), env.get("PATH", "")])
     env["CDK_OUTDIR"] = str(outdir)
+    # Both sides share this checkout's SDK cache: its keys cover each tree's own generator sources.
+    cache = sdk_cache.configured_directory()
+    env[sdk_cache.CACHE_DIR_ENV] = str(cache) if cache is not None else sdk_cache.CACHE_OFF
     env["CDK_DISABLE_VERSION_CHECK"] = "1"
     env["JSII_SILENCE_WARNING_DEPRECATED_NODE_VERSION"] = "1"
     return env

@@ -3,19 +3,19 @@
 from __future__ import annotations
 
 import pytest
-from aws_cdk import App, Aws, Environment, Fn, Stack, Validations
+from aws_cdk import Aws, Environment, Fn, Stack, Validations
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_kms as kms
 from aws_cdk.assertions import Template
 
-from mlops_loop.app_builder import cdk_json_context
+from mlops_loop.app_builder import new_app
 from mlops_loop.constructs.access_policy import AccessPolicy
 
 
 def _policy() -> tuple[Stack, AccessPolicy]:
     """GIVEN a bare stack (in an account and region, as every stack of the app is) with one role and an
     AccessPolicy attached to it."""
-    stack = Stack(App(context=cdk_json_context()), "Bare", env=Environment(account="123456789012", region="eu-west-1"))
+    stack = Stack(new_app(), "Bare", env=Environment(account="123456789012", region="eu-west-1"))
     role = iam.Role(stack, "Role", assumed_by=iam.ServicePrincipal("sagemaker.amazonaws.com"))
     return stack, AccessPolicy(stack, "Access", access_role=role, access_description="test access")
 

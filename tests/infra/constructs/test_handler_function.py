@@ -2,18 +2,18 @@
 
 from __future__ import annotations
 
-from aws_cdk import App, Duration, Environment, RemovalPolicy, Stack
+from aws_cdk import Duration, Environment, RemovalPolicy, Stack
 from aws_cdk import aws_kms as kms
 from aws_cdk import aws_logs as logs
 from aws_cdk.assertions import Template
 
-from mlops_loop.app_builder import cdk_json_context
+from mlops_loop.app_builder import new_app
 from mlops_loop.constructs.handler_function import dead_letter_queue, handler_function
 
 
 def _built() -> tuple[Stack, dict]:
     """GIVEN a bare stack with a key WHEN a handler function and its dead-letter queue are added."""
-    stack = Stack(App(context=cdk_json_context()), "Bare", env=Environment(account="123456789012", region="eu-west-1"))
+    stack = Stack(new_app(), "Bare", env=Environment(account="123456789012", region="eu-west-1"))
     key = kms.Key(stack, "Key")
     queue = dead_letter_queue(stack, key=key, removal_policy=RemovalPolicy.DESTROY, owner="test handler")
     built = handler_function(

@@ -3,11 +3,11 @@ trainer that can register but never approve."""
 
 from __future__ import annotations
 
-from aws_cdk import App, Environment, RemovalPolicy, Stack
+from aws_cdk import Environment, RemovalPolicy, Stack
 from aws_cdk import aws_iam as iam
 from aws_cdk.assertions import Template
 
-from mlops_loop.app_builder import cdk_json_context
+from mlops_loop.app_builder import new_app
 from mlops_loop.constructs.access_policy import AccessPolicy
 from mlops_loop.constructs.model_registry import PIPELINE_CHANGING_ACTIONS, ModelRegistry
 
@@ -16,7 +16,7 @@ PACKAGES = "arn:aws:sagemaker:eu-west-1:123456789012:model-package/shop-dev-{}/*
 
 def _registry(*, auto_approve: bool = False) -> tuple[Template, dict[str, dict]]:
     """GIVEN a bare stack WHEN a registry of two models is added and a trainer role may register ``fraud``."""
-    stack = Stack(App(context=cdk_json_context()), "Bare", env=Environment(account="123456789012", region="eu-west-1"))
+    stack = Stack(new_app(), "Bare", env=Environment(account="123456789012", region="eu-west-1"))
     registry = ModelRegistry(stack, "Registry", registry_name_prefix="shop-dev",
                              registry_models={"fraud": "Flags fraudulent orders", "churn": ""},
                              registry_removal_policy=RemovalPolicy.RETAIN)

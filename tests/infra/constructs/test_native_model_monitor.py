@@ -22,7 +22,7 @@ from aws_cdk import aws_kms as kms
 from aws_cdk import aws_s3 as s3
 from aws_cdk.assertions import Template
 
-from mlops_loop.app_builder import cdk_json_context
+from mlops_loop.app_builder import new_app
 from mlops_loop.config.instance_types import INSTANCE_TYPES
 from mlops_loop.config.schedules import monitoring_schedule
 from mlops_loop.constructs.native_model_monitor import NativeModelMonitor
@@ -52,7 +52,7 @@ def model():
 def build(model, outdir: Optional[Path] = None, *, nag: bool = False, app: Optional[App] = None,
           **overrides: Any) -> tuple[App, Stack, NativeModelMonitor]:
     if app is None:
-        app = App(outdir=str(outdir) if outdir else None, context=cdk_json_context())
+        app = new_app(str(outdir) if outdir else None)
         if nag:
             add_nag_packs(app)
     stack = Stack(app, "NativeMonitorTest", env=Environment(account=ACCOUNT, region=REGION))
@@ -369,7 +369,7 @@ def test_a_changed_definition_gets_a_new_name_and_schedules_keep_theirs(model) -
 
 
 def test_an_environment_agnostic_stack_is_rejected(model) -> None:
-    app = App(context=cdk_json_context())
+    app = new_app()
     stack = Stack(app, "NoRegion")
     condition = CfnCondition(stack, "Deployed", expression=Fn.condition_equals("a", "a"))
     with pytest.raises(ValueError, match="no concrete region"):
@@ -407,7 +407,7 @@ def test_long_prefixes_still_give_valid_distinct_names(model) -> None:
 
 
 def test_assets_can_live_in_another_stack_so_the_monitor_stack_publishes_none(model, tmp_path: Path) -> None:
-    app = App(outdir=str(tmp_path), context=cdk_json_context())
+    app = new_app(str(tmp_path))
     env = Environment(account=ACCOUNT, region=REGION)
     storage = Stack(app, "Storage", env=env)
     CfnWaitConditionHandle(storage, "Placeholder")  # a stack needs one resource

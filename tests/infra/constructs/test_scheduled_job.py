@@ -3,17 +3,17 @@
 from __future__ import annotations
 
 import pytest
-from aws_cdk import App, Environment, Stack
+from aws_cdk import Environment, Stack
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_kms as kms
 from aws_cdk.assertions import Template
 
-from mlops_loop.app_builder import cdk_json_context
+from mlops_loop.app_builder import new_app
 from mlops_loop.constructs.scheduled_job import EXECUTION_ID, job_name_stem, scheduled_sagemaker_job
 
 
 def _stack() -> tuple[Stack, iam.Role, kms.Key]:
-    stack = Stack(App(context=cdk_json_context()), "Bare", env=Environment(account="123456789012", region="eu-west-1"))
+    stack = Stack(new_app(), "Bare", env=Environment(account="123456789012", region="eu-west-1"))
     return stack, iam.Role(stack, "JobRole", assumed_by=iam.ServicePrincipal("sagemaker.amazonaws.com")), kms.Key(stack, "Key")
 
 

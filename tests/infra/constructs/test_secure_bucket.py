@@ -2,18 +2,18 @@
 
 from __future__ import annotations
 
-from aws_cdk import App, Duration, Environment, RemovalPolicy, Stack
+from aws_cdk import Duration, Environment, RemovalPolicy, Stack
 from aws_cdk import aws_kms as kms
 from aws_cdk import aws_s3 as s3
 from aws_cdk.assertions import Template
 
-from mlops_loop.app_builder import cdk_json_context
+from mlops_loop.app_builder import new_app
 from mlops_loop.constructs.secure_bucket import SecureBucket
 
 
 def _bucket(**overrides) -> dict:
     """GIVEN a bare stack with a key and a log bucket WHEN a SecureBucket is added THEN its bucket's properties."""
-    stack = Stack(App(context=cdk_json_context()), "Bare", env=Environment(account="123456789012", region="eu-west-1"))
+    stack = Stack(new_app(), "Bare", env=Environment(account="123456789012", region="eu-west-1"))
     logs = s3.Bucket.from_bucket_name(stack, "Logs", "access-logs-bucket")
     props = dict(
         bucket_encryption_key=kms.Key(stack, "Key"),

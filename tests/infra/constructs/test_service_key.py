@@ -2,15 +2,15 @@
 
 from __future__ import annotations
 
-from aws_cdk import App, Environment, RemovalPolicy, Stack
+from aws_cdk import Environment, RemovalPolicy, Stack
 from aws_cdk.assertions import Template
 
-from mlops_loop.app_builder import cdk_json_context
+from mlops_loop.app_builder import new_app
 from mlops_loop.constructs.service_key import service_key
 
 
 def _key(publishers=()) -> dict:
-    stack = Stack(App(context=cdk_json_context()), "Bare", env=Environment(account="123456789012", region="eu-west-1"))
+    stack = Stack(new_app(), "Bare", env=Environment(account="123456789012", region="eu-west-1"))
     key = service_key(stack, "OpsKey", key_alias="alias/shop-dev-ops", key_description="ops", key_publishers=publishers,
                       key_removal_policy=RemovalPolicy.RETAIN)
     template = Template.from_stack(stack)

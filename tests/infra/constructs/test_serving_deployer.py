@@ -14,7 +14,7 @@ from aws_cdk import aws_iam as iam
 from aws_cdk import aws_kms as kms
 from aws_cdk.assertions import Template
 
-from mlops_loop.app_builder import cdk_json_context
+from mlops_loop.app_builder import new_app
 from mlops_loop.constructs.serving_deployer import ServingDeployer
 
 ENV = Environment(account="123456789012", region="eu-west-1")
@@ -23,7 +23,7 @@ COMMON = ["ModelsAndConfigs", "Autoscaling", "ScalingPolicyMetrics", "Autoscalin
 
 def _deployer() -> tuple[Stack, Stack, ServingDeployer]:
     """GIVEN a bare serving stack and a storage stack (which holds the data key) WHEN a deployer is added to the serving stack."""
-    app = App(context=cdk_json_context())
+    app = new_app()
     storage = Stack(app, "Storage", env=ENV)
     stack = Stack(app, "Serving", env=ENV)
     return stack, storage, ServingDeployer(stack, "Deployer", role_name="shop-dev-serving-deployer", description="shop-dev serving deployments")

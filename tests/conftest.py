@@ -1,0 +1,70 @@
+"""Fixtures for the whole suite: one botocore loader, one local Spark session, long tests first.
+
+Job code must import from the repository root however pytest was started, in this process and in
+Spark's Python workers (which run mapInPandas functions), hence PYTHONPATH and PYSPARK_PYTHON; and
+xgboost must see OMP_WAIT_POLICY before it loads (see pipeline_code.training).
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from pathlib import Path
+
+import pytest
+
+REPO_ROOT = Path(__file__).resolve().parents[1]
+if str(REPO_ROOT) not in sys.path:
+    sys.path.insert(0, str(REPO_ROOT))
+os.environ["PYTHONPATH"] = os.pathsep.join(p for p in (str(REPO_ROOT), os.environ.get("PYTHONPATH")) if p)
+os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
+os.environ.setdefault("PYSPARK_DRIVER_PYTHON", sys.executable)
+os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+
+from mlops_loop.training.sdk_offline import shared_data_loaders  # noqa: E402
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Tests marked ``slow`` run first: a long test handed out last would keep one core busy alone at the end."""
+    items.sort(key=lambda item: item.get_closest_marker("slow") is None)
+
+
+@pytest.fixture(scope="session", autouse=True)
+def one_botocore_loader():
+    """Every botocore session of the test process reads botocore's service models through one loader.
+
+    moto's ``mock_aws`` starts each test with a fresh default boto3 session, whose new loader would parse
+    the same service-model JSON again (~40 % of a handler test's time). The models never change within a
+    process, so sharing them changes no behaviour.
+    """
+    with shared_data_loaders():
+        yield
+
+
+@pytest.fixture(scope="session")
+def spark(tmp_path_factory: pytest.TempPathFactory):
+    """The one local Spark session of a test process (each xdist worker has its own), pinned to UTC.
+
+    ``local[1]`` with two shuffle partitions and no UI: test data is tiny, and Spark's defaults (200
+    partitions) only add overhead. The local loop (``run_loop``) reuses it as the active session. Spark
+    tests are marked ``@pytest.mark.spark`` (``-m "not spark"`` runs the pandas-only rest).
+    """
+    from pyspark.sql import SparkSession
+
+    warehouse = tmp_path_factory.mktemp("spark-warehouse")
+    session = (
+        SparkSession.builder.master("local[1]")
+        .appName("mlops-loop-tests")
+        .config("spark.sql.shuffle.partitions", "2")
+        .config("spark.default.parallelism", "2")
+        .config("spark.ui.enabled", "false")
+        .config("spark.ui.showConsoleProgress", "false")
+        .config("spark.sql.warehouse.dir", str(warehouse))
+        .config("spark.driver.extraJavaOptions", f"-Dderby.system.home={warehouse}")
+        .config("spark.sql.session.timeZone", "UTC")
+        .config("spark.driver.memory", "1g")
+        .getOrCreate()
+    )
+    session.sparkContext.setLogLevel("ERROR")
+    yield session
+    session.stop()
