@@ -1,6 +1,10 @@
 #!/usr/bin/env bash
 # Idempotent set-up of everything the project needs on a fresh machine:
-#   - .venv: Python venv with the exact versions of requirements.lock (re-installed when the lock changes)
+#   - .venv: Python venv with the exact versions of requirements.lock (everything: tests, local jobs), or,
+#     sourced as ". scripts/bootstrap.sh synth" (the main job), of its subset requirements-synth.lock (no
+#     Spark, XGBoost, moto or test tools). Each lock is installed in one pip run without re-resolving
+#     (it is a full, checked closure, see scripts/lock.sh); a later full set-up adds only what the subset
+#     lacks, and a changed lock is installed again.
 #   - node_modules: Node 22 and the pinned AWS CDK CLI from package.json / package-lock.json
 # Source it (". scripts/bootstrap.sh") to also get PATH with Node 22 and the venv first. Sourcing is
 # safe in an interactive shell: the set-up runs in a subshell with its own strict options, so the
@@ -10,6 +14,7 @@
 _mlops_loop_setup() (
   set -euo pipefail
   cd "$1"
+  profile="$2"
 
   PYTHON="${PYTHON:-python3}"
   if ! "$PYTHON" -c 'import sys; sys.exit(0 if sys.version_info[:2] >= (3, 11) else 1)'; then
@@ -17,13 +22,22 @@ _mlops_loop_setup() (
     exit 1
   fi
 
-  lock_hash="$(sha256sum requirements.lock | cut -d' ' -f1)"
-  if [ ! -x .venv/bin/python ] || [ "$(cat .venv/.lock-hash 2>/dev/null)" != "$lock_hash" ]; then
-    echo "[bootstrap] creating .venv from requirements.lock"
-    "$PYTHON" -m venv .venv
-    .venv/bin/python -m pip install --quiet --disable-pip-version-check --upgrade pip
-    .venv/bin/python -m pip install --quiet --disable-pip-version-check -r requirements.lock
-    echo "$lock_hash" > .venv/.lock-hash
+  full_hash="$(sha256sum requirements.lock | cut -d' ' -f1)"
+  if [ "$profile" = synth ]; then lock=requirements-synth.lock; else lock=requirements.lock; fi
+  want="$(sha256sum "$lock" | cut -d' ' -f1)"
+  have="$(cat .venv/.lock-hash 2>/dev/null || true)"
+  # The full lock satisfies the synth set-up too.
+  if [ ! -x .venv/bin/python ] || { [ "$have" != "$want" ] && [ "$have" != "$full_hash" ]; }; then
+    if [ ! -x .venv/bin/python ]; then
+      echo "[bootstrap] creating .venv"
+      "$PYTHON" -m venv .venv
+    fi
+    echo "[bootstrap] installing $lock into .venv"
+    # --no-deps: the lock is the whole closure, pinned and checked (pip check) when it was written.
+    # --no-compile: Python compiles what is imported when it is first imported; compiling all 1-2 GB
+    # up front took longer than the install itself.
+    .venv/bin/python -m pip install --quiet --disable-pip-version-check --no-deps --no-compile -r "$lock"
+    echo "$want" > .venv/.lock-hash
   fi
 
   pkg_hash="$(cat package.json package-lock.json | sha256sum | cut -d' ' -f1)"
@@ -35,7 +49,9 @@ _mlops_loop_setup() (
 )
 
 _mlops_loop_root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
-if ! _mlops_loop_setup "$_mlops_loop_root"; then
+# "synth" selects the main job's subset; anything else (also a caller's own positional parameters,
+# which a sourced script sees when given none) means everything.
+if ! _mlops_loop_setup "$_mlops_loop_root" "$([ "${1:-}" = synth ] && echo synth || echo full)"; then
   echo "[bootstrap] set-up failed (see above)" >&2
   unset -f _mlops_loop_setup
   unset _mlops_loop_root

@@ -6,6 +6,6 @@
 set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 # shellcheck source=scripts/bootstrap.sh
-. "$ROOT/scripts/bootstrap.sh"
+. "$ROOT/scripts/bootstrap.sh" full
 cd "$ROOT"
 exec python -m pipeline_code.local.run_loop --workdir .local-run "$@"

@@ -45,7 +45,7 @@ fi
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 # shellcheck source=scripts/bootstrap.sh
-. "$ROOT/scripts/bootstrap.sh"
+. "$ROOT/scripts/bootstrap.sh" full
 cd "$ROOT"
 
 read -r -a synth_cmd <<< "${MLOPS_SYNTH_CMD:-bash scripts/synth.sh}"

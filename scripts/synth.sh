@@ -2,11 +2,11 @@
 # The main job: synthesize every environment into cdk.out with the CDK CLI (cdk-nag AwsSolutions and
 # NIST 800-53 R5 run inside synth), lint every template with cfn-lint, and print a summary and the
 # always-on monthly cost floor per environment.
-# Sets up .venv and Node 22 first when missing. Needs no AWS credentials and no network.
+# Sets up .venv (the main job's packages only) and Node 22 first when missing. Needs no AWS credentials and no network.
 set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 # shellcheck source=scripts/bootstrap.sh
-. "$ROOT/scripts/bootstrap.sh"
+. "$ROOT/scripts/bootstrap.sh" synth
 cd "$ROOT"
 rm -rf cdk.out
 echo "[synth] cdk synth (all environments)"

@@ -7,6 +7,6 @@
 set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 # shellcheck source=scripts/bootstrap.sh
-. "$ROOT/scripts/bootstrap.sh"
+. "$ROOT/scripts/bootstrap.sh" synth
 cd "$ROOT"
 exec python -m mlops_loop.tools.template_diff "$@"

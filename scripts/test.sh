@@ -4,6 +4,6 @@
 set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 # shellcheck source=scripts/bootstrap.sh
-. "$ROOT/scripts/bootstrap.sh"
+. "$ROOT/scripts/bootstrap.sh" full
 cd "$ROOT"
 exec python -m pytest "$@"

@@ -24,7 +24,8 @@ so every workaround lives here, in one place:
   that the bucket exists (model registration calls it).
 * A guard records and blocks every AWS API call (``BaseClient._make_api_call``), every
   botocore/``requests`` HTTP send and every socket connection or DNS lookup while the
-  context is active. The SDK swallows some exceptions (e.g. its staging-bucket probe), so
+  context is active (except py4j's loopback connections to a local Spark JVM, see
+  :func:`_from_py4j`). The SDK swallows some exceptions (e.g. its staging-bucket probe), so
   blocking alone is not proof: any recorded attempt makes the context fail on exit. The
   patches are process-wide for the duration of the context (synth is single-threaded).
 * Host hygiene: importing the SDK calls ``logging.basicConfig`` and the SDK logs at
@@ -50,6 +51,7 @@ import json
 import logging
 import os
 import socket
+import sys
 import tempfile
 import threading
 import warnings
@@ -130,6 +132,19 @@ def _patch(owner: Any, name: str, replacement: Callable[..., Any]) -> None:
     setattr(owner, name, replacement)
 
 
+def _from_py4j() -> bool:
+    """True when py4j is on the calling stack: PySpark's bridge to the local Spark JVM of a process that
+    also runs Spark (the local loop, the test suite). It is not the SDK, and it runs inside a definition
+    build when the garbage collector finalizes an earlier Spark object there (py4j then opens a
+    loopback connection to release the JVM-side object)."""
+    frame = sys._getframe(2)  # pylint: disable=protected-access
+    while frame is not None:
+        if str(frame.f_globals.get("__name__", "")).startswith("py4j."):
+            return True
+        frame = frame.f_back
+    return False
+
+
 def _install_guard() -> None:
     import botocore.client
     import botocore.httpsession
@@ -141,16 +156,27 @@ def _install_guard() -> None:
     def botocore_send(_session: Any, request: Any) -> Any:
         raise _GUARD.record(f"an HTTP request to {getattr(request, 'url', '?')} (botocore)")
 
+    socket_connect, socket_connect_ex, socket_getaddrinfo = socket.socket.connect, socket.socket.connect_ex, socket.getaddrinfo
+
     def connect(sock: Any, address: Any) -> Any:
+        if _from_py4j():
+            return socket_connect(sock, address)
+        raise _GUARD.record(f"a socket connection to {address!r}")
+
+    def connect_ex(sock: Any, address: Any) -> Any:
+        if _from_py4j():
+            return socket_connect_ex(sock, address)
         raise _GUARD.record(f"a socket connection to {address!r}")
 
     def getaddrinfo(host: Any, *args: Any, **kwargs: Any) -> Any:
+        if _from_py4j():
+            return socket_getaddrinfo(host, *args, **kwargs)
         raise _GUARD.record(f"a DNS lookup of {host!r}")
 
     _patch(botocore.client.BaseClient, "_make_api_call", make_api_call)
     _patch(botocore.httpsession.URLLib3Session, "send", botocore_send)
     _patch(socket.socket, "connect", connect)
-    _patch(socket.socket, "connect_ex", connect)
+    _patch(socket.socket, "connect_ex", connect_ex)
     _patch(socket, "getaddrinfo", lambda *a, **k: getaddrinfo(*a, **k))
     try:
         import requests.sessions

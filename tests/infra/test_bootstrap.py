@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import subprocess
+import sys
 
 from mlops_loop.app_builder import REPO_ROOT
 
@@ -38,3 +39,28 @@ def test_a_failed_set_up_returns_an_error_instead_of_closing_the_shell():
     assert "[bootstrap] set-up failed (see above)" in sourced.stderr
     executed = _bash(f'bash "{BOOTSTRAP}"', PYTHON="false")
     assert executed.returncode == 1
+
+
+def test_the_main_jobs_set_up_is_part_of_the_full_one_and_a_callers_own_arguments_select_nothing():
+    """GIVEN the full set-up done (by the test command) WHEN bootstrap.sh is sourced for the main job
+    (``synth``), and by a script whose own positional parameters are pytest options (a sourced script
+    sees the caller's) THEN neither installs anything nor refuses."""
+    result = _bash(f'. "{BOOTSTRAP}" synth && set -- -k synth && . "{BOOTSTRAP}" && echo done')
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == "done"
+    assert "[bootstrap]" not in result.stderr
+
+
+def test_the_main_jobs_lock_is_the_closure_of_its_requirements_with_the_full_locks_pins():
+    """requirements-synth.lock is what scripts/lock.sh derives: requirements.txt's closure, pins of requirements.lock."""
+    derived = subprocess.run(
+        [sys.executable, str(REPO_ROOT / "scripts" / "lock_closure.py"), "requirements.txt", "requirements.lock"],
+        cwd=REPO_ROOT, capture_output=True, text=True, check=True,
+    ).stdout
+    assert derived == (REPO_ROOT / "requirements-synth.lock").read_text()
+    full = set((REPO_ROOT / "requirements.lock").read_text().splitlines())
+    pins = [line for line in derived.splitlines() if not line.startswith("#")]
+    assert pins and set(pins) <= full
+    # The main job needs none of the job runtime's engines or the test tools.
+    names = {line.split("==")[0].lower() for line in pins}
+    assert not names & {"pyspark", "xgboost", "moto", "pytest", "pytest-xdist", "syrupy"}

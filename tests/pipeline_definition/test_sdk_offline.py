@@ -93,3 +93,19 @@ def test_arguments_are_required():
     with pytest.raises(ValueError, match="region"):
         with offline_sdk("", "bucket"):
             pass
+
+
+def test_py4j_may_reach_its_local_spark_jvm_inside_the_guard_and_nothing_else_may():
+    """GIVEN a process that also runs Spark (the local loop, the test suite) WHEN the garbage collector
+    finalizes a Spark object during a definition build THEN py4j's loopback connection to its JVM passes
+    the guard; the same connection from any other code is blocked and reported."""
+    import socket
+
+    with socket.create_server(("127.0.0.1", 0)) as server:
+        address = server.getsockname()
+        py4j_code = {"__name__": "py4j.clientserver", "socket": socket, "address": address}
+        exec("def release():\n    with socket.create_connection(address, timeout=5):\n        return True", py4j_code)
+        with pytest.raises(OfflineViolation, match="'127.0.0.1'"):
+            with network_guard():
+                assert py4j_code["release"]() is True
+                socket.create_connection(address, timeout=5)
