@@ -92,7 +92,7 @@ def slowest(output: str) -> list[str]:
 
 def test_suite() -> dict[str, object]:
     seconds, output = timed(["bash", "scripts/test.sh", "-q", "-p", "no:cacheprovider"], dict(os.environ))
-    summary = re.findall(r"^=+ (\d+ passed.*) =+$", output, flags=re.M)
+    summary = re.findall(r"^(?:=+ )?(\d+ passed[^=\n]*?)(?: =+)?$", output, flags=re.M)
     return {"test_suite_s": round(seconds, 1), "test_summary": summary[-1] if summary else "", "slowest": slowest(output)}
 
 
