@@ -37,15 +37,6 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 
-_TRIVIAL_WITH_APP_SETTINGS = """
-from aws_cdk import Stack, aws_s3 as s3
-from mlops_loop.app_builder import new_app
-app = new_app()
-s3.Bucket(Stack(app, "Trivial"), "Bucket")
-app.synth()
-"""
-
-
 def timed(cmd: list[str], env: dict[str, str], cwd: Path = ROOT) -> tuple[float, str]:
     """Wall seconds of ``cmd`` (which must succeed) and its combined output."""
     start = time.perf_counter()
@@ -65,7 +56,7 @@ def synth_times(repeats: int) -> dict[str, float]:
         for _ in range(repeats):
             for name in runs:
                 with tempfile.TemporaryDirectory() as outdir, tempfile.TemporaryDirectory() as cold_cache:
-                    env = {**os.environ, "CDK_OUTDIR": outdir, "PYTHONPATH": str(ROOT)}
+                    env = {**os.environ, "CDK_OUTDIR": outdir}
                     command = [sys.executable, "app.py"]
                     if name == "app_cold":
                         env["MLOPS_LOOP_CACHE_DIR"] = cold_cache
@@ -74,7 +65,7 @@ def synth_times(repeats: int) -> dict[str, float]:
                     elif name == "trivial_cdk_defaults":
                         command = [sys.executable, "bench/trivial_app.py"]
                     else:
-                        command = [sys.executable, "-c", _TRIVIAL_WITH_APP_SETTINGS]
+                        command = [sys.executable, "bench/trivial_app.py", "--app-settings"]
                     runs[name].append(timed(command, env)[0])
     finally:
         shutil.rmtree(warm_cache, ignore_errors=True)

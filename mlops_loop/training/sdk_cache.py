@@ -77,7 +77,7 @@ class SdkCache:
         self._root, self._sources, self._distributions = root, tuple(sources), distributions
         self._memory: Dict[str, str] = {}
         self._generator: Optional[str] = None
-        self._writable = directory is not None
+        self._writable = directory is not None  # until a write fails
 
     def generator_digest(self) -> str:
         """Digest of the generator's sources and of the installed distributions (once per process)."""
@@ -138,7 +138,7 @@ class SdkCache:
         return value
 
     def _write(self, key: str, value: str) -> None:
-        if self.directory is None or not self._writable:
+        if not self._writable:
             return
         entry = json.dumps({"key": key, "sha256": hashlib.sha256(value.encode()).hexdigest(), "value": value})
         try:

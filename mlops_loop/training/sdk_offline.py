@@ -156,28 +156,22 @@ def _install_guard() -> None:
     def botocore_send(_session: Any, request: Any) -> Any:
         raise _GUARD.record(f"an HTTP request to {getattr(request, 'url', '?')} (botocore)")
 
-    socket_connect, socket_connect_ex, socket_getaddrinfo = socket.socket.connect, socket.socket.connect_ex, socket.getaddrinfo
+    def blocked_unless_py4j(original: Callable[..., Any], attempt: Callable[..., str]) -> Callable[..., Any]:
+        def call(*args: Any, **kwargs: Any) -> Any:
+            if _from_py4j():
+                return original(*args, **kwargs)
+            raise _GUARD.record(attempt(*args))
 
-    def connect(sock: Any, address: Any) -> Any:
-        if _from_py4j():
-            return socket_connect(sock, address)
-        raise _GUARD.record(f"a socket connection to {address!r}")
+        return call
 
-    def connect_ex(sock: Any, address: Any) -> Any:
-        if _from_py4j():
-            return socket_connect_ex(sock, address)
-        raise _GUARD.record(f"a socket connection to {address!r}")
-
-    def getaddrinfo(host: Any, *args: Any, **kwargs: Any) -> Any:
-        if _from_py4j():
-            return socket_getaddrinfo(host, *args, **kwargs)
-        raise _GUARD.record(f"a DNS lookup of {host!r}")
+    def connection(_sock: Any, address: Any, *_: Any) -> str:
+        return f"a socket connection to {address!r}"
 
     _patch(botocore.client.BaseClient, "_make_api_call", make_api_call)
     _patch(botocore.httpsession.URLLib3Session, "send", botocore_send)
-    _patch(socket.socket, "connect", connect)
-    _patch(socket.socket, "connect_ex", connect_ex)
-    _patch(socket, "getaddrinfo", lambda *a, **k: getaddrinfo(*a, **k))
+    _patch(socket.socket, "connect", blocked_unless_py4j(socket.socket.connect, connection))
+    _patch(socket.socket, "connect_ex", blocked_unless_py4j(socket.socket.connect_ex, connection))
+    _patch(socket, "getaddrinfo", blocked_unless_py4j(socket.getaddrinfo, lambda host, *_: f"a DNS lookup of {host!r}"))
     try:
         import requests.sessions
     except ImportError:  # pragma: no cover - requests ships with the SDK
