@@ -49,8 +49,10 @@ from pipeline_code.features.ingest import write_features_parquet
 from pipeline_code.sample_data.generate import generate
 import os
 rows, root, config, model, positive_rate = int(sys.argv[1]), sys.argv[2], sys.argv[3], sys.argv[4], float(sys.argv[5])
-dataset = load_config(config).models[model].catalog_dataset
-curated = generate(dataset, rows, seed=7, positive_rate=positive_rate)
+entry = load_config(config).models[model]
+dataset = entry.catalog_dataset
+# As the local run does: the label follows the model's inputs (sample datasets keep their own simulators).
+curated = generate(dataset, rows, seed=7, positive_rate=positive_rate, signal_features=entry.features)
 write_features_parquet(compute_features(curated, dataset), os.path.join(root, "features"), dataset)
 os.makedirs(os.path.join(root, "labels"), exist_ok=True)
 curated.to_parquet(os.path.join(root, "labels", "part-00000.parquet"), index=False)

@@ -14,7 +14,8 @@ turns a declaration into a :class:`Dataset`, at synth and in every job alike:
 * the feature-ingestion job interprets each feature's expression to compute it;
 * serving computes the same features from raw fields.
 
-It is deliberately standard-library only and Python 3.9 compatible: it is
+It is deliberately standard-library only (besides ``pipeline_code.core``, which is too) and Python 3.9
+compatible: it is
 imported by the CDK app (Python 3.11), by Glue 5 Spark jobs and by Glue Python
 shell jobs (Python 3.9), and by SageMaker Processing containers.
 
@@ -31,6 +32,8 @@ import json
 import re
 from dataclasses import dataclass
 from typing import Any, Dict, List, Mapping, Optional, Tuple
+
+from pipeline_code.core.problem import BINARY, MAX_CLASSES, MULTICLASS, PROBLEM_TYPES, REGRESSION
 
 # --------------------------------------------------------------------------------------
 # Column types of the raw / curated schema and the Feature Store types they map to.
@@ -104,15 +107,74 @@ class Column:
         return None
 
 
-def binary_problem(column: Column) -> Optional[str]:
-    """Why ``column`` cannot be a binary classification target (None when it can: a boolean, or an
-    integer declared with ``min: 0`` and ``max: 1``)."""
-    if column.dtype == BOOLEAN or (column.dtype == INTEGER and column.minimum == 0 and column.maximum == 1):
-        return None
+def target_classes(column: Column, problem_type: str = BINARY) -> Tuple[str, ...]:
+    """The classes of a classification target, in the order the model numbers them (label code = position):
+    ``("0", "1")`` for a binary target, the declared ``allowed`` values or ``min`` .. ``max`` for a multiclass
+    one; ``()`` for regression. Assumes :func:`target_problem` found nothing wrong."""
+    if problem_type == BINARY:
+        return ("0", "1")
+    if problem_type == MULTICLASS:
+        if column.dtype == STRING:
+            return tuple(column.allowed or ())
+        return tuple(str(v) for v in range(int(column.minimum), int(column.maximum) + 1))
+    return ()
+
+
+class ClassCoder:
+    """Class name -> code (position in ``classes``), the one rule prepare, capture decoding and the monitor's
+    delayed labels share: a name in any case and spacing (:func:`normalise_category`), or a whole number for
+    integer classes (``3``, ``3.0``, ``"3"``). :meth:`code` is None for anything that is not a class."""
+
+    def __init__(self, classes: Tuple[str, ...]) -> None:
+        self.classes = tuple(str(c) for c in classes)
+        self._index = {c: i for i, c in enumerate(self.classes)}
+
+    def code(self, value: Any) -> Optional[int]:
+        if value is None or isinstance(value, (bool, dict, list)) or (isinstance(value, float) and value != value):
+            return None
+        name = normalise_category(str(value))
+        if name not in self._index:
+            try:
+                number = float(name)
+            except (ValueError, OverflowError):
+                return None
+            name = str(int(number)) if number.is_integer() else name
+        return self._index.get(name)
+
+
+def target_problem(column: Column, problem_type: str = BINARY) -> Optional[str]:
+    """Why ``column`` cannot be the target of a ``problem_type`` model (None when it can).
+
+    Binary: a boolean, or an integer declared with ``min: 0`` and ``max: 1``. Multiclass: a string with
+    ``allowed`` values, or an integer with ``min`` and ``max``, 3 to ``MAX_CLASSES`` classes. Regression:
+    an integer or a double.
+    """
     shape = f"{column.dtype}" + (f" in [{column.minimum:g}, {column.maximum:g}]"
                                  if column.minimum is not None and column.maximum is not None else "")
-    return (f"column {column.name!r} is {shape}; a binary target is a boolean column or an integer column "
-            "declared with min: 0 and max: 1 (multiclass and regression targets are not supported yet)")
+    if problem_type == BINARY:
+        if column.dtype == BOOLEAN or (column.dtype == INTEGER and column.minimum == 0 and column.maximum == 1):
+            return None
+        return (f"column {column.name!r} is {shape}; a binary target is a boolean column or an integer column "
+                f"declared with min: 0 and max: 1 (or declare problem_type: {MULTICLASS} or {REGRESSION})")
+    if problem_type == MULTICLASS:
+        if column.dtype == STRING and column.allowed is not None:
+            count = len(column.allowed)
+        elif column.dtype == INTEGER and column.minimum is not None and column.maximum is not None:
+            count = int(column.maximum) - int(column.minimum) + 1
+        else:
+            return (f"column {column.name!r} is {shape}; a multiclass target is a string column with 'allowed' "
+                    "values or an integer column with min and max (its classes)")
+        if count < 3:
+            return (f"column {column.name!r} has {count} classes; a multiclass target has at least 3 "
+                    f"(two classes: declare problem_type: {BINARY} with a boolean or 0/1 target)")
+        if count > MAX_CLASSES:
+            return f"column {column.name!r} has {count} classes; a multiclass target has at most {MAX_CLASSES}"
+        return None
+    if problem_type == REGRESSION:
+        if column.dtype in (INTEGER, DOUBLE):
+            return None
+        return f"column {column.name!r} is {shape}; a regression target is an integer or double column"
+    return f"problem_type {problem_type!r} is not one of {', '.join(PROBLEM_TYPES)}"
 
 
 def parse_boolean(value: str) -> Optional[bool]:

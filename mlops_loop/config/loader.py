@@ -23,6 +23,7 @@ from pydantic import ValidationError
 
 from pipeline_code.catalog import Dataset, DeclarationError, parse_dataset
 from pipeline_code.core.contract import DEFAULT_PROJECT
+from pipeline_code.core.problem import BINARY
 
 from ..naming import LAKE_BUCKETS, RESERVED_BUCKET_PREFIXES, bucket_name_problem
 from .schedules import monitoring_schedule
@@ -148,7 +149,8 @@ def _resource_problems(config: AppConfig) -> list[str]:
     """Combinations each valid on its own that a resource would refuse: found here, one line naming the
     field, instead of as a traceback from the construct that builds the resource.
 
-    Today that is a monitoring schedule native Model Monitor (opted into per model) cannot run. Name
+    Today that is native Model Monitor (opted into per model) on a model that is not binary, or on a
+    monitoring schedule it cannot run. Name
     lengths need no check of their own: the bucket-name budget (see :func:`_bucket_problems`) bounds the
     environment prefix, which keeps feature group, schedule and endpoint names within their limits.
     """
@@ -156,6 +158,12 @@ def _resource_problems(config: AppConfig) -> list[str]:
     for env in config.environments.values():
         for model in config.models_of(env):
             if not config.serving_of(env, model).native_model_monitor:
+                continue
+            if model.problem_type != BINARY:
+                # Its bias and explainability jobs are configured for a binary score and threshold.
+                problems.append(f"model {model.name!r}: field 'serving.native_model_monitor': supported for "
+                                f"{BINARY} models only (this one is {model.problem_type}); our own drift monitor "
+                                "covers every problem type")
                 continue
             try:
                 monitoring_schedule(env.monitoring.schedule)

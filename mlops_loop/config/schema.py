@@ -13,7 +13,8 @@ from typing import Any, Literal, Optional
 
 from pydantic import Field, PrivateAttr, ValidationInfo, field_validator, model_validator
 
-from pipeline_code.catalog import FS_STRING, Dataset, binary_problem
+from pipeline_code.catalog import FS_STRING, Dataset, target_problem
+from pipeline_code.core.problem import BINARY, primary_metric_problem
 from pipeline_code.core.contract import DEFAULT_PROJECT, model_spec_document
 from pipeline_code.core.decision import DecisionError, DecisionPolicy, parse_decision
 from pipeline_code.core.thresholds import DEFAULT_GATE, GateThresholds
@@ -194,11 +195,13 @@ class GateConfig(StrictModel):
 
 class MonitoringConfig(StrictModel):
     """Drift monitoring. Default: daily at 03:00 UTC; retrain when any feature's or the prediction's
-    PSI reaches 0.2 or test AUC drops by 0.05 once labels arrive; at most one retrain per 24 hours."""
+    PSI reaches 0.2 or test AUC drops by 0.05 once labels arrive (a regression model: its primary metric
+    drops by 0.10, absolute for R², relative for RMSE and MAE); at most one retrain per 24 hours."""
 
     schedule: str = "cron(0 3 * * ? *)"
     psi_threshold: float = Field(default=0.2, gt=0.0, le=10.0)
     max_auc_drop: float = Field(default=0.05, gt=0.0, le=0.5)
+    max_quality_drop: float = Field(default=0.10, gt=0.0, le=1.0)
     ks_p_value: float = Field(default=0.01, gt=0.0, lt=1.0)
     retraining_cooldown_hours: int = Field(default=24, ge=0, le=24 * 30)
 
@@ -272,7 +275,18 @@ class ModelConfig(StrictModel):
     features: tuple[str, ...] = Field(min_length=1)
     sensitive_attribute: str
     slices: tuple[str, ...] = ()
-    problem_type: Literal["binary_classification"] = "binary_classification"
+    # What the model predicts (pipeline_code/core/problem.py): binary_classification (default),
+    # multiclass_classification or regression; the target column must fit it.
+    problem_type: Literal["binary_classification", "multiclass_classification", "regression"] = "binary_classification"
+    # The metric the champion/challenger margin and slice regressions compare, in its own direction.
+    # Default: the type's first (auc for classifiers, r2 for regression).
+    primary_metric: Optional[str] = None
+    # A floor on the primary metric, besides the environment's gate.min_auc for classifiers. Default:
+    # none, except r2 >= 0 for regression (no worse than predicting the mean).
+    min_quality: Optional[float] = Field(default=None, allow_inf_nan=False)
+    # Gate thresholds for this model only, over the environment's gate: (e.g. a per-class parity bound for
+    # a many-class model). Same keys and bounds as an environment's gate. Default: none.
+    gate: Optional[dict[str, Any]] = None
     # How scores become decisions (pipeline_code/core/decision.py). Default: a fixed threshold of 0.5.
     decision: Optional[dict[str, Any]] = None
     # "balanced" weights positives by negatives/positives in training (rare events). Default: none.
@@ -294,6 +308,19 @@ class ModelConfig(StrictModel):
         except DecisionError as exc:
             raise ValueError("; ".join(p.removeprefix("decision.") for p in exc.problems)) from None
         return value
+
+    @field_validator("gate")
+    @classmethod
+    def _gate(cls, value: Optional[dict[str, Any]]) -> Optional[dict[str, Any]]:
+        if value is not None:
+            GateConfig.model_validate(value)  # its errors name the field, as under an environment
+        return value
+
+    def gate_in(self, environment_gate: "GateConfig") -> "GateConfig":
+        """The gate this model is judged by in an environment: the environment's, with this model's keys over it."""
+        if not self.gate:
+            return environment_gate
+        return GateConfig.model_validate({**environment_gate.model_dump(), **self.gate})
 
     @property
     def decision_policy(self) -> DecisionPolicy:
@@ -317,7 +344,8 @@ class ModelConfig(StrictModel):
         spec = model_spec_document(
             name=self.name, dataset=self.catalog_dataset.to_declaration(), target=self.target, features=self.features,
             sensitive_attribute=self.sensitive_attribute, slices=self.slices, decision=self.decision_policy.to_dict(),
-            class_weight=self.class_weight,
+            class_weight=self.class_weight, problem_type=self.problem_type, primary_metric=self.primary_metric,
+            min_quality=self.min_quality,
         )
         # Read by the model card (intended use); ignored by the other jobs.
         return {**spec, "description": self.description}
@@ -337,9 +365,16 @@ class ModelConfig(StrictModel):
         if self.target not in dataset.labels:
             raise ValueError(f"target: {self.target!r} is not a label of dataset {self.dataset!r}; allowed: "
                              f"{', '.join(dataset.labels)}")
-        not_binary = binary_problem(dataset.column(self.target))
-        if not_binary:
-            raise ValueError(f"target: {not_binary}")
+        wrong_target = target_problem(dataset.column(self.target), self.problem_type)
+        if wrong_target:
+            raise ValueError(f"target: {wrong_target}")
+        wrong_metric = primary_metric_problem(self.problem_type, self.primary_metric)
+        if wrong_metric:
+            raise ValueError(f"primary_metric: {wrong_metric}")
+        binary_only = [name for name, given in (("decision", self.decision is not None),
+                                                 ("class_weight", self.class_weight != "none")) if given]
+        if self.problem_type != BINARY and binary_only:
+            raise ValueError(f"{binary_only[0]}: applies to {BINARY} models only (this one is {self.problem_type}); remove it")
         known = dataset.feature_names
         unknown = [f for f in self.features if f not in known]
         if unknown:

@@ -9,6 +9,7 @@ from aws_cdk import aws_s3 as s3
 from constructs import Construct
 
 from pipeline_code.core.contract import MONITOR_NAMESPACE, inference_prefix
+from pipeline_code.core.problem import BINARY
 
 from ..config.schema import ModelConfig, MonitoringConfig
 from .access_policy import AccessPolicy, s3_arn
@@ -125,6 +126,9 @@ class DriftMonitor(Construct):
             "--region", stack.region,
             "--output-dir", REPORT_DIR,
         ]  # fmt: skip
+        if monitor_model.problem_type != BINARY:
+            # The drop of the primary metric the report judges (a binary model's quality is its AUC drop).
+            arguments += ["--max-quality-drop", str(monitor_settings.max_quality_drop)]
         if monitor_model.min_daily_requests:
             # Traffic is expected: a window with less of it is unhealthy (default: a quiet window is quiet).
             arguments += ["--min-requests", str(monitor_model.min_daily_requests)]

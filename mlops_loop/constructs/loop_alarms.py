@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Sequence
+from typing import Callable, Mapping
 
 from aws_cdk import Duration
 from aws_cdk import aws_cloudwatch as cloudwatch
@@ -13,6 +13,7 @@ from aws_cdk import aws_sqs as sqs
 from constructs import Construct
 
 from pipeline_code.core.contract import MONITOR_DIMENSIONS, MONITOR_NAMESPACE, monitor_metric, retrain_alarm_prefix
+from pipeline_code.core.problem import QUALITY_ALARM_KEY
 
 # The monitor runs daily: one evaluation period spans one run.
 MONITOR_PERIOD = Duration.days(1)
@@ -24,7 +25,9 @@ class LoopAlarms(Construct):
 
     * ``<prefix>-<model>-retrain-data-drift``: max feature PSI >= ``alarms_psi_threshold``;
     * ``<prefix>-<model>-retrain-prediction-drift``: prediction PSI >= ``alarms_psi_threshold``;
-    * ``<prefix>-<model>-retrain-quality``: AUC drop >= ``alarms_max_auc_drop`` (once labels arrive).
+    * ``<prefix>-<model>-retrain-quality``: AUC drop >= ``alarms_max_auc_drop`` (once labels arrive); a
+      regression model's quality drop in its primary metric >= ``alarms_max_quality_drop`` instead
+      (``core.problem.QUALITY_ALARM_KEY``).
       Their names carry the retrain prefix, so entering ALARM starts the model's retraining
       (see :class:`RetrainingTrigger`); they also notify people.
     * ``<prefix>-<model>-monitor-unhealthy``: the monitor reported an error (empty window, missing
@@ -42,9 +45,10 @@ class LoopAlarms(Construct):
         *,
         alarms_name_prefix: str,
         alarms_environment: str,
-        alarms_models: Sequence[str],
+        alarms_models: Mapping[str, str],
         alarms_psi_threshold: float,
         alarms_max_auc_drop: float,
+        alarms_max_quality_drop: float,
         alarms_topic: sns.ITopic,
         alarms_trigger_function: lambda_.IFunction,
         alarms_dead_letter_queue: sqs.IQueue,
@@ -54,7 +58,7 @@ class LoopAlarms(Construct):
         self.retrain_alarms: dict[str, list[cloudwatch.Alarm]] = {}
         self.people_alarms: list[cloudwatch.Alarm] = []
         widgets: list[cloudwatch.IWidget] = []
-        for model in alarms_models:
+        for model, problem_type in alarms_models.items():
 
             def metric(key: str, statistic: str = "Maximum") -> cloudwatch.Metric:
                 return cloudwatch.Metric(
@@ -71,8 +75,8 @@ class LoopAlarms(Construct):
                             f"{model}: a feature drifted (PSI >= {alarms_psi_threshold}); retraining starts"),
                 self._alarm(f"{prefix}prediction-drift", metric("prediction_psi"), alarms_psi_threshold,
                             f"{model}: predictions drifted (PSI >= {alarms_psi_threshold}); retraining starts"),
-                self._alarm(f"{prefix}quality", metric("auc_drop"), alarms_max_auc_drop,
-                            f"{model}: AUC dropped by >= {alarms_max_auc_drop} on labelled traffic; retraining starts"),
+                self._quality_alarm(f"{prefix}quality", model, metric, QUALITY_ALARM_KEY[problem_type], alarms_max_auc_drop,
+                                    alarms_max_quality_drop),
             ]  # fmt: skip
             unhealthy = cloudwatch.Alarm(
                 self,
@@ -102,7 +106,8 @@ class LoopAlarms(Construct):
             widgets.append(
                 cloudwatch.GraphWidget(
                     title=f"{model}: quality and fairness",
-                    left=[metric("model_auc", "Average"), metric("auc_drop")],
+                    left=([metric("model_auc", "Average"), metric("auc_drop")] if QUALITY_ALARM_KEY[problem_type] == "auc_drop"
+                          else [metric(QUALITY_ALARM_KEY[problem_type])]),
                     right=[metric("demographic_parity_difference"), metric("attribution_ndcg", "Minimum")],
                     width=8,
                 )
@@ -136,6 +141,15 @@ class LoopAlarms(Construct):
         self.dashboard = cloudwatch.Dashboard(
             self, "Dashboard", dashboard_name=f"{alarms_name_prefix}-loop", widgets=[widgets]
         )
+
+    def _quality_alarm(self, name: str, model: str, metric: Callable[[str], cloudwatch.Metric], key: str, max_auc_drop: float,
+                       max_quality_drop: float) -> cloudwatch.Alarm:
+        """Retrain on quality loss: the AUC drop of a classifier, or the primary metric's drop (``key``) of a regression model."""
+        if key == "auc_drop":
+            return self._alarm(name, metric(key), max_auc_drop,
+                               f"{model}: AUC dropped by >= {max_auc_drop} on labelled traffic; retraining starts")
+        return self._alarm(name, metric(key), max_quality_drop,
+                           f"{model}: its primary metric dropped by >= {max_quality_drop} on labelled traffic; retraining starts")
 
     def _alarm(self, name: str, metric: cloudwatch.Metric, threshold: float, description: str) -> cloudwatch.Alarm:
         return cloudwatch.Alarm(

@@ -113,6 +113,8 @@ class TrainingPipeline(Construct):
             response_types=SERVING_CONTENT_TYPES,
         )
         self.definition = build_pipeline_definition(spec)
+        # What the model predicts: the Operations stack picks each model's quality alarm metric by it.
+        self.problem_type = model.problem_type
         self.pipeline = sagemaker.CfnPipeline(
             self,
             "Pipeline",

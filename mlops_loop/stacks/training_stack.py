@@ -43,7 +43,7 @@ class TrainingStack(Stack):
                 pipeline_name=pipeline_name(training_name_prefix, model.name),
                 pipeline_model=model,
                 pipeline_training=training_env.training,
-                pipeline_gate=training_env.gate,
+                pipeline_gate=model.gate_in(training_env.gate),
                 pipeline_registry=training_storage.registry,
                 pipeline_key=lake.key,
                 pipeline_features_bucket=buckets["features"],

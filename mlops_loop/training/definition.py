@@ -74,11 +74,9 @@ from .sdk_offline import offline_sdk
 from .names import (
     APPROVAL_STATUSES,
     EVALUATION_PROPERTY_FILE,
-    FINAL_VALIDATION_AUC_METRIC,
     GATE_PARAMETERS,
     JOB_VOLUME_SIZE_GB,
     MAX_DEFINITION_CHARS,
-    METRIC_DEFINITIONS,
     MODULE_BASELINE,
     MODULE_EVALUATE,
     MODULE_MODEL_CARD,
@@ -91,6 +89,7 @@ from .names import (
     PARAM_TRAINING_INSTANCE_COUNT,
     PARAM_TRAINING_INSTANCE_TYPE,
     PARAM_TRIGGER_REASON,
+    PROBLEM_METRICS,
     PROCESSING_MAX_RUNTIME_SECONDS,
     PROC_ENTRY_DIR,
     PROC_INPUT,
@@ -542,9 +541,8 @@ class _Builder:
             hyperparameters=hyperparameters,
             tags=[Tag(key=k, value=v) for k, v in s.tags] or None,
         )
-        return trainer.with_metric_definitions(
-            [MetricDefinition(name=name, regex=regex) for name, regex in METRIC_DEFINITIONS]
-        )
+        definitions = PROBLEM_METRICS[self.spec.problem_type][0]
+        return trainer.with_metric_definitions([MetricDefinition(name=name, regex=regex) for name, regex in definitions])
 
     def training_step(self, prepare: Any) -> Tuple[Any, Any]:
         """Single training job: ContainerEntrypoint runs the entry script (no SDK-managed code)."""
@@ -581,7 +579,8 @@ class _Builder:
         return step, step.properties.ModelArtifacts.S3ModelArtifacts
 
     def tuning_step(self, prepare: Any) -> Tuple[Any, Any]:
-        """Automatic Model Tuning over eta / max_depth / min_child_weight, maximizing the kept model's AUC.
+        """Automatic Model Tuning over eta / max_depth / min_child_weight, maximizing the kept model's validation AUC
+        (multiclass: minimizing its log loss; regression: its RMSE, see ``names.PROBLEM_METRICS``).
 
         A tuning job cannot set ContainerEntrypoint, so its training jobs run the XGBoost
         image in *script mode*: ``sagemaker_program`` is the entry script and
@@ -617,16 +616,17 @@ class _Builder:
             network_isolation=False,
             output_path=self.out("tune"),
         )
+        definitions, objective, direction, reads_as = PROBLEM_METRICS[s.problem_type]
         ranges: Dict[str, Any] = {}
         for name, kind, lo, hi, scaling in TUNING_RANGES:
             cls = ContinuousParameter if kind == "continuous" else IntegerParameter
             ranges[name] = cls(lo, hi, scaling_type=scaling)
         tuner = HyperparameterTuner(
             model_trainer=trainer,
-            objective_metric_name=FINAL_VALIDATION_AUC_METRIC,
-            objective_type="Maximize",
+            objective_metric_name=objective,
+            objective_type=direction,
             hyperparameter_ranges=ranges,
-            metric_definitions=[{"Name": name, "Regex": regex} for name, regex in METRIC_DEFINITIONS],
+            metric_definitions=[{"Name": name, "Regex": regex} for name, regex in definitions],
             strategy="Bayesian",
             max_jobs=TUNING_MAX_JOBS,
             max_parallel_jobs=TUNING_MAX_PARALLEL_JOBS,
@@ -638,7 +638,7 @@ class _Builder:
         step_args = tuner.tune(inputs=self.train_channels(prepare))
         step = TuningStep(
             name=STEP_TUNE,
-            description="Automatic Model Tuning of XGBoost (maximize the kept model's validation AUC).",
+            description=f"Automatic Model Tuning of XGBoost ({direction.lower()} the kept model's {reads_as}).",
             step_args=step_args,
             cache_config=self.cache(),
             retry_policies=self.job_retries(),

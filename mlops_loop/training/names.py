@@ -6,6 +6,7 @@ from __future__ import annotations
 from typing import Tuple
 
 from pipeline_code.core.contract import pascal
+from pipeline_code.core.problem import PROBLEM_TYPES, TUNING_METRIC, XGBOOST_EVAL_METRICS, higher_is_better, label
 from pipeline_code.core.thresholds import THRESHOLDS
 
 
@@ -82,18 +83,25 @@ MAX_CONTAINER_ARGUMENT = 256  # AppSpecification/AlgorithmSpecification Containe
 MAX_HYPERPARAMETER_VALUE = 2500  # HyperParameters / StaticHyperParameters values
 MAX_DEFINITION_CHARS = 1_048_576  # CreatePipeline PipelineDefinition
 
-# Metrics the training module prints: the validation AUC of every round (XGBoost's own
-# "validation-auc:0.81" log form matches too) and, at the end, that of the kept model - the
-# tuning objective (with early stopping the last round is not the kept one).
+# Metrics the training module prints: the early-stopping metric of every round (a binary model's
+# validation AUC; XGBoost's own "validation-auc:0.81" log form matches too) and, at the end, the kept
+# model's tuning metric (with early stopping the last round is not the kept one).
 _NUMBER = r"([0-9]*\.?[0-9]+(?:[eE][-+]?[0-9]+)?)"
-VALIDATION_AUC_METRIC = "validation-auc"
-VALIDATION_AUC_REGEX = r"(?<![_a-z])validation-auc[=:]\s*" + _NUMBER
-FINAL_VALIDATION_AUC_METRIC = "final-validation-auc"
-FINAL_VALIDATION_AUC_REGEX = r"final_validation_auc=\s*" + _NUMBER
-METRIC_DEFINITIONS = (
-    (VALIDATION_AUC_METRIC, VALIDATION_AUC_REGEX),
-    (FINAL_VALIDATION_AUC_METRIC, FINAL_VALIDATION_AUC_REGEX),
-)
+
+
+def _problem_metrics(kind: str) -> Tuple[Tuple[Tuple[str, str], ...], str, str, str]:
+    """(metric definitions, tuning objective, its direction, what it reads as) of a problem type: the per-round
+    early-stopping metric and the kept model's tuning metric (``core.problem``), as the training job prints them."""
+    per_round, final = XGBOOST_EVAL_METRICS[kind][-1], TUNING_METRIC[kind]
+    definitions = (
+        (f"validation-{per_round}", rf"(?<![_a-z])validation-{per_round}[=:]\s*" + _NUMBER),
+        (f"final-validation-{final}", rf"final_validation_{final}=\s*" + _NUMBER),
+    )
+    return definitions, f"final-validation-{final}", "Maximize" if higher_is_better(final) else "Minimize", f"validation {label(final)}"
+
+
+# Per problem type: the metric definitions of its training and tuning jobs, and the tuning objective.
+PROBLEM_METRICS = {kind: _problem_metrics(kind) for kind in PROBLEM_TYPES}
 
 DEFAULT_HYPERPARAMETERS: Tuple[Tuple[str, str], ...] = (
     ("num_round", "300"),

@@ -9,6 +9,7 @@ import re
 from dataclasses import dataclass
 from typing import Any, Dict, List, Optional, Tuple
 
+from pipeline_code.core.problem import BINARY, PROBLEM_TYPES
 from pipeline_code.core.thresholds import GateThresholds
 
 from ..config.instance_types import INSTANCE_TYPES
@@ -94,6 +95,11 @@ class PipelineSpec:
     response_types: Tuple[str, ...] = ("text/csv", "application/json")
     # Tags of every job.
     tags: Tuple[Tuple[str, str], ...] = ()
+
+    @property
+    def problem_type(self) -> str:
+        """What the model predicts, as its spec says (``core.problem``; binary when the spec does not say)."""
+        return str(json.loads(self.model_spec_json).get("problem_type", BINARY))
 
     def __post_init__(self) -> None:
         problems = _validate(self)
@@ -245,6 +251,8 @@ def _check_model_spec(spec: PipelineSpec, bad: Any) -> None:
     features = data.get("features")
     if "features" in data and (not isinstance(features, list) or not features):
         bad("model_spec_json", "'features' must be a non-empty list")
+    if data.get("problem_type", BINARY) not in PROBLEM_TYPES:
+        bad("model_spec_json", f"'problem_type' must be one of {list(PROBLEM_TYPES)}, got {data.get('problem_type')!r}")
     if isinstance(spec.model_name, str) and data.get("name") not in (None, spec.model_name):
         bad("model_spec_json", f"'name' is {data.get('name')!r} but model_name is {spec.model_name!r}")
 

@@ -13,6 +13,8 @@ from __future__ import annotations
 import re
 from typing import Any, Dict, NamedTuple, Optional, Sequence
 
+from pipeline_code.core.problem import BINARY, default_primary_metric
+
 
 # The project name when the config gives none; every resource name starts with the project.
 DEFAULT_PROJECT = "mlops-loop"
@@ -121,14 +123,17 @@ def version_of_arn(arn: str) -> Optional[int]:
 # The evaluation report the pipeline's evaluate step writes; it travels with the model package
 # (ModelMetrics), and the model card, the audit and the monitor's quality baseline read it.
 def model_spec_document(*, name: str, dataset: Dict[str, Any], target: str, features: Sequence[str],
-                        sensitive_attribute: str, slices: Sequence[str], decision: Dict[str, Any], class_weight: str
-                        ) -> Dict[str, Any]:
+                        sensitive_attribute: str, slices: Sequence[str], decision: Dict[str, Any], class_weight: str,
+                        problem_type: str = BINARY, primary_metric: Optional[str] = None,
+                        min_quality: Optional[float] = None) -> Dict[str, Any]:
     """The model spec every job reads (``--model-spec``): the one shape the config writes and the jobs write back.
 
     ``dataset`` is the dataset's whole declaration (``catalog.Dataset.to_declaration``), ``decision`` the
-    threshold policy (``core.decision.DecisionPolicy.to_dict``).
+    threshold policy (``core.decision.DecisionPolicy.to_dict``). ``problem_type``, ``primary_metric`` and
+    ``min_quality`` (``core.problem``) appear only when they differ from the defaults (binary, its default
+    metric, no floor), so a binary model's spec reads as it always has.
     """
-    return {
+    document = {
         "name": name,
         "dataset": dataset,
         "target": target,
@@ -138,6 +143,13 @@ def model_spec_document(*, name: str, dataset: Dict[str, Any], target: str, feat
         "decision": decision,
         "class_weight": class_weight,
     }
+    if problem_type != BINARY:
+        document["problem_type"] = problem_type
+    if primary_metric is not None and primary_metric != default_primary_metric(problem_type):
+        document["primary_metric"] = primary_metric
+    if min_quality is not None:
+        document["min_quality"] = min_quality
+    return document
 
 
 EVALUATION_FILE = "evaluation.json"
@@ -176,6 +188,8 @@ MONITOR_METRICS = tuple(
         ("data_quality_violations", "DataQualityViolations", "Count"),
         ("model_auc", "ModelAuc", "None"),
         ("auc_drop", "AucDrop", "None"),
+        # Multiclass and regression models only: the primary metric's worsening vs the baseline evaluation.
+        ("quality_drop", "QualityDrop", "None"),
         ("label_coverage", "LabelCoverage", "None"),
         ("demographic_parity_difference", "DemographicParityDifference", "None"),
         ("attribution_ndcg", "AttributionNdcg", "None"),

@@ -32,10 +32,11 @@ the serving stack derives from the same ``<PascalModel>ModelPackageArn``). So be
 the handler stages the version's ``model.tar.gz`` under its own key ``<prefix><model>/v<N>.tar.gz``
 (SSE-KMS; never overwritten, since the MME caches models by that name; a rollback re-uses the key
 staged earlier) and, when the endpoint is ``InService``, smoke-tests the new key on the live
-endpoint, which no client uses yet: one request with every feature missing must return one score
-in [0, 1]. That test is the safety gate: a failed staging or smoke test refuses the version
-(people are told, the stack is untouched). A missing endpoint (the update creates it) or a
-``Failed`` one is updated without a smoke test; any other endpoint status raises
+endpoint, which no client uses yet: one request with every feature missing must return one prediction
+of the contract's shape (a binary score in [0, 1]; a multiclass label among its finite probabilities
+summing to 1; a finite regression value). That test is the safety gate: a failed staging or smoke
+test refuses the version (people are told, the stack is untouched). A missing endpoint (the update
+creates it) or a ``Failed`` one is updated without a smoke test; any other endpoint status raises
 :class:`StackBusyError`. See :mod:`multi_model` (a sibling module packaged with this one).
 
 Runs on the stock Lambda Python runtime: standard library and boto3 only, no other project module
@@ -426,13 +427,13 @@ def _gate_multi_model(
         return None
     runtime = runtime if runtime is not None else boto3.client("sagemaker-runtime", config=RUNTIME_CONFIG)
     try:
-        score = mme.smoke_test(runtime, endpoint, staged.target_model, body)
+        answer = mme.smoke_test(runtime, endpoint, staged.target_model, body)
     except mme.SmokeTestError as error:
         base["smoke_test"] = f"failed: {error}"
         headline = f"v{desired.version} failed its smoke test on {endpoint}; keeps serving {serving}"
         notify(headline, f"{headline}. {error}. The stack was not updated; staged copy: {staged.uri}.")
         return {**base, "deployed": False, "outcome": "refused", "reason": f"v{desired.version} refused: {error}"}
-    base["smoke_test"] = f"passed (score {score:.6g})"
+    base["smoke_test"] = f"passed ({answer.summary()})"
     return None
 
 

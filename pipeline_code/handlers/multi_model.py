@@ -11,7 +11,7 @@ overwritten: every version gets its own key, and a rollback re-uses the key stag
 * :func:`smoke_request` reads ``feature_metadata.json`` from the staged archive (streamed, bounded)
   and builds a one-record request holding every model feature as null (a missing value).
 * :func:`smoke_test` sends it to the live endpoint under the new key and checks the answer's shape
-  (``docs/invocation-contract.md``).
+  for the model's problem type (``docs/invocation-contract.md``, Responses).
 
 Runs on the stock Lambda Python runtime: standard library and boto3 only.
 """
@@ -30,6 +30,7 @@ from boto3.exceptions import Boto3Error
 from botocore.exceptions import BotoCoreError, ClientError
 
 from pipeline_code.core.contract import SMOKE_TEST_INFERENCE_ID
+from pipeline_code.core.problem import BINARY, MULTICLASS, REGRESSION
 
 METADATA_FILE = "feature_metadata.json"
 JSON_TYPE = "application/json"
@@ -38,6 +39,8 @@ DEFAULT_READ_CAP = 512 * 1024 * 1024
 # feature_metadata.json of a real model is a few kB; anything this large is not one.
 MAX_METADATA_BYTES = 16 * 1024 * 1024
 ERROR_PREVIEW = 300
+# How far a multiclass answer's probabilities may sum from 1 (they are float32 softmax outputs).
+PROBABILITY_SUM_TOLERANCE = 1e-3
 # User metadata on the staged copy: where it came from, so a key holding another artefact is noticed.
 SOURCE_METADATA = "source-model-data-url"
 PACKAGE_METADATA = "model-package-arn"
@@ -51,6 +54,25 @@ class StagingError(RuntimeError):
 
 class SmokeTestError(RuntimeError):
     """The endpoint did not answer the smoke request under the new target model as the contract says."""
+
+
+@dataclasses.dataclass(frozen=True)
+class SmokeAnswer:
+    """The one prediction a passed smoke test got: ``score`` (binary: P(target = 1); multiclass: the
+    probability of ``label``), ``label`` (multiclass: the class name) or ``value`` (regression)."""
+
+    problem_type: str
+    score: Optional[float] = None
+    label: Optional[str] = None
+    value: Optional[float] = None
+
+    def summary(self) -> str:
+        """``score 0.31``, ``label 'premium', score 0.52`` or ``value 41.7`` (for the deploy decision)."""
+        if self.problem_type == MULTICLASS:
+            return f"label {self.label!r}, score {self.score:.6g}"
+        if self.problem_type == REGRESSION:
+            return f"value {self.value:.6g}"
+        return f"score {self.score:.6g}"
 
 
 @dataclasses.dataclass(frozen=True)
@@ -199,11 +221,16 @@ def smoke_request(s3: Any, bucket: str, key: str, *, model: Optional[str] = None
     return json.dumps({"instances": [record]}, separators=(",", ":")).encode("utf-8")
 
 
-def smoke_test(runtime: Any, endpoint: str, target_model: str, body: bytes) -> float:
-    """Invoke ``endpoint`` with ``TargetModel=target_model`` and ``body``; return the one score.
+def smoke_test(runtime: Any, endpoint: str, target_model: str, body: bytes) -> SmokeAnswer:
+    """Invoke ``endpoint`` with ``TargetModel=target_model`` and ``body``; return the one prediction.
 
     Passes only when the call succeeds and the JSON answer has ``predictions`` with exactly one
-    entry whose ``score`` is a finite number in [0, 1].
+    entry of one of the contract's shapes (``docs/invocation-contract.md``, Responses):
+
+    * multiclass (the entry has ``probabilities``): an object of class name -> finite number in
+      [0, 1] summing to 1, a ``label`` that is one of its classes, a ``score`` equal to its probability;
+    * regression (the entry has ``value`` and no ``score``): ``value`` a finite number;
+    * binary (any other entry): ``score`` a finite number in [0, 1].
 
     Raises:
         SmokeTestError: naming the endpoint, the target model and the cause (with the first 300
@@ -231,10 +258,47 @@ def smoke_test(runtime: Any, endpoint: str, target_model: str, body: bytes) -> f
     if not isinstance(predictions, list) or len(predictions) != 1:
         count = len(predictions) if isinstance(predictions, list) else "no"
         raise SmokeTestError(f"{where}: expected 'predictions' with exactly 1 entry, got {count}: {preview!r}")
-    score = predictions[0].get("score") if isinstance(predictions[0], dict) else None
-    if isinstance(score, bool) or not isinstance(score, (int, float)) or not math.isfinite(score) or not 0 <= score <= 1:
+    entry = predictions[0] if isinstance(predictions[0], dict) else {}
+    if "probabilities" in entry:
+        return _multiclass_answer(entry, f"{where}: ", f": {preview!r}")
+    if "value" in entry and "score" not in entry:
+        value = entry["value"]
+        if not _finite(value):
+            raise SmokeTestError(f"{where}: 'value' must be a finite number, got {value!r}: {preview!r}")
+        return SmokeAnswer(REGRESSION, value=float(value))
+    score = entry.get("score")
+    if not _finite(score) or not 0 <= score <= 1:
         raise SmokeTestError(f"{where}: 'score' must be a finite number in [0, 1], got {score!r}: {preview!r}")
-    return float(score)
+    return SmokeAnswer(BINARY, score=float(score))
+
+
+def _finite(value: Any) -> bool:
+    """A JSON number (not a boolean) that is neither NaN nor infinite."""
+    return not isinstance(value, bool) and isinstance(value, (int, float)) and math.isfinite(value)
+
+
+def _multiclass_answer(entry: Mapping[str, Any], head: str, tail: str) -> SmokeAnswer:
+    """The checks of a multiclass prediction (see :func:`smoke_test`); ``head``/``tail`` frame the error."""
+    probabilities = entry["probabilities"]
+    if not isinstance(probabilities, dict) or not probabilities:
+        raise SmokeTestError(f"{head}'probabilities' must be an object of class name -> probability, "
+                             f"got {probabilities!r}{tail}")
+    for name, p in probabilities.items():
+        if not _finite(p) or not 0 <= p <= 1:
+            raise SmokeTestError(f"{head}'probabilities' must be finite numbers in [0, 1], got {p!r} for "
+                                 f"class {name!r}{tail}")
+    total = math.fsum(probabilities.values())
+    if abs(total - 1.0) > PROBABILITY_SUM_TOLERANCE:
+        raise SmokeTestError(f"{head}'probabilities' must sum to 1, got {total!r}{tail}")
+    label = entry.get("label")
+    if not isinstance(label, str) or label not in probabilities:
+        raise SmokeTestError(f"{head}'label' must be one of the classes of 'probabilities' {list(probabilities)}, "
+                             f"got {label!r}{tail}")
+    score = entry.get("score")
+    if not _finite(score) or not math.isclose(score, probabilities[label], rel_tol=1e-9, abs_tol=1e-12):
+        raise SmokeTestError(f"{head}'score' must be the probability of 'label' {label!r} "
+                             f"({probabilities[label]!r}), got {score!r}{tail}")
+    return SmokeAnswer(MULTICLASS, score=float(score), label=label)
 
 
 def endpoint_status(sagemaker: Any, endpoint: str) -> Optional[str]:

@@ -48,6 +48,7 @@ import time
 from pathlib import Path
 from typing import Any, Callable, Dict, List, Mapping, Optional, Sequence
 
+from pipeline_code.core import problem
 from pipeline_code.local.registry import LocalRegistry, code_version
 from pipeline_code.local.user_data import parse_data_args
 
@@ -63,7 +64,8 @@ class StageFailed(RuntimeError):
 def load_config(path: str, environment: str) -> Dict[str, Any]:
     """One environment of the config, loaded and validated by the code path synth uses.
 
-    Returns ``{"project", "models": {name: job spec}, "environment": the environment's settings}``;
+    Returns ``{"project", "models": {name: job spec}, "environment": the environment's settings,
+    "gates": {name: the model's gate in that environment}}``;
     a mistake the synth would refuse (a duplicate key, a threshold out of bounds) is a
     :class:`~mlops_loop.config.ConfigError` naming the field, never a run on values AWS would not get.
     """
@@ -77,6 +79,8 @@ def load_config(path: str, environment: str) -> Dict[str, Any]:
         "project": app.project,
         "models": {name: model.job_spec() for name, model in app.models.items()},
         "environment": app.environments[environment].model_dump(mode="json"),
+        "gates": {name: model.gate_in(app.environments[environment].gate).model_dump(mode="json")
+                  for name, model in app.models.items()},
     }
 
 
@@ -177,6 +181,8 @@ def run_model(
         batch = generate_batch(
             spec.catalog_dataset, rows, seed=seed, drift=drift, concept_drift=concept_drift,
             bad_record_rate=bad_record_rate, as_text=True, positive_rate=positive_rate,
+            # The label follows the model's inputs; the sensitive attribute and slices carry no signal of their own.
+            signal_features=spec.features,
         )
         write_raw(batch.frame, paths["raw"], spec.catalog_dataset, "2026-04-01")
         rows_in, source = rows, "generated"
@@ -277,7 +283,7 @@ def run_model(
         curate_summary = json.load(handle)
     passed = bool(report["gate"]["passed"])
     headline = report["challenger"]["metrics"]
-    metric_names = ("auc", "log_loss", "brier", "accuracy", "precision", "recall", "f1", "positive_rate")
+    metric_names = problem.HEADLINE_METRICS[spec.problem_type]
     version = None
     status = "NotRegistered (gate failed)"
     if passed:
@@ -385,7 +391,7 @@ def print_record(record: Mapping[str, Any], out: Any = None) -> None:
     for note in data.get("notes") or ():
         print(f"note: {note}", file=out)
     for line in summary_lines(record["report"]):
-        if not line.startswith("evaluation-auc="):
+        if not line.startswith("evaluation-"):  # the metric-definition line, for SageMaker
             print(line, file=out)
     if record["version"] is not None:
         print(f"decision: registered {record['group']} v{record['version']} -> {record['status']}", file=out)
@@ -459,7 +465,7 @@ def run(argv: Optional[Sequence[str]] = None, *, out: Any = None) -> List[Dict[s
             record = run_model(
                 name,
                 config["models"][name],
-                env,
+                {**env, "gate": config["gates"][name]},
                 workdir=workdir,
                 registry=registry,
                 rows=args.rows,

@@ -7,6 +7,9 @@
 * :mod:`.monitor`  the processing-job CLI;
 * :mod:`.replay`   local traffic replay from a registered model (drift / concept drift knobs).
 
+Every problem type (``pipeline_code.core.problem``) is monitored: binary, multiclass and regression
+models each have their response shapes, prediction drift, model quality and bias checks.
+
 Job code: never imports aws_cdk or mlops_loop; numpy, pandas and SciPy's distributions (SciPy
 is a dependency of xgboost, so the XGBoost image the monitor runs in has it).
 """

@@ -26,8 +26,19 @@ Request format (the contract with serving)
 * ``text/csv``: one record per line, the model's input features in ``feature_order``
   (no header). Empty fields are missing values.
 
-Response format: ``text/csv`` scores (one per record, comma- or newline-separated) or JSON:
-a number, a list of numbers, ``{"score": p}`` or ``{"predictions": [p | {"score": p}, ...]}``.
+Response format, per the model's problem type (``read_capture(problem_type=...)``):
+
+* binary (the default): ``text/csv`` scores (one per record, comma- or newline-separated) or JSON:
+  a number, a list of numbers, ``{"score": p}`` or ``{"predictions": [p | {"score": p}, ...]}``.
+  The frame's ``score`` is P(target = 1).
+* multiclass: ``text/csv`` one class name per record (per line); JSON ``{"predictions": [{"label": c,
+  "score": p, "probabilities": {class: p, ...}}, ...]}`` (or a list of such objects, one object, or
+  class names). The frame's ``score`` is the predicted class's code (its position in ``classes``), the
+  probabilities (when the response has them) go to one ``proba:<class>`` column per class. A label that
+  is not one of the model's classes, or probabilities that are not one number per class, are malformed.
+* regression: ``text/csv`` one value per record; JSON a number, a list of numbers, ``{"value": y}`` or
+  ``{"predictions": [y | {"value": y}, ...]}``. The frame's ``score`` is the predicted value; a value
+  that is not a finite number is malformed.
 
 A record's ``inference_id`` is the record's own ``inference_id`` key, else the event's
 ``inferenceId`` (suffixed ``:i`` when one request holds several records), else the ``eventId``.
@@ -54,15 +65,24 @@ import pandas as pd
 
 from pipeline_code import catalog
 from pipeline_code.core.lines import record_lines
+from pipeline_code.core.problem import BINARY, MULTICLASS, REGRESSION
 from pipeline_code.serving.records import FeatureContract, complete_records
 
 SCORE = "score"
+# A multiclass model's class probabilities: one column per class, ``proba:<class>`` (``:`` is in no
+# feature name, so a request cannot clash with them).
+PROBABILITY_PREFIX = "proba:"
 INFERENCE_ID = "inference_id"
 INFERENCE_TIME = "inference_time"
 META_KEYS = (INFERENCE_ID, INFERENCE_TIME)
 BATCH_OUTPUT_SUFFIX = ".out"
 CAPTURE_SUFFIXES = (".jsonl",)
 DEFAULT_MAX_SAMPLES = 20
+
+
+def probability_column(name: str) -> str:
+    """The frame column holding the probability of class ``name`` (multiclass models)."""
+    return f"{PROBABILITY_PREFIX}{name}"
 
 
 @dataclass
@@ -79,6 +99,8 @@ class CaptureWindow:
     csv_width_mismatch: int = 0
     type_violations: Dict[str, int] = field(default_factory=dict)
     files: Dict[str, int] = field(default_factory=lambda: {"data_capture": 0, "batch_input": 0})
+    problem_type: str = BINARY
+    classes: Tuple[str, ...] = ()
 
     @property
     def records(self) -> int:
@@ -88,10 +110,15 @@ class CaptureWindow:
     def schema_changed(self) -> bool:
         return bool(self.unknown_keys or self.missing_keys or self.csv_width_mismatch)
 
+    @property
+    def probability_columns(self) -> List[str]:
+        """The class-probability columns of the frame (multiclass models; none otherwise)."""
+        return [probability_column(c) for c in self.classes] if self.problem_type == MULTICLASS else []
+
     def summary(self) -> Dict[str, Any]:
         times = pd.to_datetime(self.frame[INFERENCE_TIME], utc=True, errors="coerce") if self.records else pd.Series([], dtype=object)
         times = times.dropna() if len(times) else times
-        return {
+        out = {
             "files": dict(self.files),
             "lines": self.lines,
             "records": self.records,
@@ -112,6 +139,12 @@ class CaptureWindow:
             },
             "type_violations": dict(self.type_violations),
         }
+        if self.problem_type != BINARY:
+            out["problem_type"] = self.problem_type
+        if self.problem_type == MULTICLASS:
+            columns = self.probability_columns
+            out["records_with_probabilities"] = int(self.frame[columns].notna().all(axis=1).sum()) if self.records and columns else 0
+        return out
 
 
 class _Malformed(ValueError):
@@ -120,7 +153,8 @@ class _Malformed(ValueError):
 
 class _Decoder:
     def __init__(
-        self, feature_order: Sequence[str], known_keys: Sequence[str], max_samples: int, dataset: Optional[catalog.Dataset] = None
+        self, feature_order: Sequence[str], known_keys: Sequence[str], max_samples: int, dataset: Optional[catalog.Dataset] = None,
+        problem_type: str = BINARY, classes: Sequence[str] = (),
     ) -> None:
         # With the dataset known, requests that carry raw source fields (the serving contract also
         # accepts those) are turned into features exactly as serving computed them.
@@ -131,9 +165,13 @@ class _Decoder:
         self.feature_set = set(self.features)
         self.max_samples = max_samples
         self.csv_lines: List[str] = []  # parsed once, at the end, by pandas' C parser
-        self.csv_meta: List[Tuple[Any, Any, Any]] = []  # (inference_id, time, score)
+        self.csv_meta: List[Tuple[Any, Any, Any, Any]] = []  # (inference_id, time, score, probabilities)
         self.json_rows: List[Dict[str, Any]] = []
-        self.window = CaptureWindow(frame=pd.DataFrame())
+        self.problem_type = problem_type
+        self.classes = tuple(str(c) for c in classes)
+        self.class_index = {c: i for i, c in enumerate(self.classes)}
+        self.coder = catalog.ClassCoder(self.classes)
+        self.window = CaptureWindow(frame=pd.DataFrame(), problem_type=problem_type, classes=self.classes)
 
     # ----------------------------------------------------------------------------------
     def malformed(self, source: str, line_no: int, reason: str, text: str) -> None:
@@ -159,9 +197,9 @@ class _Decoder:
             raise _Malformed("missing_input: captureData.endpointInput.data absent")
         kind, payload = _payload(inp)
         out = capture.get("endpointOutput")
-        scores: Optional[List[float]] = None
+        scores: Optional[List[Output]] = None
         if isinstance(out, dict) and out.get("data") not in (None, ""):
-            scores = _scores(*_payload(out))
+            scores = self.outputs(*_payload(out))
         base_id = meta.get("inferenceId") or meta.get("eventId")
         when = meta.get("inferenceTime")
         self._add_payload(kind, payload, scores, base_id, when)
@@ -183,11 +221,83 @@ class _Decoder:
                 out_payload = json.loads(out_stripped) if out_kind == "json" else out_stripped
             except ValueError as exc:
                 raise _Malformed(f"invalid_output: {exc}") from None
-            scores = _scores(out_kind, out_payload)
+            scores = self.outputs(out_kind, out_payload)
         self._add_payload(kind, payload, scores, f"{source}:{line_no}", None)
 
     # ----------------------------------------------------------------------------------
-    def _add_payload(self, kind: str, payload: Any, scores: Optional[List[float]], base_id: Any, when: Any) -> None:
+    def outputs(self, kind: str, payload: Any) -> List["Output"]:
+        """One (score, class probabilities or None) per record of a response, per the problem type."""
+        if self.problem_type == MULTICLASS:
+            return self._class_outputs(kind, payload)
+        if self.problem_type == REGRESSION:
+            return [(v, None) for v in _values(kind, payload)]
+        return [(v, None) for v in _scores(kind, payload)]
+
+    def _class_outputs(self, kind: str, payload: Any) -> List["Output"]:
+        if kind == "csv":
+            names: List[Any] = []
+            for line in record_lines(str(payload)):
+                text = line.strip()
+                if not text:
+                    continue
+                if text in self.class_index or ("," not in text and '"' not in text):
+                    names.append(text)
+                else:  # a quoted class name (serving quotes one holding a comma or a quote), or several on a line
+                    names.extend(v for v in next(csv.reader([text]), []) if v.strip())
+            return [(float(self._class_code(name)), None) for name in names]
+        if isinstance(payload, dict):
+            payload = payload.get("predictions", payload)
+        values = payload if isinstance(payload, list) else [payload]
+        out: List[Output] = []
+        for value in values:
+            if not isinstance(value, dict):
+                out.append((float(self._class_code(value)), None))
+                continue
+            raw = value.get("probabilities")
+            probabilities = self._probabilities(raw) if raw is not None else None
+            label = value.get("label", value.get("predicted_label"))
+            if label is not None:
+                code = self._class_code(label)
+            elif probabilities is not None:
+                code = int(np.argmax(probabilities))
+            else:
+                raise _Malformed(f"bad_prediction: neither a label nor probabilities in {json.dumps(value)[:80]}")
+            out.append((float(code), probabilities))
+        return out
+
+    def _class_code(self, value: Any) -> int:
+        """The code of a class named in a response (:class:`catalog.ClassCoder`)."""
+        code = self.coder.code(value)
+        if code is None:
+            raise _Malformed(f"unknown_class: {str(value).strip()[:50]!r} is not one of the model's classes")
+        return code
+
+    def _probabilities(self, raw: Any) -> List[float]:
+        """One probability per class, in class order, from ``{class: p}`` (or a list in class order)."""
+        if isinstance(raw, list):
+            if len(raw) != len(self.classes):
+                raise _Malformed(f"bad_probabilities: {len(raw)} values for {len(self.classes)} classes")
+            pairs = list(zip(self.classes, raw))
+        elif isinstance(raw, dict):
+            unknown = [str(k) for k in raw if str(k) not in self.class_index]
+            missing = [c for c in self.classes if c not in raw]
+            if unknown or missing:
+                raise _Malformed(f"bad_probabilities: unknown classes {unknown[:3]}, missing classes {missing[:3]}")
+            pairs = [(c, raw[c]) for c in self.classes]
+        else:
+            raise _Malformed(f"bad_probabilities: expected an object of class -> probability, got {type(raw).__name__}")
+        out = []
+        for name, value in pairs:
+            try:
+                number = float(value) if not isinstance(value, bool) else float("nan")
+            except (TypeError, ValueError):
+                number = float("nan")
+            if not (0.0 <= number <= 1.0):  # NaN fails too
+                raise _Malformed(f"bad_probabilities: {str(value)[:30]!r} for class {name!r} is not a probability")
+            out.append(number)
+        return out
+
+    def _add_payload(self, kind: str, payload: Any, scores: Optional[List["Output"]], base_id: Any, when: Any) -> None:
         if kind == "csv":
             lines = _csv_lines(payload)
             if not lines:
@@ -202,7 +312,8 @@ class _Decoder:
             for i, line in enumerate(lines):
                 self.csv_lines.append(line)
                 rid = f"{base_id}:{i}" if many and base_id is not None else base_id
-                self.csv_meta.append((rid, when, scores[i] if scores is not None else None))
+                score, probabilities = scores[i] if scores is not None else (None, None)
+                self.csv_meta.append((rid, when, score, probabilities))
             return
         records = payload.get("instances") if isinstance(payload, dict) and "instances" in payload else payload
         if isinstance(records, dict):
@@ -234,11 +345,15 @@ class _Decoder:
                 row[INFERENCE_ID] = f"{base_id}:{i}" if many and base_id is not None else base_id
             if row.get(INFERENCE_TIME) is None:
                 row[INFERENCE_TIME] = when
-            row[SCORE] = scores[i] if scores is not None else None
+            score, probabilities = scores[i] if scores is not None else (None, None)
+            row[SCORE] = score
+            if probabilities is not None:
+                for name, p in zip(self.classes, probabilities):
+                    row[probability_column(name)] = p
             self.json_rows.append(row)
 
     @staticmethod
-    def _check_scores(scores: Optional[List[float]], n: int) -> None:
+    def _check_scores(scores: Optional[List["Output"]], n: int) -> None:
         if scores is not None and len(scores) != n:
             raise _Malformed(f"output_mismatch: {len(scores)} scores for {n} records")
 
@@ -251,10 +366,17 @@ class _Decoder:
             self.csv_lines = []
             meta = list(zip(*self.csv_meta))
             part[INFERENCE_ID], part[INFERENCE_TIME], part[SCORE] = list(meta[0]), list(meta[1]), list(meta[2])
+            if self.problem_type == MULTICLASS:
+                empty = [None] * len(self.classes)
+                matrix = [list(p) if p is not None else empty for p in meta[3]]
+                for k, name in enumerate(self.classes):
+                    part[probability_column(name)] = [row[k] for row in matrix]
             parts.append(part)
         if self.json_rows:
             parts.append(pd.DataFrame.from_records(self.json_rows))
-        columns = [*self.features, *[c for c in extra_columns if c not in self.features], INFERENCE_ID, INFERENCE_TIME, SCORE]
+        columns = [*self.features, *[c for c in extra_columns if c not in self.features], INFERENCE_ID, INFERENCE_TIME, SCORE,
+                   *self.window.probability_columns]
+        probability_columns = set(self.window.probability_columns)
         if not parts:
             return pd.DataFrame({c: pd.Series([], dtype=object) for c in columns})
         frame = pd.concat(parts, ignore_index=True, sort=False) if len(parts) > 1 else parts[0]
@@ -265,8 +387,8 @@ class _Decoder:
         for name in columns:
             if name in (INFERENCE_ID, INFERENCE_TIME):
                 continue
-            if name == SCORE:
-                frame[SCORE] = pd.to_numeric(frame[SCORE], errors="coerce").astype(np.float64)
+            if name == SCORE or name in probability_columns:
+                frame[name] = pd.to_numeric(frame[name], errors="coerce").astype(np.float64)
             elif name in categorical:
                 frame[name] = _as_category_text(frame[name])
             else:
@@ -311,6 +433,32 @@ def _csv_width(line: str) -> int:
     if '"' not in line:
         return line.count(",") + 1
     return len(next(csv.reader([line]), []))
+
+
+# One decoded prediction: the frame's score (binary P(target = 1), multiclass class code, regression value)
+# and, multiclass only, the class probabilities in class order when the response has them.
+Output = Tuple[float, Optional[List[float]]]
+
+
+def _values(kind: str, payload: Any) -> List[float]:
+    """A regression response's predicted values (every one a finite number)."""
+    if kind == "csv":
+        values: List[Any] = [v for line in record_lines(str(payload)) for v in line.split(",") if v.strip()]
+    else:
+        if isinstance(payload, dict):
+            payload = payload.get("predictions", payload)
+        values = payload if isinstance(payload, list) else [payload]
+        values = [v.get("value", v.get("score")) if isinstance(v, dict) else v for v in values]
+    out = []
+    for v in values:
+        try:
+            value = float(v) if not isinstance(v, bool) else float("nan")
+        except (TypeError, ValueError):
+            value = float("nan")
+        if not np.isfinite(value):
+            raise _Malformed(f"bad_value: {str(v)[:50]!r} is not a finite number")
+        out.append(value)
+    return out
 
 
 def _scores(kind: str, payload: Any) -> List[float]:
@@ -376,14 +524,18 @@ def read_capture(
     extra_columns: Sequence[str] = (),
     max_samples: int = DEFAULT_MAX_SAMPLES,
     dataset: Optional[catalog.Dataset] = None,
+    problem_type: str = BINARY,
+    classes: Sequence[str] = (),
 ) -> CaptureWindow:
     """Decode every capture file under ``capture_dir`` (missing dir = empty window).
 
     ``feature_order``: the model's inputs (CSV order); ``extra_columns``: further known
     keys kept from JSON requests (sensitive attribute, slices); ``categorical``: columns kept
-    as text (the others are parsed as numbers, non-numbers counted as type violations).
+    as text (the others are parsed as numbers, non-numbers counted as type violations);
+    ``problem_type`` / ``classes``: how to read the responses (see the module docstring; ``classes`` in
+    label-code order, needed for a multiclass model).
     """
-    decoder = _Decoder(feature_order, extra_columns, max_samples, dataset)
+    decoder = _Decoder(feature_order, extra_columns, max_samples, dataset, problem_type, classes)
     w = decoder.window
     paths = _files(capture_dir) if capture_dir and os.path.isdir(capture_dir) else []
     path_set = set(paths)

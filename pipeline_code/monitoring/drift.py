@@ -22,7 +22,10 @@ Per feature (the baseline's ``statistics.json`` / ``constraints.json``):
 A statistical test below ``--ks-p-value`` alone gives status ``warn`` (on thousands of rows
 the tests reject for effects far too small to matter; PSI carries the decision).
 
-Prediction drift: PSI of the captured scores on the baseline score histogram.
+Prediction drift, per problem type, always reported as ``psi`` (summary ``prediction_psi``, one metric
+and alarm for every model): binary - PSI of the captured scores on the baseline score histogram;
+multiclass - PSI of the predicted-class shares against the training data's (plus a chi-square test of
+homogeneity, reported); regression - PSI of the predicted values on the baseline's quantile bins.
 Data quality: missing rate vs the baseline's completeness, type violations (non-numbers in
 numeric features), range violations vs ``constraints.json`` min/max (and non-integers in
 integral features), unseen categories.
@@ -38,6 +41,7 @@ import pandas as pd
 # SciPy ships with xgboost (a dependency of it), so the XGBoost image the monitor runs in has it.
 from scipy import special, stats
 
+from pipeline_code.core.problem import BINARY, MULTICLASS, PROBLEM_TYPES, REGRESSION
 from pipeline_code.training.baseline import OTHER_LEVEL, bin_counts, psi
 
 PASS, WARN, FAIL, SKIPPED, ERROR = "pass", "warn", "fail", "skipped", "error"
@@ -221,8 +225,25 @@ def data_drift(
 
 
 def prediction_drift(scores: Any, statistics: Mapping[str, Any], *, psi_threshold: float = 0.2,
-                     min_rows: int = DEFAULT_MIN_ROWS) -> Dict[str, Any]:
-    """PSI of the window's scores against the baseline score histogram."""
+                     min_rows: int = DEFAULT_MIN_ROWS, problem_type: Optional[str] = None, classes: Sequence[str] = (),
+                     probabilities: Optional[pd.DataFrame] = None) -> Dict[str, Any]:
+    """PSI of the window's predictions against the baseline's (see the module docstring).
+
+    ``scores``: the capture frame's ``score`` (binary P(target = 1), multiclass class code, regression
+    value); ``problem_type`` defaults to the baseline's; a baseline of another type is an error.
+    ``probabilities`` (multiclass, optional): the class-probability columns, for the mean probabilities.
+    """
+    baseline_type = statistics.get("problem_type", BINARY)
+    problem_type = problem_type or baseline_type
+    if problem_type not in PROBLEM_TYPES:
+        raise ValueError(f"unknown problem type {problem_type!r}")
+    if baseline_type != problem_type:
+        raise ValueError(f"the baseline statistics are a {baseline_type} model's, the model is {problem_type}")
+    if problem_type == MULTICLASS:
+        return _class_drift(scores, statistics, psi_threshold=psi_threshold, min_rows=min_rows, classes=classes,
+                            probabilities=probabilities)
+    if problem_type == REGRESSION:
+        return _value_drift(scores, statistics, psi_threshold=psi_threshold, min_rows=min_rows)
     prediction = statistics.get("prediction") or {}
     hist = prediction.get("histogram") or {}
     s = _present(scores)
@@ -243,6 +264,76 @@ def prediction_drift(scores: Any, statistics: Mapping[str, Any], *, psi_threshol
         "baseline_positive_rate": prediction.get("positive_rate_at_threshold"),
         "bins": {"bin_edges": hist["bin_edges"], "baseline": hist["counts"], "window": window_counts},
         "checks": [check("prediction_psi", "prediction_drift", value, psi_threshold, status)],
+    }
+
+
+def _skipped_prediction(detail: str, psi_threshold: float) -> Dict[str, Any]:
+    return {"status": SKIPPED, "detail": detail,
+            "checks": [check("prediction_psi", "prediction_drift", None, psi_threshold, SKIPPED, detail=detail)]}
+
+
+def _class_drift(codes: Any, statistics: Mapping[str, Any], *, psi_threshold: float, min_rows: int,
+                 classes: Sequence[str], probabilities: Optional[pd.DataFrame]) -> Dict[str, Any]:
+    """Multiclass: PSI (and chi-square) of the predicted-class counts vs the training data's."""
+    prediction = statistics.get("prediction") or {}
+    hist = prediction.get("histogram") or {}
+    levels = [str(c) for c in hist.get("levels") or []]
+    classes = [str(c) for c in classes] or levels
+    if levels and levels != classes:
+        raise ValueError(f"the baseline's classes {levels} are not the model's {classes}")
+    c = _present(codes)
+    if not levels or len(c) < max(1, min_rows):
+        return _skipped_prediction("no baseline class shares" if not levels else f"{len(c)} predictions < min_rows {min_rows}",
+                                   psi_threshold)
+    k = len(levels)
+    c = c.astype(np.int64)
+    c = c[(c >= 0) & (c < k)]
+    window_counts = np.bincount(c, minlength=k)[:k].astype(int).tolist()
+    base_counts = [int(x) for x in hist["counts"]]
+    value = psi(base_counts, window_counts, PSI_EPSILON)
+    status = FAIL if value > psi_threshold else PASS
+    n_base = sum(base_counts)
+    out: Dict[str, Any] = {
+        "psi": value,
+        "status": status,
+        "rows": int(len(c)),
+        "measure": "predicted-class shares",
+        "window_class_shares": {name: window_counts[i] / len(c) for i, name in enumerate(levels)},
+        "baseline_class_shares": {name: (base_counts[i] / n_base if n_base else None) for i, name in enumerate(levels)},
+        "chi_square": chi_square_homogeneity(base_counts, window_counts),
+        "bins": {"levels": levels, "baseline": base_counts, "window": window_counts},
+    }
+    if probabilities is not None and len(probabilities.columns) == k:
+        complete = probabilities.dropna()
+        if len(complete):
+            out["window_mean_probabilities"] = {name: float(complete.iloc[:, i].mean()) for i, name in enumerate(levels)}
+            out["baseline_mean_probabilities"] = prediction.get("mean_probabilities")
+    out["checks"] = [check("prediction_psi", "prediction_drift", value, psi_threshold, status, detail="predicted-class shares")]
+    return out
+
+
+def _value_drift(values: Any, statistics: Mapping[str, Any], *, psi_threshold: float, min_rows: int) -> Dict[str, Any]:
+    """Regression: PSI of the predicted values on the baseline's quantile bins."""
+    prediction = statistics.get("prediction") or {}
+    hist = prediction.get("histogram") or {}
+    v = _present(values)
+    if not hist or len(v) < max(1, min_rows):
+        return _skipped_prediction("no baseline prediction histogram" if not hist else f"{len(v)} predictions < min_rows {min_rows}",
+                                   psi_threshold)
+    window_counts = bin_counts(v, hist["bin_edges"])
+    value = psi(hist["counts"], window_counts, PSI_EPSILON)
+    status = FAIL if value > psi_threshold else PASS
+    return {
+        "psi": value,
+        "status": status,
+        "rows": int(len(v)),
+        "measure": "predicted values on the baseline's quantile bins",
+        "window_mean_prediction": float(v.mean()),
+        "baseline_mean_prediction": prediction.get("mean"),
+        "window_std_prediction": float(v.std()),
+        "baseline_std_prediction": prediction.get("std"),
+        "bins": {"bin_edges": hist["bin_edges"], "baseline": hist["counts"], "window": window_counts},
+        "checks": [check("prediction_psi", "prediction_drift", value, psi_threshold, status, detail="predicted values")],
     }
 
 

@@ -15,6 +15,12 @@ version's registered baselines and model, the traffic of the last ``--window-hou
 the same code path (see :mod:`pipeline_code.monitoring.remote`). A failed S3/API call is a report
 error (unhealthy); when no version serves yet the report says so and stays healthy (``NotServing``).
 
+Every problem type (``core.problem``) is monitored: the capture decoder reads the type's responses, and
+prediction drift, model quality and bias are the type's (see :mod:`.drift` and :mod:`.quality`); the
+report of a multiclass or regression model adds ``problem_type``, ``primary_metric`` and ``quality_drop``
+(the primary metric's worsening, published as ``QualityDrop``) to its summary. A regression model has no
+AUC: ``model_auc`` / ``auc_drop`` stay empty and are not published.
+
 Writes ``report.json`` and ``report.html``. Exit status: 0 whenever a report was written -
 capture lines none of which decode, fewer requests than ``--min-requests`` (the model's
 ``min_daily_requests``), a missing baseline, malformed capture lines, a schema change or a failing
@@ -35,6 +41,7 @@ import traceback
 from typing import Any, Dict, List, Optional, Sequence
 
 from pipeline_code.core.contract import BASELINE_FILES, EVALUATION_FILE
+from pipeline_code.core.problem import BINARY, MULTICLASS
 from pipeline_code.monitoring import capture as capture_mod
 from pipeline_code.monitoring import drift, quality, report as report_mod
 from pipeline_code.training.spec import ModelSpec, add_model_spec_argument
@@ -128,8 +135,11 @@ def run_monitor(spec: ModelSpec, args: argparse.Namespace, *, cloudwatch_client:
     # Capture ---------------------------------------------------------------------------
     categorical = [f for f in spec.frame_features if spec.is_categorical(f)]
     extra = [f for f in spec.frame_features if f not in spec.features]
+    problem_type = spec.problem_type
+    classes = [str(c) for c in spec.classes] if problem_type == MULTICLASS else []
     window = capture_mod.read_capture(
-        args.capture_dir, spec.features, categorical=categorical, extra_columns=extra, dataset=spec.catalog_dataset
+        args.capture_dir, spec.features, categorical=categorical, extra_columns=extra, dataset=spec.catalog_dataset,
+        problem_type=problem_type, classes=classes,
     )
     frame = window.frame
     summary_capture = window.summary()
@@ -157,14 +167,14 @@ def run_monitor(spec: ModelSpec, args: argparse.Namespace, *, cloudwatch_client:
             model = load_model(args.model_dir)
         except Exception as exc:  # noqa: BLE001
             error("model_unavailable", f"{args.model_dir!r}: {exc}")
-    if window.records and model is not None and frame[capture_mod.SCORE].isna().any():
-        def rescore() -> Dict[str, Any]:
-            from pipeline_code.training.train import predict_proba
-
-            missing = frame[capture_mod.SCORE].isna()
-            frame.loc[missing, capture_mod.SCORE] = predict_proba(model, frame.loc[missing])
-            return {"rescored_rows": int(missing.sum()), "checks": []}
-        guarded("rescoring", rescore)
+        if model is not None and model.problem_type != problem_type:
+            error("model_mismatch", f"the model at {args.model_dir!r} is a {model.problem_type} model, the spec says {problem_type}")
+            model = None
+    probability_columns = window.probability_columns
+    if window.records and model is not None and (
+        frame[capture_mod.SCORE].isna().any() or (probability_columns and frame[probability_columns].isna().to_numpy().any())
+    ):
+        guarded("rescoring", lambda: _rescore(model, frame, problem_type, probability_columns))
 
     baseline_sample = None
     if args.baseline_sample_dir:
@@ -184,7 +194,10 @@ def run_monitor(spec: ModelSpec, args: argparse.Namespace, *, cloudwatch_client:
                 frame, baseline["statistics"], psi_threshold=args.psi_threshold, ks_p_value=args.ks_p_value,
                 feature_thresholds=feature_thresholds, baseline_sample=baseline_sample, min_rows=args.min_rows))
             guarded("prediction_drift", lambda: drift.prediction_drift(
-                frame[capture_mod.SCORE], baseline["statistics"], psi_threshold=args.psi_threshold, min_rows=args.min_rows))
+                frame[capture_mod.SCORE], baseline["statistics"], psi_threshold=args.psi_threshold, min_rows=args.min_rows,
+                **({} if problem_type == BINARY else {
+                    "problem_type": problem_type, "classes": classes,
+                    "probabilities": frame[probability_columns] if probability_columns else None})))
         if baseline.get("constraints"):
             guarded("data_quality", lambda: drift.data_quality(
                 frame, baseline["constraints"], type_violations=window.type_violations,
@@ -194,17 +207,22 @@ def run_monitor(spec: ModelSpec, args: argparse.Namespace, *, cloudwatch_client:
         if args.labels_dir:
             def labels_section() -> Dict[str, Any]:
                 nonlocal joined
-                labels = quality.read_labels(args.labels_dir)
+                labels = quality.read_labels(args.labels_dir, problem_type, classes)
                 joined = quality.join_labels(frame, labels)
                 base_metrics = ((evaluation or {}).get("challenger") or {}).get("metrics")
+                typed = {} if problem_type == BINARY else {
+                    "problem_type": problem_type, "classes": classes, "primary_metric": spec.primary_metric,
+                    "max_quality_drop": args.max_quality_drop}
                 return quality.model_quality(joined, base_metrics, threshold=threshold, min_label_coverage=args.min_label_coverage,
-                                             min_labeled_rows=args.min_labeled_rows, max_auc_drop=args.max_auc_drop)
+                                             min_labeled_rows=args.min_labeled_rows, max_auc_drop=args.max_auc_drop, **typed)
             guarded("model_quality", labels_section)
         base_fairness = ((evaluation or {}).get("challenger") or {}).get("fairness")
         guarded("bias", lambda: quality.bias_drift(joined if args.labels_dir else frame.assign(label=float("nan")),
                                                     spec.sensitive_attribute, base_fairness, threshold=threshold,
                                                     min_group_rows=args.min_group_rows, max_dpd=args.max_dpd,
-                                                    max_group_rate_change=args.max_group_rate_change))
+                                                    max_group_rate_change=args.max_group_rate_change,
+                                                    **({} if problem_type == BINARY else {"problem_type": problem_type,
+                                                                                          "classes": classes})))
         if model is not None and baseline.get("attributions"):
             guarded("attribution", lambda: quality.attribution_drift(
                 model, frame, baseline["attributions"], max_rows=args.shap_sample_rows, min_ndcg=args.min_attribution_ndcg,
@@ -238,6 +256,14 @@ def run_monitor(spec: ModelSpec, args: argparse.Namespace, *, cloudwatch_client:
         "monitoring_errors": len(errors),
         "monitor_healthy": 1 if healthy else 0,
     }
+    thresholds = {k: getattr(args, k) for k in (
+        "psi_threshold", "ks_p_value", "max_missing_increase", "max_range_violation_rate", "max_unseen_rate",
+        "max_auc_drop", "min_label_coverage", "min_labeled_rows", "max_dpd", "max_group_rate_change",
+        "min_attribution_ndcg", "max_malformed_rate", "min_rows")}
+    if problem_type != BINARY:
+        summary.update({"problem_type": problem_type, "primary_metric": spec.primary_metric,
+                        "quality_drop": mq.get("quality_drop")})
+        thresholds["max_quality_drop"] = args.max_quality_drop
     report: Dict[str, Any] = {
         "format": report_mod.REPORT_FORMAT,
         "model": spec.name,
@@ -247,10 +273,7 @@ def run_monitor(spec: ModelSpec, args: argparse.Namespace, *, cloudwatch_client:
         "status": "unhealthy" if not healthy else ("alert" if failed else ("quiet" if quiet else "ok")),
         "healthy": healthy,
         "window": {k: summary_capture[k] for k in ("start", "end", "records", "lines", "files")},
-        "thresholds": {k: getattr(args, k) for k in (
-            "psi_threshold", "ks_p_value", "max_missing_increase", "max_range_violation_rate", "max_unseen_rate",
-            "max_auc_drop", "min_label_coverage", "min_labeled_rows", "max_dpd", "max_group_rate_change",
-            "min_attribution_ndcg", "max_malformed_rate", "min_rows")} | {"feature_thresholds": feature_thresholds},
+        "thresholds": thresholds | {"feature_thresholds": feature_thresholds},
         "baseline": {"dir": args.baseline_dir, "found": {k: v is not None for k, v in baseline.items()},
                      "evaluation_found": evaluation is not None},
         "summary": summary,
@@ -270,6 +293,28 @@ def run_monitor(spec: ModelSpec, args: argparse.Namespace, *, cloudwatch_client:
     with open(os.path.join(args.output_dir, "report.html"), "w", encoding="utf-8") as handle:
         handle.write(report_mod.render_html(report))
     return report
+
+
+def _rescore(model: Any, frame: Any, problem_type: str, probability_columns: Sequence[str]) -> Dict[str, Any]:
+    """Fill the predictions the capture lacks with the model's: scores (every type) and, multiclass, the class
+    probabilities of rows whose response named only the class (the captured class is kept)."""
+    import numpy as np
+
+    from pipeline_code.training.train import predict
+
+    missing = frame[capture_mod.SCORE].isna()
+    incomplete = frame[list(probability_columns)].isna().any(axis=1) if probability_columns else missing & False
+    rows = missing | incomplete
+    out = predict(model, frame.loc[rows])
+    if problem_type == MULTICLASS:
+        P = np.asarray(out, dtype=np.float64).reshape(int(rows.sum()), len(probability_columns))
+        predicted = P.argmax(axis=1).astype(np.float64) if len(P) else np.zeros(0)
+        frame.loc[rows, capture_mod.SCORE] = np.where(missing[rows].to_numpy(), predicted,
+                                                      frame.loc[rows, capture_mod.SCORE].to_numpy(dtype=np.float64))
+        frame.loc[rows, list(probability_columns)] = P
+        return {"rescored_rows": int(missing.sum()), "rescored_probability_rows": int(incomplete.sum()), "checks": []}
+    frame.loc[missing, capture_mod.SCORE] = out
+    return {"rescored_rows": int(missing.sum()), "checks": []}
 
 
 def _json_object(value: str) -> Dict[str, float]:
@@ -306,6 +351,9 @@ def build_parser() -> argparse.ArgumentParser:
     arg("max-range-violation-rate", type=_unit, default=0.01)
     arg("max-unseen-rate", type=_unit, default=0.01)
     arg("max-auc-drop", type=_unit, default=0.05)
+    arg("max-quality-drop", type=_positive_float, default=0.10,
+        help="multiclass and regression models: the largest tolerated worsening of the primary metric vs the baseline "
+        "evaluation - absolute for AUC, accuracy, F1 and R², relative for log loss, RMSE and MAE (0.1 = 10 %% higher)")
     arg("min-label-coverage", type=_unit, default=0.5)
     arg("min-labeled-rows", type=_positive_int, default=200)
     arg("max-dpd", type=_unit, default=0.10)

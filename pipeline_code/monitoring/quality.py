@@ -13,9 +13,26 @@ labels), which is not an error. Metrics reuse :mod:`pipeline_code.training.metri
 are compared with the baseline evaluation (``evaluation.json``: challenger metrics and
 fairness on the frozen test set).
 
+Per problem type (``label`` values: binary 0/1; multiclass the class *names*, e.g. ``gold`` or ``3``,
+turned into class codes; regression numbers; anything else is dropped):
+
+* binary: AUC, log loss, F1 ... at the model's threshold; the ``auc_drop`` check.
+* multiclass: accuracy, macro F1, log loss and macro one-vs-rest AUC (``auc``); log loss and AUC need the
+  class probabilities (captured, or re-scored by the monitor), accuracy and F1 only the predicted class.
+  ``auc_drop`` as for binary (macro AUC), and ``quality_drop`` on the primary metric when it is not AUC.
+* regression: RMSE, MAE, R², bias; no AUC. ``quality_drop`` on the primary metric.
+
+``quality_drop`` is how much worse the window is than the baseline in the primary metric's direction
+(:func:`pipeline_code.core.problem.higher_is_better`): an absolute difference for the bounded metrics
+(AUC, accuracy, F1, R²), a relative one for the losses and errors (log loss, RMSE, MAE: 0.1 = 10 % higher);
+it fails above ``max_quality_drop``.
+
 Bias drift: positive rate per group of the sensitive attribute (needs no labels) and the
 demographic parity difference, plus TPR per group on the labelled rows, against the
-baseline fairness block. Attribution drift: TreeSHAP mean |SHAP| on a window sample vs
+baseline fairness block. Multiclass: the predicted-class shares per group (largest change of a class's
+share, per group) and the demographic parity difference of the worst class. Regression: MAE per group on
+the labelled rows vs the baseline's (relative change, a warning) and the error parity ratio (min / max
+group MAE) against the baseline's. Attribution drift: TreeSHAP mean |SHAP| on a window sample vs
 ``attributions.json``: Spearman rank correlation of the mean |SHAP| and NDCG of the window
 ranking with the baseline mean |SHAP| as relevance (the measure Clarify uses).
 """
@@ -25,14 +42,16 @@ from __future__ import annotations
 import glob
 import math
 import os
-from typing import Any, Dict, List, Mapping, Optional
+from typing import Any, Dict, List, Mapping, Optional, Sequence
 
 import numpy as np
 import pandas as pd
 
-from pipeline_code.monitoring.capture import INFERENCE_ID, INFERENCE_TIME, SCORE
+from pipeline_code import catalog
+from pipeline_code.core.problem import BINARY, MULTICLASS, REGRESSION, higher_is_better
+from pipeline_code.monitoring.capture import INFERENCE_ID, INFERENCE_TIME, SCORE, probability_column
 from pipeline_code.monitoring.drift import FAIL, PASS, SKIPPED, WARN, check
-from pipeline_code.training import metrics
+from pipeline_code.training import metrics, metrics_multiclass, metrics_regression
 
 LABEL, LABEL_TIME = "label", "label_time"
 
@@ -41,8 +60,10 @@ class LabelError(ValueError):
     """The labels cannot be read (reported; monitoring continues without quality checks)."""
 
 
-def read_labels(labels_dir: str) -> pd.DataFrame:
-    """Every label file under ``labels_dir`` as one frame (latest label per inference_id)."""
+def read_labels(labels_dir: str, problem_type: str = BINARY, classes: Sequence[str] = ()) -> pd.DataFrame:
+    """Every label file under ``labels_dir`` as one frame (latest label per inference_id); ``label`` as the
+    metrics read it: 0/1 (binary), the class code (multiclass: names looked up in ``classes``), the value
+    (regression). Labels that are none of these are dropped."""
     paths = sorted(p for p in glob.glob(os.path.join(labels_dir, "**", "*"), recursive=True) if os.path.isfile(p))
     parts = []
     for path in paths:
@@ -62,11 +83,29 @@ def read_labels(labels_dir: str) -> pd.DataFrame:
     if missing:
         raise LabelError(f"label files under {labels_dir!r} lack columns {missing}")
     labels[INFERENCE_ID] = labels[INFERENCE_ID].astype(str)
-    labels[LABEL] = pd.to_numeric(labels[LABEL], errors="coerce")
-    labels = labels[labels[LABEL].isin([0, 1])]
+    if problem_type == MULTICLASS:
+        labels[LABEL] = class_codes(labels[LABEL], classes)
+        labels = labels[labels[LABEL].notna()]
+    elif problem_type == REGRESSION:
+        labels[LABEL] = pd.to_numeric(labels[LABEL], errors="coerce").astype(np.float64)
+        labels = labels[np.isfinite(labels[LABEL].to_numpy(dtype=np.float64))]
+    else:
+        labels[LABEL] = pd.to_numeric(labels[LABEL], errors="coerce")
+        labels = labels[labels[LABEL].isin([0, 1])]
     if LABEL_TIME in labels.columns:
         labels = labels.sort_values(LABEL_TIME, kind="mergesort")
     return labels.drop_duplicates(INFERENCE_ID, keep="last").reset_index(drop=True)
+
+
+def class_codes(values: pd.Series, classes: Sequence[str]) -> pd.Series:
+    """Class names -> codes 0..K-1 (float; NaN when not a class), by :class:`catalog.ClassCoder`."""
+    coder = catalog.ClassCoder(tuple(classes))
+
+    def code(value: Any) -> float:
+        found = coder.code(value)
+        return math.nan if found is None else float(found)
+
+    return values.astype(object).map(code).astype(np.float64)
 
 
 def join_labels(frame: pd.DataFrame, labels: pd.DataFrame) -> pd.DataFrame:
@@ -89,8 +128,16 @@ def model_quality(
     min_label_coverage: float = 0.5,
     min_labeled_rows: int = 200,
     max_auc_drop: float = 0.05,
+    problem_type: str = BINARY,
+    classes: Sequence[str] = (),
+    primary_metric: Optional[str] = None,
+    max_quality_drop: float = 0.10,
 ) -> Dict[str, Any]:
-    """Quality on the days whose labels have arrived, vs the baseline evaluation metrics."""
+    """Quality on the days whose labels have arrived, vs the baseline evaluation metrics.
+
+    ``problem_type``, ``classes``, ``primary_metric`` and ``max_quality_drop`` matter for multiclass and
+    regression models only (see the module docstring); a binary model's section is what it always was.
+    """
     n = len(joined)
     labeled_mask = joined[LABEL].notna() & joined[SCORE].notna()
     days = pd.to_datetime(joined[INFERENCE_TIME], utc=True, errors="coerce").dt.strftime("%Y-%m-%d").fillna("(unknown)")
@@ -119,6 +166,15 @@ def model_quality(
     checks = [check("label_coverage", "model_quality", coverage_total, min_label_coverage,
                     PASS if coverage_total >= min_label_coverage else WARN, op="<",
                     detail=f"{len(scored_days)}/{len(windows)} days scored")]
+    if problem_type != BINARY:
+        typed = _typed_quality(joined, use, baseline_metrics, problem_type=problem_type, classes=classes,
+                               primary_metric=primary_metric, min_labeled_rows=min_labeled_rows,
+                               min_label_coverage=min_label_coverage, max_auc_drop=max_auc_drop,
+                               max_quality_drop=max_quality_drop)
+        checks.extend(typed.pop("checks"))
+        out.update(typed)
+        out["checks"] = checks
+        return out
     base_auc = (baseline_metrics or {}).get("auc")
     if len(y) < min_labeled_rows or len(np.unique(y)) < 2:
         detail = f"{len(y)} labelled rows on days with coverage >= {min_label_coverage} (need {min_labeled_rows}, both classes)"
@@ -148,6 +204,110 @@ def model_quality(
     return out
 
 
+def quality_drop(metric: str, window: Optional[float], baseline: Optional[float]) -> Optional[float]:
+    """How much worse ``window`` is than ``baseline`` in ``metric``'s direction (positive: worse; None when
+    either is unknown): absolute for a metric where higher is better (AUC, accuracy, F1, R²), relative to the
+    baseline for a loss or error (log loss, RMSE, MAE)."""
+    if window is None or baseline is None or not math.isfinite(float(window)) or not math.isfinite(float(baseline)):
+        return None
+    window, baseline = float(window), float(baseline)
+    if higher_is_better(metric):
+        return baseline - window
+    worse = window - baseline
+    if baseline == 0:
+        return 0.0 if worse <= 0 else math.inf
+    return worse / abs(baseline)
+
+
+_MULTICLASS_KEYS = ("rows", "accuracy", "macro_precision", "macro_recall", "macro_f1", "auc", "log_loss", "brier", "class_counts")
+_MULTICLASS_BASELINE_KEYS = ("auc", "log_loss", "accuracy", "macro_f1", "brier")
+_REGRESSION_KEYS = ("rows", "rmse", "mae", "r2", "bias", "mean_target", "mean_prediction", "abs_error_quantiles")
+_REGRESSION_BASELINE_KEYS = ("rmse", "mae", "r2", "bias", "mean_target")
+
+
+def _typed_quality(joined: pd.DataFrame, use: pd.Series, baseline_metrics: Optional[Mapping[str, Any]], *,
+                   problem_type: str, classes: Sequence[str], primary_metric: Optional[str], min_labeled_rows: int,
+                   min_label_coverage: float, max_auc_drop: float, max_quality_drop: float) -> Dict[str, Any]:
+    """The metrics, comparisons and checks of a multiclass or regression model's scored rows."""
+    from pipeline_code.core.problem import default_primary_metric
+
+    metric = primary_metric or default_primary_metric(problem_type)
+    base = dict(baseline_metrics or {})
+    y = joined.loc[use, LABEL].to_numpy(dtype=np.float64)
+    predicted = joined.loc[use, SCORE].to_numpy(dtype=np.float64)
+    out: Dict[str, Any] = {"problem_type": problem_type, "primary_metric": metric, "max_quality_drop": max_quality_drop}
+    checks: List[Dict[str, Any]] = []
+    multiclass = problem_type == MULTICLASS
+    enough = len(y) >= min_labeled_rows and (len(np.unique(y)) >= 2 if multiclass else True)
+    if not enough:
+        need = f"need {min_labeled_rows}" + (", two classes or more" if multiclass else "")
+        detail = f"{len(y)} labelled rows on days with coverage >= {min_label_coverage} ({need})"
+        out.update({"status": SKIPPED, "detail": detail})
+        if multiclass:
+            checks.append(check("auc_drop", "model_quality", None, max_auc_drop, SKIPPED, detail=detail))
+        if not multiclass or metric != "auc":
+            checks.append(check("quality_drop", "model_quality", None, max_quality_drop, SKIPPED, feature=metric, detail=detail))
+        out["checks"] = checks
+        return out
+
+    if multiclass:
+        k = len(classes)
+        codes = predicted.astype(np.int64)
+        columns = [probability_column(str(c)) for c in classes]
+        if all(c in joined.columns for c in columns):
+            captured = joined.loc[use, columns].to_numpy(dtype=np.float64)
+        else:
+            captured = np.full((len(y), k), np.nan)
+        has_p = ~np.isnan(captured).any(axis=1)
+        # Accuracy and F1 need only the predicted class: rows without probabilities count as one-hot.
+        P = np.where(has_p[:, None], np.nan_to_num(captured), np.eye(k)[codes])
+        headline = metrics_multiclass.headline(y, P, classes)
+        if not has_p.all():
+            sub = metrics_multiclass.headline(y[has_p], P[has_p], classes) if has_p.any() else {}
+            for key in ("auc", "log_loss", "brier"):
+                headline[key] = sub.get(key)
+        out["metrics"] = {key: headline[key] for key in _MULTICLASS_KEYS}
+        out["metrics"]["probability_rows"] = int(has_p.sum())
+        out["baseline_metrics"] = {key: base.get(key) for key in _MULTICLASS_BASELINE_KEYS}
+        auc, base_auc = headline["auc"], base.get("auc")
+        if auc is None or base_auc is None:
+            why = "no baseline evaluation metrics" if base_auc is None else "no class probabilities in the window"
+            checks.append(check("auc_drop", "model_quality", None, max_auc_drop, SKIPPED, detail=why))
+        else:
+            drop = float(base_auc) - float(auc)
+            out["auc_drop"] = drop
+            checks.append(check("auc_drop", "model_quality", drop, max_auc_drop, FAIL if drop > max_auc_drop else PASS,
+                                detail=f"window macro AUC {auc:.4f} vs baseline {float(base_auc):.4f}"))
+        if headline["log_loss"] is not None and base.get("log_loss") is not None:
+            out["log_loss_increase"] = float(headline["log_loss"]) - float(base["log_loss"])
+    else:
+        headline = metrics_regression.headline(y, predicted)
+        out["metrics"] = {key: headline[key] for key in _REGRESSION_KEYS}
+        out["baseline_metrics"] = {key: base.get(key) for key in _REGRESSION_BASELINE_KEYS}
+        out["changes"] = {f"{key}_{'drop' if higher_is_better(key) else 'increase'}": quality_drop(key, headline[key], base.get(key))
+                          for key in ("r2", "rmse", "mae")}
+
+    window_value, base_value = headline.get(metric), base.get(metric)
+    drop = quality_drop(metric, window_value, base_value)
+    out["primary_metric_value"] = window_value
+    out["baseline_primary_metric_value"] = base_value
+    if drop is None:
+        why = "no baseline evaluation metrics" if base_value is None else f"{metric} undefined on the window"
+        if not multiclass or metric != "auc":
+            checks.append(check("quality_drop", "model_quality", None, max_quality_drop, SKIPPED, feature=metric, detail=why))
+    else:
+        out["quality_drop"] = drop
+        how = "absolute" if higher_is_better(metric) else "relative"
+        if not multiclass or metric != "auc":  # a multiclass model's AUC drop is the auc_drop check above
+            checks.append(check("quality_drop", "model_quality", drop, max_quality_drop, FAIL if drop > max_quality_drop else PASS,
+                                feature=metric, detail=f"window {metric} {float(window_value):.4g} vs baseline "
+                                f"{float(base_value):.4g} ({how} change, worse is positive)"))
+    statuses = {c["status"] for c in checks}
+    out["status"] = FAIL if FAIL in statuses else (PASS if PASS in statuses else SKIPPED)
+    out["checks"] = checks
+    return out
+
+
 def bias_drift(
     joined: pd.DataFrame,
     attribute: str,
@@ -157,11 +317,21 @@ def bias_drift(
     min_group_rows: int = 100,
     max_dpd: float = 0.10,
     max_group_rate_change: float = 0.10,
+    problem_type: str = BINARY,
+    classes: Sequence[str] = (),
 ) -> Dict[str, Any]:
-    """Positive rate / TPR per group of ``attribute`` vs the baseline fairness block."""
+    """Positive rate / TPR per group of ``attribute`` vs the baseline fairness block (multiclass: predicted-class
+    shares; regression: MAE on the labelled rows, see the module docstring)."""
     if attribute not in joined.columns or joined[attribute].notna().sum() == 0:
         detail = f"sensitive attribute {attribute!r} not in traffic or labels"
-        return {"status": SKIPPED, "detail": detail, "checks": [check("demographic_parity_difference", "bias", None, max_dpd, SKIPPED, detail=detail)]}
+        name = "error_parity_ratio" if problem_type == REGRESSION else "demographic_parity_difference"
+        return {"status": SKIPPED, "detail": detail, "checks": [check(name, "bias", None, max_dpd, SKIPPED, detail=detail)]}
+    if problem_type == MULTICLASS:
+        return _class_bias(joined, attribute, baseline_fairness, classes=classes, min_group_rows=min_group_rows,
+                           max_dpd=max_dpd, max_group_rate_change=max_group_rate_change)
+    if problem_type == REGRESSION:
+        return _error_bias(joined, attribute, baseline_fairness, min_group_rows=min_group_rows,
+                           max_group_rate_change=max_group_rate_change)
     scored = joined[joined[SCORE].notna()]
     p = scored[SCORE].to_numpy(dtype=np.float64)
     rates = metrics.fairness(scored[attribute], np.zeros(len(p)), p, attribute=attribute, min_group_rows=min_group_rows, threshold=threshold)
@@ -202,6 +372,101 @@ def bias_drift(
         "baseline_demographic_parity_difference": base_dpd,
         "disparate_impact": rates["disparate_impact"],
         "equal_opportunity_difference": tpr["equal_opportunity_difference"] if tpr else None,
+        "groups": groups,
+        "checks": checks,
+    }
+
+
+def _class_bias(joined: pd.DataFrame, attribute: str, baseline_fairness: Optional[Mapping[str, Any]], *,
+                classes: Sequence[str], min_group_rows: int, max_dpd: float, max_group_rate_change: float) -> Dict[str, Any]:
+    """Multiclass: predicted-class shares per group (no labels needed) vs the baseline's, and the worst class's
+    demographic parity difference."""
+    classes = [str(c) for c in classes]
+    k = len(classes)
+    scored = joined[joined[SCORE].notna()]
+    codes = scored[SCORE].to_numpy(dtype=np.float64).astype(np.int64)
+    P = np.eye(k)[codes] if len(codes) else np.zeros((0, k))
+    rates = metrics_multiclass.fairness(scored[attribute], np.zeros(len(codes)), P, classes, attribute=attribute,
+                                        min_group_rows=min_group_rows)
+    base_groups = (baseline_fairness or {}).get("groups") or {}
+    base_dpd = (baseline_fairness or {}).get("demographic_parity_difference")
+    checks: List[Dict[str, Any]] = []
+    groups: Dict[str, Any] = {}
+    for g, v in rates["groups"].items():
+        base_shares = (base_groups.get(g) or {}).get("predicted_shares")
+        entry = {"rows": v["rows"], "predicted_shares": v["predicted_shares"], "eligible": v["eligible"],
+                 "baseline_predicted_shares": base_shares}
+        groups[g] = entry
+        if not v["eligible"] or not base_shares:
+            continue
+        changes = {c: v["predicted_shares"][c] - float(base_shares[c]) for c in classes if base_shares.get(c) is not None}
+        if not changes:
+            continue
+        worst = max(changes, key=lambda c: abs(changes[c]))
+        entry["largest_share_change"] = {"class": worst, "change": changes[worst]}
+        checks.append(check("group_class_share_change", "bias", abs(changes[worst]), max_group_rate_change,
+                            FAIL if abs(changes[worst]) > max_group_rate_change else PASS, feature=f"{attribute}={g}",
+                            detail=f"class {worst}: {v['predicted_shares'][worst]:.4f} vs baseline {float(base_shares[worst]):.4f}"))
+    dpd = rates["demographic_parity_difference"]
+    limit = max_dpd if base_dpd is None else max(max_dpd, float(base_dpd) + max_group_rate_change / 2)
+    status = SKIPPED if dpd is None else (FAIL if dpd > limit else PASS)
+    checks.insert(0, check("demographic_parity_difference", "bias", dpd, limit, status,
+                           detail=f"class {rates.get('demographic_parity_class')}; baseline "
+                           f"{base_dpd if base_dpd is None else round(float(base_dpd), 4)}"))
+    return {
+        "attribute": attribute,
+        "status": FAIL if any(c["status"] == FAIL for c in checks) else status,
+        "demographic_parity_difference": dpd,
+        "demographic_parity_class": rates.get("demographic_parity_class"),
+        "baseline_demographic_parity_difference": base_dpd,
+        "disparate_impact": rates["disparate_impact"],
+        "groups": groups,
+        "checks": checks,
+    }
+
+
+def _error_bias(joined: pd.DataFrame, attribute: str, baseline_fairness: Optional[Mapping[str, Any]], *,
+                min_group_rows: int, max_group_rate_change: float) -> Dict[str, Any]:
+    """Regression: MAE per group on the labelled rows vs the baseline's, and the error parity ratio."""
+    labeled = joined[joined[SCORE].notna() & joined[LABEL].notna()] if LABEL in joined.columns else joined.iloc[:0]
+    if len(labeled) == 0:
+        detail = "no labelled rows: error parity needs ground truth"
+        return {"attribute": attribute, "status": SKIPPED, "detail": detail,
+                "checks": [check("error_parity_ratio", "bias", None, None, SKIPPED, op="<", detail=detail)]}
+    fair = metrics_regression.fairness(labeled[attribute], labeled[LABEL].to_numpy(dtype=np.float64),
+                                       labeled[SCORE].to_numpy(dtype=np.float64), attribute=attribute, min_group_rows=min_group_rows)
+    base_groups = (baseline_fairness or {}).get("groups") or {}
+    base_ratio = (baseline_fairness or {}).get("error_parity_ratio")
+    checks: List[Dict[str, Any]] = []
+    groups: Dict[str, Any] = {}
+    for g, v in fair["groups"].items():
+        base_mae = (base_groups.get(g) or {}).get("mae")
+        entry = {"labeled_rows": v["rows"], "mae": v["mae"], "bias": v["bias"], "mean_prediction": v["mean_prediction"],
+                 "eligible": v["eligible"], "baseline_mae": base_mae}
+        groups[g] = entry
+        if not v["eligible"] or base_mae is None or float(base_mae) <= 0 or v["mae"] is None:
+            continue
+        change = v["mae"] / float(base_mae) - 1.0
+        entry["mae_change"] = change
+        checks.append(check("group_mae_change", "bias", change, max_group_rate_change,
+                            WARN if change > max_group_rate_change else PASS, feature=f"{attribute}={g}",
+                            detail=f"MAE {v['mae']:.4g} vs baseline {float(base_mae):.4g} (relative)"))
+    ratio = fair["error_parity_ratio"]
+    limit = None if base_ratio is None else float(base_ratio) - max_group_rate_change
+    if ratio is None:
+        status, detail = SKIPPED, fair.get("note", "")
+    elif limit is None:
+        status, detail = PASS, "no baseline error parity ratio: reported only"
+    else:
+        status, detail = (FAIL if ratio < limit else PASS), f"baseline {float(base_ratio):.4f} - {max_group_rate_change}"
+    checks.insert(0, check("error_parity_ratio", "bias", ratio, limit, status, op="<", detail=detail))
+    return {
+        "attribute": attribute,
+        "status": FAIL if any(c["status"] == FAIL for c in checks) else status,
+        "error_parity_ratio": ratio,
+        "baseline_error_parity_ratio": base_ratio,
+        "mae_difference": fair["mae_difference"],
+        "demographic_parity_difference": None,
         "groups": groups,
         "checks": checks,
     }

@@ -38,6 +38,7 @@ import tempfile
 from typing import Any, Dict, Iterable, List, Mapping, Optional, Tuple
 
 from pipeline_code.core.contract import ATTRIBUTIONS_FILE, BASELINE_FILES, EVALUATION_FILE, MONITOR_METRICS, package_parameter_name, version_of_arn
+from pipeline_code.core.problem import BINARY
 from pipeline_code.handlers.deploy_on_approval import describe_stack, stack_parameters
 from pipeline_code.monitoring import drift, report as report_mod
 from pipeline_code.training.data_io import extract_tar_safely
@@ -539,6 +540,8 @@ def write_not_serving_report(spec: Any, args: argparse.Namespace, preflight: Pre
     """
     detail = preflight.section["serving"]["detail"]
     summary: Dict[str, Any] = {key: None for key, _name, _unit in MONITOR_METRICS}
+    if spec.problem_type == BINARY:
+        summary.pop("quality_drop")  # a binary report has none (its quality is the AUC drop), as before problem types
     summary.update({"monitoring_errors": 0, "monitor_healthy": 1, "note": NOT_SERVING})
     report: Dict[str, Any] = {
         "format": report_mod.REPORT_FORMAT,

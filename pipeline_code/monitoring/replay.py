@@ -7,6 +7,12 @@
 Writes SageMaker data-capture JSON Lines (``<capture-dir>/<model>/AllTraffic/YYYY/MM/DD/HH/capture.jsonl``)
 scored by the champion (or ``--version``), and the ground truth as ``labels.parquet`` for
 the first ``--label-coverage`` share of the window (later labels have not arrived yet).
+
+Responses are captured as serving answers them, per problem type: binary ``text/csv`` scores;
+multiclass ``application/json`` ``{"predictions": [{"label": c, "score": p, "probabilities": {...}}]}``
+(or, ``response_type="text/csv"``, the class name); regression ``text/csv`` values (or JSON
+``{"predictions": [{"value": y}]}``). Labels are the target as the source holds it: 0/1, the class
+name, the value.
 """
 
 from __future__ import annotations
@@ -22,6 +28,7 @@ import numpy as np
 import pandas as pd
 
 from pipeline_code.core.contract import VARIANT
+from pipeline_code.core.problem import BINARY, MULTICLASS
 from pipeline_code.training.spec import ModelSpec
 
 
@@ -35,7 +42,10 @@ def traffic(spec: ModelSpec, rows: int, *, seed: int, drift: float = 0.0, concep
     raw = generate(dataset, rows, seed=seed, drift=drift, concept_drift=concept_drift, start=start, days=days)
     features = compute_features(raw, dataset)
     out = features[list(spec.frame_features)].copy()
-    out[spec.target] = raw[spec.target].to_numpy(dtype=np.float64)
+    if spec.problem_type == MULTICLASS:  # the class names (integer classes as text), as labels arrive
+        out[spec.target] = [None if _value(v) is None else _class_name(v) for v in raw[spec.target].to_numpy(dtype=object)]
+    else:
+        out[spec.target] = raw[spec.target].to_numpy(dtype=np.float64)
     out["inference_id"] = [f"{seed}-{i:08d}" for i in range(rows)]
     out["inference_time"] = features[dataset.event_time].to_numpy()
     return out.sort_values("inference_time", kind="mergesort").reset_index(drop=True)
@@ -47,8 +57,33 @@ def _value(v: Any) -> Any:
     return v.item() if hasattr(v, "item") else v
 
 
-def capture_lines(spec: ModelSpec, frame: pd.DataFrame, scores: np.ndarray, *, content_type: str = "application/json") -> list:
-    """One data-capture JSON line per row."""
+def _class_name(value: Any) -> str:
+    if isinstance(value, (float, np.floating)) and float(value).is_integer():
+        return str(int(value))
+    return str(value)
+
+
+def response(spec: ModelSpec, output: Any, response_type: Optional[str] = None) -> tuple:
+    """(content type, body) of serving's answer to one record whose model output is ``output``."""
+    if spec.problem_type == MULTICLASS:
+        classes = [str(c) for c in spec.classes]
+        probabilities = np.asarray(output, dtype=np.float64)
+        label = classes[int(np.argmax(probabilities))]
+        if response_type == "text/csv":
+            return "text/csv", label
+        body = {"label": label, "score": float(probabilities.max()),
+                "probabilities": {c: round(float(p), 6) for c, p in zip(classes, probabilities)}}
+        return "application/json", json.dumps({"predictions": [body]})
+    if spec.problem_type != BINARY and response_type == "application/json":
+        return "application/json", json.dumps({"predictions": [{"value": float(output)}]})
+    if spec.problem_type != BINARY:
+        return "text/csv", repr(float(output))
+    return "text/csv", f"{output:.6f}"
+
+
+def capture_lines(spec: ModelSpec, frame: pd.DataFrame, scores: np.ndarray, *, content_type: str = "application/json",
+                  response_type: Optional[str] = None) -> list:
+    """One data-capture JSON line per row; ``scores``: the model's output (``train.predict``) per row."""
     lines = []
     cols = list(spec.frame_features) if content_type == "application/json" else list(spec.features)
     records = frame[cols].astype(object).to_numpy()
@@ -62,7 +97,7 @@ def capture_lines(spec: ModelSpec, frame: pd.DataFrame, scores: np.ndarray, *, c
             "captureData": {
                 "endpointInput": {"observedContentType": content_type, "mode": "INPUT", "data": data,
                                   "encoding": "JSON" if content_type == "application/json" else "CSV"},
-                "endpointOutput": {"observedContentType": "text/csv", "mode": "OUTPUT", "data": f"{scores[i]:.6f}", "encoding": "CSV"},
+                "endpointOutput": _output_block(*response(spec, scores[i], response_type)),
             },
             "eventMetadata": {"eventId": str(uuid.UUID(int=i + 1)), "inferenceId": str(frame["inference_id"].iat[i]),
                               "inferenceTime": str(frame["inference_time"].iat[i])},
@@ -72,12 +107,17 @@ def capture_lines(spec: ModelSpec, frame: pd.DataFrame, scores: np.ndarray, *, c
     return lines
 
 
+def _output_block(content_type: str, data: str) -> Dict[str, Any]:
+    return {"observedContentType": content_type, "mode": "OUTPUT", "data": data,
+            "encoding": "CSV" if content_type == "text/csv" else "JSON"}
+
+
 def write_capture(spec: ModelSpec, frame: pd.DataFrame, scores: np.ndarray, capture_dir: str, *,
-                  content_type: str = "application/json") -> str:
+                  content_type: str = "application/json", response_type: Optional[str] = None) -> str:
     path = os.path.join(capture_dir, spec.name, VARIANT, "capture.jsonl")
     os.makedirs(os.path.dirname(path), exist_ok=True)
     with open(path, "w", encoding="utf-8") as handle:
-        handle.write("\n".join(capture_lines(spec, frame, scores, content_type=content_type)) + "\n")
+        handle.write("\n".join(capture_lines(spec, frame, scores, content_type=content_type, response_type=response_type)) + "\n")
     return path
 
 
@@ -87,7 +127,7 @@ def write_labels(spec: ModelSpec, frame: pd.DataFrame, labels_dir: str, *, cover
     part = frame.sort_values("inference_time", kind="mergesort").iloc[:n]
     labels = pd.DataFrame({
         "inference_id": part["inference_id"].astype(str).to_numpy(),
-        "label": part[spec.target].to_numpy(dtype=np.float64),
+        "label": part[spec.target].to_numpy(dtype=object if spec.problem_type == MULTICLASS else np.float64),
         "label_time": (pd.to_datetime(part["inference_time"], utc=True) + pd.Timedelta(days=30)).astype(str).to_numpy(),
     })
     os.makedirs(labels_dir, exist_ok=True)
@@ -97,11 +137,11 @@ def write_labels(spec: ModelSpec, frame: pd.DataFrame, labels_dir: str, *, cover
 
 def replay(model_dir: str, spec: ModelSpec, *, rows: int, seed: int, drift: float, concept_drift: float, capture_dir: str,
            labels_dir: Optional[str], label_coverage: float = 1.0, content_type: str = "application/json") -> Dict[str, Any]:
-    from pipeline_code.training.train import load_model, predict_proba
+    from pipeline_code.training.train import load_model, predict
 
     model = load_model(model_dir)
     frame = traffic(spec, rows, seed=seed, drift=drift, concept_drift=concept_drift)
-    scores = predict_proba(model, frame)
+    scores = predict(model, frame)
     path = write_capture(spec, frame, scores, capture_dir, content_type=content_type)
     labelled = write_labels(spec, frame, labels_dir, coverage=label_coverage) if labels_dir else 0
     return {"capture_file": path, "rows": rows, "labelled": labelled, "drift": drift, "concept_drift": concept_drift}

@@ -33,11 +33,15 @@ the caller adds them):
 
 Every column draws from its own named stream (``"<dataset>.<column>"`` and
 ``"<dataset>.<column>:<purpose>"``), so adding, removing or reshaping a column
-leaves the other columns' values unchanged.
+leaves the other columns' values unchanged. What defines the dataset's *world* - each column's shape,
+category mix and drift direction, the true model's coefficients - is drawn from streams of a fixed seed
+(:class:`_World`); only the rows depend on the run's seed. Two runs with different seeds are two samples
+of one world, so a model trained on one is fairly judged on the other's frozen test set.
 """
 
 from __future__ import annotations
 
+import zlib
 from dataclasses import dataclass
 from typing import Dict, List, Optional, Protocol, Sequence, Tuple
 
@@ -93,6 +97,7 @@ def simulate(
     concept_drift: float,
     *,
     positive_rate: float = 0.2,
+    signal_features: Optional[Sequence[str]] = None,
 ) -> Dict[str, np.ndarray]:
     """Simulate ``n`` rows of every column of ``dataset`` except its record id and event time.
 
@@ -111,6 +116,8 @@ def simulate(
         positive_rate: expected share of 1s of binary labels at the reference
             input distribution (default 0.2), for any ``concept_drift``; it
             moves with input drift, as a real prior shift would. Must be in (0, 1).
+        signal_features: the features whose source columns the true model reads (default:
+            every feature's); see :func:`_model_inputs`.
 
     Returns:
         Column name -> numpy array of length ``n``, in catalog order, in the
@@ -144,6 +151,7 @@ def simulate(
     _validate(n, drift, concept_drift, positive_rate)
     if not callable(getattr(streams, "get", None)):
         raise ValueError("streams must have a get(name) -> numpy.random.Generator method")
+    streams = _World(streams)
     keys = {dataset.record_identifier, dataset.event_time}
     labels = set(dataset.labels)
     for name in dataset.labels:
@@ -159,12 +167,37 @@ def simulate(
         if driver is not None:
             drivers[column.name] = driver
 
-    model_inputs = _model_inputs(dataset, drivers)
+    model_inputs = _model_inputs(dataset, drivers, signal_features)
     for name in dataset.labels:
         out[name] = _label_column(
             dataset.name, dataset.column(name), model_inputs, streams, n, concept_drift, positive_rate
         )
     return {c.name: out[c.name] for c in dataset.columns if c.name in out}
+
+
+def keyed_stream(seed: int, name: str) -> np.random.Generator:
+    """The generator of stream ``name`` under ``seed``: keyed by name, not by draw order, so each column's draws stay
+    stable when another column's sampling changes (crc32, not Python's per-process salted ``hash``)."""
+    return np.random.default_rng(np.random.SeedSequence([int(seed), zlib.crc32(name.encode("utf-8"))]))
+
+
+class _World:
+    """A :class:`StreamSource` that answers the world-defining streams (names holding one of :data:`TAGS`) from a
+    fixed seed and every other stream (the rows) from the run's ``streams``.
+
+    The fixed seed is 0, and the streams are keyed like every other (:func:`keyed_stream`): at seed 0 both agree.
+    """
+
+    TAGS = (":shape", ":shares", ":truth", ":calibration")
+    SEED = 0
+
+    def __init__(self, rows: StreamSource) -> None:
+        self._rows = rows
+
+    def get(self, name: str) -> np.random.Generator:
+        if any(tag in name for tag in self.TAGS):
+            return keyed_stream(self.SEED, name)
+        return self._rows.get(name)
 
 
 def _validate(n: int, drift: float, concept_drift: float, positive_rate: float) -> None:
@@ -325,13 +358,16 @@ def _timestamps(latent: np.ndarray, shape: np.random.Generator, nulls: np.ndarra
     return values
 
 
-def _model_inputs(dataset: catalog.Dataset, drivers: Dict[str, _Driver]) -> List[_Driver]:
-    """The inputs the true model reads: those the features read, else all of them.
+def _model_inputs(dataset: catalog.Dataset, drivers: Dict[str, _Driver],
+                  signal_features: Optional[Sequence[str]] = None) -> List[_Driver]:
+    """The inputs the true model reads: those the features read (only ``signal_features``, when given), else
+    all of them.
 
     A signal carried by a column no feature reads could not be learnt from the
     feature store, so the features decide what matters.
     """
-    read = {source for feature in dataset.features for source in feature.expr.source_columns()}
+    features = [f for f in dataset.features if signal_features is None or f.name in signal_features]
+    read = {source for feature in features for source in feature.expr.source_columns()}
     chosen = [d for name, d in drivers.items() if name in read]
     return chosen or list(drivers.values())
 
@@ -353,7 +389,7 @@ def _label_column(
         return np.asarray(classes, dtype=object)[codes]
 
     model = _TrueModel(dataset_name, column.name, inputs, streams, n, 1, concept_drift)
-    if catalog.binary_problem(column) is None:
+    if catalog.target_problem(column) is None:  # a binary target
         intercept = _solve_intercept(SIGNAL_STRENGTH * model.calibration_signal()[0], positive_rate)
         p = _sigmoid(intercept + SIGNAL_STRENGTH * model.signal()[0])
         # One fixed uniform per row: concept drift flips only labels near the edge.

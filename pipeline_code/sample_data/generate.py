@@ -39,7 +39,6 @@ import argparse
 import datetime as dt
 import os
 import sys
-import zlib
 from dataclasses import dataclass
 from typing import Callable, Dict, List, Optional, Sequence, Tuple
 
@@ -99,6 +98,7 @@ def generate(
     duplicate_rate: float = 0.0,
     as_text: Optional[bool] = None,
     positive_rate: float = 0.2,
+    signal_features: Optional[Sequence[str]] = None,
 ) -> pd.DataFrame:
     """Generate ``n_rows`` raw records of ``dataset``; see :func:`generate_batch`."""
     return generate_batch(
@@ -113,6 +113,7 @@ def generate(
         duplicate_rate=duplicate_rate,
         as_text=as_text,
         positive_rate=positive_rate,
+        signal_features=signal_features,
     ).frame
 
 
@@ -129,6 +130,7 @@ def generate_batch(
     duplicate_rate: float = 0.0,
     as_text: Optional[bool] = None,
     positive_rate: float = 0.2,
+    signal_features: Optional[Sequence[str]] = None,
 ) -> GeneratedBatch:
     """Generate raw records and report which were corrupted or duplicated.
 
@@ -156,6 +158,9 @@ def generate_batch(
             ``False`` with ``bad_record_rate > 0`` is an error.
         positive_rate: share of positives of a binary label, for datasets simulated from their
             schema (the two sample datasets have their own base rates); e.g. 0.02 for rare events.
+        signal_features: for datasets simulated from their schema, the features whose source columns
+            drive the labels (default: every feature's). The local run passes the model's inputs, so
+            a column read only by the sensitive attribute carries no label signal of its own.
 
     Raises:
         ValueError: an argument outside its valid range.
@@ -163,7 +168,7 @@ def generate_batch(
     start_day = _validate(n_rows, seed, start, days, drift, concept_drift, bad_record_rate, duplicate_rate)
     if as_text is False and bad_record_rate > 0:
         raise ValueError("as_text=False is impossible with bad_record_rate > 0: corrupted values are text")
-    simulate = _simulator(dataset, positive_rate)
+    simulate = _simulator(dataset, positive_rate, signal_features)
 
     streams = _Streams(seed)
     columns = simulate(streams, n_rows, drift, concept_drift)
@@ -294,8 +299,7 @@ class _Streams:
         self._seed = int(seed)
 
     def get(self, name: str) -> np.random.Generator:
-        # A stable key per name: Python's hash() is salted per process, crc32 is not.
-        return np.random.default_rng(np.random.SeedSequence([self._seed, zlib.crc32(name.encode("utf-8"))]))
+        return from_schema.keyed_stream(self._seed, name)
 
 
 def _mix(reference: Sequence[float], drifted: Sequence[float], weight: float) -> np.ndarray:
@@ -543,11 +547,12 @@ _SIMULATORS: Dict[str, Simulator] = {
 }
 
 
-def _simulator(dataset: catalog.Dataset, positive_rate: float) -> Simulator:
+def _simulator(dataset: catalog.Dataset, positive_rate: float, signal_features: Optional[Sequence[str]] = None) -> Simulator:
     """The dataset's hand-written simulator (the two samples), else one driven by its schema alone."""
     if dataset.name in _SIMULATORS:
         return _SIMULATORS[dataset.name]
-    return lambda s, n, drift, concept: from_schema.simulate(dataset, s, n, drift, concept, positive_rate=positive_rate)
+    return lambda s, n, drift, concept: from_schema.simulate(dataset, s, n, drift, concept, positive_rate=positive_rate,
+                                                             signal_features=signal_features)
 
 
 # --------------------------------------------------------------------------------------

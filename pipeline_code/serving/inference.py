@@ -30,36 +30,49 @@ either
 An object holding every model feature is always taken as precomputed (also when it carries
 raw fields too). Other keys are ignored; ``inference_id`` is echoed in the prediction.
 
-**Encoding** is :func:`pipeline_code.training.train.predict_proba` with the stored metadata -
+**Encoding** is :func:`pipeline_code.training.train.predict` with the stored metadata -
 the function evaluation uses - so categories are trimmed/lower-cased as in training and
 unseen categories score as missing values.
 
-**Responses.** ``application/json`` (default): ``{"predictions": [{"score": p, "label": 0|1},
-...], "model": {"name", "version", "artefact_sha256", "trained_at"}}``;
-``application/jsonlines``: one ``{"score": p, "label": 0|1}`` per line, same order and count as
-the input records; ``text/csv``: one score per line. ``score`` = P(target = 1); ``label`` =
-``score >= threshold`` with the threshold stored in the artefact (0.5 when absent).
+**Responses** depend on the model's problem type (``problem_type`` in ``feature_metadata.json``,
+:mod:`pipeline_code.core.problem`; absent = binary). Per record, in request order:
+
+* binary classification: ``{"score": p, "label": 0|1}``; ``score`` = P(target = 1), ``label`` =
+  ``score >= threshold`` with the threshold stored in the artefact (0.5 when absent); CSV: the score;
+* multiclass classification: ``{"label": "<class>", "score": p, "probabilities": {"<class>": p, ...}}``;
+  ``label`` = the most probable class (the first one on a tie), ``score`` = its probability,
+  ``probabilities`` one per class in the artefact's ``classes`` order; CSV: the class name;
+* regression: ``{"value": v}``, the predicted value; CSV: the value.
+
+``application/json`` (default): ``{"predictions": [record answer, ...], "model": {"name", "version",
+"artefact_sha256", "trained_at"}}``; ``application/jsonlines``: one record answer per line, same order
+and count as the input records; ``text/csv``: one line per record. A record's ``inference_id`` is echoed
+in its JSON answer. A non-finite model output (NaN, infinity) is never answered: the request is refused
+(:class:`ModelOutputError`, 500: the model is broken, not the request) naming the records.
 
 Parsing and feature computation live in :mod:`.records` (no xgboost there).
 
 **Errors** are :class:`InvocationError` subclasses carrying ``status_code`` (400 bad record,
-406 unsupported Accept, 415 unsupported Content-Type; 500 for an unloadable model). They inherit
-from the container's ``BaseInferenceToolkitError`` (see :func:`.records.toolkit_error_bases`),
-which the XGBoost container's transformer answers with that HTTP status and the message as
-body; any other exception would become a 500.
+406 unsupported Accept, 415 unsupported Content-Type; 500 for an unloadable model or a non-finite
+model output). They inherit from the container's ``BaseInferenceToolkitError`` (see
+:func:`.records.toolkit_error_bases`), which the XGBoost container's transformer answers with that
+HTTP status and the message as body; any other exception would become a 500.
 """
 
 from __future__ import annotations
 
+import csv
 import hashlib
+import io
 import json
 import os
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, Dict, List, Optional, Tuple, Union
 
 import numpy as np
 
 from pipeline_code import catalog
+from pipeline_code.core import problem
 from pipeline_code.serving import self_capture
 from pipeline_code.serving.records import (  # noqa: F401 - re-exported: the contract's names in one place
     ACCEPT_TYPES,
@@ -77,10 +90,13 @@ from pipeline_code.serving.records import (  # noqa: F401 - re-exported: the con
     FeatureRows,
     InvocationError,
     ModelLoadError,
+    ModelOutputError,
     NotAcceptableError,
     ParsedRequest,
     UnsupportedContentTypeError,
     _JSONLINES_ALIASES,
+    _MAX_PROBLEMS,
+    _where,
     base_type,
     complete_records,
     feature_rows,
@@ -95,7 +111,7 @@ from pipeline_code.training.train import (
     MODEL_FILE,
     TrainedModel,
     load_model,
-    predict_proba,
+    predict as model_output,  # this module's own predict() turns the output into a Prediction
 )
 
 # Set it on the model container to have the registry version in every JSON response.
@@ -129,6 +145,17 @@ class ServingModel:
     def threshold(self) -> float:
         value = self.metadata.get("threshold")
         return float(DEFAULT_THRESHOLD if value is None else value)
+
+    @property
+    def problem_type(self) -> str:
+        """``binary_classification`` (also for artefacts from before problem types), ``multiclass_classification``
+        or ``regression`` (:mod:`pipeline_code.core.problem`)."""
+        return self.trained.problem_type
+
+    @property
+    def classes(self) -> List[str]:
+        """A classifier's classes in label-code order (``["0", "1"]`` for binary); ``[]`` for regression."""
+        return self.trained.classes
 
     @property
     def extra_features(self) -> List[str]:
@@ -180,6 +207,9 @@ def load_serving_model(model_dir: str) -> ServingModel:
             )
     if problems:
         raise ModelLoadError(f"model {metadata.get('model')!r} disagrees with the catalog: " + "; ".join(problems))
+    wrong = output_problem(trained)
+    if wrong:
+        raise ModelLoadError(f"model {metadata.get('model')!r}: {wrong}")
     training = metadata.get("training") or {}
     info = {
         "name": metadata.get("model"),
@@ -191,6 +221,29 @@ def load_serving_model(model_dir: str) -> ServingModel:
     extras = [metadata.get("sensitive_attribute") or "", *(metadata.get("slices") or [])]
     contract = FeatureContract.create(dataset, feature_order, extras)
     return ServingModel(trained=trained, contract=contract, info=info)
+
+
+def output_problem(trained: TrainedModel) -> Optional[str]:
+    """Why the artefact cannot answer as its problem type says (None when it can): an unknown
+    ``problem_type``, or a multiclass model whose ``classes`` are not distinct names, one per output
+    column of the booster."""
+    metadata = trained.metadata
+    kind = metadata.get("problem_type", problem.BINARY)
+    if kind not in problem.PROBLEM_TYPES:
+        return f"{METADATA_FILE} has problem_type {kind!r}, not one of {', '.join(problem.PROBLEM_TYPES)}"
+    try:
+        columns = int(json.loads(trained.booster.save_config())["learner"]["learner_model_param"]["num_class"])
+    except (KeyError, TypeError, ValueError):
+        columns = 0  # unknown: the output's shape is checked per request anyway
+    if kind != problem.MULTICLASS:
+        return None if columns <= 1 else f"the booster gives {columns} outputs per record, but the model is {kind}"
+    classes = metadata.get("classes")
+    if (not isinstance(classes, list) or len(classes) < 2 or not all(isinstance(c, str) and c for c in classes)
+            or len(set(classes)) != len(classes)):
+        return f"{METADATA_FILE} of a {kind} model needs 'classes', a list of at least 2 distinct names, got {classes!r}"
+    if columns and columns != len(classes):
+        return f"the booster gives {columns} probabilities per record but {METADATA_FILE} names {len(classes)} classes"
+    return None
 
 
 def artefact_digest(model_dir: str) -> Optional[str]:
@@ -213,7 +266,13 @@ def artefact_digest(model_dir: str) -> Optional[str]:
 # --------------------------------------------------------------------------------------
 @dataclass
 class Prediction:
-    """What :func:`predict_fn` hands to :func:`output_fn`."""
+    """What :func:`predict_fn` hands to :func:`output_fn`.
+
+    ``scores`` holds one number per record: P(target = 1) for a binary model, the predicted class's
+    probability for a multiclass one, the predicted value for a regression one. ``labels``: 0/1
+    (binary), the index of the predicted class in ``classes`` (multiclass); empty for regression.
+    ``probabilities`` (multiclass only): shape (n, K), columns in ``classes`` order.
+    """
 
     scores: np.ndarray
     labels: np.ndarray
@@ -221,23 +280,89 @@ class Prediction:
     sources: List[str]
     model: Dict[str, Any]
     request: Optional[ParsedRequest] = None
+    problem_type: str = problem.BINARY
+    classes: List[str] = field(default_factory=list)
+    probabilities: Optional[np.ndarray] = None
+
+    def answer(self, i: int) -> Dict[str, Any]:
+        """Record ``i``'s answer (``docs/invocation-contract.md``, Responses), ``inference_id`` echoed."""
+        if self.problem_type == problem.MULTICLASS:
+            if self.probabilities is None:
+                raise ValueError("a multiclass Prediction needs its probabilities")
+            row = self.probabilities[i]
+            item: Dict[str, Any] = {"label": self.classes[int(self.labels[i])], "score": float(self.scores[i]),
+                                    "probabilities": {name: float(p) for name, p in zip(self.classes, row)}}
+        elif self.problem_type == problem.REGRESSION:
+            item = {"value": float(self.scores[i])}
+        else:
+            item = {"score": float(self.scores[i]), "label": int(self.labels[i])}
+        if self.inference_ids[i] is not None:
+            item[INFERENCE_ID] = self.inference_ids[i]
+        return item
 
     def records(self) -> List[Dict[str, Any]]:
-        out = []
-        for i, score in enumerate(self.scores):
-            item: Dict[str, Any] = {"score": float(score), "label": int(self.labels[i])}
-            if self.inference_ids[i] is not None:
-                item[INFERENCE_ID] = self.inference_ids[i]
-            out.append(item)
-        return out
+        return [self.answer(i) for i in range(len(self.scores))]
+
+    def csv_lines(self) -> List[str]:
+        """One CSV line per record: the score (binary), the class name (multiclass), the value (regression)."""
+        if self.problem_type != problem.MULTICLASS:
+            return [repr(float(s)) for s in self.scores]
+        return [_csv_field(self.classes[int(k)]) for k in self.labels]
+
+
+def _csv_field(text: str) -> str:
+    """``text`` as one CSV field (quoted only when it holds a comma, a quote or a line break)."""
+    buffer = io.StringIO()
+    csv.writer(buffer, lineterminator="").writerow([text])
+    return buffer.getvalue()
 
 
 def predict(model: ServingModel, request: ParsedRequest) -> Prediction:
+    """Score the request's records (:func:`feature_rows`, then the stored encoding and the booster).
+
+    Raises:
+        BadRequestError: a record is malformed (see :func:`feature_rows`).
+        ModelOutputError: the model's output for some record is not finite (never answered as a number).
+    """
     rows = feature_rows(model.contract, request.records, request.positions)
-    scores = predict_proba(model.trained, rows.frame[model.feature_order])
-    labels = (scores >= model.threshold).astype(np.int64)  # metrics.py: positive when p >= threshold
-    return Prediction(scores=scores, labels=labels, inference_ids=rows.inference_ids, sources=rows.sources,
-                      model=dict(model.info), request=request)
+    output = model_output(model.trained, rows.frame[model.feature_order])
+    _check_finite(output, request.positions)
+    kind = model.problem_type
+    common = dict(inference_ids=rows.inference_ids, sources=rows.sources, model=dict(model.info), request=request,
+                  problem_type=kind)
+    if kind == problem.MULTICLASS:
+        classes = model.classes
+        if output.ndim != 2 or output.shape[1] != len(classes):
+            raise ModelOutputError(f"the model's output has shape {output.shape}, not one probability per "
+                                   f"class of {classes} for each of the {len(output)} records")
+        labels = np.argmax(output, axis=1)
+        scores = output[np.arange(len(output)), labels]
+        return Prediction(scores=scores, labels=labels, classes=list(classes), probabilities=output, **common)
+    if kind == problem.REGRESSION:
+        return Prediction(scores=output, labels=np.zeros(0, dtype=np.int64), **common)
+    labels = (output >= model.threshold).astype(np.int64)  # metrics.py: positive when p >= threshold
+    return Prediction(scores=output, labels=labels, **common)
+
+
+def _check_finite(output: np.ndarray, positions: List[str]) -> None:
+    """Refuse the request when the model's output for a record is NaN or infinite (up to 10 records named)."""
+    bad = ~np.isfinite(output)
+    if bad.ndim > 1:
+        bad = bad.any(axis=tuple(range(1, bad.ndim)))
+    if not bad.any():
+        return
+    rows = np.flatnonzero(bad).tolist()
+    problems = []
+    for i in rows[:_MAX_PROBLEMS]:
+        value = output[i]
+        if np.ndim(value) == 0:
+            shown = repr(float(value))
+        else:  # one probability per class: at most the first 10
+            shown = "[" + ", ".join(repr(float(v)) for v in value[:10]) + (", ...]" if len(value) > 10 else "]")
+        problems.append(f"{_where(i, positions[i] if i < len(positions) else '')}: the model's output {shown} "
+                        "is not a finite number")
+    more = f" (+{len(rows) - _MAX_PROBLEMS} more records)" if len(rows) > _MAX_PROBLEMS else ""
+    raise ModelOutputError("; ".join(problems) + more + "; nothing is answered for this request")
 
 
 def choose_accept(accept: Optional[str]) -> str:
@@ -267,7 +392,7 @@ def render(prediction: Prediction, accept: Optional[str]) -> Tuple[bytes, str]:
         # No trailing newline: batch transform (AssembleWith=Line) adds the separator itself.
         body = "\n".join(json.dumps(item, separators=(",", ":")) for item in prediction.records())
     else:
-        body = "\n".join(repr(float(s)) for s in prediction.scores)
+        body = "\n".join(prediction.csv_lines())
     return body.encode("utf-8"), kind
 
 

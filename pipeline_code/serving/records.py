@@ -111,11 +111,19 @@ class UnsupportedContentTypeError(InvocationError):
     status = 415
 
 
+class ModelOutputError(InvocationError):
+    """500: the model's output for a record is not a finite number (NaN or infinity); never answered as one.
+
+    The request was fine and the model is broken, so it is a server error: it counts toward the 5xx alarm
+    that rolls a bad release back."""
+
+    status = 500
+
+
 class ModelLoadError(InvocationError):
     """500: the model directory holds no usable artefact, or the artefact disagrees with the catalog."""
 
     status = 500
-
 
 
 # --------------------------------------------------------------------------------------

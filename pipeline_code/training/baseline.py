@@ -8,7 +8,22 @@ Outputs in ``--output-dir`` (default ``/opt/ml/processing/output/baseline``):
                      points: bin ``i`` holds ``edges[i-1] <= x < edges[i]``, see
                      :func:`bin_counts`) for PSI; categories: level counts/fractions (values
                      outside the model's levels count as ``__other__``). Plus the
-                     distribution of the model's scores on the training data.
+                     distribution of the model's predictions on the training data and the
+                     target's, per problem type (``problem_type`` is written for the
+                     non-binary ones; absent = binary):
+
+                     * binary: ``prediction`` = score histogram on the fixed cut points
+                       0.1 .. 0.9, mean, quantiles, positive rate at the model's threshold;
+                       ``target`` = positive rate.
+                     * multiclass: ``prediction`` = predicted-class counts and shares
+                       (``histogram.levels`` = the classes in label-code order) and the mean
+                       probability per class; ``target`` = class counts and shares.
+                     * regression: ``prediction`` = mean/std/min/max, quantiles and a
+                       histogram on the training predictions' quantile cut points
+                       (:func:`quantile_edges`: a value that holds a whole quantile - tree
+                       models predict few distinct values - gets a bin of its own, so a
+                       concentrated distribution still splits); ``target`` = the same
+                       summary statistics of the true values.
 ``constraints.json`` per feature: kind, Feature Store type, allowed categories, min/max,
                      completeness (share of non-missing values in training).
 ``attributions.json`` mean |SHAP| per feature and the ranking (TreeSHAP on a training sample).
@@ -29,10 +44,11 @@ import numpy as np
 import pandas as pd
 
 from pipeline_code import catalog
+from pipeline_code.core import problem
 from pipeline_code.training import data_io, explain
 from pipeline_code.training.data_io import InputError
 from pipeline_code.training.spec import ModelSpec, add_model_spec_argument
-from pipeline_code.training.train import CATEGORICAL, TrainedModel, load_model, predict_proba, read_split
+from pipeline_code.training.train import CATEGORICAL, TrainedModel, load_model, predict, read_split
 
 PROG = "python -m pipeline_code.training.baseline"
 OTHER_LEVEL = "__other__"
@@ -55,6 +71,41 @@ def psi(expected: Sequence[float], actual: Sequence[float], eps: float = 1e-4) -
     e = np.clip(e / e.sum() if e.sum() else e, eps, None)
     a = np.clip(a / a.sum() if a.sum() else a, eps, None)
     return float(np.sum((a - e) * np.log(a / e)))
+
+
+def quantile_edges(values: Any, bins: int = 10) -> List[float]:
+    """Interior cut points of ``bins`` quantile bins of ``values`` (for :func:`bin_counts`).
+
+    Quantiles that coincide (a point mass holding a whole quantile, common in tree models'
+    predictions) would merge bins; such a value gets its own bin instead - a cut point at it and
+    one halfway to the next larger value - so a shift of the mass still moves counts across a cut.
+    """
+    v = np.asarray(values, dtype=np.float64)
+    present = np.sort(v[~np.isnan(v)])
+    if len(present) == 0:
+        return []
+    cuts = np.quantile(present, np.linspace(0, 1, bins + 1)[1:-1])
+    distinct = np.unique(present)
+    edges = set(float(e) for e in cuts)
+    values_, repeats = np.unique(cuts, return_counts=True)
+    for value, count in zip(values_, repeats):
+        at = np.searchsorted(distinct, value, side="right")
+        if count > 1 and at < len(distinct):
+            edges.add(float(value + (distinct[at] - value) / 2))
+    return sorted(edges)
+
+
+def _summary(values: np.ndarray) -> Dict[str, Any]:
+    """Mean, std, min, max and quantiles of finite ``values`` (None for an empty set)."""
+    if len(values) == 0:
+        return {"mean": None, "std": None, "min": None, "max": None, "quantiles": {}}
+    return {
+        "mean": float(values.mean()),
+        "std": float(values.std()),
+        "min": float(values.min()),
+        "max": float(values.max()),
+        "quantiles": {f"p{int(round(q * 100)):02d}": float(x) for q, x in zip(QUANTILES, np.quantile(values, QUANTILES))},
+    }
 
 
 def numeric_statistics(values: Any, bins: int = 10) -> Dict[str, Any]:
@@ -137,13 +188,22 @@ def compute_baseline(
         )
         constraints[name] = constraint
 
-    scores = predict_proba(model, train)
-    score_counts = bin_counts(scores, SCORE_EDGES)
     y = train[spec.target].to_numpy(dtype=np.float64)
     header = {"model": spec.name, "dataset": spec.dataset, "created_at": created, "rows": int(len(train))}
-    statistics = {
-        **header,
-        "features": stats,
+    if spec.problem_type != problem.BINARY:
+        statistics = {**header, "problem_type": spec.problem_type, "features": stats,
+                      **prediction_statistics(spec, model, train, y, bins=bins)}
+    else:
+        statistics = {**header, "features": stats, **_binary_prediction_statistics(spec, model, train, y)}
+    constraints_doc = {**header, "feature_order": list(spec.features), "features": constraints}
+    attributions = {**header, **explain.attributions(model, train, max_rows=shap_sample_rows)}
+    return {"statistics": statistics, "constraints": constraints_doc, "attributions": attributions}
+
+
+def _binary_prediction_statistics(spec: ModelSpec, model: TrainedModel, train: pd.DataFrame, y: np.ndarray) -> Dict[str, Any]:
+    scores = predict(model, train)
+    score_counts = bin_counts(scores, SCORE_EDGES)
+    return {
         "prediction": {
             "mean": float(scores.mean()) if len(scores) else None,
             "quantiles": {f"p{int(round(q * 100)):02d}": float(x) for q, x in zip(QUANTILES, np.quantile(scores, QUANTILES))},
@@ -157,9 +217,51 @@ def compute_baseline(
         },
         "target": {"name": spec.target, "positive_rate": float(y.mean()) if len(y) else None},
     }
-    constraints_doc = {**header, "feature_order": list(spec.features), "features": constraints}
-    attributions = {**header, **explain.attributions(model, train, max_rows=shap_sample_rows)}
-    return {"statistics": statistics, "constraints": constraints_doc, "attributions": attributions}
+
+
+def prediction_statistics(spec: ModelSpec, model: TrainedModel, train: pd.DataFrame, y: np.ndarray, *,
+                          bins: int = 10) -> Dict[str, Any]:
+    """``{"prediction": ..., "target": ...}`` of a multiclass or regression model (see the module docstring)."""
+    out = predict(model, train)
+    if spec.problem_type == problem.MULTICLASS:
+        classes = [str(c) for c in spec.classes]
+        k = len(classes)
+        probabilities = np.asarray(out, dtype=np.float64).reshape(len(train), k)
+        predicted = probabilities.argmax(axis=1) if len(train) else np.zeros(0, dtype=np.int64)
+        counts = np.bincount(predicted, minlength=k)[:k].astype(int).tolist()
+        actual = np.bincount(y.astype(np.int64), minlength=k)[:k].astype(int).tolist() if len(y) else [0] * k
+        n = len(train)
+        return {
+            "prediction": {
+                "classes": classes,
+                "histogram": {"levels": classes, "counts": counts, "fractions": [c / n if n else 0.0 for c in counts]},
+                "predicted_shares": {c: (counts[i] / n if n else 0.0) for i, c in enumerate(classes)},
+                "mean_probabilities": {c: (float(probabilities[:, i].mean()) if n else None) for i, c in enumerate(classes)},
+            },
+            "target": {
+                "name": spec.target,
+                "classes": classes,
+                "class_counts": {c: actual[i] for i, c in enumerate(classes)},
+                "class_shares": {c: (actual[i] / n if n else 0.0) for i, c in enumerate(classes)},
+            },
+        }
+    values = np.asarray(out, dtype=np.float64)
+    values = values[np.isfinite(values)]
+    edges = quantile_edges(values, bins)
+    counts = bin_counts(values, edges)
+    truth = y[np.isfinite(y)]
+    return {
+        "prediction": {
+            **_summary(values),
+            "histogram": {
+                "binning": "quantile",
+                "bin_edges": edges,
+                "counts": counts,
+                "fractions": [c / len(values) if len(values) else 0.0 for c in counts],
+            },
+        },
+        "target": {"name": spec.target, **_summary(truth)},
+    }
 
 
 def run(

@@ -4,7 +4,13 @@ Both models are scored on the *identical* rows: the frozen test set whose bytes 
 checked against its manifest's sha256. The champion is, in order: the model in
 ``--champion-dir`` (a directory with ``model.json`` or ``model.tar.gz``); else, when
 ``--model-package-group`` is given, the latest Approved package of that group
-(downloaded from its ``ModelDataUrl``); else there is none (the first model).
+(downloaded from its ``ModelDataUrl``); else there is none (the first model). A champion of another
+problem type (or, multiclass, other classes) is not compared: the challenger is judged as the first model
+and the report says why (``champion_not_compared``).
+
+Metrics follow the model's problem type (``core.problem``): :mod:`metrics` (binary),
+:mod:`metrics_multiclass`, :mod:`metrics_regression`. A non-binary report also carries
+``problem_type``, ``classes`` and ``primary_metric``, and any report the model's ``quality_floor``.
 
 Outputs in ``--output-dir`` (default ``/opt/ml/processing/output/evaluation``):
 
@@ -12,8 +18,9 @@ Outputs in ``--output-dir`` (default ``/opt/ml/processing/output/evaluation``):
                       "gate": {"passed", "reasons", "checks", "thresholds"},
                       "binary_classification_metrics"}`` - the pipeline's ConditionStep
                       reads ``gate.passed`` (JsonGet); the last block is the SageMaker
-                      Model Registry ModelQuality format.
-``model_quality.json`` only ``{"binary_classification_metrics": ...}`` (for ModelMetrics).
+                      Model Registry ModelQuality format (``multiclass_classification_metrics``
+                      or ``regression_metrics`` for the other problem types).
+``model_quality.json`` only that block (for ModelMetrics).
 ``bias.json``          fairness across the sensitive attribute (challenger and champion).
 ``explainability.json`` TreeSHAP attributions of the challenger.
 
@@ -36,12 +43,13 @@ import numpy as np
 import pandas as pd
 
 from pipeline_code.core.contract import BIAS_FILE, EVALUATION_FILE, EXPLAINABILITY_FILE, MODEL_QUALITY_FILE
-from pipeline_code.training import data_io, explain, metrics
+from pipeline_code.core import problem
+from pipeline_code.training import data_io, explain, metrics, metrics_multiclass, metrics_regression
 from pipeline_code.training.data_io import InputError
 from pipeline_code.training.gate import GateInputError, decide
 from pipeline_code.training.prepare import read_test_set
 from pipeline_code.training.spec import GateThresholds, ModelSpec, add_gate_arguments, add_model_spec_argument, thresholds_from_args
-from pipeline_code.training.train import TrainedModel, load_model, predict_proba
+from pipeline_code.training.train import TrainedModel, load_model, predict
 from pipeline_code.argtypes import positive_int as _positive_int
 
 PROG = "python -m pipeline_code.training.evaluate"
@@ -49,30 +57,62 @@ PROG = "python -m pipeline_code.training.evaluate"
 
 def score(model: TrainedModel, test: pd.DataFrame, spec: ModelSpec, *, min_rows: int, min_group_rows: int,
           min_positives: int = 1) -> Dict[str, Any]:
-    """Metrics, slices and fairness of one model on the test frame (+ its raw scores)."""
+    """Metrics, slices and fairness of one model on the test frame (+ its raw outputs), per problem type."""
     y = test[spec.target].to_numpy(dtype=np.float64)
-    p = predict_proba(model, test)
-    threshold = model.threshold
+    p = predict(model, test)
+    slices = {s: test[s] for s in spec.slices}
+    groups = test[spec.sensitive_attribute]
     training = model.metadata.get("training") or {}
-    return {
-        "metrics": metrics.headline(y, p, threshold),
-        "slices": metrics.slice_metrics({s: test[s] for s in spec.slices}, y, p, min_rows=min_rows, min_positives=min_positives,
-                                        threshold=threshold),
-        "fairness": metrics.fairness(
-            test[spec.sensitive_attribute], y, p, attribute=spec.sensitive_attribute, min_group_rows=min_group_rows, threshold=threshold
-        ),
-        "model_info": {
-            "features": model.feature_names,
-            "rounds": model.booster.num_boosted_rounds(),
-            "trained_at": training.get("trained_at"),
-            "validation_auc": training.get("validation_auc"),
-            "hyperparameters": training.get("hyperparameters"),
-            "class_weight": training.get("class_weight"),
-            # How the threshold was chosen (policy, validation precision/recall), from the artefact.
-            "decision": model.metadata.get("decision"),
-        },
-        "_scores": p,
+    if spec.problem_type == problem.MULTICLASS:
+        classes = spec.classes
+        block = {
+            "metrics": metrics_multiclass.headline(y, p, classes),
+            "slices": metrics_multiclass.slice_metrics(slices, y, p, classes, min_rows=min_rows, min_positives=min_positives,
+                                                       primary_metric=spec.primary_metric),
+            "fairness": metrics_multiclass.fairness(groups, y, p, classes, attribute=spec.sensitive_attribute,
+                                                    min_group_rows=min_group_rows),
+        }
+    elif spec.problem_type == problem.REGRESSION:
+        block = {
+            "metrics": metrics_regression.headline(y, p),
+            "slices": metrics_regression.slice_metrics(slices, y, p, min_rows=min_rows, primary_metric=spec.primary_metric),
+            "fairness": metrics_regression.fairness(groups, y, p, attribute=spec.sensitive_attribute,
+                                                    min_group_rows=min_group_rows),
+        }
+    else:
+        threshold = model.threshold
+        block = {
+            "metrics": metrics.headline(y, p, threshold),
+            "slices": metrics.slice_metrics(slices, y, p, min_rows=min_rows, min_positives=min_positives, threshold=threshold),
+            "fairness": metrics.fairness(groups, y, p, attribute=spec.sensitive_attribute, min_group_rows=min_group_rows,
+                                         threshold=threshold),
+        }
+    block["model_info"] = {
+        "features": model.feature_names,
+        "rounds": model.booster.num_boosted_rounds(),
+        "trained_at": training.get("trained_at"),
+        "validation_auc": training.get("validation_auc"),
+        "hyperparameters": training.get("hyperparameters"),
+        "class_weight": training.get("class_weight"),
+        # How the threshold was chosen (policy, validation precision/recall), from the artefact.
+        "decision": model.metadata.get("decision"),
     }
+    if spec.problem_type != problem.BINARY:
+        block["model_info"]["problem_type"] = model.problem_type
+        block["model_info"]["validation"] = {k: training.get(k) for k in training.get("final_metrics", [])}
+    block["_scores"] = p
+    return block
+
+
+def model_quality(spec: ModelSpec, y: np.ndarray, p: np.ndarray, model: TrainedModel) -> Dict[str, Any]:
+    """The Model Registry ModelQuality statistics of the challenger, under its problem type's key."""
+    if spec.problem_type == problem.MULTICLASS:
+        block = metrics_multiclass.model_quality(y, p, spec.classes)
+    elif spec.problem_type == problem.REGRESSION:
+        block = metrics_regression.model_quality(y, p)
+    else:
+        block = metrics.model_quality(y, p, model.threshold)
+    return {problem.MODEL_QUALITY_KEY[spec.problem_type]: block}
 
 
 def evaluate(
@@ -106,6 +146,11 @@ def evaluate(
     challenger = load_model(model_dir)
     _check_model(challenger, spec, "challenger", model_dir)
     champion, champion_source, scratch = _champion(champion_dir, model_package_group, region, sagemaker_client, s3_client)
+    incomparable = _comparable(champion, spec) if champion is not None else None
+    if incomparable:
+        # A changed problem type or class list starts a new line of champions: the challenger is judged as the first.
+        log(f"champion not compared: {incomparable}; judging the challenger as the first model")
+        champion, champion_source = None, None
     try:
         if champion is not None:
             missing = [f for f in champion.feature_names if f not in test.columns]
@@ -139,20 +184,26 @@ def evaluate(
         },
         "challenger": challenger_block,
         "champion": champion_block,
-        "comparison": _comparison(challenger_block, champion_block),
+        "comparison": _comparison(challenger_block, champion_block, spec.problem_type),
         "attributions": attributions,
-        "binary_classification_metrics": metrics.model_quality(y, p, challenger.threshold),
+        **model_quality(spec, y, p, challenger),
     }
+    if spec.problem_type != problem.BINARY:
+        report.update({"problem_type": spec.problem_type, "classes": list(spec.classes)})
+    if spec.primary_metric != problem.default_primary_metric(spec.problem_type) or spec.problem_type != problem.BINARY:
+        report["primary_metric"] = spec.primary_metric
+    if spec.quality_floor is not None:
+        report["quality_floor"] = spec.quality_floor
+    if incomparable:
+        report["champion_not_compared"] = incomparable
     report = data_io.json_safe(report)
     decision = decide(report, thresholds)
     report["gate"] = {**decision.to_dict(), "thresholds": thresholds.to_dict()}
 
     os.makedirs(output_dir, exist_ok=True)
     data_io.write_json(os.path.join(output_dir, EVALUATION_FILE), report)
-    data_io.write_json(
-        os.path.join(output_dir, MODEL_QUALITY_FILE),
-        {"binary_classification_metrics": report["binary_classification_metrics"]},
-    )
+    quality_key = problem.MODEL_QUALITY_KEY[spec.problem_type]
+    data_io.write_json(os.path.join(output_dir, MODEL_QUALITY_FILE), {quality_key: report[quality_key]})
     data_io.write_json(
         os.path.join(output_dir, BIAS_FILE),
         {
@@ -176,32 +227,43 @@ def evaluate(
     return report
 
 
+# The binary summary line keeps PR-AUC (the rare-event metric) in view; the other types show their headline.
+_SHOWN = {**problem.HEADLINE_METRICS, problem.BINARY: ("auc", "pr_auc", "log_loss", "brier", "f1", "positive_rate")}
+# Deltas against the champion (binary: the keys the report always had), and the champion's summary line.
+_COMPARED = {**problem.HEADLINE_METRICS, problem.BINARY: ("auc", "log_loss", "brier", "accuracy", "f1")}
+_CHAMPION_SHOWN = {kind: names[:4] for kind, names in problem.HEADLINE_METRICS.items()}
+_CHAMPION_SHOWN[problem.BINARY] = ("auc", "log_loss", "brier", "f1")
+
+
 def summary_lines(report: Dict[str, Any]) -> list:
     """A short human-readable summary of an evaluation report."""
+    kind = report.get("problem_type", problem.BINARY)
     ch = report["challenger"]["metrics"]
+
+    def shown(block: Dict[str, Any], names: Sequence[str]) -> str:
+        return " ".join(f"{name}={_fmt(block.get(name))}" for name in names)
+
     lines = [
         f"model {report['model']}: test set {report['test_set']['sha256'][:12]} ({report['test_set']['rows']} rows)",
-        f"  challenger: auc={_fmt(ch['auc'])} pr_auc={_fmt(ch.get('pr_auc'))} log_loss={_fmt(ch['log_loss'])} "
-        f"brier={_fmt(ch['brier'])} f1={_fmt(ch['f1'])} positive_rate={_fmt(ch['positive_rate'])}",
-        f"  decision:   threshold={_fmt(ch['threshold'])} precision={_fmt(ch['precision'])} recall={_fmt(ch['recall'])} "
-        f"prevalence={_fmt(ch['prevalence'])}",
+        f"  challenger: {shown(ch, _SHOWN[kind])}",
     ]
+    if kind == problem.BINARY:
+        lines.append(f"  decision:   {shown(ch, ('threshold', 'precision', 'recall', 'prevalence'))}")
     if report["champion"] is not None:
-        cp = report["champion"]["metrics"]
-        lines.append(f"  champion:   auc={_fmt(cp['auc'])} log_loss={_fmt(cp['log_loss'])} brier={_fmt(cp['brier'])} f1={_fmt(cp['f1'])}")
+        lines.append(f"  champion:   {shown(report['champion']['metrics'], _CHAMPION_SHOWN[kind])}")
     else:
         lines.append("  champion:   none (first model)")
     fair = report["challenger"]["fairness"]
-    lines.append(
-        f"  fairness ({fair['attribute']}): demographic_parity_difference={_fmt(fair['demographic_parity_difference'])} "
-        f"disparate_impact={_fmt(fair['disparate_impact'])} equal_opportunity_difference={_fmt(fair['equal_opportunity_difference'])}"
-    )
+    keys = (("error_parity_ratio", "mae_difference") if kind == problem.REGRESSION
+            else ("demographic_parity_difference", "disparate_impact", "equal_opportunity_difference"))
+    lines.append(f"  fairness ({fair['attribute']}): {shown(fair, keys)}")
     lines.append(f"  top features: {', '.join(report['attributions']['ranking'][:5])}")
     gate = report["gate"]
     lines.append(f"  gate: {'PASSED' if gate['passed'] else 'FAILED'}")
     lines.extend(f"    - {reason}" for reason in gate["reasons"])
     # SageMaker metric-definition friendly line.
-    lines.append(f"evaluation-auc={_fmt(ch['auc'])}; gate-passed={1 if gate['passed'] else 0};")
+    metric = report.get("primary_metric", "auc")
+    lines.append(f"evaluation-{metric.replace('_', '-')}={_fmt(ch.get(metric))}; gate-passed={1 if gate['passed'] else 0};")
     return lines
 
 
@@ -209,14 +271,24 @@ def _fmt(value: Any) -> str:
     return "n/a" if value is None else f"{float(value):.4f}"
 
 
-def _comparison(challenger: Dict[str, Any], champion: Optional[Dict[str, Any]]) -> Optional[Dict[str, Any]]:
+def _comparison(challenger: Dict[str, Any], champion: Optional[Dict[str, Any]], kind: str) -> Optional[Dict[str, Any]]:
     if champion is None:
         return None
     out = {}
-    for name in ("auc", "log_loss", "brier", "accuracy", "f1"):
+    for name in _COMPARED[kind]:
         a, b = challenger["metrics"].get(name), champion["metrics"].get(name)
         out[f"{name}_delta"] = None if a is None or b is None else float(a) - float(b)
     return out
+
+
+def _comparable(champion: TrainedModel, spec: ModelSpec) -> Optional[str]:
+    """Why the champion cannot be compared with a challenger of ``spec`` (None when it can): it predicts another
+    problem type or other classes, so none of its metrics is on the challenger's scale."""
+    if champion.problem_type != spec.problem_type:
+        return f"the champion is a {champion.problem_type} model, the challenger a {spec.problem_type} one"
+    if champion.problem_type == problem.MULTICLASS and champion.classes != list(spec.classes):
+        return f"the champion predicts classes {champion.classes}, the challenger {list(spec.classes)}"
+    return None
 
 
 def _check_model(model: TrainedModel, spec: ModelSpec, role: str, location: str) -> None:

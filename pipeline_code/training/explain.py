@@ -6,6 +6,10 @@ mean absolute SHAP value per feature and the resulting ranking - what the explai
 report and the attribution-drift monitor compare. Attributions are computed on a seeded
 sample of at most ``max_rows`` rows (TreeSHAP costs trees x leaves x depth^2 per row;
 the mean |SHAP| ranking is stable at a few thousand rows).
+
+A multiclass model has one margin per class: a feature's attribution is the sum over the classes of its
+absolute SHAP values (how much it moves the class scores in all), the signed mean is over rows and classes.
+A regression model's SHAP values are in the target's units.
 """
 
 from __future__ import annotations
@@ -15,14 +19,18 @@ from typing import Any, Dict
 import numpy as np
 import pandas as pd
 
+from pipeline_code.core import problem
 from pipeline_code.training.metrics import sample_indices
 from pipeline_code.training.train import TrainedModel, to_dmatrix
 
 DEFAULT_MAX_ROWS = 2_000
+_UNITS = {problem.BINARY: "log-odds (margin)", problem.MULTICLASS: "log-odds (margin), summed over the classes",
+          problem.REGRESSION: "target units"}
 
 
 def shap_values(model: TrainedModel, frame: pd.DataFrame) -> np.ndarray:
-    """(rows, features + 1) SHAP contributions; the last column is the bias (expected margin)."""
+    """(rows, features + 1) SHAP contributions - (rows, classes, features + 1) for a multiclass model; the last
+    column is the bias (expected margin)."""
     return model.booster.predict(to_dmatrix(model, frame), pred_contribs=True, validate_features=True)
 
 
@@ -32,8 +40,14 @@ def attributions(model: TrainedModel, frame: pd.DataFrame, *, max_rows: int = DE
     sample = frame.iloc[rows]
     contributions = shap_values(model, sample).astype(np.float64)
     names = model.feature_names
-    mean_abs = np.abs(contributions[:, : len(names)]).mean(axis=0) if len(sample) else np.zeros(len(names))
-    mean_signed = contributions[:, : len(names)].mean(axis=0) if len(sample) else np.zeros(len(names))
+    if contributions.ndim == 3:  # multiclass: (rows, classes, features + 1)
+        per_feature = np.abs(contributions[:, :, : len(names)]).sum(axis=1)
+        signed = contributions[:, :, : len(names)].mean(axis=1)
+        bias = contributions[:, :, -1].mean(axis=1)
+    else:
+        per_feature, signed, bias = np.abs(contributions[:, : len(names)]), contributions[:, : len(names)], contributions[:, -1]
+    mean_abs = per_feature.mean(axis=0) if len(sample) else np.zeros(len(names))
+    mean_signed = signed.mean(axis=0) if len(sample) else np.zeros(len(names))
     order = sorted(range(len(names)), key=lambda i: (-mean_abs[i], names[i]))
     total = float(mean_abs.sum())
     features = {
@@ -47,11 +61,11 @@ def attributions(model: TrainedModel, frame: pd.DataFrame, *, max_rows: int = DE
     }
     return {
         "method": "TreeSHAP (xgboost pred_contribs)",
-        "units": "log-odds (margin)",
+        "units": _UNITS.get(model.problem_type, _UNITS[problem.BINARY]),
         "rows": int(len(sample)),
         "rows_available": int(len(frame)),
         "sample_seed": seed,
-        "expected_value": float(contributions[:, -1].mean()) if len(sample) else None,
+        "expected_value": float(bias.mean()) if len(sample) else None,
         "features": features,
         "ranking": [names[i] for i in order],
     }

@@ -1,19 +1,26 @@
 """The promotion gate as code: may this challenger be registered as a candidate champion?
 
 :func:`decide` reads an evaluation report (the ``evaluation.json`` written by
-:mod:`pipeline_code.training.evaluate`) and the environment's thresholds:
+:mod:`pipeline_code.training.evaluate`) and the environment's thresholds. The report names the model's
+``problem_type`` and ``primary_metric`` (binary and ``auc`` when absent) and its ``quality_floor``
+(:mod:`pipeline_code.core.problem`); "better" below is in the primary metric's direction.
 
-1. ``min_auc``: challenger AUC >= ``min_auc`` (always, with or without a champion);
-2. ``challenger_margin`` (only with a champion): challenger AUC >= champion AUC + margin;
-3. ``slice_regression`` (only with a champion): for every slice value with at least
-   ``min_slice_rows`` test rows, ``min_slice_positives`` positives and as many negatives for both
-   models, challenger slice AUC >= champion slice AUC - ``max_slice_regression``; other slices are
-   reported, not gated (noted);
-4. ``fairness_evidence``: the challenger flags at least ``min_predicted_positives`` test rows in the
-   compared groups of the sensitive attribute. With (almost) nothing flagged every group's positive
-   rate is 0 and the parity metrics read as perfect; that is insufficient evidence, never a pass;
-5. ``demographic_parity``: challenger demographic parity difference <= maximum;
-6. ``disparate_impact``: challenger disparate impact >= minimum.
+1. ``min_auc`` (classifiers): challenger AUC >= ``min_auc`` (multiclass: macro one-vs-rest AUC);
+2. ``min_quality`` (when the report has a floor): challenger primary metric at least as good as the floor;
+3. ``challenger_margin`` (only with a champion): challenger primary metric better than the champion's by
+   at least the margin (a binary model with AUC: challenger AUC >= champion AUC + margin);
+4. ``slice_regression`` (only with a champion): for every slice value with enough evidence for both
+   models (binary: ``min_slice_rows`` test rows, ``min_slice_positives`` positives and as many negatives;
+   multiclass: every class ``min_slice_positives`` times; regression: the rows), the challenger's primary
+   metric is worse than the champion's by at most ``max_slice_regression``; other slices are reported,
+   not gated (noted);
+5. ``fairness_evidence`` (classifiers): the challenger flags at least ``min_predicted_positives`` test rows
+   in the compared groups of the sensitive attribute (multiclass: predicts every class that often). With
+   (almost) nothing flagged every group's rate is 0 and the parity metrics read as perfect; that is
+   insufficient evidence, never a pass;
+6. ``demographic_parity``: challenger demographic parity difference <= maximum (multiclass: the worst class);
+7. ``disparate_impact``: challenger disparate impact >= minimum (multiclass: the worst class); a regression
+   model's ``error_parity`` instead: lowest / highest group MAE >= ``min_disparate_impact``.
 
 A required metric that is missing, null or NaN raises :class:`GateInputError` naming it:
 an incomplete report is never a pass.
@@ -25,6 +32,7 @@ import math
 from dataclasses import dataclass, field
 from typing import Any, Dict, List, Mapping, Optional
 
+from pipeline_code.core import problem
 from pipeline_code.training.spec import GateThresholds
 
 
@@ -79,52 +87,36 @@ def decide(report: Mapping[str, Any], thresholds: GateThresholds) -> GateDecisio
     t = thresholds
     checks: List[Dict[str, Any]] = []
     notes: List[str] = []
-
-    auc = _number(report, "challenger.metrics.auc")
+    kind = str(report.get("problem_type", problem.BINARY))
+    metric = str(report.get("primary_metric", problem.default_primary_metric(kind)))
     champion = _lookup(report, "champion", allow_null=True)
-    checks.append(
-        _check("min_auc", auc >= t.min_auc, auc, t.min_auc, f"challenger AUC {auc:.4f} {'>=' if auc >= t.min_auc else '<'} minimum {t.min_auc:.4f}")
-    )
+
+    if problem.is_classification(kind):
+        auc = _number(report, "challenger.metrics.auc")
+        checks.append(_check("min_auc", auc >= t.min_auc, auc, t.min_auc,
+                             f"challenger AUC {auc:.4f} {'>=' if auc >= t.min_auc else '<'} minimum {t.min_auc:.4f}"))
+    floor = report.get("quality_floor")
+    value = _number(report, f"challenger.metrics.{metric}")
+    if floor is not None:
+        ok = problem.reaches(metric, value, float(floor))
+        relation = (">=" if ok else "<") if problem.higher_is_better(metric) else ("<=" if ok else ">")
+        checks.append(_check("min_quality", ok, value, float(floor),
+                             f"challenger {problem.label(metric)} {value:.4f} {relation} floor {float(floor):.4f}"))
     if champion is not None:
-        champion_auc = _number(report, "champion.metrics.auc")
-        required = champion_auc + t.challenger_margin
-        ok = auc >= required
-        checks.append(
-            _check(
-                "challenger_margin",
-                ok,
-                auc,
-                required,
-                f"challenger AUC {auc:.4f} {'>=' if ok else '<'} champion AUC {champion_auc:.4f} + margin "
-                f"{t.challenger_margin:.4f} = {required:.4f}",
-                champion_value=champion_auc,
-            )
-        )
-        checks.extend(_slice_checks(report, t, notes))
-    dpd = _number(report, "challenger.fairness.demographic_parity_difference")
-    di = _number(report, "challenger.fairness.disparate_impact")
-    attribute = report.get("challenger", {}).get("fairness", {}).get("attribute", "sensitive attribute")
-    checks.append(_evidence_check(report, attribute, t))
-    checks.append(
-        _check(
-            "demographic_parity",
-            dpd <= t.max_demographic_parity_difference,
-            dpd,
-            t.max_demographic_parity_difference,
-            f"demographic parity difference across {attribute} {dpd:.4f} "
-            f"{'<=' if dpd <= t.max_demographic_parity_difference else '>'} maximum {t.max_demographic_parity_difference:.4f}",
-        )
-    )
-    checks.append(
-        _check(
-            "disparate_impact",
-            di >= t.min_disparate_impact,
-            di,
-            t.min_disparate_impact,
-            f"disparate impact across {attribute} {di:.4f} {'>=' if di >= t.min_disparate_impact else '<'} "
-            f"minimum {t.min_disparate_impact:.4f}",
-        )
-    )
+        theirs = _number(report, f"champion.metrics.{metric}")
+        if problem.higher_is_better(metric):
+            required = theirs + t.challenger_margin
+            ok = value >= required
+            message = (f"challenger {problem.label(metric)} {value:.4f} {'>=' if ok else '<'} champion {problem.label(metric)} {theirs:.4f} + "
+                       f"margin {t.challenger_margin:.4f} = {required:.4f}")
+        else:
+            required = theirs - t.challenger_margin
+            ok = value <= required
+            message = (f"challenger {problem.label(metric)} {value:.4f} {'<=' if ok else '>'} champion {problem.label(metric)} {theirs:.4f} - "
+                       f"margin {t.challenger_margin:.4f} = {required:.4f}")
+        checks.append(_check("challenger_margin", ok, value, required, message, champion_value=theirs))
+        checks.extend(_slice_checks(report, t, notes, kind, metric))
+    checks.extend(_fairness_checks(report, t, kind))
 
     failed = [c for c in checks if not c["passed"]]
     if failed:
@@ -133,6 +125,62 @@ def decide(report: Mapping[str, Any], thresholds: GateThresholds) -> GateDecisio
         context = "no champion (first model)" if champion is None else "beats the champion"
         reasons = [f"passed all {len(checks)} checks; {context}"]
     return GateDecision(passed=not failed, reasons=reasons + notes, checks=checks)
+
+
+def _fairness_checks(report: Mapping[str, Any], t: GateThresholds, kind: str) -> List[Dict[str, Any]]:
+    """Evidence, demographic parity and disparate impact (binary, multiclass per class), or error parity (regression)."""
+    attribute = report.get("challenger", {}).get("fairness", {}).get("attribute", "sensitive attribute")
+    if kind == problem.REGRESSION:
+        ratio = _number(report, "challenger.fairness.error_parity_ratio")
+        ok = ratio >= t.min_disparate_impact
+        return [_check("error_parity", ok, ratio, t.min_disparate_impact,
+                       f"error parity across {attribute} (lowest / highest group MAE) {ratio:.4f} {'>=' if ok else '<'} "
+                       f"minimum {t.min_disparate_impact:.4f}")]
+    dpd = _number(report, "challenger.fairness.demographic_parity_difference")
+    di = _number(report, "challenger.fairness.disparate_impact")
+    fairness = _lookup(report, "challenger.fairness")
+    which = {"dpd": "", "di": ""}
+    if kind == problem.MULTICLASS:
+        which = {"dpd": f" (class {fairness.get('demographic_parity_class')})", "di": f" (class {fairness.get('disparate_impact_class')})"}
+    evidence = _evidence_check(report, attribute, t) if kind == problem.BINARY else _class_evidence_check(fairness, attribute, t)
+    return [
+        evidence,
+        _check(
+            "demographic_parity",
+            dpd <= t.max_demographic_parity_difference,
+            dpd,
+            t.max_demographic_parity_difference,
+            f"demographic parity difference across {attribute}{which['dpd']} {dpd:.4f} "
+            f"{'<=' if dpd <= t.max_demographic_parity_difference else '>'} maximum {t.max_demographic_parity_difference:.4f}",
+        ),
+        _check(
+            "disparate_impact",
+            di >= t.min_disparate_impact,
+            di,
+            t.min_disparate_impact,
+            f"disparate impact across {attribute}{which['di']} {di:.4f} {'>=' if di >= t.min_disparate_impact else '<'} "
+            f"minimum {t.min_disparate_impact:.4f}",
+        ),
+    ]
+
+
+def _class_evidence_check(fairness: Mapping[str, Any], attribute: str, t: GateThresholds) -> Dict[str, Any]:
+    """A multiclass model's parity per class rests on how often each class is predicted in the compared groups:
+    a class (almost) never predicted has equal shares everywhere, which is no evidence of fairness."""
+    per_class = fairness.get("per_class") or {}
+    if not per_class:
+        raise GateInputError("evaluation report lacks required metric 'challenger.fairness.per_class'")
+    rarest = min(per_class, key=lambda c: int(per_class[c]["predicted"]))
+    flagged = int(per_class[rarest]["predicted"])
+    ok = flagged >= t.min_predicted_positives
+    if ok:
+        message = (f"fairness across {attribute} judged on every class predicted >= {t.min_predicted_positives} times "
+                   f"(rarest: {rarest}, {flagged})")
+    else:
+        message = (f"fairness across {attribute} cannot be judged for class {rarest}: the challenger predicts it for {flagged} "
+                   f"test rows in the compared groups, fewer than {t.min_predicted_positives} (insufficient evidence, not a "
+                   "pass); provide more test data or lower gate.min_predicted_positives")
+    return _check("fairness_evidence", ok, float(flagged), float(t.min_predicted_positives), message)
 
 
 def _evidence_check(report: Mapping[str, Any], attribute: str, t: GateThresholds) -> Dict[str, Any]:
@@ -153,7 +201,8 @@ def _evidence_check(report: Mapping[str, Any], attribute: str, t: GateThresholds
     return _check("fairness_evidence", ok, float(flagged), float(t.min_predicted_positives), message)
 
 
-def _slice_checks(report: Mapping[str, Any], t: GateThresholds, notes: List[str]) -> List[Dict[str, Any]]:
+def _slice_checks(report: Mapping[str, Any], t: GateThresholds, notes: List[str], kind: str = problem.BINARY,
+                  metric: str = "auc") -> List[Dict[str, Any]]:
     challenger_slices = _lookup(report, "challenger.slices")
     champion_slices = _lookup(report, "champion.slices")
     checks = []
@@ -173,24 +222,30 @@ def _slice_checks(report: Mapping[str, Any], t: GateThresholds, notes: List[str]
                 notes.append(f"slice {column}={value} has no champion metrics; not gated")
                 continue
             rows = min(int(ours.get("rows", 0)), int(theirs.get("rows", 0)))
-            # A slice AUC rests on its rarer class: count positives and negatives, not just rows.
-            rarer = min(_rarer_class(ours), _rarer_class(theirs))
-            if rows < t.min_slice_rows or rarer < t.min_slice_positives or ours.get("auc") is None or theirs.get("auc") is None:
+            if kind == problem.BINARY:
+                # A slice AUC rests on its rarer class: count positives and negatives, not just rows.
+                rarer = min(_rarer_class(ours), _rarer_class(theirs))
+                enough = rows >= t.min_slice_rows and rarer >= t.min_slice_positives
+            else:  # the metrics module decided with the same minimums (every class present often enough)
+                enough = bool(ours.get("gated")) and bool(theirs.get("gated"))
+            if not enough or ours.get(metric) is None or theirs.get(metric) is None:
                 skipped += 1
                 continue
-            drop = float(theirs["auc"]) - float(ours["auc"])
+            mine, champions = float(ours[metric]), float(theirs[metric])
+            drop = -problem.improvement(metric, mine, champions)
             ok = drop <= t.max_slice_regression
+            allowed = champions - t.max_slice_regression if problem.higher_is_better(metric) else champions + t.max_slice_regression
             checks.append(
                 _check(
                     "slice_regression",
                     ok,
-                    float(ours["auc"]),
-                    float(theirs["auc"]) - t.max_slice_regression,
-                    f"slice {column}={value} ({rows} rows): challenger AUC {float(ours['auc']):.4f} vs champion "
-                    f"{float(theirs['auc']):.4f} (drop {drop:.4f} {'<=' if ok else '>'} allowed {t.max_slice_regression:.4f})",
+                    mine,
+                    allowed,
+                    f"slice {column}={value} ({rows} rows): challenger {problem.label(metric)} {mine:.4f} vs champion "
+                    f"{champions:.4f} (drop {drop:.4f} {'<=' if ok else '>'} allowed {t.max_slice_regression:.4f})",
                     slice=f"{column}={value}",
                     rows=rows,
-                    champion_value=float(theirs["auc"]),
+                    champion_value=champions,
                 )
             )
     if skipped:

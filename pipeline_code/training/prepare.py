@@ -37,7 +37,9 @@ Outputs under ``--output-dir`` (SageMaker default ``/opt/ml/processing/output``)
 
 Each parquet has: record id, ``event_time`` (label time, UTC timestamp), ``feature_event_time``
 (time of the feature row used), the model features, the sensitive attribute, the slice
-columns (numbers as float64, categories as strings) and the target (int64 0/1).
+columns (numbers as float64, categories as strings) and the target as the model learns it
+(:func:`encode_labels`): int64 0/1 (binary), the int64 class code in declared class order (multiclass;
+string labels are normalised like every category), or float64 (regression).
 """
 
 from __future__ import annotations
@@ -60,6 +62,8 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
+from pipeline_code import catalog
+from pipeline_code.core import problem
 from pipeline_code.training import data_io
 from pipeline_code.training.data_io import InputError
 from pipeline_code.training.spec import ModelSpec, add_model_spec_argument
@@ -142,7 +146,7 @@ def prepare(
         splits = {"train": rest.slice(0, cut), "validation": rest.slice(cut), "test": test}
         frozen_table, manifest, frozen_path = None, None, None
     for name, table in splits.items():
-        _check_split(name, table, spec.target)
+        _check_split(name, table, spec)
 
     # ---- everything is valid: write -------------------------------------------------
     created_at = (now or dt.datetime.now(dt.timezone.utc)).astimezone(dt.timezone.utc)
@@ -270,7 +274,8 @@ def write_frozen_test_set(
         "file": TEST_FILE,
         "sha256": data_io.sha256_file(path),
         "rows": test.num_rows,
-        "positives": int(pc.sum(test.column(spec.target)).as_py() or 0),
+        **_label_counts(test.column(spec.target), spec),
+        **({"problem_type": spec.problem_type, "classes": list(spec.classes)} if spec.problem_type != problem.BINARY else {}),
         "columns": test.column_names,
         "time_range": {"min": _iso(pc.min(times)), "max": _iso(pc.max(times))},
     }
@@ -346,18 +351,19 @@ def _load_labels(spec: ModelSpec, path: str) -> Tuple[pa.Table, Dict[str, Any]]:
     problems = []
     problems += _type_problem(data.schema, rid, data_io.is_string, "a string")
     problems += _type_problem(data.schema, et, data_io.is_timestamp_or_string, "a timestamp or an ISO-8601 string")
-    problems += _type_problem(
-        data.schema, target, lambda t: data_io.is_number(t) or pa.types.is_boolean(t), "a 0/1 number (the label)"
-    )
+    string_classes = spec.problem_type == problem.MULTICLASS and dataset.column(target).dtype == catalog.STRING
+    if string_classes:
+        problems += _type_problem(data.schema, target, data_io.is_string, "a string (the class)")
+    else:
+        problems += _type_problem(
+            data.schema, target, lambda t: data_io.is_number(t) or pa.types.is_boolean(t), _LABEL_KIND[spec.problem_type]
+        )
     if problems:
         raise InputError(f"{what}: " + "; ".join(problems))
     table = data_io.read_columns(data, required, what=what)
     _check_no_nulls(what, table, (rid, et))
-    y = table.column(target).cast(pa.float64()).to_numpy(zero_copy_only=False)
+    y = encode_labels(table.column(target), spec, what=what)
     known = ~np.isnan(y)
-    bad = np.unique(y[known & (y != 0.0) & (y != 1.0)])
-    if len(bad):
-        raise InputError(f"{what}: column {target!r} must hold 0/1 labels, found {bad[:5].tolist()}")
     times = _micros(table.column(et), what=what, name=et)
     table = pa.table(
         {
@@ -366,17 +372,66 @@ def _load_labels(spec: ModelSpec, path: str) -> Tuple[pa.Table, Dict[str, Any]]:
             target: pa.array(y, type=pa.float64()),
         }
     ).filter(pa.array(known))
-    table = table.set_column(2, target, table.column(target).cast(pa.int64()))
+    if spec.problem_type != problem.REGRESSION:
+        table = table.set_column(2, target, table.column(target).cast(pa.int64()))
     return table, {"rows_read": int(len(y)), "null_labels_dropped": int((~known).sum()), "rows": table.num_rows}
+
+
+_LABEL_KIND = {problem.BINARY: "a 0/1 number (the label)", problem.MULTICLASS: "an integer class (the label)",
+               problem.REGRESSION: "a number (the target)"}
+
+
+def encode_labels(column: Any, spec: ModelSpec, *, what: str) -> np.ndarray:
+    """The label column as the model learns it (float64, NaN where the label is missing): 0/1 for a binary model,
+    the class code (position in ``spec.classes``) for a multiclass one, the value for a regression one.
+
+    Raises:
+        InputError: a value the problem type cannot learn from (not 0/1, an undeclared class, not finite),
+            naming ``what`` (the file), the column and the fix.
+    """
+    target = spec.target
+    declared = spec.catalog_dataset.column(target)
+    if spec.problem_type == problem.MULTICLASS and declared.dtype == catalog.STRING:
+        values = pa.array(column.to_pylist() if hasattr(column, "to_pylist") else list(column), type=pa.string()).to_pylist()
+        coder = catalog.ClassCoder(spec.classes)
+        codes = [None if v is None else coder.code(v) for v in values]
+        unknown = sorted({catalog.normalise_category(v) for v, c in zip(values, codes) if v is not None and c is None})
+        if unknown:
+            raise InputError(f"{what}: column {target!r} holds classes {unknown[:5]} that are not declared; allowed: "
+                             f"{', '.join(spec.classes)} (add them to the column's allowed values, or fix the labels)")
+        return np.array([np.nan if c is None else c for c in codes], dtype=np.float64)
+    y = pa.array(column.to_pylist() if hasattr(column, "to_pylist") else list(column)).cast(pa.float64()).to_numpy(zero_copy_only=False)
+    known = ~np.isnan(y)
+    if spec.problem_type == problem.BINARY:
+        bad = np.unique(y[known & (y != 0.0) & (y != 1.0)])
+        if len(bad):
+            raise InputError(f"{what}: column {target!r} must hold 0/1 labels, found {bad[:5].tolist()}")
+        return y
+    if not np.isfinite(y[known]).all():
+        raise InputError(f"{what}: column {target!r} must hold finite numbers, found {np.unique(y[known & ~np.isfinite(y)])[:5].tolist()}")
+    if spec.problem_type == problem.MULTICLASS:  # an integer target: classes min .. max
+        low = int(declared.minimum)
+        codes = y - low
+        bad = np.unique(y[known & ((codes != np.round(codes)) | (codes < 0) | (codes >= len(spec.classes)))])
+        if len(bad):
+            raise InputError(f"{what}: column {target!r} holds {bad[:5].tolist()}, not classes; allowed: "
+                             f"{', '.join(spec.classes)} (the column's min .. max)")
+        return codes
+    return y
 
 
 def _load_frozen_test(spec: ModelSpec, directory: str) -> Tuple[pa.Table, Dict[str, Any], str]:
     manifest, path = _verified_manifest(directory, what=f"frozen test set ({directory})", verify=True)
     what = f"frozen test set ({directory})"
-    for key, expected in (("model", spec.name), ("dataset", spec.dataset), ("target", spec.target)):
-        if manifest.get(key) != expected:
+    # The labels are stored encoded, so a set made for another problem type or class list would be misread
+    # (a binary set's manifest names neither).
+    found = {"problem_type": problem.BINARY, "classes": ["0", "1"], **manifest}
+    expected = {"model": spec.name, "dataset": spec.dataset, "target": spec.target, "problem_type": spec.problem_type,
+                "classes": list(spec.classes)}
+    for key, wanted in expected.items():
+        if found.get(key) != wanted:
             raise InputError(
-                f"{what}: manifest {key!r} is {manifest.get(key)!r} but this run prepares {expected!r}; "
+                f"{what}: manifest {key!r} is {found.get(key)!r} but this run prepares {wanted!r}; "
                 "point --frozen-test-dir at this model's frozen test set (or an empty directory to create one)"
             )
     table = pq.read_table(path)
@@ -571,31 +626,51 @@ def _exclude_keys(joined: pa.Table, test: pa.Table, rid: str, et: str) -> Tuple[
     return joined.filter(pa.array(~is_test)), int(is_test.sum())
 
 
-def _check_split(name: str, table: pa.Table, target: str) -> None:
+def _check_split(name: str, table: pa.Table, spec: ModelSpec) -> None:
+    target = spec.target
     if table.num_rows == 0:
         raise InputError(
             f"the {name} split is empty (too few rows or too few distinct event times after the join); "
             "provide more labelled data or change the split fractions"
         )
     y = table.column(target)
-    positives = int(pc.sum(y).as_py() or 0)
-    if positives == 0 or positives == table.num_rows:
-        only = 1 if positives else 0
-        raise InputError(
-            f"the {name} split has a single class: every {target!r} value of its {table.num_rows} rows is {only}"
-        )
+    if spec.problem_type == problem.BINARY:
+        positives = int(pc.sum(y).as_py() or 0)
+        if positives == 0 or positives == table.num_rows:
+            only = 1 if positives else 0
+            raise InputError(
+                f"the {name} split has a single class: every {target!r} value of its {table.num_rows} rows is {only}"
+            )
+        return
+    distinct = pc.unique(y)
+    if len(distinct) < 2:
+        what = "value" if spec.problem_type == problem.REGRESSION else "class"
+        only = distinct[0].as_py()
+        shown = spec.classes[int(only)] if spec.problem_type == problem.MULTICLASS else only
+        raise InputError(f"the {name} split has a single {what}: every {target!r} value of its {table.num_rows} rows is {shown}")
+
+
+def _label_counts(y: Any, spec: ModelSpec) -> Dict[str, Any]:
+    """What a manifest or split summary says about the labels: positives (binary), rows per class (multiclass),
+    or the target's mean and spread (regression)."""
+    if spec.problem_type == problem.BINARY:
+        return {"positives": int(pc.sum(y).as_py() or 0)}
+    values = y.to_numpy(zero_copy_only=False) if hasattr(y, "to_numpy") else np.asarray(y)
+    if spec.problem_type == problem.MULTICLASS:
+        counts = np.bincount(np.asarray(values, dtype=np.int64), minlength=len(spec.classes))
+        return {"class_counts": {c: int(counts[i]) for i, c in enumerate(spec.classes)}}
+    values = np.asarray(values, dtype=np.float64)
+    return {"target_mean": float(values.mean()) if len(values) else None,
+            "target_std": float(values.std()) if len(values) else None}
 
 
 def _split_summary(table: pa.Table, spec: ModelSpec, et: str) -> Dict[str, Any]:
     times = table.column(et)
     rows = table.num_rows
-    positives = int(pc.sum(table.column(spec.target)).as_py() or 0)
-    return {
-        "rows": rows,
-        "positives": positives,
-        "positive_rate": positives / rows if rows else None,
-        "time_range": {"min": _iso(pc.min(times)), "max": _iso(pc.max(times))},
-    }
+    counts = _label_counts(table.column(spec.target), spec)
+    if "positives" in counts:
+        counts["positive_rate"] = counts["positives"] / rows if rows else None
+    return {"rows": rows, **counts, "time_range": {"min": _iso(pc.min(times)), "max": _iso(pc.max(times))}}
 
 
 def _iso(scalar: pa.Scalar) -> Optional[str]:

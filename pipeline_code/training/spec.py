@@ -32,6 +32,7 @@ from dataclasses import dataclass
 from typing import Any, Dict, List, Mapping, Optional, Tuple
 
 from pipeline_code import catalog
+from pipeline_code.core import problem
 from pipeline_code.core.contract import model_spec_document
 from pipeline_code.core.decision import DecisionError, DecisionPolicy, parse_class_weight, parse_decision
 from pipeline_code.argtypes import non_negative_int as _non_negative_int, number as _float, positive_int as _positive_int
@@ -40,7 +41,7 @@ from pipeline_code.core.thresholds import DEFAULT_GATE, EVIDENCE, THRESHOLDS, Ga
 # Keys a model entry of the YAML may carry that the jobs do not use (ignored, not errors).
 _IGNORED_SPEC_KEYS = ("description", "serving")
 _REQUIRED_SPEC_KEYS = ("name", "dataset", "target", "features", "sensitive_attribute")
-_OPTIONAL_SPEC_KEYS = ("slices", "decision", "class_weight")
+_OPTIONAL_SPEC_KEYS = ("slices", "decision", "class_weight", "problem_type", "primary_metric", "min_quality")
 
 
 @dataclass(frozen=True)
@@ -60,6 +61,19 @@ class ModelSpec:
     slices: Tuple[str, ...] = ()
     decision: DecisionPolicy = DecisionPolicy()
     class_weight: str = "none"
+    problem_type: str = problem.BINARY
+    primary_metric: str = "auc"
+    min_quality: Optional[float] = None
+
+    @property
+    def classes(self) -> Tuple[str, ...]:
+        """The target's classes in label-code order (``()`` for regression), see :func:`catalog.target_classes`."""
+        return catalog.target_classes(self.catalog_dataset.column(self.target), self.problem_type)
+
+    @property
+    def quality_floor(self) -> Optional[float]:
+        """The primary metric's floor besides ``min_auc`` (:func:`core.problem.quality_floor`)."""
+        return problem.quality_floor(self.problem_type, self.primary_metric, self.min_quality)
 
     @property
     def dataset(self) -> str:
@@ -94,7 +108,8 @@ class ModelSpec:
         return model_spec_document(
             name=self.name, dataset=self.catalog_dataset.to_declaration(), target=self.target, features=self.features,
             sensitive_attribute=self.sensitive_attribute, slices=self.slices, decision=self.decision.to_dict(),
-            class_weight=self.class_weight,
+            class_weight=self.class_weight, problem_type=self.problem_type, primary_metric=self.primary_metric,
+            min_quality=self.min_quality,
         )
 
     def to_json(self) -> str:
@@ -136,10 +151,19 @@ def parse_model_spec(value: Any) -> ModelSpec:
     target = data["target"]
     sensitive = data["sensitive_attribute"]
 
+    problem_type = data.get("problem_type", problem.BINARY)
+    primary_metric = data.get("primary_metric")
+    min_quality = data.get("min_quality")
+    wrong_metric = problem.primary_metric_problem(problem_type, primary_metric)
+    if wrong_metric:
+        problems.append(f"primary_metric: {wrong_metric}" if problem_type in problem.PROBLEM_TYPES else wrong_metric)
+    if min_quality is not None and (isinstance(min_quality, bool) or not isinstance(min_quality, (int, float))
+                                    or min_quality != min_quality):
+        problems.append(f"min_quality must be a number, got {min_quality!r}")
     if target not in dataset.labels:
         problems.append(f"target {target!r} is not a label of dataset {dataset.name!r} (labels: {list(dataset.labels)})")
-    elif catalog.binary_problem(dataset.column(target)):
-        problems.append(f"target {target!r}: {catalog.binary_problem(dataset.column(target))}")
+    elif problem_type in problem.PROBLEM_TYPES and catalog.target_problem(dataset.column(target), problem_type):
+        problems.append(f"target {target!r}: {catalog.target_problem(dataset.column(target), problem_type)}")
     known_features = list(dataset.feature_names)
     unknown_features = [f for f in features if f not in known_features]
     if unknown_features:
@@ -167,6 +191,8 @@ def parse_model_spec(value: Any) -> ModelSpec:
         class_weight = parse_class_weight(data.get("class_weight"))
     except DecisionError as exc:
         problems.extend(exc.problems)
+    if problem_type != problem.BINARY and (decision != DecisionPolicy() or class_weight != "none"):
+        problems.append(f"decision and class_weight apply to {problem.BINARY} models only (this one is {problem_type})")
     if problems:
         raise SpecError(f"invalid --model-spec for model {name!r}: " + "; ".join(problems))
     return ModelSpec(
@@ -178,6 +204,9 @@ def parse_model_spec(value: Any) -> ModelSpec:
         slices=tuple(slices),
         decision=decision,
         class_weight=class_weight,
+        problem_type=problem_type,
+        primary_metric=primary_metric or problem.default_primary_metric(problem_type),
+        min_quality=None if min_quality is None else float(min_quality),
     )
 
 

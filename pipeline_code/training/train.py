@@ -12,7 +12,7 @@ features a pandas ``category`` with a *fixed* level list (from the catalog's all
 values or bucket labels; else the sorted training values) and xgboost's native
 categorical support. Values outside the levels are treated as missing. The feature
 order, types and levels are written with the model (``feature_metadata.json``) and
-:func:`predict_proba` re-applies them, so evaluation and serving encode identically.
+:func:`predict` re-applies them, so evaluation and serving encode identically.
 
 **Checkpoints** (managed spot training): every ``--checkpoint-interval`` rounds the
 booster is saved to ``--checkpoint-dir`` (``/opt/ml/checkpoints``, synced to S3 by
@@ -24,7 +24,11 @@ so it ends with the same total number of rounds.
 SageMaker metric definitions: per round ``validation-auc=0.831200;`` and
 ``validation-logloss=0.4123;`` (regex ``validation-auc=([0-9.]+);``), at the end
 ``final_validation_auc=0.831200;`` (regex ``final_validation_auc=([0-9.]+);``) of the kept
-model, plus ``final_validation_logloss``, ``final_train_auc`` and ``final_rounds``.
+model, plus ``final_validation_logloss``, ``final_train_auc`` and ``final_rounds``. Those are a binary
+model's; a multiclass model prints ``validation-merror``/``validation-mlogloss`` per round and
+``final_validation_logloss``/``final_validation_accuracy``, a regression model ``validation-mae``/
+``validation-rmse`` and ``final_validation_rmse``/``_mae``/``_r2``. The objective and the early-stopping
+metric (the last per-round one) come from :mod:`pipeline_code.core.problem`.
 
 Outputs in ``--model-dir`` (``SM_MODEL_DIR``, default ``/opt/ml/model``; SageMaker tars
 it to ``model.tar.gz``): ``model.json`` (xgboost JSON) and ``feature_metadata.json``.
@@ -47,8 +51,10 @@ import numpy as np
 import pandas as pd
 import xgboost as xgb
 
+from pipeline_code.core import problem
 from pipeline_code.training import data_io
 from pipeline_code.training import metrics as metric_lib
+from pipeline_code.training import metrics_multiclass, metrics_regression
 from pipeline_code.training import threshold as threshold_lib
 from pipeline_code.training.data_io import InputError
 from pipeline_code.training.spec import ModelSpec, add_model_spec_argument
@@ -81,10 +87,11 @@ class Hyperparameters:
     seed: int = 0
     checkpoint_interval: int = 10
 
-    def xgb_params(self, nthread: Optional[int] = None) -> Dict[str, Any]:
-        return {
-            "objective": "binary:logistic",
-            "eval_metric": ["logloss", "auc"],  # the last one is the early-stopping metric
+    def xgb_params(self, nthread: Optional[int] = None, problem_type: str = problem.BINARY,
+                   num_class: int = 0) -> Dict[str, Any]:
+        params: Dict[str, Any] = {
+            "objective": problem.XGBOOST_OBJECTIVE[problem_type],
+            "eval_metric": list(problem.XGBOOST_EVAL_METRICS[problem_type]),  # the last one stops training early
             "tree_method": "hist",
             "max_depth": self.max_depth,
             "eta": self.eta,
@@ -93,6 +100,9 @@ class Hyperparameters:
             "seed": self.seed,
             "nthread": nthread or os.cpu_count() or 1,
         }
+        if problem_type == problem.MULTICLASS:
+            params["num_class"] = num_class
+        return params
 
     def to_dict(self) -> Dict[str, Any]:
         return dict(self.__dict__)
@@ -112,6 +122,16 @@ class TrainedModel:
     @property
     def threshold(self) -> float:
         return float(self.metadata.get("threshold", DEFAULT_THRESHOLD))
+
+    @property
+    def problem_type(self) -> str:
+        """What the model predicts (``core.problem``); artefacts from before problem types are binary."""
+        return str(self.metadata.get("problem_type", problem.BINARY))
+
+    @property
+    def classes(self) -> List[str]:
+        """The classes in label-code order (``["0", "1"]`` for binary, ``[]`` for regression)."""
+        return [str(c) for c in self.metadata.get("classes", ["0", "1"] if self.problem_type == problem.BINARY else [])]
 
 
 # --------------------------------------------------------------------------------------
@@ -159,6 +179,9 @@ def build_feature_metadata(spec: ModelSpec, train: pd.DataFrame) -> Dict[str, An
         "slices": list(spec.slices),
         "feature_order": [f["name"] for f in features],
         "features": features,
+        "problem_type": spec.problem_type,
+        "classes": list(spec.classes),
+        "primary_metric": spec.primary_metric,
         "threshold": DEFAULT_THRESHOLD,
         "xgboost_version": xgb.__version__,
     }
@@ -211,11 +234,15 @@ def to_dmatrix(model: TrainedModel, frame: pd.DataFrame, label: Optional[np.ndar
     return xgb.DMatrix(encode(frame, model.metadata), label=label, enable_categorical=True, missing=np.nan)
 
 
-def predict_proba(model: TrainedModel, frame: pd.DataFrame) -> np.ndarray:
-    """P(target = 1) for every row of ``frame`` (float64), with the stored encoding applied."""
+def predict(model: TrainedModel, frame: pd.DataFrame) -> np.ndarray:
+    """The model's output for every row of ``frame`` (float64), with the stored encoding applied: P(target = 1),
+    shape (n,), for a binary model; one probability per class in :attr:`TrainedModel.classes` order, shape
+    (n, K), for a multiclass one; the predicted value, shape (n,), for a regression one."""
     if len(frame) == 0:
-        return np.zeros(0, dtype=np.float64)
+        shape = (0, len(model.classes)) if model.problem_type == problem.MULTICLASS else (0,)
+        return np.zeros(shape, dtype=np.float64)
     return model.booster.predict(to_dmatrix(model, frame), validate_features=True).astype(np.float64)
+
 
 
 # --------------------------------------------------------------------------------------
@@ -285,14 +312,36 @@ def read_split(path: str, spec: ModelSpec, *, what: str, columns: Optional[Seque
     table = data_io.read_columns(data, wanted, what=what)
     frame = table.to_pandas()
     if spec.target in frame:
-        y = frame[spec.target]
-        if y.isna().any() or not set(np.unique(y.to_numpy())).issubset({0, 1}):
-            raise InputError(f"{what} ({path}): column {spec.target!r} must hold 0/1 labels without nulls")
+        problem_text = label_problem(frame[spec.target], spec)
+        if problem_text:
+            raise InputError(f"{what} ({path}): column {spec.target!r} {problem_text}")
     return frame
 
 
+def label_problem(y: pd.Series, spec: ModelSpec) -> Optional[str]:
+    """Why the prepared label column ``y`` does not fit the model's problem type (None when it does): 0/1
+    for binary, class codes 0 .. K-1 for multiclass, finite numbers for regression; never null."""
+    if spec.problem_type == problem.BINARY:
+        if y.isna().any() or not set(np.unique(y.to_numpy())).issubset({0, 1}):
+            return "must hold 0/1 labels without nulls"
+        return None
+    if y.isna().any():
+        return "must not hold nulls"
+    values = pd.to_numeric(y, errors="coerce").to_numpy(dtype=np.float64)
+    if np.isnan(values).any() or not np.isfinite(values).all():
+        return "must hold finite numbers"
+    if spec.problem_type == problem.REGRESSION:
+        return None
+    codes = set(np.unique(values).tolist())
+    allowed = set(range(len(spec.classes)))
+    if not codes.issubset(allowed):
+        return (f"must hold class codes 0..{len(allowed) - 1} (the prepare job's encoding of {list(spec.classes)}), "
+                f"found {sorted(codes - allowed)[:5]}")
+    return None
+
+
 class _LoopCallback(xgb.callback.TrainingCallback):
-    """Per-round metric lines, early stopping on validation AUC, checkpoints, and a test hook.
+    """Per-round metric lines, early stopping on the validation ``stop_metric``, checkpoints, and a test hook.
 
     Early-stopping state lives in booster attributes, so it survives a checkpoint/resume.
     """
@@ -305,6 +354,7 @@ class _LoopCallback(xgb.callback.TrainingCallback):
         checkpoint_dir: Optional[str],
         checkpoint_interval: int,
         fingerprint: str,
+        stop_metric: str = "auc",
         offset: int = 0,
         interrupt_after: Optional[int] = None,
         log: Callable[[str], None] = print,
@@ -316,6 +366,9 @@ class _LoopCallback(xgb.callback.TrainingCallback):
         self.checkpoint_dir = checkpoint_dir
         self.checkpoint_interval = checkpoint_interval
         self.fingerprint = fingerprint
+        self.stop_metric = stop_metric
+        # XGBoost's error and loss metrics fall as the model improves; the score kept is "higher is better".
+        self.sign = 1.0 if problem.higher_is_better(stop_metric) else -1.0
         self.interrupt_after = interrupt_after
         self.log = log
         self.best_score = -np.inf
@@ -332,7 +385,8 @@ class _LoopCallback(xgb.callback.TrainingCallback):
         epoch += self.offset
         metrics = {f"{data}-{name}": float(values[-1]) for data, entry in evals_log.items() for name, values in entry.items()}
         self.log(f"[{epoch + 1}/{self.total_rounds}] " + " ".join(f"{k}={v:.6f};" for k, v in sorted(metrics.items())))
-        score = metrics.get("validation-auc")
+        score = metrics.get(f"validation-{self.stop_metric}")
+        score = None if score is None else self.sign * score
         stop = False
         if score is not None and not np.isnan(score):
             if score > self.best_score:
@@ -342,7 +396,8 @@ class _LoopCallback(xgb.callback.TrainingCallback):
         model.set_attr(mlops_best_iteration=str(self.best_iteration), mlops_best_score=repr(self.best_score))
         if stop:
             model.set_attr(mlops_stopped_early="1")
-            self.log(f"early stop at round {epoch + 1}: best validation AUC {self.best_score:.6f} at round {self.best_iteration + 1}")
+            self.log(f"early stop at round {epoch + 1}: best validation {self.stop_metric} {self.sign * self.best_score:.6f} "
+                     f"at round {self.best_iteration + 1}")
         done = epoch + 1
         if self.checkpoint_dir and (stop or done % self.checkpoint_interval == 0):
             save_checkpoint(model, self.checkpoint_dir, done)
@@ -419,7 +474,8 @@ def train(
         if len(frame) == 0:
             raise InputError(f"the {name} split is empty")
         if frame[spec.target].nunique() < 2:
-            raise InputError(f"the {name} split has a single class in {spec.target!r}")
+            what = "a single value" if spec.problem_type == problem.REGRESSION else "a single class"
+            raise InputError(f"the {name} split has {what} in {spec.target!r}")
     metadata = build_feature_metadata(spec, train_frame)
     y_train = train_frame[spec.target].to_numpy(dtype=np.float32)
     y_val = validation_frame[spec.target].to_numpy(dtype=np.float32)
@@ -433,7 +489,7 @@ def train(
     )
     del validation_frame
 
-    params = hp.xgb_params(nthread)
+    params = hp.xgb_params(nthread, spec.problem_type, len(spec.classes))
     if spec.class_weight == "balanced":
         # Positives weigh as much as all negatives together; the scores are no longer calibrated probabilities.
         positives = float(y_train.sum())
@@ -450,6 +506,7 @@ def train(
         checkpoint_dir=checkpoint_dir,
         checkpoint_interval=hp.checkpoint_interval,
         fingerprint=fingerprint,
+        stop_metric=problem.XGBOOST_EVAL_METRICS[spec.problem_type][-1],
         offset=done,
         interrupt_after=interrupt_after,
         log=log,
@@ -475,35 +532,70 @@ def train(
 
     p_val = booster.predict(dval).astype(np.float64)
     p_train = booster.predict(dtrain).astype(np.float64)
-    # The decision threshold is chosen on validation data (the frozen test set judges it) and travels in
-    # the artefact: evaluation, fairness, serving and monitoring all decide with this number.
-    decision = threshold_lib.choose(y_val, p_val, spec.decision)
-    metadata["threshold"] = decision["threshold"]
-    metadata["decision"] = decision
-    summary = {
-        "rounds_trained": total_rounds,
-        "rounds_kept": booster.num_boosted_rounds(),
-        "best_iteration": best_iteration,
+    summary = _summary(spec, total_rounds, booster.num_boosted_rounds(), best_iteration, y_train, y_val, p_train, p_val)
+    if spec.problem_type == problem.BINARY:
+        # The decision threshold is chosen on validation data (the frozen test set judges it) and travels in
+        # the artefact: evaluation, fairness, serving and monitoring all decide with this number.
+        decision = threshold_lib.choose(y_val, p_val, spec.decision)
+        metadata["threshold"] = decision["threshold"]
+        metadata["decision"] = decision
+        summary["decision"] = decision
+    else:
+        metadata.pop("threshold", None)
+    summary.update({
         "resumed_from_round": done if resumed is not None else None,
         "stopped_early": total_rounds < hp.num_round,
-        "train_rows": int(len(y_train)),
-        "validation_rows": int(len(y_val)),
-        "train_positive_rate": float(y_train.mean()),
-        "validation_auc": metric_lib.roc_auc(y_val, p_val),
-        "validation_logloss": metric_lib.log_loss(y_val, p_val),
-        "train_auc": metric_lib.roc_auc(y_train, p_train),
         "class_weight": spec.class_weight,
-        "decision": decision,
         "hyperparameters": hp.to_dict(),
         "trained_at": dt.datetime.now(dt.timezone.utc).isoformat(),
-    }
+    })
     metadata["training"] = summary
     save_model(model, model_dir)
-    log(
-        f"final_validation_auc={summary['validation_auc']:.6f}; final_validation_logloss={summary['validation_logloss']:.6f}; "
-        f"final_train_auc={summary['train_auc']:.6f}; final_rounds={summary['rounds_kept']};"
-    )
+    log(" ".join(f"final_{key}={summary[key]:.6f};" for key in summary["final_metrics"]) + f" final_rounds={summary['rounds_kept']};")
     return summary
+
+
+def _summary(spec: ModelSpec, rounds_trained: int, rounds_kept: int, best_iteration: int, y_train: np.ndarray,
+             y_val: np.ndarray, p_train: np.ndarray, p_val: np.ndarray) -> Dict[str, Any]:
+    """The training summary stored in the artefact: sizes and the validation (and train) quality per problem type.
+
+    ``final_metrics`` names the keys printed as ``final_<key>=<value>;`` lines for SageMaker metric definitions
+    (binary: ``final_validation_auc`` as always)."""
+    out: Dict[str, Any] = {
+        "rounds_trained": rounds_trained,
+        "rounds_kept": rounds_kept,
+        "best_iteration": best_iteration,
+        "train_rows": int(len(y_train)),
+        "validation_rows": int(len(y_val)),
+    }
+    if spec.problem_type == problem.BINARY:
+        out.update({
+            "train_positive_rate": float(y_train.mean()),
+            "validation_auc": metric_lib.roc_auc(y_val, p_val),
+            "validation_logloss": metric_lib.log_loss(y_val, p_val),
+            "train_auc": metric_lib.roc_auc(y_train, p_train),
+            "final_metrics": ["validation_auc", "validation_logloss", "train_auc"],
+        })
+    elif spec.problem_type == problem.MULTICLASS:
+        codes = y_val.astype(np.int64)
+        out.update({
+            "train_class_shares": metrics_multiclass.class_shares(y_train, len(spec.classes)),
+            "validation_auc": metrics_multiclass.macro_auc(codes, p_val),
+            "validation_logloss": metrics_multiclass.log_loss(codes, p_val),
+            "validation_accuracy": float((p_val.argmax(axis=1) == codes).mean()),
+            "final_metrics": ["validation_logloss", "validation_accuracy"],
+        })
+    else:
+        validation = metrics_regression.headline(y_val, p_val)
+        out.update({
+            "train_target_mean": float(y_train.mean()),
+            "validation_rmse": validation["rmse"],
+            "validation_mae": validation["mae"],
+            "validation_r2": validation["r2"],
+            "final_metrics": ["validation_rmse", "validation_mae", "validation_r2"],
+        })
+    out["final_metrics"] = [k for k in out["final_metrics"] if out.get(k) is not None]
+    return out
 
 
 def _fingerprint(params: Dict[str, Any], hp: Hyperparameters, metadata: Dict[str, Any], train_dir: str, validation_dir: str) -> str:

@@ -89,11 +89,12 @@ def test_the_scan_finds_a_copy():
     assert all(value != "evaluation.json in a docstring is fine." for _, value, _ in found)
 
 
-def test_the_contract_uses_only_the_standard_library():
+def test_the_contract_uses_only_the_standard_library_and_the_core():
     tree = ast.parse(CONTRACT.read_text(), feature_version=(3, 9))
-    modules = {a.name.split(".")[0] for n in ast.walk(tree) if isinstance(n, ast.Import) for a in n.names}
-    modules |= {n.module.split(".")[0] for n in ast.walk(tree) if isinstance(n, ast.ImportFrom) and n.module}
-    assert modules <= set(sys.stdlib_module_names) | {"__future__"}
+    modules = {a.name for n in ast.walk(tree) if isinstance(n, ast.Import) for a in n.names}
+    modules |= {n.module for n in ast.walk(tree) if isinstance(n, ast.ImportFrom) and n.module}
+    outside = {m for m in modules if m.split(".")[0] not in set(sys.stdlib_module_names) | {"__future__"}}
+    assert all(m.startswith("pipeline_code.core.") for m in outside), outside
 
 
 @pytest.mark.parametrize(

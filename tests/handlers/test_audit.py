@@ -20,7 +20,9 @@ from botocore.awsrequest import AWSResponse
 from botocore.utils import parse_timestamp
 from moto import mock_aws
 
+from pipeline_code.core import problem
 from pipeline_code.ops import audit
+from tests.support import problem_type_reports as reports
 
 REGION = "eu-west-1"
 ACCOUNT = "123456789012"
@@ -391,3 +393,118 @@ def test_arguments_are_validated():
     assert exc.value.code == 2
     with pytest.raises(SystemExit):
         audit.build_parser().parse_args(["--env", "prod", "--model", "churn", "--version", "1", "--serving"])
+
+
+# Multiclass and regression versions: version 2's evaluation and bias reports in S3 replaced by the ones the
+# evaluate job wrote for a model of each type (tests/support/problem_type_reports.py), so the audit reads real reports.
+
+@pytest.fixture(scope="module")
+def evaluated(tmp_path_factory) -> dict:
+    """{problem type: (evaluate output directory, report)}: the realistic model against the weak champion."""
+    out = {}
+    for kind in (problem.MULTICLASS, problem.REGRESSION):
+        root = tmp_path_factory.mktemp(f"audit-{kind}")
+        trained = reports.train(kind, root)
+        report = trained.evaluate(root / "evaluation")
+        out[kind] = (root / "evaluation", report)
+    return out
+
+
+@pytest.fixture()
+def world():
+    with mock_aws():
+        yield World()
+
+
+def publish(world: World, directory: Path, *names: str) -> None:
+    """Put the evaluate job's ``names`` where version 2's ModelMetrics point (replacing the binary fixtures)."""
+    for name in names:
+        world.clients.s3.put_object(Bucket=BUCKET, Key=f"{world.eval_prefix}/{name}", Body=(directory / name).read_bytes())
+
+
+def metric_row(name: str, metrics: dict, champion: dict) -> str:
+    a, b = metrics[name], champion[name]
+    return f"| {name} | {a:.4f} | {b:.4f} | {a - b:.4f} |"
+
+
+def test_a_multiclass_version_shows_its_type_metrics_and_parity_per_class(world, evaluated, tmp_path):
+    """GIVEN version 2 evaluated as a multiclass model WHEN audited THEN its problem type and classes, the multiclass
+    headline metrics against the champion, metrics per class, and fairness as parity per class (worst class named)."""
+    directory, report = evaluated[problem.MULTICLASS]
+    publish(world, directory, "evaluation.json", "bias.json")
+    code, md, page = run(world, tmp_path, "--version", "2")
+    assert code == 0
+    assert "| Problem type | Multiclass Classification (3 classes: bronze, silver, gold); primary metric auc |" in section(md, "Summary")
+    metrics = section(md, "Evaluation against the champion")
+    assert "Problem type: Multiclass Classification (3 classes: bronze, silver, gold); primary metric auc." in metrics
+    mine, theirs = report["challenger"]["metrics"], report["champion"]["metrics"]
+    for name in problem.HEADLINE_METRICS[problem.MULTICLASS]:
+        assert metric_row(name, mine, theirs) in metrics
+    assert "| positive_rate |" not in metrics and "| precision |" not in metrics
+    gold = mine["per_class"]["gold"]
+    assert f"| gold | {gold['rows']} | {gold['precision']:.4f} | {gold['recall']:.4f} | {gold['f1']:.4f} |" in metrics
+    assert "Gate: passed." in metrics
+    for check in report["gate"]["checks"]:
+        assert f"| {audit.md_text(check['name'] + (' ' + check['slice'] if check.get('slice') else ''))} | yes |" in metrics
+
+    fairness, champion_fairness = report["challenger"]["fairness"], report["champion"]["fairness"]
+    text = section(md, "Fairness")
+    assert "decision threshold" not in text
+    di, which = fairness["disparate_impact"], fairness["disparate_impact_class"]
+    assert (
+        f"| disparate_impact (class {which}) | {di:.4f} | {champion_fairness['disparate_impact']:.4f} | "
+        f">= {reports.GATE.min_disparate_impact:.4f} | pass |"
+    ) in text
+    assert f"| demographic_parity_difference (class {fairness['demographic_parity_class']}) |" in text
+    silver = fairness["per_class"]["silver"]
+    assert f"| silver | {silver['demographic_parity_difference']:.4f} | {silver['disparate_impact']:.4f} |" in text
+    young = fairness["groups"]["young"]
+    shares = ", ".join(f"{c} {young['predicted_shares'][c]:.4f}" for c in reports.CLASSES)
+    assert f"| young | {young['rows']} | {shares} | yes |" in text
+    assert "<script>" not in page and "Multiclass Classification" in page
+
+
+def test_a_regression_version_shows_its_metrics_and_error_parity(world, evaluated, tmp_path):
+    """GIVEN version 2 evaluated as a regression model WHEN audited THEN the regression headline metrics, error
+    quantiles, the min_quality and error_parity checks, and fairness as error parity per group."""
+    directory, report = evaluated[problem.REGRESSION]
+    publish(world, directory, "evaluation.json", "bias.json")
+    code, md, _ = run(world, tmp_path, "--version", "2")
+    assert code == 0
+    assert "| Problem type | Regression; primary metric r2 |" in section(md, "Summary")
+    metrics = section(md, "Evaluation against the champion")
+    mine, theirs = report["challenger"]["metrics"], report["champion"]["metrics"]
+    for name in problem.HEADLINE_METRICS[problem.REGRESSION]:
+        assert metric_row(name, mine, theirs) in metrics
+    assert "| auc |" not in metrics
+    quantiles = mine["abs_error_quantiles"]
+    assert f"Absolute error p50 / p90 / p99: {quantiles['p50']:.4f} / {quantiles['p90']:.4f} / {quantiles['p99']:.4f}" in metrics
+    gate = {c["name"]: c for c in report["gate"]["checks"]}
+    assert f"| min\\_quality | yes | {gate['min_quality']['value']:.4f} | {gate['min_quality']['threshold']:.4f} |" in metrics
+    assert f"| error\\_parity | yes | {gate['error_parity']['value']:.4f} |" in metrics
+
+    fairness = report["challenger"]["fairness"]
+    text = section(md, "Fairness")
+    assert "error parity" in text and "decision threshold" not in text
+    ratio = fairness["error_parity_ratio"]
+    champion_ratio = report["champion"]["fairness"]["error_parity_ratio"]
+    assert f"| error_parity_ratio | {ratio:.4f} | {champion_ratio:.4f} | >= {reports.GATE.min_disparate_impact:.4f} | pass |" in text
+    assert f"| mae_difference | {fairness['mae_difference']:.4f} |" in text
+    middle = fairness["groups"]["middle"]
+    assert f"| middle | {middle['rows']} | {middle['mae']:.4f} | {middle['bias']:.4f} |" in text
+    assert "| disparate_impact |" not in text
+
+
+def test_without_the_evaluation_report_the_bias_report_gives_error_parity(world, evaluated, tmp_path):
+    """GIVEN a regression version whose evaluation.json is missing THEN fairness comes from its bias report,
+    still as error parity (the type read from what the report measures), and the missing report is a gap."""
+    directory, report = evaluated[problem.REGRESSION]
+    publish(world, directory, "bias.json")
+    world.clients.s3.delete_object(Bucket=BUCKET, Key=f"{world.eval_prefix}/evaluation.json")
+    code, md, _ = run(world, tmp_path, "--version", "2")
+    assert code == 0
+    assert "| Problem type | Regression |" in section(md, "Summary")
+    text = section(md, "Fairness")
+    ratio = report["challenger"]["fairness"]["error_parity_ratio"]
+    assert f"| error_parity_ratio | {ratio:.4f} |" in text and ">= 0.5000 | pass |" in text
+    assert "Metrics not available (see Gaps)." in section(md, "Evaluation against the champion")

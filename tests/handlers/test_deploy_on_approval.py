@@ -595,6 +595,60 @@ def test_a_failed_smoke_test_refuses_the_version_and_keeps_the_serving_one(aws, 
     assert aws.notices() == [f"{GROUP}: v2 failed its smoke test on {MME_ENDPOINT}; keeps serving v1"]
 
 
+def _one_prediction(prediction: dict) -> bytes:
+    return json.dumps({"predictions": [prediction], "model": {"name": "churn", "version": None}}).encode()
+
+
+@pytest.mark.parametrize(
+    ("prediction", "passed"),
+    [
+        ({"label": "premium", "score": 0.52, "probabilities": {"basic": 0.08, "standard": 0.4, "premium": 0.52},
+          "inference_id": "mlops-loop-smoke-test"}, "passed (label 'premium', score 0.52)"),
+        ({"value": 41.7, "inference_id": "mlops-loop-smoke-test"}, "passed (value 41.7)"),
+    ],
+    ids=["multiclass", "regression"],
+)
+def test_an_mme_member_answering_as_a_multiclass_or_regression_model_passes_its_smoke_test(aws, mme, prediction, passed):
+    """GIVEN a version whose model answers the smoke request with a multiclass / regression prediction
+    WHEN approved THEN the smoke test passes, says what it got, and the stack is updated."""
+    mme.runtime = FakeRuntime(_one_prediction(prediction))
+    v1 = mme.register()
+
+    decision = mme.approve(v1)
+
+    assert decision["deployed"] is True and decision["outcome"] == "deploying"
+    assert decision["smoke_test"] == passed
+    assert aws.parameters()["ChurnModelPackageArn"] == v1 and len(aws.updates) == 1
+
+
+@pytest.mark.parametrize(
+    ("prediction", "problem"),
+    [
+        ({"label": "gold", "score": 0.52, "probabilities": {"basic": 0.08, "standard": 0.4, "premium": 0.52}},
+         "'label' must be one of the classes of 'probabilities' ['basic', 'standard', 'premium'], got 'gold'"),
+        ({"label": "premium", "score": 0.52, "probabilities": {"basic": 0.5, "standard": 0.4, "premium": 0.52}},
+         "'probabilities' must sum to 1, got 1.42"),
+        ({"value": float("nan")}, "'value' must be a finite number, got nan"),
+    ],
+    ids=["multiclass-label-not-a-class", "multiclass-sum-not-1", "regression-nan"],
+)
+def test_a_malformed_multiclass_or_regression_smoke_answer_refuses_the_version(aws, mme, prediction, problem):
+    v1 = mme.register()
+    mme.approve(v1)
+    aws.notices()
+    v2 = mme.register()
+    body = _one_prediction(prediction)
+    mme.runtime = FakeRuntime(body)
+
+    decision = mme.approve(v2)
+
+    assert decision["deployed"] is False and decision["outcome"] == "refused"
+    assert decision["smoke_test"] == (f"failed: smoke test of churn/v2.tar.gz on {MME_ENDPOINT} failed: {problem}: "
+                                      f"{body.decode()[:300]!r}")
+    assert aws.parameters()["ChurnModelPackageArn"] == v1 and len(aws.updates) == 1
+    assert aws.notices() == [f"{GROUP}: v2 failed its smoke test on {MME_ENDPOINT}; keeps serving v1"]
+
+
 def test_without_the_endpoint_the_update_goes_ahead_without_a_smoke_test(aws, mme):
     """The first deployment on an MME: the stack update creates the endpoint."""
     aws.sagemaker.delete_endpoint(EndpointName=MME_ENDPOINT)

@@ -285,7 +285,10 @@ def test_a_missing_staged_object_is_a_staging_error(buckets):
 def test_a_single_finite_score_in_the_unit_interval_passes(score):
     runtime = FakeRuntime(answer(score))
 
-    assert mme.smoke_test(runtime, ENDPOINT, "churn/v3.tar.gz", b'{"instances": []}') == float(score)
+    answer_ = mme.smoke_test(runtime, ENDPOINT, "churn/v3.tar.gz", b'{"instances": []}')
+
+    assert answer_ == mme.SmokeAnswer("binary_classification", score=float(score))
+    assert answer_.summary() == f"score {float(score):.6g}"
 
     assert runtime.calls == [
         {
@@ -323,6 +326,85 @@ def test_an_answer_outside_the_contract_fails_naming_endpoint_and_target(body, p
     message = str(raised.value)
     assert message.startswith(f"smoke test of churn/v3.tar.gz on {ENDPOINT} failed: ")
     assert "x" * 301 not in message  # the body preview is cut at 300 characters
+
+
+def _typed_answer(prediction: Dict[str, Any]) -> bytes:
+    """The serving container's JSON answer holding one prediction of a multiclass or regression model."""
+    return json.dumps({"predictions": [prediction], "model": {"name": "plan", "version": None}}).encode()
+
+
+PLAN = {"label": "premium", "score": 0.52, "probabilities": {"basic": 0.08, "standard": 0.4, "premium": 0.52},
+        "inference_id": SMOKE_TEST_INFERENCE_ID}
+
+
+@pytest.mark.parametrize(
+    ("prediction", "expected", "summary"),
+    [
+        (PLAN, mme.SmokeAnswer("multiclass_classification", score=0.52, label="premium"), "label 'premium', score 0.52"),
+        ({**PLAN, "label": "basic", "score": 0.08}, mme.SmokeAnswer("multiclass_classification", score=0.08, label="basic"),
+         "label 'basic', score 0.08"),
+        ({"label": "3", "score": 1, "probabilities": {"3": 1, "4": 0, "5": 0}},
+         mme.SmokeAnswer("multiclass_classification", score=1.0, label="3"), "label '3', score 1"),
+        ({"value": 41.7, "inference_id": SMOKE_TEST_INFERENCE_ID}, mme.SmokeAnswer("regression", value=41.7), "value 41.7"),
+        ({"value": -3}, mme.SmokeAnswer("regression", value=-3.0), "value -3"),
+        ({"value": 0.0}, mme.SmokeAnswer("regression", value=0.0), "value 0"),
+    ],
+    ids=["multiclass", "multiclass-label-not-the-first", "multiclass-integer-classes", "regression", "regression-negative",
+         "regression-zero"],
+)
+def test_a_multiclass_or_regression_answer_of_the_contracts_shape_passes(prediction, expected, summary):
+    """GIVEN the one prediction of a multiclass / regression model WHEN smoke-tested THEN it passes and is summarised."""
+    runtime = FakeRuntime(_typed_answer(prediction))
+
+    answer_ = mme.smoke_test(runtime, ENDPOINT, "plan/v3.tar.gz", b"{}")
+
+    assert answer_ == expected and answer_.summary() == summary
+    assert len(runtime.calls) == 1
+
+
+@pytest.mark.parametrize(
+    ("prediction", "problem"),
+    [
+        ({**PLAN, "probabilities": {}}, "'probabilities' must be an object of class name -> probability, got {}"),
+        ({**PLAN, "probabilities": [0.08, 0.4, 0.52]},
+         "'probabilities' must be an object of class name -> probability, got [0.08, 0.4, 0.52]"),
+        ({**PLAN, "probabilities": {"basic": 0.08, "standard": math.nan, "premium": 0.52}},
+         "'probabilities' must be finite numbers in [0, 1], got nan for class 'standard'"),
+        ({**PLAN, "probabilities": {"basic": -0.1, "standard": 0.58, "premium": 0.52}},
+         "'probabilities' must be finite numbers in [0, 1], got -0.1 for class 'basic'"),
+        ({**PLAN, "probabilities": {"basic": "0.08", "standard": 0.4, "premium": 0.52}},
+         "'probabilities' must be finite numbers in [0, 1], got '0.08' for class 'basic'"),
+        ({**PLAN, "probabilities": {"basic": True, "standard": 0.4, "premium": 0.52}},
+         "'probabilities' must be finite numbers in [0, 1], got True for class 'basic'"),
+        ({**PLAN, "probabilities": {"basic": 0.5, "standard": 0.4, "premium": 0.52}}, "'probabilities' must sum to 1, got 1.42"),
+        ({**PLAN, "label": "gold"},
+         "'label' must be one of the classes of 'probabilities' ['basic', 'standard', 'premium'], got 'gold'"),
+        ({**PLAN, "label": None},
+         "'label' must be one of the classes of 'probabilities' ['basic', 'standard', 'premium'], got None"),
+        ({**PLAN, "score": 0.4}, "'score' must be the probability of 'label' 'premium' (0.52), got 0.4"),
+        ({**PLAN, "score": math.inf}, "'score' must be the probability of 'label' 'premium' (0.52), got inf"),
+        ({"value": math.nan}, "'value' must be a finite number, got nan"),
+        ({"value": -math.inf}, "'value' must be a finite number, got -inf"),
+        ({"value": "41.7"}, "'value' must be a finite number, got '41.7'"),
+        ({"value": None}, "'value' must be a finite number, got None"),
+        ({"value": False}, "'value' must be a finite number, got False"),
+        ({"label": "premium"}, "'score' must be a finite number in [0, 1], got None"),
+        ({"value": 41.7, "score": 2.0}, "'score' must be a finite number in [0, 1], got 2.0"),
+    ],
+    ids=["no-probabilities", "probabilities-a-list", "probability-nan", "probability-negative", "probability-text",
+         "probability-boolean", "probabilities-sum-1.42", "label-not-a-class", "label-missing", "score-not-the-labels",
+         "score-infinite", "value-nan", "value-minus-inf", "value-text", "value-null", "value-boolean",
+         "label-without-probabilities", "value-with-a-bad-score"],
+)
+def test_a_multiclass_or_regression_answer_outside_the_contract_fails_naming_endpoint_and_target(prediction, problem):
+    """GIVEN a malformed multiclass / regression prediction WHEN smoke-tested THEN it fails with the exact cause and the body."""
+    body = _typed_answer(prediction)
+
+    with pytest.raises(mme.SmokeTestError) as raised:
+        mme.smoke_test(FakeRuntime(body), ENDPOINT, "plan/v3.tar.gz", b"{}")
+
+    preview = body.decode()[:300]
+    assert str(raised.value) == f"smoke test of plan/v3.tar.gz on {ENDPOINT} failed: {problem}: {preview!r}"
 
 
 def test_a_model_error_fails_with_the_containers_message_cut_to_300_characters():

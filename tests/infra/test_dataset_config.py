@@ -11,6 +11,7 @@ import yaml
 
 from mlops_loop.config import ConfigError, parse_config
 from pipeline_code import catalog
+from pipeline_code.training.spec import parse_model_spec
 
 from tests.support.configs import SAMPLE_CONFIG
 
@@ -150,8 +151,75 @@ def test_a_target_that_is_not_binary_fails_synth_not_the_first_pipeline_run(raw,
     churn(raw)["columns"]["churned"] = label
     assert problems_of(raw) == [
         f"model 'churn': field 'target': column 'churned' is {shape}; a binary target is a boolean column or an "
-        "integer column declared with min: 0 and max: 1 (multiclass and regression targets are not supported yet)"
+        "integer column declared with min: 0 and max: 1 (or declare problem_type: multiclass_classification or regression)"
     ]
+
+
+@pytest.mark.parametrize("problem_type, label, message", [
+    ("multiclass_classification", {"type": "double"},
+     "column 'churned' is double; a multiclass target is a string column with 'allowed' values or an integer column "
+     "with min and max (its classes)"),
+    ("multiclass_classification", {"type": "string", "allowed": ["stayed", "left"]},
+     "column 'churned' has 2 classes; a multiclass target has at least 3 (two classes: declare problem_type: "
+     "binary_classification with a boolean or 0/1 target)"),
+    ("multiclass_classification", {"type": "integer", "min": 0, "max": 100},
+     "column 'churned' has 101 classes; a multiclass target has at most 100"),
+    ("regression", {"type": "string", "allowed": ["a", "b", "c"]},
+     "column 'churned' is string; a regression target is an integer or double column"),
+])
+def test_a_target_that_does_not_fit_the_declared_problem_type_fails_synth(raw, problem_type, label, message):
+    churn(raw)["columns"]["churned"] = label
+    raw["models"]["churn"]["problem_type"] = problem_type
+    assert problems_of(raw) == [f"model 'churn': field 'target': {message}"]
+
+
+@pytest.mark.parametrize("problem_type, label", [
+    ("multiclass_classification", {"type": "string", "allowed": ["stayed", "paused", "left"]}),
+    ("multiclass_classification", {"type": "integer", "min": 1, "max": 5}),
+    ("regression", {"type": "double", "min": 0}),
+    ("regression", {"type": "integer"}),
+])
+def test_a_multiclass_or_regression_target_is_accepted_and_reaches_the_job_spec(raw, problem_type, label):
+    churn(raw)["columns"]["churned"] = label
+    raw["models"]["churn"]["problem_type"] = problem_type
+    spec = parse_config(raw).models["churn"].job_spec()
+    assert spec["problem_type"] == problem_type
+    assert parse_model_spec(spec).problem_type == problem_type
+
+
+@pytest.mark.parametrize("change, message", [
+    ({"problem_type": "ranking"}, "field 'problem_type': Input should be 'binary_classification', "
+                                  "'multiclass_classification' or 'regression' (got 'ranking')"),
+    ({"primary_metric": "r2"}, "field 'primary_metric': 'r2' is not a metric of a binary_classification model; allowed: "
+                               "auc, pr_auc, log_loss, f1"),
+    ({"min_quality": True}, "field 'min_quality': must be a number, not the boolean true"),
+    ({"gate": {"min_disparate_impact": 1.5}}, "field 'gate.min_disparate_impact': Input should be less than or equal to 1 "
+                                              "(got 1.5)"),
+    ({"gate": {"min_aucc": 0.8}}, "field 'gate.min_aucc': unknown field; check the spelling against the documented fields "
+                                  "(README: Configuration)"),
+])
+def test_a_problem_type_mistake_names_the_field_and_the_allowed_values(raw, change, message):
+    raw["models"]["churn"].update(change)
+    assert problems_of(raw) == [f"model 'churn': {message}"]
+
+
+def test_decision_and_class_weight_are_refused_for_a_model_that_is_not_binary(raw):
+    churn(raw)["columns"]["churned"] = {"type": "double"}
+    raw["models"]["churn"].update(problem_type="regression", class_weight="balanced")
+    assert problems_of(raw) == [
+        "model 'churn': field 'class_weight': applies to binary_classification models only (this one is regression); "
+        "remove it"
+    ]
+
+
+def test_a_models_gate_overrides_the_environments_keys_it_names_only(raw):
+    raw["models"]["churn"]["gate"] = {"min_disparate_impact": 0.6}
+    config = parse_config(raw)
+    environment_gate = config.environments["dev"].gate
+    gate = config.models["churn"].gate_in(environment_gate)
+    assert gate.min_disparate_impact == 0.6
+    assert gate.model_dump() == {**environment_gate.model_dump(), "min_disparate_impact": 0.6}
+    assert config.models["credit-risk"].gate_in(environment_gate) is environment_gate
 
 
 def test_a_config_without_datasets_says_where_they_go(raw):

@@ -5,7 +5,6 @@ from __future__ import annotations
 import pytest
 from aws_cdk.assertions import Match, Template
 
-from tests.support.datasets import DATASETS
 
 ENVS = ("dev", "staging", "prod")
 
@@ -119,7 +118,9 @@ def test_dev_may_be_destroyed(synthesized):
 def test_one_feature_group_per_dataset_online_and_offline_encrypted(synthesized, env):
     groups = synthesized.resources(env, "Storage", "AWS::SageMaker::FeatureGroup")
     by_name = {g["Properties"]["FeatureGroupName"]: g["Properties"] for g in groups.values()}
-    assert set(by_name) == {f"mlops-loop-{env}-customer-churn", f"mlops-loop-{env}-credit-risk"}
+    config = synthesized.config
+    datasets = {config.models[m].dataset for m in config.environments[env].models}
+    assert set(by_name) == {f"mlops-loop-{env}-{d.replace('_', '-')}" for d in datasets}
     ttl_days = synthesized.config.environments[env].feature_store.online_ttl_days
     for props in by_name.values():
         online = props["OnlineStoreConfig"]
@@ -138,7 +139,7 @@ def test_feature_group_definitions_are_generated_from_the_catalog(synthesized):
     groups = synthesized.resources("prod", "Storage", "AWS::SageMaker::FeatureGroup")
     for group in groups.values():
         props = group["Properties"]
-        dataset = DATASETS[props["FeatureGroupName"].removeprefix("mlops-loop-prod-").replace("-", "_")]
+        dataset = synthesized.config.datasets[props["FeatureGroupName"].removeprefix("mlops-loop-prod-").replace("-", "_")]
         assert props["RecordIdentifierFeatureName"] == dataset.record_identifier
         assert props["EventTimeFeatureName"] == dataset.event_time
         assert [(d["FeatureName"], d["FeatureType"]) for d in props["FeatureDefinitions"]] == list(

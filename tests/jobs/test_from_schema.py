@@ -151,6 +151,33 @@ def test_same_arguments_give_identical_arrays_and_another_seed_other_values():
     assert not np.array_equal(first["plan"], other["plan"])
 
 
+def test_another_seed_samples_the_same_world(one_thread):
+    """GIVEN two runs with different seeds WHEN a model is trained on the first THEN it does as well on the second:
+    the mixes, shapes and the true model are the dataset's, only the rows are the seed's (a second local run is
+    judged on the first run's frozen test set)."""
+    names = [f.name for f in TOY.features]
+    first, second = (_typed(TOY, _run(n=20_000, seed=seed), 20_000) for seed in (5, 6))
+    for column in ("plan", "channel"):
+        shares = [f[column].value_counts(normalize=True).sort_index() for f in (first, second)]
+        np.testing.assert_allclose(shares[0].to_numpy(), shares[1].to_numpy(), atol=0.02)
+    x = _features_matrix(first, names)
+    model = HistGradientBoostingClassifier(max_iter=60, categorical_features="from_dtype", random_state=0)
+    model.fit(x[:14_000], first["churned"][:14_000].astype(int))
+    own = roc_auc_score(first["churned"][14_000:].astype(int), model.predict_proba(x[14_000:])[:, 1])
+    other = roc_auc_score(second["churned"].astype(int), model.predict_proba(_features_matrix(second, names))[:, 1])
+    assert other == pytest.approx(own, abs=0.03)
+
+
+def test_signal_features_decide_which_columns_the_label_follows():
+    # GIVEN the label driven only by the 'plan' feature WHEN the other inputs are shuffled THEN the label is unchanged
+    only_plan = _run(n=3_000, seed=2, signal_features=["plan"])
+    grouped = pd.DataFrame({"plan": only_plan["plan"], "churned": only_plan["churned"]}).groupby("plan")["churned"].mean()
+    assert grouped.max() - grouped.min() > 0.05  # the plan matters
+    for name in ("amount", "score", "age"):
+        values = pd.Series(only_plan[name]).astype(float)
+        assert abs(np.corrcoef(values.fillna(values.mean()), only_plan["churned"])[0, 1]) < 0.05
+
+
 def test_adding_a_column_leaves_the_other_inputs_unchanged():
     # GIVEN the same dataset with one more column in the middle
     wider = _dataset(*INPUTS[:3], Column("extra", catalog.DOUBLE, minimum=5, maximum=9), *INPUTS[3:],

@@ -23,7 +23,7 @@ from moto.s3.models import s3_backends
 
 from pipeline_code.core.contract import MONITOR_NAMESPACE
 from pipeline_code.monitoring import capture, monitor, remote, replay
-from pipeline_code.training.train import predict_proba
+from pipeline_code.training.train import predict
 from tests.support.monitoring import check
 
 REGION = "eu-west-1"
@@ -130,7 +130,7 @@ def register(aws: Aws, reference: dict, run: str, *, skip: tuple = (), archive: 
 def upload_traffic(aws: Aws, spec, model, *, rows: int, seed: int, drift: float = 0.0, labels: bool = False) -> None:
     """A window of generated traffic as SageMaker data capture writes it (+ its ground truth)."""
     frame = replay.traffic(spec, rows, seed=seed, drift=drift)
-    lines = replay.capture_lines(spec, frame, predict_proba(model, frame))
+    lines = replay.capture_lines(spec, frame, predict(model, frame))
     aws.put(f"{CAPTURE_URI}mlops-loop-dev-churn/AllTraffic/2026/11/26/08/capture-{seed}.jsonl", ("\n".join(lines) + "\n").encode())
     if labels:
         scratch = aws.tmp / f"labels-{seed}"

@@ -114,3 +114,12 @@ def trained_models(tmp_path_factory) -> Dict[str, Trained]:
 @pytest.fixture(params=MODELS)
 def trained(request, trained_models) -> Trained:
     return trained_models[request.param]
+
+
+@pytest.fixture(scope="session")
+def problem_models(tmp_path_factory):
+    """The multiclass (``plan``) and regression (``spend``) models of ``tests/support/problem_models.py``."""
+    from tests.support import problem_models as built
+
+    root = tmp_path_factory.mktemp("serving-problem-types")
+    return {name: built.train(name, root) for name in built.MODELS}

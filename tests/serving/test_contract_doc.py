@@ -1,14 +1,17 @@
 """docs/invocation-contract.md cannot drift from the code: every example in it is re-run here.
 
 Examples are fenced blocks preceded by ``<!-- example id=... kind=request|response|error|capture ... -->``.
-Each request is sent through the real hooks to the sample model it names; the answer must have
-the documented content type and shape (scores and the artefact identity depend on the trained
-model, so their form is checked, not their value); documented errors must match word for word.
+Each request is sent through the real hooks to the model it names (a binary sample model, or the
+multiclass ``plan`` / regression ``spend`` models of ``problem_models.py``); the answer must have the
+documented content type and the shape of that model's problem type (scores, probabilities, values and
+the artefact identity depend on the trained model, so their form is checked, not their value);
+documented errors must match word for word.
 """
 
 from __future__ import annotations
 
 import json
+import math
 import re
 from pathlib import Path
 from typing import Dict, List
@@ -36,24 +39,56 @@ REQUESTS = sorted(i for i, kinds in EXAMPLES.items() if "request" in kinds)
 
 def test_the_doc_has_an_example_for_every_mode_and_content_type():
     assert {"realtime-raw-json", "realtime-features-json", "realtime-csv", "serverless-raw-json", "async-jsonlines",
-            "batch-jsonlines", "mme-features-json", "error-missing-field", "error-wrong-type"} <= set(REQUESTS)
+            "batch-jsonlines", "mme-features-json", "error-missing-field", "error-wrong-type",
+            "multiclass-features-json", "multiclass-csv", "regression-raw-jsonlines", "regression-csv"} <= set(REQUESTS)
     content_types = {EXAMPLES[i]["request"]["content-type"] for i in REQUESTS}
     assert content_types == set(inf.CONTENT_TYPES)
     for i in REQUESTS:
         assert ("response" in EXAMPLES[i]) != ("error" in EXAMPLES[i]), f"{i}: needs exactly one response or error block"
 
 
-def _check_prediction(doc: dict, real: dict, where: str) -> None:
+def _check_answer(answer: dict, model: inf.ServingModel, where: str) -> None:
+    """One record's answer has the shape of ``model``'s problem type (docs: Responses)."""
+    extra = {"inference_id"} & set(answer)
+    if model.problem_type == "multiclass_classification":
+        assert list(answer) == ["label", "score", "probabilities", *extra], where
+        probabilities = answer["probabilities"]
+        assert list(probabilities) == model.classes, where
+        assert all(0.0 <= p <= 1.0 for p in probabilities.values()) and math.isclose(sum(probabilities.values()), 1.0, abs_tol=1e-6), where
+        assert answer["label"] == max(probabilities, key=probabilities.get) and answer["score"] == probabilities[answer["label"]], where
+    elif model.problem_type == "regression":
+        assert list(answer) == ["value", *extra] and math.isfinite(answer["value"]), where
+    else:
+        assert list(answer) == ["score", "label", *extra], where
+        assert 0.0 <= answer["score"] <= 1.0 and answer["label"] == int(answer["score"] >= model.threshold), where
+
+
+def _check_prediction(doc: dict, real: dict, model: inf.ServingModel, where: str) -> None:
     assert set(doc) == set(real), where
     assert doc.get("inference_id") == real.get("inference_id"), where
-    assert 0.0 <= doc["score"] <= 1.0 and doc["label"] == int(doc["score"] >= 0.5), where
-    assert 0.0 <= real["score"] <= 1.0 and real["label"] in (0, 1), where
+    _check_answer(doc, model, f"{where} (documented)")
+    _check_answer(real, model, f"{where} (answered)")
+
+
+def _check_csv_line(value: str, model: inf.ServingModel) -> bool:
+    if model.problem_type == "multiclass_classification":
+        return value in model.classes
+    if model.problem_type == "regression":
+        return math.isfinite(float(value))
+    return 0.0 <= float(value) <= 1.0
+
+
+@pytest.fixture(scope="module")
+def doc_models(trained_models, problem_models):
+    """Every model the doc's examples name, by name."""
+    return {**{name: t.model_dir for name, t in trained_models.items()},
+            **{name: m.model_dir for name, m in problem_models.items()}}
 
 
 @pytest.mark.parametrize("example_id", REQUESTS)
-def test_doc_example_is_answered_by_the_real_code_as_documented(example_id, trained_models):
+def test_doc_example_is_answered_by_the_real_code_as_documented(example_id, doc_models):
     request = EXAMPLES[example_id]["request"]
-    model = inf.model_fn(trained_models[request["model"]].model_dir)
+    model = inf.model_fn(doc_models[request["model"]])
     if "error" in EXAMPLES[example_id]:
         with pytest.raises(inf.InvocationError) as err:
             inf.invoke(model, request["body"], content_type=request["content-type"])
@@ -68,18 +103,18 @@ def test_doc_example_is_answered_by_the_real_code_as_documented(example_id, trai
         assert set(doc) == set(real) == {"predictions", "model"}
         assert len(doc["predictions"]) == len(real["predictions"])
         for k, (d, r) in enumerate(zip(doc["predictions"], real["predictions"])):
-            _check_prediction(d, r, f"{example_id} prediction {k}")
+            _check_prediction(d, r, model, f"{example_id} prediction {k}")
         assert set(doc["model"]) == set(real["model"]) and doc["model"]["name"] == real["model"]["name"] == request["model"]
         assert re.fullmatch(r"[0-9a-f]{64}", doc["model"]["artefact_sha256"])
     elif content_type == inf.JSONLINES:
         real_lines, doc_lines = real_text.split("\n"), doc_text.split("\n")
         assert len(doc_lines) == len(real_lines) == len([x for x in request["body"].splitlines() if x.strip()])
         for k, (d, r) in enumerate(zip(doc_lines, real_lines)):
-            _check_prediction(json.loads(d), json.loads(r), f"{example_id} line {k}")
+            _check_prediction(json.loads(d), json.loads(r), model, f"{example_id} line {k}")
     else:
         real_lines, doc_lines = real_text.split("\n"), doc_text.split("\n")
         assert len(doc_lines) == len(real_lines) == len(request["body"].splitlines())
-        assert all(0.0 <= float(v) <= 1.0 for v in [*doc_lines, *real_lines])
+        assert all(_check_csv_line(v, model) for v in [*doc_lines, *real_lines])
 
 
 def test_doc_capture_example_decodes_with_the_monitor(trained_models, tmp_path):

@@ -19,7 +19,7 @@ import pandas as pd
 import pytest
 
 from pipeline_code.serving import inference as inf
-from pipeline_code.training.train import load_model, predict_proba
+from pipeline_code.training.train import load_model, predict
 
 
 def _json_scores(body: bytes) -> np.ndarray:
@@ -219,7 +219,7 @@ def test_unseen_category_scores_like_a_missing_value(trained, served):
     assert np.array_equal(unseen_scores, _json_scores(_invoke(served, missing)[0]))
     frame = trained.test.iloc[:50].copy()
     frame[categorical] = "never-seen-before"
-    assert np.array_equal(unseen_scores, predict_proba(load_model(trained.model_dir), frame))
+    assert np.array_equal(unseen_scores, predict(load_model(trained.model_dir), frame))
 
 
 def test_raw_categories_are_trimmed_and_lower_cased_like_the_etl(trained, served):

@@ -13,4 +13,4 @@ def decode_capture(trained, capture_dir: Path):
     categorical = [f for f in spec.frame_features if spec.is_categorical(f)]
     extra = [f for f in spec.frame_features if f not in spec.features]
     return read_capture(str(capture_dir), spec.features, categorical=categorical, extra_columns=extra,
-                        dataset=spec.catalog_dataset)
+                        dataset=spec.catalog_dataset, problem_type=spec.problem_type, classes=spec.classes)

@@ -40,7 +40,8 @@ def lenient_local_run(directory: Path, *, training: Mapping[str, Any] = {}, raw:
 
     def lenient(path: str, environment: str) -> dict:
         loaded = load(path, environment)
-        loaded["environment"]["gate"].update(LENIENT_GATE)
+        for gate in (loaded["environment"]["gate"], *loaded["gates"].values()):
+            gate.update(LENIENT_GATE)
         return loaded
 
     with _patched(run_loop, "load_config", lenient):

@@ -15,7 +15,7 @@ from tests.support.configs import SAMPLE_CONFIG
 from pipeline_code.monitoring import monitor, replay
 from pipeline_code.training import baseline, metrics
 from pipeline_code.training.spec import ModelSpec, parse_model_spec
-from pipeline_code.training.train import TrainedModel, build_feature_metadata, encode, predict_proba, save_model
+from pipeline_code.training.train import TrainedModel, build_feature_metadata, encode, predict, save_model
 
 
 def churn_spec() -> ModelSpec:
@@ -39,7 +39,7 @@ def build_reference(root: Path, spec: ModelSpec, rows: int = 8000, seed: int = 1
     baseline_dir.mkdir(parents=True)
     for name, doc in docs.items():
         (baseline_dir / f"{name}.json").write_text(json.dumps(doc))
-    p = predict_proba(model, test)
+    p = predict(model, test)
     y = test[spec.target].to_numpy(dtype=np.float64)
     evaluation = {"challenger": {"metrics": metrics.headline(y, p, model.threshold),
                                  "fairness": metrics.fairness(test[spec.sensitive_attribute], y, p, attribute=spec.sensitive_attribute,
@@ -55,7 +55,7 @@ def write_window(root: Path, spec: ModelSpec, model: TrainedModel, *, rows: int 
     frame = replay.traffic(spec, rows, seed=seed, drift=drift, concept_drift=concept_drift)
     if mutate is not None:
         frame = mutate(frame)
-    scores = predict_proba(model, frame)
+    scores = predict(model, frame)
     capture_dir, labels_dir = root / "capture", root / "labels"
     replay.write_capture(spec, frame, scores, str(capture_dir), content_type=content_type)
     if label_coverage is not None:

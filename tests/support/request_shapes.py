@@ -133,8 +133,13 @@ def pipeline_requests(stack_label: str, template: Mapping[str, Any]) -> list[Api
         definition = resource["Properties"]["PipelineDefinition"]
         if "PipelineDefinitionBody" not in definition:
             raise RequestShapeError(f"{source}: the definition is not in the template ({sorted(definition)})")
-        out.extend(definition_requests(source, json.loads(_text(definition["PipelineDefinitionBody"]))))
+        out.extend(definition_requests(source, pipeline_definition(resource["Properties"])))
     return out
+
+
+def pipeline_definition(properties: Mapping[str, Any]) -> dict:
+    """The pipeline definition of an ``AWS::SageMaker::Pipeline``'s properties, intrinsics rendered as text."""
+    return json.loads(_text(properties["PipelineDefinition"]["PipelineDefinitionBody"]))
 
 
 def definition_requests(source: str, definition: Mapping[str, Any]) -> list[ApiRequest]:

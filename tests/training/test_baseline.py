@@ -71,3 +71,18 @@ def test_attribution_baseline_ranks_the_models_features(docs, churn_spec):
 
 def test_bin_counts_uses_half_open_bins():
     assert baseline.bin_counts([0.0, 1.0, 1.5, 2.0, np.nan], [1.0, 2.0]) == [1, 2, 1]
+
+
+def test_quantile_edges_give_a_point_mass_its_own_bin():
+    """Regression predictions of a tree model sit on few values: quantile cut points that coincide would
+    merge bins, so a value holding whole quantiles gets a bin of its own ([value, halfway to the next))."""
+    values = np.array([1.0] * 10 + [5.0] * 70 + [6.0, 7.0, 8.0, 9.0] * 5)
+    edges = baseline.quantile_edges(values, 10)
+    assert edges == sorted(set(edges)) and 5.0 in edges and 5.5 in edges
+    counts = baseline.bin_counts(values, edges)
+    assert counts[edges.index(5.0) + 1] == 70  # the mass alone in [5.0, 5.5)
+    assert sum(counts) == len(values)
+    # continuous values: ten bins of a tenth each
+    spread = np.random.default_rng(0).normal(size=10_000)
+    assert baseline.bin_counts(spread, baseline.quantile_edges(spread, 10)) == [1000] * 10
+    assert baseline.quantile_edges([], 10) == []

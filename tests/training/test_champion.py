@@ -71,8 +71,8 @@ def test_given_approved_and_pending_packages_then_the_newest_approved_is_the_cha
     assert found.model_package_arn == v2
     assert found.model_data_url == f"s3://{BUCKET}/models/v2/model.tar.gz"
     loaded = train.load_model(found.local_path)
-    expected = train.predict_proba(train.load_model(strong_model), test_frame)
-    assert (train.predict_proba(loaded, test_frame) == expected).all()
+    expected = train.predict(train.load_model(strong_model), test_frame)
+    assert (train.predict(loaded, test_frame) == expected).all()
 
 
 def test_given_no_approved_package_then_there_is_no_champion(aws, weak_model, tmp_path):

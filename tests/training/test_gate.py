@@ -64,7 +64,7 @@ def test_given_a_fairness_regression_then_it_is_rejected(reports, dev_gate, stro
     fairness recomputed on the real test rows WHEN gated THEN only the fairness checks fail."""
     report = copy.deepcopy(reports["better"])
     y = test_frame[churn_spec.target].to_numpy()
-    p = train.predict_proba(train.load_model(strong_model), test_frame)
+    p = train.predict(train.load_model(strong_model), test_frame)
     biased = np.clip(p + 0.35 * (test_frame["gender"] == "female").to_numpy(), 0, 1)
     report["challenger"]["fairness"] = metrics.fairness(
         test_frame["gender"], y, biased, attribute="gender", min_group_rows=dev_gate.min_group_rows
@@ -79,7 +79,7 @@ def test_given_a_slice_regression_then_it_is_rejected(reports, dev_gate, strong_
     """GIVEN a challenger equal to the champion except that it ranks the two-year contracts
     backwards (same scores, reversed order) WHEN gated (margin relaxed) THEN only that slice fails."""
     y = test_frame[churn_spec.target].to_numpy()
-    p = train.predict_proba(train.load_model(strong_model), test_frame)
+    p = train.predict(train.load_model(strong_model), test_frame)
     two_year = (test_frame["contract_type"] == "two-year").to_numpy()
     degraded = p.copy()
     inside = p[two_year]

@@ -14,7 +14,7 @@ def scored(strong_model, test_frame, churn_spec):
     """Real predictions of the trained model on the real frozen test set."""
     model = train.load_model(strong_model)
     y = test_frame[churn_spec.target].to_numpy()
-    return {"model": model, "y": y, "p": train.predict_proba(model, test_frame), "frame": test_frame}
+    return {"model": model, "y": y, "p": train.predict(model, test_frame), "frame": test_frame}
 
 
 def test_headline_metrics_match_scikit_learn(scored):

@@ -17,8 +17,10 @@ import boto3
 import pytest
 from moto import mock_aws
 
+from pipeline_code.core import problem
 from pipeline_code.training import evaluate
 from pipeline_code.training import model_card as mc
+from tests.support import problem_type_reports as reports
 
 REGION = "eu-west-1"
 GROUP = "mlops-loop-dev-churn"
@@ -266,3 +268,319 @@ def test_an_archived_card_is_not_overwritten(registry, passing, churn_spec, tmp_
     assert code == 1
     assert "is Archived and cannot be updated" in capsys.readouterr().err
     assert client.describe_model_card(ModelCardName=f"{GROUP}-v1")["ModelCardVersion"] == 1
+
+
+# Multiclass and regression cards, from real evaluation reports (tests/support/problem_type_reports.py). Every card
+# is validated as above plus the limits of SageMaker's model card JSON schema those shapes do not enforce: a matrix
+# has at most 20 rows of at most 20 numbers, axis names at most 63 characters, a bar chart one name per value, at
+# most 50 training metrics.
+
+def assert_card_schema_valid(card: dict) -> None:
+    """:func:`assert_schema_valid` and the JSON schema's array limits."""
+    assert_schema_valid(card)
+    assert len(card["training_details"].get("training_job_details", {}).get("training_metrics", [])) <= 50
+    for evaluation in card["evaluation_details"]:
+        for metric_group in evaluation["metric_groups"]:
+            for metric in metric_group["metric_data"]:
+                if metric["type"] == "matrix":
+                    assert 1 <= len(metric["value"]) <= 20, metric["name"]
+                    assert all(1 <= len(row) <= 20 for row in metric["value"]), metric["name"]
+                    assert all(isinstance(v, (int, float)) and not isinstance(v, bool) for row in metric["value"] for v in row)
+                    assert len(metric["x_axis_name"]) == len(metric["value"][0])
+                    assert len(metric["y_axis_name"]) == len(metric["value"])
+                if metric["type"] == "bar_chart":
+                    assert metric["value"] and len(metric["x_axis_name"]) == len(metric["value"]), metric["name"]
+                    assert all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in metric["value"])
+                axes = metric.get("x_axis_name"), metric.get("y_axis_name")
+                for axis in axes:
+                    for name in axis if isinstance(axis, list) else [axis] if axis else []:
+                        assert 1 <= len(name) <= 63, name
+
+
+def group_names(card: dict) -> list:
+    (evaluation,) = card["evaluation_details"]
+    return [g["name"] for g in evaluation["metric_groups"]]
+
+
+def charts(metric_group: dict) -> dict:
+    """{chart name: {x label: value}} of a group's bar charts."""
+    return {m["name"]: dict(zip(m["x_axis_name"], m["value"])) for m in metric_group["metric_data"] if m["type"] == "bar_chart"}
+
+
+def checks(report: dict) -> dict:
+    return {c["name"] + (f" {c['slice']}" if c.get("slice") else ""): c for c in report["gate"]["checks"]}
+
+
+@pytest.fixture(scope="module")
+def multiclass(tmp_path_factory) -> reports.Trained:
+    return reports.train(problem.MULTICLASS, tmp_path_factory.mktemp("card-multiclass"))
+
+
+@pytest.fixture(scope="module")
+def regression(tmp_path_factory) -> reports.Trained:
+    return reports.train(problem.REGRESSION, tmp_path_factory.mktemp("card-regression"))
+
+
+@pytest.fixture(scope="module")
+def multiclass_report(multiclass, tmp_path_factory) -> tuple:
+    """The realistic multiclass model evaluated against the weak one as champion (the gate passes)."""
+    out = tmp_path_factory.mktemp("multiclass-eval")
+    report = multiclass.evaluate(out)
+    assert report["gate"]["passed"], "precondition: the permissive gate passes the realistic model"
+    return out, report
+
+
+@pytest.fixture(scope="module")
+def regression_report(regression, tmp_path_factory) -> tuple:
+    out = tmp_path_factory.mktemp("regression-eval")
+    report = regression.evaluate(out)
+    assert report["gate"]["passed"], "precondition: the permissive gate passes the realistic model"
+    return out, report
+
+
+def test_a_multiclass_card_names_its_classes_and_reports_per_class(multiclass, multiclass_report):
+    """GIVEN a multiclass report with a champion WHEN its card is built THEN the problem type, the intended use
+    (the most probable of the classes), the multiclass headline metrics, the metrics and confusion per class, and
+    no threshold, binary confusion or ROC curve."""
+    _, report = multiclass_report
+    card = mc.build_model_card(evaluation_report=report, model_spec=multiclass.spec)
+    assert_card_schema_valid(card)
+    assert card["model_overview"]["problem_type"] == problem.DISPLAY_NAME[problem.MULTICLASS] == "Multiclass Classification"
+    uses = card["intended_uses"]["intended_uses"]
+    assert "which class of 'segment' among the 3 classes bronze, silver, gold" in uses
+    assert "the prediction is the most probable class" in uses
+    assert "'age_band' is never a model input" in uses
+    assert "threshold" not in uses.replace("no decision threshold", "") and "probability that" not in uses
+    assert "class mix of 'segment'" in card["intended_uses"]["factors_affecting_model_efficiency"]
+
+    mine, theirs = values(group(card, "challenger (this version)")), values(group(card, "champion"))
+    assert list(mine) == list(problem.HEADLINE_METRICS[problem.MULTICLASS])
+    for name in problem.HEADLINE_METRICS[problem.MULTICLASS]:
+        assert mine[name]["value"] == pytest.approx(report["challenger"]["metrics"][name])
+        assert theirs[name]["value"] == pytest.approx(report["champion"]["metrics"][name])
+    deltas = values(group(card, "challenger minus champion"))
+    assert deltas["macro_f1_delta"]["value"] == pytest.approx(report["comparison"]["macro_f1_delta"])
+    names = group_names(card)
+    assert "confusion matrix" not in names and "ROC curve" not in names
+    assert not any(n.startswith("positive rate by") for n in names)
+
+    (matrix,) = group(card, "confusion matrix by class")["metric_data"]
+    assert matrix["type"] == "matrix"
+    assert matrix["value"] == report["challenger"]["metrics"]["confusion"]["matrix"]
+    assert matrix["y_axis_name"] == [f"actual {c}" for c in reports.CLASSES]
+    assert matrix["x_axis_name"] == [f"predicted {c}" for c in reports.CLASSES]
+    per_class = charts(group(card, "metrics by class"))
+    for name in reports.CLASSES:
+        entry = report["challenger"]["metrics"]["per_class"][name]
+        assert per_class["test rows by class"][name] == entry["rows"]
+        assert per_class["F1 by class"][name] == pytest.approx(entry["f1"])
+        assert per_class["recall by class"][name] == pytest.approx(entry["recall"])
+        assert per_class["predicted share by class"][name] == pytest.approx(entry["predicted_share"])
+
+    slices = charts(group(card, "AUC by channel"))["AUC by channel"]
+    assert slices["web"] == pytest.approx(report["challenger"]["slices"]["channel"]["values"]["web"]["auc"])
+    gate = values(group(card, "promotion gate"))
+    assert {"min_auc", "challenger_margin", "fairness_evidence", "demographic_parity", "disparate_impact"} <= set(gate)
+    assert gate["slice_regression channel=web"]["value"] is True
+    assert card["additional_information"]["custom_details"]["problem_type"] == problem.MULTICLASS
+    assert card["additional_information"]["custom_details"]["classes"] == "bronze, silver, gold"
+    assert not any("no champion comparison" in n for n in mc.limitations(report))
+
+    md = mc.render_markdown(card)
+    assert "- Problem: Multiclass Classification," in md
+    f1 = report["challenger"]["metrics"]["macro_f1"]
+    assert f"| macro\\_f1 | {f1:.4f} | {report['champion']['metrics']['macro_f1']:.4f} |" in md
+    assert "| Class | test rows | precision | recall | F1 | predicted share | actual share |" in md
+    gold = report["challenger"]["metrics"]["per_class"]["gold"]
+    assert f"| gold | {gold['rows']} | {gold['precision']:.4f} | {gold['recall']:.4f} | {gold['f1']:.4f} |" in md
+    row = report["challenger"]["metrics"]["confusion"]["matrix"][0]
+    assert "| actual bronze | " + " | ".join(str(n) for n in row) + " |" in md
+    assert "| min\\_auc | yes |" in md
+
+
+def test_a_multiclass_card_shows_parity_per_class(multiclass, multiclass_report):
+    """THEN fairness is the worst class's parity against the gate, every class's parity, each group's shares."""
+    _, report = multiclass_report
+    fairness = report["challenger"]["fairness"]
+    card = mc.build_model_card(evaluation_report=report, model_spec=multiclass.spec)
+    main = values(group(card, "fairness across age_band"))
+    assert main["disparate_impact"]["value"] == pytest.approx(fairness["disparate_impact"])
+    assert main["disparate_impact"]["notes"] == (
+        f"worst class {fairness['disparate_impact_class']}; threshold >= {mc._f(reports.GATE.min_disparate_impact)}: pass"
+    )
+    assert main["demographic_parity_difference"]["notes"].startswith(f"worst class {fairness['demographic_parity_class']}; ")
+    assert main["disparate_impact threshold"]["value"] == reports.GATE.min_disparate_impact
+    parity = charts(group(card, "parity by class across age_band"))
+    for name in reports.CLASSES:
+        assert parity["disparate impact by class"][name] == pytest.approx(fairness["per_class"][name]["disparate_impact"])
+        assert parity["demographic parity difference by class"][name] == pytest.approx(
+            fairness["per_class"][name]["demographic_parity_difference"]
+        )
+    (shares,) = group(card, "predicted class share by age_band")["metric_data"]
+    assert shares["x_axis_name"] == reports.CLASSES
+    young = shares["value"][shares["y_axis_name"].index("young")]
+    assert young == pytest.approx([fairness["groups"]["young"]["predicted_shares"][c] for c in reports.CLASSES])
+    ethics = card["additional_information"]["ethical_considerations"]
+    assert "per class of 'segment'" in ethics and f"class {fairness['disparate_impact_class']}" in ethics
+    md = mc.render_markdown(card)
+    assert "### Parity by class across age\\_band" in md and "### Predicted class share by age\\_band" in md
+
+
+def test_a_multiclass_fairness_failure_names_the_class(multiclass, tmp_path):
+    """GIVEN a disparate-impact minimum no class meets THEN the limitation names the worst class; risk High."""
+    strict = dataclasses.replace(reports.GATE, min_disparate_impact=0.99)
+    report = multiclass.evaluate(tmp_path, gate=strict, champion=None)
+    assert not checks(report)["disparate_impact"]["passed"], "precondition: the strict gate fails on disparate impact"
+    fairness = report["challenger"]["fairness"]
+    card = mc.build_model_card(evaluation_report=report, model_spec=multiclass.spec)
+    assert_card_schema_valid(card)
+    expected = f"disparate impact across age_band (class {fairness['disparate_impact_class']}) {mc._f(fairness['disparate_impact'])} below 0.99"
+    assert expected in mc.limitations(report)
+    assert f"- {expected}" in card["additional_information"]["caveats_and_recommendations"]
+    assert "no champion comparison: this was the first model of its group" in mc.limitations(report)
+    assert card["intended_uses"]["risk_rating"] == "High"
+    assert values(group(card, "fairness across age_band"))["disparate_impact"]["notes"].endswith("FAIL")
+    assert "champion" not in group_names(card)
+
+
+def test_a_regression_card_reports_errors_and_error_parity(regression, regression_report):
+    """GIVEN a regression report with a champion WHEN its card is built THEN the predicted value as intended use,
+    the regression headline metrics, the error quantiles, error parity per group, R² per slice and the
+    min_quality and error_parity gate checks; nothing binary."""
+    _, report = regression_report
+    card = mc.build_model_card(evaluation_report=report, model_spec=regression.spec)
+    assert_card_schema_valid(card)
+    assert card["model_overview"]["problem_type"] == "Regression"
+    uses = card["intended_uses"]["intended_uses"]
+    assert "returns the predicted value of 'basket_value'" in uses
+    assert f"mean absolute error is {mc._f(report['challenger']['metrics']['mae'])}" in uses
+    assert "threshold" not in uses and "probability" not in uses
+    mine = values(group(card, "challenger (this version)"))
+    assert list(mine) == list(problem.HEADLINE_METRICS[problem.REGRESSION]) == ["r2", "rmse", "mae", "bias"]
+    for name in mine:
+        assert mine[name]["value"] == pytest.approx(report["challenger"]["metrics"][name])
+    names = group_names(card)
+    assert "confusion matrix" not in names and "ROC curve" not in names and "confusion matrix by class" not in names
+    errors = values(group(card, "error distribution"))
+    quantiles = report["challenger"]["metrics"]["abs_error_quantiles"]
+    for q in ("p50", "p90", "p99"):
+        assert errors[f"abs_error_{q}"]["value"] == pytest.approx(quantiles[q])
+    assert errors["mean_target"]["value"] == pytest.approx(report["challenger"]["metrics"]["mean_target"])
+
+    fairness = report["challenger"]["fairness"]
+    main = values(group(card, "fairness across age_band"))
+    assert set(main) == {"error_parity_ratio", "error_parity_ratio threshold", "mae_difference"}
+    assert main["error_parity_ratio"]["value"] == pytest.approx(fairness["error_parity_ratio"])
+    assert main["error_parity_ratio"]["notes"] == f"lowest / highest group MAE; threshold >= {mc._f(reports.GATE.min_disparate_impact)}: pass"
+    assert main["mae_difference"]["notes"] == "reported, not gated"
+    by_group = charts(group(card, "error by age_band"))
+    for name in fairness["eligible_groups"]:
+        assert by_group["MAE by age_band"][name] == pytest.approx(fairness["groups"][name]["mae"])
+        assert by_group["bias by age_band"][name] == pytest.approx(fairness["groups"][name]["bias"])
+    slices = charts(group(card, "R² by channel"))["R² by channel"]
+    assert slices["app"] == pytest.approx(report["challenger"]["slices"]["channel"]["values"]["app"]["r2"])
+    gate = values(group(card, "promotion gate"))
+    assert gate["min_quality"]["value"] is True and gate["error_parity"]["value"] is True
+    assert gate["min_quality"]["notes"] == checks(report)["min_quality"]["message"]
+    assert "min_auc" not in gate and "disparate_impact" not in gate
+    ethics = card["additional_information"]["ethical_considerations"]
+    assert "as error parity" in ethics and mc._f(fairness["error_parity_ratio"]) in ethics
+    training = {m["name"] for m in card["training_details"]["training_job_details"]["training_metrics"]}
+    assert {"validation_r2", "validation_rmse", "validation_mae"} <= training and "validation_auc" not in training
+
+    md = mc.render_markdown(card)
+    assert "- Problem: Regression," in md
+    assert f"| abs\\_error\\_p90 | {quantiles['p90']:.4f} |" in md
+    assert f"| error\\_parity\\_ratio | {fairness['error_parity_ratio']:.4f} |" in md
+    assert "| Group | mean absolute error | mean prediction - target | test rows |" in md
+    assert "| min\\_quality | yes |" in md and "| error\\_parity | yes |" in md
+
+
+def test_regression_gate_failures_are_limitations(regression, tmp_path):
+    """GIVEN an R² floor above the model's and an error-parity minimum it cannot meet THEN both are limitations."""
+    spec = reports.make_spec(problem.REGRESSION, min_quality=0.95)
+    strict = dataclasses.replace(reports.GATE, min_disparate_impact=0.99)
+    report = regression.evaluate(tmp_path, gate=strict, spec=spec, champion=None)
+    failed = {name for name, c in checks(report).items() if not c["passed"]}
+    assert failed == {"min_quality", "error_parity"}, "precondition"
+    card = mc.build_model_card(evaluation_report=report, model_spec=spec)
+    assert_card_schema_valid(card)
+    r2, ratio = report["challenger"]["metrics"]["r2"], report["challenger"]["fairness"]["error_parity_ratio"]
+    notes = mc.limitations(report)
+    assert f"R² {mc._f(r2)} below the floor 0.95 (promotion gate failed)" in notes
+    assert f"error parity across age_band (lowest / highest group MAE) {mc._f(ratio)} below 0.99" in notes
+    assert card["intended_uses"]["risk_rating"] == "High"
+    gate = values(group(card, "promotion gate"))
+    assert gate["min_quality"]["value"] is False and gate["error_parity"]["value"] is False
+    assert values(group(card, "fairness across age_band"))["error_parity_ratio"]["notes"].endswith("FAIL")
+    md = mc.render_markdown(card)
+    assert "| min\\_quality | **no** |" in md and "| error\\_parity | **no** |" in md
+
+
+def test_a_lower_is_better_primary_metric_reads_the_right_way(regression, tmp_path):
+    """GIVEN RMSE as the primary metric and the weak model challenging the realistic one THEN the margin
+    limitation names RMSE, and the slices are gated and shown on RMSE."""
+    spec = reports.make_spec(problem.REGRESSION, primary_metric="rmse")
+    report = regression.evaluate(tmp_path, spec=spec, challenger="weak", champion="strong")
+    margin = checks(report)["challenger_margin"]
+    assert not margin["passed"], "precondition: the weak model does not beat the realistic one"
+    card = mc.build_model_card(evaluation_report=report, model_spec=spec)
+    assert_card_schema_valid(card)
+    notes = mc.limitations(report)
+    assert (
+        f"RMSE {mc._f(margin['value'])} does not beat the champion's {mc._f(margin['champion_value'])} by the required "
+        f"margin (needs {mc._f(margin['threshold'])})"
+    ) in notes
+    worse = [c for name, c in checks(report).items() if name.startswith("slice_regression") and not c["passed"]]
+    assert worse, "precondition: the weak model's RMSE is worse by more than allowed in some slice"
+    for check in worse:
+        assert (
+            f"slice {check['slice']}: RMSE {mc._f(check['value'])} rose above the champion's "
+            f"{mc._f(check['champion_value'])} by more than allowed (ceiling {mc._f(check['threshold'])})"
+        ) in notes
+    assert "RMSE by channel" in group_names(card)
+    assert card["additional_information"]["custom_details"]["primary_metric"] == "rmse"
+
+
+def test_more_classes_than_a_card_matrix_holds(tmp_path):
+    """GIVEN a 24-class model THEN no matrix over 20 x 20 in the card: the per-class charts carry every class."""
+    spec, report = reports.many_classes_report(tmp_path)
+    card = mc.build_model_card(evaluation_report=report, model_spec=spec)
+    assert_card_schema_valid(card)
+    names = group_names(card)
+    assert "confusion matrix by class" not in names and "predicted class share by age_band" not in names
+    rows = next(m for m in group(card, "metrics by class")["metric_data"] if m["name"] == "test rows by class")
+    assert rows["x_axis_name"] == [str(c) for c in range(1, reports.MANY_CLASSES + 1)]
+    assert "exceeds the card's 20 x 20 limit" in rows["notes"]
+    assert len(json.dumps(card)) <= 100_000
+    mc.render_markdown(card)
+
+
+@pytest.mark.parametrize("kind", [problem.MULTICLASS, problem.REGRESSION])
+def test_cli_writes_a_card_of_each_type(kind, multiclass_report, regression_report, tmp_path):
+    """WHEN the job runs on the Evaluate step's output THEN the card JSON is schema-valid and the Markdown its rendering."""
+    directory, report = multiclass_report if kind == problem.MULTICLASS else regression_report
+    spec = reports.make_spec(kind)
+    spec_file = tmp_path / "spec.json"
+    spec_file.write_text(json.dumps({**spec.to_dict(), "description": "Orders of the web shop."}))
+    arn = f"arn:aws:sagemaker:eu-west-1:123456789012:model-package/mlops-loop-dev-{spec.name}/2"
+    out = tmp_path / "card"
+    argv = ["--evaluation-dir", str(directory), "--model-spec", str(spec_file), "--model-package-arn", arn, "--output-dir", str(out)]
+    assert mc.main(argv) == 0
+    card = json.loads((out / mc.CARD_JSON).read_text())
+    assert_card_schema_valid(card)
+    assert card["model_overview"]["problem_type"] == problem.DISPLAY_NAME[kind]
+    assert card["model_package_details"]["model_package_version"] == 2
+    assert (out / mc.CARD_MARKDOWN).read_text() == mc.render_markdown(card)
+
+
+def test_a_report_of_another_problem_type_than_the_spec_is_refused(multiclass_report, tmp_path, capsys):
+    """GIVEN the multiclass report and a spec of the same name declaring a regression model THEN exit 2, one line."""
+    directory, report = multiclass_report
+    wrong = reports.make_spec(problem.REGRESSION)
+    wrong = dataclasses.replace(wrong, name=report["model"])
+    with pytest.raises(mc.ModelCardError, match="multiclass_classification model, the --model-spec declares a regression model"):
+        mc.build_model_card(evaluation_report=report, model_spec=wrong)
+    code = mc.main(["--evaluation-dir", str(directory), "--model-spec", wrong.to_json(), "--output-dir", str(tmp_path)])
+    err = capsys.readouterr().err
+    assert code == 2 and "declares a regression model" in err and len(err.strip().splitlines()) == 1

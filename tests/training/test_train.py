@@ -18,7 +18,7 @@ from pipeline_code.training.data_io import InputError
 
 def test_given_generated_churn_data_when_trained_then_test_auc_is_well_above_chance(strong_model, test_frame, churn_spec):
     model = train.load_model(strong_model)
-    p = train.predict_proba(model, test_frame)
+    p = train.predict(model, test_frame)
     auc = metrics.roc_auc(test_frame[churn_spec.target], p)
     assert auc > 0.75, f"AUC {auc:.3f} on the frozen test set"
     assert model.booster.num_boosted_rounds() == 60
@@ -40,11 +40,11 @@ def test_given_a_differently_shaped_frame_then_predictions_are_identical(strong_
     """Column order, extra columns, plain strings instead of categories, case/whitespace as the
     ETL would normalise them: the stored encoding maps them all to the same model input."""
     model = train.load_model(strong_model)
-    expected = train.predict_proba(model, test_frame)
+    expected = train.predict(model, test_frame)
     reshaped = test_frame[list(reversed(test_frame.columns))].copy()
     reshaped["unrelated"] = "x"
     reshaped["contract_type"] = reshaped["contract_type"].str.upper().radd("  ")
-    np.testing.assert_array_equal(train.predict_proba(model, reshaped), expected)
+    np.testing.assert_array_equal(train.predict(model, reshaped), expected)
 
 
 def test_an_unknown_category_is_scored_as_missing(strong_model, test_frame):
@@ -52,12 +52,12 @@ def test_an_unknown_category_is_scored_as_missing(strong_model, test_frame):
     unknown, missing = test_frame.head(50).copy(), test_frame.head(50).copy()
     unknown["payment_method"] = "crypto"
     missing["payment_method"] = None
-    np.testing.assert_array_equal(train.predict_proba(model, unknown), train.predict_proba(model, missing))
+    np.testing.assert_array_equal(train.predict(model, unknown), train.predict(model, missing))
 
 
 def test_a_frame_without_a_feature_is_rejected_by_name(strong_model, test_frame):
     with pytest.raises(InputError, match="lacks feature columns \\['region'\\]"):
-        train.predict_proba(train.load_model(strong_model), test_frame.drop(columns=["region"]))
+        train.predict(train.load_model(strong_model), test_frame.drop(columns=["region"]))
 
 
 def test_given_the_model_as_sagemaker_stores_it_then_model_tar_gz_loads_identically(strong_model, test_frame, tmp_path):
@@ -65,11 +65,11 @@ def test_given_the_model_as_sagemaker_stores_it_then_model_tar_gz_loads_identica
     with tarfile.open(archive, "w:gz") as tar:
         for path in Path(strong_model).iterdir():
             tar.add(path, arcname=path.name)
-    from_dir = train.predict_proba(train.load_model(strong_model), test_frame)
-    np.testing.assert_array_equal(train.predict_proba(train.load_model(str(archive)), test_frame), from_dir)
+    from_dir = train.predict(train.load_model(strong_model), test_frame)
+    np.testing.assert_array_equal(train.predict(train.load_model(str(archive)), test_frame), from_dir)
     (tmp_path / "holder").mkdir()
     archive.rename(tmp_path / "holder" / "model.tar.gz")
-    np.testing.assert_array_equal(train.predict_proba(train.load_model(str(tmp_path / "holder")), test_frame), from_dir)
+    np.testing.assert_array_equal(train.predict(train.load_model(str(tmp_path / "holder")), test_frame), from_dir)
 
 
 def test_given_a_spot_interruption_when_restarted_then_training_resumes_and_ends_with_all_rounds(

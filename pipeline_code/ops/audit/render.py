@@ -1,10 +1,17 @@
-"""The audit record as Markdown (every untrusted value escaped) and as a standalone HTML page."""
+"""The audit record as Markdown (every untrusted value escaped) and as a standalone HTML page.
+
+The evaluation and fairness sections follow the model's problem type (``core.problem``): the headline
+metrics of its type (:data:`~pipeline_code.core.problem.HEADLINE_METRICS`); fairness as the binary parity
+metrics, parity per class (multiclass: the worst class shown, then every class) or error parity (regression).
+A binary model's report names no problem type (as before the other types existed).
+"""
 
 from __future__ import annotations
 
 import html
 from typing import Any, Iterable, List, Mapping, Optional, Sequence
 
+from pipeline_code.core import problem
 from pipeline_code.core.markdown import md_text
 
 
@@ -58,6 +65,7 @@ def render_markdown(audit: Mapping[str, Any]) -> str:
             ["Code commit", md_text(audit["code"]["commit"])],
             ["Pipeline execution", md_text((audit["execution"] or {}).get("arn"))],
             ["Trigger reason", md_text(audit["trigger_reason"])],
+            *_problem_rows(audit["evaluation"]),
             ["Gate", _gate_word(audit["evaluation"].get("report"))],
             ["Gaps", str(len(audit["gaps"]))],
         ],
@@ -188,6 +196,39 @@ def render_markdown(audit: Mapping[str, Any]) -> str:
     return "\n".join(out)
 
 
+def _problem_type(evaluation: Mapping[str, Any]) -> str:
+    """The model's problem type: the evaluation report's; without a report, what the bias report's fairness
+    block measures (parity per class: multiclass; error parity: regression); else binary."""
+    report = evaluation.get("report")
+    if report:
+        kind = str(report.get("problem_type") or problem.BINARY)
+        return kind if kind in problem.PROBLEM_TYPES else problem.BINARY
+    fairness = (evaluation.get("bias") or {}).get("challenger") or {}
+    if "error_parity_ratio" in fairness:
+        return problem.REGRESSION
+    if "per_class" in fairness:
+        return problem.MULTICLASS
+    return problem.BINARY
+
+
+def _problem_rows(evaluation: Mapping[str, Any]) -> List[List[str]]:
+    """The summary's problem-type row (none for a binary model: its report is unchanged)."""
+    kind = _problem_type(evaluation)
+    if kind == problem.BINARY:
+        return []
+    return [["Problem type", _problem_words(kind, evaluation.get("report") or {})]]
+
+
+def _problem_words(kind: str, report: Mapping[str, Any]) -> str:
+    words = problem.DISPLAY_NAME[kind]
+    classes = report.get("classes") or []
+    if classes:
+        words += f" ({len(classes)} classes: {', '.join(md_text(c) for c in classes)})"
+    if report.get("primary_metric"):
+        words += f"; primary metric {md_text(report['primary_metric'])}"
+    return words
+
+
 def _gate_word(report: Optional[Mapping[str, Any]]) -> str:
     gate = (report or {}).get("gate")
     if not gate:
@@ -200,19 +241,25 @@ def _evaluation_markdown(evaluation: Mapping[str, Any]) -> List[str]:
     report = evaluation.get("report")
     if evaluation.get("uris"):
         out += _table(["Report", "S3 URI"], [[md_text(k), md_text(v)] for k, v in sorted(evaluation["uris"].items())])
+    kind = _problem_type(evaluation)
     if report:
         challenger = (report.get("challenger") or {}).get("metrics") or {}
         champion_block = report.get("champion")
         champion = (champion_block or {}).get("metrics") or {}
+        if kind != problem.BINARY:
+            out += [f"Problem type: {_problem_words(kind, report)}.", ""]
         rows = []
-        for name in ("auc", "log_loss", "brier", "accuracy", "precision", "recall", "f1", "positive_rate"):
+        for name in problem.HEADLINE_METRICS[kind]:
             a, b = challenger.get(name), champion.get(name)
-            delta = a - b if isinstance(a, (int, float)) and isinstance(b, (int, float)) else None
+            delta = a - b if _is_number(a) and _is_number(b) else None
             rows.append([name, _num(a), _num(b) if champion_block else "no champion", _num(delta)])
         out += _table(["Metric", "Challenger (this version)", "Champion", "Delta"], rows)
+        out += _type_metrics_markdown(kind, challenger)
         source = (champion_block or {}).get("source") or {}
         if champion_block:
             out += [f"Champion: {md_text(source.get('model_package_arn') or source.get('location') or source)}", ""]
+        if report.get("champion_not_compared"):
+            out += [f"Champion not compared: {md_text(report['champion_not_compared'])}; judged as the first model.", ""]
         gate = report.get("gate") or {}
         out += [f"Gate: {_gate_word(report)}.", ""]
         out += [f"- {md_text(r)}" for r in gate.get("reasons") or []] + [""]
@@ -240,6 +287,10 @@ def _evaluation_markdown(evaluation: Mapping[str, Any]) -> List[str]:
     out += ["## Fairness", ""]
     if not fairness:
         return out + ["Not available (see Gaps).", ""]
+    if kind == problem.MULTICLASS:
+        return out + _class_fairness_markdown(fairness, champion_fairness, thresholds, (report or {}).get("classes"))
+    if kind == problem.REGRESSION:
+        return out + _error_parity_markdown(fairness, champion_fairness, thresholds)
     out += [
         f"Sensitive attribute: {md_text(fairness.get('attribute'))} (not a model input); decision threshold {_num(fairness.get('threshold'), 2)}.",
         "",
@@ -278,6 +329,168 @@ def _evaluation_markdown(evaluation: Mapping[str, Any]) -> List[str]:
                     _num(v.get("base_rate")),
                     _num(v.get("positive_rate")),
                     _num(v.get("true_positive_rate")),
+                    "yes" if v.get("eligible") else "no (too few rows)",
+                ]
+                for g, v in sorted(groups.items())
+            ],
+        )
+    if fairness.get("note"):
+        out += [md_text(fairness["note"]), ""]
+    return out
+
+
+_PER_CLASS = ("precision", "recall", "f1", "predicted_share", "actual_share")
+
+
+def _is_number(value: Any) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool)
+
+
+def _type_metrics_markdown(kind: str, metrics: Mapping[str, Any]) -> List[str]:
+    """A multiclass model's metrics per class; a regression model's absolute error quantiles."""
+    if kind == problem.MULTICLASS:
+        per_class = metrics.get("per_class") or {}
+        classes = metrics.get("classes") or list(per_class)
+        if not per_class:
+            return []
+        return ["Per class (test set):", ""] + _table(
+            ["Class", "Rows", "Precision", "Recall", "F1", "Predicted share", "Actual share"],
+            [
+                [
+                    md_text(c),
+                    md_text((per_class.get(c) or {}).get("rows")),
+                    *(_num((per_class.get(c) or {}).get(k)) for k in _PER_CLASS),
+                ]
+                for c in classes
+            ],
+        )
+    if kind == problem.REGRESSION:
+        quantiles = metrics.get("abs_error_quantiles") or {}
+        if not quantiles and metrics.get("mean_target") is None:
+            return []
+        return [
+            f"Absolute error p50 / p90 / p99: {_num(quantiles.get('p50'))} / {_num(quantiles.get('p90'))} / "
+            f"{_num(quantiles.get('p99'))}; mean target {_num(metrics.get('mean_target'))}, mean prediction "
+            f"{_num(metrics.get('mean_prediction'))}.",
+            "",
+        ]
+    return []
+
+
+def _verdict(value: Any, op: str, limit: Any) -> str:
+    if limit is None or value is None:
+        return "not gated" if limit is None else "cannot be assessed"
+    ok = value <= limit if op == "<=" else value >= limit
+    return "pass" if ok else "**FAIL**"
+
+
+def _class_fairness_markdown(
+    fairness: Mapping[str, Any],
+    champion: Optional[Mapping[str, Any]],
+    thresholds: Mapping[str, Any],
+    classes: Optional[Sequence[str]] = None,
+) -> List[str]:
+    """Parity per class: the worst class's metrics against the gate, every class's, and each group's predicted shares
+    (classes in the model's order when the evaluation report names them)."""
+    out = [
+        f"Sensitive attribute: {md_text(fairness.get('attribute'))} (not a model input); parity of the predicted classes "
+        "across its groups, per class (the gate judges the worst class).",
+        "",
+    ]
+    limits = (
+        ("demographic_parity_difference", "demographic_parity_class", "<=", thresholds.get("max_demographic_parity_difference")),
+        ("disparate_impact", "disparate_impact_class", ">=", thresholds.get("min_disparate_impact")),
+        ("equal_opportunity_difference", None, "", None),
+    )
+    rows = []
+    for name, which, op, limit in limits:
+        value = fairness.get(name)
+        label = f"{name} (class {md_text(fairness[which])})" if which and fairness.get(which) else name
+        rows.append(
+            [
+                label,
+                _num(value),
+                _num((champion or {}).get(name)) if champion else "no champion",
+                f"{op} {_num(limit)}" if limit is not None else "—",
+                _verdict(value, op, limit),
+            ]
+        )
+    out += _table(["Metric", "This version", "Champion", "Threshold", "Result"], rows)
+    per_class = fairness.get("per_class") or {}
+    if per_class:
+        out += _table(
+            ["Class", "Demographic parity difference", "Disparate impact", "Equal opportunity difference",
+             "Predicted (compared groups)"],  # fmt: skip
+            [
+                [
+                    md_text(c),
+                    _num(v.get("demographic_parity_difference")),
+                    _num(v.get("disparate_impact")),
+                    _num(v.get("equal_opportunity_difference")),
+                    md_text(v.get("predicted")),
+                ]
+                for c, v in _in_order(per_class, classes)
+            ],
+        )
+    groups = fairness.get("groups") or {}
+    if groups:
+        out += _table(
+            ["Group", "Rows", "Predicted class shares", "Used"],
+            [
+                [
+                    md_text(g),
+                    md_text(v.get("rows")),
+                    ", ".join(f"{md_text(c)} {_num(share)}" for c, share in _in_order(v.get("predicted_shares") or {}, classes)),
+                    "yes" if v.get("eligible") else "no (too few rows)",
+                ]
+                for g, v in sorted(groups.items())
+            ],
+        )
+    if fairness.get("note"):
+        out += [md_text(fairness["note"]), ""]
+    return out
+
+
+def _in_order(by_class: Mapping[str, Any], classes: Optional[Sequence[str]]) -> List[Any]:
+    """``by_class``'s items, the model's classes first in its order."""
+    first = [c for c in classes or [] if c in by_class]
+    return [(c, by_class[c]) for c in first + [c for c in by_class if c not in first]]
+
+
+def _error_parity_markdown(
+    fairness: Mapping[str, Any], champion: Optional[Mapping[str, Any]], thresholds: Mapping[str, Any]
+) -> List[str]:
+    """Error parity: the lowest over the highest group MAE against the gate's minimum, and each group's errors."""
+    out = [
+        f"Sensitive attribute: {md_text(fairness.get('attribute'))} (not a model input); error parity: the lowest over the "
+        "highest mean absolute error of its groups.",
+        "",
+    ]
+    rows = []
+    for name, op, limit in (("error_parity_ratio", ">=", thresholds.get("min_disparate_impact")), ("mae_difference", "", None)):
+        value = fairness.get(name)
+        rows.append(
+            [
+                name,
+                _num(value),
+                _num((champion or {}).get(name)) if champion else "no champion",
+                f"{op} {_num(limit)}" if limit is not None else "—",
+                _verdict(value, op, limit),
+            ]
+        )
+    out += _table(["Metric", "This version", "Champion", "Threshold", "Result"], rows)
+    groups = fairness.get("groups") or {}
+    if groups:
+        out += _table(
+            ["Group", "Rows", "MAE", "Bias", "Mean target", "Mean prediction", "Used"],
+            [
+                [
+                    md_text(g),
+                    md_text(v.get("rows")),
+                    _num(v.get("mae")),
+                    _num(v.get("bias")),
+                    _num(v.get("mean_target")),
+                    _num(v.get("mean_prediction")),
                     "yes" if v.get("eligible") else "no (too few rows)",
                 ]
                 for g, v in sorted(groups.items())

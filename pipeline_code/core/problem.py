@@ -1,0 +1,118 @@
+"""What a model predicts, and how its quality is measured: one definition for the config, every job,
+serving and the monitor.
+
+Three problem types, declared per model (``problem_type:`` in the YAML):
+
+* ``binary_classification`` (the default): the target is a boolean or an integer 0/1; the model scores
+  P(target = 1) and a decision threshold (``core.decision``) turns scores into predictions.
+* ``multiclass_classification``: the target is a string column with declared ``allowed`` values, or an
+  integer column with ``min`` and ``max`` (classes ``min`` .. ``max``); 3 to :data:`MAX_CLASSES` classes,
+  in declared order. The model gives one probability per class; the prediction is the most probable one.
+* ``regression``: the target is a number (integer or double); the model predicts its value.
+
+Each type has its primary metrics (:data:`PRIMARY_METRICS`, the first is the default): the one the
+champion/challenger margin and the slice regressions compare, in its direction (:func:`higher_is_better`).
+Classifiers keep AUC as the quality floor the environment's ``gate.min_auc`` sets (for multiclass, the
+macro average of one-vs-rest AUCs); a regression model's floor is ``min_quality`` on its primary metric,
+R² >= 0 (better than predicting the mean) unless the model sets another.
+
+Standard library only: the configuration, the pipeline definition, the catalog and every job import it.
+"""
+
+from __future__ import annotations
+
+from typing import Dict, Optional, Tuple
+
+BINARY = "binary_classification"
+MULTICLASS = "multiclass_classification"
+REGRESSION = "regression"
+PROBLEM_TYPES = (BINARY, MULTICLASS, REGRESSION)
+
+# A multiclass target needs at least 3 classes (2 is binary: declare it so) and at most this many: every
+# class adds a tree per boosting round, a probability to every response and a row to every per-class report.
+MAX_CLASSES = 100
+
+# Primary metrics per type, default first. Names are the evaluation report's headline keys.
+PRIMARY_METRICS: Dict[str, Tuple[str, ...]] = {
+    BINARY: ("auc", "pr_auc", "log_loss", "f1"),
+    MULTICLASS: ("auc", "macro_f1", "log_loss", "accuracy"),
+    REGRESSION: ("r2", "rmse", "mae"),
+}
+# Lower is better for these (the reports' names and XGBoost's own, which the training job stops early on).
+_LOWER_IS_BETTER = frozenset({"log_loss", "rmse", "mae", "logloss", "mlogloss", "merror"})
+# How a metric reads in a sentence (gate messages, model cards); other names read as themselves.
+_LABELS = {"auc": "AUC", "pr_auc": "PR-AUC", "r2": "R²", "rmse": "RMSE", "mae": "MAE", "f1": "F1", "macro_f1": "macro F1",
+           "log_loss": "log loss", "logloss": "log loss"}
+
+# The headline metrics reports, the local registry and the model card show per type, in this order.
+HEADLINE_METRICS: Dict[str, Tuple[str, ...]] = {
+    BINARY: ("auc", "log_loss", "brier", "accuracy", "precision", "recall", "f1", "positive_rate"),
+    MULTICLASS: ("auc", "log_loss", "brier", "accuracy", "macro_precision", "macro_recall", "macro_f1"),
+    REGRESSION: ("r2", "rmse", "mae", "bias"),
+}
+
+# The XGBoost objective and evaluation metrics (the last one stops training early) per type.
+XGBOOST_OBJECTIVE = {BINARY: "binary:logistic", MULTICLASS: "multi:softprob", REGRESSION: "reg:squarederror"}
+XGBOOST_EVAL_METRICS = {BINARY: ("logloss", "auc"), MULTICLASS: ("merror", "mlogloss"), REGRESSION: ("mae", "rmse")}
+# The kept model's validation metric hyperparameter tuning optimises: the training job prints it as
+# ``final_validation_<name>=<value>;`` (the training summary's ``validation_<name>``).
+TUNING_METRIC = {BINARY: "auc", MULTICLASS: "logloss", REGRESSION: "rmse"}
+
+# SageMaker's names: the model-quality block of ModelMetrics and the model card's problem type.
+MODEL_QUALITY_KEY = {BINARY: "binary_classification_metrics", MULTICLASS: "multiclass_classification_metrics",
+                     REGRESSION: "regression_metrics"}
+DISPLAY_NAME = {BINARY: "Binary Classification", MULTICLASS: "Multiclass Classification", REGRESSION: "Regression"}
+
+# The drift monitor's report key the retrain-on-quality alarm watches: the AUC drop for classifiers, the drop
+# in the primary metric (absolute for R², relative for RMSE/MAE) for regression, which has no AUC.
+QUALITY_ALARM_KEY = {BINARY: "auc_drop", MULTICLASS: "auc_drop", REGRESSION: "quality_drop"}
+
+# The regression quality floor when the model sets none: R² >= 0, i.e. no worse than predicting the mean.
+DEFAULT_REGRESSION_FLOOR = 0.0
+
+
+def is_classification(problem_type: str) -> bool:
+    return problem_type in (BINARY, MULTICLASS)
+
+
+def default_primary_metric(problem_type: str) -> str:
+    return PRIMARY_METRICS[problem_type][0]
+
+
+def higher_is_better(metric: str) -> bool:
+    """Whether a larger value of ``metric`` is a better model (AUC, R², F1) or a worse one (log loss, RMSE, MAE)."""
+    return metric not in _LOWER_IS_BETTER
+
+
+def label(metric: str) -> str:
+    """How ``metric`` reads in a sentence: ``auc`` -> ``AUC``, ``macro_f1`` -> ``macro F1``, ``accuracy`` as is."""
+    return _LABELS.get(metric, metric)
+
+
+def improvement(metric: str, challenger: float, champion: float) -> float:
+    """How much better ``challenger`` is than ``champion`` in ``metric``'s direction (negative: worse)."""
+    return challenger - champion if higher_is_better(metric) else champion - challenger
+
+
+def reaches(metric: str, value: float, floor: float) -> bool:
+    """Whether ``value`` is at least as good as ``floor`` in ``metric``'s direction."""
+    return value >= floor if higher_is_better(metric) else value <= floor
+
+
+def primary_metric_problem(problem_type: str, metric: Optional[str]) -> Optional[str]:
+    """Why ``metric`` cannot be the primary metric of a ``problem_type`` model (None when it can, or is unset)."""
+    if problem_type not in PROBLEM_TYPES:
+        return f"problem_type {problem_type!r} is not one of {', '.join(PROBLEM_TYPES)}"
+    if metric is None or metric in PRIMARY_METRICS[problem_type]:
+        return None
+    return f"{metric!r} is not a metric of a {problem_type} model; allowed: {', '.join(PRIMARY_METRICS[problem_type])}"
+
+
+def quality_floor(problem_type: str, metric: str, min_quality: Optional[float]) -> Optional[float]:
+    """The primary metric's floor the gate checks besides ``min_auc``: the model's ``min_quality``; for a
+    regression model with R² as its primary metric and no ``min_quality``, :data:`DEFAULT_REGRESSION_FLOOR`."""
+    if min_quality is not None:
+        return float(min_quality)
+    if problem_type == REGRESSION and metric == "r2":
+        return DEFAULT_REGRESSION_FLOOR
+    return None

@@ -1,0 +1,215 @@
+"""Evaluation metrics of a multiclass model: headline, per slice, fairness across the sensitive attribute.
+
+``y`` holds class codes 0 .. K-1 (the prepare job's encoding, in the order of the model's ``classes``);
+``P`` is the (n, K) matrix of class probabilities; the prediction of a row is its most probable class.
+numpy only, like :mod:`metrics` (the tests cross-check against scikit-learn):
+
+* ``auc``: the macro average of one-vs-rest ROC AUCs over the classes present in ``y`` (scikit-learn's
+  ``roc_auc_score(multi_class="ovr", average="macro")`` when every class is present); ``None`` with
+  fewer than two classes present.
+* ``log_loss``: mean negative log-probability of the true class, clipped to ``[eps, 1]``.
+* ``brier``: mean over rows of the squared distance between ``P`` and the one-hot truth.
+* ``accuracy``; ``macro_precision`` / ``macro_recall`` / ``macro_f1``: unweighted means over *all* K
+  classes, 0 where undefined (scikit-learn's ``labels=range(K), zero_division=0``).
+* ``per_class``: rows, precision, recall, F1 and the predicted share of each class; ``confusion``: the
+  K x K matrix (rows: actual, columns: predicted).
+
+Fairness is parity per class: for each class, the gap (max - min) and the ratio (min / max) of the rate at
+which the eligible groups are *predicted* that class; ``demographic_parity_difference`` is the largest gap
+over the classes and ``disparate_impact`` the smallest ratio, with the class they come from. Eligibility of
+groups and slices follows :mod:`metrics` (``min_group_rows``; ``(missing)`` never eligible).
+"""
+
+from __future__ import annotations
+
+from typing import Any, Dict, List, Optional, Sequence
+
+import numpy as np
+
+from pipeline_code.training.metrics import MISSING_GROUP, _ratio, group_codes, roc_auc
+
+
+def _arrays(y: Any, P: Any) -> tuple:
+    y = np.asarray(y, dtype=np.float64).ravel().astype(np.int64)
+    P = np.asarray(P, dtype=np.float64)
+    if P.ndim != 2 or P.shape[0] != y.shape[0]:
+        raise ValueError(f"labels and probabilities differ in shape: {y.shape} vs {P.shape}")
+    return y, P
+
+
+def class_shares(y: Any, k: int) -> List[float]:
+    """The share of each class code 0 .. k-1 in ``y``."""
+    codes = np.asarray(y, dtype=np.float64).astype(np.int64)
+    counts = np.bincount(codes, minlength=k)[:k]
+    return [float(c) / len(codes) if len(codes) else 0.0 for c in counts]
+
+
+def macro_auc(y: Any, P: Any) -> Optional[float]:
+    """Macro one-vs-rest ROC AUC over the classes present in ``y`` (see the module docstring)."""
+    y, P = _arrays(y, P)
+    aucs = [roc_auc(y == k, P[:, k]) for k in range(P.shape[1]) if (y == k).any()]
+    aucs = [a for a in aucs if a is not None]
+    return float(np.mean(aucs)) if len(aucs) >= 2 else None
+
+
+def log_loss(y: Any, P: Any) -> float:
+    y, P = _arrays(y, P)
+    if len(y) == 0:
+        return float("nan")
+    eps = np.finfo(np.float64).eps
+    return float(-np.mean(np.log(np.clip(P[np.arange(len(y)), y], eps, 1.0))))
+
+
+def confusion(y: Any, P: Any) -> np.ndarray:
+    """K x K counts, rows actual class, columns predicted class."""
+    y, P = _arrays(y, P)
+    k = P.shape[1]
+    predicted = P.argmax(axis=1) if len(y) else np.zeros(0, dtype=np.int64)
+    return np.bincount(y * k + predicted, minlength=k * k)[: k * k].reshape(k, k)
+
+
+def headline(y: Any, P: Any, classes: Sequence[str]) -> Dict[str, Any]:
+    """Every headline metric of one set of predictions (see the module docstring)."""
+    y, P = _arrays(y, P)
+    k = len(classes)
+    matrix = confusion(y, P)
+    actual, predicted, correct = matrix.sum(axis=1), matrix.sum(axis=0), np.diag(matrix)
+    per_class: Dict[str, Any] = {}
+    precisions, recalls, f1s = [], [], []
+    for i, name in enumerate(classes):
+        precision, recall = _ratio(correct[i], predicted[i]), _ratio(correct[i], actual[i])
+        f1 = _ratio(2 * precision * recall, precision + recall)
+        precisions.append(precision)
+        recalls.append(recall)
+        f1s.append(f1)
+        per_class[str(name)] = {"rows": int(actual[i]), "precision": precision, "recall": recall, "f1": f1,
+                                "predicted_share": _ratio(predicted[i], len(y)), "actual_share": _ratio(actual[i], len(y))}
+    onehot = np.zeros_like(P)
+    if len(y):
+        onehot[np.arange(len(y)), y] = 1.0
+    return {
+        "rows": int(len(y)),
+        "classes": [str(c) for c in classes],
+        "class_counts": {str(c): int(actual[i]) for i, c in enumerate(classes)},
+        "auc": macro_auc(y, P),
+        "log_loss": log_loss(y, P),
+        "brier": float(np.mean(((P - onehot) ** 2).sum(axis=1))) if len(y) else float("nan"),
+        "accuracy": _ratio(correct.sum(), len(y)),
+        "macro_precision": float(np.mean(precisions)) if k else 0.0,
+        "macro_recall": float(np.mean(recalls)) if k else 0.0,
+        "macro_f1": float(np.mean(f1s)) if k else 0.0,
+        "per_class": per_class,
+        "confusion": {"classes": [str(c) for c in classes], "matrix": matrix.tolist()},
+    }
+
+
+def slice_metrics(columns: Dict[str, Any], y: Any, P: Any, classes: Sequence[str], *, min_rows: int,
+                  min_positives: int = 1, primary_metric: str = "auc") -> Dict[str, Any]:
+    """``{column: {"min_rows", "min_positives", "values": {value: headline + gated}}}``: a slice is gated when it
+    has ``min_rows`` rows, every class at least ``min_positives`` times, and a defined primary metric."""
+    y, P = _arrays(y, P)
+    out: Dict[str, Any] = {}
+    for name, values in columns.items():
+        codes, labels = group_codes(values)
+        entries = {}
+        for code, label in enumerate(labels):
+            mask = codes == code
+            metrics = headline(y[mask], P[mask], classes)
+            rarest = min(metrics["class_counts"].values()) if classes else 0
+            metrics["gated"] = bool(metrics["rows"] >= min_rows and rarest >= min_positives
+                                    and metrics.get(primary_metric) is not None)
+            entries[label] = metrics
+        out[name] = {"min_rows": min_rows, "min_positives": min_positives, "values": entries}
+    return out
+
+
+def fairness(groups: Any, y: Any, P: Any, classes: Sequence[str], *, attribute: str, min_group_rows: int) -> Dict[str, Any]:
+    """Per-class parity of the predicted classes across the values of the sensitive attribute."""
+    y, P = _arrays(y, P)
+    codes, labels = group_codes(groups)
+    predicted = P.argmax(axis=1) if len(y) else np.zeros(0, dtype=np.int64)
+    per_group: Dict[str, Any] = {}
+    for code, label in enumerate(labels):
+        mask = codes == code
+        rows = int(mask.sum())
+        counts = np.bincount(predicted[mask], minlength=len(classes))[: len(classes)]
+        recalls = {}
+        for i, name in enumerate(classes):
+            actual = mask & (y == i)
+            recalls[str(name)] = float((predicted[actual] == i).mean()) if actual.any() else None
+        per_group[label] = {
+            "rows": rows,
+            "predicted_counts": {str(c): int(counts[i]) for i, c in enumerate(classes)},
+            "predicted_shares": {str(c): _ratio(counts[i], rows) for i, c in enumerate(classes)},
+            "recall": recalls,
+            "eligible": bool(label != MISSING_GROUP and rows >= min_group_rows),
+        }
+    eligible = [g for g, v in per_group.items() if v["eligible"]]
+    report: Dict[str, Any] = {
+        "attribute": attribute,
+        "min_group_rows": min_group_rows,
+        "groups": per_group,
+        "eligible_groups": eligible,
+        "per_class": {},
+        "demographic_parity_difference": None,
+        "disparate_impact": None,
+        "equal_opportunity_difference": None,
+    }
+    if len(eligible) < 2:
+        report["note"] = f"fewer than two groups with >= {min_group_rows} rows: fairness cannot be assessed"
+        return report
+    for name in (str(c) for c in classes):
+        shares = [per_group[g]["predicted_shares"][name] for g in eligible]
+        high, low = max(shares), min(shares)
+        recalls = [per_group[g]["recall"][name] for g in eligible if per_group[g]["recall"][name] is not None]
+        report["per_class"][name] = {
+            "demographic_parity_difference": high - low,
+            "disparate_impact": (low / high) if high > 0 else 1.0,
+            "equal_opportunity_difference": (max(recalls) - min(recalls)) if len(recalls) >= 2 else None,
+            "predicted": int(sum(per_group[g]["predicted_counts"][name] for g in eligible)),
+        }
+    worst_gap = max(report["per_class"], key=lambda c: report["per_class"][c]["demographic_parity_difference"])
+    worst_ratio = min(report["per_class"], key=lambda c: report["per_class"][c]["disparate_impact"])
+    gaps = [v["equal_opportunity_difference"] for v in report["per_class"].values() if v["equal_opportunity_difference"] is not None]
+    report.update({
+        "demographic_parity_difference": report["per_class"][worst_gap]["demographic_parity_difference"],
+        "demographic_parity_class": worst_gap,
+        "disparate_impact": report["per_class"][worst_ratio]["disparate_impact"],
+        "disparate_impact_class": worst_ratio,
+        "equal_opportunity_difference": max(gaps) if gaps else None,
+    })
+    return report
+
+
+def model_quality(y: Any, P: Any, classes: Sequence[str]) -> Dict[str, Any]:
+    """The SageMaker Model Registry ModelQuality block (``multiclass_classification_metrics``)."""
+    y, P = _arrays(y, P)
+    h = headline(y, P, classes)
+    weights = np.asarray([h["per_class"][str(c)]["rows"] for c in classes], dtype=np.float64)
+    weights = weights / weights.sum() if weights.sum() else weights
+
+    def value(x: Optional[float]) -> Dict[str, Any]:
+        return {"value": None if x is None else float(x), "standard_deviation": "NaN"}
+
+    def weighted(key: str) -> float:
+        return float(sum(w * h["per_class"][str(c)][key] for w, c in zip(weights, classes)))
+
+    def weighted_f(beta: float) -> float:
+        total = 0.0
+        for w, c in zip(weights, classes):
+            pr, rc = h["per_class"][str(c)]["precision"], h["per_class"][str(c)]["recall"]
+            denominator = beta * beta * pr + rc
+            total += w * ((1 + beta * beta) * pr * rc / denominator if denominator else 0.0)
+        return float(total)
+
+    matrix = h["confusion"]["matrix"]
+    return {
+        "confusion_matrix": {str(a): {str(p): int(matrix[i][j]) for j, p in enumerate(classes)} for i, a in enumerate(classes)},
+        "accuracy": value(h["accuracy"]),
+        "weighted_recall": value(weighted("recall")),
+        "weighted_precision": value(weighted("precision")),
+        "weighted_f0_5": value(weighted_f(0.5)),
+        "weighted_f1": value(weighted_f(1.0)),
+        "weighted_f2": value(weighted_f(2.0)),
+        "accuracy_best_constant_classifier": value(float(weights.max()) if len(weights) else None),
+    }

@@ -1,0 +1,42 @@
+"""The problem types' shared facts: metric directions, floors and the per-type tables agree with each other."""
+
+from __future__ import annotations
+
+import pytest
+
+from pipeline_code.core import problem
+
+
+@pytest.mark.parametrize("metric, challenger, champion, gain", [
+    ("auc", 0.81, 0.80, 0.01), ("r2", 0.40, 0.45, -0.05), ("log_loss", 0.30, 0.35, 0.05), ("rmse", 12.0, 10.0, -2.0),
+])
+def test_improvement_is_measured_in_the_metrics_direction(metric, challenger, champion, gain):
+    assert problem.improvement(metric, challenger, champion) == pytest.approx(gain)
+    assert problem.reaches(metric, challenger, champion) is (gain >= 0)
+
+
+def test_every_type_has_one_entry_in_every_table():
+    tables = (problem.PRIMARY_METRICS, problem.HEADLINE_METRICS, problem.XGBOOST_OBJECTIVE, problem.XGBOOST_EVAL_METRICS,
+              problem.MODEL_QUALITY_KEY, problem.DISPLAY_NAME, problem.QUALITY_ALARM_KEY)
+    for table in tables:
+        assert set(table) == set(problem.PROBLEM_TYPES)
+    for kind, metrics in problem.PRIMARY_METRICS.items():
+        # a primary metric is one the reports show (PR-AUC is in the binary report, outside the headline table)
+        assert set(metrics) - set(problem.HEADLINE_METRICS[kind]) <= {"pr_auc"}
+
+
+@pytest.mark.parametrize("kind, metric, min_quality, floor", [
+    (problem.REGRESSION, "r2", None, 0.0),  # no worse than predicting the mean
+    (problem.REGRESSION, "rmse", None, None),  # an RMSE has no scale-free default
+    (problem.REGRESSION, "rmse", 25, 25.0),
+    (problem.BINARY, "auc", None, None),  # classifiers have gate.min_auc
+    (problem.MULTICLASS, "macro_f1", 0.5, 0.5),
+])
+def test_the_quality_floor_is_the_models_or_r2_at_zero_for_regression(kind, metric, min_quality, floor):
+    assert problem.quality_floor(kind, metric, min_quality) == floor
+
+
+def test_a_primary_metric_of_another_type_is_named_with_the_allowed_ones():
+    assert problem.primary_metric_problem(problem.REGRESSION, "auc") == (
+        "'auc' is not a metric of a regression model; allowed: r2, rmse, mae")
+    assert problem.primary_metric_problem(problem.BINARY, None) is None

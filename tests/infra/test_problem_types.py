@@ -1,0 +1,143 @@
+"""A multiclass and a regression model added through configuration alone: they synthesize clean with what their
+type needs, and run through the local loop (GIVEN / WHEN / THEN).
+
+The config is the frozen sample plus the dataset of tests/support/problem_types.py and one model of each type in
+dev, so this is also the proof that adding models of other types leaves the app synthesizing clean.
+"""
+
+from __future__ import annotations
+
+import copy
+import io
+import json
+
+import pytest
+import yaml
+
+from mlops_loop.app_builder import build_app, new_app
+from mlops_loop.config import ConfigError, parse_config
+from mlops_loop.tools.cloud_assembly import stacks
+from mlops_loop.tools.lint import lint_templates
+from pipeline_code.core.contract import pascal
+from pipeline_code.local import run_loop
+from tests.support.configs import SAMPLE_CONFIG
+from tests.support.local_run import lenient_local_run
+from tests.support.problem_types import DATASET, FEATURES
+from tests.support.request_shapes import pipeline_definition
+
+MODELS = {
+    "order-segment": {"problem_type": "multiclass_classification", "target": "segment", "primary_metric": "macro_f1",
+                      "gate": {"min_disparate_impact": 0.6}},
+    "basket-value": {"problem_type": "regression", "target": "basket_value"},
+}
+
+
+def config_with_problem_types() -> dict:
+    raw = yaml.safe_load(SAMPLE_CONFIG.read_text())
+    declaration = {k: v for k, v in copy.deepcopy(DATASET).items() if k != "name"}
+    raw["datasets"]["shop_orders"] = declaration
+    for name, extra in MODELS.items():
+        raw["models"][name] = {"description": f"{name}: one model of its problem type.", "dataset": "shop_orders",
+                               "features": FEATURES, "sensitive_attribute": "age_band", "slices": ["channel"],
+                               "serving": {"mode": "serverless"}, **extra}
+    raw["environments"]["dev"]["models"] = [*raw["environments"]["dev"]["models"], *MODELS]
+    return raw
+
+
+@pytest.fixture(scope="module")
+def assembly(tmp_path_factory):
+    """WHEN the dev environment is synthesized with both models, nag packs on."""
+    outdir = tmp_path_factory.mktemp("problem-types.cdk.out")
+    app = new_app(str(outdir))
+    build_app(app, parse_config(config_with_problem_types(), source="problem types"), environments=["dev"])
+    app.synth()  # raises on any unacknowledged cdk-nag finding
+    return list(stacks(outdir))
+
+
+def resources(assembly, cfn_type):
+    return [r["Properties"] for s in assembly for r in s.template["Resources"].values() if r["Type"] == cfn_type]
+
+
+def test_they_synthesize_clean(assembly):
+    result = lint_templates([s.template_path for s in assembly])
+    assert (result.errors, result.warnings) == (0, 0), result.lines
+
+
+def test_each_training_job_reports_and_each_tuning_job_would_optimise_its_types_metric(assembly):
+    pipelines = {p["PipelineName"]: pipeline_definition(p) for p in resources(assembly, "AWS::SageMaker::Pipeline")}
+    expected = {"order-segment": ["validation-mlogloss", "final-validation-logloss"],
+                "basket-value": ["validation-rmse", "final-validation-rmse"],
+                "churn": ["validation-auc", "final-validation-auc"]}
+    for model, names in expected.items():
+        (train,) = [s for s in pipelines[f"mlops-loop-dev-{model}-training"]["Steps"] if s["Type"] == "Training"]
+        definitions = train["Arguments"]["AlgorithmSpecification"]["MetricDefinitions"]
+        assert [d["Name"] for d in definitions] == names
+
+
+def test_the_model_spec_each_job_reads_says_the_problem_type():
+    config = parse_config(config_with_problem_types())
+    specs = {name: config.models[name].job_spec() for name in MODELS}
+    assert specs["order-segment"]["problem_type"] == "multiclass_classification"
+    assert specs["order-segment"]["primary_metric"] == "macro_f1"
+    assert specs["basket-value"]["problem_type"] == "regression"
+    assert "primary_metric" not in specs["basket-value"]  # its type's default, r2
+    assert "problem_type" not in config.models["churn"].job_spec()  # a binary spec reads as it always has
+
+
+def test_a_models_gate_reaches_its_pipeline_only(assembly):
+    pipelines = {p["PipelineName"]: pipeline_definition(p) for p in resources(assembly, "AWS::SageMaker::Pipeline")}
+
+    def impact(model):
+        (parameter,) = [p for p in pipelines[f"mlops-loop-dev-{model}-training"]["Parameters"] if p["Name"] == "MinDisparateImpact"]
+        return parameter["DefaultValue"]
+
+    assert (impact("order-segment"), impact("basket-value"), impact("churn")) == (0.6, 0.8, 0.8)
+
+
+def test_the_regression_models_quality_alarm_watches_its_quality_drop_not_an_auc(assembly):
+    alarms = {a["AlarmName"]: a for a in resources(assembly, "AWS::CloudWatch::Alarm")}
+    quality = {model: alarms[f"mlops-loop-dev-{model}-retrain-quality"] for model in ("basket-value", "order-segment", "churn")}
+    assert {m: (a["MetricName"], a["Threshold"]) for m, a in quality.items()} == {
+        "basket-value": ("QualityDrop", 0.1),  # monitoring.max_quality_drop
+        "order-segment": ("AucDrop", 0.05),  # macro AUC, monitoring.max_auc_drop
+        "churn": ("AucDrop", 0.05),
+    }
+
+
+def test_the_monitor_of_a_model_that_is_not_binary_judges_the_same_quality_drop_as_its_alarm(assembly):
+    monitors = {logical_id: json.dumps(r["Properties"]["Target"]["Input"]) for s in assembly
+                for logical_id, r in s.template["Resources"].items()
+                if r["Type"] == "AWS::Scheduler::Schedule" and "pipeline_code.monitoring.monitor" in json.dumps(r["Properties"])}
+    flagged = {pascal(model): any(i.startswith(pascal(model) + "Monitor") and '\\"--max-quality-drop\\",\\"0.1\\"' in text
+                                  for i, text in monitors.items())
+               for model in ("basket-value", "order-segment", "churn", "credit-risk")}
+    assert flagged == {"BasketValue": True, "OrderSegment": True, "Churn": False, "CreditRisk": False}
+
+
+def test_native_model_monitor_is_refused_for_a_model_that_is_not_binary():
+    raw = config_with_problem_types()
+    raw["models"]["order-segment"]["serving"] = {"mode": "realtime", "native_model_monitor": True}
+    with pytest.raises(ConfigError) as caught:
+        parse_config(raw)
+    assert caught.value.problems == [
+        "model 'order-segment': field 'serving.native_model_monitor': supported for binary_classification models only "
+        "(this one is multiclass_classification); our own drift monitor covers every problem type"]
+
+
+@pytest.mark.spark
+@pytest.mark.slow
+def test_the_local_run_takes_each_type_through_every_stage(spark, tmp_path):
+    # GIVEN generated orders WHEN the local run trains, evaluates, gates and registers each model
+    out = io.StringIO()
+    with lenient_local_run(tmp_path, raw=config_with_problem_types()) as path:
+        records = run_loop.run(["--model", "order-segment", "--model", "basket-value", "--rows", "4000", "--num-round", "30",
+                                "--config", path, "--workdir", str(tmp_path / "run")], out=out)
+    # THEN each is judged in its own metrics and registered
+    segment, value = records
+    assert segment["report"]["problem_type"] == "multiclass_classification"
+    assert segment["report"]["challenger"]["metrics"]["macro_f1"] > 0.4
+    assert value["report"]["problem_type"] == "regression"
+    assert value["report"]["challenger"]["metrics"]["r2"] > 0.2
+    assert [r["version"] for r in records] == [1, 1]
+    printed = out.getvalue()
+    assert "challenger: auc=" in printed and "macro_f1=" in printed and "challenger: r2=" in printed

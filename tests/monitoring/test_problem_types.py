@@ -1,0 +1,513 @@
+"""The monitor on multiclass and regression models: real models, real baselines, real capture (GIVEN / WHEN / THEN).
+
+The models are trained here with the training job's own code (``train.train`` on prepared parquet) on a
+dataset declared in this file, their baselines written by the baseline job's CLI, and the evaluation
+baseline computed with the evaluation metrics - then the monitor CLI runs on captured traffic that serving's
+response shapes describe (multiclass: label + probabilities or a class name per CSV line; regression: value).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import functools
+import json
+import os
+from pathlib import Path
+from typing import Any, Dict, List, Optional
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from pipeline_code.core.problem import MULTICLASS, REGRESSION
+from pipeline_code.monitoring import capture, drift, monitor, replay
+from pipeline_code.training import baseline, metrics_multiclass, metrics_regression
+from pipeline_code.training import train as train_mod
+from pipeline_code.training.spec import ModelSpec
+from tests.support.monitoring import check, monitor_args
+from tests.support.problem_types import make_spec
+
+BINARY_SUMMARY_KEYS = {
+    "records", "malformed_records", "data_drift_max_psi", "drifted_feature_count", "drifted_features", "prediction_psi",
+    "missing_rate_max", "data_quality_violations", "label_coverage", "model_auc", "auc_drop",
+    "demographic_parity_difference", "attribution_ndcg", "attribution_rank_correlation", "failed_checks",
+    "monitoring_errors", "monitor_healthy",
+}
+
+
+def prepared(spec: ModelSpec, frame: pd.DataFrame) -> pd.DataFrame:
+    """A prepared split: frame features + the target as the training job reads it (class codes / values)."""
+    out = frame[list(spec.frame_features)].copy()
+    if spec.problem_type == MULTICLASS:
+        out[spec.target] = frame[spec.target].map({c: i for i, c in enumerate(spec.classes)}).astype(np.int64)
+    else:
+        out[spec.target] = frame[spec.target].astype(np.float64)
+    return out
+
+
+# One generated sample (one seed, disjoint rows): the reference trains on the first TRAINING_ROWS, window k
+# is the WINDOW_ROWS after them. Drift and concept drift are injected by the tests themselves (inputs moved
+# into the upper quarter of their distribution; labels shuffled), not by the generator's knobs.
+SEED, TRAINING_ROWS, WINDOW_ROWS, WINDOWS = 11, 9000, 3000, 12
+NUMERIC_FEATURES = ["visits_30d", "log_session_minutes", "discount_rate"]
+
+
+@functools.lru_cache(maxsize=None)
+def _generated(spec_name: str) -> pd.DataFrame:
+    spec = make_spec(MULTICLASS if spec_name == "order-segment" else REGRESSION)
+    return replay.traffic(spec, TRAINING_ROWS + WINDOWS * WINDOW_ROWS, seed=SEED, start="2026-01-01", days=120)
+
+
+def rows_of(spec: ModelSpec, part: Optional[int]) -> pd.DataFrame:
+    """The training rows (``part`` None) or window ``part`` of the generated data; the target never null."""
+    data = _generated(spec.name)
+    rows = data.iloc[:TRAINING_ROWS] if part is None else data.iloc[TRAINING_ROWS + part * WINDOW_ROWS:][:WINDOW_ROWS]
+    return rows[rows[spec.target].notna()].reset_index(drop=True)
+
+
+def build_reference(root: Path, spec: ModelSpec) -> Dict[str, Any]:
+    data = rows_of(spec, None)
+    n = len(data)
+    splits = {"train": data.iloc[: n * 6 // 10], "validation": data.iloc[n * 6 // 10 : n * 8 // 10], "test": data.iloc[n * 8 // 10 :]}
+    dirs = {}
+    for name, part in splits.items():
+        dirs[name] = root / name
+        dirs[name].mkdir(parents=True)
+        prepared(spec, part).to_parquet(dirs[name] / f"{name}.parquet", index=False)
+    model_dir, baseline_dir = root / "model", root / "baseline"
+    hp = train_mod.Hyperparameters(max_depth=4, num_round=60, early_stopping_rounds=0)
+    train_mod.train(spec, str(dirs["train"]), str(dirs["validation"]), str(model_dir), hyperparameters=hp, nthread=2,
+                    log=lambda _line: None)
+    assert baseline.main(["--model-spec", spec.to_json(), "--model-dir", str(model_dir), "--train-dir", str(dirs["train"]),
+                          "--output-dir", str(baseline_dir), "--shap-sample-rows", "500"]) == 0
+    model = train_mod.load_model(str(model_dir))
+    test = prepared(spec, splits["test"])
+    y = test[spec.target].to_numpy(dtype=np.float64)
+    out = train_mod.predict(model, test)
+    if spec.problem_type == MULTICLASS:
+        challenger = {"metrics": metrics_multiclass.headline(y, out, spec.classes),
+                      "fairness": metrics_multiclass.fairness(test["age_band"], y, out, spec.classes, attribute="age_band",
+                                                              min_group_rows=100)}
+    else:
+        challenger = {"metrics": metrics_regression.headline(y, out),
+                      "fairness": metrics_regression.fairness(test["age_band"], y, out, attribute="age_band", min_group_rows=100)}
+    (baseline_dir / "evaluation.json").write_text(json.dumps({"challenger": challenger}, default=float))
+    statistics = json.loads((baseline_dir / "statistics.json").read_text())
+    ranking = json.loads((baseline_dir / "attributions.json").read_text())["ranking"]
+    return {"model": model, "model_dir": str(model_dir), "baseline_dir": str(baseline_dir), "statistics": statistics,
+            "evaluation": challenger, "top_numeric": [f for f in ranking if f in NUMERIC_FEATURES][0]}
+
+
+@pytest.fixture(scope="module")
+def multiclass(tmp_path_factory):
+    spec = make_spec(MULTICLASS)
+    return spec, build_reference(tmp_path_factory.mktemp("multiclass"), spec)
+
+
+@pytest.fixture(scope="module")
+def regression(tmp_path_factory):
+    spec = make_spec(REGRESSION)
+    return spec, build_reference(tmp_path_factory.mktemp("regression"), spec)
+
+
+def shift_inputs(frame: pd.DataFrame, name: str) -> pd.DataFrame:
+    """Input drift: feature ``name`` moved into the upper quarter of its own distribution (rank-preserving)."""
+    frame = frame.copy()
+    values = frame[name].astype(np.float64)
+    ranks = values.rank(pct=True).fillna(0).to_numpy()
+    frame[name] = np.where(values.notna(), np.quantile(values.dropna().to_numpy(), np.clip(0.75 + 0.25 * ranks, 0, 1)), np.nan)
+    return frame
+
+
+def write_window(root: Path, spec: ModelSpec, model: Any, *, part: int, rows: int = WINDOW_ROWS, drift: Optional[str] = None,
+                 concept_drift: bool = False, label_coverage: Optional[float] = None, response_type: Optional[str] = None,
+                 change_outputs: Any = None) -> Dict[str, Optional[str]]:
+    """Capture (and labels) of window ``part``; ``drift`` names the input to move, ``concept_drift`` shuffles the
+    labels (the inputs no longer say anything about them)."""
+    frame = rows_of(spec, part).iloc[:rows]
+    if drift:
+        frame = shift_inputs(frame, drift)
+    outputs = train_mod.predict(model, frame)
+    if change_outputs is not None:
+        outputs = change_outputs(frame, outputs)
+    if concept_drift:
+        frame = frame.copy()
+        frame[spec.target] = np.random.default_rng(part).permutation(frame[spec.target].to_numpy())
+    capture_dir, labels_dir = root / "capture", root / "labels"
+    replay.write_capture(spec, frame, outputs, str(capture_dir), response_type=response_type)
+    if label_coverage is not None:
+        replay.write_labels(spec, frame, str(labels_dir), coverage=label_coverage)
+    return {"capture": str(capture_dir), "labels": str(labels_dir) if label_coverage is not None else None}
+
+
+class FakeCloudWatch:
+    def __init__(self) -> None:
+        self.data: List[Dict[str, Any]] = []
+
+    def put_metric_data(self, Namespace: str, MetricData: List[Dict[str, Any]]) -> None:  # noqa: N803 - boto3's names
+        self.data.extend(MetricData)
+
+    @property
+    def names(self) -> set:
+        return {m["MetricName"] for m in self.data}
+
+
+def run(spec: ModelSpec, reference: Dict[str, Any], window: Dict[str, Optional[str]], output: Path, *,
+        extra: List[str] = (), client: Any = None) -> Dict[str, Any]:
+    args = monitor_args(spec, reference, window["capture"], str(output), labels=window.get("labels"), extra=list(extra))
+    assert monitor.main(args, cloudwatch_client=client) == 0
+    return json.loads((output / "report.json").read_text())
+
+
+def capture_file(window: Dict[str, Optional[str]], spec: ModelSpec) -> str:
+    return os.path.join(window["capture"], spec.name, "AllTraffic", "capture.jsonl")
+
+
+def event(spec: ModelSpec, record: Dict[str, Any], output: str, content_type: str, inference_id: str) -> str:
+    return json.dumps({"captureData": {
+        "endpointInput": {"observedContentType": "application/json", "mode": "INPUT", "data": json.dumps(record), "encoding": "JSON"},
+        "endpointOutput": {"observedContentType": content_type, "mode": "OUTPUT", "data": output,
+                           "encoding": "CSV" if content_type == "text/csv" else "JSON"}},
+        "eventMetadata": {"eventId": inference_id, "inferenceId": inference_id, "inferenceTime": "2026-05-02T10:00:00Z"},
+        "eventVersion": "0"})
+
+
+RECORD = {"visits_30d": 12, "log_session_minutes": 2.5, "discount_rate": 0.2, "channel": "web", "age_band": "young"}
+
+
+# ---------------------------------------------------------------- baselines per problem type
+def test_the_baseline_holds_the_predicted_class_shares_and_the_regression_quantile_bins(multiclass, regression):
+    spec, reference = multiclass
+    stats = reference["statistics"]
+    assert stats["problem_type"] == MULTICLASS
+    prediction = stats["prediction"]
+    assert prediction["classes"] == list(spec.classes) == prediction["histogram"]["levels"]
+    assert sum(prediction["histogram"]["counts"]) == stats["rows"]
+    assert sum(prediction["predicted_shares"].values()) == pytest.approx(1.0)
+    assert sum(prediction["mean_probabilities"].values()) == pytest.approx(1.0, abs=1e-6)
+    assert set(stats["target"]["class_counts"]) == set(spec.classes) and sum(stats["target"]["class_counts"].values()) == stats["rows"]
+
+    spec, reference = regression
+    stats = reference["statistics"]
+    assert stats["problem_type"] == REGRESSION
+    hist = stats["prediction"]["histogram"]
+    assert hist["binning"] == "quantile" and len(hist["counts"]) == len(hist["bin_edges"]) + 1 >= 10
+    assert sum(hist["counts"]) == stats["rows"]
+    # quantile bins: every bin holds roughly a tenth of the training predictions
+    assert max(hist["fractions"]) < 0.2
+    assert stats["prediction"]["std"] > 0 and stats["target"]["mean"] > 0 and "p50" in stats["target"]["quantiles"]
+
+
+def test_quantile_bins_split_a_concentrated_prediction_distribution_and_see_its_shift():
+    # GIVEN regression predictions concentrated on a few values (a tree model's leaves): 85 % on one value
+    rng = np.random.default_rng(5)
+    train = np.concatenate([np.full(8500, 120.0), rng.normal(120.0, 30.0, 1500)])
+    edges = baseline.quantile_edges(train, 10)
+    counts = baseline.bin_counts(train, edges)
+    # THEN the mass has a bin of its own, bounded just above it
+    at = int(np.searchsorted(edges, 120.0, side="right"))
+    assert counts[at] >= 8500 and edges[at] < 120.0 + 30.0
+    statistics = {"problem_type": REGRESSION, "prediction": {"histogram": {"bin_edges": edges, "counts": counts}}}
+    # WHEN the mass shifts a little (well inside any equal-width bin over the range)
+    same = np.concatenate([np.full(8500, 120.0), rng.normal(120.0, 30.0, 1500)])
+    shifted = np.concatenate([np.full(8500, 123.0), rng.normal(123.0, 30.0, 1500)])
+    quiet = drift.prediction_drift(same, statistics, problem_type=REGRESSION)
+    moved = drift.prediction_drift(shifted, statistics, problem_type=REGRESSION)
+    # THEN the quantile bins see it; ten equal-width bins over the training range do not
+    assert quiet["psi"] < 0.01 and moved["psi"] > 0.2 and moved["status"] == "fail"
+    equal = np.linspace(train.min(), train.max(), 11)[1:-1]
+    assert baseline.psi(baseline.bin_counts(train, equal), baseline.bin_counts(shifted, equal)) < 0.05
+    # a single value: one cut at it (nothing larger to bound its bin)
+    assert baseline.quantile_edges(np.full(100, 3.0), 10) == [3.0]
+
+
+# ---------------------------------------------------------------- capture decoding of the new responses
+def test_capture_reads_multiclass_and_regression_responses(tmp_path, multiclass, regression):
+    spec, _ = multiclass
+    lines = [
+        event(spec, RECORD, json.dumps({"predictions": [{"label": "gold", "score": 0.7,
+                                                         "probabilities": {"bronze": 0.1, "silver": 0.2, "gold": 0.7}}]}),
+              "application/json", "a"),
+        event(spec, RECORD, "silver", "text/csv", "b"),
+        event(spec, {"instances": [RECORD, RECORD]},
+              '{"label": "bronze", "score": 0.5, "probabilities": {"bronze": 0.5, "silver": 0.3, "gold": 0.2}}\n'
+              '{"label": "gold", "score": 0.4, "probabilities": {"bronze": 0.3, "silver": 0.3, "gold": 0.4}}',
+              "application/jsonlines", "c"),
+    ]
+    root = tmp_path / "mc"
+    root.mkdir()
+    (root / "x.jsonl").write_text("\n".join(lines) + "\n")
+    w = capture.read_capture(str(root), spec.features, categorical=["channel", "age_band"], extra_columns=["age_band"],
+                             problem_type=MULTICLASS, classes=spec.classes)
+    assert w.malformed == 0 and w.records == 4
+    frame = w.frame.set_index(capture.INFERENCE_ID)
+    assert frame[capture.SCORE].to_dict() == {"a": 2.0, "b": 1.0, "c:0": 0.0, "c:1": 2.0}
+    assert frame.loc["a", capture.probability_column("gold")] == 0.7
+    assert np.isnan(frame.loc["b", capture.probability_column("gold")])
+    assert w.summary()["records_with_probabilities"] == 3 and w.summary()["problem_type"] == MULTICLASS
+
+    # class names with a comma or a quote come CSV-quoted, as serving writes them
+    root = tmp_path / "quoted"
+    root.mkdir()
+    (root / "x.jsonl").write_text("\n".join([
+        event(spec, RECORD, '"large, red"', "text/csv", "a"),
+        event(spec, RECORD, '"say ""hi"""', "text/csv", "b"),
+        event(spec, {"instances": [RECORD, RECORD]}, 'small\n"large, red"', "text/csv", "c"),
+    ]) + "\n")
+    w = capture.read_capture(str(root), spec.features, categorical=["channel"], problem_type=MULTICLASS,
+                             classes=["small", "large, red", 'say "hi"'])
+    assert w.malformed == 0, w.summary()["malformed"]
+    assert w.frame.set_index(capture.INFERENCE_ID)[capture.SCORE].to_dict() == {"a": 1.0, "b": 2.0, "c:0": 0.0, "c:1": 1.0}
+
+    spec, _ = regression
+    root = tmp_path / "rg"
+    root.mkdir()
+    (root / "x.jsonl").write_text("\n".join([
+        event(spec, RECORD, json.dumps({"predictions": [{"value": 231.5}]}), "application/json", "a"),
+        event(spec, RECORD, "99.25", "text/csv", "b"),
+        event(spec, {"instances": [RECORD, RECORD]}, "1.5\n2.5", "text/csv", "c"),
+    ]) + "\n")
+    w = capture.read_capture(str(root), spec.features, categorical=["channel"], problem_type=REGRESSION)
+    assert w.malformed == 0
+    assert w.frame.set_index(capture.INFERENCE_ID)[capture.SCORE].to_dict() == {"a": 231.5, "b": 99.25, "c:0": 1.5, "c:1": 2.5}
+    assert capture.probability_column("gold") not in w.frame.columns
+
+
+# ---------------------------------------------------------------- multiclass
+def test_multiclass_window_like_training_is_ok_and_its_quality_is_computed_on_the_labelled_days(tmp_path, multiclass):
+    # GIVEN traffic from the training distribution with labels (class names) for 60 % of it
+    spec, reference = multiclass
+    window = write_window(tmp_path / "w", spec, reference["model"], part=0, label_coverage=0.6)
+    client = FakeCloudWatch()
+    # WHEN the monitor runs and publishes
+    report = run(spec, reference, window, tmp_path / "out", extra=["--publish-metrics"], client=client)
+    # THEN nothing drifts, quality holds, and the section says which days were scored
+    assert report["healthy"] and report["status"] == "ok", (report["errors"], [c for c in report["checks"] if c["status"] == "fail"])
+    s = report["summary"]
+    assert s["problem_type"] == MULTICLASS and s["primary_metric"] == "auc"
+    assert s["prediction_psi"] < 0.1 and check(report, "prediction_psi")["status"] == "pass"
+    pdrift = report["sections"]["prediction_drift"]
+    assert set(pdrift["window_class_shares"]) == set(spec.classes) and pdrift["window_mean_probabilities"]
+    mq = report["sections"]["model_quality"]
+    assert mq["label_coverage"] == pytest.approx(0.6, abs=0.01) == s["label_coverage"]
+    assert any(w["scored"] for w in mq["windows"]) and not all(w["scored"] for w in mq["windows"])
+    assert {"accuracy", "macro_f1", "log_loss", "auc"} <= set(mq["metrics"]) and mq["metrics"]["probability_rows"] == mq["scored_rows"]
+    assert mq["baseline_metrics"]["auc"] == pytest.approx(reference["evaluation"]["metrics"]["auc"])
+    assert s["model_auc"] == mq["metrics"]["auc"] and abs(s["auc_drop"]) < 0.05 and s["quality_drop"] == s["auc_drop"]
+    assert check(report, "auc_drop")["status"] == "pass"
+    # bias: the predicted-class shares per group match the evaluation's
+    assert check(report, "group_class_share_change", "age_band=young")["status"] == "pass"
+    assert s["demographic_parity_difference"] is not None
+    assert {"PredictionPsi", "ModelAuc", "AucDrop", "QualityDrop", "LabelCoverage", "MonitorHealthy"} <= client.names
+
+
+def test_multiclass_input_drift_moves_the_predicted_class_shares(tmp_path, multiclass):
+    spec, reference = multiclass
+    window = write_window(tmp_path / "w", spec, reference["model"], part=1, drift=reference["top_numeric"])
+    report = run(spec, reference, window, tmp_path / "out")
+    assert report["summary"]["prediction_psi"] > 0.2 and check(report, "prediction_psi")["status"] == "fail"
+    assert report["status"] == "alert" and report["healthy"]
+    pdrift = report["sections"]["prediction_drift"]
+    assert pdrift["chi_square"]["p_value"] < 0.01
+
+
+def test_multiclass_concept_drift_drops_the_quality(tmp_path, multiclass):
+    spec, reference = multiclass
+    window = write_window(tmp_path / "w", spec, reference["model"], part=2, concept_drift=True, label_coverage=1.0)
+    report = run(spec, reference, window, tmp_path / "out")
+    assert report["summary"]["auc_drop"] > 0.05 and check(report, "auc_drop")["status"] == "fail"
+    assert report["sections"]["model_quality"]["metrics"]["accuracy"] < reference["evaluation"]["metrics"]["accuracy"]
+
+
+def test_multiclass_primary_metric_other_than_auc_gets_its_own_quality_check(tmp_path, multiclass):
+    spec, reference = multiclass
+    spec = dataclasses.replace(spec, primary_metric="log_loss")
+    window = write_window(tmp_path / "w", spec, reference["model"], part=3, concept_drift=True, label_coverage=1.0)
+    report = run(spec, reference, window, tmp_path / "out")
+    drop = check(report, "quality_drop", "log_loss")
+    assert drop["status"] == "fail" and "relative" in drop["detail"]
+    assert report["summary"]["quality_drop"] == pytest.approx(drop["value"]) and report["summary"]["primary_metric"] == "log_loss"
+
+
+def test_multiclass_class_names_only_are_rescored_for_probabilities(tmp_path, multiclass):
+    # GIVEN CSV responses: a class name per record, no probabilities
+    spec, reference = multiclass
+    window = write_window(tmp_path / "w", spec, reference["model"], part=4, label_coverage=1.0, response_type="text/csv")
+    report = run(spec, reference, window, tmp_path / "out")
+    # THEN the monitor fills the probabilities from the model, keeps the served class, and computes log loss / AUC
+    assert report["healthy"], report["errors"]
+    assert report["sections"]["capture"]["records_with_probabilities"] == 0
+    assert report["sections"]["rescoring"]["rescored_probability_rows"] == report["summary"]["records"] > 2000
+    mq = report["sections"]["model_quality"]
+    assert mq["metrics"]["log_loss"] is not None and mq["metrics"]["probability_rows"] == mq["scored_rows"]
+    assert report["summary"]["prediction_psi"] < 0.1
+
+
+def test_multiclass_bias_when_one_group_gets_another_class(tmp_path, multiclass):
+    spec, reference = multiclass
+
+    def favour_gold_for_the_young(frame, outputs):
+        outputs = outputs.copy()
+        young = (frame["age_band"] == "young").to_numpy()
+        outputs[young] = [0.05, 0.05, 0.9]
+        return outputs
+
+    window = write_window(tmp_path / "w", spec, reference["model"], part=5, change_outputs=favour_gold_for_the_young)
+    report = run(spec, reference, window, tmp_path / "out")
+    changed = check(report, "group_class_share_change", "age_band=young")
+    assert changed["status"] == "fail" and "class gold" in changed["detail"]
+    assert check(report, "group_class_share_change", "age_band=senior")["status"] == "pass"
+    assert check(report, "demographic_parity_difference")["status"] == "fail"
+
+
+def test_multiclass_malformed_responses_are_counted_and_skipped(tmp_path, multiclass):
+    spec, reference = multiclass
+    window = write_window(tmp_path / "w", spec, reference["model"], part=6, rows=600)
+    bad = [
+        event(spec, RECORD, json.dumps({"predictions": [{"label": "platinum", "score": 0.9}]}), "application/json", "x1"),
+        event(spec, RECORD, json.dumps({"predictions": [{"label": "gold", "probabilities": {"gold": 0.9, "silver": 0.1}}]}),
+              "application/json", "x2"),
+        event(spec, RECORD, json.dumps({"predictions": [{"label": "gold", "probabilities": {"bronze": "x", "silver": 0.1, "gold": 0.9}}]}),
+              "application/json", "x3"),
+        event(spec, RECORD, json.dumps({"predictions": [{"score": 0.9}]}), "application/json", "x4"),
+        event(spec, RECORD, "copper", "text/csv", "x5"),
+        event(spec, RECORD, json.dumps({"predictions": [{"label": "gold"}, {"label": "silver"}]}), "application/json", "x6"),
+        "{not json",
+    ]
+    with open(capture_file(window, spec), "a") as handle:
+        handle.write("\n".join(bad) + "\n")
+    report = run(spec, reference, window, tmp_path / "out")
+    assert report["summary"]["malformed_records"] == 7 and report["summary"]["records"] == 600
+    assert report["sections"]["capture"]["malformed"]["reasons"] == {
+        "unknown_class": 2, "bad_probabilities": 2, "bad_prediction": 1, "output_mismatch": 1, "invalid_json": 1}
+    assert "malformed_records" in {e["kind"] for e in report["errors"]}
+    assert report["sections"]["prediction_drift"]["psi"] is not None  # the good records are still monitored
+
+
+# ---------------------------------------------------------------- regression
+def test_regression_window_like_training_is_ok_and_its_quality_is_computed(tmp_path, regression):
+    spec, reference = regression
+    window = write_window(tmp_path / "w", spec, reference["model"], part=0, label_coverage=0.6)
+    client = FakeCloudWatch()
+    report = run(spec, reference, window, tmp_path / "out", extra=["--publish-metrics"], client=client)
+    assert report["healthy"] and report["status"] == "ok", (report["errors"], [c for c in report["checks"] if c["status"] == "fail"])
+    s = report["summary"]
+    assert s["problem_type"] == REGRESSION and s["primary_metric"] == "r2"
+    assert s["prediction_psi"] < 0.1
+    mq = report["sections"]["model_quality"]
+    assert mq["label_coverage"] == pytest.approx(0.6, abs=0.01) == s["label_coverage"]
+    assert {"rmse", "mae", "r2", "bias"} <= set(mq["metrics"]) and mq["baseline_metrics"]["rmse"] > 0
+    assert set(mq["changes"]) == {"r2_drop", "rmse_increase", "mae_increase"}
+    assert abs(s["quality_drop"]) < 0.1 and check(report, "quality_drop", "r2")["status"] == "pass"
+    # no AUC for a regression model: neither in the summary nor published
+    assert s["model_auc"] is None and s["auc_drop"] is None
+    assert not [c for c in report["checks"] if c["check"] == "auc_drop"]
+    assert "ModelAuc" not in client.names and "AucDrop" not in client.names
+    assert {"PredictionPsi", "QualityDrop", "LabelCoverage", "MonitorHealthy"} <= client.names
+    assert check(report, "error_parity_ratio")["status"] == "pass"
+    assert report["thresholds"]["max_quality_drop"] == 0.1
+
+
+def test_regression_input_drift_moves_the_predictions_across_the_quantile_bins(tmp_path, regression):
+    spec, reference = regression
+    window = write_window(tmp_path / "w", spec, reference["model"], part=1, drift=reference["top_numeric"])
+    report = run(spec, reference, window, tmp_path / "out")
+    assert report["summary"]["prediction_psi"] > 0.2 and check(report, "prediction_psi")["status"] == "fail"
+    pdrift = report["sections"]["prediction_drift"]
+    assert pdrift["bins"]["bin_edges"] == reference["statistics"]["prediction"]["histogram"]["bin_edges"]
+    assert report["status"] == "alert" and report["healthy"]
+
+
+def test_regression_concept_drift_drops_the_primary_metric(tmp_path, regression):
+    spec, reference = regression
+    window = write_window(tmp_path / "w", spec, reference["model"], part=2, concept_drift=True, label_coverage=1.0)
+    report = run(spec, reference, window, tmp_path / "out")
+    drop = check(report, "quality_drop", "r2")
+    assert drop["status"] == "fail" and report["summary"]["quality_drop"] > 0.1
+    assert report["sections"]["model_quality"]["changes"]["rmse_increase"] > 0
+
+
+def test_regression_rmse_as_primary_metric_is_judged_relative(tmp_path, regression):
+    spec, reference = regression
+    spec = dataclasses.replace(spec, primary_metric="rmse")
+    window = write_window(tmp_path / "w", spec, reference["model"], part=3, label_coverage=1.0,
+                          change_outputs=lambda frame, outputs: outputs + reference["evaluation"]["metrics"]["target_std"])
+    report = run(spec, reference, window, tmp_path / "out")
+    drop = check(report, "quality_drop", "rmse")
+    mq = report["sections"]["model_quality"]
+    expected = mq["metrics"]["rmse"] / mq["baseline_metrics"]["rmse"] - 1
+    assert drop["status"] == "fail" and drop["value"] == pytest.approx(expected) and "relative" in drop["detail"]
+
+
+def test_regression_too_few_labels_skips_quality(tmp_path, regression):
+    spec, reference = regression
+    window = write_window(tmp_path / "w", spec, reference["model"], part=4, label_coverage=0.03)
+    report = run(spec, reference, window, tmp_path / "out")
+    assert check(report, "quality_drop", "r2")["status"] == "skipped" and report["healthy"]
+    assert report["summary"]["quality_drop"] is None
+
+
+def test_regression_bias_when_one_group_gets_worse_predictions(tmp_path, regression):
+    spec, reference = regression
+    rng = np.random.default_rng(7)
+
+    def noisy_for_seniors(frame, outputs):
+        senior = (frame["age_band"] == "senior").to_numpy()
+        outputs = outputs.copy()
+        outputs[senior] = outputs[senior] + rng.normal(0, 3 * outputs.std(), senior.sum())
+        return outputs
+
+    window = write_window(tmp_path / "w", spec, reference["model"], part=5, label_coverage=1.0, change_outputs=noisy_for_seniors)
+    report = run(spec, reference, window, tmp_path / "out")
+    assert check(report, "error_parity_ratio")["status"] == "fail"
+    assert check(report, "group_mae_change", "age_band=senior")["status"] == "warn"
+    assert report["sections"]["bias"]["groups"]["senior"]["mae_change"] > 1.0
+    assert report["summary"]["demographic_parity_difference"] is None
+
+
+def test_regression_malformed_values_are_counted_and_skipped(tmp_path, regression):
+    spec, reference = regression
+    window = write_window(tmp_path / "w", spec, reference["model"], part=6, rows=600)
+    bad = [
+        event(spec, RECORD, "abc", "text/csv", "x1"),
+        event(spec, RECORD, json.dumps({"predictions": [{"value": "high"}]}), "application/json", "x2"),
+        event(spec, RECORD, json.dumps({"predictions": [{"value": None}]}), "application/json", "x3"),
+        event(spec, RECORD, "nan", "text/csv", "x4"),
+        event(spec, RECORD, json.dumps({"predictions": [{"value": True}]}), "application/json", "x5"),
+        event(spec, RECORD, "1.0\n2.0", "text/csv", "x6"),
+    ]
+    with open(capture_file(window, spec), "a") as handle:
+        handle.write("\n".join(bad) + "\n")
+    report = run(spec, reference, window, tmp_path / "out")
+    assert report["summary"]["malformed_records"] == 6 and report["summary"]["records"] == 600
+    assert report["sections"]["capture"]["malformed"]["reasons"] == {"bad_value": 5, "output_mismatch": 1}
+    assert report["summary"]["prediction_psi"] < 0.1
+
+
+def test_a_baseline_of_another_problem_type_is_a_monitoring_error(tmp_path, multiclass, regression):
+    spec, reference = regression
+    _, other = multiclass
+    window = write_window(tmp_path / "w", spec, reference["model"], part=7, rows=300)
+    mixed = tmp_path / "mixed"
+    mixed.mkdir()
+    for name in ("constraints", "attributions", "evaluation"):
+        (mixed / f"{name}.json").write_text(Path(reference["baseline_dir"], f"{name}.json").read_text())
+    (mixed / "statistics.json").write_text(Path(other["baseline_dir"], "statistics.json").read_text())
+    args = monitor_args(spec, reference, window["capture"], str(tmp_path / "out"), baseline_dir=str(mixed))
+    assert monitor.main(args) == 0
+    report = json.loads((tmp_path / "out" / "report.json").read_text())
+    assert not report["healthy"] and report["sections"]["prediction_drift"]["status"] == "error"
+    assert "multiclass_classification" in report["sections"]["prediction_drift"]["error"]
+
+
+# ---------------------------------------------------------------- binary stays as it was
+def test_a_binary_report_keeps_its_summary_and_publishes_no_quality_drop(tmp_path, spec, reference):
+    from tests.support.monitoring import write_window as binary_window
+
+    window = binary_window(tmp_path / "w", spec, reference["model"], seed=400, label_coverage=1.0)
+    client = FakeCloudWatch()
+    report = run(spec, reference, window, tmp_path / "out", extra=["--publish-metrics"], client=client)
+    assert set(report["summary"]) == BINARY_SUMMARY_KEYS
+    assert "max_quality_drop" not in report["thresholds"] and "problem_type" not in report["sections"]["capture"]
+    assert "QualityDrop" not in client.names and {"ModelAuc", "AucDrop"} <= client.names
+    assert not [c for c in report["checks"] if c["check"] == "quality_drop"]

@@ -1,0 +1,262 @@
+"""Multiclass and regression models through the training jobs: prepare, train, evaluate, gate (GIVEN / WHEN / THEN).
+
+Every stage runs through its job entry point on generated records of a dataset declared in
+tests/support/problem_types.py; the gate is applied to the reports the evaluate job wrote.
+"""
+
+from __future__ import annotations
+
+import copy
+import dataclasses
+import json
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pyarrow as pa
+import pytest
+
+from pipeline_code.core import problem
+from pipeline_code.core.problem import MULTICLASS, REGRESSION
+from pipeline_code.training import evaluate, metrics_multiclass, metrics_regression, prepare, train
+from pipeline_code.training.data_io import InputError
+from pipeline_code.training.gate import decide
+from pipeline_code.training.spec import DEFAULT_GATE, SpecError, parse_model_spec
+from tests.support import problem_type_reports as reports
+from tests.support.problem_types import DATASET, dataset, make_spec
+from tests.support.training import write_inputs
+
+# The dataset's groups and classes are generated with no signal of their own: parity is judged on noise only.
+GATE = dataclasses.replace(DEFAULT_GATE, min_disparate_impact=0.6)
+
+
+@pytest.fixture(scope="module", params=[MULTICLASS, REGRESSION])
+def trained(request, tmp_path_factory):
+    """GIVEN generated orders prepared by the prepare job, a realistic and a deliberately weak model trained by the
+    training job, for one problem type, and the evaluate job's reports: first model, better and worse challenger."""
+    root = tmp_path_factory.mktemp(request.param)
+    models = reports.train(request.param, root)
+    return {"spec": models.spec, "prepared": models.prepared, "strong": models.strong, "weak": models.weak,
+            "first": models.evaluate(root / "first", gate=GATE, champion=None),
+            "better": models.evaluate(root / "better", gate=GATE),
+            "worse": models.evaluate(root / "worse", gate=GATE, challenger="weak", champion="strong")}
+
+
+def failed(decision):
+    return [c["name"] for c in decision.checks if not c["passed"]]
+
+
+def test_prepare_writes_the_target_as_the_model_learns_it(trained):
+    spec, test_dir = trained["spec"], Path(trained["prepared"]["test"])
+    y = pd.read_parquet(test_dir / "test.parquet")[spec.target]
+    manifest = json.loads((test_dir / "manifest.json").read_text())
+    if spec.problem_type == MULTICLASS:
+        # THEN the class names became their codes in declared order, and the manifest counts each class
+        assert y.dtype == np.int64 and set(y.unique()) == {0, 1, 2}
+        assert set(manifest["class_counts"]) == {"bronze", "silver", "gold"}
+        assert sum(manifest["class_counts"].values()) == manifest["rows"]
+    else:
+        assert y.dtype == np.float64 and y.nunique() > 100
+        assert manifest["target_mean"] == pytest.approx(float(y.mean()))
+    assert "positives" not in manifest
+
+
+def test_the_artefact_records_its_problem_type_and_predicts_in_its_shape(trained, tmp_path):
+    spec = trained["spec"]
+    model = train.load_model(trained["strong"])
+    frame = pd.read_parquet(Path(trained["prepared"]["test"]) / "test.parquet")
+    out = train.predict(model, frame)
+    assert model.problem_type == spec.problem_type and model.classes == list(spec.classes)
+    assert "threshold" not in model.metadata
+    if spec.problem_type == MULTICLASS:
+        assert out.shape == (len(frame), 3)
+        np.testing.assert_allclose(out.sum(axis=1), 1.0, rtol=1e-5)
+        assert model.metadata["training"]["final_metrics"] == ["validation_logloss", "validation_accuracy"]
+    else:
+        assert out.shape == (len(frame),)
+        assert model.metadata["training"]["validation_r2"] > 0  # better than predicting the mean
+    # the kept model's tuning metric is among the final lines the training job prints (SageMaker metric definitions)
+    assert f"validation_{problem.TUNING_METRIC[spec.problem_type]}" in model.metadata["training"]["final_metrics"]
+    assert train.predict(model, frame.iloc[:0]).shape == ((0, 3) if spec.problem_type == MULTICLASS else (0,))
+
+
+def test_the_first_model_is_judged_on_its_own_type_and_floor(trained):
+    report, spec = trained["first"], trained["spec"]
+    decision = decide(report, GATE)
+    assert decision.passed, decision.reasons
+    assert report["problem_type"] == spec.problem_type and report["primary_metric"] == spec.primary_metric
+    assert problem.MODEL_QUALITY_KEY[spec.problem_type] in report and "binary_classification_metrics" not in report
+    names = [c["name"] for c in decision.checks]
+    if spec.problem_type == MULTICLASS:
+        assert names == ["min_auc", "fairness_evidence", "demographic_parity", "disparate_impact"]
+        assert report["challenger"]["metrics"]["auc"] > 0.7
+    else:
+        assert names == ["min_quality", "error_parity"]
+        assert report["quality_floor"] == 0.0
+        floor = decision.checks[0]
+        assert (floor["value"], floor["threshold"]) == (report["challenger"]["metrics"]["r2"], 0.0)
+
+
+def test_a_better_challenger_passes_and_a_worse_one_is_rejected_in_the_primary_metrics_direction(trained):
+    spec = trained["spec"]
+    better, worse = decide(trained["better"], GATE), decide(trained["worse"], GATE)
+    assert better.passed, better.reasons
+    assert "challenger_margin" in [c["name"] for c in better.checks]
+    assert not worse.passed and "challenger_margin" in failed(worse)
+    label = {"auc": "AUC", "r2": "R²"}[spec.primary_metric]
+    assert any(f"< champion {label}" in reason for reason in worse.reasons)
+
+
+def test_a_lower_is_better_primary_metric_is_compared_downwards(trained):
+    # GIVEN the same reports judged on log loss (multiclass) or RMSE (regression)
+    metric = "log_loss" if trained["spec"].problem_type == MULTICLASS else "rmse"
+    for name, passes in (("better", True), ("worse", False)):
+        report = {**copy.deepcopy(trained[name]), "primary_metric": metric}
+        decision = decide(report, GATE)
+        margin = next(c for c in decision.checks if c["name"] == "challenger_margin")
+        assert margin["passed"] is passes
+        assert margin["threshold"] == pytest.approx(report["champion"]["metrics"][metric] - GATE.challenger_margin)
+        assert (" <= " if passes else " > ") + "champion" in margin["message"]
+
+
+def test_a_slice_regression_in_the_primary_metric_is_rejected(trained):
+    """GIVEN the champion's and the challenger's own reports where the challenger's predictions for one channel are
+    the champion's with the answers shuffled WHEN gated (margin relaxed) THEN only that slice fails."""
+    spec = trained["spec"]
+    frame = pd.read_parquet(Path(trained["prepared"]["test"]) / "test.parquet")
+    y = frame[spec.target].to_numpy(dtype=np.float64)
+    out = train.predict(train.load_model(trained["strong"]), frame)
+    app = (frame["channel"] == "app").to_numpy()
+    degraded = out.copy()
+    degraded[app] = np.random.default_rng(0).permutation(out[app])
+    slices = {"channel": frame["channel"]}
+    report = copy.deepcopy(trained["better"])
+    if spec.problem_type == MULTICLASS:
+        def block(o):
+            return {"metrics": metrics_multiclass.headline(y, o, spec.classes),
+                    "slices": metrics_multiclass.slice_metrics(slices, y, o, spec.classes, min_rows=50, min_positives=10)}
+    else:
+        def block(o):
+            return {"metrics": metrics_regression.headline(y, o),
+                    "slices": metrics_regression.slice_metrics(slices, y, o, min_rows=50)}
+    report["champion"].update(block(out))
+    report["challenger"].update(block(degraded))
+    report.pop("quality_floor", None)  # a third of the rows scrambled may sink R² overall: the slice is under test
+    decision = decide(report, dataclasses.replace(GATE, challenger_margin=-1.0))
+    assert not decision.passed
+    assert failed(decision) == ["slice_regression"]
+    assert [c["slice"] for c in decision.checks if not c["passed"]] == ["channel=app"]
+
+
+def test_a_fairness_regression_is_rejected(trained):
+    """GIVEN the challenger's predictions made worse for one age band WHEN fairness is recomputed and gated
+    THEN the parity checks fail (multiclass: per class; regression: error parity)."""
+    spec = trained["spec"]
+    frame = pd.read_parquet(Path(trained["prepared"]["test"]) / "test.parquet")
+    y = frame[spec.target].to_numpy(dtype=np.float64)
+    out = train.predict(train.load_model(trained["strong"]), frame)
+    senior = (frame["age_band"] == "senior").to_numpy()
+    report = copy.deepcopy(trained["first"])
+    if spec.problem_type == MULTICLASS:
+        biased = out.copy()
+        biased[senior] = np.eye(3)[2]  # every senior predicted "gold"
+        report["challenger"]["fairness"] = metrics_multiclass.fairness(frame["age_band"], y, biased, spec.classes,
+                                                                       attribute="age_band", min_group_rows=100)
+        expected = {"demographic_parity", "disparate_impact"}
+    else:
+        biased = np.where(senior, out + 3 * np.std(y), out)
+        report["challenger"]["fairness"] = metrics_regression.fairness(frame["age_band"], y, biased, attribute="age_band",
+                                                                       min_group_rows=100)
+        expected = {"error_parity"}
+    decision = decide(report, GATE)
+    assert set(failed(decision)) == expected
+    assert any("across age_band" in reason for reason in decision.reasons)
+
+
+def test_a_class_never_predicted_is_insufficient_evidence_not_parity(trained):
+    report = copy.deepcopy(trained["first"])
+    if trained["spec"].problem_type == REGRESSION:
+        # THEN error parity needs no such evidence: every row has an error
+        assert "fairness_evidence" not in [c["name"] for c in decide(report, GATE).checks]
+        return
+    report["challenger"]["fairness"]["per_class"]["gold"]["predicted"] = 3
+    decision = decide(report, GATE)
+    assert failed(decision) == ["fairness_evidence"]
+    assert decision.reasons[0].startswith(
+        "fairness across age_band cannot be judged for class gold: the challenger predicts it for 3 test rows")
+
+
+def test_a_champion_of_another_problem_type_is_not_compared(trained, tmp_path):
+    """GIVEN a champion trained as the other problem type on the same dataset WHEN the challenger is evaluated
+    THEN it is judged as the first model and the report says why."""
+    spec = trained["spec"]
+    other = REGRESSION if spec.problem_type == MULTICLASS else MULTICLASS
+    champion = tmp_path / "champion"
+    model = train.load_model(trained["weak"])
+    model.metadata["problem_type"] = other
+    train.save_model(model, str(champion))
+    report = evaluate.evaluate(spec, trained["strong"], trained["prepared"]["test"], str(tmp_path / "out"), GATE,
+                               champion_dir=str(champion), log=lambda line: None)
+    assert report["champion"] is None
+    assert report["champion_not_compared"] == (f"the champion is a {other} model, "
+                                               f"the challenger a {spec.problem_type} one")
+
+
+@pytest.mark.parametrize("problem_type, labels, message", [
+    (MULTICLASS, ["bronze", "Platinum", None],
+     "column 'segment' holds classes ['platinum'] that are not declared; allowed: bronze, silver, gold (add them to the "
+     "column's allowed values, or fix the labels)"),
+    (REGRESSION, [1.5, float("inf"), 2.0], "column 'basket_value' must hold finite numbers, found [inf]"),
+])
+def test_labels_the_problem_type_cannot_learn_are_refused_naming_the_file_and_column(problem_type, labels, message):
+    spec = make_spec(problem_type)
+    with pytest.raises(InputError) as caught:
+        prepare.encode_labels(pa.array(labels), spec, what="labels (s3://lake/labels/part-0.parquet)")
+    assert str(caught.value) == f"labels (s3://lake/labels/part-0.parquet): {message}"
+
+
+def test_multiclass_string_labels_are_normalised_like_every_category():
+    codes = prepare.encode_labels(pa.array([" Gold", "bronze", None, "SILVER"]), make_spec(MULTICLASS), what="labels")
+    np.testing.assert_array_equal(codes, [2.0, 0.0, np.nan, 1.0])
+
+
+def test_an_integer_multiclass_target_counts_its_classes_from_min():
+    declaration = copy.deepcopy(DATASET)
+    declaration["columns"]["stars"] = {"type": "integer", "min": 1, "max": 5}
+    declaration["labels"].append("stars")
+    spec = parse_model_spec({**make_spec(MULTICLASS).to_dict(), "dataset": declaration, "target": "stars"})
+    assert spec.classes == ("1", "2", "3", "4", "5")
+    np.testing.assert_array_equal(prepare.encode_labels(pa.array([1, 5, 3]), spec, what="labels"), [0.0, 4.0, 2.0])
+    with pytest.raises(InputError, match=r"column 'stars' holds \[0.0, 2.5\], not classes; allowed: 1, 2, 3, 4, 5"):
+        prepare.encode_labels(pa.array([0, 2.5, 3]), spec, what="labels")
+
+
+@pytest.mark.parametrize("overrides, message", [
+    ({"primary_metric": "rmse"}, "primary_metric: 'rmse' is not a metric of a multiclass_classification model; allowed: auc, "
+                                 "macro_f1, log_loss, accuracy"),
+    ({"decision": {"policy": "max_f_beta"}}, "decision and class_weight apply to binary_classification models only (this one "
+                                             "is multiclass_classification)"),
+    ({"min_quality": "high"}, "min_quality must be a number, got 'high'"),
+    ({"target": "basket_value"}, "target 'basket_value': column 'basket_value' is double in [0, 10000]; a multiclass target "
+                                 "is a string column with 'allowed' values or an integer column with min and max (its classes)"),
+])
+def test_a_model_spec_that_does_not_fit_its_problem_type_is_refused(overrides, message):
+    with pytest.raises(SpecError) as caught:
+        make_spec(MULTICLASS, **overrides)
+    assert str(caught.value) == f"invalid --model-spec for model 'order-segment': {message}"
+
+
+def test_a_regression_target_that_is_not_numeric_fails_the_first_job_naming_the_file_and_column(tmp_path, capsys):
+    # GIVEN label files whose basket_value arrived as text (an export that quoted every field)
+    spec = make_spec(REGRESSION)
+    inputs = write_inputs(tmp_path / "inputs", dataset(), 300, seed=1, signal_features=spec.features)
+    labels = pd.read_parquet(inputs["labels"])
+    labels["basket_value"] = labels["basket_value"].map(lambda v: f"{v:.2f}")
+    text_labels = tmp_path / "text-labels"
+    text_labels.mkdir()
+    labels.to_parquet(text_labels / "part-0.parquet", index=False)
+    # WHEN prepare runs THEN it stops before anything is trained, naming the file's column and the type it needs
+    code = prepare.main(["--model-spec", spec.to_json(), "--features-dir", inputs["features"], "--labels-dir",
+                         str(text_labels), "--frozen-test-dir", str(tmp_path / "none"), "--output-dir", str(tmp_path / "out")])
+    assert code == 1
+    assert f"labels ({text_labels}): column 'basket_value' has type string, expected a number (the target)" in capsys.readouterr().err
