@@ -120,7 +120,9 @@ def bench_size(rows: int, work: Path, num_round: int, config: Path = CONFIG, mod
         },
         "splits": {k: v["rows"] for k, v in summary["splits"].items()},
         "rounds_kept": metadata["training"]["rounds_kept"],
-        "test_auc": round(evaluation["challenger"]["metrics"]["auc"], 4),
+        # The model's primary metric on the frozen test set (AUC for a binary model, as before problem types).
+        "test_metric": evaluation.get("primary_metric", "auc"),
+        "test_value": round(evaluation["challenger"]["metrics"][evaluation.get("primary_metric", "auc")], 4),
     }
 
 
@@ -189,7 +191,7 @@ def main(argv: Sequence[str] = None) -> int:
 
 
 def print_size(entry: Dict[str, Any]) -> None:
-    print(f"\n{entry['rows']:>9} rows (train/validation/test {entry['splits']}, {entry['rounds_kept']} rounds kept, test AUC {entry['test_auc']})")
+    print(f"\n{entry['rows']:>9} rows (train/validation/test {entry['splits']}, {entry['rounds_kept']} rounds kept, test {entry['test_metric']} {entry['test_value']})")
     print(f"  {'stage':<10} {'wall s':>8} {'peak RSS MiB':>13}")
     print(f"  {'setup':<10} {entry['setup']['wall_s']:>8} {entry['setup']['peak_rss_mib']:>13}   (data generation, not part of the loop)")
     for name, r in entry["stages"].items():

@@ -52,6 +52,26 @@ _TYPES = (
 
 INSTANCE_TYPES: dict[str, InstanceType] = {t.name: t for t in _TYPES}
 
+# Types of the table that a SageMaker API does not take: not in its instance-type enum (botocore's SageMaker
+# service model: TrainingInstanceType, ProcessingInstanceType, ProductionVariantInstanceType for endpoints,
+# TransformInstanceType for batch transform). Such a job or endpoint would fail at run or deploy time.
+UNSUPPORTED_FOR: dict[str, frozenset[str]] = {
+    "training jobs": frozenset({"ml.m5d.xlarge", "ml.inf2.xlarge", "ml.inf2.8xlarge"}),
+    "processing jobs": frozenset({"ml.m5d.xlarge", "ml.inf2.xlarge", "ml.inf2.8xlarge", "ml.trn1.2xlarge",
+                                  "ml.trn1.32xlarge"}),
+    "endpoints": frozenset({"ml.t3.medium", "ml.t3.large"}),
+    "batch transform": frozenset({"ml.t3.medium", "ml.t3.large", "ml.r5.xlarge", "ml.r5.2xlarge", "ml.m5d.xlarge"}),
+}
+
+
+def unsupported_problem(name: str, purpose: str) -> str:
+    """Why ``name`` cannot run ``purpose`` (a key of :data:`UNSUPPORTED_FOR`); "" when it can."""
+    if name not in UNSUPPORTED_FOR[purpose]:
+        return ""
+    allowed = sorted(t for t in INSTANCE_TYPES if t not in UNSUPPORTED_FOR[purpose])
+    return f"{name} cannot run SageMaker {purpose}; allowed: {', '.join(allowed)}"
+
+
 # For messages: "ml.inf2.xlarge is an Inferentia2 instance".
 ACCELERATOR_LABELS: dict[str, str] = {"none": "a CPU", "gpu": "a GPU", "inferentia2": "an Inferentia2", "trainium": "a Trainium"}
 

@@ -31,6 +31,7 @@ from .schema import AppConfig, EnvironmentConfig, ModelConfig, accelerator_probl
 
 _NAMED_FIELD = re.compile(r"^([a-z_][a-z0-9_.]*): (.*)$", re.S)
 _TOP_LEVEL = {"project", "defaults", "datasets", "models", "environments"}
+_PROJECT = re.compile(r"^[a-z][a-z0-9-]{1,19}$")  # as AppConfig.project
 
 
 class ConfigError(ValueError):
@@ -49,10 +50,18 @@ def load_config(path: str | Path) -> AppConfig:
     except FileNotFoundError:
         raise ConfigError(str(path), ["file not found; set the 'mlops-loop:config' context to an existing file"])
     except yaml.YAMLError as exc:
-        raise ConfigError(str(path), [f"not valid YAML: {exc}"]) from None
+        raise ConfigError(str(path), [_yaml_problem(exc)]) from None
     except _DuplicateKeys as exc:
         raise ConfigError(str(path), exc.problems) from None
     return parse_config(raw, source=str(path))
+
+
+def _yaml_problem(exc: yaml.YAMLError) -> str:
+    """One line for a YAML syntax error: where it is and what the parser found (PyYAML's own text spans lines)."""
+    mark = getattr(exc, "problem_mark", None)
+    where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark is not None else ""
+    what = getattr(exc, "problem", None) or str(exc)
+    return f"not valid YAML{where}: {' '.join(str(what).split())}; fix the syntax there"
 
 
 class _DuplicateKeys(Exception):
@@ -124,7 +133,7 @@ def parse_config(raw: Any, *, source: str = "<config>") -> AppConfig:
             if unknown:
                 problems.append(
                     f"environment {name!r}: field 'models': unknown model(s) {unknown}; "
-                    f"allowed: {', '.join(sorted(model_section))}"
+                    f"allowed: {', '.join(sorted(model_section)) or '(none)'}"
                 )
     problems.extend(accelerator_problems(models, environments))
     problems.extend(multi_model_problems(models, environments))
@@ -182,6 +191,10 @@ def _bucket_problems(project: Any, environments: Mapping[str, EnvironmentConfig]
     """
     if not isinstance(project, str):
         return []  # the project field reports its own type error
+    if not _PROJECT.match(project):
+        # One line for the project's own mistake, not one "bucket name is invalid" line per environment.
+        return [f"field 'project': {project!r} must be 2-20 characters of lowercase letters, digits and '-', starting "
+                "with a letter (it starts every bucket and resource name); choose another project name"]
     reserved = next((p for p in RESERVED_BUCKET_PREFIXES if project.startswith(p)), None)
     if reserved:
         return [f"field 'project': {project!r} starts with {reserved!r}, which S3 reserves for bucket names (every "

@@ -20,7 +20,7 @@ from pipeline_code.core.decision import DecisionError, DecisionPolicy, parse_dec
 from pipeline_code.core.thresholds import DEFAULT_GATE, GateThresholds
 
 from ._strict import StrictModel
-from .instance_types import ACCELERATOR_LABELS, FRAMEWORKS, INSTANCE_TYPES, SUPPORTED_REGIONS
+from .instance_types import ACCELERATOR_LABELS, FRAMEWORKS, INSTANCE_TYPES, SUPPORTED_REGIONS, unsupported_problem
 from .serving import MultiModelEndpointConfig, ServingConfig, check_endpoint_name
 
 _CRON = re.compile(r"^cron\((\S+) (\S+) (\S+) (\S+) (\S+) (\S+)\)$")
@@ -75,17 +75,22 @@ def _cron_field_problem(text: str, low: int, high: int, names: tuple[str, ...], 
             return int(part)
         return names.index(part.upper()) + 1 if part.upper() in names else None
 
+    # Only day-of-week takes '#', and with it also 'nL' (the last weekday n of the month); only
+    # day-of-month takes 'W' ('nW', 'LW'). '#' allows one expression in its field ('3#1,6#3' is refused).
+    day_of_week = "#" in extra
+    if day_of_week and "#" in text and "," in text:
+        return "uses '#' in a list; with '#' the day-of-week field is one expression, e.g. '2#1'"
     for item in text.split(","):
-        if "L" in extra and item in ("L", "LW") or "W" in extra and item.endswith("W") and item[:-1].isdigit():
-            item = item.rstrip("W") or str(low)
-            if item == "L":
-                continue
-        if "#" in extra and "#" in item:
+        if item == "L" and "L" in extra or item == "LW" and "W" in extra:
+            continue
+        if "W" in extra and item.endswith("W") and item[:-1].isdigit():
+            item = item[:-1]
+        if day_of_week and "#" in item:
             day, _, nth = item.partition("#")
             if number(day) is None or not nth.isdigit() or not 1 <= int(nth) <= 5:
                 return f"uses '{item}'; '#' takes a weekday and an occurrence 1-5, e.g. '2#1'"
             item = day
-        if "L" in extra and item.endswith("L") and len(item) > 1:
+        if day_of_week and "L" in extra and item.endswith("L") and len(item) > 1:
             item = item[:-1]
         base, _, step = item.partition("/")
         if step and (not step.isdigit() or int(step) < 1):
@@ -109,9 +114,15 @@ def _check_name(value: str) -> str:
     return value
 
 
-def _check_instance_type(value: str) -> str:
+def _check_instance_type(value: str, info: ValidationInfo) -> str:
     if value not in INSTANCE_TYPES:
         raise ValueError(f"unknown instance type {value!r}; allowed: {', '.join(sorted(INSTANCE_TYPES))}")
+    purpose = "processing jobs" if info.field_name == "processing_instance_type" else "training jobs"
+    # Accelerators a framework cannot train on are reported by accelerator_problems, naming the model.
+    if purpose == "processing jobs" or INSTANCE_TYPES[value].accelerator == "none":
+        problem = unsupported_problem(value, purpose)
+        if problem:
+            raise ValueError(problem)
     return value
 
 

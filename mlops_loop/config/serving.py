@@ -16,7 +16,7 @@ from typing import Literal, Optional
 from pydantic import ConfigDict, Field, field_validator, model_validator
 
 from ._strict import StrictModel
-from .instance_types import ACCELERATOR_LABELS, INSTANCE_TYPES
+from .instance_types import ACCELERATOR_LABELS, INSTANCE_TYPES, unsupported_problem
 
 Mode = Literal["realtime", "serverless", "async", "batch", "multi_model"]
 
@@ -28,6 +28,20 @@ class _Frozen(StrictModel):
 def _instance_type(value: str) -> str:
     if value not in INSTANCE_TYPES:
         raise ValueError(f"unknown instance type {value!r}; allowed: {', '.join(sorted(INSTANCE_TYPES))}")
+    return value
+
+
+def _endpoint_instance_type(value: str) -> str:
+    problem = unsupported_problem(_instance_type(value), "endpoints")
+    if problem:
+        raise ValueError(problem)
+    return value
+
+
+def _transform_instance_type(value: str) -> str:
+    problem = unsupported_problem(_instance_type(value), "batch transform")
+    if problem:
+        raise ValueError(problem)
     return value
 
 
@@ -85,7 +99,7 @@ class RealtimeServing(_Frozen):
     instance_count: int = Field(default=1, ge=1, le=100, description="Instances without autoscaling / at start.")
     rollout: Rollout = Rollout()
 
-    _types = field_validator("instance_type")(_instance_type)
+    _types = field_validator("instance_type")(_endpoint_instance_type)
 
     @model_validator(mode="before")
     @classmethod
@@ -161,7 +175,7 @@ class AsyncServing(_Frozen):
     scale_out_cooldown_seconds: int = Field(default=60, ge=0, le=3600)
     rollout: Rollout = Rollout()
 
-    _types = field_validator("instance_type")(_instance_type)
+    _types = field_validator("instance_type")(_endpoint_instance_type)
 
 
 class BatchServing(_Frozen):
@@ -178,7 +192,7 @@ class BatchServing(_Frozen):
     max_concurrent_transforms: int = Field(default=0, ge=0, le=64, description="0 lets SageMaker choose.")
     timeout_minutes: int = Field(default=240, ge=5, le=48 * 60)
 
-    _types = field_validator("instance_type")(_instance_type)
+    _types = field_validator("instance_type")(_transform_instance_type)
 
     @field_validator("schedule")
     @classmethod
@@ -187,6 +201,18 @@ class BatchServing(_Frozen):
         from .schema import _check_cron
 
         return _check_cron(value)
+
+    @model_validator(mode="after")
+    def _payload_in_flight(self) -> "BatchServing":
+        # CreateTransformJob: MaxConcurrentTransforms x MaxPayloadInMB cannot exceed 100 MB.
+        in_flight = self.max_concurrent_transforms * self.max_payload_mb
+        if in_flight > 100:
+            raise ValueError(
+                f"max_concurrent_transforms: {self.max_concurrent_transforms} x max_payload_mb {self.max_payload_mb} "
+                f"is {in_flight} MB; SageMaker allows at most 100 MB per instance; allowed: "
+                f"0-{100 // self.max_payload_mb} at max_payload_mb {self.max_payload_mb} (0 lets SageMaker choose)"
+            )
+        return self
 
 
 class MultiModelServing(_Frozen):

@@ -27,7 +27,7 @@ Fairness (groups = values of the sensitive attribute; missing values form the gr
 
 from __future__ import annotations
 
-from typing import Any, Dict, List, Optional
+from typing import Any, Callable, Dict, List, Optional
 
 import numpy as np
 import pandas as pd
@@ -157,6 +157,38 @@ def group_codes(values: Any) -> tuple:
     return codes, [str(u) for u in uniques]
 
 
+def slice_table(columns: Dict[str, Any], score: Callable[[np.ndarray], Dict[str, Any]],
+                gated: Callable[[Dict[str, Any]], bool], **settings: Any) -> Dict[str, Any]:
+    """The per-slice report of every problem type: ``{column: {**settings, "values": {value: metrics + gated}}}``,
+    where ``score(mask)`` gives the metrics of one slice's rows and ``gated(metrics)`` whether the gate judges it."""
+    out: Dict[str, Any] = {}
+    for name, values in columns.items():
+        codes, labels = group_codes(values)
+        entries = {}
+        for code, label in enumerate(labels):
+            metrics = score(codes == code)
+            metrics["gated"] = bool(gated(metrics))
+            entries[label] = metrics
+        out[name] = {**settings, "values": entries}
+    return out
+
+
+def eligible_group(label: str, rows: int, min_group_rows: int) -> bool:
+    """Whether a sensitive-attribute group counts for the disparity numbers: not ``(missing)``, enough rows."""
+    return bool(label != MISSING_GROUP and rows >= min_group_rows)
+
+
+def fairness_frame(attribute: str, min_group_rows: int, groups: Dict[str, Any], **unassessed: Any) -> Dict[str, Any]:
+    """The fairness report around per-group entries (each with ``eligible``): the disparity keys ``unassessed``
+    (None) until two groups are eligible, else a ``note`` saying fairness cannot be assessed."""
+    eligible = [g for g, v in groups.items() if v["eligible"]]
+    report: Dict[str, Any] = {"attribute": attribute, "min_group_rows": min_group_rows, "groups": groups,
+                              "eligible_groups": eligible, **unassessed}
+    if len(eligible) < 2:
+        report["note"] = f"fewer than two groups with >= {min_group_rows} rows: fairness cannot be assessed"
+    return report
+
+
 def slice_metrics(
     columns: Dict[str, Any], y: Any, p: Any, *, min_rows: int, min_positives: int = 1, threshold: float = DEFAULT_THRESHOLD
 ) -> Dict[str, Any]:
@@ -167,18 +199,13 @@ def slice_metrics(
     slices are reported for information only.
     """
     y, p = _arrays(y, p)
-    out: Dict[str, Any] = {}
-    for name, values in columns.items():
-        codes, labels = group_codes(values)
-        entries = {}
-        for code, label in enumerate(labels):
-            mask = codes == code
-            metrics = headline(y[mask], p[mask], threshold)
-            rarer = min(metrics["positives"], metrics["rows"] - metrics["positives"])
-            metrics["gated"] = bool(metrics["rows"] >= min_rows and rarer >= min_positives and metrics["auc"] is not None)
-            entries[label] = metrics
-        out[name] = {"min_rows": min_rows, "min_positives": min_positives, "values": entries}
-    return out
+
+    def gated(metrics: Dict[str, Any]) -> bool:
+        rarer = min(metrics["positives"], metrics["rows"] - metrics["positives"])
+        return metrics["rows"] >= min_rows and rarer >= min_positives and metrics["auc"] is not None
+
+    return slice_table(columns, lambda mask: headline(y[mask], p[mask], threshold), gated,
+                       min_rows=min_rows, min_positives=min_positives)
 
 
 def fairness(
@@ -205,7 +232,7 @@ def fairness(
             "positive_rate": _ratio(flagged, rows),
             "true_positive_rate": (true_pos / positives) if positives else None,
             "false_positive_rate": (false_pos / negatives) if negatives else None,
-            "eligible": bool(label != MISSING_GROUP and rows >= min_group_rows),
+            "eligible": eligible_group(label, rows, min_group_rows),
         }
     eligible = [g for g, v in per_group.items() if v["eligible"]]
     rates = [per_group[g]["positive_rate"] for g in eligible]

@@ -26,7 +26,7 @@ from typing import Any, Dict, List, Optional, Sequence
 
 import numpy as np
 
-from pipeline_code.training.metrics import MISSING_GROUP, _ratio, group_codes, roc_auc
+from pipeline_code.training.metrics import _ratio, eligible_group, fairness_frame, group_codes, roc_auc, slice_table
 
 
 def _arrays(y: Any, P: Any) -> tuple:
@@ -108,19 +108,13 @@ def slice_metrics(columns: Dict[str, Any], y: Any, P: Any, classes: Sequence[str
     """``{column: {"min_rows", "min_positives", "values": {value: headline + gated}}}``: a slice is gated when it
     has ``min_rows`` rows, every class at least ``min_positives`` times, and a defined primary metric."""
     y, P = _arrays(y, P)
-    out: Dict[str, Any] = {}
-    for name, values in columns.items():
-        codes, labels = group_codes(values)
-        entries = {}
-        for code, label in enumerate(labels):
-            mask = codes == code
-            metrics = headline(y[mask], P[mask], classes)
-            rarest = min(metrics["class_counts"].values()) if classes else 0
-            metrics["gated"] = bool(metrics["rows"] >= min_rows and rarest >= min_positives
-                                    and metrics.get(primary_metric) is not None)
-            entries[label] = metrics
-        out[name] = {"min_rows": min_rows, "min_positives": min_positives, "values": entries}
-    return out
+
+    def gated(metrics: Dict[str, Any]) -> bool:
+        rarest = min(metrics["class_counts"].values()) if classes else 0
+        return metrics["rows"] >= min_rows and rarest >= min_positives and metrics.get(primary_metric) is not None
+
+    return slice_table(columns, lambda mask: headline(y[mask], P[mask], classes), gated,
+                       min_rows=min_rows, min_positives=min_positives)
 
 
 def fairness(groups: Any, y: Any, P: Any, classes: Sequence[str], *, attribute: str, min_group_rows: int) -> Dict[str, Any]:
@@ -142,21 +136,12 @@ def fairness(groups: Any, y: Any, P: Any, classes: Sequence[str], *, attribute: 
             "predicted_counts": {str(c): int(counts[i]) for i, c in enumerate(classes)},
             "predicted_shares": {str(c): _ratio(counts[i], rows) for i, c in enumerate(classes)},
             "recall": recalls,
-            "eligible": bool(label != MISSING_GROUP and rows >= min_group_rows),
+            "eligible": eligible_group(label, rows, min_group_rows),
         }
-    eligible = [g for g, v in per_group.items() if v["eligible"]]
-    report: Dict[str, Any] = {
-        "attribute": attribute,
-        "min_group_rows": min_group_rows,
-        "groups": per_group,
-        "eligible_groups": eligible,
-        "per_class": {},
-        "demographic_parity_difference": None,
-        "disparate_impact": None,
-        "equal_opportunity_difference": None,
-    }
+    report = fairness_frame(attribute, min_group_rows, per_group, per_class={}, demographic_parity_difference=None,
+                            disparate_impact=None, equal_opportunity_difference=None)
+    eligible = report["eligible_groups"]
     if len(eligible) < 2:
-        report["note"] = f"fewer than two groups with >= {min_group_rows} rows: fairness cannot be assessed"
         return report
     for name in (str(c) for c in classes):
         shares = [per_group[g]["predicted_shares"][name] for g in eligible]

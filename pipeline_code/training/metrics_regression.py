@@ -19,7 +19,7 @@ from typing import Any, Dict, Optional
 
 import numpy as np
 
-from pipeline_code.training.metrics import MISSING_GROUP, _arrays, group_codes
+from pipeline_code.training.metrics import _arrays, eligible_group, fairness_frame, group_codes, slice_table
 
 
 def r2(y: Any, p: Any) -> Optional[float]:
@@ -54,17 +54,9 @@ def slice_metrics(columns: Dict[str, Any], y: Any, p: Any, *, min_rows: int, pri
     """``{column: {"min_rows", "values": {value: headline + gated}}}``; a slice with ``min_rows`` rows and a
     defined primary metric is gated."""
     y, p = _arrays(y, p)
-    out: Dict[str, Any] = {}
-    for name, values in columns.items():
-        codes, labels = group_codes(values)
-        entries = {}
-        for code, label in enumerate(labels):
-            mask = codes == code
-            metrics = headline(y[mask], p[mask])
-            metrics["gated"] = bool(metrics["rows"] >= min_rows and metrics.get(primary_metric) is not None)
-            entries[label] = metrics
-        out[name] = {"min_rows": min_rows, "values": entries}
-    return out
+    return slice_table(columns, lambda mask: headline(y[mask], p[mask]),
+                       lambda metrics: metrics["rows"] >= min_rows and metrics.get(primary_metric) is not None,
+                       min_rows=min_rows)
 
 
 def fairness(groups: Any, y: Any, p: Any, *, attribute: str, min_group_rows: int) -> Dict[str, Any]:
@@ -81,19 +73,11 @@ def fairness(groups: Any, y: Any, p: Any, *, attribute: str, min_group_rows: int
             "bias": float((p[mask] - y[mask]).mean()) if rows else None,
             "mean_prediction": float(p[mask].mean()) if rows else None,
             "mean_target": float(y[mask].mean()) if rows else None,
-            "eligible": bool(label != MISSING_GROUP and rows >= min_group_rows),
+            "eligible": eligible_group(label, rows, min_group_rows),
         }
-    eligible = [g for g, v in per_group.items() if v["eligible"]]
-    report: Dict[str, Any] = {
-        "attribute": attribute,
-        "min_group_rows": min_group_rows,
-        "groups": per_group,
-        "eligible_groups": eligible,
-        "error_parity_ratio": None,
-        "mae_difference": None,
-    }
+    report = fairness_frame(attribute, min_group_rows, per_group, error_parity_ratio=None, mae_difference=None)
+    eligible = report["eligible_groups"]
     if len(eligible) < 2:
-        report["note"] = f"fewer than two groups with >= {min_group_rows} rows: fairness cannot be assessed"
         return report
     errors = [per_group[g]["mae"] for g in eligible]
     high, low = max(errors), min(errors)

@@ -384,6 +384,18 @@ def _verdict(value: Any, op: str, limit: Any) -> str:
     return "pass" if ok else "**FAIL**"
 
 
+def _limit_table(fairness: Mapping[str, Any], champion: Optional[Mapping[str, Any]], limits: Any) -> List[str]:
+    """One row per fairness metric ``(name, class key or None, operator, limit)``: this version, the champion, the
+    threshold and the verdict (a multiclass metric names the class it comes from)."""
+    rows = []
+    for name, which, op, limit in limits:
+        value = fairness.get(name)
+        label = f"{name} (class {md_text(fairness[which])})" if which and fairness.get(which) else name
+        rows.append([label, _num(value), _num((champion or {}).get(name)) if champion else "no champion",
+                     f"{op} {_num(limit)}" if limit is not None else "—", _verdict(value, op, limit)])
+    return _table(["Metric", "This version", "Champion", "Threshold", "Result"], rows)
+
+
 def _class_fairness_markdown(
     fairness: Mapping[str, Any],
     champion: Optional[Mapping[str, Any]],
@@ -402,20 +414,7 @@ def _class_fairness_markdown(
         ("disparate_impact", "disparate_impact_class", ">=", thresholds.get("min_disparate_impact")),
         ("equal_opportunity_difference", None, "", None),
     )
-    rows = []
-    for name, which, op, limit in limits:
-        value = fairness.get(name)
-        label = f"{name} (class {md_text(fairness[which])})" if which and fairness.get(which) else name
-        rows.append(
-            [
-                label,
-                _num(value),
-                _num((champion or {}).get(name)) if champion else "no champion",
-                f"{op} {_num(limit)}" if limit is not None else "—",
-                _verdict(value, op, limit),
-            ]
-        )
-    out += _table(["Metric", "This version", "Champion", "Threshold", "Result"], rows)
+    out += _limit_table(fairness, champion, limits)
     per_class = fairness.get("per_class") or {}
     if per_class:
         out += _table(
@@ -466,19 +465,8 @@ def _error_parity_markdown(
         "highest mean absolute error of its groups.",
         "",
     ]
-    rows = []
-    for name, op, limit in (("error_parity_ratio", ">=", thresholds.get("min_disparate_impact")), ("mae_difference", "", None)):
-        value = fairness.get(name)
-        rows.append(
-            [
-                name,
-                _num(value),
-                _num((champion or {}).get(name)) if champion else "no champion",
-                f"{op} {_num(limit)}" if limit is not None else "—",
-                _verdict(value, op, limit),
-            ]
-        )
-    out += _table(["Metric", "This version", "Champion", "Threshold", "Result"], rows)
+    out += _limit_table(fairness, champion, (("error_parity_ratio", None, ">=", thresholds.get("min_disparate_impact")),
+                                             ("mae_difference", None, "", None)))
     groups = fairness.get("groups") or {}
     if groups:
         out += _table(
