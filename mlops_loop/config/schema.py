@@ -228,7 +228,9 @@ class EnvironmentConfig(StrictModel):
     region: str
     removal_policy: Literal["destroy", "retain"] = "retain"
     termination_protection: bool = True
-    log_retention_days: Literal[1, 3, 5, 7, 14, 30, 60, 90, 120, 150, 180, 365, 400, 545, 731, 1827, 3653] = 90
+    # Every retention CloudWatch Logs accepts (PutRetentionPolicy), in days.
+    log_retention_days: Literal[1, 3, 5, 7, 14, 30, 60, 90, 120, 150, 180, 365, 400, 545, 731, 1096, 1827, 2192, 2557, 2922,
+                                3288, 3653] = 90
     models: tuple[str, ...] = Field(min_length=1)
     data_lake: DataLakeConfig = DataLakeConfig()
     glue: GlueConfig = GlueConfig()

@@ -3,12 +3,17 @@
 from __future__ import annotations
 
 import json
+import typing
 
 import pytest
+from aws_cdk import Stack
+from aws_cdk import aws_logs as logs
 from aws_cdk.assertions import Match, Template
 
+from mlops_loop.config.schema import EnvironmentConfig
+from mlops_loop.stacks.data_pipeline_stack import RETENTION
+
 ENVS = ("dev", "staging", "prod")
-DATASETS = ("customer_churn", "credit_risk")
 
 
 def pipeline(synthesized, env: str) -> Template:
@@ -83,7 +88,8 @@ def test_workflow_chains_crawl_then_curate_then_features_on_the_schedule(synthes
     resources = synthesized.template(env, "DataPipeline")["Resources"]
     triggers = [r["Properties"] for r in resources.values() if r["Type"] == "AWS::Glue::Trigger"]
     schedule = synthesized.config.environments[env].glue.etl_schedule
-    for dataset in DATASETS:
+    config = synthesized.config
+    for dataset in sorted({config.models[m].dataset for m in config.environments[env].models}):
         name = f"mlops-loop-{env}-{dataset.replace('_', '-')}"
         mine = {t["Name"]: t for t in triggers if t["Name"].startswith(name + "-")}
         start, after_crawl, after_curate = mine[f"{name}-start"], mine[f"{name}-after-crawl"], mine[f"{name}-after-curate"]
@@ -178,3 +184,16 @@ def test_data_pipeline_stack_depends_on_storage(synthesized):
         if k.startswith("prodDataPipeline") and a["type"] == "aws:cloudformation:stack"
     )
     assert any(d.startswith("prodStorage") for d in pipeline_artifact["dependencies"])
+
+
+def test_every_log_retention_the_config_allows_has_its_cloudwatch_setting():
+    # GIVEN the retentions EnvironmentConfig accepts (CloudWatch's PutRetentionPolicy values)
+    allowed = typing.get_args(EnvironmentConfig.model_fields["log_retention_days"].annotation)
+    # THEN each maps to the CDK setting of that many days, so no accepted value fails at synth
+    assert sorted(RETENTION) == sorted(allowed)
+    stack = Stack()
+    for days, setting in RETENTION.items():
+        logs.LogGroup(stack, f"Retention{days}", retention=setting)
+    synthesized_days = sorted(g["Properties"]["RetentionInDays"]
+                              for g in Template.from_stack(stack).find_resources("AWS::Logs::LogGroup").values())
+    assert synthesized_days == sorted(RETENTION)
