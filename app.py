@@ -29,6 +29,8 @@ def main() -> None:
         # A clear message and a non-zero exit, not a stack trace.
         print(f"mlops-loop: {error}", file=sys.stderr)
         sys.exit(2)
+    for warning in config.warnings():
+        print(f"mlops-loop: warning: {warning}", file=sys.stderr)
     build_app(app, config, stage_code_version=code_version())
     source_stamp.write_stamp(app.synth().directory, source)
 

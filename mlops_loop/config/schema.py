@@ -436,6 +436,22 @@ class AppConfig(StrictModel):
     def models_of(self, env: EnvironmentConfig) -> tuple[ModelConfig, ...]:
         return tuple(self.models[m] for m in env.models)
 
+    def warnings(self) -> list[str]:
+        """What synth accepts but a deployment should not go out with, one line each: an account id that is a
+        placeholder (one digit repeated, or 123456789012), and a prod environment sharing its account with
+        another environment (a mistake in one could then reach prod's data and roles)."""
+        lines = []
+        for env in self.environments.values():
+            if len(set(env.account)) == 1 or env.account == "123456789012":
+                lines.append(f"environment {env.name!r}: field 'account': {env.account!r} looks like a placeholder; put "
+                             "the AWS account id of this environment there before `cdk deploy`")
+        for env in self.environments.values():
+            shared = [other.name for other in self.environments.values() if other is not env and other.account == env.account]
+            if env.tier == "prod" and shared:
+                lines.append(f"environment {env.name!r}: field 'account': {env.account!r} is also the account of "
+                             f"{', '.join(repr(s) for s in shared)}; give prod an account of its own")
+        return lines
+
     def serving_of(self, env: EnvironmentConfig, model: ModelConfig) -> ServingConfig:
         """The model's serving settings in ``env`` (its own block plus the environment's overrides)."""
         return env.serving.get(model.name, model.serving)

@@ -60,11 +60,18 @@ class AccessPolicy(Construct):
             iam.PolicyStatement(sid=sid, actions=list(actions), resources=list(resources), conditions=conditions)
         )
 
-    def allow_prefix(self, sid: str, bucket_name: str, prefix: str, *, write: bool = False) -> None:
-        """Read (and with ``write``, put/delete) the objects under ``s3://bucket_name/prefix`` and list them."""
+    def allow_prefix(self, sid: str, bucket_name: str, prefix: str, *, write: bool = False, delete: bool = True) -> None:
+        """Read (and with ``write``, put/delete) the objects under ``s3://bucket_name/prefix`` and list them.
+
+        ``delete=False`` (with ``write``) leaves out ``s3:DeleteObject``: for writers of records that
+        others rely on, such as captured traffic, which its writer must not be able to erase.
+        """
         if not prefix.endswith("/"):
             raise ValueError(f"{sid}: prefix {prefix!r} must end with '/' so it cannot match a sibling prefix")
-        actions = READ_OBJECT_ACTIONS + (WRITE_OBJECT_ACTIONS if write else ())
+        if not delete and not write:
+            raise ValueError(f"{sid}: delete=False only narrows write=True")
+        writes = tuple(a for a in WRITE_OBJECT_ACTIONS if delete or a != "s3:DeleteObject")
+        actions = READ_OBJECT_ACTIONS + (writes if write else ())
         self.allow(
             sid,
             actions,

@@ -19,6 +19,7 @@ from constructs import Construct
 from pipeline_code.core.contract import pascal
 from .access_policy import AccessPolicy, s3_arn
 from .handler_function import dead_letter_queue, handler_function
+from .rule_notifications import notify_topic
 
 # Stack states after which the previous version is still (or again) the one serving.
 FAILED_ROLLOUT_STATUSES = ("UPDATE_ROLLBACK_COMPLETE", "UPDATE_ROLLBACK_FAILED", "UPDATE_FAILED")
@@ -190,7 +191,7 @@ class DeployOnApproval(Construct):
                 },
             ),
         )
-        self.failed_rollouts.add_target(targets.SnsTopic(deploy_topic, dead_letter_queue=self.dead_letter_queue))
+        notify_topic(self.failed_rollouts, deploy_topic, dead_letter_queue=self.dead_letter_queue)
 
     def _allow_multi_model(self, access: AccessPolicy, deployments: Sequence[MultiModelDeployment], key: kms.IKey) -> None:
         """Stage (read the artefact, write its versioned copy) and smoke-test (invoke the shared endpoint)."""

@@ -4,14 +4,15 @@ from __future__ import annotations
 
 from typing import Mapping
 
-from aws_cdk import RemovalPolicy, Stack
+from aws_cdk import ArnFormat, RemovalPolicy, Stack
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_sagemaker as sagemaker
 from constructs import Construct
 
-from pipeline_code.core.contract import package_group_name, pascal, serving_stack_name
+from pipeline_code.core.contract import package_group_name, pascal, retrain_alarm_prefix, serving_stack_name
 
 from .access_policy import AccessPolicy
+from .retraining_trigger import retrain_trigger_function_name
 
 # Everything that changes what is trained, how, or with which code: an approver may do none of it.
 PIPELINE_CHANGING_ACTIONS = (
@@ -109,6 +110,33 @@ class ModelRegistry(Construct):
                 actions=list(PIPELINE_CHANGING_ACTIONS),
                 resources=["*"],
             )
+        )
+        # The indirect routes to a training run (issue #13): invoking the retrain trigger function, or
+        # forcing one of the alarms that invoke it (``<prefix>-<model>-retrain-*``) into ALARM.
+        # Named, not referenced: the function and alarms live in the Operations stack, built after this one.
+        self.approver_policy.add_statements(
+            iam.PolicyStatement(
+                sid="ApproverCannotStartRetraining",
+                effect=iam.Effect.DENY,
+                actions=["lambda:InvokeFunction", "lambda:InvokeAsync"],
+                resources=[
+                    stack.format_arn(service="lambda", resource="function", arn_format=ArnFormat.COLON_RESOURCE_NAME,
+                                     resource_name=name)
+                    for base in (retrain_trigger_function_name(registry_name_prefix),)
+                    # The function itself and any version or alias of it.
+                    for name in (base, f"{base}:*")
+                ],
+            ),
+            iam.PolicyStatement(
+                sid="ApproverCannotFireRetrainAlarms",
+                effect=iam.Effect.DENY,
+                actions=["cloudwatch:SetAlarmState"],
+                resources=[
+                    stack.format_arn(service="cloudwatch", resource="alarm", arn_format=ArnFormat.COLON_RESOURCE_NAME,
+                                     resource_name=f"{retrain_alarm_prefix(registry_name_prefix, m)}*")
+                    for m in self.groups
+                ],
+            ),
         )
 
     def group_arn(self, model: str) -> str:

@@ -134,7 +134,9 @@ class MultiModelEndpoint(Construct):
         access.allow("ReadBootstrap", ["s3:GetObject"], [s3_arn(self, self.bootstrap.s3_bucket_name, self.bootstrap.s3_object_key)])
         capture_percent = {m.model.name: m.serving.data_capture_percent for m in self.members if m.serving.data_capture_percent > 0}
         for name in capture_percent:
-            access.allow_prefix(f"Capture{pascal(name)}", inference, inference_prefix(name, "capture"), write=True)
+            # Write, never delete: captured traffic is what the drift monitor judges the model by (issue #13).
+            access.allow_prefix(f"Capture{pascal(name)}", inference, inference_prefix(name, "capture"), write=True,
+                                delete=False)
         access.allow_key("DataKey", mme_key)
         access.allow_serving_runtime(repository_arn=mme_image_repository_arn)
 

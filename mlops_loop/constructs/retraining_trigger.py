@@ -19,6 +19,12 @@ from pipeline_code.core.contract import pascal, retrain_alarm_prefix
 from .access_policy import AccessPolicy
 from .handler_function import dead_letter_queue, handler_function
 
+
+def retrain_trigger_function_name(prefix: str) -> str:
+    """``<prefix>-retrain-trigger``: the function that starts training pipelines (named, so other stacks can deny it)."""
+    return f"{prefix}-retrain-trigger"
+
+
 class RetrainingTrigger(Construct):
     """One guarded trigger function for all of an environment's training pipelines.
 
@@ -57,7 +63,7 @@ class RetrainingTrigger(Construct):
         ]
         built = handler_function(
             self,
-            function_name=f"{trigger_name_prefix}-retrain-trigger",
+            function_name=retrain_trigger_function_name(trigger_name_prefix),
             description="Starts a training pipeline on drift or schedule, unless one runs or ran within the cooldown",
             role_description=f"{trigger_name_prefix}: guarded start of training pipelines",
             access_description=f"{trigger_name_prefix} retrain trigger",

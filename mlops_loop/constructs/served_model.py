@@ -34,6 +34,7 @@ from .endpoint_fleet import (
     allow_reading_rollback_alarms,
     blue_green,
     invocations_scaling,
+    rollback_alarm_names,
     rollback_alarms,
     scalable_target,
     target_tracking,
@@ -52,6 +53,11 @@ CAPTURE_CONTENT_TYPES = {
     "JsonContentTypes": ["application/json", "application/jsonlines"],
     "CsvContentTypes": ["text/csv"],
 }
+
+
+def backlog_alarm_name(endpoint_name: str) -> str:
+    """The alarm that scales an async endpoint out from zero: ``<endpoint>-backlog-without-capacity``."""
+    return f"{endpoint_name}-backlog-without-capacity"
 
 
 class ServedModel(Construct):
@@ -111,10 +117,14 @@ class ServedModel(Construct):
         )
         access = AccessPolicy(self, "Access", access_role=self.role, access_description=f"{served_name_prefix} {served_model_name} serving")
         access.allow_prefix("ReadModelArtifacts", served_artifacts_bucket.bucket_name, f"pipelines/{served_model_name}/")
-        access.allow_prefix("InferenceData", bucket.bucket_name, inference_prefix(served_model_name, self._data_prefix()), write=True)
+        # Captured traffic is what the drift monitor judges the model by: the role that writes it may
+        # not delete it (issue #13), so a serving container cannot erase what it answered.
+        access.allow_prefix("InferenceData", bucket.bucket_name, inference_prefix(served_model_name, self._data_prefix()),
+                            write=True, delete=self._data_prefix() != "capture")
         if self._data_prefix() != "capture":
             # Async endpoints and transform jobs also write their data capture, as this role.
-            access.allow_prefix("Capture", bucket.bucket_name, inference_prefix(served_model_name, "capture"), write=True)
+            access.allow_prefix("Capture", bucket.bucket_name, inference_prefix(served_model_name, "capture"),
+                                write=True, delete=False)
         access.allow_key("DataKey", served_key)
         access.allow_serving_runtime(repository_arn=served_image_repository_arn)
 
@@ -154,6 +164,8 @@ class ServedModel(Construct):
             access.allow_key("NotificationKey", served_notification_key)
         rollout = self._rollout_config()
         self.rollback_alarms = self._rollback_alarms(served_name_prefix, rollout)
+        # Every alarm this stack creates for the endpoint: the serving deployer may manage these and no other.
+        self.alarm_names: list[str] = list(rollback_alarm_names(self.endpoint_name))
         allow_reading_rollback_alarms(access, self.endpoint_name)
         self.endpoint = sagemaker.CfnEndpoint(
             self,
@@ -321,7 +333,7 @@ class ServedModel(Construct):
         alarm = cloudwatch.CfnAlarm(
             self,
             "BacklogWithoutCapacity",
-            alarm_name=f"{self.endpoint_name}-backlog-without-capacity",
+            alarm_name=backlog_alarm_name(self.endpoint_name),
             alarm_description=f"Requests wait at {self.endpoint_name} with no instance: scale out from zero",
             namespace="AWS/SageMaker",
             metric_name="HasBacklogWithoutCapacity",
@@ -335,6 +347,7 @@ class ServedModel(Construct):
             alarm_actions=[from_zero.ref],
         )
         self._conditional(alarm)
+        self.alarm_names.append(backlog_alarm_name(self.endpoint_name))
 
     def _batch(self, name_prefix: str, bucket: s3.IBucket, key: kms.IKey) -> None:
         cfg = self.serving.batch

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Sequence
+from typing import Mapping, Optional, Sequence
 
 from aws_cdk import Duration, RemovalPolicy, Stack
 from aws_cdk import aws_iam as iam
@@ -18,12 +18,17 @@ def service_key(
     key_description: str,
     key_publishers: Sequence[str],
     key_removal_policy: RemovalPolicy,
+    key_publisher_sources: Optional[Mapping[str, str]] = None,
+    key_unbound_publishers: Sequence[str] = (),
 ) -> kms.Key:
     """A KMS key created directly in ``scope`` (its logical ID is that of ``construct_id`` there).
 
     Defaults: yearly rotation, a 30-day deletion window, ``key_removal_policy``; CloudWatch Logs may
     use it for this account's log groups in this region, and ``key_publishers`` (service principals
-    such as ``events.amazonaws.com``) may encrypt and decrypt with it for this account only.
+    such as ``cloudwatch.amazonaws.com``) may encrypt and decrypt with it for this account only; a
+    publisher in ``key_publisher_sources`` only for sources matching its ``aws:SourceArn`` pattern too. A
+    publisher in ``key_unbound_publishers`` gets no source condition: for a delivery that does not send one
+    to KMS, a source condition in the key policy would deny it (bind it in the target's policy instead).
     """
     stack = Stack.of(scope)
     key = kms.Key(
@@ -48,14 +53,41 @@ def service_key(
             },
         )
     )
-    if key_publishers:
+    sources = dict(key_publisher_sources or {})
+    unknown = (set(sources) | set(key_unbound_publishers)) - set(key_publishers)
+    if unknown:
+        raise ValueError(f"{construct_id}: key_publisher_sources / key_unbound_publishers name {sorted(unknown)}, "
+                         "which are not key_publishers")
+    unbound = [p for p in key_publishers if p in key_unbound_publishers]
+    if unbound:
+        key.add_to_resource_policy(
+            iam.PolicyStatement(
+                sid="AllowPublishersUnbound",
+                principals=[iam.ServicePrincipal(p) for p in unbound],
+                actions=["kms:Decrypt", "kms:GenerateDataKey*"],
+                resources=["*"],
+            )
+        )
+    by_account = [p for p in key_publishers if p not in sources and p not in unbound]
+    if by_account:
         key.add_to_resource_policy(
             iam.PolicyStatement(
                 sid="AllowPublishersOfThisAccount",
-                principals=[iam.ServicePrincipal(p) for p in key_publishers],
+                principals=[iam.ServicePrincipal(p) for p in by_account],
                 actions=["kms:Decrypt", "kms:GenerateDataKey*"],
                 resources=["*"],
                 conditions={"StringEquals": {"aws:SourceAccount": stack.account}},
+            )
+        )
+    for publisher, source_arn in sources.items():
+        key.add_to_resource_policy(
+            iam.PolicyStatement(
+                sid="AllowPublisher" + "".join(part.capitalize() for part in publisher.split(".")[0].split("-")),
+                principals=[iam.ServicePrincipal(publisher)],
+                actions=["kms:Decrypt", "kms:GenerateDataKey*"],
+                resources=["*"],
+                conditions={"StringEquals": {"aws:SourceAccount": stack.account},
+                            "ArnLike": {"aws:SourceArn": source_arn}},
             )
         )
     return key

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Sequence
+
 from aws_cdk import ArnFormat, Stack
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_kms as kms
@@ -10,6 +12,7 @@ from constructs import Construct
 from pipeline_code.core.contract import pascal, target_model_parameter_name
 
 from .access_policy import AccessPolicy
+from .endpoint_fleet import rollback_alarm_names
 from .multi_model_endpoint import MultiModelEndpoint
 from .native_model_monitor import NativeModelMonitor
 from .served_model import ServedModel
@@ -48,7 +51,7 @@ class ServingDeployer(Construct):
                           "restricts the stack to that group.")
         self._allow_pass_serving_role(sid, served.role)
         if served.endpoint_name:
-            self._allow_endpoint(sid, served.endpoint_name)
+            self._allow_endpoint(sid, served.endpoint_name, served.alarm_names)
             return
         self.access.allow(
             f"PassSchedulerRole{sid}",
@@ -68,7 +71,7 @@ class ServingDeployer(Construct):
         stack = Stack.of(self)
         sid = pascal(mme.endpoint_name.removeprefix(f"{name_prefix}-"))
         self._allow_pass_serving_role(sid, mme.role)
-        self._allow_endpoint(sid, mme.endpoint_name)
+        self._allow_endpoint(sid, mme.endpoint_name, rollback_alarm_names(mme.endpoint_name))
         self.access.allow(
             f"TargetModels{sid}",
             ["ssm:PutParameter", "ssm:DeleteParameter", "ssm:GetParameters", "ssm:AddTagsToResource",
@@ -155,7 +158,14 @@ class ServingDeployer(Construct):
             conditions={"StringLike": {"iam:AWSServiceName": "sagemaker.application-autoscaling.amazonaws.com"}},
             wildcard_reason="The service-linked role's name suffix is chosen by IAM.",
         )
-        self.access.allow("EncryptionGrants", ["kms:CreateGrant", "kms:DescribeKey"], [key.key_arn])
+        self.access.allow("DescribeDataKey", ["kms:DescribeKey"], [key.key_arn])
+        # Grants only for an AWS service acting for this role: SageMaker creates one for an endpoint's
+        # volume key as the caller of CreateEndpoint/UpdateEndpoint. kms:GrantIsForAWSResource "allows
+        # principals to call CreateGrant, ListGrants, or RevokeGrant only when an AWS service that is
+        # integrated with AWS KMS sends the request on the principal's behalf" (KMS Developer Guide,
+        # grant-authorization / conditions-kms), so the role cannot grant the key to anyone itself.
+        self.access.allow("EncryptionGrants", ["kms:CreateGrant"], [key.key_arn],
+                          conditions={"Bool": {"kms:GrantIsForAWSResource": "true"}})
         # The template refers to the data key through Fn::GetStackOutput (a weak cross-stack
         # reference), which CloudFormation resolves with this role on every update.
         self.access.allow(
@@ -179,8 +189,10 @@ class ServingDeployer(Construct):
             conditions={"StringEquals": {"iam:PassedToService": "sagemaker.amazonaws.com"}},
         )
 
-    def _allow_endpoint(self, sid: str, endpoint_name: str) -> None:
-        """Create, update and delete the endpoint ``endpoint_name`` and its alarms."""
+    def _allow_endpoint(self, sid: str, endpoint_name: str, alarm_names: Sequence[str]) -> None:
+        """Create, update and delete the endpoint ``endpoint_name`` and the alarms ``alarm_names`` the serving stack
+        creates for it (by exact name: the Operations stack's alarms share the endpoint's name as prefix,
+        ``<prefix>-<model>-retrain-...`` start retraining, and the deployer must not edit or delete them)."""
         self._endpoints = True
         stack = Stack.of(self)
         self.access.allow(
@@ -198,13 +210,13 @@ class ServingDeployer(Construct):
             [
                 stack.format_arn(service="cloudwatch", resource="alarm", resource_name=name,
                                  arn_format=ArnFormat.COLON_RESOURCE_NAME)
-                for name in (f"{endpoint_name}-*",
+                for name in (*alarm_names,
                              # Target tracking creates (and deletes) its own alarms, checked
                              # against the caller's CloudWatch permissions.
                              f"TargetTracking-endpoint/{endpoint_name}/variant/*")
             ],
-            wildcard_reason="Every alarm of the endpoint (rollback, scale-from-zero) is named after it; target "
-            "tracking names its alarms after the endpoint's scalable target with a generated suffix.",
+            wildcard_reason="The serving stack's own alarms of the endpoint (rollback, scale-from-zero) are listed by "
+            "name; target tracking names its alarms after the endpoint's scalable target with a generated suffix.",
         )
 
     def _allow_endpoint_configs(self) -> None:

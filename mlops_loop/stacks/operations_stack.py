@@ -6,7 +6,6 @@ from typing import Any
 
 from aws_cdk import CfnOutput, RemovalPolicy, Stack
 from aws_cdk import aws_events as events
-from aws_cdk import aws_events_targets as targets
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_sns as sns
 from constructs import Construct
@@ -21,6 +20,7 @@ from ..constructs.job_code import JobCode
 from ..constructs.endpoint_alarms import EndpointAlarms
 from ..constructs.loop_alarms import LoopAlarms, handler_alarms
 from ..constructs.retraining_trigger import RetrainingTrigger
+from ..constructs.rule_notifications import notify_topic
 from .data_pipeline_stack import RETENTION
 from .serving_stack import ServingStack
 from .storage_stack import StorageStack
@@ -163,7 +163,7 @@ class OperationsStack(Stack):
                 },
             ),
         )
-        failures.add_target(targets.SnsTopic(self.topic, dead_letter_queue=self.trigger.dead_letter_queue))
+        notify_topic(failures, self.topic, dead_letter_queue=self.trigger.dead_letter_queue)
         CfnOutput(self, "NotificationTopicArn", value=self.topic.topic_arn)
         CfnOutput(self, "RetrainTriggerFunction", value=self.trigger.function.function_name)
         CfnOutput(self, "DeployFunction", value=self.deploy.function.function_name)

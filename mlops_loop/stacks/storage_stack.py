@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any, Mapping, Sequence
 
-from aws_cdk import CfnOutput, RemovalPolicy, Stack
+from aws_cdk import ArnFormat, CfnOutput, RemovalPolicy, Stack
 from aws_cdk import aws_glue as glue
 from constructs import Construct
 
@@ -88,6 +88,19 @@ class StorageStack(Stack):
             key_alias=f"alias/{storage_name_prefix}/ops",
             key_description=f"{storage_name_prefix}: notifications, trigger logs and dead letters",
             key_publishers=("events.amazonaws.com", "cloudwatch.amazonaws.com"),
+            # CloudWatch names the alarm as the source when it publishes to an encrypted topic, so the key
+            # serves this environment's alarms only (``<prefix>-...``: every alarm with an SNS action; SNS
+            # Developer Guide, sns-key-management "compatibility with AWS services": aws:SourceAccount and
+            # aws:SourceArn in the key policy). EventBridge gets neither: the same guide says adding
+            # aws:SourceAccount and aws:SourceArn to a KMS key policy "is not supported for EventBridge-to-encrypted
+            # topics", and deliveries under such a condition fail (awslabs/landing-zone-accelerator-on-aws#407,
+            # awslabs/aws-deployment-framework#769) - the pipeline-failure and failed-rollout notifications would
+            # never arrive. Its rules are pinned by ARN in the topic and dead-letter queue policies instead
+            # (rule_notifications.notify_topic), so no other account's rule can publish through this key.
+            key_publisher_sources={"cloudwatch.amazonaws.com": self.format_arn(
+                service="cloudwatch", resource="alarm", resource_name=f"{storage_name_prefix}-*",
+                arn_format=ArnFormat.COLON_RESOURCE_NAME)},
+            key_unbound_publishers=("events.amazonaws.com",),
             key_removal_policy=removal,
         )
         # The offline store must exist before SageMaker validates its S3 location.

@@ -171,11 +171,13 @@ MONITOR_DIMENSIONS = ("Environment", "Model")
 
 
 class MonitorMetric(NamedTuple):
-    """One headline metric of a monitor report: the report summary key, the metric name and its unit."""
+    """One headline metric of a monitor report: the report summary key, the metric name, its unit, and whether it
+    describes the monitor's own health (published always) rather than the model (withheld from an unhealthy report)."""
 
     key: str
     name: str
     unit: str
+    health: bool = False
 
 
 MONITOR_METRICS = tuple(
@@ -194,10 +196,10 @@ MONITOR_METRICS = tuple(
         ("demographic_parity_difference", "DemographicParityDifference", "None"),
         ("attribution_ndcg", "AttributionNdcg", "None"),
         ("attribution_rank_correlation", "AttributionRankCorrelation", "None"),
-        ("records", "CapturedRecords", "Count"),
-        ("malformed_records", "MalformedRecords", "Count"),
-        ("monitoring_errors", "MonitoringErrors", "Count"),
-        ("monitor_healthy", "MonitorHealthy", "None"),
+        ("records", "CapturedRecords", "Count", True),
+        ("malformed_records", "MalformedRecords", "Count", True),
+        ("monitoring_errors", "MonitoringErrors", "Count", True),
+        ("monitor_healthy", "MonitorHealthy", "None", True),
     )
 )
 # The per-feature PSI metric (dimension ``Feature`` added to MONITOR_DIMENSIONS).

@@ -55,6 +55,7 @@ import binascii
 import csv
 import io
 import json
+import math
 import os
 from collections import Counter
 from dataclasses import dataclass, field
@@ -210,7 +211,7 @@ class _Decoder:
         payload: Any = stripped
         if kind == "json":
             try:
-                payload = json.loads(stripped)
+                payload = _json(stripped)
             except ValueError as exc:
                 raise _Malformed(f"invalid_json: {exc}") from None
         scores = None
@@ -218,7 +219,7 @@ class _Decoder:
             out_stripped = out_text.strip()
             out_kind = "json" if out_stripped.startswith(("{", "[")) else "csv"
             try:
-                out_payload = json.loads(out_stripped) if out_kind == "json" else out_stripped
+                out_payload = _json(out_stripped) if out_kind == "json" else out_stripped
             except ValueError as exc:
                 raise _Malformed(f"invalid_output: {exc}") from None
             scores = self.outputs(out_kind, out_payload)
@@ -412,12 +413,12 @@ def _payload(block: Dict[str, Any]) -> Tuple[str, Any]:
             raise _Malformed(f"bad_base64: {exc}") from None
     if "jsonlines" in content_type or "ndjson" in content_type:
         try:
-            return "json", [json.loads(line) for line in record_lines(data) if line.strip()]
+            return "json", [_json(line) for line in record_lines(data) if line.strip()]
         except ValueError as exc:
             raise _Malformed(f"invalid_payload_jsonlines: {exc}") from None
     if "json" in content_type or (not content_type and encoding == "JSON"):
         try:
-            return "json", json.loads(data)
+            return "json", _json(data)
         except ValueError as exc:
             raise _Malformed(f"invalid_payload_json: {exc}") from None
     if "csv" in content_type or encoding == "CSV" or not content_type:
@@ -480,16 +481,40 @@ def _scores(kind: str, payload: Any) -> List[float]:
 
 
 def _as_number(series: pd.Series) -> Tuple[pd.Series, int]:
-    """Float column; non-null values that are not numbers (text, booleans) become NaN and are counted."""
+    """Float column; non-null values that are not finite numbers (text, booleans, integers beyond float range,
+    infinities) become NaN and are counted."""
     raw = series.astype(object)
     kind = pd.api.types.infer_dtype(raw, skipna=True)
     if kind not in ("string", "integer", "floating", "mixed-integer-float", "decimal", "empty"):
         is_bool = raw.map(lambda v: isinstance(v, bool)).to_numpy(dtype=bool)  # rare: mixed types
         raw = raw.where(~is_bool, "<bool>")
-    numbers = pd.to_numeric(raw, errors="coerce").astype(np.float64)
+    try:
+        numbers = pd.to_numeric(raw, errors="coerce").astype(np.float64)
+    except OverflowError:  # an integer of hundreds of digits: one value at a time (rare)
+        numbers = pd.Series([_finite_or_nan(v) for v in raw], index=raw.index, dtype=np.float64)
+    numbers = numbers.where(np.isfinite(numbers.to_numpy()), np.nan)
     suspect = np.flatnonzero(raw.notna().to_numpy() & numbers.isna().to_numpy())  # usually empty
     violations = sum(1 for v in raw.iloc[suspect] if str(v).strip() != "")
     return numbers, int(violations)
+
+
+def _big_int(text: str) -> Any:
+    """An integer literal of a request or response: beyond float range (hundreds of digits) it is infinite, which
+    the number columns count as a violation, instead of a Python int no numeric column can hold."""
+    return int(text) if len(text) < 300 else math.inf
+
+
+def _json(text: str) -> Any:
+    """A JSON document of the capture, integers beyond float range read as infinite (see :func:`_big_int`)."""
+    return json.loads(text, parse_int=_big_int)
+
+
+def _finite_or_nan(value: Any) -> float:
+    try:
+        number = float(value)
+    except (TypeError, ValueError, OverflowError):
+        return math.nan
+    return number if math.isfinite(number) else math.nan
 
 
 def _as_category_text(series: pd.Series) -> pd.Series:

@@ -50,6 +50,18 @@ from pipeline_code.argtypes import non_negative_int as _non_negative_int, positi
 PROG = "python -m pipeline_code.monitoring.monitor"
 
 
+def _baseline_problem(document: Any, model: str) -> Optional[str]:
+    """Why a baseline document cannot be compared with (None when it can): not a JSON object, empty, no per-feature
+    entries (statistics and constraints), or written for another model."""
+    if not isinstance(document, dict) or not document:
+        return "is empty or not a JSON object"
+    if "features" in document and not document["features"]:
+        return "has no features"
+    if document.get("model") not in (None, model):
+        return f"was written for model {document.get('model')!r}, not {model!r}"
+    return None
+
+
 def _load_json(path: str) -> Optional[Dict[str, Any]]:
     if not os.path.isfile(path):
         return None
@@ -130,6 +142,12 @@ def run_monitor(spec: ModelSpec, args: argparse.Namespace, *, cloudwatch_client:
             continue
         if baseline[name] is None:
             error("baseline_missing", f"{name}.json not found in {args.baseline_dir!r}")
+            continue
+        problem = _baseline_problem(baseline[name], spec.name)
+        if problem:
+            # Comparing traffic with an empty or another model's baseline would pass silently: it is unhealthy.
+            baseline[name] = None
+            error("baseline_invalid", f"{name}.json in {args.baseline_dir!r} {problem}; re-run the model's baseline step")
     evaluation = _find_evaluation(args.baseline_dir, args.evaluation)
 
     # Capture ---------------------------------------------------------------------------
@@ -256,6 +274,8 @@ def run_monitor(spec: ModelSpec, args: argparse.Namespace, *, cloudwatch_client:
         "monitoring_errors": len(errors),
         "monitor_healthy": 1 if healthy else 0,
     }
+    if not healthy:
+        summary["metrics_withheld"] = "drift and quality metrics are not published: the window is unhealthy (see errors)"
     thresholds = {k: getattr(args, k) for k in (
         "psi_threshold", "ks_p_value", "max_missing_increase", "max_range_violation_rate", "max_unseen_rate",
         "max_auc_drop", "min_label_coverage", "min_labeled_rows", "max_dpd", "max_group_rate_change",

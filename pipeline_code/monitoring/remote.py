@@ -539,7 +539,7 @@ def write_not_serving_report(spec: Any, args: argparse.Namespace, preflight: Pre
     or quality metric is.
     """
     detail = preflight.section["serving"]["detail"]
-    summary: Dict[str, Any] = {key: None for key, _name, _unit in MONITOR_METRICS}
+    summary: Dict[str, Any] = {metric.key: None for metric in MONITOR_METRICS}
     if spec.problem_type == BINARY:
         summary.pop("quality_drop")  # a binary report has none (its quality is the AUC drop), as before problem types
     summary.update({"monitoring_errors": 0, "monitor_healthy": 1, "note": NOT_SERVING})

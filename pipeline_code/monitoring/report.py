@@ -2,8 +2,11 @@
 
 Metrics: namespace ``mlops-loop/monitoring``, dimensions ``Environment`` and ``Model``
 (plus ``Feature`` for the per-feature ``FeaturePsi``). ``MonitorHealthy`` is 1 only when
-the monitor itself could do its job (no empty window, missing baseline, malformed lines,
-schema change or failed section); drift findings do not make the monitor unhealthy.
+the monitor itself could do its job (no empty window, missing, empty or mismatched baseline,
+malformed lines over the allowed rate, schema change or failed section); drift findings do not make
+the monitor unhealthy. An unhealthy report publishes its health metrics only: its drift and quality
+numbers rest on data the monitor could not trust, so the retrain alarms see no data (not breaching)
+while the health alarm pages people.
 """
 
 from __future__ import annotations
@@ -21,15 +24,19 @@ REPORT_FORMAT = "mlops-loop/monitor-report/v1"
 
 
 def metric_data(report: Mapping[str, Any], environment: str, model: str) -> List[Dict[str, Any]]:
-    """The CloudWatch MetricData of a report (values that are None are not published)."""
+    """The CloudWatch MetricData of a report (values that are None are not published; an unhealthy report's
+    drift and quality metrics are withheld, see the module docstring)."""
     dims = [{"Name": name, "Value": value} for name, value in zip(MONITOR_DIMENSIONS, (environment, model))]
     summary = report["summary"]
+    healthy = bool(report.get("healthy", True))
     out = []
-    for key, name, unit in MONITOR_METRICS:
-        value = summary.get(key)
-        if value is None or (isinstance(value, float) and not math.isfinite(value)):
+    for metric in MONITOR_METRICS:
+        value = summary.get(metric.key)
+        if value is None or (isinstance(value, float) and not math.isfinite(value)) or not (healthy or metric.health):
             continue
-        out.append({"MetricName": name, "Dimensions": dims, "Value": float(value), "Unit": unit})
+        out.append({"MetricName": metric.name, "Dimensions": dims, "Value": float(value), "Unit": metric.unit})
+    if not healthy:
+        return out
     for feature, entry in (report.get("sections", {}).get("data_drift", {}).get("features") or {}).items():
         if entry.get("psi") is not None:
             out.append({"MetricName": FEATURE_PSI_METRIC, "Dimensions": dims + [{"Name": "Feature", "Value": feature}],

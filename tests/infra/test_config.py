@@ -354,3 +354,24 @@ def test_a_schedule_native_model_monitor_can_run_passes(raw):
     raw["environments"]["prod"]["monitoring"] = {"schedule": "cron(0 2/6 * * ? *)"}
     config = parse_config(raw)
     assert config.serving_of(config.environments["prod"], config.models["churn"]).native_model_monitor
+
+
+def test_placeholder_accounts_and_a_prod_sharing_its_account_are_warned_about():
+    # GIVEN the frozen sample (placeholder accounts 111..., 222..., 333...) with prod moved into staging's account
+    raw = yaml.safe_load(SAMPLE_CONFIG.read_text())
+    raw["environments"]["prod"]["account"] = raw["environments"]["staging"]["account"]
+    warnings = parse_config(raw).warnings()
+    # THEN one line per placeholder and one for the shared prod account, each naming the field and the fix
+    assert warnings == [
+        "environment 'dev': field 'account': '111111111111' looks like a placeholder; put the AWS account id of this "
+        "environment there before `cdk deploy`",
+        "environment 'staging': field 'account': '222222222222' looks like a placeholder; put the AWS account id of this "
+        "environment there before `cdk deploy`",
+        "environment 'prod': field 'account': '222222222222' looks like a placeholder; put the AWS account id of this "
+        "environment there before `cdk deploy`",
+        "environment 'prod': field 'account': '222222222222' is also the account of 'staging'; give prod an account of its own",
+    ]
+    # AND real, separate accounts warn about nothing
+    for env, account in zip(("dev", "staging", "prod"), ("104937262811", "270418365510", "598812047733")):
+        raw["environments"][env]["account"] = account
+    assert parse_config(raw).warnings() == []

@@ -16,6 +16,7 @@ from tests.support.iam_eval import (
     arn_match,
     authorize,
     evaluate,
+    service_statements,
 )
 
 VERSION = "arn:aws:sagemaker:eu-west-1:111111111111:model-package/team-churn/3"
@@ -397,3 +398,32 @@ def test_unknown_role_lookup_names_the_known_roles():
     model = _model(App={"Resources": {"R": _role("known-role")}})
     with pytest.raises(IamEvalError, match="known: known-role"):
         model.role("missing")
+
+
+def test_resource_policy_statements_of_a_service_principal_are_evaluated_without_the_principal():
+    """GIVEN a topic policy with an SSL-only Deny for everyone, an Allow for EventBridge conditioned on the source
+    account and rule ARN, and an Allow for another service WHEN the statements for events.amazonaws.com are taken
+    THEN the Deny and the EventBridge Allow apply (not the other service's), and sns:Publish is allowed only with
+    the matching aws:SourceAccount and aws:SourceArn over TLS."""
+    topic = "arn:aws:sns:eu-west-1:111111111111:notify"
+    rule = "arn:aws:events:eu-west-1:111111111111:rule/app-ops-Failures-ABC"
+    document = _doc(
+        {"Sid": "SslOnly", "Effect": "Deny", "Principal": "*", "Action": "sns:Publish", "Resource": topic,
+         "Condition": {"Bool": {"aws:SecureTransport": "false"}}},
+        {"Sid": "Rule", "Effect": "Allow", "Principal": {"Service": "events.amazonaws.com"}, "Action": "sns:Publish",
+         "Resource": topic, "Condition": {"StringEquals": {"aws:SourceAccount": "111111111111"},
+                                          "ArnEquals": {"aws:SourceArn": rule}}},
+        {"Sid": "Other", "Effect": "Allow", "Principal": {"Service": ["cloudwatch.amazonaws.com"]}, "Action": "sns:Publish",
+         "Resource": topic},
+    )
+    events = service_statements(document, "events.amazonaws.com", source="test")
+    assert [s.sid for s in events] == ["SslOnly", "Rule"]
+    good = {"aws:SourceAccount": "111111111111", "aws:SourceArn": rule, "aws:SecureTransport": True}
+    assert evaluate(events, "sns:Publish", topic, good).outcome == ALLOW
+    assert evaluate(events, "sns:Publish", topic, {**good, "aws:SecureTransport": False}).outcome == EXPLICIT_DENY
+    assert evaluate(events, "sns:Publish", topic, {**good, "aws:SourceAccount": "999999999999"}).outcome == IMPLICIT_DENY
+    assert evaluate(events, "sns:Publish", topic, {**good, "aws:SourceArn": rule + "x"}).outcome == IMPLICIT_DENY
+    assert evaluate(events, "sns:Publish", topic, {"aws:SecureTransport": True}).outcome == IMPLICIT_DENY
+    with pytest.raises(IamEvalError, match="NotPrincipal"):
+        service_statements(_doc({"Effect": "Allow", "NotPrincipal": {"AWS": "x"}, "Action": "s3:GetObject",
+                                 "Resource": "*"}), "events.amazonaws.com")

@@ -16,7 +16,17 @@ import pytest
 from mlops_loop.config import load_config
 
 from tests.support.paths import CONFIG_PATH
-from tests.support.iam_eval import EXPLICIT_DENY, IamModel, Role, StackTemplate, Statement, allowed, authorize, evaluate
+from tests.support.iam_eval import (
+    EXPLICIT_DENY,
+    IamModel,
+    Role,
+    StackTemplate,
+    Statement,
+    allowed,
+    authorize,
+    evaluate,
+    service_statements,
+)
 
 CONFIG = load_config(CONFIG_PATH)
 ENVS = tuple(CONFIG.environments)
@@ -539,3 +549,199 @@ def test_retrain_trigger_can_do_nothing_in_the_registry_or_to_pipeline_definitio
     requests += [("iam:PassRole", r.arn) for r in e.iam.roles.values()]
     for action, arn in requests:
         assert not allowed(trigger, action, arn, {"iam:PassedToService": "sagemaker.amazonaws.com"}), _why(trigger, action, arn)
+
+
+# -- IAM conditions (issue #13, item 8) ---------------------------------------------------------
+def _storage_key_arn(e: Env, logical_prefix: str) -> str:
+    (lid,) = [lid for label, lid, _ in e.iam.resources("AWS::KMS::Key") if label == "Storage" and lid.startswith(logical_prefix)]
+    return e.iam.resolve("Storage", {"Fn::GetAtt": [lid, "Arn"]})
+
+
+def _alarm_names(e: Env, label: str) -> list[str]:
+    return [e.iam.resolve(lab, props["AlarmName"]) for lab, _, props in e.iam.resources("AWS::CloudWatch::Alarm") if lab == label]
+
+
+def _alarm_arn(e: Env, name: str, **kw) -> str:
+    return e.arn("cloudwatch", f"alarm:{name}", **kw)
+
+
+ALARM_CHANGES = ("cloudwatch:PutMetricAlarm", "cloudwatch:DeleteAlarms", "cloudwatch:TagResource", "cloudwatch:UntagResource")
+
+
+@pytest.mark.parametrize("env", ENVS)
+def test_deployer_creates_grants_on_the_data_key_only_for_an_aws_service(envs, env):
+    """GIVEN the serving deployer role and the data key
+    WHEN it calls kms:CreateGrant on the key with kms:GrantIsForAWSResource true (SageMaker creating the
+    endpoint's volume grant on its behalf), false (the role granting the key itself), or absent
+    THEN only the first is allowed (before issue #13 all three were); DescribeKey stays allowed."""
+    e = envs[env]
+    key = _storage_key_arn(e, "DataLakeKey")
+    deployer = e.deployer
+    assert allowed(deployer, "kms:CreateGrant", key, {"kms:GrantIsForAWSResource": True}), _why(
+        deployer, "kms:CreateGrant", key, {"kms:GrantIsForAWSResource": True})
+    for context in ({"kms:GrantIsForAWSResource": False}, {}):
+        assert not allowed(deployer, "kms:CreateGrant", key, context), _why(deployer, "kms:CreateGrant", key, context)
+    assert allowed(deployer, "kms:DescribeKey", key)
+    # No other role of the environment may create grants on its own either.
+    for role in e.iam.roles.values():
+        assert not allowed(role, "kms:CreateGrant", key, {"kms:GrantIsForAWSResource": False}), _why(
+            role, "kms:CreateGrant", key, {"kms:GrantIsForAWSResource": False})
+
+
+@pytest.mark.parametrize("env", ENVS)
+def test_deployer_changes_only_the_serving_stacks_alarms(envs, env):
+    """GIVEN every alarm of the Operations stack (retrain alarms ``<prefix>-<model>-retrain-*``, monitor-unhealthy,
+    endpoint and handler alarms, several named ``<endpoint>-...``) and every alarm of the Serving stack
+    WHEN the deployer calls PutMetricAlarm, DeleteAlarms, TagResource or UntagResource on them
+    THEN each Operations alarm is denied (the ``<endpoint>-*`` grant allowed them before issue #13) and each
+    Serving alarm (rollout errors/latency, scale-from-zero) is allowed."""
+    e = envs[env]
+    deployer = e.deployer
+    operations, serving = _alarm_names(e, "Operations"), _alarm_names(e, "Serving")
+    retrain = [n for m in e.cfg.models for n in operations if n.startswith(f"{e.prefix}-{m}-retrain-")]
+    assert retrain and any(n.endswith("-monitor-unhealthy") for n in operations)
+    endpoints = [e.iam.resolve(label, p["EndpointName"]) for label, _, p in e.iam.resources("AWS::SageMaker::Endpoint")]
+    # Some Operations alarm shares an endpoint's name as prefix: the old pattern really covered them.
+    assert any(n.startswith(f"{ep}-") for ep in endpoints for n in operations) or not endpoints
+    for name in operations:
+        for action in ALARM_CHANGES:
+            assert not allowed(deployer, action, _alarm_arn(e, name)), _why(deployer, action, _alarm_arn(e, name))
+    for name in serving:
+        for action in ALARM_CHANGES + ("cloudwatch:DescribeAlarms",):
+            assert allowed(deployer, action, _alarm_arn(e, name)), _why(deployer, action, _alarm_arn(e, name))
+    assert len(serving) == 2 * len(endpoints) + sum(n.endswith("-backlog-without-capacity") for n in serving)
+
+
+@pytest.mark.parametrize("env", ENVS)
+def test_serving_roles_write_but_cannot_delete_captured_traffic(envs, env):
+    """GIVEN every execution role of a SageMaker model in the environment and the inference bucket
+    WHEN it calls s3:DeleteObject on ``capture/<model>/...`` of any model
+    THEN every request is denied (each role could delete its own model's capture before issue #13); and a role
+    that writes capture may still s3:PutObject there (so the check is not vacuous)."""
+    e = envs[env]
+    (bucket,) = [e.iam.resolve(label, p["BucketName"]) for label, _, p in e.iam.resources("AWS::S3::Bucket")
+                 if "inference" in e.iam.resolve(label, p["BucketName"])]
+    captures = {m: f"arn:aws:s3:::{bucket}/capture/{m}/2026/12/02/10/part-0001.jsonl" for m in e.cfg.models}
+    roles = [e.iam.role(arn) for arn in e.serving_model_roles()]
+    assert roles
+    writers = 0
+    for role in roles:
+        for obj in captures.values():
+            assert not allowed(role, "s3:DeleteObject", obj), _why(role, "s3:DeleteObject", obj)
+        writers += any(allowed(role, "s3:PutObject", obj) for obj in captures.values())
+    assert writers >= 1
+
+
+def _topic_policy(e: Env) -> tuple[str, dict]:
+    (found,) = [(label, p) for label, _, p in e.iam.resources("AWS::SNS::TopicPolicy") if label == "Operations"]
+    label, props = found
+    return e.iam.resolve(label, props["Topics"][0]), e.iam.resolve(label, props["PolicyDocument"])
+
+
+@pytest.mark.parametrize("env", ENVS)
+def test_only_this_environments_rules_may_publish_to_the_notification_topic(envs, env):
+    """GIVEN the notification topic's policy, as it applies to events.amazonaws.com
+    WHEN EventBridge publishes for each rule that targets the topic (this account, over TLS)
+    THEN it is allowed; for another rule, another account, or with no source at all it is denied (the
+    unconditioned grant of targets.SnsTopic allowed all of these before issue #13)."""
+    e = envs[env]
+    topic, document = _topic_policy(e)
+    statements = service_statements(document, "events.amazonaws.com", source="Operations/NotificationsPolicy")
+    rules = [e.iam.resolve(label, {"Fn::GetAtt": [lid, "Arn"]}) for label, lid, p in e.iam.resources("AWS::Events::Rule")
+             if label == "Operations" and any(e.iam.resolve(label, t["Arn"]) == topic for t in p.get("Targets", []))]
+    assert len(rules) == 2, rules  # pipeline failures and failed rollouts
+    tls = {"aws:SecureTransport": True}
+    for rule in rules:
+        good = {**tls, "aws:SourceAccount": e.account, "aws:SourceArn": rule}
+        assert evaluate(statements, "sns:Publish", topic, good).allowed, (rule, evaluate(statements, "sns:Publish", topic, good))
+        assert not evaluate(statements, "sns:Publish", topic, {**good, "aws:SourceAccount": FOREIGN_ACCOUNT}).allowed
+    other_rule = e.arn("events", "rule/somebody-elses-rule")
+    for context in ({**tls, "aws:SourceAccount": e.account, "aws:SourceArn": other_rule},
+                    {**tls, "aws:SourceAccount": FOREIGN_ACCOUNT, "aws:SourceArn": e.arn("events", "rule/x", account=FOREIGN_ACCOUNT)},
+                    tls):
+        assert not evaluate(statements, "sns:Publish", topic, context).allowed, context
+
+
+@pytest.mark.parametrize("env", ENVS)
+def test_the_ops_key_serves_only_this_environments_alarms(envs, env):
+    """GIVEN the ops key's policy as it applies to cloudwatch.amazonaws.com
+    WHEN CloudWatch asks for a data key to publish an alarm of this environment, of another environment of the
+    same account, or of another account
+    THEN only the first is allowed (before issue #13 any alarm of the account was)."""
+    e = envs[env]
+    (lid, props), = [(lid, p) for label, lid, p in e.iam.resources("AWS::KMS::Key") if label == "Storage" and lid.startswith("OpsKey")]
+    key = e.iam.resolve("Storage", {"Fn::GetAtt": [lid, "Arn"]})
+    statements = service_statements(e.iam.resolve("Storage", props["KeyPolicy"]), "cloudwatch.amazonaws.com", source=f"Storage/{lid}")
+    own = _alarm_names(e, "Operations")
+    assert own
+    for name in own:
+        context = {"aws:SourceAccount": e.account, "aws:SourceArn": _alarm_arn(e, name)}
+        assert evaluate(statements, "kms:GenerateDataKey", key, context).allowed, (name, context)
+    others = [n.replace(e.prefix, f"{CONFIG.project}-{other}", 1) for other in ENVS if other != env for n in own[:1]]
+    others.append(f"{e.prefix}x-something")  # a sibling prefix
+    for name in others:
+        context = {"aws:SourceAccount": e.account, "aws:SourceArn": _alarm_arn(e, name)}
+        assert not evaluate(statements, "kms:GenerateDataKey", key, context).allowed, (name, context)
+    foreign = {"aws:SourceAccount": FOREIGN_ACCOUNT, "aws:SourceArn": _alarm_arn(e, own[0], account=FOREIGN_ACCOUNT)}
+    assert not evaluate(statements, "kms:GenerateDataKey", key, foreign).allowed
+
+
+@pytest.mark.parametrize("env", ENVS)
+def test_every_service_principal_in_a_resource_policy_is_bound_to_its_source(envs, env):
+    """GIVEN every Allow to an AWS service principal in a resource policy of the environment (topic, queue,
+    bucket and key policies)
+    WHEN its conditions are read
+    THEN each names the source: aws:SourceArn or aws:SourceAccount (CloudWatch Logs: its log-group encryption
+    context), so no other account's resource can make the service act on ours. The one exception is EventBridge
+    on the ops key, which must not carry one (AWS does not send them to KMS for EventBridge-to-encrypted-topic
+    deliveries, which would then fail); its rules are bound in the topic and queue policies, checked here too."""
+    e = envs[env]
+    bound = {"aws:sourcearn", "aws:sourceaccount", "kms:encryptioncontext:aws:logs:arn"}
+    checked = 0
+    for label, template in e.templates.items():
+        for lid, resource in template["Resources"].items():
+            props = resource.get("Properties", {})
+            if resource["Type"].startswith("AWS::IAM::"):
+                continue
+            for key in ("PolicyDocument", "KeyPolicy"):
+                for statement in (props.get(key) or {}).get("Statement", []):
+                    principal = statement.get("Principal")
+                    if statement["Effect"] != "Allow" or not (isinstance(principal, dict) and "Service" in principal):
+                        continue
+                    checked += 1
+                    if key == "KeyPolicy" and statement.get("Sid") == "AllowPublishersUnbound":
+                        assert principal == {"Service": "events.amazonaws.com"}, f"{label}/{lid}: only EventBridge is unbound"
+                        continue
+                    keys = {k.lower() for by_key in (statement.get("Condition") or {}).values() for k in by_key}
+                    assert keys & bound, f"{label}/{lid} {statement.get('Sid')}: {principal} without a source condition"
+    assert checked > 0
+
+
+@pytest.mark.parametrize("env", ENVS)
+def test_approver_cannot_start_retraining_indirectly(envs, env):
+    """GIVEN the approver role, the retrain trigger function and the retrain alarms of the Operations stack
+    WHEN it calls lambda:InvokeFunction / InvokeAsync on the function (or a version of it), or
+    cloudwatch:SetAlarmState on any retrain alarm
+    THEN every request is explicitly denied, and stays denied next to an Allow of everything; setting the state of
+    an alarm that starts nothing (monitor-unhealthy) is not explicitly denied (the deny is narrow)."""
+    e = envs[env]
+    approver = e.approver
+    function = e.arn("lambda", f"function:{e.prefix}-retrain-trigger")
+    e.function_role("retrain-trigger")  # the function of that name exists in the environment
+    for arn in (function, f"{function}:$LATEST", f"{function}:1"):
+        for action in ("lambda:InvokeFunction", "lambda:InvokeAsync"):
+            assert evaluate(approver.statements, action, arn).outcome == EXPLICIT_DENY, _why(approver, action, arn)
+            assert not allowed(approver.statements + (ALLOW_EVERYTHING,), action, arn)
+    operations = _alarm_names(e, "Operations")
+    retrain = [n for m in e.cfg.models for n in operations if n.startswith(f"{e.prefix}-{m}-retrain-")]
+    assert len(retrain) == 3 * len(e.cfg.models), retrain
+    for name in retrain:
+        arn = _alarm_arn(e, name)
+        assert evaluate(approver.statements, "cloudwatch:SetAlarmState", arn).outcome == EXPLICIT_DENY, _why(
+            approver, "cloudwatch:SetAlarmState", arn)
+        assert not allowed(approver.statements + (ALLOW_EVERYTHING,), "cloudwatch:SetAlarmState", arn)
+    unhealthy = _alarm_arn(e, next(n for n in operations if n.endswith("-monitor-unhealthy")))
+    assert allowed(approver.statements + (ALLOW_EVERYTHING,), "cloudwatch:SetAlarmState", unhealthy)
+    # Approving is still allowed.
+    assert all(allowed(approver, "sagemaker:UpdateModelPackage", e.version_arn(m), {"sagemaker:ModelApprovalStatus": "Approved"})
+               for m in e.cfg.models)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 
 import boto3
 import numpy as np
@@ -14,6 +15,7 @@ from scipy import stats
 
 from pipeline_code.core.contract import MONITOR_NAMESPACE
 from pipeline_code.monitoring import capture, drift, monitor, quality
+from pipeline_code.monitoring import report as report_mod
 from pipeline_code.training.baseline import bin_counts
 from tests.support.monitoring import check, run, write_window
 
@@ -210,6 +212,43 @@ def test_capture_lines_none_of_which_decode_and_a_missing_baseline_are_unhealthy
     assert {"empty_window", "baseline_missing"} <= kinds
     assert report["status"] == "unhealthy" and report["summary"]["monitoring_errors"] >= 2
     assert os.path.exists(tmp_path / "out" / "report.html")
+
+
+@pytest.mark.parametrize("edit, problem", [
+    (lambda statistics: {}, "is empty or not a JSON object"),
+    (lambda statistics: {**statistics, "features": {}}, "has no features"),
+    (lambda statistics: {**statistics, "model": "fraud"}, "was written for model 'fraud', not 'churn'"),
+])
+def test_an_empty_or_another_models_baseline_is_unhealthy_never_a_silent_pass(tmp_path, spec, reference, edit, problem):
+    # GIVEN a drifted window and a baseline whose statistics are empty, featureless or another model's
+    window = write_window(tmp_path / "w", spec, reference["model"], seed=211, rows=400, drift=0.8)
+    baseline = tmp_path / "baseline"
+    shutil.copytree(reference["baseline_dir"], baseline)
+    statistics = json.loads((baseline / "statistics.json").read_text())
+    (baseline / "statistics.json").write_text(json.dumps(edit(statistics)))
+    # WHEN monitored
+    report = run(spec, reference, window, str(tmp_path / "out"), baseline_dir=str(baseline))
+    # THEN the monitor is unhealthy and says which document and why, and no drift was judged against it
+    (error,) = [e for e in report["errors"] if e["kind"] == "baseline_invalid"]
+    assert error["message"] == f"statistics.json in {str(baseline)!r} {problem}; re-run the model's baseline step"
+    assert report["status"] == "unhealthy" and "data_drift" not in report["sections"]
+
+
+def test_an_unhealthy_report_publishes_its_health_only(tmp_path, spec, reference):
+    """GIVEN a drifted window with a schema change (unhealthy) WHEN its metrics are built THEN drift and quality are
+    withheld - the retrain alarms see no data - while the health metrics still page people."""
+    window = write_window(tmp_path / "w", spec, reference["model"], seed=212, rows=600, drift=0.8)
+    healthy = run(spec, reference, window, str(tmp_path / "healthy"))
+    path = os.path.join(window["capture"], "churn", "AllTraffic", "bad.jsonl")
+    with open(path, "w") as handle:
+        handle.write("{not json\n" * 50)
+    unhealthy = run(spec, reference, window, str(tmp_path / "unhealthy"))
+    assert healthy["healthy"] and not unhealthy["healthy"]
+    assert unhealthy["summary"]["data_drift_max_psi"] is not None  # still computed and reported...
+    names = {m["MetricName"] for m in report_mod.metric_data(unhealthy, "dev", "churn")}
+    assert names == {"CapturedRecords", "MalformedRecords", "MonitoringErrors", "MonitorHealthy"}  # ...but not published
+    assert unhealthy["summary"]["metrics_withheld"].startswith("drift and quality metrics are not published")
+    assert {"DataDriftMaxPsi", "PredictionPsi", "FeaturePsi"} <= {m["MetricName"] for m in report_mod.metric_data(healthy, "dev", "churn")}
 
 
 def test_invalid_arguments_exit_non_zero(tmp_path, spec):

@@ -496,6 +496,15 @@ def test_a_baseline_of_another_problem_type_is_a_monitoring_error(tmp_path, mult
     args = monitor_args(spec, reference, window["capture"], str(tmp_path / "out"), baseline_dir=str(mixed))
     assert monitor.main(args) == 0
     report = json.loads((tmp_path / "out" / "report.json").read_text())
+    # THEN another model's statistics are refused before anything is compared with them
+    assert not report["healthy"] and "prediction_drift" not in report["sections"]
+    (error,) = [e for e in report["errors"] if e["kind"] == "baseline_invalid"]
+    assert "was written for model 'order-segment', not 'basket-value'" in error["message"]
+    # AND a baseline of this model but of another problem type (the model's type was changed) is refused too
+    statistics = json.loads((mixed / "statistics.json").read_text())
+    (mixed / "statistics.json").write_text(json.dumps({**statistics, "model": spec.name}))
+    assert monitor.main(monitor_args(spec, reference, window["capture"], str(tmp_path / "out2"), baseline_dir=str(mixed))) == 0
+    report = json.loads((tmp_path / "out2" / "report.json").read_text())
     assert not report["healthy"] and report["sections"]["prediction_drift"]["status"] == "error"
     assert "multiclass_classification" in report["sections"]["prediction_drift"]["error"]
 

@@ -233,6 +233,10 @@ class Deployment:
             return {"iam:PassedToService": PASSED_TO.get(self.resource.type, "sagemaker.amazonaws.com")}
         if action.lower() == "iam:createservicelinkedrole":
             return {"iam:AWSServiceName": AUTOSCALING_SERVICE_ROLE}
+        if action.lower() == "kms:creategrant":
+            # The grant is created by SageMaker for the endpoint's volume key, on the caller's behalf
+            # (cfn_handlers.SERVICE_SIDE_CALLS), so KMS sets kms:GrantIsForAWSResource to true.
+            return {"kms:GrantIsForAWSResource": "true"}
         return {}
 
     def requests(self, action: str) -> list[dict[str, str]]:

@@ -419,6 +419,36 @@ def allowed(
     return evaluate(statements, action, resource, context).allowed
 
 
+def service_statements(document: Mapping[str, Any], service: str, *, source: str = "") -> tuple[Statement, ...]:
+    """The statements of a resource-based policy (resolved, e.g. by :meth:`IamModel.resolve`) that apply to
+    requests of the service principal ``service`` (``events.amazonaws.com``), as identity-style statements.
+
+    A statement applies when its ``Principal`` names the service (``{"Service": ...}``) or everyone
+    (``"*"``, ``{"AWS": "*"}``); the ``Principal`` element is then dropped so :func:`evaluate` decides its
+    action, resource and conditions. ``NotPrincipal`` raises (not modelled). For a same-account service
+    principal the resource policy alone decides, so this is the whole decision for such a request.
+    """
+    raw = document.get("Statement", [])
+    out = []
+    for data in raw if isinstance(raw, list) else [raw]:
+        if "NotPrincipal" in data:
+            raise IamEvalError(f"{source} {data.get('Sid', '')}: NotPrincipal is not modelled")
+        principal = data.get("Principal")
+        if principal is None:
+            raise IamEvalError(f"{source} {data.get('Sid', '')}: a resource-policy statement needs a Principal")
+        if principal == "*":
+            names: tuple[str, ...] = ("*",)
+        elif isinstance(principal, Mapping):
+            names = tuple(
+                f"{kind}:{name}" for kind, value in principal.items() for name in (value if isinstance(value, list) else [value])
+            )
+        else:
+            raise IamEvalError(f"{source} {data.get('Sid', '')}: unexpected Principal {principal!r}")
+        if "*" in names or "AWS:*" in names or f"Service:{service}" in names:
+            out.append(Statement.from_json({k: v for k, v in data.items() if k != "Principal"}, source=source))
+    return tuple(out)
+
+
 _PSEUDO = ("AWS::Partition", "AWS::AccountId", "AWS::Region", "AWS::URLSuffix", "AWS::StackName")
 
 

@@ -78,3 +78,13 @@ def test_when_a_key_is_allowed_for_reading_only_then_no_encrypt_action_is_grante
     access.allow_key("Key", kms.Key(stack, "K"), encrypt=False)
     (statement,) = _statements(stack)
     assert statement["Action"] == ["kms:Decrypt", "kms:DescribeKey"]
+
+
+def test_when_a_prefix_is_written_without_delete_then_objects_can_be_put_but_not_deleted():
+    """Captured traffic (issue #13): its writer may put objects, never delete them; delete=False needs write=True."""
+    stack, access = _policy()
+    access.allow_prefix("Capture", "bucket", "capture/churn/", write=True, delete=False)
+    objects, _ = _statements(stack)
+    assert objects["Action"] == ["s3:AbortMultipartUpload", "s3:GetObject", "s3:GetObjectVersion", "s3:PutObject"]
+    with pytest.raises(ValueError, match=r"^Read: delete=False only narrows write=True$"):
+        access.allow_prefix("Read", "bucket", "capture/churn/", delete=False)

@@ -18,7 +18,8 @@ from mlops_loop.app_builder import new_app
 from mlops_loop.constructs.serving_deployer import ServingDeployer
 
 ENV = Environment(account="123456789012", region="eu-west-1")
-COMMON = ["ModelsAndConfigs", "Autoscaling", "ScalingPolicyMetrics", "AutoscalingServiceRole", "EncryptionGrants", "ResolveStorageOutputs"]
+COMMON = ["ModelsAndConfigs", "Autoscaling", "ScalingPolicyMetrics", "AutoscalingServiceRole", "DescribeDataKey", "EncryptionGrants",
+          "ResolveStorageOutputs"]
 
 
 def _deployer() -> tuple[Stack, Stack, ServingDeployer]:
@@ -32,7 +33,8 @@ def _deployer() -> tuple[Stack, Stack, ServingDeployer]:
 def _served(stack: Stack, name: str, *, endpoint: bool) -> SimpleNamespace:
     role = iam.Role(stack, f"{name}Role", assumed_by=iam.ServicePrincipal("sagemaker.amazonaws.com"))
     if endpoint:
-        return SimpleNamespace(model_name=name, role=role, endpoint_name=f"shop-dev-{name}")
+        return SimpleNamespace(model_name=name, role=role, endpoint_name=f"shop-dev-{name}",
+                               alarm_names=[f"shop-dev-{name}-rollout-errors", f"shop-dev-{name}-rollout-latency"])
     scheduler = iam.Role(stack, f"{name}Scheduler", assumed_by=iam.ServicePrincipal("scheduler.amazonaws.com"))
     return SimpleNamespace(model_name=name, role=role, endpoint_name=None, scheduler_role=scheduler, schedule_name=f"shop-dev-{name}-batch")
 
@@ -50,6 +52,10 @@ def test_when_nothing_is_served_then_the_role_holds_only_the_common_permissions(
     assert role["Properties"]["AssumeRolePolicyDocument"]["Statement"][0]["Principal"] == {"Service": "cloudformation.amazonaws.com"}
     assert list(_statements(stack)) == COMMON
     assert _statements(stack)["ResolveStorageOutputs"]["Resource"] == "arn:aws:cloudformation:eu-west-1:123456789012:stack/Storage/*"
+    # Grants on the data key only when an AWS service (SageMaker) creates them for the role (issue #13).
+    assert _statements(stack)["EncryptionGrants"]["Action"] == "kms:CreateGrant"
+    assert _statements(stack)["EncryptionGrants"]["Condition"] == {"Bool": {"kms:GrantIsForAWSResource": "true"}}
+    assert _statements(stack)["DescribeDataKey"]["Action"] == "kms:DescribeKey"
 
 
 def test_when_an_endpoint_model_is_served_then_its_endpoint_is_pinned_and_endpoint_configs_are_usable():
@@ -60,6 +66,12 @@ def test_when_an_endpoint_model_is_served_then_its_endpoint_is_pinned_and_endpoi
     assert list(statements) == ["ReadPackageChurn", "PassServingRoleChurn", "EndpointChurn", "AlarmsChurn", *COMMON, "UseEndpointConfigs"]
     assert statements["EndpointChurn"]["Resource"] == "arn:aws:sagemaker:eu-west-1:123456789012:endpoint/shop-dev-churn"
     assert statements["UseEndpointConfigs"]["Action"] == ["sagemaker:CreateEndpoint", "sagemaker:UpdateEndpoint"]
+    # The served thing's own alarms by name, not every alarm named after the endpoint (issue #13).
+    assert statements["AlarmsChurn"]["Resource"] == [
+        "arn:aws:cloudwatch:eu-west-1:123456789012:alarm:TargetTracking-endpoint/shop-dev-churn/variant/*",
+        "arn:aws:cloudwatch:eu-west-1:123456789012:alarm:shop-dev-churn-rollout-errors",
+        "arn:aws:cloudwatch:eu-west-1:123456789012:alarm:shop-dev-churn-rollout-latency",
+    ]
     assert statements["PassServingRoleChurn"]["Condition"] == {"StringEquals": {"iam:PassedToService": "sagemaker.amazonaws.com"}}
 
 

@@ -1,0 +1,65 @@
+"""EventBridge rules that notify people through an SNS topic, each allowed to publish by its own ARN."""
+
+from __future__ import annotations
+
+from typing import Optional
+
+import jsii
+from aws_cdk import Names, Stack
+from aws_cdk import aws_events as events
+from aws_cdk import aws_iam as iam
+from aws_cdk import aws_sns as sns
+from aws_cdk import aws_sqs as sqs
+
+EVENTS = "events.amazonaws.com"
+
+
+@jsii.implements(events.IRuleTarget)
+class _TopicTarget:
+    """``targets.SnsTopic`` without its unconditioned grant (see :func:`notify_topic`)."""
+
+    def __init__(self, topic: sns.ITopic, dead_letter_queue: sqs.IQueue) -> None:
+        self._topic, self._queue = topic, dead_letter_queue
+
+    def bind(self, rule: events.IRule, id: Optional[str] = None) -> events.RuleTargetConfig:  # noqa: A002 (jsii name)
+        # As targets.SnsTopic does for its dead-letter queue: only this rule may send to it.
+        self._queue.add_to_resource_policy(
+            iam.PolicyStatement(
+                sid=f"AllowEventRule{Names.node_unique_id(rule.node)}",
+                principals=[iam.ServicePrincipal(EVENTS)],
+                actions=["sqs:SendMessage"],
+                resources=[self._queue.queue_arn],
+                conditions={"ArnEquals": {"aws:SourceArn": rule.rule_arn}},
+            )
+        )
+        return events.RuleTargetConfig(
+            arn=self._topic.topic_arn,
+            dead_letter_config=events.CfnRule.DeadLetterConfigProperty(arn=self._queue.queue_arn),
+            target_resource=self._topic,
+        )
+
+
+def notify_topic(rule: events.Rule, topic: sns.ITopic, *, dead_letter_queue: sqs.IQueue) -> None:
+    """Target ``rule`` at ``topic``; the topic policy lets EventBridge publish for this rule of this account only.
+
+    ``targets.SnsTopic`` grants ``events.amazonaws.com`` ``sns:Publish`` with no condition, so any
+    rule of any account could publish to the topic (a confused deputy). Here the topic gets one
+    statement per rule with ``aws:SourceAccount`` and ``aws:SourceArn`` (the rule's ARN): EventBridge
+    names the rule as the source of its deliveries to resource-policy targets (EventBridge User Guide,
+    eb-use-resource-based, and cross-service-confused-deputy-prevention: ``aws:SourceArn`` is
+    ``arn:aws:events:region:account-id:rule/rule-name``), as the Lambda permissions and dead-letter
+    queue policies CDK writes for these rules already require.
+    """
+    rule.add_target(_TopicTarget(topic, dead_letter_queue))
+    topic.add_to_resource_policy(
+        iam.PolicyStatement(
+            sid=f"Publish{rule.node.id}",
+            principals=[iam.ServicePrincipal(EVENTS)],
+            actions=["sns:Publish"],
+            resources=[topic.topic_arn],
+            conditions={
+                "StringEquals": {"aws:SourceAccount": Stack.of(rule).account},
+                "ArnEquals": {"aws:SourceArn": rule.rule_arn},
+            },
+        )
+    )
