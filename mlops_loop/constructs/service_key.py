@@ -58,36 +58,18 @@ def service_key(
     if unknown:
         raise ValueError(f"{construct_id}: key_publisher_sources / key_unbound_publishers name {sorted(unknown)}, "
                          "which are not key_publishers")
+    account = {"StringEquals": {"aws:SourceAccount": stack.account}}
+
+    def allow(sid: str, publishers: Sequence[str], conditions: Optional[dict]) -> None:
+        if publishers:
+            key.add_to_resource_policy(iam.PolicyStatement(
+                sid=sid, principals=[iam.ServicePrincipal(p) for p in publishers], actions=["kms:Decrypt", "kms:GenerateDataKey*"],
+                resources=["*"], conditions=conditions))
+
     unbound = [p for p in key_publishers if p in key_unbound_publishers]
-    if unbound:
-        key.add_to_resource_policy(
-            iam.PolicyStatement(
-                sid="AllowPublishersUnbound",
-                principals=[iam.ServicePrincipal(p) for p in unbound],
-                actions=["kms:Decrypt", "kms:GenerateDataKey*"],
-                resources=["*"],
-            )
-        )
-    by_account = [p for p in key_publishers if p not in sources and p not in unbound]
-    if by_account:
-        key.add_to_resource_policy(
-            iam.PolicyStatement(
-                sid="AllowPublishersOfThisAccount",
-                principals=[iam.ServicePrincipal(p) for p in by_account],
-                actions=["kms:Decrypt", "kms:GenerateDataKey*"],
-                resources=["*"],
-                conditions={"StringEquals": {"aws:SourceAccount": stack.account}},
-            )
-        )
+    allow("AllowPublishersUnbound", unbound, None)
+    allow("AllowPublishersOfThisAccount", [p for p in key_publishers if p not in sources and p not in unbound], account)
     for publisher, source_arn in sources.items():
-        key.add_to_resource_policy(
-            iam.PolicyStatement(
-                sid="AllowPublisher" + "".join(part.capitalize() for part in publisher.split(".")[0].split("-")),
-                principals=[iam.ServicePrincipal(publisher)],
-                actions=["kms:Decrypt", "kms:GenerateDataKey*"],
-                resources=["*"],
-                conditions={"StringEquals": {"aws:SourceAccount": stack.account},
-                            "ArnLike": {"aws:SourceArn": source_arn}},
-            )
-        )
+        allow("AllowPublisher" + "".join(part.capitalize() for part in publisher.split(".")[0].split("-")), [publisher],
+              {**account, "ArnLike": {"aws:SourceArn": source_arn}})
     return key
