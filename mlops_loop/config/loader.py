@@ -313,6 +313,9 @@ def _format_error(err: Any, where: str) -> str:
         message = "unknown field; check the spelling against the documented fields (README: Configuration)"
     elif err["type"] == "missing":
         message = "required field is missing"
+    elif err["type"] == "too_short" and (err.get("ctx") or {}).get("min_length") == 1:
+        # pydantic's "Tuple should have at least 1 item after validation, not 0" says neither what nor how.
+        message = f"must list at least one {field.rsplit('.', 1)[-1].removesuffix('s')}; add one"
     elif err["type"] == "string_pattern_mismatch" and field == "account":
         message = "must be a 12-digit AWS account id"
     elif field == "account" and isinstance(err.get("input"), int):

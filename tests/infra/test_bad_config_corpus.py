@@ -203,8 +203,7 @@ CASES = [
     case("env-models-empty", at("environments.dev.models", []),
          "environment 'dev': field 'serving.churn': overrides a model this environment does not "
          "deploy; allowed: (none)",
-         "environment 'dev': field 'models': Tuple should have at least 1 item after validation, not "
-         "0 (got [])"),
+         "environment 'dev': field 'models': must list at least one model; add one"),
     case("env-models-unknown", at("environments.dev.models", ["churn", "fraud"]),
          "environment 'dev': field 'models': unknown model(s) ['fraud']; allowed: churn, credit-risk"),
     case("env-models-twice", at("environments.dev.models", ["churn", "churn", "credit-risk"]),
@@ -577,8 +576,7 @@ CASES = [
     case("model-feature-twice", at("models.churn.features", ["tenure_months", "tenure_months"]),
          "model 'churn': field 'features': lists a feature twice"),
     case("model-features-empty", at("models.churn.features", []),
-         "model 'churn': field 'features': Tuple should have at least 1 item after validation, not 0 "
-         "(got [])"),
+         "model 'churn': field 'features': must list at least one feature; add one"),
     case("model-sensitive-not-categorical", at("models.churn.sensitive_attribute", "tenure_months"),
          "model 'churn': field 'sensitive_attribute': 'tenure_months' must be a categorical (String) "
          "feature"),
