@@ -191,14 +191,18 @@ def stack_parameters(stack: Mapping[str, Any]) -> Dict[str, str]:
     return {p["ParameterKey"]: p.get("ParameterValue", "") for p in stack.get("Parameters", [])}
 
 
-def client_token(version: Version) -> str:
-    """Idempotency token of one deployment: group, version and approval time (``[a-zA-Z0-9-]``, <= 128 chars).
+def client_token(version: Version, stack_updated: Optional[dt.datetime] = None) -> str:
+    """Idempotency token of one deployment attempt: group, version, approval time and the stack's last update
+    (``[a-zA-Z0-9-]``, <= 128 chars).
 
-    The approval time is part of it so that re-approving an earlier version (a rollback to a version
-    that served before) is a new request rather than a replay of the old one.
+    Duplicate or late deliveries of one approval, before the stack changed, share a token (one update). The
+    approval time makes re-approving an earlier version (a rollback to a version that served before) a new
+    request; the stack's last update time makes the attempt after a failed, rolled-back rollout a new request
+    too - CloudFormation would otherwise take it for a replay of the failed one and do nothing.
     """
     stamp = int(_aware(version.approved_at).timestamp() * 1000)
-    token = _TOKEN_UNSAFE.sub("-", f"deploy-{version.group}-v{version.version}-{stamp}")
+    stack_stamp = f"-s{int(_aware(stack_updated).timestamp() * 1000)}" if stack_updated is not None else ""
+    token = _TOKEN_UNSAFE.sub("-", f"deploy-{version.group}-v{version.version}-{stamp}{stack_stamp}")
     if len(token) > 128:
         token = "deploy-" + hashlib.sha256(token.encode()).hexdigest()
     return token
@@ -330,7 +334,7 @@ def reconcile(
         if refused is not None:
             return refused
 
-    token = client_token(desired)
+    token = client_token(desired, described.get("LastUpdatedTime") or described.get("CreationTime"))
     try:
         cloudformation.update_stack(
             StackName=stack,

@@ -9,6 +9,8 @@ is stubbed (botocore Stubber), because the handler never sends an update moto wo
 
 from __future__ import annotations
 
+import datetime as dt
+
 import json
 import logging
 import re
@@ -387,7 +389,8 @@ def test_no_updates_to_be_performed_is_a_no_op(aws):
                 "Stacks": [
                     {
                         "StackName": STACK,
-                        "CreationTime": "2026-11-26T08:00:00Z",
+                        # botocore parses timestamps into datetimes; a Stubber response is handed back as given
+                        "CreationTime": dt.datetime(2026, 11, 26, 8, 0, tzinfo=dt.timezone.utc),
                         "StackStatus": "UPDATE_COMPLETE",
                         "Parameters": [{"ParameterKey": "ChurnModelPackageArn", "ParameterValue": ""}],
                     }
@@ -413,6 +416,21 @@ def test_the_idempotency_token_is_stable_per_approval_and_new_per_re_approval(aw
     long_group = "g" * 63
     token = dod.client_token(dod.Version(group=long_group * 2, version=12345, arn="a", approval="Approved", status="Completed", created=first.created))
     assert re.fullmatch(r"[a-zA-Z0-9][-a-zA-Z0-9]{0,127}", token)
+
+
+def test_the_attempt_after_a_failed_rollout_gets_a_new_token_a_duplicate_delivery_does_not(aws):
+    """GIVEN one approval WHEN it is delivered twice before the stack changes THEN both attempts carry one token (one
+    update); WHEN the rollout then failed and CloudFormation rolled the stack back (its last update time moved)
+    THEN the next attempt carries a new token - with the old one CloudFormation would take it for a replay of the
+    failed request and do nothing, leaving the approved version undeployed."""
+    v1 = register(aws)
+    set_approval(aws, v1, "Approved")
+    (version,) = dod.list_versions(aws.sagemaker, GROUP)
+    before = dt.datetime(2026, 12, 2, 9, 0, tzinfo=dt.timezone.utc)
+    assert dod.client_token(version, before) == dod.client_token(version, before)
+    rolled_back = before + dt.timedelta(minutes=17)
+    assert dod.client_token(version, rolled_back) != dod.client_token(version, before)
+    assert re.fullmatch(r"[a-zA-Z0-9][-a-zA-Z0-9]{0,127}", dod.client_token(version, rolled_back))
 
 
 @pytest.mark.parametrize(
