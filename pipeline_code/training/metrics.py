@@ -36,7 +36,8 @@ MISSING_GROUP = "(missing)"
 DEFAULT_THRESHOLD = 0.5
 
 
-def _arrays(y: Any, p: Any) -> tuple:
+def paired_arrays(y: Any, p: Any) -> tuple:
+    """``(y, p)`` as flat float64 arrays of one length (a ValueError names both lengths otherwise)."""
     y = np.asarray(y, dtype=np.float64).ravel()
     p = np.asarray(p, dtype=np.float64).ravel()
     if y.shape != p.shape:
@@ -46,7 +47,7 @@ def _arrays(y: Any, p: Any) -> tuple:
 
 def roc_auc(y: Any, p: Any) -> Optional[float]:
     """ROC AUC; ``None`` when ``y`` holds a single class (undefined)."""
-    y, p = _arrays(y, p)
+    y, p = paired_arrays(y, p)
     n_pos = float((y == 1).sum())
     n_neg = float(len(y) - n_pos)
     if n_pos == 0 or n_neg == 0:
@@ -70,7 +71,7 @@ def pr_auc(y: Any, p: Any) -> Optional[float]:
 
     It reads the ranking where a rare event lives (the top): a random model scores the prevalence, not 0.5.
     """
-    y, p = _arrays(y, p)
+    y, p = paired_arrays(y, p)
     positives = float((y == 1).sum())
     if positives == 0:
         return None
@@ -84,7 +85,7 @@ def pr_auc(y: Any, p: Any) -> Optional[float]:
 
 
 def log_loss(y: Any, p: Any) -> float:
-    y, p = _arrays(y, p)
+    y, p = paired_arrays(y, p)
     if len(y) == 0:
         return float("nan")
     eps = np.finfo(np.float64).eps
@@ -93,12 +94,12 @@ def log_loss(y: Any, p: Any) -> float:
 
 
 def brier(y: Any, p: Any) -> float:
-    y, p = _arrays(y, p)
+    y, p = paired_arrays(y, p)
     return float(np.mean((p - y) ** 2)) if len(y) else float("nan")
 
 
 def confusion(y: Any, p: Any, threshold: float = DEFAULT_THRESHOLD) -> Dict[str, int]:
-    y, p = _arrays(y, p)
+    y, p = paired_arrays(y, p)
     predicted = p >= threshold
     actual = y == 1
     return {
@@ -109,7 +110,8 @@ def confusion(y: Any, p: Any, threshold: float = DEFAULT_THRESHOLD) -> Dict[str,
     }
 
 
-def _ratio(a: float, b: float) -> float:
+def ratio(a: float, b: float) -> float:
+    """``a / b``, 0 when ``b`` is 0 (scikit-learn's zero_division=0)."""
     return float(a) / float(b) if b else 0.0
 
 
@@ -117,23 +119,23 @@ def classification(y: Any, p: Any, threshold: float = DEFAULT_THRESHOLD) -> Dict
     """Threshold metrics; precision/recall/F1 are 0 when undefined (scikit-learn's zero_division=0)."""
     c = confusion(y, p, threshold)
     n = c["tp"] + c["fp"] + c["tn"] + c["fn"]
-    precision = _ratio(c["tp"], c["tp"] + c["fp"])
-    recall = _ratio(c["tp"], c["tp"] + c["fn"])
+    precision = ratio(c["tp"], c["tp"] + c["fp"])
+    recall = ratio(c["tp"], c["tp"] + c["fn"])
     return {
-        "accuracy": _ratio(c["tp"] + c["tn"], n),
+        "accuracy": ratio(c["tp"] + c["tn"], n),
         "precision": precision,
         "recall": recall,
-        "f1": _ratio(2 * precision * recall, precision + recall),
-        "positive_rate": _ratio(c["tp"] + c["fp"], n),
+        "f1": ratio(2 * precision * recall, precision + recall),
+        "positive_rate": ratio(c["tp"] + c["fp"], n),
         "true_positive_rate": recall,
-        "false_positive_rate": _ratio(c["fp"], c["fp"] + c["tn"]),
+        "false_positive_rate": ratio(c["fp"], c["fp"] + c["tn"]),
         "confusion": c,
     }
 
 
 def headline(y: Any, p: Any, threshold: float = DEFAULT_THRESHOLD) -> Dict[str, Any]:
     """Every headline metric of one set of predictions."""
-    y, p = _arrays(y, p)
+    y, p = paired_arrays(y, p)
     out: Dict[str, Any] = {
         "rows": int(len(y)),
         "positives": int((y == 1).sum()),
@@ -198,7 +200,7 @@ def slice_metrics(
     positives and as many negatives (AUC defined and not resting on a handful of cases); other
     slices are reported for information only.
     """
-    y, p = _arrays(y, p)
+    y, p = paired_arrays(y, p)
 
     def gated(metrics: Dict[str, Any]) -> bool:
         rarer = min(metrics["positives"], metrics["rows"] - metrics["positives"])
@@ -212,7 +214,7 @@ def fairness(
     groups: Any, y: Any, p: Any, *, attribute: str, min_group_rows: int, threshold: float = DEFAULT_THRESHOLD
 ) -> Dict[str, Any]:
     """Fairness of thresholded predictions across the values of the sensitive attribute."""
-    y, p = _arrays(y, p)
+    y, p = paired_arrays(y, p)
     codes, labels = group_codes(groups)
     predicted = p >= threshold
     per_group: Dict[str, Any] = {}
@@ -227,9 +229,9 @@ def fairness(
         per_group[label] = {
             "rows": rows,
             "positives": positives,
-            "base_rate": _ratio(positives, rows),
+            "base_rate": ratio(positives, rows),
             "predicted_positives": flagged,
-            "positive_rate": _ratio(flagged, rows),
+            "positive_rate": ratio(flagged, rows),
             "true_positive_rate": (true_pos / positives) if positives else None,
             "false_positive_rate": (false_pos / negatives) if negatives else None,
             "eligible": eligible_group(label, rows, min_group_rows),
@@ -262,7 +264,7 @@ def fairness(
 
 def roc_curve(y: Any, p: Any, max_points: int = 101) -> Dict[str, List[float]]:
     """(FPR, TPR) at up to ``max_points`` thresholds (quantiles of the scores), plus the ends."""
-    y, p = _arrays(y, p)
+    y, p = paired_arrays(y, p)
     n_pos, n_neg = (y == 1).sum(), (y == 0).sum()
     if n_pos == 0 or n_neg == 0:
         return {"false_positive_rates": [], "true_positive_rates": [], "thresholds": []}
@@ -283,7 +285,7 @@ def model_quality(y: Any, p: Any, threshold: float = DEFAULT_THRESHOLD) -> Dict[
     Only keys of SageMaker's model-quality format (log loss and Brier live in the headline
     metrics of the report instead).
     """
-    y, p = _arrays(y, p)
+    y, p = paired_arrays(y, p)
     h = headline(y, p, threshold)
     c = h["confusion"]
 
@@ -302,9 +304,9 @@ def model_quality(y: Any, p: Any, threshold: float = DEFAULT_THRESHOLD) -> Dict[
         "precision": value(h["precision"]),
         "accuracy": value(h["accuracy"]),
         "true_positive_rate": value(h["true_positive_rate"]),
-        "true_negative_rate": value(_ratio(c["tn"], c["tn"] + c["fp"])),
+        "true_negative_rate": value(ratio(c["tn"], c["tn"] + c["fp"])),
         "false_positive_rate": value(h["false_positive_rate"]),
-        "false_negative_rate": value(_ratio(c["fn"], c["fn"] + c["tp"])),
+        "false_negative_rate": value(ratio(c["fn"], c["fn"] + c["tp"])),
         "auc": value(h["auc"]),
         "f0_5": value(f_beta(0.5)),
         "f1": value(h["f1"]),

@@ -26,7 +26,7 @@ from typing import Any, Dict, List, Optional, Sequence
 
 import numpy as np
 
-from pipeline_code.training.metrics import _ratio, eligible_group, fairness_frame, group_codes, roc_auc, slice_table
+from pipeline_code.training.metrics import eligible_group, fairness_frame, group_codes, ratio, roc_auc, slice_table
 
 
 def _arrays(y: Any, P: Any) -> tuple:
@@ -77,13 +77,13 @@ def headline(y: Any, P: Any, classes: Sequence[str]) -> Dict[str, Any]:
     per_class: Dict[str, Any] = {}
     precisions, recalls, f1s = [], [], []
     for i, name in enumerate(classes):
-        precision, recall = _ratio(correct[i], predicted[i]), _ratio(correct[i], actual[i])
-        f1 = _ratio(2 * precision * recall, precision + recall)
+        precision, recall = ratio(correct[i], predicted[i]), ratio(correct[i], actual[i])
+        f1 = ratio(2 * precision * recall, precision + recall)
         precisions.append(precision)
         recalls.append(recall)
         f1s.append(f1)
         per_class[str(name)] = {"rows": int(actual[i]), "precision": precision, "recall": recall, "f1": f1,
-                                "predicted_share": _ratio(predicted[i], len(y)), "actual_share": _ratio(actual[i], len(y))}
+                                "predicted_share": ratio(predicted[i], len(y)), "actual_share": ratio(actual[i], len(y))}
     onehot = np.zeros_like(P)
     if len(y):
         onehot[np.arange(len(y)), y] = 1.0
@@ -94,7 +94,7 @@ def headline(y: Any, P: Any, classes: Sequence[str]) -> Dict[str, Any]:
         "auc": macro_auc(y, P),
         "log_loss": log_loss(y, P),
         "brier": float(np.mean(((P - onehot) ** 2).sum(axis=1))) if len(y) else float("nan"),
-        "accuracy": _ratio(correct.sum(), len(y)),
+        "accuracy": ratio(correct.sum(), len(y)),
         "macro_precision": float(np.mean(precisions)) if k else 0.0,
         "macro_recall": float(np.mean(recalls)) if k else 0.0,
         "macro_f1": float(np.mean(f1s)) if k else 0.0,
@@ -134,7 +134,7 @@ def fairness(groups: Any, y: Any, P: Any, classes: Sequence[str], *, attribute: 
         per_group[label] = {
             "rows": rows,
             "predicted_counts": {str(c): int(counts[i]) for i, c in enumerate(classes)},
-            "predicted_shares": {str(c): _ratio(counts[i], rows) for i, c in enumerate(classes)},
+            "predicted_shares": {str(c): ratio(counts[i], rows) for i, c in enumerate(classes)},
             "recall": recalls,
             "eligible": eligible_group(label, rows, min_group_rows),
         }

@@ -19,11 +19,11 @@ from typing import Any, Dict, Optional
 
 import numpy as np
 
-from pipeline_code.training.metrics import _arrays, eligible_group, fairness_frame, group_codes, slice_table
+from pipeline_code.training.metrics import eligible_group, fairness_frame, group_codes, paired_arrays, slice_table
 
 
 def r2(y: Any, p: Any) -> Optional[float]:
-    y, p = _arrays(y, p)
+    y, p = paired_arrays(y, p)
     if len(y) < 2:
         return None
     total = float(((y - y.mean()) ** 2).sum())
@@ -32,7 +32,7 @@ def r2(y: Any, p: Any) -> Optional[float]:
 
 def headline(y: Any, p: Any) -> Dict[str, Any]:
     """Every headline metric of one set of predictions (see the module docstring)."""
-    y, p = _arrays(y, p)
+    y, p = paired_arrays(y, p)
     n = len(y)
     error = p - y
     absolute = np.abs(error)
@@ -53,7 +53,7 @@ def headline(y: Any, p: Any) -> Dict[str, Any]:
 def slice_metrics(columns: Dict[str, Any], y: Any, p: Any, *, min_rows: int, primary_metric: str = "r2") -> Dict[str, Any]:
     """``{column: {"min_rows", "values": {value: headline + gated}}}``; a slice with ``min_rows`` rows and a
     defined primary metric is gated."""
-    y, p = _arrays(y, p)
+    y, p = paired_arrays(y, p)
     return slice_table(columns, lambda mask: headline(y[mask], p[mask]),
                        lambda metrics: metrics["rows"] >= min_rows and metrics.get(primary_metric) is not None,
                        min_rows=min_rows)
@@ -61,7 +61,7 @@ def slice_metrics(columns: Dict[str, Any], y: Any, p: Any, *, min_rows: int, pri
 
 def fairness(groups: Any, y: Any, p: Any, *, attribute: str, min_group_rows: int) -> Dict[str, Any]:
     """Error parity across the values of the sensitive attribute (see the module docstring)."""
-    y, p = _arrays(y, p)
+    y, p = paired_arrays(y, p)
     codes, labels = group_codes(groups)
     per_group: Dict[str, Any] = {}
     for code, label in enumerate(labels):
