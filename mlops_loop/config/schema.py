@@ -206,11 +206,15 @@ class GateConfig(StrictModel):
 
 class MonitoringConfig(StrictModel):
     """Drift monitoring. Default: daily at 03:00 UTC; retrain when any feature's or the prediction's
-    PSI reaches 0.2 or test AUC drops by 0.05 once labels arrive (a regression model: its primary metric
-    drops by 0.10, absolute for R², relative for RMSE and MAE); at most one retrain per 24 hours."""
+    PSI exceeds its calibrated threshold - the larger of ``psi_threshold`` (0.1: the smallest drift worth a
+    retrain) and the PSI that a window of that day's size with no drift reaches with probability
+    ``false_alarm_rate`` (0.01 per window, shared among the model's features) - or test AUC drops by 0.05
+    once labels arrive (a regression model: its primary metric drops by 0.10, absolute for R², relative
+    for RMSE and MAE); at most one retrain per 24 hours."""
 
     schedule: str = "cron(0 3 * * ? *)"
-    psi_threshold: float = Field(default=0.2, gt=0.0, le=10.0)
+    psi_threshold: float = Field(default=0.1, gt=0.0, le=10.0)
+    false_alarm_rate: float = Field(default=0.01, gt=0.0, le=0.2)
     max_auc_drop: float = Field(default=0.05, gt=0.0, le=0.5)
     max_quality_drop: float = Field(default=0.10, gt=0.0, le=1.0)
     ks_p_value: float = Field(default=0.01, gt=0.0, lt=1.0)

@@ -116,10 +116,13 @@ class DriftMonitor(Construct):
             "--model", model,
             traffic_flag, f"{s3_prefix}{inference_prefix(model, traffic)}",
             "--labels-s3-uri", f"{s3_prefix}{inference_prefix(model, 'labels')}",
+            # The earlier runs' reports (this job's own output prefix): the slow-drift state and the report's trend.
+            "--history-s3-uri", f"{s3_prefix}{inference_prefix(model, 'monitor')}",
             "--window-hours", "24",
             "--label-window-hours", "168",
             "--environment", monitor_environment,
             "--psi-threshold", str(monitor_settings.psi_threshold),
+            "--false-alarm-rate", str(monitor_settings.false_alarm_rate),
             "--ks-p-value", str(monitor_settings.ks_p_value),
             "--max-auc-drop", str(monitor_settings.max_auc_drop),
             "--publish-metrics",

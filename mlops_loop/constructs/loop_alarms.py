@@ -12,19 +12,38 @@ from aws_cdk import aws_sns as sns
 from aws_cdk import aws_sqs as sqs
 from constructs import Construct
 
-from pipeline_code.core.contract import MONITOR_DIMENSIONS, MONITOR_NAMESPACE, monitor_metric, retrain_alarm_prefix
+from pipeline_code.core.contract import (
+    DRIFT_SCORE_ALARM,
+    MONITOR_DIMENSIONS,
+    MONITOR_NAMESPACE,
+    QUALITY_RETRAIN_ALARM,
+    RETRAIN_DRIFT_ALARMS,
+    monitor_metric,
+    retrain_alarm_prefix,
+)
 from pipeline_code.core.problem import QUALITY_ALARM_KEY
 
 # The monitor runs daily: one evaluation period spans one run.
 MONITOR_PERIOD = Duration.days(1)
+# What each drift alarm's ALARM state means, for its description.
+DRIFT_ALARM_FINDINGS = {
+    "data-drift": "a feature drifted (PSI above its calibrated threshold)",
+    "prediction-drift": "predictions drifted (PSI above its calibrated threshold)",
+    "slow-drift": "a feature or the predictions stayed near their drift threshold run after run (CUSUM)",
+}
 
 
 class LoopAlarms(Construct):
     """Per model, alarms on the drift monitor's metrics (namespace ``mlops-loop/monitoring``,
     dimensions ``Environment`` and ``Model``), plus alarms on the trigger itself, and a dashboard.
 
-    * ``<prefix>-<model>-retrain-data-drift``: max feature PSI >= ``alarms_psi_threshold``;
-    * ``<prefix>-<model>-retrain-prediction-drift``: prediction PSI >= ``alarms_psi_threshold``;
+    * ``<prefix>-<model>-retrain-data-drift``: a feature's PSI reached its calibrated threshold (the monitor's
+      ``DataDriftScore`` >= 1: the larger of the material PSI and the window-size noise level, see
+      ``pipeline_code.monitoring.calibration``);
+    * ``<prefix>-<model>-retrain-prediction-drift``: the same for the predictions (``PredictionDriftScore``);
+    * ``<prefix>-<model>-retrain-slow-drift``: the CUSUM of those scores over the daily runs reached its
+      decision level (``CumulativeDriftScore`` >= 1, ``pipeline_code.monitoring.cumulative``): a shift that stays
+      just under the threshold day after day;
     * ``<prefix>-<model>-retrain-quality``: AUC drop >= ``alarms_max_auc_drop`` (once labels arrive); a
       regression model's quality drop in its primary metric >= ``alarms_max_quality_drop`` instead
       (``core.problem.QUALITY_ALARM_KEY``).
@@ -46,7 +65,6 @@ class LoopAlarms(Construct):
         alarms_name_prefix: str,
         alarms_environment: str,
         alarms_models: Mapping[str, str],
-        alarms_psi_threshold: float,
         alarms_max_auc_drop: float,
         alarms_max_quality_drop: float,
         alarms_topic: sns.ITopic,
@@ -71,12 +89,10 @@ class LoopAlarms(Construct):
 
             prefix = retrain_alarm_prefix(alarms_name_prefix, model)
             retrain = [
-                self._alarm(f"{prefix}data-drift", metric("data_drift_max_psi"), alarms_psi_threshold,
-                            f"{model}: a feature drifted (PSI >= {alarms_psi_threshold}); retraining starts"),
-                self._alarm(f"{prefix}prediction-drift", metric("prediction_psi"), alarms_psi_threshold,
-                            f"{model}: predictions drifted (PSI >= {alarms_psi_threshold}); retraining starts"),
-                self._quality_alarm(f"{prefix}quality", model, metric, QUALITY_ALARM_KEY[problem_type], alarms_max_auc_drop,
-                                    alarms_max_quality_drop),
+                *(self._alarm(f"{prefix}{name}", metric(key), DRIFT_SCORE_ALARM, f"{model}: {DRIFT_ALARM_FINDINGS[name]}; "
+                              "retraining starts") for name, key in RETRAIN_DRIFT_ALARMS),
+                self._quality_alarm(f"{prefix}{QUALITY_RETRAIN_ALARM}", model, metric, QUALITY_ALARM_KEY[problem_type],
+                                    alarms_max_auc_drop, alarms_max_quality_drop),
             ]  # fmt: skip
             unhealthy = cloudwatch.Alarm(
                 self,
@@ -97,9 +113,11 @@ class LoopAlarms(Construct):
             self.people_alarms.append(unhealthy)
             widgets.append(
                 cloudwatch.GraphWidget(
-                    title=f"{model}: drift (PSI)",
-                    left=[metric("data_drift_max_psi"), metric("prediction_psi")],
-                    left_annotations=[cloudwatch.HorizontalAnnotation(value=alarms_psi_threshold, label="retrain")],
+                    title=f"{model}: drift (PSI / calibrated threshold)",
+                    left=[metric("data_drift_score"), metric("prediction_drift_score"), metric("cumulative_drift_score")],
+                    left_annotations=[cloudwatch.HorizontalAnnotation(value=DRIFT_SCORE_ALARM, label="retrain")],
+                    right=[metric("data_drift_max_psi"), metric("prediction_psi")],
+                    left_y_axis=cloudwatch.YAxisProps(min=0),
                     width=8,
                 )
             )

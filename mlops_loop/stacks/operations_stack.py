@@ -80,7 +80,6 @@ class OperationsStack(Stack):
             alarms_name_prefix=ops_name_prefix,
             alarms_environment=ops_env.name,
             alarms_models={model: p.problem_type for model, p in ops_training.pipelines.items()},
-            alarms_psi_threshold=ops_env.monitoring.psi_threshold,
             alarms_max_auc_drop=ops_env.monitoring.max_auc_drop,
             alarms_max_quality_drop=ops_env.monitoring.max_quality_drop,
             alarms_topic=self.topic,

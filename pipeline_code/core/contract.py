@@ -184,8 +184,13 @@ MONITOR_METRICS = tuple(
     MonitorMetric(*m)
     for m in (
         ("data_drift_max_psi", "DataDriftMaxPsi", "None"),
+        # The largest PSI / calibrated threshold of a feature (prediction): at DRIFT_SCORE_ALARM, drifted.
+        ("data_drift_score", "DataDriftScore", "None"),
         ("drifted_feature_count", "DriftedFeatureCount", "Count"),
         ("prediction_psi", "PredictionPsi", "None"),
+        ("prediction_drift_score", "PredictionDriftScore", "None"),
+        # The largest CUSUM of drift scores over runs / its decision level (slow drift): at DRIFT_SCORE_ALARM, drifted.
+        ("cumulative_drift_score", "CumulativeDriftScore", "None"),
         ("missing_rate_max", "MissingRateMax", "None"),
         ("data_quality_violations", "DataQualityViolations", "Count"),
         ("model_auc", "ModelAuc", "None"),
@@ -202,6 +207,15 @@ MONITOR_METRICS = tuple(
         ("monitor_healthy", "MonitorHealthy", "None", True),
     )
 )
+# A drift score (PSI over its calibrated threshold) at or above this is drift: the monitor fails the check and the
+# retrain alarm fires.
+DRIFT_SCORE_ALARM = 1.0
+# Each model's retrain alarms (``<prefix>-<model>-retrain-<name>``): the drift ones with the report summary key whose
+# metric they watch (firing at DRIFT_SCORE_ALARM), then the quality one (core.problem.QUALITY_ALARM_KEY per type).
+RETRAIN_DRIFT_ALARMS = (("data-drift", "data_drift_score"), ("prediction-drift", "prediction_drift_score"),
+                        ("slow-drift", "cumulative_drift_score"))
+QUALITY_RETRAIN_ALARM = "quality"
+RETRAIN_ALARMS = (*(name for name, _ in RETRAIN_DRIFT_ALARMS), QUALITY_RETRAIN_ALARM)
 # The per-feature PSI metric (dimension ``Feature`` added to MONITOR_DIMENSIONS).
 FEATURE_PSI_METRIC = "FeaturePsi"
 

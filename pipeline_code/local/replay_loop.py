@@ -12,10 +12,10 @@ created by ``bash scripts/local-run.sh``). Then:
    the champion, written as SageMaker data capture + ground-truth labels under
    ``<workdir>/replay/<timestamp>/`` (``pipeline_code.monitoring.replay``);
 2. **monitor**: the model monitor job's ``run_monitor`` over that window against the
-   champion's baseline, with the environment's ``monitoring.psi_threshold``; prints status,
-   drifted features (PSI), prediction PSI, AUC drop and the report path;
+   champion's baseline, with the environment's ``monitoring.psi_threshold`` and
+   ``false_alarm_rate``; prints status, drifted features (PSI), prediction PSI, AUC drop and the report path;
 3. **alarm -> EventBridge -> trigger**: when the summary breaches what the CloudWatch alarms
-   watch (``DataDriftMaxPsi >= psi_threshold``, or a failed model-quality check) the payload
+   watch (a drift score at ``DRIFT_SCORE_ALARM``, or a failed model-quality check) the payload
    the EventBridge rule sends is handed to the REAL guard
    ``pipeline_code.handlers.retrain_trigger.decide_and_start`` with a
    :class:`LocalPipelineClient` standing in for SageMaker: its executions live in
@@ -43,6 +43,7 @@ from typing import Any, Callable, Dict, List, Mapping, Optional, Sequence
 from pipeline_code.core.contract import pipeline_name, retrain_alarm_prefix
 from pipeline_code.local import run_loop
 from pipeline_code.local.registry import LocalRegistry
+from pipeline_code.monitoring import report as report_mod
 
 PROG = "python -m pipeline_code.local.replay_loop"
 EXECUTIONS_FILE = "executions.jsonl"
@@ -177,16 +178,9 @@ def _window_dir(workdir: str) -> str:
             suffix += 1
 
 
-def breaches(report: Mapping[str, Any], psi_threshold: float) -> List[str]:
-    """Which retrain alarms the report's metrics put into ALARM: ``data-drift`` and/or ``quality``."""
-    fired = []
-    max_psi = (report.get("summary") or {}).get("data_drift_max_psi")
-    if max_psi is not None and max_psi >= psi_threshold:
-        fired.append("data-drift")
-    quality_checks = ((report.get("sections") or {}).get("model_quality") or {}).get("checks") or []
-    if any(c.get("status") == "fail" for c in quality_checks):
-        fired.append("quality")
-    return fired
+def breaches(report: Mapping[str, Any]) -> List[str]:
+    """Which retrain alarms the report's metrics put into ALARM (:func:`report.retrain_alarms`, as in AWS)."""
+    return report_mod.retrain_alarms(report)
 
 
 def summary_lines(report: Mapping[str, Any], report_dir: str) -> List[str]:
@@ -201,9 +195,9 @@ def summary_lines(report: Mapping[str, Any], report_dir: str) -> List[str]:
     return [
         f"monitor: status={report['status']} records={s['records']} failed_checks={s['failed_checks']} "
         f"errors={[e['kind'] for e in report.get('errors') or []]}",
-        f"  data drift: max PSI {fmt(s['data_drift_max_psi'])} (threshold {report['thresholds']['psi_threshold']}); "
-        f"drifted: {', '.join(drifted) or 'none'}",
-        f"  prediction PSI {fmt(s['prediction_psi'])}; window AUC {fmt(s['model_auc'])}, AUC drop {fmt(s['auc_drop'])} "
+        f"  data drift: max PSI {fmt(s['data_drift_max_psi'])}, score {fmt(s.get('data_drift_score'))} "
+        f"(drift at 1: PSI over its calibrated threshold); drifted: {', '.join(drifted) or 'none'}",
+        f"  prediction PSI {fmt(s['prediction_psi'])}, score {fmt(s.get('prediction_drift_score'))}; window AUC {fmt(s['model_auc'])}, AUC drop {fmt(s['auc_drop'])} "
         f"(max {report['thresholds']['max_auc_drop']})",
         f"  report: {os.path.join(report_dir, 'report.html')}",
     ]
@@ -242,7 +236,6 @@ def run(argv: Optional[Sequence[str]] = None, *, out: Any = None, now: Optional[
         raise ValueError(f"unknown model {args.model!r}; configured: {sorted(config['models'])}")
     env = config["environment"]
     monitoring = env.get("monitoring") or {}
-    psi_threshold = float(monitoring.get("psi_threshold", 0.2))
     cooldown_hours = args.cooldown_hours if args.cooldown_hours is not None else float(
         monitoring.get("retraining_cooldown_hours", 24))
     workdir = os.path.abspath(args.workdir)
@@ -274,7 +267,10 @@ def run(argv: Optional[Sequence[str]] = None, *, out: Any = None, now: Optional[
         "--labels-dir", os.path.join(window_dir, "labels"),
         "--output-dir", report_dir,
         "--environment", args.environment,
-        "--psi-threshold", str(psi_threshold),
+        "--psi-threshold", str(monitoring["psi_threshold"]),
+        "--false-alarm-rate", str(monitoring["false_alarm_rate"]),
+        # The earlier replayed windows' reports: the slow-drift detector's state, as the scheduled job reads S3.
+        "--history-dir", os.path.dirname(window_dir),
     ]  # fmt: skip
     with open(os.path.join(window_dir, "monitor.log"), "w", encoding="utf-8") as log, contextlib.redirect_stdout(log):
         code = monitor.main(monitor_argv)
@@ -286,11 +282,12 @@ def run(argv: Optional[Sequence[str]] = None, *, out: Any = None, now: Optional[
         print(line, file=out)
 
     # 3. CloudWatch alarm -> EventBridge -> retrain trigger ------------------------------
-    fired = breaches(report, psi_threshold)
+    fired = breaches(report)
     result: Dict[str, Any] = {"window_dir": window_dir, "report": report, "report_dir": report_dir, "breaches": fired,
                               "decision": None, "retraining": None, "champion_version": champion.version}
     if not fired:
-        print(f"alarms: OK (DataDriftMaxPsi < {psi_threshold}, model quality within limits) -> no retraining", file=out)
+        print("alarms: OK (no drift score reached its calibrated threshold, model quality within limits) -> no retraining",
+              file=out)
         return result
     pipeline = training_pipeline_name(args.model)
     event = {"pipeline": pipeline, "reason": "drift", "alarm": alarm_name(args.model, fired[0]),

@@ -67,6 +67,7 @@ import pandas as pd
 from pipeline_code import catalog
 from pipeline_code.core.lines import record_lines
 from pipeline_code.core.problem import BINARY, MULTICLASS, REGRESSION
+from pipeline_code.monitoring import capture_columns
 from pipeline_code.serving.records import FeatureContract, complete_records
 
 SCORE = "score"
@@ -155,7 +156,7 @@ class _Malformed(ValueError):
 class _Decoder:
     def __init__(
         self, feature_order: Sequence[str], known_keys: Sequence[str], max_samples: int, dataset: Optional[catalog.Dataset] = None,
-        problem_type: str = BINARY, classes: Sequence[str] = (),
+        problem_type: str = BINARY, classes: Sequence[str] = (), categorical: Iterable[str] = (),
     ) -> None:
         # With the dataset known, requests that carry raw source fields (the serving contract also
         # accepts those) are turned into features exactly as serving computed them.
@@ -168,6 +169,9 @@ class _Decoder:
         self.csv_lines: List[str] = []  # parsed once, at the end, by pandas' C parser
         self.csv_meta: List[Tuple[Any, Any, Any, Any]] = []  # (inference_id, time, score, probabilities)
         self.json_rows: List[Dict[str, Any]] = []
+        self.parts: List[pd.DataFrame] = []  # typed frames of decoded records (blocks of the columnar reader)
+        self.categorical: Set[str] = set(categorical)
+        self.extra_columns = [c for c in known_keys if c not in self.feature_set]
         self.problem_type = problem_type
         self.classes = tuple(str(c) for c in classes)
         self.class_index = {c: i for i, c in enumerate(self.classes)}
@@ -182,6 +186,20 @@ class _Decoder:
         w.malformed_reasons[kind] += 1
         if len(w.malformed_samples) < self.max_samples:
             w.malformed_samples.append({"file": source, "line": line_no, "reason": reason, "excerpt": text[:200]})
+
+    def decode_capture_line(self, text: str, source: str, line_no: int) -> None:
+        """One line of a capture file: blank lines skipped, a line that does not decode counted malformed."""
+        if not text.strip():
+            return
+        self.window.lines += 1
+        try:
+            self.add_capture_line(text)
+        except _Malformed as exc:
+            self.malformed(source, line_no, str(exc), text)
+
+    def add_frame(self, part: pd.DataFrame) -> None:
+        """Records decoded elsewhere (:mod:`capture_columns`): feature columns as numbers or text, id, time, score."""
+        self.parts.append(self._typed(part, text_is_str=True))
 
     # ----------------------------------------------------------------------------------
     def add_capture_line(self, text: str) -> None:
@@ -359,44 +377,60 @@ class _Decoder:
             raise _Malformed(f"output_mismatch: {len(scores)} scores for {n} records")
 
     # ----------------------------------------------------------------------------------
-    def frame(self, categorical: Set[str], extra_columns: Sequence[str]) -> pd.DataFrame:
-        parts = []
+    def columns(self) -> List[str]:
+        return [*self.features, *self.extra_columns, INFERENCE_ID, INFERENCE_TIME, SCORE, *self.window.probability_columns]
+
+    def frame(self) -> pd.DataFrame:
+        """Every decoded record: features and extra columns typed (numbers or text), id, time, score."""
+        parts = self.parts
         if self.csv_lines:
             part = pd.read_csv(io.StringIO("\n".join(self.csv_lines)), header=None, names=self.features, dtype=str,
                                keep_default_na=False, na_values=[""], skipinitialspace=True)
             self.csv_lines = []
             meta = list(zip(*self.csv_meta))
+            self.csv_meta = []
             part[INFERENCE_ID], part[INFERENCE_TIME], part[SCORE] = list(meta[0]), list(meta[1]), list(meta[2])
             if self.problem_type == MULTICLASS:
                 empty = [None] * len(self.classes)
                 matrix = [list(p) if p is not None else empty for p in meta[3]]
                 for k, name in enumerate(self.classes):
                     part[probability_column(name)] = [row[k] for row in matrix]
-            parts.append(part)
+            parts.append(self._typed(part))
         if self.json_rows:
-            parts.append(pd.DataFrame.from_records(self.json_rows))
-        columns = [*self.features, *[c for c in extra_columns if c not in self.features], INFERENCE_ID, INFERENCE_TIME, SCORE,
-                   *self.window.probability_columns]
-        probability_columns = set(self.window.probability_columns)
+            parts.append(self._typed(pd.DataFrame.from_records(self.json_rows)))
+            self.json_rows = []
+        self.parts = []
         if not parts:
-            return pd.DataFrame({c: pd.Series([], dtype=object) for c in columns})
-        frame = pd.concat(parts, ignore_index=True, sort=False) if len(parts) > 1 else parts[0]
+            return pd.DataFrame({c: pd.Series([], dtype=object) for c in self.columns()})
+        if len(parts) == 1:
+            return parts[0].reset_index(drop=True)
+        # Column by column: every part has the same dtypes (_typed), so no all-missing part decides a column's
+        # dtype (pandas' frame concat warns that it one day will).
+        return pd.DataFrame({name: pd.concat([p[name] for p in parts], ignore_index=True) for name in self.columns()},
+                            copy=False)
+
+    def _typed(self, part: pd.DataFrame, text_is_str: bool = False) -> pd.DataFrame:
+        """``part`` with every column of :meth:`columns`, in order: numbers as float64 (text in a numeric feature
+        is missing and counted as a type violation), categories, ids and times as text (``TEXT``: any JSON value
+        a request sent as an id is its text). ``text_is_str``: the text columns are ``TEXT`` already."""
+        columns = self.columns()
         for c in columns:
-            if c not in frame.columns:
-                frame[c] = None
-        frame = frame[columns]
+            if c not in part.columns:
+                part[c] = pd.Series(pd.NA, index=part.index, dtype=capture_columns.TEXT) if (
+                    text_is_str and (c in self.categorical or c in META_KEYS)) else None
+        part = part[columns]
+        probability_columns = set(self.window.probability_columns)
         for name in columns:
-            if name in (INFERENCE_ID, INFERENCE_TIME):
-                continue
+            column = part[name]
             if name == SCORE or name in probability_columns:
-                frame[name] = pd.to_numeric(frame[name], errors="coerce").astype(np.float64)
-            elif name in categorical:
-                frame[name] = _as_category_text(frame[name])
-            else:
-                frame[name], violations = _as_number(frame[name])
+                part[name] = pd.to_numeric(column, errors="coerce").astype(np.float64)
+            elif name in self.categorical or name in META_KEYS:
+                part[name] = column if text_is_str else _as_category_text(column).astype(capture_columns.TEXT)
+            elif column.dtype != np.float64:  # the columnar reader casts clean number columns itself
+                part[name], violations = _as_number(column)
                 if violations:
-                    self.window.type_violations[name] = violations
-        return frame
+                    self.window.type_violations[name] = self.window.type_violations.get(name, 0) + violations
+        return part
 
 
 def _payload(block: Dict[str, Any]) -> Tuple[str, Any]:
@@ -551,6 +585,7 @@ def read_capture(
     dataset: Optional[catalog.Dataset] = None,
     problem_type: str = BINARY,
     classes: Sequence[str] = (),
+    columnar: bool = True,
 ) -> CaptureWindow:
     """Decode every capture file under ``capture_dir`` (missing dir = empty window).
 
@@ -558,9 +593,11 @@ def read_capture(
     keys kept from JSON requests (sensitive attribute, slices); ``categorical``: columns kept
     as text (the others are parsed as numbers, non-numbers counted as type violations);
     ``problem_type`` / ``classes``: how to read the responses (see the module docstring; ``classes`` in
-    label-code order, needed for a multiclass model).
+    label-code order, needed for a multiclass model); ``columnar``: data-capture files go through the
+    columnar reader (:mod:`capture_columns`, the default) or one line at a time (the reference it is tested
+    against; the same records, counts and malformed lines).
     """
-    decoder = _Decoder(feature_order, extra_columns, max_samples, dataset, problem_type, classes)
+    decoder = _Decoder(feature_order, extra_columns, max_samples, dataset, problem_type, classes, categorical)
     w = decoder.window
     paths = _files(capture_dir) if capture_dir and os.path.isdir(capture_dir) else []
     path_set = set(paths)
@@ -568,14 +605,11 @@ def read_capture(
         rel = os.path.relpath(path, capture_dir)
         if path.endswith(CAPTURE_SUFFIXES):
             w.files["data_capture"] += 1
+            if columnar:
+                capture_columns.decode_file(decoder, path, rel)
+                continue
             for line_no, text in _read_lines(path):
-                if not text.strip():
-                    continue
-                w.lines += 1
-                try:
-                    decoder.add_capture_line(text)
-                except _Malformed as exc:
-                    decoder.malformed(rel, line_no, str(exc), text)
+                decoder.decode_capture_line(text, rel, line_no)
         elif not path.endswith(BATCH_OUTPUT_SUFFIX) and os.path.basename(path)[0] not in "._":
             w.files["batch_input"] += 1
             out_path = path + BATCH_OUTPUT_SUFFIX
@@ -592,5 +626,5 @@ def read_capture(
                     decoder.add_batch_line(text, outputs[k] if outputs is not None else None, rel, line_no)
                 except _Malformed as exc:
                     decoder.malformed(rel, line_no, str(exc), text)
-    w.frame = decoder.frame(set(categorical), extra_columns)
+    w.frame = decoder.frame()
     return w

@@ -7,8 +7,11 @@ Per feature (the baseline's ``statistics.json`` / ``constraints.json``):
   the baseline's levels plus one ``__other__`` bucket that holds every level the baseline
   did not know (the *unseen* bucket). Both distributions are epsilon-smoothed (fractions
   clipped at ``1e-4``) so empty bins do not make PSI infinite. A feature is *drifted*
-  (status ``fail``) when its PSI exceeds its threshold: ``--psi-threshold`` or a per-feature
-  override.
+  (status ``fail``) when its PSI exceeds its calibrated threshold (:mod:`calibration`): the
+  larger of the material PSI (``--psi-threshold`` or a per-feature override) and the PSI a
+  window of this size with no drift exceeds only with probability ``--false-alarm-rate``
+  divided among the window's drift tests. ``drift_score`` = PSI / threshold (>= 1: drifted);
+  the summary's ``data_drift_score`` is the largest, the metric the retrain alarm watches.
 * **KS** (numbers) - two modes, reported in ``ks.mode``:
   ``sample``: exact two-sample KS statistic against a baseline *sample* of raw values when
   one is given (``--baseline-sample-dir``); ``binned``: otherwise, the KS statistic
@@ -22,8 +25,9 @@ Per feature (the baseline's ``statistics.json`` / ``constraints.json``):
 A statistical test below ``--ks-p-value`` alone gives status ``warn`` (on thousands of rows
 the tests reject for effects far too small to matter; PSI carries the decision).
 
-Prediction drift, per problem type, always reported as ``psi`` (summary ``prediction_psi``, one metric
-and alarm for every model): binary - PSI of the captured scores on the baseline score histogram;
+Prediction drift, per problem type, always reported as ``psi`` and decided like a feature's (summary
+``prediction_psi`` and ``prediction_drift_score``, one metric and alarm for every model): binary - PSI of the captured scores on the baseline's score bins (quantiles of the training scores,
+so a rare-event model whose scores crowd near 0 still has ten bins to move across);
 multiclass - PSI of the predicted-class shares against the training data's (plus a chi-square test of
 homogeneity, reported); regression - PSI of the predicted values on the baseline's quantile bins.
 Data quality: missing rate vs the baseline's completeness, type violations (non-numbers in
@@ -42,11 +46,13 @@ import pandas as pd
 from scipy import special, stats
 
 from pipeline_code.core.problem import BINARY, MULTICLASS, PROBLEM_TYPES, REGRESSION
+from pipeline_code.monitoring import calibration
 from pipeline_code.training.baseline import OTHER_LEVEL, bin_counts, psi
 
 PASS, WARN, FAIL, SKIPPED, ERROR = "pass", "warn", "fail", "skipped", "error"
-PSI_EPSILON = 1e-4
+PSI_EPSILON = calibration.PSI_EPSILON
 DEFAULT_MIN_ROWS = 100
+DEFAULT_FALSE_ALARM_RATE = 0.01
 
 
 def check(name: str, category: str, value: Any, threshold: Any, status: str, *, feature: Optional[str] = None,
@@ -115,14 +121,26 @@ def chi_square_homogeneity(baseline_counts: Sequence[float], window_counts: Sequ
     return {"statistic": stat, "p_value": float(stats.chi2.sf(stat, dof)), "dof": dof}
 
 
+def _calibration_detail(calibrated: calibration.Threshold) -> str:
+    return (f"larger of noise {calibrated.noise:.4g} ({calibrated.method} null, p={calibrated.p_value:.3g}) "
+            f"and material {calibrated.material:.4g}")
+
+
 def _present(values: Any) -> np.ndarray:
     v = np.asarray(values, dtype=np.float64)
     return v[~np.isnan(v)]
 
 
+def present_text(values: pd.Series) -> pd.Series:
+    """The non-missing values as text (a string column as it is: converting it to objects costs more than the
+    statistics)."""
+    present = values.dropna()
+    return present if pd.api.types.is_string_dtype(present.dtype) and present.dtype != object else present.astype(str)
+
+
 def category_counts(values: pd.Series, levels: Sequence[str]) -> Dict[str, Any]:
     """Counts of the window on ``levels`` + ``__other__``, and the unseen values themselves."""
-    present = values.dropna().astype(str)
+    present = present_text(values)
     counts = present.value_counts()
     known = [lvl for lvl in levels if lvl != OTHER_LEVEL]
     level_counts = [int(counts.get(lvl, 0)) for lvl in known]
@@ -143,16 +161,25 @@ def data_drift(
     frame: pd.DataFrame,
     statistics: Mapping[str, Any],
     *,
-    psi_threshold: float = 0.2,
+    psi_threshold: float = 0.1,
     ks_p_value: float = 0.01,
     feature_thresholds: Optional[Mapping[str, float]] = None,
     baseline_sample: Optional[pd.DataFrame] = None,
     min_rows: int = DEFAULT_MIN_ROWS,
+    false_alarm_rate: float = DEFAULT_FALSE_ALARM_RATE,
+    tests: Optional[int] = None,
 ) -> Dict[str, Any]:
-    """Per-feature PSI + KS / chi-square; ``{"features": {...}, "checks": [...], ...}``."""
+    """Per-feature PSI + KS / chi-square; ``{"features": {...}, "checks": [...], ...}``.
+
+    A feature drifts when its PSI exceeds its calibrated threshold (:mod:`calibration`): the larger of the
+    material PSI (``psi_threshold`` or the feature's override) and the PSI that no-drift windows of this size
+    exceed with probability ``false_alarm_rate / tests``. ``tests`` (default: the features + the prediction)
+    shares the window's false-alarm budget among all its drift tests.
+    """
     overrides = dict(feature_thresholds or {})
     features: Dict[str, Any] = {}
     checks: List[Dict[str, Any]] = []
+    alpha = false_alarm_rate / (tests or len(statistics.get("features", {})) + 1)
     for name, stats in statistics.get("features", {}).items():
         threshold = float(overrides.get(name, psi_threshold))
         entry: Dict[str, Any] = {"kind": stats.get("kind"), "role": stats.get("role"), "psi_threshold": threshold}
@@ -197,12 +224,17 @@ def data_drift(
             entry["chi_square"] = chi_square_homogeneity(base_counts, cc["counts"])
             entry["unseen"] = cc["unseen"]
             test_name, p = "chi_square", entry["chi_square"]["p_value"]
-        drifted = entry["psi"] > threshold
+        calibrated = calibration.threshold(entry["bins"]["baseline"], n_present, entry["psi"], alpha=alpha, material=threshold)
+        entry["psi_threshold"] = calibrated.value
+        entry["calibration"] = calibrated.as_dict()
+        entry["drift_score"] = entry["psi"] / calibrated.value
+        drifted = entry["psi"] > calibrated.value
         test_alert = p is not None and math.isfinite(p) and p < ks_p_value
         entry["drifted"] = bool(drifted)
         entry["status"] = FAIL if drifted else (WARN if test_alert else PASS)
         features[name] = entry
-        checks.append(check("feature_psi", "data_drift", entry["psi"], threshold, FAIL if drifted else PASS, feature=name))
+        checks.append(check("feature_psi", "data_drift", entry["psi"], calibrated.value, FAIL if drifted else PASS, feature=name,
+                            detail=_calibration_detail(calibrated)))
         checks.append(
             check(f"{test_name}_p_value", "data_drift", p, ks_p_value, WARN if test_alert else PASS, feature=name, op="<",
                   detail=f"mode={entry['ks']['mode']}" if test_name == "ks" else "")
@@ -215,24 +247,30 @@ def data_drift(
     return {
         "psi_threshold": psi_threshold,
         "feature_thresholds": overrides,
+        "false_alarm_rate": false_alarm_rate,
+        "alpha_per_test": alpha,
         "ks_p_value": ks_p_value,
         "features": features,
         "drifted_features": drifted_names,
         "max_psi": max_psi,
+        "drift_score": max((v["drift_score"] for v in scored), default=None),
         "max_psi_feature": max(((v["psi"], k) for k, v in features.items() if "psi" in v), default=(None, None))[1],
         "checks": checks,
     }
 
 
-def prediction_drift(scores: Any, statistics: Mapping[str, Any], *, psi_threshold: float = 0.2,
+def prediction_drift(scores: Any, statistics: Mapping[str, Any], *, psi_threshold: float = 0.1,
                      min_rows: int = DEFAULT_MIN_ROWS, problem_type: Optional[str] = None, classes: Sequence[str] = (),
-                     probabilities: Optional[pd.DataFrame] = None) -> Dict[str, Any]:
+                     probabilities: Optional[pd.DataFrame] = None, false_alarm_rate: float = DEFAULT_FALSE_ALARM_RATE,
+                     tests: Optional[int] = None) -> Dict[str, Any]:
     """PSI of the window's predictions against the baseline's (see the module docstring).
 
     ``scores``: the capture frame's ``score`` (binary P(target = 1), multiclass class code, regression
     value); ``problem_type`` defaults to the baseline's; a baseline of another type is an error.
     ``probabilities`` (multiclass, optional): the class-probability columns, for the mean probabilities.
+    The threshold is calibrated like a feature's (:func:`data_drift`; ``tests`` default: the features + 1).
     """
+    alpha = false_alarm_rate / (tests or len(statistics.get("features", {})) + 1)
     baseline_type = statistics.get("problem_type", BINARY)
     problem_type = problem_type or baseline_type
     if problem_type not in PROBLEM_TYPES:
@@ -241,9 +279,9 @@ def prediction_drift(scores: Any, statistics: Mapping[str, Any], *, psi_threshol
         raise ValueError(f"the baseline statistics are a {baseline_type} model's, the model is {problem_type}")
     if problem_type == MULTICLASS:
         return _class_drift(scores, statistics, psi_threshold=psi_threshold, min_rows=min_rows, classes=classes,
-                            probabilities=probabilities)
+                            probabilities=probabilities, alpha=alpha)
     if problem_type == REGRESSION:
-        return _value_drift(scores, statistics, psi_threshold=psi_threshold, min_rows=min_rows)
+        return _value_drift(scores, statistics, psi_threshold=psi_threshold, min_rows=min_rows, alpha=alpha)
     prediction = statistics.get("prediction") or {}
     hist = prediction.get("histogram") or {}
     s = _present(scores)
@@ -251,20 +289,29 @@ def prediction_drift(scores: Any, statistics: Mapping[str, Any], *, psi_threshol
         detail = "no baseline score histogram" if not hist else f"{len(s)} scores < min_rows {min_rows}"
         return {"status": SKIPPED, "detail": detail, "checks": [check("prediction_psi", "prediction_drift", None, psi_threshold, SKIPPED, detail=detail)]}
     window_counts = bin_counts(s, hist["bin_edges"])
-    value = psi(hist["counts"], window_counts, PSI_EPSILON)
+    decision = _prediction_decision(hist["counts"], window_counts, psi_threshold, alpha, "scores")
     threshold_score = prediction.get("threshold", 0.5)
-    status = FAIL if value > psi_threshold else PASS
     return {
-        "psi": value,
-        "status": status,
+        **decision,
         "rows": int(len(s)),
         "window_mean_score": float(s.mean()),
         "baseline_mean_score": prediction.get("mean"),
         "window_positive_rate": float((s >= threshold_score).mean()),
         "baseline_positive_rate": prediction.get("positive_rate_at_threshold"),
         "bins": {"bin_edges": hist["bin_edges"], "baseline": hist["counts"], "window": window_counts},
-        "checks": [check("prediction_psi", "prediction_drift", value, psi_threshold, status)],
     }
+
+
+def _prediction_decision(base_counts: Sequence[float], window_counts: Sequence[int], psi_threshold: float, alpha: float,
+                         detail: str) -> Dict[str, Any]:
+    """PSI, calibrated threshold, status and check of a prediction distribution (see :func:`data_drift`)."""
+    value = psi(base_counts, window_counts, PSI_EPSILON)
+    calibrated = calibration.threshold(base_counts, int(sum(window_counts)), value, alpha=alpha, material=psi_threshold)
+    status = FAIL if value > calibrated.value else PASS
+    return {"psi": value, "status": status, "psi_threshold": calibrated.value, "calibration": calibrated.as_dict(),
+            "drift_score": value / calibrated.value,
+            "checks": [check("prediction_psi", "prediction_drift", value, calibrated.value, status,
+                             detail=f"{detail}; {_calibration_detail(calibrated)}")]}
 
 
 def _skipped_prediction(detail: str, psi_threshold: float) -> Dict[str, Any]:
@@ -273,7 +320,7 @@ def _skipped_prediction(detail: str, psi_threshold: float) -> Dict[str, Any]:
 
 
 def _class_drift(codes: Any, statistics: Mapping[str, Any], *, psi_threshold: float, min_rows: int,
-                 classes: Sequence[str], probabilities: Optional[pd.DataFrame]) -> Dict[str, Any]:
+                 classes: Sequence[str], probabilities: Optional[pd.DataFrame], alpha: float) -> Dict[str, Any]:
     """Multiclass: PSI (and chi-square) of the predicted-class counts vs the training data's."""
     prediction = statistics.get("prediction") or {}
     hist = prediction.get("histogram") or {}
@@ -290,12 +337,10 @@ def _class_drift(codes: Any, statistics: Mapping[str, Any], *, psi_threshold: fl
     c = c[(c >= 0) & (c < k)]
     window_counts = np.bincount(c, minlength=k)[:k].astype(int).tolist()
     base_counts = [int(x) for x in hist["counts"]]
-    value = psi(base_counts, window_counts, PSI_EPSILON)
-    status = FAIL if value > psi_threshold else PASS
+    decision = _prediction_decision(base_counts, window_counts, psi_threshold, alpha, "predicted-class shares")
     n_base = sum(base_counts)
     out: Dict[str, Any] = {
-        "psi": value,
-        "status": status,
+        **decision,
         "rows": int(len(c)),
         "measure": "predicted-class shares",
         "window_class_shares": {name: window_counts[i] / len(c) for i, name in enumerate(levels)},
@@ -308,11 +353,11 @@ def _class_drift(codes: Any, statistics: Mapping[str, Any], *, psi_threshold: fl
         if len(complete):
             out["window_mean_probabilities"] = {name: float(complete.iloc[:, i].mean()) for i, name in enumerate(levels)}
             out["baseline_mean_probabilities"] = prediction.get("mean_probabilities")
-    out["checks"] = [check("prediction_psi", "prediction_drift", value, psi_threshold, status, detail="predicted-class shares")]
     return out
 
 
-def _value_drift(values: Any, statistics: Mapping[str, Any], *, psi_threshold: float, min_rows: int) -> Dict[str, Any]:
+def _value_drift(values: Any, statistics: Mapping[str, Any], *, psi_threshold: float, min_rows: int,
+                 alpha: float) -> Dict[str, Any]:
     """Regression: PSI of the predicted values on the baseline's quantile bins."""
     prediction = statistics.get("prediction") or {}
     hist = prediction.get("histogram") or {}
@@ -321,11 +366,9 @@ def _value_drift(values: Any, statistics: Mapping[str, Any], *, psi_threshold: f
         return _skipped_prediction("no baseline prediction histogram" if not hist else f"{len(v)} predictions < min_rows {min_rows}",
                                    psi_threshold)
     window_counts = bin_counts(v, hist["bin_edges"])
-    value = psi(hist["counts"], window_counts, PSI_EPSILON)
-    status = FAIL if value > psi_threshold else PASS
+    decision = _prediction_decision(hist["counts"], window_counts, psi_threshold, alpha, "predicted values")
     return {
-        "psi": value,
-        "status": status,
+        **decision,
         "rows": int(len(v)),
         "measure": "predicted values on the baseline's quantile bins",
         "window_mean_prediction": float(v.mean()),
@@ -333,7 +376,6 @@ def _value_drift(values: Any, statistics: Mapping[str, Any], *, psi_threshold: f
         "window_std_prediction": float(v.std()),
         "baseline_std_prediction": prediction.get("std"),
         "bins": {"bin_edges": hist["bin_edges"], "baseline": hist["counts"], "window": window_counts},
-        "checks": [check("prediction_psi", "prediction_drift", value, psi_threshold, status, detail="predicted values")],
     }
 
 
@@ -383,7 +425,7 @@ def data_quality(
             checks.append(check("type_violation_rate", "data_quality", type_rate, 0.0, FAIL if type_rate > 0 else PASS, feature=name))
         else:
             allowed = set(c.get("allowed") or [])
-            values = column.dropna().astype(str)
+            values = present_text(column)
             unseen_mask = ~values.isin(allowed)
             unseen = values[unseen_mask].value_counts().head(20)
             unseen_rate = float(unseen_mask.mean()) if len(values) else 0.0

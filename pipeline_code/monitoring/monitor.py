@@ -4,7 +4,7 @@
         --baseline-dir /opt/ml/processing/input/baseline --model-dir /opt/ml/processing/input/model \\
         --capture-dir /opt/ml/processing/input/capture [--labels-dir DIR] \\
         --output-dir /opt/ml/processing/output/monitor --environment dev \\
-        --psi-threshold 0.2 --ks-p-value 0.01 [--feature-thresholds '{"monthly_charges": 0.3}'] \\
+        --psi-threshold 0.1 --false-alarm-rate 0.01 --ks-p-value 0.01 [--feature-thresholds '{"monthly_charges": 0.3}'] \\
         [--publish-metrics --region eu-west-1]
 
 Scheduled (nothing mounted but the code): ``--from-s3 --serving-stack <project>-<env>-serving
@@ -43,7 +43,8 @@ from typing import Any, Dict, List, Optional, Sequence
 from pipeline_code.core.contract import BASELINE_FILES, EVALUATION_FILE
 from pipeline_code.core.problem import BINARY, MULTICLASS
 from pipeline_code.monitoring import capture as capture_mod
-from pipeline_code.monitoring import drift, quality, report as report_mod
+from pipeline_code.monitoring import cumulative, drift, quality, report as report_mod
+from pipeline_code.monitoring import history as history_mod
 from pipeline_code.training.spec import ModelSpec, add_model_spec_argument
 from pipeline_code.argtypes import non_negative_int as _non_negative_int, positive_float as _positive_float, positive_int as _positive_int, unit_interval as _unit
 
@@ -210,9 +211,11 @@ def run_monitor(spec: ModelSpec, args: argparse.Namespace, *, cloudwatch_client:
         if baseline.get("statistics"):
             guarded("data_drift", lambda: drift.data_drift(
                 frame, baseline["statistics"], psi_threshold=args.psi_threshold, ks_p_value=args.ks_p_value,
-                feature_thresholds=feature_thresholds, baseline_sample=baseline_sample, min_rows=args.min_rows))
+                feature_thresholds=feature_thresholds, baseline_sample=baseline_sample, min_rows=args.min_rows,
+                false_alarm_rate=args.false_alarm_rate))
             guarded("prediction_drift", lambda: drift.prediction_drift(
                 frame[capture_mod.SCORE], baseline["statistics"], psi_threshold=args.psi_threshold, min_rows=args.min_rows,
+                false_alarm_rate=args.false_alarm_rate,
                 **({} if problem_type == BINARY else {
                     "problem_type": problem_type, "classes": classes,
                     "probabilities": frame[probability_columns] if probability_columns else None})))
@@ -246,9 +249,20 @@ def run_monitor(spec: ModelSpec, args: argparse.Namespace, *, cloudwatch_client:
                 model, frame, baseline["attributions"], max_rows=args.shap_sample_rows, min_ndcg=args.min_attribution_ndcg,
                 min_rows=args.min_rows))
 
-    # Summary ---------------------------------------------------------------------------
+    # Slow drift: the cumulative detector, its state read from the earlier reports -------
+    history = history_mod.read_history(args.history_dir, spec.name, report_mod.REPORT_FORMAT)
+    window_trusted = not errors  # an unhealthy window's scores do not move the sums (its state carries forward)
+    for problem in history.problems:
+        error("history_invalid", f"{problem}; the cumulative detector cannot trust its state: remove or repair the file")
     dd = sections.get("data_drift") or {}
     pdrift = sections.get("prediction_drift") or {}
+    if baseline.get("statistics") and window.records:
+        scores = {name: entry.get("drift_score") if window_trusted else None for name, entry in (dd.get("features") or {}).items()}
+        scores[cumulative.PREDICTION] = pdrift.get("drift_score") if window_trusted else None
+        guarded("cumulative_drift", lambda: _cumulative_section(history, scores, baseline["statistics"]))
+    cum = sections.get("cumulative_drift") or {}
+
+    # Summary ---------------------------------------------------------------------------
     dq = sections.get("data_quality") or {}
     mq = sections.get("model_quality") or {}
     bias = sections.get("bias") or {}
@@ -259,9 +273,13 @@ def run_monitor(spec: ModelSpec, args: argparse.Namespace, *, cloudwatch_client:
         "records": window.records,
         "malformed_records": window.malformed,
         "data_drift_max_psi": dd.get("max_psi"),
+        "data_drift_score": dd.get("drift_score"),
         "drifted_feature_count": len(dd.get("drifted_features", [])) if dd else None,
         "drifted_features": ", ".join(dd.get("drifted_features", [])) if dd else None,
         "prediction_psi": pdrift.get("psi"),
+        "prediction_drift_score": pdrift.get("drift_score"),
+        "cumulative_drift_score": cum.get("score"),
+        "cumulative_drifted": ", ".join(cum.get("drifted", [])) if cum else None,
         "missing_rate_max": dq.get("max_missing_rate"),
         "data_quality_violations": len([c for c in dq.get("checks", []) if c["status"] == drift.FAIL]) if dq else None,
         "label_coverage": mq.get("label_coverage"),
@@ -277,7 +295,7 @@ def run_monitor(spec: ModelSpec, args: argparse.Namespace, *, cloudwatch_client:
     if not healthy:
         summary["metrics_withheld"] = "drift and quality metrics are not published: the window is unhealthy (see errors)"
     thresholds = {k: getattr(args, k) for k in (
-        "psi_threshold", "ks_p_value", "max_missing_increase", "max_range_violation_rate", "max_unseen_rate",
+        "psi_threshold", "false_alarm_rate", "ks_p_value", "max_missing_increase", "max_range_violation_rate", "max_unseen_rate",
         "max_auc_drop", "min_label_coverage", "min_labeled_rows", "max_dpd", "max_group_rate_change",
         "min_attribution_ndcg", "max_malformed_rate", "min_rows")}
     if problem_type != BINARY:
@@ -301,6 +319,7 @@ def run_monitor(spec: ModelSpec, args: argparse.Namespace, *, cloudwatch_client:
         "checks": checks,
         "sections": sections,
     }
+    report["trend"] = history.trend(summary)
     report = report_mod.clean(report)
     os.makedirs(args.output_dir, exist_ok=True)
     if args.publish_metrics:
@@ -313,6 +332,15 @@ def run_monitor(spec: ModelSpec, args: argparse.Namespace, *, cloudwatch_client:
     with open(os.path.join(args.output_dir, "report.html"), "w", encoding="utf-8") as handle:
         handle.write(report_mod.render_html(report))
     return report
+
+
+def _cumulative_section(history: history_mod.History, scores: Dict[str, Any], statistics: Dict[str, Any]) -> Dict[str, Any]:
+    section = cumulative.update(cumulative.previous_section(history.reports), scores, cumulative.fingerprint(statistics))
+    section["history"] = {"reports": len(history.reports), "other_models_skipped": history.other_models}
+    check = drift.check("cumulative_drift", "data_drift", section["score"], 1.0, drift.FAIL if section["drifted"] else drift.PASS,
+                        op=">=", detail=(f"CUSUM of drift scores over {len(history.reports)} earlier reports; drifted: "
+                                         f"{', '.join(section['drifted']) or 'none'}" + (f"; {section['reset']}" if "reset" in section else "")))
+    return {**section, "checks": [check]}
 
 
 def _rescore(model: Any, frame: Any, problem_type: str, probability_columns: Sequence[str]) -> Dict[str, Any]:
@@ -363,9 +391,14 @@ def build_parser() -> argparse.ArgumentParser:
         help="training rows (parquet/CSV, e.g. the train split) for the exact two-sample KS; default: binned KS on the "
         "baseline histogram")
     arg("output-dir", default="/opt/ml/processing/output/monitor")
+    arg("history-dir", default=None, help="earlier runs' report.json files (any depth): the cumulative detector's state "
+        "and the report's trend (default: none - the detector starts from 0)")
     arg("environment", default="dev")
-    arg("psi-threshold", type=_positive_float, default=0.2)
-    arg("feature-thresholds", type=_json_object, default={}, help="JSON object: per-feature PSI threshold overrides")
+    arg("psi-threshold", type=_positive_float, default=0.1,
+        help="the smallest PSI that counts as drift (the material threshold; see pipeline_code.monitoring.calibration)")
+    arg("false-alarm-rate", type=_unit, default=drift.DEFAULT_FALSE_ALARM_RATE,
+        help="chance that a window with no drift raises a drift alarm, shared among its drift tests (default 0.01)")
+    arg("feature-thresholds", type=_json_object, default={}, help="JSON object: per-feature material PSI overrides")
     arg("ks-p-value", type=_unit, default=0.01)
     arg("max-missing-increase", type=_unit, default=0.05)
     arg("max-range-violation-rate", type=_unit, default=0.01)
@@ -396,6 +429,8 @@ def build_parser() -> argparse.ArgumentParser:
     arg("capture-s3-uri", default=None, help="with --from-s3: s3://<inference bucket>/capture/<model>/")
     arg("batch-s3-uri", default=None, help="with --from-s3: s3://<inference bucket>/batch/<model>/ (batch transform "
         "outputs of the window with their inputs; default: none)")
+    arg("history-s3-uri", default=None, help="with --from-s3: s3://<inference bucket>/monitor/<model>/, the earlier "
+        "reports (the newest 30 are read into --history-dir, default 'history' next to --capture-dir)")
     arg("labels-s3-uri", default=None, help="with --from-s3: s3://<inference bucket>/labels/<model>/ (default: no labels; "
         "--labels-dir then defaults to 'labels' next to --capture-dir)")
     arg("window-hours", type=_positive_float, default=24.0, help="traffic window: objects modified in the last N hours")

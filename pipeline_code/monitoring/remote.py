@@ -20,6 +20,8 @@ the same code path as a local run over the directories it filled.
   than ``max_bytes`` (a batch pair is kept or dropped whole); the report says so.
 * **Labels** (:func:`download_labels`): every object under the labels prefix modified in
   ``[now - label_window_hours, now)``.
+* **History** (:func:`download_history`): the newest 30 ``report.json`` of the earlier runs (the job's own
+  output prefix): the cumulative detector's state and the report's trend.
 
 Failures never raise out of :func:`prepare_inputs`: each becomes an error in the report (so
 ``MonitorHealthy=0``), and the run goes on with whatever was fetched. boto3 only (the stock
@@ -49,6 +51,7 @@ DEFAULT_LABEL_WINDOW_HOURS = 168.0
 # an ml.m5.xlarge (16 GiB) still decodes; larger windows keep the newest objects.
 DEFAULT_MAX_WINDOW_BYTES = 2 * 1024**3
 BATCH_OUTPUT_SUFFIX = ".out"
+MAX_HISTORY_REPORTS = 30
 NOT_SERVING = "NotServing"
 STATUS_NOT_SERVING = "not_serving"
 
@@ -412,7 +415,7 @@ def check_arguments(args: argparse.Namespace) -> Optional[str]:
         return "--from-s3 needs --serving-stack (the serving CloudFormation stack, <project>-<env>-serving)"
     if not args.capture_s3_uri and not args.batch_s3_uri:
         return "--from-s3 needs --capture-s3-uri (s3://<inference bucket>/capture/<model>/) and/or --batch-s3-uri"
-    for flag in ("capture_s3_uri", "batch_s3_uri", "labels_s3_uri"):
+    for flag in ("capture_s3_uri", "batch_s3_uri", "labels_s3_uri", "history_s3_uri"):
         value = getattr(args, flag)
         if value:
             try:
@@ -422,9 +425,13 @@ def check_arguments(args: argparse.Namespace) -> Optional[str]:
     args.model = args.model or args.model_spec.name
     if args.labels_s3_uri and not args.labels_dir:
         args.labels_dir = os.path.join(os.path.dirname(os.path.abspath(args.capture_dir)), "labels")
+    if args.history_s3_uri and not args.history_dir:
+        args.history_dir = os.path.join(os.path.dirname(os.path.abspath(args.capture_dir)), "history")
     targets = [("--baseline-dir", args.baseline_dir), ("--model-dir", args.model_dir), ("--capture-dir", args.capture_dir)]
     if args.labels_s3_uri:
         targets.append(("--labels-dir", args.labels_dir))
+    if args.history_s3_uri:
+        targets.append(("--history-dir", args.history_dir))
     for flag, path in targets:
         if not path:
             return f"--from-s3 downloads into {flag}: give it a directory"
@@ -510,7 +517,31 @@ def prepare_inputs(args: argparse.Namespace, *, aws: Optional[Mapping[str, Any]]
         else:
             section["labels"] = labels
             checks.extend(_window_checks("labels", labels))
+
+    if args.history_s3_uri:
+        try:
+            section["history"] = download_history(s3=aws["s3"], history_s3_uri=args.history_s3_uri, dest_dir=args.history_dir)
+        except Exception as exc:  # noqa: BLE001 - the detector's state is then unknown: unhealthy, reported
+            error("history_download_failed", f"{args.history_s3_uri}: {_describe(exc)}")
     return Preflight(serving, section, errors, checks)
+
+
+def download_history(*, s3: Any, history_s3_uri: str, dest_dir: str, max_reports: int = MAX_HISTORY_REPORTS) -> Dict[str, Any]:
+    """The newest ``max_reports`` ``report.json`` objects under ``history_s3_uri`` (the earlier runs' reports), relative
+    paths kept; a run that wrote no report (it failed) is simply absent."""
+    bucket, prefix = parse_s3_uri(history_s3_uri, what="--history-s3-uri")
+    reports = [item for item in _list(s3, bucket, prefix) if item["Key"].endswith("/report.json")]
+    reports.sort(key=lambda item: _aware(item["LastModified"]), reverse=True)
+    kept, unsafe = 0, []
+    for item in reports[:max_reports]:
+        target = _safe_path(dest_dir, item["Key"][len(prefix):])
+        if target is None:
+            unsafe.append(item["Key"])
+            continue
+        os.makedirs(os.path.dirname(target), exist_ok=True)
+        s3.download_file(bucket, item["Key"], target)
+        kept += 1
+    return {"uri": history_s3_uri, "reports_listed": len(reports), "reports_downloaded": kept, "unsafe_keys": unsafe}
 
 
 def _window_checks(what: str, summary: Mapping[str, Any]) -> List[Dict[str, Any]]:

@@ -18,7 +18,16 @@ import math
 import os
 from typing import Any, Dict, List, Mapping, Optional
 
-from pipeline_code.core.contract import FEATURE_PSI_METRIC, MONITOR_DIMENSIONS, MONITOR_METRICS, MONITOR_NAMESPACE
+from pipeline_code.core.contract import (
+    DRIFT_SCORE_ALARM,
+    FEATURE_PSI_METRIC,
+    MONITOR_DIMENSIONS,
+    MONITOR_METRICS,
+    MONITOR_NAMESPACE,
+    QUALITY_RETRAIN_ALARM,
+    RETRAIN_DRIFT_ALARMS,
+)
+from pipeline_code.monitoring import figures
 
 REPORT_FORMAT = "mlops-loop/monitor-report/v1"
 
@@ -89,9 +98,6 @@ def clean(value: Any) -> Any:
     return value
 
 
-_STATUS_COLOURS = {"pass": "#1b7f3b", "warn": "#b26a00", "fail": "#b00020", "skipped": "#666", "error": "#b00020"}
-
-
 def _fmt(value: Any) -> str:
     if value is None:
         return "-"
@@ -100,18 +106,78 @@ def _fmt(value: Any) -> str:
     return html.escape(str(value))
 
 
+MAX_DISTRIBUTIONS = 6
+
+
+def retrain_alarms(report: Mapping[str, Any]) -> List[str]:
+    """Which retrain alarms this report's metrics put into ALARM, as CloudWatch will (``data-drift``,
+    ``prediction-drift``, ``slow-drift``, ``quality``); an unhealthy report publishes none of them."""
+    if not report.get("healthy", True):
+        return []
+    summary = report.get("summary") or {}
+    fired = [alarm for alarm, key in RETRAIN_DRIFT_ALARMS
+             if summary.get(key) is not None and summary[key] >= DRIFT_SCORE_ALARM]
+    quality_checks = ((report.get("sections") or {}).get("model_quality") or {}).get("checks") or []
+    if any(c.get("status") == "fail" for c in quality_checks):
+        fired.append(QUALITY_RETRAIN_ALARM)
+    return fired
+
+
+def verdict(report: Mapping[str, Any]) -> List[str]:
+    """The report's plain-language reading, one sentence each: what drifted, how much it matters, what the loop does."""
+    s = report.get("summary") or {}
+    sections = report.get("sections") or {}
+    if report.get("status") == "not_serving":
+        return ["No model version serves yet: nothing to monitor until the first approval."]
+    if not report.get("healthy", True):
+        kinds = ", ".join(sorted({e["kind"] for e in report.get("errors") or []}))
+        return [f"The monitor could not trust this window ({kinds}; see Monitoring errors).",
+                "Its drift and quality numbers are not published, so no retrain starts; the monitor-unhealthy alarm calls people."]
+    if report.get("status") == "quiet":
+        return ["No traffic in this window: nothing to compare, nothing to do."]
+    out = []
+    features = (sections.get("data_drift") or {}).get("features") or {}
+    drifted = sorted(((e["drift_score"], name, e) for name, e in features.items() if e.get("drifted")), key=lambda t: -t[0])
+    if drifted:
+        out.append("Drifted: " + "; ".join(f"{name} (PSI {e['psi']:.3f}, {score:.1f}x its threshold)" for score, name, e in drifted) + ".")
+    else:
+        scored = [(e["drift_score"], name) for name, e in features.items() if e.get("drift_score") is not None]
+        largest = max(scored, default=None)
+        out.append("No feature drifted" + (f" (closest: {largest[1]} at {largest[0]:.0%} of its threshold)." if largest else "."))
+    prediction = sections.get("prediction_drift") or {}
+    if prediction.get("drift_score") is not None:
+        out.append(f"Predictions {'drifted' if prediction.get('status') == 'fail' else 'are stable'} "
+                   f"(PSI {prediction['psi']:.3f}, {prediction['drift_score']:.0%} of its threshold).")
+    slow = sections.get("cumulative_drift") or {}
+    if slow.get("drifted"):
+        out.append(f"Slow drift: {', '.join(slow['drifted'])} stayed near the threshold run after run (CUSUM at its alarm level).")
+    quality = sections.get("model_quality") or {}
+    if s.get("auc_drop") is not None or s.get("quality_drop") is not None:
+        drop = s.get("auc_drop") if s.get("auc_drop") is not None else s.get("quality_drop")
+        out.append(f"Model quality on labelled traffic: dropped by {drop:.3f} (label coverage {_fmt(s.get('label_coverage'))}).")
+    elif quality:
+        out.append("Model quality: not enough labelled traffic yet to judge it.")
+    fired = retrain_alarms(report)
+    if fired:
+        out.append(f"What the loop does: the {', '.join(fired)} retrain alarm{'s' if len(fired) > 1 else ''} "
+                   "fire; the retrain trigger starts the training pipeline unless a retrain ran within the cooldown.")
+    else:
+        out.append("What the loop does: nothing - no retrain alarm fires.")
+    return out
+
+
 def render_html(report: Mapping[str, Any]) -> str:
-    """A self-contained HTML page (inline CSS, no scripts, no external assets)."""
+    """A self-contained HTML page (inline CSS and SVG, no scripts, no external assets): the verdict first, then the
+    figures (drift scores, the drifted features' distributions, the predictions', the trend), then every check."""
     s = report["summary"]
     esc = html.escape
     rows = []
     order = {"error": 0, "fail": 1, "warn": 2, "pass": 3, "skipped": 4}
     for c in sorted(report["checks"], key=lambda c: (order.get(c["status"], 9), c["category"], c.get("feature") or "")):
-        colour = _STATUS_COLOURS.get(c["status"], "#000")
         rows.append(
             f"<tr><td>{esc(c['category'])}</td><td>{esc(c['check'])}</td><td>{esc(c.get('feature') or '')}</td>"
             f"<td>{_fmt(c.get('value'))}</td><td>{esc(c.get('op', ''))} {_fmt(c.get('threshold'))}</td>"
-            f"<td style='color:{colour};font-weight:bold'>{esc(c['status'].upper())}</td><td>{esc(c.get('detail', ''))}</td></tr>"
+            f"<td class='{esc(c['status'])}'>{esc(c['status'].upper())}</td><td>{esc(c.get('detail', ''))}</td></tr>"
         )
     errors = "".join(f"<li><b>{esc(e['kind'])}</b>: {esc(e['message'])}</li>" for e in report["errors"]) or "<li>none</li>"
     headline = "".join(f"<tr><th>{esc(k)}</th><td>{_fmt(v)}</td></tr>" for k, v in s.items())
@@ -120,16 +186,20 @@ def render_html(report: Mapping[str, Any]) -> str:
         f"<tr><td>{esc(str(x['file']))}:{x['line']}</td><td>{esc(x['reason'])}</td><td><code>{esc(x['excerpt'])}</code></td></tr>" for x in samples
     )
     status = report["status"]
-    colour = {"ok": "#1b7f3b", "quiet": "#555555", "alert": "#b26a00", "unhealthy": "#b00020"}.get(status, "#000")
+    reading = "".join(f"<li>{esc(sentence)}</li>" for sentence in verdict(report))
     return f"""<!DOCTYPE html>
 <html lang="en"><head><meta charset="utf-8"><title>Monitor report - {esc(report['model'])} ({esc(report['environment'])})</title>
-<style>body{{font-family:system-ui,sans-serif;margin:2em;color:#222}}table{{border-collapse:collapse;margin:1em 0}}
+<style>body{{font-family:system-ui,sans-serif;margin:2em;color:#222;max-width:70em}}table{{border-collapse:collapse;margin:1em 0}}
 td,th{{border:1px solid #ccc;padding:4px 8px;text-align:left;font-size:13px}}th{{background:#f3f3f3}}
-.badge{{color:#fff;background:{colour};padding:4px 10px;border-radius:4px}}</style></head><body>
+.badge{{border:2px solid #222;padding:3px 10px;border-radius:4px;font-weight:bold}}
+.fail,.error{{font-weight:bold;text-decoration:underline}}.warn{{font-style:italic}}
+figure{{margin:1em 0}}figure svg{{max-width:100%;height:auto}}.verdict li{{margin:0.3em 0;font-size:15px}}</style></head><body>
 <h1>Model monitor: {esc(report['model'])} <small>({esc(report['environment'])})</small></h1>
 <p>Status: <span class="badge">{esc(status.upper())}</span> &nbsp; healthy: <b>{report['healthy']}</b> &nbsp;
 generated {esc(report['generated_at'])}; window {esc(str(report['window'].get('start')))} .. {esc(str(report['window'].get('end')))},
 {report['window'].get('records', 0)} records.</p>
+<h2>Verdict</h2><ul class="verdict">{reading}</ul>
+{_figures(report)}
 <h2>Headline</h2><table>{headline}</table>
 <h2>Monitoring errors</h2><ul>{errors}</ul>
 <h2>Checks</h2><table><tr><th>category</th><th>check</th><th>feature</th><th>value</th><th>threshold</th><th>status</th><th>detail</th></tr>
@@ -137,3 +207,29 @@ generated {esc(report['generated_at'])}; window {esc(str(report['window'].get('s
 <h2>Malformed capture lines (sample)</h2><table><tr><th>where</th><th>reason</th><th>excerpt</th></tr>{sample_rows}</table>
 </body></html>
 """
+
+
+def _figures(report: Mapping[str, Any]) -> str:
+    """The figures section: ranked drift scores, the most drifted features' distributions (at most
+    MAX_DISTRIBUTIONS), the predictions' distribution and the trend across runs."""
+    sections = report.get("sections") or {}
+    features = (sections.get("data_drift") or {}).get("features") or {}
+    parts = []
+    ranked = figures.drift_scores(features)
+    if ranked:
+        parts.append(f"<figure>{ranked}</figure>")
+    drifted = sorted((name for name, e in features.items() if e.get("drifted")), key=lambda n: -features[n]["drift_score"])
+    for name in drifted[:MAX_DISTRIBUTIONS]:
+        entry = features[name]
+        parts.append(f"<figure>{figures.distribution(name, entry['bins'], psi=entry.get('psi'), threshold=entry.get('psi_threshold'))}</figure>")
+    prediction = sections.get("prediction_drift") or {}
+    if prediction.get("bins"):
+        parts.append("<figure>" + figures.distribution("predictions", prediction["bins"], psi=prediction.get("psi"),
+                                                        threshold=prediction.get("psi_threshold")) + "</figure>")
+    trend = report.get("trend") or {}
+    if trend:
+        series = {key: trend.get(key) or [] for key in ("data_drift_score", "prediction_drift_score", "cumulative_drift_score")}
+        chart = figures.trend(series, trend.get("generated_at") or [], title="Drift scores across the last runs (drift at 1)")
+        if chart:
+            parts.append(f"<figure>{chart}</figure>")
+    return "<h2>What moved</h2>" + "".join(parts) if parts else ""

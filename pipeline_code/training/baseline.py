@@ -12,9 +12,11 @@ Outputs in ``--output-dir`` (default ``/opt/ml/processing/output/baseline``):
                      target's, per problem type (``problem_type`` is written for the
                      non-binary ones; absent = binary):
 
-                     * binary: ``prediction`` = score histogram on the fixed cut points
-                       0.1 .. 0.9, mean, quantiles, positive rate at the model's threshold;
-                       ``target`` = positive rate.
+                     * binary: ``prediction`` = score histogram on the training scores'
+                       quantile cut points (:func:`quantile_edges`: a rare-event model's scores
+                       crowd near 0, where fixed 0.1-wide bins would hold nearly all of them in
+                       one bin and a drift there would not move PSI), mean, quantiles, positive
+                       rate at the model's threshold; ``target`` = positive rate.
                      * multiclass: ``prediction`` = predicted-class counts and shares
                        (``histogram.levels`` = the classes in label-code order) and the mean
                        probability per class; ``target`` = class counts and shares.
@@ -53,7 +55,6 @@ from pipeline_code.training.train import CATEGORICAL, TrainedModel, load_model, 
 PROG = "python -m pipeline_code.training.baseline"
 OTHER_LEVEL = "__other__"
 QUANTILES = (0.0, 0.01, 0.05, 0.1, 0.25, 0.5, 0.75, 0.9, 0.95, 0.99, 1.0)
-SCORE_EDGES = tuple(round(0.1 * i, 1) for i in range(1, 10))
 
 
 def bin_counts(values: Any, edges: Sequence[float]) -> List[int]:
@@ -202,13 +203,14 @@ def compute_baseline(
 
 def _binary_prediction_statistics(spec: ModelSpec, model: TrainedModel, train: pd.DataFrame, y: np.ndarray) -> Dict[str, Any]:
     scores = predict(model, train)
-    score_counts = bin_counts(scores, SCORE_EDGES)
+    edges = quantile_edges(scores)
+    score_counts = bin_counts(scores, edges)
     return {
         "prediction": {
             "mean": float(scores.mean()) if len(scores) else None,
             "quantiles": {f"p{int(round(q * 100)):02d}": float(x) for q, x in zip(QUANTILES, np.quantile(scores, QUANTILES))},
             "histogram": {
-                "bin_edges": list(SCORE_EDGES),
+                "bin_edges": edges,
                 "counts": score_counts,
                 "fractions": [c / len(scores) for c in score_counts],
             },

@@ -39,6 +39,10 @@ def test_one_scheduled_monitor_per_model_reading_s3_itself(sample, env):
         assert value["--serving-stack"] == f"mlops-loop-{env}-serving"
         assert value["--environment"] == env
         assert float(value["--psi-threshold"]) == config.monitoring.psi_threshold
+        assert float(value["--false-alarm-rate"]) == config.monitoring.false_alarm_rate
+        # The earlier reports are read from where the job writes its own (the processing output's prefix).
+        output = request["ProcessingOutputConfig"]["Outputs"][0]["S3Output"]["S3Uri"]
+        assert output.startswith(value["--history-s3-uri"]) and value["--history-s3-uri"].endswith(f"/monitor/{value['--model']}/")
         assert value["--capture-s3-uri"].endswith(f"-inference-{config.account}-{config.region}/capture/{value['--model']}/")
         assert all(len(a) <= 256 for a in args)
         # The code and the spec are downloaded under their content-hashed names: the paths must match.

@@ -8,6 +8,8 @@ import zipfile
 import pytest
 
 from mlops_loop.app_builder import REPO_ROOT
+from pipeline_code.core.contract import RETRAIN_ALARMS, monitor_metric
+from pipeline_code.core.problem import QUALITY_ALARM_KEY
 
 ENVS = ("dev", "staging", "prod")
 
@@ -130,14 +132,21 @@ def _alarms(synthesized, env):
 def test_drift_and_quality_alarms_carry_the_retrain_prefix_and_the_configured_thresholds(synthesized):
     monitoring = synthesized.config.environments["prod"].monitoring
     alarms = _alarms(synthesized, "prod")
-    for model in ("churn", "credit-risk"):
+    for model in synthesized.config.environments["prod"].models:
         prefix = f"mlops-loop-prod-{model}-retrain-"
-        assert alarms[prefix + "data-drift"]["Threshold"] == monitoring.psi_threshold
-        assert alarms[prefix + "data-drift"]["MetricName"] == "DataDriftMaxPsi"
-        assert alarms[prefix + "prediction-drift"]["MetricName"] == "PredictionPsi"
-        assert alarms[prefix + "quality"]["Threshold"] == monitoring.max_auc_drop
-        assert alarms[prefix + "quality"]["MetricName"] == "AucDrop"
-        for name in ("data-drift", "prediction-drift", "quality"):
+        # The drift alarms watch the monitor's drift scores (PSI over its calibrated threshold): drift at 1.
+        assert alarms[prefix + "data-drift"]["Threshold"] == 1
+        assert alarms[prefix + "data-drift"]["MetricName"] == "DataDriftScore"
+        assert alarms[prefix + "prediction-drift"]["Threshold"] == 1
+        assert alarms[prefix + "prediction-drift"]["MetricName"] == "PredictionDriftScore"
+        assert alarms[prefix + "slow-drift"]["Threshold"] == 1
+        assert alarms[prefix + "slow-drift"]["MetricName"] == "CumulativeDriftScore"
+        quality_key = QUALITY_ALARM_KEY[synthesized.config.models[model].problem_type]
+        assert alarms[prefix + "quality"]["Threshold"] == (monitoring.max_auc_drop if quality_key == "auc_drop"
+                                                           else monitoring.max_quality_drop)
+        assert alarms[prefix + "quality"]["MetricName"] == monitor_metric(quality_key)
+        assert sorted(n[len(prefix):] for n in alarms if n.startswith(prefix)) == sorted(RETRAIN_ALARMS)
+        for name in RETRAIN_ALARMS:
             alarm = alarms[prefix + name]
             assert alarm["ComparisonOperator"] == "GreaterThanOrEqualToThreshold"
             assert {d["Name"]: d["Value"] for d in alarm["Dimensions"]} == {"Environment": "prod", "Model": model}

@@ -14,6 +14,7 @@ import re
 import pytest
 
 from mlops_loop.config import load_config
+from pipeline_code.core.contract import RETRAIN_ALARMS
 
 from tests.support.paths import CONFIG_PATH
 from tests.support.iam_eval import (
@@ -734,7 +735,7 @@ def test_approver_cannot_start_retraining_indirectly(envs, env):
             assert not allowed(approver.statements + (ALLOW_EVERYTHING,), action, arn)
     operations = _alarm_names(e, "Operations")
     retrain = [n for m in e.cfg.models for n in operations if n.startswith(f"{e.prefix}-{m}-retrain-")]
-    assert len(retrain) == 3 * len(e.cfg.models), retrain
+    assert len(retrain) == len(RETRAIN_ALARMS) * len(e.cfg.models), retrain
     for name in retrain:
         arn = _alarm_arn(e, name)
         assert evaluate(approver.statements, "cloudwatch:SetAlarmState", arn).outcome == EXPLICIT_DENY, _why(

@@ -390,3 +390,15 @@ def test_cli_defaults_match_the_documented_remote_defaults():
     assert defaults["window_hours"] == remote.DEFAULT_WINDOW_HOURS
     assert defaults["label_window_hours"] == remote.DEFAULT_LABEL_WINDOW_HOURS
     assert defaults["max_window_bytes"] == remote.DEFAULT_MAX_WINDOW_BYTES
+
+
+def test_the_newest_earlier_reports_are_downloaded_as_the_history(aws, tmp_path):
+    history_uri = f"s3://{INFERENCE}/monitor/churn/"
+    for run in range(35):
+        aws.put(f"{history_uri}run-{run:02d}/report.json", b"{}", age_hours=24 * (35 - run))
+        aws.put(f"{history_uri}run-{run:02d}/report.html", b"<html></html>", age_hours=24 * (35 - run))
+    summary = remote.download_history(s3=aws.s3, history_s3_uri=history_uri, dest_dir=str(tmp_path / "h"))
+    # the 30 newest report.json files, nothing else
+    assert summary["reports_listed"] == 35 and summary["reports_downloaded"] == 30
+    assert sorted(os.listdir(tmp_path / "h")) == [f"run-{run:02d}" for run in range(5, 35)]
+    assert os.listdir(tmp_path / "h" / "run-34") == ["report.json"]

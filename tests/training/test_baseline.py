@@ -86,3 +86,24 @@ def test_quantile_edges_give_a_point_mass_its_own_bin():
     spread = np.random.default_rng(0).normal(size=10_000)
     assert baseline.bin_counts(spread, baseline.quantile_edges(spread, 10)) == [1000] * 10
     assert baseline.quantile_edges([], 10) == []
+
+
+def test_the_binary_score_bins_are_the_training_scores_quantiles(docs):
+    prediction = docs["statistics"]["prediction"]
+    counts = prediction["histogram"]["counts"]
+    # GIVEN the churn model's training scores: each of the ten bins holds about a tenth of them
+    assert len(counts) == 10 and max(counts) <= 1.2 * min(counts)
+    assert prediction["histogram"]["bin_edges"] == sorted(prediction["histogram"]["bin_edges"])
+
+
+def test_quantile_score_bins_see_a_drift_of_a_rare_event_models_scores_that_fixed_bins_do_not():
+    # GIVEN a rare-event model: almost every training score is below 0.1 (one 0.1-wide bin)
+    rng = np.random.default_rng(4)
+    train, drifted = rng.beta(1, 200, 100_000), rng.beta(1, 100, 5_000)  # scores doubled, still under 0.1
+    fixed = [round(0.1 * i, 1) for i in range(1, 10)]
+    quantile = baseline.quantile_edges(train)
+    # WHEN the window's PSI is taken on each set of bins
+    on_fixed = baseline.psi(baseline.bin_counts(train, fixed), baseline.bin_counts(drifted, fixed))
+    on_quantiles = baseline.psi(baseline.bin_counts(train, quantile), baseline.bin_counts(drifted, quantile))
+    # THEN the fixed bins show no change, the quantile bins a large one
+    assert on_fixed < 0.01 and on_quantiles > 0.25

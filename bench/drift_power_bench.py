@@ -1,0 +1,105 @@
+"""Power study of the drift decision: how often it alarms, by drift size and window size, next to what the drift
+does to the model - and how often it alarms when nothing drifted.
+
+The churn sample model is trained on generated data (tests/support/monitoring.py); each window is a fresh
+draw of the generator with covariate drift ``drift`` (its knob moves several raw columns at once; the labels
+follow the drifted inputs, so the window's AUC is the quality the model really has there), scored by the
+model and decided by the monitor's own code (``drift.data_drift`` + ``drift.prediction_drift``, calibrated
+thresholds at the default ``psi_threshold`` 0.1 and ``false_alarm_rate`` 0.01). Next to each verdict: the
+window's AUC drop against the model's AUC on undrifted data, and the verdict of the fixed rule the
+calibration replaced (any PSI > 0.2).
+
+Grid: drift 0.05, 0.1, 0.2, 0.4, 0.8 x window rows 300, 1000, 3000, 10000, 5 windows per cell; stable:
+120 undrifted windows of 300 and 3000 rows.
+
+    .venv/bin/python bench/drift_power_bench.py  -> bench/results/drift_power.json
+"""
+from __future__ import annotations
+
+import json
+import os
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+
+from pipeline_code.monitoring import drift as drift_mod  # noqa: E402
+from pipeline_code.monitoring import replay  # noqa: E402
+from pipeline_code.training import metrics  # noqa: E402
+from pipeline_code.training.train import predict  # noqa: E402
+from tests.support.monitoring import build_reference, churn_spec  # noqa: E402
+
+DRIFTS = (0.05, 0.1, 0.2, 0.4, 0.8)
+ROWS = (300, 1000, 3000, 10000)
+PER_CELL = 5
+STABLE = 120
+# The loop's quality tolerance: the monitor's default max_auc_drop.
+TOLERANCE = 0.05
+
+
+def window(spec, ref, rows, seed, drift):
+    frame = replay.traffic(spec, rows, seed=seed, drift=drift)
+    scores = predict(ref["model"], frame)
+    statistics = ref["docs"]["statistics"]
+    data = drift_mod.data_drift(frame, statistics)
+    prediction = drift_mod.prediction_drift(scores, statistics)
+    y = frame[spec.target].to_numpy(dtype=np.float64)
+    auc = metrics.headline(y, scores, ref["model"].threshold)["auc"]
+    fixed = any(e.get("psi", 0) > 0.2 for e in data["features"].values()) or (prediction.get("psi") or 0) > 0.2
+    return {"alarm": bool(data["drifted_features"]) or prediction["status"] == drift_mod.FAIL, "fixed_rule_alarm": bool(fixed),
+            "drifted": data["drifted_features"], "max_score": data["drift_score"], "prediction_score": prediction.get("drift_score"),
+            "auc": auc}
+
+
+def main() -> int:
+    started = time.perf_counter()
+    spec = churn_spec()
+    ref = build_reference(Path(tempfile.mkdtemp(prefix="power-")), spec)
+    reference_auc = float(np.mean([window(spec, ref, 20000, 9000 + s, 0.0)["auc"] for s in range(3)]))
+    cells, seed = [], 10_000
+    for drift in DRIFTS:
+        for rows in ROWS:
+            runs = []
+            for _ in range(PER_CELL):
+                seed += 1
+                result = window(spec, ref, rows, seed, drift)
+                result["auc_drop"] = reference_auc - result["auc"]
+                runs.append(result)
+            cells.append({"drift": drift, "rows": rows, "alarm_rate": np.mean([r["alarm"] for r in runs]),
+                          "fixed_rule_alarm_rate": np.mean([r["fixed_rule_alarm"] for r in runs]),
+                          "mean_auc_drop": float(np.mean([r["auc_drop"] for r in runs])), "runs": runs})
+            print(f"drift {drift} rows {rows}: alarm {cells[-1]['alarm_rate']:.0%} fixed {cells[-1]['fixed_rule_alarm_rate']:.0%} "
+                  f"auc drop {cells[-1]['mean_auc_drop']:+.3f}")
+    stable = {}
+    for rows in (300, 3000):
+        alarms = fixed = 0
+        for _ in range(STABLE):
+            seed += 1
+            result = window(spec, ref, rows, seed, 0.0)
+            alarms += result["alarm"]
+            fixed += result["fixed_rule_alarm"]
+        stable[str(rows)] = {"windows": STABLE, "false_alarm_rate": alarms / STABLE, "fixed_rule_false_alarm_rate": fixed / STABLE}
+        print(f"stable rows {rows}: false alarms {alarms}/{STABLE} (fixed rule {fixed}/{STABLE})")
+    harmful = [r for c in cells for r in c["runs"] if r["auc_drop"] >= TOLERANCE]
+    out = {
+        "model": "churn", "reference_auc": reference_auc, "tolerance_auc_drop": TOLERANCE, "psi_threshold": 0.1,
+        "false_alarm_rate_budget": drift_mod.DEFAULT_FALSE_ALARM_RATE,
+        "windows_beyond_tolerance": len(harmful),
+        "alarm_rate_beyond_tolerance": float(np.mean([r["alarm"] for r in harmful])) if harmful else None,
+        "fixed_rule_alarm_rate_beyond_tolerance": float(np.mean([r["fixed_rule_alarm"] for r in harmful])) if harmful else None,
+        "cells": cells, "stable": stable, "wall_s": round(time.perf_counter() - started, 1),
+    }
+    print("windows beyond tolerance", out["windows_beyond_tolerance"], "alarmed", out["alarm_rate_beyond_tolerance"],
+          "fixed rule", out["fixed_rule_alarm_rate_beyond_tolerance"])
+    os.makedirs(Path(__file__).parent / "results", exist_ok=True)
+    (Path(__file__).parent / "results" / "drift_power.json").write_text(json.dumps(out, indent=2, default=float))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,242 @@
+"""Columnar decoding of SageMaker data-capture files: the common records at C speed, every other line as before.
+
+Decoding capture one line at a time in Python costs about 20 s per million records, most of the monitor's
+run. Nearly all records of a real-time endpoint look alike - a CSV request of one record and a CSV
+response of one number - so this reader takes a file in blocks of whole lines and:
+
+1. parses the block's JSON with pyarrow (``pyarrow.json``, C++) into the few fields the decoder reads;
+2. picks, with vectorised string kernels, the records the fast path decodes exactly like
+   :meth:`capture._Decoder.add_capture_line` would: input ``text/csv`` with encoding ``CSV``, one line of
+   exactly the model's width with no quote, leading space or line break; output absent or one plain number
+   (binary and regression models);
+3. parses those requests as one CSV text (``pyarrow.csv``), casts the numeric columns, and hands the block
+   to the decoder as one typed frame;
+4. hands every other line of the block - another content type, several records, Base64, quotes, a
+   bad score, a multiclass response - to the line decoder, which counts and samples the malformed ones.
+
+A block pyarrow cannot parse (one malformed line, invalid UTF-8, a field of another JSON type) is decoded
+line by line, so a bad line still costs only itself. Memory is bounded by the block, not the file.
+Equivalence with the line decoder on the same files is a test (``tests/monitoring/test_capture_columns.py``).
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Iterator, Optional, Tuple
+
+import numpy as np
+import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.csv as pa_csv
+import pyarrow.json as pa_json
+
+from pipeline_code.core.problem import MULTICLASS
+
+if TYPE_CHECKING:  # the decoder imports this module
+    from pipeline_code.monitoring.capture import _Decoder
+
+BLOCK_BYTES = 16 * 1024 * 1024
+# Category columns of the decoded frame: pandas strings kept in Arrow memory (missing = pd.NA), a fraction of
+# object columns' memory and time (missing checks read a bitmap, counts run in C).
+TEXT = pd.StringDtype("pyarrow")
+_BLOCK = pa.struct([("data", pa.string()), ("encoding", pa.string()), ("observedContentType", pa.string())])
+SCHEMA = pa.schema([
+    ("captureData", pa.struct([("endpointInput", _BLOCK), ("endpointOutput", _BLOCK)])),
+    ("eventMetadata", pa.struct([("eventId", pa.string()), ("inferenceId", pa.string()), ("inferenceTime", pa.string())])),
+])
+_PARSE = pa_json.ParseOptions(explicit_schema=SCHEMA, unexpected_field_behavior="ignore")
+# Quoting, a line break (several records), a leading space: left to the line decoder's CSV handling.
+_NOT_PLAIN_CSV = r'["\r\n]|^ |, '
+# One plain decimal number: what float() and the cast below read alike (anything else goes line by line).
+_NUMBER = r"^[+-]?([0-9]+\.?[0-9]*|\.[0-9]+)([eE][+-]?[0-9]+)?$"
+
+
+def blocks(path: str, block_bytes: int = BLOCK_BYTES) -> Iterator[memoryview]:
+    """Whole lines of ``path``, about ``block_bytes`` at a time (views of one buffer, copied once from the file)."""
+    rest = b""
+    with open(path, "rb") as handle:
+        while True:
+            chunk = handle.read(block_bytes)
+            if not chunk:
+                break
+            data = rest + chunk if rest else chunk
+            cut = data.rfind(b"\n") + 1
+            if cut == 0:
+                rest = data
+                continue
+            view = memoryview(data)
+            yield view[:cut]
+            rest = bytes(view[cut:])
+    if rest:
+        yield memoryview(rest)
+
+
+def decode_file(decoder: "_Decoder", path: str, rel: str, block_bytes: Optional[int] = None) -> None:
+    """Decode every line of one capture file into ``decoder`` (lines, records, malformed counts), a block
+    of :data:`BLOCK_BYTES` at a time."""
+    line_no = 1
+    for block in blocks(path, block_bytes or BLOCK_BYTES):
+        line_no += decode_block(decoder, block, rel, line_no)
+    # Arrow keeps freed blocks for reuse; the statistics that follow allocate with numpy, not Arrow.
+    pa.default_memory_pool().release_unused()
+
+
+class _Lines:
+    """The lines of a block, located only when some must be decoded one at a time."""
+
+    def __init__(self, block: memoryview) -> None:
+        self.block = block
+        self.count = block.obj.count(b"\n", 0, len(block)) + (0 if block[-1:] == b"\n" else 1)
+        self._spans: Optional[Tuple[np.ndarray, np.ndarray]] = None
+
+    @property
+    def spans(self) -> Tuple[np.ndarray, np.ndarray]:
+        """Start and end offsets of every line (the end excludes the line feed)."""
+        if self._spans is None:
+            ends = np.flatnonzero(np.frombuffer(self.block, dtype=np.uint8) == 10)
+            if self.block[-1:] != b"\n":
+                ends = np.append(ends, len(self.block))
+            starts = np.concatenate([[0], ends[:-1] + 1]).astype(np.int64) if len(ends) else np.zeros(0, dtype=np.int64)
+            self._spans = (starts, ends)
+        return self._spans
+
+    def filled(self, rows: int) -> np.ndarray:
+        """Indexes of the lines pyarrow read as ``rows`` rows: all but the empty ones (it skips those)."""
+        if rows == self.count:
+            return np.arange(self.count)
+        starts, ends = self.spans
+        lengths = ends - starts
+        carriage_return = np.zeros(len(starts), dtype=bool)
+        nonempty = lengths > 0
+        carriage_return[nonempty] = np.frombuffer(self.block, dtype=np.uint8)[ends[nonempty] - 1] == 13
+        return np.flatnonzero(lengths - carriage_return > 0)
+
+    def decode(self, decoder: "_Decoder", rows: np.ndarray, rel: str, first_line: int) -> None:
+        """Hand lines ``rows`` to the line decoder, each with its line feed, as the line reader yields it."""
+        starts, ends = self.spans
+        for i in rows:
+            raw = bytes(self.block[starts[i]:ends[i] + 1])
+            try:
+                text = raw.decode("utf-8")
+            except UnicodeDecodeError:
+                text = "\x00<non-utf8>"
+            decoder.decode_capture_line(text, rel, first_line + int(i))
+
+
+def decode_block(decoder: "_Decoder", block: memoryview, rel: str, first_line: int) -> int:
+    """Decode one block of whole lines (see the module docstring); returns its number of lines."""
+    lines = _Lines(block)
+    table = _parse(block) if decoder.problem_type != MULTICLASS else None
+    filled = lines.filled(table.num_rows) if table is not None else None
+    # A line of spaces: pyarrow skips it, the filled lines count it - the counts differ, the block goes line by line.
+    if table is None or filled is None or table.num_rows != len(filled):
+        lines.decode(decoder, np.arange(lines.count), rel, first_line)
+        return lines.count
+    fast = _fast_rows(table, decoder.width)
+    slow = np.flatnonzero(~fast)
+    if len(slow):
+        lines.decode(decoder, filled[slow], rel, first_line)
+    if len(slow) < len(fast):
+        decoder.window.lines += len(fast) - len(slow)
+        decoder.add_frame(_frame(table.filter(pa.array(fast)) if len(slow) else table, decoder))
+    return lines.count
+
+
+def _parse(block: memoryview) -> Optional[pa.Table]:
+    try:
+        return pa_json.read_json(pa.BufferReader(pa.py_buffer(block)), parse_options=_PARSE)
+    except (pa.ArrowInvalid, pa.ArrowTypeError, UnicodeDecodeError):
+        return None
+
+
+def _fast_rows(table: pa.Table, width: int) -> np.ndarray:
+    """Which rows the fast path decodes exactly as the line decoder would (see the module docstring)."""
+    capture = table.column("captureData")
+    inp = pc.struct_field(capture, "endpointInput")
+    out = pc.struct_field(capture, "endpointOutput")
+    data = pc.struct_field(inp, "data")
+    ok = pc.and_kleene(pc.equal(pc.struct_field(inp, "encoding"), "CSV"),
+                       pc.starts_with(pc.struct_field(inp, "observedContentType"), "text/csv"))
+    ok = pc.and_kleene(ok, pc.equal(pc.count_substring(data, ","), width - 1))
+    ok = pc.and_kleene(ok, pc.invert(pc.match_substring_regex(data, _NOT_PLAIN_CSV)))
+    if width == 1:  # one field: it must not be blank (no comma tells a record from a blank line)
+        ok = pc.and_kleene(ok, pc.greater(pc.utf8_length(pc.utf8_trim_whitespace(data)), 0))
+    else:
+        ok = pc.and_kleene(ok, pc.greater(pc.binary_length(data), 0))
+    score = pc.struct_field(out, "data")
+    no_score = pc.or_kleene(pc.is_null(score), pc.equal(score, ""))
+    plain_score = pc.and_kleene(
+        pc.and_kleene(pc.equal(pc.struct_field(out, "encoding"), "CSV"),
+                      pc.starts_with(pc.struct_field(out, "observedContentType"), "text/csv")),
+        pc.match_substring_regex(score, _NUMBER))
+    # A number beyond float range (1e999): a regression response the line decoder refuses; binary ones it reads.
+    finite = pc.is_finite(pc.cast(pc.if_else(plain_score, score, pa.scalar(None, pa.string())), pa.float64()))
+    ok = pc.and_kleene(ok, pc.or_kleene(no_score, pc.and_kleene(plain_score, finite)))
+    return ok.to_numpy(zero_copy_only=False) == True  # noqa: E712 - nulls (missing fields) are False
+
+
+def _frame(table: pa.Table, decoder: "_Decoder") -> pd.DataFrame:
+    """The fast rows as the decoder's typed frame columns (features, id, time, score)."""
+    from pipeline_code.monitoring.capture import INFERENCE_ID, INFERENCE_TIME, SCORE
+
+    capture = table.column("captureData")
+    requests = pc.struct_field(pc.struct_field(capture, "endpointInput"), "data")
+    text = pc.binary_join_element_wise(requests, pa.scalar(""), "\n").combine_chunks()
+    parsed = _requests(_concatenated(text), decoder)
+    frame = pd.DataFrame({name: _feature(parsed.column(i), name, decoder) for i, name in enumerate(decoder.features)})
+    meta = table.column("eventMetadata")
+    inference_id = pc.struct_field(meta, "inferenceId")
+    # ``inferenceId or eventId``: an empty inference id falls back too
+    inference_id = pc.if_else(pc.or_kleene(pc.is_null(inference_id), pc.equal(inference_id, "")),
+                              pc.struct_field(meta, "eventId"), inference_id)
+    score = pc.struct_field(pc.struct_field(capture, "endpointOutput"), "data")
+    score = pc.cast(pc.if_else(pc.equal(score, ""), pa.scalar(None, pa.string()), score), pa.float64())
+    frame[INFERENCE_ID] = _text(inference_id)
+    frame[INFERENCE_TIME] = _text(pc.struct_field(meta, "inferenceTime"))
+    frame[SCORE] = score.to_numpy(zero_copy_only=False)
+    return frame
+
+
+def _concatenated(text: pa.Array) -> pa.Buffer:
+    """The values of a string array without nulls, back to back (each already ends in ``\\n``); no copy."""
+    offsets = np.frombuffer(text.buffers()[1], dtype=np.int32)[text.offset:text.offset + len(text) + 1]
+    return text.buffers()[2].slice(int(offsets[0]), int(offsets[-1] - offsets[0]))
+
+
+def _requests(csv: pa.Buffer, decoder: "_Decoder") -> pa.Table:
+    """The CSV requests as columns: numeric features parsed as numbers when every value of the block is one
+    (one pass, in C), else every column as text for :func:`_feature` to sort out."""
+    names = [f"c{i}" for i in range(decoder.width)]
+    numeric = {f"c{i}": pa.float64() for i, name in enumerate(decoder.features) if name not in decoder.categorical}
+    for types in ({**{n: pa.string() for n in names}, **numeric}, {n: pa.string() for n in names}):
+        try:
+            return pa_csv.read_csv(
+                pa.BufferReader(csv), read_options=pa_csv.ReadOptions(column_names=names),
+                convert_options=pa_csv.ConvertOptions(column_types=types, strings_can_be_null=True, null_values=[""],
+                                                      quoted_strings_can_be_null=False),
+                parse_options=pa_csv.ParseOptions(quote_char=False, newlines_in_values=False))
+        except pa.ArrowInvalid:
+            continue
+    raise AssertionError("unreachable: every column parses as text")
+
+
+def _feature(column: pa.ChunkedArray, name: str, decoder: "_Decoder") -> pd.Series:
+    """A feature column: numbers as float64, a value that is not a finite number (``inf``, ``nan``, 1e999)
+    missing and counted as a type violation - what the decoder does to the line decoder's records; text that
+    is not a number at all (and categories) as text, which the decoder types itself."""
+    if name not in decoder.categorical:
+        try:
+            numbers = column if column.type == pa.float64() else pc.cast(column, pa.float64())
+        except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
+            return _text(column)
+        values = numbers.to_numpy(zero_copy_only=False)
+        bad = np.isinf(values) | (np.isnan(values) & ~pc.is_null(numbers).to_numpy(zero_copy_only=False))
+        if bad.any():
+            values = np.where(bad, np.nan, values)
+            decoder.window.type_violations[name] = decoder.window.type_violations.get(name, 0) + int(bad.sum())
+        return pd.Series(values, dtype=np.float64)
+    return _text(column)
+
+
+def _text(column: pa.ChunkedArray) -> pd.Series:
+    return pd.Series(column.to_pandas(types_mapper={pa.string(): TEXT}.get), dtype=TEXT)

@@ -1,0 +1,76 @@
+"""Slow drift: a CUSUM of each feature's drift score over consecutive monitor runs.
+
+One window decides drift when a PSI passes its calibrated threshold (:mod:`calibration`). A shift that stays a
+little under that threshold day after day never does, yet it is real and it is not going away. Per feature
+(and for the predictions) this keeps Page's CUSUM of the window's drift score ``s`` (PSI / threshold):
+
+    S_t = max(0, S_{t-1} + s_t - ALLOWANCE)        drift when S_t >= DECISION
+
+Scores under :data:`ALLOWANCE` (half the threshold) drain the sum, so the noise of quiet windows does not
+accumulate; a persistent shift at 75 % of the threshold alarms after 8 windows, at 90 % after 5, and one at
+or above the threshold alarms in its own window as before. The state is the previous report: its
+``sections.cumulative_drift`` (the monitor's report history, ``--history-dir``), so nothing but the reports is
+kept between runs. It restarts at 0 when the baseline changes (a new version serves: drift is measured
+against the new training data) and when no earlier report exists (the first run).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from typing import Any, Dict, List, Mapping, Optional
+
+ALLOWANCE = 0.5
+DECISION = 2.0
+PREDICTION = "__prediction__"
+
+
+def fingerprint(statistics: Mapping[str, Any]) -> str:
+    """A short digest of a baseline's statistics: the cumulative state belongs to the baseline it measured against."""
+    canonical = json.dumps(statistics, sort_keys=True, separators=(",", ":"), default=str)
+    return hashlib.sha256(canonical.encode("utf-8")).hexdigest()[:16]
+
+
+def update(previous: Optional[Mapping[str, Any]], scores: Mapping[str, Optional[float]], baseline: str) -> Dict[str, Any]:
+    """The ``cumulative_drift`` section of this run from the previous run's section (or None) and this window's
+    drift scores per feature (``PREDICTION`` for the predictions; None = not scored this window: unchanged)."""
+    before: Mapping[str, Any] = {}
+    reset = None
+    if previous is None:
+        reset = "no earlier report: the cumulative detector starts"
+    elif previous.get("baseline") != baseline:
+        reset = "the baseline changed (a new version serves): the cumulative detector restarts"
+    else:
+        before = previous.get("features") or {}
+    features: Dict[str, Any] = {}
+    for name, score in scores.items():
+        prior = before.get(name) or {}
+        statistic = float(prior.get("statistic") or 0.0)
+        windows = int(prior.get("windows") or 0)
+        if score is not None:
+            statistic = max(0.0, statistic + float(score) - ALLOWANCE)
+            windows += 1
+        features[name] = {"statistic": statistic, "windows": windows, "drifted": statistic >= DECISION}
+    drifted = sorted(name for name, entry in features.items() if entry["drifted"])
+    out: Dict[str, Any] = {
+        "baseline": baseline,
+        "allowance": ALLOWANCE,
+        "decision": DECISION,
+        "features": features,
+        "drifted": drifted,
+        # The alarm's metric: 1 when a sum reaches DECISION.
+        "score": max((e["statistic"] for e in features.values()), default=0.0) / DECISION,
+    }
+    if reset:
+        out["reset"] = reset
+    return out
+
+
+def previous_section(history: List[Mapping[str, Any]]) -> Optional[Mapping[str, Any]]:
+    """The newest earlier report's cumulative section (reports oldest first; unhealthy runs carry their
+    predecessor's state forward, so the newest report that has the section is the state)."""
+    for report in reversed(history):
+        section = (report.get("sections") or {}).get("cumulative_drift")
+        if isinstance(section, Mapping) and isinstance(section.get("features"), Mapping):
+            return section
+    return None

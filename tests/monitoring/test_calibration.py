@@ -1,0 +1,136 @@
+"""The calibrated drift thresholds (pipeline_code.monitoring.calibration) and the drift decision built on them."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from pipeline_code.monitoring import calibration, drift
+from pipeline_code.training.baseline import bin_counts, numeric_statistics, psi
+
+DECILES = [1000.0] * 10  # a baseline of 10,000 values on its own deciles
+
+
+def stable_window_alarms(features: int, rows: int, windows: int, seed: int, *, false_alarm_rate: float = 0.05) -> int:
+    """Windows (of ``features`` features, ``rows`` values each, all drawn from the baseline) with any drift.
+
+    The baseline is large (a million values) so that its own sampling noise, which the threshold allows for,
+    is negligible here: the windows are drawn from exactly its shares.
+    """
+    baseline = [100_000.0] * 10
+    rng = np.random.default_rng(seed)
+    alpha = false_alarm_rate / features
+    alarms = 0
+    for _ in range(windows):
+        counts = rng.multinomial(rows, np.full(10, 0.1), size=features)
+        alarms += any(
+            psi(baseline, c) > calibration.threshold(baseline, rows, psi(baseline, c), alpha=alpha, material=1e-9).value
+            for c in counts
+        )
+    return alarms
+
+
+@pytest.mark.parametrize("rows", [100, 2_000])  # the simulated null and the chi-square one
+@pytest.mark.parametrize("features", [5, 40])
+def test_windows_without_drift_stay_within_the_false_alarm_budget_however_many_features(features, rows):
+    # GIVEN 1,000 windows drawn from the baseline itself (no drift), no material floor
+    # WHEN each feature is tested at false_alarm_rate (5 %) / features
+    alarms = stable_window_alarms(features, rows=rows, windows=1_000, seed=features + rows)
+    # THEN the share of windows with any alarm stays at the 5 % budget (within the sampling error of 1,000
+    # windows, sd 0.7 %) for 5 features as for 40; per-test 5 % would alarm in 87 % of the 40-feature windows
+    assert alarms / 1_000 <= 0.065
+
+
+def test_the_fixed_rule_it_replaces_false_alarms_on_small_windows():
+    # GIVEN the same no-drift windows of 100 values; the old rule called a feature drifted at PSI > 0.2
+    rng = np.random.default_rng(7)
+    counts = rng.multinomial(100, np.full(10, 0.1), size=(400, 20))
+    fixed = sum(any(psi(DECILES, c) > 0.2 for c in window) for window in counts)
+    # THEN it alarmed in a large share of quiet windows of a 20-feature model - what calibration removes
+    assert fixed / 400 > 0.2
+
+
+def test_the_noise_threshold_shrinks_with_the_window_and_the_material_one_takes_over():
+    small = calibration.threshold(DECILES, 100, 0.0, alpha=0.001, material=0.1)
+    large = calibration.threshold(DECILES, 1_000_000, 0.0, alpha=0.001, material=0.1)
+    assert small.noise > 0.2 and small.value == small.noise
+    assert large.noise < 0.01 and large.value == 0.1
+
+
+def test_the_chi_square_null_agrees_with_the_exact_simulation_where_bins_are_well_filled():
+    # GIVEN a window whose every bin expects >= 5 values: the chi-square approximation is used
+    rows = 500
+    approx = calibration.threshold(DECILES, rows, 0.05, alpha=0.01, material=1e-9)
+    assert approx.method == "chi-square"
+    # THEN its 99 % quantile matches a direct simulation of the PSI of no-drift windows within 10 %
+    rng = np.random.default_rng(3)
+    shares = np.full(10, 0.1)
+    null = calibration.psi_rows(rng.multinomial(10_000, shares, size=50_000).astype(float),
+                                rng.multinomial(rows, shares, size=50_000).astype(float))
+    assert approx.noise == pytest.approx(np.quantile(null, 0.99), rel=0.10)
+
+
+def test_sparse_bins_get_the_exact_simulated_null_and_a_reproducible_answer():
+    # GIVEN a category level of 1 % and a window of 200 values (2 expected): the approximation would fail
+    baseline = [9_900, 100]
+    first = calibration.threshold(baseline, 200, 0.01, alpha=0.001, material=1e-9)
+    assert first.method.startswith("simulated")
+    assert calibration.threshold(baseline, 200, 0.01, alpha=0.001, material=1e-9) == first
+    # THEN no-drift windows exceed it at most about alpha of the time
+    rng = np.random.default_rng(11)
+    windows = rng.multinomial(200, [0.99, 0.01], size=20_000)
+    exceed = np.mean([psi(baseline, w) > first.noise for w in windows])
+    assert exceed <= 0.002
+
+
+def test_a_single_filled_bin_is_decided_by_the_material_threshold_alone():
+    t = calibration.threshold([500, 0, 0], 100, 0.0, alpha=0.01, material=0.1)
+    assert (t.value, t.noise, t.method) == (0.1, 0.0, "none")
+
+
+def frame_of(values: dict) -> pd.DataFrame:
+    return pd.DataFrame(values)
+
+
+def test_a_variance_change_the_fixed_rule_missed_is_drift_and_a_stable_feature_is_not():
+    # GIVEN a baseline of N(0, 1) and a window of 200,000 values where one feature's spread grew x1.5
+    rng = np.random.default_rng(5)
+    base = rng.normal(0, 1, 200_000)
+    statistics = {"features": {"spread": numeric_statistics(base), "stable": numeric_statistics(base)}}
+    window = frame_of({"spread": rng.normal(0, 1.5, 200_000), "stable": rng.normal(0, 1, 200_000)})
+    # WHEN drift is decided with the default material PSI (0.1)
+    result = drift.data_drift(window, statistics)
+    spread = result["features"]["spread"]
+    # THEN the spread change (PSI just under the old fixed 0.2) is drift, the stable feature is not
+    assert 0.1 < spread["psi"] < 0.2 and spread["drifted"] and spread["drift_score"] > 1
+    assert not result["features"]["stable"]["drifted"] and result["drifted_features"] == ["spread"]
+    assert result["drift_score"] == spread["drift_score"]
+    assert spread["calibration"]["material_threshold"] == 0.1 and spread["psi_threshold"] == 0.1
+
+
+def test_a_small_quiet_window_is_not_drift_under_calibration():
+    # GIVEN 100 values drawn from the baseline for 20 features (the old rule alarmed on a third of such windows)
+    rng = np.random.default_rng(12)
+    base = rng.normal(0, 1, 50_000)
+    statistics = {"features": {f"x{i}": numeric_statistics(base) for i in range(20)}}
+    quiet = 0
+    for seed in range(20):
+        window = frame_of({f"x{i}": np.random.default_rng(seed * 100 + i).normal(0, 1, 100) for i in range(20)})
+        quiet += not drift.data_drift(window, statistics)["drifted_features"]
+    # THEN nearly every window is quiet, and each feature's threshold is the noise level of 100 values
+    assert quiet >= 19
+    entry = drift.data_drift(window, statistics)["features"]["x0"]
+    assert entry["psi_threshold"] == entry["calibration"]["noise_threshold"] > 0.2
+
+
+def test_the_prediction_drift_is_calibrated_and_scored_like_a_feature():
+    rng = np.random.default_rng(9)
+    scores = rng.beta(1, 40, 100_000)  # a rare-event model: scores crowd near 0
+    edges = [float(e) for e in np.unique(np.quantile(scores, np.linspace(0, 1, 11)[1:-1]))]
+    statistics = {"features": {}, "prediction": {"histogram": {"bin_edges": edges, "counts": bin_counts(scores, edges)}}}
+    stable = drift.prediction_drift(rng.beta(1, 40, 5_000), statistics)
+    shifted = drift.prediction_drift(rng.beta(1, 25, 5_000), statistics)
+    assert stable["status"] == drift.PASS and stable["drift_score"] < 1
+    assert shifted["status"] == drift.FAIL and shifted["drift_score"] > 1
+    assert shifted["checks"][0]["threshold"] == shifted["psi_threshold"]

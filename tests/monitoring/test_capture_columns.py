@@ -1,0 +1,116 @@
+"""The columnar capture reader decodes exactly what the line decoder does: same records, counts, malformed lines."""
+
+from __future__ import annotations
+
+import json
+import random
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from pipeline_code.core.problem import BINARY, MULTICLASS, REGRESSION
+from pipeline_code.monitoring import capture, capture_columns, replay
+from tests.support.capture import fuzz_spec as _spec, mutate_capture_line as _mutate
+
+LINES = 600
+
+
+def _csv_mutate(line: str, rand: random.Random) -> str:
+    """A CSV request or response the fast path must hand to the line decoder, or decode identically."""
+    event = json.loads(line)
+    inp, out = event["captureData"]["endpointInput"], event["captureData"]["endpointOutput"]
+    values = inp["data"].split(",")
+    kind = rand.randrange(12)
+    if kind == 0:
+        values[rand.randrange(len(values))] = rand.choice(["abc", "inf", "nan", "1e999", "-0", "1" + "0" * 400, "", " 7", "7 "])
+    elif kind == 1:
+        values.append("extra")  # wrong width
+    elif kind == 2:
+        values[0] = '"' + values[0] + '"'  # quoted
+    elif kind == 3:
+        inp["data"] = inp["data"] + "\n" + inp["data"]  # two records in one request
+    elif kind == 4:
+        out["data"] = rand.choice(["abc", " 0.5", "0.5,0.3", "", "1e999", "nan", "+.5", "5.", "1E-3", "0x10"])
+    elif kind == 5:
+        out["encoding"] = rand.choice(["JSON", "BASE64"])
+    elif kind == 6:
+        inp["observedContentType"] = rand.choice(["TEXT/CSV", "text/csv; charset=utf-8", "application/json"])
+    elif kind == 7:
+        event["eventMetadata"]["inferenceId"] = ""  # falls back to the event id
+    elif kind == 8:
+        del event["eventMetadata"]["inferenceId"]
+    elif kind == 9:
+        return json.dumps(event) + "\r"  # a CRLF file
+    elif kind == 10:
+        return rand.choice(["", "   ", "\r", "{not json"])
+    else:
+        del event["captureData"]["endpointOutput"]
+    inp["data"] = ",".join(values) if kind in (0, 1, 2) else inp["data"]
+    return json.dumps(event)
+
+
+def _lines(spec, rand: random.Random) -> list:
+    rng = np.random.default_rng(3)
+    frame = replay.traffic(spec, LINES, seed=5, start="2026-01-01", days=2)
+    outputs = rng.random(LINES) if spec.problem_type == BINARY else rng.gamma(2.0, 20.0, LINES)
+    if spec.problem_type == MULTICLASS:
+        raw = rng.random((LINES, len(spec.classes)))
+        outputs = raw / raw.sum(axis=1, keepdims=True)
+    csv_lines = replay.capture_lines(spec, frame, outputs, content_type="text/csv", response_type="text/csv")
+    json_lines = replay.capture_lines(spec, frame, outputs)
+    out = []
+    for i in range(LINES):
+        csv = bool(i % 3)  # two thirds CSV requests, a third JSON
+        line = csv_lines[i] if csv else json_lines[i]
+        out.append(line if i % 4 == 0 else _csv_mutate(line, rand) if csv else _mutate(line, rand))
+    return out
+
+
+def _read(spec, root: Path, columnar: bool) -> capture.CaptureWindow:
+    categorical = [f for f in spec.frame_features if spec.is_categorical(f)]
+    extra = [f for f in spec.frame_features if f not in spec.features]
+    return capture.read_capture(str(root), spec.features, categorical=categorical, extra_columns=extra,
+                                dataset=spec.catalog_dataset, problem_type=spec.problem_type, classes=spec.classes,
+                                columnar=columnar)
+
+
+@pytest.mark.parametrize("block_bytes", [3_000, 10_000_000])  # many blocks (lines cut across reads) and one
+@pytest.mark.parametrize("problem_type", [BINARY, REGRESSION, MULTICLASS])
+def test_the_columnar_reader_decodes_what_the_line_decoder_does(problem_type, block_bytes, tmp_path, monkeypatch):
+    # GIVEN a capture file of CSV and JSON requests, a quarter untouched, the rest mutated (CSV-specific traps
+    # and the decoder fuzz), with blank, CRLF and invalid UTF-8 lines
+    spec = _spec(problem_type)
+    lines = _lines(spec, random.Random(f"columns-{problem_type}"))
+    path = tmp_path / spec.name / "AllTraffic" / "capture.jsonl"
+    path.parent.mkdir(parents=True)
+    body = ("\n".join(lines) + "\n").encode("utf-8")
+    path.write_bytes(body[:200] + b"\xff\xfe" + body[200:] + b"\n" + lines[1].encode("utf-8"))  # no final newline
+    monkeypatch.setattr(capture_columns, "BLOCK_BYTES", block_bytes)
+    # WHEN the window is read both ways
+    fast, reference = _read(spec, tmp_path, True), _read(spec, tmp_path, False)
+    # THEN the records are the same (order aside), and so is every count the report shows
+    assert fast.records > LINES // 3 and fast.malformed > 0
+    assert fast.summary() == reference.summary()
+    pd.testing.assert_frame_equal(_sorted(fast.frame, spec), _sorted(reference.frame, spec))
+
+
+def _sorted(frame: pd.DataFrame, spec) -> pd.DataFrame:
+    """Rows in one order (ids and values compared as text: a hostile event id may be any JSON value)."""
+    key = [capture.INFERENCE_ID, *spec.features, capture.SCORE]
+    return frame.iloc[np.lexsort([frame[c].astype(str).to_numpy() for c in reversed(key)])].reset_index(drop=True)
+
+
+def test_a_clean_csv_file_is_decoded_by_the_fast_path(tmp_path):
+    spec = _spec(BINARY)
+    frame = replay.traffic(spec, 200, seed=5, start="2026-01-01", days=2)
+    lines = replay.capture_lines(spec, frame, np.linspace(0, 1, 200), content_type="text/csv", response_type="text/csv")
+    path = tmp_path / "capture.jsonl"
+    path.write_text("\n".join(lines) + "\n")
+    decoder = capture._Decoder(spec.features, [], 20, spec.catalog_dataset,
+                               categorical=[f for f in spec.features if spec.is_categorical(f)])
+    capture_columns.decode_file(decoder, str(path), "capture.jsonl")
+    # every record arrived as one typed block, none through the line decoder
+    assert len(decoder.parts) == 1 and len(decoder.parts[0]) == 200 and not decoder.csv_lines
+    assert decoder.window.lines == 200 and decoder.window.malformed == 0
