@@ -14,8 +14,11 @@ The rule here decides per feature with two thresholds and takes the larger:
   than :data:`MIN_EXPECTED` window values the approximation fails in the tail (the ``1e-4`` smoothing of an
   empty bin dominates), so the quantile is then simulated exactly: baseline and window counts drawn from
   the baseline's own bin shares, the same PSI computed on each draw.
-* **material** - the smallest PSI worth acting on (``monitoring.psi_threshold``, per-feature overrides):
-  on large windows the noise threshold tends to 0 and would act on drifts too small to matter.
+* **material** - the smallest PSI worth acting on (``monitoring.psi_threshold``, per-feature overrides),
+  plus the PSI a window of this size shows with no drift at all (its expectation, ``(k - 1) (1/n + 1/m)``):
+  PSI measured on a sample overstates the drift by about that much, so without it a small window would
+  call a drift material that a large one measures below the line. On large windows the noise threshold
+  tends to 0 and this one decides.
 
 ``alpha`` is the monitor's false-alarm budget shared out over every test of the window (Bonferroni:
 ``false_alarm_rate / tests``), so the chance that a window with no drift raises any alarm stays at or
@@ -50,10 +53,11 @@ class Threshold:
     material: float
     p_value: float
     method: str
+    bias: float = 0.0
 
     def as_dict(self) -> dict:
         return {"threshold": self.value, "noise_threshold": self.noise, "material_threshold": self.material,
-                "p_value": self.p_value, "null": self.method}
+                "sampling_bias": self.bias, "p_value": self.p_value, "null": self.method}
 
 
 def psi_rows(expected: np.ndarray, actual: np.ndarray, eps: float = PSI_EPSILON) -> np.ndarray:
@@ -76,9 +80,10 @@ def threshold(baseline_counts: Sequence[float], window_rows: int, observed: floa
     filled = counts[counts > 0]
     if m <= 0 or n <= 0 or len(filled) < 2:  # one bin: no distribution to drift from, only the material rule
         return Threshold(material, 0.0, material, 1.0 if observed <= material else 0.0, "none")
+    scale = 1.0 / n + 1.0 / m
+    dof = len(filled) - 1
+    bias = dof * scale
     if n * filled.min() / m >= MIN_EXPECTED:
-        scale = 1.0 / n + 1.0 / m
-        dof = len(filled) - 1
         noise = _chi2_isf(alpha, dof) * scale
         p_value = float(stats.chi2.sf(observed / scale, dof))
         method = "chi-square"
@@ -87,7 +92,7 @@ def threshold(baseline_counts: Sequence[float], window_rows: int, observed: floa
         noise = float(null[min(len(null) - 1, int(math.ceil((1.0 - alpha) * len(null))) - 1)])
         p_value = float((1 + len(null) - np.searchsorted(null, observed, side="left")) / (len(null) + 1))
         method = f"simulated ({len(null)} draws)"
-    return Threshold(max(noise, material), noise, material, p_value, method)
+    return Threshold(max(noise, material + bias), noise, material, p_value, method, bias)
 
 
 @functools.lru_cache(maxsize=256)

@@ -42,6 +42,7 @@ from __future__ import annotations
 import glob
 import math
 import os
+from statistics import NormalDist
 from typing import Any, Dict, List, Mapping, Optional, Sequence
 
 import numpy as np
@@ -195,6 +196,15 @@ def model_quality(
         out["status"] = FAIL if drop > max_auc_drop else PASS
         checks.append(check("auc_drop", "model_quality", drop, max_auc_drop, out["status"],
                             detail=f"window AUC {auc:.4f} vs baseline {float(base_auc):.4f}"))
+        positives = int((y == 1).sum())
+        detectable = detectable_auc_drop(y, p)
+        out["detectable_auc_drop"] = detectable
+        checks.append(check(
+            "auc_drop_power", "model_quality", detectable, max_auc_drop, WARN if detectable > max_auc_drop else PASS,
+            detail=f"{len(y)} labelled rows ({positives} positives): an AUC drop under {detectable:.3f} is within the noise "
+                   f"of this many labels (80 % power, 5 % one-sided)"
+                   + ("; the limit is below that, so a real drop to it can pass unseen: label more traffic or widen the "
+                      "label window" if detectable > max_auc_drop else "")))
         base_ll = (baseline_metrics or {}).get("log_loss")
         if base_ll is not None:
             increase = window_metrics["log_loss"] - float(base_ll)
@@ -202,6 +212,26 @@ def model_quality(
             checks.append(check("log_loss_increase", "model_quality", increase, 0.1, WARN if increase > 0.1 else PASS))
     out["checks"] = checks
     return out
+
+
+def detectable_auc_drop(y: Any, p: Any, *, alpha: float = 0.05, power: float = 0.8) -> float:
+    """The smallest AUC drop that labels ``y`` with scores ``p`` detect with ``power`` (one-sided test at
+    ``alpha``): ``(z_{1-alpha} + z_power) * SE``, the AUC's standard error by DeLong et al. (1988) from the
+    window's own scores. A rare-event model's few positives make it large: what its quality check can promise."""
+    from scipy.stats import rankdata
+
+    y = np.asarray(y, dtype=np.float64)
+    p = np.asarray(p, dtype=np.float64)
+    pos, neg = p[y == 1], p[y == 0]
+    m, n = len(pos), len(neg)
+    if m < 2 or n < 2:
+        return math.inf
+    combined = rankdata(np.concatenate([pos, neg]))
+    v10 = (combined[:m] - rankdata(pos)) / n  # per positive: the share of negatives it outranks
+    v01 = 1.0 - (combined[m:] - rankdata(neg)) / m  # per negative: the share of positives that outrank it
+    se = math.sqrt(v10.var(ddof=1) / m + v01.var(ddof=1) / n)
+    z = NormalDist()
+    return (z.inv_cdf(1 - alpha) + z.inv_cdf(power)) * se
 
 
 def quality_drop(metric: str, window: Optional[float], baseline: Optional[float]) -> Optional[float]:

@@ -55,7 +55,22 @@ def test_the_noise_threshold_shrinks_with_the_window_and_the_material_one_takes_
     small = calibration.threshold(DECILES, 100, 0.0, alpha=0.001, material=0.1)
     large = calibration.threshold(DECILES, 1_000_000, 0.0, alpha=0.001, material=0.1)
     assert small.noise > 0.2 and small.value == small.noise
-    assert large.noise < 0.01 and large.value == 0.1
+    # the material threshold plus the PSI sampling alone gives a window this size: (bins - 1)(1/n + 1/m)
+    assert large.noise < 0.01 and large.value == pytest.approx(0.1 + 9 * (1 / 1_000_000 + 1 / 10_000))
+
+
+def test_materiality_does_not_depend_on_the_window_size():
+    # GIVEN one real shift of the bin shares (true PSI about 0.08), sampled in windows of 400 and of 40,000 values
+    shifted = np.array([0.06, 0.07, 0.08, 0.09, 0.1, 0.1, 0.11, 0.12, 0.13, 0.14])
+    baseline = [100_000.0] * 10
+    true_psi = psi(baseline, shifted * 1e6)
+    rng = np.random.default_rng(21)
+    for rows in (400, 40_000):
+        measured = np.mean([psi(baseline, rng.multinomial(rows, shifted)) for _ in range(2_000)])
+        bias = calibration.threshold(baseline, rows, measured, alpha=0.01, material=0.1).bias
+        # THEN the measured PSI overstates the shift by about the sampling bias the material threshold adds
+        assert measured - bias == pytest.approx(true_psi, rel=0.05)
+    assert calibration.threshold(baseline, 400, 0.0, alpha=0.01, material=0.1).bias > 0.02
 
 
 def test_the_chi_square_null_agrees_with_the_exact_simulation_where_bins_are_well_filled():
@@ -106,7 +121,8 @@ def test_a_variance_change_the_fixed_rule_missed_is_drift_and_a_stable_feature_i
     assert 0.1 < spread["psi"] < 0.2 and spread["drifted"] and spread["drift_score"] > 1
     assert not result["features"]["stable"]["drifted"] and result["drifted_features"] == ["spread"]
     assert result["drift_score"] == spread["drift_score"]
-    assert spread["calibration"]["material_threshold"] == 0.1 and spread["psi_threshold"] == 0.1
+    assert spread["calibration"]["material_threshold"] == 0.1
+    assert spread["psi_threshold"] == pytest.approx(0.1 + spread["calibration"]["sampling_bias"])
 
 
 def test_a_small_quiet_window_is_not_drift_under_calibration():
@@ -134,3 +150,25 @@ def test_the_prediction_drift_is_calibrated_and_scored_like_a_feature():
     assert stable["status"] == drift.PASS and stable["drift_score"] < 1
     assert shifted["status"] == drift.FAIL and shifted["drift_score"] > 1
     assert shifted["checks"][0]["threshold"] == shifted["psi_threshold"]
+
+
+def test_the_detectable_auc_drop_matches_the_spread_of_simulated_windows():
+    from scipy import stats
+
+    from pipeline_code.monitoring.quality import detectable_auc_drop
+
+    # GIVEN windows of 40 positives and 960 negatives (a 4 % event) from a binormal model of AUC about 0.8
+    rng = np.random.default_rng(2)
+    aucs, detectable = [], []
+    y = np.r_[np.ones(40), np.zeros(960)]
+    for _ in range(400):
+        p = np.r_[rng.normal(1.19, 1, 40), rng.normal(0, 1, 960)]
+        aucs.append(stats.mannwhitneyu(p[:40], p[40:]).statistic / (40 * 960))
+        detectable.append(detectable_auc_drop(y, p))
+    # THEN the DeLong standard error behind each window's detectable drop matches the spread of the AUCs within 15 %
+    z = stats.norm.ppf(0.95) + stats.norm.ppf(0.8)
+    assert np.mean(detectable) / z == pytest.approx(np.std(aucs), rel=0.15)
+    # AND few positives make a small limit unverifiable: 0.05 is detectable with 400 positives, not with 40
+    many = np.r_[rng.normal(1.19, 1, 400), rng.normal(0, 1, 9_600)]
+    assert np.mean(detectable) > 0.05 > detectable_auc_drop(np.r_[np.ones(400), np.zeros(9_600)], many)
+    assert detectable_auc_drop([0, 0, 1], [0.1, 0.2, 0.3]) == float("inf")

@@ -90,7 +90,9 @@ def test_per_feature_threshold_override(tmp_path, spec, reference):
     window = write_window(tmp_path / "w", spec, reference["model"], seed=202, drift=0.8)
     report = run(spec, reference, window, str(tmp_path / "out"), extra=["--feature-thresholds", json.dumps({"monthly_charges": 5.0})])
     assert "monthly_charges" not in report["sections"]["data_drift"]["drifted_features"]
-    assert check(report, "feature_psi", "monthly_charges")["threshold"] == 5.0
+    calibration = report["sections"]["data_drift"]["features"]["monthly_charges"]["calibration"]
+    assert calibration["material_threshold"] == 5.0
+    assert check(report, "feature_psi", "monthly_charges")["threshold"] == 5.0 + calibration["sampling_bias"]
 
 
 def test_data_quality_unseen_categories_missing_spike_range_violations(tmp_path, spec, reference):
@@ -320,3 +322,15 @@ def test_type_violations_in_json_requests(tmp_path, spec, reference):
     assert report["sections"]["capture"]["type_violations"] == {"monthly_charges": 40}
     tv = check(report, "type_violation_rate", "monthly_charges")
     assert tv["status"] == "fail" and tv["value"] == pytest.approx(40 / 400)
+
+
+def test_the_report_states_which_auc_drop_its_labels_can_detect(tmp_path, spec, reference):
+    few = write_window(tmp_path / "few", spec, reference["model"], seed=231, rows=400, label_coverage=1.0)
+    many = write_window(tmp_path / "many", spec, reference["model"], seed=232, rows=6000, label_coverage=1.0)
+    small, large = (run(spec, reference, w, str(tmp_path / f"out-{i}"), extra=["--min-labeled-rows", "50"])
+                    for i, w in enumerate((few, many)))
+    # 400 labelled rows cannot vouch for a 0.05 limit (warn, with the reason), 6000 can
+    power = check(small, "auc_drop_power")
+    assert power["status"] == "warn" and power["value"] > 0.05 and "label more traffic" in power["detail"]
+    assert check(large, "auc_drop_power")["status"] == "pass"
+    assert large["sections"]["model_quality"]["detectable_auc_drop"] < small["sections"]["model_quality"]["detectable_auc_drop"]
