@@ -234,6 +234,26 @@ def detectable_auc_drop(y: Any, p: Any, *, alpha: float = 0.05, power: float = 0
     return (z.inv_cdf(1 - alpha) + z.inv_cdf(power)) * se
 
 
+def detectable_quality_drop(metric: str, compute: Any, rows: int, baseline: Optional[float], *, draws: int = 100,
+                            cap: int = 1_000, alpha: float = 0.05, power: float = 0.8) -> Optional[float]:
+    """The smallest worsening of ``metric`` (in :func:`quality_drop`'s units: absolute, or relative to ``baseline``
+    for a loss or error) that ``rows`` labelled rows detect with ``power``. The metric's standard error is
+    bootstrapped - ``compute(row_indexes)`` gives the metric on those rows - on at most ``cap`` rows per draw and
+    scaled by ``sqrt(cap / rows)``, so a large window costs no more than a small one. None when undefined."""
+    if rows < 2 or baseline is None or (not higher_is_better(metric) and not float(baseline)):
+        return None
+    rng = np.random.default_rng(rows)
+    size = min(rows, cap)
+    values = [compute(rng.integers(0, rows, size)) for _ in range(draws)]
+    values = [float(v) for v in values if v is not None and math.isfinite(float(v))]
+    if len(values) < draws // 2:
+        return None
+    se = float(np.std(values, ddof=1)) * math.sqrt(size / rows)
+    z = NormalDist()
+    detectable = (z.inv_cdf(1 - alpha) + z.inv_cdf(power)) * se
+    return detectable if higher_is_better(metric) else detectable / abs(float(baseline))
+
+
 def quality_drop(metric: str, window: Optional[float], baseline: Optional[float]) -> Optional[float]:
     """How much worse ``window`` is than ``baseline`` in ``metric``'s direction (positive: worse; None when
     either is unknown): absolute for a metric where higher is better (AUC, accuracy, F1, R²), relative to the
@@ -321,6 +341,24 @@ def _typed_quality(joined: pd.DataFrame, use: pd.Series, baseline_metrics: Optio
     drop = quality_drop(metric, window_value, base_value)
     out["primary_metric_value"] = window_value
     out["baseline_primary_metric_value"] = base_value
+    if multiclass:
+        # The probability metrics are measured on the rows that have probabilities (as above).
+        ym, Pm = (y[has_p], P[has_p]) if metric in ("auc", "log_loss", "brier") else (y, P)
+        compute = lambda rows: metrics_multiclass.headline(ym[rows], Pm[rows], classes).get(metric)  # noqa: E731
+        measured = len(ym)
+    else:
+        compute = lambda rows: metrics_regression.headline(y[rows], predicted[rows]).get(metric)  # noqa: E731
+        measured = len(y)
+    detectable = detectable_quality_drop(metric, compute, measured, base_value)
+    if detectable is not None:
+        limit = max_auc_drop if multiclass and metric == "auc" else max_quality_drop
+        out["detectable_quality_drop"] = detectable
+        checks.append(check(
+            "quality_drop_power", "model_quality", detectable, limit, WARN if detectable > limit else PASS, feature=metric,
+            detail=f"{len(y)} labelled rows: a {metric} drop under {detectable:.3g} is within the noise of this many labels "
+                   "(80 % power, 5 % one-sided; bootstrap)" + ("; the limit is below that, so a real drop to it can pass "
+                                                                "unseen: label more traffic or widen the label window"
+                                                                if detectable > limit else "")))
     if drop is None:
         why = "no baseline evaluation metrics" if base_value is None else f"{metric} undefined on the window"
         if not multiclass or metric != "auc":

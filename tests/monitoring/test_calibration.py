@@ -172,3 +172,19 @@ def test_the_detectable_auc_drop_matches_the_spread_of_simulated_windows():
     many = np.r_[rng.normal(1.19, 1, 400), rng.normal(0, 1, 9_600)]
     assert np.mean(detectable) > 0.05 > detectable_auc_drop(np.r_[np.ones(400), np.zeros(9_600)], many)
     assert detectable_auc_drop([0, 0, 1], [0.1, 0.2, 0.3]) == float("inf")
+
+
+def test_the_detectable_quality_drop_of_an_error_metric_is_relative_and_shrinks_with_the_labels():
+    from pipeline_code.monitoring.quality import detectable_quality_drop
+    from pipeline_code.training import metrics_regression
+
+    # GIVEN normal prediction errors of sd 10: RMSE 10, whose standard error is RMSE / sqrt(2 n)
+    rng = np.random.default_rng(4)
+    z = 1.6449 + 0.8416
+    for rows in (300, 30_000):
+        y = rng.normal(50, 20, rows)
+        p = y + rng.normal(0, 10, rows)
+        detectable = detectable_quality_drop("rmse", lambda idx: metrics_regression.headline(y[idx], p[idx])["rmse"], rows, 10.0)
+        # THEN the bootstrap (capped at 1,000 rows a draw and scaled) matches it, relative to the baseline RMSE
+        assert detectable == pytest.approx(z / np.sqrt(2 * rows), rel=0.25)
+    assert detectable_quality_drop("rmse", lambda idx: 1.0, 1, 10.0) is None

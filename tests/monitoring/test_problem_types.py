@@ -521,3 +521,14 @@ def test_a_binary_report_keeps_its_summary_and_publishes_no_quality_drop(tmp_pat
     assert "max_quality_drop" not in report["thresholds"] and "problem_type" not in report["sections"]["capture"]
     assert "QualityDrop" not in client.names and {"ModelAuc", "AucDrop"} <= client.names
     assert not [c for c in report["checks"] if c["check"] == "quality_drop"]
+
+
+def test_a_regression_report_states_the_quality_drop_its_labels_can_detect(regression, tmp_path):
+    spec, reference = regression
+    window = write_window(tmp_path / "w", spec, reference["model"], part=2, rows=300, label_coverage=1.0)
+    report = run(spec, reference, window, tmp_path / "out", extra=["--min-labeled-rows", "50"])
+    quality = report["sections"]["model_quality"]
+    (power,) = [c for c in report["checks"] if c["check"] == "quality_drop_power"]
+    # the detectable drop is in the quality drop's units (relative for RMSE) and judged against max_quality_drop
+    assert power["value"] == quality["detectable_quality_drop"] > 0 and power["threshold"] == 0.10
+    assert power["status"] == ("warn" if power["value"] > 0.10 else "pass") and power["feature"] == quality["primary_metric"]
