@@ -9,8 +9,9 @@ thresholds at the default ``psi_threshold`` 0.1 and ``false_alarm_rate`` 0.01). 
 window's AUC drop against the model's AUC on undrifted data, and the verdict of the fixed rule the
 calibration replaced (any PSI > 0.2).
 
-Grid: drift 0.05, 0.1, 0.2, 0.4, 0.8 x window rows 300, 1000, 3000, 10000, 5 windows per cell; stable:
-120 undrifted windows of 300 and 3000 rows. Every window's features are also written as parquet under
+Grid: drift 0.05, 0.1, 0.2, 0.4, 0.8 x window rows 300, 1000, 3000, 10000; then 1, 2 or 4 numeric inputs
+shifted by 0.1, 0.25 or 0.5 training sd (labels unchanged: an upstream change, not a new world) x 1,000 and
+10,000 rows; 5 windows per cell. Stable: 120 undrifted windows of 300 and 3000 rows. Every window's features are also written as parquet under
 ``$TMPDIR/drift-power-windows/`` for ``bench/evidently_compare.py``, which runs Evidently on the same windows.
 
     .venv/bin/python bench/drift_power_bench.py  -> bench/results/drift_power.json
@@ -46,8 +47,20 @@ TOLERANCES = (0.05, 0.02)
 WINDOWS = Path(tempfile.gettempdir()) / "drift-power-windows"
 
 
-def window(spec, ref, rows, seed, drift):
+# Shifted-feature grid: k numeric inputs moved by s of their training standard deviation (an upstream change the
+# labels do not follow: the truth is the undrifted one), on windows of 1,000 and 10,000 rows.
+SHIFTED = (1, 2, 4)
+SHIFTS = (0.1, 0.25, 0.5)
+SHIFT_ROWS = (1000, 10000)
+
+
+def window(spec, ref, rows, seed, drift, shift=None):
     frame = replay.traffic(spec, rows, seed=seed, drift=drift)
+    if shift is not None:
+        columns, size = shift
+        statistics = ref["docs"]["statistics"]["features"]
+        for name in columns:
+            frame[name] = frame[name].astype(np.float64) + size * statistics[name]["std"]
     frame[list(spec.features)].to_parquet(WINDOWS / f"{seed}.parquet")  # for bench/evidently_compare.py
     scores = predict(ref["model"], frame)
     statistics = ref["docs"]["statistics"]
@@ -59,6 +72,12 @@ def window(spec, ref, rows, seed, drift):
     return {"alarm": bool(data["drifted_features"]) or prediction["status"] == drift_mod.FAIL, "fixed_rule_alarm": bool(fixed),
             "drifted": data["drifted_features"], "max_score": data["drift_score"], "prediction_score": prediction.get("drift_score"),
             "auc": auc}
+
+
+def _cell_name(cell) -> str:
+    if "shifted_features" in cell:
+        return f"{cell['shifted_features']} features +{cell['shift_sd']} sd x {cell['rows']} rows"
+    return f"drift {cell['drift']} x {cell['rows']} rows"
 
 
 def main() -> int:
@@ -83,6 +102,23 @@ def main() -> int:
                           "mean_auc_drop": float(np.mean([r["auc_drop"] for r in runs])), "runs": runs})
             print(f"drift {drift} rows {rows}: alarm {cells[-1]['alarm_rate']:.0%} fixed {cells[-1]['fixed_rule_alarm_rate']:.0%} "
                   f"auc drop {cells[-1]['mean_auc_drop']:+.3f}")
+    numeric = [f for f in spec.features if not spec.is_categorical(f)]
+    for k in SHIFTED:
+        for size in SHIFTS:
+            for rows in SHIFT_ROWS:
+                runs = []
+                for _ in range(PER_CELL):
+                    seed += 1
+                    result = window(spec, ref, rows, seed, 0.0, shift=(numeric[:k], size))
+                    result["auc_drop"] = reference_auc - result["auc"]
+                    result["seed"] = seed
+                    runs.append(result)
+                cells.append({"drift": 0.0, "shifted_features": k, "shift_sd": size, "rows": rows,
+                              "alarm_rate": np.mean([r["alarm"] for r in runs]),
+                              "fixed_rule_alarm_rate": np.mean([r["fixed_rule_alarm"] for r in runs]),
+                              "mean_auc_drop": float(np.mean([r["auc_drop"] for r in runs])), "runs": runs})
+                print(f"{k} features shifted {size} sd, rows {rows}: alarm {cells[-1]['alarm_rate']:.0%} "
+                      f"fixed {cells[-1]['fixed_rule_alarm_rate']:.0%} auc drop {cells[-1]['mean_auc_drop']:+.3f}")
     stable = {}
     for rows in (300, 3000):
         alarms = fixed = 0
@@ -110,7 +146,7 @@ def main() -> int:
     # Per cell, the drift's real effect: its windows' mean AUC drop (one small window's AUC is mostly sampling noise).
     for tolerance in TOLERANCES:
         harmful_cells = [c for c in cells if c["mean_auc_drop"] >= tolerance]
-        beyond[str(tolerance)]["cells"] = [f"drift {c['drift']} x {c['rows']} rows" for c in harmful_cells]
+        beyond[str(tolerance)]["cells"] = [_cell_name(c) for c in harmful_cells]
         beyond[str(tolerance)]["cell_alarm_rate"] = (float(np.mean([r["alarm"] for c in harmful_cells for r in c["runs"]]))
                                                      if harmful_cells else None)
     out = {

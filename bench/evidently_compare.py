@@ -45,10 +45,11 @@ def main() -> int:
             runs.append({"seed": run["seed"], "ours": run["alarm"], "evidently_any_column": ev["drifted_columns"] > 0,
                          "evidently_dataset_drift": ev["dataset_drift"], "auc_drop": run["auc_drop"], **ev})
         cells.append({"drift": cell["drift"], "rows": cell["rows"], "mean_auc_drop": cell["mean_auc_drop"],
+                      "shifted_features": cell.get("shifted_features"), "shift_sd": cell.get("shift_sd"),
                       "ours": sum(r["ours"] for r in runs) / len(runs),
                       "evidently_any_column": sum(r["evidently_any_column"] for r in runs) / len(runs),
                       "evidently_dataset_drift": sum(r["evidently_dataset_drift"] for r in runs) / len(runs), "runs": runs})
-        print(f"drift {cell['drift']} rows {cell['rows']}: ours {cells[-1]['ours']:.0%}, evidently any column "
+        print(f"drift {cell['drift']} shifted {cell.get('shifted_features')} x {cell.get('shift_sd')} sd rows {cell['rows']}: ours {cells[-1]['ours']:.0%}, evidently any column "
               f"{cells[-1]['evidently_any_column']:.0%}, dataset drift {cells[-1]['evidently_dataset_drift']:.0%} "
               f"(mean AUC drop {cell['mean_auc_drop']:+.3f})")
     stable = {}

@@ -15,6 +15,10 @@ version's registered baselines and model, the traffic of the last ``--window-hou
 the same code path (see :mod:`pipeline_code.monitoring.remote`). A failed S3/API call is a report
 error (unhealthy); when no version serves yet the report says so and stays healthy (``NotServing``).
 
+Slow drift: ``--history-dir`` (with ``--from-s3``: ``--history-s3-uri``, the job's own report prefix) holds the
+earlier runs' ``report.json``; the newest carries the cumulative detector's state (:mod:`.cumulative`), and all
+of them the trend the HTML report draws (:mod:`.history`).
+
 Every problem type (``core.problem``) is monitored: the capture decoder reads the type's responses, and
 prediction drift, model quality and bias are the type's (see :mod:`.drift` and :mod:`.quality`); the
 report of a multiclass or regression model adds ``problem_type``, ``primary_metric`` and ``quality_drop``
