@@ -295,6 +295,9 @@ class Dataset:
     columns: Tuple[Column, ...]
     labels: Tuple[str, ...]
     features: Tuple[FeatureDef, ...]
+    # Generated sample data only (the local run before real data exists): the share of 1s of its binary labels.
+    # None: the generator's default (0.2). Real data never reads it.
+    sample_positive_rate: Optional[float] = None
 
     def __post_init__(self) -> None:
         names = [c.name for c in self.columns]
@@ -373,7 +376,7 @@ class Dataset:
             if f.description:
                 body["description"] = f.description
             features.append(body)
-        return {
+        out = {
             "name": self.name,
             "description": self.description,
             "record_identifier": self.record_identifier,
@@ -382,6 +385,9 @@ class Dataset:
             "columns": columns,
             "features": features,
         }
+        if self.sample_positive_rate is not None:
+            out["sample_positive_rate"] = self.sample_positive_rate
+        return out
 
 
 class DeclarationError(ValueError):
@@ -396,7 +402,8 @@ class DeclarationError(ValueError):
 # Feature Store (FeatureName: 1-64 characters, never one of its reserved names).
 _NAME = re.compile(r"^[a-z][a-z0-9_]{0,63}$")
 FEATURE_STORE_RESERVED = ("is_deleted", "write_time", "api_invocation_time")
-_DATASET_KEYS = ("name", "description", "record_identifier", "event_time", "labels", "columns", "features")
+_DATASET_KEYS = ("name", "description", "record_identifier", "event_time", "labels", "columns", "features",
+                 "sample_positive_rate")
 _COLUMN_KEYS = ("type", "nullable", "min", "max", "allowed", "description")
 _FEATURE_KEYS = ("expr", "type", "description")
 _ARITY = {"col": (1, 1), "ratio": (2, 2), "log1p": (1, 1), "clip": (3, 3), "coalesce": (2, None), "bucket": (3, 3),
@@ -415,6 +422,7 @@ def parse_dataset(name: str, declaration: Mapping[str, Any]) -> Dataset:
           tenure_months: {type: integer, nullable: false, min: 0, max: 600}
           contract_type: {type: string, allowed: [month-to-month, one-year]}
           churned: {type: integer, min: 0, max: 1}
+        sample_positive_rate: 0.02                     # generated sample data only (default 0.2)
         features:
           tenure_months: tenure_months                 # a column as it is
           log_tenure: log1p(tenure_months)             # an expression; its type is inferred
@@ -469,11 +477,20 @@ def parse_dataset(name: str, declaration: Mapping[str, Any]) -> Dataset:
     description = declaration.get("description", "")
     if not isinstance(description, str):
         problems.append("description: must be a string")
+    rate = declaration.get("sample_positive_rate")
+    if rate is not None:
+        if isinstance(rate, bool) or not isinstance(rate, (int, float)) or not 0 < rate < 1:
+            problems.append(f"sample_positive_rate: {rate!r} must be a number between 0 and 1 (exclusive), the share of "
+                            "positive labels in generated sample data, e.g. 0.02 for a rare event")
+        elif not any(target_problem(by_name[label]) is None for label in labels if label in by_name):
+            problems.append("sample_positive_rate: only a binary label (a boolean, or an integer with min: 0 and max: 1) "
+                            "has a positive rate; remove it or declare such a label")
     if problems:
         raise DeclarationError(problems)
     try:
         return Dataset(name=name, description=description, record_identifier=keys["record_identifier"],
-                       event_time=keys["event_time"], columns=columns, labels=tuple(labels), features=features)
+                       event_time=keys["event_time"], columns=columns, labels=tuple(labels), features=features,
+                       sample_positive_rate=None if rate is None else float(rate))
     except ValueError as exc:  # pragma: no cover - every rule of Dataset is checked above, with its field
         raise DeclarationError([str(exc)]) from None
 

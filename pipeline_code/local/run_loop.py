@@ -4,7 +4,7 @@
 
     python -m pipeline_code.local.run_loop --workdir .local-run --rows 20000 --seed 7 \\
         [--model churn] [--drift 0.0] [--concept-drift 0.0] [--no-auto-approve] \\
-        [--data <dataset>=<file, directory or glob> [--labels <dataset>=<label files>]] [--positive-rate 0.2]
+        [--data <dataset>=<file, directory or glob> [--labels <dataset>=<label files>]] [--positive-rate 0.02]
 
 For each model of the environment (default: every model ``dev`` runs in
 ``config/mlops-loop.yaml``; gate thresholds and ``auto_approve`` from that environment):
@@ -132,7 +132,7 @@ def run_model(
     environment: str = "dev",
     data: Optional[str] = None,
     labels: Optional[str] = None,
-    positive_rate: float = 0.2,
+    positive_rate: Optional[float] = None,
 ) -> Dict[str, Any]:
     """One pass of the loop for one model; returns the run record (also logged to runs.jsonl).
 
@@ -411,9 +411,9 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--drift", type=float, default=0.0, help="input drift in [0, 1] (default 0)")
     parser.add_argument("--concept-drift", type=float, default=0.0, help="label-relationship drift in [0, 1] (default 0)")
     parser.add_argument("--bad-record-rate", type=float, default=0.01, help="share of corrupted raw rows (default 0.01)")
-    parser.add_argument("--positive-rate", type=float, default=0.2,
+    parser.add_argument("--positive-rate", type=float, default=None,
                         help="share of positive labels generated for a dataset without a hand-written simulator "
-                        "(default 0.2; e.g. 0.02 for a rare event)")
+                        "(default: the dataset's sample_positive_rate, else 0.2; e.g. 0.02 for a rare event)")
     parser.add_argument("--no-auto-approve", action="store_true", help="leave passing versions PendingManualApproval")
     parser.add_argument("--environment", default="dev", help="environment of the YAML for gate/auto-approve (default dev)")
     parser.add_argument("--config", default=str(DEFAULT_CONFIG), help="configuration file (default config/mlops-loop.yaml)")

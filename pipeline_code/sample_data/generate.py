@@ -56,6 +56,8 @@ OUT_OF_RANGE = "out_of_range"  # number outside [minimum, maximum]
 UNKNOWN_CATEGORY = "unknown_category"  # category not in ``allowed``
 BAD_TIMESTAMP = "bad_timestamp"  # unparseable event time
 CORRUPTION_KINDS = (NON_NUMERIC, MISSING_REQUIRED, OUT_OF_RANGE, UNKNOWN_CATEGORY, BAD_TIMESTAMP)
+# The share of positive binary labels of a dataset simulated from its schema that declares no sample_positive_rate.
+DEFAULT_POSITIVE_RATE = 0.2
 
 # Values used for corruption. None of them is a pandas/Spark default null token
 # ("NA", "N/A", "null", "NaN" ...), so a CSV reader never turns them into nulls.
@@ -97,7 +99,7 @@ def generate(
     bad_record_rate: float = 0.0,
     duplicate_rate: float = 0.0,
     as_text: Optional[bool] = None,
-    positive_rate: float = 0.2,
+    positive_rate: Optional[float] = None,
     signal_features: Optional[Sequence[str]] = None,
 ) -> pd.DataFrame:
     """Generate ``n_rows`` raw records of ``dataset``; see :func:`generate_batch`."""
@@ -129,7 +131,7 @@ def generate_batch(
     bad_record_rate: float = 0.0,
     duplicate_rate: float = 0.0,
     as_text: Optional[bool] = None,
-    positive_rate: float = 0.2,
+    positive_rate: Optional[float] = None,
     signal_features: Optional[Sequence[str]] = None,
 ) -> GeneratedBatch:
     """Generate raw records and report which were corrupted or duplicated.
@@ -158,6 +160,7 @@ def generate_batch(
             ``False`` with ``bad_record_rate > 0`` is an error.
         positive_rate: share of positives of a binary label, for datasets simulated from their
             schema (the two sample datasets have their own base rates); e.g. 0.02 for rare events.
+            Default: the dataset's ``sample_positive_rate``, else 0.2.
         signal_features: for datasets simulated from their schema, the features whose source columns
             drive the labels (default: every feature's). The local run passes the model's inputs, so
             a column read only by the sensitive attribute carries no label signal of its own.
@@ -168,6 +171,12 @@ def generate_batch(
     start_day = _validate(n_rows, seed, start, days, drift, concept_drift, bad_record_rate, duplicate_rate)
     if as_text is False and bad_record_rate > 0:
         raise ValueError("as_text=False is impossible with bad_record_rate > 0: corrupted values are text")
+    if dataset.name in _SIMULATORS and dataset.sample_positive_rate is not None:
+        raise ValueError(f"dataset {dataset.name!r}: sample_positive_rate applies to datasets simulated from their schema; "
+                         f"{dataset.name!r} has a hand-written simulator with its own base rate (remove the field, or "
+                         "declare the dataset under another name to simulate it from its schema)")
+    if positive_rate is None:
+        positive_rate = dataset.sample_positive_rate if dataset.sample_positive_rate is not None else DEFAULT_POSITIVE_RATE
     simulate = _simulator(dataset, positive_rate, signal_features)
 
     streams = _Streams(seed)

@@ -112,6 +112,15 @@ def test_a_declared_dataset_is_the_contract_every_job_reads(raw):
         (lambda d: d["features"].update(x="__import__('os').system('true')"),
          "dataset 'customer_churn': field 'features.x.expr': unknown operator \"__import__('os').system\"; allowed: "
          "col, ratio, log1p, clip, coalesce, bucket, product"),
+        (lambda d: d.update(sample_positive_rate=1.5),
+         "dataset 'customer_churn': field 'sample_positive_rate': 1.5 must be a number between 0 and 1 (exclusive), "
+         "the share of positive labels in generated sample data, e.g. 0.02 for a rare event"),
+        (lambda d: d.update(sample_positive_rate=True),
+         "dataset 'customer_churn': field 'sample_positive_rate': True must be a number between 0 and 1 (exclusive), "
+         "the share of positive labels in generated sample data, e.g. 0.02 for a rare event"),
+        (lambda d: (d.update(sample_positive_rate=0.02), d["columns"]["churned"].update(max=3)),
+         "dataset 'customer_churn': field 'sample_positive_rate': only a binary label (a boolean, or an integer with "
+         "min: 0 and max: 1) has a positive rate; remove it or declare such a label"),
         (lambda d: d["features"].update(x="tenure_months * 2"),
          "dataset 'customer_churn': field 'features.x.expr': 'tenure_months * 2' is not allowed in a feature "
          "expression (operators, column names, numbers, quoted labels and lists only)"),

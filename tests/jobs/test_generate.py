@@ -259,6 +259,23 @@ def test_a_dataset_without_a_hand_written_simulator_is_simulated_from_its_schema
     assert 0.01 < frame["churned"].mean() < 0.03
 
 
+def test_a_declared_sample_positive_rate_sets_the_generated_base_rate_and_round_trips():
+    # GIVEN a dataset declared with a rare-event base rate for its generated sample data
+    declared = {**samples.CUSTOMER_CHURN.to_declaration(), "name": "subscribers", "sample_positive_rate": 0.02}
+    subscribers = catalog.parse_dataset("subscribers", declared)
+    assert catalog.parse_dataset("subscribers", subscribers.to_declaration()) == subscribers
+    # WHEN data is generated without a rate: the declared one; an explicit rate still wins
+    assert 0.01 < generate(subscribers, 20_000, seed=3)["churned"].mean() < 0.03
+    assert 0.25 < generate(subscribers, 20_000, seed=3, positive_rate=0.3)["churned"].mean() < 0.35
+    # AND a dataset without one keeps the generator's default
+    plain = catalog.parse_dataset("subscribers", {**declared, "sample_positive_rate": None})
+    assert 0.17 < generate(plain, 20_000, seed=3)["churned"].mean() < 0.23
+    # AND a sample dataset with its own simulator refuses a rate it would ignore
+    churn = catalog.parse_dataset("customer_churn", {**declared, "name": "customer_churn"})
+    with pytest.raises(ValueError, match="has a hand-written simulator with its own base rate"):
+        generate(churn, 100, seed=3)
+
+
 def test_zero_rows_gives_an_empty_frame_with_the_catalog_columns():
     frame = generate(samples.CREDIT_RISK, 0)
     assert frame.empty
