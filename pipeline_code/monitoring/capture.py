@@ -103,6 +103,8 @@ class CaptureWindow:
     files: Dict[str, int] = field(default_factory=lambda: {"data_capture": 0, "batch_input": 0})
     problem_type: str = BINARY
     classes: Tuple[str, ...] = ()
+    # Blocks the columnar reader handed to the line decoder after an unexpected error, per reason.
+    columnar_fallbacks: Dict[str, int] = field(default_factory=dict)
 
     @property
     def records(self) -> int:
@@ -141,6 +143,8 @@ class CaptureWindow:
             },
             "type_violations": dict(self.type_violations),
         }
+        if self.columnar_fallbacks:
+            out["columnar_fallbacks"] = dict(self.columnar_fallbacks)
         if self.problem_type != BINARY:
             out["problem_type"] = self.problem_type
         if self.problem_type == MULTICLASS:

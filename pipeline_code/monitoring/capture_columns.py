@@ -15,13 +15,15 @@ response of one number - so this reader takes a file in blocks of whole lines an
    bad score, a multiclass response - to the line decoder, which counts and samples the malformed ones.
 
 A block pyarrow cannot parse (one malformed line, invalid UTF-8, a field of another JSON type) is decoded
-line by line, so a bad line still costs only itself. Memory is bounded by the block, not the file.
+line by line, so a bad line still costs only itself; so is a block the fast path fails on for any other
+reason (say, a pyarrow in the job's image without one of these kernels), counted per reason in the
+window's summary (``columnar_fallbacks``) - slower, never a failed window. Memory is bounded by the block, not the file.
 Equivalence with the line decoder on the same files is a test (``tests/monitoring/test_capture_columns.py``).
 """
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Iterator, Optional, Tuple
+from typing import TYPE_CHECKING, Dict, Iterator, Optional, Tuple
 
 import numpy as np
 import pandas as pd
@@ -132,13 +134,23 @@ def decode_block(decoder: "_Decoder", block: memoryview, rel: str, first_line: i
     if table is None or filled is None or table.num_rows != len(filled):
         lines.decode(decoder, np.arange(lines.count), rel, first_line)
         return lines.count
-    fast = _fast_rows(table, decoder.width)
+    violations: Dict[str, int] = {}
+    try:
+        fast = _fast_rows(table, decoder.width)
+        part = _frame(table.filter(pa.array(fast)) if not fast.all() else table, decoder, violations) if fast.any() else None
+    except Exception as exc:  # noqa: BLE001 - e.g. a kernel an older pyarrow lacks: this block goes line by line
+        reason = f"{type(exc).__name__}: {str(exc)[:160]}"
+        decoder.window.columnar_fallbacks[reason] = decoder.window.columnar_fallbacks.get(reason, 0) + 1
+        lines.decode(decoder, np.arange(lines.count), rel, first_line)
+        return lines.count
     slow = np.flatnonzero(~fast)
     if len(slow):
         lines.decode(decoder, filled[slow], rel, first_line)
-    if len(slow) < len(fast):
+    if part is not None:
         decoder.window.lines += len(fast) - len(slow)
-        decoder.add_frame(_frame(table.filter(pa.array(fast)) if len(slow) else table, decoder))
+        for name, count in violations.items():
+            decoder.window.type_violations[name] = decoder.window.type_violations.get(name, 0) + count
+        decoder.add_frame(part)
     return lines.count
 
 
@@ -175,15 +187,17 @@ def _fast_rows(table: pa.Table, width: int) -> np.ndarray:
     return ok.to_numpy(zero_copy_only=False) == True  # noqa: E712 - nulls (missing fields) are False
 
 
-def _frame(table: pa.Table, decoder: "_Decoder") -> pd.DataFrame:
-    """The fast rows as the decoder's typed frame columns (features, id, time, score)."""
+def _frame(table: pa.Table, decoder: "_Decoder", violations: Dict[str, int]) -> pd.DataFrame:
+    """The fast rows as the decoder's typed frame columns (features, id, time, score); ``violations`` gets the
+    type violations per feature (added to the window only once the whole block decoded)."""
     from pipeline_code.monitoring.capture import INFERENCE_ID, INFERENCE_TIME, SCORE
 
     capture = table.column("captureData")
     requests = pc.struct_field(pc.struct_field(capture, "endpointInput"), "data")
     text = pc.binary_join_element_wise(requests, pa.scalar(""), "\n").combine_chunks()
     parsed = _requests(_concatenated(text), decoder)
-    frame = pd.DataFrame({name: _feature(parsed.column(i), name, decoder) for i, name in enumerate(decoder.features)})
+    frame = pd.DataFrame({name: _feature(parsed.column(i), name in decoder.categorical, name, violations)
+                          for i, name in enumerate(decoder.features)})
     meta = table.column("eventMetadata")
     inference_id = pc.struct_field(meta, "inferenceId")
     # ``inferenceId or eventId``: an empty inference id falls back too
@@ -220,11 +234,11 @@ def _requests(csv: pa.Buffer, decoder: "_Decoder") -> pa.Table:
     raise AssertionError("unreachable: every column parses as text")
 
 
-def _feature(column: pa.ChunkedArray, name: str, decoder: "_Decoder") -> pd.Series:
+def _feature(column: pa.ChunkedArray, categorical: bool, name: str, violations: Dict[str, int]) -> pd.Series:
     """A feature column: numbers as float64, a value that is not a finite number (``inf``, ``nan``, 1e999)
     missing and counted as a type violation - what the decoder does to the line decoder's records; text that
     is not a number at all (and categories) as text, which the decoder types itself."""
-    if name not in decoder.categorical:
+    if not categorical:
         try:
             numbers = column if column.type == pa.float64() else pc.cast(column, pa.float64())
         except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
@@ -233,7 +247,7 @@ def _feature(column: pa.ChunkedArray, name: str, decoder: "_Decoder") -> pd.Seri
         bad = np.isinf(values) | (np.isnan(values) & ~pc.is_null(numbers).to_numpy(zero_copy_only=False))
         if bad.any():
             values = np.where(bad, np.nan, values)
-            decoder.window.type_violations[name] = decoder.window.type_violations.get(name, 0) + int(bad.sum())
+            violations[name] = violations.get(name, 0) + int(bad.sum())
         return pd.Series(values, dtype=np.float64)
     return _text(column)
 

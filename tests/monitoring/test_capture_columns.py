@@ -114,3 +114,23 @@ def test_a_clean_csv_file_is_decoded_by_the_fast_path(tmp_path):
     # every record arrived as one typed block, none through the line decoder
     assert len(decoder.parts) == 1 and len(decoder.parts[0]) == 200 and not decoder.csv_lines
     assert decoder.window.lines == 200 and decoder.window.malformed == 0
+
+
+def test_a_block_the_fast_path_fails_on_is_decoded_line_by_line_and_counted(tmp_path, monkeypatch):
+    # GIVEN a pyarrow without a kernel the fast path uses (simulated)
+    spec = _spec(BINARY)
+    frame = replay.traffic(spec, 50, seed=5, start="2026-01-01", days=2)
+    lines = replay.capture_lines(spec, frame, np.linspace(0, 1, 50), content_type="text/csv", response_type="text/csv")
+    (tmp_path / "capture.jsonl").write_text("\n".join(lines) + "\n")
+
+    def missing_kernel(*args, **kwargs):
+        raise AttributeError("module 'pyarrow.compute' has no attribute 'count_substring'")
+
+    reference = _read(spec, tmp_path, False)
+    monkeypatch.setattr(capture_columns.pc, "count_substring", missing_kernel)
+    window = _read(spec, tmp_path, True)
+    # THEN the window is the line decoder's, and the summary says the fast path was skipped and why
+    assert window.records == reference.records == 50 and window.malformed == 0
+    assert window.summary()["columnar_fallbacks"] == {
+        "AttributeError: module 'pyarrow.compute' has no attribute 'count_substring'": 1}
+    pd.testing.assert_frame_equal(_sorted(window.frame, spec), _sorted(reference.frame, spec))
