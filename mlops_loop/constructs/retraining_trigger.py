@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from typing import Mapping, Optional
 
-from aws_cdk import Duration, RemovalPolicy, Stack
+from aws_cdk import ArnFormat, Duration, RemovalPolicy, Stack
 from aws_cdk import aws_events as events
 from aws_cdk import aws_events_targets as targets
 from aws_cdk import aws_iam as iam
@@ -14,7 +14,7 @@ from aws_cdk import aws_logs as logs
 from aws_cdk import aws_scheduler as scheduler
 from constructs import Construct
 
-from pipeline_code.core.contract import pascal, retrain_alarm_prefix
+from pipeline_code.core.contract import RETRAIN_ALARMS, pascal, retrain_alarm_prefix
 
 from .access_policy import AccessPolicy
 from .handler_function import dead_letter_queue, handler_function
@@ -33,6 +33,9 @@ class RetrainingTrigger(Construct):
       ``reason=drift``.
     * An EventBridge Scheduler schedule per model (when ``trigger_schedule`` is set) sends
       ``reason=schedule``.
+    * An hourly schedule sends ``reason=sweep``: CloudWatch signals only an alarm's entry into ALARM, so
+      the function asks which retrain alarms are still in ALARM and retrains those models once their
+      cooldown is over (it may describe exactly those alarms).
     * The function (``pipeline_code/handlers/retrain_trigger.py``) starts the pipeline with
       ``TriggerReason`` unless an execution is running or one started within
       ``trigger_cooldown_hours``. Reserved concurrency 1 serialises the guard, so two alarms
@@ -57,6 +60,9 @@ class RetrainingTrigger(Construct):
         super().__init__(scope, construct_id)
         stack = Stack.of(self)
         self.dead_letter_queue = dead_letter_queue(self, key=trigger_key, removal_policy=trigger_removal_policy, owner="retrain trigger")
+        # Every retrain alarm by name, with its model's pipeline: what the hourly sweep asks CloudWatch about.
+        alarm_pipelines = {f"{retrain_alarm_prefix(trigger_name_prefix, model)}{name}": pipeline
+                           for model, pipeline in trigger_pipelines.items() for name in RETRAIN_ALARMS}
         pipeline_arns = [
             stack.format_arn(service="sagemaker", resource="pipeline", resource_name=name.lower())
             for name in trigger_pipelines.values()
@@ -71,18 +77,25 @@ class RetrainingTrigger(Construct):
             environment={
                 "ALLOWED_PIPELINES": ",".join(sorted(trigger_pipelines.values())),
                 "COOLDOWN_HOURS": str(trigger_cooldown_hours),
+                "ALARM_PIPELINES": json.dumps(alarm_pipelines, sort_keys=True, separators=(",", ":")),
             },
             key=trigger_key,
             dead_letter_queue=self.dead_letter_queue,
             log_retention=trigger_log_retention,
             removal_policy=trigger_removal_policy,
-            vpc_reason="The function only calls the SageMaker API (ListPipelineExecutions, StartPipelineExecution); "
-            "the app deploys no VPC and the function reaches no private resource.",
+            vpc_reason="The function only calls the SageMaker API (ListPipelineExecutions, StartPipelineExecution) and "
+            "CloudWatch (DescribeAlarms); the app deploys no VPC and the function reaches no private resource.",
         )
         built.access.allow(
             "GuardedStart",
             ["sagemaker:ListPipelineExecutions", "sagemaker:StartPipelineExecution"],
             pipeline_arns,
+        )
+        built.access.allow(
+            "SweepRetrainAlarms",
+            ["cloudwatch:DescribeAlarms"],
+            [stack.format_arn(service="cloudwatch", resource="alarm", resource_name=name, arn_format=ArnFormat.COLON_RESOURCE_NAME)
+             for name in sorted(alarm_pipelines)],
         )
         self.function = built.function
 
@@ -136,19 +149,28 @@ class RetrainingTrigger(Construct):
             self.rules[model] = rule
             if trigger_schedule:
                 self.schedules[model] = self._schedule(model, pipeline, trigger_schedule, scheduler_role)
+        # CloudWatch signals only the entry into ALARM: an alarm that arrived during the cooldown and stays in
+        # ALARM is answered by this hourly sweep once the cooldown is over (the handler's guard decides).
+        self.sweep = self._invoke("Sweep", "Retrain the models whose retrain alarms are still in ALARM after the cooldown",
+                                  "rate(1 hour)", {"reason": "sweep"}, scheduler_role)
 
     def _schedule(self, model: str, pipeline: str, expression: str, role: iam.IRole) -> scheduler.CfnSchedule:
+        return self._invoke(f"{pascal(model)}Retraining", f"Scheduled retraining of {model}", expression,
+                            {"pipeline": pipeline, "reason": "schedule"}, role)
+
+    def _invoke(self, construct_id: str, description: str, expression: str, payload: dict, role: iam.IRole) -> scheduler.CfnSchedule:
+        """A schedule that invokes the trigger function with ``payload`` (dead letters and retries as its rules)."""
         return scheduler.CfnSchedule(
             self,
-            f"{pascal(model)}Retraining",
-            description=f"Scheduled retraining of {model}",
+            construct_id,
+            description=description,
             schedule_expression=expression,
             schedule_expression_timezone="UTC",
             flexible_time_window=scheduler.CfnSchedule.FlexibleTimeWindowProperty(mode="OFF"),
             target=scheduler.CfnSchedule.TargetProperty(
                 arn=self.function.function_arn,
                 role_arn=role.role_arn,
-                input=json.dumps({"pipeline": pipeline, "reason": "schedule"}),
+                input=json.dumps(payload),
                 dead_letter_config=scheduler.CfnSchedule.DeadLetterConfigProperty(arn=self.dead_letter_queue.queue_arn),
                 retry_policy=scheduler.CfnSchedule.RetryPolicyProperty(
                     maximum_retry_attempts=2, maximum_event_age_in_seconds=3600

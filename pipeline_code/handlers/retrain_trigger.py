@@ -12,6 +12,13 @@ It starts the pipeline with ``TriggerReason`` set, unless
 * an execution of it is already running (``Executing`` or ``Stopping``), or
 * the latest execution started less than ``COOLDOWN_HOURS`` ago.
 
+**The sweep** (``{"reason": "sweep"}``, from an hourly schedule): CloudWatch sends an event only when an
+alarm *enters* ALARM, so a drift alarm that arrived during the cooldown would never be answered while it
+stays in ALARM. The sweep asks which of this environment's retrain alarms are still in ALARM
+(``ALARM_PIPELINES``: alarm name -> pipeline, the exact names its role may describe) and hands each
+model's oldest one to the same guard, which starts the pipeline once the cooldown is over and no
+execution runs.
+
 Every decision is logged as one JSON line and returned. A malformed event is logged and
 dropped (returned, not raised), so a bad payload cannot cause a retry storm; the same event
 delivered twice maps to the same ``ClientRequestToken``, and the cooldown stops the second
@@ -35,22 +42,53 @@ LOG.setLevel(logging.INFO)
 
 RUNNING = ("Executing", "Stopping")
 REASONS = ("drift", "quality", "schedule", "manual")
+SWEEP = "sweep"
+MAX_ALARM_NAMES = 100  # DescribeAlarms takes at most 100 names per call
 # SageMaker model package metadata (where TriggerReason ends up) allows only these characters.
 _UNSAFE = re.compile(r"[^A-Za-z0-9 _.:/=+\-@]")
 
 
-def handler(event: Any, context: Any = None, *, client: Any = None, now: Optional[Callable[[], dt.datetime]] = None) -> Dict[str, Any]:
-    """Lambda entry point; ``client`` and ``now`` are injectable for tests."""
+def handler(event: Any, context: Any = None, *, client: Any = None, cloudwatch: Any = None,
+            now: Optional[Callable[[], dt.datetime]] = None) -> Dict[str, Any]:
+    """Lambda entry point; ``client`` (SageMaker), ``cloudwatch`` and ``now`` are injectable for tests."""
     settings = _settings()
-    decision = decide_and_start(
-        event,
-        client=client or boto3.client("sagemaker"),
-        allowed_pipelines=settings["allowed"],
-        cooldown=dt.timedelta(hours=settings["cooldown_hours"]),
-        now=(now or (lambda: dt.datetime.now(dt.timezone.utc)))(),
-    )
+    guard = {"client": client or boto3.client("sagemaker"), "allowed_pipelines": settings["allowed"],
+             "cooldown": dt.timedelta(hours=settings["cooldown_hours"]),
+             "now": (now or (lambda: dt.datetime.now(dt.timezone.utc)))()}
+    if isinstance(event, Mapping) and event.get("reason") == SWEEP:
+        decision = sweep(cloudwatch=cloudwatch or boto3.client("cloudwatch"), alarm_pipelines=settings["alarm_pipelines"],
+                         **guard)
+    else:
+        decision = decide_and_start(event, **guard)
     LOG.info(json.dumps(decision, default=str))
     return decision
+
+
+def sweep(*, cloudwatch: Any, alarm_pipelines: Mapping[str, str], **guard: Any) -> Dict[str, Any]:
+    """Hand every model whose retrain alarm is still in ALARM to the guard (see the module docstring);
+    ``alarm_pipelines`` maps each retrain alarm's name to its model's pipeline."""
+    still: Dict[str, Dict[str, Any]] = {}
+    names = sorted(alarm_pipelines)
+    for start in range(0, len(names), MAX_ALARM_NAMES):
+        pages = cloudwatch.get_paginator("describe_alarms").paginate(
+            AlarmNames=names[start:start + MAX_ALARM_NAMES], StateValue="ALARM", AlarmTypes=["MetricAlarm"])
+        for page in pages:
+            for alarm in page.get("MetricAlarms", []):
+                if alarm.get("StateValue") != "ALARM":  # the filter above, checked again (moto ignores it with names)
+                    continue
+                pipeline = alarm_pipelines.get(alarm["AlarmName"])
+                oldest = still.get(pipeline) if pipeline else None
+                if pipeline and (oldest is None or
+                                 _aware(alarm["StateUpdatedTimestamp"]) < _aware(oldest["StateUpdatedTimestamp"])):
+                    still[pipeline] = alarm
+    decisions = []
+    for pipeline, alarm in sorted(still.items()):
+        # One token per alarm episode: a retry of this sweep, or the next hour's, cannot start it twice.
+        episode = f"sweep|{alarm['AlarmName']}|{_aware(alarm['StateUpdatedTimestamp']).isoformat()}|{guard['now']:%Y-%m-%dT%H}"
+        event = {"pipeline": pipeline, "reason": "drift", "alarm": alarm["AlarmName"], "source_event_id": episode}
+        decisions.append(decide_and_start(event, **guard))
+    return {"started": any(d["started"] for d in decisions), "reason": "sweep",
+            "alarms_in_alarm": {p: a["AlarmName"] for p, a in still.items()}, "decisions": decisions}
 
 
 def decide_and_start(
@@ -130,7 +168,8 @@ def _malformed(event: Any) -> Optional[str]:
 
 def _settings() -> Dict[str, Any]:
     allowed = frozenset(filter(None, (p.strip() for p in os.environ.get("ALLOWED_PIPELINES", "").split(","))))
-    return {"allowed": allowed, "cooldown_hours": float(os.environ.get("COOLDOWN_HOURS", "24"))}
+    return {"allowed": allowed, "cooldown_hours": float(os.environ.get("COOLDOWN_HOURS", "24")),
+            "alarm_pipelines": json.loads(os.environ.get("ALARM_PIPELINES", "{}"))}
 
 
 def _aware(value: Any) -> dt.datetime:

@@ -135,3 +135,57 @@ def test_handler_reads_its_settings_from_the_environment(sagemaker, monkeypatch)
     monkeypatch.setenv("ALLOWED_PIPELINES", f"{PIPELINE}, other")
     monkeypatch.setenv("COOLDOWN_HOURS", "2")
     assert rt.handler(ALARM_EVENT, client=sagemaker, now=lambda: NOW)["started"] is True
+
+
+# ---------------------------------------------------------------- the sweep: alarms still in ALARM after the cooldown
+ALARMS = {"mlops-loop-dev-churn-retrain-data-drift": PIPELINE, "mlops-loop-dev-churn-retrain-quality": PIPELINE,
+          "mlops-loop-dev-other-retrain-data-drift": "mlops-loop-dev-other-training"}
+
+
+def alarms_in(cloudwatch, states):
+    for name, state in states.items():
+        cloudwatch.put_metric_alarm(AlarmName=name, MetricName="DataDriftScore", Namespace="mlops-loop/monitoring",
+                                    Statistic="Maximum", Period=86400, EvaluationPeriods=1, Threshold=1,
+                                    ComparisonOperator="GreaterThanOrEqualToThreshold")
+        cloudwatch.set_alarm_state(AlarmName=name, StateValue=state, StateReason="test")
+
+
+def sweep(sagemaker, cloudwatch, now):
+    return rt.sweep(cloudwatch=cloudwatch, alarm_pipelines=ALARMS, client=sagemaker,
+                    allowed_pipelines=frozenset({PIPELINE}), cooldown=dt.timedelta(hours=24), now=now)
+
+
+def test_an_alarm_that_stays_in_alarm_through_the_cooldown_starts_a_retrain_after_it(sagemaker):
+    cloudwatch = boto3.client("cloudwatch", region_name="eu-west-1")
+    # GIVEN a drift alarm answered by a retrain, then in ALARM again during the cooldown (its event was refused)
+    assert run(ALARM_EVENT, sagemaker)["started"] is True
+    alarms_in(cloudwatch, {"mlops-loop-dev-churn-retrain-data-drift": "ALARM", "mlops-loop-dev-churn-retrain-quality": "OK"})
+    # WHEN the hourly sweep runs inside the cooldown THEN nothing starts; after it, exactly one retrain starts
+    started = dt.datetime.now(dt.timezone.utc)  # moto stamps executions with the wall clock
+    assert sweep(sagemaker, cloudwatch, started + dt.timedelta(hours=1))["started"] is False
+    later = sweep(sagemaker, cloudwatch, started + dt.timedelta(hours=25))
+    assert later["started"] is True and later["alarms_in_alarm"] == {PIPELINE: "mlops-loop-dev-churn-retrain-data-drift"}
+    assert later["decisions"][0]["reason"] == "drift:mlops-loop-dev-churn-retrain-data-drift"
+    # AND the next hour's sweep is held by the new run's cooldown (it started "now" for moto): no storm
+    assert sweep(sagemaker, cloudwatch, dt.datetime.now(dt.timezone.utc) + dt.timedelta(hours=1))["started"] is False
+    assert len(executions(sagemaker)) == 2
+
+
+def test_the_sweep_starts_nothing_when_no_retrain_alarm_is_in_alarm_and_skips_pipelines_it_may_not_start(sagemaker):
+    cloudwatch = boto3.client("cloudwatch", region_name="eu-west-1")
+    alarms_in(cloudwatch, {"mlops-loop-dev-churn-retrain-data-drift": "OK", "mlops-loop-dev-other-retrain-data-drift": "ALARM",
+                           "someone-elses-alarm": "ALARM"})
+    result = sweep(sagemaker, cloudwatch, NOW)
+    assert result["started"] is False and executions(sagemaker) == []
+    # the other model's pipeline is not on this trigger's allow-list: refused by the same guard
+    (decision,) = result["decisions"]
+    assert decision["reason"] == "pipeline 'mlops-loop-dev-other-training' is not one this trigger may start"
+
+
+def test_the_handler_routes_a_sweep_event_with_its_settings(sagemaker, monkeypatch):
+    cloudwatch = boto3.client("cloudwatch", region_name="eu-west-1")
+    alarms_in(cloudwatch, {"mlops-loop-dev-churn-retrain-quality": "ALARM"})
+    monkeypatch.setenv("ALLOWED_PIPELINES", PIPELINE)
+    monkeypatch.setenv("ALARM_PIPELINES", json.dumps({"mlops-loop-dev-churn-retrain-quality": PIPELINE}))
+    result = rt.handler({"reason": "sweep"}, client=sagemaker, cloudwatch=cloudwatch, now=lambda: NOW)
+    assert result["started"] is True and result["reason"] == "sweep"

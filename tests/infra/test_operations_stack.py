@@ -95,6 +95,32 @@ def test_failed_or_gate_rejected_executions_notify_people(synthesized):
     )
 
 
+@pytest.mark.parametrize("env", ENVS)
+def test_the_hourly_sweep_knows_every_retrain_alarm_and_may_describe_only_those(synthesized, env):
+    """GIVEN the Operations stack's retrain alarms (``<prefix>-<model>-retrain-*``)
+    THEN the trigger's ALARM_PIPELINES names exactly those alarms, each with its model's pipeline, its role may
+    describe exactly those alarms, and an hourly schedule sends it ``reason=sweep`` (with a dead-letter queue)."""
+    alarms = {p["AlarmName"] for p in (a["Properties"] for a in synthesized.resources(env, "Operations",
+                                                                                        "AWS::CloudWatch::Alarm").values())}
+    models = synthesized.config.environments[env].models
+    retrain = {name: f"mlops-loop-{env}-{m}-training" for m in models for name in alarms
+               if name.startswith(f"mlops-loop-{env}-{m}-retrain-")}
+    assert len(retrain) == len(RETRAIN_ALARMS) * len(models)
+    function = _one(synthesized, env, "AWS::Lambda::Function")
+    assert json.loads(function["Environment"]["Variables"]["ALARM_PIPELINES"]) == retrain
+    policies = synthesized.resources(env, "Operations", "AWS::IAM::ManagedPolicy")
+    (trigger,) = [p for k, p in policies.items() if k.startswith("RetrainTriggerAccess")]
+    (describe,) = [s for s in trigger["Properties"]["PolicyDocument"]["Statement"] if s["Sid"] == "SweepRetrainAlarms"]
+    environment = synthesized.config.environments[env]
+    assert describe["Action"] == "cloudwatch:DescribeAlarms"
+    assert sorted(describe["Resource"]) == sorted(
+        f"arn:aws:cloudwatch:{environment.region}:{environment.account}:alarm:{n}" for n in retrain)
+    (sweep,) = [v["Properties"] for k, v in synthesized.resources(env, "Operations", "AWS::Scheduler::Schedule").items()
+                if "Sweep" in k]
+    assert sweep["ScheduleExpression"] == "rate(1 hour)" and json.loads(sweep["Target"]["Input"]) == {"reason": "sweep"}
+    assert "DeadLetterConfig" in sweep["Target"]
+
+
 def test_trigger_role_can_only_list_and_start_its_pipelines(synthesized):
     policies = synthesized.resources("prod", "Operations", "AWS::IAM::ManagedPolicy")
     (trigger,) = [p for k, p in policies.items() if k.startswith("RetrainTriggerAccess")]

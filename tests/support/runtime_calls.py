@@ -22,7 +22,7 @@ from botocore import xform_name
 
 from mlops_loop.app_builder import REPO_ROOT
 from pipeline_code.core.contract import pascal
-from pipeline_code.core.contract import MONITOR_NAMESPACE
+from pipeline_code.core.contract import MONITOR_NAMESPACE, RETRAIN_ALARMS
 
 from tests.support.iam_eval import IamModel
 
@@ -206,6 +206,10 @@ RUNTIMES: tuple[Runtime, ...] = (
                                              lambda n: n.arn("sagemaker", f"pipeline/{n.prefix}-{n.model}-training")),
             "start_pipeline_execution": _one("sagemaker:StartPipelineExecution", "pipeline",
                                              lambda n: n.arn("sagemaker", f"pipeline/{n.prefix}-{n.model}-training")),
+            # The hourly sweep: every retrain alarm of the model, by name.
+            "describe_alarms": lambda n: [
+                ("cloudwatch:DescribeAlarms", {"alarm": n.arn("cloudwatch", f"alarm:{n.prefix}-{n.model}-retrain-{name}")}, {})
+                for name in RETRAIN_ALARMS],
         },
     ),
     Runtime(
@@ -220,10 +224,13 @@ RUNTIMES: tuple[Runtime, ...] = (
                 ("s3:GetObject", {"object": n.object("artifacts", f"pipelines/{n.model}/run-1/model/model.tar.gz")}, {}),
                 ("s3:GetObject", {"object": n.s3_object(n.traffic_uri, "AllTraffic/2026/12/02/10/x.jsonl")}, {}),
                 ("s3:GetObject", {"object": n.s3_object(n.monitor_argument("--labels-s3-uri"), "2026/12/02/labels.csv")}, {}),
+                # The earlier runs' reports: the slow-drift state.
+                ("s3:GetObject", {"object": n.s3_object(n.monitor_argument("--history-s3-uri"), "run-1/report.json")}, {}),
                 ("kms:Decrypt", {"key": n.data_key}, {}),
             ],
             "list_objects_v2": lambda n: [n.s3_listing(n.traffic_uri),
-                                          n.s3_listing(n.monitor_argument("--labels-s3-uri"))],
+                                          n.s3_listing(n.monitor_argument("--labels-s3-uri")),
+                                          n.s3_listing(n.monitor_argument("--history-s3-uri"))],
             "put_metric_data": lambda n: [("cloudwatch:PutMetricData", {"*": "*"}, {"cloudwatch:namespace": MONITOR_NAMESPACE})],
         },
         {
