@@ -83,13 +83,21 @@ class RetrainingTrigger(Construct):
             dead_letter_queue=self.dead_letter_queue,
             log_retention=trigger_log_retention,
             removal_policy=trigger_removal_policy,
-            vpc_reason="The function only calls the SageMaker API (ListPipelineExecutions, StartPipelineExecution) and "
+            vpc_reason="The function only calls the SageMaker API (ListPipelineExecutions, ListPipelineExecutionSteps, "
+            "StartPipelineExecution) and "
             "CloudWatch (DescribeAlarms); the app deploys no VPC and the function reaches no private resource.",
         )
         built.access.allow(
             "GuardedStart",
             ["sagemaker:ListPipelineExecutions", "sagemaker:StartPipelineExecution"],
             pipeline_arns,
+        )
+        built.access.allow(
+            "ReadRunSteps",
+            ["sagemaker:ListPipelineExecutionSteps"],
+            [f"{arn}/execution/*" for arn in pipeline_arns],
+            wildcard_reason="Execution ids are assigned at start; the guard reads the steps of its own pipelines' recent "
+            "failed runs to tell a gate rejection from a failure that trained nothing.",
         )
         built.access.allow(
             "SweepRetrainAlarms",

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from typing import Tuple
 
-from pipeline_code.core.contract import pascal
+from pipeline_code.core.contract import GATE_FAIL_STEP, pascal
 from pipeline_code.core.problem import PROBLEM_TYPES, TUNING_METRIC, XGBOOST_EVAL_METRICS, higher_is_better, label
 from pipeline_code.core.thresholds import THRESHOLDS
 
@@ -19,7 +19,7 @@ STEP_EVALUATE = "Evaluate"
 STEP_GATE = "CheckGate"
 STEP_BASELINE = "Baseline"
 STEP_REGISTER = "Register"
-STEP_FAIL = "GateFailed"
+STEP_FAIL = GATE_FAIL_STEP
 STEP_MODEL_CARD = "ModelCard"
 
 PARAM_INPUT_FEATURES = "InputFeatures"

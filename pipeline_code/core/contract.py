@@ -207,6 +207,10 @@ MONITOR_METRICS = tuple(
         ("monitor_healthy", "MonitorHealthy", "None", True),
     )
 )
+# The training pipeline's step that ends an execution whose challenger the gate rejected: the retrain trigger
+# tells such a run (the model was judged) from one that failed for any other reason (it could not fix anything).
+GATE_FAIL_STEP = "GateFailed"
+
 # A drift score (PSI over its calibrated threshold) at or above this is drift: the monitor fails the check and the
 # retrain alarm fires.
 DRIFT_SCORE_ALARM = 1.0

@@ -9,8 +9,12 @@ below) or by EventBridge Scheduler (scheduled retraining)::
 It starts the pipeline with ``TriggerReason`` set, unless
 
 * the pipeline is not one this function is allowed to start (``ALLOWED_PIPELINES``),
-* an execution of it is already running (``Executing`` or ``Stopping``), or
-* the latest execution started less than ``COOLDOWN_HOURS`` ago.
+* an execution of it is already running (``Executing`` or ``Stopping``),
+* the latest execution that could have answered the drift started less than ``COOLDOWN_HOURS`` ago: one
+  that succeeded, or failed because the gate rejected its challenger (the model was judged). A run that
+  failed on anything else, or that someone stopped, trained nothing, so it does not hold the next one; or
+* ``MAX_STARTS_PER_COOLDOWN`` executions started within the cooldown whatever became of them (the storm
+  guard: a pipeline that keeps failing is not restarted every hour).
 
 **The sweep** (``{"reason": "sweep"}``, from an hourly schedule): CloudWatch sends an event only when an
 alarm *enters* ALARM, so a drift alarm that arrived during the cooldown would never be answered while it
@@ -37,10 +41,13 @@ from typing import Any, Callable, Dict, Mapping, Optional
 
 import boto3
 
+from pipeline_code.core.contract import GATE_FAIL_STEP
+
 LOG = logging.getLogger(__name__)
 LOG.setLevel(logging.INFO)
 
 RUNNING = ("Executing", "Stopping")
+MAX_STARTS_PER_COOLDOWN = 3
 REASONS = ("drift", "quality", "schedule", "manual")
 SWEEP = "sweep"
 MAX_ALARM_NAMES = 100  # DescribeAlarms takes at most 100 names per call
@@ -118,14 +125,18 @@ def decide_and_start(
             "pipeline": pipeline,
             "running": running[0]["PipelineExecutionArn"],
         }
-    if latest:
-        started_at = _aware(latest[0]["StartTime"])
-        if now - started_at < cooldown:
-            return {
-                "started": False,
-                "reason": f"cooldown: last execution started {started_at.isoformat()}, less than {cooldown} ago",
-                "pipeline": pipeline,
-            }
+    recent = [e for e in latest if now - _aware(e["StartTime"]) < cooldown]
+    if len(recent) >= MAX_STARTS_PER_COOLDOWN:
+        return {"started": False, "pipeline": pipeline,
+                "reason": f"storm guard: {len(recent)} executions started within {cooldown}; the pipeline needs a person"}
+    counted = next((e for e in recent if _answered(client, pipeline, e)), None)
+    if counted is not None:
+        started_at = _aware(counted["StartTime"])
+        return {
+            "started": False,
+            "reason": f"cooldown: last execution started {started_at.isoformat()}, less than {cooldown} ago",
+            "pipeline": pipeline,
+        }
 
     reason_value = trigger_reason(trigger, event.get("alarm"))
     response = client.start_pipeline_execution(
@@ -141,6 +152,17 @@ def decide_and_start(
         "pipeline": pipeline,
         "execution": response["PipelineExecutionArn"],
     }
+
+
+def _answered(client: Any, pipeline: str, execution: Mapping[str, Any]) -> bool:
+    """Whether ``execution`` could have answered the drift: it succeeded, or the gate rejected its challenger."""
+    status = execution.get("PipelineExecutionStatus")
+    if status == "Succeeded":
+        return True
+    if status != "Failed":
+        return False  # Stopped by a person: it trained nothing
+    steps = client.list_pipeline_execution_steps(PipelineExecutionArn=execution["PipelineExecutionArn"], MaxResults=50)
+    return any(step.get("StepName") == GATE_FAIL_STEP for step in steps.get("PipelineExecutionSteps", []))
 
 
 def trigger_reason(trigger: str, alarm: Optional[str]) -> str:

@@ -189,3 +189,44 @@ def test_the_handler_routes_a_sweep_event_with_its_settings(sagemaker, monkeypat
     monkeypatch.setenv("ALARM_PIPELINES", json.dumps({"mlops-loop-dev-churn-retrain-quality": PIPELINE}))
     result = rt.handler({"reason": "sweep"}, client=sagemaker, cloudwatch=cloudwatch, now=lambda: NOW)
     assert result["started"] is True and result["reason"] == "sweep"
+
+
+# ---------------------------------------------------------------- which earlier runs hold the cooldown
+def stubbed(history, steps=None):
+    """A SageMaker client stubbed with ``history`` (newest first: (status, hours before NOW)) and, for each failed
+    run, the names of its executed steps; StartPipelineExecution answered when the guard lets it through."""
+    client = boto3.client("sagemaker", region_name="eu-west-1", aws_access_key_id="x", aws_secret_access_key="x")
+    stub = Stubber(client)
+    summaries = [{"PipelineExecutionArn": f"arn:aws:sagemaker:eu-west-1:111111111111:pipeline/{PIPELINE}/execution/e{i}",
+                  "StartTime": NOW - dt.timedelta(hours=hours), "PipelineExecutionStatus": status}
+                 for i, (status, hours) in enumerate(history)]
+    stub.add_response("list_pipeline_executions", {"PipelineExecutionSummaries": summaries})
+    for i, (status, hours) in enumerate(history):
+        if status == "Failed" and hours < 24:
+            names = (steps or {}).get(i, ["Prepare", "Train"])
+            stub.add_response("list_pipeline_execution_steps", {"PipelineExecutionSteps": [
+                {"StepName": n, "StepStatus": "Failed" if n == names[-1] else "Succeeded"} for n in names]},
+                {"PipelineExecutionArn": summaries[i]["PipelineExecutionArn"], "MaxResults": 50})
+    return client, stub
+
+
+@pytest.mark.parametrize("history, steps, started, reason", [
+    # a run that failed on infrastructure (training crashed) trained nothing: the drift is answered now
+    ([("Failed", 2)], None, True, "drift:"),
+    # a person stopped the last run: it does not hold the cooldown either
+    ([("Stopped", 2), ("Succeeded", 30)], None, True, "drift:"),
+    # the gate rejected the last challenger: the model was judged, the cooldown holds
+    ([("Failed", 2)], {0: ["Prepare", "Train", "Evaluate", "CheckGate", "GateFailed"]}, False, "cooldown"),
+    # an infrastructure failure after a successful run inside the cooldown: the success holds it
+    ([("Failed", 1), ("Succeeded", 5)], None, False, "cooldown"),
+    # three starts inside the cooldown, whatever became of them: the storm guard stops the fourth
+    ([("Stopped", 1), ("Stopped", 2), ("Stopped", 3)], None, False, "storm guard"),
+])
+def test_only_runs_that_could_have_answered_the_drift_hold_the_cooldown(history, steps, started, reason):
+    client, stub = stubbed(history, steps)
+    if started:
+        stub.add_response("start_pipeline_execution", {"PipelineExecutionArn": "arn:new"})
+    with stub:
+        decision = run(ALARM_EVENT, client)
+        stub.assert_no_pending_responses()
+    assert decision["started"] is started and decision["reason"].startswith(reason)

@@ -206,6 +206,10 @@ RUNTIMES: tuple[Runtime, ...] = (
                                              lambda n: n.arn("sagemaker", f"pipeline/{n.prefix}-{n.model}-training")),
             "start_pipeline_execution": _one("sagemaker:StartPipelineExecution", "pipeline",
                                              lambda n: n.arn("sagemaker", f"pipeline/{n.prefix}-{n.model}-training")),
+            # A recent failed run: did the gate reject it?
+            "list_pipeline_execution_steps": _one(
+                "sagemaker:ListPipelineExecutionSteps", "pipeline-execution",
+                lambda n: n.arn("sagemaker", f"pipeline/{n.prefix}-{n.model}-training/execution/abc123")),
             # The hourly sweep: every retrain alarm of the model, by name.
             "describe_alarms": lambda n: [
                 ("cloudwatch:DescribeAlarms", {"alarm": n.arn("cloudwatch", f"alarm:{n.prefix}-{n.model}-retrain-{name}")}, {})
