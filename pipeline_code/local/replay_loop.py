@@ -178,11 +178,6 @@ def _window_dir(workdir: str) -> str:
             suffix += 1
 
 
-def breaches(report: Mapping[str, Any]) -> List[str]:
-    """Which retrain alarms the report's metrics put into ALARM (:func:`report.retrain_alarms`, as in AWS)."""
-    return report_mod.retrain_alarms(report)
-
-
 def summary_lines(report: Mapping[str, Any], report_dir: str) -> List[str]:
     s = report["summary"]
     dd = (report.get("sections") or {}).get("data_drift") or {}
@@ -282,7 +277,7 @@ def run(argv: Optional[Sequence[str]] = None, *, out: Any = None, now: Optional[
         print(line, file=out)
 
     # 3. CloudWatch alarm -> EventBridge -> retrain trigger ------------------------------
-    fired = breaches(report)
+    fired = report_mod.retrain_alarms(report)
     result: Dict[str, Any] = {"window_dir": window_dir, "report": report, "report_dir": report_dir, "breaches": fired,
                               "decision": None, "retraining": None, "champion_version": champion.version}
     if not fired:

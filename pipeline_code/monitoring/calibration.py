@@ -36,11 +36,12 @@ from typing import Sequence, Tuple
 import numpy as np
 from scipy import stats
 
+from pipeline_code.training.baseline import psi_rows
+
 # A bin expecting fewer window values than this gets the exact simulated null. Not the textbook 5: the
 # smoothing of an empty bin puts a heavy tail on PSI that the chi-square misses at the small per-test false-alarm
 # rates a many-feature model uses (at 10 expected per bin its 0.1 % quantile is 15 % too low).
 MIN_EXPECTED = 25.0
-PSI_EPSILON = 1e-4
 MIN_DRAWS, MAX_DRAWS = 20_000, 100_000
 
 
@@ -58,14 +59,6 @@ class Threshold:
     def as_dict(self) -> dict:
         return {"threshold": self.value, "noise_threshold": self.noise, "material_threshold": self.material,
                 "sampling_bias": self.bias, "p_value": self.p_value, "null": self.method}
-
-
-def psi_rows(expected: np.ndarray, actual: np.ndarray, eps: float = PSI_EPSILON) -> np.ndarray:
-    """PSI of each row pair of two count matrices (rows = draws, columns = bins), smoothed like ``baseline.psi``."""
-    e = expected / np.maximum(expected.sum(axis=1, keepdims=True), 1)
-    a = actual / np.maximum(actual.sum(axis=1, keepdims=True), 1)
-    e, a = np.clip(e, eps, None), np.clip(a, eps, None)
-    return np.sum((a - e) * np.log(a / e), axis=1)
 
 
 def threshold(baseline_counts: Sequence[float], window_rows: int, observed: float, *, alpha: float,

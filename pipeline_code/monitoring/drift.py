@@ -47,10 +47,9 @@ from scipy import special, stats
 
 from pipeline_code.core.problem import BINARY, MULTICLASS, PROBLEM_TYPES, REGRESSION
 from pipeline_code.monitoring import calibration
-from pipeline_code.training.baseline import OTHER_LEVEL, bin_counts, psi
+from pipeline_code.training.baseline import OTHER_LEVEL, PSI_EPSILON, bin_counts, psi
 
 PASS, WARN, FAIL, SKIPPED, ERROR = "pass", "warn", "fail", "skipped", "error"
-PSI_EPSILON = calibration.PSI_EPSILON
 DEFAULT_MIN_ROWS = 100
 DEFAULT_FALSE_ALARM_RATE = 0.01
 
@@ -121,6 +120,11 @@ def chi_square_homogeneity(baseline_counts: Sequence[float], window_counts: Sequ
     return {"statistic": stat, "p_value": float(stats.chi2.sf(stat, dof)), "dof": dof}
 
 
+def _alpha_per_test(statistics: Mapping[str, Any], false_alarm_rate: float, tests: Optional[int]) -> float:
+    """The window's false-alarm budget shared among its drift tests (default: every feature + the prediction)."""
+    return false_alarm_rate / (tests or len(statistics.get("features", {})) + 1)
+
+
 def _calibration_detail(calibrated: calibration.Threshold) -> str:
     return (f"larger of noise {calibrated.noise:.4g} ({calibrated.method} null, p={calibrated.p_value:.3g}) "
             f"and material {calibrated.material:.4g}")
@@ -179,7 +183,7 @@ def data_drift(
     overrides = dict(feature_thresholds or {})
     features: Dict[str, Any] = {}
     checks: List[Dict[str, Any]] = []
-    alpha = false_alarm_rate / (tests or len(statistics.get("features", {})) + 1)
+    alpha = _alpha_per_test(statistics, false_alarm_rate, tests)
     for name, stats in statistics.get("features", {}).items():
         threshold = float(overrides.get(name, psi_threshold))
         entry: Dict[str, Any] = {"kind": stats.get("kind"), "role": stats.get("role"), "psi_threshold": threshold}
@@ -270,7 +274,7 @@ def prediction_drift(scores: Any, statistics: Mapping[str, Any], *, psi_threshol
     ``probabilities`` (multiclass, optional): the class-probability columns, for the mean probabilities.
     The threshold is calibrated like a feature's (:func:`data_drift`; ``tests`` default: the features + 1).
     """
-    alpha = false_alarm_rate / (tests or len(statistics.get("features", {})) + 1)
+    alpha = _alpha_per_test(statistics, false_alarm_rate, tests)
     baseline_type = statistics.get("problem_type", BINARY)
     problem_type = problem_type or baseline_type
     if problem_type not in PROBLEM_TYPES:

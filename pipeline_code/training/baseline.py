@@ -54,6 +54,8 @@ from pipeline_code.training.train import CATEGORICAL, TrainedModel, load_model, 
 
 PROG = "python -m pipeline_code.training.baseline"
 OTHER_LEVEL = "__other__"
+# Shares below this are clipped in PSI (:func:`psi`), so an empty bin does not make it infinite.
+PSI_EPSILON = 1e-4
 QUANTILES = (0.0, 0.01, 0.05, 0.1, 0.25, 0.5, 0.75, 0.9, 0.95, 0.99, 1.0)
 
 
@@ -65,13 +67,18 @@ def bin_counts(values: Any, edges: Sequence[float]) -> List[int]:
     return np.bincount(index, minlength=len(edges) + 1).astype(int).tolist()
 
 
-def psi(expected: Sequence[float], actual: Sequence[float], eps: float = 1e-4) -> float:
+def psi(expected: Sequence[float], actual: Sequence[float], eps: float = PSI_EPSILON) -> float:
     """Population stability index of two binned distributions (counts or fractions)."""
-    e = np.asarray(expected, dtype=np.float64)
-    a = np.asarray(actual, dtype=np.float64)
-    e = np.clip(e / e.sum() if e.sum() else e, eps, None)
-    a = np.clip(a / a.sum() if a.sum() else a, eps, None)
-    return float(np.sum((a - e) * np.log(a / e)))
+    return float(psi_rows(np.asarray(expected, dtype=np.float64)[None, :], np.asarray(actual, dtype=np.float64)[None, :], eps)[0])
+
+
+def psi_rows(expected: np.ndarray, actual: np.ndarray, eps: float = PSI_EPSILON) -> np.ndarray:
+    """:func:`psi` of each row pair of two count matrices (rows = pairs, columns = bins): shares clipped at
+    ``eps`` so an empty bin does not make PSI infinite (an all-zero row stays all ``eps``)."""
+    e = expected / np.where(expected.sum(axis=1, keepdims=True) > 0, expected.sum(axis=1, keepdims=True), 1)
+    a = actual / np.where(actual.sum(axis=1, keepdims=True) > 0, actual.sum(axis=1, keepdims=True), 1)
+    e, a = np.clip(e, eps, None), np.clip(a, eps, None)
+    return np.sum((a - e) * np.log(a / e), axis=1)
 
 
 def quantile_edges(values: Any, bins: int = 10) -> List[float]:

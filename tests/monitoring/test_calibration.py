@@ -7,7 +7,7 @@ import pandas as pd
 import pytest
 
 from pipeline_code.monitoring import calibration, drift
-from pipeline_code.training.baseline import bin_counts, numeric_statistics, psi
+from pipeline_code.training.baseline import bin_counts, numeric_statistics, psi, psi_rows
 
 DECILES = [1000.0] * 10  # a baseline of 10,000 values on its own deciles
 
@@ -81,7 +81,7 @@ def test_the_chi_square_null_agrees_with_the_exact_simulation_where_bins_are_wel
     # THEN its 99 % quantile matches a direct simulation of the PSI of no-drift windows within 10 %
     rng = np.random.default_rng(3)
     shares = np.full(10, 0.1)
-    null = calibration.psi_rows(rng.multinomial(10_000, shares, size=50_000).astype(float),
+    null = psi_rows(rng.multinomial(10_000, shares, size=50_000).astype(float),
                                 rng.multinomial(rows, shares, size=50_000).astype(float))
     assert approx.noise == pytest.approx(np.quantile(null, 0.99), rel=0.10)
 
