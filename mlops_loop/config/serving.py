@@ -295,6 +295,13 @@ class ServingConfig(_Frozen):
     def instance_type_field(self) -> str:
         return f"serving.{'async' if self.mode == 'async' else self.mode}.instance_type"
 
+    @property
+    def rollout(self) -> Optional[Rollout]:
+        """The blue/green rollout of the active mode; None for batch (no endpoint) and multi-model members
+        (their endpoint's own rollout applies)."""
+        return {"realtime": self.realtime.rollout, "serverless": self.serverless.rollout,
+                "async": self.async_.rollout}.get(self.mode)
+
 
 class MultiModelEndpointConfig(RealtimeServing):
     """A multi-model endpoint: one fleet shared by every model whose ``serving.mode`` is

@@ -8,6 +8,8 @@ from aws_cdk import Duration, RemovalPolicy, Stack
 from aws_cdk import aws_s3 as s3
 from constructs import Construct
 
+from pipeline_code.core.integrity import SEALED_KEY_PATTERN
+
 from ..nag import acknowledge
 from ..naming import LAKE_BUCKETS, lake_bucket_name
 from .secure_bucket import SecureBucket
@@ -20,7 +22,8 @@ class DataLake(Construct):
     * ``curated``: typed, validated tables written by the Glue ETL (plus its ``_quarantine/`` prefix);
       moves to Infrequent Access after ``lake_curated_infrequent_access_days``.
     * ``features``: the Feature Store offline store (Iceberg) and computed feature snapshots.
-    * ``artifacts``: job code, Glue temp files, model artifacts, reports.
+    * ``artifacts``: job code, Glue temp files, model artifacts, reports; sealed models
+      (``pipelines/<model>/registered/``) are write-once and undeletable.
     * ``inference``: what serving sees and says: data capture, async requests/results, batch inputs
       and outputs, ground-truth labels and monitor reports; captured traffic expires after
       ``lake_inference_expiration_days`` (default: never when None).
@@ -88,7 +91,7 @@ class DataLake(Construct):
             "NIST.800.53.R5-S3DefaultEncryptionKMS",
         )
 
-        def lake_bucket(construct_id: str, hint: str, **lifecycle) -> s3.IBucket:
+        def lake_bucket(construct_id: str, hint: str, **options) -> s3.IBucket:
             return SecureBucket(
                 self,
                 construct_id,
@@ -98,7 +101,7 @@ class DataLake(Construct):
                 bucket_name_hint=hint,
                 bucket_removal_policy=lake_removal_policy,
                 bucket_noncurrent_version_expiration=Duration.days(lake_noncurrent_version_expiration_days),
-                **lifecycle,
+                **options,
             ).bucket
 
         self.raw_bucket = lake_bucket(
@@ -114,7 +117,8 @@ class DataLake(Construct):
             ),
         )
         self.features_bucket = lake_bucket("Features", "features")
-        self.artifacts_bucket = lake_bucket("Artifacts", "artifacts")
+        # A sealed model (pipeline_code.training.seal) never changes once written.
+        self.artifacts_bucket = lake_bucket("Artifacts", "artifacts", bucket_write_once_keys=(SEALED_KEY_PATTERN,))
         self.inference_bucket = lake_bucket(
             "Inference",
             "inference",

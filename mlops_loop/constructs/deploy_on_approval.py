@@ -4,19 +4,22 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass
-from typing import Mapping, Optional, Sequence
+from typing import Mapping, Sequence
 
-from aws_cdk import Duration, RemovalPolicy, Stack
+from aws_cdk import ArnFormat, Duration, RemovalPolicy, Stack
 from aws_cdk import aws_events as events
 from aws_cdk import aws_events_targets as targets
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_kms as kms
 from aws_cdk import aws_logs as logs
 from aws_cdk import aws_s3 as s3
+from aws_cdk import aws_scheduler as scheduler
 from aws_cdk import aws_sns as sns
 from constructs import Construct
 
 from pipeline_code.core.contract import pascal
+from pipeline_code.core.integrity import SEALED_KEY_PATTERN, sealed_prefix
+
 from .access_policy import AccessPolicy, s3_arn
 from .handler_function import dead_letter_queue, handler_function
 from .rule_notifications import notify_topic
@@ -28,7 +31,7 @@ FAILED_ROLLOUT_STATUSES = ("UPDATE_ROLLBACK_COMPLETE", "UPDATE_ROLLBACK_FAILED",
 @dataclass(frozen=True)
 class MultiModelDeployment:
     """Where an approved version of ``model`` (package group ``group``) is staged for a multi-model endpoint:
-    copied from ``s3://<artifacts_bucket>/pipelines/<model>/...`` to ``s3://<artifacts_bucket>/<prefix><model>/v<N>.tar.gz``
+    copied from its sealed artefact ``s3://<artifacts_bucket>/pipelines/<model>/registered/...`` to ``s3://<artifacts_bucket>/<prefix><model>/v<N>.tar.gz``
     and smoke-tested on ``endpoint_name`` before the stack switches the model's TargetModel."""
 
     group: str
@@ -45,8 +48,10 @@ class DeployOnApproval(Construct):
       the handler (``pipeline_code/handlers/deploy_on_approval.py``). The handler recomputes which
       version should serve (the most recently approved, complete one) and, only if that differs from
       the serving stack's parameter, calls ``UpdateStack`` with ``UsePreviousTemplate`` and the
-      deployer role. Duplicates and stale events therefore change nothing; an update already in
-      progress makes the invocation fail and retry (twice within an hour, then the dead-letter queue).
+      deployer role. Duplicates and stale events therefore change nothing. An update already in
+      progress is a wait, not an error: the handler schedules its own retry every five minutes (one-time
+      EventBridge Scheduler schedules in ``<prefix>-deploy-retries``, run as a role that may only invoke
+      it) for up to ``deploy_max_wait``, and only a longer wait is told to people.
     * A rule tells people (``deploy_topic``) when an update of the serving stack fails or rolls back:
       the previous version is then still serving.
     * Models on a multi-model endpoint (``deploy_multi_model``; default: none) are staged and
@@ -67,20 +72,43 @@ class DeployOnApproval(Construct):
         deploy_key: kms.IKey,
         deploy_log_retention: logs.RetentionDays,
         deploy_removal_policy: RemovalPolicy,
+        deploy_artifacts_bucket: s3.IBucket,
+        deploy_data_key: kms.IKey,
+        deploy_max_wait: Duration,
         deploy_multi_model: Sequence[MultiModelDeployment] = (),
-        deploy_data_key: Optional[kms.IKey] = None,
     ) -> None:
-        """``deploy_group_parameters`` maps each model package group name to its serving-stack parameter."""
+        """``deploy_group_parameters`` maps each model package group name to its serving-stack parameter;
+        ``deploy_artifacts_bucket`` holds the sealed artefacts (encrypted with ``deploy_data_key``) the
+        handler verifies before every deployment; ``deploy_max_wait`` is how long it keeps retrying a busy
+        serving stack (the longest configured rollout plus a margin)."""
         super().__init__(scope, construct_id)
         stack = Stack.of(self)
-        if deploy_multi_model and deploy_data_key is None:
-            raise ValueError("deploy_data_key: required with deploy_multi_model (staged artefacts are encrypted with the data key)")
         self.dead_letter_queue = dead_letter_queue(self, key=deploy_key, removal_policy=deploy_removal_policy, owner="deploy handler")
         stack_arn = stack.format_arn(service="cloudformation", resource="stack", resource_name=f"{deploy_serving_stack_name}/*")
         stack_arn_prefix = stack.format_arn(service="cloudformation", resource="stack", resource_name=f"{deploy_serving_stack_name}/")
+        # A busy stack is a wait: the handler schedules its own retries (one-time schedules in this group,
+        # run as a role that may invoke only this function).
+        function_name = f"{deploy_name_prefix}-deploy-on-approval"
+        function_arn = stack.format_arn(service="lambda", resource="function", resource_name=function_name,
+                                        arn_format=ArnFormat.COLON_RESOURCE_NAME)
+        self.retry_group = scheduler.CfnScheduleGroup(self, "Retries", name=f"{deploy_name_prefix}-deploy-retries")
+        self.retry_role = iam.Role(
+            self,
+            "RetryRole",
+            assumed_by=iam.ServicePrincipal(
+                "scheduler.amazonaws.com",
+                conditions={"StringEquals": {"aws:SourceAccount": stack.account},
+                            "ArnLike": {"aws:SourceArn": stack.format_arn(
+                                service="scheduler", resource="schedule", resource_name=f"{self.retry_group.name}/*")}},
+            ),
+            description=f"{deploy_name_prefix}: EventBridge Scheduler retries of the deploy handler",
+        )
+        AccessPolicy(self, "RetryAccess", access_role=self.retry_role,
+                     access_description=f"{deploy_name_prefix} deploy handler retries").allow(
+            "InvokeDeployHandler", ["lambda:InvokeFunction"], [function_arn])
         built = handler_function(
             self,
-            function_name=f"{deploy_name_prefix}-deploy-on-approval",
+            function_name=function_name,
             description="Deploys the most recently approved model version by updating the serving stack's parameter",
             role_description=f"{deploy_name_prefix}: approval-driven serving updates",
             access_description=f"{deploy_name_prefix} deploy on approval",
@@ -90,11 +118,14 @@ class DeployOnApproval(Construct):
                 "MODEL_PARAMETERS": json.dumps(dict(deploy_group_parameters), sort_keys=True),
                 "DEPLOYER_ROLE_ARN": deploy_deployer_role.role_arn,
                 "NOTIFY_TOPIC_ARN": deploy_topic.topic_arn,
+                "RETRY_SCHEDULE_GROUP": self.retry_group.name,
+                "RETRY_ROLE_ARN": self.retry_role.role_arn,
+                "MAX_WAIT_SECONDS": str(int(deploy_max_wait.to_seconds())),
                 **({"MULTI_MODEL": json.dumps({
                     m.group: {"model": m.model, "endpoint": m.endpoint_name, "bucket": m.artifacts_bucket.bucket_name,
                               "prefix": m.prefix, "kms_key_id": deploy_data_key.key_arn}
                     for m in deploy_multi_model
-                }, sort_keys=True)} if deploy_multi_model and deploy_data_key is not None else {}),
+                }, sort_keys=True)} if deploy_multi_model else {}),
             },
             key=deploy_key,
             dead_letter_queue=self.dead_letter_queue,
@@ -129,8 +160,29 @@ class DeployOnApproval(Construct):
             conditions={"StringEquals": {"iam:PassedToService": "cloudformation.amazonaws.com"}},
         )
         access.allow("Notify", ["sns:Publish"], [deploy_topic.topic_arn])
-        if deploy_multi_model and deploy_data_key is not None:
-            self._allow_multi_model(access, deploy_multi_model, deploy_data_key)
+        access.allow(
+            "ScheduleRetries",
+            ["scheduler:CreateSchedule"],
+            [stack.format_arn(service="scheduler", resource="schedule", resource_name=f"{self.retry_group.name}/*")],
+            wildcard_reason="One-time retry schedules are named per wait at run time; they live in this handler's own group.",
+        )
+        access.allow(
+            "PassRetryRole",
+            ["iam:PassRole"],
+            [self.retry_role.role_arn],
+            conditions={"StringEquals": {"iam:PassedToService": "scheduler.amazonaws.com"}},
+        )
+        # Verify a version's sealed artefact before deploying it: its stored checksum (HeadObject), else its bytes.
+        bucket = deploy_artifacts_bucket.bucket_name
+        access.allow("VerifyArtifacts", ["s3:GetObject"], [s3_arn(self, bucket, SEALED_KEY_PATTERN)],
+                     wildcard_reason="Sealed artefacts are content-addressed (pipelines/<model>/registered/<sha256>/...); "
+                     "the handler reads only the one a version's ModelDataUrl names, and may not write any.")
+        # Without ListBucket, HeadObject answers 403 instead of 404 for a missing artefact.
+        access.allow("VerifyArtifactsList", ["s3:ListBucket"], [s3_arn(self, bucket)],
+                     conditions={"StringLike": {"s3:prefix": [SEALED_KEY_PATTERN]}})
+        access.allow_key("DataKey", deploy_data_key, encrypt=bool(deploy_multi_model))
+        if deploy_multi_model:
+            self._allow_multi_model(access, deploy_multi_model)
         self.function = built.function
 
         self.approvals = events.Rule(
@@ -193,13 +245,14 @@ class DeployOnApproval(Construct):
         )
         notify_topic(self.failed_rollouts, deploy_topic, dead_letter_queue=self.dead_letter_queue)
 
-    def _allow_multi_model(self, access: AccessPolicy, deployments: Sequence[MultiModelDeployment], key: kms.IKey) -> None:
+    def _allow_multi_model(self, access: AccessPolicy, deployments: Sequence[MultiModelDeployment]) -> None:
         """Stage (read the artefact, write its versioned copy) and smoke-test (invoke the shared endpoint)."""
         stack = Stack.of(self)
         for m in deployments:
             sid = pascal(m.model)
             bucket = m.artifacts_bucket.bucket_name
-            access.allow_prefix(f"ReadArtifacts{sid}", bucket, f"pipelines/{m.model}/")
+            # The source of a staged copy is the version's sealed artefact.
+            access.allow_prefix(f"ReadArtifacts{sid}", bucket, sealed_prefix(m.model))
             # Put, never delete: a staged version may be what a rollback returns to.
             access.allow(f"Stage{sid}", ["s3:GetObject", "s3:PutObject", "s3:AbortMultipartUpload"],
                          [s3_arn(self, bucket, f"{m.prefix}{m.model}/*")],
@@ -213,4 +266,3 @@ class DeployOnApproval(Construct):
             ["sagemaker:InvokeEndpoint", "sagemaker:DescribeEndpoint"],
             [stack.format_arn(service="sagemaker", resource="endpoint", resource_name=name.lower()) for name in endpoints],
         )
-        access.allow_key("DataKey", key)

@@ -10,6 +10,7 @@ from aws_cdk import aws_sagemaker as sagemaker
 from constructs import Construct
 
 from pipeline_code.core.contract import package_group_name, pascal, retrain_alarm_prefix, serving_stack_name
+from pipeline_code.core.integrity import ARCHIVE_SHA256_PROPERTY, MODEL_SHA256_PROPERTY
 
 from .access_policy import AccessPolicy
 from .retraining_trigger import retrain_trigger_function_name
@@ -35,7 +36,10 @@ class ModelRegistry(Construct):
     packages, start or edit pipelines, or run jobs (explicit denies, so a broader policy attached
     later cannot add them). The training pipeline's role gets the mirror image (it may register,
     never approve) from :meth:`allow_register`. The approver role can be assumed by principals of
-    this account with MFA; groups are retained outside dev like every stateful resource.
+    this account with MFA; groups are retained outside dev like every stateful resource. Every
+    update it makes must set an approval status (an edit that is no decision would move the version's
+    LastModifiedTime, which the deploy handler reads as its approval time), and never the artefact
+    digests recorded at registration.
     """
 
     def __init__(
@@ -110,6 +114,28 @@ class ModelRegistry(Construct):
                 actions=list(PIPELINE_CHANGING_ACTIONS),
                 resources=["*"],
             )
+        )
+        # Every update of a version is an approval decision (issue #13): the deploy handler serves the
+        # version approved last by LastModifiedTime, so an edit that is not a decision (a description, a
+        # metadata property) must not move that time. And the digests sealed at registration stay as recorded.
+        self.approver_policy.add_statements(
+            iam.PolicyStatement(
+                sid="ApproverUpdatesOnlyDecide",
+                effect=iam.Effect.DENY,
+                actions=["sagemaker:UpdateModelPackage"],
+                resources=["*"],
+                conditions={"Null": {"sagemaker:ModelApprovalStatus": "true"}},
+            ),
+            *(
+                iam.PolicyStatement(
+                    sid=f"ApproverCannotRewrite{pascal(name)}",
+                    effect=iam.Effect.DENY,
+                    actions=["sagemaker:UpdateModelPackage"],
+                    resources=["*"],
+                    conditions={"Null": {f"sagemaker:CustomerMetadataProperties/{name}": "false"}},
+                )
+                for name in (ARCHIVE_SHA256_PROPERTY, MODEL_SHA256_PROPERTY)
+            ),
         )
         # The indirect routes to a training run (issue #13): invoking the retrain trigger function, or
         # forcing one of the alarms that invoke it (``<prefix>-<model>-retrain-*``) into ALARM.

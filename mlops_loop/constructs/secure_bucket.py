@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Optional, Sequence
 
 from aws_cdk import Duration, RemovalPolicy
+from aws_cdk import aws_iam as iam
 from aws_cdk import aws_kms as kms
 from aws_cdk import aws_s3 as s3
 from constructs import Construct
@@ -18,6 +19,12 @@ class SecureBucket(Construct):
     denied by bucket policy, server access logs written to ``bucket_access_logs_bucket`` under
     ``<bucket_name_hint>/``, non-current object versions expired after
     ``bucket_noncurrent_version_expiration`` and incomplete multipart uploads aborted after 7 days.
+
+    Keys matching a pattern in ``bucket_write_once_keys`` (default: none) are write-once for every
+    principal, by bucket policy: an object there may only be created with ``If-None-Match: *`` (a
+    conditional write that fails when the key exists), never overwritten (no unconditional or
+    ``If-Match`` write, and so no CopyObject or multipart upload) and never deleted, not even a
+    version. Changing one takes an edit of the bucket policy, which is itself audited.
     """
 
     def __init__(
@@ -34,6 +41,7 @@ class SecureBucket(Construct):
         bucket_expiration: Optional[Duration] = None,
         bucket_infrequent_access_after: Optional[Duration] = None,
         bucket_extra_lifecycle_rules: Sequence[s3.LifecycleRule] = (),
+        bucket_write_once_keys: Sequence[str] = (),
     ) -> None:
         super().__init__(scope, construct_id)
         transitions = []
@@ -71,3 +79,20 @@ class SecureBucket(Construct):
             lifecycle_rules=rules,
             removal_policy=bucket_removal_policy,
         )
+        if bucket_write_once_keys:
+            self._write_once(list(bucket_write_once_keys))
+
+    def _write_once(self, patterns: list[str]) -> None:
+        objects = [self.bucket.arn_for_objects(p) for p in patterns]
+        denied = (
+            # Every write must be a create-if-absent ...
+            ("WriteOnceOnlyIfNoneMatch", ["s3:PutObject"], {"Null": {"s3:if-none-match": "true"}}),
+            # ... and never a replace-if-unchanged.
+            ("WriteOnceNoIfMatch", ["s3:PutObject"], {"Null": {"s3:if-match": "false"}}),
+            ("WriteOnceNoDelete", ["s3:DeleteObject", "s3:DeleteObjectVersion"], None),
+        )
+        for sid, actions, conditions in denied:
+            self.bucket.add_to_resource_policy(
+                iam.PolicyStatement(sid=sid, effect=iam.Effect.DENY, principals=[iam.AnyPrincipal()], actions=actions,
+                                    resources=objects, conditions=conditions)
+            )

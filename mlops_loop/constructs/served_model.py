@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Optional
 
-from aws_cdk import CfnCondition, CfnResource, Stack
+from aws_cdk import CfnCondition, CfnResource, Fn, Stack
 from aws_cdk import aws_applicationautoscaling as autoscaling
 from aws_cdk import aws_cloudwatch as cloudwatch
 from aws_cdk import aws_iam as iam
@@ -19,10 +19,12 @@ from pipeline_code.core.contract import (
     CAPTURE_KMS_KEY_ENV,
     CAPTURE_PERCENT_ENV,
     CAPTURE_URI_ENV,
+    MODEL_VERSION_ENV,
     VARIANT,
     endpoint_name,
     inference_prefix,
 )
+from pipeline_code.core.integrity import MODEL_SHA256_ENV, model_prefix
 
 from ..config.instance_types import INSTANCE_TYPES
 from ..config.schema import ModelConfig
@@ -90,6 +92,7 @@ class ServedModel(Construct):
         served_model: ModelConfig,
         served_serving: ServingConfig,
         served_package_arn: str,
+        served_model_sha256: str,
         served_condition: CfnCondition,
         served_key: kms.IKey,
         served_inference_bucket: s3.IBucket,
@@ -116,7 +119,7 @@ class ServedModel(Construct):
             description=f"{served_name_prefix}: serving container of {served_model_name}",
         )
         access = AccessPolicy(self, "Access", access_role=self.role, access_description=f"{served_name_prefix} {served_model_name} serving")
-        access.allow_prefix("ReadModelArtifacts", served_artifacts_bucket.bucket_name, f"pipelines/{served_model_name}/")
+        access.allow_prefix("ReadModelArtifacts", served_artifacts_bucket.bucket_name, model_prefix(served_model_name))
         # Captured traffic is what the drift monitor judges the model by: the role that writes it may
         # not delete it (issue #13), so a serving container cannot erase what it answered.
         access.allow_prefix("InferenceData", bucket.bucket_name, inference_prefix(served_model_name, self._data_prefix()),
@@ -128,8 +131,13 @@ class ServedModel(Construct):
         access.allow_key("DataKey", served_key)
         access.allow_serving_runtime(repository_arn=served_image_repository_arn)
 
-        # --- the model: the approved package version, plus how to run our serving code.
-        environment = dict(SERVING_ENVIRONMENT)
+        # --- the model: the approved package version, plus how to run our serving code, which refuses
+        # to load a model whose digest is not the registered one and reports the version it serves.
+        environment = {
+            **SERVING_ENVIRONMENT,
+            MODEL_SHA256_ENV: served_model_sha256,
+            MODEL_VERSION_ENV: Fn.select(2, Fn.split("/", served_package_arn)),
+        }
         if self.mode == "serverless" and served_serving.data_capture_percent > 0:
             environment.update(
                 {
@@ -193,8 +201,10 @@ class ServedModel(Construct):
         resource.add_metadata(RESOURCE_METADATA_KEY, {"model": self.model_name, "mode": self.mode})
 
     def _rollout_config(self) -> Rollout:
-        return {"realtime": self.serving.realtime.rollout, "serverless": self.serving.serverless.rollout,
-                "async": self.serving.async_.rollout}[self.mode]
+        rollout = self.serving.rollout
+        if rollout is None:
+            raise ValueError(f"serving mode {self.mode!r} has no endpoint rollout")
+        return rollout
 
     def _endpoint_config(self, bucket: s3.IBucket, key: kms.IKey, notification_key: kms.IKey) -> sagemaker.CfnEndpointConfig:
         serving = self.serving

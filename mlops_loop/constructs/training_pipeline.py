@@ -12,6 +12,7 @@ from aws_cdk import aws_sagemaker as sagemaker
 from constructs import Construct
 
 from pipeline_code import sagemaker_entry
+from pipeline_code.core.integrity import model_prefix
 
 from ..config.schema import GateConfig, ModelConfig, TrainingConfig
 from ..training import PipelineSpec, build_pipeline_definition
@@ -60,7 +61,7 @@ class TrainingPipeline(Construct):
         model = pipeline_model
         features_prefix = f"snapshots/{model.dataset}/"
         labels_prefix = f"{model.dataset}/"
-        artifacts_prefix = f"pipelines/{model.name}/"
+        artifacts_prefix = model_prefix(model.name)
 
         self.role = iam.Role(
             self,

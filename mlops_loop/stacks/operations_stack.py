@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from aws_cdk import CfnOutput, RemovalPolicy, Stack
+from aws_cdk import CfnOutput, Duration, RemovalPolicy, Stack
 from aws_cdk import aws_events as events
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_sns as sns
@@ -13,7 +13,7 @@ from constructs import Construct
 from pipeline_code.core.contract import pascal
 
 from ..config import EnvironmentConfig
-from ..config.serving import ServingAlarms
+from ..config.serving import ServingAlarms, ServingConfig
 from ..constructs.deploy_on_approval import DeployOnApproval, MultiModelDeployment
 from ..constructs.drift_monitor import DriftMonitor
 from ..constructs.job_code import JobCode
@@ -25,6 +25,19 @@ from .data_pipeline_stack import RETENTION
 from .serving_stack import ServingStack
 from .storage_stack import StorageStack
 from .training_stack import TrainingStack
+
+
+# A busy serving stack is waited for this long past its longest rollout: a rolled-back update takes about
+# as long again to return to the old fleet.
+ROLLOUT_MARGIN_SECONDS = 30 * 60
+
+
+def longest_rollout_seconds(env: EnvironmentConfig, servings: list[ServingConfig]) -> int:
+    """The longest blue/green rollout (MaximumExecutionTimeoutInSeconds) of any endpoint the environment
+    serves, its multi-model endpoints included; 600 s (SageMaker's minimum) when none has one."""
+    rollouts = [s.rollout for s in servings if s.rollout is not None]
+    rollouts += [endpoint.rollout for endpoint in env.multi_model_endpoints.values()]
+    return max((r.timeout_seconds for r in rollouts), default=600)
 
 
 class OperationsStack(Stack):
@@ -102,6 +115,12 @@ class OperationsStack(Stack):
             deploy_key=self.key,
             deploy_log_retention=RETENTION[ops_env.log_retention_days],
             deploy_removal_policy=removal,
+            deploy_artifacts_bucket=artifacts,
+            deploy_data_key=lake.key,
+            deploy_max_wait=Duration.seconds(
+                longest_rollout_seconds(ops_env, [serving for _, serving in ops_serving.serving_configs.values()])
+                + ROLLOUT_MARGIN_SECONDS
+            ),
             deploy_multi_model=[
                 MultiModelDeployment(
                     group=ops_storage.registry.group_names[member],
@@ -113,7 +132,6 @@ class OperationsStack(Stack):
                 for mme in ops_serving.multi_model_endpoints.values()
                 for member in mme.member_names
             ],
-            deploy_data_key=lake.key,
         )
         self.monitors: dict[str, DriftMonitor] = {}
         code = JobCode(self, "Code")

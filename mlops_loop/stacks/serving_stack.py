@@ -7,7 +7,13 @@ from typing import Any, Sequence
 from aws_cdk import CfnCondition, CfnOutput, CfnParameter, DefaultStackSynthesizer, Fn, Stack
 from constructs import Construct
 
-from pipeline_code.core.contract import inference_prefix, package_parameter_name, pascal, target_model_parameter_name
+from pipeline_code.core.contract import (
+    inference_prefix,
+    model_sha256_parameter_name,
+    package_parameter_name,
+    pascal,
+    target_model_parameter_name,
+)
 
 from ..config import EnvironmentConfig, ModelConfig
 from ..config.serving import ServingConfig
@@ -64,6 +70,7 @@ class ServingStack(Stack):
         )
         self.models: dict[str, ServedModel] = {}
         self.parameters: dict[str, CfnParameter] = {}
+        self.digest_parameters: dict[str, CfnParameter] = {}
         # Every model this stack serves, whatever its mode (the Operations stack monitors each one).
         self.serving_configs: dict[str, tuple[ModelConfig, ServingConfig]] = {}
         members: dict[str, list[MultiModelMember]] = {}
@@ -83,6 +90,17 @@ class ServingStack(Stack):
             )
             self.parameters[model.name] = parameter
             self.serving_configs[model.name] = (model, serving)
+            if serving.mode != "multi_model":
+                # An MME loads every member under one environment: its staged copy is checked by the deployer instead.
+                self.digest_parameters[model.name] = CfnParameter(
+                    self,
+                    model_sha256_parameter_name(package_parameter_name(model.name)),
+                    type="String",
+                    default="",
+                    description=f"Model digest of the version serving {model.name}, checked by the container at load (set on approval)",
+                    allowed_pattern=r"^$|^[0-9a-f]{64}$",
+                    constraint_description="empty, or the 64 lower-case hex digits of the model package's model_sha256",
+                )
             if serving.mode == "multi_model":
                 members.setdefault(serving.multi_model.endpoint, []).append(
                     MultiModelMember(model=model, serving=serving, package_arn=parameter.value_as_string, condition=condition)
@@ -95,6 +113,7 @@ class ServingStack(Stack):
                 served_model=model,
                 served_serving=serving,
                 served_package_arn=parameter.value_as_string,
+                served_model_sha256=self.digest_parameters[model.name].value_as_string,
                 served_condition=condition,
                 served_key=lake.key,
                 served_inference_bucket=inference,

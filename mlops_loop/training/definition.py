@@ -66,6 +66,14 @@ from pipeline_code.core.contract import (
     MODEL_QUALITY_FILE,
     STATISTICS_FILE,
 )
+from pipeline_code.core.integrity import (
+    ARCHIVE_SHA256_PATH,
+    ARCHIVE_SHA256_PROPERTY,
+    MODEL_SHA256_PATH,
+    MODEL_SHA256_PROPERTY,
+    SEALED_URI_PATH,
+    sealed_prefix,
+)
 from pipeline_code.core.thresholds import THRESHOLDS
 from pipeline_code.sagemaker_entry import ENTRY_MODULE_ENV as ENV_ENTRY_MODULE
 
@@ -408,6 +416,7 @@ class _Builder:
                 "--region", self.spec.region,
                 *[part for t in THRESHOLDS for part in (t.flag, self.p_gate[t.field].to_string())],
                 *self.spec.gate.evidence_args(),
+                "--seal-uri", f"s3://{self.spec.artifacts_bucket}/{sealed_prefix(self.spec.model_name)}",
                 "--output-dir", f"{PROC_OUTPUT}/evaluation",
             ],  # fmt: skip
             [
@@ -658,16 +667,22 @@ class _Builder:
         return step, model_data
 
     # Registration --------------------------------------------------------------------
-    def register_step(self, model_data: Any, evaluate: Any, baseline: Any) -> Any:
+    def register_step(self, evaluate: Any, evaluation: Any, baseline: Any) -> Any:
+        """Register the sealed artefact (the evaluation's ``artifact.uri``) with its two digests in the
+        package's customer metadata (:mod:`pipeline_code.core.integrity`)."""
         from sagemaker.core.drift_check_baselines import DriftCheckBaselines
         from sagemaker.core.metadata_properties import MetadataProperties
         from sagemaker.core.model_metrics import MetricsSource, ModelMetrics
         from sagemaker.core.workflow.execution_variables import ExecutionVariables
-        from sagemaker.core.workflow.functions import Join
+        from sagemaker.core.workflow.functions import Join, JsonGet
         from sagemaker.mlops.workflow import ModelStep
         from sagemaker.serve.model_builder import ModelBuilder
 
         s = self.spec
+
+        def sealed(path: str) -> Any:
+            return JsonGet(step_name=evaluate.name, property_file=evaluation, json_path=path)
+
         evaluation_dir = evaluate.properties.ProcessingOutputConfig.Outputs["evaluation"].S3Output.S3Uri
         baseline_dir = baseline.properties.ProcessingOutputConfig.Outputs["baseline"].S3Output.S3Uri
 
@@ -684,7 +699,7 @@ class _Builder:
             explainability=report(evaluation_dir, EXPLAINABILITY_FILE),
         )
         builder = ModelBuilder(
-            s3_model_data_url=model_data,
+            s3_model_data_url=sealed(SEALED_URI_PATH),
             image_uri=self.image_uri,
             role_arn=s.role_arn,
             sagemaker_session=self.session,
@@ -713,6 +728,8 @@ class _Builder:
                 "frozen_test": s.frozen_test_s3_uri,
                 "pipeline_name": s.pipeline_name,
                 "pipeline_execution_id": ExecutionVariables.PIPELINE_EXECUTION_ID,
+                ARCHIVE_SHA256_PROPERTY: sealed(ARCHIVE_SHA256_PATH),
+                MODEL_SHA256_PROPERTY: sealed(MODEL_SHA256_PATH),
             },
             description=(
                 f"{s.model_name}: XGBoost {XGBOOST_VERSION}, code {s.code_version}, passed the promotion gate"
@@ -765,7 +782,7 @@ class _Builder:
         train, model_data = self.tuning_step(prepare) if s.enable_tuning else self.training_step(prepare)
         evaluate, report = self.evaluate_step(model_data, prepare)
         baseline = self.baseline_step(model_data, prepare)
-        register = self.register_step(model_data, evaluate, baseline)
+        register = self.register_step(evaluate, report, baseline)
         model_card = self.model_card_step(evaluate, register)
         evaluation_dir = evaluate.properties.ProcessingOutputConfig.Outputs["evaluation"].S3Output.S3Uri
         fail = FailStep(

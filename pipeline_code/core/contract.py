@@ -68,6 +68,16 @@ def package_parameter_name(model: str) -> str:
     return f"{pascal(model)}{PACKAGE_PARAMETER_SUFFIX}"
 
 
+# The serving-stack parameter holding the approved version's model digest (pipeline_code.core.integrity),
+# which the serving container checks at load; single-model endpoints and batch models have one.
+MODEL_SHA256_PARAMETER_SUFFIX = "ModelSha256"
+
+
+def model_sha256_parameter_name(package_parameter: str) -> str:
+    """The digest parameter beside a package parameter (``ChurnModelPackageArn`` -> ``ChurnModelSha256``)."""
+    return package_parameter.removesuffix(PACKAGE_PARAMETER_SUFFIX) + MODEL_SHA256_PARAMETER_SUFFIX
+
+
 def target_model_parameter_name(prefix: str, model: str) -> str:
     """SSM parameter holding the ``TargetModel`` that currently serves ``model`` (e.g. ``churn/v7.tar.gz``)."""
     return f"/{prefix}/serving/{model}/target-model"
@@ -106,6 +116,9 @@ MODEL_PLACEHOLDER = "{model}"
 # The inference id of the deploy handler's smoke request (one record, every feature null): not
 # traffic, so serving does not capture it for the drift monitor.
 SMOKE_TEST_INFERENCE_ID = "mlops-loop-smoke-test"
+
+# Set on the model container: the registry version reported in every JSON response.
+MODEL_VERSION_ENV = "MLOPS_LOOP_MODEL_VERSION"
 
 # The production variant of every endpoint (one variant; blue/green happens inside it).
 VARIANT = "AllTraffic"

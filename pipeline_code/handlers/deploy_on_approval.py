@@ -7,8 +7,9 @@ Invoked by an EventBridge rule on ``SageMaker Model Package State Change`` event
 
 The event only says *which group* changed. The handler ignores the event's version and recomputes
 the version that should serve from the registry: among the group's versions that are
-``Approved`` and ``Completed``, the one approved last (latest ``LastModifiedTime``; approving
-changes it, and only the approver role may update packages). That makes it order-independent and
+``Approved`` and ``Completed``, the one approved last (latest ``LastModifiedTime``: only the approver
+role may update packages, and IAM lets it make no update that does not set an approval status, so that
+time is the version's latest approval decision, never a later edit). That makes it order-independent and
 idempotent: duplicates and late deliveries converge on the same answer, rejecting the serving
 version rolls back to the previously approved one, and rollback is re-approving an earlier version
 (``python -m pipeline_code.ops.rollback``).
@@ -19,11 +20,17 @@ handler calls ``UpdateStack`` with the previous template, that parameter set to 
 version and every other parameter unchanged. CloudFormation performs the blue/green rollout and
 rolls the stack (and so the parameter) back on failure.
 
-It never removes a serving endpoint and never deploys a broken version: a version that is not
-``Completed`` or has no inference container is refused with a notice to people
-(``NOTIFY_TOPIC_ARN``), as is the case where no approved version is left. A stack update already
-in progress raises :class:`StackBusyError` so Lambda's asynchronous retries (then the dead-letter
-queue) keep the later approval. A malformed event is logged and dropped (returned, not raised), so a
+It never removes a serving endpoint and never deploys a broken or changed version: a version that is
+not ``Completed`` or has no inference container is refused with a notice to people
+(``NOTIFY_TOPIC_ARN``), as is the case where no approved version is left, and so is a version whose
+artefact does not verify (:func:`verify_artifact`): the package must record the digests of its sealed
+artefact and the object in S3 must hold exactly those bytes. The update also sets the model digest
+parameter the serving container checks at load (:mod:`pipeline_code.core.integrity`). A stack update already
+in progress is a wait, not an error (:func:`wait`): a one-time EventBridge Scheduler schedule invokes
+the function again every five minutes with ``{"action": "reconcile", "group": ..., "waiting_since": ...}``
+for up to ``MAX_WAIT_SECONDS`` (the longest configured rollout plus a margin) - no dead-letter queue,
+nobody paged; only a wait longer than that is told to people. Without ``RETRY_SCHEDULE_GROUP`` it raises
+:class:`StackBusyError` for Lambda's asynchronous retries instead. A malformed event is logged and dropped (returned, not raised), so a
 bad payload cannot cause a retry storm. Every decision is logged as one JSON line and returned.
 
 **Multi-model endpoint (MME) members** (``MULTI_MODEL``): models sharing one MME have no blue/green
@@ -58,7 +65,8 @@ import boto3
 from botocore.config import Config
 from botocore.exceptions import ClientError
 
-from pipeline_code.core.contract import version_of_arn
+from pipeline_code.core import integrity
+from pipeline_code.core.contract import model_sha256_parameter_name, version_of_arn
 from pipeline_code.handlers import multi_model as mme
 
 LOG = logging.getLogger(__name__)
@@ -72,6 +80,8 @@ CAPABILITIES = ["CAPABILITY_IAM", "CAPABILITY_NAMED_IAM"]
 BROKEN_STATUSES = ("Failed", "Deleting")
 _TOKEN_UNSAFE = re.compile(r"[^A-Za-z0-9-]")
 _NO_UPDATES = "No updates are to be performed"
+# How long a busy stack is left alone before the group is reconciled again (see wait()).
+RETRY_INTERVAL = dt.timedelta(minutes=5)
 # Fields of one MULTI_MODEL entry (group -> this).
 MULTI_MODEL_FIELDS = ("model", "endpoint", "bucket", "prefix", "kms_key_id")
 _MODEL_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
@@ -81,9 +91,10 @@ RUNTIME_CONFIG = Config(connect_timeout=10, read_timeout=70, retries={"mode": "s
 
 
 class StackBusyError(RuntimeError):
-    """The serving stack is mid-operation; raised so Lambda retries the event later (then the DLQ).
+    """The serving stack (or a multi-model endpoint) is mid-operation: the handler waits (:func:`wait`), or,
+    without a retry schedule group, lets Lambda retry the event (then the dead-letter queue).
 
-    ``decision`` is what would have been returned, for the log line.
+    ``decision`` is what would have been returned, for the log line and the waiting decision.
     """
 
     def __init__(self, message: str, decision: Optional[Dict[str, Any]] = None) -> None:
@@ -103,8 +114,9 @@ class _Malformed(ValueError):
 class Version:
     """One model package version as the deploy logic sees it.
 
-    ``containers``, ``last_modified`` and ``model_data_url`` (the first container's artefact) are
-    known only for described versions (``None`` otherwise).
+    ``containers``, ``last_modified``, ``model_data_url`` (the first container's artefact) and the
+    digests recorded at registration (``archive_sha256``, ``model_sha256``; :mod:`pipeline_code.core.integrity`)
+    are known only for described versions (``None`` otherwise).
     """
 
     group: str
@@ -117,6 +129,8 @@ class Version:
     approval_description: str = ""
     containers: Optional[int] = None
     model_data_url: Optional[str] = None
+    archive_sha256: Optional[str] = None
+    model_sha256: Optional[str] = None
 
     @property
     def approved_at(self) -> dt.datetime:
@@ -173,6 +187,39 @@ def problems(version: Version, group: str, *, require_approved: bool = True) -> 
     return found
 
 
+def verify_artifact(s3: Any, version: Version) -> List[str]:
+    """Why ``version``'s artefact cannot be trusted (empty when it can).
+
+    The package must record both digests (a sealed registration), its ``ModelDataUrl`` must be the
+    sealed key of its archive digest (``.../registered/<sha256>/model.tar.gz``), and the object's
+    sha256 - S3's stored checksum, else the bytes read - must be that digest.
+    """
+    found = []
+    for name, value in ((integrity.ARCHIVE_SHA256_PROPERTY, version.archive_sha256),
+                        (integrity.MODEL_SHA256_PROPERTY, version.model_sha256)):
+        if value is None:
+            found.append(f"it records no {name} (registered before artefacts were sealed); re-run its pipeline to register a sealed version")
+        elif not integrity.SHA256_HEX.match(value):
+            found.append(f"its {name} {value!r} is not a sha256 (64 lower-case hex digits)")
+    if found:
+        return found
+    match = mme.S3_URI.match(version.model_data_url or "")
+    if not match:
+        return [f"its ModelDataUrl {version.model_data_url!r} is not an s3:// object URI"]
+    bucket, key = match.groups()
+    if integrity.digest_of_sealed_key(key) != version.archive_sha256:
+        return [f"its ModelDataUrl {version.model_data_url} is not the sealed key of its {integrity.ARCHIVE_SHA256_PROPERTY} "
+                f"(.../{integrity.SEALED_SEGMENT}/{version.archive_sha256}/{integrity.MODEL_ARCHIVE})"]
+    try:
+        actual = integrity.stored_sha256(s3, bucket, key)
+    except ClientError as error:
+        return [f"its artefact {version.model_data_url} cannot be read to verify it: {error}"]
+    if actual != version.archive_sha256:
+        return [f"its artefact {version.model_data_url} has sha256 {actual}, but {version.archive_sha256} was recorded at "
+                "registration: the bytes changed after the gate passed them"]
+    return []
+
+
 # --- the stack ------------------------------------------------------------------------------------------
 
 
@@ -220,28 +267,100 @@ def handler(
     sns: Any = None,
     s3: Any = None,
     runtime: Any = None,
+    scheduler: Any = None,
 ) -> Dict[str, Any]:
     """Lambda entry point; the clients are injectable for tests (default: boto3 clients of the function's region).
 
-    ``s3`` and ``runtime`` (sagemaker-runtime) are used, and by default created, only for groups in
-    ``MULTI_MODEL``.
+    A busy stack makes it :func:`wait` when ``RETRY_SCHEDULE_GROUP`` is set (``scheduler`` is then used).
+
+    ``runtime`` (sagemaker-runtime) is used, and by default created, only for groups in ``MULTI_MODEL``.
     """
     settings = _settings()
+    retry = settings.pop("retry")
+    sns = sns or (boto3.client("sns") if settings["topic"] else None)
     try:
         decision = reconcile(
             event,
             sagemaker=sagemaker or boto3.client("sagemaker"),
             cloudformation=cloudformation or boto3.client("cloudformation"),
-            sns=sns or (boto3.client("sns") if settings["topic"] else None),
-            s3=s3,
+            sns=sns,
+            s3=s3 or boto3.client("s3"),
             runtime=runtime,
             **settings,
         )
     except StackBusyError as busy:
-        LOG.info(json.dumps(busy.decision, default=str))
-        raise
+        if retry is None:
+            LOG.info(json.dumps(busy.decision, default=str))
+            raise
+        decision = wait(busy, retry, function_arn=getattr(context, "invoked_function_arn", None),
+                        scheduler=scheduler or boto3.client("scheduler"),
+                        notify=_Notifier(sns, settings["topic"], busy.decision.get("group", "")))
     LOG.info(json.dumps(decision, default=str))
     return decision
+
+
+@dataclasses.dataclass(frozen=True)
+class Retry:
+    """How the handler waits for a busy stack: a one-time EventBridge Scheduler schedule in ``group`` (run as
+    ``role_arn``) invokes it again every ``interval`` until the stack is free, for at most ``max_wait``."""
+
+    group: str
+    role_arn: str
+    max_wait: dt.timedelta
+    interval: dt.timedelta = RETRY_INTERVAL
+
+
+def wait(busy: StackBusyError, retry: Retry, *, function_arn: Optional[str], scheduler: Any, notify: "_Notifier",
+         now: Optional[dt.datetime] = None) -> Dict[str, Any]:
+    """A busy stack (or multi-model endpoint) is a wait, not an error: schedule this function to reconcile the
+    group again after ``retry.interval`` and return the ``waiting`` decision - no Lambda retry, no dead-letter
+    queue, nobody paged. Waiting starts at the first busy answer (the retried event carries ``waiting_since``);
+    once it has lasted ``retry.max_wait`` (the longest configured rollout plus a margin) people are told and
+    the handler stops waiting (``gave-up``): the next approval, the stack settling or a manual reconcile
+    picks the version up. Raises ``busy`` when no schedule could be created, so Lambda's own retries remain.
+    """
+    now = now or dt.datetime.now(dt.timezone.utc)
+    decision = dict(busy.decision)
+    group = decision.get("group", "")
+    began = (decision.get("event") or {}).get("waiting_since")
+    since = dt.datetime.fromisoformat(began) if began else now
+    waited = now - since
+    desired = (decision.get("desired") or {}).get("version")
+    if waited >= retry.max_wait:
+        minutes = int(waited.total_seconds() // 60)
+        notify(
+            f"v{desired} still waiting after {minutes} min",
+            f"{busy}. The serving stack has been busy for {minutes} minutes, longer than the longest configured rollout "
+            f'plus margin; v{desired} is not deployed. Once it settles, invoke this function with {{"action": "reconcile", '
+            f'"group": "{group}"}}.',
+        )
+        return {**decision, "outcome": "gave-up", "waiting_since": since.isoformat()}
+    if not function_arn:
+        raise busy
+    attempt = int(waited / retry.interval) + 1
+    at = now + retry.interval
+    name = f"deploy-retry-{hashlib.sha256(group.encode()).hexdigest()[:12]}-{int(since.timestamp())}-{attempt}"
+    try:
+        scheduler.create_schedule(
+            Name=name,
+            GroupName=retry.group,
+            ScheduleExpression=f"at({at:%Y-%m-%dT%H:%M:%S})",
+            ScheduleExpressionTimezone="UTC",
+            FlexibleTimeWindow={"Mode": "OFF"},
+            Target={
+                "Arn": function_arn,
+                "RoleArn": retry.role_arn,
+                "Input": json.dumps({"action": "reconcile", "group": group, "waiting_since": since.isoformat()}),
+                "RetryPolicy": {"MaximumRetryAttempts": 2, "MaximumEventAgeInSeconds": 3600},
+            },
+            ActionAfterCompletion="DELETE",
+            Description=f"Reconcile {group} after a busy serving stack (attempt {attempt})",
+        )
+    except ClientError as error:
+        if error.response.get("Error", {}).get("Code") != "ConflictException":
+            raise busy from error
+        # Another delivery of the same wait already scheduled this attempt.
+    return {**decision, "outcome": "waiting", "waiting_since": since.isoformat(), "retry_at": at.isoformat(), "schedule": name}
 
 
 def reconcile(
@@ -250,20 +369,23 @@ def reconcile(
     sagemaker: Any,
     cloudformation: Any,
     sns: Any,
+    s3: Any,
     stack: str,
     parameters: Mapping[str, str],
     role_arn: str,
     topic: Optional[str],
     multi_model: Optional[Mapping[str, Mapping[str, str]]] = None,
-    s3: Any = None,
     runtime: Any = None,
 ) -> Dict[str, Any]:
     """Bring the serving stack's parameter for the event's group to the desired version.
 
     Returns ``{"deployed": bool, "outcome": str, "reason": str, ...}``; calls ``UpdateStack`` at most
     once; raises :class:`StackBusyError` when the stack is mid-operation and would have to change.
+    Before any change the version's artefact is verified against the digests recorded at registration
+    (:func:`verify_artifact`, with ``s3``); a version that fails is refused and people are told. The
+    update sets the package parameter and, for a model with its own container, its digest parameter.
     For a group in ``multi_model`` (default: none) the version is staged and smoke-tested first
-    (:func:`_gate_multi_model`); ``s3`` and ``runtime`` default to boto3 clients created only then.
+    (:func:`_gate_multi_model`); ``runtime`` defaults to a boto3 client created only then.
     """
     try:
         group, seen = _parse(event)
@@ -319,12 +441,25 @@ def reconcile(
         notify(f"v{desired.version} refused", f"{reason}. The endpoint keeps serving {_label(serving_arn)}.")
         return {**base, "deployed": False, "outcome": "refused", "reason": reason}
 
-    if serving_arn == desired.arn:
+    # Models with their own container also get the model digest the container checks at load.
+    digest_parameter = model_sha256_parameter_name(parameter)
+    digest_parameter = digest_parameter if digest_parameter in current else None
+    if serving_arn == desired.arn and (digest_parameter is None or current[digest_parameter] in ("", desired.model_sha256)):
         return {**base, "deployed": False, "outcome": "unchanged", "reason": f"v{desired.version} already set on the stack"}
     status = described.get("StackStatus", "")
     if status.endswith("_IN_PROGRESS"):
         reason = f"stack {stack} is {status}; v{desired.version} of {group} will be deployed on retry"
         raise StackBusyError(reason, {**base, "deployed": False, "outcome": "retry", "reason": reason})
+
+    untrusted = verify_artifact(s3, desired)
+    if untrusted:
+        reason = f"v{desired.version} refused: " + "; ".join(untrusted)
+        notify(f"v{desired.version} refused: artefact not verified", f"{reason}. The endpoint keeps serving {_label(serving_arn)}.")
+        return {**base, "deployed": False, "outcome": "refused", "reason": reason}
+    base["verified"] = {"sha256": desired.archive_sha256, "model_sha256": desired.model_sha256}
+    updates = {parameter: desired.arn}
+    if digest_parameter is not None:
+        updates[digest_parameter] = desired.model_sha256
 
     member = (multi_model or {}).get(group)
     if member is not None:
@@ -340,7 +475,7 @@ def reconcile(
             StackName=stack,
             UsePreviousTemplate=True,
             Parameters=[
-                {"ParameterKey": key, "ParameterValue": desired.arn} if key == parameter else {"ParameterKey": key, "UsePreviousValue": True}
+                {"ParameterKey": key, "ParameterValue": updates[key]} if key in updates else {"ParameterKey": key, "UsePreviousValue": True}
                 for key in current
             ],
             RoleARN=role_arn,
@@ -392,7 +527,6 @@ def _gate_multi_model(
     endpoint = member["endpoint"]
     base["endpoint"] = endpoint
     base["target_model"] = mme.target_model(member["model"], desired.version)
-    s3 = s3 if s3 is not None else boto3.client("s3")
     serving = _label(serving_arn)
     try:
         staged = mme.stage_artifact(
@@ -404,6 +538,7 @@ def _gate_multi_model(
             prefix=member["prefix"],
             kms_key_id=member["kms_key_id"],
             package_arn=desired.arn,
+            expected_sha256=desired.archive_sha256,
         )
     except mme.StagingError as error:
         reason = f"v{desired.version} refused: {error}"
@@ -492,7 +627,11 @@ def _parse(event: Any) -> "tuple[str, Dict[str, Any]]":
         group = event.get("group")
         if not isinstance(group, str) or not group:
             raise _Malformed("field 'group' must name a model package group")
-        return group, {"action": "reconcile"}
+        seen: Dict[str, Any] = {"action": "reconcile"}
+        if "waiting_since" in event:
+            # Kept as text: the decision is the function's (JSON) return value.
+            seen["waiting_since"] = _timestamp(event["waiting_since"], "waiting_since").isoformat()
+        return group, seen
     if event.get("source") != EVENT_SOURCE or event.get("detail-type") != EVENT_DETAIL_TYPE:
         raise _Malformed(
             f"expected source {EVENT_SOURCE!r} and detail-type {EVENT_DETAIL_TYPE!r} "
@@ -535,7 +674,36 @@ def _settings() -> Dict[str, Any]:
         raise ConfigurationError("environment variable DEPLOYER_ROLE_ARN must be the CloudFormation service role's ARN")
     topic = os.environ.get("NOTIFY_TOPIC_ARN", "").strip() or None
     multi = _multi_model_setting(os.environ.get("MULTI_MODEL", ""), parameters)
-    return {"stack": stack, "parameters": parameters, "role_arn": role_arn, "topic": topic, "multi_model": multi}
+    return {"stack": stack, "parameters": parameters, "role_arn": role_arn, "topic": topic, "multi_model": multi,
+            "retry": _retry_setting()}
+
+
+def _retry_setting() -> Optional[Retry]:
+    """``RETRY_SCHEDULE_GROUP``, ``RETRY_ROLE_ARN`` and ``MAX_WAIT_SECONDS``: all three, or none (then a busy
+    stack raises :class:`StackBusyError` for Lambda's retries)."""
+    names = ("RETRY_SCHEDULE_GROUP", "RETRY_ROLE_ARN", "MAX_WAIT_SECONDS")
+    values = {name: os.environ.get(name, "").strip() for name in names}
+    if not any(values.values()):
+        return None
+    missing = [name for name in names if not values[name]]
+    if missing:
+        raise ConfigurationError(f"environment variables {', '.join(names)} go together; {', '.join(missing)} is empty")
+    if not values["RETRY_ROLE_ARN"].startswith("arn:"):
+        raise ConfigurationError("environment variable RETRY_ROLE_ARN must be the ARN of the role EventBridge Scheduler assumes")
+    if not values["MAX_WAIT_SECONDS"].isdigit() or int(values["MAX_WAIT_SECONDS"]) < 1:
+        raise ConfigurationError(f"environment variable MAX_WAIT_SECONDS must be a positive number of seconds, got {values['MAX_WAIT_SECONDS']!r}")
+    return Retry(group=values["RETRY_SCHEDULE_GROUP"], role_arn=values["RETRY_ROLE_ARN"],
+                 max_wait=dt.timedelta(seconds=int(values["MAX_WAIT_SECONDS"])))
+
+
+def _timestamp(value: Any, field: str) -> dt.datetime:
+    if not isinstance(value, str):
+        raise _Malformed(f"field {field!r} must be an ISO 8601 time, got {value!r}")
+    try:
+        parsed = dt.datetime.fromisoformat(value)
+    except ValueError:
+        raise _Malformed(f"field {field!r} must be an ISO 8601 time, got {value!r}") from None
+    return _aware(parsed)
 
 
 def _multi_model_setting(raw: str, parameters: Mapping[str, str]) -> Dict[str, Dict[str, str]]:
@@ -590,7 +758,14 @@ def _from_description(d: Mapping[str, Any]) -> Version:
         approval_description=d.get("ApprovalDescription", "") or "",
         containers=len(containers),
         model_data_url=mme.model_data_url(d),
+        archive_sha256=_digest(d, integrity.ARCHIVE_SHA256_PROPERTY),
+        model_sha256=_digest(d, integrity.MODEL_SHA256_PROPERTY),
     )
+
+
+def _digest(description: Mapping[str, Any], name: str) -> Optional[str]:
+    value = (description.get("CustomerMetadataProperties") or {}).get(name)
+    return value if isinstance(value, str) and value else None
 
 
 def _from_summary(s: Mapping[str, Any], group: str) -> Version:

@@ -30,9 +30,10 @@ from boto3.exceptions import Boto3Error
 from botocore.exceptions import BotoCoreError, ClientError
 
 from pipeline_code.core.contract import SMOKE_TEST_INFERENCE_ID
+from pipeline_code.core import integrity
+from pipeline_code.core.integrity import METADATA_FILE
 from pipeline_code.core.problem import BINARY, MULTICLASS, REGRESSION
 
-METADATA_FILE = "feature_metadata.json"
 JSON_TYPE = "application/json"
 # Compressed bytes read from S3 (and decompressed bytes walked) looking for feature_metadata.json.
 DEFAULT_READ_CAP = 512 * 1024 * 1024
@@ -44,7 +45,8 @@ PROBABILITY_SUM_TOLERANCE = 1e-3
 # User metadata on the staged copy: where it came from, so a key holding another artefact is noticed.
 SOURCE_METADATA = "source-model-data-url"
 PACKAGE_METADATA = "model-package-arn"
-_S3_URI = re.compile(r"^s3://([^/]+)/(.+)$")
+# An s3:// URI of one object: (bucket, key).
+S3_URI = re.compile(r"^s3://([^/]+)/(.+)$")
 _MISSING_CODES = ("404", "NoSuchKey", "NotFound")
 
 
@@ -112,25 +114,28 @@ def stage_artifact(
     prefix: str,
     kms_key_id: str,
     package_arn: str = "",
+    expected_sha256: Optional[str] = None,
 ) -> Staged:
     """Copy ``source`` (an ``s3://`` URI of model.tar.gz) to ``s3://<bucket>/<prefix><target_model>`` with SSE-KMS.
 
     Idempotent: when the key already exists it is re-used, not copied again (a rollback to an
     earlier version finds its staged copy). The copy carries its source in its user metadata; an
     existing key whose recorded source differs is refused rather than overwritten, because
-    endpoint instances that loaded the old object would keep serving it under that name.
+    endpoint instances that loaded the old object would keep serving it under that name. With
+    ``expected_sha256`` (the package's archive digest), the staged copy - new or re-used - must hold
+    exactly those bytes (its stored checksum, else its bytes read).
 
     Raises:
         StagingError: no source (no inference container), not an ``s3://`` URI, the source is
-            missing or unreadable, the copy failed, or the key holds another artefact; the message
-            names the version, the source and the cause.
+            missing or unreadable, the copy failed, the key holds another artefact, or the staged
+            bytes are not the expected ones; the message names the version, the source and the cause.
     """
     name = target_model(model, version)
     key = f"{prefix}{name}"
     where = f"v{version} of {model} ({source or 'no ModelDataUrl'} -> s3://{bucket}/{key})"
     if not source:
         raise StagingError(f"cannot stage {where}: the package has no inference container with a ModelDataUrl")
-    match = _S3_URI.match(source)
+    match = S3_URI.match(source)
     if not match:
         raise StagingError(f"cannot stage {where}: ModelDataUrl is not an s3:// URI of an object")
     existing = _head(s3, bucket, key, where)
@@ -140,6 +145,7 @@ def stage_artifact(
             raise StagingError(
                 f"cannot stage {where}: the key already holds another artefact (staged from {recorded}); keys are never overwritten"
             )
+        _check_staged(s3, bucket, key, where, expected_sha256)
         return Staged(bucket=bucket, key=key, target_model=name, copied=False)
     metadata = {SOURCE_METADATA: source}
     if package_arn:
@@ -155,11 +161,27 @@ def stage_artifact(
                 "SSEKMSKeyId": kms_key_id,
                 "Metadata": metadata,
                 "MetadataDirective": "REPLACE",
+                # S3 keeps the copy's sha256, so checking it needs no download.
+                "ChecksumAlgorithm": "SHA256",
             },
         )
     except (ClientError, BotoCoreError, Boto3Error) as error:
         raise StagingError(f"cannot stage {where}: copy failed: {_cause(error)}") from error
+    _check_staged(s3, bucket, key, where, expected_sha256)
     return Staged(bucket=bucket, key=key, target_model=name, copied=True)
+
+
+def _check_staged(s3: Any, bucket: str, key: str, where: str, expected: Optional[str]) -> None:
+    if expected is None:
+        return
+    try:
+        actual = integrity.stored_sha256(s3, bucket, key)
+    except (ClientError, BotoCoreError, Boto3Error) as error:
+        raise StagingError(f"cannot verify the staged copy of {where}: {_cause(error)}") from error
+    if actual != expected:
+        raise StagingError(
+            f"the staged copy of {where} has sha256 {actual}, but the package recorded {expected} at registration"
+        )
 
 
 def smoke_request(s3: Any, bucket: str, key: str, *, model: Optional[str] = None, max_bytes: int = DEFAULT_READ_CAP) -> bytes:

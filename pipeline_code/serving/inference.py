@@ -62,7 +62,6 @@ HTTP status and the message as body; any other exception would become a 500.
 from __future__ import annotations
 
 import csv
-import hashlib
 import io
 import json
 import os
@@ -72,7 +71,8 @@ from typing import Any, Dict, List, Optional, Tuple, Union
 import numpy as np
 
 from pipeline_code import catalog
-from pipeline_code.core import problem
+from pipeline_code.core import integrity, problem
+from pipeline_code.core.contract import MODEL_VERSION_ENV
 from pipeline_code.serving import self_capture
 from pipeline_code.serving.records import (  # noqa: F401 - re-exported: the contract's names in one place
     ACCEPT_TYPES,
@@ -114,8 +114,6 @@ from pipeline_code.training.train import (
     predict as model_output,  # this module's own predict() turns the output into a Prediction
 )
 
-# Set it on the model container to have the registry version in every JSON response.
-MODEL_VERSION_ENV = "MLOPS_LOOP_MODEL_VERSION"
 
 
 # --------------------------------------------------------------------------------------
@@ -180,10 +178,17 @@ class ServingModel:
 def load_serving_model(model_dir: str) -> ServingModel:
     """The model in ``model_dir`` (the extracted ``model.tar.gz``, or a directory holding it).
 
+    When the container's environment names the registered model digest (``MLOPS_LOOP_MODEL_SHA256``,
+    set by the serving stack from the approved version), the files are checked against it first.
+
     Raises:
-        ModelLoadError: no artefact, or its features disagree with :mod:`pipeline_code.catalog`
-            (a raw request would then be computed with other expressions than in training).
+        ModelLoadError: no artefact, bytes other than the registered ones, or features that disagree
+            with :mod:`pipeline_code.catalog` (a raw request would then be computed with other
+            expressions than in training).
     """
+    expected = os.environ.get(integrity.MODEL_SHA256_ENV, "").strip()
+    if expected:
+        verify_digest(model_dir, expected)
     try:
         trained = load_model(model_dir)
     except InputError as exc:
@@ -247,18 +252,28 @@ def output_problem(trained: TrainedModel) -> Optional[str]:
 
 
 def artefact_digest(model_dir: str) -> Optional[str]:
-    """sha256 over ``model.json`` then ``feature_metadata.json`` (else over ``model.tar.gz``)."""
-    candidates = [[os.path.join(model_dir, MODEL_FILE), os.path.join(model_dir, METADATA_FILE)]]
-    candidates.append([model_dir] if os.path.isfile(model_dir) else [os.path.join(model_dir, MODEL_ARCHIVE)])
-    for paths in candidates:
-        if all(os.path.isfile(p) for p in paths):
-            digest = hashlib.sha256()
-            for path in paths:
-                with open(path, "rb") as handle:
-                    for block in iter(lambda: handle.read(1 << 20), b""):
-                        digest.update(block)
-            return digest.hexdigest()
-    return None
+    """sha256 over ``model.json`` then ``feature_metadata.json`` (:func:`integrity.model_digest`, what the
+    registry records as the model digest); for a model given only as ``model.tar.gz``, that archive's sha256."""
+    found = integrity.model_digest(model_dir) if os.path.isdir(model_dir) else None
+    if found is not None:
+        return found
+    archive = model_dir if os.path.isfile(model_dir) else os.path.join(model_dir, MODEL_ARCHIVE)
+    return integrity.sha256_file(archive) if os.path.isfile(archive) else None
+
+
+def verify_digest(model_dir: str, expected: str) -> None:
+    """Refuse a model whose ``model.json`` + ``feature_metadata.json`` are not the bytes registered (``expected``).
+
+    Raises:
+        ModelLoadError: the digest differs, or ``model_dir`` holds no such files to check.
+    """
+    actual = integrity.model_digest(model_dir)
+    if actual != expected:
+        found = f"has sha256 {actual}" if actual else f"holds no {MODEL_FILE} + {METADATA_FILE} to check"
+        raise ModelLoadError(
+            f"the model in {model_dir!r} {found}, but its registration recorded {expected} ({integrity.MODEL_SHA256_ENV}): "
+            "refusing to serve a model whose bytes changed after the gate passed it"
+        )
 
 
 # --------------------------------------------------------------------------------------

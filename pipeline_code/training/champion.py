@@ -2,7 +2,8 @@
 
 Used by the evaluation job when no champion directory was mounted. Needs
 ``sagemaker:ListModelPackages``, ``sagemaker:DescribeModelPackage`` and ``s3:GetObject``
-(+ ``kms:Decrypt``) on the artifacts bucket. A group without an approved package has no
+(+ ``kms:Decrypt``) on the artifacts bucket. A champion whose package records its archive digest
+(a sealed one, :mod:`seal`) is refused when the downloaded bytes differ. A group without an approved package has no
 champion (the first model); any AWS error propagates (the step fails rather than silently
 evaluating without a champion).
 """
@@ -13,6 +14,7 @@ import os
 from dataclasses import dataclass
 from typing import Any, Dict, Optional
 
+from pipeline_code.core import integrity
 from pipeline_code.job_runtime import split_s3_uri
 
 
@@ -78,6 +80,14 @@ def fetch_champion(
     name = os.path.basename(key) or "model.tar.gz"
     local_path = os.path.join(destination, name)
     s3_client.download_file(bucket, key, local_path)
+    recorded = (description.get("CustomerMetadataProperties") or {}).get(integrity.ARCHIVE_SHA256_PROPERTY)
+    if recorded:
+        actual = integrity.sha256_file(local_path)
+        if actual != recorded:
+            raise ChampionError(
+                f"champion {description['ModelPackageArn']}: {url} has sha256 {actual}, but the package recorded "
+                f"{recorded} at registration ({integrity.ARCHIVE_SHA256_PROPERTY}); its artefact was changed"
+            )
     created = description.get("CreationTime")
     return Champion(
         model_package_arn=str(description["ModelPackageArn"]),

@@ -24,6 +24,11 @@ Outputs in ``--output-dir`` (default ``/opt/ml/processing/output/evaluation``):
 ``bias.json``          fairness across the sensitive attribute (challenger and champion).
 ``explainability.json`` TreeSHAP attributions of the challenger.
 
+The report's ``artifact`` block holds the challenger's digests (``sha256`` of ``model.tar.gz``, null for a
+model directory; ``model_sha256`` of ``model.json`` + ``feature_metadata.json``). With ``--seal-uri``, a
+challenger that passes the gate is sealed there first (:mod:`seal`: written once to a content-addressed
+key) and the block gains ``uri``, ``bytes`` and ``created``: the register step reads them.
+
 Exit status: 0 whenever a decision was made (also when the gate fails - the pipeline
 decides what to do); 1 on bad input (unreadable/modified test set, wrong model artifact,
 a metric the gate needs cannot be computed); 2 on bad arguments.
@@ -44,7 +49,8 @@ import pandas as pd
 
 from pipeline_code.core.contract import BIAS_FILE, EVALUATION_FILE, EXPLAINABILITY_FILE, MODEL_QUALITY_FILE
 from pipeline_code.core import problem
-from pipeline_code.training import data_io, explain, metrics, metrics_multiclass, metrics_regression
+from pipeline_code.core.integrity import ARTIFACT_KEY
+from pipeline_code.training import data_io, explain, metrics, metrics_multiclass, metrics_regression, seal
 from pipeline_code.training.data_io import InputError
 from pipeline_code.training.gate import GateInputError, decide
 from pipeline_code.training.prepare import read_test_set
@@ -126,14 +132,17 @@ def evaluate(
     model_package_group: Optional[str] = None,
     region: Optional[str] = None,
     shap_sample_rows: int = explain.DEFAULT_MAX_ROWS,
+    seal_location: Optional[str] = None,
     sagemaker_client: Any = None,
     s3_client: Any = None,
     log: Any = print,
 ) -> Dict[str, Any]:
-    """Score, gate, write the reports; return the evaluation report.
+    """Score, gate, seal a passed challenger when ``seal_location`` is given, write the reports; return the
+    evaluation report.
 
     Raises:
-        InputError / GateInputError: bad input (see the module docstring).
+        InputError / GateInputError: bad input (see the module docstring); SealError: a passed model
+            could not be sealed.
     """
     test, manifest = read_test_set(test_dir)
     if manifest.get("model") not in (None, spec.name):
@@ -145,6 +154,7 @@ def evaluate(
 
     challenger = load_model(model_dir)
     _check_model(challenger, spec, "challenger", model_dir)
+    artefact = seal.digests(model_dir)
     champion, champion_source, scratch = _champion(champion_dir, model_package_group, region, sagemaker_client, s3_client)
     incomparable = _comparable(champion, spec) if champion is not None else None
     if incomparable:
@@ -199,6 +209,11 @@ def evaluate(
     report = data_io.json_safe(report)
     decision = decide(report, thresholds)
     report["gate"] = {**decision.to_dict(), "thresholds": thresholds.to_dict()}
+    report[ARTIFACT_KEY] = {"sha256": artefact.sha256, "model_sha256": artefact.model_sha256}
+    if decision.passed and seal_location:
+        sealed = seal.seal(artefact, seal_location, s3_client=s3_client, region=region)
+        report[ARTIFACT_KEY] = sealed.to_dict()
+        log(f"sealed {sealed.uri} ({'written' if sealed.created else 'already sealed, same bytes'})")
 
     os.makedirs(output_dir, exist_ok=True)
     data_io.write_json(os.path.join(output_dir, EVALUATION_FILE), report)
@@ -340,6 +355,10 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--region", default=None, help="AWS region for the champion lookup (default: the environment's)")
     parser.add_argument("--output-dir", "--output_dir", dest="output_dir", default="/opt/ml/processing/output/evaluation")
     parser.add_argument(
+        "--seal-uri", "--seal_uri", dest="seal_uri", default="",
+        help="where a challenger that passes the gate is sealed (s3://bucket/prefix/ or a directory); empty = not sealed",
+    )  # fmt: skip
+    parser.add_argument(
         "--shap-sample-rows", "--shap_sample_rows", dest="shap_sample_rows", type=_positive_int, default=explain.DEFAULT_MAX_ROWS
     )
     add_gate_arguments(parser)
@@ -361,6 +380,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
             model_package_group=args.model_package_group or None,
             region=args.region,
             shap_sample_rows=args.shap_sample_rows,
+            seal_location=args.seal_uri or None,
             log=lambda line: print(line, flush=True),
         )
     except (InputError, GateInputError) as exc:

@@ -59,11 +59,9 @@ from pipeline_code.training import threshold as threshold_lib
 from pipeline_code.training.data_io import InputError
 from pipeline_code.training.spec import ModelSpec, add_model_spec_argument
 from pipeline_code.argtypes import non_negative_float as _non_negative_float, non_negative_int as _non_negative_int, positive_int as _positive_int, unit_open as _unit_open
+from pipeline_code.core.integrity import METADATA_FILE, MODEL_ARCHIVE, MODEL_FILE  # noqa: F401 - re-exported
 
 PROG = "python -m pipeline_code.training.train"
-MODEL_FILE = "model.json"
-METADATA_FILE = "feature_metadata.json"
-MODEL_ARCHIVE = "model.tar.gz"
 METADATA_FORMAT = "mlops-loop/feature-metadata/v1"
 CHECKPOINT_PREFIX = "checkpoint-"
 NUMERIC = "numeric"

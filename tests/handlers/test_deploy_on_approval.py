@@ -2,19 +2,22 @@
 and a real topic (SNS, read back through an SQS subscription).
 
 Where moto cannot reach a state by its API, the test sets it in moto's backend and says so:
-a package whose ModelPackageStatus is Failed (moto always completes packages) and a stack that is
-UPDATE_IN_PROGRESS (moto finishes updates at once). The "No updates are to be performed" answer
+a package whose ModelPackageStatus is Failed (moto always completes packages), a stack that is
+UPDATE_IN_PROGRESS (moto finishes updates at once). moto's UpdateModelPackage is made to keep a
+package's CustomerMetadataProperties, as SageMaker does (:func:`keep_package_metadata`). The "No updates are to be performed" answer
 is stubbed (botocore Stubber), because the handler never sends an update moto would refuse.
 """
 
 from __future__ import annotations
 
 import datetime as dt
+import hashlib
 
 import json
 import logging
 import re
 import time
+import types
 
 import boto3
 import pytest
@@ -24,13 +27,24 @@ from moto.cloudformation.models import cloudformation_backends
 from moto.core import DEFAULT_ACCOUNT_ID
 from moto.sagemaker.models import sagemaker_backends
 
+from pipeline_code.core.integrity import hex_to_base64
 from pipeline_code.handlers import deploy_on_approval as dod
-from tests.support.multi_model import CHURN_FEATURES, FakeRuntime, answer, create_mme_endpoint, model_archive, model_error
+from tests.support.multi_model import (
+    CHURN_FEATURES,
+    FakeRuntime,
+    answer,
+    create_mme_endpoint,
+    keep_package_metadata,
+    model_archive,
+    model_error,
+    seal_archive,
+)
 
 REGION = "eu-west-1"
 GROUP = "mlops-loop-prod-churn"
 OTHER_GROUP = "mlops-loop-prod-credit-risk"
 STACK = "mlops-loop-prod-serving"
+ARTIFACTS = "mlops-loop-prod-artifacts"
 PARAMETERS = {GROUP: "ChurnModelPackageArn", OTHER_GROUP: "CreditRiskModelPackageArn"}
 DEPLOYER = f"arn:aws:iam::{DEFAULT_ACCOUNT_ID}:role/mlops-loop-prod-deployer"
 CREDIT_RISK_SERVING = f"arn:aws:sagemaker:{REGION}:{DEFAULT_ACCOUNT_ID}:model-package/{OTHER_GROUP}/3"
@@ -39,6 +53,7 @@ TEMPLATE = {
     "Parameters": {
         "ChurnModelPackageArn": {"Type": "String", "Default": ""},
         "CreditRiskModelPackageArn": {"Type": "String", "Default": ""},
+        "ChurnModelSha256": {"Type": "String", "Default": ""},
         "ChurnInstanceType": {"Type": "String", "Default": "ml.m5.large"},
     },
     "Resources": {"Placeholder": {"Type": "AWS::SQS::Queue"}},
@@ -63,6 +78,7 @@ class Aws:
         self.cloudformation = boto3.client("cloudformation", region_name=REGION)
         self.sns = boto3.client("sns", region_name=REGION)
         self.sqs = boto3.client("sqs", region_name=REGION)
+        self.s3 = boto3.client("s3", region_name=REGION)
         self.updates: list[dict] = []
         # Records what the handler asked CloudFormation for (moto keeps no ClientRequestToken / Capabilities).
         self.cloudformation.meta.events.register(
@@ -87,8 +103,10 @@ class Aws:
 
 @pytest.fixture()
 def aws(monkeypatch):
+    keep_package_metadata(monkeypatch)
     with mock_aws():
         env = Aws()
+        env.s3.create_bucket(Bucket=ARTIFACTS, CreateBucketConfiguration={"LocationConstraint": REGION})
         for group in PARAMETERS:
             env.sagemaker.create_model_package_group(ModelPackageGroupName=group)
         # Every parameter is passed explicitly: moto resolves UsePreviousValue only for parameters given
@@ -99,6 +117,7 @@ def aws(monkeypatch):
             Parameters=[
                 {"ParameterKey": "ChurnModelPackageArn", "ParameterValue": ""},
                 {"ParameterKey": "CreditRiskModelPackageArn", "ParameterValue": CREDIT_RISK_SERVING},
+                {"ParameterKey": "ChurnModelSha256", "ParameterValue": ""},
                 {"ParameterKey": "ChurnInstanceType", "ParameterValue": "ml.c5.xlarge"},
             ],
         )
@@ -113,11 +132,31 @@ def aws(monkeypatch):
         yield env
 
 
-def register(aws, *, spec=SPEC, group=GROUP) -> str:
-    kwargs = {"InferenceSpecification": spec} if spec is not None else {}
+def register(aws, *, spec=SPEC, group=GROUP, archive: bytes | None = None, upload: bool = True, sealed: bool = True) -> str:
+    """A new version of ``group``; by default sealed as the pipeline registers it: a distinct model.tar.gz (or
+    ``archive``) at its sealed key (``upload=False`` leaves the object out) and both digests in its metadata."""
+    kwargs = {}
+    if spec is not None and sealed:
+        number = len(aws.sagemaker.list_model_packages(ModelPackageGroupName=group)["ModelPackageSummaryList"]) + 1
+        archive = model_archive(before=[(f"./version-{number}", b"")]) if archive is None else archive
+        uri, metadata = seal_archive(aws.s3, ARTIFACTS, group.rsplit("-", 1)[-1], archive, upload=upload)
+        spec = {**spec, "Containers": [{**spec["Containers"][0], "ModelDataUrl": uri}]}
+        kwargs["CustomerMetadataProperties"] = metadata
+    if spec is not None:
+        kwargs["InferenceSpecification"] = spec
     return aws.sagemaker.create_model_package(ModelPackageGroupName=group, ModelApprovalStatus="PendingManualApproval", **kwargs)[
         "ModelPackageArn"
     ]
+
+
+def _source(aws, arn) -> str:
+    """The ModelDataUrl a version was registered with."""
+    return aws.sagemaker.describe_model_package(ModelPackageName=arn)["InferenceSpecification"]["Containers"][0]["ModelDataUrl"]
+
+
+def digests(aws, arn) -> dict:
+    """The digests a version recorded at registration."""
+    return aws.sagemaker.describe_model_package(ModelPackageName=arn)["CustomerMetadataProperties"]
 
 
 def set_approval(aws, arn, status) -> None:
@@ -150,7 +189,7 @@ def state_change(arn, *, approval="Approved", status="Completed", group=GROUP) -
 
 
 def run(aws, event):
-    return dod.handler(event, sagemaker=aws.sagemaker, cloudformation=aws.cloudformation, sns=aws.sns)
+    return dod.handler(event, sagemaker=aws.sagemaker, cloudformation=aws.cloudformation, sns=aws.sns, s3=aws.s3)
 
 
 def approve_and_deploy(aws, arn):
@@ -169,9 +208,11 @@ def test_approval_updates_the_stack_with_the_new_version_and_keeps_the_other_par
     assert decision["deployed"] is True and decision["outcome"] == "deploying"
     assert aws.parameters() == {
         "ChurnModelPackageArn": v1,
+        "ChurnModelSha256": digests(aws, v1)["model_sha256"],
         "CreditRiskModelPackageArn": CREDIT_RISK_SERVING,
         "ChurnInstanceType": "ml.c5.xlarge",
     }
+    assert decision["verified"] == {"sha256": digests(aws, v1)["model_data_sha256"], "model_sha256": digests(aws, v1)["model_sha256"]}
     (update,) = aws.updates
     assert update["UsePreviousTemplate"] is True
     assert update["RoleARN"] == DEPLOYER
@@ -269,6 +310,134 @@ def test_a_stack_update_in_progress_raises_a_retryable_error_and_changes_nothing
     assert line["outcome"] == "retry" and line["desired"]["version"] == 1
 
 
+FUNCTION = f"arn:aws:lambda:{REGION}:{DEFAULT_ACCOUNT_ID}:function:mlops-loop-prod-deploy-on-approval"
+RETRY_GROUP = "mlops-loop-prod-deploy-retries"
+
+
+@pytest.fixture()
+def waiting(aws, monkeypatch):
+    """The function as deployed: retries of a busy stack through EventBridge Scheduler (20 minutes at most here)."""
+    monkeypatch.setenv("RETRY_SCHEDULE_GROUP", RETRY_GROUP)
+    monkeypatch.setenv("RETRY_ROLE_ARN", f"arn:aws:iam::{DEFAULT_ACCOUNT_ID}:role/mlops-loop-prod-deploy-retry")
+    monkeypatch.setenv("MAX_WAIT_SECONDS", "1200")
+    aws.scheduler = boto3.client("scheduler", region_name=REGION)
+    aws.scheduler.create_schedule_group(Name=RETRY_GROUP)
+    return aws
+
+
+def _run_as_lambda(aws, event):
+    context = types.SimpleNamespace(invoked_function_arn=FUNCTION)
+    return dod.handler(event, context, sagemaker=aws.sagemaker, cloudformation=aws.cloudformation, sns=aws.sns, s3=aws.s3,
+                       scheduler=aws.scheduler)
+
+
+def _busy(status="UPDATE_IN_PROGRESS"):
+    cloudformation_backends[DEFAULT_ACCOUNT_ID][REGION].get_stack(STACK).status = status
+
+
+def test_a_busy_stack_is_a_wait_with_a_scheduled_reconcile_not_an_error(waiting):
+    """GIVEN an approval while the serving stack rolls out WHEN the handler runs THEN nothing is raised (no Lambda
+    retry, no dead-letter queue, no notice): a one-time schedule invokes it again in five minutes with the
+    group and when the wait began, and deletes itself after."""
+    aws = waiting
+    v1 = register(aws)
+    set_approval(aws, v1, "Approved")
+    _busy()
+
+    decision = _run_as_lambda(aws, state_change(v1))
+
+    assert decision["outcome"] == "waiting" and decision["deployed"] is False and aws.updates == []
+    (listed,) = aws.scheduler.list_schedules(GroupName=RETRY_GROUP)["Schedules"]
+    schedule = aws.scheduler.get_schedule(Name=listed["Name"], GroupName=RETRY_GROUP)
+    since = dt.datetime.fromisoformat(decision["waiting_since"])
+    assert schedule["ScheduleExpression"] == f"at({since + dod.RETRY_INTERVAL:%Y-%m-%dT%H:%M:%S})"
+    assert schedule["ActionAfterCompletion"] == "DELETE" and schedule["FlexibleTimeWindow"] == {"Mode": "OFF"}
+    assert schedule["Target"]["Arn"] == FUNCTION
+    assert json.loads(schedule["Target"]["Input"]) == {"action": "reconcile", "group": GROUP, "waiting_since": decision["waiting_since"]}
+    assert aws.notices() == []
+
+
+def test_the_scheduled_reconcile_deploys_once_the_stack_is_free_with_a_fresh_token(waiting):
+    aws = waiting
+    v1 = register(aws)
+    set_approval(aws, v1, "Approved")
+    _busy()
+    first = _run_as_lambda(aws, state_change(v1))
+    (listed,) = aws.scheduler.list_schedules(GroupName=RETRY_GROUP)["Schedules"]
+    retried = json.loads(aws.scheduler.get_schedule(Name=listed["Name"], GroupName=RETRY_GROUP)["Target"]["Input"])
+    _busy("UPDATE_COMPLETE")
+
+    decision = _run_as_lambda(aws, retried)
+
+    assert first["outcome"] == "waiting" and decision["outcome"] == "deploying"
+    assert aws.parameters()["ChurnModelPackageArn"] == v1
+    assert aws.notices() == [f"{GROUP}: deploying v1 (was no endpoint)"]
+
+
+def test_a_still_busy_retry_schedules_the_next_attempt_and_a_duplicate_is_one_schedule(waiting):
+    aws = waiting
+    v1 = register(aws)
+    set_approval(aws, v1, "Approved")
+    _busy()
+    since = (dt.datetime.now(dt.timezone.utc) - dt.timedelta(minutes=7)).isoformat()
+    retried = {"action": "reconcile", "group": GROUP, "waiting_since": since}
+
+    decisions = [_run_as_lambda(aws, retried), _run_as_lambda(aws, dict(retried))]
+
+    assert [d["outcome"] for d in decisions] == ["waiting", "waiting"]
+    (listed,) = aws.scheduler.list_schedules(GroupName=RETRY_GROUP)["Schedules"]
+    assert listed["Name"].endswith("-2")  # the second attempt of this wait
+    assert decisions[0]["waiting_since"] == since
+    json.dumps(decisions[0])  # Lambda returns it as JSON: no datetime may hide in it
+
+
+def test_a_wait_longer_than_the_longest_rollout_tells_people_and_stops(waiting):
+    aws = waiting
+    v1 = register(aws)
+    set_approval(aws, v1, "Approved")
+    _busy()
+    since = (dt.datetime.now(dt.timezone.utc) - dt.timedelta(minutes=21)).isoformat()
+
+    decision = _run_as_lambda(aws, {"action": "reconcile", "group": GROUP, "waiting_since": since})
+
+    assert decision["outcome"] == "gave-up" and aws.updates == []
+    assert aws.scheduler.list_schedules(GroupName=RETRY_GROUP)["Schedules"] == []
+    assert aws.notices() == [f"{GROUP}: v1 still waiting after 21 min"]
+
+
+def test_when_no_schedule_can_be_made_the_busy_error_is_raised_for_lambdas_retries(waiting):
+    """CreateSchedule refused (stubbed: e.g. a missing permission) -> the old path, Lambda's retries."""
+    aws = waiting
+    v1 = register(aws)
+    set_approval(aws, v1, "Approved")
+    _busy()
+
+    with Stubber(aws.scheduler) as stub:
+        stub.add_client_error("create_schedule", "AccessDeniedException", "not authorized")
+        with pytest.raises(dod.StackBusyError, match="UPDATE_IN_PROGRESS"):
+            _run_as_lambda(aws, state_change(v1))
+
+
+@pytest.mark.parametrize(
+    ("settings", "named"),
+    [
+        ({"RETRY_SCHEDULE_GROUP": "g"}, "RETRY_ROLE_ARN, MAX_WAIT_SECONDS is empty"),
+        ({"RETRY_SCHEDULE_GROUP": "g", "RETRY_ROLE_ARN": "role", "MAX_WAIT_SECONDS": "60"}, "RETRY_ROLE_ARN must be the ARN"),
+        ({"RETRY_SCHEDULE_GROUP": "g", "RETRY_ROLE_ARN": "arn:aws:iam::1:role/r", "MAX_WAIT_SECONDS": "1h"}, "MAX_WAIT_SECONDS must be a positive"),
+    ],
+)
+def test_a_partial_retry_setting_fails_loudly_naming_the_variable(aws, monkeypatch, settings, named):
+    for name, value in settings.items():
+        monkeypatch.setenv(name, value)
+    with pytest.raises(dod.ConfigurationError, match=named):
+        run(aws, {"action": "reconcile", "group": GROUP})
+
+
+def test_a_malformed_waiting_since_is_dropped_as_malformed(aws):
+    decision = run(aws, {"action": "reconcile", "group": GROUP, "waiting_since": "yesterday"})
+    assert decision["outcome"] == "malformed" and "waiting_since" in decision["reason"]
+
+
 def test_a_duplicate_during_the_rollout_it_started_is_not_retried(aws):
     """The parameter already names the desired version while the stack rolls it out: nothing to do."""
     v1 = register(aws)
@@ -305,6 +474,101 @@ def test_with_no_approved_version_left_nothing_is_removed_and_people_are_told(aw
     assert aws.parameters()["ChurnModelPackageArn"] == v1
     assert len(aws.updates) == 1
     assert aws.notices() == [f"{GROUP}: nothing left to serve"]
+
+
+def _sealed_location(aws, arn) -> tuple[str, str]:
+    bucket, _, key = _source(aws, arn).removeprefix("s3://").partition("/")
+    return bucket, key
+
+
+def test_an_artefact_changed_after_registration_is_refused_and_the_serving_version_kept(aws):
+    """GIVEN v1 serving and v2 approved WHEN v2's sealed object no longer holds the registered bytes (S3's
+    policy forbids it; moto does not model bucket policies) THEN v2 is refused naming both digests, people
+    are told and the stack keeps v1."""
+    v1 = register(aws)
+    approve_and_deploy(aws, v1)
+    aws.notices()
+    v2 = register(aws)
+    bucket, key = _sealed_location(aws, v2)
+    aws.s3.put_object(Bucket=bucket, Key=key, Body=model_archive(before=[("./backdoor.py", b"import os")]), ChecksumAlgorithm="SHA256")
+    set_approval(aws, v2, "Approved")
+
+    decision = run(aws, state_change(v2))
+
+    recorded = digests(aws, v2)["model_data_sha256"]
+    actual = hashlib.sha256(model_archive(before=[("./backdoor.py", b"import os")])).hexdigest()
+    assert decision["outcome"] == "refused" and decision["deployed"] is False
+    assert decision["reason"] == (
+        f"v2 refused: its artefact s3://{bucket}/{key} has sha256 {actual}, but {recorded} was recorded at registration: "
+        "the bytes changed after the gate passed them"
+    )
+    assert aws.parameters()["ChurnModelPackageArn"] == v1 and len(aws.updates) == 1
+    assert aws.notices() == [f"{GROUP}: v2 refused: artefact not verified"]
+
+
+def test_a_version_registered_before_sealing_is_refused_with_the_fix(aws):
+    v1 = register(aws, sealed=False)
+    set_approval(aws, v1, "Approved")
+
+    decision = run(aws, state_change(v1))
+
+    assert decision["outcome"] == "refused" and not aws.updates
+    assert decision["reason"] == (
+        "v1 refused: it records no model_data_sha256 (registered before artefacts were sealed); re-run its pipeline to "
+        "register a sealed version; it records no model_sha256 (registered before artefacts were sealed); re-run its "
+        "pipeline to register a sealed version"
+    )
+
+
+def test_a_model_data_url_other_than_the_sealed_key_of_its_digest_is_refused(aws):
+    """GIVEN a package whose digests are recorded but whose ModelDataUrl points elsewhere (e.g. the training
+    output, which the training role may still change) WHEN approved THEN it is refused."""
+    v1 = register(aws)
+    bucket, key = _sealed_location(aws, v1)
+    elsewhere = f"s3://{bucket}/pipelines/churn/run-1/train/output/model.tar.gz"
+    spec = {**SPEC, "Containers": [{**SPEC["Containers"][0], "ModelDataUrl": elsewhere}]}
+    v2 = aws.sagemaker.create_model_package(
+        ModelPackageGroupName=GROUP, ModelApprovalStatus="PendingManualApproval", InferenceSpecification=spec,
+        CustomerMetadataProperties=digests(aws, v1),
+    )["ModelPackageArn"]
+    set_approval(aws, v2, "Approved")
+
+    decision = run(aws, state_change(v2))
+
+    assert decision["outcome"] == "refused" and not aws.updates
+    assert decision["reason"].startswith(f"v2 refused: its ModelDataUrl {elsewhere} is not the sealed key of its model_data_sha256")
+
+
+def test_without_a_stored_checksum_the_artefact_is_read_and_verified(aws):
+    """GIVEN a sealed object S3 keeps no sha256 checksum for WHEN its version is approved THEN the handler
+    hashes the bytes instead and deploys, setting the model digest parameter."""
+    v1 = register(aws, upload=False)
+    bucket, key = _sealed_location(aws, v1)
+    aws.s3.put_object(Bucket=bucket, Key=key, Body=model_archive(before=[("./version-1", b"")]))
+    assert "ChecksumSHA256" not in aws.s3.head_object(Bucket=bucket, Key=key, ChecksumMode="ENABLED")
+    set_approval(aws, v1, "Approved")
+
+    decision = run(aws, state_change(v1))
+
+    assert decision["outcome"] == "deploying"
+    assert aws.parameters()["ChurnModelSha256"] == digests(aws, v1)["model_sha256"]
+
+
+def test_a_digest_parameter_already_right_makes_no_update_and_a_stale_one_is_corrected(aws):
+    v1 = register(aws)
+    approve_and_deploy(aws, v1)
+    assert run(aws, state_change(v1))["outcome"] == "unchanged"
+    # Someone sets the digest by hand.
+    aws.cloudformation.update_stack(
+        StackName=STACK, UsePreviousTemplate=True,
+        Parameters=[{"ParameterKey": k, "ParameterValue": "0" * 64} if k == "ChurnModelSha256" else {"ParameterKey": k, "UsePreviousValue": True}
+                    for k in aws.parameters()],
+    )
+
+    decision = run(aws, state_change(v1))
+
+    assert decision["outcome"] == "deploying" and len(aws.updates) == 3
+    assert aws.parameters()["ChurnModelSha256"] == digests(aws, v1)["model_sha256"]
 
 
 def test_a_registration_before_any_approval_is_quiet(aws):
@@ -452,7 +716,6 @@ def test_a_misconfigured_function_fails_loudly_naming_the_variable(aws, monkeypa
 # churn is an MME member, credit-risk is not. The artefacts bucket, the inference bucket, the KMS key
 # and the endpoint are moto's; InvokeEndpoint is a FakeRuntime (see test_multi_model).
 
-ARTIFACTS = "mlops-loop-prod-artifacts"
 INFERENCE = "mlops-loop-prod-inference"
 MME_ENDPOINT = "mlops-loop-prod-mme"
 MME_PREFIX = f"mme/{MME_ENDPOINT}/"
@@ -468,9 +731,8 @@ class NoCalls:
 class Mme:
     def __init__(self, aws, monkeypatch) -> None:
         self.aws = aws
-        self.s3 = boto3.client("s3", region_name=REGION)
-        for bucket in (ARTIFACTS, INFERENCE):
-            self.s3.create_bucket(Bucket=bucket, CreateBucketConfiguration={"LocationConstraint": REGION})
+        self.s3 = aws.s3
+        self.s3.create_bucket(Bucket=INFERENCE, CreateBucketConfiguration={"LocationConstraint": REGION})
         self.key_id = boto3.client("kms", region_name=REGION).create_key()["KeyMetadata"]["KeyId"]
         self.setting = {"model": "churn", "endpoint": MME_ENDPOINT, "bucket": INFERENCE, "prefix": MME_PREFIX, "kms_key_id": self.key_id}
         monkeypatch.setenv("MULTI_MODEL", json.dumps({GROUP: self.setting}))
@@ -481,13 +743,8 @@ class Mme:
             self.s3.meta.events.register(f"provide-client-params.s3.{operation}", lambda params, **_: self.copies.append(dict(params)))
 
     def register(self, *, archive: bytes | None = None, upload: bool = True) -> str:
-        """A churn version whose model.tar.gz (``archive``, default a valid one) is in the artifacts bucket."""
-        number = len(self.aws.sagemaker.list_model_packages(ModelPackageGroupName=GROUP)["ModelPackageSummaryList"]) + 1
-        key = f"churn/pipelines-{number}/output/model.tar.gz"
-        if upload:
-            self.s3.put_object(Bucket=ARTIFACTS, Key=key, Body=model_archive() if archive is None else archive)
-        spec = {**SPEC, "Containers": [{**SPEC["Containers"][0], "ModelDataUrl": f"s3://{ARTIFACTS}/{key}"}]}
-        return register(self.aws, spec=spec)
+        """A sealed churn version whose model.tar.gz (``archive``, default a valid one) is in the artifacts bucket."""
+        return register(self.aws, archive=archive, upload=upload)
 
     def run(self, event, **clients):
         return dod.handler(
@@ -516,15 +773,16 @@ def mme(aws, monkeypatch):
 
 
 def test_approving_an_mme_member_stages_smoke_tests_and_then_updates_the_stack(aws, mme):
-    v1 = mme.register()
+    v1 = mme.register(archive=model_archive())
 
     decision = mme.approve(v1)
 
     key = f"{MME_PREFIX}churn/v1.tar.gz"
     assert mme.staged() == [key]
-    head = mme.s3.head_object(Bucket=INFERENCE, Key=key)
+    head = mme.s3.head_object(Bucket=INFERENCE, Key=key, ChecksumMode="ENABLED")
     assert head["ServerSideEncryption"] == "aws:kms" and head["SSEKMSKeyId"].endswith(mme.key_id)
     assert mme.s3.get_object(Bucket=INFERENCE, Key=key)["Body"].read() == model_archive()
+    assert head["ChecksumSHA256"] == hex_to_base64(digests(aws, v1)["model_data_sha256"])
     (call,) = mme.runtime.calls
     assert (call["EndpointName"], call["TargetModel"]) == (MME_ENDPOINT, "churn/v1.tar.gz")
     assert call["ContentType"] == call["Accept"] == "application/json"
@@ -569,6 +827,24 @@ def test_an_mme_rollback_reuses_the_staged_key_smoke_tests_it_and_updates(aws, m
     assert aws.notices() == [f"{GROUP}: deploying v1 (was v2)"]
 
 
+def test_a_staged_copy_holding_other_bytes_is_refused(aws, mme):
+    """GIVEN v1 staged for the MME WHEN its staged copy is changed and v1 is deployed again (a rollback re-uses
+    the key) THEN the re-used copy fails its check against the registered digest and v1 is refused."""
+    v1, v2 = mme.register(), mme.register()
+    mme.approve(v1)
+    mme.approve(v2)
+    aws.notices()
+    mme.s3.put_object(Bucket=INFERENCE, Key=f"{MME_PREFIX}churn/v1.tar.gz", Body=b"other bytes",
+                      Metadata={"source-model-data-url": _source(aws, v1)})
+
+    decision = mme.approve(v2, "Rejected")
+
+    assert decision["outcome"] == "refused" and aws.parameters()["ChurnModelPackageArn"] == v2
+    assert decision["reason"].startswith("v1 refused: the staged copy of v1 of churn")
+    assert f"has sha256 {hashlib.sha256(b'other bytes').hexdigest()}, but the package recorded" in decision["reason"]
+    assert aws.notices() == [f"{GROUP}: v1 refused: staging failed"]
+
+
 def test_a_missing_source_artefact_is_refused_and_notified_without_an_update(aws, mme):
     v1 = mme.register()
     mme.approve(v1)
@@ -578,11 +854,11 @@ def test_a_missing_source_artefact_is_refused_and_notified_without_an_update(aws
     decision = mme.approve(v2)
 
     assert decision["deployed"] is False and decision["outcome"] == "refused"
-    assert "v2 of churn" in decision["reason"] and f"s3://{ARTIFACTS}/churn/pipelines-2/output/model.tar.gz" in decision["reason"]
-    assert "404" in decision["reason"]
+    source = _source(aws, v2)
+    assert decision["reason"].startswith(f"v2 refused: its artefact {source} cannot be read to verify it") and "404" in decision["reason"]
     assert aws.parameters()["ChurnModelPackageArn"] == v1 and len(aws.updates) == 1
     assert mme.staged() == [f"{MME_PREFIX}churn/v1.tar.gz"] and len(mme.runtime.calls) == 1
-    assert aws.notices() == [f"{GROUP}: v2 refused: staging failed"]
+    assert aws.notices() == [f"{GROUP}: v2 refused: artefact not verified"]
 
 
 @pytest.mark.parametrize(
@@ -717,14 +993,17 @@ def test_an_artefact_without_feature_metadata_is_refused(aws, mme):
 
 
 def test_a_non_member_group_in_the_same_function_behaves_as_before(aws, mme):
-    """credit-risk is not in MULTI_MODEL: no S3 or sagemaker-runtime use, the same decision and notice."""
+    """credit-risk is not in MULTI_MODEL: nothing staged (S3 is only read, to verify the artefact), no
+    sagemaker-runtime use, the same decision and notice."""
     arn = register(aws, group=OTHER_GROUP)
     set_approval(aws, arn, "Approved")
+    staged_before = mme.staged()
 
-    decision = mme.run(state_change(arn, group=OTHER_GROUP), s3=NoCalls(), runtime=NoCalls())
+    decision = mme.run(state_change(arn, group=OTHER_GROUP), runtime=NoCalls())
 
     assert decision["deployed"] is True and decision["reason"] == "v3 -> v1"
     assert not {"target_model", "endpoint", "staged", "smoke_test"} & set(decision)
+    assert mme.staged() == staged_before and not mme.copies
     assert aws.parameters()["CreditRiskModelPackageArn"] == arn
     assert aws.notices() == [f"{OTHER_GROUP}: deploying v1 (was v3)"]
 

@@ -16,10 +16,12 @@ from moto.sagemaker.models import sagemaker_backends
 
 from pipeline_code.handlers import deploy_on_approval as dod
 from pipeline_code.ops import rollback as rb
+from tests.support.multi_model import keep_package_metadata, model_archive, seal_archive
 
 REGION = "eu-west-1"
 GROUP = "mlops-loop-prod-churn"
 STACK = "mlops-loop-prod-serving"
+ARTIFACTS = "mlops-loop-prod-artifacts"
 BASE = ["--env", "prod", "--model", "churn"]
 SPEC = {
     "Containers": [{"Image": "141502667606.dkr.ecr.eu-west-1.amazonaws.com/sagemaker-xgboost:3.0-5", "ModelDataUrl": "s3://b/m.tar.gz"}],
@@ -32,11 +34,17 @@ class Registry:
     def __init__(self) -> None:
         self.sagemaker = boto3.client("sagemaker", region_name=REGION)
         self.cloudformation = boto3.client("cloudformation", region_name=REGION)
+        self.s3 = boto3.client("s3", region_name=REGION)
+        self.s3.create_bucket(Bucket=ARTIFACTS, CreateBucketConfiguration={"LocationConstraint": REGION})
         self.sagemaker.create_model_package_group(ModelPackageGroupName=GROUP)
 
     def register(self, approval: str = "PendingManualApproval") -> str:
+        """A sealed version (its own model.tar.gz at its sealed key, both digests recorded) with ``approval``."""
+        number = len(self.sagemaker.list_model_packages(ModelPackageGroupName=GROUP)["ModelPackageSummaryList"]) + 1
+        uri, digests = seal_archive(self.s3, ARTIFACTS, "churn", model_archive(before=[(f"./version-{number}", b"")]))
         arn = self.sagemaker.create_model_package(
-            ModelPackageGroupName=GROUP, InferenceSpecification=SPEC, ModelApprovalStatus="PendingManualApproval"
+            ModelPackageGroupName=GROUP, InferenceSpecification={**SPEC, "Containers": [{**SPEC["Containers"][0], "ModelDataUrl": uri}]},
+            ModelApprovalStatus="PendingManualApproval", CustomerMetadataProperties=digests,
         )["ModelPackageArn"]
         if approval != "PendingManualApproval":
             self.set_approval(arn, approval, f"reviewed: {approval.lower()}")
@@ -67,6 +75,7 @@ class Registry:
 @pytest.fixture()
 def registry(monkeypatch):
     monkeypatch.setenv("AWS_DEFAULT_REGION", REGION)
+    keep_package_metadata(monkeypatch)
     with mock_aws():
         yield Registry()
 
@@ -135,7 +144,9 @@ def test_rollback_makes_the_earlier_version_the_desired_one_and_the_handler_depl
     monkeypatch.setenv("MODEL_PARAMETERS", json.dumps({GROUP: "ChurnModelPackageArn"}))
     monkeypatch.setenv("DEPLOYER_ROLE_ARN", f"arn:aws:iam::{DEFAULT_ACCOUNT_ID}:role/deployer")
     monkeypatch.delenv("NOTIFY_TOPIC_ARN", raising=False)
-    decision = dod.handler({"action": "reconcile", "group": GROUP}, sagemaker=registry.sagemaker, cloudformation=registry.cloudformation)
+    decision = dod.handler(
+        {"action": "reconcile", "group": GROUP}, sagemaker=registry.sagemaker, cloudformation=registry.cloudformation, s3=registry.s3
+    )
     assert decision["deployed"] is True and decision["reason"] == "v2 -> v1"
     assert rb.main(BASE + ["versions"]) == 0
     assert marks(capsys.readouterr().out) == {"v1": "serving+desired"}

@@ -257,6 +257,22 @@ def test_approver_can_approve_or_reject_its_environments_versions(envs, env, mod
         assert not allowed(e.approver, "sagemaker:UpdateModelPackage", arn, context), _why(e.approver, "sagemaker:UpdateModelPackage", arn)
 
 
+@pytest.mark.parametrize(("env", "model"), ENV_MODELS)
+def test_every_approver_update_is_a_decision_and_leaves_the_recorded_digests(envs, env, model):
+    """GIVEN the approver role WHEN it updates a version without an approval status (an edit that would move
+    LastModifiedTime, which the deploy handler reads as the approval time) or sets a recorded artefact digest
+    THEN it is explicitly denied, and stays denied next to an Allow of everything."""
+    e = envs[env]
+    arn = e.version_arn(model)
+    for context in ({}, {"sagemaker:ModelApprovalStatus": "Approved", "sagemaker:CustomerMetadataProperties/model_data_sha256": "0" * 64},
+                    {"sagemaker:ModelApprovalStatus": "Approved", "sagemaker:CustomerMetadataProperties/model_sha256": "0" * 64}):
+        assert evaluate(e.approver.statements, "sagemaker:UpdateModelPackage", arn, context).outcome == EXPLICIT_DENY, context
+        assert not allowed(e.approver.statements + (ALLOW_EVERYTHING,), "sagemaker:UpdateModelPackage", arn, context)
+    # A decision with its own description or another property stays allowed.
+    assert allowed(e.approver, "sagemaker:UpdateModelPackage", arn,
+                   {"sagemaker:ModelApprovalStatus": "Approved", "sagemaker:CustomerMetadataProperties/reviewed_by": "me"})
+
+
 APPROVER_DENIED_EXPLICITLY = ("sagemaker:StartPipelineExecution", "sagemaker:UpdatePipeline", "sagemaker:CreatePipeline",
                               "sagemaker:CreateTrainingJob", "sagemaker:CreateProcessingJob", "sagemaker:CreateModelPackage")
 
@@ -307,7 +323,8 @@ def test_no_role_but_the_approver_can_change_approval_status(envs, env):
             for context in ({}, {"sagemaker:ModelApprovalStatus": "Approved"}):
                 assert not allowed(role, "sagemaker:UpdateModelPackage", arn, context), _why(
                     role, "sagemaker:UpdateModelPackage", arn, context)
-    assert all(allowed(e.approver, "sagemaker:UpdateModelPackage", e.version_arn(m)) for m in e.cfg.models)
+    decision = {"sagemaker:ModelApprovalStatus": "Approved"}
+    assert all(allowed(e.approver, "sagemaker:UpdateModelPackage", e.version_arn(m), decision) for m in e.cfg.models)
 
 
 # -- deploy handler -------------------------------------------------------------------------
@@ -334,15 +351,18 @@ def test_deploy_handler_can_update_only_the_serving_stack(envs, env):
 def test_deploy_handler_can_pass_only_the_deployer_role_to_cloudformation(envs, env):
     """GIVEN the deploy-on-approval function's role
     WHEN it calls iam:PassRole for each role of the environment, to each service (and with no service named)
-    THEN only passing <prefix>-serving-deployer to cloudformation.amazonaws.com is allowed."""
+    THEN only passing <prefix>-serving-deployer to cloudformation.amazonaws.com, and its own retry role to
+    scheduler.amazonaws.com (the schedules that retry a busy stack), is allowed."""
     e = envs[env]
     handler = e.function_role("deploy-on-approval")
     assert e.deployer.arn == f"arn:aws:iam::{e.account}:role/{e.prefix}-serving-deployer"
+    (retry,) = [r for r in e.iam.roles.values() if r.stack == "Operations" and r.logical_id.startswith("DeployOnApprovalRetryRole")]
+    passable = {(e.deployer.key, "cloudformation.amazonaws.com"), (retry.key, "scheduler.amazonaws.com")}
     for role in e.iam.roles.values():
         assert not allowed(handler, "iam:PassRole", role.arn), _why(handler, "iam:PassRole", role.arn)
         for service in SERVICES:
             context = {"iam:PassedToService": service}
-            expected = role.key == e.deployer.key and service == "cloudformation.amazonaws.com"
+            expected = (role.key, service) in passable
             assert allowed(handler, "iam:PassRole", role.arn, context) is expected, _why(handler, "iam:PassRole", role.arn, context)
 
 

@@ -13,7 +13,8 @@ import re
 import pytest
 
 from mlops_loop.config import AppConfig
-from pipeline_code.core.contract import package_parameter_name, pascal
+from pipeline_code.core.contract import MODEL_SHA256_PARAMETER_SUFFIX, MODEL_VERSION_ENV, model_sha256_parameter_name, package_parameter_name, pascal
+from pipeline_code.core.integrity import MODEL_SHA256_ENV
 from mlops_loop.tools.cloud_assembly import SynthesizedStack, nag_violations, stacks
 from mlops_loop.tools.lint import lint_templates
 from tests.support.templates import flatten, listify, of_type, role_statements, statement_actions, writable_prefixes
@@ -90,17 +91,52 @@ def _serving_config(config: AppConfig, env: str, model: str):
 # Sample config: parameters, conditions
 # --------------------------------------------------------------------------------------------
 @pytest.mark.parametrize("env", ENVS)
-def test_one_empty_version_parameter_per_model(synthesized, env):
-    """GIVEN an environment WHEN synthesized THEN its Serving stack has exactly one String parameter
-    per model, empty by default (the stack deploys with no endpoint until an approval)."""
+def test_one_empty_version_parameter_per_model_and_a_digest_parameter_per_own_container(synthesized, env):
+    """GIVEN an environment WHEN synthesized THEN its Serving stack has one String parameter per model, plus
+    one for the model digest of every model with its own container (not a multi-model endpoint member),
+    all empty by default (the stack deploys with no endpoint until an approval)."""
     parameters = synthesized.template(env, "Serving")["Parameters"]
-    models = synthesized.config.environments[env].models
-    assert set(parameters) == {package_parameter_name(m) for m in models}
+    config = synthesized.config
+    models = config.environments[env].models
+    own = [m for m in models if _serving_config(config, env, m).mode != "multi_model"]
+    digests = {model_sha256_parameter_name(package_parameter_name(m)) for m in own}
+    assert set(parameters) == {package_parameter_name(m) for m in models} | digests
     assert package_parameter_name("credit-risk") == "CreditRiskModelPackageArn"
-    for model in models:
-        parameter = parameters[package_parameter_name(model)]
-        assert parameter["Type"] == "String"
-        assert parameter["Default"] == ""
+    assert model_sha256_parameter_name("CreditRiskModelPackageArn") == "CreditRiskModelSha256"
+    for name in parameters:
+        assert parameters[name]["Type"] == "String"
+        assert parameters[name]["Default"] == ""
+
+
+@pytest.mark.parametrize("env", ENVS)
+def test_digest_parameter_admits_only_a_sha256_and_reaches_the_container(synthesized, env):
+    """GIVEN a model with its own container WHEN synthesized THEN its digest parameter admits empty or 64
+    lower-case hex digits, and its Model's container gets it as MLOPS_LOOP_MODEL_SHA256 (checked at load)
+    with the version number of the package ARN as MLOPS_LOOP_MODEL_VERSION."""
+    template = synthesized.template(env, "Serving")
+    config = synthesized.config
+    own = [m for m in config.environments[env].models if _serving_config(config, env, m).mode != "multi_model"]
+    if not own:
+        pytest.skip(f"{env} serves every model from a multi-model endpoint")
+    for model in own:
+        digest = model_sha256_parameter_name(package_parameter_name(model))
+        pattern = re.compile(template["Parameters"][digest]["AllowedPattern"])
+        assert pattern.fullmatch("") and pattern.fullmatch("0" * 64) and pattern.fullmatch("ab" * 32)
+        for bad in ("A" * 64, "0" * 63, "0" * 65, "g" * 64, "sha256:" + "0" * 64):
+            assert not pattern.fullmatch(bad), bad
+        containers = [
+            container
+            for resource in template["Resources"].values()
+            if resource["Type"] == "AWS::SageMaker::Model"
+            for container in resource["Properties"].get("Containers", [])
+            if container.get("ModelPackageName") == {"Ref": package_parameter_name(model)}
+        ]
+        assert len(containers) == 1
+        environment = containers[0]["Environment"]
+        assert environment[MODEL_SHA256_ENV] == {"Ref": digest}
+        assert environment[MODEL_VERSION_ENV] == {
+            "Fn::Select": [2, {"Fn::Split": ["/", {"Ref": package_parameter_name(model)}]}]
+        }
 
 
 @pytest.mark.parametrize("env", ENVS)
@@ -453,6 +489,32 @@ def _deploy(synthesized, env: str, cfn_type: str, child: str = "") -> tuple[str,
     return found
 
 
+@pytest.mark.parametrize("env", ENVS)
+def test_the_deploy_function_waits_out_a_busy_stack_for_the_longest_rollout_plus_margin(synthesized, env):
+    """GIVEN the deploy function WHEN synthesized THEN it retries a busy stack through its own schedule group,
+    as a role EventBridge Scheduler may assume only for that group's schedules in this account and which may
+    only invoke this function, for the environment's longest blue/green rollout plus 30 minutes."""
+    environment = synthesized.config.environments[env]
+    function_id, function = _deploy(synthesized, env, "AWS::Lambda::Function", "Function")
+    variables = function["Properties"]["Environment"]["Variables"]
+    _, group = _deploy(synthesized, env, "AWS::Scheduler::ScheduleGroup", "Retries")
+    role_id, role = _deploy(synthesized, env, "AWS::IAM::Role", "RetryRole")
+    assert variables["RETRY_SCHEDULE_GROUP"] == group["Properties"]["Name"] == f"mlops-loop-{env}-deploy-retries"
+    assert variables["RETRY_ROLE_ARN"] == {"Fn::GetAtt": [role_id, "Arn"]}
+    servings = [_serving_config(synthesized.config, env, m) for m in environment.models]
+    rollouts = [s.rollout.timeout_seconds for s in servings if s.rollout] + [
+        e.rollout.timeout_seconds for e in environment.multi_model_endpoints.values()]
+    assert int(variables["MAX_WAIT_SECONDS"]) == max(rollouts, default=600) + 1800
+    (trust,) = role["Properties"]["AssumeRolePolicyDocument"]["Statement"]
+    assert trust["Principal"] == {"Service": "scheduler.amazonaws.com"}
+    assert trust["Condition"]["StringEquals"] == {"aws:SourceAccount": environment.account}
+    statements = role_statements(synthesized.template(env, "Operations"), role_id)
+    assert [(statement_actions(s), s["Resource"]) for s in statements] == [
+        (["lambda:InvokeFunction"], f"arn:aws:lambda:{environment.region}:{environment.account}:function:mlops-loop-{env}-deploy-on-approval")
+    ]
+    assert function["Properties"]["FunctionName"] == f"mlops-loop-{env}-deploy-on-approval"
+
+
 def _groups(synthesized, env: str) -> dict[str, str]:
     """model -> its model package group name, as the Storage stack creates it."""
     groups = {
@@ -474,7 +536,8 @@ def test_deploy_function_knows_the_serving_stack_its_parameters_and_the_deployer
     assert variables["SERVING_STACK_NAME"] == serving.stack_name == f"mlops-loop-{env}-serving"
     mapping = json.loads(variables["MODEL_PARAMETERS"])
     assert mapping == {group: package_parameter_name(m) for m, group in _groups(synthesized, env).items()}
-    assert set(mapping.values()) == set(serving.template["Parameters"])
+    package_parameters = {p for p in serving.template["Parameters"] if not p.endswith(MODEL_SHA256_PARAMETER_SUFFIX)}
+    assert set(mapping.values()) == package_parameters
     deployer_name = _resource(serving.template, "", "Deployer")[1]["Properties"]["RoleName"]
     assert variables["DEPLOYER_ROLE_ARN"] == f"arn:aws:iam::{environment.account}:role/{deployer_name}"
     # One deployment at a time; failures end in the dead-letter queue instead of retrying forever.
@@ -527,10 +590,14 @@ def test_deploy_function_may_update_only_the_serving_stack_passing_only_the_depl
     stack_name = synthesized.stacks[(env, "Serving")].stack_name
     (update,) = [s for s in statements if "cloudformation:UpdateStack" in statement_actions(s)]
     assert update["Resource"] == f"arn:aws:cloudformation:{environment.region}:{environment.account}:stack/{stack_name}/*"
-    (pass_role,) = [s for s in statements if any(a.startswith("iam:") for a in statement_actions(s))]
-    assert statement_actions(pass_role) == ["iam:PassRole"]
-    assert pass_role["Resource"] == f"arn:aws:iam::{environment.account}:role/mlops-loop-{env}-serving-deployer"
-    assert pass_role["Condition"] == {"StringEquals": {"iam:PassedToService": "cloudformation.amazonaws.com"}}
+    passes = [s for s in statements if any(a.startswith("iam:") for a in statement_actions(s))]
+    assert all(statement_actions(s) == ["iam:PassRole"] for s in passes)
+    retry_role_id, _ = _deploy(synthesized, env, "AWS::IAM::Role", "RetryRole")
+    assert sorted((json.dumps(s["Resource"]), json.dumps(s["Condition"])) for s in passes) == sorted([
+        (json.dumps(f"arn:aws:iam::{environment.account}:role/mlops-loop-{env}-serving-deployer"),
+         json.dumps({"StringEquals": {"iam:PassedToService": "cloudformation.amazonaws.com"}})),
+        (json.dumps({"Fn::GetAtt": [retry_role_id, "Arn"]}), json.dumps({"StringEquals": {"iam:PassedToService": "scheduler.amazonaws.com"}})),
+    ])
     for statement in statements:
         assert not [a for a in statement_actions(statement) if "*" in a]
 
@@ -542,7 +609,8 @@ def test_the_modes_environment_passes_cfn_lint_and_the_nag_packs(modes):
     assert nag_violations(modes.outdir) == []
     result = lint_templates([s.template_path for s in stacks(modes.outdir)])
     assert (result.errors, result.warnings) == (0, 0), "\n".join(result.lines)
-    assert set(modes.serving["Parameters"]) == {package_parameter_name(m) for m in MODES_MODELS}
+    packages = {package_parameter_name(m) for m in MODES_MODELS}
+    assert set(modes.serving["Parameters"]) == packages | {model_sha256_parameter_name(p) for p in packages}
 
 
 def test_async_endpoint_writes_results_to_s3_and_notifies_encrypted_topics(modes):

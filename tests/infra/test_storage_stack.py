@@ -5,6 +5,8 @@ from __future__ import annotations
 import pytest
 from aws_cdk.assertions import Match, Template
 
+from pipeline_code.core.integrity import SEALED_KEY_PATTERN
+
 
 ENVS = ("dev", "staging", "prod")
 
@@ -75,6 +77,24 @@ def test_bucket_policies_deny_requests_without_tls(synthesized, env):
             s["Effect"] == "Deny" and s["Condition"] == {"Bool": {"aws:SecureTransport": "false"}} for s in statements
         )
         assert any(s["Effect"] == "Deny" and "s3:TlsVersion" in str(s.get("Condition")) for s in statements)
+
+
+@pytest.mark.parametrize("env", ENVS)
+def test_only_the_artifacts_bucket_keeps_sealed_models_write_once(synthesized, env):
+    """GIVEN each environment WHEN synthesized THEN the artifacts bucket's policy makes every sealed model key
+    write-once (create only with If-None-Match, no If-Match, no delete) for every principal, and no other
+    bucket carries such statements (SecureBucket's tests prove what they allow and deny)."""
+    buckets = synthesized.resources(env, "Storage", "AWS::S3::Bucket")
+    artifacts = _logical_id_of(buckets, "artifacts")
+    for policy in synthesized.resources(env, "Storage", "AWS::S3::BucketPolicy").values():
+        statements = [s for s in policy["Properties"]["PolicyDocument"]["Statement"] if str(s.get("Sid", "")).startswith("WriteOnce")]
+        if policy["Properties"]["Bucket"] != {"Ref": artifacts}:
+            assert statements == []
+            continue
+        assert sorted(s["Sid"] for s in statements) == ["WriteOnceNoDelete", "WriteOnceNoIfMatch", "WriteOnceOnlyIfNoneMatch"]
+        for statement in statements:
+            assert statement["Effect"] == "Deny" and statement["Principal"] == {"AWS": "*"}
+            assert statement["Resource"]["Fn::Join"][1][-1] == f"/{SEALED_KEY_PATTERN}"
 
 
 def test_lifecycle_rules_follow_each_environments_config(synthesized):

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import fnmatch
 import json
 import os
 import sys
 
 import pytest
 
+from pipeline_code.core.integrity import SEALED_KEY_PATTERN
 from mlops_loop.training import names as d
 
 from tests.support import pipeline_specs as specs
@@ -64,7 +66,8 @@ def test_data_dependencies_form_the_expected_graph(built):
         "Evaluate": {"Train", "Prepare"},
         "CheckGate": {"Evaluate"},
         "Baseline": {"Train", "Prepare"},
-        "Register": {"Train", "Evaluate", "Baseline"},
+        # The sealed artefact the gate judged, not the training output.
+        "Register": {"Evaluate", "Baseline"},
         "ModelCard": {"Evaluate", "Register"},
         "GateFailed": {"Evaluate"},
     }
@@ -424,9 +427,22 @@ def test_register_into_the_group_with_the_approval_parameter(built):
     assert args["ModelPackageGroupName"] == "mlops-loop-dev-churn"
     assert args["ModelApprovalStatus"] == {"Get": "Parameters.ModelApprovalStatus"}
     (container,) = args["InferenceSpecification"]["Containers"]
-    assert container["ModelDataUrl"] == {"Get": "Steps.Train.ModelArtifacts.S3ModelArtifacts"}
+    assert container["ModelDataUrl"] == _sealed("artifact.uri")
     # Exactly the configured inference environment (none here): no empty SAGEMAKER_PROGRAM.
     assert "Environment" not in container
+
+
+def _sealed(path):
+    return {"Std:JsonGet": {"PropertyFile": {"Get": "Steps.Evaluate.PropertyFiles.EvaluationReport"}, "Path": path}}
+
+
+def test_evaluate_seals_into_the_models_write_once_prefix(built, spec):
+    """The evaluate step seals a passed challenger under s3://<artifacts>/pipelines/<model>/registered/, the
+    prefix the artifacts bucket's policy keeps write-once (SEALED_KEY_PATTERN)."""
+    arguments = built.steps[d.STEP_EVALUATE]["Arguments"]["AppSpecification"]["ContainerArguments"]
+    location = arguments[arguments.index("--seal-uri") + 1]
+    assert location == f"s3://{spec.artifacts_bucket}/pipelines/{spec.model_name}/registered/"
+    assert fnmatch.fnmatch(location.split("/", 3)[3] + "x", SEALED_KEY_PATTERN)
 
 
 def test_model_metrics_point_at_the_evaluation_and_baseline_outputs(built):
@@ -454,6 +470,8 @@ def test_lineage_metadata(built, spec):
         "frozen_test": spec.frozen_test_s3_uri,
         "pipeline_name": spec.pipeline_name,
         "pipeline_execution_id": {"Get": "Execution.PipelineExecutionId"},
+        "model_data_sha256": _sealed("artifact.sha256"),
+        "model_sha256": _sealed("artifact.model_sha256"),
     }
     assert args["MetadataProperties"] == {
         "CommitId": spec.code_version,

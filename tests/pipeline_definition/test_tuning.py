@@ -80,7 +80,8 @@ def test_evaluation_and_registration_use_the_best_training_job(built_tuning):
     evaluate = {i["InputName"]: i for i in built_tuning.steps[d.STEP_EVALUATE]["Arguments"]["ProcessingInputs"]}
     assert evaluate["model"]["S3Input"]["S3Uri"] == best_model
     (container,) = built_tuning.steps[d.STEP_REGISTER]["Arguments"]["InferenceSpecification"]["Containers"]
-    assert container["ModelDataUrl"] == best_model
+    # Registered: the best model as sealed by Evaluate.
+    assert container["ModelDataUrl"]["Std:JsonGet"]["Path"] == "artifact.uri"
     assert referenced_steps(built_tuning.steps[d.STEP_EVALUATE]) == {"Tune", "Prepare"}
 
 

@@ -65,6 +65,32 @@ def test_model_fn_reads_a_model_tar_gz_and_the_version_env(trained, tmp_path, mo
     assert np.array_equal(_json_scores(body), trained.evaluation_scores[:20])
 
 
+def test_model_fn_loads_the_registered_bytes_and_refuses_changed_ones(trained, tmp_path, monkeypatch):
+    """GIVEN the container's environment names the registered model digest (MLOPS_LOOP_MODEL_SHA256) WHEN
+    model_fn loads THEN the registered files load, and a model whose booster changed by one byte is refused
+    (the endpoint's new fleet never becomes healthy, so the blue/green update rolls back)."""
+    import shutil
+
+    from pipeline_code.core import integrity
+
+    registered = integrity.model_digest(trained.model_dir)
+    monkeypatch.setenv(integrity.MODEL_SHA256_ENV, registered)
+    assert inf.model_fn(trained.model_dir).info["artefact_sha256"] == registered
+
+    changed = tmp_path / "model"
+    shutil.copytree(trained.model_dir, changed)
+    with open(changed / "model.json", "ab") as handle:
+        handle.write(b" ")
+    with pytest.raises(inf.ModelLoadError) as err:
+        inf.model_fn(str(changed))
+    assert str(err.value) == (
+        f"the model in {str(changed)!r} has sha256 {integrity.model_digest(str(changed))}, but its registration recorded "
+        f"{registered} (MLOPS_LOOP_MODEL_SHA256): refusing to serve a model whose bytes changed after the gate passed it"
+    )
+    with pytest.raises(inf.ModelLoadError, match=r"holds no model.json \+ feature_metadata.json to check"):
+        inf.model_fn(str(tmp_path / "empty"))
+
+
 def test_model_fn_without_artefact_is_a_500_naming_the_directory(tmp_path):
     with pytest.raises(inf.ModelLoadError, match="cannot load the model from") as err:
         inf.model_fn(str(tmp_path))

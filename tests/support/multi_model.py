@@ -4,6 +4,7 @@ serving container's answers, a fake sagemaker-runtime client and a moto endpoint
 from __future__ import annotations
 
 import gzip
+import hashlib
 import io
 import json
 import tarfile
@@ -12,6 +13,7 @@ from typing import Any, Dict, List, Optional, Sequence
 from botocore.exceptions import ClientError
 from moto.core import DEFAULT_ACCOUNT_ID
 
+from pipeline_code.core import integrity
 from pipeline_code.core.contract import VARIANT
 from pipeline_code.handlers import multi_model as mme
 from tests.support.pipeline_specs import CHURN_SPEC
@@ -47,6 +49,52 @@ def model_archive(
             info.size = len(data)
             archive.addfile(info, io.BytesIO(data))
     return buffer.getvalue()
+
+
+def archive_digests(archive: bytes) -> Dict[str, str]:
+    """The customer metadata a sealed registration records for ``archive``: its sha256 and the model digest
+    (``model.json`` then ``feature_metadata.json``, as :func:`pipeline_code.core.integrity.model_digest`)."""
+    model = hashlib.sha256()
+    with tarfile.open(fileobj=io.BytesIO(archive), mode="r:gz") as tar:
+        members = {m.name.removeprefix("./"): m for m in tar.getmembers()}
+        for name in (integrity.MODEL_FILE, integrity.METADATA_FILE):
+            if name in members:
+                model.update(tar.extractfile(members[name]).read())
+    return {
+        integrity.ARCHIVE_SHA256_PROPERTY: hashlib.sha256(archive).hexdigest(),
+        integrity.MODEL_SHA256_PROPERTY: model.hexdigest(),
+    }
+
+
+def seal_archive(s3: Any, bucket: str, model: str, archive: bytes, *, upload: bool = True) -> tuple[str, Dict[str, str]]:
+    """Put ``archive`` at its sealed key as the evaluate step does (conditional write, stored sha256);
+    return its ``s3://`` URI and the customer metadata a sealed registration records."""
+    metadata = archive_digests(archive)
+    key = integrity.sealed_key(integrity.sealed_prefix(model), metadata[integrity.ARCHIVE_SHA256_PROPERTY])
+    if upload:
+        try:
+            s3.put_object(Bucket=bucket, Key=key, Body=archive, IfNoneMatch="*", ChecksumAlgorithm="SHA256")
+        except ClientError as error:
+            if error.response["Error"]["Code"] != "PreconditionFailed":
+                raise  # else: already sealed - the key names its bytes
+    return f"s3://{bucket}/{key}", metadata
+
+
+def keep_package_metadata(monkeypatch: Any) -> None:
+    """Make moto's UpdateModelPackage keep CustomerMetadataProperties as SageMaker does (an update adds or
+    changes the properties it names and keeps the others); moto replaces them with the request's, so an
+    approval would erase a sealed version's digests."""
+    from moto.sagemaker.models import SageMakerModelBackend
+
+    original = SageMakerModelBackend.update_model_package
+
+    def update(self: Any, model_package_arn: str, **fields: Any) -> str:
+        package = self.model_packages.get(self.model_package_name_mapping.get(model_package_arn, model_package_arn))
+        kept = dict((package.customer_metadata_properties or {}) if package is not None else {})
+        fields["customer_metadata_properties"] = {**kept, **(fields.get("customer_metadata_properties") or {})} or None
+        return original(self, model_package_arn=model_package_arn, **fields)
+
+    monkeypatch.setattr(SageMakerModelBackend, "update_model_package", update)
 
 
 def answer(score: Any = 0.31, *, count: int = 1) -> bytes:

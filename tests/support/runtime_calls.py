@@ -28,7 +28,7 @@ from tests.support.iam_eval import IamModel
 
 # The services the runtime code talks to; an operation of any of them is found by the scan.
 SERVICES = ("sagemaker", "s3", "cloudformation", "sns", "cloudwatch", "sagemaker-runtime",
-            "sagemaker-featurestore-runtime", "sqs", "sts")
+            "sagemaker-featurestore-runtime", "sqs", "sts", "scheduler")
 # boto3's S3 transfer helpers: the operations they make, as IAM actions.
 TRANSFER_HELPERS = {"download_file", "download_fileobj", "upload_file", "upload_fileobj", "copy"}
 
@@ -151,6 +151,11 @@ def _when_shared(n: Names, requests: Callable[[], list[Request]]) -> list[Reques
     return requests() if n.multi_model_endpoint else []
 
 
+def _sealed(n: Names) -> str:
+    """A sealed artefact's key (pipeline_code.core.integrity.sealed_key)."""
+    return f"pipelines/{n.model}/registered/{'ab' * 32}/model.tar.gz"
+
+
 def _model_versions(n: Names) -> list[Request]:
     return [("sagemaker:ListModelPackages", {"model-package-group": n.group_arn}, {})]
 
@@ -169,24 +174,38 @@ RUNTIMES: tuple[Runtime, ...] = (
                 ("iam:PassRole", {"role": f"arn:aws:iam::{n.account}:role/{n.prefix}-serving-deployer"},
                  {"iam:PassedToService": "cloudformation.amazonaws.com"}),
             ],
+            # A busy stack: a one-time schedule in the handler's own group invokes it again, as the retry role.
+            "create_schedule": lambda n: [
+                ("scheduler:CreateSchedule", {"schedule": n.arn("scheduler", f"schedule/{n.prefix}-deploy-retries/deploy-retry-1")}, {}),
+                ("iam:PassRole", {"role": n.resource("Operations", "DeployOnApprovalRetryRole", "Arn")},
+                 {"iam:PassedToService": "scheduler.amazonaws.com"}),
+            ],
             # Notifications go to the encrypted operations topic.
             "publish": lambda n: [
                 ("sns:Publish", {"topic": n.resource("Operations", "Notifications")}, {}),
                 ("kms:GenerateDataKey", {"key": n.resource("Storage", "OpsKey", "Arn")}, {}),
             ],
-            # Multi-model members only: stage the version under its own key, then smoke-test it.
+            # Multi-model members only: stage the version's sealed artefact under its own key, then smoke-test it.
             "copy": lambda n: _when_shared(n, lambda: [
-                ("s3:GetObject", {"object": n.object("artifacts", f"pipelines/{n.model}/run-1/model/model.tar.gz")}, {}),
+                ("s3:GetObject", {"object": n.object("artifacts", _sealed(n))}, {}),
                 ("s3:PutObject", {"object": n.object("artifacts", f"mme/{n.multi_model_endpoint}/{n.model}/v7.tar.gz")}, {}),
                 ("kms:GenerateDataKey", {"key": n.data_key}, {}),
             ]),
-            "get_object": lambda n: _when_shared(n, lambda: [
-                ("s3:GetObject", {"object": n.object("artifacts", f"mme/{n.multi_model_endpoint}/{n.model}/v7.tar.gz")}, {}),
+            # Every deployment verifies the sealed artefact (its stored checksum, else its bytes); a multi-model
+            # member also checks and reads its staged copy.
+            "get_object": lambda n: [
+                ("s3:GetObject", {"object": n.object("artifacts", _sealed(n))}, {}),
                 ("kms:Decrypt", {"key": n.data_key}, {}),
-            ]),
-            "head_object": lambda n: _when_shared(n, lambda: [
-                ("s3:GetObject", {"object": n.object("artifacts", f"mme/{n.multi_model_endpoint}/{n.model}/v7.tar.gz")}, {}),
-            ]),
+                *_when_shared(n, lambda: [
+                    ("s3:GetObject", {"object": n.object("artifacts", f"mme/{n.multi_model_endpoint}/{n.model}/v7.tar.gz")}, {}),
+                ]),
+            ],
+            "head_object": lambda n: [
+                ("s3:GetObject", {"object": n.object("artifacts", _sealed(n))}, {}),
+                *_when_shared(n, lambda: [
+                    ("s3:GetObject", {"object": n.object("artifacts", f"mme/{n.multi_model_endpoint}/{n.model}/v7.tar.gz")}, {}),
+                ]),
+            ],
             "list_objects_v2": lambda n: _when_shared(n, lambda: [
                 ("s3:ListBucket", {"bucket": n.bucket_arn("artifacts")}, {"s3:prefix": f"mme/{n.multi_model_endpoint}/{n.model}/v7.tar.gz"}),
             ]),
@@ -238,11 +257,13 @@ RUNTIMES: tuple[Runtime, ...] = (
             "put_metric_data": lambda n: [("cloudwatch:PutMetricData", {"*": "*"}, {"cloudwatch:namespace": MONITOR_NAMESPACE})],
         },
         {
-            ("pipeline_code/handlers/deploy_on_approval.py", ("list_model_packages", "update_stack", "publish")):
+            ("pipeline_code/handlers/deploy_on_approval.py", ("list_model_packages", "update_stack", "publish", "create_schedule")):
                 "remote.py uses only describe_stack, parameter_name, stack_parameters and version_of_arn of the handler",
             ("pipeline_code/handlers/multi_model.py", ("copy", "get_object", "head_object", "list_objects_v2",
                                                        "invoke_endpoint", "describe_endpoint")):
                 "imported by the handler module for multi-model staging, which the monitor never calls",
+            ("pipeline_code/core/integrity.py", ("head_object", "get_object")):
+                "stored_sha256 verifies artefacts in the deploy handler; the monitor only imports the handler's helpers",
         },
     ),
     Runtime(
@@ -257,6 +278,17 @@ RUNTIMES: tuple[Runtime, ...] = (
                 ("s3:GetObject", {"object": n.object("artifacts", f"pipelines/{n.model}/frozen-test/test.parquet")}, {}),
             ],
             "list_objects_v2": lambda n: [n.s3_listing(f"s3://{n.bucket('artifacts')}/pipelines/{n.model}/frozen-test/")],
+            # Evaluate seals a passed challenger: a conditional write to its sealed key (SSE-KMS with the data
+            # key); when the key exists, its stored checksum or bytes are compared.
+            "put_object": lambda n: [
+                ("s3:PutObject", {"object": n.object("artifacts", _sealed(n))}, {"s3:if-none-match": "*"}),
+                ("kms:GenerateDataKey", {"key": n.data_key}, {}),
+            ],
+            "head_object": lambda n: [("s3:GetObject", {"object": n.object("artifacts", _sealed(n))}, {})],
+            "get_object": lambda n: [
+                ("s3:GetObject", {"object": n.object("artifacts", _sealed(n))}, {}),
+                ("kms:Decrypt", {"key": n.data_key}, {}),
+            ],
             "create_model_card": _one("sagemaker:CreateModelCard", "model-card",
                                       lambda n: n.arn("sagemaker", f"model-card/{n.group}-v7")),
             "update_model_card": _one("sagemaker:UpdateModelCard", "model-card",
@@ -279,6 +311,10 @@ RUNTIMES: tuple[Runtime, ...] = (
                 ("s3:PutObject", {"object": n.object("inference", f"capture/{n.model}/AllTraffic/2026/12/02/10/x.jsonl")}, {}),
                 ("kms:GenerateDataKey", {"key": n.data_key}, {}),
             ] if n.self_capture else [],
+        },
+        {
+            ("pipeline_code/core/integrity.py", ("head_object", "get_object")):
+                "serving checks the model digest on local files (model_digest); stored_sha256 is the deploy handler's",
         },
     ),
     Runtime(

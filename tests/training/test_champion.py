@@ -43,12 +43,13 @@ def _archive(model_dir: str, path: Path) -> Path:
     return path
 
 
-def _register(aws, model_dir: str, key: str, status: str, tmp_path: Path) -> str:
+def _register(aws, model_dir: str, key: str, status: str, tmp_path: Path, metadata: dict | None = None) -> str:
     archive = _archive(model_dir, tmp_path / key.replace("/", "_"))
     aws["s3"].upload_file(str(archive), BUCKET, key)
     arn = aws["sagemaker"].create_model_package(
         ModelPackageGroupName=GROUP,
         ModelApprovalStatus=status,
+        **({"CustomerMetadataProperties": metadata} if metadata else {}),
         InferenceSpecification={
             "Containers": [{"Image": IMAGE, "ModelDataUrl": f"s3://{BUCKET}/{key}"}],
             "SupportedContentTypes": ["text/csv"],
@@ -104,3 +105,31 @@ def test_given_a_model_package_group_when_the_evaluate_cli_runs_then_the_registr
     assert report["champion"]["source"]["kind"] == "model_package"
     assert report["champion"]["source"]["model_package_arn"] == v1
     assert report["gate"]["passed"] is False  # the weak challenger loses to the registry's champion
+
+
+def test_a_champion_whose_artefact_differs_from_its_recorded_digest_is_refused(aws, strong_model, tmp_path):
+    """GIVEN an Approved sealed package WHEN its object no longer holds the registered bytes THEN fetching it as
+    the champion fails naming both digests, instead of judging the challenger against a changed model."""
+    recorded = "0" * 64
+    arn = _register(aws, strong_model, "pipelines/churn/registered/x/model.tar.gz", "Approved", tmp_path,
+                    metadata={"model_data_sha256": recorded})
+    with pytest.raises(champion.ChampionError) as raised:
+        champion.fetch_champion(GROUP, str(tmp_path / "c"), sagemaker_client=aws["sagemaker"], s3_client=aws["s3"])
+    assert str(raised.value).startswith(f"champion {arn}: s3://{BUCKET}/pipelines/churn/registered/x/model.tar.gz has sha256 ")
+    assert str(raised.value).endswith(f"but the package recorded {recorded} at registration (model_data_sha256); its artefact was changed")
+
+
+def test_a_sealed_champion_with_matching_bytes_is_fetched(aws, strong_model, tmp_path):
+    import hashlib
+
+    archive = _archive(strong_model, tmp_path / "a.tar.gz")
+    key = "pipelines/churn/registered/y/model.tar.gz"
+    aws["s3"].upload_file(str(archive), BUCKET, key)
+    aws["sagemaker"].create_model_package(
+        ModelPackageGroupName=GROUP, ModelApprovalStatus="Approved",
+        CustomerMetadataProperties={"model_data_sha256": hashlib.sha256(archive.read_bytes()).hexdigest()},
+        InferenceSpecification={"Containers": [{"Image": IMAGE, "ModelDataUrl": f"s3://{BUCKET}/{key}"}],
+                                "SupportedContentTypes": ["text/csv"], "SupportedResponseMIMETypes": ["text/csv"]},
+    )
+    found = champion.fetch_champion(GROUP, str(tmp_path / "c"), sagemaker_client=aws["sagemaker"], s3_client=aws["s3"])
+    assert found is not None and Path(found.local_path).read_bytes() == archive.read_bytes()

@@ -9,6 +9,7 @@ from aws_cdk.assertions import Template
 
 from mlops_loop.app_builder import new_app
 from mlops_loop.constructs.secure_bucket import SecureBucket
+from tests.support import iam_eval
 
 
 def _bucket(**overrides) -> dict:
@@ -61,3 +62,52 @@ def test_the_baseline_lifecycle_and_what_a_caller_adds():
 def test_without_expiry_objects_are_kept_and_nothing_transitions():
     (rule,) = _bucket()["bucket"]["Properties"]["LifecycleConfiguration"]["Rules"]
     assert "ExpirationInDays" not in rule and "Transitions" not in rule
+
+
+def _bucket_policy_decision(policy: dict, action: str, key: str, context: dict) -> str:
+    """The bucket policy's say on a request by any principal: "Deny" when an explicit deny applies, else "none".
+
+    The statements are evaluated with the offline IAM evaluator (principals dropped: each write-once
+    statement names every principal, checked by the caller)."""
+    arn = f"arn:aws:s3:::shop-dev-artifacts-123456789012-eu-west-1/{key}"
+    for raw in policy["Properties"]["PolicyDocument"]["Statement"]:
+        if raw["Effect"] != "Deny" or not str(raw.get("Sid", "")).startswith("WriteOnce"):
+            continue
+        statement = iam_eval.Statement.from_json(
+            {k: v for k, v in raw.items() if k != "Principal"} | {"Resource": _resolved(raw["Resource"])}
+        )
+        if statement.matches(action, arn, {k.lower(): v for k, v in context.items()}):
+            return "Deny"
+    return "none"
+
+
+def _resolved(resource):
+    """The bucket ARN a Fn::Join over the bucket's GetAtt stands for (the test bucket's fixed name)."""
+    parts = resource["Fn::Join"][1]
+    return "".join("arn:aws:s3:::shop-dev-artifacts-123456789012-eu-west-1" if isinstance(p, dict) else p for p in parts)
+
+
+def test_write_once_keys_take_only_a_create_if_absent_and_no_delete():
+    """GIVEN a bucket with write-once keys WHEN requests reach its policy THEN below those keys only a
+    PutObject with If-None-Match passes the policy (no plain or If-Match overwrite, no delete of an object
+    or a version), for every principal, while writes elsewhere are untouched."""
+    made = _bucket(bucket_name="shop-dev-artifacts-123456789012-eu-west-1", bucket_write_once_keys=("pipelines/*/registered/*",))
+    statements = [s for s in made["policy"]["Properties"]["PolicyDocument"]["Statement"] if str(s.get("Sid", "")).startswith("WriteOnce")]
+    assert len(statements) == 3 and all(s["Principal"] == {"AWS": "*"} for s in statements)
+    sealed = "pipelines/churn/registered/" + "ab" * 32 + "/model.tar.gz"
+    decide = lambda action, key, context=None: _bucket_policy_decision(made["policy"], action, key, context or {})  # noqa: E731
+    assert decide("s3:PutObject", sealed, {"s3:if-none-match": "*"}) == "none"
+    assert decide("s3:PutObject", sealed) == "Deny"
+    assert decide("s3:PutObject", sealed, {"s3:if-none-match": "*", "s3:if-match": '"etag"'}) == "Deny"
+    assert decide("s3:PutObject", sealed, {"s3:if-match": '"etag"'}) == "Deny"
+    assert decide("s3:DeleteObject", sealed) == "Deny"
+    assert decide("s3:DeleteObjectVersion", sealed) == "Deny"
+    assert decide("s3:GetObject", sealed) == "none"
+    # Training output, reports and the frozen test set stay ordinary keys.
+    for key in ("pipelines/churn/abc123/train/job/output/model.tar.gz", "pipelines/churn/frozen-test/part.parquet"):
+        assert decide("s3:PutObject", key) == "none" and decide("s3:DeleteObject", key) == "none"
+
+
+def test_without_write_once_keys_the_policy_has_no_write_once_statement():
+    made = _bucket()
+    assert not [s for s in made["policy"]["Properties"]["PolicyDocument"]["Statement"] if str(s.get("Sid", "")).startswith("WriteOnce")]

@@ -1,0 +1,149 @@
+"""Artefact integrity: what a registered model's bytes are, where they live once sealed, how to check them.
+
+A model that passes the gate is *sealed*: its ``model.tar.gz`` is written once, with a conditional
+write, to a content-addressed key (:func:`sealed_key`) that the artifacts bucket's policy makes
+write-once and undeletable, and the model package records two digests:
+
+* the **archive digest** (:data:`ARCHIVE_SHA256_PROPERTY`): sha256 of ``model.tar.gz`` as stored in S3.
+  The deploy handler compares it with the object's bytes before every deployment; it covers
+  everything the archive carries, the serving code included.
+* the **model digest** (:data:`MODEL_SHA256_PROPERTY`, :func:`model_digest`): sha256 of ``model.json``
+  followed by ``feature_metadata.json``, the files the serving code reads. The deploy handler passes
+  it to the serving container (:data:`MODEL_SHA256_ENV`), which refuses to load other bytes.
+
+The two complement each other: the serving code cannot vouch for itself (tampered code could skip
+its own check), so the code's integrity rests on the archive digest checked before deploy, and the
+model's integrity is checked again where it is used.
+
+Standard library only: the handlers, the jobs and the serving container all import it.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import hashlib
+import os
+import re
+from typing import Any, BinaryIO, Iterable, Optional
+
+# The artefact's layout: what training writes and SageMaker tars to MODEL_ARCHIVE.
+MODEL_FILE = "model.json"
+METADATA_FILE = "feature_metadata.json"
+MODEL_ARCHIVE = "model.tar.gz"
+
+# Customer metadata properties of a sealed model package (values: 64 lower-case hex digits).
+ARCHIVE_SHA256_PROPERTY = "model_data_sha256"
+MODEL_SHA256_PROPERTY = "model_sha256"
+# The serving container's environment variable holding the model digest it must find at load.
+MODEL_SHA256_ENV = "MLOPS_LOOP_MODEL_SHA256"
+
+# The evaluation report's block describing the sealed artefact, and the JSON paths the pipeline's
+# register step reads from it (JsonGet).
+ARTIFACT_KEY = "artifact"
+SEALED_URI_PATH = f"{ARTIFACT_KEY}.uri"
+ARCHIVE_SHA256_PATH = f"{ARTIFACT_KEY}.sha256"
+MODEL_SHA256_PATH = f"{ARTIFACT_KEY}.model_sha256"
+
+# Sealed artefacts live below <model prefix>SEALED_SEGMENT/<archive sha256>/MODEL_ARCHIVE.
+SEALED_SEGMENT = "registered"
+# The bucket-policy pattern of every sealed key, for every model: pipelines/<model>/registered/...
+SEALED_KEY_PATTERN = f"pipelines/*/{SEALED_SEGMENT}/*"
+# A single PutObject carries at most 5 GiB; a sealed archive is written in one request.
+MAX_SEALED_BYTES = 5 * 1024**3
+
+SHA256_HEX = re.compile(r"^[0-9a-f]{64}$")
+_BLOCK = 1 << 20
+
+
+def model_prefix(model: str) -> str:
+    """Key prefix (artifacts bucket) of everything one model's pipeline writes: ``pipelines/<model>/``."""
+    return f"pipelines/{model}/"
+
+
+def sealed_prefix(model: str) -> str:
+    """Key prefix of one model's sealed artefacts: ``pipelines/<model>/registered/``."""
+    return f"{model_prefix(model)}{SEALED_SEGMENT}/"
+
+
+def sealed_key(prefix: str, archive_sha256: str) -> str:
+    """``<prefix><archive sha256>/model.tar.gz``: the key names its content, so it is written once."""
+    if not SHA256_HEX.match(archive_sha256):
+        raise ValueError(f"archive digest must be 64 lower-case hex digits, got {archive_sha256!r}")
+    return f"{prefix}{archive_sha256}/{MODEL_ARCHIVE}"
+
+
+def digest_of_sealed_key(key: str) -> Optional[str]:
+    """The archive digest a sealed key names (``.../registered/<sha256>/model.tar.gz``), else None."""
+    parts = key.split("/")
+    if len(parts) >= 3 and parts[-1] == MODEL_ARCHIVE and parts[-3] == SEALED_SEGMENT and SHA256_HEX.match(parts[-2]):
+        return parts[-2]
+    return None
+
+
+def sha256_stream(stream: BinaryIO, *, limit: Optional[int] = None) -> str:
+    """Hex sha256 of a binary stream read to its end (at most ``limit`` bytes, else ValueError)."""
+    digest, seen = hashlib.sha256(), 0
+    for block in iter(lambda: stream.read(_BLOCK), b""):
+        seen += len(block)
+        if limit is not None and seen > limit:
+            raise ValueError(f"stream is larger than {limit} bytes")
+        digest.update(block)
+    return digest.hexdigest()
+
+
+def sha256_file(path: str) -> str:
+    """Hex sha256 of a file's bytes."""
+    with open(path, "rb") as handle:
+        return sha256_stream(handle)
+
+
+def sha256_concatenated(paths: Iterable[str]) -> str:
+    """Hex sha256 of the files' bytes, one after the other."""
+    digest = hashlib.sha256()
+    for path in paths:
+        with open(path, "rb") as handle:
+            for block in iter(lambda: handle.read(_BLOCK), b""):
+                digest.update(block)
+    return digest.hexdigest()
+
+
+def model_digest(model_dir: str) -> Optional[str]:
+    """sha256 of ``model.json`` followed by ``feature_metadata.json`` in ``model_dir``; None when either is missing."""
+    paths = [os.path.join(model_dir, MODEL_FILE), os.path.join(model_dir, METADATA_FILE)]
+    if not all(os.path.isfile(p) for p in paths):
+        return None
+    return sha256_concatenated(paths)
+
+
+def hex_to_base64(hex_digest: str) -> str:
+    """S3's form of a sha256 checksum (``x-amz-checksum-sha256``): the 32 bytes, base64-encoded."""
+    return base64.b64encode(bytes.fromhex(hex_digest)).decode("ascii")
+
+
+def base64_to_hex(checksum: str) -> Optional[str]:
+    """The hex digest of an S3 full-object sha256 checksum; None for a composite one (``...-<parts>``) or garbage."""
+    if not checksum or "-" in checksum:
+        return None
+    try:
+        raw = base64.b64decode(checksum, validate=True)
+    except (binascii.Error, ValueError):
+        return None
+    return raw.hex() if len(raw) == 32 else None
+
+
+def stored_sha256(s3_client: Any, bucket: str, key: str) -> str:
+    """Hex sha256 of an S3 object: its stored full-object checksum when it has one, else its bytes read and hashed.
+
+    ``s3_client`` is a boto3 S3 client (``HeadObject`` with ``ChecksumMode``, and ``GetObject`` for the
+    fallback); its errors propagate.
+    """
+    head = s3_client.head_object(Bucket=bucket, Key=key, ChecksumMode="ENABLED")
+    stored = base64_to_hex(head.get("ChecksumSHA256") or "")
+    if stored is not None and head.get("ChecksumType", "FULL_OBJECT") == "FULL_OBJECT":
+        return stored
+    body = s3_client.get_object(Bucket=bucket, Key=key)["Body"]
+    try:
+        return sha256_stream(body)
+    finally:
+        body.close()

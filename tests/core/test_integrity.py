@@ -1,0 +1,68 @@
+"""The integrity facts: sealed keys, digests, and S3's form of a sha256 checksum."""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+
+import boto3
+import pytest
+from moto import mock_aws
+
+from pipeline_code.core import integrity
+
+DIGEST = hashlib.sha256(b"archive").hexdigest()
+
+
+def test_a_sealed_key_names_its_digest_and_only_such_a_key_gives_one_back():
+    key = integrity.sealed_key(integrity.sealed_prefix("credit-risk"), DIGEST)
+    assert key == f"pipelines/credit-risk/registered/{DIGEST}/model.tar.gz"
+    assert integrity.digest_of_sealed_key(key) == DIGEST
+    for other in (f"pipelines/credit-risk/run-1/train/{DIGEST}/model.tar.gz", f"pipelines/x/registered/{DIGEST.upper()}/model.tar.gz",
+                  f"pipelines/x/registered/{DIGEST}/other.tar.gz", "model.tar.gz"):
+        assert integrity.digest_of_sealed_key(other) is None, other
+    with pytest.raises(ValueError, match="archive digest must be 64 lower-case hex digits"):
+        integrity.sealed_key("p/", DIGEST[:-1])
+
+
+def test_the_bucket_pattern_covers_every_models_sealed_prefix():
+    assert integrity.SEALED_KEY_PATTERN == "pipelines/*/registered/*"
+    assert integrity.sealed_prefix("churn").startswith(integrity.model_prefix("churn"))
+
+
+def test_s3_checksums_convert_both_ways_and_composite_ones_are_not_digests():
+    encoded = integrity.hex_to_base64(DIGEST)
+    assert encoded == base64.b64encode(hashlib.sha256(b"archive").digest()).decode()
+    assert integrity.base64_to_hex(encoded) == DIGEST
+    assert integrity.base64_to_hex(f"{encoded}-3") is None  # a multipart object's checksum of checksums
+    assert integrity.base64_to_hex("not base64!") is None and integrity.base64_to_hex("") is None
+    assert integrity.base64_to_hex(base64.b64encode(b"short").decode()) is None
+
+
+def test_the_model_digest_is_model_json_then_feature_metadata(tmp_path):
+    (tmp_path / "model.json").write_bytes(b"booster")
+    assert integrity.model_digest(str(tmp_path)) is None
+    (tmp_path / "feature_metadata.json").write_bytes(b"meta")
+    assert integrity.model_digest(str(tmp_path)) == hashlib.sha256(b"boostermeta").hexdigest()
+
+
+def test_a_stream_above_its_limit_is_refused(tmp_path):
+    path = tmp_path / "f"
+    path.write_bytes(b"x" * 10)
+    with open(path, "rb") as handle:
+        with pytest.raises(ValueError, match="larger than 9 bytes"):
+            integrity.sha256_stream(handle, limit=9)
+    assert integrity.sha256_file(str(path)) == hashlib.sha256(b"x" * 10).hexdigest()
+
+
+def test_the_stored_sha256_is_the_checksum_s3_kept_else_the_bytes_read():
+    with mock_aws():
+        s3 = boto3.client("s3", region_name="eu-west-1")
+        s3.create_bucket(Bucket="bucket-1", CreateBucketConfiguration={"LocationConstraint": "eu-west-1"})
+        s3.put_object(Bucket="bucket-1", Key="with", Body=b"archive", ChecksumAlgorithm="SHA256")
+        s3.put_object(Bucket="bucket-1", Key="without", Body=b"archive")
+        reads = []
+        s3.meta.events.register("before-call.s3.GetObject", lambda **_: reads.append(1))
+
+        assert integrity.stored_sha256(s3, "bucket-1", "with") == DIGEST and not reads
+        assert integrity.stored_sha256(s3, "bucket-1", "without") == DIGEST and reads == [1]
