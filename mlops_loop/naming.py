@@ -24,16 +24,25 @@ _FEATURE_GROUP_NAME = re.compile(r"^[a-zA-Z0-9](-*[a-zA-Z0-9]){0,63}$")
 def feature_group_name(prefix: str, dataset: str) -> str:
     """``<prefix>-<dataset>`` with underscores turned to dashes (Feature Store allows no underscores).
 
-    The config's bucket-name budget bounds the prefix, so catalog dataset names fit; this raises as a
-    last guard.
+    The config loader refuses a dataset whose name would break the rule (:func:`feature_group_name_problem`),
+    naming the field; this raises as a last guard.
     """
     name = f"{prefix}-{dataset}".replace("_", "-")
-    if not _FEATURE_GROUP_NAME.match(name):
-        raise ValueError(
-            f"feature group name {name!r} (project + environment + dataset) is invalid: at most 64 letters, "
-            "digits and single dashes; shorten the project or environment name"
-        )
+    problem = feature_group_name_problem(name)
+    if problem:
+        raise ValueError(f"feature group name {name!r} (project + environment + dataset) {problem}")
     return name
+
+
+def feature_group_name_problem(name: str) -> str:
+    """Why Feature Store would refuse ``name`` ("" when it would not): 1-64 letters, digits and dashes,
+    starting and ending with a letter or digit."""
+    # Length first: the pattern bounds the letters and digits, not the dashes between them.
+    if len(name) > 64:
+        return f"is {len(name)} characters; Feature Store allows at most 64"
+    if not _FEATURE_GROUP_NAME.match(name):
+        return "is invalid: letters, digits and dashes only, starting and ending with a letter or digit"
+    return ""
 
 
 def batch_schedule_name(prefix: str, model: str) -> str:

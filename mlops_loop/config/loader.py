@@ -22,10 +22,10 @@ import yaml
 from pydantic import ValidationError
 
 from pipeline_code.catalog import Dataset, DeclarationError, parse_dataset
-from pipeline_code.core.contract import DEFAULT_PROJECT
+from pipeline_code.core.contract import DEFAULT_PROJECT, environment_prefix
 from pipeline_code.core.problem import BINARY
 
-from ..naming import LAKE_BUCKETS, RESERVED_BUCKET_PREFIXES, bucket_name_problem
+from ..naming import LAKE_BUCKETS, RESERVED_BUCKET_PREFIXES, bucket_name_problem, feature_group_name
 from .schedules import monitoring_schedule
 from .schema import AppConfig, EnvironmentConfig, ModelConfig, accelerator_problems, multi_model_problems
 
@@ -158,12 +158,14 @@ def _resource_problems(config: AppConfig) -> list[str]:
     """Combinations each valid on its own that a resource would refuse: found here, one line naming the
     field, instead of as a traceback from the construct that builds the resource.
 
-    Today that is native Model Monitor (opted into per model) on a model that is not binary, or on a
-    monitoring schedule it cannot run. Name
-    lengths need no check of their own: the bucket-name budget (see :func:`_bucket_problems`) bounds the
-    environment prefix, which keeps feature group, schedule and endpoint names within their limits.
+    Today that is a dataset whose feature group name Feature Store would refuse, and native Model Monitor
+    (opted into per model) on a model that is not binary, or on a monitoring schedule it cannot run. Other
+    physical names need no check of their own: the bucket-name budget (see :func:`_bucket_problems`) bounds
+    the environment prefix and the name fields are short, which keeps pipeline, endpoint, schedule, role,
+    function and alarm names within their services' limits (``tests/infra/test_physical_names.py`` proves
+    every name in the templates against its service's rule).
     """
-    problems = []
+    problems = _feature_group_problems(config)
     for env in config.environments.values():
         for model in config.models_of(env):
             if not config.serving_of(env, model).native_model_monitor:
@@ -179,6 +181,25 @@ def _resource_problems(config: AppConfig) -> list[str]:
             except ValueError as exc:
                 problems.append(f"environment {env.name!r}: field 'monitoring.schedule': {exc} (model {model.name!r} "
                                 "sets serving.native_model_monitor, and Model Monitor runs no other schedule)")
+    return problems
+
+
+def _feature_group_problems(config: AppConfig) -> list[str]:
+    """One line per dataset whose feature group (``<project>-<env>-<dataset>``) Feature Store would refuse in an
+    environment that provisions it, naming the dataset's field, the longest such name and every environment."""
+    failing: dict[str, list[tuple[str, str]]] = {}
+    for env in config.environments.values():
+        prefix = environment_prefix(config.project, env.name)
+        for dataset in dict.fromkeys(m.dataset for m in config.models_of(env)):
+            try:
+                feature_group_name(prefix, dataset)
+            except ValueError as exc:
+                failing.setdefault(dataset, []).append((env.name, str(exc)))
+    problems = []
+    for dataset, found in failing.items():
+        longest = max(found, key=lambda item: len(item[1]))[1]
+        problems.append(f"field 'datasets.{dataset}': {longest} (environments: {', '.join(e for e, _ in found)}); "
+                        f"shorten the dataset name ({len(dataset)} characters) or the project or environment name")
     return problems
 
 
@@ -224,7 +245,8 @@ def _merged_serving(env: str, merged: Mapping, model_section: Mapping, valid_mod
         return {}
     models = merged.get("models") or []
     models = list(models) if isinstance(models, (list, tuple)) else []
-    for model in overrides:
+    # No models at all is reported once, on 'models', not again for every override.
+    for model in overrides if models else ():
         if model not in models:
             problems.append(
                 f"environment {env!r}: field 'serving.{model}': overrides a model this environment does not "

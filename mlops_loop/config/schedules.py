@@ -1,4 +1,7 @@
-"""Model Monitor schedules: which EventBridge cron expressions native Model Monitor can run, and as what."""
+"""Schedule expressions, checked for the service that receives each: Glue triggers take ``cron(...)``
+(:func:`check_cron`), EventBridge Scheduler also ``rate(...)`` (:func:`check_scheduler_expression`), and
+native Model Monitor only three cron forms (:func:`monitoring_schedule`). A value AWS would reject at
+deploy time fails here, with the part that is wrong."""
 
 from __future__ import annotations
 
@@ -6,6 +9,8 @@ import re
 from dataclasses import dataclass
 
 _CRON = re.compile(r"^cron\((\S+) (\S+) (\S+) (\S+) (\S+) (\S+)\)$")
+_RATE = re.compile(r"^rate\((\S+) (\S+)\)$")
+_RATE_UNITS = ("minute", "hour", "day")
 _HOUR = re.compile(r"^(\*|\d{1,2})(?:/(\d{1,2}))?$")
 _SCHEDULE_HELP = ("allowed: an EventBridge cron at minute 0, every day of every month, with hours '*' (hourly), "
                   "'H' (daily at H UTC) or 'H/N' (every N hours from H), e.g. 'cron(0 3 * * ? *)'")
@@ -43,3 +48,117 @@ def monitoring_schedule(value: str) -> MonitorSchedule:
     if step is None:
         return MonitorSchedule(f"cron(0 {int(start)} ? * * *)", 86_400)
     return MonitorSchedule(f"cron(0 {int(start)}/{int(step)} ? * * *)", int(step) * 3600)
+
+
+_MONTHS = ("JAN", "FEB", "MAR", "APR", "MAY", "JUN", "JUL", "AUG", "SEP", "OCT", "NOV", "DEC")
+_WEEKDAYS = ("SUN", "MON", "TUE", "WED", "THU", "FRI", "SAT")
+# Field -> (lowest, highest, names for 1.., extra forms allowed), as EventBridge and Glue accept them
+# (EventBridge User Guide, "Cron expressions").
+_CRON_FIELDS = (
+    ("minutes", 0, 59, (), ""),
+    ("hours", 0, 23, (), ""),
+    ("day-of-month", 1, 31, (), "?LW"),
+    ("month", 1, 12, _MONTHS, ""),
+    ("day-of-week", 1, 7, _WEEKDAYS, "?L#"),
+    ("year", 1970, 2199, (), ""),
+)
+
+
+def check_cron(value: str) -> str:
+    """Glue and EventBridge ``cron(min hour day-of-month month day-of-week year)``, every field checked.
+
+    Each field takes ``*``, a value, a range ``a-b``, a step ``*/n`` or ``a/n`` or ``a-b/n`` and lists
+    of these; day-of-month also ``?``, ``L``, ``LW`` and ``nW``; day-of-week also ``?``, ``nL`` and
+    ``n#k``; months and weekdays also by name (``JAN``, ``SUN``). Exactly one of the two day fields
+    is ``?``. Anything else is what AWS rejects at deploy time, so it fails here.
+    """
+    match = _CRON.match(value)
+    if not match:
+        raise ValueError(
+            f"{value!r} is not a cron expression; use cron(Minutes Hours Day-of-month Month Day-of-week Year), "
+            "e.g. 'cron(0 2 * * ? *)'"
+        )
+    for text, (name, low, high, names, extra) in zip(match.groups(), _CRON_FIELDS):
+        problem = _cron_field_problem(text, low, high, names, extra)
+        if problem:
+            raise ValueError(f"{value!r}: {name} {text!r} {problem}")
+    day_of_month, day_of_week = match.group(3), match.group(5)
+    if (day_of_month == "?") == (day_of_week == "?"):
+        raise ValueError(f"{value!r}: exactly one of day-of-month and day-of-week must be '?'")
+    return value
+
+
+# The forms each kind of field takes, for the help in a message (keyed by the field's extra forms).
+_FORMS = {
+    "": "'*', ranges and steps",
+    "?LW": "'*', ranges, steps, '?', 'L', 'LW' and 'nW'",
+    "?L#": "'*', ranges, '?', 'nL' and 'n#k'",
+}
+
+
+def _cron_field_problem(text: str, low: int, high: int, names: tuple[str, ...], extra: str) -> str:
+    """Why one cron field is invalid ("" when it is valid)."""
+    if text == "?":
+        return "" if "?" in extra else "cannot be '?' (only day-of-month or day-of-week can)"
+    allowed = f"{low}-{high}" + (f" or {names[0]}-{names[-1]}" if names else "")
+
+    def number(part: str) -> int | None:
+        if part.isdigit():
+            return int(part)
+        return names.index(part.upper()) + 1 if part.upper() in names else None
+
+    # Only day-of-week takes '#', and with it also 'nL' (the last weekday n of the month); only
+    # day-of-month takes 'W' ('nW', 'LW'). '#' allows one expression in its field ('3#1,6#3' is refused).
+    day_of_week = "#" in extra
+    if day_of_week and "#" in text and "," in text:
+        return "uses '#' in a list; with '#' the day-of-week field is one expression, e.g. '2#1'"
+    for item in text.split(","):
+        if item == "L" and "L" in extra or item == "LW" and "W" in extra:
+            continue
+        if "W" in extra and item.endswith("W") and item[:-1].isdigit():
+            item = item[:-1]
+        if day_of_week and "#" in item:
+            day, _, nth = item.partition("#")
+            if number(day) is None or not nth.isdigit() or not 1 <= int(nth) <= 5:
+                return f"uses '{item}'; '#' takes a weekday and an occurrence 1-5, e.g. '2#1'"
+            item = day
+        if day_of_week and "L" in extra and item.endswith("L") and len(item) > 1:
+            item = item[:-1]
+        base, _, step = item.partition("/")
+        if step and day_of_week:
+            # EventBridge's table lists no '/' for day-of-week (it does for every other field).
+            return f"has the step '{item}'; day-of-week takes no steps, list the days instead, e.g. 'MON,WED,FRI'"
+        if step and (not step.isdigit() or int(step) < 1):
+            return f"has step '{step}'; a step is a positive whole number"
+        bounds = [] if base == "*" else base.split("-", 1)
+        for bound in bounds:
+            n = number(bound)
+            if n is None:
+                return f"is not valid: '{bound}' is not a value; allowed: {allowed}, {_FORMS[extra]}"
+            if not low <= n <= high:
+                return f"is out of range: {bound} is not within {allowed}"
+        if len(bounds) == 2 and number(bounds[0]) > number(bounds[1]):
+            return f"has range '{base}' that ends before it starts"
+    return ""
+
+
+def check_scheduler_expression(value: str) -> str:
+    """An EventBridge Scheduler expression: ``cron(...)`` as :func:`check_cron` checks it, or ``rate(value unit)``
+    with a whole value of at least 1 and the unit ``minute``, ``hour`` or ``day`` - singular for 1, plural
+    otherwise (``rate(1 hour)``, ``rate(6 hours)``), as EventBridge requires."""
+    if not value.startswith("rate("):
+        return check_cron(value)
+    match = _RATE.match(value)
+    help_ = "use rate(value unit) with a whole value and minute(s), hour(s) or day(s), e.g. 'rate(6 hours)'"
+    if not match:
+        raise ValueError(f"{value!r} is not a rate expression; {help_}")
+    amount, unit = match.groups()
+    if not amount.isdigit() or int(amount) < 1:
+        raise ValueError(f"{value!r}: the value {amount!r} must be a whole number of at least 1; {help_}")
+    if unit.rstrip("s") not in _RATE_UNITS:
+        raise ValueError(f"{value!r}: the unit {unit!r} is not one of minute(s), hour(s), day(s); {help_}")
+    expected = unit.rstrip("s") + ("" if int(amount) == 1 else "s")
+    if unit != expected:
+        raise ValueError(f"{value!r}: with the value {int(amount)} the unit must be {expected!r} "
+                         f"(singular for 1, plural otherwise): 'rate({int(amount)} {expected})'")
+    return value

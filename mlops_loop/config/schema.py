@@ -21,91 +21,10 @@ from pipeline_code.core.thresholds import DEFAULT_GATE, GateThresholds
 
 from ._strict import StrictModel
 from .instance_types import ACCELERATOR_LABELS, FRAMEWORKS, INSTANCE_TYPES, SUPPORTED_REGIONS, unsupported_problem
+from .schedules import check_cron, check_scheduler_expression
 from .serving import MultiModelEndpointConfig, ServingConfig, check_endpoint_name
 
-_CRON = re.compile(r"^cron\((\S+) (\S+) (\S+) (\S+) (\S+) (\S+)\)$")
 _NAME = re.compile(r"^[a-z][a-z0-9-]{1,19}$")
-
-_MONTHS = ("JAN", "FEB", "MAR", "APR", "MAY", "JUN", "JUL", "AUG", "SEP", "OCT", "NOV", "DEC")
-_WEEKDAYS = ("SUN", "MON", "TUE", "WED", "THU", "FRI", "SAT")
-# Field -> (lowest, highest, names for 1.., extra forms allowed), as EventBridge and Glue accept them
-# (EventBridge User Guide, "Cron expressions").
-_CRON_FIELDS = (
-    ("minutes", 0, 59, (), ""),
-    ("hours", 0, 23, (), ""),
-    ("day-of-month", 1, 31, (), "?LW"),
-    ("month", 1, 12, _MONTHS, ""),
-    ("day-of-week", 1, 7, _WEEKDAYS, "?L#"),
-    ("year", 1970, 2199, (), ""),
-)
-
-
-def _check_cron(value: str) -> str:
-    """Glue and EventBridge ``cron(min hour day-of-month month day-of-week year)``, every field checked.
-
-    Each field takes ``*``, a value, a range ``a-b``, a step ``*/n`` or ``a/n`` or ``a-b/n`` and lists
-    of these; day-of-month also ``?``, ``L``, ``LW`` and ``nW``; day-of-week also ``?``, ``nL`` and
-    ``n#k``; months and weekdays also by name (``JAN``, ``SUN``). Exactly one of the two day fields
-    is ``?``. Anything else is what AWS rejects at deploy time, so it fails here.
-    """
-    match = _CRON.match(value)
-    if not match:
-        raise ValueError(
-            f"{value!r} is not a cron expression; use cron(Minutes Hours Day-of-month Month Day-of-week Year), "
-            "e.g. 'cron(0 2 * * ? *)'"
-        )
-    for text, (name, low, high, names, extra) in zip(match.groups(), _CRON_FIELDS):
-        problem = _cron_field_problem(text, low, high, names, extra)
-        if problem:
-            raise ValueError(f"{value!r}: {name} {text!r} {problem}")
-    day_of_month, day_of_week = match.group(3), match.group(5)
-    if (day_of_month == "?") == (day_of_week == "?"):
-        raise ValueError(f"{value!r}: exactly one of day-of-month and day-of-week must be '?'")
-    return value
-
-
-def _cron_field_problem(text: str, low: int, high: int, names: tuple[str, ...], extra: str) -> str:
-    """Why one cron field is invalid ("" when it is valid)."""
-    if text == "?":
-        return "" if "?" in extra else "cannot be '?' (only day-of-month or day-of-week can)"
-    allowed = f"{low}-{high}" + (f" or {names[0]}-{names[-1]}" if names else "")
-
-    def number(part: str) -> int | None:
-        if part.isdigit():
-            return int(part)
-        return names.index(part.upper()) + 1 if part.upper() in names else None
-
-    # Only day-of-week takes '#', and with it also 'nL' (the last weekday n of the month); only
-    # day-of-month takes 'W' ('nW', 'LW'). '#' allows one expression in its field ('3#1,6#3' is refused).
-    day_of_week = "#" in extra
-    if day_of_week and "#" in text and "," in text:
-        return "uses '#' in a list; with '#' the day-of-week field is one expression, e.g. '2#1'"
-    for item in text.split(","):
-        if item == "L" and "L" in extra or item == "LW" and "W" in extra:
-            continue
-        if "W" in extra and item.endswith("W") and item[:-1].isdigit():
-            item = item[:-1]
-        if day_of_week and "#" in item:
-            day, _, nth = item.partition("#")
-            if number(day) is None or not nth.isdigit() or not 1 <= int(nth) <= 5:
-                return f"uses '{item}'; '#' takes a weekday and an occurrence 1-5, e.g. '2#1'"
-            item = day
-        if day_of_week and "L" in extra and item.endswith("L") and len(item) > 1:
-            item = item[:-1]
-        base, _, step = item.partition("/")
-        if step and (not step.isdigit() or int(step) < 1):
-            return f"has step '{step}'; a step is a positive whole number"
-        bounds = [] if base == "*" else base.split("-", 1)
-        for bound in bounds:
-            n = number(bound)
-            if n is None:
-                return f"is not valid: '{bound}' is not a value; allowed: {allowed}, '*', ranges and steps"
-            if not low <= n <= high:
-                return f"is out of range: {bound} is not within {allowed}"
-        if len(bounds) == 2 and number(bounds[0]) > number(bounds[1]):
-            return f"has range '{base}' that ends before it starts"
-    return ""
-
 
 def _check_name(value: str) -> str:
     """Environment and model names become parts of AWS resource names."""
@@ -149,7 +68,8 @@ class GlueConfig(StrictModel):
     etl_schedule: str = "cron(0 2 * * ? *)"
     max_quarantine_ratio: float = Field(default=0.05, ge=0.0, le=1.0)
 
-    _cron = field_validator("etl_schedule")(_check_cron)
+    # A Glue trigger takes cron only.
+    _cron = field_validator("etl_schedule")(check_cron)
 
 
 class FeatureStoreConfig(StrictModel):
@@ -177,7 +97,7 @@ class TrainingConfig(StrictModel):
     @field_validator("retraining_schedule")
     @classmethod
     def _schedule(cls, value: Optional[str]) -> Optional[str]:
-        return None if value is None else _check_cron(value)
+        return None if value is None else check_scheduler_expression(value)
 
 
 class GateConfig(StrictModel):
@@ -220,7 +140,7 @@ class MonitoringConfig(StrictModel):
     ks_p_value: float = Field(default=0.01, gt=0.0, lt=1.0)
     retraining_cooldown_hours: int = Field(default=24, ge=0, le=24 * 30)
 
-    _cron = field_validator("schedule")(_check_cron)
+    _schedule = field_validator("schedule")(check_scheduler_expression)
 
 
 class EnvironmentConfig(StrictModel):

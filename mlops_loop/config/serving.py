@@ -15,6 +15,7 @@ from typing import Literal, Optional
 
 from pydantic import ConfigDict, Field, field_validator, model_validator
 
+from .schedules import check_scheduler_expression
 from ._strict import StrictModel
 from .instance_types import ACCELERATOR_LABELS, INSTANCE_TYPES, unsupported_problem
 
@@ -108,7 +109,10 @@ class RealtimeServing(_Frozen):
         if isinstance(data, dict) and "instance_count" not in data:
             scaling = data.get("autoscaling", RealtimeAutoscaling())
             if isinstance(scaling, dict):
-                return {**data, "instance_count": scaling.get("min_instances", RealtimeAutoscaling().min_instances)}
+                minimum = scaling.get("min_instances", RealtimeAutoscaling().min_instances)
+                # An invalid minimum is reported on its own field, not a second time as instance_count.
+                if isinstance(minimum, int) and not isinstance(minimum, bool) and 1 <= minimum <= 100:
+                    return {**data, "instance_count": minimum}
             if isinstance(scaling, RealtimeAutoscaling):
                 return {**data, "instance_count": scaling.min_instances}
         return data
@@ -194,13 +198,7 @@ class BatchServing(_Frozen):
 
     _types = field_validator("instance_type")(_transform_instance_type)
 
-    @field_validator("schedule")
-    @classmethod
-    def _cron(cls, value: str) -> str:
-        # Imported here: schema.py imports this module.
-        from .schema import _check_cron
-
-        return _check_cron(value)
+    _schedule = field_validator("schedule")(check_scheduler_expression)
 
     @model_validator(mode="after")
     def _payload_in_flight(self) -> "BatchServing":

@@ -9,14 +9,15 @@ skipped, and no hive partition columns are added (``event_date=...`` folders add
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 import tarfile
-from typing import Any, Dict, Iterable, List, Optional, Sequence
+from typing import Any, Dict, List, Optional, Sequence
 
 import pyarrow as pa
 import pyarrow.dataset as ds
+
+from pipeline_code.core.integrity import sha256_concatenated as sha256_files, sha256_file  # noqa: F401 - re-exported for the jobs
 
 
 class InputError(ValueError):
@@ -76,24 +77,6 @@ def is_empty_dir(path: Optional[str]) -> bool:
         if any(not n.startswith(".") for n in names):
             return False
     return True
-
-
-def sha256_file(path: str) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as handle:
-        for block in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
-
-
-def sha256_files(paths: Iterable[str]) -> str:
-    """One digest over several files' bytes (in the given order)."""
-    digest = hashlib.sha256()
-    for path in paths:
-        with open(path, "rb") as handle:
-            for block in iter(lambda: handle.read(1 << 20), b""):
-                digest.update(block)
-    return digest.hexdigest()
 
 
 def write_json(path: str, payload: Any) -> None:

@@ -201,8 +201,6 @@ CASES = [
          "environment 'd': field 'name': must be 2-20 characters of lowercase letters, digits and "
          "'-', starting with a letter"),
     case("env-models-empty", at("environments.dev.models", []),
-         "environment 'dev': field 'serving.churn': overrides a model this environment does not "
-         "deploy; allowed: (none)",
          "environment 'dev': field 'models': must list at least one model; add one"),
     case("env-models-unknown", at("environments.dev.models", ["churn", "fraud"]),
          "environment 'dev': field 'models': unknown model(s) ['fraud']; allowed: churn, credit-risk"),
@@ -366,7 +364,7 @@ CASES = [
     case("cron-weekday-funday", at("environments.prod.training.retraining_schedule", "cron(0 4 ? * FUNDAY *)"),
          "environment 'prod': field 'training.retraining_schedule': 'cron(0 4 ? * FUNDAY *)': "
          "day-of-week 'FUNDAY' is not valid: 'FUNDAY' is not a value; allowed: 1-7 or SUN-SAT, '*', "
-         "ranges and steps"),
+         "ranges, '?', 'nL' and 'n#k'"),
     case("cron-both-day-fields", at("environments.prod.training.retraining_schedule", "cron(0 4 1 * SUN *)"),
          "environment 'prod': field 'training.retraining_schedule': 'cron(0 4 1 * SUN *)': exactly "
          "one of day-of-month and day-of-week must be '?'"),
@@ -397,11 +395,16 @@ CASES = [
          "day-of-week 'SUN#6' uses 'SUN#6'; '#' takes a weekday and an occurrence 1-5, e.g. '2#1'"),
     case("cron-lw-in-day-of-week", at("environments.prod.training.retraining_schedule", "cron(0 4 ? * LW *)"),
          "environment 'prod': field 'training.retraining_schedule': 'cron(0 4 ? * LW *)': "
-         "day-of-week 'LW' is not valid: 'LW' is not a value; allowed: 1-7 or SUN-SAT, '*', ranges "
-         "and steps"),
+         "day-of-week 'LW' is not valid: 'LW' is not a value; allowed: 1-7 or SUN-SAT, '*', ranges, "
+         "'?', 'nL' and 'n#k'"),
     case("cron-nl-in-day-of-month", at("environments.prod.training.retraining_schedule", "cron(0 4 5L * ? *)"),
          "environment 'prod': field 'training.retraining_schedule': 'cron(0 4 5L * ? *)': "
-         "day-of-month '5L' is not valid: '5L' is not a value; allowed: 1-31, '*', ranges and steps"),
+         "day-of-month '5L' is not valid: '5L' is not a value; allowed: 1-31, '*', ranges, steps, '?', "
+         "'L', 'LW' and 'nW'"),
+    case("cron-step-in-day-of-week", at("environments.prod.training.retraining_schedule", "cron(0 4 ? * 1/2 *)"),
+         "environment 'prod': field 'training.retraining_schedule': 'cron(0 4 ? * 1/2 *)': "
+         "day-of-week '1/2' has the step '1/2'; day-of-week takes no steps, list the days instead, e.g. "
+         "'MON,WED,FRI'"),
     case("cron-hash-in-a-list", at("environments.prod.training.retraining_schedule", "cron(0 4 ? * 3#1,6#3 *)"),
          "environment 'prod': field 'training.retraining_schedule': 'cron(0 4 ? * 3#1,6#3 *)': "
          "day-of-week '3#1,6#3' uses '#' in a list; with '#' the day-of-week field is one "
@@ -409,14 +412,27 @@ CASES = [
     case("cron-zero-weekday", at("environments.prod.training.retraining_schedule", "cron(0 4 ? * 0 *)"),
          "environment 'prod': field 'training.retraining_schedule': 'cron(0 4 ? * 0 *)': day-of-week "
          "'0' is out of range: 0 is not within 1-7 or SUN-SAT"),
-    case("rate-days", at("environments.prod.training.retraining_schedule", "rate(7 days)"),
-         "environment 'prod': field 'training.retraining_schedule': 'rate(7 days)' is not a cron "
-         "expression; use cron(Minutes Hours Day-of-month Month Day-of-week Year), e.g. 'cron(0 2 * "
-         "* ? *)'"),
-    case("rate-singular-unit", at("environments.prod.training.retraining_schedule", "rate(1 week)"),
-         "environment 'prod': field 'training.retraining_schedule': 'rate(1 week)' is not a cron "
-         "expression; use cron(Minutes Hours Day-of-month Month Day-of-week Year), e.g. 'cron(0 2 * "
-         "* ? *)'"),
+    case("rate-plural-for-one", at("environments.prod.training.retraining_schedule", "rate(1 days)"),
+         "environment 'prod': field 'training.retraining_schedule': 'rate(1 days)': with the value 1 the unit "
+         "must be 'day' (singular for 1, plural otherwise): 'rate(1 day)'"),
+    case("rate-singular-for-many", at("environments.prod.training.retraining_schedule", "rate(7 day)"),
+         "environment 'prod': field 'training.retraining_schedule': 'rate(7 day)': with the value 7 the unit "
+         "must be 'days' (singular for 1, plural otherwise): 'rate(7 days)'"),
+    case("rate-week-unit", at("environments.prod.training.retraining_schedule", "rate(1 week)"),
+         "environment 'prod': field 'training.retraining_schedule': 'rate(1 week)': the unit 'week' is not one "
+         "of minute(s), hour(s), day(s); use rate(value unit) with a whole value and minute(s), hour(s) or "
+         "day(s), e.g. 'rate(6 hours)'"),
+    case("rate-zero", at("environments.prod.monitoring.schedule", "rate(0 hours)"),
+         "environment 'prod': field 'monitoring.schedule': 'rate(0 hours)': the value '0' must be a whole "
+         "number of at least 1; use rate(value unit) with a whole value and minute(s), hour(s) or day(s), "
+         "e.g. 'rate(6 hours)'"),
+    case("rate-fraction", at("environments.prod.training.retraining_schedule", "rate(1.5 hours)"),
+         "environment 'prod': field 'training.retraining_schedule': 'rate(1.5 hours)': the value '1.5' must "
+         "be a whole number of at least 1; use rate(value unit) with a whole value and minute(s), hour(s) or "
+         "day(s), e.g. 'rate(6 hours)'"),
+    case("rate-no-unit", at("environments.prod.training.retraining_schedule", "rate(5)"),
+         "environment 'prod': field 'training.retraining_schedule': 'rate(5)' is not a rate expression; use "
+         "rate(value unit) with a whole value and minute(s), hour(s) or day(s), e.g. 'rate(6 hours)'"),
     case("schedule-plain-words", at("environments.prod.training.retraining_schedule", "weekly"),
          "environment 'prod': field 'training.retraining_schedule': 'weekly' is not a cron "
          "expression; use cron(Minutes Hours Day-of-month Month Day-of-week Year), e.g. 'cron(0 2 * "
@@ -661,9 +677,7 @@ CASES = [
          "min_instances 6; allowed: min_instances <= max_instances"),
     case("autoscaling-min-zero", at("models.churn.serving.realtime.autoscaling.min_instances", 0),
          "model 'churn': field 'serving.realtime.autoscaling.min_instances': Input should be greater "
-         "than or equal to 1 (got 0)",
-         "model 'churn': field 'serving.realtime.instance_count': Input should be greater than or "
-         "equal to 1 (got 0)"),
+         "than or equal to 1 (got 0)"),
     case("instance-count-outside-autoscaling", at("environments.prod.serving.churn.realtime.instance_count", 8),
          "environment 'prod': field 'serving.churn.realtime.instance_count': 8 is outside "
          "autoscaling 2-6; allowed: autoscaling.min_instances <= instance_count <= "

@@ -201,7 +201,8 @@ def test_environment_and_model_names_must_fit_aws_resource_names(raw):
         ("cron(0 2 32 * ? *)", "day-of-month '32' is out of range: 32 is not within 1-31"),
         ("cron(0 2 * 13 ? *)", "month '13' is out of range: 13 is not within 1-12 or JAN-DEC"),
         ("cron(0 2 ? * FUNDAY *)",
-         "day-of-week 'FUNDAY' is not valid: 'FUNDAY' is not a value; allowed: 1-7 or SUN-SAT, '*', ranges and steps"),
+         "day-of-week 'FUNDAY' is not valid: 'FUNDAY' is not a value; allowed: 1-7 or SUN-SAT, '*', ranges, '?', "
+         "'nL' and 'n#k'"),
         ("cron(0 2 * * ? 1969)", "year '1969' is out of range: 1969 is not within 1970-2199"),
         ("cron(0/0 2 * * ? *)", "minutes '0/0' has step '0'; a step is a positive whole number"),
         ("cron(5-1 2 * * ? *)", "minutes '5-1' has range '5-1' that ends before it starts"),
@@ -224,6 +225,44 @@ def test_every_cron_form_aws_accepts_is_accepted(raw, schedule):
     """GIVEN names, ranges, lists, steps, L, W and # WHEN validated THEN accepted (no false refusal)."""
     raw["environments"]["dev"]["glue"] = {"etl_schedule": schedule}
     assert parse_config(raw).environments["dev"].glue.etl_schedule == schedule
+
+
+@pytest.mark.parametrize("schedule", ["rate(1 minute)", "rate(5 minutes)", "rate(1 hour)", "rate(6 hours)", "rate(1 day)",
+                                      "rate(7 days)", "cron(0 4 ? * SUN *)"])
+def test_scheduler_fields_take_rate_and_cron_and_glue_takes_cron_only(raw, schedule):
+    """GIVEN a rate or cron expression EventBridge Scheduler accepts WHEN set as the retraining, monitoring and
+    batch schedules THEN each is accepted as written; the Glue trigger's etl_schedule takes cron only."""
+    raw["environments"]["dev"]["training"] = {"retraining_schedule": schedule}
+    raw["environments"]["dev"]["monitoring"] = {"schedule": schedule}
+    env = parse_config(raw).environments["dev"]
+    assert env.training.retraining_schedule == env.monitoring.schedule == schedule
+    raw["environments"]["dev"]["glue"] = {"etl_schedule": schedule}
+    if schedule.startswith("cron("):
+        assert parse_config(raw).environments["dev"].glue.etl_schedule == schedule
+    else:
+        assert problems_of(raw) == [
+            f"environment 'dev': field 'glue.etl_schedule': '{schedule}' is not a cron expression; use cron(Minutes "
+            "Hours Day-of-month Month Day-of-week Year), e.g. 'cron(0 2 * * ? *)'"]
+
+
+def test_a_dataset_whose_feature_group_name_feature_store_refuses_is_named_once(raw):
+    """GIVEN a 59-character dataset name WHEN validated THEN one line names the dataset's field, the longest
+    feature group name it would make (over Feature Store's 64 characters), every environment and the fix -
+    before synth, where it would have been a traceback from the Feature Store construct."""
+    long = "customer_churn_events_from_the_web_shop_and_the_app_v2_2026"
+    first = next(iter(raw["models"].values()))
+    raw["datasets"][long] = raw["datasets"].pop(first["dataset"])
+    for model in raw["models"].values():
+        if model.get("dataset") not in raw["datasets"]:
+            model["dataset"] = long
+    envs = [name for name, env in raw["environments"].items() if any(raw["models"][m]["dataset"] == long for m in env["models"])]
+    longest = max(envs, key=len)
+    name = f"{raw.get('project', 'mlops-loop')}-{longest}-{long.replace('_', '-')}"
+    assert problems_of(raw) == [
+        f"field 'datasets.{long}': feature group name {name!r} (project + environment + dataset) is {len(name)} "
+        f"characters; Feature Store allows at most 64 (environments: {', '.join(envs)}); shorten the dataset name "
+        "(59 characters) or the project or environment name"
+    ]
 
 
 def test_a_duplicated_model_block_is_refused_with_both_lines(tmp_path):

@@ -19,7 +19,7 @@ from mlops_loop.tools.cloud_assembly import SynthesizedStack, nag_violations, st
 from mlops_loop.tools.lint import lint_templates
 from tests.support.templates import flatten, listify, of_type, role_statements, statement_actions, writable_prefixes
 
-from tests.support.scenarios import MODES_ACCOUNT, MODES_ENV, MODES_MODELS
+from tests.support.scenarios import MODES_ACCOUNT, MODES_ENV, MODES_MODELS, MODES_RETRAINING_SCHEDULE
 
 ENVS = ("dev", "staging", "prod")
 GATED_TYPES = (
@@ -611,6 +611,13 @@ def test_the_modes_environment_passes_cfn_lint_and_the_nag_packs(modes):
     assert (result.errors, result.warnings) == (0, 0), "\n".join(result.lines)
     packages = {package_parameter_name(m) for m in MODES_MODELS}
     assert set(modes.serving["Parameters"]) == packages | {model_sha256_parameter_name(p) for p in packages}
+
+
+def test_a_rate_schedule_reaches_the_scheduler_as_written(modes):
+    """GIVEN the modes environment's rate() retraining schedule WHEN synthesized (cfn-lint and the nag packs
+    clean, above) THEN every model's retraining schedule carries it."""
+    expressions = [r["Properties"]["ScheduleExpression"] for r in of_type(modes.operations, "AWS::Scheduler::Schedule").values()]
+    assert expressions.count(MODES_RETRAINING_SCHEDULE) == len(MODES_MODELS)
 
 
 def test_async_endpoint_writes_results_to_s3_and_notifies_encrypted_topics(modes):

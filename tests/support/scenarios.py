@@ -17,6 +17,7 @@ MODES_ACCOUNT = "444444444444"
 
 
 MODES_MODELS = ("churn", "credit-risk", "linear-churn", "fixed-churn", "nvme-churn")
+MODES_RETRAINING_SCHEDULE = "rate(7 days)"
 
 
 def modes_raw() -> dict:
@@ -49,6 +50,9 @@ def modes_raw() -> dict:
         "account": MODES_ACCOUNT,
         "region": "eu-west-1",
         "models": list(MODES_MODELS),
+        # EventBridge Scheduler takes rate expressions too (Glue triggers and native Model Monitor take cron only,
+        # and linear-churn opts into native Model Monitor).
+        "training": {"retraining_schedule": MODES_RETRAINING_SCHEDULE},
         "serving": {
             "churn": {
                 "mode": "async",
