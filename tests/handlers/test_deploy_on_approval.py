@@ -335,14 +335,26 @@ def _busy(status="UPDATE_IN_PROGRESS"):
     cloudformation_backends[DEFAULT_ACCOUNT_ID][REGION].get_stack(STACK).status = status
 
 
+def _approved_while_busy(aws) -> str:
+    """v1 approved while the serving stack rolls something out; its ARN."""
+    v1 = register(aws)
+    set_approval(aws, v1, "Approved")
+    _busy()
+    return v1
+
+
+def _retry_event(minutes_ago: int) -> dict:
+    """The event a retry schedule delivers for a wait that began ``minutes_ago``."""
+    since = (dt.datetime.now(dt.timezone.utc) - dt.timedelta(minutes=minutes_ago)).isoformat()
+    return {"action": "reconcile", "group": GROUP, "waiting_since": since}
+
+
 def test_a_busy_stack_is_a_wait_with_a_scheduled_reconcile_not_an_error(waiting):
     """GIVEN an approval while the serving stack rolls out WHEN the handler runs THEN nothing is raised (no Lambda
     retry, no dead-letter queue, no notice): a one-time schedule invokes it again in five minutes with the
     group and when the wait began, and deletes itself after."""
     aws = waiting
-    v1 = register(aws)
-    set_approval(aws, v1, "Approved")
-    _busy()
+    v1 = _approved_while_busy(aws)
 
     decision = _run_as_lambda(aws, state_change(v1))
 
@@ -359,9 +371,7 @@ def test_a_busy_stack_is_a_wait_with_a_scheduled_reconcile_not_an_error(waiting)
 
 def test_the_scheduled_reconcile_deploys_once_the_stack_is_free_with_a_fresh_token(waiting):
     aws = waiting
-    v1 = register(aws)
-    set_approval(aws, v1, "Approved")
-    _busy()
+    v1 = _approved_while_busy(aws)
     first = _run_as_lambda(aws, state_change(v1))
     (listed,) = aws.scheduler.list_schedules(GroupName=RETRY_GROUP)["Schedules"]
     retried = json.loads(aws.scheduler.get_schedule(Name=listed["Name"], GroupName=RETRY_GROUP)["Target"]["Input"])
@@ -376,29 +386,23 @@ def test_the_scheduled_reconcile_deploys_once_the_stack_is_free_with_a_fresh_tok
 
 def test_a_still_busy_retry_schedules_the_next_attempt_and_a_duplicate_is_one_schedule(waiting):
     aws = waiting
-    v1 = register(aws)
-    set_approval(aws, v1, "Approved")
-    _busy()
-    since = (dt.datetime.now(dt.timezone.utc) - dt.timedelta(minutes=7)).isoformat()
-    retried = {"action": "reconcile", "group": GROUP, "waiting_since": since}
+    _approved_while_busy(aws)
+    retried = _retry_event(7)
 
     decisions = [_run_as_lambda(aws, retried), _run_as_lambda(aws, dict(retried))]
 
     assert [d["outcome"] for d in decisions] == ["waiting", "waiting"]
     (listed,) = aws.scheduler.list_schedules(GroupName=RETRY_GROUP)["Schedules"]
     assert listed["Name"].endswith("-2")  # the second attempt of this wait
-    assert decisions[0]["waiting_since"] == since
+    assert decisions[0]["waiting_since"] == retried["waiting_since"]
     json.dumps(decisions[0])  # Lambda returns it as JSON: no datetime may hide in it
 
 
 def test_a_wait_longer_than_the_longest_rollout_tells_people_and_stops(waiting):
     aws = waiting
-    v1 = register(aws)
-    set_approval(aws, v1, "Approved")
-    _busy()
-    since = (dt.datetime.now(dt.timezone.utc) - dt.timedelta(minutes=21)).isoformat()
+    _approved_while_busy(aws)
 
-    decision = _run_as_lambda(aws, {"action": "reconcile", "group": GROUP, "waiting_since": since})
+    decision = _run_as_lambda(aws, _retry_event(21))
 
     assert decision["outcome"] == "gave-up" and aws.updates == []
     assert aws.scheduler.list_schedules(GroupName=RETRY_GROUP)["Schedules"] == []
@@ -408,9 +412,7 @@ def test_a_wait_longer_than_the_longest_rollout_tells_people_and_stops(waiting):
 def test_when_no_schedule_can_be_made_the_busy_error_is_raised_for_lambdas_retries(waiting):
     """CreateSchedule refused (stubbed: e.g. a missing permission) -> the old path, Lambda's retries."""
     aws = waiting
-    v1 = register(aws)
-    set_approval(aws, v1, "Approved")
-    _busy()
+    v1 = _approved_while_busy(aws)
 
     with Stubber(aws.scheduler) as stub:
         stub.add_client_error("create_schedule", "AccessDeniedException", "not authorized")

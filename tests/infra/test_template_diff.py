@@ -326,6 +326,25 @@ def test_termination_protection_turned_off_is_a_data_retention_callout(assemblie
     assert "termination protection turned OFF" in callout.message
 
 
+def test_parameter_and_condition_changes_are_stack_changes(assemblies):
+    """GIVEN a serving stack whose parameter admits another pattern and gains a parameter and a condition WHEN
+    compared THEN each is a stack-level change (what the approval handler may set is part of the review)."""
+    base, head = assemblies
+
+    def edit(template):
+        name = next(iter(template["Parameters"]))
+        template["Parameters"][name]["AllowedPattern"] = ".*"
+        template["Parameters"]["Extra"] = {"Type": "String", "Default": ""}
+        template.setdefault("Conditions", {})["ExtraSet"] = {"Fn::Not": [{"Fn::Equals": [{"Ref": "Extra"}, ""]}]}
+
+    _edit(head, "prod", "Serving", edit)
+    diff = compare_assemblies(base, head)
+    (serving,) = [s for s in diff.for_stage("prod") if s.stack_changes]
+    dotted = sorted(c.dotted for c in serving.stack_changes)
+    assert [d for d in dotted if d.startswith("Parameters.") and d.endswith(".AllowedPattern")]
+    assert "Parameters.Extra" in dotted and "Conditions.ExtraSet" in dotted
+
+
 def test_inserted_statement_without_sid_is_one_addition_not_a_shift_of_every_later_one():
     old = {"Statement": [{"Effect": "Allow", "Action": "s3:GetObject"}, {"Effect": "Allow", "Action": "s3:ListBucket"}]}
     inserted = {"Effect": "Allow", "Action": "s3:DeleteObject"}

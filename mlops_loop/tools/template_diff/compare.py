@@ -170,9 +170,12 @@ def diff_stack(
         result.resources.append(ResourceChange(lid, res.get("Type", "?"), "added", deletion_policy=deletion, update_replace_policy=update_replace))
 
     if old and new:
-        outputs_old = strip_commit_stamps(old_t.get("Outputs", {}))
-        outputs_new = strip_commit_stamps(new_t.get("Outputs", {}))
-        result.stack_changes += diff_values(normalise_assets(outputs_old), normalise_assets(outputs_new), ("Outputs",))
+        # Parameters (what a deploy or the approval handler may set, and what it admits) and conditions
+        # (which resources exist) change what a stack does as much as its resources.
+        for section in ("Parameters", "Conditions", "Outputs"):
+            section_old = strip_commit_stamps(old_t.get(section, {}))
+            section_new = strip_commit_stamps(new_t.get(section, {}))
+            result.stack_changes += diff_values(normalise_assets(section_old), normalise_assets(section_new), (section,))
         if old.termination_protection != new.termination_protection:
             result.stack_changes.append(
                 PropertyChange(("TerminationProtection",), old.termination_protection, new.termination_protection)

@@ -128,7 +128,7 @@ class StackDiff:
     stack_name: str
     status: str  # "added" | "removed" | "changed" | "unchanged"
     resources: list[ResourceChange] = field(default_factory=list)
-    stack_changes: list[PropertyChange] = field(default_factory=list)  # outputs, termination protection
+    stack_changes: list[PropertyChange] = field(default_factory=list)  # parameters, conditions, outputs, termination protection
 
     @property
     def short_name(self) -> str:
