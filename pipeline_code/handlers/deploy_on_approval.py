@@ -330,9 +330,9 @@ def wait(busy: StackBusyError, retry: Retry, *, function_arn: Optional[str], sch
         minutes = int(waited.total_seconds() // 60)
         notify(
             f"v{desired} still waiting after {minutes} min",
-            f"{busy}. The serving stack has been busy for {minutes} minutes, longer than the longest configured rollout "
-            f'plus margin; v{desired} is not deployed. Once it settles, invoke this function with {{"action": "reconcile", '
-            f'"group": "{group}"}}.',
+            f"v{desired} of {group} is approved but not deployed: it has waited {minutes} minutes, longer than the longest "
+            f"configured rollout plus margin, and the last answer was: {busy}. No further retry is scheduled; once the "
+            f'stack settles, invoke this function with {{"action": "reconcile", "group": "{group}"}}.',
         )
         return {**decision, "outcome": "gave-up", "waiting_since": since.isoformat()}
     if not function_arn:

@@ -12,8 +12,13 @@ from aws_cdk.assertions import Match, Template
 
 from mlops_loop.config.schema import EnvironmentConfig
 from mlops_loop.stacks.data_pipeline_stack import RETENTION
+from tests.support.paths import live_project
 
 ENVS = ("dev", "staging", "prod")
+
+
+# Physical names start with the configured project (a user renames it first).
+PROJECT = live_project()
 
 
 def pipeline(synthesized, env: str) -> Template:
@@ -55,7 +60,7 @@ def test_every_job_and_crawler_uses_the_security_configuration(synthesized, env)
 def test_curate_job_runs_the_etl_script_with_its_dataset_paths(synthesized):
     env = synthesized.config.environments["prod"]
     jobs = jobs_by_name(synthesized, "prod")
-    job = jobs["mlops-loop-prod-customer-churn-curate"]
+    job = jobs[f"{PROJECT}-prod-customer-churn-curate"]
     assert job["GlueVersion"] == "5.0"
     assert job["WorkerType"] == env.glue.worker_type == "G.2X"
     assert job["NumberOfWorkers"] == env.glue.number_of_workers
@@ -63,22 +68,22 @@ def test_curate_job_runs_the_etl_script_with_its_dataset_paths(synthesized):
     assert job["Command"]["Name"] == "glueetl"
     assert job["Command"]["ScriptLocation"].endswith(".py")
     args = job["DefaultArguments"]
-    raw = f"s3://mlops-loop-prod-raw-{env.account}-eu-west-1/customer_churn/"
+    raw = f"s3://{PROJECT}-prod-raw-{env.account}-eu-west-1/customer_churn/"
     # The job reads the dataset as the config declares it: its declaration, uploaded next to the code.
     assert declaration_asset(synthesized, args["--dataset"]) == synthesized.config.datasets["customer_churn"].to_declaration()
     assert args["--raw_path"] == raw
-    assert args["--curated_path"] == f"s3://mlops-loop-prod-curated-{env.account}-eu-west-1/customer_churn/"
-    assert args["--quarantine_path"] == f"s3://mlops-loop-prod-curated-{env.account}-eu-west-1/_quarantine/customer_churn/"
+    assert args["--curated_path"] == f"s3://{PROJECT}-prod-curated-{env.account}-eu-west-1/customer_churn/"
+    assert args["--quarantine_path"] == f"s3://{PROJECT}-prod-curated-{env.account}-eu-west-1/_quarantine/customer_churn/"
     assert args["--max_quarantine_ratio"] == str(env.glue.max_quarantine_ratio)
     assert args["--extra-py-files"].endswith(".zip")
-    assert args["--custom-logGroup-prefix"] == "/aws-glue/mlops-loop-prod"
+    assert args["--custom-logGroup-prefix"] == f"/aws-glue/{PROJECT}-prod"
 
 
 def test_feature_job_writes_into_the_datasets_feature_group(synthesized):
     jobs = jobs_by_name(synthesized, "staging")
-    args = jobs["mlops-loop-staging-credit-risk-features"]["DefaultArguments"]
+    args = jobs[f"{PROJECT}-staging-credit-risk-features"]["DefaultArguments"]
     assert declaration_asset(synthesized, args["--dataset"]) == synthesized.config.datasets["credit_risk"].to_declaration()
-    assert args["--feature_group_name"] == "mlops-loop-staging-credit-risk"
+    assert args["--feature_group_name"] == f"{PROJECT}-staging-credit-risk"
     assert args["--features_path"].endswith("/snapshots/credit_risk/")
     assert args["--failures_path"].endswith("/_ingest-failures/credit_risk/")
 
@@ -90,7 +95,7 @@ def test_workflow_chains_crawl_then_curate_then_features_on_the_schedule(synthes
     schedule = synthesized.config.environments[env].glue.etl_schedule
     config = synthesized.config
     for dataset in sorted({config.models[m].dataset for m in config.environments[env].models}):
-        name = f"mlops-loop-{env}-{dataset.replace('_', '-')}"
+        name = f"{PROJECT}-{env}-{dataset.replace('_', '-')}"
         mine = {t["Name"]: t for t in triggers if t["Name"].startswith(name + "-")}
         start, after_crawl, after_curate = mine[f"{name}-start"], mine[f"{name}-after-crawl"], mine[f"{name}-after-curate"]
         assert start["Type"] == "SCHEDULED" and start["Schedule"] == schedule and start["StartOnCreation"]
@@ -111,10 +116,10 @@ def test_workflow_chains_crawl_then_curate_then_features_on_the_schedule(synthes
 
 def test_crawler_catalogs_only_its_raw_prefix_into_the_environment_database(synthesized):
     crawlers = {c["Properties"]["Name"]: c["Properties"] for c in synthesized.resources("dev", "DataPipeline", "AWS::Glue::Crawler").values()}
-    crawler = crawlers["mlops-loop-dev-customer-churn-raw"]
-    assert crawler["DatabaseName"] == "mlops_loop_dev"
+    crawler = crawlers[f"{PROJECT}-dev-customer-churn-raw"]
+    assert crawler["DatabaseName"] == f"{PROJECT.replace('-', '_')}_dev"
     assert crawler["TablePrefix"] == "raw_"
-    assert crawler["Targets"]["S3Targets"] == [{"Path": "s3://mlops-loop-dev-raw-111111111111-eu-west-1/customer_churn/"}]
+    assert crawler["Targets"]["S3Targets"] == [{"Path": f"s3://{PROJECT}-dev-raw-111111111111-eu-west-1/customer_churn/"}]
     assert crawler["SchemaChangePolicy"] == {"UpdateBehavior": "UPDATE_IN_DATABASE", "DeleteBehavior": "LOG"}
 
 
@@ -125,7 +130,7 @@ def test_job_logs_are_encrypted_and_retained_per_config(synthesized, env):
     for suffix in ("output", "error"):
         template.has_resource_properties(
             "AWS::Logs::LogGroup",
-            {"LogGroupName": f"/aws-glue/mlops-loop-{env}/{suffix}", "RetentionInDays": retention, "KmsKeyId": Match.any_value()},
+            {"LogGroupName": f"/aws-glue/{PROJECT}-{env}/{suffix}", "RetentionInDays": retention, "KmsKeyId": Match.any_value()},
         )
 
 
@@ -142,7 +147,7 @@ def test_job_role_has_no_action_wildcards_and_only_dataset_prefixes(synthesized)
         actions = statement["Action"] if isinstance(statement["Action"], list) else [statement["Action"]]
         assert all("*" not in a for a in actions), sid
     assert statements["ReadRawCustomerChurn"]["Action"] == ["s3:GetObject", "s3:GetObjectVersion"]
-    assert statements["ReadRawCustomerChurn"]["Resource"] == "arn:aws:s3:::mlops-loop-prod-raw-333333333333-eu-west-1/customer_churn/*"
+    assert statements["ReadRawCustomerChurn"]["Resource"] == f"arn:aws:s3:::{PROJECT}-prod-raw-333333333333-eu-west-1/customer_churn/*"
     assert statements["ReadRawCustomerChurnList"]["Condition"] == {"StringLike": {"s3:prefix": ["customer_churn/*"]}}
     # The job can read raw data but never write or delete it.
     raw_write = [s for s in statements.values() if "-raw-" in str(s["Resource"]) and "s3:PutObject" in str(s["Action"])]
@@ -151,7 +156,7 @@ def test_job_role_has_no_action_wildcards_and_only_dataset_prefixes(synthesized)
         "Sid": "PutRecordsCreditRisk",
         "Effect": "Allow",
         "Action": "sagemaker:PutRecord",
-        "Resource": "arn:aws:sagemaker:eu-west-1:333333333333:feature-group/mlops-loop-prod-credit-risk",
+        "Resource": f"arn:aws:sagemaker:eu-west-1:333333333333:feature-group/{PROJECT}-prod-credit-risk",
     }
     assert statements["GlueJobMetrics"]["Condition"] == {"StringEquals": {"cloudwatch:namespace": "Glue"}}
     # Each dataset's declaration is readable as one object, never the asset bucket as a whole.
@@ -163,7 +168,7 @@ def test_crawler_role_reads_raw_and_writes_only_its_database(synthesized):
     statements = _statements(synthesized, "prod", "Glue crawlers")
     assert not any("s3:PutObject" in str(s["Action"]) for s in statements.values())
     catalog = statements["CrawlerCatalog"]["Resource"]
-    assert "arn:aws:glue:eu-west-1:333333333333:table/mlops_loop_prod/*" in catalog
+    assert f"arn:aws:glue:eu-west-1:333333333333:table/{PROJECT.replace('-', '_')}_prod/*" in catalog
     assert not any("sagemaker" in str(s) for s in statements.values())
 
 

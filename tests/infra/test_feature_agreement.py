@@ -14,6 +14,7 @@ from tests.support.datasets import DATASETS
 from pipeline_code.features.compute import compute_features
 from pipeline_code.sample_data.generate import generate
 from tests.support import datasets as samples
+from tests.support.paths import live_project
 
 # How each Feature Store type must look in the frame the feature job writes/puts.
 _DTYPE_CHECK = {
@@ -21,6 +22,10 @@ _DTYPE_CHECK = {
     FRACTIONAL: lambda s: str(s.dtype) == "float64",
     "String": lambda s: s.dtype == object and s.dropna().map(type).eq(str).all(),
 }
+
+
+# Physical names start with the configured project (a user renames it first).
+PROJECT = live_project()
 
 
 def _synthesized_groups(synthesized, env: str) -> dict[str, list[tuple[str, str]]]:
@@ -37,7 +42,7 @@ def test_feature_group_catalog_and_computed_frame_agree(synthesized, dataset_nam
     WHEN the feature job computes features from generated curated data
     THEN the frame's columns, order and types are exactly the FeatureGroup's definitions."""
     dataset = DATASETS[dataset_name]
-    definitions = _synthesized_groups(synthesized, "prod")[f"mlops-loop-prod-{dataset_name.replace('_', '-')}"]
+    definitions = _synthesized_groups(synthesized, "prod")[f"{PROJECT}-prod-{dataset_name.replace('_', '-')}"]
     assert definitions == list(dataset.feature_store_definitions())
 
     curated = generate(samples.get_dataset(dataset_name), 500, seed=11)
@@ -54,7 +59,7 @@ def test_every_model_in_every_environment_uses_features_its_feature_group_has(sy
     for env_name, env in synthesized.config.environments.items():
         groups = _synthesized_groups(synthesized, env_name)
         for model in synthesized.config.models_of(env):
-            group = groups[f"mlops-loop-{env_name}-{model.dataset.replace('_', '-')}"]
+            group = groups[f"{PROJECT}-{env_name}-{model.dataset.replace('_', '-')}"]
             names = {n for n, _ in group}
             assert set(model.features) | {model.sensitive_attribute, *model.slices} <= names, (env_name, model.name)
 

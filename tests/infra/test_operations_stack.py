@@ -10,8 +10,13 @@ import pytest
 from mlops_loop.app_builder import REPO_ROOT
 from pipeline_code.core.contract import RETRAIN_ALARMS, monitor_metric
 from pipeline_code.core.problem import QUALITY_ALARM_KEY
+from tests.support.paths import live_project
 
 ENVS = ("dev", "staging", "prod")
+
+
+# Physical names start with the configured project (a user renames it first).
+PROJECT = live_project()
 
 
 def _one(synthesized, env, cfn_type, prefix="RetrainTrigger"):
@@ -20,13 +25,13 @@ def _one(synthesized, env, cfn_type, prefix="RetrainTrigger"):
 
 
 def _pipelines(synthesized, env):
-    return sorted(f"mlops-loop-{env}-{m}-training" for m in synthesized.config.environments[env].models)
+    return sorted(f"{PROJECT}-{env}-{m}-training" for m in synthesized.config.environments[env].models)
 
 
 @pytest.mark.parametrize("env", ENVS)
 def test_trigger_function_is_serialised_and_knows_only_this_environments_pipelines(synthesized, env):
     function = _one(synthesized, env, "AWS::Lambda::Function")
-    assert function["FunctionName"] == f"mlops-loop-{env}-retrain-trigger"
+    assert function["FunctionName"] == f"{PROJECT}-{env}-retrain-trigger"
     assert function["Runtime"] == "python3.14"
     assert function["Handler"] == "pipeline_code.handlers.retrain_trigger.handler"
     # One invocation at a time: two alarms arriving together cannot both pass the guard.
@@ -48,13 +53,13 @@ def test_each_models_retrain_alarms_start_its_pipeline_with_reason_drift(synthes
         assert pattern["source"] == ["aws.cloudwatch"]
         assert pattern["detail"]["state"] == {"value": ["ALARM"]}
         prefix = pattern["detail"]["alarmName"][0]["prefix"]
-        model = prefix.removeprefix("mlops-loop-prod-").removesuffix("-retrain-")
+        model = prefix.removeprefix(f"{PROJECT}-prod-").removesuffix("-retrain-")
         covered.add(model)
         (target,) = props["Targets"]
         transformer = target["InputTransformer"]
         assert transformer["InputPathsMap"] == {"detail-alarmName": "$.detail.alarmName", "id": "$.id"}
         payload = transformer["InputTemplate"]
-        assert f'"pipeline":"mlops-loop-prod-{model}-training"' in payload and '"reason":"drift"' in payload
+        assert f'"pipeline":"{PROJECT}-prod-{model}-training"' in payload and '"reason":"drift"' in payload
         assert target["RetryPolicy"]["MaximumRetryAttempts"] == 2 and "DeadLetterConfig" in target
     assert covered == set(synthesized.config.environments["prod"].models)  # one rule per model, no other
 
@@ -103,8 +108,8 @@ def test_the_hourly_sweep_knows_every_retrain_alarm_and_may_describe_only_those(
     alarms = {p["AlarmName"] for p in (a["Properties"] for a in synthesized.resources(env, "Operations",
                                                                                         "AWS::CloudWatch::Alarm").values())}
     models = synthesized.config.environments[env].models
-    retrain = {name: f"mlops-loop-{env}-{m}-training" for m in models for name in alarms
-               if name.startswith(f"mlops-loop-{env}-{m}-retrain-")}
+    retrain = {name: f"{PROJECT}-{env}-{m}-training" for m in models for name in alarms
+               if name.startswith(f"{PROJECT}-{env}-{m}-retrain-")}
     assert len(retrain) == len(RETRAIN_ALARMS) * len(models)
     function = _one(synthesized, env, "AWS::Lambda::Function")
     assert json.loads(function["Environment"]["Variables"]["ALARM_PIPELINES"]) == retrain
@@ -159,7 +164,7 @@ def test_drift_and_quality_alarms_carry_the_retrain_prefix_and_the_configured_th
     monitoring = synthesized.config.environments["prod"].monitoring
     alarms = _alarms(synthesized, "prod")
     for model in synthesized.config.environments["prod"].models:
-        prefix = f"mlops-loop-prod-{model}-retrain-"
+        prefix = f"{PROJECT}-prod-{model}-retrain-"
         # The drift alarms watch the monitor's drift scores (PSI over its calibrated threshold): drift at 1.
         assert alarms[prefix + "data-drift"]["Threshold"] == 1
         assert alarms[prefix + "data-drift"]["MetricName"] == "DataDriftScore"
@@ -178,12 +183,12 @@ def test_drift_and_quality_alarms_carry_the_retrain_prefix_and_the_configured_th
             assert {d["Name"]: d["Value"] for d in alarm["Dimensions"]} == {"Environment": "prod", "Model": model}
             assert alarm["AlarmActions"], "people are told too"
         # Monitor errors page people but never retrain: the name must not match the retrain rule.
-        unhealthy = alarms[f"mlops-loop-prod-{model}-monitor-unhealthy"]
-        assert not f"mlops-loop-prod-{model}-monitor-unhealthy".startswith(prefix)
+        unhealthy = alarms[f"{PROJECT}-prod-{model}-monitor-unhealthy"]
+        assert not f"{PROJECT}-prod-{model}-monitor-unhealthy".startswith(prefix)
         assert unhealthy["MetricName"] == "MonitorHealthy" and unhealthy["ComparisonOperator"] == "LessThanThreshold"
 
 
 def test_the_trigger_and_its_dead_letters_are_watched(synthesized):
     alarms = _alarms(synthesized, "dev")
-    assert alarms["mlops-loop-dev-trigger-errors"]["MetricName"] == "Errors"
-    assert alarms["mlops-loop-dev-dead-letters"]["MetricName"] == "ApproximateNumberOfMessagesVisible"
+    assert alarms[f"{PROJECT}-dev-trigger-errors"]["MetricName"] == "Errors"
+    assert alarms[f"{PROJECT}-dev-dead-letters"]["MetricName"] == "ApproximateNumberOfMessagesVisible"

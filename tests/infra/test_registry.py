@@ -4,6 +4,12 @@ from __future__ import annotations
 
 import pytest
 
+from tests.support.paths import live_project
+
+
+# Physical names start with the configured project (a user renames it first).
+PROJECT = live_project()
+
 
 def _policy(synthesized, env: str, prefix: str) -> dict[str, dict]:
     policies = synthesized.resources(env, "Storage", "AWS::IAM::ManagedPolicy")
@@ -16,7 +22,7 @@ def test_one_model_package_group_per_model(synthesized, env):
     groups = synthesized.resources(env, "Storage", "AWS::SageMaker::ModelPackageGroup")
     names = {g["Properties"]["ModelPackageGroupName"] for g in groups.values()}
     models = synthesized.config.environments[env].models
-    assert names == {f"mlops-loop-{env}-{m}" for m in models}
+    assert names == {f"{PROJECT}-{env}-{m}" for m in models}
     expected_policy = "Delete" if env == "dev" else "Retain"
     assert {g["DeletionPolicy"] for g in groups.values()} == {expected_policy}
 
@@ -26,7 +32,7 @@ def test_approver_can_change_approval_status_of_this_environments_versions_only(
     change = statements["ChangeApprovalStatus"]
     assert change["Effect"] == "Allow" and change["Action"] == "sagemaker:UpdateModelPackage"
     env = synthesized.config.environments["prod"]
-    expected = [f"arn:aws:sagemaker:{env.region}:{env.account}:model-package/mlops-loop-prod-{m}/*" for m in env.models]
+    expected = [f"arn:aws:sagemaker:{env.region}:{env.account}:model-package/{PROJECT}-prod-{m}/*" for m in env.models]
     assert sorted(change["Resource"]) == sorted(expected)
 
 
@@ -49,7 +55,7 @@ def test_approver_role_requires_mfa_from_this_account(synthesized):
     roles = synthesized.resources("prod", "Storage", "AWS::IAM::Role")
     (approver,) = [r for k, r in roles.items() if k.startswith("RegistryApproverRole")]
     props = approver["Properties"]
-    assert props["RoleName"] == "mlops-loop-prod-model-approver"
+    assert props["RoleName"] == f"{PROJECT}-prod-model-approver"
     (statement,) = props["AssumeRolePolicyDocument"]["Statement"]
     assert statement["Condition"] == {"Bool": {"aws:MultiFactorAuthPresent": "true"}}
     assert ":iam::333333333333:root" in str(statement["Principal"])

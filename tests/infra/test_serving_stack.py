@@ -19,9 +19,12 @@ from mlops_loop.tools.cloud_assembly import SynthesizedStack, nag_violations, st
 from mlops_loop.tools.lint import lint_templates
 from tests.support.templates import flatten, listify, of_type, role_statements, statement_actions, writable_prefixes
 
+from tests.support.paths import live_project
 from tests.support.scenarios import MODES_ACCOUNT, MODES_ENV, MODES_MODELS, MODES_RETRAINING_SCHEDULE
 
 ENVS = ("dev", "staging", "prod")
+# Physical names start with the configured project (a user renames it first).
+PROJECT = live_project()
 GATED_TYPES = (
     "AWS::SageMaker::Model",
     "AWS::SageMaker::EndpointConfig",
@@ -70,10 +73,11 @@ def _data_key_output(value) -> bool:
 
 
 def _inference_bucket(storage_template: dict, env: str) -> str:
+    """The environment's inference bucket (<project>-<env>-inference-<account>-<region>), whatever its project."""
     names = [
         b["Properties"]["BucketName"]
         for b in of_type(storage_template, "AWS::S3::Bucket").values()
-        if isinstance(b["Properties"].get("BucketName"), str) and b["Properties"]["BucketName"].startswith(f"mlops-loop-{env}-inference-")
+        if isinstance(b["Properties"].get("BucketName"), str) and f"-{env}-inference-" in b["Properties"]["BucketName"]
     ]
     (name,) = names
     return name
@@ -149,14 +153,14 @@ def test_version_parameter_admits_only_versions_of_this_models_group_here(synthe
     parameters = synthesized.template(env, "Serving")["Parameters"]
     for model in environment.models:
         pattern = re.compile(parameters[package_parameter_name(model)]["AllowedPattern"])
-        group = f"mlops-loop-{env}-{model}"
+        group = f"{PROJECT}-{env}-{model}"
         other_model = next(m for m in environment.models if m != model)
         other_env = next(e for e in ENVS if e != env)
         accepted = ["", f"arn:aws:sagemaker:{region}:{account}:model-package/{group}/1",
                     f"arn:aws:sagemaker:{region}:{account}:model-package/{group}/42"]
         rejected = [
-            f"arn:aws:sagemaker:{region}:{account}:model-package/mlops-loop-{env}-{other_model}/1",  # another group
-            f"arn:aws:sagemaker:{region}:{account}:model-package/mlops-loop-{other_env}-{model}/1",  # another env's group
+            f"arn:aws:sagemaker:{region}:{account}:model-package/{PROJECT}-{env}-{other_model}/1",  # another group
+            f"arn:aws:sagemaker:{region}:{account}:model-package/{PROJECT}-{other_env}-{model}/1",  # another env's group
             f"arn:aws:sagemaker:{region}:999999999999:model-package/{group}/1",  # another account
             f"arn:aws:sagemaker:us-east-1:{account}:model-package/{group}/1",  # another region
             f"arn:aws:sagemaker:{region}:{account}:model-package/{group}-v2/1",  # a group sharing the prefix
@@ -235,7 +239,7 @@ def test_realtime_endpoint_size_and_target_tracking_follow_the_config(synthesize
     props = target["Properties"]
     assert props["ServiceNamespace"] == "sagemaker"
     assert props["ScalableDimension"] == "sagemaker:variant:DesiredInstanceCount"
-    assert props["ResourceId"] == f"endpoint/mlops-loop-{env}-churn/variant/AllTraffic"
+    assert props["ResourceId"] == f"endpoint/{PROJECT}-{env}-churn/variant/AllTraffic"
     assert (props["MinCapacity"], props["MaxCapacity"]) == (rt.autoscaling.min_instances, rt.autoscaling.max_instances)
     endpoint_id, _ = _resource(template, "churn", "Endpoint")
     assert endpoint_id in target.get("DependsOn", [])  # registered only once the endpoint exists
@@ -281,7 +285,7 @@ def test_realtime_rollout_is_a_canary_with_alarm_rollback(synthesized, env):
     assert rollout.strategy == "canary"
     template = synthesized.template(env, "Serving")
     endpoint = _props(template, "churn", "Endpoint")
-    assert endpoint["EndpointName"] == f"mlops-loop-{env}-churn"
+    assert endpoint["EndpointName"] == f"{PROJECT}-{env}-churn"
     config_id, _ = _resource(template, "churn", "Config")
     assert endpoint["EndpointConfigName"] == {"Fn::GetAtt": [config_id, "EndpointConfigName"]}
     policy = endpoint["DeploymentConfig"]["BlueGreenUpdatePolicy"]
@@ -305,7 +309,7 @@ def test_rollback_alarms_watch_the_5xx_rate_and_p99_model_latency(synthesized, e
     serving = _serving_config(synthesized.config, env, model)
     rollout = serving.realtime.rollout if serving.mode == "realtime" else serving.serverless.rollout
     template = synthesized.template(env, "Serving")
-    endpoint = f"mlops-loop-{env}-{model}"
+    endpoint = f"{PROJECT}-{env}-{model}"
     dimensions = [{"Name": "EndpointName", "Value": endpoint}, {"Name": "VariantName", "Value": "AllTraffic"}]
 
     errors = _props(template, model, "RolloutErrors")
@@ -374,7 +378,7 @@ def test_serverless_serving_code_captures_its_own_traffic(synthesized, env, mode
     assert environment["MLOPS_CAPTURE_S3_URI"] == f"s3://{bucket}/capture/{model}/"
     assert environment["MLOPS_CAPTURE_PERCENT"] == str(_serving_config(synthesized.config, env, model).data_capture_percent)
     assert _data_key_output(environment["MLOPS_CAPTURE_KMS_KEY_ID"])
-    assert environment["MLOPS_ENDPOINT_NAME"] == f"mlops-loop-{env}-{model}"
+    assert environment["MLOPS_ENDPOINT_NAME"] == f"{PROJECT}-{env}-{model}"
     role_id, _ = _resource(template, model, "Role")
     statements = role_statements(template, role_id)
     assert f"s3://{bucket}/capture/{model}/" in writable_prefixes(statements, bucket)
@@ -414,7 +418,7 @@ def test_deployer_role_is_for_cloudformation_and_touches_only_serving_resources(
     environment = synthesized.config.environments[env]
     deployer_id, deployer = _resource(template, "", "Deployer")
     props = deployer["Properties"]
-    assert props["RoleName"] == f"mlops-loop-{env}-serving-deployer"
+    assert props["RoleName"] == f"{PROJECT}-{env}-serving-deployer"
     (trust,) = props["AssumeRolePolicyDocument"]["Statement"]
     assert trust == {"Action": "sts:AssumeRole", "Effect": "Allow", "Principal": {"Service": "cloudformation.amazonaws.com"}}
 
@@ -443,7 +447,7 @@ def test_deployer_role_is_for_cloudformation_and_touches_only_serving_resources(
         endpoint_actions = {"sagemaker:CreateEndpoint", "sagemaker:UpdateEndpoint", "sagemaker:DeleteEndpoint"}
         if endpoint_actions & set(actions):
             (resource,) = listify(statement["Resource"])
-            names = {f"mlops-loop-{env}-{m}" for m in environment.models}
+            names = {f"{PROJECT}-{env}-{m}" for m in environment.models}
             if "endpoint-config/" in resource:
                 # SageMaker also authorizes Create/UpdateEndpoint against the endpoint-config (issue #17);
                 # CloudFormation generates those names, so only this account and region pin them.
@@ -456,7 +460,7 @@ def test_deployer_role_is_for_cloudformation_and_touches_only_serving_resources(
             # The endpoint's own alarms, and those target tracking creates for its scalable target.
             alarm = f"arn:aws:cloudwatch:{environment.region}:{environment.account}:alarm:"
             for resource in listify(statement["Resource"]):
-                assert resource.startswith((f"{alarm}mlops-loop-{env}-", f"{alarm}TargetTracking-endpoint/mlops-loop-{env}-")), resource
+                assert resource.startswith((f"{alarm}{PROJECT}-{env}-", f"{alarm}TargetTracking-endpoint/{PROJECT}-{env}-")), resource
     assert passed == serving_roles
 
 
@@ -471,7 +475,7 @@ def test_deployer_sagemaker_actions_are_scoped_to_this_environments_resources(sy
 def test_deployer_may_manage_the_alarms_of_its_target_tracking_policies(synthesized):
     template = synthesized.template("prod", "Serving")
     deployer_id, _ = _resource(template, "", "Deployer")
-    alarm = "arn:aws:cloudwatch:eu-west-1:333333333333:alarm:TargetTracking-endpoint/mlops-loop-prod-churn/variant/AllTraffic-AlarmHigh-1"
+    alarm = f"arn:aws:cloudwatch:eu-west-1:333333333333:alarm:TargetTracking-endpoint/{PROJECT}-prod-churn/variant/AllTraffic-AlarmHigh-1"
     allowed = set()
     for statement in role_statements(template, deployer_id):
         for resource in listify(statement["Resource"]):
@@ -499,7 +503,7 @@ def test_the_deploy_function_waits_out_a_busy_stack_for_the_longest_rollout_plus
     variables = function["Properties"]["Environment"]["Variables"]
     _, group = _deploy(synthesized, env, "AWS::Scheduler::ScheduleGroup", "Retries")
     role_id, role = _deploy(synthesized, env, "AWS::IAM::Role", "RetryRole")
-    assert variables["RETRY_SCHEDULE_GROUP"] == group["Properties"]["Name"] == f"mlops-loop-{env}-deploy-retries"
+    assert variables["RETRY_SCHEDULE_GROUP"] == group["Properties"]["Name"] == f"{PROJECT}-{env}-deploy-retries"
     assert variables["RETRY_ROLE_ARN"] == {"Fn::GetAtt": [role_id, "Arn"]}
     servings = [_serving_config(synthesized.config, env, m) for m in environment.models]
     rollouts = [s.rollout.timeout_seconds for s in servings if s.rollout] + [
@@ -510,9 +514,9 @@ def test_the_deploy_function_waits_out_a_busy_stack_for_the_longest_rollout_plus
     assert trust["Condition"]["StringEquals"] == {"aws:SourceAccount": environment.account}
     statements = role_statements(synthesized.template(env, "Operations"), role_id)
     assert [(statement_actions(s), s["Resource"]) for s in statements] == [
-        (["lambda:InvokeFunction"], f"arn:aws:lambda:{environment.region}:{environment.account}:function:mlops-loop-{env}-deploy-on-approval")
+        (["lambda:InvokeFunction"], f"arn:aws:lambda:{environment.region}:{environment.account}:function:{PROJECT}-{env}-deploy-on-approval")
     ]
-    assert function["Properties"]["FunctionName"] == f"mlops-loop-{env}-deploy-on-approval"
+    assert function["Properties"]["FunctionName"] == f"{PROJECT}-{env}-deploy-on-approval"
 
 
 def _groups(synthesized, env: str) -> dict[str, str]:
@@ -521,7 +525,7 @@ def _groups(synthesized, env: str) -> dict[str, str]:
         g["Properties"]["ModelPackageGroupName"]
         for g in synthesized.resources(env, "Storage", "AWS::SageMaker::ModelPackageGroup").values()
     }
-    out = {m: f"mlops-loop-{env}-{m}" for m in synthesized.config.environments[env].models}
+    out = {m: f"{PROJECT}-{env}-{m}" for m in synthesized.config.environments[env].models}
     assert set(out.values()) == groups
     return out
 
@@ -533,7 +537,7 @@ def test_deploy_function_knows_the_serving_stack_its_parameters_and_the_deployer
     props = function["Properties"]
     variables = props["Environment"]["Variables"]
     serving = synthesized.stacks[(env, "Serving")]
-    assert variables["SERVING_STACK_NAME"] == serving.stack_name == f"mlops-loop-{env}-serving"
+    assert variables["SERVING_STACK_NAME"] == serving.stack_name == f"{PROJECT}-{env}-serving"
     mapping = json.loads(variables["MODEL_PARAMETERS"])
     assert mapping == {group: package_parameter_name(m) for m, group in _groups(synthesized, env).items()}
     package_parameters = {p for p in serving.template["Parameters"] if not p.endswith(MODEL_SHA256_PARAMETER_SUFFIX)}
@@ -557,7 +561,7 @@ def test_approvals_of_this_environments_groups_reach_the_deploy_function(synthes
     assert pattern["source"] == ["aws.sagemaker"]
     assert pattern["detail-type"] == ["SageMaker Model Package State Change"]
     assert sorted(pattern["detail"]["ModelPackageGroupName"]) == sorted(_groups(synthesized, env).values())
-    assert all(g.startswith(f"mlops-loop-{env}-") for g in pattern["detail"]["ModelPackageGroupName"])
+    assert all(g.startswith(f"{PROJECT}-{env}-") for g in pattern["detail"]["ModelPackageGroupName"])
     (target,) = rule["Properties"]["Targets"]
     assert target["Arn"] == {"Fn::GetAtt": [function_id, "Arn"]}
     assert target["DeadLetterConfig"] == {"Arn": {"Fn::GetAtt": [dlq_id, "Arn"]}}
@@ -594,7 +598,7 @@ def test_deploy_function_may_update_only_the_serving_stack_passing_only_the_depl
     assert all(statement_actions(s) == ["iam:PassRole"] for s in passes)
     retry_role_id, _ = _deploy(synthesized, env, "AWS::IAM::Role", "RetryRole")
     assert sorted((json.dumps(s["Resource"]), json.dumps(s["Condition"])) for s in passes) == sorted([
-        (json.dumps(f"arn:aws:iam::{environment.account}:role/mlops-loop-{env}-serving-deployer"),
+        (json.dumps(f"arn:aws:iam::{environment.account}:role/{PROJECT}-{env}-serving-deployer"),
          json.dumps({"StringEquals": {"iam:PassedToService": "cloudformation.amazonaws.com"}})),
         (json.dumps({"Fn::GetAtt": [retry_role_id, "Arn"]}), json.dumps({"StringEquals": {"iam:PassedToService": "scheduler.amazonaws.com"}})),
     ])

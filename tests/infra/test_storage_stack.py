@@ -6,9 +6,14 @@ import pytest
 from aws_cdk.assertions import Match, Template
 
 from pipeline_code.core.integrity import SEALED_KEY_PATTERN
+from tests.support.paths import live_project
 
 
 ENVS = ("dev", "staging", "prod")
+
+
+# Physical names start with the configured project (a user renames it first).
+PROJECT = live_project()
 
 
 def storage(synthesized, env: str) -> Template:
@@ -47,7 +52,7 @@ def test_every_lake_bucket_is_kms_encrypted_versioned_private_and_logged(synthes
     assert len(buckets) == 6
     account = synthesized.config.environments[env].account
     names = {b["Properties"]["BucketName"] for b in buckets.values()}
-    assert names == {f"mlops-loop-{env}-{kind}-{account}-eu-west-1" for kind in ("raw", "curated", "features", "artifacts", "inference", "access-logs")}
+    assert names == {f"{PROJECT}-{env}-{kind}-{account}-eu-west-1" for kind in ("raw", "curated", "features", "artifacts", "inference", "access-logs")}
     for logical_id, bucket in buckets.items():
         props = bucket["Properties"]
         assert props["VersioningConfiguration"] == {"Status": "Enabled"}, logical_id
@@ -140,7 +145,7 @@ def test_one_feature_group_per_dataset_online_and_offline_encrypted(synthesized,
     by_name = {g["Properties"]["FeatureGroupName"]: g["Properties"] for g in groups.values()}
     config = synthesized.config
     datasets = {config.models[m].dataset for m in config.environments[env].models}
-    assert set(by_name) == {f"mlops-loop-{env}-{d.replace('_', '-')}" for d in datasets}
+    assert set(by_name) == {f"{PROJECT}-{env}-{d.replace('_', '-')}" for d in datasets}
     ttl_days = synthesized.config.environments[env].feature_store.online_ttl_days
     for props in by_name.values():
         online = props["OnlineStoreConfig"]
@@ -149,7 +154,7 @@ def test_one_feature_group_per_dataset_online_and_offline_encrypted(synthesized,
         assert "Fn::GetAtt" in online["SecurityConfig"]["KmsKeyId"]
         offline = props["OfflineStoreConfig"]
         assert offline["TableFormat"] == "Iceberg"
-        assert offline["S3StorageConfig"]["S3Uri"].startswith(f"s3://mlops-loop-{env}-features-")
+        assert offline["S3StorageConfig"]["S3Uri"].startswith(f"s3://{PROJECT}-{env}-features-")
         assert offline["S3StorageConfig"]["S3Uri"].endswith("/offline-store")
         assert "Fn::GetAtt" in offline["S3StorageConfig"]["KmsKeyId"]
         assert props["ThroughputConfig"] == {"ThroughputMode": "OnDemand"}
@@ -159,7 +164,7 @@ def test_feature_group_definitions_are_generated_from_the_catalog(synthesized):
     groups = synthesized.resources("prod", "Storage", "AWS::SageMaker::FeatureGroup")
     for group in groups.values():
         props = group["Properties"]
-        dataset = synthesized.config.datasets[props["FeatureGroupName"].removeprefix("mlops-loop-prod-").replace("-", "_")]
+        dataset = synthesized.config.datasets[props["FeatureGroupName"].removeprefix(f"{PROJECT}-prod-").replace("-", "_")]
         assert props["RecordIdentifierFeatureName"] == dataset.record_identifier
         assert props["EventTimeFeatureName"] == dataset.event_time
         assert [(d["FeatureName"], d["FeatureType"]) for d in props["FeatureDefinitions"]] == list(
@@ -181,7 +186,7 @@ def test_offline_store_role_is_limited_to_its_prefix_and_key(synthesized):
 
 def test_glue_database_is_named_after_the_environment(synthesized):
     (db,) = synthesized.resources("staging", "Storage", "AWS::Glue::Database").values()
-    assert db["Properties"]["DatabaseInput"]["Name"] == "mlops_loop_staging"
+    assert db["Properties"]["DatabaseInput"]["Name"] == f"{PROJECT.replace('-', '_')}_staging"
 
 
 def _list(value):

@@ -7,8 +7,13 @@ import json
 import pytest
 
 from tests.support.templates import flatten
+from tests.support.paths import live_project
 
 ENVS = ("dev", "staging", "prod")
+
+
+# Physical names start with the configured project (a user renames it first).
+PROJECT = live_project()
 
 
 def pipelines(synthesized, env: str) -> dict[str, dict]:
@@ -37,11 +42,11 @@ def steps(definition: dict) -> dict[str, dict]:
 @pytest.mark.parametrize("env", ENVS)
 def test_one_training_pipeline_per_model(synthesized, env):
     names = set(pipelines(synthesized, env))
-    assert names == {f"mlops-loop-{env}-{m}-training" for m in synthesized.config.environments[env].models}
+    assert names == {f"{PROJECT}-{env}-{m}-training" for m in synthesized.config.environments[env].models}
 
 
 def test_pipeline_steps_form_the_governed_chain(synthesized):
-    definition = pipelines(synthesized, "prod")["mlops-loop-prod-churn-training"]["definition"]
+    definition = pipelines(synthesized, "prod")[f"{PROJECT}-prod-churn-training"]["definition"]
     found = steps(definition)
     assert {"Prepare", "Train", "Evaluate", "CheckGate", "Baseline", "Register", "GateFailed"} <= set(found)
     gate = found["CheckGate"]
@@ -56,7 +61,7 @@ def test_gate_thresholds_and_approval_default_come_from_each_environment(synthes
     for env in ENVS:
         gate = synthesized.config.environments[env].gate
         auto = synthesized.config.environments[env].training.auto_approve
-        definition = pipelines(synthesized, env)[f"mlops-loop-{env}-churn-training"]["definition"]
+        definition = pipelines(synthesized, env)[f"{PROJECT}-{env}-churn-training"]["definition"]
         params = {p["Name"]: p.get("DefaultValue") for p in definition["Parameters"]}
         assert params["MinAuc"] == gate.min_auc
         assert params["ChallengerMargin"] == gate.challenger_margin
@@ -69,7 +74,7 @@ def test_gate_thresholds_and_approval_default_come_from_each_environment(synthes
 def test_training_runs_on_spot_with_checkpoints_in_every_environment_that_asks(synthesized):
     for env in ENVS:
         training = synthesized.config.environments[env].training
-        definition = pipelines(synthesized, env)[f"mlops-loop-{env}-credit-risk-training"]["definition"]
+        definition = pipelines(synthesized, env)[f"{PROJECT}-{env}-credit-risk-training"]["definition"]
         train = steps(definition)["Train"]["Arguments"]
         assert train.get("EnableManagedSpotTraining", False) == training.use_spot
         if training.use_spot:
@@ -86,7 +91,7 @@ def test_definition_is_well_under_the_create_pipeline_limit(synthesized):
 
 def _statements(synthesized, env: str, model: str) -> dict[str, dict]:
     for key, policy in synthesized.resources(env, "Training", "AWS::IAM::ManagedPolicy").items():
-        if policy["Properties"]["Description"] == f"mlops-loop-{env}-{model}-training pipeline":
+        if policy["Properties"]["Description"] == f"{PROJECT}-{env}-{model}-training pipeline":
             return {s["Sid"]: s for s in policy["Properties"]["PolicyDocument"]["Statement"]}
     raise KeyError(model)
 
@@ -110,8 +115,8 @@ def test_the_trainer_can_register_but_never_approve(synthesized, env):
     register = statements["RegisterChurn"]
     account = synthesized.config.environments[env].account
     assert set(register["Resource"]) == {
-        f"arn:aws:sagemaker:eu-west-1:{account}:model-package/mlops-loop-{env}-churn/*",
-        f"arn:aws:sagemaker:eu-west-1:{account}:model-package-group/mlops-loop-{env}-churn",
+        f"arn:aws:sagemaker:eu-west-1:{account}:model-package/{PROJECT}-{env}-churn/*",
+        f"arn:aws:sagemaker:eu-west-1:{account}:model-package-group/{PROJECT}-{env}-churn",
     }
 
 
