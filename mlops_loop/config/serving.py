@@ -11,7 +11,7 @@ failing a CloudFormation deployment.
 from __future__ import annotations
 
 import re
-from typing import Literal, Optional
+from typing import Iterable, Literal, Optional
 
 from pydantic import ConfigDict, Field, field_validator, model_validator
 
@@ -332,3 +332,10 @@ class MultiModelEndpointConfig(RealtimeServing):
                 "e.g. ml.m5.large or ml.c5.xlarge"
             )
         return value
+
+
+def longest_rollout_seconds(servings: Iterable[ServingConfig], endpoints: Iterable[MultiModelEndpointConfig] = ()) -> int:
+    """The longest blue/green rollout (MaximumExecutionTimeoutInSeconds) of the models served as ``servings``
+    and of the multi-model ``endpoints``; 600 s (SageMaker's minimum) when none has one."""
+    rollouts = [s.rollout for s in servings if s.rollout is not None] + [e.rollout for e in endpoints]
+    return max((r.timeout_seconds for r in rollouts), default=600)

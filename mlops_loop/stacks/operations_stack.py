@@ -13,7 +13,7 @@ from constructs import Construct
 from pipeline_code.core.contract import pascal
 
 from ..config import EnvironmentConfig
-from ..config.serving import ServingAlarms, ServingConfig
+from ..config.serving import ServingAlarms, longest_rollout_seconds
 from ..constructs.deploy_on_approval import DeployOnApproval, MultiModelDeployment
 from ..constructs.drift_monitor import DriftMonitor
 from ..constructs.job_code import JobCode
@@ -25,19 +25,6 @@ from .data_pipeline_stack import RETENTION
 from .serving_stack import ServingStack
 from .storage_stack import StorageStack
 from .training_stack import TrainingStack
-
-
-# A busy serving stack is waited for this long past its longest rollout: a rolled-back update takes about
-# as long again to return to the old fleet.
-ROLLOUT_MARGIN_SECONDS = 30 * 60
-
-
-def longest_rollout_seconds(env: EnvironmentConfig, servings: list[ServingConfig]) -> int:
-    """The longest blue/green rollout (MaximumExecutionTimeoutInSeconds) of any endpoint the environment
-    serves, its multi-model endpoints included; 600 s (SageMaker's minimum) when none has one."""
-    rollouts = [s.rollout for s in servings if s.rollout is not None]
-    rollouts += [endpoint.rollout for endpoint in env.multi_model_endpoints.values()]
-    return max((r.timeout_seconds for r in rollouts), default=600)
 
 
 class OperationsStack(Stack):
@@ -117,9 +104,10 @@ class OperationsStack(Stack):
             deploy_removal_policy=removal,
             deploy_artifacts_bucket=artifacts,
             deploy_data_key=lake.key,
+            # A rolled-back update takes about as long again to return to the old fleet: wait 30 min past it.
             deploy_max_wait=Duration.seconds(
-                longest_rollout_seconds(ops_env, [serving for _, serving in ops_serving.serving_configs.values()])
-                + ROLLOUT_MARGIN_SECONDS
+                longest_rollout_seconds([s for _, s in ops_serving.serving_configs.values()], ops_env.multi_model_endpoints.values())
+                + 30 * 60
             ),
             deploy_multi_model=[
                 MultiModelDeployment(
