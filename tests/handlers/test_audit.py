@@ -10,6 +10,7 @@ timestamps parsed by the operation's output shape as botocore would.
 
 from __future__ import annotations
 
+import hashlib
 import json
 from pathlib import Path
 from typing import Any, Callable, Dict
@@ -23,6 +24,7 @@ from moto import mock_aws
 from pipeline_code.core import problem
 from pipeline_code.ops import audit
 from tests.support import problem_type_reports as reports
+from tests.support.multi_model import keep_package_metadata, model_archive, seal_archive
 
 REGION = "eu-west-1"
 ACCOUNT = "123456789012"
@@ -101,13 +103,7 @@ class World:
         self.values = {"account": ACCOUNT, "region": REGION, "champion_arn": self.v1, "execution_arn": self.execution_arn}
         self.eval_prefix = f"pipelines/churn/{self.execution_id}/Evaluate/evaluation"
         self.v2 = self.register(approval="PendingManualApproval", with_execution=True, reports=True)
-        # moto's UpdateModelPackage replaces CustomerMetadataProperties (AWS merges them): resend them.
-        sm.update_model_package(
-            ModelPackageArn=self.v2,
-            ModelApprovalStatus="Approved",
-            ApprovalDescription=MALICIOUS,
-            CustomerMetadataProperties=sm.describe_model_package(ModelPackageName=self.v2)["CustomerMetadataProperties"],
-        )
+        sm.update_model_package(ModelPackageArn=self.v2, ModelApprovalStatus="Approved", ApprovalDescription=MALICIOUS)
         self.v3 = self.register(approval="PendingManualApproval", with_execution=False, execution_id="gone0execution")
         self.values["package_arn"] = self.v2
         for name in ("evaluation.json", "bias.json"):
@@ -128,7 +124,14 @@ class World:
         self.lineage_artifacts = {self.v2: "list_artifacts.json"}
         self.record()
 
-    def register(self, *, approval: str, with_execution: bool, reports: bool = False, execution_id: str = "") -> str:
+    def register(self, *, approval: str, with_execution: bool, reports: bool = False, execution_id: str = "",
+                 sealed: bool = True) -> str:
+        """A version; ``sealed`` (default) as the pipeline registers it: its own archive at its sealed key, both digests."""
+        model_data = f"s3://{BUCKET}/pipelines/churn/train/job-{approval}/output/model.tar.gz"
+        digests: Dict[str, str] = {}
+        if sealed:
+            number = len(self.clients.sagemaker.list_model_packages(ModelPackageGroupName=GROUP)["ModelPackageSummaryList"]) + 1
+            model_data, digests = seal_archive(self.clients.s3, BUCKET, "churn", model_archive(before=[(f"./v{number}", b"")]))
         metadata = {
             "code_version": COMMIT,
             "trigger_reason": "drift:mlops-loop-prod-churn-retrain-psi",
@@ -137,6 +140,7 @@ class World:
             "frozen_test": f"s3://{BUCKET}/pipelines/churn/frozen-test/",
             "pipeline_name": PIPELINE,
             "pipeline_execution_id": execution_id or (self.execution_id if with_execution else "old0execution"),
+            **digests,
         }
         kwargs: Dict[str, Any] = {}
         if with_execution:
@@ -154,7 +158,7 @@ class World:
                 "Containers": [
                     {
                         "Image": "141502667606.dkr.ecr.eu-west-1.amazonaws.com/sagemaker-xgboost:3.0-5",
-                        "ModelDataUrl": f"s3://{BUCKET}/pipelines/churn/train/job-{approval}/output/model.tar.gz",
+                        "ModelDataUrl": model_data,
                     }
                 ],
                 "SupportedContentTypes": ["text/csv"],
@@ -195,7 +199,8 @@ class World:
 
 
 @pytest.fixture()
-def world():
+def world(monkeypatch):
+    keep_package_metadata(monkeypatch)
     with mock_aws():
         yield World()
 
@@ -219,6 +224,23 @@ def gaps(markdown: str) -> list:
 
 def has_gap(markdown: str, text: str) -> bool:
     return any(audit.md_text(text) in gap for gap in gaps(markdown))
+
+
+def test_a_changed_artefact_or_an_unsealed_version_is_a_gap(world, tmp_path):
+    """GIVEN version 2's sealed object overwritten (the bucket policy forbids it; moto does not model bucket
+    policies) and a version registered before sealing WHEN audited THEN each says so in its data section and gaps."""
+    uri = world.clients.sagemaker.describe_model_package(ModelPackageName=world.v2)["InferenceSpecification"]["Containers"][0]["ModelDataUrl"]
+    bucket, _, key = uri.removeprefix("s3://").partition("/")
+    world.clients.s3.put_object(Bucket=bucket, Key=key, Body=b"other bytes")
+    code, md, _ = run(world, tmp_path, "--version", "2")
+    assert code == 0
+    assert "| Artefact verified | NO: the object's bytes differ \\(see gaps\\) |" in section(md, "Data and code")
+    assert has_gap(md, f"integrity: {uri} has sha256 {hashlib.sha256(b'other bytes').hexdigest()}, not the ")
+
+    unsealed = world.register(approval="PendingManualApproval", with_execution=False, sealed=False)
+    code, md, _ = run(world, tmp_path, "--version", unsealed.rsplit("/", 1)[-1])
+    assert "| Artefact verified | not checked \\(see gaps\\) |" in section(md, "Data and code")
+    assert has_gap(md, "integrity: the version records no artefact digest (registered before artefacts were sealed)")
 
 
 def test_an_approved_and_deployed_version_has_every_piece(world, tmp_path):
@@ -257,6 +279,7 @@ def test_an_approved_and_deployed_version_has_every_piece(world, tmp_path):
     assert "| Rolled-back attempt | 2026-11-21T09:20:02Z (UPDATE\\_ROLLBACK\\_COMPLETE) |" in deployment
     assert "| Serving now | yes |" in deployment
     assert "ModelDeployment" in section(md, "Lineage")
+    assert "| Artefact verified | yes: the object holds the recorded bytes |" in data
     assert section(md, "Gaps").strip() == "None: every piece was found."
     (lookup,) = [request for operation, request in world.calls if operation == "LookupEvents"]
     assert lookup["LookupAttributes"] == [{"AttributeKey": "EventName", "AttributeValue": "UpdateModelPackage"}]
@@ -411,7 +434,8 @@ def evaluated(tmp_path_factory) -> dict:
 
 
 @pytest.fixture()
-def world():
+def world(monkeypatch):
+    keep_package_metadata(monkeypatch)
     with mock_aws():
         yield World()
 

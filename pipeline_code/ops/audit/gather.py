@@ -10,6 +10,7 @@ import json
 import re
 from typing import Any, Dict, List, Mapping, Optional, Sequence, Tuple
 
+from pipeline_code.core import integrity
 from pipeline_code.core.contract import EVALUATION_FILE, PACKAGE_ARN
 
 from .aws import (
@@ -185,6 +186,27 @@ def _read_json(clients: Clients, uri: str) -> Dict[str, Any]:
     bucket, key = s3_parts(uri)
     body = clients.s3.get_object(Bucket=bucket, Key=key)["Body"].read()
     return json.loads(body)
+
+
+def _integrity(clients: Clients, metadata: Mapping[str, Any], model_data: List[str], gaps: Gaps) -> Dict[str, Any]:
+    """The digests recorded at registration and whether the artefact in S3 still holds those bytes
+    (``verified``: True / False, or None when it could not be checked - the reason is a gap)."""
+    out: Dict[str, Any] = {
+        "sha256": metadata.get(integrity.ARCHIVE_SHA256_PROPERTY),
+        "model_sha256": metadata.get(integrity.MODEL_SHA256_PROPERTY),
+        "verified": None,
+    }
+    if not out["sha256"] or not model_data:
+        gaps.add("integrity: the version records no artefact digest (registered before artefacts were sealed); the deploy "
+                 "handler refuses to deploy it")
+        return out
+    bucket, _, key = model_data[0].removeprefix("s3://").partition("/")
+    actual = attempt(gaps, f"artefact {model_data[0]}", lambda: integrity.stored_sha256(clients.s3, bucket, key))
+    if actual is not None:
+        out["verified"] = actual == out["sha256"]
+        if not out["verified"]:
+            gaps.add(f"integrity: {model_data[0]} has sha256 {actual}, not the {out['sha256']} recorded at registration")
+    return out
 
 
 def _evaluation(clients: Clients, package: Mapping[str, Any], gaps: Gaps) -> Dict[str, Any]:
@@ -465,6 +487,7 @@ def gather(
         "trigger_reason": metadata.get("trigger_reason"),
         "metadata": metadata,
     }
+    audit["integrity"] = _integrity(clients, metadata, audit["data"]["model_data"], gaps)
     audit["execution"] = _execution(clients, package, gaps)
     audit["evaluation"] = _evaluation(clients, package, gaps)
     audit["approvals"] = _approvals(clients, package, gaps, now)

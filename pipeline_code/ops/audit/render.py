@@ -88,6 +88,14 @@ def render_markdown(audit: Mapping[str, Any]) -> str:
     data = audit["data"]
     out += ["## Data and code", ""]
     rows = [["Model artifact", md_text(u)] for u in data["model_data"]]
+    sealed = audit.get("integrity") or {}
+    verdict = {True: "yes: the object holds the recorded bytes", False: "NO: the object's bytes differ (see gaps)",
+               None: "not checked (see gaps)"}[sealed.get("verified")]
+    rows += [
+        ["Artefact sha256 (recorded)", md_text(sealed.get("sha256"))],
+        ["Model sha256 (recorded)", md_text(sealed.get("model_sha256"))],
+        ["Artefact verified", md_text(verdict)],
+    ]
     rows += [
         ["Input features", md_text(data["input_features"])],
         ["Input labels", md_text(data["input_labels"])],
