@@ -86,6 +86,10 @@ class AccessPolicy(Construct):
             conditions={"StringLike": {"s3:prefix": [f"{prefix}*"]}},
         )
 
+    def allow_pass_role(self, sid: str, role_arn: str, service: str) -> None:
+        """Pass the role ``role_arn`` to ``service`` (e.g. ``sagemaker.amazonaws.com``) and to no other."""
+        self.allow(sid, ["iam:PassRole"], [role_arn], conditions={"StringEquals": {"iam:PassedToService": service}})
+
     def allow_key(self, sid: str, key: kms.IKey, *, encrypt: bool = True) -> None:
         """Use ``key`` to decrypt (and, with ``encrypt``, to encrypt and create data keys)."""
         actions = ["kms:Decrypt", "kms:DescribeKey"]

@@ -153,12 +153,7 @@ class DeployOnApproval(Construct):
             [stack_arn],
             wildcard_reason="A stack ARN ends in an id CloudFormation assigns at creation; the name pins the serving stack.",
         )
-        access.allow(
-            "PassDeployerRole",
-            ["iam:PassRole"],
-            [deploy_deployer_role.role_arn],
-            conditions={"StringEquals": {"iam:PassedToService": "cloudformation.amazonaws.com"}},
-        )
+        access.allow_pass_role("PassDeployerRole", deploy_deployer_role.role_arn, "cloudformation.amazonaws.com")
         access.allow("Notify", ["sns:Publish"], [deploy_topic.topic_arn])
         access.allow(
             "ScheduleRetries",
@@ -166,12 +161,7 @@ class DeployOnApproval(Construct):
             [stack.format_arn(service="scheduler", resource="schedule", resource_name=f"{self.retry_group.name}/*")],
             wildcard_reason="One-time retry schedules are named per wait at run time; they live in this handler's own group.",
         )
-        access.allow(
-            "PassRetryRole",
-            ["iam:PassRole"],
-            [self.retry_role.role_arn],
-            conditions={"StringEquals": {"iam:PassedToService": "scheduler.amazonaws.com"}},
-        )
+        access.allow_pass_role("PassRetryRole", self.retry_role.role_arn, "scheduler.amazonaws.com")
         # Verify a version's sealed artefact before deploying it: its stored checksum (HeadObject), else its bytes.
         bucket = deploy_artifacts_bucket.bucket_name
         access.allow("VerifyArtifacts", ["s3:GetObject"], [s3_arn(self, bucket, SEALED_KEY_PATTERN)],

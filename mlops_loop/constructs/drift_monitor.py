@@ -9,6 +9,7 @@ from aws_cdk import aws_s3 as s3
 from constructs import Construct
 
 from pipeline_code.core.contract import MONITOR_NAMESPACE, inference_prefix
+from pipeline_code.core.integrity import model_prefix
 from pipeline_code.core.problem import BINARY
 
 from ..config.schema import ModelConfig, MonitoringConfig
@@ -76,7 +77,7 @@ class DriftMonitor(Construct):
         access.allow_prefix("ReadLabels", bucket, inference_prefix(model, "labels"))
         access.allow_prefix("Reports", bucket, inference_prefix(model, "monitor"), write=True)
         # Baselines, evaluation report and model.tar.gz of whichever version serves.
-        access.allow_prefix("ReadVersions", monitor_artifacts_bucket.bucket_name, f"pipelines/{model}/")
+        access.allow_prefix("ReadVersions", monitor_artifacts_bucket.bucket_name, model_prefix(model))
         access.allow_key("DataKey", monitor_key)
         access.allow(
             "FindServingVersion",

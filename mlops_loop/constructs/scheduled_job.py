@@ -82,12 +82,7 @@ def scheduled_sagemaker_job(
         wildcard_reason="Each scheduled run names its job after the schedule's execution id; the stem confines "
         "the role to this model's jobs of this kind.",
     )
-    access.allow(
-        "PassJobRole",
-        ["iam:PassRole"],
-        [job_role.role_arn],
-        conditions={"StringEquals": {"iam:PassedToService": "sagemaker.amazonaws.com"}},
-    )
+    access.allow_pass_role("PassJobRole", job_role.role_arn, "sagemaker.amazonaws.com")
     access.allow_key("Key", key)
     schedule = scheduler.CfnSchedule(
         scope,

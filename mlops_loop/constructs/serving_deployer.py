@@ -53,12 +53,7 @@ class ServingDeployer(Construct):
         if served.endpoint_name:
             self._allow_endpoint(sid, served.endpoint_name, served.alarm_names)
             return
-        self.access.allow(
-            f"PassSchedulerRole{sid}",
-            ["iam:PassRole"],
-            [served.scheduler_role.role_arn],
-            conditions={"StringEquals": {"iam:PassedToService": "scheduler.amazonaws.com"}},
-        )
+        self.access.allow_pass_role(f"PassSchedulerRole{sid}", served.scheduler_role.role_arn, "scheduler.amazonaws.com")
         self.access.allow(
             f"Schedule{sid}",
             ["scheduler:CreateSchedule", "scheduler:UpdateSchedule", "scheduler:DeleteSchedule", "scheduler:GetSchedule"],
@@ -103,12 +98,7 @@ class ServingDeployer(Construct):
             [stack.format_arn(service="sagemaker", resource="monitoring-schedule", resource_name=sched.monitoring_schedule_name.lower())
              for sched in native.schedules.values()],
         )
-        self.access.allow(
-            f"PassNativeMonitorRole{sid}",
-            ["iam:PassRole"],
-            [native.role.role_arn],
-            conditions={"StringEquals": {"iam:PassedToService": "sagemaker.amazonaws.com"}},
-        )
+        self.access.allow_pass_role(f"PassNativeMonitorRole{sid}", native.role.role_arn, "sagemaker.amazonaws.com")
 
     def allow_common(self, *, key: kms.IKey, storage: Stack) -> None:
         """What every deployment needs: models and endpoint configs (whose names CloudFormation
@@ -182,12 +172,7 @@ class ServingDeployer(Construct):
             raise ValueError(f"{self.node.path}: allow_common() was already called; add every served thing before it")
 
     def _allow_pass_serving_role(self, sid: str, role: iam.IRole) -> None:
-        self.access.allow(
-            f"PassServingRole{sid}",
-            ["iam:PassRole"],
-            [role.role_arn],
-            conditions={"StringEquals": {"iam:PassedToService": "sagemaker.amazonaws.com"}},
-        )
+        self.access.allow_pass_role(f"PassServingRole{sid}", role.role_arn, "sagemaker.amazonaws.com")
 
     def _allow_endpoint(self, sid: str, endpoint_name: str, alarm_names: Sequence[str]) -> None:
         """Create, update and delete the endpoint ``endpoint_name`` and the alarms ``alarm_names`` the serving stack

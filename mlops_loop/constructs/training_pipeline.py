@@ -186,12 +186,7 @@ class TrainingPipeline(Construct):
             "it to SageMaker's job metrics.",
         )
         access.allow_container_runtime(repository_arn=xgboost_repository_arn(stack.region), log_groups="/aws/sagemaker/*")
-        access.allow(
-            "PassOwnRole",
-            ["iam:PassRole"],
-            [role.role_arn],
-            conditions={"StringEquals": {"iam:PassedToService": "sagemaker.amazonaws.com"}},
-        )
+        access.allow_pass_role("PassOwnRole", role.role_arn, "sagemaker.amazonaws.com")
 
 
 def xgboost_image_uri(region: str) -> str:

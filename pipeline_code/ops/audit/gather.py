@@ -200,7 +200,11 @@ def _integrity(clients: Clients, metadata: Mapping[str, Any], model_data: List[s
         gaps.add("integrity: the version records no artefact digest (registered before artefacts were sealed); the deploy "
                  "handler refuses to deploy it")
         return out
-    bucket, _, key = model_data[0].removeprefix("s3://").partition("/")
+    try:
+        bucket, key = s3_parts(model_data[0])
+    except ValueError as exc:
+        gaps.add(f"integrity: {exc}")
+        return out
     actual = attempt(gaps, f"artefact {model_data[0]}", lambda: integrity.stored_sha256(clients.s3, bucket, key))
     if actual is not None:
         out["verified"] = actual == out["sha256"]

@@ -88,3 +88,12 @@ def test_when_a_prefix_is_written_without_delete_then_objects_can_be_put_but_not
     assert objects["Action"] == ["s3:AbortMultipartUpload", "s3:GetObject", "s3:GetObjectVersion", "s3:PutObject"]
     with pytest.raises(ValueError, match=r"^Read: delete=False only narrows write=True$"):
         access.allow_prefix("Read", "bucket", "capture/churn/", delete=False)
+
+
+def test_when_a_role_may_be_passed_then_only_to_the_named_service():
+    stack, access = _policy()
+    access.allow_pass_role("PassJobRole", "arn:aws:iam::123456789012:role/job", "sagemaker.amazonaws.com")
+    assert _statements(stack) == [{
+        "Sid": "PassJobRole", "Effect": "Allow", "Action": "iam:PassRole", "Resource": "arn:aws:iam::123456789012:role/job",
+        "Condition": {"StringEquals": {"iam:PassedToService": "sagemaker.amazonaws.com"}},
+    }]
