@@ -31,7 +31,7 @@ def main() -> None:
         sys.exit(2)
     for warning in config.warnings():
         print(f"mlops-loop: warning: {warning}", file=sys.stderr)
-    build_app(app, config, stage_code_version=code_version())
+    build_app(app, config, code_version=code_version())
     source_stamp.write_stamp(app.synth().directory, source)
 
 

@@ -130,7 +130,7 @@ def bench_full_loop(rows: int, work: Path, config: Path = CONFIG, model: str = M
                     ) -> Dict[str, Any]:
     """The whole local loop (with Spark) once; stage timings from its run record."""
     result = measure(
-        [sys.executable, "-m", "pipeline_code.local.run_loop", "--workdir", str(work), "--rows", str(rows), "--model", model,
+        [sys.executable, "-m", "mlops_cli.local.run_loop", "--workdir", str(work), "--rows", str(rows), "--model", model,
          "--config", str(config), "--positive-rate", str(positive_rate)],
         work.parent / f"full-loop-{rows}.log",
     )

@@ -61,7 +61,7 @@ def build_app(
     config: AppConfig,
     *,
     environments: Optional[Iterable[str]] = None,
-    stage_code_version: str = "unknown",
+    code_version: str = "unknown",
 ) -> dict[str, MlopsStage]:
     """Add a stage for each environment (all of them by default) and the compliance checks."""
     names = list(environments) if environments is not None else list(config.environments)
@@ -70,7 +70,7 @@ def build_app(
         raise ValueError(f"unknown environment(s) {unknown}; configured: {', '.join(config.environments)}")
     stages = {
         name: MlopsStage(
-            app, stage_app_config=config, stage_env=config.environments[name], stage_code_version=stage_code_version
+            app, app_config=config, environment=config.environments[name], code_version=code_version
         )
         for name in names
     }

@@ -1,4 +1,5 @@
-"""Fixtures for the whole suite: one botocore loader, one local Spark session, long tests first.
+"""Fixtures for the whole suite: one botocore loader, one local Spark session, the monitor's reference
+model, long tests first.
 
 Job code must import from the repository root however pytest was started, in this process and in
 Spark's Python workers (which run mapInPandas functions), hence PYTHONPATH and PYSPARK_PYTHON; and
@@ -68,3 +69,19 @@ def spark(tmp_path_factory: pytest.TempPathFactory):
     session.sparkContext.setLogLevel("ERROR")
     yield session
     session.stop()
+
+
+@pytest.fixture(scope="session")
+def spec():
+    """The churn model's job spec, as the monitor and replay tests use it."""
+    from tests.support.monitoring import churn_spec
+
+    return churn_spec()
+
+
+@pytest.fixture(scope="session")
+def reference(tmp_path_factory, spec):
+    """A real model trained on generated data, with its baselines (the monitor's and the replay command's reference)."""
+    from tests.support.monitoring import build_reference
+
+    return build_reference(tmp_path_factory.mktemp("reference"), spec)

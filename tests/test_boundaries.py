@@ -3,12 +3,13 @@
 * ``pipeline_code/core``: the shared contract; standard library only.
 * ``pipeline_code/handlers``: Lambda handlers; standard library, boto3/botocore and the core.
 * ``pipeline_code`` (all of it): code that runs in AWS jobs; never the infrastructure (``mlops_loop``,
-  ``aws_cdk``, ``constructs``, ``cdk_nag``). The one exception is the workstation tools that still live
-  there (``pipeline_code/local``): they read the configuration through ``mlops_loop.config``, the one
-  loader synth uses, and nothing else of the infrastructure.
+  ``aws_cdk``, ``constructs``, ``cdk_nag``) and never the workstation tools.
+* ``mlops_cli``: workstation tools (local run, replay, rollback, audit); they use ``pipeline_code`` as a
+  library and read configuration through ``mlops_loop.config``, the one loader synth uses, and nothing
+  else of the infrastructure.
 * ``mlops_loop``: infrastructure; of ``pipeline_code`` it may import only what it shares by design:
   the core, the feature catalog (one definition drives FeatureGroups and job code) and the job entry
-  script's contract.
+  script's contract; never the workstation tools.
 """
 
 from __future__ import annotations
@@ -22,7 +23,8 @@ import pytest
 REPO_ROOT = Path(__file__).resolve().parents[1]
 STDLIB = set(sys.stdlib_module_names) | {"__future__"}
 INFRA = {"mlops_loop", "aws_cdk", "constructs", "cdk_nag"}
-WORKSTATION_TOOLS = ("local",)
+WORKSTATION = "mlops_cli"
+WORKSTATION_MAY_IMPORT_OF_INFRA = ("mlops_loop.config",)
 INFRA_MAY_IMPORT = ("pipeline_code.core", "pipeline_code.catalog", "pipeline_code.sagemaker_entry")
 
 
@@ -72,23 +74,30 @@ def test_handlers_import_the_standard_library_boto3_and_the_core(path):
 
 
 @pytest.mark.parametrize("path", _files("pipeline_code"), ids=_ids)
-def test_code_that_runs_in_aws_never_imports_the_infrastructure(path):
+def test_code_that_runs_in_aws_never_imports_the_infrastructure_or_the_workstation_tools(path):
+    assert not {m for m in _imports(path) if m.split(".")[0] in INFRA | {WORKSTATION}}
+
+
+@pytest.mark.parametrize("path", _files(WORKSTATION), ids=_ids)
+def test_workstation_tools_read_only_the_configuration_of_the_infrastructure(path):
     infra = {m for m in _imports(path) if m.split(".")[0] in INFRA}
-    if path.parent.name in WORKSTATION_TOOLS:
-        infra = {m for m in infra if not m.startswith("mlops_loop.config")}
-    assert not infra
+    assert all(m.startswith(WORKSTATION_MAY_IMPORT_OF_INFRA) for m in infra), sorted(infra)
 
 
 @pytest.mark.parametrize("path", [*_files("mlops_loop"), REPO_ROOT / "app.py"], ids=_ids)
-def test_the_infrastructure_imports_only_the_shared_parts_of_pipeline_code(path):
-    shared = {m for m in _imports(path) if m.split(".")[0] == "pipeline_code"}
+def test_the_infrastructure_imports_only_the_shared_parts_of_pipeline_code_and_no_workstation_tool(path):
+    imported = _imports(path)
+    shared = {m for m in imported if m.split(".")[0] == "pipeline_code"}
     assert all(m.startswith(INFRA_MAY_IMPORT) for m in shared), sorted(shared)
+    assert not {m for m in imported if m.split(".")[0] == WORKSTATION}
 
 
 def test_the_rules_see_a_violation():
     """Non-vacuity: a relative import inside pipeline_code resolves to its full name."""
     found = _imports(REPO_ROOT / "pipeline_code" / "handlers" / "deploy_on_approval.py")
     assert "pipeline_code.core.contract" in found and "pipeline_code.handlers.multi_model" in found
+    # A function-level import counts too: the local run reads the configuration inside main().
+    assert "mlops_loop.config" in _imports(REPO_ROOT / WORKSTATION / "local" / "run_loop.py")
 
 
 TESTS = REPO_ROOT / "tests"

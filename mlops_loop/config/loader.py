@@ -27,7 +27,7 @@ from pipeline_code.core.problem import BINARY
 
 from ..naming import LAKE_BUCKETS, RESERVED_BUCKET_PREFIXES, bucket_name_problem, feature_group_name
 from .schedules import monitoring_schedule
-from .schema import AppConfig, EnvironmentConfig, ModelConfig, accelerator_problems, multi_model_problems
+from .schema import CROSS_CHECKED, AppConfig, EnvironmentConfig, ModelConfig, accelerator_problems, multi_model_problems
 
 _NAMED_FIELD = re.compile(r"^([a-z_][a-z0-9_.]*): (.*)$", re.S)
 _TOP_LEVEL = {"project", "defaults", "datasets", "models", "environments"}
@@ -144,7 +144,7 @@ def parse_config(raw: Any, *, source: str = "<config>") -> AppConfig:
         config = AppConfig.model_validate(
             {"project": raw.get("project", DEFAULT_PROJECT), "datasets": datasets, "models": models,
              "environments": environments},
-            context={"datasets": datasets},
+            context={"datasets": datasets, CROSS_CHECKED: True},
         )
     except ValidationError as exc:
         raise ConfigError(source, _format(exc, "app")) from None

@@ -335,6 +335,10 @@ class ModelConfig(StrictModel):
         return self
 
 
+# Validation-context key: the loader has already run AppConfig's cross-checks (see AppConfig._references).
+CROSS_CHECKED = "cross_checked"
+
+
 class AppConfig(StrictModel):
     """The whole app: a project name, the models and the environments that deploy them."""
 
@@ -344,7 +348,12 @@ class AppConfig(StrictModel):
     environments: dict[str, EnvironmentConfig] = Field(min_length=1)
 
     @model_validator(mode="after")
-    def _references(self) -> "AppConfig":
+    def _references(self, info: ValidationInfo) -> "AppConfig":
+        """Checks across models and environments. The loader runs them itself, before building this model,
+        so that each problem is one line among all the config's problems; it says so in the context
+        (``CROSS_CHECKED``) and they are not run twice. An AppConfig built any other way is checked here."""
+        if info.context and info.context.get(CROSS_CHECKED):
+            return self
         for env in self.environments.values():
             unknown = [m for m in env.models if m not in self.models]
             if unknown:

@@ -5,8 +5,10 @@ from __future__ import annotations
 from typing import Any, Mapping, Optional, Sequence
 
 from aws_cdk import ArnFormat, Stack
+from aws_cdk import aws_ecr as ecr
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_kms as kms
+from aws_cdk import aws_s3 as s3
 from constructs import Construct
 
 from ..nag import acknowledge
@@ -22,7 +24,7 @@ def s3_arn(scope: Construct, bucket_name: str, key_pattern: Optional[str] = None
 
 
 class AccessPolicy(Construct):
-    """A customer-managed policy attached to ``access_role`` that grants only what callers add.
+    """A customer-managed policy attached to ``role`` that grants only what callers add.
 
     Why not ``bucket.grant_*``: grants add action wildcards (``s3:GetObject*``, ``kms:ReEncrypt*``)
     to an inline policy. Here actions are explicit, the policy is managed (NIST IAMNoInlinePolicy),
@@ -30,9 +32,9 @@ class AccessPolicy(Construct):
     reason when it is added, which is recorded as a cdk-nag acknowledgement of exactly that finding.
     """
 
-    def __init__(self, scope: Construct, construct_id: str, *, access_role: iam.IRole, access_description: str):
+    def __init__(self, scope: Construct, construct_id: str, *, role: iam.IRole, description: str):
         super().__init__(scope, construct_id)
-        self.policy = iam.ManagedPolicy(self, "Policy", description=access_description, roles=[access_role])
+        self.policy = iam.ManagedPolicy(self, "Policy", description=description, roles=[role])
 
     def allow(
         self,
@@ -60,8 +62,8 @@ class AccessPolicy(Construct):
             iam.PolicyStatement(sid=sid, actions=list(actions), resources=list(resources), conditions=conditions)
         )
 
-    def allow_prefix(self, sid: str, bucket_name: str, prefix: str, *, write: bool = False, delete: bool = True) -> None:
-        """Read (and with ``write``, put/delete) the objects under ``s3://bucket_name/prefix`` and list them.
+    def allow_prefix(self, sid: str, bucket: s3.IBucket, prefix: str, *, write: bool = False, delete: bool = True) -> None:
+        """Read (and with ``write``, put/delete) the objects of ``bucket`` under ``prefix`` and list them.
 
         ``delete=False`` (with ``write``) leaves out ``s3:DeleteObject``: for writers of records that
         others rely on, such as captured traffic, which its writer must not be able to erase.
@@ -75,14 +77,14 @@ class AccessPolicy(Construct):
         self.allow(
             sid,
             actions,
-            [s3_arn(self, bucket_name, f"{prefix}*")],
+            [s3_arn(self, bucket.bucket_name, f"{prefix}*")],
             wildcard_reason=f"Object access is confined to the {prefix} prefix this job owns; object keys "
             "are created at run time (partitions, part files), so they cannot be listed in advance.",
         )
         self.allow(
             f"{sid}List",
             ["s3:ListBucket"],
-            [s3_arn(self, bucket_name)],
+            [s3_arn(self, bucket.bucket_name)],
             conditions={"StringLike": {"s3:prefix": [f"{prefix}*"]}},
         )
 
@@ -97,10 +99,10 @@ class AccessPolicy(Construct):
             actions += ["kms:Encrypt", "kms:GenerateDataKey"]
         self.allow(sid, actions, [key.key_arn])
 
-    def allow_serving_runtime(self, *, repository_arn: str) -> None:
+    def allow_serving_runtime(self, *, repository: ecr.IRepository) -> None:
         """What a model container on an endpoint or transform job needs: :meth:`allow_container_runtime`
         with SageMaker's log groups, plus ``Metrics`` (PutMetricData in SageMaker's namespaces only)."""
-        self.allow_container_runtime(repository_arn=repository_arn, log_groups="/aws/sagemaker/*")
+        self.allow_container_runtime(repository=repository, log_groups="/aws/sagemaker/*")
         self.allow(
             "Metrics",
             ["cloudwatch:PutMetricData"],
@@ -110,9 +112,9 @@ class AccessPolicy(Construct):
             "to SageMaker's endpoint metrics.",
         )
 
-    def allow_container_runtime(self, *, repository_arn: str, log_groups: str) -> None:
+    def allow_container_runtime(self, *, repository: ecr.IRepository, log_groups: str) -> None:
         """What a SageMaker job or endpoint role needs to run a stock image: an ECR token, pulls from
-        ``repository_arn`` only, and log streams in the log groups matching ``log_groups``
+        ``repository`` only, and log streams in the log groups matching ``log_groups``
         (e.g. ``/aws/sagemaker/*``) — statements ``PullImageToken``, ``PullImage``, ``Logs``."""
         stack = Stack.of(self)
         self.allow(
@@ -125,7 +127,7 @@ class AccessPolicy(Construct):
         self.allow(
             "PullImage",
             ["ecr:BatchGetImage", "ecr:GetDownloadUrlForLayer", "ecr:BatchCheckLayerAvailability"],
-            [repository_arn],
+            [repository.repository_arn],
         )
         self.allow(
             "Logs",

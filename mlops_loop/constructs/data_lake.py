@@ -18,15 +18,15 @@ from .service_key import service_key
 class DataLake(Construct):
     """A customer-managed KMS key and six buckets: raw, curated, features, artifacts, inference, access logs.
 
-    * ``raw``: data as landed; expires after ``lake_raw_expiration_days`` (default: never when None).
+    * ``raw``: data as landed; expires after ``raw_expiration_days`` (default: never when None).
     * ``curated``: typed, validated tables written by the Glue ETL (plus its ``_quarantine/`` prefix);
-      moves to Infrequent Access after ``lake_curated_infrequent_access_days``.
+      moves to Infrequent Access after ``curated_infrequent_access_days``.
     * ``features``: the Feature Store offline store (Iceberg) and computed feature snapshots.
     * ``artifacts``: job code, Glue temp files, model artifacts, reports; sealed models
       (``pipelines/<model>/registered/``) are write-once and undeletable.
     * ``inference``: what serving sees and says: data capture, async requests/results, batch inputs
       and outputs, ground-truth labels and monitor reports; captured traffic expires after
-      ``lake_inference_expiration_days`` (default: never when None).
+      ``inference_expiration_days`` (default: never when None).
     * ``access_logs``: S3 server access logs of the four buckets above.
 
     Buckets have fixed names (:func:`lake_bucket_name`), listed in ``bucket_names``. The key rotates yearly, and its policy lets CloudWatch Logs use it for log groups of this
@@ -38,26 +38,26 @@ class DataLake(Construct):
         scope: Construct,
         construct_id: str,
         *,
-        lake_name_prefix: str,
-        lake_removal_policy: RemovalPolicy,
-        lake_raw_expiration_days: Optional[int],
-        lake_curated_infrequent_access_days: Optional[int],
-        lake_noncurrent_version_expiration_days: int,
-        lake_access_log_expiration_days: int,
-        lake_inference_expiration_days: Optional[int] = None,
+        name_prefix: str,
+        removal_policy: RemovalPolicy,
+        raw_expiration_days: Optional[int],
+        curated_infrequent_access_days: Optional[int],
+        noncurrent_version_expiration_days: int,
+        access_log_expiration_days: int,
+        inference_expiration_days: Optional[int] = None,
     ) -> None:
         super().__init__(scope, construct_id)
         stack = Stack.of(self)
         self.bucket_names = {
-            kind: lake_bucket_name(lake_name_prefix, kind, stack.account, stack.region) for kind in LAKE_BUCKETS
+            kind: lake_bucket_name(name_prefix, kind, stack.account, stack.region) for kind in LAKE_BUCKETS
         }
         self.key = service_key(
             self,
             "Key",
-            key_alias=f"alias/{lake_name_prefix}/data",
-            key_description=f"{lake_name_prefix}: encrypts the data lake, Feature Store, Glue jobs and job logs",
+            key_alias=f"alias/{name_prefix}/data",
+            key_description=f"{name_prefix}: encrypts the data lake, Feature Store, Glue jobs and job logs",
             key_publishers=(),
-            key_removal_policy=lake_removal_policy,
+            key_removal_policy=removal_policy,
         )
 
         # Server access log delivery only supports SSE-S3 on the target bucket, so this one
@@ -75,12 +75,12 @@ class DataLake(Construct):
             lifecycle_rules=[
                 s3.LifecycleRule(
                     id="expire-logs",
-                    expiration=Duration.days(lake_access_log_expiration_days),
+                    expiration=Duration.days(access_log_expiration_days),
                     noncurrent_version_expiration=Duration.days(1),
                     abort_incomplete_multipart_upload_after=Duration.days(1),
                 )
             ],
-            removal_policy=lake_removal_policy,
+            removal_policy=removal_policy,
         )
         acknowledge(
             self.access_logs_bucket,
@@ -95,34 +95,34 @@ class DataLake(Construct):
             return SecureBucket(
                 self,
                 construct_id,
-                bucket_encryption_key=self.key,
-                bucket_access_logs_bucket=self.access_logs_bucket,
+                encryption_key=self.key,
+                access_logs_bucket=self.access_logs_bucket,
                 bucket_name=self.bucket_names[hint],
-                bucket_name_hint=hint,
-                bucket_removal_policy=lake_removal_policy,
-                bucket_noncurrent_version_expiration=Duration.days(lake_noncurrent_version_expiration_days),
+                name_hint=hint,
+                removal_policy=removal_policy,
+                noncurrent_version_expiration=Duration.days(noncurrent_version_expiration_days),
                 **options,
             ).bucket
 
         self.raw_bucket = lake_bucket(
             "Raw",
             "raw",
-            bucket_expiration=Duration.days(lake_raw_expiration_days) if lake_raw_expiration_days else None,
+            expiration=Duration.days(raw_expiration_days) if raw_expiration_days else None,
         )
         self.curated_bucket = lake_bucket(
             "Curated",
             "curated",
-            bucket_infrequent_access_after=(
-                Duration.days(lake_curated_infrequent_access_days) if lake_curated_infrequent_access_days else None
+            infrequent_access_after=(
+                Duration.days(curated_infrequent_access_days) if curated_infrequent_access_days else None
             ),
         )
         self.features_bucket = lake_bucket("Features", "features")
         # A sealed model (pipeline_code.training.seal) never changes once written.
-        self.artifacts_bucket = lake_bucket("Artifacts", "artifacts", bucket_write_once_keys=(SEALED_KEY_PATTERN,))
+        self.artifacts_bucket = lake_bucket("Artifacts", "artifacts", write_once_keys=(SEALED_KEY_PATTERN,))
         self.inference_bucket = lake_bucket(
             "Inference",
             "inference",
-            bucket_expiration=Duration.days(lake_inference_expiration_days) if lake_inference_expiration_days else None,
+            expiration=Duration.days(inference_expiration_days) if inference_expiration_days else None,
         )
 
         acknowledge(

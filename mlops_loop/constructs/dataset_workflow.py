@@ -23,7 +23,7 @@ INGEST_FAILURES_PREFIX = "_ingest-failures"
 
 
 class DatasetWorkflow(Construct):
-    """A Glue workflow for one dataset, started by ``workflow_schedule``.
+    """A Glue workflow for one dataset, started by ``schedule``.
 
     Steps, each started only when the previous one succeeded:
 
@@ -31,7 +31,7 @@ class DatasetWorkflow(Construct):
     2. the Spark ETL job types and validates the raw records into ``s3://<curated>/<dataset>/``
        (parquet, partitioned by event date), routing bad records to
        ``s3://<curated>/_quarantine/<dataset>/`` with a reason, and fails the run when more than
-       ``workflow_max_quarantine_ratio`` of the records are bad (nothing is dropped silently);
+       ``max_quarantine_ratio`` of the records are bad (nothing is dropped silently);
     3. the feature job computes the catalog's features from the curated data, writes a snapshot to
        ``s3://<features>/snapshots/<dataset>/`` and puts every record into the FeatureGroup.
 
@@ -43,47 +43,47 @@ class DatasetWorkflow(Construct):
         scope: Construct,
         construct_id: str,
         *,
-        workflow_name_prefix: str,
-        workflow_dataset: Dataset,
-        workflow_runtime: GlueRuntime,
-        workflow_database_name: str,
-        workflow_raw_bucket: s3.IBucket,
-        workflow_curated_bucket: s3.IBucket,
-        workflow_features_bucket: s3.IBucket,
-        workflow_artifacts_bucket: s3.IBucket,
-        workflow_feature_group: sagemaker.CfnFeatureGroup,
-        workflow_schedule: str,
-        workflow_worker_type: str,
-        workflow_number_of_workers: int,
-        workflow_timeout_minutes: int,
-        workflow_max_quarantine_ratio: float,
+        name_prefix: str,
+        dataset: Dataset,
+        runtime: GlueRuntime,
+        database_name: str,
+        raw_bucket: s3.IBucket,
+        curated_bucket: s3.IBucket,
+        features_bucket: s3.IBucket,
+        artifacts_bucket: s3.IBucket,
+        feature_group: sagemaker.CfnFeatureGroup,
+        schedule: str,
+        worker_type: str,
+        number_of_workers: int,
+        timeout_minutes: int,
+        max_quarantine_ratio: float,
     ) -> None:
         super().__init__(scope, construct_id)
-        runtime = self._runtime = workflow_runtime
-        ds = workflow_dataset.name
-        name = f"{workflow_name_prefix}-{ds.replace('_', '-')}"
-        feature_group_name = workflow_feature_group.feature_group_name
+        self._runtime = runtime
+        ds = dataset.name
+        name = f"{name_prefix}-{ds.replace('_', '-')}"
+        feature_group_name = feature_group.feature_group_name
 
         self.paths = {
-            "raw": workflow_raw_bucket.s3_url_for_object(f"{ds}/"),
-            "curated": workflow_curated_bucket.s3_url_for_object(f"{ds}/"),
-            "quarantine": workflow_curated_bucket.s3_url_for_object(f"{QUARANTINE_PREFIX}/{ds}/"),
-            "summary": workflow_artifacts_bucket.s3_url_for_object(f"{ETL_RUNS_PREFIX}/{ds}/"),
-            "features": workflow_features_bucket.s3_url_for_object(f"{FEATURE_SNAPSHOTS_PREFIX}/{ds}/"),
-            "failures": workflow_features_bucket.s3_url_for_object(f"{INGEST_FAILURES_PREFIX}/{ds}/"),
+            "raw": raw_bucket.s3_url_for_object(f"{ds}/"),
+            "curated": curated_bucket.s3_url_for_object(f"{ds}/"),
+            "quarantine": curated_bucket.s3_url_for_object(f"{QUARANTINE_PREFIX}/{ds}/"),
+            "summary": artifacts_bucket.s3_url_for_object(f"{ETL_RUNS_PREFIX}/{ds}/"),
+            "features": features_bucket.s3_url_for_object(f"{FEATURE_SNAPSHOTS_PREFIX}/{ds}/"),
+            "failures": features_bucket.s3_url_for_object(f"{INGEST_FAILURES_PREFIX}/{ds}/"),
         }
 
         # -- data access, scoped to this dataset's prefixes ------------------------------------
         job = runtime.job_access
         sid = pascal(ds)
-        runtime.crawler_access.allow_prefix(f"ReadRaw{sid}", workflow_raw_bucket.bucket_name, f"{ds}/")
-        job.allow_prefix(f"ReadRaw{sid}", workflow_raw_bucket.bucket_name, f"{ds}/")
-        job.allow_prefix(f"Curated{sid}", workflow_curated_bucket.bucket_name, f"{ds}/", write=True)
-        job.allow_prefix(f"Quarantine{sid}", workflow_curated_bucket.bucket_name, f"{QUARANTINE_PREFIX}/{ds}/", write=True)
-        job.allow_prefix(f"EtlRuns{sid}", workflow_artifacts_bucket.bucket_name, f"{ETL_RUNS_PREFIX}/{ds}/", write=True)
-        job.allow_prefix(f"Features{sid}", workflow_features_bucket.bucket_name, f"{FEATURE_SNAPSHOTS_PREFIX}/{ds}/", write=True)
+        runtime.crawler_access.allow_prefix(f"ReadRaw{sid}", raw_bucket, f"{ds}/")
+        job.allow_prefix(f"ReadRaw{sid}", raw_bucket, f"{ds}/")
+        job.allow_prefix(f"Curated{sid}", curated_bucket, f"{ds}/", write=True)
+        job.allow_prefix(f"Quarantine{sid}", curated_bucket, f"{QUARANTINE_PREFIX}/{ds}/", write=True)
+        job.allow_prefix(f"EtlRuns{sid}", artifacts_bucket, f"{ETL_RUNS_PREFIX}/{ds}/", write=True)
+        job.allow_prefix(f"Features{sid}", features_bucket, f"{FEATURE_SNAPSHOTS_PREFIX}/{ds}/", write=True)
         job.allow_prefix(
-            f"IngestFailures{sid}", workflow_features_bucket.bucket_name, f"{INGEST_FAILURES_PREFIX}/{ds}/", write=True
+            f"IngestFailures{sid}", features_bucket, f"{INGEST_FAILURES_PREFIX}/{ds}/", write=True
         )
         stack = Stack.of(self)
         job.allow(
@@ -99,7 +99,7 @@ class DatasetWorkflow(Construct):
             name=f"{name}-raw",
             description=f"Catalogs raw {ds} files as table raw_{ds}",
             role=runtime.crawler_role.role_arn,
-            database_name=workflow_database_name,
+            database_name=database_name,
             table_prefix="raw_",
             targets=glue.CfnCrawler.TargetsProperty(
                 s3_targets=[glue.CfnCrawler.S3TargetProperty(path=self.paths["raw"])]
@@ -117,16 +117,16 @@ class DatasetWorkflow(Construct):
             description=f"Types, validates and quarantines raw {ds} records into the curated zone",
             script=CURATE_SCRIPT,
             arguments={
-                "--dataset": runtime.code.dataset(workflow_dataset).s3_object_url,
+                "--dataset": runtime.code.dataset(dataset).s3_object_url,
                 "--raw_path": self.paths["raw"],
                 "--curated_path": self.paths["curated"],
                 "--quarantine_path": self.paths["quarantine"],
                 "--summary_path": self.paths["summary"],
-                "--max_quarantine_ratio": str(workflow_max_quarantine_ratio),
+                "--max_quarantine_ratio": str(max_quarantine_ratio),
             },
-            worker_type=workflow_worker_type,
-            number_of_workers=workflow_number_of_workers,
-            timeout_minutes=workflow_timeout_minutes,
+            worker_type=worker_type,
+            number_of_workers=number_of_workers,
+            timeout_minutes=timeout_minutes,
         )
         self.feature_job = self._job(
             "FeatureJob",
@@ -134,15 +134,15 @@ class DatasetWorkflow(Construct):
             description=f"Computes the catalog features of {ds} and ingests them into {feature_group_name}",
             script=FEATURES_SCRIPT,
             arguments={
-                "--dataset": runtime.code.dataset(workflow_dataset).s3_object_url,
+                "--dataset": runtime.code.dataset(dataset).s3_object_url,
                 "--curated_path": self.paths["curated"],
                 "--features_path": self.paths["features"],
                 "--feature_group_name": feature_group_name,
                 "--failures_path": self.paths["failures"],
             },
-            worker_type=workflow_worker_type,
-            number_of_workers=workflow_number_of_workers,
-            timeout_minutes=workflow_timeout_minutes,
+            worker_type=worker_type,
+            number_of_workers=number_of_workers,
+            timeout_minutes=timeout_minutes,
         )
 
         # -- orchestration ------------------------------------------------------------------------
@@ -159,7 +159,7 @@ class DatasetWorkflow(Construct):
             name=f"{name}-start",
             workflow_name=self.workflow.ref,
             type="SCHEDULED",
-            schedule=workflow_schedule,
+            schedule=schedule,
             start_on_creation=True,
             actions=[glue.CfnTrigger.ActionProperty(crawler_name=self.crawler.ref)],
         )

@@ -51,10 +51,10 @@ class DeployOnApproval(Construct):
       deployer role. Duplicates and stale events therefore change nothing. An update already in
       progress is a wait, not an error: the handler schedules its own retry every five minutes (one-time
       EventBridge Scheduler schedules in ``<prefix>-deploy-retries``, run as a role that may only invoke
-      it) for up to ``deploy_max_wait``, and only a longer wait is told to people.
-    * A rule tells people (``deploy_topic``) when an update of the serving stack fails or rolls back:
+      it) for up to ``max_wait``, and only a longer wait is told to people.
+    * A rule tells people (``topic``) when an update of the serving stack fails or rolls back:
       the previous version is then still serving.
-    * Models on a multi-model endpoint (``deploy_multi_model``; default: none) are staged and
+    * Models on a multi-model endpoint (``multi_model``; default: none) are staged and
       smoke-tested by the handler before the update (see :class:`MultiModelDeployment`); for those
       it may read the model's artefacts, write its staging prefix and invoke that endpoint.
     """
@@ -64,34 +64,34 @@ class DeployOnApproval(Construct):
         scope: Construct,
         construct_id: str,
         *,
-        deploy_name_prefix: str,
-        deploy_serving_stack_name: str,
-        deploy_group_parameters: Mapping[str, str],
-        deploy_deployer_role: iam.IRole,
-        deploy_topic: sns.ITopic,
-        deploy_key: kms.IKey,
-        deploy_log_retention: logs.RetentionDays,
-        deploy_removal_policy: RemovalPolicy,
-        deploy_artifacts_bucket: s3.IBucket,
-        deploy_data_key: kms.IKey,
-        deploy_max_wait: Duration,
-        deploy_multi_model: Sequence[MultiModelDeployment] = (),
+        name_prefix: str,
+        serving_stack_name: str,
+        group_parameters: Mapping[str, str],
+        deployer_role: iam.IRole,
+        topic: sns.ITopic,
+        key: kms.IKey,
+        log_retention: logs.RetentionDays,
+        removal_policy: RemovalPolicy,
+        artifacts_bucket: s3.IBucket,
+        data_key: kms.IKey,
+        max_wait: Duration,
+        multi_model: Sequence[MultiModelDeployment] = (),
     ) -> None:
-        """``deploy_group_parameters`` maps each model package group name to its serving-stack parameter;
-        ``deploy_artifacts_bucket`` holds the sealed artefacts (encrypted with ``deploy_data_key``) the
-        handler verifies before every deployment; ``deploy_max_wait`` is how long it keeps retrying a busy
+        """``group_parameters`` maps each model package group name to its serving-stack parameter;
+        ``artifacts_bucket`` holds the sealed artefacts (encrypted with ``data_key``) the
+        handler verifies before every deployment; ``max_wait`` is how long it keeps retrying a busy
         serving stack (the longest configured rollout plus a margin)."""
         super().__init__(scope, construct_id)
         stack = Stack.of(self)
-        self.dead_letter_queue = dead_letter_queue(self, key=deploy_key, removal_policy=deploy_removal_policy, owner="deploy handler")
-        stack_arn = stack.format_arn(service="cloudformation", resource="stack", resource_name=f"{deploy_serving_stack_name}/*")
-        stack_arn_prefix = stack.format_arn(service="cloudformation", resource="stack", resource_name=f"{deploy_serving_stack_name}/")
+        self.dead_letter_queue = dead_letter_queue(self, key=key, removal_policy=removal_policy, owner="deploy handler")
+        stack_arn = stack.format_arn(service="cloudformation", resource="stack", resource_name=f"{serving_stack_name}/*")
+        stack_arn_prefix = stack.format_arn(service="cloudformation", resource="stack", resource_name=f"{serving_stack_name}/")
         # A busy stack is a wait: the handler schedules its own retries (one-time schedules in this group,
         # run as a role that may invoke only this function).
-        function_name = f"{deploy_name_prefix}-deploy-on-approval"
+        function_name = f"{name_prefix}-deploy-on-approval"
         function_arn = stack.format_arn(service="lambda", resource="function", resource_name=function_name,
                                         arn_format=ArnFormat.COLON_RESOURCE_NAME)
-        self.retry_group = scheduler.CfnScheduleGroup(self, "Retries", name=f"{deploy_name_prefix}-deploy-retries")
+        self.retry_group = scheduler.CfnScheduleGroup(self, "Retries", name=f"{name_prefix}-deploy-retries")
         self.retry_role = iam.Role(
             self,
             "RetryRole",
@@ -101,44 +101,44 @@ class DeployOnApproval(Construct):
                             "ArnLike": {"aws:SourceArn": stack.format_arn(
                                 service="scheduler", resource="schedule", resource_name=f"{self.retry_group.name}/*")}},
             ),
-            description=f"{deploy_name_prefix}: EventBridge Scheduler retries of the deploy handler",
+            description=f"{name_prefix}: EventBridge Scheduler retries of the deploy handler",
         )
-        AccessPolicy(self, "RetryAccess", access_role=self.retry_role,
-                     access_description=f"{deploy_name_prefix} deploy handler retries").allow(
+        AccessPolicy(self, "RetryAccess", role=self.retry_role,
+                     description=f"{name_prefix} deploy handler retries").allow(
             "InvokeDeployHandler", ["lambda:InvokeFunction"], [function_arn])
         built = handler_function(
             self,
             function_name=function_name,
             description="Deploys the most recently approved model version by updating the serving stack's parameter",
-            role_description=f"{deploy_name_prefix}: approval-driven serving updates",
-            access_description=f"{deploy_name_prefix} deploy on approval",
+            role_description=f"{name_prefix}: approval-driven serving updates",
+            access_description=f"{name_prefix} deploy on approval",
             handler="deploy_on_approval.handler",
             environment={
-                "SERVING_STACK_NAME": deploy_serving_stack_name,
-                "MODEL_PARAMETERS": json.dumps(dict(deploy_group_parameters), sort_keys=True),
-                "DEPLOYER_ROLE_ARN": deploy_deployer_role.role_arn,
-                "NOTIFY_TOPIC_ARN": deploy_topic.topic_arn,
+                "SERVING_STACK_NAME": serving_stack_name,
+                "MODEL_PARAMETERS": json.dumps(dict(group_parameters), sort_keys=True),
+                "DEPLOYER_ROLE_ARN": deployer_role.role_arn,
+                "NOTIFY_TOPIC_ARN": topic.topic_arn,
                 "RETRY_SCHEDULE_GROUP": self.retry_group.name,
                 "RETRY_ROLE_ARN": self.retry_role.role_arn,
-                "MAX_WAIT_SECONDS": str(int(deploy_max_wait.to_seconds())),
+                "MAX_WAIT_SECONDS": str(int(max_wait.to_seconds())),
                 **({"MULTI_MODEL": json.dumps({
                     m.group: {"model": m.model, "endpoint": m.endpoint_name, "bucket": m.artifacts_bucket.bucket_name,
-                              "prefix": m.prefix, "kms_key_id": deploy_data_key.key_arn}
-                    for m in deploy_multi_model
-                }, sort_keys=True)} if deploy_multi_model else {}),
+                              "prefix": m.prefix, "kms_key_id": data_key.key_arn}
+                    for m in multi_model
+                }, sort_keys=True)} if multi_model else {}),
             },
-            key=deploy_key,
+            key=key,
             dead_letter_queue=self.dead_letter_queue,
-            log_retention=deploy_log_retention,
-            removal_policy=deploy_removal_policy,
+            log_retention=log_retention,
+            removal_policy=removal_policy,
             # Staging copies a model.tar.gz and the smoke request may wait for a cold model load
             # (the runtime client allows 70 s x 2 attempts); the stack update itself is asynchronous.
-            timeout=Duration.minutes(5) if deploy_multi_model else Duration.seconds(30),
+            timeout=Duration.minutes(5) if multi_model else Duration.seconds(30),
             vpc_reason="The function only calls the SageMaker, CloudFormation and SNS APIs; the app deploys no VPC "
             "and the function reaches no private resource.",
         )
         access = built.access
-        groups = sorted(deploy_group_parameters)
+        groups = sorted(group_parameters)
         access.allow(
             "ReadRegistry",
             ["sagemaker:DescribeModelPackage", "sagemaker:ListModelPackages"],
@@ -153,8 +153,8 @@ class DeployOnApproval(Construct):
             [stack_arn],
             wildcard_reason="A stack ARN ends in an id CloudFormation assigns at creation; the name pins the serving stack.",
         )
-        access.allow_pass_role("PassDeployerRole", deploy_deployer_role.role_arn, "cloudformation.amazonaws.com")
-        access.allow("Notify", ["sns:Publish"], [deploy_topic.topic_arn])
+        access.allow_pass_role("PassDeployerRole", deployer_role.role_arn, "cloudformation.amazonaws.com")
+        access.allow("Notify", ["sns:Publish"], [topic.topic_arn])
         access.allow(
             "ScheduleRetries",
             ["scheduler:CreateSchedule"],
@@ -163,16 +163,16 @@ class DeployOnApproval(Construct):
         )
         access.allow_pass_role("PassRetryRole", self.retry_role.role_arn, "scheduler.amazonaws.com")
         # Verify a version's sealed artefact before deploying it: its stored checksum (HeadObject), else its bytes.
-        bucket = deploy_artifacts_bucket.bucket_name
+        bucket = artifacts_bucket.bucket_name
         access.allow("VerifyArtifacts", ["s3:GetObject"], [s3_arn(self, bucket, SEALED_KEY_PATTERN)],
                      wildcard_reason="Sealed artefacts are content-addressed (pipelines/<model>/registered/<sha256>/...); "
                      "the handler reads only the one a version's ModelDataUrl names, and may not write any.")
         # Without ListBucket, HeadObject answers 403 instead of 404 for a missing artefact.
         access.allow("VerifyArtifactsList", ["s3:ListBucket"], [s3_arn(self, bucket)],
                      conditions={"StringLike": {"s3:prefix": [SEALED_KEY_PATTERN]}})
-        access.allow_key("DataKey", deploy_data_key, encrypt=bool(deploy_multi_model))
-        if deploy_multi_model:
-            self._allow_multi_model(access, deploy_multi_model)
+        access.allow_key("DataKey", data_key, encrypt=bool(multi_model))
+        if multi_model:
+            self._allow_multi_model(access, multi_model)
         self.function = built.function
 
         self.approvals = events.Rule(
@@ -233,7 +233,7 @@ class DeployOnApproval(Construct):
                 },
             ),
         )
-        notify_topic(self.failed_rollouts, deploy_topic, dead_letter_queue=self.dead_letter_queue)
+        notify_topic(self.failed_rollouts, topic, dead_letter_queue=self.dead_letter_queue)
 
     def _allow_multi_model(self, access: AccessPolicy, deployments: Sequence[MultiModelDeployment]) -> None:
         """Stage (read the artefact, write its versioned copy) and smoke-test (invoke the shared endpoint)."""
@@ -242,7 +242,7 @@ class DeployOnApproval(Construct):
             sid = pascal(m.model)
             bucket = m.artifacts_bucket.bucket_name
             # The source of a staged copy is the version's sealed artefact.
-            access.allow_prefix(f"ReadArtifacts{sid}", bucket, sealed_prefix(m.model))
+            access.allow_prefix(f"ReadArtifacts{sid}", m.artifacts_bucket, sealed_prefix(m.model))
             # Put, never delete: a staged version may be what a rollback returns to.
             access.allow(f"Stage{sid}", ["s3:GetObject", "s3:PutObject", "s3:AbortMultipartUpload"],
                          [s3_arn(self, bucket, f"{m.prefix}{m.model}/*")],

@@ -16,7 +16,7 @@ from ..config.schema import ModelConfig, MonitoringConfig
 from .access_policy import AccessPolicy, s3_arn
 from .job_code import JobCode
 from .scheduled_job import EXECUTION_ID, job_name_stem, scheduled_sagemaker_job
-from .training_pipeline import ENTRY_SCRIPT, xgboost_image_uri, xgboost_repository_arn
+from .training_pipeline import ENTRY_SCRIPT, xgboost_image_uri, xgboost_repository
 
 PROC_INPUT = "/opt/ml/processing/input"
 REPORT_DIR = "/opt/ml/processing/output/monitor"
@@ -24,7 +24,7 @@ MAX_RUNTIME_SECONDS = 2 * 3600
 
 
 class DriftMonitor(Construct):
-    """Runs ``pipeline_code.monitoring.monitor --from-s3`` for one model on ``monitor_settings.schedule``.
+    """Runs ``pipeline_code.monitoring.monitor --from-s3`` for one model on ``settings.schedule``.
 
     EventBridge Scheduler starts a Processing job directly (universal target ``createProcessingJob``;
     the job name carries the schedule's execution id, so every run is unique). The job, in the stock
@@ -43,52 +43,52 @@ class DriftMonitor(Construct):
         scope: Construct,
         construct_id: str,
         *,
-        monitor_name_prefix: str,
-        monitor_environment: str,
-        monitor_model: ModelConfig,
-        monitor_mode: str,
-        monitor_settings: MonitoringConfig,
-        monitor_instance_type: str,
-        monitor_serving_stack_name: str,
-        monitor_package_group_name: str,
-        monitor_inference_bucket: s3.IBucket,
-        monitor_artifacts_bucket: s3.IBucket,
-        monitor_key: kms.IKey,
-        monitor_code: JobCode,
+        name_prefix: str,
+        environment: str,
+        model: ModelConfig,
+        mode: str,
+        settings: MonitoringConfig,
+        instance_type: str,
+        serving_stack_name: str,
+        package_group_name: str,
+        inference_bucket: s3.IBucket,
+        artifacts_bucket: s3.IBucket,
+        key: kms.IKey,
+        code: JobCode,
     ) -> None:
         super().__init__(scope, construct_id)
         stack = Stack.of(self)
-        model = monitor_model.name
-        bucket = monitor_inference_bucket.bucket_name
-        entry = monitor_code.script(ENTRY_SCRIPT)
-        spec = monitor_code.model_spec(monitor_model)
+        model_name = model.name
+        bucket = inference_bucket.bucket_name
+        entry = code.script(ENTRY_SCRIPT)
+        spec = code.model_spec(model)
 
         self.role = iam.Role(
             self,
             "Role",
             assumed_by=iam.ServicePrincipal("sagemaker.amazonaws.com"),
-            description=f"{monitor_name_prefix}: drift monitor of {model}",
+            description=f"{name_prefix}: drift monitor of {model_name}",
         )
-        access = AccessPolicy(self, "Access", access_role=self.role, access_description=f"{monitor_name_prefix} {model} monitor")
-        monitor_code.grant_read(access)
+        access = AccessPolicy(self, "Access", role=self.role, description=f"{name_prefix} {model_name} monitor")
+        code.grant_read(access)
         access.allow("ReadModelSpec", ["s3:GetObject"], [s3_arn(self, spec.s3_bucket_name, spec.s3_object_key)])
-        traffic = "batch" if monitor_mode == "batch" else "capture"
-        access.allow_prefix("ReadTraffic", bucket, inference_prefix(model, traffic))
-        access.allow_prefix("ReadLabels", bucket, inference_prefix(model, "labels"))
-        access.allow_prefix("Reports", bucket, inference_prefix(model, "monitor"), write=True)
+        traffic = "batch" if mode == "batch" else "capture"
+        access.allow_prefix("ReadTraffic", inference_bucket, inference_prefix(model_name, traffic))
+        access.allow_prefix("ReadLabels", inference_bucket, inference_prefix(model_name, "labels"))
+        access.allow_prefix("Reports", inference_bucket, inference_prefix(model_name, "monitor"), write=True)
         # Baselines, evaluation report and model.tar.gz of whichever version serves.
-        access.allow_prefix("ReadVersions", monitor_artifacts_bucket.bucket_name, model_prefix(model))
-        access.allow_key("DataKey", monitor_key)
+        access.allow_prefix("ReadVersions", artifacts_bucket, model_prefix(model_name))
+        access.allow_key("DataKey", key)
         access.allow(
             "FindServingVersion",
             ["cloudformation:DescribeStacks"],
-            [stack.format_arn(service="cloudformation", resource="stack", resource_name=f"{monitor_serving_stack_name}/*")],
+            [stack.format_arn(service="cloudformation", resource="stack", resource_name=f"{serving_stack_name}/*")],
             wildcard_reason="A stack ARN ends in an id CloudFormation assigns at creation; the name pins the serving stack.",
         )
         access.allow(
             "ReadVersion",
             ["sagemaker:DescribeModelPackage"],
-            [stack.format_arn(service="sagemaker", resource="model-package", resource_name=f"{monitor_package_group_name.lower()}/*")],
+            [stack.format_arn(service="sagemaker", resource="model-package", resource_name=f"{package_group_name.lower()}/*")],
             wildcard_reason="Whichever version of this model's group serves; only that group.",
         )
         access.allow(
@@ -100,42 +100,42 @@ class DriftMonitor(Construct):
             "to the monitor's own metrics.",
         )
         access.allow_container_runtime(
-            repository_arn=xgboost_repository_arn(stack.region), log_groups="/aws/sagemaker/ProcessingJobs:*"
+            repository=xgboost_repository(self), log_groups="/aws/sagemaker/ProcessingJobs:*"
         )
 
         # Unique per run and at most 63 characters: a stable stem (IAM scoping) + the execution id.
-        stem = job_name_stem("processing", monitor_name_prefix, model)
+        stem = job_name_stem("processing", name_prefix, model_name)
         self.job_name_prefix = stem
         s3_prefix = f"s3://{bucket}/"
-        traffic_flag = "--batch-s3-uri" if monitor_mode == "batch" else "--capture-s3-uri"
+        traffic_flag = "--batch-s3-uri" if mode == "batch" else "--capture-s3-uri"
         arguments = [
             "pipeline_code.monitoring.monitor",
             # Single-file assets keep their content-hashed object name when downloaded.
             "--model-spec", f"{PROC_INPUT}/model_spec/{_basename(spec.s3_object_key)}",
             "--from-s3",
-            "--serving-stack", monitor_serving_stack_name,
-            "--model", model,
-            traffic_flag, f"{s3_prefix}{inference_prefix(model, traffic)}",
-            "--labels-s3-uri", f"{s3_prefix}{inference_prefix(model, 'labels')}",
+            "--serving-stack", serving_stack_name,
+            "--model", model_name,
+            traffic_flag, f"{s3_prefix}{inference_prefix(model_name, traffic)}",
+            "--labels-s3-uri", f"{s3_prefix}{inference_prefix(model_name, 'labels')}",
             # The earlier runs' reports (this job's own output prefix): the slow-drift state and the report's trend.
-            "--history-s3-uri", f"{s3_prefix}{inference_prefix(model, 'monitor')}",
+            "--history-s3-uri", f"{s3_prefix}{inference_prefix(model_name, 'monitor')}",
             "--window-hours", "24",
             "--label-window-hours", "168",
-            "--environment", monitor_environment,
-            "--psi-threshold", str(monitor_settings.psi_threshold),
-            "--false-alarm-rate", str(monitor_settings.false_alarm_rate),
-            "--ks-p-value", str(monitor_settings.ks_p_value),
-            "--max-auc-drop", str(monitor_settings.max_auc_drop),
+            "--environment", environment,
+            "--psi-threshold", str(settings.psi_threshold),
+            "--false-alarm-rate", str(settings.false_alarm_rate),
+            "--ks-p-value", str(settings.ks_p_value),
+            "--max-auc-drop", str(settings.max_auc_drop),
             "--publish-metrics",
             "--region", stack.region,
             "--output-dir", REPORT_DIR,
         ]  # fmt: skip
-        if monitor_model.problem_type != BINARY:
+        if model.problem_type != BINARY:
             # The drop of the primary metric the report judges (a binary model's quality is its AUC drop).
-            arguments += ["--max-quality-drop", str(monitor_settings.max_quality_drop)]
-        if monitor_model.min_daily_requests:
+            arguments += ["--max-quality-drop", str(settings.max_quality_drop)]
+        if model.min_daily_requests:
             # Traffic is expected: a window with less of it is unhealthy (default: a quiet window is quiet).
-            arguments += ["--min-requests", str(monitor_model.min_daily_requests)]
+            arguments += ["--min-requests", str(model.min_daily_requests)]
 
         def code_input(name: str, uri: str) -> dict:
             return {
@@ -159,16 +159,16 @@ class DriftMonitor(Construct):
             },
             "ProcessingInputs": [
                 code_input("entry", entry.s3_object_url),
-                code_input("lib", monitor_code.library.s3_object_url),
+                code_input("lib", code.library.s3_object_url),
                 code_input("model_spec", spec.s3_object_url),
             ],
             "ProcessingOutputConfig": {
-                "KmsKeyId": monitor_key.key_arn,
+                "KmsKeyId": key.key_arn,
                 "Outputs": [
                     {
                         "OutputName": "monitor",
                         "S3Output": {
-                            "S3Uri": f"{s3_prefix}{inference_prefix(model, 'monitor')}{EXECUTION_ID}/",
+                            "S3Uri": f"{s3_prefix}{inference_prefix(model_name, 'monitor')}{EXECUTION_ID}/",
                             "LocalPath": REPORT_DIR,
                             "S3UploadMode": "EndOfJob",
                         },
@@ -178,26 +178,26 @@ class DriftMonitor(Construct):
             "ProcessingResources": {
                 "ClusterConfig": {
                     "InstanceCount": 1,
-                    "InstanceType": monitor_instance_type,
+                    "InstanceType": instance_type,
                     "VolumeSizeInGB": 30,
-                    "VolumeKmsKeyId": monitor_key.key_arn,
+                    "VolumeKmsKeyId": key.key_arn,
                 }
             },
             "StoppingCondition": {"MaxRuntimeInSeconds": MAX_RUNTIME_SECONDS},
             # The job calls CloudFormation, SageMaker, S3 and CloudWatch: no network isolation.
             "NetworkConfig": {"EnableInterContainerTrafficEncryption": True, "EnableNetworkIsolation": False},
-            "Tags": [{"Key": "mlops-loop:model", "Value": model}, {"Key": "mlops-loop:job", "Value": "monitor"}],
+            "Tags": [{"Key": "mlops-loop:model", "Value": model_name}, {"Key": "mlops-loop:job", "Value": "monitor"}],
         }
         self.schedule = scheduled_sagemaker_job(
             self,
             kind="processing",
             stem=stem,
             request=request,
-            expression=monitor_settings.schedule,
+            expression=settings.schedule,
             job_role=self.role,
-            key=monitor_key,
-            description=f"Drift monitor of {model}",
-            role_description=f"{monitor_name_prefix}: scheduled drift monitor of {model}",
+            key=key,
+            description=f"Drift monitor of {model_name}",
+            role_description=f"{name_prefix}: scheduled drift monitor of {model_name}",
         ).schedule
         self.schedule.node.add_dependency(access)
 

@@ -18,7 +18,7 @@ from .endpoint_metrics import HOST_NAMESPACE, endpoint_metric, error_rate
 class EndpointAlarms(Construct):
     """Latency, 5xx/4xx rates, CPU and memory (instance-based modes), async backlog and, when
     configured, low traffic for one endpoint (a model's, or a shared multi-model endpoint); every alarm
-    notifies ``alarms_topic``.
+    notifies ``topic``.
 
     The alarms exist before any version is approved (names and dimensions are fixed), with missing
     data *not breaching*: an endpoint that does not exist yet, or serves no traffic, is not an
@@ -31,24 +31,24 @@ class EndpointAlarms(Construct):
         scope: Construct,
         construct_id: str,
         *,
-        alarms_endpoint_name: str,
-        alarms_title: str,
-        alarms_mode: str,
-        alarms_instance_type: Optional[str],
-        alarms_settings: ServingAlarms,
-        alarms_topic: sns.ITopic,
-        alarms_max_model_loading_wait_ms: Optional[int] = None,
+        endpoint_name: str,
+        title: str,
+        mode: str,
+        instance_type: Optional[str],
+        settings: ServingAlarms,
+        topic: sns.ITopic,
+        max_model_loading_wait_ms: Optional[int] = None,
     ) -> None:
-        """``alarms_instance_type`` is None for serverless endpoints (no host metrics); ``alarms_title``
+        """``instance_type`` is None for serverless endpoints (no host metrics); ``title``
         heads the dashboard widgets (the model, or the endpoint and its models);
-        ``alarms_max_model_loading_wait_ms`` (multi-model endpoints; default: no such alarm) alarms when
+        ``max_model_loading_wait_ms`` (multi-model endpoints; default: no such alarm) alarms when
         the p99 wait for a model to load stays above it for 15 minutes."""
         super().__init__(scope, construct_id)
         self.alarms: list[cloudwatch.Alarm] = []
         self.widgets: list[cloudwatch.IWidget] = []
-        cfg = alarms_settings
-        name = alarms_endpoint_name
-        notify = cw_actions.SnsAction(alarms_topic)
+        cfg = settings
+        name = endpoint_name
+        notify = cw_actions.SnsAction(topic)
 
         def metric(metric_name: str, statistic: str, **kwargs) -> cloudwatch.Metric:
             return endpoint_metric(name, metric_name, statistic, **kwargs)
@@ -77,7 +77,6 @@ class EndpointAlarms(Construct):
               f"5xx responses above {cfg.max_error_rate_percent}% of requests for 5 minutes")
         alarm("client-errors", error_rate(name, "Invocation4XXErrors", "4xx rate (%)"), cfg.max_client_error_rate_percent,
               f"4xx responses above {cfg.max_client_error_rate_percent}% of requests for 5 minutes (callers send bad requests)")
-        instance_type = alarms_instance_type
         if instance_type is not None:
             # CPUUtilization is summed over cores (400% on 4 vCPUs): compare per vCPU.
             vcpus = INSTANCE_TYPES[instance_type].vcpu
@@ -86,15 +85,15 @@ class EndpointAlarms(Construct):
                   f"CPU above {cfg.max_cpu_percent}% of {vcpus} vCPUs for 15 minutes", periods=3)
             alarm("memory", metric("MemoryUtilization", "Average", namespace=HOST_NAMESPACE, period=five), cfg.max_memory_percent,
                   f"memory above {cfg.max_memory_percent}% for 15 minutes", periods=3)
-        if alarms_mode == "async":
+        if mode == "async":
             backlog = metric("ApproximateBacklogSize", "Average", per_variant=False, period=Duration.minutes(5))
             alarm("async-backlog", backlog, cfg.max_async_backlog,
                   f"more than {cfg.max_async_backlog} requests queued for 15 minutes", periods=3)
-        if alarms_max_model_loading_wait_ms is not None:
+        if max_model_loading_wait_ms is not None:
             # Multi-model endpoints only; reported in microseconds like ModelLatency.
             loading = metric("ModelLoadingWaitTime", "p99", period=Duration.minutes(5))
-            alarm("model-loading-wait", loading, alarms_max_model_loading_wait_ms * 1000,
-                  f"p99 wait for a model to load above {alarms_max_model_loading_wait_ms} ms for 15 minutes "
+            alarm("model-loading-wait", loading, max_model_loading_wait_ms * 1000,
+                  f"p99 wait for a model to load above {max_model_loading_wait_ms} ms for 15 minutes "
                   "(models keep being evicted: more memory per instance, or split the endpoint)", periods=3)
         if cfg.min_invocations_per_hour is not None:
             hourly = metric("Invocations", "Sum", period=Duration.hours(1))
@@ -103,22 +102,22 @@ class EndpointAlarms(Construct):
                   comparison=cloudwatch.ComparisonOperator.LESS_THAN_THRESHOLD)
         self.widgets = [
             cloudwatch.GraphWidget(
-                title=f"{alarms_title}: traffic and errors",
+                title=f"{title}: traffic and errors",
                 left=[metric("Invocations", "Sum")],
                 right=[metric("Invocation5XXErrors", "Sum"), metric("Invocation4XXErrors", "Sum")],
                 width=12,
             ),
             cloudwatch.GraphWidget(
-                title=f"{alarms_title}: model latency (µs)",
+                title=f"{title}: model latency (µs)",
                 left=[latency, metric("ModelLatency", "p50")],
                 left_annotations=[cloudwatch.HorizontalAnnotation(value=cfg.max_latency_p99_ms * 1000, label="alarm")],
                 width=12,
             ),
         ]
-        if alarms_max_model_loading_wait_ms is not None:
+        if max_model_loading_wait_ms is not None:
             self.widgets.append(
                 cloudwatch.GraphWidget(
-                    title=f"{alarms_title}: model cache",
+                    title=f"{title}: model cache",
                     left=[metric("ModelCacheHit", "Average"), metric("LoadedModelCount", "Maximum")],
                     right=[metric("ModelLoadingWaitTime", "p99")],
                     width=24,

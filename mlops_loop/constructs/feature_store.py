@@ -22,11 +22,11 @@ OFFLINE_STORE_PREFIX = "offline-store"
 
 
 class FeatureStore(Construct):
-    """Online + offline FeatureGroups for ``feature_store_datasets``, all encrypted with one key.
+    """Online + offline FeatureGroups for ``datasets``, all encrypted with one key.
 
     Defaults: every feature of a dataset's catalog entry becomes a FeatureDefinition (same name,
     same type), keyed by the dataset's record identifier and event time; the online store is on
-    with records expiring after ``feature_store_online_ttl_days`` (never when None); the offline
+    with records expiring after ``online_ttl_days`` (never when None); the offline
     store writes Iceberg tables under ``s3://<offline bucket>/offline-store/`` (SageMaker creates the
     Glue tables); throughput is on-demand.
     """
@@ -36,13 +36,13 @@ class FeatureStore(Construct):
         scope: Construct,
         construct_id: str,
         *,
-        feature_store_name_prefix: str,
-        feature_store_datasets: Sequence[Dataset],
-        feature_store_offline_bucket: s3.IBucket,
-        feature_store_key: kms.IKey,
-        feature_store_online: bool,
-        feature_store_online_ttl_days: Optional[int],
-        feature_store_removal_policy: RemovalPolicy,
+        name_prefix: str,
+        datasets: Sequence[Dataset],
+        offline_bucket: s3.IBucket,
+        key: kms.IKey,
+        online: bool,
+        online_ttl_days: Optional[int],
+        removal_policy: RemovalPolicy,
     ) -> None:
         super().__init__(scope, construct_id)
         stack = Stack.of(self)
@@ -55,13 +55,13 @@ class FeatureStore(Construct):
         access = AccessPolicy(
             self,
             "OfflineStoreAccess",
-            access_role=self.offline_store_role,
-            access_description="Feature Store offline store: its S3 prefix, the data key, its Glue tables",
+            role=self.offline_store_role,
+            description="Feature Store offline store: its S3 prefix, the data key, its Glue tables",
         )
-        access.allow_prefix("OfflineStoreObjects", feature_store_offline_bucket.bucket_name, f"{OFFLINE_STORE_PREFIX}/", write=True)
+        access.allow_prefix("OfflineStoreObjects", offline_bucket, f"{OFFLINE_STORE_PREFIX}/", write=True)
         access.allow("OfflineStoreBucketChecks", ["s3:GetBucketAcl", "s3:GetBucketLocation"],
-                     [feature_store_offline_bucket.bucket_arn])
-        access.allow_key("OfflineStoreKey", feature_store_key)
+                     [offline_bucket.bucket_arn])
+        access.allow_key("OfflineStoreKey", key)
         # SageMaker registers each offline store as a table in its own Glue database.
         access.allow(
             "OfflineStoreGlueTables",
@@ -77,16 +77,16 @@ class FeatureStore(Construct):
         self.access = access
 
         self.feature_groups: dict[str, sagemaker.CfnFeatureGroup] = {}
-        for dataset in feature_store_datasets:
-            online: dict = {"EnableOnlineStore": feature_store_online}
-            if feature_store_online:
-                online["SecurityConfig"] = {"KmsKeyId": feature_store_key.key_arn}
-                if feature_store_online_ttl_days:
-                    online["TtlDuration"] = {"Unit": "Days", "Value": feature_store_online_ttl_days}
+        for dataset in datasets:
+            online_store: dict = {"EnableOnlineStore": online}
+            if online:
+                online_store["SecurityConfig"] = {"KmsKeyId": key.key_arn}
+                if online_ttl_days:
+                    online_store["TtlDuration"] = {"Unit": "Days", "Value": online_ttl_days}
             group = sagemaker.CfnFeatureGroup(
                 self,
                 pascal(dataset.name),
-                feature_group_name=feature_group_name(feature_store_name_prefix, dataset.name),
+                feature_group_name=feature_group_name(name_prefix, dataset.name),
                 description=dataset.description[:128],
                 record_identifier_feature_name=dataset.record_identifier,
                 event_time_feature_name=dataset.event_time,
@@ -96,11 +96,11 @@ class FeatureStore(Construct):
                 ],
                 # These two props are typed Any in the Python bindings and emitted verbatim:
                 # they must be PascalCase CloudFormation dicts (aws/aws-cdk#25774).
-                online_store_config=online,
+                online_store_config=online_store,
                 offline_store_config={
                     "S3StorageConfig": {
-                        "S3Uri": feature_store_offline_bucket.s3_url_for_object(OFFLINE_STORE_PREFIX),
-                        "KmsKeyId": feature_store_key.key_arn,
+                        "S3Uri": offline_bucket.s3_url_for_object(OFFLINE_STORE_PREFIX),
+                        "KmsKeyId": key.key_arn,
                     },
                     "TableFormat": "Iceberg",
                     "DisableGlueTableCreation": False,
@@ -108,7 +108,7 @@ class FeatureStore(Construct):
                 role_arn=self.offline_store_role.role_arn,
                 throughput_config=sagemaker.CfnFeatureGroup.ThroughputConfigProperty(throughput_mode="OnDemand"),
             )
-            group.apply_removal_policy(feature_store_removal_policy)
+            group.apply_removal_policy(removal_policy)
             # The role's policy must exist before SageMaker validates the offline store.
             group.node.add_dependency(access)
             self.feature_groups[dataset.name] = group

@@ -20,8 +20,8 @@ class GlueRuntime(Construct):
     """A Glue security configuration, the job and crawler roles, encrypted log groups and job code.
 
     Defaults: S3 output SSE-KMS, CloudWatch logs SSE-KMS and job bookmarks CSE-KMS, all with
-    ``glue_key``; job logs go to ``<glue_log_group_prefix>/output`` and ``/error`` (Glue 5's
-    ``--custom-logGroup-prefix``), kept ``glue_log_retention`` and encrypted with the same key.
+    ``key``; job logs go to ``<glue_log_group_prefix>/output`` and ``/error`` (Glue 5's
+    ``--custom-logGroup-prefix``), kept ``log_retention`` and encrypted with the same key.
     Roles start with no data access: callers grant exactly the buckets and feature groups a job uses.
     """
 
@@ -30,71 +30,71 @@ class GlueRuntime(Construct):
         scope: Construct,
         construct_id: str,
         *,
-        glue_name_prefix: str,
-        glue_key: kms.IKey,
-        glue_artifacts_bucket: s3.IBucket,
-        glue_database_name: str,
-        glue_log_retention: logs.RetentionDays,
-        glue_removal_policy: RemovalPolicy,
+        name_prefix: str,
+        key: kms.IKey,
+        artifacts_bucket: s3.IBucket,
+        database_name: str,
+        log_retention: logs.RetentionDays,
+        removal_policy: RemovalPolicy,
     ) -> None:
         super().__init__(scope, construct_id)
         stack = Stack.of(self)
-        self.key = glue_key
+        self.key = key
         self.security_configuration = glue.CfnSecurityConfiguration(
             self,
             "SecurityConfiguration",
-            name=f"{glue_name_prefix}-glue",
+            name=f"{name_prefix}-glue",
             encryption_configuration=glue.CfnSecurityConfiguration.EncryptionConfigurationProperty(
                 s3_encryptions=[
                     glue.CfnSecurityConfiguration.S3EncryptionProperty(
-                        s3_encryption_mode="SSE-KMS", kms_key_arn=glue_key.key_arn
+                        s3_encryption_mode="SSE-KMS", kms_key_arn=key.key_arn
                     )
                 ],
                 cloud_watch_encryption=glue.CfnSecurityConfiguration.CloudWatchEncryptionProperty(
-                    cloud_watch_encryption_mode="SSE-KMS", kms_key_arn=glue_key.key_arn
+                    cloud_watch_encryption_mode="SSE-KMS", kms_key_arn=key.key_arn
                 ),
                 job_bookmarks_encryption=glue.CfnSecurityConfiguration.JobBookmarksEncryptionProperty(
-                    job_bookmarks_encryption_mode="CSE-KMS", kms_key_arn=glue_key.key_arn
+                    job_bookmarks_encryption_mode="CSE-KMS", kms_key_arn=key.key_arn
                 ),
             ),
         )
-        self.log_group_prefix = f"/aws-glue/{glue_name_prefix}"
+        self.log_group_prefix = f"/aws-glue/{name_prefix}"
         self.log_groups = [
             logs.LogGroup(
                 self,
                 f"{suffix.capitalize()}Logs",
                 log_group_name=f"{self.log_group_prefix}/{suffix}",
-                encryption_key=glue_key,
-                retention=glue_log_retention,
-                removal_policy=glue_removal_policy,
+                encryption_key=key,
+                retention=log_retention,
+                removal_policy=removal_policy,
             )
             for suffix in ("output", "error")
         ]
-        self.temp_dir = glue_artifacts_bucket.s3_url_for_object(GLUE_TEMP_PREFIX)
+        self.temp_dir = artifacts_bucket.s3_url_for_object(GLUE_TEMP_PREFIX)
         self.code = JobCode(self, "Code")
 
         self.job_role = iam.Role(
             self,
             "JobRole",
             assumed_by=iam.ServicePrincipal("glue.amazonaws.com"),
-            description=f"{glue_name_prefix}: Glue ETL and feature jobs",
+            description=f"{name_prefix}: Glue ETL and feature jobs",
         )
         self.crawler_role = iam.Role(
             self,
             "CrawlerRole",
             assumed_by=iam.ServicePrincipal("glue.amazonaws.com"),
-            description=f"{glue_name_prefix}: Glue crawlers over the raw zone",
+            description=f"{name_prefix}: Glue crawlers over the raw zone",
         )
         self.job_access = AccessPolicy(
-            self, "JobAccess", access_role=self.job_role, access_description=f"{glue_name_prefix}: Glue jobs"
+            self, "JobAccess", role=self.job_role, description=f"{name_prefix}: Glue jobs"
         )
         self.crawler_access = AccessPolicy(
-            self, "CrawlerAccess", access_role=self.crawler_role, access_description=f"{glue_name_prefix}: Glue crawlers"
+            self, "CrawlerAccess", role=self.crawler_role, description=f"{name_prefix}: Glue crawlers"
         )
         for access in (self.job_access, self.crawler_access):
-            access.allow_key("DataKey", glue_key)
+            access.allow_key("DataKey", key)
             self._allow_logging(access, stack)
-        self.job_access.allow_prefix("GlueTemp", glue_artifacts_bucket.bucket_name, f"{GLUE_TEMP_PREFIX}/", write=True)
+        self.job_access.allow_prefix("GlueTemp", artifacts_bucket, f"{GLUE_TEMP_PREFIX}/", write=True)
         # Glue publishes job metrics (--enable-metrics) to its own namespace only.
         self.job_access.allow(
             "GlueJobMetrics",
@@ -121,8 +121,8 @@ class GlueRuntime(Construct):
             ],
             [
                 stack.format_arn(service="glue", resource="catalog"),
-                stack.format_arn(service="glue", resource="database", resource_name=glue_database_name),
-                stack.format_arn(service="glue", resource="table", resource_name=f"{glue_database_name}/*"),
+                stack.format_arn(service="glue", resource="database", resource_name=database_name),
+                stack.format_arn(service="glue", resource="table", resource_name=f"{database_name}/*"),
             ],
             wildcard_reason="The crawler creates one table per raw dataset it finds; access is limited to "
             "the tables of this environment's database.",

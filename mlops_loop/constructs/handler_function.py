@@ -73,7 +73,7 @@ def handler_function(
         removal_policy=removal_policy,
     )
     role = iam.Role(scope, "Role", assumed_by=iam.ServicePrincipal("lambda.amazonaws.com"), description=role_description)
-    access = AccessPolicy(scope, "Access", access_role=role, access_description=access_description)
+    access = AccessPolicy(scope, "Access", role=role, description=access_description)
     access.allow(
         "WriteLogs",
         ["logs:CreateLogStream", "logs:PutLogEvents"],

@@ -33,9 +33,20 @@ DRIFT_ALARM_FINDINGS = {
 }
 
 
+def monitor_series(environment: str, model: str, key: str, statistic: str = "Maximum") -> cloudwatch.Metric:
+    """The drift monitor's metric ``key`` (``core.contract.monitor_metric``) for one model, one point per daily run."""
+    return cloudwatch.Metric(
+        namespace=MONITOR_NAMESPACE,
+        metric_name=monitor_metric(key),
+        dimensions_map=dict(zip(MONITOR_DIMENSIONS, (environment, model))),
+        statistic=statistic,
+        period=MONITOR_PERIOD,
+    )
+
+
 class LoopAlarms(Construct):
     """Per model, alarms on the drift monitor's metrics (namespace ``mlops-loop/monitoring``,
-    dimensions ``Environment`` and ``Model``), plus alarms on the trigger itself, and a dashboard.
+    dimensions ``Environment`` and ``Model``), plus alarms on the trigger itself; ``all_alarms`` lists them all.
 
     * ``<prefix>-<model>-retrain-data-drift``: a feature's PSI reached its calibrated threshold (the monitor's
       ``DataDriftScore`` >= 1: the larger of the material PSI and the window-size noise level, see
@@ -44,8 +55,8 @@ class LoopAlarms(Construct):
     * ``<prefix>-<model>-retrain-slow-drift``: the CUSUM of those scores over the daily runs reached its
       decision level (``CumulativeDriftScore`` >= 1, ``pipeline_code.monitoring.cumulative``): a shift that stays
       just under the threshold day after day;
-    * ``<prefix>-<model>-retrain-quality``: AUC drop >= ``alarms_max_auc_drop`` (once labels arrive); a
-      regression model's quality drop in its primary metric >= ``alarms_max_quality_drop`` instead
+    * ``<prefix>-<model>-retrain-quality``: AUC drop >= ``max_auc_drop`` (once labels arrive); a
+      regression model's quality drop in its primary metric >= ``max_quality_drop`` instead
       (``core.problem.QUALITY_ALARM_KEY``).
       Their names carry the retrain prefix, so entering ALARM starts the model's retraining
       (see :class:`RetrainingTrigger`); they also notify people.
@@ -62,42 +73,35 @@ class LoopAlarms(Construct):
         scope: Construct,
         construct_id: str,
         *,
-        alarms_name_prefix: str,
-        alarms_environment: str,
-        alarms_models: Mapping[str, str],
-        alarms_max_auc_drop: float,
-        alarms_max_quality_drop: float,
-        alarms_topic: sns.ITopic,
-        alarms_trigger_function: lambda_.IFunction,
-        alarms_dead_letter_queue: sqs.IQueue,
+        name_prefix: str,
+        environment: str,
+        models: Mapping[str, str],
+        max_auc_drop: float,
+        max_quality_drop: float,
+        topic: sns.ITopic,
+        trigger_function: lambda_.IFunction,
+        dead_letter_queue: sqs.IQueue,
     ) -> None:
         super().__init__(scope, construct_id)
-        notify = cw_actions.SnsAction(alarms_topic)
+        notify = cw_actions.SnsAction(topic)
         self.retrain_alarms: dict[str, list[cloudwatch.Alarm]] = {}
         self.people_alarms: list[cloudwatch.Alarm] = []
-        widgets: list[cloudwatch.IWidget] = []
-        for model, problem_type in alarms_models.items():
+        for model, problem_type in models.items():
 
             def metric(key: str, statistic: str = "Maximum") -> cloudwatch.Metric:
-                return cloudwatch.Metric(
-                    namespace=MONITOR_NAMESPACE,
-                    metric_name=monitor_metric(key),
-                    dimensions_map=dict(zip(MONITOR_DIMENSIONS, (alarms_environment, model))),
-                    statistic=statistic,
-                    period=MONITOR_PERIOD,
-                )
+                return monitor_series(environment, model, key, statistic)
 
-            prefix = retrain_alarm_prefix(alarms_name_prefix, model)
+            prefix = retrain_alarm_prefix(name_prefix, model)
             retrain = [
                 *(self._alarm(f"{prefix}{name}", metric(key), DRIFT_SCORE_ALARM, f"{model}: {DRIFT_ALARM_FINDINGS[name]}; "
                               "retraining starts") for name, key in RETRAIN_DRIFT_ALARMS),
                 self._quality_alarm(f"{prefix}{QUALITY_RETRAIN_ALARM}", model, metric, QUALITY_ALARM_KEY[problem_type],
-                                    alarms_max_auc_drop, alarms_max_quality_drop),
+                                    max_auc_drop, max_quality_drop),
             ]  # fmt: skip
             unhealthy = cloudwatch.Alarm(
                 self,
                 f"{model}-monitor-unhealthy",
-                alarm_name=f"{alarms_name_prefix}-{model}-monitor-unhealthy",
+                alarm_name=f"{name_prefix}-{model}-monitor-unhealthy",
                 alarm_description=f"{model}: the drift monitor reported an error (see its report.json); no retrain",
                 metric=metric("monitor_healthy", "Minimum"),
                 threshold=1,
@@ -111,54 +115,18 @@ class LoopAlarms(Construct):
                 alarm.add_alarm_action(notify)
             self.retrain_alarms[model] = retrain
             self.people_alarms.append(unhealthy)
-            widgets.append(
-                cloudwatch.GraphWidget(
-                    title=f"{model}: drift (PSI / calibrated threshold)",
-                    left=[metric("data_drift_score"), metric("prediction_drift_score"), metric("cumulative_drift_score")],
-                    left_annotations=[cloudwatch.HorizontalAnnotation(value=DRIFT_SCORE_ALARM, label="retrain")],
-                    right=[metric("data_drift_max_psi"), metric("prediction_psi")],
-                    left_y_axis=cloudwatch.YAxisProps(min=0),
-                    width=8,
-                )
-            )
-            widgets.append(
-                cloudwatch.GraphWidget(
-                    title=f"{model}: quality and fairness",
-                    left=([metric("model_auc", "Average"), metric("auc_drop")] if QUALITY_ALARM_KEY[problem_type] == "auc_drop"
-                          else [metric(QUALITY_ALARM_KEY[problem_type])]),
-                    right=[metric("demographic_parity_difference"), metric("attribution_ndcg", "Minimum")],
-                    width=8,
-                )
-            )
-            widgets.append(
-                cloudwatch.GraphWidget(
-                    title=f"{model}: monitor health",
-                    left=[metric("monitor_healthy", "Minimum"), metric("monitoring_errors")],
-                    right=[metric("records", "Sum"), metric("malformed_records", "Sum")],
-                    width=8,
-                )
-            )
 
         self.people_alarms += handler_alarms(
             self,
-            name_prefix=alarms_name_prefix,
+            name_prefix=name_prefix,
             names=("trigger-errors", "dead-letters"),
-            function=alarms_trigger_function,
-            queue=alarms_dead_letter_queue,
+            function=trigger_function,
+            queue=dead_letter_queue,
             errors_description="The retrain trigger failed; check its logs",
             dead_letters_description="Retrain requests or notifications could not be delivered; see the DLQ",
-            topic=alarms_topic,
+            topic=topic,
         )
-        widgets.append(
-            cloudwatch.AlarmStatusWidget(
-                title="Loop alarms",
-                alarms=[a for alarms in self.retrain_alarms.values() for a in alarms] + self.people_alarms,
-                width=24,
-            )
-        )
-        self.dashboard = cloudwatch.Dashboard(
-            self, "Dashboard", dashboard_name=f"{alarms_name_prefix}-loop", widgets=[widgets]
-        )
+        self.all_alarms: list[cloudwatch.Alarm] = [a for alarms in self.retrain_alarms.values() for a in alarms] + self.people_alarms
 
     def _quality_alarm(self, name: str, model: str, metric: Callable[[str], cloudwatch.Metric], key: str, max_auc_drop: float,
                        max_quality_drop: float) -> cloudwatch.Alarm:

@@ -47,38 +47,38 @@ class ModelRegistry(Construct):
         scope: Construct,
         construct_id: str,
         *,
-        registry_name_prefix: str,
-        registry_models: Mapping[str, str],
-        registry_removal_policy: RemovalPolicy,
+        name_prefix: str,
+        models: Mapping[str, str],
+        removal_policy: RemovalPolicy,
     ) -> None:
-        """``registry_models`` maps each model name to its description."""
+        """``models`` maps each model name to its description."""
         super().__init__(scope, construct_id)
         stack = Stack.of(self)
         self.groups: dict[str, sagemaker.CfnModelPackageGroup] = {}
         self.group_names: dict[str, str] = {}
-        for model, description in registry_models.items():
-            name = package_group_name(registry_name_prefix, model)
+        for model, description in models.items():
+            name = package_group_name(name_prefix, model)
             group = sagemaker.CfnModelPackageGroup(
                 self,
                 pascal(model),
                 model_package_group_name=name,
                 model_package_group_description=(description or f"Versions of {model}")[:1024],
             )
-            group.apply_removal_policy(registry_removal_policy)
+            group.apply_removal_policy(removal_policy)
             self.groups[model] = group
             self.group_names[model] = name
 
         self.approver_role = iam.Role(
             self,
             "ApproverRole",
-            role_name=f"{registry_name_prefix}-model-approver",
+            role_name=f"{name_prefix}-model-approver",
             description="Approves or rejects model package versions; cannot train, register or edit pipelines",
             assumed_by=iam.AccountPrincipal(stack.account).with_conditions(
                 {"Bool": {"aws:MultiFactorAuthPresent": "true"}}
             ),
         )
         access = AccessPolicy(
-            self, "ApproverAccess", access_role=self.approver_role, access_description="Model approval only"
+            self, "ApproverAccess", role=self.approver_role, description="Model approval only"
         )
         access.allow(
             "ChangeApprovalStatus",
@@ -103,7 +103,7 @@ class ModelRegistry(Construct):
         access.allow(
             "ReadServingStack",
             ["cloudformation:DescribeStacks"],
-            [stack.format_arn(service="cloudformation", resource="stack", resource_name=f"{serving_stack_name(registry_name_prefix)}/*")],
+            [stack.format_arn(service="cloudformation", resource="stack", resource_name=f"{serving_stack_name(name_prefix)}/*")],
             wildcard_reason="A stack ARN ends in an id CloudFormation assigns at creation; the name pins the serving stack.",
         )
         self.approver_policy = access.policy
@@ -148,7 +148,7 @@ class ModelRegistry(Construct):
                 resources=[
                     stack.format_arn(service="lambda", resource="function", arn_format=ArnFormat.COLON_RESOURCE_NAME,
                                      resource_name=name)
-                    for base in (retrain_trigger_function_name(registry_name_prefix),)
+                    for base in (retrain_trigger_function_name(name_prefix),)
                     # The function itself and any version or alias of it.
                     for name in (base, f"{base}:*")
                 ],
@@ -159,7 +159,7 @@ class ModelRegistry(Construct):
                 actions=["cloudwatch:SetAlarmState"],
                 resources=[
                     stack.format_arn(service="cloudwatch", resource="alarm", arn_format=ArnFormat.COLON_RESOURCE_NAME,
-                                     resource_name=f"{retrain_alarm_prefix(registry_name_prefix, m)}*")
+                                     resource_name=f"{retrain_alarm_prefix(name_prefix, m)}*")
                     for m in self.groups
                 ],
             ),

@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Sequence
 
 from aws_cdk import CfnCondition, CfnOutput, Fn, Stack
+from aws_cdk import aws_ecr as ecr
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_kms as kms
 from aws_cdk import aws_s3 as s3
@@ -59,7 +60,7 @@ class MultiModelMember:
 
 
 class MultiModelEndpoint(Construct):
-    """One SageMaker multi-model endpoint shared by ``mme_members``, created with the first approval of any of them.
+    """One SageMaker multi-model endpoint shared by ``members``, created with the first approval of any of them.
 
     The endpoint's model has ``Mode: MultiModel`` and loads artefacts on demand from
     ``s3://<artifacts>/mme/<endpoint>/``; clients name one with ``TargetModel``. A model version is
@@ -72,12 +73,12 @@ class MultiModelEndpoint(Construct):
     key is still staged (and maybe still cached).
 
     The fleet itself (instance type and count, autoscaling on invocations per instance, blue/green
-    with alarm rollback for changes of the endpoint) follows ``mme_config`` like a real-time
+    with alarm rollback for changes of the endpoint) follows ``config`` like a real-time
     endpoint; it exists while at least one member has an approved version (``self.condition``), so an
     environment whose members are all unapproved idles at $0.
 
     Serving code: the container installs a tiny standard-library bootstrap (an asset in
-    ``mme_asset_scope``, the Storage stack, so this stack stays asset-free) that imports each model's
+    ``asset_scope``, the Storage stack, so this stack stays asset-free) that imports each model's
     *own* serving code from that model's ``code/`` directory: every version still carries the code that
     serves it. Data capture: SageMaker's capture cannot tell models apart on a multi-model endpoint
     (and Model Monitor does not support them), so the serving code writes SageMaker-format records
@@ -93,52 +94,52 @@ class MultiModelEndpoint(Construct):
         scope: Construct,
         construct_id: str,
         *,
-        mme_name_prefix: str,
-        mme_endpoint: str,
-        mme_config: MultiModelEndpointConfig,
-        mme_members: Sequence[MultiModelMember],
-        mme_key: kms.IKey,
-        mme_artifacts_bucket: s3.IBucket,
-        mme_inference_bucket: s3.IBucket,
-        mme_image_uri: str,
-        mme_image_repository_arn: str,
-        mme_asset_scope: Construct,
+        name_prefix: str,
+        endpoint: str,
+        config: MultiModelEndpointConfig,
+        members: Sequence[MultiModelMember],
+        key: kms.IKey,
+        artifacts_bucket: s3.IBucket,
+        inference_bucket: s3.IBucket,
+        image_uri: str,
+        image_repository: ecr.IRepository,
+        asset_scope: Construct,
     ) -> None:
         super().__init__(scope, construct_id)
-        if not mme_members:
-            raise ValueError(f"mme_members: endpoint {mme_endpoint!r} has no member models; build it only when one names it")
+        if not members:
+            raise ValueError(f"members: endpoint {endpoint!r} has no member models; build it only when one names it")
         stack = Stack.of(self)
-        if Stack.of(mme_asset_scope).region != stack.region or Stack.of(mme_asset_scope).account != stack.account:
-            raise ValueError("mme_asset_scope: must be in a stack of the same account and region as the endpoint")
-        self.config = mme_config
-        self._endpoint = mme_endpoint
-        self.members = tuple(mme_members)
+        if Stack.of(asset_scope).region != stack.region or Stack.of(asset_scope).account != stack.account:
+            raise ValueError("asset_scope: must be in a stack of the same account and region as the endpoint")
+        self.config = config
+        self._endpoint = endpoint
+        self.members = tuple(members)
         self.member_names = tuple(m.model.name for m in self.members)
-        self.endpoint_name = multi_model_endpoint_name(mme_name_prefix, mme_endpoint)
-        self.artifacts_bucket_name = mme_artifacts_bucket.bucket_name
+        self.endpoint_name = multi_model_endpoint_name(name_prefix, endpoint)
+        self.artifacts_bucket_name = artifacts_bucket.bucket_name
         self.staging_prefix = staging_prefix(self.endpoint_name)
         self.model_data_url = f"s3://{self.artifacts_bucket_name}/{self.staging_prefix}"
         self.condition = self._any_member_deployed()
-        self.bootstrap = self._bootstrap_asset(mme_asset_scope)
-        inference = mme_inference_bucket.bucket_name
+        self.bootstrap = self._bootstrap_asset(asset_scope)
+        inference = inference_bucket.bucket_name
 
         # --- the endpoint's execution role: staged models, the bootstrap, per-model capture.
         self.role = iam.Role(
             self,
             "Role",
             assumed_by=iam.ServicePrincipal("sagemaker.amazonaws.com"),
-            description=f"{mme_name_prefix}: multi-model endpoint {mme_endpoint} ({', '.join(self.member_names)})",
+            description=f"{name_prefix}: multi-model endpoint {endpoint} ({', '.join(self.member_names)})",
         )
-        access = AccessPolicy(self, "Access", access_role=self.role, access_description=f"{mme_name_prefix} {mme_endpoint} multi-model serving")
-        access.allow_prefix("ReadStagedModels", self.artifacts_bucket_name, self.staging_prefix)
+        access = AccessPolicy(self, "Access", role=self.role, description=f"{name_prefix} {endpoint} multi-model serving")
+        access.allow_prefix("ReadStagedModels", artifacts_bucket, self.staging_prefix)
         access.allow("ReadBootstrap", ["s3:GetObject"], [s3_arn(self, self.bootstrap.s3_bucket_name, self.bootstrap.s3_object_key)])
         capture_percent = {m.model.name: m.serving.data_capture_percent for m in self.members if m.serving.data_capture_percent > 0}
         for name in capture_percent:
             # Write, never delete: captured traffic is what the drift monitor judges the model by (issue #13).
-            access.allow_prefix(f"Capture{pascal(name)}", inference, inference_prefix(name, "capture"), write=True,
+            access.allow_prefix(f"Capture{pascal(name)}", inference_bucket, inference_prefix(name, "capture"), write=True,
                                 delete=False)
-        access.allow_key("DataKey", mme_key)
-        access.allow_serving_runtime(repository_arn=mme_image_repository_arn)
+        access.allow_key("DataKey", key)
+        access.allow_serving_runtime(repository=image_repository)
 
         environment = {
             "SAGEMAKER_PROGRAM": BOOTSTRAP_PROGRAM,
@@ -153,7 +154,7 @@ class MultiModelEndpoint(Construct):
                     # {model} is filled in by the serving code with the name of the model it loaded.
                     CAPTURE_URI_ENV: f"s3://{inference}/{inference_prefix(MODEL_PLACEHOLDER, 'capture')}",
                     CAPTURE_PERCENT_ENV: json.dumps(capture_percent, sort_keys=True, separators=(",", ":")),
-                    CAPTURE_KMS_KEY_ENV: mme_key.key_arn,
+                    CAPTURE_KMS_KEY_ENV: key.key_arn,
                     CAPTURE_ENDPOINT_ENV: self.endpoint_name,
                 }
             )
@@ -162,12 +163,12 @@ class MultiModelEndpoint(Construct):
             "Model",
             execution_role_arn=self.role.role_arn,
             primary_container=sagemaker.CfnModel.ContainerDefinitionProperty(
-                image=mme_image_uri,
+                image=image_uri,
                 mode="MultiModel",
                 model_data_url=self.model_data_url,
                 environment=environment,
                 multi_model_config=sagemaker.CfnModel.MultiModelConfigProperty(
-                    model_cache_setting="Enabled" if mme_config.model_cache else "Disabled"
+                    model_cache_setting="Enabled" if config.model_cache else "Disabled"
                 ),
             ),
             enable_network_isolation=False,
@@ -177,8 +178,8 @@ class MultiModelEndpoint(Construct):
         self.model.add_metadata("checkov", {"skip": [{"id": "CKV_AWS_370", "comment": (
             "The container installs its bootstrap from S3 and writes per-model capture records; the role limits it to those objects.")}]})
 
-        instance = INSTANCE_TYPES[mme_config.instance_type]
-        volume_key = None if instance.local_nvme else mme_key.key_arn
+        instance = INSTANCE_TYPES[config.instance_type]
+        volume_key = None if instance.local_nvme else key.key_arn
         self.endpoint_config = sagemaker.CfnEndpointConfig(
             self,
             "Config",
@@ -186,8 +187,8 @@ class MultiModelEndpoint(Construct):
                 sagemaker.CfnEndpointConfig.ProductionVariantProperty(
                     variant_name=VARIANT,
                     model_name=self.model.attr_model_name,
-                    instance_type=mme_config.instance_type,
-                    initial_instance_count=mme_config.instance_count,
+                    instance_type=config.instance_type,
+                    initial_instance_count=config.instance_count,
                 )
             ],
             kms_key_id=volume_key,
@@ -195,10 +196,10 @@ class MultiModelEndpoint(Construct):
         self.endpoint_config.cfn_options.condition = self.condition
         self._label(self.endpoint_config)
         if volume_key is None:
-            acknowledge(self.endpoint_config, f"{mme_config.instance_type} stores data on local NVMe, which is hardware-encrypted; "
+            acknowledge(self.endpoint_config, f"{config.instance_type} stores data on local NVMe, which is hardware-encrypted; "
                         "SageMaker rejects a KmsKeyId for it.", "NIST.800.53.R5-SageMakerEndpointConfigurationKMSKeyConfigured")
 
-        self.rollback_alarms = rollback_alarms(self, endpoint_name=self.endpoint_name, rollout=mme_config.rollout,
+        self.rollback_alarms = rollback_alarms(self, endpoint_name=self.endpoint_name, rollout=config.rollout,
                                                condition=self.condition)
         allow_reading_rollback_alarms(access, self.endpoint_name)
         self.endpoint = sagemaker.CfnEndpoint(
@@ -206,12 +207,12 @@ class MultiModelEndpoint(Construct):
             "Endpoint",
             endpoint_name=self.endpoint_name,
             endpoint_config_name=self.endpoint_config.attr_endpoint_config_name,
-            deployment_config=blue_green(mme_config.rollout, self.rollback_alarms),
+            deployment_config=blue_green(config.rollout, self.rollback_alarms),
         )
         self.endpoint.cfn_options.condition = self.condition
         self._label(self.endpoint)
-        if mme_config.autoscaling is not None:
-            invocations_scaling(self, endpoint_name=self.endpoint_name, endpoint=self.endpoint, scaling=mme_config.autoscaling,
+        if config.autoscaling is not None:
+            invocations_scaling(self, endpoint_name=self.endpoint_name, endpoint=self.endpoint, scaling=config.autoscaling,
                                 condition=self.condition)
 
         # --- per member: which staged key serves it, derived from the approved version's ARN.
@@ -223,7 +224,7 @@ class MultiModelEndpoint(Construct):
             parameter = ssm.CfnParameter(
                 self,
                 f"{pascal(name)}TargetModel",
-                name=target_model_parameter_name(mme_name_prefix, name),
+                name=target_model_parameter_name(name_prefix, name),
                 type="String",
                 value=Fn.join("", [f"{name}/v", version, ".tar.gz"]),
                 description=f"TargetModel serving {name} on {self.endpoint_name} (set by approving a version)",

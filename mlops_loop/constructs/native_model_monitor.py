@@ -133,7 +133,7 @@ def _features_attribute(columns: list[str]) -> str:
 class NativeModelMonitor(Construct):
     """SageMaker Model Monitor's four monitors of one endpoint, each with its job definition and schedule.
 
-    Every resource carries ``native_condition`` (the endpoint exists only once a version is approved).
+    Every resource carries ``condition`` (the endpoint exists only once a version is approved).
     Job definitions are create-only in CloudFormation, so their names end in a hash of their
     properties: a changed definition gets a new name and is replaced, and its schedule is updated to
     it. The schedules have fixed names ``<prefix>-<model>-<dq|mq|bias|expl>``.
@@ -155,18 +155,18 @@ class NativeModelMonitor(Construct):
       one job that keeps network access. No shadow endpoint is created.
 
     Reports go to ``monitor-native/<model>/<kind>/`` in the inference bucket, encrypted with
-    ``native_key``; volumes too, except on instance types with local NVMe (hardware-encrypted, and
+    ``key``; volumes too, except on instance types with local NVMe (hardware-encrypted, and
     SageMaker rejects a volume key there). Inter-container traffic is encrypted. One role
     (``self.role``) runs all four, with a least-privilege managed policy. The stack needs a concrete
     region: the Model Monitor and Clarify image URIs are looked up per region at synth.
 
     The two Clarify analysis configs are file assets (published by ``cdk deploy``) created under
-    ``native_asset_scope``; default: this construct. A stack that must publish no assets (the Serving
+    ``asset_scope``; default: this construct. A stack that must publish no assets (the Serving
     stack is updated with UsePreviousTemplate) passes a construct of another stack, e.g. Storage.
 
-    Defaults: ``native_instance_count`` 1 instance per run; ``native_volume_size_gb`` a 20 GB volume;
-    ``native_max_runtime_seconds`` None stops each run after the schedule period or one hour,
-    whichever is shorter; ``native_label_delay_hours`` 24 makes model quality and bias judge the
+    Defaults: ``instance_count`` 1 instance per run; ``volume_size_gb`` a 20 GB volume;
+    ``max_runtime_seconds`` None stops each run after the schedule period or one hour,
+    whichever is shorter; ``label_delay_hours`` 24 makes model quality and bias judge the
     schedule period that ended 24 hours ago, so labels that arrive within a day are counted.
     """
 
@@ -175,63 +175,62 @@ class NativeModelMonitor(Construct):
         scope: Construct,
         construct_id: str,
         *,
-        native_name_prefix: str,
-        native_model: ModelConfig,
-        native_endpoint_name: str,
-        native_condition: CfnCondition,
-        native_inference_bucket: s3.IBucket,
-        native_key: kms.IKey,
-        native_schedule: str,
-        native_instance_type: str,
-        native_instance_count: int = 1,
-        native_volume_size_gb: int = 20,
-        native_max_runtime_seconds: Optional[int] = None,
-        native_label_delay_hours: int = 24,
-        native_asset_scope: Optional[Construct] = None,
+        name_prefix: str,
+        model: ModelConfig,
+        endpoint_name: str,
+        condition: CfnCondition,
+        inference_bucket: s3.IBucket,
+        key: kms.IKey,
+        schedule: str,
+        instance_type: str,
+        instance_count: int = 1,
+        volume_size_gb: int = 20,
+        max_runtime_seconds: Optional[int] = None,
+        label_delay_hours: int = 24,
+        asset_scope: Optional[Construct] = None,
     ) -> None:
         super().__init__(scope, construct_id)
         stack = Stack.of(self)
         if Token.is_unresolved(stack.region):
             raise ValueError(f"{self.node.path}: the stack has no concrete region; give it env=Environment(region=...) "
                              "so the Model Monitor and Clarify images can be looked up")
-        if Token.is_unresolved(native_endpoint_name) or not re.match(r"^[a-zA-Z0-9](-*[a-zA-Z0-9])*$", native_endpoint_name):
-            raise ValueError(f"native_endpoint_name: {native_endpoint_name!r} must be the endpoint's fixed name "
+        if Token.is_unresolved(endpoint_name) or not re.match(r"^[a-zA-Z0-9](-*[a-zA-Z0-9])*$", endpoint_name):
+            raise ValueError(f"endpoint_name: {endpoint_name!r} must be the endpoint's fixed name "
                              "(a plain string; it is written into the Clarify analysis config), e.g. 'mlops-loop-prod-churn'")
         try:
-            self.schedule = monitoring_schedule(native_schedule)
+            self.schedule = monitoring_schedule(schedule)
         except ValueError as exc:
-            raise ValueError(f"native_schedule: {exc}") from None
-        instance = INSTANCE_TYPES.get(native_instance_type)
+            raise ValueError(f"schedule: {exc}") from None
+        instance = INSTANCE_TYPES.get(instance_type)
         if instance is None or instance.accelerator not in ("none", "gpu"):
-            raise ValueError(f"native_instance_type: {native_instance_type!r} cannot run processing jobs; allowed: "
+            raise ValueError(f"instance_type: {instance_type!r} cannot run processing jobs; allowed: "
                              f"{', '.join(sorted(n for n, t in INSTANCE_TYPES.items() if t.accelerator in ('none', 'gpu')))}")
-        max_runtime = native_max_runtime_seconds or min(self.schedule.period_seconds, 3600)
+        max_runtime = max_runtime_seconds or min(self.schedule.period_seconds, 3600)
         if not 60 <= max_runtime <= self.schedule.period_seconds:
-            raise ValueError(f"native_max_runtime_seconds: {max_runtime} must be 60-{self.schedule.period_seconds} "
-                             f"(a run must end before {native_schedule} starts the next one)")
-        if not 1 <= native_instance_count <= 20:
-            raise ValueError(f"native_instance_count: {native_instance_count}; allowed: 1-20")
-        if not 1 <= native_volume_size_gb <= 512:
-            raise ValueError(f"native_volume_size_gb: {native_volume_size_gb}; allowed: 1-512")
-        if not 0 <= native_label_delay_hours <= 24 * 30:
-            raise ValueError(f"native_label_delay_hours: {native_label_delay_hours}; allowed: 0-720")
+            raise ValueError(f"max_runtime_seconds: {max_runtime} must be 60-{self.schedule.period_seconds} "
+                             f"(a run must end before {schedule} starts the next one)")
+        if not 1 <= instance_count <= 20:
+            raise ValueError(f"instance_count: {instance_count}; allowed: 1-20")
+        if not 1 <= volume_size_gb <= 512:
+            raise ValueError(f"volume_size_gb: {volume_size_gb}; allowed: 1-512")
+        if not 0 <= label_delay_hours <= 24 * 30:
+            raise ValueError(f"label_delay_hours: {label_delay_hours}; allowed: 0-720")
 
-        self._condition = native_condition
-        self._prefix = native_name_prefix
-        model = native_model
+        self._condition = condition
+        self._prefix = name_prefix
         self.model_name = model.name
-        self.endpoint_name = native_endpoint_name
-        bucket_name = native_inference_bucket.bucket_name
+        self.endpoint_name = endpoint_name
+        bucket_name = inference_bucket.bucket_name
         analyzer_image, clarify_image = monitor_images(stack.region)
         self.bias_analysis_config, self.explainability_analysis_config = analysis_configs(
-            model, native_endpoint_name, stack.region
+            model, endpoint_name, stack.region
         )
-        asset_scope = native_asset_scope or self
+        asset_scope = asset_scope or self
         if Stack.of(asset_scope).region != stack.region or Stack.of(asset_scope).account != stack.account:
-            raise ValueError("native_asset_scope: must be in a stack of the same account and region as the monitor")
+            raise ValueError("asset_scope: must be in a stack of the same account and region as the monitor")
         # Clarify reads its analysis config from S3; assets are the only way to put a synth-time file
         # there without a custom resource.
-        asset_prefix = "" if native_asset_scope is None else f"{pascal(model.name)}Native"
+        asset_prefix = "" if asset_scope is None else f"{pascal(model.name)}Native"
         self.bias_config_asset = self._config_asset(asset_scope, f"{asset_prefix}BiasAnalysisConfig",
                                                     self.bias_analysis_config)
         self.explainability_config_asset = self._config_asset(asset_scope, f"{asset_prefix}ExplainabilityAnalysisConfig",
@@ -243,24 +242,24 @@ class NativeModelMonitor(Construct):
             self,
             "Role",
             assumed_by=iam.ServicePrincipal("sagemaker.amazonaws.com"),
-            description=f"{native_name_prefix}: native Model Monitor jobs of {model.name}",
+            description=f"{name_prefix}: native Model Monitor jobs of {model.name}",
         )
-        access = AccessPolicy(self, "Access", access_role=self.role,
-                              access_description=f"{native_name_prefix} {model.name} native Model Monitor")
-        self._allow(access, stack, bucket_name, native_key, analyzer_image, clarify_image)
+        access = AccessPolicy(self, "Access", role=self.role,
+                              description=f"{name_prefix} {model.name} native Model Monitor")
+        self._allow(access, stack, inference_bucket, key, analyzer_image, clarify_image)
 
         # --- shared job settings.
-        volume_key = None if instance.local_nvme else native_key.key_arn
+        volume_key = None if instance.local_nvme else key.key_arn
         self._volume_key_reason = None if volume_key else (
-            f"{native_instance_type} stores data on local NVMe, which is hardware-encrypted; SageMaker rejects "
+            f"{instance_type} stores data on local NVMe, which is hardware-encrypted; SageMaker rejects "
             "a VolumeKmsKeyId for it. Outputs are still encrypted with the data key.")
-        cluster = {"instance_count": native_instance_count, "instance_type": native_instance_type,
-                   "volume_size_in_gb": native_volume_size_gb, "volume_kms_key_id": volume_key}
+        cluster = {"instance_count": instance_count, "instance_type": instance_type,
+                   "volume_size_in_gb": volume_size_gb, "volume_kms_key_id": volume_key}
         period_hours = self.schedule.period_seconds // 3600
-        # Ground truth arrives late: judge the period that ended native_label_delay_hours ago.
-        window = {"start_time_offset": f"-PT{native_label_delay_hours + period_hours}H",
-                  "end_time_offset": f"-PT{native_label_delay_hours}H"}
-        endpoint_input = {"endpoint_name": native_endpoint_name, "local_path": INPUT_PATH,
+        # Ground truth arrives late: judge the period that ended label_delay_hours ago.
+        window = {"start_time_offset": f"-PT{label_delay_hours + period_hours}H",
+                  "end_time_offset": f"-PT{label_delay_hours}H"}
+        endpoint_input = {"endpoint_name": endpoint_name, "local_path": INPUT_PATH,
                           "s3_data_distribution_type": "FullyReplicated", "s3_input_mode": "File"}
         ground_truth = {"s3_uri": f"s3://{bucket_name}/{inference_prefix(model.name, 'labels')}"}
         bias_columns = [*model.features, model.sensitive_attribute]
@@ -274,7 +273,7 @@ class NativeModelMonitor(Construct):
                 "output": {
                     "monitoring_outputs": [{"s3_output": {"local_path": OUTPUT_PATH, "s3_uri": self.report_uris[kind.key],
                                                           "s3_upload_mode": "EndOfJob"}}],
-                    "kms_key_id": native_key.key_arn,
+                    "kms_key_id": key.key_arn,
                 },
             }
 
@@ -319,8 +318,8 @@ class NativeModelMonitor(Construct):
             schedule = sagemaker.CfnMonitoringSchedule(
                 self,
                 f"{kind.monitoring_type}Schedule",
-                monitoring_schedule_name=_bounded_name(f"{native_name_prefix}-{model.name}-{kind.short}", kind.key),
-                endpoint_name=native_endpoint_name,
+                monitoring_schedule_name=_bounded_name(f"{name_prefix}-{model.name}-{kind.short}", kind.key),
+                endpoint_name=endpoint_name,
                 monitoring_schedule_config=sagemaker.CfnMonitoringSchedule.MonitoringScheduleConfigProperty(
                     monitoring_job_definition_name=definition.job_definition_name,
                     monitoring_type=kind.monitoring_type,
@@ -371,12 +370,12 @@ class NativeModelMonitor(Construct):
         path.write_text(json.dumps(config, indent=2, sort_keys=True))
         return s3_assets.Asset(scope, construct_id, path=str(path))
 
-    def _allow(self, access: AccessPolicy, stack: Stack, bucket_name: str, key: kms.IKey,
+    def _allow(self, access: AccessPolicy, stack: Stack, bucket: s3.IBucket, key: kms.IKey,
                analyzer_image: str, clarify_image: str) -> None:
         model = self.model_name
-        access.allow_prefix("ReadCapture", bucket_name, inference_prefix(model, "capture"))
-        access.allow_prefix("ReadLabels", bucket_name, inference_prefix(model, "labels"))
-        access.allow_prefix("WriteReports", bucket_name, f"{REPORT_ROOT}/{model}/", write=True)
+        access.allow_prefix("ReadCapture", bucket, inference_prefix(model, "capture"))
+        access.allow_prefix("ReadLabels", bucket, inference_prefix(model, "labels"))
+        access.allow_prefix("WriteReports", bucket, f"{REPORT_ROOT}/{model}/", write=True)
         access.allow("ReadAnalysisConfigs", list(READ_OBJECT_ACTIONS), [
             s3_arn(self, asset.s3_bucket_name, asset.s3_object_key)
             for asset in (self.bias_config_asset, self.explainability_config_asset)

@@ -31,14 +31,14 @@ class RetrainingTrigger(Construct):
     * An EventBridge rule per model forwards CloudWatch alarms named
       ``<prefix>-<model>-retrain-*`` entering ALARM (e.g. data drift, model quality) with
       ``reason=drift``.
-    * An EventBridge Scheduler schedule per model (when ``trigger_schedule`` is set) sends
+    * An EventBridge Scheduler schedule per model (when ``schedule`` is set) sends
       ``reason=schedule``.
     * An hourly schedule sends ``reason=sweep``: CloudWatch signals only an alarm's entry into ALARM, so
       the function asks which retrain alarms are still in ALARM and retrains those models once their
       cooldown is over (it may describe exactly those alarms).
     * The function (``pipeline_code/handlers/retrain_trigger.py``) starts the pipeline with
       ``TriggerReason`` unless an execution is running or one started within
-      ``trigger_cooldown_hours``. Reserved concurrency 1 serialises the guard, so two alarms
+      ``cooldown_hours``. Reserved concurrency 1 serialises the guard, so two alarms
       arriving together cannot both pass it. Failed invocations go to an encrypted dead-letter
       queue after two retries; malformed events are logged and dropped by the handler.
     """
@@ -48,41 +48,41 @@ class RetrainingTrigger(Construct):
         scope: Construct,
         construct_id: str,
         *,
-        trigger_name_prefix: str,
-        trigger_pipelines: Mapping[str, str],
-        trigger_cooldown_hours: int,
-        trigger_schedule: Optional[str],
-        trigger_key: kms.IKey,
-        trigger_log_retention: logs.RetentionDays,
-        trigger_removal_policy: RemovalPolicy,
+        name_prefix: str,
+        pipelines: Mapping[str, str],
+        cooldown_hours: int,
+        schedule: Optional[str],
+        key: kms.IKey,
+        log_retention: logs.RetentionDays,
+        removal_policy: RemovalPolicy,
     ) -> None:
-        """``trigger_pipelines`` maps each model name to its training pipeline name."""
+        """``pipelines`` maps each model name to its training pipeline name."""
         super().__init__(scope, construct_id)
         stack = Stack.of(self)
-        self.dead_letter_queue = dead_letter_queue(self, key=trigger_key, removal_policy=trigger_removal_policy, owner="retrain trigger")
+        self.dead_letter_queue = dead_letter_queue(self, key=key, removal_policy=removal_policy, owner="retrain trigger")
         # Every retrain alarm by name, with its model's pipeline: what the hourly sweep asks CloudWatch about.
-        alarm_pipelines = {f"{retrain_alarm_prefix(trigger_name_prefix, model)}{name}": pipeline
-                           for model, pipeline in trigger_pipelines.items() for name in RETRAIN_ALARMS}
+        alarm_pipelines = {f"{retrain_alarm_prefix(name_prefix, model)}{name}": pipeline
+                           for model, pipeline in pipelines.items() for name in RETRAIN_ALARMS}
         pipeline_arns = [
             stack.format_arn(service="sagemaker", resource="pipeline", resource_name=name.lower())
-            for name in trigger_pipelines.values()
+            for name in pipelines.values()
         ]
         built = handler_function(
             self,
-            function_name=retrain_trigger_function_name(trigger_name_prefix),
+            function_name=retrain_trigger_function_name(name_prefix),
             description="Starts a training pipeline on drift or schedule, unless one runs or ran within the cooldown",
-            role_description=f"{trigger_name_prefix}: guarded start of training pipelines",
-            access_description=f"{trigger_name_prefix} retrain trigger",
+            role_description=f"{name_prefix}: guarded start of training pipelines",
+            access_description=f"{name_prefix} retrain trigger",
             handler="retrain_trigger.handler",
             environment={
-                "ALLOWED_PIPELINES": ",".join(sorted(trigger_pipelines.values())),
-                "COOLDOWN_HOURS": str(trigger_cooldown_hours),
+                "ALLOWED_PIPELINES": ",".join(sorted(pipelines.values())),
+                "COOLDOWN_HOURS": str(cooldown_hours),
                 "ALARM_PIPELINES": json.dumps(alarm_pipelines, sort_keys=True, separators=(",", ":")),
             },
-            key=trigger_key,
+            key=key,
             dead_letter_queue=self.dead_letter_queue,
-            log_retention=trigger_log_retention,
-            removal_policy=trigger_removal_policy,
+            log_retention=log_retention,
+            removal_policy=removal_policy,
             vpc_reason="The function only calls the SageMaker API (ListPipelineExecutions, ListPipelineExecutionSteps, "
             "StartPipelineExecution) and "
             "CloudWatch (DescribeAlarms); the app deploys no VPC and the function reaches no private resource.",
@@ -113,18 +113,18 @@ class RetrainingTrigger(Construct):
             assumed_by=iam.ServicePrincipal("scheduler.amazonaws.com").with_conditions(
                 {"StringEquals": {"aws:SourceAccount": stack.account}}
             ),
-            description=f"{trigger_name_prefix}: EventBridge Scheduler invoking the retrain trigger",
+            description=f"{name_prefix}: EventBridge Scheduler invoking the retrain trigger",
         )
         scheduler_access = AccessPolicy(
-            self, "SchedulerAccess", access_role=scheduler_role, access_description=f"{trigger_name_prefix} retraining schedules"
+            self, "SchedulerAccess", role=scheduler_role, description=f"{name_prefix} retraining schedules"
         )
         scheduler_access.allow("InvokeTrigger", ["lambda:InvokeFunction"], [self.function.function_arn])
         scheduler_access.allow("DeadLetters", ["sqs:SendMessage"], [self.dead_letter_queue.queue_arn])
-        scheduler_access.allow_key("DeadLetterKey", trigger_key)
+        scheduler_access.allow_key("DeadLetterKey", key)
 
         self.rules: dict[str, events.Rule] = {}
         self.schedules: dict[str, scheduler.CfnSchedule] = {}
-        for model, pipeline in trigger_pipelines.items():
+        for model, pipeline in pipelines.items():
             rule = events.Rule(
                 self,
                 f"{pascal(model)}DriftAlarms",
@@ -133,7 +133,7 @@ class RetrainingTrigger(Construct):
                     source=["aws.cloudwatch"],
                     detail_type=["CloudWatch Alarm State Change"],
                     detail={
-                        "alarmName": [{"prefix": retrain_alarm_prefix(trigger_name_prefix, model)}],
+                        "alarmName": [{"prefix": retrain_alarm_prefix(name_prefix, model)}],
                         "state": {"value": ["ALARM"]},
                     },
                 ),
@@ -155,8 +155,8 @@ class RetrainingTrigger(Construct):
                 )
             )
             self.rules[model] = rule
-            if trigger_schedule:
-                self.schedules[model] = self._schedule(model, pipeline, trigger_schedule, scheduler_role)
+            if schedule:
+                self.schedules[model] = self._schedule(model, pipeline, schedule, scheduler_role)
         # CloudWatch signals only the entry into ALARM: an alarm that arrived during the cooldown and stays in
         # ALARM is answered by this hourly sweep once the cooldown is over (the handler's guard decides).
         self.sweep = self._invoke("Sweep", "Retrain the models whose retrain alarms are still in ALARM after the cooldown",

@@ -74,7 +74,7 @@ def scheduled_sagemaker_job(
         ),
         description=role_description,
     )
-    access = AccessPolicy(scope, "SchedulerAccess", access_role=role, access_description=role_description)
+    access = AccessPolicy(scope, "SchedulerAccess", role=role, description=role_description)
     access.allow(
         f"Start{api.removeprefix('Create')}",
         [f"sagemaker:{api}", "sagemaker:AddTags"],

@@ -38,7 +38,7 @@ class ServingDeployer(Construct):
             assumed_by=iam.ServicePrincipal("cloudformation.amazonaws.com"),
             description="CloudFormation role for approval-driven updates of the serving stack (model versions only)",
         )
-        self.access = AccessPolicy(self, "Access", access_role=self.role, access_description=description)
+        self.access = AccessPolicy(self, "Access", role=self.role, description=description)
         self._endpoints = False
         self._finished = False
 

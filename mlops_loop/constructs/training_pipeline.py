@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from aws_cdk import Stack
+from aws_cdk import aws_ecr as ecr
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_kms as kms
 from aws_cdk import aws_s3 as s3
@@ -36,7 +37,7 @@ class TrainingPipeline(Construct):
     assets. The pipeline role reads this model's dataset prefixes, owns
     ``s3://<artifacts>/pipelines/<model>/``, may register versions of the model's group but never
     approve them (see :meth:`ModelRegistry.allow_register`). Defaults: versions are registered
-    ``PendingManualApproval``; ``pipeline_training.auto_approve`` registers them ``Approved``.
+    ``PendingManualApproval``; ``training.auto_approve`` registers them ``Approved``.
     """
 
     def __init__(
@@ -45,20 +46,19 @@ class TrainingPipeline(Construct):
         construct_id: str,
         *,
         pipeline_name: str,
-        pipeline_model: ModelConfig,
-        pipeline_training: TrainingConfig,
-        pipeline_gate: GateConfig,
-        pipeline_registry: ModelRegistry,
-        pipeline_key: kms.IKey,
-        pipeline_features_bucket: s3.IBucket,
-        pipeline_curated_bucket: s3.IBucket,
-        pipeline_artifacts_bucket: s3.IBucket,
-        pipeline_code: JobCode,
-        pipeline_code_version: str,
+        model: ModelConfig,
+        training: TrainingConfig,
+        gate: GateConfig,
+        registry: ModelRegistry,
+        key: kms.IKey,
+        features_bucket: s3.IBucket,
+        curated_bucket: s3.IBucket,
+        artifacts_bucket: s3.IBucket,
+        code: JobCode,
+        code_version: str,
     ) -> None:
         super().__init__(scope, construct_id)
         stack = Stack.of(self)
-        model = pipeline_model
         features_prefix = f"snapshots/{model.dataset}/"
         labels_prefix = f"{model.dataset}/"
         artifacts_prefix = model_prefix(model.name)
@@ -69,44 +69,44 @@ class TrainingPipeline(Construct):
             assumed_by=iam.ServicePrincipal("sagemaker.amazonaws.com"),
             description=f"{pipeline_name}: SageMaker Pipeline and the jobs it runs",
         )
-        access = AccessPolicy(self, "Access", access_role=self.role, access_description=f"{pipeline_name} pipeline")
-        access.allow_prefix("ReadFeatures", pipeline_features_bucket.bucket_name, features_prefix)
-        access.allow_prefix("ReadLabels", pipeline_curated_bucket.bucket_name, labels_prefix)
-        access.allow_prefix("Artifacts", pipeline_artifacts_bucket.bucket_name, artifacts_prefix, write=True)
-        access.allow_key("DataKey", pipeline_key)
-        pipeline_code.grant_read(access)
+        access = AccessPolicy(self, "Access", role=self.role, description=f"{pipeline_name} pipeline")
+        access.allow_prefix("ReadFeatures", features_bucket, features_prefix)
+        access.allow_prefix("ReadLabels", curated_bucket, labels_prefix)
+        access.allow_prefix("Artifacts", artifacts_bucket, artifacts_prefix, write=True)
+        access.allow_key("DataKey", key)
+        code.grant_read(access)
         self._allow_jobs(access, stack, self.role)
-        pipeline_registry.allow_register(access, model.name, auto_approve=pipeline_training.auto_approve)
+        registry.allow_register(access, model.name, auto_approve=training.auto_approve)
         self.access = access
 
-        entry = pipeline_code.script(ENTRY_SCRIPT)
-        spec_asset = pipeline_code.model_spec(model)
+        entry = code.script(ENTRY_SCRIPT)
+        spec_asset = code.model_spec(model)
         access.allow("ReadModelSpec", ["s3:GetObject"], [s3_arn(self, spec_asset.s3_bucket_name, spec_asset.s3_object_key)])
         spec = PipelineSpec(
             pipeline_name=pipeline_name,
             region=stack.region,
             account=stack.account,
             role_arn=self.role.role_arn,
-            artifacts_bucket=pipeline_artifacts_bucket.bucket_name,
-            kms_key_arn=pipeline_key.key_arn,
+            artifacts_bucket=artifacts_bucket.bucket_name,
+            kms_key_arn=key.key_arn,
             model_name=model.name,
             model_spec_json=model_spec_json(model),
             model_spec_s3_uri=spec_asset.s3_object_url,
-            model_package_group_name=pipeline_registry.group_names[model.name],
-            feature_data_s3_uri=pipeline_features_bucket.s3_url_for_object(features_prefix),
-            labels_s3_uri=pipeline_curated_bucket.s3_url_for_object(labels_prefix),
-            frozen_test_s3_uri=pipeline_artifacts_bucket.s3_url_for_object(f"{artifacts_prefix}frozen-test/"),
+            model_package_group_name=registry.group_names[model.name],
+            feature_data_s3_uri=features_bucket.s3_url_for_object(features_prefix),
+            labels_s3_uri=curated_bucket.s3_url_for_object(labels_prefix),
+            frozen_test_s3_uri=artifacts_bucket.s3_url_for_object(f"{artifacts_prefix}frozen-test/"),
             code_entry_s3_uri=entry.s3_object_url,
-            code_library_s3_uri=pipeline_code.library.s3_object_url,
-            code_version=pipeline_code_version,
-            gate=pipeline_gate.thresholds(),
-            default_approval_status="Approved" if pipeline_training.auto_approve else "PendingManualApproval",
-            processing_instance_type=pipeline_training.processing_instance_type,
-            training_instance_type=pipeline_training.instance_type,
-            training_instance_count=pipeline_training.instance_count,
-            use_spot=pipeline_training.use_spot,
-            max_runtime_seconds=pipeline_training.max_runtime_minutes * 60,
-            enable_tuning=pipeline_training.hyperparameter_tuning,
+            code_library_s3_uri=code.library.s3_object_url,
+            code_version=code_version,
+            gate=gate.thresholds(),
+            default_approval_status="Approved" if training.auto_approve else "PendingManualApproval",
+            processing_instance_type=training.processing_instance_type,
+            training_instance_type=training.instance_type,
+            training_instance_count=training.instance_count,
+            use_spot=training.use_spot,
+            max_runtime_seconds=training.max_runtime_minutes * 60,
+            enable_tuning=training.hyperparameter_tuning,
             # The serving code travels inside model.tar.gz (written by the training job), so the
             # registered container needs only to be told where it is.
             inference_environment=tuple(sorted(SERVING_ENVIRONMENT.items())),
@@ -185,13 +185,19 @@ class TrainingPipeline(Construct):
             wildcard_reason="PutMetricData has no resource-level permissions; the namespace condition limits "
             "it to SageMaker's job metrics.",
         )
-        access.allow_container_runtime(repository_arn=xgboost_repository_arn(stack.region), log_groups="/aws/sagemaker/*")
+        access.allow_container_runtime(repository=xgboost_repository(access), log_groups="/aws/sagemaker/*")
         access.allow_pass_role("PassOwnRole", role.role_arn, "sagemaker.amazonaws.com")
 
 
 def xgboost_image_uri(region: str) -> str:
     """SageMaker's stock XGBoost image in ``region`` (offline lookup in the SDK's tables, cached)."""
     return image_uri("xgboost", region, XGBOOST_VERSION)
+
+
+def xgboost_repository(scope: Construct) -> ecr.IRepository:
+    """The ECR repository of SageMaker's stock XGBoost image in the scope's region, as ``XgboostImageRepository``
+    (a reference: no resource is created)."""
+    return ecr.Repository.from_repository_arn(scope, "XgboostImageRepository", xgboost_repository_arn(Stack.of(scope).region))
 
 
 def xgboost_repository_arn(region: str) -> str:

@@ -30,46 +30,46 @@ class DataPipelineStack(Stack):
         scope: Construct,
         construct_id: str,
         *,
-        pipeline_env: EnvironmentConfig,
-        pipeline_name_prefix: str,
-        pipeline_datasets: Sequence[Dataset],
-        pipeline_storage: StorageStack,
+        environment: EnvironmentConfig,
+        name_prefix: str,
+        datasets: Sequence[Dataset],
+        storage: StorageStack,
         **stack_kwargs: Any,
     ) -> None:
         super().__init__(scope, construct_id, **stack_kwargs)
-        lake = pipeline_storage.lake
-        glue_config = pipeline_env.glue
+        lake = storage.lake
+        glue_config = environment.glue
         buckets = {kind: lake.reference(self, kind) for kind in ("raw", "curated", "features", "artifacts")}
-        self.add_stack_dependency(pipeline_storage)
+        self.add_stack_dependency(storage)
         self.runtime = GlueRuntime(
             self,
             "GlueRuntime",
-            glue_name_prefix=pipeline_name_prefix,
-            glue_key=lake.key,
-            glue_artifacts_bucket=buckets["artifacts"],
-            glue_database_name=pipeline_storage.database_name,
-            glue_log_retention=RETENTION[pipeline_env.log_retention_days],
-            glue_removal_policy=RemovalPolicy.DESTROY if pipeline_env.removal_policy == "destroy" else RemovalPolicy.RETAIN,
+            name_prefix=name_prefix,
+            key=lake.key,
+            artifacts_bucket=buckets["artifacts"],
+            database_name=storage.database_name,
+            log_retention=RETENTION[environment.log_retention_days],
+            removal_policy=RemovalPolicy.DESTROY if environment.removal_policy == "destroy" else RemovalPolicy.RETAIN,
         )
         self.workflows: dict[str, DatasetWorkflow] = {}
-        for dataset in pipeline_datasets:
+        for dataset in datasets:
             workflow = DatasetWorkflow(
                 self,
                 pascal(dataset.name),
-                workflow_name_prefix=pipeline_name_prefix,
-                workflow_dataset=dataset,
-                workflow_runtime=self.runtime,
-                workflow_database_name=pipeline_storage.database_name,
-                workflow_raw_bucket=buckets["raw"],
-                workflow_curated_bucket=buckets["curated"],
-                workflow_features_bucket=buckets["features"],
-                workflow_artifacts_bucket=buckets["artifacts"],
-                workflow_feature_group=pipeline_storage.feature_store.feature_groups[dataset.name],
-                workflow_schedule=glue_config.etl_schedule,
-                workflow_worker_type=glue_config.worker_type,
-                workflow_number_of_workers=glue_config.number_of_workers,
-                workflow_timeout_minutes=glue_config.timeout_minutes,
-                workflow_max_quarantine_ratio=glue_config.max_quarantine_ratio,
+                name_prefix=name_prefix,
+                dataset=dataset,
+                runtime=self.runtime,
+                database_name=storage.database_name,
+                raw_bucket=buckets["raw"],
+                curated_bucket=buckets["curated"],
+                features_bucket=buckets["features"],
+                artifacts_bucket=buckets["artifacts"],
+                feature_group=storage.feature_store.feature_groups[dataset.name],
+                schedule=glue_config.etl_schedule,
+                worker_type=glue_config.worker_type,
+                number_of_workers=glue_config.number_of_workers,
+                timeout_minutes=glue_config.timeout_minutes,
+                max_quarantine_ratio=glue_config.max_quarantine_ratio,
             )
             self.workflows[dataset.name] = workflow
             CfnOutput(self, f"{workflow.node.id}WorkflowName", value=workflow.workflow.ref)

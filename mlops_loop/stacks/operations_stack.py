@@ -19,6 +19,7 @@ from ..constructs.drift_monitor import DriftMonitor
 from ..constructs.job_code import JobCode
 from ..constructs.endpoint_alarms import EndpointAlarms
 from ..constructs.loop_alarms import LoopAlarms, handler_alarms
+from ..constructs.loop_dashboard import LoopDashboard
 from ..constructs.retraining_trigger import RetrainingTrigger
 from ..constructs.rule_notifications import notify_topic
 from .data_pipeline_stack import RETENTION
@@ -41,113 +42,121 @@ class OperationsStack(Stack):
         scope: Construct,
         construct_id: str,
         *,
-        ops_env: EnvironmentConfig,
-        ops_name_prefix: str,
-        ops_training: TrainingStack,
-        ops_storage: StorageStack,
-        ops_serving: ServingStack,
+        environment: EnvironmentConfig,
+        name_prefix: str,
+        training: TrainingStack,
+        storage: StorageStack,
+        serving: ServingStack,
         **stack_kwargs: Any,
     ) -> None:
         super().__init__(scope, construct_id, **stack_kwargs)
-        self.add_stack_dependency(ops_training)
-        self.add_stack_dependency(ops_storage)
-        self.add_stack_dependency(ops_serving)
-        removal = RemovalPolicy.DESTROY if ops_env.removal_policy == "destroy" else RemovalPolicy.RETAIN
-        self.key = ops_storage.ops_key
-        self.name_prefix = ops_name_prefix
+        self.add_stack_dependency(training)
+        self.add_stack_dependency(storage)
+        self.add_stack_dependency(serving)
+        removal = RemovalPolicy.DESTROY if environment.removal_policy == "destroy" else RemovalPolicy.RETAIN
+        self.key = storage.ops_key
+        self.name_prefix = name_prefix
         self.topic = sns.Topic(
             self,
             "Notifications",
-            display_name=f"{ops_name_prefix} ML loop notifications",
+            display_name=f"{name_prefix} ML loop notifications",
             master_key=self.key,
             enforce_ssl=True,
         )
-        pipelines = {model: p.pipeline.pipeline_name for model, p in ops_training.pipelines.items()}
+        pipelines = {model: p.pipeline.pipeline_name for model, p in training.pipelines.items()}
         self.trigger = RetrainingTrigger(
             self,
             "RetrainTrigger",
-            trigger_name_prefix=ops_name_prefix,
-            trigger_pipelines=pipelines,
-            trigger_cooldown_hours=ops_env.monitoring.retraining_cooldown_hours,
-            trigger_schedule=ops_env.training.retraining_schedule,
-            trigger_key=self.key,
-            trigger_log_retention=RETENTION[ops_env.log_retention_days],
-            trigger_removal_policy=removal,
+            name_prefix=name_prefix,
+            pipelines=pipelines,
+            cooldown_hours=environment.monitoring.retraining_cooldown_hours,
+            schedule=environment.training.retraining_schedule,
+            key=self.key,
+            log_retention=RETENTION[environment.log_retention_days],
+            removal_policy=removal,
         )
         self.alarms = LoopAlarms(
             self,
             "Alarms",
-            alarms_name_prefix=ops_name_prefix,
-            alarms_environment=ops_env.name,
-            alarms_models={model: p.problem_type for model, p in ops_training.pipelines.items()},
-            alarms_max_auc_drop=ops_env.monitoring.max_auc_drop,
-            alarms_max_quality_drop=ops_env.monitoring.max_quality_drop,
-            alarms_topic=self.topic,
-            alarms_trigger_function=self.trigger.function,
-            alarms_dead_letter_queue=self.trigger.dead_letter_queue,
+            name_prefix=name_prefix,
+            environment=environment.name,
+            models={model: p.problem_type for model, p in training.pipelines.items()},
+            max_auc_drop=environment.monitoring.max_auc_drop,
+            max_quality_drop=environment.monitoring.max_quality_drop,
+            topic=self.topic,
+            trigger_function=self.trigger.function,
+            dead_letter_queue=self.trigger.dead_letter_queue,
         )
-        lake = ops_storage.lake
+        self.dashboard = LoopDashboard(
+            self,
+            "LoopDashboard",
+            name_prefix=name_prefix,
+            environment=environment.name,
+            models={model: p.problem_type for model, p in training.pipelines.items()},
+            alarms=self.alarms.all_alarms,
+        )
+        lake = storage.lake
         inference, artifacts = lake.reference(self, "inference"), lake.reference(self, "artifacts")
         self.deploy = DeployOnApproval(
             self,
             "DeployOnApproval",
-            deploy_name_prefix=ops_name_prefix,
-            deploy_serving_stack_name=ops_serving.stack_name,
-            deploy_group_parameters={
-                ops_storage.registry.group_names[model]: parameter.logical_id
-                for model, parameter in ops_serving.parameters.items()
+            name_prefix=name_prefix,
+            serving_stack_name=serving.stack_name,
+            group_parameters={
+                storage.registry.group_names[model]: parameter.logical_id
+                for model, parameter in serving.parameters.items()
             },
-            deploy_deployer_role=iam.Role.from_role_name(self, "ServingDeployer", ops_serving.deployer.role_name),
-            deploy_topic=self.topic,
-            deploy_key=self.key,
-            deploy_log_retention=RETENTION[ops_env.log_retention_days],
-            deploy_removal_policy=removal,
-            deploy_artifacts_bucket=artifacts,
-            deploy_data_key=lake.key,
+            deployer_role=iam.Role.from_role_name(self, "ServingDeployer", serving.deployer.role_name),
+            topic=self.topic,
+            key=self.key,
+            log_retention=RETENTION[environment.log_retention_days],
+            removal_policy=removal,
+            artifacts_bucket=artifacts,
+            data_key=lake.key,
             # A rolled-back update takes about as long again to return to the old fleet: wait 30 min past it.
-            deploy_max_wait=Duration.seconds(
-                longest_rollout_seconds([s for _, s in ops_serving.serving_configs.values()], ops_env.multi_model_endpoints.values())
+            max_wait=Duration.seconds(
+                longest_rollout_seconds([s for _, s in serving.serving_configs.values()], environment.multi_model_endpoints.values())
                 + 30 * 60
             ),
-            deploy_multi_model=[
+            multi_model=[
                 MultiModelDeployment(
-                    group=ops_storage.registry.group_names[member],
+                    group=storage.registry.group_names[member],
                     model=member,
                     endpoint_name=mme.endpoint_name,
                     artifacts_bucket=artifacts,
                     prefix=mme.staging_prefix,
                 )
-                for mme in ops_serving.multi_model_endpoints.values()
+                for mme in serving.multi_model_endpoints.values()
                 for member in mme.member_names
             ],
         )
         self.monitors: dict[str, DriftMonitor] = {}
         code = JobCode(self, "Code")
-        for model, (model_config, serving) in ops_serving.serving_configs.items():
+        for model, (model_config, model_serving) in serving.serving_configs.items():
             self.monitors[model] = DriftMonitor(
                 self,
                 f"{pascal(model)}Monitor",
-                monitor_name_prefix=ops_name_prefix,
-                monitor_environment=ops_env.name,
-                monitor_model=model_config,
-                monitor_mode=serving.mode,
-                monitor_settings=ops_env.monitoring,
-                monitor_instance_type=ops_env.training.processing_instance_type,
-                monitor_serving_stack_name=ops_serving.stack_name,
-                monitor_package_group_name=ops_storage.registry.group_names[model],
-                monitor_inference_bucket=inference,
-                monitor_artifacts_bucket=artifacts,
-                monitor_key=lake.key,
-                monitor_code=code,
+                name_prefix=name_prefix,
+                environment=environment.name,
+                model=model_config,
+                mode=model_serving.mode,
+                settings=environment.monitoring,
+                instance_type=environment.training.processing_instance_type,
+                serving_stack_name=serving.stack_name,
+                package_group_name=storage.registry.group_names[model],
+                inference_bucket=inference,
+                artifacts_bucket=artifacts,
+                key=lake.key,
+                code=code,
             )
         self.endpoint_alarms: dict[str, EndpointAlarms] = {}
-        for model, served in ops_serving.models.items():
+        for model, served in serving.models.items():
             if served.endpoint_name is None:  # batch: no endpoint
                 continue
             self._endpoint_alarms(model, f"{pascal(model)}Endpoint", served.endpoint_name, model, served.mode,
                                   served.serving.instance_types[0] if served.serving.instance_types else None,
                                   served.serving.alarms, None)
-        for endpoint, mme in ops_serving.multi_model_endpoints.items():
+        for endpoint, mme in serving.multi_model_endpoints.items():
             self._endpoint_alarms(endpoint, f"{pascal(endpoint)}MultiModelEndpoint", mme.endpoint_name,
                                   f"{mme.endpoint_name} ({', '.join(mme.member_names)})", "multi_model",
                                   mme.config.instance_type, mme.config.alarms, mme.config.max_model_loading_wait_p99_ms)
@@ -172,23 +181,23 @@ class OperationsStack(Stack):
         CfnOutput(self, "NotificationTopicArn", value=self.topic.topic_arn)
         CfnOutput(self, "RetrainTriggerFunction", value=self.trigger.function.function_name)
         CfnOutput(self, "DeployFunction", value=self.deploy.function.function_name)
-        CfnOutput(self, "Dashboard", value=self.alarms.dashboard.dashboard_name)
+        CfnOutput(self, "Dashboard", value=self.dashboard.dashboard.dashboard_name)
 
     def _endpoint_alarms(self, key: str, construct_id: str, endpoint_name: str, title: str, mode: str,
                          instance_type: str | None, settings: ServingAlarms, loading_wait_ms: int | None) -> None:
         endpoint_alarms = EndpointAlarms(
             self,
             construct_id,
-            alarms_endpoint_name=endpoint_name,
-            alarms_title=title,
-            alarms_mode=mode,
-            alarms_instance_type=instance_type,
-            alarms_settings=settings,
-            alarms_topic=self.topic,
-            alarms_max_model_loading_wait_ms=loading_wait_ms,
+            endpoint_name=endpoint_name,
+            title=title,
+            mode=mode,
+            instance_type=instance_type,
+            settings=settings,
+            topic=self.topic,
+            max_model_loading_wait_ms=loading_wait_ms,
         )
         self.endpoint_alarms[key] = endpoint_alarms
-        self.alarms.dashboard.add_widgets(*endpoint_alarms.widgets)
+        self.dashboard.add_row(endpoint_alarms.widgets)
 
     def _deploy_alarms(self) -> None:
         """The deploy handler failing, or approvals it could not process, page people."""

@@ -21,7 +21,7 @@ from ..constructs.multi_model_endpoint import MultiModelEndpoint, MultiModelMemb
 from ..constructs.native_model_monitor import NativeModelMonitor
 from ..constructs.served_model import ServedModel
 from ..constructs.serving_deployer import ServingDeployer
-from ..constructs.training_pipeline import xgboost_image_uri, xgboost_repository_arn
+from ..constructs.training_pipeline import xgboost_image_uri, xgboost_repository
 from .storage_stack import StorageStack
 
 class ServingStack(Stack):
@@ -44,10 +44,10 @@ class ServingStack(Stack):
         scope: Construct,
         construct_id: str,
         *,
-        serving_env: EnvironmentConfig,
-        serving_name_prefix: str,
-        serving_models: Sequence[tuple[ModelConfig, ServingConfig]],
-        serving_storage: StorageStack,
+        environment: EnvironmentConfig,
+        name_prefix: str,
+        models: Sequence[tuple[ModelConfig, ServingConfig]],
+        storage: StorageStack,
         **stack_kwargs: Any,
     ) -> None:
         super().__init__(
@@ -56,17 +56,17 @@ class ServingStack(Stack):
             synthesizer=DefaultStackSynthesizer(generate_bootstrap_version_rule=False),
             **stack_kwargs,
         )
-        self.add_stack_dependency(serving_storage)
-        self.name_prefix = serving_name_prefix
-        lake = serving_storage.lake
-        registry = serving_storage.registry
+        self.add_stack_dependency(storage)
+        self.name_prefix = name_prefix
+        lake = storage.lake
+        registry = storage.registry
         inference = lake.reference(self, "inference")
         artifacts = lake.reference(self, "artifacts")
-        image_repository = xgboost_repository_arn(serving_env.region)
+        image_repository = xgboost_repository(self)
 
         # A fixed name lets the Operations stack refer to it without a cross-stack export.
         self.deployer = ServingDeployer(
-            self, "Deployer", role_name=f"{serving_name_prefix}-serving-deployer", description=f"{serving_name_prefix} serving deployments"
+            self, "Deployer", role_name=f"{name_prefix}-serving-deployer", description=f"{name_prefix} serving deployments"
         )
         self.models: dict[str, ServedModel] = {}
         self.parameters: dict[str, CfnParameter] = {}
@@ -74,7 +74,7 @@ class ServingStack(Stack):
         # Every model this stack serves, whatever its mode (the Operations stack monitors each one).
         self.serving_configs: dict[str, tuple[ModelConfig, ServingConfig]] = {}
         members: dict[str, list[MultiModelMember]] = {}
-        for model, serving in serving_models:
+        for model, serving in models:
             group = registry.group_names[model.name].lower()
             parameter = CfnParameter(
                 self,
@@ -109,22 +109,22 @@ class ServingStack(Stack):
             served = ServedModel(
                 self,
                 pascal(model.name),
-                served_name_prefix=serving_name_prefix,
-                served_model=model,
-                served_serving=serving,
-                served_package_arn=parameter.value_as_string,
-                served_model_sha256=self.digest_parameters[model.name].value_as_string,
-                served_condition=condition,
-                served_key=lake.key,
-                served_inference_bucket=inference,
-                served_artifacts_bucket=artifacts,
-                served_image_repository_arn=image_repository,
-                served_notification_key=serving_storage.ops_key,
+                name_prefix=name_prefix,
+                model=model,
+                serving=serving,
+                package_arn=parameter.value_as_string,
+                model_sha256=self.digest_parameters[model.name].value_as_string,
+                condition=condition,
+                key=lake.key,
+                inference_bucket=inference,
+                artifacts_bucket=artifacts,
+                image_repository=image_repository,
+                notification_key=storage.ops_key,
             )
             self.models[model.name] = served
             self.deployer.allow_served_model(served, registry.package_arns(model.name))
             if serving.native_model_monitor:
-                self._native_monitor(model, served, condition, serving_env, serving_storage, inference)
+                self._native_monitor(model, served, condition, environment, storage, inference)
             CfnOutput(self, f"{pascal(model.name)}Mode", value=serving.mode)
             if served.endpoint_name:
                 CfnOutput(self, f"{pascal(model.name)}EndpointName", value=served.endpoint_name)
@@ -134,27 +134,27 @@ class ServingStack(Stack):
             mme = MultiModelEndpoint(
                 self,
                 f"{pascal(endpoint)}MultiModel",
-                mme_name_prefix=serving_name_prefix,
-                mme_endpoint=endpoint,
-                mme_config=serving_env.multi_model_endpoints[endpoint],
-                mme_members=group,
-                mme_key=lake.key,
-                mme_artifacts_bucket=artifacts,
-                mme_inference_bucket=inference,
-                mme_image_uri=xgboost_image_uri(serving_env.region),
-                mme_image_repository_arn=image_repository,
+                name_prefix=name_prefix,
+                endpoint=endpoint,
+                config=environment.multi_model_endpoints[endpoint],
+                members=group,
+                key=lake.key,
+                artifacts_bucket=artifacts,
+                inference_bucket=inference,
+                image_uri=xgboost_image_uri(environment.region),
+                image_repository=image_repository,
                 # The bootstrap tarball is an asset: kept in Storage so this stack stays asset-free.
-                mme_asset_scope=serving_storage,
+                asset_scope=storage,
             )
             self.multi_model_endpoints[endpoint] = mme
-            self.deployer.allow_multi_model(mme, name_prefix=serving_name_prefix)
+            self.deployer.allow_multi_model(mme, name_prefix=name_prefix)
             for member in group:
                 name = member.model.name
                 CfnOutput(self, f"{pascal(name)}Mode", value="multi_model")
                 CfnOutput(self, f"{pascal(name)}EndpointName", value=mme.endpoint_name)
-                CfnOutput(self, f"{pascal(name)}TargetModelParameter", value=target_model_parameter_name(serving_name_prefix, name))
+                CfnOutput(self, f"{pascal(name)}TargetModelParameter", value=target_model_parameter_name(name_prefix, name))
                 CfnOutput(self, f"{pascal(name)}CaptureUri", value=f"s3://{inference.bucket_name}/{inference_prefix(name, 'capture')}")
-        self.deployer.allow_common(key=lake.key, storage=serving_storage)
+        self.deployer.allow_common(key=lake.key, storage=storage)
         CfnOutput(self, "DeployerRoleArn", value=self.deployer.role.role_arn)
 
     def _native_monitor(self, model: ModelConfig, served: ServedModel, condition: CfnCondition,
@@ -164,16 +164,16 @@ class ServingStack(Stack):
         native = NativeModelMonitor(
             self,
             f"{pascal(model.name)}NativeMonitor",
-            native_name_prefix=self.name_prefix,
-            native_model=model,
-            native_endpoint_name=served.endpoint_name,
-            native_condition=condition,
-            native_inference_bucket=inference,
-            native_key=storage.lake.key,
-            native_schedule=env.monitoring.schedule,
-            native_instance_type=env.training.processing_instance_type,
+            name_prefix=self.name_prefix,
+            model=model,
+            endpoint_name=served.endpoint_name,
+            condition=condition,
+            inference_bucket=inference,
+            key=storage.lake.key,
+            schedule=env.monitoring.schedule,
+            instance_type=env.training.processing_instance_type,
             # Its two Clarify config files are assets: kept in Storage so this stack stays asset-free.
-            native_asset_scope=storage,
+            asset_scope=storage,
         )
         # SageMaker checks the endpoint exists; schedules name their definitions, not Ref them.
         native.wait_for(served.endpoint)

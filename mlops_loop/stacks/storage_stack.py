@@ -30,34 +30,34 @@ class StorageStack(Stack):
         scope: Construct,
         construct_id: str,
         *,
-        storage_env: EnvironmentConfig,
-        storage_name_prefix: str,
-        storage_datasets: Sequence[Dataset],
-        storage_models: Mapping[str, str],
+        environment: EnvironmentConfig,
+        name_prefix: str,
+        datasets: Sequence[Dataset],
+        models: Mapping[str, str],
         **stack_kwargs: Any,
     ) -> None:
-        super().__init__(scope, construct_id, termination_protection=storage_env.termination_protection, **stack_kwargs)
-        removal = RemovalPolicy.DESTROY if storage_env.removal_policy == "destroy" else RemovalPolicy.RETAIN
-        lake_config = storage_env.data_lake
+        super().__init__(scope, construct_id, termination_protection=environment.termination_protection, **stack_kwargs)
+        removal = RemovalPolicy.DESTROY if environment.removal_policy == "destroy" else RemovalPolicy.RETAIN
+        lake_config = environment.data_lake
         self.lake = DataLake(
             self,
             "DataLake",
-            lake_name_prefix=storage_name_prefix,
-            lake_removal_policy=removal,
-            lake_raw_expiration_days=lake_config.raw_expiration_days,
-            lake_curated_infrequent_access_days=lake_config.curated_infrequent_access_days,
-            lake_noncurrent_version_expiration_days=lake_config.noncurrent_version_expiration_days,
-            lake_access_log_expiration_days=lake_config.access_log_expiration_days,
-            lake_inference_expiration_days=lake_config.inference_expiration_days,
+            name_prefix=name_prefix,
+            removal_policy=removal,
+            raw_expiration_days=lake_config.raw_expiration_days,
+            curated_infrequent_access_days=lake_config.curated_infrequent_access_days,
+            noncurrent_version_expiration_days=lake_config.noncurrent_version_expiration_days,
+            access_log_expiration_days=lake_config.access_log_expiration_days,
+            inference_expiration_days=lake_config.inference_expiration_days,
         )
-        self.database_name = storage_name_prefix.replace("-", "_")
+        self.database_name = name_prefix.replace("-", "_")
         database = glue.CfnDatabase(
             self,
             "Database",
             catalog_id=self.account,
             database_input=glue.CfnDatabase.DatabaseInputProperty(
                 name=self.database_name,
-                description=f"{storage_name_prefix}: raw (crawled) and curated tables",
+                description=f"{name_prefix}: raw (crawled) and curated tables",
                 location_uri=self.lake.curated_bucket.s3_url_for_object(),
             ),
         )
@@ -65,28 +65,28 @@ class StorageStack(Stack):
         self.feature_store = FeatureStore(
             self,
             "FeatureStore",
-            feature_store_name_prefix=storage_name_prefix,
-            feature_store_datasets=storage_datasets,
-            feature_store_offline_bucket=self.lake.reference(self, "features"),
-            feature_store_key=self.lake.key,
-            feature_store_online=storage_env.feature_store.online_store,
-            feature_store_online_ttl_days=storage_env.feature_store.online_ttl_days,
-            feature_store_removal_policy=removal,
+            name_prefix=name_prefix,
+            datasets=datasets,
+            offline_bucket=self.lake.reference(self, "features"),
+            key=self.lake.key,
+            online=environment.feature_store.online_store,
+            online_ttl_days=environment.feature_store.online_ttl_days,
+            removal_policy=removal,
         )
         self.registry = ModelRegistry(
             self,
             "Registry",
-            registry_name_prefix=storage_name_prefix,
-            registry_models=storage_models,
-            registry_removal_policy=removal,
+            name_prefix=name_prefix,
+            models=models,
+            removal_policy=removal,
         )
         # Notifications, the retrain trigger's logs and dead letters: encrypted, and usable by the
         # services that deliver into them (EventBridge rules and CloudWatch alarms).
         self.ops_key = service_key(
             self,
             "OpsKey",
-            key_alias=f"alias/{storage_name_prefix}/ops",
-            key_description=f"{storage_name_prefix}: notifications, trigger logs and dead letters",
+            key_alias=f"alias/{name_prefix}/ops",
+            key_description=f"{name_prefix}: notifications, trigger logs and dead letters",
             key_publishers=("events.amazonaws.com", "cloudwatch.amazonaws.com"),
             # CloudWatch names the alarm as the source when it publishes to an encrypted topic, so the key
             # serves this environment's alarms only (``<prefix>-...``: every alarm with an SNS action; SNS
@@ -98,7 +98,7 @@ class StorageStack(Stack):
             # never arrive. Its rules are pinned by ARN in the topic and dead-letter queue policies instead
             # (rule_notifications.notify_topic), so no other account's rule can publish through this key.
             key_publisher_sources={"cloudwatch.amazonaws.com": self.format_arn(
-                service="cloudwatch", resource="alarm", resource_name=f"{storage_name_prefix}-*",
+                service="cloudwatch", resource="alarm", resource_name=f"{name_prefix}-*",
                 arn_format=ArnFormat.COLON_RESOURCE_NAME)},
             key_unbound_publishers=("events.amazonaws.com",),
             key_removal_policy=removal,

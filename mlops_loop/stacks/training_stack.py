@@ -23,34 +23,34 @@ class TrainingStack(Stack):
         scope: Construct,
         construct_id: str,
         *,
-        training_env: EnvironmentConfig,
-        training_name_prefix: str,
-        training_models: Sequence[ModelConfig],
-        training_storage: StorageStack,
-        training_code_version: str,
+        environment: EnvironmentConfig,
+        name_prefix: str,
+        models: Sequence[ModelConfig],
+        storage: StorageStack,
+        code_version: str,
         **stack_kwargs: Any,
     ) -> None:
         super().__init__(scope, construct_id, **stack_kwargs)
-        self.add_stack_dependency(training_storage)
-        lake = training_storage.lake
+        self.add_stack_dependency(storage)
+        lake = storage.lake
         code = JobCode(self, "Code")
         buckets = {kind: lake.reference(self, kind) for kind in ("features", "curated", "artifacts")}
         self.pipelines: dict[str, TrainingPipeline] = {}
-        for model in training_models:
+        for model in models:
             pipeline = TrainingPipeline(
                 self,
                 pascal(model.name),
-                pipeline_name=pipeline_name(training_name_prefix, model.name),
-                pipeline_model=model,
-                pipeline_training=training_env.training,
-                pipeline_gate=model.gate_in(training_env.gate),
-                pipeline_registry=training_storage.registry,
-                pipeline_key=lake.key,
-                pipeline_features_bucket=buckets["features"],
-                pipeline_curated_bucket=buckets["curated"],
-                pipeline_artifacts_bucket=buckets["artifacts"],
-                pipeline_code=code,
-                pipeline_code_version=training_code_version,
+                pipeline_name=pipeline_name(name_prefix, model.name),
+                model=model,
+                training=environment.training,
+                gate=model.gate_in(environment.gate),
+                registry=storage.registry,
+                key=lake.key,
+                features_bucket=buckets["features"],
+                curated_bucket=buckets["curated"],
+                artifacts_bucket=buckets["artifacts"],
+                code=code,
+                code_version=code_version,
             )
             self.pipelines[model.name] = pipeline
             CfnOutput(self, f"{pipeline.node.id}PipelineName", value=pipeline.pipeline.pipeline_name)

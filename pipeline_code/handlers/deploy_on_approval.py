@@ -12,7 +12,7 @@ role may update packages, and IAM lets it make no update that does not set an ap
 time is the version's latest approval decision, never a later edit). That makes it order-independent and
 idempotent: duplicates and late deliveries converge on the same answer, rejecting the serving
 version rolls back to the previously approved one, and rollback is re-approving an earlier version
-(``python -m pipeline_code.ops.rollback``).
+(``python -m mlops_cli.rollback``).
 
 The deployment itself stays in infrastructure-as-code: the serving stack
 (``SERVING_STACK_NAME``) takes one ``<PascalModel>ModelPackageArn`` parameter per model and the

@@ -29,7 +29,7 @@ from pipeline_code.core.contract import (
 REPO_ROOT = Path(__file__).resolve().parents[2]
 CONTRACT = REPO_ROOT / "pipeline_code" / "core" / "contract.py"
 SOURCES = sorted(
-    p for root in ("mlops_loop", "pipeline_code") for p in (REPO_ROOT / root).rglob("*.py") if p != CONTRACT
+    p for root in ("mlops_loop", "mlops_cli", "pipeline_code") for p in (REPO_ROOT / root).rglob("*.py") if p != CONTRACT
 ) + [REPO_ROOT / "app.py"]
 
 # Values distinctive enough that a name, key or path holding one outside the contract is a second

@@ -202,7 +202,7 @@ def test_the_smoke_request_holds_every_feature_as_null_and_the_smoke_inference_i
 
 def test_serving_reads_the_smoke_request_as_one_precomputed_record_with_every_feature_missing(buckets):
     """The serving code's own parser: the record is 'features' (not raw), all missing, its id echoed."""
-    from pipeline_code.local.run_loop import load_config
+    from mlops_cli.local.run_loop import load_config
     from tests.support.configs import SAMPLE_CONFIG
     from pipeline_code.serving import records
     from pipeline_code.training.spec import parse_model_spec

@@ -15,7 +15,7 @@ from mlops_loop.app_builder import build_app, new_app
 from mlops_loop.config import ConfigError, parse_config
 from mlops_loop.tools.cloud_assembly import stacks
 from mlops_loop.tools.lint import lint_templates
-from pipeline_code.local import run_loop
+from mlops_cli.local import run_loop
 from pipeline_code.sample_data.generate import generate
 
 from tests.support.local_run import lenient_local_run

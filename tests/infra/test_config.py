@@ -414,3 +414,30 @@ def test_placeholder_accounts_and_a_prod_sharing_its_account_are_warned_about():
     for env, account in zip(("dev", "staging", "prod"), ("104937262811", "270418365510", "598812047733")):
         raw["environments"][env]["account"] = account
     assert parse_config(raw).warnings() == []
+
+
+def test_the_cross_checks_run_once_per_load_and_still_guard_an_app_config_built_directly(monkeypatch):
+    """The checks across models and environments run in the loader (one line per problem among all the
+    config's problems) and not again inside AppConfig; an AppConfig built without the loader runs them itself."""
+    from pydantic import ValidationError
+
+    from mlops_loop.config import loader, schema
+
+    calls = []
+    for module in (loader, schema):
+        original = module.accelerator_problems
+        monkeypatch.setattr(module, "accelerator_problems",
+                            lambda models, envs, _original=original, _where=module.__name__: calls.append(_where) or _original(models, envs))
+    config = load_config(SAMPLE_CONFIG)
+    assert calls == ["mlops_loop.config.loader"]
+
+    # GIVEN the loaded parts WHEN an environment trains on Inferentia2 and AppConfig is built directly THEN it is refused.
+    prod = config.environments["prod"]
+    on_inferentia = prod.model_copy(update={"training": prod.training.model_copy(update={"instance_type": "ml.inf2.xlarge"})})
+    with pytest.raises(ValidationError, match=r"field 'training.instance_type': ml.inf2.xlarge is an"):
+        schema.AppConfig.model_validate(
+            {"project": config.project, "datasets": config.datasets, "models": config.models,
+             "environments": {**config.environments, "prod": on_inferentia}},
+            context={"datasets": config.datasets},
+        )
+    assert calls[-1] == "mlops_loop.config.schema"

@@ -353,7 +353,7 @@ def test_serverless_endpoint_memory_concurrency_and_acknowledged_missing_volume_
     # SageMaker supports neither data capture nor a volume key for serverless endpoints.
     assert "DataCaptureConfig" not in config
     assert "KmsKeyId" not in config
-    (ack,) = _acks(synthesized.acknowledgements, f"{env}/Serving/{pascal(model)}/Config", KMS_RULE)
+    (ack,) = _acks(synthesized.acknowledgements, f"{env}/Serving/{pascal(model)}/Default/Config", KMS_RULE)
     assert "serverless" in ack["reason"].lower() and len(ack["reason"]) >= 40
     routing = _props(template, model, "Endpoint")["DeploymentConfig"]["BlueGreenUpdatePolicy"]["TrafficRoutingConfiguration"]
     assert routing["Type"] == "ALL_AT_ONCE" and "CanarySize" not in routing and "LinearStepSize" not in routing
@@ -808,11 +808,11 @@ def test_local_nvme_instance_type_has_no_volume_key_and_says_why(modes):
     assert nvme["ProductionVariants"][0]["InstanceType"] == "ml.m5d.xlarge"
     assert "KmsKeyId" not in nvme
     assert _data_key_output(nvme["DataCaptureConfig"]["KmsKeyId"])  # captured data is still encrypted
-    (ack,) = _acks(modes.acknowledgements, f"{MODES_ENV}/Serving/NvmeChurn/Config", KMS_RULE)
+    (ack,) = _acks(modes.acknowledgements, f"{MODES_ENV}/Serving/NvmeChurn/Default/Config", KMS_RULE)
     assert "NVMe" in ack["reason"] and "ml.m5d.xlarge" in ack["reason"]
     # Control: an EBS-backed type in the same environment keeps its volume key and needs no acknowledgement.
     assert _data_key_output(_props(modes.serving, "linear-churn", "Config")["KmsKeyId"])
-    assert _acks(modes.acknowledgements, f"{MODES_ENV}/Serving/LinearChurn/Config", KMS_RULE) == []
+    assert _acks(modes.acknowledgements, f"{MODES_ENV}/Serving/LinearChurn/Default/Config", KMS_RULE) == []
 
 
 def test_every_mode_is_deployed_by_approval_through_one_parameter_each(modes):

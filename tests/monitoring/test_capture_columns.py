@@ -11,7 +11,8 @@ import pandas as pd
 import pytest
 
 from pipeline_code.core.problem import BINARY, MULTICLASS, REGRESSION
-from pipeline_code.monitoring import capture, capture_columns, replay
+from pipeline_code.monitoring import capture, capture_columns
+from mlops_cli.local import replay
 from tests.support.capture import fuzz_spec as _spec, mutate_capture_line as _mutate
 
 LINES = 600

@@ -20,7 +20,8 @@ import pandas as pd
 import pytest
 
 from pipeline_code.core.problem import MULTICLASS, REGRESSION
-from pipeline_code.monitoring import capture, drift, monitor, replay
+from pipeline_code.monitoring import capture, drift, monitor
+from mlops_cli.local import replay
 from pipeline_code.training import baseline, metrics_multiclass, metrics_regression
 from pipeline_code.training import train as train_mod
 from pipeline_code.training.spec import ModelSpec

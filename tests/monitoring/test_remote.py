@@ -22,7 +22,8 @@ from moto.core import DEFAULT_ACCOUNT_ID
 from moto.s3.models import s3_backends
 
 from pipeline_code.core.contract import MONITOR_NAMESPACE
-from pipeline_code.monitoring import capture, monitor, remote, replay
+from pipeline_code.monitoring import capture, monitor, remote
+from mlops_cli.local import replay
 from pipeline_code.training.train import predict
 from tests.support.monitoring import check
 

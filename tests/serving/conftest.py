@@ -26,7 +26,7 @@ import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 
 from pipeline_code import catalog  # noqa: E402
-from pipeline_code.local.run_loop import load_config  # noqa: E402
+from mlops_cli.local.run_loop import load_config  # noqa: E402
 from tests.support.configs import SAMPLE_CONFIG  # noqa: E402
 from pipeline_code.training import evaluate, prepare  # noqa: E402
 from pipeline_code.training.spec import ModelSpec, parse_model_spec  # noqa: E402

@@ -9,7 +9,7 @@ from pathlib import Path
 import numpy as np
 
 from pipeline_code.core.problem import BINARY, MULTICLASS, REGRESSION
-from pipeline_code.monitoring import replay
+from mlops_cli.local import replay
 from pipeline_code.monitoring.capture import read_capture
 from tests.support.problem_types import make_spec
 

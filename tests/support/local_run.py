@@ -9,7 +9,7 @@ from typing import Any, Iterator, Mapping, Optional
 
 import yaml
 
-from pipeline_code.local import run_loop
+from mlops_cli.local import run_loop
 from tests.support.configs import SAMPLE_CONFIG
 
 # Fairness on a ~450-row test set is too noisy to pin, and a challenger trained on drifted data may

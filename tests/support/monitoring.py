@@ -10,9 +10,10 @@ from typing import Any, Dict, List, Optional
 import numpy as np
 import xgboost as xgb
 
-from pipeline_code.local.run_loop import load_config
+from mlops_cli.local.run_loop import load_config
 from tests.support.configs import SAMPLE_CONFIG
-from pipeline_code.monitoring import monitor, replay
+from pipeline_code.monitoring import monitor
+from mlops_cli.local import replay
 from pipeline_code.training import baseline, metrics
 from pipeline_code.training.spec import ModelSpec, parse_model_spec
 from pipeline_code.training.train import TrainedModel, build_feature_metadata, encode, predict, save_model

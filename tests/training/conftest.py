@@ -13,7 +13,7 @@ import pytest
 
 import pandas as pd
 
-from pipeline_code.local.run_loop import load_config
+from mlops_cli.local.run_loop import load_config
 from tests.support.configs import SAMPLE_CONFIG
 from pipeline_code.training.spec import GateThresholds, ModelSpec, parse_model_spec
 from tests.support.training import train_model, write_inputs

@@ -6,6 +6,7 @@ import pytest
 from aws_cdk import Aws, Environment, Fn, Stack, Validations
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_kms as kms
+from aws_cdk import aws_s3 as s3
 from aws_cdk.assertions import Template
 
 from mlops_loop.app_builder import new_app
@@ -17,7 +18,11 @@ def _policy() -> tuple[Stack, AccessPolicy]:
     AccessPolicy attached to it."""
     stack = Stack(new_app(), "Bare", env=Environment(account="123456789012", region="eu-west-1"))
     role = iam.Role(stack, "Role", assumed_by=iam.ServicePrincipal("sagemaker.amazonaws.com"))
-    return stack, AccessPolicy(stack, "Access", access_role=role, access_description="test access")
+    return stack, AccessPolicy(stack, "Access", role=role, description="test access")
+
+
+def _bucket(stack: Stack) -> s3.IBucket:
+    return s3.Bucket.from_bucket_name(stack, "Bucket", "bucket")
 
 
 def _statements(stack: Stack) -> list[dict]:
@@ -59,14 +64,14 @@ def test_a_wildcard_inside_an_unresolved_token_is_refused():
 
 
 def test_a_prefix_that_could_match_a_sibling_is_refused():
-    _, access = _policy()
+    stack, access = _policy()
     with pytest.raises(ValueError, match=r"^Capture: prefix 'capture/churn' must end with '/' so it cannot match a sibling prefix$"):
-        access.allow_prefix("Capture", "bucket", "capture/churn")
+        access.allow_prefix("Capture", _bucket(stack), "capture/churn")
 
 
 def test_when_a_prefix_is_allowed_then_objects_and_the_listing_are_confined_to_it():
     stack, access = _policy()
-    access.allow_prefix("Capture", "bucket", "capture/churn/", write=True)
+    access.allow_prefix("Capture", _bucket(stack), "capture/churn/", write=True)
     objects, listing = _statements(stack)
     assert objects["Resource"] == "arn:aws:s3:::bucket/capture/churn/*"
     assert "s3:PutObject" in objects["Action"] and "s3:GetObject" in objects["Action"]
@@ -83,11 +88,11 @@ def test_when_a_key_is_allowed_for_reading_only_then_no_encrypt_action_is_grante
 def test_when_a_prefix_is_written_without_delete_then_objects_can_be_put_but_not_deleted():
     """Captured traffic (issue #13): its writer may put objects, never delete them; delete=False needs write=True."""
     stack, access = _policy()
-    access.allow_prefix("Capture", "bucket", "capture/churn/", write=True, delete=False)
+    access.allow_prefix("Capture", _bucket(stack), "capture/churn/", write=True, delete=False)
     objects, _ = _statements(stack)
     assert objects["Action"] == ["s3:AbortMultipartUpload", "s3:GetObject", "s3:GetObjectVersion", "s3:PutObject"]
     with pytest.raises(ValueError, match=r"^Read: delete=False only narrows write=True$"):
-        access.allow_prefix("Read", "bucket", "capture/churn/", delete=False)
+        access.allow_prefix("Read", s3.Bucket.from_bucket_name(stack, "Other", "bucket"), "capture/churn/", delete=False)
 
 
 def test_when_a_role_may_be_passed_then_only_to_the_named_service():

@@ -17,11 +17,11 @@ PACKAGES = "arn:aws:sagemaker:eu-west-1:123456789012:model-package/shop-dev-{}/*
 def _registry(*, auto_approve: bool = False) -> tuple[Template, dict[str, dict]]:
     """GIVEN a bare stack WHEN a registry of two models is added and a trainer role may register ``fraud``."""
     stack = Stack(new_app(), "Bare", env=Environment(account="123456789012", region="eu-west-1"))
-    registry = ModelRegistry(stack, "Registry", registry_name_prefix="shop-dev",
-                             registry_models={"fraud": "Flags fraudulent orders", "churn": ""},
-                             registry_removal_policy=RemovalPolicy.RETAIN)
+    registry = ModelRegistry(stack, "Registry", name_prefix="shop-dev",
+                             models={"fraud": "Flags fraudulent orders", "churn": ""},
+                             removal_policy=RemovalPolicy.RETAIN)
     trainer = iam.Role(stack, "Trainer", assumed_by=iam.ServicePrincipal("sagemaker.amazonaws.com"))
-    access = AccessPolicy(stack, "TrainerAccess", access_role=trainer, access_description="trainer")
+    access = AccessPolicy(stack, "TrainerAccess", role=trainer, description="trainer")
     registry.allow_register(access, "fraud", auto_approve=auto_approve)
     template = Template.from_stack(stack)
     policies = {}

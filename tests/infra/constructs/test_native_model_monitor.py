@@ -61,14 +61,14 @@ def build(model, outdir: Optional[Path] = None, *, nag: bool = False, app: Optio
     parameter = CfnParameter(stack, "PackageArn", type="String", default="")
     condition = CfnCondition(stack, "Deployed", expression=Fn.condition_not(Fn.condition_equals(parameter.value_as_string, "")))
     props = dict(
-        native_name_prefix="mlops-loop-prod",
-        native_model=model,
-        native_endpoint_name=ENDPOINT,
-        native_condition=condition,
-        native_inference_bucket=bucket,
-        native_key=key,
-        native_schedule="cron(0 3 * * ? *)",
-        native_instance_type="ml.m5.xlarge",
+        name_prefix="mlops-loop-prod",
+        model=model,
+        endpoint_name=ENDPOINT,
+        condition=condition,
+        inference_bucket=bucket,
+        key=key,
+        schedule="cron(0 3 * * ? *)",
+        instance_type="ml.m5.xlarge",
     )
     props.update(overrides)
     monitor = NativeModelMonitor(stack, "NativeMonitor", **props)
@@ -297,8 +297,8 @@ def test_a_schedule_model_monitor_cannot_run_is_refused_saying_what_is_allowed(b
 
 
 def test_bad_schedule_fails_at_construction(model) -> None:
-    with pytest.raises(ValueError, match="native_schedule"):
-        build(model, native_schedule="cron(15 3 * * ? *)")
+    with pytest.raises(ValueError, match="schedule"):
+        build(model, schedule="cron(15 3 * * ? *)")
 
 
 def template_of(stack: Stack) -> dict:
@@ -317,7 +317,7 @@ def processing_types(region: str) -> set[str]:
 
 
 def test_hourly_schedule_stops_each_run_within_the_hour(model) -> None:
-    _, stack, monitor = build(model, native_schedule="cron(0 * * * ? *)")
+    _, stack, monitor = build(model, schedule="cron(0 * * * ? *)")
     assert monitor.schedule.expression == "cron(0 * ? * * *)"
     template = template_of(stack)
     schedules = [r for r in template["Resources"].values() if r["Type"] == "AWS::SageMaker::MonitoringSchedule"]
@@ -325,14 +325,14 @@ def test_hourly_schedule_stops_each_run_within_the_hour(model) -> None:
         "cron(0 * ? * * *)"
     }
     assert {d["StoppingCondition"]["MaxRuntimeInSeconds"] for d in definitions_of(template)} == {3600}
-    with pytest.raises(ValueError, match="^native_max_runtime_seconds: 7200 must be 60-3600"):
-        build(model, native_schedule="cron(0 * * * ? *)", native_max_runtime_seconds=7200)
+    with pytest.raises(ValueError, match="^max_runtime_seconds: 7200 must be 60-3600"):
+        build(model, schedule="cron(0 * * * ? *)", max_runtime_seconds=7200)
 
 
 def test_local_nvme_instance_type_omits_the_volume_key_and_says_why(model) -> None:
     # A local-NVMe type that runs processing jobs in the region (cfn-lint's table, from the pricing API).
     nvme = next(n for n, t in sorted(INSTANCE_TYPES.items()) if t.local_nvme and n in processing_types(REGION))
-    _, stack, _ = build(model, native_instance_type=nvme)
+    _, stack, _ = build(model, instance_type=nvme)
     definitions = definitions_of(template_of(stack))
     assert len(definitions) == 4
     for definition in definitions:
@@ -347,18 +347,18 @@ def test_local_nvme_instance_type_omits_the_volume_key_and_says_why(model) -> No
 
 @pytest.mark.parametrize("instance_type", ["ml.inf2.xlarge", "ml.p9.huge"])
 def test_instance_types_that_cannot_run_processing_are_rejected(model, instance_type: str) -> None:
-    with pytest.raises(ValueError, match=rf"^native_instance_type: '{re.escape(instance_type)}' .*allowed: "):
-        build(model, native_instance_type=instance_type)
+    with pytest.raises(ValueError, match=rf"^instance_type: '{re.escape(instance_type)}' .*allowed: "):
+        build(model, instance_type=instance_type)
 
 
 def test_endpoint_name_must_be_a_plain_string(model) -> None:
-    with pytest.raises(ValueError, match="^native_endpoint_name: "):
-        build(model, native_endpoint_name=Fn.ref("SomeEndpointName"))
+    with pytest.raises(ValueError, match="^endpoint_name: "):
+        build(model, endpoint_name=Fn.ref("SomeEndpointName"))
 
 
 def test_a_changed_definition_gets_a_new_name_and_schedules_keep_theirs(model) -> None:
     _, _, daily = build(model)
-    _, _, larger = build(model, native_instance_type="ml.m5.2xlarge")
+    _, _, larger = build(model, instance_type="ml.m5.2xlarge")
     names = lambda m: {k: d.job_definition_name for k, d in m.job_definitions.items()}  # noqa: E731
     assert all(a != b for a, b in zip(names(daily).values(), names(larger).values()))
     assert {k: s.monitoring_schedule_name for k, s in daily.schedules.items()} == {
@@ -374,10 +374,10 @@ def test_an_environment_agnostic_stack_is_rejected(model) -> None:
     condition = CfnCondition(stack, "Deployed", expression=Fn.condition_equals("a", "a"))
     with pytest.raises(ValueError, match="no concrete region"):
         NativeModelMonitor(
-            stack, "NativeMonitor", native_name_prefix="p", native_model=model, native_endpoint_name=ENDPOINT,
-            native_condition=condition, native_inference_bucket=s3.Bucket.from_bucket_name(stack, "B", BUCKET),
-            native_key=kms.Key(stack, "Key", enable_key_rotation=True), native_schedule="cron(0 3 * * ? *)",
-            native_instance_type="ml.m5.xlarge",
+            stack, "NativeMonitor", name_prefix="p", model=model, endpoint_name=ENDPOINT,
+            condition=condition, inference_bucket=s3.Bucket.from_bucket_name(stack, "B", BUCKET),
+            key=kms.Key(stack, "Key", enable_key_rotation=True), schedule="cron(0 3 * * ? *)",
+            instance_type="ml.m5.xlarge",
         )
 
 
@@ -398,7 +398,7 @@ def test_wait_for_makes_only_the_conditional_resources_depend_on_the_endpoint(mo
 
 def test_long_prefixes_still_give_valid_distinct_names(model) -> None:
     long_model = model.model_copy(update={"name": "a-twenty-char-modelx"})
-    _, _, monitor = build(long_model, native_name_prefix="a-twenty-char-projec-a-twenty-char-envirn")
+    _, _, monitor = build(long_model, name_prefix="a-twenty-char-projec-a-twenty-char-envirn")
     names = [s.monitoring_schedule_name for s in monitor.schedules.values()]
     names += [d.job_definition_name for d in monitor.job_definitions.values()]
     assert len(set(names)) == 8
@@ -411,7 +411,7 @@ def test_assets_can_live_in_another_stack_so_the_monitor_stack_publishes_none(mo
     env = Environment(account=ACCOUNT, region=REGION)
     storage = Stack(app, "Storage", env=env)
     CfnWaitConditionHandle(storage, "Placeholder")  # a stack needs one resource
-    _, stack, monitor = build(model, app=app, native_asset_scope=storage)
+    _, stack, monitor = build(model, app=app, asset_scope=storage)
     stack.add_stack_dependency(storage)
     app.synth()
     manifest = lambda s: json.loads((tmp_path / f"{s.artifact_id}.assets.json").read_text())["files"]  # noqa: E731

@@ -17,12 +17,12 @@ def _bucket(**overrides) -> dict:
     stack = Stack(new_app(), "Bare", env=Environment(account="123456789012", region="eu-west-1"))
     logs = s3.Bucket.from_bucket_name(stack, "Logs", "access-logs-bucket")
     props = dict(
-        bucket_encryption_key=kms.Key(stack, "Key"),
-        bucket_access_logs_bucket=logs,
+        encryption_key=kms.Key(stack, "Key"),
+        access_logs_bucket=logs,
         bucket_name="shop-dev-raw-123456789012-eu-west-1",
-        bucket_name_hint="raw",
-        bucket_removal_policy=RemovalPolicy.RETAIN,
-        bucket_noncurrent_version_expiration=Duration.days(30),
+        name_hint="raw",
+        removal_policy=RemovalPolicy.RETAIN,
+        noncurrent_version_expiration=Duration.days(30),
     )
     SecureBucket(stack, "Raw", **{**props, **overrides})
     template = Template.from_stack(stack)
@@ -50,7 +50,7 @@ def test_the_baseline_kms_versioning_private_logged_and_tls_only():
 
 
 def test_the_baseline_lifecycle_and_what_a_caller_adds():
-    props = _bucket(bucket_expiration=Duration.days(90), bucket_infrequent_access_after=Duration.days(30))["bucket"]["Properties"]
+    props = _bucket(expiration=Duration.days(90), infrequent_access_after=Duration.days(30))["bucket"]["Properties"]
     (rule,) = props["LifecycleConfiguration"]["Rules"]
     assert rule["Id"] == "baseline" and rule["Status"] == "Enabled"
     assert rule["AbortIncompleteMultipartUpload"] == {"DaysAfterInitiation": 7}
@@ -91,7 +91,7 @@ def test_write_once_keys_take_only_a_create_if_absent_and_no_delete():
     """GIVEN a bucket with write-once keys WHEN requests reach its policy THEN below those keys only a
     PutObject with If-None-Match passes the policy (no plain or If-Match overwrite, no delete of an object
     or a version), for every principal, while writes elsewhere are untouched."""
-    made = _bucket(bucket_name="shop-dev-artifacts-123456789012-eu-west-1", bucket_write_once_keys=("pipelines/*/registered/*",))
+    made = _bucket(bucket_name="shop-dev-artifacts-123456789012-eu-west-1", write_once_keys=("pipelines/*/registered/*",))
     statements = [s for s in made["policy"]["Properties"]["PolicyDocument"]["Statement"] if str(s.get("Sid", "")).startswith("WriteOnce")]
     assert len(statements) == 3 and all(s["Principal"] == {"AWS": "*"} for s in statements)
     sealed = "pipelines/churn/registered/" + "ab" * 32 + "/model.tar.gz"

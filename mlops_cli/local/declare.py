@@ -1,6 +1,6 @@
 """Print a dataset's declaration as the jobs read it (``--dataset <file>``), from the configuration::
 
-    python -m pipeline_code.local.declare customer_churn > /tmp/customer_churn.json
+    python -m mlops_cli.local.declare customer_churn > /tmp/customer_churn.json
 
 The declaration comes through the loader synth uses, so a dataset synth would refuse is refused here too,
 with the same one-line-per-field message.
@@ -13,11 +13,11 @@ import json
 import sys
 from typing import Optional, Sequence
 
-from pipeline_code.local.run_loop import DEFAULT_CONFIG
+from mlops_cli.local.run_loop import DEFAULT_CONFIG
 
 
 def main(argv: Optional[Sequence[str]] = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m pipeline_code.local.declare", description=__doc__.split("\n\n")[0])
+    parser = argparse.ArgumentParser(prog="python -m mlops_cli.local.declare", description=__doc__.split("\n\n")[0])
     parser.add_argument("dataset", help="a dataset declared under 'datasets' in the configuration")
     parser.add_argument("--config", default=str(DEFAULT_CONFIG), help="configuration file (default config/mlops-loop.yaml)")
     args = parser.parse_args(argv)

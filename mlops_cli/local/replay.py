@@ -1,6 +1,6 @@
 """Replay a window of generated traffic through a registered local model, as data capture.
 
-    python -m pipeline_code.monitoring.replay --registry WORKDIR/registry --model churn \\
+    python -m mlops_cli.local.replay --registry WORKDIR/registry --model churn \\
         --rows 5000 --seed 101 --drift 0.5 [--concept-drift 0.8] --capture-dir OUT/capture \\
         --labels-dir OUT/labels [--label-coverage 0.7] [--content-type application/json|text/csv]
 
@@ -148,11 +148,11 @@ def replay(model_dir: str, spec: ModelSpec, *, rows: int, seed: int, drift: floa
 
 
 def main(argv: Optional[Sequence[str]] = None) -> int:
-    from pipeline_code.local.registry import LocalRegistry
-    from pipeline_code.local.run_loop import DEFAULT_CONFIG, load_config
+    from mlops_cli.local.registry import LocalRegistry
+    from mlops_cli.local.run_loop import DEFAULT_CONFIG, load_config
     from pipeline_code.training.spec import parse_model_spec
 
-    p = argparse.ArgumentParser(prog="python -m pipeline_code.monitoring.replay", description=__doc__,
+    p = argparse.ArgumentParser(prog="python -m mlops_cli.local.replay", description=__doc__,
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--registry", required=True)
     p.add_argument("--model", required=True, help="model name in config/mlops-loop.yaml (= registry group)")

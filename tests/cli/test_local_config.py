@@ -7,7 +7,7 @@ import yaml
 
 from mlops_loop.config import ConfigError
 from mlops_loop.config import load_config as load_app_config
-from pipeline_code.local import run_loop
+from mlops_cli.local import run_loop
 from tests.support.configs import SAMPLE_CONFIG
 
 

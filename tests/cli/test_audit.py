@@ -22,7 +22,7 @@ from botocore.utils import parse_timestamp
 from moto import mock_aws
 
 from pipeline_code.core import problem
-from pipeline_code.ops import audit
+from mlops_cli import audit
 from tests.support import problem_type_reports as reports
 from tests.support.multi_model import keep_package_metadata, model_archive, seal_archive
 

@@ -1,7 +1,7 @@
 """List a model's versions, show which one serves, and roll back to an earlier one.
 
-    python -m pipeline_code.ops.rollback --env prod --model churn versions
-    python -m pipeline_code.ops.rollback --env prod --model churn rollback --to-version 3 [--yes]
+    python -m mlops_cli.rollback --env prod --model churn versions
+    python -m mlops_cli.rollback --env prod --model churn rollback --to-version 3 [--yes]
 
 ``versions`` prints every version of the model package group ``<project>-<env>-<model>`` and marks
 the one the serving stack ``<project>-<env>-serving`` runs (its ``<PascalModel>ModelPackageArn``
@@ -42,7 +42,7 @@ from pipeline_code.handlers.deploy_on_approval import (
     stack_parameters,
 )
 
-PROG = "python -m pipeline_code.ops.rollback"
+PROG = "python -m mlops_cli.rollback"
 # SageMaker's model package group name pattern.
 _GROUP_NAME = re.compile(r"^[a-zA-Z0-9](-*[a-zA-Z0-9]){0,62}$")
 

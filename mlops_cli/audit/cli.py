@@ -2,8 +2,8 @@
 
 Run it for one model package version, or for what serves in an environment now::
 
-    python -m pipeline_code.ops.audit --env prod --model churn --serving --output audit.md --html audit.html
-    python -m pipeline_code.ops.audit --env prod --model churn --version 7
+    python -m mlops_cli.audit --env prod --model churn --serving --output audit.md --html audit.html
+    python -m mlops_cli.audit --env prod --model churn --version 7
 
 Names follow the app: the model package group ``<project>-<env>-<model>``, the training pipeline
 ``<project>-<env>-<model>-training``, the serving stack ``<project>-<env>-serving`` whose parameter
@@ -51,7 +51,7 @@ from .gather import gather
 from .render import render_html, render_markdown
 
 
-PROG = "python -m pipeline_code.ops.audit"
+PROG = "python -m mlops_cli.audit"
 
 _NAME = re.compile(r"^[a-z0-9](-?[a-z0-9])*$")
 

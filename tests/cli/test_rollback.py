@@ -15,7 +15,7 @@ from moto.core import DEFAULT_ACCOUNT_ID
 from moto.sagemaker.models import sagemaker_backends
 
 from pipeline_code.handlers import deploy_on_approval as dod
-from pipeline_code.ops import rollback as rb
+from mlops_cli import rollback as rb
 from tests.support.multi_model import keep_package_metadata, model_archive, seal_archive
 
 REGION = "eu-west-1"
@@ -136,7 +136,7 @@ def test_rollback_makes_the_earlier_version_the_desired_one_and_the_handler_depl
     assert described["ApprovalDescription"].startswith(f"rollback to v1 by arn:aws:sts::{DEFAULT_ACCOUNT_ID}:user/moto at 20")
     out = capsys.readouterr().out
     assert f"{STACK}: ChurnModelPackageArn v2 -> v1" in out
-    assert "python -m pipeline_code.ops.rollback --env prod --model churn versions" in out
+    assert "python -m mlops_cli.rollback --env prod --model churn versions" in out
     assert f"describe-stack-events --stack-name {STACK}" in out
 
     # The approval event then reaches the deploy handler, which rolls the stack back to v1.

@@ -8,8 +8,8 @@ import shutil
 
 import pytest
 
-from pipeline_code.local import replay_loop, run_loop
-from pipeline_code.local.registry import LocalRegistry
+from mlops_cli.local import replay_loop, run_loop
+from mlops_cli.local.registry import LocalRegistry
 from tests.support.local_run import lenient_local_run
 
 pytestmark = pytest.mark.spark

@@ -8,8 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from pipeline_code.local import run_loop
-from pipeline_code.local.registry import APPROVED, PENDING, LocalRegistry
+from mlops_cli.local import run_loop
+from mlops_cli.local.registry import APPROVED, PENDING, LocalRegistry
 from tests.support.local_run import lenient_local_run
 
 pytestmark = pytest.mark.spark

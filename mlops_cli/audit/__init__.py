@@ -2,7 +2,7 @@
 
 :mod:`.gather` reads the record from SageMaker, S3, CloudTrail and CloudFormation (:mod:`.aws` holds
 the names and clients it uses), :mod:`.render` writes it as Markdown and HTML, and :mod:`.cli` is the
-command (``python -m pipeline_code.ops.audit``; its docstring lists what is gathered from where).
+command (``python -m mlops_cli.audit``; its docstring lists what is gathered from where).
 """
 
 from pipeline_code.core.markdown import md_text

@@ -2,7 +2,7 @@
 
 ::
 
-    python -m pipeline_code.local.run_loop --workdir .local-run --rows 20000 --seed 7 \\
+    python -m mlops_cli.local.run_loop --workdir .local-run --rows 20000 --seed 7 \\
         [--model churn] [--drift 0.0] [--concept-drift 0.0] [--no-auto-approve] \\
         [--data <dataset>=<file, directory or glob> [--labels <dataset>=<label files>]] [--positive-rate 0.02]
 
@@ -10,7 +10,7 @@ For each model of the environment (default: every model ``dev`` runs in
 ``config/mlops-loop.yaml``; gate thresholds and ``auto_approve`` from that environment):
 
 1. **land** raw records into a per-run lake: your files when ``--data`` names the model's dataset
-   (CSV, Parquet or JSON Lines, checked against the declaration: :mod:`pipeline_code.local.user_data`),
+   (CSV, Parquet or JSON Lines, checked against the declaration: :mod:`mlops_cli.local.user_data`),
    otherwise generated ones (``pipeline_code.sample_data``, seeded; any declared dataset);
 2. **curate** it with the Glue ETL job's real entry point on local Spark
    (``pipeline_code.etl.glue_curate_job``: typing, validation, quarantine, de-duplication);
@@ -49,12 +49,12 @@ from pathlib import Path
 from typing import Any, Callable, Dict, List, Mapping, Optional, Sequence
 
 from pipeline_code.core import problem
-from pipeline_code.local.registry import LocalRegistry, code_version
-from pipeline_code.local.user_data import parse_data_args
+from mlops_cli.local.registry import LocalRegistry, code_version
+from mlops_cli.local.user_data import parse_data_args
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 DEFAULT_CONFIG = REPO_ROOT / "config" / "mlops-loop.yaml"
-PROG = "python -m pipeline_code.local.run_loop"
+PROG = "python -m mlops_cli.local.run_loop"
 
 
 class StageFailed(RuntimeError):
@@ -141,7 +141,7 @@ def run_model(
     """
     from pipeline_code.etl import glue_curate_job
     from pipeline_code.features import ingest
-    from pipeline_code.local import user_data
+    from mlops_cli.local import user_data
     from pipeline_code.sample_data.generate import generate_batch, write_raw
     from pipeline_code.training import baseline, evaluate, prepare, train
     from pipeline_code.training.spec import GateThresholds, parse_model_spec

@@ -2,7 +2,7 @@
 
 ::
 
-    python -m pipeline_code.local.replay_loop --workdir .local-run --model churn --rows 5000 --seed 21 \\
+    python -m mlops_cli.local.replay_loop --workdir .local-run --model churn --rows 5000 --seed 21 \\
         --drift 0.8 [--concept-drift 0.0] [--cooldown-hours 24] [--environment dev] [--config config/mlops-loop.yaml]
 
 Needs a champion (the latest Approved version of ``--model`` in ``<workdir>/registry``,
@@ -10,7 +10,7 @@ created by ``bash scripts/local-run.sh``). Then:
 
 1. **traffic**: a window of generated requests (``--drift`` / ``--concept-drift``) scored by
    the champion, written as SageMaker data capture + ground-truth labels under
-   ``<workdir>/replay/<timestamp>/`` (``pipeline_code.monitoring.replay``);
+   ``<workdir>/replay/<timestamp>/`` (``mlops_cli.local.replay``);
 2. **monitor**: the model monitor job's ``run_monitor`` over that window against the
    champion's baseline, with the environment's ``monitoring.psi_threshold`` and
    ``false_alarm_rate``; prints status, drifted features (PSI), prediction PSI, AUC drop and the report path;
@@ -20,7 +20,7 @@ created by ``bash scripts/local-run.sh``). Then:
    ``pipeline_code.handlers.retrain_trigger.decide_and_start`` with a
    :class:`LocalPipelineClient` standing in for SageMaker: its executions live in
    ``<workdir>/replay/executions.jsonl`` and "starting the pipeline" runs
-   ``pipeline_code.local.run_loop`` on drifted data (same drift, a new seed, same workdir:
+   ``mlops_cli.local.run_loop`` on drifted data (same drift, a new seed, same workdir:
    same registry, same frozen test set), so the new candidate is evaluated against the
    champion and gated.
 
@@ -41,11 +41,11 @@ import uuid
 from typing import Any, Callable, Dict, List, Mapping, Optional, Sequence
 
 from pipeline_code.core.contract import pipeline_name, retrain_alarm_prefix
-from pipeline_code.local import run_loop
-from pipeline_code.local.registry import LocalRegistry
+from mlops_cli.local import run_loop
+from mlops_cli.local.registry import LocalRegistry
 from pipeline_code.monitoring import report as report_mod
 
-PROG = "python -m pipeline_code.local.replay_loop"
+PROG = "python -m mlops_cli.local.replay_loop"
 EXECUTIONS_FILE = "executions.jsonl"
 SUCCEEDED, FAILED, EXECUTING = "Succeeded", "Failed", "Executing"
 
@@ -220,7 +220,8 @@ def build_parser() -> argparse.ArgumentParser:
 def run(argv: Optional[Sequence[str]] = None, *, out: Any = None, now: Optional[Callable[[], dt.datetime]] = None) -> Dict[str, Any]:
     """Replay, monitor, trigger; returns ``{"window_dir", "report", "breaches", "decision", "retraining"}``."""
     from pipeline_code.handlers.retrain_trigger import decide_and_start
-    from pipeline_code.monitoring import monitor, replay
+    from pipeline_code.monitoring import monitor
+    from mlops_cli.local import replay
     from pipeline_code.training.spec import parse_model_spec
 
     out = out or sys.stdout
@@ -302,7 +303,7 @@ def run(argv: Optional[Sequence[str]] = None, *, out: Any = None, now: Optional[
         if args.num_round:
             loop_argv += ["--num-round", str(args.num_round)]
         print(f"\n== pipeline {training_pipeline_name(model)} executing: TriggerReason={reason} ==", file=out)
-        print(f"$ python -m pipeline_code.local.run_loop {' '.join(loop_argv)}", file=out)
+        print(f"$ python -m mlops_cli.local.run_loop {' '.join(loop_argv)}", file=out)
         retraining["reason"] = reason
         retraining["record"] = run_loop.run(loop_argv, out=out)[0]
         return retraining["record"]

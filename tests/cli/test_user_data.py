@@ -7,8 +7,8 @@ import re
 import pandas as pd
 import pytest
 
-from pipeline_code.local import user_data
-from pipeline_code.local.user_data import UserDataError, land, parse_data_args, read_file
+from mlops_cli.local import user_data
+from mlops_cli.local.user_data import UserDataError, land, parse_data_args, read_file
 from pipeline_code.sample_data.generate import generate
 
 from tests.support.datasets import CUSTOMER_CHURN

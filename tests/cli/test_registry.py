@@ -6,7 +6,26 @@ import json
 
 import pytest
 
-from pipeline_code.local.registry import APPROVED, PENDING, REJECTED, LocalRegistry, RegistryError
+from mlops_cli.local.registry import APPROVED, PENDING, REJECTED, LocalRegistry, RegistryError
+
+
+def _model_dir(root, name: str) -> str:
+    """A trained model's directory as the registry sees it: the files it copies in (their content is opaque to it)."""
+    directory = root / name
+    directory.mkdir()
+    (directory / "model.json").write_text(json.dumps({"learner": name}))
+    (directory / "feature_metadata.json").write_text("{}")
+    return str(directory)
+
+
+@pytest.fixture()
+def strong_model(tmp_path_factory) -> str:
+    return _model_dir(tmp_path_factory.mktemp("models"), "strong")
+
+
+@pytest.fixture()
+def weak_model(tmp_path_factory) -> str:
+    return _model_dir(tmp_path_factory.mktemp("models"), "weak")
 
 
 def test_given_registered_versions_then_the_latest_approved_is_the_champion(strong_model, weak_model, tmp_path):
@@ -24,7 +43,8 @@ def test_given_registered_versions_then_the_latest_approved_is_the_champion(stro
     registry.reject("churn", 2, comment="regression found in review")
     champion = registry.latest_approved("churn")
     assert champion.version == 1
-    assert (tmp_path / "registry" / "groups" / "churn" / "versions" / "1" / "model" / "model.json").exists()
+    copied = tmp_path / "registry" / "groups" / "churn" / "versions" / "1" / "model" / "model.json"
+    assert json.loads(copied.read_text()) == {"learner": "strong"}
     assert champion.evaluation() == {"gate": {"passed": True}}
     history = registry.get("churn", 2).record["approval_history"]
     assert [h["status"] for h in history] == [PENDING, APPROVED, REJECTED]

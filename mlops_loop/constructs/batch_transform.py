@@ -1,0 +1,100 @@
+"""Scheduled batch scoring of one served model: a transform job over its input prefix, on a schedule."""
+
+from __future__ import annotations
+
+from aws_cdk import CfnCondition, Stack
+from aws_cdk import aws_iam as iam
+from aws_cdk import aws_kms as kms
+from aws_cdk import aws_s3 as s3
+from aws_cdk import aws_sagemaker as sagemaker
+from constructs import Construct
+
+from pipeline_code.core.contract import inference_prefix
+
+from ..config.instance_types import INSTANCE_TYPES
+from ..config.serving import BatchServing
+from ..naming import RESOURCE_METADATA_KEY, batch_schedule_name
+from .scheduled_job import EXECUTION_ID, job_name_stem, scheduled_sagemaker_job
+
+
+class BatchTransform(Construct):
+    """An EventBridge Scheduler schedule ``<prefix>-<model>-batch`` (on ``condition``) that starts a batch transform
+    job of ``model`` over ``s3://<inference bucket>/batch/<model>/input/`` as ``batch.schedule`` says, with
+    SageMaker data capture under ``capture_uri``/batch/ and outputs kept per run under ``output/<execution id>/``;
+    the job runs as ``role`` (the model's execution role), encrypted with ``key``.
+    """
+
+    def __init__(
+        self,
+        scope: Construct,
+        construct_id: str,
+        *,
+        name_prefix: str,
+        model: sagemaker.CfnModel,
+        model_name: str,
+        batch: BatchServing,
+        role: iam.IRole,
+        capture_uri: str,
+        inference_bucket: s3.IBucket,
+        key: kms.IKey,
+        condition: CfnCondition,
+    ) -> None:
+        super().__init__(scope, construct_id)
+        stack = Stack.of(self)
+        # Job names must be unique per run and at most 63 characters: a short stable stem per
+        # environment+model (for IAM scoping) plus the schedule's execution id.
+        stem = job_name_stem("transform", name_prefix, model_name)
+        self.job_name_prefix = stem
+        base = f"s3://{inference_bucket.bucket_name}/{inference_prefix(model_name, 'batch')}"
+        volume_key = None if INSTANCE_TYPES[batch.instance_type].local_nvme else key.key_arn
+        request = {
+            "TransformJobName": f"{stem}-{EXECUTION_ID}",
+            "ModelName": model.attr_model_name,
+            "BatchStrategy": "MultiRecord",
+            "MaxPayloadInMB": batch.max_payload_mb,
+            "MaxConcurrentTransforms": batch.max_concurrent_transforms,
+            "ModelClientConfig": {"InvocationsTimeoutInSeconds": 600, "InvocationsMaxRetries": 1},
+            "TransformInput": {
+                "DataSource": {"S3DataSource": {"S3DataType": "S3Prefix", "S3Uri": f"{base}input/"}},
+                "ContentType": batch.content_type,
+                "SplitType": "Line",
+            },
+            "TransformOutput": {
+                "S3OutputPath": f"{base}output/{EXECUTION_ID}/",
+                "Accept": batch.content_type,
+                "AssembleWith": "Line",
+                "KmsKeyId": key.key_arn,
+            },
+            "TransformResources": {
+                "InstanceType": batch.instance_type,
+                "InstanceCount": batch.instance_count,
+                **({"VolumeKmsKeyId": volume_key} if volume_key else {}),
+            },
+            "DataCaptureConfig": {
+                "DestinationS3Uri": f"{capture_uri}batch/",
+                "KmsKeyId": key.key_arn,
+                "GenerateInferenceId": True,
+            },
+            "Tags": [{"Key": "mlops-loop:model", "Value": model_name}],
+        }
+        self.schedule_name = batch_schedule_name(name_prefix, model_name)
+        job = scheduled_sagemaker_job(
+            self,
+            kind="transform",
+            stem=stem,
+            request=request,
+            expression=batch.schedule,
+            job_role=role,
+            key=key,
+            description=f"Batch transform of {model_name} over {base}input/",
+            role_description=f"{name_prefix}: scheduled batch transform of {model_name}",
+            schedule_name=self.schedule_name,
+        )
+        # The transform job needs the model (replaced, with a new generated name, by every version).
+        job.access.allow("UseModel", ["sagemaker:DescribeModel"], [stack.format_arn(service="sagemaker", resource="model", resource_name="*")],
+                         wildcard_reason="The model is replaced (new generated name) by every approved version.")
+        self.scheduler_role = job.role
+        self.schedule = job.schedule
+        self.schedule.cfn_options.condition = condition
+        # Read by the cost-floor report and by people reading the template.
+        self.schedule.add_metadata(RESOURCE_METADATA_KEY, {"model": model_name, "mode": "batch"})

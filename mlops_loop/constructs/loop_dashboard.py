@@ -1,0 +1,76 @@
+"""The environment's one dashboard: how each model's loop is doing, then how each endpoint serves."""
+
+from __future__ import annotations
+
+from typing import Mapping, Sequence
+
+from aws_cdk import CfnResource
+from aws_cdk import aws_cloudwatch as cloudwatch
+from constructs import Construct
+
+from pipeline_code.core.contract import DRIFT_SCORE_ALARM
+from pipeline_code.core.problem import QUALITY_ALARM_KEY
+
+from .loop_alarms import monitor_series
+
+# The dashboard's logical id from before it had a construct of its own (it was built by LoopAlarms as
+# "Alarms/Dashboard"). A new id would make CloudFormation replace the dashboard, and with a fixed name a
+# replacement deletes the dashboard it has just written; pinning the id keeps an update in place.
+LOGICAL_ID = "AlarmsDashboard690E1A42"
+
+
+class LoopDashboard(Construct):
+    """The dashboard ``<prefix>-loop``, by default one row with, per model, three graphs of the drift monitor's
+    metrics (drift scores against the retrain line; quality and fairness; monitor health and record counts)
+    and the status of every alarm in ``alarms``; :meth:`add_row` appends rows (e.g. each endpoint's widgets)."""
+
+    def __init__(
+        self,
+        scope: Construct,
+        construct_id: str,
+        *,
+        name_prefix: str,
+        environment: str,
+        models: Mapping[str, str],
+        alarms: Sequence[cloudwatch.IAlarm],
+    ) -> None:
+        super().__init__(scope, construct_id)
+        widgets: list[cloudwatch.IWidget] = []
+        for model, problem_type in models.items():
+
+            def metric(key: str, statistic: str = "Maximum") -> cloudwatch.Metric:
+                return monitor_series(environment, model, key, statistic)
+
+            quality_key = QUALITY_ALARM_KEY[problem_type]
+            widgets += [
+                cloudwatch.GraphWidget(
+                    title=f"{model}: drift (PSI / calibrated threshold)",
+                    left=[metric("data_drift_score"), metric("prediction_drift_score"), metric("cumulative_drift_score")],
+                    left_annotations=[cloudwatch.HorizontalAnnotation(value=DRIFT_SCORE_ALARM, label="retrain")],
+                    right=[metric("data_drift_max_psi"), metric("prediction_psi")],
+                    left_y_axis=cloudwatch.YAxisProps(min=0),
+                    width=8,
+                ),
+                cloudwatch.GraphWidget(
+                    title=f"{model}: quality and fairness",
+                    left=([metric("model_auc", "Average"), metric("auc_drop")] if quality_key == "auc_drop"
+                          else [metric(quality_key)]),
+                    right=[metric("demographic_parity_difference"), metric("attribution_ndcg", "Minimum")],
+                    width=8,
+                ),
+                cloudwatch.GraphWidget(
+                    title=f"{model}: monitor health",
+                    left=[metric("monitor_healthy", "Minimum"), metric("monitoring_errors")],
+                    right=[metric("records", "Sum"), metric("malformed_records", "Sum")],
+                    width=8,
+                ),
+            ]
+        widgets.append(cloudwatch.AlarmStatusWidget(title="Loop alarms", alarms=list(alarms), width=24))
+        self.dashboard = cloudwatch.Dashboard(self, "Dashboard", dashboard_name=f"{name_prefix}-loop", widgets=[widgets])
+        resource = self.dashboard.node.default_child
+        assert isinstance(resource, CfnResource)
+        resource.override_logical_id(LOGICAL_ID)
+
+    def add_row(self, widgets: Sequence[cloudwatch.IWidget]) -> None:
+        """Append ``widgets`` as a new row."""
+        self.dashboard.add_widgets(*widgets)

@@ -1,0 +1,244 @@
+"""DatasetWorkflow, built in a bare stack on a GlueRuntime: crawl raw -> curate -> features for one dataset, each step
+started only when the previous one succeeded, with data access confined to that dataset's prefixes."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+from aws_cdk import Environment, RemovalPolicy, Stack
+from aws_cdk import aws_kms as kms
+from aws_cdk import aws_logs as logs
+from aws_cdk import aws_s3 as s3
+from aws_cdk import aws_sagemaker as sagemaker
+from aws_cdk.assertions import Template
+
+from mlops_loop.app_builder import new_app
+from mlops_loop.constructs.dataset_workflow import CURATE_SCRIPT, FEATURES_SCRIPT, DatasetWorkflow
+from mlops_loop.constructs.glue_runtime import GlueRuntime
+from pipeline_code.catalog import Dataset, parse_dataset
+
+ACCOUNT, REGION = "123456789012", "eu-west-1"
+BUCKETS = {kind: f"shop-dev-{kind}-bucket" for kind in ("raw", "curated", "features", "artifacts")}
+ASSETS_BUCKET = f"cdk-hnb659fds-assets-{ACCOUNT}-{REGION}"
+
+
+def _dataset(name: str) -> Dataset:
+    """A small dataset of this test's own, not the sample config's."""
+    return parse_dataset(name, {
+        "description": "Web shop orders; label: chargeback within 60 days.",
+        "record_identifier": "order_id",
+        "event_time": "ordered_at",
+        "labels": ["charged_back"],
+        "columns": {
+            "order_id": {"type": "string", "nullable": False},
+            "ordered_at": {"type": "timestamp", "nullable": False},
+            "amount": {"type": "double", "min": 0},
+            "channel": {"type": "string", "allowed": ["web", "app"]},
+            "charged_back": {"type": "integer", "min": 0, "max": 1},
+        },
+        "features": {"amount": "amount", "channel": "channel"},
+    })
+
+
+ORDERS = _dataset("web_orders")
+
+
+class Built:
+    """A bare stack with one GlueRuntime and the workflows added to it."""
+
+    def __init__(self) -> None:
+        self.stack = Stack(new_app(), "Bare", env=Environment(account=ACCOUNT, region=REGION))
+        self.buckets = {kind: s3.Bucket.from_bucket_name(self.stack, kind.title(), name) for kind, name in BUCKETS.items()}
+        self.runtime = GlueRuntime(self.stack, "Glue", name_prefix="shop-dev", key=kms.Key(self.stack, "Key"),
+                                   artifacts_bucket=self.buckets["artifacts"], database_name="shop_dev",
+                                   log_retention=logs.RetentionDays.TWO_WEEKS, removal_policy=RemovalPolicy.DESTROY)
+
+    def workflow(self, dataset: Dataset, *, group_name: str = "", **overrides: Any) -> DatasetWorkflow:
+        """WHEN a workflow of ``dataset`` is added (its feature group a bare CfnFeatureGroup named ``group_name``)."""
+        group = sagemaker.CfnFeatureGroup(
+            self.stack, f"{dataset.name}-group", feature_group_name=group_name or f"shop-dev-{dataset.name.replace('_', '-')}",
+            record_identifier_feature_name=dataset.record_identifier, event_time_feature_name=dataset.event_time,
+            feature_definitions=[])
+        props: dict[str, Any] = dict(
+            name_prefix="shop-dev", dataset=dataset, runtime=self.runtime, database_name="shop_dev",
+            raw_bucket=self.buckets["raw"], curated_bucket=self.buckets["curated"], features_bucket=self.buckets["features"],
+            artifacts_bucket=self.buckets["artifacts"], feature_group=group, schedule="cron(0 2 * * ? *)", worker_type="G.2X",
+            number_of_workers=4, timeout_minutes=90, max_quarantine_ratio=0.05,
+        )
+        props.update(overrides)
+        return DatasetWorkflow(self.stack, f"Workflow{len(self.stack.node.children)}", **props)
+
+    @property
+    def resources(self) -> dict[str, dict]:
+        return Template.from_stack(self.stack).to_json()["Resources"]
+
+    def resource(self, construct) -> dict:
+        return self.resources[self.stack.get_logical_id(construct)]
+
+    def ref(self, construct) -> dict:
+        return {"Ref": self.stack.get_logical_id(construct)}
+
+    def statements(self, access) -> dict[str, dict]:
+        policy = self.resources[self.stack.get_logical_id(access.policy.node.default_child)]
+        return {s["Sid"]: s for s in policy["Properties"]["PolicyDocument"]["Statement"]}
+
+    def asset_url(self, asset) -> str:
+        return self.stack.resolve(asset.s3_object_url)
+
+
+@pytest.fixture(scope="module")
+def built() -> tuple[Built, DatasetWorkflow]:
+    built = Built()
+    return built, built.workflow(ORDERS)
+
+
+# ------------------------------------------------------------------ where the data goes
+def test_the_paths_are_the_datasets_prefixes_of_the_lake_buckets(built):
+    _, workflow = built
+    assert workflow.paths == {
+        "raw": "s3://shop-dev-raw-bucket/web_orders/",
+        "curated": "s3://shop-dev-curated-bucket/web_orders/",
+        "quarantine": "s3://shop-dev-curated-bucket/_quarantine/web_orders/",
+        "summary": "s3://shop-dev-artifacts-bucket/etl-runs/web_orders/",
+        "features": "s3://shop-dev-features-bucket/snapshots/web_orders/",
+        "failures": "s3://shop-dev-features-bucket/_ingest-failures/web_orders/",
+    }
+
+
+# ------------------------------------------------------------------ the three steps
+def test_the_crawler_catalogs_the_raw_prefix_as_raw_tables_encrypted_and_never_dropping_history(built):
+    b, workflow = built
+    props = b.resource(workflow.crawler)["Properties"]
+    assert props["Name"] == "shop-dev-web-orders-raw"
+    assert props["DatabaseName"] == "shop_dev" and props["TablePrefix"] == "raw_"
+    assert props["Targets"] == {"S3Targets": [{"Path": "s3://shop-dev-raw-bucket/web_orders/"}]}
+    assert props["Role"] == {"Fn::GetAtt": [b.stack.get_logical_id(b.runtime.crawler_role.node.default_child), "Arn"]}
+    assert props["CrawlerSecurityConfiguration"] == b.ref(b.runtime.security_configuration)
+    assert props["SchemaChangePolicy"] == {"UpdateBehavior": "UPDATE_IN_DATABASE", "DeleteBehavior": "LOG"}
+
+
+def test_the_curate_job_reads_raw_and_writes_curated_quarantine_and_a_run_summary(built):
+    b, workflow = built
+    props = b.resource(workflow.curate_job)["Properties"]
+    assert props["Name"] == "shop-dev-web-orders-curate"
+    assert props["Command"] == {"Name": "glueetl", "PythonVersion": "3", "ScriptLocation": b.asset_url(b.runtime.code.script(CURATE_SCRIPT))}
+    arguments = props["DefaultArguments"]
+    assert {k: arguments[k] for k in ("--raw_path", "--curated_path", "--quarantine_path", "--summary_path")} == {
+        "--raw_path": workflow.paths["raw"], "--curated_path": workflow.paths["curated"],
+        "--quarantine_path": workflow.paths["quarantine"], "--summary_path": workflow.paths["summary"],
+    }
+    assert arguments["--max_quarantine_ratio"] == "0.05"
+    assert arguments["--dataset"] == b.asset_url(b.runtime.code.dataset(ORDERS))
+
+
+def test_the_feature_job_reads_curated_and_writes_snapshots_failures_and_the_feature_group(built):
+    b, workflow = built
+    props = b.resource(workflow.feature_job)["Properties"]
+    assert props["Name"] == "shop-dev-web-orders-features"
+    assert props["Command"]["ScriptLocation"] == b.asset_url(b.runtime.code.script(FEATURES_SCRIPT))
+    arguments = props["DefaultArguments"]
+    assert {k: arguments[k] for k in ("--curated_path", "--features_path", "--failures_path", "--feature_group_name")} == {
+        "--curated_path": workflow.paths["curated"], "--features_path": workflow.paths["features"],
+        "--failures_path": workflow.paths["failures"], "--feature_group_name": "shop-dev-web-orders",
+    }
+    assert arguments["--dataset"] == b.asset_url(b.runtime.code.dataset(ORDERS))
+    assert "--max_quarantine_ratio" not in arguments
+
+
+def test_both_jobs_run_glue_5_on_the_given_capacity_once_at_a_time_with_one_retry_and_the_runtime_settings(built):
+    b, workflow = built
+    for job in (workflow.curate_job, workflow.feature_job):
+        resource = b.resource(job)
+        props = resource["Properties"]
+        assert (props["GlueVersion"], props["WorkerType"], props["NumberOfWorkers"], props["Timeout"]) == ("5.0", "G.2X", 4, 90)
+        assert props["MaxRetries"] == 1 and props["ExecutionProperty"] == {"MaxConcurrentRuns": 1}
+        assert props["Role"] == {"Fn::GetAtt": [b.stack.get_logical_id(b.runtime.job_role.node.default_child), "Arn"]}
+        assert props["SecurityConfiguration"] == b.ref(b.runtime.security_configuration)
+        arguments = props["DefaultArguments"]
+        assert arguments["--extra-py-files"] == b.asset_url(b.runtime.code.library)
+        assert arguments["--TempDir"] == "s3://shop-dev-artifacts-bucket/glue-temp"
+        assert arguments["--custom-logGroup-prefix"] == "/aws-glue/shop-dev"
+        assert arguments["--job-bookmark-option"] == "job-bookmark-disable"
+        assert (arguments["--enable-metrics"], arguments["--enable-observability-metrics"]) == ("true", "true")
+        # The role's policy is in place before the first scheduled run.
+        assert resource["DependsOn"] == [b.stack.get_logical_id(b.runtime.job_access.policy.node.default_child)]
+
+
+# ------------------------------------------------------------------ orchestration
+def test_the_schedule_starts_the_crawl_and_each_step_starts_only_when_the_previous_succeeded(built):
+    b, workflow = built
+    workflow_props = b.resource(workflow.workflow)["Properties"]
+    assert workflow_props["Name"] == "shop-dev-web-orders" and workflow_props["MaxConcurrentRuns"] == 1
+    start, after_crawl, after_curate = (b.resource(t)["Properties"] for t in workflow.triggers)
+    assert {t["WorkflowName"]["Ref"] for t in (start, after_crawl, after_curate)} == {b.stack.get_logical_id(workflow.workflow)}
+    assert all(t["StartOnCreation"] is True for t in (start, after_crawl, after_curate))
+    assert (start["Name"], start["Type"], start["Schedule"]) == ("shop-dev-web-orders-start", "SCHEDULED", "cron(0 2 * * ? *)")
+    assert start["Actions"] == [{"CrawlerName": b.ref(workflow.crawler)}]
+    assert (after_crawl["Name"], after_crawl["Type"]) == ("shop-dev-web-orders-after-crawl", "CONDITIONAL")
+    assert after_crawl["Predicate"] == {"Conditions": [{"CrawlerName": b.ref(workflow.crawler), "CrawlState": "SUCCEEDED",
+                                                       "LogicalOperator": "EQUALS"}]}
+    assert after_crawl["Actions"] == [{"JobName": b.ref(workflow.curate_job)}]
+    assert (after_curate["Name"], after_curate["Type"]) == ("shop-dev-web-orders-after-curate", "CONDITIONAL")
+    assert after_curate["Predicate"] == {"Conditions": [{"JobName": b.ref(workflow.curate_job), "State": "SUCCEEDED",
+                                                        "LogicalOperator": "EQUALS"}]}
+    assert after_curate["Actions"] == [{"JobName": b.ref(workflow.feature_job)}]
+
+
+# ------------------------------------------------------------------ data access
+def test_the_job_role_reads_raw_and_writes_only_this_datasets_prefixes(built):
+    b, _ = built
+    statements = b.statements(b.runtime.job_access)
+    objects = {sid: (s["Resource"], "s3:PutObject" in s["Action"]) for sid, s in statements.items()
+               if sid.endswith("WebOrders") and sid != "PutRecordsWebOrders" and not sid.startswith("Code")}
+    assert objects == {
+        "ReadRawWebOrders": ("arn:aws:s3:::shop-dev-raw-bucket/web_orders/*", False),
+        "CuratedWebOrders": ("arn:aws:s3:::shop-dev-curated-bucket/web_orders/*", True),
+        "QuarantineWebOrders": ("arn:aws:s3:::shop-dev-curated-bucket/_quarantine/web_orders/*", True),
+        "EtlRunsWebOrders": ("arn:aws:s3:::shop-dev-artifacts-bucket/etl-runs/web_orders/*", True),
+        "FeaturesWebOrders": ("arn:aws:s3:::shop-dev-features-bucket/snapshots/web_orders/*", True),
+        "IngestFailuresWebOrders": ("arn:aws:s3:::shop-dev-features-bucket/_ingest-failures/web_orders/*", True),
+    }
+    for sid in objects:
+        prefix = objects[sid][0].split(":::", 1)[1].split("/", 1)[1]
+        assert statements[f"{sid}List"]["Condition"] == {"StringLike": {"s3:prefix": [prefix]}}
+    assert statements["PutRecordsWebOrders"] == {
+        "Sid": "PutRecordsWebOrders", "Effect": "Allow", "Action": "sagemaker:PutRecord",
+        "Resource": f"arn:aws:sagemaker:{REGION}:{ACCOUNT}:feature-group/shop-dev-web-orders",
+    }
+    assert statements["CodeDatasetWebOrders"]["Resource"].startswith(f"arn:aws:s3:::{ASSETS_BUCKET}/")
+
+
+def test_the_crawler_role_reads_only_this_datasets_raw_prefix(built):
+    b, _ = built
+    statements = b.statements(b.runtime.crawler_access)
+    added = {sid: s for sid, s in statements.items() if sid not in ("DataKey", "GlueLogs", "CrawlerCatalog")}
+    assert list(added) == ["ReadRawWebOrders", "ReadRawWebOrdersList"]
+    assert added["ReadRawWebOrders"]["Action"] == ["s3:GetObject", "s3:GetObjectVersion"]
+    assert added["ReadRawWebOrders"]["Resource"] == "arn:aws:s3:::shop-dev-raw-bucket/web_orders/*"
+
+
+def test_put_record_names_the_group_in_lowercase_as_sagemaker_arns_do_while_the_job_gets_its_name_as_is():
+    b = Built()
+    workflow = b.workflow(ORDERS, group_name="Shop-Dev-Web-Orders")
+    assert b.statements(b.runtime.job_access)["PutRecordsWebOrders"]["Resource"] == (
+        f"arn:aws:sagemaker:{REGION}:{ACCOUNT}:feature-group/shop-dev-web-orders")
+    assert b.resource(workflow.feature_job)["Properties"]["DefaultArguments"]["--feature_group_name"] == "Shop-Dev-Web-Orders"
+
+
+def test_two_datasets_on_one_runtime_get_their_own_names_prefixes_and_declarations_and_share_the_scripts():
+    b = Built()
+    orders = b.workflow(ORDERS)
+    returns = b.workflow(_dataset("returns"), max_quarantine_ratio=0.2)
+    resources = b.resources
+    assert len([r for r in resources.values() if r["Type"] == "AWS::Glue::Workflow"]) == 2
+    assert b.resource(returns.workflow)["Properties"]["Name"] == "shop-dev-returns"
+    curate = {w: b.resource(w.curate_job)["Properties"] for w in (orders, returns)}
+    assert curate[orders]["Command"]["ScriptLocation"] == curate[returns]["Command"]["ScriptLocation"]
+    assert curate[orders]["DefaultArguments"]["--dataset"] != curate[returns]["DefaultArguments"]["--dataset"]
+    assert curate[returns]["DefaultArguments"]["--max_quarantine_ratio"] == "0.2"
+    statements = b.statements(b.runtime.job_access)
+    assert statements["CuratedReturns"]["Resource"] == "arn:aws:s3:::shop-dev-curated-bucket/returns/*"
+    assert {"CodeDatasetWebOrders", "CodeDatasetReturns", "CodeEtlGlueCurateJobPy", "CodeFeaturesIngestPy"} <= set(statements)
+    scripts = [c.node.id for c in b.runtime.code.node.children if c.node.id.startswith("Script")]
+    assert sorted(scripts) == ["ScriptGlueCurateJob", "ScriptIngest"], "one asset per script, whatever the number of datasets"

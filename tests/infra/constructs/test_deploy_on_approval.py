@@ -1,0 +1,214 @@
+"""DeployOnApproval, built in a bare stack: approvals become serving-stack updates, busy stacks are retried, failed rollouts are told."""
+
+from __future__ import annotations
+
+import json
+from typing import Any, Sequence
+
+from aws_cdk import Duration, Environment, RemovalPolicy, Stack
+from aws_cdk import aws_iam as iam
+from aws_cdk import aws_kms as kms
+from aws_cdk import aws_logs as logs
+from aws_cdk import aws_s3 as s3
+from aws_cdk import aws_sns as sns
+from aws_cdk.assertions import Template
+
+from mlops_loop.app_builder import new_app
+from mlops_loop.constructs.deploy_on_approval import DeployOnApproval, MultiModelDeployment
+
+ACCOUNT_REGION = "eu-west-1:123456789012"
+SERVING = "shop-dev-serving"
+ARTIFACTS = "shop-dev-artifacts"
+STACK_PREFIX = f"arn:aws:cloudformation:{ACCOUNT_REGION}:stack/{SERVING}/"
+
+
+def _groups(count: int) -> dict[str, str]:
+    """``count`` model package groups (mixed case, as a project may name them) and their serving-stack parameters."""
+    return {f"Shop-Dev-M{i}": f"M{i}ModelPackageArn" for i in range(count)}
+
+
+def _deploy(groups: dict[str, str], multi_model: Sequence[tuple[str, str, str]] = ()) -> tuple[DeployOnApproval, Template, dict[str, str]]:
+    """GIVEN a bare stack with a topic, two keys, an artifacts bucket and the deployer role WHEN the handler is added for
+    ``groups`` (and the multi-model deployments ``(group, model, endpoint)``) THEN it, its template and logical ids."""
+    stack = Stack(new_app(), "Bare", env=Environment(account="123456789012", region="eu-west-1"))
+    artifacts = s3.Bucket.from_bucket_name(stack, "Artifacts", ARTIFACTS)
+    topic, ops_key, data_key = sns.Topic(stack, "Topic"), kms.Key(stack, "OpsKey"), kms.Key(stack, "DataKey")
+    deploy = DeployOnApproval(
+        stack, "Deploy", name_prefix="shop-dev", serving_stack_name=SERVING, group_parameters=groups,
+        deployer_role=iam.Role.from_role_name(stack, "Deployer", "shop-dev-serving-deployer"), topic=topic, key=ops_key,
+        log_retention=logs.RetentionDays.TWO_WEEKS, removal_policy=RemovalPolicy.DESTROY, artifacts_bucket=artifacts,
+        data_key=data_key, max_wait=Duration.minutes(95),
+        multi_model=[MultiModelDeployment(group=g, model=m, endpoint_name=e, artifacts_bucket=artifacts, prefix=f"mme/{e.lower()}/")
+                     for g, m, e in multi_model],
+    )
+    ids = {name: stack.get_logical_id(c.node.default_child) for name, c in (
+        ("function", deploy.function), ("queue", deploy.dead_letter_queue), ("topic", topic), ("data_key", data_key),
+        ("retry_role", deploy.retry_role), ("failed", deploy.failed_rollouts), ("approvals", deploy.approvals))}
+    return deploy, Template.from_stack(stack), ids
+
+
+def _function(template: Template) -> dict:
+    (function,) = template.find_resources("AWS::Lambda::Function").values()
+    return function["Properties"]
+
+
+def _statements(template: Template, prefix: str = "DeployAccess") -> dict[str, dict]:
+    (policy,) = [p for k, p in template.find_resources("AWS::IAM::ManagedPolicy").items() if k.startswith(prefix)]
+    return {s["Sid"]: s for s in policy["Properties"]["PolicyDocument"]["Statement"]}
+
+
+def _rule(template: Template, logical_id: str) -> dict:
+    return template.find_resources("AWS::Events::Rule")[logical_id]["Properties"]
+
+
+def _render(part: Any) -> str:
+    """A piece of a Fn::Join as text: a GetAtt as ``${Id.Attr}``, strings as they are."""
+    if isinstance(part, str):
+        return part
+    if "Fn::GetAtt" in part:
+        return "${%s.%s}" % tuple(part["Fn::GetAtt"])
+    raise AssertionError(f"unexpected token: {part}")
+
+
+def test_the_handler_knows_the_serving_stack_its_parameters_the_deployer_the_topic_and_how_long_to_wait():
+    _, template, ids = _deploy(_groups(2))
+    function = _function(template)
+    assert function["FunctionName"] == "shop-dev-deploy-on-approval"
+    assert function["Handler"] == "pipeline_code.handlers.deploy_on_approval.handler"
+    assert function["Environment"]["Variables"] == {
+        "SERVING_STACK_NAME": SERVING,
+        "MODEL_PARAMETERS": json.dumps({"Shop-Dev-M0": "M0ModelPackageArn", "Shop-Dev-M1": "M1ModelPackageArn"}, sort_keys=True),
+        "DEPLOYER_ROLE_ARN": "arn:aws:iam::123456789012:role/shop-dev-serving-deployer",
+        "NOTIFY_TOPIC_ARN": {"Ref": ids["topic"]},
+        "RETRY_SCHEDULE_GROUP": "shop-dev-deploy-retries",
+        "RETRY_ROLE_ARN": {"Fn::GetAtt": [ids["retry_role"], "Arn"]},
+        "MAX_WAIT_SECONDS": str(95 * 60),
+    }
+    # Without multi-model members the update itself is asynchronous: a short timeout.
+    assert function["Timeout"] == 30
+
+
+def test_approvals_and_rejections_of_the_environments_groups_reach_the_handler_with_retries_and_dead_letters():
+    _, template, ids = _deploy({"Shop-Dev-M1": "M1ModelPackageArn", "Shop-Dev-M0": "M0ModelPackageArn"})
+    rule = _rule(template, ids["approvals"])
+    assert rule["EventPattern"] == {
+        "source": ["aws.sagemaker"],
+        "detail-type": ["SageMaker Model Package State Change"],
+        "detail": {"ModelPackageGroupName": ["Shop-Dev-M0", "Shop-Dev-M1"]},
+    }
+    assert rule["Targets"] == [{
+        "Arn": {"Fn::GetAtt": [ids["function"], "Arn"]},
+        "DeadLetterConfig": {"Arn": {"Fn::GetAtt": [ids["queue"], "Arn"]}},
+        "Id": "Target0",
+        "RetryPolicy": {"MaximumEventAgeInSeconds": 3600, "MaximumRetryAttempts": 2},
+    }]
+
+
+def test_a_settled_serving_stack_reconciles_each_group_once_more_five_groups_per_rule():
+    """A rule takes at most five targets: seven groups need two rules, one target per group, each naming its group."""
+    deploy, template, ids = _deploy(_groups(7))
+    assert len(deploy.settled) == 2
+    reconciled = []
+    for rule in deploy.settled:
+        props = _rule(template, Stack.of(rule).get_logical_id(rule.node.default_child))
+        assert props["EventPattern"] == {
+            "source": ["aws.cloudformation"],
+            "detail-type": ["CloudFormation Stack Status Change"],
+            "detail": {"stack-id": [{"prefix": STACK_PREFIX}], "status-details": {"status": ["UPDATE_COMPLETE"]}},
+        }
+        assert all(t["Arn"] == {"Fn::GetAtt": [ids["function"], "Arn"]} for t in props["Targets"])
+        assert all(t["DeadLetterConfig"] == {"Arn": {"Fn::GetAtt": [ids["queue"], "Arn"]}} for t in props["Targets"])
+        reconciled.append([json.loads(t["Input"]) for t in props["Targets"]])
+    assert [len(r) for r in reconciled] == [5, 2]
+    assert [i for r in reconciled for i in r] == [{"action": "reconcile", "group": g} for g in sorted(_groups(7))]
+    few, _, _ = _deploy(_groups(5))
+    assert len(few.settled) == 1
+
+
+def test_a_failed_or_rolled_back_serving_update_tells_people_through_the_topic():
+    _, template, ids = _deploy(_groups(1))
+    rule = _rule(template, ids["failed"])
+    assert rule["EventPattern"]["detail"] == {
+        "stack-id": [{"prefix": STACK_PREFIX}],
+        "status-details": {"status": ["UPDATE_ROLLBACK_COMPLETE", "UPDATE_ROLLBACK_FAILED", "UPDATE_FAILED"]},
+    }
+    (target,) = rule["Targets"]
+    assert target["Arn"] == {"Ref": ids["topic"]} and target["DeadLetterConfig"] == {"Arn": {"Fn::GetAtt": [ids["queue"], "Arn"]}}
+    (topic_policy,) = template.find_resources("AWS::SNS::TopicPolicy").values()
+    (statement,) = topic_policy["Properties"]["PolicyDocument"]["Statement"]
+    assert statement["Sid"] == "PublishFailedRollouts"
+    assert statement["Condition"]["ArnEquals"] == {"aws:SourceArn": {"Fn::GetAtt": [ids["failed"], "Arn"]}}
+
+
+def test_the_handler_reads_only_its_groups_and_updates_only_the_serving_stack_as_the_deployer():
+    _, template, ids = _deploy(_groups(2))
+    statements = _statements(template)
+    # Package ARNs are lower case whatever the group's spelling.
+    assert statements["ReadRegistry"]["Resource"] == [
+        f"arn:aws:sagemaker:{ACCOUNT_REGION}:model-package-group/shop-dev-m0",
+        f"arn:aws:sagemaker:{ACCOUNT_REGION}:model-package-group/shop-dev-m1",
+        f"arn:aws:sagemaker:{ACCOUNT_REGION}:model-package/shop-dev-m0/*",
+        f"arn:aws:sagemaker:{ACCOUNT_REGION}:model-package/shop-dev-m1/*",
+    ]
+    assert statements["UpdateServingStack"]["Action"] == ["cloudformation:DescribeStacks", "cloudformation:UpdateStack"]
+    assert statements["UpdateServingStack"]["Resource"] == f"{STACK_PREFIX}*"
+    assert statements["PassDeployerRole"]["Resource"] == "arn:aws:iam::123456789012:role/shop-dev-serving-deployer"
+    assert statements["PassDeployerRole"]["Condition"] == {"StringEquals": {"iam:PassedToService": "cloudformation.amazonaws.com"}}
+    assert statements["Notify"]["Resource"] == {"Ref": ids["topic"]}
+
+
+def test_a_busy_stack_is_retried_by_one_time_schedules_in_its_own_group_run_by_a_role_that_may_only_invoke_the_handler():
+    deploy, template, ids = _deploy(_groups(1))
+    (group,) = template.find_resources("AWS::Scheduler::ScheduleGroup").values()
+    assert group["Properties"]["Name"] == deploy.retry_group.name == "shop-dev-deploy-retries"
+    schedules = f"arn:aws:scheduler:{ACCOUNT_REGION}:schedule/shop-dev-deploy-retries/*"
+    (trust,) = template.find_resources("AWS::IAM::Role")[ids["retry_role"]]["Properties"]["AssumeRolePolicyDocument"]["Statement"]
+    assert trust["Principal"] == {"Service": "scheduler.amazonaws.com"}
+    assert trust["Condition"] == {"StringEquals": {"aws:SourceAccount": "123456789012"}, "ArnLike": {"aws:SourceArn": schedules}}
+    assert list(_statements(template, "DeployRetryAccess").values()) == [{
+        "Sid": "InvokeDeployHandler", "Effect": "Allow", "Action": "lambda:InvokeFunction",
+        "Resource": f"arn:aws:lambda:{ACCOUNT_REGION}:function:shop-dev-deploy-on-approval",
+    }]
+    statements = _statements(template)
+    assert statements["ScheduleRetries"]["Action"] == "scheduler:CreateSchedule" and statements["ScheduleRetries"]["Resource"] == schedules
+    assert statements["PassRetryRole"]["Resource"] == {"Fn::GetAtt": [ids["retry_role"], "Arn"]}
+    assert statements["PassRetryRole"]["Condition"] == {"StringEquals": {"iam:PassedToService": "scheduler.amazonaws.com"}}
+
+
+def test_the_handler_verifies_sealed_artefacts_and_may_write_none():
+    _, template, ids = _deploy(_groups(1))
+    statements = _statements(template)
+    assert statements["VerifyArtifacts"]["Action"] == "s3:GetObject"
+    assert statements["VerifyArtifacts"]["Resource"] == f"arn:aws:s3:::{ARTIFACTS}/pipelines/*/registered/*"
+    assert statements["VerifyArtifactsList"]["Condition"] == {"StringLike": {"s3:prefix": ["pipelines/*/registered/*"]}}
+    assert statements["DataKey"]["Action"] == ["kms:Decrypt", "kms:DescribeKey"]
+    assert statements["DataKey"]["Resource"] == {"Fn::GetAtt": [ids["data_key"], "Arn"]}
+    assert not [sid for sid, s in statements.items() if "s3:PutObject" in s["Action"]]
+    assert not {"SmokeTest", "StageM0"} & set(statements)
+
+
+def test_multi_model_members_are_staged_and_smoke_tested_by_the_handler_before_the_switch():
+    members = [("Shop-Dev-M0", "m0", "shop-dev-mme-shared"), ("Shop-Dev-M1", "m1", "shop-dev-mme-shared"),
+               ("Shop-Dev-M2", "m2", "Shop-Dev-mme-Small")]
+    _, template, ids = _deploy(_groups(3), members)
+    function = _function(template)
+    # Staging copies an archive and the smoke request may wait for a cold model load.
+    assert function["Timeout"] == 300
+    joined = function["Environment"]["Variables"]["MULTI_MODEL"]["Fn::Join"][1]
+    key = "${%s.Arn}" % ids["data_key"]
+    assert json.loads("".join(_render(p) for p in joined)) == {
+        group: {"model": model, "endpoint": endpoint, "bucket": ARTIFACTS, "prefix": f"mme/{endpoint.lower()}/", "kms_key_id": key}
+        for group, model, endpoint in members
+    }
+    statements = _statements(template)
+    assert statements["DataKey"]["Action"] == ["kms:Decrypt", "kms:DescribeKey", "kms:Encrypt", "kms:GenerateDataKey"]
+    assert statements["ReadArtifactsM2"]["Resource"] == f"arn:aws:s3:::{ARTIFACTS}/pipelines/m2/registered/*"
+    # Put, never delete: a staged version may be what a rollback returns to.
+    assert statements["StageM2"]["Action"] == ["s3:AbortMultipartUpload", "s3:GetObject", "s3:PutObject"]
+    assert statements["StageM2"]["Resource"] == f"arn:aws:s3:::{ARTIFACTS}/mme/shop-dev-mme-small/m2/*"
+    assert statements["StageM2List"]["Condition"] == {"StringLike": {"s3:prefix": ["mme/shop-dev-mme-small/m2/*"]}}
+    writers = sorted(sid for sid, s in statements.items() if "s3:PutObject" in s["Action"])
+    assert writers == ["StageM0", "StageM1", "StageM2"]
+    assert statements["SmokeTest"]["Action"] == ["sagemaker:DescribeEndpoint", "sagemaker:InvokeEndpoint"]
+    assert statements["SmokeTest"]["Resource"] == [f"arn:aws:sagemaker:{ACCOUNT_REGION}:endpoint/shop-dev-mme-shared",
+                                                   f"arn:aws:sagemaker:{ACCOUNT_REGION}:endpoint/shop-dev-mme-small"]

@@ -1,0 +1,228 @@
+"""DriftMonitor, built in a bare stack: a scheduled Processing job judging one model on its own traffic and labels.
+
+The models are declared here (a small dataset with a binary and a numeric label), not read from
+config/mlops-loop.yaml, so the tests do not depend on the sample model line-up.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from typing import Any
+
+import pytest
+from aws_cdk import Environment, LegacyStackSynthesizer, Stack
+from aws_cdk import aws_kms as kms
+from aws_cdk import aws_s3 as s3
+from aws_cdk.assertions import Template
+
+from mlops_loop.app_builder import new_app
+from mlops_loop.config import ModelConfig, parse_config
+from mlops_loop.config.schema import MonitoringConfig
+from mlops_loop.constructs.drift_monitor import DriftMonitor
+from mlops_loop.constructs.job_code import JobCode
+from mlops_loop.constructs.scheduled_job import EXECUTION_ID, job_name_stem
+
+PREFIX = "shop-dev"
+INFERENCE, ARTIFACTS = "shop-dev-inference", "shop-dev-artifacts"
+ASSETS = "cdk-hnb659fds-assets-123456789012-eu-west-1"
+RAW_CONFIG = {
+    "project": "shop",
+    "datasets": {
+        "orders": {
+            "record_identifier": "order_id",
+            "event_time": "event_time",
+            "labels": ["returned", "basket_value"],
+            "columns": {
+                "order_id": {"type": "string", "nullable": False},
+                "event_time": {"type": "timestamp", "nullable": False},
+                "items": {"type": "integer", "min": 0, "max": 500},
+                "channel": {"type": "string", "allowed": ["web", "app"]},
+                "returned": {"type": "integer", "min": 0, "max": 1},
+                "basket_value": {"type": "double", "min": 0},
+            },
+            "features": {"items": "items", "channel": "channel"},
+        }
+    },
+    "models": {
+        # Binary, no traffic expected: a quiet day is quiet.
+        "returns": {"dataset": "orders", "target": "returned", "features": ["items"], "sensitive_attribute": "channel"},
+        # Regression, 500 requests a day expected.
+        "basket": {"dataset": "orders", "target": "basket_value", "features": ["items"], "sensitive_attribute": "channel",
+                   "problem_type": "regression", "min_daily_requests": 500},
+    },
+    "environments": {"dev": {"tier": "dev", "account": "123456789012", "region": "eu-west-1", "models": ["returns", "basket"]}},
+}
+MODELS: dict[str, ModelConfig] = parse_config(RAW_CONFIG, source="drift monitor test config").models
+SETTINGS = MonitoringConfig(schedule="cron(0 5 * * ? *)", psi_threshold=0.3, false_alarm_rate=0.02, max_auc_drop=0.04,
+                            max_quality_drop=0.15, ks_p_value=0.005)
+
+
+def _monitor(model: str = "returns", *, mode: str = "realtime", stack: Stack | None = None) -> tuple[Stack, DriftMonitor]:
+    """GIVEN a bare stack with a key, the two buckets and the job code WHEN a drift monitor of ``model`` is added."""
+    stack = stack or Stack(new_app(), "Bare", env=Environment(account="123456789012", region="eu-west-1"))
+    monitor = DriftMonitor(
+        stack, "Monitor", name_prefix=PREFIX, environment="dev", model=MODELS[model], mode=mode, settings=SETTINGS,
+        instance_type="ml.m5.large", serving_stack_name="shop-dev-serving", package_group_name="Shop-Dev-Returns",
+        inference_bucket=s3.Bucket.from_bucket_name(stack, "Inference", INFERENCE),
+        artifacts_bucket=s3.Bucket.from_bucket_name(stack, "Artifacts", ARTIFACTS),
+        key=kms.Key(stack, "Key"), code=JobCode(stack, "Code"),
+    )
+    return stack, monitor
+
+
+def _render(part: Any) -> str:
+    """A piece of a Fn::Join as text: a Ref or GetAtt as ``${Id}`` / ``${Id.Attr}``, strings as they are."""
+    if isinstance(part, str):
+        return part
+    if "Ref" in part:
+        return "${%s}" % part["Ref"]
+    if "Fn::GetAtt" in part:
+        return "${%s.%s}" % tuple(part["Fn::GetAtt"])
+    raise AssertionError(f"unexpected token in the request: {part}")
+
+
+def _schedule(stack: Stack) -> tuple[dict, dict]:
+    """The schedule resource and the CreateProcessingJob request it sends, parsed."""
+    (schedule,) = Template.from_stack(stack).find_resources("AWS::Scheduler::Schedule").values()
+    joined = schedule["Properties"]["Target"]["Input"]["Fn::Join"]
+    return schedule, json.loads("".join(_render(p) for p in joined[1]))
+
+
+def _arguments(request: dict) -> dict[str, Any]:
+    """The container arguments as ``--flag -> value`` (``True`` for a flag without a value)."""
+    args = request["AppSpecification"]["ContainerArguments"][1:]
+    parsed, i = {}, 0
+    while i < len(args):
+        if i + 1 < len(args) and not args[i + 1].startswith("--"):
+            parsed[args[i]], i = args[i + 1], i + 2
+        else:
+            parsed[args[i]], i = True, i + 1
+    return parsed
+
+
+def _statements(stack: Stack) -> dict[str, dict]:
+    (policy,) = [p for k, p in Template.from_stack(stack).find_resources("AWS::IAM::ManagedPolicy").items()
+                 if k.startswith("MonitorAccess")]
+    return {s["Sid"]: s for s in policy["Properties"]["PolicyDocument"]["Statement"]}
+
+
+def test_each_run_starts_a_processing_job_named_after_the_models_stem_and_the_execution_id():
+    stack, monitor = _monitor()
+    schedule, request = _schedule(stack)
+    stem = job_name_stem("processing", PREFIX, "returns")
+    assert monitor.job_name_prefix == stem
+    assert request["ProcessingJobName"] == f"{stem}-{EXECUTION_ID}"
+    assert schedule["Properties"]["ScheduleExpression"] == "cron(0 5 * * ? *)"
+    assert schedule["Properties"]["Target"]["Arn"] == "arn:aws:scheduler:::aws-sdk:sagemaker:createProcessingJob"
+    assert request["RoleArn"] == "${%s.Arn}" % stack.get_logical_id(monitor.role.node.default_child)
+    assert request["Tags"] == [{"Key": "mlops-loop:model", "Value": "returns"}, {"Key": "mlops-loop:job", "Value": "monitor"}]
+
+
+def test_the_job_judges_the_models_captured_traffic_and_labels_and_keeps_reports_per_run():
+    stack, _ = _monitor()
+    _, request = _schedule(stack)
+    args = _arguments(request)
+    assert request["AppSpecification"]["ContainerArguments"][0] == "pipeline_code.monitoring.monitor"
+    assert args["--model"] == "returns" and args["--serving-stack"] == "shop-dev-serving" and args["--from-s3"] is True
+    assert args["--capture-s3-uri"] == f"s3://{INFERENCE}/capture/returns/" and "--batch-s3-uri" not in args
+    assert args["--labels-s3-uri"] == f"s3://{INFERENCE}/labels/returns/"
+    assert args["--history-s3-uri"] == f"s3://{INFERENCE}/monitor/returns/"
+    assert (args["--window-hours"], args["--label-window-hours"]) == ("24", "168")
+    assert args["--publish-metrics"] is True and args["--region"] == "eu-west-1" and args["--environment"] == "dev"
+    (output,) = request["ProcessingOutputConfig"]["Outputs"]
+    assert output["S3Output"]["S3Uri"] == f"s3://{INFERENCE}/monitor/returns/{EXECUTION_ID}/"
+    assert output["S3Output"]["LocalPath"] == args["--output-dir"] == "/opt/ml/processing/output/monitor"
+
+
+def test_a_batch_model_is_judged_on_its_batch_inputs_and_outputs():
+    stack, _ = _monitor(mode="batch")
+    _, request = _schedule(stack)
+    args = _arguments(request)
+    assert args["--batch-s3-uri"] == f"s3://{INFERENCE}/batch/returns/" and "--capture-s3-uri" not in args
+    assert _statements(stack)["ReadTraffic"]["Resource"] == f"arn:aws:s3:::{INFERENCE}/batch/returns/*"
+
+
+def test_the_thresholds_are_the_environments_monitoring_settings():
+    stack, _ = _monitor()
+    args = _arguments(_schedule(stack)[1])
+    assert {k: args[k] for k in ("--psi-threshold", "--false-alarm-rate", "--ks-p-value", "--max-auc-drop")} == {
+        "--psi-threshold": "0.3", "--false-alarm-rate": "0.02", "--ks-p-value": "0.005", "--max-auc-drop": "0.04"}
+
+
+def test_a_binary_model_without_expected_traffic_gets_no_quality_drop_or_minimum_requests():
+    args = _arguments(_schedule(_monitor("returns")[0])[1])
+    assert "--max-quality-drop" not in args and "--min-requests" not in args
+
+
+def test_a_regression_model_is_judged_on_its_quality_drop_and_a_quiet_day_is_unhealthy():
+    args = _arguments(_schedule(_monitor("basket")[0])[1])
+    assert args["--max-quality-drop"] == "0.15"
+    assert args["--min-requests"] == "500"
+
+
+def test_the_job_runs_the_entry_script_with_the_job_code_and_the_model_spec_as_inputs():
+    stack, _ = _monitor()
+    _, request = _schedule(stack)
+    inputs = {i["InputName"]: i["S3Input"] for i in request["ProcessingInputs"]}
+    assert list(inputs) == ["entry", "lib", "model_spec"]
+    assert all(i["LocalPath"] == f"/opt/ml/processing/input/{name}" for name, i in inputs.items())
+    assert all(i["S3Uri"].startswith(f"s3://{ASSETS}/") for i in inputs.values())
+    entry, spec = inputs["entry"]["S3Uri"].rsplit("/", 1)[1], inputs["model_spec"]["S3Uri"].rsplit("/", 1)[1]
+    assert re.fullmatch(r"[0-9a-f]{64}\.py", entry) and re.fullmatch(r"[0-9a-f]{64}\.json", spec)
+    # A single-file asset keeps its object name when SageMaker downloads it.
+    assert request["AppSpecification"]["ContainerEntrypoint"] == ["python3", f"/opt/ml/processing/input/entry/{entry}"]
+    assert _arguments(request)["--model-spec"] == f"/opt/ml/processing/input/model_spec/{spec}"
+    # The stock XGBoost image of the stack's region (the job code comes as inputs, not in an image of its own).
+    assert re.fullmatch(r"\d{12}\.dkr\.ecr\.eu-west-1\.amazonaws\.com/sagemaker-xgboost:[\w.-]+", request["AppSpecification"]["ImageUri"])
+
+
+def test_outputs_and_volume_use_the_key_and_a_run_is_bounded_and_not_isolated():
+    stack, _ = _monitor()
+    _, request = _schedule(stack)
+    key = "${%s.Arn}" % stack.get_logical_id(stack.node.find_child("Key").node.default_child)
+    assert request["ProcessingOutputConfig"]["KmsKeyId"] == key
+    assert request["ProcessingResources"]["ClusterConfig"] == {
+        "InstanceCount": 1, "InstanceType": "ml.m5.large", "VolumeSizeInGB": 30, "VolumeKmsKeyId": key}
+    assert request["StoppingCondition"] == {"MaxRuntimeInSeconds": 7200}
+    # It calls CloudFormation, SageMaker, S3 and CloudWatch.
+    assert request["NetworkConfig"] == {"EnableInterContainerTrafficEncryption": True, "EnableNetworkIsolation": False}
+
+
+def test_the_role_reads_only_its_models_data_and_writes_only_its_reports():
+    stack, _ = _monitor()
+    statements = _statements(stack)
+    assert statements["ReadTraffic"]["Resource"] == f"arn:aws:s3:::{INFERENCE}/capture/returns/*"
+    assert statements["ReadLabels"]["Resource"] == f"arn:aws:s3:::{INFERENCE}/labels/returns/*"
+    assert statements["ReadVersions"]["Resource"] == f"arn:aws:s3:::{ARTIFACTS}/pipelines/returns/*"
+    assert statements["Reports"]["Resource"] == f"arn:aws:s3:::{INFERENCE}/monitor/returns/*"
+    writers = [sid for sid, s in statements.items() if "s3:PutObject" in s["Action"]]
+    assert writers == ["Reports"]
+    assert re.fullmatch(rf"arn:aws:s3:::{ASSETS}/[0-9a-f]{{64}}\.json", statements["ReadModelSpec"]["Resource"])
+
+
+def test_the_role_finds_the_serving_version_in_its_own_group_and_publishes_only_monitor_metrics():
+    stack, _ = _monitor()
+    statements = _statements(stack)
+    assert statements["FindServingVersion"]["Resource"] == "arn:aws:cloudformation:eu-west-1:123456789012:stack/shop-dev-serving/*"
+    assert statements["FindServingVersion"]["Action"] == "cloudformation:DescribeStacks"
+    # Package ARNs are lower case whatever the group's spelling.
+    assert statements["ReadVersion"]["Resource"] == "arn:aws:sagemaker:eu-west-1:123456789012:model-package/shop-dev-returns/*"
+    assert statements["PublishMetrics"]["Condition"] == {"StringEquals": {"cloudwatch:namespace": "mlops-loop/monitoring"}}
+    assert statements["Logs"]["Resource"] == "arn:aws:logs:eu-west-1:123456789012:log-group:/aws/sagemaker/ProcessingJobs:*"
+
+
+def test_the_schedule_is_created_after_the_job_roles_policy():
+    stack, monitor = _monitor()
+    schedule, _ = _schedule(stack)
+    access = stack.get_logical_id(monitor.node.find_child("Access").policy.node.default_child)
+    assert access in schedule["DependsOn"]
+
+
+def test_asset_object_keys_unknown_at_synth_are_refused():
+    """GIVEN a synthesizer whose asset keys are stack parameters THEN the job cannot name its script's file: refused."""
+    stack = Stack(new_app(), "Legacy", env=Environment(account="123456789012", region="eu-west-1"),
+                  synthesizer=LegacyStackSynthesizer())
+    with pytest.raises(ValueError, match=r"^asset object key '(\$\{Token\[[A-Z.0-9]+\]\})+' is not known at synth; "
+                                         r"the job needs its file name$"):
+        _monitor(stack=stack)

@@ -1,0 +1,183 @@
+"""endpoint_fleet, built in a bare stack: blue/green rollouts with alarm rollback, and conditional autoscaling."""
+
+from __future__ import annotations
+
+import pytest
+from aws_cdk import CfnCondition, CfnParameter, Environment, Fn, Stack, Validations
+from aws_cdk import aws_applicationautoscaling as autoscaling
+from aws_cdk import aws_iam as iam
+from aws_cdk import aws_sagemaker as sagemaker
+from aws_cdk.assertions import Template
+
+from mlops_loop.app_builder import new_app
+from mlops_loop.config.serving import RealtimeAutoscaling, Rollout
+from mlops_loop.constructs.access_policy import AccessPolicy
+from mlops_loop.constructs.endpoint_fleet import (
+    allow_reading_rollback_alarms,
+    blue_green,
+    invocations_scaling,
+    rollback_alarm_names,
+    rollback_alarms,
+    target_tracking,
+    traffic_routing,
+)
+
+ENDPOINT = "shop-dev-churn"
+
+
+def _stack() -> tuple[Stack, CfnCondition]:
+    """GIVEN a bare stack with a version parameter and the condition that it is set."""
+    stack = Stack(new_app(), "Bare", env=Environment(account="123456789012", region="eu-west-1"))
+    parameter = CfnParameter(stack, "ChurnModelPackageArn", type="String", default="")
+    condition = CfnCondition(stack, "ChurnDeployed", expression=Fn.condition_not(Fn.condition_equals(parameter.value_as_string, "")))
+    return stack, condition
+
+
+def _endpoint(rollout: Rollout) -> tuple[Stack, dict, dict[str, dict]]:
+    """WHEN an endpoint rolls out per ``rollout`` with its two rollback alarms THEN its template and the alarms by name."""
+    stack, condition = _stack()
+    alarms = rollback_alarms(stack, endpoint_name=ENDPOINT, rollout=rollout, condition=condition)
+    sagemaker.CfnEndpoint(stack, "Endpoint", endpoint_name=ENDPOINT, endpoint_config_name="config",
+                          deployment_config=blue_green(rollout, alarms))
+    template = Template.from_stack(stack)
+    (endpoint,) = template.find_resources("AWS::SageMaker::Endpoint").values()
+    by_name = {a["Properties"]["AlarmName"]: a for a in template.find_resources("AWS::CloudWatch::Alarm").values()}
+    return stack, endpoint["Properties"]["DeploymentConfig"], by_name
+
+
+def _acknowledged(stack: Stack) -> dict[str, dict[str, str]]:
+    """Every acknowledged cdk-nag finding, by the path of the construct it was acknowledged on."""
+    found: dict[str, dict[str, str]] = {}
+    for construct in stack.node.find_all():
+        for entry in construct.node.metadata:
+            if entry.type == Validations.ACKNOWLEDGED_RULES_METADATA_KEY:
+                found.setdefault(construct.node.path, {}).update({k.removeprefix("Annotation::"): v for k, v in entry.data.items()})
+    return found
+
+
+@pytest.mark.parametrize(
+    ("rollout", "expected"),
+    [
+        (Rollout(strategy="canary", canary_percent=25, wait_minutes=7),
+         {"Type": "CANARY", "WaitIntervalInSeconds": 420, "CanarySize": {"Type": "CAPACITY_PERCENT", "Value": 25}}),
+        (Rollout(strategy="linear", linear_step_percent=30, wait_minutes=4),
+         {"Type": "LINEAR", "WaitIntervalInSeconds": 240, "LinearStepSize": {"Type": "CAPACITY_PERCENT", "Value": 30}}),
+        (Rollout(strategy="all_at_once", wait_minutes=0), {"Type": "ALL_AT_ONCE", "WaitIntervalInSeconds": 0}),
+    ],
+    ids=["canary", "linear", "all_at_once"],
+)
+def test_traffic_shifts_as_the_rollout_strategy_says_and_bakes_its_wait(rollout, expected):
+    stack, _ = _stack()
+    sagemaker.CfnEndpoint(stack, "Endpoint", endpoint_config_name="config", deployment_config=sagemaker.CfnEndpoint.DeploymentConfigProperty(
+        blue_green_update_policy=sagemaker.CfnEndpoint.BlueGreenUpdatePolicyProperty(traffic_routing_configuration=traffic_routing(rollout))))
+    (endpoint,) = Template.from_stack(stack).find_resources("AWS::SageMaker::Endpoint").values()
+    assert endpoint["Properties"]["DeploymentConfig"]["BlueGreenUpdatePolicy"]["TrafficRoutingConfiguration"] == expected
+
+
+def test_a_blue_green_update_rolls_back_on_either_rollback_alarm_within_the_rollout_timeout():
+    rollout = Rollout(strategy="linear", linear_step_percent=20, wait_minutes=5, termination_wait_minutes=3)
+    stack, config, _ = _endpoint(rollout)
+    policy = config["BlueGreenUpdatePolicy"]
+    assert policy["TerminationWaitInSeconds"] == 180
+    # Five linear steps of five minutes, three minutes before tear-down and thirty for the fleet.
+    assert policy["MaximumExecutionTimeoutInSeconds"] == 5 * 300 + 180 + 1800
+    alarm_ids = [{"Ref": stack.get_logical_id(c)} for c in (stack.node.find_child("RolloutErrors").node.default_child,
+                                                           stack.node.find_child("RolloutLatency").node.default_child)]
+    assert config["AutoRollbackConfiguration"] == {"Alarms": [{"AlarmName": alarm_ids[0]}, {"AlarmName": alarm_ids[1]}]}
+
+
+def test_the_rollback_alarms_watch_the_new_fleet_at_the_rollout_thresholds_and_exist_only_with_the_endpoint():
+    _, _, alarms = _endpoint(Rollout(max_error_rate_percent=2.0, max_latency_p99_ms=300))
+    errors_name, latency_name = rollback_alarm_names(ENDPOINT)
+    assert (errors_name, latency_name) == (f"{ENDPOINT}-rollout-errors", f"{ENDPOINT}-rollout-latency")
+    assert set(alarms) == {errors_name, latency_name}
+    errors, latency = alarms[errors_name], alarms[latency_name]
+    assert errors["Properties"]["Threshold"] == 2.0
+    assert errors["Properties"]["Metrics"][0]["Expression"] == "100 * errors / MAX([invocations, 1])"
+    assert (latency["Properties"]["MetricName"], latency["Properties"]["Threshold"]) == ("ModelLatency", 300_000)
+    for alarm in (errors, latency):
+        assert alarm["Condition"] == "ChurnDeployed"
+        props = alarm["Properties"]
+        assert (props["EvaluationPeriods"], props["DatapointsToAlarm"]) == (3, 2)
+        assert props["TreatMissingData"] == "notBreaching"
+        # SageMaker's rollback is the action; people hear of it from the failed-update notification.
+        assert "AlarmActions" not in props
+
+
+def test_the_missing_alarm_action_is_acknowledged_on_each_rollback_alarm_only():
+    stack, _, _ = _endpoint(Rollout())
+    assert {path: set(rules) for path, rules in _acknowledged(stack).items()} == {
+        "Bare/RolloutErrors": {"NIST.800.53.R5-CloudWatchAlarmAction"},
+        "Bare/RolloutLatency": {"NIST.800.53.R5-CloudWatchAlarmAction"},
+    }
+
+
+def test_the_execution_role_may_describe_exactly_the_two_rollback_alarms():
+    stack, _ = _stack()
+    access = AccessPolicy(stack, "Access", role=iam.Role(stack, "Role", assumed_by=iam.ServicePrincipal("sagemaker.amazonaws.com")),
+                          description="serving")
+    allow_reading_rollback_alarms(access, ENDPOINT)
+    (policy,) = Template.from_stack(stack).find_resources("AWS::IAM::ManagedPolicy").values()
+    assert policy["Properties"]["PolicyDocument"]["Statement"] == [{
+        "Sid": "ReadRollbackAlarms",
+        "Effect": "Allow",
+        "Action": "cloudwatch:DescribeAlarms",
+        "Resource": [f"arn:aws:cloudwatch:eu-west-1:123456789012:alarm:{ENDPOINT}-rollout-errors",
+                     f"arn:aws:cloudwatch:eu-west-1:123456789012:alarm:{ENDPOINT}-rollout-latency"],
+    }]
+
+
+def _scaled(scaling: RealtimeAutoscaling) -> tuple[Stack, dict, dict, str]:
+    stack, condition = _stack()
+    endpoint = sagemaker.CfnEndpoint(stack, "Endpoint", endpoint_name=ENDPOINT, endpoint_config_name="config")
+    endpoint.cfn_options.condition = condition
+    invocations_scaling(stack, endpoint_name=ENDPOINT, endpoint=endpoint, scaling=scaling, condition=condition)
+    template = Template.from_stack(stack)
+    (target_id, target), = template.find_resources("AWS::ApplicationAutoScaling::ScalableTarget").items()
+    (policy,) = template.find_resources("AWS::ApplicationAutoScaling::ScalingPolicy").values()
+    return stack, {"id": target_id, **target}, policy, stack.get_logical_id(endpoint)
+
+
+def test_autoscaling_tracks_invocations_per_instance_of_the_one_variant_between_the_bounds():
+    scaling = RealtimeAutoscaling(min_instances=2, max_instances=6, target_invocations_per_instance=150,
+                                  scale_in_cooldown_seconds=600, scale_out_cooldown_seconds=30)
+    _, target, policy, endpoint_id = _scaled(scaling)
+    assert target["Properties"] == {
+        "ServiceNamespace": "sagemaker",
+        "ResourceId": f"endpoint/{ENDPOINT}/variant/AllTraffic",
+        "ScalableDimension": "sagemaker:variant:DesiredInstanceCount",
+        "MinCapacity": 2,
+        "MaxCapacity": 6,
+    }
+    # The variant exists only once the endpoint does.
+    assert target["DependsOn"] == [endpoint_id]
+    props = policy["Properties"]
+    assert props["PolicyName"] == f"{ENDPOINT}-invocations-per-instance" and props["PolicyType"] == "TargetTrackingScaling"
+    assert props["ScalingTargetId"] == {"Ref": target["id"]}
+    assert props["TargetTrackingScalingPolicyConfiguration"] == {
+        "TargetValue": 150, "ScaleInCooldown": 600, "ScaleOutCooldown": 30,
+        "PredefinedMetricSpecification": {"PredefinedMetricType": "SageMakerVariantInvocationsPerInstance"},
+    }
+
+
+def test_every_scaling_resource_exists_only_while_the_endpoint_does():
+    _, target, policy, _ = _scaled(RealtimeAutoscaling())
+    assert target["Condition"] == "ChurnDeployed" and policy["Condition"] == "ChurnDeployed"
+
+
+def test_target_tracking_passes_any_metric_specification_through():
+    """GIVEN a custom metric (as an async endpoint's backlog) THEN the policy tracks it, conditional like the target."""
+    stack, condition = _stack()
+    target = autoscaling.CfnScalableTarget(stack, "Target", service_namespace="sagemaker", resource_id="endpoint/x/variant/AllTraffic",
+                                           scalable_dimension="sagemaker:variant:DesiredInstanceCount", min_capacity=0, max_capacity=2)
+    metric = autoscaling.CfnScalingPolicy.CustomizedMetricSpecificationProperty(
+        metric_name="ApproximateBacklogSizePerInstance", namespace="AWS/SageMaker", statistic="Average",
+        dimensions=[autoscaling.CfnScalingPolicy.MetricDimensionProperty(name="EndpointName", value="x")])
+    target_tracking(stack, "Backlog", policy_name="x-backlog", target=target, value=5.0, scale_in=600, scale_out=60,
+                    condition=condition, customized_metric_specification=metric)
+    (policy,) = Template.from_stack(stack).find_resources("AWS::ApplicationAutoScaling::ScalingPolicy").values()
+    config = policy["Properties"]["TargetTrackingScalingPolicyConfiguration"]
+    assert config["CustomizedMetricSpecification"]["MetricName"] == "ApproximateBacklogSizePerInstance"
+    assert (config["TargetValue"], config["ScaleInCooldown"], config["ScaleOutCooldown"]) == (5, 600, 60)
+    assert "PredefinedMetricSpecification" not in config
+    assert policy["Condition"] == "ChurnDeployed" and policy["Properties"]["PolicyName"] == "x-backlog"

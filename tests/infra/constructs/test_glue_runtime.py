@@ -1,0 +1,143 @@
+"""GlueRuntime, built in a bare stack: encryption of everything Glue writes, its log groups, and job and crawler
+roles that start with no data access."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+from aws_cdk import Environment, RemovalPolicy, Stack
+from aws_cdk import aws_kms as kms
+from aws_cdk import aws_logs as logs
+from aws_cdk import aws_s3 as s3
+from aws_cdk.assertions import Template
+
+from mlops_loop.app_builder import new_app
+from mlops_loop.constructs.glue_runtime import GlueRuntime
+
+ACCOUNT, REGION = "123456789012", "eu-west-1"
+ARTIFACTS = "shop-dev-artifacts-bucket"
+JOB_LOGS = f"arn:aws:logs:{REGION}:{ACCOUNT}:log-group:/aws-glue/shop-dev/*"
+
+
+def _runtime(**overrides: Any) -> tuple[Stack, GlueRuntime]:
+    """GIVEN a bare stack with a key and an imported artifacts bucket WHEN a GlueRuntime is added."""
+    stack = Stack(new_app(), "Bare", env=Environment(account=ACCOUNT, region=REGION))
+    props: dict[str, Any] = dict(
+        name_prefix="shop-dev",
+        key=kms.Key(stack, "Key"),
+        artifacts_bucket=s3.Bucket.from_bucket_name(stack, "Artifacts", ARTIFACTS),
+        database_name="shop_dev",
+        log_retention=logs.RetentionDays.TWO_WEEKS,
+        removal_policy=RemovalPolicy.DESTROY,
+    )
+    props.update(overrides)
+    return stack, GlueRuntime(stack, "Glue", **props)
+
+
+def _statements(stack: Stack, access) -> dict[str, dict]:
+    policy = Template.from_stack(stack).to_json()["Resources"][stack.get_logical_id(access.policy.node.default_child)]
+    return {s["Sid"]: s for s in policy["Properties"]["PolicyDocument"]["Statement"]}
+
+
+def _key_arn(stack: Stack, runtime: GlueRuntime) -> dict:
+    return {"Fn::GetAtt": [stack.get_logical_id(runtime.key.node.default_child), "Arn"]}
+
+
+def _object_arn(stack: Stack, asset) -> str:
+    return f"arn:aws:s3:::cdk-hnb659fds-assets-{ACCOUNT}-{REGION}/{stack.resolve(asset.s3_object_key)}"
+
+
+@pytest.fixture(scope="module")
+def built() -> tuple[Stack, GlueRuntime]:
+    return _runtime()
+
+
+def test_the_security_configuration_encrypts_s3_output_logs_and_bookmarks_with_the_key(built):
+    stack, runtime = built
+    (config,) = Template.from_stack(stack).find_resources("AWS::Glue::SecurityConfiguration").values()
+    key_arn = _key_arn(stack, runtime)
+    assert config["Properties"] == {
+        "Name": "shop-dev-glue",
+        "EncryptionConfiguration": {
+            "S3Encryptions": [{"S3EncryptionMode": "SSE-KMS", "KmsKeyArn": key_arn}],
+            "CloudWatchEncryption": {"CloudWatchEncryptionMode": "SSE-KMS", "KmsKeyArn": key_arn},
+            "JobBookmarksEncryption": {"JobBookmarksEncryptionMode": "CSE-KMS", "KmsKeyArn": key_arn},
+        },
+    }
+
+
+def test_job_logs_go_to_two_encrypted_log_groups_under_the_prefix_kept_for_the_retention(built):
+    stack, runtime = built
+    assert runtime.log_group_prefix == "/aws-glue/shop-dev"
+    groups = {g["Properties"]["LogGroupName"]: g for g in Template.from_stack(stack).find_resources("AWS::Logs::LogGroup").values()}
+    assert set(groups) == {"/aws-glue/shop-dev/output", "/aws-glue/shop-dev/error"}
+    for group in groups.values():
+        assert group["Properties"]["KmsKeyId"] == _key_arn(stack, runtime)
+        assert group["Properties"]["RetentionInDays"] == 14
+        assert (group["DeletionPolicy"], group["UpdateReplacePolicy"]) == ("Delete", "Delete")
+    resources = Template.from_stack(stack).to_json()["Resources"]
+    assert [resources[stack.get_logical_id(g.node.default_child)]["Properties"]["LogGroupName"] for g in runtime.log_groups] == [
+        "/aws-glue/shop-dev/output", "/aws-glue/shop-dev/error"]
+
+
+def test_with_retain_the_log_groups_outlive_the_stack():
+    stack, _ = _runtime(removal_policy=RemovalPolicy.RETAIN, log_retention=logs.RetentionDays.ONE_YEAR)
+    groups = Template.from_stack(stack).find_resources("AWS::Logs::LogGroup").values()
+    assert {(g["DeletionPolicy"], g["Properties"]["RetentionInDays"]) for g in groups} == {("Retain", 365)}
+
+
+def test_the_temp_dir_is_the_glue_temp_prefix_of_the_artifacts_bucket(built):
+    _, runtime = built
+    assert runtime.temp_dir == f"s3://{ARTIFACTS}/glue-temp"
+
+
+def test_job_and_crawler_roles_are_glue_roles(built):
+    stack, runtime = built
+    roles = Template.from_stack(stack).to_json()["Resources"]
+    for role, description in ((runtime.job_role, "shop-dev: Glue ETL and feature jobs"),
+                              (runtime.crawler_role, "shop-dev: Glue crawlers over the raw zone")):
+        props = roles[stack.get_logical_id(role.node.default_child)]["Properties"]
+        assert props["AssumeRolePolicyDocument"]["Statement"][0]["Principal"] == {"Service": "glue.amazonaws.com"}
+        assert props["Description"] == description
+
+
+def test_the_job_role_starts_with_the_key_its_logs_glue_temp_glue_metrics_and_the_job_library_only(built):
+    stack, runtime = built
+    statements = _statements(stack, runtime.job_access)
+    assert list(statements) == ["DataKey", "GlueLogs", "GlueTemp", "GlueTempList", "GlueJobMetrics", "JobLibrary"]
+    assert statements["DataKey"]["Resource"] == _key_arn(stack, runtime)
+    assert statements["GlueTemp"]["Resource"] == f"arn:aws:s3:::{ARTIFACTS}/glue-temp/*"
+    assert "s3:PutObject" in statements["GlueTemp"]["Action"]
+    assert statements["GlueTempList"]["Condition"] == {"StringLike": {"s3:prefix": ["glue-temp/*"]}}
+    assert statements["GlueJobMetrics"]["Condition"] == {"StringEquals": {"cloudwatch:namespace": "Glue"}}
+    assert statements["JobLibrary"] == {"Sid": "JobLibrary", "Effect": "Allow", "Action": "s3:GetObject",
+                                        "Resource": _object_arn(stack, runtime.code.library)}
+    assert JOB_LOGS in statements["GlueLogs"]["Resource"]
+    assert "logs:AssociateKmsKey" in statements["GlueLogs"]["Action"], "the security configuration's log encryption needs it"
+
+
+def test_the_crawler_role_starts_with_the_key_its_logs_and_this_databases_catalog_only(built):
+    stack, runtime = built
+    statements = _statements(stack, runtime.crawler_access)
+    assert list(statements) == ["DataKey", "GlueLogs", "CrawlerCatalog"]
+    assert statements["CrawlerCatalog"]["Resource"] == [
+        f"arn:aws:glue:{REGION}:{ACCOUNT}:catalog",
+        f"arn:aws:glue:{REGION}:{ACCOUNT}:database/shop_dev",
+        f"arn:aws:glue:{REGION}:{ACCOUNT}:table/shop_dev/*",
+    ]
+    assert not [a for a in statements["CrawlerCatalog"]["Action"] if a.startswith("glue:Delete")], "crawls never delete tables"
+
+
+def test_scripts_added_after_the_runtime_are_readable_by_the_job_role_and_not_by_the_crawler_role():
+    stack, runtime = _runtime()
+    script = runtime.code.script("etl/glue_curate_job.py")
+    assert _statements(stack, runtime.job_access)["CodeEtlGlueCurateJobPy"]["Resource"] == _object_arn(stack, script)
+    assert not [s for s in _statements(stack, runtime.crawler_access).values() if s["Action"] == "s3:GetObject"]
+
+
+def test_the_database_name_scopes_the_crawler_catalog_statement():
+    stack, runtime = _runtime(database_name="shop_prod")
+    resources = _statements(stack, runtime.crawler_access)["CrawlerCatalog"]["Resource"]
+    assert resources[1:] == [f"arn:aws:glue:{REGION}:{ACCOUNT}:database/shop_prod",
+                             f"arn:aws:glue:{REGION}:{ACCOUNT}:table/shop_prod/*"]

@@ -1,0 +1,187 @@
+"""JobCode, built in a bare stack: pipeline_code as content-hashed S3 assets (a library zip, entry scripts,
+model specs, dataset declarations) and read access to exactly those objects."""
+
+from __future__ import annotations
+
+import json
+import re
+from pathlib import Path
+from typing import Any
+
+import pytest
+from aws_cdk import Environment, Stack
+from aws_cdk import aws_iam as iam
+from aws_cdk.assertions import Template
+
+from mlops_loop.app_builder import new_app
+from mlops_loop.config import parse_config
+from mlops_loop.config.schema import ModelConfig
+from mlops_loop.constructs.access_policy import AccessPolicy
+from mlops_loop.constructs.job_code import PIPELINE_CODE, REPO_ROOT, JobCode, model_spec_json
+
+ACCOUNT, REGION = "123456789012", "eu-west-1"
+ASSETS_BUCKET = f"cdk-hnb659fds-assets-{ACCOUNT}-{REGION}"
+CURATE = "etl/glue_curate_job.py"
+INGEST = "features/ingest.py"
+
+ORDERS: dict[str, Any] = {
+    "description": "Web shop orders; label: chargeback within 60 days.",
+    "record_identifier": "order_id",
+    "event_time": "ordered_at",
+    "labels": ["charged_back"],
+    "columns": {
+        "order_id": {"type": "string", "nullable": False},
+        "ordered_at": {"type": "timestamp", "nullable": False},
+        "amount": {"type": "double", "min": 0},
+        "items": {"type": "integer", "min": 0},
+        "channel": {"type": "string", "allowed": ["web", "app"]},
+        "charged_back": {"type": "integer", "min": 0, "max": 1},
+    },
+    "features": {"amount": "amount", "log_items": "log1p(items)", "channel": "channel"},
+}
+
+
+def _model(name: str = "chargeback", features: tuple[str, ...] = ("amount", "log_items")) -> ModelConfig:
+    """A model of this test's own dataset, validated by the one config parser synth uses."""
+    config = parse_config({
+        "project": "shop",
+        "datasets": {"web_orders": ORDERS},
+        "models": {name: {"dataset": "web_orders", "target": "charged_back", "features": list(features),
+                          "sensitive_attribute": "channel", "description": "Flags orders likely to be charged back"}},
+        "environments": {"dev": {"tier": "dev", "account": ACCOUNT, "region": REGION, "models": [name]}},
+    })
+    return config.models[name]
+
+
+MODEL = _model()
+DATASET = MODEL.catalog_dataset
+
+
+def _code(outdir: Path) -> tuple[Stack, JobCode]:
+    """GIVEN a bare stack whose app stages assets in ``outdir`` WHEN a JobCode is added."""
+    stack = Stack(new_app(str(outdir)), "Bare", env=Environment(account=ACCOUNT, region=REGION))
+    return stack, JobCode(stack, "Code")
+
+
+def _reader(stack: Stack, name: str) -> AccessPolicy:
+    role = iam.Role(stack, f"{name}Role", assumed_by=iam.ServicePrincipal("glue.amazonaws.com"))
+    return AccessPolicy(stack, name, role=role, description=f"{name} access")
+
+
+def _statements(stack: Stack, access: AccessPolicy) -> dict[str, dict]:
+    policy = Template.from_stack(stack).to_json()["Resources"][stack.get_logical_id(access.policy.node.default_child)]
+    return {s["Sid"]: s for s in policy["Properties"]["PolicyDocument"]["Statement"]}
+
+
+def _object_arn(stack: Stack, asset) -> str:
+    return f"arn:aws:s3:::{ASSETS_BUCKET}/{stack.resolve(asset.s3_object_key)}"
+
+
+def _staged(outdir: Path, asset) -> Path:
+    return outdir / asset.asset_path
+
+
+# ------------------------------------------------------------------ the library
+def test_the_library_zip_holds_the_pipeline_code_package_at_its_root_and_nothing_else(tmp_path):
+    """Glue's --extra-py-files and the SageMaker jobs import ``pipeline_code.*`` from the zip's root."""
+    stack, code = _code(tmp_path)
+    assert code.library.is_zip_archive and stack.resolve(code.library.s3_object_key).endswith(".zip")
+    staged = _staged(tmp_path, code.library)
+    assert [p.name for p in staged.iterdir()] == ["pipeline_code"]
+    shipped = {p.relative_to(staged).as_posix() for p in staged.rglob("*") if p.is_file()}
+    source = {p.relative_to(REPO_ROOT).as_posix() for p in PIPELINE_CODE.rglob("*")
+              if p.is_file() and "__pycache__" not in p.parts and p.suffix != ".pyc"}
+    assert shipped == source
+    assert "pipeline_code/catalog.py" in shipped and not [f for f in shipped if "__pycache__" in f or f.endswith(".pyc")]
+
+
+# ------------------------------------------------------------------ entry scripts
+def test_an_entry_script_is_one_asset_of_that_file_created_once(tmp_path):
+    stack, code = _code(tmp_path)
+    curate = code.script(CURATE)
+    assert code.script(CURATE) is curate
+    assert curate.node.id == "ScriptGlueCurateJob"
+    assert _staged(tmp_path, curate).read_bytes() == (PIPELINE_CODE / CURATE).read_bytes()
+    assert stack.resolve(curate.s3_object_key).endswith(".py")
+    assert stack.resolve(code.script(INGEST).s3_object_key) != stack.resolve(curate.s3_object_key)
+
+
+def test_a_script_that_does_not_exist_is_refused_naming_its_path(tmp_path):
+    _, code = _code(tmp_path)
+    message = f"job entry script not found: {PIPELINE_CODE / 'etl' / 'no_such_job.py'}"
+    with pytest.raises(FileNotFoundError, match=f"^{re.escape(message)}$"):
+        code.script("etl/no_such_job.py")
+
+
+def test_a_directory_is_not_an_entry_script(tmp_path):
+    _, code = _code(tmp_path)
+    message = f"job entry script not found: {PIPELINE_CODE / 'etl'}"
+    with pytest.raises(FileNotFoundError, match=f"^{re.escape(message)}$"):
+        code.script("etl")
+
+
+# ------------------------------------------------------------------ model specs
+def test_the_model_spec_is_the_models_job_spec_in_its_most_compact_json():
+    text = model_spec_json(MODEL)
+    assert json.loads(text) == MODEL.job_spec()
+    assert text == json.dumps(MODEL.job_spec(), separators=(",", ":"))
+    assert json.loads(text)["dataset"] == DATASET.to_declaration(), "the spec carries the dataset's whole declaration"
+
+
+def test_a_model_spec_is_one_json_asset_per_model_holding_its_spec(tmp_path):
+    stack, code = _code(tmp_path)
+    spec = code.model_spec(MODEL)
+    assert code.model_spec(MODEL) is spec
+    assert spec.node.id == "ModelSpecChargeback"
+    assert _staged(tmp_path, spec).read_text() == model_spec_json(MODEL)
+    assert stack.resolve(spec.s3_object_key).endswith(".json")
+
+
+def test_a_changed_model_config_is_a_new_object_and_an_unchanged_one_the_same(tmp_path):
+    """Content-hashed: a code or config change shows up as a new S3 key in the template diff."""
+    stack_a, code_a = _code(tmp_path / "a")
+    stack_b, code_b = _code(tmp_path / "b")
+    same = stack_b.resolve(code_b.model_spec(_model()).s3_object_key)
+    assert stack_a.resolve(code_a.model_spec(MODEL).s3_object_key) == same
+    other = JobCode(stack_b, "OtherCode").model_spec(_model(features=("amount",)))
+    assert stack_b.resolve(other.s3_object_key) != same
+
+
+# ------------------------------------------------------------------ dataset declarations
+def test_a_dataset_declaration_is_one_json_asset_per_dataset_the_glue_jobs_read(tmp_path):
+    stack, code = _code(tmp_path)
+    declaration = code.dataset(DATASET)
+    assert code.dataset(DATASET) is declaration
+    assert declaration.node.id == "DatasetWebOrders"
+    assert json.loads(_staged(tmp_path, declaration).read_text()) == DATASET.to_declaration()
+    assert stack.resolve(declaration.s3_object_key).endswith(".json")
+
+
+# ------------------------------------------------------------------ read access
+def test_a_reader_gets_exactly_the_library_scripts_and_declarations_including_later_ones_but_no_model_spec(tmp_path):
+    """GIVEN a script added before and a script, a declaration and a model spec added after the grant THEN the reader
+    may get each script, declaration and the library by its exact key, and no model spec (each pipeline grants its own)."""
+    stack, code = _code(tmp_path)
+    early = code.script(CURATE)
+    reader = _reader(stack, "Reader")
+    code.grant_read(reader)
+    late = code.script(INGEST)
+    declaration = code.dataset(DATASET)
+    spec = code.model_spec(MODEL)
+    statements = _statements(stack, reader)
+    assert statements == {
+        sid: {"Sid": sid, "Effect": "Allow", "Action": "s3:GetObject", "Resource": _object_arn(stack, asset)}
+        for sid, asset in (("JobLibrary", code.library), ("CodeEtlGlueCurateJobPy", early), ("CodeFeaturesIngestPy", late),
+                           ("CodeDatasetWebOrders", declaration))
+    }
+    assert _object_arn(stack, spec) not in [s["Resource"] for s in statements.values()]
+
+
+def test_every_reader_gets_each_script_added_later(tmp_path):
+    stack, code = _code(tmp_path)
+    first, second = _reader(stack, "First"), _reader(stack, "Second")
+    code.grant_read(first)
+    code.grant_read(second)
+    script = code.script(CURATE)
+    for reader in (first, second):
+        assert _statements(stack, reader)["CodeEtlGlueCurateJobPy"]["Resource"] == _object_arn(stack, script)

@@ -1,0 +1,322 @@
+"""MultiModelEndpoint, built in a bare serving stack (with a bare storage stack for its bootstrap asset): one
+shared fleet, created with the first approval of any member, each member switched by its own TargetModel parameter.
+
+The member models are declared here (a small dataset), not read from config/mlops-loop.yaml, so the tests do not
+depend on the sample model line-up.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from typing import Any, Optional, Sequence
+
+import pytest
+from aws_cdk import CfnCondition, CfnParameter, Environment, Fn, Stack, Validations
+from aws_cdk import aws_ecr as ecr
+from aws_cdk import aws_kms as kms
+from aws_cdk import aws_s3 as s3
+from aws_cdk.assertions import Template
+
+from mlops_loop.app_builder import new_app
+from mlops_loop.config import ModelConfig, parse_config
+from mlops_loop.config.serving import MultiModelEndpointConfig, RealtimeAutoscaling, Rollout, ServingConfig
+from mlops_loop.constructs.multi_model_endpoint import BOOTSTRAP_ASSET_ID, MultiModelEndpoint, MultiModelMember
+
+ENV = Environment(account="123456789012", region="eu-west-1")
+ENDPOINT = "shop-dev-mme-shared"
+ARTIFACTS, INFERENCE = "shop-dev-artifacts", "shop-dev-inference"
+IMAGE = "141502667606.dkr.ecr.eu-west-1.amazonaws.com/sagemaker-xgboost:3.0-5"
+RAW_CONFIG = {
+    "project": "shop",
+    "datasets": {
+        "orders": {
+            "record_identifier": "order_id",
+            "event_time": "event_time",
+            "labels": ["returned"],
+            "columns": {
+                "order_id": {"type": "string", "nullable": False},
+                "event_time": {"type": "timestamp", "nullable": False},
+                "items": {"type": "integer", "min": 0, "max": 500},
+                "channel": {"type": "string", "allowed": ["web", "app"]},
+                "returned": {"type": "integer", "min": 0, "max": 1},
+            },
+            "features": {"items": "items", "channel": "channel"},
+        }
+    },
+    "models": {
+        "returns": {"dataset": "orders", "target": "returned", "features": ["items"], "sensitive_attribute": "channel"},
+    },
+    "environments": {"dev": {"tier": "dev", "account": "123456789012", "region": "eu-west-1", "models": ["returns"]}},
+}
+RETURNS: ModelConfig = parse_config(RAW_CONFIG, source="multi-model test config").models["returns"]
+
+
+def _model(name: str) -> ModelConfig:
+    """A member model named ``name`` (the endpoint reads only a member's name and serving block)."""
+    return RETURNS if name == "returns" else RETURNS.model_copy(update={"name": name})
+
+
+class _Built:
+    def __init__(self, serving: Stack, storage: Stack, mme: MultiModelEndpoint):
+        self.serving, self.storage, self.mme = serving, storage, mme
+        self.template = Template.from_stack(serving)
+
+    def of_type(self, cfn_type: str) -> dict[str, dict]:
+        return self.template.find_resources(cfn_type)
+
+    def one(self, cfn_type: str) -> dict:
+        (resource,) = self.of_type(cfn_type).values()
+        return resource
+
+    def id_of(self, construct: Any) -> str:
+        return self.serving.get_logical_id(construct.node.default_child or construct)
+
+    def statements(self) -> dict[str, dict]:
+        return {s["Sid"]: s for s in self.one("AWS::IAM::ManagedPolicy")["Properties"]["PolicyDocument"]["Statement"]}
+
+
+def _build(members: Sequence[tuple[str, int]] = (("returns", 100), ("basket", 0)), *,
+           config: MultiModelEndpointConfig = MultiModelEndpointConfig(), storage_env: Optional[Environment] = None,
+           second_endpoint: bool = False) -> _Built:
+    """GIVEN a bare storage stack (the asset scope) and a bare serving stack with, per member ``(name, capture %)``, a
+    version parameter and the condition that it is set WHEN the shared endpoint is added for those members."""
+    app = new_app()
+    storage = Stack(app, "Storage", env=storage_env or ENV)
+    serving = Stack(app, "Serving", env=ENV)
+    group = []
+    for name, capture in members:
+        logical = "".join(p.capitalize() for p in name.split("-"))
+        parameter = CfnParameter(serving, f"{logical}ModelPackageArn", type="String", default="")
+        condition = CfnCondition(serving, f"{logical}Deployed",
+                                 expression=Fn.condition_not(Fn.condition_equals(parameter.value_as_string, "")))
+        group.append(MultiModelMember(model=_model(name), serving=ServingConfig(mode="multi_model", data_capture_percent=capture),
+                                      package_arn=parameter.value_as_string, condition=condition))
+    common = dict(name_prefix="shop-dev", config=config, members=group, key=kms.Key(serving, "Key"),
+                  artifacts_bucket=s3.Bucket.from_bucket_name(serving, "Artifacts", ARTIFACTS),
+                  inference_bucket=s3.Bucket.from_bucket_name(serving, "Inference", INFERENCE), image_uri=IMAGE,
+                  image_repository=ecr.Repository.from_repository_name(serving, "Repository", "sagemaker-xgboost"),
+                  asset_scope=storage)
+    mme = MultiModelEndpoint(serving, "Shared", endpoint="shared", **common)
+    if second_endpoint:
+        MultiModelEndpoint(serving, "Small", endpoint="small", **common)
+    return _Built(serving, storage, mme)
+
+
+@pytest.fixture(scope="module")
+def default() -> _Built:
+    """The endpoint of two members, ``returns`` capturing all its traffic and ``basket`` none, with the default config."""
+    return _build()
+
+
+def _evaluate(expression: Any, parameters: dict[str, str]) -> Any:
+    """Evaluate the intrinsics a target-model value uses (Ref to a parameter, Fn::Split, Fn::Select, Fn::Join)."""
+    if isinstance(expression, (str, int)):
+        return expression
+    if isinstance(expression, list):
+        return [_evaluate(e, parameters) for e in expression]
+    ((function, argument),) = expression.items()
+    if function == "Ref":
+        return parameters[argument]
+    if function == "Fn::Split":
+        return _evaluate(argument[1], parameters).split(argument[0])
+    if function == "Fn::Select":
+        return _evaluate(argument[1], parameters)[int(argument[0])]
+    if function == "Fn::Join":
+        return argument[0].join(_evaluate(argument[1], parameters))
+    raise AssertionError(f"unexpected intrinsic {function}")
+
+
+def _acknowledged(construct: Any) -> dict[str, str]:
+    return {rule.removeprefix("Annotation::"): reason for entry in construct.node.metadata
+            if entry.type == Validations.ACKNOWLEDGED_RULES_METADATA_KEY for rule, reason in entry.data.items()}
+
+
+# ------------------------------------------------------------------ refusals
+def test_an_endpoint_without_members_is_refused():
+    app = new_app()
+    serving, storage = Stack(app, "Serving", env=ENV), Stack(app, "Storage", env=ENV)
+    with pytest.raises(ValueError, match=r"^members: endpoint 'shared' has no member models; build it only when one names it$"):
+        MultiModelEndpoint(
+            serving, "Shared", name_prefix="shop-dev", endpoint="shared", config=MultiModelEndpointConfig(), members=[],
+            key=kms.Key(serving, "Key"), artifacts_bucket=s3.Bucket.from_bucket_name(serving, "Artifacts", ARTIFACTS),
+            inference_bucket=s3.Bucket.from_bucket_name(serving, "Inference", INFERENCE), image_uri=IMAGE,
+            image_repository=ecr.Repository.from_repository_name(serving, "Repository", "sagemaker-xgboost"), asset_scope=storage,
+        )
+
+
+@pytest.mark.parametrize("storage_env", [Environment(account="123456789012", region="us-east-1"),
+                                         Environment(account="210987654321", region="eu-west-1")], ids=["region", "account"])
+def test_a_bootstrap_asset_scope_in_another_account_or_region_is_refused(storage_env):
+    with pytest.raises(ValueError, match=r"^asset_scope: must be in a stack of the same account and region as the endpoint$"):
+        _build(storage_env=storage_env)
+
+
+# ------------------------------------------------------------------ the fleet's model
+def test_one_model_loads_every_members_versions_on_demand_from_the_endpoints_staging_prefix(default: _Built):
+    built = default
+    mme = built.mme
+    assert (mme.endpoint_name, mme.staging_prefix) == (ENDPOINT, f"mme/{ENDPOINT}/")
+    assert mme.model_data_url == f"s3://{ARTIFACTS}/mme/{ENDPOINT}/" and mme.member_names == ("returns", "basket")
+    model = built.one("AWS::SageMaker::Model")["Properties"]
+    container = model["PrimaryContainer"]
+    assert (container["Mode"], container["ModelDataUrl"], container["Image"]) == ("MultiModel", mme.model_data_url, IMAGE)
+    assert container["MultiModelConfig"] == {"ModelCacheSetting": "Enabled"}
+    assert container["Environment"]["SAGEMAKER_MULTI_MODEL"] == "true"
+    assert container["Environment"]["SAGEMAKER_PROGRAM"] == "mme_entry.py"
+    assert re.fullmatch(r"s3://cdk-hnb659fds-assets-123456789012-eu-west-1/[0-9a-f]{64}\.gz",
+                        container["Environment"]["SAGEMAKER_SUBMIT_DIRECTORY"])
+    # The container downloads its bootstrap and writes capture records itself.
+    assert model["EnableNetworkIsolation"] is False
+    assert model["ExecutionRoleArn"] == {"Fn::GetAtt": [built.id_of(mme.role), "Arn"]}
+
+
+def test_the_model_cache_can_be_turned_off():
+    container = _build(config=MultiModelEndpointConfig(model_cache=False)).one("AWS::SageMaker::Model")["Properties"]["PrimaryContainer"]
+    assert container["MultiModelConfig"] == {"ModelCacheSetting": "Disabled"}
+
+
+def test_members_that_capture_traffic_write_it_per_model_and_may_never_delete_it():
+    built = _build((("returns", 100), ("basket", 25), ("quiet", 0)))
+    env = built.one("AWS::SageMaker::Model")["Properties"]["PrimaryContainer"]["Environment"]
+    assert env["MLOPS_CAPTURE_S3_URI"] == f"s3://{INFERENCE}/capture/{{model}}/"
+    assert json.loads(env["MLOPS_CAPTURE_PERCENT"]) == {"returns": 100, "basket": 25}
+    assert env["MLOPS_CAPTURE_KMS_KEY_ID"] == {"Fn::GetAtt": [built.id_of(built.serving.node.find_child("Key")), "Arn"]}
+    assert env["MLOPS_ENDPOINT_NAME"] == ENDPOINT
+    statements = built.statements()
+    assert {sid for sid in statements if sid.startswith("Capture") and not sid.endswith("List")} == {"CaptureReturns", "CaptureBasket"}
+    assert statements["CaptureBasket"]["Resource"] == f"arn:aws:s3:::{INFERENCE}/capture/basket/*"
+    assert "s3:PutObject" in statements["CaptureBasket"]["Action"] and "s3:DeleteObject" not in statements["CaptureBasket"]["Action"]
+
+
+def test_without_capturing_members_the_container_gets_no_capture_settings_and_the_role_no_capture_access():
+    built = _build((("returns", 0),))
+    env = built.one("AWS::SageMaker::Model")["Properties"]["PrimaryContainer"]["Environment"]
+    assert not [k for k in env if k.startswith("MLOPS_")]
+    assert not [sid for sid in built.statements() if sid.startswith("Capture")]
+
+
+def test_the_role_reads_the_staged_models_and_the_bootstrap_and_writes_nothing_else(default: _Built):
+    built = default
+    statements = built.statements()
+    assert statements["ReadStagedModels"]["Resource"] == f"arn:aws:s3:::{ARTIFACTS}/mme/{ENDPOINT}/*"
+    bootstrap = built.mme.bootstrap
+    assert statements["ReadBootstrap"] == {
+        "Sid": "ReadBootstrap", "Effect": "Allow", "Action": "s3:GetObject",
+        "Resource": f"arn:aws:s3:::{bootstrap.s3_bucket_name}/{bootstrap.s3_object_key}",
+    }
+    assert statements["ReadRollbackAlarms"]["Resource"] == [
+        f"arn:aws:cloudwatch:eu-west-1:123456789012:alarm:{ENDPOINT}-rollout-errors",
+        f"arn:aws:cloudwatch:eu-west-1:123456789012:alarm:{ENDPOINT}-rollout-latency",
+    ]
+    assert sorted(sid for sid, s in statements.items() if "s3:PutObject" in s["Action"]) == ["CaptureReturns"]
+    assert built.one("AWS::SageMaker::Model")["DependsOn"] == [built.id_of(built.mme.node.find_child("Access").policy)]
+
+
+# ------------------------------------------------------------------ the fleet
+def test_the_fleet_follows_its_config_and_rolls_out_blue_green_with_alarm_rollback():
+    config = MultiModelEndpointConfig(instance_type="ml.c5.xlarge", instance_count=2,
+                                      autoscaling=RealtimeAutoscaling(min_instances=2, max_instances=5),
+                                      rollout=Rollout(strategy="canary", canary_percent=20, wait_minutes=5))
+    built = _build(config=config)
+    (variant,) = built.one("AWS::SageMaker::EndpointConfig")["Properties"]["ProductionVariants"]
+    assert (variant["InstanceType"], variant["InitialInstanceCount"], variant["VariantName"]) == ("ml.c5.xlarge", 2, "AllTraffic")
+    assert variant["ModelName"] == {"Fn::GetAtt": [built.id_of(built.mme.model), "ModelName"]}
+    assert "KmsKeyId" in built.one("AWS::SageMaker::EndpointConfig")["Properties"]
+    endpoint = built.one("AWS::SageMaker::Endpoint")["Properties"]
+    assert endpoint["EndpointName"] == ENDPOINT
+    routing = endpoint["DeploymentConfig"]["BlueGreenUpdatePolicy"]["TrafficRoutingConfiguration"]
+    assert routing == {"Type": "CANARY", "WaitIntervalInSeconds": 300, "CanarySize": {"Type": "CAPACITY_PERCENT", "Value": 20}}
+    alarms = {k: a["Properties"]["AlarmName"] for k, a in built.of_type("AWS::CloudWatch::Alarm").items()}
+    assert sorted(alarms.values()) == [f"{ENDPOINT}-rollout-errors", f"{ENDPOINT}-rollout-latency"]
+    assert endpoint["DeploymentConfig"]["AutoRollbackConfiguration"]["Alarms"] == [
+        {"AlarmName": {"Ref": built.id_of(a)}} for a in built.mme.rollback_alarms]
+    assert {built.id_of(a) for a in built.mme.rollback_alarms} == set(alarms)
+    (target,) = built.of_type("AWS::ApplicationAutoScaling::ScalableTarget").values()
+    assert (target["Properties"]["MinCapacity"], target["Properties"]["MaxCapacity"]) == (2, 5)
+    assert target["Properties"]["ResourceId"] == f"endpoint/{ENDPOINT}/variant/AllTraffic"
+
+
+def test_a_fixed_size_fleet_has_no_autoscaling():
+    built = _build(config=MultiModelEndpointConfig(autoscaling=None, instance_count=3))
+    assert built.of_type("AWS::ApplicationAutoScaling::ScalableTarget") == {}
+    assert built.of_type("AWS::ApplicationAutoScaling::ScalingPolicy") == {}
+    (variant,) = built.one("AWS::SageMaker::EndpointConfig")["Properties"]["ProductionVariants"]
+    assert variant["InitialInstanceCount"] == 3
+
+
+def test_on_a_local_nvme_instance_type_the_volume_key_is_left_out_and_acknowledged(default: _Built):
+    built = _build(config=MultiModelEndpointConfig(instance_type="ml.m5d.xlarge"))
+    assert "KmsKeyId" not in built.one("AWS::SageMaker::EndpointConfig")["Properties"]
+    assert set(_acknowledged(built.mme.endpoint_config)) == {"NIST.800.53.R5-SageMakerEndpointConfigurationKMSKeyConfigured"}
+    assert _acknowledged(default.mme.endpoint_config) == {}
+
+
+def test_the_endpoint_and_its_config_are_labelled_with_the_members_for_the_cost_report(default: _Built):
+    built = default
+    label = {"model": "shared (returns, basket)", "mode": "multi_model", "models": ["returns", "basket"]}
+    assert built.one("AWS::SageMaker::EndpointConfig")["Metadata"]["mlops-loop"] == label
+    assert built.one("AWS::SageMaker::Endpoint")["Metadata"]["mlops-loop"] == label
+
+
+# ------------------------------------------------------------------ conditions
+FLEET = ("AWS::SageMaker::Model", "AWS::SageMaker::EndpointConfig", "AWS::SageMaker::Endpoint", "AWS::CloudWatch::Alarm",
+         "AWS::ApplicationAutoScaling::ScalableTarget", "AWS::ApplicationAutoScaling::ScalingPolicy")
+
+
+def _fleet_conditions(built: _Built) -> set[str]:
+    return {r.get("Condition") for t in FLEET for r in built.of_type(t).values()}
+
+
+def test_with_one_member_the_fleet_exists_exactly_when_that_member_is_deployed():
+    built = _build((("returns", 100),))
+    assert built.mme.condition is built.mme.members[0].condition
+    assert _fleet_conditions(built) == {"ReturnsDeployed"}
+    assert set(built.template.to_json()["Conditions"]) == {"ReturnsDeployed"}
+
+
+def test_with_several_members_the_fleet_exists_while_any_of_them_is_deployed(default: _Built):
+    built = default
+    (any_id,) = [k for k in built.template.to_json()["Conditions"] if k.startswith("SharedAnyMemberDeployed")]
+    assert _fleet_conditions(built) == {any_id}
+    assert built.template.to_json()["Conditions"][any_id] == {"Fn::Or": [{"Condition": "ReturnsDeployed"}, {"Condition": "BasketDeployed"}]}
+
+
+def test_more_than_ten_members_are_folded_into_nested_ors_of_at_most_ten():
+    names = [f"model-{i:02d}" for i in range(11)]
+    built = _build([(n, 0) for n in names])
+    conditions = built.template.to_json()["Conditions"]
+    (any_id,) = [k for k in conditions if k.startswith("SharedAnyMemberDeployed")]
+    outer = conditions[any_id]["Fn::Or"]
+    assert len(outer) == 2 and outer[1] == {"Condition": "Model10Deployed"}
+    assert outer[0] == {"Fn::Or": [{"Condition": f"Model{i:02d}Deployed"} for i in range(10)]}
+    assert _fleet_conditions(built) == {any_id}
+
+
+# ------------------------------------------------------------------ per member
+def test_each_members_target_model_is_derived_from_its_approved_version_and_published_only_when_deployed(default: _Built):
+    built = default
+    parameters = {p["Properties"]["Name"]: (k, p) for k, p in built.of_type("AWS::SSM::Parameter").items()}
+    assert set(parameters) == {"/shop-dev/serving/returns/target-model", "/shop-dev/serving/basket/target-model"}
+    logical_id, parameter = parameters["/shop-dev/serving/basket/target-model"]
+    assert built.id_of(built.mme.target_model_parameters["basket"]) == logical_id
+    approved = "arn:aws:sagemaker:eu-west-1:123456789012:model-package/shop-dev-basket/7"
+    assert _evaluate(parameter["Properties"]["Value"], {"BasketModelPackageArn": approved}) == "basket/v7.tar.gz"
+    assert parameter["Condition"] == "BasketDeployed"
+    # Clients are never pointed at a model before the endpoint that serves it exists.
+    assert parameter["DependsOn"] == [built.id_of(built.mme.endpoint)]
+    outputs = built.template.to_json()["Outputs"]
+    (output,) = [o for o in outputs.values() if o["Value"] == {"Fn::GetAtt": [logical_id, "Value"]}]
+    assert output["Condition"] == "BasketDeployed"
+
+
+def test_the_bootstrap_is_one_asset_in_the_asset_scope_however_many_endpoints_use_it():
+    built = _build(second_endpoint=True)
+    bootstrap = built.storage.node.find_child(BOOTSTRAP_ASSET_ID)
+    assert built.mme.bootstrap is bootstrap and Stack.of(bootstrap) is built.storage
+    small = built.serving.node.find_child("Small")
+    assert small.bootstrap is bootstrap
+    assert built.serving.node.try_find_child(BOOTSTRAP_ASSET_ID) is None
+    # The serving stack stays asset-free and needs no cross-stack reference to find the bootstrap.
+    text = json.dumps(built.template.to_json())
+    assert "Fn::ImportValue" not in text and "Fn::GetStackOutput" not in text

@@ -1,0 +1,136 @@
+"""RetrainingTrigger, built in a bare stack: drift alarms, schedules and an hourly sweep start a model's pipeline through one guarded function."""
+
+from __future__ import annotations
+
+import json
+from typing import Optional
+
+from aws_cdk import Environment, RemovalPolicy, Stack
+from aws_cdk import aws_kms as kms
+from aws_cdk import aws_logs as logs
+from aws_cdk.assertions import Template
+
+from mlops_loop.app_builder import new_app
+from pipeline_code.core.contract import RETRAIN_ALARMS
+from mlops_loop.constructs.retraining_trigger import RetrainingTrigger, retrain_trigger_function_name
+
+PIPELINES = {"churn": "shop-dev-churn", "credit-risk": "Shop-Dev-Credit-Risk"}
+# Each model's retrain alarms (<prefix>-<model>-retrain-<name>), as the loop's alarms name them.
+ALARMS = RETRAIN_ALARMS
+
+
+def _trigger(schedule: Optional[str] = "cron(0 4 ? * SUN *)") -> tuple[Stack, RetrainingTrigger, Template, dict[str, str]]:
+    """GIVEN a bare stack with a key WHEN a trigger for two models' pipelines is added THEN it, its template and logical ids."""
+    stack = Stack(new_app(), "Bare", env=Environment(account="123456789012", region="eu-west-1"))
+    key = kms.Key(stack, "Key")
+    trigger = RetrainingTrigger(stack, "Trigger", name_prefix="shop-dev", pipelines=PIPELINES, cooldown_hours=12,
+                                schedule=schedule, key=key, log_retention=logs.RetentionDays.ONE_WEEK,
+                                removal_policy=RemovalPolicy.RETAIN)
+    ids = {
+        "function": stack.get_logical_id(trigger.function.node.default_child),
+        "queue": stack.get_logical_id(trigger.dead_letter_queue.node.default_child),
+        "key": stack.get_logical_id(key.node.default_child),
+    }
+    return stack, trigger, Template.from_stack(stack), ids
+
+
+def _statements(template: Template, prefix: str) -> dict[str, dict]:
+    (policy,) = [p for k, p in template.find_resources("AWS::IAM::ManagedPolicy").items() if k.startswith(prefix)]
+    return {s["Sid"]: s for s in policy["Properties"]["PolicyDocument"]["Statement"]}
+
+
+def test_the_function_is_named_after_the_prefix_and_runs_one_at_a_time():
+    """Reserved concurrency 1 serialises the guard: two alarms arriving together cannot both pass it."""
+    _, _, template, _ = _trigger()
+    (function,) = template.find_resources("AWS::Lambda::Function").values()
+    assert function["Properties"]["FunctionName"] == retrain_trigger_function_name("shop-dev") == "shop-dev-retrain-trigger"
+    assert function["Properties"]["ReservedConcurrentExecutions"] == 1
+    assert function["Properties"]["Handler"] == "pipeline_code.handlers.retrain_trigger.handler"
+
+
+def test_the_function_knows_its_pipelines_its_cooldown_and_which_pipeline_each_retrain_alarm_starts():
+    _, _, template, _ = _trigger()
+    (function,) = template.find_resources("AWS::Lambda::Function").values()
+    env = function["Properties"]["Environment"]["Variables"]
+    assert env["ALLOWED_PIPELINES"] == "Shop-Dev-Credit-Risk,shop-dev-churn"
+    assert env["COOLDOWN_HOURS"] == "12"
+    assert json.loads(env["ALARM_PIPELINES"]) == {
+        f"shop-dev-{model}-retrain-{alarm}": pipeline for model, pipeline in PIPELINES.items() for alarm in ALARMS
+    }
+
+
+def test_the_role_may_start_and_list_only_these_pipelines_and_describe_only_their_retrain_alarms():
+    _, _, template, _ = _trigger()
+    statements = _statements(template, "TriggerAccess")
+    arns = ["arn:aws:sagemaker:eu-west-1:123456789012:pipeline/shop-dev-churn",
+            "arn:aws:sagemaker:eu-west-1:123456789012:pipeline/shop-dev-credit-risk"]
+    assert statements["GuardedStart"]["Action"] == ["sagemaker:ListPipelineExecutions", "sagemaker:StartPipelineExecution"]
+    assert statements["GuardedStart"]["Resource"] == arns
+    assert statements["ReadRunSteps"]["Resource"] == [f"{arn}/execution/*" for arn in arns]
+    assert statements["SweepRetrainAlarms"]["Resource"] == sorted(
+        f"arn:aws:cloudwatch:eu-west-1:123456789012:alarm:shop-dev-{model}-retrain-{alarm}" for model in PIPELINES for alarm in ALARMS)
+
+
+def test_a_models_retrain_alarm_entering_alarm_starts_its_pipeline_for_drift():
+    _, trigger, template, ids = _trigger()
+    assert list(trigger.rules) == ["churn", "credit-risk"]
+    rules = template.find_resources("AWS::Events::Rule")
+    rule = rules[Stack.of(trigger).get_logical_id(trigger.rules["credit-risk"].node.default_child)]["Properties"]
+    assert rule["EventPattern"] == {
+        "source": ["aws.cloudwatch"],
+        "detail-type": ["CloudWatch Alarm State Change"],
+        "detail": {"alarmName": [{"prefix": "shop-dev-credit-risk-retrain-"}], "state": {"value": ["ALARM"]}},
+    }
+    (target,) = rule["Targets"]
+    assert target["Arn"] == {"Fn::GetAtt": [ids["function"], "Arn"]}
+    assert target["InputTransformer"] == {
+        "InputPathsMap": {"detail-alarmName": "$.detail.alarmName", "id": "$.id"},
+        "InputTemplate": '{"pipeline":"Shop-Dev-Credit-Risk","reason":"drift","alarm":<detail-alarmName>,"source_event_id":<id>}',
+    }
+    assert target["DeadLetterConfig"] == {"Arn": {"Fn::GetAtt": [ids["queue"], "Arn"]}}
+    assert target["RetryPolicy"] == {"MaximumRetryAttempts": 2, "MaximumEventAgeInSeconds": 3600}
+
+
+def _schedules(template: Template) -> dict[str, dict]:
+    return {json.dumps(json.loads(s["Properties"]["Target"]["Input"]), sort_keys=True): s["Properties"]
+            for s in template.find_resources("AWS::Scheduler::Schedule").values()}
+
+
+def test_with_a_schedule_each_model_is_retrained_on_it_and_the_sweep_runs_hourly():
+    _, trigger, template, ids = _trigger("cron(0 4 ? * SUN *)")
+    assert list(trigger.schedules) == ["churn", "credit-risk"]
+    schedules = _schedules(template)
+    assert set(schedules) == {
+        '{"pipeline": "shop-dev-churn", "reason": "schedule"}',
+        '{"pipeline": "Shop-Dev-Credit-Risk", "reason": "schedule"}',
+        '{"reason": "sweep"}',
+    }
+    for payload, schedule in schedules.items():
+        expected = "rate(1 hour)" if "sweep" in payload else "cron(0 4 ? * SUN *)"
+        assert schedule["ScheduleExpression"] == expected and schedule["ScheduleExpressionTimezone"] == "UTC"
+        target = schedule["Target"]
+        assert target["Arn"] == {"Fn::GetAtt": [ids["function"], "Arn"]}
+        assert target["DeadLetterConfig"] == {"Arn": {"Fn::GetAtt": [ids["queue"], "Arn"]}}
+        assert target["RetryPolicy"] == {"MaximumRetryAttempts": 2, "MaximumEventAgeInSeconds": 3600}
+
+
+def test_without_a_schedule_only_alarms_and_the_sweep_start_retraining():
+    _, trigger, template, _ = _trigger(None)
+    assert trigger.schedules == {}
+    assert list(_schedules(template)) == ['{"reason": "sweep"}']
+    assert len(template.find_resources("AWS::Events::Rule")) == 2
+
+
+def test_the_schedules_role_of_this_account_may_invoke_only_the_trigger_and_dead_letter_into_its_queue():
+    _, trigger, template, ids = _trigger()
+    (role_id, role), = [(k, r) for k, r in template.find_resources("AWS::IAM::Role").items() if k.startswith("TriggerSchedulerRole")]
+    assert role["Properties"]["AssumeRolePolicyDocument"]["Statement"][0]["Principal"] == {"Service": "scheduler.amazonaws.com"}
+    assert role["Properties"]["AssumeRolePolicyDocument"]["Statement"][0]["Condition"] == {
+        "StringEquals": {"aws:SourceAccount": "123456789012"}}
+    assert {s["Target"]["RoleArn"]["Fn::GetAtt"][0] for s in _schedules(template).values()} == {role_id}
+    statements = _statements(template, "TriggerSchedulerAccess")
+    assert list(statements) == ["InvokeTrigger", "DeadLetters", "DeadLetterKey"]
+    assert statements["InvokeTrigger"]["Resource"] == {"Fn::GetAtt": [ids["function"], "Arn"]}
+    assert statements["DeadLetters"]["Resource"] == {"Fn::GetAtt": [ids["queue"], "Arn"]}
+    assert statements["DeadLetterKey"]["Resource"] == {"Fn::GetAtt": [ids["key"], "Arn"]}
+    assert trigger.sweep.schedule_expression == "rate(1 hour)"

@@ -1,0 +1,81 @@
+"""notify_topic, built in a bare stack: a rule that tells people through a topic, which only that rule may publish to."""
+
+from __future__ import annotations
+
+from aws_cdk import Environment, Stack
+from aws_cdk import aws_events as events
+from aws_cdk import aws_sns as sns
+from aws_cdk import aws_sqs as sqs
+from aws_cdk.assertions import Template
+
+from mlops_loop.app_builder import new_app
+from mlops_loop.constructs.rule_notifications import notify_topic
+
+EVENTS = {"Service": "events.amazonaws.com"}
+
+
+def _notified(*rule_ids: str) -> tuple[Stack, dict]:
+    """GIVEN a bare stack with a topic and a dead-letter queue WHEN one rule per id is made to notify the topic."""
+    stack = Stack(new_app(), "Bare", env=Environment(account="123456789012", region="eu-west-1"))
+    topic = sns.Topic(stack, "Topic")
+    queue = sqs.Queue(stack, "DeadLetters")
+    rules = {}
+    for rule_id in rule_ids:
+        rules[rule_id] = events.Rule(stack, rule_id, event_pattern=events.EventPattern(source=["aws.sagemaker"]))
+        notify_topic(rules[rule_id], topic, dead_letter_queue=queue)
+    ids = {name: stack.get_logical_id(c.node.default_child) for name, c in (("topic", topic), ("queue", queue), *rules.items())}
+    return stack, {"template": Template.from_stack(stack), "ids": ids}
+
+
+def _policy_statements(template: Template, cfn_type: str) -> list[dict]:
+    (policy,) = template.find_resources(cfn_type).values()
+    return policy["Properties"]["PolicyDocument"]["Statement"]
+
+
+def test_the_rule_targets_the_topic_with_the_dead_letter_queue_and_no_role():
+    """GIVEN a rule notifying a topic THEN its one target is the topic, failed deliveries go to the queue, no role is assumed."""
+    _, made = _notified("PipelineFailures")
+    ids = made["ids"]
+    rule = made["template"].find_resources("AWS::Events::Rule")[ids["PipelineFailures"]]
+    assert rule["Properties"]["Targets"] == [
+        {"Arn": {"Ref": ids["topic"]}, "DeadLetterConfig": {"Arn": {"Fn::GetAtt": [ids["queue"], "Arn"]}}, "Id": "Target0"}
+    ]
+
+
+def test_the_topic_policy_lets_eventbridge_publish_only_for_this_rule_of_this_account():
+    _, made = _notified("PipelineFailures")
+    ids = made["ids"]
+    assert _policy_statements(made["template"], "AWS::SNS::TopicPolicy") == [{
+        "Sid": "PublishPipelineFailures",
+        "Effect": "Allow",
+        "Principal": EVENTS,
+        "Action": "sns:Publish",
+        "Resource": {"Ref": ids["topic"]},
+        "Condition": {
+            "StringEquals": {"aws:SourceAccount": "123456789012"},
+            "ArnEquals": {"aws:SourceArn": {"Fn::GetAtt": [ids["PipelineFailures"], "Arn"]}},
+        },
+    }]
+
+
+def test_the_dead_letter_queue_takes_messages_from_eventbridge_only_for_this_rule():
+    _, made = _notified("PipelineFailures")
+    ids = made["ids"]
+    (statement,) = _policy_statements(made["template"], "AWS::SQS::QueuePolicy")
+    assert statement["Sid"].startswith("AllowEventRule") and statement["Principal"] == EVENTS
+    assert statement["Action"] == "sqs:SendMessage" and statement["Resource"] == {"Fn::GetAtt": [ids["queue"], "Arn"]}
+    assert statement["Condition"] == {"ArnEquals": {"aws:SourceArn": {"Fn::GetAtt": [ids["PipelineFailures"], "Arn"]}}}
+
+
+def test_each_rule_gets_its_own_publish_statement_and_none_is_unconditioned():
+    """GIVEN two rules on one topic THEN two statements, each pinned to its own rule (no grant to every rule of every account)."""
+    _, made = _notified("PipelineFailures", "FailedRollouts")
+    ids = made["ids"]
+    statements = {s["Sid"]: s for s in _policy_statements(made["template"], "AWS::SNS::TopicPolicy")}
+    assert set(statements) == {"PublishPipelineFailures", "PublishFailedRollouts"}
+    for rule_id, statement in (("PipelineFailures", statements["PublishPipelineFailures"]),
+                               ("FailedRollouts", statements["PublishFailedRollouts"])):
+        assert statement["Condition"]["ArnEquals"] == {"aws:SourceArn": {"Fn::GetAtt": [ids[rule_id], "Arn"]}}
+        assert statement["Condition"]["StringEquals"] == {"aws:SourceAccount": "123456789012"}
+    queue_sids = {s["Sid"] for s in _policy_statements(made["template"], "AWS::SQS::QueuePolicy")}
+    assert len(queue_sids) == 2

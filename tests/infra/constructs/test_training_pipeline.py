@@ -1,0 +1,317 @@
+"""TrainingPipeline, built in a bare stack as the Training stack builds it (one JobCode and one registry shared by the
+models' pipelines): the SageMaker Pipeline generated from this model and environment, and a role that reads the model's
+data, owns its artifacts prefix and may register but never approve.
+
+Two models of this test's own dataset: ``chargeback`` (binary, manual approval, spot training) and ``refund``
+(regression, auto-approved, tuned, on-demand)."""
+
+from __future__ import annotations
+
+import json
+import re
+from dataclasses import dataclass
+from typing import Any, Iterator
+
+import pytest
+from aws_cdk import Environment, RemovalPolicy, Stack
+from aws_cdk import aws_kms as kms
+from aws_cdk import aws_s3 as s3
+from aws_cdk.assertions import Template
+
+from mlops_loop.app_builder import new_app
+from mlops_loop.config import parse_config
+from mlops_loop.config.schema import GateConfig, ModelConfig, TrainingConfig
+from mlops_loop.constructs.job_code import JobCode
+from mlops_loop.constructs.model_registry import ModelRegistry
+from mlops_loop.constructs.served_model import SERVING_CONTENT_TYPES, SERVING_ENVIRONMENT
+from mlops_loop.constructs.training_pipeline import (
+    ENTRY_SCRIPT,
+    TrainingPipeline,
+    xgboost_image_uri,
+    xgboost_repository,
+    xgboost_repository_arn,
+)
+from mlops_loop.training.names import XGBOOST_VERSION
+
+ACCOUNT, REGION = "123456789012", "eu-west-1"
+ASSETS_BUCKET = f"cdk-hnb659fds-assets-{ACCOUNT}-{REGION}"
+BUCKETS = {kind: f"shop-dev-{kind}-bucket" for kind in ("features", "curated", "artifacts")}
+
+ORDERS: dict[str, Any] = {
+    "description": "Web shop orders; labels: chargeback within 60 days, refunded amount.",
+    "record_identifier": "order_id",
+    "event_time": "ordered_at",
+    "labels": ["charged_back", "refund_amount"],
+    "columns": {
+        "order_id": {"type": "string", "nullable": False},
+        "ordered_at": {"type": "timestamp", "nullable": False},
+        "amount": {"type": "double", "min": 0},
+        "items": {"type": "integer", "min": 0},
+        "channel": {"type": "string", "allowed": ["web", "app"]},
+        "charged_back": {"type": "integer", "min": 0, "max": 1},
+        "refund_amount": {"type": "double", "min": 0},
+    },
+    "features": {"amount": "amount", "log_items": "log1p(items)", "channel": "channel"},
+}
+CONFIG = parse_config({
+    "project": "shop",
+    "datasets": {"web_orders": ORDERS},
+    "models": {
+        "chargeback": {"dataset": "web_orders", "target": "charged_back", "features": ["amount", "log_items"],
+                       "sensitive_attribute": "channel", "description": "Flags orders likely to be charged back"},
+        "refund": {"dataset": "web_orders", "target": "refund_amount", "problem_type": "regression", "features": ["amount"],
+                   "sensitive_attribute": "channel"},
+    },
+    "environments": {"dev": {"tier": "dev", "account": ACCOUNT, "region": REGION, "models": ["chargeback", "refund"]}},
+})
+CHARGEBACK, REFUND = CONFIG.models["chargeback"], CONFIG.models["refund"]
+MANUAL = TrainingConfig()  # spot, PendingManualApproval, no tuning, 120 minutes
+AUTO = TrainingConfig(auto_approve=True, use_spot=False, hyperparameter_tuning=True, instance_type="ml.m5.2xlarge",
+                      instance_count=2, processing_instance_type="ml.m5.large", max_runtime_minutes=30)
+GATE = GateConfig(min_auc=0.8, challenger_margin=0.01)
+
+
+class Training:
+    """GIVEN a bare stack with a key, imported lake buckets, one ModelRegistry and one JobCode."""
+
+    def __init__(self, models: tuple[ModelConfig, ...] = (CHARGEBACK, REFUND)) -> None:
+        self.stack = Stack(new_app(), "Bare", env=Environment(account=ACCOUNT, region=REGION))
+        self.key = kms.Key(self.stack, "Key")
+        self.buckets = {kind: s3.Bucket.from_bucket_name(self.stack, kind.title(), name) for kind, name in BUCKETS.items()}
+        self.registry = ModelRegistry(self.stack, "Registry", name_prefix="shop-dev", models={m.name: m.description for m in models},
+                                      removal_policy=RemovalPolicy.RETAIN)
+        self.code = JobCode(self.stack, "Code")
+
+    def pipeline(self, model: ModelConfig, training: TrainingConfig, **overrides: Any) -> TrainingPipeline:
+        """WHEN the model's pipeline is added."""
+        props: dict[str, Any] = dict(
+            pipeline_name=f"shop-dev-{model.name}-training", model=model, training=training, gate=GATE, registry=self.registry,
+            key=self.key, features_bucket=self.buckets["features"], curated_bucket=self.buckets["curated"],
+            artifacts_bucket=self.buckets["artifacts"], code=self.code, code_version="3f2a9c1",
+        )
+        props.update(overrides)
+        return TrainingPipeline(self.stack, model.name.title(), **props)
+
+
+@dataclass
+class Built:
+    training: Training
+    pipelines: dict[str, TrainingPipeline]
+    resources: dict[str, dict]
+
+    @property
+    def stack(self) -> Stack:
+        return self.training.stack
+
+    def resource(self, construct) -> dict:
+        return self.resources[self.stack.get_logical_id(construct)]
+
+    def statements(self, model: str) -> dict[str, dict]:
+        policy = self.resource(self.pipelines[model].access.policy.node.default_child)
+        return {s["Sid"]: s for s in policy["Properties"]["PolicyDocument"]["Statement"]}
+
+    def object_arn(self, asset) -> str:
+        return f"arn:aws:s3:::{ASSETS_BUCKET}/{self.stack.resolve(asset.s3_object_key)}"
+
+    def url(self, asset) -> str:
+        return self.stack.resolve(asset.s3_object_url)
+
+
+@pytest.fixture(scope="module")
+def built() -> Built:
+    training = Training()
+    pipelines = {"chargeback": training.pipeline(CHARGEBACK, MANUAL), "refund": training.pipeline(REFUND, AUTO)}
+    return Built(training, pipelines, Template.from_stack(training.stack).to_json()["Resources"])
+
+
+def _definition(pipeline: TrainingPipeline) -> dict:
+    return json.loads(pipeline.definition)
+
+
+def _steps(definition: dict) -> dict[str, dict]:
+    def walk(steps: list[dict]) -> Iterator[dict]:
+        for step in steps:
+            yield step
+            if step["Type"] == "Condition":
+                yield from walk(step["Arguments"]["IfSteps"])
+                yield from walk(step["Arguments"]["ElseSteps"])
+
+    return {step["Name"]: step for step in walk(definition["Steps"])}
+
+
+def _defaults(definition: dict) -> dict[str, Any]:
+    return {p["Name"]: p["DefaultValue"] for p in definition["Parameters"]}
+
+
+# ------------------------------------------------------------------ the pipeline resource
+def test_the_pipeline_resource_carries_the_generated_definition_under_the_pipelines_name_and_role(built):
+    pipeline = built.pipelines["chargeback"]
+    resource = built.resource(pipeline.pipeline)
+    props = resource["Properties"]
+    assert (props["PipelineName"], props["PipelineDisplayName"]) == ("shop-dev-chargeback-training",) * 2
+    assert props["PipelineDescription"] == "Train, evaluate against the champion, gate and register chargeback"
+    assert props["RoleArn"] == {"Fn::GetAtt": [built.stack.get_logical_id(pipeline.role.node.default_child), "Arn"]}
+    assert props["PipelineDefinition"] == {"PipelineDefinitionBody": built.stack.resolve(pipeline.definition)}
+    # The role's policy is in place before the pipeline exists (and can be started).
+    assert built.stack.get_logical_id(pipeline.access.policy.node.default_child) in resource["DependsOn"]
+
+
+def test_the_role_is_a_sagemaker_role_named_after_the_pipeline(built):
+    props = built.resource(built.pipelines["chargeback"].role.node.default_child)["Properties"]
+    assert props["AssumeRolePolicyDocument"]["Statement"][0]["Principal"] == {"Service": "sagemaker.amazonaws.com"}
+    assert props["Description"] == "shop-dev-chargeback-training: SageMaker Pipeline and the jobs it runs"
+
+
+def test_the_problem_type_is_the_models(built):
+    assert (built.pipelines["chargeback"].problem_type, built.pipelines["refund"].problem_type) == (
+        "binary_classification", "regression")
+
+
+# ------------------------------------------------------------------ the definition
+def test_the_definition_reads_the_models_dataset_prefixes_and_takes_the_environments_capacity_and_gate(built):
+    defaults = _defaults(_definition(built.pipelines["chargeback"]))
+    assert defaults["InputFeatures"] == "s3://shop-dev-features-bucket/snapshots/web_orders/"
+    assert defaults["InputLabels"] == "s3://shop-dev-curated-bucket/web_orders/"
+    assert (defaults["TrainingInstanceType"], defaults["TrainingInstanceCount"], defaults["ProcessingInstanceType"]) == (
+        "ml.m5.xlarge", 1, "ml.m5.xlarge")
+    assert (defaults["MinAuc"], defaults["ChallengerMargin"]) == (0.8, 0.01)
+    refund = _defaults(_definition(built.pipelines["refund"]))
+    assert (refund["TrainingInstanceType"], refund["TrainingInstanceCount"], refund["ProcessingInstanceType"]) == (
+        "ml.m5.2xlarge", 2, "ml.m5.large")
+
+
+def test_by_default_versions_are_registered_pending_manual_approval_only(built):
+    (status,) = [p for p in _definition(built.pipelines["chargeback"])["Parameters"] if p["Name"] == "ModelApprovalStatus"]
+    assert (status["DefaultValue"], status["EnumValues"]) == ("PendingManualApproval", ["PendingManualApproval"])
+
+
+def test_with_auto_approve_versions_are_registered_approved(built):
+    (status,) = [p for p in _definition(built.pipelines["refund"])["Parameters"] if p["Name"] == "ModelApprovalStatus"]
+    assert status["DefaultValue"] == "Approved"
+
+
+def test_spot_training_with_the_runtime_limit_or_tuning_on_demand_as_the_environment_says(built):
+    manual = _steps(_definition(built.pipelines["chargeback"]))
+    assert "Train" in manual and "Tune" not in manual
+    train = manual["Train"]["Arguments"]
+    assert train["EnableManagedSpotTraining"] is True
+    assert train["StoppingCondition"]["MaxRuntimeInSeconds"] == 120 * 60
+    tuned = _steps(_definition(built.pipelines["refund"]))
+    assert "Tune" in tuned and "Train" not in tuned
+    job = tuned["Tune"]["Arguments"]["TrainingJobDefinition"]
+    assert job.get("EnableManagedSpotTraining", False) is False
+    assert job["StoppingCondition"]["MaxRuntimeInSeconds"] == 30 * 60
+
+
+def test_jobs_run_the_stock_xgboost_image_with_the_job_code_and_this_models_spec(built):
+    pipeline = built.pipelines["chargeback"]
+    prepare = _steps(_definition(pipeline))["Prepare"]["Arguments"]
+    assert prepare["AppSpecification"]["ImageUri"] == xgboost_image_uri(REGION)
+    entry, spec = built.training.code.script(ENTRY_SCRIPT), built.training.code.model_spec(CHARGEBACK)
+    assert prepare["AppSpecification"]["ContainerEntrypoint"][-1].endswith(built.stack.resolve(entry.s3_object_key))
+    inputs = {i["InputName"]: i["S3Input"]["S3Uri"] for i in prepare["ProcessingInputs"]}
+    assert {name: inputs[name] for name in ("entry", "lib", "model_spec")} == {
+        "entry": built.url(entry), "lib": built.url(built.training.code.library), "model_spec": built.url(spec)}
+
+
+def test_versions_are_registered_in_the_models_group_with_the_serving_container_settings(built):
+    register = _steps(_definition(built.pipelines["chargeback"]))["Register"]["Arguments"]
+    assert register["ModelPackageGroupName"] == built.training.registry.group_names["chargeback"] == "shop-dev-chargeback"
+    inference = register["InferenceSpecification"]
+    assert inference["Containers"][0]["Environment"] == dict(SERVING_ENVIRONMENT)
+    assert (inference["SupportedContentTypes"], inference["SupportedResponseMIMETypes"]) == (
+        list(SERVING_CONTENT_TYPES), list(SERVING_CONTENT_TYPES))
+    assert register["MetadataProperties"]["CommitId"] == "3f2a9c1"
+
+
+# ------------------------------------------------------------------ the role's policy
+def test_the_role_reads_the_models_data_owns_its_artifacts_prefix_and_writes_nowhere_else(built):
+    statements = built.statements("chargeback")
+    reads = {sid: statements[sid]["Resource"] for sid in ("ReadFeatures", "ReadLabels")}
+    assert reads == {"ReadFeatures": "arn:aws:s3:::shop-dev-features-bucket/snapshots/web_orders/*",
+                     "ReadLabels": "arn:aws:s3:::shop-dev-curated-bucket/web_orders/*"}
+    writes = {sid: s["Resource"] for sid, s in statements.items()
+              if s["Effect"] == "Allow" and "s3:PutObject" in (s["Action"] if isinstance(s["Action"], list) else [s["Action"]])}
+    assert writes == {"Artifacts": "arn:aws:s3:::shop-dev-artifacts-bucket/pipelines/chargeback/*"}
+    assert statements["ArtifactsList"]["Condition"] == {"StringLike": {"s3:prefix": ["pipelines/chargeback/*"]}}
+    assert statements["DataKey"]["Resource"] == {"Fn::GetAtt": [built.stack.get_logical_id(built.training.key.node.default_child), "Arn"]}
+
+
+def test_the_role_reads_the_job_code_and_only_its_own_models_spec(built):
+    """Both pipelines share one JobCode: each reads the entry script and library, and its own spec, not the other's."""
+    code = built.training.code
+    mine, theirs = built.statements("chargeback"), built.statements("refund")
+    assert mine["ReadModelSpec"]["Resource"] == built.object_arn(code.model_spec(CHARGEBACK))
+    assert theirs["ReadModelSpec"]["Resource"] == built.object_arn(code.model_spec(REFUND))
+    assert built.object_arn(code.model_spec(REFUND)) not in json.dumps(mine)
+    for statements in (mine, theirs):
+        assert statements["CodeSagemakerEntryPy"]["Resource"] == built.object_arn(code.script(ENTRY_SCRIPT))
+        assert statements["JobLibrary"]["Resource"] == built.object_arn(code.library)
+
+
+def test_the_role_runs_only_pipeline_jobs_pulls_only_the_xgboost_image_and_passes_only_itself(built):
+    statements = built.statements("chargeback")
+    assert statements["RunPipelineJobs"]["Resource"] == [
+        f"arn:aws:sagemaker:{REGION}:{ACCOUNT}:hyper-parameter-tuning-job/pipelines-*",
+        f"arn:aws:sagemaker:{REGION}:{ACCOUNT}:processing-job/pipelines-*",
+        f"arn:aws:sagemaker:{REGION}:{ACCOUNT}:training-job/pipelines-*",
+    ]
+    assert statements["PullImage"]["Resource"] == xgboost_repository_arn(REGION)
+    assert statements["JobMetrics"]["Condition"] == {"StringLike": {"cloudwatch:namespace": "/aws/sagemaker/*"}}
+    assert statements["PassOwnRole"]["Resource"] == {
+        "Fn::GetAtt": [built.stack.get_logical_id(built.pipelines["chargeback"].role.node.default_child), "Arn"]}
+    assert statements["PassOwnRole"]["Condition"] == {"StringEquals": {"iam:PassedToService": "sagemaker.amazonaws.com"}}
+
+
+def test_the_role_registers_versions_of_its_models_group_only_as_pending_and_never_approves(built):
+    statements = built.statements("chargeback")
+    assert f"arn:aws:sagemaker:{REGION}:{ACCOUNT}:model-package/shop-dev-chargeback/*" in statements["RegisterChargeback"]["Resource"]
+    assert "RegisterRefund" not in statements
+    assert statements["RegisterOnlyAsPendingChargeback"]["Effect"] == "Deny"
+    assert statements["TrainerCannotApprove"] == {"Sid": "TrainerCannotApprove", "Effect": "Deny",
+                                                  "Action": "sagemaker:UpdateModelPackage", "Resource": "*"}
+
+
+def test_with_auto_approve_registration_is_not_limited_to_pending_but_approval_stays_denied(built):
+    statements = built.statements("refund")
+    assert "RegisterRefund" in statements and "RegisterOnlyAsPendingRefund" not in statements
+    assert statements["TrainerCannotApprove"]["Effect"] == "Deny"
+
+
+# ------------------------------------------------------------------ the stock image
+def test_the_xgboost_repository_is_the_images_repository_in_the_regions_partition():
+    for region, partition, domain in (("eu-west-1", "aws", "amazonaws.com"), ("cn-north-1", "aws-cn", "amazonaws.com.cn")):
+        uri = xgboost_image_uri(region)
+        match = re.fullmatch(rf"(\d{{12}})\.dkr\.ecr\.{region}\.{re.escape(domain)}/sagemaker-xgboost:{re.escape(XGBOOST_VERSION)}", uri)
+        assert match, uri
+        assert xgboost_repository_arn(region) == f"arn:{partition}:ecr:{region}:{match.group(1)}:repository/sagemaker-xgboost"
+
+
+def test_the_xgboost_repository_is_a_reference_that_creates_no_resource():
+    stack = Stack(new_app(), "Bare", env=Environment(account=ACCOUNT, region=REGION))
+    repository = xgboost_repository(stack)
+    assert repository.node.id == "XgboostImageRepository"
+    assert stack.resolve(repository.repository_arn) == xgboost_repository_arn(REGION)
+    assert not Template.from_stack(stack).to_json().get("Resources")
+
+
+# ------------------------------------------------------------------ refusals
+def test_a_pipeline_name_sagemaker_refuses_is_refused():
+    training = Training((CHARGEBACK,))
+    message = ("invalid PipelineSpec: pipeline_name: 'shop_dev_chargeback' is not a SageMaker pipeline name "
+               "(letters, digits, hyphens; max 256)")
+    with pytest.raises(ValueError, match=f"^{re.escape(message)}$"):
+        training.pipeline(CHARGEBACK, MANUAL, pipeline_name="shop_dev_chargeback")
+
+
+def test_a_code_version_a_model_package_cannot_record_is_refused():
+    training = Training((CHARGEBACK,))
+    message = "invalid PipelineSpec: code_version: 'v1!' is not a version string (max 256 of letters, digits, space, _.:/=+-@)"
+    with pytest.raises(ValueError, match=f"^{re.escape(message)}$"):
+        training.pipeline(CHARGEBACK, MANUAL, code_version="v1!")
+
+
+def test_a_model_without_a_group_in_the_registry_is_refused():
+    training = Training((REFUND,))
+    with pytest.raises(KeyError, match=r"^'chargeback'$"):
+        training.pipeline(CHARGEBACK, MANUAL)
