@@ -51,7 +51,7 @@ from pipeline_code import catalog
 
 
 class StreamSource(Protocol):
-    """Anything with ``get(name) -> numpy Generator``, e.g. ``generate._Streams``.
+    """Anything with ``get(name) -> numpy Generator``, e.g. ``streams.Streams``.
 
     ``get`` must be a pure function of ``name`` (and the caller's seed): every call
     returns a fresh generator in the same state. Streams are looked up by name, so
@@ -103,7 +103,7 @@ def simulate(
 
     Args:
         dataset: the catalog declaration; only its schema is used.
-        streams: source of named, seeded numpy generators (``generate._Streams``).
+        streams: source of named, seeded numpy generators (``streams.Streams``).
         n: number of rows (>= 0).
         drift: input-distribution shift in [0, 1]. Each numeric column's latent
             score moves by ``drift`` standard deviations in a seeded direction

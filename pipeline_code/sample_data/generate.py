@@ -40,13 +40,14 @@ import datetime as dt
 import os
 import sys
 from dataclasses import dataclass
-from typing import Callable, Dict, List, Optional, Sequence, Tuple
+from typing import Dict, List, Optional, Sequence, Tuple
 
 import numpy as np
 import pandas as pd
 
 from pipeline_code import catalog
-from pipeline_code.sample_data import from_schema
+from pipeline_code.sample_data import credit_risk, customer_churn, from_schema
+from pipeline_code.sample_data.streams import Simulator, Streams
 from pipeline_code.argtypes import non_negative_int as _non_negative_int, positive_int as _positive_int, unit_interval as _unit_interval
 
 # The ways a row can be corrupted; each is a rule the ETL quarantines on.
@@ -65,7 +66,6 @@ _NON_NUMERIC_VALUES = ("abc", "twelve", "1O5", "12,5")
 _UNKNOWN_CATEGORY_VALUES = ("unknown", "legacy", "tbd", "xx-unlisted")
 _BAD_TIMESTAMP_VALUES = ("2026-13-45 25:61:00", "yesterday", "05/01/2026 13:00", "2026-02-30T10:00:00Z")
 
-_ID_PREFIX = {"customer_churn": "CUS", "credit_risk": "APP"}
 _SECONDS_PER_DAY = 86_400
 
 
@@ -84,9 +84,6 @@ class GeneratedBatch:
     duplicates: pd.DataFrame
 
 
-# --------------------------------------------------------------------------------------
-# Public API
-# --------------------------------------------------------------------------------------
 def generate(
     dataset: catalog.Dataset,
     n_rows: int,
@@ -171,7 +168,7 @@ def generate_batch(
     start_day = _validate(n_rows, seed, start, days, drift, concept_drift, bad_record_rate, duplicate_rate)
     if as_text is False and bad_record_rate > 0:
         raise ValueError("as_text=False is impossible with bad_record_rate > 0: corrupted values are text")
-    if dataset.name in _SIMULATORS and dataset.sample_positive_rate is not None:
+    if dataset.name in _SAMPLES and dataset.sample_positive_rate is not None:
         raise ValueError(f"dataset {dataset.name!r}: sample_positive_rate applies to datasets simulated from their schema; "
                          f"{dataset.name!r} has a hand-written simulator with its own base rate (remove the field, or "
                          "declare the dataset under another name to simulate it from its schema)")
@@ -179,7 +176,7 @@ def generate_batch(
         positive_rate = dataset.sample_positive_rate if dataset.sample_positive_rate is not None else DEFAULT_POSITIVE_RATE
     simulate = _simulator(dataset, positive_rate, signal_features)
 
-    streams = _Streams(seed)
+    streams = Streams(seed)
     columns = simulate(streams, n_rows, drift, concept_drift)
     columns[dataset.record_identifier] = _record_ids(dataset.name, seed, n_rows)
     columns[dataset.event_time] = _event_times(streams.get("event_time"), n_rows, start_day, days)
@@ -249,9 +246,6 @@ def write_raw(
     return path
 
 
-# --------------------------------------------------------------------------------------
-# Validation
-# --------------------------------------------------------------------------------------
 def _validate(
     n_rows: int,
     seed: int,
@@ -293,74 +287,9 @@ def _parse_day(value: str, name: str) -> np.datetime64:
     return np.datetime64(day.isoformat(), "s")
 
 
-# --------------------------------------------------------------------------------------
-# Random streams and shared building blocks
-# --------------------------------------------------------------------------------------
-class _Streams:
-    """One independent numpy Generator per named variable, all derived from ``seed``.
-
-    Keying streams by name (not by draw order) keeps each column's draws stable
-    when another column's sampling changes, e.g. a Poisson whose mean depends on
-    ``drift`` consumes a variable number of uniforms.
-    """
-
-    def __init__(self, seed: int) -> None:
-        self._seed = int(seed)
-
-    def get(self, name: str) -> np.random.Generator:
-        return from_schema.keyed_stream(self._seed, name)
-
-
-def _mix(reference: Sequence[float], drifted: Sequence[float], weight: float) -> np.ndarray:
-    """Probabilities linearly interpolated from ``reference`` (weight 0) to ``drifted`` (1)."""
-    probs = (1.0 - weight) * np.asarray(reference, float) + weight * np.asarray(drifted, float)
-    return probs / probs.sum()
-
-
-def _category_index(rng: np.random.Generator, n: int, probs: np.ndarray) -> np.ndarray:
-    """Sample category indices by inverse CDF of one uniform per row.
-
-    ``probs`` is either one distribution (k,) or one per row (n, k). Inverse-CDF
-    sampling on a fixed uniform makes category mixes move smoothly with ``drift``.
-    """
-    u = rng.random(n)
-    cdf = np.cumsum(probs, axis=-1)
-    if cdf.ndim == 1:
-        idx = np.searchsorted(cdf, u, side="right")
-    else:
-        idx = (u[:, None] >= cdf).sum(axis=1)
-    return np.minimum(idx, probs.shape[-1] - 1)  # guards cdf[-1] == 0.9999999 rounding
-
-
-def _categorical(rng: np.random.Generator, n: int, categories: Sequence[str], probs: np.ndarray) -> np.ndarray:
-    """Categories (object array) sampled with :func:`_category_index`."""
-    return np.asarray(categories, dtype=object)[_category_index(rng, n, probs)]
-
-
-def _null_mask(rng: np.random.Generator, n: int, rate: float) -> np.ndarray:
-    return rng.random(n) < rate
-
-
-def _with_nulls(values: np.ndarray, mask: np.ndarray) -> np.ndarray:
-    """Copy of ``values`` with ``mask`` positions null (NaN for floats, None for objects)."""
-    out = values.astype(object if values.dtype == object else float, copy=True)
-    out[mask] = None if values.dtype == object else np.nan
-    return out
-
-
-def _sigmoid(z: np.ndarray) -> np.ndarray:
-    return 1.0 / (1.0 + np.exp(-z))
-
-
-def _labels(rng: np.random.Generator, logit: np.ndarray) -> np.ndarray:
-    """Bernoulli draws of sigmoid(logit); one fixed uniform per row so that a change
-    of the logit (concept drift) flips only the labels near the decision edge."""
-    return (rng.random(logit.shape[0]) < _sigmoid(logit)).astype(float)
-
-
 def _record_ids(dataset_name: str, seed: int, n: int) -> np.ndarray:
     """Unique, readable ids ``PREFIX-<seed>-<00000001>``; the seed keeps batches distinct."""
-    prefix = f"{_ID_PREFIX.get(dataset_name, 'REC')}-{seed}-"
+    prefix = f"{_SAMPLES[dataset_name].ID_PREFIX if dataset_name in _SAMPLES else 'REC'}-{seed}-"
     if n == 0:  # np.char.zfill cannot size an empty array
         return np.array([], dtype=object)
     numbers = np.char.zfill(np.arange(1, n + 1).astype(str), 8)
@@ -372,201 +301,18 @@ def _event_times(rng: np.random.Generator, n: int, start_day: np.datetime64, day
     return start_day + offsets.astype("timedelta64[s]")
 
 
-# --------------------------------------------------------------------------------------
-# Dataset simulators: return every raw column except record id and event time.
-# --------------------------------------------------------------------------------------
-Simulator = Callable[[_Streams, int, float, float], Dict[str, np.ndarray]]
-
-_CONTRACTS = ("month-to-month", "one-year", "two-year")
-_PAYMENTS = ("card", "bank-transfer", "invoice", "wallet")
-_REGIONS = ("north", "south", "east", "west")
-_GENDERS = ("female", "male", "other")
-
-
-def _simulate_customer_churn(s: _Streams, n: int, drift: float, concept_drift: float) -> Dict[str, np.ndarray]:
-    """Subscription customers; churn driven by contract, tenure, support calls and price."""
-    contract = _categorical(s.get("contract"), n, _CONTRACTS, _mix([0.55, 0.25, 0.20], [0.75, 0.15, 0.10], drift))
-    m2m = contract == "month-to-month"
-    two_year = contract == "two-year"
-
-    # Tenure: long-tailed, longer on longer contracts; drift brings in newer customers.
-    scale = np.select([m2m, two_year], [14.0, 46.0], 30.0) * (1.0 - 0.2 * drift)
-    tenure = np.clip(np.floor(s.get("tenure").standard_gamma(1.3, n) * scale), 0, 120)
-
-    # Monthly bill: drift raises prices (mean shift of +20 at drift 1).
-    monthly = 65.0 + 20.0 * drift - 6.0 * two_year + 25.0 * s.get("monthly").standard_normal(n)
-    monthly = np.round(np.clip(monthly, 18.0, 150.0), 2)
-
-    # Lifetime billing ~ monthly x tenure with noise; unknown (null) before the first bill.
-    noise = 1.0 + 0.05 * s.get("total_noise").standard_normal(n)
-    total = np.round(np.clip(monthly * tenure * noise, 0.0, None), 2)
-    total[tenure == 0] = np.nan
-
-    payment = _categorical(s.get("payment"), n, _PAYMENTS, _mix([0.40, 0.30, 0.15, 0.15], [0.30, 0.20, 0.15, 0.35], drift))
-    support_mean = 0.8 + 0.8 * m2m + 0.8 * drift
-    support = s.get("support").poisson(support_mean).astype(float)
-    region = _categorical(s.get("region"), n, _REGIONS, _mix([0.30, 0.25, 0.25, 0.20], [0.20, 0.25, 0.25, 0.30], drift))
-    gender = _categorical(s.get("gender"), n, _GENDERS, np.array([0.49, 0.49, 0.02]))
-
-    # Label model. The reference weights give a ~20 % churn rate; concept drift moves
-    # towards price-driven churn where contracts and tenure matter much less.
-    w = _interpolate_weights(_CHURN_WEIGHTS, _CHURN_WEIGHTS_DRIFTED, concept_drift)
-    logit = (
-        w["intercept"]
-        + w["month_to_month"] * m2m
-        + w["two_year"] * two_year
-        + w["tenure"] * tenure
-        + w["support_calls"] * support
-        + w["monthly_charges"] * (monthly - 65.0)
-        + w["invoice"] * (payment == "invoice")
-        + w["female"] * (gender == "female")  # mild effect of the sensitive attribute
-    )
-    churned = _labels(s.get("label"), logit)
-
-    return {
-        "tenure_months": tenure,
-        "monthly_charges": monthly,
-        "total_charges": total,
-        "contract_type": contract,
-        "payment_method": _with_nulls(payment, _null_mask(s.get("payment_null"), n, 0.02)),
-        "support_calls_90d": _with_nulls(support, _null_mask(s.get("support_null"), n, 0.01)),
-        "region": region,
-        "gender": _with_nulls(gender, _null_mask(s.get("gender_null"), n, 0.03)),
-        "churned": churned,
-    }
-
-
-_CHURN_WEIGHTS = {
-    "intercept": -2.05,
-    "month_to_month": 1.3,
-    "two_year": -0.9,
-    "tenure": -0.035,
-    "support_calls": 0.35,
-    "monthly_charges": 0.012,
-    "invoice": 0.3,
-    "female": 0.25,
-}
-_CHURN_WEIGHTS_DRIFTED = {
-    "intercept": -1.75,
-    "month_to_month": 0.2,
-    "two_year": -0.1,
-    "tenure": -0.005,
-    "support_calls": 0.05,
-    "monthly_charges": 0.045,
-    "invoice": 0.0,
-    "female": 0.25,
-}
-
-_EMPLOYMENT = ("salaried", "self-employed", "unemployed", "retired")
-_PURPOSES = ("home", "car", "education", "business", "other")
-_LOAN_BASE = np.array([150_000.0, 20_000.0, 15_000.0, 40_000.0, 8_000.0])  # median loan by purpose
-
-
-def _simulate_credit_risk(s: _Streams, n: int, drift: float, concept_drift: float) -> Dict[str, np.ndarray]:
-    """Loan applications; default driven by loan-to-income, credit history and employment."""
-    # Age: 18 + long tail, mean ~39; drift brings younger applicants.
-    age = np.clip(18 + np.floor(s.get("age").standard_gamma(2.2, n) * 9.5 * (1.0 - 0.25 * drift)), 18, 90)
-
-    # Employment depends on age (retirement) and drift (more unemployed / self-employed).
-    working = _mix([0.68, 0.18, 0.09, 0.05], [0.55, 0.25, 0.15, 0.05], drift)
-    senior = _mix([0.25, 0.15, 0.05, 0.55], [0.20, 0.20, 0.08, 0.52], drift)
-    probs = np.where((age >= 62)[:, None], senior[None, :], working[None, :])
-    employment = _categorical(s.get("employment"), n, _EMPLOYMENT, probs)
-    unemployed = employment == "unemployed"
-
-    # Income: log-normal around 48k, by employment and age; drift lowers incomes ~15 %.
-    log_income = (
-        np.log(48_000.0)
-        + 0.45 * s.get("income").standard_normal(n)
-        + np.select([employment == "self-employed", unemployed, employment == "retired"], [0.1, -1.3, -0.4], 0.0)
-        + 0.015 * (np.minimum(age, 55) - 35)
-        - 0.15 * drift
-    )
-    income = np.round(np.exp(log_income), -2)
-    income[unemployed & (s.get("zero_income").random(n) < 0.05)] = 0.0  # no declared income
-
-    purpose_idx = _category_index(s.get("purpose"), n, _mix([0.20, 0.30, 0.15, 0.10, 0.25], [0.15, 0.25, 0.15, 0.20, 0.25], drift))
-    purpose = np.asarray(_PURPOSES, dtype=object)[purpose_idx]
-    # Loan size: log-normal around the purpose's median; drift raises amounts ~28 %.
-    loan = _LOAN_BASE[purpose_idx] * np.exp(0.6 * s.get("loan").standard_normal(n) + 0.25 * drift)
-    loan = np.round(np.clip(loan, 100.0, 5_000_000.0) / 50.0) * 50.0
-    loan = np.maximum(loan, 100.0)
-
-    # Credit history: a fraction of the adult life, in months.
-    history = np.floor((age - 18) * 12 * s.get("history").beta(2.5, 1.5, n))
-    accounts = s.get("accounts").poisson(1.5 + history / 48.0).astype(float)
-    outliers = s.get("accounts_outlier").random(n) < 0.005  # a few heavy users, above the feature cap
-    accounts[outliers] = 51 + np.floor(s.get("accounts_outlier_size").random(outliers.sum()) * 70)
-
-    loan_to_income = loan / (income + 2_000.0)  # +2000 keeps zero incomes finite in the model
-    w = _interpolate_weights(_CREDIT_WEIGHTS, _CREDIT_WEIGHTS_DRIFTED, concept_drift)
-    logit = (
-        w["intercept"]
-        + w["loan_to_income"] * np.log1p(loan_to_income)
-        + w["history"] * np.minimum(history, 240)
-        + w["unemployed"] * unemployed
-        + w["self_employed"] * (employment == "self-employed")
-        + w["accounts"] * np.minimum(accounts, 50)
-        + w["young"] * (age < 25)  # mild effect of the sensitive attribute
-        + w["senior"] * (age >= 60)
-    )
-    defaulted = _labels(s.get("label"), logit)
-
-    return {
-        "applicant_age": age,
-        "annual_income": income,
-        "loan_amount": loan,
-        "credit_history_months": _with_nulls(history, _null_mask(s.get("history_null"), n, 0.03)),
-        "num_open_accounts": _with_nulls(accounts, _null_mask(s.get("accounts_null"), n, 0.01)),
-        "employment_type": _with_nulls(employment, _null_mask(s.get("employment_null"), n, 0.02)),
-        "purpose": purpose,
-        "defaulted": defaulted,
-    }
-
-
-_CREDIT_WEIGHTS = {
-    "intercept": -2.2,
-    "loan_to_income": 1.1,
-    "history": -0.006,
-    "unemployed": 1.0,
-    "self_employed": 0.3,
-    "accounts": 0.06,
-    "young": 0.2,
-    "senior": -0.2,
-}
-_CREDIT_WEIGHTS_DRIFTED = {
-    "intercept": -2.6,
-    "loan_to_income": 0.2,
-    "history": -0.001,
-    "unemployed": 0.2,
-    "self_employed": 1.0,
-    "accounts": 0.2,
-    "young": 0.2,
-    "senior": -0.2,
-}
-
-
-def _interpolate_weights(reference: Dict[str, float], drifted: Dict[str, float], weight: float) -> Dict[str, float]:
-    return {k: (1.0 - weight) * reference[k] + weight * drifted[k] for k in reference}
-
-
-_SIMULATORS: Dict[str, Simulator] = {
-    "customer_churn": _simulate_customer_churn,
-    "credit_risk": _simulate_credit_risk,
-}
+# The two samples' hand-written simulators; any other dataset is simulated from its schema.
+_SAMPLES = {"customer_churn": customer_churn, "credit_risk": credit_risk}
 
 
 def _simulator(dataset: catalog.Dataset, positive_rate: float, signal_features: Optional[Sequence[str]] = None) -> Simulator:
     """The dataset's hand-written simulator (the two samples), else one driven by its schema alone."""
-    if dataset.name in _SIMULATORS:
-        return _SIMULATORS[dataset.name]
+    if dataset.name in _SAMPLES:
+        return _SAMPLES[dataset.name].simulate
     return lambda s, n, drift, concept: from_schema.simulate(dataset, s, n, drift, concept, positive_rate=positive_rate,
                                                              signal_features=signal_features)
 
 
-# --------------------------------------------------------------------------------------
-# Typed frame, text rendering
-# --------------------------------------------------------------------------------------
 def _typed_frame(dataset: catalog.Dataset, columns: Dict[str, np.ndarray]) -> pd.DataFrame:
     """Assemble the simulator output into catalog order with the typed pandas dtypes."""
     missing = [c.name for c in dataset.columns if c.name not in columns]
@@ -607,9 +353,6 @@ def _column_as_text(series: pd.Series, column: catalog.Column) -> pd.Series:
     return pd.Series(text, index=series.index, dtype=object)
 
 
-# --------------------------------------------------------------------------------------
-# Overlays: duplicates and corruption
-# --------------------------------------------------------------------------------------
 def _inject_duplicates(
     frame: pd.DataFrame, n_dup: int, rng: np.random.Generator, untouched: np.ndarray
 ) -> pd.DataFrame:
@@ -704,9 +447,6 @@ def _out_of_range_values(column: catalog.Column) -> Tuple[str, ...]:
     return tuple(as_text)
 
 
-# --------------------------------------------------------------------------------------
-# CLI
-# --------------------------------------------------------------------------------------
 def _dataset_arg(value: str) -> catalog.Dataset:
     try:
         return catalog.load_dataset(value)

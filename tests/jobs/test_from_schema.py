@@ -13,6 +13,7 @@ from threadpoolctl import threadpool_limits
 from pipeline_code import catalog
 from pipeline_code.catalog import Column
 from pipeline_code.sample_data import generate as gen
+from pipeline_code.sample_data.streams import Streams
 from pipeline_code.sample_data.from_schema import NULL_RATE, TIMESTAMP_DAYS, TIMESTAMP_START, simulate
 
 KEYS = ("record_id", "event_time")
@@ -48,7 +49,7 @@ INPUT_NAMES = [c.name for c in INPUTS]
 
 
 def _run(dataset=TOY, n=5_000, drift=0.0, concept_drift=0.0, seed=0, **kwargs):
-    return simulate(dataset, gen._Streams(seed), n, drift, concept_drift, **kwargs)
+    return simulate(dataset, Streams(seed), n, drift, concept_drift, **kwargs)
 
 
 def _typed(dataset, columns, n):
@@ -56,7 +57,7 @@ def _typed(dataset, columns, n):
     columns = dict(columns)
     columns[dataset.record_identifier] = gen._record_ids(dataset.name, 0, n)
     start = np.datetime64("2026-01-01", "s")
-    columns[dataset.event_time] = gen._event_times(gen._Streams(0).get("event_time"), n, start, 90)
+    columns[dataset.event_time] = gen._event_times(Streams(0).get("event_time"), n, start, 90)
     return gen._typed_frame(dataset, columns)
 
 

@@ -362,4 +362,4 @@ def test_cli_runs_as_a_module(tmp_path):
 
 
 def test_the_sample_datasets_keep_their_hand_written_simulators():
-    assert set(gen._SIMULATORS) == set(samples.DATASETS)
+    assert set(gen._SAMPLES) == set(samples.DATASETS)

@@ -268,7 +268,7 @@ RUNTIMES: tuple[Runtime, ...] = (
     ),
     Runtime(
         "training pipeline jobs",
-        tuple(f"pipeline_code/training/{m}.py" for m in ("prepare", "train", "evaluate", "baseline", "model_card")),
+        tuple(f"pipeline_code/training/{m}.py" for m in ("prepare", "train", "evaluate", "baseline", "model_card/cli", "model_card/publish")),
         {
             "list_model_packages": _model_versions,
             "describe_model_package": _one("sagemaker:DescribeModelPackage", "model-package", lambda n: n.version),

@@ -120,7 +120,7 @@ def test_a_card_carries_intended_use_metrics_vs_champion_and_fairness(passing, c
     assert fairness["disparate_impact"]["value"] == pytest.approx(di)
     assert (
         fairness["disparate_impact"]["notes"]
-        == f"threshold >= {mc._f(report['gate']['thresholds']['min_disparate_impact'])}: pass"
+        == f"threshold >= {mc.figure(report['gate']['thresholds']['min_disparate_impact'])}: pass"
     )
     assert fairness["disparate_impact threshold"]["value"] == report["gate"]["thresholds"]["min_disparate_impact"]
     details = card["model_package_details"]
@@ -135,7 +135,7 @@ def test_a_fairness_failure_is_a_limitation_and_a_high_risk(unfair, churn_spec):
     card = mc.build_model_card(evaluation_report=report, model_spec=churn_spec)
     assert_schema_valid(card)
     di = report["challenger"]["fairness"]["disparate_impact"]
-    expected = f"disparate impact across gender {mc._f(di)} below 0.99"
+    expected = f"disparate impact across gender {mc.figure(di)} below 0.99"
     assert expected in mc.limitations(report)
     assert f"- {expected}" in card["additional_information"]["caveats_and_recommendations"]
     assert card["intended_uses"]["risk_rating"] == "High"
@@ -406,7 +406,7 @@ def test_a_multiclass_card_shows_parity_per_class(multiclass, multiclass_report)
     main = values(group(card, "fairness across age_band"))
     assert main["disparate_impact"]["value"] == pytest.approx(fairness["disparate_impact"])
     assert main["disparate_impact"]["notes"] == (
-        f"worst class {fairness['disparate_impact_class']}; threshold >= {mc._f(reports.GATE.min_disparate_impact)}: pass"
+        f"worst class {fairness['disparate_impact_class']}; threshold >= {mc.figure(reports.GATE.min_disparate_impact)}: pass"
     )
     assert main["demographic_parity_difference"]["notes"].startswith(f"worst class {fairness['demographic_parity_class']}; ")
     assert main["disparate_impact threshold"]["value"] == reports.GATE.min_disparate_impact
@@ -434,7 +434,7 @@ def test_a_multiclass_fairness_failure_names_the_class(multiclass, tmp_path):
     fairness = report["challenger"]["fairness"]
     card = mc.build_model_card(evaluation_report=report, model_spec=multiclass.spec)
     assert_card_schema_valid(card)
-    expected = f"disparate impact across age_band (class {fairness['disparate_impact_class']}) {mc._f(fairness['disparate_impact'])} below 0.99"
+    expected = f"disparate impact across age_band (class {fairness['disparate_impact_class']}) {mc.figure(fairness['disparate_impact'])} below 0.99"
     assert expected in mc.limitations(report)
     assert f"- {expected}" in card["additional_information"]["caveats_and_recommendations"]
     assert "no champion comparison: this was the first model of its group" in mc.limitations(report)
@@ -453,7 +453,7 @@ def test_a_regression_card_reports_errors_and_error_parity(regression, regressio
     assert card["model_overview"]["problem_type"] == "Regression"
     uses = card["intended_uses"]["intended_uses"]
     assert "returns the predicted value of 'basket_value'" in uses
-    assert f"mean absolute error is {mc._f(report['challenger']['metrics']['mae'])}" in uses
+    assert f"mean absolute error is {mc.figure(report['challenger']['metrics']['mae'])}" in uses
     assert "threshold" not in uses and "probability" not in uses
     mine = values(group(card, "challenger (this version)"))
     assert list(mine) == list(problem.HEADLINE_METRICS[problem.REGRESSION]) == ["r2", "rmse", "mae", "bias"]
@@ -471,7 +471,7 @@ def test_a_regression_card_reports_errors_and_error_parity(regression, regressio
     main = values(group(card, "fairness across age_band"))
     assert set(main) == {"error_parity_ratio", "error_parity_ratio threshold", "mae_difference"}
     assert main["error_parity_ratio"]["value"] == pytest.approx(fairness["error_parity_ratio"])
-    assert main["error_parity_ratio"]["notes"] == f"lowest / highest group MAE; threshold >= {mc._f(reports.GATE.min_disparate_impact)}: pass"
+    assert main["error_parity_ratio"]["notes"] == f"lowest / highest group MAE; threshold >= {mc.figure(reports.GATE.min_disparate_impact)}: pass"
     assert main["mae_difference"]["notes"] == "reported, not gated"
     by_group = charts(group(card, "error by age_band"))
     for name in fairness["eligible_groups"]:
@@ -484,7 +484,7 @@ def test_a_regression_card_reports_errors_and_error_parity(regression, regressio
     assert gate["min_quality"]["notes"] == checks(report)["min_quality"]["message"]
     assert "min_auc" not in gate and "disparate_impact" not in gate
     ethics = card["additional_information"]["ethical_considerations"]
-    assert "as error parity" in ethics and mc._f(fairness["error_parity_ratio"]) in ethics
+    assert "as error parity" in ethics and mc.figure(fairness["error_parity_ratio"]) in ethics
     training = {m["name"] for m in card["training_details"]["training_job_details"]["training_metrics"]}
     assert {"validation_r2", "validation_rmse", "validation_mae"} <= training and "validation_auc" not in training
 
@@ -507,8 +507,8 @@ def test_regression_gate_failures_are_limitations(regression, tmp_path):
     assert_card_schema_valid(card)
     r2, ratio = report["challenger"]["metrics"]["r2"], report["challenger"]["fairness"]["error_parity_ratio"]
     notes = mc.limitations(report)
-    assert f"R² {mc._f(r2)} below the floor 0.95 (promotion gate failed)" in notes
-    assert f"error parity across age_band (lowest / highest group MAE) {mc._f(ratio)} below 0.99" in notes
+    assert f"R² {mc.figure(r2)} below the floor 0.95 (promotion gate failed)" in notes
+    assert f"error parity across age_band (lowest / highest group MAE) {mc.figure(ratio)} below 0.99" in notes
     assert card["intended_uses"]["risk_rating"] == "High"
     gate = values(group(card, "promotion gate"))
     assert gate["min_quality"]["value"] is False and gate["error_parity"]["value"] is False
@@ -528,15 +528,15 @@ def test_a_lower_is_better_primary_metric_reads_the_right_way(regression, tmp_pa
     assert_card_schema_valid(card)
     notes = mc.limitations(report)
     assert (
-        f"RMSE {mc._f(margin['value'])} does not beat the champion's {mc._f(margin['champion_value'])} by the required "
-        f"margin (needs {mc._f(margin['threshold'])})"
+        f"RMSE {mc.figure(margin['value'])} does not beat the champion's {mc.figure(margin['champion_value'])} by the required "
+        f"margin (needs {mc.figure(margin['threshold'])})"
     ) in notes
     worse = [c for name, c in checks(report).items() if name.startswith("slice_regression") and not c["passed"]]
     assert worse, "precondition: the weak model's RMSE is worse by more than allowed in some slice"
     for check in worse:
         assert (
-            f"slice {check['slice']}: RMSE {mc._f(check['value'])} rose above the champion's "
-            f"{mc._f(check['champion_value'])} by more than allowed (ceiling {mc._f(check['threshold'])})"
+            f"slice {check['slice']}: RMSE {mc.figure(check['value'])} rose above the champion's "
+            f"{mc.figure(check['champion_value'])} by more than allowed (ceiling {mc.figure(check['threshold'])})"
         ) in notes
     assert "RMSE by channel" in group_names(card)
     assert card["additional_information"]["custom_details"]["primary_metric"] == "rmse"

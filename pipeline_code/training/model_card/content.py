@@ -1,60 +1,18 @@
-"""A SageMaker Model Card for a registered model version, filled from its evaluation report.
-
-:func:`build_model_card` turns the ``evaluation.json`` written by
-:mod:`pipeline_code.training.evaluate` (plus the model's configuration) into the content of a
-SageMaker Model Card (the model card JSON schema, snake_case sections)::
-
-    model_overview          what the model is, its artifact, its problem type
-    intended_uses           purpose (the model's description in the config), intended use, risk rating
-    training_details        rounds, hyperparameters, validation metrics
-    evaluation_details      metrics vs the champion, gate checks, fairness per metric with its
-                            threshold, slices, and per problem type (``core.problem``):
-                            binary: confusion matrix at the threshold, ROC curve, positive rate per group;
-                            multiclass: metrics and confusion matrix per class, parity per class,
-                            predicted class shares per group;
-                            regression: error quantiles, MAE and bias per group (error parity)
-    additional_information  limitations (failed gate checks, small slices and groups),
-                            ethical considerations (fairness), custom details
-    model_package_details   the registered version (when its ARN is given)
-
-The problem type is the report's ``problem_type`` (binary when absent); it must be the spec's.
-:func:`render_markdown` renders the same content for people. Only the sections and field names
-of the documented schema are used; every string respects the schema's length limits (and a
-matrix its 20 x 20 limit: a multiclass model with more classes has no confusion matrix in the card).
-
-As a job (the step after Register)::
-
-    python -m pipeline_code.training.model_card --evaluation-dir DIR --model-spec FILE \\
-        --model-package-arn ARN [--output-dir DIR] [--create] [--description TEXT] [--region R]
-
-writes ``model_card.json`` (the content) and ``model_card.md`` to ``--output-dir``. With
-``--create`` it also creates the SageMaker model card ``<group>-v<version>`` (status Draft,
-linked to the package): a card that exists already is updated when its content differs
-(back to Draft: changed content needs a new review) and left alone when it is identical.
-Exit status: 0 done; 1 AWS error or an archived card; 2 bad arguments or input.
-"""
+"""The content of a model version's SageMaker Model Card, built from its evaluation report (see the package docstring)."""
 
 from __future__ import annotations
 
-import argparse
 import hashlib
-import json
 import math
-import os
-import sys
 from dataclasses import dataclass
 from typing import Any, Dict, List, Mapping, Optional, Sequence, Tuple
 
 from pipeline_code.core import problem
 from pipeline_code.core.contract import EVALUATION_FILE, PACKAGE_ARN
-from pipeline_code.core.markdown import md_text
-from pipeline_code.training.spec import ModelSpec, SpecError, parse_model_spec
+from pipeline_code.training.spec import ModelSpec
 
-PROG = "python -m pipeline_code.training.model_card"
 CARD_JSON = "model_card.json"
 CARD_MARKDOWN = "model_card.md"
-DEFAULT_OUTPUT_DIR = "/opt/ml/processing/output/model_card"
-CARD_STATUS = "Draft"
 # Headline metrics per problem type: the binary card also shows the prevalence (the test set's base rate).
 _HEADLINE = {**problem.HEADLINE_METRICS, problem.BINARY: (*problem.HEADLINE_METRICS[problem.BINARY], "prevalence")}
 _CLASSIFIER_FAIRNESS = (
@@ -78,12 +36,12 @@ _FAIRNESS_KEY = {problem.BINARY: "disparate_impact", problem.MULTICLASS: "dispar
 # The card content's matrix limit (model card JSON schema: at most 20 rows of at most 20 numbers).
 _MAX_MATRIX = 20
 # Metric group names of the non-binary sections (render_markdown renders them as tables).
-_CLASS_METRICS = "metrics by class"
-_CLASS_CONFUSION = "confusion matrix by class"
-_ERRORS = "error distribution"
-_CLASS_PARITY = "parity by class across "
-_CLASS_SHARES = "predicted class share by "
-_GROUP_ERRORS = "error by "
+CLASS_METRICS = "metrics by class"
+CLASS_CONFUSION = "confusion matrix by class"
+ERRORS = "error distribution"
+CLASS_PARITY = "parity by class across "
+CLASS_SHARES = "predicted class share by "
+GROUP_ERRORS = "error by "
 # Schema limits (model card JSON schema): text fields and metric names/groups.
 _MAX = {
     "description": 1024,
@@ -101,23 +59,20 @@ class ModelCardError(ValueError):
     """Bad input for a model card (the message names the field and the fix)."""
 
 
-# --------------------------------------------------------------------------------------
-# Content
-# --------------------------------------------------------------------------------------
 def _clip(text: str, limit: int) -> str:
     text = str(text)
     return text if len(text) <= limit else text[: limit - 1] + "…"
 
 
-def _number(value: Any) -> Optional[float]:
+def as_number(value: Any) -> Optional[float]:
     if isinstance(value, bool) or not isinstance(value, (int, float)) or math.isnan(float(value)) or math.isinf(float(value)):
         return None
     return float(value)
 
 
-def _f(value: Any, digits: int = 4) -> str:
+def figure(value: Any, digits: int = 4) -> str:
     """``0.29``, ``0.80``, ``0.999``: up to ``digits`` decimals, at least two (no rounding 0.999 to 1.00)."""
-    number = _number(value)
+    number = as_number(value)
     if number is None:
         return "n/a"
     text = f"{number:.{digits}f}"
@@ -132,7 +87,7 @@ def _metric(name: str, value: Any, notes: Optional[str] = None) -> Optional[Dict
     if isinstance(value, bool):
         entry.update(type="boolean", value=value)
     else:
-        number = _number(value)
+        number = as_number(value)
         if number is None:
             return None
         entry.update(type="number", value=number)
@@ -200,29 +155,29 @@ def limitations(report: Mapping[str, Any]) -> List[str]:
         name, value, limit = check.get("name"), check.get("value"), check.get("threshold")
         if name == "min_auc":
             what = "macro one-vs-rest AUC" if kind == problem.MULTICLASS else "AUC"
-            out.append(f"{what} {_f(value)} below the minimum {_f(limit)} (promotion gate failed)")
+            out.append(f"{what} {figure(value)} below the minimum {figure(limit)} (promotion gate failed)")
         elif name == "min_quality":
             side = "below" if problem.higher_is_better(metric) else "above"
-            out.append(f"{label} {_f(value)} {side} the floor {_f(limit)} (promotion gate failed)")
+            out.append(f"{label} {figure(value)} {side} the floor {figure(limit)} (promotion gate failed)")
         elif name == "challenger_margin":
             out.append(
-                f"{label} {_f(value)} does not beat the champion's {_f(check.get('champion_value'))} by the required margin (needs {_f(limit)})"
+                f"{label} {figure(value)} does not beat the champion's {figure(check.get('champion_value'))} by the required margin (needs {figure(limit)})"
             )
         elif name == "slice_regression":
             moved, bound = ("fell below", "floor") if problem.higher_is_better(metric) else ("rose above", "ceiling")
             out.append(
-                f"slice {check.get('slice')}: {label} {_f(value)} {moved} the champion's {_f(check.get('champion_value'))} "
-                f"by more than allowed ({bound} {_f(limit)})"
+                f"slice {check.get('slice')}: {label} {figure(value)} {moved} the champion's {figure(check.get('champion_value'))} "
+                f"by more than allowed ({bound} {figure(limit)})"
             )
         elif name == "demographic_parity":
             out.append(
-                f"demographic parity difference across {attribute}{worst['demographic_parity']} {_f(value)} "
-                f"above the maximum {_f(limit)}"
+                f"demographic parity difference across {attribute}{worst['demographic_parity']} {figure(value)} "
+                f"above the maximum {figure(limit)}"
             )
         elif name == "disparate_impact":
-            out.append(f"disparate impact across {attribute}{worst['disparate_impact']} {_f(value)} below {_f(limit)}")
+            out.append(f"disparate impact across {attribute}{worst['disparate_impact']} {figure(value)} below {figure(limit)}")
         elif name == "error_parity":
-            out.append(f"error parity across {attribute} (lowest / highest group MAE) {_f(value)} below {_f(limit)}")
+            out.append(f"error parity across {attribute} (lowest / highest group MAE) {figure(value)} below {figure(limit)}")
         else:
             out.append(str(check.get("message") or name))
     if fairness and fairness.get(_FAIRNESS_KEY.get(kind, "disparate_impact")) is None:
@@ -435,13 +390,13 @@ def _what_it_predicts(card: _Evaluated) -> str:
         quantiles = metrics.get("abs_error_quantiles") or {}
         return (
             f"Scores {inputs} and returns the predicted value of '{spec.target}' (a number). On the frozen test set "
-            f"the mean absolute error is {_f(metrics.get('mae'))}: half the predictions are within "
-            f"{_f(quantiles.get('p50'))} of the true value, 90% within {_f(quantiles.get('p90'))}; the mean of "
-            f"'{spec.target}' there is {_f(metrics.get('mean_target'))}. "
+            f"the mean absolute error is {figure(metrics.get('mae'))}: half the predictions are within "
+            f"{figure(quantiles.get('p50'))} of the true value, 90% within {figure(quantiles.get('p90'))}; the mean of "
+            f"'{spec.target}' there is {figure(metrics.get('mean_target'))}. "
         )
     return (
         f"Scores {inputs} and returns the "
-        f"probability that '{spec.target}' is true; a score >= {_f(card.threshold)} is a positive prediction "
+        f"probability that '{spec.target}' is true; a score >= {figure(card.threshold)} is a positive prediction "
         f"({card.threshold_origin}). "
     )
 
@@ -531,7 +486,7 @@ def _evaluation_details(card: _Evaluated, test_set_uri: Optional[str]) -> Dict[s
 
 def _bar_chart(name: str, pairs: Sequence[Tuple[Any, Any]], y_axis: str, notes: Optional[str] = None) -> Optional[Dict[str, Any]]:
     """A bar chart of the (label, value) pairs with a finite value, or None when there is none."""
-    kept = [(label, value) for label, value in pairs if _number(value) is not None]
+    kept = [(label, value) for label, value in pairs if as_number(value) is not None]
     if not kept:
         return None
     chart: Dict[str, Any] = {
@@ -615,11 +570,11 @@ def _class_groups(card: _Evaluated) -> List[Optional[Dict[str, Any]]]:
         _bar_chart("predicted share by class", [(c, e.get("predicted_share")) for c, e in entries], "predicted share"),
         _bar_chart("actual share by class", [(c, e.get("actual_share")) for c, e in entries], "actual share"),
     ]
-    groups: List[Optional[Dict[str, Any]]] = [_group(_CLASS_METRICS, charts)]
+    groups: List[Optional[Dict[str, Any]]] = [_group(CLASS_METRICS, charts)]
     if matrix and fits:
         groups.append(
             {
-                "name": _CLASS_CONFUSION,
+                "name": CLASS_CONFUSION,
                 "metric_data": [
                     {
                         "name": "confusion matrix (rows: actual class, columns: predicted class)",
@@ -641,7 +596,7 @@ def _error_group(card: _Evaluated) -> Optional[Dict[str, Any]]:
     quantiles = metrics.get("abs_error_quantiles") or {}
     target = card.spec.target
     return _group(
-        _ERRORS,
+        ERRORS,
         [
             *(
                 _metric(f"abs_error_{q}", quantiles.get(q), f"{q[1:]}th percentile of |prediction - {target}| on the test set")
@@ -665,9 +620,9 @@ def _fairness_groups(card: _Evaluated) -> List[Optional[Dict[str, Any]]]:
         check = _threshold_check(checks, check_name) if check_name else None
         limit = thresholds.get(limit_key) if limit_key else None
         if check is not None:
-            note = f"threshold {op} {_f(limit)}: {'pass' if check.get('passed') else 'FAIL'}"
+            note = f"threshold {op} {figure(limit)}: {'pass' if check.get('passed') else 'FAIL'}"
         elif limit is not None:
-            note = f"threshold {op} {_f(limit)}: not assessable"
+            note = f"threshold {op} {figure(limit)}: not assessable"
         else:
             note = "reported, not gated"
         if kind == problem.MULTICLASS:
@@ -688,7 +643,7 @@ def _fairness_groups(card: _Evaluated) -> List[Optional[Dict[str, Any]]]:
         return groups + _class_fairness_groups(card)
     if kind == problem.REGRESSION:
         return groups + [_error_fairness_group(card)]
-    by_group = [(g, e) for g, e in sorted((fairness.get("groups") or {}).items()) if _number(e.get("positive_rate")) is not None]
+    by_group = [(g, e) for g, e in sorted((fairness.get("groups") or {}).items()) if as_number(e.get("positive_rate")) is not None]
     if by_group:
         groups.append(
             {
@@ -724,7 +679,7 @@ def _class_fairness_groups(card: _Evaluated) -> List[Optional[Dict[str, Any]]]:
     entries = [(c, per_class[c]) for c in classes if c in per_class]
     groups: List[Optional[Dict[str, Any]]] = [
         _group(
-            _clip(_CLASS_PARITY + attribute, _MAX["group"]),
+            _clip(CLASS_PARITY + attribute, _MAX["group"]),
             [
                 _bar_chart("demographic parity difference by class",
                            [(c, e.get("demographic_parity_difference")) for c, e in entries], "demographic parity difference",
@@ -738,11 +693,11 @@ def _class_fairness_groups(card: _Evaluated) -> List[Optional[Dict[str, Any]]]:
         )
     ]  # fmt: skip
     shares = [(g, e.get("predicted_shares") or {}) for g, e in sorted((fairness.get("groups") or {}).items())]
-    shares = [(g, s) for g, s in shares if all(_number(s.get(c)) is not None for c in classes)]
+    shares = [(g, s) for g, s in shares if all(as_number(s.get(c)) is not None for c in classes)]
     if shares and classes and len(shares) <= _MAX_MATRIX and len(classes) <= _MAX_MATRIX:
         groups.append(
             {
-                "name": _clip(_CLASS_SHARES + attribute, _MAX["group"]),
+                "name": _clip(CLASS_SHARES + attribute, _MAX["group"]),
                 "metric_data": [
                     {
                         "name": f"share of each {attribute} group predicted each class",
@@ -764,7 +719,7 @@ def _error_fairness_group(card: _Evaluated) -> Optional[Dict[str, Any]]:
     entries = sorted((fairness.get("groups") or {}).items())
     note = _eligible_note(fairness)
     return _group(
-        _clip(_GROUP_ERRORS + attribute, _MAX["group"]),
+        _clip(GROUP_ERRORS + attribute, _MAX["group"]),
         [
             _bar_chart(f"MAE by {attribute}", [(g, e.get("mae")) for g, e in entries], "mean absolute error", note),
             _bar_chart(f"bias by {attribute}", [(g, e.get("bias")) for g, e in entries], "mean prediction - target",
@@ -780,7 +735,7 @@ def _slice_groups(card: _Evaluated) -> List[Dict[str, Any]]:
     metric = "auc" if card.kind == problem.BINARY else card.primary_metric
     label = problem.label(metric)
     for column, block in sorted((card.challenger.get("slices") or {}).items()):
-        values = [(v, e) for v, e in sorted((block.get("values") or {}).items()) if _number(e.get(metric)) is not None]
+        values = [(v, e) for v, e in sorted((block.get("values") or {}).items()) if as_number(e.get(metric)) is not None]
         if values:
             groups.append(
                 {
@@ -818,25 +773,25 @@ def _ethics(card: _Evaluated) -> str:
     if card.kind == problem.MULTICLASS:
         return (
             f"Fairness is measured across '{card.attribute}' (not a model input), per class of '{card.spec.target}': for "
-            f"each class, how evenly the groups are predicted it. Worst class: disparate impact {_f(di)} (class "
-            f"{fairness.get('disparate_impact_class') or 'n/a'}; minimum {_f(thresholds.get('min_disparate_impact'))}), "
-            f"demographic parity difference {_f(dpd)} (class {fairness.get('demographic_parity_class') or 'n/a'}; maximum "
-            f"{_f(thresholds.get('max_demographic_parity_difference'))}), equal opportunity difference "
-            f"{_f(fairness.get('equal_opportunity_difference'))}. Other protected characteristics are not measured."
+            f"each class, how evenly the groups are predicted it. Worst class: disparate impact {figure(di)} (class "
+            f"{fairness.get('disparate_impact_class') or 'n/a'}; minimum {figure(thresholds.get('min_disparate_impact'))}), "
+            f"demographic parity difference {figure(dpd)} (class {fairness.get('demographic_parity_class') or 'n/a'}; maximum "
+            f"{figure(thresholds.get('max_demographic_parity_difference'))}), equal opportunity difference "
+            f"{figure(fairness.get('equal_opportunity_difference'))}. Other protected characteristics are not measured."
         )
     if card.kind == problem.REGRESSION:
         return (
             f"Fairness is measured across '{card.attribute}' (not a model input) as error parity: the lowest over the "
-            f"highest group mean absolute error {_f(fairness.get('error_parity_ratio'))} (minimum "
-            f"{_f(thresholds.get('min_disparate_impact'))}), MAE difference {_f(fairness.get('mae_difference'))} "
+            f"highest group mean absolute error {figure(fairness.get('error_parity_ratio'))} (minimum "
+            f"{figure(thresholds.get('min_disparate_impact'))}), MAE difference {figure(fairness.get('mae_difference'))} "
             f"(highest error: {fairness.get('highest_error_group') or 'n/a'}, lowest: "
             f"{fairness.get('lowest_error_group') or 'n/a'}). Other protected characteristics are not measured."
         )
     return (
-        f"Fairness is measured across '{card.attribute}' (not a model input): disparate impact {_f(di)} "
-        f"(minimum {_f(thresholds.get('min_disparate_impact'))}), demographic parity difference {_f(dpd)} "
-        f"(maximum {_f(thresholds.get('max_demographic_parity_difference'))}), equal opportunity difference "
-        f"{_f(fairness.get('equal_opportunity_difference'))}. Other protected characteristics are not measured."
+        f"Fairness is measured across '{card.attribute}' (not a model input): disparate impact {figure(di)} "
+        f"(minimum {figure(thresholds.get('min_disparate_impact'))}), demographic parity difference {figure(dpd)} "
+        f"(maximum {figure(thresholds.get('max_demographic_parity_difference'))}), equal opportunity difference "
+        f"{figure(fairness.get('equal_opportunity_difference'))}. Other protected characteristics are not measured."
     )
 
 
@@ -895,297 +850,3 @@ def _package_details(model_package_arn: str, package: Mapping[str, Any]) -> Dict
     return details
 
 
-# --------------------------------------------------------------------------------------
-# Markdown
-# --------------------------------------------------------------------------------------
-def render_markdown(card: Mapping[str, Any], *, title: Optional[str] = None) -> str:
-    """The model card content as Markdown (every section of :func:`build_model_card`)."""
-    overview, intended = card.get("model_overview") or {}, card.get("intended_uses") or {}
-    info = card.get("additional_information") or {}
-    package = card.get("model_package_details") or {}
-    heading = title or (
-        f"{package['model_package_group_name']} v{package['model_package_version']}"
-        if package
-        else overview.get("model_creator", "model")
-    )
-    out = [f"# Model card: {md_text(heading)}", ""]
-    out += [
-        "## Overview",
-        "",
-        f"- Description: {md_text(overview.get('model_description'))}",
-        f"- Problem: {md_text(overview.get('problem_type'))}, algorithm {md_text(overview.get('algorithm_type'))}",
-    ]
-    out += [f"- Artifact: {md_text(a)}" for a in overview.get("model_artifact") or []]
-    if package:
-        out += [
-            f"- Model package: {md_text(package.get('model_package_arn'))} (approval {md_text(package.get('model_approval_status'))})"
-        ]
-    out += ["", "## Intended use", "", md_text(intended.get("purpose_of_model")), "", md_text(intended.get("intended_uses")), ""]
-    out += [f"**Risk rating: {md_text(intended.get('risk_rating'))}** — {md_text(intended.get('explanations_for_risk_rating'))}", ""]
-    out += [md_text(intended.get("factors_affecting_model_efficiency")), ""]
-    training = card.get("training_details") or {}
-    out += ["## Training", "", md_text(training.get("training_observations")), ""]
-    job = training.get("training_job_details") or {}
-    for m in job.get("training_metrics") or []:
-        out.append(f"- {md_text(m['name'])}: {m['value']:.4f}")
-    if job.get("hyper_parameters"):
-        out.append("- hyperparameters: " + ", ".join(f"{md_text(h['name'])}={md_text(h.get('value'))}" for h in job["hyper_parameters"]))
-    out.append("")
-    for evaluation in card.get("evaluation_details") or []:
-        out += [f"## Evaluation: {md_text(evaluation.get('name'))}", "", md_text(evaluation.get("evaluation_observation")), ""]
-        groups = {g["name"]: g for g in evaluation.get("metric_groups") or []}
-        mine = {m["name"]: m["value"] for m in (groups.get("challenger (this version)") or {}).get("metric_data", [])}
-        theirs = {m["name"]: m["value"] for m in (groups.get("champion") or {}).get("metric_data", [])}
-        if mine:
-            out += ["| Metric | This version | Champion |", "|---|---|---|"]
-            out += [
-                f"| {md_text(k)} | {v:.4f} | {theirs[k]:.4f} |" if k in theirs else f"| {md_text(k)} | {v:.4f} | — |"
-                for k, v in mine.items()
-            ]
-            out.append("")
-        out += _per_type_markdown(groups, (_CLASS_METRICS, _CLASS_CONFUSION, _ERRORS))
-        for name, group in groups.items():
-            if name.startswith("fairness across"):
-                out += [f"### {md_text(name[0].upper() + name[1:])}", "", "| Metric | Value | Threshold / result |", "|---|---|---|"]
-                out += [
-                    f"| {md_text(m['name'])} | {m['value']:.4f} | {md_text(m.get('notes'))} |"
-                    for m in group["metric_data"]
-                    if not m["name"].endswith(" threshold")
-                ]
-                out.append("")
-        out += _per_type_markdown(groups, (_CLASS_PARITY, _CLASS_SHARES, _GROUP_ERRORS))
-        gate = groups.get("promotion gate")
-        if gate:
-            out += ["### Promotion gate", "", "| Check | Passed | Detail |", "|---|---|---|"]
-            out += [
-                f"| {md_text(m['name'])} | {'yes' if m['value'] else '**no**'} | {md_text(m.get('notes'))} |" for m in gate["metric_data"]
-            ]
-            out.append("")
-    out += ["## Limitations", ""]
-    out += [
-        line if line.startswith("- ") else f"- {line}"
-        for line in (
-            md_text(x[2:]) if x.startswith("- ") else md_text(x) for x in str(info.get("caveats_and_recommendations") or "").splitlines()
-        )
-        if line
-    ]
-    out += ["", "## Ethical considerations", "", md_text(info.get("ethical_considerations")), ""]
-    return "\n".join(out)
-
-
-def _cell(value: Any) -> str:
-    """A table cell of a chart or matrix value: counts as integers, the rest with 4 decimals."""
-    if isinstance(value, int) and not isinstance(value, bool):
-        return str(value)
-    return f"{value:.4f}" if _number(value) is not None else "—"
-
-
-def _per_type_markdown(groups: Mapping[str, Mapping[str, Any]], names: Sequence[str]) -> List[str]:
-    """Tables of the multiclass and regression sections (groups named, or prefixed, by ``names``), in that order:
-    bar charts sharing their x axis side by side, a matrix as a grid, simple metrics as metric | value | notes."""
-    out: List[str] = []
-    for prefix in names:
-        for name, group in groups.items():
-            if not name.startswith(prefix):
-                continue
-            out += [f"### {md_text(name[0].upper() + name[1:])}", ""]
-            data = group.get("metric_data") or []
-            charts = [m for m in data if m.get("type") == "bar_chart"]
-            if charts:
-                labels: List[str] = []
-                for chart in charts:
-                    labels += [x for x in chart.get("x_axis_name") or [] if x not in labels]
-                columns = [dict(zip(chart.get("x_axis_name") or [], chart["value"])) for chart in charts]
-                first = "Class" if "by class" in charts[0]["name"] else "Group"
-                heads = [c.get("y_axis_name") or c["name"] for c in charts]
-                out += ["| " + " | ".join([first, *(md_text(h) for h in heads)]) + " |", "|" + "---|" * (len(charts) + 1)]
-                out += ["| " + " | ".join([md_text(x), *(_cell(col.get(x)) for col in columns)]) + " |" for x in labels]
-                out.append("")
-                notes = [f"- {md_text(c['name'])}: {md_text(c['notes'])}" for c in charts if c.get("notes")]
-                out += notes + [""] if notes else []
-            for matrix in (m for m in data if m.get("type") == "matrix"):
-                heads = [md_text(x) for x in matrix.get("x_axis_name") or []]
-                out += [md_text(matrix["name"]), "", "| | " + " | ".join(heads) + " |", "|" + "---|" * (len(heads) + 1)]
-                out += [
-                    f"| {md_text(row_name)} | " + " | ".join(_cell(v) for v in row) + " |"
-                    for row_name, row in zip(matrix.get("y_axis_name") or [], matrix["value"])
-                ]
-                out += ["", md_text(matrix["notes"]), ""] if matrix.get("notes") else [""]
-            simple = [m for m in data if m.get("type") in ("number", "boolean", "string")]
-            if simple:
-                out += ["| Metric | Value | Notes |", "|---|---|---|"]
-                out += [f"| {md_text(m['name'])} | {_cell(m['value'])} | {md_text(m.get('notes'))} |" for m in simple]
-                out.append("")
-    return out
-
-
-# --------------------------------------------------------------------------------------
-# SageMaker
-# --------------------------------------------------------------------------------------
-def create_or_update(client: Any, *, name: str, content: Mapping[str, Any], kms_key_id: Optional[str] = None) -> Tuple[str, str]:
-    """Create the model card ``name`` (status Draft); if it exists, update it when its content differs.
-
-    Returns (``created`` | ``updated`` | ``unchanged``, card ARN). Raises ModelCardError for
-    an archived card (SageMaker refuses changes to it).
-    """
-    from botocore.exceptions import ClientError
-
-    text = json.dumps(content, sort_keys=True)
-    kwargs: Dict[str, Any] = {"ModelCardName": name, "Content": text, "ModelCardStatus": CARD_STATUS}
-    if kms_key_id:
-        kwargs["SecurityConfig"] = {"KmsKeyId": kms_key_id}
-    try:
-        return "created", client.create_model_card(**kwargs)["ModelCardArn"]
-    except ClientError as exc:
-        if exc.response.get("Error", {}).get("Code") != "ConflictException":
-            raise
-    existing = client.describe_model_card(ModelCardName=name)
-    arn = existing.get("ModelCardArn", "")
-    try:
-        same = json.loads(existing.get("Content") or "null") == json.loads(text)
-    except ValueError:
-        same = False
-    if same:
-        return "unchanged", arn
-    if existing.get("ModelCardStatus") == "Archived":
-        raise ModelCardError(f"model card {name!r} is Archived and cannot be updated: unarchive it or delete it first")
-    client.update_model_card(ModelCardName=name, Content=text, ModelCardStatus=CARD_STATUS)
-    return "updated", arn
-
-
-# --------------------------------------------------------------------------------------
-# CLI
-# --------------------------------------------------------------------------------------
-def _read_spec(value: str) -> Tuple[ModelSpec, Optional[str]]:
-    """The parsed spec and the ``description`` of the raw config entry, if it has one."""
-    spec = parse_model_spec(value)
-    description = None
-    text = value
-    if os.path.isfile(value):
-        with open(value, encoding="utf-8") as handle:
-            text = handle.read()
-    try:
-        raw = json.loads(text)
-        if isinstance(raw, Mapping) and isinstance(raw.get("description"), str):
-            description = raw["description"].strip() or None
-    except ValueError:
-        pass
-    return spec, description
-
-
-def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog=PROG, description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument(
-        "--evaluation-dir", "--evaluation_dir", dest="evaluation_dir", required=True, help=f"directory holding {EVALUATION_FILE}"
-    )
-    parser.add_argument(
-        "--model-spec",
-        "--model_spec",
-        dest="model_spec",
-        required=True,
-        help="the model's config entry: JSON text or a JSON file",
-    )
-    parser.add_argument(
-        "--model-package-arn",
-        "--model_package_arn",
-        dest="model_package_arn",
-        default=None,
-        help="the registered version (required with --create)",
-    )
-    parser.add_argument(
-        "--output-dir",
-        "--output_dir",
-        dest="output_dir",
-        default=DEFAULT_OUTPUT_DIR,
-        help=f"where the card files go (default {DEFAULT_OUTPUT_DIR})",
-    )
-    parser.add_argument(
-        "--description", default=None, help="intended use text (default: the spec's 'description', else one built from the spec)"
-    )
-    parser.add_argument(
-        "--test-set-uri",
-        "--test_set_uri",
-        dest="test_set_uri",
-        default=None,
-        help="S3 URI of the frozen test set, recorded as the evaluation dataset",
-    )
-    parser.add_argument("--create", action="store_true", help="create (or update) the SageMaker model card <group>-v<version>")
-    parser.add_argument(
-        "--kms-key-id",
-        "--kms_key_id",
-        dest="kms_key_id",
-        default=None,
-        help="KMS key for the card's content (with --create; default: AWS owned key)",
-    )
-    parser.add_argument("--region", default=None, help="AWS region (default: the environment's)")
-    return parser
-
-
-def main(argv: Optional[Sequence[str]] = None, *, sagemaker_client: Any = None) -> int:
-    parser = build_parser()
-    args = parser.parse_args(argv)
-    if args.create and not args.model_package_arn:
-        parser.error("--create needs --model-package-arn (the card is named after and linked to the version)")
-    try:
-        spec, spec_description = _read_spec(args.model_spec)
-        path = os.path.join(args.evaluation_dir, EVALUATION_FILE)
-        if not os.path.isfile(path):
-            raise ModelCardError(
-                f"--evaluation-dir {args.evaluation_dir!r} holds no {EVALUATION_FILE}: pass the Evaluate step's output"
-            )
-        with open(path, encoding="utf-8") as handle:
-            report = json.load(handle)
-        if args.model_package_arn:
-            parse_package_arn(args.model_package_arn)
-    except (SpecError, ModelCardError, ValueError) as exc:
-        print(f"{PROG}: error: {exc}", file=sys.stderr)
-        return 2
-
-    from botocore.exceptions import BotoCoreError, ClientError
-
-    package = None
-    client = sagemaker_client
-    if args.create:
-        if client is None:
-            import boto3
-
-            client = boto3.client("sagemaker", region_name=args.region)
-        try:
-            package = client.describe_model_package(ModelPackageName=args.model_package_arn)
-        except (ClientError, BotoCoreError) as exc:
-            print(f"{PROG}: error: cannot read {args.model_package_arn}: {exc}", file=sys.stderr)
-            return 1
-    try:
-        content = build_model_card(
-            evaluation_report=report,
-            model_spec=spec,
-            description=args.description or spec_description,
-            model_package_arn=args.model_package_arn,
-            model_package=package,
-            test_set_uri=args.test_set_uri or ((package or {}).get("CustomerMetadataProperties") or {}).get("frozen_test"),
-        )
-    except ModelCardError as exc:
-        print(f"{PROG}: error: {exc}", file=sys.stderr)
-        return 2
-    os.makedirs(args.output_dir, exist_ok=True)
-    with open(os.path.join(args.output_dir, CARD_JSON), "w", encoding="utf-8") as handle:
-        json.dump(content, handle, indent=2, sort_keys=True)
-    with open(os.path.join(args.output_dir, CARD_MARKDOWN), "w", encoding="utf-8") as handle:
-        handle.write(render_markdown(content))
-    print(f"wrote {CARD_JSON} and {CARD_MARKDOWN} to {args.output_dir}; risk rating {content['intended_uses']['risk_rating']}")
-    if args.create:
-        name = card_name(args.model_package_arn)
-        try:
-            outcome, arn = create_or_update(client, name=name, content=content, kms_key_id=args.kms_key_id)
-        except ModelCardError as exc:
-            print(f"{PROG}: error: {exc}", file=sys.stderr)
-            return 1
-        except (ClientError, BotoCoreError) as exc:
-            print(f"{PROG}: error: model card {name!r}: {exc}", file=sys.stderr)
-            return 1
-        print(f"model card {name}: {outcome} ({arn})")
-    return 0
-
-
-if __name__ == "__main__":
-    sys.exit(main())
