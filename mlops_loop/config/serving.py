@@ -194,7 +194,8 @@ class BatchServing(_Frozen):
     content_type: Literal["application/jsonlines", "text/csv"] = "application/jsonlines"
     max_payload_mb: int = Field(default=6, ge=1, le=100)
     max_concurrent_transforms: int = Field(default=0, ge=0, le=64, description="0 lets SageMaker choose.")
-    timeout_minutes: int = Field(default=240, ge=5, le=48 * 60)
+    # No timeout_minutes: CreateTransformJob has no job-level time limit (each request is limited to
+    # 600 s by the job's ModelClientConfig), so such a setting could only be ignored.
 
     _types = field_validator("instance_type")(_transform_instance_type)
 
@@ -241,7 +242,8 @@ class ServingAlarms(_Frozen):
     Default: p99 model latency above 1 s, 5xx above 1% or 4xx above 5% of requests, for 5 of 5
     minutes; CPU (averaged per vCPU) or memory above 90% for 15 minutes (instance-based modes);
     more than 100 queued async requests for 15 minutes; no low-traffic alarm
-    (``min_invocations_per_hour`` sets one: fewer invocations than that for 3 hours).
+    (``min_invocations_per_hour`` sets one: fewer invocations than that for 3 hours; not for async
+    endpoints, which publish no Invocations metric). Error rates are the share of requests per minute.
     """
 
     max_latency_p99_ms: int = Field(default=1000, ge=1, le=3_600_000)
@@ -275,6 +277,17 @@ class ServingConfig(_Frozen):
             raise ValueError(
                 "native_model_monitor: needs SageMaker data capture, i.e. mode 'realtime' or 'async' with "
                 f"data_capture_percent > 0 (got mode {self.mode!r}, {self.data_capture_percent}%); allowed: false here"
+            )
+        return self
+
+    @model_validator(mode="after")
+    def _low_traffic_needs_invocations(self) -> "ServingConfig":
+        # Async endpoints publish no Invocations metric (SageMaker, async-inference-monitor), so the
+        # low-traffic alarm would have nothing to count and could never fire.
+        if self.mode == "async" and self.alarms.min_invocations_per_hour is not None:
+            raise ValueError(
+                "alarms.min_invocations_per_hour: async endpoints publish no Invocations metric, so a low-traffic "
+                "alarm could never fire; remove it here (alarms.max_async_backlog watches an async endpoint's queue)"
             )
         return self
 

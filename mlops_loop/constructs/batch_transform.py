@@ -20,7 +20,8 @@ from .scheduled_job import EXECUTION_ID, job_name_stem, scheduled_sagemaker_job
 class BatchTransform(Construct):
     """An EventBridge Scheduler schedule ``<prefix>-<model>-batch`` (on ``condition``) that starts a batch transform
     job of ``model`` over ``s3://<inference bucket>/batch/<model>/input/`` as ``batch.schedule`` says, with
-    SageMaker data capture under ``capture_uri``/batch/ and outputs kept per run under ``output/<execution id>/``;
+    SageMaker data capture of every record under ``capture_uri``/batch/ (unless ``capture`` is false: a transform
+    job captures all or nothing) and outputs kept per run under ``output/<execution id>/``;
     the job runs as ``role`` (the model's execution role), encrypted with ``key``.
     """
 
@@ -33,6 +34,7 @@ class BatchTransform(Construct):
         model: sagemaker.CfnModel,
         model_name: str,
         batch: BatchServing,
+        capture: bool,
         role: iam.IRole,
         capture_uri: str,
         inference_bucket: s3.IBucket,
@@ -70,11 +72,11 @@ class BatchTransform(Construct):
                 "InstanceCount": batch.instance_count,
                 **({"VolumeKmsKeyId": volume_key} if volume_key else {}),
             },
-            "DataCaptureConfig": {
+            **({"DataCaptureConfig": {
                 "DestinationS3Uri": f"{capture_uri}batch/",
                 "KmsKeyId": key.key_arn,
                 "GenerateInferenceId": True,
-            },
+            }} if capture else {}),
             "Tags": [{"Key": "mlops-loop:model", "Value": model_name}],
         }
         self.schedule_name = batch_schedule_name(name_prefix, model_name)

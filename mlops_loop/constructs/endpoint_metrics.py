@@ -28,14 +28,17 @@ def endpoint_metric(
 
 
 def error_rate(endpoint: str, errors: str, label: str, *, period: Optional[Duration] = None) -> cloudwatch.MathExpression:
-    """Per minute, ``errors`` (e.g. ``Invocation5XXErrors``) as a percentage of invocations (0 with no traffic)."""
+    """Per minute, the share of requests answered with ``errors`` (e.g. ``Invocation5XXErrors``), in percent.
+
+    SageMaker sends 1 for each request that got such a response and 0 for every other, so the metric's
+    average is the rate. That holds for async endpoints too, which publish no ``Invocations`` metric
+    (https://docs.aws.amazon.com/sagemaker/latest/dg/async-inference-monitor.html): a rate over
+    ``Invocations`` would have no denominator there. No requests, no data points.
+    """
     period = period or Duration.minutes(1)
     return cloudwatch.MathExpression(
-        expression="100 * errors / MAX([invocations, 1])",
-        using_metrics={
-            "errors": endpoint_metric(endpoint, errors, "Sum", period=period),
-            "invocations": endpoint_metric(endpoint, "Invocations", "Sum", period=period),
-        },
+        expression="100 * errors",
+        using_metrics={"errors": endpoint_metric(endpoint, errors, "Average", period=period)},
         label=label,
         period=period,
     )

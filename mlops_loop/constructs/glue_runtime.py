@@ -93,7 +93,17 @@ class GlueRuntime(Construct):
         )
         for access in (self.job_access, self.crawler_access):
             access.allow_key("DataKey", key)
-            self._allow_logging(access, stack)
+        # Jobs write under our prefix (--custom-logGroup-prefix). A crawler with a security configuration
+        # that encrypts CloudWatch logs writes to /aws-glue/crawlers-role/<role name>-<configuration name>
+        # (Glue's naming; e.g. aws-samples/aws-serverless-data-lake-framework grants exactly that group),
+        # not to /aws-glue/crawlers. The role name is generated, so the group is matched by this
+        # environment's configuration name, which only this crawler uses.
+        self._allow_logging(self.job_access, stack, f"{self.log_group_prefix}/*",
+                            "Glue creates one log stream per job run and executor in the job's log groups; the names "
+                            "are only known at run time.")
+        self._allow_logging(self.crawler_access, stack, f"/aws-glue/crawlers-role/*-{self.security_configuration.name}:*",
+                            "Glue names the crawler's encrypted log group after its generated role name and the security "
+                            "configuration (fixed per environment), with one stream per crawl.")
         self.job_access.allow_prefix("GlueTemp", artifacts_bucket, f"{GLUE_TEMP_PREFIX}/", write=True)
         # Glue publishes job metrics (--enable-metrics) to its own namespace only.
         self.job_access.allow(
@@ -129,21 +139,12 @@ class GlueRuntime(Construct):
         )
         self.code.grant_read(self.job_access)
 
-    def _allow_logging(self, access: AccessPolicy, stack: Stack) -> None:
-        # Glue writes job logs under our prefix and crawler logs to /aws-glue/crawlers;
+    @staticmethod
+    def _allow_logging(access: AccessPolicy, stack: Stack, log_groups: str, reason: str) -> None:
         # AssociateKmsKey is required by the security configuration's CloudWatch encryption.
         access.allow(
             "GlueLogs",
             ["logs:CreateLogGroup", "logs:CreateLogStream", "logs:PutLogEvents", "logs:AssociateKmsKey"],
-            [
-                stack.format_arn(
-                    service="logs",
-                    resource="log-group",
-                    resource_name=name,
-                    arn_format=ArnFormat.COLON_RESOURCE_NAME,
-                )
-                for name in (f"{self.log_group_prefix}/*", "/aws-glue/crawlers:*")
-            ],
-            wildcard_reason="Glue creates one log stream per job run and executor under these log groups; "
-            "the names are only known at run time.",
+            [stack.format_arn(service="logs", resource="log-group", resource_name=log_groups, arn_format=ArnFormat.COLON_RESOURCE_NAME)],
+            wildcard_reason=reason,
         )

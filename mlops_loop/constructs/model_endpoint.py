@@ -83,12 +83,12 @@ class ModelEndpoint(Construct):
         self.model_name = model_name
         self.endpoint_name = endpoint_name
         self.capture_uri = capture_uri
+        rollout = self._rollout_config()
         self.topics: dict[str, sns.Topic] = {}
         self.endpoint_config = self._endpoint_config(inference_bucket, key, notification_key)
         if self.topics:
             access.allow("AsyncNotifications", ["sns:Publish"], [t.topic_arn for t in self.topics.values()])
             access.allow_key("NotificationKey", notification_key)
-        rollout = self._rollout_config()
         self.rollback_alarms = rollback_alarms(self, endpoint_name=endpoint_name, rollout=rollout, condition=condition)
         # Every alarm this stack creates for the endpoint: the serving deployer may manage these and no other.
         self.alarm_names: list[str] = list(rollback_alarm_names(endpoint_name))

@@ -43,8 +43,10 @@ class ServedModel(Construct):
     """One model's serving: its execution role, the approved package version as a SageMaker Model, and
     either a :class:`ModelEndpoint` (real-time, serverless, async) or a :class:`BatchTransform` (batch).
 
-    Every resource carries ``condition`` (the model's package-ARN parameter is not empty), so a stack
-    deploys with nothing served until the first approval, and an approval deploys by changing that one
+    Every resource that serves or costs carries ``condition`` (the model's package-ARN parameter is not
+    empty); the execution role, its policy and an async endpoint's topics exist from the start (the serving
+    deployer's policy names the role; idle topics cost nothing). So a stack deploys with nothing served until
+    the first approval, and an approval deploys by changing that one
     parameter: each new version creates a new Model, and the endpoint is updated blue/green (a rollback
     fails the CloudFormation update, which rolls the parameter back to the previous version), or the
     next scheduled transform job uses it. The role reads only this model's artefacts and writes only
@@ -140,6 +142,7 @@ class ServedModel(Construct):
                 model=self.model,
                 model_name=served_model_name,
                 batch=serving.batch,
+                capture=serving.data_capture_percent > 0,
                 role=self.role,
                 capture_uri=self.capture_uri,
                 inference_bucket=bucket,

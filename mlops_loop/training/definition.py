@@ -74,6 +74,7 @@ from pipeline_code.core.integrity import (
     SEALED_URI_PATH,
     sealed_prefix,
 )
+from pipeline_code.core.problem import REGRESSION
 from pipeline_code.core.thresholds import THRESHOLDS
 from pipeline_code.sagemaker_entry import ENTRY_MODULE_ENV as ENV_ENTRY_MODULE
 
@@ -735,7 +736,8 @@ class _Builder:
                 f"{s.model_name}: XGBoost {XGBOOST_VERSION}, code {s.code_version}, passed the promotion gate"
             ),
             domain="MACHINE_LEARNING",
-            task="CLASSIFICATION",
+            # The model package's ML task (CreateModelPackage Task): what the registry and model cards show.
+            task="REGRESSION" if s.problem_type == REGRESSION else "CLASSIFICATION",
         )
         return ModelStep(name=STEP_REGISTER, step_args=step_args, retry_policies=self.service_retries())
 

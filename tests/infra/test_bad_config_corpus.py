@@ -732,9 +732,9 @@ CASES = [
     case("batch-payload-above-100", serve("batch", max_payload_mb=101),
          "model 'churn': field 'serving.batch.max_payload_mb': Input should be less than or equal to "
          "100 (got 101)"),
-    case("batch-timeout-too-short", serve("batch", timeout_minutes=4),
-         "model 'churn': field 'serving.batch.timeout_minutes': Input should be greater than or "
-         "equal to 5 (got 4)"),
+    case("batch-timeout-is-no-setting", serve("batch", timeout_minutes=240),
+         "model 'churn': field 'serving.batch.timeout_minutes': unknown field; check the spelling against "
+         "the documented fields (README: Configuration)"),
     case("batch-payload-times-concurrency", serve("batch", max_payload_mb=10, max_concurrent_transforms=20),
          "model 'churn': field 'serving.batch.max_concurrent_transforms': 20 x max_payload_mb 10 is "
          "200 MB; SageMaker allows at most 100 MB per instance; allowed: 0-10 at max_payload_mb 10 "
@@ -745,6 +745,10 @@ CASES = [
     case("data-capture-above-100", at("models.churn.serving.data_capture_percent", 101),
          "model 'churn': field 'serving.data_capture_percent': Input should be less than or equal to "
          "100 (got 101)"),
+    case("low-traffic-alarm-on-async", at("models.churn.serving", {"mode": "async", "alarms": {"min_invocations_per_hour": 10}}),
+         "model 'churn': field 'serving.alarms.min_invocations_per_hour': async endpoints publish no Invocations "
+         "metric, so a low-traffic alarm could never fire; remove it here (alarms.max_async_backlog watches an "
+         "async endpoint's queue)"),
     case("native-monitor-on-serverless", at("models.credit-risk.serving.native_model_monitor", True),
          "model 'credit-risk': field 'serving.native_model_monitor': needs SageMaker data capture, "
          "i.e. mode 'realtime' or 'async' with data_capture_percent > 0 (got mode 'serverless', "

@@ -19,7 +19,7 @@ from mlops_loop.config import ConfigError, parse_config
 from mlops_loop.tools.cloud_assembly import stacks
 from mlops_loop.tools.lint import lint_templates
 from pipeline_code.core.contract import pascal
-from pipeline_code.local import run_loop
+from mlops_cli.local import run_loop
 from tests.support.configs import SAMPLE_CONFIG
 from tests.support.local_run import lenient_local_run
 from tests.support.problem_types import DATASET, FEATURES
@@ -82,6 +82,22 @@ def test_the_model_spec_each_job_reads_says_the_problem_type():
     assert specs["basket-value"]["problem_type"] == "regression"
     assert "primary_metric" not in specs["basket-value"]  # its type's default, r2
     assert "problem_type" not in config.models["churn"].job_spec()  # a binary spec reads as it always has
+
+
+def test_each_version_is_registered_with_its_types_task(assembly):
+    """The registry (and the model card) show a regression model as REGRESSION, the classifiers as CLASSIFICATION."""
+    pipelines = {p["PipelineName"]: pipeline_definition(p) for p in resources(assembly, "AWS::SageMaker::Pipeline")}
+
+    def steps(listed):  # the gate's condition step holds the register step in its branches
+        for step in listed:
+            yield step
+            yield from steps(step.get("Arguments", {}).get("IfSteps", []) + step.get("Arguments", {}).get("ElseSteps", []))
+
+    def task(model):
+        (register,) = [s for s in steps(pipelines[f"mlops-loop-dev-{model}-training"]["Steps"]) if s["Type"] == "RegisterModel"]
+        return register["Arguments"]["Task"]
+
+    assert (task("order-segment"), task("basket-value"), task("churn")) == ("CLASSIFICATION", "REGRESSION", "CLASSIFICATION")
 
 
 def test_a_models_gate_reaches_its_pipeline_only(assembly):

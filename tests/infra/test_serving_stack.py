@@ -319,11 +319,10 @@ def test_rollback_alarms_watch_the_5xx_rate_and_p99_model_latency(synthesized, e
     assert errors["TreatMissingData"] == "notBreaching"
     metrics = {m["Id"]: m for m in errors["Metrics"]}
     (expression,) = [m for m in errors["Metrics"] if "Expression" in m]
-    assert expression["Expression"] == "100 * errors / MAX([invocations, 1])" and expression["ReturnData"] is True
-    for metric_id, name in (("errors", "Invocation5XXErrors"), ("invocations", "Invocations")):
-        stat = metrics[metric_id]["MetricStat"]
-        assert stat["Metric"] == {"Dimensions": dimensions, "MetricName": name, "Namespace": "AWS/SageMaker"}
-        assert stat["Stat"] == "Sum" and metrics[metric_id]["ReturnData"] is False
+    assert expression["Expression"] == "100 * errors" and expression["ReturnData"] is True
+    stat = metrics["errors"]["MetricStat"]
+    assert stat["Metric"] == {"Dimensions": dimensions, "MetricName": "Invocation5XXErrors", "Namespace": "AWS/SageMaker"}
+    assert stat["Stat"] == "Average" and metrics["errors"]["ReturnData"] is False
 
     latency = _props(template, model, "RolloutLatency")
     assert latency["AlarmName"] == f"{endpoint}-rollout-latency"

@@ -48,8 +48,9 @@ def test_latency_and_error_alarms_need_five_bad_minutes_in_a_row_at_the_configur
     for name, threshold, errors in (("server-errors", 2.5, "Invocation5XXErrors"), ("client-errors", 7.0, "Invocation4XXErrors")):
         alarm = alarms[name]
         assert alarm["Threshold"] == threshold
-        assert [m["MetricStat"]["Metric"]["MetricName"] for m in alarm["Metrics"] if "MetricStat" in m] == [errors, "Invocations"]
-        assert alarm["Metrics"][0]["Expression"] == "100 * errors / MAX([invocations, 1])"
+        assert [(m["MetricStat"]["Metric"]["MetricName"], m["MetricStat"]["Stat"]) for m in alarm["Metrics"] if "MetricStat" in m] == [
+            (errors, "Average")]
+        assert alarm["Metrics"][0]["Expression"] == "100 * errors"
     for name in ALWAYS:
         assert (alarms[name]["EvaluationPeriods"], alarms[name]["DatapointsToAlarm"]) == (5, 5), name
         assert alarms[name]["ComparisonOperator"] == "GreaterThanThreshold", name

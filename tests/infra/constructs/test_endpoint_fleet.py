@@ -93,7 +93,7 @@ def test_the_rollback_alarms_watch_the_new_fleet_at_the_rollout_thresholds_and_e
     assert set(alarms) == {errors_name, latency_name}
     errors, latency = alarms[errors_name], alarms[latency_name]
     assert errors["Properties"]["Threshold"] == 2.0
-    assert errors["Properties"]["Metrics"][0]["Expression"] == "100 * errors / MAX([invocations, 1])"
+    assert errors["Properties"]["Metrics"][0]["Expression"] == "100 * errors"
     assert (latency["Properties"]["MetricName"], latency["Properties"]["Threshold"]) == ("ModelLatency", 300_000)
     for alarm in (errors, latency):
         assert alarm["Condition"] == "ChurnDeployed"

@@ -57,24 +57,23 @@ def test_host_metrics_come_from_the_endpoints_namespace_on_the_given_period():
 
 
 # ------------------------------------------------------------------ error_rate
-def test_an_error_rate_is_errors_as_a_percentage_of_invocations_never_dividing_by_zero():
+def test_an_error_rate_is_the_share_of_requests_with_that_error_and_needs_no_invocations_metric():
+    """SageMaker sends 1 per request with the error and 0 per other request: the average is the rate. Async
+    endpoints publish no Invocations metric, so a rate over Invocations would never have a denominator there."""
     rate = error_rate(ENDPOINT, "Invocation5XXErrors", "5xx rate (%)")
-    assert rate.expression == "100 * errors / MAX([invocations, 1])"
+    assert rate.expression == "100 * errors"
     assert rate.label == "5xx rate (%)"
     assert rate.period.to_seconds() == 60
     used = {name: (m.metric_name, m.statistic, m.dimensions, m.period.to_seconds()) for name, m in rate.using_metrics.items()}
-    assert used == {
-        "errors": ("Invocation5XXErrors", "Sum", {"EndpointName": ENDPOINT, "VariantName": "AllTraffic"}, 60),
-        "invocations": ("Invocations", "Sum", {"EndpointName": ENDPOINT, "VariantName": "AllTraffic"}, 60),
-    }
+    assert used == {"errors": ("Invocation5XXErrors", "Average", {"EndpointName": ENDPOINT, "VariantName": "AllTraffic"}, 60)}
 
 
 @pytest.mark.parametrize("errors", ["Invocation5XXErrors", "Invocation4XXErrors"])
-def test_an_error_rate_over_a_longer_period_sums_both_metrics_over_that_period(errors: str):
+def test_an_error_rate_over_a_longer_period_averages_over_that_period(errors: str):
     props = _alarm_properties(error_rate(ENDPOINT, errors, "rate", period=Duration.minutes(5)))
     expression, *inputs = props["Metrics"]
-    assert expression == {"Id": "expr_1", "Expression": "100 * errors / MAX([invocations, 1])", "Label": "rate", "ReturnData": True}
+    assert expression == {"Id": "expr_1", "Expression": "100 * errors", "Label": "rate", "ReturnData": True}
     assert {m["Id"]: (m["MetricStat"]["Metric"]["MetricName"], m["MetricStat"]["Stat"], m["MetricStat"]["Period"]) for m in inputs} == {
-        "errors": (errors, "Sum", 300), "invocations": ("Invocations", "Sum", 300),
+        "errors": (errors, "Average", 300),
     }
     assert all(m["ReturnData"] is False and m["MetricStat"]["Metric"]["Dimensions"] == PER_VARIANT for m in inputs)

@@ -113,7 +113,7 @@ def test_the_job_role_starts_with_the_key_its_logs_glue_temp_glue_metrics_and_th
     assert statements["GlueJobMetrics"]["Condition"] == {"StringEquals": {"cloudwatch:namespace": "Glue"}}
     assert statements["JobLibrary"] == {"Sid": "JobLibrary", "Effect": "Allow", "Action": "s3:GetObject",
                                         "Resource": _object_arn(stack, runtime.code.library)}
-    assert JOB_LOGS in statements["GlueLogs"]["Resource"]
+    assert statements["GlueLogs"]["Resource"] == JOB_LOGS, "its own log groups (--custom-logGroup-prefix) and no crawler's"
     assert "logs:AssociateKmsKey" in statements["GlueLogs"]["Action"], "the security configuration's log encryption needs it"
 
 
@@ -127,6 +127,10 @@ def test_the_crawler_role_starts_with_the_key_its_logs_and_this_databases_catalo
         f"arn:aws:glue:{REGION}:{ACCOUNT}:table/shop_dev/*",
     ]
     assert not [a for a in statements["CrawlerCatalog"]["Action"] if a.startswith("glue:Delete")], "crawls never delete tables"
+    # With the security configuration's CloudWatch encryption, Glue writes a crawler's logs to
+    # /aws-glue/crawlers-role/<role name>-<configuration name>, not /aws-glue/crawlers.
+    assert statements["GlueLogs"]["Resource"] == f"arn:aws:logs:{REGION}:{ACCOUNT}:log-group:/aws-glue/crawlers-role/*-shop-dev-glue:*"
+    assert "logs:AssociateKmsKey" in statements["GlueLogs"]["Action"]
 
 
 def test_scripts_added_after_the_runtime_are_readable_by_the_job_role_and_not_by_the_crawler_role():

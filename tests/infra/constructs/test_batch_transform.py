@@ -1,0 +1,218 @@
+"""BatchTransform, built in a bare stack: a schedule (on the model's condition) that starts one batch transform job
+of the served model per run, over the model's batch input prefix, as the model's execution role.
+
+The stand-ins are minimal: a data key, the inference bucket by name, the model's execution role, a SageMaker Model,
+and the version parameter with the condition that it is set. Batch settings are the config module's
+``BatchServing``, not read from config/mlops-loop.yaml.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import pytest
+from aws_cdk import CfnCondition, CfnParameter, CfnResource, Environment, Fn, Stack
+from aws_cdk import aws_iam as iam
+from aws_cdk import aws_kms as kms
+from aws_cdk import aws_s3 as s3
+from aws_cdk import aws_sagemaker as sagemaker
+from aws_cdk.assertions import Template
+
+from mlops_loop.app_builder import new_app
+from mlops_loop.config.serving import BatchServing
+from mlops_loop.constructs.batch_transform import BatchTransform
+from mlops_loop.constructs.scheduled_job import EXECUTION_ID, job_name_stem
+
+PREFIX = "shop-dev"
+INFERENCE = "shop-dev-inference"
+CAPTURE_URI = f"s3://{INFERENCE}/capture/returns/"
+CONDITION = "ReturnsDeployed"
+
+
+class _Built:
+    def __init__(self, stack: Stack, transforms: list[BatchTransform]):
+        self.stack, self.transforms = stack, transforms
+        self.batch = transforms[0]
+        self.template = Template.from_stack(stack)
+
+    def of_type(self, cfn_type: str) -> dict[str, dict]:
+        return self.template.find_resources(cfn_type)
+
+    def id_of(self, construct: Any) -> str:
+        return self.stack.get_logical_id(construct.node.default_child or construct)
+
+    def ref(self, construct_id: str, attribute: str = "Arn") -> str:
+        """How a token of a stand-in reads in the rendered request: ``${LogicalId.Attribute}``."""
+        return "${%s.%s}" % (self.id_of(self.stack.node.find_child(construct_id)), attribute)
+
+    def schedule(self, batch: BatchTransform | None = None) -> dict:
+        return self.of_type("AWS::Scheduler::Schedule")[self.id_of((batch or self.batch).schedule)]
+
+    def request(self, batch: BatchTransform | None = None) -> dict:
+        """The CreateTransformJob request the schedule sends, parsed (tokens rendered as ``${Id.Attr}``)."""
+        joined = self.schedule(batch)["Properties"]["Target"]["Input"]["Fn::Join"]
+        return json.loads("".join(_render(p) for p in joined[1]))
+
+    def scheduler_statements(self) -> dict[str, dict]:
+        policy = self.of_type("AWS::IAM::ManagedPolicy")[self.id_of(self.batch.node.find_child("SchedulerAccess").policy)]
+        return {s["Sid"]: s for s in policy["Properties"]["PolicyDocument"]["Statement"]}
+
+
+def _render(part: Any) -> str:
+    if isinstance(part, str):
+        return part
+    if "Ref" in part:
+        return "${%s}" % part["Ref"]
+    if "Fn::GetAtt" in part:
+        return "${%s.%s}" % tuple(part["Fn::GetAtt"])
+    raise AssertionError(f"unexpected token in the request: {part}")
+
+
+def _build(batch: BatchServing = BatchServing(), *, models: tuple[str, ...] = ("returns",), name_prefix: str = PREFIX,
+           capture: bool = True) -> _Built:
+    """GIVEN a bare stack with the stand-ins WHEN each of ``models`` is scheduled for batch transform as ``batch`` says."""
+    stack = Stack(new_app(), "Bare", env=Environment(account="123456789012", region="eu-west-1"))
+    parameter = CfnParameter(stack, "ReturnsModelPackageArn", type="String", default="")
+    condition = CfnCondition(stack, CONDITION, expression=Fn.condition_not(Fn.condition_equals(parameter.value_as_string, "")))
+    key = kms.Key(stack, "Key")
+    bucket = s3.Bucket.from_bucket_name(stack, "Inference", INFERENCE)
+    role = iam.Role(stack, "ModelRole", assumed_by=iam.ServicePrincipal("sagemaker.amazonaws.com"))
+    model = sagemaker.CfnModel(stack, "Model", execution_role_arn=role.role_arn)
+    transforms = [
+        BatchTransform(stack, name.capitalize(), name_prefix=name_prefix, model=model, model_name=name, batch=batch, capture=capture, role=role,
+                       capture_uri=f"s3://{INFERENCE}/capture/{name}/", inference_bucket=bucket, key=key, condition=condition)
+        for name in models
+    ]
+    return _Built(stack, transforms)
+
+
+@pytest.fixture(scope="module")
+def default() -> _Built:
+    """Model ``returns`` on the default batch settings: one ml.m5.xlarge nightly at 01:00 UTC over JSON Lines."""
+    return _build()
+
+
+# ------------------------------------------------------------------ the request
+def test_each_run_starts_a_job_named_after_the_models_stem_and_the_schedules_execution_id(default: _Built):
+    stem = job_name_stem("transform", PREFIX, "returns")
+    assert default.batch.job_name_prefix == stem and stem.startswith("bt-")
+    request = default.request()
+    assert request["TransformJobName"] == f"{stem}-{EXECUTION_ID}"
+    assert request["ModelName"] == "${Model.ModelName}"
+    assert request["Tags"] == [{"Key": "mlops-loop:model", "Value": "returns"}]
+
+
+def test_the_job_reads_the_models_batch_input_and_keeps_each_runs_output_apart(default: _Built):
+    request = default.request()
+    assert request["TransformInput"] == {
+        "DataSource": {"S3DataSource": {"S3DataType": "S3Prefix", "S3Uri": f"s3://{INFERENCE}/batch/returns/input/"}},
+        "ContentType": "application/jsonlines",
+        "SplitType": "Line",
+    }
+    assert request["TransformOutput"] == {
+        "S3OutputPath": f"s3://{INFERENCE}/batch/returns/output/{EXECUTION_ID}/",
+        "Accept": "application/jsonlines",
+        "AssembleWith": "Line",
+        "KmsKeyId": default.ref("Key"),
+    }
+    assert (request["BatchStrategy"], request["MaxPayloadInMB"], request["MaxConcurrentTransforms"]) == ("MultiRecord", 6, 0)
+    assert request["ModelClientConfig"] == {"InvocationsTimeoutInSeconds": 600, "InvocationsMaxRetries": 1}
+
+
+def test_the_job_captures_its_records_under_the_models_capture_prefix(default: _Built):
+    assert default.request()["DataCaptureConfig"] == {
+        "DestinationS3Uri": f"{CAPTURE_URI}batch/",
+        "KmsKeyId": default.ref("Key"),
+        "GenerateInferenceId": True,
+    }
+
+
+def test_with_capture_off_the_job_captures_nothing():
+    """A transform job captures every record or none: a model whose data_capture_percent is 0 gets none."""
+    request = _build(capture=False).request()
+    assert "DataCaptureConfig" not in request
+    assert request["TransformOutput"]["S3OutputPath"] == f"s3://{INFERENCE}/batch/returns/output/{EXECUTION_ID}/"
+
+
+def test_the_batch_settings_reach_the_request():
+    settings = BatchServing(instance_type="ml.c5.xlarge", instance_count=3, content_type="text/csv", max_payload_mb=10,
+                            max_concurrent_transforms=4, schedule="rate(12 hours)")
+    built = _build(settings)
+    request = built.request()
+    assert (request["TransformInput"]["ContentType"], request["TransformOutput"]["Accept"]) == ("text/csv", "text/csv")
+    assert (request["MaxPayloadInMB"], request["MaxConcurrentTransforms"]) == (10, 4)
+    assert request["TransformResources"] == {"InstanceType": "ml.c5.xlarge", "InstanceCount": 3, "VolumeKmsKeyId": built.ref("Key")}
+    assert built.schedule()["Properties"]["ScheduleExpression"] == "rate(12 hours)"
+
+
+def test_the_instance_volume_is_encrypted_with_the_data_key(default: _Built):
+    assert default.request()["TransformResources"] == {
+        "InstanceType": "ml.m5.xlarge", "InstanceCount": 1, "VolumeKmsKeyId": default.ref("Key")}
+
+
+def test_on_a_local_nvme_instance_type_the_volume_key_is_left_out_but_the_output_stays_encrypted():
+    """SageMaker rejects a volume key for instance types whose local NVMe storage is hardware-encrypted."""
+    built = _build(BatchServing(instance_type="ml.g5.xlarge"))
+    request = built.request()
+    assert request["TransformResources"] == {"InstanceType": "ml.g5.xlarge", "InstanceCount": 1}
+    assert request["TransformOutput"]["KmsKeyId"] == built.ref("Key")
+    assert request["DataCaptureConfig"]["KmsKeyId"] == built.ref("Key")
+
+
+# ------------------------------------------------------------------ the schedule
+def test_the_schedule_is_named_after_the_model_and_exists_only_once_a_version_is_approved(default: _Built):
+    schedule = default.schedule()
+    props = schedule["Properties"]
+    assert default.batch.schedule_name == props["Name"] == "shop-dev-returns-batch"
+    assert props["ScheduleExpression"] == "cron(0 1 * * ? *)" and props["ScheduleExpressionTimezone"] == "UTC"
+    assert props["Description"] == f"Batch transform of returns over s3://{INFERENCE}/batch/returns/input/"
+    assert props["Target"]["Arn"] == "arn:aws:scheduler:::aws-sdk:sagemaker:createTransformJob"
+    assert props["Target"]["RoleArn"] == {"Fn::GetAtt": [default.id_of(default.batch.scheduler_role), "Arn"]}
+    assert schedule["Condition"] == CONDITION
+    assert schedule["Metadata"]["mlops-loop"] == {"model": "returns", "mode": "batch"}
+
+
+def test_only_the_schedule_waits_for_an_approval_its_role_exists_from_the_start(default: _Built):
+    ids = {default.stack.get_logical_id(c) for c in default.batch.node.find_all() if isinstance(c, CfnResource)}
+    resources = {k: v for k, v in default.template.to_json()["Resources"].items() if k in ids}
+    assert {v["Type"]: v.get("Condition") for v in resources.values()} == {
+        "AWS::Scheduler::Schedule": CONDITION, "AWS::IAM::Role": None, "AWS::IAM::ManagedPolicy": None}
+
+
+def test_the_scheduler_role_starts_only_this_models_transform_jobs_run_as_the_models_role(default: _Built):
+    built = default
+    role = built.of_type("AWS::IAM::Role")[built.id_of(built.batch.scheduler_role)]["Properties"]
+    assert role["AssumeRolePolicyDocument"]["Statement"] == [{
+        "Action": "sts:AssumeRole", "Effect": "Allow", "Principal": {"Service": "scheduler.amazonaws.com"},
+        "Condition": {"StringEquals": {"aws:SourceAccount": "123456789012"}},
+    }]
+    assert role["Description"] == "shop-dev: scheduled batch transform of returns"
+    statements = built.scheduler_statements()
+    assert list(statements) == ["StartTransformJob", "PassJobRole", "Key", "UseModel"]
+    stem = built.batch.job_name_prefix
+    assert statements["StartTransformJob"]["Resource"] == f"arn:aws:sagemaker:eu-west-1:123456789012:transform-job/{stem}-*"
+    assert statements["StartTransformJob"]["Action"] == ["sagemaker:AddTags", "sagemaker:CreateTransformJob"]
+    assert statements["PassJobRole"]["Resource"] == {"Fn::GetAtt": [built.id_of(built.stack.node.find_child("ModelRole")), "Arn"]}
+    assert statements["PassJobRole"]["Condition"] == {"StringEquals": {"iam:PassedToService": "sagemaker.amazonaws.com"}}
+    assert statements["Key"]["Resource"] == {"Fn::GetAtt": [built.id_of(built.stack.node.find_child("Key")), "Arn"]}
+    # Every approved version is a new Model with a generated name.
+    assert statements["UseModel"] == {"Sid": "UseModel", "Effect": "Allow", "Action": "sagemaker:DescribeModel",
+                                      "Resource": "arn:aws:sagemaker:eu-west-1:123456789012:model/*"}
+
+
+def test_two_models_get_their_own_schedules_and_job_name_stems():
+    built = _build(models=("returns", "basket"))
+    returns, basket = built.transforms
+    assert (returns.schedule_name, basket.schedule_name) == ("shop-dev-returns-batch", "shop-dev-basket-batch")
+    assert returns.job_name_prefix != basket.job_name_prefix
+    assert built.request(basket)["TransformJobName"] == f"{job_name_stem('transform', PREFIX, 'basket')}-{EXECUTION_ID}"
+    assert built.request(basket)["TransformInput"]["DataSource"]["S3DataSource"]["S3Uri"] == f"s3://{INFERENCE}/batch/basket/input/"
+
+
+# ------------------------------------------------------------------ refusal
+def test_a_schedule_name_over_64_characters_is_refused():
+    prefix = "shop-" + "x" * 50
+    with pytest.raises(ValueError, match=rf"^schedule name '{prefix}-returns-batch' exceeds 64 characters; "
+                                         r"shorten the project, environment or model name$"):
+        _build(name_prefix=prefix)

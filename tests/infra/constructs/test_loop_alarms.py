@@ -1,0 +1,188 @@
+"""LoopAlarms, built in a bare stack: per model the alarms that start a retrain (drift, slow drift, quality) and the
+one that calls people when the monitor stops; plus the retrain trigger's own alarms (``handler_alarms``), and the
+drift monitor's metric series (``monitor_series``).
+
+The stand-ins are minimal: the people's topic, and the trigger function and its dead-letter queue imported by name.
+The models (a binary, a multiclass and a regression one) are declared here, not read from config/mlops-loop.yaml.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+from aws_cdk import Environment, Stack
+from aws_cdk import aws_cloudwatch as cloudwatch
+from aws_cdk import aws_lambda as lambda_
+from aws_cdk import aws_sns as sns
+from aws_cdk import aws_sqs as sqs
+from aws_cdk.assertions import Template
+from constructs import Construct
+
+from mlops_loop.app_builder import new_app
+from mlops_loop.constructs.loop_alarms import LoopAlarms, handler_alarms, monitor_series
+
+PREFIX = "shop-dev"
+MODELS = {"returns": "binary_classification", "routing": "multiclass_classification", "basket": "regression"}
+DRIFT = ("data-drift", "prediction-drift", "slow-drift")
+TRIGGER, DEAD_LETTERS = "shop-dev-retrain-trigger", "shop-dev-retrain-dlq"
+
+
+class _Built:
+    def __init__(self, stack: Stack, alarms: LoopAlarms, topic: sns.Topic):
+        self.stack, self.alarms = stack, alarms
+        self.template = Template.from_stack(stack)
+        self.topic_ref = {"Ref": stack.get_logical_id(topic.node.default_child)}
+        resources = self.template.find_resources("AWS::CloudWatch::Alarm")
+        self.by_name = {a["Properties"]["AlarmName"]: a["Properties"] for a in resources.values()}
+        self._name_of_id = {k: a["Properties"]["AlarmName"] for k, a in resources.items()}
+
+    def name_of(self, alarm: cloudwatch.Alarm) -> str:
+        """The AlarmName in the template of the alarm construct ``alarm``."""
+        return self._name_of_id[self.stack.get_logical_id(alarm.node.default_child)]
+
+
+def _stand_ins(stack: Stack) -> dict[str, Any]:
+    return dict(
+        topic=sns.Topic(stack, "Topic"),
+        trigger_function=lambda_.Function.from_function_name(stack, "Trigger", TRIGGER),
+        dead_letter_queue=sqs.Queue.from_queue_arn(stack, "DeadLetters", f"arn:aws:sqs:eu-west-1:123456789012:{DEAD_LETTERS}"),
+    )
+
+
+def _build(models: dict[str, str] = MODELS, *, max_auc_drop: float = 0.04, max_quality_drop: float = 0.15) -> _Built:
+    """GIVEN a bare stack with the stand-ins WHEN the loop's alarms of ``models`` (name -> problem type) are added."""
+    stack = Stack(new_app(), "Bare", env=Environment(account="123456789012", region="eu-west-1"))
+    deps = _stand_ins(stack)
+    alarms = LoopAlarms(stack, "Alarms", name_prefix=PREFIX, environment="dev", models=models, max_auc_drop=max_auc_drop,
+                        max_quality_drop=max_quality_drop, **deps)
+    return _Built(stack, alarms, deps["topic"])
+
+
+@pytest.fixture(scope="module")
+def built() -> _Built:
+    return _build()
+
+
+def _on_monitor_metric(alarm: dict, model: str, metric: str, statistic: str) -> None:
+    assert (alarm["Namespace"], alarm["MetricName"], alarm["Statistic"]) == ("mlops-loop/monitoring", metric, statistic)
+    assert alarm["Dimensions"] == [{"Name": "Environment", "Value": "dev"}, {"Name": "Model", "Value": model}]
+    # One point per daily monitor run, judged run by run.
+    assert (alarm["Period"], alarm["EvaluationPeriods"]) == (86_400, 1)
+
+
+# ------------------------------------------------------------------ retrain alarms
+def test_each_model_has_its_retrain_alarms_named_with_the_retrain_prefix(built: _Built):
+    """Entering ALARM under ``<prefix>-<model>-retrain-`` is what starts the model's retraining."""
+    assert list(built.alarms.retrain_alarms) == list(MODELS)
+    for model, alarms in built.alarms.retrain_alarms.items():
+        assert [built.name_of(a) for a in alarms] == [f"{PREFIX}-{model}-retrain-{name}" for name in (*DRIFT, "quality")]
+
+
+@pytest.mark.parametrize(("name", "metric", "finding"), [
+    ("data-drift", "DataDriftScore", "a feature drifted (PSI above its calibrated threshold)"),
+    ("prediction-drift", "PredictionDriftScore", "predictions drifted (PSI above its calibrated threshold)"),
+    ("slow-drift", "CumulativeDriftScore", "a feature or the predictions stayed near their drift threshold run after run (CUSUM)"),
+])
+def test_a_drift_alarm_fires_when_the_calibrated_score_reaches_one_and_treats_no_data_as_no_drift(built: _Built, name, metric, finding):
+    alarm = built.by_name[f"{PREFIX}-returns-retrain-{name}"]
+    _on_monitor_metric(alarm, "returns", metric, "Maximum")
+    assert (alarm["Threshold"], alarm["ComparisonOperator"]) == (1, "GreaterThanOrEqualToThreshold")
+    assert alarm["TreatMissingData"] == "notBreaching", "no traffic, no drift"
+    assert alarm["AlarmDescription"] == f"returns: {finding}; retraining starts"
+    assert alarm["AlarmActions"] == [built.topic_ref]
+
+
+@pytest.mark.parametrize(("model", "metric", "threshold", "description"), [
+    ("returns", "AucDrop", 0.04, "returns: AUC dropped by >= 0.04 on labelled traffic; retraining starts"),
+    ("routing", "AucDrop", 0.04, "routing: AUC dropped by >= 0.04 on labelled traffic; retraining starts"),
+    ("basket", "QualityDrop", 0.15, "basket: its primary metric dropped by >= 0.15 on labelled traffic; retraining starts"),
+], ids=["binary", "multiclass", "regression"])
+def test_the_quality_alarm_watches_the_auc_drop_of_a_classifier_and_the_primary_metric_drop_of_a_regression(
+        built: _Built, model, metric, threshold, description):
+    alarm = built.by_name[f"{PREFIX}-{model}-retrain-quality"]
+    _on_monitor_metric(alarm, model, metric, "Maximum")
+    assert (alarm["Threshold"], alarm["ComparisonOperator"]) == (threshold, "GreaterThanOrEqualToThreshold")
+    assert alarm["TreatMissingData"] == "notBreaching", "no labels yet is no quality loss"
+    assert alarm["AlarmDescription"] == description
+    assert alarm["AlarmActions"] == [built.topic_ref]
+
+
+def test_the_quality_thresholds_follow_the_settings():
+    made = _build({"returns": "binary_classification", "basket": "regression"}, max_auc_drop=0.07, max_quality_drop=0.3)
+    assert made.by_name[f"{PREFIX}-returns-retrain-quality"]["Threshold"] == 0.07
+    assert made.by_name[f"{PREFIX}-basket-retrain-quality"]["Threshold"] == 0.3
+
+
+# ------------------------------------------------------------------ people alarms
+def test_a_monitor_that_reports_an_error_or_stops_reporting_pages_people_and_never_retrains(built: _Built):
+    alarm = built.by_name[f"{PREFIX}-basket-monitor-unhealthy"]
+    _on_monitor_metric(alarm, "basket", "MonitorHealthy", "Minimum")
+    assert (alarm["Threshold"], alarm["ComparisonOperator"]) == (1, "LessThanThreshold")
+    # The monitor runs daily in every environment: a day without a report means it stopped.
+    assert alarm["TreatMissingData"] == "breaching"
+    assert alarm["AlarmDescription"] == "basket: the drift monitor reported an error (see its report.json); no retrain"
+    assert alarm["AlarmActions"] == [built.topic_ref]
+    assert not f"{PREFIX}-basket-monitor-unhealthy".startswith(f"{PREFIX}-basket-retrain-")
+
+
+def test_the_trigger_failing_or_its_dead_letters_page_people_on_one_occurrence_in_five_minutes(built: _Built):
+    errors, dead = built.by_name[f"{PREFIX}-trigger-errors"], built.by_name[f"{PREFIX}-dead-letters"]
+    assert (errors["Namespace"], errors["MetricName"], errors["Statistic"]) == ("AWS/Lambda", "Errors", "Sum")
+    assert errors["Dimensions"] == [{"Name": "FunctionName", "Value": TRIGGER}]
+    assert errors["AlarmDescription"] == "The retrain trigger failed; check its logs"
+    assert (dead["Namespace"], dead["MetricName"]) == ("AWS/SQS", "ApproximateNumberOfMessagesVisible")
+    assert dead["Dimensions"] == [{"Name": "QueueName", "Value": DEAD_LETTERS}]
+    assert dead["AlarmDescription"] == "Retrain requests or notifications could not be delivered; see the DLQ"
+    for alarm in (errors, dead):
+        assert (alarm["Period"], alarm["EvaluationPeriods"], alarm["Threshold"]) == (300, 1, 1)
+        assert (alarm["ComparisonOperator"], alarm["TreatMissingData"]) == ("GreaterThanOrEqualToThreshold", "notBreaching")
+        assert alarm["AlarmActions"] == [built.topic_ref]
+
+
+def test_people_alarms_are_each_models_monitor_health_then_the_trigger_alarms(built: _Built):
+    assert [built.name_of(a) for a in built.alarms.people_alarms] == [
+        *(f"{PREFIX}-{model}-monitor-unhealthy" for model in MODELS), f"{PREFIX}-trigger-errors", f"{PREFIX}-dead-letters"]
+
+
+def test_all_alarms_lists_every_alarm_in_the_template_retrain_alarms_first(built: _Built):
+    """The dashboard shows ``all_alarms``: an alarm left out of it would be invisible there."""
+    names = [built.name_of(a) for a in built.alarms.all_alarms]
+    retrain = [built.name_of(a) for alarms in built.alarms.retrain_alarms.values() for a in alarms]
+    assert names == retrain + [built.name_of(a) for a in built.alarms.people_alarms]
+    assert len(names) == 5 * len(MODELS) + 2
+    assert sorted(names) == sorted(built.by_name)
+
+
+def test_without_models_only_the_trigger_alarms_exist():
+    made = _build({})
+    assert made.alarms.retrain_alarms == {}
+    assert sorted(made.by_name) == [f"{PREFIX}-dead-letters", f"{PREFIX}-trigger-errors"]
+    assert [made.name_of(a) for a in made.alarms.all_alarms] == [f"{PREFIX}-trigger-errors", f"{PREFIX}-dead-letters"]
+
+
+# ------------------------------------------------------------------ handler_alarms on its own
+def test_handler_alarms_names_both_alarms_after_the_prefix_in_the_given_scope():
+    """The Operations stack reuses it for the deploy handler, with its own names, descriptions and scope."""
+    stack = Stack(new_app(), "Bare", env=Environment(account="123456789012", region="eu-west-1"))
+    deps = _stand_ins(stack)
+    scope = Construct(stack, "Deploy")
+    alarms = handler_alarms(scope, name_prefix=PREFIX, names=("deploy-errors", "deploy-dead-letters"), function=deps["trigger_function"],
+                            queue=deps["dead_letter_queue"], errors_description="deploy failed", dead_letters_description="deploy DLQ",
+                            topic=deps["topic"])
+    assert [a.node.path for a in alarms] == ["Bare/Deploy/deploy-errors", "Bare/Deploy/deploy-dead-letters"]
+    resources = Template.from_stack(stack).find_resources("AWS::CloudWatch::Alarm").values()
+    by_name = {a["Properties"]["AlarmName"]: a["Properties"] for a in resources}
+    assert {n: (a["MetricName"], a["AlarmDescription"]) for n, a in by_name.items()} == {
+        f"{PREFIX}-deploy-errors": ("Errors", "deploy failed"),
+        f"{PREFIX}-deploy-dead-letters": ("ApproximateNumberOfMessagesVisible", "deploy DLQ"),
+    }
+
+
+# ------------------------------------------------------------------ monitor_series
+def test_monitor_series_is_one_models_monitor_metric_one_point_per_daily_run():
+    metric = monitor_series("prod", "basket", "quality_drop")
+    assert (metric.namespace, metric.metric_name, metric.statistic) == ("mlops-loop/monitoring", "QualityDrop", "Maximum")
+    assert metric.dimensions == {"Environment": "prod", "Model": "basket"}
+    assert metric.period.to_seconds() == 86_400
+    assert monitor_series("prod", "basket", "records", "Sum").statistic == "Sum"

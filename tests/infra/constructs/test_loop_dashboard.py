@@ -1,0 +1,162 @@
+"""LoopDashboard, built in a bare stack: the environment's one dashboard, per model three graphs of the drift monitor's
+metrics, then the status of the loop's alarms; ``add_row`` appends rows (each endpoint's widgets).
+
+The alarms are stand-ins imported by ARN; the models (a binary and a regression one) are declared here, not read
+from config/mlops-loop.yaml.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Sequence
+
+import pytest
+from aws_cdk import App, Environment, Stack
+from aws_cdk import aws_cloudwatch as cloudwatch
+from aws_cdk.assertions import Template
+from constructs import Construct
+
+from mlops_loop.app_builder import new_app
+from mlops_loop.constructs.loop_dashboard import LoopDashboard
+
+ENV = Environment(account="123456789012", region="eu-west-1")
+PREFIX = "shop-dev"
+MODELS = {"returns": "binary_classification", "basket": "regression"}
+ALARM_ARNS = [f"arn:aws:cloudwatch:eu-west-1:123456789012:alarm:{PREFIX}-{name}"
+              for name in ("returns-retrain-data-drift", "basket-retrain-quality", "trigger-errors")]
+
+
+class _Built:
+    def __init__(self, stack: Stack, dashboard: LoopDashboard):
+        self.stack, self.dashboard = stack, dashboard
+        self.resources = Template.from_stack(stack).find_resources("AWS::CloudWatch::Dashboard")
+
+    def body(self) -> dict:
+        (resource,) = self.resources.values()
+        body = resource["Properties"]["DashboardBody"]
+        # A plain string, or a Fn::Join when a graph names the stack's region.
+        parts = [body] if isinstance(body, str) else body["Fn::Join"][1]
+        return json.loads("".join(p if isinstance(p, str) else "${%s}" % p["Ref"] for p in parts))
+
+    def widgets(self) -> list[dict]:
+        return self.body()["widgets"]
+
+    def graph(self, title: str) -> dict:
+        (widget,) = [w for w in self.widgets() if w["properties"].get("title") == title]
+        return widget["properties"]
+
+
+def _build(models: dict[str, str] = MODELS, *, scope_path: Sequence[str] = (), construct_id: str = "LoopDashboard",
+           rows: Sequence[Sequence[cloudwatch.IWidget]] = ()) -> _Built:
+    """GIVEN a bare stack with three imported alarms WHEN the dashboard of ``models`` is added (under ``scope_path``)
+    and then each of ``rows`` with ``add_row``."""
+    stack = Stack(new_app(), "Bare", env=ENV)
+    alarms = [cloudwatch.Alarm.from_alarm_arn(stack, f"Alarm{i}", arn) for i, arn in enumerate(ALARM_ARNS)]
+    scope: Construct = stack
+    for part in scope_path:
+        scope = Construct(scope, part)
+    dashboard = LoopDashboard(scope, construct_id, name_prefix=PREFIX, environment="dev", models=models, alarms=alarms)
+    for row in rows:
+        dashboard.add_row(row)
+    return _Built(stack, dashboard)
+
+
+@pytest.fixture(scope="module")
+def built() -> _Built:
+    return _build()
+
+
+def _series(graph: dict, model: str) -> list[tuple[str, str, str]]:
+    """A graph's metrics as (metric name, statistic, axis), each checked to be ``model``'s daily monitor series in dev."""
+    found = []
+    for entry in graph["metrics"]:
+        namespace, name, *dimensions, options = entry
+        assert namespace == "mlops-loop/monitoring" and dimensions == ["Environment", "dev", "Model", model], entry
+        assert options["period"] == 86_400, entry
+        found.append((name, options.get("stat", "Average"), options.get("yAxis", "left")))
+    return found
+
+
+# ------------------------------------------------------------------ identity
+@pytest.mark.parametrize("scope_path", [(), ("Operations", "Loop")], ids=["top-level", "nested"])
+def test_the_dashboard_is_named_after_the_environment_and_keeps_the_logical_id_it_had_under_loop_alarms(scope_path):
+    """Its name is fixed: a new logical id would replace it, and the replacement would delete the dashboard just written."""
+    made = _build(scope_path=scope_path, construct_id="Dashboard")
+    assert list(made.resources) == ["AlarmsDashboard690E1A42"]
+    assert made.resources["AlarmsDashboard690E1A42"]["Properties"]["DashboardName"] == "shop-dev-loop"
+    # The resource's own logical id (what a Ref to the dashboard renders) is the pinned one too.
+    assert made.stack.resolve(made.dashboard.dashboard.node.default_child.logical_id) == "AlarmsDashboard690E1A42"
+
+
+def test_the_pinned_logical_id_is_the_one_loop_alarms_gave_its_dashboard():
+    direct = Stack(App(), "Direct", env=ENV)
+    old = cloudwatch.Dashboard(Construct(direct, "Alarms"), "Dashboard", dashboard_name="shop-dev-loop")
+    assert direct.get_logical_id(old.node.default_child) == "AlarmsDashboard690E1A42"
+
+
+# ------------------------------------------------------------------ layout
+def test_each_model_gets_a_row_of_three_graphs_then_one_full_width_alarm_status(built: _Built):
+    layout = [(w["type"], w["properties"].get("title"), w["x"], w["y"], w["width"]) for w in built.widgets()]
+    assert layout == [
+        ("metric", "returns: drift (PSI / calibrated threshold)", 0, 0, 8),
+        ("metric", "returns: quality and fairness", 8, 0, 8),
+        ("metric", "returns: monitor health", 16, 0, 8),
+        ("metric", "basket: drift (PSI / calibrated threshold)", 0, 6, 8),
+        ("metric", "basket: quality and fairness", 8, 6, 8),
+        ("metric", "basket: monitor health", 16, 6, 8),
+        ("alarm", "Loop alarms", 0, 12, 24),
+    ]
+
+
+def test_the_alarm_status_shows_every_given_alarm_in_order(built: _Built):
+    (status,) = [w for w in built.widgets() if w["type"] == "alarm"]
+    assert status["properties"]["alarms"] == ALARM_ARNS
+
+
+def test_without_models_the_dashboard_holds_only_the_alarm_status():
+    made = _build({})
+    assert [(w["type"], w["width"]) for w in made.widgets()] == [("alarm", 24)]
+
+
+# ------------------------------------------------------------------ graphs
+def test_the_drift_graph_shows_the_scores_against_the_retrain_line_and_the_raw_psi_on_the_right(built: _Built):
+    graph = built.graph("returns: drift (PSI / calibrated threshold)")
+    assert _series(graph, "returns") == [
+        ("DataDriftScore", "Maximum", "left"), ("PredictionDriftScore", "Maximum", "left"), ("CumulativeDriftScore", "Maximum", "left"),
+        ("DataDriftMaxPsi", "Maximum", "right"), ("PredictionPsi", "Maximum", "right"),
+    ]
+    assert graph["annotations"] == {"horizontal": [{"value": 1, "label": "retrain", "yAxis": "left"}]}
+    assert graph["yAxis"] == {"left": {"min": 0}}
+
+
+@pytest.mark.parametrize(("model", "quality"), [
+    ("returns", [("ModelAuc", "Average", "left"), ("AucDrop", "Maximum", "left")]),
+    ("basket", [("QualityDrop", "Maximum", "left")]),
+], ids=["binary", "regression"])
+def test_the_quality_graph_shows_what_the_quality_alarm_watches_with_fairness_on_the_right(built: _Built, model, quality):
+    """A classifier's AUC and its drop; a regression model (no AUC) its primary metric's drop."""
+    assert _series(built.graph(f"{model}: quality and fairness"), model) == [
+        *quality, ("DemographicParityDifference", "Maximum", "right"), ("AttributionNdcg", "Minimum", "right")]
+
+
+def test_the_health_graph_shows_the_monitors_health_and_the_records_it_read(built: _Built):
+    assert _series(built.graph("basket: monitor health"), "basket") == [
+        ("MonitorHealthy", "Minimum", "left"), ("MonitoringErrors", "Maximum", "left"),
+        ("CapturedRecords", "Sum", "right"), ("MalformedRecords", "Sum", "right"),
+    ]
+
+
+# ------------------------------------------------------------------ add_row
+def test_add_row_appends_each_call_as_a_new_row_below_what_is_there():
+    made = _build({"returns": "binary_classification"}, rows=[
+        [cloudwatch.TextWidget(markdown="# churn endpoint", width=12, height=2),
+         cloudwatch.TextWidget(markdown="latency", width=12, height=2)],
+        [cloudwatch.TextWidget(markdown="# basket endpoint", width=24, height=2)],
+    ])
+    widgets = made.widgets()
+    assert [(w["type"], w["x"], w["y"], w["width"]) for w in widgets] == [
+        ("metric", 0, 0, 8), ("metric", 8, 0, 8), ("metric", 16, 0, 8), ("alarm", 0, 6, 24),
+        ("text", 0, 9, 12), ("text", 12, 9, 12),
+        ("text", 0, 11, 24),
+    ]
+    assert [w["properties"]["markdown"] for w in widgets[4:]] == ["# churn endpoint", "latency", "# basket endpoint"]

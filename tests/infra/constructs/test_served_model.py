@@ -1,0 +1,322 @@
+"""ServedModel, built in a bare stack: one model's execution role and access, the approved version as a SageMaker
+Model, and its endpoint (ModelEndpoint) or batch schedule (BatchTransform) as the construct's "Default" child.
+
+The model is declared here (a small dataset, one binary model) and parsed with ``mlops_loop.config.parse_config``,
+not read from config/mlops-loop.yaml; each test picks the mode through the environment's serving override, and
+the construct gets the environment's ``serving_of(env, model)``, as the serving stack does.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Optional
+
+import pytest
+from aws_cdk import App, CfnCondition, CfnParameter, CfnResource, Environment, Fn, Stack
+from aws_cdk import aws_ecr as ecr
+from aws_cdk import aws_kms as kms
+from aws_cdk import aws_s3 as s3
+from aws_cdk.assertions import Template
+from constructs import Construct
+
+from mlops_loop.app_builder import new_app
+from mlops_loop.config import parse_config
+from mlops_loop.constructs.batch_transform import BatchTransform
+from mlops_loop.constructs.model_endpoint import ModelEndpoint
+from mlops_loop.constructs.scheduled_job import job_name_stem
+from mlops_loop.constructs.served_model import ServedModel
+
+ENV = Environment(account="123456789012", region="eu-west-1")
+PREFIX, ENDPOINT = "shop-dev", "shop-dev-returns"
+INFERENCE, ARTIFACTS = "shop-dev-inference", "shop-dev-artifacts"
+REPOSITORY = "arn:aws:ecr:eu-west-1:141502667606:repository/sagemaker-xgboost"
+CONDITION = "ReturnsDeployed"
+APPROVED = "arn:aws:sagemaker:eu-west-1:123456789012:model-package/shop-dev-returns/7"
+BASE_ENVIRONMENT = ("SAGEMAKER_PROGRAM", "SAGEMAKER_SUBMIT_DIRECTORY", "MLOPS_LOOP_MODEL_SHA256", "MLOPS_LOOP_MODEL_VERSION")
+
+
+def _raw(serving: Optional[dict], **environment: Any) -> dict:
+    """A one-model config; ``serving`` is the dev environment's override of the model's serving block."""
+    dev: dict[str, Any] = {"tier": "dev", "account": "123456789012", "region": "eu-west-1", "models": ["returns"], **environment}
+    if serving is not None:
+        dev["serving"] = {"returns": serving}
+    return {
+        "project": "shop",
+        "datasets": {
+            "orders": {
+                "record_identifier": "order_id",
+                "event_time": "event_time",
+                "labels": ["returned"],
+                "columns": {
+                    "order_id": {"type": "string", "nullable": False},
+                    "event_time": {"type": "timestamp", "nullable": False},
+                    "items": {"type": "integer", "min": 0, "max": 500},
+                    "channel": {"type": "string", "allowed": ["web", "app"]},
+                    "returned": {"type": "integer", "min": 0, "max": 1},
+                },
+                "features": {"items": "items", "channel": "channel"},
+            }
+        },
+        "models": {
+            "returns": {"dataset": "orders", "target": "returned", "features": ["items"], "sensitive_attribute": "channel",
+                        "serving": {"mode": "realtime"}},
+        },
+        "environments": {"dev": dev},
+    }
+
+
+class _Built:
+    def __init__(self, stack: Stack, served: ServedModel):
+        self.stack, self.served = stack, served
+        self.template = Template.from_stack(stack)
+
+    def of_type(self, cfn_type: str) -> dict[str, dict]:
+        return self.template.find_resources(cfn_type)
+
+    def one(self, cfn_type: str) -> dict:
+        (resource,) = self.of_type(cfn_type).values()
+        return resource
+
+    def id_of(self, construct: Any) -> str:
+        return self.stack.get_logical_id(construct.node.default_child or construct)
+
+    def arn_of(self, construct_id: str) -> dict:
+        return {"Fn::GetAtt": [self.id_of(self.stack.node.find_child(construct_id)), "Arn"]}
+
+    def statements(self) -> dict[str, dict]:
+        policy = self.of_type("AWS::IAM::ManagedPolicy")[self.id_of(self.served.node.find_child("Access").policy)]
+        return {s["Sid"]: s for s in policy["Properties"]["PolicyDocument"]["Statement"]}
+
+    def own_resources(self) -> dict[str, dict]:
+        """The template's resources made by the ServedModel (its own and its Default child's), not the stand-ins."""
+        ids = {self.stack.get_logical_id(c) for c in self.served.node.find_all() if isinstance(c, CfnResource)}
+        return {k: v for k, v in self.template.to_json()["Resources"].items() if k in ids}
+
+
+def _build(serving: Optional[dict] = None, **environment: Any) -> _Built:
+    """GIVEN a bare stack with the stand-ins (data and ops keys, the two buckets by name, the image repository, the
+    version and digest parameters and the condition that a version is set) WHEN model ``returns`` is served as the
+    dev environment's ``serving`` override says."""
+    config = parse_config(_raw(serving, **environment), source="served model test config")
+    model = config.models["returns"]
+    stack = Stack(new_app(), "Bare", env=ENV)
+    package = CfnParameter(stack, "ReturnsModelPackageArn", type="String", default="")
+    digest = CfnParameter(stack, "ReturnsModelPackageArnSha256", type="String", default="")
+    condition = CfnCondition(stack, CONDITION, expression=Fn.condition_not(Fn.condition_equals(package.value_as_string, "")))
+    served = ServedModel(
+        stack, "Returns", name_prefix=PREFIX, model=model, serving=config.serving_of(config.environments["dev"], model),
+        package_arn=package.value_as_string, model_sha256=digest.value_as_string, condition=condition, key=kms.Key(stack, "Key"),
+        inference_bucket=s3.Bucket.from_bucket_name(stack, "Inference", INFERENCE),
+        artifacts_bucket=s3.Bucket.from_bucket_name(stack, "Artifacts", ARTIFACTS),
+        image_repository=ecr.Repository.from_repository_arn(stack, "Repository", REPOSITORY),
+        notification_key=kms.Key(stack, "OpsKey"),
+    )
+    return _Built(stack, served)
+
+
+def _evaluate(expression: Any, parameters: dict[str, str]) -> Any:
+    """Evaluate the intrinsics the model's environment uses (Ref to a parameter, Fn::Split, Fn::Select)."""
+    if isinstance(expression, (str, int)):
+        return expression
+    ((function, argument),) = expression.items()
+    if function == "Ref":
+        return parameters[argument]
+    if function == "Fn::Split":
+        return _evaluate(argument[1], parameters).split(argument[0])
+    if function == "Fn::Select":
+        return _evaluate(argument[1], parameters)[int(argument[0])]
+    raise AssertionError(f"unexpected intrinsic {function}")
+
+
+def _direct_logical_id(*path: str) -> str:
+    """The logical id of a resource at ``path`` in a stack where every construct of the path is built directly."""
+    stack = Stack(App(), "Direct", env=ENV)
+    scope: Construct = stack
+    for part in path[:-1]:
+        scope = Construct(scope, part)
+    return stack.get_logical_id(CfnResource(scope, path[-1], type="AWS::CloudFormation::WaitConditionHandle"))
+
+
+MODES = ["realtime", "serverless", "async", "batch"]
+
+
+@pytest.fixture(scope="module")
+def built() -> dict[str, _Built]:
+    """Model ``returns`` served in each mode (the defaults of each mode's block)."""
+    return {mode: _build({"mode": mode}) for mode in MODES}
+
+
+# ------------------------------------------------------------------ refusal
+def test_a_multi_model_member_is_refused_it_is_served_by_its_shared_endpoint():
+    with pytest.raises(ValueError, match=r"^serving mode 'multi_model' has no endpoint rollout$"):
+        _build({"mode": "multi_model"}, multi_model_endpoints={"shared": {}})
+
+
+# ------------------------------------------------------------------ role and access
+def test_the_role_is_assumed_by_sagemaker_and_is_the_models_execution_role(built):
+    made = built["realtime"]
+    role_id = made.id_of(made.served.role)
+    role = made.of_type("AWS::IAM::Role")[role_id]["Properties"]
+    assert role["AssumeRolePolicyDocument"]["Statement"] == [
+        {"Action": "sts:AssumeRole", "Effect": "Allow", "Principal": {"Service": "sagemaker.amazonaws.com"}}]
+    assert role["Description"] == "shop-dev: serving container of returns"
+    assert made.one("AWS::SageMaker::Model")["Properties"]["ExecutionRoleArn"] == {"Fn::GetAtt": [role_id, "Arn"]}
+
+
+@pytest.mark.parametrize(
+    ("mode", "data_prefix", "extra_sids"),
+    [
+        ("realtime", "capture", ["ReadRollbackAlarms"]),
+        ("serverless", "capture", ["ReadRollbackAlarms"]),
+        ("async", "async", ["AsyncNotifications", "NotificationKey", "ReadRollbackAlarms"]),
+        ("batch", "batch", []),
+    ],
+)
+def test_the_role_reads_its_models_artefacts_and_writes_only_its_own_inference_prefixes(built, mode, data_prefix, extra_sids):
+    made = built[mode]
+    statements = made.statements()
+    captures_separately = data_prefix != "capture"
+    assert list(statements) == [
+        "ReadModelArtifacts", "ReadModelArtifactsList", "InferenceData", "InferenceDataList",
+        *(["Capture", "CaptureList"] if captures_separately else []),
+        "DataKey", "PullImageToken", "PullImage", "Logs", "Metrics", *extra_sids,
+    ]
+    assert statements["ReadModelArtifacts"]["Resource"] == f"arn:aws:s3:::{ARTIFACTS}/pipelines/returns/*"
+    assert statements["ReadModelArtifacts"]["Action"] == ["s3:GetObject", "s3:GetObjectVersion"]
+    assert statements["InferenceData"]["Resource"] == f"arn:aws:s3:::{INFERENCE}/{data_prefix}/returns/*"
+    assert statements["DataKey"]["Resource"] == made.arn_of("Key")
+    assert statements["PullImage"]["Resource"] == REPOSITORY
+
+
+@pytest.mark.parametrize("mode", MODES)
+def test_captured_traffic_may_be_written_but_never_deleted_by_the_role(built, mode):
+    """Issue #13: the drift monitor judges the model by its capture; the container that answered may not erase it."""
+    statements = built[mode].statements()
+    capture = statements["InferenceData"] if mode in ("realtime", "serverless") else statements["Capture"]
+    assert capture["Resource"] == f"arn:aws:s3:::{INFERENCE}/capture/returns/*"
+    assert capture["Action"] == ["s3:AbortMultipartUpload", "s3:GetObject", "s3:GetObjectVersion", "s3:PutObject"]
+    if mode in ("async", "batch"):
+        # Its own requests/results and batch outputs it manages fully.
+        assert "s3:DeleteObject" in statements["InferenceData"]["Action"]
+
+
+# ------------------------------------------------------------------ the model
+def test_the_model_is_the_approved_package_version_with_its_digest_and_version_in_the_environment(built):
+    made = built["realtime"]
+    model = made.one("AWS::SageMaker::Model")
+    (container,) = model["Properties"]["Containers"]
+    assert container["ModelPackageName"] == {"Ref": "ReturnsModelPackageArn"}
+    environment = container["Environment"]
+    assert list(environment) == list(BASE_ENVIRONMENT)
+    assert environment["SAGEMAKER_PROGRAM"] == "serve_entry.py"
+    assert environment["SAGEMAKER_SUBMIT_DIRECTORY"] == "/opt/ml/model/code"
+    assert environment["MLOPS_LOOP_MODEL_SHA256"] == {"Ref": "ReturnsModelPackageArnSha256"}
+    # The serving code reports the version it serves: the last part of the approved version's ARN.
+    assert _evaluate(environment["MLOPS_LOOP_MODEL_VERSION"], {"ReturnsModelPackageArn": APPROVED}) == "7"
+    # The role's access is in place before SageMaker checks it on model creation.
+    assert model["DependsOn"] == [made.id_of(made.served.node.find_child("Access").policy)]
+    assert made.id_of(made.served.model) in made.of_type("AWS::SageMaker::Model")
+
+
+@pytest.mark.parametrize(("mode", "isolated"), [("realtime", True), ("async", True), ("batch", True), ("serverless", False)])
+def test_the_model_runs_network_isolated_except_on_serverless(built, mode, isolated):
+    """Serverless endpoints do not support network isolation (and its serving code writes the capture to S3)."""
+    assert built[mode].one("AWS::SageMaker::Model")["Properties"]["EnableNetworkIsolation"] is isolated
+
+
+def test_on_serverless_the_serving_code_is_told_where_and_how_much_to_capture():
+    made = _build({"mode": "serverless", "data_capture_percent": 30})
+    environment = made.one("AWS::SageMaker::Model")["Properties"]["Containers"][0]["Environment"]
+    assert {k: v for k, v in environment.items() if k not in BASE_ENVIRONMENT} == {
+        "MLOPS_CAPTURE_S3_URI": f"s3://{INFERENCE}/capture/returns/",
+        "MLOPS_CAPTURE_PERCENT": "30",
+        "MLOPS_CAPTURE_KMS_KEY_ID": made.arn_of("Key"),
+        "MLOPS_ENDPOINT_NAME": ENDPOINT,
+    }
+
+
+@pytest.mark.parametrize("serving", [{"mode": "serverless", "data_capture_percent": 0}, {"mode": "realtime"}, {"mode": "async"}],
+                         ids=["serverless-without-capture", "realtime", "async"])
+def test_otherwise_the_serving_code_writes_no_capture_of_its_own(serving):
+    """Without capture nothing is written; on instance-backed endpoints SageMaker captures, not the serving code."""
+    environment = _build(serving).one("AWS::SageMaker::Model")["Properties"]["Containers"][0]["Environment"]
+    assert list(environment) == list(BASE_ENVIRONMENT)
+
+
+# ------------------------------------------------------------------ conditions
+@pytest.mark.parametrize("mode", MODES)
+def test_everything_served_exists_only_once_a_version_is_approved(built, mode):
+    """Only the roles, their policies and the async topics exist before the first approval: the deployer's policy
+    passes the role (so it cannot be conditional) and the topics cost nothing idle."""
+    own = built[mode].own_resources()
+    assert {v["Condition"] for v in own.values() if "Condition" in v} == {CONDITION}
+    unconditional = {v["Type"] for v in own.values() if "Condition" not in v}
+    expected = {"AWS::IAM::Role", "AWS::IAM::ManagedPolicy"}
+    assert unconditional == (expected | {"AWS::SNS::Topic", "AWS::SNS::TopicPolicy"} if mode == "async" else expected)
+    conditional = sorted(v["Type"] for v in own.values() if "Condition" in v)
+    if mode == "batch":
+        assert conditional == ["AWS::SageMaker::Model", "AWS::Scheduler::Schedule"]
+    else:
+        assert {"AWS::SageMaker::Model", "AWS::SageMaker::EndpointConfig", "AWS::SageMaker::Endpoint"} <= set(conditional)
+
+
+# ------------------------------------------------------------------ composition and attributes
+@pytest.mark.parametrize("mode", ["realtime", "serverless", "async"])
+def test_an_endpoint_mode_composes_a_model_endpoint_as_its_default_child(built, mode):
+    made = built[mode]
+    served = made.served
+    endpoint = served.node.find_child("Default")
+    assert isinstance(endpoint, ModelEndpoint) and served.model_endpoint is endpoint
+    assert (served.endpoint_name, endpoint.endpoint_name) == (ENDPOINT, ENDPOINT)
+    assert served.capture_uri == endpoint.capture_uri == f"s3://{INFERENCE}/capture/returns/"
+    assert endpoint.model is served.model and endpoint.serving is served.serving and served.mode == mode
+    assert served.endpoint is endpoint.endpoint and served.alarm_names is endpoint.alarm_names
+    assert served.alarm_names[:2] == [f"{ENDPOINT}-rollout-errors", f"{ENDPOINT}-rollout-latency"]
+    assert made.one("AWS::SageMaker::Endpoint")["Properties"]["EndpointName"] == ENDPOINT
+    (variant,) = made.one("AWS::SageMaker::EndpointConfig")["Properties"]["ProductionVariants"]
+    assert variant["ModelName"] == {"Fn::GetAtt": [made.id_of(served.model), "ModelName"]}
+    assert made.of_type("AWS::Scheduler::Schedule") == {} and not hasattr(served, "batch")
+
+
+def test_a_batch_model_composes_a_batch_transform_as_its_default_child_and_has_no_endpoint(built):
+    made = built["batch"]
+    served = made.served
+    batch = served.node.find_child("Default")
+    assert isinstance(batch, BatchTransform) and served.batch is batch
+    assert served.endpoint_name is None and not hasattr(served, "endpoint") and not hasattr(served, "alarm_names")
+    assert served.schedule_name == batch.schedule_name == "shop-dev-returns-batch"
+    assert served.scheduler_role is batch.scheduler_role and served.schedule is batch.schedule
+    assert served.job_name_prefix == batch.job_name_prefix == job_name_stem("transform", PREFIX, "returns")
+    assert served.capture_uri == f"s3://{INFERENCE}/capture/returns/"
+    for cfn_type in ("AWS::SageMaker::Endpoint", "AWS::SageMaker::EndpointConfig", "AWS::CloudWatch::Alarm"):
+        assert made.of_type(cfn_type) == {}, cfn_type
+    # The transform job runs as the model's role, on the model, capturing under the model's capture prefix.
+    policy = made.of_type("AWS::IAM::ManagedPolicy")[made.id_of(batch.node.find_child("SchedulerAccess").policy)]
+    (pass_role,) = [s for s in policy["Properties"]["PolicyDocument"]["Statement"] if s["Sid"] == "PassJobRole"]
+    assert pass_role["Resource"] == {"Fn::GetAtt": [made.id_of(served.role), "Arn"]}
+    request = made.one("AWS::Scheduler::Schedule")["Properties"]["Target"]["Input"]["Fn::Join"][1]
+    assert {"Fn::GetAtt": [made.id_of(served.model), "ModelName"]} in request
+    assert any(f'"DestinationS3Uri":"{served.capture_uri}batch/"' in part for part in request if isinstance(part, str))
+
+
+def test_a_batch_model_with_capture_off_captures_nothing():
+    """data_capture_percent 0 reaches the transform job: it captures none of its records."""
+    made = _build({"mode": "batch", "data_capture_percent": 0})
+    request = made.one("AWS::Scheduler::Schedule")["Properties"]["Target"]["Input"]["Fn::Join"][1]
+    text = "".join(part for part in request if isinstance(part, str))
+    assert "DataCaptureConfig" not in text and '"TransformOutput"' in text
+
+
+@pytest.mark.parametrize(
+    ("mode", "paths"),
+    [
+        ("realtime", [("Returns", "Endpoint"), ("Returns", "Config"), ("Returns", "RolloutErrors", "Resource"),
+                      ("Returns", "ScalableTarget"), ("Returns", "InvocationsPerInstance")]),
+        ("batch", [("Returns", "Schedule"), ("Returns", "SchedulerRole", "Resource")]),
+    ],
+)
+def test_the_default_child_keeps_the_logical_ids_the_resources_had_when_built_directly(built, mode, paths):
+    """A new logical id would replace the named endpoint (or schedule), and the create would collide with the old."""
+    made = built[mode]
+    ids = set(made.own_resources())
+    for path in paths:
+        assert _direct_logical_id(*path) in ids, path
