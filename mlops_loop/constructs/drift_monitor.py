@@ -13,7 +13,7 @@ from pipeline_code.core.integrity import model_prefix
 from pipeline_code.core.problem import BINARY
 
 from ..config.schema import ModelConfig, MonitoringConfig
-from .access_policy import AccessPolicy, s3_arn
+from .access_policy import AccessPolicy
 from .job_code import JobCode
 from .scheduled_job import EXECUTION_ID, job_name_stem, scheduled_sagemaker_job
 from .training_pipeline import ENTRY_SCRIPT, xgboost_image_uri, xgboost_repository
@@ -61,7 +61,6 @@ class DriftMonitor(Construct):
         model_name = model.name
         bucket = inference_bucket.bucket_name
         entry = code.script(ENTRY_SCRIPT)
-        spec = code.model_spec(model)
 
         self.role = iam.Role(
             self,
@@ -70,8 +69,8 @@ class DriftMonitor(Construct):
             description=f"{name_prefix}: drift monitor of {model_name}",
         )
         access = AccessPolicy(self, "Access", role=self.role, description=f"{name_prefix} {model_name} monitor")
-        code.grant_read(access)
-        access.allow("ReadModelSpec", ["s3:GetObject"], [s3_arn(self, spec.s3_bucket_name, spec.s3_object_key)])
+        code.grant_read(access, listing=True)
+        spec = code.grant_model_spec(access, model)
         traffic = "batch" if mode == "batch" else "capture"
         access.allow_prefix("ReadTraffic", inference_bucket, inference_prefix(model_name, traffic))
         access.allow_prefix("ReadLabels", inference_bucket, inference_prefix(model_name, "labels"))

@@ -6,7 +6,8 @@ import json
 import tempfile
 from pathlib import Path
 
-from aws_cdk import IgnoreMode
+import jsii
+from aws_cdk import IgnoreMode, IStableListProducer, Lazy
 from aws_cdk import aws_s3_assets as s3_assets
 from constructs import Construct
 
@@ -56,6 +57,8 @@ class JobCode(Construct):
         self._scripts: dict[str, s3_assets.Asset] = {}
         self._readers: list[AccessPolicy] = []
         self._specs: dict[str, s3_assets.Asset] = {}
+        # Per listing reader (by construct path), the object keys it may list, filled until synth.
+        self._listed: dict[str, _Keys] = {}
 
     def script(self, relative_path: str) -> s3_assets.Asset:
         """The asset of the entry script at ``pipeline_code/<relative_path>`` (created once)."""
@@ -98,16 +101,45 @@ class JobCode(Construct):
         (staging / file_name).write_text(text)
         return s3_assets.Asset(self, asset_id, path=str(staging / file_name))
 
-    def grant_read(self, access: AccessPolicy) -> None:
-        """Let ``access`` read exactly the asset objects of this job code (scripts added later included)."""
+    def grant_read(self, access: AccessPolicy, *, listing: bool = False) -> None:
+        """Let ``access`` read exactly the asset objects of this job code (scripts added later included).
+
+        With ``listing`` it may also list exactly those keys (statement ``CodeListing``): SageMaker
+        downloads an ``S3Prefix`` job input by listing its key first (ListObjectsV2), so a processing
+        or training job whose code arrives as inputs needs it. Glue reads its files directly and needs none.
+        """
         self._readers.append(access)
+        if listing:
+            keys = self._listed[access.node.path] = _Keys()
+            access.allow("CodeListing", ["s3:ListBucket"], [s3_arn(access, self.library.s3_bucket_name)],
+                         conditions={"StringEquals": {"s3:prefix": Lazy.list(keys)}})
         self._allow(access, "JobLibrary", self.library)
         for asset_id, asset in self._scripts.items():
             self._allow(access, _sid(asset_id), asset)
 
-    @staticmethod
-    def _allow(access: AccessPolicy, sid: str, asset: s3_assets.Asset) -> None:
+    def grant_model_spec(self, access: AccessPolicy, model: ModelConfig) -> s3_assets.Asset:
+        """Let ``access`` read (and, if it lists, list) ``model``'s spec (statement ``ReadModelSpec``); returns the asset.
+
+        Only the job of that model is granted its spec: one model's jobs never read another's config."""
+        spec = self.model_spec(model)
+        self._allow(access, "ReadModelSpec", spec)
+        return spec
+
+    def _allow(self, access: AccessPolicy, sid: str, asset: s3_assets.Asset) -> None:
         access.allow(sid, ["s3:GetObject"], [s3_arn(access, asset.s3_bucket_name, asset.s3_object_key)])
+        if access.node.path in self._listed:
+            self._listed[access.node.path].keys.append(asset.s3_object_key)
+
+
+@jsii.implements(IStableListProducer)
+class _Keys:
+    """The object keys a reader may list, produced at synth (scripts may be added after the grant)."""
+
+    def __init__(self) -> None:
+        self.keys: list[str] = []
+
+    def produce(self, context=None) -> list[str]:
+        return list(self.keys)
 
 
 def _sid(name: str) -> str:

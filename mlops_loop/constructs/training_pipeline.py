@@ -20,7 +20,7 @@ from ..training import PipelineSpec, build_pipeline_definition
 from ..training.names import XGBOOST_VERSION
 from ..training.sdk_offline import image_uri
 from .served_model import SERVING_CONTENT_TYPES, SERVING_ENVIRONMENT
-from .access_policy import AccessPolicy, s3_arn
+from .access_policy import AccessPolicy
 from .job_code import JobCode, model_spec_json
 from .model_registry import ModelRegistry
 
@@ -74,14 +74,13 @@ class TrainingPipeline(Construct):
         access.allow_prefix("ReadLabels", curated_bucket, labels_prefix)
         access.allow_prefix("Artifacts", artifacts_bucket, artifacts_prefix, write=True)
         access.allow_key("DataKey", key)
-        code.grant_read(access)
+        code.grant_read(access, listing=True)
         self._allow_jobs(access, stack, self.role)
         registry.allow_register(access, model.name, auto_approve=training.auto_approve)
         self.access = access
 
         entry = code.script(ENTRY_SCRIPT)
-        spec_asset = code.model_spec(model)
-        access.allow("ReadModelSpec", ["s3:GetObject"], [s3_arn(self, spec_asset.s3_bucket_name, spec_asset.s3_object_key)])
+        spec_asset = code.grant_model_spec(access, model)
         spec = PipelineSpec(
             pipeline_name=pipeline_name,
             region=stack.region,

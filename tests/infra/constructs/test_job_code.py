@@ -185,3 +185,23 @@ def test_every_reader_gets_each_script_added_later(tmp_path):
     script = code.script(CURATE)
     for reader in (first, second):
         assert _statements(stack, reader)["CodeEtlGlueCurateJobPy"]["Resource"] == _object_arn(stack, script)
+
+
+def test_a_listing_reader_may_list_exactly_the_keys_it_may_read_including_later_ones_and_its_model_spec(tmp_path):
+    """SageMaker lists an S3Prefix input's key before downloading it: a reader granted with ``listing`` (a SageMaker
+    job role) may list its code's keys - scripts added after the grant and the model spec granted to it included -
+    and no other key; a reader without ``listing`` (Glue) gets no listing."""
+    stack, code = _code(tmp_path)
+    early = code.script(CURATE)
+    sagemaker_job, glue_job = _reader(stack, "SageMakerJob"), _reader(stack, "GlueJob")
+    code.grant_read(sagemaker_job, listing=True)
+    code.grant_read(glue_job)
+    late = code.script(INGEST)
+    spec = code.grant_model_spec(sagemaker_job, MODEL)
+    statements = _statements(stack, sagemaker_job)
+    listing = statements["CodeListing"]
+    assert (listing["Action"], listing["Resource"]) == ("s3:ListBucket", f"arn:aws:s3:::{ASSETS_BUCKET}")
+    keys = [stack.resolve(a.s3_object_key) for a in (code.library, early, late, spec)]
+    assert sorted(listing["Condition"]["StringEquals"]["s3:prefix"]) == sorted(keys)
+    assert statements["ReadModelSpec"]["Resource"] == _object_arn(stack, spec)
+    assert "CodeListing" not in _statements(stack, glue_job) and "ReadModelSpec" not in _statements(stack, glue_job)
