@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from aws_cdk import CfnCondition, Stack
-from aws_cdk import aws_iam as iam
 from aws_cdk import aws_kms as kms
 from aws_cdk import aws_s3 as s3
 from aws_cdk import aws_sagemaker as sagemaker
@@ -22,7 +21,7 @@ class BatchTransform(Construct):
     job of ``model`` over ``s3://<inference bucket>/batch/<model>/input/`` as ``batch.schedule`` says, with
     SageMaker data capture of every record under ``capture_uri``/batch/ (unless ``capture`` is false: a transform
     job captures all or nothing) and outputs kept per run under ``output/<execution id>/``;
-    the job runs as ``role`` (the model's execution role), encrypted with ``key``.
+    the job runs as ``model``'s execution role, encrypted with ``key``.
     """
 
     def __init__(
@@ -35,7 +34,6 @@ class BatchTransform(Construct):
         model_name: str,
         batch: BatchServing,
         capture: bool,
-        role: iam.IRole,
         capture_uri: str,
         inference_bucket: s3.IBucket,
         key: kms.IKey,
@@ -86,7 +84,7 @@ class BatchTransform(Construct):
             stem=stem,
             request=request,
             expression=batch.schedule,
-            job_role=role,
+            job_role=None,  # CreateTransformJob takes no role: the job runs as the model's
             key=key,
             description=f"Batch transform of {model_name} over {base}input/",
             role_description=f"{name_prefix}: scheduled batch transform of {model_name}",

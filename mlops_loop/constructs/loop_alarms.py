@@ -21,7 +21,6 @@ from pipeline_code.core.contract import (
     monitor_metric,
     retrain_alarm_prefix,
 )
-from pipeline_code.core.problem import QUALITY_ALARM_KEY
 
 # The monitor runs daily: one evaluation period spans one run.
 MONITOR_PERIOD = Duration.days(1)
@@ -55,9 +54,9 @@ class LoopAlarms(Construct):
     * ``<prefix>-<model>-retrain-slow-drift``: the CUSUM of those scores over the daily runs reached its
       decision level (``CumulativeDriftScore`` >= 1, ``pipeline_code.monitoring.cumulative``): a shift that stays
       just under the threshold day after day;
-    * ``<prefix>-<model>-retrain-quality``: AUC drop >= ``max_auc_drop`` (once labels arrive); a
-      regression model's quality drop in its primary metric >= ``max_quality_drop`` instead
-      (``core.problem.QUALITY_ALARM_KEY``).
+    * ``<prefix>-<model>-retrain-quality``: AUC drop >= ``max_auc_drop`` (once labels arrive); for a
+      model whose ``quality_keys`` entry is ``quality_drop`` (regression, or multiclass judged on a metric
+      other than AUC: ``core.problem.quality_alarm_key``) the drop in its primary metric >= ``max_quality_drop``.
       Their names carry the retrain prefix, so entering ALARM starts the model's retraining
       (see :class:`RetrainingTrigger`); they also notify people.
     * ``<prefix>-<model>-monitor-unhealthy``: the monitor reported an error (empty window, missing
@@ -75,7 +74,7 @@ class LoopAlarms(Construct):
         *,
         name_prefix: str,
         environment: str,
-        models: Mapping[str, str],
+        quality_keys: Mapping[str, str],
         max_auc_drop: float,
         max_quality_drop: float,
         topic: sns.ITopic,
@@ -86,7 +85,7 @@ class LoopAlarms(Construct):
         notify = cw_actions.SnsAction(topic)
         self.retrain_alarms: dict[str, list[cloudwatch.Alarm]] = {}
         self.people_alarms: list[cloudwatch.Alarm] = []
-        for model, problem_type in models.items():
+        for model, quality_key in quality_keys.items():
 
             def metric(key: str, statistic: str = "Maximum") -> cloudwatch.Metric:
                 return monitor_series(environment, model, key, statistic)
@@ -95,7 +94,7 @@ class LoopAlarms(Construct):
             retrain = [
                 *(self._alarm(f"{prefix}{name}", metric(key), DRIFT_SCORE_ALARM, f"{model}: {DRIFT_ALARM_FINDINGS[name]}; "
                               "retraining starts") for name, key in RETRAIN_DRIFT_ALARMS),
-                self._quality_alarm(f"{prefix}{QUALITY_RETRAIN_ALARM}", model, metric, QUALITY_ALARM_KEY[problem_type],
+                self._quality_alarm(f"{prefix}{QUALITY_RETRAIN_ALARM}", model, metric, quality_key,
                                     max_auc_drop, max_quality_drop),
             ]  # fmt: skip
             unhealthy = cloudwatch.Alarm(

@@ -9,7 +9,6 @@ from aws_cdk import aws_cloudwatch as cloudwatch
 from constructs import Construct
 
 from pipeline_code.core.contract import DRIFT_SCORE_ALARM
-from pipeline_code.core.problem import QUALITY_ALARM_KEY
 
 from .loop_alarms import monitor_series
 
@@ -20,9 +19,10 @@ LOGICAL_ID = "AlarmsDashboard690E1A42"
 
 
 class LoopDashboard(Construct):
-    """The dashboard ``<prefix>-loop``, by default one row with, per model, three graphs of the drift monitor's
-    metrics (drift scores against the retrain line; quality and fairness; monitor health and record counts)
-    and the status of every alarm in ``alarms``; :meth:`add_row` appends rows (e.g. each endpoint's widgets)."""
+    """The dashboard ``<prefix>-loop``, by default one row with, per model of ``quality_keys`` (model -> the
+    monitor key its quality alarm watches), three graphs of the drift monitor's metrics (drift scores against
+    the retrain line; quality and fairness; monitor health and record counts) and the status of every alarm in
+    ``alarms``; :meth:`add_row` appends rows (e.g. each endpoint's widgets)."""
 
     def __init__(
         self,
@@ -31,17 +31,16 @@ class LoopDashboard(Construct):
         *,
         name_prefix: str,
         environment: str,
-        models: Mapping[str, str],
+        quality_keys: Mapping[str, str],
         alarms: Sequence[cloudwatch.IAlarm],
     ) -> None:
         super().__init__(scope, construct_id)
         widgets: list[cloudwatch.IWidget] = []
-        for model, problem_type in models.items():
+        for model, quality_key in quality_keys.items():
 
             def metric(key: str, statistic: str = "Maximum") -> cloudwatch.Metric:
                 return monitor_series(environment, model, key, statistic)
 
-            quality_key = QUALITY_ALARM_KEY[problem_type]
             widgets += [
                 cloudwatch.GraphWidget(
                     title=f"{model}: drift (PSI / calibrated threshold)",

@@ -45,7 +45,7 @@ def scheduled_sagemaker_job(
     stem: str,
     request: Mapping[str, Any],
     expression: str,
-    job_role: iam.IRole,
+    job_role: Optional[iam.IRole],
     key: kms.IKey,
     description: str,
     role_description: str,
@@ -55,7 +55,8 @@ def scheduled_sagemaker_job(
     one ``kind`` job per run with ``request`` (its name must be ``<stem>-<aws.scheduler.execution-id>``).
 
     The role may create only jobs named after ``stem``, tag them, pass only ``job_role`` (to
-    SageMaker) and use ``key``; the schedule retries twice within an hour. Scheduler replaces the
+    SageMaker; None for a job that takes no role: a transform job runs as its model's role) and use
+    ``key``; the schedule retries twice within an hour. Scheduler replaces the
     execution id in the request on every run, so job names never collide.
     """
     action, api, resource, name_field, _ = _KINDS[kind]
@@ -82,7 +83,8 @@ def scheduled_sagemaker_job(
         wildcard_reason="Each scheduled run names its job after the schedule's execution id; the stem confines "
         "the role to this model's jobs of this kind.",
     )
-    access.allow_pass_role("PassJobRole", job_role.role_arn, "sagemaker.amazonaws.com")
+    if job_role is not None:
+        access.allow_pass_role("PassJobRole", job_role.role_arn, "sagemaker.amazonaws.com")
     access.allow_key("Key", key)
     schedule = scheduler.CfnSchedule(
         scope,

@@ -143,7 +143,6 @@ class ServedModel(Construct):
                 model_name=served_model_name,
                 batch=serving.batch,
                 capture=serving.data_capture_percent > 0,
-                role=self.role,
                 capture_uri=self.capture_uri,
                 inference_bucket=bucket,
                 key=key,

@@ -13,6 +13,7 @@ from aws_cdk import aws_sagemaker as sagemaker
 from constructs import Construct
 
 from pipeline_code import sagemaker_entry
+from pipeline_code.core.problem import quality_alarm_key
 from pipeline_code.core.integrity import model_prefix
 
 from ..config.schema import GateConfig, ModelConfig, TrainingConfig
@@ -113,8 +114,9 @@ class TrainingPipeline(Construct):
             response_types=SERVING_CONTENT_TYPES,
         )
         self.definition = build_pipeline_definition(spec)
-        # What the model predicts: the Operations stack picks each model's quality alarm metric by it.
         self.problem_type = model.problem_type
+        # The monitor key the model's retrain-on-quality alarm watches (its type and primary metric decide).
+        self.quality_key = quality_alarm_key(model.problem_type, model.primary_metric)
         self.pipeline = sagemaker.CfnPipeline(
             self,
             "Pipeline",

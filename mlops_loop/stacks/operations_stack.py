@@ -80,7 +80,7 @@ class OperationsStack(Stack):
             "Alarms",
             name_prefix=name_prefix,
             environment=environment.name,
-            models={model: p.problem_type for model, p in training.pipelines.items()},
+            quality_keys={model: p.quality_key for model, p in training.pipelines.items()},
             max_auc_drop=environment.monitoring.max_auc_drop,
             max_quality_drop=environment.monitoring.max_quality_drop,
             topic=self.topic,
@@ -92,7 +92,7 @@ class OperationsStack(Stack):
             "LoopDashboard",
             name_prefix=name_prefix,
             environment=environment.name,
-            models={model: p.problem_type for model, p in training.pipelines.items()},
+            quality_keys={model: p.quality_key for model, p in training.pipelines.items()},
             alarms=self.alarms.all_alarms,
         )
         lake = storage.lake

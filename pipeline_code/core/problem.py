@@ -63,8 +63,9 @@ MODEL_QUALITY_KEY = {BINARY: "binary_classification_metrics", MULTICLASS: "multi
                      REGRESSION: "regression_metrics"}
 DISPLAY_NAME = {BINARY: "Binary Classification", MULTICLASS: "Multiclass Classification", REGRESSION: "Regression"}
 
-# The drift monitor's report key the retrain-on-quality alarm watches: the AUC drop for classifiers, the drop
-# in the primary metric (absolute for R², relative for RMSE/MAE) for regression, which has no AUC.
+# The drift monitor's report key the retrain-on-quality alarm watches with each type's default primary metric:
+# the AUC drop for classifiers, the drop in the primary metric (absolute for R², relative for RMSE/MAE) for
+# regression, which has no AUC. A model's own primary metric can change it: see quality_alarm_key.
 QUALITY_ALARM_KEY = {BINARY: "auc_drop", MULTICLASS: "auc_drop", REGRESSION: "quality_drop"}
 
 # The regression quality floor when the model sets none: R² >= 0, i.e. no worse than predicting the mean.
@@ -77,6 +78,16 @@ def is_classification(problem_type: str) -> bool:
 
 def default_primary_metric(problem_type: str) -> str:
     return PRIMARY_METRICS[problem_type][0]
+
+
+def quality_alarm_key(problem_type: str, primary_metric: Optional[str] = None) -> str:
+    """The monitor's key the model's retrain-on-quality alarm watches: a multiclass model whose primary metric
+    is not AUC is judged on that metric (``quality_drop``, the check the monitor fails it on), like regression;
+    otherwise :data:`QUALITY_ALARM_KEY` of its type."""
+    metric = primary_metric or default_primary_metric(problem_type)
+    if problem_type == MULTICLASS and metric != "auc":
+        return "quality_drop"
+    return QUALITY_ALARM_KEY[problem_type]
 
 
 def higher_is_better(metric: str) -> bool:

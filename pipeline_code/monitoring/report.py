@@ -27,6 +27,7 @@ from pipeline_code.core.contract import (
     QUALITY_RETRAIN_ALARM,
     RETRAIN_DRIFT_ALARMS,
 )
+from pipeline_code.core.problem import BINARY, quality_alarm_key
 from pipeline_code.monitoring import figures
 
 REPORT_FORMAT = "mlops-loop/monitor-report/v1"
@@ -117,8 +118,11 @@ def retrain_alarms(report: Mapping[str, Any]) -> List[str]:
     summary = report.get("summary") or {}
     fired = [alarm for alarm, key in RETRAIN_DRIFT_ALARMS
              if summary.get(key) is not None and summary[key] >= DRIFT_SCORE_ALARM]
-    quality_checks = ((report.get("sections") or {}).get("model_quality") or {}).get("checks") or []
-    if any(c.get("status") == "fail" for c in quality_checks):
+    # The quality alarm watches one check, the one core.problem.quality_alarm_key names for the model's type and
+    # primary metric; the others (label coverage, a multiclass AUC drop next to its primary metric) inform only.
+    quality = (report.get("sections") or {}).get("model_quality") or {}
+    watched = quality_alarm_key(quality.get("problem_type") or BINARY, quality.get("primary_metric"))
+    if any(c.get("check") == watched and c.get("status") == "fail" for c in quality.get("checks") or []):
         fired.append(QUALITY_RETRAIN_ALARM)
     return fired
 

@@ -40,3 +40,19 @@ def test_a_primary_metric_of_another_type_is_named_with_the_allowed_ones():
     assert problem.primary_metric_problem(problem.REGRESSION, "auc") == (
         "'auc' is not a metric of a regression model; allowed: r2, rmse, mae")
     assert problem.primary_metric_problem(problem.BINARY, None) is None
+
+
+@pytest.mark.parametrize(("problem_type", "primary_metric", "key"), [
+    (problem.BINARY, None, "auc_drop"),
+    (problem.BINARY, "f1", "auc_drop"),
+    (problem.MULTICLASS, None, "auc_drop"),
+    (problem.MULTICLASS, "auc", "auc_drop"),
+    (problem.MULTICLASS, "macro_f1", "quality_drop"),
+    (problem.MULTICLASS, "accuracy", "quality_drop"),
+    (problem.REGRESSION, None, "quality_drop"),
+    (problem.REGRESSION, "mae", "quality_drop"),
+])
+def test_the_quality_alarm_watches_what_the_monitor_fails_the_model_on(problem_type, primary_metric, key):
+    """A multiclass model judged on a metric other than AUC is failed by the monitor on that metric's drop
+    (monitoring.quality), so its retrain alarm must watch that drop, not the AUC's."""
+    assert problem.quality_alarm_key(problem_type, primary_metric) == key

@@ -9,7 +9,7 @@ import pytest
 
 from mlops_loop.app_builder import REPO_ROOT
 from pipeline_code.core.contract import RETRAIN_ALARMS, monitor_metric
-from pipeline_code.core.problem import QUALITY_ALARM_KEY
+from pipeline_code.core.problem import quality_alarm_key
 from tests.support.paths import live_project
 
 ENVS = ("dev", "staging", "prod")
@@ -172,7 +172,8 @@ def test_drift_and_quality_alarms_carry_the_retrain_prefix_and_the_configured_th
         assert alarms[prefix + "prediction-drift"]["MetricName"] == "PredictionDriftScore"
         assert alarms[prefix + "slow-drift"]["Threshold"] == 1
         assert alarms[prefix + "slow-drift"]["MetricName"] == "CumulativeDriftScore"
-        quality_key = QUALITY_ALARM_KEY[synthesized.config.models[model].problem_type]
+        model_config = synthesized.config.models[model]
+        quality_key = quality_alarm_key(model_config.problem_type, model_config.primary_metric)
         assert alarms[prefix + "quality"]["Threshold"] == (monitoring.max_auc_drop if quality_key == "auc_drop"
                                                            else monitoring.max_quality_drop)
         assert alarms[prefix + "quality"]["MetricName"] == monitor_metric(quality_key)

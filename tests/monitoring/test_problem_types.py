@@ -20,8 +20,9 @@ import pandas as pd
 import pytest
 
 from pipeline_code.core.problem import MULTICLASS, REGRESSION
-from pipeline_code.monitoring import capture, drift, monitor
 from mlops_cli.local import replay
+from pipeline_code.monitoring import capture, drift, monitor
+from pipeline_code.monitoring.report import retrain_alarms
 from pipeline_code.training import baseline, metrics_multiclass, metrics_regression
 from pipeline_code.training import train as train_mod
 from pipeline_code.training.spec import ModelSpec
@@ -533,3 +534,26 @@ def test_a_regression_report_states_the_quality_drop_its_labels_can_detect(regre
     # the detectable drop is in the quality drop's units (relative for RMSE) and judged against max_quality_drop
     assert power["value"] == quality["detectable_quality_drop"] > 0 and power["threshold"] == 0.10
     assert power["status"] == ("warn" if power["value"] > 0.10 else "pass") and power["feature"] == quality["primary_metric"]
+
+
+
+def _quality_report(problem_type: Optional[str], primary_metric: Optional[str], failing: set[str]) -> dict:
+    checks = [{"check": name, "status": "fail" if name in failing else "pass"}
+              for name in ("label_coverage", "auc_drop", "quality_drop")]
+    section = {"checks": checks, **({"problem_type": problem_type, "primary_metric": primary_metric} if problem_type else {})}
+    return {"healthy": True, "summary": {}, "sections": {"model_quality": section}}
+
+
+@pytest.mark.parametrize(("problem_type", "primary_metric", "failing", "retrains"), [
+    (None, None, {"auc_drop"}, True),  # a binary report carries no problem_type
+    (None, None, {"label_coverage"}, False),  # too few labels informs; it is no quality loss
+    (MULTICLASS, "auc", {"auc_drop"}, True),
+    (MULTICLASS, "macro_f1", {"quality_drop"}, True),
+    (MULTICLASS, "macro_f1", {"auc_drop"}, False),  # judged on macro F1: the AUC drop informs only
+    (REGRESSION, "rmse", {"quality_drop"}, True),
+], ids=["binary-auc", "binary-coverage", "multiclass-auc", "multiclass-f1", "multiclass-f1-auc-only", "regression"])
+def test_the_local_quality_retrain_follows_the_one_check_the_cloud_alarm_watches(problem_type, primary_metric, failing, retrains):
+    """The local loop decides retraining from the report as CloudWatch would: the quality alarm watches the
+    check core.problem.quality_alarm_key names, so no other failing check may start a retrain locally."""
+    fired = retrain_alarms(_quality_report(problem_type, primary_metric, failing))
+    assert ("quality" in fired) is retrains

@@ -80,7 +80,7 @@ def _build(batch: BatchServing = BatchServing(), *, models: tuple[str, ...] = ("
     role = iam.Role(stack, "ModelRole", assumed_by=iam.ServicePrincipal("sagemaker.amazonaws.com"))
     model = sagemaker.CfnModel(stack, "Model", execution_role_arn=role.role_arn)
     transforms = [
-        BatchTransform(stack, name.capitalize(), name_prefix=name_prefix, model=model, model_name=name, batch=batch, capture=capture, role=role,
+        BatchTransform(stack, name.capitalize(), name_prefix=name_prefix, model=model, model_name=name, batch=batch, capture=capture,
                        capture_uri=f"s3://{INFERENCE}/capture/{name}/", inference_bucket=bucket, key=key, condition=condition)
         for name in models
     ]
@@ -189,12 +189,11 @@ def test_the_scheduler_role_starts_only_this_models_transform_jobs_run_as_the_mo
     }]
     assert role["Description"] == "shop-dev: scheduled batch transform of returns"
     statements = built.scheduler_statements()
-    assert list(statements) == ["StartTransformJob", "PassJobRole", "Key", "UseModel"]
+    # CreateTransformJob takes no role (the job runs as the model's): nothing to pass.
+    assert list(statements) == ["StartTransformJob", "Key", "UseModel"]
     stem = built.batch.job_name_prefix
     assert statements["StartTransformJob"]["Resource"] == f"arn:aws:sagemaker:eu-west-1:123456789012:transform-job/{stem}-*"
     assert statements["StartTransformJob"]["Action"] == ["sagemaker:AddTags", "sagemaker:CreateTransformJob"]
-    assert statements["PassJobRole"]["Resource"] == {"Fn::GetAtt": [built.id_of(built.stack.node.find_child("ModelRole")), "Arn"]}
-    assert statements["PassJobRole"]["Condition"] == {"StringEquals": {"iam:PassedToService": "sagemaker.amazonaws.com"}}
     assert statements["Key"]["Resource"] == {"Fn::GetAtt": [built.id_of(built.stack.node.find_child("Key")), "Arn"]}
     # Every approved version is a new Model with a generated name.
     assert statements["UseModel"] == {"Sid": "UseModel", "Effect": "Allow", "Action": "sagemaker:DescribeModel",

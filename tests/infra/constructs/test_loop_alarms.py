@@ -3,7 +3,7 @@ one that calls people when the monitor stops; plus the retrain trigger's own ala
 drift monitor's metric series (``monitor_series``).
 
 The stand-ins are minimal: the people's topic, and the trigger function and its dead-letter queue imported by name.
-The models (a binary, a multiclass and a regression one) are declared here, not read from config/mlops-loop.yaml.
+The models (a binary, two multiclass and a regression one) are declared here, not read from config/mlops-loop.yaml.
 """
 
 from __future__ import annotations
@@ -21,9 +21,13 @@ from constructs import Construct
 
 from mlops_loop.app_builder import new_app
 from mlops_loop.constructs.loop_alarms import LoopAlarms, handler_alarms, monitor_series
+from pipeline_code.core.problem import quality_alarm_key
 
 PREFIX = "shop-dev"
-MODELS = {"returns": "binary_classification", "routing": "multiclass_classification", "basket": "regression"}
+# name -> the monitor key its quality alarm watches, as the Operations stack derives it from the model's type and
+# primary metric; "ranking" is multiclass judged on macro F1.
+MODELS = {"returns": quality_alarm_key("binary_classification"), "routing": quality_alarm_key("multiclass_classification"),
+          "ranking": quality_alarm_key("multiclass_classification", "macro_f1"), "basket": quality_alarm_key("regression")}
 DRIFT = ("data-drift", "prediction-drift", "slow-drift")
 TRIGGER, DEAD_LETTERS = "shop-dev-retrain-trigger", "shop-dev-retrain-dlq"
 
@@ -51,10 +55,10 @@ def _stand_ins(stack: Stack) -> dict[str, Any]:
 
 
 def _build(models: dict[str, str] = MODELS, *, max_auc_drop: float = 0.04, max_quality_drop: float = 0.15) -> _Built:
-    """GIVEN a bare stack with the stand-ins WHEN the loop's alarms of ``models`` (name -> problem type) are added."""
+    """GIVEN a bare stack with the stand-ins WHEN the loop's alarms of ``models`` (name -> quality key) are added."""
     stack = Stack(new_app(), "Bare", env=Environment(account="123456789012", region="eu-west-1"))
     deps = _stand_ins(stack)
-    alarms = LoopAlarms(stack, "Alarms", name_prefix=PREFIX, environment="dev", models=models, max_auc_drop=max_auc_drop,
+    alarms = LoopAlarms(stack, "Alarms", name_prefix=PREFIX, environment="dev", quality_keys=models, max_auc_drop=max_auc_drop,
                         max_quality_drop=max_quality_drop, **deps)
     return _Built(stack, alarms, deps["topic"])
 
@@ -96,8 +100,9 @@ def test_a_drift_alarm_fires_when_the_calibrated_score_reaches_one_and_treats_no
 @pytest.mark.parametrize(("model", "metric", "threshold", "description"), [
     ("returns", "AucDrop", 0.04, "returns: AUC dropped by >= 0.04 on labelled traffic; retraining starts"),
     ("routing", "AucDrop", 0.04, "routing: AUC dropped by >= 0.04 on labelled traffic; retraining starts"),
+    ("ranking", "QualityDrop", 0.15, "ranking: its primary metric dropped by >= 0.15 on labelled traffic; retraining starts"),
     ("basket", "QualityDrop", 0.15, "basket: its primary metric dropped by >= 0.15 on labelled traffic; retraining starts"),
-], ids=["binary", "multiclass", "regression"])
+], ids=["binary", "multiclass", "multiclass-on-macro-f1", "regression"])
 def test_the_quality_alarm_watches_the_auc_drop_of_a_classifier_and_the_primary_metric_drop_of_a_regression(
         built: _Built, model, metric, threshold, description):
     alarm = built.by_name[f"{PREFIX}-{model}-retrain-quality"]
@@ -109,7 +114,7 @@ def test_the_quality_alarm_watches_the_auc_drop_of_a_classifier_and_the_primary_
 
 
 def test_the_quality_thresholds_follow_the_settings():
-    made = _build({"returns": "binary_classification", "basket": "regression"}, max_auc_drop=0.07, max_quality_drop=0.3)
+    made = _build({"returns": "auc_drop", "basket": "quality_drop"}, max_auc_drop=0.07, max_quality_drop=0.3)
     assert made.by_name[f"{PREFIX}-returns-retrain-quality"]["Threshold"] == 0.07
     assert made.by_name[f"{PREFIX}-basket-retrain-quality"]["Threshold"] == 0.3
 

@@ -21,7 +21,7 @@ from mlops_loop.constructs.loop_dashboard import LoopDashboard
 
 ENV = Environment(account="123456789012", region="eu-west-1")
 PREFIX = "shop-dev"
-MODELS = {"returns": "binary_classification", "basket": "regression"}
+MODELS = {"returns": "auc_drop", "basket": "quality_drop"}  # name -> the monitor key its quality alarm watches
 ALARM_ARNS = [f"arn:aws:cloudwatch:eu-west-1:123456789012:alarm:{PREFIX}-{name}"
               for name in ("returns-retrain-data-drift", "basket-retrain-quality", "trigger-errors")]
 
@@ -55,7 +55,7 @@ def _build(models: dict[str, str] = MODELS, *, scope_path: Sequence[str] = (), c
     scope: Construct = stack
     for part in scope_path:
         scope = Construct(scope, part)
-    dashboard = LoopDashboard(scope, construct_id, name_prefix=PREFIX, environment="dev", models=models, alarms=alarms)
+    dashboard = LoopDashboard(scope, construct_id, name_prefix=PREFIX, environment="dev", quality_keys=models, alarms=alarms)
     for row in rows:
         dashboard.add_row(row)
     return _Built(stack, dashboard)
@@ -148,7 +148,7 @@ def test_the_health_graph_shows_the_monitors_health_and_the_records_it_read(buil
 
 # ------------------------------------------------------------------ add_row
 def test_add_row_appends_each_call_as_a_new_row_below_what_is_there():
-    made = _build({"returns": "binary_classification"}, rows=[
+    made = _build({"returns": "auc_drop"}, rows=[
         [cloudwatch.TextWidget(markdown="# churn endpoint", width=12, height=2),
          cloudwatch.TextWidget(markdown="latency", width=12, height=2)],
         [cloudwatch.TextWidget(markdown="# basket endpoint", width=24, height=2)],

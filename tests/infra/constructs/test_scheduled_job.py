@@ -59,6 +59,17 @@ def test_when_scheduled_then_the_role_starts_only_this_stems_jobs_and_passes_onl
     }
 
 
+def test_a_job_that_takes_no_role_gets_no_pass_role():
+    """A transform job runs as its model's role; CreateTransformJob has no RoleArn, so the scheduler passes none."""
+    stack, _, key = _stack()
+    stem = job_name_stem("transform", "shop-dev", "churn")
+    scheduled_sagemaker_job(stack, kind="transform", stem=stem, request={"TransformJobName": f"{stem}-{EXECUTION_ID}"},
+                            expression="cron(0 1 * * ? *)", job_role=None, key=key, description="nightly scoring of churn",
+                            role_description="shop-dev: scheduled batch transform of churn")
+    (policy,) = Template.from_stack(stack).find_resources("AWS::IAM::ManagedPolicy").values()
+    assert [s["Sid"] for s in policy["Properties"]["PolicyDocument"]["Statement"]] == ["StartTransformJob", "Key"]
+
+
 def test_a_request_whose_job_name_is_not_the_stem_and_the_execution_id_is_refused():
     stack, job_role, key = _stack()
     with pytest.raises(ValueError, match=r"^ProcessingJobName must be 'mon-[0-9a-f]{10}-<aws.scheduler.execution-id>', got 'fixed-name'$"):
