@@ -75,12 +75,13 @@ class OperationsStack(Stack):
             log_retention=RETENTION[environment.log_retention_days],
             removal_policy=removal,
         )
+        quality_keys = {model: p.quality_key for model, p in training.pipelines.items()}
         self.alarms = LoopAlarms(
             self,
             "Alarms",
             name_prefix=name_prefix,
             environment=environment.name,
-            quality_keys={model: p.quality_key for model, p in training.pipelines.items()},
+            quality_keys=quality_keys,
             max_auc_drop=environment.monitoring.max_auc_drop,
             max_quality_drop=environment.monitoring.max_quality_drop,
             topic=self.topic,
@@ -92,7 +93,7 @@ class OperationsStack(Stack):
             "LoopDashboard",
             name_prefix=name_prefix,
             environment=environment.name,
-            quality_keys={model: p.quality_key for model, p in training.pipelines.items()},
+            quality_keys=quality_keys,
             alarms=self.alarms.all_alarms,
         )
         lake = storage.lake

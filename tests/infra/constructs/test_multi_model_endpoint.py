@@ -22,34 +22,13 @@ from mlops_loop.app_builder import new_app
 from mlops_loop.config import ModelConfig, parse_config
 from mlops_loop.config.serving import MultiModelEndpointConfig, RealtimeAutoscaling, Rollout, ServingConfig
 from mlops_loop.constructs.multi_model_endpoint import BOOTSTRAP_ASSET_ID, MultiModelEndpoint, MultiModelMember
+from tests.support.construct_configs import returns_config
 
 ENV = Environment(account="123456789012", region="eu-west-1")
 ENDPOINT = "shop-dev-mme-shared"
 ARTIFACTS, INFERENCE = "shop-dev-artifacts", "shop-dev-inference"
 IMAGE = "141502667606.dkr.ecr.eu-west-1.amazonaws.com/sagemaker-xgboost:3.0-5"
-RAW_CONFIG = {
-    "project": "shop",
-    "datasets": {
-        "orders": {
-            "record_identifier": "order_id",
-            "event_time": "event_time",
-            "labels": ["returned"],
-            "columns": {
-                "order_id": {"type": "string", "nullable": False},
-                "event_time": {"type": "timestamp", "nullable": False},
-                "items": {"type": "integer", "min": 0, "max": 500},
-                "channel": {"type": "string", "allowed": ["web", "app"]},
-                "returned": {"type": "integer", "min": 0, "max": 1},
-            },
-            "features": {"items": "items", "channel": "channel"},
-        }
-    },
-    "models": {
-        "returns": {"dataset": "orders", "target": "returned", "features": ["items"], "sensitive_attribute": "channel"},
-    },
-    "environments": {"dev": {"tier": "dev", "account": "123456789012", "region": "eu-west-1", "models": ["returns"]}},
-}
-RETURNS: ModelConfig = parse_config(RAW_CONFIG, source="multi-model test config").models["returns"]
+RETURNS: ModelConfig = parse_config(returns_config(), source="multi-model test config").models["returns"]
 
 
 def _model(name: str) -> ModelConfig:

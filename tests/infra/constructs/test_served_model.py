@@ -24,6 +24,7 @@ from mlops_loop.constructs.batch_transform import BatchTransform
 from mlops_loop.constructs.model_endpoint import ModelEndpoint
 from mlops_loop.constructs.scheduled_job import job_name_stem
 from mlops_loop.constructs.served_model import ServedModel
+from tests.support.construct_configs import returns_config
 
 ENV = Environment(account="123456789012", region="eu-west-1")
 PREFIX, ENDPOINT = "shop-dev", "shop-dev-returns"
@@ -32,36 +33,6 @@ REPOSITORY = "arn:aws:ecr:eu-west-1:141502667606:repository/sagemaker-xgboost"
 CONDITION = "ReturnsDeployed"
 APPROVED = "arn:aws:sagemaker:eu-west-1:123456789012:model-package/shop-dev-returns/7"
 BASE_ENVIRONMENT = ("SAGEMAKER_PROGRAM", "SAGEMAKER_SUBMIT_DIRECTORY", "MLOPS_LOOP_MODEL_SHA256", "MLOPS_LOOP_MODEL_VERSION")
-
-
-def _raw(serving: Optional[dict], **environment: Any) -> dict:
-    """A one-model config; ``serving`` is the dev environment's override of the model's serving block."""
-    dev: dict[str, Any] = {"tier": "dev", "account": "123456789012", "region": "eu-west-1", "models": ["returns"], **environment}
-    if serving is not None:
-        dev["serving"] = {"returns": serving}
-    return {
-        "project": "shop",
-        "datasets": {
-            "orders": {
-                "record_identifier": "order_id",
-                "event_time": "event_time",
-                "labels": ["returned"],
-                "columns": {
-                    "order_id": {"type": "string", "nullable": False},
-                    "event_time": {"type": "timestamp", "nullable": False},
-                    "items": {"type": "integer", "min": 0, "max": 500},
-                    "channel": {"type": "string", "allowed": ["web", "app"]},
-                    "returned": {"type": "integer", "min": 0, "max": 1},
-                },
-                "features": {"items": "items", "channel": "channel"},
-            }
-        },
-        "models": {
-            "returns": {"dataset": "orders", "target": "returned", "features": ["items"], "sensitive_attribute": "channel",
-                        "serving": {"mode": "realtime"}},
-        },
-        "environments": {"dev": dev},
-    }
 
 
 class _Built:
@@ -96,7 +67,7 @@ def _build(serving: Optional[dict] = None, **environment: Any) -> _Built:
     """GIVEN a bare stack with the stand-ins (data and ops keys, the two buckets by name, the image repository, the
     version and digest parameters and the condition that a version is set) WHEN model ``returns`` is served as the
     dev environment's ``serving`` override says."""
-    config = parse_config(_raw(serving, **environment), source="served model test config")
+    config = parse_config(returns_config(serving, model_serving={"mode": "realtime"}, **environment), source="served model test config")
     model = config.models["returns"]
     stack = Stack(new_app(), "Bare", env=ENV)
     package = CfnParameter(stack, "ReturnsModelPackageArn", type="String", default="")
