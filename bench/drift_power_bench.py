@@ -30,8 +30,8 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 
-from pipeline_code.monitoring import drift as drift_mod  # noqa: E402
 from mlops_cli.local import replay  # noqa: E402
+from pipeline_code.monitoring import drift as drift_mod  # noqa: E402
 from pipeline_code.training import metrics  # noqa: E402
 from pipeline_code.training.train import predict  # noqa: E402
 from tests.support.monitoring import build_reference, churn_spec  # noqa: E402

@@ -15,7 +15,8 @@ created by ``bash scripts/local-run.sh``). Then:
    champion's baseline, with the environment's ``monitoring.psi_threshold`` and
    ``false_alarm_rate``; prints status, drifted features (PSI), prediction PSI, AUC drop and the report path;
 3. **alarm -> EventBridge -> trigger**: when the summary breaches what the CloudWatch alarms
-   watch (a drift score at ``DRIFT_SCORE_ALARM``, or a failed model-quality check) the payload
+   watch (a drift score at ``DRIFT_SCORE_ALARM``, or a failure of the one quality check the model's quality
+   alarm watches, ``core.problem.quality_alarm_key``) the payload
    the EventBridge rule sends is handed to the REAL guard
    ``pipeline_code.handlers.retrain_trigger.decide_and_start`` with a
    :class:`LocalPipelineClient` standing in for SageMaker: its executions live in
@@ -193,7 +194,9 @@ def summary_lines(report: Mapping[str, Any], report_dir: str) -> List[str]:
         f"  data drift: max PSI {fmt(s['data_drift_max_psi'])}, score {fmt(s.get('data_drift_score'))} "
         f"(drift at 1: PSI over its calibrated threshold); drifted: {', '.join(drifted) or 'none'}",
         f"  prediction PSI {fmt(s['prediction_psi'])}, score {fmt(s.get('prediction_drift_score'))}; window AUC {fmt(s['model_auc'])}, AUC drop {fmt(s['auc_drop'])} "
-        f"(max {report['thresholds']['max_auc_drop']})",
+        f"(max {report['thresholds']['max_auc_drop']})"
+        + (f"; {s.get('primary_metric') or 'primary metric'} drop {fmt(s['quality_drop'])} (max {report['thresholds'].get('max_quality_drop')})"
+           if s.get("quality_drop") is not None else ""),
         f"  report: {os.path.join(report_dir, 'report.html')}",
     ]
 

@@ -129,8 +129,9 @@ class MonitoringConfig(StrictModel):
     PSI exceeds its calibrated threshold - the larger of ``psi_threshold`` (0.1: the smallest drift worth a
     retrain) and the PSI that a window of that day's size with no drift reaches with probability
     ``false_alarm_rate`` (0.01 per window, shared among the model's features) - or test AUC drops by 0.05
-    once labels arrive (a regression model: its primary metric drops by 0.10, absolute for R², relative
-    for RMSE and MAE); at most one retrain per 24 hours."""
+    once labels arrive (a regression model, or a multiclass model judged on a metric other than AUC: its
+    primary metric drops by 0.10, absolute for R² and the classification metrics, relative for RMSE and MAE);
+    at most one retrain per 24 hours."""
 
     schedule: str = "cron(0 3 * * ? *)"
     psi_threshold: float = Field(default=0.1, gt=0.0, le=10.0)

@@ -54,10 +54,10 @@ class DataLake(Construct):
         self.key = service_key(
             self,
             "Key",
-            key_alias=f"alias/{name_prefix}/data",
-            key_description=f"{name_prefix}: encrypts the data lake, Feature Store, Glue jobs and job logs",
-            key_publishers=(),
-            key_removal_policy=removal_policy,
+            alias=f"alias/{name_prefix}/data",
+            description=f"{name_prefix}: encrypts the data lake, Feature Store, Glue jobs and job logs",
+            publishers=(),
+            removal_policy=removal_policy,
         )
 
         # Server access log delivery only supports SSE-S3 on the target bucket, so this one

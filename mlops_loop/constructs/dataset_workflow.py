@@ -27,7 +27,7 @@ class DatasetWorkflow(Construct):
 
     Steps, each started only when the previous one succeeded:
 
-    1. a crawler catalogs ``s3://<raw>/<dataset>/`` as table ``raw_<dataset>`` in ``workflow_database``;
+    1. a crawler catalogs ``s3://<raw>/<dataset>/`` as table ``raw_<dataset>`` in ``database_name``;
     2. the Spark ETL job types and validates the raw records into ``s3://<curated>/<dataset>/``
        (parquet, partitioned by event date), routing bad records to
        ``s3://<curated>/_quarantine/<dataset>/`` with a reason, and fails the run when more than

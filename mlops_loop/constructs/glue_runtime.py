@@ -20,8 +20,9 @@ class GlueRuntime(Construct):
     """A Glue security configuration, the job and crawler roles, encrypted log groups and job code.
 
     Defaults: S3 output SSE-KMS, CloudWatch logs SSE-KMS and job bookmarks CSE-KMS, all with
-    ``key``; job logs go to ``<glue_log_group_prefix>/output`` and ``/error`` (Glue 5's
-    ``--custom-logGroup-prefix``), kept ``log_retention`` and encrypted with the same key.
+    ``key``; job logs go to ``<log_group_prefix>/output`` and ``/error`` (Glue 5's
+    ``--custom-logGroup-prefix``), kept ``log_retention`` and encrypted with the same key; crawler logs go
+    where Glue puts them under a security configuration, ``/aws-glue/crawlers-role/<role>-<configuration>``.
     Roles start with no data access: callers grant exactly the buckets and feature groups a job uses.
     """
 

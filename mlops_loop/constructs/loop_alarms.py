@@ -129,7 +129,8 @@ class LoopAlarms(Construct):
 
     def _quality_alarm(self, name: str, model: str, metric: Callable[[str], cloudwatch.Metric], key: str, max_auc_drop: float,
                        max_quality_drop: float) -> cloudwatch.Alarm:
-        """Retrain on quality loss: the AUC drop of a classifier, or the primary metric's drop (``key``) of a regression model."""
+        """Retrain on quality loss: the AUC drop (``key`` ``auc_drop``), or the primary metric's drop (``quality_drop``) of a
+        regression model or a multiclass model judged on a metric other than AUC."""
         if key == "auc_drop":
             return self._alarm(name, metric(key), max_auc_drop,
                                f"{model}: AUC dropped by >= {max_auc_drop} on labelled traffic; retraining starts")

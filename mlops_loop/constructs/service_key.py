@@ -14,31 +14,31 @@ def service_key(
     scope: Construct,
     construct_id: str,
     *,
-    key_alias: str,
-    key_description: str,
-    key_publishers: Sequence[str],
-    key_removal_policy: RemovalPolicy,
-    key_publisher_sources: Optional[Mapping[str, str]] = None,
-    key_unbound_publishers: Sequence[str] = (),
+    alias: str,
+    description: str,
+    publishers: Sequence[str],
+    removal_policy: RemovalPolicy,
+    publisher_sources: Optional[Mapping[str, str]] = None,
+    unbound_publishers: Sequence[str] = (),
 ) -> kms.Key:
     """A KMS key created directly in ``scope`` (its logical ID is that of ``construct_id`` there).
 
-    Defaults: yearly rotation, a 30-day deletion window, ``key_removal_policy``; CloudWatch Logs may
-    use it for this account's log groups in this region, and ``key_publishers`` (service principals
+    Defaults: yearly rotation, a 30-day deletion window, ``removal_policy``; CloudWatch Logs may
+    use it for this account's log groups in this region, and ``publishers`` (service principals
     such as ``cloudwatch.amazonaws.com``) may encrypt and decrypt with it for this account only; a
-    publisher in ``key_publisher_sources`` only for sources matching its ``aws:SourceArn`` pattern too. A
-    publisher in ``key_unbound_publishers`` gets no source condition: for a delivery that does not send one
+    publisher in ``publisher_sources`` only for sources matching its ``aws:SourceArn`` pattern too. A
+    publisher in ``unbound_publishers`` gets no source condition: for a delivery that does not send one
     to KMS, a source condition in the key policy would deny it (bind it in the target's policy instead).
     """
     stack = Stack.of(scope)
     key = kms.Key(
         scope,
         construct_id,
-        alias=key_alias,
-        description=key_description,
+        alias=alias,
+        description=description,
         enable_key_rotation=True,
         pending_window=Duration.days(30),
-        removal_policy=key_removal_policy,
+        removal_policy=removal_policy,
     )
     key.add_to_resource_policy(
         iam.PolicyStatement(
@@ -53,11 +53,11 @@ def service_key(
             },
         )
     )
-    sources = dict(key_publisher_sources or {})
-    unknown = (set(sources) | set(key_unbound_publishers)) - set(key_publishers)
+    sources = dict(publisher_sources or {})
+    unknown = (set(sources) | set(unbound_publishers)) - set(publishers)
     if unknown:
-        raise ValueError(f"{construct_id}: key_publisher_sources / key_unbound_publishers name {sorted(unknown)}, "
-                         "which are not key_publishers")
+        raise ValueError(f"{construct_id}: publisher_sources / unbound_publishers name {sorted(unknown)}, "
+                         "which are not publishers")
     account = {"StringEquals": {"aws:SourceAccount": stack.account}}
 
     def allow(sid: str, publishers: Sequence[str], conditions: Optional[dict]) -> None:
@@ -66,9 +66,9 @@ def service_key(
                 sid=sid, principals=[iam.ServicePrincipal(p) for p in publishers], actions=["kms:Decrypt", "kms:GenerateDataKey*"],
                 resources=["*"], conditions=conditions))
 
-    unbound = [p for p in key_publishers if p in key_unbound_publishers]
+    unbound = [p for p in publishers if p in unbound_publishers]
     allow("AllowPublishersUnbound", unbound, None)
-    allow("AllowPublishersOfThisAccount", [p for p in key_publishers if p not in sources and p not in unbound], account)
+    allow("AllowPublishersOfThisAccount", [p for p in publishers if p not in sources and p not in unbound], account)
     for publisher, source_arn in sources.items():
         allow("AllowPublisher" + "".join(part.capitalize() for part in publisher.split(".")[0].split("-")), [publisher],
               {**account, "ArnLike": {"aws:SourceArn": source_arn}})

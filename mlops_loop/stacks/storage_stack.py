@@ -85,9 +85,9 @@ class StorageStack(Stack):
         self.ops_key = service_key(
             self,
             "OpsKey",
-            key_alias=f"alias/{name_prefix}/ops",
-            key_description=f"{name_prefix}: notifications, trigger logs and dead letters",
-            key_publishers=("events.amazonaws.com", "cloudwatch.amazonaws.com"),
+            alias=f"alias/{name_prefix}/ops",
+            description=f"{name_prefix}: notifications, trigger logs and dead letters",
+            publishers=("events.amazonaws.com", "cloudwatch.amazonaws.com"),
             # CloudWatch names the alarm as the source when it publishes to an encrypted topic, so the key
             # serves this environment's alarms only (``<prefix>-...``: every alarm with an SNS action; SNS
             # Developer Guide, sns-key-management "compatibility with AWS services": aws:SourceAccount and
@@ -97,11 +97,11 @@ class StorageStack(Stack):
             # awslabs/aws-deployment-framework#769) - the pipeline-failure and failed-rollout notifications would
             # never arrive. Its rules are pinned by ARN in the topic and dead-letter queue policies instead
             # (rule_notifications.notify_topic), so no other account's rule can publish through this key.
-            key_publisher_sources={"cloudwatch.amazonaws.com": self.format_arn(
+            publisher_sources={"cloudwatch.amazonaws.com": self.format_arn(
                 service="cloudwatch", resource="alarm", resource_name=f"{name_prefix}-*",
                 arn_format=ArnFormat.COLON_RESOURCE_NAME)},
-            key_unbound_publishers=("events.amazonaws.com",),
-            key_removal_policy=removal,
+            unbound_publishers=("events.amazonaws.com",),
+            removal_policy=removal,
         )
         # The offline store must exist before SageMaker validates its S3 location.
         self.feature_store.node.add_dependency(self.lake.features_bucket)

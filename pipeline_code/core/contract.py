@@ -228,7 +228,7 @@ GATE_FAIL_STEP = "GateFailed"
 # retrain alarm fires.
 DRIFT_SCORE_ALARM = 1.0
 # Each model's retrain alarms (``<prefix>-<model>-retrain-<name>``): the drift ones with the report summary key whose
-# metric they watch (firing at DRIFT_SCORE_ALARM), then the quality one (core.problem.QUALITY_ALARM_KEY per type).
+# metric they watch (firing at DRIFT_SCORE_ALARM), then the quality one (core.problem.quality_alarm_key: per type and primary metric).
 RETRAIN_DRIFT_ALARMS = (("data-drift", "data_drift_score"), ("prediction-drift", "prediction_drift_score"),
                         ("slow-drift", "cumulative_drift_score"))
 QUALITY_RETRAIN_ALARM = "quality"

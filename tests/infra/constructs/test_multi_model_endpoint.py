@@ -1,7 +1,8 @@
 """MultiModelEndpoint, built in a bare serving stack (with a bare storage stack for its bootstrap asset): one
 shared fleet, created with the first approval of any member, each member switched by its own TargetModel parameter.
 
-The member models are declared here (a small dataset), not read from config/mlops-loop.yaml, so the tests do not
+The member models are copies of the one declared in ``tests.support.construct_configs`` (a small dataset), not read
+from config/mlops-loop.yaml, so the tests do not
 depend on the sample model line-up.
 """
 

@@ -1,9 +1,10 @@
 """ServedModel, built in a bare stack: one model's execution role and access, the approved version as a SageMaker
 Model, and its endpoint (ModelEndpoint) or batch schedule (BatchTransform) as the construct's "Default" child.
 
-The model is declared here (a small dataset, one binary model) and parsed with ``mlops_loop.config.parse_config``,
-not read from config/mlops-loop.yaml; each test picks the mode through the environment's serving override, and
-the construct gets the environment's ``serving_of(env, model)``, as the serving stack does.
+The model is declared in ``tests.support.construct_configs`` (a small dataset, one binary model) and parsed with
+``mlops_loop.config.parse_config``, not read from config/mlops-loop.yaml; each test picks the mode through the
+environment's serving override, and the construct gets the environment's ``serving_of(env, model)``, as the serving
+stack does.
 """
 
 from __future__ import annotations

@@ -12,8 +12,8 @@ from mlops_loop.constructs.service_key import service_key
 
 def _key(publishers=()) -> dict:
     stack = Stack(new_app(), "Bare", env=Environment(account="123456789012", region="eu-west-1"))
-    key = service_key(stack, "OpsKey", key_alias="alias/shop-dev-ops", key_description="ops", key_publishers=publishers,
-                      key_removal_policy=RemovalPolicy.RETAIN)
+    key = service_key(stack, "OpsKey", alias="alias/shop-dev-ops", description="ops", publishers=publishers,
+                      removal_policy=RemovalPolicy.RETAIN)
     template = Template.from_stack(stack)
     (resource,) = template.find_resources("AWS::KMS::Key").values()
     return {"logical_id": stack.get_logical_id(key.node.default_child), "key": resource,
@@ -48,9 +48,9 @@ def test_a_publisher_with_a_source_pattern_gets_its_own_statement_bound_to_it():
     publishers keep the account condition; a source for a publisher that is not named is refused."""
     stack = Stack(new_app(), "Bare", env=Environment(account="123456789012", region="eu-west-1"))
     alarms = "arn:aws:cloudwatch:eu-west-1:123456789012:alarm:shop-dev-*"
-    service_key(stack, "OpsKey", key_alias="alias/shop-dev-ops", key_description="ops",
-                key_publishers=("events.amazonaws.com", "cloudwatch.amazonaws.com"),
-                key_publisher_sources={"cloudwatch.amazonaws.com": alarms}, key_removal_policy=RemovalPolicy.RETAIN)
+    service_key(stack, "OpsKey", alias="alias/shop-dev-ops", description="ops",
+                publishers=("events.amazonaws.com", "cloudwatch.amazonaws.com"),
+                publisher_sources={"cloudwatch.amazonaws.com": alarms}, removal_policy=RemovalPolicy.RETAIN)
     (resource,) = Template.from_stack(stack).find_resources("AWS::KMS::Key").values()
     statements = {s.get("Sid"): s for s in resource["Properties"]["KeyPolicy"]["Statement"]}
     assert statements["AllowPublishersOfThisAccount"]["Principal"] == {"Service": "events.amazonaws.com"}
@@ -59,18 +59,18 @@ def test_a_publisher_with_a_source_pattern_gets_its_own_statement_bound_to_it():
     assert cloudwatch["Condition"] == {"StringEquals": {"aws:SourceAccount": "123456789012"},
                                        "ArnLike": {"aws:SourceArn": alarms}}
     other = Stack(new_app(), "Other", env=Environment(account="123456789012", region="eu-west-1"))
-    with pytest.raises(ValueError, match=r"^OpsKey: key_publisher_sources / key_unbound_publishers name \['sns.amazonaws.com'\]"):
-        service_key(other, "OpsKey", key_alias="alias/x", key_description="ops", key_publishers=("events.amazonaws.com",),
-                    key_publisher_sources={"sns.amazonaws.com": "arn:aws:sns:*"}, key_removal_policy=RemovalPolicy.RETAIN)
+    with pytest.raises(ValueError, match=r"^OpsKey: publisher_sources / unbound_publishers name \['sns.amazonaws.com'\]"):
+        service_key(other, "OpsKey", alias="alias/x", description="ops", publishers=("events.amazonaws.com",),
+                    publisher_sources={"sns.amazonaws.com": "arn:aws:sns:*"}, removal_policy=RemovalPolicy.RETAIN)
 
 
 def test_an_unbound_publisher_gets_no_source_condition_and_the_others_keep_theirs():
     """EventBridge delivering to an encrypted topic sends KMS no source (SNS Developer Guide): under a source
     condition its deliveries would fail, so it is named unbound and bound in the topic's policy instead."""
     stack = Stack(new_app(), "Bare", env=Environment(account="123456789012", region="eu-west-1"))
-    service_key(stack, "OpsKey", key_alias="alias/shop-dev-ops", key_description="ops",
-                key_publishers=("events.amazonaws.com", "sns.amazonaws.com"), key_unbound_publishers=("events.amazonaws.com",),
-                key_removal_policy=RemovalPolicy.RETAIN)
+    service_key(stack, "OpsKey", alias="alias/shop-dev-ops", description="ops",
+                publishers=("events.amazonaws.com", "sns.amazonaws.com"), unbound_publishers=("events.amazonaws.com",),
+                removal_policy=RemovalPolicy.RETAIN)
     (resource,) = Template.from_stack(stack).find_resources("AWS::KMS::Key").values()
     statements = {s.get("Sid"): s for s in resource["Properties"]["KeyPolicy"]["Statement"]}
     unbound = statements["AllowPublishersUnbound"]
