@@ -162,3 +162,25 @@ def check_scheduler_expression(value: str) -> str:
         raise ValueError(f"{value!r}: with the value {int(amount)} the unit must be {expected!r} "
                          f"(singular for 1, plural otherwise): 'rate({int(amount)} {expected})'")
     return value
+
+
+def check_daily(value: str) -> str:
+    """A Scheduler expression (:func:`check_scheduler_expression`) that fires once a day: ``rate(1 day)`` or a
+    cron at one minute of one hour, every day of every month and year (``cron(0 3 * * ? *)``).
+
+    The drift monitor judges the last 24 hours each run, calibrates its thresholds to one window a day and
+    keeps its slow-drift sum run by run; its alarms take the day's maximum. More runs a day would judge
+    overlapping windows and multiply the false alarms; fewer would leave days unjudged.
+    """
+    check_scheduler_expression(value)
+    help_ = "the drift monitor judges the last 24 hours per run and its thresholds and alarms count one run a day; " \
+            "use a daily cron such as 'cron(0 3 * * ? *)' or 'rate(1 day)'"
+    if value.startswith("rate("):
+        if value != "rate(1 day)":
+            raise ValueError(f"{value!r} does not run once a day; {help_}")
+        return value
+    minute, hour, day_of_month, month, day_of_week, year = _CRON.match(value).groups()
+    every_day = (day_of_month, day_of_week) in (("*", "?"), ("?", "*"))
+    if not (minute.isdigit() and hour.isdigit() and every_day and month == "*" and year == "*"):
+        raise ValueError(f"{value!r} does not run once a day; {help_}")
+    return value

@@ -21,7 +21,7 @@ from pipeline_code.core.thresholds import DEFAULT_GATE, GateThresholds
 
 from ._strict import StrictModel
 from .instance_types import ACCELERATOR_LABELS, FRAMEWORKS, INSTANCE_TYPES, SUPPORTED_REGIONS, unsupported_problem
-from .schedules import check_cron, check_scheduler_expression
+from .schedules import check_cron, check_daily, check_scheduler_expression
 from .serving import MultiModelEndpointConfig, ServingConfig, check_endpoint_name
 
 _NAME = re.compile(r"^[a-z][a-z0-9-]{1,19}$")
@@ -125,7 +125,8 @@ class GateConfig(StrictModel):
 
 
 class MonitoringConfig(StrictModel):
-    """Drift monitoring. Default: daily at 03:00 UTC; retrain when any feature's or the prediction's
+    """Drift monitoring. Default: daily at 03:00 UTC (``schedule`` must run once a day: each run judges the last
+    24 hours, see ``schedules.check_daily``); retrain when any feature's or the prediction's
     PSI exceeds its calibrated threshold - the larger of ``psi_threshold`` (0.1: the smallest drift worth a
     retrain) and the PSI that a window of that day's size with no drift reaches with probability
     ``false_alarm_rate`` (0.01 per window, shared among the model's features) - or test AUC drops by 0.05
@@ -141,7 +142,7 @@ class MonitoringConfig(StrictModel):
     ks_p_value: float = Field(default=0.01, gt=0.0, lt=1.0)
     retraining_cooldown_hours: int = Field(default=24, ge=0, le=24 * 30)
 
-    _schedule = field_validator("schedule")(check_scheduler_expression)
+    _schedule = field_validator("schedule")(check_daily)
 
 
 class EnvironmentConfig(StrictModel):

@@ -422,6 +422,10 @@ CASES = [
          "environment 'prod': field 'training.retraining_schedule': 'rate(1 week)': the unit 'week' is not one "
          "of minute(s), hour(s), day(s); use rate(value unit) with a whole value and minute(s), hour(s) or "
          "day(s), e.g. 'rate(6 hours)'"),
+    case("monitoring-every-six-hours", at("environments.prod.monitoring.schedule", "rate(6 hours)"),
+         "environment 'prod': field 'monitoring.schedule': 'rate(6 hours)' does not run once a day; the drift "
+         "monitor judges the last 24 hours per run and its thresholds and alarms count one run a day; use a daily "
+         "cron such as 'cron(0 3 * * ? *)' or 'rate(1 day)'"),
     case("rate-zero", at("environments.prod.monitoring.schedule", "rate(0 hours)"),
          "environment 'prod': field 'monitoring.schedule': 'rate(0 hours)': the value '0' must be a whole "
          "number of at least 1; use rate(value unit) with a whole value and minute(s), hour(s) or day(s), "

@@ -230,12 +230,11 @@ def test_every_cron_form_aws_accepts_is_accepted(raw, schedule):
 @pytest.mark.parametrize("schedule", ["rate(1 minute)", "rate(5 minutes)", "rate(1 hour)", "rate(6 hours)", "rate(1 day)",
                                       "rate(7 days)", "cron(0 4 ? * SUN *)"])
 def test_scheduler_fields_take_rate_and_cron_and_glue_takes_cron_only(raw, schedule):
-    """GIVEN a rate or cron expression EventBridge Scheduler accepts WHEN set as the retraining, monitoring and
-    batch schedules THEN each is accepted as written; the Glue trigger's etl_schedule takes cron only."""
+    """GIVEN a rate or cron expression EventBridge Scheduler accepts WHEN set as the retraining schedule THEN it is
+    accepted as written; the Glue trigger's etl_schedule takes cron only (the monitoring schedule: see below)."""
     raw["environments"]["dev"]["training"] = {"retraining_schedule": schedule}
-    raw["environments"]["dev"]["monitoring"] = {"schedule": schedule}
     env = parse_config(raw).environments["dev"]
-    assert env.training.retraining_schedule == env.monitoring.schedule == schedule
+    assert env.training.retraining_schedule == schedule
     raw["environments"]["dev"]["glue"] = {"etl_schedule": schedule}
     if schedule.startswith("cron("):
         assert parse_config(raw).environments["dev"].glue.etl_schedule == schedule
@@ -390,7 +389,7 @@ def test_a_schedule_native_model_monitor_cannot_run_is_refused_at_load_naming_th
 
 def test_a_schedule_native_model_monitor_can_run_passes(raw):
     raw["environments"]["prod"]["serving"]["churn"]["native_model_monitor"] = True
-    raw["environments"]["prod"]["monitoring"] = {"schedule": "cron(0 2/6 * * ? *)"}
+    raw["environments"]["prod"]["monitoring"] = {"schedule": "cron(0 2 ? * * *)"}
     config = parse_config(raw)
     assert config.serving_of(config.environments["prod"], config.models["churn"]).native_model_monitor
 
@@ -441,3 +440,21 @@ def test_the_cross_checks_run_once_per_load_and_still_guard_an_app_config_built_
             context={"datasets": config.datasets},
         )
     assert calls[-1] == "mlops_loop.config.schema"
+
+
+@pytest.mark.parametrize("schedule", ["cron(0 3 * * ? *)", "cron(45 22 ? * * *)", "rate(1 day)"])
+def test_the_monitor_runs_once_a_day(raw, schedule):
+    raw["environments"]["dev"]["monitoring"] = {"schedule": schedule}
+    assert parse_config(raw).environments["dev"].monitoring.schedule == schedule
+
+
+@pytest.mark.parametrize("schedule", ["rate(6 hours)", "rate(2 days)", "cron(0 */6 * * ? *)", "cron(0 2/6 * * ? *)",
+                                      "cron(0 3 ? * MON *)", "cron(0 3 1 * ? *)", "cron(*/30 3 * * ? *)"])
+def test_a_monitoring_schedule_that_does_not_run_once_a_day_is_refused(raw, schedule):
+    """The monitor judges the last 24 hours each run, and its calibrated thresholds, slow-drift sum and alarms count
+    one run a day: more runs judge overlapping windows and multiply false alarms, fewer leave days unjudged."""
+    raw["environments"]["dev"]["monitoring"] = {"schedule": schedule}
+    assert problems_of(raw) == [
+        f"environment 'dev': field 'monitoring.schedule': '{schedule}' does not run once a day; the drift monitor judges "
+        "the last 24 hours per run and its thresholds and alarms count one run a day; use a daily cron such as "
+        "'cron(0 3 * * ? *)' or 'rate(1 day)'"]
