@@ -12,6 +12,8 @@ _CRON = re.compile(r"^cron\((\S+) (\S+) (\S+) (\S+) (\S+) (\S+)\)$")
 _RATE = re.compile(r"^rate\((\S+) (\S+)\)$")
 _RATE_UNITS = ("minute", "hour", "day")
 _HOUR = re.compile(r"^(\*|\d{1,2})(?:/(\d{1,2}))?$")
+# (day-of-month, day-of-week) of a cron that fires every day.
+_EVERY_DAY = (("*", "?"), ("?", "*"))
 _SCHEDULE_HELP = ("allowed: an EventBridge cron at minute 0, every day of every month, with hours '*' (hourly), "
                   "'H' (daily at H UTC) or 'H/N' (every N hours from H), e.g. 'cron(0 3 * * ? *)'")
 
@@ -34,7 +36,7 @@ def monitoring_schedule(value: str) -> MonitorSchedule:
     if not match:
         raise ValueError(f"{value!r} is not a cron(...) expression; {_SCHEDULE_HELP}")
     minute, hour, day_of_month, month, day_of_week, year = match.groups()
-    every_day = (day_of_month, day_of_week) in (("*", "?"), ("?", "*"))
+    every_day = (day_of_month, day_of_week) in _EVERY_DAY
     hours = _HOUR.match(hour)
     if minute != "0" or month != "*" or year != "*" or not every_day or not hours:
         raise ValueError(f"{value!r} cannot run as a Model Monitor schedule; {_SCHEDULE_HELP}")
@@ -180,7 +182,7 @@ def check_daily(value: str) -> str:
             raise ValueError(f"{value!r} does not run once a day; {help_}")
         return value
     minute, hour, day_of_month, month, day_of_week, year = _CRON.match(value).groups()
-    every_day = (day_of_month, day_of_week) in (("*", "?"), ("?", "*"))
+    every_day = (day_of_month, day_of_week) in _EVERY_DAY
     if not (minute.isdigit() and hour.isdigit() and every_day and month == "*" and year == "*"):
         raise ValueError(f"{value!r} does not run once a day; {help_}")
     return value

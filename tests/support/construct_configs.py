@@ -1,5 +1,6 @@
-"""A one-model configuration for construct tests: model ``returns`` on dataset ``orders`` (project ``shop``,
-environment ``dev``), declared here so construct tests never read the user's config/mlops-loop.yaml."""
+"""Inputs for construct tests, declared here so they never read the user's config/mlops-loop.yaml: a one-model
+configuration (model ``returns`` on dataset ``orders``, project ``shop``, environment ``dev``) and the ``WEB_ORDERS``
+dataset declaration (two numeric features, one of them computed, and a categorical one)."""
 
 from __future__ import annotations
 
@@ -17,6 +18,23 @@ ORDERS = {
         "returned": {"type": "integer", "min": 0, "max": 1},
     },
     "features": {"items": "items", "channel": "channel"},
+}
+
+
+WEB_ORDERS = {
+    "description": "Web shop orders; label: chargeback within 60 days.",
+    "record_identifier": "order_id",
+    "event_time": "ordered_at",
+    "labels": ["charged_back"],
+    "columns": {
+        "order_id": {"type": "string", "nullable": False},
+        "ordered_at": {"type": "timestamp", "nullable": False},
+        "amount": {"type": "double", "min": 0},
+        "items": {"type": "integer", "min": 0},
+        "channel": {"type": "string", "allowed": ["web", "app"]},
+        "charged_back": {"type": "integer", "min": 0, "max": 1},
+    },
+    "features": {"amount": "amount", "log_items": "log1p(items)", "channel": "channel"},
 }
 
 

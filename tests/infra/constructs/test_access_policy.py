@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import pytest
-from aws_cdk import Aws, Environment, Fn, Stack, Validations
+from aws_cdk import Aws, Environment, Fn, Stack
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_kms as kms
 from aws_cdk import aws_s3 as s3
@@ -11,6 +11,7 @@ from aws_cdk.assertions import Template
 
 from mlops_loop.app_builder import new_app
 from mlops_loop.constructs.access_policy import AccessPolicy
+from tests.support.built_stack import acknowledged
 
 
 def _policy() -> tuple[Stack, AccessPolicy]:
@@ -30,23 +31,22 @@ def _statements(stack: Stack) -> list[dict]:
     return policy["Properties"]["PolicyDocument"]["Statement"]
 
 
-def _acknowledged(stack: Stack) -> dict[str, str]:
-    return {rule.removeprefix("Annotation::"): reason for c in stack.node.find_all() for e in c.node.metadata
-            if e.type == Validations.ACKNOWLEDGED_RULES_METADATA_KEY for rule, reason in e.data.items()}
+def _stack_acknowledgements(stack: Stack) -> dict[str, str]:
+    return {rule: reason for c in stack.node.find_all() for rule, reason in acknowledged(c).items()}
 
 
-def test_when_exact_actions_are_allowed_then_one_statement_carries_them_and_nothing_is_acknowledged():
+def test_when_exact_actions_are_allowed_then_one_statement_carries_them_and_nothing_isacknowledged():
     stack, access = _policy()
     access.allow("ReadOne", ["s3:GetObject"], ["arn:aws:s3:::bucket/key.json"])
     assert _statements(stack) == [{"Sid": "ReadOne", "Effect": "Allow", "Action": "s3:GetObject", "Resource": "arn:aws:s3:::bucket/key.json"}]
-    assert _acknowledged(stack) == {}
+    assert _stack_acknowledgements(stack) == {}
 
 
-def test_when_a_resource_wildcard_has_a_reason_then_exactly_that_finding_is_acknowledged():
+def test_when_a_resource_wildcard_has_a_reason_then_exactly_that_finding_isacknowledged():
     stack, access = _policy()
     access.allow("Logs", ["logs:PutLogEvents"], ["arn:aws:logs:eu-west-1:123456789012:log-group:/x:*"],
                  wildcard_reason="One log stream per execution environment in this group.")
-    assert _acknowledged(stack) == {
+    assert _stack_acknowledgements(stack) == {
         "AwsSolutions-IAM5[Resource::arn:aws:logs:eu-west-1:123456789012:log-group:/x:*]": "One log stream per execution environment in this group."
     }
 

@@ -8,21 +8,18 @@ and the version parameter with the condition that it is set. Batch settings are 
 
 from __future__ import annotations
 
-import json
-from typing import Any
-
 import pytest
-from aws_cdk import CfnCondition, CfnParameter, CfnResource, Environment, Fn, Stack
+from aws_cdk import CfnCondition, CfnParameter, Environment, Fn, Stack
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_kms as kms
 from aws_cdk import aws_s3 as s3
 from aws_cdk import aws_sagemaker as sagemaker
-from aws_cdk.assertions import Template
 
 from mlops_loop.app_builder import new_app
 from mlops_loop.config.serving import BatchServing
 from mlops_loop.constructs.batch_transform import BatchTransform
 from mlops_loop.constructs.scheduled_job import EXECUTION_ID, job_name_stem
+from tests.support.built_stack import BuiltStack, scheduled_request
 
 PREFIX = "shop-dev"
 INFERENCE = "shop-dev-inference"
@@ -30,17 +27,11 @@ CAPTURE_URI = f"s3://{INFERENCE}/capture/returns/"
 CONDITION = "ReturnsDeployed"
 
 
-class _Built:
+class _Built(BuiltStack):
     def __init__(self, stack: Stack, transforms: list[BatchTransform]):
-        self.stack, self.transforms = stack, transforms
+        super().__init__(stack)
+        self.transforms = transforms
         self.batch = transforms[0]
-        self.template = Template.from_stack(stack)
-
-    def of_type(self, cfn_type: str) -> dict[str, dict]:
-        return self.template.find_resources(cfn_type)
-
-    def id_of(self, construct: Any) -> str:
-        return self.stack.get_logical_id(construct.node.default_child or construct)
 
     def ref(self, construct_id: str, attribute: str = "Arn") -> str:
         """How a token of a stand-in reads in the rendered request: ``${LogicalId.Attribute}``."""
@@ -51,22 +42,10 @@ class _Built:
 
     def request(self, batch: BatchTransform | None = None) -> dict:
         """The CreateTransformJob request the schedule sends, parsed (tokens rendered as ``${Id.Attr}``)."""
-        joined = self.schedule(batch)["Properties"]["Target"]["Input"]["Fn::Join"]
-        return json.loads("".join(_render(p) for p in joined[1]))
+        return scheduled_request(self.schedule(batch))
 
     def scheduler_statements(self) -> dict[str, dict]:
-        policy = self.of_type("AWS::IAM::ManagedPolicy")[self.id_of(self.batch.node.find_child("SchedulerAccess").policy)]
-        return {s["Sid"]: s for s in policy["Properties"]["PolicyDocument"]["Statement"]}
-
-
-def _render(part: Any) -> str:
-    if isinstance(part, str):
-        return part
-    if "Ref" in part:
-        return "${%s}" % part["Ref"]
-    if "Fn::GetAtt" in part:
-        return "${%s.%s}" % tuple(part["Fn::GetAtt"])
-    raise AssertionError(f"unexpected token in the request: {part}")
+        return self.statements_of(self.batch.node.find_child("SchedulerAccess"))
 
 
 def _build(batch: BatchServing = BatchServing(), *, models: tuple[str, ...] = ("returns",), name_prefix: str = PREFIX,
@@ -174,8 +153,7 @@ def test_the_schedule_is_named_after_the_model_and_exists_only_once_a_version_is
 
 
 def test_only_the_schedule_waits_for_an_approval_its_role_exists_from_the_start(default: _Built):
-    ids = {default.stack.get_logical_id(c) for c in default.batch.node.find_all() if isinstance(c, CfnResource)}
-    resources = {k: v for k, v in default.template.to_json()["Resources"].items() if k in ids}
+    resources = default.resources_of(default.batch)
     assert {v["Type"]: v.get("Condition") for v in resources.values()} == {
         "AWS::Scheduler::Schedule": CONDITION, "AWS::IAM::Role": None, "AWS::IAM::ManagedPolicy": None}
 

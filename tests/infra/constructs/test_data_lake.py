@@ -6,11 +6,12 @@ import re
 from typing import Any, Optional
 
 import pytest
-from aws_cdk import Environment, RemovalPolicy, Stack, Validations
+from aws_cdk import Environment, RemovalPolicy, Stack
 from aws_cdk.assertions import Template
 
 from mlops_loop.app_builder import new_app
 from mlops_loop.constructs.data_lake import DataLake
+from tests.support.built_stack import acknowledged
 
 ACCOUNT, REGION = "123456789012", "eu-west-1"
 ENV = Environment(account=ACCOUNT, region=REGION)
@@ -126,12 +127,10 @@ def test_the_access_log_bucket_is_sse_s3_not_logged_itself_and_expires_its_logs(
 
 def test_the_access_log_bucket_acknowledges_exactly_its_logging_and_encryption_findings(built):
     stack, lake, _ = built
-    acknowledged = {
-        c.node.path: sorted(rule.removeprefix("Annotation::") for e in c.node.metadata
-                            if e.type == Validations.ACKNOWLEDGED_RULES_METADATA_KEY for rule in e.data)
-        for c in stack.node.find_all()
+    rules_by_path = {
+        c.node.path: sorted(acknowledged(c)) for c in stack.node.find_all()
     }
-    assert {path: rules for path, rules in acknowledged.items() if rules} == {
+    assert {path: rules for path, rules in rules_by_path.items() if rules} == {
         "Bare/Lake": ["NIST.800.53.R5-S3BucketReplicationEnabled"],
         "Bare/Lake/AccessLogs": ["AwsSolutions-S1", "NIST.800.53.R5-S3BucketLoggingEnabled",
                                  "NIST.800.53.R5-S3DefaultEncryptionKMS"],

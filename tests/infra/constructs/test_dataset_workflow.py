@@ -17,6 +17,7 @@ from mlops_loop.app_builder import new_app
 from mlops_loop.constructs.dataset_workflow import CURATE_SCRIPT, FEATURES_SCRIPT, DatasetWorkflow
 from mlops_loop.constructs.glue_runtime import GlueRuntime
 from pipeline_code.catalog import Dataset, parse_dataset
+from tests.support.construct_configs import WEB_ORDERS
 
 ACCOUNT, REGION = "123456789012", "eu-west-1"
 BUCKETS = {kind: f"shop-dev-{kind}-bucket" for kind in ("raw", "curated", "features", "artifacts")}
@@ -24,21 +25,9 @@ ASSETS_BUCKET = f"cdk-hnb659fds-assets-{ACCOUNT}-{REGION}"
 
 
 def _dataset(name: str) -> Dataset:
-    """A small dataset of this test's own, not the sample config's."""
-    return parse_dataset(name, {
-        "description": "Web shop orders; label: chargeback within 60 days.",
-        "record_identifier": "order_id",
-        "event_time": "ordered_at",
-        "labels": ["charged_back"],
-        "columns": {
-            "order_id": {"type": "string", "nullable": False},
-            "ordered_at": {"type": "timestamp", "nullable": False},
-            "amount": {"type": "double", "min": 0},
-            "channel": {"type": "string", "allowed": ["web", "app"]},
-            "charged_back": {"type": "integer", "min": 0, "max": 1},
-        },
-        "features": {"amount": "amount", "channel": "channel"},
-    })
+    """The construct tests' web orders without ``items``: two features, both raw columns."""
+    columns = {k: v for k, v in WEB_ORDERS["columns"].items() if k != "items"}
+    return parse_dataset(name, {**WEB_ORDERS, "columns": columns, "features": {"amount": "amount", "channel": "channel"}})
 
 
 ORDERS = _dataset("web_orders")

@@ -6,7 +6,6 @@ config/mlops-loop.yaml, so the tests do not depend on the sample model line-up.
 
 from __future__ import annotations
 
-import json
 import re
 from typing import Any
 
@@ -22,6 +21,7 @@ from mlops_loop.config.schema import MonitoringConfig
 from mlops_loop.constructs.drift_monitor import DriftMonitor
 from mlops_loop.constructs.job_code import JobCode
 from mlops_loop.constructs.scheduled_job import EXECUTION_ID, job_name_stem
+from tests.support.built_stack import scheduled_request
 
 PREFIX = "shop-dev"
 INFERENCE, ARTIFACTS = "shop-dev-inference", "shop-dev-artifacts"
@@ -71,22 +71,10 @@ def _monitor(model: str = "returns", *, mode: str = "realtime", stack: Stack | N
     return stack, monitor
 
 
-def _render(part: Any) -> str:
-    """A piece of a Fn::Join as text: a Ref or GetAtt as ``${Id}`` / ``${Id.Attr}``, strings as they are."""
-    if isinstance(part, str):
-        return part
-    if "Ref" in part:
-        return "${%s}" % part["Ref"]
-    if "Fn::GetAtt" in part:
-        return "${%s.%s}" % tuple(part["Fn::GetAtt"])
-    raise AssertionError(f"unexpected token in the request: {part}")
-
-
 def _schedule(stack: Stack) -> tuple[dict, dict]:
     """The schedule resource and the CreateProcessingJob request it sends, parsed."""
     (schedule,) = Template.from_stack(stack).find_resources("AWS::Scheduler::Schedule").values()
-    joined = schedule["Properties"]["Target"]["Input"]["Fn::Join"]
-    return schedule, json.loads("".join(_render(p) for p in joined[1]))
+    return schedule, scheduled_request(schedule)
 
 
 def _arguments(request: dict) -> dict[str, Any]:

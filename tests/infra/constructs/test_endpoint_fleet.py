@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import pytest
-from aws_cdk import CfnCondition, CfnParameter, Environment, Fn, Stack, Validations
+from aws_cdk import CfnCondition, CfnParameter, Environment, Fn, Stack
 from aws_cdk import aws_applicationautoscaling as autoscaling
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_sagemaker as sagemaker
@@ -21,6 +21,7 @@ from mlops_loop.constructs.endpoint_fleet import (
     target_tracking,
     traffic_routing,
 )
+from tests.support.built_stack import acknowledged
 
 ENDPOINT = "shop-dev-churn"
 
@@ -45,14 +46,9 @@ def _endpoint(rollout: Rollout) -> tuple[Stack, dict, dict[str, dict]]:
     return stack, endpoint["Properties"]["DeploymentConfig"], by_name
 
 
-def _acknowledged(stack: Stack) -> dict[str, dict[str, str]]:
+def _by_path(stack: Stack) -> dict[str, dict[str, str]]:
     """Every acknowledged cdk-nag finding, by the path of the construct it was acknowledged on."""
-    found: dict[str, dict[str, str]] = {}
-    for construct in stack.node.find_all():
-        for entry in construct.node.metadata:
-            if entry.type == Validations.ACKNOWLEDGED_RULES_METADATA_KEY:
-                found.setdefault(construct.node.path, {}).update({k.removeprefix("Annotation::"): v for k, v in entry.data.items()})
-    return found
+    return {c.node.path: acknowledged(c) for c in stack.node.find_all() if acknowledged(c)}
 
 
 @pytest.mark.parametrize(
@@ -106,7 +102,7 @@ def test_the_rollback_alarms_watch_the_new_fleet_at_the_rollout_thresholds_and_e
 
 def test_the_missing_alarm_action_is_acknowledged_on_each_rollback_alarm_only():
     stack, _, _ = _endpoint(Rollout())
-    assert {path: set(rules) for path, rules in _acknowledged(stack).items()} == {
+    assert {path: set(rules) for path, rules in _by_path(stack).items()} == {
         "Bare/RolloutErrors": {"NIST.800.53.R5-CloudWatchAlarmAction"},
         "Bare/RolloutLatency": {"NIST.800.53.R5-CloudWatchAlarmAction"},
     }

@@ -15,28 +15,15 @@ from aws_cdk.assertions import Template
 from mlops_loop.app_builder import new_app
 from mlops_loop.constructs.feature_store import FeatureStore
 from pipeline_code.catalog import Dataset, parse_dataset
+from tests.support.construct_configs import WEB_ORDERS
 
 ACCOUNT, REGION = "123456789012", "eu-west-1"
 OFFLINE_BUCKET = "shop-dev-features-bucket"
 
 
-def _dataset(name: str, description: str = "Web shop orders; label: chargeback within 60 days.") -> Dataset:
-    """A small dataset of this test's own (two numeric features, one categorical), not the sample config's."""
-    return parse_dataset(name, {
-        "description": description,
-        "record_identifier": "order_id",
-        "event_time": "ordered_at",
-        "labels": ["charged_back"],
-        "columns": {
-            "order_id": {"type": "string", "nullable": False},
-            "ordered_at": {"type": "timestamp", "nullable": False},
-            "amount": {"type": "double", "min": 0},
-            "items": {"type": "integer", "min": 0},
-            "channel": {"type": "string", "allowed": ["web", "app"]},
-            "charged_back": {"type": "integer", "min": 0, "max": 1},
-        },
-        "features": {"amount": "amount", "log_items": "log1p(items)", "channel": "channel"},
-    })
+def _dataset(name: str, description: str = WEB_ORDERS["description"]) -> Dataset:
+    """The construct tests' web-orders declaration (two numeric features, one categorical) under ``name``."""
+    return parse_dataset(name, {**WEB_ORDERS, "description": description})
 
 
 ORDERS = _dataset("web_orders")

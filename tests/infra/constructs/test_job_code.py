@@ -6,7 +6,6 @@ from __future__ import annotations
 import json
 import re
 from pathlib import Path
-from typing import Any
 
 import pytest
 from aws_cdk import Environment, Stack
@@ -18,34 +17,20 @@ from mlops_loop.config import parse_config
 from mlops_loop.config.schema import ModelConfig
 from mlops_loop.constructs.access_policy import AccessPolicy
 from mlops_loop.constructs.job_code import PIPELINE_CODE, REPO_ROOT, JobCode, model_spec_json
+from tests.support.construct_configs import WEB_ORDERS
 
 ACCOUNT, REGION = "123456789012", "eu-west-1"
 ASSETS_BUCKET = f"cdk-hnb659fds-assets-{ACCOUNT}-{REGION}"
 CURATE = "etl/glue_curate_job.py"
 INGEST = "features/ingest.py"
 
-ORDERS: dict[str, Any] = {
-    "description": "Web shop orders; label: chargeback within 60 days.",
-    "record_identifier": "order_id",
-    "event_time": "ordered_at",
-    "labels": ["charged_back"],
-    "columns": {
-        "order_id": {"type": "string", "nullable": False},
-        "ordered_at": {"type": "timestamp", "nullable": False},
-        "amount": {"type": "double", "min": 0},
-        "items": {"type": "integer", "min": 0},
-        "channel": {"type": "string", "allowed": ["web", "app"]},
-        "charged_back": {"type": "integer", "min": 0, "max": 1},
-    },
-    "features": {"amount": "amount", "log_items": "log1p(items)", "channel": "channel"},
-}
 
 
 def _model(name: str = "chargeback", features: tuple[str, ...] = ("amount", "log_items")) -> ModelConfig:
     """A model of this test's own dataset, validated by the one config parser synth uses."""
     config = parse_config({
         "project": "shop",
-        "datasets": {"web_orders": ORDERS},
+        "datasets": {"web_orders": WEB_ORDERS},
         "models": {name: {"dataset": "web_orders", "target": "charged_back", "features": list(features),
                           "sensitive_attribute": "channel", "description": "Flags orders likely to be charged back"}},
         "environments": {"dev": {"tier": "dev", "account": ACCOUNT, "region": REGION, "models": [name]}},

@@ -11,17 +11,17 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
-from aws_cdk import CfnCondition, CfnParameter, CfnResource, Environment, Fn, Stack, Validations
+from aws_cdk import CfnCondition, CfnParameter, Environment, Fn, Stack
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_kms as kms
 from aws_cdk import aws_s3 as s3
 from aws_cdk import aws_sagemaker as sagemaker
-from aws_cdk.assertions import Template
 
 from mlops_loop.app_builder import new_app
 from mlops_loop.config.serving import ServingConfig
 from mlops_loop.constructs.access_policy import AccessPolicy
 from mlops_loop.constructs.model_endpoint import ModelEndpoint, backlog_alarm_name
+from tests.support.built_stack import BuiltStack, acknowledged
 
 ENDPOINT = "shop-dev-returns"
 INFERENCE = "shop-dev-inference"
@@ -35,34 +35,19 @@ def _serving(mode: str, **blocks: Any) -> ServingConfig:
     return ServingConfig.model_validate({"mode": mode, **blocks})
 
 
-class _Built:
+class _Built(BuiltStack):
     """The bare stack after a ModelEndpoint was added, and what the tests read of it."""
 
     def __init__(self, stack: Stack, endpoint: ModelEndpoint, access: AccessPolicy):
-        self.stack, self.endpoint, self.access = stack, endpoint, access
-        self.template = Template.from_stack(stack)
-
-    def of_type(self, cfn_type: str) -> dict[str, dict]:
-        return self.template.find_resources(cfn_type)
-
-    def one(self, cfn_type: str) -> dict:
-        (resource,) = self.of_type(cfn_type).values()
-        return resource
-
-    def id_of(self, construct: Any) -> str:
-        return self.stack.get_logical_id(construct.node.default_child or construct)
-
-    def arn_of(self, construct_id: str) -> dict:
-        return {"Fn::GetAtt": [self.id_of(self.stack.node.find_child(construct_id)), "Arn"]}
+        super().__init__(stack)
+        self.endpoint, self.access = endpoint, access
 
     def statements(self) -> dict[str, dict]:
-        policy = self.of_type("AWS::IAM::ManagedPolicy")[self.id_of(self.access.policy)]
-        return {s["Sid"]: s for s in policy["Properties"]["PolicyDocument"]["Statement"]}
+        return self.statements_of(self.access)
 
     def own_resources(self) -> dict[str, dict]:
         """The template's resources that the ModelEndpoint itself made (not the stand-ins)."""
-        ids = {self.stack.get_logical_id(c) for c in self.endpoint.node.find_all() if isinstance(c, CfnResource)}
-        return {k: v for k, v in self.template.to_json()["Resources"].items() if k in ids}
+        return self.resources_of(self.endpoint)
 
 
 def _build(serving: ServingConfig) -> _Built:
@@ -79,11 +64,6 @@ def _build(serving: ServingConfig) -> _Built:
         notification_key=kms.Key(stack, "OpsKey"), access=access, condition=condition,
     )
     return _Built(stack, endpoint, access)
-
-
-def _acknowledged(construct: Any) -> dict[str, str]:
-    return {rule.removeprefix("Annotation::"): reason for entry in construct.node.metadata
-            if entry.type == Validations.ACKNOWLEDGED_RULES_METADATA_KEY for rule, reason in entry.data.items()}
 
 
 @pytest.fixture(scope="module")
@@ -165,7 +145,7 @@ def test_a_realtime_endpoint_runs_the_model_on_its_instances_captures_traffic_an
     assert "AsyncInferenceConfig" not in config
     assert built.one("AWS::SageMaker::Endpoint")["Properties"]["EndpointConfigName"] == {
         "Fn::GetAtt": [built.id_of(built.endpoint.endpoint_config), "EndpointConfigName"]}
-    assert _acknowledged(built.endpoint.endpoint_config) == {}
+    assert acknowledged(built.endpoint.endpoint_config) == {}
 
 
 def test_capture_samples_the_configured_share_and_is_left_out_at_zero():
@@ -183,7 +163,7 @@ def test_a_serverless_endpoint_has_memory_and_concurrency_no_sagemaker_capture_a
     assert variant == {"VariantName": "AllTraffic", "ModelName": {"Fn::GetAtt": ["Model", "ModelName"]},
                        "ServerlessConfig": {"MemorySizeInMB": 3072, "MaxConcurrency": 20, "ProvisionedConcurrency": 2}}
     assert "DataCaptureConfig" not in config and "KmsKeyId" not in config
-    assert _acknowledged(built.endpoint.endpoint_config) == {
+    assert acknowledged(built.endpoint.endpoint_config) == {
         NVME_RULE: "Serverless endpoints have no instance storage volume to encrypt; SageMaker rejects a KmsKeyId for them."}
     assert built.of_type("AWS::ApplicationAutoScaling::ScalableTarget") == {}
 
@@ -195,14 +175,14 @@ def test_serverless_without_provisioned_concurrency_leaves_it_out():
 
 @pytest.mark.parametrize("mode", ["realtime", "async"])
 @pytest.mark.parametrize("instance_type", ["ml.m5d.xlarge", "ml.g5.xlarge"])
-def test_on_a_local_nvme_instance_type_the_volume_key_is_left_out_and_acknowledged(mode, instance_type):
+def test_on_a_local_nvme_instance_type_the_volume_key_is_left_out_andacknowledged(mode, instance_type):
     built = _build(_serving(mode, **{mode: {"instance_type": instance_type}}))
     config = built.one("AWS::SageMaker::EndpointConfig")["Properties"]
     assert "KmsKeyId" not in config
     assert config["ProductionVariants"][0]["InstanceType"] == instance_type
     # Only the volume key goes: captured data is still encrypted with the data key.
     assert config["DataCaptureConfig"]["KmsKeyId"] == built.arn_of("Key")
-    assert _acknowledged(built.endpoint.endpoint_config) == {
+    assert acknowledged(built.endpoint.endpoint_config) == {
         NVME_RULE: f"{instance_type} stores data on local NVMe, which is hardware-encrypted; SageMaker rejects a KmsKeyId for it."}
 
 

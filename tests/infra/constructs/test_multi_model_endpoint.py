@@ -10,20 +10,20 @@ from __future__ import annotations
 
 import json
 import re
-from typing import Any, Optional, Sequence
+from typing import Optional, Sequence
 
 import pytest
-from aws_cdk import CfnCondition, CfnParameter, Environment, Fn, Stack, Validations
+from aws_cdk import CfnCondition, CfnParameter, Environment, Fn, Stack
 from aws_cdk import aws_ecr as ecr
 from aws_cdk import aws_kms as kms
 from aws_cdk import aws_s3 as s3
-from aws_cdk.assertions import Template
 
 from mlops_loop.app_builder import new_app
 from mlops_loop.config import ModelConfig, parse_config
 from mlops_loop.config.serving import MultiModelEndpointConfig, RealtimeAutoscaling, Rollout, ServingConfig
 from mlops_loop.constructs.multi_model_endpoint import BOOTSTRAP_ASSET_ID, MultiModelEndpoint, MultiModelMember
 from tests.support.construct_configs import returns_config
+from tests.support.built_stack import BuiltStack, acknowledged, evaluate
 
 ENV = Environment(account="123456789012", region="eu-west-1")
 ENDPOINT = "shop-dev-mme-shared"
@@ -37,20 +37,10 @@ def _model(name: str) -> ModelConfig:
     return RETURNS if name == "returns" else RETURNS.model_copy(update={"name": name})
 
 
-class _Built:
+class _Built(BuiltStack):
     def __init__(self, serving: Stack, storage: Stack, mme: MultiModelEndpoint):
+        super().__init__(serving)
         self.serving, self.storage, self.mme = serving, storage, mme
-        self.template = Template.from_stack(serving)
-
-    def of_type(self, cfn_type: str) -> dict[str, dict]:
-        return self.template.find_resources(cfn_type)
-
-    def one(self, cfn_type: str) -> dict:
-        (resource,) = self.of_type(cfn_type).values()
-        return resource
-
-    def id_of(self, construct: Any) -> str:
-        return self.serving.get_logical_id(construct.node.default_child or construct)
 
     def statements(self) -> dict[str, dict]:
         return {s["Sid"]: s for s in self.one("AWS::IAM::ManagedPolicy")["Properties"]["PolicyDocument"]["Statement"]}
@@ -87,29 +77,6 @@ def _build(members: Sequence[tuple[str, int]] = (("returns", 100), ("basket", 0)
 def default() -> _Built:
     """The endpoint of two members, ``returns`` capturing all its traffic and ``basket`` none, with the default config."""
     return _build()
-
-
-def _evaluate(expression: Any, parameters: dict[str, str]) -> Any:
-    """Evaluate the intrinsics a target-model value uses (Ref to a parameter, Fn::Split, Fn::Select, Fn::Join)."""
-    if isinstance(expression, (str, int)):
-        return expression
-    if isinstance(expression, list):
-        return [_evaluate(e, parameters) for e in expression]
-    ((function, argument),) = expression.items()
-    if function == "Ref":
-        return parameters[argument]
-    if function == "Fn::Split":
-        return _evaluate(argument[1], parameters).split(argument[0])
-    if function == "Fn::Select":
-        return _evaluate(argument[1], parameters)[int(argument[0])]
-    if function == "Fn::Join":
-        return argument[0].join(_evaluate(argument[1], parameters))
-    raise AssertionError(f"unexpected intrinsic {function}")
-
-
-def _acknowledged(construct: Any) -> dict[str, str]:
-    return {rule.removeprefix("Annotation::"): reason for entry in construct.node.metadata
-            if entry.type == Validations.ACKNOWLEDGED_RULES_METADATA_KEY for rule, reason in entry.data.items()}
 
 
 # ------------------------------------------------------------------ refusals
@@ -225,11 +192,11 @@ def test_a_fixed_size_fleet_has_no_autoscaling():
     assert variant["InitialInstanceCount"] == 3
 
 
-def test_on_a_local_nvme_instance_type_the_volume_key_is_left_out_and_acknowledged(default: _Built):
+def test_on_a_local_nvme_instance_type_the_volume_key_is_left_out_andacknowledged(default: _Built):
     built = _build(config=MultiModelEndpointConfig(instance_type="ml.m5d.xlarge"))
     assert "KmsKeyId" not in built.one("AWS::SageMaker::EndpointConfig")["Properties"]
-    assert set(_acknowledged(built.mme.endpoint_config)) == {"NIST.800.53.R5-SageMakerEndpointConfigurationKMSKeyConfigured"}
-    assert _acknowledged(default.mme.endpoint_config) == {}
+    assert set(acknowledged(built.mme.endpoint_config)) == {"NIST.800.53.R5-SageMakerEndpointConfigurationKMSKeyConfigured"}
+    assert acknowledged(default.mme.endpoint_config) == {}
 
 
 def test_the_endpoint_and_its_config_are_labelled_with_the_members_for_the_cost_report(default: _Built):
@@ -281,7 +248,7 @@ def test_each_members_target_model_is_derived_from_its_approved_version_and_publ
     logical_id, parameter = parameters["/shop-dev/serving/basket/target-model"]
     assert built.id_of(built.mme.target_model_parameters["basket"]) == logical_id
     approved = "arn:aws:sagemaker:eu-west-1:123456789012:model-package/shop-dev-basket/7"
-    assert _evaluate(parameter["Properties"]["Value"], {"BasketModelPackageArn": approved}) == "basket/v7.tar.gz"
+    assert evaluate(parameter["Properties"]["Value"], {"BasketModelPackageArn": approved}) == "basket/v7.tar.gz"
     assert parameter["Condition"] == "BasketDeployed"
     # Clients are never pointed at a model before the endpoint that serves it exists.
     assert parameter["DependsOn"] == [built.id_of(built.mme.endpoint)]

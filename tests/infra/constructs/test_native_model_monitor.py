@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any, Optional
 
 import pytest
-from aws_cdk import App, CfnCondition, CfnParameter, CfnWaitConditionHandle, Environment, Fn, Stack, Validations
+from aws_cdk import App, CfnCondition, CfnParameter, CfnWaitConditionHandle, Environment, Fn, Stack
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_kms as kms
 from aws_cdk import aws_s3 as s3
@@ -30,6 +30,7 @@ from mlops_loop.nag import add_nag_packs
 from mlops_loop.tools.lint import lint_templates
 
 from tests.support.paths import CONFIG_PATH
+from tests.support.built_stack import acknowledged
 
 ACCOUNT, REGION = "123456789012", "eu-west-1"
 BUCKET = "test-inference-bucket"
@@ -248,15 +249,9 @@ def test_role_wildcard_resources_are_only_where_iam_has_no_resource_arns(synth: 
 def test_cdk_nag_passes_and_every_acknowledgement_has_a_reason(synth: Synth) -> None:
     # The fixture's app.synth() ran both packs; a clean report has no plugin findings.
     assert json.loads((synth.outdir / "validation-report.json").read_text())["pluginReports"] == []
-    acknowledged = {
-        rule: reason
-        for construct in synth.monitor.node.find_all()
-        for entry in construct.node.metadata
-        if entry.type == Validations.ACKNOWLEDGED_RULES_METADATA_KEY
-        for rule, reason in entry.data.items()
-    }
-    assert any("AwsSolutions-IAM5[Resource::*]" in rule for rule in acknowledged), acknowledged
-    assert all(len(reason.strip()) >= 20 for reason in acknowledged.values())
+    found = {rule: reason for construct in synth.monitor.node.find_all() for rule, reason in acknowledged(construct).items()}
+    assert any("AwsSolutions-IAM5[Resource::*]" in rule for rule in found), found
+    assert all(len(reason.strip()) >= 20 for reason in found.values())
 
 
 def test_cdk_nag_fails_the_synth_on_an_unacknowledged_wildcard(model, tmp_path: Path) -> None:

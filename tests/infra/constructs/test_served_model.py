@@ -16,7 +16,6 @@ from aws_cdk import App, CfnCondition, CfnParameter, CfnResource, Environment, F
 from aws_cdk import aws_ecr as ecr
 from aws_cdk import aws_kms as kms
 from aws_cdk import aws_s3 as s3
-from aws_cdk.assertions import Template
 from constructs import Construct
 
 from mlops_loop.app_builder import new_app
@@ -26,6 +25,7 @@ from mlops_loop.constructs.model_endpoint import ModelEndpoint
 from mlops_loop.constructs.scheduled_job import job_name_stem
 from mlops_loop.constructs.served_model import ServedModel
 from tests.support.construct_configs import returns_config
+from tests.support.built_stack import BuiltStack, evaluate
 
 ENV = Environment(account="123456789012", region="eu-west-1")
 PREFIX, ENDPOINT = "shop-dev", "shop-dev-returns"
@@ -36,32 +36,17 @@ APPROVED = "arn:aws:sagemaker:eu-west-1:123456789012:model-package/shop-dev-retu
 BASE_ENVIRONMENT = ("SAGEMAKER_PROGRAM", "SAGEMAKER_SUBMIT_DIRECTORY", "MLOPS_LOOP_MODEL_SHA256", "MLOPS_LOOP_MODEL_VERSION")
 
 
-class _Built:
+class _Built(BuiltStack):
     def __init__(self, stack: Stack, served: ServedModel):
-        self.stack, self.served = stack, served
-        self.template = Template.from_stack(stack)
-
-    def of_type(self, cfn_type: str) -> dict[str, dict]:
-        return self.template.find_resources(cfn_type)
-
-    def one(self, cfn_type: str) -> dict:
-        (resource,) = self.of_type(cfn_type).values()
-        return resource
-
-    def id_of(self, construct: Any) -> str:
-        return self.stack.get_logical_id(construct.node.default_child or construct)
-
-    def arn_of(self, construct_id: str) -> dict:
-        return {"Fn::GetAtt": [self.id_of(self.stack.node.find_child(construct_id)), "Arn"]}
+        super().__init__(stack)
+        self.served = served
 
     def statements(self) -> dict[str, dict]:
-        policy = self.of_type("AWS::IAM::ManagedPolicy")[self.id_of(self.served.node.find_child("Access").policy)]
-        return {s["Sid"]: s for s in policy["Properties"]["PolicyDocument"]["Statement"]}
+        return self.statements_of(self.served.node.find_child("Access"))
 
     def own_resources(self) -> dict[str, dict]:
         """The template's resources made by the ServedModel (its own and its Default child's), not the stand-ins."""
-        ids = {self.stack.get_logical_id(c) for c in self.served.node.find_all() if isinstance(c, CfnResource)}
-        return {k: v for k, v in self.template.to_json()["Resources"].items() if k in ids}
+        return self.resources_of(self.served)
 
 
 def _build(serving: Optional[dict] = None, **environment: Any) -> _Built:
@@ -83,20 +68,6 @@ def _build(serving: Optional[dict] = None, **environment: Any) -> _Built:
         notification_key=kms.Key(stack, "OpsKey"),
     )
     return _Built(stack, served)
-
-
-def _evaluate(expression: Any, parameters: dict[str, str]) -> Any:
-    """Evaluate the intrinsics the model's environment uses (Ref to a parameter, Fn::Split, Fn::Select)."""
-    if isinstance(expression, (str, int)):
-        return expression
-    ((function, argument),) = expression.items()
-    if function == "Ref":
-        return parameters[argument]
-    if function == "Fn::Split":
-        return _evaluate(argument[1], parameters).split(argument[0])
-    if function == "Fn::Select":
-        return _evaluate(argument[1], parameters)[int(argument[0])]
-    raise AssertionError(f"unexpected intrinsic {function}")
 
 
 def _direct_logical_id(*path: str) -> str:
@@ -183,7 +154,7 @@ def test_the_model_is_the_approved_package_version_with_its_digest_and_version_i
     assert environment["SAGEMAKER_SUBMIT_DIRECTORY"] == "/opt/ml/model/code"
     assert environment["MLOPS_LOOP_MODEL_SHA256"] == {"Ref": "ReturnsModelPackageArnSha256"}
     # The serving code reports the version it serves: the last part of the approved version's ARN.
-    assert _evaluate(environment["MLOPS_LOOP_MODEL_VERSION"], {"ReturnsModelPackageArn": APPROVED}) == "7"
+    assert evaluate(environment["MLOPS_LOOP_MODEL_VERSION"], {"ReturnsModelPackageArn": APPROVED}) == "7"
     # The role's access is in place before SageMaker checks it on model creation.
     assert model["DependsOn"] == [made.id_of(made.served.node.find_child("Access").policy)]
     assert made.id_of(made.served.model) in made.of_type("AWS::SageMaker::Model")

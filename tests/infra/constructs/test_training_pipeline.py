@@ -32,26 +32,18 @@ from mlops_loop.constructs.training_pipeline import (
     xgboost_repository_arn,
 )
 from mlops_loop.training.names import XGBOOST_VERSION
+from tests.support.construct_configs import WEB_ORDERS
 
 ACCOUNT, REGION = "123456789012", "eu-west-1"
 ASSETS_BUCKET = f"cdk-hnb659fds-assets-{ACCOUNT}-{REGION}"
 BUCKETS = {kind: f"shop-dev-{kind}-bucket" for kind in ("features", "curated", "artifacts")}
 
+# The construct tests' web orders with a second label (a regression target).
 ORDERS: dict[str, Any] = {
+    **WEB_ORDERS,
     "description": "Web shop orders; labels: chargeback within 60 days, refunded amount.",
-    "record_identifier": "order_id",
-    "event_time": "ordered_at",
     "labels": ["charged_back", "refund_amount"],
-    "columns": {
-        "order_id": {"type": "string", "nullable": False},
-        "ordered_at": {"type": "timestamp", "nullable": False},
-        "amount": {"type": "double", "min": 0},
-        "items": {"type": "integer", "min": 0},
-        "channel": {"type": "string", "allowed": ["web", "app"]},
-        "charged_back": {"type": "integer", "min": 0, "max": 1},
-        "refund_amount": {"type": "double", "min": 0},
-    },
-    "features": {"amount": "amount", "log_items": "log1p(items)", "channel": "channel"},
+    "columns": {**WEB_ORDERS["columns"], "refund_amount": {"type": "double", "min": 0}},
 }
 CONFIG = parse_config({
     "project": "shop",
