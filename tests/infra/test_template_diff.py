@@ -16,6 +16,7 @@ import pytest
 
 from mlops_loop.tools.cloud_assembly import stacks
 from mlops_loop.tools.source_stamp import read_stamp
+from mlops_loop.tools.template_diff import impact as impact_module
 from mlops_loop.tools.template_diff import (
     CATEGORY_DATA_AT_RISK,
     CATEGORY_IAM,
@@ -23,7 +24,9 @@ from mlops_loop.tools.template_diff import (
     AssemblyDiff,
     TemplateDiffError,
     MISSING,
+    change_impacts,
     compare_assemblies,
+    diff_resource,
     diff_values,
     format_path,
     main,
@@ -154,6 +157,66 @@ def test_changed_create_only_property_is_a_replacement(assemblies):
     assert not [c for c in diff.callouts if c.category == CATEGORY_DATA_AT_RISK]
 
 
+def test_conditionally_create_only_property_is_a_conditional_replacement():
+    # GIVEN an EC2 instance whose type changes: the specification says it "may" replace (EBS-backed or not)
+    old = {"Type": "AWS::EC2::Instance", "Properties": {"ImageId": "ami-1", "InstanceType": "t3.small"}}
+    new = {"Type": "AWS::EC2::Instance", "Properties": {"ImageId": "ami-1", "InstanceType": "t3.large"}}
+    # WHEN it is compared
+    rc = diff_resource("Instance", old=old, new=new)
+    # THEN it is a conditional replacement naming the property
+    assert (rc.kind, rc.replacement) == ("replaced", "conditional")
+    assert rc.replacement_reasons == ["conditionally create-only InstanceType changed"]
+    assert rc.label == "replaced (if the conditional create-only property requires it)"
+
+
+def test_changed_property_of_a_type_the_specification_does_not_know_is_of_unknown_impact():
+    # GIVEN a custom resource, which no resource specification describes
+    old = {"Type": "Custom::Seed", "Properties": {"ServiceToken": "arn:aws:lambda:x", "Rows": 1}}
+    new = {"Type": "Custom::Seed", "Properties": {"ServiceToken": "arn:aws:lambda:x", "Rows": 2}}
+    # WHEN it is compared
+    rc = diff_resource("Seed", old=old, new=new)
+    # THEN the diff does not claim it is updated in place
+    assert (rc.kind, rc.replacement, rc.label) == ("modified", "unknown", "modified (replacement unknown)")
+
+
+def test_update_in_place_of_a_known_type_is_a_plain_modification():
+    old = {"Type": "AWS::Glue::Job", "Properties": {"Name": "prep", "WorkerType": "G.1X", "Role": "r"}}
+    new = {"Type": "AWS::Glue::Job", "Properties": {"Name": "prep", "WorkerType": "G.2X", "Role": "r"}}
+    rc = diff_resource("Job", old=old, new=new)
+    assert (rc.kind, rc.replacement, rc.replacement_reasons, rc.notes) == ("modified", "no", [], [])
+
+
+def test_cloudformation_diff_answers_per_property_and_which_fixed_names_are_create_only():
+    # GIVEN a Glue job whose name (create-only) and worker type (updatable) both change
+    old = {"Type": "AWS::Glue::Job", "Properties": {"Name": "a", "WorkerType": "G.1X"}}
+    new = {"Type": "AWS::Glue::Job", "Properties": {"Name": "b", "WorkerType": "G.2X"}}
+    # WHEN cloudformation-diff is asked, with a question about a bucket's names
+    (impact,), (names,) = change_impacts([(old, new)], [("AWS::S3::Bucket", ["BucketName", "AnalyticsConfigurations"])])
+    # THEN it answers like `cdk diff`
+    assert impact.resource == "WILL_REPLACE"
+    assert impact.properties == {"Name": "WILL_REPLACE", "WorkerType": "WILL_UPDATE"}
+    assert impact.named("WILL_REPLACE") == ["Name"]
+    assert names == ["BucketName"]
+
+
+def test_nothing_to_ask_starts_no_node_process(monkeypatch):
+    monkeypatch.setattr(impact_module.subprocess, "run", lambda *a, **k: pytest.fail("node was started"))
+    assert change_impacts([], []) == ([], [])
+
+
+def test_without_the_cdk_cli_the_diff_is_a_clear_error(monkeypatch, tmp_path):
+    # GIVEN a checkout whose Node toolchain was never installed
+    monkeypatch.setattr(impact_module, "_CLI", tmp_path / "node_modules" / "aws-cdk" / "lib" / "index.js")
+    old = {"Type": "AWS::Glue::Job", "Properties": {"Name": "a"}}
+    # WHEN a changed resource is compared THEN the error says how to fix it
+    with pytest.raises(TemplateDiffError) as error:
+        diff_resource("Job", old=old, new={"Type": "AWS::Glue::Job", "Properties": {"Name": "b"}})
+    assert str(error.value) == (
+        "the template diff needs Node and the pinned CDK CLI (node_modules/aws-cdk): "
+        "run '. scripts/bootstrap.sh' in the repository first"
+    )
+
+
 def test_replaced_stateful_resource_with_a_fixed_name_is_flagged(assemblies):
     base, head = assemblies
     ids = []
@@ -188,6 +251,7 @@ def test_renamed_bucket_is_a_flagged_replacement_with_data_at_risk(assemblies, e
     changed = {r.logical_id: r for _, r in _changed(diff, env)}
     rc = changed[new_id]
     assert (rc.kind, rc.renamed_from, rc.resource_type) == ("replaced", old_id, "AWS::S3::Bucket")
+    assert rc.replacement_reasons == [f"logical ID changed from {old_id}: CloudFormation deletes {old_id} and creates {new_id}"]
     assert old_id not in changed  # one replacement, not a removal and an unrelated addition
     assert diff.counts(env)["removed"] == diff.counts(env)["added"] == 0
     assert [r.logical_id for r in changed.values() if r.resource_type == "AWS::S3::Bucket" and r.kind != "modified"] == [new_id]

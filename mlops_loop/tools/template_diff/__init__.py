@@ -13,21 +13,21 @@ working tree as it is now (its source stamp, see ``mlops_loop.tools.source_stamp
 reads a stale one with a warning). The base assembly is stamped with the base commit. Nothing talks to AWS.
 
 Per environment and stack it reports resources added / removed / modified / replaced (a modified
-resource whose changed properties include a create-only property of its CloudFormation resource
-schema, as bundled with cfn-lint), and calls out first: stateful resources whose data is at risk,
+resource whose changed properties include one that causes replacement, as ``@aws-cdk/cloudformation-diff``
+-- the comparison ``cdk diff`` runs -- decides from its resource specification), and calls out first: stateful resources whose data is at risk,
 IAM, security-group, KMS and data-retention changes. Exit 0 when the diff was produced (with or
 without changes), 2 with one message when it could not be (bad ref, not a git repository, base
 that fails to synthesize, head directory that is not an assembly or not synthesized from the working tree).
 
 Modules: :mod:`.normalise` (what makes two templates comparable), :mod:`.values` (structural diff of
-values), :mod:`.create_only` (which changes replace a resource), :mod:`.compare` (assemblies, stacks,
+values), :mod:`.impact` (which changes replace a resource, asked of cloudformation-diff), :mod:`.compare` (assemblies, stacks,
 resources), :mod:`.callouts` (one rule per review category), :mod:`.render` (text and GitHub
 markdown), :mod:`.git_synth` (synthesizing a ref), :mod:`.cli`.
 """
 
 from .cli import main, run
 from .compare import compare_assemblies, diff_resource, diff_stack
-from .create_only import changed_create_only, create_only_properties
+from .impact import change_impacts
 from .git_synth import check_assembly, resolve_ref, synthesize_ref, synthesize_tree
 from .model import (
     CATEGORIES,
@@ -54,8 +54,8 @@ from .values import describe_change, diff_values, shorten
 __all__ = [
     "AssemblyDiff", "CATEGORIES", "CATEGORY_DATA_AT_RISK", "CATEGORY_IAM", "CATEGORY_KMS", "CATEGORY_RETENTION",
     "CATEGORY_SECURITY_GROUPS", "Callout", "GITHUB_COMMENT_LIMIT", "JSON_SEGMENT", "MISSING", "PropertyChange",
-    "ResourceChange", "STATEFUL_TYPES", "StackDiff", "TemplateDiffError", "changed_create_only", "check_assembly",
-    "compare_assemblies", "create_only_properties", "describe_change", "diff_resource", "diff_stack", "diff_values",
+    "ResourceChange", "STATEFUL_TYPES", "StackDiff", "TemplateDiffError", "change_impacts", "check_assembly",
+    "compare_assemblies", "describe_change", "diff_resource", "diff_stack", "diff_values",
     "expand_json_documents", "format_path", "main", "normalise_assets", "render_markdown", "render_text",
     "resolve_ref", "run", "shorten", "strip_commit_stamps", "synthesize_ref", "synthesize_tree",
 ]

@@ -2,16 +2,16 @@
 
 from __future__ import annotations
 
-import json
-import re
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Optional, Sequence
 
 from ..cloud_assembly import SynthesizedStack, stacks
 from .callouts import callouts_for
-from .create_only import changed_create_only, create_only_properties
+from .impact import MAY_REPLACE, NO_CHANGE, WILL_REPLACE, Impact, change_impacts
 from .model import (
     CATEGORY_RETENTION,
+    MISSING,
     STATEFUL_TYPES,
     AssemblyDiff,
     Callout,
@@ -40,13 +40,14 @@ def _policies(resource: dict) -> tuple[str, str]:
     return resource.get("DeletionPolicy", "Delete"), resource.get("UpdateReplacePolicy", "Delete")
 
 
-def diff_resource(logical_id: str, *, old: dict, new: dict, region: str = "us-east-1") -> Optional[ResourceChange]:
-    """How ``old`` became ``new`` (same logical ID), or None when they deploy the same way.
+def _value_change(logical_id: str, *, old: dict, new: dict) -> Optional[ResourceChange]:
+    """How ``old`` became ``new`` (same logical ID) as values, or None when they deploy the same way.
 
     Asset hashes are normalised before the property comparison, but a resource whose only difference
     is an asset hash is still reported, as "modified (asset changed)": deploying it really does
     change what runs (new Glue script, Lambda code, pipeline steps), so hiding it would hide a prod
     change from review, while printing raw hash pairs as property changes would drown the real ones.
+    Whether the change replaces the resource is decided later, for all resources at once (:func:`_decide`).
     """
     old, new = strip_commit_stamps(old), strip_commit_stamps(new)
     raw_old, raw_new = expand_json_documents(_resource_view(old)), expand_json_documents(_resource_view(new))
@@ -69,37 +70,74 @@ def diff_resource(logical_id: str, *, old: dict, new: dict, region: str = "us-ea
     if old.get("Type") != new.get("Type"):
         change.kind, change.replacement = "replaced", "yes"
         change.replacement_reasons.append(f"type changed from {old.get('Type')}")
-        return change
-    pointers = create_only_properties(change.resource_type, region=region)
-    if pointers is None:
-        change.replacement = "unknown"
-        return change
-    create_only, conditional = pointers
-    old_props, new_props = old.get("Properties", {}), new.get("Properties", {})
-    reasons = changed_create_only(old_props, new_props, pointers=create_only)
-    conditional_reasons = changed_create_only(old_props, new_props, pointers=conditional)
-    if reasons:
-        change.kind, change.replacement = "replaced", "yes"
-        change.replacement_reasons = [f"create-only {r} changed" for r in reasons]
-        _note_custom_name(change, old_props=old_props, new_props=new_props, create_only=create_only)
-    elif conditional_reasons:
-        change.kind, change.replacement = "replaced", "conditional"
-        change.replacement_reasons = [f"conditionally create-only {r} changed" for r in conditional_reasons]
     return change
 
 
-def _note_custom_name(change: ResourceChange, *, old_props: dict, new_props: dict, create_only: Sequence[str]) -> None:
-    # CloudFormation creates the replacement before deleting the old one, so a fixed physical name
-    # that stays the same collides with itself and the update fails.
-    for pointer in create_only:
-        parts = pointer.split("/")[2:]
-        if len(parts) == 1 and parts[0].endswith("Name") and parts[0] in old_props and old_props.get(parts[0]) == new_props.get(parts[0]):
+@dataclass
+class _Undecided:
+    """A changed resource whose replacement cloudformation-diff has yet to decide."""
+
+    change: ResourceChange
+    old: dict
+    new: dict
+
+    def fixed_names(self) -> list[str]:
+        """Top-level ``...Name`` properties set to the same value on both sides (a fixed physical name)."""
+        old_props, new_props = self.old.get("Properties", {}), self.new.get("Properties", {})
+        return [k for k, v in old_props.items() if k.endswith("Name") and k in new_props and new_props[k] == v]
+
+
+def _decide(undecided: Sequence[_Undecided]) -> None:
+    """Mark each change replaced (create-only property changed), conditionally replaced, or of unknown impact.
+
+    One cloudformation-diff call answers for all of them, and says which of each resource's fixed
+    names are create-only (a replacement then collides with the old resource's name).
+    """
+    impacts, create_only_names = change_impacts(
+        [(strip_commit_stamps(u.old), strip_commit_stamps(u.new)) for u in undecided],
+        [(u.change.resource_type, u.fixed_names()) for u in undecided],
+    )
+    for u, impact, names in zip(undecided, impacts, create_only_names):
+        change = u.change
+        replaced, conditional = impact.named(WILL_REPLACE), impact.named(MAY_REPLACE)
+        if change.renamed_from is not None:
+            change.replacement_reasons += [f"create-only {r} changed" for r in replaced]
+        elif change.replacement == "no":
+            if replaced:
+                change.kind, change.replacement = "replaced", "yes"
+                change.replacement_reasons = [f"create-only {r} changed" for r in replaced]
+            elif conditional:
+                change.kind, change.replacement = "replaced", "conditional"
+                change.replacement_reasons = [f"conditionally create-only {r} changed" for r in conditional]
+            elif _unknown(u, impact):
+                change.replacement = "unknown"
+        if change.replacement == "yes" and names and not change.notes:
+            name = names[0]
             change.notes.append(
-                f"{parts[0]} is fixed ({shorten(old_props[parts[0]], 60)}): CloudFormation creates the replacement "
+                f"{name} is fixed ({shorten(u.old['Properties'][name], 60)}): CloudFormation creates the replacement "
                 "before deleting the old resource, so it cannot replace a custom-named resource: this update "
                 "fails unless the name changes too"
             )
-            return
+
+
+def _unknown(u: _Undecided, impact: Impact) -> bool:
+    # cloudformation-diff answers NO_CHANGE for a property its specification does not know (every
+    # property of Custom::* or of a type newer than the CLI), even when the value changed.
+    old_props, new_props = u.old.get("Properties", {}), u.new.get("Properties", {})
+    changed = [k for k in dict.fromkeys([*old_props, *new_props]) if old_props.get(k, MISSING) != new_props.get(k, MISSING)]
+    return any(impact.properties.get(k, NO_CHANGE) == NO_CHANGE for k in changed)
+
+
+def diff_resource(logical_id: str, *, old: dict, new: dict) -> Optional[ResourceChange]:
+    """How ``old`` became ``new`` (same logical ID), or None when they deploy the same way.
+
+    A changed create-only property (cloudformation-diff's "causes replacement: yes") makes it
+    "replaced"; see :func:`_value_change` for how values are compared.
+    """
+    change = _value_change(logical_id, old=old, new=new)
+    if change is not None:
+        _decide([_Undecided(change, old, new)])
+    return change
 
 
 def _pair_renames(removed: dict[str, dict], added: dict[str, dict]) -> list[tuple[str, str]]:
@@ -132,9 +170,18 @@ def diff_stack(
     *, stage: str, artifact_id: str, old: Optional[SynthesizedStack], new: Optional[SynthesizedStack]
 ) -> StackDiff:
     """Resource and stack-level differences of one stack (``old`` None: added; ``new`` None: removed)."""
+    undecided: list[_Undecided] = []
+    result = _diff_stack(stage=stage, artifact_id=artifact_id, old=old, new=new, undecided=undecided)
+    _decide(undecided)
+    return result
+
+
+def _diff_stack(
+    *, stage: str, artifact_id: str, old: Optional[SynthesizedStack], new: Optional[SynthesizedStack],
+    undecided: list[_Undecided],
+) -> StackDiff:
     old_t = old.template if old else {}
     new_t = new.template if new else {}
-    region = _stack_region(new or old)
     old_res, new_res = old_t.get("Resources", {}), new_t.get("Resources", {})
     status = "added" if old is None else "removed" if new is None else "changed"
     result = StackDiff(stage=stage, artifact_id=artifact_id, stack_name=(new or old).stack_name, status=status)
@@ -142,25 +189,20 @@ def diff_stack(
     removed = {k: v for k, v in old_res.items() if k not in new_res}
     added = {k: v for k, v in new_res.items() if k not in old_res}
     for old_id, new_id in _pair_renames(removed, added) if old and new else []:
-        rc = diff_resource(new_id, old=removed.pop(old_id), new=added.pop(new_id), region=region)
-        deletion, update_replace = _policies(old_res[old_id])
-        rc = rc or ResourceChange(new_id, new_res[new_id]["Type"], "replaced")
+        old_resource, new_resource = removed.pop(old_id), added.pop(new_id)
+        rc = _value_change(new_id, old=old_resource, new=new_resource)
+        deletion, update_replace = _policies(old_resource)
+        rc = rc or ResourceChange(new_id, new_resource["Type"], "replaced")
         rc.kind, rc.replacement, rc.renamed_from = "replaced", "yes", old_id
         rc.deletion_policy, rc.update_replace_policy = deletion, update_replace
         rc.replacement_reasons.insert(0, f"logical ID changed from {old_id}: CloudFormation deletes {old_id} and creates {new_id}")
-        pointers = create_only_properties(rc.resource_type, region=region)
-        if pointers and not rc.notes:
-            _note_custom_name(
-                rc,
-                old_props=old_res[old_id].get("Properties", {}),
-                new_props=new_res[new_id].get("Properties", {}),
-                create_only=pointers[0],
-            )
+        undecided.append(_Undecided(rc, old_resource, new_resource))
         result.resources.append(rc)
     for lid, res in old_res.items():
         if lid in new_res:
-            rc = diff_resource(lid, old=res, new=new_res[lid], region=region)
+            rc = _value_change(lid, old=res, new=new_res[lid])
             if rc:
+                undecided.append(_Undecided(rc, res, new_res[lid]))
                 result.resources.append(rc)
         elif lid in removed:
             deletion, update_replace = _policies(res)
@@ -185,18 +227,6 @@ def diff_stack(
     return result
 
 
-def _stack_region(stack: SynthesizedStack) -> str:
-    """The stack's region from its stage manifest (``aws://account/region``); us-east-1 when unresolved."""
-    try:
-        manifest = json.loads((stack.template_path.parent / "manifest.json").read_text())
-        env = manifest["artifacts"][stack.artifact_id].get("environment", "")
-    except (OSError, KeyError, ValueError):
-        return "us-east-1"
-    region = env.rsplit("/", 1)[-1]
-    return region if re.fullmatch(r"[a-z]{2}(-[a-z]+)+-\d", region) else "us-east-1"
-
-
-
 def compare_assemblies(base: str | Path, head: str | Path, *, environments: Optional[Sequence[str]] = None) -> AssemblyDiff:
     """Compare two cloud assemblies per environment (stage) and stack (matched by stage + artifact id).
 
@@ -214,12 +244,15 @@ def compare_assemblies(base: str | Path, head: str | Path, *, environments: Opti
             )
         stages = [s for s in stages if s in environments]
     result = AssemblyDiff(environments=stages, stacks=[], callouts=[])
-    keys = list(dict.fromkeys(list(old_stacks) + list(new_stacks)))
+    keys = [k for k in dict.fromkeys(list(old_stacks) + list(new_stacks)) if k[0] in stages]
+    undecided: list[_Undecided] = []
     for key in keys:
-        if key[0] not in stages:
-            continue
-        sd = diff_stack(stage=key[0], artifact_id=key[1], old=old_stacks.get(key), new=new_stacks.get(key))
-        result.stacks.append(sd)
+        result.stacks.append(
+            _diff_stack(stage=key[0], artifact_id=key[1], old=old_stacks.get(key), new=new_stacks.get(key), undecided=undecided)
+        )
+    # One cloudformation-diff process for the whole comparison: its start-up dominates one answer.
+    _decide(undecided)
+    for key, sd in zip(keys, result.stacks):
         for rc in sd.resources:
             result.callouts.extend(callouts_for(key[0], sd, rc))
         for change in sd.stack_changes:
