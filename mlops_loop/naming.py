@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import re
 
+from pipeline_code.core import contract
+
 
 # The CloudFormation metadata key under which constructs describe what a resource serves (the
 # cost floor reads it to label its lines).
@@ -21,13 +23,13 @@ _BUCKET_NAME = re.compile(r"^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$")
 _FEATURE_GROUP_NAME = re.compile(r"^[a-zA-Z0-9](-*[a-zA-Z0-9]){0,63}$")
 
 
-def feature_group_name(prefix: str, dataset: str) -> str:
-    """``<prefix>-<dataset>`` with underscores turned to dashes (Feature Store allows no underscores).
+def checked_feature_group_name(prefix: str, dataset: str) -> str:
+    """:func:`pipeline_code.core.contract.feature_group_name`, refused when Feature Store would refuse it.
 
     The config loader refuses a dataset whose name would break the rule (:func:`feature_group_name_problem`),
     naming the field; this raises as a last guard.
     """
-    name = f"{prefix}-{dataset}".replace("_", "-")
+    name = contract.feature_group_name(prefix, dataset)
     problem = feature_group_name_problem(name)
     if problem:
         raise ValueError(f"feature group name {name!r} (project + environment + dataset) {problem}")
@@ -43,6 +45,17 @@ def feature_group_name_problem(name: str) -> str:
     if not _FEATURE_GROUP_NAME.match(name):
         return "is invalid: letters, digits and dashes only, starting and ending with a letter or digit"
     return ""
+
+
+def feature_snapshots_prefix(dataset: str) -> str:
+    """``snapshots/<dataset>/`` in the features bucket: where the feature job writes each run's feature frame,
+    which training reads and the drift monitor's skew check compares served features with."""
+    return f"snapshots/{dataset}/"
+
+
+def score_by_id_function_name(prefix: str, model: str) -> str:
+    """``<prefix>-<model>-by-id``: the function that scores a model by entity id."""
+    return f"{prefix}-{model}-by-id"
 
 
 def batch_schedule_name(prefix: str, model: str) -> str:

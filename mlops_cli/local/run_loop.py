@@ -28,6 +28,8 @@ For each model of the environment (default: every model ``dev`` runs in
 Layout of ``--workdir``::
 
     registry/                          the local model registry (+ runs.jsonl)
+    online-store.sqlite                the online store's twin, filled by each run's feature job
+                                       (score by id: python -m mlops_cli.local.online_store)
     frozen_test/<model>/               the model's frozen test set (created by its first run)
     runs/<model>/<run id>/             lake/, features/, prepared/, model/, evaluation/, baseline/, logs/
 
@@ -49,6 +51,7 @@ from pathlib import Path
 from typing import Any, Callable, Dict, List, Mapping, Optional, Sequence
 
 from pipeline_code.core import problem
+from pipeline_code.core.contract import DEFAULT_PROJECT
 from mlops_cli.local.registry import LocalRegistry, code_version
 from mlops_cli.local.user_data import parse_data_args
 
@@ -130,6 +133,7 @@ def run_model(
     auto_approve: bool,
     train_args: Sequence[str] = (),
     environment: str = "dev",
+    project: str = DEFAULT_PROJECT,
     data: Optional[str] = None,
     labels: Optional[str] = None,
     positive_rate: Optional[float] = None,
@@ -217,6 +221,18 @@ def run_model(
     timings["features"] = round(time.perf_counter() - started, 3)
     if code:
         raise StageFailed(f"feature job failed with exit code {code} (see stderr)")
+    store_settings = env.get("feature_store") or {}
+    if store_settings.get("online_store", True):
+        # The feature job fills the online store too: locally, its SQLite twin (scoring by id reads it).
+        from mlops_cli.local.online_store import STORE_FILE, fill_from_features, local_feature_group
+
+        dataset = spec.catalog_dataset
+        fill_from_features(
+            os.path.join(workdir, STORE_FILE), paths["features"],
+            feature_group=local_feature_group(project, environment, dataset.name),
+            record_identifier=dataset.record_identifier, event_time=dataset.event_time,
+            ttl_days=store_settings.get("online_ttl_days"),
+        )
 
     _run_stage(
         "prepare",
@@ -476,6 +492,7 @@ def run(argv: Optional[Sequence[str]] = None, *, out: Any = None) -> List[Dict[s
                 auto_approve=auto_approve,
                 train_args=train_args,
                 environment=args.environment,
+                project=config["project"],
                 data=data.get(config["models"][name]["dataset"]["name"]),
                 labels=labels.get(config["models"][name]["dataset"]["name"]),
                 positive_rate=args.positive_rate,

@@ -25,7 +25,7 @@ from pipeline_code.catalog import Dataset, DeclarationError, parse_dataset
 from pipeline_code.core.contract import DEFAULT_PROJECT, environment_prefix
 from pipeline_code.core.problem import BINARY
 
-from ..naming import LAKE_BUCKETS, RESERVED_BUCKET_PREFIXES, bucket_name_problem, feature_group_name
+from ..naming import LAKE_BUCKETS, RESERVED_BUCKET_PREFIXES, bucket_name_problem, checked_feature_group_name
 from .schedules import monitoring_schedule
 from .schema import CROSS_CHECKED, AppConfig, EnvironmentConfig, ModelConfig, accelerator_problems, multi_model_problems
 
@@ -158,7 +158,8 @@ def _resource_problems(config: AppConfig) -> list[str]:
     """Combinations each valid on its own that a resource would refuse: found here, one line naming the
     field, instead of as a traceback from the construct that builds the resource.
 
-    Today that is a dataset whose feature group name Feature Store would refuse, and native Model Monitor
+    Today that is a dataset whose feature group name Feature Store would refuse, scoring by id without the
+    online store, and native Model Monitor
     (opted into per model) on a model that is not binary, or on a monitoring schedule it cannot run. Other
     physical names need no check of their own: the bucket-name budget (see :func:`_bucket_problems`) bounds
     the environment prefix and the name fields are short, which keeps pipeline, endpoint, schedule, role,
@@ -168,6 +169,10 @@ def _resource_problems(config: AppConfig) -> list[str]:
     problems = _feature_group_problems(config)
     for env in config.environments.values():
         for model in config.models_of(env):
+            if config.serving_of(env, model).by_id.enabled and not env.feature_store.online_store:
+                problems.append(f"environment {env.name!r}: field 'serving.{model.name}.by_id.enabled': scoring by id reads "
+                                "the online Feature Store, which feature_store.online_store turns off here; turn it on "
+                                "or set by_id.enabled: false")
             if not config.serving_of(env, model).native_model_monitor:
                 continue
             if model.problem_type != BINARY:
@@ -192,7 +197,7 @@ def _feature_group_problems(config: AppConfig) -> list[str]:
         prefix = environment_prefix(config.project, env.name)
         for dataset in dict.fromkeys(m.dataset for m in config.models_of(env)):
             try:
-                feature_group_name(prefix, dataset)
+                checked_feature_group_name(prefix, dataset)
             except ValueError as exc:
                 failing.setdefault(dataset, []).append((env.name, str(exc)))
     problems = []

@@ -17,12 +17,13 @@ from pipeline_code.catalog import FS_STRING, Dataset, target_problem
 from pipeline_code.core.problem import BINARY, primary_metric_problem
 from pipeline_code.core.contract import DEFAULT_PROJECT, model_spec_document
 from pipeline_code.core.decision import DecisionError, DecisionPolicy, parse_decision
+from pipeline_code.core.online_features import LookupSpec
 from pipeline_code.core.thresholds import DEFAULT_GATE, GateThresholds
 
 from ._strict import StrictModel
 from .instance_types import ACCELERATOR_LABELS, FRAMEWORKS, INSTANCE_TYPES, SUPPORTED_REGIONS, unsupported_problem
 from .schedules import check_cron, check_daily, check_scheduler_expression
-from .serving import MultiModelEndpointConfig, ServingConfig, check_endpoint_name
+from .serving import ById, MultiModelEndpointConfig, ServingConfig, check_endpoint_name
 
 _NAME = re.compile(r"^[a-z][a-z0-9-]{1,19}$")
 
@@ -273,6 +274,19 @@ class ModelConfig(StrictModel):
         """The declaration of :attr:`dataset` this model was validated against."""
         assert self._dataset is not None, "ModelConfig is only built by mlops_loop.config.load_config"
         return self._dataset
+
+    def lookup_spec(self, settings: ById) -> LookupSpec:
+        """What scoring this model by id looks up (its dataset's keys, its features and their types) and how
+        it treats a miss (``settings``)."""
+        ds = self.catalog_dataset
+        return LookupSpec(
+            record_identifier=ds.record_identifier,
+            event_time=ds.event_time,
+            features=tuple((name, ds.feature(name).feature_type) for name in self.features),
+            policy=settings.missing,
+            max_age_seconds=settings.max_age_hours * 3600 if settings.max_age_hours else None,
+            max_ids=settings.max_ids,
+        )
 
     def job_spec(self) -> dict[str, Any]:
         """The model as every job reads it (``--model-spec``), in the cloud and in the local run alike.

@@ -255,6 +255,29 @@ class ServingAlarms(_Frozen):
     min_invocations_per_hour: Optional[int] = Field(default=None, ge=1, le=100_000_000)
 
 
+class ById(_Frozen):
+    """Score by entity id: a front function looks the model's features up in the online Feature Store.
+
+    Default: off. On (real-time or serverless models, in an environment with the online store), a caller
+    with only an id (``{"ids": [...]}``) is answered through an IAM-authenticated (SigV4) function URL;
+    see ``docs/invocation-contract.md``. ``missing`` says what an id without a fresh record gets:
+    ``reject`` (the request is refused naming the ids), ``missing`` (scored with every feature missing),
+    or ``compute`` (scored from raw fields sent with the id). ``max_age_hours`` treats older records as
+    missing (none: only the store's TTL expires them); ``max_ids`` per request (``BatchGetRecord``'s
+    limit is 100); ``max_concurrency`` reserves that many concurrent requests, the front's throttle.
+    The drift monitor compares the features served by id with the feature snapshots training reads; more
+    than ``max_skew_rate`` of them differing for one feature fails its skew check and alarms people.
+    """
+
+    enabled: bool = False
+    missing: Literal["reject", "missing", "compute"] = "reject"
+    max_age_hours: Optional[int] = Field(default=None, ge=1, le=8760)
+    max_ids: int = Field(default=100, ge=1, le=100)
+    # Lambda keeps 100 of an account's default 1,000 concurrent executions unreserved.
+    max_concurrency: int = Field(default=10, ge=1, le=900)
+    max_skew_rate: float = Field(default=0.01, gt=0.0, le=1.0)
+
+
 class ServingConfig(_Frozen):
     """How a model is served. Default: a real-time endpoint (see :class:`RealtimeServing`) capturing
     every request and response for the drift monitor."""
@@ -267,6 +290,7 @@ class ServingConfig(_Frozen):
     batch: BatchServing = BatchServing()
     multi_model: MultiModelServing = MultiModelServing()
     alarms: ServingAlarms = ServingAlarms()
+    by_id: ById = ById()
     # Opt-in for accounts that still have SageMaker Model Monitor and Clarify (closed to new
     # customers): the four native job definitions and schedules next to our own monitor.
     native_model_monitor: bool = False
@@ -288,6 +312,17 @@ class ServingConfig(_Frozen):
             raise ValueError(
                 "alarms.min_invocations_per_hour: async endpoints publish no Invocations metric, so a low-traffic "
                 "alarm could never fire; remove it here (alarms.max_async_backlog watches an async endpoint's queue)"
+            )
+        return self
+
+    @model_validator(mode="after")
+    def _by_id_needs_an_online_endpoint(self) -> "ServingConfig":
+        # Async requests travel through S3 and batch/multi-model have no endpoint of this model's own
+        # that answers a caller while it waits.
+        if self.by_id.enabled and self.mode not in ("realtime", "serverless"):
+            raise ValueError(
+                f"by_id.enabled: scoring by id answers callers synchronously, so it needs mode 'realtime' or "
+                f"'serverless' (got {self.mode!r}); allowed: false here"
             )
         return self
 

@@ -12,13 +12,13 @@ from pipeline_code.catalog import Dataset
 
 from pipeline_code.core.contract import pascal
 
+from ..naming import feature_snapshots_prefix
 from .glue_runtime import GlueRuntime
 
 CURATE_SCRIPT = "etl/glue_curate_job.py"
 FEATURES_SCRIPT = "features/ingest.py"
 QUARANTINE_PREFIX = "_quarantine"
 ETL_RUNS_PREFIX = "etl-runs"
-FEATURE_SNAPSHOTS_PREFIX = "snapshots"
 INGEST_FAILURES_PREFIX = "_ingest-failures"
 
 
@@ -69,7 +69,7 @@ class DatasetWorkflow(Construct):
             "curated": curated_bucket.s3_url_for_object(f"{ds}/"),
             "quarantine": curated_bucket.s3_url_for_object(f"{QUARANTINE_PREFIX}/{ds}/"),
             "summary": artifacts_bucket.s3_url_for_object(f"{ETL_RUNS_PREFIX}/{ds}/"),
-            "features": features_bucket.s3_url_for_object(f"{FEATURE_SNAPSHOTS_PREFIX}/{ds}/"),
+            "features": features_bucket.s3_url_for_object(feature_snapshots_prefix(ds)),
             "failures": features_bucket.s3_url_for_object(f"{INGEST_FAILURES_PREFIX}/{ds}/"),
         }
 
@@ -81,7 +81,7 @@ class DatasetWorkflow(Construct):
         job.allow_prefix(f"Curated{sid}", curated_bucket, f"{ds}/", write=True)
         job.allow_prefix(f"Quarantine{sid}", curated_bucket, f"{QUARANTINE_PREFIX}/{ds}/", write=True)
         job.allow_prefix(f"EtlRuns{sid}", artifacts_bucket, f"{ETL_RUNS_PREFIX}/{ds}/", write=True)
-        job.allow_prefix(f"Features{sid}", features_bucket, f"{FEATURE_SNAPSHOTS_PREFIX}/{ds}/", write=True)
+        job.allow_prefix(f"Features{sid}", features_bucket, feature_snapshots_prefix(ds), write=True)
         job.allow_prefix(
             f"IngestFailures{sid}", features_bucket, f"{INGEST_FAILURES_PREFIX}/{ds}/", write=True
         )

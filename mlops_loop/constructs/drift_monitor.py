@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Optional
+
 from aws_cdk import Stack
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_kms as kms
@@ -13,6 +15,7 @@ from pipeline_code.core.integrity import model_prefix
 from pipeline_code.core.problem import BINARY
 
 from ..config.schema import ModelConfig, MonitoringConfig
+from ..naming import feature_snapshots_prefix
 from .access_policy import AccessPolicy
 from .job_code import JobCode
 from .scheduled_job import EXECUTION_ID, job_name_stem, scheduled_sagemaker_job
@@ -55,8 +58,14 @@ class DriftMonitor(Construct):
         artifacts_bucket: s3.IBucket,
         key: kms.IKey,
         code: JobCode,
+        feature_snapshots: Optional[s3.IBucket] = None,
+        max_skew_rate: Optional[float] = None,
     ) -> None:
+        """``feature_snapshots`` (the features bucket) with ``max_skew_rate``: the model is scored by id, and each
+        run also compares the by-id records with its dataset's feature snapshots (training/serving skew)."""
         super().__init__(scope, construct_id)
+        if (feature_snapshots is None) != (max_skew_rate is None):
+            raise ValueError("DriftMonitor: feature_snapshots and max_skew_rate go together (the skew check needs both)")
         stack = Stack.of(self)
         model_name = model.name
         bucket = inference_bucket.bucket_name
@@ -132,6 +141,11 @@ class DriftMonitor(Construct):
         if model.problem_type != BINARY:
             # The drop of the primary metric the report judges (a binary model's quality is its AUC drop).
             arguments += ["--max-quality-drop", str(settings.max_quality_drop)]
+        if feature_snapshots is not None:
+            snapshots = feature_snapshots_prefix(model.dataset)
+            access.allow_prefix("ReadFeatureSnapshots", feature_snapshots, snapshots)
+            arguments += ["--feature-snapshots-s3-uri", feature_snapshots.s3_url_for_object(snapshots),
+                          "--max-skew-rate", str(max_skew_rate)]
         if model.min_daily_requests:
             # Traffic is expected: a window with less of it is unhealthy (default: a quiet window is quiet).
             arguments += ["--min-requests", str(model.min_daily_requests)]

@@ -15,7 +15,7 @@ from pipeline_code.catalog import Dataset
 
 from pipeline_code.core.contract import pascal
 
-from ..naming import feature_group_name
+from ..naming import checked_feature_group_name
 from .access_policy import AccessPolicy
 
 OFFLINE_STORE_PREFIX = "offline-store"
@@ -86,7 +86,7 @@ class FeatureStore(Construct):
             group = sagemaker.CfnFeatureGroup(
                 self,
                 pascal(dataset.name),
-                feature_group_name=feature_group_name(name_prefix, dataset.name),
+                feature_group_name=checked_feature_group_name(name_prefix, dataset.name),
                 description=dataset.description[:128],
                 record_identifier_feature_name=dataset.record_identifier,
                 event_time_feature_name=dataset.event_time,

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Mapping
+from typing import Mapping, Optional
 
 from aws_cdk import ArnFormat, Duration, RemovalPolicy, Stack
 from aws_cdk import aws_iam as iam
@@ -49,17 +49,19 @@ def handler_function(
     handler: str,
     environment: Mapping[str, str],
     key: kms.IKey,
-    dead_letter_queue: sqs.IQueue,
+    dead_letter_queue: Optional[sqs.IQueue],
     log_retention: logs.RetentionDays,
     removal_policy: RemovalPolicy,
     timeout: Duration = Duration.seconds(30),
     vpc_reason: str,
+    reserved_concurrency: int = 1,
 ) -> HandlerFunction:
     """A Python 3.14 ARM function running ``handler`` (``<module>.<function>`` of ``pipeline_code.handlers``), built in ``scope``
     as ``Logs``, ``Role``, ``Access`` and ``Function``.
 
     Defaults every handler shares: reserved concurrency 1 (handlers guard shared state, so they must
-    not race each other), two async retries within an hour, then the encrypted ``dead_letter_queue``;
+    not race each other), two async retries within an hour, then the encrypted ``dead_letter_queue``
+    (None for a function only ever called synchronously, whose caller gets the error);
     a KMS-encrypted log group with a fixed name and retention; a managed policy holding exactly the
     statements the caller adds to ``access`` (plus its own log stream and the dead-letter queue).
     """
@@ -87,8 +89,9 @@ def handler_function(
         ],
         wildcard_reason="Lambda creates one log stream per execution environment in this function's log group.",
     )
-    access.allow("DeadLetters", ["sqs:SendMessage"], [dead_letter_queue.queue_arn])
-    access.allow_key("DeadLetterKey", key)
+    if dead_letter_queue is not None:
+        access.allow("DeadLetters", ["sqs:SendMessage"], [dead_letter_queue.queue_arn])
+        access.allow_key("DeadLetterKey", key)
     function = lambda_.Function(
         scope,
         "Function",
@@ -101,16 +104,17 @@ def handler_function(
         role=role,
         timeout=timeout,
         memory_size=256,
-        reserved_concurrent_executions=1,
+        reserved_concurrent_executions=reserved_concurrency,
         environment=dict(environment),
-        retry_attempts=2,
-        max_event_age=Duration.hours(1),
+        # Asynchronous invocations only (events): a function only ever called synchronously has none to retry.
+        **({"retry_attempts": 2, "max_event_age": Duration.hours(1)} if dead_letter_queue is not None else {}),
         log_group=log_group,
     )
     # Set on the L1 resource: the L2 prop would also add an inline grant to the role, which
     # already holds exactly this permission in its managed policy.
     cfn_function = function.node.default_child
-    cfn_function.dead_letter_config = lambda_.CfnFunction.DeadLetterConfigProperty(target_arn=dead_letter_queue.queue_arn)
+    if dead_letter_queue is not None:
+        cfn_function.dead_letter_config = lambda_.CfnFunction.DeadLetterConfigProperty(target_arn=dead_letter_queue.queue_arn)
     # The managed policy must exist before the function can act; the role dependency the L2 adds
     # is already implied by the function's Role reference (cfn-lint W3005), so it is replaced.
     cfn_function.add_override("DependsOn", [stack.get_logical_id(access.policy.node.default_child)])

@@ -17,6 +17,7 @@ from pipeline_code.core.problem import quality_alarm_key
 from pipeline_code.core.integrity import model_prefix
 
 from ..config.schema import GateConfig, ModelConfig, TrainingConfig
+from ..naming import feature_snapshots_prefix
 from ..training import PipelineSpec, build_pipeline_definition
 from ..training.names import XGBOOST_VERSION
 from ..training.sdk_offline import image_uri
@@ -60,7 +61,7 @@ class TrainingPipeline(Construct):
     ) -> None:
         super().__init__(scope, construct_id)
         stack = Stack.of(self)
-        features_prefix = f"snapshots/{model.dataset}/"
+        features_prefix = feature_snapshots_prefix(model.dataset)
         labels_prefix = f"{model.dataset}/"
         artifacts_prefix = model_prefix(model.name)
 

@@ -13,7 +13,7 @@ from constructs import Construct
 from pipeline_code.core.contract import pascal
 
 from ..config import EnvironmentConfig
-from ..config.serving import ServingAlarms, longest_rollout_seconds
+from ..config.serving import ServingAlarms, ServingConfig, longest_rollout_seconds
 from ..constructs.deploy_on_approval import DeployOnApproval, MultiModelDeployment
 from ..constructs.drift_monitor import DriftMonitor
 from ..constructs.job_code import JobCode
@@ -22,6 +22,8 @@ from ..constructs.loop_alarms import LoopAlarms, handler_alarms
 from ..constructs.loop_dashboard import LoopDashboard
 from ..constructs.retraining_trigger import RetrainingTrigger
 from ..constructs.rule_notifications import notify_topic
+from ..constructs.score_by_id import ScoreById
+from ..naming import checked_feature_group_name, score_by_id_function_name
 from .data_pipeline_stack import RETENTION
 from .serving_stack import ServingStack
 from .storage_stack import StorageStack
@@ -98,6 +100,7 @@ class OperationsStack(Stack):
         )
         lake = storage.lake
         inference, artifacts = lake.reference(self, "inference"), lake.reference(self, "artifacts")
+        features = lake.reference(self, "features")
         self.deploy = DeployOnApproval(
             self,
             "DeployOnApproval",
@@ -149,6 +152,8 @@ class OperationsStack(Stack):
                 artifacts_bucket=artifacts,
                 key=lake.key,
                 code=code,
+                **({"feature_snapshots": features, "max_skew_rate": model_serving.by_id.max_skew_rate}
+                   if _scored_by_id(model_serving) else {}),
             )
         self.endpoint_alarms: dict[str, EndpointAlarms] = {}
         for model, served in serving.models.items():
@@ -161,6 +166,29 @@ class OperationsStack(Stack):
             self._endpoint_alarms(endpoint, f"{pascal(endpoint)}MultiModelEndpoint", mme.endpoint_name,
                                   f"{mme.endpoint_name} ({', '.join(mme.member_names)})", "multi_model",
                                   mme.config.instance_type, mme.config.alarms, mme.config.max_model_loading_wait_p99_ms)
+        self.score_by_id: dict[str, ScoreById] = {}
+        for model, served in serving.models.items():
+            settings = served.serving.by_id
+            if not _scored_by_id(served.serving):
+                continue
+            model_config = serving.serving_configs[model][0]
+            self.score_by_id[model] = ScoreById(
+                self,
+                f"{pascal(model)}ScoreById",
+                function_name=score_by_id_function_name(name_prefix, model),
+                model=model,
+                environment=environment.name,
+                endpoint_name=served.endpoint_name,
+                feature_group_name=checked_feature_group_name(name_prefix, model_config.dataset),
+                spec=model_config.lookup_spec(settings),
+                settings=settings,
+                key=lake.key,
+                topic=self.topic,
+                # The endpoint's own p99 limit plus the lookup: one BatchGetRecord of at most 100 ids.
+                max_latency_ms=served.serving.alarms.max_latency_p99_ms + 500,
+                log_retention=RETENTION[environment.log_retention_days],
+                removal_policy=removal,
+            )
         self._deploy_alarms()
         failures = events.Rule(
             self,
@@ -212,3 +240,8 @@ class OperationsStack(Stack):
             dead_letters_description="Approval events or rollout notifications could not be delivered; see the deploy DLQ",
             topic=self.topic,
         )
+
+
+def _scored_by_id(serving: ServingConfig) -> bool:
+    # The config allows by_id only on real-time and serverless models, which each have their own endpoint.
+    return serving.by_id.enabled

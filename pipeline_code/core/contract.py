@@ -55,6 +55,13 @@ def endpoint_name(prefix: str, model: str) -> str:
     return f"{prefix}-{model}"
 
 
+def feature_group_name(prefix: str, dataset: str) -> str:
+    """``<prefix>-<dataset>`` with underscores turned to dashes (Feature Store allows no underscores): the
+    feature group the feature job fills and scoring by id reads. The config refuses a dataset whose group
+    name Feature Store would refuse (``mlops_loop.naming.feature_group_name_problem``)."""
+    return f"{prefix}-{dataset}".replace("_", "-")
+
+
 def multi_model_endpoint_name(prefix: str, endpoint: str) -> str:
     """``<prefix>-mme-<endpoint>``: the stable name clients call with a ``TargetModel``."""
     return f"{prefix}-mme-{endpoint}"
@@ -172,6 +179,10 @@ GATE_PASSED_PATH = "gate.passed"
 MODEL_QUALITY_FILE = "model_quality.json"
 BIAS_FILE = "bias.json"
 EXPLAINABILITY_FILE = "explainability.json"
+# The event time of the feature values a row was trained on (prepare's point-in-time join) or scored with
+# (scoring by id: the online-store record's event time).
+FEATURE_EVENT_TIME = "feature_event_time"
+
 # The baseline step's documents: the monitor compares traffic with them.
 STATISTICS_FILE = "statistics.json"
 CONSTRAINTS_FILE = "constraints.json"
@@ -214,6 +225,8 @@ MONITOR_METRICS = tuple(
         ("demographic_parity_difference", "DemographicParityDifference", "None"),
         ("attribution_ndcg", "AttributionNdcg", "None"),
         ("attribution_rank_correlation", "AttributionRankCorrelation", "None"),
+        # Models scored by id: the largest share of served records whose feature differs from the training snapshot.
+        ("feature_skew_rate", "FeatureSkewRate", "None"),
         ("records", "CapturedRecords", "Count", True),
         ("malformed_records", "MalformedRecords", "Count", True),
         ("monitoring_errors", "MonitoringErrors", "Count", True),
@@ -235,6 +248,8 @@ QUALITY_RETRAIN_ALARM = "quality"
 RETRAIN_ALARMS = (*(name for name, _ in RETRAIN_DRIFT_ALARMS), QUALITY_RETRAIN_ALARM)
 # The per-feature PSI metric (dimension ``Feature`` added to MONITOR_DIMENSIONS).
 FEATURE_PSI_METRIC = "FeaturePsi"
+# Models scored by id: each feature's share of served values that differ from the training snapshot (dimension Feature).
+FEATURE_SKEW_METRIC = "FeatureSkew"
 
 
 def monitor_metric(key: str) -> str:

@@ -67,6 +67,7 @@ import pandas as pd
 from pipeline_code import catalog
 from pipeline_code.core.lines import record_lines
 from pipeline_code.core.problem import BINARY, MULTICLASS, REGRESSION
+from pipeline_code.core import online_features
 from pipeline_code.monitoring import capture_columns
 from pipeline_code.serving.records import FeatureContract, complete_records
 
@@ -77,6 +78,9 @@ PROBABILITY_PREFIX = "proba:"
 INFERENCE_ID = "inference_id"
 INFERENCE_TIME = "inference_time"
 META_KEYS = (INFERENCE_ID, INFERENCE_TIME)
+# Whose features a by-id request carries and where they came from (the score-by-id front adds them): expected,
+# not a schema change.
+PROVENANCE_KEYS = frozenset(online_features.PROVENANCE_KEYS)
 BATCH_OUTPUT_SUFFIX = ".out"
 CAPTURE_SUFFIXES = (".jsonl",)
 DEFAULT_MAX_SAMPLES = 20
@@ -359,7 +363,7 @@ class _Decoder:
         many = len(decoded) > 1
         for i, record in enumerate(decoded):
             keys = set(record)
-            for key in keys - self.known:
+            for key in keys - self.known - PROVENANCE_KEYS:
                 self.window.unknown_keys[key] += 1
             for key in self.feature_set - keys:
                 self.window.missing_keys[key] += 1

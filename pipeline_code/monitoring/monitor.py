@@ -15,6 +15,10 @@ version's registered baselines and model, the traffic of the last ``--window-hou
 the same code path (see :mod:`pipeline_code.monitoring.remote`). A failed S3/API call is a report
 error (unhealthy); when no version serves yet the report says so and stays healthy (``NotServing``).
 
+Training/serving skew: with ``--feature-snapshots-dir`` (with ``--from-s3``: ``--feature-snapshots-s3-uri``), the
+by-id records of the window are compared with the feature snapshots as of their request time (:mod:`.skew`);
+``FeatureSkewRate`` is the largest feature's mismatch rate.
+
 Slow drift: ``--history-dir`` (with ``--from-s3``: ``--history-s3-uri``, the job's own report prefix) holds the
 earlier runs' ``report.json``; the newest carries the cumulative detector's state (:mod:`.cumulative`), and all
 of them the trend the HTML report draws (:mod:`.history`).
@@ -47,7 +51,7 @@ from typing import Any, Dict, List, Optional, Sequence
 from pipeline_code.core.contract import BASELINE_FILES, EVALUATION_FILE
 from pipeline_code.core.problem import BINARY, MULTICLASS
 from pipeline_code.monitoring import capture as capture_mod
-from pipeline_code.monitoring import cumulative, drift, quality, report as report_mod
+from pipeline_code.monitoring import cumulative, drift, quality, skew, report as report_mod
 from pipeline_code.monitoring import history as history_mod
 from pipeline_code.training.spec import ModelSpec, add_model_spec_argument
 from pipeline_code.argtypes import non_negative_int as _non_negative_int, positive_float as _positive_float, positive_int as _positive_int, unit_interval as _unit
@@ -253,6 +257,11 @@ def run_monitor(spec: ModelSpec, args: argparse.Namespace, *, cloudwatch_client:
                 model, frame, baseline["attributions"], max_rows=args.shap_sample_rows, min_ndcg=args.min_attribution_ndcg,
                 min_rows=args.min_rows))
 
+        if args.feature_snapshots_dir:
+            guarded("feature_skew", lambda: skew.skew_section(
+                spec, args.capture_dir, args.feature_snapshots_dir, max_rate=args.max_skew_rate,
+                sample_rows=args.skew_sample_rows))
+
     # Slow drift: the cumulative detector, its state read from the earlier reports -------
     history = history_mod.read_history(args.history_dir, spec.name, report_mod.REPORT_FORMAT)
     window_trusted = not errors  # an unhealthy window's scores do not move the sums (its state carries forward)
@@ -271,6 +280,7 @@ def run_monitor(spec: ModelSpec, args: argparse.Namespace, *, cloudwatch_client:
     mq = sections.get("model_quality") or {}
     bias = sections.get("bias") or {}
     attr = sections.get("attribution") or {}
+    fskew = sections.get("feature_skew") or {}
     healthy = not errors
     failed = [c for c in checks if c["status"] == drift.FAIL]
     summary = {
@@ -302,6 +312,9 @@ def run_monitor(spec: ModelSpec, args: argparse.Namespace, *, cloudwatch_client:
         "psi_threshold", "false_alarm_rate", "ks_p_value", "max_missing_increase", "max_range_violation_rate", "max_unseen_rate",
         "max_auc_drop", "min_label_coverage", "min_labeled_rows", "max_dpd", "max_group_rate_change",
         "min_attribution_ndcg", "max_malformed_rate", "min_rows")}
+    if args.feature_snapshots_dir:  # a model scored by id: its skew is judged
+        summary["feature_skew_rate"] = fskew.get("max_mismatch_rate")
+        thresholds["max_skew_rate"] = args.max_skew_rate
     if problem_type != BINARY:
         summary.update({"problem_type": problem_type, "primary_metric": spec.primary_metric,
                         "quality_drop": mq.get("quality_drop")})
@@ -420,6 +433,12 @@ def build_parser() -> argparse.ArgumentParser:
     arg("shap-sample-rows", type=_positive_int, default=2000)
     arg("max-malformed-rate", type=_unit, default=0.0)
     arg("min-rows", type=_positive_int, default=100)
+    arg("feature-snapshots-dir", default=None,
+        help="feature snapshots (what training reads) for the skew check of by-id traffic (default: no skew check)")
+    arg("max-skew-rate", type=_unit, default=0.01,
+        help="the largest share of by-id records whose served feature may differ from the snapshot (default 0.01)")
+    arg("skew-sample-rows", type=_positive_int, default=skew.DEFAULT_SAMPLE_ROWS,
+        help="by-id records the skew check compares at most (a seeded sample)")
     arg("min-requests", type=_non_negative_int, default=0,
         help="requests the model expects in the window; fewer is unhealthy (default 0: a quiet window is quiet)")
     arg("publish-metrics", action="store_true")
@@ -439,6 +458,9 @@ def build_parser() -> argparse.ArgumentParser:
         "--labels-dir then defaults to 'labels' next to --capture-dir)")
     arg("window-hours", type=_positive_float, default=24.0, help="traffic window: objects modified in the last N hours")
     arg("label-window-hours", type=_positive_float, default=168.0, help="labels modified in the last N hours")
+    arg("feature-snapshots-s3-uri", default=None, help="with --from-s3: s3://<features bucket>/snapshots/<dataset>/, "
+        "the snapshots of the last --label-window-hours (--feature-snapshots-dir then defaults to 'snapshots' next to "
+        "--capture-dir)")
     arg("max-window-bytes", type=_positive_int, default=2 * 1024**3,
         help="download cap per window (default 2 GiB); the newest objects are kept and the report notes the cut")
     return p

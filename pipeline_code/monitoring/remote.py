@@ -18,8 +18,8 @@ the same code path as a local run over the directories it filled.
   the window together with its input, placed side by side as ``batch/<run>/X`` + ``X.out``, which
   is how :mod:`.capture` pairs them. The newest objects are kept first when the window is larger
   than ``max_bytes`` (a batch pair is kept or dropped whole); the report says so.
-* **Labels** (:func:`download_labels`): every object under the labels prefix modified in
-  ``[now - label_window_hours, now)``.
+* **Labels** and **feature snapshots** (:func:`download_recent`): every object under the labels prefix (and,
+  for a model scored by id, its dataset's snapshot prefix) modified in ``[now - label_window_hours, now)``.
 * **History** (:func:`download_history`): the newest 30 ``report.json`` of the earlier runs (the job's own
   output prefix): the cumulative detector's state and the report's trend.
 
@@ -358,24 +358,26 @@ def download_window(
     return summary
 
 
-def download_labels(
+def download_recent(
     *,
     s3: Any,
-    labels_s3_uri: str,
+    s3_uri: str,
+    flag: str,
     dest_dir: str,
-    label_window_hours: float = DEFAULT_LABEL_WINDOW_HOURS,
+    window_hours: float = DEFAULT_LABEL_WINDOW_HOURS,
     max_bytes: int = DEFAULT_MAX_WINDOW_BYTES,
     now: Optional[dt.datetime] = None,
 ) -> Dict[str, Any]:
-    """Download every ground-truth object under ``labels_s3_uri`` modified in ``[now - label_window_hours, now)``.
+    """Download every object under ``s3_uri`` (given as ``flag``) modified in ``[now - window_hours, now)``.
 
-    The label window is longer than the traffic window because labels arrive late; the monitor
-    joins them to the traffic by inference id, so labels of older traffic are simply unused.
-    Same summary, cap and path handling as :func:`download_window`.
+    For inputs that reach further back than the traffic: labels arrive late (the monitor joins them to the
+    traffic by inference id, so labels of older traffic are simply unused), and the skew check needs the
+    feature snapshots a window's requests were scored against. Same summary, cap and path handling as
+    :func:`download_window`.
     """
-    start, end = _window_bounds(label_window_hours, now)
-    summary = _window_summary(labels_s3_uri, start, end, max_bytes)
-    bucket, prefix = parse_s3_uri(labels_s3_uri, what="--labels-s3-uri")
+    start, end = _window_bounds(window_hours, now)
+    summary = _window_summary(s3_uri, start, end, max_bytes)
+    bucket, prefix = parse_s3_uri(s3_uri, what=flag)
     groups = []
     for item in _list(s3, bucket, prefix):
         summary["listed_objects"] += 1
@@ -415,7 +417,7 @@ def check_arguments(args: argparse.Namespace) -> Optional[str]:
         return "--from-s3 needs --serving-stack (the serving CloudFormation stack, <project>-<env>-serving)"
     if not args.capture_s3_uri and not args.batch_s3_uri:
         return "--from-s3 needs --capture-s3-uri (s3://<inference bucket>/capture/<model>/) and/or --batch-s3-uri"
-    for flag in ("capture_s3_uri", "batch_s3_uri", "labels_s3_uri", "history_s3_uri"):
+    for flag in ("capture_s3_uri", "batch_s3_uri", "labels_s3_uri", "history_s3_uri", "feature_snapshots_s3_uri"):
         value = getattr(args, flag)
         if value:
             try:
@@ -427,11 +429,15 @@ def check_arguments(args: argparse.Namespace) -> Optional[str]:
         args.labels_dir = os.path.join(os.path.dirname(os.path.abspath(args.capture_dir)), "labels")
     if args.history_s3_uri and not args.history_dir:
         args.history_dir = os.path.join(os.path.dirname(os.path.abspath(args.capture_dir)), "history")
+    if args.feature_snapshots_s3_uri and not args.feature_snapshots_dir:
+        args.feature_snapshots_dir = os.path.join(os.path.dirname(os.path.abspath(args.capture_dir)), "snapshots")
     targets = [("--baseline-dir", args.baseline_dir), ("--model-dir", args.model_dir), ("--capture-dir", args.capture_dir)]
     if args.labels_s3_uri:
         targets.append(("--labels-dir", args.labels_dir))
     if args.history_s3_uri:
         targets.append(("--history-dir", args.history_dir))
+    if args.feature_snapshots_s3_uri:
+        targets.append(("--feature-snapshots-dir", args.feature_snapshots_dir))
     for flag, path in targets:
         if not path:
             return f"--from-s3 downloads into {flag}: give it a directory"
@@ -510,13 +516,24 @@ def prepare_inputs(args: argparse.Namespace, *, aws: Optional[Mapping[str, Any]]
 
     if args.labels_s3_uri:
         try:
-            labels = download_labels(s3=aws["s3"], labels_s3_uri=args.labels_s3_uri, dest_dir=args.labels_dir,
-                                     label_window_hours=args.label_window_hours, max_bytes=args.max_window_bytes, now=now)
+            labels = download_recent(s3=aws["s3"], s3_uri=args.labels_s3_uri, flag="--labels-s3-uri", dest_dir=args.labels_dir,
+                                     window_hours=args.label_window_hours, max_bytes=args.max_window_bytes, now=now)
         except Exception as exc:  # noqa: BLE001
             error("labels_download_failed", f"{args.labels_s3_uri}: {_describe(exc)}")
         else:
             section["labels"] = labels
             checks.extend(_window_checks("labels", labels))
+
+    if args.feature_snapshots_s3_uri:
+        try:
+            snapshots = download_recent(s3=aws["s3"], s3_uri=args.feature_snapshots_s3_uri, flag="--feature-snapshots-s3-uri",
+                                        dest_dir=args.feature_snapshots_dir, window_hours=args.label_window_hours,
+                                        max_bytes=args.max_window_bytes, now=now)
+        except Exception as exc:  # noqa: BLE001 - the skew check then reports what it lacks
+            error("snapshots_download_failed", f"{args.feature_snapshots_s3_uri}: {_describe(exc)}")
+        else:
+            section["feature_snapshots"] = snapshots
+            checks.extend(_window_checks("feature_snapshots", snapshots))
 
     if args.history_s3_uri:
         try:
@@ -573,6 +590,8 @@ def write_not_serving_report(spec: Any, args: argparse.Namespace, preflight: Pre
     summary: Dict[str, Any] = {metric.key: None for metric in MONITOR_METRICS}
     if spec.problem_type == BINARY:
         summary.pop("quality_drop")  # a binary report has none (its quality is the AUC drop), as before problem types
+    if not getattr(args, "feature_snapshots_s3_uri", None):
+        summary.pop("feature_skew_rate")  # only a model scored by id has a skew check
     summary.update({"monitoring_errors": 0, "monitor_healthy": 1, "note": NOT_SERVING})
     report: Dict[str, Any] = {
         "format": report_mod.REPORT_FORMAT,

@@ -21,6 +21,7 @@ from typing import Any, Dict, List, Mapping, Optional
 from pipeline_code.core.contract import (
     DRIFT_SCORE_ALARM,
     FEATURE_PSI_METRIC,
+    FEATURE_SKEW_METRIC,
     MONITOR_DIMENSIONS,
     MONITOR_METRICS,
     MONITOR_NAMESPACE,
@@ -51,6 +52,9 @@ def metric_data(report: Mapping[str, Any], environment: str, model: str) -> List
         if entry.get("psi") is not None:
             out.append({"MetricName": FEATURE_PSI_METRIC, "Dimensions": dims + [{"Name": "Feature", "Value": feature}],
                         "Value": float(entry["psi"]), "Unit": "None"})
+    for feature, entry in (report.get("sections", {}).get("feature_skew", {}).get("features") or {}).items():
+        out.append({"MetricName": FEATURE_SKEW_METRIC, "Dimensions": dims + [{"Name": "Feature", "Value": feature}],
+                    "Value": float(entry["rate"]), "Unit": "None"})
     return out
 
 

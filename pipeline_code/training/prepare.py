@@ -64,12 +64,12 @@ import pyarrow.parquet as pq
 
 from pipeline_code import catalog
 from pipeline_code.core import problem
+from pipeline_code.core.contract import FEATURE_EVENT_TIME
 from pipeline_code.training import data_io
 from pipeline_code.training.data_io import InputError
 from pipeline_code.training.spec import ModelSpec, add_model_spec_argument
 
 PROG = "python -m pipeline_code.training.prepare"
-FEATURE_EVENT_TIME = "feature_event_time"
 # Columns a Feature Store offline store adds (ignored; used to resolve re-writes and deletes),
 # and the partition columns of a Glue-table offline store when an export carries them.
 OFFLINE_STORE_COLUMNS = ("write_time", "api_invocation_time", "is_deleted")
@@ -296,6 +296,17 @@ def read_test_set(directory: str, *, verify: bool = True) -> Tuple[pd.DataFrame,
 # --------------------------------------------------------------------------------------
 # Loading and validation
 # --------------------------------------------------------------------------------------
+def load_feature_snapshots(spec: ModelSpec, path: str) -> pa.Table:
+    """The feature snapshots under ``path`` as the join reads them: record id, event time (timestamp us UTC)
+    and the frame features, one row per (record id, event time) after resolving offline-store re-writes and
+    deletes; the same reader and checks as training (the drift monitor's skew check uses it).
+
+    Raises:
+        InputError: no parquet under ``path``, or columns that are not the dataset's feature frame.
+    """
+    return _load_features(spec, path)[0]
+
+
 def _load_features(spec: ModelSpec, path: str) -> Tuple[pa.Table, Dict[str, Any]]:
     dataset = spec.catalog_dataset
     rid, et = dataset.record_identifier, dataset.event_time

@@ -54,6 +54,25 @@ def test_given_two_consecutive_runs_then_the_second_is_evaluated_against_the_fir
     printed = out.getvalue()
     assert "champion:   none (first model)" in printed and "decision: registered churn v2 -> PendingManualApproval" in printed
 
+    # The feature jobs also filled the online store's twin: one current record per entity of both runs.
+    import pandas as pd
+    from mlops_cli.local.online_store import STORE_FILE, LocalOnlineStore, local_feature_group
+    from pipeline_code.training.spec import parse_model_spec
+
+    spec = parse_model_spec(run_loop.load_config(lenient_config, "dev")["models"]["churn"])
+    ds = spec.catalog_dataset
+    features = pd.concat([pd.read_parquet(Path(r["run_dir"]) / "features" / ds.name) for r in (first, second)])
+    latest = features.sort_values(ds.event_time).drop_duplicates(ds.record_identifier, keep="last")
+    store = LocalOnlineStore(str(workdir / STORE_FILE))
+    group = local_feature_group(run_loop.load_config(lenient_config, "dev")["project"], "dev", ds.name)
+    ids = latest[ds.record_identifier].tolist()
+    got = store.batch_get_record(Identifiers=[{"FeatureGroupName": group, "RecordIdentifiersValueAsString": ids}])
+    assert len(got["Records"]) == len(ids)
+    one = latest.iloc[0]
+    (record,) = [r for r in got["Records"] if r["RecordIdentifierValueAsString"] == one[ds.record_identifier]]
+    stored = {f["FeatureName"]: f["ValueAsString"] for f in record["Record"]}
+    assert float(stored["monthly_charges"]) == pytest.approx(float(one["monthly_charges"]))
+
 
 def test_data_and_labels_arguments_must_name_datasets_the_models_read(lenient_config, tmp_path):
     common = ["--workdir", str(tmp_path), "--model", "churn", "--config", lenient_config]

@@ -437,6 +437,31 @@ def test_hourly_network_items_secrets_and_composite_alarms_are_fixed_items(tmp_p
     }
 
 
+def test_function_urls_are_a_zero_fixed_line(tmp_path):
+    # GIVEN two score-by-id fronts (a function URL each) WHEN the floor is computed THEN they cost nothing idle
+    out = one_env(tmp_path, {
+        "FrontUrl1": {"Type": "AWS::Lambda::Url", "Properties": {"AuthType": "AWS_IAM", "TargetFunctionArn": "arn:1"}},
+        "FrontUrl2": {"Type": "AWS::Lambda::Url", "Properties": {"AuthType": "AWS_IAM", "TargetFunctionArn": "arn:2"}},
+    })
+    (env,) = floor_report(out)
+    (line,) = [line for line in env.lines if line.category == "fixed"]
+    assert (line.label, line.monthly_usd, line.basis) == (
+        "Lambda function URLs (score by id)", 0.0, "2: pay per request and duration, $0 with no traffic"
+    )
+    assert line.resources == ("FrontUrl1", "FrontUrl2") and env.fixed_usd == 0.0
+
+
+@pytest.mark.synth
+def test_real_app_score_by_id_fronts_cost_nothing_idle(synthesized):
+    cfg = synthesized.config
+    for env in floor_report(synthesized.outdir):
+        config = cfg.environments[env.environment]
+        fronts = [m for m in config.models if cfg.serving_of(config, cfg.models[m]).by_id.enabled]
+        urls = [line for line in env.lines if line.label == "Lambda function URLs (score by id)"]
+        assert len(urls) == (1 if fronts else 0)
+        assert all(line.monthly_usd == 0.0 and len(line.resources) == len(fronts) for line in urls)
+
+
 def test_provisioned_feature_store_throughput_is_an_unknown_price(tmp_path):
     out = one_env(tmp_path, {
         "Features": {

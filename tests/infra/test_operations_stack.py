@@ -8,7 +8,9 @@ import zipfile
 import pytest
 
 from mlops_loop.app_builder import REPO_ROOT
-from pipeline_code.core.contract import RETRAIN_ALARMS, monitor_metric
+from mlops_loop.naming import score_by_id_function_name
+from pipeline_code.core.contract import feature_group_name
+from pipeline_code.core.contract import RETRAIN_ALARMS, environment_prefix, monitor_metric
 from pipeline_code.core.problem import quality_alarm_key
 from tests.support.paths import live_project
 
@@ -193,3 +195,75 @@ def test_the_trigger_and_its_dead_letters_are_watched(synthesized):
     alarms = _alarms(synthesized, "dev")
     assert alarms[f"{PROJECT}-dev-trigger-errors"]["MetricName"] == "Errors"
     assert alarms[f"{PROJECT}-dev-dead-letters"]["MetricName"] == "ApproximateNumberOfMessagesVisible"
+
+
+def _by_id_functions(synthesized, env):
+    """The Operations stack's function names, and the names of the functions a function URL fronts."""
+    functions = synthesized.resources(env, "Operations", "AWS::Lambda::Function")
+    names = {logical_id: f["Properties"]["FunctionName"] for logical_id, f in functions.items()}
+    urls = synthesized.resources(env, "Operations", "AWS::Lambda::Url").values()
+    fronted = [names[u["Properties"]["TargetFunctionArn"]["Fn::GetAtt"][0]] for u in urls]
+    return set(names.values()), fronted, [u["Properties"]["AuthType"] for u in urls]
+
+
+def test_each_model_scoring_by_id_gets_its_own_iam_authenticated_front_and_no_other_model_does(synthesized):
+    """GIVEN the user's config WHEN each environment's Operations stack is synthesized THEN exactly the models whose
+    serving there enables ``by_id`` have a ``<prefix>-<model>-by-id`` function, each behind one IAM-authenticated URL."""
+    for env in synthesized.config.environments:
+        _assert_by_id_fronts(synthesized, env)
+
+
+def _assert_by_id_fronts(synthesized, env):
+    config = synthesized.config
+    environment = config.environments[env]
+    prefix = environment_prefix(config.project, env)
+    enabled = {m.name for m in config.models_of(environment) if config.serving_of(environment, m).by_id.enabled}
+    names, fronted, auth_types = _by_id_functions(synthesized, env)
+    for model in config.models_of(environment):
+        name = score_by_id_function_name(prefix, model.name)
+        assert name == f"{prefix}-{model.name}-by-id"
+        if model.name in enabled:
+            assert name in names, (env, model.name)
+            assert fronted.count(name) == 1, (env, model.name)
+        else:
+            assert name not in names and name not in fronted, (env, model.name)
+    assert sorted(fronted) == sorted(score_by_id_function_name(prefix, m) for m in enabled), env
+    assert set(auth_types) <= {"AWS_IAM"}, env
+    assert not [p for p in synthesized.resources(env, "Operations", "AWS::Lambda::Permission").values()
+                if p["Properties"].get("Principal") == "*"]
+
+
+def test_each_by_id_front_is_throttled_and_configured_as_its_models_serving_says(synthesized):
+    config = synthesized.config
+    for env, environment in config.environments.items():
+        _assert_by_id_settings(synthesized, env, environment)
+
+
+def _assert_by_id_settings(synthesized, env, environment):
+    config = synthesized.config
+    prefix = environment_prefix(config.project, env)
+    resources = synthesized.resources(env, "Operations", "AWS::Lambda::Function")
+    functions = {f["Properties"]["FunctionName"]: f["Properties"] for f in resources.values()}
+    ids = {f["Properties"]["FunctionName"]: logical_id for logical_id, f in resources.items()}
+    alarms = [a["Properties"] for a in synthesized.resources(env, "Operations", "AWS::CloudWatch::Alarm").values()]
+    for model in config.models_of(environment):
+        serving = config.serving_of(environment, model)
+        settings = serving.by_id
+        if not settings.enabled:
+            continue
+        name = score_by_id_function_name(prefix, model.name)
+        function = functions[name]
+        # Its alarms: the function's errors, throttles and p99 duration (the endpoint's p99 limit plus 500 ms
+        # for the lookup), and the front's own 5xx count for the model; each tells people.
+        own = {a["MetricName"]: a for a in alarms
+               if a.get("Dimensions") == [{"Name": "FunctionName", "Value": {"Ref": ids[name]}}]}
+        assert sorted(own) == ["Duration", "Errors", "Throttles"], (env, model.name)
+        assert own["Duration"]["Threshold"] == serving.alarms.max_latency_p99_ms + 500, (env, model.name)
+        (served_errors,) = [a for a in alarms if a.get("MetricName") == "ByIdServerErrors"
+                            and a["Dimensions"] == [{"Name": "Model", "Value": model.name}]]
+        assert all(a["AlarmActions"] for a in (*own.values(), served_errors)), (env, model.name)
+        assert function["ReservedConcurrentExecutions"] == settings.max_concurrency, (env, model.name)
+        variables = function["Environment"]["Variables"]
+        assert variables["MODEL_NAME"] == model.name
+        assert variables["FEATURE_GROUP"] == feature_group_name(prefix, model.dataset)
+        assert {k: variables[k] for k in model.lookup_spec(settings).encode()} == model.lookup_spec(settings).encode()

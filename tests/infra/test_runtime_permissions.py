@@ -68,6 +68,8 @@ def _role(iam: IamModel, runtime: Runtime, n: Names) -> Role | None:
         return _function_role(iam, f"{n.prefix}-deploy-on-approval")
     if runtime.name == "retrain trigger":
         return _function_role(iam, f"{n.prefix}-retrain-trigger")
+    if runtime.name == "score-by-id front":
+        return _function_role(iam, f"{n.prefix}-{n.model}-by-id") if n.by_id else None
     if runtime.name == "drift monitor job":
         return _logical_role(iam, "Operations", f"{pascal(n.model)}MonitorRole")
     if runtime.name == "training pipeline jobs":
@@ -89,7 +91,8 @@ def _names(iam: IamModel, config: AppConfig, env: str, model: str) -> Names:
     prefix = f"{config.project}-{env}"
     shared = f"{prefix}-mme-{serving.multi_model.endpoint}" if serving.mode == "multi_model" else ""
     return Names(iam=iam, prefix=prefix, model=model, dataset=config.models[model].dataset, multi_model_endpoint=shared,
-                 self_capture=serving.mode in ("serverless", "multi_model") and serving.data_capture_percent > 0)
+                 self_capture=serving.mode in ("serverless", "multi_model") and serving.data_capture_percent > 0,
+                 by_id=serving.by_id.enabled)
 
 
 def _problems(iam: IamModel, config: AppConfig, env: str) -> tuple[list[str], int]:
@@ -142,3 +145,14 @@ def test_a_call_the_policy_does_not_cover_is_reported(synthesized):
     problems, _ = _problems(iam, synthesized.config, env)
     assert problems == [f"{env}/{model} drift monitor job ({role}): put_metric_data needs cloudwatch:PutMetricData on "
                         "* (ImplicitDeny)"]
+
+
+def test_every_handler_module_is_run_by_an_inventoried_role():
+    """GIVEN the Lambda handlers WHEN the inventory's runtimes are followed through their imports THEN each handler
+    module is reached, so a new handler cannot make AWS calls no role was checked for."""
+    from mlops_loop.app_builder import REPO_ROOT
+
+    reached = {str(path.relative_to(REPO_ROOT)) for runtime in RUNTIMES for path in closure(runtime.modules)}
+    handlers = {str(path.relative_to(REPO_ROOT)) for path in (REPO_ROOT / "pipeline_code" / "handlers").glob("*.py")
+                if path.name != "__init__.py"}
+    assert handlers - reached == set()

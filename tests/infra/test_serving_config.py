@@ -365,3 +365,198 @@ def test_cross_field_errors_name_the_full_path_of_the_field(change, expected):
     change(raw)
     (problem,) = problems_of(raw)
     assert problem.startswith(expected), problem
+
+
+# --- Scoring by id (serving.by_id) -------------------------------------------------------------------------
+
+BY_ID_NEEDS_AN_ONLINE_ENDPOINT = (
+    "field 'serving.{where}by_id.enabled': scoring by id answers callers synchronously, so it needs mode 'realtime' or "
+    "'serverless' (got {mode!r}); allowed: false here"
+)
+BY_ID_NEEDS_THE_ONLINE_STORE = (
+    "environment {env!r}: field 'serving.{model}.by_id.enabled': scoring by id reads the online Feature Store, which "
+    "feature_store.online_store turns off here; turn it on or set by_id.enabled: false"
+)
+
+
+def test_scoring_by_id_is_off_by_default_rejects_misses_has_no_max_age_and_takes_100_ids_10_at_a_time():
+    """GIVEN the sample config, which says nothing about by_id WHEN validated THEN every model in every
+    environment has the defaults."""
+    from mlops_loop.config.serving import ById
+
+    config = parse_config(_raw())
+    assert ById() == ById(enabled=False, missing="reject", max_age_hours=None, max_ids=100, max_concurrency=10)
+    for env in config.environments.values():
+        for model in config.models_of(env):
+            by_id = config.serving_of(env, model).by_id
+            assert (by_id.enabled, by_id.missing, by_id.max_age_hours, by_id.max_ids, by_id.max_concurrency) == (
+                False, "reject", None, 100, 10), (env.name, model.name)
+
+
+def _all(*changes: Callable[[dict], None]) -> Callable[[dict], None]:
+    """Several changes to the raw config, in order."""
+
+    def change(raw: dict) -> None:
+        for one in changes:
+            one(raw)
+
+    return change
+
+
+# (change, the exact problem lines)
+INVALID_BY_ID = {
+    "max_ids 0": (
+        _set("models.churn.serving.by_id", {"max_ids": 0}),
+        ["model 'churn': field 'serving.by_id.max_ids': Input should be greater than or equal to 1 (got 0)"],
+    ),
+    "max_ids 101 (BatchGetRecord's limit is 100)": (
+        _set("models.churn.serving.by_id", {"max_ids": 101}),
+        ["model 'churn': field 'serving.by_id.max_ids': Input should be less than or equal to 100 (got 101)"],
+    ),
+    "max_age_hours 0": (
+        _set("models.churn.serving.by_id", {"max_age_hours": 0}),
+        ["model 'churn': field 'serving.by_id.max_age_hours': Input should be greater than or equal to 1 (got 0)"],
+    ),
+    "max_age_hours above a year": (
+        _set("models.churn.serving.by_id", {"max_age_hours": 8761}),
+        ["model 'churn': field 'serving.by_id.max_age_hours': Input should be less than or equal to 8760 (got 8761)"],
+    ),
+    "max_concurrency 0": (
+        _set("models.churn.serving.by_id", {"max_concurrency": 0}),
+        ["model 'churn': field 'serving.by_id.max_concurrency': Input should be greater than or equal to 1 (got 0)"],
+    ),
+    "max_concurrency above what Lambda lets an account reserve": (
+        _set("models.churn.serving.by_id", {"max_concurrency": 901}),
+        ["model 'churn': field 'serving.by_id.max_concurrency': Input should be less than or equal to 900 (got 901)"],
+    ),
+    "unknown missing policy": (
+        _set("models.churn.serving.by_id", {"missing": "impute"}),
+        ["model 'churn': field 'serving.by_id.missing': Input should be 'reject', 'missing' or 'compute' (got 'impute')"],
+    ),
+    "unknown missing policy in an environment override": (
+        _set("environments.staging.serving", {"credit-risk": {"by_id": {"missing": "zero"}}}),
+        ["environment 'staging': field 'serving.credit-risk.by_id.missing': Input should be 'reject', 'missing' or "
+         "'compute' (got 'zero')"],
+    ),
+    "enabled on an async model": (
+        _set("models.churn.serving", {"mode": "async", "by_id": {"enabled": True}}),
+        ["model 'churn': " + BY_ID_NEEDS_AN_ONLINE_ENDPOINT.format(where="", mode="async")],
+    ),
+    "enabled on a batch model": (
+        _set("models.credit-risk.serving", {"mode": "batch", "by_id": {"enabled": True}}),
+        ["model 'credit-risk': " + BY_ID_NEEDS_AN_ONLINE_ENDPOINT.format(where="", mode="batch")],
+    ),
+    "enabled by an environment that serves the model async": (
+        _set("environments.staging.serving", {"churn": {"mode": "async", "by_id": {"enabled": True}}}),
+        ["environment 'staging': " + BY_ID_NEEDS_AN_ONLINE_ENDPOINT.format(where="churn.", mode="async")],
+    ),
+    "enabled on the model, which an environment serves in batch": (
+        _all(_set("models.churn.serving.by_id", {"enabled": True}),
+             _set("environments.staging.serving", {"churn": {"mode": "batch"}})),
+        ["environment 'staging': " + BY_ID_NEEDS_AN_ONLINE_ENDPOINT.format(where="churn.", mode="batch")],
+    ),
+}
+
+
+@pytest.mark.parametrize(("change", "expected"), list(INVALID_BY_ID.values()), ids=list(INVALID_BY_ID))
+def test_each_invalid_by_id_setting_fails_with_exactly_its_problem_line(change, expected):
+    raw = _raw()
+    change(raw)
+    assert problems_of(raw) == expected
+
+
+@pytest.mark.parametrize("model", ["churn", "credit-risk"])
+def test_by_id_is_accepted_on_realtime_and_serverless_models(model):
+    """GIVEN the sample's real-time churn (serverless in dev) or serverless credit-risk with by_id on WHEN validated
+    THEN every environment serving it has it on, in mode realtime or serverless."""
+    raw = _raw()
+    _serving(raw, model)["by_id"] = {"enabled": True, "missing": "compute", "max_age_hours": 48, "max_ids": 20,
+                                     "max_concurrency": 50}
+    config = parse_config(raw)
+    modes = set()
+    for env in config.environments.values():
+        by_id = config.serving_of(env, config.models[model]).by_id
+        assert (by_id.enabled, by_id.missing, by_id.max_age_hours, by_id.max_ids, by_id.max_concurrency) == (
+            True, "compute", 48, 20, 50), env.name
+        modes.add(config.serving_of(env, config.models[model]).mode)
+    assert modes <= {"realtime", "serverless"} and modes
+
+
+def test_by_id_can_be_turned_on_in_one_environment_only():
+    raw = _raw()
+    raw["environments"]["prod"]["serving"]["credit-risk"]["by_id"] = {"enabled": True, "max_concurrency": 200}
+    config = parse_config(raw)
+    credit = config.models["credit-risk"]
+    assert {name: config.serving_of(env, credit).by_id.enabled for name, env in config.environments.items()} == {
+        "dev": False, "staging": False, "prod": True}
+    prod = config.serving_of(config.environments["prod"], credit)
+    # The environment's by_id is merged over the model's, and the rest of its override survives.
+    assert (prod.by_id.max_concurrency, prod.by_id.max_ids, prod.serverless.provisioned_concurrency) == (200, 100, 2)
+
+
+def test_by_id_in_an_environment_without_the_online_store_is_refused_naming_the_environment_and_model():
+    """GIVEN churn scores by id everywhere and dev turns the online store off WHEN validated THEN exactly dev's
+    line (the loader's cross-check); staging and prod keep their online store."""
+    raw = _raw()
+    _serving(raw, "churn")["by_id"] = {"enabled": True}
+    raw["environments"]["dev"]["feature_store"]["online_store"] = False
+    assert problems_of(raw) == [BY_ID_NEEDS_THE_ONLINE_STORE.format(env="dev", model="churn")]
+
+
+def test_the_online_store_turned_off_in_defaults_refuses_by_id_in_every_environment_serving_the_model():
+    raw = _raw()
+    raw["defaults"]["feature_store"]["online_store"] = False
+    _serving(raw, "credit-risk")["by_id"] = {"enabled": True}
+    assert problems_of(raw) == [BY_ID_NEEDS_THE_ONLINE_STORE.format(env=env, model="credit-risk")
+                                for env in ("dev", "staging", "prod")]
+
+
+def test_an_environment_without_the_online_store_may_skip_a_model_that_scores_by_id():
+    raw = _raw()
+    _serving(raw, "credit-risk")["by_id"] = {"enabled": True}
+    raw["environments"]["staging"]["models"] = ["churn"]
+    raw["environments"]["staging"]["feature_store"] = {"online_store": False}
+    config = parse_config(raw)
+    assert config.environments["staging"].feature_store.online_store is False
+    assert config.serving_of(config.environments["prod"], config.models["credit-risk"]).by_id.enabled
+
+
+def test_the_lookup_spec_carries_the_datasets_keys_and_the_models_features_with_their_feature_store_types():
+    from mlops_loop.config.serving import ById
+
+    config = parse_config(_raw())
+    churn, credit = config.models["churn"], config.models["credit-risk"]
+    spec = churn.lookup_spec(ById())
+    assert (spec.record_identifier, spec.event_time) == ("customer_id", "event_time")
+    assert spec.features == (
+        ("tenure_months", "Integral"), ("monthly_charges", "Fractional"), ("total_charges", "Fractional"),
+        ("avg_charge_per_month", "Fractional"), ("log_support_calls_90d", "Fractional"), ("contract_type", "String"),
+        ("payment_method", "String"), ("region", "String"),
+    )
+    assert spec.feature_names == list(churn.features)
+    assert (spec.policy, spec.max_age_seconds, spec.max_ids) == ("reject", None, 100)
+    spec = credit.lookup_spec(ById(enabled=True, missing="compute", max_age_hours=840, max_ids=7))
+    assert (spec.record_identifier, spec.event_time) == ("application_id", "event_time")
+    assert spec.features == (
+        ("loan_amount", "Fractional"), ("log_annual_income", "Fractional"), ("loan_to_income", "Fractional"),
+        ("credit_history_months", "Integral"), ("num_open_accounts", "Integral"), ("employment_type", "String"),
+        ("purpose", "String"),
+    )
+    assert (spec.policy, spec.max_age_seconds, spec.max_ids) == ("compute", 840 * 3600, 7)
+
+
+@pytest.mark.parametrize(("hours", "seconds"), [(None, None), (1, 3600), (8760, 8760 * 3600)])
+def test_the_lookup_spec_turns_max_age_hours_into_seconds(hours, seconds):
+    from mlops_loop.config.serving import ById
+
+    config = parse_config(_raw())
+    spec = config.models["churn"].lookup_spec(ById(max_age_hours=hours, missing="missing"))
+    assert (spec.max_age_seconds, spec.policy) == (seconds, "missing")
+
+
+def test_the_lookup_spec_follows_the_models_feature_order_not_the_datasets():
+    raw = _raw()
+    raw["models"]["churn"]["features"] = ["region", "tenure_months", "monthly_charges"]
+    config = parse_config(raw)
+    spec = config.models["churn"].lookup_spec(config.models["churn"].serving.by_id)
+    assert spec.features == (("region", "String"), ("tenure_months", "Integral"), ("monthly_charges", "Fractional"))

@@ -291,8 +291,8 @@ def test_batch_outputs_of_the_window_are_paired_with_their_inputs_for_the_captur
 def test_labels_of_the_label_window_are_downloaded(aws, tmp_path):
     aws.put(f"{LABELS_URI}2026/11/22/a.csv", b"inference_id,label\n1,0\n", age_hours=100)
     aws.put(f"{LABELS_URI}2026/11/17/b.csv", b"inference_id,label\n2,1\n", age_hours=200)
-    summary = remote.download_labels(s3=aws.s3, labels_s3_uri=LABELS_URI, dest_dir=str(tmp_path / "l"),
-                                     label_window_hours=168, now=NOW)
+    summary = remote.download_recent(s3=aws.s3, s3_uri=LABELS_URI, flag="--labels-s3-uri", dest_dir=str(tmp_path / "l"),
+                                     window_hours=168, now=NOW)
     assert os.listdir(tmp_path / "l" / "2026" / "11") == ["22"] and summary["downloaded_objects"] == 1
 
 
@@ -403,3 +403,123 @@ def test_the_newest_earlier_reports_are_downloaded_as_the_history(aws, tmp_path)
     assert summary["reports_listed"] == 35 and summary["reports_downloaded"] == 30
     assert sorted(os.listdir(tmp_path / "h")) == [f"run-{run:02d}" for run in range(5, 35)]
     assert os.listdir(tmp_path / "h" / "run-34") == ["report.json"]
+
+
+# ---------------------------------------------------------------- feature snapshots (the skew check of by-id models)
+SNAPSHOTS_URI = f"s3://{ARTIFACTS}/snapshots/customer_churn/"
+
+
+def test_feature_snapshots_of_the_label_window_are_downloaded(aws, tmp_path):
+    # GIVEN snapshot files of several ages (the window is [NOW - 168 h, NOW)) and a sibling dataset's prefix
+    ages = {"2026/11/26/part-new.parquet": 1, "2026/11/19/part-edge.parquet": 168, "2026/11/19/part-old.parquet": 169,
+            "2026/11/26/part-later.parquet": 0}
+    for key, hours in ages.items():
+        aws.put(SNAPSHOTS_URI + key, b"PAR1", age_hours=hours)
+    aws.put(f"s3://{ARTIFACTS}/snapshots/customer_churn-v2/part-0.parquet", b"PAR1", age_hours=1)
+    # WHEN they are downloaded as the monitor does for --feature-snapshots-s3-uri
+    summary = remote.download_recent(s3=aws.s3, s3_uri=SNAPSHOTS_URI.rstrip("/"), flag="--feature-snapshots-s3-uri",
+                                     dest_dir=str(tmp_path / "s"), window_hours=168, now=NOW)
+    # THEN exactly the objects modified in [NOW - 168 h, NOW) arrive, at their paths under the prefix
+    got = sorted(os.path.relpath(os.path.join(d, f), tmp_path / "s") for d, _, fs in os.walk(tmp_path / "s") for f in fs)
+    assert got == ["2026/11/19/part-edge.parquet", "2026/11/26/part-new.parquet"]
+    assert (summary["listed_objects"], summary["in_window_objects"], summary["downloaded_objects"]) == (4, 2, 2)
+    assert summary["source"] == SNAPSHOTS_URI.rstrip("/") and summary["downloaded_bytes"] == 8 and summary["truncated"] is False
+    assert summary["window_start"] == (NOW - dt.timedelta(hours=168)).isoformat() and summary["window_end"] == NOW.isoformat()
+
+
+def test_a_malformed_uri_given_to_download_recent_names_its_flag(aws, tmp_path):
+    with pytest.raises(ValueError) as exc:
+        remote.download_recent(s3=aws.s3, s3_uri="snapshots/customer_churn/", flag="--feature-snapshots-s3-uri",
+                               dest_dir=str(tmp_path / "s"), now=NOW)
+    assert str(exc.value) == "--feature-snapshots-s3-uri must look like s3://<bucket>/<prefix>/, got 'snapshots/customer_churn/'"
+
+
+def _parsed(spec, tmp_path, *extra: str):
+    return monitor.build_parser().parse_args(from_s3_args(spec, tmp_path, *extra))
+
+
+def test_the_snapshots_dir_defaults_to_snapshots_next_to_the_capture_dir(spec, tmp_path):
+    args = _parsed(spec, tmp_path, "--feature-snapshots-s3-uri", SNAPSHOTS_URI)
+    assert remote.check_arguments(args) is None
+    assert args.feature_snapshots_dir == os.path.join(str(tmp_path / "in"), "snapshots")
+    # an explicit directory is kept; without the URI no directory is filled in (no skew check)
+    args = _parsed(spec, tmp_path, "--feature-snapshots-s3-uri", SNAPSHOTS_URI, "--feature-snapshots-dir", str(tmp_path / "mine"))
+    assert remote.check_arguments(args) is None and args.feature_snapshots_dir == str(tmp_path / "mine")
+    args = _parsed(spec, tmp_path)
+    assert remote.check_arguments(args) is None and args.feature_snapshots_dir is None
+
+
+def test_a_non_empty_snapshots_dir_is_refused(spec, tmp_path, capsys):
+    snapshots = tmp_path / "in" / "snapshots"
+    snapshots.mkdir(parents=True)
+    (snapshots / "part-0.parquet").write_bytes(b"PAR1")
+    args = _parsed(spec, tmp_path, "--feature-snapshots-s3-uri", SNAPSHOTS_URI)
+    expected = (f"--feature-snapshots-dir {str(snapshots)!r} is not empty: --from-s3 downloads into it; "
+                "give an empty or new directory")
+    assert remote.check_arguments(args) == expected
+    with pytest.raises(SystemExit) as exc:
+        monitor.main(from_s3_args(spec, tmp_path, "--feature-snapshots-s3-uri", SNAPSHOTS_URI))
+    assert exc.value.code == 2 and expected in capsys.readouterr().err
+    # without --feature-snapshots-s3-uri nothing is downloaded into it, so it is not checked
+    assert remote.check_arguments(_parsed(spec, tmp_path, "--feature-snapshots-dir", str(snapshots))) is None
+
+
+@pytest.mark.parametrize("uri", ["snapshots/customer_churn/", "s3:///snapshots/", "https://bucket/snapshots/"])
+def test_a_malformed_snapshots_uri_is_refused_with_the_flag_named(spec, tmp_path, capsys, uri):
+    expected = f"--feature-snapshots-s3-uri must look like s3://<bucket>/<prefix>/, got {uri!r}"
+    assert remote.check_arguments(_parsed(spec, tmp_path, "--feature-snapshots-s3-uri", uri)) == expected
+    with pytest.raises(SystemExit) as exc:
+        monitor.main(from_s3_args(spec, tmp_path, "--feature-snapshots-s3-uri", uri))
+    assert exc.value.code == 2 and expected in capsys.readouterr().err
+
+
+def test_prepare_inputs_downloads_the_snapshots_into_the_snapshots_dir(aws, spec, tmp_path):
+    # GIVEN no serving stack (the lookup fails, the downloads still run) and one snapshot in the window, one before it
+    aws.put(f"{SNAPSHOTS_URI}2026/11/25/part-0.parquet", b"PAR1-new", age_hours=20)
+    aws.put(f"{SNAPSHOTS_URI}2026/10/01/part-0.parquet", b"PAR1-old", age_hours=24 * 50)
+    args = _parsed(spec, tmp_path, "--feature-snapshots-s3-uri", SNAPSHOTS_URI)
+    assert remote.check_arguments(args) is None
+    preflight = remote.prepare_inputs(args, aws=aws.clients, now=NOW)
+    assert [e["kind"] for e in preflight.errors] == ["serving_lookup_failed"]
+    assert (tmp_path / "in" / "snapshots" / "2026" / "11" / "25" / "part-0.parquet").read_bytes() == b"PAR1-new"
+    assert not (tmp_path / "in" / "snapshots" / "2026" / "10").exists()
+    section = preflight.section["feature_snapshots"]
+    assert (section["source"], section["listed_objects"], section["downloaded_objects"]) == (SNAPSHOTS_URI, 2, 1)
+
+
+def test_a_failed_snapshots_download_is_a_report_error_not_a_crash(aws, spec, tmp_path):
+    # GIVEN a snapshots bucket that does not exist
+    uri = "s3://no-such-bucket-anywhere/snapshots/customer_churn/"
+    args = _parsed(spec, tmp_path, "--feature-snapshots-s3-uri", uri)
+    assert remote.check_arguments(args) is None
+    preflight = remote.prepare_inputs(args, aws=aws.clients, now=NOW)
+    # THEN the failure is an error of its own kind naming the URI and the cause; the other downloads still ran
+    [error] = [e for e in preflight.errors if e["kind"] == "snapshots_download_failed"]
+    assert error["message"].startswith(f"{uri}: ") and "NoSuchBucket" in error["message"]
+    assert "feature_snapshots" not in preflight.section and "capture" in preflight.section
+    assert {e["kind"] for e in preflight.errors} == {"serving_lookup_failed", "snapshots_download_failed"}
+
+
+def test_a_from_s3_run_whose_snapshots_fail_to_download_writes_an_unhealthy_report(aws, spec, reference, tmp_path):
+    aws.serving_stack(churn_arn=register(aws, reference, "run-1"))
+    upload_traffic(aws, spec, reference["model"], rows=300, seed=303)
+    uri = "s3://no-such-bucket-anywhere/snapshots/customer_churn/"
+    code = monitor.main(from_s3_args(spec, tmp_path, "--feature-snapshots-s3-uri", uri, "--publish-metrics"),
+                        cloudwatch_client=aws.cloudwatch)
+    report = read_report(tmp_path)
+    assert code == 0 and report["status"] == "unhealthy"
+    assert [e["kind"] for e in report["errors"]] == ["snapshots_download_failed"]
+    # the window holds no by-id request: the skew check has nothing to compare (and reads no snapshot)
+    assert report["sections"]["feature_skew"]["status"] == "skipped" and report["summary"]["feature_skew_rate"] is None
+    assert report["thresholds"]["max_skew_rate"] == 0.01 and report["summary"]["records"] == 300
+    assert published(aws)["MonitorHealthy"] == 0.0
+
+
+@pytest.mark.parametrize("scored_by_id", [False, True])
+def test_a_not_serving_report_lists_the_skew_rate_only_for_a_model_scored_by_id(aws, spec, tmp_path, scored_by_id):
+    aws.serving_stack(churn_arn="")
+    extra = ["--feature-snapshots-s3-uri", SNAPSHOTS_URI] if scored_by_id else []
+    assert monitor.main(from_s3_args(spec, tmp_path, *extra), cloudwatch_client=aws.cloudwatch) == 0
+    summary = read_report(tmp_path)["summary"]
+    assert ("feature_skew_rate" in summary) is scored_by_id
+    assert summary.get("feature_skew_rate") is None

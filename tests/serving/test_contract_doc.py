@@ -13,27 +13,15 @@ from __future__ import annotations
 import json
 import math
 import re
-from pathlib import Path
 from typing import Dict, List
 
 import pytest
 
 from pipeline_code.serving import inference as inf
 from tests.support.capture import decode_capture
+from tests.support.contract_doc import DOC, doc_examples
 
-DOC = Path(__file__).resolve().parents[2] / "docs" / "invocation-contract.md"
-_EXAMPLE = re.compile(r"<!-- example (?P<attrs>[^>]*?) -->\n```(?P<lang>\w*)\n(?P<body>.*?)\n```", re.S)
-
-
-def _examples() -> Dict[str, Dict[str, Dict[str, str]]]:
-    out: Dict[str, Dict[str, Dict[str, str]]] = {}
-    for match in _EXAMPLE.finditer(DOC.read_text(encoding="utf-8")):
-        attrs = dict(item.split("=", 1) for item in match.group("attrs").split())
-        out.setdefault(attrs["id"], {})[attrs["kind"]] = {**attrs, "body": match.group("body")}
-    return out
-
-
-EXAMPLES = _examples()
+EXAMPLES = doc_examples("example")
 REQUESTS = sorted(i for i, kinds in EXAMPLES.items() if "request" in kinds)
 
 

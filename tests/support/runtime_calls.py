@@ -43,6 +43,7 @@ class Names:
     dataset: str
     multi_model_endpoint: str = ""  # the shared endpoint's name when the model is served by one
     self_capture: bool = False  # the serving code writes its own capture (serverless, multi-model)
+    by_id: bool = False  # the model is scored by id (serving.by_id.enabled): a front function and a skew check
 
     @property
     def account(self) -> str:
@@ -236,6 +237,20 @@ RUNTIMES: tuple[Runtime, ...] = (
         },
     ),
     Runtime(
+        "score-by-id front",
+        ("pipeline_code/handlers/score_by_id.py",),
+        {
+            # One lookup per request: the model's own feature group, its online store encrypted with the data key.
+            "batch_get_record": lambda n: [
+                ("sagemaker:BatchGetRecord", {"feature-group": n.arn("sagemaker", f"feature-group/{n.prefix}-{n.dataset.replace('_', '-')}")}, {}),
+                ("kms:Decrypt", {"key": n.data_key}, {}),
+            ] if n.by_id else [],
+            "invoke_endpoint": lambda n: [
+                ("sagemaker:InvokeEndpoint", {"endpoint": n.arn("sagemaker", f"endpoint/{n.prefix}-{n.model}")}, {}),
+            ] if n.by_id else [],
+        },
+    ),
+    Runtime(
         "drift monitor job",
         ("pipeline_code/monitoring/monitor.py",),
         {
@@ -250,10 +265,14 @@ RUNTIMES: tuple[Runtime, ...] = (
                 # The earlier runs' reports: the slow-drift state.
                 ("s3:GetObject", {"object": n.s3_object(n.monitor_argument("--history-s3-uri"), "run-1/report.json")}, {}),
                 ("kms:Decrypt", {"key": n.data_key}, {}),
+                *([("s3:GetObject", {"object": n.s3_object(n.monitor_argument("--feature-snapshots-s3-uri"),
+                                                           "run-1/part-0.parquet")}, {})] if n.by_id else []),
             ],
             "list_objects_v2": lambda n: [n.s3_listing(n.traffic_uri),
                                           n.s3_listing(n.monitor_argument("--labels-s3-uri")),
-                                          n.s3_listing(n.monitor_argument("--history-s3-uri"))],
+                                          n.s3_listing(n.monitor_argument("--history-s3-uri")),
+                                          # A model scored by id: the feature snapshots its skew check joins.
+                                          *([n.s3_listing(n.monitor_argument("--feature-snapshots-s3-uri"))] if n.by_id else [])],
             "put_metric_data": lambda n: [("cloudwatch:PutMetricData", {"*": "*"}, {"cloudwatch:namespace": MONITOR_NAMESPACE})],
         },
         {

@@ -44,6 +44,8 @@ def modes_raw() -> dict:
     )
     # Steady traffic on a fixed fleet: a day with fewer requests means something is broken upstream.
     raw["models"]["fixed-churn"]["min_daily_requests"] = 500
+    # Callers with only a customer id: a front reads the online store, and the monitor checks the skew.
+    raw["models"]["fixed-churn"]["serving"]["by_id"] = {"enabled": True, "missing": "compute", "max_age_hours": 48}
     raw["models"]["nvme-churn"] = realtime_variant({"instance_type": "ml.m5d.xlarge"})
     raw["environments"][MODES_ENV] = {
         "tier": "staging",

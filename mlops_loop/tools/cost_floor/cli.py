@@ -10,7 +10,7 @@ serving instances that stay up whatever the traffic (an endpoint variant's autos
 ``MinCapacity`` when a scalable target exists, else its ``InitialInstanceCount``), times the hourly
 price, times the hours of a month. Async endpoints that scale to 0, serverless endpoints without
 provisioned concurrency and batch transform (instances run only while a scheduled job runs) cost
-$0. Small always-on items (KMS keys, CloudWatch alarms and dashboards, Feature Store online stores,
+$0. Small always-on items (KMS keys, CloudWatch alarms and dashboards, Feature Store online stores, score-by-id function URLs,
 NAT gateways, interface VPC endpoints, secrets) are reported in a separate "fixed" column.
 
 A resource with a CloudFormation ``Condition`` that is false with the parameter defaults (a serving

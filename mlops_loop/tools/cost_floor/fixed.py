@@ -27,6 +27,7 @@ _FIXED_LABELS = {
     "composite": "CloudWatch composite alarms",
     "dashboard": "CloudWatch dashboards",
     "online_store": "Feature Store online stores",
+    "function_url": "Lambda function URLs (score by id)",
     "nat": "NAT gateways",
     "vpce": "Interface VPC endpoints",
     "secret": "Secrets Manager secrets",
@@ -72,6 +73,8 @@ def fixed_units(tpl: Template) -> list[_Unit]:
             if isinstance(online, dict) and tpl.value(online.get("EnableOnlineStore")) not in (False, "false"):
                 mode = str(tpl.value((props.get("ThroughputConfig") or {}).get("ThroughputMode")) or "OnDemand")
                 unit("online_store", 1, None, unknown=mode.lower() == "provisioned")
+        elif kind_type == "AWS::Lambda::Url":
+            unit("function_url", 1, None)
         elif kind_type == "AWS::EC2::NatGateway":
             unit("nat", 1, "nat_gateway")
         elif kind_type == "AWS::EC2::VPCEndpoint" and tpl.value(props.get("VpcEndpointType")) == "Interface":
@@ -90,6 +93,9 @@ def _fixed_cost(units: list[_Unit], hours: float) -> tuple[Optional[float], str]
         if provisioned:
             return None, f"unknown price: {provisioned} of {len(units)} with provisioned throughput (billed per hour)"
         return 0.0, f"{len(units)} on demand: pay per read/write request and GB stored, $0 with no traffic"
+    if kind == "function_url":
+        # Lambda bills requests and duration only; reserved concurrency (the front's throttle) is free.
+        return 0.0, f"{len(units)}: pay per request and duration, $0 with no traffic"
     if kind == "dashboard":
         price = PRICES["dashboard"]
         billed = max(0, len(units) - FREE_DASHBOARDS_PER_ACCOUNT)

@@ -58,15 +58,17 @@ SETTINGS = MonitoringConfig(schedule="cron(0 5 * * ? *)", psi_threshold=0.3, fal
                             max_quality_drop=0.15, ks_p_value=0.005)
 
 
-def _monitor(model: str = "returns", *, mode: str = "realtime", stack: Stack | None = None) -> tuple[Stack, DriftMonitor]:
-    """GIVEN a bare stack with a key, the two buckets and the job code WHEN a drift monitor of ``model`` is added."""
+def _monitor(model: str = "returns", *, mode: str = "realtime", stack: Stack | None = None,
+             **skew: Any) -> tuple[Stack, DriftMonitor]:
+    """GIVEN a bare stack with a key, the two buckets and the job code WHEN a drift monitor of ``model`` is added
+    (``skew``: the feature_snapshots / max_skew_rate props of a model scored by id)."""
     stack = stack or Stack(new_app(), "Bare", env=Environment(account="123456789012", region="eu-west-1"))
     monitor = DriftMonitor(
         stack, "Monitor", name_prefix=PREFIX, environment="dev", model=MODELS[model], mode=mode, settings=SETTINGS,
         instance_type="ml.m5.large", serving_stack_name="shop-dev-serving", package_group_name="Shop-Dev-Returns",
         inference_bucket=s3.Bucket.from_bucket_name(stack, "Inference", INFERENCE),
         artifacts_bucket=s3.Bucket.from_bucket_name(stack, "Artifacts", ARTIFACTS),
-        key=kms.Key(stack, "Key"), code=JobCode(stack, "Code"),
+        key=kms.Key(stack, "Key"), code=JobCode(stack, "Code"), **skew,
     )
     return stack, monitor
 
@@ -214,3 +216,39 @@ def test_asset_object_keys_unknown_at_synth_are_refused():
     with pytest.raises(ValueError, match=r"^asset object key '(\$\{Token\[[A-Z.0-9]+\]\})+' is not known at synth; "
                                          r"the job needs its file name$"):
         _monitor(stack=stack)
+
+
+FEATURES = "shop-dev-features-123456789012-eu-west-1"
+
+
+def _features(stack: Stack) -> s3.IBucket:
+    return s3.Bucket.from_bucket_name(stack, "Features", FEATURES)
+
+
+def test_a_model_scored_by_id_is_also_checked_for_skew_against_its_datasets_snapshots():
+    # GIVEN a bare stack WHEN the monitor of a model scored by id is given the features bucket and a skew limit
+    stack = Stack(new_app(), "Bare", env=Environment(account="123456789012", region="eu-west-1"))
+    _monitor(stack=stack, feature_snapshots=_features(stack), max_skew_rate=0.02)
+    _, request = _schedule(stack)
+    arguments, statements = _arguments(request), _statements(stack)
+    # THEN each run downloads the dataset's snapshots and judges the skew against the limit
+    assert arguments["--feature-snapshots-s3-uri"] == f"s3://{FEATURES}/snapshots/orders/"
+    assert arguments["--max-skew-rate"] == "0.02"
+    # AND its role may read (and list) exactly those snapshots, and write nothing there
+    assert statements["ReadFeatureSnapshots"]["Resource"] == f"arn:aws:s3:::{FEATURES}/snapshots/orders/*"
+    assert statements["ReadFeatureSnapshotsList"]["Condition"] == {"StringLike": {"s3:prefix": ["snapshots/orders/*"]}}
+    assert "s3:PutObject" not in statements["ReadFeatureSnapshots"]["Action"]
+
+
+def test_a_model_not_scored_by_id_gets_no_skew_check():
+    stack, _ = _monitor()
+    _, request = _schedule(stack)
+    assert not {"--feature-snapshots-s3-uri", "--max-skew-rate"} & set(_arguments(request))
+    assert "ReadFeatureSnapshots" not in _statements(stack)
+
+
+def test_snapshots_without_a_skew_limit_are_refused():
+    stack = Stack(new_app(), "Bare", env=Environment(account="123456789012", region="eu-west-1"))
+    with pytest.raises(ValueError) as refused:
+        _monitor(stack=stack, feature_snapshots=_features(stack))
+    assert str(refused.value) == "DriftMonitor: feature_snapshots and max_skew_rate go together (the skew check needs both)"

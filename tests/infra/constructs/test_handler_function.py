@@ -11,6 +11,17 @@ from mlops_loop.app_builder import new_app
 from mlops_loop.constructs.handler_function import dead_letter_queue, handler_function
 
 
+# What every function built here shares; each test names its own handler, environment and queue.
+COMMON = dict(
+    description="test handler",
+    role_description="test role",
+    access_description="test access",
+    log_retention=logs.RetentionDays.TWO_WEEKS,
+    removal_policy=RemovalPolicy.DESTROY,
+    vpc_reason="It calls only AWS APIs; no VPC resources to reach, test reason long enough.",
+)
+
+
 def _built() -> tuple[Stack, dict]:
     """GIVEN a bare stack with a key WHEN a handler function and its dead-letter queue are added."""
     stack = Stack(new_app(), "Bare", env=Environment(account="123456789012", region="eu-west-1"))
@@ -19,17 +30,12 @@ def _built() -> tuple[Stack, dict]:
     built = handler_function(
         stack,
         function_name="shop-dev-retrain-trigger",
-        description="test handler",
-        role_description="test role",
-        access_description="test access",
         handler="retrain_trigger.handler",
         environment={"ALLOWED_PIPELINES": "shop-dev-churn-training"},
         key=key,
         dead_letter_queue=queue,
-        log_retention=logs.RetentionDays.TWO_WEEKS,
-        removal_policy=RemovalPolicy.DESTROY,
         timeout=Duration.seconds(60),
-        vpc_reason="It calls only AWS APIs; no VPC resources to reach, test reason long enough.",
+        **COMMON,
     )
     return stack, {"built": built, "template": Template.from_stack(stack)}
 
@@ -69,3 +75,46 @@ def test_the_dead_letter_queue_is_encrypted_tls_only_and_keeps_two_weeks():
     (queue_policy,) = made["template"].find_resources("AWS::SQS::QueuePolicy").values()
     (deny,) = queue_policy["Properties"]["PolicyDocument"]["Statement"]
     assert deny["Effect"] == "Deny" and deny["Condition"] == {"Bool": {"aws:SecureTransport": "false"}}
+
+
+def _synchronous(**overrides) -> tuple[Stack, Template]:
+    """GIVEN a bare stack with a key WHEN a handler function without a dead-letter queue is added (one only ever
+    called synchronously)."""
+    stack = Stack(new_app(), "Bare", env=Environment(account="123456789012", region="eu-west-1"))
+    key = kms.Key(stack, "Key")
+    handler_function(
+        stack,
+        function_name="shop-dev-returns-by-id",
+        handler="score_by_id.handler",
+        environment={"MODEL_NAME": "returns"},
+        key=key,
+        dead_letter_queue=None,
+        **COMMON,
+        **overrides,
+    )
+    return stack, Template.from_stack(stack)
+
+
+def test_without_a_dead_letter_queue_there_is_no_dead_letter_config_and_no_queue_statement():
+    _, template = _synchronous()
+    (function,) = template.find_resources("AWS::Lambda::Function").values()
+    assert "DeadLetterConfig" not in function["Properties"]
+    assert template.find_resources("AWS::SQS::Queue") == {}
+    (policy,) = template.find_resources("AWS::IAM::ManagedPolicy").values()
+    statements = policy["Properties"]["PolicyDocument"]["Statement"]
+    # Only its own log stream: neither the queue nor the key a queue would need.
+    assert [s["Sid"] for s in statements] == ["WriteLogs"]
+    actions = [a for s in statements for a in ([s["Action"]] if isinstance(s["Action"], str) else s["Action"])]
+    assert not [a for a in actions if a.startswith(("sqs:", "kms:"))]
+    assert not template.find_resources("AWS::IAM::Policy"), "no inline policies"
+    # Called synchronously only: no asynchronous retries to configure.
+    assert template.find_resources("AWS::Lambda::EventInvokeConfig") == {}
+
+
+def test_the_reserved_concurrency_it_is_given_is_honoured_and_one_is_the_default():
+    _, default = _synchronous()
+    (function,) = default.find_resources("AWS::Lambda::Function").values()
+    assert function["Properties"]["ReservedConcurrentExecutions"] == 1
+    _, template = _synchronous(reserved_concurrency=40)
+    (function,) = template.find_resources("AWS::Lambda::Function").values()
+    assert function["Properties"]["ReservedConcurrentExecutions"] == 40

@@ -1,0 +1,273 @@
+"""The local twin of scoring by id: an online store in SQLite and the endpoint as a local model.
+
+::
+
+    python -m mlops_cli.local.online_store --workdir .local-run --model churn --ids c-000001 c-000002 \\
+        [--version N] [--now 2026-06-01T00:00:00Z] [--capture-dir DIR]
+
+The local run fills ``<workdir>/online-store.sqlite`` from each run's feature job output
+(:func:`fill_from_features`) with the online store's semantics: one record per entity id, a newer event
+time replaces an older one (an older one never does), and ``ExpiresAt = EventTime + TtlDuration``
+(the environment's ``feature_store.online_ttl_days``), expired records kept until asked for, as
+Feature Store deletes them lazily. The command answers a by-id request with the very handler the
+front function runs (:func:`pipeline_code.handlers.score_by_id.handle`), given this store for
+``BatchGetRecord`` and the latest approved local model (or ``--version``) for ``InvokeEndpoint``;
+with ``--capture-dir`` each scored request is written as SageMaker data capture, as the endpoint would.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import datetime as dt
+import io
+import json
+import math
+import os
+import sqlite3
+import sys
+import uuid
+from typing import Any, Dict, Iterable, List, Mapping, Optional, Sequence
+
+from pipeline_code.core.contract import VARIANT, endpoint_name, environment_prefix, feature_group_name
+from pipeline_code.core.online_features import front_environment, parse_time
+
+STORE_FILE = "online-store.sqlite"
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS records (
+    feature_group TEXT NOT NULL,
+    record_id TEXT NOT NULL,
+    event_epoch REAL NOT NULL,
+    expires_epoch REAL,
+    record_json TEXT NOT NULL,
+    PRIMARY KEY (feature_group, record_id)
+)
+"""
+
+
+def _iso(moment: dt.datetime) -> str:
+    # A naive time is UTC, as everywhere in the loop (not the machine's local time).
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=dt.timezone.utc)
+    return moment.astimezone(dt.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def _as_text(value: Any) -> Optional[str]:
+    """A value as Feature Store's ``ValueAsString`` holds it; None (feature absent) for a missing one."""
+    # pandas' missing markers first: NaT is a datetime too.
+    if value is None or type(value).__name__ in ("NAType", "NaTType"):
+        return None
+    if isinstance(value, float) and math.isnan(value):
+        return None
+    if isinstance(value, dt.datetime):  # pandas Timestamps included
+        return _iso(value)
+    if isinstance(value, bool):
+        return "1" if value else "0"
+    if isinstance(value, float) and value.is_integer():
+        # As the feature job writes an integral value ("21"; Feature Store refuses "21.0" for an Integral feature).
+        return str(int(value))
+    return str(value)
+
+
+class LocalOnlineStore:
+    """A SQLite file answering ``batch_get_record`` as the Feature Store runtime does (one group per call)."""
+
+    def __init__(self, path: str) -> None:
+        self.path = path
+        os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
+        self._db = sqlite3.connect(path)
+        self._db.execute(_SCHEMA)
+
+    def close(self) -> None:
+        self._db.close()
+
+    def put_records(
+        self, feature_group: str, rows: Iterable[Mapping[str, Any]], *, record_identifier: str, event_time: str,
+        ttl_days: Optional[int],
+    ) -> int:
+        """Write ``rows`` (feature name -> value); returns how many became the entity's current record. A row
+        without a record id or a readable event time is skipped, as PutRecord would refuse it."""
+        written = 0
+        with self._db:
+            for row in rows:
+                record = {name: _as_text(value) for name, value in row.items()}
+                record = {name: value for name, value in record.items() if value is not None}
+                record_id, event_text = record.get(record_identifier), record.get(event_time)
+                event = parse_time(event_text)
+                if record_id is None or event is None:  # PutRecord refuses a record without both keys
+                    continue
+                expires = (event + dt.timedelta(days=ttl_days)).timestamp() if ttl_days else None
+                # PutRecord: a record with a newer event time replaces the online one; an older one does not.
+                cursor = self._db.execute(
+                    "INSERT INTO records VALUES (?, ?, ?, ?, ?) ON CONFLICT(feature_group, record_id) DO UPDATE SET "
+                    "event_epoch = excluded.event_epoch, expires_epoch = excluded.expires_epoch, "
+                    "record_json = excluded.record_json WHERE excluded.event_epoch > records.event_epoch",
+                    (feature_group, record_id, event.timestamp(), expires, json.dumps(record, sort_keys=True)),
+                )
+                written += cursor.rowcount
+        return written
+
+    def batch_get_record(self, *, Identifiers: Sequence[Mapping[str, Any]], ExpirationTimeResponse: str = "Disabled") -> Dict[str, Any]:  # noqa: N803 - the API's names
+        records: List[Dict[str, Any]] = []
+        for identifier in Identifiers:
+            group, names = identifier["FeatureGroupName"], identifier.get("FeatureNames")
+            for record_id in identifier["RecordIdentifiersValueAsString"]:
+                row = self._db.execute(
+                    "SELECT record_json, expires_epoch FROM records WHERE feature_group = ? AND record_id = ?", (group, record_id)
+                ).fetchone()
+                if row is None:
+                    continue
+                stored = json.loads(row[0])
+                item: Dict[str, Any] = {
+                    "FeatureGroupName": group,
+                    "RecordIdentifierValueAsString": record_id,
+                    "Record": [{"FeatureName": k, "ValueAsString": v} for k, v in stored.items() if names is None or k in names],
+                }
+                if ExpirationTimeResponse == "Enabled" and row[1] is not None:
+                    item["ExpiresAt"] = _iso(dt.datetime.fromtimestamp(row[1], tz=dt.timezone.utc))
+                records.append(item)
+        return {"Records": records, "Errors": [], "UnprocessedIdentifiers": []}
+
+
+def fill_from_features(store_path: str, features_dir: str, *, feature_group: str, record_identifier: str, event_time: str,
+                       ttl_days: Optional[int]) -> int:
+    """Fill the local online store from a feature job's parquet output, as the feature job fills the online store."""
+    import pandas as pd
+
+    frame = pd.read_parquet(features_dir)
+    store = LocalOnlineStore(store_path)
+    try:
+        return store.put_records(feature_group, frame.to_dict("records"), record_identifier=record_identifier,
+                                 event_time=event_time, ttl_days=ttl_days)
+    finally:
+        store.close()
+
+
+class LocalEndpoint:
+    """``invoke_endpoint`` answered by a local model through the serving code the container runs.
+
+    With ``capture_dir`` each request and response are appended as SageMaker data capture
+    (``<capture_dir>/<model>/AllTraffic/YYYY/MM/DD/HH/by-id.jsonl``).
+    """
+
+    def __init__(self, model_dir: str, *, model: str, capture_dir: Optional[str] = None,
+                 clock: Any = lambda: dt.datetime.now(dt.timezone.utc)) -> None:
+        from pipeline_code.serving.inference import load_serving_model
+
+        self.model = load_serving_model(model_dir)
+        self.model_name = model
+        self.capture_dir = capture_dir
+        self.clock = clock
+
+    def invoke_endpoint(self, *, EndpointName: str, ContentType: str, Accept: str, Body: str) -> Dict[str, Any]:  # noqa: N803
+        from pipeline_code.serving.inference import invoke
+        from pipeline_code.serving.self_capture import capture_record
+
+        body, content_type = invoke(self.model, Body, content_type=ContentType, accept=Accept)
+        if self.capture_dir:
+            when = self.clock()
+            folder = os.path.join(self.capture_dir, self.model_name, VARIANT, when.strftime("%Y/%m/%d/%H"))
+            os.makedirs(folder, exist_ok=True)
+            line = capture_record(request_body=Body, request_type=ContentType, response_body=body.decode("utf-8"),
+                                  response_type=content_type, event_id=str(uuid.uuid4()), when=when)
+            with open(os.path.join(folder, "by-id.jsonl"), "a", encoding="utf-8") as handle:
+                handle.write(json.dumps(line) + "\n")
+        return {"Body": io.BytesIO(body), "ContentType": content_type}
+
+
+def local_environ(config_path: str, environment: str, model: str) -> Dict[str, str]:
+    """The front function's environment for ``model`` as synth writes it (same config loader, same spec).
+
+    Raises:
+        ValueError: an unknown environment or model, or a model not scored by id there.
+    """
+    from mlops_loop.config import load_config
+
+    app = load_config(config_path)
+    if environment not in app.environments:
+        raise ValueError(f"unknown environment {environment!r}; known: {sorted(app.environments)}")
+    env = app.environments[environment]
+    if model not in env.models:
+        raise ValueError(f"model {model!r} is not in environment {environment!r}; it runs {list(env.models)}")
+    model_config = app.models[model]
+    settings = app.serving_of(env, model_config).by_id
+    if not settings.enabled:
+        raise ValueError(f"model {model!r}: serving.by_id.enabled is false in environment {environment!r}; "
+                         "turn it on in the config to score it by id")
+    prefix = environment_prefix(app.project, environment)
+    return front_environment(model=model, endpoint=endpoint_name(prefix, model),
+                             feature_group=feature_group_name(prefix, model_config.dataset),
+                             spec=model_config.lookup_spec(settings))
+
+
+def local_feature_group(project: str, environment: str, dataset: str) -> str:
+    """The feature group a dataset's features go to in ``environment``: the cloud's name, locally too."""
+    return feature_group_name(environment_prefix(project, environment), dataset)
+
+
+def score_by_id(
+    request: Mapping[str, Any],
+    *,
+    environ: Mapping[str, str],
+    store: LocalOnlineStore,
+    endpoint: LocalEndpoint,
+    now: Optional[dt.datetime] = None,
+) -> Dict[str, Any]:
+    """One by-id request through the front's own handler: ``{"status": ..., "body": {...}}``."""
+    from pipeline_code.handlers.score_by_id import handle
+
+    event = {"requestContext": {"http": {"method": "POST"}}, "headers": {"content-type": "application/json"},
+             "body": json.dumps(request)}
+    answer = handle(event, environ, store=store, runtime=endpoint, now=now)
+    return {"status": answer["statusCode"], "body": json.loads(answer["body"])}
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="python -m mlops_cli.local.online_store", description=__doc__.split("\n\n")[0])
+    parser.add_argument("--workdir", default=".local-run", help="the local run's work directory (default .local-run)")
+    parser.add_argument("--model", required=True, help="a model scored by id (serving.by_id.enabled)")
+    parser.add_argument("--ids", nargs="+", required=True, help="entity ids (the dataset's record identifier)")
+    parser.add_argument("--fields", default=None,
+                        help='raw fields sent with every id, as JSON (used by policy "compute" for ids without a fresh record)')
+    parser.add_argument("--version", type=int, default=None, help="a registered version (default: the latest approved)")
+    parser.add_argument("--now", default=None, help="the time the lookup judges freshness at (ISO-8601; default: now)")
+    parser.add_argument("--capture-dir", default=None, help="write each scored request as SageMaker data capture here")
+    parser.add_argument("--config", default=os.path.join(os.path.dirname(__file__), "..", "..", "config", "mlops-loop.yaml"))
+    parser.add_argument("--environment", default="dev")
+    return parser
+
+
+def main(argv: Optional[Sequence[str]] = None) -> int:
+    from mlops_cli.local.registry import LocalRegistry
+
+    args = build_parser().parse_args(argv)
+    try:
+        environ = local_environ(args.config, args.environment, args.model)
+        registry = LocalRegistry(os.path.join(args.workdir, "registry"))
+        version = registry.get(args.model, args.version) if args.version is not None else registry.latest_approved(args.model)
+        if version is None:
+            raise ValueError(f"model {args.model!r} has no approved version in {args.workdir}/registry: run the local loop first")
+        fields = json.loads(args.fields) if args.fields else {}
+        if not isinstance(fields, dict):
+            raise ValueError("--fields: a JSON object of raw fields")
+        now = parse_time(args.now) if args.now else None
+        if args.now and now is None:
+            raise ValueError(f"--now {args.now!r}: not an ISO-8601 time")
+    except (ValueError, KeyError) as exc:
+        print(f"ERROR: {exc}", file=sys.stderr)
+        return 2
+    store = LocalOnlineStore(os.path.join(args.workdir, STORE_FILE))
+    try:
+        endpoint = LocalEndpoint(version.model_dir, model=args.model, capture_dir=args.capture_dir)
+        request = {"instances": [{environ["RECORD_IDENTIFIER"]: entity_id, **fields} for entity_id in args.ids]}
+        # The handler's metric line belongs in the function's log, not in this command's answer.
+        with contextlib.redirect_stdout(sys.stderr):
+            answer = score_by_id(request, environ=environ, store=store, endpoint=endpoint, now=now)
+    finally:
+        store.close()
+    print(json.dumps(answer["body"], indent=2))
+    return 0 if answer["status"] == 200 else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,128 @@
+"""Scoring by entity id: the front function, its IAM-authenticated URL, its throttle and its alarms."""
+
+from __future__ import annotations
+
+from aws_cdk import CfnOutput, Duration, RemovalPolicy, Stack
+from aws_cdk import aws_cloudwatch as cloudwatch
+from aws_cdk import aws_cloudwatch_actions as cw_actions
+from aws_cdk import aws_kms as kms
+from aws_cdk import aws_lambda as lambda_
+from aws_cdk import aws_logs as logs
+from aws_cdk import aws_sns as sns
+from constructs import Construct
+
+from pipeline_code.core.contract import MONITOR_NAMESPACE, monitor_metric
+from pipeline_code.core.online_features import METRIC_NAMESPACE, SERVER_ERRORS_METRIC, LookupSpec, front_environment
+
+from ..config.serving import ById
+from ..nag import acknowledge
+from .handler_function import handler_function
+
+
+class ScoreById(Construct):
+    """A caller with an entity id gets a score: ``pipeline_code.handlers.score_by_id`` behind a function URL.
+
+    Defaults: the URL takes only SigV4-signed requests (``AuthType AWS_IAM``: a caller needs
+    ``lambda:InvokeFunctionUrl`` on this function, granted by the account, never public); reserved
+    concurrency ``settings.max_concurrency`` is the throttle (excess requests get 429 from Lambda);
+    the role may read exactly this model's feature group (``BatchGetRecord``), decrypt with its key and
+    invoke exactly this model's endpoint, nothing else. Alarms to ``topic``: the function failing or
+    answering 5xx, throttled requests, p99 duration above ``max_latency_ms``, and the drift monitor's
+    training/serving skew above ``settings.max_skew_rate``. Costs nothing while idle.
+    """
+
+    def __init__(
+        self,
+        scope: Construct,
+        construct_id: str,
+        *,
+        function_name: str,
+        model: str,
+        environment: str,
+        endpoint_name: str,
+        feature_group_name: str,
+        spec: LookupSpec,
+        settings: ById,
+        key: kms.IKey,
+        topic: sns.ITopic,
+        max_latency_ms: int,
+        log_retention: logs.RetentionDays,
+        removal_policy: RemovalPolicy,
+    ) -> None:
+        super().__init__(scope, construct_id)
+        stack = Stack.of(self)
+        built = handler_function(
+            self,
+            function_name=function_name,
+            description=f"Scores {model} by entity id: online Feature Store lookup, then its endpoint",
+            role_description=f"{function_name}: read {feature_group_name}, invoke {endpoint_name}",
+            access_description=f"{function_name} lookup and scoring",
+            handler="score_by_id.handler",
+            environment=front_environment(model=model, endpoint=endpoint_name, feature_group=feature_group_name, spec=spec),
+            key=key,
+            dead_letter_queue=None,
+            log_retention=log_retention,
+            removal_policy=removal_policy,
+            # A real-time endpoint may take up to 60 s to answer (SageMaker's limit), plus the lookup.
+            timeout=Duration.seconds(65),
+            reserved_concurrency=settings.max_concurrency,
+            vpc_reason="The function calls only the Feature Store runtime and SageMaker runtime APIs; the app "
+            "deploys no VPC and the function reaches no private resource.",
+        )
+        acknowledge(
+            built.function,
+            "Only ever invoked synchronously through its function URL: a failed request is answered to the caller "
+            "(and counted by the 5xx alarm), so there is no event a dead-letter queue could keep.",
+            "NIST.800.53.R5-LambdaDLQ",
+        )
+        feature_group_arn = stack.format_arn(service="sagemaker", resource="feature-group", resource_name=feature_group_name)
+        built.access.allow("ReadFeatures", ["sagemaker:BatchGetRecord"], [feature_group_arn])
+        built.access.allow_key("FeatureKey", key, encrypt=False)
+        built.access.allow(
+            "Score",
+            ["sagemaker:InvokeEndpoint"],
+            [stack.format_arn(service="sagemaker", resource="endpoint", resource_name=endpoint_name.lower())],
+        )
+        self.function = built.function
+        self.url = built.function.add_function_url(auth_type=lambda_.FunctionUrlAuthType.AWS_IAM)
+
+        notify = cw_actions.SnsAction(topic)
+        served_errors = cloudwatch.Metric(
+            namespace=METRIC_NAMESPACE, metric_name=SERVER_ERRORS_METRIC, dimensions_map={"Model": model},
+            statistic="Sum", period=Duration.minutes(5),
+        )
+        # Published by the drift monitor once a day (its skew check); the day's maximum.
+        skew_rate = cloudwatch.Metric(
+            namespace=MONITOR_NAMESPACE, metric_name=monitor_metric("feature_skew_rate"),
+            dimensions_map={"Environment": environment, "Model": model}, statistic="Maximum", period=Duration.days(1),
+        )
+        self.alarms: list[cloudwatch.Alarm] = []
+        at_least, above = cloudwatch.ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD, cloudwatch.ComparisonOperator.GREATER_THAN_THRESHOLD
+        for suffix, metric, threshold, comparison, description in (
+            ("Errors", built.function.metric_errors(period=Duration.minutes(5)), 1, at_least,
+             f"The {model} score-by-id function failed; check its logs"),
+            ("ServerErrors", served_errors, 1, at_least,
+             f"Score by id for {model} answered 5xx (store or endpoint unavailable, or refused the records); check its logs"),
+            ("Throttles", built.function.metric_throttles(period=Duration.minutes(5)), 1, at_least,
+             f"Score-by-id requests for {model} were throttled: raise serving.by_id.max_concurrency or slow callers"),
+            ("Latency", built.function.metric_duration(period=Duration.minutes(5), statistic="p99"), max_latency_ms, at_least,
+             f"Score by id for {model}: p99 duration above {max_latency_ms} ms"),
+            # As the monitor's check: a rate above the limit fails it.
+            ("Skew", skew_rate, settings.max_skew_rate, above,
+             f"{model}: more than {settings.max_skew_rate:g} of a feature's values served by id differ from the "
+             "training snapshot (the drift monitor's report lists the largest differences)"),
+        ):
+            alarm = cloudwatch.Alarm(
+                self,
+                suffix,
+                alarm_name=f"{function_name}-{suffix.lower()}",
+                alarm_description=description,
+                metric=metric,
+                threshold=threshold,
+                comparison_operator=comparison,
+                evaluation_periods=1,
+                treat_missing_data=cloudwatch.TreatMissingData.NOT_BREACHING,
+            )
+            alarm.add_alarm_action(notify)
+            self.alarms.append(alarm)
+        CfnOutput(self, "Url", value=self.url.url, description=f"Score {model} by id (SigV4, service 'lambda')")

@@ -1,0 +1,311 @@
+"""Scoring by entity id: the request, the online-store records' verdicts, and what the endpoint is sent.
+
+The front function (:mod:`pipeline_code.handlers.score_by_id`) and the local twin
+(:mod:`mlops_cli.local.online_store`) share this module; each brings its own store (Feature Store
+``BatchGetRecord`` or SQLite) and its own way to score. Standard library only.
+
+**Request** (``application/json``)::
+
+    {"ids": ["c-1", "c-2"]}                                   # entity ids only, or
+    {"instances": [{"<record identifier>": "c-1", "<raw field>": ...}, ...]}
+
+An instance may carry request-time raw fields (the dataset's curated columns): they are used only
+when the model's policy is ``compute`` and the store has no fresh record for that id. At most
+:data:`MAX_IDS` instances per request (``BatchGetRecord``'s limit per feature group); an id is a
+non-empty string of at most :data:`MAX_ID_LENGTH` printable characters (Feature Store's record
+identifier limit).
+
+**Verdicts** per id: ``fresh`` (used as stored), ``unknown`` (no record), ``expired`` (past the online
+store's TTL, ``ExpiresAt``), ``stale`` (event time older than the model's ``max_age_hours``),
+``invalid`` (a value not of its catalog type, or no readable event time: the group does not match the
+catalog). A feature absent from a record is a missing value (Feature Store stores no value for a null).
+Every verdict but ``fresh`` is a miss, resolved by the model's policy:
+
+* ``reject``: the whole request is refused (404 when every refused id is unknown, 422 otherwise), naming the ids;
+* ``missing``: scored with every feature missing (the model's missing-value path) and marked so;
+* ``compute``: scored from the instance's raw fields, which the serving code turns into features with
+  the catalog's expressions (the same code as training); an instance without them is refused (422).
+
+**What the endpoint gets**: one record per instance, the features exactly as used, plus
+``entity_id``, ``feature_source`` (:data:`SOURCE_STORE` | :data:`SOURCE_COMPUTED` | :data:`SOURCE_MISSING`),
+``feature_event_time`` (the stored record's event time, or null), ``feature_lookup`` (the verdict: why a miss
+was completed) and ``inference_id``. The endpoint's capture keeps these records, so the drift monitor sees
+what the model saw and where it came from (:mod:`pipeline_code.monitoring.skew`).
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta, timezone
+from typing import Any, Dict, List, Mapping, Optional, Sequence, Tuple
+
+from pipeline_code.core.contract import FEATURE_EVENT_TIME
+
+MAX_IDS = 100
+MAX_ID_LENGTH = 1024
+_PRINTABLE = re.compile(r"[^\x00-\x1f\x7f]+")
+
+POLICIES = ("reject", "missing", "compute")
+
+FRESH, UNKNOWN, EXPIRED, STALE, INVALID = "fresh", "unknown", "expired", "stale", "invalid"
+MISSES = (UNKNOWN, EXPIRED, STALE, INVALID)
+
+SOURCE_STORE = "online_store"
+SOURCE_COMPUTED = "computed"
+SOURCE_MISSING = "missing"
+FEATURE_SOURCE = "feature_source"
+ENTITY_ID = "entity_id"
+FEATURE_LOOKUP = "feature_lookup"
+# The keys a by-id record carries besides the model's features (the drift monitor expects them).
+PROVENANCE_KEYS = (ENTITY_ID, FEATURE_SOURCE, FEATURE_EVENT_TIME, FEATURE_LOOKUP)
+INFERENCE_ID = "inference_id"
+
+# The front's CloudWatch metrics (embedded-metric log lines), dimension Model.
+METRIC_NAMESPACE = "mlops-loop/serving"
+REQUESTS_METRIC = "ByIdRequests"
+SERVER_ERRORS_METRIC = "ByIdServerErrors"
+
+
+def verdict_metric(kind: str) -> str:
+    """The metric counting ids with verdict ``kind`` (``ByIdFresh``, ``ByIdUnknown``, ...)."""
+    return f"ById{kind.capitalize()}"
+
+# Feature Store's feature types, as the catalog declares them (pipeline_code.catalog FS_*).
+INTEGRAL, FRACTIONAL, STRING = "Integral", "Fractional", "String"
+
+
+class LookupError(Exception):  # noqa: A001 - the module's own error, never the builtin
+    """A request the front refuses: ``status`` is the HTTP status, the message says what to fix; ``counts``
+    the ids per verdict when the lookup had run (so a refused request is still counted)."""
+
+    def __init__(self, status: int, message: str, counts: Optional[Dict[str, int]] = None) -> None:
+        super().__init__(message)
+        self.status = status
+        self.counts = counts or {}
+
+
+@dataclass(frozen=True)
+class LookupSpec:
+    """One model's by-id settings: its feature group's keys, its features with their types, the policy."""
+
+    record_identifier: str
+    event_time: str
+    features: Tuple[Tuple[str, str], ...]  # (name, Integral | Fractional | String), the model's order
+    policy: str = "reject"
+    max_age_seconds: Optional[int] = None
+    max_ids: int = MAX_IDS
+
+    @property
+    def feature_names(self) -> List[str]:
+        return [name for name, _ in self.features]
+
+    @property
+    def lookup_names(self) -> List[str]:
+        """The feature names asked of the store: the two keys, then the model's features."""
+        return [self.record_identifier, self.event_time, *self.feature_names]
+
+    def encode(self) -> Dict[str, str]:
+        """The spec as environment variables (the front function's configuration)."""
+        return {
+            "RECORD_IDENTIFIER": self.record_identifier,
+            "EVENT_TIME": self.event_time,
+            "FEATURES": ",".join(f"{name}:{kind}" for name, kind in self.features),
+            "MISSING_POLICY": self.policy,
+            "MAX_AGE_SECONDS": "" if self.max_age_seconds is None else str(self.max_age_seconds),
+            "MAX_IDS": str(self.max_ids),
+        }
+
+    @classmethod
+    def decode(cls, environ: Mapping[str, str]) -> "LookupSpec":
+        """Inverse of :meth:`encode`."""
+        features = tuple(tuple(item.split(":", 1)) for item in environ["FEATURES"].split(",") if item)
+        max_age = environ.get("MAX_AGE_SECONDS", "")
+        return cls(
+            record_identifier=environ["RECORD_IDENTIFIER"],
+            event_time=environ["EVENT_TIME"],
+            features=features,  # type: ignore[arg-type]
+            policy=environ.get("MISSING_POLICY", "reject"),
+            max_age_seconds=int(max_age) if max_age else None,
+            max_ids=int(environ.get("MAX_IDS", MAX_IDS)),
+        )
+
+
+def front_environment(*, model: str, endpoint: str, feature_group: str, spec: LookupSpec) -> Dict[str, str]:
+    """The front function's whole configuration: which model, endpoint and feature group, and the spec.
+
+    Synth gives it to the function; the local twin builds the same for the same handler.
+    """
+    return {"MODEL_NAME": model, "ENDPOINT_NAME": endpoint, "FEATURE_GROUP": feature_group, **spec.encode()}
+
+
+@dataclass(frozen=True)
+class StoredRecord:
+    """One online-store record: feature name -> value as stored (text), and when the TTL expires it."""
+
+    values: Mapping[str, Any]  # text as stored; a list (ValueAsStringList) where the catalog expects a scalar
+    expires_at: Optional[datetime] = None
+
+
+@dataclass
+class Instance:
+    entity_id: str
+    raw: Dict[str, Any]
+    inference_id: Optional[str] = None
+
+
+@dataclass
+class Resolved:
+    """The records to score, one per instance, and what the lookup found."""
+
+    records: List[Dict[str, Any]]
+    verdicts: List[str]
+    event_times: List[Optional[str]]
+    counts: Dict[str, int] = field(default_factory=dict)
+
+
+def parse_request(payload: Any, spec: LookupSpec) -> List[Instance]:
+    """The instances of a by-id request (see the module docstring); LookupError(400/413) naming the field."""
+    if isinstance(payload, dict) and "ids" in payload and "instances" not in payload:
+        ids = payload["ids"]
+        if not isinstance(ids, list):
+            raise LookupError(400, f"'ids' must be a list of entity ids ({spec.record_identifier}), got {type(ids).__name__}")
+        items: List[Any] = [{spec.record_identifier: value} for value in ids]
+    elif isinstance(payload, dict) and isinstance(payload.get("instances"), list):
+        items = payload["instances"]
+    else:
+        raise LookupError(
+            400, f'a by-id request is {{"ids": [...]}} or {{"instances": [{{"{spec.record_identifier}": ..., ...}}]}}'
+        )
+    if not items:
+        raise LookupError(400, "the request holds no entity id")
+    if len(items) > spec.max_ids:
+        raise LookupError(413, f"{len(items)} entity ids in one request; at most {spec.max_ids}: split the request")
+    instances: List[Instance] = []
+    for index, item in enumerate(items):
+        if not isinstance(item, dict):
+            raise LookupError(400, f"instance {index}: expected an object with '{spec.record_identifier}'")
+        entity_id = item.get(spec.record_identifier)
+        if isinstance(entity_id, bool) or not isinstance(entity_id, (str, int)):
+            raise LookupError(400, f"instance {index}: '{spec.record_identifier}' must be a string id, got {entity_id!r}")
+        entity_id = str(entity_id)
+        if not entity_id or len(entity_id) > MAX_ID_LENGTH or not _PRINTABLE.fullmatch(entity_id):
+            raise LookupError(
+                400,
+                f"instance {index}: '{spec.record_identifier}' must be 1-{MAX_ID_LENGTH} printable characters, got {entity_id[:60]!r}",
+            )
+        raw = {k: v for k, v in item.items() if k not in (spec.record_identifier, INFERENCE_ID)}
+        inference_id = item.get(INFERENCE_ID)
+        instances.append(Instance(entity_id, raw, None if inference_id is None else str(inference_id)))
+    return instances
+
+
+def parse_time(text: Optional[str]) -> Optional[datetime]:
+    """An ISO-8601 time (``Z`` or offset; naive = UTC) or epoch seconds, as Feature Store stores event times."""
+    if text is None or text == "":
+        return None
+    try:
+        return datetime.fromtimestamp(float(text), tz=timezone.utc)
+    except (ValueError, OverflowError, OSError):  # not a number, or "inf" / 1e20: no representable time
+        pass
+    try:
+        parsed = datetime.fromisoformat(text.replace("Z", "+00:00"))
+    except ValueError:
+        return None
+    return parsed if parsed.tzinfo else parsed.replace(tzinfo=timezone.utc)
+
+
+def _typed(value: Any, kind: str) -> Tuple[bool, Any]:
+    """(valid, value for the endpoint) of one stored value; an absent value is a valid missing one."""
+    if value is None:
+        return True, None
+    if not isinstance(value, str):  # a collection where the catalog declares one value
+        return False, None
+    if kind == INTEGRAL:
+        try:
+            return True, int(value)
+        except ValueError:
+            return False, None
+    if kind == FRACTIONAL:
+        try:
+            number = float(value)
+        except ValueError:
+            return False, None
+        return number == number and abs(number) != float("inf"), number
+    return True, value
+
+
+def verdict(record: Optional[StoredRecord], spec: LookupSpec, now: datetime) -> Tuple[str, Dict[str, Any], Optional[str]]:
+    """(verdict, typed features, event time) of one id's stored record at ``now``."""
+    if record is None:
+        return UNKNOWN, {}, None
+    event_text = record.values.get(spec.event_time)
+    if record.expires_at is not None and record.expires_at <= now:
+        return EXPIRED, {}, event_text
+    features: Dict[str, Any] = {}
+    for name, kind in spec.features:
+        # Feature Store keeps no value for a null feature, so an absent feature is a missing value, as in training.
+        ok, value = _typed(record.values.get(name), kind)
+        if not ok:
+            return INVALID, {}, event_text
+        features[name] = value
+    event_time = parse_time(event_text)
+    if event_time is None:
+        return INVALID, {}, event_text
+    if spec.max_age_seconds is not None and now - event_time > timedelta(seconds=spec.max_age_seconds):
+        return STALE, {}, event_text
+    return FRESH, features, event_text
+
+
+def resolve(instances: Sequence[Instance], stored: Mapping[str, StoredRecord], spec: LookupSpec, now: datetime) -> Resolved:
+    """The records to score for ``instances`` given the store's ``stored`` records, by the model's policy.
+
+    Raises:
+        LookupError: 404/422 under ``reject`` (or ``compute`` without raw fields), naming the ids.
+    """
+    records: List[Dict[str, Any]] = []
+    verdicts: List[str] = []
+    event_times: List[Optional[str]] = []
+    refused: Dict[str, List[str]] = {}
+    for instance in instances:
+        found, features, event_text = verdict(stored.get(instance.entity_id), spec, now)
+        verdicts.append(found)
+        event_times.append(event_text if found != UNKNOWN else None)
+        meta = {ENTITY_ID: instance.entity_id, FEATURE_LOOKUP: found, INFERENCE_ID: instance.inference_id or instance.entity_id}
+        if found == FRESH:
+            records.append({**features, FEATURE_SOURCE: SOURCE_STORE, FEATURE_EVENT_TIME: event_text, **meta})
+        elif spec.policy == "missing":
+            records.append({**{name: None for name in spec.feature_names}, FEATURE_SOURCE: SOURCE_MISSING,
+                            FEATURE_EVENT_TIME: None, **meta})
+        elif spec.policy == "compute" and instance.raw:
+            records.append({**instance.raw, FEATURE_SOURCE: SOURCE_COMPUTED, FEATURE_EVENT_TIME: None, **meta})
+        else:
+            refused.setdefault(found, []).append(instance.entity_id)
+    counts = {kind: verdicts.count(kind) for kind in (FRESH, *MISSES)}
+    if refused:
+        # 404 only when the caller asked for ids nobody knows and nothing could stand in for them.
+        status = 404 if spec.policy == "reject" and set(refused) == {UNKNOWN} else 422
+        detail = "; ".join(f"{kind}: {', '.join(ids[:10])}{' …' if len(ids) > 10 else ''}" for kind, ids in refused.items())
+        fix = {
+            "reject": "the model's by-id policy is 'reject'",
+            "missing": "",
+            "compute": "policy 'compute' needs the instance's raw fields for these ids",
+        }[spec.policy]
+        raise LookupError(status, f"no fresh online-store record ({detail}); {fix}", counts)
+    return Resolved(records=records, verdicts=verdicts, event_times=event_times, counts=counts)
+
+
+def answer(instances: Sequence[Instance], resolved: Resolved, predictions: Sequence[Mapping[str, Any]]) -> List[Dict[str, Any]]:
+    """The caller's answer per instance: the prediction with the id, the feature source and event time."""
+    out = []
+    for instance, record, found, event_time, prediction in zip(
+        instances, resolved.records, resolved.verdicts, resolved.event_times, predictions
+    ):
+        out.append({
+            **prediction,
+            "id": instance.entity_id,
+            FEATURE_SOURCE: record[FEATURE_SOURCE],
+            FEATURE_EVENT_TIME: event_time,
+            "lookup": found,
+        })
+    return out

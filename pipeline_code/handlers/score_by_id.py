@@ -1,0 +1,213 @@
+"""The score-by-id front: look an entity's features up in the online Feature Store, then score them.
+
+A Lambda function behind an IAM-authenticated (SigV4) function URL, one per model with
+``serving.by_id.enabled``. Per request: parse the ids (:mod:`pipeline_code.core.online_features`),
+one ``BatchGetRecord`` for all of them (unprocessed ids and throttling retried), resolve each id by
+the model's policy, one ``InvokeEndpoint`` with the records as used, answer with the scores, the ids,
+where each id's features came from and their event time. Why a front and not the container: the
+real-time endpoint runs with network isolation (it can reach no AWS API), and a front costs nothing
+while idle and holds read-only access to exactly this model's feature group.
+
+Configuration (environment): ``ENDPOINT_NAME``, ``FEATURE_GROUP`` and the spec's variables
+(:meth:`LookupSpec.encode`). Answers: 200 with ``{"predictions": [...], "model": {...}, "lookup": {counts}}``;
+400/404/413/415/422 for the caller's mistakes (the message says which); 502 when the endpoint refuses
+the records or the feature group does not answer as the catalog says; 503 while no version is deployed
+or the store throttles past the retries (with ``Retry-After``). Each request logs one CloudWatch
+embedded-metric line (:func:`metric_line`).
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import os
+import time
+from datetime import datetime, timezone
+from typing import Any, Callable, Dict, List, Mapping, Optional
+
+import boto3
+from botocore.config import Config
+from botocore.exceptions import ClientError
+
+from pipeline_code.core import online_features as lookup
+
+# Unprocessed identifiers (the store's partial answer under load) are asked again this many times.
+UNPROCESSED_RETRIES = 3
+_RETRY = Config(retries={"mode": "standard", "max_attempts": 4}, connect_timeout=2, read_timeout=10)
+_THROTTLED = {"ThrottlingException", "ThrottledException", "ServiceUnavailable", "TooManyRequestsException"}
+
+_clients: Dict[str, Any] = {}
+
+
+def _client(name: str) -> Any:
+    if name not in _clients:
+        _clients[name] = boto3.client(name, config=_RETRY)
+    return _clients[name]
+
+
+class FrontError(lookup.LookupError):
+    """A failure behind the front (store, endpoint) answered with ``status`` and, if set, Retry-After."""
+
+    def __init__(self, status: int, message: str, retry_after: Optional[int] = None) -> None:
+        super().__init__(status, message)
+        self.retry_after = retry_after
+
+
+def fetch_records(
+    client: Any, feature_group: str, ids: List[str], spec: lookup.LookupSpec, sleep: Callable[[float], None] = time.sleep
+) -> Dict[str, lookup.StoredRecord]:
+    """The stored records of ``ids`` (absent ids are unknown), by ``BatchGetRecord``, TTL expiry included.
+
+    Raises:
+        FrontError: 503 while throttled after the retries, 502 when the group is missing or refuses the
+            catalog's feature names.
+    """
+    wanted = list(dict.fromkeys(ids))
+    found: Dict[str, lookup.StoredRecord] = {}
+    for attempt in range(UNPROCESSED_RETRIES + 1):
+        try:
+            response = client.batch_get_record(
+                Identifiers=[{
+                    "FeatureGroupName": feature_group,
+                    "RecordIdentifiersValueAsString": wanted,
+                    "FeatureNames": spec.lookup_names,
+                }],
+                ExpirationTimeResponse="Enabled",
+            )
+        except ClientError as error:
+            code = error.response.get("Error", {}).get("Code", "")
+            if code in _THROTTLED:
+                raise FrontError(503, f"the online store is throttling ({code}); retry later", retry_after=1) from error
+            raise FrontError(
+                502, f"feature group {feature_group} refused the lookup ({code}: {error.response.get('Error', {}).get('Message', '')}); "
+                "check that it exists and matches the catalog"
+            ) from error
+        for item in response.get("Records", []):
+            values = {f["FeatureName"]: f["ValueAsString"] if "ValueAsString" in f else f.get("ValueAsStringList")
+                      for f in item.get("Record", [])}
+            found[item["RecordIdentifierValueAsString"]] = lookup.StoredRecord(values, lookup.parse_time(item.get("ExpiresAt")))
+        errors = [e for e in response.get("Errors", []) if e.get("ErrorCode") not in _THROTTLED]
+        if errors:
+            first = errors[0]
+            raise FrontError(
+                502, f"feature group {feature_group} answered {first.get('ErrorCode')} for "
+                f"{first.get('RecordIdentifierValueAsString')}: {first.get('ErrorMessage', '')}"
+            )
+        unprocessed = [
+            value for group in response.get("UnprocessedIdentifiers", []) for value in group.get("RecordIdentifiersValueAsString", [])
+        ] + [e["RecordIdentifierValueAsString"] for e in response.get("Errors", []) if e.get("ErrorCode") in _THROTTLED]
+        if not unprocessed:
+            return found
+        wanted = unprocessed
+        if attempt < UNPROCESSED_RETRIES:
+            sleep(0.05 * 2**attempt)
+    raise FrontError(503, f"the online store left {len(wanted)} ids unprocessed after {UNPROCESSED_RETRIES} retries; retry later", retry_after=1)
+
+
+def score(client: Any, endpoint: str, records: List[Dict[str, Any]]) -> Dict[str, Any]:
+    """The endpoint's JSON answer for ``records`` (the invocation contract's ``{"predictions": [...]}``)."""
+    try:
+        response = client.invoke_endpoint(
+            EndpointName=endpoint,
+            ContentType="application/json",
+            Accept="application/json",
+            Body=json.dumps({"instances": records}),
+        )
+    except ClientError as error:
+        code = error.response.get("Error", {}).get("Code", "")
+        message = error.response.get("Error", {}).get("Message", "")
+        if code == "ValidationError" and "not found" in message.lower():
+            raise FrontError(503, f"no version of this model is deployed yet (endpoint {endpoint} not found)", retry_after=60) from error
+        if code == "ModelError":
+            original = int(error.response.get("OriginalStatusCode", 0) or 0)
+            status = 422 if 400 <= original < 500 else 502
+            raise FrontError(status, f"the model refused the records: {error.response.get('OriginalMessage', message)}") from error
+        if code in _THROTTLED or code == "ModelNotReadyException":
+            raise FrontError(503, f"the endpoint is busy ({code}); retry later", retry_after=1) from error
+        raise FrontError(502, f"the endpoint failed ({code}: {message})") from error
+    body = response["Body"].read()
+    try:
+        return json.loads(body)
+    except ValueError as error:
+        raise FrontError(502, f"the endpoint answered something that is not JSON: {body[:200]!r}") from error
+
+
+def _http(status: int, body: Mapping[str, Any], retry_after: Optional[int] = None) -> Dict[str, Any]:
+    headers = {"Content-Type": "application/json"}
+    if retry_after is not None:
+        headers["Retry-After"] = str(retry_after)
+    return {"statusCode": status, "headers": headers, "body": json.dumps(body)}
+
+
+def metric_line(model: str, counts: Mapping[str, int], status: int) -> Dict[str, Any]:
+    """One request's CloudWatch embedded-metric log line: requests, 5xx answers and ids per verdict."""
+    values = {
+        lookup.REQUESTS_METRIC: 1,
+        lookup.SERVER_ERRORS_METRIC: int(status >= 500),
+        **{lookup.verdict_metric(kind): n for kind, n in counts.items()},
+    }
+    return {
+        "_aws": {"Timestamp": int(time.time() * 1000), "CloudWatchMetrics": [{
+            "Namespace": lookup.METRIC_NAMESPACE, "Dimensions": [["Model"]],
+            "Metrics": [{"Name": name, "Unit": "Count"} for name in values],
+        }]},
+        "Model": model, "Status": status, **values,
+    }
+
+
+def _metrics(model: str, counts: Mapping[str, int], status: int) -> None:
+    # Embedded metric format: Lambda's log line becomes the metrics, with no API call per request.
+    print(json.dumps(metric_line(model, counts, status)))
+
+
+def handle(
+    event: Mapping[str, Any],
+    environ: Mapping[str, str],
+    *,
+    store: Any,
+    runtime: Any,
+    now: Optional[datetime] = None,
+) -> Dict[str, Any]:
+    """One function-URL request, with the clients given (the tests pass stubbed ones)."""
+    spec = lookup.LookupSpec.decode(environ)
+    counts: Dict[str, int] = {}
+    try:
+        method = (event.get("requestContext", {}).get("http", {}) or {}).get("method", "POST")
+        if method != "POST":
+            raise lookup.LookupError(405, f"{method}: score by id with POST")
+        headers = {k.lower(): v for k, v in (event.get("headers") or {}).items()}
+        content_type = headers.get("content-type", "application/json").split(";")[0].strip().lower()
+        if content_type != "application/json":
+            raise lookup.LookupError(415, f"Content-Type {content_type}: a by-id request is application/json")
+        body = event.get("body") or ""
+        if event.get("isBase64Encoded"):
+            try:
+                body = base64.b64decode(body, validate=True).decode("utf-8", errors="replace")
+            except ValueError as error:
+                raise lookup.LookupError(400, f"the body is not valid base64 ({error})") from error
+        try:
+            payload = json.loads(body)
+        except ValueError as error:
+            raise lookup.LookupError(400, f"the body is not JSON ({error})") from error
+        instances = lookup.parse_request(payload, spec)
+        stored = fetch_records(store, environ["FEATURE_GROUP"], [i.entity_id for i in instances], spec)
+        resolved = lookup.resolve(instances, stored, spec, now or datetime.now(timezone.utc))
+        counts = resolved.counts
+        answer = score(runtime, environ["ENDPOINT_NAME"], resolved.records)
+        predictions = answer.get("predictions", []) if isinstance(answer, dict) else []
+        if len(predictions) != len(instances):
+            raise FrontError(502, f"the endpoint answered {len(predictions)} predictions for {len(instances)} records")
+        body_out = {
+            "predictions": lookup.answer(instances, resolved, predictions),
+            "model": answer.get("model", {}),
+            "lookup": counts,
+        }
+        _metrics(environ.get("MODEL_NAME", ""), counts, 200)
+        return _http(200, body_out)
+    except lookup.LookupError as error:
+        _metrics(environ.get("MODEL_NAME", ""), error.counts or counts, error.status)
+        return _http(error.status, {"error": str(error)}, getattr(error, "retry_after", None))
+
+
+def handler(event: Mapping[str, Any], context: Any) -> Dict[str, Any]:
+    return handle(event, os.environ, store=_client("sagemaker-featurestore-runtime"), runtime=_client("sagemaker-runtime"))

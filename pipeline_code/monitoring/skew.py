@@ -1,0 +1,201 @@
+"""Training/serving skew of the models scored by id: the features the model was sent against the training source.
+
+A by-id request reaches the endpoint as records that carry the entity id and where the features came from
+(:mod:`pipeline_code.core.online_features`); the endpoint's capture keeps them. For a seeded sample of the
+window's such records, each feature as used is compared with the feature snapshots (what training reads) of
+the same entity as of the request time, joined exactly as training joins labels to features
+(:func:`pipeline_code.training.prepare.point_in_time_join`: the latest snapshot at or before that time).
+Records scored from raw fields (``computed``) are compared after the catalog's computation, as the endpoint
+computed them; records scored with every feature missing are counted, not compared.
+
+A feature's mismatch rate is the share of compared records whose value differs (numbers beyond a relative
+``tolerance``, categories after trimming and lower-casing, a value on one side only); the section fails when
+one rate passes ``max_rate`` and lists each feature's largest differences. ``stale_lookups`` counts records
+whose stored event time is older than the snapshot the join found: the online store lagged the feature job.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import random
+from typing import Any, Dict, Iterator, List, Optional
+
+import numpy as np
+import pandas as pd
+import pyarrow as pa
+
+from pipeline_code.core.online_features import (
+    ENTITY_ID,
+    FEATURE_EVENT_TIME,
+    FEATURE_SOURCE,
+    SOURCE_COMPUTED,
+    SOURCE_MISSING,
+    SOURCE_STORE,
+)
+from pipeline_code.monitoring import drift
+from pipeline_code.serving.records import FeatureContract, complete_records
+from pipeline_code.training.spec import ModelSpec
+
+INFERENCE_TIME = "inference_time"
+DEFAULT_SAMPLE_ROWS = 10_000
+DEFAULT_TOLERANCE = 1e-6
+LARGEST = 5
+
+
+def _by_id_lines(capture_dir: str) -> Iterator[str]:
+    """The capture lines that may hold by-id records (a cheap text test before any JSON is parsed)."""
+    paths = sorted(os.path.join(d, n) for d, _, names in os.walk(capture_dir) for n in names) if os.path.isdir(capture_dir) else []
+    for path in paths:
+        with open(path, encoding="utf-8", errors="replace") as handle:
+            for line in handle:
+                if ENTITY_ID in line:
+                    yield line
+
+
+def served_records(capture_dir: str, spec: ModelSpec, *, sample_requests: Optional[int] = None, seed: int = 0) -> pd.DataFrame:
+    """The by-id records of the capture under ``capture_dir``: entity id, request time, source, stored event
+    time and the model's features as used (computed ones through the catalog).
+
+    ``sample_requests`` keeps a seeded uniform sample of that many requests (reservoir sampling over the
+    lines, parsed only once chosen), so time beyond one text scan and memory do not grow with the window;
+    ``frame.attrs["by_id_requests"]`` is how many requests the scan saw. Lines that do not decode are skipped
+    here: the capture section counts them.
+    """
+    rng = random.Random(seed)
+    chosen: List[str] = []
+    seen = 0
+    for line in _by_id_lines(capture_dir):
+        seen += 1
+        if sample_requests is None or len(chosen) < sample_requests:
+            chosen.append(line)
+        else:
+            slot = rng.randrange(seen)
+            if slot < sample_requests:
+                chosen[slot] = line
+    contract = FeatureContract.create(spec.catalog_dataset, spec.features)
+    rows: List[Dict[str, Any]] = []
+    for line in chosen:
+        try:
+            event = json.loads(line)
+            request = event["captureData"]["endpointInput"]
+            when = event["eventMetadata"]["inferenceTime"]
+            payload = json.loads(request["data"]) if "json" in request.get("observedContentType", "") else None
+        except (ValueError, KeyError, TypeError):
+            continue
+        records = payload.get("instances") if isinstance(payload, dict) else None
+        if not isinstance(records, list):
+            continue
+        by_id = [r for r in records if isinstance(r, dict) and ENTITY_ID in r]
+        if not by_id:
+            continue
+        for original, record in zip(by_id, complete_records(by_id, contract)):
+            row = {name: record.get(name) for name in spec.features}
+            row.update({ENTITY_ID: str(original[ENTITY_ID]), INFERENCE_TIME: when,
+                        FEATURE_SOURCE: original.get(FEATURE_SOURCE), FEATURE_EVENT_TIME: original.get(FEATURE_EVENT_TIME)})
+            rows.append(row)
+    frame = pd.DataFrame(rows, columns=[ENTITY_ID, INFERENCE_TIME, FEATURE_SOURCE, FEATURE_EVENT_TIME, *spec.features])
+    frame.attrs["by_id_requests"] = seen
+    return frame
+
+
+def _same_number(served: Any, offline: Any, tolerance: float) -> bool:
+    a = _number(served)
+    b = _number(offline)
+    if math.isnan(a) or math.isnan(b):
+        return math.isnan(a) and math.isnan(b)
+    return abs(a - b) <= tolerance * max(1.0, abs(b))
+
+
+def _number(value: Any) -> float:
+    try:
+        return float(value) if value is not None else math.nan
+    except (TypeError, ValueError):
+        return math.nan
+
+
+def _text(value: Any) -> Optional[str]:
+    if value is None or (isinstance(value, float) and math.isnan(value)):
+        return None
+    return str(value).strip().lower()
+
+
+def feature_skew(
+    spec: ModelSpec,
+    served: pd.DataFrame,
+    snapshots_dir: str,
+    *,
+    max_rate: float,
+    sample_rows: int = DEFAULT_SAMPLE_ROWS,
+    tolerance: float = DEFAULT_TOLERANCE,
+    seed: int = 0,
+) -> Dict[str, Any]:
+    """The skew section of the monitor report (see the module docstring)."""
+    from pipeline_code.training import prepare
+
+    sources = {str(k): int(v) for k, v in served[FEATURE_SOURCE].value_counts().items()} if len(served) else {}
+    comparable = served[served[FEATURE_SOURCE].isin([SOURCE_STORE, SOURCE_COMPUTED])]
+    sampled = comparable.sample(n=sample_rows, random_state=seed) if len(comparable) > sample_rows else comparable
+    section: Dict[str, Any] = {"requests": int(served.attrs.get("by_id_requests", len(served))), "records": int(len(served)),
+                               "sources": sources, "sampled": int(len(sampled)),
+                               "max_rate": max_rate, "tolerance": tolerance, "features": {}, "checks": []}
+    if sampled.empty:
+        section.update({"status": drift.SKIPPED, "compared": 0, "max_mismatch_rate": None,
+                        "reason": f"no by-id records scored from the store or computed ({SOURCE_MISSING} ones are not compared)"})
+        return section
+    rid, et = spec.record_identifier, spec.event_time
+    snapshots = prepare.load_feature_snapshots(spec, snapshots_dir)
+    times = pd.to_datetime(sampled[INFERENCE_TIME], utc=True, errors="coerce", format="ISO8601")
+    keep = times.notna().to_numpy()
+    sampled, times = sampled[keep].reset_index(drop=True), times[keep].reset_index(drop=True)
+    section["unreadable_request_times"] = int((~keep).sum())  # not joinable: counted, not compared
+    requests = pa.table({
+        rid: pa.array(sampled[ENTITY_ID].astype(str).tolist(), pa.string()),
+        et: pa.array(times.dt.tz_convert("UTC").dt.tz_localize(None).to_numpy(dtype="datetime64[us]"), pa.timestamp("us", tz="UTC")),
+        # The join carries the "label" through: here the served row it belongs to.
+        spec.target: pa.array(np.arange(len(sampled), dtype=np.int64)),
+    })
+    joined, stats = prepare.point_in_time_join(spec, requests, snapshots)
+    offline = joined.to_pandas()
+    rows = offline[spec.target].to_numpy()
+    served_rows = sampled.iloc[rows].reset_index(drop=True)
+    section["compared"] = int(len(offline))
+    section["no_snapshot"] = int(stats["unmatched_labels_dropped"])
+    stored_times = pd.to_datetime(served_rows[FEATURE_EVENT_TIME], utc=True, errors="coerce", format="ISO8601")
+    snapshot_times = pd.to_datetime(offline[FEATURE_EVENT_TIME], utc=True, errors="coerce", format="ISO8601")
+    section["stale_lookups"] = int(((served_rows[FEATURE_SOURCE] == SOURCE_STORE) & (stored_times < snapshot_times)).sum())
+    worst = 0.0
+    for name in spec.features:
+        categorical = spec.is_categorical(name)
+        served_values, offline_values = served_rows[name].tolist(), offline[name].tolist()
+        if categorical:
+            differs = [_text(a) != _text(b) for a, b in zip(served_values, offline_values)]
+        else:
+            differs = [not _same_number(a, b, tolerance) for a, b in zip(served_values, offline_values)]
+        mismatches = int(sum(differs))
+        rate = mismatches / len(differs) if differs else 0.0
+        worst = max(worst, rate)
+        examples = [
+            {"entity_id": served_rows[ENTITY_ID].iat[i], "inference_time": served_rows[INFERENCE_TIME].iat[i],
+             "source": served_rows[FEATURE_SOURCE].iat[i], "served": served_values[i], "offline": offline_values[i],
+             "difference": None if categorical else abs(_number(served_values[i]) - _number(offline_values[i]))}
+            for i, bad in enumerate(differs) if bad
+        ]
+        if not categorical:
+            examples.sort(key=lambda e: -(e["difference"] if e["difference"] is not None and not math.isnan(e["difference"]) else math.inf))
+        section["features"][name] = {"mismatches": mismatches, "rate": rate, "largest": examples[:LARGEST]}
+        status = drift.FAIL if rate > max_rate else drift.PASS
+        section["checks"].append(drift.check("feature_skew", "skew", rate, max_rate, status, feature=name,
+                                             detail=f"{mismatches} of {len(differs)} served values differ from the snapshot"))
+    section["max_mismatch_rate"] = worst
+    section["status"] = drift.FAIL if worst > max_rate else drift.PASS
+    return section
+
+
+def skew_section(spec: ModelSpec, capture_dir: str, snapshots_dir: str, *, max_rate: float,
+                 sample_rows: int = DEFAULT_SAMPLE_ROWS, seed: int = 0) -> Dict[str, Any]:
+    """:func:`feature_skew` of a sample of ``sample_rows`` by-id requests under ``capture_dir``."""
+    served = served_records(capture_dir, spec, sample_requests=sample_rows, seed=seed)
+    return feature_skew(spec, served, snapshots_dir, max_rate=max_rate, sample_rows=sample_rows, seed=seed)
+

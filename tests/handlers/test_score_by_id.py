@@ -1,0 +1,575 @@
+"""The score-by-id front, against real boto3 clients with botocore's Stubber: ``BatchGetRecord`` and
+``InvokeEndpoint`` answers in the APIs' own shapes, the requests the front sends checked parameter by
+parameter, and the HTTP answer and embedded-metric line it gives the caller and CloudWatch.
+
+No network: a call the test did not queue fails the test (the Stubber raises), so a test that queues
+nothing also shows that no AWS call was made.
+"""
+
+from __future__ import annotations
+
+import base64
+import dataclasses
+import datetime as dt
+import io
+import json
+from typing import Any, Dict, List, Optional
+
+import boto3
+import pytest
+from botocore.response import StreamingBody
+from botocore.stub import Stubber
+
+from pipeline_code.core.online_features import LookupSpec
+from pipeline_code.handlers import score_by_id as front
+
+REGION = "eu-west-1"
+MODEL = "churn"
+ENDPOINT = "mlops-loop-dev-churn"
+GROUP = "mlops-loop-dev-customers"
+SPEC = LookupSpec(
+    record_identifier="customer_id",
+    event_time="event_time",
+    features=(("tenure_months", "Integral"), ("monthly_charges", "Fractional"), ("contract_type", "String")),
+    max_age_seconds=24 * 3600,
+)
+FEATURE_NAMES = ["customer_id", "event_time", "tenure_months", "monthly_charges", "contract_type"]
+NOW = dt.datetime(2026, 12, 1, 12, 0, tzinfo=dt.timezone.utc)
+EVENT = "2026-12-01T08:00:00Z"  # four hours before NOW: fresh
+OLD_EVENT = "2026-11-29T12:00:00Z"  # two days before NOW: stale (max age one day)
+EXPIRES = "2026-12-31T08:00:00Z"  # the online TTL, after NOW
+EXPIRED = "2026-12-01T11:00:00Z"  # before NOW
+MODEL_INFO = {"name": MODEL, "version": "3", "artefact_sha256": "ab" * 32, "trained_at": "2026-11-20T00:00:00Z"}
+REJECT = "the model's by-id policy is 'reject'"
+NO_COUNTS = {"fresh": 0, "unknown": 0, "expired": 0, "stale": 0, "invalid": 0}
+
+
+def environ(**spec_changes: Any) -> Dict[str, str]:
+    spec = dataclasses.replace(SPEC, **spec_changes)
+    return {**spec.encode(), "ENDPOINT_NAME": ENDPOINT, "FEATURE_GROUP": GROUP, "MODEL_NAME": MODEL}
+
+
+@pytest.fixture(autouse=True)
+def fake_credentials(monkeypatch):
+    for name in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN"):
+        monkeypatch.setenv(name, "testing")
+    monkeypatch.delenv("AWS_PROFILE", raising=False)
+
+
+@pytest.fixture()
+def store():
+    with Stubber(boto3.client("sagemaker-featurestore-runtime", region_name=REGION)) as stubber:
+        yield stubber
+
+
+@pytest.fixture()
+def runtime():
+    with Stubber(boto3.client("sagemaker-runtime", region_name=REGION)) as stubber:
+        yield stubber
+
+
+class JsonOf:
+    """Equal to a JSON text that decodes to ``value`` (the Stubber compares expected != actual)."""
+
+    def __init__(self, value: Any) -> None:
+        self.value = value
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, (str, bytes)) and json.loads(other) == self.value
+
+    def __repr__(self) -> str:
+        return f"JsonOf({self.value!r})"
+
+
+# ---------------------------------------------------------------- building requests and AWS answers
+
+
+def event(body: Any = None, *, method: str = "POST", content_type: str = "application/json", encoded: bool = False,
+          raw: Optional[str] = None) -> Dict[str, Any]:
+    """A function-URL event carrying ``body`` as JSON (or ``raw`` text as is)."""
+    text = raw if raw is not None else json.dumps(body)
+    if encoded:
+        text = base64.b64encode(text.encode()).decode()
+    return {"requestContext": {"http": {"method": method}}, "headers": {"content-type": content_type},
+            "body": text, "isBase64Encoded": encoded}
+
+
+def stored(entity_id: str, *, event_time: str = EVENT, expires: str = EXPIRES, drop: tuple = (), **values: str) -> Dict[str, Any]:
+    """One ``BatchGetRecord`` record: the keys and the three features as text (``values`` replace them)."""
+    texts = {"customer_id": entity_id, "event_time": event_time, "tenure_months": "12", "monthly_charges": "70.5",
+             "contract_type": "Two year", **values}
+    return {
+        "FeatureGroupName": GROUP,
+        "RecordIdentifierValueAsString": entity_id,
+        "Record": [{"FeatureName": name, "ValueAsString": text} for name, text in texts.items() if name not in drop],
+        "ExpiresAt": expires,
+    }
+
+
+def expect_lookup(store: Stubber, ids: List[str], records: List[Dict[str, Any]], *,
+                  errors: List[Dict[str, Any]] = (), unprocessed: List[str] = ()) -> None:
+    """The front asks the store for ``ids`` (with the keys, the features and the TTL) and gets ``records``."""
+    response = {"Records": records, "Errors": list(errors), "UnprocessedIdentifiers": []}
+    if unprocessed:
+        response["UnprocessedIdentifiers"] = [
+            {"FeatureGroupName": GROUP, "RecordIdentifiersValueAsString": list(unprocessed), "FeatureNames": FEATURE_NAMES}
+        ]
+    store.add_response("batch_get_record", response, lookup_request(ids))
+
+
+def lookup_request(ids: List[str]) -> Dict[str, Any]:
+    return {
+        "Identifiers": [{"FeatureGroupName": GROUP, "RecordIdentifiersValueAsString": ids, "FeatureNames": FEATURE_NAMES}],
+        "ExpirationTimeResponse": "Enabled",
+    }
+
+
+def expect_scoring(runtime: Stubber, records: List[Dict[str, Any]], predictions: List[Dict[str, Any]]) -> None:
+    """The endpoint gets exactly ``{"instances": records}`` and answers ``predictions``."""
+    body = json.dumps({"predictions": predictions, "model": MODEL_INFO}).encode()
+    runtime.add_response(
+        "invoke_endpoint",
+        {"Body": StreamingBody(io.BytesIO(body), len(body)), "ContentType": "application/json"},
+        scoring_request(records),
+    )
+
+
+def scoring_request(records: List[Dict[str, Any]]) -> Dict[str, Any]:
+    return {"EndpointName": ENDPOINT, "ContentType": "application/json", "Accept": "application/json",
+            "Body": JsonOf({"instances": records})}
+
+
+def from_store(entity_id: str, **features: Any) -> Dict[str, Any]:
+    """The record the endpoint gets for a fresh stored record (typed values)."""
+    typed = {"tenure_months": 12, "monthly_charges": 70.5, "contract_type": "Two year", **features}
+    return {**typed, "entity_id": entity_id, "feature_lookup": "fresh", "feature_source": "online_store", "feature_event_time": EVENT, "inference_id": entity_id}
+
+
+def handled(request: Dict[str, Any], store: Stubber, runtime: Stubber, environment: Optional[Dict[str, str]] = None):
+    """(status, headers, decoded body) of the front's answer; every queued AWS answer must have been used."""
+    answer = front.handle(request, environment or environ(), store=store.client, runtime=runtime.client, now=NOW)
+    store.assert_no_pending_responses()
+    runtime.assert_no_pending_responses()
+    return answer["statusCode"], answer["headers"], json.loads(answer["body"])
+
+
+def metric(capsys) -> Dict[str, Any]:
+    """The one embedded-metric line the request printed."""
+    lines = capsys.readouterr().out.strip().splitlines()
+    assert len(lines) == 1, lines
+    return json.loads(lines[0])
+
+
+# ---------------------------------------------------------------- answers
+
+
+def test_all_ids_found_are_scored_with_their_source_and_event_time(store, runtime):
+    """GIVEN two fresh records (the store answers them in another order) WHEN scored by id THEN the endpoint
+    gets their typed features in the request's order and the caller each score with its id and source."""
+    expect_lookup(store, ["c-1", "c-2"], [stored("c-2", tenure_months="3", contract_type="Month-to-month"), stored("c-1")])
+    expect_scoring(
+        runtime,
+        [from_store("c-1"), from_store("c-2", tenure_months=3, contract_type="Month-to-month")],
+        [{"score": 0.2, "label": 0, "inference_id": "c-1"}, {"score": 0.9, "label": 1, "inference_id": "c-2"}],
+    )
+
+    status, headers, body = handled(event({"ids": ["c-1", "c-2"]}), store, runtime)
+
+    assert (status, headers) == (200, {"Content-Type": "application/json"})
+    assert body == {
+        "predictions": [
+            {"score": 0.2, "label": 0, "inference_id": "c-1", "id": "c-1", "feature_source": "online_store",
+             "feature_event_time": EVENT, "lookup": "fresh"},
+            {"score": 0.9, "label": 1, "inference_id": "c-2", "id": "c-2", "feature_source": "online_store",
+             "feature_event_time": EVENT, "lookup": "fresh"},
+        ],
+        "model": MODEL_INFO,
+        "lookup": {**NO_COUNTS, "fresh": 2},
+    }
+
+
+def test_a_repeated_id_is_looked_up_once_and_scored_twice(store, runtime):
+    expect_lookup(store, ["c-1"], [stored("c-1")])
+    expect_scoring(runtime, [from_store("c-1"), from_store("c-1")], [{"score": 0.2}, {"score": 0.2}])
+
+    status, _, body = handled(event({"ids": ["c-1", "c-1"]}), store, runtime)
+
+    assert status == 200
+    assert [p["id"] for p in body["predictions"]] == ["c-1", "c-1"]
+
+
+def test_a_base64_encoded_body_is_read(store, runtime):
+    expect_lookup(store, ["c-1"], [stored("c-1")])
+    expect_scoring(runtime, [from_store("c-1")], [{"score": 0.2}])
+
+    status, _, body = handled(event({"ids": ["c-1"]}, encoded=True), store, runtime)
+
+    assert status == 200 and body["predictions"][0]["id"] == "c-1"
+
+
+def test_a_json_content_type_with_a_charset_is_accepted(store, runtime):
+    expect_lookup(store, ["c-1"], [stored("c-1")])
+    expect_scoring(runtime, [from_store("c-1")], [{"score": 0.2}])
+
+    status, _, _ = handled(event({"ids": ["c-1"]}, content_type="application/json; charset=utf-8"), store, runtime)
+
+    assert status == 200
+
+
+def test_an_unknown_id_is_refused_under_reject_and_nothing_is_scored(store, runtime):
+    expect_lookup(store, ["c-1", "c-2"], [stored("c-1")])
+
+    status, _, body = handled(event({"ids": ["c-1", "c-2"]}), store, runtime)
+
+    assert (status, body) == (404, {"error": f"no fresh online-store record (unknown: c-2); {REJECT}"})
+
+
+def test_an_unknown_id_is_scored_with_missing_features_under_missing(store, runtime):
+    expect_lookup(store, ["c-1", "c-2"], [stored("c-1")])
+    missing = {"tenure_months": None, "monthly_charges": None, "contract_type": None,
+               "entity_id": "c-2", "feature_lookup": "unknown", "feature_source": "missing", "feature_event_time": None, "inference_id": "c-2"}
+    expect_scoring(runtime, [from_store("c-1"), missing], [{"score": 0.2}, {"score": 0.5}])
+
+    status, _, body = handled(event({"ids": ["c-1", "c-2"]}), store, runtime, environ(policy="missing"))
+
+    assert status == 200
+    assert body["predictions"][1] == {"score": 0.5, "id": "c-2", "feature_source": "missing", "feature_event_time": None,
+                                      "lookup": "unknown"}
+    assert body["lookup"] == {**NO_COUNTS, "fresh": 1, "unknown": 1}
+
+
+def test_an_unknown_id_is_scored_from_its_raw_fields_under_compute(store, runtime):
+    raw = {"tenure": 3, "MonthlyCharges": 20.25, "Contract": "Month-to-month"}
+    expect_lookup(store, ["c-2"], [])
+    expect_scoring(runtime, [{**raw, "entity_id": "c-2", "feature_lookup": "unknown", "feature_source": "computed", "feature_event_time": None, "inference_id": "req-9"}],
+                   [{"score": 0.7, "inference_id": "req-9"}])
+
+    request = {"instances": [{"customer_id": "c-2", "inference_id": "req-9", **raw}]}
+    status, _, body = handled(event(request), store, runtime, environ(policy="compute"))
+
+    assert status == 200
+    assert body["predictions"] == [{"score": 0.7, "inference_id": "req-9", "id": "c-2", "feature_source": "computed",
+                                    "feature_event_time": None, "lookup": "unknown"}]
+
+
+def test_a_stale_id_without_raw_fields_is_refused_under_compute(store, runtime):
+    expect_lookup(store, ["c-1"], [stored("c-1", event_time=OLD_EVENT)])
+
+    status, _, body = handled(event({"ids": ["c-1"]}), store, runtime, environ(policy="compute"))
+
+    assert (status, body) == (422, {"error": "no fresh online-store record (stale: c-1); "
+                                             "policy 'compute' needs the instance's raw fields for these ids"})
+
+
+def test_a_feature_absent_from_the_stored_record_is_sent_as_missing(store, runtime):
+    """Feature Store keeps no value for a null feature: the Record list lacks it, the endpoint gets null."""
+    expect_lookup(store, ["c-1"], [stored("c-1", drop=("monthly_charges",))])
+    expect_scoring(runtime, [from_store("c-1", monthly_charges=None)], [{"score": 0.4}])
+
+    status, _, body = handled(event({"ids": ["c-1"]}), store, runtime)
+
+    assert status == 200 and body["predictions"][0]["lookup"] == "fresh"
+
+
+@pytest.mark.parametrize(
+    ("record", "kind"),
+    [
+        (stored("c-1", event_time=OLD_EVENT), "stale"),
+        (stored("c-1", expires=EXPIRED), "expired"),
+        (stored("c-1", tenure_months="twelve"), "invalid"),
+        (stored("c-1", monthly_charges="NaN"), "invalid"),
+        (stored("c-1", event_time="not a time"), "invalid"),
+        (stored("c-1", drop=("event_time",)), "invalid"),
+    ],
+    ids=["stale", "expired", "integral-not-a-number", "fractional-nan", "unreadable-event-time", "no-event-time"],
+)
+def test_a_record_not_fit_to_use_is_refused_with_422_under_reject(store, runtime, record, kind):
+    expect_lookup(store, ["c-1"], [record])
+
+    status, _, body = handled(event({"ids": ["c-1"]}), store, runtime)
+
+    assert (status, body) == (422, {"error": f"no fresh online-store record ({kind}: c-1); {REJECT}"})
+
+
+def test_a_stale_record_under_missing_tells_the_caller_its_event_time(store, runtime):
+    expect_lookup(store, ["c-1"], [stored("c-1", event_time=OLD_EVENT)])
+    expect_scoring(runtime, [{"tenure_months": None, "monthly_charges": None, "contract_type": None,
+                              "entity_id": "c-1", "feature_lookup": "stale", "feature_source": "missing", "feature_event_time": None, "inference_id": "c-1"}],
+                   [{"score": 0.5}])
+
+    status, _, body = handled(event({"ids": ["c-1"]}), store, runtime, environ(policy="missing"))
+
+    assert status == 200
+    assert body["predictions"] == [{"score": 0.5, "id": "c-1", "feature_source": "missing", "feature_event_time": OLD_EVENT,
+                                    "lookup": "stale"}]
+    assert body["lookup"] == {**NO_COUNTS, "stale": 1}
+
+
+def test_a_list_value_for_a_scalar_feature_is_invalid(store, runtime):
+    # A feature the group holds as a collection comes back as ValueAsStringList: not the catalog's type,
+    # so invalid, never read as a missing value.
+    record = stored("c-1", drop=("tenure_months",))
+    record["Record"].append({"FeatureName": "tenure_months", "ValueAsStringList": ["1", "2"]})
+    expect_lookup(store, ["c-1"], [record])
+
+    status, _, body = handled(event({"ids": ["c-1"]}), store, runtime)
+
+    assert (status, body) == (422, {"error": f"no fresh online-store record (invalid: c-1); {REJECT}"})
+
+
+# ---------------------------------------------------------------- the store: retries, throttling, errors
+
+
+def test_unprocessed_ids_are_asked_again_and_then_found(store):
+    """GIVEN the store leaves c-2 unprocessed once WHEN fetching THEN c-2 alone is asked again, after a pause."""
+    expect_lookup(store, ["c-1", "c-2"], [stored("c-1")], unprocessed=["c-2"])
+    expect_lookup(store, ["c-2"], [stored("c-2", tenure_months="3")])
+    pauses: List[float] = []
+
+    found = front.fetch_records(store.client, GROUP, ["c-1", "c-2"], SPEC, sleep=pauses.append)
+
+    store.assert_no_pending_responses()
+    assert sorted(found) == ["c-1", "c-2"]
+    assert found["c-2"].values["tenure_months"] == "3"
+    assert found["c-2"].expires_at == dt.datetime(2026, 12, 31, 8, 0, tzinfo=dt.timezone.utc)
+    assert pauses == [0.05]
+
+
+def test_ids_throttled_in_the_errors_list_are_asked_again(store):
+    throttled = {"FeatureGroupName": GROUP, "RecordIdentifierValueAsString": "c-2", "ErrorCode": "ThrottlingException",
+                 "ErrorMessage": "Rate exceeded"}
+    expect_lookup(store, ["c-1", "c-2"], [stored("c-1")], errors=[throttled])
+    expect_lookup(store, ["c-2"], [stored("c-2")])
+
+    found = front.fetch_records(store.client, GROUP, ["c-1", "c-2"], SPEC, sleep=lambda seconds: None)
+
+    store.assert_no_pending_responses()
+    assert sorted(found) == ["c-1", "c-2"]
+
+
+def test_the_pause_between_retries_doubles(store):
+    for _ in range(3):
+        expect_lookup(store, ["c-1"], [], unprocessed=["c-1"])
+    expect_lookup(store, ["c-1"], [stored("c-1")])
+    pauses: List[float] = []
+
+    found = front.fetch_records(store.client, GROUP, ["c-1"], SPEC, sleep=pauses.append)
+
+    store.assert_no_pending_responses()
+    assert list(found) == ["c-1"]
+    assert pauses == [0.05, 0.1, 0.2]
+
+
+def test_ids_still_unprocessed_after_the_retries_are_a_503(store):
+    """GIVEN the store leaves an id unprocessed on the first ask and on every one of the retries THEN 503."""
+    for _ in range(1 + front.UNPROCESSED_RETRIES):
+        expect_lookup(store, ["c-1"], [], unprocessed=["c-1"])
+
+    with pytest.raises(front.FrontError) as raised:
+        front.fetch_records(store.client, GROUP, ["c-1"], SPEC, sleep=lambda seconds: None)
+
+    store.assert_no_pending_responses()
+    assert (raised.value.status, str(raised.value), raised.value.retry_after) == (
+        503, "the online store left 1 ids unprocessed after 3 retries; retry later", 1
+    )
+
+
+def test_a_throttled_store_is_a_503_with_retry_after(store, runtime):
+    store.add_client_error("batch_get_record", service_error_code="ThrottlingException", service_message="Rate exceeded",
+                           http_status_code=400, expected_params=lookup_request(["c-1"]))
+
+    status, headers, body = handled(event({"ids": ["c-1"]}), store, runtime)
+
+    assert (status, headers, body) == (
+        503, {"Content-Type": "application/json", "Retry-After": "1"},
+        {"error": "the online store is throttling (ThrottlingException); retry later"},
+    )
+
+
+def test_a_missing_feature_group_is_a_502_naming_it(store, runtime):
+    message = f"Resource Not Found: Amazon SageMaker can't find a feature group with name {GROUP}"
+    store.add_client_error("batch_get_record", service_error_code="ResourceNotFound", service_message=message,
+                           http_status_code=404, expected_params=lookup_request(["c-1"]))
+
+    status, headers, body = handled(event({"ids": ["c-1"]}), store, runtime)
+
+    assert (status, headers) == (502, {"Content-Type": "application/json"})
+    assert body == {"error": f"feature group {GROUP} refused the lookup (ResourceNotFound: {message}); "
+                             "check that it exists and matches the catalog"}
+
+
+def test_a_record_error_from_the_store_is_a_502_naming_the_id(store, runtime):
+    error = {"FeatureGroupName": GROUP, "RecordIdentifierValueAsString": "c-1", "ErrorCode": "ValidationError",
+             "ErrorMessage": "Feature tenure_months is not in the feature group"}
+    expect_lookup(store, ["c-1"], [], errors=[error])
+
+    status, _, body = handled(event({"ids": ["c-1"]}), store, runtime)
+
+    assert (status, body) == (502, {"error": f"feature group {GROUP} answered ValidationError for c-1: "
+                                             "Feature tenure_months is not in the feature group"})
+
+
+# ---------------------------------------------------------------- the endpoint's failures
+
+
+def test_an_endpoint_not_yet_deployed_is_a_503_with_retry_after(store, runtime):
+    expect_lookup(store, ["c-1"], [stored("c-1")])
+    runtime.add_client_error("invoke_endpoint", service_error_code="ValidationError",
+                             service_message=f"Endpoint {ENDPOINT} of account 111111111111 not found.",
+                             expected_params=scoring_request([from_store("c-1")]))
+
+    status, headers, body = handled(event({"ids": ["c-1"]}), store, runtime)
+
+    assert (status, headers, body) == (
+        503, {"Content-Type": "application/json", "Retry-After": "60"},
+        {"error": f"no version of this model is deployed yet (endpoint {ENDPOINT} not found)"},
+    )
+
+
+@pytest.mark.parametrize(("original", "status"), [(400, 422), (500, 502)])
+def test_a_model_error_is_the_caller_s_422_or_the_model_s_502(store, runtime, original, status):
+    """The container's own status decides: 4xx (it refused the records) or anything else (it failed)."""
+    expect_lookup(store, ["c-1"], [stored("c-1")])
+    runtime.add_client_error(
+        "invoke_endpoint", service_error_code="ModelError",
+        service_message=f"Received client error ({original}) from primary with message ...", http_status_code=424,
+        modeled_fields={"OriginalStatusCode": original, "OriginalMessage": "record 0: tenure_months is not a number"},
+        expected_params=scoring_request([from_store("c-1")]),
+    )
+
+    answered, headers, body = handled(event({"ids": ["c-1"]}), store, runtime)
+
+    assert (answered, headers, body) == (
+        status, {"Content-Type": "application/json"},
+        {"error": "the model refused the records: record 0: tenure_months is not a number"},
+    )
+
+
+def test_fewer_predictions_than_records_is_a_502(store, runtime):
+    expect_lookup(store, ["c-1", "c-2"], [stored("c-1"), stored("c-2")])
+    expect_scoring(runtime, [from_store("c-1"), from_store("c-2")], [{"score": 0.2}])
+
+    status, _, body = handled(event({"ids": ["c-1", "c-2"]}), store, runtime)
+
+    assert (status, body) == (502, {"error": "the endpoint answered 1 predictions for 2 records"})
+
+
+# ---------------------------------------------------------------- requests refused before any AWS call
+
+
+@pytest.mark.parametrize(
+    ("request_event", "status", "message"),
+    [
+        (event({"ids": ["c-1"]}, method="GET"), 405, "GET: score by id with POST"),
+        (event({"ids": ["c-1"]}, content_type="text/csv"), 415, "Content-Type text/csv: a by-id request is application/json"),
+        (event(raw="ids=c-1"), 400, "the body is not JSON (Expecting value: line 1 column 1 (char 0))"),
+        (event({"ids": []}), 400, "the request holds no entity id"),
+        (event({"ids": [f"c-{n}" for n in range(101)]}), 413, "101 entity ids in one request; at most 100: split the request"),
+    ],
+    ids=["get", "csv", "not-json", "no-ids", "too-many-ids"],
+)
+def test_a_request_refused_before_any_aws_call(store, runtime, request_event, status, message):
+    """Nothing is queued on either client: any call would raise, so reaching the answer shows none was made."""
+    assert handled(request_event, store, runtime)[::2] == (status, {"error": message})
+
+
+# ---------------------------------------------------------------- the embedded-metric line
+
+
+def test_a_scored_request_logs_its_metrics(store, runtime, capsys):
+    expect_lookup(store, ["c-1", "c-2"], [stored("c-1")])
+    expect_scoring(runtime, [from_store("c-1"), {"tenure_months": None, "monthly_charges": None, "contract_type": None,
+                                                 "entity_id": "c-2", "feature_lookup": "unknown", "feature_source": "missing",
+                                                 "feature_event_time": None, "inference_id": "c-2"}],
+                   [{"score": 0.2}, {"score": 0.5}])
+
+    assert handled(event({"ids": ["c-1", "c-2"]}), store, runtime, environ(policy="missing"))[0] == 200
+
+    line = metric(capsys)
+    assert isinstance(line["_aws"].pop("Timestamp"), int)
+    names = ["ByIdRequests", "ByIdServerErrors", "ByIdFresh", "ByIdUnknown", "ByIdExpired", "ByIdStale", "ByIdInvalid"]
+    assert line == {
+        "_aws": {"CloudWatchMetrics": [{"Namespace": "mlops-loop/serving", "Dimensions": [["Model"]],
+                                        "Metrics": [{"Name": name, "Unit": "Count"} for name in names]}]},
+        "Model": MODEL, "Status": 200,
+        "ByIdRequests": 1, "ByIdServerErrors": 0,
+        "ByIdFresh": 1, "ByIdUnknown": 1, "ByIdExpired": 0, "ByIdStale": 0, "ByIdInvalid": 0,
+    }
+
+
+def test_a_5xx_answer_counts_as_a_server_error_with_the_lookup_counts(store, runtime, capsys):
+    expect_lookup(store, ["c-1"], [stored("c-1")])
+    runtime.add_client_error("invoke_endpoint", service_error_code="ValidationError",
+                             service_message=f"Endpoint {ENDPOINT} of account 111111111111 not found.")
+
+    assert handled(event({"ids": ["c-1"]}), store, runtime)[0] == 503
+
+    line = metric(capsys)
+    assert (line["Status"], line["ByIdRequests"], line["ByIdServerErrors"]) == (503, 1, 1)
+    assert (line["ByIdFresh"], line["ByIdUnknown"]) == (1, 0)
+
+
+def test_a_4xx_answer_is_a_request_but_no_server_error(store, runtime, capsys):
+    assert handled(event({"ids": ["c-1"]}, method="GET"), store, runtime)[0] == 405
+
+    line = metric(capsys)
+    assert (line["Model"], line["Status"], line["ByIdRequests"], line["ByIdServerErrors"]) == (MODEL, 405, 1, 0)
+    assert [m["Name"] for m in line["_aws"]["CloudWatchMetrics"][0]["Metrics"]] == ["ByIdRequests", "ByIdServerErrors"]
+
+
+def test_a_request_refused_under_reject_still_counts_its_ids_per_verdict(store, runtime, capsys):
+    # Under "reject" a miss refuses the request, and the refused request's ids are still counted per verdict.
+    expect_lookup(store, ["c-1", "c-2"], [stored("c-1")])
+
+    assert handled(event({"ids": ["c-1", "c-2"]}), store, runtime)[0] == 404
+
+    line = metric(capsys)
+    assert (line.get("ByIdFresh"), line.get("ByIdUnknown")) == (1, 1)
+
+
+def test_no_pause_follows_the_last_attempt(store):
+    for _ in range(1 + front.UNPROCESSED_RETRIES):
+        expect_lookup(store, ["c-1"], [], unprocessed=["c-1"])
+    pauses: List[float] = []
+
+    with pytest.raises(front.FrontError):
+        front.fetch_records(store.client, GROUP, ["c-1"], SPEC, sleep=pauses.append)
+
+    assert pauses == [0.05, 0.1, 0.2]  # one per retry; the 503 is answered at once
+
+
+def test_an_endpoint_answer_that_is_not_json_is_a_502(store, runtime):
+    expect_lookup(store, ["c-1"], [stored("c-1")])
+    runtime.add_response("invoke_endpoint", {"Body": StreamingBody(io.BytesIO(b"<html>oops"), 10), "ContentType": "text/html"},
+                         scoring_request([from_store("c-1")]))
+
+    status, _, body = handled(event({"ids": ["c-1"]}), store, runtime)
+
+    assert (status, body) == (502, {"error": "the endpoint answered something that is not JSON: b'<html>oops'"})
+
+
+def test_the_content_type_is_matched_without_regard_to_case_or_parameters(store, runtime):
+    expect_lookup(store, ["c-1"], [stored("c-1")])
+    expect_scoring(runtime, [from_store("c-1")], [{"score": 0.25, "label": 0, "inference_id": "c-1"}])
+
+    status, _, _ = handled(event({"ids": ["c-1"]}, content_type="Application/JSON; charset=utf-8"), store, runtime)
+
+    assert status == 200
+
+
+def test_a_body_that_is_not_base64_is_a_400(store, runtime):
+    request = {**event(raw="not base64!"), "isBase64Encoded": True}
+
+    status, _, body = handled(request, store, runtime)
+
+    assert status == 400 and body["error"].startswith("the body is not valid base64 (")
+
+
+def test_compute_without_raw_fields_for_an_unknown_id_is_a_422_naming_the_fix(store, runtime):
+    expect_lookup(store, ["c-9"], [])
+
+    status, _, body = handled(event({"ids": ["c-9"]}), store, runtime, environ(policy="compute"))
+
+    assert (status, body) == (
+        422, {"error": "no fresh online-store record (unknown: c-9); policy 'compute' needs the instance's raw fields for these ids"}
+    )

@@ -1,0 +1,232 @@
+"""ScoreById, built in a bare stack: one model's front function behind an IAM-authenticated URL, its throttle,
+its read-only access (one feature group, one key, one endpoint) and the alarms that notify people."""
+
+from __future__ import annotations
+
+from aws_cdk import Environment, RemovalPolicy, Stack
+from aws_cdk import aws_kms as kms
+from aws_cdk import aws_logs as logs
+from aws_cdk import aws_sns as sns
+from aws_cdk.assertions import Match
+
+from mlops_loop.app_builder import new_app
+from mlops_loop.config.serving import ById
+from mlops_loop.constructs.score_by_id import ScoreById
+from pipeline_code.core.online_features import METRIC_NAMESPACE, SERVER_ERRORS_METRIC, LookupSpec
+from tests.support.built_stack import BuiltStack, acknowledged
+
+ACCOUNT, REGION = "123456789012", "eu-west-1"
+FUNCTION = "shop-dev-returns-by-id"
+MODEL = "returns"
+# Mixed case on purpose: SageMaker endpoint ARNs are lower case whatever the name's case.
+ENDPOINT = "Shop-Dev-Returns"
+FEATURE_GROUP = "shop-dev-web-orders"
+SPEC = LookupSpec(
+    record_identifier="order_id",
+    event_time="ordered_at",
+    features=(("log_items", "Fractional"), ("channel", "String"), ("items", "Integral")),
+    policy="compute",
+    max_age_seconds=6 * 3600,
+    max_ids=25,
+)
+SETTINGS = ById(enabled=True, missing="compute", max_age_hours=6, max_ids=25, max_concurrency=7)
+MAX_LATENCY_MS = 1500
+ALARMS = ("Errors", "ServerErrors", "Throttles", "Latency", "Skew")
+OPERATIONAL = ALARMS[:4]
+ENVIRONMENT = "qa"
+
+
+def _built(spec: LookupSpec = SPEC, settings: ById = SETTINGS) -> tuple[BuiltStack, ScoreById, dict[str, str]]:
+    """GIVEN a bare stack with a key and a topic WHEN ScoreById is built for one model THEN the synthesized
+    stack, the construct and the logical ids of the function, its URL, the key and the topic."""
+    stack = Stack(new_app(), "Bare", env=Environment(account=ACCOUNT, region=REGION))
+    key = kms.Key(stack, "Key")
+    topic = sns.Topic(stack, "Topic")
+    score = ScoreById(
+        stack,
+        "ById",
+        function_name=FUNCTION,
+        model=MODEL,
+        environment=ENVIRONMENT,
+        endpoint_name=ENDPOINT,
+        feature_group_name=FEATURE_GROUP,
+        spec=spec,
+        settings=settings,
+        key=key,
+        topic=topic,
+        max_latency_ms=MAX_LATENCY_MS,
+        log_retention=logs.RetentionDays.ONE_WEEK,
+        removal_policy=RemovalPolicy.DESTROY,
+    )
+    built = BuiltStack(stack)
+    ids = {"function": built.id_of(score.function), "url": built.id_of(score.url), "key": built.id_of(key),
+           "topic": built.id_of(topic)}
+    return built, score, ids
+
+
+def _function(built: BuiltStack) -> dict:
+    return built.one("AWS::Lambda::Function")["Properties"]
+
+
+def _statements(built: BuiltStack, score: ScoreById) -> dict[str, dict]:
+    return built.statements_of(score.node.find_child("Access"))
+
+
+def _actions(statement: dict) -> list[str]:
+    actions = statement["Action"]
+    return [actions] if isinstance(actions, str) else list(actions)
+
+
+def test_the_url_takes_only_sigv4_signed_requests_and_nothing_makes_the_function_public():
+    built, score, ids = _built()
+    built.template.resource_count_is("AWS::Lambda::Url", 1)
+    built.template.has_resource_properties(
+        "AWS::Lambda::Url", {"AuthType": "AWS_IAM", "TargetFunctionArn": {"Fn::GetAtt": [ids["function"], "Arn"]}})
+    # The account grants lambda:InvokeFunctionUrl to its callers; the construct grants nobody anything.
+    assert built.template.find_resources(
+        "AWS::Lambda::Permission", {"Properties": Match.object_like({"Principal": "*"})}) == {}
+    assert built.of_type("AWS::Lambda::Permission") == {}
+    assert built.template.find_resources("AWS::Lambda::Url", {"Properties": {"AuthType": "NONE"}}) == {}
+    assert built.id_of(score.url) == ids["url"]
+
+
+def test_the_function_is_named_runs_the_score_by_id_handler_and_is_throttled_at_max_concurrency():
+    built, _, _ = _built()
+    function = _function(built)
+    assert function["FunctionName"] == FUNCTION
+    assert function["Handler"] == "pipeline_code.handlers.score_by_id.handler"
+    assert function["Timeout"] == 65  # a real-time endpoint may take 60 s, plus the lookup
+    assert function["ReservedConcurrentExecutions"] == SETTINGS.max_concurrency == 7
+
+
+def test_the_reserved_concurrency_follows_the_settings():
+    built, _, _ = _built(settings=ById(enabled=True, max_concurrency=250))
+    assert _function(built)["ReservedConcurrentExecutions"] == 250
+
+
+def test_the_environment_names_the_model_endpoint_and_feature_group_and_carries_exactly_the_encoded_spec():
+    built, _, _ = _built()
+    variables = _function(built)["Environment"]["Variables"]
+    assert variables == {"MODEL_NAME": MODEL, "ENDPOINT_NAME": ENDPOINT, "FEATURE_GROUP": FEATURE_GROUP, **SPEC.encode()}
+    assert variables["FEATURES"] == "log_items:Fractional,channel:String,items:Integral"
+    assert (variables["MISSING_POLICY"], variables["MAX_AGE_SECONDS"], variables["MAX_IDS"]) == ("compute", "21600", "25")
+    # What the handler reads back is the spec the construct was given.
+    assert LookupSpec.decode(variables) == SPEC
+
+
+def test_a_spec_without_a_max_age_is_carried_as_an_empty_max_age():
+    spec = LookupSpec(record_identifier="order_id", event_time="ordered_at", features=(("channel", "String"),))
+    built, _, _ = _built(spec=spec, settings=ById(enabled=True))
+    variables = _function(built)["Environment"]["Variables"]
+    assert variables == {"MODEL_NAME": MODEL, "ENDPOINT_NAME": ENDPOINT, "FEATURE_GROUP": FEATURE_GROUP, **spec.encode()}
+    assert (variables["MAX_AGE_SECONDS"], variables["MISSING_POLICY"], variables["MAX_IDS"]) == ("", "reject", "100")
+
+
+def test_the_role_may_read_this_feature_group_decrypt_with_the_key_and_invoke_this_endpoint_only():
+    built, score, ids = _built()
+    statements = _statements(built, score)
+    assert list(statements) == ["WriteLogs", "ReadFeatures", "FeatureKey", "Score"]
+    assert statements["WriteLogs"]["Resource"] == f"arn:aws:logs:{REGION}:{ACCOUNT}:log-group:/aws/lambda/{FUNCTION}:*"
+    assert _actions(statements["ReadFeatures"]) == ["sagemaker:BatchGetRecord"]
+    assert statements["ReadFeatures"]["Resource"] == f"arn:aws:sagemaker:{REGION}:{ACCOUNT}:feature-group/{FEATURE_GROUP}"
+    assert _actions(statements["FeatureKey"]) == ["kms:Decrypt", "kms:DescribeKey"]
+    assert statements["FeatureKey"]["Resource"] == {"Fn::GetAtt": [ids["key"], "Arn"]}
+    assert _actions(statements["Score"]) == ["sagemaker:InvokeEndpoint"]
+    assert statements["Score"]["Resource"] == f"arn:aws:sagemaker:{REGION}:{ACCOUNT}:endpoint/{ENDPOINT.lower()}"
+    for sid, statement in statements.items():
+        assert statement["Effect"] == "Allow" and "Condition" not in statement, sid
+
+
+def test_the_role_writes_nothing_but_its_own_log_stream():
+    """No Put*/Delete*/Create*/Update* beyond the log stream, and the key only decrypts (no Encrypt, no data keys)."""
+    built, score, _ = _built()
+    statements = _statements(built, score)
+    assert _actions(statements["WriteLogs"]) == ["logs:CreateLogStream", "logs:PutLogEvents"]
+    others = [a for sid, s in statements.items() if sid != "WriteLogs" for a in _actions(s)]
+    assert sorted(others) == ["kms:Decrypt", "kms:DescribeKey", "sagemaker:BatchGetRecord", "sagemaker:InvokeEndpoint"]
+    writes = [a for a in others if a.split(":", 1)[1].startswith(("Put", "Delete", "Create", "Update", "Encrypt",
+                                                                  "GenerateDataKey", "ReEncrypt"))]
+    assert writes == []
+    assert not any("*" in a for s in statements.values() for a in _actions(s))
+    # The managed policy is the role's only permission: no inline policy, no AWS-managed policy.
+    assert built.of_type("AWS::IAM::Policy") == {}
+    assert "ManagedPolicyArns" not in built.one("AWS::IAM::Role")["Properties"]
+
+
+def test_there_are_no_dead_letters_because_a_caller_is_answered_synchronously():
+    built, score, _ = _built()
+    assert "DeadLetterConfig" not in _function(built)
+    assert built.of_type("AWS::SQS::Queue") == {}
+    assert not any(a.startswith("sqs:") for s in _statements(built, score).values() for a in _actions(s))
+    assert "NIST.800.53.R5-LambdaDLQ" in acknowledged(score.function)
+    assert "NIST.800.53.R5-LambdaInsideVPC" in acknowledged(score.function)
+
+
+def _alarms(built: BuiltStack, score: ScoreById) -> dict[str, dict]:
+    return {alarm.node.id: built.of_type("AWS::CloudWatch::Alarm")[built.id_of(alarm)]["Properties"] for alarm in score.alarms}
+
+
+def test_five_alarms_notify_the_topic_and_the_operational_ones_on_the_first_bad_five_minutes():
+    built, score, ids = _built()
+    alarms = _alarms(built, score)
+    assert tuple(alarms) == ALARMS
+    assert len(built.of_type("AWS::CloudWatch::Alarm")) == 5
+    for name, alarm in alarms.items():
+        assert alarm["AlarmActions"] == [{"Ref": ids["topic"]}], name
+        assert alarm["EvaluationPeriods"] == 1, name
+        assert alarm["TreatMissingData"] == "notBreaching", name
+        if name in OPERATIONAL:
+            assert alarm["ComparisonOperator"] == "GreaterThanOrEqualToThreshold", name
+            assert alarm["Period"] == 300, name
+        assert MODEL in alarm["AlarmDescription"], name
+        # Named under the environment's prefix: the Operations key lets CloudWatch publish only for those.
+        assert alarm["AlarmName"] == f"{FUNCTION}-{name.lower()}", name
+
+
+def test_the_functions_errors_and_throttles_alarm_from_the_first_one():
+    built, score, ids = _built()
+    alarms = _alarms(built, score)
+    for name, metric in (("Errors", "Errors"), ("Throttles", "Throttles")):
+        alarm = alarms[name]
+        assert (alarm["Namespace"], alarm["MetricName"], alarm["Statistic"], alarm["Threshold"]) == (
+            "AWS/Lambda", metric, "Sum", 1), name
+        assert alarm["Dimensions"] == [{"Name": "FunctionName", "Value": {"Ref": ids["function"]}}], name
+
+
+def test_answers_with_5xx_alarm_on_the_fronts_own_metric_for_the_model():
+    built, score, _ = _built()
+    alarm = _alarms(built, score)["ServerErrors"]
+    assert (METRIC_NAMESPACE, SERVER_ERRORS_METRIC) == ("mlops-loop/serving", "ByIdServerErrors")
+    assert (alarm["Namespace"], alarm["MetricName"], alarm["Statistic"], alarm["Threshold"]) == (
+        "mlops-loop/serving", "ByIdServerErrors", "Sum", 1)
+    assert alarm["Dimensions"] == [{"Name": "Model", "Value": MODEL}]
+
+
+def test_latency_alarms_when_the_p99_duration_reaches_the_limit():
+    built, score, ids = _built()
+    alarm = _alarms(built, score)["Latency"]
+    assert (alarm["Namespace"], alarm["MetricName"], alarm["ExtendedStatistic"], alarm["Threshold"]) == (
+        "AWS/Lambda", "Duration", "p99", MAX_LATENCY_MS)
+    assert "Statistic" not in alarm
+    assert alarm["Dimensions"] == [{"Name": "FunctionName", "Value": {"Ref": ids["function"]}}]
+    assert f"{MAX_LATENCY_MS} ms" in alarm["AlarmDescription"]
+
+
+def test_the_url_is_an_output():
+    built, _, ids = _built()
+    outputs = built.template.find_outputs("*", {"Value": {"Fn::GetAtt": [ids["url"], "FunctionUrl"]}})
+    assert len(outputs) == 1
+    (output,) = outputs.values()
+    assert output["Description"] == f"Score {MODEL} by id (SigV4, service 'lambda')"
+    assert len(built.template.find_outputs("*")) == 1
+
+
+def test_skew_alarms_on_the_monitors_daily_skew_rate_above_the_configured_limit():
+    # GIVEN the drift monitor's skew check publishes FeatureSkewRate once a day per environment and model
+    built, score, _ = _built()
+    alarm = _alarms(built, score)["Skew"]
+    # THEN the alarm takes the day's maximum and fires only above the limit, as the check fails only above it
+    assert (alarm["Namespace"], alarm["MetricName"], alarm["Statistic"], alarm["Period"]) == (
+        "mlops-loop/monitoring", "FeatureSkewRate", "Maximum", 86400)
+    assert (alarm["Threshold"], alarm["ComparisonOperator"]) == (SETTINGS.max_skew_rate, "GreaterThanThreshold")
+    assert alarm["Dimensions"] == [{"Name": "Environment", "Value": ENVIRONMENT}, {"Name": "Model", "Value": MODEL}]
