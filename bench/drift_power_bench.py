@@ -15,9 +15,15 @@ shifted by 0.1, 0.25 or 0.5 training sd (labels unchanged: an upstream change, n
 ``$TMPDIR/drift-power-windows/`` for ``bench/evidently_compare.py``, which runs Evidently on the same windows.
 
     .venv/bin/python bench/drift_power_bench.py  -> bench/results/drift_power.json
+    .venv/bin/python bench/drift_power_bench.py --model fraud  -> bench/results/drift_power_fraud.json
+
+``--model`` runs the same study on another binary model of ``config/mlops-loop.yaml`` (e.g. the rare-event
+``fraud``, about 2 % positives, whose windows also report PR-AUC: with few positives a window's AUC is mostly
+noise); churn is the frozen test sample's.
 """
 from __future__ import annotations
 
+import argparse
 import json
 import os
 import sys
@@ -67,11 +73,12 @@ def window(spec, ref, rows, seed, drift, shift=None):
     data = drift_mod.data_drift(frame, statistics)
     prediction = drift_mod.prediction_drift(scores, statistics)
     y = frame[spec.target].to_numpy(dtype=np.float64)
-    auc = metrics.headline(y, scores, ref["model"].threshold)["auc"]
+    headline = metrics.headline(y, scores, ref["model"].threshold)
+    auc = headline["auc"]
     fixed = any(e.get("psi", 0) > 0.2 for e in data["features"].values()) or (prediction.get("psi") or 0) > 0.2
     return {"alarm": bool(data["drifted_features"]) or prediction["status"] == drift_mod.FAIL, "fixed_rule_alarm": bool(fixed),
             "drifted": data["drifted_features"], "max_score": data["drift_score"], "prediction_score": prediction.get("drift_score"),
-            "auc": auc}
+            "auc": auc, "pr_auc": headline.get("pr_auc"), "positives": int(y.sum())}
 
 
 def _cell_name(cell) -> str:
@@ -80,9 +87,25 @@ def _cell_name(cell) -> str:
     return f"drift {cell['drift']} x {cell['rows']} rows"
 
 
+def _spec(model: str):
+    if model == "churn":
+        return churn_spec()
+    from mlops_cli.local.run_loop import DEFAULT_CONFIG, load_config
+    from pipeline_code.core.problem import BINARY
+    from pipeline_code.training.spec import parse_model_spec
+
+    spec = parse_model_spec(load_config(str(DEFAULT_CONFIG), "dev")["models"][model])
+    if spec.problem_type != BINARY:
+        raise SystemExit(f"--model {model}: a {spec.problem_type} model; this study decides binary models (AUC drop) only")
+    return spec
+
+
 def main() -> int:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--model", default="churn")
+    args = parser.parse_args()
     started = time.perf_counter()
-    spec = churn_spec()
+    spec = _spec(args.model)
     ref = build_reference(Path(tempfile.mkdtemp(prefix="power-")), spec)
     WINDOWS.mkdir(exist_ok=True)
     ref["train"][list(spec.features)].to_parquet(WINDOWS / "reference.parquet")
@@ -150,12 +173,13 @@ def main() -> int:
         beyond[str(tolerance)]["cell_alarm_rate"] = (float(np.mean([r["alarm"] for c in harmful_cells for r in c["runs"]]))
                                                      if harmful_cells else None)
     out = {
-        "model": "churn", "reference_auc": reference_auc, "psi_threshold": 0.1, "windows_dir": str(WINDOWS),
+        "model": args.model, "reference_auc": reference_auc, "psi_threshold": 0.1, "windows_dir": str(WINDOWS),
         "false_alarm_rate_budget": drift_mod.DEFAULT_FALSE_ALARM_RATE, "beyond_tolerance": beyond,
         "cells": cells, "stable": stable, "wall_s": round(time.perf_counter() - started, 1),
     }
     os.makedirs(Path(__file__).parent / "results", exist_ok=True)
-    (Path(__file__).parent / "results" / "drift_power.json").write_text(json.dumps(out, indent=2, default=float))
+    name = "drift_power.json" if args.model == "churn" else f"drift_power_{args.model}.json"
+    (Path(__file__).parent / "results" / name).write_text(json.dumps(out, indent=2, default=float))
     return 0
 
 
