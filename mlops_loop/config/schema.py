@@ -80,6 +80,10 @@ class FeatureStoreConfig(StrictModel):
     online_ttl_days: Optional[int] = Field(default=30, ge=1, le=3650)
 
 
+# With hyperparameter_tuning on, how many training jobs of one tuning run may run at once.
+TUNING_PARALLEL_JOBS = 3
+
+
 class TrainingConfig(StrictModel):
     """Training capacity. Default: one ml.m5.xlarge on managed spot (checkpointed), no tuning job,
     retraining weekly, and versions registered as PendingManualApproval (``auto_approve`` off)."""

@@ -6,6 +6,8 @@ from __future__ import annotations
 from typing import Tuple
 
 from pipeline_code.core.contract import GATE_FAIL_STEP, pascal
+
+from ..config.schema import TUNING_PARALLEL_JOBS
 from pipeline_code.core.problem import PROBLEM_TYPES, TUNING_METRIC, XGBOOST_EVAL_METRICS, higher_is_better, label
 from pipeline_code.core.thresholds import THRESHOLDS
 
@@ -53,9 +55,10 @@ XGBOOST_VERSION = "3.0-5"
 # Job settings every pipeline uses (the training job's runtime and instances come from the config).
 PROCESSING_MAX_RUNTIME_SECONDS = 3600
 JOB_VOLUME_SIZE_GB = 30
-# Hyperparameter tuning, when the config turns it on: jobs in all, and at a time.
+# Hyperparameter tuning, when the config turns it on: jobs in all, and at a time (the config's fact: the
+# workstation's quota preflight counts the parallel jobs too).
 TUNING_MAX_JOBS = 12
-TUNING_MAX_PARALLEL_JOBS = 3
+TUNING_MAX_PARALLEL_JOBS = TUNING_PARALLEL_JOBS
 
 # Job modules (pipeline_code, shipped in the library zip).
 MODULE_PREPARE = "pipeline_code.training.prepare"

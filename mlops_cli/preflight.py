@@ -1,0 +1,173 @@
+"""Before ``cdk deploy``: does the target account's SageMaker quota cover every instance the environment may run?
+
+    python -m mlops_cli.preflight --env prod [--config config/mlops-loop.yaml] [--format text|json]
+
+Default quotas for many SageMaker instance types are 0 in a new account, and the first job or endpoint that
+needs one fails with ``ResourceLimitExceeded`` long after the deploy. This reads, with the caller's
+credentials in the environment's region, the account's Service Quotas of SageMaker (``ListServiceQuotas``,
+falling back to ``ListAWSDefaultServiceQuotas`` for a quota never changed) and compares each with the
+instances the environment's config may run **at the same time** (:func:`needs`):
+
+* training: ``training.instance_count`` per model (all models may retrain at once: one schedule, drift alarms),
+  times the tuning's parallel jobs when ``hyperparameter_tuning`` is on; ``<type> for spot training job usage``
+  when ``use_spot``, else ``<type> for training job usage``;
+* processing: one instance per model for its pipeline's processing steps plus one for its daily drift monitor
+  (every monitor runs on the same schedule): ``<type> for processing job usage``;
+* hosting: per real-time or async endpoint (and shared multi-model endpoint) its largest fleet twice, since a
+  blue/green rollout runs the old and the new fleet side by side: ``<type> for endpoint usage``;
+* batch transform: ``instance_count`` per batch model: ``<type> for transform job usage``.
+
+Serverless endpoints use no instance quota (their concurrency quota is per account and region and
+the app's defaults stay far below it). Exit 0 when every quota covers its need, 1 when one does not (each
+line says by how much and which models need it), 2 when the quotas cannot be read (no credentials, no access,
+an unknown environment) - with one line saying why.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Dict, List, Optional, Sequence
+
+SERVICE_CODE = "sagemaker"
+DEFAULT_CONFIG = Path(__file__).resolve().parents[1] / "config" / "mlops-loop.yaml"
+
+
+@dataclass
+class Need:
+    """Instances of one quota the environment may use at once, and which models and uses need them."""
+
+    quota: str
+    instances: int = 0
+    uses: List[str] = field(default_factory=list)
+
+    def add(self, instances: int, use: str) -> None:
+        self.instances += instances
+        self.uses.append(f"{use} x{instances}")
+
+
+def needs(app: Any, environment: Any) -> List[Need]:
+    """Every quota ``environment`` of ``app`` (a loaded AppConfig) relies on, with the instances it needs at once."""
+    from mlops_loop.config.schema import TUNING_PARALLEL_JOBS
+
+    found: Dict[str, Need] = {}
+
+    def need(instance_type: str, usage: str, instances: int, use: str) -> None:
+        quota = f"{instance_type} for {usage} usage"
+        found.setdefault(quota, Need(quota)).add(instances, use)
+
+    training = environment.training
+    usage = "spot training job" if training.use_spot else "training job"
+    parallel = TUNING_PARALLEL_JOBS if training.hyperparameter_tuning else 1
+    for model in app.models_of(environment):
+        need(training.instance_type, usage, training.instance_count * parallel, f"{model.name} training")
+        need(training.processing_instance_type, "processing job", 2, f"{model.name} pipeline steps + drift monitor")
+        serving = app.serving_of(environment, model)
+        if serving.mode == "realtime":
+            realtime = serving.realtime
+            largest = realtime.autoscaling.max_instances if realtime.autoscaling else realtime.instance_count
+            need(realtime.instance_type, "endpoint", 2 * largest, f"{model.name} endpoint (blue/green)")
+        elif serving.mode == "async":
+            need(serving.async_.instance_type, "endpoint", 2 * serving.async_.max_instances, f"{model.name} endpoint (blue/green)")
+        elif serving.mode == "batch":
+            need(serving.batch.instance_type, "transform job", serving.batch.instance_count, f"{model.name} batch transform")
+    for name, endpoint in environment.multi_model_endpoints.items():
+        members = [m.name for m in app.models_of(environment)
+                   if app.serving_of(environment, m).mode == "multi_model" and app.serving_of(environment, m).multi_model.endpoint == name]
+        if not members:
+            continue  # declared but unused: not deployed
+        largest = endpoint.autoscaling.max_instances if endpoint.autoscaling else endpoint.instance_count
+        need(endpoint.instance_type, "endpoint", 2 * largest, f"multi-model endpoint {name} (blue/green)")
+    return sorted(found.values(), key=lambda n: n.quota)
+
+
+def _quota_values(client: Any, operation: str) -> Dict[str, float]:
+    values: Dict[str, float] = {}
+    for page in client.get_paginator(operation).paginate(ServiceCode=SERVICE_CODE):
+        for quota in page.get("Quotas", []):
+            values[quota["QuotaName"]] = float(quota["Value"])
+    return values
+
+
+@dataclass
+class Verdict:
+    need: Need
+    quota: Optional[float]  # None: no such quota in this region (the type is not offered here)
+    source: str  # "applied" | "default" | "absent"
+
+    @property
+    def ok(self) -> bool:
+        return self.quota is not None and self.quota >= self.need.instances
+
+
+def check(needs_: Sequence[Need], client: Any) -> List[Verdict]:
+    """Each need against the account's quota (applied value, else the default)."""
+    applied = _quota_values(client, "list_service_quotas")
+    defaults = _quota_values(client, "list_aws_default_service_quotas") if any(n.quota not in applied for n in needs_) else {}
+    out = []
+    for n in needs_:
+        if n.quota in applied:
+            out.append(Verdict(n, applied[n.quota], "applied"))
+        elif n.quota in defaults:
+            out.append(Verdict(n, defaults[n.quota], "default"))
+        else:
+            out.append(Verdict(n, None, "absent"))
+    return out
+
+
+def render(verdicts: Sequence[Verdict], *, environment: str, region: str) -> str:
+    lines = [f"SageMaker quotas for environment '{environment}' ({region}): {sum(v.ok for v in verdicts)} of "
+             f"{len(verdicts)} cover what it may run at once"]
+    for v in verdicts:
+        if v.quota is None:
+            status = "MISSING: no such quota in this region (is the instance type offered here?)"
+        elif v.ok:
+            status = f"ok ({v.quota:g} {v.source})"
+        else:
+            status = f"SHORT by {v.need.instances - v.quota:g}: quota {v.quota:g} ({v.source}); request an increase in Service Quotas"
+        lines.append(f"  {v.need.quota:48} need {v.need.instances:>3}  {status}")
+        lines.append(f"      for {', '.join(v.need.uses)}")
+    lines.append("note: serverless endpoints use no instance quota")
+    return "\n".join(lines)
+
+
+def main(argv: Optional[Sequence[str]] = None, *, client: Any = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m mlops_cli.preflight", description=__doc__.split("\n\n")[1])
+    parser.add_argument("--env", required=True, help="the environment to check (its account's credentials and region)")
+    parser.add_argument("--config", default=str(DEFAULT_CONFIG))
+    parser.add_argument("--format", choices=("text", "json"), default="text")
+    args = parser.parse_args(argv)
+
+    from botocore.exceptions import BotoCoreError, ClientError
+
+    from mlops_loop.config import ConfigError, load_config
+
+    try:
+        app = load_config(args.config)
+        if args.env not in app.environments:
+            raise ValueError(f"--env {args.env}: not an environment of {args.config}; choose from {', '.join(app.environments)}")
+        environment = app.environments[args.env]
+        if client is None:
+            import boto3
+
+            client = boto3.client("service-quotas", region_name=environment.region)
+        verdicts = check(needs(app, environment), client)
+    except (ConfigError, ValueError) as exc:
+        print(f"ERROR: {exc}", file=sys.stderr)
+        return 2
+    except (BotoCoreError, ClientError) as exc:
+        print(f"ERROR: cannot read the SageMaker quotas of environment '{args.env}': {exc}", file=sys.stderr)
+        return 2
+    if args.format == "json":
+        print(json.dumps([{"quota": v.need.quota, "need": v.need.instances, "uses": v.need.uses, "quota_value": v.quota,
+                           "source": v.source, "ok": v.ok} for v in verdicts], indent=2))
+    else:
+        print(render(verdicts, environment=args.env, region=environment.region))
+    return 0 if all(v.ok for v in verdicts) else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

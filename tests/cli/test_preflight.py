@@ -1,0 +1,190 @@
+"""The quota preflight: what an environment may run at once, against the account's SageMaker quotas (Stubber)."""
+
+from __future__ import annotations
+
+import copy
+import json
+from typing import Any, Dict, List
+
+import boto3
+import pytest
+import yaml
+from botocore.stub import Stubber
+
+from mlops_cli import preflight
+from mlops_loop.config import parse_config
+from tests.support.construct_configs import returns_config
+
+REGION = "eu-west-1"
+
+
+def _app(**changes: Any):
+    """``returns`` (real-time, autoscaling 1-3 on ml.c5.xlarge) in dev, on spot ml.m5.large training; ``changes``
+    are dev environment keys."""
+    raw = returns_config(model_serving={"mode": "realtime", "realtime": {
+        "instance_type": "ml.c5.xlarge", "autoscaling": {"min_instances": 1, "max_instances": 3}}},
+        training={"instance_type": "ml.m5.large", "processing_instance_type": "ml.m5.xlarge", "use_spot": True},
+        **changes)
+    return parse_config(raw, source="preflight test")
+
+
+def _with_models(raw: dict, **models: dict) -> dict:
+    raw = copy.deepcopy(raw)
+    for name, serving in models.items():
+        raw["models"][name] = {**raw["models"]["returns"], "serving": serving}
+        raw["environments"]["dev"]["models"].append(name)
+    return raw
+
+
+def _needs(app) -> Dict[str, tuple]:
+    return {n.quota: (n.instances, n.uses) for n in preflight.needs(app, app.environments["dev"])}
+
+
+def test_a_realtime_model_needs_its_largest_fleet_twice_training_and_processing():
+    assert _needs(_app()) == {
+        "ml.c5.xlarge for endpoint usage": (6, ["returns endpoint (blue/green) x6"]),
+        "ml.m5.large for spot training job usage": (1, ["returns training x1"]),
+        "ml.m5.xlarge for processing job usage": (2, ["returns pipeline steps + drift monitor x2"]),
+    }
+
+
+def test_on_demand_training_tuning_and_a_fixed_fleet_change_the_quota_and_the_count():
+    raw = returns_config(model_serving={"mode": "realtime", "realtime": {"instance_type": "ml.c5.xlarge", "autoscaling": None,
+                                                                          "instance_count": 2}},
+                         training={"instance_type": "ml.m5.large", "instance_count": 2, "use_spot": False,
+                                   "hyperparameter_tuning": True})
+    needs = _needs(parse_config(raw, source="preflight test"))
+    assert needs["ml.c5.xlarge for endpoint usage"][0] == 4
+    # Two instances per job, three tuning jobs at once, on demand.
+    assert needs["ml.m5.large for training job usage"] == (6, ["returns training x6"])
+    assert not [q for q in needs if "spot" in q]
+
+
+def test_models_add_up_per_quota_and_each_mode_counts_its_own_way():
+    raw = _with_models(
+        returns_config(model_serving={"mode": "realtime", "realtime": {"instance_type": "ml.c5.xlarge",
+                                                                        "autoscaling": {"min_instances": 1, "max_instances": 2}}}),
+        queued={"mode": "async", "async": {"instance_type": "ml.c5.xlarge", "max_instances": 3}},
+        nightly={"mode": "batch", "batch": {"instance_type": "ml.m5.xlarge", "instance_count": 4}},
+        quiet={"mode": "serverless"},
+    )
+    needs = _needs(parse_config(raw, source="preflight test"))
+    assert needs["ml.c5.xlarge for endpoint usage"] == (10, ["returns endpoint (blue/green) x4", "queued endpoint (blue/green) x6"])
+    assert needs["ml.m5.xlarge for transform job usage"] == (4, ["nightly batch transform x4"])
+    # Four models may train and be monitored at once; the serverless one needs no instance quota.
+    assert needs["ml.m5.xlarge for spot training job usage"][0] == 4
+    assert needs["ml.m5.xlarge for processing job usage"][0] == 8
+    assert not [uses for _, uses in needs.values() if any(u.startswith("quiet endpoint") for u in uses)]
+
+
+def test_a_used_multi_model_endpoint_needs_its_fleet_twice_and_an_unused_one_nothing():
+    raw = returns_config(model_serving={"mode": "multi_model", "multi_model": {"endpoint": "shared"}},
+                         multi_model_endpoints={"shared": {"instance_type": "ml.c5.xlarge",
+                                                           "autoscaling": {"min_instances": 1, "max_instances": 2}},
+                                                "spare": {"instance_type": "ml.c5.2xlarge"}})
+    needs = _needs(parse_config(raw, source="preflight test"))
+    assert needs["ml.c5.xlarge for endpoint usage"] == (4, ["multi-model endpoint shared (blue/green) x4"])
+    assert "ml.c5.2xlarge for endpoint usage" not in needs
+
+
+# ---- against the account's quotas ----------------------------------------------------------------
+
+
+@pytest.fixture()
+def quotas(monkeypatch):
+    for name in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY"):
+        monkeypatch.setenv(name, "testing")
+    with Stubber(boto3.client("service-quotas", region_name=REGION)) as stubber:
+        yield stubber
+
+
+def _quota(name: str, value: float) -> Dict[str, Any]:
+    return {"ServiceCode": "sagemaker", "QuotaName": name, "Value": value}
+
+
+def _applied(stubber: Stubber, *pages: List[Dict[str, Any]]) -> None:
+    for i, page in enumerate(pages):
+        response: Dict[str, Any] = {"Quotas": page}
+        params: Dict[str, Any] = {"ServiceCode": "sagemaker"}
+        if i + 1 < len(pages):
+            response["NextToken"] = f"t{i + 1}"
+        if i:
+            params["NextToken"] = f"t{i}"
+        stubber.add_response("list_service_quotas", response, params)
+
+
+def test_each_need_is_judged_on_the_applied_quota_else_the_default_and_a_missing_one_is_named(quotas):
+    # GIVEN the endpoint quota raised to 8 (on the second page), no applied training quota, none for processing
+    _applied(quotas, [_quota("ml.t3.medium for endpoint usage", 2)], [_quota("ml.c5.xlarge for endpoint usage", 8)])
+    quotas.add_response("list_aws_default_service_quotas",
+                        {"Quotas": [_quota("ml.m5.large for spot training job usage", 0)]}, {"ServiceCode": "sagemaker"})
+    app = _app()
+    # WHEN the needs are checked
+    verdicts = {v.need.quota: v for v in preflight.check(preflight.needs(app, app.environments["dev"]), quotas.client)}
+    quotas.assert_no_pending_responses()
+    # THEN each is judged on what the account has
+    endpoint = verdicts["ml.c5.xlarge for endpoint usage"]
+    assert (endpoint.quota, endpoint.source, endpoint.ok) == (8.0, "applied", True)
+    training = verdicts["ml.m5.large for spot training job usage"]
+    assert (training.quota, training.source, training.ok) == (0.0, "default", False)
+    processing = verdicts["ml.m5.xlarge for processing job usage"]
+    assert (processing.quota, processing.source, processing.ok) == (None, "absent", False)
+
+
+def test_no_default_lookup_when_every_quota_was_applied(quotas):
+    _applied(quotas, [_quota("ml.c5.xlarge for endpoint usage", 6), _quota("ml.m5.large for spot training job usage", 1),
+                      _quota("ml.m5.xlarge for processing job usage", 2)])
+    app = _app()
+    assert all(v.ok for v in preflight.check(preflight.needs(app, app.environments["dev"]), quotas.client))
+    quotas.assert_no_pending_responses()  # list_aws_default_service_quotas was never called
+
+
+def _write(tmp_path, app_raw: dict) -> str:
+    path = tmp_path / "mlops-loop.yaml"
+    path.write_text(yaml.safe_dump(app_raw))
+    return str(path)
+
+
+def _raw() -> dict:
+    return returns_config(model_serving={"mode": "realtime", "realtime": {
+        "instance_type": "ml.c5.xlarge", "autoscaling": {"min_instances": 1, "max_instances": 3}}},
+        training={"instance_type": "ml.m5.large", "processing_instance_type": "ml.m5.xlarge", "use_spot": True})
+
+
+def test_the_command_exits_1_and_says_what_is_short_and_for_whom(quotas, tmp_path, capsys):
+    _applied(quotas, [_quota("ml.c5.xlarge for endpoint usage", 4), _quota("ml.m5.large for spot training job usage", 1),
+                      _quota("ml.m5.xlarge for processing job usage", 2)])
+    assert preflight.main(["--env", "dev", "--config", _write(tmp_path, _raw())], client=quotas.client) == 1
+    out = capsys.readouterr().out.splitlines()
+    assert out[0] == "SageMaker quotas for environment 'dev' (eu-west-1): 2 of 3 cover what it may run at once"
+    short = out.index(next(line for line in out if line.strip().startswith("ml.c5.xlarge for endpoint usage")))
+    assert out[short].split()[-14:] == ["need", "6", "SHORT", "by", "2:", "quota", "4", "(applied);", "request", "an",
+                                        "increase", "in", "Service", "Quotas"]
+    assert out[short + 1].strip() == "for returns endpoint (blue/green) x6"
+    assert out[-1] == "note: serverless endpoints use no instance quota"
+
+
+def test_the_command_exits_0_with_json_when_every_quota_covers_its_need(quotas, tmp_path, capsys):
+    _applied(quotas, [_quota("ml.c5.xlarge for endpoint usage", 6), _quota("ml.m5.large for spot training job usage", 1),
+                      _quota("ml.m5.xlarge for processing job usage", 5)])
+    assert preflight.main(["--env", "dev", "--config", _write(tmp_path, _raw()), "--format", "json"], client=quotas.client) == 0
+    rows = json.loads(capsys.readouterr().out)
+    assert [(r["quota"], r["need"], r["quota_value"], r["source"], r["ok"]) for r in rows] == [
+        ("ml.c5.xlarge for endpoint usage", 6, 6.0, "applied", True),
+        ("ml.m5.large for spot training job usage", 1, 1.0, "applied", True),
+        ("ml.m5.xlarge for processing job usage", 2, 5.0, "applied", True),
+    ]
+
+
+def test_an_unknown_environment_exits_2_naming_the_choices(tmp_path, capsys):
+    path = _write(tmp_path, _raw())
+    assert preflight.main(["--env", "prod", "--config", path], client=object()) == 2
+    assert capsys.readouterr().err == f"ERROR: --env prod: not an environment of {path}; choose from dev\n"
+
+
+def test_quotas_that_cannot_be_read_exit_2_with_the_reason(quotas, tmp_path, capsys):
+    quotas.add_client_error("list_service_quotas", service_error_code="AccessDeniedException",
+                            service_message="User is not authorized to perform: servicequotas:ListServiceQuotas")
+    assert preflight.main(["--env", "dev", "--config", _write(tmp_path, _raw())], client=quotas.client) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("ERROR: cannot read the SageMaker quotas of environment 'dev': An error occurred (AccessDeniedException)")
