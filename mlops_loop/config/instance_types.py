@@ -46,7 +46,10 @@ _TYPES = (
     InstanceType("ml.g5.2xlarge", 8, 32, "gpu", 1.515, local_nvme=True),
     InstanceType("ml.inf2.xlarge", 4, 16, "inferentia2", 0.99),
     InstanceType("ml.inf2.8xlarge", 32, 128, "inferentia2", 2.36),
-    InstanceType("ml.trn1.2xlarge", 8, 32, "trainium", 1.5),
+    # Every trn1 size has local NVMe (ml.trn1.2xlarge: one 474 GB disk); the SageMaker SDK treats the whole
+    # trn1/trn2 family as having no EBS volume and no volume KMS key (common_utils.volume_size_supported,
+    # instance_supports_kms).
+    InstanceType("ml.trn1.2xlarge", 8, 32, "trainium", 1.5, local_nvme=True),
     InstanceType("ml.trn1.32xlarge", 128, 512, "trainium", 24.78, local_nvme=True),
 )
 

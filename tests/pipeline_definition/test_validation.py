@@ -122,3 +122,16 @@ def test_every_instance_type_the_table_marks_local_nvme_is_refused_for_jobs_and_
         else:
             refused = False
         assert refused == instance.local_nvme, name
+
+
+def test_the_local_nvme_column_agrees_with_the_sagemaker_sdks_own_rule():
+    """The SDK leaves out a job's VolumeKmsKeyId and VolumeSizeInGB for instance types with local NVMe storage
+    (the whole trn1/trn2 family included): the table must say the same for every type it lists."""
+    from sagemaker.core.common_utils import instance_supports_kms, volume_size_supported
+
+    from mlops_loop.config.instance_types import INSTANCE_TYPES
+
+    disagree = {name: instance.local_nvme for name, instance in INSTANCE_TYPES.items() if name.startswith("ml.")
+                and (instance.local_nvme == instance_supports_kms(name) or instance.local_nvme == volume_size_supported(name))}
+    assert disagree == {}
+    assert INSTANCE_TYPES["ml.trn1.2xlarge"].local_nvme
