@@ -17,9 +17,14 @@ shifted by 0.1, 0.25 or 0.5 training sd (labels unchanged: an upstream change, n
     .venv/bin/python bench/drift_power_bench.py  -> bench/results/drift_power.json
     .venv/bin/python bench/drift_power_bench.py --model fraud  -> bench/results/drift_power_fraud.json
 
-``--model`` runs the same study on another binary model of ``config/mlops-loop.yaml`` (e.g. the rare-event
-``fraud``, about 2 % positives, whose windows also report PR-AUC: with few positives a window's AUC is mostly
-noise); churn is the frozen test sample's.
+``--model`` runs the same study on another model of ``config/mlops-loop.yaml``, trained by the loop's own
+prepare and train jobs and baselined by its baseline code: the rare-event ``fraud`` (about 2 % positives; its
+windows also report PR-AUC, since with few positives a window's AUC is mostly noise), the multiclass
+``ticket-routing`` and the regression ``delivery-eta``. A window's quality is the model's primary metric (AUC,
+macro-F1, R²); its "drop" is the metric's worsening against undrifted data as the monitor measures it
+(absolute for AUC, F1 and R², relative for losses and errors); the result keys keep their binary names
+(``auc``, ``auc_drop``, ``reference_auc``) and ``primary_metric`` says what they hold. Churn is the frozen
+test sample's.
 """
 from __future__ import annotations
 
@@ -32,11 +37,13 @@ import time
 from pathlib import Path
 
 import numpy as np
+import pandas as pd
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 
 from mlops_cli.local import replay  # noqa: E402
+from pipeline_code.core.problem import MULTICLASS, REGRESSION  # noqa: E402
 from pipeline_code.monitoring import drift as drift_mod  # noqa: E402
 from pipeline_code.training import metrics  # noqa: E402
 from pipeline_code.training.train import predict  # noqa: E402
@@ -60,6 +67,38 @@ SHIFTS = (0.1, 0.25, 0.5)
 SHIFT_ROWS = (1000, 10000)
 
 
+def quality(spec, model, frame) -> tuple:
+    """(scores for prediction drift, prediction-drift keywords, the primary metric's value, extras) of one window."""
+    p = predict(model, frame)
+    if spec.problem_type == MULTICLASS:
+        from pipeline_code.training import metrics_multiclass
+
+        classes = list(spec.classes)
+        P = np.asarray(p, dtype=np.float64).reshape(len(frame), len(classes))
+        index = {c: i for i, c in enumerate(classes)}
+        y = np.array([index[str(v)] for v in frame[spec.target]], dtype=np.int64)
+        head = metrics_multiclass.headline(y, P, classes)
+        probabilities = pd.DataFrame(P, columns=[f"proba:{c}" for c in classes])
+        return (P.argmax(axis=1).astype(np.float64), {"problem_type": MULTICLASS, "classes": classes,
+                                                      "probabilities": probabilities}, head[spec.primary_metric], {})
+    y = frame[spec.target].to_numpy(dtype=np.float64)
+    if spec.problem_type == REGRESSION:
+        from pipeline_code.training import metrics_regression
+
+        values = np.asarray(p, dtype=np.float64)
+        return values, {"problem_type": REGRESSION}, metrics_regression.headline(y, values)[spec.primary_metric], {}
+    head = metrics.headline(y, p, model.threshold)
+    return p, {}, head["auc"], {"pr_auc": head.get("pr_auc"), "positives": int(y.sum())}
+
+
+def drop(spec, reference: float, value: float) -> float:
+    """How much worse ``value`` is than ``reference``, as the monitor measures it (``quality.quality_drop``:
+    absolute where higher is better - AUC, F1, R² - relative for losses and errors)."""
+    from pipeline_code.monitoring.quality import quality_drop
+
+    return quality_drop(spec.primary_metric, value, reference)
+
+
 def window(spec, ref, rows, seed, drift, shift=None):
     frame = replay.traffic(spec, rows, seed=seed, drift=drift)
     if shift is not None:
@@ -68,17 +107,14 @@ def window(spec, ref, rows, seed, drift, shift=None):
         for name in columns:
             frame[name] = frame[name].astype(np.float64) + size * statistics[name]["std"]
     frame[list(spec.features)].to_parquet(WINDOWS / f"{seed}.parquet")  # for bench/evidently_compare.py
-    scores = predict(ref["model"], frame)
+    scores, typed, value, extras = quality(spec, ref["model"], frame)
     statistics = ref["docs"]["statistics"]
     data = drift_mod.data_drift(frame, statistics)
-    prediction = drift_mod.prediction_drift(scores, statistics)
-    y = frame[spec.target].to_numpy(dtype=np.float64)
-    headline = metrics.headline(y, scores, ref["model"].threshold)
-    auc = headline["auc"]
+    prediction = drift_mod.prediction_drift(scores, statistics, **typed)
     fixed = any(e.get("psi", 0) > 0.2 for e in data["features"].values()) or (prediction.get("psi") or 0) > 0.2
     return {"alarm": bool(data["drifted_features"]) or prediction["status"] == drift_mod.FAIL, "fixed_rule_alarm": bool(fixed),
             "drifted": data["drifted_features"], "max_score": data["drift_score"], "prediction_score": prediction.get("drift_score"),
-            "auc": auc, "pr_auc": headline.get("pr_auc"), "positives": int(y.sum())}
+            "auc": value, **extras}
 
 
 def _cell_name(cell) -> str:
@@ -91,13 +127,25 @@ def _spec(model: str):
     if model == "churn":
         return churn_spec()
     from mlops_cli.local.run_loop import DEFAULT_CONFIG, load_config
-    from pipeline_code.core.problem import BINARY
     from pipeline_code.training.spec import parse_model_spec
 
-    spec = parse_model_spec(load_config(str(DEFAULT_CONFIG), "dev")["models"][model])
-    if spec.problem_type != BINARY:
-        raise SystemExit(f"--model {model}: a {spec.problem_type} model; this study decides binary models (AUC drop) only")
-    return spec
+    return parse_model_spec(load_config(str(DEFAULT_CONFIG), "dev")["models"][model])
+
+
+def trained_reference(spec, root: Path) -> dict:
+    """The model trained and baselined by the loop's own jobs on 8,000 generated rows (any problem type)."""
+    from pipeline_code.training import baseline, prepare
+    from pipeline_code.training.train import load_model
+    from tests.support.training import train_model, write_inputs
+
+    inputs = write_inputs(root / "inputs", spec.catalog_dataset, 8000, seed=1, signal_features=spec.features)
+    out = root / "prepared"
+    assert prepare.main(["--model-spec", spec.to_json(), "--features-dir", inputs["features"], "--labels-dir",
+                         inputs["labels"], "--frozen-test-dir", str(root / "no-frozen-test"), "--output-dir", str(out)]) == 0
+    model_dir = train_model(spec, {s: str(out / s) for s in ("train", "validation", "test")}, root / "model")
+    model = load_model(model_dir)
+    train = pd.read_parquet(out / "train")
+    return {"model": model, "docs": baseline.compute_baseline(spec, model, train, shap_sample_rows=500), "train": train}
 
 
 def main() -> int:
@@ -106,7 +154,8 @@ def main() -> int:
     args = parser.parse_args()
     started = time.perf_counter()
     spec = _spec(args.model)
-    ref = build_reference(Path(tempfile.mkdtemp(prefix="power-")), spec)
+    root = Path(tempfile.mkdtemp(prefix="power-"))
+    ref = build_reference(root, spec) if args.model == "churn" else trained_reference(spec, root)
     WINDOWS.mkdir(exist_ok=True)
     ref["train"][list(spec.features)].to_parquet(WINDOWS / "reference.parquet")
     reference_auc = float(np.mean([window(spec, ref, 20000, 9000 + s, 0.0)["auc"] for s in range(3)]))
@@ -117,7 +166,7 @@ def main() -> int:
             for _ in range(PER_CELL):
                 seed += 1
                 result = window(spec, ref, rows, seed, drift)
-                result["auc_drop"] = reference_auc - result["auc"]
+                result["auc_drop"] = drop(spec, reference_auc, result["auc"])
                 result["seed"] = seed
                 runs.append(result)
             cells.append({"drift": drift, "rows": rows, "alarm_rate": np.mean([r["alarm"] for r in runs]),
@@ -133,7 +182,7 @@ def main() -> int:
                 for _ in range(PER_CELL):
                     seed += 1
                     result = window(spec, ref, rows, seed, 0.0, shift=(numeric[:k], size))
-                    result["auc_drop"] = reference_auc - result["auc"]
+                    result["auc_drop"] = drop(spec, reference_auc, result["auc"])
                     result["seed"] = seed
                     runs.append(result)
                 cells.append({"drift": 0.0, "shifted_features": k, "shift_sd": size, "rows": rows,
@@ -173,7 +222,8 @@ def main() -> int:
         beyond[str(tolerance)]["cell_alarm_rate"] = (float(np.mean([r["alarm"] for c in harmful_cells for r in c["runs"]]))
                                                      if harmful_cells else None)
     out = {
-        "model": args.model, "reference_auc": reference_auc, "psi_threshold": 0.1, "windows_dir": str(WINDOWS),
+        "model": args.model, "problem_type": spec.problem_type, "primary_metric": spec.primary_metric,
+        "reference_auc": reference_auc, "psi_threshold": 0.1, "windows_dir": str(WINDOWS),
         "false_alarm_rate_budget": drift_mod.DEFAULT_FALSE_ALARM_RATE, "beyond_tolerance": beyond,
         "cells": cells, "stable": stable, "wall_s": round(time.perf_counter() - started, 1),
     }
