@@ -12,7 +12,8 @@ instances the environment's config may run **at the same time** (:func:`needs`):
   times the tuning's parallel jobs when ``hyperparameter_tuning`` is on; ``<type> for spot training job usage``
   when ``use_spot``, else ``<type> for training job usage``;
 * processing: one instance per model for its pipeline's processing steps plus one for its daily drift monitor
-  (every monitor runs on the same schedule): ``<type> for processing job usage``;
+  (every monitor runs on the same schedule), and four more for a model with ``native_model_monitor``:
+  ``<type> for processing job usage``;
 * hosting: per real-time or async endpoint (and shared multi-model endpoint) its largest fleet twice, since a
   blue/green rollout runs the old and the new fleet side by side: ``<type> for endpoint usage``;
 * batch transform: ``instance_count`` per batch model: ``<type> for transform job usage``.
@@ -29,11 +30,11 @@ import argparse
 import json
 import sys
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any, Dict, List, Optional, Sequence
 
+from mlops_cli.local.run_loop import DEFAULT_CONFIG
+
 SERVICE_CODE = "sagemaker"
-DEFAULT_CONFIG = Path(__file__).resolve().parents[1] / "config" / "mlops-loop.yaml"
 
 
 @dataclass
@@ -66,6 +67,9 @@ def needs(app: Any, environment: Any) -> List[Need]:
         need(training.instance_type, usage, training.instance_count * parallel, f"{model.name} training")
         need(training.processing_instance_type, "processing job", 2, f"{model.name} pipeline steps + drift monitor")
         serving = app.serving_of(environment, model)
+        if serving.native_model_monitor:
+            # Its four Model Monitor schedules (data quality, model quality, bias, explainability) share one cron.
+            need(training.processing_instance_type, "processing job", 4, f"{model.name} native Model Monitor")
         if serving.mode == "realtime":
             realtime = serving.realtime
             largest = realtime.autoscaling.max_instances if realtime.autoscaling else realtime.instance_count
@@ -137,7 +141,7 @@ def render(verdicts: Sequence[Verdict], *, environment: str, region: str) -> str
 def main(argv: Optional[Sequence[str]] = None, *, client: Any = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m mlops_cli.preflight", description=__doc__.split("\n\n")[1])
     parser.add_argument("--env", required=True, help="the environment to check (its account's credentials and region)")
-    parser.add_argument("--config", default=str(DEFAULT_CONFIG))
+    parser.add_argument("--config", default=str(DEFAULT_CONFIG), help="the app's config (default: the repository's)")
     parser.add_argument("--format", choices=("text", "json"), default="text")
     args = parser.parse_args(argv)
 

@@ -4,8 +4,12 @@
 from __future__ import annotations
 
 import re
+from typing import TYPE_CHECKING
 
 from pipeline_code.core import contract
+
+if TYPE_CHECKING:  # the config loader imports this module: no CDK import on its path
+    from aws_cdk import Stack
 
 
 # The CloudFormation metadata key under which constructs describe what a resource serves (the
@@ -34,6 +38,11 @@ def checked_feature_group_name(prefix: str, dataset: str) -> str:
     if problem:
         raise ValueError(f"feature group name {name!r} (project + environment + dataset) {problem}")
     return name
+
+
+def feature_group_arn(stack: "Stack", name: str) -> str:
+    """The ARN of feature group ``name`` in ``stack``'s account and region (SageMaker writes its ARNs in lower case)."""
+    return stack.format_arn(service="sagemaker", resource="feature-group", resource_name=name.lower())
 
 
 def feature_group_name_problem(name: str) -> str:

@@ -223,6 +223,8 @@ def score_by_id(
 
 
 def build_parser() -> argparse.ArgumentParser:
+    from mlops_cli.local.run_loop import DEFAULT_CONFIG
+
     parser = argparse.ArgumentParser(prog="python -m mlops_cli.local.online_store", description=__doc__.split("\n\n")[0])
     parser.add_argument("--workdir", default=".local-run", help="the local run's work directory (default .local-run)")
     parser.add_argument("--model", required=True, help="a model scored by id (serving.by_id.enabled)")
@@ -232,7 +234,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", type=int, default=None, help="a registered version (default: the latest approved)")
     parser.add_argument("--now", default=None, help="the time the lookup judges freshness at (ISO-8601; default: now)")
     parser.add_argument("--capture-dir", default=None, help="write each scored request as SageMaker data capture here")
-    parser.add_argument("--config", default=os.path.join(os.path.dirname(__file__), "..", "..", "config", "mlops-loop.yaml"))
+    parser.add_argument("--config", default=str(DEFAULT_CONFIG), help="the app's config (default: the repository's)")
     parser.add_argument("--environment", default="dev")
     return parser
 

@@ -221,8 +221,8 @@ def run_model(
     timings["features"] = round(time.perf_counter() - started, 3)
     if code:
         raise StageFailed(f"feature job failed with exit code {code} (see stderr)")
-    store_settings = env.get("feature_store") or {}
-    if store_settings.get("online_store", True):
+    store_settings = env["feature_store"]
+    if store_settings["online_store"]:
         # The feature job fills the online store too: locally, its SQLite twin (scoring by id reads it).
         from mlops_cli.local.online_store import STORE_FILE, fill_from_features, local_feature_group
 

@@ -168,11 +168,8 @@ def _resource_problems(config: AppConfig) -> list[str]:
     """
     problems = _feature_group_problems(config)
     for env in config.environments.values():
+        problems += _by_id_problems(config, env)
         for model in config.models_of(env):
-            if config.serving_of(env, model).by_id.enabled and not env.feature_store.online_store:
-                problems.append(f"environment {env.name!r}: field 'serving.{model.name}.by_id.enabled': scoring by id reads "
-                                "the online Feature Store, which feature_store.online_store turns off here; turn it on "
-                                "or set by_id.enabled: false")
             if not config.serving_of(env, model).native_model_monitor:
                 continue
             if model.problem_type != BINARY:
@@ -186,6 +183,38 @@ def _resource_problems(config: AppConfig) -> list[str]:
             except ValueError as exc:
                 problems.append(f"environment {env.name!r}: field 'monitoring.schedule': {exc} (model {model.name!r} "
                                 "sets serving.native_model_monitor, and Model Monitor runs no other schedule)")
+    return problems
+
+
+# Lambda keeps 100 of an account's default 1,000 concurrent executions unreserved; the deploy handler and the
+# retrain trigger reserve one each.
+MAX_RESERVED_BY_ID = 1000 - 100 - 2
+
+
+def _by_id_problems(config: AppConfig, env: EnvironmentConfig) -> list[str]:
+    """Scoring by id without the online store, a max age the store's TTL makes unreachable, and more reserved
+    concurrency than an account can give."""
+    problems = []
+    reserved = 0
+    for model in config.models_of(env):
+        by_id = config.serving_of(env, model).by_id
+        if not by_id.enabled:
+            continue
+        reserved += by_id.max_concurrency
+        if not env.feature_store.online_store:
+            problems.append(f"environment {env.name!r}: field 'serving.{model.name}.by_id.enabled': scoring by id reads "
+                            "the online Feature Store, which feature_store.online_store turns off here; turn it on "
+                            "or set by_id.enabled: false")
+        ttl_days = env.feature_store.online_ttl_days
+        if by_id.max_age_hours and ttl_days and by_id.max_age_hours >= ttl_days * 24:
+            problems.append(f"environment {env.name!r}: field 'serving.{model.name}.by_id.max_age_hours': "
+                            f"{by_id.max_age_hours} hours is not below the online store's TTL (feature_store.online_ttl_days "
+                            f"{ttl_days} = {ttl_days * 24} hours), so records expire before they turn stale and it never "
+                            f"applies; set it below {ttl_days * 24} or remove it")
+    if reserved > MAX_RESERVED_BY_ID:
+        problems.append(f"environment {env.name!r}: fields 'serving.<model>.by_id.max_concurrency' reserve {reserved} "
+                        f"concurrent executions in all; an account with Lambda's default limit can reserve at most "
+                        f"{MAX_RESERVED_BY_ID} for them (100 stay unreserved, the app's handlers hold 2): lower them")
     return problems
 
 

@@ -15,6 +15,8 @@ from typing import Iterable, Literal, Optional
 
 from pydantic import ConfigDict, Field, field_validator, model_validator
 
+from pipeline_code.core.online_features import DEFAULT_MAX_SKEW_RATE, MAX_IDS, POLICIES
+
 from .schedules import check_scheduler_expression
 from ._strict import StrictModel
 from .instance_types import ACCELERATOR_LABELS, INSTANCE_TYPES, unsupported_problem
@@ -270,12 +272,12 @@ class ById(_Frozen):
     """
 
     enabled: bool = False
-    missing: Literal["reject", "missing", "compute"] = "reject"
+    missing: Literal[POLICIES] = "reject"  # type: ignore[valid-type]
     max_age_hours: Optional[int] = Field(default=None, ge=1, le=8760)
-    max_ids: int = Field(default=100, ge=1, le=100)
+    max_ids: int = Field(default=MAX_IDS, ge=1, le=MAX_IDS)
     # Lambda keeps 100 of an account's default 1,000 concurrent executions unreserved.
     max_concurrency: int = Field(default=10, ge=1, le=900)
-    max_skew_rate: float = Field(default=0.01, gt=0.0, le=1.0)
+    max_skew_rate: float = Field(default=DEFAULT_MAX_SKEW_RATE, gt=0.0, le=1.0)
 
 
 class ServingConfig(_Frozen):

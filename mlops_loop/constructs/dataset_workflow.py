@@ -12,7 +12,7 @@ from pipeline_code.catalog import Dataset
 
 from pipeline_code.core.contract import pascal
 
-from ..naming import feature_snapshots_prefix
+from ..naming import feature_group_arn, feature_snapshots_prefix
 from .glue_runtime import GlueRuntime
 
 CURATE_SCRIPT = "etl/glue_curate_job.py"
@@ -89,7 +89,7 @@ class DatasetWorkflow(Construct):
         job.allow(
             f"PutRecords{sid}",
             ["sagemaker:PutRecord"],
-            [stack.format_arn(service="sagemaker", resource="feature-group", resource_name=feature_group_name.lower())],
+            [feature_group_arn(stack, feature_group_name)],
         )
 
         # -- the three steps ---------------------------------------------------------------------

@@ -12,10 +12,16 @@ from aws_cdk import aws_sns as sns
 from constructs import Construct
 
 from pipeline_code.core.contract import MONITOR_NAMESPACE, monitor_metric
-from pipeline_code.core.online_features import METRIC_NAMESPACE, SERVER_ERRORS_METRIC, LookupSpec, front_environment
+from pipeline_code.core.online_features import (
+    METRIC_DIMENSION,
+    METRIC_NAMESPACE,
+    SERVER_ERRORS_METRIC,
+    LookupSpec,
+    front_environment,
+)
 
-from ..config.serving import ById
 from ..nag import acknowledge
+from ..naming import feature_group_arn
 from .handler_function import handler_function
 
 
@@ -23,12 +29,13 @@ class ScoreById(Construct):
     """A caller with an entity id gets a score: ``pipeline_code.handlers.score_by_id`` behind a function URL.
 
     Defaults: the URL takes only SigV4-signed requests (``AuthType AWS_IAM``: a caller needs
-    ``lambda:InvokeFunctionUrl`` on this function, granted by the account, never public); reserved
-    concurrency ``settings.max_concurrency`` is the throttle (excess requests get 429 from Lambda);
+    ``lambda:InvokeFunctionUrl`` and ``lambda:InvokeFunction`` on this function (both, for URLs created since
+    October 2025), granted by the account, never public); reserved concurrency ``max_concurrency`` is the
+    throttle (excess requests get 429 from Lambda);
     the role may read exactly this model's feature group (``BatchGetRecord``), decrypt with its key and
     invoke exactly this model's endpoint, nothing else. Alarms to ``topic``: the function failing or
     answering 5xx, throttled requests, p99 duration above ``max_latency_ms``, and the drift monitor's
-    training/serving skew above ``settings.max_skew_rate``. Costs nothing while idle.
+    training/serving skew above ``max_skew_rate``. Costs nothing while idle.
     """
 
     def __init__(
@@ -42,7 +49,8 @@ class ScoreById(Construct):
         endpoint_name: str,
         feature_group_name: str,
         spec: LookupSpec,
-        settings: ById,
+        max_concurrency: int,
+        max_skew_rate: float,
         key: kms.IKey,
         topic: sns.ITopic,
         max_latency_ms: int,
@@ -65,7 +73,7 @@ class ScoreById(Construct):
             removal_policy=removal_policy,
             # A real-time endpoint may take up to 60 s to answer (SageMaker's limit), plus the lookup.
             timeout=Duration.seconds(65),
-            reserved_concurrency=settings.max_concurrency,
+            reserved_concurrency=max_concurrency,
             vpc_reason="The function calls only the Feature Store runtime and SageMaker runtime APIs; the app "
             "deploys no VPC and the function reaches no private resource.",
         )
@@ -75,8 +83,7 @@ class ScoreById(Construct):
             "(and counted by the 5xx alarm), so there is no event a dead-letter queue could keep.",
             "NIST.800.53.R5-LambdaDLQ",
         )
-        feature_group_arn = stack.format_arn(service="sagemaker", resource="feature-group", resource_name=feature_group_name)
-        built.access.allow("ReadFeatures", ["sagemaker:BatchGetRecord"], [feature_group_arn])
+        built.access.allow("ReadFeatures", ["sagemaker:BatchGetRecord"], [feature_group_arn(stack, feature_group_name)])
         built.access.allow_key("FeatureKey", key, encrypt=False)
         built.access.allow(
             "Score",
@@ -88,7 +95,7 @@ class ScoreById(Construct):
 
         notify = cw_actions.SnsAction(topic)
         served_errors = cloudwatch.Metric(
-            namespace=METRIC_NAMESPACE, metric_name=SERVER_ERRORS_METRIC, dimensions_map={"Model": model},
+            namespace=METRIC_NAMESPACE, metric_name=SERVER_ERRORS_METRIC, dimensions_map={METRIC_DIMENSION: model},
             statistic="Sum", period=Duration.minutes(5),
         )
         # Published by the drift monitor once a day (its skew check); the day's maximum.
@@ -108,8 +115,8 @@ class ScoreById(Construct):
             ("Latency", built.function.metric_duration(period=Duration.minutes(5), statistic="p99"), max_latency_ms, at_least,
              f"Score by id for {model}: p99 duration above {max_latency_ms} ms"),
             # As the monitor's check: a rate above the limit fails it.
-            ("Skew", skew_rate, settings.max_skew_rate, above,
-             f"{model}: more than {settings.max_skew_rate:g} of a feature's values served by id differ from the "
+            ("Skew", skew_rate, max_skew_rate, above,
+             f"{model}: more than {max_skew_rate:g} of a feature's values served by id differ from the "
              "training snapshot (the drift monitor's report lists the largest differences)"),
         ):
             alarm = cloudwatch.Alarm(

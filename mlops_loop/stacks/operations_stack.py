@@ -13,7 +13,7 @@ from constructs import Construct
 from pipeline_code.core.contract import pascal
 
 from ..config import EnvironmentConfig
-from ..config.serving import ServingAlarms, ServingConfig, longest_rollout_seconds
+from ..config.serving import ServingAlarms, longest_rollout_seconds
 from ..constructs.deploy_on_approval import DeployOnApproval, MultiModelDeployment
 from ..constructs.drift_monitor import DriftMonitor
 from ..constructs.job_code import JobCode
@@ -153,7 +153,7 @@ class OperationsStack(Stack):
                 key=lake.key,
                 code=code,
                 **({"feature_snapshots": features, "max_skew_rate": model_serving.by_id.max_skew_rate}
-                   if _scored_by_id(model_serving) else {}),
+                   if model_serving.by_id.enabled else {}),
             )
         self.endpoint_alarms: dict[str, EndpointAlarms] = {}
         for model, served in serving.models.items():
@@ -168,8 +168,9 @@ class OperationsStack(Stack):
                                   mme.config.instance_type, mme.config.alarms, mme.config.max_model_loading_wait_p99_ms)
         self.score_by_id: dict[str, ScoreById] = {}
         for model, served in serving.models.items():
+            # The config allows by_id only on real-time and serverless models, each with its own endpoint.
             settings = served.serving.by_id
-            if not _scored_by_id(served.serving):
+            if not settings.enabled:
                 continue
             model_config = serving.serving_configs[model][0]
             self.score_by_id[model] = ScoreById(
@@ -181,7 +182,8 @@ class OperationsStack(Stack):
                 endpoint_name=served.endpoint_name,
                 feature_group_name=checked_feature_group_name(name_prefix, model_config.dataset),
                 spec=model_config.lookup_spec(settings),
-                settings=settings,
+                max_concurrency=settings.max_concurrency,
+                max_skew_rate=settings.max_skew_rate,
                 key=lake.key,
                 topic=self.topic,
                 # The endpoint's own p99 limit plus the lookup: one BatchGetRecord of at most 100 ids.
@@ -241,7 +243,3 @@ class OperationsStack(Stack):
             topic=self.topic,
         )
 
-
-def _scored_by_id(serving: ServingConfig) -> bool:
-    # The config allows by_id only on real-time and serverless models, which each have their own endpoint.
-    return serving.by_id.enabled

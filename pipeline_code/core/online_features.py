@@ -47,6 +47,8 @@ MAX_ID_LENGTH = 1024
 _PRINTABLE = re.compile(r"[^\x00-\x1f\x7f]+")
 
 POLICIES = ("reject", "missing", "compute")
+# The drift monitor's default limit on a feature's share of served values that differ from the training snapshot.
+DEFAULT_MAX_SKEW_RATE = 0.01
 
 FRESH, UNKNOWN, EXPIRED, STALE, INVALID = "fresh", "unknown", "expired", "stale", "invalid"
 MISSES = (UNKNOWN, EXPIRED, STALE, INVALID)
@@ -63,6 +65,7 @@ INFERENCE_ID = "inference_id"
 
 # The front's CloudWatch metrics (embedded-metric log lines), dimension Model.
 METRIC_NAMESPACE = "mlops-loop/serving"
+METRIC_DIMENSION = "Model"
 REQUESTS_METRIC = "ByIdRequests"
 SERVER_ERRORS_METRIC = "ByIdServerErrors"
 
@@ -75,7 +78,7 @@ def verdict_metric(kind: str) -> str:
 INTEGRAL, FRACTIONAL, STRING = "Integral", "Fractional", "String"
 
 
-class LookupError(Exception):  # noqa: A001 - the module's own error, never the builtin
+class RefusedRequest(Exception):
     """A request the front refuses: ``status`` is the HTTP status, the message says what to fix; ``counts``
     the ids per verdict when the lookup had run (so a refused request is still counted)."""
 
@@ -121,11 +124,14 @@ class LookupSpec:
         """Inverse of :meth:`encode`."""
         features = tuple(tuple(item.split(":", 1)) for item in environ["FEATURES"].split(",") if item)
         max_age = environ.get("MAX_AGE_SECONDS", "")
+        policy = environ.get("MISSING_POLICY", "reject")
+        if policy not in POLICIES:
+            raise ValueError(f"MISSING_POLICY {policy!r}: not a by-id policy; allowed: {', '.join(POLICIES)}")
         return cls(
             record_identifier=environ["RECORD_IDENTIFIER"],
             event_time=environ["EVENT_TIME"],
             features=features,  # type: ignore[arg-type]
-            policy=environ.get("MISSING_POLICY", "reject"),
+            policy=policy,
             max_age_seconds=int(max_age) if max_age else None,
             max_ids=int(environ.get("MAX_IDS", MAX_IDS)),
         )
@@ -165,32 +171,32 @@ class Resolved:
 
 
 def parse_request(payload: Any, spec: LookupSpec) -> List[Instance]:
-    """The instances of a by-id request (see the module docstring); LookupError(400/413) naming the field."""
+    """The instances of a by-id request (see the module docstring); RefusedRequest(400/413) naming the field."""
     if isinstance(payload, dict) and "ids" in payload and "instances" not in payload:
         ids = payload["ids"]
         if not isinstance(ids, list):
-            raise LookupError(400, f"'ids' must be a list of entity ids ({spec.record_identifier}), got {type(ids).__name__}")
+            raise RefusedRequest(400, f"'ids' must be a list of entity ids ({spec.record_identifier}), got {type(ids).__name__}")
         items: List[Any] = [{spec.record_identifier: value} for value in ids]
     elif isinstance(payload, dict) and isinstance(payload.get("instances"), list):
         items = payload["instances"]
     else:
-        raise LookupError(
+        raise RefusedRequest(
             400, f'a by-id request is {{"ids": [...]}} or {{"instances": [{{"{spec.record_identifier}": ..., ...}}]}}'
         )
     if not items:
-        raise LookupError(400, "the request holds no entity id")
+        raise RefusedRequest(400, "the request holds no entity id")
     if len(items) > spec.max_ids:
-        raise LookupError(413, f"{len(items)} entity ids in one request; at most {spec.max_ids}: split the request")
+        raise RefusedRequest(413, f"{len(items)} entity ids in one request; at most {spec.max_ids}: split the request")
     instances: List[Instance] = []
     for index, item in enumerate(items):
         if not isinstance(item, dict):
-            raise LookupError(400, f"instance {index}: expected an object with '{spec.record_identifier}'")
+            raise RefusedRequest(400, f"instance {index}: expected an object with '{spec.record_identifier}'")
         entity_id = item.get(spec.record_identifier)
         if isinstance(entity_id, bool) or not isinstance(entity_id, (str, int)):
-            raise LookupError(400, f"instance {index}: '{spec.record_identifier}' must be a string id, got {entity_id!r}")
+            raise RefusedRequest(400, f"instance {index}: '{spec.record_identifier}' must be a string id, got {entity_id!r}")
         entity_id = str(entity_id)
         if not entity_id or len(entity_id) > MAX_ID_LENGTH or not _PRINTABLE.fullmatch(entity_id):
-            raise LookupError(
+            raise RefusedRequest(
                 400,
                 f"instance {index}: '{spec.record_identifier}' must be 1-{MAX_ID_LENGTH} printable characters, got {entity_id[:60]!r}",
             )
@@ -261,7 +267,7 @@ def resolve(instances: Sequence[Instance], stored: Mapping[str, StoredRecord], s
     """The records to score for ``instances`` given the store's ``stored`` records, by the model's policy.
 
     Raises:
-        LookupError: 404/422 under ``reject`` (or ``compute`` without raw fields), naming the ids.
+        RefusedRequest: 404/422 under ``reject`` (or ``compute`` without raw fields), naming the ids.
     """
     records: List[Dict[str, Any]] = []
     verdicts: List[str] = []
@@ -286,12 +292,10 @@ def resolve(instances: Sequence[Instance], stored: Mapping[str, StoredRecord], s
         # 404 only when the caller asked for ids nobody knows and nothing could stand in for them.
         status = 404 if spec.policy == "reject" and set(refused) == {UNKNOWN} else 422
         detail = "; ".join(f"{kind}: {', '.join(ids[:10])}{' …' if len(ids) > 10 else ''}" for kind, ids in refused.items())
-        fix = {
-            "reject": "the model's by-id policy is 'reject'",
-            "missing": "",
-            "compute": "policy 'compute' needs the instance's raw fields for these ids",
-        }[spec.policy]
-        raise LookupError(status, f"no fresh online-store record ({detail}); {fix}", counts)
+        # Only "reject" and "compute" refuse: "missing" scores every miss.
+        fix = ("the model's by-id policy is 'reject'" if spec.policy == "reject"
+               else "policy 'compute' needs the instance's raw fields for these ids")
+        raise RefusedRequest(status, f"no fresh online-store record ({detail}); {fix}", counts)
     return Resolved(records=records, verdicts=verdicts, event_times=event_times, counts=counts)
 
 

@@ -9,11 +9,13 @@ real-time endpoint runs with network isolation (it can reach no AWS API), and a 
 while idle and holds read-only access to exactly this model's feature group.
 
 Configuration (environment): ``ENDPOINT_NAME``, ``FEATURE_GROUP`` and the spec's variables
-(:meth:`LookupSpec.encode`). Answers: 200 with ``{"predictions": [...], "model": {...}, "lookup": {counts}}``;
-400/404/413/415/422 for the caller's mistakes (the message says which); 502 when the endpoint refuses
-the records or the feature group does not answer as the catalog says; 503 while no version is deployed
-or the store throttles past the retries (with ``Retry-After``). Each request logs one CloudWatch
-embedded-metric line (:func:`metric_line`).
+(:func:`pipeline_code.core.online_features.front_environment`). Answers: 200 with ``{"predictions": [...],
+"model": {...}, "lookup": {counts}}``; the caller's mistakes are 400 (not JSON, bad shape or id), 404 and 422
+(no fresh record under the policy, see :func:`~pipeline_code.core.online_features.resolve`), 405 (not POST),
+413 (too many ids), 415 (not JSON), and 422 when the model refuses the records (its 4xx); 502 when the endpoint
+fails or the feature group is missing or refuses the catalog's feature names; 503 while no version is deployed
+or the store or endpoint throttles or does not answer (with ``Retry-After``); 504 when the endpoint does not
+answer in time. Each request logs one CloudWatch embedded-metric line (:func:`metric_line`).
 """
 
 from __future__ import annotations
@@ -27,13 +29,18 @@ from typing import Any, Callable, Dict, List, Mapping, Optional
 
 import boto3
 from botocore.config import Config
-from botocore.exceptions import ClientError
+from botocore.exceptions import BotoCoreError, ClientError
 
 from pipeline_code.core import online_features as lookup
 
 # Unprocessed identifiers (the store's partial answer under load) are asked again this many times.
 UNPROCESSED_RETRIES = 3
-_RETRY = Config(retries={"mode": "standard", "max_attempts": 4}, connect_timeout=2, read_timeout=10)
+# The store: standard retries (throttling, 5xx). The endpoint: one attempt with a read timeout above
+# SageMaker's 60 s real-time limit, since a retried InvokeEndpoint would score the request twice.
+_CONFIGS = {
+    "sagemaker-featurestore-runtime": Config(retries={"mode": "standard", "max_attempts": 4}, connect_timeout=2, read_timeout=10),
+    "sagemaker-runtime": Config(retries={"mode": "standard", "max_attempts": 1}, connect_timeout=2, read_timeout=62),
+}
 _THROTTLED = {"ThrottlingException", "ThrottledException", "ServiceUnavailable", "TooManyRequestsException"}
 
 _clients: Dict[str, Any] = {}
@@ -41,11 +48,11 @@ _clients: Dict[str, Any] = {}
 
 def _client(name: str) -> Any:
     if name not in _clients:
-        _clients[name] = boto3.client(name, config=_RETRY)
+        _clients[name] = boto3.client(name, config=_CONFIGS[name])
     return _clients[name]
 
 
-class FrontError(lookup.LookupError):
+class FrontError(lookup.RefusedRequest):
     """A failure behind the front (store, endpoint) answered with ``status`` and, if set, Retry-After."""
 
     def __init__(self, status: int, message: str, retry_after: Optional[int] = None) -> None:
@@ -74,6 +81,8 @@ def fetch_records(
                 }],
                 ExpirationTimeResponse="Enabled",
             )
+        except BotoCoreError as error:  # no answer at all: a timeout or a connection failure
+            raise FrontError(503, f"the online store did not answer ({type(error).__name__}); retry later", retry_after=1) from error
         except ClientError as error:
             code = error.response.get("Error", {}).get("Code", "")
             if code in _THROTTLED:
@@ -113,6 +122,8 @@ def score(client: Any, endpoint: str, records: List[Dict[str, Any]]) -> Dict[str
             Accept="application/json",
             Body=json.dumps({"instances": records}),
         )
+    except BotoCoreError as error:  # no answer within the timeout, or no connection
+        raise FrontError(504, f"the endpoint did not answer ({type(error).__name__})") from error
     except ClientError as error:
         code = error.response.get("Error", {}).get("Code", "")
         message = error.response.get("Error", {}).get("Message", "")
@@ -148,10 +159,10 @@ def metric_line(model: str, counts: Mapping[str, int], status: int) -> Dict[str,
     }
     return {
         "_aws": {"Timestamp": int(time.time() * 1000), "CloudWatchMetrics": [{
-            "Namespace": lookup.METRIC_NAMESPACE, "Dimensions": [["Model"]],
+            "Namespace": lookup.METRIC_NAMESPACE, "Dimensions": [[lookup.METRIC_DIMENSION]],
             "Metrics": [{"Name": name, "Unit": "Count"} for name in values],
         }]},
-        "Model": model, "Status": status, **values,
+        lookup.METRIC_DIMENSION: model, "Status": status, **values,
     }
 
 
@@ -169,26 +180,30 @@ def handle(
     now: Optional[datetime] = None,
 ) -> Dict[str, Any]:
     """One function-URL request, with the clients given (the tests pass stubbed ones)."""
-    spec = lookup.LookupSpec.decode(environ)
+    try:
+        spec = lookup.LookupSpec.decode(environ)
+    except (KeyError, ValueError) as error:  # synth writes a valid spec: this is a hand-edited function
+        _metrics(environ.get("MODEL_NAME", ""), {}, 500)
+        return _http(500, {"error": f"the score-by-id front is misconfigured: {error}"})
     counts: Dict[str, int] = {}
     try:
         method = (event.get("requestContext", {}).get("http", {}) or {}).get("method", "POST")
         if method != "POST":
-            raise lookup.LookupError(405, f"{method}: score by id with POST")
+            raise lookup.RefusedRequest(405, f"{method}: score by id with POST")
         headers = {k.lower(): v for k, v in (event.get("headers") or {}).items()}
         content_type = headers.get("content-type", "application/json").split(";")[0].strip().lower()
         if content_type != "application/json":
-            raise lookup.LookupError(415, f"Content-Type {content_type}: a by-id request is application/json")
+            raise lookup.RefusedRequest(415, f"Content-Type {content_type}: a by-id request is application/json")
         body = event.get("body") or ""
         if event.get("isBase64Encoded"):
             try:
                 body = base64.b64decode(body, validate=True).decode("utf-8", errors="replace")
             except ValueError as error:
-                raise lookup.LookupError(400, f"the body is not valid base64 ({error})") from error
+                raise lookup.RefusedRequest(400, f"the body is not valid base64 ({error})") from error
         try:
             payload = json.loads(body)
         except ValueError as error:
-            raise lookup.LookupError(400, f"the body is not JSON ({error})") from error
+            raise lookup.RefusedRequest(400, f"the body is not JSON ({error})") from error
         instances = lookup.parse_request(payload, spec)
         stored = fetch_records(store, environ["FEATURE_GROUP"], [i.entity_id for i in instances], spec)
         resolved = lookup.resolve(instances, stored, spec, now or datetime.now(timezone.utc))
@@ -204,7 +219,7 @@ def handle(
         }
         _metrics(environ.get("MODEL_NAME", ""), counts, 200)
         return _http(200, body_out)
-    except lookup.LookupError as error:
+    except lookup.RefusedRequest as error:
         _metrics(environ.get("MODEL_NAME", ""), error.counts or counts, error.status)
         return _http(error.status, {"error": str(error)}, getattr(error, "retry_after", None))
 

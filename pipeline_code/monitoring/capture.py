@@ -222,11 +222,11 @@ class _Decoder:
         inp = capture.get("endpointInput")
         if not isinstance(inp, dict) or "data" not in inp:
             raise _Malformed("missing_input: captureData.endpointInput.data absent")
-        kind, payload = _payload(inp)
+        kind, payload = decode_payload(inp)
         out = capture.get("endpointOutput")
         scores: Optional[List[Output]] = None
         if isinstance(out, dict) and out.get("data") not in (None, ""):
-            scores = self.outputs(*_payload(out))
+            scores = self.outputs(*decode_payload(out))
         base_id = meta.get("inferenceId") or meta.get("eventId")
         when = meta.get("inferenceTime")
         self._add_payload(kind, payload, scores, base_id, when)
@@ -441,8 +441,9 @@ class _Decoder:
         return part
 
 
-def _payload(block: Dict[str, Any]) -> Tuple[str, Any]:
-    """(``csv`` | ``json``, parsed payload) of an endpointInput / endpointOutput block."""
+def decode_payload(block: Dict[str, Any]) -> Tuple[str, Any]:
+    """(``csv`` | ``json``, parsed payload) of an endpointInput / endpointOutput block (BASE64 decoded first); a
+    ValueError when it does not decode."""
     data = block.get("data")
     encoding = str(block.get("encoding") or "").upper()
     content_type = str(block.get("observedContentType") or "").lower()

@@ -49,6 +49,7 @@ import traceback
 from typing import Any, Dict, List, Optional, Sequence
 
 from pipeline_code.core.contract import BASELINE_FILES, EVALUATION_FILE
+from pipeline_code.core.online_features import DEFAULT_MAX_SKEW_RATE
 from pipeline_code.core.problem import BINARY, MULTICLASS
 from pipeline_code.monitoring import capture as capture_mod
 from pipeline_code.monitoring import cumulative, drift, quality, skew, report as report_mod
@@ -435,8 +436,8 @@ def build_parser() -> argparse.ArgumentParser:
     arg("min-rows", type=_positive_int, default=100)
     arg("feature-snapshots-dir", default=None,
         help="feature snapshots (what training reads) for the skew check of by-id traffic (default: no skew check)")
-    arg("max-skew-rate", type=_unit, default=0.01,
-        help="the largest share of by-id records whose served feature may differ from the snapshot (default 0.01)")
+    arg("max-skew-rate", type=_unit, default=DEFAULT_MAX_SKEW_RATE,
+        help=f"the largest share of by-id records whose served feature may differ from the snapshot (default {DEFAULT_MAX_SKEW_RATE})")
     arg("skew-sample-rows", type=_positive_int, default=skew.DEFAULT_SAMPLE_ROWS,
         help="by-id records the skew check compares at most (a seeded sample)")
     arg("min-requests", type=_non_negative_int, default=0,

@@ -35,6 +35,7 @@ from pipeline_code.core.online_features import (
     SOURCE_STORE,
 )
 from pipeline_code.monitoring import drift
+from pipeline_code.monitoring.capture import decode_payload
 from pipeline_code.serving.records import FeatureContract, complete_records
 from pipeline_code.training.spec import ModelSpec
 
@@ -50,7 +51,8 @@ def _by_id_lines(capture_dir: str) -> Iterator[str]:
     for path in paths:
         with open(path, encoding="utf-8", errors="replace") as handle:
             for line in handle:
-                if ENTITY_ID in line:
+                # BASE64-encoded requests hide their keys until decoded: they are parsed to find out.
+                if ENTITY_ID in line or '"BASE64"' in line:
                     yield line
 
 
@@ -60,7 +62,8 @@ def served_records(capture_dir: str, spec: ModelSpec, *, sample_requests: Option
 
     ``sample_requests`` keeps a seeded uniform sample of that many requests (reservoir sampling over the
     lines, parsed only once chosen), so time beyond one text scan and memory do not grow with the window;
-    ``frame.attrs["by_id_requests"]`` is how many requests the scan saw. Lines that do not decode are skipped
+    ``frame.attrs["by_id_requests"]`` is how many requests the sample was drawn from (the by-id ones, and any
+    BASE64-encoded request, whose keys show only once decoded). Lines that do not decode are skipped
     here: the capture section counts them.
     """
     rng = random.Random(seed)
@@ -79,10 +82,11 @@ def served_records(capture_dir: str, spec: ModelSpec, *, sample_requests: Option
     for line in chosen:
         try:
             event = json.loads(line)
-            request = event["captureData"]["endpointInput"]
+            kind, payload = decode_payload(event["captureData"]["endpointInput"])
             when = event["eventMetadata"]["inferenceTime"]
-            payload = json.loads(request["data"]) if "json" in request.get("observedContentType", "") else None
-        except (ValueError, KeyError, TypeError):
+        except (ValueError, KeyError, TypeError):  # the capture section counts what does not decode
+            continue
+        if kind != "json":
             continue
         records = payload.get("instances") if isinstance(payload, dict) else None
         if not isinstance(records, list):

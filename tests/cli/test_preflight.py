@@ -188,3 +188,11 @@ def test_quotas_that_cannot_be_read_exit_2_with_the_reason(quotas, tmp_path, cap
     assert preflight.main(["--env", "dev", "--config", _write(tmp_path, _raw())], client=quotas.client) == 2
     err = capsys.readouterr().err
     assert err.startswith("ERROR: cannot read the SageMaker quotas of environment 'dev': An error occurred (AccessDeniedException)")
+
+
+def test_native_model_monitor_adds_its_four_processing_schedules():
+    raw = returns_config(model_serving={"mode": "realtime", "native_model_monitor": True,
+                                        "realtime": {"instance_type": "ml.c5.xlarge", "autoscaling": None}})
+    needs = _needs(parse_config(raw, source="preflight test"))
+    assert needs["ml.m5.xlarge for processing job usage"] == (
+        6, ["returns pipeline steps + drift monitor x2", "returns native Model Monitor x4"])

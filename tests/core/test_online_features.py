@@ -49,8 +49,8 @@ def stored(event: str | None = EVENT, expires_at: dt.datetime | None = None, **v
 
 
 def refusal(call, *args):
-    """(status, message) of the LookupError ``call(*args)`` raises."""
-    with pytest.raises(of.LookupError) as raised:
+    """(status, message) of the RefusedRequest ``call(*args)`` raises."""
+    with pytest.raises(of.RefusedRequest) as raised:
         call(*args)
     return raised.value.status, str(raised.value)
 

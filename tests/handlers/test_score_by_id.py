@@ -573,3 +573,43 @@ def test_compute_without_raw_fields_for_an_unknown_id_is_a_422_naming_the_fix(st
     assert (status, body) == (
         422, {"error": "no fresh online-store record (unknown: c-9); policy 'compute' needs the instance's raw fields for these ids"}
     )
+
+
+def test_a_store_that_does_not_answer_is_a_503_not_a_crash(store, runtime, monkeypatch):
+    from botocore.exceptions import ReadTimeoutError
+
+    def timeout(**_):
+        raise ReadTimeoutError(endpoint_url="https://featurestore-runtime.sagemaker.eu-west-1.amazonaws.com")
+
+    monkeypatch.setattr(store.client, "batch_get_record", timeout)
+    status, headers, body = handled(event({"ids": ["c-1"]}), store, runtime)
+    assert (status, headers.get("Retry-After"), body) == (
+        503, "1", {"error": "the online store did not answer (ReadTimeoutError); retry later"})
+
+
+def test_an_endpoint_that_does_not_answer_in_time_is_a_504_and_is_not_retried(store, runtime, monkeypatch):
+    from botocore.exceptions import ReadTimeoutError
+
+    calls = []
+
+    def timeout(**kwargs):
+        calls.append(kwargs)
+        raise ReadTimeoutError(endpoint_url="https://runtime.sagemaker.eu-west-1.amazonaws.com")
+
+    expect_lookup(store, ["c-1"], [stored("c-1")])
+    monkeypatch.setattr(runtime.client, "invoke_endpoint", timeout)
+    status, _, body = handled(event({"ids": ["c-1"]}), store, runtime)
+    assert (status, body) == (504, {"error": "the endpoint did not answer (ReadTimeoutError)"})
+    assert len(calls) == 1
+
+
+def test_the_endpoint_client_never_retries_and_waits_past_sagemakers_60_second_limit():
+    config = front._CONFIGS["sagemaker-runtime"]
+    assert config.retries["max_attempts"] == 1 and config.read_timeout > 60
+
+
+def test_a_hand_edited_policy_is_a_500_naming_the_setting(store, runtime, capsys):
+    status, _, body = handled(event({"ids": ["c-1"]}), store, runtime, {**environ(), "MISSING_POLICY": "impute"})
+    assert (status, body) == (500, {"error": "the score-by-id front is misconfigured: MISSING_POLICY 'impute': not a by-id "
+                                             "policy; allowed: reject, missing, compute"})
+    assert metric(capsys)["ByIdServerErrors"] == 1

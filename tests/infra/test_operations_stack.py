@@ -267,3 +267,23 @@ def _assert_by_id_settings(synthesized, env, environment):
         assert variables["MODEL_NAME"] == model.name
         assert variables["FEATURE_GROUP"] == feature_group_name(prefix, model.dataset)
         assert {k: variables[k] for k in model.lookup_spec(settings).encode()} == model.lookup_spec(settings).encode()
+
+
+class _ModesView:
+    """The ``modes`` environment's Operations template behind the interface the by-id assertions use."""
+
+    def __init__(self, modes) -> None:
+        self.config, self._operations = modes.config, modes.operations
+
+    def resources(self, env, stack, cfn_type):
+        assert stack == "Operations"
+        return {k: r for k, r in self._operations["Resources"].items() if r["Type"] == cfn_type}
+
+
+def test_a_model_scored_by_id_gets_its_front_whatever_the_users_line_up(modes):
+    """GIVEN the frozen ``modes`` test config, which scores one real-time model by id, WHEN synthesized THEN its
+    front is there and configured (the user-config tests above hold vacuously for a config without by-id models)."""
+    view, environment = _ModesView(modes), modes.config.environments[modes.env]
+    assert [m.name for m in modes.config.models_of(environment) if modes.config.serving_of(environment, m).by_id.enabled]
+    _assert_by_id_fronts(view, modes.env)
+    _assert_by_id_settings(view, modes.env, environment)

@@ -560,3 +560,31 @@ def test_the_lookup_spec_follows_the_models_feature_order_not_the_datasets():
     config = parse_config(raw)
     spec = config.models["churn"].lookup_spec(config.models["churn"].serving.by_id)
     assert spec.features == (("region", "String"), ("tenure_months", "Integral"), ("monthly_charges", "Fractional"))
+
+
+def test_a_max_age_the_online_stores_ttl_makes_unreachable_is_refused_naming_both_settings():
+    """GIVEN dev keeps online records 7 days WHEN churn treats records older than 168 hours as stale THEN dev is
+    refused: a record expires before it could turn stale, so the setting would never apply."""
+    raw = _raw()
+    _serving(raw, "churn")["by_id"] = {"enabled": True, "max_age_hours": 168}
+    raw["environments"]["dev"]["feature_store"]["online_ttl_days"] = 7
+    raw["defaults"]["feature_store"]["online_ttl_days"] = 30
+    assert problems_of(raw) == [
+        "environment 'dev': field 'serving.churn.by_id.max_age_hours': 168 hours is not below the online store's TTL "
+        "(feature_store.online_ttl_days 7 = 168 hours), so records expire before they turn stale and it never applies; "
+        "set it below 168 or remove it"
+    ]
+
+
+def test_more_reserved_concurrency_than_an_account_can_give_is_refused_per_environment():
+    raw = _raw()
+    for model in ("churn", "credit-risk"):
+        _serving(raw, model)["by_id"] = {"enabled": True, "max_concurrency": 450}
+    serving_both = [env for env, body in raw["environments"].items() if {"churn", "credit-risk"} <= set(body["models"])]
+    assert serving_both
+    assert problems_of(raw) == [
+        f"environment {env!r}: fields 'serving.<model>.by_id.max_concurrency' reserve 900 concurrent executions in all; "
+        "an account with Lambda's default limit can reserve at most 898 for them (100 stay unreserved, the app's "
+        "handlers hold 2): lower them"
+        for env in serving_both
+    ]

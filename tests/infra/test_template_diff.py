@@ -186,6 +186,15 @@ def test_update_in_place_of_a_known_type_is_a_plain_modification():
     assert (rc.kind, rc.replacement, rc.replacement_reasons, rc.notes) == ("modified", "no", [], [])
 
 
+def test_a_commit_stamp_beside_a_real_change_does_not_make_the_replacement_unknown():
+    # GIVEN a function whose memory changes and whose description carries another commit stamp
+    old = {"Type": "AWS::Lambda::Function", "Properties": {"MemorySize": 256, "Description": "code " + "a" * 40}}
+    new = {"Type": "AWS::Lambda::Function", "Properties": {"MemorySize": 512, "Description": "code " + "b" * 40}}
+    # WHEN compared THEN it is an in-place update: the stamp is no change of any property
+    rc = diff_resource("Function", old=old, new=new)
+    assert (rc.kind, rc.replacement, [c.dotted for c in rc.changes]) == ("modified", "no", ["MemorySize"])
+
+
 def test_cloudformation_diff_answers_per_property_and_which_fixed_names_are_create_only():
     # GIVEN a Glue job whose name (create-only) and worker type (updatable) both change
     old = {"Type": "AWS::Glue::Job", "Properties": {"Name": "a", "WorkerType": "G.1X"}}
@@ -193,7 +202,7 @@ def test_cloudformation_diff_answers_per_property_and_which_fixed_names_are_crea
     # WHEN cloudformation-diff is asked, with a question about a bucket's names
     (impact,), (names,) = change_impacts([(old, new)], [("AWS::S3::Bucket", ["BucketName", "AnalyticsConfigurations"])])
     # THEN it answers like `cdk diff`
-    assert impact.resource == "WILL_REPLACE"
+    assert impact.impact == "WILL_REPLACE"
     assert impact.properties == {"Name": "WILL_REPLACE", "WorkerType": "WILL_UPDATE"}
     assert impact.named("WILL_REPLACE") == ["Name"]
     assert names == ["BucketName"]

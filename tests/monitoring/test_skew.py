@@ -529,3 +529,15 @@ def test_each_features_skew_rate_is_published_with_its_feature_dimension():
     # AND an unhealthy report publishes none of them
     assert not [d for d in report_mod.metric_data({**report, "healthy": False}, "dev", "churn")
                 if d["MetricName"] in ("FeatureSkewRate", "FeatureSkew")]
+
+
+def test_a_base64_encoded_by_id_request_is_read_like_a_plain_one(tmp_path):
+    import base64
+
+    record = json.loads(capture_line([by_id("a-1")], MAY_20))
+    request = record["captureData"]["endpointInput"]
+    request["data"] = base64.b64encode(request["data"].encode()).decode()
+    request["encoding"] = "BASE64"
+    frame = skew.served_records(write_capture(tmp_path / "capture", [json.dumps(record)]), SPEC)
+    assert frame[ENTITY_ID].tolist() == ["a-1"] and frame["monthly_charges"].tolist() == [VALUES["monthly_charges"]]
+    assert frame.attrs["by_id_requests"] == 1

@@ -123,7 +123,9 @@ def _decide(undecided: Sequence[_Undecided]) -> None:
 def _unknown(u: _Undecided, impact: Impact) -> bool:
     # cloudformation-diff answers NO_CHANGE for a property its specification does not know (every
     # property of Custom::* or of a type newer than the CLI), even when the value changed.
-    old_props, new_props = u.old.get("Properties", {}), u.new.get("Properties", {})
+    # As cloudformation-diff saw them: commit stamps are not changes.
+    old_props = strip_commit_stamps(u.old).get("Properties", {})
+    new_props = strip_commit_stamps(u.new).get("Properties", {})
     changed = [k for k in dict.fromkeys([*old_props, *new_props]) if old_props.get(k, MISSING) != new_props.get(k, MISSING)]
     return any(impact.properties.get(k, NO_CHANGE) == NO_CHANGE for k in changed)
 

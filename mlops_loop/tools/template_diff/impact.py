@@ -33,7 +33,7 @@ NO_CHANGE = "NO_CHANGE"
 class Impact:
     """cloudformation-diff's verdict on one resource: its overall impact and each changed property's."""
 
-    resource: str
+    impact: str
     properties: dict[str, str] = field(default_factory=dict)
 
     def named(self, impact: str) -> list[str]:
