@@ -265,7 +265,7 @@ class ById(_Frozen):
     see ``docs/invocation-contract.md``. ``missing`` says what an id without a fresh record gets:
     ``reject`` (the request is refused naming the ids), ``missing`` (scored with every feature missing),
     or ``compute`` (scored from raw fields sent with the id). ``max_age_hours`` treats older records as
-    missing (none: only the store's TTL expires them); ``max_ids`` per request (``BatchGetRecord``'s
+    missing (none: only the store's TTL expires them; it must be below the TTL, ``feature_store.online_ttl_days``); ``max_ids`` per request (``BatchGetRecord``'s
     limit is 100); ``max_concurrency`` reserves that many concurrent requests, the front's throttle.
     The drift monitor compares the features served by id with the feature snapshots training reads; more
     than ``max_skew_rate`` of them differing for one feature fails its skew check and alarms people.
