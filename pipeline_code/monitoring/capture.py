@@ -575,6 +575,13 @@ def _files(root: str) -> List[str]:
     return sorted(out)
 
 
+def data_capture_files(capture_dir: Optional[str]) -> List[str]:
+    """The data-capture files (``*.jsonl``) under ``capture_dir``, sorted; none when it does not exist."""
+    if not capture_dir or not os.path.isdir(capture_dir):
+        return []
+    return [path for path in _files(capture_dir) if path.endswith(CAPTURE_SUFFIXES)]
+
+
 def _read_lines(path: str) -> Iterable[Tuple[int, str]]:
     with open(path, "rb") as handle:
         for i, raw in enumerate(handle, start=1):

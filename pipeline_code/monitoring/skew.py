@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import json
 import math
-import os
 import random
 from typing import Any, Dict, Iterator, List, Optional
 
@@ -35,7 +34,7 @@ from pipeline_code.core.online_features import (
     SOURCE_STORE,
 )
 from pipeline_code.monitoring import drift
-from pipeline_code.monitoring.capture import decode_payload
+from pipeline_code.monitoring.capture import data_capture_files, decode_payload
 from pipeline_code.serving.records import FeatureContract, complete_records
 from pipeline_code.training.spec import ModelSpec
 
@@ -47,8 +46,7 @@ LARGEST = 5
 
 def _by_id_lines(capture_dir: str) -> Iterator[str]:
     """The capture lines that may hold by-id records (a cheap text test before any JSON is parsed)."""
-    paths = sorted(os.path.join(d, n) for d, _, names in os.walk(capture_dir) for n in names) if os.path.isdir(capture_dir) else []
-    for path in paths:
+    for path in data_capture_files(capture_dir):
         with open(path, encoding="utf-8", errors="replace") as handle:
             for line in handle:
                 # BASE64-encoded requests hide their keys until decoded: they are parsed to find out.

@@ -643,27 +643,12 @@ def _fairness_groups(card: _Evaluated) -> List[Optional[Dict[str, Any]]]:
         return groups + _class_fairness_groups(card)
     if kind == problem.REGRESSION:
         return groups + [_error_fairness_group(card)]
-    by_group = [(g, e) for g, e in sorted((fairness.get("groups") or {}).items()) if as_number(e.get("positive_rate")) is not None]
-    if by_group:
-        groups.append(
-            {
-                "name": _clip(f"positive rate by {attribute}", _MAX["group"]),
-                "metric_data": [
-                    {
-                        "name": f"positive prediction rate by {attribute}",
-                        "type": "bar_chart",
-                        "value": [float(e["positive_rate"]) for _, e in by_group],
-                        "x_axis_name": [_clip(g, _MAX["value"]) for g, _ in by_group],
-                        "y_axis_name": "positive rate",
-                        "notes": _clip(
-                            "groups used for the fairness metrics: "
-                            + (", ".join(fairness.get("eligible_groups") or []) or "none"),
-                            _MAX["notes"],
-                        ),
-                    }
-                ],
-            }
-        )
+    by_group = [(g, float(e["positive_rate"])) for g, e in sorted((fairness.get("groups") or {}).items())
+                if as_number(e.get("positive_rate")) is not None]
+    groups.append(_group(f"positive rate by {attribute}", [
+        _bar_chart(f"positive prediction rate by {attribute}", by_group, "positive rate",
+                   "groups used for the fairness metrics: " + (", ".join(fairness.get("eligible_groups") or []) or "none")),
+    ]))
     return groups
 
 
@@ -729,29 +714,17 @@ def _error_fairness_group(card: _Evaluated) -> Optional[Dict[str, Any]]:
     )  # fmt: skip
 
 
-def _slice_groups(card: _Evaluated) -> List[Dict[str, Any]]:
+def _slice_groups(card: _Evaluated) -> List[Optional[Dict[str, Any]]]:
     """The primary metric (binary: AUC) per value of each slice column."""
     groups = []
     metric = "auc" if card.kind == problem.BINARY else card.primary_metric
     label = problem.label(metric)
     for column, block in sorted((card.challenger.get("slices") or {}).items()):
         values = [(v, e) for v, e in sorted((block.get("values") or {}).items()) if as_number(e.get(metric)) is not None]
-        if values:
-            groups.append(
-                {
-                    "name": _clip(f"{label} by {column}", _MAX["group"]),
-                    "metric_data": [
-                        {
-                            "name": f"{label} by {column}",
-                            "type": "bar_chart",
-                            "value": [float(e[metric]) for _, e in values],
-                            "x_axis_name": [_clip(v, _MAX["value"]) for v, _ in values],
-                            "y_axis_name": label,
-                            "notes": _clip("test rows: " + ", ".join(f"{v}={e.get('rows')}" for v, e in values), _MAX["notes"]),
-                        }
-                    ],
-                }
-            )
+        groups.append(_group(f"{label} by {column}", [
+            _bar_chart(f"{label} by {column}", [(v, float(e[metric])) for v, e in values], label,
+                       "test rows: " + ", ".join(f"{v}={e.get('rows')}" for v, e in values)),
+        ]))
     return groups
 
 

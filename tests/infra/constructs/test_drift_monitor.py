@@ -22,28 +22,16 @@ from mlops_loop.constructs.drift_monitor import DriftMonitor
 from mlops_loop.constructs.job_code import JobCode
 from mlops_loop.constructs.scheduled_job import EXECUTION_ID, job_name_stem
 from tests.support.built_stack import scheduled_request
+from tests.support.construct_configs import ORDERS
 
 PREFIX = "shop-dev"
 INFERENCE, ARTIFACTS = "shop-dev-inference", "shop-dev-artifacts"
 ASSETS = "cdk-hnb659fds-assets-123456789012-eu-west-1"
 RAW_CONFIG = {
     "project": "shop",
-    "datasets": {
-        "orders": {
-            "record_identifier": "order_id",
-            "event_time": "event_time",
-            "labels": ["returned", "basket_value"],
-            "columns": {
-                "order_id": {"type": "string", "nullable": False},
-                "event_time": {"type": "timestamp", "nullable": False},
-                "items": {"type": "integer", "min": 0, "max": 500},
-                "channel": {"type": "string", "allowed": ["web", "app"]},
-                "returned": {"type": "integer", "min": 0, "max": 1},
-                "basket_value": {"type": "double", "min": 0},
-            },
-            "features": {"items": "items", "channel": "channel"},
-        }
-    },
+    # The shared test dataset with a second label, for the regression model.
+    "datasets": {"orders": {**ORDERS, "labels": [*ORDERS["labels"], "basket_value"],
+                            "columns": {**ORDERS["columns"], "basket_value": {"type": "double", "min": 0}}}},
     "models": {
         # Binary, no traffic expected: a quiet day is quiet.
         "returns": {"dataset": "orders", "target": "returned", "features": ["items"], "sensitive_attribute": "channel"},
