@@ -59,7 +59,7 @@ import math
 import os
 from collections import Counter
 from dataclasses import dataclass, field
-from typing import Any, Dict, Iterable, List, Optional, Sequence, Set, Tuple
+from typing import Any, Callable, Dict, Iterable, List, Optional, Sequence, Set, Tuple
 
 import numpy as np
 import pandas as pd
@@ -69,6 +69,7 @@ from pipeline_code.core.lines import record_lines
 from pipeline_code.core.problem import BINARY, MULTICLASS, REGRESSION
 from pipeline_code.core import online_features
 from pipeline_code.monitoring import capture_columns
+from pipeline_code.monitoring.window_stats import concat
 from pipeline_code.serving.records import FeatureContract, complete_records
 
 SCORE = "score"
@@ -84,6 +85,8 @@ PROVENANCE_KEYS = frozenset(online_features.PROVENANCE_KEYS)
 BATCH_OUTPUT_SUFFIX = ".out"
 CAPTURE_SUFFIXES = (".jsonl",)
 DEFAULT_MAX_SAMPLES = 20
+# Records the line decoder holds before it hands them on as one chunk (the columnar reader hands on each block).
+CHUNK_RECORDS = 50_000
 
 
 def probability_column(name: str) -> str:
@@ -93,7 +96,11 @@ def probability_column(name: str) -> str:
 
 @dataclass
 class CaptureWindow:
-    """The decoded window plus everything that went wrong decoding it."""
+    """The decoded window plus everything that went wrong decoding it.
+
+    ``frame`` holds every record when :func:`read_capture` collected them (the default); a window streamed
+    to a ``consume`` callback keeps an empty frame, and its counts (``records``, the scored records, the
+    time span) are the same either way: they are taken chunk by chunk (:meth:`observe`)."""
 
     frame: pd.DataFrame
     lines: int = 0
@@ -109,10 +116,11 @@ class CaptureWindow:
     classes: Tuple[str, ...] = ()
     # Blocks the columnar reader handed to the line decoder after an unexpected error, per reason.
     columnar_fallbacks: Dict[str, int] = field(default_factory=dict)
-
-    @property
-    def records(self) -> int:
-        return int(len(self.frame))
+    records: int = 0
+    records_with_score: int = 0
+    records_with_probabilities: int = 0
+    start: Optional[pd.Timestamp] = None
+    end: Optional[pd.Timestamp] = None
 
     @property
     def schema_changed(self) -> bool:
@@ -123,16 +131,29 @@ class CaptureWindow:
         """The class-probability columns of the frame (multiclass models; none otherwise)."""
         return [probability_column(c) for c in self.classes] if self.problem_type == MULTICLASS else []
 
+    def observe(self, chunk: pd.DataFrame) -> None:
+        """Count one chunk of decoded records (as decoded: before any rescoring)."""
+        if not len(chunk):
+            return
+        self.records += int(len(chunk))
+        self.records_with_score += int(chunk[SCORE].notna().sum())
+        columns = self.probability_columns
+        if columns:
+            self.records_with_probabilities += int(chunk[columns].notna().all(axis=1).sum())
+        times = pd.to_datetime(chunk[INFERENCE_TIME], utc=True, errors="coerce").dropna()
+        if len(times):
+            first, last = times.min(), times.max()
+            self.start = first if self.start is None else min(self.start, first)
+            self.end = last if self.end is None else max(self.end, last)
+
     def summary(self) -> Dict[str, Any]:
-        times = pd.to_datetime(self.frame[INFERENCE_TIME], utc=True, errors="coerce") if self.records else pd.Series([], dtype=object)
-        times = times.dropna() if len(times) else times
         out = {
             "files": dict(self.files),
             "lines": self.lines,
             "records": self.records,
-            "records_with_score": int(self.frame[SCORE].notna().sum()) if self.records else 0,
-            "start": times.min().isoformat() if len(times) else None,
-            "end": times.max().isoformat() if len(times) else None,
+            "records_with_score": self.records_with_score,
+            "start": self.start.isoformat() if self.start is not None else None,
+            "end": self.end.isoformat() if self.end is not None else None,
             "malformed": {
                 "count": self.malformed,
                 "rate": self.malformed / self.lines if self.lines else 0.0,
@@ -152,8 +173,7 @@ class CaptureWindow:
         if self.problem_type != BINARY:
             out["problem_type"] = self.problem_type
         if self.problem_type == MULTICLASS:
-            columns = self.probability_columns
-            out["records_with_probabilities"] = int(self.frame[columns].notna().all(axis=1).sum()) if self.records and columns else 0
+            out["records_with_probabilities"] = self.records_with_probabilities
         return out
 
 
@@ -185,6 +205,7 @@ class _Decoder:
         self.class_index = {c: i for i, c in enumerate(self.classes)}
         self.coder = catalog.ClassCoder(self.classes)
         self.window = CaptureWindow(frame=pd.DataFrame(), problem_type=problem_type, classes=self.classes)
+        self.sink: Callable[[pd.DataFrame], None] = lambda chunk: None
 
     # ----------------------------------------------------------------------------------
     def malformed(self, source: str, line_no: int, reason: str, text: str) -> None:
@@ -204,6 +225,12 @@ class _Decoder:
             self.add_capture_line(text)
         except _Malformed as exc:
             self.malformed(source, line_no, str(exc), text)
+        self.flush_when_full()
+
+    def flush_when_full(self) -> None:
+        """Flush once :data:`CHUNK_RECORDS` records wait (the line decoder's part of a chunk stays bounded)."""
+        if len(self.csv_lines) + len(self.json_rows) >= CHUNK_RECORDS:
+            self.flush()
 
     def add_frame(self, part: pd.DataFrame) -> None:
         """Records decoded elsewhere (:mod:`capture_columns`): feature columns as numbers or text, id, time, score."""
@@ -388,8 +415,8 @@ class _Decoder:
     def columns(self) -> List[str]:
         return [*self.features, *self.extra_columns, INFERENCE_ID, INFERENCE_TIME, SCORE, *self.window.probability_columns]
 
-    def frame(self) -> pd.DataFrame:
-        """Every decoded record: features and extra columns typed (numbers or text), id, time, score."""
+    def flush(self) -> None:
+        """Type the records decoded since the last flush and hand them to the sink as one chunk (none: nothing)."""
         parts = self.parts
         if self.csv_lines:
             part = pd.read_csv(io.StringIO("\n".join(self.csv_lines)), header=None, names=self.features, dtype=str,
@@ -408,14 +435,14 @@ class _Decoder:
             parts.append(self._typed(pd.DataFrame.from_records(self.json_rows)))
             self.json_rows = []
         self.parts = []
-        if not parts:
-            return pd.DataFrame({c: pd.Series([], dtype=object) for c in self.columns()})
-        if len(parts) == 1:
-            return parts[0].reset_index(drop=True)
-        # Column by column: every part has the same dtypes (_typed), so no all-missing part decides a column's
-        # dtype (pandas' frame concat warns that it one day will).
-        return pd.DataFrame({name: pd.concat([p[name] for p in parts], ignore_index=True) for name in self.columns()},
-                            copy=False)
+        if parts:
+            chunk = concat(parts)
+            self.window.observe(chunk)
+            self.sink(chunk)
+
+    def empty(self) -> pd.DataFrame:
+        """A frame of no records with this decoder's columns."""
+        return pd.DataFrame({c: pd.Series([], dtype=object) for c in self.columns()})
 
     def _typed(self, part: pd.DataFrame, text_is_str: bool = False) -> pd.DataFrame:
         """``part`` with every column of :meth:`columns`, in order: numbers as float64 (text in a numeric feature
@@ -438,6 +465,13 @@ class _Decoder:
                 part[name], violations = _as_number(column)
                 if violations:
                     self.window.type_violations[name] = self.window.type_violations.get(name, 0) + violations
+            elif not text_is_str:
+                # Records whose values were all numbers come as a float column: an infinity in it is a violation all
+                # the same (as in a column that also held text), whichever records shared the chunk.
+                infinite = np.isinf(column.to_numpy())
+                if infinite.any():
+                    part[name] = column.where(~infinite, np.nan)
+                    self.window.type_violations[name] = self.window.type_violations.get(name, 0) + int(infinite.sum())
         return part
 
 
@@ -602,6 +636,7 @@ def read_capture(
     problem_type: str = BINARY,
     classes: Sequence[str] = (),
     columnar: bool = True,
+    consume: Optional[Callable[[pd.DataFrame], None]] = None,
 ) -> CaptureWindow:
     """Decode every capture file under ``capture_dir`` (missing dir = empty window).
 
@@ -611,9 +646,29 @@ def read_capture(
     ``problem_type`` / ``classes``: how to read the responses (see the module docstring; ``classes`` in
     label-code order, needed for a multiclass model); ``columnar``: data-capture files go through the
     columnar reader (:mod:`capture_columns`, the default) or one line at a time (the reference it is tested
-    against; the same records, counts and malformed lines).
+    against; the same records, counts and malformed lines); ``consume``: called with each chunk of decoded
+    records (at most one columnar block or :data:`CHUNK_RECORDS` line-decoded records; every column of the frame,
+    typed alike) instead of collecting them into ``frame``, so memory does not grow with the window.
     """
     decoder = _Decoder(feature_order, extra_columns, max_samples, dataset, problem_type, classes, categorical)
+    w = decoder.window
+    chunks: List[pd.DataFrame] = []
+    background = _Background(consume) if consume is not None else None
+    decoder.sink = background.put if background is not None else chunks.append
+    try:
+        _decode(decoder, capture_dir, columnar)
+    except BaseException:
+        if background is not None:
+            background.close(raise_error=False)  # the worker ends; the caller sees the decoding error
+        raise
+    if background is not None:
+        background.close()
+    w.frame = concat(chunks) if chunks else decoder.empty()
+    return w
+
+
+def _decode(decoder: _Decoder, capture_dir: str, columnar: bool) -> None:
+    """Every capture and batch file under ``capture_dir`` into ``decoder``, its last records flushed."""
     w = decoder.window
     paths = _files(capture_dir) if capture_dir and os.path.isdir(capture_dir) else []
     path_set = set(paths)
@@ -642,5 +697,48 @@ def read_capture(
                     decoder.add_batch_line(text, outputs[k] if outputs is not None else None, rel, line_no)
                 except _Malformed as exc:
                     decoder.malformed(rel, line_no, str(exc), text)
-    w.frame = decoder.frame()
-    return w
+                decoder.flush_when_full()
+    decoder.flush()
+
+
+class _Background:
+    """Hands chunks to ``consume`` on one worker thread, in order, while the caller decodes the next block: most of
+    decoding runs in pyarrow's C++ without the GIL, so the two overlap on a second core. At most two chunks wait
+    (memory stays bounded); an exception in ``consume`` is raised in the caller (at the next chunk or at
+    :meth:`close`)."""
+
+    def __init__(self, consume: Callable[[pd.DataFrame], None]) -> None:
+        import queue
+        import threading
+
+        self.consume = consume
+        self.queue: "queue.Queue[Optional[pd.DataFrame]]" = queue.Queue(maxsize=2)
+        self.error: Optional[BaseException] = None
+        self.thread = threading.Thread(target=self._run, name="capture-consumer", daemon=True)
+        self.thread.start()
+
+    def _run(self) -> None:
+        while True:
+            chunk = self.queue.get()
+            if chunk is None:
+                return
+            if self.error is None:
+                try:
+                    self.consume(chunk)
+                except BaseException as exc:  # noqa: BLE001 - re-raised in the caller's thread
+                    self.error = exc
+
+    def put(self, chunk: pd.DataFrame) -> None:
+        self._raise()
+        self.queue.put(chunk)
+
+    def close(self, raise_error: bool = True) -> None:
+        """Wait for the chunks handed over to be consumed and end the worker; then raise what ``consume`` raised."""
+        self.queue.put(None)
+        self.thread.join()
+        if raise_error:
+            self._raise()
+
+    def _raise(self) -> None:
+        if self.error is not None:
+            raise self.error

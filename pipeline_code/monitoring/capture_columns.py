@@ -75,10 +75,11 @@ def blocks(path: str, block_bytes: int = BLOCK_BYTES) -> Iterator[memoryview]:
 
 def decode_file(decoder: "_Decoder", path: str, rel: str, block_bytes: Optional[int] = None) -> None:
     """Decode every line of one capture file into ``decoder`` (lines, records, malformed counts), a block
-    of :data:`BLOCK_BYTES` at a time."""
+    of :data:`BLOCK_BYTES` at a time, each block's records handed on as one chunk."""
     line_no = 1
     for block in blocks(path, block_bytes or BLOCK_BYTES):
         line_no += decode_block(decoder, block, rel, line_no)
+        decoder.flush()
     # Arrow keeps freed blocks for reuse; the statistics that follow allocate with numpy, not Arrow.
     pa.default_memory_pool().release_unused()
 

@@ -38,7 +38,7 @@ integral features), unseen categories.
 from __future__ import annotations
 
 import math
-from typing import Any, Dict, List, Mapping, Optional, Sequence
+from typing import Any, Dict, List, Mapping, Optional, Sequence, Union
 
 import numpy as np
 import pandas as pd
@@ -47,7 +47,8 @@ from scipy import special, stats
 
 from pipeline_code.core.problem import BINARY, MULTICLASS, PROBLEM_TYPES, REGRESSION
 from pipeline_code.monitoring import calibration
-from pipeline_code.training.baseline import OTHER_LEVEL, PSI_EPSILON, bin_counts, psi
+from pipeline_code.monitoring.window_stats import ColumnCounts, PredictionCounts, WindowStats, as_numbers
+from pipeline_code.training.baseline import OTHER_LEVEL, PSI_EPSILON, psi
 
 PASS, WARN, FAIL, SKIPPED, ERROR = "pass", "warn", "fail", "skipped", "error"
 DEFAULT_MIN_ROWS = 100
@@ -135,26 +136,16 @@ def _present(values: Any) -> np.ndarray:
     return v[~np.isnan(v)]
 
 
-def present_text(values: pd.Series) -> pd.Series:
-    """The non-missing values as text (a string column as it is: converting it to objects costs more than the
-    statistics)."""
-    present = values.dropna()
-    return present if pd.api.types.is_string_dtype(present.dtype) and present.dtype != object else present.astype(str)
-
-
-def category_counts(values: pd.Series, levels: Sequence[str]) -> Dict[str, Any]:
+def category_counts(counts: ColumnCounts, levels: Sequence[str]) -> Dict[str, Any]:
     """Counts of the window on ``levels`` + ``__other__``, and the unseen values themselves."""
-    present = present_text(values)
-    counts = present.value_counts()
     known = [lvl for lvl in levels if lvl != OTHER_LEVEL]
-    level_counts = [int(counts.get(lvl, 0)) for lvl in known]
-    unseen = counts[~counts.index.isin(known)]
+    unseen = counts.unseen(known)
     return {
         "levels": known + [OTHER_LEVEL],
-        "counts": level_counts + [int(unseen.sum())],
-        "unseen": {str(k): int(v) for k, v in unseen.sort_values(ascending=False).head(20).items()},
-        "unseen_count": int(unseen.sum()),
-        "present": int(len(present)),
+        "counts": [int(counts.values.get(lvl, 0)) for lvl in known] + [unseen["count"]],
+        "unseen": unseen["top"],
+        "unseen_count": unseen["count"],
+        "present": counts.present,
     }
 
 
@@ -162,24 +153,31 @@ def category_counts(values: pd.Series, levels: Sequence[str]) -> Dict[str, Any]:
 # Drift and quality of one window
 # --------------------------------------------------------------------------------------
 def data_drift(
-    frame: pd.DataFrame,
+    window: Union[pd.DataFrame, WindowStats],
     statistics: Mapping[str, Any],
     *,
     psi_threshold: float = 0.1,
     ks_p_value: float = 0.01,
     feature_thresholds: Optional[Mapping[str, float]] = None,
     baseline_sample: Optional[pd.DataFrame] = None,
+    window_sample: Optional[pd.DataFrame] = None,
     min_rows: int = DEFAULT_MIN_ROWS,
     false_alarm_rate: float = DEFAULT_FALSE_ALARM_RATE,
     tests: Optional[int] = None,
 ) -> Dict[str, Any]:
     """Per-feature PSI + KS / chi-square; ``{"features": {...}, "checks": [...], ...}``.
 
-    A feature drifts when its PSI exceeds its calibrated threshold (:mod:`calibration`): the larger of the
-    material PSI (``psi_threshold`` or the feature's override) and the PSI that no-drift windows of this size
-    exceed with probability ``false_alarm_rate / tests``. ``tests`` (default: the features + the prediction)
-    shares the window's false-alarm budget among all its drift tests.
+    ``window``: the window's records, or their counts (:class:`WindowStats` of ``statistics``). A feature drifts
+    when its PSI exceeds its calibrated threshold (:mod:`calibration`): the larger of the material PSI
+    (``psi_threshold`` or the feature's override) and the PSI that no-drift windows of this size exceed with
+    probability ``false_alarm_rate / tests``. ``tests`` (default: the features + the prediction) shares the
+    window's false-alarm budget among all its drift tests. With ``baseline_sample``, the exact KS test compares it
+    with ``window_sample`` (default: the window's records when given as a frame; given counts and no sample, the
+    binned KS).
     """
+    if isinstance(window, pd.DataFrame):
+        window_sample = window if window_sample is None else window_sample
+        window = WindowStats.of(window, statistics)
     overrides = dict(feature_thresholds or {})
     features: Dict[str, Any] = {}
     checks: List[Dict[str, Any]] = []
@@ -187,8 +185,8 @@ def data_drift(
     for name, stats in statistics.get("features", {}).items():
         threshold = float(overrides.get(name, psi_threshold))
         entry: Dict[str, Any] = {"kind": stats.get("kind"), "role": stats.get("role"), "psi_threshold": threshold}
-        column = frame[name] if name in frame.columns else None
-        n_present = int(column.notna().sum()) if column is not None else 0
+        column = window.column(name)
+        n_present = column.present if column is not None else 0
         if column is None or n_present == 0:
             entry["status"] = SKIPPED
             entry["detail"] = "no values in the window"
@@ -204,18 +202,18 @@ def data_drift(
         if stats.get("kind") == "numeric":
             hist = stats.get("histogram") or {}
             edges, base_counts = hist.get("bin_edges", []), hist.get("counts", [])
-            values = pd.to_numeric(column, errors="coerce").to_numpy(dtype=np.float64, na_value=np.nan)
-            window_counts = bin_counts(values, edges)
+            window_counts = column.bins.astype(int).tolist()
             entry["psi"] = psi(base_counts, window_counts, PSI_EPSILON)
             entry["bins"] = {"bin_edges": list(edges), "baseline": list(base_counts), "window": window_counts}
-            if baseline_sample is not None and name in baseline_sample.columns:
-                ks = ks_two_sample(pd.to_numeric(baseline_sample[name], errors="coerce"), values)
+            if (baseline_sample is not None and name in baseline_sample.columns and window_sample is not None
+                    and name in window_sample.columns):
+                ks = ks_two_sample(as_numbers(baseline_sample[name]), as_numbers(window_sample[name]))
                 ks["mode"] = "sample"
             else:
                 ks = ks_binned(base_counts, window_counts)
                 ks["mode"] = "binned"
             entry["ks"] = ks
-            entry["window_mean"] = float(np.nanmean(values))
+            entry["window_mean"] = column.mean()
             entry["baseline_mean"] = stats.get("mean")
             test_name, p = "ks", ks["p_value"]
         else:
@@ -270,9 +268,10 @@ def prediction_drift(scores: Any, statistics: Mapping[str, Any], *, psi_threshol
     """PSI of the window's predictions against the baseline's (see the module docstring).
 
     ``scores``: the capture frame's ``score`` (binary P(target = 1), multiclass class code, regression
-    value); ``problem_type`` defaults to the baseline's; a baseline of another type is an error.
-    ``probabilities`` (multiclass, optional): the class-probability columns, for the mean probabilities.
-    The threshold is calibrated like a feature's (:func:`data_drift`; ``tests`` default: the features + 1).
+    value), or their counts (:class:`PredictionCounts` of ``statistics``); ``problem_type`` defaults to the
+    baseline's; a baseline of another type is an error. ``probabilities`` (multiclass, optional, with scores):
+    the class-probability columns, for the mean probabilities. The threshold is calibrated like a feature's
+    (:func:`data_drift`; ``tests`` default: the features + 1).
     """
     alpha = _alpha_per_test(statistics, false_alarm_rate, tests)
     baseline_type = statistics.get("problem_type", BINARY)
@@ -281,26 +280,28 @@ def prediction_drift(scores: Any, statistics: Mapping[str, Any], *, psi_threshol
         raise ValueError(f"unknown problem type {problem_type!r}")
     if baseline_type != problem_type:
         raise ValueError(f"the baseline statistics are a {baseline_type} model's, the model is {problem_type}")
+    counts = scores
+    if not isinstance(counts, PredictionCounts):
+        counts = PredictionCounts(statistics, problem_type, list(probabilities.columns) if probabilities is not None else [])
+        counts.add(scores, probabilities)
     if problem_type == MULTICLASS:
-        return _class_drift(scores, statistics, psi_threshold=psi_threshold, min_rows=min_rows, classes=classes,
-                            probabilities=probabilities, alpha=alpha)
+        return _class_drift(counts, statistics, psi_threshold=psi_threshold, min_rows=min_rows, classes=classes, alpha=alpha)
     if problem_type == REGRESSION:
-        return _value_drift(scores, statistics, psi_threshold=psi_threshold, min_rows=min_rows, alpha=alpha)
+        return _value_drift(counts, statistics, psi_threshold=psi_threshold, min_rows=min_rows, alpha=alpha)
     prediction = statistics.get("prediction") or {}
     hist = prediction.get("histogram") or {}
-    s = _present(scores)
-    if not hist or len(s) < max(1, min_rows):
-        detail = "no baseline score histogram" if not hist else f"{len(s)} scores < min_rows {min_rows}"
+    n = counts.rows
+    if not hist or n < max(1, min_rows):
+        detail = "no baseline score histogram" if not hist else f"{n} scores < min_rows {min_rows}"
         return {"status": SKIPPED, "detail": detail, "checks": [check("prediction_psi", "prediction_drift", None, psi_threshold, SKIPPED, detail=detail)]}
-    window_counts = bin_counts(s, hist["bin_edges"])
+    window_counts = counts.bins.astype(int).tolist()
     decision = _prediction_decision(hist["counts"], window_counts, psi_threshold, alpha, "scores")
-    threshold_score = prediction.get("threshold", 0.5)
     return {
         **decision,
-        "rows": int(len(s)),
-        "window_mean_score": float(s.mean()),
+        "rows": n,
+        "window_mean_score": counts.mean(),
         "baseline_mean_score": prediction.get("mean"),
-        "window_positive_rate": float((s >= threshold_score).mean()),
+        "window_positive_rate": counts.positives / n,
         "baseline_positive_rate": prediction.get("positive_rate_at_threshold"),
         "bins": {"bin_edges": hist["bin_edges"], "baseline": hist["counts"], "window": window_counts},
     }
@@ -323,8 +324,8 @@ def _skipped_prediction(detail: str, psi_threshold: float) -> Dict[str, Any]:
             "checks": [check("prediction_psi", "prediction_drift", None, psi_threshold, SKIPPED, detail=detail)]}
 
 
-def _class_drift(codes: Any, statistics: Mapping[str, Any], *, psi_threshold: float, min_rows: int,
-                 classes: Sequence[str], probabilities: Optional[pd.DataFrame], alpha: float) -> Dict[str, Any]:
+def _class_drift(counts: PredictionCounts, statistics: Mapping[str, Any], *, psi_threshold: float, min_rows: int,
+                 classes: Sequence[str], alpha: float) -> Dict[str, Any]:
     """Multiclass: PSI (and chi-square) of the predicted-class counts vs the training data's."""
     prediction = statistics.get("prediction") or {}
     hist = prediction.get("histogram") or {}
@@ -332,59 +333,55 @@ def _class_drift(codes: Any, statistics: Mapping[str, Any], *, psi_threshold: fl
     classes = [str(c) for c in classes] or levels
     if levels and levels != classes:
         raise ValueError(f"the baseline's classes {levels} are not the model's {classes}")
-    c = _present(codes)
-    if not levels or len(c) < max(1, min_rows):
-        return _skipped_prediction("no baseline class shares" if not levels else f"{len(c)} predictions < min_rows {min_rows}",
+    if not levels or counts.rows < max(1, min_rows):
+        return _skipped_prediction("no baseline class shares" if not levels else f"{counts.rows} predictions < min_rows {min_rows}",
                                    psi_threshold)
     k = len(levels)
-    c = c.astype(np.int64)
-    c = c[(c >= 0) & (c < k)]
-    window_counts = np.bincount(c, minlength=k)[:k].astype(int).tolist()
+    window_counts = counts.class_counts(k)
+    rows = sum(window_counts)
     base_counts = [int(x) for x in hist["counts"]]
     decision = _prediction_decision(base_counts, window_counts, psi_threshold, alpha, "predicted-class shares")
     n_base = sum(base_counts)
     out: Dict[str, Any] = {
         **decision,
-        "rows": int(len(c)),
+        "rows": rows,
         "measure": "predicted-class shares",
-        "window_class_shares": {name: window_counts[i] / len(c) for i, name in enumerate(levels)},
+        "window_class_shares": {name: (window_counts[i] / rows if rows else None) for i, name in enumerate(levels)},
         "baseline_class_shares": {name: (base_counts[i] / n_base if n_base else None) for i, name in enumerate(levels)},
         "chi_square": chi_square_homogeneity(base_counts, window_counts),
         "bins": {"levels": levels, "baseline": base_counts, "window": window_counts},
     }
-    if probabilities is not None and len(probabilities.columns) == k:
-        complete = probabilities.dropna()
-        if len(complete):
-            out["window_mean_probabilities"] = {name: float(complete.iloc[:, i].mean()) for i, name in enumerate(levels)}
-            out["baseline_mean_probabilities"] = prediction.get("mean_probabilities")
+    if len(counts.probability_columns) == k and counts.complete:
+        out["window_mean_probabilities"] = {name: float(counts.probability_sums[i] / counts.complete)
+                                            for i, name in enumerate(levels)}
+        out["baseline_mean_probabilities"] = prediction.get("mean_probabilities")
     return out
 
 
-def _value_drift(values: Any, statistics: Mapping[str, Any], *, psi_threshold: float, min_rows: int,
+def _value_drift(counts: PredictionCounts, statistics: Mapping[str, Any], *, psi_threshold: float, min_rows: int,
                  alpha: float) -> Dict[str, Any]:
     """Regression: PSI of the predicted values on the baseline's quantile bins."""
     prediction = statistics.get("prediction") or {}
     hist = prediction.get("histogram") or {}
-    v = _present(values)
-    if not hist or len(v) < max(1, min_rows):
-        return _skipped_prediction("no baseline prediction histogram" if not hist else f"{len(v)} predictions < min_rows {min_rows}",
+    if not hist or counts.rows < max(1, min_rows):
+        return _skipped_prediction("no baseline prediction histogram" if not hist else f"{counts.rows} predictions < min_rows {min_rows}",
                                    psi_threshold)
-    window_counts = bin_counts(v, hist["bin_edges"])
+    window_counts = counts.bins.astype(int).tolist()
     decision = _prediction_decision(hist["counts"], window_counts, psi_threshold, alpha, "predicted values")
     return {
         **decision,
-        "rows": int(len(v)),
+        "rows": counts.rows,
         "measure": "predicted values on the baseline's quantile bins",
-        "window_mean_prediction": float(v.mean()),
+        "window_mean_prediction": counts.mean(),
         "baseline_mean_prediction": prediction.get("mean"),
-        "window_std_prediction": float(v.std()),
+        "window_std_prediction": counts.std(),
         "baseline_std_prediction": prediction.get("std"),
         "bins": {"bin_edges": hist["bin_edges"], "baseline": hist["counts"], "window": window_counts},
     }
 
 
 def data_quality(
-    frame: pd.DataFrame,
+    window: Union[pd.DataFrame, WindowStats],
     constraints: Mapping[str, Any],
     *,
     type_violations: Optional[Mapping[str, int]] = None,
@@ -393,17 +390,20 @@ def data_quality(
     max_unseen_rate: float = 0.01,
     absent_columns: Sequence[str] = (),
 ) -> Dict[str, Any]:
-    """Missing rates, type/range violations and unseen categories vs ``constraints.json``."""
-    n = len(frame)
+    """Missing rates, type/range violations and unseen categories vs ``constraints.json``; ``window``: the
+    window's records, or their counts (:class:`WindowStats` of ``constraints``)."""
+    if isinstance(window, pd.DataFrame):
+        window = WindowStats.of(window, constraints=constraints)
+    n = window.rows
     features: Dict[str, Any] = {}
     checks: List[Dict[str, Any]] = []
     type_violations = dict(type_violations or {})
     for name, c in constraints.get("features", {}).items():
-        if name in absent_columns or name not in frame.columns:
+        column = window.column(name)
+        if name in absent_columns or column is None:
             features[name] = {"status": SKIPPED, "detail": "not sent in the requests"}
             continue
-        column = frame[name]
-        missing = int(column.isna().sum())
+        missing = column.missing
         rate = missing / n if n else 0.0
         baseline_missing = 1.0 - float(c.get("completeness", 1.0))
         allowed_missing = baseline_missing + max_missing_increase
@@ -414,11 +414,8 @@ def data_quality(
         present = n - missing
         if c.get("kind") == "numeric":
             bad_type = int(type_violations.get(name, 0))
-            values = pd.to_numeric(column, errors="coerce").to_numpy(dtype=np.float64, na_value=np.nan)
             lo, hi = c.get("min"), c.get("max")
-            ok = ~np.isnan(values)
-            out_of_range = int(((values < lo) & ok).sum() if lo is not None else 0) + int(((values > hi) & ok).sum() if hi is not None else 0)
-            non_integer = int((ok & (np.floor(values) != values)).sum()) if c.get("integral") else 0
+            out_of_range, non_integer = column.out_of_range, column.non_integer
             denominator = present + bad_type
             range_rate = out_of_range / denominator if denominator else 0.0
             type_rate = (bad_type + non_integer) / denominator if denominator else 0.0
@@ -428,12 +425,9 @@ def data_quality(
                                 FAIL if range_rate > max_range_violation_rate else PASS, feature=name, detail=f"[{lo}, {hi}]"))
             checks.append(check("type_violation_rate", "data_quality", type_rate, 0.0, FAIL if type_rate > 0 else PASS, feature=name))
         else:
-            allowed = set(c.get("allowed") or [])
-            values = present_text(column)
-            unseen_mask = ~values.isin(allowed)
-            unseen = values[unseen_mask].value_counts().head(20)
-            unseen_rate = float(unseen_mask.mean()) if len(values) else 0.0
-            entry.update({"unseen_rate": unseen_rate, "unseen": {str(k): int(v) for k, v in unseen.items()}})
+            unseen = column.unseen(c.get("allowed") or [])
+            unseen_rate = unseen["count"] / column.present if column.present else 0.0
+            entry.update({"unseen_rate": unseen_rate, "unseen": unseen["top"]})
             status_u = FAIL if unseen_rate > max_unseen_rate else (WARN if unseen_rate > 0 else PASS)
             checks.append(check("unseen_category_rate", "data_quality", unseen_rate, max_unseen_rate, status_u, feature=name,
                                 detail=", ".join(f"{k} ({v})" for k, v in entry["unseen"].items())))

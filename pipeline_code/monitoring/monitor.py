@@ -23,6 +23,12 @@ Slow drift: ``--history-dir`` (with ``--from-s3``: ``--history-s3-uri``, the job
 earlier runs' ``report.json``; the newest carries the cumulative detector's state (:mod:`.cumulative`), and all
 of them the trend the HTML report draws (:mod:`.history`).
 
+Memory does not grow with the window: capture is decoded a block at a time and each chunk goes through one
+:class:`.window_pass.WindowPass` - rescored where the capture has no prediction, counted for data drift,
+prediction drift and data quality (every record), joined with its labels (every labelled record is kept for
+model quality), and sampled: bias, attributions and the exact KS test read a seeded uniform sample of at most
+``--sample-rows`` records (default 200,000; a smaller window is read whole, ``sections.row_sample`` says which).
+
 Every problem type (``core.problem``) is monitored: the capture decoder reads the type's responses, and
 prediction drift, model quality and bias are the type's (see :mod:`.drift` and :mod:`.quality`); the
 report of a multiclass or regression model adds ``problem_type``, ``primary_metric`` and ``quality_drop``
@@ -46,7 +52,7 @@ import json
 import os
 import sys
 import traceback
-from typing import Any, Dict, List, Optional, Sequence
+from typing import Any, Dict, List, Optional, Sequence, Tuple
 
 from pipeline_code.core.contract import BASELINE_FILES, EVALUATION_FILE
 from pipeline_code.core.online_features import DEFAULT_MAX_SKEW_RATE
@@ -54,6 +60,7 @@ from pipeline_code.core.problem import BINARY, MULTICLASS
 from pipeline_code.monitoring import capture as capture_mod
 from pipeline_code.monitoring import cumulative, drift, quality, skew, report as report_mod
 from pipeline_code.monitoring import history as history_mod
+from pipeline_code.monitoring.window_pass import COUNTS, DEFAULT_SAMPLE_ROWS, LABELS, RESCORING, SAMPLE, WindowPass
 from pipeline_code.training.spec import ModelSpec, add_model_spec_argument
 from pipeline_code.argtypes import non_negative_int as _non_negative_int, positive_float as _positive_float, positive_int as _positive_int, unit_interval as _unit
 
@@ -160,16 +167,26 @@ def run_monitor(spec: ModelSpec, args: argparse.Namespace, *, cloudwatch_client:
             error("baseline_invalid", f"{name}.json in {args.baseline_dir!r} {problem}; re-run the model's baseline step")
     evaluation = _find_evaluation(args.baseline_dir, args.evaluation)
 
-    # Capture ---------------------------------------------------------------------------
+    # Capture: decoded once, each chunk meeting the model, the labels and the baselines as it comes (.window_pass)
     categorical = [f for f in spec.frame_features if spec.is_categorical(f)]
     extra = [f for f in spec.frame_features if f not in spec.features]
     problem_type = spec.problem_type
     classes = [str(c) for c in spec.classes] if problem_type == MULTICLASS else []
+    model, model_problem = _load_model(args.model_dir, problem_type)
+    labels, labels_problem = None, None
+    if args.labels_dir:
+        try:
+            labels = quality.read_labels(args.labels_dir, problem_type, classes)
+        except Exception as exc:  # noqa: BLE001 - the model-quality section reports it
+            labels_problem = exc
+    window_pass = WindowPass(
+        problem_type=problem_type, probability_columns=[capture_mod.probability_column(c) for c in classes],
+        statistics=baseline.get("statistics"), constraints=baseline.get("constraints"), model=model, labels=labels,
+        extra_columns=extra, sample_rows=args.sample_rows)
     window = capture_mod.read_capture(
         args.capture_dir, spec.features, categorical=categorical, extra_columns=extra, dataset=spec.catalog_dataset,
-        problem_type=problem_type, classes=classes,
+        problem_type=problem_type, classes=classes, consume=window_pass,
     )
-    frame = window.frame
     summary_capture = window.summary()
     sections["capture"] = summary_capture
     quiet = window.records == 0 and window.lines == 0 and args.min_requests == 0
@@ -185,24 +202,13 @@ def run_monitor(spec: ModelSpec, args: argparse.Namespace, *, cloudwatch_client:
     if window.schema_changed:
         error("schema_change", f"unknown keys {dict(window.unknown_keys)}, missing keys {dict(window.missing_keys)}, "
               f"CSV width mismatches {window.csv_width_mismatch}")
-
-    # Model (scores when not captured; SHAP) ------------------------------------------------
-    model = None
-    if args.model_dir:
-        try:
-            from pipeline_code.training.train import load_model
-
-            model = load_model(args.model_dir)
-        except Exception as exc:  # noqa: BLE001
-            error("model_unavailable", f"{args.model_dir!r}: {exc}")
-        if model is not None and model.problem_type != problem_type:
-            error("model_mismatch", f"the model at {args.model_dir!r} is a {model.problem_type} model, the spec says {problem_type}")
-            model = None
-    probability_columns = window.probability_columns
-    if window.records and model is not None and (
-        frame[capture_mod.SCORE].isna().any() or (probability_columns and frame[probability_columns].isna().to_numpy().any())
-    ):
-        guarded("rescoring", lambda: _rescore(model, frame, problem_type, probability_columns))
+    if model_problem:
+        error(*model_problem)
+    if window_pass.rescored is not None or RESCORING in window_pass.failures:
+        guarded("rescoring", window_pass.rescoring_section)
+    sample = window_pass.sample_frame()
+    if window.records:
+        sections["row_sample"] = window_pass.sample_section(window.records)
 
     baseline_sample = None
     if args.baseline_sample_dir:
@@ -213,50 +219,56 @@ def run_monitor(spec: ModelSpec, args: argparse.Namespace, *, cloudwatch_client:
         guarded("baseline_sample", load_sample)
 
     threshold = model.threshold if model is not None else float(((baseline.get("statistics") or {}).get("prediction") or {}).get("threshold", 0.5))
-    absent = [c for c in extra if frame[c].notna().sum() == 0] if window.records else []
+    absent = window_pass.absent() if window.records else []
     feature_thresholds = args.feature_thresholds or {}
+
+    def after(step: str, section: Any) -> Any:
+        """A section built on a step of the window pass: the error that step stopped on, if any, else its result."""
+        def run() -> Any:
+            window_pass.failure(step)
+            return section()
+        return run
 
     if window.records:
         if baseline.get("statistics"):
-            guarded("data_drift", lambda: drift.data_drift(
-                frame, baseline["statistics"], psi_threshold=args.psi_threshold, ks_p_value=args.ks_p_value,
-                feature_thresholds=feature_thresholds, baseline_sample=baseline_sample, min_rows=args.min_rows,
-                false_alarm_rate=args.false_alarm_rate))
-            guarded("prediction_drift", lambda: drift.prediction_drift(
-                frame[capture_mod.SCORE], baseline["statistics"], psi_threshold=args.psi_threshold, min_rows=args.min_rows,
+            guarded("data_drift", after(COUNTS, lambda: drift.data_drift(
+                window_pass.stats, baseline["statistics"], psi_threshold=args.psi_threshold, ks_p_value=args.ks_p_value,
+                feature_thresholds=feature_thresholds, baseline_sample=baseline_sample, window_sample=sample,
+                min_rows=args.min_rows, false_alarm_rate=args.false_alarm_rate)))
+            guarded("prediction_drift", after(COUNTS, lambda: drift.prediction_drift(
+                window_pass.stats.prediction, baseline["statistics"], psi_threshold=args.psi_threshold, min_rows=args.min_rows,
                 false_alarm_rate=args.false_alarm_rate,
-                **({} if problem_type == BINARY else {
-                    "problem_type": problem_type, "classes": classes,
-                    "probabilities": frame[probability_columns] if probability_columns else None})))
+                **({} if problem_type == BINARY else {"problem_type": problem_type, "classes": classes}))))
         if baseline.get("constraints"):
-            guarded("data_quality", lambda: drift.data_quality(
-                frame, baseline["constraints"], type_violations=window.type_violations,
+            guarded("data_quality", after(COUNTS, lambda: drift.data_quality(
+                window_pass.stats, baseline["constraints"], type_violations=window.type_violations,
                 max_missing_increase=args.max_missing_increase, max_range_violation_rate=args.max_range_violation_rate,
-                max_unseen_rate=args.max_unseen_rate, absent_columns=absent))
-        joined = frame
+                max_unseen_rate=args.max_unseen_rate, absent_columns=absent)))
         if args.labels_dir:
             def labels_section() -> Dict[str, Any]:
-                nonlocal joined
-                labels = quality.read_labels(args.labels_dir, problem_type, classes)
-                joined = quality.join_labels(frame, labels)
+                if labels_problem is not None:
+                    raise labels_problem
+                window_pass.failure(LABELS)
                 base_metrics = ((evaluation or {}).get("challenger") or {}).get("metrics")
                 typed = {} if problem_type == BINARY else {
                     "problem_type": problem_type, "classes": classes, "primary_metric": spec.primary_metric,
                     "max_quality_drop": args.max_quality_drop}
-                return quality.model_quality(joined, base_metrics, threshold=threshold, min_label_coverage=args.min_label_coverage,
-                                             min_labeled_rows=args.min_labeled_rows, max_auc_drop=args.max_auc_drop, **typed)
+                return quality.model_quality(window_pass.labelled_records(), base_metrics, threshold=threshold,
+                                             min_label_coverage=args.min_label_coverage, min_labeled_rows=args.min_labeled_rows,
+                                             max_auc_drop=args.max_auc_drop, rows_per_day=window_pass.rows_per_day, **typed)
             guarded("model_quality", labels_section)
         base_fairness = ((evaluation or {}).get("challenger") or {}).get("fairness")
-        guarded("bias", lambda: quality.bias_drift(joined if args.labels_dir else frame.assign(label=float("nan")),
-                                                    spec.sensitive_attribute, base_fairness, threshold=threshold,
-                                                    min_group_rows=args.min_group_rows, max_dpd=args.max_dpd,
-                                                    max_group_rate_change=args.max_group_rate_change,
-                                                    **({} if problem_type == BINARY else {"problem_type": problem_type,
-                                                                                          "classes": classes})))
+
+        # The sample carries the labels when they were joined (none arrived: NaN), else no label column at all.
+        guarded("bias", after(SAMPLE, lambda: quality.bias_drift(
+            sample if args.labels_dir else sample.assign(label=float("nan")), spec.sensitive_attribute, base_fairness,
+            threshold=threshold, min_group_rows=args.min_group_rows, max_dpd=args.max_dpd,
+            max_group_rate_change=args.max_group_rate_change,
+            **({} if problem_type == BINARY else {"problem_type": problem_type, "classes": classes}))))
         if model is not None and baseline.get("attributions"):
-            guarded("attribution", lambda: quality.attribution_drift(
-                model, frame, baseline["attributions"], max_rows=args.shap_sample_rows, min_ndcg=args.min_attribution_ndcg,
-                min_rows=args.min_rows))
+            guarded("attribution", after(SAMPLE, lambda: quality.attribution_drift(
+                model, sample, baseline["attributions"], max_rows=args.shap_sample_rows, min_ndcg=args.min_attribution_ndcg,
+                min_rows=args.min_rows)))
 
         if args.feature_snapshots_dir:
             guarded("feature_skew", lambda: skew.skew_section(
@@ -361,26 +373,19 @@ def _cumulative_section(history: history_mod.History, scores: Dict[str, Any], st
     return {**section, "checks": [check]}
 
 
-def _rescore(model: Any, frame: Any, problem_type: str, probability_columns: Sequence[str]) -> Dict[str, Any]:
-    """Fill the predictions the capture lacks with the model's: scores (every type) and, multiclass, the class
-    probabilities of rows whose response named only the class (the captured class is kept)."""
-    import numpy as np
+def _load_model(model_dir: Optional[str], problem_type: str) -> Tuple[Any, Optional[Tuple[str, str]]]:
+    """The model under ``model_dir`` (None: no dir, or the ``(kind, message)`` error why it cannot serve this window)."""
+    if not model_dir:
+        return None, None
+    try:
+        from pipeline_code.training.train import load_model
 
-    from pipeline_code.training.train import predict
-
-    missing = frame[capture_mod.SCORE].isna()
-    incomplete = frame[list(probability_columns)].isna().any(axis=1) if probability_columns else missing & False
-    rows = missing | incomplete
-    out = predict(model, frame.loc[rows])
-    if problem_type == MULTICLASS:
-        P = np.asarray(out, dtype=np.float64).reshape(int(rows.sum()), len(probability_columns))
-        predicted = P.argmax(axis=1).astype(np.float64) if len(P) else np.zeros(0)
-        frame.loc[rows, capture_mod.SCORE] = np.where(missing[rows].to_numpy(), predicted,
-                                                      frame.loc[rows, capture_mod.SCORE].to_numpy(dtype=np.float64))
-        frame.loc[rows, list(probability_columns)] = P
-        return {"rescored_rows": int(missing.sum()), "rescored_probability_rows": int(incomplete.sum()), "checks": []}
-    frame.loc[missing, capture_mod.SCORE] = out
-    return {"rescored_rows": int(missing.sum()), "checks": []}
+        model = load_model(model_dir)
+    except Exception as exc:  # noqa: BLE001
+        return None, ("model_unavailable", f"{model_dir!r}: {exc}")
+    if model.problem_type != problem_type:
+        return None, ("model_mismatch", f"the model at {model_dir!r} is a {model.problem_type} model, the spec says {problem_type}")
+    return model, None
 
 
 def _json_object(value: str) -> Dict[str, float]:
@@ -438,6 +443,9 @@ def build_parser() -> argparse.ArgumentParser:
         help="feature snapshots (what training reads) for the skew check of by-id traffic (default: no skew check)")
     arg("max-skew-rate", type=_unit, default=DEFAULT_MAX_SKEW_RATE,
         help=f"the largest share of by-id records whose served feature may differ from the snapshot (default {DEFAULT_MAX_SKEW_RATE})")
+    arg("sample-rows", type=_positive_int, default=DEFAULT_SAMPLE_ROWS,
+        help="records kept for what needs records, not counts - bias, attributions, the exact KS test: a window of "
+        f"this many or fewer is kept whole, a larger one sampled (seeded, uniform; default {DEFAULT_SAMPLE_ROWS})")
     arg("skew-sample-rows", type=_positive_int, default=skew.DEFAULT_SAMPLE_ROWS,
         help="by-id records the skew check compares at most (a seeded sample)")
     arg("min-requests", type=_non_negative_int, default=0,

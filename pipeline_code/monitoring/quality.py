@@ -121,6 +121,17 @@ def join_labels(frame: pd.DataFrame, labels: pd.DataFrame) -> pd.DataFrame:
     return joined
 
 
+def inference_days(frame: pd.DataFrame) -> pd.Series:
+    """The UTC day of each record's inference time (``(unknown)`` when it has none)."""
+    return pd.to_datetime(frame[INFERENCE_TIME], utc=True, errors="coerce").dt.strftime("%Y-%m-%d").fillna("(unknown)")
+
+
+def day_counts(frame: pd.DataFrame) -> Dict[str, int]:
+    """Records per inference day (:func:`inference_days`)."""
+    counts = inference_days(frame).value_counts()
+    return {str(day): int(count) for day, count in counts.items()}
+
+
 def model_quality(
     joined: pd.DataFrame,
     baseline_metrics: Optional[Mapping[str, Any]],
@@ -133,26 +144,32 @@ def model_quality(
     classes: Sequence[str] = (),
     primary_metric: Optional[str] = None,
     max_quality_drop: float = 0.10,
+    rows_per_day: Optional[Mapping[str, int]] = None,
 ) -> Dict[str, Any]:
     """Quality on the days whose labels have arrived, vs the baseline evaluation metrics.
 
+    ``joined``: the window's records with their labels (:func:`join_labels`), or only the labelled ones when
+    ``rows_per_day`` (:func:`day_counts` of the whole window) says how many records each day had.
     ``problem_type``, ``classes``, ``primary_metric`` and ``max_quality_drop`` matter for multiclass and
     regression models only (see the module docstring); a binary model's section is what it always was.
     """
-    n = len(joined)
     labeled_mask = joined[LABEL].notna() & joined[SCORE].notna()
-    days = pd.to_datetime(joined[INFERENCE_TIME], utc=True, errors="coerce").dt.strftime("%Y-%m-%d").fillna("(unknown)")
+    days = inference_days(joined)
+    if rows_per_day is None:
+        rows_per_day = day_counts(joined)
+    labeled_per_day = days[labeled_mask].value_counts()
+    n = sum(rows_per_day.values())
     windows = []
     scored_days = []
-    for day, idx in joined.groupby(days, sort=True).groups.items():
-        rows = len(idx)
-        labeled = int(labeled_mask.loc[idx].sum())
+    for day in sorted(rows_per_day):
+        rows = int(rows_per_day[day])
+        labeled = int(labeled_per_day.get(day, 0))
         coverage = labeled / rows if rows else 0.0
         scored = coverage >= min_label_coverage
         windows.append({"day": day, "rows": rows, "labeled": labeled, "coverage": coverage, "scored": bool(scored)})
         if scored:
             scored_days.append(day)
-    coverage_total = float(labeled_mask.mean()) if n else 0.0
+    coverage_total = float(labeled_mask.sum() / n) if n else 0.0
     use = labeled_mask & days.isin(scored_days)
     y = joined.loc[use, LABEL].to_numpy(dtype=np.float64)
     p = joined.loc[use, SCORE].to_numpy(dtype=np.float64)

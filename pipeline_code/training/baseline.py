@@ -60,11 +60,15 @@ QUANTILES = (0.0, 0.01, 0.05, 0.1, 0.25, 0.5, 0.75, 0.9, 0.95, 0.99, 1.0)
 
 
 def bin_counts(values: Any, edges: Sequence[float]) -> List[int]:
-    """Counts of non-missing ``values`` in the ``len(edges) + 1`` bins cut at ``edges``."""
+    """Counts of non-missing ``values`` in the ``len(edges) + 1`` bins cut at ``edges`` (ascending; a value equal
+    to an edge belongs to the bin above it)."""
     v = np.asarray(values, dtype=np.float64)
     v = v[~np.isnan(v)]
-    index = np.searchsorted(np.asarray(edges, dtype=np.float64), v, side="right")
-    return np.bincount(index, minlength=len(edges) + 1).astype(int).tolist()
+    # How many values reach each edge, one comparison per edge: a few edges against many values, this is several
+    # times faster than a binary search per value (numpy.searchsorted), with the same bins.
+    reach = np.array([np.count_nonzero(v >= e) for e in np.asarray(edges, dtype=np.float64)], dtype=np.int64)
+    below = np.concatenate([[len(v)], reach])
+    return (below - np.concatenate([reach, [0]])).astype(int).tolist()
 
 
 def psi(expected: Sequence[float], actual: Sequence[float], eps: float = PSI_EPSILON) -> float:

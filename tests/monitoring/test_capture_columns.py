@@ -111,10 +111,13 @@ def test_a_clean_csv_file_is_decoded_by_the_fast_path(tmp_path):
     path.write_text("\n".join(lines) + "\n")
     decoder = capture._Decoder(spec.features, [], 20, spec.catalog_dataset,
                                categorical=[f for f in spec.features if spec.is_categorical(f)])
+    chunks, line_decoded = [], []
+    decoder.sink = chunks.append
+    decoder.decode_capture_line = lambda *line: line_decoded.append(line)
     capture_columns.decode_file(decoder, str(path), "capture.jsonl")
-    # every record arrived as one typed block, none through the line decoder
-    assert len(decoder.parts) == 1 and len(decoder.parts[0]) == 200 and not decoder.csv_lines
-    assert decoder.window.lines == 200 and decoder.window.malformed == 0
+    # every record arrived as one typed chunk, none through the line decoder
+    assert [len(c) for c in chunks] == [200] and line_decoded == []
+    assert decoder.window.lines == 200 and decoder.window.records == 200 and decoder.window.malformed == 0
 
 
 def test_a_block_the_fast_path_fails_on_is_decoded_line_by_line_and_counted(tmp_path, monkeypatch):
