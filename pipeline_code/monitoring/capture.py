@@ -59,7 +59,7 @@ import math
 import os
 from collections import Counter
 from dataclasses import dataclass, field
-from typing import Any, Callable, Dict, Iterable, List, Optional, Sequence, Set, Tuple
+from typing import Any, Callable, Dict, Iterable, Iterator, List, Optional, Sequence, Set, Tuple
 
 import numpy as np
 import pandas as pd
@@ -87,6 +87,15 @@ CAPTURE_SUFFIXES = (".jsonl",)
 DEFAULT_MAX_SAMPLES = 20
 # Records the line decoder holds before it hands them on as one chunk (the columnar reader hands on each block).
 CHUNK_RECORDS = 50_000
+
+
+def request_times(values: pd.Series) -> pd.Series:
+    """Times as UTC datetimes: each ISO-8601 string on its own (mixed precisions and offsets alike; inferring one
+    format from the first value would miss the others), anything else missing (NaT)."""
+    try:
+        return pd.to_datetime(values, utc=True, errors="coerce", format="ISO8601")
+    except (TypeError, ValueError):  # pandas < 2 has no format="ISO8601"; its inference reads ISO-8601 too
+        return pd.to_datetime(values, utc=True, errors="coerce")
 
 
 def probability_column(name: str) -> str:
@@ -140,7 +149,7 @@ class CaptureWindow:
         columns = self.probability_columns
         if columns:
             self.records_with_probabilities += int(chunk[columns].notna().all(axis=1).sum())
-        times = pd.to_datetime(chunk[INFERENCE_TIME], utc=True, errors="coerce").dropna()
+        times = request_times(chunk[INFERENCE_TIME]).dropna()
         if len(times):
             first, last = times.min(), times.max()
             self.start = first if self.start is None else min(self.start, first)
@@ -647,7 +656,7 @@ def read_capture(
     label-code order, needed for a multiclass model); ``columnar``: data-capture files go through the
     columnar reader (:mod:`capture_columns`, the default) or one line at a time (the reference it is tested
     against; the same records, counts and malformed lines); ``consume``: called with each chunk of decoded
-    records (at most one columnar block or :data:`CHUNK_RECORDS` line-decoded records; every column of the frame,
+    records (one columnar block, or about :data:`CHUNK_RECORDS` line-decoded records; every column of the frame,
     typed alike) instead of collecting them into ``frame``, so memory does not grow with the window.
     """
     decoder = _Decoder(feature_order, extra_columns, max_samples, dataset, problem_type, classes, categorical)
@@ -684,21 +693,31 @@ def _decode(decoder: _Decoder, capture_dir: str, columnar: bool) -> None:
         elif not path.endswith(BATCH_OUTPUT_SUFFIX) and os.path.basename(path)[0] not in "._":
             w.files["batch_input"] += 1
             out_path = path + BATCH_OUTPUT_SUFFIX
-            outputs = [t for _, t in _read_lines(out_path) if t.strip()] if out_path in path_set else None
-            inputs = [(i, t) for i, t in _read_lines(path) if t.strip()]
-            if outputs is not None and len(outputs) != len(inputs):
-                for line_no, text in inputs:
-                    w.lines += 1
-                    decoder.malformed(rel, line_no, f"output_mismatch: {len(outputs)} output lines for {len(inputs)} input lines", text)
-                continue
-            for k, (line_no, text) in enumerate(inputs):
-                w.lines += 1
-                try:
-                    decoder.add_batch_line(text, outputs[k] if outputs is not None else None, rel, line_no)
-                except _Malformed as exc:
-                    decoder.malformed(rel, line_no, str(exc), text)
-                decoder.flush_when_full()
+            _decode_batch(decoder, path, out_path if out_path in path_set else None, rel)
     decoder.flush()
+
+
+def _filled_lines(path: str) -> Iterator[Tuple[int, str]]:
+    return ((i, t) for i, t in _read_lines(path) if t.strip())
+
+
+def _decode_batch(decoder: _Decoder, path: str, out_path: Optional[str], rel: str) -> None:
+    """A batch-transform input file and its output, line ``i`` scoring line ``i``, read side by side (a first pass
+    only counts their lines: outputs that do not pair up with the inputs make every input line malformed)."""
+    w = decoder.window
+    inputs = sum(1 for _ in _filled_lines(path))
+    outputs = sum(1 for _ in _filled_lines(out_path)) if out_path else None
+    scores = (t for _, t in _filled_lines(out_path)) if out_path and outputs == inputs else None
+    for line_no, text in _filled_lines(path):
+        w.lines += 1
+        if outputs is not None and outputs != inputs:
+            decoder.malformed(rel, line_no, f"output_mismatch: {outputs} output lines for {inputs} input lines", text)
+            continue
+        try:
+            decoder.add_batch_line(text, next(scores) if scores is not None else None, rel, line_no)
+        except _Malformed as exc:
+            decoder.malformed(rel, line_no, str(exc), text)
+        decoder.flush_when_full()
 
 
 class _Background:

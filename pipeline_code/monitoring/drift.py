@@ -47,7 +47,7 @@ from scipy import special, stats
 
 from pipeline_code.core.problem import BINARY, MULTICLASS, PROBLEM_TYPES, REGRESSION
 from pipeline_code.monitoring import calibration
-from pipeline_code.monitoring.window_stats import ColumnCounts, PredictionCounts, WindowStats, as_numbers
+from pipeline_code.monitoring.window_stats import DRIFT, QUALITY, ColumnCounts, PredictionCounts, WindowStats, as_numbers
 from pipeline_code.training.baseline import OTHER_LEVEL, PSI_EPSILON, psi
 
 PASS, WARN, FAIL, SKIPPED, ERROR = "pass", "warn", "fail", "skipped", "error"
@@ -178,6 +178,7 @@ def data_drift(
     if isinstance(window, pd.DataFrame):
         window_sample = window if window_sample is None else window_sample
         window = WindowStats.of(window, statistics)
+    window.problem(DRIFT)
     overrides = dict(feature_thresholds or {})
     features: Dict[str, Any] = {}
     checks: List[Dict[str, Any]] = []
@@ -394,6 +395,7 @@ def data_quality(
     window's records, or their counts (:class:`WindowStats` of ``constraints``)."""
     if isinstance(window, pd.DataFrame):
         window = WindowStats.of(window, constraints=constraints)
+    window.problem(QUALITY)
     n = window.rows
     features: Dict[str, Any] = {}
     checks: List[Dict[str, Any]] = []

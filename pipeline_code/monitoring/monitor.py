@@ -182,7 +182,7 @@ def run_monitor(spec: ModelSpec, args: argparse.Namespace, *, cloudwatch_client:
     window_pass = WindowPass(
         problem_type=problem_type, probability_columns=[capture_mod.probability_column(c) for c in classes],
         statistics=baseline.get("statistics"), constraints=baseline.get("constraints"), model=model, labels=labels,
-        extra_columns=extra, sample_rows=args.sample_rows)
+        inputs=spec.features, extra_columns=extra, sample_rows=args.sample_rows)
     window = capture_mod.read_capture(
         args.capture_dir, spec.features, categorical=categorical, extra_columns=extra, dataset=spec.catalog_dataset,
         problem_type=problem_type, classes=classes, consume=window_pass,
@@ -236,7 +236,7 @@ def run_monitor(spec: ModelSpec, args: argparse.Namespace, *, cloudwatch_client:
                 feature_thresholds=feature_thresholds, baseline_sample=baseline_sample, window_sample=sample,
                 min_rows=args.min_rows, false_alarm_rate=args.false_alarm_rate)))
             guarded("prediction_drift", after(COUNTS, lambda: drift.prediction_drift(
-                window_pass.stats.prediction, baseline["statistics"], psi_threshold=args.psi_threshold, min_rows=args.min_rows,
+                window_pass.stats.predictions(), baseline["statistics"], psi_threshold=args.psi_threshold, min_rows=args.min_rows,
                 false_alarm_rate=args.false_alarm_rate,
                 **({} if problem_type == BINARY else {"problem_type": problem_type, "classes": classes}))))
         if baseline.get("constraints"):

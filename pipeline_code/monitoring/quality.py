@@ -50,7 +50,7 @@ import pandas as pd
 
 from pipeline_code import catalog
 from pipeline_code.core.problem import BINARY, MULTICLASS, REGRESSION, higher_is_better
-from pipeline_code.monitoring.capture import INFERENCE_ID, INFERENCE_TIME, SCORE, probability_column
+from pipeline_code.monitoring.capture import INFERENCE_ID, INFERENCE_TIME, SCORE, probability_column, request_times
 from pipeline_code.monitoring.drift import FAIL, PASS, SKIPPED, WARN, check
 from pipeline_code.training import metrics, metrics_multiclass, metrics_regression
 
@@ -123,7 +123,7 @@ def join_labels(frame: pd.DataFrame, labels: pd.DataFrame) -> pd.DataFrame:
 
 def inference_days(frame: pd.DataFrame) -> pd.Series:
     """The UTC day of each record's inference time (``(unknown)`` when it has none)."""
-    return pd.to_datetime(frame[INFERENCE_TIME], utc=True, errors="coerce").dt.strftime("%Y-%m-%d").fillna("(unknown)")
+    return request_times(frame[INFERENCE_TIME]).dt.strftime("%Y-%m-%d").fillna("(unknown)")
 
 
 def day_counts(frame: pd.DataFrame) -> Dict[str, int]:

@@ -34,7 +34,7 @@ from pipeline_code.core.online_features import (
     SOURCE_STORE,
 )
 from pipeline_code.monitoring import drift
-from pipeline_code.monitoring.capture import data_capture_files, decode_payload
+from pipeline_code.monitoring.capture import data_capture_files, decode_payload, request_times
 from pipeline_code.serving.records import FeatureContract, complete_records
 from pipeline_code.training.spec import ModelSpec
 
@@ -148,7 +148,7 @@ def feature_skew(
         return section
     rid, et = spec.record_identifier, spec.event_time
     snapshots = prepare.load_feature_snapshots(spec, snapshots_dir)
-    times = pd.to_datetime(sampled[INFERENCE_TIME], utc=True, errors="coerce", format="ISO8601")
+    times = request_times(sampled[INFERENCE_TIME])
     keep = times.notna().to_numpy()
     sampled, times = sampled[keep].reset_index(drop=True), times[keep].reset_index(drop=True)
     section["unreadable_request_times"] = int((~keep).sum())  # not joinable: counted, not compared
@@ -164,8 +164,8 @@ def feature_skew(
     served_rows = sampled.iloc[rows].reset_index(drop=True)
     section["compared"] = int(len(offline))
     section["no_snapshot"] = int(stats["unmatched_labels_dropped"])
-    stored_times = pd.to_datetime(served_rows[FEATURE_EVENT_TIME], utc=True, errors="coerce", format="ISO8601")
-    snapshot_times = pd.to_datetime(offline[FEATURE_EVENT_TIME], utc=True, errors="coerce", format="ISO8601")
+    stored_times = request_times(served_rows[FEATURE_EVENT_TIME])
+    snapshot_times = request_times(offline[FEATURE_EVENT_TIME])
     section["stale_lookups"] = int(((served_rows[FEATURE_SOURCE] == SOURCE_STORE) & (stored_times < snapshot_times)).sum())
     worst = 0.0
     for name in spec.features:

@@ -40,14 +40,16 @@ class WindowPass:
 
     ``statistics`` / ``constraints``: the baselines to count against (None: not counted); ``model``: scores the
     records whose prediction the capture lacks (None: none scored); ``labels``: :func:`quality.read_labels` (None: no
-    labels); ``extra_columns``: the non-input columns whose presence the report states.
+    labels); ``inputs``: the model's input columns (kept in the sample as the traffic sent them, whatever the
+    labels hold); ``extra_columns``: the non-input columns whose presence in the traffic :meth:`absent` states.
     """
 
     def __init__(self, *, problem_type: str, probability_columns: Sequence[str] = (),
                  statistics: Optional[Mapping[str, Any]] = None, constraints: Optional[Mapping[str, Any]] = None,
-                 model: Any = None, labels: Optional[pd.DataFrame] = None, extra_columns: Sequence[str] = (),
-                 sample_rows: int = DEFAULT_SAMPLE_ROWS, seed: int = 0) -> None:
+                 model: Any = None, labels: Optional[pd.DataFrame] = None, inputs: Sequence[str] = (),
+                 extra_columns: Sequence[str] = (), sample_rows: int = DEFAULT_SAMPLE_ROWS, seed: int = 0) -> None:
         self.problem_type = problem_type
+        self.inputs = list(inputs)
         self.probability_columns = list(probability_columns)
         self.model = model
         self.stats = WindowStats(statistics, constraints, problem_type=problem_type if statistics else None,
@@ -67,15 +69,21 @@ class WindowPass:
         if self.model is not None and RESCORING not in self.failures and self._needs_scores(chunk):
             self._step(RESCORING, self._rescore, chunk)
         self._step(COUNTS, self.stats.add, chunk)
+        for c in self.present:  # what the traffic itself carried (labels may fill such a column later)
+            if c in chunk.columns:
+                self.present[c] += int(chunk[c].notna().sum())
+        sampled = chunk
         if self.labels is not None:
             joined = self._step(LABELS, self._join, chunk)
             # After a failed join the chunks keep the joined columns (labels missing): the sample's parts stay alike.
-            chunk = joined if joined is not None else (
+            sampled = joined if joined is not None else (
                 chunk.reindex(columns=self.no_labels.columns) if self.no_labels is not None else chunk.assign(**{quality.LABEL: np.nan}))
-        for c in self.present:
-            if c in chunk.columns:
-                self.present[c] += int(chunk[c].notna().sum())
-        self._step(SAMPLE, self.sample.add, chunk)
+            # The model's inputs stay as the traffic sent them (attributions and the KS test read the sample); the
+            # other columns (the sensitive attribute for bias) may be filled from the labels.
+            keep = [c for c in self.inputs if c in chunk.columns and c in sampled.columns]
+            if keep:
+                sampled = sampled.assign(**{c: chunk[c].array for c in keep})
+        self._step(SAMPLE, self.sample.add, sampled)
 
     def _step(self, name: str, func: Any, chunk: pd.DataFrame) -> Any:
         if name in self.failures:
@@ -127,7 +135,7 @@ class WindowPass:
         self.no_labels = labelled.iloc[:0]
         if len(labelled):
             self.labelled.append(labelled)
-        for day, count in quality.day_counts(chunk).items():
+        for day, count in quality.day_counts(joined).items():  # as the labelled records' days: labels may fill a time
             self.rows_per_day[day] = self.rows_per_day.get(day, 0) + count
         return joined
 

@@ -49,7 +49,7 @@ class ColumnCounts:
                  low: Optional[float] = None, high: Optional[float] = None, integral: bool = False,
                  known: Iterable[str] = ()) -> None:
         self.numeric, self.text = numeric, text
-        self.edges = list(edges) if edges is not None else None
+        self.edges = np.asarray(edges, dtype=np.float64) if edges is not None else None
         self.low, self.high, self.integral = low, high, integral
         self.known = frozenset(known)
         self.rows = 0
@@ -123,7 +123,7 @@ class PredictionCounts:
         prediction = statistics.get("prediction") or {}
         hist = prediction.get("histogram") or {}
         self.problem_type = problem_type
-        self.edges = list(hist.get("bin_edges") or []) if problem_type != MULTICLASS else None
+        self.edges = cut_points(hist.get("bin_edges"), "prediction") if problem_type != MULTICLASS else None
         self.threshold = prediction.get("threshold", 0.5)
         self.probability_columns = list(probability_columns)
         self.rows = 0  # non-missing predictions
@@ -153,7 +153,7 @@ class PredictionCounts:
             else:
                 self.codes[:len(codes)] += codes
         else:
-            if self.bins is not None and self.edges:
+            if self.bins is not None:
                 self.bins += np.asarray(bin_counts(s, self.edges), dtype=np.int64)
             if self.problem_type == REGRESSION:
                 n, mean = len(s), float(s.mean())
@@ -181,33 +181,66 @@ class PredictionCounts:
         return counts.astype(int).tolist()
 
 
+DRIFT, QUALITY, PREDICTION = "drift", "quality", "prediction"
+
+
+def cut_points(values: Any, what: str) -> np.ndarray:
+    """A histogram's cut points as ascending numbers (a baseline that says otherwise is refused, naming ``what``)."""
+    edges = np.asarray(values if values is not None else [], dtype=np.float64)
+    if edges.ndim != 1 or np.isnan(edges).any() or (np.diff(edges) < 0).any():
+        raise ValueError(f"{what}: the histogram's bin_edges are not ascending numbers: {np.atleast_1d(edges).tolist()[:12]}")
+    return edges
+
+
+def _limit(value: Any, what: str) -> Optional[float]:
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        raise TypeError(f"{what} must be a number, not {value!r}")
+    return float(value)
+
+
 class WindowStats:
     """The counts of one window that :mod:`.drift` decides on: a :class:`ColumnCounts` per column the baselines
     describe (``statistics`` for drift, ``constraints`` for data quality) and, with ``problem_type``, a
-    :class:`PredictionCounts` of the ``score`` column (and of ``probability_columns``)."""
+    :class:`PredictionCounts` of the ``score`` column (and of ``probability_columns``).
+
+    A baseline document that cannot be read this way is not counted against, and the check that needs it raises
+    why (:meth:`problem`): a broken ``statistics.json`` fails data drift and prediction drift only, a broken
+    ``constraints.json`` data quality only, as each check did on its own before it counted chunk by chunk."""
 
     def __init__(self, statistics: Optional[Mapping[str, Any]] = None, constraints: Optional[Mapping[str, Any]] = None, *,
                  problem_type: Optional[str] = None, probability_columns: Sequence[str] = (),
                  score_column: str = "score") -> None:
         self.columns: Dict[str, ColumnCounts] = {}
         self.seen: set = set()
-        stats = (statistics or {}).get("features", {})
-        cons = (constraints or {}).get("features", {})
-        for name in dict.fromkeys([*stats, *cons]):
-            s, c = stats.get(name) or {}, cons.get(name) or {}
-            numeric = s.get("kind") == "numeric" or c.get("kind") == "numeric"
-            text = (name in stats and s.get("kind") != "numeric") or (name in cons and c.get("kind") != "numeric")
-            edges = (s.get("histogram") or {}).get("bin_edges", []) if s.get("kind") == "numeric" else None
-            numeric_limits = c.get("kind") == "numeric"
-            known = [*(s.get("levels") or {}), *(c.get("allowed") or [])]
+        self.problems: Dict[str, Exception] = {}
+        drift = self._read(DRIFT, lambda: _drift_columns(statistics)) or {}
+        quality = self._read(QUALITY, lambda: _quality_columns(constraints)) or {}
+        for name in dict.fromkeys([*drift, *quality]):
+            d, q = drift.get(name) or {}, quality.get(name) or {}
             self.columns[name] = ColumnCounts(
-                numeric=numeric, text=text, edges=edges, low=c.get("min") if numeric_limits else None,
-                high=c.get("max") if numeric_limits else None, integral=bool(c.get("integral")) and numeric_limits,
-                known=known)
+                numeric=bool(d.get("numeric") or q.get("numeric")), text=bool(d.get("text") or q.get("text")),
+                edges=d.get("edges"), low=q.get("low"), high=q.get("high"), integral=bool(q.get("integral")),
+                known=[*d.get("known", ()), *q.get("known", ())])
         self.score_column = score_column
-        self.prediction = (PredictionCounts(statistics or {}, problem_type or (statistics or {}).get("problem_type", BINARY),
-                                            probability_columns) if problem_type is not None else None)
+        self.prediction = self._read(PREDICTION, lambda: PredictionCounts(
+            statistics or {}, problem_type or (statistics or {}).get("problem_type", BINARY), probability_columns)
+        ) if problem_type is not None else None
         self.rows = 0
+
+    def _read(self, part: str, read: Any) -> Any:
+        try:
+            return read()
+        except Exception as exc:  # noqa: BLE001 - the check that needs this part raises it (problem)
+            self.problems[part] = exc
+            return None
+
+    def problem(self, part: str) -> None:
+        """Raise why the baseline of ``part`` (:data:`DRIFT`, :data:`QUALITY`, :data:`PREDICTION`) was not counted
+        against, if it was not."""
+        if part in self.problems:
+            raise self.problems[part]
 
     def add(self, chunk: pd.DataFrame) -> None:
         """Count one chunk (every chunk with the same columns)."""
@@ -224,6 +257,13 @@ class WindowStats:
         """The counts of a column the window has (None: not in the traffic)."""
         return self.columns.get(name) if name in self.seen else None
 
+    def predictions(self) -> "PredictionCounts":
+        """The prediction counts (raising why there are none)."""
+        self.problem(PREDICTION)
+        if self.prediction is None:
+            raise ValueError("the window's predictions were not counted (no problem type)")
+        return self.prediction
+
     @classmethod
     def of(cls, frame: pd.DataFrame, statistics: Optional[Mapping[str, Any]] = None,
            constraints: Optional[Mapping[str, Any]] = None, **kwargs: Any) -> "WindowStats":
@@ -231,6 +271,29 @@ class WindowStats:
         out = cls(statistics, constraints, **kwargs)
         out.add(frame)
         return out
+
+
+def _drift_columns(statistics: Optional[Mapping[str, Any]]) -> Dict[str, Dict[str, Any]]:
+    """What data drift counts per feature of ``statistics.json``: numbers on its cut points, text by value."""
+    out: Dict[str, Dict[str, Any]] = {}
+    for name, s in (statistics or {}).get("features", {}).items():
+        if s.get("kind") == "numeric":
+            out[name] = {"numeric": True, "edges": cut_points((s.get("histogram") or {}).get("bin_edges", []), f"feature {name!r}")}
+        else:
+            out[name] = {"text": True, "known": list((s.get("levels") or {}).keys())}
+    return out
+
+
+def _quality_columns(constraints: Optional[Mapping[str, Any]]) -> Dict[str, Dict[str, Any]]:
+    """What data quality counts per feature of ``constraints.json``: numbers against their limits, text by value."""
+    out: Dict[str, Dict[str, Any]] = {}
+    for name, c in (constraints or {}).get("features", {}).items():
+        if c.get("kind") == "numeric":
+            out[name] = {"numeric": True, "low": _limit(c.get("min"), f"feature {name!r}: constraint min"),
+                         "high": _limit(c.get("max"), f"feature {name!r}: constraint max"), "integral": bool(c.get("integral"))}
+        else:
+            out[name] = {"text": True, "known": [str(v) for v in (c.get("allowed") or [])]}
+    return out
 
 
 class RowSample:

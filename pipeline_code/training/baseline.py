@@ -64,9 +64,12 @@ def bin_counts(values: Any, edges: Sequence[float]) -> List[int]:
     to an edge belongs to the bin above it)."""
     v = np.asarray(values, dtype=np.float64)
     v = v[~np.isnan(v)]
+    e = np.asarray(edges, dtype=np.float64)
+    if np.isnan(e).any() or (np.diff(e) < 0).any():
+        raise ValueError(f"bin edges must be ascending numbers, not {e.tolist()[:12]}")
     # How many values reach each edge, one comparison per edge: a few edges against many values, this is several
     # times faster than a binary search per value (numpy.searchsorted), with the same bins.
-    reach = np.array([np.count_nonzero(v >= e) for e in np.asarray(edges, dtype=np.float64)], dtype=np.int64)
+    reach = np.array([np.count_nonzero(v >= edge) for edge in e], dtype=np.int64)
     below = np.concatenate([[len(v)], reach])
     return (below - np.concatenate([reach, [0]])).astype(int).tolist()
 

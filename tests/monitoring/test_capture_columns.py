@@ -128,13 +128,13 @@ def test_a_block_the_fast_path_fails_on_is_decoded_line_by_line_and_counted(tmp_
     (tmp_path / "capture.jsonl").write_text("\n".join(lines) + "\n")
 
     def missing_kernel(*args, **kwargs):
-        raise AttributeError("module 'pyarrow.compute' has no attribute 'count_substring'")
+        raise AttributeError("module 'pyarrow.compute' has no attribute 'match_substring_regex'")
 
     reference = _read(spec, tmp_path, False)
-    monkeypatch.setattr(capture_columns.pc, "count_substring", missing_kernel)
+    monkeypatch.setattr(capture_columns.pc, "match_substring_regex", missing_kernel)
     window = _read(spec, tmp_path, True)
     # THEN the window is the line decoder's, and the summary says the fast path was skipped and why
     assert window.records == reference.records == 50 and window.malformed == 0
     assert window.summary()["columnar_fallbacks"] == {
-        "AttributeError: module 'pyarrow.compute' has no attribute 'count_substring'": 1}
+        "AttributeError: module 'pyarrow.compute' has no attribute 'match_substring_regex'": 1}
     pd.testing.assert_frame_equal(_sorted(window.frame, spec), _sorted(reference.frame, spec))

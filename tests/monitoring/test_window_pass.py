@@ -5,6 +5,7 @@ reported by its section (GIVEN / WHEN / THEN)."""
 from __future__ import annotations
 
 import json
+import math
 import os
 from pathlib import Path
 from typing import Any, Dict, List, Optional
@@ -298,6 +299,44 @@ def test_a_record_id_repeated_within_a_chunk_is_joined_with_its_label_like_the_w
     pd.testing.assert_frame_equal(streamed.labelled_records(), whole[whole[quality.LABEL].notna()].reset_index(drop=True))
     assert streamed.labelled_records()[quality.LABEL].tolist() == [0.0, 0.0, 1.0]
     assert streamed.rows_per_day == {"2026-05-01": 4}
+
+
+def labelled_chunk() -> Dict[str, pd.DataFrame]:
+    """A chunk of four requests without the sensitive attribute and with one input missing, and labels that carry
+    both, a request time for the requests that had none, and a label."""
+    chunk = pd.DataFrame({
+        "tenure": [1.0, np.nan, 3.0, 4.0],
+        "gender": pd.Series([pd.NA] * 4, dtype=TEXT),
+        capture.INFERENCE_ID: pd.Series(["a", "b", "c", "d"], dtype=TEXT),
+        capture.INFERENCE_TIME: pd.Series([pd.NA, pd.NA, "2026-05-02T10:00:00Z", "2026-05-02T11:00:00.250Z"], dtype=TEXT),
+        capture.SCORE: [0.2, 0.4, 0.6, 0.8]})
+    labels = pd.DataFrame({capture.INFERENCE_ID: ["a", "b", "c"], quality.LABEL: [0.0, 1.0, 1.0],
+                           capture.INFERENCE_TIME: ["2026-05-01T09:00:00Z"] * 3, "gender": ["f", "m", "f"],
+                           "tenure": [9.0, 9.0, 9.0]})
+    return {"chunk": chunk, "labels": labels}
+
+
+def test_what_the_labels_fill_in_counts_for_quality_and_bias_not_for_presence_or_the_models_inputs():
+    # GIVEN requests without the sensitive attribute and with a missing input, and labels that carry both
+    given = labelled_chunk()
+    streamed = window_pass.WindowPass(problem_type=BINARY, labels=given["labels"], inputs=["tenure"], extra_columns=["gender"])
+    # WHEN the pass reads the chunk
+    streamed(given["chunk"].copy())
+    # THEN the traffic did not send the attribute (data quality skips it) though bias reads the labels' values;
+    assert streamed.absent() == ["gender"]
+    sample = streamed.sample_frame()
+    assert sample["gender"].iloc[:3].tolist() == ["f", "m", "f"] and pd.isna(sample["gender"].iloc[3])
+    # the model's input stays as the traffic sent it (attributions and the KS test read what the model got);
+    assert sample["tenure"].tolist()[0] == 1.0 and math.isnan(sample["tenure"].tolist()[1]) and sample["tenure"].tolist()[2:] == [3.0, 4.0]
+    # and the days of the records are read from the joined times, as the labelled records' days are
+    assert streamed.rows_per_day == {"2026-05-01": 2, "2026-05-02": 2}
+    assert sorted(quality.inference_days(streamed.labelled_records()).tolist()) == ["2026-05-01", "2026-05-01", "2026-05-02"]
+
+
+def test_times_of_mixed_precision_are_each_read():
+    times = pd.Series(["2026-05-01T10:00:00Z", "2026-05-02T10:00:00.250Z", "2026-05-03T10:00:00+02:00", "soon", None])
+    assert quality.inference_days(pd.DataFrame({capture.INFERENCE_TIME: times})).tolist() == [
+        "2026-05-01", "2026-05-02", "2026-05-03", "(unknown)", "(unknown)"]
 
 
 def test_a_failed_sample_is_reported_as_failed_not_as_a_whole_window(tmp_path, spec, reference, monkeypatch):

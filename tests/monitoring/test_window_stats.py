@@ -133,7 +133,7 @@ def test_a_window_counted_in_chunks_drifts_exactly_as_the_whole_window(seed, siz
     # GIVEN baselines and a window full of edge cases
     docs = baseline_docs(seed)
     statistics = docs["statistics"]
-    frame = window_frame(statistics, seed + 10, n=1500 if size > 1 else 700)
+    frame = window_frame(statistics, seed + 10, n=1500 if size > 1 else 200)
     # WHEN the window is counted chunk by chunk (one WindowStats for drift, quality and predictions, as the monitor
     # does) and, for reference, given whole to the checks
     stats = counted_in_chunks(frame, size, docs)
@@ -164,7 +164,7 @@ def test_a_window_counted_in_chunks_drifts_exactly_as_the_whole_window(seed, siz
 def test_a_window_counted_in_chunks_has_the_data_quality_of_the_whole_window(size):
     docs = baseline_docs(2)
     constraints = docs["constraints"]
-    frame = window_frame(docs["statistics"], 12, n=1500 if size > 1 else 700)
+    frame = window_frame(docs["statistics"], 12, n=1500 if size > 1 else 200)
     stats = counted_in_chunks(frame, size, docs)
     whole, chunked = drift.data_quality(frame, constraints), drift.data_quality(stats, constraints)
     assert chunked == whole
@@ -187,7 +187,7 @@ def test_a_window_counted_in_chunks_has_the_data_quality_of_the_whole_window(siz
 def test_binary_scores_counted_in_chunks_drift_exactly_as_the_whole_window(size):
     docs = baseline_docs(3)
     statistics = docs["statistics"]
-    frame = window_frame(statistics, 13, n=1500 if size > 1 else 700)
+    frame = window_frame(statistics, 13, n=1500 if size > 1 else 200)
     stats = counted_in_chunks(frame, size, docs)
     whole, chunked = drift.prediction_drift(frame["score"], statistics), drift.prediction_drift(stats.prediction, statistics)
     assert chunked.pop("window_mean_score") == pytest.approx(whole.pop("window_mean_score"), rel=1e-12, abs=0)
@@ -404,3 +404,60 @@ def test_every_record_is_equally_likely_to_be_sampled():
     for count in (first_half, second_half):
         assert abs(count - seeds * size / 2) <= 6 * sd
         assert abs(count / (seeds * n / 2) - size / n) <= 6 * sd / (seeds * n / 2)
+
+
+@pytest.mark.parametrize("edges", [[2.0, 1.0], [0.0, np.nan, 1.0]])
+def test_bin_counts_refuses_edges_that_are_not_ascending_numbers(edges):
+    with pytest.raises(ValueError) as raised:
+        bin_counts([1.0, 2.0, 3.0], edges)
+    assert str(raised.value) == f"bin edges must be ascending numbers, not {np.asarray(edges).tolist()}"
+
+
+def broken(docs: Dict[str, Dict[str, Any]], which: str, feature: str, key: str, value: Any) -> Dict[str, Dict[str, Any]]:
+    """``docs`` with one value of one baseline document replaced."""
+    import copy
+
+    out = copy.deepcopy(docs)
+    entry = out[which]["features"][feature]
+    if key == "bin_edges":
+        entry["histogram"]["bin_edges"] = value
+    else:
+        entry[key] = value
+    return out
+
+
+@pytest.mark.filterwarnings("ignore:invalid value encountered in reduce:RuntimeWarning")  # inf + -inf: a NaN mean
+def test_a_broken_statistics_document_fails_data_drift_only_with_the_feature_named():
+    # GIVEN statistics whose cut points for 'ratio' run backwards, and sound constraints
+    docs = broken(baseline_docs(5), "statistics", "ratio", "bin_edges", [1.0, 0.0])
+    frame = window_frame(docs["statistics"], 6)
+    # WHEN the window is counted against them
+    counts = WindowStats.of(frame, docs["statistics"], docs["constraints"], problem_type=BINARY)
+    # THEN data drift says why it cannot be decided; data quality and prediction drift are decided as usual
+    with pytest.raises(ValueError) as raised:
+        drift.data_drift(counts, docs["statistics"])
+    assert str(raised.value) == "feature 'ratio': the histogram's bin_edges are not ascending numbers: [1.0, 0.0]"
+    assert drift.data_quality(counts, docs["constraints"]) == drift.data_quality(frame, docs["constraints"])
+    assert drift.prediction_drift(counts.predictions(), docs["statistics"])["rows"] == int(frame["score"].notna().sum())
+
+
+@pytest.mark.filterwarnings("ignore:invalid value encountered in reduce:RuntimeWarning")  # inf + -inf: a NaN mean
+def test_a_broken_constraints_document_fails_data_quality_only_with_the_feature_named():
+    # GIVEN constraints whose minimum of 'amount' is text
+    docs = broken(baseline_docs(5), "constraints", "amount", "min", "0")
+    frame = window_frame(docs["statistics"], 6)
+    counts = WindowStats.of(frame, docs["statistics"], docs["constraints"], problem_type=BINARY)
+    # THEN only data quality fails, naming the feature and the fix's subject
+    with pytest.raises(TypeError) as raised:
+        drift.data_quality(counts, docs["constraints"])
+    assert str(raised.value) == "feature 'amount': constraint min must be a number, not '0'"
+    decided, whole = drift.data_drift(counts, docs["statistics"]), drift.data_drift(frame, docs["statistics"])
+    pop_means(decided), pop_means(whole)  # ±inf in the window: both means are NaN, which never compares equal
+    assert decided == whole
+
+
+def test_a_prediction_histogram_without_cut_points_counts_every_score_in_one_bin():
+    statistics = {"prediction": {"histogram": {"bin_edges": [], "counts": [50]}}, "features": {}}
+    counts = PredictionCounts(statistics, BINARY)
+    counts.add(np.array([0.1, 0.9, np.nan, 0.5]))
+    assert counts.bins.tolist() == [3] == bin_counts([0.1, 0.9, np.nan, 0.5], [])
