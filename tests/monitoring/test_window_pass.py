@@ -192,18 +192,24 @@ def test_a_model_that_fails_to_score_is_the_rescoring_sections_error_not_a_crash
     assert report["sections"]["attribution"]["rows"] == 300
 
 
-def test_labels_that_fail_to_join_midway_are_model_qualitys_error_and_bias_still_runs(tmp_path, spec, reference, monkeypatch):
-    # GIVEN a labelled window of 600 records read in chunks, whose second label join fails, sampled to 300 records
-    window = write_window(tmp_path / "w", spec, reference["model"], seed=304, rows=600, label_coverage=1.0)
+def second_join_fails(monkeypatch: pytest.MonkeyPatch) -> List[int]:
+    """Make the second label join of a window fail; the list fills with the size of each chunk a join was tried on."""
     join, calls = quality.join_labels, []
 
-    def second_fails(frame, labels):
+    def second_fails(frame: pd.DataFrame, labels: pd.DataFrame) -> pd.DataFrame:
         calls.append(len(frame))
         if len(calls) == 2:
             raise RuntimeError("label store gone")
         return join(frame, labels)
 
     monkeypatch.setattr(quality, "join_labels", second_fails)
+    return calls
+
+
+def test_labels_that_fail_to_join_midway_are_model_qualitys_error_and_bias_still_runs(tmp_path, spec, reference, monkeypatch):
+    # GIVEN a labelled window of 600 records read in chunks, whose second label join fails, sampled to 300 records
+    window = write_window(tmp_path / "w", spec, reference["model"], seed=304, rows=600, label_coverage=1.0)
+    calls = second_join_fails(monkeypatch)
     tiny_chunks(monkeypatch, 20_000)
     # WHEN monitored
     report = run(spec, reference, window, str(tmp_path / "out"), extra=["--sample-rows", "300", "--min-group-rows", "50"])
@@ -230,15 +236,7 @@ def test_after_a_failed_label_join_every_sampled_record_keeps_its_own_values(mon
         capture.SCORE: np.arange(n) / 100, "row": np.arange(n, dtype=np.float64)})
     labels = pd.DataFrame({capture.INFERENCE_ID: [f"i{k}" for k in range(n)], quality.LABEL: (np.arange(n) % 2).astype(float),
                            quality.LABEL_TIME: "2026-06-01"})
-    join, calls = quality.join_labels, []
-
-    def second_fails(frame, matched):
-        calls.append(len(frame))
-        if len(calls) == 2:
-            raise RuntimeError("label store gone")
-        return join(frame, matched)
-
-    monkeypatch.setattr(quality, "join_labels", second_fails)
+    calls = second_join_fails(monkeypatch)
     sampled_rows = set()
     for seed in range(20):
         calls.clear()
