@@ -20,8 +20,7 @@ other steps go on, as the sections of the report do.
 
 from __future__ import annotations
 
-import traceback
-from typing import Any, Dict, List, Mapping, Optional, Sequence, Tuple
+from typing import Any, Dict, List, Mapping, Optional, Sequence
 
 import numpy as np
 import pandas as pd
@@ -63,7 +62,7 @@ class WindowPass:
         # The sections that read the sample need no request ids or times (model quality reads the labelled records).
         self.sample = RowSample(sample_rows, seed, skip=(INFERENCE_ID, INFERENCE_TIME))
         self.rescored: Optional[Dict[str, int]] = None
-        self.failures: Dict[str, Tuple[Exception, str]] = {}
+        self.failures: Dict[str, Exception] = {}
 
     def __call__(self, chunk: pd.DataFrame) -> None:
         if self.model is not None and RESCORING not in self.failures and self._needs_scores(chunk):
@@ -75,9 +74,7 @@ class WindowPass:
         sampled = chunk
         if self.labels is not None:
             joined = self._step(LABELS, self._join, chunk)
-            # After a failed join the chunks keep the joined columns (labels missing): the sample's parts stay alike.
-            sampled = joined if joined is not None else (
-                chunk.reindex(columns=self.no_labels.columns) if self.no_labels is not None else chunk.assign(**{quality.LABEL: np.nan}))
+            sampled = joined if joined is not None else self._unjoined(chunk)
             # The model's inputs stay as the traffic sent them (attributions and the KS test read the sample); the
             # other columns (the sensitive attribute for bias) may be filled from the labels.
             keep = [c for c in self.inputs if c in chunk.columns and c in sampled.columns]
@@ -85,19 +82,26 @@ class WindowPass:
                 sampled = sampled.assign(**{c: chunk[c].array for c in keep})
         self._step(SAMPLE, self.sample.add, sampled)
 
-    def _step(self, name: str, func: Any, chunk: pd.DataFrame) -> Any:
+    def _step(self, name: str, func: Any, chunk: Optional[pd.DataFrame]) -> Any:
         if name in self.failures:
             return None
         try:
             return func(chunk)
         except Exception as exc:  # noqa: BLE001 - reported by the section that needs this step, the pass goes on
-            self.failures[name] = (exc, traceback.format_exc(limit=5))
+            self.failures[name] = exc
             return None
 
     def failure(self, name: str) -> None:
         """Raise the error step ``name`` stopped on, if it did (within a section, the report says why it failed)."""
         if name in self.failures:
-            raise self.failures[name][0]
+            raise self.failures[name]
+
+    def _unjoined(self, chunk: pd.DataFrame) -> pd.DataFrame:
+        """A chunk whose join failed, with the columns the joined chunks have (labels missing), so the sample's
+        parts stay alike."""
+        if self.no_labels is not None:
+            return chunk.reindex(columns=self.no_labels.columns)
+        return chunk.assign(**{quality.LABEL: np.nan})
 
     def _needs_scores(self, chunk: pd.DataFrame) -> bool:
         return bool(chunk[SCORE].isna().any() or (
@@ -147,13 +151,7 @@ class WindowPass:
 
     def sample_frame(self) -> Optional[pd.DataFrame]:
         """The row sample (None: no record, or the sampling failed - :meth:`failure` says why)."""
-        if SAMPLE in self.failures:
-            return None
-        try:
-            return self.sample.frame()
-        except Exception as exc:  # noqa: BLE001 - the sections that read the sample report it
-            self.failures[SAMPLE] = (exc, traceback.format_exc(limit=5))
-            return None
+        return self._step(SAMPLE, lambda _: self.sample.frame(), None)
 
     def rescoring_section(self) -> Dict[str, Any]:
         self.failure(RESCORING)
@@ -166,7 +164,7 @@ class WindowPass:
     def sample_section(self, records: int) -> Dict[str, Any]:
         """What the report says about the row sample of a window of ``records`` records."""
         if SAMPLE in self.failures:
-            exc = self.failures[SAMPLE][0]
+            exc = self.failures[SAMPLE]
             return {"status": "error", "error": f"{type(exc).__name__}: {exc}", "of": records, "size": self.sample.size}
         return {"rows": min(records, self.sample.size), "of": records, "size": self.sample.size,
                 "whole_window": records <= self.sample.size}

@@ -13,7 +13,7 @@ from __future__ import annotations
 import json
 import math
 import re
-from typing import Dict, List
+from typing import List
 
 import pytest
 
