@@ -46,7 +46,7 @@ from mlops_cli.local import replay  # noqa: E402
 from pipeline_code.core.problem import MULTICLASS, REGRESSION  # noqa: E402
 from pipeline_code.monitoring import drift as drift_mod  # noqa: E402
 from pipeline_code.training import metrics  # noqa: E402
-from pipeline_code.training.train import predict  # noqa: E402
+from pipeline_code.training.model_io import predict  # noqa: E402
 from tests.support.monitoring import build_reference, churn_spec  # noqa: E402
 
 DRIFTS = (0.05, 0.1, 0.2, 0.4, 0.8)
@@ -135,7 +135,7 @@ def _spec(model: str):
 def trained_reference(spec, root: Path) -> dict:
     """The model trained and baselined by the loop's own jobs on 8,000 generated rows (any problem type)."""
     from pipeline_code.training import baseline, prepare
-    from pipeline_code.training.train import load_model
+    from pipeline_code.training.model_io import load_model
     from tests.support.training import train_model, write_inputs
 
     inputs = write_inputs(root / "inputs", spec.catalog_dataset, 8000, seed=1, signal_features=spec.features)

@@ -64,7 +64,7 @@ def needs(app: Any, environment: Any) -> List[Need]:
     usage = "spot training job" if training.use_spot else "training job"
     parallel = TUNING_PARALLEL_JOBS if training.hyperparameter_tuning else 1
     for model in app.models_of(environment):
-        need(training.instance_type, usage, training.instance_count * parallel, f"{model.name} training")
+        need(training.instance_type_of(model.name), usage, training.instance_count * parallel, f"{model.name} training")
         need(training.processing_instance_type, "processing job", 2, f"{model.name} pipeline steps + drift monitor")
         serving = app.serving_of(environment, model)
         if serving.native_model_monitor:

@@ -38,7 +38,18 @@ _mlops_loop_setup() (
     # was written. Like pip --no-compile, uv leaves byte-compiling to the first import of each module
     # (compiling all 1-2 GB up front took longer than installing).
     .venv/bin/python -m pip install --quiet --disable-pip-version-check --no-deps "$(grep -E '^uv==' "$lock")"
-    .venv/bin/uv pip install --quiet --no-deps --python .venv/bin/python -r "$lock"
+    # torch's CPU build (full lock only) is not on PyPI: uv takes it from the machine's wheel directory
+    # (MLOPS_LOOP_WHEELS, default /opt/wheels, where pip finds it too), else from PyTorch's CPU index.
+    wheels="${MLOPS_LOOP_WHEELS:-/opt/wheels}"
+    torch_from=()
+    if grep -q '^torch==' "$lock"; then
+      if compgen -G "$wheels/torch-$(grep -E '^torch==' "$lock" | cut -d= -f3)-*.whl" > /dev/null; then
+        torch_from=(--find-links "$wheels")
+      else
+        torch_from=(--extra-index-url https://download.pytorch.org/whl/cpu --index-strategy unsafe-best-match)
+      fi
+    fi
+    .venv/bin/uv pip install --quiet --no-deps --python .venv/bin/python "${torch_from[@]}" -r "$lock"
     echo "$want" > .venv/.lock-hash
   fi
 

@@ -8,7 +8,7 @@ ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 "$ROOT/.venv/bin/python" -m pip check
 {
   echo "# Full transitive lock of requirements-dev.txt (pip freeze of the project venv). Regenerate: scripts/lock.sh"
-  "$ROOT/.venv/bin/python" -m pip freeze --exclude pip --exclude setuptools --exclude wheel
+  "$ROOT/.venv/bin/python" -m pip freeze --all --exclude pip --exclude wheel
 } > "$ROOT/requirements.lock"
 echo "wrote $ROOT/requirements.lock ($(grep -vc '^#' "$ROOT/requirements.lock") packages)"
 # The main job's subset (same pins): what scripts/synth.sh installs on a fresh machine.

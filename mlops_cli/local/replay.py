@@ -83,7 +83,7 @@ def response(spec: ModelSpec, output: Any, response_type: Optional[str] = None) 
 
 def capture_lines(spec: ModelSpec, frame: pd.DataFrame, scores: np.ndarray, *, content_type: str = "application/json",
                   response_type: Optional[str] = None) -> list:
-    """One data-capture JSON line per row; ``scores``: the model's output (``train.predict``) per row."""
+    """One data-capture JSON line per row; ``scores``: the model's output (``model_io.predict``) per row."""
     lines = []
     cols = list(spec.frame_features) if content_type == "application/json" else list(spec.features)
     records = frame[cols].astype(object).to_numpy()
@@ -137,7 +137,7 @@ def write_labels(spec: ModelSpec, frame: pd.DataFrame, labels_dir: str, *, cover
 
 def replay(model_dir: str, spec: ModelSpec, *, rows: int, seed: int, drift: float, concept_drift: float, capture_dir: str,
            labels_dir: Optional[str], label_coverage: float = 1.0, content_type: str = "application/json") -> Dict[str, Any]:
-    from pipeline_code.training.train import load_model, predict
+    from pipeline_code.training.model_io import load_model, predict
 
     model = load_model(model_dir)
     frame = traffic(spec, rows, seed=seed, drift=drift, concept_drift=concept_drift)

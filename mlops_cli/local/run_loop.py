@@ -67,8 +67,8 @@ class StageFailed(RuntimeError):
 def load_config(path: str, environment: str) -> Dict[str, Any]:
     """One environment of the config, loaded and validated by the code path synth uses.
 
-    Returns ``{"project", "models": {name: job spec}, "environment": the environment's settings,
-    "gates": {name: the model's gate in that environment}}``;
+    Returns ``{"project", "models": {name: job spec}, "frameworks": {name: what trains it}, "environment":
+    the environment's settings, "gates": {name: the model's gate in that environment}}``;
     a mistake the synth would refuse (a duplicate key, a threshold out of bounds) is a
     :class:`~mlops_loop.config.ConfigError` naming the field, never a run on values AWS would not get.
     """
@@ -81,6 +81,7 @@ def load_config(path: str, environment: str) -> Dict[str, Any]:
     return {
         "project": app.project,
         "models": {name: model.job_spec() for name, model in app.models.items()},
+        "frameworks": {name: model.framework for name, model in app.models.items()},
         "environment": app.environments[environment].model_dump(mode="json"),
         "gates": {name: model.gate_in(app.environments[environment].gate).model_dump(mode="json")
                   for name, model in app.models.items()},
@@ -102,6 +103,17 @@ def _run_stage(name: str, func: Callable[[Sequence[str]], int], argv: List[str],
     timings[name] = round(time.perf_counter() - started, 3)
     if code:
         raise StageFailed(f"stage {name} failed with exit code {code}; see {os.path.join(log_dir, name + '.log')} and stderr")
+
+
+def _trainer(framework: str) -> Callable[[Sequence[str]], int]:
+    """The training job of a framework (torch is imported only for a PyTorch model)."""
+    if framework == "pytorch":
+        from pipeline_code.training import train_torch
+
+        return train_torch.main
+    from pipeline_code.training import train
+
+    return train.main
 
 
 def _new_run_dir(workdir: str, model: str, seed: int) -> str:
@@ -132,6 +144,7 @@ def run_model(
     bad_record_rate: float,
     auto_approve: bool,
     train_args: Sequence[str] = (),
+    framework: str = "xgboost",
     environment: str = "dev",
     project: str = DEFAULT_PROJECT,
     data: Optional[str] = None,
@@ -147,7 +160,7 @@ def run_model(
     from pipeline_code.features import ingest
     from mlops_cli.local import user_data
     from pipeline_code.sample_data.generate import generate_batch, write_raw
-    from pipeline_code.training import baseline, evaluate, prepare, train
+    from pipeline_code.training import baseline, evaluate, prepare
     from pipeline_code.training.spec import GateThresholds, parse_model_spec
 
     spec = parse_model_spec(entry)
@@ -251,7 +264,7 @@ def run_model(
 
     _run_stage(
         "train",
-        train.main,
+        _trainer(framework),
         [
             "--model-spec", spec_json,
             "--train-dir", os.path.join(paths["prepared"], "train"),
@@ -433,7 +446,10 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--no-auto-approve", action="store_true", help="leave passing versions PendingManualApproval")
     parser.add_argument("--environment", default="dev", help="environment of the YAML for gate/auto-approve (default dev)")
     parser.add_argument("--config", default=str(DEFAULT_CONFIG), help="configuration file (default config/mlops-loop.yaml)")
-    parser.add_argument("--num-round", type=int, default=None, help="override the training rounds (default: train.py's)")
+    parser.add_argument("--num-round", type=int, default=None,
+                        help="override an XGBoost model's training rounds (default: train.py's)")
+    parser.add_argument("--epochs", type=int, default=None,
+                        help="override a PyTorch model's training epochs (default: train_torch.py's)")
     parser.add_argument("--data", action="append", default=[], metavar="DATASET=PATH",
                         help="your raw records of a declared dataset instead of generated ones: a CSV, Parquet or "
                         "JSON Lines file, a directory or a glob (repeatable, one per dataset)")
@@ -464,7 +480,8 @@ def run(argv: Optional[Sequence[str]] = None, *, out: Any = None) -> List[Dict[s
     auto_approve = bool((env.get("training") or {}).get("auto_approve", False)) and not args.no_auto_approve
     workdir = os.path.abspath(args.workdir)
     registry = LocalRegistry(os.path.join(workdir, "registry"))
-    train_args = ["--num-round", str(args.num_round)] if args.num_round else []
+    train_args = {"xgboost": ["--num-round", str(args.num_round)] if args.num_round else [],
+                  "pytorch": ["--epochs", str(args.epochs)] if args.epochs else []}
 
     import logging
 
@@ -490,7 +507,8 @@ def run(argv: Optional[Sequence[str]] = None, *, out: Any = None) -> List[Dict[s
                 concept_drift=args.concept_drift,
                 bad_record_rate=args.bad_record_rate,
                 auto_approve=auto_approve,
-                train_args=train_args,
+                train_args=train_args[config["frameworks"][name]],
+                framework=config["frameworks"][name],
                 environment=args.environment,
                 project=config["project"],
                 data=data.get(config["models"][name]["dataset"]["name"]),

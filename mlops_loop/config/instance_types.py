@@ -81,9 +81,10 @@ ACCELERATOR_LABELS: dict[str, str] = {"none": "a CPU", "gpu": "a GPU", "inferent
 
 @dataclass(frozen=True)
 class Framework:
-    """What a model framework's stock SageMaker image can run on."""
+    """What trains a model of a framework (``image``), what serves it (``serving_image``) and on which accelerators."""
 
     image: str
+    serving_image: str
     training_accelerators: tuple[Accelerator, ...]
     serving_accelerators: tuple[Accelerator, ...]
     why_not: dict
@@ -95,6 +96,7 @@ class Framework:
 FRAMEWORKS: dict[str, Framework] = {
     "xgboost": Framework(
         image="sagemaker-xgboost 3.0-5",
+        serving_image="sagemaker-xgboost 3.0-5",
         training_accelerators=("none", "gpu"),
         serving_accelerators=("none", "gpu"),
         why_not={
@@ -103,7 +105,40 @@ FRAMEWORKS: dict[str, Framework] = {
         },
         suggested={"training": "ml.m5.xlarge or ml.g5.xlarge", "serving": "ml.m5.large or ml.c5.xlarge"},
     ),
+    # The tabular network (pipeline_code/training/train_torch.py): trains on CPU, CUDA or a Trainium XLA
+    # device; served from its portable numpy form, which a CPU runs (Inferentia2 needs the Neuron-compiled
+    # form, not built yet).
+    "pytorch": Framework(
+        image="pytorch-training 2.9 (CPU/GPU), pytorch-training-neuronx 2.9 (Trainium)",
+        # The portable network needs only numpy: the XGBoost image serves it with the same hooks.
+        serving_image="sagemaker-xgboost 3.0-5",
+        training_accelerators=("none", "gpu", "trainium"),
+        serving_accelerators=("none",),
+        why_not={
+            "inferentia2": "Inferentia2 runs only Neuron-compiled models; the network's compile step for inf2 is not built yet",
+            "gpu": "the network is served from its numpy form, which uses no GPU",
+        },
+        suggested={"training": "ml.m5.xlarge or ml.trn1.2xlarge", "serving": "ml.m5.large or ml.c5.xlarge"},
+    ),
 }
+
+# Regions of the supported list where AWS publishes its Neuron Deep Learning Containers (the network's
+# Trainium training image): the "Neuron Container" column of aws/deep-learning-containers
+# available_images.md (master, last changed 2026-02-09). Not in it: us-west-1, ca-central-1, eu-west-2,
+# eu-north-1, eu-south-1, ap-northeast-2.
+NEURON_IMAGE_REGIONS = (
+    "us-east-1",
+    "us-east-2",
+    "us-west-2",
+    "eu-west-1",
+    "eu-west-3",
+    "eu-central-1",
+    "ap-south-1",
+    "ap-northeast-1",
+    "ap-southeast-1",
+    "ap-southeast-2",
+    "sa-east-1",
+)
 
 # Commercial regions where SageMaker Feature Store, Pipelines and Glue 5.0 are all available.
 SUPPORTED_REGIONS = (

@@ -21,7 +21,7 @@ from pipeline_code.core.online_features import LookupSpec
 from pipeline_code.core.thresholds import DEFAULT_GATE, GateThresholds
 
 from ._strict import StrictModel
-from .instance_types import ACCELERATOR_LABELS, FRAMEWORKS, INSTANCE_TYPES, SUPPORTED_REGIONS, unsupported_problem
+from .instance_types import ACCELERATOR_LABELS, FRAMEWORKS, INSTANCE_TYPES, NEURON_IMAGE_REGIONS, SUPPORTED_REGIONS, unsupported_problem
 from .schedules import check_cron, check_daily, check_scheduler_expression
 from .serving import ById, MultiModelEndpointConfig, ServingConfig, check_endpoint_name
 
@@ -96,8 +96,30 @@ class TrainingConfig(StrictModel):
     retraining_schedule: Optional[str] = "cron(0 4 ? * SUN *)"
     hyperparameter_tuning: bool = False
     auto_approve: bool = False
+    # Per-model training instance types in this environment (model name -> type), over instance_type; e.g.
+    # a network on ml.trn1.2xlarge beside XGBoost models on CPUs. Default: none, every model on instance_type.
+    instance_types: dict[str, str] = {}
 
     _types = field_validator("instance_type", "processing_instance_type")(_check_instance_type)
+
+    @field_validator("instance_types")
+    @classmethod
+    def _model_types(cls, value: dict[str, str]) -> dict[str, str]:
+        for model, name in value.items():
+            if name not in INSTANCE_TYPES:
+                raise ValueError(f"{model}: unknown instance type {name!r}; allowed: {', '.join(sorted(INSTANCE_TYPES))}")
+            problem = unsupported_problem(name, "training jobs") if INSTANCE_TYPES[name].accelerator == "none" else ""
+            if problem:
+                raise ValueError(f"{model}: {problem}")
+        return value
+
+    def instance_type_of(self, model: str) -> str:
+        """The instance type ``model`` trains on here (its entry in instance_types, else instance_type)."""
+        return self.instance_types.get(model, self.instance_type)
+
+    def instance_type_field(self, model: str) -> str:
+        """Where :meth:`instance_type_of` comes from, as the config file names it."""
+        return f"training.instance_types.{model}" if model in self.instance_types else "training.instance_type"
 
     @field_validator("retraining_schedule")
     @classmethod
@@ -238,8 +260,9 @@ class ModelConfig(StrictModel):
     # Requests the model expects per 24-hour monitor window: fewer makes the drift monitor unhealthy (and
     # pages people). Default 0: a day without traffic is reported as quiet, not broken.
     min_daily_requests: int = Field(default=0, ge=0, le=1_000_000_000)
-    # The stock SageMaker image the model trains and serves in; decides which accelerators fit.
-    framework: Literal["xgboost"] = "xgboost"
+    # What trains the model: "xgboost" (gradient-boosted trees) or "pytorch" (a tabular network,
+    # pipeline_code/training/train_torch.py); decides the images and which accelerators fit. Default xgboost.
+    framework: Literal["xgboost", "pytorch"] = "xgboost"
     serving: ServingConfig = ServingConfig()
 
     _name = field_validator("name")(_check_name)
@@ -381,7 +404,8 @@ class AppConfig(StrictModel):
                     f"environment {env.name!r}: models: references unknown model(s) {unknown}; "
                     f"allowed: {', '.join(sorted(self.models))}"
                 )
-        problems = accelerator_problems(self.models, self.environments) + multi_model_problems(self.models, self.environments)
+        problems = (accelerator_problems(self.models, self.environments) + multi_model_problems(self.models, self.environments)
+                    + training_problems(self.models, self.environments))
         if problems:
             raise ValueError("; ".join(problems))
         return self
@@ -438,8 +462,9 @@ def multi_model_problems(models: dict[str, ModelConfig], environments: dict[str,
                         f"'multi_model_endpoints' in the environment or in 'defaults'"
                     )
                 continue
-            frameworks = sorted({m.framework for m in members})
-            if len(frameworks) > 1:
+            # A network is served by the XGBoost image too (scored with numpy), so trees and networks may share.
+            images = {FRAMEWORKS[m.framework].serving_image if m.framework in FRAMEWORKS else m.framework for m in members}
+            if len(images) > 1:
                 problems.append(
                     f"environment {env.name!r}: field 'multi_model_endpoints.{endpoint}': its models need different images "
                     f"({', '.join(f'{m.name}: {m.framework}' for m in members)}); one endpoint runs one container image — "
@@ -475,7 +500,7 @@ def accelerator_problems(models: dict[str, ModelConfig], environments: dict[str,
     for env in environments.values():
         for model in (models[m] for m in env.models if m in models):
             where = f"environment {env.name!r}: model {model.name!r}"
-            check(where, model, "training.instance_type", env.training.instance_type, "training")
+            check(where, model, env.training.instance_type_field(model.name), env.training.instance_type_of(model.name), "training")
             if model.name in env.serving:
                 serving = env.serving[model.name]
                 for name in serving.instance_types:
@@ -483,4 +508,33 @@ def accelerator_problems(models: dict[str, ModelConfig], environments: dict[str,
                         # Named as in the file: environments.<env>.serving.<model>....
                         check(f"environment {env.name!r}", model,
                               f"serving.{model.name}.{serving.instance_type_field().split('.', 1)[1]}", name, "serving")
+    return problems
+
+
+def training_problems(models: dict[str, ModelConfig], environments: dict[str, EnvironmentConfig]) -> list[str]:
+    """How an environment's training settings do not fit its models, one message per problem: per-model instance
+    types for models the environment does not train, and what a network (framework pytorch) cannot do yet - a
+    tuning job (it searches XGBoost's hyperparameters), several instances (the trainer is not distributed), or
+    Trainium in a region without AWS's Neuron training image."""
+    problems = []
+    for env in environments.values():
+        listed = [m for m in env.models if m in models]
+        stray = sorted(set(env.training.instance_types) - set(env.models))
+        if stray:
+            problems.append(f"environment {env.name!r}: field 'training.instance_types': model(s) {stray} are not "
+                            f"trained in this environment; its models: {', '.join(listed)}")
+        for model in (models[m] for m in listed if models[m].framework == "pytorch"):
+            where = f"environment {env.name!r}: model {model.name!r}"
+            if env.training.hyperparameter_tuning:
+                problems.append(f"{where}: field 'training.hyperparameter_tuning': the tuning job searches XGBoost's "
+                                "hyperparameters and a network (framework 'pytorch') is not tuned; set it false or "
+                                f"train {model.name!r} in an environment without tuning")
+            if env.training.instance_count > 1:
+                problems.append(f"{where}: field 'training.instance_count': a network trains on one instance "
+                                f"(train_torch is not distributed), not {env.training.instance_count}; set it to 1")
+            instance_type = env.training.instance_type_of(model.name)
+            if INSTANCE_TYPES[instance_type].accelerator == "trainium" and env.region not in NEURON_IMAGE_REGIONS:
+                problems.append(f"{where}: field '{env.training.instance_type_field(model.name)}': {instance_type} needs "
+                                f"AWS's Neuron training image, which is not published in {env.region}; regions with it: "
+                                f"{', '.join(NEURON_IMAGE_REGIONS)} — train on a CPU type there (e.g. ml.m5.xlarge)")
     return problems

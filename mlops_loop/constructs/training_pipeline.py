@@ -19,8 +19,8 @@ from pipeline_code.core.integrity import model_prefix
 from ..config.schema import GateConfig, ModelConfig, TrainingConfig
 from ..naming import feature_snapshots_prefix
 from ..training import PipelineSpec, build_pipeline_definition
-from ..training.names import XGBOOST_VERSION
-from ..training.sdk_offline import image_uri
+from ..training.names import DEFAULT_HYPERPARAMETERS_OF, XGBOOST_VERSION
+from ..training.sdk_offline import image_uri, repository_arn, training_image_uri
 from .served_model import SERVING_CONTENT_TYPES, SERVING_ENVIRONMENT
 from .access_policy import AccessPolicy
 from .job_code import JobCode, model_spec_json
@@ -78,6 +78,7 @@ class TrainingPipeline(Construct):
         access.allow_key("DataKey", key)
         code.grant_read(access, listing=True)
         self._allow_jobs(access, stack, self.role)
+        self._allow_training_image(access, stack, model, training.instance_type_of(model.name))
         registry.allow_register(access, model.name, auto_approve=training.auto_approve)
         self.access = access
 
@@ -103,11 +104,13 @@ class TrainingPipeline(Construct):
             gate=gate.thresholds(),
             default_approval_status="Approved" if training.auto_approve else "PendingManualApproval",
             processing_instance_type=training.processing_instance_type,
-            training_instance_type=training.instance_type,
+            training_instance_type=training.instance_type_of(model.name),
             training_instance_count=training.instance_count,
             use_spot=training.use_spot,
             max_runtime_seconds=training.max_runtime_minutes * 60,
             enable_tuning=training.hyperparameter_tuning,
+            framework=model.framework,
+            hyperparameters=DEFAULT_HYPERPARAMETERS_OF[model.framework],
             # The serving code travels inside model.tar.gz (written by the training job), so the
             # registered container needs only to be told where it is.
             inference_environment=tuple(sorted(SERVING_ENVIRONMENT.items())),
@@ -190,6 +193,15 @@ class TrainingPipeline(Construct):
         access.allow_container_runtime(repository=xgboost_repository(access), log_groups="/aws/sagemaker/*")
         access.allow_pass_role("PassOwnRole", role.role_arn, "sagemaker.amazonaws.com")
 
+    @staticmethod
+    def _allow_training_image(access: AccessPolicy, stack: Stack, model: ModelConfig, instance_type: str) -> None:
+        """A network trains in a PyTorch image (another repository than the XGBoost image every other job runs)."""
+        if model.framework == "xgboost":
+            return
+        uri = training_image_uri(model.framework, stack.region, instance_type)
+        access.allow("PullTrainingImage", ["ecr:BatchGetImage", "ecr:GetDownloadUrlForLayer", "ecr:BatchCheckLayerAvailability"],
+                     [repository_arn(uri, stack.region)])
+
 
 def xgboost_image_uri(region: str) -> str:
     """SageMaker's stock XGBoost image in ``region`` (offline lookup in the SDK's tables, cached)."""
@@ -204,7 +216,4 @@ def xgboost_repository(scope: Construct) -> ecr.IRepository:
 
 def xgboost_repository_arn(region: str) -> str:
     """The ECR repository of SageMaker's stock XGBoost image in ``region``."""
-    uri = xgboost_image_uri(region)
-    registry_account, _, rest = uri.partition(".dkr.ecr.")
-    partition = "aws-cn" if region.startswith("cn-") else "aws"
-    return f"arn:{partition}:ecr:{region}:{registry_account}:repository/{rest.split('/', 1)[1].split(':')[0]}"
+    return repository_arn(xgboost_image_uri(region), region)

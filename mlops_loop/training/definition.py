@@ -91,6 +91,7 @@ from .names import (
     MODULE_MODEL_CARD,
     MODULE_PREPARE,
     MODULE_TRAIN,
+    MODULE_TRAIN_TORCH,
     PARAM_APPROVAL_STATUS,
     PARAM_INPUT_FEATURES,
     PARAM_INPUT_LABELS,
@@ -100,6 +101,9 @@ from .names import (
     PARAM_TRIGGER_REASON,
     PROBLEM_METRICS,
     PROCESSING_MAX_RUNTIME_SECONDS,
+    PYTORCH_FRAMEWORK,
+    PYTORCH_VERSION,
+    TORCH_METRICS,
     PROC_ENTRY_DIR,
     PROC_INPUT,
     PROC_LIB_DIR,
@@ -125,6 +129,8 @@ from .names import (
     XGBOOST_FRAMEWORK,
     XGBOOST_VERSION,
 )
+from ..config.instance_types import INSTANCE_TYPES
+from .sdk_offline import training_image_uri
 from .spec import PipelineSpec
 from .tokens import restore_tokens, with_placeholders
 
@@ -186,6 +192,12 @@ class _Builder:
                 f"PipelineSpec.region: no SageMaker XGBoost {XGBOOST_VERSION} image in "
                 f"{spec.region}: {exc}"
             ) from None
+        # Processing, evaluation and serving run in the XGBoost image for every framework (a network is scored
+        # with numpy there); only the training job's image follows the framework.
+        try:
+            self.training_image = training_image_uri(spec.framework, spec.region, spec.training_instance_type)
+        except ValueError as exc:
+            raise ValueError(f"PipelineSpec.region: {exc}") from None
 
         s = spec
         self.p_features = ParameterString(PARAM_INPUT_FEATURES, default_value=s.feature_data_s3_uri)
@@ -193,7 +205,11 @@ class _Builder:
         self.p_processing_type = ParameterString(
             PARAM_PROCESSING_INSTANCE_TYPE, default_value=s.processing_instance_type
         )
-        self.p_training_type = ParameterString(PARAM_TRAINING_INSTANCE_TYPE, default_value=s.training_instance_type)
+        # A network's training image and a local-NVMe type's missing volume key follow the configured type: an
+        # execution may not switch to another (the enum admits only it); XGBoost on EBS types may.
+        pinned = s.framework == PYTORCH_FRAMEWORK or INSTANCE_TYPES[s.training_instance_type].local_nvme
+        self.p_training_type = ParameterString(PARAM_TRAINING_INSTANCE_TYPE, default_value=s.training_instance_type,
+                                               enum_values=[s.training_instance_type] if pinned else None)
         self.p_training_count = ParameterInteger(PARAM_TRAINING_INSTANCE_COUNT, default_value=s.training_instance_count)
         self.p_gate = {field: ParameterFloat(name, default_value=float(getattr(s.gate, field))) for field, name in GATE_PARAMETERS.items()}
         # Governance: where registration defaults to manual approval, an execution cannot
@@ -457,7 +473,7 @@ class _Builder:
     # Training ------------------------------------------------------------------------
     def train_arguments(self) -> List[str]:
         arguments = [
-            MODULE_TRAIN,
+            MODULE_TRAIN_TORCH if self.spec.framework == PYTORCH_FRAMEWORK else MODULE_TRAIN,
             "--model-spec", self.model_spec_arg(TRAIN_MODEL_SPEC_DIR),
             "--train-dir", f"{TRAIN_DATA}/train",
             "--validation-dir", f"{TRAIN_DATA}/validation",
@@ -487,7 +503,7 @@ class _Builder:
         s = self.spec
         material = json.dumps(
             [
-                self.image_uri,
+                self.training_image,
                 s.code_entry_s3_uri,
                 s.code_library_s3_uri,
                 s.model_spec_s3_uri,
@@ -528,13 +544,16 @@ class _Builder:
             sagemaker_session=self.session,
             role=s.role_arn,
             base_job_name=f"{s.model_name}-train",
-            training_image=self.image_uri,
+            training_image=self.training_image,
             training_input_mode="File",
             compute=Compute(
                 instance_type=self.p_training_type,
                 instance_count=self.p_training_count,
+                # Local NVMe instance stores (e.g. ml.trn1.2xlarge, ml.g5) are encrypted by a hardware module and
+                # "you can't request a VolumeKmsKeyId" there (API reference, ResourceConfig); the size stays (at most
+                # the local store's, which every such type exceeds).
                 volume_size_in_gb=JOB_VOLUME_SIZE_GB,
-                volume_kms_key_id=s.kms_key_arn,
+                volume_kms_key_id=None if INSTANCE_TYPES[s.training_instance_type].local_nvme else s.kms_key_arn,
                 enable_managed_spot_training=s.use_spot,
             ),
             stopping_condition=stopping,
@@ -551,7 +570,7 @@ class _Builder:
             hyperparameters=hyperparameters,
             tags=[Tag(key=k, value=v) for k, v in s.tags] or None,
         )
-        definitions = PROBLEM_METRICS[self.spec.problem_type][0]
+        definitions = TORCH_METRICS[s.problem_type] if s.framework == PYTORCH_FRAMEWORK else PROBLEM_METRICS[s.problem_type][0]
         return trainer.with_metric_definitions([MetricDefinition(name=name, regex=regex) for name, regex in definitions])
 
     def training_step(self, prepare: Any) -> Tuple[Any, Any]:
@@ -581,12 +600,18 @@ class _Builder:
         step_args = trainer.train(input_data_config=self.train_channels(prepare))
         step = TrainingStep(
             name=STEP_TRAIN,
-            description="XGBoost training (stock image; entry script + pipeline_code zip as input channels).",
+            description=self.training_description(),
             step_args=step_args,
             cache_config=self.cache(),
             retry_policies=self.job_retries(),
         )
         return step, step.properties.ModelArtifacts.S3ModelArtifacts
+
+    def training_description(self) -> str:
+        if self.spec.framework != PYTORCH_FRAMEWORK:
+            return "XGBoost training (stock image; entry script + pipeline_code zip as input channels)."
+        image = "Neuron training image, XLA device" if INSTANCE_TYPES[self.spec.training_instance_type].accelerator == "trainium" else "stock image"
+        return f"PyTorch {PYTORCH_VERSION} network training ({image}; entry script + pipeline_code zip as input channels)."
 
     def tuning_step(self, prepare: Any) -> Tuple[Any, Any]:
         """Automatic Model Tuning over eta / max_depth / min_child_weight, maximizing the kept model's validation AUC
@@ -733,13 +758,18 @@ class _Builder:
                 MODEL_SHA256_PROPERTY: sealed(MODEL_SHA256_PATH),
             },
             description=(
-                f"{s.model_name}: XGBoost {XGBOOST_VERSION}, code {s.code_version}, passed the promotion gate"
+                f"{s.model_name}: {self.model_description()}, code {s.code_version}, passed the promotion gate"
             ),
             domain="MACHINE_LEARNING",
             # The model package's ML task (CreateModelPackage Task): what the registry and model cards show.
             task="REGRESSION" if s.problem_type == REGRESSION else "CLASSIFICATION",
         )
         return ModelStep(name=STEP_REGISTER, step_args=step_args, retry_policies=self.service_retries())
+
+    def model_description(self) -> str:
+        if self.spec.framework == PYTORCH_FRAMEWORK:
+            return f"PyTorch {PYTORCH_VERSION} network served with numpy in the XGBoost {XGBOOST_VERSION} image"
+        return f"XGBoost {XGBOOST_VERSION}"
 
     def model_card_step(self, evaluate: Any, register: Any) -> Any:
         """A SageMaker Model Card (Draft) for the registered version, filled from its evaluation."""

@@ -52,6 +52,18 @@ XGBOOST_FRAMEWORK = "xgboost"
 # The stock SageMaker XGBoost image every job runs in (also serving and the monitor).
 XGBOOST_VERSION = "3.0-5"
 
+# A network's (framework pytorch) training image: the SDK's stock PyTorch training image on CPU and GPU
+# instances, at the PyTorch of the Neuron line so that both train the same way; on Trainium, AWS's Neuron
+# training image, pinned by tag (the SDK's Trainium table stops at PyTorch 1.11). PyTorch 2.9 with Neuron
+# SDK 2.30 is the last XLA-based training release (Neuron docs; Inf2/Trn1 are in maintenance mode, and the
+# native TorchNeuron backend is Trn2/Trn3 only). Tags: aws/deep-learning-containers
+# docs/src/data/pytorch-training-neuronx/2.9-neuronx-sdk2.30.0.yml (2026-05-22).
+PYTORCH_FRAMEWORK = "pytorch"
+PYTORCH_VERSION = "2.9.0"
+PYTORCH_PY_VERSION = "py312"
+NEURON_TRAINING_REPOSITORY = "pytorch-training-neuronx"
+NEURON_TRAINING_TAG = "2.9.0-neuronx-py312-sdk2.30.0-ubuntu24.04"
+
 # Job settings every pipeline uses (the training job's runtime and instances come from the config).
 PROCESSING_MAX_RUNTIME_SECONDS = 3600
 JOB_VOLUME_SIZE_GB = 30
@@ -63,6 +75,7 @@ TUNING_MAX_PARALLEL_JOBS = TUNING_PARALLEL_JOBS
 # Job modules (pipeline_code, shipped in the library zip).
 MODULE_PREPARE = "pipeline_code.training.prepare"
 MODULE_TRAIN = "pipeline_code.training.train"
+MODULE_TRAIN_TORCH = "pipeline_code.training.train_torch"
 MODULE_EVALUATE = "pipeline_code.training.evaluate"
 MODULE_BASELINE = "pipeline_code.training.baseline"
 MODULE_MODEL_CARD = "pipeline_code.training.model_card"
@@ -105,6 +118,11 @@ def _problem_metrics(kind: str) -> Tuple[Tuple[Tuple[str, str], ...], str, str, 
 
 # Per problem type: the metric definitions of its training and tuning jobs, and the tuning objective.
 PROBLEM_METRICS = {kind: _problem_metrics(kind) for kind in PROBLEM_TYPES}
+# A network's training job prints its validation loss per epoch and the same final metrics.
+TORCH_METRICS = {
+    kind: ((("validation-loss", r"(?<![_a-z])validation-loss=\s*" + _NUMBER),) + PROBLEM_METRICS[kind][0][1:])
+    for kind in PROBLEM_TYPES
+}
 
 DEFAULT_HYPERPARAMETERS: Tuple[Tuple[str, str], ...] = (
     ("num_round", "300"),
@@ -114,6 +132,15 @@ DEFAULT_HYPERPARAMETERS: Tuple[Tuple[str, str], ...] = (
     ("subsample", "0.8"),
     ("early_stopping_rounds", "20"),
 )
+
+# A network's training hyperparameters (train_torch flags; --device auto picks XLA in the Neuron image).
+DEFAULT_TORCH_HYPERPARAMETERS: Tuple[Tuple[str, str], ...] = (
+    ("epochs", "30"),
+    ("batch_size", "512"),
+    ("learning_rate", "0.002"),
+    ("patience", "5"),
+)
+DEFAULT_HYPERPARAMETERS_OF = {XGBOOST_FRAMEWORK: DEFAULT_HYPERPARAMETERS, PYTORCH_FRAMEWORK: DEFAULT_TORCH_HYPERPARAMETERS}
 
 # Hyperparameter ranges searched when tuning (name, kind, min, max, scaling).
 TUNING_RANGES: Tuple[Tuple[str, str, float, float, str], ...] = (

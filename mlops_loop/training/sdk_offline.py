@@ -422,8 +422,9 @@ def guarded_attempts() -> Optional[List[str]]:
         return list(_GUARD.attempts) if _GUARD.depth else None
 
 
-def image_uri(framework: str, region: str, version: Optional[str] = None) -> str:
-    """The SDK's URI of the stock ``framework`` image in ``region`` (its offline tables, cached by sdk_cache).
+def image_uri(framework: str, region: str, version: Optional[str] = None, **options: str) -> str:
+    """The SDK's URI of the stock ``framework`` image in ``region`` (its offline tables, cached by sdk_cache);
+    ``options`` go to ``image_uris.retrieve`` (e.g. ``py_version``, ``instance_type``, ``image_scope``).
 
     Raises:
         ValueError: the SDK has no such image in ``region`` (from ``image_uris.retrieve``).
@@ -434,6 +435,36 @@ def image_uri(framework: str, region: str, version: Optional[str] = None) -> str
         with offline_sdk(region, "unused-default-bucket"):
             from sagemaker.core import image_uris
 
-            return image_uris.retrieve(framework, region=region, version=version)
+            return image_uris.retrieve(framework, region=region, version=version, **options)
 
-    return sdk_cache().get_or_create("image-uri", {"framework": framework, "region": region, "version": version}, lookup)
+    return sdk_cache().get_or_create("image-uri", {"framework": framework, "region": region, "version": version, **options}, lookup)
+
+
+def training_image_uri(framework: str, region: str, instance_type: str) -> str:
+    """The image a ``framework`` model's training job runs on ``instance_type`` in ``region``: the stock XGBoost
+    image; for a network the SDK's stock PyTorch training image (CPU or GPU build), or on Trainium the pinned
+    Neuron training image in the same registry (the SDK's registry map; its own Trainium table is years old).
+
+    Raises:
+        ValueError: no such image in ``region``, naming the framework and version.
+    """
+    from ..config.instance_types import INSTANCE_TYPES
+    from .names import (NEURON_TRAINING_REPOSITORY, NEURON_TRAINING_TAG, PYTORCH_FRAMEWORK, PYTORCH_PY_VERSION, PYTORCH_VERSION,
+                        XGBOOST_FRAMEWORK, XGBOOST_VERSION)
+
+    if framework == XGBOOST_FRAMEWORK:
+        return image_uri(XGBOOST_FRAMEWORK, region, XGBOOST_VERSION)
+    trainium = INSTANCE_TYPES[instance_type].accelerator == "trainium"
+    try:
+        uri = image_uri(PYTORCH_FRAMEWORK, region, PYTORCH_VERSION, py_version=PYTORCH_PY_VERSION, image_scope="training",
+                        instance_type="ml.m5.xlarge" if trainium else instance_type)
+    except ValueError as exc:
+        raise ValueError(f"no SageMaker PyTorch {PYTORCH_VERSION} training image in {region}: {exc}") from None
+    return f"{uri.split('/', 1)[0]}/{NEURON_TRAINING_REPOSITORY}:{NEURON_TRAINING_TAG}" if trainium else uri
+
+
+def repository_arn(uri: str, region: str) -> str:
+    """The ECR repository ARN of an image URI (``<account>.dkr.ecr.<region>.amazonaws.com/<name>:<tag>``)."""
+    registry_account, _, rest = uri.partition(".dkr.ecr.")
+    partition = "aws-cn" if region.startswith("cn-") else "aws"
+    return f"arn:{partition}:ecr:{region}:{registry_account}:repository/{rest.split('/', 1)[1].split(':')[0]}"

@@ -14,7 +14,7 @@ from pipeline_code.core.thresholds import GateThresholds
 
 from ..config.instance_types import INSTANCE_TYPES
 from .tokens import CDK_TOKEN, PASS_THROUGH_FIELDS, TOKEN_FIELDS, has_token
-from .names import APPROVAL_STATUSES, DEFAULT_HYPERPARAMETERS
+from .names import APPROVAL_STATUSES, DEFAULT_HYPERPARAMETERS, PYTORCH_FRAMEWORK, XGBOOST_FRAMEWORK
 
 
 _BUCKET = re.compile(r"^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$")
@@ -79,7 +79,9 @@ class PipelineSpec:
     training_instance_count: int = 1
     use_spot: bool = False
     max_runtime_seconds: int = 3600  # training (and each tuning job)
-    # Training
+    # Training: what trains the model ("xgboost", or "pytorch": the tabular network of train_torch, whose
+    # hyperparameters are names.DEFAULT_TORCH_HYPERPARAMETERS), with these hyperparameters.
+    framework: str = XGBOOST_FRAMEWORK
     hyperparameters: Tuple[Tuple[str, str], ...] = DEFAULT_HYPERPARAMETERS
     enable_tuning: bool = False
     # Step caching: Prepare, Train/Tune and Baseline are cached for cache_expire_after. The
@@ -201,10 +203,19 @@ def _validate(spec: PipelineSpec) -> List[str]:
         if not isinstance(value, tuple) or not value or not all(isinstance(v, str) and "/" in v for v in value):
             bad(name, f"must be a non-empty tuple of MIME types, got {value!r}")
 
-    for name in ("processing_instance_type", "training_instance_type"):
-        value = getattr(spec, name)
-        if isinstance(value, str) and _INSTANCE_TYPE.match(value) and value in INSTANCE_TYPES and INSTANCE_TYPES[value].local_nvme:
-            bad(name, f"{value!r} has local NVMe storage; SageMaker rejects the volume KMS key every job sets")
+    # The training job leaves the volume key out on local NVMe (definition.model_trainer); processing jobs always set it.
+    value = spec.processing_instance_type
+    if isinstance(value, str) and _INSTANCE_TYPE.match(value) and value in INSTANCE_TYPES and INSTANCE_TYPES[value].local_nvme:
+        bad("processing_instance_type", f"{value!r} has local NVMe storage; SageMaker rejects the volume KMS key every "
+                                        "processing job sets")
+    if spec.framework not in (XGBOOST_FRAMEWORK, PYTORCH_FRAMEWORK):
+        bad("framework", f"must be {XGBOOST_FRAMEWORK!r} or {PYTORCH_FRAMEWORK!r}, got {spec.framework!r}")
+    elif spec.framework == PYTORCH_FRAMEWORK:
+        if spec.enable_tuning:
+            bad("enable_tuning", "the tuning job searches XGBoost's hyperparameters; a network is not tuned")
+        if spec.training_instance_count != 1:
+            bad("training_instance_count", f"a network trains on one instance, not {spec.training_instance_count}")
+
     return problems
 
 

@@ -378,7 +378,7 @@ def _load_model(model_dir: Optional[str], problem_type: str) -> Tuple[Any, Optio
     if not model_dir:
         return None, None
     try:
-        from pipeline_code.training.train import load_model
+        from pipeline_code.training.model_io import load_model
 
         model = load_model(model_dir)
     except Exception as exc:  # noqa: BLE001

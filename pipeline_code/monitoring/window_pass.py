@@ -110,7 +110,7 @@ class WindowPass:
     def _rescore(self, chunk: pd.DataFrame) -> None:
         """Fill the predictions the capture lacks with the model's: scores (every type) and, multiclass, the class
         probabilities of records whose response named only the class (the captured class is kept)."""
-        from pipeline_code.training.train import predict
+        from pipeline_code.training.model_io import predict
 
         missing = chunk[SCORE].isna()
         columns = self.probability_columns

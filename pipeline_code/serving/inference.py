@@ -11,7 +11,8 @@ re-exports these) and calls, per request::
 The full contract with examples is ``docs/invocation-contract.md``; in short:
 
 **Model artefact** (what ``train.py`` writes, SageMaker tars it to ``model.tar.gz``):
-``model.json`` (xgboost booster) and ``feature_metadata.json`` (feature order, per-feature
+``model.json`` (an XGBoost booster, or a PyTorch model's network in :mod:`pipeline_code.training.network`'s
+format, scored with numpy) and ``feature_metadata.json`` (feature order, per-feature
 kind, fixed categorical levels, normalisation, threshold, training summary).
 
 **Requests.** ``application/json``: ``{"instances": [record, ...]}``, a list of records, or
@@ -30,7 +31,7 @@ either
 An object holding every model feature is always taken as precomputed (also when it carries
 raw fields too). Other keys are ignored; ``inference_id`` is echoed in the prediction.
 
-**Encoding** is :func:`pipeline_code.training.train.predict` with the stored metadata -
+**Encoding** is :func:`pipeline_code.training.model_io.predict` with the stored metadata -
 the function evaluation uses - so categories are trimmed/lower-cased as in training and
 unseen categories score as missing values.
 
@@ -103,7 +104,7 @@ from pipeline_code.serving.records import (  # noqa: F401 - re-exported: the con
     parse_request,
 )
 from pipeline_code.training.data_io import InputError
-from pipeline_code.training.train import (
+from pipeline_code.training.model_io import (
     CATEGORICAL,
     DEFAULT_THRESHOLD,
     METADATA_FILE,
@@ -230,23 +231,20 @@ def load_serving_model(model_dir: str) -> ServingModel:
 def output_problem(trained: TrainedModel) -> Optional[str]:
     """Why the artefact cannot answer as its problem type says (None when it can): an unknown
     ``problem_type``, or a multiclass model whose ``classes`` are not distinct names, one per output
-    column of the booster."""
+    column of the model."""
     metadata = trained.metadata
     kind = metadata.get("problem_type", problem.BINARY)
     if kind not in problem.PROBLEM_TYPES:
         return f"{METADATA_FILE} has problem_type {kind!r}, not one of {', '.join(problem.PROBLEM_TYPES)}"
-    try:
-        columns = int(json.loads(trained.booster.save_config())["learner"]["learner_model_param"]["num_class"])
-    except (KeyError, TypeError, ValueError):
-        columns = 0  # unknown: the output's shape is checked per request anyway
+    columns = trained.outputs or 0  # 0, unknown: the output's shape is checked per request anyway
     if kind != problem.MULTICLASS:
-        return None if columns <= 1 else f"the booster gives {columns} outputs per record, but the model is {kind}"
+        return None if columns <= 1 else f"the model gives {columns} outputs per record, but it is {kind}"
     classes = metadata.get("classes")
     if (not isinstance(classes, list) or len(classes) < 2 or not all(isinstance(c, str) and c for c in classes)
             or len(set(classes)) != len(classes)):
         return f"{METADATA_FILE} of a {kind} model needs 'classes', a list of at least 2 distinct names, got {classes!r}"
     if columns and columns != len(classes):
-        return f"the booster gives {columns} probabilities per record but {METADATA_FILE} names {len(classes)} classes"
+        return f"the model gives {columns} probabilities per record but {METADATA_FILE} names {len(classes)} classes"
     return None
 
 
@@ -332,7 +330,7 @@ def _csv_field(text: str) -> str:
 
 
 def predict(model: ServingModel, request: ParsedRequest) -> Prediction:
-    """Score the request's records (:func:`feature_rows`, then the stored encoding and the booster).
+    """Score the request's records (:func:`feature_rows`, then the stored encoding and the model).
 
     Raises:
         BadRequestError: a record is malformed (see :func:`feature_rows`).

@@ -1,13 +1,16 @@
 """Training-side job code: prepare -> train -> evaluate -> gate, plus the monitoring baseline.
 
-Every module runs unchanged in the stock SageMaker XGBoost 3.0-5 container (Python 3.10,
+Every module but :mod:`.train_torch` runs unchanged in the stock SageMaker XGBoost 3.0-5 container (Python 3.10,
 launched through ``pipeline_code/sagemaker_entry.py``) and locally (``python -m ...``):
 
 * :mod:`.spec`      the model specification (``--model-spec`` JSON) and gate thresholds;
 * :mod:`.prepare`   point-in-time join of features and labels, time split, frozen test set;
 * :mod:`.train`     XGBoost training with a stored, deterministic feature encoding and checkpoints;
+* :mod:`.train_torch` PyTorch training of a tabular network (framework: pytorch; the only module importing torch);
+* :mod:`.model_io`  a trained model of either framework: the stored encoding, loading, saving, scoring;
+* :mod:`.network`   the network's portable form (JSON weights, numpy forward) that every later job scores;
 * :mod:`.metrics`   headline, per-slice and fairness metrics (numpy only);
-* :mod:`.explain`   TreeSHAP attributions (xgboost ``pred_contribs``);
+* :mod:`.explain`   attributions: TreeSHAP for trees, sampled Shapley values for networks;
 * :mod:`.gate`      the promotion gate as code;
 * :mod:`.champion`  lookup of the current champion in the SageMaker Model Registry;
 * :mod:`.evaluate`  challenger vs champion on the frozen test set, writes evaluation.json;

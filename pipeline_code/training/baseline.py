@@ -50,7 +50,7 @@ from pipeline_code.core import problem
 from pipeline_code.training import data_io, explain
 from pipeline_code.training.data_io import InputError
 from pipeline_code.training.spec import ModelSpec, add_model_spec_argument
-from pipeline_code.training.train import CATEGORICAL, TrainedModel, load_model, predict, read_split
+from pipeline_code.training.model_io import CATEGORICAL, TrainedModel, load_model, predict, read_split
 
 PROG = "python -m pipeline_code.training.baseline"
 OTHER_LEVEL = "__other__"

@@ -55,7 +55,7 @@ from pipeline_code.training.data_io import InputError
 from pipeline_code.training.gate import GateInputError, decide
 from pipeline_code.training.prepare import read_test_set
 from pipeline_code.training.spec import GateThresholds, ModelSpec, add_gate_arguments, add_model_spec_argument, thresholds_from_args
-from pipeline_code.training.train import TrainedModel, load_model, predict
+from pipeline_code.training.model_io import TrainedModel, load_model, predict
 from pipeline_code.argtypes import positive_int as _positive_int
 
 PROG = "python -m pipeline_code.training.evaluate"
@@ -95,7 +95,7 @@ def score(model: TrainedModel, test: pd.DataFrame, spec: ModelSpec, *, min_rows:
         }
     block["model_info"] = {
         "features": model.feature_names,
-        "rounds": model.booster.num_boosted_rounds(),
+        **model.size(),
         "trained_at": training.get("trained_at"),
         "validation_auc": training.get("validation_auc"),
         "hyperparameters": training.get("hyperparameters"),

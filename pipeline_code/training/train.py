@@ -41,37 +41,49 @@ import datetime as dt
 import hashlib
 import json
 import os
-import shutil
 import sys
-import tempfile
 from dataclasses import dataclass
-from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple
+from typing import Any, Callable, Dict, Optional, Sequence
 
 import numpy as np
-import pandas as pd
 import xgboost as xgb
 
 from pipeline_code.core import problem
 from pipeline_code.training import data_io
-from pipeline_code.training import metrics as metric_lib
-from pipeline_code.training import metrics_multiclass, metrics_regression
 from pipeline_code.training import threshold as threshold_lib
 from pipeline_code.training.data_io import InputError
-from pipeline_code.training.spec import ModelSpec, add_model_spec_argument
+from pipeline_code.training.model_io import (  # noqa: F401 - re-exported: the names the trainer's callers know it by
+    CATEGORICAL,
+    DEFAULT_THRESHOLD,
+    METADATA_FORMAT,
+    NUMERIC,
+    XGBOOST,
+    TrainedModel,
+    build_feature_metadata,
+    category_levels,
+    encode,
+    label_problem,
+    load_model,
+    predict,
+    read_split,
+    save_model,
+    to_dmatrix,
+    training_summary,
+)
+from pipeline_code.training.spec import ModelSpec
+from pipeline_code.training.trainers import (  # noqa: F401 - TrainingInterrupted re-exported for the tests' hook
+    TrainingInterrupted,
+    add_job_arguments,
+    checkpoints,
+    finish,
+    prune_checkpoints,
+    read_splits,
+)
 from pipeline_code.argtypes import non_negative_float as _non_negative_float, non_negative_int as _non_negative_int, positive_int as _positive_int, unit_open as _unit_open
 from pipeline_code.core.integrity import METADATA_FILE, MODEL_ARCHIVE, MODEL_FILE  # noqa: F401 - re-exported
 
 PROG = "python -m pipeline_code.training.train"
-METADATA_FORMAT = "mlops-loop/feature-metadata/v1"
 CHECKPOINT_PREFIX = "checkpoint-"
-NUMERIC = "numeric"
-CATEGORICAL = "categorical"
-DEFAULT_THRESHOLD = 0.5
-_KEEP_CHECKPOINTS = 2
-
-
-class TrainingInterrupted(RuntimeError):
-    """Raised by the test hook that simulates a spot interruption after N rounds."""
 
 
 @dataclass(frozen=True)
@@ -104,238 +116,6 @@ class Hyperparameters:
 
     def to_dict(self) -> Dict[str, Any]:
         return dict(self.__dict__)
-
-
-@dataclass
-class TrainedModel:
-    """A booster plus the feature encoding it was trained with."""
-
-    booster: xgb.Booster
-    metadata: Dict[str, Any]
-
-    @property
-    def feature_names(self) -> List[str]:
-        return [f["name"] for f in self.metadata["features"]]
-
-    @property
-    def threshold(self) -> float:
-        return float(self.metadata.get("threshold", DEFAULT_THRESHOLD))
-
-    @property
-    def problem_type(self) -> str:
-        """What the model predicts (``core.problem``); artefacts from before problem types are binary."""
-        return str(self.metadata.get("problem_type", problem.BINARY))
-
-    @property
-    def classes(self) -> List[str]:
-        """The classes in label-code order (``["0", "1"]`` for binary, ``[]`` for regression)."""
-        return [str(c) for c in self.metadata.get("classes", ["0", "1"] if self.problem_type == problem.BINARY else [])]
-
-
-# --------------------------------------------------------------------------------------
-# Encoding
-# --------------------------------------------------------------------------------------
-def category_levels(spec: ModelSpec, name: str, observed: Optional[Sequence[str]] = None) -> Tuple[List[str], str]:
-    """The fixed levels of a categorical feature and where they came from.
-
-    ``catalog``: the allowed values of the raw column (``col``) or the bucket labels;
-    ``training_data``: the sorted distinct training values (features without a closed set).
-    """
-    dataset = spec.catalog_dataset
-    expr = dataset.feature(name).expr
-    if expr.op == "col" and isinstance(expr.args[0], str):
-        column = dataset.column(expr.args[0])
-        if column.allowed:
-            return list(column.allowed), "catalog"
-    if expr.op == "bucket":
-        return [str(v) for v in expr.args[2]], "catalog"
-    values = sorted({str(v) for v in (observed or []) if v is not None and not pd.isna(v)})
-    return values, "training_data"
-
-
-def build_feature_metadata(spec: ModelSpec, train: pd.DataFrame) -> Dict[str, Any]:
-    features = []
-    for name in spec.features:
-        entry: Dict[str, Any] = {"name": name, "feature_type": spec.feature_type(name)}
-        if spec.is_categorical(name):
-            observed = train[name].astype("category").cat.categories if name in train else []
-            levels, source = category_levels(spec, name, list(observed))
-            entry.update({"kind": CATEGORICAL, "categories": levels, "categories_source": source})
-            # The ETL trims and lower-cases catalog categoricals; serving inputs get the same.
-            entry["normalise"] = "strip_lower" if source == "catalog" else "none"
-        else:
-            entry.update({"kind": NUMERIC, "dtype": "float32"})
-        features.append(entry)
-    return {
-        "format": METADATA_FORMAT,
-        "model": spec.name,
-        "dataset": spec.catalog_dataset.to_declaration(),
-        "target": spec.target,
-        "record_identifier": spec.record_identifier,
-        "event_time": spec.event_time,
-        "sensitive_attribute": spec.sensitive_attribute,
-        "slices": list(spec.slices),
-        "feature_order": [f["name"] for f in features],
-        "features": features,
-        "problem_type": spec.problem_type,
-        "classes": list(spec.classes),
-        "primary_metric": spec.primary_metric,
-        "threshold": DEFAULT_THRESHOLD,
-        "xgboost_version": xgb.__version__,
-    }
-
-
-def encode(frame: pd.DataFrame, metadata: Dict[str, Any]) -> pd.DataFrame:
-    """The model's input frame: columns in training order, float32 numbers, fixed categories.
-
-    Extra columns of ``frame`` are ignored; a missing feature column is an error.
-    """
-    missing = [f["name"] for f in metadata["features"] if f["name"] not in frame.columns]
-    if missing:
-        raise InputError(f"input frame lacks feature columns {missing} (model {metadata.get('model')!r})")
-    out: Dict[str, Any] = {}
-    for feature in metadata["features"]:
-        series = frame[feature["name"]]
-        if feature["kind"] == CATEGORICAL:
-            out[feature["name"]] = _encode_categorical(series, feature)
-        else:
-            out[feature["name"]] = _encode_numeric(series, feature["name"])
-    return pd.DataFrame(out, index=frame.index)
-
-
-def _encode_numeric(series: pd.Series, name: str) -> np.ndarray:
-    if isinstance(series.dtype, pd.CategoricalDtype) or series.dtype == object:
-        try:
-            series = pd.to_numeric(series.astype(object), errors="raise")
-        except (TypeError, ValueError) as exc:
-            raise InputError(f"feature {name!r} must be numeric: {exc}") from None
-    if pd.api.types.is_bool_dtype(series.dtype):
-        raise InputError(f"feature {name!r} must be numeric, got booleans")
-    return series.to_numpy(dtype=np.float32, na_value=np.nan)
-
-
-def _encode_categorical(series: pd.Series, feature: Dict[str, Any]) -> pd.Categorical:
-    levels = pd.Index(feature["categories"], dtype=object)
-    values = series if isinstance(series.dtype, pd.CategoricalDtype) else series.astype(object).astype("category")
-    seen = pd.Index(values.cat.categories.astype(str), dtype=object)
-    if feature.get("normalise") == "strip_lower":
-        seen = pd.Index([s.strip().lower() for s in seen], dtype=object)
-    lookup = levels.get_indexer(seen)  # -1: not a level -> missing
-    codes = values.cat.codes.to_numpy()
-    if len(lookup) == 0:  # every value missing
-        return pd.Categorical.from_codes(np.full(len(codes), -1), categories=levels)
-    mapped = np.where(codes >= 0, lookup[np.maximum(codes, 0)], -1)
-    return pd.Categorical.from_codes(mapped, categories=levels)
-
-
-def to_dmatrix(model: TrainedModel, frame: pd.DataFrame, label: Optional[np.ndarray] = None) -> xgb.DMatrix:
-    return xgb.DMatrix(encode(frame, model.metadata), label=label, enable_categorical=True, missing=np.nan)
-
-
-def predict(model: TrainedModel, frame: pd.DataFrame) -> np.ndarray:
-    """The model's output for every row of ``frame`` (float64), with the stored encoding applied: P(target = 1),
-    shape (n,), for a binary model; one probability per class in :attr:`TrainedModel.classes` order, shape
-    (n, K), for a multiclass one; the predicted value, shape (n,), for a regression one."""
-    if len(frame) == 0:
-        shape = (0, len(model.classes)) if model.problem_type == problem.MULTICLASS else (0,)
-        return np.zeros(shape, dtype=np.float64)
-    return model.booster.predict(to_dmatrix(model, frame), validate_features=True).astype(np.float64)
-
-
-
-# --------------------------------------------------------------------------------------
-# Loading and saving
-# --------------------------------------------------------------------------------------
-def save_model(model: TrainedModel, model_dir: str) -> None:
-    os.makedirs(model_dir, exist_ok=True)
-    tmp = os.path.join(model_dir, MODEL_FILE + ".tmp.json")
-    model.booster.save_model(tmp)
-    os.replace(tmp, os.path.join(model_dir, MODEL_FILE))
-    data_io.write_json(os.path.join(model_dir, METADATA_FILE), model.metadata)
-
-
-def load_model(path: str) -> TrainedModel:
-    """A model from a directory (``model.json`` + ``feature_metadata.json``, or a ``model.tar.gz``
-    holding them, as SageMaker stores models in S3) or from the ``.tar.gz`` itself.
-
-    Raises:
-        InputError: nothing loadable at ``path``.
-    """
-    if os.path.isfile(path) and path.endswith((".tar.gz", ".tgz", ".tar")):
-        return _load_archive(path)
-    if os.path.isdir(path):
-        if os.path.exists(os.path.join(path, MODEL_FILE)):
-            return _load_dir(path)
-        archive = os.path.join(path, MODEL_ARCHIVE)
-        if os.path.exists(archive):
-            return _load_archive(archive)
-    raise InputError(f"no model at {path!r}: expected a directory with {MODEL_FILE} + {METADATA_FILE} or a {MODEL_ARCHIVE}")
-
-
-def _load_dir(directory: str) -> TrainedModel:
-    metadata_path = os.path.join(directory, METADATA_FILE)
-    if not os.path.exists(metadata_path):
-        raise InputError(f"model at {directory!r} has no {METADATA_FILE} (the feature encoding); cannot score it")
-    metadata = data_io.read_json(metadata_path, what="feature metadata")
-    if metadata.get("format") != METADATA_FORMAT:
-        raise InputError(f"{metadata_path}: unsupported format {metadata.get('format')!r}, expected {METADATA_FORMAT!r}")
-    booster = xgb.Booster()
-    booster.load_model(os.path.join(directory, MODEL_FILE))
-    return TrainedModel(booster=booster, metadata=metadata)
-
-
-def _load_archive(archive: str) -> TrainedModel:
-    scratch = tempfile.mkdtemp(prefix="mlops-loop-model-")
-    try:
-        data_io.extract_tar_safely(archive, scratch)
-        for root, _dirs, names in os.walk(scratch):
-            if MODEL_FILE in names:
-                return _load_dir(root)  # the booster is read into memory; the files can go
-        raise InputError(f"{archive}: no {MODEL_FILE} inside the archive")
-    finally:
-        shutil.rmtree(scratch, ignore_errors=True)
-
-
-# --------------------------------------------------------------------------------------
-# Training
-# --------------------------------------------------------------------------------------
-def read_split(path: str, spec: ModelSpec, *, what: str, columns: Optional[Sequence[str]] = None) -> pd.DataFrame:
-    """The columns a job needs from a prepared split (categoricals read dictionary-encoded)."""
-    wanted = list(columns) if columns is not None else [*spec.features, spec.target]
-    categorical = [c for c in wanted if c in spec.catalog_dataset.feature_names and spec.is_categorical(c)]
-    data = data_io.parquet_dataset(path, what=what, dictionary_columns=categorical)
-    missing = [c for c in wanted if c not in data.schema.names]
-    if missing:
-        raise InputError(f"{what} ({path}): missing columns {missing}")
-    table = data_io.read_columns(data, wanted, what=what)
-    frame = table.to_pandas()
-    if spec.target in frame:
-        problem_text = label_problem(frame[spec.target], spec)
-        if problem_text:
-            raise InputError(f"{what} ({path}): column {spec.target!r} {problem_text}")
-    return frame
-
-
-def label_problem(y: pd.Series, spec: ModelSpec) -> Optional[str]:
-    """Why the prepared label column ``y`` does not fit the model's problem type (None when it does): 0/1
-    for binary, class codes 0 .. K-1 for multiclass, finite numbers for regression; never null."""
-    if spec.problem_type == problem.BINARY:
-        if y.isna().any() or not set(np.unique(y.to_numpy())).issubset({0, 1}):
-            return "must hold 0/1 labels without nulls"
-        return None
-    if y.isna().any():
-        return "must not hold nulls"
-    values = pd.to_numeric(y, errors="coerce").to_numpy(dtype=np.float64)
-    if np.isnan(values).any() or not np.isfinite(values).all():
-        return "must hold finite numbers"
-    if spec.problem_type == problem.REGRESSION:
-        return None
-    codes = set(np.unique(values).tolist())
-    allowed = set(range(len(spec.classes)))
-    if not codes.issubset(allowed):
-        return (f"must hold class codes 0..{len(allowed) - 1} (the prepare job's encoding of {list(spec.classes)}), "
-                f"found {sorted(codes - allowed)[:5]}")
-    return None
 
 
 class _LoopCallback(xgb.callback.TrainingCallback):
@@ -410,31 +190,13 @@ def save_checkpoint(booster: xgb.Booster, directory: str, rounds: int) -> str:
     tmp = path + ".tmp.json"
     booster.save_model(tmp)
     os.replace(tmp, path)  # a half-written checkpoint is never picked up
-    for old in _checkpoints(directory)[_KEEP_CHECKPOINTS:]:
-        try:
-            os.remove(old[1])
-        except OSError:
-            pass
+    prune_checkpoints(directory, CHECKPOINT_PREFIX, ".json")
     return path
-
-
-def _checkpoints(directory: str) -> List[Tuple[int, str]]:
-    """(rounds, path) of the checkpoints in ``directory``, newest first."""
-    if not directory or not os.path.isdir(directory):
-        return []
-    found = []
-    for name in os.listdir(directory):
-        if name.startswith(CHECKPOINT_PREFIX) and name.endswith(".json") and not name.endswith(".tmp.json"):
-            try:
-                found.append((int(name[len(CHECKPOINT_PREFIX) : -len(".json")]), os.path.join(directory, name)))
-            except ValueError:
-                continue
-    return sorted(found, reverse=True)
 
 
 def latest_checkpoint(directory: Optional[str], fingerprint: str, log: Callable[[str], None] = print) -> Optional[xgb.Booster]:
     """The newest loadable checkpoint made by *this* configuration and data, if any."""
-    for rounds, path in _checkpoints(directory or ""):
+    for rounds, path in checkpoints(directory or "", CHECKPOINT_PREFIX, ".json"):
         booster = xgb.Booster()
         try:
             booster.load_model(path)
@@ -466,15 +228,8 @@ def train(
     rounds, after the checkpoint of that round was written - a simulated spot interruption.
     """
     hp = hyperparameters
-    train_frame = read_split(train_dir, spec, what="train")
-    validation_frame = read_split(validation_dir, spec, what="validation")
-    for name, frame in (("train", train_frame), ("validation", validation_frame)):
-        if len(frame) == 0:
-            raise InputError(f"the {name} split is empty")
-        if frame[spec.target].nunique() < 2:
-            what = "a single value" if spec.problem_type == problem.REGRESSION else "a single class"
-            raise InputError(f"the {name} split has {what} in {spec.target!r}")
-    metadata = build_feature_metadata(spec, train_frame)
+    train_frame, validation_frame = read_splits(spec, train_dir, validation_dir)
+    metadata = build_feature_metadata(spec, train_frame, framework=XGBOOST, xgboost_version=xgb.__version__)
     y_train = train_frame[spec.target].to_numpy(dtype=np.float32)
     y_val = validation_frame[spec.target].to_numpy(dtype=np.float32)
     # QuantileDMatrix: the hist index is built directly (no float copy of the data kept), about
@@ -526,11 +281,12 @@ def train(
     if hp.early_stopping_rounds and 0 <= best_iteration < total_rounds - 1:
         booster = booster[: best_iteration + 1]  # keep the best rounds only
     booster.set_attr(mlops_fingerprint=None, mlops_stopped_early=None)
-    model = TrainedModel(booster=booster, metadata=metadata)
+    model = TrainedModel(estimator=booster, metadata=metadata)
 
     p_val = booster.predict(dval).astype(np.float64)
     p_train = booster.predict(dtrain).astype(np.float64)
-    summary = _summary(spec, total_rounds, booster.num_boosted_rounds(), best_iteration, y_train, y_val, p_train, p_val)
+    summary = training_summary(spec, y_train, y_val, p_train, p_val, rounds_trained=total_rounds,
+                               rounds_kept=booster.num_boosted_rounds(), best_iteration=best_iteration)
     if spec.problem_type == problem.BINARY:
         # The decision threshold is chosen on validation data (the frozen test set judges it) and travels in
         # the artefact: evaluation, fairness, serving and monitoring all decide with this number.
@@ -553,49 +309,6 @@ def train(
     return summary
 
 
-def _summary(spec: ModelSpec, rounds_trained: int, rounds_kept: int, best_iteration: int, y_train: np.ndarray,
-             y_val: np.ndarray, p_train: np.ndarray, p_val: np.ndarray) -> Dict[str, Any]:
-    """The training summary stored in the artefact: sizes and the validation (and train) quality per problem type.
-
-    ``final_metrics`` names the keys printed as ``final_<key>=<value>;`` lines for SageMaker metric definitions
-    (binary: ``final_validation_auc`` as always)."""
-    out: Dict[str, Any] = {
-        "rounds_trained": rounds_trained,
-        "rounds_kept": rounds_kept,
-        "best_iteration": best_iteration,
-        "train_rows": int(len(y_train)),
-        "validation_rows": int(len(y_val)),
-    }
-    if spec.problem_type == problem.BINARY:
-        out.update({
-            "train_positive_rate": float(y_train.mean()),
-            "validation_auc": metric_lib.roc_auc(y_val, p_val),
-            "validation_logloss": metric_lib.log_loss(y_val, p_val),
-            "train_auc": metric_lib.roc_auc(y_train, p_train),
-            "final_metrics": ["validation_auc", "validation_logloss", "train_auc"],
-        })
-    elif spec.problem_type == problem.MULTICLASS:
-        codes = y_val.astype(np.int64)
-        out.update({
-            "train_class_shares": metrics_multiclass.class_shares(y_train, len(spec.classes)),
-            "validation_auc": metrics_multiclass.macro_auc(codes, p_val),
-            "validation_logloss": metrics_multiclass.log_loss(codes, p_val),
-            "validation_accuracy": float((p_val.argmax(axis=1) == codes).mean()),
-            "final_metrics": ["validation_logloss", "validation_accuracy"],
-        })
-    else:
-        validation = metrics_regression.headline(y_val, p_val)
-        out.update({
-            "train_target_mean": float(y_train.mean()),
-            "validation_rmse": validation["rmse"],
-            "validation_mae": validation["mae"],
-            "validation_r2": validation["r2"],
-            "final_metrics": ["validation_rmse", "validation_mae", "validation_r2"],
-        })
-    out["final_metrics"] = [k for k in out["final_metrics"] if out.get(k) is not None]
-    return out
-
-
 def _fingerprint(params: Dict[str, Any], hp: Hyperparameters, metadata: Dict[str, Any], train_dir: str, validation_dir: str) -> str:
     content = {
         "params": {k: v for k, v in params.items() if k != "nthread"},
@@ -615,15 +328,7 @@ def _fingerprint(params: Dict[str, Any], hp: Hyperparameters, metadata: Dict[str
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog=PROG, description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    add_model_spec_argument(parser)
-    env = os.environ
-    parser.add_argument("--train-dir", "--train_dir", "--train", dest="train_dir", default=env.get("SM_CHANNEL_TRAIN", "/opt/ml/input/data/train"))
-    parser.add_argument(
-        "--validation-dir", "--validation_dir", "--validation", dest="validation_dir",
-        default=env.get("SM_CHANNEL_VALIDATION", "/opt/ml/input/data/validation"),
-    )  # fmt: skip
-    parser.add_argument("--model-dir", "--model_dir", dest="model_dir", default=env.get("SM_MODEL_DIR", "/opt/ml/model"))
-    parser.add_argument("--checkpoint-dir", "--checkpoint_dir", dest="checkpoint_dir", default="/opt/ml/checkpoints")
+    add_job_arguments(parser)
     d = Hyperparameters()
     for flag, kind, help_text in (
         ("max_depth", _positive_int, "maximum tree depth"),
@@ -670,10 +375,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     except InputError as exc:
         print(f"ERROR: {exc}", file=sys.stderr)
         return 1
-    # The artefact carries the code that serves it (see pipeline_code/serving/package.py).
-    from pipeline_code.serving.package import write_serving_code
-
-    write_serving_code(args.model_dir)
+    finish(args.model_dir)
     return 0
 
 

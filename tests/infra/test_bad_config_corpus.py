@@ -615,8 +615,8 @@ CASES = [
          "environment 'prod': field 'models': unknown model(s) ['churn']; allowed: Churn, credit-risk"),
     case("model-class-weight-unknown", at("models.churn.class_weight", "auto"),
          "model 'churn': field 'class_weight': Input should be 'none' or 'balanced' (got 'auto')"),
-    case("model-framework-unknown", at("models.churn.framework", "pytorch"),
-         "model 'churn': field 'framework': Input should be 'xgboost' (got 'pytorch')"),
+    case("model-framework-unknown", at("models.churn.framework", "tensorflow"),
+         "model 'churn': field 'framework': Input should be 'xgboost' or 'pytorch' (got 'tensorflow')"),
     case("model-min-daily-requests-negative", at("models.churn.min_daily_requests", -1),
          "model 'churn': field 'min_daily_requests': Input should be greater than or equal to 0 (got "
          "-1)"),

@@ -310,8 +310,8 @@ def test_multi_model_endpoints_in_defaults_are_merged_under_each_environment():
 
 
 def test_one_multi_model_endpoint_runs_one_image():
-    """Members needing different container images cannot share an endpoint (only xgboost exists today, so the
-    second framework is forced past validation)."""
+    """Members needing different container images cannot share an endpoint (every framework today is served by the
+    XGBoost image, so a framework with another image is forced past validation); a network shares with trees."""
     from mlops_loop.config.schema import multi_model_problems
 
     raw = _raw()
@@ -319,6 +319,8 @@ def test_one_multi_model_endpoint_runs_one_image():
     raw["environments"]["staging"]["serving"] = {"churn": {"mode": "multi_model"}, "credit-risk": {"mode": "multi_model"}}
     config = parse_config(raw)
     models = dict(config.models)
+    assert multi_model_problems(models, config.environments) == []
+    models["credit-risk"] = models["credit-risk"].model_copy(update={"framework": "pytorch"})
     assert multi_model_problems(models, config.environments) == []
     models["credit-risk"] = models["credit-risk"].model_copy(update={"framework": "sklearn"})
     (problem,) = multi_model_problems(models, config.environments)

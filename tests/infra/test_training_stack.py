@@ -170,7 +170,11 @@ def test_hyperparameter_tuning_is_switched_per_environment(config, tmp_path):
     tuned = config.model_copy(
         update={
             "environments": {
-                "dev": dev.model_copy(update={"training": dev.training.model_copy(update={"hyperparameter_tuning": True})})
+                # Networks are not tuned (the config refuses it; test_framework_config.py): the trees only.
+                "dev": dev.model_copy(update={
+                    "models": tuple(m for m in dev.models if config.models[m].framework == "xgboost"),
+                    "training": dev.training.model_copy(update={"hyperparameter_tuning": True}),
+                })
             }
         }
     )

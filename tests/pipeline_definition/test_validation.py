@@ -26,7 +26,7 @@ from tests.support import pipeline_specs as specs
         ("frozen_test_s3_uri", "", "must be an s3:// URI"),
         ("processing_instance_type", "m5.xlarge", "not a SageMaker instance type"),
         ("training_instance_type", "ml.m5", "not a SageMaker instance type"),
-        ("training_instance_type", "ml.m5d.xlarge", "local NVMe"),
+        ("processing_instance_type", "ml.m5d.xlarge", "local NVMe"),
         ("default_approval_status", "Rejected", "must be one of ['PendingManualApproval', 'Approved']"),
         ("default_approval_status", "approved", "must be one of"),
         ("region", "europe", "not an AWS region"),
@@ -108,15 +108,16 @@ def test_a_region_without_the_xgboost_image_is_reported():
         build_pipeline_definition(spec)
 
 
-def test_every_instance_type_the_table_marks_local_nvme_is_refused_for_jobs_and_no_other():
-    """The rule reads config/instance_types.py (was a heuristic copy of it, kept equal by a pin test)."""
+def test_every_instance_type_the_table_marks_local_nvme_is_refused_for_processing_jobs_and_no_other():
+    """The rule reads config/instance_types.py (was a heuristic copy of it, kept equal by a pin test). Processing jobs
+    always set a volume key; the training job leaves it out on local NVMe (test_pytorch_training.py)."""
     from mlops_loop.config.instance_types import INSTANCE_TYPES
 
     for name, instance in INSTANCE_TYPES.items():
         if not name.startswith("ml."):
             continue
         try:
-            specs.base_spec(training_instance_type=name)
+            specs.base_spec(processing_instance_type=name)
         except ValueError as exc:
             refused = "local NVMe" in str(exc)
         else:

@@ -1,6 +1,6 @@
-"""Fixtures: both sample models trained with the project's own prepare/train code on generated data.
+"""Fixtures: both sample models trained with the project's own prepare/train code on generated data, and a network.
 
-For each model (churn, credit-risk) the session builds, once: generated curated records ->
+For each model (churn, credit-risk, and churn-net: churn's spec trained by train_torch) the session builds, once: generated curated records ->
 catalog features (``compute_features``) -> ``prepare`` -> ``train`` (the helpers of
 ``tests/support/training.py``), then keeps the prepared test split, the curated (raw) rows
 behind each test row, and the scores the evaluation code gives those rows.
@@ -31,9 +31,11 @@ from tests.support.configs import SAMPLE_CONFIG  # noqa: E402
 from pipeline_code.training import evaluate, prepare  # noqa: E402
 from pipeline_code.training.spec import ModelSpec, parse_model_spec  # noqa: E402
 from pipeline_code.training.train import load_model  # noqa: E402
-from tests.support.training import train_model, write_inputs  # noqa: E402
+from tests.support.training import train_model, train_torch_model, write_inputs  # noqa: E402
 
-MODELS = ("churn", "credit-risk")
+MODELS = ("churn", "credit-risk", "churn-net")
+# A network (framework pytorch) on a sample model's data and question: the same contract, executed the same way.
+NETWORKS = {"churn-net": "churn"}
 ROWS = 2500
 
 
@@ -77,7 +79,7 @@ def frame_records(frame: pd.DataFrame) -> List[Dict[str, Any]]:
 
 def _train(name: str, root: Path) -> Trained:
     config = load_config(str(SAMPLE_CONFIG), "dev")
-    spec = parse_model_spec(config["models"][name])
+    spec = parse_model_spec({**config["models"][NETWORKS.get(name, name)], "name": name})
     dataset = samples.get_dataset(spec.dataset)
     inputs = write_inputs(root / "inputs", spec.dataset, ROWS, seed=23)
     out = root / "prepared"
@@ -92,7 +94,10 @@ def _train(name: str, root: Path) -> Trained:
     )  # fmt: skip
     assert code == 0
     splits = {s: str(out / s) for s in ("train", "validation", "test")}
-    model_dir = train_model(spec, splits, root / "model", "--num-round", "25")
+    if name in NETWORKS:
+        model_dir = train_torch_model(spec, splits, root / "model")
+    else:
+        model_dir = train_model(spec, splits, root / "model", "--num-round", "25")
     test = pd.read_parquet(Path(splits["test"]) / "test.parquet").reset_index(drop=True)
     curated = pd.read_parquet(Path(inputs["labels"]))
     keys = test[[dataset.record_identifier, "feature_event_time"]].rename(columns={"feature_event_time": dataset.event_time})

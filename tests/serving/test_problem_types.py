@@ -53,14 +53,14 @@ def test_model_fn_reads_the_problem_type_and_the_classes(plan, spend):
          "model 'plan': feature_metadata.json has problem_type 'ranking', not one of binary_classification, "
          "multiclass_classification, regression"),
         ({"classes": ["basic", "standard"]},
-         "model 'plan': the booster gives 3 probabilities per record but feature_metadata.json names 2 classes"),
+         "model 'plan': the model gives 3 probabilities per record but feature_metadata.json names 2 classes"),
         ({"classes": ["basic", "basic", "premium"]},
          "model 'plan': feature_metadata.json of a multiclass_classification model needs 'classes', a list of at "
          "least 2 distinct names, got ['basic', 'basic', 'premium']"),
         ({"classes": None},
          "model 'plan': feature_metadata.json of a multiclass_classification model needs 'classes', a list of at "
          "least 2 distinct names, got None"),
-        ({"problem_type": "regression"}, "model 'plan': the booster gives 3 outputs per record, but the model is regression"),
+        ({"problem_type": "regression"}, "model 'plan': the model gives 3 outputs per record, but it is regression"),
     ],
     ids=["unknown-type", "too-few-classes", "duplicate-classes", "no-classes", "multiclass-booster-as-regression"],
 )

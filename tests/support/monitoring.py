@@ -33,7 +33,7 @@ def build_reference(root: Path, spec: ModelSpec, rows: int = 8000, seed: int = 1
     params = {"objective": "binary:logistic", "max_depth": 4, "eta": 0.1, "tree_method": "hist", "nthread": 2, "seed": 0,
               "max_cat_to_onehot": 8}
     booster = xgb.train(params, dtrain, num_boost_round=80)
-    model = TrainedModel(booster=booster, metadata=meta)
+    model = TrainedModel(estimator=booster, metadata=meta)
     model_dir, baseline_dir = root / "model", root / "baseline"
     save_model(model, str(model_dir))
     docs = baseline.compute_baseline(spec, model, train, shap_sample_rows=1000)

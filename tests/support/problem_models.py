@@ -123,7 +123,7 @@ def train(name: str, root: Path, *, rows: int = ROWS, seed: int = 5) -> ProblemM
     params = Hyperparameters(max_depth=3, eta=0.3).xgb_params(nthread=2, problem_type=model_spec.problem_type,
                                                               num_class=len(model_spec.classes))
     matrix = xgb.DMatrix(encode(frame, metadata), label=label, enable_categorical=True, missing=np.nan)
-    model = TrainedModel(booster=xgb.train(params, matrix, num_boost_round=20), metadata=metadata)
+    model = TrainedModel(estimator=xgb.train(params, matrix, num_boost_round=20), metadata=metadata)
     model_dir = root / name
     save_model(model, str(model_dir))
     raw = records.drop(columns=list(DATASET.labels))

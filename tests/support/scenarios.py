@@ -16,7 +16,7 @@ MODES_ENV = "modes"
 MODES_ACCOUNT = "444444444444"
 
 
-MODES_MODELS = ("churn", "credit-risk", "linear-churn", "fixed-churn", "nvme-churn")
+MODES_MODELS = ("churn", "credit-risk", "linear-churn", "fixed-churn", "nvme-churn", "net-churn")
 MODES_RETRAINING_SCHEDULE = "rate(7 days)"
 
 
@@ -47,6 +47,9 @@ def modes_raw() -> dict:
     # Callers with only a customer id: a front reads the online store, and the monitor checks the skew.
     raw["models"]["fixed-churn"]["serving"]["by_id"] = {"enabled": True, "missing": "compute", "max_age_hours": 48}
     raw["models"]["nvme-churn"] = realtime_variant({"instance_type": "ml.m5d.xlarge"})
+    # A network (framework pytorch) trained on Trainium beside the CPU-trained trees, served on a CPU.
+    raw["models"]["net-churn"] = realtime_variant({"instance_type": "ml.m5.large"})
+    raw["models"]["net-churn"]["framework"] = "pytorch"
     raw["environments"][MODES_ENV] = {
         "tier": "staging",
         "account": MODES_ACCOUNT,
@@ -54,7 +57,7 @@ def modes_raw() -> dict:
         "models": list(MODES_MODELS),
         # EventBridge Scheduler takes rate expressions too (Glue triggers and native Model Monitor take cron only,
         # and linear-churn opts into native Model Monitor).
-        "training": {"retraining_schedule": MODES_RETRAINING_SCHEDULE},
+        "training": {"retraining_schedule": MODES_RETRAINING_SCHEDULE, "instance_types": {"net-churn": "ml.trn1.2xlarge"}},
         "serving": {
             "churn": {
                 "mode": "async",

@@ -46,3 +46,27 @@ def train_model(spec: ModelSpec, prepared: Dict[str, str], model_dir: Path, *ext
     )  # fmt: skip
     assert code == 0
     return str(model_dir)
+
+
+# A small network and few epochs: the tests check behaviour, not the best model.
+FAST_TORCH_TRAIN = ["--epochs", "8", "--hidden", "32,16", "--patience", "3", "--batch-size", "256"]
+
+
+def train_torch_model(spec: ModelSpec, prepared: Dict[str, str], model_dir: Path, *extra: str) -> str:
+    """A PyTorch network trained on ``prepared`` by train_torch's entry point, on the CPU."""
+    from pipeline_code.training import train_torch
+
+    code = train_torch.main(
+        [
+            "--model-spec", spec.to_json(),
+            "--train-dir", prepared["train"],
+            "--validation-dir", prepared["validation"],
+            "--model-dir", str(model_dir),
+            "--checkpoint-dir", str(model_dir.parent / (model_dir.name + "-checkpoints")),
+            "--device", "cpu",
+            *FAST_TORCH_TRAIN,
+            *extra,
+        ]
+    )  # fmt: skip
+    assert code == 0
+    return str(model_dir)

@@ -104,7 +104,7 @@ def test_fairness_cannot_be_assessed_with_fewer_than_two_groups():
 def test_shap_contributions_sum_to_the_margin(scored):
     model, frame = scored["model"], scored["frame"].head(500)
     contributions = explain.shap_values(model, frame)
-    margin = model.booster.predict(train.to_dmatrix(model, frame), output_margin=True)
+    margin = model.estimator.predict(train.to_dmatrix(model, frame), output_margin=True)
     np.testing.assert_allclose(contributions.sum(axis=1), margin, atol=1e-4)
     assert contributions.shape == (500, len(model.feature_names) + 1)
 

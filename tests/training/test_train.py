@@ -21,7 +21,7 @@ def test_given_generated_churn_data_when_trained_then_test_auc_is_well_above_cha
     p = train.predict(model, test_frame)
     auc = metrics.roc_auc(test_frame[churn_spec.target], p)
     assert auc > 0.75, f"AUC {auc:.3f} on the frozen test set"
-    assert model.booster.num_boosted_rounds() == 60
+    assert model.estimator.num_boosted_rounds() == 60
     assert ((p > 0) & (p < 1)).all()
 
 
@@ -92,7 +92,7 @@ def test_given_a_spot_interruption_when_restarted_then_training_resumes_and_ends
     assert "resuming from checkpoint at round 20 of 60" in second
     assert second[1].startswith("[21/60] ")
     assert summary["resumed_from_round"] == 20
-    assert train.load_model(str(model_dir)).booster.num_boosted_rounds() == 60
+    assert train.load_model(str(model_dir)).estimator.num_boosted_rounds() == 60
     assert summary["validation_auc"] > 0.75
 
 

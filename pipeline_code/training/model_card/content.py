@@ -446,13 +446,20 @@ def _training_details(card: _Evaluated) -> Dict[str, Any]:
         job["hyper_parameters"] = hyper[:100]
     training: Dict[str, Any] = {
         "training_observations": _clip(
-            f"{info.get('rounds', '?')} boosting rounds on {len(card.spec.features)} features; trained at {info.get('trained_at') or 'unknown'}.",
+            f"{_model_size(info)} on {len(card.spec.features)} features; trained at {info.get('trained_at') or 'unknown'}.",
             _MAX["description"],
         )
     }
     if job:
         training["training_job_details"] = job
     return training
+
+
+def _model_size(info: Dict[str, Any]) -> str:
+    """What was fitted, in the framework's terms (evaluate's model_info: rounds, or a network's parameters)."""
+    if "parameters" in info:
+        return f"a tabular network of {info['parameters']} parameters ({info.get('layers', '?')} layers)"
+    return f"{info.get('rounds', '?')} boosting rounds"
 
 
 def _evaluation_details(card: _Evaluated, test_set_uri: Optional[str]) -> Dict[str, Any]:

@@ -1,0 +1,384 @@
+"""A trained model, whatever its framework: the stored feature encoding, loading, saving and scoring.
+
+Every job that reads a model after training (evaluation, baseline, the drift monitor, the serving
+hooks, the local run) goes through this module, so a PyTorch challenger is scored exactly like an
+XGBoost champion. The artefact is the same for both: ``model.json`` and ``feature_metadata.json``
+(tarred to ``model.tar.gz``), the metadata's ``framework`` naming what ``model.json`` holds:
+
+* ``xgboost`` (also artefacts from before frameworks): an XGBoost booster in its JSON format;
+* ``pytorch``: the tabular network in :mod:`.network`'s format, scored with numpy (no torch needed).
+
+**Encoding.** Numeric features become float32 with NaN for missing; categorical features a pandas
+``category`` with a *fixed* level list (from the catalog's allowed values or bucket labels; else the
+sorted training values). Values outside the levels are treated as missing. The feature order, types
+and levels are written with the model and :func:`predict` re-applies them, so evaluation and serving
+encode identically.
+
+xgboost is imported only when an XGBoost model is loaded or scored.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import tempfile
+from dataclasses import dataclass
+from typing import Any, Dict, List, Optional, Sequence, Tuple
+
+import numpy as np
+import pandas as pd
+
+from pipeline_code.core import problem
+from pipeline_code.core.integrity import METADATA_FILE, MODEL_ARCHIVE, MODEL_FILE
+from pipeline_code.training import data_io, network as network_lib
+from pipeline_code.training import metrics as metric_lib
+from pipeline_code.training import metrics_multiclass, metrics_regression
+from pipeline_code.training.data_io import InputError
+from pipeline_code.training.spec import ModelSpec
+
+METADATA_FORMAT = "mlops-loop/feature-metadata/v1"
+NUMERIC = "numeric"
+CATEGORICAL = "categorical"
+DEFAULT_THRESHOLD = 0.5
+XGBOOST = "xgboost"
+PYTORCH = "pytorch"
+FRAMEWORKS = (XGBOOST, PYTORCH)
+
+
+@dataclass
+class TrainedModel:
+    """A fitted model plus the feature encoding it was trained with.
+
+    ``estimator`` is an ``xgboost.Booster`` for framework ``xgboost`` and a
+    :class:`~pipeline_code.training.network.TabularNetwork` for ``pytorch``.
+    """
+
+    estimator: Any
+    metadata: Dict[str, Any]
+
+    @property
+    def framework(self) -> str:
+        """What trained the model (``xgboost`` for artefacts from before frameworks)."""
+        return str(self.metadata.get("framework", XGBOOST))
+
+    @property
+    def feature_names(self) -> List[str]:
+        return [f["name"] for f in self.metadata["features"]]
+
+    @property
+    def threshold(self) -> float:
+        return float(self.metadata.get("threshold", DEFAULT_THRESHOLD))
+
+    @property
+    def problem_type(self) -> str:
+        """What the model predicts (``core.problem``); artefacts from before problem types are binary."""
+        return str(self.metadata.get("problem_type", problem.BINARY))
+
+    @property
+    def classes(self) -> List[str]:
+        """The classes in label-code order (``["0", "1"]`` for binary, ``[]`` for regression)."""
+        return [str(c) for c in self.metadata.get("classes", ["0", "1"] if self.problem_type == problem.BINARY else [])]
+
+    @property
+    def outputs(self) -> Optional[int]:
+        """Numbers the model gives per record (the classes of a multiclass model, else 1); None when the
+        stored model does not say."""
+        if self.framework == PYTORCH:
+            return self.estimator.outputs
+        import json
+
+        try:
+            classes = int(json.loads(self.estimator.save_config())["learner"]["learner_model_param"]["num_class"])
+        except (KeyError, TypeError, ValueError):
+            return None
+        return max(classes, 1)
+
+    def size(self) -> Dict[str, int]:
+        """How big the fitted model is, for reports: boosting rounds, or a network's parameters."""
+        if self.framework == PYTORCH:
+            return {"parameters": self.estimator.parameters, "layers": len(self.estimator.layers)}
+        return {"rounds": int(self.estimator.num_boosted_rounds())}
+
+
+def category_levels(spec: ModelSpec, name: str, observed: Optional[Sequence[str]] = None) -> Tuple[List[str], str]:
+    """The fixed levels of a categorical feature and where they came from.
+
+    ``catalog``: the allowed values of the raw column (``col``) or the bucket labels;
+    ``training_data``: the sorted distinct training values (features without a closed set).
+    """
+    dataset = spec.catalog_dataset
+    expr = dataset.feature(name).expr
+    if expr.op == "col" and isinstance(expr.args[0], str):
+        column = dataset.column(expr.args[0])
+        if column.allowed:
+            return list(column.allowed), "catalog"
+    if expr.op == "bucket":
+        return [str(v) for v in expr.args[2]], "catalog"
+    values = sorted({str(v) for v in (observed or []) if v is not None and not pd.isna(v)})
+    return values, "training_data"
+
+
+def build_feature_metadata(spec: ModelSpec, train: pd.DataFrame, **framework_fields: Any) -> Dict[str, Any]:
+    """The artefact's ``feature_metadata.json``: the feature encoding (order, kinds, fixed levels) and what the
+    model predicts; ``framework_fields`` are the trainer's own (``framework``, its library version)."""
+    features = []
+    for name in spec.features:
+        entry: Dict[str, Any] = {"name": name, "feature_type": spec.feature_type(name)}
+        if spec.is_categorical(name):
+            observed = train[name].astype("category").cat.categories if name in train else []
+            levels, source = category_levels(spec, name, list(observed))
+            entry.update({"kind": CATEGORICAL, "categories": levels, "categories_source": source})
+            # The ETL trims and lower-cases catalog categoricals; serving inputs get the same.
+            entry["normalise"] = "strip_lower" if source == "catalog" else "none"
+        else:
+            entry.update({"kind": NUMERIC, "dtype": "float32"})
+        features.append(entry)
+    return {
+        "format": METADATA_FORMAT,
+        "model": spec.name,
+        "dataset": spec.catalog_dataset.to_declaration(),
+        "target": spec.target,
+        "record_identifier": spec.record_identifier,
+        "event_time": spec.event_time,
+        "sensitive_attribute": spec.sensitive_attribute,
+        "slices": list(spec.slices),
+        "feature_order": [f["name"] for f in features],
+        "features": features,
+        "problem_type": spec.problem_type,
+        "classes": list(spec.classes),
+        "primary_metric": spec.primary_metric,
+        "threshold": DEFAULT_THRESHOLD,
+        **framework_fields,
+    }
+
+
+def encode(frame: pd.DataFrame, metadata: Dict[str, Any]) -> pd.DataFrame:
+    """The model's input frame: columns in training order, float32 numbers, fixed categories.
+
+    Extra columns of ``frame`` are ignored; a missing feature column is an error.
+    """
+    missing = [f["name"] for f in metadata["features"] if f["name"] not in frame.columns]
+    if missing:
+        raise InputError(f"input frame lacks feature columns {missing} (model {metadata.get('model')!r})")
+    out: Dict[str, Any] = {}
+    for feature in metadata["features"]:
+        series = frame[feature["name"]]
+        if feature["kind"] == CATEGORICAL:
+            out[feature["name"]] = _encode_categorical(series, feature)
+        else:
+            out[feature["name"]] = _encode_numeric(series, feature["name"])
+    return pd.DataFrame(out, index=frame.index)
+
+
+def _encode_numeric(series: pd.Series, name: str) -> np.ndarray:
+    if isinstance(series.dtype, pd.CategoricalDtype) or series.dtype == object:
+        try:
+            series = pd.to_numeric(series.astype(object), errors="raise")
+        except (TypeError, ValueError) as exc:
+            raise InputError(f"feature {name!r} must be numeric: {exc}") from None
+    if pd.api.types.is_bool_dtype(series.dtype):
+        raise InputError(f"feature {name!r} must be numeric, got booleans")
+    return series.to_numpy(dtype=np.float32, na_value=np.nan)
+
+
+def _encode_categorical(series: pd.Series, feature: Dict[str, Any]) -> pd.Categorical:
+    levels = pd.Index(feature["categories"], dtype=object)
+    values = series if isinstance(series.dtype, pd.CategoricalDtype) else series.astype(object).astype("category")
+    seen = pd.Index(values.cat.categories.astype(str), dtype=object)
+    if feature.get("normalise") == "strip_lower":
+        seen = pd.Index([s.strip().lower() for s in seen], dtype=object)
+    lookup = levels.get_indexer(seen)  # -1: not a level -> missing
+    codes = values.cat.codes.to_numpy()
+    if len(lookup) == 0:  # every value missing
+        return pd.Categorical.from_codes(np.full(len(codes), -1), categories=levels)
+    mapped = np.where(codes >= 0, lookup[np.maximum(codes, 0)], -1)
+    return pd.Categorical.from_codes(mapped, categories=levels)
+
+
+def network_inputs(model: TrainedModel, frame: pd.DataFrame) -> network_lib.Inputs:
+    """A PyTorch model's network inputs for ``frame``, the stored encoding applied."""
+    network = model.estimator
+    return network_lib.inputs_from_encoded(network.numeric, network.categorical, encode(frame, model.metadata))
+
+
+def to_dmatrix(model: TrainedModel, frame: pd.DataFrame, label: Optional[np.ndarray] = None) -> Any:
+    """An XGBoost model's input for ``frame``, the stored encoding applied."""
+    import xgboost as xgb
+
+    return xgb.DMatrix(encode(frame, model.metadata), label=label, enable_categorical=True, missing=np.nan)
+
+
+def predict(model: TrainedModel, frame: pd.DataFrame) -> np.ndarray:
+    """The model's output for every row of ``frame`` (float64), with the stored encoding applied: P(target = 1),
+    shape (n,), for a binary model; one probability per class in :attr:`TrainedModel.classes` order, shape
+    (n, K), for a multiclass one; the predicted value, shape (n,), for a regression one."""
+    if len(frame) == 0:
+        shape = (0, len(model.classes)) if model.problem_type == problem.MULTICLASS else (0,)
+        return np.zeros(shape, dtype=np.float64)
+    if model.framework == PYTORCH:
+        return model.estimator.predict(network_inputs(model, frame))
+    return model.estimator.predict(to_dmatrix(model, frame), validate_features=True).astype(np.float64)
+
+
+def save_model(model: TrainedModel, model_dir: str) -> None:
+    """``model.json`` (the framework's format) and ``feature_metadata.json`` into ``model_dir``."""
+    os.makedirs(model_dir, exist_ok=True)
+    target = os.path.join(model_dir, MODEL_FILE)
+    if model.framework == PYTORCH:
+        network_lib.save(model.estimator, target)
+    else:
+        tmp = os.path.join(model_dir, MODEL_FILE + ".tmp.json")
+        model.estimator.save_model(tmp)
+        os.replace(tmp, target)
+    data_io.write_json(os.path.join(model_dir, METADATA_FILE), model.metadata)
+
+
+def load_model(path: str) -> TrainedModel:
+    """A model from a directory (``model.json`` + ``feature_metadata.json``, or a ``model.tar.gz``
+    holding them, as SageMaker stores models in S3) or from the ``.tar.gz`` itself.
+
+    Raises:
+        InputError: nothing loadable at ``path``.
+    """
+    if os.path.isfile(path) and path.endswith((".tar.gz", ".tgz", ".tar")):
+        return _load_archive(path)
+    if os.path.isdir(path):
+        if os.path.exists(os.path.join(path, MODEL_FILE)):
+            return _load_dir(path)
+        archive = os.path.join(path, MODEL_ARCHIVE)
+        if os.path.exists(archive):
+            return _load_archive(archive)
+    raise InputError(f"no model at {path!r}: expected a directory with {MODEL_FILE} + {METADATA_FILE} or a {MODEL_ARCHIVE}")
+
+
+def _load_dir(directory: str) -> TrainedModel:
+    metadata_path = os.path.join(directory, METADATA_FILE)
+    if not os.path.exists(metadata_path):
+        raise InputError(f"model at {directory!r} has no {METADATA_FILE} (the feature encoding); cannot score it")
+    metadata = data_io.read_json(metadata_path, what="feature metadata")
+    if metadata.get("format") != METADATA_FORMAT:
+        raise InputError(f"{metadata_path}: unsupported format {metadata.get('format')!r}, expected {METADATA_FORMAT!r}")
+    framework = metadata.get("framework", XGBOOST)
+    model_path = os.path.join(directory, MODEL_FILE)
+    if framework == PYTORCH:
+        return TrainedModel(estimator=_checked_network(network_lib.load(model_path), metadata, model_path), metadata=metadata)
+    if framework != XGBOOST:
+        raise InputError(f"{metadata_path}: unknown framework {framework!r}; this code reads {', '.join(FRAMEWORKS)}")
+    import xgboost as xgb
+
+    booster = xgb.Booster()
+    booster.load_model(model_path)
+    return TrainedModel(estimator=booster, metadata=metadata)
+
+
+def _checked_network(network: network_lib.TabularNetwork, metadata: Dict[str, Any], where: str) -> network_lib.TabularNetwork:
+    """The network, if its inputs are the encoding's features (numeric and categorical as stored)."""
+    kinds = {f["name"]: f.get("kind") for f in metadata.get("features", [])}
+    numeric = tuple(n for n, k in kinds.items() if k != CATEGORICAL)
+    categorical = tuple(n for n, k in kinds.items() if k == CATEGORICAL)
+    if (network.numeric, network.categorical) != (numeric, categorical):
+        raise InputError(f"{where}: the network reads numeric {list(network.numeric)} and categorical "
+                         f"{list(network.categorical)}, but {METADATA_FILE} encodes {list(numeric)} and {list(categorical)}")
+    for name, table in zip(network.categorical, network.embeddings):
+        levels = next(len(f["categories"]) for f in metadata["features"] if f["name"] == name)
+        if table.shape[0] != levels + 1:
+            raise InputError(f"{where}: the embedding of {name!r} has {table.shape[0]} rows, but the {levels} levels "
+                             f"{METADATA_FILE} stores need {levels + 1} (one more for missing)")
+    if network.problem_type != metadata.get("problem_type", problem.BINARY):
+        raise InputError(f"{where}: a {network.problem_type} network, but {METADATA_FILE} says {metadata.get('problem_type')}")
+    return network
+
+
+def _load_archive(archive: str) -> TrainedModel:
+    scratch = tempfile.mkdtemp(prefix="mlops-loop-model-")
+    try:
+        data_io.extract_tar_safely(archive, scratch)
+        for root, _dirs, names in os.walk(scratch):
+            if MODEL_FILE in names:
+                return _load_dir(root)  # the model is read into memory; the files can go
+        raise InputError(f"{archive}: no {MODEL_FILE} inside the archive")
+    finally:
+        shutil.rmtree(scratch, ignore_errors=True)
+
+
+def read_split(path: str, spec: ModelSpec, *, what: str, columns: Optional[Sequence[str]] = None) -> pd.DataFrame:
+    """The columns a job needs from a prepared split (categoricals read dictionary-encoded)."""
+    wanted = list(columns) if columns is not None else [*spec.features, spec.target]
+    categorical = [c for c in wanted if c in spec.catalog_dataset.feature_names and spec.is_categorical(c)]
+    data = data_io.parquet_dataset(path, what=what, dictionary_columns=categorical)
+    missing = [c for c in wanted if c not in data.schema.names]
+    if missing:
+        raise InputError(f"{what} ({path}): missing columns {missing}")
+    table = data_io.read_columns(data, wanted, what=what)
+    frame = table.to_pandas()
+    if spec.target in frame:
+        problem_text = label_problem(frame[spec.target], spec)
+        if problem_text:
+            raise InputError(f"{what} ({path}): column {spec.target!r} {problem_text}")
+    return frame
+
+
+def label_problem(y: pd.Series, spec: ModelSpec) -> Optional[str]:
+    """Why the prepared label column ``y`` does not fit the model's problem type (None when it does): 0/1
+    for binary, class codes 0 .. K-1 for multiclass, finite numbers for regression; never null."""
+    if spec.problem_type == problem.BINARY:
+        if y.isna().any() or not set(np.unique(y.to_numpy())).issubset({0, 1}):
+            return "must hold 0/1 labels without nulls"
+        return None
+    if y.isna().any():
+        return "must not hold nulls"
+    values = pd.to_numeric(y, errors="coerce").to_numpy(dtype=np.float64)
+    if np.isnan(values).any() or not np.isfinite(values).all():
+        return "must hold finite numbers"
+    if spec.problem_type == problem.REGRESSION:
+        return None
+    codes = set(np.unique(values).tolist())
+    allowed = set(range(len(spec.classes)))
+    if not codes.issubset(allowed):
+        return (f"must hold class codes 0..{len(allowed) - 1} (the prepare job's encoding of {list(spec.classes)}), "
+                f"found {sorted(codes - allowed)[:5]}")
+    return None
+
+
+
+def training_summary(spec: ModelSpec, y_train: np.ndarray, y_val: np.ndarray, p_train: np.ndarray, p_val: np.ndarray,
+                     **sizes: Any) -> Dict[str, Any]:
+    """The training summary stored in the artefact: ``sizes`` (the trainer's own counts, e.g. rounds or epochs),
+    the split sizes and the validation (and train) quality per problem type.
+
+    ``final_metrics`` names the keys printed as ``final_<key>=<value>;`` lines for SageMaker metric definitions
+    (binary: ``final_validation_auc`` as always)."""
+    out: Dict[str, Any] = {
+        **sizes,
+        "train_rows": int(len(y_train)),
+        "validation_rows": int(len(y_val)),
+    }
+    if spec.problem_type == problem.BINARY:
+        out.update({
+            "train_positive_rate": float(y_train.mean()),
+            "validation_auc": metric_lib.roc_auc(y_val, p_val),
+            "validation_logloss": metric_lib.log_loss(y_val, p_val),
+            "train_auc": metric_lib.roc_auc(y_train, p_train),
+            "final_metrics": ["validation_auc", "validation_logloss", "train_auc"],
+        })
+    elif spec.problem_type == problem.MULTICLASS:
+        codes = y_val.astype(np.int64)
+        out.update({
+            "train_class_shares": metrics_multiclass.class_shares(y_train, len(spec.classes)),
+            "validation_auc": metrics_multiclass.macro_auc(codes, p_val),
+            "validation_logloss": metrics_multiclass.log_loss(codes, p_val),
+            "validation_accuracy": float((p_val.argmax(axis=1) == codes).mean()),
+            "final_metrics": ["validation_logloss", "validation_accuracy"],
+        })
+    else:
+        validation = metrics_regression.headline(y_val, p_val)
+        out.update({
+            "train_target_mean": float(y_train.mean()),
+            "validation_rmse": validation["rmse"],
+            "validation_mae": validation["mae"],
+            "validation_r2": validation["r2"],
+            "final_metrics": ["validation_rmse", "validation_mae", "validation_r2"],
+        })
+    out["final_metrics"] = [k for k in out["final_metrics"] if out.get(k) is not None]
+    return out
+

@@ -1,0 +1,82 @@
+"""What the two trainers share (:mod:`.train` for XGBoost, :mod:`.train_torch` for the network): the training
+job's inputs and outputs as SageMaker passes them, the checks on the prepared splits, and the checkpoint files.
+
+Neither xgboost nor torch is imported here.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+from typing import List, Tuple
+
+import pandas as pd
+
+from pipeline_code.core import problem
+from pipeline_code.training.data_io import InputError
+from pipeline_code.training.model_io import read_split
+from pipeline_code.training.spec import ModelSpec, add_model_spec_argument
+
+class TrainingInterrupted(RuntimeError):
+    """Raised by a trainer's test hook that simulates a spot interruption after N rounds or epochs."""
+
+
+# How many checkpoints a trainer keeps: the newest, and the one before it in case the newest is half-synced.
+KEEP_CHECKPOINTS = 2
+
+
+def add_job_arguments(parser: argparse.ArgumentParser) -> None:
+    """``--model-spec`` and the directories of a SageMaker training job (channels, model, checkpoints), each
+    defaulting to where SageMaker puts it (``SM_CHANNEL_TRAIN``, ``SM_CHANNEL_VALIDATION``, ``SM_MODEL_DIR``)."""
+    add_model_spec_argument(parser)
+    env = os.environ
+    parser.add_argument("--train-dir", "--train_dir", "--train", dest="train_dir", default=env.get("SM_CHANNEL_TRAIN", "/opt/ml/input/data/train"))
+    parser.add_argument(
+        "--validation-dir", "--validation_dir", "--validation", dest="validation_dir",
+        default=env.get("SM_CHANNEL_VALIDATION", "/opt/ml/input/data/validation"),
+    )  # fmt: skip
+    parser.add_argument("--model-dir", "--model_dir", dest="model_dir", default=env.get("SM_MODEL_DIR", "/opt/ml/model"))
+    parser.add_argument("--checkpoint-dir", "--checkpoint_dir", dest="checkpoint_dir", default="/opt/ml/checkpoints")
+
+
+def read_splits(spec: ModelSpec, train_dir: str, validation_dir: str) -> Tuple[pd.DataFrame, pd.DataFrame]:
+    """The train and validation splits, each refused when it is empty or its label holds a single value."""
+    frames = (read_split(train_dir, spec, what="train"), read_split(validation_dir, spec, what="validation"))
+    for name, frame in zip(("train", "validation"), frames):
+        if len(frame) == 0:
+            raise InputError(f"the {name} split is empty")
+        if frame[spec.target].nunique() < 2:
+            what = "a single value" if spec.problem_type == problem.REGRESSION else "a single class"
+            raise InputError(f"the {name} split has {what} in {spec.target!r}")
+    return frames
+
+
+def checkpoints(directory: str, prefix: str, suffix: str) -> List[Tuple[int, str]]:
+    """(progress, path) of the files ``<prefix><number><suffix>`` in ``directory``, newest first; a file still being
+    written (``.tmp`` before or in the suffix) is not one."""
+    if not directory or not os.path.isdir(directory):
+        return []
+    found = []
+    for name in os.listdir(directory):
+        if name.startswith(prefix) and name.endswith(suffix) and ".tmp" not in name:
+            try:
+                found.append((int(name[len(prefix) : -len(suffix)]), os.path.join(directory, name)))
+            except ValueError:
+                continue
+    return sorted(found, reverse=True)
+
+
+def prune_checkpoints(directory: str, prefix: str, suffix: str) -> None:
+    """Remove all but the :data:`KEEP_CHECKPOINTS` newest checkpoints."""
+    for _progress, old in checkpoints(directory, prefix, suffix)[KEEP_CHECKPOINTS:]:
+        try:
+            os.remove(old)
+        except OSError:
+            pass
+
+
+def finish(model_dir: str) -> None:
+    """The artefact carries the code that serves it (see pipeline_code/serving/package.py)."""
+    from pipeline_code.serving.package import write_serving_code
+
+    write_serving_code(model_dir)

@@ -1,0 +1,127 @@
+"""framework: pytorch in the config: what a network may train and serve on, and per-model training instance types."""
+
+from __future__ import annotations
+
+import copy
+
+import pytest
+import yaml
+from mlops_loop.config import ConfigError, parse_config
+from tests.support.configs import SAMPLE_CONFIG
+
+SAMPLE = yaml.safe_load(SAMPLE_CONFIG.read_text())
+
+
+def _with_network(**environment_training) -> tuple[dict, str, str]:
+    """GIVEN the sample config whose first model of the first environment trains a network."""
+    raw = copy.deepcopy(SAMPLE)
+    environment = next(iter(raw["environments"]))
+    model = raw["environments"][environment]["models"][0]
+    raw["models"][model]["framework"] = "pytorch"
+    raw["environments"][environment].setdefault("training", {}).update(environment_training)
+    return raw, environment, model
+
+
+def test_a_network_may_train_on_trainium():
+    raw, environment, model = _with_network(instance_type="ml.trn1.2xlarge")
+    raw["environments"][environment]["models"] = [model]  # the environment's training type applies to all its models
+    config = parse_config(raw)
+    assert config.models[model].framework == "pytorch"
+    assert config.environments[environment].training.instance_type == "ml.trn1.2xlarge"
+
+
+def test_a_network_on_inferentia2_is_refused_until_its_compile_step_exists():
+    raw, _environment, model = _with_network()
+    serving = raw["models"][model]["serving"]
+    mode = serving.get("mode", "realtime")
+    serving[mode] = {"instance_type": "ml.inf2.xlarge"}
+    serving["mode"] = mode
+    if mode not in ("realtime", "async"):
+        serving["mode"], serving["realtime"] = "realtime", {"instance_type": "ml.inf2.xlarge"}
+    with pytest.raises(ConfigError) as caught:
+        parse_config(raw)
+    field = "serving.async.instance_type" if serving["mode"] == "async" else "serving.realtime.instance_type"
+    assert caught.value.problems == [
+        f"model {model!r}: field '{field}': ml.inf2.xlarge is an Inferentia2 instance, which serving with framework "
+        "'pytorch' cannot use (Inferentia2 runs only Neuron-compiled models; the network's compile step for inf2 is "
+        "not built yet); allowed accelerators for serving: none — pick e.g. ml.m5.large or ml.c5.xlarge"
+    ]
+
+
+def _problems(raw: dict) -> list[str]:
+    with pytest.raises(ConfigError) as caught:
+        parse_config(raw)
+    return caught.value.problems
+
+
+def test_a_network_is_not_tuned():
+    raw, environment, model = _with_network(hyperparameter_tuning=True)
+    assert _problems(raw) == [
+        f"environment {environment!r}: model {model!r}: field 'training.hyperparameter_tuning': the tuning job searches "
+        f"XGBoost's hyperparameters and a network (framework 'pytorch') is not tuned; set it false or train {model!r} in an "
+        "environment without tuning"
+    ]
+
+
+def test_a_network_trains_on_one_instance():
+    raw, environment, model = _with_network(instance_count=2)
+    assert _problems(raw) == [
+        f"environment {environment!r}: model {model!r}: field 'training.instance_count': a network trains on one instance "
+        "(train_torch is not distributed), not 2; set it to 1"
+    ]
+
+
+def test_trainium_in_a_region_without_the_neuron_image_is_refused_naming_the_regions_that_have_it():
+    raw, environment, model = _with_network()
+    raw["environments"][environment]["region"] = "eu-west-2"
+    raw["environments"][environment]["training"]["instance_types"] = {model: "ml.trn1.2xlarge"}
+    assert _problems(raw) == [
+        f"environment {environment!r}: model {model!r}: field 'training.instance_types.{model}': ml.trn1.2xlarge needs AWS's "
+        "Neuron training image, which is not published in eu-west-2; regions with it: us-east-1, us-east-2, us-west-2, "
+        "eu-west-1, eu-west-3, eu-central-1, ap-south-1, ap-northeast-1, ap-southeast-1, ap-southeast-2, sa-east-1 — train "
+        "on a CPU type there (e.g. ml.m5.xlarge)"
+    ]
+
+
+def test_a_per_model_training_type_is_checked_against_that_models_framework():
+    raw = copy.deepcopy(SAMPLE)
+    environment = next(iter(raw["environments"]))
+    model = raw["environments"][environment]["models"][0]
+    raw["environments"][environment].setdefault("training", {})["instance_types"] = {model: "ml.trn1.2xlarge"}
+    assert _problems(raw) == [
+        f"environment {environment!r}: model {model!r}: field 'training.instance_types.{model}': ml.trn1.2xlarge is a "
+        "Trainium instance, which training with framework 'xgboost' cannot use (Trainium runs only Neuron SDK training "
+        "code; the XGBoost image has no Neuron support); allowed accelerators for training: none, gpu — pick e.g. "
+        "ml.m5.xlarge or ml.g5.xlarge"
+    ]
+
+
+def test_a_per_model_training_type_for_a_model_the_environment_does_not_train_is_refused():
+    raw = copy.deepcopy(SAMPLE)
+    environment = next(iter(raw["environments"]))
+    raw["environments"][environment].setdefault("training", {})["instance_types"] = {"not-a-model": "ml.m5.xlarge"}
+    listed = ", ".join(raw["environments"][environment]["models"])
+    assert _problems(raw) == [
+        f"environment {environment!r}: field 'training.instance_types': model(s) ['not-a-model'] are not trained in this "
+        f"environment; its models: {listed}"
+    ]
+
+
+def test_the_per_model_training_type_is_what_the_model_trains_on():
+    raw, environment, model = _with_network()
+    raw["environments"][environment]["training"]["instance_types"] = {model: "ml.m5.2xlarge"}
+    training = parse_config(raw).environments[environment].training
+    others = [m for m in raw["environments"][environment]["models"] if m != model]
+    assert training.instance_type_of(model) == "ml.m5.2xlarge"
+    assert {training.instance_type_of(m) for m in others} <= {training.instance_type}
+
+
+def test_the_local_run_reads_each_models_framework(tmp_path):
+    from mlops_cli.local import run_loop
+
+    raw, environment, model = _with_network()
+    path = tmp_path / "mlops-loop.yaml"
+    path.write_text(yaml.safe_dump(raw))
+    loaded = run_loop.load_config(str(path), environment)
+    assert loaded["frameworks"][model] == "pytorch"
+    assert {f for name, f in loaded["frameworks"].items() if name != model} <= {"xgboost", "pytorch"}

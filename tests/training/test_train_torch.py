@@ -1,0 +1,126 @@
+"""train_torch: the PyTorch tabular network trains on the prepared splits, stores the artefact every job reads,
+resumes from checkpoints, and its portable form scores as the torch module does."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+torch = pytest.importorskip("torch")
+
+from pipeline_code.core.integrity import METADATA_FILE, MODEL_FILE  # noqa: E402
+from pipeline_code.training import metrics, model_io, train_torch  # noqa: E402
+from pipeline_code.training.network import inputs_from_encoded  # noqa: E402
+from tests.support.training import FAST_TORCH_TRAIN, train_torch_model  # noqa: E402
+
+
+@pytest.fixture(scope="module")
+def network_model(churn_spec, prepared, tmp_path_factory) -> str:
+    return train_torch_model(churn_spec, prepared, tmp_path_factory.mktemp("torch") / "network")
+
+
+def test_given_generated_churn_data_when_the_network_is_trained_then_test_auc_is_well_above_chance(network_model, test_frame, churn_spec):
+    model = model_io.load_model(network_model)
+    p = model_io.predict(model, test_frame)
+    auc = metrics.roc_auc(test_frame[churn_spec.target], p)
+    assert model.framework == "pytorch"
+    assert auc > 0.72, f"AUC {auc:.3f} on the frozen test set"
+    assert ((p > 0) & (p < 1)).all() and p.dtype == np.float64
+
+
+def test_the_artefact_names_its_framework_and_keeps_the_shared_encoding(network_model, churn_spec):
+    metadata = json.loads((Path(network_model) / METADATA_FILE).read_text())
+    assert metadata["framework"] == "pytorch" and metadata["torch_version"] == torch.__version__
+    assert metadata["feature_order"] == list(churn_spec.features)
+    assert metadata["training"]["epochs_trained"] >= metadata["training"]["epochs_kept"] >= 1
+    assert 0 < metadata["threshold"] < 1 and metadata["decision"]["threshold"] == metadata["threshold"]
+    assert metadata["network"]["parameters"] > 0
+    assert json.loads((Path(network_model) / MODEL_FILE).read_text())["format"] == "mlops-loop/tabular-network/v1"
+
+
+def test_the_portable_network_scores_as_the_torch_module_does(churn_spec, prepared, test_frame):
+    """The numpy forward pass that every later job runs is the module's, within float32 rounding."""
+    frame = model_io.read_split(prepared["train"], churn_spec, what="train")
+    metadata = model_io.build_feature_metadata(churn_spec, frame)
+    numeric = [f["name"] for f in metadata["features"] if f["kind"] == model_io.NUMERIC]
+    categorical = [f for f in metadata["features"] if f["kind"] == model_io.CATEGORICAL]
+    names = [f["name"] for f in categorical]
+    x = inputs_from_encoded(numeric, names, model_io.encode(test_frame, metadata))
+    mean, std = train_torch.standardisation(x.numeric)
+    torch.manual_seed(3)
+    module = train_torch.TorchTabular(mean, std, [len(f["categories"]) for f in categorical], train_torch.Hyperparameters(), 1).eval()
+    with torch.no_grad():
+        expected = module(torch.from_numpy(x.numeric), torch.from_numpy(x.categorical)).numpy()[:, 0]
+    network = module.export(numeric, names, "binary_classification", (0.0, 1.0))
+    assert np.isnan(x.numeric).any(), "the test frame should hold missing numbers (missing flags exercised)"
+    np.testing.assert_allclose(network.margin(x), expected, rtol=1e-5, atol=1e-5)
+
+
+def test_given_an_interrupted_run_when_restarted_then_it_resumes_and_ends_as_an_uninterrupted_run(churn_spec, prepared, tmp_path):
+    hp = train_torch.Hyperparameters(epochs=4, patience=0, hidden=(16,))
+    quiet = lambda line: None  # noqa: E731
+    with pytest.raises(train_torch.TrainingInterrupted):
+        train_torch.train(churn_spec, prepared["train"], prepared["validation"], str(tmp_path / "a"), hyperparameters=hp,
+                          checkpoint_dir=str(tmp_path / "ckpt"), interrupt_after=2, log=quiet)
+    lines = []
+    resumed = train_torch.train(churn_spec, prepared["train"], prepared["validation"], str(tmp_path / "a"), hyperparameters=hp,
+                                checkpoint_dir=str(tmp_path / "ckpt"), log=lines.append)
+    straight = train_torch.train(churn_spec, prepared["train"], prepared["validation"], str(tmp_path / "b"), hyperparameters=hp,
+                                 checkpoint_dir=str(tmp_path / "ckpt-b"), log=quiet)
+    assert "resuming from checkpoint after epoch 2 of 4" in lines
+    assert resumed["resumed_from_epoch"] == 2 and resumed["epochs_trained"] == 4
+    assert (Path(tmp_path / "a" / MODEL_FILE).read_bytes() == Path(tmp_path / "b" / MODEL_FILE).read_bytes())
+    assert resumed["validation_logloss"] == straight["validation_logloss"]
+
+
+def test_a_checkpoint_of_another_configuration_is_not_resumed(churn_spec, prepared, tmp_path):
+    quiet = lambda line: None  # noqa: E731
+    train_torch.train(churn_spec, prepared["train"], prepared["validation"], str(tmp_path / "a"),
+                      hyperparameters=train_torch.Hyperparameters(epochs=1, hidden=(8,)), checkpoint_dir=str(tmp_path / "ckpt"), log=quiet)
+    lines = []
+    summary = train_torch.train(churn_spec, prepared["train"], prepared["validation"], str(tmp_path / "b"),
+                                hyperparameters=train_torch.Hyperparameters(epochs=1, hidden=(4,)), checkpoint_dir=str(tmp_path / "ckpt"),
+                                log=lines.append)
+    assert summary["resumed_from_epoch"] is None
+    assert any("made by another configuration or dataset" in line for line in lines)
+
+
+def test_the_metric_lines_match_the_xgboost_trainers(churn_spec, prepared, tmp_path, capsys):
+    code = train_torch.main(["--model-spec", churn_spec.to_json(), "--train-dir", prepared["train"], "--validation-dir",
+                             prepared["validation"], "--model-dir", str(tmp_path / "m"), "--checkpoint-dir", str(tmp_path / "c"),
+                             "--device", "cpu", *FAST_TORCH_TRAIN])
+    out = capsys.readouterr().out
+    assert code == 0
+    assert "[1/" in out and "validation-loss=" in out
+    assert "final_validation_auc=" in out and "final_epochs=" in out
+
+
+def test_the_compile_cache_of_neuron_is_kept_with_the_checkpoints(churn_spec, prepared, tmp_path, monkeypatch):
+    monkeypatch.delenv("NEURON_CC_FLAGS", raising=False)
+    train_torch.train(churn_spec, prepared["train"], prepared["validation"], str(tmp_path / "m"),
+                      hyperparameters=train_torch.Hyperparameters(epochs=1, hidden=(4,)), checkpoint_dir=str(tmp_path / "c"),
+                      log=lambda line: None)
+    import os
+
+    assert os.environ["NEURON_CC_FLAGS"] == f"--cache_dir={tmp_path / 'c' / train_torch.NEURON_CACHE_DIR}"
+
+
+@pytest.mark.parametrize(
+    "argv, message",
+    [
+        (["--hidden", "64,0"], "argument --hidden: expected comma-separated positive layer widths such as 64,32, got '64,0'"),
+        (["--device", "tpu"], "argument --device: invalid choice: 'tpu' (choose from 'auto', 'cpu', 'cuda', 'xla')"),
+    ],
+)
+def test_bad_arguments_name_the_flag(argv, message, churn_spec, capsys):
+    with pytest.raises(SystemExit):
+        train_torch.build_parser().parse_args(["--model-spec", churn_spec.to_json(), *argv])
+    assert message in capsys.readouterr().err
+
+
+def test_the_device_choice_falls_back_to_the_cpu_without_torch_xla_or_cuda():
+    device = train_torch.resolve_device("auto")
+    assert device.name == "cpu" and not device.static_shapes
