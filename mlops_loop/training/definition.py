@@ -869,7 +869,8 @@ class _Builder:
             # The SDK's tuner rebuilds ResourceConfig without the volume key and drops the
             # ModelTrainer's networking flags.
             job = by_name[STEP_TUNE]["Arguments"]["TrainingJobDefinition"]
-            job["ResourceConfig"]["VolumeKmsKeyId"] = s.kms_key_arn
+            if not INSTANCE_TYPES[s.training_instance_type].local_nvme:  # as in model_trainer
+                job["ResourceConfig"]["VolumeKmsKeyId"] = s.kms_key_arn
             job["EnableInterContainerTrafficEncryption"] = True
             job["EnableNetworkIsolation"] = False
         # ModelBuilder always writes empty script-mode variables (SAGEMAKER_PROGRAM="" ...)

@@ -280,7 +280,10 @@ def _checked_network(network: network_lib.TabularNetwork, metadata: Dict[str, An
         raise InputError(f"{where}: the network reads numeric {list(network.numeric)} and categorical "
                          f"{list(network.categorical)}, but {METADATA_FILE} encodes {list(numeric)} and {list(categorical)}")
     for name, table in zip(network.categorical, network.embeddings):
-        levels = next(len(f["categories"]) for f in metadata["features"] if f["name"] == name)
+        stored = next(f.get("categories") for f in metadata["features"] if f["name"] == name)
+        if not isinstance(stored, list):
+            raise InputError(f"{where}: {METADATA_FILE} stores no list of levels ('categories') for the categorical feature {name!r}")
+        levels = len(stored)
         if table.shape[0] != levels + 1:
             raise InputError(f"{where}: the embedding of {name!r} has {table.shape[0]} rows, but the {levels} levels "
                              f"{METADATA_FILE} stores need {levels + 1} (one more for missing)")

@@ -10,9 +10,9 @@ operation, in float32: a test holds the two within 1e-5 on every problem type.
 
 **Inputs** come from the stored feature encoding (:func:`pipeline_code.training.model_io.encode`):
 
-* a numeric feature is standardised with the training mean and standard deviation; a missing value
-  becomes 0 (the mean) and sets the feature's missing flag, so missingness can carry signal, as it
-  does in XGBoost's default directions;
+* a numeric feature is standardised with the training mean and standard deviation (and held within
+  :data:`Z_LIMIT` of it); a missing value becomes 0 (the mean) and sets the feature's missing flag, so
+  missingness can carry signal, as it does in XGBoost's default directions;
 * a categorical feature is looked up in its embedding table: row 0 for a missing or unseen level,
   row ``i + 1`` for the ``i``-th stored level.
 
@@ -41,6 +41,9 @@ from pipeline_code.core import problem
 from pipeline_code.training.data_io import InputError
 
 FORMAT = "mlops-loop/tabular-network/v1"
+# Standardised numbers are held within this many standard deviations of the mean: a record far outside anything
+# seen in training (or an infinity) then still gets a finite score instead of a NaN from an overflowing float32.
+Z_LIMIT = 1e4
 # The numbers whose order every stored tensor follows.
 _DTYPE = np.dtype("<f4")
 
@@ -87,7 +90,9 @@ class TabularNetwork:
         """Logits (binary: (n,), multiclass: (n, K)) or, for regression, the value in the target's units (n,)."""
         numeric = inputs.numeric.astype(np.float32, copy=False)
         missing = np.isnan(numeric)
-        z = np.where(missing, np.float32(0.0), (numeric - self.mean) / self.std).astype(np.float32)
+        with np.errstate(invalid="ignore", over="ignore"):  # NaN rows are replaced, infinities clipped just below
+            z = np.where(missing, np.float32(0.0), np.clip((numeric - self.mean) / self.std, -Z_LIMIT, Z_LIMIT))
+        z = z.astype(np.float32)
         parts = [z, missing.astype(np.float32)]
         for j, table in enumerate(self.embeddings):
             parts.append(table[inputs.categorical[:, j]])

@@ -24,13 +24,14 @@ one small interface the XLA calls hide behind (``xm.xla_device``, ``xm.optimizer
 ``xm.mark_step``); on XLA every training batch has the same shape (the last partial batch is
 dropped), because each new shape is a new graph for the Neuron compiler. Neuron's compile cache is
 kept in ``<checkpoint dir>/neuron-compile-cache`` (``NEURON_CC_FLAGS=--cache_dir=...``, Neuron docs
-"Neuron Persistent Cache"), which SageMaker syncs to S3 with the checkpoints, so a retraining or a
-resumed spot job does not compile again.
+"Neuron Persistent Cache"), which SageMaker syncs to S3 with the checkpoints of a spot job, so a
+restarted or retried job does not compile again (a retraining on new data has a new checkpoint prefix
+and compiles once).
 
-**Checkpoints** (managed spot training): after every epoch the module, optimiser, random state and
-early-stopping state are saved to ``--checkpoint-dir`` (two kept). A restarted job resumes from the
-newest checkpoint whose fingerprint (hyperparameters + encoding + data hash) matches and ends where an
-uninterrupted run would.
+**Checkpoints** (managed spot training): after every epoch the module, optimiser, the random state of
+the CPU and the device, and the early-stopping state are saved to ``--checkpoint-dir`` (two kept). A
+restarted job resumes from the newest checkpoint whose fingerprint (hyperparameters + encoding + data
+hash) matches and ends where an uninterrupted run would (bit for bit on the CPU, as a test shows).
 
 **Metrics**, regex-friendly as in the XGBoost trainer: per epoch ``[3/30] train-loss=0.41;
 validation-loss=0.43;``, at the end the same ``final_<metric>=<value>;`` lines per problem type
@@ -69,7 +70,7 @@ from pipeline_code.training.model_io import (
     save_model,
     training_summary,
 )
-from pipeline_code.training.network import TabularNetwork, inputs_from_encoded
+from pipeline_code.training.network import Z_LIMIT, TabularNetwork, inputs_from_encoded
 from pipeline_code.training.spec import ModelSpec
 from pipeline_code.training.trainers import (  # noqa: F401 - TrainingInterrupted re-exported for the tests' hook
     TrainingInterrupted,
@@ -104,7 +105,7 @@ class Hyperparameters:
 
 
 class Device:
-    """Where the network trains: the CPU (or CUDA) as plain torch, or an XLA (Neuron) device."""
+    """Where the network trains: the CPU as plain torch; :class:`CudaDevice` and :class:`XlaDevice` for accelerators."""
 
     name = "cpu"
     static_shapes = False
@@ -117,6 +118,27 @@ class Device:
 
     def sync(self) -> None:
         """Run what is queued (XLA records lazily); nothing to do on eager devices."""
+
+    def rng_state(self) -> Dict[str, Any]:
+        """The random state dropout draws from, for a checkpoint: a resumed run continues it."""
+        return {"cpu": torch.get_rng_state()}
+
+    def set_rng_state(self, state: Dict[str, Any]) -> None:
+        torch.set_rng_state(state["cpu"])
+
+
+class CudaDevice(Device):
+    name = "cuda"
+
+    def __init__(self) -> None:
+        super().__init__(torch.device("cuda"))
+
+    def rng_state(self) -> Dict[str, Any]:
+        return {**super().rng_state(), "cuda": torch.cuda.get_rng_state(self.device)}
+
+    def set_rng_state(self, state: Dict[str, Any]) -> None:
+        super().set_rng_state(state)
+        torch.cuda.set_rng_state(state["cuda"], self.device)
 
 
 class XlaDevice(Device):
@@ -133,10 +155,19 @@ class XlaDevice(Device):
         super().__init__(xm.xla_device())
 
     def step(self, optimizer: torch.optim.Optimizer) -> None:
-        self._xm.optimizer_step(optimizer)  # also marks the step: the batch's graph compiles/executes here
+        # barrier=True marks the step here: without a data loader of torch_xla's to do it, each batch's graph
+        # would otherwise grow into the next one's until the epoch ends.
+        self._xm.optimizer_step(optimizer, barrier=True)
 
     def sync(self) -> None:
         self._xm.mark_step()
+
+    def rng_state(self) -> Dict[str, Any]:
+        return {**super().rng_state(), "xla": int(self._xm.get_rng_state(self.device))}
+
+    def set_rng_state(self, state: Dict[str, Any]) -> None:
+        super().set_rng_state(state)
+        self._xm.set_rng_state(int(state["xla"]), self.device)
 
 
 def resolve_device(choice: str) -> Device:
@@ -146,9 +177,7 @@ def resolve_device(choice: str) -> Device:
     if choice == "xla":
         return XlaDevice()
     if choice == "cuda":
-        device = Device(torch.device("cuda"))
-        device.name = "cuda"
-        return device
+        return CudaDevice()
     return Device()
 
 
@@ -170,7 +199,7 @@ class TorchTabular(nn.Module):
 
     def forward(self, numeric: torch.Tensor, categorical: torch.Tensor) -> torch.Tensor:
         missing = torch.isnan(numeric)
-        z = torch.where(missing, torch.zeros_like(numeric), (numeric - self.mean) / self.std)
+        z = torch.where(missing, torch.zeros_like(numeric), torch.clamp((numeric - self.mean) / self.std, -Z_LIMIT, Z_LIMIT))
         parts = [z, missing.to(numeric.dtype)] + [emb(categorical[:, j]) for j, emb in enumerate(self.embeddings)]
         return self.body(torch.cat(parts, dim=1))
 
@@ -256,7 +285,7 @@ def train(
     torch.manual_seed(hp.seed)
     module = TorchTabular(mean, std, [len(f["categories"]) for f in categorical], hp, outputs).to(device.device)
     optimizer = torch.optim.Adam(module.parameters(), lr=hp.learning_rate, weight_decay=hp.weight_decay)
-    loss_fn = _loss(spec, y_train)
+    loss_fn = _loss(spec, y_train, device.device)
 
     def export() -> TabularNetwork:
         return module.export(numeric_names, categorical_names, spec.problem_type, target)
@@ -268,7 +297,7 @@ def train(
         module.load_state_dict(resumed["module"])
         optimizer.load_state_dict(resumed["optimizer"])
         state = {k: resumed[k] for k in state}
-        torch.set_rng_state(resumed["rng"])  # dropout continues as in an uninterrupted run
+        device.set_rng_state(resumed["rng"])  # dropout continues as in an uninterrupted run
         log(f"resuming from checkpoint after epoch {state['epoch']} of {hp.epochs}")
 
     features_n = torch.from_numpy(x_train.numeric)
@@ -282,7 +311,9 @@ def train(
         # The order depends on the seed and the epoch only, so a resumed run sees the same batches.
         order = torch.randperm(rows, generator=torch.Generator().manual_seed(hp.seed * 100_003 + epoch))
         stop = rows - rows % batch if device.static_shapes else rows
-        total, seen = 0.0, 0
+        # The loss is summed where it is computed and read once per epoch: reading it per batch would make an XLA
+        # device run each batch's graph on its own.
+        total, seen = torch.zeros((), device=device.device), 0
         for start in range(0, stop, batch):
             index = order[start : start + batch]
             optimizer.zero_grad()
@@ -290,9 +321,10 @@ def train(
             loss = loss_fn(out, labels[index].to(device.device))
             loss.backward()
             device.step(optimizer)
-            total += float(loss.detach().to("cpu")) * len(index)
+            total += loss.detach() * len(index)
             seen += len(index)
         device.sync()
+        total = float(total.to("cpu"))
         module.eval()
         network = export()
         val = validation_loss(spec, y_val, network.predict(x_val))
@@ -304,7 +336,7 @@ def train(
         log(f"[{epoch + 1}/{hp.epochs}] train-loss={total / max(seen, 1):.6f}; validation-loss={val:.6f};")
         if checkpoint_dir:
             save_checkpoint(checkpoint_dir, {**state, "module": module.state_dict(), "optimizer": optimizer.state_dict(),
-                                             "rng": torch.get_rng_state(), "fingerprint": fingerprint})
+                                             "rng": device.rng_state(), "fingerprint": fingerprint})
         if interrupt_after is not None and state["epoch"] >= interrupt_after and state["epoch"] < hp.epochs:
             raise TrainingInterrupted(f"simulated interruption after epoch {state['epoch']}")
     if state["best"] is None:
@@ -340,12 +372,12 @@ def train(
     return summary
 
 
-def _loss(spec: ModelSpec, y_train: np.ndarray) -> Callable[[torch.Tensor, torch.Tensor], torch.Tensor]:
+def _loss(spec: ModelSpec, y_train: np.ndarray, device: torch.device) -> Callable[[torch.Tensor, torch.Tensor], torch.Tensor]:
     if spec.problem_type == problem.BINARY:
         weight = None
         if spec.class_weight == "balanced":
             positives = float(y_train.sum())
-            weight = torch.tensor([(len(y_train) - positives) / positives])
+            weight = torch.tensor([(len(y_train) - positives) / positives], device=device)
         inner = nn.BCEWithLogitsLoss(pos_weight=weight)
         return lambda out, y: inner(out[:, 0], y)
     if spec.problem_type == problem.MULTICLASS:

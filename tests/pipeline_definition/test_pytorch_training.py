@@ -112,3 +112,11 @@ def test_an_execution_cannot_switch_a_network_to_an_instance_type_its_image_was_
     assert parameters[d.PARAM_TRAINING_INSTANCE_TYPE]["EnumValues"] == ["ml.trn1.2xlarge"]
     tree_parameters = {p["Name"]: p for p in json.loads(build_pipeline_definition(specs.base_spec()))["Parameters"]}
     assert "EnumValues" not in tree_parameters[d.PARAM_TRAINING_INSTANCE_TYPE]  # trees on EBS types may switch
+
+
+def test_a_tuning_job_on_a_local_nvme_type_sets_no_volume_key_either():
+    steps = dict(step_graph(build_pipeline_definition(specs.base_spec(training_instance_type="ml.g5.xlarge", enable_tuning=True))))
+    resources = steps[d.STEP_TUNE]["Arguments"]["TrainingJobDefinition"]["ResourceConfig"]
+    assert "VolumeKmsKeyId" not in resources
+    on_ebs = dict(step_graph(build_pipeline_definition(specs.base_spec(enable_tuning=True))))
+    assert on_ebs[d.STEP_TUNE]["Arguments"]["TrainingJobDefinition"]["ResourceConfig"]["VolumeKmsKeyId"] == specs.KMS_KEY_ARN

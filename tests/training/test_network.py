@@ -372,3 +372,32 @@ def test_an_extreme_logit_scores_0_or_1_without_overflow():
     with np.errstate(over="raise", invalid="raise"):
         p = net.predict(x)
     assert np.isfinite(p).all() and ((p >= 0) & (p <= 1)).all()
+
+
+def test_a_number_far_outside_training_or_an_infinity_still_gets_a_finite_score_in_both_forwards():
+    """Standardised values are held within Z_LIMIT in the torch module and the numpy network alike."""
+    net = make_network(problem.BINARY)
+    x = make_inputs(4, seed=3)
+    x.numeric[:, :] = np.float32([[3e38], [-3e38], [np.inf], [-np.inf]])
+    margin = net.margin(x)
+    assert np.isfinite(margin).all()
+    module_inputs = x.numeric.copy()
+    z_torch = torch.clamp((torch.from_numpy(module_inputs) - torch.from_numpy(net.mean)) / torch.from_numpy(net.std),
+                          -network.Z_LIMIT, network.Z_LIMIT)
+    assert torch.isfinite(z_torch).all() and float(z_torch.abs().max()) == network.Z_LIMIT
+
+
+def test_metadata_without_the_levels_of_a_categorical_feature_is_refused_naming_it(artefact):
+    feature = _edit_first_categorical(artefact)
+    with pytest.raises(InputError) as refused:
+        model_io.load_model(str(artefact))
+    assert str(refused.value) == (f"{artefact / MODEL_FILE}: {METADATA_FILE} stores no list of levels ('categories') for "
+                                  f"the categorical feature {feature!r}")
+
+
+def _edit_first_categorical(artefact) -> str:
+    metadata = json.loads((artefact / METADATA_FILE).read_text())
+    feature = next(f for f in metadata["features"] if f["kind"] == "categorical")
+    del feature["categories"]
+    (artefact / METADATA_FILE).write_text(json.dumps(metadata))
+    return feature["name"]
