@@ -513,16 +513,18 @@ def accelerator_problems(models: dict[str, ModelConfig], environments: dict[str,
 
 def training_problems(models: dict[str, ModelConfig], environments: dict[str, EnvironmentConfig]) -> list[str]:
     """How an environment's training settings do not fit its models, one message per problem: per-model instance
-    types for models the environment does not train, and what a network (framework pytorch) cannot do yet - a
+    types for names that are no model, and what a network (framework pytorch) cannot do yet - a
     tuning job (it searches XGBoost's hyperparameters), several instances (the trainer is not distributed), or
     Trainium in a region without AWS's Neuron training image."""
     problems = []
     for env in environments.values():
         listed = [m for m in env.models if m in models]
-        stray = sorted(set(env.training.instance_types) - set(env.models))
-        if stray:
-            problems.append(f"environment {env.name!r}: field 'training.instance_types': model(s) {stray} are not "
-                            f"trained in this environment; its models: {', '.join(listed)}")
+        # An entry for a model of the app that this environment does not train is allowed (it may come from
+        # defaults, for the environments that do); a name that is no model at all is a typo.
+        unknown = sorted(set(env.training.instance_types) - set(models))
+        if unknown:
+            problems.append(f"environment {env.name!r}: field 'training.instance_types': unknown model(s) {unknown}; "
+                            f"models: {', '.join(sorted(models))}")
         for model in (models[m] for m in listed if models[m].framework == "pytorch"):
             where = f"environment {env.name!r}: model {model.name!r}"
             if env.training.hyperparameter_tuning:

@@ -96,15 +96,26 @@ def test_a_per_model_training_type_is_checked_against_that_models_framework():
     ]
 
 
-def test_a_per_model_training_type_for_a_model_the_environment_does_not_train_is_refused():
+def test_a_per_model_training_type_for_a_name_that_is_no_model_is_refused():
     raw = copy.deepcopy(SAMPLE)
     environment = next(iter(raw["environments"]))
     raw["environments"][environment].setdefault("training", {})["instance_types"] = {"not-a-model": "ml.m5.xlarge"}
-    listed = ", ".join(raw["environments"][environment]["models"])
     assert _problems(raw) == [
-        f"environment {environment!r}: field 'training.instance_types': model(s) ['not-a-model'] are not trained in this "
-        f"environment; its models: {listed}"
+        f"environment {environment!r}: field 'training.instance_types': unknown model(s) ['not-a-model']; models: "
+        f"{', '.join(sorted(raw['models']))}"
     ]
+
+
+def test_per_model_training_types_in_defaults_apply_where_the_model_is_trained_and_nowhere_else():
+    raw, environment, model = _with_network()
+    raw["environments"][environment]["training"].pop("instance_types", None)
+    raw.setdefault("defaults", {}).setdefault("training", {})["instance_types"] = {model: "ml.m5.2xlarge"}
+    other = next(name for name in raw["environments"] if name != environment)
+    raw["environments"][other]["models"] = [m for m in raw["environments"][other]["models"] if m != model]
+    raw["environments"][other].get("serving", {}).pop(model, None)
+    config = parse_config(raw)
+    assert config.environments[environment].training.instance_type_of(model) == "ml.m5.2xlarge"
+    assert model not in config.environments[other].models  # accepted: the entry simply does not apply there
 
 
 def test_the_per_model_training_type_is_what_the_model_trains_on():
