@@ -51,6 +51,7 @@ from pathlib import Path
 from typing import Any, Callable, Dict, List, Mapping, Optional, Sequence
 
 from pipeline_code.core import problem
+from pipeline_code.core.frameworks import PYTORCH, XGBOOST
 from pipeline_code.core.contract import DEFAULT_PROJECT
 from mlops_cli.local.registry import LocalRegistry, code_version
 from mlops_cli.local.user_data import parse_data_args
@@ -107,7 +108,7 @@ def _run_stage(name: str, func: Callable[[Sequence[str]], int], argv: List[str],
 
 def _trainer(framework: str) -> Callable[[Sequence[str]], int]:
     """The training job of a framework (torch is imported only for a PyTorch model)."""
-    if framework == "pytorch":
+    if framework == PYTORCH:
         from pipeline_code.training import train_torch
 
         return train_torch.main
@@ -144,7 +145,7 @@ def run_model(
     bad_record_rate: float,
     auto_approve: bool,
     train_args: Sequence[str] = (),
-    framework: str = "xgboost",
+    framework: str = XGBOOST,
     environment: str = "dev",
     project: str = DEFAULT_PROJECT,
     data: Optional[str] = None,
@@ -480,8 +481,8 @@ def run(argv: Optional[Sequence[str]] = None, *, out: Any = None) -> List[Dict[s
     auto_approve = bool((env.get("training") or {}).get("auto_approve", False)) and not args.no_auto_approve
     workdir = os.path.abspath(args.workdir)
     registry = LocalRegistry(os.path.join(workdir, "registry"))
-    train_args = {"xgboost": ["--num-round", str(args.num_round)] if args.num_round else [],
-                  "pytorch": ["--epochs", str(args.epochs)] if args.epochs else []}
+    train_args = {XGBOOST: ["--num-round", str(args.num_round)] if args.num_round else [],
+                  PYTORCH: ["--epochs", str(args.epochs)] if args.epochs else []}
 
     import logging
 

@@ -11,6 +11,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Literal
 
+from pipeline_code.core.frameworks import PYTORCH, XGBOOST
+
 Accelerator = Literal["none", "gpu", "inferentia2", "trainium"]
 
 
@@ -94,7 +96,7 @@ class Framework:
 # Neuron devices need models compiled with the Neuron SDK and a Neuron image (e.g. the PyTorch
 # NeuronX DLCs); a framework joins the Inferentia2/Trainium lists only with such an image.
 FRAMEWORKS: dict[str, Framework] = {
-    "xgboost": Framework(
+    XGBOOST: Framework(
         image="sagemaker-xgboost 3.0-5",
         serving_image="sagemaker-xgboost 3.0-5",
         training_accelerators=("none", "gpu"),
@@ -108,7 +110,7 @@ FRAMEWORKS: dict[str, Framework] = {
     # The tabular network (pipeline_code/training/train_torch.py): trains on CPU, CUDA or a Trainium XLA
     # device; served from its portable numpy form, which a CPU runs (Inferentia2 needs the Neuron-compiled
     # form, not built yet).
-    "pytorch": Framework(
+    PYTORCH: Framework(
         image="pytorch-training 2.9 (CPU/GPU), pytorch-training-neuronx 2.9 (Trainium)",
         # The portable network needs only numpy: the XGBoost image serves it with the same hooks.
         serving_image="sagemaker-xgboost 3.0-5",

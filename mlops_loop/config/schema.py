@@ -14,6 +14,7 @@ from typing import Any, Literal, Optional
 from pydantic import Field, PrivateAttr, ValidationInfo, field_validator, model_validator
 
 from pipeline_code.catalog import FS_STRING, Dataset, target_problem
+from pipeline_code.core.frameworks import FRAMEWORKS as FRAMEWORK_NAMES, PYTORCH, XGBOOST
 from pipeline_code.core.problem import BINARY, primary_metric_problem
 from pipeline_code.core.contract import DEFAULT_PROJECT, model_spec_document
 from pipeline_code.core.decision import DecisionError, DecisionPolicy, parse_decision
@@ -262,7 +263,7 @@ class ModelConfig(StrictModel):
     min_daily_requests: int = Field(default=0, ge=0, le=1_000_000_000)
     # What trains the model: "xgboost" (gradient-boosted trees) or "pytorch" (a tabular network,
     # pipeline_code/training/train_torch.py); decides the images and which accelerators fit. Default xgboost.
-    framework: Literal["xgboost", "pytorch"] = "xgboost"
+    framework: Literal[FRAMEWORK_NAMES] = XGBOOST
     serving: ServingConfig = ServingConfig()
 
     _name = field_validator("name")(_check_name)
@@ -525,7 +526,7 @@ def training_problems(models: dict[str, ModelConfig], environments: dict[str, En
         if unknown:
             problems.append(f"environment {env.name!r}: field 'training.instance_types': unknown model(s) {unknown}; "
                             f"models: {', '.join(sorted(models))}")
-        for model in (models[m] for m in listed if models[m].framework == "pytorch"):
+        for model in (models[m] for m in listed if models[m].framework == PYTORCH):
             where = f"environment {env.name!r}: model {model.name!r}"
             if env.training.hyperparameter_tuning:
                 problems.append(f"{where}: field 'training.hyperparameter_tuning': the tuning job searches XGBoost's "

@@ -19,7 +19,7 @@ from pipeline_code.core.integrity import model_prefix
 from ..config.schema import GateConfig, ModelConfig, TrainingConfig
 from ..naming import feature_snapshots_prefix
 from ..training import PipelineSpec, build_pipeline_definition
-from ..training.names import DEFAULT_HYPERPARAMETERS_OF, XGBOOST_VERSION
+from ..training.names import DEFAULT_HYPERPARAMETERS_OF, XGBOOST_FRAMEWORK, XGBOOST_VERSION
 from ..training.sdk_offline import image_uri, repository_arn, training_image_uri
 from .served_model import SERVING_CONTENT_TYPES, SERVING_ENVIRONMENT
 from .access_policy import AccessPolicy
@@ -196,7 +196,7 @@ class TrainingPipeline(Construct):
     @staticmethod
     def _allow_training_image(access: AccessPolicy, stack: Stack, model: ModelConfig, instance_type: str) -> None:
         """A network trains in a PyTorch image (another repository than the XGBoost image every other job runs)."""
-        if model.framework == "xgboost":
+        if model.framework == XGBOOST_FRAMEWORK:
             return
         uri = training_image_uri(model.framework, stack.region, instance_type)
         access.allow("PullTrainingImage", ["ecr:BatchGetImage", "ecr:GetDownloadUrlForLayer", "ecr:BatchCheckLayerAvailability"],
@@ -205,7 +205,7 @@ class TrainingPipeline(Construct):
 
 def xgboost_image_uri(region: str) -> str:
     """SageMaker's stock XGBoost image in ``region`` (offline lookup in the SDK's tables, cached)."""
-    return image_uri("xgboost", region, XGBOOST_VERSION)
+    return image_uri(XGBOOST_FRAMEWORK, region, XGBOOST_VERSION)
 
 
 def xgboost_repository(scope: Construct) -> ecr.IRepository:

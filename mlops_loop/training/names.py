@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from typing import Tuple
 
+from pipeline_code.core import frameworks
 from pipeline_code.core.contract import GATE_FAIL_STEP, pascal
 
 from ..config.schema import TUNING_PARALLEL_JOBS
@@ -48,7 +49,7 @@ PARAMETER_NAMES = (
 EVALUATION_PROPERTY_FILE = "EvaluationReport"
 
 APPROVAL_STATUSES = ("PendingManualApproval", "Approved")
-XGBOOST_FRAMEWORK = "xgboost"
+XGBOOST_FRAMEWORK = frameworks.XGBOOST
 # The stock SageMaker XGBoost image every job runs in (also serving and the monitor).
 XGBOOST_VERSION = "3.0-5"
 
@@ -58,7 +59,7 @@ XGBOOST_VERSION = "3.0-5"
 # SDK 2.30 is the last XLA-based training release (Neuron docs; Inf2/Trn1 are in maintenance mode, and the
 # native TorchNeuron backend is Trn2/Trn3 only). Tags: aws/deep-learning-containers
 # docs/src/data/pytorch-training-neuronx/2.9-neuronx-sdk2.30.0.yml (2026-05-22).
-PYTORCH_FRAMEWORK = "pytorch"
+PYTORCH_FRAMEWORK = frameworks.PYTORCH
 PYTORCH_VERSION = "2.9.0"
 PYTORCH_PY_VERSION = "py312"
 NEURON_TRAINING_REPOSITORY = "pytorch-training-neuronx"

@@ -31,7 +31,8 @@ import pandas as pd
 
 from pipeline_code.core import problem
 from pipeline_code.training.metrics import sample_indices
-from pipeline_code.training.model_io import PYTORCH, TrainedModel, network_inputs, to_dmatrix
+from pipeline_code.core.frameworks import PYTORCH, XGBOOST
+from pipeline_code.training.model_io import TrainedModel, network_inputs, to_dmatrix
 from pipeline_code.training.network import Inputs, TabularNetwork
 
 DEFAULT_MAX_ROWS = 2_000
@@ -39,7 +40,7 @@ DEFAULT_MAX_ROWS = 2_000
 # pairs), and the background rows they draw from.
 DEFAULT_PERMUTATIONS = 32
 DEFAULT_BACKGROUND_ROWS = 256
-_METHODS = {"xgboost": "TreeSHAP (xgboost pred_contribs)",
+_METHODS = {XGBOOST: "TreeSHAP (xgboost pred_contribs)",
             PYTORCH: f"sampled Shapley values ({DEFAULT_PERMUTATIONS} antithetic permutations per row, "
                      f"background: up to {DEFAULT_BACKGROUND_ROWS} rows of the same data)"}
 _UNITS = {problem.BINARY: "log-odds (margin)", problem.MULTICLASS: "log-odds (margin), summed over the classes",
@@ -122,7 +123,7 @@ def attributions(model: TrainedModel, frame: pd.DataFrame, *, max_rows: int = DE
         for rank, i in enumerate(order)
     }
     return {
-        "method": _METHODS.get(model.framework, _METHODS["xgboost"]),
+        "method": _METHODS.get(model.framework, _METHODS[XGBOOST]),
         "units": _UNITS.get(model.problem_type, _UNITS[problem.BINARY]),
         "rows": int(len(sample)),
         "rows_available": int(len(frame)),

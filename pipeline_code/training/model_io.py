@@ -19,6 +19,7 @@ xgboost is imported only when an XGBoost model is loaded or scored.
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import tempfile
@@ -29,6 +30,7 @@ import numpy as np
 import pandas as pd
 
 from pipeline_code.core import problem
+from pipeline_code.core.frameworks import FRAMEWORKS, PYTORCH, XGBOOST  # noqa: F401 - re-exported
 from pipeline_code.core.integrity import METADATA_FILE, MODEL_ARCHIVE, MODEL_FILE
 from pipeline_code.training import data_io, network as network_lib
 from pipeline_code.training import metrics as metric_lib
@@ -40,9 +42,6 @@ METADATA_FORMAT = "mlops-loop/feature-metadata/v1"
 NUMERIC = "numeric"
 CATEGORICAL = "categorical"
 DEFAULT_THRESHOLD = 0.5
-XGBOOST = "xgboost"
-PYTORCH = "pytorch"
-FRAMEWORKS = (XGBOOST, PYTORCH)
 
 
 @dataclass
@@ -85,8 +84,6 @@ class TrainedModel:
         stored model does not say."""
         if self.framework == PYTORCH:
             return self.estimator.outputs
-        import json
-
         try:
             classes = int(json.loads(self.estimator.save_config())["learner"]["learner_model_param"]["num_class"])
         except (KeyError, TypeError, ValueError):

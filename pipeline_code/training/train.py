@@ -7,12 +7,8 @@ mounted under ``/opt/ml/input/data/<channel>`` (``SM_CHANNEL_TRAIN``,
     python3 sagemaker_entry.py pipeline_code.training.train --model-spec '{...}' \\
         --max-depth 6 --eta 0.1 --num-round 300 --early-stopping-rounds 20
 
-**Encoding.** Numeric features become float32 with NaN for missing; categorical
-features a pandas ``category`` with a *fixed* level list (from the catalog's allowed
-values or bucket labels; else the sorted training values) and xgboost's native
-categorical support. Values outside the levels are treated as missing. The feature
-order, types and levels are written with the model (``feature_metadata.json``) and
-:func:`predict` re-applies them, so evaluation and serving encode identically.
+**Encoding**: the stored, fixed encoding of :mod:`.model_io` (shared with the network), with xgboost's
+native categorical support; evaluation and serving re-apply it from ``feature_metadata.json``.
 
 **Checkpoints** (managed spot training): every ``--checkpoint-interval`` rounds the
 booster is saved to ``--checkpoint-dir`` (``/opt/ml/checkpoints``, synced to S3 by
@@ -50,7 +46,6 @@ import xgboost as xgb
 
 from pipeline_code.core import problem
 from pipeline_code.training import data_io
-from pipeline_code.training import threshold as threshold_lib
 from pipeline_code.training.data_io import InputError
 from pipeline_code.training.model_io import (  # noqa: F401 - re-exported: the names the trainer's callers know it by
     CATEGORICAL,
@@ -76,8 +71,10 @@ from pipeline_code.training.trainers import (  # noqa: F401 - TrainingInterrupte
     add_job_arguments,
     checkpoints,
     finish,
+    positive_weight,
     prune_checkpoints,
     read_splits,
+    record_decision,
 )
 from pipeline_code.argtypes import non_negative_float as _non_negative_float, non_negative_int as _non_negative_int, positive_int as _positive_int, unit_open as _unit_open
 from pipeline_code.core.integrity import METADATA_FILE, MODEL_ARCHIVE, MODEL_FILE  # noqa: F401 - re-exported
@@ -244,9 +241,7 @@ def train(
 
     params = hp.xgb_params(nthread, spec.problem_type, len(spec.classes))
     if spec.class_weight == "balanced":
-        # Positives weigh as much as all negatives together; the scores are no longer calibrated probabilities.
-        positives = float(y_train.sum())
-        params["scale_pos_weight"] = (len(y_train) - positives) / positives
+        params["scale_pos_weight"] = positive_weight(y_train)
     fingerprint = _fingerprint(params, hp, metadata, train_dir, validation_dir)
     resumed = latest_checkpoint(checkpoint_dir, fingerprint, log=log)
     done = resumed.num_boosted_rounds() if resumed is not None else 0
@@ -287,15 +282,7 @@ def train(
     p_train = booster.predict(dtrain).astype(np.float64)
     summary = training_summary(spec, y_train, y_val, p_train, p_val, rounds_trained=total_rounds,
                                rounds_kept=booster.num_boosted_rounds(), best_iteration=best_iteration)
-    if spec.problem_type == problem.BINARY:
-        # The decision threshold is chosen on validation data (the frozen test set judges it) and travels in
-        # the artefact: evaluation, fairness, serving and monitoring all decide with this number.
-        decision = threshold_lib.choose(y_val, p_val, spec.decision)
-        metadata["threshold"] = decision["threshold"]
-        metadata["decision"] = decision
-        summary["decision"] = decision
-    else:
-        metadata.pop("threshold", None)
+    record_decision(spec, metadata, summary, y_val, p_val)
     summary.update({
         "resumed_from_round": done if resumed is not None else None,
         "stopped_early": total_rounds < hp.num_round,

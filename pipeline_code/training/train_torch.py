@@ -59,7 +59,6 @@ from torch import nn
 from pipeline_code.argtypes import non_negative_float, non_negative_int, positive_int, unit_open
 from pipeline_code.core import problem
 from pipeline_code.training import data_io, metrics as metric_lib, metrics_multiclass
-from pipeline_code.training import threshold as threshold_lib
 from pipeline_code.training.data_io import InputError
 from pipeline_code.training.model_io import (
     CATEGORICAL,
@@ -77,8 +76,10 @@ from pipeline_code.training.trainers import (  # noqa: F401 - TrainingInterrupte
     add_job_arguments,
     checkpoints,
     finish,
+    positive_weight,
     prune_checkpoints,
     read_splits,
+    record_decision,
 )
 
 PROG = "python -m pipeline_code.training.train_torch"
@@ -351,13 +352,7 @@ def train(
     p_train = network.predict(x_train)
     summary = training_summary(spec, y_train, y_val, p_train, p_val, epochs_trained=state["epoch"],
                                epochs_kept=state["best_epoch"] + 1, best_epoch=state["best_epoch"])
-    if spec.problem_type == problem.BINARY:
-        decision = threshold_lib.choose(y_val, p_val, spec.decision)
-        metadata["threshold"] = decision["threshold"]
-        metadata["decision"] = decision
-        summary["decision"] = decision
-    else:
-        metadata.pop("threshold", None)
+    record_decision(spec, metadata, summary, y_val, p_val)
     summary.update({
         "resumed_from_epoch": None if resumed is None else int(resumed["epoch"]),
         "stopped_early": state["epoch"] < hp.epochs,
@@ -376,8 +371,7 @@ def _loss(spec: ModelSpec, y_train: np.ndarray, device: torch.device) -> Callabl
     if spec.problem_type == problem.BINARY:
         weight = None
         if spec.class_weight == "balanced":
-            positives = float(y_train.sum())
-            weight = torch.tensor([(len(y_train) - positives) / positives], device=device)
+            weight = torch.tensor([positive_weight(y_train)], device=device)
         inner = nn.BCEWithLogitsLoss(pos_weight=weight)
         return lambda out, y: inner(out[:, 0], y)
     if spec.problem_type == problem.MULTICLASS:

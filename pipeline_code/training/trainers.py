@@ -8,11 +8,13 @@ from __future__ import annotations
 
 import argparse
 import os
-from typing import List, Tuple
+from typing import Any, Dict, List, Tuple
 
+import numpy as np
 import pandas as pd
 
 from pipeline_code.core import problem
+from pipeline_code.training import threshold as threshold_lib
 from pipeline_code.training.data_io import InputError
 from pipeline_code.training.model_io import read_split
 from pipeline_code.training.spec import ModelSpec, add_model_spec_argument
@@ -49,6 +51,27 @@ def read_splits(spec: ModelSpec, train_dir: str, validation_dir: str) -> Tuple[p
             what = "a single value" if spec.problem_type == problem.REGRESSION else "a single class"
             raise InputError(f"the {name} split has {what} in {spec.target!r}")
     return frames
+
+
+def positive_weight(y_train: np.ndarray) -> float:
+    """``class_weight: balanced``: positives weigh as much as all negatives together (negatives / positives); the
+    scores are then no longer calibrated probabilities."""
+    positives = float(y_train.sum())
+    return (len(y_train) - positives) / positives
+
+
+def record_decision(spec: ModelSpec, metadata: Dict[str, Any], summary: Dict[str, Any], y_val: np.ndarray,
+                    p_val: np.ndarray) -> None:
+    """A binary model's decision threshold, chosen on validation data (the frozen test set judges it), into the
+    artefact's metadata and the training summary: evaluation, fairness, serving and monitoring all decide with
+    this number. Other problem types have no threshold."""
+    if spec.problem_type != problem.BINARY:
+        metadata.pop("threshold", None)
+        return
+    decision = threshold_lib.choose(y_val, p_val, spec.decision)
+    metadata["threshold"] = decision["threshold"]
+    metadata["decision"] = decision
+    summary["decision"] = decision
 
 
 def checkpoints(directory: str, prefix: str, suffix: str) -> List[Tuple[int, str]]:

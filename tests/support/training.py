@@ -30,22 +30,27 @@ def write_inputs(root: Path, dataset: "str | catalog.Dataset", rows: int, seed: 
     return {"features": str(features_dir), "labels": str(labels_dir), "root": str(root)}
 
 
-def train_model(spec: ModelSpec, prepared: Dict[str, str], model_dir: Path, *extra: str) -> str:
-    from pipeline_code.training import train
-
-    code = train.main(
+def _run_trainer(main, spec: ModelSpec, prepared: Dict[str, str], model_dir: Path, *flags: str) -> str:
+    """``model_dir`` after a trainer's entry point ran on ``prepared`` (checkpoints beside it)."""
+    code = main(
         [
             "--model-spec", spec.to_json(),
             "--train-dir", prepared["train"],
             "--validation-dir", prepared["validation"],
             "--model-dir", str(model_dir),
             "--checkpoint-dir", str(model_dir.parent / (model_dir.name + "-checkpoints")),
-            *FAST_TRAIN,
-            *extra,
+            *flags,
         ]
     )  # fmt: skip
     assert code == 0
     return str(model_dir)
+
+
+def train_model(spec: ModelSpec, prepared: Dict[str, str], model_dir: Path, *extra: str) -> str:
+    """An XGBoost model trained on ``prepared`` by train.py's entry point, with :data:`FAST_TRAIN`."""
+    from pipeline_code.training import train
+
+    return _run_trainer(train.main, spec, prepared, model_dir, *FAST_TRAIN, *extra)
 
 
 # A small network and few epochs: the tests check behaviour, not the best model.
@@ -56,17 +61,4 @@ def train_torch_model(spec: ModelSpec, prepared: Dict[str, str], model_dir: Path
     """A PyTorch network trained on ``prepared`` by train_torch's entry point, on the CPU."""
     from pipeline_code.training import train_torch
 
-    code = train_torch.main(
-        [
-            "--model-spec", spec.to_json(),
-            "--train-dir", prepared["train"],
-            "--validation-dir", prepared["validation"],
-            "--model-dir", str(model_dir),
-            "--checkpoint-dir", str(model_dir.parent / (model_dir.name + "-checkpoints")),
-            "--device", "cpu",
-            *FAST_TORCH_TRAIN,
-            *extra,
-        ]
-    )  # fmt: skip
-    assert code == 0
-    return str(model_dir)
+    return _run_trainer(train_torch.main, spec, prepared, model_dir, "--device", "cpu", *FAST_TORCH_TRAIN, *extra)

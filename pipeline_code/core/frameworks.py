@@ -1,0 +1,13 @@
+"""What can train a model: the names the config, the pipeline definition and the artefact's metadata share.
+
+* ``xgboost``: gradient-boosted trees (``pipeline_code/training/train.py``), the default;
+* ``pytorch``: a tabular network (``pipeline_code/training/train_torch.py``), scored everywhere after training
+  from its portable numpy form (``pipeline_code/training/network.py``).
+
+An artefact without a ``framework`` in its metadata is from before frameworks: an XGBoost model.
+Standard library only.
+"""
+
+XGBOOST = "xgboost"
+PYTORCH = "pytorch"
+FRAMEWORKS = (XGBOOST, PYTORCH)
