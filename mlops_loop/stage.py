@@ -10,6 +10,7 @@ from constructs import Construct
 from pipeline_code.core.contract import environment_prefix, serving_stack_name, stack_name
 
 from .config import AppConfig, EnvironmentConfig
+from .config.serving import compiled_for_inferentia2
 from .stacks.data_pipeline_stack import DataPipelineStack
 from .stacks.operations_stack import OperationsStack
 from .stacks.serving_stack import ServingStack
@@ -75,6 +76,7 @@ class MlopsStage(Stage):
             models=models,
             storage=self.storage,
             code_version=code_version,
+            compiled_models=[m.name for m in models if compiled_for_inferentia2(app_config.serving_of(environment, m))],
         )
         self.serving = ServingStack(
             self,

@@ -51,6 +51,7 @@ from pathlib import Path
 from typing import Any, Callable, Dict, List, Mapping, Optional, Sequence
 
 from pipeline_code.core import problem
+from pipeline_code.core.compiled import CPU_STAND_IN
 from pipeline_code.core.frameworks import PYTORCH, XGBOOST
 from pipeline_code.core.contract import DEFAULT_PROJECT
 from mlops_cli.local.registry import LocalRegistry, code_version
@@ -68,13 +69,15 @@ class StageFailed(RuntimeError):
 def load_config(path: str, environment: str) -> Dict[str, Any]:
     """One environment of the config, loaded and validated by the code path synth uses.
 
-    Returns ``{"project", "models": {name: job spec}, "frameworks": {name: what trains it}, "environment":
+    Returns ``{"project", "models": {name: job spec}, "frameworks": {name: what trains it}, "compiled": {name:
+    whether the environment serves it on ml.inf2}, "environment":
     the environment's settings, "gates": {name: the model's gate in that environment}}``;
     a mistake the synth would refuse (a duplicate key, a threshold out of bounds) is a
     :class:`~mlops_loop.config.ConfigError` naming the field, never a run on values AWS would not get.
     """
     # Imported here: the local run is a workstation tool; the job code shipped to AWS never needs it.
     from mlops_loop.config import load_config as load_app_config
+    from mlops_loop.config.serving import compiled_for_inferentia2
 
     app = load_app_config(path)
     if environment not in app.environments:
@@ -83,6 +86,9 @@ def load_config(path: str, environment: str) -> Dict[str, Any]:
         "project": app.project,
         "models": {name: model.job_spec() for name, model in app.models.items()},
         "frameworks": {name: model.framework for name, model in app.models.items()},
+        # Models the environment serves on ml.inf2: their pipeline compiles them (here with the CPU stand-in).
+        "compiled": {name: compiled_for_inferentia2(app.serving_of(app.environments[environment], model))
+                     for name, model in app.models.items()},
         "environment": app.environments[environment].model_dump(mode="json"),
         "gates": {name: model.gate_in(app.environments[environment].gate).model_dump(mode="json")
                   for name, model in app.models.items()},
@@ -146,6 +152,7 @@ def run_model(
     auto_approve: bool,
     train_args: Sequence[str] = (),
     framework: str = XGBOOST,
+    compile_for_inferentia2: bool = False,
     environment: str = "dev",
     project: str = DEFAULT_PROJECT,
     data: Optional[str] = None,
@@ -154,6 +161,10 @@ def run_model(
 ) -> Dict[str, Any]:
     """One pass of the loop for one model; returns the run record (also logged to runs.jsonl).
 
+    ``compile_for_inferentia2`` adds the pipeline's Compile stage, with torch-neuronx's CPU stand-in (no Neuron
+    compiler here), and seals the evaluated archive in the run directory as the pipeline seals it in S3: the
+    version registered holds the CPU model, the traced module and its parity sample.
+
     ``data`` (a file, directory or glob) replaces the generated records with the user's; ``labels``
     names label files joined to them by record identifier (else the records carry their labels).
     """
@@ -161,7 +172,7 @@ def run_model(
     from pipeline_code.features import ingest
     from mlops_cli.local import user_data
     from pipeline_code.sample_data.generate import generate_batch, write_raw
-    from pipeline_code.training import baseline, evaluate, prepare
+    from pipeline_code.training import baseline, data_io, evaluate, prepare
     from pipeline_code.training.spec import GateThresholds, parse_model_spec
 
     spec = parse_model_spec(entry)
@@ -176,6 +187,9 @@ def run_model(
         "features": os.path.join(run_dir, "features", spec.dataset),
         "prepared": os.path.join(run_dir, "prepared"),
         "model": os.path.join(run_dir, "model"),
+        "compiled": os.path.join(run_dir, "compiled"),
+        "sealed": os.path.join(run_dir, "sealed"),
+        "registered": os.path.join(run_dir, "registered-model"),
         "checkpoints": os.path.join(run_dir, "checkpoints"),
         "evaluation": os.path.join(run_dir, "evaluation"),
         "baseline": os.path.join(run_dir, "baseline"),
@@ -279,16 +293,24 @@ def run_model(
         timings,
     )  # fmt: skip
 
+    evaluated = paths["model"]
+    if compile_for_inferentia2:
+        from pipeline_code.training import compile_neuron
+
+        _run_stage("compile", compile_neuron.main,
+                   ["--model-dir", paths["model"], "--output-dir", paths["compiled"], "--compiler", CPU_STAND_IN], logs, timings)
+        evaluated = paths["compiled"]
     champion = registry.latest_approved(name)
     _run_stage(
         "evaluate",
         evaluate.main,
         [
             "--model-spec", spec_json,
-            "--model-dir", paths["model"],
+            "--model-dir", evaluated,
             "--test-dir", os.path.join(paths["prepared"], "test"),
             "--champion-dir", champion.model_dir if champion else "",
             "--output-dir", paths["evaluation"],
+            *(["--seal-uri", paths["sealed"] + os.sep] if compile_for_inferentia2 else []),
             *thresholds.to_args(),
         ],
         logs,
@@ -317,9 +339,14 @@ def run_model(
     version = None
     status = "NotRegistered (gate failed)"
     if passed:
+        registered_dir = paths["model"]
+        if compile_for_inferentia2:
+            # The sealed archive, as the registry's ModelDataUrl names it in AWS.
+            data_io.extract_tar_safely(report["artifact"]["uri"], paths["registered"])
+            registered_dir = paths["registered"]
         registered = registry.register(
             name,
-            paths["model"],
+            registered_dir,
             evaluation=report,
             metrics={k: headline.get(k) for k in metric_names},
             artifacts={"baseline": paths["baseline"]},
@@ -510,6 +537,7 @@ def run(argv: Optional[Sequence[str]] = None, *, out: Any = None) -> List[Dict[s
                 auto_approve=auto_approve,
                 train_args=train_args[config["frameworks"][name]],
                 framework=config["frameworks"][name],
+                compile_for_inferentia2=config["compiled"][name],
                 environment=args.environment,
                 project=config["project"],
                 data=data.get(config["models"][name]["dataset"]["name"]),

@@ -26,6 +26,9 @@ class InstanceType:
     # Whether the type has local NVMe instance storage: SageMaker rejects a KmsKeyId for
     # the storage volume on such types, so constructs must omit it.
     local_nvme: bool = False
+    # NeuronCores of an Inferentia2 type (two per Inferentia2 chip): a compiled model's endpoint runs one serving
+    # worker per core, each pinned to one (the Neuron runtime otherwise gives the first process every core).
+    neuron_cores: int = 0
 
 
 _TYPES = (
@@ -46,8 +49,9 @@ _TYPES = (
     InstanceType("ml.m5d.xlarge", 4, 16, "none", 0.271, local_nvme=True),
     InstanceType("ml.g5.xlarge", 4, 16, "gpu", 1.408, local_nvme=True),
     InstanceType("ml.g5.2xlarge", 8, 32, "gpu", 1.515, local_nvme=True),
-    InstanceType("ml.inf2.xlarge", 4, 16, "inferentia2", 0.99),
-    InstanceType("ml.inf2.8xlarge", 32, 128, "inferentia2", 2.36),
+    # One Inferentia2 chip each (AWS, "Amazon EC2 Inf2 instances"): two NeuronCores.
+    InstanceType("ml.inf2.xlarge", 4, 16, "inferentia2", 0.99, neuron_cores=2),
+    InstanceType("ml.inf2.8xlarge", 32, 128, "inferentia2", 2.36, neuron_cores=2),
     # Every trn1 size has local NVMe (ml.trn1.2xlarge: one 474 GB disk); the SageMaker SDK treats the whole
     # trn1/trn2 family as having no EBS volume and no volume KMS key (common_utils.volume_size_supported,
     # instance_supports_kms).
@@ -108,24 +112,24 @@ FRAMEWORKS: dict[str, Framework] = {
         suggested={"training": "ml.m5.xlarge or ml.g5.xlarge", "serving": "ml.m5.large or ml.c5.xlarge"},
     ),
     # The tabular network (pipeline_code/training/train_torch.py): trains on CPU, CUDA or a Trainium XLA
-    # device; served from its portable numpy form, which a CPU runs (Inferentia2 needs the Neuron-compiled
-    # form, not built yet).
+    # device; served from its portable numpy form on a CPU, or on Inferentia2 from the form the pipeline's
+    # Compile step builds (pipeline_code/training/compile_neuron.py), in AWS's Neuron inference image.
     PYTORCH: Framework(
         image="pytorch-training 2.9 (CPU/GPU), pytorch-training-neuronx 2.9 (Trainium)",
-        # The portable network needs only numpy: the XGBoost image serves it with the same hooks.
+        # The portable network needs only numpy: the XGBoost image serves it with the same hooks on a CPU (so a
+        # multi-model endpoint may mix it with trees). On ml.inf2 it is AWS's Neuron inference image instead.
         serving_image="sagemaker-xgboost 3.0-5",
         training_accelerators=("none", "gpu", "trainium"),
-        serving_accelerators=("none",),
+        serving_accelerators=("none", "inferentia2"),
         why_not={
-            "inferentia2": "Inferentia2 runs only Neuron-compiled models; the network's compile step for inf2 is not built yet",
-            "gpu": "the network is served from its numpy form, which uses no GPU",
+            "gpu": "the network is served from its numpy form or its Neuron-compiled form, neither of which uses a GPU",
         },
-        suggested={"training": "ml.m5.xlarge or ml.trn1.2xlarge", "serving": "ml.m5.large or ml.c5.xlarge"},
+        suggested={"training": "ml.m5.xlarge or ml.trn1.2xlarge", "serving": "ml.m5.large, ml.c5.xlarge or ml.inf2.xlarge"},
     ),
 }
 
 # Regions of the supported list where AWS publishes its Neuron Deep Learning Containers (the network's
-# Trainium training image): the "Neuron Container" column of aws/deep-learning-containers
+# Trainium training image and its Inferentia2 inference image): the "Neuron Container" column of aws/deep-learning-containers
 # available_images.md (master, last changed 2026-02-09). Not in it: us-west-1, ca-central-1, eu-west-2,
 # eu-north-1, eu-south-1, ap-northeast-2.
 NEURON_IMAGE_REGIONS = (

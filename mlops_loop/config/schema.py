@@ -24,7 +24,7 @@ from pipeline_code.core.thresholds import DEFAULT_GATE, GateThresholds
 from ._strict import StrictModel
 from .instance_types import ACCELERATOR_LABELS, FRAMEWORKS, INSTANCE_TYPES, NEURON_IMAGE_REGIONS, SUPPORTED_REGIONS, unsupported_problem
 from .schedules import check_cron, check_daily, check_scheduler_expression
-from .serving import ById, MultiModelEndpointConfig, ServingConfig, check_endpoint_name
+from .serving import ById, MultiModelEndpointConfig, ServingConfig, check_endpoint_name, compiled_for_inferentia2
 
 _NAME = re.compile(r"^[a-z][a-z0-9-]{1,19}$")
 
@@ -406,7 +406,7 @@ class AppConfig(StrictModel):
                     f"allowed: {', '.join(sorted(self.models))}"
                 )
         problems = (accelerator_problems(self.models, self.environments) + multi_model_problems(self.models, self.environments)
-                    + training_problems(self.models, self.environments))
+                    + training_problems(self.models, self.environments) + inferentia2_problems(self.models, self.environments))
         if problems:
             raise ValueError("; ".join(problems))
         return self
@@ -540,4 +540,41 @@ def training_problems(models: dict[str, ModelConfig], environments: dict[str, En
                 problems.append(f"{where}: field '{env.training.instance_type_field(model.name)}': {instance_type} needs "
                                 f"AWS's Neuron training image, which is not published in {env.region}; regions with it: "
                                 f"{', '.join(NEURON_IMAGE_REGIONS)} — train on a CPU type there (e.g. ml.m5.xlarge)")
+    return problems
+
+
+# The parity check publishes its verdict within its 150-second budget after the first baking event (parity_check
+# MAX_CHECK_SECONDS), and its alarm needs up to two minutes more to fire; a shorter bake would let a mismatching
+# version through before the alarm could roll it back.
+PARITY_MIN_BAKE_MINUTES = 5
+
+
+def inferentia2_problems(models: dict[str, ModelConfig], environments: dict[str, EnvironmentConfig]) -> list[str]:
+    """How a network served on ml.inf2 does not fit its environment, one message per problem: a mode the compiled
+    lane does not serve (async, batch transform; multi-model endpoints refuse accelerators themselves), a region without
+    AWS's Neuron inference image, or a rollout whose first bake is too short for the parity check to roll it back."""
+    problems = []
+    for env in environments.values():
+        for model in (models[m] for m in env.models if m in models):
+            serving = env.serving.get(model.name, model.serving)
+            inf2 = [t for t in serving.instance_types if INSTANCE_TYPES[t].accelerator == "inferentia2"]
+            if not inf2 or model.framework != PYTORCH:
+                continue  # an XGBoost model on inf2 is refused by accelerator_problems
+            where = f"environment {env.name!r}: model {model.name!r}: field '{serving.instance_type_field()}'"
+            if not compiled_for_inferentia2(serving):
+                # The rollout's parity check calls InvokeEndpoint, which async endpoints do not take; batch transform
+                # has no rollout to check.
+                problems.append(f"{where}: {inf2[0]} serves a compiled network on real-time endpoints only, not "
+                                f"{serving.mode} (its rollouts are parity-checked with synchronous calls); use mode "
+                                "'realtime', or a CPU type (e.g. ml.m5.xlarge)")
+                continue
+            if env.region not in NEURON_IMAGE_REGIONS:
+                problems.append(f"{where}: {inf2[0]} needs AWS's Neuron inference image, which is not published in "
+                                f"{env.region}; regions with it: {', '.join(NEURON_IMAGE_REGIONS)} — serve on a CPU type "
+                                "there (e.g. ml.m5.large)")
+            rollout = serving.rollout
+            if rollout is not None and rollout.wait_minutes < PARITY_MIN_BAKE_MINUTES:
+                problems.append(f"environment {env.name!r}: model {model.name!r}: field 'serving.realtime.rollout.wait_minutes': "
+                                f"{rollout.wait_minutes} minutes is too short a bake for the parity check of a compiled model "
+                                f"to roll a mismatching version back; at least {PARITY_MIN_BAKE_MINUTES}")
     return problems

@@ -351,6 +351,23 @@ class ServingConfig(_Frozen):
                 "async": self.async_.rollout}.get(self.mode)
 
 
+def compiled_for_inferentia2(serving: ServingConfig) -> bool:
+    """Whether the model is served on a real-time ml.inf2 endpoint: its pipeline then compiles it, the endpoint
+    serves the compiled form, and each rollout runs the parity check."""
+    return serving.mode == "realtime" and any(
+        INSTANCE_TYPES[t].accelerator == "inferentia2" for t in serving.instance_types if t in INSTANCE_TYPES)
+
+
+def first_bake_share(rollout: Rollout) -> float:
+    """The share of traffic on the new fleet during a rollout's first baking window (``wait_minutes`` long in every
+    strategy: SageMaker bakes for the traffic-routing wait after the canary, each linear step, or the one shift)."""
+    if rollout.strategy == "canary":
+        return rollout.canary_percent / 100
+    if rollout.strategy == "linear":
+        return rollout.linear_step_percent / 100
+    return 1.0
+
+
 class MultiModelEndpointConfig(RealtimeServing):
     """A multi-model endpoint: one fleet shared by every model whose ``serving.mode`` is
     ``multi_model`` and whose ``serving.multi_model.endpoint`` names it (declared per environment under

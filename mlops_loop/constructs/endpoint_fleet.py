@@ -8,12 +8,13 @@ here carries the caller's condition, so it exists only while the endpoint does.
 
 from __future__ import annotations
 
-from aws_cdk import ArnFormat, CfnCondition, CfnResource, Stack
+from aws_cdk import ArnFormat, CfnCondition, CfnResource, Duration, Stack
 from aws_cdk import aws_applicationautoscaling as autoscaling
 from aws_cdk import aws_cloudwatch as cloudwatch
 from aws_cdk import aws_sagemaker as sagemaker
 from constructs import Construct
 
+from pipeline_code.core.compiled import PARITY_METRIC, PARITY_NAMESPACE, parity_alarm_name
 from pipeline_code.core.contract import VARIANT
 
 from ..config.serving import RealtimeAutoscaling, Rollout
@@ -59,12 +60,14 @@ def _conditional(resource: CfnResource, condition: CfnCondition) -> None:
     resource.cfn_options.condition = condition
 
 
-def rollback_alarm_names(endpoint_name: str) -> tuple[str, str]:
-    """The names of the two alarms that roll back a deployment of ``endpoint_name`` (errors, latency)."""
-    return f"{endpoint_name}-rollout-errors", f"{endpoint_name}-rollout-latency"
+def rollback_alarm_names(endpoint_name: str, *, parity: bool = False) -> tuple[str, ...]:
+    """The names of the alarms that roll back a deployment of ``endpoint_name``: errors, latency and, for a model
+    compiled for Inferentia2 (``parity``), the parity check's."""
+    names = (f"{endpoint_name}-rollout-errors", f"{endpoint_name}-rollout-latency")
+    return (*names, parity_alarm_name(endpoint_name)) if parity else names
 
 
-def allow_reading_rollback_alarms(access: AccessPolicy, endpoint_name: str) -> None:
+def allow_reading_rollback_alarms(access: AccessPolicy, endpoint_name: str, *, parity: bool = False) -> None:
     """Let the endpoint's execution role read its rollback alarms.
 
     SageMaker reads them as the execution role while it bakes a blue/green rollout ("Ensure that your
@@ -78,15 +81,18 @@ def allow_reading_rollback_alarms(access: AccessPolicy, endpoint_name: str) -> N
         "ReadRollbackAlarms",
         ["cloudwatch:DescribeAlarms"],
         [stack.format_arn(service="cloudwatch", resource="alarm", resource_name=name, arn_format=ArnFormat.COLON_RESOURCE_NAME)
-         for name in rollback_alarm_names(endpoint_name)],
+         for name in rollback_alarm_names(endpoint_name, parity=parity)],
     )
 
 
-def rollback_alarms(scope: Construct, *, endpoint_name: str, rollout: Rollout, condition: CfnCondition) -> list[cloudwatch.Alarm]:
+def rollback_alarms(scope: Construct, *, endpoint_name: str, rollout: Rollout, condition: CfnCondition,
+                    parity: bool = False) -> list[cloudwatch.Alarm]:
     """``RolloutErrors`` (5xx rate) and ``RolloutLatency`` (p99 model latency) in ``scope``, named
     ``<endpoint>-rollout-errors`` / ``-latency``: SageMaker watches them during a blue/green update and
-    returns to the old fleet when one fires."""
-    errors_name, latency_name = rollback_alarm_names(endpoint_name)
+    returns to the old fleet when one fires. With ``parity`` (a model compiled for Inferentia2) also
+    ``RolloutParity``: the parity check's verdict (:mod:`pipeline_code.handlers.parity_check`) for the version
+    being rolled out."""
+    errors_name, latency_name = rollback_alarm_names(endpoint_name)[:2]
     alarms = [
         cloudwatch.Alarm(
             scope,
@@ -116,6 +122,25 @@ def rollback_alarms(scope: Construct, *, endpoint_name: str, rollout: Rollout, c
             treat_missing_data=cloudwatch.TreatMissingData.NOT_BREACHING,
         ),
     ]
+    if parity:
+        alarms.append(cloudwatch.Alarm(
+            scope,
+            "RolloutParity",
+            alarm_name=parity_alarm_name(endpoint_name),
+            alarm_description=f"Rolls back a deployment of {endpoint_name}: the new version's scores on the parity sample "
+            "differ from its CPU model's, or could not be checked",
+            metric=cloudwatch.Metric(namespace=PARITY_NAMESPACE, metric_name=PARITY_METRIC,
+                                     dimensions_map={"EndpointName": endpoint_name}, statistic="Maximum",
+                                     period=Duration.minutes(1)),
+            threshold=1,
+            # A failing verdict keeps the alarm in ALARM for 5 minutes (the shortest bake a compiled model may have),
+            # however late in the bake it was published.
+            evaluation_periods=5,
+            datapoints_to_alarm=1,
+            comparison_operator=cloudwatch.ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
+            # Published only while a rollout bakes: no data is no verdict, not a failing one.
+            treat_missing_data=cloudwatch.TreatMissingData.NOT_BREACHING,
+        ))
     for alarm in alarms:
         _conditional(alarm.node.default_child, condition)
         acknowledge(

@@ -16,7 +16,7 @@ from constructs import Construct
 from pipeline_code.core.contract import VARIANT, inference_prefix
 
 from ..config.instance_types import INSTANCE_TYPES
-from ..config.serving import Rollout, ServingConfig
+from ..config.serving import Rollout, ServingConfig, compiled_for_inferentia2
 from ..nag import acknowledge
 from ..naming import RESOURCE_METADATA_KEY
 from .access_policy import AccessPolicy
@@ -89,10 +89,13 @@ class ModelEndpoint(Construct):
         if self.topics:
             access.allow("AsyncNotifications", ["sns:Publish"], [t.topic_arn for t in self.topics.values()])
             access.allow_key("NotificationKey", notification_key)
-        self.rollback_alarms = rollback_alarms(self, endpoint_name=endpoint_name, rollout=rollout, condition=condition)
+        # A model compiled for Inferentia2 also rolls back on its parity check (see compiled_for_inferentia2).
+        self.parity_checked = compiled_for_inferentia2(serving)
+        self.rollback_alarms = rollback_alarms(self, endpoint_name=endpoint_name, rollout=rollout, condition=condition,
+                                               parity=self.parity_checked)
         # Every alarm this stack creates for the endpoint: the serving deployer may manage these and no other.
-        self.alarm_names: list[str] = list(rollback_alarm_names(endpoint_name))
-        allow_reading_rollback_alarms(access, endpoint_name)
+        self.alarm_names: list[str] = list(rollback_alarm_names(endpoint_name, parity=self.parity_checked))
+        allow_reading_rollback_alarms(access, endpoint_name, parity=self.parity_checked)
         self.endpoint = sagemaker.CfnEndpoint(
             self,
             "Endpoint",

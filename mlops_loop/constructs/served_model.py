@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Optional
 
-from aws_cdk import CfnCondition, CfnResource, Fn
+from aws_cdk import CfnCondition, CfnResource, Fn, Stack
 from aws_cdk import aws_ecr as ecr
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_kms as kms
@@ -12,6 +12,7 @@ from aws_cdk import aws_s3 as s3
 from aws_cdk import aws_sagemaker as sagemaker
 from constructs import Construct
 
+from pipeline_code.core.compiled import NEURON_COMPILER, SERVE_COMPILED_ENV
 from pipeline_code.core.contract import (
     CAPTURE_ENDPOINT_ENV,
     CAPTURE_KMS_KEY_ENV,
@@ -23,8 +24,10 @@ from pipeline_code.core.contract import (
 )
 from pipeline_code.core.integrity import MODEL_SHA256_ENV, model_prefix
 
+from ..config.instance_types import INSTANCE_TYPES
 from ..config.schema import ModelConfig
-from ..config.serving import ServingConfig
+from ..config.serving import ServingConfig, compiled_for_inferentia2
+from ..training.sdk_offline import neuron_inference_image_uri, repository_arn
 from .access_policy import AccessPolicy
 from .batch_transform import BatchTransform
 from .model_endpoint import ModelEndpoint
@@ -99,6 +102,11 @@ class ServedModel(Construct):
             access.allow_prefix("Capture", bucket, inference_prefix(served_model_name, "capture"),
                                 write=True, delete=False)
         access.allow_key("DataKey", key)
+        # A network compiled for Inferentia2 is served in AWS's Neuron inference image (its model package says so).
+        self.compiled = compiled_for_inferentia2(serving)
+        if self.compiled:
+            image_repository = ecr.Repository.from_repository_arn(
+                self, "NeuronImageRepository", repository_arn(neuron_inference_image_uri(Stack.of(self).region), Stack.of(self).region))
         access.allow_serving_runtime(repository=image_repository)
 
         # --- the model: the approved package version, plus how to run our serving code, which refuses
@@ -108,6 +116,13 @@ class ServedModel(Construct):
             MODEL_SHA256_ENV: model_sha256,
             MODEL_VERSION_ENV: Fn.select(2, Fn.split("/", package_arn)),
         }
+        if self.compiled:
+            # The container must serve the Neuron-compiled form, and refuse an artefact without one. One serving worker
+            # per NeuronCore, each taking one core (NEURON_RT_NUM_CORES defaults to "all": the first worker would take
+            # every core and the others would fail to load; Neuron Runtime configuration guide).
+            environment[SERVE_COMPILED_ENV] = NEURON_COMPILER
+            environment["SAGEMAKER_MODEL_SERVER_WORKERS"] = str(INSTANCE_TYPES[serving.realtime.instance_type].neuron_cores)
+            environment["NEURON_RT_NUM_CORES"] = "1"
         if self.mode == "serverless" and serving.data_capture_percent > 0:
             environment.update(
                 {

@@ -20,7 +20,7 @@ from ..config.schema import GateConfig, ModelConfig, TrainingConfig
 from ..naming import feature_snapshots_prefix
 from ..training import PipelineSpec, build_pipeline_definition
 from ..training.names import DEFAULT_HYPERPARAMETERS_OF, XGBOOST_FRAMEWORK, XGBOOST_VERSION
-from ..training.sdk_offline import image_uri, repository_arn, training_image_uri
+from ..training.sdk_offline import image_uri, neuron_inference_image_uri, repository_arn, training_image_uri
 from .served_model import SERVING_CONTENT_TYPES, SERVING_ENVIRONMENT
 from .access_policy import AccessPolicy
 from .job_code import JobCode, model_spec_json
@@ -58,7 +58,10 @@ class TrainingPipeline(Construct):
         artifacts_bucket: s3.IBucket,
         code: JobCode,
         code_version: str,
+        compile_for_inferentia2: bool = False,
     ) -> None:
+        """``compile_for_inferentia2`` (default False): the environment serves the model on ml.inf2, so the pipeline
+        compiles it after training (see :class:`~mlops_loop.training.PipelineSpec`)."""
         super().__init__(scope, construct_id)
         stack = Stack.of(self)
         features_prefix = feature_snapshots_prefix(model.dataset)
@@ -79,6 +82,10 @@ class TrainingPipeline(Construct):
         code.grant_read(access, listing=True)
         self._allow_jobs(access, stack, self.role)
         self._allow_training_image(access, stack, model, training.instance_type_of(model.name))
+        if compile_for_inferentia2:
+            # The Compile step runs in AWS's Neuron inference image, another repository again.
+            access.allow("PullCompileImage", ["ecr:BatchGetImage", "ecr:GetDownloadUrlForLayer", "ecr:BatchCheckLayerAvailability"],
+                         [repository_arn(neuron_inference_image_uri(stack.region), stack.region)])
         registry.allow_register(access, model.name, auto_approve=training.auto_approve)
         self.access = access
 
@@ -110,6 +117,7 @@ class TrainingPipeline(Construct):
             max_runtime_seconds=training.max_runtime_minutes * 60,
             enable_tuning=training.hyperparameter_tuning,
             framework=model.framework,
+            compile_for_inferentia2=compile_for_inferentia2,
             hyperparameters=DEFAULT_HYPERPARAMETERS_OF[model.framework],
             # The serving code travels inside model.tar.gz (written by the training job), so the
             # registered container needs only to be told where it is.

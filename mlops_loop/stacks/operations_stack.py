@@ -13,7 +13,7 @@ from constructs import Construct
 from pipeline_code.core.contract import pascal
 
 from ..config import EnvironmentConfig
-from ..config.serving import ServingAlarms, longest_rollout_seconds
+from ..config.serving import ServingAlarms, first_bake_share, longest_rollout_seconds
 from ..constructs.deploy_on_approval import DeployOnApproval, MultiModelDeployment
 from ..constructs.drift_monitor import DriftMonitor
 from ..constructs.job_code import JobCode
@@ -21,6 +21,7 @@ from ..constructs.endpoint_alarms import EndpointAlarms
 from ..constructs.loop_alarms import LoopAlarms, handler_alarms
 from ..constructs.loop_dashboard import LoopDashboard
 from ..constructs.retraining_trigger import RetrainingTrigger
+from ..constructs.rollout_parity_check import ParityEndpoint, RolloutParityCheck
 from ..constructs.rule_notifications import notify_topic
 from ..constructs.score_by_id import ScoreById
 from ..naming import checked_feature_group_name, score_by_id_function_name
@@ -192,6 +193,25 @@ class OperationsStack(Stack):
                 removal_policy=removal,
             )
         self._deploy_alarms()
+        # Rollouts to Inferentia2 endpoints bake under the parity check (its alarm is one of their rollback alarms).
+        checked = [
+            ParityEndpoint(endpoint_name=served.endpoint_name, package_group=storage.registry.group_names[model],
+                           share=first_bake_share(served.serving.rollout))
+            for model, served in serving.models.items()
+            if served.endpoint_name and served.model_endpoint.parity_checked and served.serving.rollout is not None
+        ]
+        self.parity_check = RolloutParityCheck(
+            self,
+            "RolloutParity",
+            name_prefix=name_prefix,
+            endpoints=checked,
+            artifacts_bucket=artifacts,
+            data_key=lake.key,
+            topic=self.topic,
+            key=self.key,
+            log_retention=RETENTION[environment.log_retention_days],
+            removal_policy=removal,
+        ) if checked else None
         failures = events.Rule(
             self,
             "PipelineFailures",

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any, Sequence
+from typing import Any, Collection, Sequence
 
 from aws_cdk import CfnOutput, Stack
 from constructs import Construct
@@ -28,8 +28,10 @@ class TrainingStack(Stack):
         models: Sequence[ModelConfig],
         storage: StorageStack,
         code_version: str,
+        compiled_models: Collection[str] = (),
         **stack_kwargs: Any,
     ) -> None:
+        """``compiled_models`` (default none): the models this environment serves on ml.inf2, whose pipelines compile them."""
         super().__init__(scope, construct_id, **stack_kwargs)
         self.add_stack_dependency(storage)
         lake = storage.lake
@@ -51,6 +53,7 @@ class TrainingStack(Stack):
                 artifacts_bucket=buckets["artifacts"],
                 code=code,
                 code_version=code_version,
+                compile_for_inferentia2=model.name in compiled_models,
             )
             self.pipelines[model.name] = pipeline
             CfnOutput(self, f"{pipeline.node.id}PipelineName", value=pipeline.pipeline.pipeline_name)

@@ -74,6 +74,7 @@ from pipeline_code.core.integrity import (
     SEALED_URI_PATH,
     sealed_prefix,
 )
+from pipeline_code.core.compiled import DEFAULT_BATCH, INF2_TARGET, NEURON_COMPILER
 from pipeline_code.core.problem import REGRESSION
 from pipeline_code.core.thresholds import THRESHOLDS
 from pipeline_code.sagemaker_entry import ENTRY_MODULE_ENV as ENV_ENTRY_MODULE
@@ -86,7 +87,9 @@ from .names import (
     GATE_PARAMETERS,
     JOB_VOLUME_SIZE_GB,
     MAX_DEFINITION_CHARS,
+    NEURON_INFERENCE_TAG,
     MODULE_BASELINE,
+    MODULE_COMPILE_NEURON,
     MODULE_EVALUATE,
     MODULE_MODEL_CARD,
     MODULE_PREPARE,
@@ -110,6 +113,7 @@ from .names import (
     PROC_MODEL_SPEC_DIR,
     PROC_OUTPUT,
     STEP_BASELINE,
+    STEP_COMPILE,
     STEP_EVALUATE,
     STEP_FAIL,
     STEP_GATE,
@@ -130,7 +134,7 @@ from .names import (
     XGBOOST_VERSION,
 )
 from ..config.instance_types import INSTANCE_TYPES
-from .sdk_offline import training_image_uri
+from .sdk_offline import neuron_inference_image_uri, training_image_uri
 from .spec import PipelineSpec
 from .tokens import restore_tokens, with_placeholders
 
@@ -196,6 +200,8 @@ class _Builder:
         # with numpy there); only the training job's image follows the framework.
         try:
             self.training_image = training_image_uri(spec.framework, spec.region, spec.training_instance_type)
+            # A model served on ml.inf2 is compiled, and registered to be served, in AWS's Neuron inference image.
+            self.neuron_image = neuron_inference_image_uri(spec.region) if spec.compile_for_inferentia2 else None
         except ValueError as exc:
             raise ValueError(f"PipelineSpec.region: {exc}") from None
 
@@ -298,7 +304,8 @@ class _Builder:
         ]
 
     # Processing ----------------------------------------------------------------------
-    def processor(self, network_isolation: bool) -> Any:
+    def processor(self, network_isolation: bool, image_uri: Optional[str] = None) -> Any:
+        """A processing job in the XGBoost image, or in ``image_uri``."""
         from sagemaker.core.network import NetworkConfig
         from sagemaker.core.processing import Processor
 
@@ -306,7 +313,7 @@ class _Builder:
         entry = f"{PROC_ENTRY_DIR}/{self.basename(s.code_entry_s3_uri)}"
         return Processor(
             role=s.role_arn,
-            image_uri=self.image_uri,
+            image_uri=image_uri or self.image_uri,
             instance_count=1,
             instance_type=self.p_processing_type,
             entrypoint=["python3", entry],
@@ -368,10 +375,11 @@ class _Builder:
         network_isolation: bool,
         property_files: Optional[List[Any]] = None,
         cache: bool = True,
+        image_uri: Optional[str] = None,
     ) -> Any:
         from sagemaker.mlops.workflow import ProcessingStep
 
-        step_args = self.processor(network_isolation).run(
+        step_args = self.processor(network_isolation, image_uri).run(
             inputs=self.code_inputs() + inputs,
             outputs=outputs,
             arguments=[module, *arguments],
@@ -415,6 +423,26 @@ class _Builder:
             # Network access for the S3 read of the frozen test set (see above).
             network_isolation=False,
         )
+
+    def compile_step(self, model_data: Any) -> Tuple[Any, Any]:
+        """Compile the trained network for Inferentia2 (torch-neuronx on a CPU instance, in the Neuron inference
+        image); returns the step and the S3 prefix of the archive holding the CPU model and the compiled one."""
+        step = self.processing_step(
+            STEP_COMPILE,
+            f"Compile the network for {INF2_TARGET} (torch-neuronx, static batch {DEFAULT_BATCH}); the archive keeps the CPU model too.",
+            MODULE_COMPILE_NEURON,
+            [
+                "--model-dir", f"{PROC_INPUT}/model",
+                "--compiler", NEURON_COMPILER,
+                "--batch", str(DEFAULT_BATCH),
+                "--output-dir", f"{PROC_OUTPUT}/compiled",
+            ],  # fmt: skip
+            [self.proc_input("model", model_data, f"{PROC_INPUT}/model")],
+            [self.proc_output("compiled", f"{PROC_OUTPUT}/compiled", self.out("compile"))],
+            network_isolation=True,
+            image_uri=self.neuron_image,
+        )
+        return step, step.properties.ProcessingOutputConfig.Outputs["compiled"].S3Output.S3Uri
 
     def evaluate_step(self, model_data: Any, prepare: Any) -> Tuple[Any, Any]:
         from sagemaker.core.workflow.properties import PropertyFile
@@ -726,7 +754,7 @@ class _Builder:
         )
         builder = ModelBuilder(
             s3_model_data_url=sealed(SEALED_URI_PATH),
-            image_uri=self.image_uri,
+            image_uri=self.neuron_image or self.image_uri,
             role_arn=s.role_arn,
             sagemaker_session=self.session,
             env_vars=dict(s.inference_environment),
@@ -767,6 +795,9 @@ class _Builder:
         return ModelStep(name=STEP_REGISTER, step_args=step_args, retry_policies=self.service_retries())
 
     def model_description(self) -> str:
+        if self.spec.compile_for_inferentia2:
+            return (f"PyTorch {PYTORCH_VERSION} network compiled for {INF2_TARGET} with torch-neuronx, served in the Neuron "
+                    f"inference image ({NEURON_INFERENCE_TAG})")
         if self.spec.framework == PYTORCH_FRAMEWORK:
             return f"PyTorch {PYTORCH_VERSION} network served with numpy in the XGBoost {XGBOOST_VERSION} image"
         return f"XGBoost {XGBOOST_VERSION}"
@@ -812,7 +843,12 @@ class _Builder:
         s = self.spec
         prepare = self.prepare_step()
         train, model_data = self.tuning_step(prepare) if s.enable_tuning else self.training_step(prepare)
-        evaluate, report = self.evaluate_step(model_data, prepare)
+        steps = [prepare, train]
+        evaluated = model_data
+        if s.compile_for_inferentia2:
+            compiled, evaluated = self.compile_step(model_data)
+            steps.append(compiled)
+        evaluate, report = self.evaluate_step(evaluated, prepare)
         baseline = self.baseline_step(model_data, prepare)
         register = self.register_step(evaluate, report, baseline)
         model_card = self.model_card_step(evaluate, register)
@@ -845,7 +881,7 @@ class _Builder:
         pipeline = Pipeline(
             name=s.pipeline_name,
             parameters=self.parameters,
-            steps=[prepare, train, evaluate, gate],
+            steps=[*steps, evaluate, gate],
             pipeline_experiment_config=PipelineExperimentConfig(
                 ExecutionVariables.PIPELINE_NAME, ExecutionVariables.PIPELINE_EXECUTION_ID
             ),

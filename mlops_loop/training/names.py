@@ -18,6 +18,7 @@ from pipeline_code.core.thresholds import THRESHOLDS
 STEP_PREPARE = "Prepare"
 STEP_TRAIN = "Train"
 STEP_TUNE = "Tune"
+STEP_COMPILE = "Compile"
 STEP_EVALUATE = "Evaluate"
 STEP_GATE = "CheckGate"
 STEP_BASELINE = "Baseline"
@@ -64,6 +65,11 @@ PYTORCH_VERSION = "2.9.0"
 PYTORCH_PY_VERSION = "py312"
 NEURON_TRAINING_REPOSITORY = "pytorch-training-neuronx"
 NEURON_TRAINING_TAG = "2.9.0-neuronx-py312-sdk2.30.0-ubuntu24.04"
+# A network served on ml.inf2: compiled (the Compile step, on a CPU processing instance: there are no ml.inf2
+# processing instances) and served in AWS's Neuron inference image, pinned by tag. SDK 2.31.1 is the last one AWS
+# published for Inf2/Trn1 (maintenance mode from Neuron 2.32, Aug 2026; aws-neuron/deep-learning-containers README).
+NEURON_INFERENCE_REPOSITORY = "pytorch-inference-neuronx"
+NEURON_INFERENCE_TAG = "2.9.0-neuronx-py312-sdk2.31.1-ubuntu24.04"
 
 # Job settings every pipeline uses (the training job's runtime and instances come from the config).
 PROCESSING_MAX_RUNTIME_SECONDS = 3600
@@ -77,6 +83,7 @@ TUNING_MAX_PARALLEL_JOBS = TUNING_PARALLEL_JOBS
 MODULE_PREPARE = "pipeline_code.training.prepare"
 MODULE_TRAIN = "pipeline_code.training.train"
 MODULE_TRAIN_TORCH = "pipeline_code.training.train_torch"
+MODULE_COMPILE_NEURON = "pipeline_code.training.compile_neuron"
 MODULE_EVALUATE = "pipeline_code.training.evaluate"
 MODULE_BASELINE = "pipeline_code.training.baseline"
 MODULE_MODEL_CARD = "pipeline_code.training.model_card"

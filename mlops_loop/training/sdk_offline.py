@@ -463,6 +463,19 @@ def training_image_uri(framework: str, region: str, instance_type: str) -> str:
     return f"{uri.split('/', 1)[0]}/{NEURON_TRAINING_REPOSITORY}:{NEURON_TRAINING_TAG}" if trainium else uri
 
 
+def neuron_inference_image_uri(region: str) -> str:
+    """AWS's pinned Neuron inference image in ``region`` (``pytorch-inference-neuronx``, in the registry of the SDK's
+    PyTorch images): the Compile step and an ml.inf2 endpoint run it.
+
+    Raises:
+        ValueError: the SDK knows no PyTorch registry in ``region``.
+    """
+    from .names import NEURON_INFERENCE_REPOSITORY, NEURON_INFERENCE_TAG, PYTORCH_FRAMEWORK
+
+    registry = training_image_uri(PYTORCH_FRAMEWORK, region, "ml.m5.xlarge").split("/", 1)[0]
+    return f"{registry}/{NEURON_INFERENCE_REPOSITORY}:{NEURON_INFERENCE_TAG}"
+
+
 def repository_arn(uri: str, region: str) -> str:
     """The ECR repository ARN of an image URI (``<account>.dkr.ecr.<region>.amazonaws.com/<name>:<tag>``)."""
     registry_account, _, rest = uri.partition(".dkr.ecr.")

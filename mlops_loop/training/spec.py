@@ -84,6 +84,9 @@ class PipelineSpec:
     framework: str = XGBOOST_FRAMEWORK
     hyperparameters: Tuple[Tuple[str, str], ...] = DEFAULT_HYPERPARAMETERS
     enable_tuning: bool = False
+    # A network served on ml.inf2 in this environment: a Compile step after training (torch-neuronx, in the Neuron
+    # inference image), whose archive is evaluated, sealed with its parity sample and registered with that image.
+    compile_for_inferentia2: bool = False
     # Step caching: Prepare, Train/Tune and Baseline are cached for cache_expire_after. The
     # cache key holds S3 URIs, not contents, and the app's data prefixes are fixed: a long expiry
     # would replay last week's Prepare/Train on a scheduled or drift-triggered retrain, so the
@@ -215,6 +218,8 @@ def _validate(spec: PipelineSpec) -> List[str]:
             bad("enable_tuning", "the tuning job searches XGBoost's hyperparameters; a network is not tuned")
         if spec.training_instance_count != 1:
             bad("training_instance_count", f"a network trains on one instance, not {spec.training_instance_count}")
+    if spec.compile_for_inferentia2 and spec.framework != PYTORCH_FRAMEWORK:
+        bad("compile_for_inferentia2", f"only a {PYTORCH_FRAMEWORK!r} network is compiled for Inferentia2, not {spec.framework!r}")
 
     return problems
 

@@ -21,9 +21,6 @@ from __future__ import annotations
 import dataclasses
 import json
 import math
-import posixpath
-import re
-import tarfile
 from typing import Any, Mapping, Optional
 
 from boto3.exceptions import Boto3Error
@@ -33,20 +30,23 @@ from pipeline_code.core.contract import SMOKE_TEST_INFERENCE_ID
 from pipeline_code.core import integrity
 from pipeline_code.core.integrity import METADATA_FILE
 from pipeline_code.core.problem import BINARY, MULTICLASS, REGRESSION
+from pipeline_code.handlers.s3_archive import (  # noqa: F401 - DEFAULT_READ_CAP re-exported for the deploy handler's callers
+    DEFAULT_READ_CAP,
+    ERROR_PREVIEW,
+    S3_URI,
+    ArchiveReadError,
+    cause as _cause,
+    read_archive_member,
+)
 
 JSON_TYPE = "application/json"
-# Compressed bytes read from S3 (and decompressed bytes walked) looking for feature_metadata.json.
-DEFAULT_READ_CAP = 512 * 1024 * 1024
 # feature_metadata.json of a real model is a few kB; anything this large is not one.
 MAX_METADATA_BYTES = 16 * 1024 * 1024
-ERROR_PREVIEW = 300
 # How far a multiclass answer's probabilities may sum from 1 (they are float32 softmax outputs).
 PROBABILITY_SUM_TOLERANCE = 1e-3
 # User metadata on the staged copy: where it came from, so a key holding another artefact is noticed.
 SOURCE_METADATA = "source-model-data-url"
 PACKAGE_METADATA = "model-package-arn"
-# An s3:// URI of one object: (bucket, key).
-S3_URI = re.compile(r"^s3://([^/]+)/(.+)$")
 _MISSING_CODES = ("404", "NoSuchKey", "NotFound")
 
 
@@ -201,34 +201,10 @@ def smoke_request(s3: Any, bucket: str, key: str, *, model: Optional[str] = None
     """
     where = f"s3://{bucket}/{key}"
     try:
-        body = s3.get_object(Bucket=bucket, Key=key)["Body"]
-    except (ClientError, BotoCoreError) as error:
-        raise StagingError(f"cannot read {where}: {_cause(error)}") from error
-    reader = _CappedReader(body, max_bytes)
-    limit = f"{METADATA_FILE} not found in the first {max_bytes // (1024 * 1024)} MiB of {where}"
-    raw: Optional[bytes] = None
-    try:
-        with tarfile.open(fileobj=reader, mode="r|gz") as archive:
-            for member in archive:
-                if member.offset > max_bytes:
-                    raise StagingError(limit)
-                if member.isfile() and posixpath.normpath(member.name) == METADATA_FILE:
-                    if member.size > MAX_METADATA_BYTES:
-                        raise StagingError(f"{METADATA_FILE} in {where} is {member.size} bytes: not a feature metadata file")
-                    handle = archive.extractfile(member)
-                    raw = handle.read() if handle is not None else None
-                    break
-    except _CapReached:
-        raise StagingError(limit) from None
-    except (tarfile.TarError, EOFError, OSError, ClientError, BotoCoreError) as error:
-        raise StagingError(f"cannot read {where} as a gzipped tar archive: {_cause(error)}") from error
-    finally:
-        # Stop the download: the rest of the archive (the booster) is not needed.
-        close = getattr(body, "close", None)
-        if close is not None:
-            close()
-    if raw is None:
-        raise StagingError(f"{METADATA_FILE} not found in {where}")
+        raw = read_archive_member(s3, bucket, key, METADATA_FILE, max_bytes=max_bytes, max_member_bytes=MAX_METADATA_BYTES,
+                                  what="a feature metadata file")
+    except ArchiveReadError as error:
+        raise StagingError(str(error)) from error
     try:
         metadata = json.loads(raw.decode("utf-8"))
     except (UnicodeDecodeError, ValueError) as error:
@@ -336,25 +312,6 @@ def endpoint_status(sagemaker: Any, endpoint: str) -> Optional[str]:
 # --- helpers --------------------------------------------------------------------------------------------
 
 
-class _CapReached(Exception):
-    pass
-
-
-class _CappedReader:
-    """A read-only file object over ``body`` that raises :class:`_CapReached` past ``cap`` bytes."""
-
-    def __init__(self, body: Any, cap: int) -> None:
-        self.body, self.cap, self.count = body, cap, 0
-
-    def read(self, size: int = -1) -> bytes:
-        if self.count >= self.cap:
-            raise _CapReached()
-        want = self.cap - self.count if size is None or size < 0 else min(size, self.cap - self.count)
-        data = self.body.read(want)
-        self.count += len(data)
-        return data
-
-
 def _head(s3: Any, bucket: str, key: str, where: str) -> Optional[Mapping[str, Any]]:
     """The staged object's HeadObject, or None when it does not exist.
 
@@ -375,12 +332,3 @@ def _head(s3: Any, bucket: str, key: str, where: str) -> Optional[Mapping[str, A
         raise StagingError(f"cannot stage {where}: HeadObject on the target failed: {_cause(error)}") from error
 
 
-def _cause(error: BaseException) -> str:
-    if isinstance(error, ClientError):
-        details = error.response.get("Error", {})
-        original = error.response.get("OriginalMessage")
-        text = f"{details.get('Code', 'error')}: {details.get('Message') or error}"
-        if original:
-            text += f" (model answered {error.response.get('OriginalStatusCode', '?')}: {original})"
-        return text[:ERROR_PREVIEW]
-    return f"{type(error).__name__}: {error}"[:ERROR_PREVIEW]

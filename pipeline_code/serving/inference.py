@@ -35,6 +35,11 @@ raw fields too). Other keys are ignored; ``inference_id`` is echoed in the predi
 the function evaluation uses - so categories are trimmed/lower-cased as in training and
 unseen categories score as missing values.
 
+**On ml.inf2** (``MLOPS_LOOP_SERVE_COMPILED=torch-neuronx``, set by the serving stack) a network's dense layers
+run in the artefact's Neuron-compiled module, requests padded to its static batch
+(:class:`pipeline_code.training.neuron.CompiledNetwork`); everything else - parsing, encoding, the answer - is
+this code, so the contract is the same. An artefact that was not compiled by that compiler does not load.
+
 **Responses** depend on the model's problem type (``problem_type`` in ``feature_metadata.json``,
 :mod:`pipeline_code.core.problem`; absent = binary). Per record, in request order:
 
@@ -73,7 +78,9 @@ import numpy as np
 
 from pipeline_code import catalog
 from pipeline_code.core import integrity, problem
+from pipeline_code.core.compiled import SERVE_COMPILED_ENV
 from pipeline_code.core.contract import MODEL_VERSION_ENV
+from pipeline_code.core.frameworks import PYTORCH
 from pipeline_code.serving import self_capture
 from pipeline_code.serving.records import (  # noqa: F401 - re-exported: the contract's names in one place
     ACCEPT_TYPES,
@@ -104,6 +111,7 @@ from pipeline_code.serving.records import (  # noqa: F401 - re-exported: the con
     parse_request,
 )
 from pipeline_code.training.data_io import InputError
+from pipeline_code.training.neuron import load_compiled
 from pipeline_code.training.model_io import (
     CATEGORICAL,
     DEFAULT_THRESHOLD,
@@ -193,6 +201,9 @@ def load_serving_model(model_dir: str) -> ServingModel:
         trained = load_model(model_dir)
     except InputError as exc:
         raise ModelLoadError(f"cannot load the model from {model_dir!r}: {exc}") from None
+    compiled_by = os.environ.get(SERVE_COMPILED_ENV, "").strip()
+    if compiled_by:
+        trained = _compiled(trained, model_dir, compiled_by)
     metadata = trained.metadata
     try:
         # The artefact carries the declaration it was trained with: serving computes raw requests
@@ -226,6 +237,19 @@ def load_serving_model(model_dir: str) -> ServingModel:
     extras = [metadata.get("sensitive_attribute") or "", *(metadata.get("slices") or [])]
     contract = FeatureContract.create(dataset, feature_order, extras)
     return ServingModel(trained=trained, contract=contract, info=info)
+
+
+def _compiled(trained: TrainedModel, model_dir: str, compiler: str) -> TrainedModel:
+    """The model with its dense layers in the compiled module (``SERVE_COMPILED_ENV`` names the compiler, set on
+    ml.inf2 endpoints): an artefact without one, or built by another compiler, does not load - such an endpoint
+    must never fall back to the CPU model quietly."""
+    if trained.framework != PYTORCH:
+        raise ModelLoadError(f"{SERVE_COMPILED_ENV}={compiler}: the model in {model_dir!r} is a {trained.framework} "
+                             f"model; only framework: {PYTORCH} networks are compiled")
+    try:
+        return TrainedModel(estimator=load_compiled(model_dir, trained.estimator, compiler), metadata=trained.metadata)
+    except InputError as exc:
+        raise ModelLoadError(f"{SERVE_COMPILED_ENV}={compiler}: {exc}") from None
 
 
 def output_problem(trained: TrainedModel) -> Optional[str]:

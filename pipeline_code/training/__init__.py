@@ -9,6 +9,9 @@ launched through ``pipeline_code/sagemaker_entry.py``) and locally (``python -m 
 * :mod:`.train_torch` PyTorch training of a tabular network (framework: pytorch; the only module importing torch);
 * :mod:`.model_io`  a trained model of either framework: the stored encoding, loading, saving, scoring;
 * :mod:`.network`   the network's portable form (JSON weights, numpy forward) that every later job scores;
+* :mod:`.compile_neuron` the Compile step of a network served on ml.inf2 (in AWS's Neuron inference image), and
+  :mod:`.neuron` the Neuron calls behind one interface with a CPU stand-in; :mod:`.parity` the parity sample
+  Evaluate seals with a compiled model;
 * :mod:`.metrics`   headline, per-slice and fairness metrics (numpy only);
 * :mod:`.explain`   attributions: TreeSHAP for trees, sampled Shapley values for networks;
 * :mod:`.gate`      the promotion gate as code;

@@ -5,6 +5,9 @@ SageMaker mounts each input under ``/opt/ml/processing/input/<name>`` (processin
 local paths. Directories are read recursively; files and folders starting with ``_`` or
 ``.`` (Spark's ``_SUCCESS``, CRC files) and non-parquet files (manifests, summaries) are
 skipped, and no hive partition columns are added (``event_date=...`` folders add nothing).
+
+pyarrow is imported by the functions that read parquet, not by the module: the serving hooks import this module
+(for :class:`InputError` and the archive helpers) in images without pyarrow, such as AWS's Neuron inference image.
 """
 
 from __future__ import annotations
@@ -12,10 +15,11 @@ from __future__ import annotations
 import json
 import os
 import tarfile
-from typing import Any, Dict, List, Optional, Sequence
+from typing import TYPE_CHECKING, Any, Dict, List, Optional, Sequence
 
-import pyarrow as pa
-import pyarrow.dataset as ds
+if TYPE_CHECKING:
+    import pyarrow as pa
+    import pyarrow.dataset as ds
 
 from pipeline_code.core.integrity import sha256_concatenated as sha256_files, sha256_file  # noqa: F401 - re-exported for the jobs
 
@@ -51,6 +55,9 @@ def parquet_dataset(path: str, *, what: str = "input", dictionary_columns: Seque
     ``dictionary_columns`` are read dictionary-encoded: string columns with few distinct
     values then cost an index per row instead of a Python string per row.
     """
+    import pyarrow as pa
+    import pyarrow.dataset as ds
+
     files = list_parquet_files(path, what=what)
     fmt = ds.ParquetFileFormat(read_options=ds.ParquetReadOptions(dictionary_columns=list(dictionary_columns)))
     try:
@@ -61,6 +68,8 @@ def parquet_dataset(path: str, *, what: str = "input", dictionary_columns: Seque
 
 def read_columns(dataset: ds.Dataset, columns: Sequence[str], *, what: str) -> pa.Table:
     """Only ``columns`` of ``dataset`` (column projection: other columns are never decoded)."""
+    import pyarrow as pa
+
     try:
         return dataset.to_table(columns=list(columns))
     except (pa.ArrowInvalid, pa.ArrowTypeError) as exc:
@@ -124,6 +133,26 @@ def json_safe(value: Any) -> Any:
     return value
 
 
+def write_archive(directory: str, archive: str) -> None:
+    """``directory``'s files as a gzipped tar at ``archive``, paths relative to it, in sorted order with
+    zeroed times and owners: the same files always give the same bytes (and so the same sealed key)."""
+    import gzip
+
+    os.makedirs(os.path.dirname(os.path.abspath(archive)), exist_ok=True)
+    tmp = archive + ".tmp"
+    with open(tmp, "wb") as raw, gzip.GzipFile(fileobj=raw, mode="wb", mtime=0) as compressed, \
+            tarfile.open(fileobj=compressed, mode="w", format=tarfile.PAX_FORMAT) as tar:
+        for root, dirs, names in os.walk(directory):
+            dirs.sort()
+            for name in sorted(names):
+                path = os.path.join(root, name)
+                info = tar.gettarinfo(path, arcname=os.path.relpath(path, directory))
+                info.mtime, info.uid, info.gid, info.uname, info.gname = 0, 0, 0, "", ""
+                with open(path, "rb") as handle:
+                    tar.addfile(info, handle)
+    os.replace(tmp, archive)
+
+
 def extract_tar_safely(archive: str, destination: str) -> None:
     """Extract a (gzipped) tar, refusing links and members that would land outside ``destination``."""
     root = os.path.realpath(destination)
@@ -146,19 +175,27 @@ def extract_tar_safely(archive: str, destination: str) -> None:
 # --------------------------------------------------------------------------------------
 def value_type(arrow_type: pa.DataType) -> pa.DataType:
     """The value type of a dictionary type, else the type itself."""
+    import pyarrow as pa
+
     return arrow_type.value_type if pa.types.is_dictionary(arrow_type) else arrow_type
 
 
 def is_string(arrow_type: pa.DataType) -> bool:
+    import pyarrow as pa
+
     t = value_type(arrow_type)
     return pa.types.is_string(t) or pa.types.is_large_string(t) or pa.types.is_null(t)
 
 
 def is_number(arrow_type: pa.DataType) -> bool:
+    import pyarrow as pa
+
     t = value_type(arrow_type)
     return pa.types.is_integer(t) or pa.types.is_floating(t) or pa.types.is_decimal(t) or pa.types.is_null(t)
 
 
 def is_timestamp_or_string(arrow_type: pa.DataType) -> bool:
+    import pyarrow as pa
+
     t = value_type(arrow_type)
     return pa.types.is_timestamp(t) or pa.types.is_string(t) or pa.types.is_large_string(t)

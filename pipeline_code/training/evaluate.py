@@ -29,6 +29,10 @@ model directory; ``model_sha256`` of ``model.json`` + ``feature_metadata.json``)
 challenger that passes the gate is sealed there first (:mod:`seal`: written once to a content-addressed
 key) and the block gains ``uri``, ``bytes`` and ``created``: the register step reads them.
 
+A challenger compiled for Inferentia2 (its archive holds ``compiled.json``) is sealed with ``parity.json`` added
+(:mod:`parity`: a fixed request of test records and the CPU model's answers); the report's ``parity`` block
+holds the same answers, which the rollout's parity check holds the endpoint to.
+
 Exit status: 0 whenever a decision was made (also when the gate fails - the pipeline
 decides what to do); 1 on bad input (unreadable/modified test set, wrong model artifact,
 a metric the gate needs cannot be computed); 2 on bad arguments.
@@ -50,7 +54,7 @@ import pandas as pd
 from pipeline_code.core.contract import BIAS_FILE, EVALUATION_FILE, EXPLAINABILITY_FILE, MODEL_QUALITY_FILE
 from pipeline_code.core import problem
 from pipeline_code.core.integrity import ARTIFACT_KEY
-from pipeline_code.training import data_io, explain, metrics, metrics_multiclass, metrics_regression, seal
+from pipeline_code.training import data_io, explain, metrics, metrics_multiclass, metrics_regression, parity, seal
 from pipeline_code.training.data_io import InputError
 from pipeline_code.training.gate import GateInputError, decide
 from pipeline_code.training.prepare import read_test_set
@@ -155,6 +159,12 @@ def evaluate(
     challenger = load_model(model_dir)
     _check_model(challenger, spec, "challenger", model_dir)
     artefact = seal.digests(model_dir)
+    # A model compiled for Inferentia2 is sealed with its parity sample (the CPU model's answers to a fixed request).
+    # The directory goes when this function returns or raises (TemporaryDirectory's finalizer).
+    parity_scratch = tempfile.TemporaryDirectory(prefix="mlops-loop-parity-")
+    attached = parity.attach_parity(model_dir, test, spec, parity_scratch.name, log=log)
+    if attached is not None:
+        artefact = seal.digests(attached[0])
     champion, champion_source, scratch = _champion(champion_dir, model_package_group, region, sagemaker_client, s3_client)
     incomparable = _comparable(champion, spec) if champion is not None else None
     if incomparable:
@@ -206,6 +216,8 @@ def evaluate(
         report["quality_floor"] = spec.quality_floor
     if incomparable:
         report["champion_not_compared"] = incomparable
+    if attached is not None:
+        report["parity"] = attached[1]
     report = data_io.json_safe(report)
     decision = decide(report, thresholds)
     report["gate"] = {**decision.to_dict(), "thresholds": thresholds.to_dict()}

@@ -88,6 +88,14 @@ class TabularNetwork:
 
     def margin(self, inputs: Inputs) -> np.ndarray:
         """Logits (binary: (n,), multiclass: (n, K)) or, for regression, the value in the target's units (n,)."""
+        return self.head(self.dense(self.dense_input(inputs)))
+
+    def dense_input(self, inputs: Inputs) -> np.ndarray:
+        """The first dense layer's input, float32 (n, width): standardised numerics, their missing flags, embeddings.
+
+        Compiled for Inferentia2, only the dense layers run on the NeuronCore (:mod:`.neuron`); this part (NaN
+        handling, table look-ups) stays on the host, in this code, for the CPU model and the compiled one alike.
+        """
         numeric = inputs.numeric.astype(np.float32, copy=False)
         missing = np.isnan(numeric)
         with np.errstate(invalid="ignore", over="ignore"):  # NaN rows are replaced, infinities clipped just below
@@ -96,7 +104,10 @@ class TabularNetwork:
         parts = [z, missing.astype(np.float32)]
         for j, table in enumerate(self.embeddings):
             parts.append(table[inputs.categorical[:, j]])
-        h = np.concatenate(parts, axis=1) if parts else np.zeros((len(inputs), 0), np.float32)
+        return np.concatenate(parts, axis=1) if parts else np.zeros((len(inputs), 0), np.float32)
+
+    def dense(self, h: np.ndarray) -> np.ndarray:
+        """The dense layers (``Linear -> ReLU`` ..., ``Linear``) on :meth:`dense_input`'s output: (n, outputs)."""
         for i, (weight, bias) in enumerate(self.layers):
             # einsum's own loop, not BLAS: each record's sums run in the same order whatever batch it came in
             # (BLAS kernels change the order with the batch size), so serving, evaluation and the monitor give a
@@ -104,24 +115,21 @@ class TabularNetwork:
             h = np.einsum("ij,kj->ik", h, weight, optimize=False) + bias
             if i < len(self.layers) - 1:
                 np.maximum(h, np.float32(0.0), out=h)
+        return h
+
+    def head(self, out: np.ndarray) -> np.ndarray:
+        """The margin from the dense layers' output: as is for multiclass, the one column otherwise (for
+        regression scaled back to the target's units)."""
         if self.problem_type == problem.MULTICLASS:
-            return h
-        out = h[:, 0]
+            return out
+        column = out[:, 0]
         if self.problem_type == problem.REGRESSION:
-            out = out * np.float32(self.target_scale) + np.float32(self.target_mean)
-        return out
+            column = column * np.float32(self.target_scale) + np.float32(self.target_mean)
+        return column
 
     def predict(self, inputs: Inputs) -> np.ndarray:
         """float64 scores as :func:`pipeline_code.training.model_io.predict` returns them per problem type."""
-        m = self.margin(inputs).astype(np.float64)
-        if self.problem_type == problem.BINARY:
-            # The logistic function on each sign's side of 0, so that no exp overflows on an extreme record.
-            e = np.exp(-np.abs(m))
-            return np.where(m >= 0, 1.0 / (1.0 + e), e / (1.0 + e))
-        if self.problem_type == problem.MULTICLASS:
-            shifted = np.exp(m - m.max(axis=1, keepdims=True))
-            return shifted / shifted.sum(axis=1, keepdims=True)
-        return m
+        return scores(self.problem_type, self.margin(inputs))
 
     def to_json(self) -> Dict[str, Any]:
         return {
@@ -202,6 +210,19 @@ class TabularNetwork:
         if not found and (self.outputs != 1) != (self.problem_type == problem.MULTICLASS):
             found.append(f"a {self.problem_type} network cannot have {self.outputs} output{'s' if self.outputs != 1 else ''}")
         return found
+
+
+def scores(problem_type: str, margin: np.ndarray) -> np.ndarray:
+    """float64 scores from margins: P(target = 1) (binary), class probabilities (multiclass), the value (regression)."""
+    m = margin.astype(np.float64)
+    if problem_type == problem.BINARY:
+        # The logistic function on each sign's side of 0, so that no exp overflows on an extreme record.
+        e = np.exp(-np.abs(m))
+        return np.where(m >= 0, 1.0 / (1.0 + e), e / (1.0 + e))
+    if problem_type == problem.MULTICLASS:
+        shifted = np.exp(m - m.max(axis=1, keepdims=True))
+        return shifted / shifted.sum(axis=1, keepdims=True)
+    return m
 
 
 def inputs_from_encoded(numeric: Sequence[str], categorical: Sequence[str], encoded: Any) -> Inputs:

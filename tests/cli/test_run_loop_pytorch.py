@@ -1,6 +1,6 @@
 """The PyTorch lane through the local loop: a network challenger is gated against an XGBoost champion on the
-same frozen test set, registered, and served through the same invocation contract with the scores evaluation
-judged it by."""
+same frozen test set, compiled as for Inferentia2, registered with its parity sample, and served through the same
+invocation contract with the scores evaluation judged it by."""
 
 from __future__ import annotations
 
@@ -17,6 +17,7 @@ pytest.importorskip("torch")
 from mlops_cli.local import run_loop  # noqa: E402
 from mlops_cli.local.registry import LocalRegistry  # noqa: E402
 from pipeline_code.core import problem  # noqa: E402
+from pipeline_code.core.compiled import COMPILED_FILE, CPU_STAND_IN, PARITY_FILE, SERVE_COMPILED_ENV, parity_mismatches  # noqa: E402
 from pipeline_code.serving import inference  # noqa: E402
 from pipeline_code.training import metrics, model_io  # noqa: E402
 from pipeline_code.training.prepare import read_test_set  # noqa: E402
@@ -49,6 +50,8 @@ def test_a_pytorch_challenger_faces_the_xgboost_champion_and_serves_what_evaluat
     raw["models"][name]["framework"] = "pytorch"
     # A few epochs of a small network score below 0.5 throughout; the threshold is chosen on validation instead.
     raw["models"][name]["decision"] = {"policy": "max_f_beta"}
+    # Served on Inferentia2: the run compiles it (CPU stand-in of torch-neuronx) and seals the parity sample with it.
+    raw["environments"]["dev"].setdefault("serving", {})[name] = {"mode": "realtime", "realtime": {"instance_type": "ml.inf2.xlarge"}}
     with lenient_local_run(tmp_path / "pytorch", raw=raw) as path:
         second = run_loop.run([*common, "--config", path, "--epochs", "8", "--seed", "8", "--no-auto-approve"], out=out)[0]
 
@@ -74,3 +77,14 @@ def test_a_pytorch_challenger_faces_the_xgboost_champion_and_serves_what_evaluat
     np.testing.assert_allclose(scores, model_io.predict(model_io.load_model(str(registered)), test), rtol=0, atol=1e-12)
     target = run_loop.load_config(path, "dev")["models"][name]["target"]
     assert metrics.roc_auc(test[target], scores) == pytest.approx(report["challenger"]["metrics"]["auc"], abs=1e-9)
+
+    # AND, compiled for Inferentia2, the registered version carries the traced module and the sealed parity sample,
+    # which the compiled model (served as an inf2 endpoint serves it) answers as the CPU model did
+    assert "compile" in second["timings_s"]
+    parity = json.loads((registered / PARITY_FILE).read_text())
+    assert parity["expected"] == report["parity"]["expected"] and (registered / COMPILED_FILE).is_file()
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv(SERVE_COMPILED_ENV, CPU_STAND_IN)
+        compiled = inference.load_serving_model(str(registered))
+    body, _ = inference.invoke(compiled, json.dumps(parity["request"]), content_type="application/json")
+    assert parity_mismatches(parity["expected"], json.loads(body)["predictions"], parity["tolerance"]) == []

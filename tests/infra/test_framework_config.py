@@ -7,6 +7,7 @@ import copy
 import pytest
 import yaml
 from mlops_loop.config import ConfigError, parse_config
+from mlops_loop.config.serving import compiled_for_inferentia2
 from tests.support.configs import SAMPLE_CONFIG
 
 SAMPLE = yaml.safe_load(SAMPLE_CONFIG.read_text())
@@ -30,21 +31,61 @@ def test_a_network_may_train_on_trainium():
     assert config.environments[environment].training.instance_type == "ml.trn1.2xlarge"
 
 
-def test_a_network_on_inferentia2_is_refused_until_its_compile_step_exists():
-    raw, _environment, model = _with_network()
-    serving = raw["models"][model]["serving"]
-    mode = serving.get("mode", "realtime")
-    serving[mode] = {"instance_type": "ml.inf2.xlarge"}
-    serving["mode"] = mode
-    if mode not in ("realtime", "async"):
-        serving["mode"], serving["realtime"] = "realtime", {"instance_type": "ml.inf2.xlarge"}
-    with pytest.raises(ConfigError) as caught:
-        parse_config(raw)
-    field = "serving.async.instance_type" if serving["mode"] == "async" else "serving.realtime.instance_type"
-    assert caught.value.problems == [
-        f"model {model!r}: field '{field}': ml.inf2.xlarge is an Inferentia2 instance, which serving with framework "
-        "'pytorch' cannot use (Inferentia2 runs only Neuron-compiled models; the network's compile step for inf2 is "
-        "not built yet); allowed accelerators for serving: none — pick e.g. ml.m5.large or ml.c5.xlarge"
+def _on_inferentia2(serving: dict, *, framework: str = "pytorch", region: str | None = None) -> tuple[dict, str, str]:
+    """GIVEN the sample config whose first environment serves its first model as ``serving`` says (a network by default)."""
+    raw, environment, model = _with_network()
+    raw["models"][model]["framework"] = framework
+    raw["environments"][environment].setdefault("serving", {})[model] = serving
+    if region:
+        raw["environments"][environment]["region"] = region
+    return raw, environment, model
+
+
+def test_a_network_may_be_served_on_a_real_time_inferentia2_endpoint():
+    raw, environment, model = _on_inferentia2({"mode": "realtime", "realtime": {"instance_type": "ml.inf2.xlarge"}})
+    config = parse_config(raw)
+    assert compiled_for_inferentia2(config.serving_of(config.environments[environment], config.models[model]))
+
+
+def test_trees_on_inferentia2_are_refused_naming_what_the_xgboost_image_lacks():
+    raw, environment, model = _on_inferentia2({"mode": "realtime", "realtime": {"instance_type": "ml.inf2.xlarge"}},
+                                              framework="xgboost")
+    assert _problems(raw) == [
+        f"environment {environment!r}: field 'serving.{model}.realtime.instance_type': ml.inf2.xlarge is an "
+        "Inferentia2 instance, which serving with framework 'xgboost' cannot use (Inferentia2 runs only Neuron-compiled "
+        "models from a Neuron image; the XGBoost image has no Neuron support); allowed accelerators for serving: none, gpu "
+        "— pick e.g. ml.m5.large or ml.c5.xlarge"
+    ]
+
+
+@pytest.mark.parametrize("mode", ["async", "batch"])
+def test_a_compiled_network_is_served_on_real_time_endpoints_only(mode):
+    """Async endpoints do not take the parity check's InvokeEndpoint, and batch transform has no rollout to check."""
+    raw, environment, model = _on_inferentia2({"mode": mode, mode: {"instance_type": "ml.inf2.xlarge"}})
+    assert _problems(raw) == [
+        f"environment {environment!r}: model {model!r}: field 'serving.{mode}.instance_type': ml.inf2.xlarge serves a compiled "
+        f"network on real-time endpoints only, not {mode} (its rollouts are parity-checked with synchronous calls); use "
+        "mode 'realtime', or a CPU type (e.g. ml.m5.xlarge)"
+    ]
+
+
+def test_inferentia2_in_a_region_without_the_neuron_inference_image_is_refused():
+    raw, environment, model = _on_inferentia2({"mode": "realtime", "realtime": {"instance_type": "ml.inf2.xlarge"}},
+                                              region="eu-north-1")
+    assert _problems(raw) == [
+        f"environment {environment!r}: model {model!r}: field 'serving.realtime.instance_type': ml.inf2.xlarge needs AWS's "
+        "Neuron inference image, which is not published in eu-north-1; regions with it: us-east-1, us-east-2, us-west-2, "
+        "eu-west-1, eu-west-3, eu-central-1, ap-south-1, ap-northeast-1, ap-southeast-1, ap-southeast-2, sa-east-1 — serve "
+        "on a CPU type there (e.g. ml.m5.large)"
+    ]
+
+
+def test_a_bake_too_short_for_the_parity_check_to_roll_back_is_refused():
+    raw, environment, model = _on_inferentia2(
+        {"mode": "realtime", "realtime": {"instance_type": "ml.inf2.xlarge", "rollout": {"strategy": "canary", "wait_minutes": 3}}})
+    assert _problems(raw) == [
+        f"environment {environment!r}: model {model!r}: field 'serving.realtime.rollout.wait_minutes': 3 minutes is too short a "
+        "bake for the parity check of a compiled model to roll a mismatching version back; at least 5"
     ]
 
 

@@ -13,6 +13,7 @@ import re
 import pytest
 
 from mlops_loop.config import AppConfig
+from mlops_loop.config.serving import compiled_for_inferentia2
 from pipeline_code.core.contract import pascal
 
 from tests.support.deploy_permissions import assembly_model
@@ -68,6 +69,8 @@ def _role(iam: IamModel, runtime: Runtime, n: Names) -> Role | None:
         return _function_role(iam, f"{n.prefix}-deploy-on-approval")
     if runtime.name == "retrain trigger":
         return _function_role(iam, f"{n.prefix}-retrain-trigger")
+    if runtime.name == "rollout parity check":
+        return _function_role(iam, f"{n.prefix}-rollout-parity") if n.compiled else None
     if runtime.name == "score-by-id front":
         return _function_role(iam, f"{n.prefix}-{n.model}-by-id") if n.by_id else None
     if runtime.name == "drift monitor job":
@@ -92,7 +95,7 @@ def _names(iam: IamModel, config: AppConfig, env: str, model: str) -> Names:
     shared = f"{prefix}-mme-{serving.multi_model.endpoint}" if serving.mode == "multi_model" else ""
     return Names(iam=iam, prefix=prefix, model=model, dataset=config.models[model].dataset, multi_model_endpoint=shared,
                  self_capture=serving.mode in ("serverless", "multi_model") and serving.data_capture_percent > 0,
-                 by_id=serving.by_id.enabled)
+                 by_id=serving.by_id.enabled, compiled=compiled_for_inferentia2(serving))
 
 
 def _problems(iam: IamModel, config: AppConfig, env: str) -> tuple[list[str], int]:

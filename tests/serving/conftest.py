@@ -26,16 +26,20 @@ import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 
 from pipeline_code import catalog  # noqa: E402
+from pipeline_code.core.compiled import SERVE_COMPILED_ENV  # noqa: E402
 from mlops_cli.local.run_loop import load_config  # noqa: E402
 from tests.support.configs import SAMPLE_CONFIG  # noqa: E402
-from pipeline_code.training import evaluate, prepare  # noqa: E402
+from pipeline_code.training import compile_neuron, data_io, evaluate, model_io, neuron, prepare  # noqa: E402
 from pipeline_code.training.spec import ModelSpec, parse_model_spec  # noqa: E402
 from pipeline_code.training.train import load_model  # noqa: E402
-from tests.support.training import train_model, train_torch_model, write_inputs  # noqa: E402
+from tests.support.training import COMPILED_SERVING_MODELS, train_model, train_torch_model, write_inputs  # noqa: E402
 
-MODELS = ("churn", "credit-risk", "churn-net")
+MODELS = ("churn", "credit-risk", "churn-net", "churn-inf2")
 # A network (framework pytorch) on a sample model's data and question: the same contract, executed the same way.
-NETWORKS = {"churn-net": "churn"}
+NETWORKS = {"churn-net": "churn", "churn-inf2": "churn"}
+# A network compiled as for ml.inf2 (by the CPU stand-in of torch-neuronx) and served as an inf2 endpoint serves it:
+# its dense layers run in the traced module, requests padded to the compiled batch.
+COMPILED = COMPILED_SERVING_MODELS
 ROWS = 2500
 
 
@@ -96,6 +100,10 @@ def _train(name: str, root: Path) -> Trained:
     splits = {s: str(out / s) for s in ("train", "validation", "test")}
     if name in NETWORKS:
         model_dir = train_torch_model(spec, splits, root / "model")
+        if name in COMPILED:
+            compile_neuron.compile_model(model_dir, str(root / "compiled"), compiler_name=COMPILED[name], log=lambda _: None)
+            model_dir = str(root / "compiled" / "model")
+            data_io.extract_tar_safely(str(root / "compiled" / "model.tar.gz"), model_dir)
     else:
         model_dir = train_model(spec, splits, root / "model", "--num-round", "25")
     test = pd.read_parquet(Path(splits["test"]) / "test.parquet").reset_index(drop=True)
@@ -107,7 +115,13 @@ def _train(name: str, root: Path) -> Trained:
     required = [c.name for c in dataset.columns if not c.nullable and c.name not in keys.columns]
     assert len(raw) == len(test) and raw[required].notna().all().all(), "every test row must map to its curated record"
     raw = raw.drop(columns=list(dataset.labels))
-    scores = evaluate.score(load_model(model_dir), test, spec, min_rows=50, min_group_rows=100)["_scores"]
+    cpu = load_model(model_dir)
+    scores = evaluate.score(cpu, test, spec, min_rows=50, min_group_rows=100)["_scores"]
+    if name in COMPILED:
+        # What the compiled model gives the evaluation's inputs: the contract tests hold serving to it exactly;
+        # test_inference holds it to the CPU model's scores within the parity tolerance.
+        compiled = neuron.load_compiled(model_dir, cpu.estimator, COMPILED[name])
+        scores = compiled.predict(model_io.network_inputs(cpu, test[list(spec.features)]))
     return Trained(name, spec, dataset, model_dir, test, raw, np.asarray(scores))
 
 
@@ -117,7 +131,9 @@ def trained_models(tmp_path_factory) -> Dict[str, Trained]:
 
 
 @pytest.fixture(params=MODELS)
-def trained(request, trained_models) -> Trained:
+def trained(request, trained_models, monkeypatch) -> Trained:
+    if request.param in COMPILED:
+        monkeypatch.setenv(SERVE_COMPILED_ENV, COMPILED[request.param])
     return trained_models[request.param]
 
 

@@ -1,7 +1,9 @@
 """The serving hooks on both sample models, trained by the project's own code (see conftest.py).
 
 Scores are compared with the evaluation code's scores for the same test rows with exact
-equality: serving must encode exactly as training/evaluation did, not approximately.
+equality: serving must encode exactly as training/evaluation did, not approximately. (For the compiled
+network, "the evaluation code's scores" are the compiled model's on the same encoded rows; one test below
+holds those to the CPU model's.)
 """
 
 from __future__ import annotations
@@ -18,8 +20,12 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from pipeline_code.core.compiled import DEFAULT_PARITY_TOLERANCE, NEURON_COMPILER, SERVE_COMPILED_ENV
 from pipeline_code.serving import inference as inf
+from pipeline_code.training import evaluate
+from pipeline_code.training.neuron import CompiledNetwork
 from pipeline_code.training.train import load_model, predict
+from tests.support.training import COMPILED_SERVING_MODELS as COMPILED
 
 
 def _json_scores(body: bytes) -> np.ndarray:
@@ -56,7 +62,7 @@ def test_model_fn_reads_a_model_tar_gz_and_the_version_env(trained, tmp_path, mo
 
     archive = tmp_path / "model.tar.gz"
     with tarfile.open(archive, "w:gz") as tar:
-        for name in ("model.json", "feature_metadata.json"):
+        for name in sorted(os.listdir(trained.model_dir)):  # a compiled model's traced module too
             tar.add(os.path.join(trained.model_dir, name), arcname=name)
     monkeypatch.setenv(inf.MODEL_VERSION_ENV, "7")
     model = inf.model_fn(str(tmp_path))
@@ -245,7 +251,43 @@ def test_unseen_category_scores_like_a_missing_value(trained, served):
     assert np.array_equal(unseen_scores, _json_scores(_invoke(served, missing)[0]))
     frame = trained.test.iloc[:50].copy()
     frame[categorical] = "never-seen-before"
-    assert np.array_equal(unseen_scores, predict(load_model(trained.model_dir), frame))
+    assert np.array_equal(unseen_scores, predict(served.trained, frame))
+
+
+def test_a_compiled_model_serves_the_cpu_models_scores_within_the_parity_tolerance(trained_models, monkeypatch):
+    """GIVEN a network compiled as for ml.inf2 WHEN served as an inf2 endpoint serves it (its dense layers in the
+    traced module) THEN every test record scores within the parity tolerance of the CPU model's evaluation score,
+    and the same archive served without the setting serves the CPU model itself."""
+    for name, compiler in COMPILED.items():
+        model = trained_models[name]
+        cpu_scores = evaluate.score(load_model(model.model_dir), model.test, model.spec, min_rows=50, min_group_rows=100)["_scores"]
+        monkeypatch.setenv(SERVE_COMPILED_ENV, compiler)
+        served = inf.model_fn(model.model_dir)
+        assert isinstance(served.trained.estimator, CompiledNetwork)
+        body, _ = _invoke(served, {"instances": model.feature_records()})
+        assert np.max(np.abs(_json_scores(body) - cpu_scores)) < DEFAULT_PARITY_TOLERANCE / 100
+        monkeypatch.delenv(SERVE_COMPILED_ENV)
+        body, _ = _invoke(inf.model_fn(model.model_dir), {"instances": model.feature_records()})
+        assert np.array_equal(_json_scores(body), cpu_scores)
+
+
+def test_an_inf2_endpoint_refuses_an_artefact_it_cannot_run_compiled(trained_models, monkeypatch):
+    """GIVEN the endpoint is told to serve Neuron-compiled models WHEN the artefact is a stand-in build, an uncompiled
+    network or trees THEN model_fn refuses it naming the setting (the new fleet never becomes healthy)."""
+    monkeypatch.setenv(SERVE_COMPILED_ENV, NEURON_COMPILER)
+    compiled = trained_models[next(iter(COMPILED))].model_dir
+    with pytest.raises(inf.ModelLoadError) as error:
+        inf.model_fn(compiled)
+    assert str(error.value) == ("MLOPS_LOOP_SERVE_COMPILED=torch-neuronx: compiled.json: the model was compiled by "
+                                "'cpu-stand-in', but this container serves models compiled by 'torch-neuronx'")
+    network = trained_models["churn-net"].model_dir
+    with pytest.raises(inf.ModelLoadError, match="has no compiled.json: it was not compiled"):
+        inf.model_fn(network)
+    trees = trained_models["churn"].model_dir
+    with pytest.raises(inf.ModelLoadError) as error:
+        inf.model_fn(trees)
+    assert str(error.value) == (f"MLOPS_LOOP_SERVE_COMPILED=torch-neuronx: the model in {trees!r} is a xgboost model; "
+                                "only framework: pytorch networks are compiled")
 
 
 def test_raw_categories_are_trimmed_and_lower_cased_like_the_etl(trained, served):

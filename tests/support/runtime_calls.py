@@ -23,6 +23,7 @@ from botocore import xform_name
 from mlops_loop.app_builder import REPO_ROOT
 from pipeline_code.core.contract import pascal
 from pipeline_code.core.contract import MONITOR_NAMESPACE, RETRAIN_ALARMS
+from pipeline_code.core.compiled import PARITY_NAMESPACE
 
 from tests.support.iam_eval import IamModel
 
@@ -44,6 +45,7 @@ class Names:
     multi_model_endpoint: str = ""  # the shared endpoint's name when the model is served by one
     self_capture: bool = False  # the serving code writes its own capture (serverless, multi-model)
     by_id: bool = False  # the model is scored by id (serving.by_id.enabled): a front function and a skew check
+    compiled: bool = False  # the model is served on ml.inf2 (compiled): its rollouts run the parity check
 
     @property
     def account(self) -> str:
@@ -237,6 +239,40 @@ RUNTIMES: tuple[Runtime, ...] = (
         },
     ),
     Runtime(
+        "rollout parity check",
+        ("pipeline_code/handlers/parity_check.py",),
+        {
+            # Is the endpoint still deploying? Then the version being rolled out: the pending endpoint config's model,
+            # its package, its sealed archive.
+            "describe_endpoint": lambda n: [
+                ("sagemaker:DescribeEndpoint", {"endpoint": n.arn("sagemaker", f"endpoint/{n.prefix}-{n.model}")}, {}),
+            ] if n.compiled else [],
+            "describe_endpoint_config": lambda n: [
+                ("sagemaker:DescribeEndpointConfig", {"endpoint-config": n.arn("sagemaker", f"endpoint-config/{n.model}-config-1a2b3c")}, {}),
+            ] if n.compiled else [],
+            "describe_model": lambda n: [
+                ("sagemaker:DescribeModel", {"model": n.arn("sagemaker", f"model/{n.model}-model-1a2b3c")}, {}),
+            ] if n.compiled else [],
+            "describe_model_package": lambda n: [
+                ("sagemaker:DescribeModelPackage", {"model-package": n.version}, {}),
+            ] if n.compiled else [],
+            "get_object": lambda n: [
+                ("s3:GetObject", {"object": n.object("artifacts", _sealed(n))}, {}),
+                ("kms:Decrypt", {"key": n.data_key}, {}),
+            ] if n.compiled else [],
+            "invoke_endpoint": lambda n: [
+                ("sagemaker:InvokeEndpoint", {"endpoint": n.arn("sagemaker", f"endpoint/{n.prefix}-{n.model}")}, {}),
+            ] if n.compiled else [],
+            "put_metric_data": lambda n: [
+                ("cloudwatch:PutMetricData", {"*": "*"}, {"cloudwatch:namespace": PARITY_NAMESPACE}),
+            ] if n.compiled else [],
+            "publish": lambda n: [
+                ("sns:Publish", {"topic": n.resource("Operations", "Notifications")}, {}),
+                ("kms:GenerateDataKey", {"key": n.resource("Storage", "OpsKey", "Arn")}, {}),
+            ] if n.compiled else [],
+        },
+    ),
+    Runtime(
         "score-by-id front",
         ("pipeline_code/handlers/score_by_id.py",),
         {
@@ -278,9 +314,11 @@ RUNTIMES: tuple[Runtime, ...] = (
         {
             ("pipeline_code/handlers/deploy_on_approval.py", ("list_model_packages", "update_stack", "publish", "create_schedule")):
                 "remote.py uses only describe_stack, parameter_name, stack_parameters and version_of_arn of the handler",
-            ("pipeline_code/handlers/multi_model.py", ("copy", "get_object", "head_object", "list_objects_v2",
+            ("pipeline_code/handlers/multi_model.py", ("copy", "head_object", "list_objects_v2",
                                                        "invoke_endpoint", "describe_endpoint")):
                 "imported by the handler module for multi-model staging, which the monitor never calls",
+            ("pipeline_code/handlers/s3_archive.py", ("get_object",)):
+                "the smoke request of multi-model staging reads archives with it; the monitor never calls it",
             ("pipeline_code/core/integrity.py", ("head_object", "get_object")):
                 "stored_sha256 verifies artefacts in the deploy handler; the monitor only imports the handler's helpers",
         },

@@ -47,8 +47,9 @@ def modes_raw() -> dict:
     # Callers with only a customer id: a front reads the online store, and the monitor checks the skew.
     raw["models"]["fixed-churn"]["serving"]["by_id"] = {"enabled": True, "missing": "compute", "max_age_hours": 48}
     raw["models"]["nvme-churn"] = realtime_variant({"instance_type": "ml.m5d.xlarge"})
-    # A network (framework pytorch) trained on Trainium beside the CPU-trained trees, served on a CPU.
-    raw["models"]["net-churn"] = realtime_variant({"instance_type": "ml.m5.large"})
+    # A network (framework pytorch) trained on Trainium beside the CPU-trained trees, compiled for and served on
+    # Inferentia2 (its pipeline gains the Compile step; its rollouts bake under the parity check).
+    raw["models"]["net-churn"] = realtime_variant({"instance_type": "ml.inf2.xlarge"})
     raw["models"]["net-churn"]["framework"] = "pytorch"
     raw["environments"][MODES_ENV] = {
         "tier": "staging",

@@ -15,6 +15,8 @@ from tests.support import datasets as samples
 
 
 FAST_TRAIN = ["--num-round", "60", "--early-stopping-rounds", "0", "--checkpoint-interval", "10"]
+# The serving fixtures' network compiled as for ml.inf2 (by torch-neuronx's CPU stand-in), by fixture name.
+COMPILED_SERVING_MODELS = {"churn-inf2": "cpu-stand-in"}
 
 
 def write_inputs(root: Path, dataset: "str | catalog.Dataset", rows: int, seed: int, **generate_kwargs) -> Dict[str, str]:

@@ -123,6 +123,38 @@ def test_the_execution_role_may_describe_exactly_the_two_rollback_alarms():
     }]
 
 
+def test_a_compiled_model_also_rolls_back_on_its_parity_verdict_and_its_role_may_read_that_alarm():
+    """GIVEN an endpoint serving a network compiled for Inferentia2 WHEN its rollback alarms are made THEN a third one
+    watches the parity check's metric for this endpoint (a 1 in any of the last 5 minutes rolls back; no data is no
+    verdict), it
+    is in the endpoint's auto-rollback list, and the execution role may describe it too."""
+    stack, condition = _stack()
+    alarms = rollback_alarms(stack, endpoint_name=ENDPOINT, rollout=Rollout(), condition=condition, parity=True)
+    sagemaker.CfnEndpoint(stack, "Endpoint", endpoint_name=ENDPOINT, endpoint_config_name="config",
+                          deployment_config=blue_green(Rollout(), alarms))
+    access = AccessPolicy(stack, "Access", role=iam.Role(stack, "Role", assumed_by=iam.ServicePrincipal("sagemaker.amazonaws.com")),
+                          description="serving")
+    allow_reading_rollback_alarms(access, ENDPOINT, parity=True)
+    template = Template.from_stack(stack)
+    by_name = {a["Properties"]["AlarmName"]: a for a in template.find_resources("AWS::CloudWatch::Alarm").values()}
+    assert rollback_alarm_names(ENDPOINT, parity=True)[2] == f"{ENDPOINT}-rollout-parity"
+    parity = by_name[f"{ENDPOINT}-rollout-parity"]
+    props = parity["Properties"]
+    assert (props["Namespace"], props["MetricName"], props["Statistic"], props["Period"]) == (
+        "mlops-loop/rollout", "ParityMismatch", "Maximum", 60)
+    assert props["Dimensions"] == [{"Name": "EndpointName", "Value": ENDPOINT}]
+    assert (props["Threshold"], props["ComparisonOperator"], props["EvaluationPeriods"], props["DatapointsToAlarm"]) == (
+        1, "GreaterThanOrEqualToThreshold", 5, 1)
+    assert props["TreatMissingData"] == "notBreaching" and parity["Condition"] == "ChurnDeployed"
+    (endpoint,) = template.find_resources("AWS::SageMaker::Endpoint").values()
+    assert {"AlarmName": {"Ref": stack.get_logical_id(stack.node.find_child("RolloutParity").node.default_child)}} in \
+        endpoint["Properties"]["DeploymentConfig"]["AutoRollbackConfiguration"]["Alarms"]
+    (policy,) = template.find_resources("AWS::IAM::ManagedPolicy").values()
+    assert policy["Properties"]["PolicyDocument"]["Statement"][0]["Resource"][2] == \
+        f"arn:aws:cloudwatch:eu-west-1:123456789012:alarm:{ENDPOINT}-rollout-parity"
+    assert "Bare/RolloutParity" in _by_path(stack)
+
+
 def _scaled(scaling: RealtimeAutoscaling) -> tuple[Stack, dict, dict, str]:
     stack, condition = _stack()
     endpoint = sagemaker.CfnEndpoint(stack, "Endpoint", endpoint_name=ENDPOINT, endpoint_config_name="config")

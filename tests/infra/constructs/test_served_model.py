@@ -49,11 +49,13 @@ class _Built(BuiltStack):
         return self.resources_of(self.served)
 
 
-def _build(serving: Optional[dict] = None, **environment: Any) -> _Built:
+def _build(serving: Optional[dict] = None, *, framework: str = "xgboost", **environment: Any) -> _Built:
     """GIVEN a bare stack with the stand-ins (data and ops keys, the two buckets by name, the image repository, the
-    version and digest parameters and the condition that a version is set) WHEN model ``returns`` is served as the
-    dev environment's ``serving`` override says."""
-    config = parse_config(returns_config(serving, model_serving={"mode": "realtime"}, **environment), source="served model test config")
+    version and digest parameters and the condition that a version is set) WHEN model ``returns`` (trained by
+    ``framework``) is served as the dev environment's ``serving`` override says."""
+    raw = returns_config(serving, model_serving={"mode": "realtime"}, **environment)
+    raw["models"]["returns"]["framework"] = framework
+    config = parse_config(raw, source="served model test config")
     model = config.models["returns"]
     stack = Stack(new_app(), "Bare", env=ENV)
     package = CfnParameter(stack, "ReturnsModelPackageArn", type="String", default="")
@@ -158,6 +160,29 @@ def test_the_model_is_the_approved_package_version_with_its_digest_and_version_i
     # The role's access is in place before SageMaker checks it on model creation.
     assert model["DependsOn"] == [made.id_of(made.served.node.find_child("Access").policy)]
     assert made.id_of(made.served.model) in made.of_type("AWS::SageMaker::Model")
+
+
+def test_a_network_served_on_inferentia2_must_serve_its_neuron_compiled_form_from_the_neuron_image():
+    """GIVEN a network on ml.inf2 WHEN served THEN the container is told to serve only a torch-neuronx build (an
+    uncompiled artefact does not load) and the role pulls the pinned Neuron inference image, not the XGBoost one."""
+    made = _build({"mode": "realtime", "realtime": {"instance_type": "ml.inf2.xlarge"}}, framework="pytorch")
+    (container,) = made.one("AWS::SageMaker::Model")["Properties"]["Containers"]
+    assert list(container["Environment"]) == [*BASE_ENVIRONMENT, "MLOPS_LOOP_SERVE_COMPILED", "SAGEMAKER_MODEL_SERVER_WORKERS",
+                                              "NEURON_RT_NUM_CORES"]
+    assert container["Environment"]["MLOPS_LOOP_SERVE_COMPILED"] == "torch-neuronx"
+    # ml.inf2.xlarge has two NeuronCores: two workers, one core each.
+    assert (container["Environment"]["SAGEMAKER_MODEL_SERVER_WORKERS"], container["Environment"]["NEURON_RT_NUM_CORES"]) == ("2", "1")
+    assert made.statements()["PullImage"]["Resource"] == "arn:aws:ecr:eu-west-1:763104351884:repository/pytorch-inference-neuronx"
+    assert made.served.compiled and made.served.model_endpoint.parity_checked
+    assert made.served.alarm_names == [f"{ENDPOINT}-rollout-errors", f"{ENDPOINT}-rollout-latency", f"{ENDPOINT}-rollout-parity"]
+
+
+def test_a_network_served_on_a_cpu_serves_its_numpy_form_from_the_xgboost_image():
+    made = _build({"mode": "realtime"}, framework="pytorch")
+    (container,) = made.one("AWS::SageMaker::Model")["Properties"]["Containers"]
+    assert list(container["Environment"]) == list(BASE_ENVIRONMENT)
+    assert made.statements()["PullImage"]["Resource"] == REPOSITORY
+    assert not made.served.model_endpoint.parity_checked
 
 
 @pytest.mark.parametrize(("mode", "isolated"), [("realtime", True), ("async", True), ("batch", True), ("serverless", False)])

@@ -1,0 +1,255 @@
+"""parity_check: during a rollout's bake, the new version on an Inferentia2 endpoint must answer the artefact's parity
+request as its CPU model did, or the rollback alarm's metric is raised and people are told why.
+
+Every AWS call goes through botocore's Stubber, which checks each request against the service model.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import tarfile
+
+import boto3
+import pytest
+from botocore.response import StreamingBody
+from botocore.stub import Stubber
+
+from pipeline_code.core.compiled import DEPLOYMENT_EVENT, PARITY_FILE, PARITY_FORMAT, PARITY_METRIC, PARITY_NAMESPACE
+from pipeline_code.handlers import parity_check
+
+ENDPOINT = "mlops-loop-prod-churn-net"
+CONFIG = "churn-net-config-v3"
+PACKAGE = "arn:aws:sagemaker:us-east-1:111122223333:model-package/mlops-loop-prod-churn-net/3"
+BUCKET, KEY = "artifacts", "pipelines/churn-net/registered/ab/model.tar.gz"
+TOPIC = "arn:aws:sns:us-east-1:111122223333:mlops-loop-prod-alerts"
+EXPECTED = [{"score": 0.25, "label": 0, "inference_id": "mlops-loop-parity-0"},
+            {"score": 0.75, "label": 1, "inference_id": "mlops-loop-parity-1"}]
+REQUEST = {"instances": [{"tenure_months": 3, "inference_id": "mlops-loop-parity-0"},
+                         {"tenure_months": None, "inference_id": "mlops-loop-parity-1"}]}
+
+
+def _event(endpoint: str = ENDPOINT, status: str = "Baking") -> dict:
+    return {"detail-type": DEPLOYMENT_EVENT, "source": "aws.sagemaker", "detail": {
+        "EndpointName": endpoint, "EndpointStatus": "UPDATING",
+        "PendingDeploymentSummary": {"EndpointConfigName": CONFIG, "ProductionVariants": [
+            {"VariantName": "AllTraffic", "VariantStatus": [{"Status": status, "StatusMessage": "Baking for 600 seconds"}]}]}}}
+
+
+def _archive(parity: object | None) -> bytes:
+    buffer = io.BytesIO()
+    with tarfile.open(fileobj=buffer, mode="w:gz") as archive:
+        for name, content in (("model.json", b"{}"), (PARITY_FILE, None if parity is None else json.dumps(parity).encode())):
+            if content is not None:
+                info = tarfile.TarInfo(name)
+                info.size = len(content)
+                archive.addfile(info, io.BytesIO(content))
+    return buffer.getvalue()
+
+
+def _parity() -> dict:
+    return {"format": PARITY_FORMAT, "request": REQUEST, "expected": EXPECTED, "tolerance": 1e-3}
+
+
+def _answer(version: str, scores=(0.25, 0.75), *, raw: object = None) -> dict:
+    answer = raw if raw is not None else {"predictions": [{"score": s, "label": int(s >= 0.5)} for s in scores],
+                                          "model": {"name": "churn-net", "version": version}}
+    body = json.dumps(answer).encode()
+    return {"Body": StreamingBody(io.BytesIO(body), len(body)), "ContentType": "application/json"}
+
+
+class Clients:
+    def __init__(self) -> None:
+        self.sagemaker = boto3.client("sagemaker", region_name="us-east-1")
+        self.runtime = boto3.client("sagemaker-runtime", region_name="us-east-1")
+        self.s3 = boto3.client("s3", region_name="us-east-1")
+        self.cloudwatch = boto3.client("cloudwatch", region_name="us-east-1")
+        self.sns = boto3.client("sns", region_name="us-east-1")
+        self.stubs = {name: Stubber(getattr(self, name)) for name in ("sagemaker", "runtime", "s3", "cloudwatch", "sns")}
+
+    def deploying(self, config: str = CONFIG, status: str = "Updating") -> None:
+        self.stubs["sagemaker"].add_response("describe_endpoint", {
+            "EndpointName": ENDPOINT, "EndpointArn": f"arn:aws:sagemaker:us-east-1:111122223333:endpoint/{ENDPOINT}",
+            "EndpointConfigName": "churn-net-config-v2", "EndpointStatus": status, "CreationTime": "2026-12-03T00:00:00Z",
+            "LastModifiedTime": "2026-12-03T00:00:00Z",
+            **({"PendingDeploymentSummary": {"EndpointConfigName": config}} if status == "Updating" else {})},
+            {"EndpointName": ENDPOINT})
+
+    def package(self, parity: object | None) -> None:
+        self.deploying()
+        sm = self.stubs["sagemaker"]
+        sm.add_response("describe_endpoint_config", {
+            "EndpointConfigName": CONFIG, "EndpointConfigArn": f"arn:aws:sagemaker:us-east-1:111122223333:endpoint-config/{CONFIG}",
+            "ProductionVariants": [{"VariantName": "AllTraffic", "ModelName": "churn-net-model-3"}],
+            "CreationTime": "2026-12-03T00:00:00Z"}, {"EndpointConfigName": CONFIG})
+        sm.add_response("describe_model", {
+            "ModelName": "churn-net-model-3", "ModelArn": "arn:aws:sagemaker:us-east-1:111122223333:model/churn-net-model-3",
+            "Containers": [{"ModelPackageName": PACKAGE}], "CreationTime": "2026-12-03T00:00:00Z"},
+            {"ModelName": "churn-net-model-3"})
+        sm.add_response("describe_model_package", {
+            "ModelPackageName": "mlops-loop-prod-churn-net", "ModelPackageArn": PACKAGE, "CreationTime": "2026-12-03T00:00:00Z",
+            "ModelPackageStatus": "Completed", "ModelPackageStatusDetails": {"ValidationStatuses": []}, "InferenceSpecification": {
+                "Containers": [{"Image": "763104351884.dkr.ecr.us-east-1.amazonaws.com/pytorch-inference-neuronx:2.9.0",
+                                "ModelDataUrl": f"s3://{BUCKET}/{KEY}"}],
+                "SupportedContentTypes": ["application/json"], "SupportedResponseMIMETypes": ["application/json"]}},
+            {"ModelPackageName": PACKAGE})
+        body = _archive(parity)
+        self.stubs["s3"].add_response("get_object", {"Body": StreamingBody(io.BytesIO(body), len(body))}, {"Bucket": BUCKET, "Key": KEY})
+
+    def answers(self, *responses: dict) -> None:
+        body = json.dumps(REQUEST, separators=(",", ":")).encode()
+        for response in responses:
+            self.stubs["runtime"].add_response("invoke_endpoint", response, {
+                "EndpointName": ENDPOINT, "ContentType": "application/json", "Accept": "application/json", "Body": body})
+
+    def metric(self, value: float) -> None:
+        self.stubs["cloudwatch"].add_response("put_metric_data", {}, {"Namespace": PARITY_NAMESPACE, "MetricData": [
+            {"MetricName": PARITY_METRIC, "Dimensions": [{"Name": "EndpointName", "Value": ENDPOINT}], "Value": value, "Unit": "Count"}]})
+
+    def notified(self, subject: str) -> None:
+        self.stubs["sns"].add_response("publish", {"MessageId": "1"}, {"TopicArn": TOPIC, "Subject": subject, "Message": _ANY})
+
+    def run(self, event: dict, **kwargs) -> dict:
+        for stub in self.stubs.values():
+            stub.activate()
+        decision = parity_check.handler(event, sagemaker=self.sagemaker, runtime=self.runtime, s3=self.s3,
+                                        cloudwatch=self.cloudwatch, sns=self.sns, **kwargs)
+        for stub in self.stubs.values():
+            stub.assert_no_pending_responses()
+        return decision
+
+
+class _Any:
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, str) and bool(other)
+
+
+_ANY = _Any()
+
+
+@pytest.fixture
+def clients(monkeypatch) -> Clients:
+    monkeypatch.setenv("PARITY_ENDPOINTS", json.dumps({ENDPOINT: {"share": 0.1}}))
+    monkeypatch.setenv("TOPIC_ARN", TOPIC)
+    return Clients()
+
+
+def test_given_a_baking_rollout_when_the_new_version_answers_as_its_cpu_model_then_the_check_passes(clients):
+    """The old fleet answers the first two calls (a canary bake); the third, from v3, matches: metric 0, nobody paged."""
+    clients.package(_parity())
+    clients.answers(_answer("2", (0.9, 0.1)), _answer("2", (0.9, 0.1)), _answer("3", (0.2500004, 0.7499996)))
+    clients.metric(0.0)
+    decision = clients.run(_event())
+    assert decision == {"endpoint": ENDPOINT, "endpoint_config": CONFIG, "model_package": PACKAGE, "version": "3", "calls": 3,
+                        "records": 2, "tolerance": 1e-3, "outcome": "passed"}
+
+
+def test_given_a_new_version_that_scores_differently_then_the_rollback_metric_is_raised_and_people_are_told_what_differed(clients):
+    clients.package(_parity())
+    clients.answers(_answer("3", (0.25, 0.79)))
+    clients.metric(1.0)
+    clients.notified(f"{ENDPOINT}: v3 does not match its CPU model; the rollout rolls back")
+    decision = clients.run(_event())
+    assert decision["outcome"] == "mismatch"
+    assert decision["reason"] == "record 1: 0.79, expected 0.75; largest difference 0.04 > tolerance 0.001"
+
+
+def test_a_check_that_cannot_reach_the_new_version_fails_closed(clients, monkeypatch):
+    monkeypatch.setenv("PARITY_ENDPOINTS", json.dumps({ENDPOINT: {"share": 1.0}}))
+    clients.package(_parity())
+    clients.answers(_answer("2"), _answer("2"), _answer("2"))
+    clients.metric(1.0)
+    clients.notified(f"{ENDPOINT}: v3 could not be checked; the rollout rolls back")
+    decision = clients.run(_event())
+    assert decision["outcome"] == "unverified"
+    assert decision["reason"] == f"version 3 answered none of 3 calls to {ENDPOINT} (answers: v2 x3)"
+
+
+def test_an_artefact_without_a_parity_sample_fails_closed_naming_the_file(clients):
+    clients.package(None)
+    clients.metric(1.0)
+    clients.notified(f"{ENDPOINT}: v3 could not be checked; the rollout rolls back")
+    decision = clients.run(_event())
+    assert decision["outcome"] == "unverified"
+    assert decision["reason"] == f"{PACKAGE}: parity.json not found in s3://{BUCKET}/{KEY}"
+
+
+@pytest.mark.parametrize("event", [_event(endpoint="mlops-loop-prod-other"), _event(status="ActivatingTraffic"),
+                                   {"detail-type": DEPLOYMENT_EVENT, "detail": None}, {"detail": _event()["detail"]}])
+def test_events_of_other_endpoints_or_states_are_ignored_without_any_call(clients, event):
+    assert clients.run(event)["outcome"] == "ignored"
+
+
+@pytest.mark.parametrize("share,attempts", [(1.0, 3), (0.5, 14), (0.1, 88), (0.01, 917), (0.0001, 2000)])
+def test_the_attempts_miss_a_new_fleet_with_probability_below_one_in_ten_thousand(share, attempts):
+    assert parity_check.attempts_for(share) == attempts
+    if share < 1.0 and attempts < parity_check.MAX_ATTEMPTS:
+        assert (1 - share) ** attempts < 1e-4 <= (1 - share) ** (attempts - 1)
+
+
+def test_a_late_event_of_a_deployment_that_is_over_is_ignored_without_a_verdict(clients):
+    """SageMaker may send an event more than once, and EventBridge retries: once the endpoint no longer deploys this
+    config (it finished or rolled back), the old version answering must not page anyone or trip the next rollout."""
+    clients.deploying(status="InService")
+    decision = clients.run(_event())
+    assert decision == {"endpoint": ENDPOINT, "endpoint_config": CONFIG, "outcome": "ignored",
+                        "reason": f"{ENDPOINT} is no longer deploying {CONFIG}"}
+
+
+@pytest.mark.parametrize(("raw", "reason"), [
+    ({"predictions": "none", "model": {"version": "3"}}, "version 3 answered without a list of predictions: "),
+    ({"predictions": ["x", "y"], "model": {"version": "3"}}, "record 0: 'x' is not an answer object"),
+])
+def test_a_new_version_that_answers_outside_the_contract_fails_the_rollout(clients, raw, reason):
+    clients.package(_parity())
+    clients.answers(_answer("3", raw=raw))
+    clients.metric(1.0)
+    outcome = "unverified" if "without" in reason else "mismatch"
+    clients.notified(f"{ENDPOINT}: v3 {'could not be checked' if outcome == 'unverified' else 'does not match its CPU model'}; "
+                     "the rollout rolls back")
+    decision = clients.run(_event())
+    assert decision["outcome"] == outcome and decision["reason"].startswith(reason)
+
+
+def test_answers_of_unexpected_shape_from_the_old_fleet_are_counted_not_fatal(clients, monkeypatch):
+    monkeypatch.setenv("PARITY_ENDPOINTS", json.dumps({ENDPOINT: {"share": 1.0}}))
+    clients.package(_parity())
+    clients.answers(_answer("2", raw={"model": "v2"}), _answer("2", raw=["x"]), _answer("3"))
+    clients.metric(0.0)
+    assert clients.run(_event())["outcome"] == "passed"
+
+
+def test_the_check_stops_calling_before_the_function_times_out_and_still_publishes_a_failing_verdict(clients):
+    """GIVEN 40 s left in the function WHEN each call takes 10 s and only the old version answers THEN after the budget
+    (40 s less the 20 s margin) the check is unverified, and the metric and notification still go out."""
+    clients.package(_parity())
+    clients.answers(_answer("2"), _answer("2"))
+    clients.metric(1.0)
+    clients.notified(f"{ENDPOINT}: v3 could not be checked; the rollout rolls back")
+    ticks = iter(range(0, 1000, 10))
+    context = type("Context", (), {"get_remaining_time_in_millis": lambda self: 40_000})()
+    decision = clients.run(_event(), context=context, clock=lambda: float(next(ticks)))
+    assert decision["outcome"] == "unverified"
+    assert decision["reason"] == f"out of time after 2 calls to {ENDPOINT}: version 3 had not answered (answers: v2 x2)"
+
+
+@pytest.mark.parametrize("tolerance", [float("nan"), -1, 0, True, 0.5])
+def test_a_parity_sample_whose_tolerance_could_not_hold_anything_fails_the_rollout(clients, tolerance):
+    clients.package({**_parity(), "tolerance": tolerance})
+    clients.metric(1.0)
+    clients.notified(f"{ENDPOINT}: v3 could not be checked; the rollout rolls back")
+    decision = clients.run(_event())
+    assert decision["reason"] == f"{PACKAGE}: parity.json tolerance must be a number in (0, 0.1], got {tolerance!r}"
+
+
+def test_any_error_of_the_check_itself_fails_the_rollout_instead_of_leaving_no_verdict(clients, monkeypatch):
+    def broken(*_args, **_kwargs):
+        raise KeyError("surprise")
+
+    monkeypatch.setattr(parity_check, "parity_mismatches", broken)
+    clients.package(_parity())
+    clients.answers(_answer("3"))
+    clients.metric(1.0)
+    clients.notified(f"{ENDPOINT}: v3 could not be checked; the rollout rolls back")
+    decision = clients.run(_event())
+    assert decision["outcome"] == "unverified" and decision["reason"] == "the check failed: KeyError: 'surprise'"
