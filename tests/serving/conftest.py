@@ -1,6 +1,7 @@
 """Fixtures: both sample models trained with the project's own prepare/train code on generated data, and a network.
 
-For each model (churn, credit-risk, and churn-net: churn's spec trained by train_torch) the session builds, once: generated curated records ->
+For each model (churn, credit-risk, churn-net: churn's spec trained by train_torch, and churn-inf2: that network
+compiled as for ml.inf2 by torch-neuronx's CPU stand-in and served compiled) the session builds, once: generated curated records ->
 catalog features (``compute_features``) -> ``prepare`` -> ``train`` (the helpers of
 ``tests/support/training.py``), then keeps the prepared test split, the curated (raw) rows
 behind each test row, and the scores the evaluation code gives those rows.
