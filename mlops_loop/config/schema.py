@@ -24,7 +24,7 @@ from pipeline_code.core.thresholds import DEFAULT_GATE, GateThresholds
 from ._strict import StrictModel
 from .instance_types import ACCELERATOR_LABELS, FRAMEWORKS, INSTANCE_TYPES, NEURON_IMAGE_REGIONS, SUPPORTED_REGIONS, unsupported_problem
 from .schedules import check_cron, check_daily, check_scheduler_expression
-from .serving import ById, MultiModelEndpointConfig, ServingConfig, check_endpoint_name, compiled_for_inferentia2
+from .serving import ById, MultiModelEndpointConfig, ServingConfig, check_endpoint_name, compiled_for_inferentia2, inferentia2_types
 
 _NAME = re.compile(r"^[a-z][a-z0-9-]{1,19}$")
 
@@ -557,7 +557,7 @@ def inferentia2_problems(models: dict[str, ModelConfig], environments: dict[str,
     for env in environments.values():
         for model in (models[m] for m in env.models if m in models):
             serving = env.serving.get(model.name, model.serving)
-            inf2 = [t for t in serving.instance_types if INSTANCE_TYPES[t].accelerator == "inferentia2"]
+            inf2 = inferentia2_types(serving)
             if not inf2 or model.framework != PYTORCH:
                 continue  # an XGBoost model on inf2 is refused by accelerator_problems
             where = f"environment {env.name!r}: model {model.name!r}: field '{serving.instance_type_field()}'"

@@ -351,11 +351,15 @@ class ServingConfig(_Frozen):
                 "async": self.async_.rollout}.get(self.mode)
 
 
+def inferentia2_types(serving: ServingConfig) -> tuple[str, ...]:
+    """The Inferentia2 (ml.inf2.*) instance types the active mode runs on."""
+    return tuple(t for t in serving.instance_types if t in INSTANCE_TYPES and INSTANCE_TYPES[t].accelerator == "inferentia2")
+
+
 def compiled_for_inferentia2(serving: ServingConfig) -> bool:
     """Whether the model is served on a real-time ml.inf2 endpoint: its pipeline then compiles it, the endpoint
     serves the compiled form, and each rollout runs the parity check."""
-    return serving.mode == "realtime" and any(
-        INSTANCE_TYPES[t].accelerator == "inferentia2" for t in serving.instance_types if t in INSTANCE_TYPES)
+    return serving.mode == "realtime" and bool(inferentia2_types(serving))
 
 
 def first_bake_share(rollout: Rollout) -> float:

@@ -105,8 +105,9 @@ class ServedModel(Construct):
         # A network compiled for Inferentia2 is served in AWS's Neuron inference image (its model package says so).
         self.compiled = compiled_for_inferentia2(serving)
         if self.compiled:
+            region = Stack.of(self).region
             image_repository = ecr.Repository.from_repository_arn(
-                self, "NeuronImageRepository", repository_arn(neuron_inference_image_uri(Stack.of(self).region), Stack.of(self).region))
+                self, "NeuronImageRepository", repository_arn(neuron_inference_image_uri(region), region))
         access.allow_serving_runtime(repository=image_repository)
 
         # --- the model: the approved package version, plus how to run our serving code, which refuses

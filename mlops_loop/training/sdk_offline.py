@@ -449,18 +449,13 @@ def training_image_uri(framework: str, region: str, instance_type: str) -> str:
         ValueError: no such image in ``region``, naming the framework and version.
     """
     from ..config.instance_types import INSTANCE_TYPES
-    from .names import (NEURON_TRAINING_REPOSITORY, NEURON_TRAINING_TAG, PYTORCH_FRAMEWORK, PYTORCH_PY_VERSION, PYTORCH_VERSION,
-                        XGBOOST_FRAMEWORK, XGBOOST_VERSION)
+    from .names import NEURON_TRAINING_REPOSITORY, NEURON_TRAINING_TAG, XGBOOST_FRAMEWORK, XGBOOST_VERSION
 
     if framework == XGBOOST_FRAMEWORK:
         return image_uri(XGBOOST_FRAMEWORK, region, XGBOOST_VERSION)
-    trainium = INSTANCE_TYPES[instance_type].accelerator == "trainium"
-    try:
-        uri = image_uri(PYTORCH_FRAMEWORK, region, PYTORCH_VERSION, py_version=PYTORCH_PY_VERSION, image_scope="training",
-                        instance_type="ml.m5.xlarge" if trainium else instance_type)
-    except ValueError as exc:
-        raise ValueError(f"no SageMaker PyTorch {PYTORCH_VERSION} training image in {region}: {exc}") from None
-    return f"{uri.split('/', 1)[0]}/{NEURON_TRAINING_REPOSITORY}:{NEURON_TRAINING_TAG}" if trainium else uri
+    if INSTANCE_TYPES[instance_type].accelerator == "trainium":
+        return _neuron_image(region, NEURON_TRAINING_REPOSITORY, NEURON_TRAINING_TAG)
+    return _pytorch_training_image(region, instance_type)
 
 
 def neuron_inference_image_uri(region: str) -> str:
@@ -470,10 +465,24 @@ def neuron_inference_image_uri(region: str) -> str:
     Raises:
         ValueError: the SDK knows no PyTorch registry in ``region``.
     """
-    from .names import NEURON_INFERENCE_REPOSITORY, NEURON_INFERENCE_TAG, PYTORCH_FRAMEWORK
+    from .names import NEURON_INFERENCE_REPOSITORY, NEURON_INFERENCE_TAG
 
-    registry = training_image_uri(PYTORCH_FRAMEWORK, region, "ml.m5.xlarge").split("/", 1)[0]
-    return f"{registry}/{NEURON_INFERENCE_REPOSITORY}:{NEURON_INFERENCE_TAG}"
+    return _neuron_image(region, NEURON_INFERENCE_REPOSITORY, NEURON_INFERENCE_TAG)
+
+
+def _pytorch_training_image(region: str, instance_type: str) -> str:
+    from .names import PYTORCH_FRAMEWORK, PYTORCH_PY_VERSION, PYTORCH_VERSION
+
+    try:
+        return image_uri(PYTORCH_FRAMEWORK, region, PYTORCH_VERSION, py_version=PYTORCH_PY_VERSION, image_scope="training",
+                         instance_type=instance_type)
+    except ValueError as exc:
+        raise ValueError(f"no SageMaker PyTorch {PYTORCH_VERSION} training image in {region}: {exc}") from None
+
+
+def _neuron_image(region: str, repository: str, tag: str) -> str:
+    """``repository:tag`` of AWS's Neuron images, pinned, in the registry of the SDK's PyTorch images in ``region``."""
+    return f"{_pytorch_training_image(region, 'ml.m5.xlarge').split('/', 1)[0]}/{repository}:{tag}"
 
 
 def repository_arn(uri: str, region: str) -> str:

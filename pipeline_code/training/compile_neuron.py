@@ -63,7 +63,7 @@ def compile_model(model_dir: str, output_dir: str, *, compiler_name: str = NEURO
     scratch = tempfile.mkdtemp(prefix="mlops-loop-compile-")
     try:
         content = os.path.join(scratch, "model")
-        _unpack(model_dir, content)
+        data_io.unpack_model(model_dir, content)
         metadata = data_io.read_json(os.path.join(content, METADATA_FILE), what="feature metadata")
         framework = metadata.get("framework", XGBOOST)
         if framework != PYTORCH:
@@ -102,19 +102,6 @@ def compile_model(model_dir: str, output_dir: str, *, compiler_name: str = NEURO
         return info
     finally:
         shutil.rmtree(scratch, ignore_errors=True)
-
-
-def _unpack(model_dir: str, destination: str) -> None:
-    archive = model_dir if os.path.isfile(model_dir) else os.path.join(model_dir, MODEL_ARCHIVE)
-    if os.path.isfile(archive):
-        data_io.extract_tar_safely(archive, destination)
-    elif os.path.isfile(os.path.join(model_dir, MODEL_FILE)):
-        shutil.copytree(model_dir, destination)
-    else:
-        raise InputError(f"no model at {model_dir!r}: expected a {MODEL_ARCHIVE} or a directory with {MODEL_FILE}")
-    for name in (MODEL_FILE, METADATA_FILE):
-        if not os.path.isfile(os.path.join(destination, name)):
-            raise InputError(f"the model at {model_dir!r} has no {name} at its root")
 
 
 def _check_stand_in(network: network_lib.TabularNetwork, traced: Any, batch: int) -> None:

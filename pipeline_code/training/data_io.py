@@ -21,6 +21,7 @@ if TYPE_CHECKING:
     import pyarrow as pa
     import pyarrow.dataset as ds
 
+from pipeline_code.core.integrity import METADATA_FILE, MODEL_ARCHIVE, MODEL_FILE
 from pipeline_code.core.integrity import sha256_concatenated as sha256_files, sha256_file  # noqa: F401 - re-exported for the jobs
 
 
@@ -131,6 +132,32 @@ def json_safe(value: Any) -> Any:
     if isinstance(value, np.ndarray):
         return [json_safe(v) for v in value.tolist()]
     return value
+
+
+def model_archive(model_dir: str) -> str:
+    """Where a model's ``model.tar.gz`` is: ``model_dir`` itself when it is a file, else inside the directory (as
+    SageMaker mounts a model input)."""
+    return model_dir if os.path.isfile(model_dir) else os.path.join(model_dir, MODEL_ARCHIVE)
+
+
+def unpack_model(model_dir: str, destination: str) -> None:
+    """The model at ``model_dir`` (its archive, or a directory with ``model.json``) as files in ``destination``.
+
+    Raises:
+        InputError: no model there, or no ``model.json`` + ``feature_metadata.json`` at the archive's root.
+    """
+    archive = model_archive(model_dir)
+    if os.path.isfile(archive):
+        extract_tar_safely(archive, destination)
+    elif os.path.isfile(os.path.join(model_dir, MODEL_FILE)):
+        import shutil
+
+        shutil.copytree(model_dir, destination)
+    else:
+        raise InputError(f"no model at {model_dir!r}: expected a {MODEL_ARCHIVE} or a directory with {MODEL_FILE}")
+    for name in (MODEL_FILE, METADATA_FILE):
+        if not os.path.isfile(os.path.join(destination, name)):
+            raise InputError(f"the model at {model_dir!r} has no {name} at its root")
 
 
 def write_archive(directory: str, archive: str) -> None:

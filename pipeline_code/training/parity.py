@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
 import tarfile
 from typing import Any, Callable, Dict, Optional, Tuple
 
@@ -43,8 +42,9 @@ def parity_request(test: pd.DataFrame, spec: ModelSpec, records: int = PARITY_RE
     return {"instances": [dict(row, inference_id=f"{PARITY_INFERENCE_ID}-{i}") for i, row in enumerate(rows)]}
 
 
-def _compiled(model_dir: str, archive: str) -> bool:
+def _compiled(model_dir: str) -> bool:
     """Whether the model (a directory, or its archive: only the member names are read) holds ``compiled.json``."""
+    archive = data_io.model_archive(model_dir)
     if os.path.isfile(archive):
         with tarfile.open(archive, "r:*") as tar:
             return any(os.path.normpath(name) == COMPILED_FILE for name in tar.getnames())
@@ -62,14 +62,10 @@ def attach_parity(model_dir: str, test: pd.DataFrame, spec: ModelSpec, workdir: 
     """
     from pipeline_code.serving import inference
 
-    archive = model_dir if os.path.isfile(model_dir) else os.path.join(model_dir, MODEL_ARCHIVE)
-    if not _compiled(model_dir, archive):
+    if not _compiled(model_dir):
         return None
     content = os.path.join(workdir, "content")
-    if os.path.isfile(archive):
-        data_io.extract_tar_safely(archive, content)
-    else:
-        shutil.copytree(model_dir, content)
+    data_io.unpack_model(model_dir, content)
     request = parity_request(test, spec)
     try:
         # The CPU model, as a CPU endpoint serves it (this job never sets the compiled-serving variable).

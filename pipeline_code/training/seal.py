@@ -72,7 +72,7 @@ def digests(model_dir: str) -> Digests:
     Raises:
         InputError: no model there, or the archive holds no ``model.json`` + ``feature_metadata.json``.
     """
-    archive = model_dir if os.path.isfile(model_dir) else os.path.join(model_dir, integrity.MODEL_ARCHIVE)
+    archive = data_io.model_archive(model_dir)
     if not os.path.isfile(archive):
         found = integrity.model_digest(model_dir) if os.path.isdir(model_dir) else None
         if found is None:

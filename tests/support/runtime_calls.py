@@ -154,6 +154,11 @@ def _when_shared(n: Names, requests: Callable[[], list[Request]]) -> list[Reques
     return requests() if n.multi_model_endpoint else []
 
 
+def _when_compiled(n: Names, requests: Callable[[], list[Request]]) -> list[Request]:
+    """The requests of the rollout parity check, for a model compiled for Inferentia2 (else none)."""
+    return requests() if n.compiled else []
+
+
 def _sealed(n: Names) -> str:
     """A sealed artefact's key (pipeline_code.core.integrity.sealed_key)."""
     return f"pipelines/{n.model}/registered/{'ab' * 32}/model.tar.gz"
@@ -244,32 +249,32 @@ RUNTIMES: tuple[Runtime, ...] = (
         {
             # Is the endpoint still deploying? Then the version being rolled out: the pending endpoint config's model,
             # its package, its sealed archive.
-            "describe_endpoint": lambda n: [
+            "describe_endpoint": lambda n: _when_compiled(n, lambda: [
                 ("sagemaker:DescribeEndpoint", {"endpoint": n.arn("sagemaker", f"endpoint/{n.prefix}-{n.model}")}, {}),
-            ] if n.compiled else [],
-            "describe_endpoint_config": lambda n: [
+            ]),
+            "describe_endpoint_config": lambda n: _when_compiled(n, lambda: [
                 ("sagemaker:DescribeEndpointConfig", {"endpoint-config": n.arn("sagemaker", f"endpoint-config/{n.model}-config-1a2b3c")}, {}),
-            ] if n.compiled else [],
-            "describe_model": lambda n: [
+            ]),
+            "describe_model": lambda n: _when_compiled(n, lambda: [
                 ("sagemaker:DescribeModel", {"model": n.arn("sagemaker", f"model/{n.model}-model-1a2b3c")}, {}),
-            ] if n.compiled else [],
-            "describe_model_package": lambda n: [
+            ]),
+            "describe_model_package": lambda n: _when_compiled(n, lambda: [
                 ("sagemaker:DescribeModelPackage", {"model-package": n.version}, {}),
-            ] if n.compiled else [],
-            "get_object": lambda n: [
+            ]),
+            "get_object": lambda n: _when_compiled(n, lambda: [
                 ("s3:GetObject", {"object": n.object("artifacts", _sealed(n))}, {}),
                 ("kms:Decrypt", {"key": n.data_key}, {}),
-            ] if n.compiled else [],
-            "invoke_endpoint": lambda n: [
+            ]),
+            "invoke_endpoint": lambda n: _when_compiled(n, lambda: [
                 ("sagemaker:InvokeEndpoint", {"endpoint": n.arn("sagemaker", f"endpoint/{n.prefix}-{n.model}")}, {}),
-            ] if n.compiled else [],
-            "put_metric_data": lambda n: [
+            ]),
+            "put_metric_data": lambda n: _when_compiled(n, lambda: [
                 ("cloudwatch:PutMetricData", {"*": "*"}, {"cloudwatch:namespace": PARITY_NAMESPACE}),
-            ] if n.compiled else [],
-            "publish": lambda n: [
+            ]),
+            "publish": lambda n: _when_compiled(n, lambda: [
                 ("sns:Publish", {"topic": n.resource("Operations", "Notifications")}, {}),
                 ("kms:GenerateDataKey", {"key": n.resource("Storage", "OpsKey", "Arn")}, {}),
-            ] if n.compiled else [],
+            ]),
         },
     ),
     Runtime(
