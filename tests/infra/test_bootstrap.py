@@ -64,3 +64,12 @@ def test_the_main_jobs_lock_is_the_closure_of_its_requirements_with_the_full_loc
     # The main job needs none of the job runtime's engines or the test tools.
     names = {line.split("==")[0].lower() for line in pins}
     assert not names & {"pyspark", "xgboost", "moto", "pytest", "pytest-xdist", "syrupy"}
+
+
+def test_python_writes_bytecode_after_sourcing_whatever_the_machine_says():
+    """GIVEN a machine-wide PYTHONDONTWRITEBYTECODE=1 WHEN bootstrap.sh is sourced THEN the venv's Python may write
+    .pyc files, so a module is compiled once instead of in every worker and subprocess."""
+    result = _bash(f'. "{BOOTSTRAP}" synth && python -c "import sys; print(sys.dont_write_bytecode)"',
+                   PYTHONDONTWRITEBYTECODE="1")
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == "False"
