@@ -22,7 +22,9 @@ def acknowledge(scope: IConstruct, reason: str, *rule_ids: str) -> None:
     """Acknowledge ``rule_ids`` (e.g. ``"AwsSolutions-IAM5[Resource::*]"``) on ``scope`` and its children."""
     if len(reason.strip()) < 20:
         raise ValueError(f"acknowledgement of {rule_ids} on {scope.node.path} needs a real reason")
+    unknown = [rule_id for rule_id in rule_ids if not rule_id.startswith(("AwsSolutions-", "NIST.800.53.R5-"))]
+    if unknown:
+        raise ValueError(f"unknown nag rule id {unknown[0]!r}")
+    validations = Validations.of(scope)
     for rule_id in rule_ids:
-        if not rule_id.startswith(("AwsSolutions-", "NIST.800.53.R5-")):
-            raise ValueError(f"unknown nag rule id {rule_id!r}")
-        Validations.of(scope).acknowledge(Acknowledgment(id=rule_id, reason=reason))
+        validations.acknowledge(Acknowledgment(id=rule_id, reason=reason))

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 
 import pytest
-from aws_cdk import App, Stack
+from aws_cdk import App, Stack, Validations
 from aws_cdk import aws_s3 as s3
 
 from mlops_loop.nag import acknowledge, add_nag_packs
@@ -80,6 +80,14 @@ def test_nag_is_active_a_noncompliant_bucket_fails_synth(tmp_path):
         app.synth()
     rules = {v["ruleName"] for v in nag_violations(tmp_path)}
     assert {"AwsSolutions-S1", "AwsSolutions-S10", "NIST.800.53.R5-S3BucketLoggingEnabled"} <= rules
+
+
+def test_acknowledge_refuses_an_unknown_rule_and_acknowledges_nothing(tmp_path):
+    app = App(outdir=str(tmp_path))
+    stack = Stack(app, "Probe")
+    with pytest.raises(ValueError, match=r"^unknown nag rule id 'IAM5'$"):
+        acknowledge(stack, "a reason long enough to be one", "AwsSolutions-S1", "IAM5")
+    assert not [entry for entry in stack.node.metadata if entry.type == Validations.ACKNOWLEDGED_RULES_METADATA_KEY]
 
 
 def test_acknowledge_refuses_an_empty_reason(tmp_path):

@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import pytest
-from aws_cdk import Aws, Environment, Fn, Stack
+import jsii
+from aws_cdk import Aws, Environment, Fn, IStableStringProducer, Lazy, Stack, Token
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_kms as kms
 from aws_cdk import aws_s3 as s3
@@ -24,6 +25,17 @@ def _policy() -> tuple[Stack, AccessPolicy]:
 
 def _bucket(stack: Stack) -> s3.IBucket:
     return s3.Bucket.from_bucket_name(stack, "Bucket", "bucket")
+
+
+@jsii.implements(IStableStringProducer)
+class _Produces:
+    """A token that resolves to ``value`` at synth (as a bucket name or an ARN of another construct does)."""
+
+    def __init__(self, value: str):
+        self.value = value
+
+    def produce(self) -> str:
+        return self.value
 
 
 def _statements(stack: Stack) -> list[dict]:
@@ -61,6 +73,25 @@ def test_a_wildcard_inside_an_unresolved_token_is_refused():
     _, access = _policy()
     with pytest.raises(ValueError, match="^Joined: wildcard resources must be concrete strings"):
         access.allow("Joined", ["s3:GetObject"], [Fn.join("", [Aws.STACK_NAME, "/*"])], wildcard_reason="a long enough reason here")
+
+
+def test_resources_that_resolve_to_strings_are_judged_by_their_resolved_value_whatever_their_position():
+    """GIVEN a literal resource, a token that resolves to a concrete wildcard, and a token without one WHEN one
+    statement allows them THEN only the wildcard is acknowledged, under its resolved text, and all three are granted
+    in their order."""
+    stack, access = _policy()
+    wildcard = Lazy.string(_Produces("arn:aws:logs:eu-west-1:123456789012:log-group:/x:*"))
+    assert Token.is_unresolved(wildcard)
+    access.allow("Mixed", ["logs:PutLogEvents"], ["arn:aws:logs:eu-west-1:123456789012:log-group:/y", wildcard, Aws.STACK_ID],
+                 wildcard_reason="One log stream per execution environment in this group.")
+    assert list(_stack_acknowledgements(stack)) == [
+        "AwsSolutions-IAM5[Resource::arn:aws:logs:eu-west-1:123456789012:log-group:/x:*]"
+    ]
+    (statement,) = _statements(stack)
+    granted = statement["Resource"]
+    assert len(granted) == 3 and {"Ref": "AWS::StackId"} in granted
+    assert {"arn:aws:logs:eu-west-1:123456789012:log-group:/y", "arn:aws:logs:eu-west-1:123456789012:log-group:/x:*"} == set(
+        r for r in granted if isinstance(r, str))
 
 
 def test_a_prefix_that_could_match_a_sibling_is_refused():
