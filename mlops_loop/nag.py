@@ -25,6 +25,4 @@ def acknowledge(scope: IConstruct, reason: str, *rule_ids: str) -> None:
     unknown = [rule_id for rule_id in rule_ids if not rule_id.startswith(("AwsSolutions-", "NIST.800.53.R5-"))]
     if unknown:
         raise ValueError(f"unknown nag rule id {unknown[0]!r}")
-    validations = Validations.of(scope)
-    for rule_id in rule_ids:
-        validations.acknowledge(Acknowledgment(id=rule_id, reason=reason))
+    Validations.of(scope).acknowledge(*(Acknowledgment(id=rule_id, reason=reason) for rule_id in rule_ids))
