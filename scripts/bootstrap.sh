@@ -81,8 +81,13 @@ unset _mlops_loop_root
 # (uv installs with no .pyc, see above). A machine-wide PYTHONDONTWRITEBYTECODE would instead have every
 # process compile every module it imports again: a test worker importing the CDK, the SageMaker SDK,
 # Spark and torch spends 26 s on it without .pyc files, 10 s with them (and pytest re-rewrites every
-# test module in each worker). .gitignore keeps __pycache__ out of commits.
-unset PYTHONDONTWRITEBYTECODE
+# test module in each worker). .gitignore keeps __pycache__ out of commits. Only in scripts (the README's
+# commands and the other scripts/ source this file non-interactively): an interactive shell that sources
+# it keeps its own setting.
+case $- in
+  *i*) ;;
+  *) unset PYTHONDONTWRITEBYTECODE ;;
+esac
 # Synth is hermetic: no notices, telemetry or version checks over the network.
 export CDK_DISABLE_VERSION_CHECK=1
 export CDK_DISABLE_CLI_TELEMETRY=true

@@ -47,12 +47,15 @@ def spark(tmp_path_factory: pytest.TempPathFactory):
     """The one local Spark session of a test process (each xdist worker has its own), pinned to UTC.
 
     ``local[1]`` with two shuffle partitions and no UI: test data is tiny, and Spark's defaults (200
-    partitions) only add overhead. For the same reason queries are interpreted rather than compiled
-    (no whole-stage or expression code generation: compiling Java for a query of a few hundred rows
-    takes longer than running it) and not re-planned at each shuffle (adaptive execution). Both are
-    Spark's own equivalent paths, so no job's result changes; tests/jobs took 68-69 s instead of
-    76-88 s in one process. The local loop (``run_loop``) reuses this session as the active one. Spark
-    tests are marked ``@pytest.mark.spark`` (``-m "not spark"`` runs the pandas-only rest).
+    partitions) only add overhead. For the same reason queries are interpreted wherever Spark has an
+    interpreted path (no whole-stage code generation; ``factoryMode`` is an internal setting, read
+    outside Spark's own tests too in 3.5): compiling Java for a query of a few hundred rows takes longer
+    than running it. Nor are they re-planned at each shuffle (adaptive execution), so a shuffle keeps its
+    two partitions. The rows a job writes are the same; only part-file counts and the order of rows no
+    query orders could differ, which no test relies on; tests/jobs took 68-69 s instead of 76-88 s in
+    one process. The local loop (``run_loop``) reuses this session as the active one in the tests;
+    outside them it and Glue keep Spark's defaults. Spark tests are marked ``@pytest.mark.spark``
+    (``-m "not spark"`` runs the pandas-only rest).
     """
     from pyspark.sql import SparkSession
 

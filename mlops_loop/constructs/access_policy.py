@@ -15,8 +15,9 @@ from ..nag import acknowledge
 
 READ_OBJECT_ACTIONS = ("s3:GetObject", "s3:GetObjectVersion")
 WRITE_OBJECT_ACTIONS = ("s3:PutObject", "s3:DeleteObject", "s3:AbortMultipartUpload")
-# How the CDK encodes an unresolved token inside a Python string (aws-cdk-lib's TokenString).
-TOKEN_MARK = "${Token["
+# What an unresolved CDK token leaves in a Python string: "${Token[...]}" (a string), "#{Token[...]}" (a
+# list) or a number token's "-1.88...e+289"; the CDK's own test for a string that may hold one.
+TOKEN_MARKS = ("Token[", "e+289")
 
 
 def s3_arn(scope: Construct, bucket_name: str, key_pattern: Optional[str] = None) -> str:
@@ -52,7 +53,7 @@ class AccessPolicy(Construct):
         wildcard_findings = [f"AwsSolutions-IAM5[Action::{a}]" for a in actions if "*" in a]
         # Only strings that carry CDK tokens need resolving, all in one call (keyed by position): each call
         # is a round trip to the CDK's Node process, and a synth adds about a thousand statements.
-        tokens = {f"r{i}": r for i, r in enumerate(resources) if TOKEN_MARK in r}
+        tokens = {f"r{i}": r for i, r in enumerate(resources) if any(mark in r for mark in TOKEN_MARKS)}
         resolved_tokens = self._stack.resolve(tokens) if tokens else {}
         for i, resource in enumerate(resources):
             resolved = resolved_tokens.get(f"r{i}") if f"r{i}" in tokens else resource

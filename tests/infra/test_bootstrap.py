@@ -66,10 +66,15 @@ def test_the_main_jobs_lock_is_the_closure_of_its_requirements_with_the_full_loc
     assert not names & {"pyspark", "xgboost", "moto", "pytest", "pytest-xdist", "syrupy"}
 
 
-def test_python_writes_bytecode_after_sourcing_whatever_the_machine_says():
-    """GIVEN a machine-wide PYTHONDONTWRITEBYTECODE=1 WHEN bootstrap.sh is sourced THEN the venv's Python may write
-    .pyc files, so a module is compiled once instead of in every worker and subprocess."""
-    result = _bash(f'. "{BOOTSTRAP}" synth && python -c "import sys; print(sys.dont_write_bytecode)"',
-                   PYTHONDONTWRITEBYTECODE="1")
-    assert result.returncode == 0, result.stderr
-    assert result.stdout.strip() == "False"
+def test_scripts_write_bytecode_whatever_the_machine_says_and_a_users_shell_keeps_its_setting():
+    """GIVEN a machine-wide PYTHONDONTWRITEBYTECODE=1 WHEN a script sources bootstrap.sh THEN its Python may write .pyc
+    files, so a module is compiled once instead of in every worker and subprocess; WHEN an interactive shell sources
+    it THEN the user's setting stays."""
+    probe = f'. "{BOOTSTRAP}" synth && python -c "import sys; print(sys.dont_write_bytecode)"'
+    script = _bash(probe, PYTHONDONTWRITEBYTECODE="1")
+    assert script.returncode == 0, script.stderr
+    assert script.stdout.strip() == "False"
+    interactive = subprocess.run(["bash", "--norc", "-i", "-c", probe], capture_output=True, text=True, timeout=300,
+                                 env={**os.environ, "PYTHONDONTWRITEBYTECODE": "1"}, cwd="/")
+    assert interactive.returncode == 0, interactive.stderr
+    assert interactive.stdout.strip() == "True"

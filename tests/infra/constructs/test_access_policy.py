@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 import jsii
-from aws_cdk import Aws, Environment, Fn, IStableStringProducer, Lazy, Stack, Token
+from aws_cdk import Aws, Environment, Fn, IStableListProducer, IStableStringProducer, Lazy, Stack, Token
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_kms as kms
 from aws_cdk import aws_s3 as s3
@@ -27,9 +27,10 @@ def _bucket(stack: Stack) -> s3.IBucket:
     return s3.Bucket.from_bucket_name(stack, "Bucket", "bucket")
 
 
-@jsii.implements(IStableStringProducer)
+@jsii.implements(IStableStringProducer, IStableListProducer)
 class _Produces:
-    """A token that resolves to ``value`` at synth (as a bucket name or an ARN of another construct does)."""
+    """A token that resolves to ``value`` at synth (as a bucket name, an ARN or a list attribute of another
+    construct does)."""
 
     def __init__(self, value: str):
         self.value = value
@@ -75,23 +76,35 @@ def test_a_wildcard_inside_an_unresolved_token_is_refused():
         access.allow("Joined", ["s3:GetObject"], [Fn.join("", [Aws.STACK_NAME, "/*"])], wildcard_reason="a long enough reason here")
 
 
-def test_resources_that_resolve_to_strings_are_judged_by_their_resolved_value_whatever_their_position():
-    """GIVEN a literal resource, a token that resolves to a concrete wildcard, and a token without one WHEN one
-    statement allows them THEN only the wildcard is acknowledged, under its resolved text, and all three are granted
-    in their order."""
+def test_resources_are_judged_by_their_resolved_value_whatever_their_position():
+    """GIVEN a token without a wildcard, a literal wildcard, a token that resolves to a concrete wildcard and a
+    literal without one WHEN one statement allows them THEN exactly the two wildcards are acknowledged, each under
+    its resolved text, and all four are granted."""
     stack, access = _policy()
-    wildcard = Lazy.string(_Produces("arn:aws:logs:eu-west-1:123456789012:log-group:/x:*"))
-    assert Token.is_unresolved(wildcard)
-    access.allow("Mixed", ["logs:PutLogEvents"], ["arn:aws:logs:eu-west-1:123456789012:log-group:/y", wildcard, Aws.STACK_ID],
-                 wildcard_reason="One log stream per execution environment in this group.")
-    assert list(_stack_acknowledgements(stack)) == [
-        "AwsSolutions-IAM5[Resource::arn:aws:logs:eu-west-1:123456789012:log-group:/x:*]"
-    ]
+    token_wildcard = Lazy.string(_Produces("arn:aws:logs:eu-west-1:123456789012:log-group:/x:*"))
+    assert Token.is_unresolved(token_wildcard)
+    reason = "One log stream per execution environment in this group."
+    access.allow("Mixed", ["logs:PutLogEvents"], [Aws.STACK_ID, "arn:aws:logs:eu-west-1:123456789012:log-group:/y:*",
+                                                  token_wildcard, "arn:aws:logs:eu-west-1:123456789012:log-group:/z"],
+                 wildcard_reason=reason)
+    assert _stack_acknowledgements(stack) == {
+        "AwsSolutions-IAM5[Resource::arn:aws:logs:eu-west-1:123456789012:log-group:/y:*]": reason,
+        "AwsSolutions-IAM5[Resource::arn:aws:logs:eu-west-1:123456789012:log-group:/x:*]": reason,
+    }
     (statement,) = _statements(stack)
     granted = statement["Resource"]
-    assert len(granted) == 3 and {"Ref": "AWS::StackId"} in granted
-    assert {"arn:aws:logs:eu-west-1:123456789012:log-group:/y", "arn:aws:logs:eu-west-1:123456789012:log-group:/x:*"} == set(
-        r for r in granted if isinstance(r, str))
+    assert len(granted) == 4 and {"Ref": "AWS::StackId"} in granted
+    assert {r for r in granted if isinstance(r, str)} == {
+        f"arn:aws:logs:eu-west-1:123456789012:log-group:{group}" for group in ("/x:*", "/y:*", "/z")}
+
+
+def test_a_list_token_in_a_resource_is_refused():
+    """GIVEN a list token where one resource string belongs WHEN it is allowed THEN the CDK refuses it, as it would
+    refuse it in the template, instead of the statement taking it as plain text."""
+    stack, access = _policy()
+    names = Lazy.list(_Produces(["a", "b"]))
+    with pytest.raises(RuntimeError, match="Found an encoded list token string in a scalar string context"):
+        access.allow("Listed", ["s3:GetObject"], [f"arn:aws:s3:::{names[0]}"])
 
 
 def test_a_prefix_that_could_match_a_sibling_is_refused():
