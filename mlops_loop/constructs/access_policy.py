@@ -110,13 +110,21 @@ class AccessPolicy(Construct):
         """What a model container on an endpoint or transform job needs: :meth:`allow_container_runtime`
         with SageMaker's log groups, plus ``Metrics`` (PutMetricData in SageMaker's namespaces only)."""
         self.allow_container_runtime(repository=repository, log_groups="/aws/sagemaker/*")
+        self.allow_metrics("Metrics", "/aws/sagemaker/*", limited_to="SageMaker's endpoint metrics")
+
+    def allow_metrics(self, sid: str, namespaces: str | Sequence[str], *, limited_to: str) -> None:
+        """Publish CloudWatch metrics in ``namespaces`` only (a pattern with ``*`` matches as StringLike).
+
+        PutMetricData has no resource-level permissions, so the statement's resource is ``*`` and the
+        namespace condition is what confines it; ``limited_to`` says to what, for the acknowledgement."""
+        patterns = [namespaces] if isinstance(namespaces, str) else list(namespaces)
+        operator = "StringLike" if any("*" in n for n in patterns) else "StringEquals"
         self.allow(
-            "Metrics",
+            sid,
             ["cloudwatch:PutMetricData"],
             ["*"],
-            conditions={"StringLike": {"cloudwatch:namespace": "/aws/sagemaker/*"}},
-            wildcard_reason="PutMetricData has no resource-level permissions; the namespace condition limits it "
-            "to SageMaker's endpoint metrics.",
+            conditions={operator: {"cloudwatch:namespace": namespaces if isinstance(namespaces, str) else patterns}},
+            wildcard_reason=f"PutMetricData has no resource-level permissions; the namespace condition limits it to {limited_to}.",
         )
 
     def allow_container_runtime(self, *, repository: ecr.IRepository, log_groups: str) -> None:

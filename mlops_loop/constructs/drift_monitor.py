@@ -99,14 +99,7 @@ class DriftMonitor(Construct):
             [stack.format_arn(service="sagemaker", resource="model-package", resource_name=f"{package_group_name.lower()}/*")],
             wildcard_reason="Whichever version of this model's group serves; only that group.",
         )
-        access.allow(
-            "PublishMetrics",
-            ["cloudwatch:PutMetricData"],
-            ["*"],
-            conditions={"StringEquals": {"cloudwatch:namespace": MONITOR_NAMESPACE}},
-            wildcard_reason="PutMetricData has no resource-level permissions; the namespace condition limits it "
-            "to the monitor's own metrics.",
-        )
+        access.allow_metrics("PublishMetrics", MONITOR_NAMESPACE, limited_to="the monitor's own metrics")
         access.allow_container_runtime(
             repository=xgboost_repository(self), log_groups="/aws/sagemaker/ProcessingJobs:*"
         )

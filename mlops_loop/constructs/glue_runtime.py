@@ -107,13 +107,7 @@ class GlueRuntime(Construct):
                             "configuration (fixed per environment), with one stream per crawl.")
         self.job_access.allow_prefix("GlueTemp", artifacts_bucket, f"{GLUE_TEMP_PREFIX}/", write=True)
         # Glue publishes job metrics (--enable-metrics) to its own namespace only.
-        self.job_access.allow(
-            "GlueJobMetrics",
-            ["cloudwatch:PutMetricData"],
-            ["*"],
-            conditions={"StringEquals": {"cloudwatch:namespace": "Glue"}},
-            wildcard_reason="PutMetricData has no resource-level permissions; the namespace condition limits it to Glue.",
-        )
+        self.job_access.allow_metrics("GlueJobMetrics", "Glue", limited_to="Glue")
         self.crawler_access.allow(
             "CrawlerCatalog",
             [

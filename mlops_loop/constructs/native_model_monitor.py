@@ -401,14 +401,7 @@ class NativeModelMonitor(Construct):
             wildcard_reason="SageMaker writes one log stream per monitoring job and instance in the "
             "/aws/sagemaker/ProcessingJobs log group; the stream names are generated per run.",
         )
-        access.allow(
-            "Metrics",
-            ["cloudwatch:PutMetricData"],
-            ["*"],
-            conditions={"StringLike": {"cloudwatch:namespace": list(METRIC_NAMESPACES)}},
-            wildcard_reason="PutMetricData has no resource-level permissions; the namespace condition limits it "
-            "to Model Monitor's and Clarify's endpoint metric namespaces.",
-        )
+        access.allow_metrics("Metrics", METRIC_NAMESPACES, limited_to="Model Monitor's and Clarify's endpoint metric namespaces")
         access.allow(
             "ExplainWithEndpoint",
             ["sagemaker:InvokeEndpoint", "sagemaker:DescribeEndpoint"],

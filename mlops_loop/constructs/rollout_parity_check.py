@@ -111,14 +111,7 @@ class RolloutParityCheck(Construct):
                      wildcard_reason="Sealed artefacts are content-addressed (pipelines/<model>/registered/<sha256>/...); "
                      "the function reads only parity.json of the one a package version names.")
         access.allow_key("DataKey", data_key, encrypt=False)
-        access.allow(
-            "PublishVerdict",
-            ["cloudwatch:PutMetricData"],
-            ["*"],
-            conditions={"StringEquals": {"cloudwatch:namespace": PARITY_NAMESPACE}},
-            wildcard_reason="PutMetricData has no resource-level permissions; the namespace condition limits it to the "
-            "parity verdicts the rollback alarms watch.",
-        )
+        access.allow_metrics("PublishVerdict", PARITY_NAMESPACE, limited_to="the parity verdicts the rollback alarms watch")
         access.allow("Notify", ["sns:Publish"], [topic.topic_arn])
         self.function = built.function
         self.rule = events.Rule(

@@ -190,14 +190,7 @@ class TrainingPipeline(Construct):
             wildcard_reason="Experiment, trial and lineage entity names are created per pipeline execution "
             "by SageMaker; they are only known at run time.",
         )
-        access.allow(
-            "JobMetrics",
-            ["cloudwatch:PutMetricData"],
-            ["*"],
-            conditions={"StringLike": {"cloudwatch:namespace": "/aws/sagemaker/*"}},
-            wildcard_reason="PutMetricData has no resource-level permissions; the namespace condition limits "
-            "it to SageMaker's job metrics.",
-        )
+        access.allow_metrics("JobMetrics", "/aws/sagemaker/*", limited_to="SageMaker's job metrics")
         access.allow_container_runtime(repository=xgboost_repository(access), log_groups="/aws/sagemaker/*")
         access.allow_pass_role("PassOwnRole", role.role_arn, "sagemaker.amazonaws.com")
 

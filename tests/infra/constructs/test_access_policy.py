@@ -146,3 +146,19 @@ def test_when_a_role_may_be_passed_then_only_to_the_named_service():
         "Sid": "PassJobRole", "Effect": "Allow", "Action": "iam:PassRole", "Resource": "arn:aws:iam::123456789012:role/job",
         "Condition": {"StringEquals": {"iam:PassedToService": "sagemaker.amazonaws.com"}},
     }]
+
+
+@pytest.mark.parametrize(
+    ("namespaces", "condition"),
+    [("mlops-loop/x", {"StringEquals": {"cloudwatch:namespace": "mlops-loop/x"}}),
+     (("/aws/sagemaker/*", "Glue"), {"StringLike": {"cloudwatch:namespace": ["/aws/sagemaker/*", "Glue"]}})],
+)
+def test_metrics_are_confined_to_their_namespaces_with_a_pattern_matched_as_such(namespaces, condition):
+    stack, access = _policy()
+    access.allow_metrics("Metrics", namespaces, limited_to="this test's metrics")
+    assert _statements(stack) == [{"Sid": "Metrics", "Effect": "Allow", "Action": "cloudwatch:PutMetricData", "Resource": "*",
+                                   "Condition": condition}]
+    assert _stack_acknowledgements(stack) == {
+        "AwsSolutions-IAM5[Resource::*]": "PutMetricData has no resource-level permissions; the namespace condition limits "
+        "it to this test's metrics."
+    }
