@@ -6,6 +6,8 @@ reason; :func:`acknowledge` refuses an empty one so an unexplained exception can
 
 from __future__ import annotations
 
+import weakref
+
 from aws_cdk import Acknowledgment, App, Validations
 from cdk_nag import AwsSolutionsChecks, NIST80053R5Checks
 from constructs import IConstruct
@@ -25,4 +27,12 @@ def acknowledge(scope: IConstruct, reason: str, *rule_ids: str) -> None:
     unknown = [rule_id for rule_id in rule_ids if not rule_id.startswith(("AwsSolutions-", "NIST.800.53.R5-"))]
     if unknown:
         raise ValueError(f"unknown nag rule id {unknown[0]!r}")
-    Validations.of(scope).acknowledge(*(Acknowledgment(id=rule_id, reason=reason) for rule_id in rule_ids))
+    validations = _VALIDATIONS.get(scope)
+    if validations is None:
+        validations = _VALIDATIONS[scope] = Validations.of(scope)
+    validations.acknowledge(*(Acknowledgment(id=rule_id, reason=reason) for rule_id in rule_ids))
+
+
+# Each scope's Validations, looked up once (a round trip to the CDK's Node process): a policy acknowledges
+# one finding per wildcard statement, a few hundred per synth.
+_VALIDATIONS: weakref.WeakKeyDictionary[IConstruct, Validations] = weakref.WeakKeyDictionary()

@@ -22,8 +22,13 @@ TOKEN_MARKS = ("Token[", "e+289")
 
 def s3_arn(scope: Construct, bucket_name: str, key_pattern: Optional[str] = None) -> str:
     """The ARN of a bucket (or of the objects matching ``key_pattern``) in the scope's partition."""
+    return _s3_arn(Stack.of(scope).partition, bucket_name, key_pattern)
+
+
+def _s3_arn(partition: str, bucket_name: str, key_pattern: Optional[str]) -> str:
+    # What Stack.format_arn(service="s3", region="", account="") writes, without its round trip to the CDK.
     resource = bucket_name if key_pattern is None else f"{bucket_name}/{key_pattern}"
-    return Stack.of(scope).format_arn(service="s3", region="", account="", resource=resource)
+    return f"arn:{partition}:s3:::{resource}"
 
 
 class AccessPolicy(Construct):
@@ -38,7 +43,22 @@ class AccessPolicy(Construct):
     def __init__(self, scope: Construct, construct_id: str, *, role: iam.IRole, description: str):
         super().__init__(scope, construct_id)
         self.policy = iam.ManagedPolicy(self, "Policy", description=description, roles=[role])
+        # Looked up once: each lookup is a round trip to the CDK's Node process, and a synth adds a
+        # thousand statements to a few hundred policies.
         self._stack = Stack.of(self)
+        self._partition = self._stack.partition
+        self._path: Optional[str] = None
+
+    @property
+    def path(self) -> str:
+        """This construct's path in the tree (looked up once)."""
+        if self._path is None:
+            self._path = self.node.path
+        return self._path
+
+    def s3_arn(self, bucket_name: str, key_pattern: Optional[str] = None) -> str:
+        """:func:`s3_arn` in this policy's stack."""
+        return _s3_arn(self._partition, bucket_name, key_pattern)
 
     def allow(
         self,
@@ -51,8 +71,7 @@ class AccessPolicy(Construct):
     ) -> None:
         """Allow ``actions`` on ``resources``; wildcards need ``wildcard_reason`` (acknowledged per finding)."""
         wildcard_findings = [f"AwsSolutions-IAM5[Action::{a}]" for a in actions if "*" in a]
-        # Only strings that carry CDK tokens need resolving, all in one call (keyed by position): each call
-        # is a round trip to the CDK's Node process, and a synth adds about a thousand statements.
+        # Only strings that carry CDK tokens need resolving, all in one call (keyed by position).
         tokens = {f"r{i}": r for i, r in enumerate(resources) if any(mark in r for mark in TOKEN_MARKS)}
         resolved_tokens = self._stack.resolve(tokens) if tokens else {}
         for i, resource in enumerate(resources):
@@ -81,17 +100,18 @@ class AccessPolicy(Construct):
             raise ValueError(f"{sid}: delete=False only narrows write=True")
         writes = tuple(a for a in WRITE_OBJECT_ACTIONS if delete or a != "s3:DeleteObject")
         actions = READ_OBJECT_ACTIONS + (writes if write else ())
+        bucket_name = bucket.bucket_name
         self.allow(
             sid,
             actions,
-            [s3_arn(self, bucket.bucket_name, f"{prefix}*")],
+            [self.s3_arn(bucket_name, f"{prefix}*")],
             wildcard_reason=f"Object access is confined to the {prefix} prefix this job owns; object keys "
             "are created at run time (partitions, part files), so they cannot be listed in advance.",
         )
         self.allow(
             f"{sid}List",
             ["s3:ListBucket"],
-            [s3_arn(self, bucket.bucket_name)],
+            [self.s3_arn(bucket_name)],
             conditions={"StringLike": {"s3:prefix": [f"{prefix}*"]}},
         )
 

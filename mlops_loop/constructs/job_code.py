@@ -15,7 +15,7 @@ from pipeline_code.catalog import Dataset
 from pipeline_code.core.contract import pascal
 
 from ..config.schema import ModelConfig
-from .access_policy import AccessPolicy, s3_arn
+from .access_policy import AccessPolicy
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 PIPELINE_CODE = REPO_ROOT / "pipeline_code"
@@ -59,6 +59,7 @@ class JobCode(Construct):
         self._specs: dict[str, s3_assets.Asset] = {}
         # Per listing reader (by construct path), the object keys it may list, filled until synth.
         self._listed: dict[str, _Keys] = {}
+        self._locations: dict[int, tuple[s3_assets.Asset, str, str]] = {}  # id -> (asset kept alive, bucket, key)
 
     def script(self, relative_path: str) -> s3_assets.Asset:
         """The asset of the entry script at ``pipeline_code/<relative_path>`` (created once)."""
@@ -110,8 +111,8 @@ class JobCode(Construct):
         """
         self._readers.append(access)
         if listing:
-            keys = self._listed[access.node.path] = _Keys()
-            access.allow("CodeListing", ["s3:ListBucket"], [s3_arn(access, self.library.s3_bucket_name)],
+            keys = self._listed[access.path] = _Keys()
+            access.allow("CodeListing", ["s3:ListBucket"], [access.s3_arn(self._location(self.library)[0])],
                          conditions={"StringEquals": {"s3:prefix": Lazy.list(keys)}})
         self._allow(access, "JobLibrary", self.library)
         for asset_id, asset in self._scripts.items():
@@ -126,9 +127,17 @@ class JobCode(Construct):
         return spec
 
     def _allow(self, access: AccessPolicy, sid: str, asset: s3_assets.Asset) -> None:
-        access.allow(sid, ["s3:GetObject"], [s3_arn(access, asset.s3_bucket_name, asset.s3_object_key)])
-        if access.node.path in self._listed:
-            self._listed[access.node.path].keys.append(asset.s3_object_key)
+        bucket, key = self._location(asset)
+        access.allow(sid, ["s3:GetObject"], [access.s3_arn(bucket, key)])
+        if access.path in self._listed:
+            self._listed[access.path].keys.append(key)
+
+    def _location(self, asset: s3_assets.Asset) -> tuple[str, str]:
+        """The asset's bucket and key tokens, read from the CDK once per asset (every reader's policy names them)."""
+        known = self._locations.get(id(asset))
+        if known is None:
+            known = self._locations[id(asset)] = (asset, asset.s3_bucket_name, asset.s3_object_key)
+        return known[1], known[2]
 
 
 @jsii.implements(IStableListProducer)

@@ -11,7 +11,7 @@ from aws_cdk import aws_s3 as s3
 from aws_cdk.assertions import Template
 
 from mlops_loop.app_builder import new_app
-from mlops_loop.constructs.access_policy import AccessPolicy
+from mlops_loop.constructs.access_policy import AccessPolicy, s3_arn
 from tests.support.built_stack import acknowledged
 
 
@@ -162,3 +162,18 @@ def test_metrics_are_confined_to_their_namespaces_with_a_pattern_matched_as_such
         "AwsSolutions-IAM5[Resource::*]": "PutMetricData has no resource-level permissions; the namespace condition limits "
         "it to this test's metrics."
     }
+
+
+@pytest.mark.parametrize("region", ["eu-west-1", "cn-north-1", None], ids=["aws", "aws-cn", "environment-agnostic"])
+def test_s3_arns_are_what_the_stacks_format_arn_writes(region):
+    """GIVEN a stack in a region of each partition (or in none) WHEN S3 ARNs are built for a bucket token and a
+    literal key pattern, by the policy and by the module function THEN they resolve exactly as the CDK's own
+    ``Stack.format_arn`` does (a literal partition where the region is known, ``AWS::Partition`` otherwise)."""
+    env = Environment(account="123456789012", region=region) if region else None
+    stack = Stack(new_app(), "Bare", env=env)
+    role = iam.Role(stack, "Role", assumed_by=iam.ServicePrincipal("sagemaker.amazonaws.com"))
+    access = AccessPolicy(stack, "Access", role=role, description="test access")
+    bucket = Lazy.string(_Produces("bucket"))
+    for key in (None, "prefix/*"):
+        expected = stack.resolve(stack.format_arn(service="s3", region="", account="", resource=bucket if key is None else f"{bucket}/{key}"))
+        assert stack.resolve(access.s3_arn(bucket, key)) == stack.resolve(s3_arn(access, bucket, key)) == expected
