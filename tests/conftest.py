@@ -24,10 +24,22 @@ os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 
 from mlops_loop.training.sdk_offline import shared_data_loaders  # noqa: E402
 
+SPARK_WORKER_GROUP = "spark"
 
+
+@pytest.hookimpl(tryfirst=True)  # before pytest-xdist reads the group markers
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
-    """Tests marked ``slow`` run first: a long test handed out last would keep one core busy alone at the end."""
+    """Tests marked ``slow`` run first: a long test handed out last would keep one core busy alone at the end.
+
+    Every test that uses the ``spark`` fixture runs on one pytest-xdist worker (``--dist loadgroup``),
+    so a run starts and warms up one JVM, not one per worker: the session start and the first jobs of
+    a fresh JVM cost about 16 CPU-seconds, and the Spark tests (about a third of the suite's time) still
+    leave the other worker enough to do.
+    """
     items.sort(key=lambda item: item.get_closest_marker("slow") is None)
+    for item in items:
+        if "spark" in getattr(item, "fixturenames", ()):
+            item.add_marker(pytest.mark.xdist_group(SPARK_WORKER_GROUP))
 
 
 @pytest.fixture(scope="session", autouse=True)
