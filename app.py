@@ -2,16 +2,20 @@
 """CDK entry point: read the config named in cdk.json, validate it once, synthesize every environment.
 
 The config file is the ``mlops-loop:config`` context value (``-c mlops-loop:config=path`` to use
-another). Synth makes no AWS call: accounts and regions come from the config only. The assembly gets
+another). ``-c mlops-loop:environments=dev`` (comma-separated) synthesizes only those environments, for
+a quicker look at one; the tools that need the whole app refuse such an assembly (its stamp says so).
+Synth makes no AWS call: accounts and regions come from the config only. The assembly gets
 a source stamp (``mlops-loop-source.json``: commit and synth inputs, see
 ``mlops_loop.tools.source_stamp``) so the review tools can tell whether it still matches the tree.
 """
 
+import dataclasses
 import sys
 from pathlib import Path
+from typing import Optional
 
 from mlops_loop.app_builder import REPO_ROOT, build_app, code_version, new_app
-from mlops_loop.config import ConfigError, load_config
+from mlops_loop.config import AppConfig, ConfigError, load_config
 from mlops_loop.tools import source_stamp
 
 CONFIG_CONTEXT_KEY = "mlops-loop:config"
@@ -29,10 +33,29 @@ def main() -> None:
         # A clear message and a non-zero exit, not a stack trace.
         print(f"mlops-loop: {error}", file=sys.stderr)
         sys.exit(2)
+    environments = _selected_environments(app.node.try_get_context(source_stamp.ENVIRONMENTS_CONTEXT_KEY), config)
     for warning in config.warnings():
         print(f"mlops-loop: warning: {warning}", file=sys.stderr)
-    build_app(app, config, code_version=code_version())
-    source_stamp.write_stamp(app.synth().directory, source)
+    build_app(app, config, environments=environments, code_version=code_version())
+    stamp = dataclasses.replace(source, environments=tuple(environments)) if environments is not None else source
+    source_stamp.write_stamp(app.synth().directory, stamp)
+
+
+def _selected_environments(value: object, config: AppConfig) -> Optional[list[str]]:
+    """The environments the ``mlops-loop:environments`` context names ("dev,prod" or a list; None: all).
+
+    A name the config does not define, or an empty one, exits 2 with one line saying which names it has.
+    """
+    if value is None:
+        return None
+    names = [str(n).strip() for n in (value.split(",") if isinstance(value, str) else value if isinstance(value, list) else [value])]
+    unknown = [n for n in names if n and n not in config.environments]
+    if unknown or not all(names):
+        problem = "an empty environment name" if not all(names) else f"unknown environment(s) {', '.join(unknown)}"
+        print(f"mlops-loop: context '{source_stamp.ENVIRONMENTS_CONTEXT_KEY}': {value!r} names {problem}; give a "
+              f"comma-separated list of {', '.join(config.environments)} (or leave it out for all)", file=sys.stderr)
+        sys.exit(2)
+    return list(dict.fromkeys(names))
 
 
 if __name__ == "__main__":

@@ -7,7 +7,8 @@ an existing assembly as "the working tree" (the template diff's ``--head-assembl
 ``scripts/pr-report.sh``) compare that stamp with the tree as it is now and refuse a stale or foreign
 assembly with one line naming the assembly, what it was built from, what the tree is now and the fix.
 An assembly without a stamp (an older synth) or with an unknown source (git unavailable at synth)
-counts as stale. Their ``--allow-stale`` reads it anyway, with a warning.
+counts as stale, and so does one of some environments only (``-c mlops-loop:environments=dev``, which
+the stamp records). Their ``--allow-stale`` reads it anyway, with a warning.
 
 Usage::
 
@@ -38,6 +39,8 @@ GIT_TIMEOUT_SECONDS = 10
 FIX = "run bash scripts/synth.sh first (or pass --allow-stale to read it anyway)"
 SHOWN_CHANGES = 3
 DELETED = "deleted"
+# Context key naming the environments to synthesize (comma-separated; default: every one in the config).
+ENVIRONMENTS_CONTEXT_KEY = "mlops-loop:environments"
 
 
 class StaleAssembly(Exception):
@@ -57,6 +60,7 @@ class SourceStamp:
     config: str = DEFAULT_CONFIG
     files: dict[str, str] = field(default_factory=dict)  # path -> sha256 of its content, or DELETED
     error: Optional[str] = None
+    environments: Optional[tuple[str, ...]] = None  # the environments synthesized, when not all of them
 
     @property
     def known(self) -> bool:
@@ -83,6 +87,7 @@ class SourceStamp:
             "inputs_sha256": self.inputs_sha256,
             "files": dict(sorted(self.files.items())),
             "error": self.error,
+            "environments": list(self.environments) if self.environments is not None else None,
         }
 
     @classmethod
@@ -96,6 +101,7 @@ class SourceStamp:
             config=data["config"],
             files=dict(data["files"]),
             error=data.get("error"),
+            environments=tuple(data["environments"]) if data.get("environments") is not None else None,
         )
 
 
@@ -219,6 +225,9 @@ def stale_reason(assembly: str | Path, *, repo: Path = REPO_ROOT, name: Optional
     ``name`` is how the message names the assembly (default: the path as given).
     """
     built = read_stamp(assembly)
+    if built.known and built.environments is not None:
+        return (f"{name or assembly} holds environment(s) {', '.join(built.environments)} only "
+                f"(synthesized with -c {ENVIRONMENTS_CONTEXT_KEY}=...), not the whole app")
     now = fingerprint(repo, config=built.config if built.known else DEFAULT_CONFIG)
     if built.known and now.known and built.commit == now.commit and built.files == now.files:
         return None

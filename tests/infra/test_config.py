@@ -183,6 +183,25 @@ def test_app_exits_with_one_clear_message_on_bad_config(raw, tmp_path):
     assert "Traceback" not in proc.stderr
 
 
+@pytest.mark.parametrize(("selection", "problem"), [
+    ("dev,qa", "unknown environment(s) qa"),
+    ("dev,", "an empty environment name"),
+])
+def test_app_exits_with_one_clear_message_on_a_bad_environment_selection(raw, tmp_path, selection, problem):
+    """GIVEN ``-c mlops-loop:environments=...`` naming an environment the config lacks (or an empty name)
+    WHEN app.py runs THEN it exits 2 with one line naming the context, the problem and what the config has."""
+    path = tmp_path / "config.yaml"
+    path.write_text(yaml.safe_dump(raw, sort_keys=False))
+    context = {"mlops-loop:config": str(path), "mlops-loop:environments": selection}
+    env = {**os.environ, "CDK_CONTEXT_JSON": json.dumps(context), "CDK_OUTDIR": str(tmp_path / "out")}
+    proc = subprocess.run([sys.executable, "app.py"], cwd=REPO_ROOT, env=env, capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 2
+    assert proc.stderr.splitlines()[-1] == (
+        f"mlops-loop: context 'mlops-loop:environments': {selection!r} names {problem}; give a comma-separated "
+        f"list of {', '.join(raw['environments'])} (or leave it out for all)")
+    assert not (tmp_path / "out" / "manifest.json").exists()
+
+
 def test_environment_and_model_names_must_fit_aws_resource_names(raw):
     raw["environments"]["Prod_1"] = raw["environments"].pop("prod")
     raw["models"]["Churn Model"] = raw["models"].pop("churn")

@@ -8,6 +8,7 @@ real (the template diff even synthesizes the base ref in a git worktree) without
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 import subprocess
@@ -17,6 +18,7 @@ from pathlib import Path
 import pytest
 
 from mlops_loop.tools import cost_floor, source_stamp, template_diff
+from mlops_loop.tools.template_diff import cli as template_diff_cli
 from mlops_loop.tools.source_stamp import STAMP_FILE, fingerprint, read_stamp, stale_reason, write_stamp
 
 from tests.support.pr_report import SECTIONS, run_report
@@ -36,6 +38,7 @@ stack = {"type": "aws:cloudformation:stack", "environment": "aws://111111111111/
 (stage / "manifest.json").write_text(json.dumps({"version": "55.0.0", "artifacts": {"devStorage0A1B2C3D": stack}}))
 nested = {"type": "cdk:cloud-assembly", "properties": {"directoryName": "assembly-dev", "displayName": "dev"}}
 (out / "manifest.json").write_text(json.dumps({"version": "55.0.0", "artifacts": {"assembly-dev": nested}}))
+(out / "context.json").write_text(os.environ.get("CDK_CONTEXT_JSON", "{}"))  # what the CDK App would read
 '''
 
 FILES = {
@@ -206,7 +209,13 @@ def _no_stamp(repo: Path) -> str:
     return f"was synthesized from an unknown source (no {STAMP_FILE}: an older synth, or not by app.py), the tree is now {short(repo)}"
 
 
+def _one_environment_only(repo: Path) -> str:
+    write_stamp(repo / "cdk.out", dataclasses.replace(read_stamp(repo / "cdk.out"), environments=("dev",)))
+    return "holds environment(s) dev only (synthesized with -c mlops-loop:environments=...), not the whole app"
+
+
 CHANGES = {
+    "one environment only": _one_environment_only,
     "config edited": _config_edited,
     "tracked source edited": _source_edited,
     "untracked source added": _source_added,
@@ -278,15 +287,36 @@ def test_allow_stale_reads_it_anyway_with_a_warning(repo, capsys, tool):
 
 def test_the_template_diff_stamps_the_base_it_synthesizes_with_the_base_commit(repo, capsys):
     """GIVEN a base ref whose app.py writes no stamp WHEN the diff synthesizes it in a worktree THEN the
-    base assembly carries that commit's stamp, fresh for a tree at that commit."""
+    base assembly is kept in --base-out with that commit's stamp, fresh for a tree at that commit."""
     base_commit = _git(repo, "rev-parse", "HEAD")
     edit(repo, "config/mlops-loop.yaml", "retention_days: 7\n")
     code, out, _ = run_tool("template-diff", repo, synth(repo), capsys)
     assert code == 0 and "RetentionInDays: 30 -> 7" in out
+    assert (repo.parent / "base.out" / "manifest.json").is_file()  # kept for the cost-floor tool
     base = read_stamp(repo.parent / "base.out")
     assert (base.commit, base.uncommitted) == (base_commit, False)
     _git(repo, "checkout", "-q", "--", "config/mlops-loop.yaml")
     assert stale_reason(repo.parent / "base.out", repo=repo) is None
+
+
+@pytest.mark.parametrize("kept", [False, True], ids=["temporary base", "kept base"])
+def test_env_synthesizes_only_those_environments_except_a_kept_base(repo, tmp_path, monkeypatch, kept):
+    """GIVEN --env dev WHEN the diff synthesizes both sides THEN each app.py is asked for dev only (the
+    CDK context, recorded in the stamp of the base), except into --base-out, which the cost floor reads whole."""
+    seen = []
+    compare = template_diff_cli.compare_assemblies
+
+    def spy(base, head, **kwargs):
+        seen.extend((json.loads((side / "context.json").read_text()), read_stamp(side).environments) for side in (base, head))
+        return compare(base, head, **kwargs)
+
+    monkeypatch.setattr(template_diff_cli, "compare_assemblies", spy)
+    kept_base = ["--base-out", str(tmp_path / "base.out")] if kept else []
+    assert template_diff.main(["--repo", str(repo), "--base", "HEAD", "--env", "dev", *kept_base, "--output", str(tmp_path / "d")]) == 0
+    only_dev = {source_stamp.ENVIRONMENTS_CONTEXT_KEY: "dev"}
+    base, head = seen
+    assert base == (({}, None) if kept else (only_dev, ("dev",)))
+    assert head[0] == only_dev  # (the tiny app writes no stamp of its own)
 
 
 # --------------------------------------------------------------------------------------------

@@ -76,13 +76,14 @@ def run(args: argparse.Namespace) -> str:
     if args.head_assembly is not None:
         # Before the base synth: a stale head is refused in a second, not after a minute of synth.
         _check_head_assembly(args.head_assembly, repo=repo, allow_stale=args.allow_stale)
+    # With --env, only those environments are synthesized, except into a --base-out, which the cost floor reads whole.
     with tempfile.TemporaryDirectory(prefix="template-diff-") as scratch:
         base_out = args.base_out or Path(scratch) / "base.out"
-        synthesize_ref(repo, ref=args.base, outdir=base_out)
+        synthesize_ref(repo, ref=args.base, outdir=base_out, environments=None if args.base_out else args.env)
         if args.head_assembly is not None:
             head_out, head_label = args.head_assembly, str(args.head_assembly)
         else:
-            head_out = synthesize_tree(repo, outdir=Path(scratch) / "head.out", label="the working tree")
+            head_out = synthesize_tree(repo, outdir=Path(scratch) / "head.out", label="the working tree", environments=args.env)
             head_label = "working tree"
         diff = compare_assemblies(base_out, head_out, environments=args.env)
         title = f"Template diff: `{args.base}` → {head_label}"

@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+import dataclasses
+import json
 import os
 import shutil
 import subprocess
 import sys
 import tempfile
 from pathlib import Path
-from typing import Optional
+from typing import Optional, Sequence
 
 from .. import source_stamp
 from ...packaging import REPO_ROOT
@@ -44,8 +46,13 @@ def resolve_ref(repo: Path, ref: str) -> str:
     return proc.stdout.strip()
 
 
-def _synth_env(outdir: Path, repo: Path) -> dict[str, str]:
+def _synth_env(outdir: Path, repo: Path, environments: Optional[Sequence[str]] = None) -> dict[str, str]:
     env = dict(os.environ)
+    if environments:
+        # Read by app.py as if given with `cdk synth -c` (a tree whose app.py predates it synthesizes all).
+        env["CDK_CONTEXT_JSON"] = json.dumps({source_stamp.ENVIRONMENTS_CONTEXT_KEY: ",".join(environments)})
+    else:
+        env.pop("CDK_CONTEXT_JSON", None)
     # Another checkout on PYTHONPATH would shadow the synthesized tree's own mlops_loop package.
     env.pop("PYTHONPATH", None)
     node_bins = [p for p in (repo / "node_modules" / ".bin", REPO_ROOT / "node_modules" / ".bin") if p.is_dir()]
@@ -59,8 +66,12 @@ def _synth_env(outdir: Path, repo: Path) -> dict[str, str]:
     return env
 
 
-def synthesize_tree(tree: Path, *, outdir: Path, label: str, repo: Optional[Path] = None) -> Path:
+def synthesize_tree(
+    tree: Path, *, outdir: Path, label: str, repo: Optional[Path] = None, environments: Optional[Sequence[str]] = None
+) -> Path:
     """Run ``python app.py`` (this interpreter) in ``tree`` with ``CDK_OUTDIR=outdir``; return ``outdir``.
+
+    ``environments``: synthesize only these (default: all).
 
     TemplateDiffError with the last lines of stderr when synthesis fails.
     """
@@ -69,7 +80,7 @@ def synthesize_tree(tree: Path, *, outdir: Path, label: str, repo: Optional[Path
         proc = subprocess.run(
             [sys.executable, "app.py"],
             cwd=tree,
-            env=_synth_env(outdir, repo or tree),
+            env=_synth_env(outdir, repo or tree, environments),
             capture_output=True,
             text=True,
             timeout=SYNTH_TIMEOUT_SECONDS,
@@ -82,8 +93,9 @@ def synthesize_tree(tree: Path, *, outdir: Path, label: str, repo: Optional[Path
     return outdir
 
 
-def synthesize_ref(repo: Path, *, ref: str, outdir: Path) -> Path:
-    """Synthesize git ref ``ref`` of ``repo`` into ``outdir`` from a temporary detached worktree.
+def synthesize_ref(repo: Path, *, ref: str, outdir: Path, environments: Optional[Sequence[str]] = None) -> Path:
+    """Synthesize git ref ``ref`` of ``repo`` (only ``environments``, default all) into ``outdir`` from a
+    temporary detached worktree.
 
     The assembly gets the source stamp of that commit, also when the ref's own app.py predates
     stamps. The worktree is removed afterwards, also when synthesis fails.
@@ -94,7 +106,9 @@ def synthesize_ref(repo: Path, *, ref: str, outdir: Path) -> Path:
     try:
         run_git(repo, "worktree", "add", "--detach", str(tree), commit)
         stamp = source_stamp.fingerprint(tree)
-        synthesize_tree(tree, outdir=outdir, label=f"base ref {ref!r} ({commit[:12]})", repo=repo)
+        synthesize_tree(tree, outdir=outdir, label=f"base ref {ref!r} ({commit[:12]})", repo=repo, environments=environments)
+        if environments:
+            stamp = dataclasses.replace(stamp, environments=tuple(environments))
         source_stamp.write_stamp(outdir, stamp)
         return outdir
     finally:
