@@ -6,7 +6,7 @@ import json
 import re
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Iterator
+from typing import Iterator, Optional
 
 
 @dataclass(frozen=True)
@@ -16,6 +16,7 @@ class SynthesizedStack:
     artifact_id: str
     template_path: Path
     termination_protection: bool
+    region: Optional[str] = None  # where it deploys (None: an environment-agnostic stack)
 
     @property
     def template(self) -> dict:
@@ -52,7 +53,14 @@ def stacks(outdir: str | Path) -> Iterator[SynthesizedStack]:
                 artifact_id=artifact_id,
                 template_path=stage_dir / props["templateFile"],
                 termination_protection=bool(props.get("terminationProtection", False)),
+                region=_region(stack.get("environment", "")),
             )
+
+
+def _region(environment: str) -> Optional[str]:
+    """``eu-west-1`` of a manifest's ``aws://111111111111/eu-west-1`` (None for ``unknown-region``)."""
+    region = environment.rsplit("/", 1)[-1] if environment.startswith("aws://") else ""
+    return None if region in ("", "unknown-region") else region
 
 
 def nag_violations(outdir: str | Path) -> list[dict]:

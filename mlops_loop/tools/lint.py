@@ -7,7 +7,9 @@ import subprocess
 import sys
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Sequence
+from typing import Iterable, Optional, Sequence
+
+from .cloud_assembly import SynthesizedStack
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 
@@ -20,10 +22,32 @@ class LintResult:
     lines: list[str] = field(default_factory=list)
 
 
-def lint_templates(paths: Sequence[Path]) -> LintResult:
-    """Run cfn-lint (config: .cfnlintrc at the repo root) over ``paths`` and count findings by level."""
+def lint_stacks(stacks: Iterable[SynthesizedStack]) -> LintResult:
+    """:func:`lint_templates` over the stacks' templates, each against the region it deploys to.
+
+    cfn-lint checks resource types, properties and values against the region it is given (us-east-1 by
+    default), and regions differ: eu-west-1 lacks about 220 of us-east-1's resource types. One cfn-lint
+    run per region.
+    """
+    by_region: dict[Optional[str], list[Path]] = {}
+    for stack in stacks:
+        by_region.setdefault(stack.region, []).append(stack.template_path)
+    result = LintResult()
+    for region, paths in by_region.items():
+        found = lint_templates(paths, region=region)
+        result.errors += found.errors
+        result.warnings += found.warnings
+        result.informational += found.informational
+        result.lines += found.lines
+    return result
+
+
+def lint_templates(paths: Sequence[Path], *, region: Optional[str] = None) -> LintResult:
+    """Run cfn-lint (config: .cfnlintrc at the repo root) over ``paths`` for ``region`` (default: cfn-lint's,
+    us-east-1) and count findings by level."""
+    regions = ["--regions", region] if region else []
     proc = subprocess.run(
-        [str(Path(sys.executable).with_name("cfn-lint")), "--format", "json", "--", *map(str, paths)],
+        [str(Path(sys.executable).with_name("cfn-lint")), "--format", "json", *regions, "--", *map(str, paths)],
         cwd=REPO_ROOT,
         capture_output=True,
         text=True,

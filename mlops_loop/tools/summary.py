@@ -11,7 +11,7 @@ from collections import Counter
 from pathlib import Path
 
 from .cloud_assembly import nag_violations, stacks
-from .lint import lint_templates
+from .lint import lint_stacks
 
 
 def main(argv: list[str]) -> int:
@@ -20,7 +20,7 @@ def main(argv: list[str]) -> int:
     if not all_stacks:
         print(f"no stacks found in {outdir}", file=sys.stderr)
         return 1
-    lint = lint_templates([s.template_path for s in all_stacks])
+    lint = lint_stacks(all_stacks)
     violations = nag_violations(outdir)
 
     print(f"\nmlops-loop synth summary ({outdir})")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 
 import pytest
@@ -10,15 +11,18 @@ from aws_cdk import aws_s3 as s3
 
 from mlops_loop.nag import acknowledge, add_nag_packs
 from mlops_loop.tools.cloud_assembly import nag_violations
-from mlops_loop.tools.lint import lint_templates
+from mlops_loop.tools.lint import lint_stacks, lint_templates
 
 
 @pytest.mark.slow
 def test_cfn_lint_reports_no_error_or_warning(synthesized):
-    result = lint_templates([s.template_path for s in synthesized.stacks.values()])
+    result = lint_stacks(synthesized.stacks.values())
     assert (result.errors, result.warnings) == (0, 0), "\n".join(result.lines)
-    # Every environment's five stacks (Storage, DataPipeline, Training, Serving, Operations) were linted.
+    # Every environment's five stacks (Storage, DataPipeline, Training, Serving, Operations) were linted,
+    # each for its environment's region.
     assert len(synthesized.stacks) == 5 * len(synthesized.config.environments)
+    assert {(s.stage, s.region) for s in synthesized.stacks.values()} == {
+        (name, env.region) for name, env in synthesized.config.environments.items()}
 
 
 @pytest.mark.parametrize(
@@ -44,6 +48,23 @@ def test_cfn_lint_fails_a_real_template_with_one_defect(synthesized, tmp_path, d
     result = lint_templates([broken])
 
     assert result.errors + result.warnings >= 1 and any(line.split()[1] == rule for line in result.lines), result.lines
+
+
+def test_cfn_lint_checks_each_stack_against_the_region_it_deploys_to(synthesized, tmp_path):
+    """GIVEN a synthesized template with a resource type AWS offers in us-east-1 (cfn-lint's default region)
+    but not in eu-west-1 WHEN linted as a stack deploying to eu-west-1 THEN cfn-lint reports the type
+    (E3006), which a lint for the default region misses."""
+    stack = next(iter(synthesized.stacks.values()))
+    template = json.loads(stack.template_path.read_text())
+    template["Resources"]["Defect"] = {"Type": "AWS::AppIntegrations::Application", "Properties": {}}
+    broken = tmp_path / stack.template_path.name
+    broken.write_text(json.dumps(template))
+    in_eu_west_1 = dataclasses.replace(stack, template_path=broken, region="eu-west-1")
+
+    found = lint_stacks([in_eu_west_1])
+
+    assert [line.split()[:2] for line in found.lines if "AWS::AppIntegrations::Application" in line] == [["Error", "E3006"]]
+    assert not [line for line in lint_templates([broken]).lines if "E3006" in line]
 
 
 def test_nag_packs_leave_no_unacknowledged_finding(synthesized):
