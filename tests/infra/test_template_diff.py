@@ -209,8 +209,43 @@ def test_cloudformation_diff_answers_per_property_and_which_fixed_names_are_crea
 
 
 def test_nothing_to_ask_starts_no_node_process(monkeypatch):
-    monkeypatch.setattr(impact_module.subprocess, "run", lambda *a, **k: pytest.fail("node was started"))
+    monkeypatch.setattr(impact_module.subprocess, "Popen", lambda *a, **k: pytest.fail("node was started"))
+    monkeypatch.setattr(impact_module, "_workers", [])
     assert change_impacts([], []) == ([], [])
+
+
+def _glue_name_change() -> list[tuple[dict, dict]]:
+    return [({"Type": "AWS::Glue::Job", "Properties": {"Name": "a"}}, {"Type": "AWS::Glue::Job", "Properties": {"Name": "b"}})]
+
+
+def test_one_node_process_answers_every_comparison_of_a_process(monkeypatch):
+    """GIVEN no Node process yet WHEN three comparisons are asked THEN one process answers them all."""
+    started = []
+    popen = impact_module.subprocess.Popen
+    monkeypatch.setattr(impact_module.subprocess, "Popen", lambda *a, **k: started.append(a) or popen(*a, **k))
+    monkeypatch.setattr(impact_module, "_workers", [])
+    answers = [change_impacts(_glue_name_change()) for _ in range(3)]
+    assert len(started) == 1
+    assert [impacts[0].properties for impacts, _ in answers] == [{"Name": "WILL_REPLACE"}] * 3
+    impact_module._workers[0].stop()
+
+
+def test_a_failed_comparison_is_a_clear_error_and_the_next_one_starts_afresh(monkeypatch, tmp_path):
+    """GIVEN a CDK CLI bundle that fails to load WHEN a comparison is asked THEN it fails with Node's error,
+    and once the bundle loads again the next comparison is answered by a new process."""
+    monkeypatch.setattr(impact_module, "_workers", [])
+    broken = tmp_path / "index.js"
+    broken.write_text("throw new Error('bundle is broken');\n")
+    real = impact_module._CLI
+    monkeypatch.setattr(impact_module, "_CLI", broken)
+    with pytest.raises(TemplateDiffError) as error:
+        change_impacts(_glue_name_change())
+    assert str(error.value).startswith("cloudformation-diff failed (node impact.js): ") and "bundle is broken" in str(error.value)
+    assert impact_module._workers == []
+    monkeypatch.setattr(impact_module, "_CLI", real)
+    impacts, _ = change_impacts(_glue_name_change())
+    assert impacts[0].properties == {"Name": "WILL_REPLACE"}
+    impact_module._workers[0].stop()
 
 
 def test_without_the_cdk_cli_the_diff_is_a_clear_error(monkeypatch, tmp_path):

@@ -1,18 +1,21 @@
 """Which changes replace a resource: asked of ``@aws-cdk/cloudformation-diff``, the comparison ``cdk diff`` runs.
 
-One Node process per comparison (``impact.js`` beside this module) answers for every changed resource
-of the assembly at once, with the resource specification bundled in the pinned CDK CLI
-(``node_modules/aws-cdk``), so the answer is the one ``cdk diff`` of the deploying CLI would give.
+One Node process (``impact.js`` beside this module), started at the first question and kept until the
+Python process exits, answers each comparison for every changed resource of the assembly at once, with
+the resource specification bundled in the pinned CDK CLI (``node_modules/aws-cdk``), so the answer is the
+one ``cdk diff`` of the deploying CLI would give.
 The rest of the template diff (leaf-level value changes inside embedded JSON documents, renamed
 logical IDs, the review call-outs) is this package's own.
 """
 
 from __future__ import annotations
 
+import atexit
 import json
 import os
 import shutil
 import subprocess
+import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Sequence
@@ -66,16 +69,58 @@ def change_impacts(
         "resources": [{"old": old, "new": new} for old, new in pairs],
         "replacing": [{"type": cfn_type, "properties": list(names)} for cfn_type, names in replacing],
     }
-    result = subprocess.run(
-        [_node(), str(_SCRIPT)],
-        input=json.dumps(request),
-        capture_output=True,
-        text=True,
-        # Node's compile cache (ignored by git, safe to delete) saves a fifth of loading the 16 MB CLI bundle.
-        env={**os.environ, "NODE_NO_WARNINGS": "1", "NODE_COMPILE_CACHE": str(_REPO / ".cache" / "node-compile")},
-    )
-    if result.returncode != 0:
-        raise TemplateDiffError(f"cloudformation-diff failed (node {_SCRIPT.name}): {result.stderr.strip()[-2000:]}")
-    answer = json.loads(result.stdout)
+    answer = _ask(json.dumps(request))
     impacts = [Impact(r["impact"], r["properties"]) for r in answer["resources"]]
     return impacts, answer["replacing"]
+
+
+class _Worker:
+    """``node impact.js``: one JSON request per line in, one answer per line out; its stderr to a temp file."""
+
+    def __init__(self, node: str):
+        self.stderr = tempfile.TemporaryFile(mode="w+")
+        self.process = subprocess.Popen(
+            [node, str(_SCRIPT)],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            stderr=self.stderr,
+            text=True,
+            # Node's compile cache (ignored by git, safe to delete) saves a fifth of loading the 16 MB CLI bundle.
+            env={**os.environ, "NODE_NO_WARNINGS": "1", "NODE_COMPILE_CACHE": str(_REPO / ".cache" / "node-compile")},
+        )
+
+    def ask(self, line: str) -> str:
+        try:
+            self.process.stdin.write(line + "\n")
+            self.process.stdin.flush()
+        except BrokenPipeError:
+            return ""
+        return self.process.stdout.readline()
+
+    def error(self) -> str:
+        self.stop()
+        self.stderr.seek(0)
+        return self.stderr.read().strip()[-2000:]
+
+    def stop(self) -> None:
+        if self.process.poll() is None:
+            self.process.stdin.close()
+            try:
+                self.process.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+
+
+_workers: list[_Worker] = []  # at most one: the process answering this Python process's comparisons
+
+
+def _ask(line: str) -> dict:
+    node = _node()
+    if not _workers:
+        _workers.append(_Worker(node))
+        atexit.register(_workers[0].stop)
+    answer = _workers[0].ask(line)
+    if not answer:
+        # It failed on this request (and exited): the next comparison starts a fresh one.
+        raise TemplateDiffError(f"cloudformation-diff failed (node {_SCRIPT.name}): {_workers.pop().error()}")
+    return json.loads(answer)
