@@ -4,12 +4,11 @@ from __future__ import annotations
 
 import io
 import json
-import shutil
 
 import pytest
 
-from mlops_cli.local import replay_loop, run_loop
-from mlops_cli.local.registry import LocalRegistry
+from mlops_cli.local import replay_loop
+from mlops_cli.local.registry import APPROVED, LocalRegistry
 from tests.support.local_run import lenient_local_run
 
 pytestmark = pytest.mark.spark
@@ -19,30 +18,25 @@ ROWS = "3000"
 
 @pytest.fixture(scope="module")
 def lenient_config(tmp_path_factory):
-    """The real config with a dev gate every reasonable model passes (the champion must get approved;
-    fairness on a ~450-row test set is too noisy to pin), and no auto-approval: a retrained candidate
-    waits for a human, so the champion - and the drift the monitor sees - stays put between replays.
-    Monitoring thresholds stay as configured."""
+    """The sample config with a dev gate every reasonable model passes (fairness on a ~450-row test set is
+    too noisy to pin), and no auto-approval: a retrained candidate waits for a human, so the champion - and
+    the drift the monitor sees - stays put between replays. Monitoring thresholds stay as configured."""
     with lenient_local_run(tmp_path_factory.mktemp("config"), training={"auto_approve": False}) as path:
         yield path
 
 
-@pytest.fixture(scope="module")
-def champion_workdir(spark, lenient_config, tmp_path_factory):
-    """A local run with one approved churn champion (copied per test: each test owns its workdir)."""
-    workdir = tmp_path_factory.mktemp("champion") / "local-run"
-    record = run_loop.run(["--workdir", str(workdir), "--model", "churn", "--rows", ROWS, "--seed", "7", "--num-round", "30",
-                           "--config", lenient_config], out=io.StringIO())[0]
-    assert record["version"] == 1 and record["status"] == "PendingManualApproval"
-    LocalRegistry(str(workdir / "registry")).approve("churn", 1, by="test", comment="champion")
-    return workdir, record
+@pytest.fixture()
+def champion_record(champion):
+    """The record of the run that trained the approved churn champion (tests/cli/conftest.py)."""
+    record = champion("churn").record
+    assert record["version"] == 1 and record["status"] == APPROVED
+    return record
 
 
 @pytest.fixture()
-def workdir(champion_workdir, tmp_path):
-    target = tmp_path / "local-run"
-    shutil.copytree(champion_workdir[0], target)
-    return target
+def workdir(champion, champion_record, tmp_path):
+    """A local run with one approved churn champion, this test's own copy."""
+    return champion("churn").copy_to(tmp_path)
 
 
 def _replay(workdir, config, *, drift, seed="21"):
@@ -58,8 +52,7 @@ def _runs(workdir):
 
 @pytest.mark.slow
 def test_drifted_window_triggers_exactly_one_guarded_retraining_then_the_cooldown_refuses(workdir, lenient_config,
-                                                                                           champion_workdir):
-    champion_record = champion_workdir[1]
+                                                                                           champion_record):
     assert len(_runs(workdir)) == 1
 
     # WHEN a strongly drifted window is replayed through the champion

@@ -23,12 +23,13 @@ def lenient_config(tmp_path_factory):
 
 
 @pytest.mark.slow
-def test_given_two_consecutive_runs_then_the_second_is_evaluated_against_the_first(spark, lenient_config, tmp_path):
-    workdir = tmp_path / "local-run"
+def test_given_two_consecutive_runs_then_the_second_is_evaluated_against_the_first(champion, lenient_config, tmp_path):
+    first_run = champion("churn")  # the first run: CHAMPION_ARGS (seed 7)
+    workdir = first_run.copy_to(tmp_path)
     common = ["--workdir", str(workdir), "--rows", "3000", "--model", "churn", "--num-round", "30", "--config", lenient_config]
     out = io.StringIO()
 
-    first = run_loop.run([*common, "--seed", "7"], out=out)[0]
+    first = first_run.record
     assert first["champion_version"] is None and first["report"]["champion"] is None
     assert first["frozen_test_set_created"] is True
     assert first["version"] == 1 and first["status"] == APPROVED  # dev auto-approves a passing model
@@ -51,8 +52,8 @@ def test_given_two_consecutive_runs_then_the_second_is_evaluated_against_the_fir
     assert (Path(registry.get("churn", 2).path) / "baseline" / "statistics.json").exists()
     runs = [json.loads(line) for line in (workdir / "registry" / "runs.jsonl").read_text().splitlines()]
     assert [r["run_id"] for r in runs] == [first["run_id"], second["run_id"]]
-    printed = out.getvalue()
-    assert "champion:   none (first model)" in printed and "decision: registered churn v2 -> PendingManualApproval" in printed
+    assert "champion:   none (first model)" in first_run.printed
+    assert "decision: registered churn v2 -> PendingManualApproval" in out.getvalue()
 
     # The feature jobs also filled the online store's twin: one current record per entity of both runs.
     import pandas as pd

@@ -37,16 +37,15 @@ def _binary_model(raw: dict) -> str:
 
 
 @pytest.mark.slow
-def test_a_pytorch_challenger_faces_the_xgboost_champion_and_serves_what_evaluation_scored(spark, tmp_path):
+def test_a_pytorch_challenger_faces_the_xgboost_champion_and_serves_what_evaluation_scored(champion, tmp_path):
     raw = yaml.safe_load(SAMPLE_CONFIG.read_text())
     name = _binary_model(raw)
-    workdir = tmp_path / "local-run"
+    xgboost = champion(name)  # the XGBoost model, approved (tests/cli/conftest.py)
+    workdir = xgboost.copy_to(tmp_path)
     common = ["--workdir", str(workdir), "--rows", "3000", "--model", name]
     out = io.StringIO()
-    for directory in ("xgboost", "pytorch"):
-        (tmp_path / directory).mkdir()
-    with lenient_local_run(tmp_path / "xgboost", raw=raw) as path:
-        first = run_loop.run([*common, "--config", path, "--num-round", "30", "--seed", "7"], out=out)[0]
+    (tmp_path / "pytorch").mkdir()
+    first = xgboost.record
     raw["models"][name]["framework"] = "pytorch"
     # A few epochs of a small network score below 0.5 throughout; the threshold is chosen on validation instead.
     raw["models"][name]["decision"] = {"policy": "max_f_beta"}
