@@ -48,7 +48,8 @@ def _selected_environments(value: object, config: AppConfig) -> Optional[list[st
     """
     if value is None:
         return None
-    names = [str(n).strip() for n in (value.split(",") if isinstance(value, str) else value if isinstance(value, list) else [value])]
+    items = value.split(",") if isinstance(value, str) else value if isinstance(value, list) else [value]
+    names = [str(item).strip() for item in items]
     unknown = [n for n in names if n and n not in config.environments]
     if unknown or not all(names):
         problem = "an empty environment name" if not all(names) else f"unknown environment(s) {', '.join(unknown)}"

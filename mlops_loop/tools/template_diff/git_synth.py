@@ -50,9 +50,8 @@ def _synth_env(outdir: Path, repo: Path, environments: Optional[Sequence[str]] =
     env = dict(os.environ)
     if environments:
         # Read by app.py as if given with `cdk synth -c` (a tree whose app.py predates it synthesizes all).
-        env["CDK_CONTEXT_JSON"] = json.dumps({source_stamp.ENVIRONMENTS_CONTEXT_KEY: ",".join(environments)})
-    else:
-        env.pop("CDK_CONTEXT_JSON", None)
+        context = json.loads(env.get("CDK_CONTEXT_JSON") or "{}")
+        env["CDK_CONTEXT_JSON"] = json.dumps({**context, source_stamp.ENVIRONMENTS_CONTEXT_KEY: ",".join(environments)})
     # Another checkout on PYTHONPATH would shadow the synthesized tree's own mlops_loop package.
     env.pop("PYTHONPATH", None)
     node_bins = [p for p in (repo / "node_modules" / ".bin", REPO_ROOT / "node_modules" / ".bin") if p.is_dir()]
