@@ -1,5 +1,5 @@
-"""Fixtures for the whole suite: one botocore loader, one local Spark session, the monitor's reference
-model, long tests first.
+"""Fixtures for the whole suite: one botocore loader, one RSA key per size for moto, one local Spark session,
+the monitor's reference model, long tests first.
 
 Job code must import from the repository root however pytest was started, in this process and in
 Spark's Python workers (which run mapInPandas functions), hence PYTHONPATH and PYSPARK_PYTHON; and
@@ -52,6 +52,22 @@ def one_botocore_loader():
     """
     with shared_data_loaders():
         yield
+
+
+@pytest.fixture(scope="session", autouse=True)
+def one_rsa_key_per_size():
+    """moto makes a new RSA key for every SNS topic (to sign its notifications) and every KMS key it fakes,
+    about 55 ms each for 2048 bits (4 of the 31 s of tests/handlers/test_deploy_on_approval.py). No test
+    verifies those signatures, so the test process makes one key per size and shape and hands it out again.
+    """
+    from functools import lru_cache
+
+    from cryptography.hazmat.primitives.asymmetric import rsa
+
+    original = rsa.generate_private_key
+    rsa.generate_private_key = lru_cache(maxsize=None)(original)
+    yield
+    rsa.generate_private_key = original
 
 
 @pytest.fixture(scope="session")
