@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""CDK entry point: read the config named in cdk.json, validate it once, synthesize every environment.
+"""CDK entry point: read the config named in cdk.json, validate it once, synthesize every environment (or those named).
 
 The config file is the ``mlops-loop:config`` context value (``-c mlops-loop:config=path`` to use
 another). ``-c mlops-loop:environments=dev`` (comma-separated) synthesizes only those environments, for
@@ -18,12 +18,10 @@ from mlops_loop.app_builder import REPO_ROOT, build_app, code_version, new_app
 from mlops_loop.config import AppConfig, ConfigError, load_config
 from mlops_loop.tools import source_stamp
 
-CONFIG_CONTEXT_KEY = "mlops-loop:config"
-
 
 def main() -> None:
     app = new_app()
-    config_path = app.node.try_get_context(CONFIG_CONTEXT_KEY) or "config/mlops-loop.yaml"
+    config_path = app.node.try_get_context(source_stamp.CONFIG_CONTEXT_KEY) or source_stamp.DEFAULT_CONFIG
     # Taken before the config is read and the stacks are built (the slow part), so an edit made during
     # synth leaves the assembly stale rather than mislabelled.
     source = source_stamp.fingerprint(REPO_ROOT, config=Path(config_path).resolve())
@@ -37,27 +35,30 @@ def main() -> None:
     for warning in config.warnings():
         print(f"mlops-loop: warning: {warning}", file=sys.stderr)
     build_app(app, config, environments=environments, code_version=code_version())
+    # The stamp records a selection, so the tools that read cdk.out as the whole app refuse it.
     stamp = dataclasses.replace(source, environments=tuple(environments)) if environments is not None else source
     source_stamp.write_stamp(app.synth().directory, stamp)
 
 
 def _selected_environments(value: object, config: AppConfig) -> Optional[list[str]]:
-    """The environments the ``mlops-loop:environments`` context names ("dev,prod" or a list; None: all).
+    """The environments the ``mlops-loop:environments`` context names ("dev,prod" or a list), in the config's
+    order; None (all of them) when it is not given or names every one.
 
-    A name the config does not define, or an empty one, exits 2 with one line saying which names it has.
+    A name the config does not define, an empty name or an empty list exits 2 with one line saying which
+    names the config has.
     """
     if value is None:
         return None
     items = value.split(",") if isinstance(value, str) else value if isinstance(value, list) else [value]
     names = [str(item).strip() for item in items]
     unknown = [n for n in names if n and n not in config.environments]
-    if unknown or not all(names):
-        problem = "an empty environment name" if not all(names) else f"unknown environment(s) {', '.join(unknown)}"
+    if unknown or not names or not all(names):
+        problem = f"unknown environment(s) {', '.join(unknown)}" if unknown else "an empty environment name" if names else "no environment"
         print(f"mlops-loop: context '{source_stamp.ENVIRONMENTS_CONTEXT_KEY}': {value!r} names {problem}; give a "
               f"comma-separated list of {', '.join(config.environments)} (or leave it out for all)", file=sys.stderr)
         sys.exit(2)
-    return list(dict.fromkeys(names))
-
+    selected = [name for name in config.environments if name in names]
+    return None if len(selected) == len(config.environments) else selected
 
 if __name__ == "__main__":
     main()

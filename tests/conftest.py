@@ -33,8 +33,9 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
 
     Every test that uses the ``spark`` fixture runs on one pytest-xdist worker (``--dist loadgroup``),
     so a run starts and warms up one JVM, not one per worker: the session start and the first jobs of
-    a fresh JVM cost about 16 CPU-seconds, and the Spark tests (about a third of the suite's time) still
-    leave the other worker enough to do.
+    a fresh JVM cost about 16 CPU-seconds. Tuned for the two cores of CI and a contributor's machine, where
+    the Spark tests (about a quarter of the suite's time) leave the other worker enough to do; with many
+    more workers that one worker would set the pace.
     """
     items.sort(key=lambda item: item.get_closest_marker("slow") is None)
     for item in items:
@@ -72,7 +73,8 @@ def one_rsa_key_per_size():
 
 @pytest.fixture(scope="session")
 def spark(tmp_path_factory: pytest.TempPathFactory):
-    """The one local Spark session of a test process (each xdist worker has its own), pinned to UTC.
+    """The one local Spark session of a test process (under pytest-xdist, of the one worker that runs every
+    test using it: see ``pytest_collection_modifyitems``), pinned to UTC.
 
     ``local[1]`` with two shuffle partitions and no UI: test data is tiny, and Spark's defaults (200
     partitions) only add overhead. For the same reason queries are interpreted wherever Spark has an

@@ -39,7 +39,9 @@ GIT_TIMEOUT_SECONDS = 10
 FIX = "run bash scripts/synth.sh first (or pass --allow-stale to read it anyway)"
 SHOWN_CHANGES = 3
 DELETED = "deleted"
-# Context key naming the environments to synthesize (comma-separated; default: every one in the config).
+# Context keys app.py reads: the config file (default DEFAULT_CONFIG), and the environments to synthesize
+# (comma-separated; default: every one in the config).
+CONFIG_CONTEXT_KEY = "mlops-loop:config"
 ENVIRONMENTS_CONTEXT_KEY = "mlops-loop:environments"
 
 

@@ -15,7 +15,10 @@ from tests.support.local_run import Champion, build_champion
 
 @pytest.fixture(scope="session")
 def champion(spark, tmp_path_factory: pytest.TempPathFactory) -> Callable[[str], Champion]:
-    """``champion(model)``: the :class:`Champion` of ``model`` (trained at the first ask, then shared)."""
+    """``champion(model)``: the :class:`Champion` of ``model`` (trained at the first ask, then shared).
+
+    ``spark``: the run's Curate job uses the tests' Spark session, and the tests asking for a champion run on
+    the Spark worker (tests/conftest.py)."""
     built: dict[str, Champion] = {}
 
     def get(model: str) -> Champion:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import copy
+import importlib.util
 import json
 import os
 import re
@@ -186,13 +187,14 @@ def test_app_exits_with_one_clear_message_on_bad_config(raw, tmp_path):
 @pytest.mark.parametrize(("selection", "problem"), [
     ("dev,qa", "unknown environment(s) qa"),
     ("dev,", "an empty environment name"),
+    ([], "no environment"),
 ])
 def test_app_exits_with_one_clear_message_on_a_bad_environment_selection(raw, tmp_path, selection, problem):
     """GIVEN ``-c mlops-loop:environments=...`` naming an environment the config lacks (or an empty name)
     WHEN app.py runs THEN it exits 2 with one line naming the context, the problem and what the config has."""
     path = tmp_path / "config.yaml"
     path.write_text(yaml.safe_dump(raw, sort_keys=False))
-    context = {"mlops-loop:config": str(path), "mlops-loop:environments": selection}
+    context = {"mlops-loop:config": str(path), "mlops-loop:environments": selection}  # as `cdk synth -c` passes it
     env = {**os.environ, "CDK_CONTEXT_JSON": json.dumps(context), "CDK_OUTDIR": str(tmp_path / "out")}
     proc = subprocess.run([sys.executable, "app.py"], cwd=REPO_ROOT, env=env, capture_output=True, text=True, timeout=120)
     assert proc.returncode == 2
@@ -200,6 +202,19 @@ def test_app_exits_with_one_clear_message_on_a_bad_environment_selection(raw, tm
         f"mlops-loop: context 'mlops-loop:environments': {selection!r} names {problem}; give a comma-separated "
         f"list of {', '.join(raw['environments'])} (or leave it out for all)")
     assert not (tmp_path / "out" / "manifest.json").exists()
+
+
+def test_a_selection_is_synthesized_in_the_configs_order_and_naming_every_environment_is_the_whole_app(sample):
+    """GIVEN the frozen sample (dev, staging, prod) WHEN app.py reads a selection THEN it keeps the config's
+    order, drops repeats, and a selection of every environment is no selection (an assembly stamped whole)."""
+    spec = importlib.util.spec_from_file_location("app_entry", REPO_ROOT / "app.py")
+    app_entry = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(app_entry)
+    select = app_entry._selected_environments
+    assert select(None, sample) is None
+    assert select("prod, dev,prod", sample) == ["dev", "prod"]
+    assert select(["staging"], sample) == ["staging"]
+    assert select("prod,staging,dev", sample) is None
 
 
 def test_environment_and_model_names_must_fit_aws_resource_names(raw):

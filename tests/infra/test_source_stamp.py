@@ -18,17 +18,18 @@ from pathlib import Path
 import pytest
 
 from mlops_loop.tools import cost_floor, source_stamp, template_diff
-from mlops_loop.tools.template_diff import cli as template_diff_cli
+from mlops_loop.tools.template_diff.git_synth import defined_in
 from mlops_loop.tools.source_stamp import STAMP_FILE, fingerprint, read_stamp, stale_reason, write_stamp
 
 from tests.support.pr_report import SECTIONS, run_report
+from tests.support.template_diff import record_compared
 
 FIX = "run bash scripts/synth.sh first (or pass --allow-stale to read it anyway)"
 
 TINY_APP = '''
-import json, os, pathlib
+import json, os, pathlib, re
 out = pathlib.Path(os.environ.get("CDK_OUTDIR", "cdk.out"))
-days = int(pathlib.Path("config/mlops-loop.yaml").read_text().split(":")[1])
+days = int(re.search(r"retention_days: (\\d+)", pathlib.Path("config/mlops-loop.yaml").read_text()).group(1))
 stage = out / "assembly-dev"
 stage.mkdir(parents=True, exist_ok=True)
 template = {"Resources": {"Logs": {"Type": "AWS::Logs::LogGroup", "Properties": {"RetentionInDays": days}}}}
@@ -301,22 +302,39 @@ def test_the_template_diff_stamps_the_base_it_synthesizes_with_the_base_commit(r
 
 @pytest.mark.parametrize("kept", [False, True], ids=["temporary base", "kept base"])
 def test_env_synthesizes_only_those_environments_except_a_kept_base(repo, tmp_path, monkeypatch, kept):
-    """GIVEN --env dev WHEN the diff synthesizes both sides THEN each app.py is asked for dev only (the
-    CDK context, recorded in the stamp of the base), except into --base-out, which the cost floor reads whole."""
-    seen = []
-    compare = template_diff_cli.compare_assemblies
-
-    def spy(base, head, **kwargs):
-        seen.extend((json.loads((side / "context.json").read_text()), read_stamp(side).environments) for side in (base, head))
-        return compare(base, head, **kwargs)
-
-    monkeypatch.setattr(template_diff_cli, "compare_assemblies", spy)
+    """GIVEN --env dev and a config defining dev and prod WHEN the diff synthesizes both sides THEN each app.py
+    is asked for dev only (the CDK context, recorded in the stamp of the base), except into --base-out,
+    which the cost floor reads whole."""
+    edit(repo, "config/mlops-loop.yaml", "retention_days: 30\nenvironments: {dev: {}, prod: {}}\n")
+    _commit(repo, "two environments")
+    seen = record_compared(monkeypatch, lambda side: (json.loads((side / "context.json").read_text()), read_stamp(side).environments))
     kept_base = ["--base-out", str(tmp_path / "base.out")] if kept else []
     assert template_diff.main(["--repo", str(repo), "--base", "HEAD", "--env", "dev", *kept_base, "--output", str(tmp_path / "d")]) == 0
     only_dev = {source_stamp.ENVIRONMENTS_CONTEXT_KEY: "dev"}
     base, head = seen
     assert base == (({}, None) if kept else (only_dev, ("dev",)))
     assert head[0] == only_dev  # (the tiny app writes no stamp of its own)
+
+
+@pytest.mark.parametrize(("asked", "selected"), [
+    (["prod", "dev"], ["dev", "prod"]),  # in the config's order, as app.py synthesizes them
+    (["dev", "qa"], ["dev"]),  # qa: added or removed by the change, so on the other side only
+    (["qa"], None),  # none of them here: everything, and the comparison decides
+    (None, None),
+])
+def test_each_side_is_asked_only_for_the_environments_its_config_defines(tmp_path, asked, selected):
+    tree = tmp_path / "tree"
+    edit(tree, "cdk.json", json.dumps({"app": "python app.py", "context": {source_stamp.CONFIG_CONTEXT_KEY: "conf/app.yaml"}}))
+    edit(tree, "conf/app.yaml", "environments:\n  dev: {region: eu-west-1}\n  prod: {region: eu-west-1}\n")
+    assert defined_in(tree, asked) == selected
+
+
+def test_a_config_that_cannot_be_read_asks_for_everything(tmp_path):
+    tree = tmp_path / "tree"
+    edit(tree, "cdk.json", json.dumps({"app": "python app.py", "context": {}}))
+    assert defined_in(tree, ["dev"]) is None  # no config/mlops-loop.yaml
+    edit(tree, "config/mlops-loop.yaml", "environments: [dev\n")
+    assert defined_in(tree, ["dev"]) is None  # not YAML
 
 
 # --------------------------------------------------------------------------------------------

@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 
 from mlops_loop.tools.cloud_assembly import stacks
-from mlops_loop.tools.template_diff import cli as template_diff_cli
+from mlops_loop.tools.source_stamp import read_stamp
 from mlops_loop.tools.template_diff import impact as impact_module
 from mlops_loop.tools.template_diff import (
     CATEGORY_DATA_AT_RISK,
@@ -35,6 +35,7 @@ from mlops_loop.tools.template_diff import (
 )
 
 from tests.support.paths import REPO_ROOT
+from tests.support.template_diff import record_compared
 
 
 # ---------------------------------------------------------------------------------------------
@@ -547,19 +548,13 @@ def test_base_head_against_an_edited_working_tree_end_to_end(tmp_path, monkeypat
     new_days = "30" if old_days != "30" else "60"
     config_path.write_text(text[: match.start(1)] + new_days + text[match.end(1):])
     report = tmp_path / "diff.txt"
-    synthesized_stages = []
-    compare = template_diff_cli.compare_assemblies
-
-    def spy(base, head, **kwargs):
-        synthesized_stages.extend({s.stage for s in stacks(side)} for side in (base, head))
-        return compare(base, head, **kwargs)
-
-    monkeypatch.setattr(template_diff_cli, "compare_assemblies", spy)
+    synthesized = record_compared(monkeypatch, lambda side: ({s.stage for s in stacks(side)}, read_stamp(side).environments))
 
     code = main(["--repo", str(clone), "--base", "HEAD", "--env", "dev", "prod", "--output", str(report)])
 
     assert code == 0
-    assert synthesized_stages == [{"dev", "prod"}, {"dev", "prod"}]
+    # Both sides: those stages only, and a stamp saying so (the base's by the diff, the head's by app.py).
+    assert synthesized == [({"dev", "prod"}, ("dev", "prod"))] * 2
     assert _git(clone, "worktree", "list").count("\n") == 1  # the temporary worktree is gone
     out = report.read_text()
     assert "asset changed:" not in out  # same code on both sides

@@ -252,7 +252,7 @@ def compare_assemblies(base: str | Path, head: str | Path, *, environments: Opti
         result.stacks.append(
             _diff_stack(stage=key[0], artifact_id=key[1], old=old_stacks.get(key), new=new_stacks.get(key), undecided=undecided)
         )
-    # One cloudformation-diff process for the whole comparison: its start-up dominates one answer.
+    # One request to cloudformation-diff for the whole comparison (its process answers one request at a time).
     _decide(undecided)
     for key, sd in zip(keys, result.stacks):
         for rc in sd.resources:

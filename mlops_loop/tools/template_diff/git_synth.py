@@ -12,6 +12,8 @@ import tempfile
 from pathlib import Path
 from typing import Optional, Sequence
 
+import yaml
+
 from .. import source_stamp
 from ...packaging import REPO_ROOT
 from ...training import sdk_cache
@@ -48,10 +50,15 @@ def resolve_ref(repo: Path, ref: str) -> str:
 
 def _synth_env(outdir: Path, repo: Path, environments: Optional[Sequence[str]] = None) -> dict[str, str]:
     env = dict(os.environ)
+    # Read by app.py as if given with `cdk synth -c` (a tree whose app.py predates it synthesizes all); any
+    # other context the caller passes stays, but not a selection of its own, which the stamp would not show.
+    context = {k: v for k, v in json.loads(env.get("CDK_CONTEXT_JSON") or "{}").items() if k != source_stamp.ENVIRONMENTS_CONTEXT_KEY}
     if environments:
-        # Read by app.py as if given with `cdk synth -c` (a tree whose app.py predates it synthesizes all).
-        context = json.loads(env.get("CDK_CONTEXT_JSON") or "{}")
-        env["CDK_CONTEXT_JSON"] = json.dumps({**context, source_stamp.ENVIRONMENTS_CONTEXT_KEY: ",".join(environments)})
+        context[source_stamp.ENVIRONMENTS_CONTEXT_KEY] = ",".join(environments)
+    if context:
+        env["CDK_CONTEXT_JSON"] = json.dumps(context)
+    else:
+        env.pop("CDK_CONTEXT_JSON", None)
     # Another checkout on PYTHONPATH would shadow the synthesized tree's own mlops_loop package.
     env.pop("PYTHONPATH", None)
     node_bins = [p for p in (repo / "node_modules" / ".bin", REPO_ROOT / "node_modules" / ".bin") if p.is_dir()]
@@ -65,12 +72,32 @@ def _synth_env(outdir: Path, repo: Path, environments: Optional[Sequence[str]] =
     return env
 
 
+def defined_in(tree: Path, environments: Optional[Sequence[str]]) -> Optional[list[str]]:
+    """Those of ``environments`` that the config of ``tree`` defines, in its order; None (all) when there are
+    none, when none was asked for or when the config cannot be read.
+
+    An environment that only one side of a diff has (added or removed by the change) is then synthesized on
+    that side only, and the comparison shows it added or removed; a name neither side has is refused by it.
+    """
+    if not environments:
+        return None
+    try:
+        context = json.loads((tree / "cdk.json").read_text(encoding="utf-8"))["context"]
+        config = tree / context.get(source_stamp.CONFIG_CONTEXT_KEY, source_stamp.DEFAULT_CONFIG)
+        defined = yaml.safe_load(config.read_text(encoding="utf-8"))["environments"]
+        selected = [name for name in defined if name in environments]
+    except (OSError, ValueError, KeyError, TypeError, yaml.YAMLError):
+        return None
+    return selected or None
+
+
 def synthesize_tree(
     tree: Path, *, outdir: Path, label: str, repo: Optional[Path] = None, environments: Optional[Sequence[str]] = None
 ) -> Path:
     """Run ``python app.py`` (this interpreter) in ``tree`` with ``CDK_OUTDIR=outdir``; return ``outdir``.
 
-    ``environments``: synthesize only these (default: all).
+    ``environments``: synthesize only those of them the tree's config defines (default, or when it defines
+    none of them: all).
 
     TemplateDiffError with the last lines of stderr when synthesis fails.
     """
@@ -79,7 +106,7 @@ def synthesize_tree(
         proc = subprocess.run(
             [sys.executable, "app.py"],
             cwd=tree,
-            env=_synth_env(outdir, repo or tree, environments),
+            env=_synth_env(outdir, repo or tree, defined_in(tree, environments)),
             capture_output=True,
             text=True,
             timeout=SYNTH_TIMEOUT_SECONDS,
@@ -106,8 +133,9 @@ def synthesize_ref(repo: Path, *, ref: str, outdir: Path, environments: Optional
         run_git(repo, "worktree", "add", "--detach", str(tree), commit)
         stamp = source_stamp.fingerprint(tree)
         synthesize_tree(tree, outdir=outdir, label=f"base ref {ref!r} ({commit[:12]})", repo=repo, environments=environments)
-        if environments:
-            stamp = dataclasses.replace(stamp, environments=tuple(environments))
+        selected = defined_in(tree, environments)
+        if selected:
+            stamp = dataclasses.replace(stamp, environments=tuple(selected))
         source_stamp.write_stamp(outdir, stamp)
         return outdir
     finally:

@@ -89,20 +89,24 @@ class _Worker:
             env={**os.environ, "NODE_NO_WARNINGS": "1", "NODE_COMPILE_CACHE": str(_REPO / ".cache" / "node-compile")},
         )
 
-    def ask(self, line: str) -> str:
+    def ask(self, line: str) -> dict:
+        """The answer to one request; ValueError when the process fails on it (it has then exited)."""
         try:
             self.process.stdin.write(line + "\n")
             self.process.stdin.flush()
+            answer = self.process.stdout.readline()
         except BrokenPipeError:
-            return ""
-        return self.process.stdout.readline()
+            answer = ""
+        if not answer:
+            raise ValueError(self._stderr_tail())
+        return json.loads(answer)
 
-    def error(self) -> str:
-        self.stop()
+    def _stderr_tail(self) -> str:
+        self._end()
         self.stderr.seek(0)
         return self.stderr.read().strip()[-2000:]
 
-    def stop(self) -> None:
+    def _end(self) -> None:
         if self.process.poll() is None:
             self.process.stdin.close()
             try:
@@ -110,17 +114,30 @@ class _Worker:
             except subprocess.TimeoutExpired:
                 self.process.kill()
 
+    def stop(self) -> None:
+        self._end()
+        self.stderr.close()
+
 
 _workers: list[_Worker] = []  # at most one: the process answering this Python process's comparisons
+
+
+@atexit.register
+def _stop_worker() -> None:
+    while _workers:
+        _workers.pop().stop()
 
 
 def _ask(line: str) -> dict:
     node = _node()
     if not _workers:
         _workers.append(_Worker(node))
-        atexit.register(_workers[0].stop)
-    answer = _workers[0].ask(line)
-    if not answer:
-        # It failed on this request (and exited): the next comparison starts a fresh one.
-        raise TemplateDiffError(f"cloudformation-diff failed (node {_SCRIPT.name}): {_workers.pop().error()}")
-    return json.loads(answer)
+    try:
+        return _workers[0].ask(line)
+    except BaseException as error:
+        # Whatever went wrong (a failed request, an answer that is not JSON, an interrupt), that process may
+        # still owe an answer: the next comparison starts a fresh one rather than read a stale line.
+        _stop_worker()
+        if isinstance(error, ValueError):
+            raise TemplateDiffError(f"cloudformation-diff failed (node {_SCRIPT.name}): {error}") from None
+        raise
