@@ -320,12 +320,13 @@ def test_env_synthesizes_only_those_environments_except_a_kept_base(repo, tmp_pa
     (["prod", "dev"], ["dev", "prod"]),  # in the config's order, as app.py synthesizes them
     (["dev", "qa"], ["dev"]),  # qa: added or removed by the change, so on the other side only
     (["qa"], None),  # none of them here: everything, and the comparison decides
+    (["prod", "staging", "dev"], None),  # all of them: the whole app, stamped whole
     (None, None),
 ])
 def test_each_side_is_asked_only_for_the_environments_its_config_defines(tmp_path, asked, selected):
     tree = tmp_path / "tree"
     edit(tree, "cdk.json", json.dumps({"app": "python app.py", "context": {source_stamp.CONFIG_CONTEXT_KEY: "conf/app.yaml"}}))
-    edit(tree, "conf/app.yaml", "environments:\n  dev: {region: eu-west-1}\n  prod: {region: eu-west-1}\n")
+    edit(tree, "conf/app.yaml", "environments:\n  dev: {region: eu-west-1}\n  staging: {}\n  prod: {region: eu-west-1}\n")
     assert defined_in(tree, asked) == selected
 
 

@@ -73,8 +73,8 @@ def _synth_env(outdir: Path, repo: Path, environments: Optional[Sequence[str]] =
 
 
 def defined_in(tree: Path, environments: Optional[Sequence[str]]) -> Optional[list[str]]:
-    """Those of ``environments`` that the config of ``tree`` defines, in its order; None (all) when there are
-    none, when none was asked for or when the config cannot be read.
+    """Those of ``environments`` that the config of ``tree`` defines, in its order; None (all) when that is
+    none of them or all of them, when none was asked for or when the config cannot be read.
 
     An environment that only one side of a diff has (added or removed by the change) is then synthesized on
     that side only, and the comparison shows it added or removed; a name neither side has is refused by it.
@@ -88,7 +88,7 @@ def defined_in(tree: Path, environments: Optional[Sequence[str]]) -> Optional[li
         selected = [name for name in defined if name in environments]
     except (OSError, ValueError, KeyError, TypeError, yaml.YAMLError):
         return None
-    return selected or None
+    return selected if selected and len(selected) < len(defined) else None
 
 
 def synthesize_tree(
