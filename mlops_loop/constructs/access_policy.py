@@ -47,14 +47,6 @@ class AccessPolicy(Construct):
         # thousand statements to a few hundred policies.
         self._stack = Stack.of(self)
         self._partition = self._stack.partition
-        self._path: Optional[str] = None
-
-    @property
-    def path(self) -> str:
-        """This construct's path in the tree (looked up once)."""
-        if self._path is None:
-            self._path = self.node.path
-        return self._path
 
     def s3_arn(self, bucket_name: str, key_pattern: Optional[str] = None) -> str:
         """:func:`s3_arn` in this policy's stack."""

@@ -57,8 +57,8 @@ class JobCode(Construct):
         self._scripts: dict[str, s3_assets.Asset] = {}
         self._readers: list[AccessPolicy] = []
         self._specs: dict[str, s3_assets.Asset] = {}
-        # Per listing reader (by construct path), the object keys it may list, filled until synth.
-        self._listed: dict[str, _Keys] = {}
+        # Per listing reader (by identity; self._readers keeps each alive), the object keys it may list, filled until synth.
+        self._listed: dict[int, _Keys] = {}
         self._locations: dict[int, tuple[s3_assets.Asset, str, str]] = {}  # id -> (asset kept alive, bucket, key)
 
     def script(self, relative_path: str) -> s3_assets.Asset:
@@ -111,7 +111,7 @@ class JobCode(Construct):
         """
         self._readers.append(access)
         if listing:
-            keys = self._listed[access.path] = _Keys()
+            keys = self._listed[id(access)] = _Keys()
             access.allow("CodeListing", ["s3:ListBucket"], [access.s3_arn(self._location(self.library)[0])],
                          conditions={"StringEquals": {"s3:prefix": Lazy.list(keys)}})
         self._allow(access, "JobLibrary", self.library)
@@ -129,8 +129,8 @@ class JobCode(Construct):
     def _allow(self, access: AccessPolicy, sid: str, asset: s3_assets.Asset) -> None:
         bucket, key = self._location(asset)
         access.allow(sid, ["s3:GetObject"], [access.s3_arn(bucket, key)])
-        if access.path in self._listed:
-            self._listed[access.path].keys.append(key)
+        if id(access) in self._listed:
+            self._listed[id(access)].keys.append(key)
 
     def _location(self, asset: s3_assets.Asset) -> tuple[str, str]:
         """The asset's bucket and key tokens, read from the CDK once per asset (every reader's policy names them)."""

@@ -71,7 +71,6 @@ class Champion:
     """A local run of the frozen sample config holding one approved version of ``model``: its workdir (copy it
     with :meth:`copy_to` before running anything in it), the run's record and what it printed."""
 
-    model: str
     workdir: Path
     record: dict
     printed: str
@@ -86,4 +85,4 @@ def build_champion(directory: Path, model: str) -> Champion:
     workdir, out = directory / "local-run", io.StringIO()
     with lenient_local_run(directory) as path:
         (record,) = run_loop.run(["--workdir", str(workdir), "--model", model, *CHAMPION_ARGS, "--config", path], out=out)
-    return Champion(model=model, workdir=workdir, record=record, printed=out.getvalue())
+    return Champion(workdir=workdir, record=record, printed=out.getvalue())

@@ -10,7 +10,7 @@ from typing import Optional, Sequence
 
 from .. import source_stamp
 from .compare import compare_assemblies
-from .git_synth import REPO_ROOT, run_git, check_assembly, resolve_ref, synthesize_ref, synthesize_tree
+from .git_synth import REPO_ROOT, check_assembly, defined_in, resolve_ref, run_git, synthesize_ref, synthesize_tree
 from .model import TemplateDiffError
 from .render import GITHUB_COMMENT_LIMIT, render_markdown, render_text
 
@@ -83,7 +83,8 @@ def run(args: argparse.Namespace) -> str:
         if args.head_assembly is not None:
             head_out, head_label = args.head_assembly, str(args.head_assembly)
         else:
-            head_out = synthesize_tree(repo, outdir=Path(scratch) / "head.out", label="the working tree", environments=args.env)
+            head_out = synthesize_tree(repo, outdir=Path(scratch) / "head.out", label="the working tree",
+                                       environments=defined_in(repo, args.env))
             head_label = "working tree"
         diff = compare_assemblies(base_out, head_out, environments=args.env)
         title = f"Template diff: `{args.base}` → {head_label}"

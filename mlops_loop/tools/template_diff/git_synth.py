@@ -96,8 +96,7 @@ def synthesize_tree(
 ) -> Path:
     """Run ``python app.py`` (this interpreter) in ``tree`` with ``CDK_OUTDIR=outdir``; return ``outdir``.
 
-    ``environments``: synthesize only those of them the tree's config defines (default, or when it defines
-    none of them: all).
+    ``environments``: synthesize only these (as :func:`defined_in` selects them; default: all).
 
     TemplateDiffError with the last lines of stderr when synthesis fails.
     """
@@ -106,7 +105,7 @@ def synthesize_tree(
         proc = subprocess.run(
             [sys.executable, "app.py"],
             cwd=tree,
-            env=_synth_env(outdir, repo or tree, defined_in(tree, environments)),
+            env=_synth_env(outdir, repo or tree, environments),
             capture_output=True,
             text=True,
             timeout=SYNTH_TIMEOUT_SECONDS,
@@ -120,8 +119,8 @@ def synthesize_tree(
 
 
 def synthesize_ref(repo: Path, *, ref: str, outdir: Path, environments: Optional[Sequence[str]] = None) -> Path:
-    """Synthesize git ref ``ref`` of ``repo`` (only ``environments``, default all) into ``outdir`` from a
-    temporary detached worktree.
+    """Synthesize git ref ``ref`` of ``repo`` (only those of ``environments`` its config defines, see
+    :func:`defined_in`; default all) into ``outdir`` from a temporary detached worktree.
 
     The assembly gets the source stamp of that commit, also when the ref's own app.py predates
     stamps. The worktree is removed afterwards, also when synthesis fails.
@@ -132,8 +131,8 @@ def synthesize_ref(repo: Path, *, ref: str, outdir: Path, environments: Optional
     try:
         run_git(repo, "worktree", "add", "--detach", str(tree), commit)
         stamp = source_stamp.fingerprint(tree)
-        synthesize_tree(tree, outdir=outdir, label=f"base ref {ref!r} ({commit[:12]})", repo=repo, environments=environments)
         selected = defined_in(tree, environments)
+        synthesize_tree(tree, outdir=outdir, label=f"base ref {ref!r} ({commit[:12]})", repo=repo, environments=selected)
         if selected:
             stamp = dataclasses.replace(stamp, environments=tuple(selected))
         source_stamp.write_stamp(outdir, stamp)
