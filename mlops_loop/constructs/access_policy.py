@@ -12,23 +12,13 @@ from aws_cdk import aws_s3 as s3
 from constructs import Construct
 
 from ..nag import acknowledge
+from .arns import format_arn, s3_arn
 
 READ_OBJECT_ACTIONS = ("s3:GetObject", "s3:GetObjectVersion")
 WRITE_OBJECT_ACTIONS = ("s3:PutObject", "s3:DeleteObject", "s3:AbortMultipartUpload")
 # What an unresolved CDK token leaves in a Python string: "${Token[...]}" (a string), "#{Token[...]}" (a
 # list) or a number token's "-1.88...e+289"; the CDK's own test for a string that may hold one.
 TOKEN_MARKS = ("Token[", "e+289")
-
-
-def s3_arn(scope: Construct, bucket_name: str, key_pattern: Optional[str] = None) -> str:
-    """The ARN of a bucket (or of the objects matching ``key_pattern``) in the scope's partition."""
-    return _s3_arn(Stack.of(scope).partition, bucket_name, key_pattern)
-
-
-def _s3_arn(partition: str, bucket_name: str, key_pattern: Optional[str]) -> str:
-    # What Stack.format_arn(service="s3", region="", account="") writes, without its round trip to the CDK.
-    resource = bucket_name if key_pattern is None else f"{bucket_name}/{key_pattern}"
-    return f"arn:{partition}:s3:::{resource}"
 
 
 class AccessPolicy(Construct):
@@ -46,11 +36,10 @@ class AccessPolicy(Construct):
         # Looked up once: each lookup is a round trip to the CDK's Node process, and a synth adds a
         # thousand statements to a few hundred policies.
         self._stack = Stack.of(self)
-        self._partition = self._stack.partition
 
     def s3_arn(self, bucket_name: str, key_pattern: Optional[str] = None) -> str:
-        """:func:`s3_arn` in this policy's stack."""
-        return _s3_arn(self._partition, bucket_name, key_pattern)
+        """:func:`~.arns.s3_arn` in this policy's stack."""
+        return s3_arn(self._stack, bucket_name, key_pattern)
 
     def allow(
         self,
@@ -159,7 +148,7 @@ class AccessPolicy(Construct):
         self.allow(
             "Logs",
             ["logs:CreateLogGroup", "logs:CreateLogStream", "logs:PutLogEvents", "logs:DescribeLogStreams"],
-            [stack.format_arn(service="logs", resource="log-group", resource_name=log_groups,
-                              arn_format=ArnFormat.COLON_RESOURCE_NAME)],
+            [format_arn(stack, service="logs", resource="log-group", resource_name=log_groups,
+                        arn_format=ArnFormat.COLON_RESOURCE_NAME)],
             wildcard_reason="SageMaker writes one log stream per job, endpoint and instance under its own log groups.",
         )

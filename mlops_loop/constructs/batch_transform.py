@@ -14,6 +14,7 @@ from ..config.instance_types import INSTANCE_TYPES
 from ..config.serving import BatchServing
 from ..naming import RESOURCE_METADATA_KEY, batch_schedule_name
 from .scheduled_job import EXECUTION_ID, job_name_stem, scheduled_sagemaker_job
+from .arns import format_arn
 
 
 class BatchTransform(Construct):
@@ -91,7 +92,7 @@ class BatchTransform(Construct):
             schedule_name=self.schedule_name,
         )
         # The transform job needs the model (replaced, with a new generated name, by every version).
-        job.access.allow("UseModel", ["sagemaker:DescribeModel"], [stack.format_arn(service="sagemaker", resource="model", resource_name="*")],
+        job.access.allow("UseModel", ["sagemaker:DescribeModel"], [format_arn(stack, service="sagemaker", resource="model", resource_name="*")],
                          wildcard_reason="The model is replaced (new generated name) by every approved version.")
         self.scheduler_role = job.role
         self.schedule = job.schedule

@@ -20,9 +20,11 @@ from constructs import Construct
 from pipeline_code.core.contract import pascal
 from pipeline_code.core.integrity import SEALED_KEY_PATTERN, sealed_prefix
 
-from .access_policy import AccessPolicy, s3_arn
+from .access_policy import AccessPolicy
+from .arns import s3_arn
 from .handler_function import dead_letter_queue, handler_function
 from .rule_notifications import notify_topic
+from .arns import format_arn
 
 # Stack states after which the previous version is still (or again) the one serving.
 FAILED_ROLLOUT_STATUSES = ("UPDATE_ROLLBACK_COMPLETE", "UPDATE_ROLLBACK_FAILED", "UPDATE_FAILED")
@@ -84,13 +86,13 @@ class DeployOnApproval(Construct):
         super().__init__(scope, construct_id)
         stack = Stack.of(self)
         self.dead_letter_queue = dead_letter_queue(self, key=key, removal_policy=removal_policy, owner="deploy handler")
-        stack_arn = stack.format_arn(service="cloudformation", resource="stack", resource_name=f"{serving_stack_name}/*")
-        stack_arn_prefix = stack.format_arn(service="cloudformation", resource="stack", resource_name=f"{serving_stack_name}/")
+        stack_arn = format_arn(stack, service="cloudformation", resource="stack", resource_name=f"{serving_stack_name}/*")
+        stack_arn_prefix = format_arn(stack, service="cloudformation", resource="stack", resource_name=f"{serving_stack_name}/")
         # A busy stack is a wait: the handler schedules its own retries (one-time schedules in this group,
         # run as a role that may invoke only this function).
         function_name = f"{name_prefix}-deploy-on-approval"
-        function_arn = stack.format_arn(service="lambda", resource="function", resource_name=function_name,
-                                        arn_format=ArnFormat.COLON_RESOURCE_NAME)
+        function_arn = format_arn(stack, service="lambda", resource="function", resource_name=function_name,
+                                  arn_format=ArnFormat.COLON_RESOURCE_NAME)
         self.retry_group = scheduler.CfnScheduleGroup(self, "Retries", name=f"{name_prefix}-deploy-retries")
         self.retry_role = iam.Role(
             self,
@@ -98,7 +100,8 @@ class DeployOnApproval(Construct):
             assumed_by=iam.ServicePrincipal(
                 "scheduler.amazonaws.com",
                 conditions={"StringEquals": {"aws:SourceAccount": stack.account},
-                            "ArnLike": {"aws:SourceArn": stack.format_arn(
+                            "ArnLike": {"aws:SourceArn": format_arn(
+                                stack,
                                 service="scheduler", resource="schedule", resource_name=f"{self.retry_group.name}/*")}},
             ),
             description=f"{name_prefix}: EventBridge Scheduler retries of the deploy handler",
@@ -142,8 +145,8 @@ class DeployOnApproval(Construct):
         access.allow(
             "ReadRegistry",
             ["sagemaker:DescribeModelPackage", "sagemaker:ListModelPackages"],
-            [stack.format_arn(service="sagemaker", resource="model-package", resource_name=f"{g.lower()}/*") for g in groups]
-            + [stack.format_arn(service="sagemaker", resource="model-package-group", resource_name=g.lower()) for g in groups],
+            [format_arn(stack, service="sagemaker", resource="model-package", resource_name=f"{g.lower()}/*") for g in groups]
+            + [format_arn(stack, service="sagemaker", resource="model-package-group", resource_name=g.lower()) for g in groups],
             wildcard_reason="Any version of this environment's groups may be the one to serve; reading is limited "
             "to those groups.",
         )
@@ -158,7 +161,7 @@ class DeployOnApproval(Construct):
         access.allow(
             "ScheduleRetries",
             ["scheduler:CreateSchedule"],
-            [stack.format_arn(service="scheduler", resource="schedule", resource_name=f"{self.retry_group.name}/*")],
+            [format_arn(stack, service="scheduler", resource="schedule", resource_name=f"{self.retry_group.name}/*")],
             wildcard_reason="One-time retry schedules are named per wait at run time; they live in this handler's own group.",
         )
         access.allow_pass_role("PassRetryRole", self.retry_role.role_arn, "scheduler.amazonaws.com")
@@ -254,5 +257,5 @@ class DeployOnApproval(Construct):
         access.allow(
             "SmokeTest",
             ["sagemaker:InvokeEndpoint", "sagemaker:DescribeEndpoint"],
-            [stack.format_arn(service="sagemaker", resource="endpoint", resource_name=name.lower()) for name in endpoints],
+            [format_arn(stack, service="sagemaker", resource="endpoint", resource_name=name.lower()) for name in endpoints],
         )

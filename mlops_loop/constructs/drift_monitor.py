@@ -20,6 +20,7 @@ from .access_policy import AccessPolicy
 from .job_code import JobCode
 from .scheduled_job import EXECUTION_ID, job_name_stem, scheduled_sagemaker_job
 from .training_pipeline import ENTRY_SCRIPT, xgboost_image_uri, xgboost_repository
+from .arns import format_arn
 
 PROC_INPUT = "/opt/ml/processing/input"
 REPORT_DIR = "/opt/ml/processing/output/monitor"
@@ -90,13 +91,13 @@ class DriftMonitor(Construct):
         access.allow(
             "FindServingVersion",
             ["cloudformation:DescribeStacks"],
-            [stack.format_arn(service="cloudformation", resource="stack", resource_name=f"{serving_stack_name}/*")],
+            [format_arn(stack, service="cloudformation", resource="stack", resource_name=f"{serving_stack_name}/*")],
             wildcard_reason="A stack ARN ends in an id CloudFormation assigns at creation; the name pins the serving stack.",
         )
         access.allow(
             "ReadVersion",
             ["sagemaker:DescribeModelPackage"],
-            [stack.format_arn(service="sagemaker", resource="model-package", resource_name=f"{package_group_name.lower()}/*")],
+            [format_arn(stack, service="sagemaker", resource="model-package", resource_name=f"{package_group_name.lower()}/*")],
             wildcard_reason="Whichever version of this model's group serves; only that group.",
         )
         access.allow_metrics("PublishMetrics", MONITOR_NAMESPACE, limited_to="the monitor's own metrics")

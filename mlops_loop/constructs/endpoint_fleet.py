@@ -22,6 +22,7 @@ from ..nag import acknowledge
 from .access_policy import AccessPolicy
 
 from .endpoint_metrics import endpoint_metric, error_rate
+from .arns import format_arn
 
 
 def traffic_routing(rollout: Rollout) -> sagemaker.CfnEndpoint.TrafficRoutingConfigProperty:
@@ -80,7 +81,7 @@ def allow_reading_rollback_alarms(access: AccessPolicy, endpoint_name: str, *, p
     access.allow(
         "ReadRollbackAlarms",
         ["cloudwatch:DescribeAlarms"],
-        [stack.format_arn(service="cloudwatch", resource="alarm", resource_name=name, arn_format=ArnFormat.COLON_RESOURCE_NAME)
+        [format_arn(stack, service="cloudwatch", resource="alarm", resource_name=name, arn_format=ArnFormat.COLON_RESOURCE_NAME)
          for name in rollback_alarm_names(endpoint_name, parity=parity)],
     )
 

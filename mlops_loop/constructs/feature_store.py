@@ -17,6 +17,7 @@ from pipeline_code.core.contract import pascal
 
 from ..naming import checked_feature_group_name
 from .access_policy import AccessPolicy
+from .arns import format_arn
 
 OFFLINE_STORE_PREFIX = "offline-store"
 
@@ -67,9 +68,9 @@ class FeatureStore(Construct):
             "OfflineStoreGlueTables",
             ["glue:GetDatabase", "glue:CreateDatabase", "glue:GetTable", "glue:CreateTable", "glue:UpdateTable"],
             [
-                stack.format_arn(service="glue", resource="catalog"),
-                stack.format_arn(service="glue", resource="database", resource_name="sagemaker_featurestore"),
-                stack.format_arn(service="glue", resource="table", resource_name="sagemaker_featurestore/*"),
+                format_arn(stack, service="glue", resource="catalog"),
+                format_arn(stack, service="glue", resource="database", resource_name="sagemaker_featurestore"),
+                format_arn(stack, service="glue", resource="table", resource_name="sagemaker_featurestore/*"),
             ],
             wildcard_reason="SageMaker names each offline-store table itself (group name plus a creation "
             "timestamp), so access is scoped to the tables of its sagemaker_featurestore database.",

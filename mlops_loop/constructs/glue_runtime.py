@@ -12,6 +12,7 @@ from constructs import Construct
 
 from .access_policy import AccessPolicy
 from .job_code import JobCode
+from .arns import format_arn
 
 GLUE_TEMP_PREFIX = "glue-temp"
 
@@ -125,9 +126,9 @@ class GlueRuntime(Construct):
                 "glue:BatchUpdatePartition",
             ],
             [
-                stack.format_arn(service="glue", resource="catalog"),
-                stack.format_arn(service="glue", resource="database", resource_name=database_name),
-                stack.format_arn(service="glue", resource="table", resource_name=f"{database_name}/*"),
+                format_arn(stack, service="glue", resource="catalog"),
+                format_arn(stack, service="glue", resource="database", resource_name=database_name),
+                format_arn(stack, service="glue", resource="table", resource_name=f"{database_name}/*"),
             ],
             wildcard_reason="The crawler creates one table per raw dataset it finds; access is limited to "
             "the tables of this environment's database.",
@@ -140,6 +141,6 @@ class GlueRuntime(Construct):
         access.allow(
             "GlueLogs",
             ["logs:CreateLogGroup", "logs:CreateLogStream", "logs:PutLogEvents", "logs:AssociateKmsKey"],
-            [stack.format_arn(service="logs", resource="log-group", resource_name=log_groups, arn_format=ArnFormat.COLON_RESOURCE_NAME)],
+            [format_arn(stack, service="logs", resource="log-group", resource_name=log_groups, arn_format=ArnFormat.COLON_RESOURCE_NAME)],
             wildcard_reason=reason,
         )

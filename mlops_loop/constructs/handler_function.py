@@ -16,6 +16,7 @@ from constructs import Construct
 from ..nag import acknowledge
 from ..packaging import handler_code_root
 from .access_policy import AccessPolicy
+from .arns import format_arn
 
 def dead_letter_queue(scope: Construct, *, key: kms.IKey, removal_policy: RemovalPolicy, owner: str) -> sqs.Queue:
     """``DeadLetters``: a KMS-encrypted, TLS-only queue keeping failed events of ``owner`` for 14 days."""
@@ -80,7 +81,8 @@ def handler_function(
         "WriteLogs",
         ["logs:CreateLogStream", "logs:PutLogEvents"],
         [
-            stack.format_arn(
+            format_arn(
+                stack,
                 service="logs",
                 resource="log-group",
                 resource_name=f"/aws/lambda/{function_name}:*",

@@ -14,6 +14,7 @@ from pipeline_code.core.integrity import ARCHIVE_SHA256_PROPERTY, MODEL_SHA256_P
 
 from .access_policy import AccessPolicy
 from .retraining_trigger import retrain_trigger_function_name
+from .arns import format_arn
 
 # Everything that changes what is trained, how, or with which code: an approver may do none of it.
 PIPELINE_CHANGING_ACTIONS = (
@@ -103,7 +104,7 @@ class ModelRegistry(Construct):
         access.allow(
             "ReadServingStack",
             ["cloudformation:DescribeStacks"],
-            [stack.format_arn(service="cloudformation", resource="stack", resource_name=f"{serving_stack_name(name_prefix)}/*")],
+            [format_arn(stack, service="cloudformation", resource="stack", resource_name=f"{serving_stack_name(name_prefix)}/*")],
             wildcard_reason="A stack ARN ends in an id CloudFormation assigns at creation; the name pins the serving stack.",
         )
         self.approver_policy = access.policy
@@ -146,8 +147,8 @@ class ModelRegistry(Construct):
                 effect=iam.Effect.DENY,
                 actions=["lambda:InvokeFunction", "lambda:InvokeAsync"],
                 resources=[
-                    stack.format_arn(service="lambda", resource="function", arn_format=ArnFormat.COLON_RESOURCE_NAME,
-                                     resource_name=name)
+                    format_arn(stack, service="lambda", resource="function", arn_format=ArnFormat.COLON_RESOURCE_NAME,
+                               resource_name=name)
                     for base in (retrain_trigger_function_name(name_prefix),)
                     # The function itself and any version or alias of it.
                     for name in (base, f"{base}:*")
@@ -158,21 +159,23 @@ class ModelRegistry(Construct):
                 effect=iam.Effect.DENY,
                 actions=["cloudwatch:SetAlarmState"],
                 resources=[
-                    stack.format_arn(service="cloudwatch", resource="alarm", arn_format=ArnFormat.COLON_RESOURCE_NAME,
-                                     resource_name=f"{retrain_alarm_prefix(name_prefix, m)}*")
+                    format_arn(stack, service="cloudwatch", resource="alarm", arn_format=ArnFormat.COLON_RESOURCE_NAME,
+                               resource_name=f"{retrain_alarm_prefix(name_prefix, m)}*")
                     for m in self.groups
                 ],
             ),
         )
 
     def group_arn(self, model: str) -> str:
-        return Stack.of(self).format_arn(
+        return format_arn(
+            self,
             service="sagemaker", resource="model-package-group", resource_name=self.group_names[model].lower()
         )
 
     def package_arns(self, model: str) -> str:
         """ARN pattern of every version in the model's group (``model-package/<group>/*``)."""
-        return Stack.of(self).format_arn(
+        return format_arn(
+            self,
             service="sagemaker", resource="model-package", resource_name=f"{self.group_names[model].lower()}/*"
         )
 
@@ -194,8 +197,8 @@ class ModelRegistry(Construct):
         access.allow(
             f"ModelCards{sid}",
             ["sagemaker:CreateModelCard", "sagemaker:UpdateModelCard", "sagemaker:DescribeModelCard"],
-            [Stack.of(self).format_arn(service="sagemaker", resource="model-card",
-                                       resource_name=f"{self.group_names[model].lower()}-v*")],
+            [format_arn(self, service="sagemaker", resource="model-card",
+                        resource_name=f"{self.group_names[model].lower()}-v*")],
             wildcard_reason="One model card per registered version, named <group>-v<version> at run time.",
         )
         if not auto_approve:

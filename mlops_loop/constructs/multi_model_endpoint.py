@@ -39,7 +39,8 @@ from ..config.serving import MultiModelEndpointConfig, ServingConfig
 from ..packaging import MME_BOOTSTRAP, single_file_tarball
 from ..nag import acknowledge
 from ..naming import RESOURCE_METADATA_KEY
-from .access_policy import AccessPolicy, s3_arn
+from .access_policy import AccessPolicy
+from .arns import s3_arn
 from .endpoint_fleet import allow_reading_rollback_alarms, blue_green, invocations_scaling, rollback_alarms
 
 # The bootstrap the container installs at start-up (SAGEMAKER_SUBMIT_DIRECTORY): standard library

@@ -30,6 +30,7 @@ from ..config.schema import ModelConfig
 from ..naming import RESOURCE_METADATA_KEY
 from ..training.sdk_offline import image_uri, offline_sdk
 from .access_policy import READ_OBJECT_ACTIONS, AccessPolicy, s3_arn
+from .arns import format_arn
 
 # Where the serving code puts P(target = 1) in a JSON response (docs/invocation-contract.md):
 # {"predictions": [{"score": p, "label": 0|1}], ...}. Model Monitor reads one record per request.
@@ -396,8 +397,8 @@ class NativeModelMonitor(Construct):
         access.allow(
             "Logs",
             ["logs:CreateLogGroup", "logs:CreateLogStream", "logs:PutLogEvents", "logs:DescribeLogStreams"],
-            [stack.format_arn(service="logs", resource="log-group", resource_name="/aws/sagemaker/ProcessingJobs:*",
-                              arn_format=ArnFormat.COLON_RESOURCE_NAME)],
+            [format_arn(stack, service="logs", resource="log-group", resource_name="/aws/sagemaker/ProcessingJobs:*",
+                        arn_format=ArnFormat.COLON_RESOURCE_NAME)],
             wildcard_reason="SageMaker writes one log stream per monitoring job and instance in the "
             "/aws/sagemaker/ProcessingJobs log group; the stream names are generated per run.",
         )
@@ -405,5 +406,5 @@ class NativeModelMonitor(Construct):
         access.allow(
             "ExplainWithEndpoint",
             ["sagemaker:InvokeEndpoint", "sagemaker:DescribeEndpoint"],
-            [stack.format_arn(service="sagemaker", resource="endpoint", resource_name=self.endpoint_name.lower())],
+            [format_arn(stack, service="sagemaker", resource="endpoint", resource_name=self.endpoint_name.lower())],
         )

@@ -18,6 +18,7 @@ from pipeline_code.core.contract import RETRAIN_ALARMS, pascal, retrain_alarm_pr
 
 from .access_policy import AccessPolicy
 from .handler_function import dead_letter_queue, handler_function
+from .arns import format_arn
 
 
 def retrain_trigger_function_name(prefix: str) -> str:
@@ -64,7 +65,7 @@ class RetrainingTrigger(Construct):
         alarm_pipelines = {f"{retrain_alarm_prefix(name_prefix, model)}{name}": pipeline
                            for model, pipeline in pipelines.items() for name in RETRAIN_ALARMS}
         pipeline_arns = [
-            stack.format_arn(service="sagemaker", resource="pipeline", resource_name=name.lower())
+            format_arn(stack, service="sagemaker", resource="pipeline", resource_name=name.lower())
             for name in pipelines.values()
         ]
         built = handler_function(
@@ -102,7 +103,7 @@ class RetrainingTrigger(Construct):
         built.access.allow(
             "SweepRetrainAlarms",
             ["cloudwatch:DescribeAlarms"],
-            [stack.format_arn(service="cloudwatch", resource="alarm", resource_name=name, arn_format=ArnFormat.COLON_RESOURCE_NAME)
+            [format_arn(stack, service="cloudwatch", resource="alarm", resource_name=name, arn_format=ArnFormat.COLON_RESOURCE_NAME)
              for name in sorted(alarm_pipelines)],
         )
         self.function = built.function

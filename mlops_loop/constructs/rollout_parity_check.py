@@ -21,6 +21,7 @@ from pipeline_code.core.integrity import SEALED_KEY_PATTERN
 from .access_policy import s3_arn
 from .handler_function import dead_letter_queue, handler_function
 from .loop_alarms import handler_alarms
+from .arns import format_arn
 
 
 @dataclass(frozen=True)
@@ -90,8 +91,8 @@ class RolloutParityCheck(Construct):
         access.allow(
             "FindPendingVersion",
             ["sagemaker:DescribeEndpointConfig", "sagemaker:DescribeModel"],
-            [stack.format_arn(service="sagemaker", resource="endpoint-config", resource_name="*"),
-             stack.format_arn(service="sagemaker", resource="model", resource_name="*")],
+            [format_arn(stack, service="sagemaker", resource="endpoint-config", resource_name="*"),
+             format_arn(stack, service="sagemaker", resource="model", resource_name="*")],
             wildcard_reason="CloudFormation names each version's endpoint config and model at deploy time; the "
             "function only reads them to find the model package being rolled out.",
         )
@@ -99,13 +100,13 @@ class RolloutParityCheck(Construct):
         access.allow(
             "ReadPackages",
             ["sagemaker:DescribeModelPackage"],
-            [stack.format_arn(service="sagemaker", resource="model-package", resource_name=f"{g}/*") for g in groups],
+            [format_arn(stack, service="sagemaker", resource="model-package", resource_name=f"{g}/*") for g in groups],
             wildcard_reason="Any version of these groups may be the one rolled out; reading is limited to those groups.",
         )
         access.allow(
             "InvokeEndpoints",
             ["sagemaker:InvokeEndpoint", "sagemaker:DescribeEndpoint"],
-            [stack.format_arn(service="sagemaker", resource="endpoint", resource_name=e.endpoint_name.lower()) for e in endpoints],
+            [format_arn(stack, service="sagemaker", resource="endpoint", resource_name=e.endpoint_name.lower()) for e in endpoints],
         )
         access.allow("ReadSealedArtifacts", ["s3:GetObject"], [s3_arn(self, artifacts_bucket.bucket_name, SEALED_KEY_PATTERN)],
                      wildcard_reason="Sealed artefacts are content-addressed (pipelines/<model>/registered/<sha256>/...); "

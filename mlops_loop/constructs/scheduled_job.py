@@ -13,6 +13,7 @@ from aws_cdk import aws_scheduler as scheduler
 from constructs import Construct
 
 from .access_policy import AccessPolicy
+from .arns import format_arn
 
 EXECUTION_ID = "<aws.scheduler.execution-id>"
 # Per job kind: Scheduler's action, the IAM action, the ARN resource type, the name field and the
@@ -79,7 +80,7 @@ def scheduled_sagemaker_job(
     access.allow(
         f"Start{api.removeprefix('Create')}",
         [f"sagemaker:{api}", "sagemaker:AddTags"],
-        [stack.format_arn(service="sagemaker", resource=resource, resource_name=f"{stem}-*")],
+        [format_arn(stack, service="sagemaker", resource=resource, resource_name=f"{stem}-*")],
         wildcard_reason="Each scheduled run names its job after the schedule's execution id; the stem confines "
         "the role to this model's jobs of this kind.",
     )

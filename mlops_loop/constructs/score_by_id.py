@@ -23,6 +23,7 @@ from pipeline_code.core.online_features import (
 from ..nag import acknowledge
 from ..naming import feature_group_arn
 from .handler_function import handler_function
+from .arns import format_arn
 
 
 class ScoreById(Construct):
@@ -88,7 +89,7 @@ class ScoreById(Construct):
         built.access.allow(
             "Score",
             ["sagemaker:InvokeEndpoint"],
-            [stack.format_arn(service="sagemaker", resource="endpoint", resource_name=endpoint_name.lower())],
+            [format_arn(stack, service="sagemaker", resource="endpoint", resource_name=endpoint_name.lower())],
         )
         self.function = built.function
         self.url = built.function.add_function_url(auth_type=lambda_.FunctionUrlAuthType.AWS_IAM)

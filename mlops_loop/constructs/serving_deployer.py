@@ -16,6 +16,7 @@ from .endpoint_fleet import rollback_alarm_names
 from .multi_model_endpoint import MultiModelEndpoint
 from .native_model_monitor import NativeModelMonitor
 from .served_model import ServedModel
+from .arns import format_arn
 
 
 class ServingDeployer(Construct):
@@ -57,7 +58,7 @@ class ServingDeployer(Construct):
         self.access.allow(
             f"Schedule{sid}",
             ["scheduler:CreateSchedule", "scheduler:UpdateSchedule", "scheduler:DeleteSchedule", "scheduler:GetSchedule"],
-            [Stack.of(self).format_arn(service="scheduler", resource="schedule", resource_name=f"default/{served.schedule_name}")],
+            [format_arn(self, service="scheduler", resource="schedule", resource_name=f"default/{served.schedule_name}")],
         )
 
     def allow_multi_model(self, mme: MultiModelEndpoint, *, name_prefix: str) -> None:
@@ -71,8 +72,8 @@ class ServingDeployer(Construct):
             f"TargetModels{sid}",
             ["ssm:PutParameter", "ssm:DeleteParameter", "ssm:GetParameters", "ssm:AddTagsToResource",
              "ssm:RemoveTagsFromResource", "ssm:ListTagsForResource"],
-            [stack.format_arn(service="ssm", resource="parameter",
-                              resource_name=target_model_parameter_name(name_prefix, m).lstrip("/"))
+            [format_arn(stack, service="ssm", resource="parameter",
+                        resource_name=target_model_parameter_name(name_prefix, m).lstrip("/"))
              for m in mme.member_names],
         )
 
@@ -86,8 +87,8 @@ class ServingDeployer(Construct):
             f"NativeMonitorDefinitions{sid}",
             [f"sagemaker:{verb}{kind}JobDefinition" for kind in ("DataQuality", "ModelQuality", "ModelBias", "ModelExplainability")
              for verb in ("Create", "Describe", "Delete")] + ["sagemaker:AddTags", "sagemaker:DeleteTags", "sagemaker:ListTags"],
-            [stack.format_arn(service="sagemaker", resource=f"{kind}-job-definition",
-                              resource_name=native.job_definitions[kind].job_definition_name.rsplit("-", 1)[0] + "-*")
+            [format_arn(stack, service="sagemaker", resource=f"{kind}-job-definition",
+                        resource_name=native.job_definitions[kind].job_definition_name.rsplit("-", 1)[0] + "-*")
              for kind in kinds],
             wildcard_reason="Job definition names end in a hash of their create-only properties; the model prefix pins them.",
         )
@@ -95,7 +96,7 @@ class ServingDeployer(Construct):
             f"NativeMonitorSchedules{sid}",
             [f"sagemaker:{verb}MonitoringSchedule" for verb in ("Create", "Describe", "Update", "Delete", "Stop")]
             + ["sagemaker:AddTags", "sagemaker:DeleteTags", "sagemaker:ListTags"],
-            [stack.format_arn(service="sagemaker", resource="monitoring-schedule", resource_name=sched.monitoring_schedule_name.lower())
+            [format_arn(stack, service="sagemaker", resource="monitoring-schedule", resource_name=sched.monitoring_schedule_name.lower())
              for sched in native.schedules.values()],
         )
         self.access.allow_pass_role(f"PassNativeMonitorRole{sid}", native.role.role_arn, "sagemaker.amazonaws.com")
@@ -114,8 +115,8 @@ class ServingDeployer(Construct):
             ["sagemaker:CreateModel", "sagemaker:DeleteModel", "sagemaker:DescribeModel",
              "sagemaker:CreateEndpointConfig", "sagemaker:DeleteEndpointConfig", "sagemaker:DescribeEndpointConfig",
              "sagemaker:AddTags", "sagemaker:DeleteTags", "sagemaker:ListTags"],
-            [stack.format_arn(service="sagemaker", resource="model", resource_name="*"),
-             stack.format_arn(service="sagemaker", resource="endpoint-config", resource_name="*")],
+            [format_arn(stack, service="sagemaker", resource="model", resource_name="*"),
+             format_arn(stack, service="sagemaker", resource="endpoint-config", resource_name="*")],
             wildcard_reason=reason,
         )
         self.access.allow(
@@ -143,8 +144,8 @@ class ServingDeployer(Construct):
         self.access.allow(
             "AutoscalingServiceRole",
             ["iam:CreateServiceLinkedRole"],
-            [stack.format_arn(service="iam", region="", resource="role", resource_name=
-                              "aws-service-role/sagemaker.application-autoscaling.amazonaws.com/*")],
+            [format_arn(stack, service="iam", region="", resource="role", resource_name=
+                        "aws-service-role/sagemaker.application-autoscaling.amazonaws.com/*")],
             conditions={"StringLike": {"iam:AWSServiceName": "sagemaker.application-autoscaling.amazonaws.com"}},
             wildcard_reason="The service-linked role's name suffix is chosen by IAM.",
         )
@@ -161,7 +162,7 @@ class ServingDeployer(Construct):
         self.access.allow(
             "ResolveStorageOutputs",
             ["cloudformation:DescribeStacks"],
-            [stack.format_arn(service="cloudformation", resource="stack", resource_name=f"{storage.stack_name}/*")],
+            [format_arn(stack, service="cloudformation", resource="stack", resource_name=f"{storage.stack_name}/*")],
             wildcard_reason="A stack ARN ends in an id CloudFormation assigns at creation; the name pins the Storage stack.",
         )
         if self._endpoints:
@@ -185,7 +186,7 @@ class ServingDeployer(Construct):
             ["sagemaker:CreateEndpoint", "sagemaker:UpdateEndpoint", "sagemaker:DeleteEndpoint", "sagemaker:DescribeEndpoint",
              "sagemaker:UpdateEndpointWeightsAndCapacities", "sagemaker:AddTags", "sagemaker:DeleteTags",
              "sagemaker:ListTags"],
-            [stack.format_arn(service="sagemaker", resource="endpoint", resource_name=endpoint_name.lower())],
+            [format_arn(stack, service="sagemaker", resource="endpoint", resource_name=endpoint_name.lower())],
         )
         self.access.allow(
             f"Alarms{sid}",
@@ -193,8 +194,8 @@ class ServingDeployer(Construct):
             ["cloudwatch:PutMetricAlarm", "cloudwatch:DeleteAlarms", "cloudwatch:DescribeAlarms",
              "cloudwatch:TagResource", "cloudwatch:UntagResource", "cloudwatch:ListTagsForResource"],
             [
-                stack.format_arn(service="cloudwatch", resource="alarm", resource_name=name,
-                                 arn_format=ArnFormat.COLON_RESOURCE_NAME)
+                format_arn(stack, service="cloudwatch", resource="alarm", resource_name=name,
+                           arn_format=ArnFormat.COLON_RESOURCE_NAME)
                 for name in (*alarm_names,
                              # Target tracking creates (and deletes) its own alarms, checked
                              # against the caller's CloudWatch permissions.
@@ -214,7 +215,7 @@ class ServingDeployer(Construct):
         self.access.allow(
             "UseEndpointConfigs",
             ["sagemaker:CreateEndpoint", "sagemaker:UpdateEndpoint"],
-            [Stack.of(self).format_arn(service="sagemaker", resource="endpoint-config", resource_name="*")],
+            [format_arn(self, service="sagemaker", resource="endpoint-config", resource_name="*")],
             wildcard_reason="CloudFormation generates a new endpoint-config name for every version (every property "
             "is create-only) and documents no pattern for it; the endpoint each call changes is pinned by name "
             "in the Endpoint statements.",

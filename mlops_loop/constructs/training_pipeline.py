@@ -25,6 +25,7 @@ from .served_model import SERVING_CONTENT_TYPES, SERVING_ENVIRONMENT
 from .access_policy import AccessPolicy
 from .job_code import JobCode, model_spec_json
 from .model_registry import ModelRegistry
+from .arns import format_arn
 
 # The job-code entry script, as the job code bundle names it.
 ENTRY_SCRIPT = Path(sagemaker_entry.__file__).name
@@ -145,7 +146,7 @@ class TrainingPipeline(Construct):
     def _allow_jobs(access: AccessPolicy, stack: Stack, role: iam.IRole) -> None:
         def arns(resource: str) -> str:
             # SageMaker Pipelines names every job it starts "pipelines-<execution>-<step>-...".
-            return stack.format_arn(service="sagemaker", resource=resource, resource_name="pipelines-*")
+            return format_arn(stack, service="sagemaker", resource=resource, resource_name="pipelines-*")
 
         access.allow(
             "RunPipelineJobs",
@@ -180,12 +181,12 @@ class TrainingPipeline(Construct):
                 "sagemaker:AddAssociation",
             ],
             [
-                stack.format_arn(service="sagemaker", resource="experiment", resource_name="*"),
-                stack.format_arn(service="sagemaker", resource="experiment-trial", resource_name="*"),
-                stack.format_arn(service="sagemaker", resource="experiment-trial-component", resource_name="*"),
-                stack.format_arn(service="sagemaker", resource="artifact", resource_name="*"),
-                stack.format_arn(service="sagemaker", resource="context", resource_name="*"),
-                stack.format_arn(service="sagemaker", resource="action", resource_name="*"),
+                format_arn(stack, service="sagemaker", resource="experiment", resource_name="*"),
+                format_arn(stack, service="sagemaker", resource="experiment-trial", resource_name="*"),
+                format_arn(stack, service="sagemaker", resource="experiment-trial-component", resource_name="*"),
+                format_arn(stack, service="sagemaker", resource="artifact", resource_name="*"),
+                format_arn(stack, service="sagemaker", resource="context", resource_name="*"),
+                format_arn(stack, service="sagemaker", resource="action", resource_name="*"),
             ],
             wildcard_reason="Experiment, trial and lineage entity names are created per pipeline execution "
             "by SageMaker; they are only known at run time.",

@@ -29,6 +29,7 @@ from .data_pipeline_stack import RETENTION
 from .serving_stack import ServingStack
 from .storage_stack import StorageStack
 from .training_stack import TrainingStack
+from ..constructs.arns import format_arn
 
 
 class OperationsStack(Stack):
@@ -222,7 +223,7 @@ class OperationsStack(Stack):
                 detail={
                     "currentPipelineExecutionStatus": ["Failed"],
                     "pipelineArn": [
-                        self.format_arn(service="sagemaker", resource="pipeline", resource_name=name.lower())
+                        format_arn(self, service="sagemaker", resource="pipeline", resource_name=name.lower())
                         for name in pipelines.values()
                     ],
                 },

@@ -15,6 +15,7 @@ from ..constructs.data_lake import DataLake
 from ..constructs.feature_store import FeatureStore
 from ..constructs.model_registry import ModelRegistry
 from ..constructs.service_key import service_key
+from ..constructs.arns import format_arn
 
 
 class StorageStack(Stack):
@@ -97,7 +98,8 @@ class StorageStack(Stack):
             # awslabs/aws-deployment-framework#769) - the pipeline-failure and failed-rollout notifications would
             # never arrive. Its rules are pinned by ARN in the topic and dead-letter queue policies instead
             # (rule_notifications.notify_topic), so no other account's rule can publish through this key.
-            publisher_sources={"cloudwatch.amazonaws.com": self.format_arn(
+            publisher_sources={"cloudwatch.amazonaws.com": format_arn(
+                self,
                 service="cloudwatch", resource="alarm", resource_name=f"{name_prefix}-*",
                 arn_format=ArnFormat.COLON_RESOURCE_NAME)},
             unbound_publishers=("events.amazonaws.com",),

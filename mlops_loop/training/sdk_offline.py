@@ -35,7 +35,10 @@ so every workaround lives here, in one place:
   schema on every config lookup (~15 s per pipeline); the fixed config is validated once.
   And every boto3/botocore session the SDK creates (dozens per synth) would build its own data
   loader and re-read the same service-model files: while the context is active, sessions share
-  one loader per data path, kept for the process (:func:`shared_data_loaders`).
+  one loader per data path, kept for the process (:func:`shared_data_loaders`). The
+  ``PipelineSession`` itself is made once per region and bucket and handed out again, cleared
+  (:func:`_pipeline_session`), and the pipeline steps' argument check starts no local-mode
+  session (:func:`_no_local_session_probe`).
 
 Callers must also give code as ``s3://`` URIs (a local ``code=``/``source_dir`` is uploaded
 at definition time) and explicit output paths; :mod:`mlops_loop.training.definition` does.
@@ -373,7 +376,51 @@ def _validate_sdk_defaults_once() -> Iterator[None]:
             setattr(owner, name, original)
 
 
+@contextlib.contextmanager
+def _no_local_session_probe() -> Iterator[None]:
+    """Let the SDK's pipeline steps check their arguments without starting a local-mode session.
+
+    ``ProcessingStep`` and ``TransformStep`` check who made their arguments by comparing the caller's
+    name with ``LocalSagemakerClient().create_processing_job.__name__``: a whole local-mode SageMaker
+    session (its own boto3 session and clients, ~15 ms) per step, 45 per synth, only to read a method's
+    name. The class's own functions carry the same names, so the steps are handed the class in place of
+    an instance. A pure speed-up: where the SDK has no such name, nothing is patched.
+    """
+    from sagemaker.mlops.workflow import steps
+
+    original = vars(steps).get("LocalSagemakerClient")
+    if original is None:
+        yield
+        return
+    steps.LocalSagemakerClient = lambda: original
+    try:
+        yield
+    finally:
+        steps.LocalSagemakerClient = original
+
+
+# (region, default bucket) -> the PipelineSession of this process; see _pipeline_session.
+_SESSIONS: Dict[Tuple[str, str], Any] = {}
+
+
 def _pipeline_session(region: str, default_bucket: str) -> Any:
+    """The process's ``PipelineSession`` for ``region`` with ``default_bucket`` pinned, made on first use.
+
+    Making one builds a boto3 session and its clients (~90 ms); a synth asks for one per definition
+    and per image lookup, a dozen or more. What a build leaves on the session is its step-argument
+    capture (``context``), which the SDK reuses when it is a model step's: it is cleared before the
+    session is handed out again, so each build starts from what a new session holds (a test builds
+    one spec after another and compares it with the spec built on a new session).
+    """
+    key = (region, default_bucket)
+    session = _SESSIONS.get(key)
+    if session is None:
+        session = _SESSIONS[key] = _new_pipeline_session(region, default_bucket)
+    session.context = None
+    return session
+
+
+def _new_pipeline_session(region: str, default_bucket: str) -> Any:
     import boto3
     from sagemaker.core.workflow.pipeline_context import PipelineSession
 
@@ -412,7 +459,7 @@ def offline_sdk(region: str, default_bucket: str) -> Iterator[Any]:
         with open(sdk_defaults_path, "w", encoding="utf-8") as handle:
             json.dump(SDK_DEFAULTS, handle)
         with _environment(region, sdk_defaults_path), shared_data_loaders(), network_guard(), _contained_logging():
-            with _validate_sdk_defaults_once():
+            with _validate_sdk_defaults_once(), _no_local_session_probe():
                 yield _pipeline_session(region, default_bucket)
 
 

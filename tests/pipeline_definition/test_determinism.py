@@ -3,7 +3,7 @@ never the cache, and the session fixture's definition, cached or not, is what it
 
 from __future__ import annotations
 
-from mlops_loop.training import generate_pipeline_definition
+from mlops_loop.training import generate_pipeline_definition, sdk_offline
 
 from tests.support import pipeline_specs as specs
 
@@ -21,3 +21,20 @@ def test_a_code_change_changes_the_definition(built, spec):
     text = generate_pipeline_definition(new_code)
     assert text != built.text
     assert f"{'1' * 64}.zip" in text and specs.LIBRARY_URI not in text
+
+
+def test_a_build_on_the_processs_session_is_the_build_on_a_new_one(spec, monkeypatch):
+    """The offline SDK hands one PipelineSession per region and bucket to every build of a process.
+    GIVEN a build on a new session WHEN a different pipeline (another name and model group, tuning, auto-approval, on-demand) is
+    built on that session, then the first spec again THEN the two builds of the first spec are
+    byte-identical: nothing of one build carries over into the next."""
+    monkeypatch.setattr(sdk_offline, "_SESSIONS", {})
+    on_a_new_session = generate_pipeline_definition(spec)
+    other = specs.replace(spec, pipeline_name="mlops-loop-staging-churn", model_package_group_name="mlops-loop-staging-churn",
+                          enable_tuning=True, default_approval_status="Approved", use_spot=False)
+    generate_pipeline_definition(other)
+
+    again = generate_pipeline_definition(spec)
+
+    assert len(sdk_offline._SESSIONS) == 1  # all three on the same session
+    assert again == on_a_new_session

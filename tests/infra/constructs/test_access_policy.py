@@ -11,7 +11,8 @@ from aws_cdk import aws_s3 as s3
 from aws_cdk.assertions import Template
 
 from mlops_loop.app_builder import new_app
-from mlops_loop.constructs.access_policy import AccessPolicy, s3_arn
+from mlops_loop.constructs.access_policy import AccessPolicy
+from mlops_loop.constructs.arns import s3_arn
 from tests.support.built_stack import acknowledged
 
 

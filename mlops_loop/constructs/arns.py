@@ -1,0 +1,56 @@
+"""ARNs exactly as ``Stack.format_arn`` writes them, formatted in this process.
+
+A synth formats about 500 ARNs for its policies, and each ``Stack.format_arn`` (like each read of a
+stack's partition, region or account) is a round trip to the CDK's Node process. The CDK's
+``Arn.format`` only joins the parts with separators, so the same string - literal, or carrying the
+same tokens for an environment-agnostic stack - is built here from the stack's partition, region and
+account, read once per stack (tests/infra/constructs/test_arns.py compares both for every format).
+"""
+
+from __future__ import annotations
+
+import weakref
+from typing import Optional
+
+from aws_cdk import ArnFormat, Stack
+from constructs import IConstruct
+
+# Each stack's (partition, region, account), read from the CDK once.
+_ENVIRONMENTS: weakref.WeakKeyDictionary[Stack, tuple[str, str, str]] = weakref.WeakKeyDictionary()
+
+
+def _environment(scope: IConstruct) -> tuple[str, str, str]:
+    stack = scope if isinstance(scope, Stack) else Stack.of(scope)
+    environment = _ENVIRONMENTS.get(stack)
+    if environment is None:
+        environment = _ENVIRONMENTS[stack] = (stack.partition, stack.region, stack.account)
+    return environment
+
+
+def format_arn(
+    scope: IConstruct,
+    *,
+    service: str,
+    resource: str,
+    resource_name: Optional[str] = None,
+    arn_format: ArnFormat = ArnFormat.SLASH_RESOURCE_NAME,
+    region: Optional[str] = None,
+    account: Optional[str] = None,
+) -> str:
+    """``Stack.of(scope).format_arn(...)`` with these arguments: ``arn:<partition>:<service>:<region>:<account>:<resource>``
+    then ``/<resource_name>`` (``:`` with ``ArnFormat.COLON_RESOURCE_NAME``); ``region`` and ``account`` default to
+    the stack's (``""`` leaves one out, as for S3 and IAM)."""
+    partition, stack_region, stack_account = _environment(scope)
+    region = stack_region if region is None else region
+    account = stack_account if account is None else account
+    lead = "/" if arn_format == ArnFormat.SLASH_RESOURCE_SLASH_RESOURCE_NAME else ""
+    arn = f"arn:{partition}:{service}:{region}:{account}:{lead}{resource}"
+    if resource_name is not None:
+        arn += (":" if arn_format == ArnFormat.COLON_RESOURCE_NAME else "/") + resource_name
+    return arn
+
+
+def s3_arn(scope: IConstruct, bucket_name: str, key_pattern: Optional[str] = None) -> str:
+    """The ARN of a bucket (or of the objects matching ``key_pattern``) in the scope's partition."""
+    resource = bucket_name if key_pattern is None else f"{bucket_name}/{key_pattern}"
+    return format_arn(scope, service="s3", resource=resource, region="", account="")

@@ -1,0 +1,48 @@
+"""ARNs formatted in Python are the strings ``Stack.format_arn`` returns, for every format and environment."""
+
+from __future__ import annotations
+
+import itertools
+
+import pytest
+from aws_cdk import ArnFormat, Environment, Stack
+from constructs import Construct
+
+from mlops_loop.app_builder import new_app
+from mlops_loop.constructs.arns import format_arn
+
+FORMATS = [None, *ArnFormat]  # None: Stack.format_arn's default
+
+
+@pytest.mark.parametrize("region", ["eu-west-1", "cn-north-1", None], ids=["aws", "aws-cn", "environment-agnostic"])
+def test_every_format_is_what_the_stacks_format_arn_returns(region):
+    """GIVEN a stack in a region of each partition (or in none, where partition, region and account are tokens)
+    and a construct inside it WHEN ARNs are formatted for each ARN format, with and without a resource name
+    (also one with a token in it), with the stack's region and account or others THEN each is exactly the string
+    ``Stack.format_arn`` returns (so also resolves alike)."""
+    stack = Stack(new_app(), "Bare", env=Environment(account="123456789012", region=region) if region else None)
+    inner = Construct(Construct(stack, "Outer"), "Inner")
+    names = [None, "name", "path/with/*", f"{stack.stack_name}-*"]
+    overrides = [{}, {"region": "", "account": ""}, {"region": "us-east-1", "account": "210987654321"}]
+    checked = 0
+    for arn_format, name, override in itertools.product(FORMATS, names, overrides):
+        arguments = dict(service="sagemaker", resource="endpoint", resource_name=name, **override)
+        if arn_format is not None:
+            arguments["arn_format"] = arn_format
+        expected = stack.format_arn(**arguments)
+        assert format_arn(stack, **arguments) == expected, arguments
+        assert format_arn(inner, **arguments) == expected, arguments
+        checked += 1
+    assert checked == len(FORMATS) * len(names) * len(overrides)
+
+
+def test_the_partition_is_literal_where_the_region_is_known_and_a_token_elsewhere():
+    """What the stacks of this app get (each has its account and region) and what an agnostic one gets."""
+    app = new_app()
+    known = Stack(app, "Known", env=Environment(account="123456789012", region="cn-north-1"))
+    agnostic = Stack(app, "Agnostic")
+
+    assert format_arn(known, service="s3", resource="bucket", region="", account="") == "arn:aws-cn:s3:::bucket"
+    assert agnostic.resolve(format_arn(agnostic, service="sqs", resource="queue")) == {
+        "Fn::Join": ["", ["arn:", {"Ref": "AWS::Partition"}, ":sqs:", {"Ref": "AWS::Region"}, ":",
+                          {"Ref": "AWS::AccountId"}, ":queue"]]}
