@@ -51,6 +51,12 @@ _mlops_loop_setup() (
     fi
     .venv/bin/uv pip install --quiet --no-deps --python .venv/bin/python "${torch_from[@]}" -r "$lock"
     echo "$want" > .venv/.lock-hash
+    if [ "$profile" = full ]; then
+      # What the tests import, compiled once and split over the cores, instead of by every test worker
+      # at the same moment (scripts/warm_bytecode.py).
+      echo "[bootstrap] byte-compiling what the tests import"
+      env -u PYTHONDONTWRITEBYTECODE .venv/bin/python scripts/warm_bytecode.py
+    fi
   fi
 
   pkg_hash="$(cat package.json package-lock.json | sha256sum | cut -d' ' -f1)"

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import importlib.util
 import os
 import subprocess
 import sys
+from pathlib import Path
 
 from mlops_loop.app_builder import REPO_ROOT
 
@@ -78,3 +80,49 @@ def test_scripts_write_bytecode_whatever_the_machine_says_and_a_users_shell_keep
                                  env={**os.environ, "PYTHONDONTWRITEBYTECODE": "1"}, cwd="/")
     assert interactive.returncode == 0, interactive.stderr
     assert interactive.stdout.strip() == "True"
+
+
+def _load_warm_bytecode():
+    spec = importlib.util.spec_from_file_location("warm_bytecode", REPO_ROOT / "scripts" / "warm_bytecode.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def _fake_suite(root: Path) -> Path:
+    """A test directory of three parts, each test module importing a module of its own part."""
+    tests = root / "tests"
+    for part, lines in (("big", 40), ("small", 2), ("middle", 20)):
+        (tests / part).mkdir(parents=True)
+        (tests / part / f"{part}_helper.py").write_text("VALUE = 1\n" * lines)
+        (tests / part / f"test_{part}.py").write_text(f"import {part}_helper\n\n\ndef test_it():\n    assert {part}_helper.VALUE\n")
+    (tests / "support").mkdir()
+    (tests / "test_top.py").write_text("def test_top():\n    pass\n")
+    return tests
+
+
+def test_the_suite_is_split_into_one_part_per_core_of_about_equal_size(tmp_path):
+    """GIVEN test directories of different sizes, a top-level test file and a helpers directory WHEN split for
+    two cores THEN each directory and test file is in exactly one part, helpers in none, the largest alone."""
+    warm = _load_warm_bytecode()
+    tests = _fake_suite(tmp_path)
+
+    parts = warm.parts(tests, 2)
+
+    assert [[entry.name for entry in part] for part in parts] == [["big"], ["middle", "small", "test_top.py"]]
+    assert [[e.name for e in p] for p in warm.parts(tests, 8)] == [["big"], ["middle"], ["small"], ["test_top.py"]]
+
+
+def test_collecting_the_parts_compiles_what_each_test_module_imports_and_one_core_compiles_nothing(tmp_path):
+    """GIVEN a test directory whose modules import helpers never compiled WHEN warm_bytecode runs for one core
+    THEN nothing is compiled (nothing to split); WHEN it runs for two THEN every helper has its .pyc."""
+    tests = _fake_suite(tmp_path)
+    helpers = [tests / part / f"{part}_helper.py" for part in ("big", "small", "middle")]
+    env = {k: v for k, v in os.environ.items() if k != "PYTHONDONTWRITEBYTECODE"}
+    command = [sys.executable, str(REPO_ROOT / "scripts" / "warm_bytecode.py"), "--tests", str(tests), "--cores"]
+
+    subprocess.run([*command, "1"], check=True, env=env, timeout=120)
+    assert not any(Path(importlib.util.cache_from_source(str(helper))).exists() for helper in helpers)
+
+    subprocess.run([*command, "2"], check=True, env=env, timeout=120)
+    assert all(Path(importlib.util.cache_from_source(str(helper))).exists() for helper in helpers)
