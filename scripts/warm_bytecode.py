@@ -20,6 +20,8 @@ import sys
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
+# Far longer than collecting a part of the suite takes on a fresh venv (~15 s).
+TIMEOUT_SECONDS = 300
 
 
 def parts(tests: Path, count: int) -> list[list[Path]]:
@@ -44,10 +46,18 @@ def parts(tests: Path, count: int) -> list[list[Path]]:
     return [group for group in groups if group]
 
 
+def _usable_cores() -> int:
+    """The cores this process may run on, as pytest-xdist's ``-n auto`` counts them (affinity, else all)."""
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:  # not on Linux
+        return os.cpu_count() or 1
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--tests", type=Path, default=ROOT / "tests", help="the test directory (default: this repository's)")
-    parser.add_argument("--cores", type=int, default=os.cpu_count() or 1, help="processes to split over (default: every core)")
+    parser.add_argument("--cores", type=int, default=_usable_cores(), help="processes to split over (default: every core it may use)")
     args = parser.parse_args(argv)
     if args.cores < 2:
         return 0
@@ -62,7 +72,10 @@ def main(argv: list[str] | None = None) -> int:
         for group in parts(args.tests, args.cores)
     ]
     for collection in collections:
-        collection.wait()
+        try:
+            collection.wait(timeout=TIMEOUT_SECONDS)
+        except subprocess.TimeoutExpired:  # a warm-up only: the test run compiles what is left
+            collection.kill()
     return 0
 
 

@@ -38,8 +38,9 @@ def format_arn(
     account: Optional[str] = None,
 ) -> str:
     """``Stack.of(scope).format_arn(...)`` with these arguments: ``arn:<partition>:<service>:<region>:<account>:<resource>``
-    then ``/<resource_name>`` (``:`` with ``ArnFormat.COLON_RESOURCE_NAME``); ``region`` and ``account`` default to
-    the stack's (``""`` leaves one out, as for S3 and IAM)."""
+    then ``/<resource_name>`` (``:`` with ``ArnFormat.COLON_RESOURCE_NAME``; ``ArnFormat.SLASH_RESOURCE_SLASH_RESOURCE_NAME``
+    also puts a ``/`` before the resource); ``region`` and ``account`` default to the stack's (``""`` leaves one out,
+    as for S3 and IAM)."""
     partition, stack_region, stack_account = _environment(scope)
     region = stack_region if region is None else region
     account = stack_account if account is None else account

@@ -13,8 +13,8 @@ from pipeline_code.core.contract import inference_prefix
 from ..config.instance_types import INSTANCE_TYPES
 from ..config.serving import BatchServing
 from ..naming import RESOURCE_METADATA_KEY, batch_schedule_name
-from .scheduled_job import EXECUTION_ID, job_name_stem, scheduled_sagemaker_job
 from .arns import format_arn
+from .scheduled_job import EXECUTION_ID, job_name_stem, scheduled_sagemaker_job
 
 
 class BatchTransform(Construct):

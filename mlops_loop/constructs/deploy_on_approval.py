@@ -21,10 +21,9 @@ from pipeline_code.core.contract import pascal
 from pipeline_code.core.integrity import SEALED_KEY_PATTERN, sealed_prefix
 
 from .access_policy import AccessPolicy
-from .arns import s3_arn
+from .arns import format_arn, s3_arn
 from .handler_function import dead_letter_queue, handler_function
 from .rule_notifications import notify_topic
-from .arns import format_arn
 
 # Stack states after which the previous version is still (or again) the one serving.
 FAILED_ROLLOUT_STATUSES = ("UPDATE_ROLLBACK_COMPLETE", "UPDATE_ROLLBACK_FAILED", "UPDATE_FAILED")

@@ -17,10 +17,10 @@ from pipeline_code.core.problem import BINARY
 from ..config.schema import ModelConfig, MonitoringConfig
 from ..naming import feature_snapshots_prefix
 from .access_policy import AccessPolicy
+from .arns import format_arn
 from .job_code import JobCode
 from .scheduled_job import EXECUTION_ID, job_name_stem, scheduled_sagemaker_job
 from .training_pipeline import ENTRY_SCRIPT, xgboost_image_uri, xgboost_repository
-from .arns import format_arn
 
 PROC_INPUT = "/opt/ml/processing/input"
 REPORT_DIR = "/opt/ml/processing/output/monitor"

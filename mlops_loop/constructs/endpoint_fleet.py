@@ -21,8 +21,8 @@ from ..config.serving import RealtimeAutoscaling, Rollout
 from ..nag import acknowledge
 from .access_policy import AccessPolicy
 
-from .endpoint_metrics import endpoint_metric, error_rate
 from .arns import format_arn
+from .endpoint_metrics import endpoint_metric, error_rate
 
 
 def traffic_routing(rollout: Rollout) -> sagemaker.CfnEndpoint.TrafficRoutingConfigProperty:

@@ -11,8 +11,8 @@ from aws_cdk import aws_s3 as s3
 from constructs import Construct
 
 from .access_policy import AccessPolicy
-from .job_code import JobCode
 from .arns import format_arn
+from .job_code import JobCode
 
 GLUE_TEMP_PREFIX = "glue-temp"
 

@@ -13,8 +13,8 @@ from pipeline_code.core.contract import package_group_name, pascal, retrain_alar
 from pipeline_code.core.integrity import ARCHIVE_SHA256_PROPERTY, MODEL_SHA256_PROPERTY
 
 from .access_policy import AccessPolicy
-from .retraining_trigger import retrain_trigger_function_name
 from .arns import format_arn
+from .retraining_trigger import retrain_trigger_function_name
 
 # Everything that changes what is trained, how, or with which code: an approver may do none of it.
 PIPELINE_CHANGING_ACTIONS = (

@@ -29,8 +29,8 @@ from ..config.schedules import monitoring_schedule
 from ..config.schema import ModelConfig
 from ..naming import RESOURCE_METADATA_KEY
 from ..training.sdk_offline import image_uri, offline_sdk
-from .access_policy import READ_OBJECT_ACTIONS, AccessPolicy, s3_arn
-from .arns import format_arn
+from .access_policy import READ_OBJECT_ACTIONS, AccessPolicy
+from .arns import format_arn, s3_arn
 
 # Where the serving code puts P(target = 1) in a JSON response (docs/invocation-contract.md):
 # {"predictions": [{"score": p, "label": 0|1}], ...}. Model Monitor reads one record per request.

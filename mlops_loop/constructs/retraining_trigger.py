@@ -17,8 +17,8 @@ from constructs import Construct
 from pipeline_code.core.contract import RETRAIN_ALARMS, pascal, retrain_alarm_prefix
 
 from .access_policy import AccessPolicy
-from .handler_function import dead_letter_queue, handler_function
 from .arns import format_arn
+from .handler_function import dead_letter_queue, handler_function
 
 
 def retrain_trigger_function_name(prefix: str) -> str:

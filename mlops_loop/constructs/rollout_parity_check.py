@@ -18,10 +18,9 @@ from constructs import Construct
 from pipeline_code.core.compiled import DEPLOYMENT_EVENT, PARITY_NAMESPACE
 from pipeline_code.core.integrity import SEALED_KEY_PATTERN
 
-from .access_policy import s3_arn
+from .arns import format_arn, s3_arn
 from .handler_function import dead_letter_queue, handler_function
 from .loop_alarms import handler_alarms
-from .arns import format_arn
 
 
 @dataclass(frozen=True)

@@ -22,8 +22,8 @@ from pipeline_code.core.online_features import (
 
 from ..nag import acknowledge
 from ..naming import feature_group_arn
-from .handler_function import handler_function
 from .arns import format_arn
+from .handler_function import handler_function
 
 
 class ScoreById(Construct):

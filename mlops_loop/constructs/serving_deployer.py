@@ -12,11 +12,11 @@ from constructs import Construct
 from pipeline_code.core.contract import pascal, target_model_parameter_name
 
 from .access_policy import AccessPolicy
+from .arns import format_arn
 from .endpoint_fleet import rollback_alarm_names
 from .multi_model_endpoint import MultiModelEndpoint
 from .native_model_monitor import NativeModelMonitor
 from .served_model import ServedModel
-from .arns import format_arn
 
 
 class ServingDeployer(Construct):

@@ -21,11 +21,11 @@ from ..naming import feature_snapshots_prefix
 from ..training import PipelineSpec, build_pipeline_definition
 from ..training.names import DEFAULT_HYPERPARAMETERS_OF, XGBOOST_FRAMEWORK, XGBOOST_VERSION
 from ..training.sdk_offline import image_uri, neuron_inference_image_uri, repository_arn, training_image_uri
+from .arns import format_arn
 from .served_model import SERVING_CONTENT_TYPES, SERVING_ENVIRONMENT
 from .access_policy import AccessPolicy
 from .job_code import JobCode, model_spec_json
 from .model_registry import ModelRegistry
-from .arns import format_arn
 
 # The job-code entry script, as the job code bundle names it.
 ENTRY_SCRIPT = Path(sagemaker_entry.__file__).name

@@ -14,6 +14,7 @@ from pipeline_code.core.contract import pascal
 
 from ..config import EnvironmentConfig
 from ..config.serving import ServingAlarms, first_bake_share, longest_rollout_seconds
+from ..constructs.arns import format_arn
 from ..constructs.deploy_on_approval import DeployOnApproval, MultiModelDeployment
 from ..constructs.drift_monitor import DriftMonitor
 from ..constructs.job_code import JobCode
@@ -29,7 +30,6 @@ from .data_pipeline_stack import RETENTION
 from .serving_stack import ServingStack
 from .storage_stack import StorageStack
 from .training_stack import TrainingStack
-from ..constructs.arns import format_arn
 
 
 class OperationsStack(Stack):

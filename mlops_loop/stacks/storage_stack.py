@@ -11,11 +11,11 @@ from constructs import Construct
 from pipeline_code.catalog import Dataset
 
 from ..config import EnvironmentConfig
+from ..constructs.arns import format_arn
 from ..constructs.data_lake import DataLake
 from ..constructs.feature_store import FeatureStore
 from ..constructs.model_registry import ModelRegistry
 from ..constructs.service_key import service_key
-from ..constructs.arns import format_arn
 
 
 class StorageStack(Stack):

@@ -389,10 +389,10 @@ def _no_local_session_probe() -> Iterator[None]:
     from sagemaker.mlops.workflow import steps
 
     original = vars(steps).get("LocalSagemakerClient")
-    if original is None:
+    if not isinstance(original, type):  # no such name, or already handed out by an enclosing context
         yield
         return
-    steps.LocalSagemakerClient = lambda: original
+    steps.LocalSagemakerClient = lambda *args, **kwargs: original
     try:
         yield
     finally:
@@ -407,10 +407,11 @@ def _pipeline_session(region: str, default_bucket: str) -> Any:
     """The process's ``PipelineSession`` for ``region`` with ``default_bucket`` pinned, made on first use.
 
     Making one builds a boto3 session and its clients (~90 ms); a synth asks for one per definition
-    and per image lookup, a dozen or more. What a build leaves on the session is its step-argument
-    capture (``context``), which the SDK reuses when it is a model step's: it is cleared before the
-    session is handed out again, so each build starts from what a new session holds (a test builds
-    one spec after another and compares it with the spec built on a new session).
+    and per image lookup, a dozen or more. What a build can leave on the session is its step-argument
+    capture (``context``): the SDK clears it after each model step, but not when a build fails midway,
+    and reuses a model step's capture it finds. It is cleared before the session is handed out again,
+    so each build starts from what a new session holds (tests/pipeline_definition: a spec built after
+    another is the spec built on a new session; a capture left behind is gone).
     """
     key = (region, default_bucket)
     session = _SESSIONS.get(key)

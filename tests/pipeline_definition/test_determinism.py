@@ -30,11 +30,22 @@ def test_a_build_on_the_processs_session_is_the_build_on_a_new_one(spec, monkeyp
     byte-identical: nothing of one build carries over into the next."""
     monkeypatch.setattr(sdk_offline, "_SESSIONS", {})
     on_a_new_session = generate_pipeline_definition(spec)
+    session = sdk_offline._SESSIONS[(spec.region, spec.artifacts_bucket)]
     other = specs.replace(spec, pipeline_name="mlops-loop-staging-churn", model_package_group_name="mlops-loop-staging-churn",
                           enable_tuning=True, default_approval_status="Approved", use_spot=False)
     generate_pipeline_definition(other)
 
     again = generate_pipeline_definition(spec)
 
-    assert len(sdk_offline._SESSIONS) == 1  # all three on the same session
+    assert sdk_offline._SESSIONS[(spec.region, spec.artifacts_bucket)] is session  # all three on that session
     assert again == on_a_new_session
+
+
+def test_a_capture_left_on_the_session_by_a_failed_build_is_gone_from_the_next():
+    """GIVEN a build that stopped with a step's argument capture still on the process's session (the SDK
+    clears it only after a step completes) WHEN the next build gets that session THEN the capture is gone."""
+    with sdk_offline.offline_sdk(specs.REGION, specs.ARTIFACTS_BUCKET) as first:
+        first.context = object()
+
+    with sdk_offline.offline_sdk(specs.REGION, specs.ARTIFACTS_BUCKET) as second:
+        assert second is first and second.context is None
