@@ -148,7 +148,7 @@ def _validate(spec: PipelineSpec) -> List[str]:
         return value
 
     text("pipeline_name", _PIPELINE_NAME, "a SageMaker pipeline name (letters, digits, hyphens; max 256)")
-    region = text("region", _REGION, "an AWS region such as 'eu-west-1'")
+    text("region", _REGION, "an AWS region such as 'eu-west-1'")
     text("account", _ACCOUNT, "a 12-digit AWS account id", token_ok=True)
     text("role_arn", _ROLE_ARN, "an IAM role ARN (arn:aws:iam::<account>:role/<name>)", token_ok=True)
     text("kms_key_arn", _KMS_ARN, "a KMS key ARN (arn:aws:kms:<region>:<account>:key/<id>)", token_ok=True)

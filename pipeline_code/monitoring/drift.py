@@ -183,9 +183,9 @@ def data_drift(
     features: Dict[str, Any] = {}
     checks: List[Dict[str, Any]] = []
     alpha = _alpha_per_test(statistics, false_alarm_rate, tests)
-    for name, stats in statistics.get("features", {}).items():
+    for name, baseline in statistics.get("features", {}).items():
         threshold = float(overrides.get(name, psi_threshold))
-        entry: Dict[str, Any] = {"kind": stats.get("kind"), "role": stats.get("role"), "psi_threshold": threshold}
+        entry: Dict[str, Any] = {"kind": baseline.get("kind"), "role": baseline.get("role"), "psi_threshold": threshold}
         column = window.column(name)
         n_present = column.present if column is not None else 0
         if column is None or n_present == 0:
@@ -200,8 +200,8 @@ def data_drift(
             features[name] = entry
             checks.append(check("feature_psi", "data_drift", None, threshold, SKIPPED, feature=name, detail=entry["detail"]))
             continue
-        if stats.get("kind") == "numeric":
-            hist = stats.get("histogram") or {}
+        if baseline.get("kind") == "numeric":
+            hist = baseline.get("histogram") or {}
             edges, base_counts = hist.get("bin_edges", []), hist.get("counts", [])
             window_counts = column.bins.astype(int).tolist()
             entry["psi"] = psi(base_counts, window_counts, PSI_EPSILON)
@@ -215,12 +215,12 @@ def data_drift(
                 ks["mode"] = "binned"
             entry["ks"] = ks
             entry["window_mean"] = column.mean()
-            entry["baseline_mean"] = stats.get("mean")
+            entry["baseline_mean"] = baseline.get("mean")
             test_name, p = "ks", ks["p_value"]
         else:
-            levels = list((stats.get("levels") or {}).keys())
-            base_counts = [int(stats["levels"][lvl]["count"]) for lvl in levels if lvl != OTHER_LEVEL]
-            base_counts.append(int((stats["levels"].get(OTHER_LEVEL) or {}).get("count", 0)))
+            levels = list((baseline.get("levels") or {}).keys())
+            base_counts = [int(baseline["levels"][lvl]["count"]) for lvl in levels if lvl != OTHER_LEVEL]
+            base_counts.append(int((baseline["levels"].get(OTHER_LEVEL) or {}).get("count", 0)))
             cc = category_counts(column, levels)
             entry["psi"] = psi(base_counts, cc["counts"], PSI_EPSILON)
             entry["bins"] = {"levels": cc["levels"], "baseline": base_counts, "window": cc["counts"]}

@@ -433,13 +433,6 @@ def evaluated(tmp_path_factory) -> dict:
     return out
 
 
-@pytest.fixture()
-def world(monkeypatch):
-    keep_package_metadata(monkeypatch)
-    with mock_aws():
-        yield World()
-
-
 def publish(world: World, directory: Path, *names: str) -> None:
     """Put the evaluate job's ``names`` where version 2's ModelMetrics point (replacing the binary fixtures)."""
     for name in names:

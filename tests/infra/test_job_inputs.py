@@ -11,7 +11,7 @@ previous step's output, a pipeline parameter) are the prefix grants' business an
 from __future__ import annotations
 
 import re
-from typing import Any, Iterator
+from typing import Iterator
 
 import pytest
 

@@ -20,7 +20,6 @@ import pytest
 from botocore.exceptions import ClientError
 from botocore.stub import Stubber
 
-from pipeline_code import catalog
 from pipeline_code.features import ingest
 from pipeline_code.features.compute import compute_features
 from pipeline_code.features.ingest import (

@@ -14,7 +14,7 @@ from moto import mock_aws
 from scipy import stats
 
 from pipeline_code.core.contract import MONITOR_NAMESPACE
-from pipeline_code.monitoring import capture, drift, monitor, quality
+from pipeline_code.monitoring import capture, drift, monitor
 from pipeline_code.monitoring import report as report_mod
 from pipeline_code.training.baseline import bin_counts
 from tests.support.monitoring import check, run, write_window

@@ -4,10 +4,8 @@ from __future__ import annotations
 
 import datetime as dt
 import json
-import os
 
 import boto3
-import pytest
 from moto import mock_aws
 
 from pipeline_code.core.contract import MONITOR_NAMESPACE

@@ -15,7 +15,6 @@ from moto.core import DEFAULT_ACCOUNT_ID
 
 from pipeline_code.core import integrity
 from pipeline_code.core.contract import VARIANT
-from pipeline_code.handlers import multi_model as mme
 from tests.support.pipeline_specs import CHURN_SPEC
 from pipeline_code.core.contract import SMOKE_TEST_INFERENCE_ID
 

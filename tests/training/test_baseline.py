@@ -9,7 +9,6 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from pipeline_code import catalog
 from pipeline_code.features.compute import compute_features
 from pipeline_code.sample_data.generate import generate
 from pipeline_code.training import baseline

@@ -10,7 +10,6 @@ import pandas as pd
 import pyarrow.parquet as pq
 import pytest
 
-from pipeline_code import catalog
 from pipeline_code.features.compute import compute_features
 from pipeline_code.features.ingest import write_features_parquet
 from pipeline_code.sample_data.generate import generate

@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any, Optional
+from typing import Any, Optional, Sequence
 
-from ..cloud_assembly import construct_id, stacks
+from ..cloud_assembly import construct_id
 
 
 # The path segment under which an embedded JSON document's parsed form appears.
