@@ -42,9 +42,10 @@ def checked_feature_group_name(prefix: str, dataset: str) -> str:
 
 def feature_group_arn(stack: "Stack", name: str) -> str:
     """The ARN of feature group ``name`` in ``stack``'s account and region (SageMaker writes its ARNs in lower case)."""
-    # The stack's own format_arn rather than constructs.arns: the config loader imports this module, and its
-    # path stays free of the CDK (a handful of calls per synth).
-    return stack.format_arn(service="sagemaker", resource="feature-group", resource_name=name.lower())
+    # Imported here: the config loader imports this module, and its path stays free of the CDK.
+    from .constructs.arns import format_arn
+
+    return format_arn(stack, service="sagemaker", resource="feature-group", resource_name=name.lower())
 
 
 def feature_group_name_problem(name: str) -> str:

@@ -111,7 +111,7 @@ def test_py4j_may_reach_its_local_spark_jvm_inside_the_guard_and_nothing_else_ma
                 socket.create_connection(address, timeout=5)
 
 
-def test_steps_check_their_callers_name_without_a_local_session_also_in_a_nested_context():
+def test_steps_check_their_callers_name_without_a_local_session_also_in_a_nested_context(monkeypatch):
     """GIVEN the offline context, and one opened inside it (an image lookup during a build) WHEN a pipeline step
     asks ``LocalSagemakerClient()`` for the name of the method that made its arguments THEN it gets that name,
     without a local-mode session being made; on exit the SDK's class is back."""
@@ -121,14 +121,11 @@ def test_steps_check_their_callers_name_without_a_local_session_also_in_a_nested
 
         made = []
         original_init = LocalSession.__init__
-        LocalSession.__init__ = lambda self, *a, **k: made.append(self) or original_init(self, *a, **k)
-        try:
-            names = [steps.LocalSagemakerClient().create_processing_job.__name__]
-            with offline_sdk("us-east-1", "unused-default-bucket"):
-                names.append(steps.LocalSagemakerClient().create_transform_job.__name__)
-            names.append(steps.LocalSagemakerClient().create_processing_job.__name__)
-        finally:
-            LocalSession.__init__ = original_init
+        monkeypatch.setattr(LocalSession, "__init__", lambda self, *a, **k: made.append(self) or original_init(self, *a, **k))
+        names = [steps.LocalSagemakerClient().create_processing_job.__name__]
+        with offline_sdk("us-east-1", "unused-default-bucket"):
+            names.append(steps.LocalSagemakerClient().create_transform_job.__name__)
+        names.append(steps.LocalSagemakerClient().create_processing_job.__name__)
     assert names == ["create_processing_job", "create_transform_job", "create_processing_job"]
     assert made == []
     assert steps.LocalSagemakerClient is LocalSagemakerClient
