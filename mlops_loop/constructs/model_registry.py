@@ -107,63 +107,31 @@ class ModelRegistry(Construct):
             [format_arn(stack, service="cloudformation", resource="stack", resource_name=f"{serving_stack_name(name_prefix)}/*")],
             wildcard_reason="A stack ARN ends in an id CloudFormation assigns at creation; the name pins the serving stack.",
         )
-        self.approver_policy = access.policy
-        self.approver_policy.add_statements(
-            iam.PolicyStatement(
-                sid="ApproverCannotTrainOrRegister",
-                effect=iam.Effect.DENY,
-                actions=list(PIPELINE_CHANGING_ACTIONS),
-                resources=["*"],
-            )
-        )
+        access.deny("ApproverCannotTrainOrRegister", PIPELINE_CHANGING_ACTIONS, ["*"])
         # Every update of a version is an approval decision (issue #13): the deploy handler serves the
         # version approved last by LastModifiedTime, so an edit that is not a decision (a description, a
         # metadata property) must not move that time. And the digests sealed at registration stay as recorded.
-        self.approver_policy.add_statements(
-            iam.PolicyStatement(
-                sid="ApproverUpdatesOnlyDecide",
-                effect=iam.Effect.DENY,
-                actions=["sagemaker:UpdateModelPackage"],
-                resources=["*"],
-                conditions={"Null": {"sagemaker:ModelApprovalStatus": "true"}},
-            ),
-            *(
-                iam.PolicyStatement(
-                    sid=f"ApproverCannotRewrite{pascal(name)}",
-                    effect=iam.Effect.DENY,
-                    actions=["sagemaker:UpdateModelPackage"],
-                    resources=["*"],
-                    conditions={"Null": {f"sagemaker:CustomerMetadataProperties/{name}": "false"}},
-                )
-                for name in (ARCHIVE_SHA256_PROPERTY, MODEL_SHA256_PROPERTY)
-            ),
-        )
+        access.deny("ApproverUpdatesOnlyDecide", ["sagemaker:UpdateModelPackage"], ["*"],
+                    conditions={"Null": {"sagemaker:ModelApprovalStatus": "true"}})
+        for name in (ARCHIVE_SHA256_PROPERTY, MODEL_SHA256_PROPERTY):
+            access.deny(f"ApproverCannotRewrite{pascal(name)}", ["sagemaker:UpdateModelPackage"], ["*"],
+                        conditions={"Null": {f"sagemaker:CustomerMetadataProperties/{name}": "false"}})
         # The indirect routes to a training run (issue #13): invoking the retrain trigger function, or
         # forcing one of the alarms that invoke it (``<prefix>-<model>-retrain-*``) into ALARM.
         # Named, not referenced: the function and alarms live in the Operations stack, built after this one.
-        self.approver_policy.add_statements(
-            iam.PolicyStatement(
-                sid="ApproverCannotStartRetraining",
-                effect=iam.Effect.DENY,
-                actions=["lambda:InvokeFunction", "lambda:InvokeAsync"],
-                resources=[
-                    format_arn(stack, service="lambda", resource="function", arn_format=ArnFormat.COLON_RESOURCE_NAME,
-                               resource_name=name)
-                    for base in (retrain_trigger_function_name(name_prefix),)
-                    # The function itself and any version or alias of it.
-                    for name in (base, f"{base}:*")
-                ],
-            ),
-            iam.PolicyStatement(
-                sid="ApproverCannotFireRetrainAlarms",
-                effect=iam.Effect.DENY,
-                actions=["cloudwatch:SetAlarmState"],
-                resources=[
-                    format_arn(stack, service="cloudwatch", resource="alarm", arn_format=ArnFormat.COLON_RESOURCE_NAME,
-                               resource_name=f"{retrain_alarm_prefix(name_prefix, m)}*")
-                    for m in self.groups
-                ],
-            ),
+        trigger = retrain_trigger_function_name(name_prefix)
+        access.deny(
+            "ApproverCannotStartRetraining",
+            ["lambda:InvokeFunction", "lambda:InvokeAsync"],
+            # The function itself and any version or alias of it.
+            [format_arn(stack, service="lambda", resource="function", arn_format=ArnFormat.COLON_RESOURCE_NAME,
+                        resource_name=name) for name in (trigger, f"{trigger}:*")],
+        )
+        access.deny(
+            "ApproverCannotFireRetrainAlarms",
+            ["cloudwatch:SetAlarmState"],
+            [format_arn(stack, service="cloudwatch", resource="alarm", arn_format=ArnFormat.COLON_RESOURCE_NAME,
+                        resource_name=f"{retrain_alarm_prefix(name_prefix, m)}*") for m in self.groups],
         )
 
     def group_arn(self, model: str) -> str:
@@ -202,21 +170,7 @@ class ModelRegistry(Construct):
             wildcard_reason="One model card per registered version, named <group>-v<version> at run time.",
         )
         if not auto_approve:
-            access.policy.add_statements(
-                iam.PolicyStatement(
-                    sid=f"RegisterOnlyAsPending{sid}",
-                    effect=iam.Effect.DENY,
-                    actions=["sagemaker:CreateModelPackage"],
-                    resources=["*"],
-                    conditions={"StringNotEqualsIfExists": {"sagemaker:ModelApprovalStatus": "PendingManualApproval"}},
-                )
-            )
+            access.deny(f"RegisterOnlyAsPending{sid}", ["sagemaker:CreateModelPackage"], ["*"],
+                        conditions={"StringNotEqualsIfExists": {"sagemaker:ModelApprovalStatus": "PendingManualApproval"}})
         # Identical statements are de-duplicated when the policy renders, so one per model is harmless.
-        access.policy.add_statements(
-            iam.PolicyStatement(
-                sid="TrainerCannotApprove",
-                effect=iam.Effect.DENY,
-                actions=["sagemaker:UpdateModelPackage"],
-                resources=["*"],
-            )
-        )
+        access.deny("TrainerCannotApprove", ["sagemaker:UpdateModelPackage"], ["*"])

@@ -6,6 +6,7 @@ import os
 import shutil
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 
@@ -22,6 +23,14 @@ def _no_network_prefix() -> list[str]:
     return []
 
 
+def _jsii_package_cache() -> str:
+    """Where this user's jsii runtime keeps the CDK's unpacked npm packages (its default on Linux).
+
+    Kept across the scrubbed HOME: it holds no AWS configuration, and unpacking aws-cdk-lib afresh costs
+    a cold synth about 3 s."""
+    return os.environ.get("JSII_RUNTIME_PACKAGE_CACHE_ROOT") or str(Path.home() / ".cache" / "aws" / "jsii" / "package-cache")
+
+
 @pytest.mark.slow
 def test_app_synthesizes_without_credentials_or_network(tmp_path, synthesized):
     """GIVEN no credentials, no AWS config and no network WHEN ``python app.py`` runs THEN it synthesizes
@@ -35,6 +44,7 @@ def test_app_synthesizes_without_credentials_or_network(tmp_path, synthesized):
     env = {
         "PATH": os.environ["PATH"],
         "HOME": str(tmp_path),
+        "JSII_RUNTIME_PACKAGE_CACHE_ROOT": _jsii_package_cache(),
         "CDK_OUTDIR": str(outdir),
         "AWS_CONFIG_FILE": "/nonexistent",
         "AWS_SHARED_CREDENTIALS_FILE": "/nonexistent",

@@ -34,7 +34,7 @@ class BuiltStack:
 
     def statements_of(self, access: Any) -> dict[str, dict]:
         """The statements of an ``AccessPolicy``'s managed policy, by Sid."""
-        policy = self.of_type("AWS::IAM::ManagedPolicy")[self.id_of(access.policy)]
+        policy = self.of_type("AWS::IAM::ManagedPolicy")[self.id_of(access.managed_policy)]
         return {s["Sid"]: s for s in policy["Properties"]["PolicyDocument"]["Statement"]}
 
     def resources_of(self, construct: IConstruct) -> dict[str, dict]:

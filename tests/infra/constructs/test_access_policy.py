@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import re
+from typing import Optional
+
 import pytest
 import jsii
 from aws_cdk import Aws, Environment, Fn, IStableListProducer, IStableStringProducer, Lazy, Stack, Token
@@ -9,6 +12,7 @@ from aws_cdk import aws_iam as iam
 from aws_cdk import aws_kms as kms
 from aws_cdk import aws_s3 as s3
 from aws_cdk.assertions import Template
+from constructs import Construct
 
 from mlops_loop.app_builder import new_app
 from mlops_loop.constructs.access_policy import AccessPolicy
@@ -178,3 +182,80 @@ def test_s3_arns_are_what_the_stacks_format_arn_writes(region):
     for key in (None, "prefix/*"):
         expected = stack.resolve(stack.format_arn(service="s3", region="", account="", resource=bucket if key is None else f"{bucket}/{key}"))
         assert stack.resolve(access.s3_arn(bucket, key)) == stack.resolve(s3_arn(access, bucket, key)) == expected
+
+
+
+def _statements_to_add(key: kms.IKey) -> list[tuple[str, str, list[str], list[str], Optional[dict]]]:
+    """(effect, sid, actions, resources, conditions): unsorted and repeated actions and resources, a token, a
+    condition, a deny, and one statement twice."""
+    return [
+        ("Allow", "Write", ["s3:PutObject", "s3:GetObject", "s3:PutObject"], ["arn:aws:s3:::b/y/*", "arn:aws:s3:::b/x/*"], None),
+        ("Allow", "Key", ["kms:Decrypt"], [key.key_arn], None),
+        ("Allow", "List", ["s3:ListBucket"], ["arn:aws:s3:::b"], {"StringLike": {"s3:prefix": ["x/*", "y/*"]}}),
+        ("Deny", "NoApprove", ["sagemaker:UpdateModelPackage"], ["*"], None),
+        ("Deny", "NoApprove", ["sagemaker:UpdateModelPackage"], ["*"], None),
+    ]
+
+
+def test_the_policy_renders_as_the_cdks_managed_policy_would_under_the_same_logical_id():
+    """GIVEN the same statements added to an AccessPolicy and, statement by statement, to an ``iam.ManagedPolicy``
+    at the same place in an identical stack WHEN both are synthesized THEN the resources are identical (actions and
+    resources sorted, the repeated statement once, nothing merged) under the same logical id: the AccessPolicy hands
+    its document to the CDK whole, at synth, and the CDK renders it."""
+    stack, access = _policy()
+    for effect, sid, actions, resources, conditions in _statements_to_add(kms.Key(stack, "Key")):
+        if effect == "Allow":
+            access.allow(sid, actions, resources, conditions=conditions,
+                         wildcard_reason="Objects are written under these prefixes at run time.")
+        else:
+            access.deny(sid, actions, resources, conditions=conditions)
+
+    cdk_stack = Stack(new_app(), "Bare", env=Environment(account="123456789012", region="eu-west-1"))
+    role = iam.Role(cdk_stack, "Role", assumed_by=iam.ServicePrincipal("sagemaker.amazonaws.com"))
+    policy = iam.ManagedPolicy(Construct(cdk_stack, "Access"), "Policy", description="test access", roles=[role])
+    for effect, sid, actions, resources, conditions in _statements_to_add(kms.Key(cdk_stack, "Key")):
+        policy.add_statements(iam.PolicyStatement(effect=iam.Effect(effect.upper()), sid=sid, actions=actions,
+                                                  resources=resources, conditions=conditions))
+
+    logical_id = stack.get_logical_id(access.managed_policy)
+    assert logical_id == cdk_stack.get_logical_id(policy.node.default_child)
+    ours = Template.from_stack(stack).to_json()["Resources"][logical_id]
+    assert ours == Template.from_stack(cdk_stack).to_json()["Resources"][logical_id]
+    assert [s["Sid"] for s in ours["Properties"]["PolicyDocument"]["Statement"]] == ["Write", "Key", "List", "NoApprove"]
+
+
+def test_a_deny_needs_no_reason_for_its_wildcards():
+    stack, access = _policy()
+    access.deny("NoTraining", ["sagemaker:CreateTrainingJob"], ["*"], conditions={"Bool": {"aws:ViaAWSService": "false"}})
+    assert _statements(stack) == [{"Sid": "NoTraining", "Effect": "Deny", "Action": "sagemaker:CreateTrainingJob",
+                                   "Resource": "*", "Condition": {"Bool": {"aws:ViaAWSService": "false"}}}]
+    assert _stack_acknowledgements(stack) == {}
+
+
+@pytest.mark.parametrize(
+    ("sid", "actions", "resources", "message"),
+    [("Read-Objects", ["s3:GetObject"], ["arn:aws:s3:::b/k"],
+      "'Read-Objects': a statement id must be letters and digits only (IAM's rule for identity policies)"),
+     ("Nothing", [], ["arn:aws:s3:::b/k"], "Nothing: a statement needs at least one action and one resource"),
+     ("Nowhere", ["s3:GetObject"], [], "Nowhere: a statement needs at least one action and one resource")],
+)
+def test_a_statement_iam_would_refuse_is_refused_when_it_is_added(sid, actions, resources, message):
+    _, access = _policy()
+    with pytest.raises(ValueError, match=f"^{re.escape(message)}$"):
+        access.allow(sid, actions, resources)
+
+
+def test_a_statement_added_after_the_policy_was_written_is_refused():
+    """GIVEN a policy already synthesized WHEN a statement is added THEN it is refused (it could not reach the
+    template) instead of being lost."""
+    stack, access = _policy()
+    access.allow("ReadOne", ["s3:GetObject"], ["arn:aws:s3:::bucket/key.json"])
+    Template.from_stack(stack)
+    with pytest.raises(ValueError, match=r"^Late: Bare/Access was already written to a template; add statements before synth$"):
+        access.allow("Late", ["s3:PutObject"], ["arn:aws:s3:::bucket/key.json"])
+
+
+def test_a_policy_without_statements_fails_the_synth_naming_it():
+    stack, _ = _policy()
+    with pytest.raises(Exception, match="Bare/Access: the policy has no statements; an empty managed policy cannot be deployed"):
+        Template.from_stack(stack)

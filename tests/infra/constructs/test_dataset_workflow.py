@@ -69,7 +69,7 @@ class Built:
         return {"Ref": self.stack.get_logical_id(construct)}
 
     def statements(self, access) -> dict[str, dict]:
-        policy = self.resources[self.stack.get_logical_id(access.policy.node.default_child)]
+        policy = self.resources[self.stack.get_logical_id(access.managed_policy)]
         return {s["Sid"]: s for s in policy["Properties"]["PolicyDocument"]["Statement"]}
 
     def asset_url(self, asset) -> str:
@@ -151,7 +151,7 @@ def test_both_jobs_run_glue_5_on_the_given_capacity_once_at_a_time_with_one_retr
         assert arguments["--job-bookmark-option"] == "job-bookmark-disable"
         assert (arguments["--enable-metrics"], arguments["--enable-observability-metrics"]) == ("true", "true")
         # The role's policy is in place before the first scheduled run.
-        assert resource["DependsOn"] == [b.stack.get_logical_id(b.runtime.job_access.policy.node.default_child)]
+        assert resource["DependsOn"] == [b.stack.get_logical_id(b.runtime.job_access.managed_policy)]
 
 
 # ------------------------------------------------------------------ orchestration

@@ -193,7 +193,7 @@ def test_the_role_finds_the_serving_version_in_its_own_group_and_publishes_only_
 def test_the_schedule_is_created_after_the_job_roles_policy():
     stack, monitor = _monitor()
     schedule, _ = _schedule(stack)
-    access = stack.get_logical_id(monitor.node.find_child("Access").policy.node.default_child)
+    access = stack.get_logical_id(monitor.node.find_child("Access").managed_policy)
     assert access in schedule["DependsOn"]
 
 

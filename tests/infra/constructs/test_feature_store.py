@@ -131,7 +131,7 @@ def test_offline_store_writes_encrypted_iceberg_under_its_prefix_with_the_stores
 
 def test_every_group_waits_for_the_role_policy_and_keeps_the_removal_policy(built):
     stack, store, groups = built
-    policy_id = stack.get_logical_id(store.access.policy.node.default_child)
+    policy_id = stack.get_logical_id(store.access.managed_policy)
     for group in groups.values():
         assert group["DependsOn"] == [policy_id]
         assert (group["DeletionPolicy"], group["UpdateReplacePolicy"]) == ("Retain", "Retain")

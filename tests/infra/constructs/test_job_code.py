@@ -54,7 +54,7 @@ def _reader(stack: Stack, name: str) -> AccessPolicy:
 
 
 def _statements(stack: Stack, access: AccessPolicy) -> dict[str, dict]:
-    policy = Template.from_stack(stack).to_json()["Resources"][stack.get_logical_id(access.policy.node.default_child)]
+    policy = Template.from_stack(stack).to_json()["Resources"][stack.get_logical_id(access.managed_policy)]
     return {s["Sid"]: s for s in policy["Properties"]["PolicyDocument"]["Statement"]}
 
 

@@ -157,7 +157,7 @@ def test_the_role_reads_the_staged_models_and_the_bootstrap_and_writes_nothing_e
         f"arn:aws:cloudwatch:eu-west-1:123456789012:alarm:{ENDPOINT}-rollout-latency",
     ]
     assert sorted(sid for sid, s in statements.items() if "s3:PutObject" in s["Action"]) == ["CaptureReturns"]
-    assert built.one("AWS::SageMaker::Model")["DependsOn"] == [built.id_of(built.mme.node.find_child("Access").policy)]
+    assert built.one("AWS::SageMaker::Model")["DependsOn"] == [built.id_of(built.mme.node.find_child("Access").managed_policy)]
 
 
 # ------------------------------------------------------------------ the fleet

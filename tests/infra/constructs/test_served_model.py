@@ -158,7 +158,7 @@ def test_the_model_is_the_approved_package_version_with_its_digest_and_version_i
     # The serving code reports the version it serves: the last part of the approved version's ARN.
     assert evaluate(environment["MLOPS_LOOP_MODEL_VERSION"], {"ReturnsModelPackageArn": APPROVED}) == "7"
     # The role's access is in place before SageMaker checks it on model creation.
-    assert model["DependsOn"] == [made.id_of(made.served.node.find_child("Access").policy)]
+    assert model["DependsOn"] == [made.id_of(made.served.node.find_child("Access").managed_policy)]
     assert made.id_of(made.served.model) in made.of_type("AWS::SageMaker::Model")
 
 
@@ -259,7 +259,7 @@ def test_a_batch_model_composes_a_batch_transform_as_its_default_child_and_has_n
         assert made.of_type(cfn_type) == {}, cfn_type
     # The transform job runs on the model (as its role: the scheduler passes no role), capturing under the model's
     # capture prefix.
-    policy = made.of_type("AWS::IAM::ManagedPolicy")[made.id_of(batch.node.find_child("SchedulerAccess").policy)]
+    policy = made.of_type("AWS::IAM::ManagedPolicy")[made.id_of(batch.node.find_child("SchedulerAccess").managed_policy)]
     assert "PassJobRole" not in [s["Sid"] for s in policy["Properties"]["PolicyDocument"]["Statement"]]
     request = made.one("AWS::Scheduler::Schedule")["Properties"]["Target"]["Input"]["Fn::Join"][1]
     assert {"Fn::GetAtt": [made.id_of(served.model), "ModelName"]} in request

@@ -99,7 +99,7 @@ class Built:
         return self.resources[self.stack.get_logical_id(construct)]
 
     def statements(self, model: str) -> dict[str, dict]:
-        policy = self.resource(self.pipelines[model].access.policy.node.default_child)
+        policy = self.resource(self.pipelines[model].access.managed_policy)
         return {s["Sid"]: s for s in policy["Properties"]["PolicyDocument"]["Statement"]}
 
     def object_arn(self, asset) -> str:
@@ -145,7 +145,7 @@ def test_the_pipeline_resource_carries_the_generated_definition_under_the_pipeli
     assert props["RoleArn"] == {"Fn::GetAtt": [built.stack.get_logical_id(pipeline.role.node.default_child), "Arn"]}
     assert props["PipelineDefinition"] == {"PipelineDefinitionBody": built.stack.resolve(pipeline.definition)}
     # The role's policy is in place before the pipeline exists (and can be started).
-    assert built.stack.get_logical_id(pipeline.access.policy.node.default_child) in resource["DependsOn"]
+    assert built.stack.get_logical_id(pipeline.access.managed_policy) in resource["DependsOn"]
 
 
 def test_the_role_is_a_sagemaker_role_named_after_the_pipeline(built):
