@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 import re
 from typing import Any, Mapping, Optional, Sequence
 
@@ -21,8 +22,10 @@ WRITE_OBJECT_ACTIONS = ("s3:PutObject", "s3:DeleteObject", "s3:AbortMultipartUpl
 # What an unresolved CDK token leaves in a Python string: "${Token[...]}" (a string), "#{Token[...]}" (a
 # list) or a number token's "-1.88...e+289"; the CDK's own test for a string that may hold one.
 TOKEN_MARKS = ("Token[", "e+289")
-# IAM's rule for a Sid in an identity-based policy (the CDK checks it too, but only at synth).
-SID = re.compile(r"[0-9A-Za-z]+")
+# What IAM takes as a Sid in an identity-based policy, and as an action (the CDK's ManagedPolicy and
+# PolicyStatement check the same; here they are checked when a statement is added, naming it).
+SID_PATTERN = re.compile(r"[0-9A-Za-z]+")
+ACTION_PATTERN = re.compile(r"\*|[a-zA-Z0-9-]+:[a-zA-Z0-9*]+")
 
 
 class AccessPolicy(Construct):
@@ -42,6 +45,7 @@ class AccessPolicy(Construct):
         # thousand statements to a few hundred policies.
         self._stack = Stack.of(self)
         self._statements: list[dict[str, Any]] = []
+        self._by_sid: dict[str, dict[str, Any]] = {}
         self._document: Optional[iam.PolicyDocument] = None
         # The resource sits where ``iam.ManagedPolicy`` puts it (Policy/Resource), so its logical id is the
         # one it always had. The document is handed to the CDK once, when the template is made: built up
@@ -69,6 +73,7 @@ class AccessPolicy(Construct):
         wildcard_reason: Optional[str] = None,
     ) -> None:
         """Allow ``actions`` on ``resources``; wildcards need ``wildcard_reason`` (acknowledged per finding)."""
+        statement = self._statement("Allow", sid, actions, resources, conditions)
         wildcard_findings = [f"AwsSolutions-IAM5[Action::{a}]" for a in actions if "*" in a]
         # Only strings that carry CDK tokens need resolving, all in one call (keyed by position).
         tokens = {f"r{i}": r for i, r in enumerate(resources) if any(mark in r for mark in TOKEN_MARKS)}
@@ -83,27 +88,44 @@ class AccessPolicy(Construct):
             if not wildcard_reason:
                 raise ValueError(f"{sid}: statement has wildcards {wildcard_findings}; give a wildcard_reason")
             acknowledge(self, wildcard_reason, *wildcard_findings)
-        self._add("Allow", sid, actions, resources, conditions)
+        self._keep(statement)
 
     def deny(
         self, sid: str, actions: Sequence[str], resources: Sequence[str], *, conditions: Optional[Mapping[str, Any]] = None
     ) -> None:
         """Deny ``actions`` on ``resources``, whatever else allows them (a guardrail: wildcards need no reason)."""
-        self._add("Deny", sid, actions, resources, conditions)
+        self._keep(self._statement("Deny", sid, actions, resources, conditions))
 
-    def _add(
+    def _statement(
         self, effect: str, sid: str, actions: Sequence[str], resources: Sequence[str], conditions: Optional[Mapping[str, Any]]
-    ) -> None:
+    ) -> dict[str, Any]:
+        """The statement as IAM JSON, refused here (naming it) if IAM or the CDK would refuse it later."""
         if self._document is not None:
             raise ValueError(f"{sid}: {self.node.path} was already written to a template; add statements before synth")
-        if not SID.fullmatch(sid):
+        if not SID_PATTERN.fullmatch(sid):
             raise ValueError(f"{sid!r}: a statement id must be letters and digits only (IAM's rule for identity policies)")
         if not actions or not resources:
             raise ValueError(f"{sid}: a statement needs at least one action and one resource")
+        malformed = [a for a in actions if not (ACTION_PATTERN.fullmatch(a) or any(mark in a for mark in TOKEN_MARKS))]
+        if malformed:
+            raise ValueError(f"{sid}: action {malformed[0]!r} is not 'service:Action' (an action name may hold wildcards)")
+        not_text = [r for r in resources if not isinstance(r, str)]
+        if not_text:
+            raise ValueError(f"{sid}: resources are ARN strings, got {not_text[0]!r}")
         statement: dict[str, Any] = {"Sid": sid, "Effect": effect, "Action": list(actions), "Resource": list(resources)}
         if conditions:
-            statement["Condition"] = dict(conditions)
-        self._statements.append(statement)
+            # A copy: a caller's later change to its mapping must not reach the template.
+            statement["Condition"] = copy.deepcopy(dict(conditions))
+        return statement
+
+    def _keep(self, statement: dict[str, Any]) -> None:
+        """Add ``statement``; the same statement twice renders once, another statement under its Sid is refused."""
+        kept = self._by_sid.setdefault(statement["Sid"], statement)
+        if kept is statement:
+            self._statements.append(statement)
+        elif kept != statement:
+            raise ValueError(f"{statement['Sid']}: {self.node.path} already has another statement with this Sid; "
+                             "IAM needs a Sid to name one statement of a policy")
 
     def allow_prefix(self, sid: str, bucket: s3.IBucket, prefix: str, *, write: bool = False, delete: bool = True) -> None:
         """Read (and with ``write``, put/delete) the objects of ``bucket`` under ``prefix`` and list them.
@@ -194,17 +216,18 @@ class AccessPolicy(Construct):
 class _Document:
     """The policy document of an :class:`AccessPolicy`, made by the CDK from its statements in one call.
 
-    ``Lazy.any`` asks once, at synth, after every statement was added; the CDK's document then renders
-    as it would have built statement by statement: identical statements once, actions and resources
-    sorted (``@aws-cdk/aws-iam:minimizePolicies``), and statements with a Sid never merged."""
+    ``Lazy.any`` asks on the first resolution (the template's, or an earlier ``stack.resolve``) and keeps the
+    answer; from then on the policy refuses new statements, so a statement can never miss the template. The
+    CDK's document renders as it would have built statement by statement: actions and resources sorted
+    (``@aws-cdk/aws-iam:minimizePolicies``), and statements with a Sid never merged."""
 
     def __init__(self, access: AccessPolicy):
-        self.access = access
+        self._access = access
 
     def produce(self) -> iam.PolicyDocument:
-        access = self.access
+        access = self._access
         if not access._statements:
             raise ValueError(f"{access.node.path}: the policy has no statements; an empty managed policy cannot be deployed")
-        if access._document is None:
-            access._document = iam.PolicyDocument.from_json({"Statement": access._statements})
+        # Also the policy's "written" mark (see AccessPolicy._statement).
+        access._document = iam.PolicyDocument.from_json({"Statement": access._statements})
         return access._document

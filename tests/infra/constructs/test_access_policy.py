@@ -184,7 +184,6 @@ def test_s3_arns_are_what_the_stacks_format_arn_writes(region):
         assert stack.resolve(access.s3_arn(bucket, key)) == stack.resolve(s3_arn(access, bucket, key)) == expected
 
 
-
 def _statements_to_add(key: kms.IKey) -> list[tuple[str, str, list[str], list[str], Optional[dict]]]:
     """(effect, sid, actions, resources, conditions): unsorted and repeated actions and resources, a token, a
     condition, a deny, and one statement twice."""
@@ -205,8 +204,8 @@ def test_the_policy_renders_as_the_cdks_managed_policy_would_under_the_same_logi
     stack, access = _policy()
     for effect, sid, actions, resources, conditions in _statements_to_add(kms.Key(stack, "Key")):
         if effect == "Allow":
-            access.allow(sid, actions, resources, conditions=conditions,
-                         wildcard_reason="Objects are written under these prefixes at run time.")
+            reason = "Objects are written under these prefixes at run time." if sid == "Write" else None
+            access.allow(sid, actions, resources, conditions=conditions, wildcard_reason=reason)
         else:
             access.deny(sid, actions, resources, conditions=conditions)
 
@@ -225,6 +224,8 @@ def test_the_policy_renders_as_the_cdks_managed_policy_would_under_the_same_logi
 
 
 def test_a_deny_needs_no_reason_for_its_wildcards():
+    """GIVEN a guardrail on every resource WHEN it is denied THEN the statement denies it and nothing is
+    acknowledged (cdk-nag's wildcard rule is about what a policy allows)."""
     stack, access = _policy()
     access.deny("NoTraining", ["sagemaker:CreateTrainingJob"], ["*"], conditions={"Bool": {"aws:ViaAWSService": "false"}})
     assert _statements(stack) == [{"Sid": "NoTraining", "Effect": "Deny", "Action": "sagemaker:CreateTrainingJob",
@@ -232,17 +233,50 @@ def test_a_deny_needs_no_reason_for_its_wildcards():
     assert _stack_acknowledgements(stack) == {}
 
 
+@pytest.mark.parametrize("add", ["allow", "deny"])
 @pytest.mark.parametrize(
     ("sid", "actions", "resources", "message"),
-    [("Read-Objects", ["s3:GetObject"], ["arn:aws:s3:::b/k"],
+    [("Read-Objects", ["s3:Get*"], ["arn:aws:s3:::b/k"],
       "'Read-Objects': a statement id must be letters and digits only (IAM's rule for identity policies)"),
      ("Nothing", [], ["arn:aws:s3:::b/k"], "Nothing: a statement needs at least one action and one resource"),
-     ("Nowhere", ["s3:GetObject"], [], "Nowhere: a statement needs at least one action and one resource")],
+     ("Nowhere", ["s3:GetObject"], [], "Nowhere: a statement needs at least one action and one resource"),
+     ("Spaced", ["s3 GetObject"], ["arn:aws:s3:::b/k"], "Spaced: action 's3 GetObject' is not 'service:Action' (an action name may hold wildcards)"),
+     ("Listed", ["s3:GetObject"], [["arn:aws:s3:::b/k"]], "Listed: resources are ARN strings, got ['arn:aws:s3:::b/k']")],
+    ids=["sid", "no-action", "no-resource", "action", "resource"],
 )
-def test_a_statement_iam_would_refuse_is_refused_when_it_is_added(sid, actions, resources, message):
-    _, access = _policy()
+def test_a_statement_iam_or_the_cdk_would_refuse_is_refused_when_it_is_added_and_nothing_is_kept(add, sid, actions, resources, message):
+    """GIVEN a statement IAM (or the CDK, at synth) would refuse WHEN it is allowed or denied THEN it is refused
+    then and there, naming it, and the policy keeps no trace of it (no statement, no acknowledgement)."""
+    stack, access = _policy()
+    access.allow("Kept", ["s3:GetObject"], ["arn:aws:s3:::b/k"])
+    reason = {"wildcard_reason": "Objects are read under this prefix at run time."} if add == "allow" else {}
     with pytest.raises(ValueError, match=f"^{re.escape(message)}$"):
-        access.allow(sid, actions, resources)
+        getattr(access, add)(sid, actions, resources, **reason)
+    assert [s["Sid"] for s in _statements(stack)] == ["Kept"]
+    assert _stack_acknowledgements(stack) == {}
+
+
+def test_one_sid_names_one_statement():
+    """GIVEN a statement WHEN the same statement is added again THEN the policy holds it once; WHEN another
+    statement comes under its Sid THEN it is refused (IAM needs a Sid to name one statement)."""
+    stack, access = _policy()
+    for _ in range(2):
+        access.deny("NoApprove", ["sagemaker:UpdateModelPackage"], ["*"])
+    with pytest.raises(ValueError, match=r"^NoApprove: Bare/Access already has another statement with this Sid; "
+                                         r"IAM needs a Sid to name one statement of a policy$"):
+        access.deny("NoApprove", ["sagemaker:DeleteModelPackage"], ["*"])
+    assert [s["Sid"] for s in _statements(stack)] == ["NoApprove"]
+
+
+def test_a_condition_changed_by_its_caller_afterwards_does_not_reach_the_template():
+    """GIVEN a condition whose list its caller extends after adding it WHEN the policy is written THEN the
+    statement holds the condition as it was added (the CDK's statement copied it too)."""
+    stack, access = _policy()
+    prefixes = ["x/*"]
+    access.allow("List", ["s3:ListBucket"], ["arn:aws:s3:::b"], conditions={"StringLike": {"s3:prefix": prefixes}})
+    prefixes.append("late/*")
+    (statement,) = _statements(stack)
+    assert statement["Condition"] == {"StringLike": {"s3:prefix": ["x/*"]}}
 
 
 def test_a_statement_added_after_the_policy_was_written_is_refused():
@@ -256,6 +290,9 @@ def test_a_statement_added_after_the_policy_was_written_is_refused():
 
 
 def test_a_policy_without_statements_fails_the_synth_naming_it():
+    """GIVEN a policy no statement was added to WHEN the stack is synthesized THEN synth fails naming the policy
+    (CloudFormation would refuse an empty managed policy at deploy)."""
     stack, _ = _policy()
-    with pytest.raises(Exception, match="Bare/Access: the policy has no statements; an empty managed policy cannot be deployed"):
+    with pytest.raises(RuntimeError, match=re.escape(
+            "Bare/Access: the policy has no statements; an empty managed policy cannot be deployed")):
         Template.from_stack(stack)
