@@ -28,7 +28,7 @@ from pipeline_code.core.problem import BINARY
 from ..naming import LAKE_BUCKETS, RESERVED_BUCKET_PREFIXES, bucket_name_problem, checked_feature_group_name
 from .schedules import monitoring_schedule
 from .schema import (CROSS_CHECKED, AppConfig, EnvironmentConfig, ModelConfig, accelerator_problems, inferentia2_problems,
-                     multi_model_problems, training_problems)
+                     multi_model_problems, offer_problems, training_problems)
 
 _NAMED_FIELD = re.compile(r"^([a-z_][a-z0-9_.]*): (.*)$", re.S)
 _TOP_LEVEL = {"project", "defaults", "datasets", "models", "environments"}
@@ -140,6 +140,7 @@ def parse_config(raw: Any, *, source: str = "<config>") -> AppConfig:
     problems.extend(multi_model_problems(models, environments))
     problems.extend(training_problems(models, environments))
     problems.extend(inferentia2_problems(models, environments))
+    problems.extend(offer_problems(models, environments))
     problems.extend(_bucket_problems(raw.get("project", DEFAULT_PROJECT), environments))
     if problems:
         raise ConfigError(source, problems)

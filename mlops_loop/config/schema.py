@@ -22,6 +22,7 @@ from pipeline_code.core.online_features import LookupSpec
 from pipeline_code.core.thresholds import DEFAULT_GATE, GateThresholds
 
 from ._strict import StrictModel
+from .instance_offers import RegionOffers, load_offers
 from .instance_types import ACCELERATOR_LABELS, FRAMEWORKS, INSTANCE_TYPES, NEURON_IMAGE_REGIONS, SUPPORTED_REGIONS, unsupported_problem
 from .schedules import check_cron, check_daily, check_scheduler_expression
 from .serving import ById, MultiModelEndpointConfig, ServingConfig, check_endpoint_name, compiled_for_inferentia2, inferentia2_types
@@ -406,7 +407,8 @@ class AppConfig(StrictModel):
                     f"allowed: {', '.join(sorted(self.models))}"
                 )
         problems = (accelerator_problems(self.models, self.environments) + multi_model_problems(self.models, self.environments)
-                    + training_problems(self.models, self.environments) + inferentia2_problems(self.models, self.environments))
+                    + training_problems(self.models, self.environments) + inferentia2_problems(self.models, self.environments)
+                    + offer_problems(self.models, self.environments))
         if problems:
             raise ValueError("; ".join(problems))
         return self
@@ -577,4 +579,36 @@ def inferentia2_problems(models: dict[str, ModelConfig], environments: dict[str,
                 problems.append(f"environment {env.name!r}: model {model.name!r}: field 'serving.realtime.rollout.wait_minutes': "
                                 f"{rollout.wait_minutes} minutes is too short a bake for the parity check of a compiled model "
                                 f"to roll a mismatching version back; at least {PARITY_MIN_BAKE_MINUTES}")
+    return problems
+
+
+def offer_problems(models: dict[str, ModelConfig], environments: dict[str, EnvironmentConfig],
+                   offers: Optional[dict[str, RegionOffers]] = None) -> list[str]:
+    """Instance types an environment would train, process or host on that its region does not offer for that use,
+    one message per field (:mod:`.instance_offers`; ``offers``: the shipped table by default). Regions the table
+    does not hold are not checked; nor is batch transform."""
+    offers = load_offers() if offers is None else offers
+    known = frozenset(INSTANCE_TYPES)
+    problems: list[str] = []
+    for env in environments.values():
+        region = offers.get(env.region)
+        if region is None:
+            continue
+        uses = [(f"field '{env.training.instance_type_field(m)}'", "training", env.training.instance_type_of(m))
+                for m in env.models if m in models]
+        uses.append(("field 'training.processing_instance_type'", "processing", env.training.processing_instance_type))
+        for model in (models[m] for m in env.models if m in models):
+            serving = env.serving.get(model.name, model.serving)
+            if serving.mode not in ("realtime", "async"):
+                continue
+            field = serving.instance_type_field()
+            where = (f"field 'serving.{model.name}.{field.split('.', 1)[1]}'" if model.name in env.serving
+                     else f"model {model.name!r}: field '{field}'")
+            uses += [(where, "hosting", name) for name in serving.instance_types]
+        uses += [(f"field 'multi_model_endpoints.{name}.instance_type'", "hosting", endpoint.instance_type)
+                 for name, endpoint in env.multi_model_endpoints.items()]
+        for where, use, instance_type in dict.fromkeys(uses):
+            problem = region.problem(use, instance_type, known)
+            if problem:
+                problems.append(f"environment {env.name!r}: {where}: {problem}")
     return problems

@@ -16,6 +16,8 @@ from pipeline_code import sagemaker_entry
 from pipeline_code.core.problem import quality_alarm_key
 from pipeline_code.core.integrity import model_prefix
 
+from ..config.instance_offers import definition_instance_types, load_offers
+from ..config.instance_types import INSTANCE_TYPES
 from ..config.schema import GateConfig, ModelConfig, TrainingConfig
 from ..naming import feature_snapshots_prefix
 from ..training import PipelineSpec, build_pipeline_definition
@@ -127,6 +129,7 @@ class TrainingPipeline(Construct):
             response_types=SERVING_CONTENT_TYPES,
         )
         self.definition = build_pipeline_definition(spec)
+        _check_offered(pipeline_name, self.definition, spec.region)
         self.problem_type = model.problem_type
         # The monitor key the model's retrain-on-quality alarm watches (its type and primary metric decide).
         self.quality_key = quality_alarm_key(model.problem_type, model.primary_metric)
@@ -219,3 +222,16 @@ def xgboost_repository(scope: Construct) -> ecr.IRepository:
 def xgboost_repository_arn(region: str) -> str:
     """The ECR repository of SageMaker's stock XGBoost image in ``region``."""
     return repository_arn(xgboost_image_uri(region), region)
+
+
+def _check_offered(pipeline_name: str, definition: str, region: str) -> None:
+    """Fail synth when the definition would train or process on a type ``region`` does not offer for that use
+    (:mod:`..config.instance_offers`; regions its table does not hold pass). The config was checked the same
+    way; this also covers what the definition adds itself (e.g. the Compile step's instance)."""
+    offers = load_offers().get(region)
+    if offers is None:
+        return
+    problems = [f"{where}: {problem}" for where, use, instance_type in definition_instance_types(definition)
+                if (problem := offers.problem(use, instance_type, frozenset(INSTANCE_TYPES)))]
+    if problems:
+        raise ValueError(f"pipeline {pipeline_name}: " + "; ".join(dict.fromkeys(problems)))

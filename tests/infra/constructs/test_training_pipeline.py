@@ -20,7 +20,9 @@ from aws_cdk.assertions import Template
 
 from mlops_loop.app_builder import new_app
 from mlops_loop.config import parse_config
+from mlops_loop.config.instance_offers import RegionOffers
 from mlops_loop.config.schema import GateConfig, ModelConfig, TrainingConfig
+from mlops_loop.constructs import training_pipeline
 from mlops_loop.constructs.job_code import JobCode
 from mlops_loop.constructs.model_registry import ModelRegistry
 from mlops_loop.constructs.served_model import SERVING_CONTENT_TYPES, SERVING_ENVIRONMENT
@@ -307,3 +309,17 @@ def test_a_model_without_a_group_in_the_registry_is_refused():
     training = Training((REFUND,))
     with pytest.raises(KeyError, match=r"^'chargeback'$"):
         training.pipeline(CHARGEBACK, MANUAL)
+
+
+def test_a_definition_that_would_run_on_a_type_the_region_does_not_offer_fails_synth_naming_it(monkeypatch):
+    """GIVEN a table in which eu-west-1 offers processing only on ml.c5.xlarge WHEN a pipeline processing on the
+    environment's ml.m5.xlarge is built THEN synth fails naming the pipeline, the definition's parameter, the use and
+    the region (the config is checked the same way; this covers what a definition adds itself)."""
+    offers = RegionOffers(region=REGION, source="s", offer_version="20261201000000", publication_date="2026-12-01",
+                          sha256="0" * 64, types={"training": frozenset({"ml.m5.xlarge"}),
+                                                  "processing": frozenset({"ml.c5.xlarge"}), "hosting": frozenset()})
+    monkeypatch.setattr(training_pipeline, "load_offers", lambda: {REGION: offers})
+    with pytest.raises(ValueError, match=re.escape(
+            "pipeline shop-dev-chargeback-training: parameter ProcessingInstanceType: ml.m5.xlarge is not offered for "
+            "processing in eu-west-1; offered: ml.c5.xlarge (AWS Price List 20261201000000, published 2026-12-01)")):
+        Training((CHARGEBACK,)).pipeline(CHARGEBACK, MANUAL)

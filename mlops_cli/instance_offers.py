@@ -1,0 +1,124 @@
+"""Make the table of the SageMaker instance types each region offers, from AWS's Price List.
+
+    python -m mlops_cli.instance_offers --region eu-west-1 --region us-east-1 [--from DIR] [--out PATH]
+
+For each region this reads the AWS Price List offer file of ``AmazonSageMaker`` (CSV): from ``DIR/<region>.csv``
+or ``DIR/<region>/index.csv`` with ``--from`` (downloaded wherever the internet is reachable), else from
+``https://pricing.us-east-1.amazonaws.com/offers/v1.0/aws/AmazonSageMaker/current/<region>/index.csv``. It keeps
+the on-demand hourly rows (``TermType`` OnDemand, ``Unit`` Hrs) whose ``Component`` is Training, Processing or
+Hosting, and writes, per region, the instance types offered for each use with the file's version, publication
+date, versioned URL and sha256 into ``mlops_loop/config/instance_offers.json`` (other regions there are kept).
+Synth then checks every environment in those regions (``mlops_loop.config.instance_offers``). Review the diff
+and commit it: the table is a dated fact about AWS, so it changes only when someone re-reads the list.
+
+Exit 0 when written; 2 with one line saying why when a file cannot be read or is not what it should be.
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import hashlib
+import io
+import json
+import sys
+import urllib.request
+from pathlib import Path
+from typing import Any, Callable, Optional, Sequence
+
+from mlops_loop.config.instance_offers import OFFERS_PATH, USES, parse_offers
+
+OFFER_URL = "https://pricing.us-east-1.amazonaws.com/offers/v1.0/aws/AmazonSageMaker/{version}/{region}/index.csv"
+# The offer CSV opens with five "key","value" rows (FormatVersion, Disclaimer, Publication Date, Version,
+# OfferCode), then the header.
+PREAMBLE_ROWS = 5
+COMPONENTS = {component: use for use, component in USES.items()}
+
+
+class OfferFileError(ValueError):
+    """An offer file that cannot be used, with the region and what is wrong."""
+
+
+def region_entry(region: str, data: bytes) -> dict[str, Any]:
+    """The table entry of ``region`` from its offer file's bytes.
+
+    Raises:
+        OfferFileError: not an AmazonSageMaker offer file, no version or date, or no on-demand rows for a use.
+    """
+    text = data.decode("utf-8-sig")
+    lines = text.splitlines()
+    preamble = {row[0]: row[1] for row in csv.reader(lines[:PREAMBLE_ROWS]) if len(row) == 2}
+    if preamble.get("OfferCode", "AmazonSageMaker") != "AmazonSageMaker":
+        raise OfferFileError(f"region {region}: the offer file is for {preamble['OfferCode']}, not AmazonSageMaker")
+    version, published = preamble.get("Version"), preamble.get("Publication Date")
+    if not version or not published:
+        raise OfferFileError(f"region {region}: the file has no 'Version' and 'Publication Date' rows; is it an "
+                             "AWS Price List offer file (CSV)?")
+    types: dict[str, set[str]] = {use: set() for use in USES}
+    for row in csv.DictReader(io.StringIO("\n".join(lines[PREAMBLE_ROWS:]))):
+        use = COMPONENTS.get(row.get("Component") or "")
+        if use is None or row.get("TermType") != "OnDemand" or row.get("Unit") != "Hrs":
+            continue
+        if row.get("Region Code") and row["Region Code"] != region:
+            raise OfferFileError(f"region {region}: the file lists prices for {row['Region Code']}")
+        # "Instance Type" is often empty in these files; the usage type ends in the instance name too.
+        name = (row.get("Instance Name") or (row.get("usageType") or "").rpartition(":")[2]).strip()
+        if name.startswith("ml."):
+            types[use].add(name)
+    empty = [USES[use] for use, found in types.items() if not found]
+    if empty:
+        raise OfferFileError(f"region {region}: no on-demand hourly {', '.join(empty)} rows; is it the "
+                             f"AmazonSageMaker offer file of {region}?")
+    return {
+        "source": OFFER_URL.format(version=version, region=region),
+        "offer_version": version,
+        "publication_date": published,
+        "sha256": hashlib.sha256(data).hexdigest(),
+        **{use: sorted(found) for use, found in types.items()},
+    }
+
+
+def read_offer_file(region: str, directory: Optional[Path], fetch: Callable[[str], bytes]) -> bytes:
+    """The offer file of ``region``: from ``directory`` when given, else fetched from the Price List."""
+    if directory is None:
+        url = OFFER_URL.format(version="current", region=region)
+        try:
+            return fetch(url)
+        except OSError as error:
+            raise OfferFileError(f"region {region}: cannot read {url}: {error}") from error
+    for path in (directory / f"{region}.csv", directory / region / "index.csv"):
+        if path.is_file():
+            return path.read_bytes()
+    raise OfferFileError(f"region {region}: no {directory / f'{region}.csv'} or {directory / region / 'index.csv'}")
+
+
+def _fetch(url: str) -> bytes:
+    with urllib.request.urlopen(url, timeout=120) as response:  # a fixed https URL of AWS's public price list
+        return response.read()
+
+
+def main(argv: Optional[Sequence[str]] = None, *, fetch: Callable[[str], bytes] = _fetch) -> int:
+    parser = argparse.ArgumentParser(prog="python -m mlops_cli.instance_offers", description=__doc__.split("\n\n")[1])
+    parser.add_argument("--region", action="append", required=True, help="a region to (re)read; repeat for more")
+    parser.add_argument("--from", dest="directory", type=Path, help="read <region>.csv or <region>/index.csv here")
+    parser.add_argument("--out", type=Path, default=OFFERS_PATH, help="the table (default: the app's)")
+    args = parser.parse_args(argv)
+    try:
+        document = json.loads(args.out.read_text(encoding="utf-8"))
+        parse_offers(document, source=str(args.out))
+        for region in args.region:
+            document["regions"][region] = region_entry(region, read_offer_file(region, args.directory, fetch))
+    except (OSError, ValueError) as error:
+        print(f"ERROR: {error}", file=sys.stderr)
+        return 2
+    document["regions"] = dict(sorted(document["regions"].items()))
+    args.out.write_text(json.dumps(document, indent=2) + "\n", encoding="utf-8")
+    for region in args.region:
+        entry = document["regions"][region]
+        print(f"{region}: " + ", ".join(f"{len(entry[use])} {use}" for use in USES)
+              + f" types (Price List {entry['offer_version']}, published {entry['publication_date']})")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
