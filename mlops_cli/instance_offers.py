@@ -7,7 +7,7 @@ or ``DIR/<region>/index.csv`` with ``--from`` (downloaded wherever the internet 
 ``https://pricing.us-east-1.amazonaws.com/offers/v1.0/aws/AmazonSageMaker/current/<region>/index.csv``. It keeps
 the on-demand hourly rows (``TermType`` OnDemand, ``Unit`` Hrs) whose ``Component`` is Training, Processing or
 Hosting, and writes, per region, the instance types offered for each use with the file's version, publication
-date, versioned URL and sha256 into ``mlops_loop/config/instance_offers.json`` (other regions there are kept).
+date and sha256, and the URL of that version (derived from it), into ``mlops_loop/config/instance_offers.json`` (other regions there are kept).
 Synth then checks every environment in those regions (``mlops_loop.config.instance_offers``). Review the diff
 and commit it: the table is a dated fact about AWS, so it changes only when someone re-reads the list.
 
@@ -20,19 +20,23 @@ import argparse
 import csv
 import hashlib
 import io
+import http.client
 import json
+import re
 import sys
 import urllib.request
 from pathlib import Path
 from typing import Any, Callable, Optional, Sequence
 
 from mlops_loop.config.instance_offers import OFFERS_PATH, USES, parse_offers
+from mlops_loop.config.instance_types import SUPPORTED_REGIONS
 
 OFFER_URL = "https://pricing.us-east-1.amazonaws.com/offers/v1.0/aws/AmazonSageMaker/{version}/{region}/index.csv"
-# The offer CSV opens with five "key","value" rows (FormatVersion, Disclaimer, Publication Date, Version,
-# OfferCode), then the header.
-PREAMBLE_ROWS = 5
+# The offer CSV opens with "key","value" rows (FormatVersion, Disclaimer, Publication Date, Version, OfferCode),
+# then the header, then one row per price.
+REQUIRED_COLUMNS = ("TermType", "Unit", "Component", "Instance Name", "usageType")
 COMPONENTS = {component: use for use, component in USES.items()}
+INSTANCE_NAME = re.compile(r"ml\.[a-z0-9-]+\.[a-z0-9-]+")
 
 
 class OfferFileError(ValueError):
@@ -43,33 +47,50 @@ def region_entry(region: str, data: bytes) -> dict[str, Any]:
     """The table entry of ``region`` from its offer file's bytes.
 
     Raises:
-        OfferFileError: not an AmazonSageMaker offer file, no version or date, or no on-demand rows for a use.
+        OfferFileError: not an AmazonSageMaker offer file (CSV with its preamble, header and columns), or no
+            on-demand hourly rows for a use, or rows of another region.
     """
-    text = data.decode("utf-8-sig")
-    lines = text.splitlines()
-    preamble = {row[0]: row[1] for row in csv.reader(lines[:PREAMBLE_ROWS]) if len(row) == 2}
-    if preamble.get("OfferCode", "AmazonSageMaker") != "AmazonSageMaker":
-        raise OfferFileError(f"region {region}: the offer file is for {preamble['OfferCode']}, not AmazonSageMaker")
-    version, published = preamble.get("Version"), preamble.get("Publication Date")
-    if not version or not published:
-        raise OfferFileError(f"region {region}: the file has no 'Version' and 'Publication Date' rows; is it an "
-                             "AWS Price List offer file (CSV)?")
+    try:
+        text = data.decode("utf-8-sig")
+    except UnicodeDecodeError as error:
+        raise OfferFileError(f"region {region}: the offer file is not UTF-8 text ({error.reason} at byte {error.start})") from None
+    rows = csv.reader(io.StringIO(text))
+    # "key","value" rows until the header, which starts with the SKU column.
+    preamble: dict[str, str] = {}
+    header: list[str] = []
+    for row in rows:
+        if row[:1] == ["SKU"]:
+            header = row
+            break
+        if len(row) == 2:
+            preamble[row[0]] = row[1]
+    offer_code, version, published = (preamble.get(k) for k in ("OfferCode", "Version", "Publication Date"))
+    if not (offer_code and version and published and header):
+        raise OfferFileError(f"region {region}: no 'OfferCode', 'Version' and 'Publication Date' rows before a header "
+                             "starting with SKU; is it an AWS Price List offer file (CSV)?")
+    if offer_code != "AmazonSageMaker":
+        raise OfferFileError(f"region {region}: the offer file is for {offer_code}, not AmazonSageMaker")
+    missing = [c for c in REQUIRED_COLUMNS if c not in header]
+    if missing:
+        raise OfferFileError(f"region {region}: the offer file has no {', '.join(missing)} column")
     types: dict[str, set[str]] = {use: set() for use in USES}
-    for row in csv.DictReader(io.StringIO("\n".join(lines[PREAMBLE_ROWS:]))):
-        use = COMPONENTS.get(row.get("Component") or "")
-        if use is None or row.get("TermType") != "OnDemand" or row.get("Unit") != "Hrs":
+    for row in rows:
+        cell = dict(zip(header, row))
+        use = COMPONENTS.get(cell.get("Component", ""))
+        if use is None or cell.get("TermType") != "OnDemand" or cell.get("Unit") != "Hrs":
             continue
-        if row.get("Region Code") and row["Region Code"] != region:
-            raise OfferFileError(f"region {region}: the file lists prices for {row['Region Code']}")
-        # "Instance Type" is often empty in these files; the usage type ends in the instance name too.
-        name = (row.get("Instance Name") or (row.get("usageType") or "").rpartition(":")[2]).strip()
-        if name.startswith("ml."):
+        if cell.get("Region Code") and cell["Region Code"] != region:
+            raise OfferFileError(f"region {region}: the file lists prices for {cell['Region Code']}")
+        # "Instance Name" can be empty; the usage type (EUW1-Host:ml.m5.xlarge) ends in the name too.
+        name = (cell.get("Instance Name") or cell.get("usageType", "").rpartition(":")[2]).strip()
+        if INSTANCE_NAME.fullmatch(name):
             types[use].add(name)
     empty = [USES[use] for use, found in types.items() if not found]
     if empty:
         raise OfferFileError(f"region {region}: no on-demand hourly {', '.join(empty)} rows; is it the "
                              f"AmazonSageMaker offer file of {region}?")
     return {
+        # Derived from the file's version: the URL AWS keeps that version of the region's file under.
         "source": OFFER_URL.format(version=version, region=region),
         "offer_version": version,
         "publication_date": published,
@@ -84,7 +105,7 @@ def read_offer_file(region: str, directory: Optional[Path], fetch: Callable[[str
         url = OFFER_URL.format(version="current", region=region)
         try:
             return fetch(url)
-        except OSError as error:
+        except (OSError, http.client.HTTPException) as error:
             raise OfferFileError(f"region {region}: cannot read {url}: {error}") from error
     for path in (directory / f"{region}.csv", directory / region / "index.csv"):
         if path.is_file():
@@ -104,6 +125,9 @@ def main(argv: Optional[Sequence[str]] = None, *, fetch: Callable[[str], bytes] 
     parser.add_argument("--out", type=Path, default=OFFERS_PATH, help="the table (default: the app's)")
     args = parser.parse_args(argv)
     try:
+        unsupported = [r for r in args.region if r not in SUPPORTED_REGIONS]
+        if unsupported:
+            raise ValueError(f"--region {unsupported[0]}: not a region mlops-loop supports; supported: {', '.join(SUPPORTED_REGIONS)}")
         document = json.loads(args.out.read_text(encoding="utf-8"))
         parse_offers(document, source=str(args.out))
         for region in args.region:

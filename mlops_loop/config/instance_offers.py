@@ -2,12 +2,14 @@
 
 The table (``instance_offers.json`` beside this module) is made from AWS's own list: the on-demand hourly
 rows of the AWS Price List offer file of ``AmazonSageMaker`` for each region, whose ``Component`` column says
-what a type is offered for (``Training``, ``Processing``, ``Hosting``). AWS's developer guide sends readers to
-SageMaker's pricing, which is built from that list, for "the instance types that are available in each Region".
-``python -m mlops_cli.instance_offers`` makes the table from the offer files and records, per region, the
-file's URL, version, publication date and sha256.
+what a type is offered for (``Training``, ``Processing``, ``Hosting``). SageMaker's developer guide points to
+its pricing page, which shows that list, for the instance types available in each region
+(https://docs.aws.amazon.com/sagemaker/latest/dg/regions-quotas.html). ``python -m mlops_cli.instance_offers``
+makes the table from the offer files and records, per region, the file's version, publication date, sha256 and
+the versioned URL derived from its version.
 
-A region the table holds is checked at synth: every instance type an environment there would train, process or
+The table ships without regions (the list cannot be downloaded from this project's machines), so until it is
+made nothing is checked. A region the table holds is checked at synth: every instance type an environment there would train, process or
 host on (config and generated pipeline definitions) must be offered for that use, or synth fails with one line
 naming the field, the use, the region and what is offered. A region the table does not hold is not checked, and
 batch transform is not checked (the offer file's component for it is not pinned down here).
@@ -19,6 +21,7 @@ import json
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
+from types import MappingProxyType
 from typing import Any, Iterator, Mapping, Optional
 
 OFFERS_PATH = Path(__file__).with_name("instance_offers.json")
@@ -55,7 +58,7 @@ def parse_offers(document: Mapping[str, Any], source: str = "instance offers") -
     Raises:
         ValueError: a region entry misses a field or a use, naming ``source`` and the region.
     """
-    regions = document.get("regions")
+    regions = document.get("regions") if isinstance(document, Mapping) else None
     if not isinstance(regions, dict):
         raise ValueError(f"{source}: 'regions' must be a mapping of region -> offers")
     offers = {}
@@ -72,35 +75,37 @@ def parse_offers(document: Mapping[str, Any], source: str = "instance offers") -
 
 
 @lru_cache(maxsize=None)
-def load_offers(path: Path = OFFERS_PATH) -> dict[str, RegionOffers]:
-    """The table at ``path`` (the shipped one by default), by region."""
-    return parse_offers(json.loads(path.read_text(encoding="utf-8")), source=str(path))
+def load_offers(path: Path = OFFERS_PATH) -> Mapping[str, RegionOffers]:
+    """The table at ``path`` (the shipped one by default), by region; read once, shared read-only."""
+    return MappingProxyType(parse_offers(json.loads(path.read_text(encoding="utf-8")), source=str(path)))
 
 
 def definition_instance_types(definition: str) -> Iterator[tuple[str, str, str]]:
-    """(where, use, instance type) of every literal instance type a SageMaker pipeline definition (JSON text) runs:
-    its parameters' defaults (``TrainingInstanceType``, ``ProcessingInstanceType``, ...) and any literal type in a
-    step's training or processing resources. Types taken from a parameter are the parameter's."""
+    """(where, use, instance type) of every instance type a SageMaker pipeline definition (JSON text) runs a training
+    or processing job on: a literal type, or the default of the parameter a step takes it from (``{"Get":
+    "Parameters.ProcessingInstanceType"}``), each with the use of the place it is given (a training job's or a
+    tuning job's resources, a processing job's cluster); a parameter once per use, however many steps take it.
+    Transform resources are not listed (see the module docstring); a parameter no step uses is not either."""
     body = json.loads(definition)
-    for parameter in body.get("Parameters", []):
-        name, default = parameter.get("Name", ""), parameter.get("DefaultValue")
-        if name.endswith("InstanceType") and isinstance(default, str):
-            use = "training" if "Training" in name else "processing" if "Processing" in name else None
-            if use:
-                yield f"parameter {name}", use, default
+    defaults = {p.get("Name"): p.get("DefaultValue") for p in body.get("Parameters", [])}
+    uses = {"ResourceConfig": "training", "HyperParameterTuningResourceConfig": "training",
+            "ProcessingResources": "processing", "TransformResources": None}
 
     def walk(node: Any, step: str, use: Optional[str]) -> Iterator[tuple[str, str, str]]:
         if isinstance(node, dict):
             if "Name" in node and "Type" in node:  # a step (also one inside a condition step's branches)
                 step = node["Name"]
             for key, value in node.items():
-                if key == "InstanceType" and isinstance(value, str) and use:
-                    yield f"step {step}", use, value
-                # A transform step's resources are not checked (see the module docstring).
-                inner = {"ResourceConfig": "training", "ProcessingResources": "processing", "TransformResources": None}
-                yield from walk(value, step, inner[key] if key in inner else use)
+                if key == "InstanceType" and use:
+                    if isinstance(value, str):
+                        yield f"step {step}", use, value
+                    elif isinstance(value, dict) and str(value.get("Get", "")).startswith("Parameters."):
+                        name = value["Get"].split(".", 1)[1]
+                        if isinstance(defaults.get(name), str):
+                            yield f"parameter {name}", use, defaults[name]
+                yield from walk(value, step, uses[key] if key in uses else use)
         elif isinstance(node, list):
             for value in node:
                 yield from walk(value, step, use)
 
-    yield from walk(body.get("Steps", []), "?", None)
+    yield from dict.fromkeys(walk(body.get("Steps", []), "?", None))

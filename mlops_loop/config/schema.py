@@ -9,7 +9,7 @@ one message naming the environment, the field and what is allowed.
 from __future__ import annotations
 
 import re
-from typing import Any, Literal, Optional
+from typing import Any, Literal, Mapping, Optional
 
 from pydantic import Field, PrivateAttr, ValidationInfo, field_validator, model_validator
 
@@ -583,7 +583,7 @@ def inferentia2_problems(models: dict[str, ModelConfig], environments: dict[str,
 
 
 def offer_problems(models: dict[str, ModelConfig], environments: dict[str, EnvironmentConfig],
-                   offers: Optional[dict[str, RegionOffers]] = None) -> list[str]:
+                   offers: Optional[Mapping[str, RegionOffers]] = None) -> list[str]:
     """Instance types an environment would train, process or host on that its region does not offer for that use,
     one message per field (:mod:`.instance_offers`; ``offers``: the shipped table by default). Regions the table
     does not hold are not checked; nor is batch transform."""
@@ -602,11 +602,16 @@ def offer_problems(models: dict[str, ModelConfig], environments: dict[str, Envir
             if serving.mode not in ("realtime", "async"):
                 continue
             field = serving.instance_type_field()
-            where = (f"field 'serving.{model.name}.{field.split('.', 1)[1]}'" if model.name in env.serving
-                     else f"model {model.name!r}: field '{field}'")
-            uses += [(where, "hosting", name) for name in serving.instance_types]
-        uses += [(f"field 'multi_model_endpoints.{name}.instance_type'", "hosting", endpoint.instance_type)
-                 for name, endpoint in env.multi_model_endpoints.items()]
+            for name in serving.instance_types:
+                # Named where the file sets it: an environment's override (which holds the model's whole block
+                # once anything is overridden) only when it changed the mode or the type, as accelerator_problems.
+                if name not in model.serving.instance_types or serving.mode != model.serving.mode:
+                    uses.append((f"field 'serving.{model.name}.{field.split('.', 1)[1]}'", "hosting", name))
+                else:
+                    uses.append((f"model {model.name!r}: field '{field}'", "hosting", name))
+        # Only the shared endpoints a model here is served on are built (see EnvironmentConfig).
+        uses += [(f"field 'multi_model_endpoints.{name}.instance_type'", "hosting", env.multi_model_endpoints[name].instance_type)
+                 for name in _members(models, env) if name in env.multi_model_endpoints]
         for where, use, instance_type in dict.fromkeys(uses):
             problem = region.problem(use, instance_type, known)
             if problem:

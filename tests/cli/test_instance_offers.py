@@ -101,12 +101,16 @@ def test_without_a_directory_the_current_offer_file_is_read_from_the_price_list(
         (offer_file("eu-west-1", EU_ROWS, offer_code="AmazonEC2"),
          "region eu-west-1: the offer file is for AmazonEC2, not AmazonSageMaker"),
         (b"SKU,TermType\nX,OnDemand\n",
-         "region eu-west-1: the file has no 'Version' and 'Publication Date' rows; is it an AWS Price List offer file (CSV)?"),
+         "region eu-west-1: no 'OfferCode', 'Version' and 'Publication Date' rows before a header starting with SKU; "
+         "is it an AWS Price List offer file (CSV)?"),
+        (offer_file("eu-west-1", EU_ROWS).replace(b'"Component",', b'"Part",'),
+         "region eu-west-1: the offer file has no Component column"),
+        ("é".encode("latin-1"), "region eu-west-1: the offer file is not UTF-8 text (unexpected end of data at byte 0)"),
         (offer_file("eu-west-1", [r for r in EU_ROWS if r[3] != "Hosting"]),
          "region eu-west-1: no on-demand hourly Hosting rows; is it the AmazonSageMaker offer file of eu-west-1?"),
         (offer_file("us-west-2", EU_ROWS), "region eu-west-1: the file lists prices for us-west-2"),
     ],
-    ids=["another-service", "no-preamble", "no-hosting", "another-region"],
+    ids=["another-service", "no-preamble", "no-component-column", "not-utf8", "no-hosting", "another-region"],
 )
 def test_a_file_that_is_not_the_regions_sagemaker_offer_is_refused_and_the_table_left_as_it_was(table, capsys, data, message):
     before = table.read_text()
@@ -125,3 +129,25 @@ def test_an_unreadable_source_is_one_line_naming_it(tmp_path, table, capsys):
     assert instance_offers.main(["--region", "eu-west-1", "--from", str(tmp_path), "--out", str(table)]) == 2
     assert capsys.readouterr().err == (f"ERROR: region eu-west-1: no {tmp_path / 'eu-west-1.csv'} or "
                                        f"{tmp_path / 'eu-west-1' / 'index.csv'}\n")
+
+
+def test_a_saved_file_with_a_byte_order_mark_under_region_index_csv_is_read(tmp_path, table):
+    (tmp_path / "eu-west-1").mkdir()
+    (tmp_path / "eu-west-1" / "index.csv").write_bytes(b"\xef\xbb\xbf" + offer_file("eu-west-1", EU_ROWS))
+    assert instance_offers.main(["--region", "eu-west-1", "--from", str(tmp_path), "--out", str(table)]) == 0
+    assert json.loads(table.read_text())["regions"]["eu-west-1"]["hosting"] == ["ml.inf2.xlarge", "ml.m5.large"]
+
+
+def test_when_one_of_two_regions_fails_the_table_is_left_as_it_was(tmp_path, table, capsys):
+    (tmp_path / "eu-west-1.csv").write_bytes(offer_file("eu-west-1", EU_ROWS))
+    before = table.read_text()
+    assert instance_offers.main(["--region", "eu-west-1", "--region", "eu-central-1", "--from", str(tmp_path),
+                                 "--out", str(table)]) == 2
+    assert capsys.readouterr().err.startswith("ERROR: region eu-central-1: no ")
+    assert table.read_text() == before
+
+
+def test_a_region_the_app_does_not_support_is_refused_naming_it(table, capsys):
+    assert instance_offers.main(["--region", "mars-north-1", "--out", str(table)], fetch=lambda url: b"") == 2
+    assert capsys.readouterr().err.startswith("ERROR: --region mars-north-1: not a region mlops-loop supports; "
+                                              "supported: us-east-1, ")

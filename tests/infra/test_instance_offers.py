@@ -71,6 +71,32 @@ def test_training_processing_and_a_models_own_serving_block_are_named_as_the_fil
     ]
 
 
+def test_an_override_that_leaves_the_type_alone_names_the_models_own_field(offered):
+    """GIVEN a model served on ml.c5.xlarge by its own block and an environment override of its capture only WHEN
+    the config is read THEN the line names the model's field (the override holds no instance type)."""
+    raw = returns_config({"data_capture_percent": 50},
+                         model_serving={"mode": "realtime", "realtime": {"instance_type": "ml.c5.xlarge"}})
+    assert _problems(raw) == [
+        "environment 'dev': model 'returns': field 'serving.realtime.instance_type': ml.c5.xlarge is not offered for "
+        f"hosting in eu-west-1; offered: ml.inf2.xlarge, ml.m5.large, ml.m5.xlarge {PRICE_LIST}"]
+
+
+def test_a_per_model_training_type_and_a_shared_endpoint_in_use_are_checked_and_an_unused_endpoint_is_not(offered):
+    """GIVEN a per-model training type, a multi-model endpoint the model is served on and one no model uses (as
+    one inherited from defaults would be) WHEN the config is read THEN the first two are refused, each on its
+    field, and the unused endpoint (which is not built) is not."""
+    raw = returns_config({"mode": "multi_model", "multi_model": {"endpoint": "shared"}},
+                         training={"instance_types": {"returns": "ml.c5.xlarge"}},
+                         multi_model_endpoints={"shared": {"instance_type": "ml.c5.xlarge"},
+                                                "spare": {"instance_type": "ml.c5.2xlarge"}})
+    assert _problems(raw) == [
+        "environment 'dev': field 'training.instance_types.returns': ml.c5.xlarge is not offered for training in "
+        f"eu-west-1; offered: ml.m5.2xlarge, ml.m5.xlarge {PRICE_LIST}",
+        "environment 'dev': field 'multi_model_endpoints.shared.instance_type': ml.c5.xlarge is not offered for "
+        f"hosting in eu-west-1; offered: ml.inf2.xlarge, ml.m5.large, ml.m5.xlarge {PRICE_LIST}",
+    ]
+
+
 def test_a_region_the_table_does_not_hold_and_batch_transform_are_not_checked(offered):
     """GIVEN a region absent from the table, and in eu-west-1 a batch model WHEN the config is read THEN neither
     is refused: nothing is known about the first, and the table does not cover transform jobs."""
@@ -93,20 +119,28 @@ def test_a_table_entry_missing_a_field_is_refused_naming_it():
                                                 "training": [], "processing": []}}}, source="t.json")
 
 
-def test_a_definition_yields_its_parameters_defaults_and_literal_step_types_by_use():
-    """GIVEN a definition with instance-type parameters, a training and a processing step with literal types (one
-    inside a condition's branch) and a transform step WHEN its types are listed THEN each comes with where it is and
-    its use; the transform's and the parameter-bound ones are not listed twice."""
+def test_a_definition_yields_each_type_its_steps_run_on_with_the_use_of_the_place_it_is_given():
+    """GIVEN a definition whose steps take types from parameters (one parameter in two steps, one parameter no step
+    uses, one named for training but given to a processing step), a literal type inside a condition's branch, a
+    tuning job and a transform WHEN its types are listed THEN each comes once with where it is and the use of the
+    place it is given; the transform's and the unused parameter's are not listed."""
     definition = {
         "Parameters": [{"Name": "TrainingInstanceType", "Type": "String", "DefaultValue": "ml.m5.xlarge"},
                        {"Name": "ProcessingInstanceType", "Type": "String", "DefaultValue": "ml.m5.large"},
+                       {"Name": "UnusedInstanceType", "Type": "String", "DefaultValue": "ml.c5.xlarge"},
                        {"Name": "TrainingInstanceCount", "Type": "Integer", "DefaultValue": 1}],
         "Steps": [
             {"Name": "Train", "Type": "Training", "Arguments": {"ResourceConfig": {
                 "InstanceType": {"Get": "Parameters.TrainingInstanceType"}, "InstanceCount": 1}}},
+            {"Name": "Prepare", "Type": "Processing", "Arguments": {"ProcessingResources": {"ClusterConfig": {
+                "InstanceType": {"Get": "Parameters.ProcessingInstanceType"}}}}},
             {"Name": "Check", "Type": "Condition", "Arguments": {"IfSteps": [
                 {"Name": "Compile", "Type": "Processing", "Arguments": {"ProcessingResources": {"ClusterConfig": {
-                    "InstanceType": "ml.c5.xlarge"}}}}], "ElseSteps": []}},
+                    "InstanceType": "ml.c5.xlarge"}}}},
+                {"Name": "Evaluate", "Type": "Processing", "Arguments": {"ProcessingResources": {"ClusterConfig": {
+                    "InstanceType": {"Get": "Parameters.ProcessingInstanceType"}}}}},
+                {"Name": "Odd", "Type": "Processing", "Arguments": {"ProcessingResources": {"ClusterConfig": {
+                    "InstanceType": {"Get": "Parameters.TrainingInstanceType"}}}}}], "ElseSteps": []}},
             {"Name": "Score", "Type": "Transform", "Arguments": {"TransformResources": {"InstanceType": "ml.m5.large"}}},
             {"Name": "Tune", "Type": "Tuning", "Arguments": {"TrainingJobDefinition": {"ResourceConfig": {
                 "InstanceType": "ml.g5.xlarge"}}}},
@@ -116,5 +150,6 @@ def test_a_definition_yields_its_parameters_defaults_and_literal_step_types_by_u
         ("parameter TrainingInstanceType", "training", "ml.m5.xlarge"),
         ("parameter ProcessingInstanceType", "processing", "ml.m5.large"),
         ("step Compile", "processing", "ml.c5.xlarge"),
+        ("parameter TrainingInstanceType", "processing", "ml.m5.xlarge"),
         ("step Tune", "training", "ml.g5.xlarge"),
     ]

@@ -319,7 +319,7 @@ def test_a_definition_that_would_run_on_a_type_the_region_does_not_offer_fails_s
                           sha256="0" * 64, types={"training": frozenset({"ml.m5.xlarge"}),
                                                   "processing": frozenset({"ml.c5.xlarge"}), "hosting": frozenset()})
     monkeypatch.setattr(training_pipeline, "load_offers", lambda: {REGION: offers})
-    with pytest.raises(ValueError, match=re.escape(
+    with pytest.raises(ValueError, match="^" + re.escape(
             "pipeline shop-dev-chargeback-training: parameter ProcessingInstanceType: ml.m5.xlarge is not offered for "
-            "processing in eu-west-1; offered: ml.c5.xlarge (AWS Price List 20261201000000, published 2026-12-01)")):
+            "processing in eu-west-1; offered: ml.c5.xlarge (AWS Price List 20261201000000, published 2026-12-01)") + "$"):
         Training((CHARGEBACK,)).pipeline(CHARGEBACK, MANUAL)
