@@ -7,9 +7,10 @@ or ``DIR/<region>/index.csv`` with ``--from`` (downloaded wherever the internet 
 ``https://pricing.us-east-1.amazonaws.com/offers/v1.0/aws/AmazonSageMaker/current/<region>/index.csv``. It keeps
 the on-demand hourly rows (``TermType`` OnDemand, ``Unit`` Hrs) whose ``Component`` is Training, Processing or
 Hosting, and writes, per region, the instance types offered for each use with the file's version, publication
-date and sha256, and the URL of that version (derived from it), into ``mlops_loop/config/instance_offers.json`` (other regions there are kept).
-Synth then checks every environment in those regions (``mlops_loop.config.instance_offers``). Review the diff
-and commit it: the table is a dated fact about AWS, so it changes only when someone re-reads the list.
+date and sha256, and the URL of that version (derived from it), into ``mlops_loop/config/instance_offers.json``
+(other regions there are kept; nothing is written when a region fails). Synth then checks every environment in
+those regions (``mlops_loop.config.instance_offers``). Review the diff and commit it: the table is a dated fact
+about AWS, so it changes only when someone re-reads the list.
 
 Exit 0 when written; 2 with one line saying why when a file cannot be read or is not what it should be.
 """

@@ -9,10 +9,10 @@ makes the table from the offer files and records, per region, the file's version
 the versioned URL derived from its version.
 
 The table ships without regions (the list cannot be downloaded from this project's machines), so until it is
-made nothing is checked. A region the table holds is checked at synth: every instance type an environment there would train, process or
-host on (config and generated pipeline definitions) must be offered for that use, or synth fails with one line
-naming the field, the use, the region and what is offered. A region the table does not hold is not checked, and
-batch transform is not checked (the offer file's component for it is not pinned down here).
+made nothing is checked. A region the table holds is checked at synth: every instance type an environment there
+would train, process or host on (config and generated pipeline definitions) must be offered for that use, or
+synth fails with one line naming the field, the use, the region and what is offered. A region the table does not
+hold is not checked, and batch transform is not checked (the offer file's component for it is not pinned down).
 """
 
 from __future__ import annotations
