@@ -116,16 +116,15 @@ class AccessPolicy(Construct):
         if conditions:
             # A copy: a caller's later change to its mapping must not reach the template.
             statement["Condition"] = copy.deepcopy(dict(conditions))
+        if self._by_sid.get(sid, statement) != statement:
+            raise ValueError(f"{sid}: {self.node.path} already has another statement with this Sid; "
+                             "IAM needs a Sid to name one statement of a policy")
         return statement
 
     def _keep(self, statement: dict[str, Any]) -> None:
-        """Add ``statement``; the same statement twice renders once, another statement under its Sid is refused."""
-        kept = self._by_sid.setdefault(statement["Sid"], statement)
-        if kept is statement:
+        """Add ``statement`` (checked by :meth:`_statement`); the same statement twice renders once."""
+        if self._by_sid.setdefault(statement["Sid"], statement) is statement:
             self._statements.append(statement)
-        elif kept != statement:
-            raise ValueError(f"{statement['Sid']}: {self.node.path} already has another statement with this Sid; "
-                             "IAM needs a Sid to name one statement of a policy")
 
     def allow_prefix(self, sid: str, bucket: s3.IBucket, prefix: str, *, write: bool = False, delete: bool = True) -> None:
         """Read (and with ``write``, put/delete) the objects of ``bucket`` under ``prefix`` and list them.

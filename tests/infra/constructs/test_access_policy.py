@@ -262,10 +262,14 @@ def test_one_sid_names_one_statement():
     stack, access = _policy()
     for _ in range(2):
         access.deny("NoApprove", ["sagemaker:UpdateModelPackage"], ["*"])
-    with pytest.raises(ValueError, match=r"^NoApprove: Bare/Access already has another statement with this Sid; "
-                                         r"IAM needs a Sid to name one statement of a policy$"):
+    message = r"^NoApprove: Bare/Access already has another statement with this Sid; IAM needs a Sid to name one statement of a policy$"
+    with pytest.raises(ValueError, match=message):
         access.deny("NoApprove", ["sagemaker:DeleteModelPackage"], ["*"])
+    # Refused before anything of it is kept: its wildcard is not acknowledged either.
+    with pytest.raises(ValueError, match=message):
+        access.allow("NoApprove", ["sagemaker:Describe*"], ["*"], wildcard_reason="Reading any version is harmless here.")
     assert [s["Sid"] for s in _statements(stack)] == ["NoApprove"]
+    assert _stack_acknowledgements(stack) == {}
 
 
 def test_a_condition_changed_by_its_caller_afterwards_does_not_reach_the_template():
