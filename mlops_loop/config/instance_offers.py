@@ -24,6 +24,8 @@ from pathlib import Path
 from types import MappingProxyType
 from typing import Any, Iterator, Mapping, Optional
 
+from .instance_types import INSTANCE_TYPES
+
 OFFERS_PATH = Path(__file__).with_name("instance_offers.json")
 # Use (as messages name it) -> the Price List's Component value.
 USES: Mapping[str, str] = {"training": "Training", "processing": "Processing", "hosting": "Hosting"}
@@ -40,13 +42,13 @@ class RegionOffers:
     sha256: str
     types: Mapping[str, frozenset[str]]  # use -> instance types
 
-    def problem(self, use: str, instance_type: str, known: Optional[frozenset[str]] = None) -> str:
-        """Why ``instance_type`` cannot run ``use`` here ("" when it can); the types offered that this app knows
-        (``known``, all of them by default) are listed as the way out."""
+    def problem(self, use: str, instance_type: str) -> str:
+        """Why ``instance_type`` cannot run ``use`` here ("" when it can); the offered types this app sizes
+        (:data:`.instance_types.INSTANCE_TYPES`) are listed as the way out."""
         offered = self.types[use]
         if instance_type in offered:
             return ""
-        choices = sorted(offered & known if known is not None else offered)
+        choices = sorted(offered & INSTANCE_TYPES.keys())
         return (f"{instance_type} is not offered for {use} in {self.region}; offered: "
                 f"{', '.join(choices) or 'none of the types this app sizes'} "
                 f"(AWS Price List {self.offer_version}, published {self.publication_date})")

@@ -9,7 +9,7 @@ one message naming the environment, the field and what is allowed.
 from __future__ import annotations
 
 import re
-from typing import Any, Literal, Mapping, Optional
+from typing import Any, Literal, Optional
 
 from pydantic import Field, PrivateAttr, ValidationInfo, field_validator, model_validator
 
@@ -22,7 +22,7 @@ from pipeline_code.core.online_features import LookupSpec
 from pipeline_code.core.thresholds import DEFAULT_GATE, GateThresholds
 
 from ._strict import StrictModel
-from .instance_offers import RegionOffers, load_offers
+from .instance_offers import load_offers
 from .instance_types import ACCELERATOR_LABELS, FRAMEWORKS, INSTANCE_TYPES, NEURON_IMAGE_REGIONS, SUPPORTED_REGIONS, unsupported_problem
 from .schedules import check_cron, check_daily, check_scheduler_expression
 from .serving import ById, MultiModelEndpointConfig, ServingConfig, check_endpoint_name, compiled_for_inferentia2, inferentia2_types
@@ -582,22 +582,21 @@ def inferentia2_problems(models: dict[str, ModelConfig], environments: dict[str,
     return problems
 
 
-def offer_problems(models: dict[str, ModelConfig], environments: dict[str, EnvironmentConfig],
-                   offers: Optional[Mapping[str, RegionOffers]] = None) -> list[str]:
+def offer_problems(models: dict[str, ModelConfig], environments: dict[str, EnvironmentConfig]) -> list[str]:
     """Instance types an environment would train, process or host on that its region does not offer for that use,
-    one message per field (:mod:`.instance_offers`; ``offers``: the shipped table by default). Regions the table
-    does not hold are not checked; nor is batch transform."""
-    offers = load_offers() if offers is None else offers
-    known = frozenset(INSTANCE_TYPES)
+    one message per field (:mod:`.instance_offers`). Regions the table does not hold are not checked; nor is
+    batch transform."""
+    offers = load_offers()
     problems: list[str] = []
     for env in environments.values():
         region = offers.get(env.region)
         if region is None:
             continue
-        uses = [(f"field '{env.training.instance_type_field(m)}'", "training", env.training.instance_type_of(m))
-                for m in env.models if m in models]
+        listed = [models[m] for m in env.models if m in models]
+        uses = [(f"field '{env.training.instance_type_field(m.name)}'", "training", env.training.instance_type_of(m.name))
+                for m in listed]
         uses.append(("field 'training.processing_instance_type'", "processing", env.training.processing_instance_type))
-        for model in (models[m] for m in env.models if m in models):
+        for model in listed:
             serving = env.serving.get(model.name, model.serving)
             if serving.mode not in ("realtime", "async"):
                 continue
@@ -612,8 +611,6 @@ def offer_problems(models: dict[str, ModelConfig], environments: dict[str, Envir
         # Only the shared endpoints a model here is served on are built (see EnvironmentConfig).
         uses += [(f"field 'multi_model_endpoints.{name}.instance_type'", "hosting", env.multi_model_endpoints[name].instance_type)
                  for name in _members(models, env) if name in env.multi_model_endpoints]
-        for where, use, instance_type in dict.fromkeys(uses):
-            problem = region.problem(use, instance_type, known)
-            if problem:
-                problems.append(f"environment {env.name!r}: {where}: {problem}")
+        problems += [f"environment {env.name!r}: {where}: {problem}" for where, use, instance_type in dict.fromkeys(uses)
+                     if (problem := region.problem(use, instance_type))]
     return problems

@@ -44,8 +44,8 @@ class AccessPolicy(Construct):
         # Looked up once: each lookup is a round trip to the CDK's Node process, and a synth adds a
         # thousand statements to a few hundred policies.
         self._stack = Stack.of(self)
-        self._statements: list[dict[str, Any]] = []
-        self._by_sid: dict[str, dict[str, Any]] = {}
+        # Sid -> statement, in the order added (one statement per Sid; the policy's document).
+        self._statements: dict[str, dict[str, Any]] = {}
         self._document: Optional[iam.PolicyDocument] = None
         # The resource sits where ``iam.ManagedPolicy`` puts it (Policy/Resource), so its logical id is the
         # one it always had. The document is handed to the CDK once, when the template is made: built up
@@ -116,15 +116,14 @@ class AccessPolicy(Construct):
         if conditions:
             # A copy: a caller's later change to its mapping must not reach the template.
             statement["Condition"] = copy.deepcopy(dict(conditions))
-        if self._by_sid.get(sid, statement) != statement:
+        if self._statements.get(sid, statement) != statement:
             raise ValueError(f"{sid}: {self.node.path} already has another statement with this Sid; "
                              "IAM needs a Sid to name one statement of a policy")
         return statement
 
     def _keep(self, statement: dict[str, Any]) -> None:
         """Add ``statement`` (checked by :meth:`_statement`); the same statement twice renders once."""
-        if self._by_sid.setdefault(statement["Sid"], statement) is statement:
-            self._statements.append(statement)
+        self._statements.setdefault(statement["Sid"], statement)
 
     def allow_prefix(self, sid: str, bucket: s3.IBucket, prefix: str, *, write: bool = False, delete: bool = True) -> None:
         """Read (and with ``write``, put/delete) the objects of ``bucket`` under ``prefix`` and list them.
@@ -228,5 +227,5 @@ class _Document:
         if not access._statements:
             raise ValueError(f"{access.node.path}: the policy has no statements; an empty managed policy cannot be deployed")
         # Also the policy's "written" mark (see AccessPolicy._statement).
-        access._document = iam.PolicyDocument.from_json({"Statement": access._statements})
+        access._document = iam.PolicyDocument.from_json({"Statement": list(access._statements.values())})
         return access._document

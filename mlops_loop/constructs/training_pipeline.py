@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Mapping, Optional
 
 from aws_cdk import Stack
 from aws_cdk import aws_ecr as ecr
@@ -17,8 +16,7 @@ from pipeline_code import sagemaker_entry
 from pipeline_code.core.problem import quality_alarm_key
 from pipeline_code.core.integrity import model_prefix
 
-from ..config.instance_offers import RegionOffers, definition_instance_types, load_offers
-from ..config.instance_types import INSTANCE_TYPES
+from ..config.instance_offers import definition_instance_types, load_offers
 from ..config.schema import GateConfig, ModelConfig, TrainingConfig
 from ..naming import feature_snapshots_prefix
 from ..training import PipelineSpec, build_pipeline_definition
@@ -225,16 +223,16 @@ def xgboost_repository_arn(region: str) -> str:
     return repository_arn(xgboost_image_uri(region), region)
 
 
-def _check_offered(pipeline_name: str, definition: str, region: str, offers: Optional[Mapping[str, RegionOffers]] = None) -> None:
+def _check_offered(pipeline_name: str, definition: str, region: str) -> None:
     """Fail synth when the definition would train or process on a type ``region`` does not offer for that use
-    (:mod:`..config.instance_offers`; ``offers``: the shipped table by default; a region it does not hold passes).
+    (:mod:`..config.instance_offers`; a region its table does not hold passes).
 
     Today every step takes its type from a parameter whose default is a config field the config check already
     judged, so this is a backstop: it holds for a step that someday sets a type of its own."""
-    region_offers = (load_offers() if offers is None else offers).get(region)
-    if region_offers is None:
+    offers = load_offers().get(region)
+    if offers is None:
         return
     problems = [f"{where}: {problem}" for where, use, instance_type in definition_instance_types(definition)
-                if (problem := region_offers.problem(use, instance_type, frozenset(INSTANCE_TYPES)))]
+                if (problem := offers.problem(use, instance_type))]
     if problems:
-        raise ValueError(f"pipeline {pipeline_name}: " + "; ".join(dict.fromkeys(problems)))
+        raise ValueError(f"pipeline {pipeline_name}: " + "; ".join(problems))
