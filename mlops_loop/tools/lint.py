@@ -1,17 +1,37 @@
-"""cfn-lint over synthesized templates, with the project's justified exceptions in one place (.cfnlintrc)."""
+"""cfn-lint over synthesized templates, with the project's justified exceptions in one place (.cfnlintrc).
+
+What cfn-lint finds in a template depends only on the template's bytes, the region it is checked for,
+the .cfnlintrc and the installed cfn-lint (with its resource specifications), so the findings of each
+template can be kept in the content cache (:mod:`mlops_loop.content_cache`, never stale: the key covers
+all of these) and a template linted before is not linted again. The main job and the tests pass
+:func:`lint_cache`; without it every template is linted.
+
+The templates to lint are shared out by size between one cfn-lint process per core (at least one per
+region), all running at once: the 15 templates of the sample app took 7.8 s in one process and 5.0 s in
+two, on two cores.
+"""
 
 from __future__ import annotations
 
+import hashlib
 import json
+import os
 import subprocess
 import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Iterable, Optional, Sequence
 
+from ..content_cache import ContentCache, cache_of
 from .cloud_assembly import SynthesizedStack
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
+
+# What a template's findings depend on in this repository (beside the installed packages).
+LINT_SOURCES = ("mlops_loop/tools/lint.py", ".cfnlintrc")
+_CACHE_KIND = "cfn-lint"
+# cfn-lint's exit code is a bit mask of the levels it found (2 error, 4 warning, 8 informational).
+_FINDINGS_EXIT_CODES = frozenset(range(0, 16, 2))
 
 
 @dataclass
@@ -21,57 +41,125 @@ class LintResult:
     informational: int = 0
     lines: list[str] = field(default_factory=list)
 
+    def add(self, path: Path, findings: Iterable[dict]) -> None:
+        """Count ``findings`` (level, rule, line, message) of the template at ``path``, one line each."""
+        for finding in findings:
+            level = finding["level"]
+            if level == "Error":
+                self.errors += 1
+            elif level == "Warning":
+                self.warnings += 1
+            else:
+                self.informational += 1
+            self.lines.append(f"{level} {finding['rule']} {path.name}:{finding['line']} {finding['message']}")
 
-def lint_stacks(stacks: Iterable[SynthesizedStack]) -> LintResult:
+
+def lint_cache() -> ContentCache:
+    """The content cache of templates' findings in the directory configured now."""
+    return cache_of(LINT_SOURCES)
+
+
+def lint_stacks(stacks: Iterable[SynthesizedStack], *, cache: Optional[ContentCache] = None) -> LintResult:
     """:func:`lint_templates` over the stacks' templates, each against the region it deploys to.
 
     cfn-lint checks resource types, properties and values against the region it is given (us-east-1 by
-    default), and regions differ: eu-west-1 lacks about 220 of us-east-1's resource types. One cfn-lint
-    run per region.
+    default), and regions differ: eu-west-1 lacks about 220 of us-east-1's resource types.
     """
     by_region: dict[Optional[str], list[Path]] = {}
     for stack in stacks:
         by_region.setdefault(stack.region, []).append(stack.template_path)
-    result = LintResult()
-    for region, paths in by_region.items():
-        found = lint_templates(paths, region=region)
-        result.errors += found.errors
-        result.warnings += found.warnings
-        result.informational += found.informational
-        result.lines += found.lines
-    return result
+    return _lint(by_region, cache)
 
 
-def lint_templates(paths: Sequence[Path], *, region: Optional[str] = None) -> LintResult:
+def lint_templates(
+    paths: Sequence[Path], *, region: Optional[str] = None, cache: Optional[ContentCache] = None
+) -> LintResult:
     """Run cfn-lint (config: .cfnlintrc at the repo root) over ``paths`` for ``region`` (default: cfn-lint's,
-    us-east-1) and count findings by level.
+    us-east-1) and count findings by level, template by template in the order given.
 
     In a process of its own, on purpose: run through its API in the caller's process, what cfn-lint leaves
     behind made every later test of that pytest worker 3-4x slower (the deploy-permission tests after a
     lint of the whole app: 48 s instead of 11 s), far more than the 1.4 s a process start costs.
     """
+    return _lint({region: list(paths)}, cache)
+
+
+def _lint(by_region: dict[Optional[str], list[Path]], cache: Optional[ContentCache]) -> LintResult:
+    findings: dict[tuple[Optional[str], Path], list[dict]] = {}
+    requests: dict[tuple[Optional[str], Path], dict] = {}
+    for region, paths in by_region.items():
+        for path in paths:
+            request = {"template_sha256": hashlib.sha256(path.read_bytes()).hexdigest(), "region": region}
+            kept = cache.get(_CACHE_KIND, request) if cache is not None else None
+            if kept is None:
+                requests[(region, path)] = request
+            else:
+                findings[(region, path)] = json.loads(kept)
+    missing: dict[Optional[str], list[Path]] = {}
+    for region, path in requests:
+        missing.setdefault(region, []).append(path)
+    per_region = max(1, (os.cpu_count() or 1) // max(1, len(missing)))
+    running: list[tuple[Optional[str], list[Path], subprocess.Popen]] = []
+    try:
+        for region, paths in missing.items():
+            for share in _shares(paths, per_region):
+                running.append((region, share, _start(share, region)))
+        for region, paths, process in running:
+            found = _findings(process, paths)
+            for path in paths:
+                findings[(region, path)] = found[path]
+                if cache is not None:
+                    cache.put(_CACHE_KIND, requests[(region, path)], json.dumps(found[path]))
+    finally:
+        for _, _, process in running:  # the others, when one failed
+            if process.poll() is None:
+                process.kill()
+                process.communicate()
+    result = LintResult()
+    for region, paths in by_region.items():
+        for path in paths:
+            result.add(path, findings[(region, path)])
+    return result
+
+
+def _shares(paths: Sequence[Path], count: int) -> list[list[Path]]:
+    """``paths`` in at most ``count`` non-empty shares of about equal template size (cfn-lint's time follows it),
+    each in the given order."""
+    shares: list[list[Path]] = [[] for _ in range(min(count, len(paths)))]
+    sizes = [0] * len(shares)
+    for path in sorted(paths, key=lambda p: -p.stat().st_size):
+        smallest = sizes.index(min(sizes))
+        shares[smallest].append(path)
+        sizes[smallest] += path.stat().st_size
+    order = {path: n for n, path in enumerate(paths)}
+    return [sorted(share, key=order.__getitem__) for share in shares]
+
+
+def _start(paths: Sequence[Path], region: Optional[str]) -> subprocess.Popen:
     regions = ["--regions", region] if region else []
-    proc = subprocess.run(
+    return subprocess.Popen(
         [str(Path(sys.executable).with_name("cfn-lint")), "--format", "json", *regions, "--", *map(str, paths)],
         cwd=REPO_ROOT,
-        capture_output=True,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
         text=True,
-        check=False,
     )
-    if proc.returncode not in (0, 2, 4, 6, 8, 10, 12, 14) or not proc.stdout.strip().startswith("["):
-        raise RuntimeError(f"cfn-lint failed to run: {proc.stderr or proc.stdout}")
-    result = LintResult()
-    for match in json.loads(proc.stdout):
-        level = match["Level"]
-        if level == "Error":
-            result.errors += 1
-        elif level == "Warning":
-            result.warnings += 1
-        else:
-            result.informational += 1
-        location = match["Location"]
-        result.lines.append(
-            f"{level} {match['Rule']['Id']} {Path(match['Filename']).name}:"
-            f"{location['Start']['LineNumber']} {match['Message']}"
-        )
-    return result
+
+
+def _findings(process: subprocess.Popen, paths: Sequence[Path]) -> dict[Path, list[dict]]:
+    """The findings of each of ``paths`` that ``process`` reports, in its order (an empty list: clean)."""
+    stdout, stderr = process.communicate()
+    if process.returncode not in _FINDINGS_EXIT_CODES or not stdout.strip().startswith("["):
+        raise RuntimeError(f"cfn-lint failed to run: {stderr or stdout}")
+    found: dict[Path, list[dict]] = {path.resolve(): [] for path in paths}
+    for match in json.loads(stdout):
+        name = Path(match["Filename"]).resolve()
+        if name not in found:
+            raise RuntimeError(f"cfn-lint reported {match['Rule']['Id']} in {name}, which it was not given")
+        found[name].append({
+            "level": match["Level"],
+            "rule": match["Rule"]["Id"],
+            "line": match["Location"]["Start"]["LineNumber"],
+            "message": match["Message"],
+        })
+    return {path: found[path.resolve()] for path in paths}

@@ -11,7 +11,7 @@ from collections import Counter
 from pathlib import Path
 
 from .cloud_assembly import nag_violations, stacks
-from .lint import lint_stacks
+from .lint import lint_cache, lint_stacks
 
 
 def main(argv: list[str]) -> int:
@@ -20,7 +20,7 @@ def main(argv: list[str]) -> int:
     if not all_stacks:
         print(f"no stacks found in {outdir}", file=sys.stderr)
         return 1
-    lint = lint_stacks(all_stacks)
+    lint = lint_stacks(all_stacks, cache=lint_cache())
     violations = nag_violations(outdir)
 
     print(f"\nmlops-loop synth summary ({outdir})")

@@ -1,52 +1,27 @@
-"""A content-addressed cache of what synth asks the SageMaker SDK for: pipeline definitions and image URIs.
+"""What synth asks the SageMaker SDK for (pipeline definitions and image URIs), kept in the content cache.
 
 Generating the six pipeline definitions and looking up image URIs costs about half of a synth, and
-the answer depends only on its inputs. So each answer is kept, in memory for the process and on
-disk for the next process, under a key that covers every input:
+the answer depends only on its inputs, so each answer is kept in :mod:`mlops_loop.content_cache`
+(``.cache/derived``; never stale, safe to delete, ``MLOPS_LOOP_CACHE_DIR`` moves it or turns it off) under
+a key that covers:
 
 * the request itself (for a definition: every field of the spec, CDK tokens replaced by their
   placeholders, so the same model in another process or test hits the same entry);
 * the generator: the bytes of every source file the generation imports from this repository
   (:data:`GENERATOR_SOURCES`; a test proves the list covers what is imported);
-* the installed Python distributions (name and version of every one: the SDK, botocore and
-  everything they use) and the Python version.
-
-A changed input is a different key, so an entry is never stale; there is no expiry and no
-invalidation. The directory (``.cache/sdk`` in the repository, ignored by git) is safe to delete
-at any time. ``MLOPS_LOOP_CACHE_DIR`` moves it; ``MLOPS_LOOP_CACHE_DIR=off`` turns the disk
-cache off.
-
-Nothing here can produce a wrong answer, only a slower one: an entry that is unreadable, partial,
-or whose content does not match its recorded digest is regenerated (with a one-line notice on
-stderr), and so is every entry when the directory cannot be written (one notice per process).
-Entries are written to a temporary file and renamed into place, so two processes filling the
-same entry at once each write a whole, identical file and a reader never sees half of one.
+* the installed Python distributions and the Python version.
 """
 
 from __future__ import annotations
 
-import hashlib
-import json
-import os
-import sys
-import tempfile
-from importlib import metadata
-from pathlib import Path
-from typing import Any, Callable, Dict, Iterable, Optional, Sequence
-
-CACHE_DIR_ENV = "MLOPS_LOOP_CACHE_DIR"
-CACHE_OFF = "off"
-# Bumped when the entry format changes.
-_FORMAT = 1
-
-_REPO_ROOT = Path(__file__).resolve().parents[2]
-DEFAULT_CACHE_DIR = _REPO_ROOT / ".cache" / "sdk"
+from ..content_cache import ContentCache, cache_of
 
 # Every repository source a cached answer can depend on, as globs relative to the repository
 # root: the definition builder and what it imports (tests/pipeline_definition/test_cache.py
 # proves a fresh import of the builder loads nothing from this repository outside them).
 GENERATOR_SOURCES = (
     "mlops_loop/__init__.py",
+    "mlops_loop/content_cache.py",
     "mlops_loop/training/*.py",
     "mlops_loop/config/*.py",
     "mlops_loop/naming.py",
@@ -57,121 +32,6 @@ GENERATOR_SOURCES = (
 )
 
 
-def _notice(message: str) -> None:
-    print(f"mlops-loop: {message}", file=sys.stderr)
-
-
-class SdkCache:
-    """Answers kept by key, in memory and (unless ``directory`` is None) on disk."""
-
-    def __init__(
-        self,
-        directory: Optional[Path],
-        *,
-        root: Path = _REPO_ROOT,
-        sources: Sequence[str] = GENERATOR_SOURCES,
-        distributions: Callable[[], Iterable[Any]] = metadata.distributions,
-    ) -> None:
-        """``root``, ``sources`` and ``distributions`` define the generator digest (tests substitute them)."""
-        self.directory = directory
-        self._root, self._sources, self._distributions = root, tuple(sources), distributions
-        self._memory: Dict[str, str] = {}
-        self._generator: Optional[str] = None
-        self._writable = directory is not None  # until a write fails
-
-    def generator_digest(self) -> str:
-        """Digest of the generator's sources and of the installed distributions (once per process)."""
-        if self._generator is None:
-            digest = hashlib.sha256()
-            digest.update(f"format {_FORMAT}\npython {sys.version_info[:3]}\n".encode())
-            for name, version in sorted(
-                (str(d.metadata["Name"]).lower(), d.version) for d in self._distributions()
-            ):
-                digest.update(f"dist {name}=={version}\n".encode())
-            for path in sorted({p for pattern in self._sources for p in self._root.glob(pattern)}):
-                digest.update(f"file {path.relative_to(self._root).as_posix()}\n".encode())
-                digest.update(hashlib.sha256(path.read_bytes()).digest())
-            self._generator = digest.hexdigest()
-        return self._generator
-
-    def key(self, kind: str, request: Any) -> str:
-        """The entry name of ``request`` (JSON-able) of ``kind``: a digest of it and of the generator."""
-        text = json.dumps({"kind": kind, "request": request, "generator": self.generator_digest()},
-                          sort_keys=True, default=repr)
-        return f"{kind}-{hashlib.sha256(text.encode()).hexdigest()}"
-
-    def get_or_create(self, kind: str, request: Any, create: Callable[[], str]) -> str:
-        """The answer to ``request``: from memory, else from disk, else ``create()`` (then kept)."""
-        key = self.key(kind, request)
-        if key in self._memory:
-            return self._memory[key]
-        value = self._read(key)
-        if value is None:
-            value = create()
-            self._write(key, value)
-        self._memory[key] = value
-        return value
-
-    def _path(self, key: str) -> Path:
-        assert self.directory is not None
-        return self.directory / f"{key}.json"
-
-    def _read(self, key: str) -> Optional[str]:
-        if self.directory is None:
-            return None
-        path = self._path(key)
-        try:
-            entry = json.loads(path.read_text(encoding="utf-8"))
-        except (FileNotFoundError, NotADirectoryError):  # not cached yet, or no directory to cache in
-            return None
-        except (OSError, ValueError) as error:
-            _notice(f"cache entry {path} is unreadable ({error.__class__.__name__}); regenerating it")
-            return None
-        value = entry.get("value") if isinstance(entry, dict) else None
-        if (
-            not isinstance(value, str)
-            or entry.get("key") != key
-            or entry.get("sha256") != hashlib.sha256(value.encode()).hexdigest()
-        ):
-            _notice(f"cache entry {path} does not match its digest; regenerating it")
-            return None
-        return value
-
-    def _write(self, key: str, value: str) -> None:
-        if not self._writable:
-            return
-        entry = json.dumps({"key": key, "sha256": hashlib.sha256(value.encode()).hexdigest(), "value": value})
-        try:
-            self.directory.mkdir(parents=True, exist_ok=True)
-            handle, temporary = tempfile.mkstemp(dir=self.directory, prefix=f".{key}.", suffix=".tmp")
-            try:
-                with os.fdopen(handle, "w", encoding="utf-8") as out:
-                    out.write(entry)
-                os.replace(temporary, self._path(key))
-            except BaseException:
-                os.unlink(temporary)
-                raise
-        except OSError as error:
-            self._writable = False
-            _notice(f"cache directory {self.directory} is not writable ({error.strerror or error}); "
-                    "generating without a disk cache")
-
-
-def configured_directory() -> Optional[Path]:
-    """The cache directory in effect (``MLOPS_LOOP_CACHE_DIR`` or the default); None when it is off."""
-    value = os.environ.get(CACHE_DIR_ENV, "").strip()
-    if value.lower() == CACHE_OFF:
-        return None
-    return Path(value) if value else DEFAULT_CACHE_DIR
-
-
-_CACHES: Dict[Optional[Path], SdkCache] = {}
-
-
-def sdk_cache() -> SdkCache:
-    """The cache of the directory configured now (one per directory per process, memory shared)."""
-    directory = configured_directory()
-    cache = _CACHES.get(directory)
-    if cache is None:
-        cache = _CACHES[directory] = SdkCache(directory)
-    return cache
+def sdk_cache() -> ContentCache:
+    """The cache of the SDK's answers in the directory configured now (one per directory per process)."""
+    return cache_of(GENERATOR_SOURCES)

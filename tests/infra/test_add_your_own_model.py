@@ -14,7 +14,7 @@ import pytest
 from mlops_loop.app_builder import build_app, new_app
 from mlops_loop.config import ConfigError, parse_config
 from mlops_loop.tools.cloud_assembly import stacks
-from mlops_loop.tools.lint import lint_stacks
+from mlops_loop.tools.lint import lint_cache, lint_stacks
 from mlops_cli.local import run_loop
 from pipeline_code.sample_data.generate import generate
 
@@ -48,7 +48,7 @@ def test_step_2_the_model_is_trained_on_the_declared_dataset(walkthrough):
 
 def test_step_4_the_new_model_synthesizes_clean_with_its_own_resources(dev_assembly):
     # THEN cfn-lint finds nothing, and the model has its feature group, workflow, pipeline and registry group
-    result = lint_stacks(dev_assembly)
+    result = lint_stacks(dev_assembly, cache=lint_cache())
     assert (result.errors, result.warnings) == (0, 0), result.lines
     resources = [r for s in dev_assembly for r in s.template["Resources"].values()]
     names = {(r["Type"], r["Properties"].get(key)) for r in resources

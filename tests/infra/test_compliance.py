@@ -11,12 +11,12 @@ from aws_cdk import aws_s3 as s3
 
 from mlops_loop.nag import acknowledge, add_nag_packs
 from mlops_loop.tools.cloud_assembly import nag_violations
-from mlops_loop.tools.lint import lint_stacks, lint_templates
+from mlops_loop.tools.lint import lint_cache, lint_stacks, lint_templates
 
 
 @pytest.mark.slow
 def test_cfn_lint_reports_no_error_or_warning(synthesized):
-    result = lint_stacks(synthesized.stacks.values())
+    result = lint_stacks(synthesized.stacks.values(), cache=lint_cache())
     assert (result.errors, result.warnings) == (0, 0), "\n".join(result.lines)
     # Every environment's five stacks (Storage, DataPipeline, Training, Serving, Operations) were linted,
     # each for its environment's region.

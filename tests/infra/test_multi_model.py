@@ -18,7 +18,7 @@ import pytest
 from mlops_loop.packaging import MME_BOOTSTRAP, single_file_tarball
 from mlops_loop.tools.cloud_assembly import nag_violations, stacks
 from mlops_loop.tools.cost_floor import floor_report
-from mlops_loop.tools.lint import lint_stacks
+from mlops_loop.tools.lint import lint_cache, lint_stacks
 from tests.support.templates import flatten, join_string, listify, of_type, role_statements, statement_actions, writable_prefixes
 
 from tests.support.scenarios import POOLED_ACCOUNT as ACCOUNT
@@ -57,7 +57,7 @@ def _evaluate(value, parameters: dict[str, str]):
 # --------------------------------------------------------------------------------------------
 def test_pooled_environment_passes_cfn_lint_and_the_nag_packs(pooled):
     assert nag_violations(pooled.outdir) == []
-    result = lint_stacks(stacks(pooled.outdir))
+    result = lint_stacks(stacks(pooled.outdir), cache=lint_cache())
     assert (result.errors, result.warnings) == (0, 0), "\n".join(result.lines)
 
 

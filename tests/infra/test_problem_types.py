@@ -17,7 +17,7 @@ import yaml
 from mlops_loop.app_builder import build_app, new_app
 from mlops_loop.config import ConfigError, parse_config
 from mlops_loop.tools.cloud_assembly import stacks
-from mlops_loop.tools.lint import lint_stacks
+from mlops_loop.tools.lint import lint_cache, lint_stacks
 from pipeline_code.core.contract import pascal
 from mlops_cli.local import run_loop
 from tests.support.configs import SAMPLE_CONFIG
@@ -59,7 +59,7 @@ def resources(assembly, cfn_type):
 
 
 def test_they_synthesize_clean(assembly):
-    result = lint_stacks(assembly)
+    result = lint_stacks(assembly, cache=lint_cache())
     assert (result.errors, result.warnings) == (0, 0), result.lines
 
 

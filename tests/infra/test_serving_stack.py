@@ -16,7 +16,7 @@ from mlops_loop.config import AppConfig
 from pipeline_code.core.contract import MODEL_SHA256_PARAMETER_SUFFIX, MODEL_VERSION_ENV, model_sha256_parameter_name, package_parameter_name, pascal
 from pipeline_code.core.integrity import MODEL_SHA256_ENV
 from mlops_loop.tools.cloud_assembly import SynthesizedStack, nag_violations, stacks
-from mlops_loop.tools.lint import lint_stacks
+from mlops_loop.tools.lint import lint_cache, lint_stacks
 from tests.support.templates import flatten, listify, of_type, role_statements, statement_actions, writable_prefixes
 
 from tests.support.paths import live_project
@@ -610,7 +610,7 @@ def test_deploy_function_may_update_only_the_serving_stack_passing_only_the_depl
 # --------------------------------------------------------------------------------------------
 def test_the_modes_environment_passes_cfn_lint_and_the_nag_packs(modes):
     assert nag_violations(modes.outdir) == []
-    result = lint_stacks(stacks(modes.outdir))
+    result = lint_stacks(stacks(modes.outdir), cache=lint_cache())
     assert (result.errors, result.warnings) == (0, 0), "\n".join(result.lines)
     packages = {package_parameter_name(m) for m in MODES_MODELS}
     assert set(modes.serving["Parameters"]) == packages | {model_sha256_parameter_name(p) for p in packages}

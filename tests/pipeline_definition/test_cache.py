@@ -1,5 +1,6 @@
-"""The SDK cache (mlops_loop.training.sdk_cache): a changed input misses, a bad entry or directory never
-gives a wrong answer, concurrent fillers agree, and a definition from the cache is the one the SDK builds."""
+"""The content cache (mlops_loop.content_cache) and the SDK's answers in it (mlops_loop.training.sdk_cache): a
+changed input misses, a bad entry or directory never gives a wrong answer, concurrent fillers agree, and a
+definition from the cache is the one the SDK builds."""
 
 from __future__ import annotations
 
@@ -14,22 +15,19 @@ from pathlib import Path
 import pytest
 
 from mlops_loop.training import definition as definition_module
+from mlops_loop import content_cache
+from mlops_loop.content_cache import CACHE_DIR_ENV, ContentCache
 from mlops_loop.training import sdk_cache
 from mlops_loop.training.definition import build_pipeline_definition, generate_pipeline_definition
-from mlops_loop.training.sdk_cache import CACHE_DIR_ENV, GENERATOR_SOURCES, SdkCache
+from mlops_loop.training.sdk_cache import GENERATOR_SOURCES
 from mlops_loop.training.tokens import with_placeholders
 from tests.support import pipeline_specs as specs
 from tests.support.paths import REPO_ROOT
 
 
-class _Dist:
-    def __init__(self, name: str, version: str) -> None:
-        self.metadata, self.version = {"Name": name}, version
-
-
-def _cache(directory, *, root: Path, version: str = "3.27.0") -> SdkCache:
+def _cache(directory, *, root: Path, version: str = "3.27.0") -> ContentCache:
     """A cache over a one-file generator in ``root`` and one installed distribution of ``version``."""
-    return SdkCache(directory, root=root, sources=("gen/*.py",), distributions=lambda: [_Dist("sagemaker", version)])
+    return ContentCache(directory, root=root, sources=("gen/*.py",), distributions=lambda: [("sagemaker", version)])
 
 
 @pytest.fixture
@@ -142,11 +140,11 @@ def test_two_processes_filling_the_same_entries_at_once_both_get_whole_answers(t
 
 def test_the_cache_can_be_turned_off(tmp_path, monkeypatch):
     monkeypatch.setenv(CACHE_DIR_ENV, "off")
-    assert sdk_cache.configured_directory() is None
+    assert content_cache.configured_directory() is None
     monkeypatch.setenv(CACHE_DIR_ENV, str(tmp_path / "elsewhere"))
-    assert sdk_cache.configured_directory() == tmp_path / "elsewhere"
+    assert content_cache.configured_directory() == tmp_path / "elsewhere"
     monkeypatch.delenv(CACHE_DIR_ENV)
-    assert sdk_cache.configured_directory() == REPO_ROOT / ".cache" / "sdk"
+    assert content_cache.configured_directory() == REPO_ROOT / ".cache" / "derived"
 
 
 def test_the_generator_sources_cover_every_repository_module_the_builder_imports():
@@ -167,12 +165,12 @@ def test_the_generator_sources_cover_every_repository_module_the_builder_imports
 
 def test_a_cached_definition_is_the_one_the_sdk_builds_and_a_warm_build_runs_no_sdk(tmp_path, monkeypatch):
     monkeypatch.setenv(CACHE_DIR_ENV, str(tmp_path / "cache"))
-    monkeypatch.setattr(sdk_cache, "_CACHES", {})
+    monkeypatch.setattr(content_cache, "_CACHES", {})
     spec = specs.base_spec()
     cold = build_pipeline_definition(spec)
     assert cold == generate_pipeline_definition(spec)
     # A new process (no memory) with the SDK unavailable still gets the same bytes from disk.
-    monkeypatch.setattr(sdk_cache, "_CACHES", {})
+    monkeypatch.setattr(content_cache, "_CACHES", {})
 
     def no_sdk(*args, **kwargs):
         raise AssertionError("the SDK ran on a warm cache")
@@ -183,7 +181,7 @@ def test_a_cached_definition_is_the_one_the_sdk_builds_and_a_warm_build_runs_no_
 
 def test_one_entry_serves_every_code_version_and_each_gets_its_own(tmp_path, monkeypatch):
     monkeypatch.setenv(CACHE_DIR_ENV, str(tmp_path / "cache"))
-    monkeypatch.setattr(sdk_cache, "_CACHES", {})
+    monkeypatch.setattr(content_cache, "_CACHES", {})
     first = specs.replace(specs.base_spec(), code_version="release-one")
     second = dataclasses.replace(first, code_version="release-two-dirty")
     assert sdk_cache.sdk_cache().key("k", dataclasses.asdict(with_placeholders(first)[0])) == sdk_cache.sdk_cache().key(

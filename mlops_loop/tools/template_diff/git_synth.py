@@ -14,9 +14,9 @@ from typing import Optional, Sequence
 
 import yaml
 
+from ... import content_cache
 from .. import source_stamp
 from ...packaging import REPO_ROOT
-from ...training import sdk_cache
 from ..cloud_assembly import stacks
 from .model import TemplateDiffError
 
@@ -64,9 +64,9 @@ def _synth_env(outdir: Path, repo: Path, environments: Optional[Sequence[str]] =
     node_bins = [p for p in (repo / "node_modules" / ".bin", REPO_ROOT / "node_modules" / ".bin") if p.is_dir()]
     env["PATH"] = os.pathsep.join([*map(str, node_bins), env.get("PATH", "")])
     env["CDK_OUTDIR"] = str(outdir)
-    # Both sides share this checkout's SDK cache: its keys cover each tree's own generator sources.
-    cache = sdk_cache.configured_directory()
-    env[sdk_cache.CACHE_DIR_ENV] = str(cache) if cache is not None else sdk_cache.CACHE_OFF
+    # Both sides share this checkout's cache: its keys cover each tree's own generator sources.
+    cache = content_cache.configured_directory()
+    env[content_cache.CACHE_DIR_ENV] = str(cache) if cache is not None else content_cache.CACHE_OFF
     env["CDK_DISABLE_VERSION_CHECK"] = "1"
     env["JSII_SILENCE_WARNING_DEPRECATED_NODE_VERSION"] = "1"
     return env

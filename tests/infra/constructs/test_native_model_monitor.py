@@ -27,7 +27,7 @@ from mlops_loop.config.instance_types import INSTANCE_TYPES
 from mlops_loop.config.schedules import monitoring_schedule
 from mlops_loop.constructs.native_model_monitor import NativeModelMonitor
 from mlops_loop.nag import add_nag_packs
-from mlops_loop.tools.lint import lint_templates
+from mlops_loop.tools.lint import lint_cache, lint_templates
 
 from tests.support.paths import CONFIG_PATH
 from tests.support.built_stack import acknowledged
@@ -265,7 +265,7 @@ def test_cdk_nag_fails_the_synth_on_an_unacknowledged_wildcard(model, tmp_path: 
 
 
 def test_cfn_lint_reports_no_errors_or_warnings(synth: Synth) -> None:
-    result = lint_templates([synth.template_path])
+    result = lint_templates([synth.template_path], cache=lint_cache())
     assert (result.errors, result.warnings) == (0, 0), "\n".join(result.lines)
 
 
@@ -421,4 +421,4 @@ def test_assets_can_live_in_another_stack_so_the_monitor_stack_publishes_none(mo
     (bias,) = [r for r in template["Resources"].values() if r["Type"] == DEFINITION_TYPES["ModelBias"]]
     uri = bias["Properties"]["ModelBiasAppSpecification"]["ConfigUri"]
     assert uri.endswith(".json") and any(uri.endswith(p.removeprefix("asset.")) for p in staged)
-    assert lint_templates([tmp_path / f"{stack.artifact_id}.template.json"]).errors == 0
+    assert lint_templates([tmp_path / f"{stack.artifact_id}.template.json"], cache=lint_cache()).errors == 0

@@ -1,0 +1,180 @@
+"""A content-addressed cache of answers that depend only on their inputs, kept on disk between processes.
+
+Two kinds of answer are kept here: what synth asks the SageMaker SDK for (:mod:`.training.sdk_cache`)
+and what cfn-lint finds in each template (:mod:`.tools.lint`). Each answer is kept under a key that
+covers every input:
+
+* the request itself (its kind and a JSON-able description);
+* the generator: the bytes of every repository file the answer can depend on (``sources``, globs
+  relative to the repository root, given by each user of the cache);
+* the installed Python distributions (name and version of every one) and the Python version.
+
+A changed input is a different key, so an entry is never stale; there is no expiry and no
+invalidation. The directory (``.cache/derived`` in the repository, ignored by git) is safe to delete
+at any time. ``MLOPS_LOOP_CACHE_DIR`` moves it; ``MLOPS_LOOP_CACHE_DIR=off`` turns the disk cache off.
+
+Nothing here can produce a wrong answer, only a slower one: an entry that is unreadable, partial,
+or whose content does not match its recorded digest is regenerated (with a one-line notice on
+stderr), and so is every entry when the directory cannot be written (one notice per process).
+Entries are written to a temporary file and renamed into place, so two processes filling the
+same entry at once each write a whole, identical file and a reader never sees half of one.
+"""
+
+from __future__ import annotations
+
+import functools
+import hashlib
+import json
+import os
+import sys
+import tempfile
+from importlib import metadata
+from pathlib import Path
+from typing import Any, Callable, Dict, Iterable, Optional, Sequence, Tuple
+
+CACHE_DIR_ENV = "MLOPS_LOOP_CACHE_DIR"
+CACHE_OFF = "off"
+# Bumped when the entry format changes.
+_FORMAT = 1
+
+REPO_ROOT = Path(__file__).resolve().parents[1]
+DEFAULT_CACHE_DIR = REPO_ROOT / ".cache" / "derived"
+
+
+@functools.lru_cache(maxsize=None)
+def installed_distributions() -> Tuple[Tuple[str, str], ...]:
+    """Name (lower case) and version of every installed distribution, sorted; read once per process (parsing
+    every distribution's metadata takes about 0.1 s)."""
+    return tuple(sorted((str(d.metadata["Name"]).lower(), d.version) for d in metadata.distributions()))
+
+
+def _notice(message: str) -> None:
+    print(f"mlops-loop: {message}", file=sys.stderr)
+
+
+class ContentCache:
+    """Answers kept by key, in memory and (unless ``directory`` is None) on disk."""
+
+    def __init__(
+        self,
+        directory: Optional[Path],
+        *,
+        sources: Sequence[str],
+        root: Path = REPO_ROOT,
+        distributions: Callable[[], Iterable[Tuple[str, str]]] = installed_distributions,
+    ) -> None:
+        """``sources`` (globs under ``root``) and ``distributions`` (name, version pairs) define the generator
+        digest; tests substitute them."""
+        self.directory = directory
+        self._root, self._sources, self._distributions = root, tuple(sources), distributions
+        self._memory: Dict[str, str] = {}
+        self._generator: Optional[str] = None
+        self._writable = directory is not None  # until a write fails
+
+    def generator_digest(self) -> str:
+        """Digest of the generator's sources and of the installed distributions (once per process)."""
+        if self._generator is None:
+            digest = hashlib.sha256()
+            digest.update(f"format {_FORMAT}\npython {sys.version_info[:3]}\n".encode())
+            for name, version in sorted(self._distributions()):
+                digest.update(f"dist {name}=={version}\n".encode())
+            for path in sorted({p for pattern in self._sources for p in self._root.glob(pattern)}):
+                digest.update(f"file {path.relative_to(self._root).as_posix()}\n".encode())
+                digest.update(hashlib.sha256(path.read_bytes()).digest())
+            self._generator = digest.hexdigest()
+        return self._generator
+
+    def key(self, kind: str, request: Any) -> str:
+        """The entry name of ``request`` (JSON-able) of ``kind``: a digest of it and of the generator."""
+        text = json.dumps({"kind": kind, "request": request, "generator": self.generator_digest()},
+                          sort_keys=True, default=repr)
+        return f"{kind}-{hashlib.sha256(text.encode()).hexdigest()}"
+
+    def get(self, kind: str, request: Any) -> Optional[str]:
+        """The kept answer to ``request`` (from memory, else from disk), or None."""
+        key = self.key(kind, request)
+        value = self._memory.get(key)
+        if value is None:
+            value = self._read(key)
+            if value is not None:
+                self._memory[key] = value
+        return value
+
+    def put(self, kind: str, request: Any, value: str) -> None:
+        """Keep ``value`` as the answer to ``request``."""
+        key = self.key(kind, request)
+        self._write(key, value)
+        self._memory[key] = value
+
+    def get_or_create(self, kind: str, request: Any, create: Callable[[], str]) -> str:
+        """The answer to ``request``: from memory, else from disk, else ``create()`` (then kept)."""
+        value = self.get(kind, request)
+        if value is None:
+            value = create()
+            self.put(kind, request, value)
+        return value
+
+    def _path(self, key: str) -> Path:
+        assert self.directory is not None
+        return self.directory / f"{key}.json"
+
+    def _read(self, key: str) -> Optional[str]:
+        if self.directory is None:
+            return None
+        path = self._path(key)
+        try:
+            entry = json.loads(path.read_text(encoding="utf-8"))
+        except (FileNotFoundError, NotADirectoryError):  # not cached yet, or no directory to cache in
+            return None
+        except (OSError, ValueError) as error:
+            _notice(f"cache entry {path} is unreadable ({error.__class__.__name__}); regenerating it")
+            return None
+        value = entry.get("value") if isinstance(entry, dict) else None
+        if (
+            not isinstance(value, str)
+            or entry.get("key") != key
+            or entry.get("sha256") != hashlib.sha256(value.encode()).hexdigest()
+        ):
+            _notice(f"cache entry {path} does not match its digest; regenerating it")
+            return None
+        return value
+
+    def _write(self, key: str, value: str) -> None:
+        if not self._writable:
+            return
+        entry = json.dumps({"key": key, "sha256": hashlib.sha256(value.encode()).hexdigest(), "value": value})
+        try:
+            self.directory.mkdir(parents=True, exist_ok=True)
+            handle, temporary = tempfile.mkstemp(dir=self.directory, prefix=f".{key}.", suffix=".tmp")
+            try:
+                with os.fdopen(handle, "w", encoding="utf-8") as out:
+                    out.write(entry)
+                os.replace(temporary, self._path(key))
+            except BaseException:
+                os.unlink(temporary)
+                raise
+        except OSError as error:
+            self._writable = False
+            _notice(f"cache directory {self.directory} is not writable ({error.strerror or error}); "
+                    "generating without a disk cache")
+
+
+def configured_directory() -> Optional[Path]:
+    """The cache directory in effect (``MLOPS_LOOP_CACHE_DIR`` or the default); None when it is off."""
+    value = os.environ.get(CACHE_DIR_ENV, "").strip()
+    if value.lower() == CACHE_OFF:
+        return None
+    return Path(value) if value else DEFAULT_CACHE_DIR
+
+
+_CACHES: Dict[Tuple[Optional[Path], Tuple[str, ...]], ContentCache] = {}
+
+
+def cache_of(sources: Sequence[str]) -> ContentCache:
+    """The cache of the directory configured now for answers generated by ``sources`` (one per directory and
+    generator per process, its memory shared)."""
+    directory, sources = configured_directory(), tuple(sources)
+    cache = _CACHES.get((directory, sources))
+    if cache is None:
+        cache = _CACHES[(directory, sources)] = ContentCache(directory, sources=sources)
+    return cache
