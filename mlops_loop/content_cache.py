@@ -15,7 +15,8 @@ at any time. ``MLOPS_LOOP_CACHE_DIR`` moves it; ``MLOPS_LOOP_CACHE_DIR=off`` tur
 
 Nothing here can produce a wrong answer, only a slower one: an entry that is unreadable, partial,
 or whose content does not match its recorded digest is regenerated (with a one-line notice on
-stderr), and so is every entry when the directory cannot be written (one notice per process).
+stderr for each), and every answer is generated afresh when the directory cannot be written (one
+notice per process).
 Entries are written to a temporary file and renamed into place, so two processes filling the
 same entry at once each write a whole, identical file and a reader never sees half of one.
 """
@@ -64,7 +65,7 @@ class ContentCache:
         distributions: Callable[[], Iterable[Tuple[str, str]]] = installed_distributions,
     ) -> None:
         """``sources`` (globs under ``root``) and ``distributions`` (name, version pairs) define the generator
-        digest; tests substitute them."""
+        digest; tests substitute ``root`` and ``distributions``."""
         self.directory = directory
         self._root, self._sources, self._distributions = root, tuple(sources), distributions
         self._memory: Dict[str, str] = {}

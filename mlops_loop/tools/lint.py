@@ -1,14 +1,17 @@
 """cfn-lint over synthesized templates, with the project's justified exceptions in one place (.cfnlintrc).
 
-What cfn-lint finds in a template depends only on the template's bytes, the region it is checked for,
-the .cfnlintrc and the installed cfn-lint (with its resource specifications), so the findings of each
-template can be kept in the content cache (:mod:`mlops_loop.content_cache`, never stale: the key covers
-all of these) and a template linted before is not linted again. The main job and the tests pass
-:func:`lint_cache`; without it every template is linted.
+cfn-lint runs with .cfnlintrc as its only configuration and its bundled resource schemas (a user's
+``~/.cfnlintrc`` or schemas fetched with ``cfn-lint --update-specs`` are not read), for a region always
+given, so what it finds in a template depends only on the template's bytes, the region, .cfnlintrc and
+the installed cfn-lint. The findings of each template can then be kept in the content cache
+(:mod:`mlops_loop.content_cache`, whose key covers all of these) and a template linted before is not
+linted again; the main job and the tests pass :func:`lint_cache`. Not covered by the key, because this
+app has neither: a nested stack whose template cfn-lint reads from a local file, and .cfnlintrc settings
+that name other files (``override_spec``, ``append_rules``, ``custom_rules``, ``registry_schemas``); either
+would need those files added to :data:`LINT_SOURCES`.
 
 The templates to lint are shared out by size between one cfn-lint process per core (at least one per
-region), all running at once: the 15 templates of the sample app took 7.8 s in one process and 5.0 s in
-two, on two cores.
+region), all running at once; each process spends about a second starting.
 """
 
 from __future__ import annotations
@@ -18,6 +21,7 @@ import json
 import os
 import subprocess
 import sys
+import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Iterable, Optional, Sequence
@@ -26,6 +30,8 @@ from ..content_cache import ContentCache, cache_of
 from .cloud_assembly import SynthesizedStack
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
+CONFIG_FILE = REPO_ROOT / ".cfnlintrc"
+DEFAULT_REGION = "us-east-1"  # cfn-lint's own default (when AWS_REGION and AWS_DEFAULT_REGION are unset)
 
 # What a template's findings depend on in this repository (beside the installed packages).
 LINT_SOURCES = ("mlops_loop/tools/lint.py", ".cfnlintrc")
@@ -60,7 +66,9 @@ def lint_cache() -> ContentCache:
 
 
 def lint_stacks(stacks: Iterable[SynthesizedStack], *, cache: Optional[ContentCache] = None) -> LintResult:
-    """:func:`lint_templates` over the stacks' templates, each against the region it deploys to.
+    """:func:`lint_templates` over the stacks' templates, each against the region it deploys to (us-east-1 for
+    an environment-agnostic stack), each answered from ``cache`` when it holds it (none by default: every
+    template is linted).
 
     cfn-lint checks resource types, properties and values against the region it is given (us-east-1 by
     default), and regions differ: eu-west-1 lacks about 220 of us-east-1's resource types.
@@ -74,10 +82,11 @@ def lint_stacks(stacks: Iterable[SynthesizedStack], *, cache: Optional[ContentCa
 def lint_templates(
     paths: Sequence[Path], *, region: Optional[str] = None, cache: Optional[ContentCache] = None
 ) -> LintResult:
-    """Run cfn-lint (config: .cfnlintrc at the repo root) over ``paths`` for ``region`` (default: cfn-lint's,
-    us-east-1) and count findings by level, template by template in the order given.
+    """Run cfn-lint (config: .cfnlintrc at the repo root) over ``paths`` for ``region`` (default: us-east-1) and
+    count findings by level, template by template in the order given; a template ``cache`` holds (none by
+    default) is answered from it.
 
-    In a process of its own, on purpose: run through its API in the caller's process, what cfn-lint leaves
+    In processes of their own, on purpose: run through its API in the caller's process, what cfn-lint leaves
     behind made every later test of that pytest worker 3-4x slower (the deploy-permission tests after a
     lint of the whole app: 48 s instead of 11 s), far more than the 1.4 s a process start costs.
     """
@@ -85,41 +94,51 @@ def lint_templates(
 
 
 def _lint(by_region: dict[Optional[str], list[Path]], cache: Optional[ContentCache]) -> LintResult:
-    findings: dict[tuple[Optional[str], Path], list[dict]] = {}
-    requests: dict[tuple[Optional[str], Path], dict] = {}
-    for region, paths in by_region.items():
-        for path in paths:
-            request = {"template_sha256": hashlib.sha256(path.read_bytes()).hexdigest(), "region": region}
-            kept = cache.get(_CACHE_KIND, request) if cache is not None else None
-            if kept is None:
-                requests[(region, path)] = request
-            else:
-                findings[(region, path)] = json.loads(kept)
-    missing: dict[Optional[str], list[Path]] = {}
+    findings: dict[tuple[str, Path], list[dict]] = {}
+    requests: dict[tuple[str, Path], dict] = {}
+    order = [(region or DEFAULT_REGION, path) for region, paths in by_region.items() for path in paths]
+    for region, path in order:
+        request = _request(path, region)
+        kept = cache.get(_CACHE_KIND, request) if cache is not None else None
+        if kept is None:
+            requests[(region, path)] = request
+        else:
+            findings[(region, path)] = json.loads(kept)
+    missing: dict[str, list[Path]] = {}
     for region, path in requests:
         missing.setdefault(region, []).append(path)
-    per_region = max(1, (os.cpu_count() or 1) // max(1, len(missing)))
-    running: list[tuple[Optional[str], list[Path], subprocess.Popen]] = []
-    try:
-        for region, paths in missing.items():
-            for share in _shares(paths, per_region):
-                running.append((region, share, _start(share, region)))
-        for region, paths, process in running:
-            found = _findings(process, paths)
-            for path in paths:
-                findings[(region, path)] = found[path]
-                if cache is not None:
-                    cache.put(_CACHE_KIND, requests[(region, path)], json.dumps(found[path]))
-    finally:
-        for _, _, process in running:  # the others, when one failed
-            if process.poll() is None:
-                process.kill()
-                process.communicate()
+    per_region = max(1, _cores() // max(1, len(missing)))
+    running: list[tuple[str, list[Path], subprocess.Popen]] = []
+    with tempfile.TemporaryDirectory(prefix="cfn-lint-home-") as home:
+        try:
+            for region, paths in missing.items():
+                for share in _shares(paths, per_region):
+                    running.append((region, share, _start(share, region, home)))
+            for region, paths, process in running:
+                found = _findings(process, paths)
+                for path in paths:
+                    findings[(region, path)] = found[path]
+                    # Kept only if cfn-lint read the bytes the key names (a synth may rewrite a template).
+                    if cache is not None and _request(path, region) == requests[(region, path)]:
+                        cache.put(_CACHE_KIND, requests[(region, path)], json.dumps(found[path]))
+        finally:
+            for _, _, process in running:  # the others, when one failed
+                if process.poll() is None:
+                    process.kill()
+                    process.communicate()
     result = LintResult()
-    for region, paths in by_region.items():
-        for path in paths:
-            result.add(path, findings[(region, path)])
+    for region, path in order:
+        result.add(path, findings[(region, path)])
     return result
+
+
+def _request(path: Path, region: str) -> dict:
+    return {"template_sha256": hashlib.sha256(path.read_bytes()).hexdigest(), "region": region}
+
+
+def _cores() -> int:
+    """The cores this process may run on (fewer than the machine's in a container or under taskset)."""
+    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
 
 
 def _shares(paths: Sequence[Path], count: int) -> list[list[Path]]:
@@ -135,11 +154,15 @@ def _shares(paths: Sequence[Path], count: int) -> list[list[Path]]:
     return [sorted(share, key=order.__getitem__) for share in shares]
 
 
-def _start(paths: Sequence[Path], region: Optional[str]) -> subprocess.Popen:
-    regions = ["--regions", region] if region else []
+def _start(paths: Sequence[Path], region: str, home: str) -> subprocess.Popen:
+    """cfn-lint over ``paths`` for ``region``, with .cfnlintrc only and its bundled schemas: ``home`` (an empty
+    directory) stands for the user's home and cache directories, where it would find others."""
+    environment = {**os.environ, "HOME": home, "XDG_CACHE_HOME": home}
     return subprocess.Popen(
-        [str(Path(sys.executable).with_name("cfn-lint")), "--format", "json", *regions, "--", *map(str, paths)],
+        [str(Path(sys.executable).with_name("cfn-lint")), "--format", "json", "--config-file", str(CONFIG_FILE),
+         "--regions", region, "--", *(str(path.resolve()) for path in paths)],
         cwd=REPO_ROOT,
+        env=environment,
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,

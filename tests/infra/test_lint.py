@@ -1,18 +1,21 @@
 """mlops_loop.tools.lint: findings kept per template in the content cache (a changed template or region is
-linted again, a kept answer is what cfn-lint said), templates shared between processes, order kept."""
+linted again, a kept answer is what cfn-lint said), what cfn-lint reads besides the template pinned, templates
+shared between processes, order kept, failures never kept."""
 
 from __future__ import annotations
 
 import json
 import shutil
+import sys
 from pathlib import Path
 
 import pytest
 
-from mlops_loop.content_cache import ContentCache
+from mlops_loop import content_cache
+from mlops_loop.content_cache import CACHE_DIR_ENV, ContentCache
 from mlops_loop.tools import lint
 from mlops_loop.tools.cloud_assembly import SynthesizedStack
-from mlops_loop.tools.lint import LINT_SOURCES, lint_stacks, lint_templates
+from mlops_loop.tools.lint import LINT_SOURCES, lint_cache, lint_stacks, lint_templates
 
 BAD_RETENTION = {"Type": "AWS::Logs::LogGroup", "Properties": {"RetentionInDays": 4}}  # E3030
 NOT_IN_EU_WEST_1 = {"Type": "AWS::AppIntegrations::Application", "Properties": {}}  # E3006 there (and E3003)
@@ -31,13 +34,8 @@ def _cache(directory: Path) -> ContentCache:
     return ContentCache(directory, sources=LINT_SOURCES)
 
 
-@pytest.fixture
-def no_cfn_lint(monkeypatch):
-    """cfn-lint cannot start: whatever is answered comes from the cache."""
-    def refuse(paths, region):
-        raise AssertionError(f"cfn-lint ran for {[p.name for p in paths]}")
-
-    monkeypatch.setattr(lint, "_start", refuse)
+def _cores(monkeypatch, count: int) -> None:
+    monkeypatch.setattr(lint, "_cores", lambda: count)
 
 
 def test_a_template_linted_before_gets_what_cfn_lint_found_without_running_it(tmp_path, monkeypatch):
@@ -48,7 +46,7 @@ def test_a_template_linted_before_gets_what_cfn_lint_found_without_running_it(tm
     # WHEN the same bytes are linted again under another name, in another process, with no cfn-lint
     copy = tmp_path / "b.template.json"
     shutil.copyfile(broken, copy)
-    monkeypatch.setattr(lint, "_start", lambda paths, region: pytest.fail("cfn-lint ran"))
+    monkeypatch.setattr(lint, "_start", lambda paths, region, home: pytest.fail("cfn-lint ran"))
     again = lint_templates([copy], cache=_cache(tmp_path / "c"))
     # THEN the findings are cfn-lint's, naming the file linted now
     assert (again.errors, again.warnings) == (first.errors, first.warnings)
@@ -66,7 +64,10 @@ def test_a_changed_template_is_linted_again(tmp_path):
     assert [line.split()[:2] for line in found.lines] == [["Error", "E3030"]]
 
 
-def test_the_region_is_part_of_the_key(tmp_path):
+def test_the_region_is_part_of_the_key_and_the_default_is_us_east_1_whatever_the_shell_says(tmp_path, monkeypatch):
+    # cfn-lint's own default would follow these; a cached "default region" answer must not.
+    monkeypatch.setenv("AWS_REGION", "eu-west-1")
+    monkeypatch.setenv("AWS_DEFAULT_REGION", "eu-west-1")
     template = _template(tmp_path, "a.template.json", Defect=NOT_IN_EU_WEST_1)
     rules = lambda result: {line.split()[1] for line in result.lines}  # noqa: E731
     assert "E3006" not in rules(lint_templates([template], cache=_cache(tmp_path / "c")))  # offered in us-east-1
@@ -76,32 +77,69 @@ def test_the_region_is_part_of_the_key(tmp_path):
     assert "E3006" in rules(found)
 
 
-def test_without_a_cache_cfn_lint_runs_every_time(tmp_path, no_cfn_lint):
+def test_without_a_cache_cfn_lint_runs_even_for_a_template_the_default_cache_holds(tmp_path, monkeypatch):
+    monkeypatch.setenv(CACHE_DIR_ENV, str(tmp_path / "c"))
+    monkeypatch.setattr(content_cache, "_CACHES", {})
     template = _template(tmp_path, "a.template.json")
-    with pytest.raises(AssertionError, match=r"cfn-lint ran for \['a.template.json'\]"):
-        lint_templates([template])
+    lint_templates([template], cache=lint_cache())
+    started = []
+    monkeypatch.setattr(lint, "_start", lambda paths, region, home: started.append(paths) or _Finished("[]"))
+
+    lint_templates([template])
+    lint_templates([template])
+
+    assert started == [[template], [template]]
+
+
+def test_a_user_config_or_schema_cache_in_the_home_directory_is_not_read(tmp_path, monkeypatch):
+    # GIVEN a user's ~/.cfnlintrc that ignores the template's defect, and a user schema cache, newer than the
+    # bundled schemas, that knows no resource type (cfn-lint would report E3006 for every resource)
+    home = tmp_path / "home"
+    schemas = home / ".cache" / "aws" / "cfn-lint" / "schemas"
+    (schemas / "providers").mkdir(parents=True)
+    (schemas / "providers" / "empty.json").write_text("{}")
+    (schemas / "version.json").write_text('{"schema_date": "2999-01-01"}')
+    (home / ".cfnlintrc").write_text("ignore_checks: [E3030]\n")
+    monkeypatch.setenv("HOME", str(home))
+    monkeypatch.setenv("XDG_CACHE_HOME", str(home / ".cache"))
+    broken = _template(tmp_path, "a.template.json", Defect=BAD_RETENTION)
+
+    # WHEN linted THEN cfn-lint used .cfnlintrc and its bundled schemas only
+    assert [line.split()[1] for line in lint_templates([broken]).lines] == ["E3030"]
+
+
+def test_a_relative_path_is_linted_where_the_caller_is_not_where_cfn_lint_runs(tmp_path, monkeypatch):
+    _template(tmp_path, "a.template.json", Defect=BAD_RETENTION)
+    monkeypatch.chdir(tmp_path)
+
+    found = lint_templates([Path("a.template.json")], cache=_cache(tmp_path / "c"))
+
+    assert [line.split()[:3] for line in found.lines] == [["Error", "E3030", "a.template.json:1"]]
 
 
 def test_findings_are_listed_template_by_template_in_the_order_given_however_the_work_is_shared(tmp_path, monkeypatch):
-    # GIVEN five templates, the second and the fifth with a defect, shared between three processes
-    monkeypatch.setattr(lint.os, "cpu_count", lambda: 3)
-    names = [f"t{n}.template.json" for n in range(5)]
-    paths = [_template(tmp_path, name, **({"Defect": BAD_RETENTION} if n in (1, 4) else {}))
-             for n, name in enumerate(names)]
+    # GIVEN five templates, the first and the last with a defect, the last the largest (so the first process
+    # lints it) and shared between three processes
+    _cores(monkeypatch, 3)
+    paths = [_template(tmp_path, f"t{n}.template.json") for n in range(5)]
+    _template(tmp_path, "t0.template.json", Defect=BAD_RETENTION)
+    padding = {f"Handle{n}": {"Type": "AWS::CloudFormation::WaitConditionHandle"} for n in range(30)}
+    _template(tmp_path, "t4.template.json", Defect=BAD_RETENTION, **padding)
     started = []
     start = lint._start
-    monkeypatch.setattr(lint, "_start", lambda share, region: started.append(share) or start(share, region))
+    monkeypatch.setattr(lint, "_start", lambda share, region, home: started.append(share) or start(share, region, home))
 
     result = lint_templates(paths)
 
     assert len(started) == 3 and sorted(p for share in started for p in share) == sorted(paths)
-    assert [line.split()[2].split(":")[0] for line in result.lines] == ["t1.template.json", "t4.template.json"]
+    assert started[0] == [paths[4]]
+    assert [line.split()[2].split(":")[0] for line in result.lines] == ["t0.template.json", "t4.template.json"]
 
 
 def test_each_region_gets_its_share_of_the_cores_and_at_least_one_process(tmp_path, monkeypatch):
-    monkeypatch.setattr(lint.os, "cpu_count", lambda: 2)
+    _cores(monkeypatch, 2)
     started = []
-    monkeypatch.setattr(lint, "_start", lambda share, region: started.append((region, len(share))) or _Clean())
+    monkeypatch.setattr(lint, "_start", lambda share, region, home: started.append((region, len(share))) or _Finished("[]"))
     stack = lambda name, region: SynthesizedStack(  # noqa: E731
         stage="dev", stack_name=name, artifact_id=name, template_path=_template(tmp_path, f"{name}.json"),
         termination_protection=False, region=region)
@@ -111,15 +149,17 @@ def test_each_region_gets_its_share_of_the_cores_and_at_least_one_process(tmp_pa
     assert sorted(started) == [("ap-south-1", 1), ("eu-west-1", 2), ("us-east-1", 1)]
 
 
-class _Clean:
-    """A finished cfn-lint run that found nothing."""
-    returncode = 0
+class _Finished:
+    """A cfn-lint run that has ended, with ``stdout``."""
+
+    def __init__(self, stdout: str, returncode: int = 0) -> None:
+        self.stdout, self.returncode = stdout, returncode
 
     def poll(self):
         return self.returncode
 
     def communicate(self):
-        return "[]", ""
+        return self.stdout, ""
 
 
 @pytest.mark.parametrize("count, sizes, expected", [
@@ -139,25 +179,45 @@ def test_templates_are_shared_by_size_each_share_in_the_given_order(tmp_path, co
 
 
 def test_a_finding_for_a_file_cfn_lint_was_not_given_is_an_error_not_dropped(tmp_path):
-    class Finished:
-        returncode = 2
-
-        def communicate(self):
-            finding = {"Filename": str(tmp_path / "other.json"), "Level": "Error", "Rule": {"Id": "E0000"},
-                       "Location": {"Start": {"LineNumber": 1}}, "Message": "m"}
-            return json.dumps([finding]), ""
+    finding = {"Filename": str(tmp_path / "other.json"), "Level": "Error", "Rule": {"Id": "E0000"},
+               "Location": {"Start": {"LineNumber": 1}}, "Message": "m"}
 
     with pytest.raises(RuntimeError, match=r"^cfn-lint reported E0000 in .*other\.json, which it was not given$"):
-        lint._findings(Finished(), [tmp_path / "a.json"])
+        lint._findings(_Finished(json.dumps([finding]), returncode=2), [tmp_path / "a.json"])
 
 
-def test_a_cfn_lint_that_fails_to_run_is_an_error_and_nothing_is_kept(tmp_path, monkeypatch):
-    template = _template(tmp_path, "a.template.json")
-    monkeypatch.setattr(lint, "_start", lambda paths, region: lint.subprocess.Popen(
-        ["python3", "-c", "import sys; sys.stderr.write('boom'); sys.exit(1)"],
-        stdout=lint.subprocess.PIPE, stderr=lint.subprocess.PIPE, text=True))
+def test_a_cfn_lint_that_fails_to_run_is_an_error_the_others_are_stopped_and_nothing_is_kept(tmp_path, monkeypatch):
+    # GIVEN two processes: the first fails, the second would run for a minute
+    _cores(monkeypatch, 2)
+    paths = [_template(tmp_path, "a.template.json"), _template(tmp_path, "b.template.json")]
+    scripts = iter(["import sys; sys.stderr.write('boom'); sys.exit(1)", "import time; time.sleep(60)"])
+    started = []
+
+    def start(share, region, home):
+        started.append(lint.subprocess.Popen([sys.executable, "-c", next(scripts)], stdout=lint.subprocess.PIPE,
+                                             stderr=lint.subprocess.PIPE, text=True))
+        return started[-1]
+
+    monkeypatch.setattr(lint, "_start", start)
 
     with pytest.raises(RuntimeError, match=r"^cfn-lint failed to run: boom$"):
-        lint_templates([template], cache=_cache(tmp_path / "c"))
+        lint_templates(paths, cache=_cache(tmp_path / "c"))
 
+    assert len(started) == 2 and started[1].returncode is not None  # stopped and reaped, not left running
     assert not (tmp_path / "c").exists()
+
+
+def test_a_template_rewritten_while_it_is_linted_is_not_kept(tmp_path, monkeypatch):
+    template = _template(tmp_path, "a.template.json")
+    start = lint._start
+
+    def rewrite_then_start(share, region, home):
+        process = start(share, region, home)
+        _template(tmp_path, "a.template.json", Defect=BAD_RETENTION)  # a synth writing the next version
+        return process
+
+    monkeypatch.setattr(lint, "_start", rewrite_then_start)
+    lint_templates([template], cache=_cache(tmp_path / "c"))
+    monkeypatch.setattr(lint, "_start", start)
+
+    assert not list((tmp_path / "c").glob("cfn-lint-*.json"))

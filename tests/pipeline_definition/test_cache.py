@@ -14,9 +14,9 @@ from pathlib import Path
 
 import pytest
 
-from mlops_loop.training import definition as definition_module
 from mlops_loop import content_cache
 from mlops_loop.content_cache import CACHE_DIR_ENV, ContentCache
+from mlops_loop.training import definition as definition_module
 from mlops_loop.training import sdk_cache
 from mlops_loop.training.definition import build_pipeline_definition, generate_pipeline_definition
 from mlops_loop.training.sdk_cache import GENERATOR_SOURCES
