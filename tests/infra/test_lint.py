@@ -118,22 +118,32 @@ def test_a_relative_path_is_linted_where_the_caller_is_not_where_cfn_lint_runs(t
 
 
 def test_findings_are_listed_template_by_template_in_the_order_given_however_the_work_is_shared(tmp_path, monkeypatch):
-    # GIVEN five templates, the first and the last with a defect, the last the largest (so the first process
-    # lints it) and shared between three processes
+    # GIVEN five templates, the first and the last with a finding, the last the largest (so the first process
+    # lints it), shared between three processes, each reporting its share's findings in cfn-lint's format
     _cores(monkeypatch, 3)
     paths = [_template(tmp_path, f"t{n}.template.json") for n in range(5)]
-    _template(tmp_path, "t0.template.json", Defect=BAD_RETENTION)
     padding = {f"Handle{n}": {"Type": "AWS::CloudFormation::WaitConditionHandle"} for n in range(30)}
-    _template(tmp_path, "t4.template.json", Defect=BAD_RETENTION, **padding)
+    _template(tmp_path, "t4.template.json", **padding)
+    flagged = {paths[0], paths[4]}
     started = []
-    start = lint._start
-    monkeypatch.setattr(lint, "_start", lambda share, region, home: started.append(share) or start(share, region, home))
+
+    def start(share, region, home):
+        started.append(share)
+        return _Finished(json.dumps([_match(path, "E3030") for path in reversed(share) if path in flagged]), 2)
+
+    monkeypatch.setattr(lint, "_start", start)
 
     result = lint_templates(paths)
 
     assert len(started) == 3 and sorted(p for share in started for p in share) == sorted(paths)
     assert started[0] == [paths[4]]
     assert [line.split()[2].split(":")[0] for line in result.lines] == ["t0.template.json", "t4.template.json"]
+
+
+def _match(path: Path, rule: str) -> dict:
+    """One finding as cfn-lint's JSON output gives it."""
+    return {"Filename": str(path), "Level": "Error", "Rule": {"Id": rule}, "Location": {"Start": {"LineNumber": 1}},
+            "Message": "m"}
 
 
 def test_each_region_gets_its_share_of_the_cores_and_at_least_one_process(tmp_path, monkeypatch):
@@ -179,8 +189,7 @@ def test_templates_are_shared_by_size_each_share_in_the_given_order(tmp_path, co
 
 
 def test_a_finding_for_a_file_cfn_lint_was_not_given_is_an_error_not_dropped(tmp_path):
-    finding = {"Filename": str(tmp_path / "other.json"), "Level": "Error", "Rule": {"Id": "E0000"},
-               "Location": {"Start": {"LineNumber": 1}}, "Message": "m"}
+    finding = _match(tmp_path / "other.json", "E0000")
 
     with pytest.raises(RuntimeError, match=r"^cfn-lint reported E0000 in .*other\.json, which it was not given$"):
         lint._findings(_Finished(json.dumps([finding]), returncode=2), [tmp_path / "a.json"])
@@ -209,15 +218,13 @@ def test_a_cfn_lint_that_fails_to_run_is_an_error_the_others_are_stopped_and_not
 
 def test_a_template_rewritten_while_it_is_linted_is_not_kept(tmp_path, monkeypatch):
     template = _template(tmp_path, "a.template.json")
-    start = lint._start
 
     def rewrite_then_start(share, region, home):
-        process = start(share, region, home)
         _template(tmp_path, "a.template.json", Defect=BAD_RETENTION)  # a synth writing the next version
-        return process
+        return _Finished(json.dumps([_match(template.resolve(), "E3030")]), 2)
 
     monkeypatch.setattr(lint, "_start", rewrite_then_start)
-    lint_templates([template], cache=_cache(tmp_path / "c"))
-    monkeypatch.setattr(lint, "_start", start)
+    found = lint_templates([template], cache=_cache(tmp_path / "c"))
 
+    assert [line.split()[1] for line in found.lines] == ["E3030"]  # answered, but not kept under the old bytes
     assert not list((tmp_path / "c").glob("cfn-lint-*.json"))
