@@ -1,5 +1,5 @@
-"""Fixtures for the whole suite: one botocore loader, one RSA key per size for moto, one local Spark session,
-the monitor's reference model, long tests first.
+"""Fixtures for the whole suite: one botocore loader, one cfn-lint process per lint, one RSA key per size for
+moto, one local Spark session, the monitor's reference model, long tests first.
 
 Job code must import from the repository root however pytest was started, in this process and in
 Spark's Python workers (which run mapInPandas functions), hence PYTHONPATH and PYSPARK_PYTHON; and
@@ -53,6 +53,21 @@ def one_botocore_loader():
     """
     with shared_data_loaders():
         yield
+
+
+@pytest.fixture(scope="session", autouse=True)
+def one_cfn_lint_process_per_lint():
+    """Each lint in a test process runs one cfn-lint process, not one per core (mlops_loop.tools.lint).
+
+    The test workers already keep every core busy, so spreading a lint over them only adds process
+    starts (about a second of CPU each). tests/infra/test_lint.py sets the count where it is the subject.
+    """
+    from mlops_loop.tools import lint
+
+    original = lint._cores
+    lint._cores = lambda: 1
+    yield
+    lint._cores = original
 
 
 @pytest.fixture(scope="session", autouse=True)

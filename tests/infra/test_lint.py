@@ -108,13 +108,22 @@ def test_a_user_config_or_schema_cache_in_the_home_directory_is_not_read(tmp_pat
     assert [line.split()[1] for line in lint_templates([broken]).lines] == ["E3030"]
 
 
-def test_a_relative_path_is_linted_where_the_caller_is_not_where_cfn_lint_runs(tmp_path, monkeypatch):
-    _template(tmp_path, "a.template.json", Defect=BAD_RETENTION)
+def test_relative_paths_are_linted_where_the_caller_is_by_processes_running_at_once(tmp_path, monkeypatch):
+    # GIVEN two templates with a defect, named relative to the caller's directory, and two cores
+    _cores(monkeypatch, 2)
+    for name in ("a.template.json", "b.template.json"):
+        _template(tmp_path, name, Defect=BAD_RETENTION)
     monkeypatch.chdir(tmp_path)
+    started = []
+    start = lint._start
+    monkeypatch.setattr(lint, "_start", lambda share, region, home: started.append(share) or start(share, region, home))
 
-    found = lint_templates([Path("a.template.json")], cache=_cache(tmp_path / "c"))
+    found = lint_templates([Path("a.template.json"), Path("b.template.json")], cache=_cache(tmp_path / "c"))
 
-    assert [line.split()[:3] for line in found.lines] == [["Error", "E3030", "a.template.json:1"]]
+    # THEN two cfn-lint processes (run from the repository root) found each file's defect
+    assert started == [[Path("a.template.json")], [Path("b.template.json")]]
+    assert [line.split()[:3] for line in found.lines] == [["Error", "E3030", "a.template.json:1"],
+                                                          ["Error", "E3030", "b.template.json:1"]]
 
 
 def test_findings_are_listed_template_by_template_in_the_order_given_however_the_work_is_shared(tmp_path, monkeypatch):
