@@ -29,7 +29,6 @@ import json
 import os
 import sys
 import tempfile
-from importlib import metadata
 from pathlib import Path
 from typing import Any, Callable, Dict, Iterable, Optional, Sequence, Tuple
 
@@ -44,9 +43,23 @@ DEFAULT_CACHE_DIR = REPO_ROOT / ".cache" / "derived"
 
 @functools.lru_cache(maxsize=None)
 def installed_distributions() -> Tuple[Tuple[str, str], ...]:
-    """Name (lower case) and version of every installed distribution, sorted; read once per process (parsing
-    every distribution's metadata takes about 0.1 s)."""
-    return tuple(sorted((str(d.metadata["Name"]).lower(), d.version) for d in metadata.distributions()))
+    """Name and version of every distribution installed on ``sys.path``, sorted; read once per process.
+
+    Read from the names of the metadata directories (``aws_cdk_lib-2.x.dist-info``: the name normalised, then
+    the version; for a legacy ``.egg-info`` the version part may carry a Python tag), where
+    ``importlib.metadata`` looks: parsing every distribution's METADATA file instead took 0.13 s of each synth.
+    """
+    found = set()
+    for entry in sys.path:
+        try:
+            children = list(Path(entry or ".").iterdir())
+        except OSError:  # a zip file, or a path that does not exist
+            continue
+        for child in children:
+            if child.suffix in (".dist-info", ".egg-info"):
+                name, _, version = child.stem.partition("-")
+                found.add((name.lower(), version))
+    return tuple(sorted(found))
 
 
 def _notice(message: str) -> None:

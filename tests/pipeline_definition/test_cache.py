@@ -7,6 +7,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import multiprocessing
+import re
 import subprocess
 import sys
 import textwrap
@@ -136,6 +137,15 @@ def test_two_processes_filling_the_same_entries_at_once_both_get_whole_answers(t
     assert answers == [True] * 60
     assert len(list((tmp_path / "c").glob("*.json"))) == 30
     assert not list((tmp_path / "c").glob(".*.tmp"))  # no temporary file left behind
+
+
+def test_the_installed_distributions_are_those_importlib_metadata_reads_with_their_versions():
+    from importlib import metadata
+
+    normalised = {(re.sub(r"[-_.]+", "_", str(d.metadata["Name"])).lower(), d.version) for d in metadata.distributions()}
+
+    assert set(content_cache.installed_distributions()) == normalised
+    assert ("aws_cdk_lib", metadata.version("aws-cdk-lib")) in normalised
 
 
 def test_the_cache_can_be_turned_off(tmp_path, monkeypatch):
