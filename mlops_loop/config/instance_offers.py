@@ -77,9 +77,9 @@ def parse_offers(document: Mapping[str, Any], source: str = "instance offers") -
 
 
 @lru_cache(maxsize=None)
-def load_offers(path: Path = OFFERS_PATH) -> Mapping[str, RegionOffers]:
-    """The table at ``path`` (the shipped one by default), by region; read once, shared read-only."""
-    return MappingProxyType(parse_offers(json.loads(path.read_text(encoding="utf-8")), source=str(path)))
+def load_offers() -> Mapping[str, RegionOffers]:
+    """The shipped table (:data:`OFFERS_PATH`), by region; read once, shared read-only."""
+    return MappingProxyType(parse_offers(json.loads(OFFERS_PATH.read_text(encoding="utf-8")), source=str(OFFERS_PATH)))
 
 
 def definition_instance_types(definition: str) -> Iterator[tuple[str, str, str]]:

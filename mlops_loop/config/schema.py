@@ -507,11 +507,22 @@ def accelerator_problems(models: dict[str, ModelConfig], environments: dict[str,
             if model.name in env.serving:
                 serving = env.serving[model.name]
                 for name in serving.instance_types:
-                    if name not in model.serving.instance_types or serving.mode != model.serving.mode:
-                        # Named as in the file: environments.<env>.serving.<model>....
-                        check(f"environment {env.name!r}", model,
-                              f"serving.{model.name}.{serving.instance_type_field().split('.', 1)[1]}", name, "serving")
+                    field = _override_field(model, serving, name)
+                    if field is not None:
+                        check(f"environment {env.name!r}", model, field, name, "serving")
     return problems
+
+
+def _override_field(model: ModelConfig, serving: ServingConfig, instance_type: str) -> Optional[str]:
+    """The field of an environment's serving override of ``model`` that sets ``instance_type``, named as in the
+    file (``serving.<model>.<mode>.instance_type`` under the environment); None when the type is the model's own.
+
+    An override holds the model's whole serving block once anything in it is overridden, so a type counts as
+    the environment's only when the override changed the mode or the type.
+    """
+    if instance_type in model.serving.instance_types and serving.mode == model.serving.mode:
+        return None
+    return f"serving.{model.name}.{serving.instance_type_field().split('.', 1)[1]}"
 
 
 def training_problems(models: dict[str, ModelConfig], environments: dict[str, EnvironmentConfig]) -> list[str]:
@@ -600,14 +611,10 @@ def offer_problems(models: dict[str, ModelConfig], environments: dict[str, Envir
             serving = env.serving.get(model.name, model.serving)
             if serving.mode not in ("realtime", "async"):
                 continue
-            field = serving.instance_type_field()
             for name in serving.instance_types:
-                # Named where the file sets it: an environment's override (which holds the model's whole block
-                # once anything is overridden) only when it changed the mode or the type, as accelerator_problems.
-                if name not in model.serving.instance_types or serving.mode != model.serving.mode:
-                    uses.append((f"field 'serving.{model.name}.{field.split('.', 1)[1]}'", "hosting", name))
-                else:
-                    uses.append((f"model {model.name!r}: field '{field}'", "hosting", name))
+                override = _override_field(model, serving, name)
+                named = f"field '{override}'" if override else f"model {model.name!r}: field '{serving.instance_type_field()}'"
+                uses.append((named, "hosting", name))
         # Only the shared endpoints a model here is served on are built (see EnvironmentConfig).
         uses += [(f"field 'multi_model_endpoints.{name}.instance_type'", "hosting", env.multi_model_endpoints[name].instance_type)
                  for name in _members(models, env) if name in env.multi_model_endpoints]

@@ -46,7 +46,7 @@ class AccessPolicy(Construct):
         self._stack = Stack.of(self)
         # Sid -> statement, in the order added (one statement per Sid; the policy's document).
         self._statements: dict[str, dict[str, Any]] = {}
-        self._document: Optional[iam.PolicyDocument] = None
+        self._written = False  # once the CDK has the document (see _Document)
         # The resource sits where ``iam.ManagedPolicy`` puts it (Policy/Resource), so its logical id is the
         # one it always had. The document is handed to the CDK once, when the template is made: built up
         # statement by statement it cost two round trips to Node per statement, a quarter of a synth's.
@@ -100,7 +100,7 @@ class AccessPolicy(Construct):
         self, effect: str, sid: str, actions: Sequence[str], resources: Sequence[str], conditions: Optional[Mapping[str, Any]]
     ) -> dict[str, Any]:
         """The statement as IAM JSON, refused here (naming it) if IAM or the CDK would refuse it later."""
-        if self._document is not None:
+        if self._written:
             raise ValueError(f"{sid}: {self.node.path} was already written to a template; add statements before synth")
         if not SID_PATTERN.fullmatch(sid):
             raise ValueError(f"{sid!r}: a statement id must be letters and digits only (IAM's rule for identity policies)")
@@ -226,6 +226,5 @@ class _Document:
         access = self._access
         if not access._statements:
             raise ValueError(f"{access.node.path}: the policy has no statements; an empty managed policy cannot be deployed")
-        # Also the policy's "written" mark (see AccessPolicy._statement).
-        access._document = iam.PolicyDocument.from_json({"Statement": list(access._statements.values())})
-        return access._document
+        access._written = True
+        return iam.PolicyDocument.from_json({"Statement": list(access._statements.values())})

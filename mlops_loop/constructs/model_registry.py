@@ -172,5 +172,5 @@ class ModelRegistry(Construct):
         if not auto_approve:
             access.deny(f"RegisterOnlyAsPending{sid}", ["sagemaker:CreateModelPackage"], ["*"],
                         conditions={"StringNotEqualsIfExists": {"sagemaker:ModelApprovalStatus": "PendingManualApproval"}})
-        # Identical statements are de-duplicated when the policy renders, so one per model is harmless.
+        # AccessPolicy keeps an identical statement once, so one per model is harmless.
         access.deny("TrainerCannotApprove", ["sagemaker:UpdateModelPackage"], ["*"])
