@@ -27,6 +27,7 @@ import functools
 import hashlib
 import json
 import os
+import re
 import sys
 import tempfile
 from pathlib import Path
@@ -58,7 +59,9 @@ def installed_distributions() -> Tuple[Tuple[str, str], ...]:
         for child in children:
             if child.suffix in (".dist-info", ".egg-info"):
                 name, _, version = child.stem.partition("-")
-                found.add((name.lower(), version))
+                # Installers normalise the name in the directory's name, but not every one did (setuptools
+                # vendors ``jaraco.text-4.0.0.dist-info``, on sys.path once pkg_resources is imported).
+                found.add((re.sub(r"[-_.]+", "_", name).lower(), version))
     return tuple(sorted(found))
 
 

@@ -139,13 +139,24 @@ def test_two_processes_filling_the_same_entries_at_once_both_get_whole_answers(t
     assert not list((tmp_path / "c").glob(".*.tmp"))  # no temporary file left behind
 
 
-def test_the_installed_distributions_are_those_importlib_metadata_reads_with_their_versions():
+def test_the_installed_distributions_are_those_importlib_metadata_reads_with_their_versions(tmp_path, monkeypatch):
     from importlib import metadata
 
+    # GIVEN a directory on sys.path holding a distribution whose metadata directory's name keeps its dot, as
+    # setuptools' vendored ``jaraco.text`` does (on sys.path once pkg_resources is imported)
+    legacy = tmp_path / "jaraco.text-4.0.0.dist-info"
+    legacy.mkdir()
+    (legacy / "METADATA").write_text("Metadata-Version: 2.1\nName: jaraco.text\nVersion: 4.0.0\n")
+    monkeypatch.syspath_prepend(str(tmp_path))
+
+    # WHEN both read what is installed
+    read = set(content_cache.installed_distributions.__wrapped__())
     normalised = {(re.sub(r"[-_.]+", "_", str(d.metadata["Name"])).lower(), d.version) for d in metadata.distributions()}
 
-    assert set(content_cache.installed_distributions()) == normalised
-    assert ("aws_cdk_lib", metadata.version("aws-cdk-lib")) in normalised
+    # THEN they agree, names normalised
+    assert read == normalised
+    assert ("jaraco_text", "4.0.0") in read
+    assert ("aws_cdk_lib", metadata.version("aws-cdk-lib")) in read
 
 
 def test_the_cache_can_be_turned_off(tmp_path, monkeypatch):
