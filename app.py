@@ -14,7 +14,13 @@ import sys
 from pathlib import Path
 from typing import Optional
 
-from mlops_loop.app_builder import REPO_ROOT, build_app, code_version, new_app
+if __name__ == "__main__":
+    # Before the CDK is imported (a second): on an empty SDK cache the helper imports the SDK meanwhile.
+    from mlops_loop.training import sdk_helper
+
+    sdk_helper.start_if_cache_is_cold()
+
+from mlops_loop.app_builder import REPO_ROOT, build_app, code_version, new_app  # noqa: E402
 from mlops_loop.config import AppConfig, ConfigError, load_config
 from mlops_loop.tools import source_stamp
 

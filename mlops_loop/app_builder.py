@@ -74,5 +74,10 @@ def build_app(
         )
         for name in names
     }
+    # Pipeline definitions the SDK helper generated while the stages were built (app.py on a cold cache) are
+    # awaited and checked here, so a definition's problem fails here, with its own message, not inside synth.
+    for stage in stages.values():
+        for pipeline in stage.training.pipelines.values():
+            pipeline.definition  # pylint: disable=pointless-statement
     add_nag_packs(app)
     return stages

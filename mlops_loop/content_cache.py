@@ -85,8 +85,10 @@ class ContentCache:
         self.directory = directory
         self._root, self._sources, self._distributions = root, tuple(sources), distributions
         self._memory: Dict[str, str] = {}
+        self._pending: Dict[str, Callable[[], str]] = {}  # key -> waits for an answer being created
         self._generator: Optional[str] = None
         self._writable = directory is not None  # until a write fails
+        self._marked = False  # the directory has this generator's marker (see holds_answers)
 
     def generator_digest(self) -> str:
         """Digest of the generator's sources and of the installed distributions (once per process)."""
@@ -100,6 +102,15 @@ class ContentCache:
                 digest.update(hashlib.sha256(path.read_bytes()).digest())
             self._generator = digest.hexdigest()
         return self._generator
+
+    def holds_answers(self) -> bool:
+        """Whether the directory holds an answer of the current generator: a marker file named after the
+        generator digest is written with the first answer each process keeps (False when the cache is off)."""
+        return self._marked or (self.directory is not None and self._marker().exists())
+
+    def _marker(self) -> Path:
+        assert self.directory is not None
+        return self.directory / f"generator-{self.generator_digest()}"
 
     def key(self, kind: str, request: Any) -> str:
         """The entry name of ``request`` (JSON-able) of ``kind``: a digest of it and of the generator."""
@@ -130,6 +141,28 @@ class ContentCache:
             value = create()
             self.put(kind, request, value)
         return value
+
+    def get_or_create_later(self, kind: str, request: Any, start: Callable[[], Callable[[], str]]) -> Callable[[], str]:
+        """:meth:`get_or_create` with the creation begun now by ``start()`` (which returns a function that waits for
+        it): the returned function gives the answer, kept when it first arrives. The same request asked again
+        meanwhile waits for the same creation."""
+        value = self.get(kind, request)
+        if value is not None:
+            return lambda: value
+        key = self.key(kind, request)
+        pending = self._pending.get(key)
+        if pending is None:
+            waiting = start()
+
+            def answer() -> str:
+                created = self._memory.get(key)
+                if created is None:
+                    created = waiting()
+                    self.put(kind, request, created)
+                return created
+
+            pending = self._pending[key] = answer
+        return pending
 
     def _path(self, key: str) -> Path:
         assert self.directory is not None
@@ -170,6 +203,9 @@ class ContentCache:
             except BaseException:
                 os.unlink(temporary)
                 raise
+            if not self._marked:
+                self._marker().touch()
+                self._marked = True
         except OSError as error:
             self._writable = False
             _notice(f"cache directory {self.directory} is not writable ({error.strerror or error}); "

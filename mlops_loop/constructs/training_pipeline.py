@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from aws_cdk import Stack
+import jsii
+from aws_cdk import IStableStringProducer, Lazy, Stack
 from aws_cdk import aws_ecr as ecr
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_kms as kms
@@ -19,7 +20,7 @@ from pipeline_code.core.integrity import model_prefix
 from ..config.instance_offers import definition_instance_types, load_offers
 from ..config.schema import GateConfig, ModelConfig, TrainingConfig
 from ..naming import feature_snapshots_prefix
-from ..training import PipelineSpec, build_pipeline_definition
+from ..training import PipelineSpec, pipeline_definition_later, sdk_helper
 from ..training.names import DEFAULT_HYPERPARAMETERS_OF, XGBOOST_FRAMEWORK, XGBOOST_VERSION
 from ..training.sdk_offline import image_uri, neuron_inference_image_uri, repository_arn, training_image_uri
 from .arns import format_arn
@@ -127,8 +128,10 @@ class TrainingPipeline(Construct):
             content_types=SERVING_CONTENT_TYPES,
             response_types=SERVING_CONTENT_TYPES,
         )
-        self.definition = build_pipeline_definition(spec)
-        _check_offered(pipeline_name, self.definition, spec.region)
+        self._pipeline_name, self._region = pipeline_name, spec.region
+        self._later, self._definition = pipeline_definition_later(spec), None
+        if not sdk_helper.running():
+            self.definition  # pylint: disable=pointless-statement  # checked here, as it is known already
         self.problem_type = model.problem_type
         # The monitor key the model's retrain-on-quality alarm watches (its type and primary metric decide).
         self.quality_key = quality_alarm_key(model.problem_type, model.primary_metric)
@@ -140,9 +143,23 @@ class TrainingPipeline(Construct):
             pipeline_description=f"Train, evaluate against the champion, gate and register {model.name}",
             role_arn=self.role.role_arn,
             # Typed Any in the Python bindings: a PascalCase dict is emitted verbatim.
-            pipeline_definition={"PipelineDefinitionBody": self.definition},
+            pipeline_definition={"PipelineDefinitionBody": Lazy.string(_DefinitionBody(self))},
         )
         self.pipeline.node.add_dependency(access)
+
+    @property
+    def definition(self) -> str:
+        """The pipeline definition JSON, checked against the region's offers (:func:`_check_offered`) when first
+        asked: in the constructor, unless the SDK helper is generating it; then ``build_app`` asks, before synth.
+
+        Raises:
+            ValueError: a step would run on an instance type the region does not offer for its use.
+        """
+        if self._definition is None:
+            definition = self._later()
+            _check_offered(self._pipeline_name, definition, self._region)
+            self._definition = definition
+        return self._definition
 
     @staticmethod
     def _allow_jobs(access: AccessPolicy, stack: Stack, role: iam.IRole) -> None:
@@ -221,6 +238,18 @@ def xgboost_repository(scope: Construct) -> ecr.IRepository:
 def xgboost_repository_arn(region: str) -> str:
     """The ECR repository of SageMaker's stock XGBoost image in ``region``."""
     return repository_arn(xgboost_image_uri(region), region)
+
+
+@jsii.implements(IStableStringProducer)
+class _DefinitionBody:
+    """A pipeline's definition, given to the template when it is made (the SDK helper may still be generating it
+    while the constructs are built)."""
+
+    def __init__(self, pipeline: TrainingPipeline) -> None:
+        self._pipeline = pipeline
+
+    def produce(self) -> str:
+        return self._pipeline.definition
 
 
 def _check_offered(pipeline_name: str, definition: str, region: str) -> None:

@@ -55,7 +55,7 @@ import dataclasses
 import hashlib
 import json
 import logging
-from typing import Any, Dict, List, Mapping, Optional, Sequence, Tuple
+from typing import Any, Callable, Dict, List, Mapping, Optional, Sequence, Tuple
 
 from pipeline_code.core.contract import (
     BIAS_FILE,
@@ -79,6 +79,7 @@ from pipeline_code.core.problem import REGRESSION
 from pipeline_code.core.thresholds import THRESHOLDS
 from pipeline_code.sagemaker_entry import ENTRY_MODULE_ENV as ENV_ENTRY_MODULE
 
+from . import sdk_helper
 from .sdk_cache import sdk_cache
 from .sdk_offline import offline_sdk
 from .names import (
@@ -150,31 +151,47 @@ def build_pipeline_definition(spec: PipelineSpec) -> str:
             XGBoost image of :data:`~.names.XGBOOST_VERSION`.
         mlops_loop.training.sdk_offline.OfflineViolation: the SDK tried to reach AWS.
     """
-    return _build(spec, cached=True)
+    return pipeline_definition_later(spec)()
+
+
+def pipeline_definition_later(spec: PipelineSpec) -> Callable[[], str]:
+    """:func:`build_pipeline_definition`, begun now: the returned function gives the definition (or raises).
+
+    When the cache lacks it and the SDK helper runs (:mod:`.sdk_helper`: ``app.py`` on a cold cache), it is
+    generated there while the caller goes on; otherwise it is built before this returns.
+    """
+    return _build_later(spec, cached=True)
 
 
 def generate_pipeline_definition(spec: PipelineSpec) -> str:
     """:func:`build_pipeline_definition` without the cache: always runs the SDK (for tests of the SDK path)."""
-    return _build(spec, cached=False)
+    return _build_later(spec, cached=False)()
 
 
-def _build(spec: PipelineSpec, *, cached: bool) -> str:
+def _build_later(spec: PipelineSpec, *, cached: bool) -> Callable[[], str]:
     if not isinstance(spec, PipelineSpec):
         raise TypeError(f"build_pipeline_definition expects a PipelineSpec, got {type(spec).__name__}")
     safe_spec, replacements = with_placeholders(spec)
-
-    def generate() -> str:
-        with offline_sdk(safe_spec.region, safe_spec.artifacts_bucket) as session:
-            return _Builder(safe_spec, session).definition()
-
     if cached:
-        definition = sdk_cache().get_or_create("pipeline-definition", dataclasses.asdict(safe_spec), generate)
+        text = sdk_cache().get_or_create_later("pipeline-definition", dataclasses.asdict(safe_spec),
+                                               lambda: sdk_helper.later(_generate, safe_spec))
     else:
-        definition = generate()
-    definition = restore_tokens(definition, replacements)
-    if len(definition) > MAX_DEFINITION_CHARS:
-        raise ValueError(f"the pipeline definition has {len(definition)} characters, over {MAX_DEFINITION_CHARS}")
+        generated = _generate(safe_spec)
+        text = lambda: generated  # noqa: E731
+
+    def definition() -> str:
+        restored = restore_tokens(text(), replacements)
+        if len(restored) > MAX_DEFINITION_CHARS:
+            raise ValueError(f"the pipeline definition has {len(restored)} characters, over {MAX_DEFINITION_CHARS}")
+        return restored
+
     return definition
+
+
+def _generate(spec: PipelineSpec) -> str:
+    """The SDK's definition of ``spec`` (tokens already replaced by placeholders), offline."""
+    with offline_sdk(spec.region, spec.artifacts_bucket) as session:
+        return _Builder(spec, session).definition()
 
 
 class _Builder:

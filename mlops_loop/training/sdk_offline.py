@@ -59,7 +59,7 @@ import tempfile
 import threading
 import warnings
 from dataclasses import dataclass, field
-from typing import Any, Callable, Dict, Iterator, List, Optional, Tuple
+from typing import Any, Callable, ContextManager, Dict, Iterator, List, Optional, Tuple
 
 # Dummy static credentials: they make botocore skip the credential provider chain. They can
 # never authenticate anything, and the guard blocks every request anyway.
@@ -102,6 +102,10 @@ _SDK_MODULES = (
     "sagemaker.train.tuner",
     "sagemaker.serve.model_builder",
 )
+# The region the SDK is imported in, whatever region is asked for first: the client the import builds
+# (sagemaker.ai_registry.air_hub) is never used for a definition, and one fixed region keeps what a process
+# holds independent of the environment it served first, and the helper process's import (sdk_helper) the app's.
+_IMPORT_REGION = "us-east-1"
 
 
 class OfflineViolation(RuntimeError):
@@ -223,23 +227,30 @@ def network_guard() -> Iterator[List[str]]:
         )
 
 
+def _environment(region: str, sdk_defaults_path: str) -> ContextManager[None]:
+    return _environ(
+        {
+            "AWS_DEFAULT_REGION": region,
+            "AWS_REGION": region,
+            "AWS_ACCESS_KEY_ID": _DUMMY_ACCESS_KEY,
+            "AWS_SECRET_ACCESS_KEY": _DUMMY_SECRET_KEY,
+            "AWS_CONFIG_FILE": os.devnull,
+            "AWS_SHARED_CREDENTIALS_FILE": os.devnull,
+            "AWS_EC2_METADATA_DISABLED": "true",
+            "SAGEMAKER_VALIDATE_ROLE": "false",
+            "SAGEMAKER_ADMIN_CONFIG_OVERRIDE": sdk_defaults_path,
+            "SAGEMAKER_USER_CONFIG_OVERRIDE": sdk_defaults_path,
+        },
+        removed=_ENV_REMOVED,
+    )
+
+
 @contextlib.contextmanager
-def _environment(region: str, sdk_defaults_path: str) -> Iterator[None]:
-    values = {
-        "AWS_DEFAULT_REGION": region,
-        "AWS_REGION": region,
-        "AWS_ACCESS_KEY_ID": _DUMMY_ACCESS_KEY,
-        "AWS_SECRET_ACCESS_KEY": _DUMMY_SECRET_KEY,
-        "AWS_CONFIG_FILE": os.devnull,
-        "AWS_SHARED_CREDENTIALS_FILE": os.devnull,
-        "AWS_EC2_METADATA_DISABLED": "true",
-        "SAGEMAKER_VALIDATE_ROLE": "false",
-        "SAGEMAKER_ADMIN_CONFIG_OVERRIDE": sdk_defaults_path,
-        "SAGEMAKER_USER_CONFIG_OVERRIDE": sdk_defaults_path,
-    }
-    saved = {name: os.environ.get(name) for name in (*values, *_ENV_REMOVED)}
+def _environ(values: Dict[str, str], removed: Tuple[str, ...] = ()) -> Iterator[None]:
+    """``os.environ`` with ``values`` set and ``removed`` taken out, restored on exit."""
+    saved = {name: os.environ.get(name) for name in (*values, *removed)}
     try:
-        for name in _ENV_REMOVED:
+        for name in removed:
             os.environ.pop(name, None)
         os.environ.update(values)
         yield
@@ -275,8 +286,7 @@ def _contained_logging() -> Iterator[None]:
         warnings.filterwarnings("ignore", category=UserWarning, module=r"sagemaker(\.|$)")
         warnings.filterwarnings("ignore", category=DeprecationWarning, module=r"sagemaker(\.|$)")
         try:
-            for module in _SDK_MODULES:
-                importlib.import_module(module)
+            _import_sdk_modules()
             quiet()
             yield
         finally:
@@ -286,6 +296,22 @@ def _contained_logging() -> Iterator[None]:
                 if handler not in root_handlers:
                     root.removeHandler(handler)
             root.setLevel(root_level)
+
+
+def _import_sdk_modules() -> None:
+    """Import :data:`_SDK_MODULES` in :data:`_IMPORT_REGION` (inside the offline environment, which is restored)."""
+    if all(module in sys.modules for module in _SDK_MODULES):
+        return
+    with _environ({"AWS_DEFAULT_REGION": _IMPORT_REGION, "AWS_REGION": _IMPORT_REGION}):
+        for module in _SDK_MODULES:
+            importlib.import_module(module)
+
+
+def import_sdk() -> None:
+    """Import the SDK and make a first session, offline, so that the next definition or lookup does not wait
+    for them (the helper process starts with it)."""
+    with offline_sdk(_IMPORT_REGION, "unused-default-bucket"):
+        pass
 
 
 class _UniquePaths(list):
@@ -477,15 +503,21 @@ def image_uri(framework: str, region: str, version: Optional[str] = None, **opti
     Raises:
         ValueError: the SDK has no such image in ``region`` (from ``image_uris.retrieve``).
     """
+    from . import sdk_helper
     from .sdk_cache import sdk_cache
 
-    def lookup() -> str:
-        with offline_sdk(region, "unused-default-bucket"):
-            from sagemaker.core import image_uris
+    request = {"framework": framework, "region": region, "version": version, **options}
+    return sdk_cache().get_or_create("image-uri", request, lambda: sdk_helper.run(_retrieve_image_uri, request))
 
-            return image_uris.retrieve(framework, region=region, version=version, **options)
 
-    return sdk_cache().get_or_create("image-uri", {"framework": framework, "region": region, "version": version, **options}, lookup)
+def _retrieve_image_uri(request: Dict[str, Any]) -> str:
+    """``image_uris.retrieve`` of an :func:`image_uri` request, offline."""
+    region = request["region"]
+    with offline_sdk(region, "unused-default-bucket"):
+        from sagemaker.core import image_uris
+
+        options = {name: value for name, value in request.items() if name not in ("framework", "region", "version")}
+        return image_uris.retrieve(request["framework"], region=region, version=request["version"], **options)
 
 
 def training_image_uri(framework: str, region: str, instance_type: str) -> str:

@@ -184,3 +184,26 @@ def test_hyperparameter_tuning_is_switched_per_environment(config, tmp_path):
     names = {s["Name"] for s in json.loads(body)["Steps"]}
     assert "Tune" in names and "Train" not in names
     assert dev.training.hyperparameter_tuning is False  # the sample config trains once (see the tests above)
+
+
+def test_build_app_asks_for_every_pipelines_definition_before_synth(config, tmp_path, monkeypatch):
+    """GIVEN the SDK helper generating definitions while the stages are built, and a table of offers in which the
+    environment's region offers processing on no type the pipelines use WHEN the app is built THEN ``build_app`` itself
+    fails with the pipeline's refusal, before any synth (not inside the template's making)."""
+    from mlops_loop.app_builder import build_app, new_app
+    from mlops_loop.config.instance_offers import RegionOffers
+    from mlops_loop.constructs import training_pipeline
+
+    name, environment = next(iter(config.environments.items()))
+    region = environment.region
+    offers = RegionOffers(region=region, source="s", offer_version="20261201000000", publication_date="2026-12-01",
+                          sha256="0" * 64, types={"training": frozenset(), "processing": frozenset(),
+                                                  "hosting": frozenset()})
+    monkeypatch.setattr(training_pipeline, "load_offers", lambda: {region: offers})
+    monkeypatch.setattr(training_pipeline.sdk_helper, "running", lambda: True)
+    one_model = config.model_copy(update={"environments": {name: environment.model_copy(update={
+        "models": environment.models[:1]})}})
+
+    with pytest.raises(ValueError, match=r"^pipeline .*: parameter ProcessingInstanceType: \S+ is not offered for "
+                                         rf"processing in {region}; "):
+        build_app(new_app(str(tmp_path)), one_model, environments=[name])

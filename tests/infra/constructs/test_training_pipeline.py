@@ -323,3 +323,20 @@ def test_a_definition_that_would_run_on_a_type_the_region_does_not_offer_fails_s
             "pipeline shop-dev-chargeback-training: parameter ProcessingInstanceType: ml.m5.xlarge is not offered for "
             "processing in eu-west-1; offered: ml.c5.xlarge (AWS Price List 20261201000000, published 2026-12-01)") + "$"):
         Training((CHARGEBACK,)).pipeline(CHARGEBACK, MANUAL)
+
+
+def test_while_the_sdk_helper_generates_the_definition_the_same_refusal_comes_when_it_is_first_asked(monkeypatch):
+    """GIVEN the SDK helper generating definitions (app.py on a cold cache) and the table above WHEN the pipeline is
+    built THEN the construct waits for nothing, and the refusal comes, unchanged, when its definition is asked
+    (``build_app`` asks for every pipeline's before synth: tests/infra/test_training_stack.py)."""
+    offers = RegionOffers(region=REGION, source="s", offer_version="20261201000000", publication_date="2026-12-01",
+                          sha256="0" * 64, types={"training": frozenset({"ml.m5.xlarge"}),
+                                                  "processing": frozenset({"ml.c5.xlarge"}), "hosting": frozenset()})
+    monkeypatch.setattr(training_pipeline, "load_offers", lambda: {REGION: offers})
+    monkeypatch.setattr(training_pipeline.sdk_helper, "running", lambda: True)
+
+    pipeline = Training((CHARGEBACK,)).pipeline(CHARGEBACK, MANUAL)
+
+    with pytest.raises(ValueError, match="^" + re.escape("pipeline shop-dev-chargeback-training: parameter "
+                                                         "ProcessingInstanceType: ml.m5.xlarge is not offered for")):
+        pipeline.definition

@@ -1,0 +1,233 @@
+"""The SDK helper process: answers as the app's own, errors as they are, and the app carries on without it."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import threading
+import time
+
+import pytest
+
+from mlops_loop.content_cache import CACHE_DIR_ENV, ContentCache
+from mlops_loop.training import definition, sdk_helper, sdk_offline
+from mlops_loop.training.names import XGBOOST_FRAMEWORK, XGBOOST_VERSION
+from mlops_loop.training.tokens import with_placeholders
+from tests.support import pipeline_specs as specs
+from tests.support.paths import REPO_ROOT
+
+
+@pytest.fixture(scope="module")
+def running():
+    """One helper for the tests that keep it alive (its SDK import costs a few CPU-seconds)."""
+    helper = sdk_helper._Helper()
+    yield helper
+    helper.stop()
+
+
+@pytest.fixture
+def helper(running, monkeypatch):
+    """The running helper, in use by :func:`sdk_helper.run` for this test only."""
+    monkeypatch.setattr(sdk_helper, "_HELPER", running)
+    return running
+
+
+def wait_for(path: str) -> str:
+    """Helper-side: return once ``path`` exists (at most 20 s), keeping the helper busy until then."""
+    deadline = time.monotonic() + 20
+    while not os.path.exists(path):
+        if time.monotonic() > deadline:
+            raise TimeoutError(path)
+        time.sleep(0.01)
+    return path
+
+
+def shout(text: str) -> str:
+    return text.upper()
+
+
+def _unpicklable_error():
+    class Local(Exception):
+        pass
+
+    raise Local("made inside a function, so its class cannot travel")
+
+
+def test_the_helper_answers_in_its_own_process_what_the_app_would_compute(helper):
+    # GIVEN an image lookup and a definition (tokens replaced, as the cache asks for it)
+    request = {"framework": XGBOOST_FRAMEWORK, "region": specs.REGION, "version": XGBOOST_VERSION}
+    safe_spec, _ = with_placeholders(specs.base_spec())
+
+    # WHEN the helper computes them
+    answers = sdk_helper.run(sdk_offline._retrieve_image_uri, request), sdk_helper.run(definition._generate, safe_spec)
+
+    # THEN they are what this process computes itself, and the helper is another process
+    assert answers == (sdk_offline._retrieve_image_uri(request), definition._generate(safe_spec))
+    assert sdk_helper.run(os.getpid) == helper.process.pid != os.getpid()
+
+
+def test_work_given_later_goes_on_in_the_helper_while_the_app_does(helper, tmp_path, monkeypatch):
+    # GIVEN a helper kept busy until the app lets it go, and an empty cache
+    monkeypatch.setenv(CACHE_DIR_ENV, str(tmp_path / "cache"))
+    released = tmp_path / "released"
+    busy = sdk_helper.later(wait_for, str(released))
+
+    # WHEN the app asks for a definition later (it would never return if it waited for the busy helper)
+    definition_of = definition.pipeline_definition_later(specs.base_spec())
+
+    # THEN it returned at once; once the helper is free, the definition is the one built here, and it is kept
+    released.touch()
+    assert busy() == str(released)
+    assert definition_of() == definition.generate_pipeline_definition(specs.base_spec())
+    assert len(list((tmp_path / "cache").glob("pipeline-definition-*.json"))) == 1
+
+
+def test_requests_and_answers_larger_than_a_pipe_holds_do_not_block_each_other(helper):
+    """Each request and each answer is bigger than a pipe's buffer (64 KiB): the app writing the next request
+    while the helper writes an answer must not wait on each other."""
+    text = "x" * 300_000
+    results = []
+    asking = threading.Thread(target=lambda: results.extend(sdk_helper.later(shout, text) for _ in range(8)),
+                              daemon=True)
+    asking.start()
+    asking.join(timeout=60)
+    assert not asking.is_alive(), "the app and the helper block each other"
+    assert [result() for result in results] == [text.upper()] * 8
+
+
+def test_an_error_in_the_helper_is_raised_in_the_app_with_its_type_and_message(helper):
+    request = {"framework": XGBOOST_FRAMEWORK, "region": "xx-nowhere-1", "version": XGBOOST_VERSION}
+    with pytest.raises(ValueError) as here:
+        sdk_offline._retrieve_image_uri(request)
+
+    with pytest.raises(ValueError) as there:
+        sdk_helper.run(sdk_offline._retrieve_image_uri, request)
+
+    assert str(there.value) == str(here.value)
+    with pytest.raises(RuntimeError, match=r"^Local: made inside a function, so its class cannot travel$"):
+        sdk_helper.run(_unpicklable_error)
+    assert sdk_helper.run(os.getpid) == helper.process.pid  # and it still answers
+
+
+def test_what_the_work_writes_to_stdout_does_not_reach_the_answers(helper):
+    written = b"printed by the SDK\n"
+    assert sdk_helper.run(os.write, 1, written) == len(written)
+    assert sdk_helper.run(os.getpid) == helper.process.pid  # the same helper, still answering
+
+
+def test_a_helper_that_dies_is_replaced_by_computing_in_the_app_with_a_notice(monkeypatch, capsys):
+    # GIVEN a helper that is killed before it answers
+    dying = sdk_helper._Helper()
+    monkeypatch.setattr(sdk_helper, "_HELPER", dying)
+    dying.process.kill()
+    dying.process.wait()
+
+    # WHEN the app asks
+    answer = sdk_helper.run(os.getpid)
+
+    # THEN the app computes it, says so once, and no longer uses a helper
+    assert answer == os.getpid()
+    assert capsys.readouterr().err.startswith("mlops-loop: the SDK helper process stopped answering (")
+    assert sdk_helper._HELPER is None
+    assert sdk_helper.run(os.getpid) == os.getpid()
+    assert capsys.readouterr().err == ""
+
+
+def test_a_stopped_helper_has_exited():
+    started = sdk_helper._Helper()
+    started.stop(wait=0.1)  # before its import is done: killed
+    assert started.process.returncode is not None
+
+
+def test_the_helper_starts_only_when_the_cache_holds_no_answer_of_the_current_generator(tmp_path, monkeypatch):
+    monkeypatch.setattr(sdk_helper, "_Helper", lambda: "a helper")
+    monkeypatch.setattr(sdk_helper, "_HELPER", None)
+    monkeypatch.setattr(sdk_helper.atexit, "register", lambda *args, **kwargs: None)
+
+    # GIVEN an empty cache directory: WHEN the app starts THEN so does a helper
+    monkeypatch.setenv(CACHE_DIR_ENV, str(tmp_path / "empty"))
+    assert sdk_helper.start_if_cache_is_cold() and sdk_helper._HELPER == "a helper"
+
+    # GIVEN a directory where another process kept an answer of this generator: no helper
+    monkeypatch.setattr(sdk_helper, "_HELPER", None)
+    monkeypatch.setenv(CACHE_DIR_ENV, str(tmp_path / "filled"))
+    from mlops_loop.training.sdk_cache import GENERATOR_SOURCES
+
+    ContentCache(tmp_path / "filled", sources=GENERATOR_SOURCES).put("image-uri", {"any": "request"}, "an answer")
+    assert not sdk_helper.start_if_cache_is_cold() and sdk_helper._HELPER is None
+
+    # GIVEN the cache turned off: every answer is computed, so a helper starts
+    monkeypatch.setenv(CACHE_DIR_ENV, "off")
+    assert sdk_helper.start_if_cache_is_cold()
+
+
+def test_a_helper_that_cannot_start_leaves_the_app_computing_with_a_notice(tmp_path, monkeypatch, capsys):
+    def refuse():
+        raise OSError("no processes left")
+
+    monkeypatch.setattr(sdk_helper, "_Helper", refuse)
+    monkeypatch.setattr(sdk_helper, "_HELPER", None)
+    monkeypatch.setenv(CACHE_DIR_ENV, str(tmp_path / "empty"))
+
+    assert not sdk_helper.start_if_cache_is_cold()
+    assert capsys.readouterr().err == ("mlops-loop: cannot start the SDK helper process (no processes left); "
+                                       "the app runs the SDK itself\n")
+    assert sdk_helper.run(os.getpid) == os.getpid()
+
+
+def test_a_request_asked_again_while_it_is_created_waits_for_the_same_creation(tmp_path):
+    (tmp_path / "gen").mkdir()
+    (tmp_path / "gen" / "build.py").write_text("VERSION = 1\n")
+    cache = ContentCache(tmp_path / "c", root=tmp_path, sources=("gen/*.py",), distributions=lambda: [("sdk", "1")])
+    started = []
+
+    def start():
+        started.append(1)
+        return lambda: "answer"
+
+    first, second = (cache.get_or_create_later("k", {"a": 1}, start) for _ in range(2))
+    assert (first(), second(), len(started)) == ("answer", "answer", 1)
+    fresh = ContentCache(tmp_path / "c", root=tmp_path, sources=("gen/*.py",), distributions=lambda: [("sdk", "1")])
+    assert fresh.get_or_create_later("k", {"a": 1}, start)() == "answer" and len(started) == 1  # kept on disk
+
+
+def test_holds_answers_is_per_generator_and_directory(tmp_path):
+    (tmp_path / "gen").mkdir()
+    (tmp_path / "gen" / "build.py").write_text("VERSION = 1\n")
+
+    def cache(directory):
+        return ContentCache(directory, root=tmp_path, sources=("gen/*.py",), distributions=lambda: [("sdk", "1")])
+
+    assert not cache(tmp_path / "c").holds_answers()
+    cache(tmp_path / "c").put("k", {"a": 1}, "answer")
+    assert cache(tmp_path / "c").holds_answers()
+    assert not cache(tmp_path / "other").holds_answers()
+    assert not cache(None).holds_answers()
+    (tmp_path / "gen" / "build.py").write_text("VERSION = 2\n")  # a changed generator has kept nothing yet
+    assert not cache(tmp_path / "c").holds_answers()
+
+
+def _app_entry(run_name: str) -> str:
+    """What app.py does about the helper when run as ``run_name``: whether it asked, and had the CDK been imported."""
+    probe = (
+        "import sys, runpy\n"
+        "from mlops_loop.training import sdk_helper\n"
+        "def record():\n"
+        "    print('cdk imported' if 'aws_cdk' in sys.modules else 'cdk not imported')\n"
+        "    raise SystemExit(0)\n"
+        "sdk_helper.start_if_cache_is_cold = record\n"
+        f"runpy.run_path('app.py', run_name={run_name!r})\n"
+        "print('not asked')\n"
+    )
+    result = subprocess.run([sys.executable, "-c", probe], cwd=REPO_ROOT, capture_output=True, text=True, timeout=60,
+                            env={**os.environ, "PYTHONPATH": str(REPO_ROOT)})
+    assert result.returncode == 0, result.stderr[-2000:]
+    return result.stdout
+
+
+def test_the_app_starts_the_helper_before_it_imports_the_cdk_and_only_when_run():
+    """The helper's head start is the time the app spends importing the CDK; a test that imports app.py for its
+    functions must not get a helper (its definitions would then be generated in another process)."""
+    assert _app_entry("__main__") == "cdk not imported\n"
+    assert _app_entry("app_entry") == "not asked\n"
