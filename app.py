@@ -14,10 +14,10 @@ import sys
 from pathlib import Path
 from typing import Optional
 
+from mlops_loop.training import sdk_helper
+
 if __name__ == "__main__":
     # Before the CDK is imported (a second): on an empty SDK cache the helper imports the SDK meanwhile.
-    from mlops_loop.training import sdk_helper
-
     sdk_helper.start_if_cache_is_cold()
 
 from mlops_loop.app_builder import REPO_ROOT, build_app, code_version, new_app  # noqa: E402
@@ -41,6 +41,7 @@ def main() -> None:
     for warning in config.warnings():
         print(f"mlops-loop: warning: {warning}", file=sys.stderr)
     build_app(app, config, environments=environments, code_version=code_version())
+    sdk_helper.close()  # build_app has what it asked for: the helper exits while the templates are written
     # The stamp records a selection, so the tools that read cdk.out as the whole app refuse it.
     stamp = dataclasses.replace(source, environments=tuple(environments)) if environments is not None else source
     source_stamp.write_stamp(app.synth().directory, stamp)

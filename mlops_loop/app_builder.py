@@ -78,6 +78,6 @@ def build_app(
     # awaited and checked here, so a definition's problem fails here, with its own message, not inside synth.
     for stage in stages.values():
         for pipeline in stage.training.pipelines.values():
-            pipeline.definition  # pylint: disable=pointless-statement
+            pipeline.wait_for_definition()
     add_nag_packs(app)
     return stages

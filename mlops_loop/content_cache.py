@@ -10,7 +10,8 @@ covers every input:
 * the installed Python distributions (name and version of every one) and the Python version.
 
 A changed input is a different key, so an entry is never stale; there is no expiry and no
-invalidation. The directory (``.cache/derived`` in the repository, ignored by git) is safe to delete
+invalidation. An empty ``generator-<digest>`` file marks a directory that holds answers of that generator
+(:meth:`ContentCache.holds_answers`: whether a synth starts the SDK helper process). The directory (``.cache/derived`` in the repository, ignored by git) is safe to delete
 at any time. ``MLOPS_LOOP_CACHE_DIR`` moves it; ``MLOPS_LOOP_CACHE_DIR=off`` turns the disk cache off.
 
 Nothing here can produce a wrong answer, only a slower one: an entry that is unreadable, partial,
@@ -65,7 +66,8 @@ def installed_distributions() -> Tuple[Tuple[str, str], ...]:
     return tuple(sorted(found))
 
 
-def _notice(message: str) -> None:
+def notice(message: str) -> None:
+    """Print ``message`` as one line on stderr, marked as ours."""
     print(f"mlops-loop: {message}", file=sys.stderr)
 
 
@@ -177,7 +179,7 @@ class ContentCache:
         except (FileNotFoundError, NotADirectoryError):  # not cached yet, or no directory to cache in
             return None
         except (OSError, ValueError) as error:
-            _notice(f"cache entry {path} is unreadable ({error.__class__.__name__}); regenerating it")
+            notice(f"cache entry {path} is unreadable ({error.__class__.__name__}); regenerating it")
             return None
         value = entry.get("value") if isinstance(entry, dict) else None
         if (
@@ -185,7 +187,7 @@ class ContentCache:
             or entry.get("key") != key
             or entry.get("sha256") != hashlib.sha256(value.encode()).hexdigest()
         ):
-            _notice(f"cache entry {path} does not match its digest; regenerating it")
+            notice(f"cache entry {path} does not match its digest; regenerating it")
             return None
         return value
 
@@ -208,7 +210,7 @@ class ContentCache:
                 self._marked = True
         except OSError as error:
             self._writable = False
-            _notice(f"cache directory {self.directory} is not writable ({error.strerror or error}); "
+            notice(f"cache directory {self.directory} is not writable ({error.strerror or error}); "
                     "generating without a disk cache")
 
 

@@ -131,7 +131,7 @@ class TrainingPipeline(Construct):
         self._pipeline_name, self._region = pipeline_name, spec.region
         self._later, self._definition = pipeline_definition_later(spec), None
         if not sdk_helper.running():
-            self.definition  # pylint: disable=pointless-statement  # checked here, as it is known already
+            self.wait_for_definition()  # known already: checked where the construct is made
         self.problem_type = model.problem_type
         # The monitor key the model's retrain-on-quality alarm watches (its type and primary metric decide).
         self.quality_key = quality_alarm_key(model.problem_type, model.primary_metric)
@@ -149,6 +149,10 @@ class TrainingPipeline(Construct):
 
     @property
     def definition(self) -> str:
+        """The pipeline definition JSON (see :meth:`wait_for_definition`)."""
+        return self.wait_for_definition()
+
+    def wait_for_definition(self) -> str:
         """The pipeline definition JSON, checked against the region's offers (:func:`_check_offered`) when first
         asked: in the constructor, unless the SDK helper is generating it; then ``build_app`` asks, before synth.
 
@@ -249,7 +253,7 @@ class _DefinitionBody:
         self._pipeline = pipeline
 
     def produce(self) -> str:
-        return self._pipeline.definition
+        return self._pipeline.wait_for_definition()
 
 
 def _check_offered(pipeline_name: str, definition: str, region: str) -> None:

@@ -177,7 +177,9 @@ def _build_later(spec: PipelineSpec, *, cached: bool) -> Callable[[], str]:
                                                lambda: sdk_helper.later(_generate, safe_spec))
     else:
         generated = _generate(safe_spec)
-        text = lambda: generated  # noqa: E731
+
+        def text() -> str:
+            return generated
 
     def definition() -> str:
         restored = restore_tokens(text(), replacements)

@@ -8,12 +8,14 @@ imports the SDK on the other core meanwhile. From then on, what the cache cannot
 helper by the same functions in the same offline environment (:func:`~.sdk_offline.offline_sdk`), so the
 answers, and the templates, are the bytes the app would have computed itself. An image lookup waits for its
 answer (:func:`run`); a pipeline definition is begun (:func:`later`) and the app goes on building until
-``build_app`` asks for it. The helper answers in order.
+``build_app`` asks for it, then tells the helper no more work is coming (:func:`close`). The helper answers
+in order, and first says which generator it sees: a helper that sees other code or packages (another
+interpreter flag, another path) is not used.
 
-A helper that cannot start or stops answering is replaced by computing in the app, with a one-line notice.
-An exception the work raises in the helper (a region without the image, an offline violation) is raised in
-the app as it is. The helper reads requests on its stdin, answers on a copy of its stdout (what the SDK
-prints goes to stderr), and exits when the app closes its stdin or exits.
+A helper that cannot start, exits or answers out of turn leaves the work to the app, with a one-line notice.
+Work that fails in the helper is done again in the app, which raises the genuine exception with its
+traceback (an error path only). The helper reads requests on its stdin, answers on a copy of its stdout
+(what it prints goes to stderr), and exits when its stdin closes: when the app closes it, or exits.
 """
 
 from __future__ import annotations
@@ -28,39 +30,52 @@ import subprocess
 import sys
 import threading
 from concurrent.futures import Future
-from pathlib import Path
 from typing import Any, BinaryIO, Callable, Deque, Optional, Tuple, TypeVar
 
-REPO_ROOT = Path(__file__).resolve().parents[2]
+from ..content_cache import REPO_ROOT, notice
+from .sdk_cache import sdk_cache
+
 _LENGTH = struct.Struct("!Q")  # each message: its length, then the pickled message
+# Before anything is imported, the answers get their own copy of stdout and stdout becomes stderr, so nothing
+# printed on the way (an import, the SDK) can reach them.
+_HELPER_MAIN = ("import os; answers = os.dup(1); os.dup2(2, 1); "
+                "from mlops_loop.training.sdk_helper import serve; serve(answers)")
 T = TypeVar("T")
 
 
 class _Lost(Exception):
-    """The helper process stopped answering (it exited, or wrote something that is not an answer)."""
+    """The helper stopped answering (it exited, answered out of turn, or sees another generator)."""
+
+
+class _Failed(Exception):
+    """The work failed in the helper (its text); the app does it again to raise the genuine exception."""
 
 
 class _Helper:
     """The helper process and its pipes. Requests are written as they come; a reader thread hands each answer to
-    the oldest request waiting (the helper answers in order)."""
+    the oldest request waiting (the helper answers in order), after checking the helper's greeting."""
 
-    def __init__(self) -> None:
+    def __init__(self, generator: str) -> None:
+        """``generator``: the app's generator digest, which the helper's must equal."""
         environment = dict(os.environ)
         environment["PYTHONPATH"] = os.pathsep.join(filter(None, [str(REPO_ROOT), environment.get("PYTHONPATH")]))
-        self.process = subprocess.Popen(
-            [sys.executable, "-c", f"from {__name__} import serve; serve()"],
-            stdin=subprocess.PIPE, stdout=subprocess.PIPE, env=environment,
-        )
+        self.process = subprocess.Popen([sys.executable, "-c", _HELPER_MAIN], stdin=subprocess.PIPE,
+                                        stdout=subprocess.PIPE, cwd=REPO_ROOT, env=environment)
         # Requests are written under one lock, answers matched under another: the app may block writing (the
         # helper's stdin full while it works) only while the reader can still take answers (its stdout full).
         self._writing, self._matching = threading.Lock(), threading.Lock()
         self._waiting: Deque[Future] = collections.deque()
         self._lost: Optional[str] = None
-        threading.Thread(target=self._read, name="sdk-helper-answers", daemon=True).start()
+        try:
+            threading.Thread(target=self._read, args=(generator,), name="sdk-helper-answers", daemon=True).start()
+        except RuntimeError:
+            self.process.kill()
+            self.process.wait()
+            raise
 
     def submit(self, function: Callable[..., Any], args: Tuple[Any, ...]) -> Future:
         """The future result of ``function(*args)`` in the helper; it fails with :class:`_Lost` if the helper
-        stops answering first. Raises what pickling the request raises."""
+        stops answering first, with :class:`_Failed` if the work fails there. Raises what pickling raises."""
         request = pickle.dumps((function.__module__, function.__qualname__, args), protocol=pickle.HIGHEST_PROTOCOL)
         future: Future = Future()
         with self._writing:
@@ -71,31 +86,32 @@ class _Helper:
                 self._waiting.append(future)  # before the request, so its answer always finds it
             try:
                 _write(self.process.stdin, request)
-            except (OSError, ValueError) as error:  # ValueError: the pipe was closed here (stop)
+            except OSError as error:  # the helper exited
                 with self._matching:
                     self._lose(f"{error.__class__.__name__}: {error}")
         return future
 
-    def _read(self) -> None:
-        while True:
-            try:
+    def _read(self, generator: str) -> None:
+        try:
+            greeting = _receive(self.process.stdout)
+            if greeting != ("generator", generator):
+                raise _Lost(f"it sees another generator than the app: {greeting!r}")
+            while True:
                 answer = _receive(self.process.stdout)
                 if not (isinstance(answer, tuple) and len(answer) == 2 and isinstance(answer[0], bool)):
-                    raise TypeError(f"an answer of type {type(answer).__name__}")
-            except Exception as error:  # pylint: disable=broad-except  # whatever it is, no answer can follow
+                    raise _Lost(f"an answer of type {type(answer).__name__}")
                 with self._matching:
-                    self._lose(f"{error.__class__.__name__}: {error}")
-                return
+                    if not self._waiting:
+                        raise _Lost("an answer nothing asked for")
+                    future = self._waiting.popleft()
+                succeeded, value = answer
+                if succeeded:
+                    future.set_result(value)
+                else:
+                    future.set_exception(_Failed(value))
+        except Exception as error:  # pylint: disable=broad-except  # whatever it is, no answer can follow
             with self._matching:
-                future = self._waiting.popleft() if self._waiting else None
-                if future is None:
-                    self._lose("an answer nothing asked for")
-                    return
-            succeeded, value = answer
-            if succeeded:
-                future.set_result(value)
-            else:
-                future.set_exception(value)
+                self._lose(str(error) if isinstance(error, _Lost) else f"{error.__class__.__name__}: {error}")
 
     def _lose(self, why: str) -> None:
         """Fail every waiting request, and every later one (called holding ``_matching``)."""
@@ -104,22 +120,27 @@ class _Helper:
         while self._waiting:
             self._waiting.popleft().set_exception(_Lost(self._lost))
 
-    def stop(self, wait: float = 10.0) -> None:
-        """Close the helper's stdin (it exits when its import is done) and wait ``wait`` seconds, then kill it."""
+    def close(self) -> None:
+        """No more work: close the helper's stdin, so it exits once it has answered."""
         with self._matching:
-            self._lose("the helper was stopped")
-        if self._writing.acquire(timeout=wait):  # else a request is stuck being written: killing frees it
+            self._lose("the helper was closed")
+        if self._writing.acquire(timeout=1.0):  # else a request is stuck being written: stop() kills the helper
             try:
                 self.process.stdin.close()
             except OSError:
                 pass
             finally:
                 self._writing.release()
+
+    def stop(self, wait: float) -> None:
+        """:meth:`close`, then wait up to ``wait`` seconds for the helper to exit before killing it."""
+        self.close()
         try:
             self.process.wait(timeout=wait)
         except subprocess.TimeoutExpired:
             self.process.kill()
             self.process.wait()
+        self.process.stdout.close()
 
 
 _HELPER: Optional[_Helper] = None
@@ -128,17 +149,16 @@ _HELPER: Optional[_Helper] = None
 def start_if_cache_is_cold() -> bool:
     """Start the helper unless the SDK cache already holds an answer of the current generator (or a helper
     runs); True when one runs afterwards. A helper that cannot be started is left out, with a notice."""
-    from .sdk_cache import sdk_cache
-
     global _HELPER
-    if _HELPER is None and not sdk_cache().holds_answers():
+    cache = sdk_cache()
+    if _HELPER is None and not cache.holds_answers():
         try:
-            _HELPER = _Helper()
-        except OSError as error:
-            _notice(f"cannot start the SDK helper process ({error}); the app runs the SDK itself")
+            _HELPER = _Helper(cache.generator_digest())
+        except (OSError, RuntimeError) as error:
+            notice(f"cannot start the SDK helper process ({error}); the app runs the SDK itself")
         else:
-            # An app that exits early (a config error) does not wait for the helper's import to finish.
-            atexit.register(stop, wait=0.1)
+            # Reaped when the app exits; an app that ends early (a config error) does not wait for its import.
+            atexit.register(_HELPER.stop, 0.1)
     return _HELPER is not None
 
 
@@ -147,20 +167,21 @@ def running() -> bool:
     return _HELPER is not None
 
 
-def stop(wait: float = 10.0) -> None:
-    """Stop the helper, if one runs (waiting ``wait`` seconds for it to exit, then killing it)."""
+def close() -> None:
+    """Tell the helper, if one runs, that no more work is coming: it exits while the app goes on."""
     global _HELPER
     helper, _HELPER = _HELPER, None
     if helper is not None:
-        helper.stop(wait)
+        helper.close()
 
 
 def later(function: Callable[..., T], *args: Any) -> Callable[[], T]:
-    """``function(*args)``, started now; the returned function waits for its result (or raises its exception).
+    """``function(*args)``, begun now; the returned function waits for its result (or raises its exception).
 
     With a helper running, it is computed there while the caller goes on; without one, it is computed now (and
     its exception raised now). ``function`` must be a module-level function, its arguments and result picklable.
-    A helper lost before it answers leaves the work to this process, with one notice.
+    A helper lost before it answers leaves the work to this process, with one notice; work that failed there is
+    done again here, to raise the genuine exception (with a notice if it then succeeds).
     """
     helper = _HELPER
     if helper is None:
@@ -173,9 +194,14 @@ def later(function: Callable[..., T], *args: Any) -> Callable[[], T]:
             return future.result()
         except _Lost as lost:
             if _HELPER is helper:  # the first to find it lost says so
-                _notice(f"the SDK helper process stopped answering ({lost}); the app runs the SDK itself")
-                stop(wait=1.0)
+                notice(f"the SDK helper process stopped answering ({lost}); the app runs the SDK itself")
+                close()
             return function(*args)
+        except _Failed as failed:
+            value = function(*args)
+            notice(f"{function.__qualname__} failed in the SDK helper process ({failed}) but not in the app; "
+                   "the app's answer is used")
+            return value
 
     return result
 
@@ -183,10 +209,6 @@ def later(function: Callable[..., T], *args: Any) -> Callable[[], T]:
 def run(function: Callable[..., T], *args: Any) -> T:
     """``function(*args)``, computed in the helper when one runs, else here (see :func:`later`)."""
     return later(function, *args)()
-
-
-def _notice(message: str) -> None:
-    print(f"mlops-loop: {message}", file=sys.stderr)
 
 
 def _write(stream: BinaryIO, data: bytes) -> None:
@@ -211,29 +233,28 @@ def _answer(module: str, qualname: str, args: Tuple[Any, ...]) -> Tuple[bool, An
         for part in qualname.split("."):
             function = getattr(function, part)
         return True, function(*args)
-    except Exception as error:  # pylint: disable=broad-except  # raised again in the app
-        try:
-            pickle.dumps(error)
-        except Exception:  # pylint: disable=broad-except  # an exception that cannot travel: its text does
-            return False, RuntimeError(f"{error.__class__.__name__}: {error}")
-        return False, error
+    except Exception as error:  # pylint: disable=broad-except  # the app does the work again and raises it
+        return False, f"{error.__class__.__name__}: {error}"
 
 
-def serve() -> None:
-    """The helper's side: import the SDK, then answer each request on stdin until it closes."""
-    answers = os.fdopen(os.dup(sys.stdout.fileno()), "wb")
-    os.dup2(sys.stderr.fileno(), sys.stdout.fileno())  # the SDK's prints must not reach the answers
-    requests = sys.stdin.buffer
+def serve(answers_fd: int) -> None:
+    """The helper's side: say which generator it sees, import the SDK, then answer each request on stdin until
+    it closes (``answers_fd``: where the answers go)."""
+    answers = os.fdopen(answers_fd, "wb")
+    # Before the SDK import, which may put more distributions on sys.path (setuptools' vendored ones).
+    _write(answers, pickle.dumps(("generator", sdk_cache().generator_digest())))
     from .sdk_offline import import_sdk
 
     try:
         import_sdk()
-    except Exception:  # pylint: disable=broad-except  # each request meets it again, and the app raises it
-        pass
+        failure = None
+    except Exception as error:  # pylint: disable=broad-except  # every request answers with it (the app raises it)
+        failure = f"{error.__class__.__name__} while the helper imported the SDK: {error}"
+    requests = sys.stdin.buffer
     while True:
         try:
             module, qualname, args = _receive(requests)
         except EOFError:
             return
-        _write(answers, pickle.dumps(_answer(module, qualname, args), protocol=pickle.HIGHEST_PROTOCOL))
-
+        answer = (False, failure) if failure else _answer(module, qualname, args)
+        _write(answers, pickle.dumps(answer, protocol=pickle.HIGHEST_PROTOCOL))

@@ -187,23 +187,19 @@ def test_hyperparameter_tuning_is_switched_per_environment(config, tmp_path):
 
 
 def test_build_app_asks_for_every_pipelines_definition_before_synth(config, tmp_path, monkeypatch):
-    """GIVEN the SDK helper generating definitions while the stages are built, and a table of offers in which the
-    environment's region offers processing on no type the pipelines use WHEN the app is built THEN ``build_app`` itself
-    fails with the pipeline's refusal, before any synth (not inside the template's making)."""
+    """GIVEN the SDK helper generating definitions while the stages are built (app.py on a cold cache), so no
+    construct checks its own WHEN an environment is built THEN ``build_app`` has every pipeline's definition
+    checked against the region's offers before it returns (a refusal then fails there, not inside synth)."""
     from mlops_loop.app_builder import build_app, new_app
-    from mlops_loop.config.instance_offers import RegionOffers
     from mlops_loop.constructs import training_pipeline
 
-    name, environment = next(iter(config.environments.items()))
-    region = environment.region
-    offers = RegionOffers(region=region, source="s", offer_version="20261201000000", publication_date="2026-12-01",
-                          sha256="0" * 64, types={"training": frozenset(), "processing": frozenset(),
-                                                  "hosting": frozenset()})
-    monkeypatch.setattr(training_pipeline, "load_offers", lambda: {region: offers})
+    checked = []
+    monkeypatch.setattr(training_pipeline, "_check_offered", lambda name, definition, region: checked.append(name))
     monkeypatch.setattr(training_pipeline.sdk_helper, "running", lambda: True)
-    one_model = config.model_copy(update={"environments": {name: environment.model_copy(update={
-        "models": environment.models[:1]})}})
+    name = next(iter(config.environments))
 
-    with pytest.raises(ValueError, match=r"^pipeline .*: parameter ProcessingInstanceType: \S+ is not offered for "
-                                         rf"processing in {region}; "):
-        build_app(new_app(str(tmp_path)), one_model, environments=[name])
+    stages = build_app(new_app(str(tmp_path)), config, environments=[name])
+
+    pipelines = stages[name].training.pipelines.values()
+    assert len(pipelines) == len(config.environments[name].models) >= 1
+    assert sorted(checked) == sorted(p.pipeline.pipeline_name for p in pipelines)

@@ -7,23 +7,34 @@ import subprocess
 import sys
 import threading
 import time
+import types
 
 import pytest
 
 from mlops_loop.content_cache import CACHE_DIR_ENV, ContentCache
 from mlops_loop.training import definition, sdk_helper, sdk_offline
 from mlops_loop.training.names import XGBOOST_FRAMEWORK, XGBOOST_VERSION
+from mlops_loop.training.sdk_cache import GENERATOR_SOURCES, sdk_cache
 from mlops_loop.training.tokens import with_placeholders
 from tests.support import pipeline_specs as specs
 from tests.support.paths import REPO_ROOT
 
 
+# One worker holds the module's helper (its SDK import costs a few CPU-seconds).
+pytestmark = pytest.mark.xdist_group("sdk_helper")
+
+
+def _new_helper() -> sdk_helper._Helper:
+    return sdk_helper._Helper(sdk_cache().generator_digest())
+
+
 @pytest.fixture(scope="module")
 def running():
-    """One helper for the tests that keep it alive (its SDK import costs a few CPU-seconds)."""
-    helper = sdk_helper._Helper()
+    """One helper for the tests that keep it alive; at the end it exits by itself once its stdin closes."""
+    helper = _new_helper()
     yield helper
-    helper.stop()
+    helper.stop(10.0)
+    assert helper.process.returncode == 0
 
 
 @pytest.fixture
@@ -45,6 +56,12 @@ def wait_for(path: str) -> str:
 
 def shout(text: str) -> str:
     return text.upper()
+
+
+def only_in(pid: int) -> str:
+    if os.getpid() != pid:
+        raise ValueError(f"not in process {os.getpid()}")
+    return "answered"
 
 
 def _unpicklable_error():
@@ -105,9 +122,17 @@ def test_an_error_in_the_helper_is_raised_in_the_app_with_its_type_and_message(h
         sdk_helper.run(sdk_offline._retrieve_image_uri, request)
 
     assert str(there.value) == str(here.value)
-    with pytest.raises(RuntimeError, match=r"^Local: made inside a function, so its class cannot travel$"):
+    # The app does the work again: the genuine exception, even one whose class cannot travel between processes
+    with pytest.raises(Exception, match=r"^made inside a function, so its class cannot travel$") as local:
         sdk_helper.run(_unpicklable_error)
-    assert sdk_helper.run(os.getpid) == helper.process.pid  # and it still answers
+    assert type(local.value).__name__ == "Local"
+    assert sdk_helper.run(os.getpid) == helper.process.pid  # and the helper still answers
+
+
+def test_work_that_fails_only_in_the_helper_is_answered_by_the_app_with_a_notice(helper, capsys):
+    assert sdk_helper.run(only_in, os.getpid()) == "answered"
+    assert capsys.readouterr().err == ("mlops-loop: only_in failed in the SDK helper process (ValueError: not in "
+                                       f"process {helper.process.pid}) but not in the app; the app's answer is used\n")
 
 
 def test_what_the_work_writes_to_stdout_does_not_reach_the_answers(helper):
@@ -118,7 +143,7 @@ def test_what_the_work_writes_to_stdout_does_not_reach_the_answers(helper):
 
 def test_a_helper_that_dies_is_replaced_by_computing_in_the_app_with_a_notice(monkeypatch, capsys):
     # GIVEN a helper that is killed before it answers
-    dying = sdk_helper._Helper()
+    dying = _new_helper()
     monkeypatch.setattr(sdk_helper, "_HELPER", dying)
     dying.process.kill()
     dying.process.wait()
@@ -134,26 +159,56 @@ def test_a_helper_that_dies_is_replaced_by_computing_in_the_app_with_a_notice(mo
     assert capsys.readouterr().err == ""
 
 
+def test_a_helper_that_sees_another_generator_is_not_used(monkeypatch, capsys):
+    other = sdk_helper._Helper("the digest of another checkout")
+    monkeypatch.setattr(sdk_helper, "_HELPER", other)
+    try:
+        assert sdk_helper.run(os.getpid) == os.getpid()
+    finally:
+        other.stop(0.1)
+    assert capsys.readouterr().err == (
+        "mlops-loop: the SDK helper process stopped answering (it sees another generator than the app: "
+        f"('generator', '{sdk_cache().generator_digest()}')); the app runs the SDK itself\n")
+
+
+def test_an_sdk_that_fails_to_import_in_the_helper_fails_each_request_there_and_the_app_does_it(tmp_path, monkeypatch,
+                                                                                                capsys):
+    # GIVEN a helper that finds a broken sagemaker package first on its path
+    (tmp_path / "sagemaker").mkdir()
+    (tmp_path / "sagemaker" / "__init__.py").write_text("raise ImportError('a broken SDK')\n")
+    monkeypatch.setenv("PYTHONPATH", str(tmp_path))
+    broken = _new_helper()
+    monkeypatch.setattr(sdk_helper, "_HELPER", broken)
+    request = {"framework": XGBOOST_FRAMEWORK, "region": specs.REGION, "version": XGBOOST_VERSION}
+    try:
+        # WHEN the app asks for an image THEN it gets the one it computes itself, and is told why
+        assert sdk_helper.run(sdk_offline._retrieve_image_uri, request) == sdk_offline._retrieve_image_uri(request)
+    finally:
+        broken.stop(10.0)
+    assert capsys.readouterr().err == (
+        "mlops-loop: _retrieve_image_uri failed in the SDK helper process (ImportError while the helper imported the "
+        "SDK: a broken SDK) but not in the app; the app's answer is used\n")
+
+
 def test_a_stopped_helper_has_exited():
-    started = sdk_helper._Helper()
-    started.stop(wait=0.1)  # before its import is done: killed
+    started = _new_helper()
+    started.stop(0.1)  # before its import is done: killed
     assert started.process.returncode is not None
 
 
 def test_the_helper_starts_only_when_the_cache_holds_no_answer_of_the_current_generator(tmp_path, monkeypatch):
-    monkeypatch.setattr(sdk_helper, "_Helper", lambda: "a helper")
+    started = []
+    monkeypatch.setattr(sdk_helper, "_Helper", lambda generator: started.append(generator) or types.SimpleNamespace(stop=None))
     monkeypatch.setattr(sdk_helper, "_HELPER", None)
     monkeypatch.setattr(sdk_helper.atexit, "register", lambda *args, **kwargs: None)
 
     # GIVEN an empty cache directory: WHEN the app starts THEN so does a helper
     monkeypatch.setenv(CACHE_DIR_ENV, str(tmp_path / "empty"))
-    assert sdk_helper.start_if_cache_is_cold() and sdk_helper._HELPER == "a helper"
+    assert sdk_helper.start_if_cache_is_cold() and started == [sdk_cache().generator_digest()]
 
     # GIVEN a directory where another process kept an answer of this generator: no helper
     monkeypatch.setattr(sdk_helper, "_HELPER", None)
     monkeypatch.setenv(CACHE_DIR_ENV, str(tmp_path / "filled"))
-    from mlops_loop.training.sdk_cache import GENERATOR_SOURCES
-
     ContentCache(tmp_path / "filled", sources=GENERATOR_SOURCES).put("image-uri", {"any": "request"}, "an answer")
     assert not sdk_helper.start_if_cache_is_cold() and sdk_helper._HELPER is None
 
@@ -163,7 +218,7 @@ def test_the_helper_starts_only_when_the_cache_holds_no_answer_of_the_current_ge
 
 
 def test_a_helper_that_cannot_start_leaves_the_app_computing_with_a_notice(tmp_path, monkeypatch, capsys):
-    def refuse():
+    def refuse(generator):
         raise OSError("no processes left")
 
     monkeypatch.setattr(sdk_helper, "_Helper", refuse)
@@ -231,3 +286,32 @@ def test_the_app_starts_the_helper_before_it_imports_the_cdk_and_only_when_run()
     functions must not get a helper (its definitions would then be generated in another process)."""
     assert _app_entry("__main__") == "cdk not imported\n"
     assert _app_entry("app_entry") == "not asked\n"
+
+
+@pytest.mark.synth
+def test_an_environment_built_with_the_helper_has_the_templates_built_without_it(helper, tmp_path, monkeypatch):
+    """GIVEN the frozen sample's first environment WHEN it is synthesized with the helper on an empty cache (as app.py
+    does cold) and without one THEN every template is the same bytes."""
+    from mlops_loop.app_builder import build_app, new_app
+    from mlops_loop.config import load_config
+    from tests.support.configs import SAMPLE_CONFIG
+
+    config = load_config(SAMPLE_CONFIG)
+    name = next(iter(config.environments))
+
+    def templates(outdir):
+        app = new_app(str(outdir))
+        build_app(app, config, environments=[name], code_version="test")
+        app.synth()
+        return {path.relative_to(outdir): path.read_bytes() for path in outdir.rglob("*.template.json")}
+
+    asked = []
+    submit = helper.submit
+    monkeypatch.setattr(helper, "submit", lambda function, args: asked.append(function.__name__) or submit(function, args))
+    monkeypatch.setenv(CACHE_DIR_ENV, str(tmp_path / "empty"))
+    with_helper = templates(tmp_path / "with")
+    assert asked.count("_generate") == len(config.environments[name].models) and "_retrieve_image_uri" in asked
+    monkeypatch.setattr(sdk_helper, "_HELPER", None)
+    monkeypatch.delenv(CACHE_DIR_ENV)
+    without = templates(tmp_path / "without")
+    assert with_helper and with_helper == without
