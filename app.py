@@ -18,7 +18,7 @@ from mlops_loop.training import sdk_helper
 
 if __name__ == "__main__":
     # Before the CDK is imported (a second): on an empty SDK cache the helper imports the SDK meanwhile.
-    sdk_helper.start_if_cache_is_cold()
+    sdk_helper.start_for_app()
 
 from mlops_loop.app_builder import REPO_ROOT, build_app, code_version, new_app  # noqa: E402
 from mlops_loop.config import AppConfig, ConfigError, load_config

@@ -11,7 +11,7 @@ covers every input:
 
 A changed input is a different key, so an entry is never stale; there is no expiry and no
 invalidation. An empty ``generator-<digest>`` file marks a directory that holds answers of that generator
-(:meth:`ContentCache.holds_answers`: whether a synth starts the SDK helper process). The directory (``.cache/derived`` in the repository, ignored by git) is safe to delete
+(:meth:`ContentCache.holds_answers`: whether a synth starts the SDK helper process at once). The directory (``.cache/derived`` in the repository, ignored by git) is safe to delete
 at any time. ``MLOPS_LOOP_CACHE_DIR`` moves it; ``MLOPS_LOOP_CACHE_DIR=off`` turns the disk cache off.
 
 Nothing here can produce a wrong answer, only a slower one: an entry that is unreadable, partial,

@@ -2,13 +2,14 @@
 
 On an empty cache, the app's first image lookup waited about 2.7 s for the SDK to import, and the pipeline
 definitions took another second, on the one core the app and the CDK's Node process take turns on; the
-machines this runs on have two. So ``app.py`` calls :func:`start_if_cache_is_cold` before it imports the
+machines this runs on have two. So ``app.py`` calls :func:`start_for_app` before it imports the
 CDK: when the SDK cache (:mod:`.sdk_cache`) holds no answer of the current generator, a helper process
-imports the SDK on the other core meanwhile. From then on, what the cache cannot answer is computed in the
+imports the SDK on the other core meanwhile (and otherwise, at the first definition the cache lacks: after a
+config edit, the app builds on while it imports). From then on, what the cache cannot answer is computed in the
 helper by the same functions in the same offline environment (:func:`~.sdk_offline.offline_sdk`), so the
 answers, and the templates, are the bytes the app would have computed itself. An image lookup waits for its
 answer (:func:`run`); a pipeline definition is begun (:func:`later`) and the app goes on building until
-``build_app`` asks for it, then tells the helper no more work is coming (:func:`close`). The helper answers
+``build_app`` asks for it; ``app.py`` then tells the helper no more work is coming (:func:`close`). The helper answers
 in order, and first says which generator it sees: a helper that sees other code or packages (another
 interpreter flag, another path) is not used.
 
@@ -144,22 +145,33 @@ class _Helper:
 
 
 _HELPER: Optional[_Helper] = None
+# Set by app.py (start_for_app): a definition begun without a helper starts one (see later).
+_START_ON_FIRST_MISS = False
 
 
-def start_if_cache_is_cold() -> bool:
-    """Start the helper unless the SDK cache already holds an answer of the current generator (or a helper
-    runs); True when one runs afterwards. A helper that cannot be started is left out, with a notice."""
-    global _HELPER
-    cache = sdk_cache()
-    if _HELPER is None and not cache.holds_answers():
-        try:
-            _HELPER = _Helper(cache.generator_digest())
-        except (OSError, RuntimeError) as error:
-            notice(f"cannot start the SDK helper process ({error}); the app runs the SDK itself")
-        else:
-            # Reaped when the app exits; an app that ends early (a config error) does not wait for its import.
-            atexit.register(_HELPER.stop, 0.1)
+def start_for_app() -> bool:
+    """What ``app.py`` calls before it imports the CDK: start the helper now when the SDK cache holds no answer of
+    the current generator (a fresh clone, changed definition code or packages), else when the first definition the
+    cache lacks is begun (a config edit). True when one runs now. Tests do not call it: without it, everything is
+    computed in the calling process."""
+    global _START_ON_FIRST_MISS
+    _START_ON_FIRST_MISS = True
+    if _HELPER is None and not sdk_cache().holds_answers():
+        _start()
     return _HELPER is not None
+
+
+def _start() -> None:
+    """Start the helper (once: a helper that cannot be started is left out, with a notice)."""
+    global _HELPER, _START_ON_FIRST_MISS
+    _START_ON_FIRST_MISS = False
+    try:
+        _HELPER = _Helper(sdk_cache().generator_digest())
+    except (OSError, RuntimeError) as error:
+        notice(f"cannot start the SDK helper process ({error}); the app runs the SDK itself")
+    else:
+        # Reaped when the app exits; an app that ends early (a config error) does not wait for its import.
+        atexit.register(_HELPER.stop, 0.1)
 
 
 def running() -> bool:
@@ -168,9 +180,10 @@ def running() -> bool:
 
 
 def close() -> None:
-    """Tell the helper, if one runs, that no more work is coming: it exits while the app goes on."""
-    global _HELPER
-    helper, _HELPER = _HELPER, None
+    """Tell the helper, if one runs, that no more work is coming (it exits while the app goes on); none starts
+    after this."""
+    global _HELPER, _START_ON_FIRST_MISS
+    helper, _HELPER, _START_ON_FIRST_MISS = _HELPER, None, False
     if helper is not None:
         helper.close()
 
@@ -178,11 +191,18 @@ def close() -> None:
 def later(function: Callable[..., T], *args: Any) -> Callable[[], T]:
     """``function(*args)``, begun now; the returned function waits for its result (or raises its exception).
 
-    With a helper running, it is computed there while the caller goes on; without one, it is computed now (and
-    its exception raised now). ``function`` must be a module-level function, its arguments and result picklable.
-    A helper lost before it answers leaves the work to this process, with one notice; work that failed there is
-    done again here, to raise the genuine exception (with a notice if it then succeeds).
+    With a helper running (or started now, after :func:`start_for_app`), it is computed there while the caller
+    goes on; without one, it is computed now (and its exception raised now). ``function`` must be a module-level
+    function, its arguments and result picklable. A helper lost before it answers leaves the work to this process,
+    with one notice; work that failed there is done again here, to raise the genuine exception (with a notice if it
+    then succeeds).
     """
+    if _HELPER is None and _START_ON_FIRST_MISS:
+        _start()
+    return _begin(function, args)
+
+
+def _begin(function: Callable[..., T], args: Tuple[Any, ...]) -> Callable[[], T]:
     helper = _HELPER
     if helper is None:
         value = function(*args)
@@ -207,8 +227,9 @@ def later(function: Callable[..., T], *args: Any) -> Callable[[], T]:
 
 
 def run(function: Callable[..., T], *args: Any) -> T:
-    """``function(*args)``, computed in the helper when one runs, else here (see :func:`later`)."""
-    return later(function, *args)()
+    """``function(*args)``, computed in the helper when one runs, else here (see :func:`later`; the caller waits
+    anyway, so no helper is started for it)."""
+    return _begin(function, args)()
 
 
 def _write(stream: BinaryIO, data: bytes) -> None:

@@ -8,6 +8,7 @@ import sys
 import threading
 import time
 import types
+from concurrent.futures import Future
 
 import pytest
 
@@ -196,39 +197,78 @@ def test_a_stopped_helper_has_exited():
     assert started.process.returncode is not None
 
 
-def test_the_helper_starts_only_when_the_cache_holds_no_answer_of_the_current_generator(tmp_path, monkeypatch):
+@pytest.fixture
+def starts(monkeypatch):
+    """The generator digests helpers were started with (none is), the app's settings restored after the test."""
     started = []
-    monkeypatch.setattr(sdk_helper, "_Helper", lambda generator: started.append(generator) or types.SimpleNamespace(stop=None))
-    monkeypatch.setattr(sdk_helper, "_HELPER", None)
-    monkeypatch.setattr(sdk_helper.atexit, "register", lambda *args, **kwargs: None)
 
+    def fake(generator):
+        started.append(generator)
+        return types.SimpleNamespace(stop=None, close=lambda: None,
+                                     submit=lambda function, args: _done(function(*args)))
+
+    monkeypatch.setattr(sdk_helper, "_Helper", fake)
+    monkeypatch.setattr(sdk_helper, "_HELPER", None)
+    monkeypatch.setattr(sdk_helper, "_START_ON_FIRST_MISS", False)
+    monkeypatch.setattr(sdk_helper.atexit, "register", lambda *args, **kwargs: None)
+    return started
+
+
+def _done(value) -> Future:
+    future: Future = Future()
+    future.set_result(value)
+    return future
+
+
+def test_the_app_starts_a_helper_at_once_only_when_the_cache_holds_no_answer_of_the_current_generator(
+        tmp_path, monkeypatch, starts):
     # GIVEN an empty cache directory: WHEN the app starts THEN so does a helper
     monkeypatch.setenv(CACHE_DIR_ENV, str(tmp_path / "empty"))
-    assert sdk_helper.start_if_cache_is_cold() and started == [sdk_cache().generator_digest()]
+    assert sdk_helper.start_for_app() and starts == [sdk_cache().generator_digest()]
 
-    # GIVEN a directory where another process kept an answer of this generator: no helper
+    # GIVEN a directory where another process kept an answer of this generator: no helper yet
     monkeypatch.setattr(sdk_helper, "_HELPER", None)
     monkeypatch.setenv(CACHE_DIR_ENV, str(tmp_path / "filled"))
     ContentCache(tmp_path / "filled", sources=GENERATOR_SOURCES).put("image-uri", {"any": "request"}, "an answer")
-    assert not sdk_helper.start_if_cache_is_cold() and sdk_helper._HELPER is None
+    assert not sdk_helper.start_for_app() and sdk_helper._HELPER is None and len(starts) == 1
 
     # GIVEN the cache turned off: every answer is computed, so a helper starts
     monkeypatch.setenv(CACHE_DIR_ENV, "off")
-    assert sdk_helper.start_if_cache_is_cold()
+    assert sdk_helper.start_for_app() and len(starts) == 2
 
 
-def test_a_helper_that_cannot_start_leaves_the_app_computing_with_a_notice(tmp_path, monkeypatch, capsys):
+def test_after_a_config_edit_the_first_definition_the_cache_lacks_starts_the_helper(tmp_path, monkeypatch, starts):
+    # GIVEN the app started on a cache that holds answers of this generator
+    monkeypatch.setenv(CACHE_DIR_ENV, str(tmp_path / "filled"))
+    ContentCache(tmp_path / "filled", sources=GENERATOR_SOURCES).put("image-uri", {"any": "request"}, "an answer")
+    assert not sdk_helper.start_for_app()
+
+    # WHEN an image lookup misses THEN it is computed here (the app waits for it anyway)
+    assert sdk_helper.run(os.getpid) == os.getpid() and starts == []
+    # WHEN work is begun later (a definition the cache lacks) THEN a helper starts and takes it, once
+    assert sdk_helper.later(str, "begun")() == "begun" and len(starts) == 1
+    assert sdk_helper.later(str, "again")() == "again" and len(starts) == 1
+    # AND once the app has closed it, none starts again
+    sdk_helper.close()
+    assert sdk_helper.later(os.getpid)() == os.getpid() and len(starts) == 1
+
+
+def test_without_the_app_nothing_starts_a_helper(starts):
+    assert sdk_helper.later(os.getpid)() == os.getpid() and starts == []
+
+
+def test_a_helper_that_cannot_start_leaves_the_app_computing_with_a_notice(tmp_path, monkeypatch, capsys, starts):
     def refuse(generator):
         raise OSError("no processes left")
 
     monkeypatch.setattr(sdk_helper, "_Helper", refuse)
-    monkeypatch.setattr(sdk_helper, "_HELPER", None)
     monkeypatch.setenv(CACHE_DIR_ENV, str(tmp_path / "empty"))
 
-    assert not sdk_helper.start_if_cache_is_cold()
+    assert not sdk_helper.start_for_app()
     assert capsys.readouterr().err == ("mlops-loop: cannot start the SDK helper process (no processes left); "
                                        "the app runs the SDK itself\n")
-    assert sdk_helper.run(os.getpid) == os.getpid()
+    assert sdk_helper.later(os.getpid)() == os.getpid()  # and it is not tried again
+    assert capsys.readouterr().err == ""
 
 
 def test_a_request_asked_again_while_it_is_created_waits_for_the_same_creation(tmp_path):
@@ -271,7 +311,7 @@ def _app_entry(run_name: str) -> str:
         "def record():\n"
         "    print('cdk imported' if 'aws_cdk' in sys.modules else 'cdk not imported')\n"
         "    raise SystemExit(0)\n"
-        "sdk_helper.start_if_cache_is_cold = record\n"
+        "sdk_helper.start_for_app = record\n"
         f"runpy.run_path('app.py', run_name={run_name!r})\n"
         "print('not asked')\n"
     )
