@@ -11,8 +11,8 @@ covers every input:
 
 A changed input is a different key, so an entry is never stale; there is no expiry and no
 invalidation. An empty ``generator-<digest>`` file marks a directory that holds answers of that generator
-(:meth:`ContentCache.holds_answers`: whether a synth starts the SDK helper process at once). The directory (``.cache/derived`` in the repository, ignored by git) is safe to delete
-at any time. ``MLOPS_LOOP_CACHE_DIR`` moves it; ``MLOPS_LOOP_CACHE_DIR=off`` turns the disk cache off.
+(:meth:`ContentCache.holds_answers`: whether a synth starts the SDK helper process at once). The
+directory (``.cache/derived`` in the repository, ignored by git) is safe to delete at any time. ``MLOPS_LOOP_CACHE_DIR`` moves it; ``MLOPS_LOOP_CACHE_DIR=off`` turns the disk cache off.
 
 Nothing here can produce a wrong answer, only a slower one: an entry that is unreadable, partial,
 or whose content does not match its recorded digest is regenerated (with a one-line notice on

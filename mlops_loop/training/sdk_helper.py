@@ -9,9 +9,9 @@ config edit, the app builds on while it imports). From then on, what the cache c
 helper by the same functions in the same offline environment (:func:`~.sdk_offline.offline_sdk`), so the
 answers, and the templates, are the bytes the app would have computed itself. An image lookup waits for its
 answer (:func:`run`); a pipeline definition is begun (:func:`later`) and the app goes on building until
-``build_app`` asks for it; ``app.py`` then tells the helper no more work is coming (:func:`close`). The helper answers
-in order, and first says which generator it sees: a helper that sees other code or packages (another
-interpreter flag, another path) is not used.
+``build_app`` asks for it; ``app.py`` then tells the helper no more work is coming (:func:`close`). The
+helper answers in order, and first says which generator it sees: a helper that sees other code or packages
+(another interpreter flag, another path) is not used.
 
 A helper that cannot start, exits or answers out of turn leaves the work to the app, with a one-line notice.
 Work that fails in the helper is done again in the app, which raises the genuine exception with its

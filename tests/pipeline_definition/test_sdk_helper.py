@@ -347,7 +347,8 @@ def test_an_environment_built_with_the_helper_has_the_templates_built_without_it
 
     asked = []
     submit = helper.submit
-    monkeypatch.setattr(helper, "submit", lambda function, args: asked.append(function.__name__) or submit(function, args))
+    monkeypatch.setattr(helper, "submit",
+                        lambda function, args: asked.append(function.__name__) or submit(function, args))
     monkeypatch.setenv(CACHE_DIR_ENV, str(tmp_path / "empty"))
     with_helper = templates(tmp_path / "with")
     assert asked.count("_generate") == len(config.environments[name].models) and "_retrieve_image_uri" in asked
