@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib.util
 import os
 import subprocess
 import sys
@@ -303,8 +304,8 @@ def test_holds_answers_is_per_generator_and_directory(tmp_path):
     assert not cache(tmp_path / "c").holds_answers()
 
 
-def _app_entry(run_name: str) -> str:
-    """What app.py does about the helper when run as ``run_name``: whether it asked, and had the CDK been imported."""
+def test_the_app_starts_the_helper_before_it_imports_the_cdk():
+    """The helper's head start is the time the app spends importing the CDK."""
     probe = (
         "import sys, runpy\n"
         "from mlops_loop.training import sdk_helper\n"
@@ -312,32 +313,36 @@ def _app_entry(run_name: str) -> str:
         "    print('cdk imported' if 'aws_cdk' in sys.modules else 'cdk not imported')\n"
         "    raise SystemExit(0)\n"
         "sdk_helper.start_for_app = record\n"
-        f"runpy.run_path('app.py', run_name={run_name!r})\n"
-        "print('not asked')\n"
+        "runpy.run_path('app.py', run_name='__main__')\n"
     )
     result = subprocess.run([sys.executable, "-c", probe], cwd=REPO_ROOT, capture_output=True, text=True, timeout=60,
                             env={**os.environ, "PYTHONPATH": str(REPO_ROOT)})
-    assert result.returncode == 0, result.stderr[-2000:]
-    return result.stdout
+    assert result.stdout == "cdk not imported\n", result.stderr[-2000:]
 
 
-def test_the_app_starts_the_helper_before_it_imports_the_cdk_and_only_when_run():
-    """The helper's head start is the time the app spends importing the CDK; a test that imports app.py for its
-    functions must not get a helper (its definitions would then be generated in another process)."""
-    assert _app_entry("__main__") == "cdk not imported\n"
-    assert _app_entry("app_entry") == "not asked\n"
+def test_app_py_imported_as_a_module_starts_no_helper(monkeypatch):
+    """A test that imports app.py for its functions (tests/infra/test_config.py) must not get a helper: its
+    definitions would then be generated in another process."""
+    asked = []
+    monkeypatch.setattr(sdk_helper, "start_for_app", lambda: asked.append(True))
+    spec = importlib.util.spec_from_file_location("app_entry", REPO_ROOT / "app.py")
+    spec.loader.exec_module(importlib.util.module_from_spec(spec))
+    assert asked == []
 
 
 @pytest.mark.synth
 def test_an_environment_built_with_the_helper_has_the_templates_built_without_it(helper, tmp_path, monkeypatch):
-    """GIVEN the frozen sample's first environment WHEN it is synthesized with the helper on an empty cache (as app.py
-    does cold) and without one THEN every template is the same bytes."""
+    """GIVEN the frozen sample's first environment, with two of its models (two definitions in flight at once) WHEN it
+    is synthesized with the helper on an empty cache (as app.py does cold) and without one THEN every template is the
+    same bytes."""
     from mlops_loop.app_builder import build_app, new_app
     from mlops_loop.config import load_config
     from tests.support.configs import SAMPLE_CONFIG
 
-    config = load_config(SAMPLE_CONFIG)
-    name = next(iter(config.environments))
+    sample = load_config(SAMPLE_CONFIG)
+    name, environment = next(iter(sample.environments.items()))
+    config = sample.model_copy(update={"environments": {name: environment.model_copy(update={
+        "models": environment.models[:2]})}})
 
     def templates(outdir):
         app = new_app(str(outdir))
