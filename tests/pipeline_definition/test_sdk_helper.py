@@ -30,9 +30,10 @@ def _new_helper() -> sdk_helper._Helper:
     return sdk_helper._Helper(sdk_cache().generator_digest())
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="module", autouse=True)
 def running():
-    """One helper for the tests that keep it alive; at the end it exits by itself once its stdin closes."""
+    """One helper for the tests that keep it alive, started with the module's first test: the tests that need none
+    come first, while it imports the SDK. At the end it exits by itself once its stdin closes."""
     helper = _new_helper()
     yield helper
     helper.stop(10.0)
@@ -73,74 +74,27 @@ def _unpicklable_error():
     raise Local("made inside a function, so its class cannot travel")
 
 
-def test_the_helper_answers_in_its_own_process_what_the_app_would_compute(helper):
-    # GIVEN an image lookup and a definition (tokens replaced, as the cache asks for it)
-    request = {"framework": XGBOOST_FRAMEWORK, "region": specs.REGION, "version": XGBOOST_VERSION}
-    safe_spec, _ = with_placeholders(specs.base_spec())
+@pytest.fixture
+def starts(monkeypatch):
+    """The generator digests helpers were started with (none is), the app's settings restored after the test."""
+    started = []
 
-    # WHEN the helper computes them
-    answers = sdk_helper.run(sdk_offline._retrieve_image_uri, request), sdk_helper.run(definition._generate, safe_spec)
+    def fake(generator):
+        started.append(generator)
+        return types.SimpleNamespace(stop=None, close=lambda: None,
+                                     submit=lambda function, args: _done(function(*args)))
 
-    # THEN they are what this process computes itself, and the helper is another process
-    assert answers == (sdk_offline._retrieve_image_uri(request), definition._generate(safe_spec))
-    assert sdk_helper.run(os.getpid) == helper.process.pid != os.getpid()
-
-
-def test_work_given_later_goes_on_in_the_helper_while_the_app_does(helper, tmp_path, monkeypatch):
-    # GIVEN a helper kept busy until the app lets it go, and an empty cache
-    monkeypatch.setenv(CACHE_DIR_ENV, str(tmp_path / "cache"))
-    released = tmp_path / "released"
-    busy = sdk_helper.later(wait_for, str(released))
-
-    # WHEN the app asks for a definition later (it would never return if it waited for the busy helper)
-    definition_of = definition.pipeline_definition_later(specs.base_spec())
-
-    # THEN it returned at once; once the helper is free, the definition is the one built here, and it is kept
-    released.touch()
-    assert busy() == str(released)
-    assert definition_of() == definition.generate_pipeline_definition(specs.base_spec())
-    assert len(list((tmp_path / "cache").glob("pipeline-definition-*.json"))) == 1
+    monkeypatch.setattr(sdk_helper, "_Helper", fake)
+    monkeypatch.setattr(sdk_helper, "_HELPER", None)
+    monkeypatch.setattr(sdk_helper, "_START_ON_FIRST_MISS", False)
+    monkeypatch.setattr(sdk_helper.atexit, "register", lambda *args, **kwargs: None)
+    return started
 
 
-def test_requests_and_answers_larger_than_a_pipe_holds_do_not_block_each_other(helper):
-    """Each request and each answer is bigger than a pipe's buffer (64 KiB): the app writing the next request
-    while the helper writes an answer must not wait on each other."""
-    text = "x" * 300_000
-    results = []
-    asking = threading.Thread(target=lambda: results.extend(sdk_helper.later(shout, text) for _ in range(8)),
-                              daemon=True)
-    asking.start()
-    asking.join(timeout=60)
-    assert not asking.is_alive(), "the app and the helper block each other"
-    assert [result() for result in results] == [text.upper()] * 8
-
-
-def test_an_error_in_the_helper_is_raised_in_the_app_with_its_type_and_message(helper):
-    request = {"framework": XGBOOST_FRAMEWORK, "region": "xx-nowhere-1", "version": XGBOOST_VERSION}
-    with pytest.raises(ValueError) as here:
-        sdk_offline._retrieve_image_uri(request)
-
-    with pytest.raises(ValueError) as there:
-        sdk_helper.run(sdk_offline._retrieve_image_uri, request)
-
-    assert str(there.value) == str(here.value)
-    # The app does the work again: the genuine exception, even one whose class cannot travel between processes
-    with pytest.raises(Exception, match=r"^made inside a function, so its class cannot travel$") as local:
-        sdk_helper.run(_unpicklable_error)
-    assert type(local.value).__name__ == "Local"
-    assert sdk_helper.run(os.getpid) == helper.process.pid  # and the helper still answers
-
-
-def test_work_that_fails_only_in_the_helper_is_answered_by_the_app_with_a_notice(helper, capsys):
-    assert sdk_helper.run(only_in, os.getpid()) == "answered"
-    assert capsys.readouterr().err == ("mlops-loop: only_in failed in the SDK helper process (ValueError: not in "
-                                       f"process {helper.process.pid}) but not in the app; the app's answer is used\n")
-
-
-def test_what_the_work_writes_to_stdout_does_not_reach_the_answers(helper):
-    written = b"printed by the SDK\n"
-    assert sdk_helper.run(os.write, 1, written) == len(written)
-    assert sdk_helper.run(os.getpid) == helper.process.pid  # the same helper, still answering
+def _done(value) -> Future:
+    future: Future = Future()
+    future.set_result(value)
+    return future
 
 
 def test_a_helper_that_dies_is_replaced_by_computing_in_the_app_with_a_notice(monkeypatch, capsys):
@@ -196,29 +150,6 @@ def test_a_stopped_helper_has_exited():
     started = _new_helper()
     started.stop(0.1)  # before its import is done: killed
     assert started.process.returncode is not None
-
-
-@pytest.fixture
-def starts(monkeypatch):
-    """The generator digests helpers were started with (none is), the app's settings restored after the test."""
-    started = []
-
-    def fake(generator):
-        started.append(generator)
-        return types.SimpleNamespace(stop=None, close=lambda: None,
-                                     submit=lambda function, args: _done(function(*args)))
-
-    monkeypatch.setattr(sdk_helper, "_Helper", fake)
-    monkeypatch.setattr(sdk_helper, "_HELPER", None)
-    monkeypatch.setattr(sdk_helper, "_START_ON_FIRST_MISS", False)
-    monkeypatch.setattr(sdk_helper.atexit, "register", lambda *args, **kwargs: None)
-    return started
-
-
-def _done(value) -> Future:
-    future: Future = Future()
-    future.set_result(value)
-    return future
 
 
 def test_the_app_starts_a_helper_at_once_only_when_the_cache_holds_no_answer_of_the_current_generator(
@@ -328,6 +259,76 @@ def test_app_py_imported_as_a_module_starts_no_helper(monkeypatch):
     spec = importlib.util.spec_from_file_location("app_entry", REPO_ROOT / "app.py")
     spec.loader.exec_module(importlib.util.module_from_spec(spec))
     assert asked == []
+
+
+def test_the_helper_answers_in_its_own_process_what_the_app_would_compute(helper):
+    # GIVEN an image lookup and a definition (tokens replaced, as the cache asks for it)
+    request = {"framework": XGBOOST_FRAMEWORK, "region": specs.REGION, "version": XGBOOST_VERSION}
+    safe_spec, _ = with_placeholders(specs.base_spec())
+
+    # WHEN the helper computes them
+    answers = sdk_helper.run(sdk_offline._retrieve_image_uri, request), sdk_helper.run(definition._generate, safe_spec)
+
+    # THEN they are what this process computes itself, and the helper is another process
+    assert answers == (sdk_offline._retrieve_image_uri(request), definition._generate(safe_spec))
+    assert sdk_helper.run(os.getpid) == helper.process.pid != os.getpid()
+
+
+def test_work_given_later_goes_on_in_the_helper_while_the_app_does(helper, tmp_path, monkeypatch):
+    # GIVEN a helper kept busy until the app lets it go, and an empty cache
+    monkeypatch.setenv(CACHE_DIR_ENV, str(tmp_path / "cache"))
+    released = tmp_path / "released"
+    busy = sdk_helper.later(wait_for, str(released))
+
+    # WHEN the app asks for a definition later (it would never return if it waited for the busy helper)
+    definition_of = definition.pipeline_definition_later(specs.base_spec())
+
+    # THEN it returned at once; once the helper is free, the definition is the one built here, and it is kept
+    released.touch()
+    assert busy() == str(released)
+    assert definition_of() == definition.generate_pipeline_definition(specs.base_spec())
+    assert len(list((tmp_path / "cache").glob("pipeline-definition-*.json"))) == 1
+
+
+def test_requests_and_answers_larger_than_a_pipe_holds_do_not_block_each_other(helper):
+    """Each request and each answer is bigger than a pipe's buffer (64 KiB): the app writing the next request
+    while the helper writes an answer must not wait on each other."""
+    text = "x" * 300_000
+    results = []
+    asking = threading.Thread(target=lambda: results.extend(sdk_helper.later(shout, text) for _ in range(8)),
+                              daemon=True)
+    asking.start()
+    asking.join(timeout=60)
+    assert not asking.is_alive(), "the app and the helper block each other"
+    assert [result() for result in results] == [text.upper()] * 8
+
+
+def test_an_error_in_the_helper_is_raised_in_the_app_with_its_type_and_message(helper):
+    request = {"framework": XGBOOST_FRAMEWORK, "region": "xx-nowhere-1", "version": XGBOOST_VERSION}
+    with pytest.raises(ValueError) as here:
+        sdk_offline._retrieve_image_uri(request)
+
+    with pytest.raises(ValueError) as there:
+        sdk_helper.run(sdk_offline._retrieve_image_uri, request)
+
+    assert str(there.value) == str(here.value)
+    # The app does the work again: the genuine exception, even one whose class cannot travel between processes
+    with pytest.raises(Exception, match=r"^made inside a function, so its class cannot travel$") as local:
+        sdk_helper.run(_unpicklable_error)
+    assert type(local.value).__name__ == "Local"
+    assert sdk_helper.run(os.getpid) == helper.process.pid  # and the helper still answers
+
+
+def test_work_that_fails_only_in_the_helper_is_answered_by_the_app_with_a_notice(helper, capsys):
+    assert sdk_helper.run(only_in, os.getpid()) == "answered"
+    assert capsys.readouterr().err == ("mlops-loop: only_in failed in the SDK helper process (ValueError: not in "
+                                       f"process {helper.process.pid}) but not in the app; the app's answer is used\n")
+
+
+def test_what_the_work_writes_to_stdout_does_not_reach_the_answers(helper):
+    written = b"printed by the SDK\n"
+    assert sdk_helper.run(os.write, 1, written) == len(written)
+    assert sdk_helper.run(os.getpid) == helper.process.pid  # the same helper, still answering
 
 
 @pytest.mark.synth
