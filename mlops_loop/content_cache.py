@@ -138,11 +138,11 @@ class ContentCache:
 
     def get_or_create(self, kind: str, request: Any, create: Callable[[], str]) -> str:
         """The answer to ``request``: from memory, else from disk, else ``create()`` (then kept)."""
-        value = self.get(kind, request)
-        if value is None:
-            value = create()
-            self.put(kind, request, value)
-        return value
+        def start() -> Callable[[], str]:
+            created = create()
+            return lambda: created
+
+        return self.get_or_create_later(kind, request, start)()
 
     def get_or_create_later(self, kind: str, request: Any, start: Callable[[], Callable[[], str]]) -> Callable[[], str]:
         """:meth:`get_or_create` with the creation begun now by ``start()`` (which returns a function that waits for

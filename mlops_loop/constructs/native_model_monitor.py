@@ -28,7 +28,7 @@ from ..config.instance_types import INSTANCE_TYPES
 from ..config.schedules import monitoring_schedule
 from ..config.schema import ModelConfig
 from ..naming import RESOURCE_METADATA_KEY
-from ..training.sdk_offline import image_uri, offline_sdk
+from ..training.sdk_offline import UNUSED_BUCKET, image_uri, offline_sdk
 from .access_policy import READ_OBJECT_ACTIONS, AccessPolicy
 from .arns import format_arn, s3_arn
 
@@ -94,7 +94,7 @@ def analysis_configs(model: ModelConfig, endpoint_name: str, region: str) -> tup
     the endpoint itself with CSV records in feature order (the serving code's precomputed-feature
     form) and reading the score it answers; no shadow endpoint is created.
     """
-    with offline_sdk(region, "unused-default-bucket"):
+    with offline_sdk(region, UNUSED_BUCKET):
         from sagemaker.core import clarify
         from sagemaker.core.model_monitor.clarify_model_monitoring import (
             BiasAnalysisConfig,

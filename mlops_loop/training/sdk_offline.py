@@ -107,7 +107,7 @@ _SDK_MODULES = (
 # holds independent of the environment it served first, and the helper process's import (sdk_helper) the app's.
 _IMPORT_REGION = "us-east-1"
 # The default bucket of a session that only looks up images: never used, but the session needs one.
-_UNUSED_BUCKET = "unused-default-bucket"
+UNUSED_BUCKET = "unused-default-bucket"
 
 
 class OfflineViolation(RuntimeError):
@@ -312,7 +312,7 @@ def _import_sdk_modules() -> None:
 def import_sdk() -> None:
     """Import the SDK offline, and warm what every session shares (botocore's loader, the validated SDK
     defaults), so that the next definition or lookup waits for neither (the helper process starts with it)."""
-    with offline_sdk(_IMPORT_REGION, _UNUSED_BUCKET):
+    with offline_sdk(_IMPORT_REGION, UNUSED_BUCKET):
         pass
 
 
@@ -515,7 +515,7 @@ def image_uri(framework: str, region: str, version: Optional[str] = None, **opti
 def _retrieve_image_uri(request: Dict[str, Any]) -> str:
     """``image_uris.retrieve`` of an :func:`image_uri` request, offline."""
     region = request["region"]
-    with offline_sdk(region, _UNUSED_BUCKET):
+    with offline_sdk(region, UNUSED_BUCKET):
         from sagemaker.core import image_uris
 
         options = {name: value for name, value in request.items() if name not in ("framework", "region", "version")}
