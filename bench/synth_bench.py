@@ -4,10 +4,11 @@ Usage (after scripts/bootstrap.sh; each part is optional, the synth part always 
 
     python bench/synth_bench.py [--repeats 5] [--with-tests] [--fresh-clone]
 
-* **synth**: ``python app.py`` (every environment, nag packs on) in a fresh process, cold (an empty SDK
-  cache, as on a fresh clone) and warm (the cache filled), against a one-stack app with one bucket
-  synthesized two ways: with CDK's defaults (built-in template validator on, as any new CDK app) and with
-  this app's settings (``app_builder.new_app``: cdk.json's context, validator off). Medians of
+* **synth**: the app as the CDK CLI runs it (cdk.json's ``app`` command: ``python -O app.py``; every
+  environment, nag packs on) in a fresh process, cold (an empty SDK cache, as on a fresh clone) and warm
+  (the cache filled), against a one-stack app with one bucket synthesized two ways: with CDK's defaults
+  (``python app.py``, built-in template validator on, as any new CDK app) and with this app's settings
+  (``app_builder.new_app``: cdk.json's context and interpreter flags, validator off). Medians of
   ``--repeats``; the runs alternate so machine noise hits all alike.
 * **tests** (``--with-tests``): the README's test command once (``bash scripts/test.sh``), its wall time
   and the 15 slowest tests it prints.
@@ -28,6 +29,7 @@ import argparse
 import json
 import os
 import re
+import shlex
 import shutil
 import statistics
 import subprocess
@@ -37,6 +39,13 @@ import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
+
+
+def app_interpreter() -> list[str]:
+    """This interpreter with the flags cdk.json's ``app`` command gives it (the words before ``app.py``)."""
+    words = shlex.split(json.loads((ROOT / "cdk.json").read_text())["app"])
+    return [sys.executable, *words[1:words.index("app.py")]]
+
 
 def timed(cmd: list[str], env: dict[str, str], cwd: Path = ROOT) -> tuple[float, str]:
     """Wall seconds of ``cmd`` (which must succeed) and its combined output."""
@@ -53,12 +62,12 @@ def synth_times(repeats: int) -> dict[str, float]:
     warm_cache = Path(tempfile.mkdtemp(prefix="bench-sdk-cache-"))
     try:
         with tempfile.TemporaryDirectory() as outdir:  # fill the warm cache once, untimed
-            timed([sys.executable, "app.py"], {**os.environ, "CDK_OUTDIR": outdir, "MLOPS_LOOP_CACHE_DIR": str(warm_cache)})
+            timed([*app_interpreter(), "app.py"], {**os.environ, "CDK_OUTDIR": outdir, "MLOPS_LOOP_CACHE_DIR": str(warm_cache)})
         for _ in range(repeats):
             for name in runs:
                 with tempfile.TemporaryDirectory() as outdir, tempfile.TemporaryDirectory() as cold_cache:
                     env = {**os.environ, "CDK_OUTDIR": outdir}
-                    command = [sys.executable, "app.py"]
+                    command = [*app_interpreter(), "app.py"]
                     if name == "app_cold":
                         env["MLOPS_LOOP_CACHE_DIR"] = cold_cache
                     elif name == "app_warm":
@@ -66,7 +75,7 @@ def synth_times(repeats: int) -> dict[str, float]:
                     elif name == "trivial_cdk_defaults":
                         command = [sys.executable, "bench/trivial_app.py"]
                     else:
-                        command = [sys.executable, "bench/trivial_app.py", "--app-settings"]
+                        command = [*app_interpreter(), "bench/trivial_app.py", "--app-settings"]
                     runs[name].append(timed(command, env)[0])
     finally:
         shutil.rmtree(warm_cache, ignore_errors=True)

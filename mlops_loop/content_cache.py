@@ -108,11 +108,10 @@ class ContentCache:
     def holds_answers(self) -> bool:
         """Whether the directory holds an answer of the current generator: a marker file named after the
         generator digest is written with the first answer each process keeps (False when the cache is off)."""
-        return self._marked or (self.directory is not None and self._marker().exists())
+        return self._marked or (self.directory is not None and self._marker(self.directory).exists())
 
-    def _marker(self) -> Path:
-        assert self.directory is not None
-        return self.directory / f"generator-{self.generator_digest()}"
+    def _marker(self, directory: Path) -> Path:
+        return directory / f"generator-{self.generator_digest()}"
 
     def key(self, kind: str, request: Any) -> str:
         """The entry name of ``request`` (JSON-able) of ``kind``: a digest of it and of the generator."""
@@ -166,14 +165,14 @@ class ContentCache:
             pending = self._pending[key] = answer
         return pending
 
-    def _path(self, key: str) -> Path:
-        assert self.directory is not None
-        return self.directory / f"{key}.json"
+    @staticmethod
+    def _path(directory: Path, key: str) -> Path:
+        return directory / f"{key}.json"
 
     def _read(self, key: str) -> Optional[str]:
         if self.directory is None:
             return None
-        path = self._path(key)
+        path = self._path(self.directory, key)
         try:
             entry = json.loads(path.read_text(encoding="utf-8"))
         except (FileNotFoundError, NotADirectoryError):  # not cached yet, or no directory to cache in
@@ -192,25 +191,26 @@ class ContentCache:
         return value
 
     def _write(self, key: str, value: str) -> None:
-        if not self._writable:
+        directory = self.directory
+        if not self._writable or directory is None:  # (never writable without a directory)
             return
         entry = json.dumps({"key": key, "sha256": hashlib.sha256(value.encode()).hexdigest(), "value": value})
         try:
-            self.directory.mkdir(parents=True, exist_ok=True)
-            handle, temporary = tempfile.mkstemp(dir=self.directory, prefix=f".{key}.", suffix=".tmp")
+            directory.mkdir(parents=True, exist_ok=True)
+            handle, temporary = tempfile.mkstemp(dir=directory, prefix=f".{key}.", suffix=".tmp")
             try:
                 with os.fdopen(handle, "w", encoding="utf-8") as out:
                     out.write(entry)
-                os.replace(temporary, self._path(key))
+                os.replace(temporary, self._path(directory, key))
             except BaseException:
                 os.unlink(temporary)
                 raise
             if not self._marked:
-                self._marker().touch()
+                self._marker(directory).touch()
                 self._marked = True
         except OSError as error:
             self._writable = False
-            notice(f"cache directory {self.directory} is not writable ({error.strerror or error}); "
+            notice(f"cache directory {directory} is not writable ({error.strerror or error}); "
                     "generating without a disk cache")
 
 

@@ -10,6 +10,9 @@
 * ``mlops_loop``: infrastructure; of ``pipeline_code`` it may import only what it shares by design:
   the core, the feature catalog (one definition drives FeatureGroups and job code) and the job entry
   script's contract; never the workstation tools.
+
+And one rule on what that code may contain: no ``assert`` where ``cdk synth`` runs, since it runs with
+``python -O``, which drops them.
 """
 
 from __future__ import annotations
@@ -98,6 +101,36 @@ def test_the_rules_see_a_violation():
     assert "pipeline_code.core.contract" in found and "pipeline_code.handlers.multi_model" in found
     # A function-level import counts too: the local run reads the configuration inside main().
     assert "mlops_loop.config" in _imports(REPO_ROOT / WORKSTATION / "local" / "run_loop.py")
+
+
+def _synth_path() -> list[Path]:
+    """The repository's code ``cdk synth`` may run: the entry point, the infrastructure and the parts of
+    ``pipeline_code`` it may import."""
+    shared = []
+    for module in INFRA_MAY_IMPORT:
+        path = REPO_ROOT.joinpath(*module.split("."))
+        shared.extend(sorted(path.rglob("*.py")) if path.is_dir() else [path.with_suffix(".py")])
+    return [REPO_ROOT / "app.py", *_files("mlops_loop"), *shared]
+
+
+def _asserts(source: str) -> list[int]:
+    """The lines of ``source`` holding an ``assert`` statement."""
+    return [node.lineno for node in ast.walk(ast.parse(source)) if isinstance(node, ast.Assert)]
+
+
+@pytest.mark.parametrize("path", _synth_path(), ids=_ids)
+def test_the_code_synth_runs_holds_no_assert(path):
+    """The CDK CLI runs the app as ``python -O app.py`` (cdk.json), which drops every ``assert``: a check
+    synth relies on raises instead (the tests, which run without -O, would not notice the difference)."""
+    assert not _asserts(path.read_text()), f"{_ids(path)}: raise instead of assert (cdk synth runs with python -O)"
+
+
+def test_the_assert_rule_sees_a_violation_and_the_synth_path_includes_the_shared_code():
+    assert _asserts("x = 1\nif x:\n    assert x > 0, 'positive'\n") == [3]
+    covered = {_ids(p) for p in _synth_path()}
+    assert {"app.py", "mlops_loop/app_builder.py", "pipeline_code/catalog.py", "pipeline_code/core/contract.py",
+            "pipeline_code/sagemaker_entry.py"} <= covered
+    assert all(p.is_file() for p in _synth_path())
 
 
 TESTS = REPO_ROOT / "tests"

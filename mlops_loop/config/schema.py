@@ -301,7 +301,8 @@ class ModelConfig(StrictModel):
     @property
     def catalog_dataset(self) -> Dataset:
         """The declaration of :attr:`dataset` this model was validated against."""
-        assert self._dataset is not None, "ModelConfig is only built by mlops_loop.config.load_config"
+        if self._dataset is None:
+            raise RuntimeError("ModelConfig is only built by mlops_loop.config.load_config")
         return self._dataset
 
     def lookup_spec(self, settings: ById) -> LookupSpec:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Mapping, Sequence
+from typing import Mapping, Sequence, cast
 
 from aws_cdk import CfnResource
 from aws_cdk import aws_cloudwatch as cloudwatch
@@ -66,9 +66,7 @@ class LoopDashboard(Construct):
             ]
         widgets.append(cloudwatch.AlarmStatusWidget(title="Loop alarms", alarms=list(alarms), width=24))
         self.dashboard = cloudwatch.Dashboard(self, "Dashboard", dashboard_name=f"{name_prefix}-loop", widgets=[widgets])
-        resource = self.dashboard.node.default_child
-        assert isinstance(resource, CfnResource)
-        resource.override_logical_id(LOGICAL_ID)
+        cast(CfnResource, self.dashboard.node.default_child).override_logical_id(LOGICAL_ID)
 
     def add_row(self, widgets: Sequence[cloudwatch.IWidget]) -> None:
         """Append ``widgets`` as a new row."""

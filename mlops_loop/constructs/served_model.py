@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Optional
+from typing import Optional, cast
 
 from aws_cdk import CfnCondition, CfnResource, Fn, Stack
 from aws_cdk import aws_ecr as ecr
@@ -169,11 +169,10 @@ class ServedModel(Construct):
             self.scheduler_role = self.batch.scheduler_role
             self.schedule = self.batch.schedule
             return
-        assert self.endpoint_name is not None
         self.model_endpoint = ModelEndpoint(
             self,
             "Default",
-            endpoint_name=self.endpoint_name,
+            endpoint_name=cast(str, self.endpoint_name),  # set in every mode but batch
             model=self.model,
             model_name=served_model_name,
             serving=serving,

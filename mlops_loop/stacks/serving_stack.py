@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any, Sequence
+from typing import Any, Sequence, cast
 
 from aws_cdk import CfnCondition, CfnOutput, CfnParameter, DefaultStackSynthesizer, Fn, Stack
 from constructs import Construct
@@ -160,13 +160,12 @@ class ServingStack(Stack):
     def _native_monitor(self, model: ModelConfig, served: ServedModel, condition: CfnCondition,
                         env: EnvironmentConfig, storage: StorageStack, inference: Any) -> None:
         """The opt-in native Model Monitor schedules, created with the endpoint on the first approval."""
-        assert served.endpoint_name is not None
         native = NativeModelMonitor(
             self,
             f"{pascal(model.name)}NativeMonitor",
             name_prefix=self.name_prefix,
             model=model,
-            endpoint_name=served.endpoint_name,
+            endpoint_name=cast(str, served.endpoint_name),  # the config refuses native monitoring of batch
             condition=condition,
             inference_bucket=inference,
             key=storage.lake.key,

@@ -9,7 +9,7 @@ from __future__ import annotations
 import pytest
 import yaml
 
-from mlops_loop.config import ConfigError, parse_config
+from mlops_loop.config import ConfigError, ModelConfig, parse_config
 from pipeline_code import catalog
 from pipeline_code.training.spec import parse_model_spec
 
@@ -51,6 +51,13 @@ def test_a_declared_dataset_is_the_contract_every_job_reads(raw):
     # AND the model carries the whole declaration to its jobs, which read it back equal
     spec = config.models["churn"].job_spec()
     assert catalog.load_dataset(spec["dataset"]) == dataset
+
+
+def test_a_model_built_around_the_loader_has_no_dataset_and_says_so():
+    """GIVEN a ModelConfig not built by load_config (no dataset resolved) WHEN its dataset is asked THEN it
+    raises, naming the one builder (synth runs with python -O, so this is a raise, not an assert)."""
+    with pytest.raises(RuntimeError, match=r"^ModelConfig is only built by mlops_loop\.config\.load_config$"):
+        ModelConfig.model_construct().catalog_dataset
 
 
 @pytest.mark.parametrize(
