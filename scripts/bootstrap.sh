@@ -55,10 +55,12 @@ _mlops_loop_setup() (
       # What the tests import, compiled once and split over the cores, instead of by every test worker
       # at the same moment (scripts/warm_bytecode.py). Bytecode is written whatever the caller's
       # PYTHONDONTWRITEBYTECODE (only for this step: the caller's shell keeps its setting); a failure
-      # only costs the speed-up.
+      # only costs the speed-up. It runs while npm installs Node (mostly waiting on the disk), and the
+      # set-up waits for it below.
       echo "[bootstrap] byte-compiling what the tests import"
-      env -u PYTHONDONTWRITEBYTECODE .venv/bin/python scripts/warm_bytecode.py \
-        || echo "[bootstrap] byte-compiling failed (see above); the tests compile what they import" >&2
+      { env -u PYTHONDONTWRITEBYTECODE .venv/bin/python scripts/warm_bytecode.py \
+          || echo "[bootstrap] byte-compiling failed (see above); the tests compile what they import" >&2; } &
+      compiling=$!
     fi
   fi
 
@@ -68,6 +70,7 @@ _mlops_loop_setup() (
     npm ci --no-audit --no-fund --loglevel=error
     echo "$pkg_hash" > node_modules/.lock-hash
   fi
+  if [ -n "${compiling:-}" ]; then wait "$compiling"; fi
 )
 
 _mlops_loop_root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
