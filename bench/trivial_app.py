@@ -2,7 +2,7 @@
 
 ``python bench/trivial_app.py`` synthesizes it with CDK's defaults (as any new CDK app);
 ``--app-settings`` the way app.py does (``app_builder.new_app``: cdk.json's context, built-in
-template validator off).
+template validator off), which bench/synth_bench.py also runs with cdk.json's interpreter flags (``-O``).
 """
 
 import sys

@@ -11,10 +11,15 @@
 # caller's shell options and working directory stay as they were, and a failed set-up returns 1
 # instead of closing the shell.
 
+# shellcheck disable=SC2329,SC2030  # run by its own bash (declare -f below), so its variables stay there
 _mlops_loop_setup() (
   set -euo pipefail
   cd "$1"
   profile="$2"
+  # The byte-compiling job started below (its pid), waited for however the set-up ends: a failed npm
+  # ci must not leave it running and writing to the caller's output.
+  compiling=""
+  trap 'if [ -n "$compiling" ]; then wait "$compiling" || true; fi' EXIT
 
   PYTHON="${PYTHON:-python3}"
   if ! "$PYTHON" -c 'import sys; sys.exit(0 if sys.version_info[:2] >= (3, 11) else 1)'; then
@@ -58,8 +63,7 @@ _mlops_loop_setup() (
       # only costs the speed-up. It runs while npm installs Node (mostly waiting on the disk), and the
       # set-up waits for it below.
       echo "[bootstrap] byte-compiling what the tests import"
-      { env -u PYTHONDONTWRITEBYTECODE .venv/bin/python scripts/warm_bytecode.py \
-          || echo "[bootstrap] byte-compiling failed (see above); the tests compile what they import" >&2; } &
+      env -u PYTHONDONTWRITEBYTECODE .venv/bin/python scripts/warm_bytecode.py &
       compiling=$!
     fi
   fi
@@ -70,13 +74,25 @@ _mlops_loop_setup() (
     npm ci --no-audit --no-fund --loglevel=error
     echo "$pkg_hash" > node_modules/.lock-hash
   fi
-  if [ -n "${compiling:-}" ]; then wait "$compiling"; fi
+  if [ -n "$compiling" ]; then
+    status=0
+    wait "$compiling" || status=$?
+    compiling=""
+    if [ "$status" -ne 0 ]; then
+      echo "[bootstrap] byte-compiling failed (exit $status, its output is above); the tests compile what they import" >&2
+    fi
+  fi
 )
 
 _mlops_loop_root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 # "synth" selects the main job's subset; anything else (also a caller's own positional parameters,
 # which a sourced script sees when given none) means everything.
-if ! _mlops_loop_setup "$_mlops_loop_root" "$([ "${1:-}" = synth ] && echo synth || echo full)"; then
+# The set-up runs in a bash process of its own: called where its status is tested (the "if" below), a
+# function runs with errexit ignored however it sets it, so a failed install would go on and record its
+# lock as installed. PYTHON and MLOPS_LOOP_WHEELS reach it even when the caller did not export them.
+# shellcheck disable=SC2031  # the caller's own PYTHON, handed to the set-up
+if ! PYTHON="${PYTHON:-}" MLOPS_LOOP_WHEELS="${MLOPS_LOOP_WHEELS:-}" bash -c "$(declare -f _mlops_loop_setup)"'
+    _mlops_loop_setup "$@"' _mlops_loop_setup "$_mlops_loop_root" "$([ "${1:-}" = synth ] && echo synth || echo full)"; then
   echo "[bootstrap] set-up failed (see above)" >&2
   unset -f _mlops_loop_setup
   unset _mlops_loop_root

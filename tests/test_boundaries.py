@@ -11,8 +11,8 @@
   the core, the feature catalog (one definition drives FeatureGroups and job code) and the job entry
   script's contract; never the workstation tools.
 
-And one rule on what that code may contain: no ``assert`` where ``cdk synth`` runs, since it runs with
-``python -O``, which drops them.
+And one rule on what that code may contain: no ``assert`` (nor ``__debug__``) in what ``cdk synth`` runs,
+since it runs with ``python -O``, which drops them.
 """
 
 from __future__ import annotations
@@ -104,33 +104,53 @@ def test_the_rules_see_a_violation():
 
 
 def _synth_path() -> list[Path]:
-    """The repository's code ``cdk synth`` may run: the entry point, the infrastructure and the parts of
-    ``pipeline_code`` it may import."""
-    shared = []
-    for module in INFRA_MAY_IMPORT:
-        path = REPO_ROOT.joinpath(*module.split("."))
-        shared.extend(sorted(path.rglob("*.py")) if path.is_dir() else [path.with_suffix(".py")])
-    return [REPO_ROOT / "app.py", *_files("mlops_loop"), *shared]
+    """The repository's code ``cdk synth`` may run: ``app.py`` and every module of ours it imports, directly or
+    not (at module level or inside a function), with the ``__init__`` of each package on the way."""
+    found: set[Path] = set()
+    todo = [REPO_ROOT / "app.py"]
+    while todo:
+        path = todo.pop()
+        if path in found:
+            continue
+        found.add(path)
+        for module in _imports(path):
+            parts = module.split(".")
+            if parts[0] not in ("mlops_loop", "pipeline_code"):
+                continue
+            for depth in range(1, len(parts) + 1):
+                package = REPO_ROOT.joinpath(*parts[:depth])
+                todo.extend(f for f in (package / "__init__.py", package.with_suffix(".py")) if f.is_file())
+    return sorted(found)
 
 
-def _asserts(source: str) -> list[int]:
-    """The lines of ``source`` holding an ``assert`` statement."""
-    return [node.lineno for node in ast.walk(ast.parse(source)) if isinstance(node, ast.Assert)]
+def _optimized_away(source: str) -> list[int]:
+    """The lines of ``source`` whose meaning ``python -O`` changes: ``assert`` statements, ``__debug__`` and
+    ``sys.flags.optimize``."""
+    return sorted({
+        node.lineno for node in ast.walk(ast.parse(source))
+        if isinstance(node, ast.Assert)
+        or (isinstance(node, ast.Name) and node.id == "__debug__")
+        or (isinstance(node, ast.Attribute) and node.attr == "optimize")
+    })
 
 
 @pytest.mark.parametrize("path", _synth_path(), ids=_ids)
-def test_the_code_synth_runs_holds_no_assert(path):
-    """The CDK CLI runs the app as ``python -O app.py`` (cdk.json), which drops every ``assert``: a check
-    synth relies on raises instead (the tests, which run without -O, would not notice the difference)."""
-    assert not _asserts(path.read_text()), f"{_ids(path)}: raise instead of assert (cdk synth runs with python -O)"
+def test_the_code_synth_runs_means_the_same_under_python_o(path):
+    """The CDK CLI runs the app as ``python -O app.py`` (cdk.json), which drops every ``assert`` and sets
+    ``__debug__`` false: a check synth relies on raises instead (the tests, which run without -O, would not
+    notice the difference)."""
+    lines = _optimized_away(path.read_text())
+    assert not lines, f"{_ids(path)}:{lines}: raise instead of assert (cdk synth runs with python -O)"
 
 
-def test_the_assert_rule_sees_a_violation_and_the_synth_path_includes_the_shared_code():
-    assert _asserts("x = 1\nif x:\n    assert x > 0, 'positive'\n") == [3]
+def test_the_optimized_mode_rule_sees_a_violation_and_follows_the_apps_imports():
+    assert _optimized_away("x = 1\nif x:\n    assert x > 0, 'positive'\nif __debug__:\n    pass\n"
+                           "import sys\nlevel = sys.flags.optimize\n") == [3, 4, 7]
     covered = {_ids(p) for p in _synth_path()}
-    assert {"app.py", "mlops_loop/app_builder.py", "pipeline_code/catalog.py", "pipeline_code/core/contract.py",
-            "pipeline_code/sagemaker_entry.py"} <= covered
-    assert all(p.is_file() for p in _synth_path())
+    assert {"app.py", "mlops_loop/__init__.py", "mlops_loop/app_builder.py", "mlops_loop/training/sdk_helper.py",
+            "pipeline_code/__init__.py", "pipeline_code/catalog.py", "pipeline_code/core/contract.py"} <= covered
+    # Job code synth never imports stays out (it may assert: it never runs under -O).
+    assert "pipeline_code/training/prepare.py" not in covered
 
 
 TESTS = REPO_ROOT / "tests"

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any, Sequence, cast
+from typing import Any, Sequence
 
 from aws_cdk import CfnCondition, CfnOutput, CfnParameter, DefaultStackSynthesizer, Fn, Stack
 from constructs import Construct
@@ -160,12 +160,14 @@ class ServingStack(Stack):
     def _native_monitor(self, model: ModelConfig, served: ServedModel, condition: CfnCondition,
                         env: EnvironmentConfig, storage: StorageStack, inference: Any) -> None:
         """The opt-in native Model Monitor schedules, created with the endpoint on the first approval."""
+        if served.endpoint_name is None:  # the config refuses native monitoring without an endpoint
+            raise ValueError(f"model {model.name!r}: native Model Monitor needs an endpoint; {served.mode} has none")
         native = NativeModelMonitor(
             self,
             f"{pascal(model.name)}NativeMonitor",
             name_prefix=self.name_prefix,
             model=model,
-            endpoint_name=cast(str, served.endpoint_name),  # the config refuses native monitoring of batch
+            endpoint_name=served.endpoint_name,
             condition=condition,
             inference_bucket=inference,
             key=storage.lake.key,

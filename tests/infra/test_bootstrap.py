@@ -126,3 +126,64 @@ def test_collecting_the_parts_compiles_what_each_test_module_imports_and_one_cor
 
     subprocess.run([*command, "2"], check=True, env=env, timeout=120)
     assert all(Path(importlib.util.cache_from_source(str(helper))).exists() for helper in helpers)
+
+
+def _fake_checkout(root: Path, *, compile_status: int = 0, uv_status: int = 0) -> Path:
+    """A checkout whose set-up must install: bootstrap.sh, a lock the venv does not have, and a venv whose Python and
+    uv only pretend (uv exits ``uv_status``; the byte-compiling step sleeps, then leaves ``compiled`` and exits
+    ``compile_status``); returns the directory of an npm that fails."""
+    (root / "scripts").mkdir()
+    (root / "scripts" / "bootstrap.sh").write_text(BOOTSTRAP.read_text())
+    (root / "requirements.lock").write_text("uv==0.0.1\n")
+    (root / "package.json").write_text("{}\n")
+    (root / "package-lock.json").write_text("{}\n")
+    bin_dir = root / ".venv" / "bin"
+    bin_dir.mkdir(parents=True)
+    scripts = {
+        bin_dir / "python": f'case "$*" in *warm_bytecode*) sleep 1; echo yes > "{root}/compiled"; exit {compile_status};; esac\n',
+        bin_dir / "uv": f'echo "uv: cannot reach the index" >&2; exit {uv_status}\n' if uv_status else "exit 0\n",
+        root / "tools" / "npm": 'echo "npm: no registry" >&2; exit 1\n',
+    }
+    for path, body in scripts.items():
+        path.parent.mkdir(exist_ok=True)
+        path.write_text("#!/bin/sh\n" + body)
+        path.chmod(0o755)
+    return root / "tools"
+
+
+def test_a_failed_npm_install_waits_for_the_byte_compiling_it_ran_beside_and_fails_the_set_up(tmp_path):
+    """GIVEN a set-up that byte-compiles in the background while npm installs Node WHEN npm fails THEN the set-up
+    fails, and only after the compiling ended (nothing is left running, writing to the caller's output)."""
+    tools = _fake_checkout(tmp_path)
+    result = _bash(f'bash "{tmp_path}/scripts/bootstrap.sh"; echo "rc=$?"; cat "{tmp_path}/compiled"',
+                   PATH=f"{tools}{os.pathsep}{os.environ['PATH']}", PYTHON=sys.executable)
+    assert result.stdout.splitlines()[-2:] == ["rc=1", "yes"], result.stderr
+    assert "npm: no registry" in result.stderr and "[bootstrap] set-up failed (see above)" in result.stderr
+
+
+def test_a_failed_byte_compiling_only_costs_its_speed_up_and_is_reported_with_its_status(tmp_path):
+    """GIVEN the background byte-compiling exits 3 WHEN npm installs Node THEN the set-up succeeds, and says once,
+    with the status, that the tests will compile what they import."""
+    tools = _fake_checkout(tmp_path, compile_status=3)
+    (tools / "npm").write_text("#!/bin/sh\nmkdir -p node_modules/.bin && printf '#!/bin/sh\\n' > node_modules/.bin/node "
+                               "&& cp node_modules/.bin/node node_modules/.bin/cdk && chmod +x node_modules/.bin/*\n")
+    result = _bash(f'bash "{tmp_path}/scripts/bootstrap.sh"; echo "rc=$?"',
+                   PATH=f"{tools}{os.pathsep}{os.environ['PATH']}", PYTHON=sys.executable)
+    assert result.stdout.splitlines()[-1] == "rc=0", result.stderr
+    assert result.stderr.count("[bootstrap] byte-compiling failed (exit 3, its output is above); the tests compile "
+                               "what they import") == 1
+
+
+def test_a_failed_install_fails_the_set_up_at_once_and_is_not_recorded_as_installed(tmp_path):
+    """GIVEN uv failing to install the lock WHEN the set-up runs (sourced, as the scripts do, or executed) THEN it
+    stops there, fails, and leaves the venv unmarked, so the next run installs again (errexit holds although the
+    set-up's status is tested by its caller)."""
+    tools = _fake_checkout(tmp_path, uv_status=2)
+    env = {"PATH": f"{tools}{os.pathsep}{os.environ['PATH']}", "PYTHON": sys.executable}
+    sourced = _bash(f'. "{tmp_path}/scripts/bootstrap.sh"; echo "rc=$?"', **env)
+    executed = _bash(f'bash "{tmp_path}/scripts/bootstrap.sh"; echo "rc=$?"', **env)
+    for result in (sourced, executed):
+        assert result.stdout.splitlines()[-1] == "rc=1", result.stderr
+        assert "uv: cannot reach the index" in result.stderr and "npm" not in result.stderr
+        assert "byte-compiling" not in result.stdout
+    assert not (tmp_path / ".venv" / ".lock-hash").exists()

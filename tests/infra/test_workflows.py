@@ -150,13 +150,28 @@ def test_pr_workflow_runs_exactly_the_readme_commands(pr):
     assert runs.index(next(tests)) < runs.index(next(synth)), "tests run before synth"
 
 
+def _hashed_files(key: str) -> set[str]:
+    """The files a cache key's ``hashFiles(...)`` covers."""
+    return {name for args in re.findall(r"hashFiles\(([^)]*)\)", key) for name in re.findall(r"'([^']+)'", args)}
+
+
 def test_pr_workflow_checks_out_full_history_and_caches_on_the_locks(pr):
     job = pr["jobs"]["checks"]
     (checkout,) = _uses(job, "actions/checkout")
     assert checkout["with"]["fetch-depth"] == 0, "the template diff needs the base ref's history"
     caches = {step["with"]["path"]: step["with"]["key"] for step in _uses(job, "actions/cache")}
-    assert "hashFiles('requirements.lock')" in caches[".venv"]
-    assert "package-lock.json" in caches["node_modules"]
+    assert _hashed_files(caches[".venv"]) == {"requirements.lock", "cdk.json"}
+    assert _hashed_files(caches["node_modules"]) == {"package.json", "package-lock.json"}
+
+
+def test_both_workflows_cache_the_venv_on_the_lock_and_the_interpreter_flags_of_synth(pr, deploy):
+    """GIVEN cdk.json's app command (python -O: synth compiles its own bytecode into the venv) WHEN either workflow
+    caches .venv THEN its key covers the lock and cdk.json, so a cache carries the bytecode synth uses."""
+    for workflow in (pr, deploy):
+        keys = [step["with"]["key"] for job in workflow["jobs"].values() for step in _uses(job, "actions/cache")
+                if step["with"]["path"] == ".venv"]
+        assert keys and all(_hashed_files(key) == {"requirements.lock", "cdk.json"} for key in keys)
+    assert _hashed_files("venv-${{ hashFiles('a.lock') }}-${{ hashFiles('b', 'c.json') }}") == {"a.lock", "b", "c.json"}
 
 
 def test_pr_workflow_builds_the_report_and_uploads_it_with_the_assembly(pr):
