@@ -29,7 +29,6 @@ import argparse
 import json
 import os
 import re
-import shlex
 import shutil
 import statistics
 import subprocess
@@ -39,12 +38,8 @@ import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
-
-
-def app_interpreter() -> list[str]:
-    """This interpreter with the flags cdk.json's ``app`` command gives it (the words before ``app.py``)."""
-    words = shlex.split(json.loads((ROOT / "cdk.json").read_text())["app"])
-    return [sys.executable, *words[1:words.index("app.py")]]
+sys.path.insert(0, str(ROOT))  # run as a script: the app lives at the root
+from mlops_loop.app_builder import app_interpreter  # noqa: E402
 
 
 def timed(cmd: list[str], env: dict[str, str], cwd: Path = ROOT) -> tuple[float, str]:

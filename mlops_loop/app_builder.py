@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import json
+import shlex
 import subprocess
+import sys
 from pathlib import Path
 from typing import Any, Iterable, Optional
 
@@ -23,7 +25,19 @@ def cdk_json_context() -> dict[str, Any]:
     The CDK CLI passes it to the app itself; reading it here makes ``python app.py`` and the test
     suite synthesize exactly what ``cdk synth`` does. Context given by the CLI still wins.
     """
-    return json.loads((REPO_ROOT / "cdk.json").read_text())["context"]
+    return _cdk_json()["context"]
+
+
+def app_interpreter() -> list[str]:
+    """The interpreter of cdk.json's ``app`` command as this process runs it: this Python (the venv's, which the
+    command names) with the command's flags (``-O``), to which ``app.py`` is added to run the app as ``cdk synth``
+    does."""
+    words = shlex.split(_cdk_json()["app"])
+    return [sys.executable, *words[1:words.index("app.py")]]
+
+
+def _cdk_json() -> dict[str, Any]:
+    return json.loads((REPO_ROOT / "cdk.json").read_text())
 
 
 def new_app(outdir: Optional[str] = None) -> App:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import subprocess
@@ -10,6 +11,7 @@ from pathlib import Path
 
 import pytest
 
+from mlops_loop.app_builder import app_interpreter, code_version
 from mlops_loop.tools.cloud_assembly import stacks
 from mlops_loop.tools.source_stamp import read_stamp
 
@@ -38,8 +40,9 @@ def _jsii_package_cache() -> str:
 
 @pytest.mark.slow
 def test_app_synthesizes_without_credentials_or_network(tmp_path, synthesized):
-    """GIVEN no credentials, no AWS config and no network WHEN ``python app.py`` runs THEN it synthesizes
-    every stack the in-process synth does.
+    """GIVEN no credentials, no AWS config and no network WHEN the app runs as ``cdk synth`` runs it (cdk.json's
+    command: ``python -O app.py``) THEN it synthesizes every stack the in-process synth does, to the byte but for
+    the commit it records (the in-process synth, with the CDK's Python-side type checks on, records none).
 
     It shares the SDK cache of the run (filled or not): the SDK's own offline build is proven in a fresh,
     network-less process by tests/pipeline_definition/test_hermetic.py, and every cold build runs inside
@@ -59,7 +62,7 @@ def test_app_synthesizes_without_credentials_or_network(tmp_path, synthesized):
         "HTTP_PROXY": "http://127.0.0.1:9",
     }
     proc = subprocess.run(
-        [*_no_network_prefix(), sys.executable, "app.py"],
+        [*_no_network_prefix(), *app_interpreter(), "app.py"],
         cwd=REPO_ROOT,
         env=env,
         capture_output=True,
@@ -67,8 +70,12 @@ def test_app_synthesizes_without_credentials_or_network(tmp_path, synthesized):
         timeout=300,
     )
     assert proc.returncode == 0, proc.stderr[-3000:]
-    found = {(s.stage, s.stack_name) for s in stacks(outdir)}
-    assert found == {(s.stage, s.stack_name) for s in synthesized.stacks.values()}
+    found = {(s.stage, s.stack_name): s for s in stacks(outdir)}
+    assert set(found) == {(s.stage, s.stack_name) for s in synthesized.stacks.values()}
+    version = code_version()
+    for expected in synthesized.stacks.values():
+        text = found[(expected.stage, expected.stack_name)].template_path.read_text()
+        assert json.loads(text.replace(version, "unknown")) == expected.template, expected.stack_name
     # The source stamp is written offline too, and covers the synth inputs only.
     stamp = read_stamp(outdir)
     assert stamp.known, stamp.error
