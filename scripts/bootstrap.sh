@@ -20,6 +20,13 @@ _mlops_loop_setup() (
   # ci must not leave it running and writing to the caller's output.
   compiling=""
   trap 'if [ -n "$compiling" ]; then wait "$compiling" || true; fi' EXIT
+  # Set-ups of one checkout take turns (test.sh and synth.sh started together on a fresh clone): one npm ci
+  # would delete node_modules under the other, and both would record their install as done.
+  if command -v flock > /dev/null; then
+    mkdir -p .cache
+    exec 9> .cache/bootstrap.lock
+    flock 9
+  fi
 
   PYTHON="${PYTHON:-python3}"
   if ! "$PYTHON" -c 'import sys; sys.exit(0 if sys.version_info[:2] >= (3, 11) else 1)'; then
@@ -54,7 +61,7 @@ _mlops_loop_setup() (
         torch_from=(--extra-index-url https://download.pytorch.org/whl/cpu --index-strategy unsafe-best-match)
       fi
     fi
-    .venv/bin/uv pip install --quiet --no-deps --python .venv/bin/python "${torch_from[@]}" -r "$lock"
+    .venv/bin/uv pip install --quiet --no-deps --python .venv/bin/python ${torch_from[@]+"${torch_from[@]}"} -r "$lock"
     echo "$want" > .venv/.lock-hash
     if [ "$profile" = full ]; then
       # What the tests import, compiled once and split over the cores, instead of by every test worker

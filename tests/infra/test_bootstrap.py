@@ -187,3 +187,18 @@ def test_a_failed_install_fails_the_set_up_at_once_and_is_not_recorded_as_instal
         assert "uv: cannot reach the index" in result.stderr and "npm" not in result.stderr
         assert "byte-compiling" not in result.stdout
     assert not (tmp_path / ".venv" / ".lock-hash").exists()
+
+
+def test_two_set_ups_of_one_checkout_take_turns_and_the_second_finds_the_first_ones_install(tmp_path):
+    """GIVEN a fresh checkout WHEN two set-ups start at once (test.sh and synth.sh in two terminals) THEN one installs
+    while the other waits, which then finds everything installed: the lock is installed once, Node once."""
+    tools = _fake_checkout(tmp_path)
+    log = tmp_path / "installs.log"
+    (tmp_path / ".venv" / "bin" / "uv").write_text(f'#!/bin/sh\necho "uv start" >> "{log}"; sleep 1; echo "uv end" >> "{log}"\n')
+    (tools / "npm").write_text(f"#!/bin/sh\necho npm >> \"{log}\"\nmkdir -p node_modules/.bin && printf '#!/bin/sh\\n' > "
+                               "node_modules/.bin/node && cp node_modules/.bin/node node_modules/.bin/cdk && chmod +x node_modules/.bin/*\n")
+    env = {**os.environ, "PATH": f"{tools}{os.pathsep}{os.environ['PATH']}", "PYTHON": sys.executable}
+    runs = [subprocess.Popen(["bash", str(tmp_path / "scripts" / "bootstrap.sh")], env=env, cwd="/",
+                             stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True) for _ in range(2)]
+    assert [run.wait(timeout=120) for run in runs] == [0, 0], [run.stderr.read() for run in runs]
+    assert log.read_text().splitlines() == ["uv start", "uv end", "npm"]

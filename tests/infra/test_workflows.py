@@ -288,6 +288,29 @@ def test_live_diff_runs_only_with_an_oidc_role_and_otherwise_says_so(pr, environ
     assert [s["if"] for s in notices] == ["${{ vars.AWS_DIFF_ROLE_ARN == '' }}"]
 
 
+def test_every_step_runs_under_pipefail(pr, deploy):
+    """A ``run:`` step without a shell runs under ``bash -e`` only; ``shell: bash`` adds pipefail."""
+    for workflow in (pr, deploy):
+        assert workflow["defaults"] == {"run": {"shell": "bash"}}
+        shells = {step.get("shell", "bash") for job in workflow["jobs"].values() for step in _steps(job) if "run" in step}
+        assert shells == {"bash"}
+
+
+@pytest.mark.parametrize("npx_status, expected", [(0, 0), (3, 3)])
+def test_the_live_diff_fails_as_cdk_diff_fails_and_closes_its_summary_block(pr, tmp_path, npx_status, expected):
+    """GIVEN the live-diff step's script under the workflow's shell (bash -eo pipefail) and a cdk diff exiting
+    ``npx_status`` WHEN it runs THEN the step exits with it, and the summary's code block is closed either way."""
+    (diff,) = [r for r in _runs(pr["jobs"]["live-diff"]) if "cdk diff" in r]
+    (tmp_path / "npx").write_text(f"#!/bin/sh\necho 'Stack dev/Serving'\nexit {npx_status}\n")
+    (tmp_path / "npx").chmod(0o755)
+    summary = tmp_path / "summary.md"
+    result = subprocess.run(["bash", "--noprofile", "--norc", "-eo", "pipefail", "-c", diff], capture_output=True,
+                            text=True, timeout=60, env={**os.environ, "PATH": f"{tmp_path}{os.pathsep}{os.environ['PATH']}",
+                                                        "ENVIRONMENT": "dev", "GITHUB_STEP_SUMMARY": str(summary)})
+    assert result.returncode == expected, result.stderr
+    assert summary.read_text() == "### Live cdk diff: dev\n```text\nStack dev/Serving\n```\n"
+
+
 def test_superseded_pr_runs_are_cancelled_and_deploys_are_not(pr, deploy):
     assert pr["concurrency"]["cancel-in-progress"] is True
     assert "github.event.pull_request.number" in pr["concurrency"]["group"]
