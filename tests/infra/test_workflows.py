@@ -311,10 +311,31 @@ def test_the_live_diff_fails_as_cdk_diff_fails_and_closes_its_summary_block(pr, 
     assert summary.read_text() == "### Live cdk diff: dev\n```text\nStack dev/Serving\n```\n"
 
 
+def test_no_failure_is_swallowed_and_privileged_jobs_never_run_for_forks_or_other_commits(pr, deploy):
+    """No job or step continues on error and no script ignores a status; the PR workflow runs on ``pull_request``
+    (never ``pull_request_target``, which would hand a fork's code the repository's secrets); the jobs that
+    comment or take an OIDC role skip fork PRs; every deploy job checks out the run's own commit."""
+    for workflow in (pr, deploy):
+        for job in workflow["jobs"].values():
+            assert not job.get("continue-on-error")
+            assert not [s for s in _steps(job) if s.get("continue-on-error")]
+            assert not [r for r in _runs(job) if re.search(r"\|\|\s*(true\b|:(\s|$))", r, flags=re.M)]
+    assert set(pr["on"]) == {"pull_request"}
+    same_repo = "github.event.pull_request.head.repo.full_name == github.repository"
+    assert same_repo in pr["jobs"]["live-diff"]["if"]
+    commenting = [s for s in _steps(pr["jobs"]["checks"]) if "github-script" in s.get("uses", "")]
+    assert commenting and all(same_repo in s["if"] for s in commenting)
+    for job in _deploy_jobs(deploy).values():
+        (checkout,) = _uses(job, "actions/checkout")
+        assert "ref" not in checkout.get("with", {}), "a deploy job deploys the commit of its own run"
+
+
 def test_superseded_pr_runs_are_cancelled_and_deploys_are_not(pr, deploy):
     assert pr["concurrency"]["cancel-in-progress"] is True
     assert "github.event.pull_request.number" in pr["concurrency"]["group"]
     assert deploy["concurrency"]["cancel-in-progress"] is False
+    # One queue per branch: a group unique to each run (run_id, sha) would let two deploys interleave.
+    assert deploy["concurrency"]["group"] == "deploy-${{ github.ref }}"
 
 
 # --- the deploy workflow ------------------------------------------------------------------------
