@@ -11,8 +11,8 @@ a source stamp (``mlops-loop-source.json``: commit and synth inputs, see
 The CDK CLI runs it as ``python -O app.py`` (cdk.json): optimized mode skips the Python-side type checks
 of the CDK's generated bindings (typeguard on every CDK call, about 6 % of a warm synth); the jsii kernel
 still checks every value it receives. The tests build the same constructs with those checks on and find
-the same templates (tests/infra/test_hermetic.py), and the code synth runs holds no ``assert``
-(tests/test_boundaries.py), so the mode changes nothing else.
+the same templates (tests/infra/test_hermetic.py), and our code that synth runs holds no ``assert``
+(tests/test_boundaries.py), so the mode changes nothing else in it.
 """
 
 import dataclasses

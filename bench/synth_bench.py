@@ -39,7 +39,7 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))  # run as a script: the app lives at the root
-from mlops_loop.app_builder import app_interpreter  # noqa: E402
+from mlops_loop.cdk_json import app_interpreter  # noqa: E402
 
 
 def timed(cmd: list[str], env: dict[str, str], cwd: Path = ROOT) -> tuple[float, str]:

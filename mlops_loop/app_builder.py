@@ -2,42 +2,19 @@
 
 from __future__ import annotations
 
-import json
-import shlex
 import subprocess
-import sys
 from pathlib import Path
-from typing import Any, Iterable, Optional
+from typing import Iterable, Optional
 
 from aws_cdk import App
 
+from . import cdk_json
 from .config import AppConfig
 from .nag import add_nag_packs
 from .stage import MlopsStage
 
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
-
-
-def cdk_json_context() -> dict[str, Any]:
-    """The ``context`` block of cdk.json (feature flags, config path).
-
-    The CDK CLI passes it to the app itself; reading it here makes ``python app.py`` and the test
-    suite synthesize exactly what ``cdk synth`` does. Context given by the CLI still wins.
-    """
-    return _cdk_json()["context"]
-
-
-def app_interpreter() -> list[str]:
-    """The interpreter of cdk.json's ``app`` command as this process runs it: this Python (the venv's, which the
-    command names) with the command's flags (``-O``), to which ``app.py`` is added to run the app as ``cdk synth``
-    does."""
-    words = shlex.split(_cdk_json()["app"])
-    return [sys.executable, *words[1:words.index("app.py")]]
-
-
-def _cdk_json() -> dict[str, Any]:
-    return json.loads((REPO_ROOT / "cdk.json").read_text())
 
 
 def new_app(outdir: Optional[str] = None) -> App:
@@ -50,7 +27,7 @@ def new_app(outdir: Optional[str] = None) -> App:
     cfn-lint caught 62, the validator 54 and none that cfn-lint missed, and it failed synth on 39 only
     (it reports invalid enum values as warnings).
     """
-    return App(outdir=outdir, context=cdk_json_context(), builtin_cloud_formation_validation=False)
+    return App(outdir=outdir, context=cdk_json.context(), builtin_cloud_formation_validation=False)
 
 
 def code_version(repo: Path = REPO_ROOT) -> str:

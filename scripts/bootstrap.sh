@@ -7,8 +7,8 @@
 #     only what the subset lacks, and a changed lock is installed again.
 #   - node_modules: Node 22 and the pinned AWS CDK CLI from package.json / package-lock.json
 # Source it (". scripts/bootstrap.sh") to also get PATH with Node 22 and the venv first. Sourcing is
-# safe in an interactive shell: the set-up runs in a subshell with its own strict options, so the
-# caller's shell options and working directory stay as they were, and a failed set-up returns 1
+# safe in an interactive shell: the set-up runs in a bash process of its own with its own strict options,
+# so the caller's shell options and working directory stay as they were, and a failed set-up returns 1
 # instead of closing the shell.
 
 # shellcheck disable=SC2329,SC2030  # run by its own bash (declare -f below), so its variables stay there
@@ -16,16 +16,19 @@ _mlops_loop_setup() (
   set -euo pipefail
   cd "$1"
   profile="$2"
-  # The byte-compiling job started below (its pid), waited for however the set-up ends: a failed npm
-  # ci must not leave it running and writing to the caller's output.
+  # The byte-compiling job started below (its pid): waited for when the set-up succeeds, stopped when it
+  # fails (a failed npm ci, Ctrl-C), so nothing is left running and writing to the caller's output.
   compiling=""
-  trap 'if [ -n "$compiling" ]; then wait "$compiling" || true; fi' EXIT
-  # Set-ups of one checkout take turns (test.sh and synth.sh started together on a fresh clone): one npm ci
-  # would delete node_modules under the other, and both would record their install as done.
-  if command -v flock > /dev/null; then
-    mkdir -p .cache
-    exec 9> .cache/bootstrap.lock
-    flock 9
+  trap 'status=$?; if [ -n "$compiling" ]; then
+          if [ "$status" -ne 0 ]; then kill "$compiling" 2> /dev/null || true; fi
+          wait "$compiling" 2> /dev/null || true
+        fi' EXIT
+  # Set-ups of one checkout take turns where flock exists (test.sh and synth.sh started together on a fresh
+  # clone): one npm ci would delete node_modules under the other, and both would record their install as
+  # done. A checkout whose .cache cannot be written goes on without the lock.
+  if command -v flock > /dev/null && mkdir -p .cache 2> /dev/null && true 2> /dev/null >> .cache/bootstrap.lock; then
+    exec 9>> .cache/bootstrap.lock
+    flock -n 9 || { echo "[bootstrap] waiting for another set-up of this checkout to finish" >&2; flock 9; }
   fi
 
   PYTHON="${PYTHON:-python3}"
@@ -67,10 +70,10 @@ _mlops_loop_setup() (
       # What the tests import, compiled once and split over the cores, instead of by every test worker
       # at the same moment (scripts/warm_bytecode.py). Bytecode is written whatever the caller's
       # PYTHONDONTWRITEBYTECODE (only for this step: the caller's shell keeps its setting); a failure
-      # only costs the speed-up. It runs while npm installs Node (mostly waiting on the disk), and the
-      # set-up waits for it below.
+      # only costs the speed-up. It runs while npm installs Node (mostly waiting on the disk), without the
+      # lock's descriptor, and the set-up waits for it below.
       echo "[bootstrap] byte-compiling what the tests import"
-      env -u PYTHONDONTWRITEBYTECODE .venv/bin/python scripts/warm_bytecode.py &
+      env -u PYTHONDONTWRITEBYTECODE .venv/bin/python scripts/warm_bytecode.py 9>&- &
       compiling=$!
     fi
   fi

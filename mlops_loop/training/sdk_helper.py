@@ -11,8 +11,8 @@ answers, and the templates, are the bytes the app would have computed itself. An
 answer (:func:`run`); a pipeline definition is begun (:func:`later`) and the app goes on building until
 ``build_app`` asks for it; ``app.py`` then tells the helper no more work is coming (:func:`close`). The
 helper answers in order, and first says which generator it sees: a helper that sees other code or packages
-(another path, or a flag such as -S that hides them) is not used. It runs without the app's ``-O`` (cdk.json):
-the SDK's work does not depend on it, and it reuses the bytecode the tests compiled.
+(another path, or a flag such as -S that hides them) is not used. It runs without the app's ``-O`` (cdk.json),
+so the SDK keeps its own asserts, and it reuses the bytecode the tests compiled.
 
 A helper that cannot start, exits or answers out of turn leaves the work to the app, with a one-line notice.
 Work that fails in the helper is done again in the app, which raises the genuine exception with its

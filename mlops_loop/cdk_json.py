@@ -1,0 +1,34 @@
+"""cdk.json, read as the CDK CLI reads it: the context it hands the app, and the command it runs the app with.
+
+Standard library only, so the tools and the bench that read it load no CDK.
+"""
+
+from __future__ import annotations
+
+import json
+import shlex
+import sys
+from pathlib import Path
+from typing import Any
+
+CDK_JSON = Path(__file__).resolve().parents[1] / "cdk.json"
+
+
+def context() -> dict[str, Any]:
+    """The ``context`` block (feature flags, config path).
+
+    The CDK CLI passes it to the app itself; ``app_builder.new_app`` reads it too, so ``python app.py`` and the
+    test suite synthesize exactly what ``cdk synth`` does. Context given by the CLI still wins.
+    """
+    return _read()["context"]
+
+
+def app_interpreter() -> list[str]:
+    """The interpreter of the ``app`` command as this process runs it: this Python (the venv's, which the command
+    names) with the command's flags (``-O``), to which ``app.py`` is added to run the app as ``cdk synth`` does."""
+    words = shlex.split(_read()["app"])
+    return [sys.executable, *words[1:words.index("app.py")]]
+
+
+def _read() -> dict[str, Any]:
+    return json.loads(CDK_JSON.read_text())
