@@ -131,10 +131,15 @@ def test_collecting_the_parts_compiles_what_each_test_module_imports_and_one_cor
     assert all(Path(importlib.util.cache_from_source(str(helper))).exists() for helper in helpers)
 
 
-def _fake_checkout(root: Path, *, compile_status: int = 0, uv_status: int = 0) -> Path:
+# What a fake npm does to install Node and the CDK CLI: the two files the set-up checks for.
+NPM_INSTALLS = ("mkdir -p node_modules/.bin && printf '#!/bin/sh\\n' > node_modules/.bin/node "
+                "&& cp node_modules/.bin/node node_modules/.bin/cdk && chmod +x node_modules/.bin/*\n")
+
+
+def _fake_checkout(root: Path, *, compile_status: int = 0, uv_status: int = 0, npm_installs: bool = False) -> Path:
     """A checkout whose set-up must install: bootstrap.sh, a lock the venv does not have, and a venv whose Python and
     uv only pretend (uv exits ``uv_status``; the byte-compiling step sleeps, then leaves ``compiled`` and exits
-    ``compile_status``); returns the directory of an npm that fails."""
+    ``compile_status``); returns the directory of an npm that fails (or, with ``npm_installs``, installs)."""
     (root / "scripts").mkdir()
     (root / "scripts" / "bootstrap.sh").write_text(BOOTSTRAP.read_text())
     (root / "requirements.lock").write_text("uv==0.0.1\n")
@@ -145,7 +150,7 @@ def _fake_checkout(root: Path, *, compile_status: int = 0, uv_status: int = 0) -
     scripts = {
         bin_dir / "python": f'case "$*" in *warm_bytecode*) sleep 1; echo yes > "{root}/compiled"; exit {compile_status};; esac\n',
         bin_dir / "uv": f'echo "uv: cannot reach the index" >&2; exit {uv_status}\n' if uv_status else "exit 0\n",
-        root / "tools" / "npm": 'echo "npm: no registry" >&2; exit 1\n',
+        root / "tools" / "npm": NPM_INSTALLS if npm_installs else 'echo "npm: no registry" >&2; exit 1\n',
     }
     for path, body in scripts.items():
         path.parent.mkdir(exist_ok=True)
@@ -169,9 +174,7 @@ def test_a_failed_npm_install_fails_the_set_up_and_stops_the_byte_compiling_it_r
 def test_a_failed_byte_compiling_only_costs_its_speed_up_and_is_reported_with_its_status(tmp_path):
     """GIVEN the background byte-compiling exits 3 WHEN npm installs Node THEN the set-up succeeds, and says once,
     with the status, that the tests will compile what they import."""
-    tools = _fake_checkout(tmp_path, compile_status=3)
-    (tools / "npm").write_text("#!/bin/sh\nmkdir -p node_modules/.bin && printf '#!/bin/sh\\n' > node_modules/.bin/node "
-                               "&& cp node_modules/.bin/node node_modules/.bin/cdk && chmod +x node_modules/.bin/*\n")
+    tools = _fake_checkout(tmp_path, compile_status=3, npm_installs=True)
     result = _bash(f'bash "{tmp_path}/scripts/bootstrap.sh"; echo "rc=$?"',
                    PATH=f"{tools}{os.pathsep}{os.environ['PATH']}", PYTHON=sys.executable)
     assert result.stdout.splitlines()[-1] == "rc=0", result.stderr
@@ -201,8 +204,7 @@ def test_two_set_ups_of_one_checkout_take_turns_and_the_second_finds_the_first_o
     tools = _fake_checkout(tmp_path)
     log = tmp_path / "installs.log"
     (tmp_path / ".venv" / "bin" / "uv").write_text(f'#!/bin/sh\necho "uv start" >> "{log}"; sleep 1; echo "uv end" >> "{log}"\n')
-    (tools / "npm").write_text(f"#!/bin/sh\necho npm >> \"{log}\"\nmkdir -p node_modules/.bin && printf '#!/bin/sh\\n' > "
-                               "node_modules/.bin/node && cp node_modules/.bin/node node_modules/.bin/cdk && chmod +x node_modules/.bin/*\n")
+    (tools / "npm").write_text(f'#!/bin/sh\necho npm >> "{log}"\n{NPM_INSTALLS}')
     env = {**os.environ, "PATH": f"{tools}{os.pathsep}{os.environ['PATH']}", "PYTHON": sys.executable}
     runs = [subprocess.Popen(["bash", str(tmp_path / "scripts" / "bootstrap.sh")], env=env, cwd="/",
                              stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True) for _ in range(2)]

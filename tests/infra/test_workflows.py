@@ -12,6 +12,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 import re
@@ -24,6 +25,7 @@ import pytest
 import yaml
 
 from mlops_loop.config import load_config
+from mlops_loop.tools import source_stamp
 
 from tests.support.paths import CONFIG_PATH, REPO_ROOT
 from tests.support.pr_report import PR_REPORT, SECTIONS, run_report
@@ -330,33 +332,41 @@ def test_no_failure_is_swallowed_and_privileged_jobs_never_run_for_forks_or_othe
         assert "ref" not in checkout.get("with", {}), "a deploy job deploys the commit of its own run"
 
 
-@pytest.mark.parametrize("stamp, deploys", [
-    ({"commit": "a" * 40, "uncommitted_changes": False, "environments": None}, True),
-    ({"commit": "b" * 40, "uncommitted_changes": False, "environments": None}, False),  # another run's assembly
-    ({"commit": "a" * 40, "uncommitted_changes": True, "environments": None}, False),  # an edited tree
-    ({"commit": "a" * 40, "uncommitted_changes": False, "environments": ["dev"]}, False),  # a partial synth
-    ({"schema_version": 1}, False),  # no stamp worth the name
+@pytest.mark.parametrize("edit, deploys", [
+    (lambda stamp: stamp, True),  # synthesized from this checkout as it is
+    (lambda stamp: dataclasses.replace(stamp, commit="b" * 40), False),  # another run's assembly
+    (lambda stamp: dataclasses.replace(stamp, files={**stamp.files, "app.py": "0" * 64}), False),  # other inputs
+    (lambda stamp: dataclasses.replace(stamp, environments=("dev",)), False),  # a partial synth
+    (lambda stamp: dataclasses.replace(stamp, commit=None, error="git unavailable"), False),  # an unknown source
     (None, False),  # no stamp at all
 ])
-def test_each_deploy_job_deploys_only_an_assembly_of_its_own_commit_unedited_and_whole(deploy, tmp_path, stamp, deploys):
-    """GIVEN the downloaded assembly's source stamp WHEN each deploy job checks it (before any credentials) THEN only
-    the run's own commit, synthesized from a clean tree for every environment, goes on; anything else fails, naming
-    what the assembly holds."""
-    (tmp_path / "cdk.out").mkdir()
-    if stamp is not None:
-        (tmp_path / "cdk.out" / "mlops-loop-source.json").write_text(json.dumps(stamp))
+def test_each_deploy_job_deploys_only_an_assembly_synthesized_from_its_checkout(deploy, tmp_path, edit, deploys):
+    """GIVEN an assembly whose source stamp is this checkout's (or differs in one way) WHEN each deploy job checks it,
+    before it takes a role, with the runner's python3 in the checkout THEN only the assembly synthesized from the
+    checkout as it is, for every environment, goes on; anything else fails with the tool's one line."""
+    assembly = tmp_path / "cdk.out"
+    assembly.mkdir()
+    (assembly / "manifest.json").write_text("{}")
+    if edit is not None:
+        source_stamp.write_stamp(assembly, edit(source_stamp.fingerprint(REPO_ROOT)))
+    # The runner's python3 has no project packages: this one sees the standard library only (-S).
+    runner = tmp_path / "runner"
+    runner.mkdir()
+    (runner / "python3").write_text(f'#!/bin/sh\nexec "{sys.executable}" -S "$@"\n')
+    (runner / "python3").chmod(0o755)
     for name, job in _deploy_jobs(deploy).items():
         steps = _steps(job)
-        (check,) = [i for i, step in enumerate(steps) if "mlops-loop-source.json" in step.get("run", "")]
+        (check,) = [i for i, step in enumerate(steps) if "source_stamp" in step.get("run", "")]
         (credentials,) = [i for i, step in enumerate(steps) if "configure-aws-credentials" in step.get("uses", "")]
         assert check < credentials, name
-        result = subprocess.run(["bash", "--noprofile", "--norc", "-eo", "pipefail", "-c", steps[check]["run"]],
-                                cwd=tmp_path, env={**os.environ, "GITHUB_SHA": "a" * 40}, capture_output=True, text=True,
-                                timeout=60)
+        # The checkout is the working directory; the assembly is where the download step puts it.
+        command = steps[check]["run"].replace("cdk.out", str(assembly))
+        result = subprocess.run(["bash", "--noprofile", "--norc", "-eo", "pipefail", "-c", command], cwd=REPO_ROOT,
+                                capture_output=True, text=True, timeout=60,
+                                env={**os.environ, "PATH": f"{runner}{os.pathsep}{os.environ['PATH']}"})
         assert (result.returncode == 0) is deploys, (name, result.stderr)
         if not deploys:
-            assert result.stderr.startswith("::error title=not this run's assembly::"), result.stderr
-            assert "Traceback" not in result.stderr
+            assert result.returncode == 1 and result.stderr.startswith("source-stamp: "), result.stderr
 
 
 def test_superseded_pr_runs_are_cancelled_and_deploys_are_not(pr, deploy):
