@@ -23,13 +23,6 @@ _mlops_loop_setup() (
           if [ "$status" -ne 0 ]; then kill "$compiling" 2> /dev/null || true; fi
           wait "$compiling" 2> /dev/null || true
         fi' EXIT
-  # Set-ups of one checkout take turns where flock exists (test.sh and synth.sh started together on a fresh
-  # clone): one npm ci would delete node_modules under the other, and both would record their install as
-  # done. A checkout whose .cache cannot be written goes on without the lock.
-  if command -v flock > /dev/null && mkdir -p .cache 2> /dev/null && true 2> /dev/null >> .cache/bootstrap.lock; then
-    exec 9>> .cache/bootstrap.lock
-    flock -n 9 || { echo "[bootstrap] waiting for another set-up of this checkout to finish" >&2; flock 9; }
-  fi
 
   PYTHON="${PYTHON:-python3}"
   if ! "$PYTHON" -c 'import sys; sys.exit(0 if sys.version_info[:2] >= (3, 11) else 1)'; then
@@ -40,9 +33,29 @@ _mlops_loop_setup() (
   full_hash="$(sha256sum requirements.lock | cut -d' ' -f1)"
   if [ "$profile" = synth ]; then lock=requirements-synth.lock; else lock=requirements.lock; fi
   want="$(sha256sum "$lock" | cut -d' ' -f1)"
-  have="$(cat .venv/.lock-hash 2>/dev/null || true)"
-  # The full lock satisfies the synth set-up too.
-  if [ ! -x .venv/bin/python ] || { [ "$have" != "$want" ] && [ "$have" != "$full_hash" ]; }; then
+  pkg_hash="$(cat package.json package-lock.json | sha256sum | cut -d' ' -f1)"
+  venv_current() {
+    local have
+    have="$(cat .venv/.lock-hash 2>/dev/null || true)"
+    # The full lock satisfies the synth set-up too.
+    [ -x .venv/bin/python ] && { [ "$have" = "$want" ] || [ "$have" = "$full_hash" ]; }
+  }
+  node_current() {
+    [ -x node_modules/.bin/node ] && [ -x node_modules/.bin/cdk ] \
+      && [ "$(cat node_modules/.lock-hash 2>/dev/null)" = "$pkg_hash" ]
+  }
+  # Set-ups of one checkout that install take turns where flock exists (test.sh and synth.sh started together
+  # on a fresh clone): one npm ci would delete node_modules under the other, and both would record their
+  # install as done. The checks below run once the lock is held, so the second finds the first one's install.
+  # Nothing to install, no lock (sourcing stays instant); a checkout whose .cache cannot be written goes on
+  # without it.
+  if ! { venv_current && node_current; } && command -v flock > /dev/null && mkdir -p .cache 2> /dev/null \
+      && true 2> /dev/null >> .cache/bootstrap.lock; then
+    exec 9>> .cache/bootstrap.lock
+    flock -n 9 || { echo "[bootstrap] waiting for another set-up of this checkout to finish" >&2; flock 9; }
+  fi
+
+  if ! venv_current; then
     if [ ! -x .venv/bin/python ]; then
       echo "[bootstrap] creating .venv"
       "$PYTHON" -m venv .venv
@@ -78,8 +91,7 @@ _mlops_loop_setup() (
     fi
   fi
 
-  pkg_hash="$(cat package.json package-lock.json | sha256sum | cut -d' ' -f1)"
-  if [ ! -x node_modules/.bin/node ] || [ ! -x node_modules/.bin/cdk ] || [ "$(cat node_modules/.lock-hash 2>/dev/null)" != "$pkg_hash" ]; then
+  if ! node_current; then
     echo "[bootstrap] installing Node 22 and the AWS CDK CLI (npm ci)"
     npm ci --no-audit --no-fund --loglevel=error
     echo "$pkg_hash" > node_modules/.lock-hash

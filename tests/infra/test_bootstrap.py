@@ -210,3 +210,21 @@ def test_two_set_ups_of_one_checkout_take_turns_and_the_second_finds_the_first_o
                              stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True) for _ in range(2)]
     assert [run.wait(timeout=120) for run in runs] == [0, 0], [run.stderr.read() for run in runs]
     assert log.read_text().splitlines() == ["uv start", "uv end", "npm"]
+
+
+@pytest.mark.skipif(shutil.which("flock") is None, reason="flock (util-linux) is not installed: set-ups do not take turns")
+def test_a_set_up_with_nothing_to_install_takes_no_lock(tmp_path):
+    """GIVEN this checkout set up, and another set-up holding its lock (an install under way) WHEN a script sources
+    bootstrap.sh THEN it goes on at once, saying nothing: only set-ups that install take turns (so test workers
+    sourcing it side by side never wait for each other)."""
+    import fcntl
+
+    lock = REPO_ROOT / ".cache" / "bootstrap.lock"
+    lock.parent.mkdir(exist_ok=True)
+    with open(lock, "a") as held:
+        fcntl.flock(held, fcntl.LOCK_EX)
+        # A set-up that waited for the lock would never return while it is held here.
+        result = subprocess.run(["bash", "-c", f'. "{BOOTSTRAP}" synth && echo done'], capture_output=True, text=True,
+                                timeout=60, cwd="/")
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == "done" and "[bootstrap]" not in result.stderr
