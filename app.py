@@ -20,9 +20,11 @@ import sys
 from pathlib import Path
 from typing import Optional
 
+from mlops_loop.interpreter import collect_garbage_less_often
 from mlops_loop.training import sdk_helper
 
 if __name__ == "__main__":
+    collect_garbage_less_often()
     # Before the CDK is imported (a second): on an empty SDK cache the helper imports the SDK meanwhile.
     sdk_helper.start_for_app()
 

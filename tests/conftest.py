@@ -1,5 +1,6 @@
-"""Fixtures for the whole suite: one botocore loader, one cfn-lint process per lint, one RSA key per size for
-moto, one local Spark session, the monitor's reference model, long tests first.
+"""Fixtures for the whole suite: the app's garbage-collector thresholds, one botocore loader, one cfn-lint
+process per lint, one RSA key per size for moto, one local Spark session, the monitor's reference model, long
+tests first.
 
 Job code must import from the repository root however pytest was started, in this process and in
 Spark's Python workers (which run mapInPandas functions), hence PYTHONPATH and PYSPARK_PYTHON; and
@@ -22,7 +23,10 @@ os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
 os.environ.setdefault("PYSPARK_DRIVER_PYTHON", sys.executable)
 os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 
+from mlops_loop.interpreter import collect_garbage_less_often  # noqa: E402
 from mlops_loop.training.sdk_offline import shared_data_loaders  # noqa: E402
+
+collect_garbage_less_often()  # each test process, pytest-xdist's workers too: they import this conftest
 
 SPARK_WORKER_GROUP = "spark"
 

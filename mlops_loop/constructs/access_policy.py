@@ -7,14 +7,14 @@ import re
 from typing import Any, Mapping, Optional, Sequence
 
 import jsii
-from aws_cdk import ArnFormat, IStableAnyProducer, Lazy, Stack
+from aws_cdk import Acknowledgment, ArnFormat, IStableAnyProducer, Lazy, Stack
 from aws_cdk import aws_ecr as ecr
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_kms as kms
 from aws_cdk import aws_s3 as s3
 from constructs import Construct
 
-from ..nag import acknowledge
+from ..nag import acknowledgments, record
 from .arns import format_arn, s3_arn
 
 READ_OBJECT_ACTIONS = ("s3:GetObject", "s3:GetObjectVersion")
@@ -47,6 +47,9 @@ class AccessPolicy(Construct):
         # Sid -> statement, in the order added (one statement per Sid; the policy's document).
         self._statements: dict[str, dict[str, Any]] = {}
         self._written = False  # once the CDK has the document (see _Document)
+        # The wildcard findings acknowledged so far, recorded with the document: one round trip per policy, not
+        # one per statement (a few hundred per synth).
+        self._acknowledged: list[Acknowledgment] = []
         # The resource sits where ``iam.ManagedPolicy`` puts it (Policy/Resource), so its logical id is the
         # one it always had. The document is handed to the CDK once, when the template is made: built up
         # statement by statement it cost two round trips to Node per statement, a quarter of a synth's.
@@ -87,7 +90,7 @@ class AccessPolicy(Construct):
         if wildcard_findings:
             if not wildcard_reason:
                 raise ValueError(f"{sid}: statement has wildcards {wildcard_findings}; give a wildcard_reason")
-            acknowledge(self, wildcard_reason, *wildcard_findings)
+            self._acknowledged += acknowledgments(self, wildcard_reason, *wildcard_findings)
         self._keep(statement)
 
     def deny(
@@ -216,7 +219,8 @@ class _Document:
 
     ``Lazy.any`` asks on the first resolution (the template's, or an earlier ``stack.resolve``) and keeps the
     answer; from then on the policy refuses new statements, so a statement can never miss the template. The
-    CDK's document renders as it would have built statement by statement: actions and resources sorted
+    wildcard findings its statements acknowledged are recorded then too, before the packs read them (they
+    check the finished templates). The CDK's document renders as it would have built statement by statement: actions and resources sorted
     (``@aws-cdk/aws-iam:minimizePolicies``), and statements with a Sid never merged."""
 
     def __init__(self, access: AccessPolicy):
@@ -227,4 +231,5 @@ class _Document:
         if not access._statements:
             raise ValueError(f"{access.node.path}: the policy has no statements; an empty managed policy cannot be deployed")
         access._written = True
+        record(access, access._acknowledged)
         return iam.PolicyDocument.from_json({"Statement": list(access._statements.values())})

@@ -7,7 +7,7 @@ from typing import Optional
 
 import pytest
 import jsii
-from aws_cdk import Aws, Environment, Fn, IStableListProducer, IStableStringProducer, Lazy, Stack, Token
+from aws_cdk import App, Aws, Environment, Fn, IStableListProducer, IStableStringProducer, Lazy, Stack, Token
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_kms as kms
 from aws_cdk import aws_s3 as s3
@@ -17,6 +17,8 @@ from constructs import Construct
 from mlops_loop.app_builder import new_app
 from mlops_loop.constructs.access_policy import AccessPolicy
 from mlops_loop.constructs.arns import s3_arn
+from mlops_loop.nag import add_nag_packs
+from mlops_loop.tools.cloud_assembly import nag_violations
 from tests.support.built_stack import acknowledged
 
 
@@ -50,6 +52,8 @@ def _statements(stack: Stack) -> list[dict]:
 
 
 def _stack_acknowledgements(stack: Stack) -> dict[str, str]:
+    """The findings acknowledged in ``stack`` once its template is made (when a policy records them)."""
+    Template.from_stack(stack)
     return {rule: reason for c in stack.node.find_all() for rule, reason in acknowledged(c).items()}
 
 
@@ -67,6 +71,29 @@ def test_when_a_resource_wildcard_has_a_reason_then_exactly_that_finding_isackno
     assert _stack_acknowledgements(stack) == {
         "AwsSolutions-IAM5[Resource::arn:aws:logs:eu-west-1:123456789012:log-group:/x:*]": "One log stream per execution environment in this group."
     }
+
+
+def test_the_packs_find_the_acknowledgements_a_policy_records_while_its_template_is_made(tmp_path):
+    """GIVEN the app's nag packs and two roles with the same wildcard, one granted by an AccessPolicy with a reason,
+    one by a plain managed policy WHEN synthesized THEN only the plain policy's wildcard is a finding: the
+    acknowledgement the AccessPolicy records with its document reaches the packs."""
+    app = App(outdir=str(tmp_path))
+    stack = Stack(app, "Bare", env=Environment(account="123456789012", region="eu-west-1"))
+    statement = {"actions": ["logs:PutLogEvents"], "resources": ["arn:aws:logs:eu-west-1:123456789012:log-group:/x:*"]}
+    for name in ("Acknowledged", "Plain"):
+        role = iam.Role(stack, f"{name}Role", assumed_by=iam.ServicePrincipal("sagemaker.amazonaws.com"))
+        if name == "Acknowledged":
+            AccessPolicy(stack, name, role=role, description="test access").allow(
+                "Logs", **statement, wildcard_reason="One log stream per execution environment in this group.")
+        else:
+            iam.ManagedPolicy(stack, name, roles=[role], statements=[iam.PolicyStatement(**statement)])
+    add_nag_packs(app)
+
+    with pytest.raises(RuntimeError, match="ValidationFailed"):
+        app.synth()
+
+    found = {(v["ruleName"], c["constructPath"]) for v in nag_violations(tmp_path) for c in v["violatingConstructs"]}
+    assert found == {("AwsSolutions-IAM5[Resource::arn:aws:logs:eu-west-1:123456789012:log-group:/x:*]", "Bare/Plain/Resource")}
 
 
 def test_a_wildcard_without_a_reason_is_refused():
