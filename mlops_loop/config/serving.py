@@ -48,6 +48,14 @@ def _transform_instance_type(value: str) -> str:
     return value
 
 
+# The longest a blue/green rollout may take (its MaximumExecutionTimeoutInSeconds; SageMaker accepts up to 8 h):
+# 4 h, so that the deploy job that waits on it in CloudFormation (.github/workflows/deploy.yml, whose timeout and
+# credentials outlast it) stays within GitHub's 6-hour limit for a job. Of it, FLEET_START_SECONDS go to creating
+# and starting the new fleet; the rest is for the rollout's waits.
+MAX_ROLLOUT_SECONDS = 14_400
+FLEET_START_SECONDS = 1_800
+
+
 class Rollout(_Frozen):
     """Blue/green rollout of a newly approved version, with automatic rollback.
 
@@ -55,6 +63,7 @@ class Rollout(_Frozen):
     keep the old fleet 5 more minutes; roll back if the new version's 5xx rate exceeds 1% or its p99
     model latency exceeds 1 s. ``linear`` shifts ``linear_step_percent`` per step instead;
     ``all_at_once`` shifts everything, then bakes ``termination_wait_minutes`` before tearing down.
+    Every wait together must leave the new fleet 30 minutes of :data:`MAX_ROLLOUT_SECONDS` (210 minutes).
     """
 
     strategy: Literal["all_at_once", "canary", "linear"] = "canary"
@@ -66,11 +75,28 @@ class Rollout(_Frozen):
     max_latency_p99_ms: int = Field(default=1000, ge=1, le=600_000)
 
     @property
+    def steps(self) -> int:
+        """How many times traffic shifts, each followed by ``wait_minutes``."""
+        return {"all_at_once": 1, "canary": 2, "linear": -(-100 // self.linear_step_percent)}[self.strategy]
+
+    @property
     def timeout_seconds(self) -> int:
-        """MaximumExecutionTimeoutInSeconds (600–14400): every wait plus 30 minutes for fleet creation."""
-        steps = {"all_at_once": 1, "canary": 2, "linear": -(-100 // self.linear_step_percent)}[self.strategy]
-        waits = steps * self.wait_minutes * 60 + self.termination_wait_minutes * 60
-        return max(600, min(14_400, waits + 1800))
+        """MaximumExecutionTimeoutInSeconds: every wait plus FLEET_START_SECONDS (at least SageMaker's 600)."""
+        return max(600, (self.steps * self.wait_minutes + self.termination_wait_minutes) * 60 + FLEET_START_SECONDS)
+
+    @model_validator(mode="after")
+    def _fits(self) -> "Rollout":
+        waits = self.steps * self.wait_minutes + self.termination_wait_minutes
+        allowed = (MAX_ROLLOUT_SECONDS - FLEET_START_SECONDS) // 60
+        if waits > allowed:
+            larger_steps = ", or raise linear_step_percent" if self.strategy == "linear" else ""
+            raise ValueError(
+                f"wait_minutes: a {self.strategy} rollout waits {waits} min ({self.steps} x wait_minutes {self.wait_minutes} "
+                f"+ termination_wait_minutes {self.termination_wait_minutes}), over the {allowed} min it may "
+                f"({MAX_ROLLOUT_SECONDS // 60} min in all, {FLEET_START_SECONDS // 60} of them to start the new fleet); "
+                f"lower wait_minutes or termination_wait_minutes{larger_steps}"
+            )
+        return self
 
 
 class RealtimeAutoscaling(_Frozen):

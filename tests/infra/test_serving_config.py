@@ -12,6 +12,7 @@ import pytest
 import yaml
 
 from mlops_loop.config import ConfigError, parse_config
+from mlops_loop.config.serving import FLEET_START_SECONDS, MAX_ROLLOUT_SECONDS, Rollout
 
 from tests.support.configs import SAMPLE_CONFIG
 
@@ -140,6 +141,18 @@ INVALID_KNOBS = {
     "linear step below 5 percent": (
         _set("models.churn.serving.realtime.rollout", {"strategy": "linear", "linear_step_percent": 4}),
         ["model 'churn': field 'serving.realtime.rollout.linear_step_percent': Input should be greater than or equal to 5 (got 4)"],
+    ),
+    "linear rollout waiting longer than a rollout may take": (
+        _set("models.churn.serving.realtime.rollout", {"strategy": "linear", "linear_step_percent": 20, "wait_minutes": 60}),
+        ["model 'churn': field 'serving.realtime.rollout.wait_minutes': a linear rollout waits 305 min (5 x wait_minutes 60 "
+         "+ termination_wait_minutes 5), over the 210 min it may (240 min in all, 30 of them to start the new fleet); "
+         "lower wait_minutes or termination_wait_minutes, or raise linear_step_percent"],
+    ),
+    "rollout waiting longer than a rollout may take in an environment override": (
+        _set("environments.prod.serving.churn.realtime.rollout", {"strategy": "linear", "linear_step_percent": 25,
+                                                                  "wait_minutes": 60, "termination_wait_minutes": 0}),
+        ["environment 'prod': field 'serving.churn.realtime.rollout.wait_minutes': a linear rollout waits 240 min (4 x "
+         "wait_minutes 60 + termination_wait_minutes 0), over the 210 min it may"],
     ),
     "misspelt serving knob": (
         _set("models.churn.serving.realtime.instances", 3),
@@ -335,6 +348,17 @@ def test_realtime_instance_count_defaults_to_the_autoscaling_minimum():
     del raw["environments"]["prod"]["serving"]["churn"]["realtime"]["instance_count"]
     config = parse_config(raw)
     assert config.serving_of(config.environments["prod"], config.models["churn"]).realtime.instance_count == 2
+
+
+@pytest.mark.parametrize("strategy", [{"strategy": "linear", "linear_step_percent": 34}, {"strategy": "canary"},
+                                      {"strategy": "all_at_once"}], ids=lambda s: s["strategy"])
+def test_a_rollout_waits_what_it_is_given_and_may_wait_up_to_its_bound(strategy):
+    """GIVEN rollouts whose waits fill (linear: 3 x 60 + 30 min) or stay under the 210 minutes they may take THEN each
+    is accepted, and SageMaker gets every wait plus the fleet's start as its timeout: the bound, when filled."""
+    rollout = Rollout(**strategy, wait_minutes=60, termination_wait_minutes=30)
+    waits = (rollout.steps * 60 + 30) * 60
+    assert rollout.timeout_seconds == waits + FLEET_START_SECONDS <= MAX_ROLLOUT_SECONDS
+    assert (rollout.timeout_seconds == MAX_ROLLOUT_SECONDS) == (strategy["strategy"] == "linear")
 
 
 def test_a_serverless_rollout_block_without_strategy_keeps_all_at_once():

@@ -13,6 +13,7 @@ import re
 import pytest
 
 from mlops_loop.config import AppConfig
+from mlops_loop.config.serving import MAX_ROLLOUT_SECONDS
 from pipeline_code.core.contract import MODEL_SHA256_PARAMETER_SUFFIX, MODEL_VERSION_ENV, model_sha256_parameter_name, package_parameter_name, pascal
 from pipeline_code.core.integrity import MODEL_SHA256_ENV
 from mlops_loop.tools.cloud_assembly import SynthesizedStack, nag_violations, stacks
@@ -296,7 +297,7 @@ def test_realtime_rollout_is_a_canary_with_alarm_rollback(synthesized, env):
     }
     assert policy["TerminationWaitInSeconds"] == rollout.termination_wait_minutes * 60
     waits = 2 * rollout.wait_minutes * 60 + rollout.termination_wait_minutes * 60
-    assert waits < policy["MaximumExecutionTimeoutInSeconds"] <= 14_400
+    assert waits < policy["MaximumExecutionTimeoutInSeconds"] <= MAX_ROLLOUT_SECONDS
     errors_id, _ = _resource(template, "churn", "RolloutErrors")
     latency_id, _ = _resource(template, "churn", "RolloutLatency")
     assert endpoint["DeploymentConfig"]["AutoRollbackConfiguration"] == {
@@ -782,7 +783,7 @@ def test_linear_rollout_shifts_the_configured_step(modes):
     assert (rollout.linear_step_percent, rollout.wait_minutes) == (25, 5)
     # Four steps of 25% each wait before the old fleet goes: the timeout must outlast them.
     waits = 4 * rollout.wait_minutes * 60 + rollout.termination_wait_minutes * 60
-    assert waits < policy["MaximumExecutionTimeoutInSeconds"] <= 14_400
+    assert waits < policy["MaximumExecutionTimeoutInSeconds"] <= MAX_ROLLOUT_SECONDS
     assert _has(modes.serving, "linear-churn", "ScalableTarget")
 
 

@@ -25,6 +25,7 @@ import pytest
 import yaml
 
 from mlops_loop.config import load_config
+from mlops_loop.config.serving import MAX_ROLLOUT_SECONDS
 from mlops_loop.tools import source_stamp
 
 from tests.support.paths import CONFIG_PATH, REPO_ROOT
@@ -406,6 +407,24 @@ def test_deploy_chains_every_environment_in_order(deploy, environments):
         (command,) = [r for r in _runs(job) if "cdk deploy" in r]
         assert f"cdk deploy '{env}/*' --app cdk.out --require-approval never" in command
         previous = by_env[env]
+
+
+def test_each_deploy_job_and_its_credentials_outlast_the_longest_rollout_a_config_may_ask_for(deploy):
+    """GIVEN a deploy whose template change rolls an endpoint out blue/green, which CloudFormation waits for up to
+    MAX_ROLLOUT_SECONDS (the config refuses longer rollouts) THEN each deploy job's timeout leaves an hour beyond
+    it, within GitHub's 6 h limit for a hosted job, and its OIDC credentials last at least as long, within IAM's
+    12 h; the header and the README ask for a role session that long. (Credentials that expire mid-rollout fail
+    the job, and skip the later environments, while CloudFormation carries on.)"""
+    readme = " ".join(README.read_text().split())
+    for name, job in _deploy_jobs(deploy).items():
+        timeout = job["timeout-minutes"] * 60
+        assert MAX_ROLLOUT_SECONDS + 3600 <= timeout <= 6 * 3600, name
+        (credentials,) = _uses(job, "aws-actions/configure-aws-credentials")
+        duration = int(credentials["with"]["role-duration-seconds"])
+        assert timeout <= duration <= 12 * 3600, name
+        asked = f"MaxSessionDuration of at least {duration // 3600} hours ({duration} s"
+        assert asked in " ".join(line.lstrip("# ") for line in DEPLOY_WORKFLOW.read_text().splitlines()), asked
+        assert f"`MaxSessionDuration` of at least {duration // 3600} hours, {duration} s" in readme
 
 
 def test_deploy_ships_the_assembly_that_was_tested(deploy, environments):
