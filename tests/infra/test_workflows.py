@@ -182,8 +182,9 @@ def test_pr_workflow_builds_the_report_and_uploads_it_with_the_assembly(pr):
     (report,) = [s for s in _steps(job) if "scripts/pr-report.sh" in s.get("run", "")]
     assert report["run"].strip() == 'bash scripts/pr-report.sh "origin/${BASE_REF}" pr-report.md'
     assert report["env"]["BASE_REF"] == "${{ github.base_ref }}"
-    uploaded = {step["with"]["path"] for step in _uses(job, "actions/upload-artifact")}
-    assert uploaded == {"cdk.out", "pr-report.md"}
+    uploaded = {step["with"]["path"]: step["with"] for step in _uses(job, "actions/upload-artifact")}
+    assert set(uploaded) == {"cdk.out", "pr-report.md"}
+    assert uploaded["cdk.out"]["include-hidden-files"] is True
 
 
 def _comment_script(pr: dict) -> tuple[str, dict]:
@@ -434,6 +435,7 @@ def test_deploy_ships_the_assembly_that_was_tested(deploy, environments):
     assert all(runs.count(c) == 1 for c in commands), f"build runs the README's commands: {runs}"
     (upload,) = _uses(build, "actions/upload-artifact")
     assert upload["with"]["path"] == "cdk.out"
+    assert upload["with"]["include-hidden-files"] is True, "the assembly is uploaded whole, dotfiles of assets included"
     assert runs.index(next(c for c in commands if "synth" in c)) == len(runs) - 1, "nothing changes cdk.out after synth"
     for name, job in _deploy_jobs(deploy).items():
         (download,) = _uses(job, "actions/download-artifact")
