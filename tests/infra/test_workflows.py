@@ -334,6 +334,33 @@ def test_no_failure_is_swallowed_and_privileged_jobs_never_run_for_forks_or_othe
         assert "ref" not in checkout.get("with", {}), "a deploy job deploys the commit of its own run"
 
 
+@pytest.mark.parametrize("tip, gh_status, deploys", [
+    ("a" * 40, 0, True),  # this run's commit is main's tip
+    ("b" * 40, 0, False),  # main moved on: a newer run deploys
+    ("", 4, False),  # GitHub did not answer: no deploy on a guess
+])
+def test_each_deploy_job_deploys_only_the_tip_of_main(deploy, tmp_path, tip, gh_status, deploys):
+    """GIVEN each deploy job's tip check under the workflow's shell, with a fake ``gh`` that answers ``tip`` for main
+    (or fails) WHEN it runs for a run of commit ``a...a`` THEN it passes only when that is the tip, before the job
+    takes a role; otherwise it fails with one line naming both commits and the environment (or with gh's error)."""
+    (tmp_path / "gh").write_text(f'#!/bin/sh\n[ "$*" = "api repos/o/r/commits/main --jq .sha" ] || exit 9\n'
+                                 f'[ "$GH_TOKEN" = token ] || exit 8\necho "{tip}"\nexit {gh_status}\n')
+    (tmp_path / "gh").chmod(0o755)
+    for name, job in _deploy_jobs(deploy).items():
+        (step,) = [s for s in _steps(job) if "gh api" in s.get("run", "")]
+        assert step["env"] == {"GH_TOKEN": "${{ github.token }}", "SHA": "${{ github.sha }}"}
+        names = [s.get("name") for s in _steps(job)]
+        assert names.index(step["name"]) < names.index(_uses(job, "aws-actions/configure-aws-credentials")[0]["name"])
+        result = subprocess.run(["bash", "--noprofile", "--norc", "-eo", "pipefail", "-c", step["run"]], capture_output=True,
+                                text=True, timeout=60, env={**os.environ, "PATH": f"{tmp_path}{os.pathsep}{os.environ['PATH']}",
+                                                            "GH_TOKEN": "token", "SHA": "a" * 40, "GITHUB_REPOSITORY": "o/r"})
+        assert (result.returncode == 0) == deploys, (name, result.stdout, result.stderr)
+        if tip and not deploys:
+            assert result.stdout == (f"::error title=superseded::main is now at {tip}, not at this run's {'a' * 40}: the run "
+                                     f"of {tip} deploys {job['environment']}, this commit's changes included; re-running "
+                                     "this run would deploy an older assembly over it\n")
+
+
 @pytest.mark.parametrize("edit, deploys", [
     (lambda stamp: stamp, True),  # synthesized from this checkout as it is
     (lambda stamp: dataclasses.replace(stamp, commit="b" * 40), False),  # another run's assembly
