@@ -63,7 +63,8 @@ class Rollout(_Frozen):
     keep the old fleet 5 more minutes; roll back if the new version's 5xx rate exceeds 1% or its p99
     model latency exceeds 1 s. ``linear`` shifts ``linear_step_percent`` per step instead;
     ``all_at_once`` shifts everything, then bakes ``termination_wait_minutes`` before tearing down.
-    Every wait together must leave the new fleet 30 minutes of :data:`MAX_ROLLOUT_SECONDS` (210 minutes).
+    Its waits together may take 210 minutes: a rollout gets :data:`MAX_ROLLOUT_SECONDS` (4 h), 30 minutes of them
+    to start the new fleet.
     """
 
     strategy: Literal["all_at_once", "canary", "linear"] = "canary"

@@ -219,9 +219,9 @@ class _Document:
 
     ``Lazy.any`` asks on the first resolution (the template's, or an earlier ``stack.resolve``) and keeps the
     answer; from then on the policy refuses new statements, so a statement can never miss the template. The
-    wildcard findings its statements acknowledged are recorded then too, before the packs read them (they
-    check the finished templates). The CDK's document renders as it would have built statement by statement: actions and resources sorted
-    (``@aws-cdk/aws-iam:minimizePolicies``), and statements with a Sid never merged."""
+    wildcard findings its statements acknowledged are recorded then too, in time for the packs, which check the
+    finished templates. The CDK's document renders as it would have built statement by statement: actions and
+    resources sorted (``@aws-cdk/aws-iam:minimizePolicies``), and statements with a Sid never merged."""
 
     def __init__(self, access: AccessPolicy):
         self._access = access

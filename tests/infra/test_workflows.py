@@ -289,9 +289,14 @@ def test_pr_workflow_permissions_are_minimal(pr):
 
 def test_live_diff_runs_only_with_an_oidc_role_and_otherwise_says_so(pr, live_diff, environments):
     """GIVEN the PR workflow THEN its live diff calls the shared workflow for every environment, only with the diff
-    role, which the shared job takes to run a read-only ``cdk diff``; without the role the checks say so."""
+    role and an assembly that synthesized, and the shared job takes the role to run a read-only ``cdk diff``;
+    without the role the checks say so."""
     caller = pr["jobs"]["live-diff"]
     assert "vars.AWS_DIFF_ROLE_ARN != ''" in caller["if"]
+    # Only on a whole assembly: tests may fail, synth must not have.
+    assert "needs.checks.outputs.synthesized == 'true'" in caller["if"] and caller["needs"] == "checks"
+    (synth,) = [step for step in _steps(pr["jobs"]["checks"]) if step.get("run") == "bash scripts/synth.sh"]
+    assert pr["jobs"]["checks"]["outputs"] == {"synthesized": f"${{{{ steps.{synth['id']}.outcome == 'success' }}}}"}
     assert caller["uses"] == "./.github/workflows/live-diff.yml"
     assert json.loads(caller["with"]["environments"]) == environments
     job = live_diff["jobs"]["diff"]
