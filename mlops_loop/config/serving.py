@@ -93,7 +93,7 @@ class Rollout(_Frozen):
             larger_steps = ", or raise linear_step_percent" if self.strategy == "linear" else ""
             raise ValueError(
                 f"wait_minutes: a {self.strategy} rollout waits {waits} min ({self.steps} x wait_minutes {self.wait_minutes} "
-                f"+ termination_wait_minutes {self.termination_wait_minutes}), over the {allowed} min it may "
+                f"+ termination_wait_minutes {self.termination_wait_minutes}), over the {allowed} min it may take "
                 f"({MAX_ROLLOUT_SECONDS // 60} min in all, {FLEET_START_SECONDS // 60} of them to start the new fleet); "
                 f"lower wait_minutes or termination_wait_minutes{larger_steps}"
             )

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import gc
+import weakref
 
 from mlops_loop import interpreter
 
@@ -23,7 +24,9 @@ def test_the_thresholds_keep_collecting_cycles():
         def __init__(self):
             self.me = self
 
+    first = weakref.ref(Node())
     for _ in range(interpreter.THRESHOLDS[0] * 2):
         Node()
 
     assert gc.get_stats()[0]["collections"] > before
+    assert first() is None

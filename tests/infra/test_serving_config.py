@@ -145,14 +145,14 @@ INVALID_KNOBS = {
     "linear rollout waiting longer than a rollout may take": (
         _set("models.churn.serving.realtime.rollout", {"strategy": "linear", "linear_step_percent": 20, "wait_minutes": 60}),
         ["model 'churn': field 'serving.realtime.rollout.wait_minutes': a linear rollout waits 305 min (5 x wait_minutes 60 "
-         "+ termination_wait_minutes 5), over the 210 min it may (240 min in all, 30 of them to start the new fleet); "
+         "+ termination_wait_minutes 5), over the 210 min it may take (240 min in all, 30 of them to start the new fleet); "
          "lower wait_minutes or termination_wait_minutes, or raise linear_step_percent"],
     ),
     "rollout waiting longer than a rollout may take in an environment override": (
         _set("environments.prod.serving.churn.realtime.rollout", {"strategy": "linear", "linear_step_percent": 25,
                                                                   "wait_minutes": 60, "termination_wait_minutes": 0}),
         ["environment 'prod': field 'serving.churn.realtime.rollout.wait_minutes': a linear rollout waits 240 min (4 x "
-         "wait_minutes 60 + termination_wait_minutes 0), over the 210 min it may"],
+         "wait_minutes 60 + termination_wait_minutes 0), over the 210 min it may take"],
     ),
     "misspelt serving knob": (
         _set("models.churn.serving.realtime.instances", 3),

@@ -309,19 +309,22 @@ def test_live_diff_runs_only_with_an_oidc_role_and_otherwise_says_so(pr, live_di
     (diff,) = [r for r in _runs(job) if "cdk diff" in r]
     assert '"${ENVIRONMENT}/*" --app cdk.out --method template' in diff, "read-only: no change set"
     notices = [s for s in _steps(pr["jobs"]["checks"]) if "::notice" in s.get("run", "")]
-    assert [s["if"] for s in notices] == ["${{ vars.AWS_DIFF_ROLE_ARN == '' }}"]
+    assert [s["if"] for s in notices] == [
+        f"${{{{ !cancelled() && steps.{synth['id']}.outcome != 'success' && vars.AWS_DIFF_ROLE_ARN != '' }}}}",
+        "${{ vars.AWS_DIFF_ROLE_ARN == '' }}"]
 
 
 def test_the_deploy_run_shows_the_live_diff_of_its_assembly_while_deploys_wait(deploy, environments):
-    """GIVEN the deploy workflow THEN after the build, with the diff role, it diffs the tested assembly against every
-    environment (the shared workflow, whose output lands in the run's summary, which reviewers of staging and prod
-    see while they are asked), and no deploy waits on that diff or takes its role."""
+    """GIVEN the deploy workflow THEN after the build, with the diff role, it diffs the tested assembly against each
+    environment deployed after another (the shared workflow, whose output lands in the run's summary, which their
+    reviewers see while they are asked; the first deploys meanwhile), and no deploy waits on that diff or takes its
+    role."""
     caller = deploy["jobs"]["live-diff"]
     assert caller["needs"] == "build"
     assert caller["if"] == "${{ github.ref == 'refs/heads/main' && vars.AWS_DIFF_ROLE_ARN != '' }}"
     assert caller["permissions"] == {"contents": "read", "id-token": "write"}
     assert caller["uses"] == "./.github/workflows/live-diff.yml"
-    assert json.loads(caller["with"]["environments"]) == environments
+    assert json.loads(caller["with"]["environments"]) == environments[1:]
     for name, job in _deploy_jobs(deploy).items():
         assert "live-diff" not in job["needs"], name
         assert "AWS_DIFF_ROLE_ARN" not in json.dumps(job), name
@@ -378,7 +381,7 @@ def test_each_deploy_job_deploys_only_the_tip_of_main(deploy, tmp_path, tip, gh_
     """GIVEN each deploy job's tip check under the workflow's shell, with a fake ``gh`` that answers ``tip`` for main
     (or fails) WHEN it runs for a run of commit ``a...a`` THEN it passes only when that is the tip, before the job
     takes a role; otherwise it fails with one line naming both commits and the environment (or with gh's error)."""
-    (tmp_path / "gh").write_text(f'#!/bin/sh\n[ "$*" = "api repos/o/r/commits/main --jq .sha" ] || exit 9\n'
+    (tmp_path / "gh").write_text(f'#!/bin/sh\n[ "$*" = "api repos/o/r/commits/heads/main --jq .sha" ] || exit 9\n'
                                  f'[ "$GH_TOKEN" = token ] || exit 8\necho "{tip}"\nexit {gh_status}\n')
     (tmp_path / "gh").chmod(0o755)
     for name, job in _deploy_jobs(deploy).items():
@@ -392,8 +395,9 @@ def test_each_deploy_job_deploys_only_the_tip_of_main(deploy, tmp_path, tip, gh_
         assert (result.returncode == 0) == deploys, (name, result.stdout, result.stderr)
         if tip and not deploys:
             assert result.stdout == (f"::error title=superseded::main is now at {tip}, not at this run's {'a' * 40}: the run "
-                                     f"of {tip} deploys {job['environment']}, this commit's changes included; re-running "
-                                     "this run would deploy an older assembly over it\n")
+                                     f"of {tip} deploys {job['environment']}, this commit's changes included (if it has none, "
+                                     "run this workflow on main by hand); re-running this run would deploy an older assembly "
+                                     "over it\n")
 
 
 @pytest.mark.parametrize("edit, deploys", [
