@@ -12,7 +12,8 @@ The CDK CLI runs it as ``python -O app.py`` (cdk.json): optimized mode skips the
 of the CDK's generated bindings (typeguard on every CDK call, about 6 % of a warm synth); the jsii kernel
 still checks every value it receives. The tests build the same constructs with those checks on and find
 the same templates (tests/infra/test_hermetic.py), and our code that synth runs holds no ``assert``
-(tests/test_boundaries.py), so the mode changes nothing else in it.
+(tests/test_boundaries.py), so the mode changes nothing else in it. A synth that succeeds ends without the
+interpreter's teardown, once its exit handlers have run (``mlops_loop.interpreter.exit_without_teardown``).
 """
 
 import dataclasses
@@ -20,7 +21,7 @@ import sys
 from pathlib import Path
 from typing import Optional
 
-from mlops_loop.interpreter import collect_garbage_less_often
+from mlops_loop.interpreter import collect_garbage_less_often, exit_without_teardown
 from mlops_loop.training import sdk_helper
 
 if __name__ == "__main__":
@@ -77,3 +78,4 @@ def _selected_environments(value: object, config: AppConfig) -> Optional[list[st
 
 if __name__ == "__main__":
     main()
+    exit_without_teardown()

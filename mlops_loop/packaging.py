@@ -2,17 +2,25 @@
 
 Assets are addressed by content hash: a file that differs from one machine to the next (timestamps,
 owners, compressor headers) would show up as a change in every review and redeploy for nothing.
+
+What synth generates for the CDK to stage (JSON documents, tarballs, the handlers' code root) is written
+under one directory per process, which is removed when the process exits: the CDK copies each asset into
+the cloud assembly as it is defined, so nothing reads these files afterwards. (Each synth used to leave
+some thirty directories behind in the system's temporary directory.)
 """
 
 from __future__ import annotations
 
+import atexit
 import functools
 import gzip
+import hashlib
 import io
 import shutil
 import tarfile
 import tempfile
 from pathlib import Path
+from typing import Optional
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 # The multi-model endpoint's bootstrap (SAGEMAKER_PROGRAM): standard library only, read as a file.
@@ -22,16 +30,61 @@ MME_BOOTSTRAP = REPO_ROOT / "pipeline_code" / "serving" / "mme_entry.py"
 HANDLER_PACKAGES = ("pipeline_code/handlers", "pipeline_code/core")
 
 
+class _Staging:
+    """This process's directory of generated asset sources: made on first use, removed at exit unless kept."""
+
+    def __init__(self) -> None:
+        self._path: Optional[Path] = None
+        self.keep = False
+
+    def path(self) -> Path:
+        if self._path is None:
+            self._path = Path(tempfile.mkdtemp(prefix="mlops-loop-staging-"))
+            atexit.register(self._remove)
+        return self._path
+
+    def _remove(self) -> None:
+        if not self.keep and self._path is not None:
+            shutil.rmtree(self._path, ignore_errors=True)
+
+
+_STAGING = _Staging()
+
+
+def staged_file(file_name: str, data: bytes | str) -> Path:
+    """A file named ``file_name`` holding ``data`` (text as UTF-8), for an asset to stage.
+
+    Written once per process and content: equal data under an equal name is one file, however many
+    environments or tests ask for it. Removed with the process's staging directory at exit.
+    """
+    payload = data.encode() if isinstance(data, str) else data
+    target = _STAGING.path() / hashlib.sha256(payload).hexdigest()[:32] / file_name
+    if not target.exists():
+        target.parent.mkdir(exist_ok=True)
+        target.write_bytes(payload)
+    return target
+
+
+def keep_staged_files() -> None:
+    """Leave this process's generated asset sources in place at exit.
+
+    For an app that stages no assets (context ``aws:cdk:disable-asset-staging``, as ``cdk synth
+    --no-staging`` sets for the SAM CLI): its assembly points at these files instead of copies.
+    """
+    _STAGING.keep = True
+
+
 @functools.lru_cache(maxsize=None)
 def handler_code_root() -> Path:
     """A directory holding ``pipeline_code`` with only :data:`HANDLER_PACKAGES` (``*.py`` files), the
     code root of every handler function: handlers import ``pipeline_code.handlers.<x>`` and
     ``pipeline_code.core.<x>`` as the tests and tools do, with no sibling-import fallback.
 
-    Built once per process; the asset is addressed by content, so the temporary path does not matter.
+    Built once per process in the staging directory; the asset is addressed by content, so the path does
+    not matter.
     """
-    root = Path(tempfile.mkdtemp(prefix="mlops-loop-handlers-"))
-    (root / "pipeline_code").mkdir()
+    root = _STAGING.path() / "handler-code"
+    (root / "pipeline_code").mkdir(parents=True)
     shutil.copyfile(REPO_ROOT / "pipeline_code" / "__init__.py", root / "pipeline_code" / "__init__.py")
     for package in HANDLER_PACKAGES:
         target = root / package

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import tempfile
 from pathlib import Path
 
 import jsii
@@ -16,6 +15,7 @@ from pipeline_code.core.contract import pascal
 
 from ..config.schema import ModelConfig
 from .access_policy import AccessPolicy
+from .generated_asset import generated_asset
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 PIPELINE_CODE = REPO_ROOT / "pipeline_code"
@@ -81,7 +81,7 @@ class JobCode(Construct):
         (content-hashed: a changed model config is a new object and a template diff).
         """
         if model.name not in self._specs:
-            self._specs[model.name] = self._json_asset(f"ModelSpec{pascal(model.name)}", "model-spec.json",
+            self._specs[model.name] = generated_asset(self, f"ModelSpec{pascal(model.name)}", "model-spec.json",
                                                        model_spec_json(model))
         return self._specs[model.name]
 
@@ -91,16 +91,11 @@ class JobCode(Construct):
         key = f"dataset:{dataset.name}"
         if key not in self._scripts:
             text = json.dumps(dataset.to_declaration(), separators=(",", ":"))
-            asset = self._json_asset(f"Dataset{pascal(dataset.name)}", f"{dataset.name}.json", text)
+            asset = generated_asset(self, f"Dataset{pascal(dataset.name)}", f"{dataset.name}.json", text)
             self._scripts[key] = asset
             for access in self._readers:
                 self._allow(access, _sid(key), asset)
         return self._scripts[key]
-
-    def _json_asset(self, asset_id: str, file_name: str, text: str) -> s3_assets.Asset:
-        staging = Path(tempfile.mkdtemp(prefix="mlops-loop-json-"))
-        (staging / file_name).write_text(text)
-        return s3_assets.Asset(self, asset_id, path=str(staging / file_name))
 
     def grant_read(self, access: AccessPolicy, *, listing: bool = False) -> None:
         """Let ``access`` read exactly the asset objects of this job code (scripts added later included).

@@ -4,9 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import json
-import tempfile
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Sequence
 
 from aws_cdk import CfnCondition, CfnOutput, Fn, Stack
@@ -42,6 +40,7 @@ from ..naming import RESOURCE_METADATA_KEY
 from .access_policy import AccessPolicy
 from .arns import s3_arn
 from .endpoint_fleet import allow_reading_rollback_alarms, blue_green, invocations_scaling, rollback_alarms
+from .generated_asset import generated_asset
 
 # The bootstrap the container installs at start-up (SAGEMAKER_SUBMIT_DIRECTORY): standard library
 # only; it imports each model's own serving code from that model's directory (see the file).
@@ -257,10 +256,8 @@ class MultiModelEndpoint(Construct):
         if isinstance(existing, s3_assets.Asset):
             return existing
         data = single_file_tarball(MME_BOOTSTRAP)
-        staging = Path(tempfile.mkdtemp(prefix="mlops-loop-mme-bootstrap-"))
-        path = staging / f"mme-bootstrap-{hashlib.sha256(data).hexdigest()[:12]}.tar.gz"
-        path.write_bytes(data)
-        return s3_assets.Asset(scope, BOOTSTRAP_ASSET_ID, path=str(path))
+        return generated_asset(scope, BOOTSTRAP_ASSET_ID, f"mme-bootstrap-{hashlib.sha256(data).hexdigest()[:12]}.tar.gz",
+                               data)
 
     def _label(self, resource: sagemaker.CfnEndpointConfig | sagemaker.CfnEndpoint) -> None:
         # Read by the cost-floor report (one fleet, shared by the members) and by people reading the template.

@@ -9,9 +9,7 @@ from __future__ import annotations
 import hashlib
 import json
 import re
-import tempfile
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any, Optional
 
 from aws_cdk import ArnFormat, CfnCondition, CfnResource, Stack, Token
@@ -31,6 +29,7 @@ from ..naming import RESOURCE_METADATA_KEY
 from ..training.sdk_offline import UNUSED_BUCKET, image_uri, offline_sdk
 from .access_policy import READ_OBJECT_ACTIONS, AccessPolicy
 from .arns import format_arn, s3_arn
+from .generated_asset import generated_asset
 
 # Where the serving code puts P(target = 1) in a JSON response (docs/invocation-contract.md):
 # {"predictions": [{"score": p, "label": 0|1}], ...}. Model Monitor reads one record per request.
@@ -366,10 +365,7 @@ class NativeModelMonitor(Construct):
 
     @staticmethod
     def _config_asset(scope: Construct, construct_id: str, config: dict) -> s3_assets.Asset:
-        staging = Path(tempfile.mkdtemp(prefix="mlops-loop-clarify-config-"))
-        path = staging / "analysis_config.json"
-        path.write_text(json.dumps(config, indent=2, sort_keys=True))
-        return s3_assets.Asset(scope, construct_id, path=str(path))
+        return generated_asset(scope, construct_id, "analysis_config.json", json.dumps(config, indent=2, sort_keys=True))
 
     def _allow(self, access: AccessPolicy, stack: Stack, bucket: s3.IBucket, key: kms.IKey,
                analyzer_image: str, clarify_image: str) -> None:

@@ -42,16 +42,21 @@ def _jsii_package_cache() -> str:
 def test_app_synthesizes_without_credentials_or_network(tmp_path, synthesized):
     """GIVEN no credentials, no AWS config and no network WHEN the app runs with cdk.json's interpreter flags
     (``python -O app.py``) THEN it writes every template the in-process synth does, byte for byte but for the
-    commit it records (the in-process synth, with the CDK's Python-side type checks on, records none).
+    commit it records (the in-process synth, with the CDK's Python-side type checks on, records none), and
+    leaves nothing in its temporary directory (the jsii runtime, the generated asset sources): its exit
+    handlers run although it skips the interpreter's teardown.
 
     It shares the SDK cache of the run (filled or not): the SDK's own offline build is proven in a fresh,
     network-less process by tests/pipeline_definition/test_hermetic.py, and every cold build runs inside
     sdk_offline's guard, which fails synth on any attempt to reach AWS or the network.
     """
     outdir = tmp_path / "cdk.out"
+    scratch = tmp_path / "tmp"
+    scratch.mkdir()
     env = {
         "PATH": os.environ["PATH"],
         "HOME": str(tmp_path),
+        "TMPDIR": str(scratch),
         "JSII_RUNTIME_PACKAGE_CACHE_ROOT": _jsii_package_cache(),
         "CDK_OUTDIR": str(outdir),
         "AWS_CONFIG_FILE": "/nonexistent",
@@ -70,6 +75,7 @@ def test_app_synthesizes_without_credentials_or_network(tmp_path, synthesized):
         timeout=300,
     )
     assert proc.returncode == 0, proc.stderr[-3000:]
+    assert list(scratch.iterdir()) == []
     found = {(s.stage, s.stack_name): s for s in stacks(outdir)}
     assert set(found) == {(s.stage, s.stack_name) for s in synthesized.stacks.values()}
     version = code_version()
