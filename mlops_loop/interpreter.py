@@ -10,6 +10,7 @@ import atexit
 import gc
 import os
 import sys
+import threading
 from typing import NoReturn
 
 # CPython collects its youngest generation every 700 new container objects, a default sized for small heaps.
@@ -34,9 +35,14 @@ def exit_without_teardown() -> NoReturn:
     it unpacked, ``mlops_loop.packaging`` deletes the staging directory, logging flushes its handlers. What
     is skipped is a final collection and freeing every module and object one by one (the CDK's generated
     bindings are most of them): 0.2-0.3 s of each synth, for memory the operating system takes back anyway.
+    A process with another non-daemon thread still running exits the normal way instead, which waits for it.
     """
+    if any(thread.is_alive() and not thread.daemon for thread in threading.enumerate()
+           if thread is not threading.main_thread()):
+        sys.exit(0)
     # The interpreter itself runs these at exit; the atexit module has no public way to run them earlier.
     atexit._run_exitfuncs()
-    sys.stdout.flush()
-    sys.stderr.flush()
+    for stream in (sys.stdout, sys.stderr):
+        if stream is not None:
+            stream.flush()
     os._exit(0)

@@ -5,8 +5,9 @@ owners, compressor headers) would show up as a change in every review and redepl
 
 What synth generates for the CDK to stage (JSON documents, tarballs, the handlers' code root) is written
 under one directory per process, which is removed when the process exits: the CDK copies each asset into
-the cloud assembly as it is defined, so nothing reads these files afterwards. (Each synth used to leave
-some thirty directories behind in the system's temporary directory.)
+the cloud assembly as it is defined, so nothing reads these files afterwards (unless the app stages no
+assets: :func:`keep_staged_files`). Each synth used to leave some thirty directories behind in the
+system's temporary directory.
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ import functools
 import gzip
 import hashlib
 import io
+import os
 import shutil
 import tarfile
 import tempfile
@@ -61,7 +63,10 @@ def staged_file(file_name: str, data: bytes | str) -> Path:
     target = _STAGING.path() / hashlib.sha256(payload).hexdigest()[:32] / file_name
     if not target.exists():
         target.parent.mkdir(exist_ok=True)
-        target.write_bytes(payload)
+        # Whole or not at all: a write cut short must not be taken for the file next time.
+        partial = target.with_name(f"{file_name}.partial")
+        partial.write_bytes(payload)
+        os.replace(partial, target)
     return target
 
 
@@ -84,6 +89,7 @@ def handler_code_root() -> Path:
     not matter.
     """
     root = _STAGING.path() / "handler-code"
+    shutil.rmtree(root, ignore_errors=True)  # only there if the cache was cleared: built afresh
     (root / "pipeline_code").mkdir(parents=True)
     shutil.copyfile(REPO_ROOT / "pipeline_code" / "__init__.py", root / "pipeline_code" / "__init__.py")
     for package in HANDLER_PACKAGES:

@@ -56,3 +56,17 @@ def test_a_finished_process_runs_its_exit_handlers_and_flushes_but_skips_the_tea
     result = subprocess.run([sys.executable, "-c", program], cwd=REPO_ROOT, capture_output=True, text=True,
                             timeout=60, env={"PYTHONPATH": str(REPO_ROOT), "PATH": "/usr/bin:/bin"})
     assert (result.returncode, result.stdout, result.stderr) == (0, "no newline, not flushedexit handler ran\n", "on stderr")
+
+
+def test_a_process_whose_other_thread_still_runs_exits_the_normal_way_and_waits_for_it():
+    """GIVEN a non-daemon thread still working WHEN the main thread calls exit_without_teardown THEN the process
+    waits for the thread (its output arrives) and exits 0, as a normal exit does."""
+    program = (
+        "import threading, time\n"
+        "from mlops_loop.interpreter import exit_without_teardown\n"
+        "threading.Thread(target=lambda: (time.sleep(0.2), print('thread finished'))).start()\n"
+        "exit_without_teardown()\n"
+    )
+    result = subprocess.run([sys.executable, "-c", program], cwd=REPO_ROOT, capture_output=True, text=True,
+                            timeout=60, env={"PYTHONPATH": str(REPO_ROOT), "PATH": "/usr/bin:/bin"})
+    assert (result.returncode, result.stdout, result.stderr) == (0, "thread finished\n", "")

@@ -57,13 +57,18 @@ def test_an_app_that_stages_no_assets_keeps_the_sources_its_assembly_points_at(t
     app = App(outdir=str(tmp_path / "cdk.out"), context={DISABLE_ASSET_STAGING: True})
     stack = Stack(app, "Stack")
 
-    # WHEN a generated file and the handlers' code root become asset sources
+    # WHEN a generated file becomes an asset
     asset = generated_asset(stack, "Spec", "spec.json", "{}")
-    source = generated_source(stack, handler_code_root())
     assembly = app.synth()
 
-    # THEN the assembly reads the generated file where it was staged, and the staging directory is kept
+    # THEN the assembly reads it where it was staged, and the staging directory is kept
     read_from = _asset_sources(assembly.directory)[asset.asset_hash]
     assert read_from.read_text() == "{}" and not read_from.is_relative_to(assembly.directory)
-    assert source == str(handler_code_root())
-    assert kept == [True, True]
+    assert kept == [True]
+
+
+def test_a_source_in_an_app_that_stages_assets_asks_for_nothing(kept):
+    # GIVEN a stack of an app that stages assets WHEN the handlers' code root becomes a source
+    source = generated_source(Stack(App(), "Stack"), handler_code_root())
+    # THEN it is that directory, and nothing asked to keep it
+    assert (source, kept) == (str(handler_code_root()), [])

@@ -2,13 +2,19 @@
 
 from __future__ import annotations
 
+import json
+from pathlib import Path
+
 from aws_cdk import Duration, Environment, RemovalPolicy, Stack
 from aws_cdk import aws_kms as kms
 from aws_cdk import aws_logs as logs
 from aws_cdk.assertions import Template
 
 from mlops_loop.app_builder import new_app
+from mlops_loop.constructs import generated_asset
+from mlops_loop.constructs.generated_asset import DISABLE_ASSET_STAGING
 from mlops_loop.constructs.handler_function import dead_letter_queue, handler_function
+from mlops_loop.packaging import handler_code_root
 
 
 # What every function built here shares; each test names its own handler, environment and queue.
@@ -118,3 +124,22 @@ def test_the_reserved_concurrency_it_is_given_is_honoured_and_one_is_the_default
     _, template = _synchronous(reserved_concurrency=40)
     (function,) = template.find_resources("AWS::Lambda::Function").values()
     assert function["Properties"]["ReservedConcurrentExecutions"] == 40
+
+
+def test_an_app_that_stages_no_assets_runs_the_function_from_the_kept_handler_code_root(tmp_path, monkeypatch):
+    # GIVEN an app with asset staging off (`cdk synth --no-staging`, for the SAM CLI)
+    kept = []
+    monkeypatch.setattr(generated_asset, "keep_staged_files", lambda: kept.append(True))  # not for real: the worker's
+    app = new_app(outdir=str(tmp_path))
+    app.node.set_context(DISABLE_ASSET_STAGING, True)
+    stack = Stack(app, "Bare", env=Environment(account="123456789012", region="eu-west-1"))
+
+    # WHEN a handler function is added
+    handler_function(stack, function_name="shop-dev-retrain-trigger", handler="retrain_trigger.handler", environment={},
+                     key=kms.Key(stack, "Key"), dead_letter_queue=None, timeout=Duration.seconds(60), **COMMON)
+    manifest = json.loads(next(Path(app.synth().directory).glob("*.assets.json")).read_text())
+
+    # THEN its code is read from the handler code root itself, which is kept when the process exits
+    (code,) = (entry for entry in manifest["files"].values() if entry["source"]["packaging"] == "zip")  # not the template
+    assert (code["source"]["path"], code["source"]["packaging"]) == (str(handler_code_root()), "zip")
+    assert kept == [True]
