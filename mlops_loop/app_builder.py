@@ -10,7 +10,9 @@ from aws_cdk import App
 
 from . import cdk_json
 from .config import AppConfig
+from .constructs.generated_asset import DISABLE_ASSET_STAGING
 from .nag import add_nag_packs
+from .packaging import keep_staged_files
 from .stage import MlopsStage
 
 
@@ -26,8 +28,14 @@ def new_app(outdir: Optional[str] = None) -> App:
     template: on 69 single-defect mutations of this app's templates (``bench/validator_compare.py``)
     cfn-lint caught 62, the validator 54 and none that cfn-lint missed, and it failed synth on 39 only
     (it reports invalid enum values as warnings).
+
+    With asset staging off (``cdk synth --no-staging``) the assembly points at the generated asset sources
+    themselves, so they are kept when the process exits (``mlops_loop.packaging``).
     """
-    return App(outdir=outdir, context=cdk_json.context(), builtin_cloud_formation_validation=False)
+    app = App(outdir=outdir, context=cdk_json.context(), builtin_cloud_formation_validation=False)
+    if app.node.try_get_context(DISABLE_ASSET_STAGING):
+        keep_staged_files()
+    return app
 
 
 def code_version(repo: Path = REPO_ROOT) -> str:

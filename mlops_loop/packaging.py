@@ -75,6 +75,7 @@ def keep_staged_files() -> None:
 
     For an app that stages no assets (context ``aws:cdk:disable-asset-staging``, as ``cdk synth
     --no-staging`` sets for the SAM CLI): its assembly points at these files instead of copies.
+    ``app_builder.new_app`` calls it for such an app.
     """
     _STAGING.keep = True
 

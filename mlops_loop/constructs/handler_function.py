@@ -17,7 +17,6 @@ from ..nag import acknowledge
 from ..packaging import handler_code_root
 from .access_policy import AccessPolicy
 from .arns import format_arn
-from .generated_asset import generated_source
 
 def dead_letter_queue(scope: Construct, *, key: kms.IKey, removal_policy: RemovalPolicy, owner: str) -> sqs.Queue:
     """``DeadLetters``: a KMS-encrypted, TLS-only queue keeping failed events of ``owner`` for 14 days."""
@@ -103,7 +102,7 @@ def handler_function(
         runtime=lambda_.Runtime.PYTHON_3_14,
         architecture=lambda_.Architecture.ARM_64,
         handler=f"pipeline_code.handlers.{handler}",
-        code=lambda_.Code.from_asset(generated_source(scope, handler_code_root())),
+        code=lambda_.Code.from_asset(str(handler_code_root())),
         role=role,
         timeout=timeout,
         memory_size=256,
