@@ -80,6 +80,9 @@ def deploy_job() -> dict:
     """The job that deploys one environment (.github/workflows/deploy-environment.yml), called per environment."""
     workflow = _load(DEPLOY_ENVIRONMENT_WORKFLOW)
     assert set(workflow["on"]) == {"workflow_call"} and set(workflow["jobs"]) == {"deploy"}
+    assert workflow["on"]["workflow_call"]["inputs"] == {"environment": {
+        "description": workflow["on"]["workflow_call"]["inputs"]["environment"]["description"], "type": "string",
+        "required": True}}, "the caller must name the environment: no default one"
     assert workflow["permissions"] == {} and workflow["defaults"] == {"run": {"shell": "bash"}}
     return workflow["jobs"]["deploy"]
 
@@ -488,6 +491,9 @@ def test_deploy_chains_every_environment_in_order(deploy, deploy_job, environmen
         assert job["permissions"] == {"contents": "read", "id-token": "write"}
         assert set(job) == {"needs", "if", "permissions", "uses", "with"}, "no secrets: the job reads its environment's"
         previous = by_env[env]
+    # Every other job of the workflow holds no environment (and so no deploy role): only build and the live diff.
+    assert set(deploy["jobs"]) == {"build", "live-diff", *by_env.values()}
+    assert not [name for name, job in deploy["jobs"].items() if "environment" in job]
     assert deploy_job["environment"] == deploy_job["env"]["ENVIRONMENT"] == "${{ inputs.environment }}"
     assert deploy_job["permissions"] == {"contents": "read", "id-token": "write"}
     (credentials,) = _uses(deploy_job, "aws-actions/configure-aws-credentials")
