@@ -27,6 +27,7 @@ import collections
 import importlib
 import os
 import pickle
+import signal
 import struct
 import subprocess
 import sys
@@ -40,6 +41,9 @@ from .sdk_cache import sdk_cache
 _LENGTH = struct.Struct("!Q")  # each message: its length, then the pickled message
 # Before anything is imported, the answers get their own copy of stdout and stdout becomes stderr, so nothing
 # printed on the way (an import, the SDK) can reach them.
+# How long a helper asked to stop (SIGTERM) may take to unwind before it is killed: it leaves what it is doing
+# through its context managers, which remove the offline SDK's temporary directory (killed, it leaves it behind).
+UNWIND_SECONDS = 5.0
 _HELPER_MAIN = ("import os; answers = os.dup(1); os.dup2(2, 1); "
                 "from mlops_loop.training.sdk_helper import serve; serve(answers)")
 T = TypeVar("T")
@@ -135,13 +139,18 @@ class _Helper:
                 self._writing.release()
 
     def stop(self, wait: float) -> None:
-        """:meth:`close`, then wait up to ``wait`` seconds for the helper to exit before killing it."""
+        """:meth:`close`, then wait up to ``wait`` seconds for the helper to exit before telling it to stop
+        (SIGTERM), and up to :data:`UNWIND_SECONDS` more before killing it."""
         self.close()
         try:
             self.process.wait(timeout=wait)
         except subprocess.TimeoutExpired:
-            self.process.kill()
-            self.process.wait()
+            self.process.terminate()
+            try:
+                self.process.wait(timeout=UNWIND_SECONDS)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait()
         self.process.stdout.close()
 
 
@@ -259,10 +268,16 @@ def _answer(module: str, qualname: str, args: Tuple[Any, ...]) -> Tuple[bool, An
         return False, f"{error.__class__.__name__}: {error}"
 
 
+def _unwind(signum: int, _frame: object) -> None:
+    """SIGTERM in the helper: leave whatever it is doing as an exception would, cleaning up on the way."""
+    raise SystemExit(128 + signum)
+
+
 def serve(answers_fd: int) -> None:
     """The helper's side: say which generator it sees, import the SDK, then answer each request on stdin until
     it closes (``answers_fd``: where the answers go)."""
     answers = os.fdopen(answers_fd, "wb")
+    signal.signal(signal.SIGTERM, _unwind)
     # Before the SDK import, which may put more distributions on sys.path (setuptools' vendored ones).
     _write(answers, pickle.dumps(("generator", sdk_cache().generator_digest())))
     from .sdk_offline import import_sdk

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import importlib.util
 import os
+import signal
 import subprocess
 import sys
 import threading
@@ -115,13 +116,19 @@ def test_a_helper_that_dies_is_replaced_by_computing_in_the_app_with_a_notice(mo
     assert capsys.readouterr().err == ""
 
 
-def test_a_helper_that_sees_another_generator_is_not_used(monkeypatch, capsys):
+def test_a_helper_that_sees_another_generator_is_not_used(monkeypatch, capsys, tmp_path):
+    # GIVEN a helper of another generator, with its own temporary directory
+    monkeypatch.setenv("TMPDIR", str(tmp_path))
     other = sdk_helper._Helper("the digest of another checkout")
     monkeypatch.setattr(sdk_helper, "_HELPER", other)
     try:
+        # WHEN the app asks it THEN the app does the work itself
         assert sdk_helper.run(os.getpid) == os.getpid()
     finally:
         other.stop(0.1)
+    # AND the helper, stopped while it still imported the SDK, unwound: nothing of its offline SDK is left
+    assert other.process.returncode in (128 + signal.SIGTERM, -signal.SIGTERM)  # asked to stop, not killed
+    assert list(tmp_path.iterdir()) == []
     assert capsys.readouterr().err == (
         "mlops-loop: the SDK helper process stopped answering (it sees another generator than the app: "
         f"('generator', '{sdk_cache().generator_digest()}')); the app runs the SDK itself\n")
