@@ -5,8 +5,9 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from aws_cdk import App, Stack
+from aws_cdk import Stack
 
+from mlops_loop.app_builder import new_app
 from mlops_loop.constructs.generated_asset import DISABLE_ASSET_STAGING, generated_asset
 
 
@@ -21,7 +22,7 @@ def _asset_sources(assembly_dir: str) -> dict[str, Path]:
 
 def test_the_asset_holds_exactly_the_generated_bytes(tmp_path):
     # GIVEN an app that stages assets (the default)
-    app = App(outdir=str(tmp_path / "cdk.out"))
+    app = new_app(outdir=str(tmp_path / "cdk.out"))
     stack = Stack(app, "Stack")
 
     # WHEN text and bytes become assets
@@ -39,7 +40,8 @@ def test_the_asset_holds_exactly_the_generated_bytes(tmp_path):
 
 def test_an_app_that_stages_no_assets_reads_the_generated_file_where_it_was_staged(tmp_path):
     # GIVEN an app with asset staging off (`cdk synth --no-staging`)
-    app = App(outdir=str(tmp_path / "cdk.out"), context={DISABLE_ASSET_STAGING: True})
+    app = new_app(outdir=str(tmp_path / "cdk.out"))
+    app.node.set_context(DISABLE_ASSET_STAGING, True)
 
     # WHEN a generated file becomes an asset
     asset = generated_asset(Stack(app, "Stack"), "Spec", "spec.json", "{}")
