@@ -275,9 +275,19 @@ def _unwind(signum: int, _frame: object) -> None:
 
 def serve(answers_fd: int) -> None:
     """The helper's side: say which generator it sees, import the SDK, then answer each request on stdin until
-    it closes (``answers_fd``: where the answers go)."""
+    it closes (``answers_fd``: where the answers go). Asked to stop (SIGTERM), it unwinds and exits 143."""
     answers = os.fdopen(answers_fd, "wb")
     signal.signal(signal.SIGTERM, _unwind)
+    try:
+        _serve(answers)
+    except SystemExit as stopped:
+        # Unwound, its temporary directories removed: skip the interpreter's teardown of a half-imported SDK, and
+        # the final flush of answers nobody reads any more, which would block on a full pipe.
+        sys.stderr.flush()
+        os._exit(stopped.code if isinstance(stopped.code, int) else 1)
+
+
+def _serve(answers: BinaryIO) -> None:
     # Before the SDK import, which may put more distributions on sys.path (setuptools' vendored ones).
     _write(answers, pickle.dumps(("generator", sdk_cache().generator_digest())))
     from .sdk_offline import import_sdk
