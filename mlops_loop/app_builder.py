@@ -10,13 +10,15 @@ from aws_cdk import App
 
 from . import cdk_json
 from .config import AppConfig
-from .constructs.generated_asset import DISABLE_ASSET_STAGING
 from .nag import add_nag_packs
 from .packaging import keep_staged_files
 from .stage import MlopsStage
 
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
+# aws-cdk-lib's cx-api DISABLE_ASSET_STAGING_CONTEXT (not exported to Python): set by `cdk synth --no-staging`
+# for the SAM CLI, which then reads each asset from its source path.
+DISABLE_ASSET_STAGING = "aws:cdk:disable-asset-staging"
 
 
 def new_app(outdir: Optional[str] = None) -> App:

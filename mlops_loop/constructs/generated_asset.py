@@ -1,7 +1,7 @@
 """Assets of what synth generates: a JSON document, a tarball.
 
 Their sources live in the process's staging directory (``mlops_loop.packaging``), removed at exit once
-the CDK has copied each asset into the cloud assembly.
+the CDK has copied each asset into the cloud assembly (kept by ``app_builder.new_app`` when staging is off).
 """
 
 from __future__ import annotations
@@ -10,11 +10,6 @@ from aws_cdk import aws_s3_assets as s3_assets
 from constructs import Construct
 
 from ..packaging import staged_file
-
-# aws-cdk-lib's cx-api DISABLE_ASSET_STAGING_CONTEXT (not exported to Python): set by `cdk synth
-# --no-staging` for the SAM CLI, which then reads each asset from its source path. app_builder.new_app
-# keeps the staging directory past the process then.
-DISABLE_ASSET_STAGING = "aws:cdk:disable-asset-staging"
 
 
 def generated_asset(scope: Construct, construct_id: str, file_name: str, data: bytes | str) -> s3_assets.Asset:

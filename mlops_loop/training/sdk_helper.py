@@ -39,11 +39,11 @@ from ..content_cache import REPO_ROOT, notice
 from .sdk_cache import sdk_cache
 
 _LENGTH = struct.Struct("!Q")  # each message: its length, then the pickled message
-# Before anything is imported, the answers get their own copy of stdout and stdout becomes stderr, so nothing
-# printed on the way (an import, the SDK) can reach them.
 # How long a helper asked to stop (SIGTERM) may take to unwind before it is killed: it leaves what it is doing
 # through its context managers, which remove the offline SDK's temporary directory (killed, it leaves it behind).
 UNWIND_SECONDS = 5.0
+# Before anything is imported, the answers get their own copy of stdout and stdout becomes stderr, so nothing
+# printed on the way (an import, the SDK) can reach them.
 _HELPER_MAIN = ("import os; answers = os.dup(1); os.dup2(2, 1); "
                 "from mlops_loop.training.sdk_helper import serve; serve(answers)")
 T = TypeVar("T")

@@ -9,7 +9,7 @@ import sys
 
 import pytest
 
-from mlops_loop.constructs.generated_asset import DISABLE_ASSET_STAGING
+from mlops_loop.app_builder import DISABLE_ASSET_STAGING
 from tests.support.paths import REPO_ROOT
 
 

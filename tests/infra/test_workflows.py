@@ -105,6 +105,14 @@ def _uses(job: dict, action: str) -> list[dict]:
     return [step for step in _steps(job) if step.get("uses", "").split("@")[0] == action]
 
 
+def _run_step(script: str, *, tools: Path, **env: str) -> subprocess.CompletedProcess:
+    """A workflow step's script under the workflows' shell (``bash -eo pipefail``), in the checkout, with the
+    executables in ``tools`` (fakes of ``gh``, ``npx``, the runner's ``python3``) first on the PATH and ``env`` added."""
+    return subprocess.run(["bash", "--noprofile", "--norc", "-eo", "pipefail", "-c", script], cwd=REPO_ROOT,
+                          capture_output=True, text=True, timeout=60,
+                          env={**os.environ, "PATH": f"{tools}{os.pathsep}{os.environ['PATH']}", **env})
+
+
 def _readme_commands() -> list[str]:
     """The commands of the README's "The two commands" block, comments stripped."""
     text = README.read_text()
@@ -360,9 +368,7 @@ def test_the_live_diff_fails_as_cdk_diff_fails_and_closes_its_summary_block(live
     (tmp_path / "npx").write_text(f"#!/bin/sh\necho 'Stack dev/Serving'\nexit {npx_status}\n")
     (tmp_path / "npx").chmod(0o755)
     summary = tmp_path / "summary.md"
-    result = subprocess.run(["bash", "--noprofile", "--norc", "-eo", "pipefail", "-c", diff], capture_output=True,
-                            text=True, timeout=60, env={**os.environ, "PATH": f"{tmp_path}{os.pathsep}{os.environ['PATH']}",
-                                                        "ENVIRONMENT": "dev", "GITHUB_STEP_SUMMARY": str(summary)})
+    result = _run_step(diff, tools=tmp_path, ENVIRONMENT="dev", GITHUB_STEP_SUMMARY=str(summary))
     assert result.returncode == expected, result.stderr
     assert summary.read_text() == "### Live cdk diff: dev\n```text\nStack dev/Serving\n```\n"
 
@@ -404,10 +410,8 @@ def test_each_deploy_job_deploys_only_the_tip_of_main(deploy_job, environments, 
     names = [s.get("name") for s in _steps(deploy_job)]
     assert names.index(step["name"]) < names.index(_uses(deploy_job, "aws-actions/configure-aws-credentials")[0]["name"])
     for environment in environments:
-        result = subprocess.run(["bash", "--noprofile", "--norc", "-eo", "pipefail", "-c", step["run"]], capture_output=True,
-                                text=True, timeout=60, env={**os.environ, "PATH": f"{tmp_path}{os.pathsep}{os.environ['PATH']}",
-                                                            "GH_TOKEN": "token", "SHA": "a" * 40, "GITHUB_REPOSITORY": "o/r",
-                                                            "ENVIRONMENT": environment})
+        result = _run_step(step["run"], tools=tmp_path, GH_TOKEN="token", SHA="a" * 40, GITHUB_REPOSITORY="o/r",
+                           ENVIRONMENT=environment)
         assert (result.returncode == 0) == deploys, (environment, result.stdout, result.stderr)
         if tip and not deploys:
             assert result.stdout == (f"::error title=superseded::main is now at {tip}, not at this run's {'a' * 40}: the run "
@@ -444,9 +448,7 @@ def test_each_deploy_job_deploys_only_an_assembly_synthesized_from_its_checkout(
     assert check < credentials
     # The checkout is the working directory; the assembly is where the download step puts it.
     command = steps[check]["run"].replace("cdk.out", str(assembly))
-    result = subprocess.run(["bash", "--noprofile", "--norc", "-eo", "pipefail", "-c", command], cwd=REPO_ROOT,
-                            capture_output=True, text=True, timeout=60,
-                            env={**os.environ, "PATH": f"{runner}{os.pathsep}{os.environ['PATH']}"})
+    result = _run_step(command, tools=runner)
     assert (result.returncode == 0) is deploys, result.stderr
     if not deploys:
         assert result.returncode == 1 and result.stderr.startswith("source-stamp: "), result.stderr

@@ -7,8 +7,8 @@ from pathlib import Path
 
 from aws_cdk import Stack
 
-from mlops_loop.app_builder import new_app
-from mlops_loop.constructs.generated_asset import DISABLE_ASSET_STAGING, generated_asset
+from mlops_loop.app_builder import DISABLE_ASSET_STAGING, new_app
+from mlops_loop.constructs.generated_asset import generated_asset
 
 
 def _asset_sources(assembly_dir: str) -> dict[str, Path]:

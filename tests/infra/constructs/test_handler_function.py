@@ -10,8 +10,7 @@ from aws_cdk import aws_kms as kms
 from aws_cdk import aws_logs as logs
 from aws_cdk.assertions import Template
 
-from mlops_loop.app_builder import new_app
-from mlops_loop.constructs.generated_asset import DISABLE_ASSET_STAGING
+from mlops_loop.app_builder import DISABLE_ASSET_STAGING, new_app
 from mlops_loop.constructs.handler_function import dead_letter_queue, handler_function
 from mlops_loop.packaging import handler_code_root
 
