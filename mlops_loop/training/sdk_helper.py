@@ -27,10 +27,11 @@ import collections
 import importlib
 import os
 import pickle
-import signal
+import shutil
 import struct
 import subprocess
 import sys
+import tempfile
 import threading
 from concurrent.futures import Future
 from typing import Any, BinaryIO, Callable, Deque, Optional, Tuple, TypeVar
@@ -39,9 +40,6 @@ from ..content_cache import REPO_ROOT, notice
 from .sdk_cache import sdk_cache
 
 _LENGTH = struct.Struct("!Q")  # each message: its length, then the pickled message
-# How long a helper asked to stop (SIGTERM) may take to unwind before it is killed: it leaves what it is doing
-# through its context managers, which remove the offline SDK's temporary directory (killed, it leaves it behind).
-UNWIND_SECONDS = 5.0
 # Before anything is imported, the answers get their own copy of stdout and stdout becomes stderr, so nothing
 # printed on the way (an import, the SDK) can reach them.
 _HELPER_MAIN = ("import os; answers = os.dup(1); os.dup2(2, 1); "
@@ -65,8 +63,16 @@ class _Helper:
         """``generator``: the app's generator digest, which the helper's must equal."""
         environment = dict(os.environ)
         environment["PYTHONPATH"] = os.pathsep.join(filter(None, [str(REPO_ROOT), environment.get("PYTHONPATH")]))
-        self.process = subprocess.Popen([sys.executable, "-c", _HELPER_MAIN], stdin=subprocess.PIPE,
-                                        stdout=subprocess.PIPE, cwd=REPO_ROOT, env=environment)
+        # The helper's temporary files (the offline SDK's) go to a directory of the app's, removed once the helper
+        # has exited, however it ended: a helper stopped mid-import cannot clean up after itself.
+        self.temporary = tempfile.mkdtemp(prefix="mlops-loop-sdk-helper-")
+        environment["TMPDIR"] = self.temporary
+        try:
+            self.process = subprocess.Popen([sys.executable, "-c", _HELPER_MAIN], stdin=subprocess.PIPE,
+                                            stdout=subprocess.PIPE, cwd=REPO_ROOT, env=environment)
+        except OSError:
+            shutil.rmtree(self.temporary, ignore_errors=True)
+            raise
         # Requests are written under one lock, answers matched under another: the app may block writing (the
         # helper's stdin full while it works) only while the reader can still take answers (its stdout full).
         self._writing, self._matching = threading.Lock(), threading.Lock()
@@ -77,6 +83,7 @@ class _Helper:
         except RuntimeError:
             self.process.kill()
             self.process.wait()
+            shutil.rmtree(self.temporary, ignore_errors=True)
             raise
 
     def submit(self, function: Callable[..., Any], args: Tuple[Any, ...]) -> Future:
@@ -139,19 +146,16 @@ class _Helper:
                 self._writing.release()
 
     def stop(self, wait: float) -> None:
-        """:meth:`close`, then wait up to ``wait`` seconds for the helper to exit before telling it to stop
-        (SIGTERM), and up to :data:`UNWIND_SECONDS` more before killing it."""
+        """:meth:`close`, then wait up to ``wait`` seconds for the helper to exit before killing it; then remove its
+        temporary directory."""
         self.close()
         try:
             self.process.wait(timeout=wait)
         except subprocess.TimeoutExpired:
-            self.process.terminate()
-            try:
-                self.process.wait(timeout=UNWIND_SECONDS)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait()
+            self.process.kill()
+            self.process.wait()
         self.process.stdout.close()
+        shutil.rmtree(self.temporary, ignore_errors=True)
 
 
 _HELPER: Optional[_Helper] = None
@@ -268,26 +272,10 @@ def _answer(module: str, qualname: str, args: Tuple[Any, ...]) -> Tuple[bool, An
         return False, f"{error.__class__.__name__}: {error}"
 
 
-def _unwind(signum: int, _frame: object) -> None:
-    """SIGTERM in the helper: leave whatever it is doing as an exception would, cleaning up on the way."""
-    raise SystemExit(128 + signum)
-
-
 def serve(answers_fd: int) -> None:
     """The helper's side: say which generator it sees, import the SDK, then answer each request on stdin until
-    it closes (``answers_fd``: where the answers go). Asked to stop (SIGTERM), it unwinds and exits 143."""
+    it closes (``answers_fd``: where the answers go)."""
     answers = os.fdopen(answers_fd, "wb")
-    signal.signal(signal.SIGTERM, _unwind)
-    try:
-        _serve(answers)
-    except SystemExit as stopped:
-        # Unwound, its temporary directories removed: skip the interpreter's teardown of a half-imported SDK, and
-        # the final flush of answers nobody reads any more, which would block on a full pipe.
-        sys.stderr.flush()
-        os._exit(stopped.code if isinstance(stopped.code, int) else 1)
-
-
-def _serve(answers: BinaryIO) -> None:
     # Before the SDK import, which may put more distributions on sys.path (setuptools' vendored ones).
     _write(answers, pickle.dumps(("generator", sdk_cache().generator_digest())))
     from .sdk_offline import import_sdk
