@@ -77,7 +77,19 @@ def _load_yaml(text: str) -> Any:
     YAML itself keeps the last one silently: a pasted second ``churn:`` block would replace the first
     (another dataset, a lost feature group) with synth, nag and cfn-lint all clean.
     """
-    loader = yaml.SafeLoader(text)
+    try:
+        return _load_yaml_with(_FAST_LOADER, text)
+    except yaml.YAMLError:
+        # libyaml's messages leave out what it found (the tab, the alias's name); PyYAML's own parser says it.
+        return _load_yaml_with(yaml.SafeLoader, text)
+
+
+# libyaml (when PyYAML was built with it) parses a config about 8x faster; the documents are the same.
+_FAST_LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+
+
+def _load_yaml_with(loader_class: Any, text: str) -> Any:
+    loader = loader_class(text)
     try:
         node = loader.get_single_node()
         problems = list(_duplicates(node, ()))
