@@ -136,10 +136,12 @@ NPM_INSTALLS = ("mkdir -p node_modules/.bin && printf '#!/bin/sh\\n' > node_modu
                 "&& cp node_modules/.bin/node node_modules/.bin/cdk && chmod +x node_modules/.bin/*\n")
 
 
-def _fake_checkout(root: Path, *, compile_status: int = 0, uv_status: int = 0, npm_installs: bool = False) -> Path:
+def _fake_checkout(root: Path, *, compile_status: int = 0, uv_status: int = 0, npm_installs: bool = False,
+                   compile_seconds: int = 1) -> Path:
     """A checkout whose set-up must install: bootstrap.sh, a lock the venv does not have, and a venv whose Python and
-    uv only pretend (uv exits ``uv_status``; the byte-compiling step sleeps, then leaves ``compiled`` and exits
-    ``compile_status``); returns the directory of an npm that fails (or, with ``npm_installs``, installs)."""
+    uv only pretend (uv exits ``uv_status``; the byte-compiling step sleeps ``compile_seconds``, then leaves
+    ``compiled`` and exits ``compile_status``); returns the directory of an npm that fails (or, with ``npm_installs``,
+    installs)."""
     (root / "scripts").mkdir()
     (root / "scripts" / "bootstrap.sh").write_text(BOOTSTRAP.read_text())
     (root / "requirements.lock").write_text("uv==0.0.1\n")
@@ -148,7 +150,8 @@ def _fake_checkout(root: Path, *, compile_status: int = 0, uv_status: int = 0, n
     bin_dir = root / ".venv" / "bin"
     bin_dir.mkdir(parents=True)
     scripts = {
-        bin_dir / "python": f'case "$*" in *warm_bytecode*) sleep 1; echo yes > "{root}/compiled"; exit {compile_status};; esac\n',
+        bin_dir / "python": (f'case "$*" in *warm_bytecode*) sleep {compile_seconds}; echo yes > "{root}/compiled"; '
+                             f'exit {compile_status};; esac\n'),
         bin_dir / "uv": f'echo "uv: cannot reach the index" >&2; exit {uv_status}\n' if uv_status else "exit 0\n",
         root / "tools" / "npm": NPM_INSTALLS if npm_installs else 'echo "npm: no registry" >&2; exit 1\n',
     }
@@ -162,12 +165,19 @@ def _fake_checkout(root: Path, *, compile_status: int = 0, uv_status: int = 0, n
 def test_a_failed_npm_install_fails_the_set_up_and_stops_the_byte_compiling_it_ran_beside(tmp_path):
     """GIVEN a set-up that byte-compiles in the background while npm installs Node WHEN npm fails THEN the set-up
     fails and stops the compiling: nothing is left running, to write after the caller has its answer."""
-    tools = _fake_checkout(tmp_path)
-    result = _bash(f'bash "{tmp_path}/scripts/bootstrap.sh"; echo "rc=$?"; sleep 1.5; ls "{tmp_path}"',
+    tools = _fake_checkout(tmp_path, compile_seconds=60)  # however slow the machine, it is still compiling
+    # As soon as the set-up has its answer: any process still compiling in the checkout (found in /proc: a slim
+    # machine may have no ps) is reported, then stopped.
+    still_compiling = ('for p in /proc/[0-9]*; do '
+                       'if grep -qa warm_bytecode "$p/cmdline" 2>/dev/null '
+                       f'&& [ "$(readlink "$p/cwd")" = "{tmp_path}" ]; then echo "still compiling"; kill -9 "${{p#/proc/}}"; fi; '
+                       'done')
+    result = _bash(f'bash "{tmp_path}/scripts/bootstrap.sh"; echo "rc=$?"; {still_compiling}; ls "{tmp_path}"',
                    PATH=f"{tools}{os.pathsep}{os.environ['PATH']}", PYTHON=sys.executable)
     lines = result.stdout.splitlines()
     assert "rc=1" in lines, result.stderr
-    assert "compiled" not in lines[lines.index("rc=1"):], "the compiling went on after the set-up failed"
+    after = lines[lines.index("rc=1"):]
+    assert "still compiling" not in after and "compiled" not in after, "the compiling went on after the set-up failed"
     assert "npm: no registry" in result.stderr and "[bootstrap] set-up failed (see above)" in result.stderr
 
 

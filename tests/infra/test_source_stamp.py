@@ -243,9 +243,12 @@ def test_each_tool_refuses_a_stale_assembly_with_one_exact_line(repo, capsys, to
         assert not (repo.parent / "base.out").exists(), "refused before the base ref was synthesized"
 
 
-def test_an_assembly_from_an_unknown_source_is_refused(repo, tmp_path, capsys):
+def test_an_assembly_from_an_unknown_source_is_refused(repo, tmp_path, capsys, monkeypatch):
     """GIVEN an assembly synthesized where git could not tell the source (no repository) WHEN the cost
     floor reads it for the tiny checkout THEN it is refused, naming why the source is unknown."""
+    # git's own words, whatever the machine's language, and no repository above the temporary directory
+    monkeypatch.setenv("LC_ALL", "C")
+    monkeypatch.setenv("GIT_CEILING_DIRECTORIES", str(tmp_path))
     not_a_repo = tmp_path / "export"
     not_a_repo.mkdir()
     assembly = synth(repo)

@@ -485,7 +485,10 @@ def _git(repo: Path, *args: str) -> str:
     ).stdout
 
 
-def test_not_a_git_repository_exits_2(tmp_path, capsys, synthesized):
+def test_not_a_git_repository_exits_2(tmp_path, capsys, synthesized, monkeypatch):
+    # git's own words, whatever the machine's language, and no repository above the temporary directory
+    monkeypatch.setenv("LC_ALL", "C")
+    monkeypatch.setenv("GIT_CEILING_DIRECTORIES", str(tmp_path.parent))
     assert main(["--repo", str(tmp_path), "--base", "HEAD", "--head-assembly", str(synthesized.outdir)]) == 2
     err = capsys.readouterr().err
     assert err.startswith("template-diff: --repo") and "not a git repository" in err and "Traceback" not in err

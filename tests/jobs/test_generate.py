@@ -5,7 +5,6 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import numpy as np
@@ -16,6 +15,7 @@ from pipeline_code import catalog
 from pipeline_code.sample_data import generate as gen
 from pipeline_code.sample_data.generate import CORRUPTION_KINDS, generate, generate_batch, main
 from tests.support import datasets as samples
+from tests.support.vectorised import python_calls
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 DATASETS = sorted(samples.DATASETS)
@@ -282,12 +282,13 @@ def test_zero_rows_gives_an_empty_frame_with_the_catalog_columns():
     assert list(frame.columns) == [c.name for c in samples.CREDIT_RISK.columns]
 
 
-def test_one_million_rows_generate_in_a_few_seconds():
-    started = time.perf_counter()
-    frame = generate(samples.CUSTOMER_CHURN, 1_000_000, seed=19)
-    elapsed = time.perf_counter() - started
-    assert len(frame) == 1_000_000
-    assert elapsed < 10, f"took {elapsed:.1f}s"
+def test_generation_is_vectorised_its_python_calls_do_not_grow_with_the_rows():
+    """What makes a million rows generate in seconds: no Python work per row (a wall-clock limit here failed on a
+    loaded machine; speed is measured in bench/)."""
+    generate(samples.CUSTOMER_CHURN, 100, seed=19)  # first-call work (imports, caches) out of the counts
+    fewer = python_calls(lambda: generate(samples.CUSTOMER_CHURN, 2_000, seed=19))
+    more = python_calls(lambda: generate(samples.CUSTOMER_CHURN, 20_000, seed=19))
+    assert more < fewer + 2_000  # a loop over rows would add at least 18,000
 
 
 # --------------------------------------------------------------------------------------

@@ -126,7 +126,8 @@ def _fill(directory: str, root: str, barrier, results) -> None:
 
 
 def test_two_processes_filling_the_same_entries_at_once_both_get_whole_answers(tmp_path, generator):
-    context = multiprocessing.get_context("fork")
+    # spawn: a forked copy of this worker could inherit a lock another of its threads held at the fork
+    context = multiprocessing.get_context("spawn")
     barrier, results = context.Barrier(2), context.Queue()
     workers = [context.Process(target=_fill, args=(str(tmp_path / "c"), str(generator), barrier, results)) for _ in range(2)]
     for worker in workers:
