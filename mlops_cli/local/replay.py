@@ -51,6 +51,34 @@ def traffic(spec: ModelSpec, rows: int, *, seed: int, drift: float = 0.0, concep
     return out.sort_values("inference_time", kind="mergesort").reset_index(drop=True)
 
 
+def traffic_from_records(spec: ModelSpec, features_dir: str, curated_dir: str, rows: Optional[int] = None) -> pd.DataFrame:
+    """Requests made of your own records, as :func:`traffic` makes them of generated ones: the features the feature
+    job computed (``features_dir``) with each record's label from the curated records (``curated_dir``; empty when
+    it has none), in event-time order, the oldest ``rows`` of them (default: all)."""
+    dataset = spec.catalog_dataset
+    rid, et = dataset.record_identifier, dataset.event_time
+    features = pd.read_parquet(features_dir, columns=[rid, et, *spec.frame_features])
+    labels = pd.read_parquet(curated_dir, columns=[rid, et, spec.target])
+    for part in (features, labels):  # the feature job keeps the event time as ISO text, the curate job as a timestamp
+        part[et] = pd.to_datetime(part[et], utc=True, format="ISO8601")
+        part[rid] = part[rid].astype(str)
+    labels = labels.drop_duplicates([rid, et], keep="last")
+    frame = features.merge(labels, on=[rid, et], how="left", validate="many_to_one")
+    frame = frame.sort_values([et, rid], kind="mergesort").reset_index(drop=True)
+    if rows is not None:
+        frame = frame.iloc[:rows]
+    out = frame[list(spec.frame_features)].copy()
+    values = frame[spec.target].to_numpy(dtype=object)
+    if spec.problem_type == MULTICLASS:
+        out[spec.target] = [None if _value(v) is None else _class_name(v) for v in values]
+    else:
+        out[spec.target] = pd.to_numeric(frame[spec.target], errors="coerce").to_numpy(dtype=np.float64)
+    # Unique per request even when a record arrives twice (two snapshots), as SageMaker's inference ids are.
+    out["inference_id"] = [f"{i:08d}-{record}" for i, record in enumerate(frame[rid].astype(str))]
+    out["inference_time"] = frame[et].to_numpy()
+    return out
+
+
 def _value(v: Any) -> Any:
     if v is None or (isinstance(v, float) and np.isnan(v)) or v is pd.NA:
         return None
@@ -136,15 +164,20 @@ def write_labels(spec: ModelSpec, frame: pd.DataFrame, labels_dir: str, *, cover
 
 
 def replay(model_dir: str, spec: ModelSpec, *, rows: int, seed: int, drift: float, concept_drift: float, capture_dir: str,
-           labels_dir: Optional[str], label_coverage: float = 1.0, content_type: str = "application/json") -> Dict[str, Any]:
+           labels_dir: Optional[str], label_coverage: float = 1.0, content_type: str = "application/json",
+           frame: Optional[pd.DataFrame] = None) -> Dict[str, Any]:
+    """Score a window with the model in ``model_dir`` and write it as data capture (and its labels): ``frame``
+    (:func:`traffic_from_records`) when given, else ``rows`` generated requests."""
     from pipeline_code.training.model_io import load_model, predict
 
     model = load_model(model_dir)
-    frame = traffic(spec, rows, seed=seed, drift=drift, concept_drift=concept_drift)
+    if frame is None:
+        frame = traffic(spec, rows, seed=seed, drift=drift, concept_drift=concept_drift)
     scores = predict(model, frame)
     path = write_capture(spec, frame, scores, capture_dir, content_type=content_type)
-    labelled = write_labels(spec, frame, labels_dir, coverage=label_coverage) if labels_dir else 0
-    return {"capture_file": path, "rows": rows, "labelled": labelled, "drift": drift, "concept_drift": concept_drift}
+    # A record of yours without a label is one whose ground truth has not arrived.
+    labelled = write_labels(spec, frame.dropna(subset=[spec.target]), labels_dir, coverage=label_coverage) if labels_dir else 0
+    return {"capture_file": path, "rows": len(frame), "labelled": labelled, "drift": drift, "concept_drift": concept_drift}
 
 
 def main(argv: Optional[Sequence[str]] = None) -> int:

@@ -4,13 +4,19 @@
 
     python -m mlops_cli.local.replay_loop --workdir .local-run --model churn --rows 5000 --seed 21 \\
         --drift 0.8 [--concept-drift 0.0] [--cooldown-hours 24] [--environment dev] [--config config/mlops-loop.yaml]
+    python -m mlops_cli.local.replay_loop --workdir .local-run --model my-model \\
+        --data <dataset>=<a window of your records> [--labels <dataset>=<their labels>]
 
 Needs a champion (the latest Approved version of ``--model`` in ``<workdir>/registry``,
 created by ``bash scripts/local-run.sh``). Then:
 
 1. **traffic**: a window of generated requests (``--drift`` / ``--concept-drift``) scored by
    the champion, written as SageMaker data capture + ground-truth labels under
-   ``<workdir>/replay/<timestamp>/`` (``mlops_cli.local.replay``);
+   ``<workdir>/replay/<timestamp>/`` (``mlops_cli.local.replay``). A champion trained on your own
+   files (``local-run.sh --data``) is replayed your records instead: ``--data`` names a window of
+   them (newer records, say), which go through the curate and feature jobs as in the local run;
+   generated requests would not be drawn from your data, so the monitor would see drift everywhere,
+   and replay refuses them for such a champion;
 2. **monitor**: the model monitor job's ``run_monitor`` over that window against the
    champion's baseline, with the environment's ``monitoring.psi_threshold`` and
    ``false_alarm_rate``; prints status, drifted features (PSI), prediction PSI, AUC drop and the report path;
@@ -22,8 +28,8 @@ created by ``bash scripts/local-run.sh``). Then:
    :class:`LocalPipelineClient` standing in for SageMaker: its executions live in
    ``<workdir>/replay/executions.jsonl`` and "starting the pipeline" runs
    ``mlops_cli.local.run_loop`` on drifted data (same drift, a new seed, same workdir:
-   same registry, same frozen test set), so the new candidate is evaluated against the
-   champion and gated.
+   same registry, same frozen test set), or on the ``--data`` files, so the new candidate is
+   evaluated against the champion and gated.
 
 Run it twice in a row: the second time the guard refuses (cooldown), the retraining-storm
 guard working locally. Exit status: 0 done (whatever the decision), 1 the retraining
@@ -41,6 +47,7 @@ import sys
 import uuid
 from typing import Any, Callable, Dict, List, Mapping, Optional, Sequence
 
+from pipeline_code.core import problem
 from pipeline_code.core.contract import pipeline_name, retrain_alarm_prefix
 from mlops_cli.local import run_loop
 from mlops_cli.local.registry import LocalRegistry
@@ -49,6 +56,7 @@ from pipeline_code.monitoring import report as report_mod
 PROG = "python -m mlops_cli.local.replay_loop"
 EXECUTIONS_FILE = "executions.jsonl"
 SUCCEEDED, FAILED, EXECUTING = "Succeeded", "Failed", "Executing"
+DEFAULT_ROWS = 5000  # generated requests in a window
 
 
 class NoChampion(RuntimeError):
@@ -205,7 +213,12 @@ def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog=PROG, description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--workdir", default=".local-run", help="the local run's state directory (default %(default)s)")
     p.add_argument("--model", default="churn", help="model name (= registry group; default %(default)s)")
-    p.add_argument("--rows", type=int, default=5000, help="requests in the traffic window (default %(default)s)")
+    p.add_argument("--rows", type=int, default=None,
+                   help="requests in the traffic window (default 5000 generated, or every record of --data)")
+    p.add_argument("--data", action="append", default=[], metavar="DATASET=PATH",
+                   help="replay your own records (a file, directory or glob, as for run_loop) instead of generated ones")
+    p.add_argument("--labels", action="append", default=[], metavar="DATASET=PATH",
+                   help="label files of the --data records (record identifier + label columns), as for run_loop")
     p.add_argument("--seed", type=int, default=21, help="traffic seed (default %(default)s)")
     p.add_argument("--drift", type=float, default=0.0, help="input drift of the window in [0, 1]")
     p.add_argument("--concept-drift", type=float, default=0.0, help="label-relationship drift of the window in [0, 1]")
@@ -246,15 +259,19 @@ def run(argv: Optional[Sequence[str]] = None, *, out: Any = None, now: Optional[
             f"Run `bash scripts/local-run.sh --model {args.model}` first (it trains, gates and registers one)."
         )
     spec = parse_model_spec(config["models"][args.model])
+    data, labels = _own_records(args, spec.dataset, champion)
     print(f"== replay {args.model}: champion v{champion.version} ({champion.path}) ==", file=out)
 
     # 1. traffic window scored by the champion ---------------------------------------
     window_dir = _window_dir(workdir)
-    replayed = replay.replay(champion.model_dir, spec, rows=args.rows, seed=args.seed, drift=args.drift,
+    frame = _records_window(spec, data, labels, window_dir, args.rows) if data else None
+    replayed = replay.replay(champion.model_dir, spec, rows=args.rows or DEFAULT_ROWS, seed=args.seed, drift=args.drift,
                              concept_drift=args.concept_drift, capture_dir=os.path.join(window_dir, "capture"),
-                             labels_dir=os.path.join(window_dir, "labels"), label_coverage=args.label_coverage)
-    print(f"traffic: {replayed['rows']} requests (seed {args.seed}, drift {args.drift}, concept drift {args.concept_drift}), "
-          f"{replayed['labelled']} labelled -> {window_dir}", file=out)
+                             labels_dir=os.path.join(window_dir, "labels"), label_coverage=args.label_coverage,
+                             frame=frame)
+    origin = (f"your records from {data}" if data else
+              f"seed {args.seed}, drift {args.drift}, concept drift {args.concept_drift}")
+    print(f"traffic: {replayed['rows']} requests ({origin}), {replayed['labelled']} labelled -> {window_dir}", file=out)
 
     # 2. the monitor job ----------------------------------------------------------------
     report_dir = os.path.join(window_dir, "monitor")
@@ -299,10 +316,12 @@ def run(argv: Optional[Sequence[str]] = None, *, out: Any = None, now: Optional[
     def run_pipeline(model: str, reason: str) -> Mapping[str, Any]:
         seed = args.retrain_seed if args.retrain_seed is not None else args.seed + 1000
         loop_argv = [
-            "--workdir", workdir, "--model", model, "--rows", str(args.train_rows or args.rows), "--seed", str(seed),
-            "--drift", str(args.drift), "--concept-drift", str(args.concept_drift),
+            "--workdir", workdir, "--model", model, "--rows", str(args.train_rows or args.rows or DEFAULT_ROWS),
+            "--seed", str(seed), "--drift", str(args.drift), "--concept-drift", str(args.concept_drift),
             "--environment", args.environment, "--config", args.config,
         ]  # fmt: skip
+        if data:  # the retraining reads your records, as the pipeline reads the lake they landed in
+            loop_argv += ["--data", f"{spec.dataset}={data}", *(["--labels", f"{spec.dataset}={labels}"] if labels else [])]
         if args.num_round:
             loop_argv += ["--num-round", str(args.num_round)]
         print(f"\n== pipeline {training_pipeline_name(model)} executing: TriggerReason={reason} ==", file=out)
@@ -331,10 +350,56 @@ def run(argv: Optional[Sequence[str]] = None, *, out: Any = None, now: Optional[
             else:
                 gate = f"gate failed -> not registered: {'; '.join(record['gate_reasons']) or 'see report'}"
             champ = record.get("champion_metrics") or {}
-            print(f"retrained: candidate AUC {record['metrics']['auc']:.4f} vs champion v{record['champion_version']} "
-                  f"AUC {champ.get('auc', float('nan')):.4f} on frozen test set {record['test_set_sha256'][:12]}; {gate}",
-                  file=out)
+            headline = problem.HEADLINE_METRICS[spec.problem_type][0]  # AUC, or R² for regression
+            print(f"retrained: candidate {headline} {record['metrics'][headline]:.4f} vs champion "
+                  f"v{record['champion_version']} {headline} {champ.get(headline, float('nan')):.4f} on frozen test set "
+                  f"{record['test_set_sha256'][:12]}; {gate}", file=out)
     return result
+
+
+def _own_records(args: argparse.Namespace, dataset: str, champion: Any) -> tuple:
+    """(``--data`` files, ``--labels`` files) of the model's dataset, or (None, None) for generated traffic, which a
+    champion trained on your files refuses; bad combinations are errors naming the flag and the fix."""
+    data = run_loop.parse_data_args(args.data)
+    labels = run_loop.parse_data_args(args.labels, flag="--labels")
+    stray = sorted((set(data) | set(labels)) - {dataset})
+    if stray:
+        raise ValueError(f"--data/--labels: dataset(s) {stray} are not read by {args.model!r}; it reads {dataset!r}")
+    if labels and not data:
+        raise ValueError(f"--labels: {dataset!r} has no --data; label files are joined to your records")
+    if data and (args.drift or args.concept_drift):
+        raise ValueError("--drift/--concept-drift shape generated traffic; with --data your records are the traffic "
+                         "(replay a newer window of them to see drift)")
+    source = ((champion.record.get("lineage") or {}).get("data") or {}).get("source", run_loop.GENERATED)
+    if not data and source != run_loop.GENERATED:
+        raise ValueError(
+            f"champion v{champion.version} of {args.model!r} was trained on your records ({source}); generated "
+            f"traffic is not drawn from them, so every feature would look drifted. Replay a window of your records: "
+            f"--data {dataset}=<file, directory or glob> (--labels {dataset}=<label files> if labels come apart)")
+    return data.get(dataset), labels.get(dataset)
+
+
+def _records_window(spec: Any, data: str, labels: Optional[str], window_dir: str, rows: Optional[int]) -> Any:
+    """Your records (``data``, ``labels``) landed, curated and their features computed in ``window_dir/lake`` by the
+    local run's jobs, as requests (:func:`replay.traffic_from_records`)."""
+    from mlops_cli.local import replay, user_data
+    from pipeline_code.job_runtime import start_spark
+
+    lake = os.path.join(window_dir, "lake")
+    paths = {"raw": os.path.join(lake, "raw"), "curated": os.path.join(lake, "curated", spec.dataset),
+             "quarantine": os.path.join(lake, "quarantine", spec.dataset), "features": os.path.join(lake, "features")}
+    declaration = os.path.join(lake, f"{spec.dataset}.json")
+    os.makedirs(lake, exist_ok=True)
+    with open(declaration, "w", encoding="utf-8") as handle:
+        json.dump(spec.catalog_dataset.to_declaration(), handle, indent=2)
+    user_data.land(spec.catalog_dataset, data, paths["raw"], dt.date.today().isoformat(), labels=labels)
+    runtime = start_spark("mlops-loop-local-replay", {}, glue=False)
+    try:
+        run_loop.curate_and_compute(declaration, spec.dataset, paths, os.path.join(window_dir, "logs"),
+                                    os.path.basename(window_dir), {})
+    finally:
+        runtime.stop()
+    return replay.traffic_from_records(spec, paths["features"], paths["curated"], rows)
 
 
 def main(argv: Optional[Sequence[str]] = None) -> int:

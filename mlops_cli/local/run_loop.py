@@ -60,6 +60,7 @@ from mlops_cli.local.user_data import parse_data_args
 REPO_ROOT = Path(__file__).resolve().parents[2]
 DEFAULT_CONFIG = REPO_ROOT / "config" / "mlops-loop.yaml"
 PROG = "python -m mlops_cli.local.run_loop"
+GENERATED = "generated"  # a version's data source when no --data gave it the user's files
 
 
 class StageFailed(RuntimeError):
@@ -137,6 +138,45 @@ def _new_run_dir(workdir: str, model: str, seed: int) -> str:
             suffix += 1
 
 
+def curate_and_compute(declaration: str, dataset: str, paths: Mapping[str, str], logs: str, run_id: str,
+                       timings: Dict[str, float]) -> None:
+    """The landed raw records (``paths["raw"]``) through the Glue curate job and the feature job, as in AWS: curated
+    records in ``paths["curated"]`` (quarantined ones in ``paths["quarantine"]``), features in ``paths["features"]``,
+    each job's summary in ``logs``. Needs the active Spark session."""
+    from pipeline_code.etl import glue_curate_job
+    from pipeline_code.features import ingest
+
+    started = time.perf_counter()
+    code = glue_curate_job.main(
+        [
+            "--dataset", declaration,
+            "--raw_path", os.path.join(paths["raw"], dataset),
+            "--curated_path", paths["curated"],
+            "--quarantine_path", paths["quarantine"],
+            "--summary_path", os.path.join(logs, "curate_summary.json"),
+            "--run_id", run_id,
+        ]
+    )  # fmt: skip
+    timings["curate_spark"] = round(time.perf_counter() - started, 3)
+    if code:
+        raise StageFailed(f"Glue curate job failed with exit code {code} (see stderr)")
+
+    started = time.perf_counter()
+    code = ingest.main(
+        [
+            "--dataset", declaration,
+            "--curated_path", paths["curated"],
+            "--features_path", paths["features"],
+            "--engine", "pandas",
+            "--summary_path", os.path.join(logs, "features_summary.json"),
+            "--run_id", run_id,
+        ]
+    )  # fmt: skip
+    timings["features"] = round(time.perf_counter() - started, 3)
+    if code:
+        raise StageFailed(f"feature job failed with exit code {code} (see stderr)")
+
+
 def run_model(
     name: str,
     entry: Mapping[str, Any],
@@ -168,8 +208,6 @@ def run_model(
     ``data`` (a file, directory or glob) replaces the generated records with the user's; ``labels``
     names label files joined to them by record identifier (else the records carry their labels).
     """
-    from pipeline_code.etl import glue_curate_job
-    from pipeline_code.features import ingest
     from mlops_cli.local import user_data
     from pipeline_code.sample_data.generate import generate_batch, write_raw
     from pipeline_code.training import baseline, data_io, evaluate, prepare
@@ -217,38 +255,10 @@ def run_model(
             signal_features=spec.features,
         )
         write_raw(batch.frame, paths["raw"], spec.catalog_dataset, "2026-04-01")
-        rows_in, source = rows, "generated"
+        rows_in, source = rows, GENERATED
         timings["generate"] = round(time.perf_counter() - started, 3)
 
-    started = time.perf_counter()
-    code = glue_curate_job.main(
-        [
-            "--dataset", declaration,
-            "--raw_path", os.path.join(paths["raw"], spec.dataset),
-            "--curated_path", paths["curated"],
-            "--quarantine_path", paths["quarantine"],
-            "--summary_path", os.path.join(logs, "curate_summary.json"),
-            "--run_id", run_id,
-        ]
-    )  # fmt: skip
-    timings["curate_spark"] = round(time.perf_counter() - started, 3)
-    if code:
-        raise StageFailed(f"Glue curate job failed with exit code {code} (see stderr)")
-
-    started = time.perf_counter()
-    code = ingest.main(
-        [
-            "--dataset", declaration,
-            "--curated_path", paths["curated"],
-            "--features_path", paths["features"],
-            "--engine", "pandas",
-            "--summary_path", os.path.join(logs, "features_summary.json"),
-            "--run_id", run_id,
-        ]
-    )  # fmt: skip
-    timings["features"] = round(time.perf_counter() - started, 3)
-    if code:
-        raise StageFailed(f"feature job failed with exit code {code} (see stderr)")
+    curate_and_compute(declaration, spec.dataset, paths, logs, run_id, timings)
     store_settings = env["feature_store"]
     if store_settings["online_store"]:
         # The feature job fills the online store too: locally, its SQLite twin (scoring by id reads it).
@@ -355,6 +365,8 @@ def run_model(
                 "environment": environment,
                 "code_version": code_version(str(REPO_ROOT)),
                 "data": {
+                    # Your files or generated records: what the champion's replayed traffic must be drawn from.
+                    "source": GENERATED if data is None else data,
                     "raw": paths["raw"],
                     "curated": paths["curated"],
                     "features": paths["features"],

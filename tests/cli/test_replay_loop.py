@@ -106,6 +106,77 @@ def test_a_stable_window_does_not_trigger_retraining(workdir, lenient_config):
     assert len(_runs(workdir)) == 1
 
 
+def _trained_on_files(workdir, source: str) -> None:
+    """GIVEN-helper: the champion's registry entry says it was trained on the user's files, as ``run_loop --data``
+    records it."""
+    path = workdir / "registry" / "groups" / "churn" / "versions" / "1" / "version.json"
+    version = json.loads(path.read_text())
+    version["lineage"]["data"]["source"] = source
+    path.write_text(json.dumps(version))
+
+
+def _records_file(config, directory, *, rows: int, seed: int, drift: float = 0.0):
+    """A CSV of the churn model's dataset as a user exports it: (dataset name, file)."""
+    from mlops_cli.local.run_loop import load_config
+    from pipeline_code.sample_data.generate import generate
+    from pipeline_code.training.spec import parse_model_spec
+
+    dataset = parse_model_spec(load_config(config, "dev")["models"]["churn"]).catalog_dataset
+    path = directory / f"window-{seed}.csv"
+    generate(dataset, rows, seed=seed, drift=drift, as_text=True).to_csv(path, index=False)
+    return dataset.name, path
+
+
+def test_a_champion_trained_on_your_records_is_replayed_a_window_of_them(workdir, lenient_config, tmp_path):
+    # GIVEN a champion trained on the user's records, and a newer window of them from the same population
+    _trained_on_files(workdir, "data/churn/*.csv")
+    dataset, window = _records_file(lenient_config, tmp_path, rows=1500, seed=77)
+
+    # WHEN that window is replayed
+    out = io.StringIO()
+    result = replay_loop.run(["--workdir", str(workdir), "--model", "churn", "--data", f"{dataset}={window}",
+                              "--config", lenient_config], out=out)
+
+    # THEN the requests are those records, through the local run's curate and feature jobs, each with its label
+    printed = out.getvalue()
+    assert f"traffic: 1500 requests (your records from {window}), 1500 labelled" in printed
+    capture = (result["window_dir"] + "/capture/churn/AllTraffic/capture.jsonl")
+    with open(capture, encoding="utf-8") as handle:
+        assert sum(1 for _ in handle) == 1500
+    # AND the monitor, comparing them with the champion's baseline, finds no drift: nothing to retrain
+    assert result["report"]["healthy"] and result["report"]["summary"]["data_drift_max_psi"] < 0.2
+    assert result["breaches"] == [] and result["decision"] is None
+
+    # WHEN a drifted window of records arrives
+    _, drifted = _records_file(lenient_config, tmp_path, rows=1500, seed=78, drift=0.8)
+    result = replay_loop.run(["--workdir", str(workdir), "--model", "churn", "--data", f"{dataset}={drifted}",
+                              "--num-round", "30", "--config", lenient_config], out=io.StringIO())
+    # THEN the alarm starts one retraining, and it trains on those records
+    assert "data-drift" in result["breaches"] and result["decision"]["started"] is True
+    assert result["retraining"]["data"]["source"] == f"1 file(s) from {drifted}"
+    assert result["retraining"]["data"]["rows_in"] == 1500
+
+
+def test_generated_traffic_is_refused_for_a_champion_trained_on_your_records(workdir, lenient_config, tmp_path):
+    _trained_on_files(workdir, "data/churn/*.csv")
+    with pytest.raises(ValueError) as refused:
+        _replay(workdir, lenient_config, drift=0.0)
+    assert str(refused.value) == (
+        "champion v1 of 'churn' was trained on your records (data/churn/*.csv); generated traffic is not drawn from "
+        "them, so every feature would look drifted. Replay a window of your records: --data "
+        "customer_churn=<file, directory or glob> (--labels customer_churn=<label files> if labels come apart)")
+    assert not (workdir / "replay").exists()
+
+
+def test_drift_is_refused_for_your_records_which_are_the_traffic(workdir, lenient_config, tmp_path):
+    dataset, window = _records_file(lenient_config, tmp_path, rows=10, seed=1)
+    with pytest.raises(ValueError) as refused:
+        replay_loop.run(["--workdir", str(workdir), "--model", "churn", "--data", f"{dataset}={window}",
+                         "--drift", "0.5", "--config", lenient_config], out=io.StringIO())
+    assert str(refused.value) == ("--drift/--concept-drift shape generated traffic; with --data your records are the "
+                                  "traffic (replay a newer window of them to see drift)")
+
+
 def test_without_a_champion_the_replay_exits_2_and_says_what_to_run(tmp_path, lenient_config, capsys):
     code = replay_loop.main(["--workdir", str(tmp_path / "empty"), "--model", "churn", "--config", lenient_config])
     assert code == 2
