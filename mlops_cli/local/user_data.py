@@ -9,8 +9,10 @@ job computes the declared features, and so on.
 
 Checks, each failing with the file, the column and the fix: no file matched; an empty file; a
 column the declaration needs that the file lacks (the record identifier, the event time, every
-label and every non-nullable column). Declared nullable columns a file lacks are filled with
-nulls, and columns the declaration does not know are dropped; both are reported, not silent.
+label and every non-nullable column); a declared column missing beside an undeclared one of nearly
+its name (``distance_kms`` for ``distance_km``: a typo, not an absent column). Declared nullable
+columns a file lacks are filled with nulls, and columns the declaration does not know are dropped;
+both are reported, not silent.
 
 Labels are columns of the records (as declared under ``labels``), or arrive in their own files
 (``--labels <dataset>=<path>``: the record identifier and the label columns), as confirmed outcomes
@@ -21,6 +23,7 @@ are kept, and prepare drops them from training); a record labelled twice is an e
 
 from __future__ import annotations
 
+import difflib
 import glob
 import math
 import os
@@ -93,16 +96,29 @@ def read_file(path: str, dataset: catalog.Dataset, *, labels_apart: bool = False
         declared = [c for c in declared if c not in dataset.labels]
     missing = [c for c in required if c not in frame.columns]
     if missing:
+        apart = (f"; labels that arrive in files of their own go with --labels {dataset.name}=<label files>"
+                 if set(missing) & set(dataset.labels) else "")
         raise UserDataError(
             f"{path}: missing column(s) {missing} that dataset {dataset.name!r} requires (record identifier, event "
             f"time, labels and non-nullable columns); the file has {list(frame.columns)} — rename the file's "
-            f"columns or change the declaration under datasets.{dataset.name}.columns"
+            f"columns or change the declaration under datasets.{dataset.name}.columns{apart}"
         )
     notes = []
     absent = [c for c in declared if c not in frame.columns]
+    extra = [c for c in frame.columns if c not in declared and not (labels_apart and c in dataset.labels)]
+    # A declared column missing while an undeclared one of nearly its name is there is a typo, not an absent column:
+    # read as nulls, it would leave a model's input empty without an error.
+    misspelt = {}
+    for column in absent:
+        close = difflib.get_close_matches(column, [str(c) for c in extra], n=1, cutoff=0.8)
+        if close:
+            misspelt[column] = close[0]
+    if misspelt:
+        pairs = ", ".join(f"{found!r} (declared: {declared_name!r})" for declared_name, found in misspelt.items())
+        raise UserDataError(f"{path}: column(s) {pairs} look misspelt; rename them in the file or change the "
+                            f"declaration under datasets.{dataset.name}.columns")
     if absent:
         notes.append(f"{path}: nullable column(s) {absent} absent, read as nulls")
-    extra = [c for c in frame.columns if c not in declared and not (labels_apart and c in dataset.labels)]
     if extra:
         notes.append(f"{path}: column(s) {extra} not declared for {dataset.name!r}, ignored")
     text = pd.DataFrame({c: _as_text(frame[c]) if c in frame.columns else None for c in declared}, index=frame.index)

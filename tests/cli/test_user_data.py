@@ -53,7 +53,17 @@ def test_missing_required_columns_name_the_file_the_columns_and_the_fix(typed, t
         "event time, labels and non-nullable columns); the file has ["
     )
     assert str(caught.value).endswith(
-        "— rename the file's columns or change the declaration under datasets.customer_churn.columns")
+        "— rename the file's columns or change the declaration under datasets.customer_churn.columns; labels that "
+        "arrive in files of their own go with --labels customer_churn=<label files>")
+
+
+def test_a_declared_column_missing_beside_one_of_nearly_its_name_is_a_typo_not_nulls(typed, tmp_path):
+    path = tmp_path / "export.csv"
+    typed.rename(columns={"gender": "genders"}).to_csv(path, index=False)
+    with pytest.raises(UserDataError) as caught:
+        read_file(str(path), CUSTOMER_CHURN)
+    assert str(caught.value) == (f"{path}: column(s) 'genders' (declared: 'gender') look misspelt; rename them in the "
+                                 "file or change the declaration under datasets.customer_churn.columns")
 
 
 def test_absent_nullable_and_undeclared_columns_are_reported_not_silent(typed, tmp_path):

@@ -104,6 +104,12 @@ def test_a_model_built_around_the_loader_has_no_dataset_and_says_so():
         (lambda d: d["features"].update(when="event_time"),
          "dataset 'customer_churn': field 'features.when.expr': reads timestamp column 'event_time'; timestamps are "
          "keys, not feature values"),
+        (lambda d: d["features"].update(who="customer_id"),
+         "dataset 'customer_churn': field 'features.who.expr': reads the record identifier 'customer_id', which names "
+         "a record instead of describing it (a model would learn the training ids); use other columns"),
+        (lambda d: d["columns"]["region"].update(allowed=["north", True]),
+         "dataset 'customer_churn': field 'columns.region.allowed': must be a non-empty list of quoted strings; YAML "
+         "reads unquoted yes/no/true/false/on/off as booleans: quote them"),
         (lambda d: d["features"].update(leak="log1p(churned)"),
          "dataset 'customer_churn': field 'features.leak.expr': reads label 'churned' (target leakage)"),
         (lambda d: d["features"].update(churned="tenure_months"),
