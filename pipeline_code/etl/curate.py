@@ -61,6 +61,10 @@ RULE_MISSING = "missing required value"
 RULE_NOT_INTEGER = "not an integer"
 RULE_NOT_NUMBER = "not a number"
 RULE_NOT_TIMESTAMP = "not a timestamp"
+# What a failed timestamp needs, said once next to the reasons that count it (the reasons stay short, to count by).
+TIMESTAMP_FORMS = ("a timestamp is yyyy-MM-ddTHH:mm:ss[.fraction][Z|+HH:MM] or yyyy-MM-dd HH:mm:ss (UTC without an "
+                   "offset); a date alone or another layout (03/15/2025 14:22) is not one: export full ISO timestamps, "
+                   "or declare the column a string")
 RULE_NOT_BOOLEAN = "not a boolean"
 RULE_NOT_ALLOWED = "not an allowed value"
 RULE_MALFORMED_ROW = "malformed CSV row (wrong number of fields)"

@@ -45,7 +45,8 @@ import sys
 from typing import Any, Dict, Optional, Sequence
 
 from pipeline_code import catalog
-from pipeline_code.etl.curate import CORRUPT_RECORD_COLUMN, EVENT_DATE_COLUMN, CurateResult, curate, raw_schema
+from pipeline_code.etl.curate import (CORRUPT_RECORD_COLUMN, EVENT_DATE_COLUMN, RULE_NOT_TIMESTAMP, TIMESTAMP_FORMS,
+                                      CurateResult, curate, raw_schema)
 from pipeline_code.job_runtime import (
     LOG,
     Arg,
@@ -221,7 +222,10 @@ def _summary(
 
 def _top_reasons(result: CurateResult, limit: int = 5) -> str:
     top = sorted(result.quarantine_reasons.items(), key=lambda kv: (-kv[1], kv[0]))[:limit]
-    return ", ".join(f"{reason} x{count}" for reason, count in top) or "none"
+    listed = ", ".join(f"{reason} x{count}" for reason, count in top) or "none"
+    if any(reason.endswith(f": {RULE_NOT_TIMESTAMP}") for reason, _ in top):
+        listed += f" ({TIMESTAMP_FORMS})"
+    return listed
 
 
 def _write_summary(summary: Dict[str, Any], summary_path: Optional[str], run_id: str) -> None:

@@ -107,6 +107,19 @@ def test_quarantine_ratio_above_threshold_fails_after_writing_the_quarantine(spa
     assert summary["status"] == "failed" and summary["quarantined_rows"] == 20
 
 
+def test_dates_where_timestamps_are_declared_fail_with_the_forms_a_timestamp_takes(spark, tmp_path, capsys):
+    # GIVEN an export whose event times are dates alone
+    frame = generate(samples.CUSTOMER_CHURN, 20, seed=4)
+    frame["event_time"] = "2026-03-15"
+    write_raw(frame, str(tmp_path / "raw"), samples.CUSTOMER_CHURN, "2026-04-01")
+    # WHEN the job curates it THEN it fails, saying what a timestamp must look like
+    assert glue_curate_job.main(job_argv(tmp_path, str(tmp_path / "raw" / "customer_churn"), run_id="d")) == 1
+    assert capsys.readouterr().err.rstrip().endswith(
+        "top reasons: event_time: not a timestamp x20 (a timestamp is yyyy-MM-ddTHH:mm:ss[.fraction][Z|+HH:MM] or "
+        "yyyy-MM-dd HH:mm:ss (UTC without an offset); a date alone or another layout (03/15/2025 14:22) is not one: "
+        "export full ISO timestamps, or declare the column a string)")
+
+
 def test_malformed_csv_rows_are_quarantined_not_padded_or_truncated(spark, tmp_path):
     frame = generate(samples.CUSTOMER_CHURN, 20, seed=4)
     path = write_raw(frame, str(tmp_path / "raw"), samples.CUSTOMER_CHURN, "2026-04-01")
