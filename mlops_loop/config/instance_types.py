@@ -73,6 +73,13 @@ UNSUPPORTED_FOR: dict[str, frozenset[str]] = {
 }
 
 
+def unknown_problem(name: str) -> str:
+    """The problem with an instance type this table lacks: the table is the project's, so a real type it lacks
+    (a newer family, say) is added here, with the facts synth checks."""
+    return (f"unknown instance type {name!r}; allowed: {', '.join(sorted(INSTANCE_TYPES))} (the types "
+            "mlops_loop/config/instance_types.py describes; add a missing one there)")
+
+
 def unsupported_problem(name: str, purpose: str) -> str:
     """Why ``name`` cannot run ``purpose`` (a key of :data:`UNSUPPORTED_FOR`); "" when it can."""
     if name not in UNSUPPORTED_FOR[purpose]:

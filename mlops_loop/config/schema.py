@@ -23,7 +23,7 @@ from pipeline_code.core.thresholds import DEFAULT_GATE, GateThresholds
 
 from ._strict import StrictModel
 from .instance_offers import load_offers
-from .instance_types import ACCELERATOR_LABELS, FRAMEWORKS, INSTANCE_TYPES, NEURON_IMAGE_REGIONS, SUPPORTED_REGIONS, unsupported_problem
+from .instance_types import ACCELERATOR_LABELS, FRAMEWORKS, INSTANCE_TYPES, NEURON_IMAGE_REGIONS, SUPPORTED_REGIONS, unknown_problem, unsupported_problem
 from .schedules import check_cron, check_daily, check_scheduler_expression
 from .serving import ById, MultiModelEndpointConfig, ServingConfig, check_endpoint_name, compiled_for_inferentia2, inferentia2_types
 
@@ -38,7 +38,7 @@ def _check_name(value: str) -> str:
 
 def _check_instance_type(value: str, info: ValidationInfo) -> str:
     if value not in INSTANCE_TYPES:
-        raise ValueError(f"unknown instance type {value!r}; allowed: {', '.join(sorted(INSTANCE_TYPES))}")
+        raise ValueError(unknown_problem(value))
     purpose = "processing jobs" if info.field_name == "processing_instance_type" else "training jobs"
     # Accelerators a framework cannot train on are reported by accelerator_problems, naming the model.
     if purpose == "processing jobs" or INSTANCE_TYPES[value].accelerator == "none":
@@ -109,7 +109,7 @@ class TrainingConfig(StrictModel):
     def _model_types(cls, value: dict[str, str]) -> dict[str, str]:
         for model, name in value.items():
             if name not in INSTANCE_TYPES:
-                raise ValueError(f"{model}: unknown instance type {name!r}; allowed: {', '.join(sorted(INSTANCE_TYPES))}")
+                raise ValueError(f"{model}: {unknown_problem(name)}")
             problem = unsupported_problem(name, "training jobs") if INSTANCE_TYPES[name].accelerator == "none" else ""
             if problem:
                 raise ValueError(f"{model}: {problem}")

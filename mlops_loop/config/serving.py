@@ -19,7 +19,7 @@ from pipeline_code.core.online_features import DEFAULT_MAX_SKEW_RATE, MAX_IDS, P
 
 from .schedules import check_scheduler_expression
 from ._strict import StrictModel
-from .instance_types import ACCELERATOR_LABELS, INSTANCE_TYPES, unsupported_problem
+from .instance_types import ACCELERATOR_LABELS, INSTANCE_TYPES, unknown_problem, unsupported_problem
 
 Mode = Literal["realtime", "serverless", "async", "batch", "multi_model"]
 
@@ -30,7 +30,7 @@ class _Frozen(StrictModel):
 
 def _instance_type(value: str) -> str:
     if value not in INSTANCE_TYPES:
-        raise ValueError(f"unknown instance type {value!r}; allowed: {', '.join(sorted(INSTANCE_TYPES))}")
+        raise ValueError(unknown_problem(value))
     return value
 
 

@@ -30,6 +30,7 @@ INSTANCE_TYPES = (
     "ml.m6i.2xlarge, ml.m6i.large, ml.m6i.xlarge, ml.r5.2xlarge, ml.r5.xlarge, ml.t3.large, "
     "ml.t3.medium, ml.trn1.2xlarge, ml.trn1.32xlarge"
 )
+TABLE_FIX = " (the types mlops_loop/config/instance_types.py describes; add a missing one there)"
 REGIONS = (
     "us-east-1, us-east-2, us-west-1, us-west-2, ca-central-1, eu-west-1, eu-west-2, eu-west-3, "
     "eu-central-1, eu-north-1, eu-south-1, ap-south-1, ap-northeast-1, ap-northeast-2, "
@@ -159,7 +160,7 @@ CASES = [
          "'G.3X')"),
     case("defaults-training-instance-type", at("defaults.training.instance_type", "ml.m5.huge"),
          "defaults: field 'training.instance_type': unknown instance type 'ml.m5.huge'; allowed: "
-         f"{INSTANCE_TYPES}"),
+         f"{INSTANCE_TYPES}{TABLE_FIX}"),
     case("defaults-gate-min-auc", at("defaults.gate.min_auc", 0.3),
          "defaults: field 'gate.min_auc': Input should be greater than or equal to 0.5 (got 0.3)"),
     case("defaults-monitoring-schedule", at("defaults.monitoring.schedule", "cron(0 3 * * *)"),
@@ -305,10 +306,10 @@ CASES = [
     # --- training ---
     case("training-instance-unknown", at("environments.prod.training.instance_type", "ml.p3.2xlarge"),
          "environment 'prod': field 'training.instance_type': unknown instance type 'ml.p3.2xlarge'; "
-         f"allowed: {INSTANCE_TYPES}"),
+         f"allowed: {INSTANCE_TYPES}{TABLE_FIX}"),
     case("training-instance-without-ml-prefix", at("environments.prod.training.instance_type", "m5.2xlarge"),
          "environment 'prod': field 'training.instance_type': unknown instance type 'm5.2xlarge'; "
-         f"allowed: {INSTANCE_TYPES}"),
+         f"allowed: {INSTANCE_TYPES}{TABLE_FIX}"),
     case("training-on-trainium", at("environments.prod.training.instance_type", "ml.trn1.2xlarge"),
          "environment 'prod': model 'churn': field 'training.instance_type': ml.trn1.2xlarge is a "
          "Trainium instance, which training with framework 'xgboost' cannot use (Trainium runs only "
@@ -342,7 +343,7 @@ CASES = [
          "ml.t3.medium"),
     case("processing-instance-unknown", at("environments.prod.training.processing_instance_type", "ml.m5.huge"),
          "environment 'prod': field 'training.processing_instance_type': unknown instance type "
-         f"'ml.m5.huge'; allowed: {INSTANCE_TYPES}"),
+         f"'ml.m5.huge'; allowed: {INSTANCE_TYPES}{TABLE_FIX}"),
     case("training-count-zero", at("environments.prod.training.instance_count", 0),
          "environment 'prod': field 'training.instance_count': Input should be greater than or equal "
          "to 1 (got 0)"),
@@ -658,7 +659,7 @@ CASES = [
          "in instance steps, which a serverless endpoint does not have; allowed: 'all_at_once'"),
     case("realtime-instance-unknown", at("models.churn.serving.realtime.instance_type", "ml.m5.small"),
          "model 'churn': field 'serving.realtime.instance_type': unknown instance type "
-         f"'ml.m5.small'; allowed: {INSTANCE_TYPES}"),
+         f"'ml.m5.small'; allowed: {INSTANCE_TYPES}{TABLE_FIX}"),
     case("realtime-on-inferentia", at("models.churn.serving.realtime.instance_type", "ml.inf2.xlarge"),
          "model 'churn': field 'serving.realtime.instance_type': ml.inf2.xlarge is an Inferentia2 "
          "instance, which serving with framework 'xgboost' cannot use (Inferentia2 runs only "
