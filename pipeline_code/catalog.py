@@ -713,10 +713,10 @@ def _column(name: Any, body: Any, problems: List[str]) -> Optional[Column]:
             problems.append(f"{where}allowed: only string columns have allowed values")
             return None
         if not isinstance(allowed, list) or not allowed or not all(isinstance(v, str) for v in allowed):
-            unquoted = [v for v in allowed if isinstance(v, bool)] if isinstance(allowed, list) else []
+            unquoted = [f"allowed[{i}] as the boolean {v}" for i, v in enumerate(allowed if isinstance(allowed, list)
+                                                                                  else []) if isinstance(v, bool)]
             problems.append(f"{where}allowed: must be a non-empty list of quoted strings"
-                            + ("; YAML reads unquoted yes/no/true/false/on/off as booleans: quote them"
-                               if unquoted else ""))
+                            + (f"; YAML read {', '.join(unquoted)}: quote yes/no/true/false/on/off" if unquoted else ""))
             return None
         odd = [v for v in allowed if normalise_category(v) != v]
         if odd:
@@ -772,7 +772,8 @@ def _features(section: Any, columns: Mapping[str, Column], labels: set, keys: se
         identifying = [c for c in expr.source_columns() if c in keys]  # the event time is refused as a timestamp
         if identifying:
             problems.append(f"{where}.expr: reads the record identifier {identifying[0]!r}, which names a record "
-                            "instead of describing it (a model would learn the training ids); use other columns")
+                            "instead of describing it (a model would learn the training ids); use other columns, or, "
+                            "when an entity's identity is a real signal, a column of its own with allowed values")
             continue
         declared = body.get("type", inferred)
         if declared not in FEATURE_TYPES:

@@ -53,28 +53,35 @@ def traffic(spec: ModelSpec, rows: int, *, seed: int, drift: float = 0.0, concep
 
 def traffic_from_records(spec: ModelSpec, features_dir: str, curated_dir: str, rows: Optional[int] = None) -> pd.DataFrame:
     """Requests made of your own records, as :func:`traffic` makes them of generated ones: the features the feature
-    job computed (``features_dir``) with each record's label from the curated records (``curated_dir``; empty when
-    it has none), in event-time order, the oldest ``rows`` of them (default: all)."""
+    job computed (``features_dir``), each with its record's label from the curated records (``curated_dir``, read and
+    checked as prepare reads them; none when the record has none yet), in event-time order, the oldest ``rows`` of
+    them (default: all)."""
+    from pipeline_code.features.compute import format_event_time
+    from pipeline_code.training.prepare import load_labels
+
     dataset = spec.catalog_dataset
     rid, et = dataset.record_identifier, dataset.event_time
     features = pd.read_parquet(features_dir, columns=[rid, et, *spec.frame_features])
-    labels = pd.read_parquet(curated_dir, columns=[rid, et, spec.target])
-    for part in (features, labels):  # the feature job keeps the event time as ISO text, the curate job as a timestamp
-        part[et] = pd.to_datetime(part[et], utc=True, format="ISO8601")
-        part[rid] = part[rid].astype(str)
-    labels = labels.drop_duplicates([rid, et], keep="last")
+    features[rid] = features[rid].astype(str)
+    labels = load_labels(spec, curated_dir)[0].to_pandas()
+    labels[et] = format_event_time(labels[et])  # as the feature job writes it (milliseconds at most), to join on
+    twice = labels[labels.duplicated([rid, et], keep=False)]
+    if len(twice):
+        raise ValueError(f"{curated_dir}: record {twice[rid].iat[0]!r} at {twice[et].iat[0]} has {len(twice)} labels; "
+                         "give each record one")
     frame = features.merge(labels, on=[rid, et], how="left", validate="many_to_one")
-    frame = frame.sort_values([et, rid], kind="mergesort").reset_index(drop=True)
+    order = pd.to_datetime(frame[et], utc=True, format="ISO8601").to_numpy()
+    frame = frame.iloc[np.lexsort((frame[rid].to_numpy(), order))].reset_index(drop=True)
     if rows is not None:
         frame = frame.iloc[:rows]
     out = frame[list(spec.frame_features)].copy()
-    values = frame[spec.target].to_numpy(dtype=object)
-    if spec.problem_type == MULTICLASS:
-        out[spec.target] = [None if _value(v) is None else _class_name(v) for v in values]
+    encoded = frame[spec.target].to_numpy(dtype=np.float64)
+    if spec.problem_type == MULTICLASS:  # the class names, as labels arrive
+        out[spec.target] = [None if np.isnan(v) else _class_name(spec.classes[int(v)]) for v in encoded]
     else:
-        out[spec.target] = pd.to_numeric(frame[spec.target], errors="coerce").to_numpy(dtype=np.float64)
+        out[spec.target] = encoded
     # Unique per request even when a record arrives twice (two snapshots), as SageMaker's inference ids are.
-    out["inference_id"] = [f"{i:08d}-{record}" for i, record in enumerate(frame[rid].astype(str))]
+    out["inference_id"] = [f"{i:08d}-{record}" for i, record in enumerate(frame[rid])]
     out["inference_time"] = frame[et].to_numpy()
     return out
 

@@ -370,12 +370,21 @@ def _own_records(args: argparse.Namespace, dataset: str, champion: Any) -> tuple
     if data and (args.drift or args.concept_drift):
         raise ValueError("--drift/--concept-drift shape generated traffic; with --data your records are the traffic "
                          "(replay a newer window of them to see drift)")
-    source = ((champion.record.get("lineage") or {}).get("data") or {}).get("source", run_loop.GENERATED)
-    if not data and source != run_loop.GENERATED:
+    if args.rows is not None and args.rows < 1:
+        raise ValueError(f"--rows: {args.rows} requests make no window; give 1 or more")
+    # Unknown for a version registered before run_loop recorded it: then either traffic is replayed.
+    source = ((champion.record.get("lineage") or {}).get("data") or {}).get("source")
+    if not data and source not in (None, run_loop.GENERATED):
         raise ValueError(
             f"champion v{champion.version} of {args.model!r} was trained on your records ({source}); generated "
-            f"traffic is not drawn from them, so every feature would look drifted. Replay a window of your records: "
-            f"--data {dataset}=<file, directory or glob> (--labels {dataset}=<label files> if labels come apart)")
+            f"traffic is not drawn from them, so every feature would look drifted. Add --data {dataset}=<file, "
+            f"directory or glob> to replay a window of your records (and --labels {dataset}=<label files> if their "
+            "labels come apart)")
+    if data and source == run_loop.GENERATED:
+        raise ValueError(
+            f"champion v{champion.version} of {args.model!r} was trained on generated records; your records would be "
+            f"compared with a baseline and a frozen test set that are not theirs. Train a champion on your files "
+            f"first: bash scripts/local-run.sh --model {args.model} --data {dataset}=<your files>")
     return data.get(dataset), labels.get(dataset)
 
 

@@ -286,6 +286,8 @@ def run_model(
         timings,
     )  # fmt: skip
     frozen_created = _freeze_test_set(os.path.join(paths["prepared"], "test"), paths["frozen_test"])
+    with open(os.path.join(paths["prepared"], "summary", "prepare.json"), encoding="utf-8") as handle:
+        warnings = json.load(handle)["warnings"]
 
     _run_stage(
         "train",
@@ -421,6 +423,7 @@ def run_model(
             "notes": notes,
         },
         "parameters": {"seed": seed, "drift": drift, "concept_drift": concept_drift, "bad_record_rate": bad_record_rate},
+        "warnings": warnings,
         "timings_s": timings,
         "report": report,
     }
@@ -459,6 +462,8 @@ def print_record(record: Mapping[str, Any], out: Any = None) -> None:
         print(f"quarantine reasons: {reasons}", file=out)
     for note in data.get("notes") or ():
         print(f"note: {note}", file=out)
+    for warning in record.get("warnings") or ():
+        print(f"WARNING: {warning}", file=out)
     for line in summary_lines(record["report"]):
         if not line.startswith("evaluation-"):  # the metric-definition line, for SageMaker
             print(line, file=out)

@@ -27,6 +27,7 @@ import difflib
 import glob
 import math
 import os
+import re
 from dataclasses import dataclass, field
 from typing import Any, Dict, List, Optional, Sequence, Tuple
 
@@ -94,6 +95,7 @@ def read_file(path: str, dataset: catalog.Dataset, *, labels_apart: bool = False
                                 "in one place")
         required = [c for c in required if c not in dataset.labels]
         declared = [c for c in declared if c not in dataset.labels]
+    extra = [str(c) for c in frame.columns if c not in declared and not (labels_apart and c in dataset.labels)]
     missing = [c for c in required if c not in frame.columns]
     if missing:
         apart = (f"; labels that arrive in files of their own go with --labels {dataset.name}=<label files>"
@@ -101,28 +103,35 @@ def read_file(path: str, dataset: catalog.Dataset, *, labels_apart: bool = False
         raise UserDataError(
             f"{path}: missing column(s) {missing} that dataset {dataset.name!r} requires (record identifier, event "
             f"time, labels and non-nullable columns); the file has {list(frame.columns)} — rename the file's "
-            f"columns or change the declaration under datasets.{dataset.name}.columns{apart}"
+            f"columns or change the declaration under datasets.{dataset.name}.columns{apart}{_misspelt(missing, extra)}"
         )
     notes = []
     absent = [c for c in declared if c not in frame.columns]
-    extra = [c for c in frame.columns if c not in declared and not (labels_apart and c in dataset.labels)]
     # A declared column missing while an undeclared one of nearly its name is there is a typo, not an absent column:
     # read as nulls, it would leave a model's input empty without an error.
-    misspelt = {}
-    for column in absent:
-        close = difflib.get_close_matches(column, [str(c) for c in extra], n=1, cutoff=0.8)
-        if close:
-            misspelt[column] = close[0]
-    if misspelt:
-        pairs = ", ".join(f"{found!r} (declared: {declared_name!r})" for declared_name, found in misspelt.items())
-        raise UserDataError(f"{path}: column(s) {pairs} look misspelt; rename them in the file or change the "
-                            f"declaration under datasets.{dataset.name}.columns")
+    typos = _misspelt(absent, extra)
+    if typos:
+        raise UserDataError(f"{path}: declared column(s) {absent} are absent{typos}; rename them in the file or the "
+                            f"declaration under datasets.{dataset.name}.columns, or, if it is another column, drop it "
+                            "from the file")
     if absent:
         notes.append(f"{path}: nullable column(s) {absent} absent, read as nulls")
     if extra:
         notes.append(f"{path}: column(s) {extra} not declared for {dataset.name!r}, ignored")
     text = pd.DataFrame({c: _as_text(frame[c]) if c in frame.columns else None for c in declared}, index=frame.index)
     return text, notes
+
+
+def _misspelt(absent: Sequence[str], present: Sequence[str]) -> str:
+    """``"; the file's 'genders' looks like 'gender'"`` for each absent column one typo from a present one (names
+    that differ only in their digits, ``q1_sales``/``q2_sales``, are different columns); else ``""``."""
+    pairs = []
+    for column in absent:
+        close = [found for found in difflib.get_close_matches(column, present, n=3, cutoff=0.8)
+                 if re.sub(r"[0-9]", "", found) != re.sub(r"[0-9]", "", column)]
+        if close:
+            pairs.append(f"the file's {close[0]!r} looks like {column!r}")
+    return f"; {', '.join(pairs)}" if pairs else ""
 
 
 def read_labels(spec: str, dataset: catalog.Dataset) -> Tuple[pd.DataFrame, List[str]]:

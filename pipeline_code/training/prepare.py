@@ -123,7 +123,7 @@ def prepare(
     dataset = spec.catalog_dataset
     rid, et = dataset.record_identifier, dataset.event_time
     features, feature_stats = _load_features(spec, features_dir)
-    labels, label_stats = _load_labels(spec, labels_dir)
+    labels, label_stats = load_labels(spec, labels_dir)
     frozen = _load_frozen_test(spec, frozen_test_dir) if not data_io.is_empty_dir(frozen_test_dir) else None
 
     keys = _Keys.of(spec, features, labels)
@@ -147,6 +147,7 @@ def prepare(
         frozen_table, manifest, frozen_path = None, None, None
     for name, table in splits.items():
         _check_split(name, table, spec)
+    warnings = unseen_category_warnings(spec, splits["train"], splits["test"] if frozen is None else frozen_table)
 
     # ---- everything is valid: write -------------------------------------------------
     created_at = (now or dt.datetime.now(dt.timezone.utc)).astimezone(dt.timezone.utc)
@@ -182,6 +183,7 @@ def prepare(
         },
         "test_set": {k: test_manifest[k] for k in ("sha256", "rows", "version", "created_at", "time_range")},
         "fractions": {"train": fractions.train, "validation": fractions.validation, "test": fractions.test},
+        "warnings": warnings,
     }
     data_io.write_json(os.path.join(output_dir, "summary", "prepare.json"), summary)
     return summary
@@ -350,7 +352,10 @@ def _load_features(spec: ModelSpec, path: str) -> Tuple[pa.Table, Dict[str, Any]
     return table.select([rid, et, *spec.frame_features]), stats
 
 
-def _load_labels(spec: ModelSpec, path: str) -> Tuple[pa.Table, Dict[str, Any]]:
+def load_labels(spec: ModelSpec, path: str) -> Tuple[pa.Table, Dict[str, Any]]:
+    """The labelled records of the curated data in ``path``: record id (text), event time (timestamp, UTC) and the
+    target encoded (0/1, the class's index, the value), records without a label left out; and counts. A label the
+    model's problem type cannot take is an :class:`InputError` naming it."""
     dataset = spec.catalog_dataset
     rid, et, target = dataset.record_identifier, dataset.event_time, spec.target
     what = f"labels ({path})"
@@ -661,6 +666,34 @@ def _check_split(name: str, table: pa.Table, spec: ModelSpec) -> None:
         raise InputError(f"the {name} split has a single {what}: every {target!r} value of its {table.num_rows} rows is {shown}")
 
 
+# A categorical feature most of whose test values training never saw cannot generalise (a date, an id as text).
+UNSEEN_CATEGORY_WARNING = 0.5
+
+
+def unseen_category_warnings(spec: ModelSpec, train: pa.Table, test: pa.Table) -> List[str]:
+    """One warning per categorical feature more than half of whose test values (nulls aside) training never saw.
+
+    Such a column changes with every record (a date or an identifier written as text): the model learns the
+    training rows' values, which never come again, and may even rank it its top feature. Not an error: a young
+    dataset can be short of history; the local run prints the warnings, the pipeline's prepare summary keeps them.
+    """
+    warnings = []
+    for name in spec.frame_features:
+        if not spec.is_categorical(name):
+            continue
+        seen = pc.unique(train.column(name).cast(pa.string()).combine_chunks().drop_null())
+        present = test.column(name).cast(pa.string()).combine_chunks().drop_null()
+        if not len(present):
+            continue
+        share = 1 - pc.sum(pc.is_in(present, value_set=seen)).as_py() / len(present)
+        if share > UNSEEN_CATEGORY_WARNING:
+            warnings.append(
+                f"feature {name!r}: {share:.0%} of the test records have a value training never saw ({len(seen)} "
+                f"distinct values in {train.num_rows} training rows); a category that changes with every record (a "
+                "date, an identifier) cannot generalise: declare the column's allowed values, or leave it out")
+    return warnings
+
+
 def _label_counts(y: Any, spec: ModelSpec) -> Dict[str, Any]:
     """What a manifest or split summary says about the labels: positives (binary), rows per class (multiclass),
     or the target's mean and spread (regression)."""
@@ -779,6 +812,8 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         f"test={splits['test']['rows']} (frozen test set {'reused' if summary['frozen_test_set_reused'] else 'created'}, "
         f"sha256 {summary['test_set']['sha256'][:12]}); unmatched labels dropped: {summary['join']['unmatched_labels_dropped']}"
     )
+    for warning in summary["warnings"]:
+        print(f"WARNING: {warning}")
     return 0
 
 

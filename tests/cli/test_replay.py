@@ -44,3 +44,61 @@ def test_replay_cli_writes_capture_that_the_monitor_flags(tmp_path, spec, refere
     assert rep["healthy"] and rep["baseline"]["evaluation_found"]
     assert "monthly_charges" in rep["sections"]["data_drift"]["drifted_features"]
     assert rep["summary"]["label_coverage"] == pytest.approx(0.7) and rep["summary"]["model_auc"] is not None
+
+
+def _records(tmp_path, spec, curated):
+    """GIVEN-helper: ``curated`` records as the curate job writes them, and their features as the feature job does."""
+    from pipeline_code.features.compute import compute_features
+
+    curated_dir, features_dir = tmp_path / "curated", tmp_path / "features"
+    curated_dir.mkdir()
+    features_dir.mkdir()
+    curated.to_parquet(curated_dir / "part-0.parquet", index=False)
+    compute_features(curated, spec.catalog_dataset).to_parquet(features_dir / "part-0.parquet", index=False)
+    return str(features_dir), str(curated_dir)
+
+
+@pytest.mark.parametrize("problem_type", ["multiclass_classification", "regression"])
+def test_your_records_become_requests_with_their_labels_as_they_arrive(tmp_path, problem_type):
+    import pandas as pd
+
+    from pipeline_code.sample_data.generate import generate
+    from tests.support.problem_types import dataset, make_spec
+
+    # GIVEN six records in event-time disorder, times finer than a millisecond, and one whose label has not arrived
+    spec = make_spec(problem_type)
+    curated = generate(dataset(), 6, seed=3)
+    curated["event_time"] = pd.to_datetime("2026-05-01T00:00:00Z") + pd.to_timedelta([5, 1, 4, 2, 3, 0], unit="s") \
+        + pd.to_timedelta(123, unit="us")
+    curated.loc[2, spec.target] = None
+    features_dir, curated_dir = _records(tmp_path, spec, curated)
+
+    # WHEN they are made requests, the oldest five
+    requests = replay.traffic_from_records(spec, features_dir, curated_dir, rows=5)
+
+    # THEN oldest first, each with its own record's label as it arrives (a class name, a value), none for the one
+    # still missing, and the time as the feature job wrote it
+    expected = curated.sort_values("event_time").iloc[:5]
+    assert list(requests["inference_id"]) == [f"{i:08d}-{r}" for i, r in enumerate(expected["order_id"])]
+    assert list(requests["inference_time"]) == [f"2026-05-01T00:00:0{s}.000Z" for s in range(5)]
+    labels = [None if pd.isna(v) else v for v in expected[spec.target]]
+    if problem_type == "regression":
+        assert [None if pd.isna(v) else v for v in requests[spec.target]] == pytest.approx(labels)
+    else:
+        assert list(requests[spec.target]) == labels
+    assert list(requests.columns) == [*spec.frame_features, spec.target, "inference_id", "inference_time"]
+
+
+def test_a_record_labelled_twice_is_refused(tmp_path):
+    from pipeline_code.sample_data.generate import generate
+    from tests.support.problem_types import dataset, make_spec
+
+    spec = make_spec("regression")
+    curated = generate(dataset(), 3, seed=3)
+    curated = curated.iloc[[0, 0, 1, 2]].reset_index(drop=True)
+    curated.loc[1, "basket_value"] = 12.5
+    features_dir, curated_dir = _records(tmp_path, spec, curated.iloc[[0, 2, 3]])
+    curated.to_parquet(tmp_path / "curated" / "part-0.parquet", index=False)
+    with pytest.raises(ValueError, match=rf"^{curated_dir}: record '{curated['order_id'][0]}' at .* has 2 labels; "
+                                         "give each record one$"):
+        replay.traffic_from_records(spec, features_dir, curated_dir)

@@ -127,6 +127,7 @@ def _records_file(config, directory, *, rows: int, seed: int, drift: float = 0.0
     return dataset.name, path
 
 
+@pytest.mark.slow
 def test_a_champion_trained_on_your_records_is_replayed_a_window_of_them(workdir, lenient_config, tmp_path):
     # GIVEN a champion trained on the user's records, and a newer window of them from the same population
     _trained_on_files(workdir, "data/churn/*.csv")
@@ -163,9 +164,21 @@ def test_generated_traffic_is_refused_for_a_champion_trained_on_your_records(wor
         _replay(workdir, lenient_config, drift=0.0)
     assert str(refused.value) == (
         "champion v1 of 'churn' was trained on your records (data/churn/*.csv); generated traffic is not drawn from "
-        "them, so every feature would look drifted. Replay a window of your records: --data "
-        "customer_churn=<file, directory or glob> (--labels customer_churn=<label files> if labels come apart)")
+        "them, so every feature would look drifted. Add --data customer_churn=<file, directory or glob> to replay a "
+        "window of your records (and --labels customer_churn=<label files> if their labels come apart)")
     assert not (workdir / "replay").exists()
+
+
+def test_your_records_are_refused_for_a_champion_trained_on_generated_ones(workdir, lenient_config, tmp_path):
+    # GIVEN the champion as run_loop registered it from generated records
+    dataset, window = _records_file(lenient_config, tmp_path, rows=10, seed=1)
+    with pytest.raises(ValueError) as refused:
+        replay_loop.run(["--workdir", str(workdir), "--model", "churn", "--data", f"{dataset}={window}",
+                         "--config", lenient_config], out=io.StringIO())
+    assert str(refused.value) == (
+        "champion v1 of 'churn' was trained on generated records; your records would be compared with a baseline and "
+        "a frozen test set that are not theirs. Train a champion on your files first: bash scripts/local-run.sh "
+        "--model churn --data customer_churn=<your files>")
 
 
 def test_drift_is_refused_for_your_records_which_are_the_traffic(workdir, lenient_config, tmp_path):

@@ -8,6 +8,7 @@ import pandas as pd
 import pytest
 
 from mlops_cli.local import user_data
+from pipeline_code import catalog
 from mlops_cli.local.user_data import UserDataError, land, parse_data_args, read_file
 from pipeline_code.sample_data.generate import generate
 
@@ -62,8 +63,32 @@ def test_a_declared_column_missing_beside_one_of_nearly_its_name_is_a_typo_not_n
     typed.rename(columns={"gender": "genders"}).to_csv(path, index=False)
     with pytest.raises(UserDataError) as caught:
         read_file(str(path), CUSTOMER_CHURN)
-    assert str(caught.value) == (f"{path}: column(s) 'genders' (declared: 'gender') look misspelt; rename them in the "
-                                 "file or change the declaration under datasets.customer_churn.columns")
+    assert str(caught.value) == (f"{path}: declared column(s) ['gender'] are absent; the file's 'genders' looks like "
+                                 "'gender'; rename them in the file or the declaration under "
+                                 "datasets.customer_churn.columns, or, if it is another column, drop it from the file")
+
+
+def test_a_required_column_one_typo_away_is_named_with_the_missing_one(typed, tmp_path):
+    path = tmp_path / "export.csv"
+    typed.rename(columns={"customer_id": "customer_ids"}).to_csv(path, index=False)
+    with pytest.raises(UserDataError) as caught:
+        read_file(str(path), CUSTOMER_CHURN)
+    assert str(caught.value).endswith("under datasets.customer_churn.columns; the file's 'customer_ids' looks like "
+                                      "'customer_id'")
+
+
+def test_columns_that_differ_only_in_their_digits_are_different_columns_not_typos(tmp_path):
+    # GIVEN a dataset declaring q2_sales (nullable) and a file with q1_sales instead
+    declaration = CUSTOMER_CHURN.to_declaration()
+    declaration["columns"].append({"name": "q2_sales", "type": "double", "nullable": True})
+    dataset = catalog.load_dataset(declaration)
+    path = tmp_path / "export.csv"
+    generate(CUSTOMER_CHURN, 5, seed=4).assign(q1_sales=1.0).to_csv(path, index=False)
+    # WHEN it is read THEN q2_sales is read as nulls and q1_sales ignored, both said
+    frame, notes = read_file(str(path), dataset)
+    assert frame["q2_sales"].isna().all()
+    assert notes == [f"{path}: nullable column(s) ['q2_sales'] absent, read as nulls",
+                     f"{path}: column(s) ['q1_sales'] not declared for 'customer_churn', ignored"]
 
 
 def test_absent_nullable_and_undeclared_columns_are_reported_not_silent(typed, tmp_path):

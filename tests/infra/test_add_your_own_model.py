@@ -16,6 +16,7 @@ from mlops_loop.config import ConfigError, parse_config
 from mlops_loop.tools.cloud_assembly import stacks
 from mlops_loop.tools.lint import lint_cache, lint_stacks
 from mlops_cli.local import run_loop
+from mlops_cli.local.registry import LocalRegistry
 from pipeline_code.sample_data.generate import generate
 
 from tests.support.local_run import lenient_local_run
@@ -108,4 +109,8 @@ def test_step_3_the_local_run_takes_the_users_files(walkthrough, spark, tmp_path
     assert "6000 rows (3 file(s) from" in printed and "quarantine reasons: amount: not a number 1" in printed
     assert f"note: {files / 'part-1.csv'}: column(s) ['loaded_by'] not declared for 'transactions', ignored" in printed
     assert record["report"]["challenger"]["metrics"]["auc"] > 0.65
+    assert record["warnings"] == [] and "WARNING" not in printed  # every categorical generalises to the test records
+    # AND the version registered says it was trained on those files (a replay of its traffic must be drawn from them)
+    version = LocalRegistry(str(tmp_path / "run" / "registry")).get(record["group"], record["version"])
+    assert version.record["lineage"]["data"]["source"] == f"{files}/*"
 

@@ -106,10 +106,11 @@ def test_a_model_built_around_the_loader_has_no_dataset_and_says_so():
          "keys, not feature values"),
         (lambda d: d["features"].update(who="customer_id"),
          "dataset 'customer_churn': field 'features.who.expr': reads the record identifier 'customer_id', which names "
-         "a record instead of describing it (a model would learn the training ids); use other columns"),
+         "a record instead of describing it (a model would learn the training ids); use other columns, or, when an "
+         "entity's identity is a real signal, a column of its own with allowed values"),
         (lambda d: d["columns"]["region"].update(allowed=["north", True]),
          "dataset 'customer_churn': field 'columns.region.allowed': must be a non-empty list of quoted strings; YAML "
-         "reads unquoted yes/no/true/false/on/off as booleans: quote them"),
+         "read allowed[1] as the boolean True: quote yes/no/true/false/on/off"),
         (lambda d: d["features"].update(leak="log1p(churned)"),
          "dataset 'customer_churn': field 'features.leak.expr': reads label 'churned' (target leakage)"),
         (lambda d: d["features"].update(churned="tenure_months"),

@@ -21,7 +21,7 @@ from pipeline_code.features.compute import (
 )
 from pipeline_code.sample_data.generate import generate
 from tests.support import datasets as samples
-from tests.support.vectorised import python_calls
+from tests.support.vectorised import python_steps
 
 
 def values(series: pd.Series) -> list:
@@ -244,10 +244,10 @@ def test_credit_features_follow_their_catalog_expressions_on_generated_data():
     assert features["log_annual_income"].to_numpy() == pytest.approx(np.log1p(curated["annual_income"].to_numpy()))
 
 
-def test_compute_features_is_vectorised_its_python_calls_do_not_grow_with_the_rows():
+def test_compute_features_is_vectorised_the_python_lines_it_runs_do_not_grow_with_the_rows():
     """What makes large batches fast: no Python work per row (a wall-clock limit here could fail on a loaded
     machine; speed is measured in bench/)."""
     fewer, more = (generate(samples.CUSTOMER_CHURN, rows, seed=5) for rows in (2_000, 20_000))
     compute_features(fewer, samples.CUSTOMER_CHURN)  # first-call work (imports, caches) out of the counts
-    calls = [python_calls(lambda frame=frame: compute_features(frame, samples.CUSTOMER_CHURN)) for frame in (fewer, more)]
-    assert calls[1] < calls[0] + 2_000  # a loop over rows would add at least 18,000
+    steps = [python_steps(lambda frame=frame: compute_features(frame, samples.CUSTOMER_CHURN)) for frame in (fewer, more)]
+    assert steps[1] < steps[0] + 2_000  # a loop over rows would add at least 18,000

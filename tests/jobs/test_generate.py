@@ -15,7 +15,7 @@ from pipeline_code import catalog
 from pipeline_code.sample_data import generate as gen
 from pipeline_code.sample_data.generate import CORRUPTION_KINDS, generate, generate_batch, main
 from tests.support import datasets as samples
-from tests.support.vectorised import python_calls
+from tests.support.vectorised import python_steps
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 DATASETS = sorted(samples.DATASETS)
@@ -282,12 +282,12 @@ def test_zero_rows_gives_an_empty_frame_with_the_catalog_columns():
     assert list(frame.columns) == [c.name for c in samples.CREDIT_RISK.columns]
 
 
-def test_generation_is_vectorised_its_python_calls_do_not_grow_with_the_rows():
+def test_generation_is_vectorised_the_python_lines_it_runs_do_not_grow_with_the_rows():
     """What makes a million rows generate in seconds: no Python work per row (a wall-clock limit here failed on a
     loaded machine; speed is measured in bench/)."""
     generate(samples.CUSTOMER_CHURN, 100, seed=19)  # first-call work (imports, caches) out of the counts
-    fewer = python_calls(lambda: generate(samples.CUSTOMER_CHURN, 2_000, seed=19))
-    more = python_calls(lambda: generate(samples.CUSTOMER_CHURN, 20_000, seed=19))
+    fewer = python_steps(lambda: generate(samples.CUSTOMER_CHURN, 2_000, seed=19))
+    more = python_steps(lambda: generate(samples.CUSTOMER_CHURN, 20_000, seed=19))
     assert more < fewer + 2_000  # a loop over rows would add at least 18,000
 
 

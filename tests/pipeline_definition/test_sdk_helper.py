@@ -299,9 +299,9 @@ def test_work_given_later_goes_on_in_the_helper_while_the_app_does(helper, tmp_p
     assert len(list((tmp_path / "cache").glob("pipeline-definition-*.json"))) == 1
 
 
-def test_the_helpers_temporary_files_go_to_its_own_directory_which_the_app_removes(helper):
+def test_the_helpers_temporary_files_go_to_a_directory_of_its_own(helper):
     # A helper killed mid-import cannot remove what it made; the app removes this directory once the helper has exited
-    # (the module's fixture and the stopped helpers above assert that)
+    # (asserted by the module's fixture, and for helpers stopped mid-import above)
     assert sdk_helper.run(tempfile.gettempdir) == helper.temporary != tempfile.gettempdir()
 
 

@@ -113,6 +113,25 @@ def test_given_a_feature_store_offline_export_then_latest_writes_win_and_deleted
 # --------------------------------------------------------------------------------------
 # Split and outputs
 # --------------------------------------------------------------------------------------
+def test_a_categorical_whose_test_values_training_never_saw_is_warned_about(churn_spec, base):
+    # GIVEN the churn features split in time, and a copy of the test part whose regions are all new (as a date or
+    # an identifier written as text would be)
+    import pyarrow as pa
+
+    from pipeline_code.training.prepare import unseen_category_warnings
+
+    frame = base["features"].sort_values("event_time", kind="mergesort")
+    train, test = frame.iloc[:2000], frame.iloc[2000:]
+    renamed = test.assign(region=[f"day-{i}" for i in range(len(test))])
+    table = pa.Table.from_pandas
+    # WHEN the test values are checked against training's THEN only the new-valued column is warned about
+    assert unseen_category_warnings(churn_spec, table(train), table(test)) == []
+    assert unseen_category_warnings(churn_spec, table(train), table(renamed)) == [
+        f"feature 'region': 100% of the test records have a value training never saw "
+        f"({train['region'].nunique()} distinct values in 2000 training rows); a category that changes with every "
+        "record (a date, an identifier) cannot generalise: declare the column's allowed values, or leave it out"]
+
+
 def test_given_generated_data_when_prepared_then_splits_are_time_ordered_and_complete(churn_spec, prepared):
     train, validation, test = (_read(prepared[s]) for s in ("train", "validation", "test"))
     assert train["event_time"].max() < validation["event_time"].min()
@@ -127,6 +146,7 @@ def test_given_generated_data_when_prepared_then_splits_are_time_ordered_and_com
     assert manifest["rows"] == len(test)
     assert manifest["sha256"] == data_io.sha256_file(str(Path(prepared["test"]) / "test.parquet"))
     assert {"created_at", "version", "time_range"} <= set(manifest)
+    assert json.loads((Path(prepared["train"]).parent / "summary" / "prepare.json").read_text())["warnings"] == []
     assert manifest["time_range"]["min"].startswith(str(test["event_time"].min().date()))
 
 
