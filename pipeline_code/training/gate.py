@@ -93,8 +93,9 @@ def decide(report: Mapping[str, Any], thresholds: GateThresholds) -> GateDecisio
 
     if problem.is_classification(kind):
         auc = _number(report, "challenger.metrics.auc")
+        which = "macro one-vs-rest AUC" if kind == problem.MULTICLASS else "AUC"  # whatever the primary metric
         checks.append(_check("min_auc", auc >= t.min_auc, auc, t.min_auc,
-                             f"challenger AUC {auc:.4f} {'>=' if auc >= t.min_auc else '<'} minimum {t.min_auc:.4f}"))
+                             f"challenger {which} {auc:.4f} {'>=' if auc >= t.min_auc else '<'} minimum {t.min_auc:.4f}"))
     floor = report.get("quality_floor")
     value = _number(report, f"challenger.metrics.{metric}")
     if floor is not None:

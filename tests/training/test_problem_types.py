@@ -90,6 +90,9 @@ def test_the_first_model_is_judged_on_its_own_type_and_floor(trained):
     if spec.problem_type == MULTICLASS:
         assert names == ["min_auc", "fairness_evidence", "demographic_parity", "disparate_impact"]
         assert report["challenger"]["metrics"]["auc"] > 0.7
+        auc = decision.checks[0]
+        assert auc["message"] == (f"challenger macro one-vs-rest AUC {report['challenger']['metrics']['auc']:.4f} >= "
+                                 f"minimum {GATE.min_auc:.4f}")  # not the primary metric, which the floor judges
     else:
         assert names == ["min_quality", "error_parity"]
         assert report["quality_floor"] == 0.0
