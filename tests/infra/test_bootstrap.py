@@ -150,7 +150,9 @@ def _fake_checkout(root: Path, *, compile_status: int = 0, uv_status: int = 0, n
     bin_dir = root / ".venv" / "bin"
     bin_dir.mkdir(parents=True)
     scripts = {
-        bin_dir / "python": (f'case "$*" in *warm_bytecode*) sleep {compile_seconds}; echo yes > "{root}/compiled"; '
+        # Stopped, it stops its sleep too: a sleep left behind would hold the caller's output open until it ends.
+        bin_dir / "python": (f'case "$*" in *warm_bytecode*) trap \'kill $pause; exit 143\' TERM; '
+                             f'sleep {compile_seconds} > /dev/null 2>&1 & pause=$!; wait $pause; echo yes > "{root}/compiled"; '
                              f'exit {compile_status};; esac\n'),
         bin_dir / "uv": f'echo "uv: cannot reach the index" >&2; exit {uv_status}\n' if uv_status else "exit 0\n",
         root / "tools" / "npm": NPM_INSTALLS if npm_installs else 'echo "npm: no registry" >&2; exit 1\n',
