@@ -301,7 +301,8 @@ class _FieldError(ValueError):
 
 
 def _number(value: Any, *, integral: bool) -> float:
-    """A JSON number or numeric text as float (NaN = missing); booleans and other text are errors."""
+    """A JSON number or numeric text as float (null = missing, as NaN); booleans, NaN given as a value and other
+    text are errors."""
     if value is None:
         return math.nan
     if isinstance(value, bool):
@@ -318,6 +319,9 @@ def _number(value: Any, *, integral: bool) -> float:
             raise _FieldError(f"expected a number, got text {value[:40]!r}") from None
     else:
         raise _FieldError(f"expected a number, got {type(value).__name__}")
+    if math.isnan(number):
+        # Not a value training could have seen (the ETL quarantines NaN); read as missing, it would be scored.
+        raise _FieldError(f"expected a number, got {value!r}; send null, or leave the field out, for a missing value")
     if math.isinf(number):
         raise _FieldError(f"expected a finite number, got {value!r}")
     if abs(number) > _FLOAT32_MAX:

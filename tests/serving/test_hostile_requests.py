@@ -20,6 +20,9 @@ CORPUS = [
     ("400-digit integer", None, inf.JSON, "expected a finite number, got an integer of 401 digits"),
     ("beyond float32", None, inf.JSON, "is outside the float32 range the model computes in"),
     ("NaN literal", '[{"x": NaN}]', inf.JSON, None),
+    # A NaN in a field is not a missing value (that is null): read as one, a required field would be scored without it
+    ("NaN literal in a field", None, inf.JSON, "got nan; send null, or leave the field out, for a missing value"),
+    ("NaN text in a field", None, inf.JSON, "got 'NaN'; send null, or leave the field out, for a missing value"),
     ("not UTF-8", b"\xff\xfe\x00", inf.JSON, "request body is not UTF-8 text"),
     ("empty", "", inf.JSONLINES, "request body is empty"),
     ("instances not a list", '{"instances": 5}', inf.JSON, "field 'instances' must be a list of records"),
@@ -39,11 +42,17 @@ def test_each_known_trap_is_a_4xx_naming_it(trained, served, name, body, content
         body = json.dumps([{**record, numeric: "BIG"}]).replace('"BIG"', "1" + "0" * 400)
     if name == "beyond float32":
         body = json.dumps([{**record, numeric: 1e39}])
+    if name == "NaN literal in a field":
+        body = json.dumps([{**record, numeric: float("nan")}])  # Python's json writes the NaN literal
+    if name == "NaN text in a field":
+        body = json.dumps([{**record, numeric: "NaN"}])
     with pytest.raises(inf.InvocationError) as caught:
         inf.invoke(served, body, content_type=content_type)
     assert 400 <= caught.value.status_code < 500
     if message:
         assert message in str(caught.value)
+        if name.startswith("NaN") and name.endswith("in a field"):
+            assert f"field {numeric!r}: expected a number" in str(caught.value)
 
 
 def test_a_line_separator_inside_a_value_is_part_of_the_value(trained, served):
