@@ -4,7 +4,8 @@
 
 Default quotas for many SageMaker instance types are 0 in a new account, and the first job or endpoint that
 needs one fails with ``ResourceLimitExceeded`` long after the deploy. This reads, with the caller's
-credentials in the environment's region, the account's Service Quotas of SageMaker (``ListServiceQuotas``,
+credentials in the environment's region (refused unless they are of the environment's account), the account's
+Service Quotas of SageMaker (``ListServiceQuotas``,
 falling back to ``ListAWSDefaultServiceQuotas`` for a quota never changed) and compares each with the
 instances the environment's config may run **at the same time** (:func:`needs`):
 
@@ -122,9 +123,9 @@ def check(needs_: Sequence[Need], client: Any) -> List[Verdict]:
     return out
 
 
-def render(verdicts: Sequence[Verdict], *, environment: str, region: str) -> str:
-    lines = [f"SageMaker quotas for environment '{environment}' ({region}): {sum(v.ok for v in verdicts)} of "
-             f"{len(verdicts)} cover what it may run at once"]
+def render(verdicts: Sequence[Verdict], *, environment: str, account: str, region: str) -> str:
+    lines = [f"SageMaker quotas for environment '{environment}' (account {account}, {region}): "
+             f"{sum(v.ok for v in verdicts)} of {len(verdicts)} cover what it may run at once"]
     for v in verdicts:
         if v.quota is None:
             status = "MISSING: no such quota in this region (is the instance type offered here?)"
@@ -138,7 +139,15 @@ def render(verdicts: Sequence[Verdict], *, environment: str, region: str) -> str
     return "\n".join(lines)
 
 
-def main(argv: Optional[Sequence[str]] = None, *, client: Any = None) -> int:
+def caller_account(sts: Any, environment: str, account: str) -> None:
+    """Refuse credentials of another account than the environment's: its quotas would answer for the wrong one."""
+    caller = sts.get_caller_identity()["Account"]
+    if caller != account:
+        raise ValueError(f"the credentials are of account {caller}, environment '{environment}' is account {account}; "
+                         "use that account's credentials (e.g. AWS_PROFILE) and run again")
+
+
+def main(argv: Optional[Sequence[str]] = None, *, client: Any = None, sts: Any = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m mlops_cli.preflight", description=__doc__.split("\n\n")[1])
     parser.add_argument("--env", required=True, help="the environment to check (its account's credentials and region)")
     parser.add_argument("--config", default=str(DEFAULT_CONFIG), help="the app's config (default: the repository's)")
@@ -154,10 +163,12 @@ def main(argv: Optional[Sequence[str]] = None, *, client: Any = None) -> int:
         if args.env not in app.environments:
             raise ValueError(f"--env {args.env}: not an environment of {args.config}; choose from {', '.join(app.environments)}")
         environment = app.environments[args.env]
-        if client is None:
+        if client is None or sts is None:
             import boto3
 
-            client = boto3.client("service-quotas", region_name=environment.region)
+            client = client or boto3.client("service-quotas", region_name=environment.region)
+            sts = sts or boto3.client("sts", region_name=environment.region)
+        caller_account(sts, args.env, environment.account)
         verdicts = check(needs(app, environment), client)
     except (ConfigError, ValueError) as exc:
         print(f"ERROR: {exc}", file=sys.stderr)
@@ -169,7 +180,7 @@ def main(argv: Optional[Sequence[str]] = None, *, client: Any = None) -> int:
         print(json.dumps([{"quota": v.need.quota, "need": v.need.instances, "uses": v.need.uses, "quota_value": v.quota,
                            "source": v.source, "ok": v.ok} for v in verdicts], indent=2))
     else:
-        print(render(verdicts, environment=args.env, region=environment.region))
+        print(render(verdicts, environment=args.env, account=environment.account, region=environment.region))
     return 0 if all(v.ok for v in verdicts) else 1
 
 

@@ -98,6 +98,19 @@ def quotas(monkeypatch):
         yield stubber
 
 
+@pytest.fixture()
+def caller(quotas):
+    """STS answering for the dev environment's account (``caller.account``; set it before the call)."""
+
+    class Caller:
+        account = "123456789012"
+
+        def get_caller_identity(self) -> Dict[str, str]:
+            return {"Account": self.account, "Arn": f"arn:aws:iam::{self.account}:role/deployer", "UserId": "AROA"}
+
+    return Caller()
+
+
 def _quota(name: str, value: float) -> Dict[str, Any]:
     return {"ServiceCode": "sagemaker", "QuotaName": name, "Value": value}
 
@@ -151,12 +164,13 @@ def _raw() -> dict:
         training={"instance_type": "ml.m5.large", "processing_instance_type": "ml.m5.xlarge", "use_spot": True})
 
 
-def test_the_command_exits_1_and_says_what_is_short_and_for_whom(quotas, tmp_path, capsys):
+def test_the_command_exits_1_and_says_what_is_short_and_for_whom(quotas, caller, tmp_path, capsys):
     _applied(quotas, [_quota("ml.c5.xlarge for endpoint usage", 4), _quota("ml.m5.large for spot training job usage", 1),
                       _quota("ml.m5.xlarge for processing job usage", 2)])
-    assert preflight.main(["--env", "dev", "--config", _write(tmp_path, _raw())], client=quotas.client) == 1
+    assert preflight.main(["--env", "dev", "--config", _write(tmp_path, _raw())], client=quotas.client, sts=caller) == 1
     out = capsys.readouterr().out.splitlines()
-    assert out[0] == "SageMaker quotas for environment 'dev' (eu-west-1): 2 of 3 cover what it may run at once"
+    assert out[0] == ("SageMaker quotas for environment 'dev' (account 123456789012, eu-west-1): 2 of 3 cover what it "
+                      "may run at once")
     short = out.index(next(line for line in out if line.strip().startswith("ml.c5.xlarge for endpoint usage")))
     assert out[short].split()[-14:] == ["need", "6", "SHORT", "by", "2:", "quota", "4", "(applied);", "request", "an",
                                         "increase", "in", "Service", "Quotas"]
@@ -164,10 +178,11 @@ def test_the_command_exits_1_and_says_what_is_short_and_for_whom(quotas, tmp_pat
     assert out[-1] == "note: serverless endpoints use no instance quota"
 
 
-def test_the_command_exits_0_with_json_when_every_quota_covers_its_need(quotas, tmp_path, capsys):
+def test_the_command_exits_0_with_json_when_every_quota_covers_its_need(quotas, caller, tmp_path, capsys):
     _applied(quotas, [_quota("ml.c5.xlarge for endpoint usage", 6), _quota("ml.m5.large for spot training job usage", 1),
                       _quota("ml.m5.xlarge for processing job usage", 5)])
-    assert preflight.main(["--env", "dev", "--config", _write(tmp_path, _raw()), "--format", "json"], client=quotas.client) == 0
+    assert preflight.main(["--env", "dev", "--config", _write(tmp_path, _raw()), "--format", "json"], client=quotas.client,
+                          sts=caller) == 0
     rows = json.loads(capsys.readouterr().out)
     assert [(r["quota"], r["need"], r["quota_value"], r["source"], r["ok"]) for r in rows] == [
         ("ml.c5.xlarge for endpoint usage", 6, 6.0, "applied", True),
@@ -182,10 +197,20 @@ def test_an_unknown_environment_exits_2_naming_the_choices(tmp_path, capsys):
     assert capsys.readouterr().err == f"ERROR: --env prod: not an environment of {path}; choose from dev\n"
 
 
-def test_quotas_that_cannot_be_read_exit_2_with_the_reason(quotas, tmp_path, capsys):
+def test_credentials_of_another_account_exit_2_before_any_quota_is_read(quotas, caller, tmp_path, capsys):
+    # GIVEN credentials of another account than dev's (a profile left on another environment)
+    caller.account = "210987654321"
+    # WHEN the preflight runs THEN it refuses, naming both accounts, and reads no quota (none is stubbed)
+    assert preflight.main(["--env", "dev", "--config", _write(tmp_path, _raw())], client=quotas.client, sts=caller) == 2
+    assert capsys.readouterr().err == (
+        "ERROR: the credentials are of account 210987654321, environment 'dev' is account 123456789012; use that "
+        "account's credentials (e.g. AWS_PROFILE) and run again\n")
+
+
+def test_quotas_that_cannot_be_read_exit_2_with_the_reason(quotas, caller, tmp_path, capsys):
     quotas.add_client_error("list_service_quotas", service_error_code="AccessDeniedException",
                             service_message="User is not authorized to perform: servicequotas:ListServiceQuotas")
-    assert preflight.main(["--env", "dev", "--config", _write(tmp_path, _raw())], client=quotas.client) == 2
+    assert preflight.main(["--env", "dev", "--config", _write(tmp_path, _raw())], client=quotas.client, sts=caller) == 2
     err = capsys.readouterr().err
     assert err.startswith("ERROR: cannot read the SageMaker quotas of environment 'dev': An error occurred (AccessDeniedException)")
 
