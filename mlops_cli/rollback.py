@@ -31,8 +31,9 @@ from typing import Any, Callable, List, Optional, Sequence
 import boto3
 from botocore.exceptions import BotoCoreError, ClientError, NoCredentialsError, NoRegionError
 
+from mlops_cli import target
 from pipeline_code.argtypes import positive_int
-from pipeline_code.core.contract import DEFAULT_PROJECT, environment_prefix, package_group_name, package_parameter_name, serving_stack_name
+from pipeline_code.core.contract import environment_prefix, package_group_name, package_parameter_name, serving_stack_name
 from pipeline_code.handlers.deploy_on_approval import (
     Version,
     describe_stack,
@@ -200,8 +201,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog=PROG, description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--env", required=True, help="environment name (dev, staging, prod)")
     parser.add_argument("--model", required=True, help="model name from the config (e.g. churn, credit-risk)")
-    parser.add_argument("--project", default=DEFAULT_PROJECT, help=f"project name prefix (default: {DEFAULT_PROJECT})")
-    parser.add_argument("--region", default=None, help="AWS region (default: the AWS CLI/SDK default region)")
+    target.add_arguments(parser)
     commands = parser.add_subparsers(dest="command", required=True)
     commands.add_parser("versions", help="list versions; mark the serving and the desired one")
     back = commands.add_parser("rollback", help="re-approve an earlier version so it is deployed")
@@ -214,12 +214,13 @@ def main(argv: Optional[Sequence[str]] = None, *, ask: Callable[[str], str] = in
     """CLI entry point; returns the exit code (0 done, 1 declined, 2 error)."""
     args = build_parser().parse_args(argv)
     try:
-        session = boto3.session.Session(region_name=args.region)
+        where = target.resolve(args)
+        session = boto3.session.Session(region_name=where.region)
         sagemaker = session.client("sagemaker")
         state = load_state(
             sagemaker=sagemaker,
             cloudformation=session.client("cloudformation"),
-            project=args.project,
+            project=where.project,
             env=args.env,
             model=args.model,
         )
@@ -228,7 +229,8 @@ def main(argv: Optional[Sequence[str]] = None, *, ask: Callable[[str], str] = in
             return 0
         watch = " ".join(
             [PROG, "--env", args.env, "--model", args.model]
-            + (["--project", args.project] if args.project != DEFAULT_PROJECT else [])
+            + (["--config", args.config] if args.config != str(target.DEFAULT_CONFIG) else [])
+            + (["--project", args.project] if args.project else [])
             + (["--region", args.region] if args.region else [])
             + ["versions"]
         )
@@ -241,7 +243,7 @@ def main(argv: Optional[Sequence[str]] = None, *, ask: Callable[[str], str] = in
             ask=ask,
             versions_command=watch,
         )
-    except CliError as error:
+    except (CliError, target.TargetError) as error:
         return _fail(str(error))
     except NoCredentialsError:
         return _fail("no AWS credentials found: log in (e.g. aws sso login / AWS_PROFILE) as the environment's approver role")
@@ -249,7 +251,7 @@ def main(argv: Optional[Sequence[str]] = None, *, ask: Callable[[str], str] = in
         return _fail("no AWS region configured: pass --region or set AWS_REGION")
     except ClientError as error:
         code = error.response.get("Error", {}).get("Code", "")
-        hint = f"; run as the approver role {args.project}-{args.env}-model-approver" if "AccessDenied" in code else ""
+        hint = f"; run as the approver role {where.project}-{args.env}-model-approver" if "AccessDenied" in code else ""
         return _fail(f"AWS refused {error.operation_name}: {code}: {error.response.get('Error', {}).get('Message', '')}{hint}")
     except BotoCoreError as error:
         return _fail(f"AWS SDK error: {error}")

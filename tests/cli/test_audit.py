@@ -24,9 +24,12 @@ from moto import mock_aws
 from pipeline_code.core import problem
 from mlops_cli import audit
 from tests.support import problem_type_reports as reports
+from tests.support.configs import SAMPLE_CONFIG
 from tests.support.multi_model import keep_package_metadata, model_archive, seal_archive
 
 REGION = "eu-west-1"
+# A frozen copy of the sample config names the environments: prod is in eu-west-1, like the moto world.
+CONFIG = ["--config", str(SAMPLE_CONFIG)]
 ACCOUNT = "123456789012"
 GROUP = "mlops-loop-prod-churn"
 PIPELINE = "mlops-loop-prod-churn-training"
@@ -208,7 +211,7 @@ def world(monkeypatch):
 def run(world: World, tmp_path: Path, *args: str):
     out, page = tmp_path / "report.md", tmp_path / "report.html"
     code = audit.main(
-        ["--env", "prod", "--model", "churn", "--region", REGION, *args, "--output", str(out), "--html", str(page)],
+        ["--env", "prod", "--model", "churn", *CONFIG, *args, "--output", str(out), "--html", str(page)],
         clients=world.clients,
     )
     return code, (out.read_text() if out.exists() else ""), (page.read_text() if page.exists() else "")
@@ -367,7 +370,7 @@ def test_serving_falls_back_to_the_endpoint_without_the_stack(world, tmp_path):
     ],
 )
 def test_unknown_model_or_version_exits_2_with_one_line(world, capsys, args, message):
-    code = audit.main(["--env", "prod", *args], clients=world.clients)
+    code = audit.main(["--env", "prod", *CONFIG, *args], clients=world.clients)
     err = capsys.readouterr().err
     assert code == 2
     assert message in err and len(err.strip().splitlines()) == 1 and "Traceback" not in err
@@ -375,7 +378,7 @@ def test_unknown_model_or_version_exits_2_with_one_line(world, capsys, args, mes
 
 def test_nothing_serving_exits_2(world, capsys):
     world.clients.cloudformation.delete_stack(StackName=STACK)
-    assert audit.main(["--env", "prod", "--model", "churn", "--serving"], clients=world.clients) == 2
+    assert audit.main(["--env", "prod", "--model", "churn", *CONFIG, "--serving"], clients=world.clients) == 2
     assert "nothing serves model 'churn' in 'prod'" in capsys.readouterr().err
 
 
@@ -394,7 +397,7 @@ def test_no_credentials_exits_2(monkeypatch, tmp_path, capsys):
     monkeypatch.setenv("AWS_SHARED_CREDENTIALS_FILE", str(tmp_path / "none"))
     monkeypatch.setenv("AWS_CONFIG_FILE", str(tmp_path / "none"))
     monkeypatch.setenv("AWS_EC2_METADATA_DISABLED", "true")
-    code = audit.main(["--env", "prod", "--model", "churn", "--version", "1", "--region", REGION])
+    code = audit.main(["--env", "prod", "--model", "churn", *CONFIG, "--version", "1"])
     err = capsys.readouterr().err
     assert code == 2
     assert "no usable AWS credentials" in err and "Traceback" not in err

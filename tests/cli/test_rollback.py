@@ -16,13 +16,16 @@ from moto.sagemaker.models import sagemaker_backends
 
 from pipeline_code.handlers import deploy_on_approval as dod
 from mlops_cli import rollback as rb
+from tests.support.configs import SAMPLE_CONFIG
 from tests.support.multi_model import keep_package_metadata, model_archive, seal_archive
 
 REGION = "eu-west-1"
 GROUP = "mlops-loop-prod-churn"
 STACK = "mlops-loop-prod-serving"
 ARTIFACTS = "mlops-loop-prod-artifacts"
-BASE = ["--env", "prod", "--model", "churn"]
+# A frozen copy of the sample config names the environments: prod is in eu-west-1, like the moto world below.
+CONFIG = ["--config", str(SAMPLE_CONFIG)]
+BASE = ["--env", "prod", "--model", "churn", *CONFIG]
 SPEC = {
     "Containers": [{"Image": "141502667606.dkr.ecr.eu-west-1.amazonaws.com/sagemaker-xgboost:3.0-5", "ModelDataUrl": "s3://b/m.tar.gz"}],
     "SupportedContentTypes": ["text/csv"],
@@ -136,7 +139,7 @@ def test_rollback_makes_the_earlier_version_the_desired_one_and_the_handler_depl
     assert described["ApprovalDescription"].startswith(f"rollback to v1 by arn:aws:sts::{DEFAULT_ACCOUNT_ID}:user/moto at 20")
     out = capsys.readouterr().out
     assert f"{STACK}: ChurnModelPackageArn v2 -> v1" in out
-    assert "python -m mlops_cli.rollback --env prod --model churn versions" in out
+    assert f"python -m mlops_cli.rollback --env prod --model churn --config {SAMPLE_CONFIG} versions" in out
     assert f"describe-stack-events --stack-name {STACK}" in out
 
     # The approval event then reaches the deploy handler, which rolls the stack back to v1.
@@ -218,10 +221,25 @@ def test_closed_stdin_counts_as_no(registry):
 
 
 def test_an_unknown_model_is_one_clear_line(registry, capsys):
-    assert rb.main(["--env", "prod", "--model", "fraud", "versions"]) == 2
+    assert rb.main(["--env", "prod", "--model", "fraud", *CONFIG, "versions"]) == 2
     (line,) = capsys.readouterr().err.strip().splitlines()
     assert line.startswith("rollback: error: unknown model 'fraud' in environment 'prod'")
     assert "mlops-loop-prod-fraud" in line
+
+
+def test_the_environments_region_is_used_whatever_the_shells_default(registry, monkeypatch, capsys):
+    # GIVEN a shell whose default region is another than prod's
+    registry.register("Approved")
+    monkeypatch.setenv("AWS_DEFAULT_REGION", "us-east-1")
+    # WHEN the versions are listed THEN they are prod's, read in prod's region (eu-west-1, from the config)
+    assert rb.main(BASE + ["versions"]) == 0
+    assert "mlops-loop-prod-churn" in capsys.readouterr().out
+
+
+def test_an_environment_the_config_lacks_is_one_clear_line(registry, capsys):
+    assert rb.main(["--env", "prdo", "--model", "churn", *CONFIG, "versions"]) == 2
+    assert capsys.readouterr().err == (f"rollback: error: --env prdo: not an environment of {SAMPLE_CONFIG}; choose from "
+                                       "dev, staging, prod\n")
 
 
 def test_rollback_without_a_serving_stack_is_refused(registry, capsys):
