@@ -8,9 +8,13 @@ ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 # shellcheck source=scripts/bootstrap.sh
 . "$ROOT/scripts/bootstrap.sh" synth
 cd "$ROOT"
-rm -rf cdk.out
 echo "[synth] cdk synth (all environments)"
-cdk synth --quiet --no-notices --no-version-reporting "$@"
+# Into a directory of its own, which replaces cdk.out once synth succeeds: a config error keeps the last good
+# assembly for the tools that read it (and none of a removed stack's files survive a success).
+rm -rf cdk.next.out
+cdk synth --quiet --no-notices --no-version-reporting --output cdk.next.out "$@" || { rm -rf cdk.next.out; exit 1; }
+rm -rf cdk.out
+mv cdk.next.out cdk.out
 echo "[synth] cfn-lint"
 python -m mlops_loop.tools.summary cdk.out
 echo "[synth] always-on cost floor"
