@@ -17,6 +17,14 @@ def test_a_test_process_collects_garbage_at_the_apps_thresholds_and_still_collec
     assert gc.isenabled()
 
 
+def test_a_test_process_collects_garbage_once_at_its_end(pytestconfig):
+    """GIVEN a test process (tests/conftest.py) THEN pytest's end-of-session collections, which report errors raised
+    in __del__, are one, not five (a renamed private key fails this import, not silently the setting)."""
+    from _pytest.unraisableexception import gc_collect_iterations_key
+
+    assert pytestconfig.stash[gc_collect_iterations_key] == 1
+
+
 def test_the_thresholds_keep_collecting_cycles():
     """GIVEN the app's thresholds WHEN more new containers than the youngest generation's threshold form
     cycles THEN the collector runs by itself and frees them."""
@@ -60,6 +68,25 @@ def test_a_finished_process_runs_its_exit_handlers_and_flushes_but_skips_the_tea
         "exit_without_teardown()",
         "print('not reached')",
     ) == (0, "no newline, not flushedexit handler ran\n", "on stderr")
+
+
+def test_a_process_that_skips_its_teardown_at_exit_runs_the_later_handlers_and_flushes():
+    """GIVEN a process that asked to skip its teardown at exit, with exit handlers registered before and after,
+    unflushed output and an object only the teardown would free WHEN it ends THEN the later handler ran, the
+    output arrived, the status is 0, and neither the earlier handler nor the teardown ran."""
+    assert _outcome(
+        "import atexit, sys",
+        "from mlops_loop.interpreter import skip_teardown_at_exit",
+        "class Kept:",
+        "    def __del__(self):",
+        "        print('torn down', flush=True)",
+        "kept = Kept()",
+        "atexit.register(print, 'earlier handler ran')",
+        "skip_teardown_at_exit()",
+        "atexit.register(print, 'later handler ran')",
+        "sys.stdout.write('not flushed; ')",
+        "sys.exit(3)",
+    ) == (0, "not flushed; later handler ran\n", "")
 
 
 def test_a_process_whose_other_thread_still_runs_exits_the_normal_way_and_waits_for_it():
