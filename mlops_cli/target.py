@@ -10,7 +10,6 @@ from __future__ import annotations
 import argparse
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Optional
 
 DEFAULT_CONFIG = Path(__file__).resolve().parents[1] / "config" / "mlops-loop.yaml"
 
