@@ -131,7 +131,7 @@ def _records_file(config, directory, *, rows: int, seed: int, drift: float = 0.0
 def test_a_champion_trained_on_your_records_is_replayed_a_window_of_them(workdir, lenient_config, tmp_path):
     # GIVEN a champion trained on the user's records, and a newer window of them from the same population
     _trained_on_files(workdir, "data/churn/*.csv")
-    dataset, window = _records_file(lenient_config, tmp_path, rows=1500, seed=77)
+    dataset, window = _records_file(lenient_config, tmp_path, rows=800, seed=77)
 
     # WHEN that window is replayed
     out = io.StringIO()
@@ -140,22 +140,22 @@ def test_a_champion_trained_on_your_records_is_replayed_a_window_of_them(workdir
 
     # THEN the requests are those records, through the local run's curate and feature jobs, each with its label
     printed = out.getvalue()
-    assert f"traffic: 1500 requests (your records from {window}), 1500 labelled" in printed
+    assert f"traffic: 800 requests (your records from {window}), 800 labelled" in printed
     capture = (result["window_dir"] + "/capture/churn/AllTraffic/capture.jsonl")
     with open(capture, encoding="utf-8") as handle:
-        assert sum(1 for _ in handle) == 1500
+        assert sum(1 for _ in handle) == 800
     # AND the monitor, comparing them with the champion's baseline, finds no drift: nothing to retrain
     assert result["report"]["healthy"] and result["report"]["summary"]["data_drift_max_psi"] < 0.2
     assert result["breaches"] == [] and result["decision"] is None
 
     # WHEN a drifted window of records arrives
-    _, drifted = _records_file(lenient_config, tmp_path, rows=1500, seed=78, drift=0.8)
+    _, drifted = _records_file(lenient_config, tmp_path, rows=800, seed=78, drift=0.8)
     result = replay_loop.run(["--workdir", str(workdir), "--model", "churn", "--data", f"{dataset}={drifted}",
                               "--num-round", "30", "--config", lenient_config], out=io.StringIO())
     # THEN the alarm starts one retraining, and it trains on those records
     assert "data-drift" in result["breaches"] and result["decision"]["started"] is True
     assert result["retraining"]["data"]["source"] == f"1 file(s) from {drifted}"
-    assert result["retraining"]["data"]["rows_in"] == 1500
+    assert result["retraining"]["data"]["rows_in"] == 800
 
 
 def test_generated_traffic_is_refused_for_a_champion_trained_on_your_records(workdir, lenient_config, tmp_path):
