@@ -146,35 +146,30 @@ def curate_and_compute(declaration: str, dataset: str, paths: Mapping[str, str],
     from pipeline_code.etl import glue_curate_job
     from pipeline_code.features import ingest
 
-    started = time.perf_counter()
-    code = glue_curate_job.main(
-        [
+    jobs = (
+        ("curate_spark", "Glue curate job", glue_curate_job.main, [
             "--dataset", declaration,
             "--raw_path", os.path.join(paths["raw"], dataset),
             "--curated_path", paths["curated"],
             "--quarantine_path", paths["quarantine"],
             "--summary_path", os.path.join(logs, "curate_summary.json"),
             "--run_id", run_id,
-        ]
-    )  # fmt: skip
-    timings["curate_spark"] = round(time.perf_counter() - started, 3)
-    if code:
-        raise StageFailed(f"Glue curate job failed with exit code {code} (see stderr)")
-
-    started = time.perf_counter()
-    code = ingest.main(
-        [
+        ]),
+        ("features", "feature job", ingest.main, [
             "--dataset", declaration,
             "--curated_path", paths["curated"],
             "--features_path", paths["features"],
             "--engine", "pandas",
             "--summary_path", os.path.join(logs, "features_summary.json"),
             "--run_id", run_id,
-        ]
+        ]),
     )  # fmt: skip
-    timings["features"] = round(time.perf_counter() - started, 3)
-    if code:
-        raise StageFailed(f"feature job failed with exit code {code} (see stderr)")
+    for timing, job_name, job, argv in jobs:
+        started = time.perf_counter()
+        code = job(argv)
+        timings[timing] = round(time.perf_counter() - started, 3)
+        if code:
+            raise StageFailed(f"{job_name} failed with exit code {code} (see stderr)")
 
 
 def run_model(

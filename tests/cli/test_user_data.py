@@ -58,23 +58,25 @@ def test_missing_required_columns_name_the_file_the_columns_and_the_fix(typed, t
         "arrive in files of their own go with --labels customer_churn=<label files>")
 
 
-def test_a_declared_column_missing_beside_one_of_nearly_its_name_is_a_typo_not_nulls(typed, tmp_path):
+def _refusal_of_renamed(typed, tmp_path, renamed: dict) -> tuple:
+    """(the file, why reading it is refused) for the records with columns ``renamed``."""
     path = tmp_path / "export.csv"
-    typed.rename(columns={"gender": "genders"}).to_csv(path, index=False)
+    typed.rename(columns=renamed).to_csv(path, index=False)
     with pytest.raises(UserDataError) as caught:
         read_file(str(path), CUSTOMER_CHURN)
-    assert str(caught.value) == (f"{path}: declared column(s) ['gender'] are absent; the file's 'genders' looks like "
-                                 "'gender'; rename them in the file or the declaration under "
-                                 "datasets.customer_churn.columns, or, if it is another column, drop it from the file")
+    return path, str(caught.value)
+
+
+def test_a_declared_column_missing_beside_one_of_nearly_its_name_is_a_typo_not_nulls(typed, tmp_path):
+    path, refusal = _refusal_of_renamed(typed, tmp_path, {"gender": "genders"})
+    assert refusal == (f"{path}: declared column(s) ['gender'] are absent; the file's 'genders' looks like 'gender'; "
+                       "rename them in the file or the declaration under datasets.customer_churn.columns, or, if it "
+                       "is another column, drop it from the file")
 
 
 def test_a_required_column_one_typo_away_is_named_with_the_missing_one(typed, tmp_path):
-    path = tmp_path / "export.csv"
-    typed.rename(columns={"customer_id": "customer_ids"}).to_csv(path, index=False)
-    with pytest.raises(UserDataError) as caught:
-        read_file(str(path), CUSTOMER_CHURN)
-    assert str(caught.value).endswith("under datasets.customer_churn.columns; the file's 'customer_ids' looks like "
-                                      "'customer_id'")
+    _, refusal = _refusal_of_renamed(typed, tmp_path, {"customer_id": "customer_ids"})
+    assert refusal.endswith("under datasets.customer_churn.columns; the file's 'customer_ids' looks like 'customer_id'")
 
 
 def test_columns_that_differ_only_in_their_digits_are_different_columns_not_typos(tmp_path):
