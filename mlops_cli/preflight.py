@@ -168,7 +168,11 @@ def main(argv: Optional[Sequence[str]] = None, *, client: Any = None, sts: Any =
 
             client = client or boto3.client("service-quotas", region_name=environment.region)
             sts = sts or boto3.client("sts", region_name=environment.region)
-        caller_account(sts, args.env, environment.account)
+        try:
+            caller_account(sts, args.env, environment.account)
+        except (BotoCoreError, ClientError) as exc:
+            raise ValueError(f"cannot tell whose credentials these are ({exc}); log in to account "
+                             f"{environment.account} (e.g. aws sso login, AWS_PROFILE) and run again") from None
         verdicts = check(needs(app, environment), client)
     except (ConfigError, ValueError) as exc:
         print(f"ERROR: {exc}", file=sys.stderr)

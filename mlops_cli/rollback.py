@@ -31,7 +31,7 @@ from typing import Any, Callable, List, Optional, Sequence
 import boto3
 from botocore.exceptions import BotoCoreError, ClientError, NoCredentialsError, NoRegionError
 
-from mlops_cli import target
+from mlops_cli import target as deploy_target
 from pipeline_code.argtypes import positive_int
 from pipeline_code.core.contract import environment_prefix, package_group_name, package_parameter_name, serving_stack_name
 from pipeline_code.handlers.deploy_on_approval import (
@@ -201,7 +201,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog=PROG, description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--env", required=True, help="environment name (dev, staging, prod)")
     parser.add_argument("--model", required=True, help="model name from the config (e.g. churn, credit-risk)")
-    target.add_arguments(parser)
+    deploy_target.add_arguments(parser)
     commands = parser.add_subparsers(dest="command", required=True)
     commands.add_parser("versions", help="list versions; mark the serving and the desired one")
     back = commands.add_parser("rollback", help="re-approve an earlier version so it is deployed")
@@ -214,7 +214,7 @@ def main(argv: Optional[Sequence[str]] = None, *, ask: Callable[[str], str] = in
     """CLI entry point; returns the exit code (0 done, 1 declined, 2 error)."""
     args = build_parser().parse_args(argv)
     try:
-        where = target.resolve(args)
+        where = deploy_target.resolve(args)
         session = boto3.session.Session(region_name=where.region)
         sagemaker = session.client("sagemaker")
         state = load_state(
@@ -229,7 +229,7 @@ def main(argv: Optional[Sequence[str]] = None, *, ask: Callable[[str], str] = in
             return 0
         watch = " ".join(
             [PROG, "--env", args.env, "--model", args.model]
-            + (["--config", args.config] if args.config != str(target.DEFAULT_CONFIG) else [])
+            + (["--config", args.config] if args.config != str(deploy_target.default_config()) else [])
             + (["--project", args.project] if args.project else [])
             + (["--region", args.region] if args.region else [])
             + ["versions"]
@@ -243,12 +243,12 @@ def main(argv: Optional[Sequence[str]] = None, *, ask: Callable[[str], str] = in
             ask=ask,
             versions_command=watch,
         )
-    except (CliError, target.TargetError) as error:
+    except (CliError, deploy_target.TargetError) as error:
         return _fail(str(error))
     except NoCredentialsError:
         return _fail("no AWS credentials found: log in (e.g. aws sso login / AWS_PROFILE) as the environment's approver role")
     except NoRegionError:
-        return _fail("no AWS region configured: pass --region or set AWS_REGION")
+        return _fail("no AWS region: the environment's config names none; pass --region")
     except ClientError as error:
         code = error.response.get("Error", {}).get("Code", "")
         hint = f"; run as the approver role {where.project}-{args.env}-model-approver" if "AccessDenied" in code else ""

@@ -27,16 +27,19 @@ from mlops_loop.interpreter import collect_garbage_less_often, skip_teardown_at_
 from mlops_loop.training.sdk_offline import shared_data_loaders  # noqa: E402
 
 collect_garbage_less_often()  # each test process, pytest-xdist's workers too: they import this conftest
-if os.environ.get("PYTEST_XDIST_WORKER"):  # never the main process, whose exit status is the run's
-    skip_teardown_at_exit()
 
 SPARK_WORKER_GROUP = "spark"
 
 
 def pytest_configure(config: pytest.Config) -> None:
-    """One final garbage collection per process instead of pytest's five: they are there to report errors raised
-    in ``__del__`` by the session's end, which the first finds; on the workers' heaps the other four cost 1.6 s at
-    the end of every run. (A private key of pytest's, pinned in the lock; without it pytest keeps its five.)"""
+    """A pytest-xdist worker ends without the interpreter's teardown; and every process collects garbage once at
+    the end instead of pytest's five times: they are there to report errors raised in ``__del__`` by the session's
+    end, which the first finds; on the workers' heaps the other four cost 1.6 s at the end of every run. (A private
+    key of pytest's, pinned in the lock; without it pytest keeps its five.)"""
+    if hasattr(config, "workerinput"):
+        # A pytest-xdist worker (never the main process, whose exit status is the run's; nor a pytest started by a
+        # test, which inherits the worker's environment, not this attribute): it reports through its channel.
+        skip_teardown_at_exit()
     try:
         from _pytest.unraisableexception import gc_collect_iterations_key
     except ImportError:

@@ -44,7 +44,7 @@ import re
 import sys
 from typing import Optional, Sequence
 
-from mlops_cli import target
+from mlops_cli import target as deploy_target
 
 from .aws import AuditError, Clients, aws_errors, describe_error, is_credentials_error
 from .gather import gather
@@ -75,7 +75,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog=PROG, description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--env", required=True, type=_name, help="environment name (dev, staging, prod)")
     parser.add_argument("--model", required=True, type=_name, help="model name as in the config (churn, credit-risk)")
-    target.add_arguments(parser)
+    deploy_target.add_arguments(parser)
     which = parser.add_mutually_exclusive_group(required=True)
     which.add_argument("--version", type=_version, help="model package version to audit")
     which.add_argument("--serving", action="store_true", help="audit the version that serves in --env now")
@@ -88,13 +88,13 @@ def main(argv: Optional[Sequence[str]] = None, *, clients: Optional[Clients] = N
     """Exit 0 with the report written; 2 on unknown model/version, nothing serving or no credentials; 1 on other AWS errors."""
     args = build_parser().parse_args(argv)
     try:
-        where = target.resolve(args)
+        where = deploy_target.resolve(args)
         clients = clients or Clients.create(where.region)
         audit = gather(
             clients=clients, project=where.project, env=args.env, model=args.model,
             version=args.version, serving=args.serving, now=now,
         )  # fmt: skip
-    except (AuditError, target.TargetError) as exc:
+    except (AuditError, deploy_target.TargetError) as exc:
         print(f"{PROG}: error: {exc}", file=sys.stderr)
         return 2
     except aws_errors() as exc:

@@ -321,7 +321,7 @@ def _number(value: Any, *, integral: bool) -> float:
         raise _FieldError(f"expected a number, got {type(value).__name__}")
     if math.isnan(number):
         # Not a value training could have seen (the ETL quarantines NaN); read as missing, it would be scored.
-        raise _FieldError(f"expected a number, got {value!r}; send null, or leave the field out, for a missing value")
+        raise _FieldError(f"expected a number, got {value!r}; a missing value is null (an empty value in CSV)")
     if math.isinf(number):
         raise _FieldError(f"expected a finite number, got {value!r}")
     if abs(number) > _FLOAT32_MAX:

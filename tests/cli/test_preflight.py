@@ -207,6 +207,19 @@ def test_credentials_of_another_account_exit_2_before_any_quota_is_read(quotas, 
         "account's credentials (e.g. AWS_PROFILE) and run again\n")
 
 
+def test_credentials_sts_cannot_read_exit_2_saying_which_account_to_log_in_to(quotas, tmp_path, capsys):
+    from botocore.exceptions import NoCredentialsError
+
+    class Expired:
+        def get_caller_identity(self):
+            raise NoCredentialsError()
+
+    assert preflight.main(["--env", "dev", "--config", _write(tmp_path, _raw())], client=quotas.client,
+                          sts=Expired()) == 2
+    assert capsys.readouterr().err == ("ERROR: cannot tell whose credentials these are (Unable to locate credentials); "
+                                       "log in to account 123456789012 (e.g. aws sso login, AWS_PROFILE) and run again\n")
+
+
 def test_quotas_that_cannot_be_read_exit_2_with_the_reason(quotas, caller, tmp_path, capsys):
     quotas.add_client_error("list_service_quotas", service_error_code="AccessDeniedException",
                             service_message="User is not authorized to perform: servicequotas:ListServiceQuotas")

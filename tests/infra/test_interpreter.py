@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import gc
+import os
 import subprocess
 import sys
 import weakref
@@ -87,6 +88,16 @@ def test_a_process_that_skips_its_teardown_at_exit_runs_the_later_handlers_and_f
         "sys.stdout.write('not flushed; ')",
         "sys.exit(3)",
     ) == (0, "not flushed; later handler ran\n", "")
+
+
+def test_a_pytest_started_inside_a_test_worker_keeps_its_exit_status(tmp_path):
+    """GIVEN a pytest run by a test of a pytest-xdist worker (it inherits the worker's environment) WHEN its one
+    test fails THEN it exits 1: only xdist's own workers, which report through their channel, skip the teardown."""
+    (tmp_path / "test_fails.py").write_text("def test_fails():\n    assert False\n")
+    result = subprocess.run([sys.executable, "-m", "pytest", "-q", "-n", "0", "-p", "no:cacheprovider", "-p",
+                             "tests.conftest", str(tmp_path / "test_fails.py")], cwd=REPO_ROOT, capture_output=True,
+                            text=True, timeout=120, env={**os.environ, "PYTEST_XDIST_WORKER": "gw9"})
+    assert result.returncode == 1, result.stdout[-2000:]
 
 
 def test_a_process_whose_other_thread_still_runs_exits_the_normal_way_and_waits_for_it():

@@ -21,8 +21,8 @@ CORPUS = [
     ("beyond float32", None, inf.JSON, "is outside the float32 range the model computes in"),
     ("NaN literal", '[{"x": NaN}]', inf.JSON, None),
     # A NaN in a field is not a missing value (that is null): read as one, a required field would be scored without it
-    ("NaN literal in a field", None, inf.JSON, "got nan; send null, or leave the field out, for a missing value"),
-    ("NaN text in a field", None, inf.JSON, "got 'NaN'; send null, or leave the field out, for a missing value"),
+    ("NaN literal in a field", None, inf.JSON, "got nan; a missing value is null (an empty value in CSV)"),
+    ("NaN text in a field", None, inf.JSON, "got 'NaN'; a missing value is null (an empty value in CSV)"),
     ("not UTF-8", b"\xff\xfe\x00", inf.JSON, "request body is not UTF-8 text"),
     ("empty", "", inf.JSONLINES, "request body is empty"),
     ("instances not a list", '{"instances": 5}', inf.JSON, "field 'instances' must be a list of records"),
