@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 from typing import Any, Optional
 
 from .model import JSON_SEGMENT, MISSING, PropertyChange
@@ -89,7 +90,8 @@ def shorten(value: Any, limit: int = 80) -> str:
 
 
 def describe_change(change: PropertyChange, limit: int = 80) -> str:
-    """``old -> new`` for values, ``+a, -b`` for lists of plain values, with both sides shortened."""
+    """``old -> new`` for values, with both sides shortened around where they first differ; for lists of plain
+    values, ``--flag: old -> new`` per changed argument of a command line, else ``+a, -b``."""
     old, new = change.old, change.new
     prefix = ""
     if change.asset_only:
@@ -97,10 +99,39 @@ def describe_change(change: PropertyChange, limit: int = 80) -> str:
         old, new = (map_strings(v, lambda s: ASSET_HASH.sub(lambda m: m.group(0)[:12] + "…", s)) for v in (old, new))
         prefix = "asset changed: "
     if isinstance(old, list) and isinstance(new, list) and all(_is_scalar(v) for v in old + new):
+        flags = _changed_flag_values(old, new)
+        if flags:
+            return prefix + shorten(", ".join(f"{flag}: {shorten(o, 40)} -> {shorten(n, 40)}" for flag, o, n in flags),
+                                    limit * 2)
         added = [v for v in new if v not in old]
         removed = [v for v in old if v not in new]
         if not added and not removed:
             return prefix + "reordered"
         text = ", ".join([f"+{shorten(v, 60)}" for v in added] + [f"-{shorten(v, 60)}" for v in removed])
         return prefix + shorten(text, limit * 2)
-    return f"{prefix}{shorten(old, limit)} -> {shorten(new, limit)}"
+    return prefix + " -> ".join(_shorten_pair(old, new, limit))
+
+
+def _changed_flag_values(old: list, new: list) -> list:
+    """``[(flag, old value, new value)]`` when the lists are one command line (``["--x", "1", ...]``) whose changes
+    are only values right after an unchanged ``--flag``; else ``[]``. Shown as ``+1, -2``, a changed threshold
+    would not say which one it is."""
+    if len(old) != len(new):
+        return []
+    changed = [i for i, (o, n) in enumerate(zip(old, new)) if o != n]
+    flagged = all(i > 0 and isinstance(old[i - 1], str) and old[i - 1].startswith("--") and old[i - 1] == new[i - 1]
+                  for i in changed)
+    return [(old[i - 1], old[i], new[i]) for i in changed] if changed and flagged else []
+
+
+def _shorten_pair(old: Any, new: Any, limit: int) -> tuple:
+    """Both sides shortened to ``limit``; when they first differ beyond what that keeps (two long ARNs alike up to
+    their last path segment), both are shown from a little before that point, so the difference is visible."""
+    texts = [shorten(value, 10**9) for value in (old, new)]
+    if all(len(text) <= limit for text in texts) or MISSING in (old, new):
+        return shorten(old, limit), shorten(new, limit)
+    common = len(os.path.commonprefix(texts))
+    if common < limit - 10:
+        return shorten(old, limit), shorten(new, limit)
+    start = common - limit // 4
+    return tuple("…" + shorten(text[start:], limit - 1) for text in texts)
