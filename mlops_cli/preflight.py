@@ -33,7 +33,7 @@ import sys
 from dataclasses import dataclass, field
 from typing import Any, Dict, List, Optional, Sequence
 
-from mlops_cli.local.run_loop import DEFAULT_CONFIG
+from mlops_cli import target as deploy_target
 
 SERVICE_CODE = "sagemaker"
 
@@ -150,7 +150,8 @@ def caller_account(sts: Any, environment: str, account: str) -> None:
 def main(argv: Optional[Sequence[str]] = None, *, client: Any = None, sts: Any = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m mlops_cli.preflight", description=__doc__.split("\n\n")[1])
     parser.add_argument("--env", required=True, help="the environment to check (its account's credentials and region)")
-    parser.add_argument("--config", default=str(DEFAULT_CONFIG), help="the app's config (default: the repository's)")
+    parser.add_argument("--config", default=str(deploy_target.default_config()),
+                        help="the app's config (default: the one cdk.json names)")
     parser.add_argument("--format", choices=("text", "json"), default="text")
     args = parser.parse_args(argv)
 
@@ -160,9 +161,7 @@ def main(argv: Optional[Sequence[str]] = None, *, client: Any = None, sts: Any =
 
     try:
         app = load_config(args.config)
-        if args.env not in app.environments:
-            raise ValueError(f"--env {args.env}: not an environment of {args.config}; choose from {', '.join(app.environments)}")
-        environment = app.environments[args.env]
+        environment = deploy_target.environment_of(app, args.env, args.config)
         if client is None or sts is None:
             import boto3
 

@@ -212,7 +212,8 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: Optional[Sequence[str]] = None, *, ask: Callable[[str], str] = input) -> int:
     """CLI entry point; returns the exit code (0 done, 1 declined, 2 error)."""
-    args = build_parser().parse_args(argv)
+    parser = build_parser()
+    args = parser.parse_args(argv)
     try:
         where = deploy_target.resolve(args)
         session = boto3.session.Session(region_name=where.region)
@@ -229,7 +230,7 @@ def main(argv: Optional[Sequence[str]] = None, *, ask: Callable[[str], str] = in
             return 0
         watch = " ".join(
             [PROG, "--env", args.env, "--model", args.model]
-            + (["--config", args.config] if args.config != str(deploy_target.default_config()) else [])
+            + (["--config", args.config] if args.config != parser.get_default("config") else [])
             + (["--project", args.project] if args.project else [])
             + (["--region", args.region] if args.region else [])
             + ["versions"]

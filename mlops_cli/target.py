@@ -9,14 +9,14 @@ given, the config is not read at all, so a config being edited cannot block, say
 from __future__ import annotations
 
 import argparse
-import json
 import re
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
-REPO_ROOT = Path(__file__).resolve().parents[1]
-CONFIG_CONTEXT_KEY = "mlops-loop:config"  # where cdk.json names the config app.py reads (mlops_loop.tools.source_stamp)
-_PROJECT = re.compile(r"^[a-z][a-z0-9-]{1,19}$")  # the config's own rule for a project name
+from pipeline_code.core.contract import NAME_PATTERN
+
+_PROJECT = re.compile(NAME_PATTERN)
 
 
 class TargetError(ValueError):
@@ -31,12 +31,10 @@ class Target:
 
 
 def default_config() -> Path:
-    """The config app.py synthesizes from: cdk.json's ``mlops-loop:config`` (else config/mlops-loop.yaml)."""
-    try:
-        named = json.loads((REPO_ROOT / "cdk.json").read_text(encoding="utf-8"))["context"][CONFIG_CONTEXT_KEY]
-    except (OSError, ValueError, KeyError, TypeError):
-        named = "config/mlops-loop.yaml"
-    return REPO_ROOT / named
+    """The config app.py synthesizes from: the one cdk.json names."""
+    from mlops_loop.config.location import configured_path
+
+    return configured_path()
 
 
 def _project(value: str) -> str:
@@ -66,8 +64,12 @@ def resolve(args: argparse.Namespace) -> Target:
         more = f" (and {len(error.problems) - 1} more)" if len(error.problems) > 1 else ""
         raise TargetError(f"--config {args.config}: {error.problems[0]}{more}; fix it, pass --config <file>, or pass "
                           "both --region and --project") from None
-    if args.env not in app.environments:
-        raise TargetError(f"--env {args.env}: not an environment of {args.config}; choose from "
-                          f"{', '.join(app.environments)}")
-    environment = app.environments[args.env]
+    environment = environment_of(app, args.env, args.config)
     return Target(args.env, args.region or environment.region, args.project or app.project)
+
+
+def environment_of(app: Any, name: str, config: str) -> Any:
+    """The environment ``name`` of the loaded ``app`` (read from ``config``); one line listing them when it has none."""
+    if name not in app.environments:
+        raise TargetError(f"--env {name}: not an environment of {config}; choose from {', '.join(app.environments)}")
+    return app.environments[name]

@@ -43,10 +43,7 @@ def exit_without_teardown() -> NoReturn:
         sys.exit(0)
     # The interpreter itself runs these at exit; the atexit module has no public way to run them earlier.
     atexit._run_exitfuncs()
-    for stream in (sys.stdout, sys.stderr):
-        if stream is not None:
-            stream.flush()
-    os._exit(0)
+    _flush_and_exit()
 
 
 def skip_teardown_at_exit() -> None:
@@ -59,10 +56,11 @@ def skip_teardown_at_exit() -> None:
     that matter are registered later (jsii's, the staging directory's, the SDK helper's) and still run.
     """
 
-    def end() -> None:
-        for stream in (sys.stdout, sys.stderr):
-            if stream is not None:
-                stream.flush()
-        os._exit(0)
+    atexit.register(_flush_and_exit)
 
-    atexit.register(end)
+
+def _flush_and_exit() -> NoReturn:
+    for stream in (sys.stdout, sys.stderr):
+        if stream is not None:
+            stream.flush()
+    os._exit(0)

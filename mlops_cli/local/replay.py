@@ -170,21 +170,17 @@ def write_labels(spec: ModelSpec, frame: pd.DataFrame, labels_dir: str, *, cover
     return n
 
 
-def replay(model_dir: str, spec: ModelSpec, *, rows: int, seed: int, drift: float, concept_drift: float, capture_dir: str,
-           labels_dir: Optional[str], label_coverage: float = 1.0, content_type: str = "application/json",
-           frame: Optional[pd.DataFrame] = None) -> Dict[str, Any]:
-    """Score a window with the model in ``model_dir`` and write it as data capture (and its labels): ``frame``
-    (:func:`traffic_from_records`) when given, else ``rows`` generated requests."""
+def replay(model_dir: str, spec: ModelSpec, frame: pd.DataFrame, *, capture_dir: str, labels_dir: Optional[str],
+           label_coverage: float = 1.0, content_type: str = "application/json") -> Dict[str, Any]:
+    """Score the requests ``frame`` (:func:`traffic` or :func:`traffic_from_records`) with the model in
+    ``model_dir`` and write them as data capture, and their labels."""
     from pipeline_code.training.model_io import load_model, predict
 
-    model = load_model(model_dir)
-    if frame is None:
-        frame = traffic(spec, rows, seed=seed, drift=drift, concept_drift=concept_drift)
-    scores = predict(model, frame)
+    scores = predict(load_model(model_dir), frame)
     path = write_capture(spec, frame, scores, capture_dir, content_type=content_type)
     # A record of yours without a label is one whose ground truth has not arrived.
     labelled = write_labels(spec, frame.dropna(subset=[spec.target]), labels_dir, coverage=label_coverage) if labels_dir else 0
-    return {"capture_file": path, "rows": len(frame), "labelled": labelled, "drift": drift, "concept_drift": concept_drift}
+    return {"capture_file": path, "rows": len(frame), "labelled": labelled}
 
 
 def main(argv: Optional[Sequence[str]] = None) -> int:
@@ -214,9 +210,10 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     version = registry.get(args.model, args.version) if args.version else registry.latest_approved(args.model)
     if version is None:
         p.error(f"no approved version of {args.model!r} in {args.registry!r}")
-    result = replay(version.model_dir, spec, rows=args.rows, seed=args.seed, drift=args.drift, concept_drift=args.concept_drift,
-                    capture_dir=args.capture_dir, labels_dir=args.labels_dir, label_coverage=args.label_coverage,
-                    content_type=args.content_type)
+    frame = traffic(spec, args.rows, seed=args.seed, drift=args.drift, concept_drift=args.concept_drift)
+    result = replay(version.model_dir, spec, frame, capture_dir=args.capture_dir, labels_dir=args.labels_dir,
+                    label_coverage=args.label_coverage, content_type=args.content_type)
+    result.update(drift=args.drift, concept_drift=args.concept_drift)
     result["baseline_dir"] = os.path.join(version.path, "baseline")
     result["model_dir"] = version.model_dir
     print(json.dumps(result, indent=2))

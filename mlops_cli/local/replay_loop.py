@@ -50,13 +50,15 @@ from typing import Any, Callable, Dict, List, Mapping, Optional, Sequence
 from pipeline_code.core import problem
 from pipeline_code.core.contract import pipeline_name, retrain_alarm_prefix
 from mlops_cli.local import run_loop
+from mlops_cli.local.user_data import own_files
+from pipeline_code.argtypes import positive_int
 from mlops_cli.local.registry import LocalRegistry
 from pipeline_code.monitoring import report as report_mod
 
 PROG = "python -m mlops_cli.local.replay_loop"
 EXECUTIONS_FILE = "executions.jsonl"
 SUCCEEDED, FAILED, EXECUTING = "Succeeded", "Failed", "Executing"
-DEFAULT_ROWS = 5000  # generated requests in a window
+GENERATED_ROWS = 5000  # generated requests in a window
 
 
 class NoChampion(RuntimeError):
@@ -213,7 +215,7 @@ def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog=PROG, description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--workdir", default=".local-run", help="the local run's state directory (default %(default)s)")
     p.add_argument("--model", default="churn", help="model name (= registry group; default %(default)s)")
-    p.add_argument("--rows", type=int, default=None,
+    p.add_argument("--rows", type=positive_int, default=None,
                    help="requests in the traffic window (default 5000 generated, or every record of --data)")
     p.add_argument("--data", action="append", default=[], metavar="DATASET=PATH",
                    help="replay your own records (a file, directory or glob, as for run_loop) instead of generated ones")
@@ -264,11 +266,13 @@ def run(argv: Optional[Sequence[str]] = None, *, out: Any = None, now: Optional[
 
     # 1. traffic window scored by the champion ---------------------------------------
     window_dir = _window_dir(workdir)
-    frame = _records_window(spec, data, labels, window_dir, args.rows) if data else None
-    replayed = replay.replay(champion.model_dir, spec, rows=args.rows or DEFAULT_ROWS, seed=args.seed, drift=args.drift,
-                             concept_drift=args.concept_drift, capture_dir=os.path.join(window_dir, "capture"),
-                             labels_dir=os.path.join(window_dir, "labels"), label_coverage=args.label_coverage,
-                             frame=frame)
+    generated_rows = args.rows or GENERATED_ROWS  # with --data, --rows caps your window instead (default: all of it)
+    if data:
+        frame = _records_window(spec, data, labels, window_dir, args.rows)
+    else:
+        frame = replay.traffic(spec, generated_rows, seed=args.seed, drift=args.drift, concept_drift=args.concept_drift)
+    replayed = replay.replay(champion.model_dir, spec, frame, capture_dir=os.path.join(window_dir, "capture"),
+                             labels_dir=os.path.join(window_dir, "labels"), label_coverage=args.label_coverage)
     origin = (f"your records from {data}" if data else
               f"seed {args.seed}, drift {args.drift}, concept drift {args.concept_drift}")
     print(f"traffic: {replayed['rows']} requests ({origin}), {replayed['labelled']} labelled -> {window_dir}", file=out)
@@ -316,7 +320,7 @@ def run(argv: Optional[Sequence[str]] = None, *, out: Any = None, now: Optional[
     def run_pipeline(model: str, reason: str) -> Mapping[str, Any]:
         seed = args.retrain_seed if args.retrain_seed is not None else args.seed + 1000
         loop_argv = [
-            "--workdir", workdir, "--model", model, "--rows", str(args.train_rows or args.rows or DEFAULT_ROWS),
+            "--workdir", workdir, "--model", model, "--rows", str(args.train_rows or generated_rows),
             "--seed", str(seed), "--drift", str(args.drift), "--concept-drift", str(args.concept_drift),
             "--environment", args.environment, "--config", args.config,
         ]  # fmt: skip
@@ -360,18 +364,10 @@ def run(argv: Optional[Sequence[str]] = None, *, out: Any = None, now: Optional[
 def _own_records(args: argparse.Namespace, dataset: str, champion: Any) -> tuple:
     """(``--data`` files, ``--labels`` files) of the model's dataset, or (None, None) for generated traffic, which a
     champion trained on your files refuses; bad combinations are errors naming the flag and the fix."""
-    data = run_loop.parse_data_args(args.data)
-    labels = run_loop.parse_data_args(args.labels, flag="--labels")
-    stray = sorted((set(data) | set(labels)) - {dataset})
-    if stray:
-        raise ValueError(f"--data/--labels: dataset(s) {stray} are not read by {args.model!r}; it reads {dataset!r}")
-    if labels and not data:
-        raise ValueError(f"--labels: {dataset!r} has no --data; label files are joined to your records")
+    data, labels = own_files(args.data, args.labels, [dataset])
     if data and (args.drift or args.concept_drift):
         raise ValueError("--drift/--concept-drift shape generated traffic; with --data your records are the traffic "
                          "(replay a newer window of them to see drift)")
-    if args.rows is not None and args.rows < 1:
-        raise ValueError(f"--rows: {args.rows} requests make no window; give 1 or more")
     # Unknown for a version registered before run_loop recorded it: then either traffic is replayed.
     source = ((champion.record.get("lineage") or {}).get("data") or {}).get("source")
     if not data and source not in (None, run_loop.GENERATED):
@@ -389,22 +385,16 @@ def _own_records(args: argparse.Namespace, dataset: str, champion: Any) -> tuple
 
 
 def _records_window(spec: Any, data: str, labels: Optional[str], window_dir: str, rows: Optional[int]) -> Any:
-    """Your records (``data``, ``labels``) landed, curated and their features computed in ``window_dir/lake`` by the
-    local run's jobs, as requests (:func:`replay.traffic_from_records`)."""
+    """Your records (``data``, ``labels``) landed, curated and their features computed in ``window_dir`` by the local
+    run's jobs (:func:`run_loop.lake_paths`), as requests (:func:`replay.traffic_from_records`)."""
     from mlops_cli.local import replay, user_data
     from pipeline_code.job_runtime import start_spark
 
-    lake = os.path.join(window_dir, "lake")
-    paths = {"raw": os.path.join(lake, "raw"), "curated": os.path.join(lake, "curated", spec.dataset),
-             "quarantine": os.path.join(lake, "quarantine", spec.dataset), "features": os.path.join(lake, "features")}
-    declaration = os.path.join(lake, f"{spec.dataset}.json")
-    os.makedirs(lake, exist_ok=True)
-    with open(declaration, "w", encoding="utf-8") as handle:
-        json.dump(spec.catalog_dataset.to_declaration(), handle, indent=2)
+    paths = run_loop.lake_paths(window_dir, spec.dataset)
     user_data.land(spec.catalog_dataset, data, paths["raw"], dt.date.today().isoformat(), labels=labels)
     runtime = start_spark("mlops-loop-local-replay", {}, glue=False)
     try:
-        run_loop.curate_and_compute(declaration, spec.dataset, paths, os.path.join(window_dir, "logs"),
+        run_loop.curate_and_compute(spec.catalog_dataset, paths, os.path.join(window_dir, "logs"),
                                     os.path.basename(window_dir), {})
     finally:
         runtime.stop()

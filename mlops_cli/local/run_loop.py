@@ -55,10 +55,11 @@ from pipeline_code.core.compiled import CPU_STAND_IN
 from pipeline_code.core.frameworks import PYTORCH, XGBOOST
 from pipeline_code.core.contract import DEFAULT_PROJECT
 from mlops_cli.local.registry import LocalRegistry, code_version
-from mlops_cli.local.user_data import parse_data_args
+from mlops_cli.local.user_data import own_files
+from mlops_loop.config.location import configured_path
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
-DEFAULT_CONFIG = REPO_ROOT / "config" / "mlops-loop.yaml"
+DEFAULT_CONFIG = configured_path()  # the config cdk.json names, which synth reads
 PROG = "python -m mlops_cli.local.run_loop"
 GENERATED = "generated"  # a version's data source when no --data gave it the user's files
 
@@ -138,18 +139,35 @@ def _new_run_dir(workdir: str, model: str, seed: int) -> str:
             suffix += 1
 
 
-def curate_and_compute(declaration: str, dataset: str, paths: Mapping[str, str], logs: str, run_id: str,
-                       timings: Dict[str, float]) -> None:
-    """The landed raw records (``paths["raw"]``) through the Glue curate job and the feature job, as in AWS: curated
-    records in ``paths["curated"]`` (quarantined ones in ``paths["quarantine"]``), features in ``paths["features"]``,
-    each job's summary in ``logs``. Needs the active Spark session."""
+def lake_paths(root: str, dataset: str) -> Dict[str, str]:
+    """Where a local run keeps a dataset's records under ``root``: raw (landed), curated, quarantine, features, and
+    the declaration file the jobs read (:func:`curate_and_compute`)."""
+    return {
+        "raw": os.path.join(root, "lake", "raw"),
+        "curated": os.path.join(root, "lake", "curated", dataset),
+        "quarantine": os.path.join(root, "lake", "quarantine", dataset),
+        "features": os.path.join(root, "features", dataset),
+        "declaration": os.path.join(root, f"{dataset}.json"),
+    }
+
+
+def curate_and_compute(dataset: Any, paths: Mapping[str, str], logs: str, run_id: str, timings: Dict[str, float]) -> None:
+    """The landed raw records of ``dataset`` (``paths``: :func:`lake_paths`) through the Glue curate job and the feature
+    job, as in AWS: curated records (quarantined ones apart) and features, each job's summary in ``logs``. Needs the
+    active Spark session."""
     from pipeline_code.etl import glue_curate_job
     from pipeline_code.features import ingest
+
+    # The jobs read the dataset's declaration from a file, as the Glue jobs read theirs from S3.
+    declaration = paths["declaration"]
+    os.makedirs(os.path.dirname(declaration), exist_ok=True)
+    with open(declaration, "w", encoding="utf-8") as handle:
+        json.dump(dataset.to_declaration(), handle, indent=2)
 
     jobs = (
         ("curate_spark", "Glue curate job", glue_curate_job.main, [
             "--dataset", declaration,
-            "--raw_path", os.path.join(paths["raw"], dataset),
+            "--raw_path", os.path.join(paths["raw"], dataset.name),
             "--curated_path", paths["curated"],
             "--quarantine_path", paths["quarantine"],
             "--summary_path", os.path.join(logs, "curate_summary.json"),
@@ -214,10 +232,7 @@ def run_model(
     run_dir = _new_run_dir(workdir, name, seed)
     run_id = os.path.basename(run_dir)
     paths = {
-        "raw": os.path.join(run_dir, "lake", "raw"),
-        "curated": os.path.join(run_dir, "lake", "curated", spec.dataset),
-        "quarantine": os.path.join(run_dir, "lake", "quarantine", spec.dataset),
-        "features": os.path.join(run_dir, "features", spec.dataset),
+        **lake_paths(run_dir, spec.dataset),
         "prepared": os.path.join(run_dir, "prepared"),
         "model": os.path.join(run_dir, "model"),
         "compiled": os.path.join(run_dir, "compiled"),
@@ -230,11 +245,6 @@ def run_model(
     }
     logs = os.path.join(run_dir, "logs")
     timings: Dict[str, float] = {}
-
-    # The jobs read the dataset's declaration from a file, as the Glue jobs read theirs from S3.
-    declaration = os.path.join(run_dir, f"{spec.dataset}.json")
-    with open(declaration, "w", encoding="utf-8") as handle:
-        json.dump(spec.catalog_dataset.to_declaration(), handle, indent=2)
 
     started = time.perf_counter()
     notes: List[str] = []
@@ -253,7 +263,7 @@ def run_model(
         rows_in, source = rows, GENERATED
         timings["generate"] = round(time.perf_counter() - started, 3)
 
-    curate_and_compute(declaration, spec.dataset, paths, logs, run_id, timings)
+    curate_and_compute(spec.catalog_dataset, paths, logs, run_id, timings)
     store_settings = env["feature_store"]
     if store_settings["online_store"]:
         # The feature job fills the online store too: locally, its SQLite twin (scoring by id reads it).
@@ -509,14 +519,7 @@ def run(argv: Optional[Sequence[str]] = None, *, out: Any = None) -> List[Dict[s
     unknown = [m for m in models if m not in config["models"]]
     if unknown:
         raise ValueError(f"unknown model(s) {unknown}; configured: {sorted(config['models'])}")
-    data, labels = parse_data_args(args.data), parse_data_args(args.labels, flag="--labels")
-    used = {config["models"][m]["dataset"]["name"] for m in models}
-    stray = sorted(set(data) - used)
-    if stray:
-        raise ValueError(f"--data: dataset(s) {stray} are not read by the selected models; they read: {sorted(used)}")
-    orphans = sorted(set(labels) - set(data))
-    if orphans:
-        raise ValueError(f"--labels: dataset(s) {orphans} have no --data; label files are joined to your records")
+    data, labels = own_files(args.data, args.labels, {config["models"][m]["dataset"]["name"] for m in models})
     auto_approve = bool((env.get("training") or {}).get("auto_approve", False)) and not args.no_auto_approve
     workdir = os.path.abspath(args.workdir)
     registry = LocalRegistry(os.path.join(workdir, "registry"))

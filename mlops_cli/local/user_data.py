@@ -64,6 +64,19 @@ def parse_data_args(values: Sequence[str], flag: str = "--data") -> Dict[str, st
     return out
 
 
+def own_files(data_args: Sequence[str], label_args: Sequence[str], read: Sequence[str]) -> Tuple[Dict[str, str], Dict[str, str]]:
+    """``--data`` and ``--labels`` (:func:`parse_data_args`) of the datasets in ``read`` (those the selected models
+    read); a dataset none of them reads, or label files without records, is an error naming it."""
+    data, labels = parse_data_args(data_args), parse_data_args(label_args, flag="--labels")
+    stray = sorted(set(data) - set(read))
+    if stray:
+        raise UserDataError(f"--data: dataset(s) {stray} are not read by the selected models; they read: {sorted(read)}")
+    orphans = sorted(set(labels) - set(data))
+    if orphans:
+        raise UserDataError(f"--labels: dataset(s) {orphans} have no --data; label files are joined to your records")
+    return data, labels
+
+
 def find_files(spec: str) -> List[str]:
     """The data files ``spec`` names (a file, a directory read recursively, or a glob), sorted."""
     if os.path.isdir(spec):

@@ -16,7 +16,7 @@ from pydantic import Field, PrivateAttr, ValidationInfo, field_validator, model_
 from pipeline_code.catalog import FS_STRING, Dataset, target_problem
 from pipeline_code.core.frameworks import FRAMEWORKS as FRAMEWORK_NAMES, PYTORCH, XGBOOST
 from pipeline_code.core.problem import BINARY, primary_metric_problem
-from pipeline_code.core.contract import DEFAULT_PROJECT, model_spec_document
+from pipeline_code.core.contract import DEFAULT_PROJECT, NAME_PATTERN, model_spec_document
 from pipeline_code.core.decision import DecisionError, DecisionPolicy, parse_decision
 from pipeline_code.core.online_features import LookupSpec
 from pipeline_code.core.thresholds import DEFAULT_GATE, GateThresholds
@@ -27,7 +27,7 @@ from .instance_types import ACCELERATOR_LABELS, FRAMEWORKS, INSTANCE_TYPES, NEUR
 from .schedules import check_cron, check_daily, check_scheduler_expression
 from .serving import ById, MultiModelEndpointConfig, ServingConfig, check_endpoint_name, compiled_for_inferentia2, inferentia2_types
 
-_NAME = re.compile(r"^[a-z][a-z0-9-]{1,19}$")
+_NAME = re.compile(NAME_PATTERN)
 
 def _check_name(value: str) -> str:
     """Environment and model names become parts of AWS resource names."""
@@ -388,7 +388,7 @@ CROSS_CHECKED = "cross_checked"
 class AppConfig(StrictModel):
     """The whole app: a project name, the models and the environments that deploy them."""
 
-    project: str = Field(default=DEFAULT_PROJECT, pattern=r"^[a-z][a-z0-9-]{1,19}$")
+    project: str = Field(default=DEFAULT_PROJECT, pattern=NAME_PATTERN)
     datasets: dict[str, Dataset]
     models: dict[str, ModelConfig]
     environments: dict[str, EnvironmentConfig] = Field(min_length=1)

@@ -29,19 +29,19 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Optional, Sequence
 
+from mlops_loop.config.location import CONFIG_CONTEXT_KEY, DEFAULT_CONFIG  # noqa: F401  (their users read them here)
+
 REPO_ROOT = Path(__file__).resolve().parents[2]
 STAMP_FILE = "mlops-loop-source.json"
 SCHEMA_VERSION = 1
-DEFAULT_CONFIG = "config/mlops-loop.yaml"
 INPUT_PATHS = ("app.py", "cdk.json", "config", "mlops_loop", "pipeline_code", "requirements.lock")
 EXCLUDED_PATHS = ("mlops_loop/tools",)
 GIT_TIMEOUT_SECONDS = 10
 FIX = "run bash scripts/synth.sh first (or pass --allow-stale to read it anyway)"
 SHOWN_CHANGES = 3
 DELETED = "deleted"
-# Context keys app.py reads: the config file (default DEFAULT_CONFIG), and the environments to synthesize
-# (comma-separated; default: every one in the config).
-CONFIG_CONTEXT_KEY = "mlops-loop:config"
+# Context keys app.py reads: the config file (CONFIG_CONTEXT_KEY, default DEFAULT_CONFIG, from mlops_loop.config),
+# and the environments to synthesize (comma-separated; default: every one in the config).
 ENVIRONMENTS_CONTEXT_KEY = "mlops-loop:environments"
 
 

@@ -71,7 +71,7 @@ class _Helper:
             self.process = subprocess.Popen([sys.executable, "-c", _HELPER_MAIN], stdin=subprocess.PIPE,
                                             stdout=subprocess.PIPE, cwd=REPO_ROOT, env=environment)
         except OSError:
-            shutil.rmtree(self.temporary, ignore_errors=True)
+            self._discard_temporary()
             raise
         # Requests are written under one lock, answers matched under another: the app may block writing (the
         # helper's stdin full while it works) only while the reader can still take answers (its stdout full).
@@ -83,7 +83,7 @@ class _Helper:
         except RuntimeError:
             self.process.kill()
             self.process.wait()
-            shutil.rmtree(self.temporary, ignore_errors=True)
+            self._discard_temporary()
             raise
 
     def submit(self, function: Callable[..., Any], args: Tuple[Any, ...]) -> Future:
@@ -155,6 +155,10 @@ class _Helper:
             self.process.kill()
             self.process.wait()
         self.process.stdout.close()
+        self._discard_temporary()
+
+    def _discard_temporary(self) -> None:
+        """Remove the helper's temporary directory (once it has exited: it cannot be sure to do it itself)."""
         shutil.rmtree(self.temporary, ignore_errors=True)
 
 

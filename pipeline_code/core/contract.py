@@ -18,6 +18,8 @@ from pipeline_code.core.problem import BINARY, default_primary_metric
 
 # The project name when the config gives none; every resource name starts with the project.
 DEFAULT_PROJECT = "mlops-loop"
+# Project, environment and model names: they become parts of AWS resource names.
+NAME_PATTERN = r"^[a-z][a-z0-9-]{1,19}$"
 
 
 def pascal(name: str) -> str:

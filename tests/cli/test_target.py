@@ -8,6 +8,7 @@ import pytest
 
 from mlops_cli import target
 from tests.support.configs import SAMPLE_CONFIG
+from tests.support.paths import REPO_ROOT
 
 
 def _args(*argv: str) -> argparse.Namespace:
@@ -51,4 +52,4 @@ def test_a_project_name_aws_resources_cannot_carry_is_refused_by_the_parser(caps
 
 
 def test_the_default_config_is_the_one_cdk_json_names():
-    assert target.default_config() == target.REPO_ROOT / "config" / "mlops-loop.yaml"
+    assert target.default_config() == REPO_ROOT / "config" / "mlops-loop.yaml"
