@@ -12,6 +12,9 @@ from pathlib import Path
 from typing import Any
 
 CDK_JSON = Path(__file__).resolve().parents[1] / "cdk.json"
+# The context key naming the app's config file, relative to the repository, and the file when nothing names one.
+CONFIG_CONTEXT_KEY = "mlops-loop:config"
+DEFAULT_CONFIG = "config/mlops-loop.yaml"
 
 
 def context() -> dict[str, Any]:
@@ -21,6 +24,11 @@ def context() -> dict[str, Any]:
     test suite synthesize exactly what ``cdk synth`` does. Context given by the CLI still wins.
     """
     return _read()["context"]
+
+
+def configured_path() -> Path:
+    """The config file cdk.json names (what ``cdk synth`` reads without ``-c``), as an absolute path."""
+    return CDK_JSON.parent / context().get(CONFIG_CONTEXT_KEY, DEFAULT_CONFIG)
 
 
 def app_interpreter() -> list[str]:

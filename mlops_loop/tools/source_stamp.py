@@ -29,7 +29,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Optional, Sequence
 
-from mlops_loop.config.location import CONFIG_CONTEXT_KEY, DEFAULT_CONFIG  # noqa: F401  (their users read them here)
+from mlops_loop.cdk_json import CONFIG_CONTEXT_KEY, DEFAULT_CONFIG  # noqa: F401  (their users read them here)
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 STAMP_FILE = "mlops-loop-source.json"
@@ -40,7 +40,7 @@ GIT_TIMEOUT_SECONDS = 10
 FIX = "run bash scripts/synth.sh first (or pass --allow-stale to read it anyway)"
 SHOWN_CHANGES = 3
 DELETED = "deleted"
-# Context keys app.py reads: the config file (CONFIG_CONTEXT_KEY, default DEFAULT_CONFIG, from mlops_loop.config),
+# Context keys app.py reads: the config file (CONFIG_CONTEXT_KEY, default DEFAULT_CONFIG, from mlops_loop.cdk_json),
 # and the environments to synthesize (comma-separated; default: every one in the config).
 ENVIRONMENTS_CONTEXT_KEY = "mlops-loop:environments"
 
