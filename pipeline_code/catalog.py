@@ -99,12 +99,21 @@ class Column:
             return None
         if self.dtype in (INTEGER, DOUBLE) and not isinstance(value, bool):
             if self.minimum is not None and value < self.minimum:
-                return f"{value!r} is below the minimum {self.minimum:g}"
+                return f"{shown(value)} is below the minimum {self.minimum:g}"
             if self.maximum is not None and value > self.maximum:
-                return f"{value!r} is above the maximum {self.maximum:g}"
+                return f"{shown(value)} is above the maximum {self.maximum:g}"
         if self.allowed is not None and isinstance(value, str) and normalise_category(value) not in self.allowed:
-            return f"{value!r} is not an allowed value; allowed: {', '.join(self.allowed)}"
+            return f"{shown(value)} is not an allowed value; allowed: {', '.join(self.allowed)}"
         return None
+
+
+def shown(value: Any, limit: int = 40) -> str:
+    """``repr(value)`` for a message, cut after ``limit`` characters with the length it had: a request's 1 MB field
+    must not become a 1 MB error message (or a quarantine reason per distinct value)."""
+    if isinstance(value, str) and len(value) > limit:
+        return f"{value[:limit]!r}... ({len(value)} characters)"
+    text = repr(value)
+    return text if len(text) <= limit else f"{text[:limit]}... ({len(text)} characters)"
 
 
 def target_classes(column: Column, problem_type: str = BINARY) -> Tuple[str, ...]:

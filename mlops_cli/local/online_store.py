@@ -160,10 +160,21 @@ class LocalEndpoint:
         self.clock = clock
 
     def invoke_endpoint(self, *, EndpointName: str, ContentType: str, Accept: str, Body: str) -> Dict[str, Any]:  # noqa: N803
+        from botocore.exceptions import ClientError
+
         from pipeline_code.serving.inference import invoke
+        from pipeline_code.serving.records import InvocationError
         from pipeline_code.serving.self_capture import capture_record
 
-        body, content_type = invoke(self.model, Body, content_type=ContentType, accept=Accept)
+        try:
+            body, content_type = invoke(self.model, Body, content_type=ContentType, accept=Accept)
+        except InvocationError as error:
+            # What SageMaker Runtime answers when the container refuses a request: a ModelError carrying the
+            # container's status and message (the front turns a 4xx into its 422).
+            raise ClientError({"Error": {"Code": "ModelError", "Message": f"Received client error ({error.status_code}) "
+                                         f"from primary with message \"{error.message}\""},
+                               "OriginalStatusCode": error.status_code, "OriginalMessage": error.message},
+                              "InvokeEndpoint") from error
         if self.capture_dir:
             when = self.clock()
             folder = os.path.join(self.capture_dir, self.model_name, VARIANT, when.strftime("%Y/%m/%d/%H"))

@@ -224,7 +224,7 @@ def run_model(
     from mlops_cli.local import user_data
     from pipeline_code.sample_data.generate import generate_batch, write_raw
     from pipeline_code.training import baseline, data_io, evaluate, prepare
-    from pipeline_code.training.spec import GateThresholds, parse_model_spec
+    from pipeline_code.training.spec import GateThresholds, evidence_flag, parse_model_spec
 
     spec = parse_model_spec(entry)
     spec_json = spec.to_json()
@@ -262,6 +262,9 @@ def run_model(
         write_raw(batch.frame, paths["raw"], spec.catalog_dataset, "2026-04-01")
         rows_in, source = rows, GENERATED
         timings["generate"] = round(time.perf_counter() - started, 3)
+    # The seed also seeds training; the generator's settings are recorded only when it made the records.
+    parameters: Dict[str, Any] = {"seed": seed} if data is not None else {
+        "rows": rows, "seed": seed, "drift": drift, "concept_drift": concept_drift, "bad_record_rate": bad_record_rate}
 
     curate_and_compute(spec.catalog_dataset, paths, logs, run_id, timings)
     store_settings = env["feature_store"]
@@ -286,6 +289,7 @@ def run_model(
             "--labels-dir", paths["curated"],
             "--frozen-test-dir", paths["frozen_test"],
             "--output-dir", paths["prepared"],
+            evidence_flag("min_group_rows"), str(thresholds.min_group_rows),
         ],
         logs,
         timings,
@@ -382,11 +386,7 @@ def run_model(
                 },
                 "parameters": {
                     "model_spec": spec.to_dict(),
-                    "rows": rows,
-                    "seed": seed,
-                    "drift": drift,
-                    "concept_drift": concept_drift,
-                    "bad_record_rate": bad_record_rate,
+                    **parameters,
                     "hyperparameters": (report["challenger"].get("model_info") or {}).get("hyperparameters"),
                     "gate": thresholds.to_dict(),
                 },
@@ -427,7 +427,7 @@ def run_model(
             "quarantine_reasons": curate_summary.get("quarantine_reasons"),
             "notes": notes,
         },
-        "parameters": {"seed": seed, "drift": drift, "concept_drift": concept_drift, "bad_record_rate": bad_record_rate},
+        "parameters": parameters,
         "warnings": warnings,
         "timings_s": timings,
         "report": report,

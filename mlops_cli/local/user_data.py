@@ -23,17 +23,16 @@ are kept, and prepare drops them from training); a record labelled twice is an e
 
 from __future__ import annotations
 
-import difflib
 import glob
 import math
 import os
-import re
 from dataclasses import dataclass, field
 from typing import Any, Dict, List, Optional, Sequence, Tuple
 
 import pandas as pd
 
 from pipeline_code import catalog
+from pipeline_code.core.spelling import misspellings
 
 READERS = {".csv": "csv", ".parquet": "parquet", ".jsonl": "jsonl", ".ndjson": "jsonl"}
 
@@ -136,14 +135,9 @@ def read_file(path: str, dataset: catalog.Dataset, *, labels_apart: bool = False
 
 
 def _misspelt(absent: Sequence[str], present: Sequence[str]) -> str:
-    """``"; the file's 'genders' looks like 'gender'"`` for each absent column one typo from a present one (names
-    that differ only in their digits, ``q1_sales``/``q2_sales``, are different columns); else ``""``."""
-    pairs = []
-    for column in absent:
-        close = [found for found in difflib.get_close_matches(column, present, n=3, cutoff=0.8)
-                 if re.sub(r"[0-9]", "", found) != re.sub(r"[0-9]", "", column)]
-        if close:
-            pairs.append(f"the file's {close[0]!r} looks like {column!r}")
+    """``"; the file's 'genders' looks like 'gender'"`` for each absent column one typo from a present one
+    (:func:`pipeline_code.core.spelling.misspellings`); else ``""``."""
+    pairs = [f"the file's {written!r} looks like {declared!r}" for written, declared in misspellings(absent, present)]
     return f"; {', '.join(pairs)}" if pairs else ""
 
 

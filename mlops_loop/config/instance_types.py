@@ -130,6 +130,8 @@ FRAMEWORKS: dict[str, Framework] = {
         serving_accelerators=("none", "inferentia2"),
         why_not={
             "gpu": "the network is served from its numpy form or its Neuron-compiled form, neither of which uses a GPU",
+            "trainium": "Trainium trains the network; the Compile step builds it for Inferentia2 (torch-neuronx --target "
+                        "inf2), which is what serves it on Neuron",
         },
         suggested={"training": "ml.m5.xlarge or ml.trn1.2xlarge", "serving": "ml.m5.large, ml.c5.xlarge or ml.inf2.xlarge"},
     ),

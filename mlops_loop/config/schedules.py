@@ -11,6 +11,7 @@ from dataclasses import dataclass
 _CRON = re.compile(r"^cron\((\S+) (\S+) (\S+) (\S+) (\S+) (\S+)\)$")
 _RATE = re.compile(r"^rate\((\S+) (\S+)\)$")
 _RATE_UNITS = ("minute", "hour", "day")
+_UNIT_MINUTES = {"minute": 1, "hour": 60, "day": 24 * 60}
 _HOUR = re.compile(r"^(\*|\d{1,2})(?:/(\d{1,2}))?$")
 # (day-of-month, day-of-week) of a cron that fires every day.
 _EVERY_DAY = (("*", "?"), ("?", "*"))
@@ -167,8 +168,8 @@ def check_scheduler_expression(value: str) -> str:
 
 
 def check_daily(value: str) -> str:
-    """A Scheduler expression (:func:`check_scheduler_expression`) that fires once a day: ``rate(1 day)`` or a
-    cron at one minute of one hour, every day of every month and year (``cron(0 3 * * ? *)``).
+    """A Scheduler expression (:func:`check_scheduler_expression`) that fires once a day: ``rate(1 day)`` (or
+    ``rate(24 hours)``, ``rate(1440 minutes)``) or a cron at one minute of one hour, every day of every month and year (``cron(0 3 * * ? *)``).
 
     The drift monitor judges the last 24 hours each run, calibrates its thresholds to one window a day and
     keeps its slow-drift sum run by run; its alarms take the day's maximum. More runs a day would judge
@@ -178,7 +179,8 @@ def check_daily(value: str) -> str:
     help_ = "the drift monitor judges the last 24 hours per run and its thresholds and alarms count one run a day; " \
             "use a daily cron such as 'cron(0 3 * * ? *)' or 'rate(1 day)'"
     if value.startswith("rate("):
-        if value != "rate(1 day)":
+        amount, unit = _RATE.match(value).groups()
+        if int(amount) * _UNIT_MINUTES[unit.rstrip("s")] != _UNIT_MINUTES["day"]:  # rate(24 hours) is a day too
             raise ValueError(f"{value!r} does not run once a day; {help_}")
         return value
     minute, hour, day_of_month, month, day_of_week, year = _CRON.match(value).groups()

@@ -9,14 +9,14 @@ one message naming the environment, the field and what is allowed.
 from __future__ import annotations
 
 import re
-from typing import Any, Literal, Optional
+from typing import Any, Collection, Literal, Optional
 
 from pydantic import Field, PrivateAttr, ValidationInfo, field_validator, model_validator
 
 from pipeline_code.catalog import FS_STRING, Dataset, target_problem
 from pipeline_code.core.frameworks import FRAMEWORKS as FRAMEWORK_NAMES, PYTORCH, XGBOOST
 from pipeline_code.core.problem import BINARY, primary_metric_problem
-from pipeline_code.core.contract import DEFAULT_PROJECT, NAME_PATTERN, model_spec_document
+from pipeline_code.core.contract import DEFAULT_MAX_MALFORMED_RATE, DEFAULT_PROJECT, NAME_PATTERN, model_spec_document
 from pipeline_code.core.decision import DecisionError, DecisionPolicy, parse_decision
 from pipeline_code.core.online_features import LookupSpec
 from pipeline_code.core.thresholds import DEFAULT_GATE, GateThresholds
@@ -132,7 +132,8 @@ class TrainingConfig(StrictModel):
 class GateConfig(StrictModel):
     """The evaluation gate. Defaults: AUC >= 0.70, beat the champion by 0.005 AUC, no slice worse by
     more than 0.02 AUC, demographic-parity difference <= 0.10 and disparate impact >= 0.80; slices are gated
-    with at least 10 positives and 10 negatives, and fairness is judged only on at least 10 predicted positives.
+    with at least 50 test rows, 10 positives and 10 negatives; fairness compares groups of at least 100 test rows
+    and is judged only on at least 10 predicted positives.
 
     The fields are :data:`~pipeline_code.core.thresholds.THRESHOLDS` with policy bounds, which may be
     tighter than what the gate code accepts (an AUC gate below 0.5 passes models worse than chance).
@@ -143,8 +144,12 @@ class GateConfig(StrictModel):
     max_slice_regression: float = Field(default=DEFAULT_GATE.max_slice_regression, ge=0.0, le=1.0)
     max_demographic_parity_difference: float = Field(default=DEFAULT_GATE.max_demographic_parity_difference, ge=0.0, le=1.0)
     min_disparate_impact: float = Field(default=DEFAULT_GATE.min_disparate_impact, ge=0.0, le=1.0)
-    # Evidence: a slice is gated with this many positives and negatives; fewer predicted positives than
-    # min_predicted_positives fail the fairness gate (a model that flags nothing is not fair, it is silent).
+    # Evidence: a slice is gated with this many test rows and this many positives and negatives; fairness
+    # compares the groups of the sensitive attribute with min_group_rows test rows (a test set needs two: prepare
+    # refuses to freeze one with fewer); fewer predicted positives than min_predicted_positives fail the fairness
+    # gate (a model that flags nothing is not fair, it is silent).
+    min_slice_rows: int = Field(default=DEFAULT_GATE.min_slice_rows, ge=1, le=100_000)
+    min_group_rows: int = Field(default=DEFAULT_GATE.min_group_rows, ge=1, le=100_000)
     min_slice_positives: int = Field(default=DEFAULT_GATE.min_slice_positives, ge=1, le=100_000)
     min_predicted_positives: int = Field(default=DEFAULT_GATE.min_predicted_positives, ge=0, le=100_000)
 
@@ -161,7 +166,7 @@ class MonitoringConfig(StrictModel):
     ``false_alarm_rate`` (0.01 per window, shared among the model's features) - or test AUC drops by 0.05
     once labels arrive (a regression model, or a multiclass model judged on a metric other than AUC: its
     primary metric drops by 0.10, absolute for R² and the classification metrics, relative for RMSE and MAE);
-    at most one retrain per 24 hours."""
+    at most one retrain per 24 hours; up to 1 % malformed capture lines are skipped and counted."""
 
     schedule: str = "cron(0 3 * * ? *)"
     psi_threshold: float = Field(default=0.1, gt=0.0, le=10.0)
@@ -169,6 +174,8 @@ class MonitoringConfig(StrictModel):
     max_auc_drop: float = Field(default=0.05, gt=0.0, le=0.5)
     max_quality_drop: float = Field(default=0.10, gt=0.0, le=1.0)
     ks_p_value: float = Field(default=0.01, gt=0.0, lt=1.0)
+    # Malformed capture lines up to this share of a window are skipped and counted; above it the window is not judged.
+    max_malformed_rate: float = Field(default=DEFAULT_MAX_MALFORMED_RATE, ge=0.0, le=1.0)
     retraining_cooldown_hours: int = Field(default=24, ge=0, le=24 * 30)
 
     _schedule = field_validator("schedule")(check_daily)
@@ -409,7 +416,7 @@ class AppConfig(StrictModel):
                 )
         problems = (accelerator_problems(self.models, self.environments) + multi_model_problems(self.models, self.environments)
                     + training_problems(self.models, self.environments) + inferentia2_problems(self.models, self.environments)
-                    + offer_problems(self.models, self.environments))
+                    + offer_problems(self.models, self.environments) + capture_problems(self.models, self.environments))
         if problems:
             raise ValueError("; ".join(problems))
         return self
@@ -431,6 +438,10 @@ class AppConfig(StrictModel):
             if env.tier == "prod" and shared:
                 lines.append(f"environment {env.name!r}: field 'account': {env.account!r} is also the account of "
                              f"{', '.join(repr(s) for s in shared)}; give prod an account of its own")
+            for model in self.models_of(env):
+                if self.serving_of(env, model).data_capture_percent == 0:
+                    lines.append(f"{_capture_where(env, model)}: 0 captures no request, so the model's drift monitor will "
+                                 "report every window quiet and never see drift; capture a sample (e.g. 10) to monitor it")
         return lines
 
     def serving_of(self, env: EnvironmentConfig, model: ModelConfig) -> ServingConfig:
@@ -526,7 +537,8 @@ def _override_field(model: ModelConfig, serving: ServingConfig, instance_type: s
     return f"serving.{model.name}.{serving.instance_type_field().split('.', 1)[1]}"
 
 
-def training_problems(models: dict[str, ModelConfig], environments: dict[str, EnvironmentConfig]) -> list[str]:
+def training_problems(models: dict[str, ModelConfig], environments: dict[str, EnvironmentConfig],
+                      declared: Optional[Collection[str]] = None) -> list[str]:
     """How an environment's training settings do not fit its models, one message per problem: per-model instance
     types for names that are no model, and what a network (framework pytorch) cannot do yet - a
     tuning job (it searches XGBoost's hyperparameters), several instances (the trainer is not distributed), or
@@ -536,7 +548,8 @@ def training_problems(models: dict[str, ModelConfig], environments: dict[str, En
         listed = [m for m in env.models if m in models]
         # An entry for a model of the app that this environment does not train is allowed (it may come from
         # defaults, for the environments that do); a name that is no model at all is a typo.
-        unknown = sorted(set(env.training.instance_types) - set(models))
+        # ``declared``: every model name the config has, valid or not (an invalid one has its own message).
+        unknown = sorted(set(env.training.instance_types) - set(models if declared is None else declared))
         if unknown:
             problems.append(f"environment {env.name!r}: field 'training.instance_types': unknown model(s) {unknown}; "
                             f"models: {', '.join(sorted(models))}")
@@ -552,8 +565,9 @@ def training_problems(models: dict[str, ModelConfig], environments: dict[str, En
             instance_type = env.training.instance_type_of(model.name)
             if INSTANCE_TYPES[instance_type].accelerator == "trainium" and env.region not in NEURON_IMAGE_REGIONS:
                 problems.append(f"{where}: field '{env.training.instance_type_field(model.name)}': {instance_type} needs "
-                                f"AWS's Neuron training image, which is not published in {env.region}; regions with it: "
-                                f"{', '.join(NEURON_IMAGE_REGIONS)} — train on a CPU type there (e.g. ml.m5.xlarge)")
+                                f"AWS's Neuron training image, which is not published in {env.region}; regions with it (each must also "
+                                f"offer {instance_type}): {', '.join(NEURON_IMAGE_REGIONS)} — train on a CPU type there "
+                                "(e.g. ml.m5.xlarge)")
     return problems
 
 
@@ -574,21 +588,23 @@ def inferentia2_problems(models: dict[str, ModelConfig], environments: dict[str,
             inf2 = inferentia2_types(serving)
             if not inf2 or model.framework != PYTORCH:
                 continue  # an XGBoost model on inf2 is refused by accelerator_problems
-            where = f"environment {env.name!r}: model {model.name!r}: field '{serving.instance_type_field()}'"
+            where = _serving_where(env, model, serving, inf2[0])
             if not compiled_for_inferentia2(serving):
-                # The rollout's parity check calls InvokeEndpoint, which async endpoints do not take; batch transform
-                # has no rollout to check.
+                why = ("batch transform has no rollout in which the parity check could test the compiled model on the "
+                       "device" if serving.mode == "batch" else "its rollouts are parity-checked with synchronous "
+                       "InvokeEndpoint calls, which an async endpoint does not take")
                 problems.append(f"{where}: {inf2[0]} serves a compiled network on real-time endpoints only, not "
-                                f"{serving.mode} (its rollouts are parity-checked with synchronous calls); use mode "
-                                "'realtime', or a CPU type (e.g. ml.m5.xlarge)")
+                                f"{serving.mode} ({why}); use mode 'realtime', or a CPU type (e.g. ml.m5.xlarge)")
                 continue
             if env.region not in NEURON_IMAGE_REGIONS:
                 problems.append(f"{where}: {inf2[0]} needs AWS's Neuron inference image, which is not published in "
-                                f"{env.region}; regions with it: {', '.join(NEURON_IMAGE_REGIONS)} — serve on a CPU type "
-                                "there (e.g. ml.m5.large)")
+                                f"{env.region}; regions with it (each must also offer {inf2[0]}): {', '.join(NEURON_IMAGE_REGIONS)} "
+                                "— serve on a CPU type there (e.g. ml.m5.large)")
             rollout = serving.rollout
             if rollout is not None and rollout.wait_minutes < PARITY_MIN_BAKE_MINUTES:
-                problems.append(f"environment {env.name!r}: model {model.name!r}: field 'serving.realtime.rollout.wait_minutes': "
+                field = f"serving.{serving.mode}.rollout.wait_minutes"
+                overridden = rollout != model.serving.rollout
+                problems.append(f"{_serving_where(env, model, serving, inf2[0], field, overridden=overridden)}: "
                                 f"{rollout.wait_minutes} minutes is too short a bake for the parity check of a compiled model "
                                 f"to roll a mismatching version back; at least {PARITY_MIN_BAKE_MINUTES}")
     return problems
@@ -605,20 +621,54 @@ def offer_problems(models: dict[str, ModelConfig], environments: dict[str, Envir
         if region is None:
             continue
         listed = [models[m] for m in env.models if m in models]
-        uses = [(f"field '{env.training.instance_type_field(m.name)}'", "training", env.training.instance_type_of(m.name))
+        here = f"environment {env.name!r}"
+        uses = [(f"{here}: field '{env.training.instance_type_field(m.name)}'", "training", env.training.instance_type_of(m.name))
                 for m in listed]
-        uses.append(("field 'training.processing_instance_type'", "processing", env.training.processing_instance_type))
+        uses.append((f"{here}: field 'training.processing_instance_type'", "processing", env.training.processing_instance_type))
         for model in listed:
             serving = env.serving.get(model.name, model.serving)
             if serving.mode not in ("realtime", "async"):
                 continue
-            for name in serving.instance_types:
-                override = _override_field(model, serving, name)
-                named = f"field '{override}'" if override else f"model {model.name!r}: field '{serving.instance_type_field()}'"
-                uses.append((named, "hosting", name))
+            uses += [(_serving_where(env, model, serving, name), "hosting", name) for name in serving.instance_types]
         # Only the shared endpoints a model here is served on are built (see EnvironmentConfig).
-        uses += [(f"field 'multi_model_endpoints.{name}.instance_type'", "hosting", env.multi_model_endpoints[name].instance_type)
+        uses += [(f"{here}: field 'multi_model_endpoints.{name}.instance_type'", "hosting",
+                  env.multi_model_endpoints[name].instance_type)
                  for name in _members(models, env) if name in env.multi_model_endpoints]
-        problems += [f"environment {env.name!r}: {where}: {problem}" for where, use, instance_type in dict.fromkeys(uses)
+        problems += [f"{where}: {problem}" for where, use, instance_type in dict.fromkeys(uses)
                      if (problem := region.problem(use, instance_type))]
     return problems
+
+
+def capture_problems(models: dict[str, ModelConfig], environments: dict[str, EnvironmentConfig]) -> list[str]:
+    """A model that expects daily requests (``min_daily_requests``) but captures none: its monitor would count none
+    and page people every day. (Capturing none at all is a warning: :meth:`AppConfig.warnings`.)"""
+    problems = []
+    for env in environments.values():
+        for model in (models[m] for m in env.models if m in models):
+            if model.min_daily_requests and env.serving.get(model.name, model.serving).data_capture_percent == 0:
+                problems.append(f"{_capture_where(env, model)}: 0 captures no request, but model {model.name!r} declares "
+                                f"min_daily_requests {model.min_daily_requests}, so its monitor would count none and page "
+                                "people every day; capture a sample (e.g. 10) or remove min_daily_requests")
+    return problems
+
+
+def _capture_where(env: EnvironmentConfig, model: ModelConfig) -> str:
+    """Where ``model``'s capture percentage in ``env`` is written: the environment's override when it changed it."""
+    serving = env.serving.get(model.name, model.serving)
+    if serving.data_capture_percent != model.serving.data_capture_percent:
+        return f"environment {env.name!r}: field 'serving.{model.name}.data_capture_percent'"
+    return f"environment {env.name!r}: model {model.name!r}: field 'serving.data_capture_percent'"
+
+
+def _serving_where(env: EnvironmentConfig, model: ModelConfig, serving: ServingConfig, instance_type: str,
+                   field: Optional[str] = None, *, overridden: Optional[bool] = None) -> str:
+    """Where a serving setting of ``model`` in ``env`` is written, as messages name it: the environment's override
+    (``environment 'prod': field 'serving.<model>.realtime.instance_type'``) when it set ``instance_type``, or when
+    ``overridden`` says so for another ``field``; else the model's own block (``environment 'prod': model 'm':
+    field 'serving.realtime.instance_type'``). ``field`` defaults to the active mode's instance type."""
+    field = field or serving.instance_type_field()
+    if overridden is None:
+        overridden = _override_field(model, serving, instance_type) is not None
+    if overridden:
+        return f"environment {env.name!r}: field 'serving.{model.name}.{field.split('.', 1)[1]}'"
+    return f"environment {env.name!r}: model {model.name!r}: field '{field}'"

@@ -334,6 +334,24 @@ class ServingConfig(_Frozen):
         return self
 
     @model_validator(mode="after")
+    def _members_are_alarmed_by_their_endpoint(self) -> "ServingConfig":
+        if self.mode == "multi_model" and "alarms" in self.model_fields_set:
+            raise ValueError(
+                "alarms: a model on a multi-model endpoint is alarmed by its endpoint, so these would not apply; set "
+                f"them under multi_model_endpoints.{self.multi_model.endpoint}.alarms (or remove them here)"
+            )
+        return self
+
+    @model_validator(mode="after")
+    def _batch_captures_all_or_nothing(self) -> "ServingConfig":
+        if self.mode == "batch" and 0 < self.data_capture_percent < 100:
+            raise ValueError(
+                f"data_capture_percent: a batch transform job captures every record or none, so {self.data_capture_percent} "
+                "would capture them all; set 100 (the default) or 0"
+            )
+        return self
+
+    @model_validator(mode="after")
     def _low_traffic_needs_invocations(self) -> "ServingConfig":
         # Async endpoints publish no Invocations metric (SageMaker, async-inference-monitor), so the
         # low-traffic alarm would have nothing to count and could never fire.

@@ -128,6 +128,7 @@ class DriftMonitor(Construct):
             "--false-alarm-rate", str(settings.false_alarm_rate),
             "--ks-p-value", str(settings.ks_p_value),
             "--max-auc-drop", str(settings.max_auc_drop),
+            "--max-malformed-rate", str(settings.max_malformed_rate),
             "--publish-metrics",
             "--region", stack.region,
             "--output-dir", REPORT_DIR,

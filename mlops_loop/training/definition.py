@@ -76,7 +76,7 @@ from pipeline_code.core.integrity import (
 )
 from pipeline_code.core.compiled import DEFAULT_BATCH, INF2_TARGET, NEURON_COMPILER
 from pipeline_code.core.problem import REGRESSION
-from pipeline_code.core.thresholds import THRESHOLDS
+from pipeline_code.core.thresholds import THRESHOLDS, evidence_flag
 from pipeline_code.sagemaker_entry import ENTRY_MODULE_ENV as ENV_ENTRY_MODULE
 
 from . import sdk_helper
@@ -426,6 +426,7 @@ class _Builder:
                 # input prefix is empty, and it is empty until the first run freezes a test set.
                 "--frozen-test-dir", s.frozen_test_s3_uri,
                 "--output-dir", PROC_OUTPUT,
+                evidence_flag("min_group_rows"), str(s.gate.min_group_rows),
             ],  # fmt: skip
             [
                 self.proc_input("features", self.p_features, f"{PROC_INPUT}/features"),

@@ -191,6 +191,11 @@ CONSTRAINTS_FILE = "constraints.json"
 ATTRIBUTIONS_FILE = "attributions.json"
 BASELINE_FILES = (STATISTICS_FILE, CONSTRAINTS_FILE, ATTRIBUTIONS_FILE)
 
+# The share of a window's capture lines that may be malformed (skipped and counted as MalformedRecords) before the
+# monitor distrusts the window: a truncated write or a client's bad record must not blind it, a broken capture must.
+# The config's monitoring.max_malformed_rate defaults to it; the monitor job's --max-malformed-rate too.
+DEFAULT_MAX_MALFORMED_RATE = 0.01
+
 # The drift monitor's CloudWatch metrics: published by the monitor job, alarmed on by the Operations stack.
 MONITOR_NAMESPACE = "mlops-loop/monitoring"
 MONITOR_DIMENSIONS = ("Environment", "Model")

@@ -11,3 +11,8 @@ Standard library only.
 XGBOOST = "xgboost"
 PYTORCH = "pytorch"
 FRAMEWORKS = (XGBOOST, PYTORCH)
+# What a model card and a report call each framework's model (the SageMaker Model Card's ``algorithm_type``).
+ALGORITHMS = {
+    XGBOOST: "XGBoost (gradient-boosted decision trees)",
+    PYTORCH: "PyTorch tabular network (embeddings for categories, normalised numbers, fully connected layers)",
+}

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import asdict, dataclass
-from typing import Any, Dict, List, Mapping
+from typing import Any, Dict, List, Mapping, Optional
 
 
 class SpecError(ValueError):
@@ -20,6 +20,8 @@ DEFAULT_MIN_SLICE_ROWS = 50
 DEFAULT_MIN_GROUP_ROWS = 100
 DEFAULT_MIN_SLICE_POSITIVES = 10
 DEFAULT_MIN_PREDICTED_POSITIVES = 10
+# The group of the sensitive attribute that holds its nulls: reported, never compared (it is not a group of people).
+MISSING_GROUP = "(missing)"
 # The evidence minimums: (field, lowest value, what it means). Counts, not thresholds on a metric.
 EVIDENCE = (
     ("min_slice_rows", 1, "slices with fewer test rows are reported, not gated"),
@@ -145,3 +147,20 @@ DEFAULT_GATE = GateThresholds(
     max_demographic_parity_difference=0.10,
     min_disparate_impact=0.80,
 )
+
+
+def fairness_shortfall(sizes: Mapping[str, int], min_group_rows: int) -> Optional[str]:
+    """Why a test set cannot show fairness: fewer than two groups of the sensitive attribute have ``min_group_rows``
+    rows (``sizes``: rows per group; :data:`MISSING_GROUP` never counts). None when two or more do.
+
+    The gate rejects a challenger on such a set as insufficient evidence, and prepare refuses to freeze one."""
+    groups = {str(group): int(rows) for group, rows in sizes.items() if group != MISSING_GROUP}
+    eligible = sum(rows >= min_group_rows for rows in groups.values())
+    if eligible >= 2:
+        return None
+    ordered = sorted(groups.items(), key=lambda item: (-item[1], item[0]))
+    shown = ", ".join(f"{group}: {rows}" for group, rows in ordered[:6])
+    if len(ordered) > 6:
+        shown += f" and {len(ordered) - 6} more"
+    return (f"{eligible} {'group has' if eligible == 1 else 'groups have'} >= {min_group_rows} rows "
+            f"({shown or 'no values'}), and a comparison takes two")

@@ -54,7 +54,7 @@ import sys
 import traceback
 from typing import Any, Dict, List, Optional, Sequence, Tuple
 
-from pipeline_code.core.contract import BASELINE_FILES, EVALUATION_FILE
+from pipeline_code.core.contract import BASELINE_FILES, DEFAULT_MAX_MALFORMED_RATE, EVALUATION_FILE
 from pipeline_code.core.online_features import DEFAULT_MAX_SKEW_RATE
 from pipeline_code.core.problem import BINARY, MULTICLASS
 from pipeline_code.monitoring import capture as capture_mod
@@ -125,9 +125,14 @@ def run_monitor(spec: ModelSpec, args: argparse.Namespace, *, cloudwatch_client:
     sections: Dict[str, Any] = {}
     checks: List[Dict[str, Any]] = []
 
-    def error(kind: str, message: str) -> None:
-        errors.append({"kind": kind, "message": message})
+    def error(kind: str, message: str, *, section: Optional[str] = None) -> None:
+        """A monitoring error; ``section``: the one section it is confined to (the window's other numbers stand),
+        else the whole window cannot be trusted."""
+        errors.append({"kind": kind, "message": message, **({"section": section} if section else {})})
         checks.append(drift.check(kind, "monitor", None, None, drift.ERROR, detail=message))
+
+    def window_trusted() -> bool:
+        return not any("section" not in e for e in errors)
 
     if preflight is not None:
         sections["remote"] = preflight.section
@@ -139,7 +144,7 @@ def run_monitor(spec: ModelSpec, args: argparse.Namespace, *, cloudwatch_client:
         try:
             result = func()
         except Exception as exc:  # noqa: BLE001 - a failing section is reported, monitoring continues
-            error("section_failed", f"{name}: {type(exc).__name__}: {exc}")
+            error("section_failed", f"{name}: {type(exc).__name__}: {exc}", section=name)
             sections[name] = {"status": drift.ERROR, "error": f"{type(exc).__name__}: {exc}",
                               "traceback": traceback.format_exc(limit=5)}
             return None
@@ -277,14 +282,16 @@ def run_monitor(spec: ModelSpec, args: argparse.Namespace, *, cloudwatch_client:
 
     # Slow drift: the cumulative detector, its state read from the earlier reports -------
     history = history_mod.read_history(args.history_dir, spec.name, report_mod.REPORT_FORMAT)
-    window_trusted = not errors  # an unhealthy window's scores do not move the sums (its state carries forward)
+    trusted = window_trusted()  # an untrusted window's scores do not move the sums (its state carries forward)
     for problem in history.problems:
-        error("history_invalid", f"{problem}; the cumulative detector cannot trust its state: remove or repair the file")
+        # Only the slow-drift detector reads the earlier reports: today's window is judged without them.
+        error("history_invalid", f"{problem}; the cumulative detector cannot trust its state: remove or repair the file",
+              section="cumulative_drift")
     dd = sections.get("data_drift") or {}
     pdrift = sections.get("prediction_drift") or {}
-    if baseline.get("statistics") and window.records:
-        scores = {name: entry.get("drift_score") if window_trusted else None for name, entry in (dd.get("features") or {}).items()}
-        scores[cumulative.PREDICTION] = pdrift.get("drift_score") if window_trusted else None
+    if baseline.get("statistics") and window.records and not history.problems:
+        scores = {name: entry.get("drift_score") if trusted else None for name, entry in (dd.get("features") or {}).items()}
+        scores[cumulative.PREDICTION] = pdrift.get("drift_score") if trusted else None
         guarded("cumulative_drift", lambda: _cumulative_section(history, scores, baseline["statistics"]))
     cum = sections.get("cumulative_drift") or {}
 
@@ -301,7 +308,8 @@ def run_monitor(spec: ModelSpec, args: argparse.Namespace, *, cloudwatch_client:
         "malformed_records": window.malformed,
         "data_drift_max_psi": dd.get("max_psi"),
         "data_drift_score": dd.get("drift_score"),
-        "drifted_feature_count": len(dd.get("drifted_features", [])) if dd else None,
+        # None (not published) when no feature was judged (a window below min_rows): 0 would read as "stable".
+        "drifted_feature_count": len(dd.get("drifted_features", [])) if _judged(dd) else None,
         "drifted_features": ", ".join(dd.get("drifted_features", [])) if dd else None,
         "prediction_psi": pdrift.get("psi"),
         "prediction_drift_score": pdrift.get("drift_score"),
@@ -319,7 +327,7 @@ def run_monitor(spec: ModelSpec, args: argparse.Namespace, *, cloudwatch_client:
         "monitoring_errors": len(errors),
         "monitor_healthy": 1 if healthy else 0,
     }
-    if not healthy:
+    if not trusted:
         summary["metrics_withheld"] = "drift and quality metrics are not published: the window is unhealthy (see errors)"
     thresholds = {k: getattr(args, k) for k in (
         "psi_threshold", "false_alarm_rate", "ks_p_value", "max_missing_increase", "max_range_violation_rate", "max_unseen_rate",
@@ -340,6 +348,9 @@ def run_monitor(spec: ModelSpec, args: argparse.Namespace, *, cloudwatch_client:
         "generated_at": dt.datetime.now(dt.timezone.utc).isoformat(),
         "status": "unhealthy" if not healthy else ("alert" if failed else ("quiet" if quiet else "ok")),
         "healthy": healthy,
+        # Whether the window's numbers stand (published, the retrain alarms see them): errors confined to one
+        # section (a failing section, unreadable earlier reports) leave the rest of the window trusted.
+        "trusted": trusted,
         "window": {k: summary_capture[k] for k in ("start", "end", "records", "lines", "files")},
         "thresholds": thresholds | {"feature_thresholds": feature_thresholds},
         "baseline": {"dir": args.baseline_dir, "found": {k: v is not None for k, v in baseline.items()},
@@ -362,6 +373,11 @@ def run_monitor(spec: ModelSpec, args: argparse.Namespace, *, cloudwatch_client:
     with open(os.path.join(args.output_dir, "report.html"), "w", encoding="utf-8") as handle:
         handle.write(report_mod.render_html(report))
     return report
+
+
+def _judged(data_drift: Dict[str, Any]) -> bool:
+    """Whether the data-drift section judged any feature (a window below ``min_rows`` skips them all)."""
+    return any(e.get("drift_score") is not None for e in (data_drift.get("features") or {}).values())
 
 
 def _cumulative_section(history: history_mod.History, scores: Dict[str, Any], statistics: Dict[str, Any]) -> Dict[str, Any]:
@@ -437,7 +453,9 @@ def build_parser() -> argparse.ArgumentParser:
     arg("min-group-rows", type=_positive_int, default=100)
     arg("min-attribution-ndcg", type=_unit, default=0.90)
     arg("shap-sample-rows", type=_positive_int, default=2000)
-    arg("max-malformed-rate", type=_unit, default=0.0)
+    arg("max-malformed-rate", type=_unit, default=DEFAULT_MAX_MALFORMED_RATE,
+        help="the largest share of capture lines that may be malformed before the window is distrusted; below it they "
+        "are skipped and counted (MalformedRecords) (default %(default)s)")
     arg("min-rows", type=_positive_int, default=100)
     arg("feature-snapshots-dir", default=None,
         help="feature snapshots (what training reads) for the skew check of by-id traffic (default: no skew check)")

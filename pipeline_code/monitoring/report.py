@@ -39,14 +39,14 @@ def metric_data(report: Mapping[str, Any], environment: str, model: str) -> List
     drift and quality metrics are withheld, see the module docstring)."""
     dims = [{"Name": name, "Value": value} for name, value in zip(MONITOR_DIMENSIONS, (environment, model))]
     summary = report["summary"]
-    healthy = bool(report.get("healthy", True))
+    trusted = trusted_window(report)
     out = []
     for metric in MONITOR_METRICS:
         value = summary.get(metric.key)
-        if value is None or (isinstance(value, float) and not math.isfinite(value)) or not (healthy or metric.health):
+        if value is None or (isinstance(value, float) and not math.isfinite(value)) or not (trusted or metric.health):
             continue
         out.append({"MetricName": metric.name, "Dimensions": dims, "Value": float(value), "Unit": metric.unit})
-    if not healthy:
+    if not trusted:
         return out
     for feature, entry in (report.get("sections", {}).get("data_drift", {}).get("features") or {}).items():
         if entry.get("psi") is not None:
@@ -56,6 +56,12 @@ def metric_data(report: Mapping[str, Any], environment: str, model: str) -> List
         out.append({"MetricName": FEATURE_SKEW_METRIC, "Dimensions": dims + [{"Name": "Feature", "Value": feature}],
                     "Value": float(entry["rate"]), "Unit": "None"})
     return out
+
+
+def trusted_window(report: Mapping[str, Any]) -> bool:
+    """Whether the report's drift and quality numbers stand: its window had no error beyond one section's (a report
+    from before ``trusted`` was written: whether it was healthy)."""
+    return bool(report.get("trusted", report.get("healthy", True)))
 
 
 def publish_metrics(report: Mapping[str, Any], environment: str, model: str, *, region: Optional[str] = None,
@@ -116,8 +122,8 @@ MAX_DISTRIBUTIONS = 6
 
 def retrain_alarms(report: Mapping[str, Any]) -> List[str]:
     """Which retrain alarms this report's metrics put into ALARM, as CloudWatch will (``data-drift``,
-    ``prediction-drift``, ``slow-drift``, ``quality``); an unhealthy report publishes none of them."""
-    if not report.get("healthy", True):
+    ``prediction-drift``, ``slow-drift``, ``quality``); a report whose window is not trusted publishes none of them."""
+    if not trusted_window(report):
         return []
     summary = report.get("summary") or {}
     fired = [alarm for alarm, key in RETRAIN_DRIFT_ALARMS
@@ -137,13 +143,17 @@ def verdict(report: Mapping[str, Any]) -> List[str]:
     sections = report.get("sections") or {}
     if report.get("status") == "not_serving":
         return ["No model version serves yet: nothing to monitor until the first approval."]
-    if not report.get("healthy", True):
-        kinds = ", ".join(sorted({e["kind"] for e in report.get("errors") or []}))
+    kinds = ", ".join(sorted({e["kind"] for e in report.get("errors") or []}))
+    if not trusted_window(report):
         return [f"The monitor could not trust this window ({kinds}; see Monitoring errors).",
                 "Its drift and quality numbers are not published, so no retrain starts; the monitor-unhealthy alarm calls people."]
     if report.get("status") == "quiet":
         return ["No traffic in this window: nothing to compare, nothing to do."]
     out = []
+    if not report.get("healthy", True):
+        failed = ", ".join(sorted({e["section"] for e in report.get("errors") or [] if e.get("section")})) or "publishing"
+        out.append(f"Part of this report failed ({failed}: {kinds}; see Monitoring errors) and the monitor-unhealthy alarm "
+                   "calls people; the rest of the window was judged as usual.")
     features = (sections.get("data_drift") or {}).get("features") or {}
     drifted = sorted(((e["drift_score"], name, e) for name, e in features.items() if e.get("drifted")), key=lambda t: -t[0])
     if drifted:
@@ -151,7 +161,12 @@ def verdict(report: Mapping[str, Any]) -> List[str]:
     else:
         scored = [(e["drift_score"], name) for name, e in features.items() if e.get("drift_score") is not None]
         largest = max(scored, default=None)
-        out.append("No feature drifted" + (f" (closest: {largest[1]} at {largest[0]:.0%} of its threshold)." if largest else "."))
+        if features and largest is None:
+            min_rows = (report.get("thresholds") or {}).get("min_rows")
+            out.append(f"Drift was not judged: {s.get('records')} records, fewer than the {min_rows} a feature's PSI needs "
+                       "(min_rows); a window this small is reported, never called stable.")
+        else:
+            out.append("No feature drifted" + (f" (closest: {largest[1]} at {largest[0]:.0%} of its threshold)." if largest else "."))
     prediction = sections.get("prediction_drift") or {}
     if prediction.get("drift_score") is not None:
         out.append(f"Predictions {'drifted' if prediction.get('status') == 'fail' else 'are stable'} "

@@ -24,6 +24,7 @@ import pandas as pd
 
 from pipeline_code import catalog
 from pipeline_code.core.lines import record_lines
+from pipeline_code.core.spelling import misspellings
 from pipeline_code.features.compute import FeatureComputationError, compute_features
 
 JSON = "application/json"
@@ -316,19 +317,19 @@ def _number(value: Any, *, integral: bool) -> float:
         try:
             number = float(value.strip())
         except ValueError:
-            raise _FieldError(f"expected a number, got text {value[:40]!r}") from None
+            raise _FieldError(f"expected a number, got text {catalog.shown(value)}") from None
     else:
         raise _FieldError(f"expected a number, got {type(value).__name__}")
     if math.isnan(number):
         # Not a value training could have seen (the ETL quarantines NaN); read as missing, it would be scored.
-        raise _FieldError(f"expected a number, got {value!r}; a missing value is null (an empty value in CSV)")
+        raise _FieldError(f"expected a number, got {catalog.shown(value)}; a missing value is null (an empty value in CSV)")
     if math.isinf(number):
-        raise _FieldError(f"expected a finite number, got {value!r}")
+        raise _FieldError(f"expected a finite number, got {catalog.shown(value)}")
     if abs(number) > _FLOAT32_MAX:
         # The model computes in float32: beyond it the value would become infinity and score as nonsense.
         raise _FieldError(f"{number:g} is outside the float32 range the model computes in (±{_FLOAT32_MAX:.4g})")
     if integral and not math.isnan(number) and not number.is_integer():
-        raise _FieldError(f"expected an integer, got {value!r}")
+        raise _FieldError(f"expected an integer, got {catalog.shown(value)}")
     return number
 
 
@@ -343,14 +344,14 @@ def _boolean(value: Any) -> float:
         return float(value)
     if isinstance(value, str) and catalog.parse_boolean(value) is not None:
         return 1.0 if catalog.parse_boolean(value) else 0.0
-    raise _FieldError(f"expected true or false, got {str(value)[:40]!r}")
+    raise _FieldError(f"expected true or false, got {catalog.shown(str(value))}")
 
 
 def _text(value: Any) -> Optional[str]:
     if value is None:
         return None
     if not isinstance(value, str):
-        raise _FieldError(f"expected a string, got {type(value).__name__} {str(value)[:40]!r}")
+        raise _FieldError(f"expected a string, got {type(value).__name__} {catalog.shown(str(value))}")
     return value
 
 
@@ -418,6 +419,8 @@ def feature_rows(contract: FeatureContract, records: Sequence[Record], positions
         inference_ids.append(None if identifier is None else str(identifier))
         source, missing = _source(record, contract)
         sources.append(source)
+        # A raw field written with a typo would be ignored and its value read as missing: name it instead.
+        typos = _misspelt_fields(record, contract) if source == SOURCE_RAW else []
         if missing:
             if source == SOURCE_FEATURES:
                 problems.append(
@@ -427,7 +430,13 @@ def feature_rows(contract: FeatureContract, records: Sequence[Record], positions
                 problems.append(
                     f"{where}: missing required field {missing[0]!r} (a raw record needs {contract.required_raw_fields}, "
                     f"optionally {contract.optional_raw_fields}; or send every model feature {features})"
+                    + "".join(f"; its {written!r} looks like {declared!r}" for written, declared in typos)
                 )
+            continue
+        if typos:
+            written, declared = typos[0]
+            problems.append(f"{where}: field {written!r} is not a field of this model and looks like {declared!r}, which "
+                            "the record lacks (an optional field left out is scored as missing); correct its name")
             continue
         row: Dict[str, Any] = {}
         if source == SOURCE_FEATURES:
@@ -443,6 +452,11 @@ def feature_rows(contract: FeatureContract, records: Sequence[Record], positions
                         row[name] = _number(record.get(name), integral=fs_type == catalog.INTEGRAL)
                 except _FieldError as exc:
                     problems.append(f"{where}: field {name!r}: {exc}")
+                    continue
+                # A feature that is a column as such keeps the column's declared rules, as a raw field does.
+                problem = _feature_value_problem(contract.dataset, name, row[name])
+                if problem:
+                    problems.append(f"{where}: field {name!r}: {problem} (declared for dataset {contract.dataset.name!r})")
             feature_values[i] = row
         else:
             for name in raw_fields:
@@ -477,6 +491,34 @@ def feature_rows(contract: FeatureContract, records: Sequence[Record], positions
     frame = frame.sort_index()
     frame.index = pd.RangeIndex(len(frame))
     return FeatureRows(frame=frame, sources=sources, inference_ids=inference_ids)
+
+
+def _misspelt_fields(record: Dict[str, Any], contract: FeatureContract) -> List[Tuple[str, str]]:
+    """``(written, declared)`` for each raw field the record lacks that one of its keys the dataset does not know is
+    a typo of (:func:`pipeline_code.core.spelling.misspellings`). Keys the dataset knows (ids, times, labels) and
+    the contract's own (``inference_id``) are never typos."""
+    known = {c.name for c in contract.dataset.columns} | set(contract.feature_order) | set(META_KEYS)
+    unknown = [key for key in record if key not in known]
+    if not unknown:
+        return []
+    absent = [f for f in (*contract.required_raw_fields, *contract.optional_raw_fields) if f not in record]
+    return misspellings(absent, unknown)
+
+
+def _feature_value_problem(dataset: catalog.Dataset, name: str, value: Any) -> Optional[str]:
+    """Why a precomputed value of feature ``name`` breaks a declared rule (None when it keeps them): a feature that is
+    a column unchanged (``col(x)``) keeps that column's rules (allowed values, bounds); a bucket feature is one of
+    its labels. Features computed otherwise have no declared range to hold them to."""
+    expr = dataset.feature(name).expr
+    if value is None or (isinstance(value, float) and math.isnan(value)):
+        return None
+    if expr.op == "col" and len(expr.args) == 1 and isinstance(expr.args[0], str):
+        return dataset.column(expr.args[0]).value_problem(value)
+    if expr.op == "bucket":
+        labels = [str(label) for label in expr.args[2]]
+        if catalog.normalise_category(str(value)) not in {catalog.normalise_category(label) for label in labels}:
+            return f"{catalog.shown(value)} is not one of the feature's buckets; allowed: {', '.join(labels)}"
+    return None
 
 
 def _feature_part(contract: FeatureContract, rows: Dict[int, Dict[str, Any]], columns: Sequence[str]) -> pd.DataFrame:

@@ -98,6 +98,7 @@ def score(model: TrainedModel, test: pd.DataFrame, spec: ModelSpec, *, min_rows:
                                          threshold=threshold),
         }
     block["model_info"] = {
+        "framework": model.framework,
         "features": model.feature_names,
         **model.size(),
         "trained_at": training.get("trained_at"),

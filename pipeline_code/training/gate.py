@@ -14,7 +14,9 @@
    multiclass: every class ``min_slice_positives`` times; regression: the rows), the challenger's primary
    metric is worse than the champion's by at most ``max_slice_regression``; other slices are reported,
    not gated (noted);
-5. ``fairness_evidence`` (classifiers): the challenger flags at least ``min_predicted_positives`` test rows
+5. ``fairness_evidence``: the test set has two groups of the sensitive attribute with ``min_group_rows`` rows
+   each (else nothing can be compared: insufficient evidence, never a pass, and the parity checks are skipped);
+   classifiers: the challenger flags at least ``min_predicted_positives`` test rows
    in the compared groups of the sensitive attribute (multiclass: predicts every class that often). With
    (almost) nothing flagged every group's rate is 0 and the parity metrics read as perfect; that is
    insufficient evidence, never a pass;
@@ -33,6 +35,7 @@ from dataclasses import dataclass, field
 from typing import Any, Dict, List, Mapping, Optional
 
 from pipeline_code.core import problem
+from pipeline_code.core.thresholds import fairness_shortfall
 from pipeline_code.training.spec import GateThresholds
 
 
@@ -131,6 +134,9 @@ def decide(report: Mapping[str, Any], thresholds: GateThresholds) -> GateDecisio
 def _fairness_checks(report: Mapping[str, Any], t: GateThresholds, kind: str) -> List[Dict[str, Any]]:
     """Evidence, demographic parity and disparate impact (binary, multiclass per class), or error parity (regression)."""
     attribute = report.get("challenger", {}).get("fairness", {}).get("attribute", "sensitive attribute")
+    shortfall = _group_shortfall(report, kind, attribute)
+    if shortfall is not None:
+        return [shortfall]
     if kind == problem.REGRESSION:
         ratio = _number(report, "challenger.fairness.error_parity_ratio")
         ok = ratio >= t.min_disparate_impact
@@ -163,6 +169,22 @@ def _fairness_checks(report: Mapping[str, Any], t: GateThresholds, kind: str) ->
             f"minimum {t.min_disparate_impact:.4f}",
         ),
     ]
+
+
+def _group_shortfall(report: Mapping[str, Any], kind: str, attribute: str) -> Optional[Dict[str, Any]]:
+    """A failed ``fairness_evidence`` check when the test set has fewer than two groups big enough to compare
+    (the report's disparity metric is null then), else None."""
+    fairness = report.get("challenger", {}).get("fairness", {})
+    metric = "error_parity_ratio" if kind == problem.REGRESSION else "demographic_parity_difference"
+    groups = fairness.get("groups")
+    if fairness.get(metric) is not None or not isinstance(groups, Mapping) or "min_group_rows" not in fairness:
+        return None  # computed, or a report without its groups: the metric's own lookup decides
+    shortfall = fairness_shortfall({g: int(v["rows"]) for g, v in groups.items()}, int(fairness["min_group_rows"]))
+    if shortfall is None:
+        return None
+    return _check("fairness_evidence", False, float(len(fairness.get("eligible_groups") or [])), 2.0,
+                  f"fairness across {attribute} cannot be judged on the test set: {shortfall} (insufficient evidence, not "
+                  "a pass); provide more labelled data or lower gate.min_group_rows")
 
 
 def _class_evidence_check(fairness: Mapping[str, Any], attribute: str, t: GateThresholds) -> Dict[str, Any]:

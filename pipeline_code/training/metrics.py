@@ -32,7 +32,8 @@ from typing import Any, Callable, Dict, List, Optional
 import numpy as np
 import pandas as pd
 
-MISSING_GROUP = "(missing)"
+from pipeline_code.core.thresholds import MISSING_GROUP
+
 DEFAULT_THRESHOLD = 0.5
 
 

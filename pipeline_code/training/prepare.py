@@ -25,7 +25,9 @@ Processing
 3. **Frozen test set**: when ``--frozen-test-dir`` holds one, it is reused unchanged
    (byte-identical copy, hash verified) and its (record id, event time) keys are removed
    from train/validation. Otherwise the latest ``--test-fraction`` of rows (by event
-   time) becomes the test set and is written with its manifest, to be frozen by the caller.
+   time) becomes the test set and is written with its manifest, to be frozen by the caller. Either must have
+   two groups of the sensitive attribute with ``--min-group-rows`` rows, or the gate could never judge fairness
+   on it (refused, naming the groups and the fix).
 4. **Time split** of the remaining rows: the earliest go to train, the latest to
    validation (fractions renormalised when the test set is frozen). Rows sharing an
    event time never straddle two splits.
@@ -65,6 +67,7 @@ import pyarrow.parquet as pq
 from pipeline_code import catalog
 from pipeline_code.core import problem
 from pipeline_code.core.contract import FEATURE_EVENT_TIME
+from pipeline_code.core.thresholds import DEFAULT_MIN_GROUP_ROWS, evidence_flag, fairness_shortfall
 from pipeline_code.training import data_io
 from pipeline_code.training.data_io import InputError
 from pipeline_code.training.spec import ModelSpec, add_model_spec_argument
@@ -114,8 +117,14 @@ def prepare(
     fractions: SplitFractions = SplitFractions(),
     test_set_version: str = "1",
     now: Optional[dt.datetime] = None,
+    min_group_rows: int = DEFAULT_MIN_GROUP_ROWS,
+    frozen_test_location: Optional[str] = None,
 ) -> Dict[str, Any]:
     """Run the whole preparation; return the summary (also written to ``summary/prepare.json``).
+
+    The test set (new or frozen) must have two groups of the sensitive attribute with ``min_group_rows`` rows
+    (the gate's ``min_group_rows``), or the gate could never judge fairness on it. Messages name the frozen test
+    set by ``frozen_test_location`` (where it is kept; ``frozen_test_dir`` by default).
 
     Raises:
         InputError: any input problem, raised before any output is written.
@@ -124,7 +133,8 @@ def prepare(
     rid, et = dataset.record_identifier, dataset.event_time
     features, feature_stats = _load_features(spec, features_dir)
     labels, label_stats = load_labels(spec, labels_dir)
-    frozen = _load_frozen_test(spec, frozen_test_dir) if not data_io.is_empty_dir(frozen_test_dir) else None
+    where = frozen_test_location or frozen_test_dir
+    frozen = _load_frozen_test(spec, frozen_test_dir, where) if not data_io.is_empty_dir(frozen_test_dir) else None
 
     keys = _Keys.of(spec, features, labels)
     if not feature_stats["offline_store_export"]:  # an export's re-writes were resolved already
@@ -147,6 +157,15 @@ def prepare(
         frozen_table, manifest, frozen_path = None, None, None
     for name, table in splits.items():
         _check_split(name, table, spec)
+    if frozen is None:
+        _check_fairness_groups(spec, splits["test"], min_group_rows, f"the new test set ({splits['test'].num_rows} rows: the latest "
+                               f"{fractions.test:.0%} by event time)", "; it would be frozen for every later run, so "
+                               "nothing is written: provide more labelled data, or lower gate.min_group_rows")
+    else:
+        _check_fairness_groups(spec, frozen_table, min_group_rows, f"the frozen test set ({where}; version "
+                               f"{manifest['version']}, {frozen_table.num_rows} rows)", ", so the gate would reject every "
+                               "challenger: lower gate.min_group_rows, or delete the frozen test set so that the next run "
+                               "freezes a new one from the data it has then (the champion is judged on the new rows too)")
     warnings = unseen_category_warnings(spec, splits["train"], splits["test"] if frozen is None else frozen_table)
 
     # ---- everything is valid: write -------------------------------------------------
@@ -436,9 +455,9 @@ def encode_labels(column: Any, spec: ModelSpec, *, what: str) -> np.ndarray:
     return y
 
 
-def _load_frozen_test(spec: ModelSpec, directory: str) -> Tuple[pa.Table, Dict[str, Any], str]:
-    manifest, path = _verified_manifest(directory, what=f"frozen test set ({directory})", verify=True)
-    what = f"frozen test set ({directory})"
+def _load_frozen_test(spec: ModelSpec, directory: str, where: str) -> Tuple[pa.Table, Dict[str, Any], str]:
+    what = f"frozen test set ({where})"
+    manifest, path = _verified_manifest(directory, what=what, verify=True)
     # The labels are stored encoded, so a set made for another problem type or class list would be misread
     # (a binary set's manifest names neither).
     found = {"problem_type": problem.BINARY, "classes": ["0", "1"], **manifest}
@@ -666,6 +685,15 @@ def _check_split(name: str, table: pa.Table, spec: ModelSpec) -> None:
         raise InputError(f"the {name} split has a single {what}: every {target!r} value of its {table.num_rows} rows is {shown}")
 
 
+def _check_fairness_groups(spec: ModelSpec, test: pa.Table, min_group_rows: int, what: str, fix: str) -> None:
+    """Refuse a test set with fewer than two groups of the sensitive attribute big enough to compare: the gate
+    rejects every challenger on it as insufficient evidence of fairness."""
+    values = test.column(spec.sensitive_attribute).to_pandas().dropna().astype(str)
+    shortfall = fairness_shortfall(values.value_counts().to_dict(), min_group_rows)
+    if shortfall is not None:
+        raise InputError(f"{what} cannot show fairness across {spec.sensitive_attribute!r}: {shortfall}{fix}")
+
+
 # A categorical feature most of whose test values training never saw cannot generalise (a date, an id as text).
 UNSEEN_CATEGORY_WARNING = 0.5
 
@@ -757,6 +785,10 @@ def build_parser() -> argparse.ArgumentParser:
         "--test-set-version", "--test_set_version", dest="test_set_version", default="1",
         help="version recorded in a newly created test set's manifest (default %(default)s)",
     )  # fmt: skip
+    parser.add_argument(
+        evidence_flag("min_group_rows"), dest="min_group_rows", type=int, default=DEFAULT_MIN_GROUP_ROWS,
+        help="the gate's min_group_rows: the test set needs two sensitive-attribute groups this big (default %(default)s)",
+    )  # fmt: skip
     return parser
 
 
@@ -802,6 +834,8 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
                 frozen_test_dir=frozen_test_dir,
                 fractions=fractions,
                 test_set_version=args.test_set_version,
+                min_group_rows=args.min_group_rows,
+                frozen_test_location=args.frozen_test_dir,
             )
     except InputError as exc:
         print(f"ERROR: {exc}", file=sys.stderr)

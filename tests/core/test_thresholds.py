@@ -9,7 +9,8 @@ import pytest
 from mlops_loop.config import load_config
 from mlops_loop.config.schema import GateConfig
 from mlops_loop.training.names import GATE_PARAMETERS, PARAMETER_NAMES
-from pipeline_code.core.thresholds import DEFAULT_GATE, THRESHOLDS, GateThresholds, SpecError
+from pipeline_code.core.thresholds import (DEFAULT_GATE, EVIDENCE, MISSING_GROUP, THRESHOLDS, GateThresholds, SpecError,
+                                           fairness_shortfall)
 from pipeline_code.training import evaluate
 from tests.support.configs import SAMPLE_CONFIG
 
@@ -22,11 +23,13 @@ def _bounds(field: str) -> tuple[float, float]:
 
 
 def test_the_config_holds_every_threshold_in_table_order_with_policy_bounds_inside_the_gate_bounds():
-    # The thresholds in table order, then the evidence minimums a user may set (the row counts stay defaults).
-    assert list(GateConfig.model_fields) == [t.field for t in THRESHOLDS] + ["min_slice_positives", "min_predicted_positives"]
+    # The thresholds in table order, then every evidence minimum, each at least the gate code's lowest value.
+    assert list(GateConfig.model_fields) == [t.field for t in THRESHOLDS] + [name for name, _, _ in EVIDENCE]
     for t in THRESHOLDS:
         low, high = _bounds(t.field)
         assert t.low <= low <= high <= t.high, t.field
+    for name, lowest, _ in EVIDENCE:
+        assert _bounds(name)[0] >= lowest, name
 
 
 def test_the_config_defaults_and_conversion_are_the_gate_defaults():
@@ -49,3 +52,21 @@ def test_one_pipeline_parameter_and_one_evaluate_flag_per_threshold():
 def test_a_threshold_outside_the_gate_bounds_is_refused_naming_it():
     with pytest.raises(SpecError, match=r"^invalid gate thresholds: challenger_margin must be in \[-1.0, 1.0\], got 2.0$"):
         GateThresholds(**{**DEFAULT_GATE.to_dict(), "challenger_margin": 2.0})
+
+
+def test_a_fairness_shortfall_names_the_groups_largest_first_and_never_counts_the_missing_group():
+    """GIVEN rows per group of a sensitive attribute WHEN fewer than two reach min_group_rows THEN the shortfall says
+    how many do and lists the groups, largest first (six at most); the nulls' group neither counts nor shows."""
+    assert fairness_shortfall({"a": 120, "b": 100, "c": 3}, 100) is None
+    assert fairness_shortfall({"b": 99, "a": 102, "c": 99, MISSING_GROUP: 500}, 100) == (
+        "1 group has >= 100 rows (a: 102, b: 99, c: 99), and a comparison takes two")
+    many = {f"g{i}": i for i in range(1, 9)}
+    assert fairness_shortfall(many, 50) == (
+        "0 groups have >= 50 rows (g8: 8, g7: 7, g6: 6, g5: 5, g4: 4, g3: 3 and 2 more), and a comparison takes two")
+    assert fairness_shortfall({}, 1) == "0 groups have >= 1 rows (no values), and a comparison takes two"
+
+
+def test_the_row_minimums_are_config_keys_and_reach_the_gate():
+    gate = GateConfig(min_slice_rows=20, min_group_rows=40).thresholds()
+    assert (gate.min_slice_rows, gate.min_group_rows) == (20, 40)
+    assert gate.evidence_args()[:4] == ["--min-slice-rows", "20", "--min-group-rows", "40"]

@@ -476,13 +476,14 @@ def test_the_cross_checks_run_once_per_load_and_still_guard_an_app_config_built_
     assert calls[-1] == "mlops_loop.config.schema"
 
 
-@pytest.mark.parametrize("schedule", ["cron(0 3 * * ? *)", "cron(45 22 ? * * *)", "rate(1 day)"])
+@pytest.mark.parametrize("schedule", ["cron(0 3 * * ? *)", "cron(45 22 ? * * *)", "rate(1 day)", "rate(24 hours)",
+                                      "rate(1440 minutes)"])
 def test_the_monitor_runs_once_a_day(raw, schedule):
     raw["environments"]["dev"]["monitoring"] = {"schedule": schedule}
     assert parse_config(raw).environments["dev"].monitoring.schedule == schedule
 
 
-@pytest.mark.parametrize("schedule", ["rate(6 hours)", "rate(2 days)", "cron(0 */6 * * ? *)", "cron(0 2/6 * * ? *)",
+@pytest.mark.parametrize("schedule", ["rate(6 hours)", "rate(2 days)", "rate(25 hours)", "cron(0 */6 * * ? *)", "cron(0 2/6 * * ? *)",
                                       "cron(0 3 ? * MON *)", "cron(0 3 1 * ? *)", "cron(*/30 3 * * ? *)"])
 def test_a_monitoring_schedule_that_does_not_run_once_a_day_is_refused(raw, schedule):
     """The monitor judges the last 24 hours each run, and its calibrated thresholds, slow-drift sum and alarms count

@@ -58,14 +58,28 @@ def test_trees_on_inferentia2_are_refused_naming_what_the_xgboost_image_lacks():
     ]
 
 
+def test_a_network_served_on_trainium_is_refused_naming_what_serves_it_on_neuron():
+    raw, environment, model = _on_inferentia2({"mode": "realtime", "realtime": {"instance_type": "ml.trn1.2xlarge"}})
+    assert _problems(raw) == [
+        f"environment {environment!r}: field 'serving.{model}.realtime.instance_type': ml.trn1.2xlarge is a Trainium "
+        "instance, which serving with framework 'pytorch' cannot use (Trainium trains the network; the Compile step builds "
+        "it for Inferentia2 (torch-neuronx --target inf2), which is what serves it on Neuron); allowed accelerators for "
+        "serving: none, inferentia2 — pick e.g. ml.m5.large, ml.c5.xlarge or ml.inf2.xlarge"
+    ]
+
+
 @pytest.mark.parametrize("mode", ["async", "batch"])
 def test_a_compiled_network_is_served_on_real_time_endpoints_only(mode):
-    """Async endpoints do not take the parity check's InvokeEndpoint, and batch transform has no rollout to check."""
+    """Async endpoints do not take the parity check's InvokeEndpoint, and batch transform has no rollout to check;
+    the field is named where the environment's override sets it."""
     raw, environment, model = _on_inferentia2({"mode": mode, mode: {"instance_type": "ml.inf2.xlarge"}})
+    why = {"async": "its rollouts are parity-checked with synchronous InvokeEndpoint calls, which an async endpoint does "
+                    "not take",
+           "batch": "batch transform has no rollout in which the parity check could test the compiled model on the device"}
     assert _problems(raw) == [
-        f"environment {environment!r}: model {model!r}: field 'serving.{mode}.instance_type': ml.inf2.xlarge serves a compiled "
-        f"network on real-time endpoints only, not {mode} (its rollouts are parity-checked with synchronous calls); use "
-        "mode 'realtime', or a CPU type (e.g. ml.m5.xlarge)"
+        f"environment {environment!r}: field 'serving.{model}.{mode}.instance_type': ml.inf2.xlarge serves a compiled "
+        f"network on real-time endpoints only, not {mode} ({why[mode]}); use mode 'realtime', or a CPU type (e.g. "
+        "ml.m5.xlarge)"
     ]
 
 
@@ -73,8 +87,8 @@ def test_inferentia2_in_a_region_without_the_neuron_inference_image_is_refused()
     raw, environment, model = _on_inferentia2({"mode": "realtime", "realtime": {"instance_type": "ml.inf2.xlarge"}},
                                               region="eu-north-1")
     assert _problems(raw) == [
-        f"environment {environment!r}: model {model!r}: field 'serving.realtime.instance_type': ml.inf2.xlarge needs AWS's "
-        "Neuron inference image, which is not published in eu-north-1; regions with it: us-east-1, us-east-2, us-west-2, "
+        f"environment {environment!r}: field 'serving.{model}.realtime.instance_type': ml.inf2.xlarge needs AWS's "
+        "Neuron inference image, which is not published in eu-north-1; regions with it (each must also offer ml.inf2.xlarge): us-east-1, us-east-2, us-west-2, "
         "eu-west-1, eu-west-3, eu-central-1, ap-south-1, ap-northeast-1, ap-southeast-1, ap-southeast-2, sa-east-1 — serve "
         "on a CPU type there (e.g. ml.m5.large)"
     ]
@@ -84,7 +98,7 @@ def test_a_bake_too_short_for_the_parity_check_to_roll_back_is_refused():
     raw, environment, model = _on_inferentia2(
         {"mode": "realtime", "realtime": {"instance_type": "ml.inf2.xlarge", "rollout": {"strategy": "canary", "wait_minutes": 3}}})
     assert _problems(raw) == [
-        f"environment {environment!r}: model {model!r}: field 'serving.realtime.rollout.wait_minutes': 3 minutes is too short a "
+        f"environment {environment!r}: field 'serving.{model}.realtime.rollout.wait_minutes': 3 minutes is too short a "
         "bake for the parity check of a compiled model to roll a mismatching version back; at least 5"
     ]
 
@@ -118,7 +132,7 @@ def test_trainium_in_a_region_without_the_neuron_image_is_refused_naming_the_reg
     raw["environments"][environment]["training"]["instance_types"] = {model: "ml.trn1.2xlarge"}
     assert _problems(raw) == [
         f"environment {environment!r}: model {model!r}: field 'training.instance_types.{model}': ml.trn1.2xlarge needs AWS's "
-        "Neuron training image, which is not published in eu-west-2; regions with it: us-east-1, us-east-2, us-west-2, "
+        "Neuron training image, which is not published in eu-west-2; regions with it (each must also offer ml.trn1.2xlarge): us-east-1, us-east-2, us-west-2, "
         "eu-west-1, eu-west-3, eu-central-1, ap-south-1, ap-northeast-1, ap-southeast-1, ap-southeast-2, sa-east-1 — train "
         "on a CPU type there (e.g. ml.m5.xlarge)"
     ]
@@ -145,6 +159,16 @@ def test_a_per_model_training_type_for_a_name_that_is_no_model_is_refused():
         f"environment {environment!r}: field 'training.instance_types': unknown model(s) ['not-a-model']; models: "
         f"{', '.join(sorted(raw['models']))}"
     ]
+
+
+def test_a_model_with_a_mistake_of_its_own_is_not_also_called_unknown_by_its_training_type():
+    """GIVEN a network with a typo'd framework and a per-model training type WHEN the config is read THEN the one
+    line names the framework; the model is declared, so its training type is not refused as an unknown model's."""
+    raw, environment, model = _with_network()
+    raw["environments"][environment]["training"]["instance_types"] = {model: "ml.m5.xlarge"}
+    raw["models"][model]["framework"] = "torch"
+    problems = _problems(raw)
+    assert problems == [f"model {model!r}: field 'framework': Input should be 'xgboost' or 'pytorch' (got 'torch')"]
 
 
 def test_per_model_training_types_in_defaults_apply_where_the_model_is_trained_and_nowhere_else():

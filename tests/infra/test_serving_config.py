@@ -237,6 +237,42 @@ def test_each_invalid_serving_knob_fails_with_one_line_naming_where_field_and_fi
         assert problem.startswith(start), problem
 
 
+def test_alarms_of_a_model_on_a_multi_model_endpoint_are_refused_naming_the_endpoints():
+    """The endpoint's alarms watch a multi-model endpoint; a member's own would silently not exist."""
+    raw = _raw()
+    raw["environments"]["staging"].setdefault("serving", {})["credit-risk"] = {
+        "mode": "multi_model", "multi_model": {"endpoint": "shared"}, "alarms": {"min_invocations_per_hour": 10}}
+    assert problems_of(raw) == [
+        "environment 'staging': field 'serving.credit-risk.alarms': a model on a multi-model endpoint is alarmed by its "
+        "endpoint, so these would not apply; set them under multi_model_endpoints.shared.alarms (or remove them here)"]
+
+
+def test_a_batch_model_captures_every_record_or_none():
+    """A transform job has no sampling: a percentage between 0 and 100 would silently capture everything."""
+    raw = _raw()
+    _serving(raw, "credit-risk").update({"mode": "batch", "data_capture_percent": 50})
+    assert problems_of(raw) == [
+        "model 'credit-risk': field 'serving.data_capture_percent': a batch transform job captures every record or "
+        "none, so 50 would capture them all; set 100 (the default) or 0"]
+
+
+def test_a_model_that_expects_daily_requests_but_captures_none_is_refused_and_capturing_none_is_warned_about():
+    """GIVEN an environment that turns a model's capture off WHEN the model declares min_daily_requests THEN synth
+    refuses (its monitor would count nothing and page every day), naming the environment's field; without
+    min_daily_requests the config loads with a warning that the monitor will see nothing."""
+    raw = _raw()
+    raw["environments"]["prod"].setdefault("serving", {})["churn"] = {"data_capture_percent": 0}
+    config = parse_config(raw)
+    assert ("environment 'prod': field 'serving.churn.data_capture_percent': 0 captures no request, so the model's drift "
+            "monitor will report every window quiet and never see drift; capture a sample (e.g. 10) to monitor it"
+            ) in config.warnings()
+    raw["models"]["churn"]["min_daily_requests"] = 500
+    assert problems_of(raw) == [
+        "environment 'prod': field 'serving.churn.data_capture_percent': 0 captures no request, but model 'churn' "
+        "declares min_daily_requests 500, so its monitor would count none and page people every day; capture a "
+        "sample (e.g. 10) or remove min_daily_requests"]
+
+
 def test_unknown_instance_type_lists_every_known_type():
     raw = _raw()
     _serving(raw, "churn")["realtime"]["instance_type"] = "ml.m99.huge"

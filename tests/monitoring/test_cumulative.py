@@ -8,6 +8,7 @@ import shutil
 import numpy as np
 import pytest
 
+from pipeline_code.monitoring import report as report_mod
 from pipeline_code.monitoring import calibration, cumulative
 from pipeline_code.training.baseline import psi
 from tests.support.monitoring import run, write_window
@@ -95,6 +96,9 @@ def test_a_corrupt_earlier_report_makes_the_window_unhealthy_with_the_reason_nev
     assert not report["healthy"]
     (error,) = [e for e in report["errors"] if e["kind"] == "history_invalid"]
     assert error["message"].startswith(f"run-0/report.json: {reason}") and "remove or repair the file" in error["message"]
+    # AND only the slow-drift detector, which reads that history, is left out: today's drift is judged and published
+    assert error["section"] == "cumulative_drift" and "cumulative_drift" not in report["sections"]
+    assert report["trusted"] and "DataDriftMaxPsi" in {m["MetricName"] for m in report_mod.metric_data(report, "dev", "churn")}
 
 
 def test_another_models_reports_in_a_shared_history_are_skipped(tmp_path, spec, reference):

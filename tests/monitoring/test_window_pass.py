@@ -20,6 +20,7 @@ from pipeline_code.monitoring import capture, capture_columns, quality, window_p
 from pipeline_code.monitoring.window_stats import RowSample, concat
 from pipeline_code.training.baseline import bin_counts
 from pipeline_code.training.train import predict
+from pipeline_code.monitoring import report as report_mod
 from tests.support.monitoring import run, write_window
 
 TEXT = pd.StringDtype("pyarrow")
@@ -180,7 +181,7 @@ def test_a_model_that_fails_to_score_is_the_rescoring_sections_error_not_a_crash
     report = run(spec, reference, window, str(tmp_path / "out"))
     rescoring = report["sections"]["rescoring"]
     assert (rescoring["status"], rescoring["error"]) == ("error", "RuntimeError: model down")
-    assert {"kind": "section_failed", "message": "rescoring: RuntimeError: model down"} in report["errors"]
+    assert {"kind": "section_failed", "message": "rescoring: RuntimeError: model down", "section": "rescoring"} in report["errors"]
     assert not report["healthy"] and report["status"] == "unhealthy"
     # the other sections ran on the unscored records
     assert {*SECTIONS, "capture", "row_sample"} <= set(report["sections"])
@@ -217,11 +218,16 @@ def test_labels_that_fail_to_join_midway_are_model_qualitys_error_and_bias_still
     assert len(calls) == 2
     model_quality = report["sections"]["model_quality"]
     assert (model_quality["status"], model_quality["error"]) == ("error", "RuntimeError: label store gone")
-    assert {"kind": "section_failed", "message": "model_quality: RuntimeError: label store gone"} in report["errors"]
+    assert {"kind": "section_failed", "message": "model_quality: RuntimeError: label store gone",
+            "section": "model_quality"} in report["errors"]
     # AND bias ran on the sample (the chunks after the failure kept the sample's columns, their labels missing)
     bias = report["sections"]["bias"]
     assert bias["status"] in ("pass", "fail") and sum(g["rows"] for g in bias["groups"].values()) == 300
     assert report["sections"]["row_sample"] == {"rows": 300, "of": 600, "size": 300, "whole_window": False}
+    # AND the window's drift still stands: published for the retrain alarms while the health metrics page people
+    published = {m["MetricName"]: m["Value"] for m in report_mod.metric_data(report, "dev", "churn")}
+    assert report["trusted"] and not report["healthy"] and published["MonitorHealthy"] == 0
+    assert {"DataDriftMaxPsi", "PredictionPsi"} <= set(published) and "ModelAuc" not in published
     assert report["sections"]["attribution"]["status"] == "pass"
     assert report["sections"]["data_drift"]["drifted_features"] == []
 
@@ -273,7 +279,7 @@ def test_a_sample_that_fails_is_the_error_of_bias_and_attributions_only(tmp_path
     for name in ("bias", "attribution"):
         section = report["sections"][name]
         assert (section["status"], section["error"]) == ("error", "MemoryError: no room for the sample"), name
-        assert {"kind": "section_failed", "message": f"{name}: MemoryError: no room for the sample"} in report["errors"]
+        assert {"kind": "section_failed", "message": f"{name}: MemoryError: no room for the sample", "section": name} in report["errors"]
     assert len(report["errors"]) == 2
     assert report["sections"]["data_drift"]["drifted_features"] == [] and "error" not in report["sections"]["data_drift"]
     assert report["sections"]["prediction_drift"]["rows"] == 600

@@ -175,6 +175,8 @@ def test_every_job_runs_the_stock_xgboost_image(built):
                 "--labels-dir": "/opt/ml/processing/input/labels",
                 "--frozen-test-dir": specs.base_spec().frozen_test_s3_uri,
                 "--output-dir": "/opt/ml/processing/output",
+                # The gate's: a test set it could never judge fairness on is not frozen.
+                "--min-group-rows": str(specs.base_spec().gate.min_group_rows),
             },
         ),
         (

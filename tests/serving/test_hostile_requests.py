@@ -69,6 +69,43 @@ def test_a_line_separator_inside_a_value_is_part_of_the_value(trained, served):
         assert len(out.decode().split("\n")) == 2
 
 
+def test_a_huge_value_is_named_in_the_400_not_repeated_whole(trained, served):
+    """GIVEN a text field of a megabyte, or a number written with 100,000 digits WHEN scored THEN the 400 names the
+    field and shows the value's start and length: the message (and the log line it becomes) stays short."""
+    record = trained.raw_records(1)[0]
+    numeric = next(c for c in served.required_raw_fields if trained.dataset.column(c).dtype in ("integer", "double"))
+    text = next(c for c in served.required_raw_fields if trained.dataset.column(c).dtype == "string")
+    for field, value in ((text, "x" * 1_000_000), (numeric, "9" * 100_000)):
+        with pytest.raises(inf.InvocationError) as caught:
+            inf.invoke(served, json.dumps([{**record, field: value}]), content_type=inf.JSON)
+        message = str(caught.value)
+        assert caught.value.status_code == 400 and f"field {field!r}: " in message and len(message) < 600, message[:600]
+        assert f"{value[:40]!r}... ({len(value)} characters)" in message
+
+
+def test_a_raw_field_written_with_a_typo_is_named_not_read_as_missing(trained_models):
+    """GIVEN a raw record whose optional field's name has a typo (it would be ignored, the value scored as missing)
+    WHEN scored THEN a 400 names the key and the field it looks like; a required field's typo is named beside the
+    missing field; keys that are no typo of a field (a caller's own id) are still ignored."""
+    trained = next(t for t in trained_models.values() if inf.model_fn(t.model_dir).optional_raw_fields)
+    served = inf.model_fn(trained.model_dir)
+    record = trained.raw_records(1)[0]
+    optional, required = served.optional_raw_fields[0], served.required_raw_fields[0]
+    typo = dict(record, **{optional[:-1]: record[optional]})
+    del typo[optional]
+    with pytest.raises(inf.InvocationError) as caught:
+        inf.invoke(served, json.dumps([typo]), content_type=inf.JSON)
+    assert str(caught.value) == (
+        f"record 0: field {optional[:-1]!r} is not a field of this model and looks like {optional!r}, which the record "
+        "lacks (an optional field left out is scored as missing); correct its name")
+    typo = dict(record, **{required + "s": record[required]})
+    del typo[required]
+    with pytest.raises(inf.InvocationError, match=f"missing required field {required!r} .*; its {required + 's'!r} looks like "
+                                                  f"{required!r}$"):
+        inf.invoke(served, json.dumps([typo]), content_type=inf.JSON)
+    inf.invoke(served, json.dumps([dict(record, request_source="mobile-app")]), content_type=inf.JSON)
+
+
 HOSTILE_VALUES = [None, True, "", " ", "1e999", "-1e308", 1e308, -1e-320, 10**30, "٣", "\u2028", "\x00", [], {},
                   {"$ref": 1}, "NaN", "inf", "0x10", "1_000", " 12 ", "１２", 2**63, -(2**63) - 1]
 

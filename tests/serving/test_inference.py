@@ -241,17 +241,32 @@ def test_inference_id_is_echoed(trained, served):
 # --------------------------------------------------------------------------------------
 # Unseen and messy categories
 # --------------------------------------------------------------------------------------
-def test_unseen_category_scores_like_a_missing_value(trained, served):
-    """GIVEN a category no training row had WHEN scored THEN it is treated as missing, as train.encode does."""
+def test_a_precomputed_category_outside_its_columns_declared_values_is_refused_like_a_raw_one(trained, served):
+    """GIVEN precomputed features (JSON or CSV) whose categorical feature is its column unchanged WHEN a value outside
+    the column's declared values is sent THEN it is a 400 naming the field and the allowed values, as for a raw record
+    (before: scored as a missing value, a silently different score)."""
+    dataset = trained.dataset
+    categorical = next(f for f in served.feature_order if served.is_categorical(f) and dataset.feature(f).expr.op == "col"
+                       and dataset.column(dataset.feature(f).expr.args[0]).allowed)
+    allowed = dataset.column(dataset.feature(categorical).expr.args[0]).allowed
+    record = dict(trained.feature_records(1)[0], **{categorical: "never-seen-before"})
+    with pytest.raises(inf.InvocationError) as caught:
+        _invoke(served, [record])
+    assert str(caught.value) == (f"record 0: field {categorical!r}: 'never-seen-before' is not an allowed value; allowed: "
+                                 f"{', '.join(allowed)} (declared for dataset {dataset.name!r})")
+    row = ",".join("never-seen-before" if f == categorical else "" if record[f] is None else str(record[f])
+                   for f in served.feature_order)
+    with pytest.raises(inf.InvocationError, match=f"field {categorical!r}: 'never-seen-before' is not an allowed value"):
+        inf.invoke(served, row, content_type=inf.CSV)
+
+
+def test_the_model_reads_a_category_training_never_saw_as_a_missing_value(trained, served):
+    """GIVEN a category no training row had (a feature whose levels come from the training data has no declared set
+    to refuse it by) WHEN the model scores it THEN it is treated as missing, as train.encode does."""
     categorical = [f for f in served.feature_order if served.is_categorical(f)][0]
-    records = trained.feature_records(50)
-    unseen = [dict(r, **{categorical: "never-seen-before"}) for r in records]
-    missing = [dict(r, **{categorical: None}) for r in records]
-    unseen_scores = _json_scores(_invoke(served, unseen)[0])
-    assert np.array_equal(unseen_scores, _json_scores(_invoke(served, missing)[0]))
-    frame = trained.test.iloc[:50].copy()
-    frame[categorical] = "never-seen-before"
-    assert np.array_equal(unseen_scores, predict(served.trained, frame))
+    unseen, missing = trained.test.iloc[:50].copy(), trained.test.iloc[:50].copy()
+    unseen[categorical], missing[categorical] = "never-seen-before", None
+    assert np.array_equal(predict(served.trained, unseen), predict(served.trained, missing))
 
 
 def test_a_compiled_model_serves_the_cpu_models_scores_within_the_parity_tolerance(trained_models, monkeypatch):

@@ -15,6 +15,7 @@ import pytest
 
 from mlops_cli.local.online_store import LocalEndpoint, LocalOnlineStore, score_by_id
 from pipeline_code.core.online_features import LookupSpec, front_environment
+from pipeline_code.handlers.score_by_id import FrontError, score
 from tests.support.capture import decode_capture
 from tests.support.contract_doc import doc_examples
 
@@ -70,6 +71,15 @@ def test_scores_by_id_equal_the_evaluation_scores_of_the_same_rows(churn, tmp_pa
         assert math.isclose(prediction["score"], float(expected), rel_tol=1e-6, abs_tol=1e-7)
     assert {p["feature_source"] for p in predictions} == {"online_store"}
     assert answer["body"]["lookup"] == {"fresh": 40, "unknown": 0, "expired": 0, "stale": 0, "invalid": 0}
+
+
+def test_a_record_the_model_refuses_is_the_fronts_422_as_in_aws_not_a_crash(churn):
+    """GIVEN the local endpoint WHEN the serving code refuses a record (one with a field missing) THEN it answers as
+    SageMaker Runtime does, a ModelError with the container's status and message, which the front makes a 422."""
+    with pytest.raises(FrontError) as refused:
+        score(LocalEndpoint(churn.model_dir, model="churn"), "local", [{"unknown": 1}])
+    assert refused.value.status == 422
+    assert str(refused.value).startswith("the model refused the records: record 0: missing required field ")
 
 
 def test_a_newer_record_replaces_the_online_one_and_an_older_one_does_not(churn, tmp_path):
@@ -194,20 +204,21 @@ def test_the_skew_check_is_quiet_when_serving_used_the_training_values(churn, tm
 
 
 def test_the_skew_check_finds_a_feature_computed_differently_at_serving(churn, tmp_path):
-    # GIVEN a serving-side bug: the store's tenure is in days, not months, for every other customer
-    def days_not_months(record):
+    # GIVEN a serving-side bug: the store's tenure is in whole years (as months) for every other customer; within
+    # the column's declared range, so the model scores it (a value outside it would be refused, a 422)
+    def whole_years(record):
         if int(record["customer_id"].split("-")[1]) % 2 == 0 and record["tenure_months"] is not None:
-            record["tenure_months"] = record["tenure_months"] * 30
+            record["tenure_months"] = record["tenure_months"] // 12 * 12
         return record
 
-    section = _skew_of_scoring_by_id(churn, tmp_path, serving_bug=days_not_months)
+    section = _skew_of_scoring_by_id(churn, tmp_path, serving_bug=whole_years)
     # THEN the check fails on that feature alone, with the largest differences first
     tenure = section["features"]["tenure_months"]
     assert section["status"] == "fail"
     assert {name for name, entry in section["features"].items() if entry["mismatches"]} == {"tenure_months"}
-    changed = sum(1 for r in churn.feature_records(60)[::2] if r["tenure_months"] not in (None, 0))
+    changed = sum(1 for r in churn.feature_records(60)[::2] if r["tenure_months"] is not None and r["tenure_months"] % 12)
     assert tenure["mismatches"] == changed and tenure["rate"] == pytest.approx(changed / 60)
     largest = tenure["largest"]
-    assert len(largest) == 5 and all(e["served"] == pytest.approx(30 * e["offline"]) for e in largest)
+    assert len(largest) == 5 and all(e["served"] == e["offline"] // 12 * 12 for e in largest)
     assert [e["difference"] for e in largest] == sorted((e["difference"] for e in largest), reverse=True)
     assert section["max_mismatch_rate"] == tenure["rate"]

@@ -141,6 +141,27 @@ def test_a_report_missing_a_required_metric_raises_naming_it(reports, dev_gate, 
     assert ".".join(path) in str(excinfo.value)
 
 
+def test_a_test_set_without_two_groups_big_enough_to_compare_fails_the_gate_as_insufficient_evidence(
+    churn_spec, dev_gate, strong_model, prepared, tmp_path
+):
+    """GIVEN a gate whose min_group_rows no group of the test set reaches WHEN the challenger is evaluated THEN
+    the report is written and the gate fails on the evidence, naming the groups and the fix; the parity checks,
+    whose metrics do not exist, are not run (before: the evaluate job failed on a null metric, with no report)."""
+    gate = dataclasses.replace(dev_gate, min_group_rows=100_000)
+    report = evaluate.evaluate(churn_spec, strong_model, prepared["test"], str(tmp_path), gate, champion_dir=None,
+                               log=lambda line: None)
+    assert (tmp_path / "evaluation.json").exists()
+    decision = decide(report, gate)
+    assert not decision.passed and report["gate"]["passed"] is False and report["gate"]["reasons"] == decision.reasons
+    assert [c["name"] for c in decision.checks] == ["min_auc", "fairness_evidence"]
+    groups = {g: v["rows"] for g, v in report["challenger"]["fairness"]["groups"].items() if g != metrics.MISSING_GROUP}
+    sizes = ", ".join(f"{g}: {n}" for g, n in sorted(groups.items(), key=lambda item: (-item[1], item[0])))
+    assert decision.reasons == [
+        f"fairness across {churn_spec.sensitive_attribute} cannot be judged on the test set: 0 groups have >= 100000 "
+        f"rows ({sizes}), and a comparison takes two (insufficient evidence, not a pass); provide more labelled data "
+        "or lower gate.min_group_rows"]
+
+
 def test_a_null_or_nan_metric_is_never_a_pass(reports, dev_gate):
     report = copy.deepcopy(reports["first"])
     report["challenger"]["fairness"]["disparate_impact"] = None

@@ -18,6 +18,7 @@ import pytest
 from moto import mock_aws
 
 from pipeline_code.core import problem
+from pipeline_code.core.frameworks import ALGORITHMS
 from pipeline_code.training import evaluate
 from pipeline_code.training import model_card as mc
 from tests.support import problem_type_reports as reports
@@ -107,6 +108,7 @@ def test_a_card_carries_intended_use_metrics_vs_champion_and_fairness(passing, c
     card = mc.build_model_card(evaluation_report=report, model_spec=churn_spec, description=DESCRIPTION, model_package_arn=arn)
     assert_schema_valid(card)
     assert card["intended_uses"]["purpose_of_model"] == DESCRIPTION
+    assert card["model_overview"]["algorithm_type"] == ALGORITHMS["xgboost"]
     assert "'gender' is never a model input" in card["intended_uses"]["intended_uses"]
     mine, theirs = values(group(card, "challenger (this version)")), values(group(card, "champion"))
     assert mine["auc"]["value"] == pytest.approx(report["challenger"]["metrics"]["auc"])

@@ -16,6 +16,7 @@ from pipeline_code.sample_data.generate import generate
 from pipeline_code.training import data_io
 from pipeline_code.training.data_io import InputError
 from pipeline_code.training.prepare import SplitFractions, prepare
+from pipeline_code.training.prepare import main as prepare_main
 from tests.support.training import write_inputs
 from tests.support import datasets as samples
 
@@ -184,6 +185,54 @@ def test_given_a_modified_frozen_test_set_then_prepare_refuses_it(churn_spec, ch
     (frozen / "manifest.json").write_bytes((Path(prepared["test"]) / "manifest.json").read_bytes())
     with pytest.raises(InputError, match="sha256"):
         prepare(churn_spec, churn_inputs["features"], churn_inputs["labels"], str(tmp_path / "out"), frozen_test_dir=str(frozen))
+    assert not (tmp_path / "out").exists()
+
+
+def _group_rows(directory, attribute) -> dict:
+    return _read(directory)[attribute].dropna().astype(str).value_counts().to_dict()
+
+
+def _sizes(groups: dict) -> str:
+    return ", ".join(f"{g}: {n}" for g, n in sorted(groups.items(), key=lambda item: (-item[1], item[0])))
+
+
+def test_a_new_test_set_without_two_groups_big_enough_to_compare_is_refused_and_nothing_is_frozen(
+    churn_spec, churn_inputs, prepared, tmp_path
+):
+    """GIVEN the gate's min_group_rows above the second-largest group of the sensitive attribute in the rows the
+    new test set would hold WHEN prepared without a frozen test set THEN it refuses, naming the groups, why it
+    matters (the set would be frozen for every later run) and the fix, and writes nothing."""
+    attribute = churn_spec.sensitive_attribute
+    groups = _group_rows(prepared["test"], attribute)  # the rows a new test set of these inputs holds
+    minimum = sorted(groups.values())[-2] + 1
+    rows = len(_read(prepared["test"]))
+    with pytest.raises(InputError) as excinfo:
+        prepare(churn_spec, churn_inputs["features"], churn_inputs["labels"], str(tmp_path / "out"), min_group_rows=minimum)
+    assert str(excinfo.value) == (
+        f"the new test set ({rows} rows: the latest 15% by event time) cannot show fairness across {attribute!r}: "
+        f"1 group has >= {minimum} rows ({_sizes(groups)}), and a comparison takes two; it would be frozen for every "
+        "later run, so nothing is written: provide more labelled data, or lower gate.min_group_rows")
+    assert not (tmp_path / "out").exists()
+
+
+def test_a_frozen_test_set_the_gate_could_never_judge_fairness_on_is_refused_with_how_to_replace_it(
+    churn_spec, churn_inputs, prepared, tmp_path, capsys
+):
+    """GIVEN a frozen test set and a min_group_rows no group of it reaches WHEN prepared through the job's CLI
+    THEN it exits 1 naming where the set is kept, its version and size, and both ways out (training would only
+    end in a gate that rejects every challenger)."""
+    attribute = churn_spec.sensitive_attribute
+    groups = _group_rows(prepared["test"], attribute)
+    minimum = max(groups.values()) + 1
+    code = prepare_main(["--model-spec", churn_spec.to_json(), "--features-dir", churn_inputs["features"],
+                         "--labels-dir", churn_inputs["labels"], "--frozen-test-dir", prepared["test"],
+                         "--output-dir", str(tmp_path / "out"), "--min-group-rows", str(minimum)])
+    assert code == 1
+    assert capsys.readouterr().err.strip() == (
+        f"ERROR: the frozen test set ({prepared['test']}; version 1, {len(_read(prepared['test']))} rows) cannot show fairness "
+        f"across {attribute!r}: 0 groups have >= {minimum} rows ({_sizes(groups)}), and a comparison takes two, so the "
+        "gate would reject every challenger: lower gate.min_group_rows, or delete the frozen test set so that the next "
+        "run freezes a new one from the data it has then (the champion is judged on the new rows too)")
     assert not (tmp_path / "out").exists()
 
 

@@ -11,6 +11,7 @@ import pytest
 
 torch = pytest.importorskip("torch")
 
+from pipeline_code.core.frameworks import ALGORITHMS  # noqa: E402
 from pipeline_code.core.integrity import METADATA_FILE, MODEL_FILE  # noqa: E402
 from pipeline_code.training import metrics, model_io, train_torch  # noqa: E402
 from pipeline_code.training.network import inputs_from_encoded  # noqa: E402
@@ -39,6 +40,19 @@ def test_the_artefact_names_its_framework_and_keeps_the_shared_encoding(network_
     assert 0 < metadata["threshold"] < 1 and metadata["decision"]["threshold"] == metadata["threshold"]
     assert metadata["network"]["parameters"] > 0
     assert json.loads((Path(network_model) / MODEL_FILE).read_text())["format"] == "mlops-loop/tabular-network/v1"
+
+
+def test_the_model_card_of_a_network_names_its_algorithm(network_model, churn_spec, dev_gate, prepared, tmp_path):
+    """GIVEN the network evaluated WHEN its model card is built THEN the card (what approvers read) names the network
+    as its algorithm, from the framework evaluation records."""
+    from pipeline_code.training import evaluate, model_card
+
+    evaluate.evaluate(churn_spec, network_model, prepared["test"], str(tmp_path), dev_gate, champion_dir=None,
+                      log=lambda line: None)
+    report = json.loads((tmp_path / "evaluation.json").read_text())
+    assert report["challenger"]["model_info"]["framework"] == "pytorch"
+    card = model_card.build_model_card(evaluation_report=report, model_spec=churn_spec)
+    assert card["model_overview"]["algorithm_type"] == ALGORITHMS["pytorch"]
 
 
 def test_the_portable_network_scores_as_the_torch_module_does(churn_spec, prepared, test_frame):

@@ -9,6 +9,7 @@ from typing import Any, Dict, List, Mapping, Optional, Sequence, Tuple
 
 from pipeline_code.core import problem
 from pipeline_code.core.contract import EVALUATION_FILE, PACKAGE_ARN
+from pipeline_code.core.frameworks import ALGORITHMS, XGBOOST
 from pipeline_code.training.spec import ModelSpec
 
 CARD_JSON = "model_card.json"
@@ -366,7 +367,8 @@ def _overview(card: _Evaluated) -> Dict[str, Any]:
     overview: Dict[str, Any] = {
         "model_description": _clip(card.purpose, _MAX["description"]),
         "model_creator": f"mlops-loop training pipeline ({card.spec.name})",
-        "algorithm_type": "XGBoost (gradient-boosted decision trees)",
+        # A report from before frameworks were recorded is an XGBoost model's.
+        "algorithm_type": ALGORITHMS.get(str(card.info.get("framework", XGBOOST)), str(card.info.get("framework"))),
         "problem_type": problem.DISPLAY_NAME[card.kind],
     }
     if model_data:

@@ -43,7 +43,7 @@ RAW_CONFIG = {
 }
 MODELS: dict[str, ModelConfig] = parse_config(RAW_CONFIG, source="drift monitor test config").models
 SETTINGS = MonitoringConfig(schedule="cron(0 5 * * ? *)", psi_threshold=0.3, false_alarm_rate=0.02, max_auc_drop=0.04,
-                            max_quality_drop=0.15, ks_p_value=0.005)
+                            max_quality_drop=0.15, ks_p_value=0.005, max_malformed_rate=0.05)
 
 
 def _monitor(model: str = "returns", *, mode: str = "realtime", stack: Stack | None = None,
@@ -124,8 +124,10 @@ def test_a_batch_model_is_judged_on_its_batch_inputs_and_outputs():
 def test_the_thresholds_are_the_environments_monitoring_settings():
     stack, _ = _monitor()
     args = _arguments(_schedule(stack)[1])
-    assert {k: args[k] for k in ("--psi-threshold", "--false-alarm-rate", "--ks-p-value", "--max-auc-drop")} == {
-        "--psi-threshold": "0.3", "--false-alarm-rate": "0.02", "--ks-p-value": "0.005", "--max-auc-drop": "0.04"}
+    assert {k: args[k] for k in ("--psi-threshold", "--false-alarm-rate", "--ks-p-value", "--max-auc-drop",
+                                 "--max-malformed-rate")} == {
+        "--psi-threshold": "0.3", "--false-alarm-rate": "0.02", "--ks-p-value": "0.005", "--max-auc-drop": "0.04",
+        "--max-malformed-rate": "0.05"}
 
 
 def test_a_binary_model_without_expected_traffic_gets_no_quality_drop_or_minimum_requests():
