@@ -171,7 +171,8 @@ class LocalEndpoint:
         except InvocationError as error:
             # What SageMaker Runtime answers when the container refuses a request: a ModelError carrying the
             # container's status and message (the front turns a 4xx into its 422).
-            raise ClientError({"Error": {"Code": "ModelError", "Message": f"Received client error ({error.status_code}) "
+            side = "client" if 400 <= error.status_code < 500 else "server"
+            raise ClientError({"Error": {"Code": "ModelError", "Message": f"Received {side} error ({error.status_code}) "
                                          f"from primary with message \"{error.message}\""},
                                "OriginalStatusCode": error.status_code, "OriginalMessage": error.message},
                               "InvokeEndpoint") from error

@@ -308,7 +308,11 @@ def _merged_serving(env: str, merged: Mapping, model_section: Mapping, valid_mod
         if model in overrides and model in valid_models:
             base = model_section[model].get("serving") or {}
             override = overrides.get(model) or {}
-            out[model] = _deep_merge(base, override) if isinstance(override, Mapping) else override
+            block = _deep_merge(base, override) if isinstance(override, Mapping) else override
+            if isinstance(block, Mapping) and block.get("mode") == "multi_model" and "alarms" not in override:
+                # The model's own alarms watch its own endpoint; on a shared one here the endpoint's alarms do.
+                block = {key: value for key, value in block.items() if key != "alarms"}
+            out[model] = block
     return out
 
 

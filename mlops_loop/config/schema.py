@@ -439,7 +439,7 @@ class AppConfig(StrictModel):
                 lines.append(f"environment {env.name!r}: field 'account': {env.account!r} is also the account of "
                              f"{', '.join(repr(s) for s in shared)}; give prod an account of its own")
             for model in self.models_of(env):
-                if self.serving_of(env, model).data_capture_percent == 0:
+                if _captures_nothing_it_monitors(self.serving_of(env, model)):
                     lines.append(f"{_capture_where(env, model)}: 0 captures no request, so the model's drift monitor will "
                                  "report every window quiet and never see drift; capture a sample (e.g. 10) to monitor it")
         return lines
@@ -640,16 +640,23 @@ def offer_problems(models: dict[str, ModelConfig], environments: dict[str, Envir
 
 
 def capture_problems(models: dict[str, ModelConfig], environments: dict[str, EnvironmentConfig]) -> list[str]:
-    """A model that expects daily requests (``min_daily_requests``) but captures none: its monitor would count none
-    and page people every day. (Capturing none at all is a warning: :meth:`AppConfig.warnings`.)"""
+    """A model that expects daily requests (``min_daily_requests``) but captures none (batch aside: its monitor reads
+    the transform's files): its monitor would count none and page people every day. (Capturing none at all is a
+    warning: :meth:`AppConfig.warnings`.)"""
     problems = []
     for env in environments.values():
         for model in (models[m] for m in env.models if m in models):
-            if model.min_daily_requests and env.serving.get(model.name, model.serving).data_capture_percent == 0:
+            if model.min_daily_requests and _captures_nothing_it_monitors(env.serving.get(model.name, model.serving)):
                 problems.append(f"{_capture_where(env, model)}: 0 captures no request, but model {model.name!r} declares "
                                 f"min_daily_requests {model.min_daily_requests}, so its monitor would count none and page "
                                 "people every day; capture a sample (e.g. 10) or remove min_daily_requests")
     return problems
+
+
+def _captures_nothing_it_monitors(serving: ServingConfig) -> bool:
+    """Whether the monitor would see no traffic: no capture, except in batch mode, whose monitor reads the transform
+    job's input and output files."""
+    return serving.data_capture_percent == 0 and serving.mode != "batch"
 
 
 def _capture_where(env: EnvironmentConfig, model: ModelConfig) -> str:

@@ -30,8 +30,9 @@ class History:
     other_models: int = 0
 
     def trend(self, current: Mapping[str, Any]) -> Dict[str, List[Any]]:
-        """Per :data:`TREND_KEYS` key, its value in each earlier healthy run and this one (``current``: the summary)."""
-        runs = [r for r in self.reports if r.get("healthy") and isinstance(r.get("summary"), Mapping)]
+        """Per :data:`TREND_KEYS` key, its value in each earlier run whose window was trusted (its numbers stand, even
+        if one section failed; a report from before ``trusted``: a healthy one) and this one (``current``: the summary)."""
+        runs = [r for r in self.reports if r.get("trusted", r.get("healthy")) and isinstance(r.get("summary"), Mapping)]
         out: Dict[str, List[Any]] = {"generated_at": [r.get("generated_at") for r in runs] + ["this run"]}
         for key in TREND_KEYS:
             out[key] = [r["summary"].get(key) for r in runs] + [current.get(key)]

@@ -138,13 +138,15 @@ def run_monitor(spec: ModelSpec, args: argparse.Namespace, *, cloudwatch_client:
         sections["remote"] = preflight.section
         checks.extend(preflight.checks)
         for item in preflight.errors:
-            error(item["kind"], item["message"])
+            error(item["kind"], item["message"], section=item.get("section"))
 
-    def guarded(name: str, func: Any) -> Any:
+    def guarded(name: str, func: Any, *, confined: bool = True) -> Any:
+        """``func()`` as section ``name``; its failure is reported, and distrusts only that section unless the
+        others rest on it (``confined`` false)."""
         try:
             result = func()
         except Exception as exc:  # noqa: BLE001 - a failing section is reported, monitoring continues
-            error("section_failed", f"{name}: {type(exc).__name__}: {exc}", section=name)
+            error("section_failed", f"{name}: {type(exc).__name__}: {exc}", section=name if confined else None)
             sections[name] = {"status": drift.ERROR, "error": f"{type(exc).__name__}: {exc}",
                               "traceback": traceback.format_exc(limit=5)}
             return None
@@ -210,7 +212,8 @@ def run_monitor(spec: ModelSpec, args: argparse.Namespace, *, cloudwatch_client:
     if model_problem:
         error(*model_problem)
     if window_pass.rescored is not None or RESCORING in window_pass.failures:
-        guarded("rescoring", window_pass.rescoring_section)
+        # The predictions the other sections judge: rescoring that stopped part-way leaves them judging some chunks.
+        guarded("rescoring", window_pass.rescoring_section, confined=False)
     sample = window_pass.sample_frame()
     if window.records:
         sections["row_sample"] = window_pass.sample_section(window.records)
@@ -289,7 +292,9 @@ def run_monitor(spec: ModelSpec, args: argparse.Namespace, *, cloudwatch_client:
               section="cumulative_drift")
     dd = sections.get("data_drift") or {}
     pdrift = sections.get("prediction_drift") or {}
-    if baseline.get("statistics") and window.records and not history.problems:
+    # Earlier reports unread or unreadable: the detector's state is unknown, so it is left out rather than restarted.
+    history_lost = any(e.get("section") == "cumulative_drift" for e in errors)
+    if baseline.get("statistics") and window.records and not history_lost:
         scores = {name: entry.get("drift_score") if trusted else None for name, entry in (dd.get("features") or {}).items()}
         scores[cumulative.PREDICTION] = pdrift.get("drift_score") if trusted else None
         guarded("cumulative_drift", lambda: _cumulative_section(history, scores, baseline["statistics"]))

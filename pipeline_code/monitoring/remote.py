@@ -473,8 +473,9 @@ def prepare_inputs(args: argparse.Namespace, *, aws: Optional[Mapping[str, Any]]
     section: Dict[str, Any] = {"serving_stack": args.serving_stack, "model": args.model}
     now = _aware(now) if now is not None else dt.datetime.now(dt.timezone.utc)
 
-    def error(kind: str, message: str) -> None:
-        errors.append({"kind": kind, "message": message})
+    def error(kind: str, message: str, section: Optional[str] = None) -> None:
+        """``section``: the one report section a missing download leaves out (the window's other numbers stand)."""
+        errors.append({"kind": kind, "message": message, **({"section": section} if section else {})})
 
     try:
         aws = aws or clients(args.region)
@@ -519,7 +520,7 @@ def prepare_inputs(args: argparse.Namespace, *, aws: Optional[Mapping[str, Any]]
             labels = download_recent(s3=aws["s3"], s3_uri=args.labels_s3_uri, flag="--labels-s3-uri", dest_dir=args.labels_dir,
                                      window_hours=args.label_window_hours, max_bytes=args.max_window_bytes, now=now)
         except Exception as exc:  # noqa: BLE001
-            error("labels_download_failed", f"{args.labels_s3_uri}: {_describe(exc)}")
+            error("labels_download_failed", f"{args.labels_s3_uri}: {_describe(exc)}", "model_quality")
         else:
             section["labels"] = labels
             checks.extend(_window_checks("labels", labels))
@@ -530,7 +531,7 @@ def prepare_inputs(args: argparse.Namespace, *, aws: Optional[Mapping[str, Any]]
                                         dest_dir=args.feature_snapshots_dir, window_hours=args.label_window_hours,
                                         max_bytes=args.max_window_bytes, now=now)
         except Exception as exc:  # noqa: BLE001 - the skew check then reports what it lacks
-            error("snapshots_download_failed", f"{args.feature_snapshots_s3_uri}: {_describe(exc)}")
+            error("snapshots_download_failed", f"{args.feature_snapshots_s3_uri}: {_describe(exc)}", "feature_skew")
         else:
             section["feature_snapshots"] = snapshots
             checks.extend(_window_checks("feature_snapshots", snapshots))
@@ -539,7 +540,7 @@ def prepare_inputs(args: argparse.Namespace, *, aws: Optional[Mapping[str, Any]]
         try:
             section["history"] = download_history(s3=aws["s3"], history_s3_uri=args.history_s3_uri, dest_dir=args.history_dir)
         except Exception as exc:  # noqa: BLE001 - the detector's state is then unknown: unhealthy, reported
-            error("history_download_failed", f"{args.history_s3_uri}: {_describe(exc)}")
+            error("history_download_failed", f"{args.history_s3_uri}: {_describe(exc)}", "cumulative_drift")
     return Preflight(serving, section, errors, checks)
 
 

@@ -154,18 +154,21 @@ def verdict(report: Mapping[str, Any]) -> List[str]:
         failed = ", ".join(sorted({e["section"] for e in report.get("errors") or [] if e.get("section")})) or "publishing"
         out.append(f"Part of this report failed ({failed}: {kinds}; see Monitoring errors) and the monitor-unhealthy alarm "
                    "calls people; the rest of the window was judged as usual.")
-    features = (sections.get("data_drift") or {}).get("features") or {}
+    data_drift = sections.get("data_drift") or {}
+    features = data_drift.get("features") or {}
     drifted = sorted(((e["drift_score"], name, e) for name, e in features.items() if e.get("drifted")), key=lambda t: -t[0])
     if drifted:
         out.append("Drifted: " + "; ".join(f"{name} (PSI {e['psi']:.3f}, {score:.1f}x its threshold)" for score, name, e in drifted) + ".")
     else:
         scored = [(e["drift_score"], name) for name, e in features.items() if e.get("drift_score") is not None]
         largest = max(scored, default=None)
-        if features and largest is None:
+        if data_drift.get("status") == "error":
+            out.append("Data drift could not be computed (see Monitoring errors): no feature is called stable.")
+        elif features and largest is None:
             min_rows = (report.get("thresholds") or {}).get("min_rows")
-            out.append(f"Drift was not judged: {s.get('records')} records, fewer than the {min_rows} a feature's PSI needs "
-                       "(min_rows); a window this small is reported, never called stable.")
-        else:
+            out.append(f"Drift was not judged: no feature had the {min_rows} values in the window a PSI needs (min_rows; "
+                       f"{s.get('records')} records); a window like this is reported, never called stable.")
+        elif data_drift:
             out.append("No feature drifted" + (f" (closest: {largest[1]} at {largest[0]:.0%} of its threshold)." if largest else "."))
     prediction = sections.get("prediction_drift") or {}
     if prediction.get("drift_score") is not None:

@@ -24,6 +24,7 @@ import pandas as pd
 
 from pipeline_code import catalog
 from pipeline_code.core.lines import record_lines
+from pipeline_code.core.online_features import PROVENANCE_KEYS
 from pipeline_code.core.spelling import misspellings
 from pipeline_code.features.compute import FeatureComputationError, compute_features
 
@@ -495,9 +496,10 @@ def feature_rows(contract: FeatureContract, records: Sequence[Record], positions
 
 def _misspelt_fields(record: Dict[str, Any], contract: FeatureContract) -> List[Tuple[str, str]]:
     """``(written, declared)`` for each raw field the record lacks that one of its keys the dataset does not know is
-    a typo of (:func:`pipeline_code.core.spelling.misspellings`). Keys the dataset knows (ids, times, labels) and
-    the contract's own (``inference_id``) are never typos."""
-    known = {c.name for c in contract.dataset.columns} | set(contract.feature_order) | set(META_KEYS)
+    a typo of (:func:`pipeline_code.core.spelling.misspellings`). Keys the dataset knows (columns, features: ids,
+    times, labels, slices), the contract's own (``inference_id``) and the by-id front's provenance are never typos."""
+    dataset = contract.dataset
+    known = {c.name for c in dataset.columns} | set(dataset.feature_names) | set(META_KEYS) | set(PROVENANCE_KEYS)
     unknown = [key for key in record if key not in known]
     if not unknown:
         return []

@@ -242,9 +242,22 @@ def test_alarms_of_a_model_on_a_multi_model_endpoint_are_refused_naming_the_endp
     raw = _raw()
     raw["environments"]["staging"].setdefault("serving", {})["credit-risk"] = {
         "mode": "multi_model", "multi_model": {"endpoint": "shared"}, "alarms": {"min_invocations_per_hour": 10}}
+    raw["environments"]["staging"]["multi_model_endpoints"] = {"shared": {}}
     assert problems_of(raw) == [
         "environment 'staging': field 'serving.credit-risk.alarms': a model on a multi-model endpoint is alarmed by its "
         "endpoint, so these would not apply; set them under multi_model_endpoints.shared.alarms (or remove them here)"]
+
+
+def test_a_models_own_alarms_do_not_stop_an_environment_putting_it_on_a_multi_model_endpoint():
+    """The model's alarms watch its own endpoint where it has one; an environment sharing an endpoint is no mistake."""
+    raw = _raw()
+    _serving(raw, "credit-risk")["alarms"] = {"min_invocations_per_hour": 10}
+    raw["environments"]["staging"].setdefault("serving", {})["credit-risk"] = {
+        "mode": "multi_model", "multi_model": {"endpoint": "shared"}}
+    raw["environments"]["staging"]["multi_model_endpoints"] = {"shared": {}}
+    config = parse_config(raw)
+    assert config.serving_of(config.environments["staging"], config.models["credit-risk"]).mode == "multi_model"
+    assert config.models["credit-risk"].serving.alarms.min_invocations_per_hour == 10
 
 
 def test_a_batch_model_captures_every_record_or_none():
@@ -267,6 +280,9 @@ def test_a_model_that_expects_daily_requests_but_captures_none_is_refused_and_ca
             "monitor will report every window quiet and never see drift; capture a sample (e.g. 10) to monitor it"
             ) in config.warnings()
     raw["models"]["churn"]["min_daily_requests"] = 500
+    batch = copy.deepcopy(raw)  # a batch model's monitor reads the transform's input and output files instead
+    batch["environments"]["prod"]["serving"]["churn"] = {"mode": "batch", "data_capture_percent": 0}
+    assert not [w for w in parse_config(batch).warnings() if "data_capture_percent" in w]
     assert problems_of(raw) == [
         "environment 'prod': field 'serving.churn.data_capture_percent': 0 captures no request, but model 'churn' "
         "declares min_daily_requests 500, so its monitor would count none and page people every day; capture a "

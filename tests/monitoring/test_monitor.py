@@ -210,8 +210,8 @@ def test_a_window_too_small_to_judge_is_never_called_stable(tmp_path, spec, refe
     report = run(spec, reference, window, str(tmp_path / "out"))
     assert report["summary"]["drifted_feature_count"] is None
     assert "DriftedFeatureCount" not in {m["MetricName"] for m in report_mod.metric_data(report, "dev", "churn")}
-    assert ("Drift was not judged: 60 records, fewer than the 100 a feature's PSI needs (min_rows); a window this small "
-            "is reported, never called stable.") in report_mod.verdict(report)
+    assert ("Drift was not judged: no feature had the 100 values in the window a PSI needs (min_rows; 60 records); a "
+            "window like this is reported, never called stable.") in report_mod.verdict(report)
 
 
 def test_a_quiet_window_is_quiet_not_broken(tmp_path, spec, reference):

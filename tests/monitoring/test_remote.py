@@ -346,6 +346,24 @@ def test_a_missing_baseline_object_gives_an_unhealthy_report_not_a_crash(aws, sp
     assert published(aws)["MonitorHealthy"] == 0.0
 
 
+def test_labels_or_history_that_fail_to_download_leave_the_windows_drift_judged_and_published(aws, spec, reference, tmp_path):
+    """GIVEN a drifted window whose labels and earlier reports cannot be downloaded (a bucket that does not exist)
+    WHEN the scheduled job runs THEN health pages people, model quality and the slow-drift detector are left out (its
+    state is unknown: not restarted), and the window's drift is still published for the retrain alarms."""
+    aws.serving_stack(churn_arn=register(aws, reference, "run-1"))
+    upload_traffic(aws, spec, reference["model"], rows=600, seed=303, drift=0.8)
+    code = monitor.main(from_s3_args(spec, tmp_path, "--labels-s3-uri", "s3://no-such-bucket-anywhere/labels/",
+                                     "--history-s3-uri", "s3://no-such-bucket-anywhere/monitor/churn/",
+                                     "--history-dir", str(tmp_path / "in" / "history"), "--publish-metrics"),
+                        cloudwatch_client=aws.cloudwatch)
+    report = read_report(tmp_path)
+    sections = {e["kind"]: e.get("section") for e in report["errors"]}
+    assert code == 0 and sections == {"labels_download_failed": "model_quality", "history_download_failed": "cumulative_drift"}
+    assert report["trusted"] and not report["healthy"] and "cumulative_drift" not in report["sections"]
+    metrics = published(aws)
+    assert metrics["MonitorHealthy"] == 0.0 and metrics["DataDriftMaxPsi"] > 0.2
+
+
 def test_s3_and_api_failures_are_reported_as_unhealthy(aws, spec, reference, tmp_path):
     # GIVEN no serving stack at all and a capture bucket that does not exist
     args = from_s3_args(spec, tmp_path, "--publish-metrics")

@@ -181,8 +181,11 @@ def test_a_model_that_fails_to_score_is_the_rescoring_sections_error_not_a_crash
     report = run(spec, reference, window, str(tmp_path / "out"))
     rescoring = report["sections"]["rescoring"]
     assert (rescoring["status"], rescoring["error"]) == ("error", "RuntimeError: model down")
-    assert {"kind": "section_failed", "message": "rescoring: RuntimeError: model down", "section": "rescoring"} in report["errors"]
-    assert not report["healthy"] and report["status"] == "unhealthy"
+    assert {"kind": "section_failed", "message": "rescoring: RuntimeError: model down"} in report["errors"]
+    # the predictions the other sections judge are missing: the window is not trusted, nothing but health is published
+    assert not report["healthy"] and report["status"] == "unhealthy" and not report["trusted"]
+    assert {m["MetricName"] for m in report_mod.metric_data(report, "dev", "churn")} <= {
+        "CapturedRecords", "MalformedRecords", "MonitoringErrors", "MonitorHealthy"}
     # the other sections ran on the unscored records
     assert {*SECTIONS, "capture", "row_sample"} <= set(report["sections"])
     assert report["sections"]["data_drift"]["features"]["tenure_months"]["status"] == "pass"
@@ -205,6 +208,26 @@ def second_join_fails(monkeypatch: pytest.MonkeyPatch) -> List[int]:
 
     monkeypatch.setattr(quality, "join_labels", second_fails)
     return calls
+
+
+def test_a_model_that_stops_scoring_part_way_leaves_the_window_untrusted(tmp_path, spec, reference, monkeypatch):
+    """GIVEN rescoring that fails on the second chunk (the first chunks were scored) WHEN monitored THEN prediction
+    drift, quality and bias would judge only the chunks scored before: the window is not trusted, no retrain alarm."""
+    window = unscored_window(tmp_path / "w", spec, reference["model"], rows=300, seed=305, label_coverage=1.0)
+    calls = []
+    rescore = window_pass.WindowPass._rescore
+
+    def fails_second(self, chunk):
+        calls.append(len(chunk))
+        if len(calls) == 2:
+            raise RuntimeError("model down")
+        return rescore(self, chunk)
+
+    monkeypatch.setattr(window_pass.WindowPass, "_rescore", fails_second)
+    tiny_chunks(monkeypatch)
+    report = run(spec, reference, window, str(tmp_path / "out"))
+    assert len(calls) == 2 and not report["trusted"] and report_mod.retrain_alarms(report) == []
+    assert "could not trust this window" in report_mod.verdict(report)[0]
 
 
 def test_labels_that_fail_to_join_midway_are_model_qualitys_error_and_bias_still_runs(tmp_path, spec, reference, monkeypatch):

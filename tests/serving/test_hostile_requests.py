@@ -103,7 +103,28 @@ def test_a_raw_field_written_with_a_typo_is_named_not_read_as_missing(trained_mo
     with pytest.raises(inf.InvocationError, match=f"missing required field {required!r} .*; its {required + 's'!r} looks like "
                                                   f"{required!r}$"):
         inf.invoke(served, json.dumps([typo]), content_type=inf.JSON)
-    inf.invoke(served, json.dumps([dict(record, request_source="mobile-app")]), content_type=inf.JSON)
+    unrelated = dict(record, request_source="mobile-app")  # no typo of the optional field it lacks: ignored
+    del unrelated[optional]
+    inf.invoke(served, json.dumps([unrelated]), content_type=inf.JSON)
+
+
+def test_a_precomputed_number_outside_its_columns_declared_range_is_refused(trained_models):
+    """GIVEN precomputed features whose numeric feature is its column unchanged WHEN it is above the column's declared
+    maximum THEN a 400 names the field and the bound (before: scored, the model never having seen such a value)."""
+    for trained in trained_models.values():
+        served = inf.model_fn(trained.model_dir)
+        dataset = trained.dataset
+        bounded = [f for f in served.feature_order if dataset.feature(f).expr.op == "col"
+                   and dataset.column(dataset.feature(f).expr.args[0]).maximum is not None]
+        if bounded:
+            break
+    name = bounded[0]
+    maximum = dataset.column(dataset.feature(name).expr.args[0]).maximum
+    record = dict(trained.feature_records(1)[0], **{name: maximum + 1})
+    with pytest.raises(inf.InvocationError) as caught:
+        inf.invoke(served, json.dumps([record]), content_type=inf.JSON)
+    assert str(caught.value) == (f"record 0: field {name!r}: {maximum + 1!r} is above the maximum {maximum:g} "
+                                 f"(declared for dataset {dataset.name!r})")
 
 
 HOSTILE_VALUES = [None, True, "", " ", "1e999", "-1e308", 1e308, -1e-320, 10**30, "٣", "\u2028", "\x00", [], {},
