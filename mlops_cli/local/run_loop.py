@@ -68,10 +68,18 @@ class StageFailed(RuntimeError):
     """A stage's entry point returned a non-zero exit code."""
 
 
+def _hyperparameter_flag(framework: str, name: str, value: Any) -> List[str]:
+    from pipeline_code.core.hyperparameters import of
+
+    setting = of(framework)[name]
+    return [setting.flag, setting.text(value)]
+
+
 def load_config(path: str, environment: str) -> Dict[str, Any]:
     """One environment of the config, loaded and validated by the code path synth uses.
 
-    Returns ``{"project", "models": {name: job spec}, "frameworks": {name: what trains it}, "compiled": {name:
+    Returns ``{"project", "models": {name: job spec}, "hyperparameters": {name: trainer flags its config sets},
+    "frameworks": {name: what trains it}, "compiled": {name:
     whether the environment serves it on ml.inf2}, "environment":
     the environment's settings, "gates": {name: the model's gate in that environment}}``;
     a mistake the synth would refuse (a duplicate key, a threshold out of bounds) is a
@@ -87,6 +95,10 @@ def load_config(path: str, environment: str) -> Dict[str, Any]:
     return {
         "project": app.project,
         "models": {name: model.job_spec() for name, model in app.models.items()},
+        # The trainer flags of what each model's config sets (the trainers' defaults are the pipeline's).
+        "hyperparameters": {name: [part for setting, value in model.hyperparameters.items()
+                                   for part in _hyperparameter_flag(model.framework, setting, value)]
+                            for name, model in app.models.items()},
         "frameworks": {name: model.framework for name, model in app.models.items()},
         # Models the environment serves on ml.inf2: their pipeline compiles them (here with the CPU stand-in).
         "compiled": {name: compiled_for_inferentia2(app.serving_of(app.environments[environment], model))
@@ -523,8 +535,10 @@ def run(argv: Optional[Sequence[str]] = None, *, out: Any = None) -> List[Dict[s
     auto_approve = bool((env.get("training") or {}).get("auto_approve", False)) and not args.no_auto_approve
     workdir = os.path.abspath(args.workdir)
     registry = LocalRegistry(os.path.join(workdir, "registry"))
-    train_args = {XGBOOST: ["--num-round", str(args.num_round)] if args.num_round else [],
-                  PYTORCH: ["--epochs", str(args.epochs)] if args.epochs else []}
+    # The config's hyperparameters, then this run's overrides (the last flag wins).
+    overrides = {XGBOOST: ["--num-round", str(args.num_round)] if args.num_round else [],
+                 PYTORCH: ["--epochs", str(args.epochs)] if args.epochs else []}
+    train_args = {name: [*config["hyperparameters"][name], *overrides[config["frameworks"][name]]] for name in models}
 
     import logging
 
@@ -550,7 +564,7 @@ def run(argv: Optional[Sequence[str]] = None, *, out: Any = None) -> List[Dict[s
                 concept_drift=args.concept_drift,
                 bad_record_rate=args.bad_record_rate,
                 auto_approve=auto_approve,
-                train_args=train_args[config["frameworks"][name]],
+                train_args=train_args[name],
                 framework=config["frameworks"][name],
                 compile_for_inferentia2=config["compiled"][name],
                 environment=args.environment,

@@ -15,6 +15,7 @@ from pydantic import Field, PrivateAttr, ValidationInfo, field_validator, model_
 
 from pipeline_code.catalog import FS_STRING, Dataset, target_problem
 from pipeline_code.core.frameworks import FRAMEWORKS as FRAMEWORK_NAMES, PYTORCH, XGBOOST
+from pipeline_code.core.hyperparameters import problems as hyperparameter_problems, tuned
 from pipeline_code.core.problem import BINARY, primary_metric_problem
 from pipeline_code.core.contract import DEFAULT_MAX_MALFORMED_RATE, DEFAULT_PROJECT, NAME_PATTERN, model_spec_document
 from pipeline_code.core.decision import DecisionError, DecisionPolicy, parse_decision
@@ -272,9 +273,20 @@ class ModelConfig(StrictModel):
     # What trains the model: "xgboost" (gradient-boosted trees) or "pytorch" (a tabular network,
     # pipeline_code/training/train_torch.py); decides the images and which accelerators fit. Default xgboost.
     framework: Literal[FRAMEWORK_NAMES] = XGBOOST
+    # The trainer's hyperparameters this model sets (pipeline_code/core/hyperparameters.py lists each framework's,
+    # with its bounds and default); the rest keep their defaults. Default: none set.
+    hyperparameters: dict[str, Any] = {}
     serving: ServingConfig = ServingConfig()
 
     _name = field_validator("name")(_check_name)
+
+    @model_validator(mode="after")
+    def _hyperparameters(self) -> "ModelConfig":
+        problems = hyperparameter_problems(self.framework, self.hyperparameters)
+        if problems:
+            name, problem = next(iter(problems.items()))
+            raise ValueError(f"hyperparameters.{name}: {problem}")
+        return self
 
     @field_validator("decision")
     @classmethod
@@ -540,7 +552,7 @@ def _override_field(model: ModelConfig, serving: ServingConfig, instance_type: s
 def training_problems(models: dict[str, ModelConfig], environments: dict[str, EnvironmentConfig],
                       declared: Optional[Collection[str]] = None) -> list[str]:
     """How an environment's training settings do not fit its models, one message per problem: per-model instance
-    types for names that are no model, and what a network (framework pytorch) cannot do yet - a
+    types for names that are no model, a hyperparameter the tuning job would search anyway, and what a network (framework pytorch) cannot do yet - a
     tuning job (it searches XGBoost's hyperparameters), several instances (the trainer is not distributed), or
     Trainium in a region without AWS's Neuron training image."""
     problems = []
@@ -553,6 +565,12 @@ def training_problems(models: dict[str, ModelConfig], environments: dict[str, En
         if unknown:
             problems.append(f"environment {env.name!r}: field 'training.instance_types': unknown model(s) {unknown}; "
                             f"models: {', '.join(sorted(models))}")
+        for model in (models[m] for m in listed if env.training.hyperparameter_tuning):
+            searched = [h for h in tuned(model.framework) if h.name in model.hyperparameters]
+            for h in searched:
+                problems.append(f"environment {env.name!r}: model {model.name!r}: field 'hyperparameters.{h.name}': the tuning "
+                                f"job searches {h.name} ({h.tuning[0]:g} to {h.tuning[1]:g}) in this environment, so the "
+                                "value set here would not be used; remove it, or set training.hyperparameter_tuning false")
         for model in (models[m] for m in listed if models[m].framework == PYTORCH):
             where = f"environment {env.name!r}: model {model.name!r}"
             if env.training.hyperparameter_tuning:

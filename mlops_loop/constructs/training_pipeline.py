@@ -15,13 +15,14 @@ from constructs import Construct
 
 from pipeline_code import sagemaker_entry
 from pipeline_code.core.problem import quality_alarm_key
+from pipeline_code.core.hyperparameters import training_arguments
 from pipeline_code.core.integrity import model_prefix
 
 from ..config.instance_offers import definition_instance_types, load_offers
 from ..config.schema import GateConfig, ModelConfig, TrainingConfig
 from ..naming import feature_snapshots_prefix
 from ..training import PipelineSpec, pipeline_definition_later, sdk_helper
-from ..training.names import DEFAULT_HYPERPARAMETERS_OF, XGBOOST_FRAMEWORK, XGBOOST_VERSION
+from ..training.names import XGBOOST_FRAMEWORK, XGBOOST_VERSION
 from ..training.sdk_offline import image_uri, neuron_inference_image_uri, repository_arn, training_image_uri
 from .arns import format_arn
 from .served_model import SERVING_CONTENT_TYPES, SERVING_ENVIRONMENT
@@ -121,7 +122,7 @@ class TrainingPipeline(Construct):
             enable_tuning=training.hyperparameter_tuning,
             framework=model.framework,
             compile_for_inferentia2=compile_for_inferentia2,
-            hyperparameters=DEFAULT_HYPERPARAMETERS_OF[model.framework],
+            hyperparameters=training_arguments(model.framework, model.hyperparameters),
             # The serving code travels inside model.tar.gz (written by the training job), so the
             # registered container needs only to be told where it is.
             inference_environment=tuple(sorted(SERVING_ENVIRONMENT.items())),

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from typing import Tuple
 
-from pipeline_code.core import frameworks
+from pipeline_code.core import frameworks, hyperparameters
 from pipeline_code.core.contract import GATE_FAIL_STEP, pascal
 
 from ..config.schema import TUNING_PARALLEL_JOBS
@@ -132,27 +132,11 @@ TORCH_METRICS = {
     for kind in PROBLEM_TYPES
 }
 
-DEFAULT_HYPERPARAMETERS: Tuple[Tuple[str, str], ...] = (
-    ("num_round", "300"),
-    ("eta", "0.1"),
-    ("max_depth", "5"),
-    ("min_child_weight", "1"),
-    ("subsample", "0.8"),
-    ("early_stopping_rounds", "20"),
-)
-
-# A network's training hyperparameters (train_torch flags; --device auto picks XLA in the Neuron image).
-DEFAULT_TORCH_HYPERPARAMETERS: Tuple[Tuple[str, str], ...] = (
-    ("epochs", "30"),
-    ("batch_size", "512"),
-    ("learning_rate", "0.002"),
-    ("patience", "5"),
-)
-DEFAULT_HYPERPARAMETERS_OF = {XGBOOST_FRAMEWORK: DEFAULT_HYPERPARAMETERS, PYTORCH_FRAMEWORK: DEFAULT_TORCH_HYPERPARAMETERS}
+# What the training step passes when a model's config sets no hyperparameters (pipeline_code.core.hyperparameters).
+DEFAULT_HYPERPARAMETERS: Tuple[Tuple[str, str], ...] = hyperparameters.training_arguments(XGBOOST_FRAMEWORK, {})
+DEFAULT_TORCH_HYPERPARAMETERS: Tuple[Tuple[str, str], ...] = hyperparameters.training_arguments(PYTORCH_FRAMEWORK, {})
 
 # Hyperparameter ranges searched when tuning (name, kind, min, max, scaling).
-TUNING_RANGES: Tuple[Tuple[str, str, float, float, str], ...] = (
-    ("eta", "continuous", 0.01, 0.3, "Logarithmic"),
-    ("max_depth", "integer", 3, 10, "Auto"),
-    ("min_child_weight", "continuous", 1.0, 10.0, "Auto"),
+TUNING_RANGES: Tuple[Tuple[str, str, float, float, str], ...] = tuple(
+    (h.name, "integer" if h.kind == "int" else "continuous", *h.tuning) for h in hyperparameters.tuned(XGBOOST_FRAMEWORK)
 )

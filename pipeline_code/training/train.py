@@ -44,7 +44,7 @@ from typing import Any, Callable, Dict, Optional, Sequence
 import numpy as np
 import xgboost as xgb
 
-from pipeline_code.core import problem
+from pipeline_code.core import hyperparameters, problem
 from pipeline_code.training import data_io
 from pipeline_code.training.data_io import InputError
 from pipeline_code.training.model_io import (  # noqa: F401 - re-exported: the names the trainer's callers know it by
@@ -68,6 +68,7 @@ from pipeline_code.training.model_io import (  # noqa: F401 - re-exported: the n
 from pipeline_code.training.spec import ModelSpec
 from pipeline_code.training.trainers import (  # noqa: F401 - TrainingInterrupted re-exported for the tests' hook
     TrainingInterrupted,
+    add_hyperparameter_arguments,
     add_job_arguments,
     checkpoints,
     finish,
@@ -76,22 +77,27 @@ from pipeline_code.training.trainers import (  # noqa: F401 - TrainingInterrupte
     read_splits,
     record_decision,
 )
-from pipeline_code.argtypes import non_negative_float as _non_negative_float, non_negative_int as _non_negative_int, positive_int as _positive_int, unit_open as _unit_open
+from pipeline_code.argtypes import positive_int as _positive_int
 from pipeline_code.core.integrity import METADATA_FILE, MODEL_ARCHIVE, MODEL_FILE  # noqa: F401 - re-exported
 
 PROG = "python -m pipeline_code.training.train"
 CHECKPOINT_PREFIX = "checkpoint-"
 
 
+_DEFAULTS = hyperparameters.defaults(XGBOOST)
+
+
 @dataclass(frozen=True)
 class Hyperparameters:
-    max_depth: int = 6
-    eta: float = 0.1
-    num_round: int = 300
-    subsample: float = 0.8
-    min_child_weight: float = 1.0
-    early_stopping_rounds: int = 20  # 0 disables early stopping
-    seed: int = 0
+    """The booster's settings; each default is :mod:`pipeline_code.core.hyperparameters`' (the pipeline's)."""
+
+    max_depth: int = _DEFAULTS["max_depth"]
+    eta: float = _DEFAULTS["eta"]
+    num_round: int = _DEFAULTS["num_round"]
+    subsample: float = _DEFAULTS["subsample"]
+    min_child_weight: float = _DEFAULTS["min_child_weight"]
+    early_stopping_rounds: int = _DEFAULTS["early_stopping_rounds"]  # 0 disables early stopping
+    seed: int = _DEFAULTS["seed"]
     checkpoint_interval: int = 10
 
     def xgb_params(self, nthread: Optional[int] = None, problem_type: str = problem.BINARY,
@@ -316,21 +322,10 @@ def _fingerprint(params: Dict[str, Any], hp: Hyperparameters, metadata: Dict[str
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog=PROG, description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     add_job_arguments(parser)
-    d = Hyperparameters()
-    for flag, kind, help_text in (
-        ("max_depth", _positive_int, "maximum tree depth"),
-        ("eta", _unit_open, "learning rate"),
-        ("num_round", _positive_int, "boosting rounds"),
-        ("subsample", _unit_open, "row subsample ratio per tree"),
-        ("min_child_weight", _non_negative_float, "minimum hessian weight per leaf"),
-        ("early_stopping_rounds", _non_negative_int, "stop after this many rounds without validation-AUC gain (0: off)"),
-        ("seed", _non_negative_int, "random seed"),
-        ("checkpoint_interval", _positive_int, "save a checkpoint every N rounds"),
-    ):
-        default = getattr(d, flag)
-        parser.add_argument(
-            "--" + flag.replace("_", "-"), "--" + flag, dest=flag, type=kind, default=default, help=f"{help_text} (default {default})"
-        )
+    add_hyperparameter_arguments(parser, XGBOOST)
+    interval = Hyperparameters().checkpoint_interval
+    parser.add_argument("--checkpoint-interval", "--checkpoint_interval", dest="checkpoint_interval", type=_positive_int,
+                        default=interval, help=f"save a checkpoint every N rounds (default {interval})")
     parser.add_argument("--nthread", type=_positive_int, default=None, help="threads (default: all CPUs)")
     return parser
 
@@ -338,16 +333,8 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: Optional[Sequence[str]] = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
-    hp = Hyperparameters(
-        max_depth=args.max_depth,
-        eta=args.eta,
-        num_round=args.num_round,
-        subsample=args.subsample,
-        min_child_weight=args.min_child_weight,
-        early_stopping_rounds=args.early_stopping_rounds,
-        seed=args.seed,
-        checkpoint_interval=args.checkpoint_interval,
-    )
+    hp = Hyperparameters(**{h.name: getattr(args, h.name) for h in hyperparameters.HYPERPARAMETERS[XGBOOST]},
+                         checkpoint_interval=args.checkpoint_interval)
     try:
         train(
             args.model_spec,

@@ -56,8 +56,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from pipeline_code.argtypes import non_negative_float, non_negative_int, positive_int, unit_open
-from pipeline_code.core import problem
+from pipeline_code.core import hyperparameters, problem
 from pipeline_code.training import data_io, metrics as metric_lib, metrics_multiclass
 from pipeline_code.training.data_io import InputError
 from pipeline_code.training.model_io import (
@@ -73,6 +72,7 @@ from pipeline_code.training.network import Z_LIMIT, TabularNetwork, inputs_from_
 from pipeline_code.training.spec import ModelSpec
 from pipeline_code.training.trainers import (  # noqa: F401 - TrainingInterrupted re-exported for the tests' hook
     TrainingInterrupted,
+    add_hyperparameter_arguments,
     add_job_arguments,
     checkpoints,
     finish,
@@ -87,17 +87,22 @@ CHECKPOINT_PREFIX = "torch-checkpoint-"
 NEURON_CACHE_DIR = "neuron-compile-cache"
 
 
+_DEFAULTS = hyperparameters.defaults(PYTORCH)
+
+
 @dataclass(frozen=True)
 class Hyperparameters:
-    epochs: int = 30
-    batch_size: int = 512
-    learning_rate: float = 2e-3
-    weight_decay: float = 1e-5
-    hidden: Tuple[int, ...] = (64, 32)
-    embedding_dim: int = 8
-    dropout: float = 0.1
-    patience: int = 5  # 0 disables early stopping
-    seed: int = 0
+    """The network's settings; each default is :mod:`pipeline_code.core.hyperparameters`' (the pipeline's)."""
+
+    epochs: int = _DEFAULTS["epochs"]
+    batch_size: int = _DEFAULTS["batch_size"]
+    learning_rate: float = _DEFAULTS["learning_rate"]
+    weight_decay: float = _DEFAULTS["weight_decay"]
+    hidden: Tuple[int, ...] = _DEFAULTS["hidden"]
+    embedding_dim: int = _DEFAULTS["embedding_dim"]
+    dropout: float = _DEFAULTS["dropout"]
+    patience: int = _DEFAULTS["patience"]  # 0 disables early stopping
+    seed: int = _DEFAULTS["seed"]
 
     def to_dict(self) -> Dict[str, Any]:
         out = asdict(self)
@@ -424,48 +429,18 @@ def _fingerprint(hp: Hyperparameters, metadata: Dict[str, Any], train_dir: str, 
     return hashlib.sha256(json.dumps(content, sort_keys=True, default=str).encode("utf-8")).hexdigest()
 
 
-def _hidden(text: str) -> Tuple[int, ...]:
-    """``64,32``: the hidden layer widths."""
-    try:
-        sizes = tuple(int(part) for part in text.split(",") if part.strip())
-    except ValueError:
-        sizes = ()
-    if not sizes or any(s < 1 for s in sizes):
-        raise argparse.ArgumentTypeError(f"expected comma-separated positive layer widths such as 64,32, got {text!r}")
-    return sizes
-
-
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog=PROG, description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     add_job_arguments(parser)
     parser.add_argument("--device", choices=("auto", "cpu", "cuda", "xla"), default="auto",
                         help="where to train (default auto: xla with torch_xla installed, else cuda when present, else cpu)")
-    d = Hyperparameters()
-    for flag, kind, help_text in (
-        ("epochs", positive_int, "passes over the training data"),
-        ("batch_size", positive_int, "records per optimiser step"),
-        ("learning_rate", unit_open, "Adam's learning rate"),
-        ("weight_decay", non_negative_float, "L2 penalty"),
-        ("embedding_dim", positive_int, "widest embedding of a categorical feature"),
-        ("dropout", non_negative_float, "dropout after each hidden layer"),
-        ("patience", non_negative_int, "stop after this many epochs without a lower validation loss (0: off)"),
-        ("seed", non_negative_int, "random seed"),
-    ):
-        default = getattr(d, flag)
-        parser.add_argument("--" + flag.replace("_", "-"), "--" + flag, dest=flag, type=kind, default=default,
-                            help=f"{help_text} (default {default})")
-    parser.add_argument("--hidden", type=_hidden, default=d.hidden, help="hidden layer widths (default 64,32)")
+    add_hyperparameter_arguments(parser, PYTORCH)
     return parser
 
 
 def main(argv: Optional[Sequence[str]] = None) -> int:
     args = build_parser().parse_args(argv)
-    if args.dropout >= 1:
-        print(f"ERROR: --dropout must be below 1, got {args.dropout}", file=sys.stderr)
-        return 2
-    hp = Hyperparameters(epochs=args.epochs, batch_size=args.batch_size, learning_rate=args.learning_rate,
-                         weight_decay=args.weight_decay, hidden=args.hidden, embedding_dim=args.embedding_dim,
-                         dropout=args.dropout, patience=args.patience, seed=args.seed)
+    hp = Hyperparameters(**{h.name: getattr(args, h.name) for h in hyperparameters.HYPERPARAMETERS[PYTORCH]})
     try:
         train(args.model_spec, args.train_dir, args.validation_dir, args.model_dir, hyperparameters=hp,
               checkpoint_dir=args.checkpoint_dir, device=resolve_device(args.device), log=lambda line: print(line, flush=True))

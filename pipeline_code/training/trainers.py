@@ -13,7 +13,7 @@ from typing import Any, Dict, List, Tuple
 import numpy as np
 import pandas as pd
 
-from pipeline_code.core import problem
+from pipeline_code.core import hyperparameters, problem
 from pipeline_code.training import threshold as threshold_lib
 from pipeline_code.training.data_io import InputError
 from pipeline_code.training.model_io import read_split
@@ -39,6 +39,15 @@ def add_job_arguments(parser: argparse.ArgumentParser) -> None:
     )  # fmt: skip
     parser.add_argument("--model-dir", "--model_dir", dest="model_dir", default=env.get("SM_MODEL_DIR", "/opt/ml/model"))
     parser.add_argument("--checkpoint-dir", "--checkpoint_dir", dest="checkpoint_dir", default="/opt/ml/checkpoints")
+
+
+def add_hyperparameter_arguments(parser: argparse.ArgumentParser, framework: str) -> None:
+    """One flag per hyperparameter of ``framework`` (``--max-depth`` and ``--max_depth``), typed, bounded and
+    defaulted by :mod:`pipeline_code.core.hyperparameters`."""
+    for h in hyperparameters.HYPERPARAMETERS[framework]:
+        default = h.text(h.default)
+        parser.add_argument(*dict.fromkeys((h.flag, "--" + h.name)), dest=h.name, type=h.parse, default=h.parse(default),
+                            help=f"{h.help} ({h.expected()}; default {default})")
 
 
 def read_splits(spec: ModelSpec, train_dir: str, validation_dir: str) -> Tuple[pd.DataFrame, pd.DataFrame]:

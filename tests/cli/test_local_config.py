@@ -25,6 +25,18 @@ def test_given_the_sample_config_then_every_model_reaches_the_jobs_as_synth_writ
     assert local["environment"]["gate"] == app.environments["dev"].gate.model_dump()
 
 
+def test_the_hyperparameters_a_model_sets_are_the_local_trainers_flags(tmp_path):
+    """GIVEN a model setting hyperparameters WHEN the local run reads the config THEN its trainer gets them as the
+    pipeline's training step does (the rest are the trainer's defaults, which are the pipeline's)."""
+    raw = yaml.safe_load(SAMPLE_CONFIG.read_text())
+    model = next(name for name, body in raw["models"].items() if body.get("framework", "xgboost") == "xgboost")
+    raw["models"][model]["hyperparameters"] = {"max_depth": 7, "eta": 0.05}
+    local = run_loop.load_config(_write(tmp_path, yaml.safe_dump(raw)), "dev")
+    flags = local["hyperparameters"][model]
+    assert dict(zip(flags[::2], flags[1::2])) == {"--max-depth": "7", "--eta": "0.05"}
+    assert all(flags == [] for name, flags in local["hyperparameters"].items() if name != model)
+
+
 def test_a_threshold_synth_refuses_is_refused_by_the_local_run_naming_the_field(tmp_path):
     raw = yaml.safe_load(SAMPLE_CONFIG.read_text())
     raw["environments"]["dev"]["gate"] = {"min_auc": 0.3}

@@ -171,6 +171,33 @@ def test_a_model_with_a_mistake_of_its_own_is_not_also_called_unknown_by_its_tra
     assert problems == [f"model {model!r}: field 'framework': Input should be 'xgboost' or 'pytorch' (got 'torch')"]
 
 
+def test_a_models_hyperparameters_are_checked_against_its_frameworks_trainer():
+    """GIVEN a network's config setting its trainer's hyperparameters WHEN read THEN valid ones are kept and a name the
+    framework does not have, or a value of the wrong kind, is one line naming the field and what it takes."""
+    raw, environment, model = _with_network()
+    raw["models"][model]["hyperparameters"] = {"epochs": 12, "hidden": [128, 64]}
+    assert parse_config(raw).models[model].hyperparameters == {"epochs": 12, "hidden": [128, 64]}
+    raw["models"][model]["hyperparameters"] = {"epochs": "fifty"}
+    assert _problems(raw) == [f"model {model!r}: field 'hyperparameters.epochs': expected a whole number >= 1, got 'fifty'"]
+    raw["models"][model]["hyperparameters"] = {"num_round": 50}
+    assert _problems(raw) == [
+        f"model {model!r}: field 'hyperparameters.num_round': not a hyperparameter of framework 'pytorch'; allowed: "
+        "batch_size, dropout, embedding_dim, epochs, hidden, learning_rate, patience, seed, weight_decay"]
+
+
+def test_a_hyperparameter_the_tuning_job_searches_is_refused_where_tuning_is_on():
+    """The search's value would replace the one set: say so rather than ignore it."""
+    raw = copy.deepcopy(SAMPLE)
+    environment = next(iter(raw["environments"]))
+    model = raw["environments"][environment]["models"][0]
+    raw["models"][model]["hyperparameters"] = {"eta": 0.05, "num_round": 500}
+    raw["environments"][environment].setdefault("training", {})["hyperparameter_tuning"] = True
+    assert _problems(raw) == [
+        f"environment {environment!r}: model {model!r}: field 'hyperparameters.eta': the tuning job searches eta (0.01 to "
+        "0.3) in this environment, so the value set here would not be used; remove it, or set "
+        "training.hyperparameter_tuning false"]
+
+
 def test_per_model_training_types_in_defaults_apply_where_the_model_is_trained_and_nowhere_else():
     raw, environment, model = _with_network()
     raw["environments"][environment]["training"].pop("instance_types", None)

@@ -141,3 +141,15 @@ def test_given_sagemaker_script_mode_then_channels_env_and_hyperparameter_args_w
     assert len(per_round) == 20
     final = re.search(r"final_validation_auc=([0-9.]+);", text)
     assert final and float(final.group(1)) > 0.7
+
+
+def test_the_trainers_flags_are_the_hyperparameter_table_with_its_defaults():
+    """One definition: every hyperparameter of the table is a flag of its trainer, defaulting to the table's value
+    (which the pipeline passes), and a trainer's own defaults are the table's."""
+    from pipeline_code.core import hyperparameters
+    from pipeline_code.core.frameworks import XGBOOST
+
+    table = hyperparameters.defaults(XGBOOST)
+    flags = {action.dest: action.default for action in train.build_parser()._actions}
+    assert {name: flags.get(name) for name in table} == table
+    assert {name: getattr(train.Hyperparameters(), name) for name in table} == table

@@ -125,7 +125,9 @@ def test_the_compile_cache_of_neuron_is_kept_with_the_checkpoints(churn_spec, pr
 @pytest.mark.parametrize(
     "argv, message",
     [
-        (["--hidden", "64,0"], "argument --hidden: expected comma-separated positive layer widths such as 64,32, got '64,0'"),
+        (["--hidden", "64,0"], "argument --hidden: expected comma-separated layer widths, each a whole number >= 1 (e.g. "
+                               "64,32), got '64,0'"),
+        (["--dropout", "1"], "argument --dropout: expected a number in [0, 1), got '1'"),
         (["--device", "tpu"], "argument --device: invalid choice: 'tpu' (choose from 'auto', 'cpu', 'cuda', 'xla')"),
     ],
 )
@@ -138,3 +140,15 @@ def test_bad_arguments_name_the_flag(argv, message, churn_spec, capsys):
 def test_the_device_choice_falls_back_to_the_cpu_without_torch_xla_or_cuda():
     device = train_torch.resolve_device("auto")
     assert device.name == "cpu" and not device.static_shapes
+
+
+def test_the_trainers_flags_are_the_hyperparameter_table_with_its_defaults():
+    """One definition: every hyperparameter of the table is a flag of the network's trainer, defaulting to the
+    table's value, and the trainer's own defaults are the table's."""
+    from pipeline_code.core import hyperparameters
+    from pipeline_code.core.frameworks import PYTORCH
+
+    table = hyperparameters.defaults(PYTORCH)
+    flags = {action.dest: action.default for action in train_torch.build_parser()._actions}
+    assert {name: flags.get(name) for name in table} == table
+    assert {name: getattr(train_torch.Hyperparameters(), name) for name in table} == table

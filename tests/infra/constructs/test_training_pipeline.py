@@ -33,7 +33,8 @@ from mlops_loop.constructs.training_pipeline import (
     xgboost_repository,
     xgboost_repository_arn,
 )
-from mlops_loop.training.names import XGBOOST_VERSION
+from mlops_loop.training.names import STEP_TRAIN, XGBOOST_VERSION
+from pipeline_code.core.hyperparameters import training_arguments
 from tests.support.construct_configs import WEB_ORDERS
 
 ACCOUNT, REGION = "123456789012", "eu-west-1"
@@ -172,6 +173,19 @@ def test_the_definition_reads_the_models_dataset_prefixes_and_takes_the_environm
     refund = _defaults(_definition(built.pipelines["refund"]))
     assert (refund["TrainingInstanceType"], refund["TrainingInstanceCount"], refund["ProcessingInstanceType"]) == (
         "ml.m5.2xlarge", 2, "ml.m5.large")
+
+
+def test_the_hyperparameters_a_model_sets_reach_its_training_step_over_the_defaults():
+    """GIVEN a model that sets two of its trainer's hyperparameters WHEN its pipeline is built THEN the training step
+    passes them, and the other hyperparameters the pipeline passes keep their defaults."""
+    model = CHARGEBACK.model_copy(update={"hyperparameters": {"max_depth": 7, "seed": 3}})
+    pipeline = Training((model,)).pipeline(model, MANUAL)
+    arguments = _steps(_definition(pipeline))[STEP_TRAIN]["Arguments"]["AlgorithmSpecification"]["ContainerArguments"]
+    flags = dict(zip(arguments[1::2], arguments[2::2]))
+    assert (flags["--max_depth"], flags["--seed"]) == ("7", "3")
+    defaults = dict(training_arguments(model.framework, {}))
+    assert {name: flags[f"--{name}"] for name in defaults if name != "max_depth"} == {
+        name: value for name, value in defaults.items() if name != "max_depth"}
 
 
 def test_by_default_versions_are_registered_pending_manual_approval_only(built):
