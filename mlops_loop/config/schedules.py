@@ -1,10 +1,12 @@
 """Schedule expressions, checked for the service that receives each: Glue triggers take ``cron(...)``
 (:func:`check_cron`), EventBridge Scheduler also ``rate(...)`` (:func:`check_scheduler_expression`), and
 native Model Monitor only three cron forms (:func:`monitoring_schedule`). A value AWS would reject at
-deploy time fails here, with the part that is wrong."""
+deploy time fails here, with the part that is wrong, and so does one AWS accepts but that never fires (30 February,
+a past year)."""
 
 from __future__ import annotations
 
+import datetime as dt
 import re
 from dataclasses import dataclass
 
@@ -73,7 +75,8 @@ def check_cron(value: str) -> str:
     Each field takes ``*``, a value, a range ``a-b``, a step ``*/n`` or ``a/n`` or ``a-b/n`` and lists
     of these; day-of-month also ``?``, ``L``, ``LW`` and ``nW``; day-of-week also ``?``, ``nL`` and
     ``n#k``; months and weekdays also by name (``JAN``, ``SUN``). Exactly one of the two day fields
-    is ``?``. Anything else is what AWS rejects at deploy time, so it fails here.
+    is ``?``. Anything else is what AWS rejects at deploy time, so it fails here; so does an expression that never
+    fires (days none of its months have, years all past), which AWS accepts.
     """
     match = _CRON.match(value)
     if not match:
@@ -85,10 +88,45 @@ def check_cron(value: str) -> str:
         problem = _cron_field_problem(text, low, high, names, extra)
         if problem:
             raise ValueError(f"{value!r}: {name} {text!r} {problem}")
-    day_of_month, day_of_week = match.group(3), match.group(5)
+    day_of_month, month, day_of_week, year = match.group(3), match.group(4), match.group(5), match.group(6)
     if (day_of_month == "?") == (day_of_week == "?"):
         raise ValueError(f"{value!r}: exactly one of day-of-month and day-of-week must be '?'")
+    # Valid field by field, yet never firing: AWS accepts these and the job silently never runs.
+    days, months = _values(day_of_month, 1, 31, ()), _values(month, 1, 12, _MONTHS)
+    if days and months and not any(day <= _MONTH_DAYS[m] for day in days for m in months):
+        raise ValueError(f"{value!r}: day-of-month {day_of_month!r} falls in none of the months {month!r}, so the schedule "
+                         "never runs; pick days those months have")
+    years, this_year = _values(year, 1970, 2199, ()), dt.datetime.now(dt.timezone.utc).year
+    if years and max(years) < this_year:
+        raise ValueError(f"{value!r}: year {year!r} is past, so the schedule never runs again; use '*' or years from "
+                         f"{this_year} on")
     return value
+
+
+# The most days each month has (February in a leap year).
+_MONTH_DAYS = {1: 31, 2: 29, 3: 31, 4: 30, 5: 31, 6: 30, 7: 31, 8: 31, 9: 30, 10: 31, 11: 30, 12: 31}
+
+
+def _values(text: str, low: int, high: int, names: tuple[str, ...]) -> set[int] | None:
+    """Every value a valid cron field takes, for the forms that name them ('*', values, names, ranges, steps);
+    None for the forms the calendar decides ('?', 'L', 'W', '#')."""
+    if any(mark in text for mark in "?LW#"):
+        return None
+
+    def number(part: str) -> int:
+        return int(part) if part.isdigit() else names.index(part.upper()) + 1
+
+    out: set[int] = set()
+    for item in text.split(","):
+        base, _, step = item.partition("/")
+        if base == "*":
+            start, end = low, high
+        else:
+            first, _, last = base.partition("-")
+            start = number(first)
+            end = number(last) if last else (high if step else start)
+        out.update(range(start, end + 1, int(step) if step else 1))
+    return out
 
 
 # The forms each kind of field takes, for the help in a message (keyed by the field's extra forms).

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import copy
+import datetime as dt
 import importlib.util
 import json
 import os
@@ -243,6 +244,11 @@ def test_environment_and_model_names_must_fit_aws_resource_names(raw):
         ("cron(? 2 * * ? *)", "minutes '?' cannot be '?' (only day-of-month or day-of-week can)"),
         ("cron(0 2 ? * 2#6 *)", "day-of-week '2#6' uses '2#6'; '#' takes a weekday and an occurrence 1-5, e.g. '2#1'"),
         ("cron(0 2 * * * *)", "exactly one of day-of-month and day-of-week must be '?'"),
+        # valid field by field, but it never runs (AWS accepts it: the job would silently never start)
+        ("cron(0 2 30,31 FEB ? *)", "day-of-month '30,31' falls in none of the months 'FEB', so the schedule never "
+                                    "runs; pick days those months have"),
+        ("cron(0 2 * * ? 2020-2022)", f"year '2020-2022' is past, so the schedule never runs again; use '*' or years "
+                                      f"from {dt.datetime.now(dt.timezone.utc).year} on"),
     ],
 )
 def test_a_cron_value_aws_would_reject_fails_naming_the_field(raw, schedule, expected):
@@ -253,6 +259,7 @@ def test_a_cron_value_aws_would_reject_fails_naming_the_field(raw, schedule, exp
 
 
 @pytest.mark.parametrize("schedule", ["cron(0 4 ? * SUN *)", "cron(0/15 * * * ? *)", "cron(0 8 1,15 * ? 2027-2030)",
+                                      "cron(0 8 29 2 ? *)", "cron(0 8 31 1-2 ? *)", "cron(0 8 30 */2 ? *)",
                                       "cron(0 18 ? * MON-FRI *)", "cron(0 10 L * ? *)", "cron(0 10 15W * ? *)",
                                       "cron(0 10 ? * 6L *)", "cron(0 10 ? * 2#1 *)", "cron(0 2 * JAN-DEC ? *)"])
 def test_every_cron_form_aws_accepts_is_accepted(raw, schedule):
