@@ -48,8 +48,9 @@ COLUMN_TYPES = (STRING, INTEGER, DOUBLE, TIMESTAMP, BOOLEAN)
 
 # How a boolean is written in raw text, after trimming and lower-casing (the ETL and serving both read
 # these, and the generator writes the first of each). A boolean feature value is Integral 1 / 0.
-TRUE_WORDS = ("true", "1", "yes", "y", "t")
-FALSE_WORDS = ("false", "0", "no", "n", "f")
+# "1.0" / "0.0": how pandas writes a boolean column that has a missing value (it becomes a float column).
+TRUE_WORDS = ("true", "1", "yes", "y", "t", "1.0")
+FALSE_WORDS = ("false", "0", "no", "n", "f", "0.0")
 
 # SageMaker Feature Store knows exactly three feature types.
 INTEGRAL = "Integral"

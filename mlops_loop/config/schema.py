@@ -16,7 +16,8 @@ from pydantic import Field, PrivateAttr, ValidationInfo, field_validator, model_
 from pipeline_code.catalog import FS_STRING, Dataset, target_problem
 from pipeline_code.core.frameworks import FRAMEWORKS as FRAMEWORK_NAMES, PYTORCH, XGBOOST
 from pipeline_code.core.hyperparameters import problems as hyperparameter_problems, tuned
-from pipeline_code.core.problem import BINARY, primary_metric_problem
+from pipeline_code.core.problem import (BINARY, REGRESSION, default_primary_metric, floor_problem, in_own_units,
+                                        primary_metric_problem)
 from pipeline_code.core.contract import DEFAULT_MAX_MALFORMED_RATE, DEFAULT_PROJECT, NAME_PATTERN, model_spec_document
 from pipeline_code.core.decision import DecisionError, DecisionPolicy, parse_decision
 from pipeline_code.core.online_features import LookupSpec
@@ -159,6 +160,23 @@ class GateConfig(StrictModel):
         return GateThresholds(**self.model_dump())
 
 
+class OwnUnitsGateConfig(GateConfig):
+    """The gate of a model judged on a metric in its own units (RMSE and MAE in the target's, log loss): its margin
+    and slice regression are that metric's, as large as its scale, so only non-negative."""
+
+    challenger_margin: float = Field(default=DEFAULT_GATE.challenger_margin, ge=0.0)
+    max_slice_regression: float = Field(default=DEFAULT_GATE.max_slice_regression, ge=0.0)
+
+
+def gate_config(metric: str) -> type[GateConfig]:
+    """The gate's config type for a model judged on ``metric``."""
+    return OwnUnitsGateConfig if in_own_units(metric) else GateConfig
+
+
+# A regression model's gate has no AUC floor (its floor is min_quality), no positive rates and no positives.
+_CLASSIFIER_GATE_KEYS = ("min_auc", "max_demographic_parity_difference", "min_predicted_positives")
+
+
 class MonitoringConfig(StrictModel):
     """Drift monitoring. Default: daily at 03:00 UTC (``schedule`` must run once a day: each run judges the last
     24 hours, see ``schedules.check_daily``); retrain when any feature's or the prediction's
@@ -299,16 +317,27 @@ class ModelConfig(StrictModel):
 
     @field_validator("gate")
     @classmethod
-    def _gate(cls, value: Optional[dict[str, Any]]) -> Optional[dict[str, Any]]:
-        if value is not None:
-            GateConfig.model_validate(value)  # its errors name the field, as under an environment
+    def _gate(cls, value: Optional[dict[str, Any]], info: ValidationInfo) -> Optional[dict[str, Any]]:
+        if value is None:
+            return value
+        problem_type = info.data.get("problem_type", BINARY)
+        if "min_quality" in value:
+            raise ValueError("min_quality is a key of the model, not of its gate: move it up a level (models.<name>.min_quality)")
+        misplaced = [key for key in _CLASSIFIER_GATE_KEYS if key in value and problem_type == REGRESSION]
+        if misplaced:
+            raise ValueError(f"{misplaced[0]} does not apply to a regression model (its floor is min_quality, its fairness "
+                             "is error parity against min_disparate_impact); remove it")
+        metric = info.data.get("primary_metric") or default_primary_metric(problem_type)
+        # Its errors name the field, as under an environment; RMSE and MAE margins are in the target's units.
+        gate_config(metric).model_validate(value)
         return value
 
     def gate_in(self, environment_gate: "GateConfig") -> "GateConfig":
         """The gate this model is judged by in an environment: the environment's, with this model's keys over it."""
         if not self.gate:
             return environment_gate
-        return GateConfig.model_validate({**environment_gate.model_dump(), **self.gate})
+        metric = self.primary_metric or default_primary_metric(self.problem_type)
+        return gate_config(metric).model_validate({**environment_gate.model_dump(), **self.gate})
 
     @property
     def decision_policy(self) -> DecisionPolicy:
@@ -373,6 +402,10 @@ class ModelConfig(StrictModel):
         wrong_metric = primary_metric_problem(self.problem_type, self.primary_metric)
         if wrong_metric:
             raise ValueError(f"primary_metric: {wrong_metric}")
+        impossible = self.min_quality is not None and floor_problem(
+            self.primary_metric or default_primary_metric(self.problem_type), self.min_quality)
+        if impossible:
+            raise ValueError(f"min_quality: {impossible}")
         binary_only = [name for name, given in (("decision", self.decision is not None),
                                                  ("class_weight", self.class_weight != "none")) if given]
         if self.problem_type != BINARY and binary_only:

@@ -90,6 +90,30 @@ def quality_alarm_key(problem_type: str, primary_metric: Optional[str] = None) -
     return QUALITY_ALARM_KEY[problem_type]
 
 
+# The range each primary metric's values lie in (None: unbounded on that side): a floor outside it can never be met,
+# and a margin or slice regression of a metric without an upper bound (RMSE, MAE: the target's units; log loss) is
+# in its own units, as large as the target's scale makes it.
+METRIC_RANGE: Dict[str, Tuple[Optional[float], Optional[float]]] = {
+    "auc": (0.0, 1.0), "pr_auc": (0.0, 1.0), "f1": (0.0, 1.0), "macro_f1": (0.0, 1.0), "accuracy": (0.0, 1.0),
+    "r2": (None, 1.0), "log_loss": (0.0, None), "rmse": (0.0, None), "mae": (0.0, None),
+}
+
+
+def floor_problem(metric: str, floor: float) -> Optional[str]:
+    """Why ``floor`` can never be met by ``metric`` (None when it can)."""
+    low, high = METRIC_RANGE[metric]
+    if (low is not None and floor < low) or (high is not None and floor > high):
+        span = f"between {low:g} and {high:g}" if low is not None and high is not None else (
+            f"at most {high:g}" if high is not None else f"at least {low:g}")
+        return f"{floor:g} is no possible {label(metric)} (it is {span}), so no model could pass"
+    return None
+
+
+def in_own_units(metric: str) -> bool:
+    """Whether a margin of ``metric`` is in the metric's own, unbounded units (RMSE, MAE, log loss)."""
+    return METRIC_RANGE.get(metric, (0.0, 1.0))[1] is None
+
+
 def higher_is_better(metric: str) -> bool:
     """Whether a larger value of ``metric`` is a better model (AUC, R², F1) or a worse one (log loss, RMSE, MAE)."""
     return metric not in _LOWER_IS_BETTER

@@ -55,8 +55,9 @@ class Threshold:
 # adds a row here (and its check in gate.decide); everything else follows the table.
 THRESHOLDS = (
     Threshold("min_auc", 0.0, 1.0, "minimum challenger AUC on the frozen test set"),
-    Threshold("challenger_margin", -1.0, 1.0, "challenger AUC must beat the champion's by this much"),
-    Threshold("max_slice_regression", 0.0, 1.0, "largest allowed AUC drop on any gated slice"),
+    # In the primary metric's units: RMSE and MAE margins are the target's, as large as its scale.
+    Threshold("challenger_margin", -1.0, math.inf, "challenger AUC must beat the champion's by this much"),
+    Threshold("max_slice_regression", 0.0, math.inf, "largest allowed AUC drop on any gated slice"),
     Threshold("max_demographic_parity_difference", 0.0, 1.0, "largest allowed positive-rate gap across sensitive groups"),
     Threshold("min_disparate_impact", 0.0, 1.0, "smallest allowed min/max positive-rate ratio"),
 )

@@ -272,8 +272,10 @@ def _slice_checks(report: Mapping[str, Any], t: GateThresholds, notes: List[str]
                 )
             )
     if skipped:
-        notes.append(f"{skipped} slice value(s) with < {t.min_slice_rows} rows or < {t.min_slice_positives} positives or "
-                     "negatives were reported, not gated")
+        short = {problem.BINARY: f"< {t.min_slice_rows} rows or < {t.min_slice_positives} positives or negatives",
+                 problem.MULTICLASS: f"< {t.min_slice_rows} rows or a class seen < {t.min_slice_positives} times",
+                 problem.REGRESSION: f"< {t.min_slice_rows} rows"}.get(kind, "too little evidence")
+        notes.append(f"{skipped} slice value(s) with {short} were reported, not gated")
     return checks
 
 

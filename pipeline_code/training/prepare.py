@@ -299,9 +299,17 @@ def write_frozen_test_set(
         **({"problem_type": spec.problem_type, "classes": list(spec.classes)} if spec.problem_type != problem.BINARY else {}),
         "columns": test.column_names,
         "time_range": {"min": _iso(pc.min(times)), "max": _iso(pc.max(times))},
+        "feature_definitions": feature_definitions(spec),
     }
     data_io.write_json(os.path.join(directory, MANIFEST_FILE), manifest)
     return manifest
+
+
+def feature_definitions(spec: ModelSpec) -> Dict[str, str]:
+    """How each feature column of a prepared frame is computed (type and expression), as a frozen test set's manifest
+    records it: rows computed by other definitions are not what the model now sees."""
+    dataset = spec.catalog_dataset
+    return {name: f"{dataset.feature(name).feature_type} {dataset.feature(name).expr!r}" for name in spec.frame_features}
 
 
 def read_test_set(directory: str, *, verify: bool = True) -> Tuple[pd.DataFrame, Dict[str, Any]]:
@@ -457,6 +465,8 @@ def encode_labels(column: Any, spec: ModelSpec, *, what: str) -> np.ndarray:
 
 def _load_frozen_test(spec: ModelSpec, directory: str, where: str) -> Tuple[pa.Table, Dict[str, Any], str]:
     what = f"frozen test set ({where})"
+    replace = ("delete it so that the next run freezes a new one from the data it has then (the champion is judged on the "
+               "new rows too)")
     manifest, path = _verified_manifest(directory, what=what, verify=True)
     # The labels are stored encoded, so a set made for another problem type or class list would be misread
     # (a binary set's manifest names neither).
@@ -465,18 +475,20 @@ def _load_frozen_test(spec: ModelSpec, directory: str, where: str) -> Tuple[pa.T
                 "classes": list(spec.classes)}
     for key, wanted in expected.items():
         if found.get(key) != wanted:
-            raise InputError(
-                f"{what}: manifest {key!r} is {found.get(key)!r} but this run prepares {wanted!r}; "
-                "point --frozen-test-dir at this model's frozen test set (or an empty directory to create one)"
-            )
+            raise InputError(f"{what}: manifest {key!r} is {found.get(key)!r} but this run prepares {wanted!r}; this is "
+                             f"another model's or an earlier declaration's test set: {replace}")
     table = pq.read_table(path)
     required = [spec.record_identifier, spec.event_time, *spec.frame_features, spec.target]
     missing = [c for c in required if c not in table.column_names]
     if missing:
-        raise InputError(
-            f"{what}: missing columns {missing} needed by model {spec.name!r} (the feature set changed?); "
-            "create a new test set version by pointing --frozen-test-dir at an empty directory"
-        )
+        raise InputError(f"{what}: missing columns {missing} needed by model {spec.name!r} (the feature set changed "
+                         f"since it was frozen); {replace}")
+    # A set frozen before the manifest recorded them is taken as it is.
+    recorded = manifest.get("feature_definitions") or {}
+    changed = [name for name, now in feature_definitions(spec).items() if name in recorded and recorded[name] != now]
+    if changed:
+        raise InputError(f"{what}: its {changed} were computed by other definitions (type or expression) than the "
+                         f"dataset declares now, so its rows are not what the model sees; {replace}")
     if table.num_rows != manifest.get("rows"):
         raise InputError(f"{what}: {table.num_rows} rows but the manifest says {manifest.get('rows')}")
     return table, manifest, path

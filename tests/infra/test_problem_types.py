@@ -142,6 +142,48 @@ def test_native_model_monitor_is_refused_for_a_model_that_is_not_binary():
         "(this one is multiclass_classification); our own drift monitor covers every problem type"]
 
 
+def _problems(raw: dict) -> list[str]:
+    with pytest.raises(ConfigError) as caught:
+        parse_config(raw)
+    return caught.value.problems
+
+
+def test_a_model_judged_on_rmse_sets_its_margin_and_slice_regression_in_the_targets_units():
+    """GIVEN a regression model judged on RMSE WHEN its gate sets a margin of 1000 and a slice regression of 5000 (the
+    target's units, as the README says) THEN they are its gate; the same values on an AUC model are refused."""
+    raw = config_with_problem_types()
+    raw["models"]["basket-value"].update(primary_metric="rmse", gate={"challenger_margin": 1000, "max_slice_regression": 5000})
+    config = parse_config(raw)
+    gate = config.models["basket-value"].gate_in(config.environments["dev"].gate).thresholds()
+    assert (gate.challenger_margin, gate.max_slice_regression) == (1000, 5000)
+    raw["models"]["order-segment"]["gate"] = {"challenger_margin": 1000}
+    assert _problems(raw) == ["model 'order-segment': field 'gate.challenger_margin': Input should be less than or equal "
+                              "to 0.5 (got 1000)"]
+
+
+@pytest.mark.parametrize("model, metric, floor, expected", [
+    ("basket-value", "r2", 1.5, "1.5 is no possible R² (it is at most 1), so no model could pass"),
+    ("basket-value", "rmse", -5000, "-5000 is no possible RMSE (it is at least 0), so no model could pass"),
+    ("order-segment", "auc", 1.7, "1.7 is no possible AUC (it is between 0 and 1), so no model could pass"),
+])
+def test_a_quality_floor_no_model_could_reach_is_refused(model, metric, floor, expected):
+    raw = config_with_problem_types()
+    raw["models"][model].update(primary_metric=metric, min_quality=floor)
+    assert _problems(raw) == [f"model {model!r}: field 'min_quality': {expected}"]
+
+
+@pytest.mark.parametrize("gate, expected", [
+    ({"min_quality": 0.5}, "min_quality is a key of the model, not of its gate: move it up a level "
+                           "(models.<name>.min_quality)"),
+    ({"min_auc": 0.9}, "min_auc does not apply to a regression model (its floor is min_quality, its fairness is error "
+                       "parity against min_disparate_impact); remove it"),
+])
+def test_a_gate_key_in_the_wrong_place_or_for_another_type_is_refused_saying_where_it_belongs(gate, expected):
+    raw = config_with_problem_types()
+    raw["models"]["basket-value"]["gate"] = gate
+    assert _problems(raw) == [f"model 'basket-value': field 'gate': {expected}"]
+
+
 @pytest.mark.spark
 @pytest.mark.slow
 def test_the_local_run_takes_each_type_through_every_stage(spark, tmp_path):

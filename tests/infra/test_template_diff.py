@@ -21,6 +21,7 @@ from mlops_loop.tools.template_diff import (
     CATEGORY_DATA_AT_RISK,
     CATEGORY_IAM,
     CATEGORY_RETENTION,
+    CATEGORY_SERVING,
     AssemblyDiff,
     TemplateDiffError,
     MISSING,
@@ -280,6 +281,63 @@ def test_replaced_stateful_resource_with_a_fixed_name_is_flagged(assemblies):
     assert "cannot replace a custom-named resource" in [c for c in diff.callouts if c.category == CATEGORY_DATA_AT_RISK][0].message
     (risk,) = [c for c in diff.callouts if c.category == CATEGORY_DATA_AT_RISK]
     assert risk.logical_id == lid and f"UpdateReplacePolicy is {policy}" in risk.message
+
+
+def test_the_fixed_name_a_replacement_collides_with_is_the_resources_own_name_not_a_name_inside_it(assemblies):
+    """GIVEN a feature group whose create-only description changed WHEN compared THEN the note names its
+    FeatureGroupName as the fixed name, not EventTimeFeatureName (a column name inside it, also ending in Name)."""
+    base, head = assemblies
+    names = []
+
+    def edit(template):
+        _, group = _first(template, "AWS::SageMaker::FeatureGroup")
+        group["Properties"]["Description"] = group["Properties"].get("Description", "") + " (edited)"
+        names.append(group["Properties"]["FeatureGroupName"])
+
+    _edit(head, "prod", "Storage", edit)
+    diff = compare_assemblies(base, head)
+    (_, rc), = _changed(diff, "prod")
+    (note,) = [n for n in rc.notes if "is fixed" in n]
+    assert note.startswith(f"FeatureGroupName is fixed ({names[0]})") and "EventTimeFeatureName" not in " ".join(rc.notes)
+
+
+def test_a_feature_group_losing_or_retyping_a_feature_is_called_out_as_an_update_that_fails(assemblies):
+    """GIVEN a feature group whose declaration lost one feature and retyped another WHEN compared THEN a call-out says
+    the update fails (SageMaker only adds features to a feature group) and what to do instead."""
+    base, head = assemblies
+    changed = []
+
+    def edit(template):
+        _, group = _first(template, "AWS::SageMaker::FeatureGroup")
+        definitions = group["Properties"]["FeatureDefinitions"]
+        removed = definitions.pop()
+        kept = next(d for d in definitions if d["FeatureType"] == "Integral")
+        kept["FeatureType"] = "Fractional"
+        changed.extend([removed["FeatureName"], kept["FeatureName"]])
+
+    _edit(head, "prod", "Storage", edit)
+    diff = compare_assemblies(base, head)
+    (risk,) = [c for c in diff.callouts if c.category == CATEGORY_DATA_AT_RISK]
+    assert f"removes {changed[0]}; retypes {changed[1]}. A feature group only takes added features, so this update fails" \
+        in risk.message
+
+
+def test_a_removed_endpoint_is_called_out_as_serving_that_stops(assemblies):
+    """GIVEN an environment that no longer serves a model (its endpoint gone from the template) WHEN compared THEN a
+    call-out says its callers get errors, beside the removals a reviewer would otherwise find in the stack listing."""
+    base, head = assemblies
+    removed = []
+
+    def edit(template):
+        lid, _ = _first(template, "AWS::SageMaker::Endpoint")
+        del template["Resources"][lid]
+        removed.append(lid)
+
+    _edit(head, "prod", "Serving", edit)
+    diff = compare_assemblies(base, head)
+    (serving,) = [c for c in diff.callouts if c.category == CATEGORY_SERVING]
+    assert serving.logical_id == removed[0] and "its callers get errors from the moment the stack updates" in serving.message
+    assert "SERVING STOPS" in render_text(diff, title="t")
 
 
 @pytest.mark.parametrize("env", ["dev", "prod"])

@@ -54,10 +54,10 @@ def test_the_etl_reads_every_boolean_word_and_quarantines_the_rest(spark):
     raw = pd.DataFrame({
         "card_id": ["a", "b", "c", "d", "e"],
         "event_time": ["2026-01-01T00:00:00Z"] * 5,
-        "contactless": ["TRUE", " no ", "1", "maybe", "y"],
+        "contactless": ["TRUE", " no ", "1", "maybe", "1.0"],  # 1.0: pandas' way with a boolean column that has nulls
         "abroad": ["f", None, "Yes", "false", "t"],
         "amount": ["1.5", "2", "3", "4", "5"],
-        "blocked": ["0", "1", "false", "true", "no"],
+        "blocked": ["0.0", "1", "false", "true", "no"],
     })
     result = curate(spark.createDataFrame(raw.astype(object).where(raw.notna(), None)), CARDS)
     curated = result.curated.toPandas().set_index("card_id")
@@ -87,6 +87,8 @@ def test_serving_reads_json_booleans_and_words_for_raw_fields_and_features():
     assert computed["contactless"].tolist() == [1.0, 1.0]
     assert computed["abroad"].iloc[0] == 0.0 and math.isnan(computed["abroad"].iloc[1])
     assert records.feature_rows(contract, features).frame[["contactless", "abroad"]].iloc[0].tolist() == [0.0, 1.0]
+    as_csv = [{"contactless": "0.0", "abroad": "1.0", "amount": "3.0"}]  # a CSV row pandas wrote from a column with nulls
+    assert records.feature_rows(contract, as_csv).frame[["contactless", "abroad"]].iloc[0].tolist() == [0.0, 1.0]
     with pytest.raises(BadRequestError, match="field 'contactless': expected true or false, got 'maybe'"):
         records.feature_rows(contract, [{"contactless": "maybe", "abroad": True, "amount": 1.0}])
     with pytest.raises(BadRequestError, match="field 'abroad': expected true or false, got '2'"):

@@ -17,6 +17,7 @@ from pipeline_code.training import data_io
 from pipeline_code.training.data_io import InputError
 from pipeline_code.training.prepare import SplitFractions, prepare
 from pipeline_code.training.prepare import main as prepare_main
+from pipeline_code.training.spec import parse_model_spec
 from tests.support.training import write_inputs
 from tests.support import datasets as samples
 
@@ -185,6 +186,26 @@ def test_given_a_modified_frozen_test_set_then_prepare_refuses_it(churn_spec, ch
     (frozen / "manifest.json").write_bytes((Path(prepared["test"]) / "manifest.json").read_bytes())
     with pytest.raises(InputError, match="sha256"):
         prepare(churn_spec, churn_inputs["features"], churn_inputs["labels"], str(tmp_path / "out"), frozen_test_dir=str(frozen))
+    assert not (tmp_path / "out").exists()
+
+
+def test_a_frozen_test_set_computed_by_other_feature_definitions_is_refused(churn_spec, churn_inputs, prepared, tmp_path):
+    """GIVEN a frozen test set and a dataset whose feature expression changed since WHEN prepared again THEN it
+    refuses, naming the features and the reset: the frozen rows hold values the changed code would not compute, and
+    challenger and champion would be judged on them (the manifest records each feature's definition)."""
+    manifest = json.loads((Path(prepared["test"]) / "manifest.json").read_text())
+    feature = churn_spec.features[0]
+    assert manifest["feature_definitions"][feature].startswith(churn_spec.catalog_dataset.feature(feature).feature_type)
+    document = churn_spec.to_dict()
+    (entry,) = [f for f in document["dataset"]["features"] if f["name"] == feature]
+    entry["expr"] = f"clip({entry['expr']}, 0, 1)"
+    changed = parse_model_spec(json.dumps(document))
+    with pytest.raises(InputError) as excinfo:
+        prepare(changed, churn_inputs["features"], churn_inputs["labels"], str(tmp_path / "out"), frozen_test_dir=prepared["test"])
+    assert str(excinfo.value) == (
+        f"frozen test set ({prepared['test']}): its [{feature!r}] were computed by other definitions (type or expression) "
+        "than the dataset declares now, so its rows are not what the model sees; delete it so that the next run freezes a "
+        "new one from the data it has then (the champion is judged on the new rows too)")
     assert not (tmp_path / "out").exists()
 
 

@@ -36,6 +36,7 @@ from .model import (
     CATEGORY_KMS,
     CATEGORY_RETENTION,
     CATEGORY_SECURITY_GROUPS,
+    CATEGORY_SERVING,
     JSON_SEGMENT,
     MISSING,
     STATEFUL_TYPES,
@@ -52,7 +53,7 @@ from .render import GITHUB_COMMENT_LIMIT, render_markdown, render_text
 from .values import describe_change, diff_values, shorten
 
 __all__ = [
-    "AssemblyDiff", "CATEGORIES", "CATEGORY_DATA_AT_RISK", "CATEGORY_IAM", "CATEGORY_KMS", "CATEGORY_RETENTION",
+    "AssemblyDiff", "CATEGORIES", "CATEGORY_DATA_AT_RISK", "CATEGORY_IAM", "CATEGORY_KMS", "CATEGORY_RETENTION", "CATEGORY_SERVING",
     "CATEGORY_SECURITY_GROUPS", "Callout", "GITHUB_COMMENT_LIMIT", "JSON_SEGMENT", "MISSING", "PropertyChange",
     "ResourceChange", "STATEFUL_TYPES", "StackDiff", "TemplateDiffError", "change_impacts", "check_assembly",
     "compare_assemblies", "describe_change", "diff_resource", "diff_stack", "diff_values",

@@ -11,7 +11,10 @@ from .model import (
     CATEGORY_KMS,
     CATEGORY_RETENTION,
     CATEGORY_SECURITY_GROUPS,
+    CATEGORY_SERVING,
     JSON_SEGMENT,
+    MISSING,
+    SERVING_TYPES,
     Callout,
     PropertyChange,
     ResourceChange,
@@ -63,10 +66,29 @@ def callouts_for(stage: str, stack: StackDiff, rc: ResourceChange) -> list[Callo
             policy, name, old = rc.update_replace_policy, "UpdateReplacePolicy", rc.logical_id
             what = "replaced (" + "; ".join(rc.replacement_reasons) + ")"
         if policy == "Retain" or policy == "RetainExceptOnCreate":
-            fate = f"{name} is {policy}: the old resource and its data are kept but orphaned; the new one starts empty"
+            fate = f"{name} is {policy}: the old resource and its data are kept but orphaned" + (
+                "" if rc.kind == "removed" else "; the new one starts empty")
         else:
             fate = f"{name} is {policy}, not Retain: CloudFormation DELETES {old} and its data"
         add(CATEGORY_DATA_AT_RISK, f"{what}. {fate}." + ("".join(" " + n + "." for n in rc.notes)))
+
+    if rc.resource_type == "AWS::SageMaker::FeatureGroup" and rc.kind == "modified":
+        # UpdateFeatureGroup takes FeatureAdditions only: "Features cannot be removed from a feature group".
+        def feature(c: PropertyChange) -> str:
+            return c.path[2].removeprefix("[FeatureName=").removesuffix("]")
+
+        gone = [feature(c) for c in rc.changes if len(c.path) == 3 and c.path[1] == "FeatureDefinitions" and c.new is MISSING]
+        retyped = [feature(c) for c in rc.changes if c.path[1:2] == ("FeatureDefinitions",) and c.path[-1] == "FeatureType"]
+        if gone or retyped:
+            what = "; ".join(part for part in (f"removes {', '.join(gone)}" if gone else "",
+                                               f"retypes {', '.join(retyped)}" if retyped else "") if part)
+            add(CATEGORY_DATA_AT_RISK, f"{rc.label}: {what}. A feature group only takes added features, so this update "
+                                       "fails: keep the feature declared (models may stop using it), or declare the "
+                                       "changed dataset under a new name (a new feature group, filled by the next ETL run)")
+
+    if rc.resource_type in SERVING_TYPES and rc.kind == "removed":
+        add(CATEGORY_SERVING, f"{rc.label}: removed; its callers get errors from the moment the stack updates (a model "
+                              "moved to another name or environment is served there only once a version is approved)")
 
     def changes(pattern: Optional[re.Pattern]) -> list[PropertyChange]:
         return [c for c in rc.changes if not c.asset_only and (pattern is None or _matches(c.path, pattern))]

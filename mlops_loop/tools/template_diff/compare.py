@@ -82,9 +82,12 @@ class _Undecided:
     new: dict
 
     def fixed_names(self) -> list[str]:
-        """Top-level ``...Name`` properties set to the same value on both sides (a fixed physical name)."""
+        """The physical-name property (``FeatureGroupName`` of a feature group, ``BucketName``, or ``Name``) when it is
+        set to the same value on both sides: a fixed name. Other ``...Name`` properties (a feature group's
+        ``EventTimeFeatureName``) name something inside the resource, not the resource."""
         old_props, new_props = self.old.get("Properties", {}), self.new.get("Properties", {})
-        return [k for k, v in old_props.items() if k.endswith("Name") and k in new_props and new_props[k] == v]
+        own = (self.change.resource_type.rsplit("::", 1)[-1] + "Name", "Name")
+        return [k for k, v in old_props.items() if k in own and k in new_props and new_props[k] == v]
 
 
 def _decide(undecided: Sequence[_Undecided]) -> None:

@@ -58,7 +58,11 @@ CATEGORY_IAM = "IAM"
 CATEGORY_SECURITY_GROUPS = "Security groups"
 CATEGORY_KMS = "KMS"
 CATEGORY_RETENTION = "Data retention"
-CATEGORIES = (CATEGORY_DATA_AT_RISK, CATEGORY_IAM, CATEGORY_SECURITY_GROUPS, CATEGORY_KMS, CATEGORY_RETENTION)
+CATEGORY_SERVING = "SERVING STOPS"
+CATEGORIES = (CATEGORY_DATA_AT_RISK, CATEGORY_SERVING, CATEGORY_IAM, CATEGORY_SECURITY_GROUPS, CATEGORY_KMS, CATEGORY_RETENTION)
+
+# Resources callers reach the models through: removing one stops answering them.
+SERVING_TYPES = frozenset({"AWS::SageMaker::Endpoint", "AWS::Lambda::Url", "AWS::SageMaker::InferenceComponent"})
 
 class TemplateDiffError(Exception):
     """The diff could not be produced; the message says what to fix."""

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from .model import AssemblyDiff, CATEGORY_DATA_AT_RISK, ResourceChange
+from .model import AssemblyDiff, CATEGORY_DATA_AT_RISK, CATEGORY_SERVING, ResourceChange
 from .values import describe_change
 
 
@@ -106,7 +106,7 @@ def render_markdown(diff: AssemblyDiff, *, title: str, limit: int = GITHUB_COMME
             lines.append("**Call-outs**")
             lines.append("")
             for c in callouts:
-                mark = ":warning: " if c.category == CATEGORY_DATA_AT_RISK else ""
+                mark = ":warning: " if c.category in (CATEGORY_DATA_AT_RISK, CATEGORY_SERVING) else ""
                 line = f"- {mark}**{c.category}** `{c.stack}/{c.logical_id}` ({c.resource_type}): {_html(c.message)}"
                 if fits("\n".join(lines) + line) and used + len(line) < budget * 0.6:
                     lines.append(line)
