@@ -40,7 +40,7 @@ import datetime as dt
 import os
 import sys
 from dataclasses import dataclass
-from typing import Dict, List, Optional, Sequence, Tuple
+from typing import Any, Dict, List, Optional, Sequence, Tuple
 
 import numpy as np
 import pandas as pd
@@ -306,11 +306,24 @@ _SAMPLES = {"customer_churn": customer_churn, "credit_risk": credit_risk}
 
 
 def _simulator(dataset: catalog.Dataset, positive_rate: float, signal_features: Optional[Sequence[str]] = None) -> Simulator:
-    """The dataset's hand-written simulator (the two samples), else one driven by its schema alone."""
-    if dataset.name in _SAMPLES:
-        return _SAMPLES[dataset.name].simulate
-    return lambda s, n, drift, concept: from_schema.simulate(dataset, s, n, drift, concept, positive_rate=positive_rate,
-                                                             signal_features=signal_features)
+    """The dataset's hand-written simulator (the two samples), else one driven by its schema alone. A column declared
+    beside a sample's own (a user's addition) is simulated from its declaration, carrying no signal of the label."""
+    def from_declaration(s: Any, n: int, drift: float, concept: float) -> Dict[str, np.ndarray]:
+        return from_schema.simulate(dataset, s, n, drift, concept, positive_rate=positive_rate, signal_features=signal_features)
+
+    if dataset.name not in _SAMPLES:
+        return from_declaration
+
+    def sample_and_declared(s: Any, n: int, drift: float, concept: float) -> Dict[str, np.ndarray]:
+        columns = _SAMPLES[dataset.name].simulate(s, n, drift, concept)
+        own = {dataset.record_identifier, dataset.event_time, *dataset.labels, *columns}  # ids and times come later
+        added = [c.name for c in dataset.columns if c.name not in own]
+        if added:
+            declared = from_schema.simulate(dataset, s, n, drift, concept, positive_rate=positive_rate, signal_features=())
+            columns.update({name: declared[name] for name in added})
+        return columns
+
+    return sample_and_declared
 
 
 def _typed_frame(dataset: catalog.Dataset, columns: Dict[str, np.ndarray]) -> pd.DataFrame:

@@ -202,7 +202,9 @@ def _class_evidence_check(fairness: Mapping[str, Any], attribute: str, t: GateTh
     else:
         message = (f"fairness across {attribute} cannot be judged for class {rarest}: the challenger predicts it for {flagged} "
                    f"test rows in the compared groups, fewer than {t.min_predicted_positives} (insufficient evidence, not a "
-                   "pass); provide more test data or lower gate.min_predicted_positives")
+                   "pass); provide more test data of that class, and check its recall in the evaluation report: a model "
+                   "that (almost) never predicts a class has not learned it, and lowering gate.min_predicted_positives "
+                   "would pass it anyway")
     return _check("fairness_evidence", ok, float(flagged), float(t.min_predicted_positives), message)
 
 

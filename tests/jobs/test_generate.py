@@ -364,3 +364,17 @@ def test_cli_runs_as_a_module(tmp_path):
 
 def test_the_sample_datasets_keep_their_hand_written_simulators():
     assert set(gen._SAMPLES) == set(samples.DATASETS)
+
+
+def test_a_column_declared_beside_a_samples_own_is_generated_from_its_declaration():
+    """GIVEN a sample dataset with a column a user added to its declaration WHEN generated THEN the added column keeps
+    its declared bounds and the sample's own columns (and labels) are what they were without it: the local run works
+    on the extended declaration (before: a RuntimeError, 'simulator ... did not produce columns')."""
+    sample = samples.CUSTOMER_CHURN
+    declaration = sample.to_declaration()
+    declaration["columns"] = [*declaration["columns"], {"name": "num_devices", "type": "integer", "min": 0, "max": 5}]
+    extended = catalog.parse_dataset(sample.name, declaration)
+    before, after = generate(sample, 800, seed=4), generate(extended, 800, seed=4)
+    devices = after["num_devices"].dropna()
+    assert len(devices) > 700 and devices.between(0, 5).all() and devices.nunique() > 1
+    pd.testing.assert_frame_equal(after[list(before.columns)], before)
