@@ -164,8 +164,8 @@ class OwnUnitsGateConfig(GateConfig):
     """The gate of a model judged on a metric in its own units (RMSE and MAE in the target's, log loss): its margin
     and slice regression are that metric's, as large as its scale, so only non-negative."""
 
-    challenger_margin: float = Field(default=DEFAULT_GATE.challenger_margin, ge=0.0)
-    max_slice_regression: float = Field(default=DEFAULT_GATE.max_slice_regression, ge=0.0)
+    challenger_margin: float = Field(default=DEFAULT_GATE.challenger_margin, ge=0.0, allow_inf_nan=False)
+    max_slice_regression: float = Field(default=DEFAULT_GATE.max_slice_regression, ge=0.0, allow_inf_nan=False)
 
 
 def gate_config(metric: str) -> type[GateConfig]:
@@ -318,9 +318,9 @@ class ModelConfig(StrictModel):
     @field_validator("gate")
     @classmethod
     def _gate(cls, value: Optional[dict[str, Any]], info: ValidationInfo) -> Optional[dict[str, Any]]:
-        if value is None:
+        if value is None or "problem_type" not in info.data:  # a type that failed has its own message
             return value
-        problem_type = info.data.get("problem_type", BINARY)
+        problem_type = info.data["problem_type"]
         if "min_quality" in value:
             raise ValueError("min_quality is a key of the model, not of its gate: move it up a level (models.<name>.min_quality)")
         misplaced = [key for key in _CLASSIFIER_GATE_KEYS if key in value and problem_type == REGRESSION]

@@ -52,8 +52,15 @@ class Hyperparameter:
                   and all(isinstance(v, int) and not isinstance(v, bool) and v >= 1 for v in value))
             return None if ok else f"expected {self.expected()}, got {value!r}"
         numeric = isinstance(value, (int, float)) and not isinstance(value, bool)
-        if not numeric or (self.kind == "int" and not isinstance(value, int)) or math.isnan(value):
-            return f"expected {self.expected()}, got {value!r}"
+        if not numeric or (self.kind == "int" and not isinstance(value, int)) or not math.isfinite(value):
+            hint = ""
+            if isinstance(value, str):
+                try:
+                    float(value)
+                    hint = "; YAML read it as text (1e-05 needs a decimal point there: write 1.0e-5, or 0.00001)"
+                except ValueError:
+                    pass
+            return f"expected {self.expected()}, got {value!r}{hint}"
         below = value <= self.low if self.low_open else value < self.low
         above = self.high is not None and (value >= self.high if self.high_open else value > self.high)
         return f"expected {self.expected()}, got {value!r}" if below or above else None

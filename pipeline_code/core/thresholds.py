@@ -56,8 +56,8 @@ class Threshold:
 THRESHOLDS = (
     Threshold("min_auc", 0.0, 1.0, "minimum challenger AUC on the frozen test set"),
     # In the primary metric's units: RMSE and MAE margins are the target's, as large as its scale.
-    Threshold("challenger_margin", -1.0, math.inf, "challenger AUC must beat the champion's by this much"),
-    Threshold("max_slice_regression", 0.0, math.inf, "largest allowed AUC drop on any gated slice"),
+    Threshold("challenger_margin", -1.0, math.inf, "challenger's primary metric must beat the champion's by this much"),
+    Threshold("max_slice_regression", 0.0, math.inf, "largest allowed drop of the primary metric on any gated slice"),
     Threshold("max_demographic_parity_difference", 0.0, 1.0, "largest allowed positive-rate gap across sensitive groups"),
     Threshold("min_disparate_impact", 0.0, 1.0, "smallest allowed min/max positive-rate ratio"),
 )
@@ -92,8 +92,8 @@ class GateThresholds:
         for threshold in THRESHOLDS:
             name, lo, hi = threshold.field, threshold.low, threshold.high
             value = getattr(self, name)
-            if isinstance(value, bool) or not isinstance(value, (int, float)) or math.isnan(float(value)):
-                problems.append(f"{name} must be a number, got {value!r}")
+            if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(float(value)):
+                problems.append(f"{name} must be a finite number, got {value!r}")
             elif not lo <= float(value) <= hi:
                 problems.append(f"{name} must be in [{lo}, {hi}], got {value!r}")
         for name, low, _ in EVIDENCE:

@@ -307,7 +307,8 @@ _SAMPLES = {"customer_churn": customer_churn, "credit_risk": credit_risk}
 
 def _simulator(dataset: catalog.Dataset, positive_rate: float, signal_features: Optional[Sequence[str]] = None) -> Simulator:
     """The dataset's hand-written simulator (the two samples), else one driven by its schema alone. A column declared
-    beside a sample's own (a user's addition) is simulated from its declaration, carrying no signal of the label."""
+    beside a sample's own (a user's addition, a label too) is simulated from its declaration, carrying no signal of the
+    sample's label."""
     def from_declaration(s: Any, n: int, drift: float, concept: float) -> Dict[str, np.ndarray]:
         return from_schema.simulate(dataset, s, n, drift, concept, positive_rate=positive_rate, signal_features=signal_features)
 
@@ -316,7 +317,7 @@ def _simulator(dataset: catalog.Dataset, positive_rate: float, signal_features: 
 
     def sample_and_declared(s: Any, n: int, drift: float, concept: float) -> Dict[str, np.ndarray]:
         columns = _SAMPLES[dataset.name].simulate(s, n, drift, concept)
-        own = {dataset.record_identifier, dataset.event_time, *dataset.labels, *columns}  # ids and times come later
+        own = {dataset.record_identifier, dataset.event_time, *columns}  # ids and times come later
         added = [c.name for c in dataset.columns if c.name not in own]
         if added:
             declared = from_schema.simulate(dataset, s, n, drift, concept, positive_rate=positive_rate, signal_features=())

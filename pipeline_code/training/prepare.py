@@ -309,7 +309,8 @@ def feature_definitions(spec: ModelSpec) -> Dict[str, str]:
     """How each feature column of a prepared frame is computed (type and expression), as a frozen test set's manifest
     records it: rows computed by other definitions are not what the model now sees."""
     dataset = spec.catalog_dataset
-    return {name: f"{dataset.feature(name).feature_type} {dataset.feature(name).expr!r}" for name in spec.frame_features}
+    return {name: f"{dataset.feature(name).feature_type} {catalog.format_expression(dataset.feature(name).expr)}"
+            for name in spec.frame_features}
 
 
 def read_test_set(directory: str, *, verify: bool = True) -> Tuple[pd.DataFrame, Dict[str, Any]]:

@@ -38,6 +38,10 @@ def test_the_training_arguments_are_the_pipeline_defaults_with_the_models_settin
     (PYTORCH, {"hidden": [64, 0]}, {"hidden": "expected a list of layer widths, each a whole number >= 1 (e.g. [64, 32]), "
                                                "got [64, 0]"}),
     (XGBOOST, {"eta": 0}, {"eta": "expected a number in (0, 1], got 0"}),
+    (XGBOOST, {"min_child_weight": float("inf")}, {"min_child_weight": "expected a number >= 0, got inf"}),
+    # PyYAML reads 1e-05 (no decimal point) as text
+    (PYTORCH, {"weight_decay": "1e-05"}, {"weight_decay": "expected a number >= 0, got '1e-05'; YAML read it as text "
+                                                          "(1e-05 needs a decimal point there: write 1.0e-5, or 0.00001)"}),
     (XGBOOST, {"max_depth": 0, "subsample": 0.5}, {"max_depth": "expected a whole number >= 1, got 0"}),
 ])
 def test_a_setting_outside_its_hyperparameter_is_named_with_what_it_takes(framework, settings, expected):
@@ -69,5 +73,7 @@ def test_the_readmes_table_lists_each_hyperparameter_with_its_default(framework)
     readme = (Path(__file__).resolve().parents[2] / "README.md").read_text(encoding="utf-8")
     row = next(line for line in readme.splitlines() if line.startswith(f"| `{framework}` | `"))
     listed = dict(re.findall(r"`(\w+)` \(([^;)]+)", row))
-    assert listed == {s.name: (str(list(s.default)) if s.kind == "widths" else s.text(s.default))
-                      for s in hp.HYPERPARAMETERS[framework]}
+    assert set(listed) == set(hp.of(framework))
+    for setting in hp.HYPERPARAMETERS[framework]:
+        shown = listed[setting.name]
+        assert shown == str(list(setting.default)) if setting.kind == "widths" else float(shown) == setting.default, shown

@@ -52,8 +52,10 @@ def test_one_pipeline_parameter_and_one_evaluate_flag_per_threshold():
 def test_a_threshold_outside_the_gate_bounds_is_refused_naming_it():
     with pytest.raises(SpecError, match=r"^invalid gate thresholds: min_auc must be in \[0.0, 1.0\], got 1.5$"):
         GateThresholds(**{**DEFAULT_GATE.to_dict(), "min_auc": 1.5})
-    # A margin or slice regression of RMSE or MAE is in the target's units: no upper bound here
+    # A margin or slice regression of RMSE or MAE is in the target's units: no upper bound here, but finite
     assert GateThresholds(**{**DEFAULT_GATE.to_dict(), "challenger_margin": 1000.0}).challenger_margin == 1000.0
+    with pytest.raises(SpecError, match=r"^invalid gate thresholds: challenger_margin must be a finite number, got inf$"):
+        GateThresholds(**{**DEFAULT_GATE.to_dict(), "challenger_margin": float("inf")})
 
 
 def test_a_fairness_shortfall_names_the_groups_largest_first_and_never_counts_the_missing_group():

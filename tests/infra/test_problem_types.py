@@ -159,6 +159,10 @@ def test_a_model_judged_on_rmse_sets_its_margin_and_slice_regression_in_the_targ
     raw["models"]["order-segment"]["gate"] = {"challenger_margin": 1000}
     assert _problems(raw) == ["model 'order-segment': field 'gate.challenger_margin': Input should be less than or equal "
                               "to 0.5 (got 1000)"]
+    raw["models"]["order-segment"]["gate"] = {}
+    raw["models"]["basket-value"]["gate"] = {"challenger_margin": float("inf")}  # YAML's .inf: a gate nothing passes
+    assert _problems(raw) == ["model 'basket-value': field 'gate.challenger_margin': Input should be a finite number "
+                              "(got inf)"]
 
 
 @pytest.mark.parametrize("model, metric, floor, expected", [
