@@ -474,6 +474,7 @@ def _error_parity_markdown(
         "",
     ]
     out += _limit_table(fairness, champion, (("error_parity_ratio", None, ">=", thresholds.get("min_disparate_impact")),
+                                             ("bias_gap", None, "<=", thresholds.get("max_demographic_parity_difference")),
                                              ("mae_difference", None, "", None)))
     groups = fairness.get("groups") or {}
     if groups:

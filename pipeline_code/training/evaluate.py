@@ -282,7 +282,7 @@ def summary_lines(report: Dict[str, Any]) -> list:
     else:
         lines.append("  champion:   none (first model)")
     fair = report["challenger"]["fairness"]
-    keys = (("error_parity_ratio", "mae_difference") if kind == problem.REGRESSION
+    keys = (("error_parity_ratio", "bias_gap", "mae_difference") if kind == problem.REGRESSION
             else ("demographic_parity_difference", "disparate_impact", "equal_opportunity_difference"))
     lines.append(f"  fairness ({fair['attribute']}): {shown(fair, keys)}")
     lines.append(f"  top features: {', '.join(report['attributions']['ranking'][:5])}")

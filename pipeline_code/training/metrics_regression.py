@@ -7,10 +7,23 @@ cross-check against scikit-learn):
 * ``bias``: mean of ``p - y`` (positive: over-predicts); ``mean_target``, ``mean_prediction``, ``target_std``;
 * ``abs_error_quantiles``: the 50th, 90th and 99th percentiles of ``|p - y|``.
 
-Fairness is *error parity*: each eligible group's mean absolute error; ``error_parity_ratio`` = min / max
-MAE (1.0 when every group's MAE is 0: equal errors), gated by the environment's ``min_disparate_impact``;
-``mae_difference`` = max - min, reported. Demographic parity of a continuous prediction has no threshold in
-the gate's units, so it is not computed. Group eligibility follows :mod:`metrics`.
+Fairness compares the eligible groups' errors *relative to the size of what they predict* (each group's
+mean ``|y|``), so a skewed target (prices, durations) does not make a group with larger values look treated
+worse for errors of the same share, nor hide one group under-estimated and another over-estimated:
+
+* ``error_parity_ratio`` = min / max of the groups' relative MAE (MAE / mean ``|y|``; 1.0 when every group's error
+  is 0), gated by ``min_disparate_impact``;
+* ``bias_gap`` = max - min of the groups' relative bias (mean ``p - y`` / mean ``|y|``: + over-, - under-estimates),
+  and ``bias_gap_lower``, its lower 95 % confidence bound (the gap less 1.96 standard errors of the two groups'
+  mean errors): the gate holds the bound to ``max_demographic_parity_difference`` (a gap of 0.10: one group's
+  predictions run 10 % of its values higher than another's), so a gap that small groups' noise could make is
+  reported, not failed;
+* where a group's mean ``|y|`` is 0 (a target centred on zero) relative errors do not exist: the ratio is then of
+  absolute MAE and the gap is not computed (``error_measure`` says which); ``mae_difference`` (max - min MAE) is
+  reported.
+
+Demographic parity of a continuous prediction has no threshold in the gate's units, so it is not computed. Group
+eligibility follows :mod:`metrics`.
 """
 
 from __future__ import annotations
@@ -67,26 +80,45 @@ def fairness(groups: Any, y: Any, p: Any, *, attribute: str, min_group_rows: int
     for code, label in enumerate(labels):
         mask = codes == code
         rows = int(mask.sum())
+        error = p[mask] - y[mask]
+        mae, bias = (float(np.abs(error).mean()), float(error.mean())) if rows else (None, None)
+        scale = float(np.abs(y[mask]).mean()) if rows else 0.0  # mean |y|: what relative errors are relative to
         per_group[label] = {
             "rows": rows,
-            "mae": float(np.abs(p[mask] - y[mask]).mean()) if rows else None,
-            "bias": float((p[mask] - y[mask]).mean()) if rows else None,
+            "mae": mae,
+            "bias": bias,
             "mean_prediction": float(p[mask].mean()) if rows else None,
             "mean_target": float(y[mask].mean()) if rows else None,
+            "scale": scale,
+            "relative_mae": mae / scale if scale > 0 else None,
+            "relative_bias": bias / scale if scale > 0 else None,
+            # the standard error of the group's relative bias (its mean error's, over its scale)
+            "relative_bias_se": float(error.std(ddof=1)) / np.sqrt(rows) / scale if rows > 1 and scale > 0 else None,
             "eligible": eligible_group(label, rows, min_group_rows),
         }
-    report = fairness_frame(attribute, min_group_rows, per_group, error_parity_ratio=None, mae_difference=None)
+    report = fairness_frame(attribute, min_group_rows, per_group, error_parity_ratio=None, mae_difference=None,
+                            bias_gap=None, bias_gap_lower=None, error_measure=None)
     eligible = report["eligible_groups"]
     if len(eligible) < 2:
         return report
-    errors = [per_group[g]["mae"] for g in eligible]
+    relative = all(per_group[g]["scale"] > 0 for g in eligible)
+    errors = [per_group[g]["relative_mae" if relative else "mae"] for g in eligible]
     high, low = max(errors), min(errors)
+    maes = [per_group[g]["mae"] for g in eligible]
     report.update({
+        "error_measure": "relative" if relative else "absolute",
         "error_parity_ratio": (low / high) if high > 0 else 1.0,
-        "mae_difference": high - low,
+        "mae_difference": max(maes) - min(maes),
         "highest_error_group": eligible[int(np.argmax(errors))],
         "lowest_error_group": eligible[int(np.argmin(errors))],
     })
+    if relative:
+        biases = [per_group[g]["relative_bias"] for g in eligible]
+        over, under = eligible[int(np.argmax(biases))], eligible[int(np.argmin(biases))]
+        gap = max(biases) - min(biases)
+        spread = float(np.hypot(per_group[over]["relative_bias_se"] or 0.0, per_group[under]["relative_bias_se"] or 0.0))
+        report.update({"bias_gap": gap, "bias_gap_lower": max(0.0, gap - 1.96 * spread),
+                       "most_over_estimated_group": over, "most_under_estimated_group": under})
     return report
 
 

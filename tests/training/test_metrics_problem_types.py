@@ -88,17 +88,43 @@ def test_regression_headline_matches_scikit_learn(regression):
     assert metrics_regression.r2(np.full(5, 3.0), np.arange(5.0)) is None  # a constant target: undefined, not 1 or -inf
 
 
-def test_regression_fairness_is_error_parity(regression):
+def test_regression_fairness_is_parity_of_errors_relative_to_each_groups_values(regression):
     y, p = regression
     groups = np.where(np.arange(len(y)) % 2, "odd", "even")
     worse = np.where(groups == "odd", p + 3 * (p - y), p)  # the odd rows' errors are 4x as large
     report = metrics_regression.fairness(groups, y, worse, attribute="g", min_group_rows=100)
-    maes = {g: np.abs(worse - y)[groups == g].mean() for g in ("even", "odd")}
-    assert report["groups"]["odd"]["mae"] == pytest.approx(maes["odd"])
-    assert report["error_parity_ratio"] == pytest.approx(maes["even"] / maes["odd"])
+    relative = {g: np.abs(worse - y)[groups == g].mean() / np.abs(y[groups == g]).mean() for g in ("even", "odd")}
+    assert report["error_measure"] == "relative"
+    assert report["groups"]["odd"]["mae"] == pytest.approx(np.abs(worse - y)[groups == "odd"].mean())
+    assert report["error_parity_ratio"] == pytest.approx(relative["even"] / relative["odd"])
     assert report["highest_error_group"] == "odd"
     small = metrics_regression.fairness(groups, y, p, attribute="g", min_group_rows=10**6)
-    assert small["error_parity_ratio"] is None and "cannot be assessed" in small["note"]
+    assert small["error_parity_ratio"] is None and small["bias_gap"] is None and "cannot be assessed" in small["note"]
+
+
+def test_on_a_skewed_target_equal_shares_of_error_are_parity_and_opposite_biases_are_not():
+    """GIVEN house prices three times higher in one group WHEN every price is predicted 10 % too high in both groups
+    THEN error parity holds (absolute MAE would read 0.33) and there is no bias gap; WHEN one group is under- and the
+    other over-valued by the same amount THEN error parity fails (absolute MAE would read 1.0) and the gap shows it."""
+    rng = np.random.default_rng(3)
+    groups = np.repeat(["city", "rural"], 2000)
+    y = np.where(groups == "city", 300_000.0, 100_000.0) * rng.lognormal(0.0, 0.3, groups.size)
+    proportional = metrics_regression.fairness(groups, y, y * 1.1, attribute="area", min_group_rows=100)
+    assert proportional["error_parity_ratio"] == pytest.approx(1.0) and proportional["bias_gap"] == pytest.approx(0.0, abs=1e-9)
+    opposite = metrics_regression.fairness(groups, y, y + np.where(groups == "city", -30_000.0, 30_000.0), attribute="area",
+                                           min_group_rows=100)
+    assert opposite["error_parity_ratio"] < 0.5 and opposite["mae_difference"] == pytest.approx(0.0, abs=1e-6)
+    assert (opposite["most_over_estimated_group"], opposite["most_under_estimated_group"]) == ("rural", "city")
+    assert opposite["bias_gap"] > 0.3 and opposite["bias_gap_lower"] > 0.3
+
+
+def test_a_target_centred_on_zero_falls_back_to_absolute_errors_and_reports_no_bias_gap():
+    rng = np.random.default_rng(4)
+    groups = np.repeat(["a", "b"], 500)
+    y = np.where(groups == "a", 0.0, rng.normal(0.0, 5.0, groups.size))  # group a's target is 0 throughout
+    report = metrics_regression.fairness(groups, y, y + 1.0, attribute="g", min_group_rows=100)
+    assert report["error_measure"] == "absolute" and report["error_parity_ratio"] == pytest.approx(1.0)
+    assert report["bias_gap"] is None
 
 
 def test_regression_model_quality_is_the_registry_format(regression):

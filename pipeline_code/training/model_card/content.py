@@ -25,9 +25,11 @@ _CLASSIFIER_FAIRNESS = (
 _FAIRNESS = {
     problem.BINARY: _CLASSIFIER_FAIRNESS,
     problem.MULTICLASS: _CLASSIFIER_FAIRNESS,
-    # Error parity: lowest / highest group MAE, gated by the environment's minimum disparate impact.
+    # Error parity (lowest / highest group relative MAE) and the relative bias gap, gated by the environment's minimum
+    # disparate impact and maximum demographic parity difference (metrics_regression).
     problem.REGRESSION: (
         ("error_parity_ratio", "error_parity", "min_disparate_impact", ">="),
+        ("bias_gap", "bias_parity", "max_demographic_parity_difference", "<="),
         ("mae_difference", None, None, None),
     ),
 }
@@ -642,7 +644,11 @@ def _fairness_groups(card: _Evaluated) -> List[Optional[Dict[str, Any]]]:
             elif metric == "equal_opportunity_difference":
                 note = f"largest over the classes; {note}"
         elif kind == problem.REGRESSION and metric == "error_parity_ratio":
-            note = f"lowest / highest group MAE; {note}"
+            measure = "MAE over its mean |target|" if fairness.get("error_measure") == "relative" else "MAE"
+            note = f"lowest / highest group {measure}; {note}"
+        elif kind == problem.REGRESSION and metric == "bias_gap":
+            note = (f"{fairness.get('most_over_estimated_group')} over- vs {fairness.get('most_under_estimated_group')} "
+                    f"under-estimated, mean error over mean |target|; {note}")
         entry = _metric(metric, fairness.get(metric), note)
         fairness_metrics.append(entry)
         if entry is not None and limit is not None:
@@ -764,10 +770,14 @@ def _ethics(card: _Evaluated) -> str:
     if card.kind == problem.REGRESSION:
         return (
             f"Fairness is measured across '{card.attribute}' (not a model input) as error parity: the lowest over the "
-            f"highest group mean absolute error {figure(fairness.get('error_parity_ratio'))} (minimum "
-            f"{figure(thresholds.get('min_disparate_impact'))}), MAE difference {figure(fairness.get('mae_difference'))} "
-            f"(highest error: {fairness.get('highest_error_group') or 'n/a'}, lowest: "
-            f"{fairness.get('lowest_error_group') or 'n/a'}). Other protected characteristics are not measured."
+            f"highest group {'mean absolute error relative to its mean |target|' if fairness.get('error_measure') == 'relative' else 'mean absolute error'} "
+            f"{figure(fairness.get('error_parity_ratio'))} (minimum {figure(thresholds.get('min_disparate_impact'))}), "
+            f"the gap between the most over- and most under-estimated group {figure(fairness.get('bias_gap'))} (maximum "
+            f"{figure(thresholds.get('max_demographic_parity_difference'))}; over: "
+            f"{fairness.get('most_over_estimated_group') or 'n/a'}, under: {fairness.get('most_under_estimated_group') or 'n/a'}), "
+            f"MAE difference {figure(fairness.get('mae_difference'))} (highest error: "
+            f"{fairness.get('highest_error_group') or 'n/a'}, lowest: {fairness.get('lowest_error_group') or 'n/a'}). "
+            "Other protected characteristics are not measured."
         )
     return (
         f"Fairness is measured across '{card.attribute}' (not a model input): disparate impact {figure(di)} "
