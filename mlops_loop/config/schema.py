@@ -173,8 +173,8 @@ def gate_config(metric: str) -> type[GateConfig]:
     return OwnUnitsGateConfig if in_own_units(metric) else GateConfig
 
 
-# A regression model's gate has no AUC floor (its floor is min_quality) and counts no predicted positives.
-_CLASSIFIER_GATE_KEYS = ("min_auc", "min_predicted_positives")
+# A regression model's gate has no AUC floor (its floor is min_quality), no positive rates and no positives.
+_CLASSIFIER_GATE_KEYS = ("min_auc", "max_demographic_parity_difference", "min_predicted_positives")
 
 
 class MonitoringConfig(StrictModel):
@@ -325,9 +325,8 @@ class ModelConfig(StrictModel):
             raise ValueError("min_quality is a key of the model, not of its gate: move it up a level (models.<name>.min_quality)")
         misplaced = [key for key in _CLASSIFIER_GATE_KEYS if key in value and problem_type == REGRESSION]
         if misplaced:
-            raise ValueError(f"{misplaced[0]} does not apply to a regression model (its floor is min_quality; its fairness "
-                             "is error parity and bias gap, against min_disparate_impact and "
-                             "max_demographic_parity_difference); remove it")
+            raise ValueError(f"{misplaced[0]} does not apply to a regression model (its floor is min_quality, its fairness "
+                             "is error parity against min_disparate_impact); remove it")
         metric = info.data.get("primary_metric") or default_primary_metric(problem_type)
         # Its errors name the field, as under an environment; RMSE and MAE margins are in the target's units.
         gate_config(metric).model_validate(value)

@@ -59,7 +59,7 @@ THRESHOLDS = (
     Threshold("challenger_margin", -1.0, math.inf, "challenger's primary metric must beat the champion's by this much"),
     Threshold("max_slice_regression", 0.0, math.inf, "largest allowed drop of the primary metric on any gated slice"),
     Threshold("max_demographic_parity_difference", 0.0, 1.0, "largest allowed positive-rate gap across sensitive groups"),
-    Threshold("min_disparate_impact", 0.0, 1.0, "smallest allowed min/max positive-rate ratio"),
+    Threshold("min_disparate_impact", 0.0, 1.0, "smallest allowed min/max positive-rate ratio (regression: of relative error)"),
 )
 
 

@@ -32,7 +32,8 @@ demographic parity difference, plus TPR per group on the labelled rows, against 
 baseline fairness block. Multiclass: the predicted-class shares per group (largest change of a class's
 share, per group) and the demographic parity difference of the worst class. Regression: MAE per group on
 the labelled rows vs the baseline's (relative change, a warning) and the error parity ratio (min / max
-group MAE) against the baseline's. Attribution drift: TreeSHAP mean |SHAP| on a window sample vs
+group MAE relative to its mean |target|, :mod:`..training.metrics_regression`) against the baseline's of the same
+measure. Attribution drift: TreeSHAP mean |SHAP| on a window sample vs
 ``attributions.json``: Spearman rank correlation of the mean |SHAP| and NDCG of the window
 ranking with the baseline mean |SHAP| as relevance (the measure Clarify uses).
 """
@@ -522,6 +523,9 @@ def _error_bias(joined: pd.DataFrame, attribute: str, baseline_fairness: Optiona
                                        labeled[SCORE].to_numpy(dtype=np.float64), attribute=attribute, min_group_rows=min_group_rows)
     base_groups = (baseline_fairness or {}).get("groups") or {}
     base_ratio = (baseline_fairness or {}).get("error_parity_ratio")
+    # A baseline from before relative errors compared absolute MAE: a ratio of another measure is no baseline.
+    if (baseline_fairness or {}).get("error_measure", "absolute") != fair.get("error_measure"):
+        base_ratio = None
     checks: List[Dict[str, Any]] = []
     groups: Dict[str, Any] = {}
     for g, v in fair["groups"].items():
@@ -541,7 +545,7 @@ def _error_bias(joined: pd.DataFrame, attribute: str, baseline_fairness: Optiona
     if ratio is None:
         status, detail = SKIPPED, fair.get("note", "")
     elif limit is None:
-        status, detail = PASS, "no baseline error parity ratio: reported only"
+        status, detail = PASS, "no baseline error parity ratio of the same measure: reported only"
     else:
         status, detail = (FAIL if ratio < limit else PASS), f"baseline {float(base_ratio):.4f} - {max_group_rate_change}"
     checks.insert(0, check("error_parity_ratio", "bias", ratio, limit, status, op="<", detail=detail))

@@ -557,3 +557,22 @@ def test_the_local_quality_retrain_follows_the_one_check_the_cloud_alarm_watches
     check core.problem.quality_alarm_key names, so no other failing check may start a retrain locally."""
     fired = retrain_alarms(_quality_report(problem_type, primary_metric, failing))
     assert ("quality" in fired) is retrains
+
+
+def test_a_regression_baseline_of_another_error_measure_is_no_baseline_for_error_parity():
+    """GIVEN a baseline evaluation from before relative errors (absolute MAE parity, no error_measure) WHEN a window's
+    relative error parity is judged THEN it is reported, not compared with a ratio of another measure (which could
+    fail a model nothing happened to)."""
+    from pipeline_code.monitoring import quality
+
+    rng = np.random.default_rng(5)
+    area = np.repeat(["city", "rural"], 300)
+    y = np.where(area == "city", 300_000.0, 100_000.0) * rng.lognormal(0.0, 0.2, area.size)
+    joined = pd.DataFrame({"area": area, quality.LABEL: y, capture.SCORE: y + np.where(area == "city", -30_000.0, 30_000.0)})
+    old_baseline = {"error_parity_ratio": 1.0, "groups": {}}  # absolute MAE: both groups off by 30,000
+    section = quality._error_bias(joined, "area", old_baseline, min_group_rows=100, max_group_rate_change=0.1)
+    (parity,) = [c for c in section["checks"] if c["check"] == "error_parity_ratio"]
+    assert parity["status"] == "pass" and parity["threshold"] is None and "same measure" in parity["detail"]
+    same = quality._error_bias(joined, "area", {"error_parity_ratio": 1.0, "error_measure": "relative", "groups": {}},
+                               min_group_rows=100, max_group_rate_change=0.1)
+    assert [c["status"] for c in same["checks"] if c["check"] == "error_parity_ratio"] == ["fail"]

@@ -25,11 +25,11 @@ _CLASSIFIER_FAIRNESS = (
 _FAIRNESS = {
     problem.BINARY: _CLASSIFIER_FAIRNESS,
     problem.MULTICLASS: _CLASSIFIER_FAIRNESS,
-    # Error parity (lowest / highest group relative MAE) and the relative bias gap, gated by the environment's minimum
-    # disparate impact and maximum demographic parity difference (metrics_regression).
+    # Error parity (lowest / highest group relative MAE), gated by the environment's minimum disparate impact; the
+    # relative bias gap, reported (metrics_regression).
     problem.REGRESSION: (
         ("error_parity_ratio", "error_parity", "min_disparate_impact", ">="),
-        ("bias_gap", "bias_parity", "max_demographic_parity_difference", "<="),
+        ("bias_gap", None, None, None),
         ("mae_difference", None, None, None),
     ),
 }
@@ -772,9 +772,9 @@ def _ethics(card: _Evaluated) -> str:
             f"Fairness is measured across '{card.attribute}' (not a model input) as error parity: the lowest over the "
             f"highest group {'mean absolute error relative to its mean |target|' if fairness.get('error_measure') == 'relative' else 'mean absolute error'} "
             f"{figure(fairness.get('error_parity_ratio'))} (minimum {figure(thresholds.get('min_disparate_impact'))}), "
-            f"the gap between the most over- and most under-estimated group {figure(fairness.get('bias_gap'))} (maximum "
-            f"{figure(thresholds.get('max_demographic_parity_difference'))}; over: "
-            f"{fairness.get('most_over_estimated_group') or 'n/a'}, under: {fairness.get('most_under_estimated_group') or 'n/a'}), "
+            f"the gap between the most over- and most under-estimated group {figure(fairness.get('bias_gap'))} (reported, "
+            f"not gated; over: {fairness.get('most_over_estimated_group') or 'n/a'}, under: "
+            f"{fairness.get('most_under_estimated_group') or 'n/a'}), "
             f"MAE difference {figure(fairness.get('mae_difference'))} (highest error: "
             f"{fairness.get('highest_error_group') or 'n/a'}, lowest: {fairness.get('lowest_error_group') or 'n/a'}). "
             "Other protected characteristics are not measured."
