@@ -203,10 +203,8 @@ def summary_lines(report: Mapping[str, Any], report_dir: str) -> List[str]:
         f"errors={[e['kind'] for e in report.get('errors') or []]}",
         f"  data drift: max PSI {fmt(s['data_drift_max_psi'])}, score {fmt(s.get('data_drift_score'))} "
         f"(drift at 1: PSI over its calibrated threshold); drifted: {', '.join(drifted) or 'none'}",
-        f"  prediction PSI {fmt(s['prediction_psi'])}, score {fmt(s.get('prediction_drift_score'))}; window AUC {fmt(s['model_auc'])}, AUC drop {fmt(s['auc_drop'])} "
-        f"(max {report['thresholds']['max_auc_drop']})"
-        + (f"; {s.get('primary_metric') or 'primary metric'} drop {fmt(s['quality_drop'])} (max {report['thresholds'].get('max_quality_drop')})"
-           if s.get("quality_drop") is not None else ""),
+        f"  prediction PSI {fmt(s['prediction_psi'])}, score {fmt(s.get('prediction_drift_score'))}; quality: "
+        f"{report_mod.quality_change(report) or 'not measured (no labelled traffic in the window)'}",
         f"  report: {os.path.join(report_dir, 'report.html')}",
     ]
 

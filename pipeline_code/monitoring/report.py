@@ -28,7 +28,7 @@ from pipeline_code.core.contract import (
     QUALITY_RETRAIN_ALARM,
     RETRAIN_DRIFT_ALARMS,
 )
-from pipeline_code.core.problem import BINARY, quality_alarm_key
+from pipeline_code.core.problem import BINARY, default_primary_metric, higher_is_better, label, quality_alarm_key
 from pipeline_code.monitoring import figures
 
 REPORT_FORMAT = "mlops-loop/monitor-report/v1"
@@ -137,6 +137,31 @@ def retrain_alarms(report: Mapping[str, Any]) -> List[str]:
     return fired
 
 
+def quality_change(report: Mapping[str, Any]) -> Optional[str]:
+    """The change of the metric the model's quality alarm watches, in words (``AUC 0.812, down 0.031 from the
+    evaluation's (alarm at 0.05)``, ``RMSE up 9.2 % (alarm at 10 %)``); None until labels let it be measured."""
+    s, thresholds = report.get("summary") or {}, report.get("thresholds") or {}
+    kind = s.get("problem_type") or BINARY
+    metric = s.get("primary_metric") or default_primary_metric(kind)
+    if quality_alarm_key(kind, metric) == "auc_drop":
+        drop = s.get("auc_drop")
+        if drop is None:
+            return None
+        return (f"AUC {_fmt(s.get('model_auc'))}, {'down' if drop >= 0 else 'up'} {abs(drop):.3f} from the evaluation's "
+                f"(alarm at a drop of {_fmt(thresholds.get('max_auc_drop'))})")
+    drop = s.get("quality_drop")
+    if drop is None:
+        return None
+    worse = "up" if not higher_is_better(metric) else "down"
+    better = "down" if worse == "up" else "up"
+    if metric in ("rmse", "mae", "log_loss"):  # judged relative to the evaluation's value
+        limit = thresholds.get("max_quality_drop")
+        return (f"{label(metric)} {worse if drop >= 0 else better} {abs(drop):.1%} from the evaluation's (alarm at "
+                f"{'n/a' if limit is None else format(limit, '.0%')} worse)")
+    return (f"{label(metric)} {worse if drop >= 0 else better} {abs(drop):.3f} from the evaluation's (alarm at "
+            f"{_fmt(thresholds.get('max_quality_drop'))})")
+
+
 def verdict(report: Mapping[str, Any]) -> List[str]:
     """The report's plain-language reading, one sentence each: what drifted, how much it matters, what the loop does."""
     s = report.get("summary") or {}
@@ -178,9 +203,9 @@ def verdict(report: Mapping[str, Any]) -> List[str]:
     if slow.get("drifted"):
         out.append(f"Slow drift: {', '.join(slow['drifted'])} stayed near the threshold run after run (CUSUM at its alarm level).")
     quality = sections.get("model_quality") or {}
-    if s.get("auc_drop") is not None or s.get("quality_drop") is not None:
-        drop = s.get("auc_drop") if s.get("auc_drop") is not None else s.get("quality_drop")
-        out.append(f"Model quality on labelled traffic: dropped by {drop:.3f} (label coverage {_fmt(s.get('label_coverage'))}).")
+    watched = quality_change(report)
+    if watched:
+        out.append(f"Model quality on labelled traffic: {watched} (label coverage {_fmt(s.get('label_coverage'))}).")
     elif quality:
         out.append("Model quality: not enough labelled traffic yet to judge it.")
     fired = retrain_alarms(report)

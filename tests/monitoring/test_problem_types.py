@@ -576,3 +576,22 @@ def test_a_regression_baseline_of_another_error_measure_is_no_baseline_for_error
     same = quality._error_bias(joined, "area", {"error_parity_ratio": 1.0, "error_measure": "relative", "groups": {}},
                                min_group_rows=100, max_group_rate_change=0.1)
     assert [c["status"] for c in same["checks"] if c["check"] == "error_parity_ratio"] == ["fail"]
+
+
+@pytest.mark.parametrize("summary, thresholds, expected", [
+    ({"model_auc": 0.812, "auc_drop": 0.031}, {"max_auc_drop": 0.05},
+     "AUC 0.812, down 0.031 from the evaluation's (alarm at a drop of 0.05)"),
+    ({"problem_type": MULTICLASS, "primary_metric": "auc", "model_auc": 0.9, "auc_drop": -0.006, "quality_drop": -0.006},
+     {"max_auc_drop": 0.05, "max_quality_drop": 0.1}, "AUC 0.9, up 0.006 from the evaluation's (alarm at a drop of 0.05)"),
+    ({"problem_type": REGRESSION, "primary_metric": "rmse", "quality_drop": -0.092}, {"max_quality_drop": 0.1},
+     "RMSE down 9.2% from the evaluation's (alarm at 10% worse)"),
+    ({"problem_type": REGRESSION, "quality_drop": 0.12}, {"max_quality_drop": 0.1},
+     "R² down 0.120 from the evaluation's (alarm at 0.1)"),
+    ({"problem_type": MULTICLASS, "primary_metric": "macro_f1", "auc_drop": 0.2}, {"max_quality_drop": 0.1}, None),
+])
+def test_the_quality_line_names_the_metric_the_alarm_watches_and_which_way_it_moved(summary, thresholds, expected):
+    """One metric, the one the model's quality alarm watches, with its direction: RMSE 9 % lower reads as an
+    improvement, not 'dropped by -0.092'; a multiclass model judged on AUC is not shown two limits."""
+    from pipeline_code.monitoring import report as report_mod
+
+    assert report_mod.quality_change({"summary": summary, "thresholds": thresholds}) == expected
