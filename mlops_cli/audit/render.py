@@ -13,6 +13,7 @@ from typing import Any, Iterable, List, Mapping, Optional, Sequence
 
 from pipeline_code.core import problem
 from pipeline_code.core.markdown import md_text
+from pipeline_code.training.metrics_regression import error_measure_text
 
 
 
@@ -468,8 +469,7 @@ def _error_parity_markdown(
     fairness: Mapping[str, Any], champion: Optional[Mapping[str, Any]], thresholds: Mapping[str, Any]
 ) -> List[str]:
     """Error parity: the lowest over the highest group error against the gate's minimum, and each group's errors."""
-    measure = ("mean absolute error relative to its mean |target|" if fairness.get("error_measure") == "relative"
-               else "mean absolute error")
+    measure = error_measure_text(fairness, long=True)
     out = [
         f"Sensitive attribute: {md_text(fairness.get('attribute'))} (not a model input); error parity: the lowest over the "
         f"highest {measure} of its groups; bias gap (reported): how much more one group is over-estimated than another.",

@@ -352,7 +352,7 @@ def run(argv: Optional[Sequence[str]] = None, *, out: Any = None, now: Optional[
             else:
                 gate = f"gate failed -> not registered: {'; '.join(record['gate_reasons']) or 'see report'}"
             champ = record.get("champion_metrics") or {}
-            headline = problem.HEADLINE_METRICS[spec.problem_type][0]  # AUC, or R² for regression
+            headline = problem.default_primary_metric(spec.problem_type)  # AUC, or R² for regression
             print(f"retrained: candidate {headline} {record['metrics'][headline]:.4f} vs champion "
                   f"v{record['champion_version']} {headline} {champ.get(headline, float('nan')):.4f} on frozen test set "
                   f"{record['test_set_sha256'][:12]}; {gate}", file=out)

@@ -18,7 +18,7 @@ from pipeline_code.core.frameworks import FRAMEWORKS as FRAMEWORK_NAMES, PYTORCH
 from pipeline_code.core.hyperparameters import problems as hyperparameter_problems, tuned
 from pipeline_code.core.problem import (BINARY, REGRESSION, default_primary_metric, floor_problem, in_own_units,
                                         primary_metric_problem)
-from pipeline_code.core.contract import DEFAULT_MAX_MALFORMED_RATE, DEFAULT_PROJECT, NAME_PATTERN, model_spec_document
+from pipeline_code.core.contract import DEFAULT_MAX_MALFORMED_RATE, DEFAULT_PROJECT, NAME_PATTERN, NAME_RULE, model_spec_document
 from pipeline_code.core.decision import DecisionError, DecisionPolicy, parse_decision
 from pipeline_code.core.online_features import LookupSpec
 from pipeline_code.core.thresholds import DEFAULT_GATE, GateThresholds
@@ -34,7 +34,7 @@ _NAME = re.compile(NAME_PATTERN)
 def _check_name(value: str) -> str:
     """Environment and model names become parts of AWS resource names."""
     if not _NAME.match(value):
-        raise ValueError("must be 2-20 characters of lowercase letters, digits and '-', starting with a letter")
+        raise ValueError(f"must be {NAME_RULE}")
     return value
 
 
@@ -332,12 +332,16 @@ class ModelConfig(StrictModel):
         gate_config(metric).model_validate(value)
         return value
 
+    @property
+    def judged_on(self) -> str:
+        """The metric the gate and the monitor judge the model on: its primary metric, or its type's default."""
+        return self.primary_metric or default_primary_metric(self.problem_type)
+
     def gate_in(self, environment_gate: "GateConfig") -> "GateConfig":
         """The gate this model is judged by in an environment: the environment's, with this model's keys over it."""
         if not self.gate:
             return environment_gate
-        metric = self.primary_metric or default_primary_metric(self.problem_type)
-        return gate_config(metric).model_validate({**environment_gate.model_dump(), **self.gate})
+        return gate_config(self.judged_on).model_validate({**environment_gate.model_dump(), **self.gate})
 
     @property
     def decision_policy(self) -> DecisionPolicy:
@@ -402,8 +406,7 @@ class ModelConfig(StrictModel):
         wrong_metric = primary_metric_problem(self.problem_type, self.primary_metric)
         if wrong_metric:
             raise ValueError(f"primary_metric: {wrong_metric}")
-        impossible = self.min_quality is not None and floor_problem(
-            self.primary_metric or default_primary_metric(self.problem_type), self.min_quality)
+        impossible = self.min_quality is not None and floor_problem(self.judged_on, self.min_quality)
         if impossible:
             raise ValueError(f"min_quality: {impossible}")
         binary_only = [name for name, given in (("decision", self.decision is not None),
@@ -713,12 +716,11 @@ def _captures_nothing_it_monitors(serving: ServingConfig) -> bool:
 def _capture_where(env: EnvironmentConfig, model: ModelConfig) -> str:
     """Where ``model``'s capture percentage in ``env`` is written: the environment's override when it changed it."""
     serving = env.serving.get(model.name, model.serving)
-    if serving.data_capture_percent != model.serving.data_capture_percent:
-        return f"environment {env.name!r}: field 'serving.{model.name}.data_capture_percent'"
-    return f"environment {env.name!r}: model {model.name!r}: field 'serving.data_capture_percent'"
+    return _serving_where(env, model, serving, None, "serving.data_capture_percent",
+                          overridden=serving.data_capture_percent != model.serving.data_capture_percent)
 
 
-def _serving_where(env: EnvironmentConfig, model: ModelConfig, serving: ServingConfig, instance_type: str,
+def _serving_where(env: EnvironmentConfig, model: ModelConfig, serving: ServingConfig, instance_type: Optional[str],
                    field: Optional[str] = None, *, overridden: Optional[bool] = None) -> str:
     """Where a serving setting of ``model`` in ``env`` is written, as messages name it: the environment's override
     (``environment 'prod': field 'serving.<model>.realtime.instance_type'``) when it set ``instance_type``, or when

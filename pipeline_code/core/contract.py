@@ -20,6 +20,7 @@ from pipeline_code.core.problem import BINARY, default_primary_metric
 DEFAULT_PROJECT = "mlops-loop"
 # Project, environment and model names: they become parts of AWS resource names.
 NAME_PATTERN = r"^[a-z][a-z0-9-]{1,19}$"
+NAME_RULE = "2-20 characters of lowercase letters, digits and '-', starting with a letter"
 
 
 def pascal(name: str) -> str:

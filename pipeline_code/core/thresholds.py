@@ -150,13 +150,18 @@ DEFAULT_GATE = GateThresholds(
 )
 
 
+def eligible_group(label: str, rows: int, min_group_rows: int) -> bool:
+    """Whether a sensitive-attribute group counts for the disparity numbers: not ``(missing)``, enough rows."""
+    return bool(label != MISSING_GROUP and rows >= min_group_rows)
+
+
 def fairness_shortfall(sizes: Mapping[str, int], min_group_rows: int) -> Optional[str]:
     """Why a test set cannot show fairness: fewer than two groups of the sensitive attribute have ``min_group_rows``
     rows (``sizes``: rows per group; :data:`MISSING_GROUP` never counts). None when two or more do.
 
     The gate rejects a challenger on such a set as insufficient evidence, and prepare refuses to freeze one."""
     groups = {str(group): int(rows) for group, rows in sizes.items() if group != MISSING_GROUP}
-    eligible = sum(rows >= min_group_rows for rows in groups.values())
+    eligible = sum(eligible_group(group, rows, min_group_rows) for group, rows in groups.items())
     if eligible >= 2:
         return None
     ordered = sorted(groups.items(), key=lambda item: (-item[1], item[0]))

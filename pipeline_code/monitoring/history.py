@@ -14,6 +14,8 @@ import os
 from dataclasses import dataclass, field
 from typing import Any, Dict, List, Mapping
 
+from pipeline_code.monitoring.report import trusted_window
+
 MAX_REPORTS = 30
 REPORT_FILE = "report.json"
 # The summary values the report's trend chart draws, oldest run first.
@@ -32,7 +34,7 @@ class History:
     def trend(self, current: Mapping[str, Any]) -> Dict[str, List[Any]]:
         """Per :data:`TREND_KEYS` key, its value in each earlier run whose window was trusted (its numbers stand, even
         if one section failed; a report from before ``trusted``: a healthy one) and this one (``current``: the summary)."""
-        runs = [r for r in self.reports if r.get("trusted", r.get("healthy")) and isinstance(r.get("summary"), Mapping)]
+        runs = [r for r in self.reports if trusted_window(r) and isinstance(r.get("summary"), Mapping)]
         out: Dict[str, List[Any]] = {"generated_at": [r.get("generated_at") for r in runs] + ["this run"]}
         for key in TREND_KEYS:
             out[key] = [r["summary"].get(key) for r in runs] + [current.get(key)]

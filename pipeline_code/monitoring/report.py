@@ -152,13 +152,14 @@ def quality_change(report: Mapping[str, Any]) -> Optional[str]:
     drop = s.get("quality_drop")
     if drop is None:
         return None
-    worse = "up" if not higher_is_better(metric) else "down"
-    better = "down" if worse == "up" else "up"
-    if metric in ("rmse", "mae", "log_loss"):  # judged relative to the evaluation's value
+    # A drop is a worsening: down for AUC or R², up for an error metric, which is judged relative to the evaluation's
+    # value (monitoring.quality.quality_drop).
+    direction = ("down" if drop >= 0 else "up") if higher_is_better(metric) else ("up" if drop >= 0 else "down")
+    if not higher_is_better(metric):
         limit = thresholds.get("max_quality_drop")
-        return (f"{label(metric)} {worse if drop >= 0 else better} {abs(drop):.1%} from the evaluation's (alarm at "
+        return (f"{label(metric)} {direction} {abs(drop):.1%} from the evaluation's (alarm at "
                 f"{'n/a' if limit is None else format(limit, '.0%')} worse)")
-    return (f"{label(metric)} {worse if drop >= 0 else better} {abs(drop):.3f} from the evaluation's (alarm at "
+    return (f"{label(metric)} {direction} {abs(drop):.3f} from the evaluation's (alarm at "
             f"{_fmt(thresholds.get('max_quality_drop'))})")
 
 
@@ -176,7 +177,7 @@ def verdict(report: Mapping[str, Any]) -> List[str]:
         return ["No traffic in this window: nothing to compare, nothing to do."]
     out = []
     if not report.get("healthy", True):
-        failed = ", ".join(sorted({e["section"] for e in report.get("errors") or [] if e.get("section")})) or "publishing"
+        failed = ", ".join(sorted({e["section"] for e in report.get("errors") or [] if e.get("section")}))
         out.append(f"Part of this report failed ({failed}: {kinds}; see Monitoring errors) and the monitor-unhealthy alarm "
                    "calls people; the rest of the window was judged as usual.")
     data_drift = sections.get("data_drift") or {}

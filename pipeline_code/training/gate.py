@@ -37,6 +37,7 @@ from typing import Any, Dict, List, Mapping, Optional
 
 from pipeline_code.core import problem
 from pipeline_code.core.thresholds import fairness_shortfall
+from pipeline_code.training.metrics_regression import error_measure_text
 from pipeline_code.training.spec import GateThresholds
 
 
@@ -173,7 +174,7 @@ def _error_check(report: Mapping[str, Any], attribute: str, t: GateThresholds) -
     centred on zero, or a report from before relative errors)."""
     fairness = _lookup(report, "challenger.fairness")
     ratio = _number(report, "challenger.fairness.error_parity_ratio")
-    measure = "MAE over the group's mean |target|" if fairness.get("error_measure") == "relative" else "MAE"
+    measure = error_measure_text(fairness)
     ok = ratio >= t.min_disparate_impact
     return _check("error_parity", ok, ratio, t.min_disparate_impact,
                   f"error parity across {attribute} (lowest / highest group {measure}) {ratio:.4f} {'>=' if ok else '<'} "

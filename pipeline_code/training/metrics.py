@@ -32,7 +32,7 @@ from typing import Any, Callable, Dict, List, Optional
 import numpy as np
 import pandas as pd
 
-from pipeline_code.core.thresholds import MISSING_GROUP
+from pipeline_code.core.thresholds import MISSING_GROUP, eligible_group
 
 DEFAULT_THRESHOLD = 0.5
 
@@ -174,11 +174,6 @@ def slice_table(columns: Dict[str, Any], score: Callable[[np.ndarray], Dict[str,
             entries[label] = metrics
         out[name] = {**settings, "values": entries}
     return out
-
-
-def eligible_group(label: str, rows: int, min_group_rows: int) -> bool:
-    """Whether a sensitive-attribute group counts for the disparity numbers: not ``(missing)``, enough rows."""
-    return bool(label != MISSING_GROUP and rows >= min_group_rows)
 
 
 def fairness_frame(attribute: str, min_group_rows: int, groups: Dict[str, Any], **unassessed: Any) -> Dict[str, Any]:

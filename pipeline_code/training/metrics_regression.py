@@ -120,6 +120,15 @@ def fairness(groups: Any, y: Any, p: Any, *, attribute: str, min_group_rows: int
     return report
 
 
+def error_measure_text(fairness: Dict[str, Any], *, long: bool = False) -> str:
+    """What a fairness report's error parity compares per group, in words: ``MAE over its mean |target|`` (relative
+    errors) or ``MAE`` (absolute; also a report from before relative errors); ``long`` spells MAE out."""
+    relative = fairness.get("error_measure") == "relative"
+    if long:
+        return "mean absolute error relative to its mean |target|" if relative else "mean absolute error"
+    return "MAE over its mean |target|" if relative else "MAE"
+
+
 def model_quality(y: Any, p: Any) -> Dict[str, Any]:
     """The SageMaker Model Registry ModelQuality block (``regression_metrics``)."""
     h = headline(y, p)

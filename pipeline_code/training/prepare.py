@@ -67,10 +67,10 @@ import pyarrow.parquet as pq
 from pipeline_code import catalog
 from pipeline_code.core import problem
 from pipeline_code.core.contract import FEATURE_EVENT_TIME
-from pipeline_code.core.thresholds import DEFAULT_MIN_GROUP_ROWS, evidence_flag, fairness_shortfall
+from pipeline_code.core.thresholds import DEFAULT_MIN_GROUP_ROWS, fairness_shortfall
 from pipeline_code.training import data_io
 from pipeline_code.training.data_io import InputError
-from pipeline_code.training.spec import ModelSpec, add_model_spec_argument
+from pipeline_code.training.spec import ModelSpec, add_evidence_argument, add_model_spec_argument
 
 PROG = "python -m pipeline_code.training.prepare"
 # Columns a Feature Store offline store adds (ignored; used to resolve re-writes and deletes),
@@ -81,6 +81,8 @@ OFFLINE_STORE_PARTITION_COLUMNS = ("year", "month", "day", "hour")
 TEST_FILE = "test.parquet"
 MANIFEST_FILE = "manifest.json"
 MANIFEST_FORMAT = "mlops-loop/frozen-test-set/v1"
+# How a frozen test set is replaced, as the refusals say it.
+REPLACE_FROZEN = "so that the next run freezes a new one from the data it has then (the champion is judged on the new rows too)"
 SPLITS = ("train", "validation", "test")
 _TIMESTAMP = pa.timestamp("us", tz="UTC")
 # Row groups of 128k rows: readers decode one group at a time, so their transient buffers
@@ -164,8 +166,7 @@ def prepare(
     else:
         _check_fairness_groups(spec, frozen_table, min_group_rows, f"the frozen test set ({where}; version "
                                f"{manifest['version']}, {frozen_table.num_rows} rows)", ", so the gate would reject every "
-                               "challenger: lower gate.min_group_rows, or delete the frozen test set so that the next run "
-                               "freezes a new one from the data it has then (the champion is judged on the new rows too)")
+                               f"challenger: lower gate.min_group_rows, or delete the frozen test set {REPLACE_FROZEN}")
     warnings = unseen_category_warnings(spec, splits["train"], splits["test"] if frozen is None else frozen_table)
 
     # ---- everything is valid: write -------------------------------------------------
@@ -466,8 +467,7 @@ def encode_labels(column: Any, spec: ModelSpec, *, what: str) -> np.ndarray:
 
 def _load_frozen_test(spec: ModelSpec, directory: str, where: str) -> Tuple[pa.Table, Dict[str, Any], str]:
     what = f"frozen test set ({where})"
-    replace = ("delete it so that the next run freezes a new one from the data it has then (the champion is judged on the "
-               "new rows too)")
+    replace = f"delete it {REPLACE_FROZEN}"
     manifest, path = _verified_manifest(directory, what=what, verify=True)
     # The labels are stored encoded, so a set made for another problem type or class list would be misread
     # (a binary set's manifest names neither).
@@ -798,10 +798,8 @@ def build_parser() -> argparse.ArgumentParser:
         "--test-set-version", "--test_set_version", dest="test_set_version", default="1",
         help="version recorded in a newly created test set's manifest (default %(default)s)",
     )  # fmt: skip
-    parser.add_argument(
-        evidence_flag("min_group_rows"), dest="min_group_rows", type=int, default=DEFAULT_MIN_GROUP_ROWS,
-        help="the gate's min_group_rows: the test set needs two sensitive-attribute groups this big (default %(default)s)",
-    )  # fmt: skip
+    # The gate's: the test set needs two sensitive-attribute groups this big.
+    add_evidence_argument(parser, "min_group_rows", DEFAULT_MIN_GROUP_ROWS)
     return parser
 
 

@@ -286,10 +286,16 @@ def add_gate_arguments(parser: argparse.ArgumentParser, defaults: Optional[GateT
         default = getattr(d, threshold.field)
         group.add_argument(threshold.flag, f"--{threshold.field}", dest=threshold.field, type=_float, default=default,
                            help=f"{threshold.help} (default {default})")
-    for name, low, help_text in EVIDENCE:
-        default = getattr(d, name)
-        group.add_argument(evidence_flag(name), f"--{name}", dest=name, type=_positive_int if low else _non_negative_int,
-                           default=default, help=f"{help_text} (default {default})")
+    for name, _, _ in EVIDENCE:
+        add_evidence_argument(group, name, getattr(d, name))
+
+
+def add_evidence_argument(parser: Any, name: str, default: int) -> None:
+    """The flag of one evidence minimum of :data:`EVIDENCE` (``--min-group-rows`` and ``--min_group_rows``), typed by
+    its lowest value."""
+    low, help_text = next((low, text) for field, low, text in EVIDENCE if field == name)
+    parser.add_argument(evidence_flag(name), f"--{name}", dest=name, type=_positive_int if low else _non_negative_int,
+                        default=default, help=f"{help_text} (default {default})")
 
 
 def thresholds_from_args(parser: argparse.ArgumentParser, args: argparse.Namespace) -> GateThresholds:

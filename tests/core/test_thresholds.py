@@ -74,3 +74,10 @@ def test_the_row_minimums_are_config_keys_and_reach_the_gate():
     gate = GateConfig(min_slice_rows=20, min_group_rows=40).thresholds()
     assert (gate.min_slice_rows, gate.min_group_rows) == (20, 40)
     assert gate.evidence_args()[:4] == ["--min-slice-rows", "20", "--min-group-rows", "40"]
+
+
+def test_every_primary_metric_has_a_range():
+    """The floor and margin checks read each primary metric's range: a metric added without one would fail there."""
+    from pipeline_code.core.problem import METRIC_RANGE, PRIMARY_METRICS
+
+    assert {m for metrics in PRIMARY_METRICS.values() for m in metrics} <= set(METRIC_RANGE)

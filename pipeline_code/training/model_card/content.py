@@ -10,6 +10,7 @@ from typing import Any, Dict, List, Mapping, Optional, Sequence, Tuple
 from pipeline_code.core import problem
 from pipeline_code.core.contract import EVALUATION_FILE, PACKAGE_ARN
 from pipeline_code.core.frameworks import ALGORITHMS, XGBOOST
+from pipeline_code.training.metrics_regression import error_measure_text
 from pipeline_code.training.spec import ModelSpec
 
 CARD_JSON = "model_card.json"
@@ -644,8 +645,7 @@ def _fairness_groups(card: _Evaluated) -> List[Optional[Dict[str, Any]]]:
             elif metric == "equal_opportunity_difference":
                 note = f"largest over the classes; {note}"
         elif kind == problem.REGRESSION and metric == "error_parity_ratio":
-            measure = "MAE over its mean |target|" if fairness.get("error_measure") == "relative" else "MAE"
-            note = f"lowest / highest group {measure}; {note}"
+            note = f"lowest / highest group {error_measure_text(fairness)}; {note}"
         elif kind == problem.REGRESSION and metric == "bias_gap":
             note = (f"{fairness.get('most_over_estimated_group')} over- vs {fairness.get('most_under_estimated_group')} "
                     f"under-estimated, mean error over mean |target|; {note}")
@@ -770,7 +770,7 @@ def _ethics(card: _Evaluated) -> str:
     if card.kind == problem.REGRESSION:
         return (
             f"Fairness is measured across '{card.attribute}' (not a model input) as error parity: the lowest over the "
-            f"highest group {'mean absolute error relative to its mean |target|' if fairness.get('error_measure') == 'relative' else 'mean absolute error'} "
+            f"highest group {error_measure_text(fairness, long=True)} "
             f"{figure(fairness.get('error_parity_ratio'))} (minimum {figure(thresholds.get('min_disparate_impact'))}), "
             f"the gap between the most over- and most under-estimated group {figure(fairness.get('bias_gap'))} (reported, "
             f"not gated; over: {fairness.get('most_over_estimated_group') or 'n/a'}, under: "
