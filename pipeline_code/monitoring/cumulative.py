@@ -4,13 +4,16 @@ One window decides drift when a PSI passes its calibrated threshold (:mod:`calib
 little under that threshold day after day never does, yet it is real and it is not going away. Per feature
 (and for the predictions) this keeps Page's CUSUM of the window's drift score ``s`` (PSI / threshold):
 
-    S_t = max(0, S_{t-1} + s_t - ALLOWANCE)        drift when S_t >= DECISION
+    S_t = max(0, S_{t-1} + min(s_t, CAP) - ALLOWANCE)        drift when S_t >= DECISION
 
 Scores under :data:`ALLOWANCE` (half the threshold) drain the sum, so the noise of quiet windows does not
-accumulate; a persistent shift at 75 % of the threshold alarms after 8 windows, at 90 % after 5, and one at
-or above the threshold alarms in its own window as before. The state is the previous report: its
-``sections.cumulative_drift`` (the monitor's report history, ``--history-dir``), so nothing but the reports is
-kept between runs. It restarts at 0 when the baseline changes (a new version serves: drift is measured
+accumulate; a persistent shift at 75 % of the threshold alarms after 8 windows, at 90 % after 5. A window
+counts at most :data:`CAP` (the threshold): at or above it the window's own drift check has already called it,
+and one strongly drifted window (a bad batch, an outage's retries) must not leave a sum that keeps calling
+"slow drift" on the quiet windows after it. So a shift at or above the threshold also reaches the decision
+level in 4 windows, and what a single spike adds (0.5) quiet windows drain in a run or two. The state is the
+previous report: its ``sections.cumulative_drift`` (the monitor's report history, ``--history-dir``), so
+nothing but the reports is kept between runs. It restarts at 0 when the baseline changes (a new version serves: drift is measured
 against the new training data) and when no earlier report exists (the first run).
 """
 
@@ -21,6 +24,7 @@ import json
 from typing import Any, Dict, List, Mapping, Optional
 
 ALLOWANCE = 0.5
+CAP = 1.0
 DECISION = 2.0
 PREDICTION = "__prediction__"
 
@@ -48,13 +52,14 @@ def update(previous: Optional[Mapping[str, Any]], scores: Mapping[str, Optional[
         statistic = float(prior.get("statistic") or 0.0)
         windows = int(prior.get("windows") or 0)
         if score is not None:
-            statistic = max(0.0, statistic + float(score) - ALLOWANCE)
+            statistic = max(0.0, statistic + min(float(score), CAP) - ALLOWANCE)
             windows += 1
         features[name] = {"statistic": statistic, "windows": windows, "drifted": statistic >= DECISION}
     drifted = sorted(name for name, entry in features.items() if entry["drifted"])
     out: Dict[str, Any] = {
         "baseline": baseline,
         "allowance": ALLOWANCE,
+        "cap": CAP,
         "decision": DECISION,
         "features": features,
         "drifted": drifted,

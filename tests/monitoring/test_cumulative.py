@@ -29,16 +29,38 @@ def test_a_persistent_shift_under_the_window_threshold_is_caught_within_a_stated
     assert windows_until_drift(0.9) == 5
     assert windows_until_drift(0.75) == 8
     assert windows_until_drift(0.6) == 20
-    # AND a drifted window (score >= DECISION + ALLOWANCE) alone is enough; scores under the allowance never add up
-    assert windows_until_drift(2.5) == 1
+    # AND a shift at or above the threshold counts as one at the threshold (the window check has called it): 4 windows
+    assert windows_until_drift(1.0) == 4 and windows_until_drift(2.5) == 4 and windows_until_drift(50.0) == 4
+    # AND scores under the allowance never add up
     assert windows_until_drift(0.5) is None and windows_until_drift(0.3) is None
 
 
+def test_one_strongly_drifted_window_does_not_keep_calling_slow_drift_on_the_quiet_windows_after_it():
+    # GIVEN a quiet feature, then one window far past its threshold (a bad batch), then quiet windows again
+    section = None
+    for score in (0.2, 0.2, 8.0):
+        section = cumulative.update(section, {"x": score}, "b1")
+    # THEN the spike adds what a window at the threshold adds, not its size
+    assert section["features"]["x"]["statistic"] == pytest.approx(0.5) and section["cap"] == cumulative.CAP
+    # AND two quiet windows drain it, with no slow-drift alarm at any point (uncapped, 7.5 would have called
+    # slow drift for 18 quiet windows)
+    after = cumulative.update(section, {"x": 0.2}, "b1")
+    assert after["features"]["x"]["statistic"] == pytest.approx(0.2) and not after["drifted"]
+    after = cumulative.update(after, {"x": 0.2}, "b1")
+    assert after["features"]["x"]["statistic"] == 0.0 and not after["drifted"] and after["score"] == 0.0
+    # AND windows just under the threshold after the spike still add up as before (0.9: 0.4 a window)
+    for _ in range(4):
+        after = cumulative.update(after, {"x": 0.9}, "b1")
+    assert after["drifted"] == [] and after["features"]["x"]["statistic"] == pytest.approx(1.6)
+    assert cumulative.update(after, {"x": 0.9}, "b1")["drifted"] == ["x"]
+
+
 def test_the_state_resets_when_the_baseline_changes_and_an_unscored_window_carries_it_forward():
-    first = cumulative.update(None, {"x": 1.5, cumulative.PREDICTION: 0.2}, "b1")
-    assert "no earlier report" in first["reset"] and first["features"]["x"]["statistic"] == 1.0
+    first = cumulative.update(None, {"x": 0.9, cumulative.PREDICTION: 0.2}, "b1")
+    assert "no earlier report" in first["reset"] and first["features"]["x"]["statistic"] == pytest.approx(0.4)
     carried = cumulative.update(first, {"x": None, cumulative.PREDICTION: None}, "b1")
-    assert carried["features"]["x"] == {"statistic": 1.0, "windows": 1, "drifted": False} and "reset" not in carried
+    assert carried["features"]["x"] == {"statistic": pytest.approx(0.4), "windows": 1, "drifted": False}
+    assert "reset" not in carried
     # a new version serves: its baseline is the new training data, the sums start again
     renewed = cumulative.update(carried, {"x": 0.9, cumulative.PREDICTION: 0.2}, "b2")
     assert "baseline changed" in renewed["reset"] and renewed["features"]["x"]["statistic"] == pytest.approx(0.4)
