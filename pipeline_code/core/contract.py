@@ -130,6 +130,14 @@ SMOKE_TEST_INFERENCE_ID = "mlops-loop-smoke-test"
 # Set on the model container: the registry version reported in every JSON response.
 MODEL_VERSION_ENV = "MLOPS_LOOP_MODEL_VERSION"
 
+# Which model answered a request: the ``model`` object of every JSON response (``{"name", "version",
+# "artefact_sha256", "trained_at"}``) and, in a self-captured record, the same object in ``eventMetadata``
+# whatever the response's type. The drift monitor judges only the serving version's answers: a record another
+# version answered (a window that holds a rollout) is rescored by the serving version.
+ANSWERED_BY = "model"
+ANSWERED_BY_DIGEST = "artefact_sha256"
+ANSWERED_BY_VERSION = "version"
+
 # The production variant of every endpoint (one variant; blue/green happens inside it).
 VARIANT = "AllTraffic"
 

@@ -43,6 +43,11 @@ Response format, per the model's problem type (``read_capture(problem_type=...)`
 A record's ``inference_id`` is the record's own ``inference_id`` key, else the event's
 ``inferenceId`` (suffixed ``:i`` when one request holds several records), else the ``eventId``.
 
+Which model answered (``core.contract.ANSWERED_BY``): the artefact digest in a JSON response's ``model``
+object, else in the record's ``eventMetadata.model`` (self-capture writes it for every response type), goes
+to the frame's ``answered_by`` column; a CSV or JSON Lines response captured by SageMaker names none (missing).
+The window counts the records per answering model (``summary()["answered_by"]``).
+
 Robustness: nothing in a capture file raises. A line that cannot be decoded is *malformed*:
 counted per reason and sampled (file, line, reason, excerpt) into the report. Unknown keys,
 missing input keys and CSV rows of the wrong width are a *schema change*, counted per key.
@@ -65,6 +70,7 @@ import numpy as np
 import pandas as pd
 
 from pipeline_code import catalog
+from pipeline_code.core.contract import ANSWERED_BY, ANSWERED_BY_DIGEST, ANSWERED_BY_VERSION
 from pipeline_code.core.lines import record_lines
 from pipeline_code.core.problem import BINARY, MULTICLASS, REGRESSION
 from pipeline_code.core import online_features
@@ -79,6 +85,8 @@ PROBABILITY_PREFIX = "proba:"
 INFERENCE_ID = "inference_id"
 INFERENCE_TIME = "inference_time"
 META_KEYS = (INFERENCE_ID, INFERENCE_TIME)
+# The artefact digest of the model that answered the record (missing: the capture does not say).
+ANSWERED = "answered_by"
 # Whose features a by-id request carries and where they came from (the score-by-id front adds them): expected,
 # not a schema change.
 PROVENANCE_KEYS = frozenset(online_features.PROVENANCE_KEYS)
@@ -130,6 +138,9 @@ class CaptureWindow:
     records_with_probabilities: int = 0
     start: Optional[pd.Timestamp] = None
     end: Optional[pd.Timestamp] = None
+    # Records per answering model's artefact digest, and the registry version each digest's responses named.
+    answered: Counter = field(default_factory=Counter)
+    versions: Dict[str, Optional[str]] = field(default_factory=dict)
 
     @property
     def schema_changed(self) -> bool:
@@ -149,6 +160,9 @@ class CaptureWindow:
         columns = self.probability_columns
         if columns:
             self.records_with_probabilities += int(chunk[columns].notna().all(axis=1).sum())
+        answered = chunk[ANSWERED]
+        if answered.notna().any():
+            self.answered.update({str(k): int(v) for k, v in answered.value_counts(dropna=True).items()})
         times = request_times(chunk[INFERENCE_TIME]).dropna()
         if len(times):
             first, last = times.min(), times.max()
@@ -179,6 +193,11 @@ class CaptureWindow:
         }
         if self.columnar_fallbacks:
             out["columnar_fallbacks"] = dict(self.columnar_fallbacks)
+        if self.answered:
+            out["answered_by"] = {
+                "models": {d: {"version": self.versions.get(d), "records": n} for d, n in sorted(self.answered.items())},
+                "unattributed": self.records - sum(self.answered.values()),
+            }
         if self.problem_type != BINARY:
             out["problem_type"] = self.problem_type
         if self.problem_type == MULTICLASS:
@@ -204,7 +223,7 @@ class _Decoder:
         self.feature_set = set(self.features)
         self.max_samples = max_samples
         self.csv_lines: List[str] = []  # parsed once, at the end, by pandas' C parser
-        self.csv_meta: List[Tuple[Any, Any, Any, Any]] = []  # (inference_id, time, score, probabilities)
+        self.csv_meta: List[Tuple[Any, Any, Any, Any, Any]] = []  # (inference_id, time, score, probabilities, answered)
         self.json_rows: List[Dict[str, Any]] = []
         self.parts: List[pd.DataFrame] = []  # typed frames of decoded records (blocks of the columnar reader)
         self.categorical: Set[str] = set(categorical)
@@ -261,11 +280,24 @@ class _Decoder:
         kind, payload = decode_payload(inp)
         out = capture.get("endpointOutput")
         scores: Optional[List[Output]] = None
+        answered = meta.get(ANSWERED_BY)
         if isinstance(out, dict) and out.get("data") not in (None, ""):
-            scores = self.outputs(*decode_payload(out))
+            out_kind, out_payload = decode_payload(out)
+            scores = self.outputs(out_kind, out_payload)
+            if isinstance(out_payload, dict) and isinstance(out_payload.get(ANSWERED_BY), dict):
+                answered = out_payload[ANSWERED_BY]
         base_id = meta.get("inferenceId") or meta.get("eventId")
         when = meta.get("inferenceTime")
-        self._add_payload(kind, payload, scores, base_id, when)
+        self._add_payload(kind, payload, scores, base_id, when, self._answered_by(answered))
+
+    def _answered_by(self, identity: Any) -> Optional[str]:
+        """The artefact digest of a response's (or record's) model identity, its version noted (None: none given)."""
+        if not isinstance(identity, dict) or not isinstance(identity.get(ANSWERED_BY_DIGEST), str):
+            return None
+        digest = identity[ANSWERED_BY_DIGEST]
+        version = identity.get(ANSWERED_BY_VERSION)
+        self.window.versions.setdefault(digest, None if version is None else str(version))
+        return digest
 
     def add_batch_line(self, text: str, out_text: Optional[str], source: str, line_no: int) -> None:
         stripped = text.strip()
@@ -360,7 +392,8 @@ class _Decoder:
             out.append(number)
         return out
 
-    def _add_payload(self, kind: str, payload: Any, scores: Optional[List["Output"]], base_id: Any, when: Any) -> None:
+    def _add_payload(self, kind: str, payload: Any, scores: Optional[List["Output"]], base_id: Any, when: Any,
+                     answered: Optional[str] = None) -> None:
         if kind == "csv":
             lines = _csv_lines(payload)
             if not lines:
@@ -376,7 +409,7 @@ class _Decoder:
                 self.csv_lines.append(line)
                 rid = f"{base_id}:{i}" if many and base_id is not None else base_id
                 score, probabilities = scores[i] if scores is not None else (None, None)
-                self.csv_meta.append((rid, when, score, probabilities))
+                self.csv_meta.append((rid, when, score, probabilities, answered))
             return
         records = payload.get("instances") if isinstance(payload, dict) and "instances" in payload else payload
         if isinstance(records, dict):
@@ -410,6 +443,8 @@ class _Decoder:
                 row[INFERENCE_TIME] = when
             score, probabilities = scores[i] if scores is not None else (None, None)
             row[SCORE] = score
+            if answered is not None:
+                row[ANSWERED] = answered
             if probabilities is not None:
                 for name, p in zip(self.classes, probabilities):
                     row[probability_column(name)] = p
@@ -422,7 +457,8 @@ class _Decoder:
 
     # ----------------------------------------------------------------------------------
     def columns(self) -> List[str]:
-        return [*self.features, *self.extra_columns, INFERENCE_ID, INFERENCE_TIME, SCORE, *self.window.probability_columns]
+        return [*self.features, *self.extra_columns, INFERENCE_ID, INFERENCE_TIME, SCORE, ANSWERED,
+                *self.window.probability_columns]
 
     def flush(self) -> None:
         """Type the records decoded since the last flush and hand them to the sink as one chunk (none: nothing)."""
@@ -434,6 +470,7 @@ class _Decoder:
             meta = list(zip(*self.csv_meta))
             self.csv_meta = []
             part[INFERENCE_ID], part[INFERENCE_TIME], part[SCORE] = list(meta[0]), list(meta[1]), list(meta[2])
+            part[ANSWERED] = list(meta[4])
             if self.problem_type == MULTICLASS:
                 empty = [None] * len(self.classes)
                 matrix = [list(p) if p is not None else empty for p in meta[3]]
@@ -461,14 +498,14 @@ class _Decoder:
         for c in columns:
             if c not in part.columns:
                 part[c] = pd.Series(pd.NA, index=part.index, dtype=capture_columns.TEXT) if (
-                    text_is_str and (c in self.categorical or c in META_KEYS)) else None
+                    text_is_str and (c in self.categorical or c in META_KEYS or c == ANSWERED)) else None
         part = part[columns]
         probability_columns = set(self.window.probability_columns)
         for name in columns:
             column = part[name]
             if name == SCORE or name in probability_columns:
                 part[name] = pd.to_numeric(column, errors="coerce").astype(np.float64)
-            elif name in self.categorical or name in META_KEYS:
+            elif name in self.categorical or name in META_KEYS or name == ANSWERED:
                 part[name] = column if text_is_str else _as_category_text(column).astype(capture_columns.TEXT)
             elif column.dtype != np.float64:  # the columnar reader casts clean number columns itself
                 part[name], violations = _as_number(column)

@@ -32,6 +32,7 @@ import pyarrow.compute as pc
 import pyarrow.csv as pa_csv
 import pyarrow.json as pa_json
 
+from pipeline_code.core.contract import ANSWERED_BY, ANSWERED_BY_DIGEST, ANSWERED_BY_VERSION
 from pipeline_code.core.problem import MULTICLASS
 
 if TYPE_CHECKING:  # the decoder imports this module
@@ -42,9 +43,12 @@ BLOCK_BYTES = 16 * 1024 * 1024
 # object columns' memory and time (missing checks read a bitmap, counts run in C).
 TEXT = pd.StringDtype("pyarrow")
 _BLOCK = pa.struct([("data", pa.string()), ("encoding", pa.string()), ("observedContentType", pa.string())])
+# Which model answered (self-capture writes it; SageMaker's own capture has none: null).
+_ANSWERED = pa.struct([(ANSWERED_BY_DIGEST, pa.string()), (ANSWERED_BY_VERSION, pa.string())])
 SCHEMA = pa.schema([
     ("captureData", pa.struct([("endpointInput", _BLOCK), ("endpointOutput", _BLOCK)])),
-    ("eventMetadata", pa.struct([("eventId", pa.string()), ("inferenceId", pa.string()), ("inferenceTime", pa.string())])),
+    ("eventMetadata", pa.struct([("eventId", pa.string()), ("inferenceId", pa.string()), ("inferenceTime", pa.string()),
+                                 (ANSWERED_BY, _ANSWERED)])),
 ])
 _PARSE = pa_json.ParseOptions(explicit_schema=SCHEMA, unexpected_field_behavior="ignore")
 # A field without quoting, a line break (several records) or a leading space; those are left to the line decoder's
@@ -191,9 +195,9 @@ def _fast_rows(table: pa.Table, width: int) -> np.ndarray:
 
 
 def _frame(table: pa.Table, decoder: "_Decoder", violations: Dict[str, int]) -> pd.DataFrame:
-    """The fast rows as the decoder's typed frame columns (features, id, time, score); ``violations`` gets the
-    type violations per feature (added to the window only once the whole block decoded)."""
-    from pipeline_code.monitoring.capture import INFERENCE_ID, INFERENCE_TIME, SCORE
+    """The fast rows as the decoder's typed frame columns (features, id, time, score, answering model); ``violations``
+    gets the type violations per feature (added to the window only once the whole block decoded)."""
+    from pipeline_code.monitoring.capture import ANSWERED, INFERENCE_ID, INFERENCE_TIME, SCORE
 
     capture = table.column("captureData")
     requests = pc.struct_field(pc.struct_field(capture, "endpointInput"), "data")
@@ -211,6 +215,14 @@ def _frame(table: pa.Table, decoder: "_Decoder", violations: Dict[str, int]) -> 
     frame[INFERENCE_ID] = _text(inference_id)
     frame[INFERENCE_TIME] = _text(pc.struct_field(meta, "inferenceTime"))
     frame[SCORE] = score.to_numpy(zero_copy_only=False)
+    answered = pc.struct_field(meta, ANSWERED_BY)
+    digests = pc.struct_field(answered, ANSWERED_BY_DIGEST)
+    frame[ANSWERED] = _text(digests)
+    if digests.null_count < len(digests):
+        pairs = pa.table({"d": digests, "v": pc.struct_field(answered, ANSWERED_BY_VERSION)}).group_by(["d", "v"]).aggregate([])
+        for digest, version in zip(pairs.column("d").to_pylist(), pairs.column("v").to_pylist()):
+            if digest is not None:
+                decoder.window.versions.setdefault(digest, version)
     return frame
 
 

@@ -54,6 +54,7 @@ import sys
 import traceback
 from typing import Any, Dict, List, Optional, Sequence, Tuple
 
+from pipeline_code.core import integrity
 from pipeline_code.core.contract import BASELINE_FILES, DEFAULT_MAX_MALFORMED_RATE, EVALUATION_FILE
 from pipeline_code.core.online_features import DEFAULT_MAX_SKEW_RATE
 from pipeline_code.core.problem import BINARY, MULTICLASS
@@ -189,7 +190,9 @@ def run_monitor(spec: ModelSpec, args: argparse.Namespace, *, cloudwatch_client:
     window_pass = WindowPass(
         problem_type=problem_type, probability_columns=[capture_mod.probability_column(c) for c in classes],
         statistics=baseline.get("statistics"), constraints=baseline.get("constraints"), model=model, labels=labels,
-        inputs=spec.features, extra_columns=extra, sample_rows=args.sample_rows)
+        inputs=spec.features, extra_columns=extra, sample_rows=args.sample_rows,
+        # The version judged: records another version answered (a rollout in the window) are rescored by it.
+        serving_digest=integrity.model_digest(args.model_dir) if model is not None else None)
     window = capture_mod.read_capture(
         args.capture_dir, spec.features, categorical=categorical, extra_columns=extra, dataset=spec.catalog_dataset,
         problem_type=problem_type, classes=classes, consume=window_pass,

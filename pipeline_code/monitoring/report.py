@@ -196,6 +196,13 @@ def verdict(report: Mapping[str, Any]) -> List[str]:
                        f"{s.get('records')} records); a window like this is reported, never called stable.")
         elif data_drift:
             out.append("No feature drifted" + (f" (closest: {largest[1]} at {largest[0]:.0%} of its threshold)." if largest else "."))
+    other = (sections.get("rescoring") or {}).get("other_versions") or {}
+    if other:
+        models = ((sections.get("capture") or {}).get("answered_by") or {}).get("models") or {}
+        names = ", ".join(f"version {models[d]['version']}" if (models.get(d) or {}).get("version") else f"artefact {d[:12]}"
+                          for d in other)
+        out.append(f"{sum(other.values())} records were answered by another model version ({names}; the window holds a "
+                   "rollout): they are judged by the serving version's own predictions, rescored.")
     prediction = sections.get("prediction_drift") or {}
     if prediction.get("drift_score") is not None:
         out.append(f"Predictions {'drifted' if prediction.get('status') == 'fail' else 'are stable'} "

@@ -4,7 +4,9 @@ The capture decoder hands each chunk of decoded records to a :class:`WindowPass`
 instead of building one frame of the whole window, so the monitor's memory holds a chunk, counts and two bounded
 sets of records, whatever the window's size:
 
-1. **rescoring** - records the capture has no prediction for are scored with the model first (every record);
+1. **rescoring** - records the capture has no prediction for are scored with the model first (every record), and so
+   are records another model version answered (``serving_digest``; a window that holds a rollout): every section
+   judges the serving version's predictions, never the previous version's under the new version's name;
 2. **counts** (:class:`window_stats.WindowStats`) - everything data drift, prediction drift and data quality decide
    on (every record);
 3. **labelled records** - with labels, the records that have one, with it, and the records per day: model quality
@@ -27,7 +29,7 @@ import pandas as pd
 
 from pipeline_code.core.problem import MULTICLASS
 from pipeline_code.monitoring import quality
-from pipeline_code.monitoring.capture import INFERENCE_ID, INFERENCE_TIME, SCORE
+from pipeline_code.monitoring.capture import ANSWERED, INFERENCE_ID, INFERENCE_TIME, SCORE
 from pipeline_code.monitoring.window_stats import RowSample, WindowStats, concat
 
 DEFAULT_SAMPLE_ROWS = 200_000
@@ -40,13 +42,15 @@ class WindowPass:
     ``statistics`` / ``constraints``: the baselines to count against (None: not counted); ``model``: scores the
     records whose prediction the capture lacks (None: none scored); ``labels``: :func:`quality.read_labels` (None: no
     labels); ``inputs``: the model's input columns (kept in the sample as the traffic sent them, whatever the
-    labels hold); ``extra_columns``: the non-input columns whose presence in the traffic :meth:`absent` states.
+    labels hold); ``extra_columns``: the non-input columns whose presence in the traffic :meth:`absent` states;
+    ``serving_digest``: the artefact digest of the version judged (None: every captured prediction is taken as its).
     """
 
     def __init__(self, *, problem_type: str, probability_columns: Sequence[str] = (),
                  statistics: Optional[Mapping[str, Any]] = None, constraints: Optional[Mapping[str, Any]] = None,
                  model: Any = None, labels: Optional[pd.DataFrame] = None, inputs: Sequence[str] = (),
-                 extra_columns: Sequence[str] = (), sample_rows: int = DEFAULT_SAMPLE_ROWS, seed: int = 0) -> None:
+                 extra_columns: Sequence[str] = (), sample_rows: int = DEFAULT_SAMPLE_ROWS, seed: int = 0,
+                 serving_digest: Optional[str] = None) -> None:
         self.problem_type = problem_type
         self.inputs = list(inputs)
         self.probability_columns = list(probability_columns)
@@ -60,11 +64,23 @@ class WindowPass:
         self.rows_per_day: Dict[str, int] = {}
         self.present = {c: 0 for c in extra_columns}
         # The sections that read the sample need no request ids or times (model quality reads the labelled records).
-        self.sample = RowSample(sample_rows, seed, skip=(INFERENCE_ID, INFERENCE_TIME))
+        self.sample = RowSample(sample_rows, seed, skip=(INFERENCE_ID, INFERENCE_TIME, ANSWERED))
         self.rescored: Optional[Dict[str, int]] = None
         self.failures: Dict[str, Exception] = {}
+        self.serving_digest = serving_digest
+        self.other_versions: Dict[str, int] = {}
+
+    def _drop_other_versions(self, chunk: pd.DataFrame) -> None:
+        """Forget the predictions of records another version answered, so rescoring gives them the serving version's."""
+        other = (chunk[ANSWERED].notna() & (chunk[ANSWERED] != self.serving_digest)).to_numpy(dtype=bool, na_value=False)
+        if other.any():
+            for digest, count in chunk.loc[other, ANSWERED].value_counts().items():
+                self.other_versions[str(digest)] = self.other_versions.get(str(digest), 0) + int(count)
+            chunk.loc[other, [SCORE, *self.probability_columns]] = np.nan
 
     def __call__(self, chunk: pd.DataFrame) -> None:
+        if self.serving_digest and ANSWERED in chunk.columns:
+            self._drop_other_versions(chunk)
         if self.model is not None and RESCORING not in self.failures and self._needs_scores(chunk):
             self._step(RESCORING, self._rescore, chunk)
         self._step(COUNTS, self.stats.add, chunk)
@@ -155,7 +171,10 @@ class WindowPass:
 
     def rescoring_section(self) -> Dict[str, Any]:
         self.failure(RESCORING)
-        return {**(self.rescored or {"rescored_rows": 0}), "checks": []}
+        out = {**(self.rescored or {"rescored_rows": 0}), "checks": []}
+        if self.other_versions:
+            out["other_versions"] = dict(sorted(self.other_versions.items()))
+        return out
 
     def absent(self) -> List[str]:
         """The extra columns no record of the window carried."""

@@ -79,7 +79,7 @@ import numpy as np
 from pipeline_code import catalog
 from pipeline_code.core import integrity, problem
 from pipeline_code.core.compiled import SERVE_COMPILED_ENV
-from pipeline_code.core.contract import MODEL_VERSION_ENV
+from pipeline_code.core.contract import ANSWERED_BY, ANSWERED_BY_DIGEST, ANSWERED_BY_VERSION, MODEL_VERSION_ENV
 from pipeline_code.core.frameworks import PYTORCH
 from pipeline_code.serving import self_capture
 from pipeline_code.serving.records import (  # noqa: F401 - re-exported: the contract's names in one place
@@ -229,8 +229,8 @@ def load_serving_model(model_dir: str) -> ServingModel:
     training = metadata.get("training") or {}
     info = {
         "name": metadata.get("model"),
-        "version": os.environ.get(MODEL_VERSION_ENV) or None,
-        "artefact_sha256": artefact_digest(model_dir),
+        ANSWERED_BY_VERSION: os.environ.get(MODEL_VERSION_ENV) or None,
+        ANSWERED_BY_DIGEST: artefact_digest(model_dir),
         "trained_at": training.get("trained_at"),
     }
     feature_order = list(metadata.get("feature_order") or trained.feature_names)
@@ -423,7 +423,7 @@ def choose_accept(accept: Optional[str]) -> str:
 def render(prediction: Prediction, accept: Optional[str]) -> Tuple[bytes, str]:
     kind = choose_accept(accept)
     if kind == JSON:
-        body = json.dumps({"predictions": prediction.records(), "model": prediction.model}, separators=(",", ":"))
+        body = json.dumps({"predictions": prediction.records(), ANSWERED_BY: prediction.model}, separators=(",", ":"))
     elif kind == JSONLINES:
         # No trailing newline: batch transform (AssembleWith=Line) adds the separator itself.
         body = "\n".join(json.dumps(item, separators=(",", ":")) for item in prediction.records())
@@ -467,7 +467,7 @@ def output_fn(prediction: Prediction, accept: Optional[str]) -> Tuple[bytes, str
     request = prediction.request
     if request is not None and not self_capture.is_smoke_test(request.records):
         self_capture.capture(request_body=request.raw, request_type=request.content_type, response_body=body,
-                             response_type=kind, model=prediction.model.get("name"))
+                             response_type=kind, model=prediction.model.get("name"), answered_by=prediction.model)
     return body, kind
 
 

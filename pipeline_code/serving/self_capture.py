@@ -20,7 +20,8 @@ A plain URI and a plain number behave as before, for every model.
 Each sampled request becomes one object
 ``<uri><endpoint>/AllTraffic/yyyy/mm/dd/hh/<event id>.jsonl`` holding one record in exactly the
 format of SageMaker data capture (``captureData.endpointInput/endpointOutput``, ``eventMetadata``), so
-the drift monitor reads serverless traffic like any other. One small object per request suits the
+the drift monitor reads serverless traffic like any other; ``eventMetadata.model`` adds which model
+answered (name, version, artefact digest), which a CSV response does not say. One small object per request suits the
 intermittent traffic serverless is chosen for. Capturing never fails or delays a response beyond the
 PutObject call: errors are printed to the container log and counted, and the response is returned.
 """
@@ -33,9 +34,10 @@ import os
 import random
 import sys
 import uuid
-from typing import Any, Callable, Dict, Optional, Sequence
+from typing import Any, Callable, Dict, Mapping, Optional, Sequence
 
 from pipeline_code.core.contract import (
+    ANSWERED_BY,
     SMOKE_TEST_INFERENCE_ID,
     CAPTURE_ENDPOINT_ENV,
     CAPTURE_KMS_KEY_ENV,
@@ -128,9 +130,14 @@ def _encoding(content_type: str) -> str:
 
 
 def capture_record(
-    *, request_body: str, request_type: str, response_body: str, response_type: str, event_id: str, when: dt.datetime
+    *, request_body: str, request_type: str, response_body: str, response_type: str, event_id: str, when: dt.datetime,
+    answered_by: Optional[Mapping[str, Any]] = None,
 ) -> Dict[str, Any]:
-    """One record in SageMaker's data-capture format."""
+    """One record in SageMaker's data-capture format; ``answered_by`` (the response's model identity, default
+    None: none) goes into ``eventMetadata``, so the monitor knows which version answered a CSV response too."""
+    metadata: Dict[str, Any] = {"eventId": event_id, "inferenceTime": when.strftime("%Y-%m-%dT%H:%M:%SZ")}
+    if answered_by:
+        metadata[ANSWERED_BY] = dict(answered_by)
     return {
         "captureData": {
             "endpointInput": {"observedContentType": request_type, "mode": "INPUT", "data": request_body,
@@ -138,7 +145,7 @@ def capture_record(
             "endpointOutput": {"observedContentType": response_type, "mode": "OUTPUT", "data": response_body,
                                "encoding": _encoding(response_type)},
         },
-        "eventMetadata": {"eventId": event_id, "inferenceTime": when.strftime("%Y-%m-%dT%H:%M:%SZ")},
+        "eventMetadata": metadata,
         "eventVersion": "0",
     }
 
@@ -151,13 +158,15 @@ def capture(
     response_type: str,
     environ: Optional[Dict[str, str]] = None,
     model: Optional[str] = None,
+    answered_by: Optional[Mapping[str, Any]] = None,
     client: Any = None,
     now: Callable[[], dt.datetime] = lambda: dt.datetime.now(dt.timezone.utc),
     sample: Callable[[], float] = random.random,
 ) -> Optional[str]:
     """Write one capture object when capture is on (for ``model``) and this request is sampled; return its key (or None).
 
-    ``model`` (default None): the served model's name, for per-model settings (see :func:`settings`).
+    ``model`` (default None): the served model's name, for per-model settings (see :func:`settings`);
+    ``answered_by`` (default None): the answering model's identity, recorded with the request (:func:`capture_record`).
     """
     config = settings(environ, model)
     if config is None or request_body is None or sample() * 100.0 >= config["percent"]:
@@ -169,7 +178,7 @@ def capture(
         record = capture_record(
             request_body=request_body, request_type=request_type,
             response_body=response_body.decode("utf-8", errors="replace"), response_type=response_type,
-            event_id=event_id, when=when,
+            event_id=event_id, when=when, answered_by=answered_by,
         )
         extra = {"ServerSideEncryption": "aws:kms", "SSEKMSKeyId": config["kms_key_id"]} if config["kms_key_id"] else {}
         (client or _client()).put_object(

@@ -10,6 +10,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from pipeline_code.core.contract import ANSWERED_BY, ANSWERED_BY_DIGEST, ANSWERED_BY_VERSION
 from pipeline_code.core.problem import BINARY, MULTICLASS, REGRESSION
 from pipeline_code.monitoring import capture, capture_columns
 from mlops_cli.local import replay
@@ -65,8 +66,17 @@ def _lines(spec, rand: random.Random) -> list:
     for i in range(LINES):
         csv = bool(i % 3)  # two thirds CSV requests, a third JSON
         line = csv_lines[i] if csv else json_lines[i]
+        if i % 5 == 1:  # self-capture's answering model, well-formed or not
+            event = json.loads(line)
+            event["eventMetadata"][ANSWERED_BY] = rand.choice(IDENTITIES)
+            line = json.dumps(event)
         out.append(line if i % 4 == 0 else _csv_mutate(line, rand) if csv else _mutate(line, rand))
     return out
+
+
+IDENTITIES = [{ANSWERED_BY_DIGEST: "a" * 64, ANSWERED_BY_VERSION: "6"}, {ANSWERED_BY_DIGEST: "b" * 64, ANSWERED_BY_VERSION: None},
+              {ANSWERED_BY_DIGEST: "c" * 64}, {ANSWERED_BY_DIGEST: 5, ANSWERED_BY_VERSION: "6"}, {ANSWERED_BY_VERSION: "6"},
+              {ANSWERED_BY_DIGEST: "d" * 64, ANSWERED_BY_VERSION: 6}, "not an object", None]
 
 
 def _read(spec, root: Path, columnar: bool) -> capture.CaptureWindow:
@@ -94,6 +104,7 @@ def test_the_columnar_reader_decodes_what_the_line_decoder_does(problem_type, bl
     # THEN the records are the same (order aside), and so is every count the report shows
     assert fast.records > LINES // 3 and fast.malformed > 0
     assert fast.summary() == reference.summary()
+    assert fast.summary()["answered_by"]["models"]["a" * 64]["version"] == "6"
     pd.testing.assert_frame_equal(_sorted(fast.frame, spec), _sorted(reference.frame, spec))
 
 
@@ -118,6 +129,28 @@ def test_a_clean_csv_file_is_decoded_by_the_fast_path(tmp_path):
     # every record arrived as one typed chunk, none through the line decoder
     assert [len(c) for c in chunks] == [200] and line_decoded == []
     assert decoder.window.lines == 200 and decoder.window.records == 200 and decoder.window.malformed == 0
+
+
+def test_the_fast_path_reads_which_model_answered_a_self_captured_csv_request(tmp_path):
+    # GIVEN self-captured CSV requests and responses, two versions answering (the record's eventMetadata says which)
+    spec = _spec(BINARY)
+    frame = replay.traffic(spec, 100, seed=5, start="2026-01-01", days=2)
+    lines = replay.capture_lines(spec, frame, np.linspace(0, 1, 100), content_type="text/csv", response_type="text/csv")
+    events = [json.loads(line) for line in lines]
+    for i, event in enumerate(events):
+        event["eventMetadata"][ANSWERED_BY] = {ANSWERED_BY_DIGEST: "a" * 64 if i < 30 else "b" * 64,
+                                               ANSWERED_BY_VERSION: "6" if i < 30 else "7", "name": spec.name}
+    (tmp_path / "capture.jsonl").write_text("\n".join(json.dumps(e) for e in events) + "\n")
+    decoder = capture._Decoder(spec.features, [], 20, spec.catalog_dataset,
+                               categorical=[f for f in spec.features if spec.is_categorical(f)])
+    chunks, line_decoded = [], []
+    decoder.sink = chunks.append
+    decoder.decode_capture_line = lambda *line: line_decoded.append(line)
+    # WHEN the fast path decodes them
+    capture_columns.decode_file(decoder, str(tmp_path / "capture.jsonl"), "capture.jsonl")
+    # THEN every record (none went line by line) carries its answering artefact, and the versions are noted
+    assert line_decoded == [] and chunks[0][capture.ANSWERED].tolist() == ["a" * 64] * 30 + ["b" * 64] * 70
+    assert decoder.window.versions == {"a" * 64: "6", "b" * 64: "7"}
 
 
 def test_a_block_the_fast_path_fails_on_is_decoded_line_by_line_and_counted(tmp_path, monkeypatch):

@@ -15,6 +15,8 @@ import pandas as pd
 import pytest
 
 from mlops_cli.local import replay
+from pipeline_code.core import integrity
+from pipeline_code.core.contract import ANSWERED_BY
 from pipeline_code.core.problem import BINARY, MULTICLASS, REGRESSION
 from pipeline_code.monitoring import capture, capture_columns, quality, window_pass
 from pipeline_code.monitoring.window_stats import RowSample, concat
@@ -515,3 +517,46 @@ def test_model_quality_of_the_labelled_records_and_the_days_counts_is_that_of_th
     assert any(scored) and not all(scored)
     # (without the days' counts the labelled records alone would look fully covered: the counts matter)
     assert quality.model_quality(labelled, w["base"], **w["kwargs"])["label_coverage"] > whole["label_coverage"]
+
+
+def rollout_window(root: Path, spec: Any, reference: Dict[str, Any], *, rows: int, previous: int, name: bool) -> Dict[str, Any]:
+    """A window whose first ``previous`` requests the previous version answered (scores pushed up by 0.4) and the rest
+    the serving one, in JSON responses that say which artefact answered when ``name``."""
+    window = write_window(root, spec, reference["model"], rows=rows, seed=340)
+    scores = predict(reference["model"], replay.traffic(spec, rows, seed=340))
+    serving = integrity.model_digest(reference["model_dir"])
+    path = capture_path(window, spec)
+    with open(path, encoding="utf-8") as handle:
+        events = [json.loads(line) for line in handle if line.strip()]
+    for i, event in enumerate(events):
+        old = i < previous
+        body: Dict[str, Any] = {"predictions": [{"score": min(1.0, float(scores[i]) + 0.4) if old else float(scores[i])}]}
+        if name:
+            body[ANSWERED_BY] = {"name": spec.name, "version": "6" if old else "7", "artefact_sha256": "0" * 64 if old else serving}
+        event["captureData"]["endpointOutput"] = {"observedContentType": "application/json", "mode": "OUTPUT",
+                                                  "data": json.dumps(body), "encoding": "JSON"}
+    with open(path, "w", encoding="utf-8") as handle:
+        handle.write("\n".join(json.dumps(e) for e in events) + "\n")
+    return {**window, "scores": scores}
+
+
+def test_a_window_that_holds_a_rollout_judges_the_serving_versions_predictions_not_the_previous_ones(tmp_path, spec, reference):
+    # GIVEN a window in which the previous version (whose scores sit 0.4 higher) answered the first 500 of 1,500 requests
+    unnamed = rollout_window(tmp_path / "unnamed", spec, reference, rows=1500, previous=500, name=False)
+    named = rollout_window(tmp_path / "named", spec, reference, rows=1500, previous=500, name=True)
+    # WHEN the responses do not say which model answered, the previous version's answers pass as the serving one's
+    blind = run(spec, reference, unnamed, str(tmp_path / "blind"))
+    assert blind["sections"]["prediction_drift"]["status"] == "fail" and "answered_by" not in blind["sections"]["capture"]
+    # WHEN they do (every JSON response names its model)
+    report = run(spec, reference, named, str(tmp_path / "report"))
+    # THEN those 500 records are rescored by the serving version and the predictions judged are its own: no drift
+    assert report["sections"]["rescoring"] == {"rescored_rows": 500, "other_versions": {"0" * 64: 500}, "checks": []}
+    drift_section = report["sections"]["prediction_drift"]
+    assert drift_section["status"] == "pass"
+    assert drift_section["window_mean_score"] == pytest.approx(float(np.mean(named["scores"])), rel=1e-6)
+    # AND the capture section counts the records per answering model, and the verdict says what happened
+    serving = integrity.model_digest(reference["model_dir"])
+    assert report["sections"]["capture"]["answered_by"] == {
+        "models": {"0" * 64: {"version": "6", "records": 500}, serving: {"version": "7", "records": 1000}}, "unattributed": 0}
+    assert ("500 records were answered by another model version (version 6; the window holds a rollout): they are "
+            "judged by the serving version's own predictions, rescored.") in report_mod.verdict(report)

@@ -20,6 +20,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from pipeline_code.core import integrity
+from pipeline_code.monitoring.capture import ANSWERED
 from pipeline_code.serving import inference as inf
 from tests.support.capture import decode_capture
 
@@ -108,6 +110,20 @@ def test_realtime_csv_request_base64_captured_is_decoded(trained, tmp_path):
     _assert_clean(window, 12)
     assert np.array_equal(window.frame["score"].to_numpy(), trained.evaluation_scores[:12])
     _assert_features_match(trained, window.frame, trained.test.iloc[:12])
+
+
+def test_sagemakers_capture_of_a_json_response_says_which_model_answered_and_of_a_csv_one_does_not(trained, tmp_path):
+    """GIVEN SageMaker's own capture (no model in the record's metadata) WHEN one request is answered in JSON and one in
+    CSV THEN the JSON one is attributed to the artefact that answered it and the CSV one is unattributed."""
+    model = inf.model_fn(trained.model_dir)
+    request = json.dumps(trained.feature_records(3)).encode()
+    lines = [_capture_event(request, inf.JSON, *inf.invoke(model, request, content_type=inf.JSON, accept=accept),
+                            inference_id=f"req-{accept}") for accept in (inf.JSON, inf.CSV)]
+    window = decode_capture(trained, _write_capture(tmp_path, lines))
+    _assert_clean(window, 6)
+    digest = integrity.model_digest(trained.model_dir)
+    assert window.frame[ANSWERED].fillna("none").tolist() == [digest] * 3 + ["none"] * 3
+    assert window.summary()["answered_by"] == {"models": {digest: {"version": None, "records": 3}}, "unattributed": 3}
 
 
 def test_record_inference_id_wins_over_the_header(trained, tmp_path):

@@ -13,7 +13,9 @@ from pipeline_code.serving import inference as inf
 from pipeline_code.serving import self_capture
 
 from tests.support.capture import decode_capture
-from pipeline_code.core.contract import SMOKE_TEST_INFERENCE_ID
+from pipeline_code.core import integrity
+from pipeline_code.core.contract import ANSWERED_BY, MODEL_VERSION_ENV, SMOKE_TEST_INFERENCE_ID
+from pipeline_code.monitoring.capture import ANSWERED
 
 BUCKET = "mlops-loop-dev-inference-111111111111-eu-west-1"
 
@@ -57,6 +59,25 @@ def test_each_request_is_captured_in_sagemaker_format_and_decoded_by_the_monitor
     window = decode_capture(trained, tmp_path / "capture" / "churn")
     assert len(window.frame) == 10
     assert np.allclose(np.sort(window.frame["score"].to_numpy()), np.sort(trained.evaluation_scores[:10]))
+
+
+@pytest.mark.parametrize("accept", [inf.CSV, inf.JSON])
+def test_the_monitor_knows_which_model_answered_a_self_captured_request_whatever_the_response_type(
+        trained, s3, monkeypatch, tmp_path, accept):
+    """GIVEN capture on and a registry version set on the container WHEN requests are answered in CSV (which names no
+    model) or JSON THEN each captured record says which artefact and version answered, and the monitor reads it."""
+    _enable(monkeypatch)
+    monkeypatch.setenv(MODEL_VERSION_ENV, "7")
+    model = inf.model_fn(trained.model_dir)
+    body = json.dumps({"instances": trained.raw_records(4)}).encode()
+    inf.invoke(model, body, content_type=inf.JSON, accept=accept)
+    (key,) = _download(s3, tmp_path)
+    record = json.loads((tmp_path / key).read_text())
+    assert record["eventMetadata"][ANSWERED_BY] == model.info
+    window = decode_capture(trained, tmp_path / "capture" / "churn")
+    digest = integrity.model_digest(trained.model_dir)
+    assert window.frame[ANSWERED].tolist() == [digest] * 4
+    assert window.summary()["answered_by"] == {"models": {digest: {"version": "7", "records": 4}}, "unattributed": 0}
 
 
 def test_sampling_and_switching_off(trained, s3, monkeypatch, tmp_path):
