@@ -151,7 +151,8 @@ class DeployOnApproval(Construct):
         )
         access.allow(
             "UpdateServingStack",
-            ["cloudformation:DescribeStacks", "cloudformation:UpdateStack"],
+            # DescribeStackEvents: whether the rollout of an approval failed (a failed version is not retried).
+            ["cloudformation:DescribeStacks", "cloudformation:DescribeStackEvents", "cloudformation:UpdateStack"],
             [stack_arn],
             wildcard_reason="A stack ARN ends in an id CloudFormation assigns at creation; the name pins the serving stack.",
         )

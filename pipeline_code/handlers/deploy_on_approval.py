@@ -20,6 +20,12 @@ handler calls ``UpdateStack`` with the previous template, that parameter set to 
 version and every other parameter unchanged. CloudFormation performs the blue/green rollout and
 rolls the stack (and so the parameter) back on failure.
 
+A rollout that failed is not retried on its own: once CloudFormation has rolled back the update that set a
+version for an approval (:func:`failed_rollout`, read from the stack's events by the update's client request
+token), that version is *held* - every later event (another version's registration, another model's deploy, a
+routine stack update) leaves the previous version serving - until someone decides again: re-approving it retries
+the rollout, rejecting it (or approving another version) moves on.
+
 It never removes a serving endpoint and never deploys a broken or changed version: a version that is
 not ``Completed`` or has no inference container is refused with a notice to people
 (``NOTIFY_TOPIC_ARN``), as is the case where no approved version is left, and so is a version whose
@@ -80,6 +86,10 @@ CAPABILITIES = ["CAPABILITY_IAM", "CAPABILITY_NAMED_IAM"]
 BROKEN_STATUSES = ("Failed", "Deleting")
 _TOKEN_UNSAFE = re.compile(r"[^A-Za-z0-9-]")
 _NO_UPDATES = "No updates are to be performed"
+# Stack statuses (and resource statuses) that mean an update did not take: it failed, or it was rolled back.
+_FAILED_MARKERS = ("ROLLBACK", "FAILED")
+# Stack events read, at most, looking for the last rollout of an approval (newest first; 100 per page).
+MAX_EVENT_PAGES = 20
 # How long a busy stack is left alone before the group is reconciled again (see wait()).
 RETRY_INTERVAL = dt.timedelta(minutes=5)
 # Fields of one MULTI_MODEL entry (group -> this).
@@ -253,6 +263,40 @@ def client_token(version: Version, stack_updated: Optional[dt.datetime] = None) 
     if len(token) > 128:
         token = "deploy-" + hashlib.sha256(token.encode()).hexdigest()
     return token
+
+
+def failed_rollout(cloudformation: Any, stack: str, version: Version) -> Optional[Dict[str, Any]]:
+    """The failure of this approval's rollout of ``version``, if CloudFormation rolled it back: ``{"at", "status",
+    "reason"}`` of its first failed event (None when no update for this approval was made, or it succeeded).
+
+    Every event of one stack operation carries the operation's client request token, and the handler's tokens name
+    the group, the version and the approval time (:func:`client_token`), so the stack's events since the approval
+    tell exactly whether an update for this approval ran and whether it failed, whatever other updates (other
+    models, ``cdk deploy``) came after it. At most :data:`MAX_EVENT_PAGES` pages are read (events are newest first;
+    reading stops at the approval time).
+    """
+    prefix = client_token(version)
+    since = _aware(version.approved_at)
+    failure: Optional[Dict[str, Any]] = None
+    kwargs: Dict[str, Any] = {"StackName": stack}
+    for _ in range(MAX_EVENT_PAGES):
+        page = cloudformation.describe_stack_events(**kwargs)
+        for event in page.get("StackEvents", []):
+            when = event.get("Timestamp")
+            if isinstance(when, dt.datetime) and _aware(when) < since:
+                return failure
+            token = event.get("ClientRequestToken") or ""
+            if token != prefix and not token.startswith(prefix + "-s"):
+                continue
+            status = event.get("ResourceStatus") or ""
+            if any(marker in status for marker in _FAILED_MARKERS):
+                # Newest first: the last one seen is the first failure of the operation.
+                failure = {"at": _aware(when).isoformat() if isinstance(when, dt.datetime) else None, "status": status,
+                           "reason": event.get("ResourceStatusReason") or "", "resource": event.get("LogicalResourceId")}
+        if not page.get("NextToken"):
+            return failure
+        kwargs["NextToken"] = page["NextToken"]
+    return failure
 
 
 # --- the handler ----------------------------------------------------------------------------------------
@@ -450,6 +494,18 @@ def reconcile(
     if status.endswith("_IN_PROGRESS"):
         reason = f"stack {stack} is {status}; v{desired.version} of {group} will be deployed on retry"
         raise StackBusyError(reason, {**base, "deployed": False, "outcome": "retry", "reason": reason})
+
+    failed = failed_rollout(cloudformation, stack, desired)
+    if failed is not None:
+        reason = (
+            f"v{desired.version}'s rollout for this approval failed ({failed['resource']}: {failed['status']}"
+            f"{' - ' + failed['reason'] if failed['reason'] else ''}; {failed['at']}) and CloudFormation rolled it back: "
+            f"it is not retried until someone decides again. Re-approve v{desired.version} to retry it, or reject it "
+            f"(or approve another version) to move on; {_label(serving_arn)} keeps serving"
+        )
+        if "action" not in seen:  # a registry event of this group, not a settled-stack or retry reconcile: tell people
+            notify(f"v{desired.version} held after its failed rollout", reason + ".")
+        return {**base, "deployed": False, "outcome": "held", "reason": reason, "failed_rollout": failed}
 
     untrusted = verify_artifact(s3, desired)
     if untrusted:

@@ -23,7 +23,7 @@ import boto3
 import pytest
 from botocore.stub import Stubber
 from moto import mock_aws
-from moto.cloudformation.models import cloudformation_backends
+from moto.cloudformation.models import Event, cloudformation_backends
 from moto.core import DEFAULT_ACCOUNT_ID
 from moto.sagemaker.models import sagemaker_backends
 
@@ -664,6 +664,7 @@ def test_no_updates_to_be_performed_is_a_no_op(aws):
             },
             {"StackName": STACK},
         )
+        stub.add_response("describe_stack_events", {"StackEvents": []}, {"StackName": STACK})
         stub.add_client_error("update_stack", "ValidationError", "No updates are to be performed.", 400)
         decision = dod.handler(state_change(v1), sagemaker=aws.sagemaker, cloudformation=cloudformation, sns=aws.sns)
         stub.assert_no_pending_responses()
@@ -1043,3 +1044,91 @@ def test_an_empty_multi_model_setting_means_no_member(aws, mme, monkeypatch):
     decision = mme.approve(v1)
     assert decision["deployed"] is True and "target_model" not in decision
     assert mme.staged() == [] and mme.runtime.calls == []
+
+
+def roll_back_last_update(aws, *, to_arn: str, to_sha: str) -> None:
+    """What CloudFormation does when the handler's last update trips a rollback alarm: that operation's events (all
+    carrying its client request token) end in UPDATE_ROLLBACK_COMPLETE and the parameters are restored. moto finishes
+    updates at once and keeps no token, so the token and the failure are written into its backend."""
+    token = aws.updates[-1]["ClientRequestToken"]
+    stack = cloudformation_backends[DEFAULT_ACCOUNT_ID][REGION].get_stack(STACK)
+    for event in stack.events:
+        if event.client_request_token is None and event.timestamp >= aws.update_started:
+            event.client_request_token = token
+    current = aws.parameters()
+    restored = {"ChurnModelPackageArn": to_arn, "ChurnModelSha256": to_sha}
+    aws.cloudformation.update_stack(StackName=STACK, UsePreviousTemplate=True, Parameters=[
+        {"ParameterKey": k, "ParameterValue": restored.get(k, v)} for k, v in current.items()])
+    aws.updates.pop()  # the test's own restore, not the handler's
+    stack.events = [e for e in stack.events if e.client_request_token is not None]
+    for logical, kind, status, reason in (
+        ("ChurnEndpoint", "AWS::SageMaker::Endpoint", "UPDATE_FAILED", "Rollback alarm ChurnRollback5xx in ALARM"),
+        (STACK, "AWS::CloudFormation::Stack", "UPDATE_ROLLBACK_IN_PROGRESS", "The following resource(s) failed to update"),
+        (STACK, "AWS::CloudFormation::Stack", "UPDATE_ROLLBACK_COMPLETE", None),
+    ):
+        event = Event(stack.stack_id, STACK, logical, logical, kind, status, reason, None)
+        event.client_request_token = token
+        stack.events.append(event)
+    stack.status = "UPDATE_ROLLBACK_COMPLETE"
+
+
+def deploy_and_fail(aws, serving: str, failing: str) -> None:
+    """``serving`` serves; ``failing`` is approved, deployed by the handler, and its rollout rolled back."""
+    approve_and_deploy(aws, serving)
+    sha = aws.parameters()["ChurnModelSha256"]
+    # moto stamps its events in naive UTC
+    aws.update_started = dt.datetime.now(dt.timezone.utc).replace(tzinfo=None) - dt.timedelta(milliseconds=1)
+    approve_and_deploy(aws, failing)
+    roll_back_last_update(aws, to_arn=serving, to_sha=sha)
+    aws.notices()
+
+
+@pytest.mark.parametrize("later", ["registration of another version", "another model's deploy settled", "a retry"])
+def test_a_version_whose_rollout_was_rolled_back_is_held_until_someone_decides_again(aws, later):
+    # GIVEN v1 serves, v2 was approved and deployed, and its blue/green rollout was rolled back (v1 serves again)
+    v1, v2 = register(aws), register(aws)
+    deploy_and_fail(aws, v1, v2)
+    n = len(aws.updates)
+    # WHEN an unrelated event reconciles churn
+    if later == "registration of another version":
+        event = state_change(register(aws), approval="PendingManualApproval")
+    else:
+        cloudformation_backends[DEFAULT_ACCOUNT_ID][REGION].get_stack(STACK).status = "UPDATE_COMPLETE"
+        event = {"action": "reconcile", "group": GROUP}
+    decision = run(aws, event)
+    # THEN v2 is not rolled out again: v1 keeps serving, and the decision says why and what to do
+    assert decision["outcome"] == "held" and decision["deployed"] is False and len(aws.updates) == n
+    assert aws.parameters()["ChurnModelPackageArn"] == v1
+    assert decision["reason"].startswith(
+        "v2's rollout for this approval failed (ChurnEndpoint: UPDATE_FAILED - Rollback alarm ChurnRollback5xx in ALARM; ")
+    assert decision["reason"].endswith(
+        "and CloudFormation rolled it back: it is not retried until someone decides again. Re-approve v2 to retry it, or "
+        "reject it (or approve another version) to move on; v1 keeps serving")
+    assert decision["failed_rollout"]["status"] == "UPDATE_FAILED"
+    # AND people hear of it once for a registry event of the group, not on every settled-stack reconcile
+    assert aws.notices() == (["mlops-loop-prod-churn: v2 held after its failed rollout"]
+                             if later == "registration of another version" else [])
+
+
+def test_re_approving_a_held_version_retries_its_rollout_and_rejecting_it_moves_on(aws):
+    v1, v2 = register(aws), register(aws)
+    deploy_and_fail(aws, v1, v2)
+    # WHEN someone re-approves v2 (a new decision: a new approval time)
+    set_approval(aws, v2, "PendingManualApproval")
+    set_approval(aws, v2, "Approved")
+    decision = run(aws, state_change(v2))
+    # THEN its rollout is tried again
+    assert decision["outcome"] == "deploying" and aws.parameters()["ChurnModelPackageArn"] == v2
+    # AND GIVEN that one fails too, rejecting v2 leaves v1 as the version to serve: nothing to do
+    roll_back_last_update(aws, to_arn=v1, to_sha=aws.parameters()["ChurnModelSha256"])
+    set_approval(aws, v2, "Rejected")
+    assert run(aws, state_change(v2, approval="Rejected"))["outcome"] == "unchanged"
+
+
+def test_a_rolled_back_update_of_another_approval_or_model_does_not_hold_the_version(aws):
+    # GIVEN v2's rollout failed, then v3 is approved: v3 has had no rollout, so it is deployed
+    v1, v2, v3 = register(aws), register(aws), register(aws)
+    deploy_and_fail(aws, v1, v2)
+    set_approval(aws, v3, "Approved")
+    decision = run(aws, state_change(v3))
+    assert decision["outcome"] == "deploying" and aws.parameters()["ChurnModelPackageArn"] == v3

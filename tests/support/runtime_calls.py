@@ -176,6 +176,8 @@ RUNTIMES: tuple[Runtime, ...] = (
             "list_model_packages": _model_versions,
             "describe_model_package": _one("sagemaker:DescribeModelPackage", "model-package", lambda n: n.version),
             "describe_stacks": _one("cloudformation:DescribeStacks", "stack", lambda n: n.serving_stack),
+            # Whether an approval's rollout was rolled back (a failed version is held, not retried).
+            "describe_stack_events": _one("cloudformation:DescribeStackEvents", "stack", lambda n: n.serving_stack),
             # UpdateStack passes the deployer role to CloudFormation: iam:PassRole on it, too.
             "update_stack": lambda n: [
                 ("cloudformation:UpdateStack", {"stack": n.serving_stack}, {}),
@@ -317,7 +319,8 @@ RUNTIMES: tuple[Runtime, ...] = (
             "put_metric_data": lambda n: [("cloudwatch:PutMetricData", {"*": "*"}, {"cloudwatch:namespace": MONITOR_NAMESPACE})],
         },
         {
-            ("pipeline_code/handlers/deploy_on_approval.py", ("list_model_packages", "update_stack", "publish", "create_schedule")):
+            ("pipeline_code/handlers/deploy_on_approval.py", ("list_model_packages", "update_stack", "publish", "create_schedule",
+                                                              "describe_stack_events")):
                 "remote.py uses only describe_stack, parameter_name, stack_parameters and version_of_arn of the handler",
             ("pipeline_code/handlers/multi_model.py", ("copy", "head_object", "list_objects_v2",
                                                        "invoke_endpoint", "describe_endpoint")):

@@ -150,7 +150,8 @@ def test_the_handler_reads_only_its_groups_and_updates_only_the_serving_stack_as
         f"arn:aws:sagemaker:{ACCOUNT_REGION}:model-package/shop-dev-m0/*",
         f"arn:aws:sagemaker:{ACCOUNT_REGION}:model-package/shop-dev-m1/*",
     ]
-    assert statements["UpdateServingStack"]["Action"] == ["cloudformation:DescribeStacks", "cloudformation:UpdateStack"]
+    assert statements["UpdateServingStack"]["Action"] == [
+        "cloudformation:DescribeStackEvents", "cloudformation:DescribeStacks", "cloudformation:UpdateStack"]
     assert statements["UpdateServingStack"]["Resource"] == f"{STACK_PREFIX}*"
     assert statements["PassDeployerRole"]["Resource"] == "arn:aws:iam::123456789012:role/shop-dev-serving-deployer"
     assert statements["PassDeployerRole"]["Condition"] == {"StringEquals": {"iam:PassedToService": "cloudformation.amazonaws.com"}}
