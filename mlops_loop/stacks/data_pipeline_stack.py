@@ -36,7 +36,7 @@ class DataPipelineStack(Stack):
         storage: StorageStack,
         **stack_kwargs: Any,
     ) -> None:
-        super().__init__(scope, construct_id, **stack_kwargs)
+        super().__init__(scope, construct_id, termination_protection=environment.termination_protection, **stack_kwargs)
         lake = storage.lake
         glue_config = environment.glue
         buckets = {kind: lake.reference(self, kind) for kind in ("raw", "curated", "features", "artifacts")}

@@ -53,7 +53,7 @@ class OperationsStack(Stack):
         serving: ServingStack,
         **stack_kwargs: Any,
     ) -> None:
-        super().__init__(scope, construct_id, **stack_kwargs)
+        super().__init__(scope, construct_id, termination_protection=environment.termination_protection, **stack_kwargs)
         self.add_stack_dependency(training)
         self.add_stack_dependency(storage)
         self.add_stack_dependency(serving)

@@ -54,6 +54,7 @@ class ServingStack(Stack):
             scope,
             construct_id,
             synthesizer=DefaultStackSynthesizer(generate_bootstrap_version_rule=False),
+            termination_protection=environment.termination_protection,
             **stack_kwargs,
         )
         self.add_stack_dependency(storage)

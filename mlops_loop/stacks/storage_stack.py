@@ -80,6 +80,7 @@ class StorageStack(Stack):
             name_prefix=name_prefix,
             models=models,
             removal_policy=removal,
+            card_key=self.lake.key,
         )
         # Notifications, the retrain trigger's logs and dead letters: encrypted, and usable by the
         # services that deliver into them (EventBridge rules and CloudWatch alarms).

@@ -32,7 +32,7 @@ class TrainingStack(Stack):
         **stack_kwargs: Any,
     ) -> None:
         """``compiled_models`` (default none): the models this environment serves on ml.inf2, whose pipelines compile them."""
-        super().__init__(scope, construct_id, **stack_kwargs)
+        super().__init__(scope, construct_id, termination_protection=environment.termination_protection, **stack_kwargs)
         self.add_stack_dependency(storage)
         lake = storage.lake
         code = JobCode(self, "Code")

@@ -132,6 +132,14 @@ def test_prod_and_staging_retain_data_and_are_termination_protected(synthesized)
                 assert resource["UpdateReplacePolicy"] == "Retain", (env, logical_id)
 
 
+def test_every_stack_of_an_environment_takes_its_termination_protection(synthesized):
+    # GIVEN each environment's termination_protection (true unless set otherwise; always true in prod)
+    for (env, name), stack in synthesized.stacks.items():
+        expected = synthesized.config.environments[env].termination_protection
+        # THEN each of its stacks carries it - the serving stack with the live endpoints as much as Storage
+        assert stack.termination_protection is expected, (env, name)
+
+
 def test_dev_may_be_destroyed(synthesized):
     stack = synthesized.stacks[("dev", "Storage")]
     assert not stack.termination_protection
