@@ -6,6 +6,7 @@ from typing import Mapping
 
 from aws_cdk import ArnFormat, RemovalPolicy, Stack
 from aws_cdk import aws_iam as iam
+from aws_cdk import aws_kms as kms
 from aws_cdk import aws_sagemaker as sagemaker
 from constructs import Construct
 
@@ -51,8 +52,10 @@ class ModelRegistry(Construct):
         name_prefix: str,
         models: Mapping[str, str],
         removal_policy: RemovalPolicy,
+        card_key: kms.IKey,
     ) -> None:
-        """``models`` maps each model name to its description."""
+        """``models`` maps each model name to its description; ``card_key`` encrypts the versions' model cards
+        (the pipeline's data key), which the approver reads and updates when reviewing them."""
         super().__init__(scope, construct_id)
         stack = Stack.of(self)
         self.groups: dict[str, sagemaker.CfnModelPackageGroup] = {}
@@ -100,6 +103,15 @@ class ModelRegistry(Construct):
             ["*"],
             wildcard_reason="ListModelPackageGroups supports no resource-level permissions.",
         )
+        # Reviewers move a version's model card (the pipeline writes it as Draft) to PendingReview or Approved.
+        access.allow(
+            "ReviewModelCards",
+            ["sagemaker:DescribeModelCard", "sagemaker:UpdateModelCard", "sagemaker:ListModelCardVersions"],
+            [format_arn(stack, service="sagemaker", resource="model-card", resource_name=f"{self.group_names[m].lower()}-v*")
+             for m in self.groups],
+            wildcard_reason="One model card per registered version, named <group>-v<version> at run time.",
+        )
+        access.allow_key("ReviewModelCardsKey", card_key)
         # The rollback command shows which version serves (the serving stack's parameter).
         access.allow(
             "ReadServingStack",

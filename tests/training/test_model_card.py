@@ -204,7 +204,20 @@ def test_card_names_fit_the_limit():
 
 
 @pytest.fixture()
-def registry():
+def registry(monkeypatch):
+    # SageMaker keeps what an UpdateModelCard omits (content or status); moto drops it: make it keep it too.
+    from moto.sagemaker.models import SageMakerModelBackend
+
+    update = SageMakerModelBackend.update_model_card
+
+    def keeping(self, model_card_name, content, model_card_status):
+        last = self.model_cards.get(model_card_name, [None])[-1]
+        if last is not None:
+            content = last.content if content is None else content
+            model_card_status = last.model_card_status if model_card_status is None else model_card_status
+        return update(self, model_card_name, content, model_card_status)
+
+    monkeypatch.setattr(SageMakerModelBackend, "update_model_card", keeping)
     with mock_aws():
         client = boto3.client("sagemaker", region_name=REGION)
         client.create_model_package_group(ModelPackageGroupName=GROUP)
@@ -250,13 +263,34 @@ def test_create_then_rerun_then_update(registry, passing, unfair, churn_spec, tm
     assert client.describe_model_card(ModelCardName=name)["ModelCardVersion"] == 1
     assert f"model card {name}: unchanged" in capsys.readouterr().out
 
-    # a reviewer moves it on (moto's UpdateModelCard drops omitted content, AWS keeps it: resend it)
-    client.update_model_card(ModelCardName=name, Content=card["Content"], ModelCardStatus="PendingReview")
+    # a reviewer moves it on
+    client.update_model_card(ModelCardName=name, ModelCardStatus="PendingReview")
     assert create(unfair[0]) == 0
     updated = client.describe_model_card(ModelCardName=name)
-    assert updated["ModelCardVersion"] == 3 and updated["ModelCardStatus"] == "Draft"
+    assert updated["ModelCardVersion"] == 4 and updated["ModelCardStatus"] == "Draft"
     assert json.loads(updated["Content"])["intended_uses"]["risk_rating"] == "High"
     assert f"model card {name}: updated" in capsys.readouterr().out
+
+
+def test_new_content_and_the_status_go_in_separate_calls_as_sagemaker_requires():
+    """SageMaker refuses an UpdateModelCard that sets both (moto does not): the content first, then back to Draft."""
+    import boto3
+    from botocore.stub import Stubber
+
+    from pipeline_code.training.model_card import publish
+
+    client = boto3.client("sagemaker", region_name="eu-west-1")
+    name = f"{GROUP}-v1"
+    arn = f"arn:aws:sagemaker:eu-west-1:111111111111:model-card/{name}"
+    with Stubber(client) as stub:
+        stub.add_client_error("create_model_card", "ConflictException", "exists", 400)
+        stub.add_response("describe_model_card", {
+            "ModelCardArn": arn, "ModelCardName": name, "ModelCardVersion": 2, "Content": '{"old": 1}',
+            "ModelCardStatus": "Approved", "CreationTime": "2026-12-01T00:00:00Z", "CreatedBy": {}}, {"ModelCardName": name})
+        stub.add_response("update_model_card", {"ModelCardArn": arn}, {"ModelCardName": name, "Content": '{"new": 1}'})
+        stub.add_response("update_model_card", {"ModelCardArn": arn}, {"ModelCardName": name, "ModelCardStatus": "Draft"})
+        assert publish.create_or_update(client, name=name, content={"new": 1}) == ("updated", arn)
+        stub.assert_no_pending_responses()
 
 
 def test_an_archived_card_is_not_overwritten(registry, passing, churn_spec, tmp_path, capsys):

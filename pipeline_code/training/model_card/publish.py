@@ -35,9 +35,14 @@ def create_or_update(client: Any, *, name: str, content: Mapping[str, Any], kms_
         same = False
     if same:
         return "unchanged", arn
-    if existing.get("ModelCardStatus") == "Archived":
+    status = existing.get("ModelCardStatus")
+    if status == "Archived":
         raise ModelCardError(f"model card {name!r} is Archived and cannot be updated: unarchive it or delete it first")
-    client.update_model_card(ModelCardName=name, Content=text, ModelCardStatus=CARD_STATUS)
+    # SageMaker refuses a call that updates both the content and the status: new content first, then a card a
+    # reviewer had moved on goes back to Draft (what was reviewed is not what it says now).
+    client.update_model_card(ModelCardName=name, Content=text)
+    if status != CARD_STATUS:
+        client.update_model_card(ModelCardName=name, ModelCardStatus=CARD_STATUS)
     return "updated", arn
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from aws_cdk import Environment, RemovalPolicy, Stack
 from aws_cdk import aws_iam as iam
+from aws_cdk import aws_kms as kms
 from aws_cdk.assertions import Template
 
 from mlops_loop.app_builder import new_app
@@ -19,7 +20,7 @@ def _registry(*, auto_approve: bool = False) -> tuple[Template, dict[str, dict]]
     stack = Stack(new_app(), "Bare", env=Environment(account="123456789012", region="eu-west-1"))
     registry = ModelRegistry(stack, "Registry", name_prefix="shop-dev",
                              models={"fraud": "Flags fraudulent orders", "churn": ""},
-                             removal_policy=RemovalPolicy.RETAIN)
+                             removal_policy=RemovalPolicy.RETAIN, card_key=kms.Key(stack, "CardKey"))
     trainer = iam.Role(stack, "Trainer", assumed_by=iam.ServicePrincipal("sagemaker.amazonaws.com"))
     access = AccessPolicy(stack, "TrainerAccess", role=trainer, description="trainer")
     registry.allow_register(access, "fraud", auto_approve=auto_approve)
@@ -64,3 +65,15 @@ def test_with_auto_approve_the_trainer_may_register_approved_versions_but_still_
     _, policies = _registry(auto_approve=True)
     assert "RegisterOnlyAsPendingFraud" not in policies["trainer"]
     assert policies["trainer"]["TrainerCannotApprove"]["Effect"] == "Deny"
+
+
+def test_the_approver_reviews_the_model_cards_of_this_registrys_versions_only():
+    _, policies = _registry()
+    review = policies["approver"]["ReviewModelCards"]
+    assert review["Effect"] == "Allow" and "sagemaker:UpdateModelCard" in review["Action"]
+    assert sorted(review["Resource"]) == [f"arn:aws:sagemaker:eu-west-1:123456789012:model-card/shop-dev-{m}-v*"
+                                          for m in ("churn", "fraud")]
+    # AND the cards are encrypted with the pipeline's data key: the approver may use it
+    key = policies["approver"]["ReviewModelCardsKey"]
+    assert key["Action"] == ["kms:Decrypt", "kms:DescribeKey", "kms:Encrypt", "kms:GenerateDataKey"]
+    assert key["Resource"]["Fn::GetAtt"][0].startswith("CardKey")

@@ -74,7 +74,7 @@ class Training:
         self.key = kms.Key(self.stack, "Key")
         self.buckets = {kind: s3.Bucket.from_bucket_name(self.stack, kind.title(), name) for kind, name in BUCKETS.items()}
         self.registry = ModelRegistry(self.stack, "Registry", name_prefix="shop-dev", models={m.name: m.description for m in models},
-                                      removal_policy=RemovalPolicy.RETAIN)
+                                      removal_policy=RemovalPolicy.RETAIN, card_key=self.key)
         self.code = JobCode(self.stack, "Code")
 
     def pipeline(self, model: ModelConfig, training: TrainingConfig, **overrides: Any) -> TrainingPipeline:
