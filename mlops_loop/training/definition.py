@@ -480,6 +480,8 @@ class _Builder:
                 "--model-package-group", self.spec.model_package_group_name,
                 "--region", self.spec.region,
                 *[part for t in THRESHOLDS for part in (t.flag, self.p_gate[t.field].to_string())],
+                # The configured gate: a run's parameters may tighten it, never loosen it (gate.decide).
+                "--gate-policy", self.spec.gate.policy_arg(),
                 *self.spec.gate.evidence_args(),
                 "--seal-uri", f"s3://{self.spec.artifacts_bucket}/{sealed_prefix(self.spec.model_name)}",
                 "--output-dir", f"{PROC_OUTPUT}/evaluation",

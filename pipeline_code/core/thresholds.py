@@ -7,6 +7,7 @@ row; the evaluate job takes one flag per row; :func:`pipeline_code.training.gate
 
 from __future__ import annotations
 
+import json
 import math
 from dataclasses import asdict, dataclass
 from typing import Any, Dict, List, Mapping, Optional
@@ -45,22 +46,42 @@ class Threshold:
     low: float
     high: float
     help: str
+    # Which way the gate gets stricter: a higher minimum, a lower maximum.
+    higher_is_stricter: bool
 
     @property
     def flag(self) -> str:
         return "--" + self.field.replace("_", "-")
 
+    def looser(self, value: float, than: float) -> bool:
+        """Whether ``value`` lets more challengers through than ``than``."""
+        return value < than if self.higher_is_stricter else value > than
+
 
 # Every threshold the gate checks, in the order they are passed and shown. Adding a gate check
 # adds a row here (and its check in gate.decide); everything else follows the table.
 THRESHOLDS = (
-    Threshold("min_auc", 0.0, 1.0, "minimum challenger AUC on the frozen test set"),
+    Threshold("min_auc", 0.0, 1.0, "minimum challenger AUC on the frozen test set", True),
     # In the primary metric's units: RMSE and MAE margins are the target's, as large as its scale.
-    Threshold("challenger_margin", -1.0, math.inf, "challenger's primary metric must beat the champion's by this much"),
-    Threshold("max_slice_regression", 0.0, math.inf, "largest allowed drop of the primary metric on any gated slice"),
-    Threshold("max_demographic_parity_difference", 0.0, 1.0, "largest allowed positive-rate gap across sensitive groups"),
-    Threshold("min_disparate_impact", 0.0, 1.0, "smallest allowed min/max positive-rate ratio (regression: of relative error)"),
+    Threshold("challenger_margin", -1.0, math.inf, "challenger's primary metric must beat the champion's by this much", True),
+    Threshold("max_slice_regression", 0.0, math.inf, "largest allowed drop of the primary metric on any gated slice", False),
+    Threshold("max_demographic_parity_difference", 0.0, 1.0, "largest allowed positive-rate gap across sensitive groups",
+              False),
+    Threshold("min_disparate_impact", 0.0, 1.0, "smallest allowed min/max positive-rate ratio (regression: of relative error)",
+              True),
 )
+
+
+def loosened(thresholds: "GateThresholds", policy: Mapping[str, float]) -> List[str]:
+    """What in ``thresholds`` is looser than the environment's configured gate ``policy`` (field -> value), one
+    sentence each (empty: nothing). A run's pipeline parameters may tighten the gate, never loosen it."""
+    out = []
+    for t in THRESHOLDS:
+        if t.field in policy and t.looser(float(getattr(thresholds, t.field)), float(policy[t.field])):
+            out.append(f"{t.field} {getattr(thresholds, t.field):g} is looser than the environment's configured "
+                       f"{float(policy[t.field]):g}")
+    return out
+
 
 
 @dataclass(frozen=True)
@@ -128,6 +149,10 @@ class GateThresholds:
     def evidence_args(self) -> List[str]:
         """The evidence minimums as job flags (``--min-slice-rows 50 ...``)."""
         return [part for name, _, _ in EVIDENCE for part in (evidence_flag(name), str(int(getattr(self, name))))]
+
+    def policy_arg(self) -> str:
+        """The thresholds as evaluate's ``--gate-policy`` JSON (the environment's configured gate)."""
+        return json.dumps({t.field: float(getattr(self, t.field)) for t in THRESHOLDS}, sort_keys=True, separators=(",", ":"))
 
     def to_args(self) -> List[str]:
         """The CLI form (inverse of :meth:`from_args`)."""

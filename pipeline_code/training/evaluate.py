@@ -42,11 +42,12 @@ from __future__ import annotations
 
 import argparse
 import datetime as dt
+import json
 import os
 import shutil
 import sys
 import tempfile
-from typing import Any, Dict, Optional, Sequence
+from typing import Any, Dict, Mapping, Optional, Sequence
 
 import numpy as np
 import pandas as pd
@@ -58,7 +59,9 @@ from pipeline_code.training import data_io, explain, metrics, metrics_multiclass
 from pipeline_code.training.data_io import InputError
 from pipeline_code.training.gate import GateInputError, decide
 from pipeline_code.training.prepare import read_test_set
-from pipeline_code.training.spec import GateThresholds, ModelSpec, add_gate_arguments, add_model_spec_argument, thresholds_from_args
+from pipeline_code.training.spec import (
+    THRESHOLDS, GateThresholds, ModelSpec, add_gate_arguments, add_model_spec_argument, thresholds_from_args,
+)
 from pipeline_code.training.model_io import TrainedModel, load_model, predict
 from pipeline_code.argtypes import positive_int as _positive_int
 
@@ -138,6 +141,7 @@ def evaluate(
     region: Optional[str] = None,
     shap_sample_rows: int = explain.DEFAULT_MAX_ROWS,
     seal_location: Optional[str] = None,
+    gate_policy: Optional[Mapping[str, float]] = None,
     sagemaker_client: Any = None,
     s3_client: Any = None,
     log: Any = print,
@@ -220,8 +224,9 @@ def evaluate(
     if attached is not None:
         report["parity"] = attached[1]
     report = data_io.json_safe(report)
-    decision = decide(report, thresholds)
-    report["gate"] = {**decision.to_dict(), "thresholds": thresholds.to_dict()}
+    decision = decide(report, thresholds, gate_policy)
+    report["gate"] = {**decision.to_dict(), "thresholds": thresholds.to_dict(),
+                      **({"policy": dict(gate_policy)} if gate_policy is not None else {})}
     report[ARTIFACT_KEY] = {"sha256": artefact.sha256, "model_sha256": artefact.model_sha256}
     if decision.passed and seal_location:
         sealed = seal.seal(artefact, seal_location, s3_client=s3_client, region=region)
@@ -375,7 +380,25 @@ def build_parser() -> argparse.ArgumentParser:
         "--shap-sample-rows", "--shap_sample_rows", dest="shap_sample_rows", type=_positive_int, default=explain.DEFAULT_MAX_ROWS
     )
     add_gate_arguments(parser)
+    parser.add_argument(
+        "--gate-policy", "--gate_policy", dest="gate_policy", type=_gate_policy, default=None,
+        help="the environment's configured thresholds as a JSON object (threshold -> value): the gate fails a run whose "
+        "thresholds are looser (default: not checked)",
+    )  # fmt: skip
     return parser
+
+
+def _gate_policy(text: str) -> Dict[str, float]:
+    """``--gate-policy``: a JSON object of gate thresholds (:data:`THRESHOLDS` fields) to numbers."""
+    try:
+        value = json.loads(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(f"not JSON: {exc}") from None
+    known = {t.field for t in THRESHOLDS}
+    if not isinstance(value, dict) or not value or any(k not in known for k in value) or any(
+            isinstance(v, bool) or not isinstance(v, (int, float)) for v in value.values()):
+        raise argparse.ArgumentTypeError(f"expected a JSON object of numbers keyed by {', '.join(sorted(known))}, got {text!r}")
+    return {k: float(v) for k, v in value.items()}
 
 
 def main(argv: Optional[Sequence[str]] = None) -> int:
@@ -394,6 +417,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
             region=args.region,
             shap_sample_rows=args.shap_sample_rows,
             seal_location=args.seal_uri or None,
+            gate_policy=args.gate_policy,
             log=lambda line: print(line, flush=True),
         )
     except (InputError, GateInputError) as exc:

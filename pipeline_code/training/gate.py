@@ -1,7 +1,8 @@
 """The promotion gate as code: may this challenger be registered as a candidate champion?
 
 :func:`decide` reads an evaluation report (the ``evaluation.json`` written by
-:mod:`pipeline_code.training.evaluate`) and the environment's thresholds. The report names the model's
+:mod:`pipeline_code.training.evaluate`) and the run's thresholds (the pipeline's parameters, whose defaults are the
+environment's configured gate). The report names the model's
 ``problem_type`` and ``primary_metric`` (binary and ``auc`` when absent) and its ``quality_floor``
 (:mod:`pipeline_code.core.problem`); "better" below is in the primary metric's direction.
 
@@ -25,6 +26,10 @@
    model's ``error_parity`` instead: lowest / highest group relative MAE (MAE over the group's mean |target|)
    >= ``min_disparate_impact`` (:mod:`.metrics_regression`; its bias gap is reported, not gated).
 
+0. ``gate_policy`` (with ``policy``, the environment's configured thresholds): no threshold of the run is looser than
+   the configured one - whoever may start a run may tighten the gate, never loosen it (the configuration is the
+   reviewed policy);
+
 A required metric that is missing, null or NaN raises :class:`GateInputError` naming it:
 an incomplete report is never a pass.
 """
@@ -36,7 +41,7 @@ from dataclasses import dataclass, field
 from typing import Any, Dict, List, Mapping, Optional
 
 from pipeline_code.core import problem
-from pipeline_code.core.thresholds import fairness_shortfall
+from pipeline_code.core.thresholds import fairness_shortfall, loosened
 from pipeline_code.training.metrics_regression import error_measure_text
 from pipeline_code.training.spec import GateThresholds
 
@@ -83,8 +88,9 @@ def _check(name: str, passed: bool, value: float, threshold: float, message: str
     return entry
 
 
-def decide(report: Mapping[str, Any], thresholds: GateThresholds) -> GateDecision:
-    """Apply the gate to ``report``; see the module docstring for the rules.
+def decide(report: Mapping[str, Any], thresholds: GateThresholds, policy: Optional[Mapping[str, float]] = None) -> GateDecision:
+    """Apply the gate to ``report``; see the module docstring for the rules. ``policy`` (default None: not checked):
+    the environment's configured thresholds, which the run's may not loosen.
 
     Raises:
         GateInputError: a required metric is missing/null/NaN (never a silent pass).
@@ -95,6 +101,13 @@ def decide(report: Mapping[str, Any], thresholds: GateThresholds) -> GateDecisio
     kind = str(report.get("problem_type", problem.BINARY))
     metric = str(report.get("primary_metric", problem.default_primary_metric(kind)))
     champion = _lookup(report, "champion", allow_null=True)
+    if policy is not None:
+        looser = loosened(t, policy)
+        checks.append(_check(
+            "gate_policy", not looser, float(len(looser)), 0.0,
+            ("the run's thresholds are the environment's or stricter" if not looser else
+             "the run's thresholds loosen the environment's gate: " + "; ".join(looser) + ". A run may tighten the gate, "
+             "never loosen it: change gate.<threshold> in the configuration (a reviewed change) instead")))
 
     if problem.is_classification(kind):
         auc = _number(report, "challenger.metrics.auc")

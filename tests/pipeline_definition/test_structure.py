@@ -188,6 +188,8 @@ def test_every_job_runs_the_stock_xgboost_image(built):
                 "--model-package-group": "mlops-loop-dev-churn",
                 "--region": "eu-west-1",
                 "--output-dir": "/opt/ml/processing/output/evaluation",
+                # The configured gate, which the run's parameters may not loosen.
+                "--gate-policy": specs.base_spec().gate.policy_arg(),
             },
         ),
         (

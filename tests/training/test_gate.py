@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import copy
 import dataclasses
+import json
 
 import numpy as np
 import pytest
@@ -41,6 +42,35 @@ def test_given_no_champion_then_the_first_model_needs_only_the_minimum_auc_and_f
     decision = decide(reports["first"], strict)
     assert not decision.passed and failed(decision) == ["min_auc"]
     assert "< minimum 0.9900" in decision.reasons[0]
+
+
+def test_a_run_may_tighten_the_configured_gate_but_never_loosen_it(reports, dev_gate):
+    # GIVEN the environment's configured gate as the policy
+    policy = json.loads(dev_gate.policy_arg())
+    # WHEN a run uses the configured thresholds, or stricter ones, THEN the policy check passes
+    for run in (dev_gate, dataclasses.replace(dev_gate, min_auc=dev_gate.min_auc + 0.05, max_slice_regression=0.0)):
+        decision = decide(reports["first"], run, policy)
+        assert decision.passed and decision.checks[0]["name"] == "gate_policy" and decision.checks[0]["passed"]
+    # WHEN a run passes looser pipeline parameters (a lower AUC minimum, a higher parity gap, a lower four-fifths bound)
+    loose = dataclasses.replace(dev_gate, min_auc=0.0, max_demographic_parity_difference=1.0, min_disparate_impact=0.0)
+    decision = decide(reports["first"], loose, policy)
+    # THEN the gate fails on that alone, naming each loosened threshold and the way to change the gate
+    assert not decision.passed and failed(decision) == ["gate_policy"]
+    assert decision.reasons[0] == (
+        f"the run's thresholds loosen the environment's gate: min_auc 0 is looser than the environment's configured "
+        f"{dev_gate.min_auc:g}; max_demographic_parity_difference 1 is looser than the environment's configured "
+        f"{dev_gate.max_demographic_parity_difference:g}; min_disparate_impact 0 is looser than the environment's "
+        f"configured {dev_gate.min_disparate_impact:g}. A run may tighten the gate, never loosen it: change "
+        "gate.<threshold> in the configuration (a reviewed change) instead")
+
+
+def test_evaluate_refuses_a_gate_policy_that_is_not_an_object_of_thresholds(capsys):
+    for bad in ('{"min_auc": "high"}', '{"min_aucc": 0.7}', "[0.7]", "{}", "not json"):
+        with pytest.raises(SystemExit) as exit_info:
+            evaluate.build_parser().parse_args(["--model-spec", "{}", "--model-dir", "m", "--test-dir", "t",
+                                                "--output-dir", "o", "--gate-policy", bad])
+        assert exit_info.value.code == 2
+        assert "--gate-policy" in capsys.readouterr().err
 
 
 def test_given_a_better_challenger_then_it_passes(reports, dev_gate):
