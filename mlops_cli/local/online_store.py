@@ -207,7 +207,7 @@ def local_environ(config_path: str, environment: str, model: str) -> Dict[str, s
         raise ValueError(f"model {model!r}: serving.by_id.enabled is false in environment {environment!r}; "
                          "turn it on in the config to score it by id")
     prefix = environment_prefix(app.project, environment)
-    return front_environment(model=model, endpoint=endpoint_name(prefix, model),
+    return front_environment(environment=environment, model=model, endpoint=endpoint_name(prefix, model),
                              feature_group=feature_group_name(prefix, model_config.dataset),
                              spec=model_config.lookup_spec(settings))
 

@@ -13,7 +13,7 @@ from constructs import Construct
 
 from pipeline_code.core.contract import MONITOR_NAMESPACE, monitor_metric
 from pipeline_code.core.online_features import (
-    METRIC_DIMENSION,
+    METRIC_DIMENSIONS,
     METRIC_NAMESPACE,
     SERVER_ERRORS_METRIC,
     LookupSpec,
@@ -67,7 +67,8 @@ class ScoreById(Construct):
             role_description=f"{function_name}: read {feature_group_name}, invoke {endpoint_name}",
             access_description=f"{function_name} lookup and scoring",
             handler="score_by_id.handler",
-            environment=front_environment(model=model, endpoint=endpoint_name, feature_group=feature_group_name, spec=spec),
+            environment=front_environment(environment=environment, model=model, endpoint=endpoint_name,
+                                          feature_group=feature_group_name, spec=spec),
             key=key,
             dead_letter_queue=None,
             log_retention=log_retention,
@@ -96,7 +97,8 @@ class ScoreById(Construct):
 
         notify = cw_actions.SnsAction(topic)
         served_errors = cloudwatch.Metric(
-            namespace=METRIC_NAMESPACE, metric_name=SERVER_ERRORS_METRIC, dimensions_map={METRIC_DIMENSION: model},
+            namespace=METRIC_NAMESPACE, metric_name=SERVER_ERRORS_METRIC,
+            dimensions_map=dict(zip(METRIC_DIMENSIONS, (environment, model))),
             statistic="Sum", period=Duration.minutes(5),
         )
         # Published by the drift monitor once a day (its skew check); the day's maximum.

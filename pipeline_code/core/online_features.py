@@ -63,9 +63,11 @@ FEATURE_LOOKUP = "feature_lookup"
 PROVENANCE_KEYS = (ENTITY_ID, FEATURE_SOURCE, FEATURE_EVENT_TIME, FEATURE_LOOKUP)
 INFERENCE_ID = "inference_id"
 
-# The front's CloudWatch metrics (embedded-metric log lines), dimension Model.
+# The front's CloudWatch metrics (embedded-metric log lines), dimensions Environment and Model: two environments
+# sharing an account (dev and staging, say) never share a series, so one's 5xx never pages the other's people.
 METRIC_NAMESPACE = "mlops-loop/serving"
-METRIC_DIMENSION = "Model"
+METRIC_DIMENSIONS = ("Environment", "Model")
+ENVIRONMENT_ENV = "ENVIRONMENT_NAME"
 REQUESTS_METRIC = "ByIdRequests"
 SERVER_ERRORS_METRIC = "ByIdServerErrors"
 
@@ -137,12 +139,13 @@ class LookupSpec:
         )
 
 
-def front_environment(*, model: str, endpoint: str, feature_group: str, spec: LookupSpec) -> Dict[str, str]:
-    """The front function's whole configuration: which model, endpoint and feature group, and the spec.
+def front_environment(*, environment: str, model: str, endpoint: str, feature_group: str, spec: LookupSpec) -> Dict[str, str]:
+    """The front function's whole configuration: which environment, model, endpoint and feature group, and the spec.
 
     Synth gives it to the function; the local twin builds the same for the same handler.
     """
-    return {"MODEL_NAME": model, "ENDPOINT_NAME": endpoint, "FEATURE_GROUP": feature_group, **spec.encode()}
+    return {ENVIRONMENT_ENV: environment, "MODEL_NAME": model, "ENDPOINT_NAME": endpoint, "FEATURE_GROUP": feature_group,
+            **spec.encode()}
 
 
 @dataclass(frozen=True)

@@ -150,8 +150,9 @@ def _http(status: int, body: Mapping[str, Any], retry_after: Optional[int] = Non
     return {"statusCode": status, "headers": headers, "body": json.dumps(body)}
 
 
-def metric_line(model: str, counts: Mapping[str, int], status: int) -> Dict[str, Any]:
-    """One request's CloudWatch embedded-metric log line: requests, 5xx answers and ids per verdict."""
+def metric_line(environment: str, model: str, counts: Mapping[str, int], status: int) -> Dict[str, Any]:
+    """One request's CloudWatch embedded-metric log line: requests, 5xx answers and ids per verdict, per environment
+    and model."""
     values = {
         lookup.REQUESTS_METRIC: 1,
         lookup.SERVER_ERRORS_METRIC: int(status >= 500),
@@ -159,16 +160,16 @@ def metric_line(model: str, counts: Mapping[str, int], status: int) -> Dict[str,
     }
     return {
         "_aws": {"Timestamp": int(time.time() * 1000), "CloudWatchMetrics": [{
-            "Namespace": lookup.METRIC_NAMESPACE, "Dimensions": [[lookup.METRIC_DIMENSION]],
+            "Namespace": lookup.METRIC_NAMESPACE, "Dimensions": [list(lookup.METRIC_DIMENSIONS)],
             "Metrics": [{"Name": name, "Unit": "Count"} for name in values],
         }]},
-        lookup.METRIC_DIMENSION: model, "Status": status, **values,
+        **dict(zip(lookup.METRIC_DIMENSIONS, (environment, model))), "Status": status, **values,
     }
 
 
-def _metrics(model: str, counts: Mapping[str, int], status: int) -> None:
+def _metrics(environ: Mapping[str, str], counts: Mapping[str, int], status: int) -> None:
     # Embedded metric format: Lambda's log line becomes the metrics, with no API call per request.
-    print(json.dumps(metric_line(model, counts, status)))
+    print(json.dumps(metric_line(environ.get(lookup.ENVIRONMENT_ENV, ""), environ.get("MODEL_NAME", ""), counts, status)))
 
 
 def handle(
@@ -183,7 +184,7 @@ def handle(
     try:
         spec = lookup.LookupSpec.decode(environ)
     except (KeyError, ValueError) as error:  # synth writes a valid spec: this is a hand-edited function
-        _metrics(environ.get("MODEL_NAME", ""), {}, 500)
+        _metrics(environ, {}, 500)
         return _http(500, {"error": f"the score-by-id front is misconfigured: {error}"})
     counts: Dict[str, int] = {}
     try:
@@ -217,10 +218,10 @@ def handle(
             "model": answer.get("model", {}),
             "lookup": counts,
         }
-        _metrics(environ.get("MODEL_NAME", ""), counts, 200)
+        _metrics(environ, counts, 200)
         return _http(200, body_out)
     except lookup.RefusedRequest as error:
-        _metrics(environ.get("MODEL_NAME", ""), error.counts or counts, error.status)
+        _metrics(environ, error.counts or counts, error.status)
         return _http(error.status, {"error": str(error)}, getattr(error, "retry_after", None))
 
 

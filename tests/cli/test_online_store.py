@@ -423,6 +423,7 @@ def test_the_local_feature_group_is_the_clouds_name():
 def test_local_environ_is_the_front_functions_environment(config_path):
     environ = local_environ(config_path, "dev", "returns")
     assert environ == {
+        "ENVIRONMENT_NAME": "dev",
         "MODEL_NAME": "returns",
         "ENDPOINT_NAME": "shop-dev-returns",
         "FEATURE_GROUP": "shop-dev-web-orders",
@@ -436,13 +437,14 @@ def test_local_environ_is_the_front_functions_environment(config_path):
     app = load_app_config(config_path)
     model = app.models["returns"]
     spec = model.lookup_spec(app.serving_of(app.environments["dev"], model).by_id)
-    assert environ == front_environment(model="returns", endpoint="shop-dev-returns", feature_group="shop-dev-web-orders", spec=spec)
+    assert environ == front_environment(environment="dev", model="returns", endpoint="shop-dev-returns", feature_group="shop-dev-web-orders", spec=spec)
 
 
 def test_local_environ_follows_the_environments_serving_override(config_path):
     # ``other`` is scored by id only because prod's serving block turns it on (defaults: reject, no max age, 100 ids).
     environ = local_environ(config_path, "prod", "other")
     assert environ == {
+        "ENVIRONMENT_NAME": "prod",
         "MODEL_NAME": "other",
         "ENDPOINT_NAME": "shop-prod-other",
         "FEATURE_GROUP": "shop-prod-web-orders",
@@ -455,7 +457,7 @@ def test_local_environ_follows_the_environments_serving_override(config_path):
     }
     app = load_app_config(config_path)
     spec = app.models["other"].lookup_spec(app.serving_of(app.environments["prod"], app.models["other"]).by_id)
-    assert environ == front_environment(model="other", endpoint="shop-prod-other", feature_group="shop-prod-web-orders", spec=spec)
+    assert environ == front_environment(environment="prod", model="other", endpoint="shop-prod-other", feature_group="shop-prod-web-orders", spec=spec)
     assert local_environ(config_path, "prod", "returns")["ENDPOINT_NAME"] == "shop-prod-returns"
 
 

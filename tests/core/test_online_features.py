@@ -452,9 +452,10 @@ def test_spec_decode_defaults_the_optional_variables():
     assert decoded == LookupSpec("customer_id", "event_time", (("tenure_months", "Integral"),), "reject", None, of.MAX_IDS)
 
 
-def test_front_environment_is_the_model_endpoint_group_and_spec():
-    environ = front_environment(model="churn", endpoint="mlops-loop-dev-churn", feature_group="mlops-loop-dev-customers", spec=SPEC)
-    assert environ == {"MODEL_NAME": "churn", "ENDPOINT_NAME": "mlops-loop-dev-churn",
+def test_front_environment_is_the_environment_model_endpoint_group_and_spec():
+    environ = front_environment(environment="dev", model="churn", endpoint="mlops-loop-dev-churn",
+                                feature_group="mlops-loop-dev-customers", spec=SPEC)
+    assert environ == {"ENVIRONMENT_NAME": "dev", "MODEL_NAME": "churn", "ENDPOINT_NAME": "mlops-loop-dev-churn",
                        "FEATURE_GROUP": "mlops-loop-dev-customers", **SPEC.encode()}
     assert LookupSpec.decode(environ) == SPEC
 

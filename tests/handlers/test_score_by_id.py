@@ -20,7 +20,7 @@ import pytest
 from botocore.response import StreamingBody
 from botocore.stub import Stubber
 
-from pipeline_code.core.online_features import LookupSpec
+from pipeline_code.core.online_features import LookupSpec, front_environment
 from pipeline_code.handlers import score_by_id as front
 
 REGION = "eu-west-1"
@@ -46,7 +46,7 @@ NO_COUNTS = {"fresh": 0, "unknown": 0, "expired": 0, "stale": 0, "invalid": 0}
 
 def environ(**spec_changes: Any) -> Dict[str, str]:
     spec = dataclasses.replace(SPEC, **spec_changes)
-    return {**spec.encode(), "ENDPOINT_NAME": ENDPOINT, "FEATURE_GROUP": GROUP, "MODEL_NAME": MODEL}
+    return front_environment(environment="dev", model=MODEL, endpoint=ENDPOINT, feature_group=GROUP, spec=spec)
 
 
 @pytest.fixture(autouse=True)
@@ -489,9 +489,9 @@ def test_a_scored_request_logs_its_metrics(store, runtime, capsys):
     assert isinstance(line["_aws"].pop("Timestamp"), int)
     names = ["ByIdRequests", "ByIdServerErrors", "ByIdFresh", "ByIdUnknown", "ByIdExpired", "ByIdStale", "ByIdInvalid"]
     assert line == {
-        "_aws": {"CloudWatchMetrics": [{"Namespace": "mlops-loop/serving", "Dimensions": [["Model"]],
+        "_aws": {"CloudWatchMetrics": [{"Namespace": "mlops-loop/serving", "Dimensions": [["Environment", "Model"]],
                                         "Metrics": [{"Name": name, "Unit": "Count"} for name in names]}]},
-        "Model": MODEL, "Status": 200,
+        "Environment": "dev", "Model": MODEL, "Status": 200,
         "ByIdRequests": 1, "ByIdServerErrors": 0,
         "ByIdFresh": 1, "ByIdUnknown": 1, "ByIdExpired": 0, "ByIdStale": 0, "ByIdInvalid": 0,
     }

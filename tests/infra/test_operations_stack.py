@@ -260,11 +260,12 @@ def _assert_by_id_settings(synthesized, env, environment):
         assert sorted(own) == ["Duration", "Errors", "Throttles"], (env, model.name)
         assert own["Duration"]["Threshold"] == serving.alarms.max_latency_p99_ms + 500, (env, model.name)
         (served_errors,) = [a for a in alarms if a.get("MetricName") == "ByIdServerErrors"
-                            and a["Dimensions"] == [{"Name": "Model", "Value": model.name}]]
+                            and a["Dimensions"] == [{"Name": "Environment", "Value": env},
+                                                    {"Name": "Model", "Value": model.name}]]
         assert all(a["AlarmActions"] for a in (*own.values(), served_errors)), (env, model.name)
         assert function["ReservedConcurrentExecutions"] == settings.max_concurrency, (env, model.name)
         variables = function["Environment"]["Variables"]
-        assert variables["MODEL_NAME"] == model.name
+        assert (variables["ENVIRONMENT_NAME"], variables["MODEL_NAME"]) == (env, model.name)
         assert variables["FEATURE_GROUP"] == feature_group_name(prefix, model.dataset)
         assert {k: variables[k] for k in model.lookup_spec(settings).encode()} == model.lookup_spec(settings).encode()
 

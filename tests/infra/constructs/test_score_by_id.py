@@ -108,7 +108,7 @@ def test_the_reserved_concurrency_follows_the_settings():
 def test_the_environment_names_the_model_endpoint_and_feature_group_and_carries_exactly_the_encoded_spec():
     built, _, _ = _built()
     variables = _function(built)["Environment"]["Variables"]
-    assert variables == {"MODEL_NAME": MODEL, "ENDPOINT_NAME": ENDPOINT, "FEATURE_GROUP": FEATURE_GROUP, **SPEC.encode()}
+    assert variables == {"ENVIRONMENT_NAME": ENVIRONMENT, "MODEL_NAME": MODEL, "ENDPOINT_NAME": ENDPOINT, "FEATURE_GROUP": FEATURE_GROUP, **SPEC.encode()}
     assert variables["FEATURES"] == "log_items:Fractional,channel:String,items:Integral"
     assert (variables["MISSING_POLICY"], variables["MAX_AGE_SECONDS"], variables["MAX_IDS"]) == ("compute", "21600", "25")
     # What the handler reads back is the spec the construct was given.
@@ -119,7 +119,7 @@ def test_a_spec_without_a_max_age_is_carried_as_an_empty_max_age():
     spec = LookupSpec(record_identifier="order_id", event_time="ordered_at", features=(("channel", "String"),))
     built, _, _ = _built(spec=spec, settings=ById(enabled=True))
     variables = _function(built)["Environment"]["Variables"]
-    assert variables == {"MODEL_NAME": MODEL, "ENDPOINT_NAME": ENDPOINT, "FEATURE_GROUP": FEATURE_GROUP, **spec.encode()}
+    assert variables == {"ENVIRONMENT_NAME": ENVIRONMENT, "MODEL_NAME": MODEL, "ENDPOINT_NAME": ENDPOINT, "FEATURE_GROUP": FEATURE_GROUP, **spec.encode()}
     assert (variables["MAX_AGE_SECONDS"], variables["MISSING_POLICY"], variables["MAX_IDS"]) == ("", "reject", "100")
 
 
@@ -200,7 +200,7 @@ def test_answers_with_5xx_alarm_on_the_fronts_own_metric_for_the_model():
     assert (METRIC_NAMESPACE, SERVER_ERRORS_METRIC) == ("mlops-loop/serving", "ByIdServerErrors")
     assert (alarm["Namespace"], alarm["MetricName"], alarm["Statistic"], alarm["Threshold"]) == (
         "mlops-loop/serving", "ByIdServerErrors", "Sum", 1)
-    assert alarm["Dimensions"] == [{"Name": "Model", "Value": MODEL}]
+    assert alarm["Dimensions"] == [{"Name": "Environment", "Value": ENVIRONMENT}, {"Name": "Model", "Value": MODEL}]
 
 
 def test_latency_alarms_when_the_p99_duration_reaches_the_limit():
