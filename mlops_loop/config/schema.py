@@ -474,18 +474,25 @@ class AppConfig(StrictModel):
 
     def warnings(self) -> list[str]:
         """What synth accepts but a deployment should not go out with, one line each: an account id that is a
-        placeholder (one digit repeated, or 123456789012), and a prod environment sharing its account with
-        another environment (a mistake in one could then reach prod's data and roles)."""
+        placeholder (one digit repeated, or 123456789012), a prod environment sharing its account with a dev or
+        staging environment (a mistake in one could then reach prod's data and roles; two prod environments, in two
+        regions say, may share one), and an environment named like production whose tier is not prod (it would get
+        none of prod's guards)."""
         lines = []
         for env in self.environments.values():
             if len(set(env.account)) == 1 or env.account == "123456789012":
                 lines.append(f"environment {env.name!r}: field 'account': {env.account!r} looks like a placeholder; put "
                              "the AWS account id of this environment there before `cdk deploy`")
         for env in self.environments.values():
-            shared = [other.name for other in self.environments.values() if other is not env and other.account == env.account]
+            shared = [other.name for other in self.environments.values()
+                      if other is not env and other.account == env.account and other.tier != "prod"]
             if env.tier == "prod" and shared:
                 lines.append(f"environment {env.name!r}: field 'account': {env.account!r} is also the account of "
                              f"{', '.join(repr(s) for s in shared)}; give prod an account of its own")
+            if env.tier != "prod" and env.name.lower().startswith(("prod", "prd")):
+                lines.append(f"environment {env.name!r}: field 'tier': {env.tier!r}, so prod's guards are not enforced "
+                             "(human approval, retained and termination-protected stacks are required for tier prod only); "
+                             "set tier: prod if it serves production")
             for model in self.models_of(env):
                 if _captures_nothing_it_monitors(self.serving_of(env, model)):
                     lines.append(f"{_capture_where(env, model)}: 0 captures no request, so the model's drift monitor will "

@@ -458,6 +458,19 @@ def test_placeholder_accounts_and_a_prod_sharing_its_account_are_warned_about():
     for env, account in zip(("dev", "staging", "prod"), ("104937262811", "270418365510", "598812047733")):
         raw["environments"][env]["account"] = account
     assert parse_config(raw).warnings() == []
+    # AND a second prod environment in another region of prod's account is no shared-account mistake
+    raw["environments"]["prod-apac"] = {**raw["environments"]["prod"], "region": "ap-southeast-2"}
+    assert parse_config(raw).warnings() == []
+
+
+def test_an_environment_named_like_production_but_not_of_tier_prod_is_warned_about():
+    raw = yaml.safe_load(SAMPLE_CONFIG.read_text())
+    for env, account in zip(("dev", "staging", "prod"), ("104937262811", "270418365510", "598812047733")):
+        raw["environments"][env]["account"] = account
+    raw["environments"]["prod"].update(tier="staging", log_retention_days=90)
+    assert parse_config(raw).warnings() == [
+        "environment 'prod': field 'tier': 'staging', so prod's guards are not enforced (human approval, retained and "
+        "termination-protected stacks are required for tier prod only); set tier: prod if it serves production"]
 
 
 def test_the_cross_checks_run_once_per_load_and_still_guard_an_app_config_built_directly(monkeypatch):
