@@ -21,7 +21,7 @@ from pipeline_code.core.problem import (BINARY, REGRESSION, default_primary_metr
 from pipeline_code.core.contract import DEFAULT_MAX_MALFORMED_RATE, DEFAULT_PROJECT, NAME_PATTERN, NAME_RULE, model_spec_document
 from pipeline_code.core.decision import DecisionError, DecisionPolicy, parse_decision
 from pipeline_code.core.online_features import LookupSpec
-from pipeline_code.core.thresholds import DEFAULT_GATE, GateThresholds
+from pipeline_code.core.thresholds import DEFAULT_GATE, THRESHOLDS, GateThresholds
 
 from ._strict import StrictModel
 from .instance_offers import load_offers
@@ -489,6 +489,8 @@ class AppConfig(StrictModel):
             if env.tier == "prod" and shared:
                 lines.append(f"environment {env.name!r}: field 'account': {env.account!r} is also the account of "
                              f"{', '.join(repr(s) for s in shared)}; give prod an account of its own")
+            if env.tier == "prod":
+                lines.extend(_gates_looser_than(env, self.models_of(env)))
             if env.tier != "prod" and env.name.lower().startswith(("prod", "prd")):
                 lines.append(f"environment {env.name!r}: field 'tier': {env.tier!r}, so prod's guards are not enforced "
                              "(human approval, retained and termination-protected stacks are required for tier prod only); "
@@ -506,6 +508,21 @@ class AppConfig(StrictModel):
     def multi_model_members(self, env: EnvironmentConfig) -> dict[str, tuple[ModelConfig, ...]]:
         """Each multi-model endpoint ``env`` builds, with its member models (in ``env.models`` order)."""
         return _members(self.models, env)
+
+
+def _gates_looser_than(env: EnvironmentConfig, models: Collection[ModelConfig]) -> list[str]:
+    """A model's own gate key that is looser than a threshold ``env`` sets itself: the model's wins (``gate_in``),
+    so a stricter policy written for the environment would not hold for that model without a word."""
+    lines = []
+    explicit = env.gate.model_fields_set
+    for model in models:
+        for t in THRESHOLDS:
+            if t.field in (model.gate or {}) and t.field in explicit and t.looser(float(model.gate[t.field]),
+                                                                                     float(getattr(env.gate, t.field))):
+                lines.append(f"environment {env.name!r}: field 'gate.{t.field}': {getattr(env.gate, t.field):g} does not "
+                             f"hold for model {model.name!r}, whose own gate.{t.field} {float(model.gate[t.field]):g} is "
+                             "looser and wins; align the model's value if the environment's is the policy")
+    return lines
 
 
 def _members(models: dict[str, ModelConfig], env: EnvironmentConfig) -> dict[str, tuple[ModelConfig, ...]]:

@@ -517,3 +517,17 @@ def test_a_monitoring_schedule_that_does_not_run_once_a_day_is_refused(raw, sche
         f"environment 'dev': field 'monitoring.schedule': '{schedule}' does not run once a day; the drift monitor judges "
         "the last 24 hours per run and its thresholds and alarms count one run a day; use a daily cron such as "
         "'cron(0 3 * * ? *)' or 'rate(1 day)'"]
+
+
+def test_a_models_own_gate_looser_than_what_prod_sets_itself_is_warned_about():
+    # GIVEN prod sets a stricter four-fifths bound (0.9) and a model of prod keeps its own 0.6
+    raw = yaml.safe_load(SAMPLE_CONFIG.read_text())
+    for env, account in zip(("dev", "staging", "prod"), ("104937262811", "270418365510", "598812047733")):
+        raw["environments"][env]["account"] = account
+    model = raw["environments"]["prod"]["models"][0]
+    raw["environments"]["prod"]["gate"] = {"min_disparate_impact": 0.9}
+    raw["models"][model]["gate"] = {"min_disparate_impact": 0.6, "min_auc": 0.95}
+    # THEN the looser key is named (the stricter min_auc of the model is not)
+    assert parse_config(raw).warnings() == [
+        f"environment 'prod': field 'gate.min_disparate_impact': 0.9 does not hold for model {model!r}, whose own "
+        "gate.min_disparate_impact 0.6 is looser and wins; align the model's value if the environment's is the policy"]
