@@ -6,15 +6,19 @@
 ``versions`` prints every version of the model package group ``<project>-<env>-<model>`` and marks
 the one the serving stack ``<project>-<env>-serving`` runs (its ``<PascalModel>ModelPackageArn``
 parameter) and the one the registry says should run (the most recently approved ``Approved`` +
-``Completed`` version, the deploy handler's rule). They differ while a rollout runs, and after a
-failed one (CloudFormation rolled the stack back; fix or reject the desired version).
+``Completed`` version, the deploy handler's rule). They differ while a rollout runs, after a failed
+one (CloudFormation rolled the stack back), and when the deploy handler refuses the desired version;
+the summary line says which, as far as the registry and the stack show it.
 
 ``rollback --to-version N`` re-approves version N so that it becomes the most recently approved
 one; the deploy-on-approval handler then updates the serving stack, exactly as for any approval
-(blue/green rollout, alarm rollback). It refuses unknown versions, versions that are not
-``Completed`` or have no inference container, and the version already serving. Without ``--yes``
-it asks for confirmation on stdin. Run it with the approver role's credentials
-(``<project>-<env>-model-approver``): only that role may change approval status.
+(blue/green rollout, alarm rollback). It refuses unknown versions, the version already serving, and
+every version the handler would refuse on what the registry records (not ``Completed``, no inference
+container, no sealed artefact digests: registered before artefacts were sealed), with the handler's
+reason. The artefact's bytes are verified by the handler itself (the approver role cannot read them;
+sealed artefacts are write-once). Without ``--yes`` it asks for confirmation on stdin. Run it with
+the approver role's credentials (``<project>-<env>-model-approver``): only that role may change
+approval status.
 
 Errors (unknown model, missing credentials, refused version) print one line on stderr and exit 2;
 declining the confirmation exits 1 with nothing changed.
@@ -39,6 +43,7 @@ from pipeline_code.handlers.deploy_on_approval import (
     describe_stack,
     list_versions,
     problems,
+    seal_problems,
     select_desired,
     stack_parameters,
 )
@@ -55,10 +60,13 @@ class CliError(Exception):
 class State:
     """What the registry and the serving stack say about one model in one environment."""
 
-    def __init__(self, *, group: str, stack: str, parameter: str, versions: List[Version], stack_found: bool, serving_arn: Optional[str]) -> None:
+    def __init__(self, *, group: str, stack: str, parameter: str, versions: List[Version], stack_found: bool, serving_arn: Optional[str],
+                 stack_status: str = "") -> None:
+        """``stack_status`` (default: unknown) is the serving stack's StackStatus."""
         self.group, self.stack, self.parameter = group, stack, parameter
         self.versions = versions
         self.stack_found = stack_found
+        self.stack_status = stack_status
         # None: the stack is missing or has no parameter for this model; "": no endpoint yet.
         self.serving_arn = serving_arn
         self.desired = select_desired(versions)
@@ -105,6 +113,7 @@ def load_state(*, sagemaker: Any, cloudformation: Any, project: str, env: str, m
         versions=list_versions(sagemaker, group, describe_all=True),
         stack_found=described is not None,
         serving_arn=serving_arn,
+        stack_status=(described or {}).get("StackStatus", ""),
     )
 
 
@@ -271,10 +280,16 @@ def _check_target(state: State, number: int) -> Version:
         raise CliError(f"--to-version {number}: v{number} has package status {target.status}, only Completed versions can serve")
     if target.arn == state.serving_arn:
         raise CliError(f"--to-version {number}: v{number} is already serving; nothing to roll back")
-    found = problems(target, state.group, require_approved=False)
+    found = handler_refuses(target, state.group)
     if found:
-        raise CliError(f"--to-version {number}: v{number} cannot serve: {'; '.join(found)}")
+        raise CliError(f"--to-version {number}: v{number} cannot serve, the deploy handler would refuse it: {'; '.join(found)}")
     return target
+
+
+def handler_refuses(version: Version, group: str) -> List[str]:
+    """Why the deploy handler refuses ``version`` whatever its approval, as far as the registry shows (its
+    :func:`problems` and :func:`seal_problems`: it also verifies the artefact's bytes, which only it reads)."""
+    return problems(version, group, require_approved=False) + seal_problems(version)
 
 
 def _confirmed(ask: Callable[[str], str]) -> bool:
@@ -294,11 +309,22 @@ def _summary(state: State) -> str:
     desired = f"v{state.desired.version}" if state.desired else "none (no Approved + Completed version)"
     line = f"serving: {serving}; desired: {desired}"
     if state.stack_found and state.serving_arn is not None and state.desired and state.desired.arn != state.serving_arn:
-        line += (
-            f" -- they differ: a rollout is running, or it failed and CloudFormation rolled back "
-            f"(aws cloudformation describe-stack-events --stack-name {state.stack})"
-        )
+        line += " -- they differ: " + _why_they_differ(state, state.desired)
     return line
+
+
+def _why_they_differ(state: State, desired: Version) -> str:
+    number = f"v{desired.version}"
+    refused = handler_refuses(desired, state.group)
+    if refused:
+        return (f"the deploy handler refuses {number} ({'; '.join(refused)}) and leaves the stack as it is; roll back "
+                f"to a version that can serve, or reject {number}")
+    if state.stack_status.endswith("_IN_PROGRESS"):
+        return f"stack {state.stack} is {state.stack_status} (an update or its rollback is running; list again when it ends)"
+    return (f"the deploy handler has not updated the stack yet (it does minutes after an approval), the rollout failed "
+            f"and CloudFormation rolled back, or the handler refused {number} on reading its artefact (bytes not as "
+            "recorded, or a failed multi-model smoke test; its notice says why) "
+            f"(aws cloudformation describe-stack-events --stack-name {state.stack})")
 
 
 def _time(value: Optional[dt.datetime]) -> str:

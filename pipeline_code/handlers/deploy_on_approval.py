@@ -197,12 +197,13 @@ def problems(version: Version, group: str, *, require_approved: bool = True) -> 
     return found
 
 
-def verify_artifact(s3: Any, version: Version) -> List[str]:
-    """Why ``version``'s artefact cannot be trusted (empty when it can).
+def seal_problems(version: Version) -> List[str]:
+    """Why ``version``'s registration cannot vouch for its artefact, from the package alone (empty when it can).
 
-    The package must record both digests (a sealed registration), its ``ModelDataUrl`` must be the
-    sealed key of its archive digest (``.../registered/<sha256>/model.tar.gz``), and the object's
-    sha256 - S3's stored checksum, else the bytes read - must be that digest.
+    The package must record both digests (a sealed registration) and its ``ModelDataUrl`` must be the
+    sealed key of its archive digest (``.../registered/<sha256>/model.tar.gz``). The first half of
+    :func:`verify_artifact`, which reads nothing: the rollback CLI refuses such a version before re-approving
+    it, as its caller (the approver role) cannot read the artefacts bucket.
     """
     found = []
     for name, value in ((integrity.ARCHIVE_SHA256_PROPERTY, version.archive_sha256),
@@ -216,10 +217,22 @@ def verify_artifact(s3: Any, version: Version) -> List[str]:
     match = mme.S3_URI.match(version.model_data_url or "")
     if not match:
         return [f"its ModelDataUrl {version.model_data_url!r} is not an s3:// object URI"]
-    bucket, key = match.groups()
-    if integrity.digest_of_sealed_key(key) != version.archive_sha256:
+    if integrity.digest_of_sealed_key(match.group(2)) != version.archive_sha256:
         return [f"its ModelDataUrl {version.model_data_url} is not the sealed key of its {integrity.ARCHIVE_SHA256_PROPERTY} "
                 f"(.../{integrity.SEALED_SEGMENT}/{version.archive_sha256}/{integrity.MODEL_ARCHIVE})"]
+    return []
+
+
+def verify_artifact(s3: Any, version: Version) -> List[str]:
+    """Why ``version``'s artefact cannot be trusted (empty when it can).
+
+    Its registration must vouch for it (:func:`seal_problems`), and the object's sha256 - S3's stored
+    checksum, else the bytes read - must be the archive digest recorded there.
+    """
+    found = seal_problems(version)
+    if found:
+        return found
+    bucket, key = mme.S3_URI.match(version.model_data_url or "").groups()
     try:
         actual = integrity.stored_sha256(s3, bucket, key)
     except ClientError as error:

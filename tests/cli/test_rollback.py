@@ -5,6 +5,7 @@ A package with ModelPackageStatus Failed is set in moto's backend (moto complete
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 import time
 
@@ -14,6 +15,7 @@ from moto import mock_aws
 from moto.core import DEFAULT_ACCOUNT_ID
 from moto.sagemaker.models import sagemaker_backends
 
+from pipeline_code.core import integrity
 from pipeline_code.handlers import deploy_on_approval as dod
 from mlops_cli import rollback as rb
 from tests.support.configs import SAMPLE_CONFIG
@@ -41,13 +43,16 @@ class Registry:
         self.s3.create_bucket(Bucket=ARTIFACTS, CreateBucketConfiguration={"LocationConstraint": REGION})
         self.sagemaker.create_model_package_group(ModelPackageGroupName=GROUP)
 
-    def register(self, approval: str = "PendingManualApproval") -> str:
-        """A sealed version (its own model.tar.gz at its sealed key, both digests recorded) with ``approval``."""
+    def register(self, approval: str = "PendingManualApproval", *, sealed: bool = True) -> str:
+        """A version with ``approval``; ``sealed`` (default) as the pipeline registers it: its own model.tar.gz at its
+        sealed key, both digests recorded; else as registered before artefacts were sealed (no digests)."""
         number = len(self.sagemaker.list_model_packages(ModelPackageGroupName=GROUP)["ModelPackageSummaryList"]) + 1
-        uri, digests = seal_archive(self.s3, ARTIFACTS, "churn", model_archive(before=[(f"./version-{number}", b"")]))
+        spec, recorded = SPEC, {}
+        if sealed:
+            uri, digests = seal_archive(self.s3, ARTIFACTS, "churn", model_archive(before=[(f"./version-{number}", b"")]))
+            spec, recorded = {**SPEC, "Containers": [{**SPEC["Containers"][0], "ModelDataUrl": uri}]}, {"CustomerMetadataProperties": digests}
         arn = self.sagemaker.create_model_package(
-            ModelPackageGroupName=GROUP, InferenceSpecification={**SPEC, "Containers": [{**SPEC["Containers"][0], "ModelDataUrl": uri}]},
-            ModelApprovalStatus="PendingManualApproval", CustomerMetadataProperties=digests,
+            ModelPackageGroupName=GROUP, InferenceSpecification=spec, ModelApprovalStatus="PendingManualApproval", **recorded,
         )["ModelPackageArn"]
         if approval != "PendingManualApproval":
             self.set_approval(arn, approval, f"reviewed: {approval.lower()}")
@@ -106,7 +111,41 @@ def test_versions_marks_the_serving_and_the_desired_version(registry, capsys):
     out = capsys.readouterr().out
     assert marks(out) == {"v1": "serving", "v2": "desired"}
     assert "reviewed: approved" in out and "PendingManualApproval" in out
-    assert "serving: v1; desired: v2 -- they differ" in out
+    assert out.splitlines()[-1] == (
+        "serving: v1; desired: v2 -- they differ: the deploy handler has not updated the stack yet (it does minutes after "
+        "an approval), the rollout failed and CloudFormation rolled back, or the handler refused v2 on reading its "
+        "artefact (bytes not as recorded, or a failed multi-model smoke test; its notice says why) "
+        f"(aws cloudformation describe-stack-events --stack-name {STACK})")
+
+
+def test_versions_says_when_the_deploy_handler_refuses_the_desired_version(registry, capsys):
+    """GIVEN v1 serving and v2 approved since but registered before artefacts were sealed WHEN listing THEN the
+    summary gives the handler's reason instead of a rollout that never ran."""
+    registry.serve(registry.register("Approved"))
+    registry.register("Approved", sealed=False)
+
+    assert rb.main(BASE + ["versions"]) == 0
+
+    out = capsys.readouterr().out
+    assert marks(out) == {"v1": "serving", "v2": "desired"}
+    unsealed = [f"it records no {name} (registered before artefacts were sealed); re-run its pipeline to register a "
+                "sealed version" for name in (integrity.ARCHIVE_SHA256_PROPERTY, integrity.MODEL_SHA256_PROPERTY)]
+    assert out.splitlines()[-1] == (
+        f"serving: v1; desired: v2 -- they differ: the deploy handler refuses v2 ({'; '.join(unsealed)}) and leaves the "
+        "stack as it is; roll back to a version that can serve, or reject v2")
+
+
+def test_versions_says_when_the_stack_is_mid_update():
+    at = dt.datetime(2026, 11, 20, tzinfo=dt.timezone.utc)
+    v1, v2 = (dod.Version(group=GROUP, version=n, arn=f"arn:aws:sagemaker:{REGION}:{DEFAULT_ACCOUNT_ID}:model-package/{GROUP}/{n}",
+                          approval="Approved", status="Completed", created=at, last_modified=at + dt.timedelta(hours=n),
+                          containers=1, model_data_url=f"s3://{ARTIFACTS}/pipelines/churn/registered/{'a' * 64}/model.tar.gz",
+                          archive_sha256="a" * 64, model_sha256="b" * 64) for n in (1, 2))
+    state = rb.State(group=GROUP, stack=STACK, parameter="ChurnModelPackageArn", versions=[v1, v2], stack_found=True,
+                     serving_arn=v1.arn, stack_status="UPDATE_ROLLBACK_IN_PROGRESS")
+    assert rb.render(state).splitlines()[-1] == (
+        f"serving: v1; desired: v2 -- they differ: stack {STACK} is UPDATE_ROLLBACK_IN_PROGRESS (an update or its "
+        "rollback is running; list again when it ends)")
 
 
 def test_versions_marks_one_version_that_both_serves_and_is_desired(registry, capsys):
@@ -218,6 +257,22 @@ def test_closed_stdin_counts_as_no(registry):
 
     assert rb.main(BASE + ["rollback", "--to-version", "1"], ask=closed) == 1
     assert registry.desired() == 2
+
+
+def test_rollback_refuses_a_version_the_deploy_handler_would_refuse_and_changes_nothing(registry, capsys):
+    """GIVEN v1 registered before artefacts were sealed and v2 serving WHEN rolling back to v1 THEN it is refused
+    with the handler's reason, before anything is re-approved (it would be approved and never deployed)."""
+    registry.register("Approved", sealed=False)
+    registry.serve(registry.register("Approved"))
+    before = registry.snapshot()
+
+    assert rb.main(BASE + ["rollback", "--to-version", "1", "--yes"]) == 2
+
+    unsealed = [f"it records no {name} (registered before artefacts were sealed); re-run its pipeline to register a "
+                "sealed version" for name in (integrity.ARCHIVE_SHA256_PROPERTY, integrity.MODEL_SHA256_PROPERTY)]
+    assert capsys.readouterr().err == (
+        f"rollback: error: --to-version 1: v1 cannot serve, the deploy handler would refuse it: {'; '.join(unsealed)}\n")
+    assert registry.snapshot() == before
 
 
 def test_an_unknown_model_is_one_clear_line(registry, capsys):

@@ -10,6 +10,7 @@ is stubbed (botocore Stubber), because the handler never sends an update moto wo
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import hashlib
 
@@ -520,6 +521,25 @@ def test_a_version_registered_before_sealing_is_refused_with_the_fix(aws):
         "register a sealed version; it records no model_sha256 (registered before artefacts were sealed); re-run its "
         "pipeline to register a sealed version"
     )
+
+
+def test_what_the_registration_records_is_judged_without_reading_the_artefact():
+    """The first half of the verification (:func:`seal_problems`, which the rollback CLI runs as the approver role,
+    who cannot read the artefacts) needs no S3: the same reasons as the handler's, from the package alone."""
+    at = dt.datetime(2026, 11, 20, tzinfo=dt.timezone.utc)
+    digest = "a" * 64
+    sealed = dod.Version(group=GROUP, version=1, arn=f"arn:aws:sagemaker:eu-west-1:{DEFAULT_ACCOUNT_ID}:model-package/{GROUP}/1",
+                         approval="Approved", status="Completed", created=at, containers=1, archive_sha256=digest,
+                         model_sha256="b" * 64, model_data_url=f"s3://artefacts/pipelines/churn/registered/{digest}/model.tar.gz")
+    assert dod.seal_problems(sealed) == []
+    unsealed = dataclasses.replace(sealed, archive_sha256=None, model_sha256=None)
+    assert dod.seal_problems(unsealed) == dod.verify_artifact(None, unsealed) == [
+        f"it records no {name} (registered before artefacts were sealed); re-run its pipeline to register a sealed version"
+        for name in ("model_data_sha256", "model_sha256")]
+    elsewhere = dataclasses.replace(sealed, model_data_url="s3://artefacts/pipelines/churn/train/output/model.tar.gz")
+    assert dod.seal_problems(elsewhere) == dod.verify_artifact(None, elsewhere) == [
+        "its ModelDataUrl s3://artefacts/pipelines/churn/train/output/model.tar.gz is not the sealed key of its "
+        f"model_data_sha256 (.../registered/{digest}/model.tar.gz)"]
 
 
 def test_a_model_data_url_other_than_the_sealed_key_of_its_digest_is_refused(aws):
