@@ -4,7 +4,8 @@
 
 Default quotas for many SageMaker instance types are 0 in a new account, and the first job or endpoint that
 needs one fails with ``ResourceLimitExceeded`` long after the deploy. This reads, with the caller's
-credentials in the environment's region (refused unless they are of the environment's account), the account's
+credentials in the environment's region (refused unless they are of the environment's account:
+:func:`mlops_cli.target.check_account`), the account's
 Service Quotas of SageMaker (``ListServiceQuotas``,
 falling back to ``ListAWSDefaultServiceQuotas`` for a quota never changed) and compares each with the
 instances the environment's config may run **at the same time** (:func:`needs`):
@@ -21,8 +22,8 @@ instances the environment's config may run **at the same time** (:func:`needs`):
 
 Serverless endpoints use no instance quota (their concurrency quota is per account and region and
 the app's defaults stay far below it). Exit 0 when every quota covers its need, 1 when one does not (each
-line says by how much and which models need it), 2 when the quotas cannot be read (no credentials, no access,
-an unknown environment) - with one line saying why.
+line says by how much and which models need it), 2 when the quotas cannot be read (no usable credentials, another
+account's, no access, an unknown environment) - with one line saying why.
 """
 
 from __future__ import annotations
@@ -139,14 +140,6 @@ def render(verdicts: Sequence[Verdict], *, environment: str, account: str, regio
     return "\n".join(lines)
 
 
-def caller_account(sts: Any, environment: str, account: str) -> None:
-    """Refuse credentials of another account than the environment's: its quotas would answer for the wrong one."""
-    caller = sts.get_caller_identity()["Account"]
-    if caller != account:
-        raise ValueError(f"the credentials are of account {caller}, environment '{environment}' is account {account}; "
-                         "use that account's credentials (e.g. AWS_PROFILE) and run again")
-
-
 def main(argv: Optional[Sequence[str]] = None, *, client: Any = None, sts: Any = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m mlops_cli.preflight", description=__doc__.split("\n\n")[1])
     parser.add_argument("--env", required=True, help="the environment to check (its account's credentials and region)")
@@ -161,23 +154,24 @@ def main(argv: Optional[Sequence[str]] = None, *, client: Any = None, sts: Any =
 
     try:
         app = load_config(args.config)
-        environment = deploy_target.environment_of(app, args.env, args.config)
+        where = deploy_target.target_of(app, args.env, args.config)
+        environment = app.environments[args.env]
         if client is None or sts is None:
             import boto3
 
-            client = client or boto3.client("service-quotas", region_name=environment.region)
-            sts = sts or boto3.client("sts", region_name=environment.region)
-        try:
-            caller_account(sts, args.env, environment.account)
-        except (BotoCoreError, ClientError) as exc:
-            raise ValueError(f"cannot tell whose credentials these are ({exc}); log in to account "
-                             f"{environment.account} (e.g. aws sso login, AWS_PROFILE) and run again") from None
+            session = boto3.session.Session(region_name=where.region)
+            client = client or session.client("service-quotas")
+            sts = sts or session.client("sts")
+        # Another account's quotas would answer for the wrong one.
+        deploy_target.check_account(sts, where)
         verdicts = check(needs(app, environment), client)
     except (ConfigError, ValueError) as exc:
         print(f"ERROR: {exc}", file=sys.stderr)
         return 2
     except (BotoCoreError, ClientError) as exc:
-        print(f"ERROR: cannot read the SageMaker quotas of environment '{args.env}': {exc}", file=sys.stderr)
+        # A profile that does not exist fails as the session is made; a token may expire after the check.
+        reason = deploy_target.credentials_problem(exc, where) or f"cannot read the SageMaker quotas of environment '{args.env}': {exc}"
+        print(f"ERROR: {reason}", file=sys.stderr)
         return 2
     if args.format == "json":
         print(json.dumps([{"quota": v.need.quota, "need": v.need.instances, "uses": v.need.uses, "quota_value": v.quota,

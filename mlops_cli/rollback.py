@@ -20,7 +20,10 @@ sealed artefacts are write-once). Without ``--yes`` it asks for confirmation on 
 the approver role's credentials (``<project>-<env>-model-approver``): only that role may change
 approval status.
 
-Errors (unknown model, missing credentials, refused version) print one line on stderr and exit 2;
+Both commands act on ``--env`` and ``--model`` as the config names them (:mod:`mlops_cli.target`): a model
+the environment does not deploy is refused, and so are credentials of another account than the
+environment's, before anything is read. Errors (an environment or model the config lacks, another
+account's or unusable credentials, unknown group, refused version) print one line on stderr and exit 2;
 declining the confirmation exits 1 with nothing changed.
 """
 
@@ -33,7 +36,7 @@ import sys
 from typing import Any, Callable, List, Optional, Sequence
 
 import boto3
-from botocore.exceptions import BotoCoreError, ClientError, NoCredentialsError, NoRegionError
+from botocore.exceptions import BotoCoreError, ClientError, NoRegionError
 
 from mlops_cli import target as deploy_target
 from pipeline_code.argtypes import positive_int
@@ -85,8 +88,9 @@ class State:
         return f"v{match.version}" if match else arn
 
 
-def load_state(*, sagemaker: Any, cloudformation: Any, project: str, env: str, model: str) -> State:
-    """Read the group's versions (all described) and the serving stack's parameter for ``model``."""
+def load_state(*, sagemaker: Any, cloudformation: Any, project: str, env: str, model: str, account: str) -> State:
+    """Read the group's versions (all described) and the serving stack's parameter for ``model``; ``account`` (the
+    credentials', checked) is named when the group does not exist."""
     group = package_group_name(environment_prefix(project, env), model)
     if not _GROUP_NAME.match(group):
         raise CliError(
@@ -98,8 +102,9 @@ def load_state(*, sagemaker: Any, cloudformation: Any, project: str, env: str, m
     except ClientError as error:
         if "does not exist" in str(error):
             raise CliError(
-                f"unknown model {model!r} in environment {env!r}: there is no model package group {group} in "
-                f"{sagemaker.meta.region_name} (check --model, --env, --project and --region)"
+                f"unknown model {model!r} in environment {env!r}: there is no model package group {group} in account "
+                f"{account}, {sagemaker.meta.region_name} (is it deployed there? check --model, --env, --project, --region "
+                "and --account)"
             ) from None
         raise
     stack = serving_stack_name(environment_prefix(project, env))
@@ -147,7 +152,7 @@ def rollback(
     state: State,
     *,
     sagemaker: Any,
-    sts: Any,
+    caller: str,
     to_version: int,
     assume_yes: bool,
     ask: Callable[[str], str] = input,
@@ -157,7 +162,8 @@ def rollback(
 ) -> int:
     """Re-approve ``to_version`` so the deploy handler rolls the endpoint back to it; returns the exit code.
 
-    By default asks for confirmation with ``input``; ``assume_yes`` skips the question.
+    ``caller`` (an ARN) is recorded in the approval description. By default asks for confirmation with
+    ``input``; ``assume_yes`` skips the question.
     ``versions_command`` is printed as the way to watch the rollout.
     """
     out = out or sys.stdout
@@ -174,7 +180,6 @@ def rollback(
         print("rollback: aborted, nothing changed", file=sys.stderr)
         return 1
 
-    caller = sts.get_caller_identity()["Arn"]
     stamp = (now or dt.datetime.now(dt.timezone.utc)).strftime("%Y-%m-%dT%H:%M:%SZ")
     description = f"rollback to v{target.version} by {caller} at {stamp}"
     if target.approval == "Approved":
@@ -225,7 +230,10 @@ def main(argv: Optional[Sequence[str]] = None, *, ask: Callable[[str], str] = in
     args = parser.parse_args(argv)
     try:
         where = deploy_target.resolve(args)
+        approver = f"the approver role {where.project}-{args.env}-model-approver"
         session = boto3.session.Session(region_name=where.region)
+        # Whose credentials these are comes first: another account may hold a group of the same name.
+        identity = deploy_target.check_account(session.client("sts"), where, role=approver)
         sagemaker = session.client("sagemaker")
         state = load_state(
             sagemaker=sagemaker,
@@ -233,6 +241,7 @@ def main(argv: Optional[Sequence[str]] = None, *, ask: Callable[[str], str] = in
             project=where.project,
             env=args.env,
             model=args.model,
+            account=where.account,
         )
         if args.command == "versions":
             print(render(state))
@@ -247,7 +256,7 @@ def main(argv: Optional[Sequence[str]] = None, *, ask: Callable[[str], str] = in
         return rollback(
             state,
             sagemaker=sagemaker,
-            sts=session.client("sts"),
+            caller=identity["Arn"],
             to_version=args.to_version,
             assume_yes=args.yes,
             ask=ask,
@@ -255,16 +264,19 @@ def main(argv: Optional[Sequence[str]] = None, *, ask: Callable[[str], str] = in
         )
     except (CliError, deploy_target.TargetError) as error:
         return _fail(str(error))
-    except NoCredentialsError:
-        return _fail("no AWS credentials found: log in (e.g. aws sso login / AWS_PROFILE) as the environment's approver role")
     except NoRegionError:
         return _fail("no AWS region: the environment's config names none; pass --region")
-    except ClientError as error:
+    except (BotoCoreError, ClientError) as error:
+        # Credentials can also fail after the account check: a profile that does not exist fails as the
+        # session is made, a token may expire between two calls.
+        unusable = deploy_target.credentials_problem(error, where, role=approver)
+        if unusable:
+            return _fail(unusable)
+        if isinstance(error, BotoCoreError):
+            return _fail(f"AWS SDK error: {error}")
         code = error.response.get("Error", {}).get("Code", "")
-        hint = f"; run as the approver role {where.project}-{args.env}-model-approver" if "AccessDenied" in code else ""
+        hint = f"; run as {approver}" if "AccessDenied" in code else ""
         return _fail(f"AWS refused {error.operation_name}: {code}: {error.response.get('Error', {}).get('Message', '')}{hint}")
-    except BotoCoreError as error:
-        return _fail(f"AWS SDK error: {error}")
 
 
 def _check_target(state: State, number: int) -> Version:

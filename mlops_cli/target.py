@@ -1,9 +1,16 @@
-"""The deployed environment a workstation tool acts on, read from the app's config.
+"""The deployed environment a workstation tool acts on, read from the app's config, and the credentials checked
+against it.
 
-``--env`` must name one of the config's environments, and the tool works in that environment's region and
-project unless ``--region`` / ``--project`` say otherwise: an operator's shell default region (or a typo'd
-environment name) would otherwise point it at resources that do not exist, or at another region's. With both
-given, the config is not read at all, so a config being edited cannot block, say, a rollback.
+``--env`` must name one of the config's environments and ``--model`` (for the tools that take one) one of the
+models that environment deploys; the tool works in that environment's region, project and account unless
+``--region`` / ``--project`` / ``--account`` say otherwise: an operator's shell default region, a profile left on
+another account, or a typo'd name would otherwise point it at resources that do not exist, or at another
+region's or account's. With all three given, the config is not read at all, so a config being edited cannot
+block, say, a rollback (nor a model or environment it no longer lists be out of reach).
+
+Before acting, every such tool asks STS whose credentials it runs with (:func:`check_account`) and refuses
+another account than the environment's, and it reports unusable credentials - none found, a profile that does
+not exist, an expired token (:func:`credentials_problem`) - as one line.
 """
 
 from __future__ import annotations
@@ -12,15 +19,26 @@ import argparse
 import re
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Dict, Optional
 
 from pipeline_code.core.contract import NAME_PATTERN
 
 _PROJECT = re.compile(NAME_PATTERN)
+_ACCOUNT = re.compile(r"^\d{12}$")
+
+# Errors that say the credentials themselves are missing or unusable, whichever call raised them: botocore's
+# (raised before any request, some already when the session is created: a profile that does not exist) and
+# AWS's codes for keys or tokens it does not accept.
+_CREDENTIALS_ERRORS = ("NoCredentialsError", "PartialCredentialsError", "ProfileNotFound", "CredentialRetrievalError",
+                       "SSOError", "SSOTokenLoadError", "UnauthorizedSSOTokenError", "TokenRetrievalError",
+                       "LoginTokenLoadError", "NoAuthTokenError", "UnknownCredentialError")
+_CREDENTIALS_CODES = ("InvalidClientTokenId", "ExpiredToken", "ExpiredTokenException", "SignatureDoesNotMatch",
+                      "UnrecognizedClientException", "InvalidAccessKeyId", "AuthFailure")
 
 
 class TargetError(ValueError):
-    """The config cannot be read, or lacks the environment; the message names the fix."""
+    """The tool must not act on the environment (config unreadable or lacking it, another account's or unusable
+    credentials); the one-line message names the fix."""
 
 
 @dataclass(frozen=True)
@@ -28,6 +46,7 @@ class Target:
     environment: str
     region: str
     project: str
+    account: str
 
 
 def default_config() -> Path:
@@ -44,18 +63,27 @@ def _project(value: str) -> str:
     return value
 
 
+def _account(value: str) -> str:
+    if not _ACCOUNT.match(value):
+        raise argparse.ArgumentTypeError(f"{value!r} is not an AWS account id (12 digits)")
+    return value
+
+
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    """``--config``, and ``--region`` / ``--project`` defaulting to the environment's."""
+    """``--config``, and ``--region`` / ``--project`` / ``--account`` defaulting to the environment's."""
     parser.add_argument("--config", default=str(default_config()),
                         help="the app's config, which names the environments (default: the one cdk.json names)")
     parser.add_argument("--region", default=None, help="AWS region (default: the environment's, from the config)")
     parser.add_argument("--project", default=None, type=_project, help="project name prefix (default: the config's)")
+    parser.add_argument("--account", default=None, type=_account,
+                        help="AWS account the credentials must be of (default: the environment's, from the config)")
 
 
 def resolve(args: argparse.Namespace) -> Target:
-    """The environment ``args.env`` of ``args.config``, with ``args.region`` / ``args.project`` when given."""
-    if args.region and args.project:
-        return Target(args.env, args.region, args.project)
+    """The environment ``args.env`` of ``args.config``, with ``args.region`` / ``args.project`` / ``args.account``
+    when given; ``args.model``, when the tool has one, must be a model the environment deploys."""
+    if args.region and args.project and args.account:
+        return Target(args.env, args.region, args.project, args.account)
     from mlops_loop.config import ConfigError, load_config
 
     try:
@@ -63,9 +91,21 @@ def resolve(args: argparse.Namespace) -> Target:
     except ConfigError as error:
         more = f" (and {len(error.problems) - 1} more)" if len(error.problems) > 1 else ""
         raise TargetError(f"--config {args.config}: {error.problems[0]}{more}; fix it, pass --config <file>, or pass "
-                          "both --region and --project") from None
-    environment = environment_of(app, args.env, args.config)
-    return Target(args.env, args.region or environment.region, args.project or app.project)
+                          "--region, --project and --account") from None
+    return target_of(app, args.env, args.config, model=getattr(args, "model", None), region=args.region,
+                     project=args.project, account=args.account)
+
+
+def target_of(app: Any, name: str, config: str, *, model: Optional[str] = None, region: Optional[str] = None,
+              project: Optional[str] = None, account: Optional[str] = None) -> Target:
+    """Environment ``name`` of the loaded ``app`` (read from ``config``), its region, project and account unless
+    given; by default no model is checked, else ``model`` must be one the environment deploys."""
+    environment = environment_of(app, name, config)
+    if model is not None and model not in environment.models:
+        raise TargetError(f"--model {model}: environment '{name}' of {config} does not deploy it; choose from "
+                          f"{', '.join(environment.models)} (or pass --region, --project and --account to reach a model "
+                          "the config no longer lists)")
+    return Target(name, region or environment.region, project or app.project, account or environment.account)
 
 
 def environment_of(app: Any, name: str, config: str) -> Any:
@@ -73,3 +113,52 @@ def environment_of(app: Any, name: str, config: str) -> Any:
     if name not in app.environments:
         raise TargetError(f"--env {name}: not an environment of {config}; choose from {', '.join(app.environments)}")
     return app.environments[name]
+
+
+def check_account(sts: Any, where: Target, *, role: Optional[str] = None) -> Dict[str, str]:
+    """The caller's identity (``Account``, ``Arn``) when the credentials are of ``where.account``.
+
+    Raises TargetError, before anything of the environment is read or changed, when they are of another
+    account (whose resources of the same names would answer, or be changed), unusable, or cannot be told;
+    ``role`` (default: none) is the role the message tells to log in as.
+    """
+    from botocore.exceptions import BotoCoreError, ClientError
+
+    try:
+        identity = sts.get_caller_identity()
+    except (BotoCoreError, ClientError) as error:
+        problem = credentials_problem(error, where, role=role)
+        raise TargetError(problem or f"cannot tell which account the credentials are of ({_detail(error)}); nothing "
+                                     f"of environment '{where.environment}' (account {where.account}) was read or "
+                                     "changed") from None
+    caller = identity["Account"]
+    if caller != where.account:
+        raise TargetError(f"the credentials are of account {caller}, environment '{where.environment}' is account "
+                          f"{where.account}; use that account's credentials (e.g. AWS_PROFILE) and run again")
+    return identity
+
+
+def credentials_problem(error: BaseException, where: Target, *, role: Optional[str] = None) -> Optional[str]:
+    """One line saying the credentials are unusable and which account (and ``role``, default none) to log in to,
+    when ``error`` is about the credentials (:func:`unusable_credentials`); None for any other error."""
+    if not unusable_credentials(error):
+        return None
+    as_role = f" as {role}" if role else ""
+    return (f"no usable AWS credentials ({_detail(error)}): log in to account {where.account} of environment "
+            f"'{where.environment}'{as_role} (e.g. aws sso login, AWS_PROFILE) and run again")
+
+
+def unusable_credentials(error: BaseException) -> bool:
+    """Whether ``error``, raised by boto3 or botocore, says the credentials are missing or unusable."""
+    import botocore.exceptions
+
+    kinds = tuple(getattr(botocore.exceptions, name) for name in _CREDENTIALS_ERRORS)
+    code = (getattr(error, "response", None) or {}).get("Error", {}).get("Code")
+    return isinstance(error, kinds) or code in _CREDENTIALS_CODES
+
+
+def _detail(error: BaseException) -> str:
+    found = (getattr(error, "response", None) or {}).get("Error", {})
+    if found.get("Code"):
+        return f"{found['Code']}: {found.get('Message', '')}"
+    return f"{type(error).__name__}: {error}"

@@ -79,9 +79,10 @@ def describe_error(exc: BaseException) -> str:
 
 
 def is_credentials_error(exc: BaseException) -> bool:
-    from botocore.exceptions import NoCredentialsError, PartialCredentialsError
+    """Whether ``exc`` says the credentials are missing or unusable (the workstation tools' one definition)."""
+    from mlops_cli.target import unusable_credentials
 
-    return isinstance(exc, (NoCredentialsError, PartialCredentialsError))
+    return unusable_credentials(exc)
 
 
 def aws_errors() -> Tuple[type, ...]:

@@ -32,8 +32,11 @@ What is gathered, and from where:
   done). Without such events the report says so and gives the last stack update as an upper bound.
 
 A piece that cannot be found (no approval yet, no lineage, CloudTrail silent, metrics object
-missing, access denied) is reported under "Gaps"; it never stops the report. Unknown model or
-version, nothing serving, or no credentials: one line on stderr, exit status 2.
+missing, access denied) is reported under "Gaps"; it never stops the report. ``--env`` and ``--model``
+are read from the config (:mod:`mlops_cli.target`): an environment it lacks, a model the environment does
+not deploy, credentials of another account than the environment's (checked before anything is read),
+unusable credentials (none, a profile that does not exist, an expired token), an unknown version or
+nothing serving: one line on stderr, exit status 2. Other AWS errors: one line, exit status 1.
 """
 
 from __future__ import annotations
@@ -46,7 +49,7 @@ from typing import Optional, Sequence
 
 from mlops_cli import target as deploy_target
 
-from .aws import AuditError, Clients, aws_errors, describe_error, is_credentials_error
+from .aws import AuditError, Clients, aws_errors, describe_error
 from .gather import gather
 from .render import render_html, render_markdown
 
@@ -85,24 +88,28 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Optional[Sequence[str]] = None, *, clients: Optional[Clients] = None, now: Optional[dt.datetime] = None) -> int:
-    """Exit 0 with the report written; 2 on unknown model/version, nothing serving or no credentials; 1 on other AWS errors."""
+    """Exit 0 with the report written; 2 on an environment or model the config lacks, another account's or unusable
+    credentials, unknown version or nothing serving; 1 on other AWS errors."""
     args = build_parser().parse_args(argv)
     try:
         where = deploy_target.resolve(args)
         clients = clients or Clients.create(where.region)
+        # Whose credentials these are comes first: another account may hold a group of the same name.
+        identity = deploy_target.check_account(clients.sts, where)
         audit = gather(
             clients=clients, project=where.project, env=args.env, model=args.model,
             version=args.version, serving=args.serving, now=now,
+            caller={"account": identity.get("Account", ""), "arn": identity.get("Arn", "")},
         )  # fmt: skip
     except (AuditError, deploy_target.TargetError) as exc:
         print(f"{PROG}: error: {exc}", file=sys.stderr)
         return 2
     except aws_errors() as exc:
-        if is_credentials_error(exc):
-            print(
-                f"{PROG}: error: no usable AWS credentials: configure a profile or role for the environment's account",
-                file=sys.stderr,
-            )
+        # Credentials can also fail after the account check: a profile that does not exist fails as the
+        # clients are made, a token may expire between two calls.
+        unusable = deploy_target.credentials_problem(exc, where)
+        if unusable:
+            print(f"{PROG}: error: {unusable}", file=sys.stderr)
             return 2
         print(f"{PROG}: error: AWS call failed: {describe_error(exc)}", file=sys.stderr)
         return 1

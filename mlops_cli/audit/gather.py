@@ -46,7 +46,7 @@ def check_credentials(clients: Clients) -> Dict[str, str]:
     try:
         identity = clients.sts.get_caller_identity()
     except aws_errors() as exc:
-        if is_credentials_error(exc) or error_code(exc) in ("InvalidClientTokenId", "ExpiredToken", "SignatureDoesNotMatch"):
+        if is_credentials_error(exc):
             raise AuditError(
                 f"no usable AWS credentials ({describe_error(exc)}): configure a profile or role for the environment's account"
             ) from None
@@ -54,18 +54,20 @@ def check_credentials(clients: Clients) -> Dict[str, str]:
     return {"account": identity.get("Account", ""), "arn": identity.get("Arn", "")}
 
 
-def find_package(clients: Clients, names: Names, version: int) -> str:
-    """The ARN of ``version`` of the model's group; AuditError when the group or version is unknown."""
+def find_package(clients: Clients, names: Names, version: int, *, account: Optional[str] = None) -> str:
+    """The ARN of ``version`` of the model's group; AuditError when the group or version is unknown (naming
+    ``account``, the credentials' account, when given; default: not named)."""
     sm = clients.sagemaker
     try:
         sm.describe_model_package_group(ModelPackageGroupName=names.group)
     except aws_errors() as exc:
         if is_credentials_error(exc):
-            raise AuditError("no usable AWS credentials: configure a profile or role for the environment's account") from None
+            raise  # the command words it, with the account to log in to
         if error_code(exc) in ("ValidationException", "ResourceNotFound", "ValidationError"):
+            where = f" in account {account}, {clients.sagemaker.meta.region_name}" if account else ""
             raise AuditError(
                 f"unknown model {names.model!r} in environment {names.env!r}: model package group {names.group!r} "
-                "does not exist (check --model, --env, --project and --region)"
+                f"does not exist{where} (is it deployed there? check --model, --env, --project, --region and --account)"
             ) from None
         raise
     packages = list_pages(sm.list_model_packages, "ModelPackageSummaryList", ModelPackageGroupName=names.group)
@@ -412,19 +414,22 @@ def gather(
     version: Optional[int] = None,
     serving: bool = False,
     now: Optional[dt.datetime] = None,
+    caller: Optional[Mapping[str, str]] = None,
 ) -> Dict[str, Any]:
     """Everything the report shows, as a dict with a ``gaps`` list.
 
     Exactly one of ``version`` / ``serving``. ``now`` (default: the current UTC time) bounds
-    the CloudTrail look-up. Raises AuditError for an unknown model or version, nothing serving,
-    or missing credentials.
+    the CloudTrail look-up. ``caller`` (``account``, ``arn``) is who runs the audit, as the command
+    checked it; by default it is asked from STS (:func:`check_credentials`). Raises AuditError for an
+    unknown model or version, nothing serving, or (without ``caller``) no usable credentials; credentials that
+    fail later raise botocore's error (:func:`is_credentials_error`), which the command words.
     """
     if (version is None) == (not serving):
         raise AuditError("give exactly one of --version N or --serving")
     names = Names(project, env, model)
     now = now or dt.datetime.now(dt.timezone.utc)
     gaps = Gaps()
-    caller = check_credentials(clients)
+    caller = dict(caller) if caller is not None else check_credentials(clients)
     serving_arn: Optional[str] = None
     resolved_by = f"--version {version}"
     if serving:
@@ -435,7 +440,7 @@ def gather(
         arn = serving_arn
         version = int(match.group(2))
     else:
-        arn = find_package(clients, names, int(version))
+        arn = find_package(clients, names, int(version), account=caller["account"])
         serving_arn = _serving_arn_quietly(clients, names)
         if serving_arn is None:
             gaps.add(f"what serves now: stack {names.serving_stack} has no readable {names.parameter} parameter")
@@ -443,7 +448,7 @@ def gather(
         package = clients.sagemaker.describe_model_package(ModelPackageName=arn)
     except aws_errors() as exc:
         if is_credentials_error(exc):
-            raise AuditError("no usable AWS credentials") from None
+            raise  # the command words it, with the account to log in to
         raise AuditError(f"model package {arn} cannot be read: {describe_error(exc)}") from None
 
     metadata = dict(package.get("CustomerMetadataProperties") or {})

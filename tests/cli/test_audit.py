@@ -5,7 +5,8 @@ S3, CloudFormation stacks, endpoints and STS. It has no CloudTrail ``LookupEvent
 ``ListPipelineExecutionSteps``, no lineage (``ListArtifacts`` / ``ListAssociations``), and
 its ``DescribeStackEvents`` holds stack-level events only; those calls are answered from the
 recorded responses in ``fixtures/audit/`` through botocore's ``before-call`` hook, with the
-timestamps parsed by the operation's output shape as botocore would.
+timestamps parsed by the operation's output shape as botocore would. moto answers as the account
+MOTO_ACCOUNT_ID names: prod's account in the sample config, unless a test says otherwise.
 """
 
 from __future__ import annotations
@@ -24,13 +25,14 @@ from moto import mock_aws
 from pipeline_code.core import problem
 from mlops_cli import audit
 from tests.support import problem_type_reports as reports
-from tests.support.configs import SAMPLE_CONFIG
+from tests.support.configs import SAMPLE_CONFIG, sample_account
 from tests.support.multi_model import keep_package_metadata, model_archive, seal_archive
 
 REGION = "eu-west-1"
 # A frozen copy of the sample config names the environments: prod is in eu-west-1, like the moto world.
 CONFIG = ["--config", str(SAMPLE_CONFIG)]
-ACCOUNT = "123456789012"
+ACCOUNT = sample_account("prod")
+OTHER_ACCOUNT = sample_account("staging")
 GROUP = "mlops-loop-prod-churn"
 PIPELINE = "mlops-loop-prod-churn-training"
 STACK = "mlops-loop-prod-serving"
@@ -203,6 +205,7 @@ class World:
 
 @pytest.fixture()
 def world(monkeypatch):
+    monkeypatch.setenv("MOTO_ACCOUNT_ID", ACCOUNT)
     keep_package_metadata(monkeypatch)
     with mock_aws():
         yield World()
@@ -366,14 +369,38 @@ def test_serving_falls_back_to_the_endpoint_without_the_stack(world, tmp_path):
     "args, message",
     [
         (["--model", "churn", "--version", "9"], "unknown --version 9 of 'mlops-loop-prod-churn': the group has versions 1..3"),
-        (["--model", "fraud", "--version", "1"], "unknown model 'fraud' in environment 'prod'"),
+        # prod deploys credit-risk in the config, but its account has no group for it (not deployed yet)
+        (["--model", "credit-risk", "--version", "1"],
+         "unknown model 'credit-risk' in environment 'prod': model package group 'mlops-loop-prod-credit-risk' does not "
+         f"exist in account {ACCOUNT}, {REGION} (is it deployed there? check --model, --env, --project, --region and "
+         "--account)"),
+        # the config refuses a model prod does not deploy before anything is read
+        (["--model", "fraud", "--version", "1"],
+         f"--model fraud: environment 'prod' of {SAMPLE_CONFIG} does not deploy it; choose from churn, credit-risk (or "
+         "pass --region, --project and --account to reach a model the config no longer lists)"),
     ],
 )
 def test_unknown_model_or_version_exits_2_with_one_line(world, capsys, args, message):
     code = audit.main(["--env", "prod", *CONFIG, *args], clients=world.clients)
     err = capsys.readouterr().err
     assert code == 2
-    assert message in err and len(err.strip().splitlines()) == 1 and "Traceback" not in err
+    assert err == f"python -m mlops_cli.audit: error: {message}\n"
+
+
+def test_credentials_of_another_account_exit_2_before_anything_is_read(world, monkeypatch, tmp_path, capsys):
+    """GIVEN credentials of another account (a profile left on staging) WHEN auditing prod THEN one line names both
+    accounts, no report is written, and STS is the only service asked."""
+    monkeypatch.setenv("MOTO_ACCOUNT_ID", OTHER_ACCOUNT)
+    asked: list = []
+    for client in (world.clients.sagemaker, world.clients.s3, world.clients.cloudformation, world.clients.cloudtrail):
+        client.meta.events.register("before-call", lambda model, **_: asked.append(model.name))
+
+    code, md, page = run(world, tmp_path, "--version", "2")
+
+    assert (code, md, page, asked) == (2, "", "", [])
+    assert capsys.readouterr().err == (
+        f"python -m mlops_cli.audit: error: the credentials are of account {OTHER_ACCOUNT}, environment 'prod' is account "
+        f"{ACCOUNT}; use that account's credentials (e.g. AWS_PROFILE) and run again\n")
 
 
 def test_nothing_serving_exits_2(world, capsys):
@@ -400,7 +427,34 @@ def test_no_credentials_exits_2(monkeypatch, tmp_path, capsys):
     code = audit.main(["--env", "prod", "--model", "churn", *CONFIG, "--version", "1"])
     err = capsys.readouterr().err
     assert code == 2
-    assert "no usable AWS credentials" in err and "Traceback" not in err
+    assert err == (
+        "python -m mlops_cli.audit: error: no usable AWS credentials (NoCredentialsError: Unable to locate credentials): "
+        f"log in to account {ACCOUNT} of environment 'prod' (e.g. aws sso login, AWS_PROFILE) and run again\n")
+
+
+def test_credentials_that_expire_during_the_audit_exit_2_with_the_same_line(world, capsys):
+    # GIVEN a session token that expires after the account check, as the registry is first read
+    replay(world.clients.sagemaker, "DescribeModelPackageGroup", lambda request: {"Error": {
+        "Code": "ExpiredTokenException", "Message": "The security token included in the request is expired"}}, world.calls)
+    assert audit.main(["--env", "prod", "--model", "churn", *CONFIG, "--version", "2"], clients=world.clients) == 2
+    assert capsys.readouterr().err == (
+        "python -m mlops_cli.audit: error: no usable AWS credentials (ExpiredTokenException: The security token included "
+        f"in the request is expired): log in to account {ACCOUNT} of environment 'prod' (e.g. aws sso login, "
+        "AWS_PROFILE) and run again\n")
+
+
+def test_a_profile_that_does_not_exist_exits_2_with_one_line(monkeypatch, tmp_path, capsys):
+    """A profile that does not exist fails as the clients are made (botocore's ProfileNotFound, not an AWS answer):
+    the same one line and exit status as missing credentials."""
+    monkeypatch.setenv("AWS_CONFIG_FILE", str(tmp_path / "none"))
+    monkeypatch.setenv("AWS_SHARED_CREDENTIALS_FILE", str(tmp_path / "none"))
+    monkeypatch.setenv("AWS_PROFILE", "nope")
+    code = audit.main(["--env", "prod", "--model", "churn", *CONFIG, "--serving"])
+    assert code == 2
+    assert capsys.readouterr().err == (
+        "python -m mlops_cli.audit: error: no usable AWS credentials (ProfileNotFound: The config profile (nope) could "
+        f"not be found): log in to account {ACCOUNT} of environment 'prod' (e.g. aws sso login, AWS_PROFILE) and run "
+        "again\n")
 
 
 def test_html_escapes_a_malicious_approval_description(world, tmp_path):

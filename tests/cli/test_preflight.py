@@ -216,8 +216,20 @@ def test_credentials_sts_cannot_read_exit_2_saying_which_account_to_log_in_to(qu
 
     assert preflight.main(["--env", "dev", "--config", _write(tmp_path, _raw())], client=quotas.client,
                           sts=Expired()) == 2
-    assert capsys.readouterr().err == ("ERROR: cannot tell whose credentials these are (Unable to locate credentials); "
-                                       "log in to account 123456789012 (e.g. aws sso login, AWS_PROFILE) and run again\n")
+    assert capsys.readouterr().err == ("ERROR: no usable AWS credentials (NoCredentialsError: Unable to locate "
+                                       "credentials): log in to account 123456789012 of environment 'dev' (e.g. aws sso "
+                                       "login, AWS_PROFILE) and run again\n")
+
+
+def test_a_profile_that_does_not_exist_exits_2_with_the_same_line(monkeypatch, tmp_path, capsys):
+    # GIVEN AWS_PROFILE naming no profile: botocore fails as the session is made, before STS is asked
+    monkeypatch.setenv("AWS_CONFIG_FILE", str(tmp_path / "none"))
+    monkeypatch.setenv("AWS_SHARED_CREDENTIALS_FILE", str(tmp_path / "none"))
+    monkeypatch.setenv("AWS_PROFILE", "nope")
+    assert preflight.main(["--env", "dev", "--config", _write(tmp_path, _raw())]) == 2
+    assert capsys.readouterr().err == ("ERROR: no usable AWS credentials (ProfileNotFound: The config profile (nope) could "
+                                       "not be found): log in to account 123456789012 of environment 'dev' (e.g. aws sso "
+                                       "login, AWS_PROFILE) and run again\n")
 
 
 def test_quotas_that_cannot_be_read_exit_2_with_the_reason(quotas, caller, tmp_path, capsys):

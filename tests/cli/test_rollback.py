@@ -1,6 +1,7 @@
 """The rollback command against moto (registry, serving stack, STS), end to end with the deploy handler.
 
-A package with ModelPackageStatus Failed is set in moto's backend (moto completes every package).
+A package with ModelPackageStatus Failed is set in moto's backend (moto completes every package). moto answers as
+the account MOTO_ACCOUNT_ID names: prod's account in the sample config, unless a test says otherwise.
 """
 
 from __future__ import annotations
@@ -12,19 +13,20 @@ import time
 import boto3
 import pytest
 from moto import mock_aws
-from moto.core import DEFAULT_ACCOUNT_ID
 from moto.sagemaker.models import sagemaker_backends
 
 from pipeline_code.core import integrity
 from pipeline_code.handlers import deploy_on_approval as dod
 from mlops_cli import rollback as rb
-from tests.support.configs import SAMPLE_CONFIG
+from tests.support.configs import SAMPLE_CONFIG, sample_account, sample_without_model
 from tests.support.multi_model import keep_package_metadata, model_archive, seal_archive
 
 REGION = "eu-west-1"
 GROUP = "mlops-loop-prod-churn"
 STACK = "mlops-loop-prod-serving"
 ARTIFACTS = "mlops-loop-prod-artifacts"
+ACCOUNT = sample_account("prod")
+OTHER_ACCOUNT = sample_account("staging")
 # A frozen copy of the sample config names the environments: prod is in eu-west-1, like the moto world below.
 CONFIG = ["--config", str(SAMPLE_CONFIG)]
 BASE = ["--env", "prod", "--model", "churn", *CONFIG]
@@ -36,11 +38,13 @@ SPEC = {
 
 
 class Registry:
-    def __init__(self) -> None:
+    def __init__(self, bucket: str = ARTIFACTS) -> None:
+        """The group and the artefacts ``bucket`` (bucket names are global: another account's world needs its own)."""
         self.sagemaker = boto3.client("sagemaker", region_name=REGION)
         self.cloudformation = boto3.client("cloudformation", region_name=REGION)
         self.s3 = boto3.client("s3", region_name=REGION)
-        self.s3.create_bucket(Bucket=ARTIFACTS, CreateBucketConfiguration={"LocationConstraint": REGION})
+        self.bucket = bucket
+        self.s3.create_bucket(Bucket=bucket, CreateBucketConfiguration={"LocationConstraint": REGION})
         self.sagemaker.create_model_package_group(ModelPackageGroupName=GROUP)
 
     def register(self, approval: str = "PendingManualApproval", *, sealed: bool = True) -> str:
@@ -49,7 +53,7 @@ class Registry:
         number = len(self.sagemaker.list_model_packages(ModelPackageGroupName=GROUP)["ModelPackageSummaryList"]) + 1
         spec, recorded = SPEC, {}
         if sealed:
-            uri, digests = seal_archive(self.s3, ARTIFACTS, "churn", model_archive(before=[(f"./version-{number}", b"")]))
+            uri, digests = seal_archive(self.s3, self.bucket, "churn", model_archive(before=[(f"./version-{number}", b"")]))
             spec, recorded = {**SPEC, "Containers": [{**SPEC["Containers"][0], "ModelDataUrl": uri}]}, {"CustomerMetadataProperties": digests}
         arn = self.sagemaker.create_model_package(
             ModelPackageGroupName=GROUP, InferenceSpecification=spec, ModelApprovalStatus="PendingManualApproval", **recorded,
@@ -83,6 +87,7 @@ class Registry:
 @pytest.fixture()
 def registry(monkeypatch):
     monkeypatch.setenv("AWS_DEFAULT_REGION", REGION)
+    monkeypatch.setenv("MOTO_ACCOUNT_ID", ACCOUNT)
     keep_package_metadata(monkeypatch)
     with mock_aws():
         yield Registry()
@@ -137,7 +142,7 @@ def test_versions_says_when_the_deploy_handler_refuses_the_desired_version(regis
 
 def test_versions_says_when_the_stack_is_mid_update():
     at = dt.datetime(2026, 11, 20, tzinfo=dt.timezone.utc)
-    v1, v2 = (dod.Version(group=GROUP, version=n, arn=f"arn:aws:sagemaker:{REGION}:{DEFAULT_ACCOUNT_ID}:model-package/{GROUP}/{n}",
+    v1, v2 = (dod.Version(group=GROUP, version=n, arn=f"arn:aws:sagemaker:{REGION}:{ACCOUNT}:model-package/{GROUP}/{n}",
                           approval="Approved", status="Completed", created=at, last_modified=at + dt.timedelta(hours=n),
                           containers=1, model_data_url=f"s3://{ARTIFACTS}/pipelines/churn/registered/{'a' * 64}/model.tar.gz",
                           archive_sha256="a" * 64, model_sha256="b" * 64) for n in (1, 2))
@@ -175,7 +180,7 @@ def test_rollback_makes_the_earlier_version_the_desired_one_and_the_handler_depl
     assert registry.desired() == 1
     described = registry.sagemaker.describe_model_package(ModelPackageName=v1)
     assert described["ModelApprovalStatus"] == "Approved"
-    assert described["ApprovalDescription"].startswith(f"rollback to v1 by arn:aws:sts::{DEFAULT_ACCOUNT_ID}:user/moto at 20")
+    assert described["ApprovalDescription"].startswith(f"rollback to v1 by arn:aws:sts::{ACCOUNT}:user/moto at 20")
     out = capsys.readouterr().out
     assert f"{STACK}: ChurnModelPackageArn v2 -> v1" in out
     assert f"python -m mlops_cli.rollback --env prod --model churn --config {SAMPLE_CONFIG} versions" in out
@@ -184,7 +189,7 @@ def test_rollback_makes_the_earlier_version_the_desired_one_and_the_handler_depl
     # The approval event then reaches the deploy handler, which rolls the stack back to v1.
     monkeypatch.setenv("SERVING_STACK_NAME", STACK)
     monkeypatch.setenv("MODEL_PARAMETERS", json.dumps({GROUP: "ChurnModelPackageArn"}))
-    monkeypatch.setenv("DEPLOYER_ROLE_ARN", f"arn:aws:iam::{DEFAULT_ACCOUNT_ID}:role/deployer")
+    monkeypatch.setenv("DEPLOYER_ROLE_ARN", f"arn:aws:iam::{ACCOUNT}:role/deployer")
     monkeypatch.delenv("NOTIFY_TOPIC_ARN", raising=False)
     decision = dod.handler(
         {"action": "reconcile", "group": GROUP}, sagemaker=registry.sagemaker, cloudformation=registry.cloudformation, s3=registry.s3
@@ -214,7 +219,7 @@ def test_rollback_refuses_unknown_failed_and_serving_versions_and_changes_nothin
     registry.register("Approved")
     v2 = registry.register("Approved")
     failed = registry.register("Rejected")
-    sagemaker_backends[DEFAULT_ACCOUNT_ID][REGION].model_packages[failed].model_package_status = "Failed"
+    sagemaker_backends[ACCOUNT][REGION].model_packages[failed].model_package_status = "Failed"
     registry.serve(v2)
     before = registry.snapshot()
 
@@ -275,11 +280,48 @@ def test_rollback_refuses_a_version_the_deploy_handler_would_refuse_and_changes_
     assert registry.snapshot() == before
 
 
-def test_an_unknown_model_is_one_clear_line(registry, capsys):
-    assert rb.main(["--env", "prod", "--model", "fraud", *CONFIG, "versions"]) == 2
-    (line,) = capsys.readouterr().err.strip().splitlines()
-    assert line.startswith("rollback: error: unknown model 'fraud' in environment 'prod'")
-    assert "mlops-loop-prod-fraud" in line
+def test_a_model_of_the_environment_without_a_group_is_one_clear_line_naming_the_account(registry, capsys):
+    # GIVEN prod deploys credit-risk in the config, but its account has no group for it (not deployed yet)
+    assert rb.main(["--env", "prod", "--model", "credit-risk", *CONFIG, "versions"]) == 2
+    assert capsys.readouterr().err == (
+        "rollback: error: unknown model 'credit-risk' in environment 'prod': there is no model package group "
+        f"mlops-loop-prod-credit-risk in account {ACCOUNT}, {REGION} (is it deployed there? check --model, --env, "
+        "--project, --region and --account)\n")
+
+
+def test_a_model_the_environment_does_not_deploy_is_refused_from_the_config(registry, capsys, tmp_path):
+    # GIVEN prod no longer deploys credit-risk, whose group is still in prod's account (retained)
+    config = sample_without_model(tmp_path, "prod", "credit-risk")
+    registry.sagemaker.create_model_package_group(ModelPackageGroupName="mlops-loop-prod-credit-risk")
+    # WHEN its versions are asked for THEN the config refuses it, naming what prod deploys
+    assert rb.main(["--env", "prod", "--model", "credit-risk", "--config", str(config), "versions"]) == 2
+    assert capsys.readouterr().err == (
+        f"rollback: error: --model credit-risk: environment 'prod' of {config} does not deploy it; choose from churn (or "
+        "pass --region, --project and --account to reach a model the config no longer lists)\n")
+    # and the way out it names reaches the group
+    assert rb.main(["--env", "prod", "--model", "credit-risk", "--config", str(config), "--region", REGION,
+                    "--project", "mlops-loop", "--account", ACCOUNT, "versions"]) == 0
+    assert "model package group mlops-loop-prod-credit-risk" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize("command", [["versions"], ["rollback", "--to-version", "1", "--yes"]])
+def test_credentials_of_another_account_are_refused_before_anything_is_read_or_changed(registry, monkeypatch, capsys,
+                                                                                       command):
+    """GIVEN the same names in another account (a profile left on staging, where a prod-named group exists) WHEN
+    either command runs with its credentials THEN it refuses, naming both accounts, and that account is untouched."""
+    monkeypatch.setenv("MOTO_ACCOUNT_ID", OTHER_ACCOUNT)
+    elsewhere = Registry(bucket=f"{ARTIFACTS}-{OTHER_ACCOUNT}")
+    elsewhere.register("Approved")
+    elsewhere.serve(elsewhere.register("Approved"))
+    before = elsewhere.snapshot()
+
+    assert rb.main(BASE + command) == 2
+
+    captured = capsys.readouterr()
+    assert captured.out == ""
+    assert captured.err == (f"rollback: error: the credentials are of account {OTHER_ACCOUNT}, environment 'prod' is "
+                            f"account {ACCOUNT}; use that account's credentials (e.g. AWS_PROFILE) and run again\n")
+    assert elsewhere.snapshot() == before
 
 
 def test_the_environments_region_is_used_whatever_the_shells_default(registry, monkeypatch, capsys):
@@ -314,8 +356,23 @@ def test_missing_credentials_are_one_clear_line(monkeypatch, tmp_path, capsys):
 
     assert rb.main(BASE + ["--region", REGION, "versions"]) == 2
 
-    (line,) = capsys.readouterr().err.strip().splitlines()
-    assert line.startswith("rollback: error: no AWS credentials found")
+    assert capsys.readouterr().err == (
+        f"rollback: error: no usable AWS credentials (NoCredentialsError: Unable to locate credentials): log in to account "
+        f"{ACCOUNT} of environment 'prod' as the approver role mlops-loop-prod-model-approver (e.g. aws sso login, "
+        "AWS_PROFILE) and run again\n")
+
+
+def test_a_profile_that_does_not_exist_is_one_clear_line(monkeypatch, tmp_path, capsys):
+    monkeypatch.setenv("AWS_CONFIG_FILE", str(tmp_path / "none"))
+    monkeypatch.setenv("AWS_SHARED_CREDENTIALS_FILE", str(tmp_path / "none"))
+    monkeypatch.setenv("AWS_PROFILE", "nope")
+
+    assert rb.main(BASE + ["versions"]) == 2
+
+    assert capsys.readouterr().err == (
+        "rollback: error: no usable AWS credentials (ProfileNotFound: The config profile (nope) could not be found): log in "
+        f"to account {ACCOUNT} of environment 'prod' as the approver role mlops-loop-prod-model-approver (e.g. aws sso "
+        "login, AWS_PROFILE) and run again\n")
 
 
 def test_a_bad_version_number_is_rejected_by_the_parser(capsys):

@@ -8,3 +8,24 @@ config does not break the suite. Update it (and the snapshots) only when the sce
 from pathlib import Path
 
 SAMPLE_CONFIG = Path(__file__).with_name("sample.yaml")
+
+
+def sample_account(environment: str) -> str:
+    """The account id ``environment`` of the sample config names (moto's account in the CLI tests: MOTO_ACCOUNT_ID)."""
+    import yaml
+
+    return str(yaml.safe_load(SAMPLE_CONFIG.read_text())["environments"][environment]["account"])
+
+
+def sample_without_model(directory: Path, environment: str, model: str) -> Path:
+    """A copy of the sample config, written in ``directory``, in which ``environment`` no longer deploys ``model``
+    (the config still defines it, and the other environments still deploy it)."""
+    import yaml
+
+    raw = yaml.safe_load(SAMPLE_CONFIG.read_text())
+    env = raw["environments"][environment]
+    env["models"] = [m for m in env["models"] if m != model]
+    env.get("serving", {}).pop(model, None)
+    path = directory / f"sample-{environment}-without-{model}.yaml"
+    path.write_text(yaml.safe_dump(raw, sort_keys=False))
+    return path
