@@ -334,7 +334,8 @@ def _why_they_differ(state: State, desired: Version) -> str:
     if state.stack_status.endswith("_IN_PROGRESS"):
         return f"stack {state.stack} is {state.stack_status} (an update or its rollback is running; list again when it ends)"
     return (f"the deploy handler has not updated the stack yet (it does minutes after an approval), the rollout failed "
-            f"and CloudFormation rolled back, or the handler refused {number} on reading its artefact (bytes not as "
+            f"and CloudFormation rolled back (the handler then holds {number} until it is approved again), or the handler "
+            f"refused {number} on reading its artefact (bytes not as "
             "recorded, or a failed multi-model smoke test; its notice says why) "
             f"(aws cloudformation describe-stack-events --stack-name {state.stack})")
 

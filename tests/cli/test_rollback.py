@@ -118,7 +118,8 @@ def test_versions_marks_the_serving_and_the_desired_version(registry, capsys):
     assert "reviewed: approved" in out and "PendingManualApproval" in out
     assert out.splitlines()[-1] == (
         "serving: v1; desired: v2 -- they differ: the deploy handler has not updated the stack yet (it does minutes after "
-        "an approval), the rollout failed and CloudFormation rolled back, or the handler refused v2 on reading its "
+        "an approval), the rollout failed and CloudFormation rolled back (the handler then holds v2 until it is approved "
+        "again), or the handler refused v2 on reading its "
         "artefact (bytes not as recorded, or a failed multi-model smoke test; its notice says why) "
         f"(aws cloudformation describe-stack-events --stack-name {STACK})")
 
