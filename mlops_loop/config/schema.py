@@ -29,6 +29,9 @@ from .instance_types import ACCELERATOR_LABELS, FRAMEWORKS, INSTANCE_TYPES, NEUR
 from .schedules import check_cron, check_daily, check_scheduler_expression
 from .serving import ById, MultiModelEndpointConfig, ServingConfig, check_endpoint_name, compiled_for_inferentia2, inferentia2_types
 
+# An IAM role (any path) or user that may assume the approver role.
+APPROVER_ARN = re.compile(r"^arn:aws[a-z-]*:iam::\d{12}:(role|user)/[\w+=,.@/-]{1,512}$")
+
 _NAME = re.compile(NAME_PATTERN)
 
 def _check_name(value: str) -> str:
@@ -209,6 +212,9 @@ class EnvironmentConfig(StrictModel):
     region: str
     removal_policy: Literal["destroy", "retain"] = "retain"
     termination_protection: bool = True
+    # Who may assume the model-approver role (IAM role or user ARNs, with MFA); empty: any principal of the account
+    # whose own policies allow it, which leaves separation of duties to the account's IAM.
+    approvers: tuple[str, ...] = ()
     # Every retention CloudWatch Logs accepts (PutRetentionPolicy), in days.
     log_retention_days: Literal[1, 3, 5, 7, 14, 30, 60, 90, 120, 150, 180, 365, 400, 545, 731, 1096, 1827, 2192, 2557, 2922,
                                 3288, 3653] = 90
@@ -226,6 +232,17 @@ class EnvironmentConfig(StrictModel):
     multi_model_endpoints: dict[str, MultiModelEndpointConfig] = {}
 
     _name = field_validator("name")(_check_name)
+
+    @field_validator("approvers")
+    @classmethod
+    def _approvers(cls, value: tuple[str, ...]) -> tuple[str, ...]:
+        for arn in value:
+            if not APPROVER_ARN.match(arn):
+                raise ValueError(f"{arn!r} is not the ARN of an IAM role or user (arn:aws:iam::<12-digit account>:role/<name> "
+                                 "or :user/<name>); an SSO user approves through its permission set's role")
+        if len(set(value)) != len(value):
+            raise ValueError("lists an approver twice")
+        return value
 
     @field_validator("multi_model_endpoints")
     @classmethod

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Mapping
+from typing import Mapping, Sequence
 
 from aws_cdk import ArnFormat, RemovalPolicy, Stack
 from aws_cdk import aws_iam as iam
@@ -37,8 +37,8 @@ class ModelRegistry(Construct):
     (``sagemaker:UpdateModelPackage``), and it can do nothing else to the loop: it cannot create
     packages, start or edit pipelines, or run jobs (explicit denies, so a broader policy attached
     later cannot add them). The training pipeline's role gets the mirror image (it may register,
-    never approve) from :meth:`allow_register`. The approver role can be assumed by principals of
-    this account with MFA; groups are retained outside dev like every stateful resource. Every
+    never approve) from :meth:`allow_register`. The approver role can be assumed, with MFA, by the
+    named approvers, or by principals of this account when none are named; groups are retained outside dev like every stateful resource. Every
     update it makes must set an approval status (an edit that is no decision would move the version's
     LastModifiedTime, which the deploy handler reads as its approval time), and never the artefact
     digests recorded at registration.
@@ -53,9 +53,12 @@ class ModelRegistry(Construct):
         models: Mapping[str, str],
         removal_policy: RemovalPolicy,
         card_key: kms.IKey,
+        approvers: Sequence[str] = (),
     ) -> None:
         """``models`` maps each model name to its description; ``card_key`` encrypts the versions' model cards
-        (the pipeline's data key), which the approver reads and updates when reviewing them."""
+        (the pipeline's data key), which the approver reads and updates when reviewing them; ``approvers`` (IAM role
+        or user ARNs) are who may assume the approver role, with MFA (default: any principal of this account whose
+        own policies allow it)."""
         super().__init__(scope, construct_id)
         stack = Stack.of(self)
         self.groups: dict[str, sagemaker.CfnModelPackageGroup] = {}
@@ -72,14 +75,14 @@ class ModelRegistry(Construct):
             self.groups[model] = group
             self.group_names[model] = name
 
+        mfa = {"Bool": {"aws:MultiFactorAuthPresent": "true"}}
         self.approver_role = iam.Role(
             self,
             "ApproverRole",
             role_name=f"{name_prefix}-model-approver",
             description="Approves or rejects model package versions; cannot train, register or edit pipelines",
-            assumed_by=iam.AccountPrincipal(stack.account).with_conditions(
-                {"Bool": {"aws:MultiFactorAuthPresent": "true"}}
-            ),
+            assumed_by=iam.CompositePrincipal(*[iam.ArnPrincipal(arn).with_conditions(mfa) for arn in approvers])
+            if approvers else iam.AccountPrincipal(stack.account).with_conditions(mfa),
         )
         access = AccessPolicy(
             self, "ApproverAccess", role=self.approver_role, description="Model approval only"

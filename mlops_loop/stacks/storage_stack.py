@@ -81,6 +81,7 @@ class StorageStack(Stack):
             models=models,
             removal_policy=removal,
             card_key=self.lake.key,
+            approvers=environment.approvers,
         )
         # Notifications, the retrain trigger's logs and dead letters: encrypted, and usable by the
         # services that deliver into them (EventBridge rules and CloudWatch alarms).

@@ -63,6 +63,19 @@ def test_malformed_account(raw):
     assert problems_of(raw) == ["environment 'prod': field 'account': must be a 12-digit AWS account id"]
 
 
+def test_approvers_must_be_iam_role_or_user_arns_listed_once(raw):
+    raw["environments"]["prod"]["approvers"] = ["alice@example.com"]
+    assert problems_of(raw) == [
+        "environment 'prod': field 'approvers': 'alice@example.com' is not the ARN of an IAM role or user "
+        "(arn:aws:iam::<12-digit account>:role/<name> or :user/<name>); an SSO user approves through its permission "
+        "set's role"]
+    arn = "arn:aws:iam::333333333333:role/risk-approvers"
+    raw["environments"]["prod"]["approvers"] = [arn, arn]
+    assert problems_of(raw) == ["environment 'prod': field 'approvers': lists an approver twice"]
+    raw["environments"]["prod"]["approvers"] = [arn]
+    assert parse_config(raw).environments["prod"].approvers == (arn,)
+
+
 def test_malformed_region_lists_allowed_regions(raw):
     raw["environments"]["prod"]["region"] = "eu-west-99"
     (problem,) = problems_of(raw)

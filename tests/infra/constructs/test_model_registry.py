@@ -15,12 +15,12 @@ from mlops_loop.constructs.model_registry import PIPELINE_CHANGING_ACTIONS, Mode
 PACKAGES = "arn:aws:sagemaker:eu-west-1:123456789012:model-package/shop-dev-{}/*"
 
 
-def _registry(*, auto_approve: bool = False) -> tuple[Template, dict[str, dict]]:
+def _registry(*, auto_approve: bool = False, approvers: tuple[str, ...] = ()) -> tuple[Template, dict[str, dict]]:
     """GIVEN a bare stack WHEN a registry of two models is added and a trainer role may register ``fraud``."""
     stack = Stack(new_app(), "Bare", env=Environment(account="123456789012", region="eu-west-1"))
     registry = ModelRegistry(stack, "Registry", name_prefix="shop-dev",
                              models={"fraud": "Flags fraudulent orders", "churn": ""},
-                             removal_policy=RemovalPolicy.RETAIN, card_key=kms.Key(stack, "CardKey"))
+                             removal_policy=RemovalPolicy.RETAIN, card_key=kms.Key(stack, "CardKey"), approvers=approvers)
     trainer = iam.Role(stack, "Trainer", assumed_by=iam.ServicePrincipal("sagemaker.amazonaws.com"))
     access = AccessPolicy(stack, "TrainerAccess", role=trainer, description="trainer")
     registry.allow_register(access, "fraud", auto_approve=auto_approve)
@@ -77,3 +77,15 @@ def test_the_approver_reviews_the_model_cards_of_this_registrys_versions_only():
     key = policies["approver"]["ReviewModelCardsKey"]
     assert key["Action"] == ["kms:Decrypt", "kms:DescribeKey", "kms:Encrypt", "kms:GenerateDataKey"]
     assert key["Resource"]["Fn::GetAtt"][0].startswith("CardKey")
+
+
+def test_named_approvers_alone_may_assume_the_approver_role_each_with_mfa():
+    # GIVEN two named approvers
+    people = ("arn:aws:iam::123456789012:role/aws-reserved/sso.amazonaws.com/AWSReservedSSO_ModelApprover_1a2b",
+              "arn:aws:iam::444455556666:user/risk-officer")
+    template, _ = _registry(approvers=people)
+    (role,) = [r for r in template.find_resources("AWS::IAM::Role").values() if r["Properties"].get("RoleName") == "shop-dev-model-approver"]
+    # THEN the trust policy names each of them, with MFA, and not the account as a whole
+    statements = role["Properties"]["AssumeRolePolicyDocument"]["Statement"]
+    assert [(s["Principal"], s["Condition"]) for s in statements] == [
+        ({"AWS": list(people)}, {"Bool": {"aws:MultiFactorAuthPresent": "true"}})]
