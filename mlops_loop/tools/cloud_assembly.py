@@ -17,10 +17,18 @@ class SynthesizedStack:
     template_path: Path
     termination_protection: bool
     region: Optional[str] = None  # where it deploys (None: an environment-agnostic stack)
+    # The manifest's deployment target, ``aws://<account>/<region>`` ("" when the manifest names none). With the
+    # stack name it is the stack's identity in CloudFormation: what ``cdk deploy`` updates, or creates anew.
+    environment: str = ""
 
     @property
     def template(self) -> dict:
         return json.loads(self.template_path.read_text())
+
+    @property
+    def deploys_as(self) -> tuple[str, str]:
+        """(target, stack name): the CloudFormation stack ``cdk deploy`` updates; another value is another stack."""
+        return self.environment, self.stack_name
 
     @property
     def construct_id(self) -> str:
@@ -54,6 +62,7 @@ def stacks(outdir: str | Path) -> Iterator[SynthesizedStack]:
                 template_path=stage_dir / props["templateFile"],
                 termination_protection=bool(props.get("terminationProtection", False)),
                 region=_region(stack.get("environment", "")),
+                environment=stack.get("environment", ""),
             )
 
 

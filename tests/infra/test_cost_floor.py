@@ -1,10 +1,9 @@
 """The always-on cost floor report (mlops_loop/tools/cost_floor/).
 
-Most tests build a small cloud assembly in tmp_path laid out as ``cdk synth`` writes it (a top-level
-manifest.json naming one nested assembly per stage, each with its own manifest.json and templates),
-so every serving shape can be pinned without the serving stack. Those assemblies have no source
-stamp, so the CLI reads them with ``--allow-stale`` (the refusal is tested in test_source_stamp.py).
-The last tests read the real app.
+Most tests build a small cloud assembly in tmp_path laid out as ``cdk synth`` writes it
+(``tests.support.assemblies``), so every serving shape can be pinned without the serving stack. Those
+assemblies have no source stamp, so the CLI reads them with ``--allow-stale`` (the refusal is tested in
+test_source_stamp.py). The last tests read the real app.
 """
 
 from __future__ import annotations
@@ -26,105 +25,15 @@ from mlops_loop.tools.cost_floor import (
     floor_report,
     main,
 )
+from tests.support.assemblies import endpoint, instance_config, serverless_config, template, write_assembly
 
 HOURS = 730.0
 PC_PRICE = PRICES["serverless_provisioned_concurrency"].usd
 
 
 # --------------------------------------------------------------------------------------
-# Building synthetic assemblies
+# Building synthetic assemblies (the builders are shared with the template-diff tests)
 # --------------------------------------------------------------------------------------
-def write_assembly(root: Path, stages: dict[str, dict[str, dict]], *, region: str = "eu-west-1") -> Path:
-    """``stages``: stage -> stack construct id -> template."""
-    root.mkdir(parents=True, exist_ok=True)
-    artifacts: dict[str, dict] = {}
-    for stage, templates in stages.items():
-        directory = f"assembly-{stage}"
-        artifacts[directory] = {
-            "type": "cdk:cloud-assembly",
-            "properties": {"directoryName": directory, "displayName": stage},
-        }
-        stage_dir = root / directory
-        stage_dir.mkdir()
-        stage_artifacts: dict[str, dict] = {}
-        for construct_id, template in templates.items():
-            artifact_id = f"{stage}{construct_id}0A1B2C3D"
-            (stage_dir / f"{artifact_id}.template.json").write_text(json.dumps(template))
-            stage_artifacts[f"{artifact_id}.assets"] = {
-                "type": "cdk:asset-manifest",
-                "properties": {"file": f"{artifact_id}.assets.json"},
-            }
-            stage_artifacts[artifact_id] = {
-                "type": "aws:cloudformation:stack",
-                "environment": f"aws://111111111111/{region}",
-                "properties": {
-                    "templateFile": f"{artifact_id}.template.json",
-                    "terminationProtection": False,
-                    "stackName": f"mlops-loop-{stage}-{construct_id.lower()}",
-                },
-                "displayName": f"{stage}/{construct_id}",
-            }
-        (stage_dir / "manifest.json").write_text(json.dumps({"version": "55.0.0", "artifacts": stage_artifacts}))
-    artifacts["Tree"] = {"type": "cdk:tree", "properties": {"file": "tree.json"}}
-    (root / "manifest.json").write_text(json.dumps({"version": "55.0.0", "artifacts": artifacts}))
-    return root
-
-
-def template(resources: dict, *, parameters: dict | None = None, conditions: dict | None = None) -> dict:
-    bootstrap = {"BootstrapVersion": {"Type": "AWS::SSM::Parameter::Value<String>"}}
-    out: dict = {"Resources": resources, "Parameters": {**bootstrap, **(parameters or {})}}
-    if conditions:
-        out["Conditions"] = conditions
-    return out
-
-
-def endpoint(name: str, config_id: str, *, model: str | None = None, mode: str | None = None,
-             condition: str | None = None, by_ref: bool = False) -> dict:
-    config_name = {"Ref": config_id} if by_ref else {"Fn::GetAtt": [config_id, "EndpointConfigName"]}
-    resource: dict = {
-        "Type": "AWS::SageMaker::Endpoint",
-        "Properties": {"EndpointName": name, "EndpointConfigName": config_name},
-    }
-    if model:
-        resource["Metadata"] = {"mlops-loop": {"model": model, **({"mode": mode} if mode else {})}}
-    if condition:
-        resource["Condition"] = condition
-    return resource
-
-
-def instance_config(instance_type: str = "ml.m5.large", count: int = 1, *, is_async: bool = False,
-                    condition: str | None = None) -> dict:
-    props: dict = {
-        "ProductionVariants": [
-            {
-                "VariantName": "AllTraffic",
-                "ModelName": {"Fn::GetAtt": ["Model", "ModelName"]},
-                "InstanceType": instance_type,
-                "InitialInstanceCount": count,
-                "InitialVariantWeight": 1,
-            }
-        ]
-    }
-    if is_async:
-        props["AsyncInferenceConfig"] = {"OutputConfig": {"S3OutputPath": "s3://bucket/async/"}}
-    resource = {"Type": "AWS::SageMaker::EndpointConfig", "Properties": props}
-    if condition:
-        resource["Condition"] = condition
-    return resource
-
-
-def serverless_config(memory_mb: int = 2048, *, provisioned: int | None = None) -> dict:
-    serverless = {"MemorySizeInMB": memory_mb, "MaxConcurrency": 10}
-    if provisioned is not None:
-        serverless["ProvisionedConcurrency"] = provisioned
-    return {
-        "Type": "AWS::SageMaker::EndpointConfig",
-        "Properties": {
-            "ProductionVariants": [{"VariantName": "AllTraffic", "ModelName": "m", "ServerlessConfig": serverless}]
-        },
-    }
-
-
 def scalable_target(resource_id, minimum: int, *, dimension: str = INSTANCE_DIMENSION) -> dict:
     return {
         "Type": "AWS::ApplicationAutoScaling::ScalableTarget",
@@ -539,6 +448,90 @@ def test_environment_only_in_one_assembly_is_new_or_removed(tmp_path, capsys):
     assert delta["prod"]["status"] == "new"
     assert delta["prod"]["delta_total_usd"] == pytest.approx(monthly("ml.m5.large", 1), abs=0.01)
     assert delta["dev"]["status"] == "removed"
+    # cdk deploy never deletes dev's stacks: removing it from the app changes nothing of the bill.
+    assert (delta["dev"]["delta_total_usd"], delta["dev"]["left_running_usd"]) == (0.0, 0.0)
+
+
+def _prod(stage: str = "prod") -> dict[str, dict[str, dict]]:
+    """One environment: a key (fixed $1) and a real-time endpoint on one ml.m5.large."""
+    return {stage: {
+        "Storage": template({"Key": {"Type": "AWS::KMS::Key", "Properties": {}}}),
+        "Serving": template({"Endpoint": endpoint(f"mlops-loop-{stage}-churn", "Config", model="churn", mode="realtime"),
+                             "Config": instance_config("ml.m5.large", 1)}),
+    }}
+
+
+def _delta(head: Path, base: Path, capsys, fmt: str = "json"):
+    assert main([str(head), "--base-assembly", str(base), "--format", fmt, "--allow-stale"]) == 0
+    out = capsys.readouterr().out
+    return {d["environment"]: d for d in json.loads(out)["delta"]} if fmt == "json" else out
+
+
+def test_an_environment_moved_to_another_region_rises_by_its_new_floor_while_the_old_stacks_run_on(tmp_path, capsys):
+    """GIVEN prod's stacks in eu-west-1 in the base and in eu-central-1 in the head WHEN the floor is compared THEN prod
+    rises by its whole floor (cdk deploy creates the new stacks) and the old stacks' floor is reported as still running
+    until deleted by hand, not netted against the new one."""
+    base = write_assembly(tmp_path / "base", _prod())
+    head = write_assembly(tmp_path / "head", _prod(), region="eu-central-1")
+    compute = monthly("ml.m5.large", 1)
+    floor = compute + PRICES["kms_key"].usd
+
+    delta = _delta(head, base, capsys)["prod"]
+
+    assert (delta["status"], delta["delta_total_usd"], delta["left_running_usd"]) == ("moved", round(floor, 2), round(floor, 2))
+    assert delta["left_running_stacks"] == [
+        {"stack": "mlops-loop-prod-storage", "environment": "aws://111111111111/eu-west-1"},
+        {"stack": "mlops-loop-prod-serving", "environment": "aws://111111111111/eu-west-1"},
+    ]
+    assert {(line["label"], line["status"]) for line in delta["lines"]} == {("churn", "added"), ("KMS keys", "added")}
+    text = _delta(head, base, capsys, "text")
+    assert (f"  prod: floor +${floor:,.2f}/month (compute +${compute:,.2f}, fixed +$1.00) [moved]\n"
+            f"    removed from the app, still running until deleted by hand: ${floor:,.2f}/month "
+            "(mlops-loop-prod-storage, mlops-loop-prod-serving in aws://111111111111/eu-west-1)\n") in text
+    markdown = _delta(head, base, capsys, "markdown")
+    assert (f"- **prod**: floor +${floor:,.2f}/month (compute +${compute:,.2f}, fixed +$1.00)\n"
+            f"  - :warning: removed from the app, still running until deleted by hand: ${floor:,.2f}/month "
+            "(mlops-loop-prod-storage, mlops-loop-prod-serving in aws://111111111111/eu-west-1)\n") in markdown
+
+
+def test_a_renamed_environment_is_new_and_the_old_one_runs_on_instead_of_netting_to_zero(tmp_path, capsys):
+    """GIVEN prod renamed production WHEN the floor is compared THEN production is new at its whole floor and prod,
+    removed from the app, changes by $0 and is still running at its floor (the bill rises until it is deleted)."""
+    base = write_assembly(tmp_path / "base", _prod())
+    head = write_assembly(tmp_path / "head", _prod("production"))
+    floor = round(monthly("ml.m5.large", 1) + PRICES["kms_key"].usd, 2)
+
+    delta = _delta(head, base, capsys)
+
+    assert (delta["production"]["status"], delta["production"]["delta_total_usd"]) == ("new", floor)
+    assert "left_running_usd" not in delta["production"]
+    prod = delta["prod"]
+    assert (prod["status"], prod["delta_total_usd"], prod["lines"], prod["left_running_usd"]) == ("removed", 0.0, [], floor)
+    assert (f"  prod: floor +$0.00/month (compute +$0.00, fixed +$0.00) [removed]\n    removed from the app, still "
+            f"running until deleted by hand: ${floor:,.2f}/month") in _delta(head, base, capsys, "text")
+
+
+def test_a_project_rename_leaves_every_old_stack_running(tmp_path, capsys):
+    """GIVEN the project renamed (new stack names, same account and region) WHEN compared THEN prod moved: its new
+    stacks are the rise, its old ones are left running."""
+    base = write_assembly(tmp_path / "base", _prod())
+    head = write_assembly(tmp_path / "head", _prod(), project="churn-loop")
+
+    delta = _delta(head, base, capsys)["prod"]
+
+    assert (delta["status"], [s["stack"] for s in delta["left_running_stacks"]]) == (
+        "moved", ["mlops-loop-prod-storage", "mlops-loop-prod-serving"])
+    assert delta["delta_total_usd"] == delta["left_running_usd"] > 0
+
+
+def test_a_stack_the_head_still_deploys_is_compared_as_before(tmp_path, capsys):
+    """GIVEN the same stacks on both sides WHEN compared THEN nothing is left running (no such key, no such line)."""
+    base = write_assembly(tmp_path / "base", _prod())
+
+    delta = _delta(base, base, capsys)["prod"]
+
+    assert delta["status"] == "unchanged" and "left_running_usd" not in delta
+    assert "still running" not in _delta(base, base, capsys, "text")
 
 
 def test_json_output_schema(tmp_path, capsys):

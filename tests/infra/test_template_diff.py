@@ -20,6 +20,7 @@ from mlops_loop.tools.template_diff import impact as impact_module
 from mlops_loop.tools.template_diff import (
     CATEGORY_DATA_AT_RISK,
     CATEGORY_IAM,
+    CATEGORY_LEFT_RUNNING,
     CATEGORY_RETENTION,
     CATEGORY_SERVING,
     AssemblyDiff,
@@ -461,22 +462,23 @@ def _stage_manifest(outdir: Path, env: str) -> tuple[Path, dict]:
     return path, json.loads(path.read_text())
 
 
-def test_removed_stack_removes_every_resource_and_flags_its_stateful_ones(assemblies):
+def test_a_stack_removed_from_the_app_is_left_running_not_deleted(assemblies):
+    """GIVEN a stack gone from the head assembly WHEN compared THEN it is removed from the app but left running (`cdk
+    deploy` never deletes a stack): a LEFT RUNNING call-out, none of its resources listed as removed, no DATA AT RISK
+    for its buckets and keys (they are not deleted)."""
     base, head = assemblies
     path, manifest = _stage_manifest(head, "staging")
     storage_id = next(a for a in manifest["artifacts"] if re.fullmatch(r"stagingStorage[0-9A-F]{8}", a))
     del manifest["artifacts"][storage_id]
     path.write_text(json.dumps(manifest))
-    template = json.loads(_template_path(base, "staging", "Storage").read_text())
 
     diff = compare_assemblies(base, head)
     (removed,) = [s for s in diff.stacks if s.status != "unchanged"]
-    assert (removed.stage, removed.artifact_id, removed.status) == ("staging", storage_id, "removed")
-    assert sorted(r.logical_id for r in removed.resources if r.kind == "removed") == sorted(template["Resources"])
-    at_risk = {c.logical_id for c in diff.callouts if c.category == CATEGORY_DATA_AT_RISK}
-    stateful = {lid for lid, r in template["Resources"].items() if r["Type"] in ("AWS::S3::Bucket", "AWS::KMS::Key")}
-    assert stateful and stateful <= at_risk
-    assert diff.counts("staging")["stacks removed"] == 1
+    assert (removed.stage, removed.artifact_id, removed.status, removed.resources) == ("staging", storage_id, "removed", [])
+    (left,) = diff.callouts
+    assert (left.category, left.stage, left.stack, left.logical_id) == (CATEGORY_LEFT_RUNNING, "staging", "Storage", "(stack)")
+    assert left.message.startswith(f"removed from the app, but `cdk deploy` never deletes a stack: {removed.stack_name} in ")
+    assert diff.counts("staging")["stacks removed"] == 1 and diff.counts("staging")["removed"] == 0
 
 
 def test_termination_protection_turned_off_is_a_data_retention_callout(assemblies):

@@ -18,7 +18,10 @@ endpoint exists only once a model version is approved) is counted in the floor a
 deployed"; the "before approval" column leaves it out.
 
 ``--base-assembly DIR`` adds the change per environment against another assembly (e.g. the main
-branch's), the "floor +$X/month" line of a pull-request comment.
+branch's), the "floor +$X/month" line of a pull-request comment. A base stack the assembly no longer
+deploys (same target and stack name) is left running by ``cdk deploy``: it is not subtracted, but listed as
+"removed from the app, still running until deleted by hand: $X/month" (an environment moved to another
+region, account or project name, renamed, or removed).
 
 The assembly must have been synthesized from the working tree as it is now (its source stamp, see
 ``mlops_loop.tools.source_stamp``, matches ``--repo``, by default this checkout); a stale, foreign or

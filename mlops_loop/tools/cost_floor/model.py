@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Optional
+from typing import Any, Optional
 
 
 class NotACloudAssembly(ValueError):
@@ -41,6 +41,10 @@ class EnvironmentFloor:
     fixed_usd: float = 0.0
     fixed_before_approval_usd: float = 0.0
     warnings: list[str] = field(default_factory=list)
+    # The templates this floor was read from (cost_floor.template.Template) and the month it assumed: comparing
+    # two assemblies prices the base stacks the head no longer deploys (left running) apart from the others.
+    templates: list[Any] = field(default_factory=list, repr=False, compare=False)
+    hours_per_month: Optional[float] = field(default=None, repr=False, compare=False)
 
     @property
     def total_usd(self) -> float:

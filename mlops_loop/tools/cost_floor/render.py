@@ -88,6 +88,19 @@ def _env_change(env: dict) -> str:
             f"fixed {_signed(env['delta_fixed_usd'])})")
 
 
+def _left_running(env: dict) -> Optional[str]:
+    """What an environment's delta leaves out of the change because it keeps running: the base stacks the head no
+    longer deploys (``cdk deploy`` never deletes them), with their floor and where they are; None when there are none."""
+    if "left_running_usd" not in env:
+        return None
+    where: dict[str, list[str]] = {}
+    for stack in env["left_running_stacks"]:
+        where.setdefault(stack["environment"], []).append(stack["stack"])
+    stacks = "; ".join(", ".join(names) + (f" in {target}" if target else "") for target, names in where.items())
+    return (f"removed from the app, still running until deleted by hand: ${env['left_running_usd']:,.2f}/month "
+            f"({stacks})")
+
+
 def _line_change(line: dict, arrow: str) -> str:
     """``(<mode>): $base <arrow> $head (+$delta)`` of one delta line."""
     return f"({line['mode']}): {_money(line['base_usd'])} {arrow} {_money(line['head_usd'])} ({_signed(line['delta_usd'])})"
@@ -97,6 +110,9 @@ def _delta_text(delta: list[dict]) -> list[str]:
     out = ["change against the base assembly:"]
     for env in delta:
         out.append(f"  {env['environment']}: {_env_change(env)} [{env['status']}]")
+        left = _left_running(env)
+        if left:
+            out.append(f"    {left}")
         out += [f"    {line['status']:<8} {_line_name(line)} {_line_change(line, '->')}" for line in env["lines"]]
     return out
 
@@ -109,6 +125,9 @@ def render_markdown(
     if delta is not None:
         for env in delta:
             out.append(f"- **{env['environment']}**: {_env_change(env)}")
+            left = _left_running(env)
+            if left:
+                out.append(f"  - :warning: {left}")
             out += [f"  - {line['status']} `{_line_name(line)}` {_line_change(line, '→')}" for line in env["lines"]]
         out.append("")
     out += [

@@ -56,34 +56,65 @@ def floor_report(outdir: str | Path, *, hours_per_month: float = DEFAULT_HOURS_P
     by_stage: dict[str, list[Template]] = {}
     for stack in found:
         by_stage.setdefault(stack.stage, []).append(Template(stack))
-    report = []
-    for stage, templates in by_stage.items():
-        env = EnvironmentFloor(environment=stage, region=regions.get(stage))
-        targets = scalable_targets(templates, env.warnings)
-        compute = [line for tpl in templates for line in endpoint_lines(tpl, targets=targets, hours=hours_per_month)]
-        compute += batch_lines(templates)
-        compute.sort(key=lambda line: (line.label, line.mode, line.variant))
-        fixed, env.fixed_before_approval_usd = fixed_lines(
-            [u for tpl in templates for u in fixed_units(tpl)], hours_per_month
-        )
-        env.lines = compute + fixed
-        env.compute_usd = sum((line.monthly_usd or 0.0 for line in compute), 0.0)
-        env.compute_before_approval_usd = sum(
-            (line.monthly_usd or 0.0 for line in compute if not line.once_deployed), 0.0
-        )
-        env.fixed_usd = sum((line.monthly_usd or 0.0 for line in fixed), 0.0)
-        report.append(env)
-    return report
+    return [_environment_floor(stage, regions.get(stage), templates, hours_per_month) for stage, templates in by_stage.items()]
+
+
+def _environment_floor(stage: str, region: Optional[str], templates: list[Template], hours_per_month: float) -> EnvironmentFloor:
+    """The floor of ``templates``: one environment's stacks (or some of them)."""
+    env = EnvironmentFloor(environment=stage, region=region, templates=list(templates), hours_per_month=hours_per_month)
+    targets = scalable_targets(templates, env.warnings)
+    compute = [line for tpl in templates for line in endpoint_lines(tpl, targets=targets, hours=hours_per_month)]
+    compute += batch_lines(templates)
+    compute.sort(key=lambda line: (line.label, line.mode, line.variant))
+    fixed, env.fixed_before_approval_usd = fixed_lines(
+        [u for tpl in templates for u in fixed_units(tpl)], hours_per_month
+    )
+    env.lines = compute + fixed
+    env.compute_usd = sum((line.monthly_usd or 0.0 for line in compute), 0.0)
+    env.compute_before_approval_usd = sum(
+        (line.monthly_usd or 0.0 for line in compute if not line.once_deployed), 0.0
+    )
+    env.fixed_usd = sum((line.monthly_usd or 0.0 for line in fixed), 0.0)
+    return env
+
+
+def _split_left_running(
+    base: EnvironmentFloor, deployed: set[tuple[str, str]]
+) -> tuple[EnvironmentFloor, Optional[EnvironmentFloor]]:
+    """(the floor of ``base``'s stacks the head still deploys, that of the ones it does not, or None when none).
+
+    ``cdk deploy`` updates a stack of the same target and name and never deletes one the app no longer has:
+    a stack whose environment moved (region, account, project) or was renamed or removed keeps running, and
+    costing, until deleted by hand.
+    """
+    left = [t for t in base.templates if t.deploys_as not in deployed]
+    if not left:
+        return base, None
+    hours = base.hours_per_month or DEFAULT_HOURS_PER_MONTH
+    kept = [t for t in base.templates if t.deploys_as in deployed]
+    return (_environment_floor(base.environment, base.region, kept, hours),
+            _environment_floor(base.environment, base.region, left, hours))
 
 
 def compare(head: list[EnvironmentFloor], base: list[EnvironmentFloor]) -> list[dict]:
     """Per environment (head's order, then environments only in base): the change of each total and
     of every line whose monthly cost changed. A line whose price is unknown on either side has a
-    delta of None."""
+    delta of None.
+
+    The change is against the base stacks the head still deploys. A base stack it does not (its environment
+    moved to another region or account, the project or the environment was renamed, or the environment was
+    removed) keeps running: its floor is not subtracted but reported as ``left_running_usd`` (with its stacks in
+    ``left_running_stacks``), so a moved environment shows the new stacks' floor as a rise, not $0. Status:
+    ``new``, ``removed`` (from the app), ``moved`` (every base stack left running, the head deploys new ones),
+    ``changed`` or ``unchanged``."""
     heads, bases = {e.environment: e for e in head}, {e.environment: e for e in base}
+    deployed = {t.deploys_as for e in head for t in e.templates}
     out = []
     for name in [*heads, *(n for n in bases if n not in heads)]:
         h, b = heads.get(name), bases.get(name)
+        left: Optional[EnvironmentFloor] = None
+        if b is not None:
+            b, left = _split_left_running(b, deployed)
         h_lines = _by_key(h.lines if h else [])
         b_lines = _by_key(b.lines if b else [])
         changed = []
@@ -115,11 +146,15 @@ def compare(head: list[EnvironmentFloor], base: list[EnvironmentFloor]) -> list[
         }
         if b is None or h is None:
             status = "new" if b is None else "removed"
+        elif left is not None and not b.templates:
+            status = "moved"
         else:
-            status = "changed" if changed or any(delta.values()) else "unchanged"
-        out.append(
-            {"environment": name, "status": status, **{f"delta_{k}": v for k, v in delta.items()}, "lines": changed}
-        )
+            status = "changed" if changed or any(delta.values()) or left is not None else "unchanged"
+        entry = {"environment": name, "status": status, **{f"delta_{k}": v for k, v in delta.items()}, "lines": changed}
+        if left is not None:
+            entry["left_running_usd"] = round(left.total_usd, 2)
+            entry["left_running_stacks"] = [{"stack": t.name, "environment": t.stack.environment} for t in left.templates]
+        out.append(entry)
     return out
 
 

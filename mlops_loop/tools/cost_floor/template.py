@@ -26,6 +26,11 @@ class Template:
     def name(self) -> str:
         return self.stack.stack_name
 
+    @property
+    def deploys_as(self) -> tuple[str, str]:
+        """(target ``aws://<account>/<region>``, stack name): the CloudFormation stack this template deploys as."""
+        return self.stack.deploys_as
+
     def value(self, expr: Any) -> Any:
         """The literal value of ``expr`` with every parameter at its default; None when it depends on
         anything only known at deploy time (another resource's attribute, an import, ...)."""

@@ -12,10 +12,14 @@ assembly (e.g. ``cdk.out`` from ``scripts/synth.sh``), which must have been synt
 working tree as it is now (its source stamp, see ``mlops_loop.tools.source_stamp``; ``--allow-stale``
 reads a stale one with a warning). The base assembly is stamped with the base commit. Nothing talks to AWS.
 
+Stacks are matched as ``cdk deploy`` treats them, by target (account and region) and stack name: a stack whose
+target or name changed (a region, account or project change, a renamed environment) is a move, a new stack
+created beside the old one, which is left as it is; a stack the app no longer has is left running, never deleted.
 Per environment and stack it reports resources added / removed / modified / replaced (a modified
 resource whose changed properties include one that causes replacement, as ``@aws-cdk/cloudformation-diff``
--- the comparison ``cdk diff`` runs -- decides from its resource specification), and calls out first: stateful resources whose data is at risk,
-IAM, security-group, KMS and data-retention changes. Exit 0 when the diff was produced (with or
+-- the comparison ``cdk diff`` runs -- decides from its resource specification), and calls out first: stacks
+moved or left running, stateful resources whose data is at risk, serving that stops, IAM, security-group, KMS
+and data-retention changes. Exit 0 when the diff was produced (with or
 without changes), 2 with one message when it could not be (bad ref, not a git repository, base
 that fails to synthesize, head directory that is not an assembly or not synthesized from the working tree).
 
@@ -34,6 +38,8 @@ from .model import (
     CATEGORY_DATA_AT_RISK,
     CATEGORY_IAM,
     CATEGORY_KMS,
+    CATEGORY_LEFT_RUNNING,
+    CATEGORY_MOVED,
     CATEGORY_RETENTION,
     CATEGORY_SECURITY_GROUPS,
     CATEGORY_SERVING,
@@ -45,6 +51,7 @@ from .model import (
     PropertyChange,
     ResourceChange,
     StackDiff,
+    StackLocation,
     TemplateDiffError,
     format_path,
 )
@@ -53,9 +60,9 @@ from .render import GITHUB_COMMENT_LIMIT, render_markdown, render_text
 from .values import describe_change, diff_values, shorten
 
 __all__ = [
-    "AssemblyDiff", "CATEGORIES", "CATEGORY_DATA_AT_RISK", "CATEGORY_IAM", "CATEGORY_KMS", "CATEGORY_RETENTION", "CATEGORY_SERVING",
-    "CATEGORY_SECURITY_GROUPS", "Callout", "GITHUB_COMMENT_LIMIT", "JSON_SEGMENT", "MISSING", "PropertyChange",
-    "ResourceChange", "STATEFUL_TYPES", "StackDiff", "TemplateDiffError", "change_impacts", "check_assembly",
+    "AssemblyDiff", "CATEGORIES", "CATEGORY_DATA_AT_RISK", "CATEGORY_IAM", "CATEGORY_KMS", "CATEGORY_LEFT_RUNNING",
+    "CATEGORY_MOVED", "CATEGORY_RETENTION", "CATEGORY_SERVING", "CATEGORY_SECURITY_GROUPS", "Callout", "GITHUB_COMMENT_LIMIT", "JSON_SEGMENT", "MISSING", "PropertyChange",
+    "ResourceChange", "STATEFUL_TYPES", "StackDiff", "StackLocation", "TemplateDiffError", "change_impacts", "check_assembly",
     "compare_assemblies", "describe_change", "diff_resource", "diff_stack", "diff_values",
     "expand_json_documents", "format_path", "main", "normalise_assets", "render_markdown", "render_text",
     "resolve_ref", "run", "shorten", "strip_commit_stamps", "synthesize_ref", "synthesize_tree",

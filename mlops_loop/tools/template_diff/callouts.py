@@ -1,4 +1,5 @@
-"""The reviewer's call-outs: data at risk, IAM, security groups, KMS and data retention, one rule per category."""
+"""The reviewer's call-outs: stacks moved or left running, data at risk, serving that stops, IAM, security groups,
+KMS and data retention, one rule per category."""
 
 from __future__ import annotations
 
@@ -9,16 +10,20 @@ from .model import (
     CATEGORY_DATA_AT_RISK,
     CATEGORY_IAM,
     CATEGORY_KMS,
+    CATEGORY_LEFT_RUNNING,
+    CATEGORY_MOVED,
     CATEGORY_RETENTION,
     CATEGORY_SECURITY_GROUPS,
     CATEGORY_SERVING,
     JSON_SEGMENT,
     MISSING,
     SERVING_TYPES,
+    STATEFUL_TYPES,
     Callout,
     PropertyChange,
     ResourceChange,
     StackDiff,
+    StackLocation,
 )
 from .values import describe_change
 
@@ -49,6 +54,51 @@ _RETENTION_KEY = re.compile(
 
 def _matches(path: Sequence[str], pattern: re.Pattern) -> bool:
     return any(pattern.search(p) for p in path if not p.startswith("[") and p != JSON_SEGMENT)
+
+
+def _delete_by_hand(old: StackLocation) -> str:
+    """How to delete a stack ``cdk deploy`` leaves behind: with the assembly that still has it, or in CloudFormation.
+
+    After the config change ``cdk destroy '<env>/*'`` selects the head's stacks, so it must be the old commit's
+    assembly (``--app`` takes a synthesized cloud assembly directory)."""
+    protected = "turn its termination protection off first, then " if old.termination_protection else ""
+    where = f" in {old.environment}" if old.environment else ""
+    return (f"{protected}`npx cdk destroy --app <the old commit's cdk.out> '{old.pattern}'`, or delete it in "
+            f"CloudFormation{where}")
+
+
+def moved_callout(stack: StackDiff, *, new: StackLocation, old: StackLocation, resources: dict[str, dict]) -> Callout:
+    """The MOVED call-out of a stack whose target or name changed from ``old`` to ``new``: ``resources`` are the new
+    template's.
+
+    ``cdk deploy`` creates the new stack; it never deletes the old one (nor anything in it), so the replacement
+    and deletion call-outs a resource-by-resource comparison would make are all false here. What a move does
+    mean for a reviewer: the old stack runs and costs on, and the new one starts from nothing.
+    """
+    types = {r.get("Type") for r in resources.values()}
+    count = f"{len(resources)} resource{'' if len(resources) == 1 else 's'}"
+    message = (f"moved to a new stack {new.where} ({count}, all created new); `cdk deploy` leaves "
+               f"the old stack {old.where} as it is (running, costing, its retained data kept). Once the new one "
+               f"serves, delete the old one by hand: {_delete_by_hand(old)}")
+    if types & STATEFUL_TYPES:
+        message += ". Its stateful resources start empty: nothing is copied from the old stack"
+    if "AWS::SageMaker::ModelPackageGroup" in types:
+        message += (". Its model registry starts empty: no model is approved in the new environment until its "
+                    "pipeline runs and a version is approved")
+    if types & (SERVING_TYPES | {"AWS::SageMaker::EndpointConfig"}):
+        message += (". It serves nothing until a version is approved there (no endpoint before that): move callers "
+                    "to it then; the old stack answers them until it is deleted")
+    return Callout(stack.stage, CATEGORY_MOVED, stack.short_name, "(stack)", "AWS::CloudFormation::Stack", message)
+
+
+def left_running_callout(stack: StackDiff, *, old: StackLocation, resources: dict[str, dict]) -> Callout:
+    """The LEFT RUNNING call-out of a stack only the base has, at ``old``: ``resources`` are its (base) template's."""
+    message = (f"removed from the app, but `cdk deploy` never deletes a stack: {old.where} keeps running and "
+               f"costing, its data kept, until deleted by hand: {_delete_by_hand(old)}")
+    if {r.get("Type") for r in resources.values()} & SERVING_TYPES:
+        message += ". Its endpoints keep answering until then"
+    return Callout(stack.stage, CATEGORY_LEFT_RUNNING, stack.short_name, "(stack)", "AWS::CloudFormation::Stack",
+                   message)
 
 
 def callouts_for(stage: str, stack: StackDiff, rc: ResourceChange) -> list[Callout]:

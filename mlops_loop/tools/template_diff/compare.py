@@ -1,4 +1,4 @@
-"""Comparing two cloud assemblies: per stack, resources added, removed, modified or replaced."""
+"""Comparing two cloud assemblies: per stack, resources added, removed, modified or replaced; stacks moved or left."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ from pathlib import Path
 from typing import Optional, Sequence
 
 from ..cloud_assembly import SynthesizedStack, stacks
-from .callouts import callouts_for
+from .callouts import callouts_for, left_running_callout, moved_callout
 from .impact import MAY_REPLACE, NO_CHANGE, WILL_REPLACE, Impact, change_impacts
 from .model import (
     CATEGORY_RETENTION,
@@ -18,6 +18,7 @@ from .model import (
     PropertyChange,
     ResourceChange,
     StackDiff,
+    StackLocation,
     TemplateDiffError,
 )
 from .normalise import expand_json_documents, normalise_assets, strip_commit_stamps
@@ -232,15 +233,88 @@ def _diff_stack(
     return result
 
 
-def compare_assemblies(base: str | Path, head: str | Path, *, environments: Optional[Sequence[str]] = None) -> AssemblyDiff:
-    """Compare two cloud assemblies per environment (stage) and stack (matched by stage + artifact id).
+def _location(stack: SynthesizedStack) -> StackLocation:
+    return StackLocation(stack.stage, stack.artifact_id, stack.stack_name, stack.environment, stack.termination_protection)
 
-    ``environments`` limits the comparison to those stages (default: every stage of either side);
-    a name in neither assembly raises TemplateDiffError.
+
+def _pair_stacks(
+    old: Sequence[SynthesizedStack], new: Sequence[SynthesizedStack]
+) -> list[tuple[Optional[SynthesizedStack], Optional[SynthesizedStack]]]:
+    """(base, head) stacks as ``cdk deploy`` treats them, in base order then the head's new stacks.
+
+    A stack is its target and name (``aws://<account>/<region>`` + stack name): a head stack deploying as a base
+    stack updates it, whatever its environment or artifact is called. A base stack whose target or name changed
+    pairs with the head stack of the same environment and artifact id (a region, account or project change), or,
+    when an environment is gone and another is new, with the stack of the same construct id in it (a renamed
+    environment): such a pair is a move, a new stack beside the old one. Whatever else is left is a stack added
+    to, or removed from, the app.
     """
-    old_stacks = {(s.stage, s.artifact_id): s for s in stacks(base)}
-    new_stacks = {(s.stage, s.artifact_id): s for s in stacks(head)}
-    stages = list(dict.fromkeys([k[0] for k in old_stacks] + [k[0] for k in new_stacks]))
+    heads_by_identity = {s.deploys_as: s for s in new}
+    partner: dict[int, SynthesizedStack] = {}
+    used: set[int] = set()
+    for i, stack in enumerate(old):
+        match = heads_by_identity.get(stack.deploys_as)
+        if match is not None and id(match) not in used:
+            partner[i] = match
+            used.add(id(match))
+    heads_by_artifact = {(s.stage, s.artifact_id): s for s in new if id(s) not in used}
+    for i, stack in enumerate(old):
+        match = heads_by_artifact.get((stack.stage, stack.artifact_id))
+        if i not in partner and match is not None:
+            partner[i] = match
+            used.add(id(match))
+    for gone, new_stage in _renamed_environments(old, new).items():
+        candidates = {s.construct_id: s for s in new if s.stage == new_stage and id(s) not in used}
+        for i, stack in enumerate(old):
+            match = candidates.get(stack.construct_id)
+            if stack.stage == gone and i not in partner and match is not None:
+                partner[i] = match
+                used.add(id(match))
+    pairs: list[tuple[Optional[SynthesizedStack], Optional[SynthesizedStack]]] = [
+        (stack, partner.get(i)) for i, stack in enumerate(old)
+    ]
+    return pairs + [(None, stack) for stack in new if id(stack) not in used]
+
+
+def _renamed_environments(old: Sequence[SynthesizedStack], new: Sequence[SynthesizedStack]) -> dict[str, str]:
+    """Base environment -> the head environment it was renamed to: an environment only the base has, paired with
+    one only the head has and made of the same stacks (construct ids). With several on each side, a pair must
+    also deploy to the same targets; an ambiguous one is left unpaired (its stacks: removed and added)."""
+    def stages(stacks: Sequence[SynthesizedStack]) -> dict[str, tuple[frozenset, frozenset]]:
+        out: dict[str, tuple[set, set]] = {}
+        for s in stacks:
+            ids, targets = out.setdefault(s.stage, (set(), set()))
+            ids.add(s.construct_id)
+            targets.add(s.environment)
+        return {k: (frozenset(ids), frozenset(targets)) for k, (ids, targets) in out.items()}
+
+    old_stages, new_stages = stages(old), stages(new)
+    gone = {k: v for k, v in old_stages.items() if k not in new_stages}
+    fresh = {k: v for k, v in new_stages.items() if k not in old_stages}
+    renamed: dict[str, str] = {}
+    for name, (ids, targets) in gone.items():
+        same = [k for k, (new_ids, _) in fresh.items() if new_ids == ids and k not in renamed.values()]
+        if len(gone) == 1 and len(same) == 1:
+            renamed[name] = same[0]
+            continue
+        same = [k for k in same if fresh[k][1] == targets]
+        if len(same) == 1:
+            renamed[name] = same[0]
+    return renamed
+
+
+def compare_assemblies(base: str | Path, head: str | Path, *, environments: Optional[Sequence[str]] = None) -> AssemblyDiff:
+    """Compare two cloud assemblies per environment (stage) and stack, as ``cdk deploy`` would change them.
+
+    Stacks are matched by where they deploy (target and stack name, see :func:`_pair_stacks`). A stack whose
+    target or name changed, or that moved to a renamed environment, is "moved": every resource is created anew
+    in the new stack and the old one is left as it is (a MOVED call-out, none of the replacement call-outs). A
+    stack only the base has is "removed" from the app, which ``cdk deploy`` never deletes (a LEFT RUNNING
+    call-out). ``environments`` limits the comparison to those stages (default: every stage of either side); a
+    name in neither assembly raises TemplateDiffError.
+    """
+    old_stacks, new_stacks = list(stacks(base)), list(stacks(head))
+    stages = list(dict.fromkeys([s.stage for s in old_stacks] + [s.stage for s in new_stacks]))
     if environments:
         unknown = [e for e in environments if e not in stages]
         if unknown:
@@ -248,22 +322,37 @@ def compare_assemblies(base: str | Path, head: str | Path, *, environments: Opti
                 f"--env {' '.join(unknown)}: not an environment of either assembly; choose from {', '.join(stages)}"
             )
         stages = [s for s in stages if s in environments]
+    pairs = _pair_stacks([s for s in old_stacks if s.stage in stages], [s for s in new_stacks if s.stage in stages])
     result = AssemblyDiff(environments=stages, stacks=[], callouts=[])
-    keys = [k for k in dict.fromkeys(list(old_stacks) + list(new_stacks)) if k[0] in stages]
     undecided: list[_Undecided] = []
-    for key in keys:
-        result.stacks.append(
-            _diff_stack(stage=key[0], artifact_id=key[1], old=old_stacks.get(key), new=new_stacks.get(key), undecided=undecided)
-        )
+    for old, new in pairs:
+        if old is not None and new is not None and old.deploys_as != new.deploys_as:
+            # A new stack beside the old one: everything in it is created, nothing of the old one changes.
+            sd = _diff_stack(stage=new.stage, artifact_id=new.artifact_id, old=None, new=new, undecided=undecided)
+            sd.status, sd.location, sd.moved_from = "moved", _location(new), _location(old)
+        elif new is None:
+            # cdk deploy never deletes a stack the app no longer has: nothing in it changes.
+            sd = StackDiff(stage=old.stage, artifact_id=old.artifact_id, stack_name=old.stack_name, status="removed",
+                           location=_location(old))
+        else:
+            sd = _diff_stack(stage=new.stage, artifact_id=new.artifact_id, old=old, new=new, undecided=undecided)
+        result.stacks.append(sd)
+    # An environment whose stacks all moved to a renamed one is reported under its new name only.
+    result.environments = [s for s in stages if any(sd.stage == s for sd in result.stacks)]
     # One request to cloudformation-diff for the whole comparison (its process answers one request at a time).
     _decide(undecided)
-    for key, sd in zip(keys, result.stacks):
+    for (old, new), sd in zip(pairs, result.stacks):
+        if sd.status == "moved":
+            result.callouts.append(moved_callout(sd, new=_location(new), old=_location(old),
+                                                 resources=new.template.get("Resources", {})))
+        elif sd.status == "removed":
+            result.callouts.append(left_running_callout(sd, old=_location(old), resources=old.template.get("Resources", {})))
         for rc in sd.resources:
-            result.callouts.extend(callouts_for(key[0], sd, rc))
+            result.callouts.extend(callouts_for(sd.stage, sd, rc))
         for change in sd.stack_changes:
             if change.path == ("TerminationProtection",):
                 result.callouts.append(
-                    Callout(key[0], CATEGORY_RETENTION, sd.short_name, "(stack)", "AWS::CloudFormation::Stack",
+                    Callout(sd.stage, CATEGORY_RETENTION, sd.short_name, "(stack)", "AWS::CloudFormation::Stack",
                             f"termination protection turned {'on' if change.new else 'OFF: the stack can be deleted'}")
                 )
     return result

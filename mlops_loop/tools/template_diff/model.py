@@ -53,13 +53,20 @@ def format_path(path: Sequence[str]) -> str:
     return out or "(resource)"
 
 
+CATEGORY_MOVED = "MOVED"
+CATEGORY_LEFT_RUNNING = "LEFT RUNNING"
 CATEGORY_DATA_AT_RISK = "DATA AT RISK"
 CATEGORY_IAM = "IAM"
 CATEGORY_SECURITY_GROUPS = "Security groups"
 CATEGORY_KMS = "KMS"
 CATEGORY_RETENTION = "Data retention"
 CATEGORY_SERVING = "SERVING STOPS"
-CATEGORIES = (CATEGORY_DATA_AT_RISK, CATEGORY_SERVING, CATEGORY_IAM, CATEGORY_SECURITY_GROUPS, CATEGORY_KMS, CATEGORY_RETENTION)
+CATEGORIES = (
+    CATEGORY_MOVED, CATEGORY_LEFT_RUNNING, CATEGORY_DATA_AT_RISK, CATEGORY_SERVING, CATEGORY_IAM,
+    CATEGORY_SECURITY_GROUPS, CATEGORY_KMS, CATEGORY_RETENTION,
+)
+# The categories a reviewer must not miss: marked with a warning sign in the pull-request comment.
+WARNING_CATEGORIES = frozenset({CATEGORY_MOVED, CATEGORY_LEFT_RUNNING, CATEGORY_DATA_AT_RISK, CATEGORY_SERVING})
 
 # Resources callers reach the models through: removing one stops answering them.
 SERVING_TYPES = frozenset({"AWS::SageMaker::Endpoint", "AWS::Lambda::Url", "AWS::SageMaker::InferenceComponent"})
@@ -125,19 +132,55 @@ class ResourceChange:
         return self.kind
 
 
+@dataclass(frozen=True)
+class StackLocation:
+    """Where one side's stack deploys: its environment (stage) and artifact in the app, its CloudFormation name
+    and target (``aws://<account>/<region>``)."""
+
+    stage: str
+    artifact_id: str
+    stack_name: str
+    environment: str
+    termination_protection: bool = False
+
+    @property
+    def where(self) -> str:
+        """``<stack name> in aws://<account>/<region>`` (the name alone when the manifest names no target)."""
+        return f"{self.stack_name} in {self.environment}" if self.environment else self.stack_name
+
+    @property
+    def pattern(self) -> str:
+        """The stack's ``cdk`` selector in its assembly: ``<environment>/<construct id>`` (``prod/Storage``)."""
+        return f"{self.stage}/{construct_id(self.stage, self.artifact_id)}"
+
+
 @dataclass
 class StackDiff:
     stage: str
     artifact_id: str
     stack_name: str
-    status: str  # "added" | "removed" | "changed" | "unchanged"
+    # "added" | "removed" (from the app: left deployed) | "moved" (a new stack elsewhere) | "changed" | "unchanged"
+    status: str
     resources: list[ResourceChange] = field(default_factory=list)
     stack_changes: list[PropertyChange] = field(default_factory=list)  # parameters, conditions, outputs, termination protection
+    # A moved stack's new location and the old one ``cdk deploy`` leaves as it is; a removed stack's old location.
+    location: Optional[StackLocation] = None
+    moved_from: Optional[StackLocation] = None
 
     @property
     def short_name(self) -> str:
         # The construct id (Storage, Training, ...) reads better than the artifact id with its hash.
         return construct_id(self.stage, self.artifact_id)
+
+    @property
+    def status_label(self) -> str:
+        """The status as the listing prints it: a moved or removed stack also says where it is left running."""
+        if self.status == "moved" and self.location and self.moved_from:
+            return (f"moved: a new stack in {self.location.environment or 'its target'}; the old one, "
+                    f"{self.moved_from.where}, is left as it is")
+        if self.status == "removed" and self.location:
+            return f"removed from the app; the stack, {self.location.where}, is left as it is"
+        return self.status
 
 
 @dataclass
@@ -164,9 +207,10 @@ class AssemblyDiff:
         return sorted((c for c in self.callouts if c.stage == stage), key=lambda c: order[c.category])
 
     def counts(self, stage: str) -> dict[str, int]:
-        out = {"stacks added": 0, "stacks removed": 0, "added": 0, "removed": 0, "modified": 0, "replaced": 0}
+        out = {"stacks added": 0, "stacks removed": 0, "stacks moved": 0, "added": 0, "removed": 0, "modified": 0,
+               "replaced": 0}
         for s in self.for_stage(stage):
-            if s.status in ("added", "removed"):
+            if s.status in ("added", "removed", "moved"):
                 out[f"stacks {s.status}"] += 1
             for r in s.resources:
                 out[r.kind] += 1

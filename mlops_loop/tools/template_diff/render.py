@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from .model import AssemblyDiff, CATEGORY_DATA_AT_RISK, CATEGORY_SERVING, ResourceChange
+from .model import WARNING_CATEGORIES, AssemblyDiff, ResourceChange
 from .values import describe_change
 
 
@@ -10,6 +10,8 @@ GITHUB_COMMENT_LIMIT = 65_536
 
 _KIND_MARK = {"added": "+", "removed": "-", "modified": "~", "replaced": "!"}
 _COUNT_COLUMNS = ("stacks added", "stacks removed", "added", "removed", "modified", "replaced", "call-outs")
+# Shown only in a diff where a stack moved (so the table of every other diff stays as it was).
+_MOVED_COLUMN = "stacks moved"
 
 
 def _resource_lines(rc: ResourceChange, *, max_changes: int = 40) -> list[str]:
@@ -42,7 +44,7 @@ def render_text(diff: AssemblyDiff, *, title: str) -> str:
             for c in callouts:
                 out.append(f"    [{c.category}] {c.stack}/{c.logical_id} ({c.resource_type}): {c.message}")
         for sd in changed:
-            out.append(f"  Stack {sd.stack_name} ({sd.artifact_id}): {sd.status}")
+            out.append(f"  Stack {sd.stack_name} ({sd.artifact_id}): {sd.status_label}")
             for rc in sd.resources:
                 out.append(f"    {_KIND_MARK[rc.kind]} {rc.logical_id} ({rc.resource_type}) {rc.label}")
                 out += [f"        {line}" for line in _resource_lines(rc)]
@@ -79,11 +81,14 @@ def render_markdown(diff: AssemblyDiff, *, title: str, limit: int = GITHUB_COMME
     if diff.is_empty:
         head += ["**No changes** in " + ", ".join(f"`{e}`" for e in diff.environments) + ".", "", f"<sub>{_NORMALISATION_NOTE}</sub>"]
         return "\n".join(head) + "\n"
-    head += ["| Environment | " + " | ".join(c.capitalize() for c in _COUNT_COLUMNS) + " |"]
-    head += ["|---" * (len(_COUNT_COLUMNS) + 1) + "|"]
+    columns = _COUNT_COLUMNS
+    if any(s.status == "moved" for s in diff.stacks):
+        columns = columns[:2] + (_MOVED_COLUMN,) + columns[2:]
+    head += ["| Environment | " + " | ".join(c.capitalize() for c in columns) + " |"]
+    head += ["|---" * (len(columns) + 1) + "|"]
     for stage in diff.environments:
         counts = diff.counts(stage)
-        head.append(f"| `{stage}` | " + " | ".join(str(counts[c]) for c in _COUNT_COLUMNS) + " |")
+        head.append(f"| `{stage}` | " + " | ".join(str(counts[c]) for c in columns) + " |")
     head.append("")
     footer = f"\n<sub>{_NORMALISATION_NOTE}</sub>\n"
     reserve = 600  # room for truncation notes and closing tags
@@ -106,7 +111,7 @@ def render_markdown(diff: AssemblyDiff, *, title: str, limit: int = GITHUB_COMME
             lines.append("**Call-outs**")
             lines.append("")
             for c in callouts:
-                mark = ":warning: " if c.category in (CATEGORY_DATA_AT_RISK, CATEGORY_SERVING) else ""
+                mark = ":warning: " if c.category in WARNING_CATEGORIES else ""
                 line = f"- {mark}**{c.category}** `{c.stack}/{c.logical_id}` ({c.resource_type}): {_html(c.message)}"
                 if fits("\n".join(lines) + line) and used + len(line) < budget * 0.6:
                     lines.append(line)
@@ -128,7 +133,7 @@ def render_markdown(diff: AssemblyDiff, *, title: str, limit: int = GITHUB_COMME
             lines += opener
             used += sum(len(x) + 1 for x in opener)
             for sd in changed:
-                block = [f"**{sd.stack_name}** (`{sd.artifact_id}`): {sd.status}", ""]
+                block = [f"**{sd.stack_name}** (`{sd.artifact_id}`): {_html(sd.status_label)}", ""]
                 entries = []
                 for rc in sd.resources:
                     entry = [f"- `{_KIND_MARK[rc.kind]}` `{rc.logical_id}` {rc.resource_type}: **{rc.label}**"]
