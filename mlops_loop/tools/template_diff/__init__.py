@@ -18,8 +18,8 @@ created beside the old one, which is left as it is; a stack the app no longer ha
 Per environment and stack it reports resources added / removed / modified / replaced (a modified
 resource whose changed properties include one that causes replacement, as ``@aws-cdk/cloudformation-diff``
 -- the comparison ``cdk diff`` runs -- decides from its resource specification), and calls out first: stacks
-moved or left running, stateful resources whose data is at risk, serving that stops, IAM, security-group, KMS
-and data-retention changes. Exit 0 when the diff was produced (with or
+moved or left running, stateful resources whose data is at risk, serving that stops, updates that fail (an
+endpoint switched to serverless), IAM, security-group, KMS and data-retention changes. Exit 0 when the diff was produced (with or
 without changes), 2 with one message when it could not be (bad ref, not a git repository, base
 that fails to synthesize, head directory that is not an assembly or not synthesized from the working tree).
 
@@ -43,6 +43,7 @@ from .model import (
     CATEGORY_RETENTION,
     CATEGORY_SECURITY_GROUPS,
     CATEGORY_SERVING,
+    CATEGORY_UPDATE_FAILS,
     JSON_SEGMENT,
     MISSING,
     STATEFUL_TYPES,
@@ -61,7 +62,7 @@ from .values import describe_change, diff_values, shorten
 
 __all__ = [
     "AssemblyDiff", "CATEGORIES", "CATEGORY_DATA_AT_RISK", "CATEGORY_IAM", "CATEGORY_KMS", "CATEGORY_LEFT_RUNNING",
-    "CATEGORY_MOVED", "CATEGORY_RETENTION", "CATEGORY_SERVING", "CATEGORY_SECURITY_GROUPS", "Callout", "GITHUB_COMMENT_LIMIT", "JSON_SEGMENT", "MISSING", "PropertyChange",
+    "CATEGORY_MOVED", "CATEGORY_RETENTION", "CATEGORY_SERVING", "CATEGORY_SECURITY_GROUPS", "CATEGORY_UPDATE_FAILS", "Callout", "GITHUB_COMMENT_LIMIT", "JSON_SEGMENT", "MISSING", "PropertyChange",
     "ResourceChange", "STATEFUL_TYPES", "StackDiff", "StackLocation", "TemplateDiffError", "change_impacts", "check_assembly",
     "compare_assemblies", "describe_change", "diff_resource", "diff_stack", "diff_values",
     "expand_json_documents", "format_path", "main", "normalise_assets", "render_markdown", "render_text",

@@ -1,5 +1,5 @@
-"""The reviewer's call-outs: stacks moved or left running, data at risk, serving that stops, IAM, security groups,
-KMS and data retention, one rule per category."""
+"""The reviewer's call-outs: stacks moved or left running, data at risk, serving that stops, updates that fail, IAM,
+security groups, KMS and data retention, one rule per category."""
 
 from __future__ import annotations
 
@@ -15,6 +15,7 @@ from .model import (
     CATEGORY_RETENTION,
     CATEGORY_SECURITY_GROUPS,
     CATEGORY_SERVING,
+    CATEGORY_UPDATE_FAILS,
     JSON_SEGMENT,
     MISSING,
     SERVING_TYPES,
@@ -101,6 +102,46 @@ def left_running_callout(stack: StackDiff, *, old: StackLocation, resources: dic
                    message)
 
 
+def _serving_mode(endpoint_config: Optional[dict]) -> Optional[str]:
+    """``real-time``, ``serverless`` or ``async`` of an endpoint config as declared (None: not one)."""
+    if not endpoint_config or endpoint_config.get("Type") != "AWS::SageMaker::EndpointConfig":
+        return None
+    props = endpoint_config.get("Properties") or {}
+    variants = props.get("ProductionVariants") or []
+    if any(isinstance(v, dict) and "ServerlessConfig" in v for v in variants):
+        return "serverless"
+    return "async" if "AsyncInferenceConfig" in props else "real-time"
+
+
+def _serving_mode_callouts(rc: ResourceChange, add) -> None:
+    """An endpoint config switching between instance-based (real-time), serverless and async. The endpoint keeps its
+    name (a fixed one here), so CloudFormation updates it in place (UpdateEndpoint) to the new config."""
+    before, after = _serving_mode(rc.before), _serving_mode(rc.after)
+    if before is None or after is None or before == after:
+        return
+    where = "where the endpoint exists (a version approved), "
+    if "async" in (before, after):
+        # InvokeEndpoint is refused by an async endpoint, InvokeEndpointAsync (input in S3) by the others.
+        lost = "InvokeEndpointAsync" if before == "async" else "InvokeEndpoint"
+        calls = ("InvokeEndpoint" if before == "async"
+                 else "InvokeEndpointAsync with the request in S3 (the answer is written to S3)")
+        add(CATEGORY_SERVING,
+            f"{rc.label}: serving mode {before} -> {after}: {where}the endpoint keeps its name but then takes only "
+            f"{calls}: every {lost} caller gets errors from the moment it updates. To keep callers working, serve "
+            f"the {after} mode under a new model name, move callers to its endpoint, then drop this one")
+    if after == "serverless" and before != "serverless":
+        # "Updating a real-time inference endpoint to an on-demand serverless endpoint or a serverless endpoint
+        # with Provisioned Concurrency is currently not supported": Amazon SageMaker AI Developer Guide, "Update a
+        # serverless endpoint" (https://docs.aws.amazon.com/sagemaker/latest/dg/serverless-endpoints-update.html);
+        # an async endpoint runs on instances the same way. Only this direction is documented as refused, so
+        # serverless -> instances gets no call-out (it is one way: going back later is this direction).
+        add(CATEGORY_UPDATE_FAILS,
+            f"{rc.label}: serving mode {before} -> serverless: SageMaker does not update an instance-based endpoint "
+            f"to serverless, so {where}this deploy fails and CloudFormation rolls the stack back (the endpoint "
+            f"keeps serving {before}). Serve it serverless under a new model name instead (its own endpoint and "
+            "registry group: approve a version there, move callers, then drop this name)")
+
+
 def callouts_for(stage: str, stack: StackDiff, rc: ResourceChange) -> list[Callout]:
     out = []
 
@@ -135,6 +176,9 @@ def callouts_for(stage: str, stack: StackDiff, rc: ResourceChange) -> list[Callo
             add(CATEGORY_DATA_AT_RISK, f"{rc.label}: {what}. A feature group only takes added features, so this update "
                                        "fails: keep the feature declared (models may stop using it), or declare the "
                                        "changed dataset under a new name (a new feature group, filled by the next ETL run)")
+
+    if rc.kind in ("modified", "replaced"):
+        _serving_mode_callouts(rc, add)
 
     if rc.resource_type in SERVING_TYPES and rc.kind == "removed":
         add(CATEGORY_SERVING, f"{rc.label}: removed; its callers get errors from the moment the stack updates (a model "

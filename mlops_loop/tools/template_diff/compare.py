@@ -67,6 +67,8 @@ def _value_change(logical_id: str, *, old: dict, new: dict) -> Optional[Resource
         changes=changes,
         deletion_policy=deletion,
         update_replace_policy=update_replace,
+        before=old,
+        after=new,
     )
     if old.get("Type") != new.get("Type"):
         change.kind, change.replacement = "replaced", "yes"
@@ -198,7 +200,7 @@ def _diff_stack(
         old_resource, new_resource = removed.pop(old_id), added.pop(new_id)
         rc = _value_change(new_id, old=old_resource, new=new_resource)
         deletion, update_replace = _policies(old_resource)
-        rc = rc or ResourceChange(new_id, new_resource["Type"], "replaced")
+        rc = rc or ResourceChange(new_id, new_resource["Type"], "replaced", before=old_resource, after=new_resource)
         rc.kind, rc.replacement, rc.renamed_from = "replaced", "yes", old_id
         rc.deletion_policy, rc.update_replace_policy = deletion, update_replace
         rc.replacement_reasons.insert(0, f"logical ID changed from {old_id}: CloudFormation deletes {old_id} and creates {new_id}")

@@ -56,17 +56,20 @@ def format_path(path: Sequence[str]) -> str:
 CATEGORY_MOVED = "MOVED"
 CATEGORY_LEFT_RUNNING = "LEFT RUNNING"
 CATEGORY_DATA_AT_RISK = "DATA AT RISK"
+CATEGORY_UPDATE_FAILS = "UPDATE FAILS"
 CATEGORY_IAM = "IAM"
 CATEGORY_SECURITY_GROUPS = "Security groups"
 CATEGORY_KMS = "KMS"
 CATEGORY_RETENTION = "Data retention"
 CATEGORY_SERVING = "SERVING STOPS"
 CATEGORIES = (
-    CATEGORY_MOVED, CATEGORY_LEFT_RUNNING, CATEGORY_DATA_AT_RISK, CATEGORY_SERVING, CATEGORY_IAM,
+    CATEGORY_MOVED, CATEGORY_LEFT_RUNNING, CATEGORY_DATA_AT_RISK, CATEGORY_SERVING, CATEGORY_UPDATE_FAILS, CATEGORY_IAM,
     CATEGORY_SECURITY_GROUPS, CATEGORY_KMS, CATEGORY_RETENTION,
 )
 # The categories a reviewer must not miss: marked with a warning sign in the pull-request comment.
-WARNING_CATEGORIES = frozenset({CATEGORY_MOVED, CATEGORY_LEFT_RUNNING, CATEGORY_DATA_AT_RISK, CATEGORY_SERVING})
+WARNING_CATEGORIES = frozenset(
+    {CATEGORY_MOVED, CATEGORY_LEFT_RUNNING, CATEGORY_DATA_AT_RISK, CATEGORY_SERVING, CATEGORY_UPDATE_FAILS}
+)
 
 # Resources callers reach the models through: removing one stops answering them.
 SERVING_TYPES = frozenset({"AWS::SageMaker::Endpoint", "AWS::Lambda::Url", "AWS::SageMaker::InferenceComponent"})
@@ -110,6 +113,10 @@ class ResourceChange:
     deletion_policy: str = "Delete"
     update_replace_policy: str = "Delete"
     notes: list[str] = field(default_factory=list)
+    # The resource as the base and the head template declare it (a modified or replaced one): for rules that
+    # judge a property as a whole rather than the values that changed in it (an endpoint config's serving mode).
+    before: Optional[dict] = field(default=None, repr=False, compare=False)
+    after: Optional[dict] = field(default=None, repr=False, compare=False)
 
     @property
     def stateful(self) -> bool:
