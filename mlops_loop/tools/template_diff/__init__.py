@@ -36,6 +36,7 @@ from .git_synth import check_assembly, resolve_ref, synthesize_ref, synthesize_t
 from .model import (
     CATEGORIES,
     CATEGORY_DATA_AT_RISK,
+    CATEGORY_GOVERNANCE,
     CATEGORY_IAM,
     CATEGORY_KMS,
     CATEGORY_LEFT_RUNNING,
@@ -62,7 +63,8 @@ from .values import describe_change, diff_values, shorten
 
 __all__ = [
     "AssemblyDiff", "CATEGORIES", "CATEGORY_DATA_AT_RISK", "CATEGORY_IAM", "CATEGORY_KMS", "CATEGORY_LEFT_RUNNING",
-    "CATEGORY_MOVED", "CATEGORY_RETENTION", "CATEGORY_SERVING", "CATEGORY_SECURITY_GROUPS", "CATEGORY_UPDATE_FAILS", "Callout", "GITHUB_COMMENT_LIMIT", "JSON_SEGMENT", "MISSING", "PropertyChange",
+    "CATEGORY_MOVED", "CATEGORY_RETENTION", "CATEGORY_SERVING", "CATEGORY_SECURITY_GROUPS", "CATEGORY_UPDATE_FAILS", "CATEGORY_GOVERNANCE",
+    "Callout", "GITHUB_COMMENT_LIMIT", "JSON_SEGMENT", "MISSING", "PropertyChange",
     "ResourceChange", "STATEFUL_TYPES", "StackDiff", "StackLocation", "TemplateDiffError", "change_impacts", "check_assembly",
     "compare_assemblies", "describe_change", "diff_resource", "diff_stack", "diff_values",
     "expand_json_documents", "format_path", "main", "normalise_assets", "render_markdown", "render_text",

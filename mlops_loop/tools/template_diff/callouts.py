@@ -1,5 +1,6 @@
-"""The reviewer's call-outs: stacks moved or left running, data at risk, serving that stops, updates that fail, IAM,
-security groups, KMS and data retention, one rule per category."""
+"""The reviewer's call-outs: stacks moved or left running, data at risk, serving that stops, updates that fail,
+governance (a loosened gate, approval no longer asked, network isolation off), IAM, security groups, KMS and data
+retention, one rule per category."""
 
 from __future__ import annotations
 
@@ -8,6 +9,7 @@ from typing import Optional, Sequence
 
 from .model import (
     CATEGORY_DATA_AT_RISK,
+    CATEGORY_GOVERNANCE,
     CATEGORY_IAM,
     CATEGORY_KMS,
     CATEGORY_LEFT_RUNNING,
@@ -27,6 +29,11 @@ from .model import (
     StackLocation,
 )
 from .values import describe_change
+from ...training.names import GATE_PARAMETERS, PARAM_APPROVAL_STATUS
+from pipeline_code.core.thresholds import THRESHOLDS
+
+# Gate parameter name (the pipeline's) -> its threshold, for which way is looser.
+_GATE_THRESHOLDS = {GATE_PARAMETERS[t.field]: t for t in THRESHOLDS}
 
 
 # Property names (any depth) whose change belongs to a call-out category.
@@ -142,6 +149,28 @@ def _serving_mode_callouts(rc: ResourceChange, add) -> None:
             "registry group: approve a version there, move callers, then drop this name)")
 
 
+def _governance_callouts(rc: ResourceChange, add) -> None:
+    """The promotion gate loosened (a gate parameter's default), registration no longer pending a human approval,
+    network isolation turned off: changes that weaken a control without touching IAM."""
+    for c in rc.changes:
+        if c.asset_only or not c.path or c.path[-1] not in ("DefaultValue", "EnableNetworkIsolation"):
+            continue
+        if c.path[-1] == "EnableNetworkIsolation":
+            if c.old is True and c.new is not True:
+                add(CATEGORY_GOVERNANCE, f"{rc.label}: {c.dotted}: network isolation turned off: its container may "
+                                         "now reach the network")
+            continue
+        name = c.path[-2].removeprefix("[Name=").removesuffix("]") if len(c.path) >= 2 else ""
+        if name == PARAM_APPROVAL_STATUS and c.old == "PendingManualApproval" and c.new != c.old:
+            add(CATEGORY_GOVERNANCE, f"{rc.label}: versions are now registered {c.new} ({c.dotted}): no human approves "
+                                     "them before they serve")
+        threshold = _GATE_THRESHOLDS.get(name)
+        if threshold is not None and isinstance(c.old, (int, float)) and isinstance(c.new, (int, float)) and \
+                threshold.looser(float(c.new), float(c.old)):
+            add(CATEGORY_GOVERNANCE, f"{rc.label}: promotion gate loosened: {name} {c.old:g} -> {c.new:g} "
+                                     f"({threshold.help}); more challengers pass")
+
+
 def callouts_for(stage: str, stack: StackDiff, rc: ResourceChange) -> list[Callout]:
     out = []
 
@@ -179,6 +208,7 @@ def callouts_for(stage: str, stack: StackDiff, rc: ResourceChange) -> list[Callo
 
     if rc.kind in ("modified", "replaced"):
         _serving_mode_callouts(rc, add)
+        _governance_callouts(rc, add)
 
     if rc.resource_type in SERVING_TYPES and rc.kind == "removed":
         add(CATEGORY_SERVING, f"{rc.label}: removed; its callers get errors from the moment the stack updates (a model "
