@@ -581,6 +581,34 @@ def test_base_that_fails_to_synthesize_exits_2_with_its_stderr_and_leaves_no_wor
     assert _git(repo, "worktree", "list").count("\n") == 1  # the temporary worktree is gone
 
 
+def test_a_base_the_nag_packs_refuse_names_each_rule_and_where_not_a_traceback(tmp_path, capsys, synthesized):
+    # GIVEN a commit whose synthesis cdk-nag refuses (its app writes the validation report CDK writes, then fails)
+    repo = tmp_path / "repo"
+    repo.mkdir()
+    _git(repo, "init", "-q")
+    report = {"title": "Validation Report", "pluginReports": [{"summary": {"pluginName": "cdk-nag", "status": "failure"},
+              "violations": [{"ruleName": "NIST.800.53.R5-LambdaFunctionPublicAccessProhibited", "description": "...",
+                              "violatingConstructs": [{"constructPath": "prod/Serving/ChurnById/Url",
+                                                       "resourceLogicalId": "ChurnByIdUrl", "locations": []}]}]}]}
+    (repo / "app.py").write_text(
+        "import json, os, sys\n"
+        f"open(os.path.join(os.environ['CDK_OUTDIR'], 'validation-report.json'), 'w').write({json.dumps(report)!r})\n"
+        "print('jsii traceback line', file=sys.stderr)\n"
+        "print('RuntimeError: ValidationFailed: Validation failed. A copy of this report can be found in: x', file=sys.stderr)\n"
+        "sys.exit(1)\n")
+    _git(repo, "add", "app.py")
+    _git(repo, "commit", "-q", "-m", "public url")
+    # WHEN it is the base of a diff
+    code = main(["--repo", str(repo), "--base", "HEAD", "--head-assembly", str(synthesized.outdir), "--allow-stale"])
+    err = capsys.readouterr().err
+    # THEN the error names the rule and the construct, and says how to fix or acknowledge it
+    assert code == 2
+    assert ("base ref 'HEAD' (" in err and "fails the cdk-nag packs (1 unacknowledged finding(s)): "
+            "NIST.800.53.R5-LambdaFunctionPublicAccessProhibited on prod/Serving/ChurnById/Url; fix the resource, or "
+            "acknowledge the rule with its reason (mlops_loop/nag.py)") in err
+    assert "jsii traceback line" not in err
+
+
 # ---------------------------------------------------------------------------------------------
 # End to end: real git worktree and synthesis (2 synths)
 # ---------------------------------------------------------------------------------------------

@@ -17,7 +17,7 @@ import yaml
 from ... import content_cache
 from .. import source_stamp
 from ...packaging import REPO_ROOT
-from ..cloud_assembly import stacks
+from ..cloud_assembly import nag_violations, stacks
 from .model import TemplateDiffError
 
 
@@ -113,9 +113,24 @@ def synthesize_tree(
     except subprocess.TimeoutExpired as error:
         raise TemplateDiffError(f"{label} did not synthesize within {SYNTH_TIMEOUT_SECONDS} s") from error
     if proc.returncode != 0 or not (outdir / "manifest.json").exists():
+        findings = nag_violations(outdir)
+        if findings:
+            # The packs refused it: name each rule and where, not jsii's traceback and a report path about to be deleted.
+            named = "; ".join(f"{v.get('ruleName')} on {_violating(v)}" for v in findings[:5])
+            more = f"; and {len(findings) - 5} more" if len(findings) > 5 else ""
+            raise TemplateDiffError(
+                f"{label} fails the cdk-nag packs ({len(findings)} unacknowledged finding(s)): {named}{more}; fix the "
+                "resource, or acknowledge the rule with its reason (mlops_loop/nag.py); `bash scripts/synth.sh` says the same")
         tail = "\n".join((proc.stderr or proc.stdout).strip().splitlines()[-STDERR_TAIL_LINES:])
         raise TemplateDiffError(f"{label} fails to synthesize (python app.py exit {proc.returncode}); last lines:\n{tail}")
     return outdir
+
+
+def _violating(violation: dict) -> str:
+    """Where a cdk-nag finding is: the construct paths of its resources (their logical ids when no path is given)."""
+    places = [c.get("constructPath") or c.get("resourceLogicalId") or "?" for c in violation.get("violatingConstructs")
+              or violation.get("violatingResources") or []]
+    return ", ".join(places[:3]) + (f" and {len(places) - 3} more" if len(places) > 3 else "") if places else "?"
 
 
 def synthesize_ref(repo: Path, *, ref: str, outdir: Path, environments: Optional[Sequence[str]] = None) -> Path:
