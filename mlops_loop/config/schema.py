@@ -30,7 +30,7 @@ from .schedules import check_cron, check_daily, check_scheduler_expression
 from .serving import ById, MultiModelEndpointConfig, ServingConfig, check_endpoint_name, compiled_for_inferentia2, inferentia2_types
 
 # An IAM role (any path) or user that may assume the approver role.
-APPROVER_ARN = re.compile(r"^arn:aws[a-z-]*:iam::\d{12}:(role|user)/[\w+=,.@/-]{1,512}$")
+APPROVER_ARN = re.compile(r"^arn:aws[a-z-]*:iam::\d{12}:(role|user)/[\w+=,.@/*-]{1,512}$")
 
 _NAME = re.compile(NAME_PATTERN)
 
@@ -239,7 +239,8 @@ class EnvironmentConfig(StrictModel):
         for arn in value:
             if not APPROVER_ARN.match(arn):
                 raise ValueError(f"{arn!r} is not the ARN of an IAM role or user (arn:aws:iam::<12-digit account>:role/<name> "
-                                 "or :user/<name>); an SSO user approves through its permission set's role")
+                                 "or :user/<name>, * allowed in the name); an SSO user approves through its permission "
+                                 "set's role, e.g. role/aws-reserved/sso.amazonaws.com/AWSReservedSSO_<permission set>_*")
         if len(set(value)) != len(value):
             raise ValueError("lists an approver twice")
         return value

@@ -30,6 +30,32 @@ PIPELINE_CHANGING_ACTIONS = (
 )
 
 
+_MFA = {"Bool": {"aws:MultiFactorAuthPresent": "true"}}
+
+
+def _approver_principal(account: str, approvers: Sequence[str]) -> iam.IPrincipal:
+    """Who may assume the approver role. Named approvers are matched by ``aws:PrincipalArn`` (a pattern survives IAM
+    Identity Center re-creating a permission set's role under a new suffix): IAM users with MFA; roles without the
+    MFA key, which federated and Identity Center sessions do not carry (their identity provider asks for MFA). With
+    none named: any principal of ``account`` with MFA."""
+    if not approvers:
+        return iam.AccountPrincipal(account).with_conditions(_MFA)
+    statements = []
+    for (owner, kind), arns in sorted(_by_account_and_kind(approvers).items()):
+        statements.append(iam.AccountPrincipal(owner).with_conditions(
+            {"ArnLike": {"aws:PrincipalArn": arns}, **(_MFA if kind == "user" else {})}))
+    return iam.CompositePrincipal(*statements)
+
+
+def _by_account_and_kind(arns: Sequence[str]) -> dict[tuple[str, str], list[str]]:
+    """``arn:aws:iam::<account>:<role|user>/<name>`` grouped by account and kind, in the given order."""
+    out: dict[tuple[str, str], list[str]] = {}
+    for arn in arns:
+        account, resource = arn.split(":")[4], arn.split(":", 5)[5]
+        out.setdefault((account, resource.split("/", 1)[0]), []).append(arn)
+    return out
+
+
 class ModelRegistry(Construct):
     """One model package group per model (``<prefix>-<model>``) and an approver role.
 
@@ -57,8 +83,8 @@ class ModelRegistry(Construct):
     ) -> None:
         """``models`` maps each model name to its description; ``card_key`` encrypts the versions' model cards
         (the pipeline's data key), which the approver reads and updates when reviewing them; ``approvers`` (IAM role
-        or user ARNs) are who may assume the approver role, with MFA (default: any principal of this account whose
-        own policies allow it)."""
+        or user ARNs, ``*`` allowed in the name) are who may assume the approver role (default: any principal of this
+        account whose own policies allow it, with MFA)."""
         super().__init__(scope, construct_id)
         stack = Stack.of(self)
         self.groups: dict[str, sagemaker.CfnModelPackageGroup] = {}
@@ -75,14 +101,12 @@ class ModelRegistry(Construct):
             self.groups[model] = group
             self.group_names[model] = name
 
-        mfa = {"Bool": {"aws:MultiFactorAuthPresent": "true"}}
         self.approver_role = iam.Role(
             self,
             "ApproverRole",
             role_name=f"{name_prefix}-model-approver",
             description="Approves or rejects model package versions; cannot train, register or edit pipelines",
-            assumed_by=iam.CompositePrincipal(*[iam.ArnPrincipal(arn).with_conditions(mfa) for arn in approvers])
-            if approvers else iam.AccountPrincipal(stack.account).with_conditions(mfa),
+            assumed_by=_approver_principal(stack.account, approvers),
         )
         access = AccessPolicy(
             self, "ApproverAccess", role=self.approver_role, description="Model approval only"
@@ -114,7 +138,9 @@ class ModelRegistry(Construct):
              for m in self.groups],
             wildcard_reason="One model card per registered version, named <group>-v<version> at run time.",
         )
-        access.allow_key("ReviewModelCardsKey", card_key)
+        # Through SageMaker only (the cards' API): the same key encrypts the lake, which the approver may not read.
+        access.allow("ReviewModelCardsKey", ["kms:Decrypt", "kms:DescribeKey", "kms:Encrypt", "kms:GenerateDataKey"],
+                     [card_key.key_arn], conditions={"StringEquals": {"kms:ViaService": f"sagemaker.{stack.region}.amazonaws.com"}})
         # The rollback command shows which version serves (the serving stack's parameter).
         access.allow(
             "ReadServingStack",

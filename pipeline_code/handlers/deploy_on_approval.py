@@ -86,8 +86,6 @@ CAPABILITIES = ["CAPABILITY_IAM", "CAPABILITY_NAMED_IAM"]
 BROKEN_STATUSES = ("Failed", "Deleting")
 _TOKEN_UNSAFE = re.compile(r"[^A-Za-z0-9-]")
 _NO_UPDATES = "No updates are to be performed"
-# Stack statuses (and resource statuses) that mean an update did not take: it failed, or it was rolled back.
-_FAILED_MARKERS = ("ROLLBACK", "FAILED")
 # Stack events read, at most, looking for the last rollout of an approval (newest first; 100 per page).
 MAX_EVENT_PAGES = 20
 # How long a busy stack is left alone before the group is reconciled again (see wait()).
@@ -177,8 +175,7 @@ def select_desired(versions: Iterable[Version]) -> Optional[Version]:
 
     Ties on the approval time (millisecond resolution) go to the higher version number.
     """
-    candidates = [v for v in versions if v.approval == "Approved" and v.status == "Completed"]
-    return max(candidates, key=lambda v: (_aware(v.approved_at), v.version), default=None)
+    return next(iter(_approved(versions)), None)
 
 
 def problems(version: Version, group: str, *, require_approved: bool = True) -> List[str]:
@@ -280,36 +277,59 @@ def client_token(version: Version, stack_updated: Optional[dt.datetime] = None) 
 
 def failed_rollout(cloudformation: Any, stack: str, version: Version) -> Optional[Dict[str, Any]]:
     """The failure of this approval's rollout of ``version``, if CloudFormation rolled it back: ``{"at", "status",
-    "reason"}`` of its first failed event (None when no update for this approval was made, or it succeeded).
+    "reason", "resource"}`` of the operation's first failed resource event (None when no update for this approval was
+    made, or it succeeded).
 
     Every event of one stack operation carries the operation's client request token, and the handler's tokens name
     the group, the version and the approval time (:func:`client_token`), so the stack's events since the approval
     tell exactly whether an update for this approval ran and whether it failed, whatever other updates (other
-    models, ``cdk deploy``) came after it. At most :data:`MAX_EVENT_PAGES` pages are read (events are newest first;
-    reading stops at the approval time).
+    models, ``cdk deploy``) came after it. The stack's own status decides (a rollback, or UPDATE_FAILED): a resource
+    failing to delete during the cleanup of an update that succeeded is no failed rollout. Events are newest first;
+    reading stops at the approval time, or after :data:`MAX_EVENT_PAGES` pages - then the attempt cannot be ruled
+    out, and the version counts as failed (held for a new decision rather than rolled out again unseen).
     """
     prefix = client_token(version)
     since = _aware(version.approved_at)
-    failure: Optional[Dict[str, Any]] = None
+    stack_failed: Optional[Mapping[str, Any]] = None
+    first_failure: Optional[Mapping[str, Any]] = None
     kwargs: Dict[str, Any] = {"StackName": stack}
+
+    def outcome() -> Optional[Dict[str, Any]]:
+        if stack_failed is None:
+            return None
+        event = first_failure or stack_failed
+        when = event.get("Timestamp")
+        return {"at": _aware(when).isoformat() if isinstance(when, dt.datetime) else None,
+                "status": event.get("ResourceStatus") or "", "reason": event.get("ResourceStatusReason") or "",
+                "resource": event.get("LogicalResourceId")}
+
     for _ in range(MAX_EVENT_PAGES):
         page = cloudformation.describe_stack_events(**kwargs)
         for event in page.get("StackEvents", []):
             when = event.get("Timestamp")
             if isinstance(when, dt.datetime) and _aware(when) < since:
-                return failure
+                return outcome()
             token = event.get("ClientRequestToken") or ""
             if token != prefix and not token.startswith(prefix + "-s"):
                 continue
             status = event.get("ResourceStatus") or ""
-            if any(marker in status for marker in _FAILED_MARKERS):
-                # Newest first: the last one seen is the first failure of the operation.
-                failure = {"at": _aware(when).isoformat() if isinstance(when, dt.datetime) else None, "status": status,
-                           "reason": event.get("ResourceStatusReason") or "", "resource": event.get("LogicalResourceId")}
+            if event.get("ResourceType") == "AWS::CloudFormation::Stack" and event.get("LogicalResourceId") == stack:
+                if "ROLLBACK" in status or status == "UPDATE_FAILED":
+                    stack_failed = event
+            elif status.endswith("_FAILED"):
+                first_failure = event  # newest first: the last one seen is the operation's first
         if not page.get("NextToken"):
-            return failure
+            return outcome()
         kwargs["NextToken"] = page["NextToken"]
-    return failure
+    return outcome() or {"at": None, "status": "unknown", "resource": stack,
+                         "reason": f"the stack's events since the approval run past {MAX_EVENT_PAGES} pages, so an attempt "
+                                   "that failed cannot be ruled out"}
+
+
+def _approved(versions: Iterable[Version]) -> List[Version]:
+    """The versions that may serve, the one approved last first (:func:`select_desired`'s order)."""
+    candidates = [v for v in versions if v.approval == "Approved" and v.status == "Completed"]
+    return sorted(candidates, key=lambda v: (_aware(v.approved_at), v.version), reverse=True)
 
 
 # --- the handler ----------------------------------------------------------------------------------------
@@ -510,15 +530,28 @@ def reconcile(
 
     failed = failed_rollout(cloudformation, stack, desired)
     if failed is not None:
+        held = desired
         reason = (
-            f"v{desired.version}'s rollout for this approval failed ({failed['resource']}: {failed['status']}"
+            f"v{held.version}'s rollout for this approval failed ({failed['resource']}: {failed['status']}"
             f"{' - ' + failed['reason'] if failed['reason'] else ''}; {failed['at']}) and CloudFormation rolled it back: "
-            f"it is not retried until someone decides again. Re-approve v{desired.version} to retry it, or reject it "
-            f"(or approve another version) to move on; {_label(serving_arn)} keeps serving"
+            f"it is not retried until someone decides again (re-approve v{held.version} to retry it, or reject it or "
+            "approve another version to move on)"
         )
-        if "action" not in seen:  # a registry event of this group, not a settled-stack or retry reconcile: tell people
-            notify(f"v{desired.version} held after its failed rollout", reason + ".")
-        return {**base, "deployed": False, "outcome": "held", "reason": reason, "failed_rollout": failed}
+        # The serving version rejected meanwhile: the one approved last before the held one serves instead.
+        serving_approved = any(v.arn == serving_arn for v in _approved(versions))
+        fallback = None if serving_approved else next(
+            (v for v in _approved(versions)[1:] if not problems(v, group) and failed_rollout(cloudformation, stack, v) is None),
+            None)
+        if fallback is None:
+            reason += (f"; {_label(serving_arn)} keeps serving" if serving_approved else
+                       f"; {_label(serving_arn)} keeps serving although it is no longer approved: no other approved "
+                       "version can serve")
+            if "action" not in seen:  # a registry event of this group, not a settled-stack or retry reconcile: tell people
+                notify(f"v{held.version} held after its failed rollout", reason + ".")
+            return {**base, "deployed": False, "outcome": "held", "reason": reason, "failed_rollout": failed}
+        base["held"] = {"version": held.version, "reason": reason}
+        desired = fallback
+        base["desired"] = _brief(desired)
 
     untrusted = verify_artifact(s3, desired)
     if untrusted:
@@ -565,7 +598,8 @@ def reconcile(
         rollout = "CloudFormation runs the blue/green rollout and rolls back on alarm."
     notify(
         f"deploying v{desired.version} (was {_label(serving_arn)})",
-        f"Updating {stack}: {parameter} {_label(serving_arn)} -> v{desired.version} ({desired.arn}). {rollout}",
+        f"Updating {stack}: {parameter} {_label(serving_arn)} -> v{desired.version} ({desired.arn}). {rollout}"
+        + (f" The version approved last is held: {base['held']['reason']}." if "held" in base else ""),
     )
     return {
         **base,

@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import math
 from typing import Any, Dict, List, Mapping, Optional
 
 ALLOWANCE = 0.5
@@ -37,13 +38,16 @@ def fingerprint(statistics: Mapping[str, Any]) -> str:
 
 def update(previous: Optional[Mapping[str, Any]], scores: Mapping[str, Optional[float]], baseline: str) -> Dict[str, Any]:
     """The ``cumulative_drift`` section of this run from the previous run's section (or None) and this window's
-    drift scores per feature (``PREDICTION`` for the predictions; None = not scored this window: unchanged)."""
+    drift scores per feature (``PREDICTION`` for the predictions; None or NaN = not scored this window: unchanged)."""
     before: Mapping[str, Any] = {}
     reset = None
     if previous is None:
         reset = "no earlier report: the cumulative detector starts"
     elif previous.get("baseline") != baseline:
         reset = "the baseline changed (a new version serves): the cumulative detector restarts"
+    elif (previous.get("allowance"), previous.get("cap"), previous.get("decision")) != (ALLOWANCE, CAP, DECISION):
+        # Sums kept under another rule (before windows were capped, say) would carry that rule's alarms forward.
+        reset = "the cumulative detector's rule changed since the earlier report: it restarts"
     else:
         before = previous.get("features") or {}
     features: Dict[str, Any] = {}
@@ -51,7 +55,7 @@ def update(previous: Optional[Mapping[str, Any]], scores: Mapping[str, Optional[
         prior = before.get(name) or {}
         statistic = float(prior.get("statistic") or 0.0)
         windows = int(prior.get("windows") or 0)
-        if score is not None:
+        if score is not None and math.isfinite(float(score)):  # NaN: not scored, never a reset of the sum
             statistic = max(0.0, statistic + min(float(score), CAP) - ALLOWANCE)
             windows += 1
         features[name] = {"statistic": statistic, "windows": windows, "drifted": statistic >= DECISION}

@@ -43,6 +43,7 @@ from __future__ import annotations
 import argparse
 import datetime as dt
 import json
+import math
 import os
 import shutil
 import sys
@@ -396,7 +397,7 @@ def _gate_policy(text: str) -> Dict[str, float]:
         raise argparse.ArgumentTypeError(f"not JSON: {exc}") from None
     known = {t.field for t in THRESHOLDS}
     if not isinstance(value, dict) or not value or any(k not in known for k in value) or any(
-            isinstance(v, bool) or not isinstance(v, (int, float)) for v in value.values()):
+            isinstance(v, bool) or not isinstance(v, (int, float)) or not math.isfinite(v) for v in value.values()):
         raise argparse.ArgumentTypeError(f"expected a JSON object of numbers keyed by {', '.join(sorted(known))}, got {text!r}")
     return {k: float(v) for k, v in value.items()}
 

@@ -1122,8 +1122,8 @@ def test_a_version_whose_rollout_was_rolled_back_is_held_until_someone_decides_a
     assert decision["reason"].startswith(
         "v2's rollout for this approval failed (ChurnEndpoint: UPDATE_FAILED - Rollback alarm ChurnRollback5xx in ALARM; ")
     assert decision["reason"].endswith(
-        "and CloudFormation rolled it back: it is not retried until someone decides again. Re-approve v2 to retry it, or "
-        "reject it (or approve another version) to move on; v1 keeps serving")
+        "and CloudFormation rolled it back: it is not retried until someone decides again (re-approve v2 to retry it, "
+        "or reject it or approve another version to move on); v1 keeps serving")
     assert decision["failed_rollout"]["status"] == "UPDATE_FAILED"
     # AND people hear of it once for a registry event of the group, not on every settled-stack reconcile
     assert aws.notices() == (["mlops-loop-prod-churn: v2 held after its failed rollout"]
@@ -1152,3 +1152,60 @@ def test_a_rolled_back_update_of_another_approval_or_model_does_not_hold_the_ver
     set_approval(aws, v3, "Approved")
     decision = run(aws, state_change(v3))
     assert decision["outcome"] == "deploying" and aws.parameters()["ChurnModelPackageArn"] == v3
+
+
+def test_rejecting_the_serving_version_while_the_one_approved_before_it_is_held_serves_the_last_good_one(aws):
+    # GIVEN v1 served, v2's rollout failed (held), then v3 was approved and serves
+    v1, v2, v3 = register(aws), register(aws), register(aws)
+    deploy_and_fail(aws, v1, v2)
+    cloudformation_backends[DEFAULT_ACCOUNT_ID][REGION].get_stack(STACK).status = "UPDATE_COMPLETE"
+    approve_and_deploy(aws, v3)
+    aws.notices()
+    # WHEN v3 is rejected
+    set_approval(aws, v3, "Rejected")
+    decision = run(aws, state_change(v3, approval="Rejected"))
+    # THEN neither the rejected v3 stays nor the held v2 is retried: v1, approved before both, serves again
+    assert decision["outcome"] == "deploying" and aws.parameters()["ChurnModelPackageArn"] == v1
+    assert decision["held"]["version"] == 2 and decision["desired"]["version"] == 1
+    (notice,) = aws.notices()
+    assert notice == "mlops-loop-prod-churn: deploying v1 (was v3)"
+
+
+def test_a_resource_that_fails_to_delete_after_a_successful_update_does_not_hold_the_version(aws):
+    # GIVEN v2's update succeeded, but cleaning up an old resource afterwards failed (DELETE_FAILED)
+    v1, v2, v3 = register(aws), register(aws), register(aws)
+    approve_and_deploy(aws, v1)
+    aws.update_started = dt.datetime.now(dt.timezone.utc).replace(tzinfo=None) - dt.timedelta(milliseconds=1)
+    approve_and_deploy(aws, v2)
+    token = aws.updates[-1]["ClientRequestToken"]
+    stack = cloudformation_backends[DEFAULT_ACCOUNT_ID][REGION].get_stack(STACK)
+    for event in stack.events:
+        if event.client_request_token is None and event.timestamp >= aws.update_started:
+            event.client_request_token = token
+    cleanup = Event(stack.stack_id, STACK, "OldConfig", "OldConfig", "AWS::SageMaker::EndpointConfig", "DELETE_FAILED",
+                    "in use", None)
+    cleanup.client_request_token = token
+    stack.events.append(cleanup)
+    # WHEN v3 is approved, fails nothing, and is rejected again: v2 is the version to serve once more
+    approve_and_deploy(aws, v3)
+    set_approval(aws, v3, "Rejected")
+    decision = run(aws, state_change(v3, approval="Rejected"))
+    # THEN v2 is deployed: its update did not fail
+    assert decision["outcome"] == "deploying" and aws.parameters()["ChurnModelPackageArn"] == v2
+    assert dod.failed_rollout(aws.cloudformation, STACK, dod.list_versions(aws.sagemaker, GROUP)[1]) is None
+
+
+def test_events_that_cannot_be_read_back_to_the_approval_hold_the_version(aws, monkeypatch):
+    # GIVEN more stack events since the approval than the handler reads (simulated: one page allowed, a next one exists)
+    v1 = register(aws)
+    set_approval(aws, v1, "Approved")
+    (version,) = dod.list_versions(aws.sagemaker, GROUP)
+    monkeypatch.setattr(dod, "MAX_EVENT_PAGES", 1)
+    cloudformation = boto3.client("cloudformation", region_name=REGION)
+    later = dod._aware(version.approved_at) + dt.timedelta(seconds=5)
+    with Stubber(cloudformation) as stub:
+        stub.add_response("describe_stack_events", {"StackEvents": [{
+            "StackId": "id", "StackName": STACK, "EventId": "e", "Timestamp": later}], "NextToken": "more"}, {"StackName": STACK})
+        failure = dod.failed_rollout(cloudformation, STACK, version)
+    # THEN a failed attempt cannot be ruled out: the version counts as failed, and the reason says why
+    assert failure["status"] == "unknown" and "cannot be ruled out" in failure["reason"]

@@ -67,8 +67,8 @@ def test_approvers_must_be_iam_role_or_user_arns_listed_once(raw):
     raw["environments"]["prod"]["approvers"] = ["alice@example.com"]
     assert problems_of(raw) == [
         "environment 'prod': field 'approvers': 'alice@example.com' is not the ARN of an IAM role or user "
-        "(arn:aws:iam::<12-digit account>:role/<name> or :user/<name>); an SSO user approves through its permission "
-        "set's role"]
+        "(arn:aws:iam::<12-digit account>:role/<name> or :user/<name>, * allowed in the name); an SSO user approves "
+        "through its permission set's role, e.g. role/aws-reserved/sso.amazonaws.com/AWSReservedSSO_<permission set>_*"]
     arn = "arn:aws:iam::333333333333:role/risk-approvers"
     raw["environments"]["prod"]["approvers"] = [arn, arn]
     assert problems_of(raw) == ["environment 'prod': field 'approvers': lists an approver twice"]

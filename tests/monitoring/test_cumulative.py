@@ -55,6 +55,18 @@ def test_one_strongly_drifted_window_does_not_keep_calling_slow_drift_on_the_qui
     assert cumulative.update(after, {"x": 0.9}, "b1")["drifted"] == ["x"]
 
 
+def test_sums_kept_under_another_rule_restart_and_a_nan_score_leaves_the_sum_as_it_was():
+    # GIVEN an earlier report written before windows were capped (no "cap"), holding a sum of 7.5 from one spike
+    old = {"baseline": "b1", "allowance": 0.5, "decision": 2.0,
+           "features": {"x": {"statistic": 7.5, "windows": 3, "drifted": True}}, "drifted": ["x"], "score": 3.75}
+    # THEN the detector restarts instead of calling slow drift on quiet windows for 18 more runs
+    section = cumulative.update(old, {"x": 0.2}, "b1")
+    assert "rule changed" in section["reset"] and section["features"]["x"]["statistic"] == 0.0 and not section["drifted"]
+    # AND a window whose score is NaN counts as not scored: the sum carries forward
+    section = cumulative.update(cumulative.update(section, {"x": 0.9}, "b1"), {"x": float("nan")}, "b1")
+    assert section["features"]["x"] == {"statistic": pytest.approx(0.4), "windows": 2, "drifted": False}
+
+
 def test_the_state_resets_when_the_baseline_changes_and_an_unscored_window_carries_it_forward():
     first = cumulative.update(None, {"x": 0.9, cumulative.PREDICTION: 0.2}, "b1")
     assert "no earlier report" in first["reset"] and first["features"]["x"]["statistic"] == pytest.approx(0.4)

@@ -65,7 +65,7 @@ def test_a_run_may_tighten_the_configured_gate_but_never_loosen_it(reports, dev_
 
 
 def test_evaluate_refuses_a_gate_policy_that_is_not_an_object_of_thresholds(capsys):
-    for bad in ('{"min_auc": "high"}', '{"min_aucc": 0.7}', "[0.7]", "{}", "not json"):
+    for bad in ('{"min_auc": "high"}', '{"min_aucc": 0.7}', "[0.7]", "{}", "not json", '{"min_auc": NaN}'):
         with pytest.raises(SystemExit) as exit_info:
             evaluate.build_parser().parse_args(["--model-spec", "{}", "--model-dir", "m", "--test-dir", "t",
                                                 "--output-dir", "o", "--gate-policy", bad])

@@ -273,7 +273,7 @@ def test_create_then_rerun_then_update(registry, passing, unfair, churn_spec, tm
 
 
 def test_new_content_and_the_status_go_in_separate_calls_as_sagemaker_requires():
-    """SageMaker refuses an UpdateModelCard that sets both (moto does not): the content first, then back to Draft."""
+    """SageMaker refuses an UpdateModelCard that sets both (moto does not): back to Draft first, then the content."""
     import boto3
     from botocore.stub import Stubber
 
@@ -287,8 +287,8 @@ def test_new_content_and_the_status_go_in_separate_calls_as_sagemaker_requires()
         stub.add_response("describe_model_card", {
             "ModelCardArn": arn, "ModelCardName": name, "ModelCardVersion": 2, "Content": '{"old": 1}',
             "ModelCardStatus": "Approved", "CreationTime": "2026-12-01T00:00:00Z", "CreatedBy": {}}, {"ModelCardName": name})
-        stub.add_response("update_model_card", {"ModelCardArn": arn}, {"ModelCardName": name, "Content": '{"new": 1}'})
         stub.add_response("update_model_card", {"ModelCardArn": arn}, {"ModelCardName": name, "ModelCardStatus": "Draft"})
+        stub.add_response("update_model_card", {"ModelCardArn": arn}, {"ModelCardName": name, "Content": '{"new": 1}'})
         assert publish.create_or_update(client, name=name, content={"new": 1}) == ("updated", arn)
         stub.assert_no_pending_responses()
 

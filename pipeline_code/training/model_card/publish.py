@@ -38,11 +38,12 @@ def create_or_update(client: Any, *, name: str, content: Mapping[str, Any], kms_
     status = existing.get("ModelCardStatus")
     if status == "Archived":
         raise ModelCardError(f"model card {name!r} is Archived and cannot be updated: unarchive it or delete it first")
-    # SageMaker refuses a call that updates both the content and the status: new content first, then a card a
-    # reviewer had moved on goes back to Draft (what was reviewed is not what it says now).
-    client.update_model_card(ModelCardName=name, Content=text)
+    # SageMaker refuses a call that updates both the content and the status. A card a reviewer had moved on goes back
+    # to Draft first (what was reviewed is not what it will say), then takes the new content: were the second call to
+    # fail, a re-run finds a Draft with the old content and updates it, never an Approved card with unreviewed content.
     if status != CARD_STATUS:
         client.update_model_card(ModelCardName=name, ModelCardStatus=CARD_STATUS)
+    client.update_model_card(ModelCardName=name, Content=text)
     return "updated", arn
 
 

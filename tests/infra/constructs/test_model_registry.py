@@ -76,16 +76,24 @@ def test_the_approver_reviews_the_model_cards_of_this_registrys_versions_only():
     # AND the cards are encrypted with the pipeline's data key: the approver may use it
     key = policies["approver"]["ReviewModelCardsKey"]
     assert key["Action"] == ["kms:Decrypt", "kms:DescribeKey", "kms:Encrypt", "kms:GenerateDataKey"]
+    # through SageMaker only: the same key encrypts the lake, which the approver may not read
+    assert key["Condition"] == {"StringEquals": {"kms:ViaService": "sagemaker.eu-west-1.amazonaws.com"}}
     assert key["Resource"]["Fn::GetAtt"][0].startswith("CardKey")
 
 
-def test_named_approvers_alone_may_assume_the_approver_role_each_with_mfa():
-    # GIVEN two named approvers
-    people = ("arn:aws:iam::123456789012:role/aws-reserved/sso.amazonaws.com/AWSReservedSSO_ModelApprover_1a2b",
-              "arn:aws:iam::444455556666:user/risk-officer")
-    template, _ = _registry(approvers=people)
+def test_named_approvers_alone_may_assume_the_approver_role_users_with_mfa_roles_as_their_provider_signed_them_in():
+    # GIVEN an Identity Center permission set's role (by pattern: it is re-created under a new suffix) and a user of
+    # another account
+    sso = "arn:aws:iam::123456789012:role/aws-reserved/sso.amazonaws.com/AWSReservedSSO_ModelApprover_*"
+    officer = "arn:aws:iam::444455556666:user/risk-officer"
+    template, _ = _registry(approvers=(sso, officer))
     (role,) = [r for r in template.find_resources("AWS::IAM::Role").values() if r["Properties"].get("RoleName") == "shop-dev-model-approver"]
-    # THEN the trust policy names each of them, with MFA, and not the account as a whole
+    # THEN the trust policy matches each by its principal ARN in its own account - the user with MFA, the role without
+    # the MFA key (Identity Center sessions do not carry it) - and trusts no one else of the account
     statements = role["Properties"]["AssumeRolePolicyDocument"]["Statement"]
-    assert [(s["Principal"], s["Condition"]) for s in statements] == [
-        ({"AWS": list(people)}, {"Bool": {"aws:MultiFactorAuthPresent": "true"}})]
+    principals = [(s["Principal"]["AWS"], s["Condition"]) for s in statements]
+    assert principals == [
+        ("arn:aws:iam::123456789012:root", {"ArnLike": {"aws:PrincipalArn": [sso]}}),
+        ("arn:aws:iam::444455556666:root",
+         {"ArnLike": {"aws:PrincipalArn": [officer]}, "Bool": {"aws:MultiFactorAuthPresent": "true"}}),
+    ]
