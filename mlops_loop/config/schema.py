@@ -529,8 +529,9 @@ class AppConfig(StrictModel):
 
 
 def _gates_looser_than(env: EnvironmentConfig, models: Collection[ModelConfig]) -> list[str]:
-    """A model's own gate key that is looser than a threshold ``env`` sets itself: the model's wins (``gate_in``),
-    so a stricter policy written for the environment would not hold for that model without a word."""
+    """A model's own gate key looser than ``env``'s configured threshold (set in the environment or its ``defaults``):
+    the model's wins (``gate_in``), so a stricter policy written for the environment would not hold for that model
+    without a word."""
     lines = []
     explicit = env.gate.model_fields_set
     for model in models:

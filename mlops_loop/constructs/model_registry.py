@@ -134,8 +134,7 @@ class ModelRegistry(Construct):
         access.allow(
             "ReviewModelCards",
             ["sagemaker:DescribeModelCard", "sagemaker:UpdateModelCard", "sagemaker:ListModelCardVersions"],
-            [format_arn(stack, service="sagemaker", resource="model-card", resource_name=f"{self.group_names[m].lower()}-v*")
-             for m in self.groups],
+            [self.card_arns(m) for m in self.groups],
             wildcard_reason="One model card per registered version, named <group>-v<version> at run time.",
         )
         # Through SageMaker only (the cards' API): the same key encrypts the lake, which the approver may not read.
@@ -175,6 +174,10 @@ class ModelRegistry(Construct):
                         resource_name=f"{retrain_alarm_prefix(name_prefix, m)}*") for m in self.groups],
         )
 
+    def card_arns(self, model: str) -> str:
+        """The model cards of ``model``'s versions (the ModelCard step names them ``<group>-v<version>``)."""
+        return format_arn(self, service="sagemaker", resource="model-card", resource_name=f"{self.group_names[model].lower()}-v*")
+
     def group_arn(self, model: str) -> str:
         return format_arn(
             self,
@@ -206,8 +209,7 @@ class ModelRegistry(Construct):
         access.allow(
             f"ModelCards{sid}",
             ["sagemaker:CreateModelCard", "sagemaker:UpdateModelCard", "sagemaker:DescribeModelCard"],
-            [format_arn(self, service="sagemaker", resource="model-card",
-                        resource_name=f"{self.group_names[model].lower()}-v*")],
+            [self.card_arns(model)],
             wildcard_reason="One model card per registered version, named <group>-v<version> at run time.",
         )
         if not auto_approve:

@@ -534,8 +534,9 @@ def reconcile(
         reason = (
             f"v{held.version}'s rollout for this approval failed ({failed['resource']}: {failed['status']}"
             f"{' - ' + failed['reason'] if failed['reason'] else ''}; {failed['at']}) and CloudFormation rolled it back: "
-            f"it is not retried until someone decides again (re-approve v{held.version} to retry it, or reject it or "
-            "approve another version to move on)"
+            f"it is not retried until someone decides again (re-approve v{held.version} to retry it - `python -m "
+            f"mlops_cli.rollback --env <env> --model <model> rollback --to-version {held.version}`, or PendingManualApproval "
+            "then Approved - or reject it or approve another version to move on)"
         )
         # The serving version rejected meanwhile: the one approved last before the held one serves instead.
         serving_approved = any(v.arn == serving_arn for v in _approved(versions))

@@ -296,7 +296,8 @@ class _Decoder:
             return None
         digest = identity[ANSWERED_BY_DIGEST]
         version = identity.get(ANSWERED_BY_VERSION)
-        self.window.versions.setdefault(digest, None if version is None else str(version))
+        if self.window.versions.get(digest) is None:  # a response that names the version wins over one that does not
+            self.window.versions[digest] = None if version is None else str(version)
         return digest
 
     def add_batch_line(self, text: str, out_text: Optional[str], source: str, line_no: int) -> None:

@@ -192,7 +192,7 @@ def run_monitor(spec: ModelSpec, args: argparse.Namespace, *, cloudwatch_client:
         statistics=baseline.get("statistics"), constraints=baseline.get("constraints"), model=model, labels=labels,
         inputs=spec.features, extra_columns=extra, sample_rows=args.sample_rows,
         # The version judged: records another version answered (a rollout in the window) are rescored by it.
-        serving_digest=integrity.model_digest(args.model_dir) if model is not None else None)
+        serving_digest=integrity.model_digest_of(args.model_dir) if model is not None else None)
     window = capture_mod.read_capture(
         args.capture_dir, spec.features, categorical=categorical, extra_columns=extra, dataset=spec.catalog_dataset,
         problem_type=problem_type, classes=classes, consume=window_pass,
