@@ -136,9 +136,12 @@ def parse_config(raw: Any, *, source: str = "<config>") -> AppConfig:
         if model is not None:
             models[name] = model
     environments: dict[str, EnvironmentConfig] = {}
+    deployed: set = set()
     for name, body in _section(raw, "environments", problems).items():
         merged = _deep_merge(defaults, {**(body or {}), "name": name})
-        merged["serving"] = _merged_serving(name, merged, model_section, set(models), problems)
+        listed = merged.get("models")
+        deployed.update(m for m in (listed if isinstance(listed, (list, tuple)) else []) if isinstance(m, str))
+        merged["serving"] = _merged_serving(name, merged, body or {}, model_section, set(models), problems)
         env = _validate_environment(merged, body or {}, defaults, f"environment {name!r}", problems)
         if env is not None:
             environments[name] = env
@@ -148,6 +151,11 @@ def parse_config(raw: Any, *, source: str = "<config>") -> AppConfig:
                     f"environment {name!r}: field 'models': unknown model(s) {unknown}; "
                     f"allowed: {', '.join(sorted(model_section)) or '(none)'}"
                 )
+    default_serving = defaults.get("serving") if isinstance(defaults, Mapping) else None
+    for model in default_serving if isinstance(default_serving, Mapping) else ():
+        if model not in deployed:  # a default for the environments that deploy it: none does
+            problems.append(f"defaults: field 'serving.{model}': overrides a model no environment deploys; deployed: "
+                            f"{', '.join(sorted(map(str, deployed))) or '(none)'}")
     problems.extend(accelerator_problems(models, environments))
     problems.extend(multi_model_problems(models, environments))
     problems.extend(training_problems(models, environments, declared=model_section))
@@ -284,21 +292,25 @@ def _bucket_problems(project: Any, environments: Mapping[str, EnvironmentConfig]
     return problems
 
 
-def _merged_serving(env: str, merged: Mapping, model_section: Mapping, valid_models: set, problems: list[str]) -> dict:
+def _merged_serving(env: str, merged: Mapping, body: Mapping, model_section: Mapping, valid_models: set,
+                    problems: list[str]) -> dict:
     """The ``serving`` block of each model this environment overrides, with the overrides on top.
 
     Models without overrides are left out (they serve as their own block says, already validated),
-    and so are models whose own config is invalid, so one mistake is reported once.
+    and so are models whose own config is invalid, so one mistake is reported once. An override this environment's
+    own block (``body``) writes for a model it does not deploy is a mistake; one it inherits from ``defaults`` is a
+    default for the environments that do deploy the model (``load`` reports one no environment deploys).
     """
     overrides = merged.get("serving") or {}
     if not isinstance(overrides, Mapping):
         problems.append(f"environment {env!r}: field 'serving': must map model names to serving overrides")
         return {}
+    own = body.get("serving") if isinstance(body.get("serving"), Mapping) else {}
     models = merged.get("models") or []
     models = list(models) if isinstance(models, (list, tuple)) else []
     # No models at all is reported once, on 'models', not again for every override.
     for model in overrides if models else ():
-        if model not in models:
+        if model not in models and model in own:
             problems.append(
                 f"environment {env!r}: field 'serving.{model}': overrides a model this environment does not "
                 f"deploy; allowed: {', '.join(map(str, models)) or '(none)'}"

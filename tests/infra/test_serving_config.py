@@ -666,3 +666,23 @@ def test_more_reserved_concurrency_than_an_account_can_give_is_refused_per_envir
         "handlers hold 2): lower them"
         for env in serving_both
     ]
+
+
+def test_a_default_serving_override_applies_where_the_model_is_deployed_and_is_no_mistake_elsewhere():
+    # GIVEN defaults that make credit-risk serverless with 5 workers, and staging deploying churn only
+    raw = _raw()
+    raw["defaults"]["serving"] = {"credit-risk": {"mode": "serverless", "serverless": {"max_concurrency": 5}}}
+    raw["environments"]["staging"]["models"] = ["churn"]
+    app = parse_config(raw)
+    # THEN the environments deploying credit-risk take it, and staging (which does not) is not told off for it
+    for env in ("dev", "prod"):
+        served = app.serving_of(app.environments[env], app.models["credit-risk"])
+        assert (served.mode, served.serverless.max_concurrency) == ("serverless", 5), env
+    assert [m.name for m in app.models_of(app.environments["staging"])] == ["churn"]
+
+
+def test_a_default_serving_override_for_a_model_no_environment_deploys_is_reported_once_as_defaults():
+    raw = _raw()
+    raw["defaults"]["serving"] = {"fruad": {"mode": "serverless"}}
+    assert problems_of(raw) == [
+        "defaults: field 'serving.fruad': overrides a model no environment deploys; deployed: churn, credit-risk"]
