@@ -95,6 +95,7 @@ class MlopsStage(Stage):
             description=f"{prefix}: notifications and the guarded retraining trigger",
             environment=environment,
             name_prefix=prefix,
+            project=app_config.project,
             training=self.training,
             storage=self.storage,
             serving=self.serving,

@@ -61,9 +61,11 @@ class DriftMonitor(Construct):
         code: JobCode,
         feature_snapshots: Optional[s3.IBucket] = None,
         max_skew_rate: Optional[float] = None,
+        metric_namespace: str = MONITOR_NAMESPACE,
     ) -> None:
         """``feature_snapshots`` (the features bucket) with ``max_skew_rate``: the model is scored by id, and each
-        run also compares the by-id records with its dataset's feature snapshots (training/serving skew)."""
+        run also compares the by-id records with its dataset's feature snapshots (training/serving skew);
+        ``metric_namespace``: where the job publishes its metrics, the project's (default: the default project's)."""
         super().__init__(scope, construct_id)
         if (feature_snapshots is None) != (max_skew_rate is None):
             raise ValueError("DriftMonitor: feature_snapshots and max_skew_rate go together (the skew check needs both)")
@@ -100,7 +102,7 @@ class DriftMonitor(Construct):
             [format_arn(stack, service="sagemaker", resource="model-package", resource_name=f"{package_group_name.lower()}/*")],
             wildcard_reason="Whichever version of this model's group serves; only that group.",
         )
-        access.allow_metrics("PublishMetrics", MONITOR_NAMESPACE, limited_to="the monitor's own metrics")
+        access.allow_metrics("PublishMetrics", metric_namespace, limited_to="the monitor's own metrics")
         access.allow_container_runtime(
             repository=xgboost_repository(self), log_groups="/aws/sagemaker/ProcessingJobs:*"
         )
@@ -130,6 +132,7 @@ class DriftMonitor(Construct):
             "--max-auc-drop", str(settings.max_auc_drop),
             "--max-malformed-rate", str(settings.max_malformed_rate),
             "--publish-metrics",
+            "--metric-namespace", metric_namespace,
             "--region", stack.region,
             "--output-dir", REPORT_DIR,
         ]  # fmt: skip

@@ -32,10 +32,12 @@ DRIFT_ALARM_FINDINGS = {
 }
 
 
-def monitor_series(environment: str, model: str, key: str, statistic: str = "Maximum") -> cloudwatch.Metric:
-    """The drift monitor's metric ``key`` (``core.contract.monitor_metric``) for one model, one point per daily run."""
+def monitor_series(environment: str, model: str, key: str, statistic: str = "Maximum", *,
+                   namespace: str = MONITOR_NAMESPACE) -> cloudwatch.Metric:
+    """The drift monitor's metric ``key`` (``core.contract.monitor_metric``) for one model, one point per daily run, in
+    the project's ``namespace`` (``core.contract.monitor_namespace``; default: the default project's)."""
     return cloudwatch.Metric(
-        namespace=MONITOR_NAMESPACE,
+        namespace=namespace,
         metric_name=monitor_metric(key),
         dimensions_map=dict(zip(MONITOR_DIMENSIONS, (environment, model))),
         statistic=statistic,
@@ -44,7 +46,7 @@ def monitor_series(environment: str, model: str, key: str, statistic: str = "Max
 
 
 class LoopAlarms(Construct):
-    """Per model, alarms on the drift monitor's metrics (namespace ``mlops-loop/monitoring``,
+    """Per model, alarms on the drift monitor's metrics (the project's namespace, ``<project>/monitoring``,
     dimensions ``Environment`` and ``Model``), plus alarms on the trigger itself; ``all_alarms`` lists them all.
 
     * ``<prefix>-<model>-retrain-data-drift``: a feature's PSI reached its calibrated threshold (the monitor's
@@ -80,7 +82,9 @@ class LoopAlarms(Construct):
         topic: sns.ITopic,
         trigger_function: lambda_.IFunction,
         dead_letter_queue: sqs.IQueue,
+        namespace: str = MONITOR_NAMESPACE,
     ) -> None:
+        """``namespace``: the project's drift-monitor namespace (default: the default project's)."""
         super().__init__(scope, construct_id)
         notify = cw_actions.SnsAction(topic)
         self.retrain_alarms: dict[str, list[cloudwatch.Alarm]] = {}
@@ -88,7 +92,7 @@ class LoopAlarms(Construct):
         for model, quality_key in quality_keys.items():
 
             def metric(key: str, statistic: str = "Maximum") -> cloudwatch.Metric:
-                return monitor_series(environment, model, key, statistic)
+                return monitor_series(environment, model, key, statistic, namespace=namespace)
 
             prefix = retrain_alarm_prefix(name_prefix, model)
             retrain = [

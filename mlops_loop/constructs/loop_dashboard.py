@@ -8,7 +8,7 @@ from aws_cdk import CfnResource
 from aws_cdk import aws_cloudwatch as cloudwatch
 from constructs import Construct
 
-from pipeline_code.core.contract import DRIFT_SCORE_ALARM
+from pipeline_code.core.contract import DRIFT_SCORE_ALARM, MONITOR_NAMESPACE
 
 from .loop_alarms import monitor_series
 
@@ -33,13 +33,15 @@ class LoopDashboard(Construct):
         environment: str,
         quality_keys: Mapping[str, str],
         alarms: Sequence[cloudwatch.IAlarm],
+        namespace: str = MONITOR_NAMESPACE,
     ) -> None:
+        """``namespace``: the project's drift-monitor namespace (default: the default project's)."""
         super().__init__(scope, construct_id)
         widgets: list[cloudwatch.IWidget] = []
         for model, quality_key in quality_keys.items():
 
             def metric(key: str, statistic: str = "Maximum") -> cloudwatch.Metric:
-                return monitor_series(environment, model, key, statistic)
+                return monitor_series(environment, model, key, statistic, namespace=namespace)
 
             widgets += [
                 cloudwatch.GraphWidget(

@@ -57,7 +57,10 @@ class ScoreById(Construct):
         max_latency_ms: int,
         log_retention: logs.RetentionDays,
         removal_policy: RemovalPolicy,
+        monitor_namespace: str = MONITOR_NAMESPACE,
     ) -> None:
+        """``monitor_namespace``: the project's drift-monitor namespace, where the skew rate its alarm watches is
+        published (default: the default project's)."""
         super().__init__(scope, construct_id)
         stack = Stack.of(self)
         built = handler_function(
@@ -103,7 +106,7 @@ class ScoreById(Construct):
         )
         # Published by the drift monitor once a day (its skew check); the day's maximum.
         skew_rate = cloudwatch.Metric(
-            namespace=MONITOR_NAMESPACE, metric_name=monitor_metric("feature_skew_rate"),
+            namespace=monitor_namespace, metric_name=monitor_metric("feature_skew_rate"),
             dimensions_map={"Environment": environment, "Model": model}, statistic="Maximum", period=Duration.days(1),
         )
         self.alarms: list[cloudwatch.Alarm] = []

@@ -10,7 +10,7 @@ from aws_cdk import aws_iam as iam
 from aws_cdk import aws_sns as sns
 from constructs import Construct
 
-from pipeline_code.core.contract import pascal
+from pipeline_code.core.contract import monitor_namespace, pascal
 
 from ..config import EnvironmentConfig
 from ..config.serving import ServingAlarms, first_bake_share, longest_rollout_seconds
@@ -48,6 +48,7 @@ class OperationsStack(Stack):
         *,
         environment: EnvironmentConfig,
         name_prefix: str,
+        project: str,
         training: TrainingStack,
         storage: StorageStack,
         serving: ServingStack,
@@ -80,6 +81,7 @@ class OperationsStack(Stack):
             removal_policy=removal,
         )
         quality_keys = {model: p.quality_key for model, p in training.pipelines.items()}
+        namespace = monitor_namespace(project)
         self.alarms = LoopAlarms(
             self,
             "Alarms",
@@ -91,6 +93,7 @@ class OperationsStack(Stack):
             topic=self.topic,
             trigger_function=self.trigger.function,
             dead_letter_queue=self.trigger.dead_letter_queue,
+            namespace=namespace,
         )
         self.dashboard = LoopDashboard(
             self,
@@ -99,6 +102,7 @@ class OperationsStack(Stack):
             environment=environment.name,
             quality_keys=quality_keys,
             alarms=self.alarms.all_alarms,
+            namespace=namespace,
         )
         lake = storage.lake
         inference, artifacts = lake.reference(self, "inference"), lake.reference(self, "artifacts")
@@ -154,6 +158,7 @@ class OperationsStack(Stack):
                 artifacts_bucket=artifacts,
                 key=lake.key,
                 code=code,
+                metric_namespace=namespace,
                 **({"feature_snapshots": features, "max_skew_rate": model_serving.by_id.max_skew_rate}
                    if model_serving.by_id.enabled else {}),
             )
@@ -192,6 +197,7 @@ class OperationsStack(Stack):
                 max_latency_ms=served.serving.alarms.max_latency_p99_ms + 500,
                 log_retention=RETENTION[environment.log_retention_days],
                 removal_policy=removal,
+                monitor_namespace=namespace,
             )
         self._deploy_alarms()
         # Rollouts to Inferentia2 endpoints bake under the parity check (its alarm is one of their rollback alarms).

@@ -206,7 +206,13 @@ BASELINE_FILES = (STATISTICS_FILE, CONSTRAINTS_FILE, ATTRIBUTIONS_FILE)
 DEFAULT_MAX_MALFORMED_RATE = 0.01
 
 # The drift monitor's CloudWatch metrics: published by the monitor job, alarmed on by the Operations stack.
-MONITOR_NAMESPACE = "mlops-loop/monitoring"
+def monitor_namespace(project: str) -> str:
+    """The drift monitor's CloudWatch namespace of ``project``: two projects in one account (or the old and the new
+    stacks after a project rename) never share a series, so one's drift never fires the other's retrain alarms."""
+    return f"{project}/monitoring"
+
+
+MONITOR_NAMESPACE = monitor_namespace(DEFAULT_PROJECT)
 MONITOR_DIMENSIONS = ("Environment", "Model")
 
 

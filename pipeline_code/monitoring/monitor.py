@@ -55,7 +55,7 @@ import traceback
 from typing import Any, Dict, List, Optional, Sequence, Tuple
 
 from pipeline_code.core import integrity
-from pipeline_code.core.contract import BASELINE_FILES, DEFAULT_MAX_MALFORMED_RATE, EVALUATION_FILE
+from pipeline_code.core.contract import BASELINE_FILES, DEFAULT_MAX_MALFORMED_RATE, EVALUATION_FILE, MONITOR_NAMESPACE
 from pipeline_code.core.online_features import DEFAULT_MAX_SKEW_RATE
 from pipeline_code.core.problem import BINARY, MULTICLASS
 from pipeline_code.monitoring import capture as capture_mod
@@ -374,6 +374,7 @@ def run_monitor(spec: ModelSpec, args: argparse.Namespace, *, cloudwatch_client:
     if args.publish_metrics:
         try:
             report["metrics_published"] = report_mod.publish_metrics(report, args.environment, spec.name, region=args.region,
+                                                                     namespace=args.metric_namespace,
                                                                      client=cloudwatch_client)
         except Exception as exc:  # noqa: BLE001 - the report still gets written
             report["errors"].append({"kind": "publish_failed", "message": f"{type(exc).__name__}: {exc}"})
@@ -477,6 +478,8 @@ def build_parser() -> argparse.ArgumentParser:
     arg("min-requests", type=_non_negative_int, default=0,
         help="requests the model expects in the window; fewer is unhealthy (default 0: a quiet window is quiet)")
     arg("publish-metrics", action="store_true")
+    arg("metric-namespace", default=MONITOR_NAMESPACE,
+        help=f"the CloudWatch namespace --publish-metrics writes to: the project's (default {MONITOR_NAMESPACE})")
     arg("region", default=None, help="AWS region of CloudWatch and, with --from-s3, of S3/SageMaker/CloudFormation "
         "(default: the job's region)")
     # --from-s3: the scheduled job finds its inputs itself (pipeline_code.monitoring.remote).

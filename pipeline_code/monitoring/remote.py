@@ -613,7 +613,7 @@ def write_not_serving_report(spec: Any, args: argparse.Namespace, preflight: Pre
     if args.publish_metrics:
         try:
             report["metrics_published"] = report_mod.publish_metrics(report, args.environment, spec.name, region=args.region,
-                                                                     client=cloudwatch_client)
+                                                                     client=cloudwatch_client, namespace=args.metric_namespace)
         except Exception as exc:  # noqa: BLE001 - the report still gets written
             report["errors"].append({"kind": "publish_failed", "message": _describe(exc)})
     report_mod.write_json(report, os.path.join(args.output_dir, "report.json"))

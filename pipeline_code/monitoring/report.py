@@ -65,8 +65,9 @@ def trusted_window(report: Mapping[str, Any]) -> bool:
 
 
 def publish_metrics(report: Mapping[str, Any], environment: str, model: str, *, region: Optional[str] = None,
-                    client: Any = None, timestamp: Optional[dt.datetime] = None) -> int:
-    """put_metric_data in batches of 20; returns the number of metrics put."""
+                    client: Any = None, timestamp: Optional[dt.datetime] = None, namespace: str = MONITOR_NAMESPACE) -> int:
+    """put_metric_data in batches of 20 into ``namespace`` (default: the default project's); returns the number of
+    metrics put."""
     if client is None:
         import boto3
 
@@ -76,7 +77,7 @@ def publish_metrics(report: Mapping[str, Any], environment: str, model: str, *, 
     for item in data:
         item["Timestamp"] = when
     for i in range(0, len(data), 20):
-        client.put_metric_data(Namespace=MONITOR_NAMESPACE, MetricData=data[i : i + 20])
+        client.put_metric_data(Namespace=namespace, MetricData=data[i : i + 20])
     return len(data)
 
 

@@ -130,3 +130,8 @@ def test_monitor_metric_names_and_an_unknown_key():
     assert len({m.key for m in contract.MONITOR_METRICS}) == len({m.name for m in contract.MONITOR_METRICS}) == len(contract.MONITOR_METRICS)
     with pytest.raises(KeyError, match="no monitor metric for report key 'auc_dropped'"):
         monitor_metric("auc_dropped")
+
+
+def test_each_project_has_its_own_monitor_namespace_and_the_default_projects_is_the_constant():
+    assert contract.monitor_namespace("acme") == "acme/monitoring"
+    assert contract.monitor_namespace(contract.DEFAULT_PROJECT) == contract.MONITOR_NAMESPACE == "mlops-loop/monitoring"

@@ -146,8 +146,10 @@ def write_window(root: Path, spec: ModelSpec, model: Any, *, part: int, rows: in
 class FakeCloudWatch:
     def __init__(self) -> None:
         self.data: List[Dict[str, Any]] = []
+        self.namespaces: set = set()
 
     def put_metric_data(self, Namespace: str, MetricData: List[Dict[str, Any]]) -> None:  # noqa: N803 - boto3's names
+        self.namespaces.add(Namespace)
         self.data.extend(MetricData)
 
     @property
@@ -392,8 +394,11 @@ def test_regression_window_like_training_is_ok_and_its_quality_is_computed(tmp_p
     spec, reference = regression
     window = write_window(tmp_path / "w", spec, reference["model"], part=0, label_coverage=0.6)
     client = FakeCloudWatch()
-    report = run(spec, reference, window, tmp_path / "out", extra=["--publish-metrics"], client=client)
+    report = run(spec, reference, window, tmp_path / "out", extra=["--publish-metrics", "--metric-namespace", "acme/monitoring"],
+                 client=client)
     assert report["healthy"] and report["status"] == "ok", (report["errors"], [c for c in report["checks"] if c["status"] == "fail"])
+    # the project's namespace, not the default project's
+    assert client.namespaces == {"acme/monitoring"}
     s = report["summary"]
     assert s["problem_type"] == REGRESSION and s["primary_metric"] == "r2"
     assert s["prediction_psi"] < 0.1

@@ -192,6 +192,15 @@ def test_the_role_finds_the_serving_version_in_its_own_group_and_publishes_only_
     assert statements["Logs"]["Resource"] == "arn:aws:logs:eu-west-1:123456789012:log-group:/aws/sagemaker/ProcessingJobs:*"
 
 
+def test_a_projects_monitor_publishes_into_its_own_namespace_and_may_publish_only_there():
+    # GIVEN the monitor of project "acme" (another project may share the account)
+    stack, _ = _monitor(metric_namespace="acme/monitoring")
+    _, request = _schedule(stack)
+    # THEN the job publishes into acme's namespace, and its role may publish nowhere else
+    assert _arguments(request)["--metric-namespace"] == "acme/monitoring"
+    assert _statements(stack)["PublishMetrics"]["Condition"] == {"StringEquals": {"cloudwatch:namespace": "acme/monitoring"}}
+
+
 def test_the_schedule_is_created_after_the_job_roles_policy():
     stack, monitor = _monitor()
     schedule, _ = _schedule(stack)
