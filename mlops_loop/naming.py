@@ -65,6 +65,20 @@ def feature_snapshots_prefix(dataset: str) -> str:
     return f"snapshots/{dataset}/"
 
 
+# A dataset's ETL jobs, in the order its workflow runs them (DatasetWorkflow): curate, then features.
+ETL_JOBS = ("curate", "features")
+
+
+def etl_workflow_name(prefix: str, dataset: str) -> str:
+    """``<prefix>-<dataset>`` (underscores as dashes): the dataset's Glue workflow, and its crawler's and jobs' stem."""
+    return f"{prefix}-{dataset.replace('_', '-')}"
+
+
+def etl_job_name(prefix: str, dataset: str, job: str) -> str:
+    """The Glue job ``job`` (of :data:`ETL_JOBS`) of a dataset: ``<prefix>-<dataset>-<job>``."""
+    return f"{etl_workflow_name(prefix, dataset)}-{job}"
+
+
 def score_by_id_function_name(prefix: str, model: str) -> str:
     """``<prefix>-<model>-by-id``: the function that scores a model by entity id."""
     return f"{prefix}-{model}-by-id"

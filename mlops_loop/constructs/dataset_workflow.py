@@ -12,7 +12,7 @@ from pipeline_code.catalog import Dataset
 
 from pipeline_code.core.contract import pascal
 
-from ..naming import feature_group_arn, feature_snapshots_prefix
+from ..naming import etl_job_name, etl_workflow_name, feature_group_arn, feature_snapshots_prefix
 from .glue_runtime import GlueRuntime
 
 CURATE_SCRIPT = "etl/glue_curate_job.py"
@@ -61,7 +61,7 @@ class DatasetWorkflow(Construct):
         super().__init__(scope, construct_id)
         self._runtime = runtime
         ds = dataset.name
-        name = f"{name_prefix}-{ds.replace('_', '-')}"
+        name = etl_workflow_name(name_prefix, ds)
         feature_group_name = feature_group.feature_group_name
 
         self.paths = {
@@ -113,7 +113,7 @@ class DatasetWorkflow(Construct):
         )
         self.curate_job = self._job(
             "CurateJob",
-            name=f"{name}-curate",
+            name=etl_job_name(name_prefix, ds, "curate"),
             description=f"Types, validates and quarantines raw {ds} records into the curated zone",
             script=CURATE_SCRIPT,
             arguments={
@@ -130,7 +130,7 @@ class DatasetWorkflow(Construct):
         )
         self.feature_job = self._job(
             "FeatureJob",
-            name=f"{name}-features",
+            name=etl_job_name(name_prefix, ds, "features"),
             description=f"Computes the catalog features of {ds} and ingests them into {feature_group_name}",
             script=FEATURES_SCRIPT,
             arguments={

@@ -25,7 +25,7 @@ from ..constructs.retraining_trigger import RetrainingTrigger
 from ..constructs.rollout_parity_check import ParityEndpoint, RolloutParityCheck
 from ..constructs.rule_notifications import notify_topic
 from ..constructs.score_by_id import ScoreById
-from ..naming import checked_feature_group_name, score_by_id_function_name
+from ..naming import ETL_JOBS, checked_feature_group_name, etl_job_name, score_by_id_function_name
 from .data_pipeline_stack import RETENTION
 from .serving_stack import ServingStack
 from .storage_stack import StorageStack
@@ -236,6 +236,21 @@ class OperationsStack(Stack):
             ),
         )
         notify_topic(failures, self.topic, dead_letter_queue=self.trigger.dead_letter_queue)
+        # A failed or timed-out ETL job (a quarantine ratio over the limit, raw files the schema refuses, a feature
+        # write that failed) stops fresh data reaching training and the online store: people hear of it.
+        datasets = sorted({model_config.dataset for model_config, _ in serving.serving_configs.values()})
+        etl_failures = events.Rule(
+            self,
+            "EtlFailures",
+            description="Tell people when a dataset's curate or feature job fails or times out (no fresh data)",
+            event_pattern=events.EventPattern(
+                source=["aws.glue"],
+                detail_type=["Glue Job State Change"],
+                detail={"jobName": [etl_job_name(name_prefix, d, job) for d in datasets for job in ETL_JOBS],
+                        "state": ["FAILED", "TIMEOUT"]},
+            ),
+        )
+        notify_topic(etl_failures, self.topic, dead_letter_queue=self.trigger.dead_letter_queue)
         CfnOutput(self, "NotificationTopicArn", value=self.topic.topic_arn)
         CfnOutput(self, "RetrainTriggerFunction", value=self.trigger.function.function_name)
         CfnOutput(self, "DeployFunction", value=self.deploy.function.function_name)

@@ -298,3 +298,19 @@ def test_the_monitor_alarms_watch_the_projects_own_namespace(synthesized):
         watched = {a["Properties"].get("Namespace") for a in alarms if a["Properties"].get("Namespace", "").endswith("/monitoring")}
         # THEN every alarm on the drift monitor's metrics reads the project's namespace
         assert watched == {namespace}, env
+
+
+def test_a_failed_or_timed_out_etl_job_of_any_dataset_tells_people(synthesized):
+    # GIVEN every environment of the user's config
+    for env in synthesized.config.environments:
+        jobs = sorted(j["Properties"]["Name"] for j in synthesized.resources(env, "DataPipeline", "AWS::Glue::Job").values())
+        rules = synthesized.resources(env, "Operations", "AWS::Events::Rule")
+        (rule,) = [r["Properties"] for k, r in rules.items() if k.startswith("EtlFailures")]
+        # THEN the rule watches exactly the environment's Glue jobs, for the states that stop fresh data
+        pattern = rule["EventPattern"]
+        assert (pattern["source"], pattern["detail-type"]) == (["aws.glue"], ["Glue Job State Change"]), env
+        assert sorted(pattern["detail"]["jobName"]) == jobs and jobs, env
+        assert pattern["detail"]["state"] == ["FAILED", "TIMEOUT"]
+        # AND it notifies the environment's topic
+        (target,) = rule["Targets"]
+        assert target["Arn"]["Ref"].startswith("Notifications"), env
