@@ -178,7 +178,8 @@ def generate_batch(
 
     streams = Streams(seed)
     columns = simulate(streams, n_rows, drift, concept_drift)
-    columns[dataset.record_identifier] = _record_ids(dataset.name, seed, n_rows)
+    columns[dataset.record_identifier] = _record_ids(dataset.name, seed, n_rows,
+                                                     integer=dataset.column(dataset.record_identifier).dtype == catalog.INTEGER)
     columns[dataset.event_time] = _event_times(streams.get("event_time"), n_rows, start_day, days)
     frame = _typed_frame(dataset, columns)
 
@@ -287,8 +288,11 @@ def _parse_day(value: str, name: str) -> np.datetime64:
     return np.datetime64(day.isoformat(), "s")
 
 
-def _record_ids(dataset_name: str, seed: int, n: int) -> np.ndarray:
-    """Unique, readable ids ``PREFIX-<seed>-<00000001>``; the seed keeps batches distinct."""
+def _record_ids(dataset_name: str, seed: int, n: int, *, integer: bool = False) -> np.ndarray:
+    """Unique, readable ids ``PREFIX-<seed>-<00000001>``, or for an integer identifier (``integer``) the number
+    ``<seed><00000001>``; the seed keeps batches distinct."""
+    if integer:
+        return (seed * 100_000_000 + np.arange(1, n + 1)).astype(np.int64)
     prefix = f"{_SAMPLES[dataset_name].ID_PREFIX if dataset_name in _SAMPLES else 'REC'}-{seed}-"
     if n == 0:  # np.char.zfill cannot size an empty array
         return np.array([], dtype=object)

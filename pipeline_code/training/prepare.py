@@ -338,6 +338,15 @@ def load_feature_snapshots(spec: ModelSpec, path: str) -> pa.Table:
     return _load_features(spec, path)[0]
 
 
+# A record id is text to every later step (joins, captured inference ids, the online store's identifier); a dataset
+# may declare it an integer, which is read as its decimal text (as the feature job writes it).
+_IDENTIFIER = "a string or an integer (the record id)"
+
+
+def _is_identifier(arrow_type: pa.DataType) -> bool:
+    return data_io.is_string(arrow_type) or pa.types.is_integer(arrow_type)
+
+
 def _load_features(spec: ModelSpec, path: str) -> Tuple[pa.Table, Dict[str, Any]]:
     dataset = spec.catalog_dataset
     rid, et = dataset.record_identifier, dataset.event_time
@@ -349,7 +358,7 @@ def _load_features(spec: ModelSpec, path: str) -> Tuple[pa.Table, Dict[str, Any]
     allowed = set(required) | set(dataset.feature_names) | set(OFFLINE_STORE_COLUMNS) | set(OFFLINE_STORE_PARTITION_COLUMNS)
     _check_columns(what, names, required, allowed, hint="expected the feature frame of dataset " + repr(dataset.name))
     problems = []
-    problems += _type_problem(data.schema, rid, data_io.is_string, "a string")
+    problems += _type_problem(data.schema, rid, _is_identifier, _IDENTIFIER)
     problems += _type_problem(data.schema, et, data_io.is_timestamp_or_string, "an ISO-8601 string or a timestamp")
     for name in spec.frame_features:
         if spec.is_categorical(name):
@@ -371,6 +380,7 @@ def _load_features(spec: ModelSpec, path: str) -> Tuple[pa.Table, Dict[str, Any]
     offline = [c for c in OFFLINE_STORE_COLUMNS if c in names]
     table = data_io.read_columns(data, required + offline, what=what)
     _check_no_nulls(what, table, (rid, et))
+    table = table.set_column(table.schema.get_field_index(rid), rid, table.column(rid).cast(pa.string()))
     times = _micros(table.column(et), what=what, name=et)
     table = table.set_column(table.schema.get_field_index(et), et, pa.array(times, type=pa.int64()).cast(_TIMESTAMP))
     stats: Dict[str, Any] = {"rows_read": table.num_rows, "offline_store_export": bool(offline)}
@@ -394,7 +404,7 @@ def load_labels(spec: ModelSpec, path: str) -> Tuple[pa.Table, Dict[str, Any]]:
     allowed = set(required) | {c.name for c in dataset.columns}
     _check_columns(what, names, required, allowed, hint=f"expected curated columns of dataset {dataset.name!r}")
     problems = []
-    problems += _type_problem(data.schema, rid, data_io.is_string, "a string")
+    problems += _type_problem(data.schema, rid, _is_identifier, _IDENTIFIER)
     problems += _type_problem(data.schema, et, data_io.is_timestamp_or_string, "a timestamp or an ISO-8601 string")
     string_classes = spec.problem_type == problem.MULTICLASS and dataset.column(target).dtype == catalog.STRING
     if string_classes:

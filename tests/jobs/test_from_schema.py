@@ -326,3 +326,17 @@ def test_arguments_out_of_range_are_refused(kwargs, message):
 def test_schemas_that_cannot_be_simulated_are_refused_with_the_reason(columns, labels, message):
     with pytest.raises(ValueError, match=message):
         _run(_dataset(*columns, labels=labels, features=[]), n=10)
+
+
+def test_a_dataset_whose_identifier_is_an_integer_gets_unique_integer_ids():
+    # GIVEN a dataset declaring its record identifier an integer
+    keys = (Column("order_id", catalog.INTEGER, nullable=False), Column("event_time", catalog.TIMESTAMP, nullable=False))
+    dataset = catalog.Dataset(name="orders", description="test", record_identifier="order_id", event_time="event_time",
+                              columns=keys + (Column("amount", catalog.DOUBLE, minimum=0),
+                                              Column("returned", catalog.INTEGER, minimum=0, maximum=1)),
+                              labels=("returned",), features=(catalog.FeatureDef("amount", catalog.FRACTIONAL, catalog.col("amount")),))
+    # WHEN sample records are generated (they were text ids: 'could not convert string to float')
+    frame = gen.generate(dataset, 500, seed=7)
+    # THEN the ids are distinct integers, another seed's distinct from these
+    assert pd.api.types.is_integer_dtype(frame["order_id"]) and frame["order_id"].is_unique
+    assert not set(gen.generate(dataset, 500, seed=8)["order_id"]) & set(frame["order_id"])

@@ -257,6 +257,23 @@ def test_a_frozen_test_set_the_gate_could_never_judge_fairness_on_is_refused_wit
     assert not (tmp_path / "out").exists()
 
 
+def test_an_integer_record_identifier_is_read_as_its_decimal_text_and_joins_as_a_string_one_does(churn_spec, base):
+    # GIVEN curated records whose identifier is declared an integer, and the feature job's frame (ids as text)
+    root = base["root"] / "integer-ids"
+    features, labels = base["features"].copy(), base["curated"].copy()
+    codes = {v: i + 1 for i, v in enumerate(sorted(set(labels["customer_id"]) | set(features["customer_id"])))}
+    labels["customer_id"] = labels["customer_id"].map(codes).astype("int64")
+    features["customer_id"] = features["customer_id"].map(codes).astype("int64").astype(str)
+    # WHEN prepared, and the same data with text ids
+    summary = prepare(churn_spec, _write(features, root / "features"), _write(labels, root / "labels"), str(root / "out"))
+    text = prepare(churn_spec, _write(base["features"], root / "text-features"), _write(base["curated"], root / "text-labels"),
+                   str(root / "text-out"))
+    # THEN every record joins as with text ids, and the splits carry the ids as text
+    assert summary["splits"] == text["splits"]
+    joined = pd.concat([_read(root / "out" / s) for s in ("train", "validation", "test")], ignore_index=True)
+    assert joined["customer_id"].map(type).eq(str).all() and set(joined["customer_id"]) <= {str(c) for c in codes.values()}
+
+
 # --------------------------------------------------------------------------------------
 # Bad input: a clear error naming the column, nothing written
 # --------------------------------------------------------------------------------------
