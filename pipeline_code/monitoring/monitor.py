@@ -264,9 +264,18 @@ def run_monitor(spec: ModelSpec, args: argparse.Namespace, *, cloudwatch_client:
                 typed = {} if problem_type == BINARY else {
                     "problem_type": problem_type, "classes": classes, "primary_metric": spec.primary_metric,
                     "max_quality_drop": args.max_quality_drop}
-                return quality.model_quality(window_pass.labelled_records(), base_metrics, threshold=threshold,
-                                             min_label_coverage=args.min_label_coverage, min_labeled_rows=args.min_labeled_rows,
-                                             max_auc_drop=args.max_auc_drop, rows_per_day=window_pass.rows_per_day, **typed)
+                section = quality.model_quality(window_pass.labelled_records(), base_metrics, threshold=threshold,
+                                                min_label_coverage=args.min_label_coverage,
+                                                min_labeled_rows=args.min_labeled_rows, max_auc_drop=args.max_auc_drop,
+                                                rows_per_day=window_pass.rows_per_day, **typed)
+                unusable = labels.attrs.get("unusable_labels") if labels is not None else None
+                if unusable:  # some label rows are no label of this model: said, not silently left out
+                    section["unusable_labels"] = unusable
+                    section.setdefault("checks", []).append(drift.check(
+                        "unusable_labels", "model_quality", float(unusable["rows"]), 0.0, drift.WARN, op=">",
+                        detail=f"{unusable['rows']} label rows left out: not labels this model takes (e.g. "
+                               f"{', '.join(repr(v) for v in unusable['examples'])})"))
+                return section
             guarded("model_quality", labels_section)
         base_fairness = ((evaluation or {}).get("challenger") or {}).get("fairness")
 

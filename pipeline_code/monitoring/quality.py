@@ -65,7 +65,9 @@ class LabelError(ValueError):
 def read_labels(labels_dir: str, problem_type: str = BINARY, classes: Sequence[str] = ()) -> pd.DataFrame:
     """Every label file under ``labels_dir`` as one frame (latest label per inference_id); ``label`` as the
     metrics read it: 0/1 (binary), the class code (multiclass: names looked up in ``classes``), the value
-    (regression). Labels that are none of these are dropped."""
+    (regression). Labels that are none of these are dropped and counted (``attrs["unusable_labels"]``: rows and a
+    few of the values); when label rows exist but none is usable, :class:`LabelError` names the values and what the
+    model takes - a silent "no labelled traffic yet" would hide a broken label feed."""
     paths = sorted(p for p in glob.glob(os.path.join(labels_dir, "**", "*"), recursive=True) if os.path.isfile(p))
     parts = []
     for path in paths:
@@ -85,6 +87,7 @@ def read_labels(labels_dir: str, problem_type: str = BINARY, classes: Sequence[s
     if missing:
         raise LabelError(f"label files under {labels_dir!r} lack columns {missing}")
     labels[INFERENCE_ID] = labels[INFERENCE_ID].astype(str)
+    raw = labels[LABEL].copy()
     if problem_type == MULTICLASS:
         labels[LABEL] = class_codes(labels[LABEL], classes)
         labels = labels[labels[LABEL].notna()]
@@ -94,9 +97,21 @@ def read_labels(labels_dir: str, problem_type: str = BINARY, classes: Sequence[s
     else:
         labels[LABEL] = pd.to_numeric(labels[LABEL], errors="coerce")
         labels = labels[labels[LABEL].isin([0, 1])]
+    unusable = raw.drop(labels.index)
+    if len(unusable):
+        examples = sorted(set(unusable.astype(str)))[:3]
+        if labels.empty:
+            raise LabelError(f"none of the {len(raw)} label rows under {labels_dir!r} is a label this model takes "
+                             f"(e.g. {', '.join(repr(v) for v in examples)}); it takes {_LABEL_KINDS[problem_type]}")
     if LABEL_TIME in labels.columns:
         labels = labels.sort_values(LABEL_TIME, kind="mergesort")
-    return labels.drop_duplicates(INFERENCE_ID, keep="last").reset_index(drop=True)
+    out = labels.drop_duplicates(INFERENCE_ID, keep="last").reset_index(drop=True)
+    if len(unusable):
+        out.attrs["unusable_labels"] = {"rows": int(len(unusable)), "examples": examples}
+    return out
+
+
+_LABEL_KINDS = {BINARY: "0/1 (or true/false)", MULTICLASS: "one of its class names", REGRESSION: "a finite number"}
 
 
 def class_codes(values: pd.Series, classes: Sequence[str]) -> pd.Series:

@@ -130,6 +130,38 @@ def test_too_few_labels_skips_quality_without_error(tmp_path, spec, reference):
     assert check(report, "auc_drop")["status"] == "skipped" and report["healthy"]
 
 
+def _relabel(window, change) -> None:
+    path = os.path.join(window["labels"], "labels.parquet")
+    labels = pd.read_parquet(path)
+    change(labels)
+    labels.to_parquet(path, index=False)
+
+
+def test_labels_none_of_which_this_model_takes_are_the_quality_sections_error_not_no_labels_yet(tmp_path, spec, reference):
+    # GIVEN a label feed that writes yes/no where the binary model takes 0/1
+    window = write_window(tmp_path / "w", spec, reference["model"], seed=206, label_coverage=1.0)
+    _relabel(window, lambda labels: labels.__setitem__("label", np.where(labels["label"] == 1, "yes", "no")))
+    report = run(spec, reference, window, str(tmp_path / "out"))
+    # THEN model quality fails naming the values and what the model takes (it read as "no labelled traffic yet")
+    (error,) = [e for e in report["errors"] if e.get("section") == "model_quality"]
+    assert error["message"].endswith("is a label this model takes (e.g. 'no', 'yes'); it takes 0/1 (or true/false)")
+    assert not report["healthy"] and report["trusted"]
+
+
+def test_a_few_unusable_labels_are_left_out_and_counted(tmp_path, spec, reference):
+    window = write_window(tmp_path / "w", spec, reference["model"], seed=207, label_coverage=1.0)
+
+    def spoil(labels):
+        labels["label"] = labels["label"].astype(int).astype(str)
+        labels.loc[labels.index[:7], "label"] = "unknown"
+
+    _relabel(window, spoil)
+    report = run(spec, reference, window, str(tmp_path / "out"))
+    section = report["sections"]["model_quality"]
+    assert section["unusable_labels"] == {"rows": 7, "examples": ["unknown"]}
+    assert check(report, "unusable_labels")["status"] == "warn" and report["healthy"]
+
+
 def test_bias_drift_on_one_group(tmp_path, spec, reference):
     # GIVEN the female customers' traffic shifted to month-to-month contracts and many support calls
     def degrade(frame):
