@@ -5,8 +5,11 @@ A by-id request reaches the endpoint as records that carry the entity id and whe
 window's such records, each feature as used is compared with the feature snapshots (what training reads) of
 the same entity as of the request time, joined exactly as training joins labels to features
 (:func:`pipeline_code.training.prepare.point_in_time_join`: the latest snapshot at or before that time).
-Records scored from raw fields (``computed``) are compared after the catalog's computation, as the endpoint
-computed them; records scored with every feature missing are counted, not compared.
+Only records whose features came from the online store are compared: a record scored from the caller's raw fields
+(``computed``: the store had none, or only an expired one) carries data newer than any snapshot, so a difference
+there is the data moving on, not skew - comparing them made the skew alarm fire on ordinary traffic. Computed and
+missing records are counted (``sources``), not compared; that the serving computation equals the feature job's is
+proved offline (the serving tests compute both on the same records).
 
 A feature's mismatch rate is the share of compared records whose value differs (numbers beyond a relative
 ``tolerance``, categories after trimming and lower-casing, a value on one side only); the section fails when
@@ -137,14 +140,15 @@ def feature_skew(
     from pipeline_code.training import prepare
 
     sources = {str(k): int(v) for k, v in served[FEATURE_SOURCE].value_counts().items()} if len(served) else {}
-    comparable = served[served[FEATURE_SOURCE].isin([SOURCE_STORE, SOURCE_COMPUTED])]
+    comparable = served[served[FEATURE_SOURCE] == SOURCE_STORE]
     sampled = comparable.sample(n=sample_rows, random_state=seed) if len(comparable) > sample_rows else comparable
     section: Dict[str, Any] = {"requests": int(served.attrs.get("by_id_requests", len(served))), "records": int(len(served)),
                                "sources": sources, "sampled": int(len(sampled)),
                                "max_rate": max_rate, "tolerance": tolerance, "features": {}, "checks": []}
     if sampled.empty:
         section.update({"status": drift.SKIPPED, "compared": 0, "max_mismatch_rate": None,
-                        "reason": f"no by-id records scored from the store or computed ({SOURCE_MISSING} ones are not compared)"})
+                        "reason": f"no by-id records scored from the online store ({SOURCE_COMPUTED} and {SOURCE_MISSING} "
+                                  "ones are not compared)"})
         return section
     rid, et = spec.record_identifier, spec.event_time
     snapshots = prepare.load_feature_snapshots(spec, snapshots_dir)

@@ -68,7 +68,7 @@ COLUMNS = [ENTITY_ID, "inference_time", FEATURE_SOURCE, FEATURE_EVENT_TIME, *FEA
 VALUES: Dict[str, Any] = {"tenure_months": 12, "monthly_charges": 50.0, "log_support_calls_90d": math.log1p(3),
                           "plan": "pro"}
 MAY_1, MAY_5, MAY_10, MAY_20 = "2026-05-01T00:00:00Z", "2026-05-05T12:00:00Z", "2026-05-10T00:00:00Z", "2026-05-20T08:30:00Z"
-SKIP_REASON = "no by-id records scored from the store or computed (missing ones are not compared)"
+SKIP_REASON = "no by-id records scored from the online store (computed and missing ones are not compared)"
 
 
 # ---------------------------------------------------------------- helpers
@@ -235,8 +235,9 @@ def test_served_values_equal_to_the_snapshot_pass_with_rate_zero(tmp_path):
     snapshots = write_snapshots(tmp_path / "s", [snapshot(f"a-{i}", MAY_1) for i in range(4)])
     rows = [at(MAY_5, by_id(f"a-{i}")) for i in range(3)] + [at(MAY_5, by_id("a-3", SOURCE_COMPUTED, None))]
     section = skew_of(rows, snapshots)
-    assert (section["status"], section["compared"], section["no_snapshot"], section["stale_lookups"]) == ("pass", 4, 0, 0)
-    assert section["max_mismatch_rate"] == 0.0 and section["sampled"] == section["requests"] == section["records"] == 4
+    # the computed record is counted, not compared (its caller's fields are newer than any snapshot)
+    assert (section["status"], section["compared"], section["no_snapshot"], section["stale_lookups"]) == ("pass", 3, 0, 0)
+    assert section["max_mismatch_rate"] == 0.0 and section["sampled"] == 3 and section["requests"] == section["records"] == 4
     assert section["sources"] == {SOURCE_STORE: 3, SOURCE_COMPUTED: 1}
     assert section["features"] == {name: {"mismatches": 0, "rate": 0.0, "largest": []} for name in FEATURES}
     assert [(c["feature"], c["status"], c["value"]) for c in section["checks"]] == [(name, "pass", 0.0) for name in FEATURES]
@@ -326,7 +327,7 @@ def test_a_store_record_older_than_the_joined_snapshot_is_a_stale_lookup(tmp_pat
         at(MAY_20, by_id("a-1", SOURCE_COMPUTED, None)),     # computed: no stored event time, never stale
     ]
     section = skew_of(rows, snapshots, max_rate=0.5)
-    assert section["stale_lookups"] == 1 and section["compared"] == 3
+    assert section["stale_lookups"] == 1 and section["compared"] == 2
     assert [e["served"] for e in section["features"]["tenure_months"]["largest"]] == [12]
 
 
@@ -541,3 +542,14 @@ def test_a_base64_encoded_by_id_request_is_read_like_a_plain_one(tmp_path):
     frame = skew.served_records(write_capture(tmp_path / "capture", [json.dumps(record)]), SPEC)
     assert frame[ENTITY_ID].tolist() == ["a-1"] and frame["monthly_charges"].tolist() == [VALUES["monthly_charges"]]
     assert frame.attrs["by_id_requests"] == 1
+
+
+def test_records_scored_from_the_callers_fresher_fields_are_not_skew(tmp_path):
+    # GIVEN snapshots of May 1, and by-id records the store had no fresh entry for: scored from the caller's fields,
+    # which moved on since (a month older customer)
+    snapshots = write_snapshots(tmp_path / "s", [snapshot(f"a-{i}", MAY_1, tenure_months=12) for i in range(4)])
+    rows = [at(MAY_20, by_id(f"a-{i}", SOURCE_COMPUTED, None, tenure_months=13)) for i in range(4)]
+    section = skew_of(rows, snapshots)
+    # THEN nothing is compared and nothing fails: the data moving on is not training/serving skew
+    assert (section["status"], section["compared"], section["sources"]) == ("skipped", 0, {SOURCE_COMPUTED: 4})
+    assert section["reason"] == SKIP_REASON
