@@ -30,11 +30,13 @@ Processing, in order:
 5. Otherwise curated parquet is written with dynamic partition overwrite: only
    the ``event_date`` partitions present in this run are replaced.
 
-Because touched partitions are *replaced*, each run must read the complete raw
-data of the dates it touches: the job reads the whole ``raw_path`` every run with
-Spark's reader and deliberately does not use Glue job bookmarks for its input
-(an incremental read would overwrite a date's earlier rows with only the new
-ones). Re-running the job is idempotent.
+Because touched partitions are *replaced*, each run reads the whole ``raw_path`` (Spark's reader, no Glue job
+bookmarks: an incremental read would overwrite a date's earlier rows with only the new ones). The raw bucket
+expires objects after ``raw_expiration_days``, though, so a late record for an old date would replace that date's
+curated rows with itself alone: before writing, the rows of each touched date that this run's raw data no longer
+holds (same record id and event time) are read back from the curated data and kept (``kept_from_curated`` in the
+summary). A run never removes curated rows it did not read; a record is removed from curated data by hand. Re-running
+the job is idempotent.
 """
 
 from __future__ import annotations
@@ -153,7 +155,8 @@ def run(spark: Any, args: Dict[str, Any]) -> Dict[str, Any]:
             )
             _write_summary(summary, args.get("summary_path"), run_id)
             raise QuarantineThresholdExceeded(summary["error"])
-        _write_curated(result, args["curated_path"])
+        kept = _write_curated(result, args["curated_path"], dataset)
+        summary["kept_from_curated"] = kept
         _write_summary(summary, args.get("summary_path"), run_id)
         return summary
     finally:
@@ -185,18 +188,47 @@ def _write_quarantine(result: CurateResult, quarantine_path: str, run_id: str) -
     return location
 
 
-def _write_curated(result: CurateResult, curated_path: str) -> None:
+def _write_curated(result: CurateResult, curated_path: str, dataset: catalog.Dataset) -> int:
+    """Write the curated rows, replacing the event_date partitions they touch, with the rows of those dates this run
+    did not read kept (see the module docstring); returns how many were kept."""
+    curated = result.curated
+    earlier = _rows_not_read(result, curated_path, dataset)
+    kept = earlier.count() if earlier is not None else 0
+    if kept:
+        curated = curated.unionByName(earlier, allowMissingColumns=True)
     (
         # One task per event_date, so each date partition is written as one file
         # instead of one small file per shuffle partition.
-        result.curated.repartition(EVENT_DATE_COLUMN)
+        curated.repartition(EVENT_DATE_COLUMN)
         .write.mode("overwrite")
         # Replace only the event_date partitions present in this batch; others stay.
         .option("partitionOverwriteMode", "dynamic")
         .partitionBy(EVENT_DATE_COLUMN)
         .parquet(curated_path)
     )
-    LOG.info("wrote %d curated rows to %s", result.curated_rows, curated_path)
+    LOG.info("wrote %d curated rows to %s (%d kept from earlier runs: their raw files expired)",
+             result.curated_rows + kept, curated_path, kept)
+    return kept
+
+
+def _rows_not_read(result: CurateResult, curated_path: str, dataset: catalog.Dataset) -> Optional[Any]:
+    """The curated rows of the dates this run touches whose (record id, event time) it did not read, materialised
+    apart from the files about to be replaced (None when nothing is curated yet)."""
+    spark = result.curated.sparkSession
+    try:
+        existing = spark.read.parquet(curated_path)
+    except Exception as exc:  # noqa: BLE001 - Spark raises AnalysisException for a path with no data yet
+        if "PATH_NOT_FOUND" in str(exc) or "Path does not exist" in str(exc) or "Unable to infer schema" in str(exc):
+            return None
+        raise
+    keys = [dataset.record_identifier, dataset.event_time, EVENT_DATE_COLUMN]
+    touched = result.curated.select(EVENT_DATE_COLUMN).distinct()
+    missing = (existing.join(touched, on=EVENT_DATE_COLUMN, how="left_semi")
+               .join(result.curated.select(*keys), on=keys, how="left_anti")
+               # A column declared since is filled with nulls by the union; one dropped since is dropped here.
+               .select(*[c for c in result.curated.columns if c in existing.columns]))
+    # Checkpointed: the rows must not be read lazily from the partitions the write is about to replace.
+    return missing.localCheckpoint(eager=True)
 
 
 def _summary(

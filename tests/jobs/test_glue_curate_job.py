@@ -92,6 +92,32 @@ def test_dynamic_partition_overwrite_replaces_only_touched_dates_and_reruns_are_
     assert len(read_curated(tmp_path / "curated")) == 350  # re-running January replaced, not appended
 
 
+def test_a_late_record_for_a_date_whose_raw_files_expired_adds_to_its_curated_rows_not_replaces_them(spark, tmp_path):
+    # GIVEN January curated from raw files that then expire (the raw bucket's lifecycle rule deletes them)
+    import shutil
+
+    january = generate(samples.CUSTOMER_CHURN, 200, seed=1, start="2026-01-01", days=3)
+    raw = tmp_path / "raw" / "customer_churn"
+    write_raw(january, str(tmp_path / "raw"), samples.CUSTOMER_CHURN, "2026-01-04")
+    assert glue_curate_job.main(job_argv(tmp_path, str(raw))) == 0
+    before = read_curated(tmp_path / "curated")
+    shutil.rmtree(raw / "ingest_date=2026-01-04")
+    # WHEN one late record for a January date lands, and the job runs over what raw holds now
+    late = generate(samples.CUSTOMER_CHURN, 1, seed=9, start="2026-01-02", days=1)
+    write_raw(late, str(tmp_path / "raw"), samples.CUSTOMER_CHURN, "2026-04-20")
+    assert glue_curate_job.main(job_argv(tmp_path, str(raw))) == 0
+    # THEN January keeps every record it had, plus the late one (it lost all but that one)
+    after = read_curated(tmp_path / "curated")
+    assert len(after) == len(before) + 1
+    assert set(before["customer_id"]) | set(late["customer_id"]) == set(after["customer_id"])
+    summary = json.loads((tmp_path / "summary.json").read_text())
+    touched = before[before["event_date"].astype(str) == str(after[after["customer_id"].isin(late["customer_id"])]["event_date"].iat[0])]
+    assert summary["kept_from_curated"] == len(touched) > 0
+    # AND running again keeps it that way (idempotent)
+    assert glue_curate_job.main(job_argv(tmp_path, str(raw))) == 0
+    assert len(read_curated(tmp_path / "curated")) == len(after)
+
+
 def test_quarantine_ratio_above_threshold_fails_after_writing_the_quarantine(spark, tmp_path, capsys):
     batch = generate_batch(samples.CUSTOMER_CHURN, 200, seed=3, bad_record_rate=0.1)
     write_raw(batch.frame, str(tmp_path / "raw"), samples.CUSTOMER_CHURN, "2026-04-01")
