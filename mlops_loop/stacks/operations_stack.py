@@ -219,42 +219,36 @@ class OperationsStack(Stack):
             log_retention=RETENTION[environment.log_retention_days],
             removal_policy=removal,
         ) if checked else None
-        failures = events.Rule(
-            self,
-            "PipelineFailures",
-            description="Tell people when a training execution fails or its candidate is rejected by the gate",
-            event_pattern=events.EventPattern(
-                source=["aws.sagemaker"],
-                detail_type=["SageMaker Model Building Pipeline Execution Status Change"],
-                detail={
-                    "currentPipelineExecutionStatus": ["Failed"],
-                    "pipelineArn": [
-                        format_arn(self, service="sagemaker", resource="pipeline", resource_name=name.lower())
-                        for name in pipelines.values()
-                    ],
-                },
-            ),
+        self._tell_people(
+            "PipelineFailures", "Tell people when a training execution fails or its candidate is rejected by the gate",
+            source="aws.sagemaker", detail_type="SageMaker Model Building Pipeline Execution Status Change",
+            detail={
+                "currentPipelineExecutionStatus": ["Failed"],
+                "pipelineArn": [format_arn(self, service="sagemaker", resource="pipeline", resource_name=name.lower())
+                                for name in pipelines.values()],
+            },
         )
-        notify_topic(failures, self.topic, dead_letter_queue=self.trigger.dead_letter_queue)
         # A failed or timed-out ETL job (a quarantine ratio over the limit, raw files the schema refuses, a feature
         # write that failed) stops fresh data reaching training and the online store: people hear of it.
         datasets = sorted({model_config.dataset for model_config, _ in serving.serving_configs.values()})
-        etl_failures = events.Rule(
-            self,
-            "EtlFailures",
-            description="Tell people when a dataset's curate or feature job fails or times out (no fresh data)",
-            event_pattern=events.EventPattern(
-                source=["aws.glue"],
-                detail_type=["Glue Job State Change"],
-                detail={"jobName": [etl_job_name(name_prefix, d, job) for d in datasets for job in ETL_JOBS],
-                        "state": ["FAILED", "TIMEOUT"]},
-            ),
+        self._tell_people(
+            "EtlFailures", "Tell people when a dataset's curate or feature job fails or times out (no fresh data)",
+            source="aws.glue", detail_type="Glue Job State Change",
+            detail={"jobName": [etl_job_name(name_prefix, d, job) for d in datasets for job in ETL_JOBS],
+                    "state": ["FAILED", "TIMEOUT"]},
         )
-        notify_topic(etl_failures, self.topic, dead_letter_queue=self.trigger.dead_letter_queue)
         CfnOutput(self, "NotificationTopicArn", value=self.topic.topic_arn)
         CfnOutput(self, "RetrainTriggerFunction", value=self.trigger.function.function_name)
         CfnOutput(self, "DeployFunction", value=self.deploy.function.function_name)
         CfnOutput(self, "Dashboard", value=self.dashboard.dashboard.dashboard_name)
+
+    def _tell_people(self, construct_id: str, description: str, *, source: str, detail_type: str,
+                     detail: dict) -> events.Rule:
+        """An EventBridge rule publishing the matching events of ``source`` to the environment's topic."""
+        rule = events.Rule(self, construct_id, description=description, event_pattern=events.EventPattern(
+            source=[source], detail_type=[detail_type], detail=detail))
+        notify_topic(rule, self.topic, dead_letter_queue=self.trigger.dead_letter_queue)
+        return rule
 
     def _endpoint_alarms(self, key: str, construct_id: str, endpoint_name: str, title: str, mode: str,
                          instance_type: str | None, settings: ServingAlarms, loading_wait_ms: int | None) -> None:
