@@ -33,9 +33,10 @@ Processing, in order:
 Because touched partitions are *replaced*, each run reads the whole ``raw_path`` (Spark's reader, no Glue job
 bookmarks: an incremental read would overwrite a date's earlier rows with only the new ones). The raw bucket
 expires objects after ``raw_expiration_days``, though, so a late record for an old date would replace that date's
-curated rows with itself alone: before writing, the rows of each touched date that this run's raw data no longer
-holds (same record id and event time) are read back from the curated data and kept (``kept_from_curated`` in the
-summary). A run never removes curated rows it did not read; a record is removed from curated data by hand. Re-running
+curated rows with itself alone: before writing, the rows of each touched date whose record id this run did not
+read at all (its raw files expired) are read back from the curated data and kept (``kept_from_curated`` in the
+summary). A record the run read - curated, quarantined or a duplicate - is the run's to decide, as before. A run never
+removes curated rows it did not read; a record gone from raw is removed from curated data by hand. Re-running
 the job is idempotent.
 """
 
@@ -195,7 +196,7 @@ def _write_curated(result: CurateResult, curated_path: str, dataset: catalog.Dat
     earlier = _rows_not_read(result, curated_path, dataset)
     kept = earlier.count() if earlier is not None else 0
     if kept:
-        curated = curated.unionByName(earlier, allowMissingColumns=True)
+        curated = curated.unionByName(earlier)
     (
         # One task per event_date, so each date partition is written as one file
         # instead of one small file per shuffle partition.
@@ -212,21 +213,38 @@ def _write_curated(result: CurateResult, curated_path: str, dataset: catalog.Dat
 
 
 def _rows_not_read(result: CurateResult, curated_path: str, dataset: catalog.Dataset) -> Optional[Any]:
-    """The curated rows of the dates this run touches whose (record id, event time) it did not read, materialised
-    apart from the files about to be replaced (None when nothing is curated yet)."""
+    """The curated rows of the dates this run touches whose record id the run did not read at all (kept, quarantined
+    or a duplicate: a record the run read is the run's to decide), materialised apart from the files about to be
+    replaced; None when none of the touched dates is curated yet.
+
+    Only the touched dates are read, each with its own files' schema and cast to this run's (a column declared
+    since is null, a retyped one cast), so a run reads what it rewrites, not the whole curated history."""
+    from pyspark.sql import functions as F
+
     spark = result.curated.sparkSession
-    try:
-        existing = spark.read.parquet(curated_path)
-    except Exception as exc:  # noqa: BLE001 - Spark raises AnalysisException for a path with no data yet
-        if "PATH_NOT_FOUND" in str(exc) or "Path does not exist" in str(exc) or "Unable to infer schema" in str(exc):
-            return None
-        raise
-    keys = [dataset.record_identifier, dataset.event_time, EVENT_DATE_COLUMN]
-    touched = result.curated.select(EVENT_DATE_COLUMN).distinct()
-    missing = (existing.join(touched, on=EVENT_DATE_COLUMN, how="left_semi")
-               .join(result.curated.select(*keys), on=keys, how="left_anti")
-               # A column declared since is filled with nulls by the union; one dropped since is dropped here.
-               .select(*[c for c in result.curated.columns if c in existing.columns]))
+    rid = dataset.record_identifier
+    touched = [row[0] for row in result.curated.select(EVENT_DATE_COLUMN).distinct().collect()]
+    target = {f.name: f.dataType for f in result.curated.schema.fields}
+    parts = []
+    for day in touched:
+        path = join_path(curated_path, f"{EVENT_DATE_COLUMN}={day}")
+        try:
+            part = spark.read.option("basePath", curated_path).option("mergeSchema", "true").parquet(path)
+        except Exception as exc:  # noqa: BLE001 - Spark raises AnalysisException for a date not curated yet
+            if "PATH_NOT_FOUND" in str(exc) or "Path does not exist" in str(exc) or "Unable to infer schema" in str(exc):
+                continue
+            raise
+        parts.append(part.select(*[
+            (F.col(name) if name in part.columns else F.lit(None)).cast(kind).alias(name) for name, kind in target.items()]))
+    if not parts:
+        return None
+    earlier = parts[0]
+    for part in parts[1:]:
+        earlier = earlier.unionByName(part)
+    read_ids = (result.curated.select(F.col(rid).cast("string").alias(rid))
+                .unionByName(result.quarantine.select(F.trim(F.col(rid)).alias(rid)))
+                .unionByName(result.duplicates.select(F.col(rid).cast("string").alias(rid))))
+    missing = earlier.join(read_ids, on=earlier[rid].cast("string") == read_ids[rid], how="left_anti")
     # Checkpointed: the rows must not be read lazily from the partitions the write is about to replace.
     return missing.localCheckpoint(eager=True)
 

@@ -293,7 +293,7 @@ def run_monitor(spec: ModelSpec, args: argparse.Namespace, *, cloudwatch_client:
         if args.feature_snapshots_dir:
             guarded("feature_skew", lambda: skew.skew_section(
                 spec, args.capture_dir, args.feature_snapshots_dir, max_rate=args.max_skew_rate,
-                sample_rows=args.skew_sample_rows))
+                sample_rows=args.skew_sample_rows, min_compared=args.min_skew_records))
 
     # Slow drift: the cumulative detector, its state read from the earlier reports -------
     history = history_mod.read_history(args.history_dir, spec.name, report_mod.REPORT_FORMAT)
@@ -479,6 +479,8 @@ def build_parser() -> argparse.ArgumentParser:
         help="feature snapshots (what training reads) for the skew check of by-id traffic (default: no skew check)")
     arg("max-skew-rate", type=_unit, default=DEFAULT_MAX_SKEW_RATE,
         help=f"the largest share of by-id records whose served feature may differ from the snapshot (default {DEFAULT_MAX_SKEW_RATE})")
+    arg("min-skew-records", type=_positive_int, default=skew.MIN_COMPARED,
+        help=f"fewer compared store records than this are reported, not judged (default {skew.MIN_COMPARED})")
     arg("sample-rows", type=_positive_int, default=DEFAULT_SAMPLE_ROWS,
         help="records kept for what needs records, not counts - bias, attributions, the exact KS test: a window of "
         f"this many or fewer is kept whole, a larger one sampled (seeded, uniform; default {DEFAULT_SAMPLE_ROWS})")

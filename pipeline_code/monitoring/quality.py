@@ -87,6 +87,8 @@ def read_labels(labels_dir: str, problem_type: str = BINARY, classes: Sequence[s
     if missing:
         raise LabelError(f"label files under {labels_dir!r} lack columns {missing}")
     labels[INFERENCE_ID] = labels[INFERENCE_ID].astype(str)
+    # A blank label is one not known yet (as training reads it), never an unusable one.
+    labels = labels[labels[LABEL].notna() & (labels[LABEL].astype(str).str.strip() != "")]
     raw = labels[LABEL].copy()
     if problem_type == MULTICLASS:
         labels[LABEL] = class_codes(labels[LABEL], classes)
@@ -111,7 +113,7 @@ def read_labels(labels_dir: str, problem_type: str = BINARY, classes: Sequence[s
     return out
 
 
-_LABEL_KINDS = {BINARY: "0/1 (or true/false)", MULTICLASS: "one of its class names", REGRESSION: "a finite number"}
+_LABEL_KINDS = {BINARY: "0 or 1 (a boolean column too)", MULTICLASS: "one of its class names", REGRESSION: "a finite number"}
 
 
 def class_codes(values: pd.Series, classes: Sequence[str]) -> pd.Series:

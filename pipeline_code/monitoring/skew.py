@@ -44,6 +44,8 @@ from pipeline_code.training.spec import ModelSpec
 INFERENCE_TIME = "inference_time"
 DEFAULT_SAMPLE_ROWS = 10_000
 DEFAULT_TOLERANCE = 1e-6
+# Fewer compared records than this are reported, not judged (a rate of a handful of records is noise).
+MIN_COMPARED = 100
 LARGEST = 5
 
 
@@ -135,8 +137,10 @@ def feature_skew(
     sample_rows: int = DEFAULT_SAMPLE_ROWS,
     tolerance: float = DEFAULT_TOLERANCE,
     seed: int = 0,
+    min_compared: int = MIN_COMPARED,
 ) -> Dict[str, Any]:
-    """The skew section of the monitor report (see the module docstring)."""
+    """The skew section of the monitor report (see the module docstring); fewer than ``min_compared`` compared
+    records (default :data:`MIN_COMPARED`) are reported, not judged."""
     from pipeline_code.training import prepare
 
     sources = {str(k): int(v) for k, v in served[FEATURE_SOURCE].value_counts().items()} if len(served) else {}
@@ -171,6 +175,11 @@ def feature_skew(
     stored_times = request_times(served_rows[FEATURE_EVENT_TIME])
     snapshot_times = request_times(offline[FEATURE_EVENT_TIME])
     section["stale_lookups"] = int(((served_rows[FEATURE_SOURCE] == SOURCE_STORE) & (stored_times < snapshot_times)).sum())
+    if section["compared"] < min_compared:
+        # One differing value of three would read as a 33 % mismatch rate and page people: too few to judge.
+        section.update({"status": drift.SKIPPED, "max_mismatch_rate": None,
+                        "reason": f"{section['compared']} store records compared, fewer than {min_compared}: reported, not judged"})
+        return section
     worst = 0.0
     for name in spec.features:
         categorical = spec.is_categorical(name)
@@ -200,8 +209,9 @@ def feature_skew(
 
 
 def skew_section(spec: ModelSpec, capture_dir: str, snapshots_dir: str, *, max_rate: float,
-                 sample_rows: int = DEFAULT_SAMPLE_ROWS, seed: int = 0) -> Dict[str, Any]:
+                 sample_rows: int = DEFAULT_SAMPLE_ROWS, seed: int = 0, min_compared: int = MIN_COMPARED) -> Dict[str, Any]:
     """:func:`feature_skew` of a sample of ``sample_rows`` by-id requests under ``capture_dir``."""
     served = served_records(capture_dir, spec, sample_requests=sample_rows, seed=seed)
-    return feature_skew(spec, served, snapshots_dir, max_rate=max_rate, sample_rows=sample_rows, seed=seed)
+    return feature_skew(spec, served, snapshots_dir, max_rate=max_rate, sample_rows=sample_rows, seed=seed,
+                        min_compared=min_compared)
 

@@ -93,7 +93,8 @@ def _names(iam: IamModel, config: AppConfig, env: str, model: str) -> Names:
     serving = config.serving_of(environment, config.models[model])
     prefix = f"{config.project}-{env}"
     shared = f"{prefix}-mme-{serving.multi_model.endpoint}" if serving.mode == "multi_model" else ""
-    return Names(iam=iam, prefix=prefix, model=model, dataset=config.models[model].dataset, multi_model_endpoint=shared,
+    return Names(iam=iam, prefix=prefix, model=model, dataset=config.models[model].dataset, project=config.project,
+                 multi_model_endpoint=shared,
                  self_capture=serving.mode in ("serverless", "multi_model") and serving.data_capture_percent > 0,
                  by_id=serving.by_id.enabled, compiled=compiled_for_inferentia2(serving))
 

@@ -116,6 +116,14 @@ def test_a_late_record_for_a_date_whose_raw_files_expired_adds_to_its_curated_ro
     # AND running again keeps it that way (idempotent)
     assert glue_curate_job.main(job_argv(tmp_path, str(raw))) == 0
     assert len(read_curated(tmp_path / "curated")) == len(after)
+    # AND a record of that date the run reads again, now quarantined, is the run's to decide: not kept from before
+    resent = january[january["customer_id"] == touched["customer_id"].iat[0]].copy()
+    resent["tenure_months"] = "not a number"
+    write_raw(resent, str(tmp_path / "raw"), samples.CUSTOMER_CHURN, "2026-04-21")
+    assert glue_curate_job.main(job_argv(tmp_path, str(raw), max_quarantine_ratio="0.9")) == 0
+    final = read_curated(tmp_path / "curated")
+    assert touched["customer_id"].iat[0] not in set(final["customer_id"]) and len(final) == len(after) - 1
+    assert json.loads((tmp_path / "summary.json").read_text())["kept_from_curated"] == len(touched) - 1
 
 
 def test_quarantine_ratio_above_threshold_fails_after_writing_the_quarantine(spark, tmp_path, capsys):

@@ -144,7 +144,7 @@ def test_labels_none_of_which_this_model_takes_are_the_quality_sections_error_no
     report = run(spec, reference, window, str(tmp_path / "out"))
     # THEN model quality fails naming the values and what the model takes (it read as "no labelled traffic yet")
     (error,) = [e for e in report["errors"] if e.get("section") == "model_quality"]
-    assert error["message"].endswith("is a label this model takes (e.g. 'no', 'yes'); it takes 0/1 (or true/false)")
+    assert error["message"].endswith("is a label this model takes (e.g. 'no', 'yes'); it takes 0 or 1 (a boolean column too)")
     assert not report["healthy"] and report["trusted"]
 
 
@@ -160,6 +160,13 @@ def test_a_few_unusable_labels_are_left_out_and_counted(tmp_path, spec, referenc
     section = report["sections"]["model_quality"]
     assert section["unusable_labels"] == {"rows": 7, "examples": ["unknown"]}
     assert check(report, "unusable_labels")["status"] == "warn" and report["healthy"]
+
+
+def test_blank_labels_are_labels_not_known_yet_never_unusable_ones(tmp_path, spec, reference):
+    window = write_window(tmp_path / "w", spec, reference["model"], seed=208, label_coverage=1.0)
+    _relabel(window, lambda labels: labels.__setitem__("label", [""] * len(labels)))
+    report = run(spec, reference, window, str(tmp_path / "out"))
+    assert report["healthy"] and "unusable_labels" not in report["sections"]["model_quality"]
 
 
 def test_bias_drift_on_one_group(tmp_path, spec, reference):

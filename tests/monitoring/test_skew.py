@@ -133,7 +133,9 @@ def at(when: str, record: Dict[str, Any]) -> Dict[str, Any]:
 
 
 def skew_of(rows: List[Dict[str, Any]], snapshots: str, **kw: Any) -> Dict[str, Any]:
+    """The skew section of ``rows``; judged from one compared record on (these tests are about the comparison)."""
     kw.setdefault("max_rate", 0.01)
+    kw.setdefault("min_compared", 1)
     return skew.feature_skew(SPEC, served(rows), snapshots, **kw)
 
 
@@ -212,7 +214,8 @@ def test_served_records_can_keep_a_seeded_sample_of_the_requests(tmp_path):
     assert len(skew.served_records(capture_dir, SPEC, sample_requests=30)) == 60
     # feature_skew reports the requests the scan saw and the records it read
     snapshots = write_snapshots(tmp_path / "s", [snapshot(f"{p}-{k:02d}", MAY_1) for p in "ab" for k in range(30)])
-    section = skew.feature_skew(SPEC, skew.served_records(capture_dir, SPEC, sample_requests=7), snapshots, max_rate=0.01)
+    section = skew.feature_skew(SPEC, skew.served_records(capture_dir, SPEC, sample_requests=7), snapshots, max_rate=0.01,
+                                min_compared=1)
     assert (section["requests"], section["records"], section["sampled"], section["compared"]) == (30, 14, 14, 14)
     assert section["status"] == "pass"
 
@@ -398,7 +401,7 @@ def test_a_check_per_feature_fails_above_max_rate_and_passes_at_it(tmp_path):
 def test_skew_section_reads_the_capture_and_compares(tmp_path):
     snapshots = write_snapshots(tmp_path / "s", [snapshot("a-0", MAY_1), snapshot("a-1", MAY_1)])
     capture_dir = write_capture(tmp_path / "capture", [capture_line([by_id("a-0"), by_id("a-1", plan="basic")], MAY_20)])
-    section = skew.skew_section(SPEC, capture_dir, snapshots, max_rate=0.1)
+    section = skew.skew_section(SPEC, capture_dir, snapshots, max_rate=0.1, min_compared=2)
     assert (section["status"], section["compared"], section["max_mismatch_rate"]) == ("fail", 2, 0.5)
     assert section["features"]["plan"]["largest"][0]["entity_id"] == "a-1"
 
@@ -463,7 +466,7 @@ def test_the_monitor_reports_and_publishes_the_skew_of_by_id_traffic(tmp_path, s
 
     args = monitor_args(spec, reference, skew_window["capture"], str(tmp_path / "out"),
                         extra=["--feature-snapshots-dir", skew_window["snapshots"], "--max-skew-rate", "0.02",
-                               "--publish-metrics", "--region", "eu-west-1"])
+                               "--min-skew-records", "40", "--publish-metrics", "--region", "eu-west-1"])
     assert monitor.main(args, cloudwatch_client=cloudwatch) == 0
     report = json.loads((tmp_path / "out" / "report.json").read_text())
     assert report["healthy"], report["errors"]
@@ -553,3 +556,13 @@ def test_records_scored_from_the_callers_fresher_fields_are_not_skew(tmp_path):
     # THEN nothing is compared and nothing fails: the data moving on is not training/serving skew
     assert (section["status"], section["compared"], section["sources"]) == ("skipped", 0, {SOURCE_COMPUTED: 4})
     assert section["reason"] == SKIP_REASON
+
+
+def test_a_handful_of_compared_records_is_reported_not_judged(tmp_path):
+    # GIVEN three store records, one of which differs (a 33 % rate that would page people)
+    snapshots = write_snapshots(tmp_path / "s", [snapshot(f"a-{i}", MAY_1) for i in range(3)])
+    rows = [at(MAY_5, by_id("a-0", tenure_months=99)), at(MAY_5, by_id("a-1")), at(MAY_5, by_id("a-2"))]
+    section = skew.feature_skew(SPEC, served(rows), snapshots, max_rate=0.01)
+    # THEN with the default minimum the section is skipped, no rate published
+    assert (section["status"], section["compared"], section["max_mismatch_rate"]) == ("skipped", 3, None)
+    assert section["reason"] == f"3 store records compared, fewer than {skew.MIN_COMPARED}: reported, not judged"

@@ -22,7 +22,7 @@ from botocore import xform_name
 
 from mlops_loop.app_builder import REPO_ROOT
 from pipeline_code.core.contract import pascal
-from pipeline_code.core.contract import MONITOR_NAMESPACE, RETRAIN_ALARMS
+from pipeline_code.core.contract import DEFAULT_PROJECT, RETRAIN_ALARMS, monitor_namespace
 from pipeline_code.core.compiled import PARITY_NAMESPACE
 
 from tests.support.iam_eval import IamModel
@@ -42,6 +42,7 @@ class Names:
     prefix: str
     model: str
     dataset: str
+    project: str = DEFAULT_PROJECT
     multi_model_endpoint: str = ""  # the shared endpoint's name when the model is served by one
     self_capture: bool = False  # the serving code writes its own capture (serverless, multi-model)
     by_id: bool = False  # the model is scored by id (serving.by_id.enabled): a front function and a skew check
@@ -316,7 +317,8 @@ RUNTIMES: tuple[Runtime, ...] = (
                                           n.s3_listing(n.monitor_argument("--history-s3-uri")),
                                           # A model scored by id: the feature snapshots its skew check joins.
                                           *([n.s3_listing(n.monitor_argument("--feature-snapshots-s3-uri"))] if n.by_id else [])],
-            "put_metric_data": lambda n: [("cloudwatch:PutMetricData", {"*": "*"}, {"cloudwatch:namespace": MONITOR_NAMESPACE})],
+            "put_metric_data": lambda n: [("cloudwatch:PutMetricData", {"*": "*"},
+                                           {"cloudwatch:namespace": monitor_namespace(n.project)})],
         },
         {
             ("pipeline_code/handlers/deploy_on_approval.py", ("list_model_packages", "update_stack", "publish", "create_schedule",

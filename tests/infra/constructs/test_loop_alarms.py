@@ -54,12 +54,13 @@ def _stand_ins(stack: Stack) -> dict[str, Any]:
     )
 
 
-def _build(models: dict[str, str] = MODELS, *, max_auc_drop: float = 0.04, max_quality_drop: float = 0.15) -> _Built:
+def _build(models: dict[str, str] = MODELS, *, max_auc_drop: float = 0.04, max_quality_drop: float = 0.15,
+           **namespace: str) -> _Built:
     """GIVEN a bare stack with the stand-ins WHEN the loop's alarms of ``models`` (name -> quality key) are added."""
     stack = Stack(new_app(), "Bare", env=Environment(account="123456789012", region="eu-west-1"))
     deps = _stand_ins(stack)
     alarms = LoopAlarms(stack, "Alarms", name_prefix=PREFIX, environment="dev", quality_keys=models, max_auc_drop=max_auc_drop,
-                        max_quality_drop=max_quality_drop, **deps)
+                        max_quality_drop=max_quality_drop, **deps, **namespace)
     return _Built(stack, alarms, deps["topic"])
 
 
@@ -191,3 +192,10 @@ def test_monitor_series_is_one_models_monitor_metric_one_point_per_daily_run():
     assert metric.dimensions == {"Environment": "prod", "Model": "basket"}
     assert metric.period.to_seconds() == 86_400
     assert monitor_series("prod", "basket", "records", "Sum").statistic == "Sum"
+
+
+def test_another_projects_alarms_watch_its_own_namespace():
+    built = _build(namespace="acme/monitoring")
+    watched = {a["Properties"]["Namespace"] for a in Template.from_stack(built.stack).find_resources("AWS::CloudWatch::Alarm").values()
+               if "Namespace" in a["Properties"] and a["Properties"]["Namespace"].endswith("/monitoring")}
+    assert watched == {"acme/monitoring"}
