@@ -175,7 +175,8 @@ def check_raw_columns(
         )
 
 
-def curate(raw_df: DataFrame, dataset: catalog.Dataset, *, metadata_columns: Sequence[str] = ()) -> CurateResult:
+def curate(raw_df: DataFrame, dataset: catalog.Dataset, *, metadata_columns: Sequence[str] = (),
+           arrival_column: Optional[str] = None) -> CurateResult:
     """Type, validate and de-duplicate ``raw_df`` according to ``dataset``'s catalog schema.
 
     Args:
@@ -186,6 +187,8 @@ def curate(raw_df: DataFrame, dataset: catalog.Dataset, *, metadata_columns: Seq
             file name) that are not part of the schema; they are carried into
             the quarantine output for tracing and left out of the curated one.
             :data:`CORRUPT_RECORD_COLUMN` is always treated as one when present.
+        arrival_column: a metadata column whose greater value marks a later landing (the source file's path,
+            ``<dataset>/ingest_date=<date>/...``); by default None: no landing order is known.
 
     Returns:
         A :class:`CurateResult`; its counts are computed eagerly (one Spark job
@@ -195,15 +198,16 @@ def curate(raw_df: DataFrame, dataset: catalog.Dataset, *, metadata_columns: Seq
         ValueError: missing or unexpected columns, or non-string raw columns.
 
     Duplicates of ``(record_identifier, event_time)`` among the valid records are
-    resolved deterministically: the record with the fewest empty values wins,
-    ties broken by the raw values in catalog column order.
+    resolved deterministically: the one that landed last wins (``arrival_column``: a correction re-sent later
+    replaces the record), then the record with the fewest empty values, ties broken by the raw values in catalog
+    column order.
     """
     check_raw_columns(raw_df.columns, dataset, metadata_columns)
     _check_string_columns(raw_df, dataset)
     if CORRUPT_RECORD_COLUMN in raw_df.columns and CORRUPT_RECORD_COLUMN not in metadata_columns:
         metadata_columns = tuple(metadata_columns) + (CORRUPT_RECORD_COLUMN,)
 
-    staged = _stage(raw_df, dataset, tuple(metadata_columns)).persist(StorageLevel.MEMORY_AND_DISK)
+    staged = _stage(raw_df, dataset, tuple(metadata_columns), arrival_column).persist(StorageLevel.MEMORY_AND_DISK)
     status_counts, reasons = _count(staged)
     return CurateResult(
         curated=_curated_view(staged, dataset, _CURATED),
@@ -230,7 +234,8 @@ class _Check:
     message: SparkColumn  # the human-readable reason fragment
 
 
-def _stage(raw_df: DataFrame, dataset: catalog.Dataset, metadata_columns: Tuple[str, ...]) -> DataFrame:
+def _stage(raw_df: DataFrame, dataset: catalog.Dataset, metadata_columns: Tuple[str, ...],
+           arrival_column: Optional[str] = None) -> DataFrame:
     """Raw values + typed values -> + rules, reason, event date -> + status.
 
     Three projections, so each typed value is parsed once and the checks refer to
@@ -254,7 +259,7 @@ def _stage(raw_df: DataFrame, dataset: catalog.Dataset, metadata_columns: Tuple[
         rules.alias(QUARANTINE_RULES_COLUMN),
         reason.alias(QUARANTINE_REASON_COLUMN),
     )
-    return checked.withColumn(_STATUS, _status(dataset))
+    return checked.withColumn(_STATUS, _status(dataset, arrival_column))
 
 
 def _typed(name: str) -> str:
@@ -364,17 +369,19 @@ def _utc_date(timestamp: SparkColumn, raw_df: DataFrame) -> SparkColumn:
     return F.to_date(F.to_utc_timestamp(timestamp, session_tz))
 
 
-def _status(dataset: catalog.Dataset) -> SparkColumn:
+def _status(dataset: catalog.Dataset, arrival_column: Optional[str] = None) -> SparkColumn:
     """quarantined | curated | duplicate for each staged row.
 
     Duplicates are ranked only among valid rows (the window is partitioned by
-    validity too): an invalid copy never displaces a valid record.
+    validity too): an invalid copy never displaces a valid record. The latest landing ranks first
+    (``arrival_column``, when given).
     """
     valid = F.size(F.col(QUARANTINE_RULES_COLUMN)) == 0
     blanks = sum((F.when(_text(c.name).isNull(), 1).otherwise(0) for c in dataset.columns), F.lit(0))
+    latest = [F.col(arrival_column).desc_nulls_last()] if arrival_column else []
     window = Window.partitionBy(
         valid, F.col(_typed(dataset.record_identifier)), F.col(_typed(dataset.event_time))
-    ).orderBy(blanks.asc(), *[F.col(c.name).asc_nulls_last() for c in dataset.columns])
+    ).orderBy(*latest, blanks.asc(), *[F.col(c.name).asc_nulls_last() for c in dataset.columns])
     rank = F.row_number().over(window)
     return F.when(~valid, F.lit(_QUARANTINED)).when(rank == 1, F.lit(_CURATED)).otherwise(F.lit(_DUPLICATE))
 

@@ -167,7 +167,8 @@ def run(spark: Any, args: Dict[str, Any]) -> Dict[str, Any]:
 def _curate(raw: Any, dataset: catalog.Dataset) -> CurateResult:
     """curate(), with Spark's per-file header mismatch turned into a readable ValueError."""
     try:
-        return curate(raw, dataset, metadata_columns=(SOURCE_FILE_COLUMN,))
+        # The raw layout is <dataset>/ingest_date=<date>/...: the path sorting last landed last.
+        return curate(raw, dataset, metadata_columns=(SOURCE_FILE_COLUMN,), arrival_column=SOURCE_FILE_COLUMN)
     except Exception as exc:  # noqa: BLE001 - re-raised unless it is the header check
         match = _HEADER_MISMATCH.search(str(exc))
         if match is None:

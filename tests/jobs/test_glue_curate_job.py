@@ -126,6 +126,23 @@ def test_a_late_record_for_a_date_whose_raw_files_expired_adds_to_its_curated_ro
     assert json.loads((tmp_path / "summary.json").read_text())["kept_from_curated"] == len(touched) - 1
 
 
+def test_a_correction_landed_later_replaces_the_record_whatever_its_values_sort_like(spark, tmp_path):
+    # GIVEN a record landed on April 1, then re-sent on April 10 with its label and a charge corrected
+    first = generate(samples.CUSTOMER_CHURN, 3, seed=4, start="2026-03-20", days=2)
+    first["churned"], first["monthly_charges"] = 0, 99.5
+    corrected = first.iloc[[0]].copy()
+    corrected["churned"], corrected["monthly_charges"] = 1, 100.5  # "100.5" sorts before "99.5" as text
+    write_raw(first, str(tmp_path / "raw"), samples.CUSTOMER_CHURN, "2026-04-01")
+    write_raw(corrected, str(tmp_path / "raw"), samples.CUSTOMER_CHURN, "2026-04-10")
+    # WHEN the job runs
+    assert glue_curate_job.main(job_argv(tmp_path, str(tmp_path / "raw" / "customer_churn"))) == 0
+    # THEN the later landing wins: the corrected values are curated, the first copy counted as a duplicate
+    curated = read_curated(tmp_path / "curated").set_index("customer_id")
+    record = first["customer_id"].iat[0]
+    assert (curated.loc[record, "churned"], curated.loc[record, "monthly_charges"]) == (1, 100.5)
+    assert len(curated) == 3 and json.loads((tmp_path / "summary.json").read_text())["duplicate_rows"] == 1
+
+
 def test_quarantine_ratio_above_threshold_fails_after_writing_the_quarantine(spark, tmp_path, capsys):
     batch = generate_batch(samples.CUSTOMER_CHURN, 200, seed=3, bad_record_rate=0.1)
     write_raw(batch.frame, str(tmp_path / "raw"), samples.CUSTOMER_CHURN, "2026-04-01")
