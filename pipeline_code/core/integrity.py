@@ -116,27 +116,6 @@ def model_digest(model_dir: str) -> Optional[str]:
     return sha256_concatenated(paths)
 
 
-def model_digest_of(model_dir: str) -> Optional[str]:
-    """:func:`model_digest` of ``model_dir``, or of the same two files inside its ``model.tar.gz`` when it holds only
-    the archive (a Processing input of the package's model data); None when neither has both."""
-    found = model_digest(model_dir)
-    archive = os.path.join(model_dir, MODEL_ARCHIVE)
-    if found is not None or not os.path.isfile(archive):
-        return found
-    import tarfile
-
-    wanted: dict = {}
-    with tarfile.open(archive, "r:*") as tar:
-        for member in tar:
-            name = os.path.normpath(member.name)
-            if member.isfile() and name in (MODEL_FILE, METADATA_FILE):
-                handle = tar.extractfile(member)
-                wanted[name] = handle.read() if handle is not None else None
-    if wanted.get(MODEL_FILE) is None or wanted.get(METADATA_FILE) is None:
-        return None
-    return hashlib.sha256(wanted[MODEL_FILE] + wanted[METADATA_FILE]).hexdigest()
-
-
 def hex_to_base64(hex_digest: str) -> str:
     """S3's form of a sha256 checksum (``x-amz-checksum-sha256``): the 32 bytes, base64-encoded."""
     return base64.b64encode(bytes.fromhex(hex_digest)).decode("ascii")

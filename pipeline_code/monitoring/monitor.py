@@ -54,7 +54,6 @@ import sys
 import traceback
 from typing import Any, Dict, List, Optional, Sequence, Tuple
 
-from pipeline_code.core import integrity
 from pipeline_code.core.contract import BASELINE_FILES, DEFAULT_MAX_MALFORMED_RATE, EVALUATION_FILE, MONITOR_NAMESPACE
 from pipeline_code.core.online_features import DEFAULT_MAX_SKEW_RATE
 from pipeline_code.core.problem import BINARY, MULTICLASS
@@ -192,7 +191,7 @@ def run_monitor(spec: ModelSpec, args: argparse.Namespace, *, cloudwatch_client:
         statistics=baseline.get("statistics"), constraints=baseline.get("constraints"), model=model, labels=labels,
         inputs=spec.features, extra_columns=extra, sample_rows=args.sample_rows,
         # The version judged: records another version answered (a rollout in the window) are rescored by it.
-        serving_digest=integrity.model_digest_of(args.model_dir) if model is not None else None)
+        serving_digest=_serving_digest(args.model_dir) if model is not None else None)
     window = capture_mod.read_capture(
         args.capture_dir, spec.features, categorical=categorical, extra_columns=extra, dataset=spec.catalog_dataset,
         problem_type=problem_type, classes=classes, consume=window_pass,
@@ -405,6 +404,18 @@ def _cumulative_section(history: history_mod.History, scores: Dict[str, Any], st
                         op=">=", detail=(f"CUSUM of drift scores over {len(history.reports)} earlier reports; drifted: "
                                          f"{', '.join(section['drifted']) or 'none'}" + (f"; {section['reset']}" if "reset" in section else "")))
     return {**section, "checks": [check]}
+
+
+def _serving_digest(model_dir: str) -> Optional[str]:
+    """The digest serving reports for the model judged (``model.json`` + ``feature_metadata.json``, read from the
+    directory or from inside its ``model.tar.gz``: :func:`seal.digests`); None when it has neither."""
+    from pipeline_code.training import seal
+    from pipeline_code.training.data_io import InputError
+
+    try:
+        return seal.digests(model_dir).model_sha256
+    except InputError:
+        return None
 
 
 def _load_model(model_dir: Optional[str], problem_type: str) -> Tuple[Any, Optional[Tuple[str, str]]]:

@@ -67,25 +67,3 @@ def test_the_stored_sha256_is_the_checksum_s3_kept_else_the_bytes_read():
         assert integrity.stored_sha256(s3, "bucket-1", "with") == DIGEST and not reads
         assert integrity.stored_sha256(s3, "bucket-1", "without") == DIGEST and reads == [1]
 
-
-def test_the_model_digest_of_a_directory_holding_only_the_archive_is_the_digest_of_its_files(tmp_path):
-    # GIVEN a model's two files, and a directory holding only their model.tar.gz (a Processing input of model data)
-    import tarfile
-
-    files = tmp_path / "files"
-    files.mkdir()
-    (files / integrity.MODEL_FILE).write_bytes(b'{"learner": 1}')
-    (files / integrity.METADATA_FILE).write_bytes(b'{"model": "churn"}')
-    (files / "code.py").write_text("# serving code travels in the archive too")
-    packed = tmp_path / "packed"
-    packed.mkdir()
-    with tarfile.open(packed / integrity.MODEL_ARCHIVE, "w:gz") as tar:
-        for name in ("code.py", integrity.METADATA_FILE, integrity.MODEL_FILE):
-            tar.add(files / name, arcname=f"./{name}")
-    # THEN both forms have the digest serving reports for the extracted files
-    assert integrity.model_digest_of(str(packed)) == integrity.model_digest_of(str(files)) == integrity.model_digest(str(files))
-    assert integrity.model_digest(str(packed)) is None  # the files-only digest does not look inside archives
-    # AND an archive without both files has none
-    with tarfile.open(packed / integrity.MODEL_ARCHIVE, "w:gz") as tar:
-        tar.add(files / integrity.MODEL_FILE, arcname=integrity.MODEL_FILE)
-    assert integrity.model_digest_of(str(packed)) is None

@@ -14,6 +14,7 @@ from moto import mock_aws
 from scipy import stats
 
 from pipeline_code.core.contract import MONITOR_NAMESPACE
+from pipeline_code.core import integrity
 from pipeline_code.monitoring import capture, drift, monitor
 from pipeline_code.monitoring import report as report_mod
 from pipeline_code.training.baseline import bin_counts
@@ -402,3 +403,26 @@ def test_the_report_states_which_auc_drop_its_labels_can_detect(tmp_path, spec, 
     assert power["status"] == "warn" and power["value"] > 0.05 and "label more traffic" in power["detail"]
     assert check(large, "auc_drop_power")["status"] == "pass"
     assert large["sections"]["model_quality"]["detectable_auc_drop"] < small["sections"]["model_quality"]["detectable_auc_drop"]
+
+
+def test_the_model_digest_of_a_directory_holding_only_the_archive_is_the_digest_of_its_files(tmp_path):
+    # GIVEN a model's two files, and a directory holding only their model.tar.gz (a Processing input of model data)
+    import tarfile
+
+    files = tmp_path / "files"
+    files.mkdir()
+    (files / integrity.MODEL_FILE).write_bytes(b'{"learner": 1}')
+    (files / integrity.METADATA_FILE).write_bytes(b'{"model": "churn"}')
+    (files / "code.py").write_text("# serving code travels in the archive too")
+    packed = tmp_path / "packed"
+    packed.mkdir()
+    with tarfile.open(packed / integrity.MODEL_ARCHIVE, "w:gz") as tar:
+        for name in ("code.py", integrity.METADATA_FILE, integrity.MODEL_FILE):
+            tar.add(files / name, arcname=f"./{name}")
+    # THEN both forms have the digest serving reports for the extracted files
+    assert monitor._serving_digest(str(packed)) == monitor._serving_digest(str(files)) == integrity.model_digest(str(files))
+    assert integrity.model_digest(str(packed)) is None  # the files-only digest does not look inside archives
+    # AND an archive without both files has none
+    with tarfile.open(packed / integrity.MODEL_ARCHIVE, "w:gz") as tar:
+        tar.add(files / integrity.MODEL_FILE, arcname=integrity.MODEL_FILE)
+    assert monitor._serving_digest(str(packed)) is None
