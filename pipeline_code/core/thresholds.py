@@ -72,6 +72,20 @@ THRESHOLDS = (
 )
 
 
+def parse_policy(text: str) -> Dict[str, float]:
+    """The gate policy of :meth:`GateThresholds.policy_arg`: a JSON object of :data:`THRESHOLDS` fields to finite
+    numbers; ValueError naming what it expected otherwise."""
+    try:
+        value = json.loads(text)
+    except ValueError as exc:
+        raise ValueError(f"not JSON: {exc}") from None
+    known = {t.field for t in THRESHOLDS}
+    if not isinstance(value, dict) or not value or any(k not in known for k in value) or any(
+            isinstance(v, bool) or not isinstance(v, (int, float)) or not math.isfinite(v) for v in value.values()):
+        raise ValueError(f"expected a JSON object of numbers keyed by {', '.join(sorted(known))}, got {text!r}")
+    return {k: float(v) for k, v in value.items()}
+
+
 def loosened(thresholds: "GateThresholds", policy: Mapping[str, float]) -> List[str]:
     """What in ``thresholds`` is looser than the environment's configured gate ``policy`` (field -> value), one
     sentence each (empty: nothing). A run's pipeline parameters may tighten the gate, never loosen it."""
@@ -151,7 +165,7 @@ class GateThresholds:
         return [part for name, _, _ in EVIDENCE for part in (evidence_flag(name), str(int(getattr(self, name))))]
 
     def policy_arg(self) -> str:
-        """The thresholds as evaluate's ``--gate-policy`` JSON (the environment's configured gate)."""
+        """The thresholds as evaluate's ``--gate-policy`` JSON (the environment's configured gate; :func:`parse_policy`)."""
         return json.dumps({t.field: float(getattr(self, t.field)) for t in THRESHOLDS}, sort_keys=True, separators=(",", ":"))
 
     def to_args(self) -> List[str]:

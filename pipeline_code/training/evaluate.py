@@ -42,8 +42,6 @@ from __future__ import annotations
 
 import argparse
 import datetime as dt
-import json
-import math
 import os
 import shutil
 import sys
@@ -60,9 +58,8 @@ from pipeline_code.training import data_io, explain, metrics, metrics_multiclass
 from pipeline_code.training.data_io import InputError
 from pipeline_code.training.gate import GateInputError, decide
 from pipeline_code.training.prepare import read_test_set
-from pipeline_code.training.spec import (
-    THRESHOLDS, GateThresholds, ModelSpec, add_gate_arguments, add_model_spec_argument, thresholds_from_args,
-)
+from pipeline_code.core.thresholds import parse_policy
+from pipeline_code.training.spec import GateThresholds, ModelSpec, add_gate_arguments, add_model_spec_argument, thresholds_from_args
 from pipeline_code.training.model_io import TrainedModel, load_model, predict
 from pipeline_code.argtypes import positive_int as _positive_int
 
@@ -390,16 +387,11 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def _gate_policy(text: str) -> Dict[str, float]:
-    """``--gate-policy``: a JSON object of gate thresholds (:data:`THRESHOLDS` fields) to numbers."""
+    """``--gate-policy``: :func:`pipeline_code.core.thresholds.parse_policy`, its error a usage error."""
     try:
-        value = json.loads(text)
+        return parse_policy(text)
     except ValueError as exc:
-        raise argparse.ArgumentTypeError(f"not JSON: {exc}") from None
-    known = {t.field for t in THRESHOLDS}
-    if not isinstance(value, dict) or not value or any(k not in known for k in value) or any(
-            isinstance(v, bool) or not isinstance(v, (int, float)) or not math.isfinite(v) for v in value.values()):
-        raise argparse.ArgumentTypeError(f"expected a JSON object of numbers keyed by {', '.join(sorted(known))}, got {text!r}")
-    return {k: float(v) for k, v in value.items()}
+        raise argparse.ArgumentTypeError(str(exc)) from None
 
 
 def main(argv: Optional[Sequence[str]] = None) -> int:
