@@ -539,10 +539,10 @@ def reconcile(
             "then Approved - or reject it or approve another version to move on)"
         )
         # The serving version rejected meanwhile: the one approved last before the held one serves instead.
-        serving_approved = any(v.arn == serving_arn for v in _approved(versions))
+        approved = _approved(versions)  # approved[0] is the held one (select_desired)
+        serving_approved = any(v.arn == serving_arn for v in approved)
         fallback = None if serving_approved else next(
-            (v for v in _approved(versions)[1:] if not problems(v, group) and failed_rollout(cloudformation, stack, v) is None),
-            None)
+            (v for v in approved[1:] if not problems(v, group) and failed_rollout(cloudformation, stack, v) is None), None)
         if fallback is None:
             reason += (f"; {_label(serving_arn)} keeps serving" if serving_approved else
                        f"; {_label(serving_arn)} keeps serving although it is no longer approved: no other approved "
