@@ -142,6 +142,11 @@ class CaptureWindow:
     answered: Counter = field(default_factory=Counter)
     versions: Dict[str, Optional[str]] = field(default_factory=dict)
 
+    def note_version(self, digest: str, version: Any) -> None:
+        """The registry version a response of artefact ``digest`` named (None: not named); a named one wins."""
+        if self.versions.get(digest) is None:
+            self.versions[digest] = None if version is None else str(version)
+
     @property
     def schema_changed(self) -> bool:
         return bool(self.unknown_keys or self.missing_keys or self.csv_width_mismatch)
@@ -296,8 +301,7 @@ class _Decoder:
             return None
         digest = identity[ANSWERED_BY_DIGEST]
         version = identity.get(ANSWERED_BY_VERSION)
-        if self.window.versions.get(digest) is None:  # a response that names the version wins over one that does not
-            self.window.versions[digest] = None if version is None else str(version)
+        self.window.note_version(digest, version)
         return digest
 
     def add_batch_line(self, text: str, out_text: Optional[str], source: str, line_no: int) -> None:

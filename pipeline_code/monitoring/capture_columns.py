@@ -221,8 +221,8 @@ def _frame(table: pa.Table, decoder: "_Decoder", violations: Dict[str, int]) -> 
     if digests.null_count < len(digests):
         pairs = pa.table({"d": digests, "v": pc.struct_field(answered, ANSWERED_BY_VERSION)}).group_by(["d", "v"]).aggregate([])
         for digest, version in zip(pairs.column("d").to_pylist(), pairs.column("v").to_pylist()):
-            if digest is not None and decoder.window.versions.get(digest) is None:
-                decoder.window.versions[digest] = version
+            if digest is not None:
+                decoder.window.note_version(digest, version)
     return frame
 
 
