@@ -128,7 +128,7 @@ def check_account(sts: Any, where: Target, *, role: Optional[str] = None) -> Dic
         identity = sts.get_caller_identity()
     except (BotoCoreError, ClientError) as error:
         problem = credentials_problem(error, where, role=role)
-        raise TargetError(problem or f"cannot tell which account the credentials are of ({_detail(error)}); nothing "
+        raise TargetError(problem or f"cannot tell which account the credentials are of ({describe_error(error)}); nothing "
                                      f"of environment '{where.environment}' (account {where.account}) was read or "
                                      "changed") from None
     caller = identity["Account"]
@@ -144,7 +144,7 @@ def credentials_problem(error: BaseException, where: Target, *, role: Optional[s
     if not unusable_credentials(error):
         return None
     as_role = f" as {role}" if role else ""
-    return (f"no usable AWS credentials ({_detail(error)}): log in to account {where.account} of environment "
+    return (f"no usable AWS credentials ({describe_error(error)}): log in to account {where.account} of environment "
             f"'{where.environment}'{as_role} (e.g. aws sso login, AWS_PROFILE) and run again")
 
 
@@ -157,8 +157,14 @@ def unusable_credentials(error: BaseException) -> bool:
     return isinstance(error, kinds) or code in _CREDENTIALS_CODES
 
 
-def _detail(error: BaseException) -> str:
-    found = (getattr(error, "response", None) or {}).get("Error", {})
-    if found.get("Code"):
-        return f"{found['Code']}: {found.get('Message', '')}"
-    return f"{type(error).__name__}: {error}"
+def error_code(exc: BaseException) -> str:
+    """AWS's error code of ``exc`` (its class name for an error raised before any request)."""
+    response = getattr(exc, "response", None) or {}
+    return str(response.get("Error", {}).get("Code", type(exc).__name__))
+
+
+def describe_error(exc: BaseException) -> str:
+    """``<code>: <message>`` of an error raised by boto3 or botocore."""
+    response = getattr(exc, "response", None) or {}
+    message = response.get("Error", {}).get("Message") or str(exc)
+    return f"{error_code(exc)}: {message}"

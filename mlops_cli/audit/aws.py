@@ -7,6 +7,7 @@ import re
 from dataclasses import dataclass
 from typing import Any, Callable, Dict, List, Optional, Tuple
 
+from mlops_cli.target import describe_error, error_code, unusable_credentials as is_credentials_error  # noqa: F401 - the audit's names
 from pipeline_code.core.contract import endpoint_name, environment_prefix, package_group_name, package_parameter_name, pipeline_name, serving_stack_name
 
 
@@ -65,24 +66,6 @@ class Clients:
         if not session.region_name:
             raise AuditError("no AWS region: pass --region or set AWS_REGION / AWS_DEFAULT_REGION")
         return cls(*(session.client(s) for s in ("sagemaker", "s3", "cloudformation", "cloudtrail", "sts")))
-
-
-def error_code(exc: BaseException) -> str:
-    response = getattr(exc, "response", None) or {}
-    return str(response.get("Error", {}).get("Code", type(exc).__name__))
-
-
-def describe_error(exc: BaseException) -> str:
-    response = getattr(exc, "response", None) or {}
-    message = response.get("Error", {}).get("Message") or str(exc)
-    return f"{error_code(exc)}: {message}"
-
-
-def is_credentials_error(exc: BaseException) -> bool:
-    """Whether ``exc`` says the credentials are missing or unusable (the workstation tools' one definition)."""
-    from mlops_cli.target import unusable_credentials
-
-    return unusable_credentials(exc)
 
 
 def aws_errors() -> Tuple[type, ...]:
