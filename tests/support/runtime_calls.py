@@ -331,6 +331,10 @@ RUNTIMES: tuple[Runtime, ...] = (
                 "the smoke request of multi-model staging reads archives with it; the monitor never calls it",
             ("pipeline_code/core/integrity.py", ("head_object", "get_object")):
                 "stored_sha256 verifies artefacts in the deploy handler; the monitor only imports the handler's helpers",
+            ("pipeline_code/training/seal.py", ("put_object",)):
+                "the monitor reads a local model's digests with seal.digests; sealing (PutObject) is evaluate's",
+            ("pipeline_code/job_runtime.py", ("get_object", "put_object")):
+                "seal's S3 helpers, imported with it; the monitor's own reads go through remote.py's download calls",
         },
     ),
     Runtime(
