@@ -10,7 +10,13 @@ from aws_cdk import aws_kms as kms
 from aws_cdk import aws_sagemaker as sagemaker
 from constructs import Construct
 
-from pipeline_code.core.contract import package_group_name, pascal, retrain_alarm_prefix, serving_stack_name
+from pipeline_code.core.contract import (
+    model_card_name_patterns,
+    package_group_name,
+    pascal,
+    retrain_alarm_prefix,
+    serving_stack_name,
+)
 from pipeline_code.core.integrity import ARCHIVE_SHA256_PROPERTY, MODEL_SHA256_PROPERTY
 
 from .access_policy import AccessPolicy
@@ -134,7 +140,7 @@ class ModelRegistry(Construct):
         access.allow(
             "ReviewModelCards",
             ["sagemaker:DescribeModelCard", "sagemaker:UpdateModelCard", "sagemaker:ListModelCardVersions"],
-            [self.card_arns(m) for m in self.groups],
+            [arn for m in self.groups for arn in self.card_arns(m)],
             wildcard_reason="One model card per registered version, named <group>-v<version> at run time.",
         )
         # Through SageMaker only (the cards' API): the same key encrypts the lake, which the approver may not read.
@@ -174,9 +180,11 @@ class ModelRegistry(Construct):
                         resource_name=f"{retrain_alarm_prefix(name_prefix, m)}*") for m in self.groups],
         )
 
-    def card_arns(self, model: str) -> str:
-        """The model cards of ``model``'s versions (the ModelCard step names them ``<group>-v<version>``)."""
-        return format_arn(self, service="sagemaker", resource="model-card", resource_name=f"{self.group_names[model].lower()}-v*")
+    def card_arns(self, model: str) -> list[str]:
+        """The model cards of ``model``'s versions (the ModelCard step names them ``<group>-v<version>``, hashed when
+        that would exceed 63 characters: ``model_card_name``)."""
+        return [format_arn(self, service="sagemaker", resource="model-card", resource_name=pattern)
+                for pattern in model_card_name_patterns(self.group_names[model].lower())]
 
     def group_arn(self, model: str) -> str:
         return format_arn(
@@ -209,7 +217,7 @@ class ModelRegistry(Construct):
         access.allow(
             f"ModelCards{sid}",
             ["sagemaker:CreateModelCard", "sagemaker:UpdateModelCard", "sagemaker:DescribeModelCard"],
-            [self.card_arns(model)],
+            self.card_arns(model),
             wildcard_reason="One model card per registered version, named <group>-v<version> at run time.",
         )
         if not auto_approve:

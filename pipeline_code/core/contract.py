@@ -10,6 +10,7 @@ defined a second time), so renaming one is a one-line change that every side pic
 
 from __future__ import annotations
 
+import hashlib
 import re
 from typing import Any, Dict, NamedTuple, Optional, Sequence
 
@@ -143,6 +144,35 @@ VARIANT = "AllTraffic"
 
 # A versioned model package: group (1-63 letters, digits, '-') and version.
 PACKAGE_ARN = re.compile(r"^arn:aws[a-z-]*:sagemaker:[a-z0-9-]+:\d{12}:model-package/([A-Za-z0-9-]{1,63})/(\d+)$")
+
+
+# SageMaker names (model cards, endpoints, ...) are at most 63 characters.
+MAX_NAME = 63
+# A model card name that would overflow keeps this much of its group, then a hash of the group and the version:
+# the kept stem depends on the group alone (room for a 6-digit version), so one ARN pattern covers every version.
+_CARD_STEM = MAX_NAME - len("-12345678-v") - 6
+
+
+def _card_stem(group: str) -> str:
+    return f"{group[:_CARD_STEM].rstrip('-')}-{hashlib.sha256(group.encode()).hexdigest()[:8]}-v"
+
+
+def model_card_name(group: str, version: int) -> str:
+    """The model card of one registered version: ``<group>-v<version>``, or, over 63 characters, the group's first
+    46 characters, 8 hex digits of its SHA-256 and ``-v<version>``."""
+    name = f"{group}-v{version}"
+    return name if len(name) <= MAX_NAME else f"{_card_stem(group)}{version}"
+
+
+def model_card_name_patterns(group: str) -> tuple[str, ...]:
+    """Name patterns (IAM ``*``) that cover :func:`model_card_name` for every version of ``group``: the plain form
+    while a version still fits, the hashed form once one can overflow."""
+    patterns = []
+    if len(f"{group}-v1") <= MAX_NAME:
+        patterns.append(f"{group}-v*")
+    if len(f"{group}-v999999") > MAX_NAME:
+        patterns.append(f"{_card_stem(group)}*")
+    return tuple(patterns)
 
 
 def version_of_arn(arn: str) -> Optional[int]:

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import ast
+import fnmatch
+import re
 import sys
 from pathlib import Path
 
@@ -135,3 +137,27 @@ def test_monitor_metric_names_and_an_unknown_key():
 def test_each_project_has_its_own_monitor_namespace_and_the_default_projects_is_the_constant():
     assert contract.monitor_namespace("acme") == "acme/monitoring"
     assert contract.monitor_namespace(contract.DEFAULT_PROJECT) == contract.MONITOR_NAMESPACE == "mlops-loop/monitoring"
+
+
+@pytest.mark.parametrize("length", [2, 50, 55, 56, 58, 60, 61, 62, 63])
+def test_every_model_card_name_fits_sagemaker_and_the_groups_patterns_cover_it(length):
+    # GIVEN a group of this length (group names are at most 63 characters)
+    group = ("shop-prod-churn-risk-" * 4)[:length - 1] + "x"
+    patterns = contract.model_card_name_patterns(group)
+    for version in (1, 9, 10, 99, 100, 1000, 12345, 999999):
+        name = contract.model_card_name(group, version)
+        # THEN each version's card name is one SageMaker accepts, unique to the version, and an IAM pattern of the
+        # group covers it (the pipeline's and the approver's grants are these patterns)
+        assert len(name) <= 63 and re.fullmatch(r"[a-zA-Z0-9](-*[a-zA-Z0-9]){0,62}", name), name
+        assert name.endswith(f"-v{version}")
+        assert any(fnmatch.fnmatchcase(name, p) for p in patterns), (name, patterns)
+    # AND a group whose every version fits keeps one plain pattern
+    if length <= 63 - len("-v999999"):
+        assert patterns == (f"{group}-v*",)
+
+
+def test_a_hashed_card_name_differs_between_groups_that_share_their_first_46_characters():
+    first, second = "a" * 55 + "-first", "a" * 55 + "-other"
+    assert contract.model_card_name(first, 3) != contract.model_card_name(second, 3)
+    assert not any(fnmatch.fnmatchcase(contract.model_card_name(second, 3), p)
+                   for p in contract.model_card_name_patterns(first))

@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-import hashlib
 import math
 from dataclasses import dataclass
 from typing import Any, Dict, List, Mapping, Optional, Sequence, Tuple
 
 from pipeline_code.core import problem
-from pipeline_code.core.contract import EVALUATION_FILE, PACKAGE_ARN
+from pipeline_code.core.contract import EVALUATION_FILE, PACKAGE_ARN, model_card_name
 from pipeline_code.core.frameworks import ALGORITHMS, XGBOOST
 from pipeline_code.training.metrics_regression import error_measure_text
 from pipeline_code.training.spec import ModelSpec
@@ -117,13 +116,8 @@ def parse_package_arn(arn: str) -> Tuple[str, int]:
 
 
 def card_name(model_package_arn: str) -> str:
-    """``<group>-v<version>``; a name over the 63-character limit keeps a hash of the group instead of its tail."""
-    group, version = parse_package_arn(model_package_arn)
-    name = f"{group}-v{version}"
-    if len(name) <= 63:
-        return name
-    suffix = f"-{hashlib.sha256(group.encode()).hexdigest()[:8]}-v{version}"
-    return group[: 63 - len(suffix)].rstrip("-") + suffix
+    """The card of the version ``model_package_arn`` names (:func:`~pipeline_code.core.contract.model_card_name`)."""
+    return model_card_name(*parse_package_arn(model_package_arn))
 
 
 def _threshold_check(checks: Sequence[Mapping[str, Any]], name: str) -> Optional[Mapping[str, Any]]:

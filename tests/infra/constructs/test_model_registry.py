@@ -3,6 +3,8 @@ trainer that can register but never approve."""
 
 from __future__ import annotations
 
+import fnmatch
+
 from aws_cdk import Environment, RemovalPolicy, Stack
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_kms as kms
@@ -11,7 +13,9 @@ from aws_cdk.assertions import Template
 from mlops_loop.app_builder import new_app
 from mlops_loop.constructs.access_policy import AccessPolicy
 from mlops_loop.constructs.model_registry import PIPELINE_CHANGING_ACTIONS, ModelRegistry
+from pipeline_code.training.model_card import card_name
 
+PACKAGE_ARN_OF = "arn:aws:sagemaker:eu-west-1:123456789012:model-package/"
 PACKAGES = "arn:aws:sagemaker:eu-west-1:123456789012:model-package/shop-dev-{}/*"
 
 
@@ -97,3 +101,24 @@ def test_named_approvers_alone_may_assume_the_approver_role_users_with_mfa_roles
         ("arn:aws:iam::444455556666:root",
          {"ArnLike": {"aws:PrincipalArn": [officer]}, "Bool": {"aws:MultiFactorAuthPresent": "true"}}),
     ]
+
+
+def test_the_card_grants_cover_the_names_the_pipeline_gives_cards_of_a_group_too_long_for_plain_names():
+    # GIVEN a prefix that makes the group name 62 characters (the longest the config's names allow)
+    prefix = "p" * 20 + "-" + "e" * 20
+    stack = Stack(new_app(), "Bare", env=Environment(account="123456789012", region="eu-west-1"))
+    registry = ModelRegistry(stack, "Registry", name_prefix=prefix, models={"m" * 20: ""},
+                             removal_policy=RemovalPolicy.RETAIN, card_key=kms.Key(stack, "CardKey"))
+    trainer = iam.Role(stack, "Trainer", assumed_by=iam.ServicePrincipal("sagemaker.amazonaws.com"))
+    registry.allow_register(AccessPolicy(stack, "TrainerAccess", role=trainer, description="trainer"), "m" * 20,
+                            auto_approve=False)
+    statements = {s["Sid"]: s for p in Template.from_stack(stack).find_resources("AWS::IAM::ManagedPolicy").values()
+                  for s in p["Properties"]["PolicyDocument"]["Statement"]}
+    group = f"{prefix}-{'m' * 20}"
+    # WHEN the pipeline's ModelCard step names the cards of versions 1 and 1234
+    for version in (1, 1234):
+        arn = f"arn:aws:sagemaker:eu-west-1:123456789012:model-card/{card_name(f'{PACKAGE_ARN_OF}{group}/{version}')}"
+        # THEN the trainer may write them and the approver review them
+        for sid in ("ModelCardsMmmmmmmmmmmmmmmmmmmm", "ReviewModelCards"):
+            resources = statements[sid]["Resource"]
+            assert any(fnmatch.fnmatchcase(arn, r) for r in ([resources] if isinstance(resources, str) else resources)), sid
