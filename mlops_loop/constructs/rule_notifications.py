@@ -1,17 +1,19 @@
-"""EventBridge rules that notify people through an SNS topic, each allowed to publish by its own ARN."""
+"""What may publish to the SNS topic that notifies people: EventBridge rules, each by its own ARN, and the
+environment's CloudWatch alarms, by their name prefix."""
 
 from __future__ import annotations
 
 from typing import Optional
 
 import jsii
-from aws_cdk import Names, Stack
+from aws_cdk import ArnFormat, Names, Stack
 from aws_cdk import aws_events as events
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_sns as sns
 from aws_cdk import aws_sqs as sqs
 
 EVENTS = "events.amazonaws.com"
+CLOUDWATCH = "cloudwatch.amazonaws.com"
 
 
 @jsii.implements(events.IRuleTarget)
@@ -60,6 +62,32 @@ def notify_topic(rule: events.Rule, topic: sns.ITopic, *, dead_letter_queue: sqs
             conditions={
                 "StringEquals": {"aws:SourceAccount": Stack.of(rule).account},
                 "ArnEquals": {"aws:SourceArn": rule.rule_arn},
+            },
+        )
+    )
+
+
+def allow_alarms(topic: sns.ITopic, *, alarm_name_prefix: str) -> None:
+    """Let the alarms of this account named ``<alarm_name_prefix>-...`` publish to ``topic``.
+
+    A topic with a policy of its own (``notify_topic`` and ``enforce_ssl`` give it one) no longer has SNS's
+    default policy, which let the account's services publish: without this statement every alarm action on the
+    topic fails with "not authorized to perform: SNS:Publish", visible only in the alarm's history (AWS Knowledge
+    Center, cloudwatch-receive-sns-for-alarm-trigger). CloudWatch names the alarm as the source, as it does to the
+    topic's key (``storage_stack``'s ops key grants the same alarms).
+    """
+    stack = Stack.of(topic)
+    topic.add_to_resource_policy(
+        iam.PolicyStatement(
+            sid="PublishAlarms",
+            principals=[iam.ServicePrincipal(CLOUDWATCH)],
+            actions=["sns:Publish"],
+            resources=[topic.topic_arn],
+            conditions={
+                "StringEquals": {"aws:SourceAccount": stack.account},
+                "ArnLike": {"aws:SourceArn": stack.format_arn(
+                    service="cloudwatch", resource="alarm", resource_name=f"{alarm_name_prefix}-*",
+                    arn_format=ArnFormat.COLON_RESOURCE_NAME)},
             },
         )
     )

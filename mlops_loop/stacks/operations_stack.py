@@ -23,7 +23,7 @@ from ..constructs.loop_alarms import LoopAlarms, handler_alarms
 from ..constructs.loop_dashboard import LoopDashboard
 from ..constructs.retraining_trigger import RetrainingTrigger
 from ..constructs.rollout_parity_check import ParityEndpoint, RolloutParityCheck
-from ..constructs.rule_notifications import notify_topic
+from ..constructs.rule_notifications import allow_alarms, notify_topic
 from ..constructs.score_by_id import ScoreById
 from ..naming import ETL_JOBS, checked_feature_group_name, etl_job_name, score_by_id_function_name
 from .data_pipeline_stack import RETENTION
@@ -68,6 +68,8 @@ class OperationsStack(Stack):
             master_key=self.key,
             enforce_ssl=True,
         )
+        # Every alarm of the environment is named <prefix>-...; those with an action notify this topic.
+        allow_alarms(self.topic, alarm_name_prefix=name_prefix)
         pipelines = {model: p.pipeline.pipeline_name for model, p in training.pipelines.items()}
         self.trigger = RetrainingTrigger(
             self,

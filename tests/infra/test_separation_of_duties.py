@@ -685,6 +685,39 @@ def test_only_this_environments_rules_may_publish_to_the_notification_topic(envs
 
 
 @pytest.mark.parametrize("env", ENVS)
+def test_every_alarm_that_notifies_a_topic_may_publish_to_it_and_no_other_environments_alarm_may(envs, env):
+    """GIVEN every alarm of the environment with an SNS action, and that topic's policy as it applies to
+    cloudwatch.amazonaws.com
+    WHEN CloudWatch publishes for the alarm (this account, over TLS)
+    THEN it is allowed: a topic with a policy of its own has lost SNS's default one, and before this an alarm's
+    notification was refused ("not authorized to perform: SNS:Publish"); an alarm of another environment of the
+    account, of a sibling prefix or of another account is refused."""
+    e = envs[env]
+    topics = {e.iam.resolve(label, p["Topics"][0]): (label, e.iam.resolve(label, p["PolicyDocument"]))
+              for label, _, p in e.iam.resources("AWS::SNS::TopicPolicy")}
+    tls = {"aws:SecureTransport": True}
+    notifying = []
+    for label, _, props in e.iam.resources("AWS::CloudWatch::Alarm"):
+        for action in props.get("AlarmActions", []) + props.get("OKActions", []):
+            resources = e.templates[label]["Resources"]
+            if not (isinstance(action, dict) and resources.get(action.get("Ref"), {}).get("Type") == "AWS::SNS::Topic"):
+                continue  # not an SNS action (the app's alarms have no others today)
+            topic = e.iam.resolve(label, action)
+            name = e.iam.resolve(label, props["AlarmName"])
+            notifying.append(name)
+            assert topic in topics, (name, topic)  # every topic an alarm notifies has its policy in the app
+            statements = service_statements(topics[topic][1], "cloudwatch.amazonaws.com", source=f"{topics[topic][0]}/topic")
+            context = {**tls, "aws:SourceAccount": e.account, "aws:SourceArn": _alarm_arn(e, name)}
+            assert evaluate(statements, "sns:Publish", topic, context).allowed, (name, context)
+            for other in [name.replace(e.prefix, f"{CONFIG.project}-{o}", 1) for o in ENVS if o != env] + [f"{e.prefix}x-a"]:
+                assert not evaluate(statements, "sns:Publish", topic, {**context, "aws:SourceArn": _alarm_arn(e, other)}).allowed
+            foreign = {**tls, "aws:SourceAccount": FOREIGN_ACCOUNT,
+                       "aws:SourceArn": _alarm_arn(e, name, account=FOREIGN_ACCOUNT)}
+            assert not evaluate(statements, "sns:Publish", topic, foreign).allowed
+    assert notifying
+
+
+@pytest.mark.parametrize("env", ENVS)
 def test_the_ops_key_serves_only_this_environments_alarms(envs, env):
     """GIVEN the ops key's policy as it applies to cloudwatch.amazonaws.com
     WHEN CloudWatch asks for a data key to publish an alarm of this environment, of another environment of the

@@ -1,4 +1,5 @@
-"""notify_topic, built in a bare stack: a rule that tells people through a topic, which only that rule may publish to."""
+"""notify_topic and allow_alarms, built in a bare stack: a rule that tells people through a topic, which only that rule
+may publish to, and the alarms of one name prefix that may publish to it too."""
 
 from __future__ import annotations
 
@@ -9,13 +10,14 @@ from aws_cdk import aws_sqs as sqs
 from aws_cdk.assertions import Template
 
 from mlops_loop.app_builder import new_app
-from mlops_loop.constructs.rule_notifications import notify_topic
+from mlops_loop.constructs.rule_notifications import allow_alarms, notify_topic
 
 EVENTS = {"Service": "events.amazonaws.com"}
 
 
-def _notified(*rule_ids: str) -> tuple[Stack, dict]:
-    """GIVEN a bare stack with a topic and a dead-letter queue WHEN one rule per id is made to notify the topic."""
+def _notified(*rule_ids: str, alarm_name_prefix: str | None = None) -> tuple[Stack, dict]:
+    """GIVEN a bare stack with a topic and a dead-letter queue WHEN one rule per id is made to notify the topic (and
+    the alarms of ``alarm_name_prefix`` are allowed to)."""
     stack = Stack(new_app(), "Bare", env=Environment(account="123456789012", region="eu-west-1"))
     topic = sns.Topic(stack, "Topic")
     queue = sqs.Queue(stack, "DeadLetters")
@@ -23,6 +25,8 @@ def _notified(*rule_ids: str) -> tuple[Stack, dict]:
     for rule_id in rule_ids:
         rules[rule_id] = events.Rule(stack, rule_id, event_pattern=events.EventPattern(source=["aws.sagemaker"]))
         notify_topic(rules[rule_id], topic, dead_letter_queue=queue)
+    if alarm_name_prefix:
+        allow_alarms(topic, alarm_name_prefix=alarm_name_prefix)
     ids = {name: stack.get_logical_id(c.node.default_child) for name, c in (("topic", topic), ("queue", queue), *rules.items())}
     return stack, {"template": Template.from_stack(stack), "ids": ids}
 
@@ -79,3 +83,24 @@ def test_each_rule_gets_its_own_publish_statement_and_none_is_unconditioned():
         assert statement["Condition"]["StringEquals"] == {"aws:SourceAccount": "123456789012"}
     queue_sids = {s["Sid"] for s in _policy_statements(made["template"], "AWS::SQS::QueuePolicy")}
     assert len(queue_sids) == 2
+
+
+def test_the_alarms_of_the_prefix_may_publish_to_a_topic_that_has_a_policy():
+    """GIVEN a topic with a policy (a rule notifies it: SNS's default policy no longer applies)
+    WHEN the alarms named ``shop-dev-...`` are allowed
+    THEN CloudWatch may publish for those alarms of this account alone."""
+    _, made = _notified("PipelineFailures", alarm_name_prefix="shop-dev")
+    statements = {s["Sid"]: s for s in _policy_statements(made["template"], "AWS::SNS::TopicPolicy")}
+    assert statements["PublishAlarms"] == {
+        "Sid": "PublishAlarms",
+        "Effect": "Allow",
+        "Principal": {"Service": "cloudwatch.amazonaws.com"},
+        "Action": "sns:Publish",
+        "Resource": {"Ref": made["ids"]["topic"]},
+        "Condition": {
+            "StringEquals": {"aws:SourceAccount": "123456789012"},
+            "ArnLike": {"aws:SourceArn": "arn:aws:cloudwatch:eu-west-1:123456789012:alarm:shop-dev-*"},
+        },
+    }
+    # AND the rule's own statement is still there
+    assert statements["PublishPipelineFailures"]["Principal"] == EVENTS
