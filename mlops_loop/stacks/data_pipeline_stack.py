@@ -4,8 +4,7 @@ from __future__ import annotations
 
 from typing import Any, Sequence
 
-from aws_cdk import CfnOutput, RemovalPolicy, Stack
-from aws_cdk import aws_logs as logs
+from aws_cdk import CfnOutput, Stack
 from constructs import Construct
 
 from pipeline_code.catalog import Dataset
@@ -15,6 +14,7 @@ from pipeline_code.core.contract import pascal
 from ..config import EnvironmentConfig
 from ..constructs.dataset_workflow import DatasetWorkflow
 from ..constructs.glue_runtime import GlueRuntime
+from .lifetimes import RETENTION, removal_policy
 from .storage_stack import StorageStack
 
 
@@ -49,7 +49,7 @@ class DataPipelineStack(Stack):
             artifacts_bucket=buckets["artifacts"],
             database_name=storage.database_name,
             log_retention=RETENTION[environment.log_retention_days],
-            removal_policy=RemovalPolicy.DESTROY if environment.removal_policy == "destroy" else RemovalPolicy.RETAIN,
+            removal_policy=removal_policy(environment),
         )
         self.workflows: dict[str, DatasetWorkflow] = {}
         for dataset in datasets:
@@ -74,30 +74,3 @@ class DataPipelineStack(Stack):
             self.workflows[dataset.name] = workflow
             CfnOutput(self, f"{workflow.node.id}WorkflowName", value=workflow.workflow.ref)
             CfnOutput(self, f"{workflow.node.id}RawPath", value=workflow.paths["raw"])
-
-
-# Every day count the config allows (EnvironmentConfig.log_retention_days) -> CloudWatch's enum.
-RETENTION = {
-    1: logs.RetentionDays.ONE_DAY,
-    3: logs.RetentionDays.THREE_DAYS,
-    5: logs.RetentionDays.FIVE_DAYS,
-    7: logs.RetentionDays.ONE_WEEK,
-    14: logs.RetentionDays.TWO_WEEKS,
-    30: logs.RetentionDays.ONE_MONTH,
-    60: logs.RetentionDays.TWO_MONTHS,
-    90: logs.RetentionDays.THREE_MONTHS,
-    120: logs.RetentionDays.FOUR_MONTHS,
-    150: logs.RetentionDays.FIVE_MONTHS,
-    180: logs.RetentionDays.SIX_MONTHS,
-    365: logs.RetentionDays.ONE_YEAR,
-    400: logs.RetentionDays.THIRTEEN_MONTHS,
-    545: logs.RetentionDays.EIGHTEEN_MONTHS,
-    731: logs.RetentionDays.TWO_YEARS,
-    1096: logs.RetentionDays.THREE_YEARS,
-    1827: logs.RetentionDays.FIVE_YEARS,
-    2192: logs.RetentionDays.SIX_YEARS,
-    2557: logs.RetentionDays.SEVEN_YEARS,
-    2922: logs.RetentionDays.EIGHT_YEARS,
-    3288: logs.RetentionDays.NINE_YEARS,
-    3653: logs.RetentionDays.TEN_YEARS,
-}

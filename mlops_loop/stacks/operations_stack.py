@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from aws_cdk import CfnOutput, Duration, RemovalPolicy, Stack
+from aws_cdk import CfnOutput, Duration, Stack
 from aws_cdk import aws_events as events
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_sns as sns
@@ -26,7 +26,7 @@ from ..constructs.rollout_parity_check import ParityEndpoint, RolloutParityCheck
 from ..constructs.rule_notifications import allow_alarms, notify_topic
 from ..constructs.score_by_id import ScoreById
 from ..naming import ETL_JOBS, checked_feature_group_name, etl_job_name, score_by_id_function_name
-from .data_pipeline_stack import RETENTION
+from .lifetimes import RETENTION, removal_policy
 from .serving_stack import ServingStack
 from .storage_stack import StorageStack
 from .training_stack import TrainingStack
@@ -58,7 +58,7 @@ class OperationsStack(Stack):
         self.add_stack_dependency(training)
         self.add_stack_dependency(storage)
         self.add_stack_dependency(serving)
-        removal = RemovalPolicy.DESTROY if environment.removal_policy == "destroy" else RemovalPolicy.RETAIN
+        removal = removal_policy(environment)
         self.key = storage.ops_key
         self.name_prefix = name_prefix
         self.topic = sns.Topic(

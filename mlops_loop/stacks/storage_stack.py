@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any, Mapping, Sequence
 
-from aws_cdk import ArnFormat, CfnOutput, RemovalPolicy, Stack
+from aws_cdk import ArnFormat, CfnOutput, Stack
 from aws_cdk import aws_glue as glue
 from constructs import Construct
 
@@ -16,12 +16,13 @@ from ..constructs.data_lake import DataLake
 from ..constructs.feature_store import FeatureStore
 from ..constructs.model_registry import ModelRegistry
 from ..constructs.service_key import service_key
+from .lifetimes import removal_policy
 
 
 class StorageStack(Stack):
     """KMS key, S3 data lake, Glue database, Feature Store and Model Registry of one environment.
 
-    Stateful resources take the environment's removal policy (RETAIN outside dev) and the stack is
+    Stateful resources take the environment's removal policy (kept outside dev: ``lifetimes.removal_policy``) and the stack is
     termination-protected whenever the environment says so (always in prod). Logical IDs of the
     resources here are pinned by tests: renaming one would replace (and, with DESTROY, delete) data.
     """
@@ -38,7 +39,7 @@ class StorageStack(Stack):
         **stack_kwargs: Any,
     ) -> None:
         super().__init__(scope, construct_id, termination_protection=environment.termination_protection, **stack_kwargs)
-        removal = RemovalPolicy.DESTROY if environment.removal_policy == "destroy" else RemovalPolicy.RETAIN
+        removal = removal_policy(environment)
         lake_config = environment.data_lake
         self.lake = DataLake(
             self,

@@ -11,7 +11,7 @@ from aws_cdk import aws_logs as logs
 from aws_cdk.assertions import Match, Template
 
 from mlops_loop.config.schema import EnvironmentConfig
-from mlops_loop.stacks.data_pipeline_stack import RETENTION
+from mlops_loop.stacks.lifetimes import RETENTION
 from tests.support.paths import live_project
 
 ENVS = ("dev", "staging", "prod")

@@ -361,8 +361,8 @@ def test_renamed_bucket_is_a_flagged_replacement_with_data_at_risk(assemblies, e
     assert [r.logical_id for r in changed.values() if r.resource_type == "AWS::S3::Bucket" and r.kind != "modified"] == [new_id]
     (risk,) = [c for c in diff.callouts if c.category == CATEGORY_DATA_AT_RISK]
     assert risk.logical_id == new_id and risk.stage == env
-    retained = bucket.get("DeletionPolicy") == "Retain"
-    assert ("DeletionPolicy is Retain" in risk.message) is retained
+    retained = bucket.get("DeletionPolicy") in ("Retain", "RetainExceptOnCreate")
+    assert (f"DeletionPolicy is {bucket.get('DeletionPolicy')}: the old resource and its data are kept" in risk.message) is retained
     assert ("DELETES" in risk.message) is not retained
     # A fixed bucket name moves to the new logical ID: creating it collides with the old bucket.
     assert ("cannot replace a custom-named resource" in risk.message) is ("BucketName" in bucket["Properties"])
@@ -399,7 +399,7 @@ def test_deletion_policy_retain_to_delete_is_a_data_retention_callout(assemblies
     ids = []
 
     def edit(template):
-        lid, resource = _first(template, "AWS::S3::Bucket", lambda r: r.get("DeletionPolicy") == "Retain")
+        lid, resource = _first(template, "AWS::S3::Bucket", lambda r: r.get("DeletionPolicy") == "RetainExceptOnCreate")
         resource["DeletionPolicy"] = "Delete"
         ids.append(lid)
 
@@ -409,7 +409,7 @@ def test_deletion_policy_retain_to_delete_is_a_data_retention_callout(assemblies
     assert (rc.logical_id, rc.kind) == (ids[0], "modified")
     (retention,) = [c for c in diff.callouts if c.category == CATEGORY_RETENTION]
     assert retention.logical_id == ids[0]
-    assert "DeletionPolicy: Retain -> Delete" in retention.message
+    assert "DeletionPolicy: RetainExceptOnCreate -> Delete" in retention.message
 
 
 def test_asset_hash_change_is_reported_as_asset_changed_not_hidden(assemblies):
