@@ -22,8 +22,8 @@ from .lifetimes import removal_policy
 class StorageStack(Stack):
     """KMS key, S3 data lake, Glue database, Feature Store and Model Registry of one environment.
 
-    Stateful resources take the environment's removal policy (kept outside dev: ``lifetimes.removal_policy``) and the stack is
-    termination-protected whenever the environment says so (always in prod). Logical IDs of the
+    Stateful resources take the environment's removal policy (kept outside dev: ``lifetimes.removal_policy``)
+    and the stack is termination-protected whenever the environment says so (always in prod). Logical IDs of the
     resources here are pinned by tests: renaming one would replace (and, with DESTROY, delete) data.
     """
 

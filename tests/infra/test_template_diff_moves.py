@@ -226,3 +226,27 @@ def test_without_a_move_the_markdown_table_keeps_its_columns(tmp_path):
 
     assert ("| Environment | Stacks added | Stacks removed | Added | Removed | Modified | Replaced | Call-outs |\n"
             "|---|---|---|---|---|---|---|---|\n| `prod` | 0 | 0 | 0 | 0 | 0 | 1 | 0 |\n") in markdown
+
+
+def test_a_region_change_in_one_account_names_the_iam_names_the_old_stack_still_holds(tmp_path):
+    """GIVEN prod's Storage stack creating a role with a fixed name, moved from eu-west-1 to eu-central-1 in the same
+    account WHEN compared THEN its MOVED call-out says the deploy fails on that name (IAM names are account-wide) and
+    what to do; moved to another account, the same role is no clash."""
+    def with_role(**target) -> dict[str, dict]:
+        stages = _environment(**target)
+        stages["Storage"]["Resources"]["Approver"] = {
+            "Type": "AWS::IAM::Role", "Properties": {"RoleName": "mlops-loop-prod-model-approver"}}
+        stages["Storage"]["Resources"]["Generated"] = {"Type": "AWS::IAM::Role", "Properties": {}}
+        return stages
+
+    base = _assembly(tmp_path / "base", {"prod": with_role()})
+    head = _assembly(tmp_path / "head", {"prod": with_role(region="eu-central-1")}, region="eu-central-1")
+    other = _assembly(tmp_path / "other", {"prod": with_role(account="333333333333")}, account="333333333333")
+
+    (storage,) = [c for c in compare_assemblies(base, head).callouts if c.category == CATEGORY_MOVED and c.stack == "Storage"]
+    assert storage.message.endswith(
+        ". IAM names are account-wide, not regional: role mlops-loop-prod-model-approver cannot be created while the old "
+        "stack holds them, so this deploy fails and rolls back. Delete the old environment's stacks first (it stops "
+        "serving), or rename the environment in the same change (new names)")
+    (moved,) = [c for c in compare_assemblies(base, other).callouts if c.category == CATEGORY_MOVED and c.stack == "Storage"]
+    assert "IAM names" not in moved.message

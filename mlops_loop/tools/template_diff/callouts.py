@@ -75,6 +75,32 @@ def _delete_by_hand(old: StackLocation) -> str:
             f"CloudFormation{where}")
 
 
+# Resource types whose name property is unique in the account, whatever the region (IAM).
+_ACCOUNT_WIDE_NAMES = {"AWS::IAM::Role": "RoleName", "AWS::IAM::ManagedPolicy": "ManagedPolicyName",
+                       "AWS::IAM::User": "UserName", "AWS::IAM::Group": "GroupName",
+                       "AWS::IAM::InstanceProfile": "InstanceProfileName"}
+
+
+def _account_wide_names(resources: dict[str, dict]) -> list[str]:
+    """The fixed IAM names a template creates (``role <name>``), sorted."""
+    found = []
+    for resource in resources.values():
+        prop = _ACCOUNT_WIDE_NAMES.get(resource.get("Type"))
+        name = (resource.get("Properties") or {}).get(prop) if prop else None
+        if isinstance(name, str):
+            found.append(f"{resource['Type'].rsplit('::', 1)[1].lower()} {name}")
+    return sorted(found)
+
+
+def _other_region_same_account(new: StackLocation, old: StackLocation) -> bool:
+    """Both targets known (``aws://<account>/<region>``), one account, two regions."""
+    targets = [loc.environment.removeprefix("aws://").split("/") for loc in (new, old)]
+    if not all(len(t) == 2 and all(t) for t in targets):
+        return False
+    (new_account, new_region), (old_account, old_region) = targets
+    return new_account == old_account and new_region != old_region
+
+
 def moved_callout(stack: StackDiff, *, new: StackLocation, old: StackLocation, resources: dict[str, dict]) -> Callout:
     """The MOVED call-out of a stack whose target or name changed from ``old`` to ``new``: ``resources`` are the new
     template's.
@@ -96,6 +122,11 @@ def moved_callout(stack: StackDiff, *, new: StackLocation, old: StackLocation, r
     if types & (SERVING_TYPES | {"AWS::SageMaker::EndpointConfig"}):
         message += (". It serves nothing until a version is approved there (no endpoint before that): move callers "
                     "to it then; the old stack answers them until it is deleted")
+    clashes = _account_wide_names(resources) if _other_region_same_account(new, old) else []
+    if clashes:
+        message += (f". IAM names are account-wide, not regional: {', '.join(clashes)} cannot be created while the old "
+                    "stack holds them, so this deploy fails and rolls back. Delete the old environment's stacks first "
+                    "(it stops serving), or rename the environment in the same change (new names)")
     return Callout(stack.stage, CATEGORY_MOVED, stack.short_name, "(stack)", "AWS::CloudFormation::Stack", message)
 
 
