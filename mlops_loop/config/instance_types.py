@@ -84,8 +84,21 @@ def unsupported_problem(name: str, purpose: str) -> str:
     """Why ``name`` cannot run ``purpose`` (a key of :data:`UNSUPPORTED_FOR`); "" when it can."""
     if name not in UNSUPPORTED_FOR[purpose]:
         return ""
-    allowed = sorted(t for t in INSTANCE_TYPES if t not in UNSUPPORTED_FOR[purpose])
-    return f"{name} cannot run SageMaker {purpose}; allowed: {', '.join(allowed)}"
+    return f"{name} cannot run SageMaker {purpose}; allowed: {', '.join(_allowed(purpose))}"
+
+
+def _allowed(purpose: str) -> list[str]:
+    """The types that run ``purpose`` here: for processing jobs, none with local NVMe (see :func:`volume_key_problem`)."""
+    return sorted(t for t, i in INSTANCE_TYPES.items()
+                  if t not in UNSUPPORTED_FOR[purpose] and not (purpose == "processing jobs" and i.local_nvme))
+
+
+def volume_key_problem(name: str) -> str:
+    """Why ``name`` cannot run this app's processing jobs, which all set a volume KMS key; "" when it can."""
+    if name not in INSTANCE_TYPES or not INSTANCE_TYPES[name].local_nvme:
+        return ""
+    return (f"{name} has local NVMe storage, and SageMaker rejects the volume KMS key every processing job sets; "
+            f"allowed: {', '.join(_allowed('processing jobs'))}")
 
 
 # For messages: "ml.inf2.xlarge is an Inferentia2 instance".

@@ -25,7 +25,7 @@ from pipeline_code.core.thresholds import DEFAULT_GATE, THRESHOLDS, GateThreshol
 
 from ._strict import StrictModel
 from .instance_offers import load_offers
-from .instance_types import ACCELERATOR_LABELS, FRAMEWORKS, INSTANCE_TYPES, NEURON_IMAGE_REGIONS, SUPPORTED_REGIONS, unknown_problem, unsupported_problem
+from .instance_types import ACCELERATOR_LABELS, FRAMEWORKS, INSTANCE_TYPES, NEURON_IMAGE_REGIONS, SUPPORTED_REGIONS, unknown_problem, unsupported_problem, volume_key_problem
 from .schedules import check_cron, check_daily, check_scheduler_expression
 from .serving import ById, MultiModelEndpointConfig, ServingConfig, check_endpoint_name, compiled_for_inferentia2, inferentia2_types
 
@@ -48,6 +48,10 @@ def _check_instance_type(value: str, info: ValidationInfo) -> str:
     # Accelerators a framework cannot train on are reported by accelerator_problems, naming the model.
     if purpose == "processing jobs" or INSTANCE_TYPES[value].accelerator == "none":
         problem = unsupported_problem(value, purpose)
+        if problem:
+            raise ValueError(problem)
+    if purpose == "processing jobs":
+        problem = volume_key_problem(value)
         if problem:
             raise ValueError(problem)
     return value

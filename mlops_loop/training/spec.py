@@ -12,7 +12,7 @@ from typing import Any, Dict, List, Optional, Tuple
 from pipeline_code.core.problem import BINARY, PROBLEM_TYPES
 from pipeline_code.core.thresholds import GateThresholds
 
-from ..config.instance_types import INSTANCE_TYPES
+from ..config.instance_types import volume_key_problem
 from .tokens import CDK_TOKEN, PASS_THROUGH_FIELDS, TOKEN_FIELDS, has_token
 from .names import APPROVAL_STATUSES, DEFAULT_HYPERPARAMETERS, PYTORCH_FRAMEWORK, XGBOOST_FRAMEWORK
 
@@ -208,9 +208,8 @@ def _validate(spec: PipelineSpec) -> List[str]:
 
     # The training job leaves the volume key out on local NVMe (definition.model_trainer); processing jobs always set it.
     value = spec.processing_instance_type
-    if isinstance(value, str) and _INSTANCE_TYPE.match(value) and value in INSTANCE_TYPES and INSTANCE_TYPES[value].local_nvme:
-        bad("processing_instance_type", f"{value!r} has local NVMe storage; SageMaker rejects the volume KMS key every "
-                                        "processing job sets")
+    if isinstance(value, str) and _INSTANCE_TYPE.match(value) and volume_key_problem(value):
+        bad("processing_instance_type", volume_key_problem(value))
     if spec.framework not in (XGBOOST_FRAMEWORK, PYTORCH_FRAMEWORK):
         bad("framework", f"must be {XGBOOST_FRAMEWORK!r} or {PYTORCH_FRAMEWORK!r}, got {spec.framework!r}")
     elif spec.framework == PYTORCH_FRAMEWORK:

@@ -338,7 +338,13 @@ CASES = [
     case("processing-on-trainium", at("environments.prod.training.processing_instance_type", "ml.trn1.2xlarge"),
          "environment 'prod': field 'training.processing_instance_type': ml.trn1.2xlarge cannot run "
          "SageMaker processing jobs; allowed: ml.c5.2xlarge, ml.c5.xlarge, ml.c6i.xlarge, "
-         "ml.g5.2xlarge, ml.g5.xlarge, ml.m5.2xlarge, ml.m5.4xlarge, ml.m5.large, ml.m5.xlarge, "
+         "ml.m5.2xlarge, ml.m5.4xlarge, ml.m5.large, ml.m5.xlarge, "
+         "ml.m6i.2xlarge, ml.m6i.large, ml.m6i.xlarge, ml.r5.2xlarge, ml.r5.xlarge, ml.t3.large, "
+         "ml.t3.medium"),
+    case("processing-on-local-nvme", at("environments.prod.training.processing_instance_type", "ml.g5.xlarge"),
+         "environment 'prod': field 'training.processing_instance_type': ml.g5.xlarge has local NVMe storage, "
+         "and SageMaker rejects the volume KMS key every processing job sets; allowed: ml.c5.2xlarge, "
+         "ml.c5.xlarge, ml.c6i.xlarge, ml.m5.2xlarge, ml.m5.4xlarge, ml.m5.large, ml.m5.xlarge, "
          "ml.m6i.2xlarge, ml.m6i.large, ml.m6i.xlarge, ml.r5.2xlarge, ml.r5.xlarge, ml.t3.large, "
          "ml.t3.medium"),
     case("processing-instance-unknown", at("environments.prod.training.processing_instance_type", "ml.m5.huge"),
