@@ -29,7 +29,7 @@ import sys
 import uuid
 from typing import Any, Dict, Iterable, List, Mapping, Optional, Sequence
 
-from pipeline_code.core.contract import VARIANT, endpoint_name, environment_prefix, feature_group_name
+from pipeline_code.core.contract import VARIANT, endpoint_name, environment_prefix, feature_group_name, serving_namespace
 from pipeline_code.core.online_features import front_environment, parse_time
 
 STORE_FILE = "online-store.sqlite"
@@ -209,7 +209,7 @@ def local_environ(config_path: str, environment: str, model: str) -> Dict[str, s
     prefix = environment_prefix(app.project, environment)
     return front_environment(environment=environment, model=model, endpoint=endpoint_name(prefix, model),
                              feature_group=feature_group_name(prefix, model_config.dataset),
-                             spec=model_config.lookup_spec(settings))
+                             spec=model_config.lookup_spec(settings), namespace=serving_namespace(app.project))
 
 
 def local_feature_group(project: str, environment: str, dataset: str) -> str:

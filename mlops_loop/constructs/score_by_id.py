@@ -11,10 +11,9 @@ from aws_cdk import aws_logs as logs
 from aws_cdk import aws_sns as sns
 from constructs import Construct
 
-from pipeline_code.core.contract import MONITOR_NAMESPACE, monitor_metric
+from pipeline_code.core.contract import MONITOR_NAMESPACE, SERVING_NAMESPACE, monitor_metric
 from pipeline_code.core.online_features import (
     METRIC_DIMENSIONS,
-    METRIC_NAMESPACE,
     SERVER_ERRORS_METRIC,
     LookupSpec,
     front_environment,
@@ -58,9 +57,11 @@ class ScoreById(Construct):
         log_retention: logs.RetentionDays,
         removal_policy: RemovalPolicy,
         monitor_namespace: str = MONITOR_NAMESPACE,
+        serving_namespace: str = SERVING_NAMESPACE,
     ) -> None:
         """``monitor_namespace``: the project's drift-monitor namespace, where the skew rate its alarm watches is
-        published (default: the default project's)."""
+        published; ``serving_namespace``: the project's namespace of the front's own metrics (defaults: the default
+        project's)."""
         super().__init__(scope, construct_id)
         stack = Stack.of(self)
         built = handler_function(
@@ -71,7 +72,7 @@ class ScoreById(Construct):
             access_description=f"{function_name} lookup and scoring",
             handler="score_by_id.handler",
             environment=front_environment(environment=environment, model=model, endpoint=endpoint_name,
-                                          feature_group=feature_group_name, spec=spec),
+                                          feature_group=feature_group_name, spec=spec, namespace=serving_namespace),
             key=key,
             dead_letter_queue=None,
             log_retention=log_retention,
@@ -100,7 +101,7 @@ class ScoreById(Construct):
 
         notify = cw_actions.SnsAction(topic)
         served_errors = cloudwatch.Metric(
-            namespace=METRIC_NAMESPACE, metric_name=SERVER_ERRORS_METRIC,
+            namespace=serving_namespace, metric_name=SERVER_ERRORS_METRIC,
             dimensions_map=dict(zip(METRIC_DIMENSIONS, (environment, model))),
             statistic="Sum", period=Duration.minutes(5),
         )

@@ -10,7 +10,7 @@ from aws_cdk import aws_iam as iam
 from aws_cdk import aws_sns as sns
 from constructs import Construct
 
-from pipeline_code.core.contract import monitor_namespace, pascal
+from pipeline_code.core.contract import monitor_namespace, pascal, serving_namespace
 
 from ..config import EnvironmentConfig
 from ..config.serving import ServingAlarms, first_bake_share, longest_rollout_seconds
@@ -200,6 +200,7 @@ class OperationsStack(Stack):
                 log_retention=RETENTION[environment.log_retention_days],
                 removal_policy=removal,
                 monitor_namespace=namespace,
+                serving_namespace=serving_namespace(project),
             )
         self._deploy_alarms()
         # Rollouts to Inferentia2 endpoints bake under the parity check (its alarm is one of their rollback alarms).

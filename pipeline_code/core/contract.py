@@ -243,6 +243,14 @@ def monitor_namespace(project: str) -> str:
 
 
 MONITOR_NAMESPACE = monitor_namespace(DEFAULT_PROJECT)
+
+
+def serving_namespace(project: str) -> str:
+    """The score-by-id fronts' CloudWatch namespace of ``project`` (per project, as :func:`monitor_namespace`)."""
+    return f"{project}/serving"
+
+
+SERVING_NAMESPACE = serving_namespace(DEFAULT_PROJECT)
 MONITOR_DIMENSIONS = ("Environment", "Model")
 
 

@@ -63,11 +63,12 @@ FEATURE_LOOKUP = "feature_lookup"
 PROVENANCE_KEYS = (ENTITY_ID, FEATURE_SOURCE, FEATURE_EVENT_TIME, FEATURE_LOOKUP)
 INFERENCE_ID = "inference_id"
 
-# The front's CloudWatch metrics (embedded-metric log lines), dimensions Environment and Model: two environments
-# sharing an account (dev and staging, say) never share a series, so one's 5xx never pages the other's people.
-METRIC_NAMESPACE = "mlops-loop/serving"
+# The front's CloudWatch metrics (embedded-metric log lines) go to its project's namespace
+# (contract.serving_namespace), dimensions Environment and Model: two projects or two environments sharing an
+# account (dev and staging, say) never share a series, so one's 5xx never pages the other's people.
 METRIC_DIMENSIONS = ("Environment", "Model")
 ENVIRONMENT_ENV = "ENVIRONMENT_NAME"
+NAMESPACE_ENV = "METRIC_NAMESPACE"
 REQUESTS_METRIC = "ByIdRequests"
 SERVER_ERRORS_METRIC = "ByIdServerErrors"
 
@@ -139,13 +140,15 @@ class LookupSpec:
         )
 
 
-def front_environment(*, environment: str, model: str, endpoint: str, feature_group: str, spec: LookupSpec) -> Dict[str, str]:
-    """The front function's whole configuration: which environment, model, endpoint and feature group, and the spec.
+def front_environment(*, environment: str, model: str, endpoint: str, feature_group: str, spec: LookupSpec,
+                      namespace: str) -> Dict[str, str]:
+    """The front function's whole configuration: which environment, model, endpoint and feature group, the spec, and
+    the CloudWatch namespace of its metrics.
 
     Synth gives it to the function; the local twin builds the same for the same handler.
     """
     return {ENVIRONMENT_ENV: environment, "MODEL_NAME": model, "ENDPOINT_NAME": endpoint, "FEATURE_GROUP": feature_group,
-            **spec.encode()}
+            NAMESPACE_ENV: namespace, **spec.encode()}
 
 
 @dataclass(frozen=True)

@@ -150,9 +150,9 @@ def _http(status: int, body: Mapping[str, Any], retry_after: Optional[int] = Non
     return {"statusCode": status, "headers": headers, "body": json.dumps(body)}
 
 
-def metric_line(environment: str, model: str, counts: Mapping[str, int], status: int) -> Dict[str, Any]:
-    """One request's CloudWatch embedded-metric log line: requests, 5xx answers and ids per verdict, per environment
-    and model."""
+def metric_line(namespace: str, environment: str, model: str, counts: Mapping[str, int], status: int) -> Dict[str, Any]:
+    """One request's CloudWatch embedded-metric log line in ``namespace``: requests, 5xx answers and ids per verdict,
+    per environment and model."""
     values = {
         lookup.REQUESTS_METRIC: 1,
         lookup.SERVER_ERRORS_METRIC: int(status >= 500),
@@ -160,7 +160,7 @@ def metric_line(environment: str, model: str, counts: Mapping[str, int], status:
     }
     return {
         "_aws": {"Timestamp": int(time.time() * 1000), "CloudWatchMetrics": [{
-            "Namespace": lookup.METRIC_NAMESPACE, "Dimensions": [list(lookup.METRIC_DIMENSIONS)],
+            "Namespace": namespace, "Dimensions": [list(lookup.METRIC_DIMENSIONS)],
             "Metrics": [{"Name": name, "Unit": "Count"} for name in values],
         }]},
         **dict(zip(lookup.METRIC_DIMENSIONS, (environment, model))), "Status": status, **values,
@@ -169,7 +169,8 @@ def metric_line(environment: str, model: str, counts: Mapping[str, int], status:
 
 def _metrics(environ: Mapping[str, str], counts: Mapping[str, int], status: int) -> None:
     # Embedded metric format: Lambda's log line becomes the metrics, with no API call per request.
-    print(json.dumps(metric_line(environ.get(lookup.ENVIRONMENT_ENV, ""), environ.get("MODEL_NAME", ""), counts, status)))
+    print(json.dumps(metric_line(environ[lookup.NAMESPACE_ENV], environ.get(lookup.ENVIRONMENT_ENV, ""),
+                                 environ.get("MODEL_NAME", ""), counts, status)))
 
 
 def handle(

@@ -427,6 +427,7 @@ def test_local_environ_is_the_front_functions_environment(config_path):
         "MODEL_NAME": "returns",
         "ENDPOINT_NAME": "shop-dev-returns",
         "FEATURE_GROUP": "shop-dev-web-orders",
+        "METRIC_NAMESPACE": "shop/serving",  # the project's, not another project's in the account
         "RECORD_IDENTIFIER": ID,
         "EVENT_TIME": EVENT,
         "FEATURES": "amount:Fractional,items:Integral,channel:String",
@@ -437,7 +438,8 @@ def test_local_environ_is_the_front_functions_environment(config_path):
     app = load_app_config(config_path)
     model = app.models["returns"]
     spec = model.lookup_spec(app.serving_of(app.environments["dev"], model).by_id)
-    assert environ == front_environment(environment="dev", model="returns", endpoint="shop-dev-returns", feature_group="shop-dev-web-orders", spec=spec)
+    assert environ == front_environment(environment="dev", model="returns", endpoint="shop-dev-returns", feature_group="shop-dev-web-orders", spec=spec,
+                                        namespace="shop/serving")
 
 
 def test_local_environ_follows_the_environments_serving_override(config_path):
@@ -448,6 +450,7 @@ def test_local_environ_follows_the_environments_serving_override(config_path):
         "MODEL_NAME": "other",
         "ENDPOINT_NAME": "shop-prod-other",
         "FEATURE_GROUP": "shop-prod-web-orders",
+        "METRIC_NAMESPACE": "shop/serving",
         "RECORD_IDENTIFIER": ID,
         "EVENT_TIME": EVENT,
         "FEATURES": "amount:Fractional",
@@ -457,7 +460,8 @@ def test_local_environ_follows_the_environments_serving_override(config_path):
     }
     app = load_app_config(config_path)
     spec = app.models["other"].lookup_spec(app.serving_of(app.environments["prod"], app.models["other"]).by_id)
-    assert environ == front_environment(environment="prod", model="other", endpoint="shop-prod-other", feature_group="shop-prod-web-orders", spec=spec)
+    assert environ == front_environment(environment="prod", model="other", endpoint="shop-prod-other", feature_group="shop-prod-web-orders", spec=spec,
+                                        namespace="shop/serving")
     assert local_environ(config_path, "prod", "returns")["ENDPOINT_NAME"] == "shop-prod-returns"
 
 

@@ -454,9 +454,10 @@ def test_spec_decode_defaults_the_optional_variables():
 
 def test_front_environment_is_the_environment_model_endpoint_group_and_spec():
     environ = front_environment(environment="dev", model="churn", endpoint="mlops-loop-dev-churn",
-                                feature_group="mlops-loop-dev-customers", spec=SPEC)
+                                feature_group="mlops-loop-dev-customers", spec=SPEC, namespace="mlops-loop/serving")
     assert environ == {"ENVIRONMENT_NAME": "dev", "MODEL_NAME": "churn", "ENDPOINT_NAME": "mlops-loop-dev-churn",
-                       "FEATURE_GROUP": "mlops-loop-dev-customers", **SPEC.encode()}
+                       "FEATURE_GROUP": "mlops-loop-dev-customers", "METRIC_NAMESPACE": "mlops-loop/serving",
+                       **SPEC.encode()}
     assert LookupSpec.decode(environ) == SPEC
 
 

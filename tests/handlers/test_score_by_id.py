@@ -46,7 +46,8 @@ NO_COUNTS = {"fresh": 0, "unknown": 0, "expired": 0, "stale": 0, "invalid": 0}
 
 def environ(**spec_changes: Any) -> Dict[str, str]:
     spec = dataclasses.replace(SPEC, **spec_changes)
-    return front_environment(environment="dev", model=MODEL, endpoint=ENDPOINT, feature_group=GROUP, spec=spec)
+    return front_environment(environment="dev", model=MODEL, endpoint=ENDPOINT, feature_group=GROUP, spec=spec,
+                             namespace="shop/serving")
 
 
 @pytest.fixture(autouse=True)
@@ -489,7 +490,7 @@ def test_a_scored_request_logs_its_metrics(store, runtime, capsys):
     assert isinstance(line["_aws"].pop("Timestamp"), int)
     names = ["ByIdRequests", "ByIdServerErrors", "ByIdFresh", "ByIdUnknown", "ByIdExpired", "ByIdStale", "ByIdInvalid"]
     assert line == {
-        "_aws": {"CloudWatchMetrics": [{"Namespace": "mlops-loop/serving", "Dimensions": [["Environment", "Model"]],
+        "_aws": {"CloudWatchMetrics": [{"Namespace": "shop/serving", "Dimensions": [["Environment", "Model"]],
                                         "Metrics": [{"Name": name, "Unit": "Count"} for name in names]}]},
         "Environment": "dev", "Model": MODEL, "Status": 200,
         "ByIdRequests": 1, "ByIdServerErrors": 0,

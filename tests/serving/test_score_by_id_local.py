@@ -39,7 +39,8 @@ def _spec(trained, policy: str = "reject", max_age_seconds=None, max_ids: int = 
 
 
 def _environ(trained, spec: LookupSpec) -> Dict[str, str]:
-    return front_environment(environment="dev", model=trained.name, endpoint=f"test-{trained.name}", feature_group="test-group", spec=spec)
+    return front_environment(environment="dev", model=trained.name, endpoint=f"test-{trained.name}", feature_group="test-group", spec=spec,
+                             namespace="test/serving")
 
 
 def _store_test_rows(store: LocalOnlineStore, trained, n: int, *, event_time: str, ttl_days=None) -> list:

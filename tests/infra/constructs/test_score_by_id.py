@@ -12,7 +12,7 @@ from aws_cdk.assertions import Match
 from mlops_loop.app_builder import new_app
 from mlops_loop.config.serving import ById
 from mlops_loop.constructs.score_by_id import ScoreById
-from pipeline_code.core.online_features import METRIC_NAMESPACE, SERVER_ERRORS_METRIC, LookupSpec
+from pipeline_code.core.online_features import SERVER_ERRORS_METRIC, LookupSpec
 from tests.support.built_stack import BuiltStack, acknowledged
 
 ACCOUNT, REGION = "123456789012", "eu-west-1"
@@ -34,6 +34,7 @@ MAX_LATENCY_MS = 1500
 ALARMS = ("Errors", "ServerErrors", "Throttles", "Latency", "Skew")
 OPERATIONAL = ALARMS[:4]
 ENVIRONMENT = "qa"
+NAMESPACE = "shop/serving"
 
 
 def _built(spec: LookupSpec = SPEC, settings: ById = SETTINGS) -> tuple[BuiltStack, ScoreById, dict[str, str]]:
@@ -58,6 +59,7 @@ def _built(spec: LookupSpec = SPEC, settings: ById = SETTINGS) -> tuple[BuiltSta
         max_latency_ms=MAX_LATENCY_MS,
         log_retention=logs.RetentionDays.ONE_WEEK,
         removal_policy=RemovalPolicy.DESTROY,
+        serving_namespace=NAMESPACE,
     )
     built = BuiltStack(stack)
     ids = {"function": built.id_of(score.function), "url": built.id_of(score.url), "key": built.id_of(key),
@@ -105,10 +107,11 @@ def test_the_reserved_concurrency_follows_the_settings():
     assert _function(built)["ReservedConcurrentExecutions"] == 250
 
 
-def test_the_environment_names_the_model_endpoint_and_feature_group_and_carries_exactly_the_encoded_spec():
+def test_the_environment_names_the_model_endpoint_feature_group_and_namespace_and_carries_exactly_the_encoded_spec():
     built, _, _ = _built()
     variables = _function(built)["Environment"]["Variables"]
-    assert variables == {"ENVIRONMENT_NAME": ENVIRONMENT, "MODEL_NAME": MODEL, "ENDPOINT_NAME": ENDPOINT, "FEATURE_GROUP": FEATURE_GROUP, **SPEC.encode()}
+    assert variables == {"ENVIRONMENT_NAME": ENVIRONMENT, "MODEL_NAME": MODEL, "ENDPOINT_NAME": ENDPOINT, "FEATURE_GROUP": FEATURE_GROUP,
+                         "METRIC_NAMESPACE": NAMESPACE, **SPEC.encode()}
     assert variables["FEATURES"] == "log_items:Fractional,channel:String,items:Integral"
     assert (variables["MISSING_POLICY"], variables["MAX_AGE_SECONDS"], variables["MAX_IDS"]) == ("compute", "21600", "25")
     # What the handler reads back is the spec the construct was given.
@@ -119,7 +122,8 @@ def test_a_spec_without_a_max_age_is_carried_as_an_empty_max_age():
     spec = LookupSpec(record_identifier="order_id", event_time="ordered_at", features=(("channel", "String"),))
     built, _, _ = _built(spec=spec, settings=ById(enabled=True))
     variables = _function(built)["Environment"]["Variables"]
-    assert variables == {"ENVIRONMENT_NAME": ENVIRONMENT, "MODEL_NAME": MODEL, "ENDPOINT_NAME": ENDPOINT, "FEATURE_GROUP": FEATURE_GROUP, **spec.encode()}
+    assert variables == {"ENVIRONMENT_NAME": ENVIRONMENT, "MODEL_NAME": MODEL, "ENDPOINT_NAME": ENDPOINT, "FEATURE_GROUP": FEATURE_GROUP,
+                         "METRIC_NAMESPACE": NAMESPACE, **spec.encode()}
     assert (variables["MAX_AGE_SECONDS"], variables["MISSING_POLICY"], variables["MAX_IDS"]) == ("", "reject", "100")
 
 
@@ -194,12 +198,13 @@ def test_the_functions_errors_and_throttles_alarm_from_the_first_one():
         assert alarm["Dimensions"] == [{"Name": "FunctionName", "Value": {"Ref": ids["function"]}}], name
 
 
-def test_answers_with_5xx_alarm_on_the_fronts_own_metric_for_the_model():
+def test_answers_with_5xx_alarm_on_the_fronts_own_metric_for_the_model_in_the_projects_namespace():
     built, score, _ = _built()
     alarm = _alarms(built, score)["ServerErrors"]
-    assert (METRIC_NAMESPACE, SERVER_ERRORS_METRIC) == ("mlops-loop/serving", "ByIdServerErrors")
+    assert SERVER_ERRORS_METRIC == "ByIdServerErrors"
+    # The namespace the function publishes in (its METRIC_NAMESPACE) is the one the alarm watches
     assert (alarm["Namespace"], alarm["MetricName"], alarm["Statistic"], alarm["Threshold"]) == (
-        "mlops-loop/serving", "ByIdServerErrors", "Sum", 1)
+        NAMESPACE, "ByIdServerErrors", "Sum", 1)
     assert alarm["Dimensions"] == [{"Name": "Environment", "Value": ENVIRONMENT}, {"Name": "Model", "Value": MODEL}]
 
 
