@@ -93,6 +93,16 @@ class _Undecided:
         return [k for k, v in old_props.items() if k in own and k in new_props and new_props[k] == v]
 
 
+def _kept_name(resource: dict) -> str:
+    """The fixed physical name (``BucketName``, ``LogGroupName``, ``Name``, ...) of a resource CloudFormation keeps
+    when it is removed, else ""."""
+    if resource.get("DeletionPolicy") not in ("Retain", "RetainExceptOnCreate"):
+        return ""
+    props = resource.get("Properties") or {}
+    own = (str(resource.get("Type", "")).rsplit("::", 1)[-1] + "Name", "Name")
+    return next((v for k, v in props.items() if k in own and isinstance(v, str)), "")
+
+
 def _decide(undecided: Sequence[_Undecided]) -> None:
     """Mark each change replaced (create-only property changed), conditionally replaced, or of unknown impact.
 
@@ -214,7 +224,13 @@ def _diff_stack(
                 result.resources.append(rc)
         elif lid in removed:
             deletion, update_replace = _policies(res)
-            result.resources.append(ResourceChange(lid, res.get("Type", "?"), "removed", deletion_policy=deletion, update_replace_policy=update_replace))
+            rc = ResourceChange(lid, res.get("Type", "?"), "removed", deletion_policy=deletion, update_replace_policy=update_replace)
+            name = _kept_name(res)
+            if name:
+                rc.notes.append(f"Its name {shorten(name, 60)} stays taken while the kept resource exists: adding a "
+                                "resource of that name back later (turning the option on again, re-adding the model) "
+                                "fails until the kept one is deleted by hand")
+            result.resources.append(rc)
     for lid, res in added.items():
         deletion, update_replace = _policies(res)
         result.resources.append(ResourceChange(lid, res.get("Type", "?"), "added", deletion_policy=deletion, update_replace_policy=update_replace))
