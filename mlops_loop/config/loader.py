@@ -28,7 +28,7 @@ from pipeline_code.core.problem import BINARY
 from ..naming import LAKE_BUCKETS, RESERVED_BUCKET_PREFIXES, bucket_name_problem, checked_feature_group_name
 from .schedules import monitoring_schedule
 from .schema import (CROSS_CHECKED, AppConfig, EnvironmentConfig, ModelConfig, accelerator_problems, capture_problems,
-                     inferentia2_problems, multi_model_problems, offer_problems, training_problems)
+                     inferentia2_problems, multi_model_problems, network_problems, offer_problems, training_problems)
 
 _NAMED_FIELD = re.compile(r"^([a-z_][a-z0-9_.]*): (.*)$", re.S)
 _TOP_LEVEL = {"project", "defaults", "datasets", "models", "environments"}
@@ -162,6 +162,7 @@ def parse_config(raw: Any, *, source: str = "<config>") -> AppConfig:
     problems.extend(inferentia2_problems(models, environments))
     problems.extend(offer_problems(models, environments))
     problems.extend(capture_problems(models, environments))
+    problems.extend(network_problems(models, environments))
     problems.extend(_bucket_problems(raw.get("project", DEFAULT_PROJECT), environments))
     if problems:
         raise ConfigError(source, problems)

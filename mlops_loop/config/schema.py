@@ -207,6 +207,60 @@ class MonitoringConfig(StrictModel):
     _schedule = field_validator("schedule")(check_daily)
 
 
+# What EC2 and SageMaker's VpcConfig take: at most 16 subnets and 5 security groups, ids with 8 or 17 hex digits.
+SUBNET_ID = re.compile(r"^subnet-[0-9a-f]{8,17}$")
+SECURITY_GROUP_ID = re.compile(r"^sg-[0-9a-f]{8,17}$")
+AVAILABILITY_ZONE = re.compile(r"^[a-z]{2}(-gov)?-[a-z]+-\d[a-z]$")
+MAX_SUBNETS, MAX_SECURITY_GROUPS = 16, 5
+
+
+class NetworkConfig(StrictModel):
+    """Run every job, endpoint and function of the environment inside your own VPC (default: none, AWS-managed
+    networking). The subnets and security groups must exist already (the app creates neither) and the subnets need
+    VPC endpoints for the AWS APIs the jobs call (README: Running inside your VPC); ``availability_zone`` is the zone
+    of the first subnet, where the Glue jobs and crawlers run (a Glue network connection names one subnet and its
+    zone, which synth cannot look up)."""
+
+    subnet_ids: tuple[str, ...] = Field(min_length=1)
+    security_group_ids: tuple[str, ...] = Field(min_length=1)
+    availability_zone: str
+
+    @field_validator("subnet_ids")
+    @classmethod
+    def _subnets(cls, value: tuple[str, ...]) -> tuple[str, ...]:
+        return _check_ids(value, SUBNET_ID, "a subnet id (subnet- and 8 to 17 lowercase hex digits)", MAX_SUBNETS)
+
+    @field_validator("security_group_ids")
+    @classmethod
+    def _security_groups(cls, value: tuple[str, ...]) -> tuple[str, ...]:
+        return _check_ids(value, SECURITY_GROUP_ID, "a security group id (sg- and 8 to 17 lowercase hex digits)",
+                          MAX_SECURITY_GROUPS)
+
+    @field_validator("availability_zone")
+    @classmethod
+    def _zone(cls, value: str) -> str:
+        if not AVAILABILITY_ZONE.match(value):
+            raise ValueError(f"{value!r} is not an Availability Zone name such as 'eu-west-1a' (the zone of subnet_ids[0])")
+        return value
+
+    @property
+    def glue_subnet_id(self) -> str:
+        """The subnet the Glue jobs and crawlers run in (a Glue network connection takes one)."""
+        return self.subnet_ids[0]
+
+
+def _check_ids(value: tuple[str, ...], pattern: "re.Pattern[str]", what: str, limit: int) -> tuple[str, ...]:
+    if len(value) > limit:
+        raise ValueError(f"lists {len(value)} ids; a SageMaker VpcConfig takes at most {limit}")
+    for item in value:
+        if not pattern.match(item):
+            raise ValueError(f"{item!r} is not {what}")
+    twice = sorted({item for item in value if value.count(item) > 1})
+    if twice:
+        raise ValueError(f"lists {', '.join(map(repr, twice))} more than once")
+    return value
+
+
 class EnvironmentConfig(StrictModel):
     """One deployment target (a CDK Stage)."""
 
@@ -234,6 +288,8 @@ class EnvironmentConfig(StrictModel):
     serving: dict[str, ServingConfig] = {}
     # Shared multi-model endpoints, by name; only those some model of this environment names are built.
     multi_model_endpoints: dict[str, MultiModelEndpointConfig] = {}
+    # Your VPC, for every job, endpoint and function; None (default, or null to drop one set in defaults): AWS-managed.
+    network: Optional[NetworkConfig] = None
 
     _name = field_validator("name")(_check_name)
 
@@ -275,6 +331,9 @@ class EnvironmentConfig(StrictModel):
             raise ValueError("training.auto_approve: must be false when tier is 'prod' (approval is a human gate)")
         if len(set(self.models)) != len(self.models):
             raise ValueError("models: lists a model twice")
+        if self.network is not None and not self.network.availability_zone.startswith(self.region):
+            raise ValueError(f"network.availability_zone: {self.network.availability_zone!r} is not a zone of the "
+                             f"environment's region {self.region}; give the zone of subnet_ids[0]")
         return self
 
 
@@ -751,6 +810,24 @@ def capture_problems(models: dict[str, ModelConfig], environments: dict[str, Env
                 problems.append(f"{_capture_where(env, model)}: 0 captures no request, but model {model.name!r} declares "
                                 f"min_daily_requests {model.min_daily_requests}, so its monitor would count none and page "
                                 "people every day; capture a sample (e.g. 10) or remove min_daily_requests")
+    return problems
+
+
+def network_problems(models: dict[str, ModelConfig], environments: dict[str, EnvironmentConfig]) -> list[str]:
+    """A model served serverless in an environment that runs inside a VPC (``network``): SageMaker Serverless
+    Inference takes no VpcConfig (one of its documented feature exclusions), so that endpoint would run outside
+    the VPC the environment asks for; found here, it fails synth naming the field."""
+    problems = []
+    for env in (e for e in environments.values() if e.network is not None):
+        for model in (models[m] for m in env.models if m in models):
+            serving = env.serving.get(model.name, model.serving)
+            if serving.mode != "serverless":
+                continue
+            where = _serving_where(env, model, serving, None, "serving.mode", overridden=serving.mode != model.serving.mode)
+            problems.append(f"{where}: serverless endpoints cannot run inside a VPC (SageMaker Serverless Inference does "
+                            f"not support a model VpcConfig) and this environment sets 'network'; serve {model.name!r} "
+                            f"with mode 'realtime' or 'async' here (environment field 'serving.{model.name}.mode'), or "
+                            "remove 'network'")
     return problems
 
 
