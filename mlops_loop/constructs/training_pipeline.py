@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Optional
 
 import jsii
 from aws_cdk import IStableStringProducer, Lazy, Stack
@@ -19,7 +20,7 @@ from pipeline_code.core.hyperparameters import training_arguments
 from pipeline_code.core.integrity import model_prefix
 
 from ..config.instance_offers import definition_instance_types, load_offers
-from ..config.schema import GateConfig, ModelConfig, TrainingConfig
+from ..config.schema import GateConfig, ModelConfig, NetworkConfig, TrainingConfig
 from ..naming import feature_snapshots_prefix
 from ..training import PipelineSpec, pipeline_definition_later, sdk_helper
 from ..training.names import XGBOOST_FRAMEWORK, XGBOOST_VERSION
@@ -29,6 +30,7 @@ from .served_model import SERVING_CONTENT_TYPES, SERVING_ENVIRONMENT
 from .access_policy import AccessPolicy
 from .job_code import JobCode, model_spec_json
 from .model_registry import ModelRegistry
+from .network import allow_sagemaker_network_interfaces
 
 # The job-code entry script, as the job code bundle names it.
 ENTRY_SCRIPT = Path(sagemaker_entry.__file__).name
@@ -63,9 +65,12 @@ class TrainingPipeline(Construct):
         code: JobCode,
         code_version: str,
         compile_for_inferentia2: bool = False,
+        network: Optional[NetworkConfig] = None,
     ) -> None:
         """``compile_for_inferentia2`` (default False): the environment serves the model on ml.inf2, so the pipeline
-        compiles it after training (see :class:`~mlops_loop.training.PipelineSpec`)."""
+        compiles it after training (see :class:`~mlops_loop.training.PipelineSpec`). ``network`` (default None:
+        AWS-managed networking): every job of the pipeline runs in these subnets and security groups, and the role
+        may manage their network interfaces."""
         super().__init__(scope, construct_id)
         stack = Stack.of(self)
         features_prefix = feature_snapshots_prefix(model.dataset)
@@ -91,6 +96,8 @@ class TrainingPipeline(Construct):
             access.allow("PullCompileImage", ["ecr:BatchGetImage", "ecr:GetDownloadUrlForLayer", "ecr:BatchCheckLayerAvailability"],
                          [repository_arn(neuron_inference_image_uri(stack.region), stack.region)])
         registry.allow_register(access, model.name, auto_approve=training.auto_approve)
+        if network is not None:
+            allow_sagemaker_network_interfaces(access, network)
         self.access = access
 
         entry = code.script(ENTRY_SCRIPT)
@@ -128,6 +135,8 @@ class TrainingPipeline(Construct):
             inference_environment=tuple(sorted(SERVING_ENVIRONMENT.items())),
             content_types=SERVING_CONTENT_TYPES,
             response_types=SERVING_CONTENT_TYPES,
+            subnet_ids=network.subnet_ids if network is not None else (),
+            security_group_ids=network.security_group_ids if network is not None else (),
         )
         self._pipeline_name, self._region = pipeline_name, spec.region
         self._later, self._definition = pipeline_definition_later(spec), None

@@ -54,6 +54,7 @@ class TrainingStack(Stack):
                 code=code,
                 code_version=code_version,
                 compile_for_inferentia2=model.name in compiled_models,
+                network=environment.network,
             )
             self.pipelines[model.name] = pipeline
             CfnOutput(self, f"{pipeline.node.id}PipelineName", value=pipeline.pipeline.pipeline_name)

@@ -346,6 +346,9 @@ class _Builder:
             network_config=NetworkConfig(
                 enable_network_isolation=network_isolation,
                 encrypt_inter_container_traffic=True,
+                # The environment's VPC (None: AWS-managed networking, and the request has no VpcConfig).
+                subnets=list(s.subnet_ids) or None,
+                security_group_ids=list(s.security_group_ids) or None,
             ),
         )
 
@@ -614,7 +617,10 @@ class _Builder:
                 CheckpointConfig(s3_uri=checkpoint, local_path=TRAIN_CHECKPOINT_DIR) if checkpoint is not None else None
             ),
             networking=Networking(
-                enable_network_isolation=network_isolation, enable_inter_container_traffic_encryption=True
+                enable_network_isolation=network_isolation,
+                enable_inter_container_traffic_encryption=True,
+                subnets=list(s.subnet_ids) or None,
+                security_group_ids=list(s.security_group_ids) or None,
             ),
             environment=environment,
             hyperparameters=hyperparameters,
@@ -931,6 +937,8 @@ class _Builder:
                 job["ResourceConfig"]["VolumeKmsKeyId"] = s.kms_key_arn
             job["EnableInterContainerTrafficEncryption"] = True
             job["EnableNetworkIsolation"] = False
+            if s.vpc_config is not None:  # ... and the VPC with them
+                job["VpcConfig"] = s.vpc_config
         # ModelBuilder always writes empty script-mode variables (SAGEMAKER_PROGRAM="" ...)
         # into the registered container: keep exactly the configured inference environment.
         container = by_name[STEP_REGISTER]["Arguments"]["InferenceSpecification"]["Containers"][0]

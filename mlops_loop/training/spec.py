@@ -34,6 +34,8 @@ _HYPERPARAMETER_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_.-]{0,255}$")
 _ENV_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,1023}$")
 _TAG_KEY = re.compile(r"^[\w .:/=+\-@]{1,128}$")
 _TAG_VALUE = re.compile(r"^[\w .:/=+\-@]{0,256}$")
+_SUBNET_ID = re.compile(r"^subnet-[0-9a-f]{8,17}$")
+_SECURITY_GROUP_ID = re.compile(r"^sg-[0-9a-f]{8,17}$")
 
 _MODEL_SPEC_KEYS = ("name", "dataset", "target", "features")
 
@@ -100,6 +102,17 @@ class PipelineSpec:
     response_types: Tuple[str, ...] = ("text/csv", "application/json")
     # Tags of every job.
     tags: Tuple[Tuple[str, str], ...] = ()
+    # The VPC every processing, training and tuning job runs in (both set, or neither: AWS-managed networking).
+    # Part of the definition cache's key like every field.
+    subnet_ids: Tuple[str, ...] = ()
+    security_group_ids: Tuple[str, ...] = ()
+
+    @property
+    def vpc_config(self) -> Optional[Dict[str, List[str]]]:
+        """The jobs' ``VpcConfig`` (PascalCase, as a request takes it), or None without subnets."""
+        if not self.subnet_ids:
+            return None
+        return {"SecurityGroupIds": list(self.security_group_ids), "Subnets": list(self.subnet_ids)}
 
     @property
     def problem_type(self) -> str:
@@ -206,6 +219,8 @@ def _validate(spec: PipelineSpec) -> List[str]:
         if not isinstance(value, tuple) or not value or not all(isinstance(v, str) and "/" in v for v in value):
             bad(name, f"must be a non-empty tuple of MIME types, got {value!r}")
 
+    _check_network(spec, bad)
+
     # The training job leaves the volume key out on local NVMe (definition.model_trainer); processing jobs always set it.
     value = spec.processing_instance_type
     if isinstance(value, str) and _INSTANCE_TYPE.match(value) and volume_key_problem(value):
@@ -221,6 +236,18 @@ def _validate(spec: PipelineSpec) -> List[str]:
         bad("compile_for_inferentia2", f"only a {PYTORCH_FRAMEWORK!r} network is compiled for Inferentia2, not {spec.framework!r}")
 
     return problems
+
+
+def _check_network(spec: PipelineSpec, bad: Any) -> None:
+    """Subnets and security groups together (1-16 and 1-5 ids, as VpcConfig takes them), or neither."""
+    for name, pattern, limit in (("subnet_ids", _SUBNET_ID, 16), ("security_group_ids", _SECURITY_GROUP_ID, 5)):
+        value = getattr(spec, name)
+        if not isinstance(value, tuple) or not all(isinstance(v, str) and pattern.match(v) for v in value):
+            bad(name, f"must be a tuple of ids matching {pattern.pattern}, got {value!r}")
+        elif len(value) > limit or len(set(value)) != len(value):
+            bad(name, f"must hold at most {limit} distinct ids, got {value!r}")
+    if bool(spec.subnet_ids) != bool(spec.security_group_ids):
+        bad("subnet_ids", "subnet_ids and security_group_ids go together (a VpcConfig needs both)")
 
 
 def _check_s3_uri(spec: PipelineSpec, name: str, bad: Any, *, suffix: Optional[str] = None) -> None:

@@ -48,3 +48,54 @@ def returns_config(serving: Optional[dict] = None, *, model_serving: Optional[di
     if model_serving is not None:
         model["serving"] = model_serving
     return {"project": "shop", "datasets": {"orders": ORDERS}, "models": {"returns": model}, "environments": {"dev": dev}}
+
+
+# An environment's VPC (config ``network``) for the construct tests: two subnets, one security group.
+NETWORK = {"subnet_ids": ["subnet-0123456789abcdef0", "subnet-0fedcba98"], "security_group_ids": ["sg-0123456789abcdef0"],
+           "availability_zone": "eu-west-1a"}
+
+
+def network_config() -> Any:
+    """:data:`NETWORK` as the constructs take it (``mlops_loop.config.NetworkConfig``)."""
+    from mlops_loop.config import NetworkConfig
+
+    return NetworkConfig.model_validate(NETWORK)
+
+
+def vpc_statements_of(statements: dict[str, dict]) -> dict[str, dict]:
+    """The network-interface statements (``mlops_loop.constructs.network``) among a policy's ``statements`` by Sid."""
+    return {sid: statement for sid, statement in statements.items() if sid.startswith("Vpc")}
+
+
+def network_arns(account: str, region: str) -> dict[str, list[str]]:
+    """The subnet, security-group and interface ARNs of :data:`NETWORK` in ``account`` and ``region``."""
+    prefix = f"arn:aws:ec2:{region}:{account}"
+    return {"subnets": [f"{prefix}:subnet/{s}" for s in NETWORK["subnet_ids"]],
+            "security_groups": [f"{prefix}:security-group/{g}" for g in NETWORK["security_group_ids"]],
+            "interfaces": [f"{prefix}:network-interface/*"]}
+
+
+def vpc_config_of_network() -> dict:
+    """The VpcConfig a SageMaker request or resource gets for :data:`NETWORK`."""
+    return {"SecurityGroupIds": NETWORK["security_group_ids"], "Subnets": NETWORK["subnet_ids"]}
+
+
+SAGEMAKER_ENI_ACTIONS = {
+    "ec2:CreateNetworkInterface", "ec2:CreateNetworkInterfacePermission", "ec2:DeleteNetworkInterface",
+    "ec2:DeleteNetworkInterfacePermission", "ec2:DescribeNetworkInterfaces", "ec2:DescribeVpcs", "ec2:DescribeDhcpOptions",
+    "ec2:DescribeSubnets", "ec2:DescribeSecurityGroups"}
+
+
+def assert_sagemaker_eni_statements(statements: dict[str, dict], account: str, region: str) -> None:
+    """THEN the policy holds exactly SageMaker's documented VPC actions, creating interfaces only in :data:`NETWORK`."""
+    vpc = vpc_statements_of(statements)
+    actions = {a for s in vpc.values() for a in ([s["Action"]] if isinstance(s["Action"], str) else s["Action"])}
+    assert actions == SAGEMAKER_ENI_ACTIONS
+    arns = network_arns(account, region)
+    create = vpc["VpcCreateInterfaces"]
+    assert sorted(_listify(create["Resource"])) == sorted(arns["subnets"] + arns["security_groups"] + arns["interfaces"])
+    assert vpc["VpcInterfacePermissions"]["Condition"] == {"ArnEquals": {"ec2:Subnet": arns["subnets"]}}
+
+
+def _listify(value: Any) -> list:
+    return value if isinstance(value, list) else [value]

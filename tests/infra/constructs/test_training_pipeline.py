@@ -35,7 +35,8 @@ from mlops_loop.constructs.training_pipeline import (
 )
 from mlops_loop.training.names import STEP_TRAIN, XGBOOST_VERSION
 from pipeline_code.core.hyperparameters import training_arguments
-from tests.support.construct_configs import WEB_ORDERS
+from tests.support.construct_configs import (WEB_ORDERS, assert_sagemaker_eni_statements, network_config,
+                                             vpc_config_of_network, vpc_statements_of)
 
 ACCOUNT, REGION = "123456789012", "eu-west-1"
 ASSETS_BUCKET = f"cdk-hnb659fds-assets-{ACCOUNT}-{REGION}"
@@ -354,3 +355,26 @@ def test_while_the_sdk_helper_generates_the_definition_the_same_refusal_comes_wh
     with pytest.raises(ValueError, match="^" + re.escape("pipeline shop-dev-chargeback-training: parameter "
                                                          "ProcessingInstanceType: ml.m5.xlarge is not offered for")):
         pipeline.definition
+
+
+# ------------------------------------------------------------------ the environment's VPC
+def test_with_a_network_every_job_runs_in_the_vpc_and_the_role_may_manage_its_interfaces():
+    """GIVEN the environment's network WHEN the model's pipeline is built THEN every processing and training job of the
+    definition has exactly those subnets and security groups, and the role holds SageMaker's documented interface
+    permissions, creating interfaces only in those subnets with those groups."""
+    training = Training((CHARGEBACK,))
+    pipeline = training.pipeline(CHARGEBACK, MANUAL, network=network_config())
+    jobs = {name: step["Arguments"] for name, step in _steps(_definition(pipeline)).items()
+            if step["Type"] in ("Processing", "Training")}
+    assert len(jobs) >= 4
+    vpcs = {name: (a["NetworkConfig"] if "NetworkConfig" in a else a).get("VpcConfig") for name, a in jobs.items()}
+    assert vpcs == {name: vpc_config_of_network() for name in jobs}
+    resources = Template.from_stack(training.stack).to_json()["Resources"]
+    policy = resources[training.stack.get_logical_id(pipeline.access.managed_policy)]
+    assert_sagemaker_eni_statements({s["Sid"]: s for s in policy["Properties"]["PolicyDocument"]["Statement"]}, ACCOUNT, REGION)
+
+
+def test_without_a_network_no_job_has_a_vpc_and_the_role_no_interface_permissions(built):
+    pipeline = built.pipelines["chargeback"]
+    assert '"VpcConfig"' not in pipeline.definition
+    assert not vpc_statements_of(built.statements("chargeback"))
