@@ -14,11 +14,12 @@ from pipeline_code.core.contract import MONITOR_NAMESPACE, inference_prefix
 from pipeline_code.core.integrity import model_prefix
 from pipeline_code.core.problem import BINARY
 
-from ..config.schema import ModelConfig, MonitoringConfig
+from ..config.schema import ModelConfig, MonitoringConfig, NetworkConfig
 from ..naming import feature_snapshots_prefix
 from .access_policy import AccessPolicy
 from .arns import format_arn
 from .job_code import JobCode
+from .network import allow_sagemaker_network_interfaces, vpc_config
 from .scheduled_job import EXECUTION_ID, job_name_stem, scheduled_sagemaker_job
 from .training_pipeline import ENTRY_SCRIPT, xgboost_image_uri, xgboost_repository
 
@@ -62,10 +63,12 @@ class DriftMonitor(Construct):
         feature_snapshots: Optional[s3.IBucket] = None,
         max_skew_rate: Optional[float] = None,
         metric_namespace: str = MONITOR_NAMESPACE,
+        network: Optional[NetworkConfig] = None,
     ) -> None:
         """``feature_snapshots`` (the features bucket) with ``max_skew_rate``: the model is scored by id, and each
         run also compares the by-id records with its dataset's feature snapshots (training/serving skew);
-        ``metric_namespace``: where the job publishes its metrics, the project's (default: the default project's)."""
+        ``metric_namespace``: where the job publishes its metrics, the project's (default: the default project's);
+        ``network`` (default None: AWS-managed networking): each run's job runs in these subnets and security groups."""
         super().__init__(scope, construct_id)
         if (feature_snapshots is None) != (max_skew_rate is None):
             raise ValueError("DriftMonitor: feature_snapshots and max_skew_rate go together (the skew check needs both)")
@@ -106,6 +109,8 @@ class DriftMonitor(Construct):
         access.allow_container_runtime(
             repository=xgboost_repository(self), log_groups="/aws/sagemaker/ProcessingJobs:*"
         )
+        if network is not None:
+            allow_sagemaker_network_interfaces(access, network)
 
         # Unique per run and at most 63 characters: a stable stem (IAM scoping) + the execution id.
         stem = job_name_stem("processing", name_prefix, model_name)
@@ -196,7 +201,8 @@ class DriftMonitor(Construct):
             },
             "StoppingCondition": {"MaxRuntimeInSeconds": MAX_RUNTIME_SECONDS},
             # The job calls CloudFormation, SageMaker, S3 and CloudWatch: no network isolation.
-            "NetworkConfig": {"EnableInterContainerTrafficEncryption": True, "EnableNetworkIsolation": False},
+            "NetworkConfig": {"EnableInterContainerTrafficEncryption": True, "EnableNetworkIsolation": False,
+                              **({"VpcConfig": vpc_config(network)} if network is not None else {})},
             "Tags": [{"Key": "mlops-loop:model", "Value": model_name}, {"Key": "mlops-loop:job", "Value": "monitor"}],
         }
         self.schedule = scheduled_sagemaker_job(

@@ -161,6 +161,7 @@ class OperationsStack(Stack):
                 key=lake.key,
                 code=code,
                 metric_namespace=namespace,
+                network=environment.network,
                 **({"feature_snapshots": features, "max_skew_rate": model_serving.by_id.max_skew_rate}
                    if model_serving.by_id.enabled else {}),
             )

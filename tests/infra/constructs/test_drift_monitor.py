@@ -22,7 +22,8 @@ from mlops_loop.constructs.drift_monitor import DriftMonitor
 from mlops_loop.constructs.job_code import JobCode
 from mlops_loop.constructs.scheduled_job import EXECUTION_ID, job_name_stem
 from tests.support.built_stack import scheduled_request
-from tests.support.construct_configs import ORDERS
+from tests.support.construct_configs import (ORDERS, assert_sagemaker_eni_statements, network_config,
+                                             vpc_config_of_network, vpc_statements_of)
 
 PREFIX = "shop-dev"
 INFERENCE, ARTIFACTS = "shop-dev-inference", "shop-dev-artifacts"
@@ -251,3 +252,21 @@ def test_snapshots_without_a_skew_limit_are_refused():
     with pytest.raises(ValueError) as refused:
         _monitor(stack=stack, feature_snapshots=_features(stack))
     assert str(refused.value) == "DriftMonitor: feature_snapshots and max_skew_rate go together (the skew check needs both)"
+
+
+def test_with_a_network_each_run_is_a_job_in_the_vpc_and_the_role_may_manage_its_interfaces():
+    """GIVEN the environment's network WHEN the monitor is added THEN the CreateProcessingJob request runs in exactly
+    those subnets and security groups (isolation and encryption as before) and the job's role holds SageMaker's
+    documented interface permissions."""
+    stack, _ = _monitor(network=network_config())
+    _, request = _schedule(stack)
+    assert request["NetworkConfig"] == {"EnableInterContainerTrafficEncryption": True, "EnableNetworkIsolation": False,
+                                        "VpcConfig": vpc_config_of_network()}
+    assert_sagemaker_eni_statements(_statements(stack), "123456789012", "eu-west-1")
+
+
+def test_without_a_network_the_job_has_no_vpc_and_the_role_no_interface_permissions():
+    stack, _ = _monitor()
+    _, request = _schedule(stack)
+    assert "VpcConfig" not in request["NetworkConfig"]
+    assert not vpc_statements_of(_statements(stack))
