@@ -5,7 +5,7 @@ from __future__ import annotations
 import hashlib
 import json
 from dataclasses import dataclass
-from typing import Sequence
+from typing import Optional, Sequence
 
 from aws_cdk import CfnCondition, CfnOutput, Fn, Stack
 from aws_cdk import aws_ecr as ecr
@@ -32,7 +32,7 @@ from pipeline_code.core.contract import (
 )
 
 from ..config.instance_types import INSTANCE_TYPES
-from ..config.schema import ModelConfig
+from ..config.schema import ModelConfig, NetworkConfig
 from ..config.serving import MultiModelEndpointConfig, ServingConfig
 from ..packaging import MME_BOOTSTRAP, single_file_tarball
 from ..nag import acknowledge
@@ -41,6 +41,7 @@ from .access_policy import AccessPolicy
 from .arns import s3_arn
 from .endpoint_fleet import allow_reading_rollback_alarms, blue_green, invocations_scaling, rollback_alarms
 from .generated_asset import generated_asset
+from .network import allow_sagemaker_network_interfaces, model_vpc_config
 
 # The bootstrap the container installs at start-up (SAGEMAKER_SUBMIT_DIRECTORY): standard library
 # only; it imports each model's own serving code from that model's directory (see the file).
@@ -104,7 +105,10 @@ class MultiModelEndpoint(Construct):
         image_uri: str,
         image_repository: ecr.IRepository,
         asset_scope: Construct,
+        network: Optional[NetworkConfig] = None,
     ) -> None:
+        """``network`` (default None: AWS-managed networking): the endpoint's containers run in these subnets and
+        security groups."""
         super().__init__(scope, construct_id)
         if not members:
             raise ValueError(f"members: endpoint {endpoint!r} has no member models; build it only when one names it")
@@ -140,6 +144,8 @@ class MultiModelEndpoint(Construct):
                                 delete=False)
         access.allow_key("DataKey", key)
         access.allow_serving_runtime(repository=image_repository)
+        if network is not None:
+            allow_sagemaker_network_interfaces(access, network)
 
         environment = {
             "SAGEMAKER_PROGRAM": BOOTSTRAP_PROGRAM,
@@ -172,6 +178,7 @@ class MultiModelEndpoint(Construct):
                 ),
             ),
             enable_network_isolation=False,
+            vpc_config=model_vpc_config(network),
         )
         self.model.cfn_options.condition = self.condition
         self.model.node.add_dependency(access)

@@ -11,6 +11,8 @@ from __future__ import annotations
 
 from typing import Optional
 
+from aws_cdk import aws_sagemaker as sagemaker
+
 from ..config.schema import NetworkConfig
 from .access_policy import AccessPolicy
 from .arns import format_arn
@@ -34,6 +36,14 @@ def vpc_config(network: Optional[NetworkConfig]) -> Optional[dict]:
     if network is None:
         return None
     return {"SecurityGroupIds": list(network.security_group_ids), "Subnets": list(network.subnet_ids)}
+
+
+def model_vpc_config(network: Optional[NetworkConfig]) -> Optional[sagemaker.CfnModel.VpcConfigProperty]:
+    """An ``AWS::SageMaker::Model``'s ``VpcConfig`` (its endpoint's and its transform jobs' containers), or None."""
+    if network is None:
+        return None
+    return sagemaker.CfnModel.VpcConfigProperty(security_group_ids=list(network.security_group_ids),
+                                                subnets=list(network.subnet_ids))
 
 
 def allow_sagemaker_network_interfaces(access: AccessPolicy, network: NetworkConfig) -> None:

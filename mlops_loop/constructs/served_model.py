@@ -25,12 +25,13 @@ from pipeline_code.core.contract import (
 from pipeline_code.core.integrity import MODEL_SHA256_ENV, model_prefix
 
 from ..config.instance_types import INSTANCE_TYPES
-from ..config.schema import ModelConfig
+from ..config.schema import ModelConfig, NetworkConfig
 from ..config.serving import ServingConfig, compiled_for_inferentia2
 from ..training.sdk_offline import neuron_inference_image_uri, repository_arn
 from .access_policy import AccessPolicy
 from .batch_transform import BatchTransform
 from .model_endpoint import ModelEndpoint
+from .network import allow_sagemaker_network_interfaces, model_vpc_config
 
 # Where the model's own serving code lives inside model.tar.gz (written there by the training job),
 # so no code is downloaded at start-up and network isolation can stay on.
@@ -73,8 +74,14 @@ class ServedModel(Construct):
         artifacts_bucket: s3.IBucket,
         image_repository: ecr.IRepository,
         notification_key: kms.IKey,
+        network: Optional[NetworkConfig] = None,
     ) -> None:
+        """``network`` (default None: AWS-managed networking): the model's containers - on the endpoint or in the
+        transform jobs, which run as this model - run in these subnets and security groups."""
         super().__init__(scope, construct_id)
+        if network is not None and serving.mode == "serverless":
+            # The config refuses this combination (schema.network_problems); a construct built directly must too.
+            raise ValueError(f"model {model.name!r}: a serverless endpoint cannot run inside a VPC (no VpcConfig)")
         self._condition = condition
         self.serving = serving
         self.mode = serving.mode
@@ -109,6 +116,8 @@ class ServedModel(Construct):
             image_repository = ecr.Repository.from_repository_arn(
                 self, "NeuronImageRepository", repository_arn(neuron_inference_image_uri(region), region))
         access.allow_serving_runtime(repository=image_repository)
+        if network is not None:
+            allow_sagemaker_network_interfaces(access, network)
 
         # --- the model: the approved package version, plus how to run our serving code, which refuses
         # to load a model whose digest is not the registered one and reports the version it serves.
@@ -144,6 +153,7 @@ class ServedModel(Construct):
             ],
             # Serverless endpoints do not support network isolation (and serverless capture needs S3).
             enable_network_isolation=self.mode != "serverless",
+            vpc_config=model_vpc_config(network),
         )
         self._conditional(self.model)
         self.model.node.add_dependency(access)

@@ -121,6 +121,7 @@ class ServingStack(Stack):
                 artifacts_bucket=artifacts,
                 image_repository=image_repository,
                 notification_key=storage.ops_key,
+                network=environment.network,
             )
             self.models[model.name] = served
             self.deployer.allow_served_model(served, registry.package_arns(model.name))
@@ -146,6 +147,7 @@ class ServingStack(Stack):
                 image_repository=image_repository,
                 # The bootstrap tarball is an asset: kept in Storage so this stack stays asset-free.
                 asset_scope=storage,
+                network=environment.network,
             )
             self.multi_model_endpoints[endpoint] = mme
             self.deployer.allow_multi_model(mme, name_prefix=name_prefix)

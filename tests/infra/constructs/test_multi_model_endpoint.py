@@ -19,10 +19,11 @@ from aws_cdk import aws_kms as kms
 from aws_cdk import aws_s3 as s3
 
 from mlops_loop.app_builder import new_app
-from mlops_loop.config import ModelConfig, parse_config
+from mlops_loop.config import ModelConfig, NetworkConfig, parse_config
 from mlops_loop.config.serving import MultiModelEndpointConfig, RealtimeAutoscaling, Rollout, ServingConfig
 from mlops_loop.constructs.multi_model_endpoint import BOOTSTRAP_ASSET_ID, MultiModelEndpoint, MultiModelMember
-from tests.support.construct_configs import returns_config
+from tests.support.construct_configs import (assert_sagemaker_eni_statements, network_config, returns_config,
+                                             vpc_config_of_network, vpc_statements_of)
 from tests.support.built_stack import BuiltStack, acknowledged, evaluate
 
 ENV = Environment(account="123456789012", region="eu-west-1")
@@ -48,7 +49,7 @@ class _Built(BuiltStack):
 
 def _build(members: Sequence[tuple[str, int]] = (("returns", 100), ("basket", 0)), *,
            config: MultiModelEndpointConfig = MultiModelEndpointConfig(), storage_env: Optional[Environment] = None,
-           second_endpoint: bool = False) -> _Built:
+           second_endpoint: bool = False, network: Optional[NetworkConfig] = None) -> _Built:
     """GIVEN a bare storage stack (the asset scope) and a bare serving stack with, per member ``(name, capture %)``, a
     version parameter and the condition that it is set WHEN the shared endpoint is added for those members."""
     app = new_app()
@@ -66,7 +67,7 @@ def _build(members: Sequence[tuple[str, int]] = (("returns", 100), ("basket", 0)
                   artifacts_bucket=s3.Bucket.from_bucket_name(serving, "Artifacts", ARTIFACTS),
                   inference_bucket=s3.Bucket.from_bucket_name(serving, "Inference", INFERENCE), image_uri=IMAGE,
                   image_repository=ecr.Repository.from_repository_name(serving, "Repository", "sagemaker-xgboost"),
-                  asset_scope=storage)
+                  asset_scope=storage, network=network)
     mme = MultiModelEndpoint(serving, "Shared", endpoint="shared", **common)
     if second_endpoint:
         MultiModelEndpoint(serving, "Small", endpoint="small", **common)
@@ -267,3 +268,17 @@ def test_the_bootstrap_is_one_asset_in_the_asset_scope_however_many_endpoints_us
     # The serving stack stays asset-free and needs no cross-stack reference to find the bootstrap.
     text = json.dumps(built.template.to_json())
     assert "Fn::ImportValue" not in text and "Fn::GetStackOutput" not in text
+
+
+# ------------------------------------------------------------------ the environment's VPC
+def test_with_a_network_the_shared_model_runs_in_the_vpc_and_its_role_may_manage_the_interfaces():
+    built = _build(network=network_config())
+    props = built.one("AWS::SageMaker::Model")["Properties"]
+    assert props["VpcConfig"] == vpc_config_of_network()
+    assert props["EnableNetworkIsolation"] is False  # as without a VPC: the container reads its bootstrap from S3
+    assert_sagemaker_eni_statements(built.statements(), "123456789012", "eu-west-1")
+
+
+def test_without_a_network_the_shared_model_has_no_vpc_and_the_role_no_interface_permissions(default: _Built):
+    assert "VpcConfig" not in default.one("AWS::SageMaker::Model")["Properties"]
+    assert not vpc_statements_of(default.statements())

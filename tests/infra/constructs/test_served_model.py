@@ -24,7 +24,8 @@ from mlops_loop.constructs.batch_transform import BatchTransform
 from mlops_loop.constructs.model_endpoint import ModelEndpoint
 from mlops_loop.constructs.scheduled_job import job_name_stem
 from mlops_loop.constructs.served_model import ServedModel
-from tests.support.construct_configs import returns_config
+from tests.support.construct_configs import (NETWORK, assert_sagemaker_eni_statements, network_config, returns_config,
+                                             vpc_config_of_network, vpc_statements_of)
 from tests.support.built_stack import BuiltStack, evaluate
 
 ENV = Environment(account="123456789012", region="eu-west-1")
@@ -67,7 +68,7 @@ def _build(serving: Optional[dict] = None, *, framework: str = "xgboost", **envi
         inference_bucket=s3.Bucket.from_bucket_name(stack, "Inference", INFERENCE),
         artifacts_bucket=s3.Bucket.from_bucket_name(stack, "Artifacts", ARTIFACTS),
         image_repository=ecr.Repository.from_repository_arn(stack, "Repository", REPOSITORY),
-        notification_key=kms.Key(stack, "OpsKey"),
+        notification_key=kms.Key(stack, "OpsKey"), network=config.environments["dev"].network,
     )
     return _Built(stack, served)
 
@@ -288,3 +289,36 @@ def test_the_default_child_keeps_the_logical_ids_the_resources_had_when_built_di
     ids = set(made.own_resources())
     for path in paths:
         assert _direct_logical_id(*path) in ids, path
+
+
+# ------------------------------------------------------------------ the environment's VPC
+@pytest.mark.parametrize("mode", ["realtime", "async", "batch"])
+def test_with_a_network_the_model_runs_in_the_vpc_and_its_role_may_manage_the_interfaces(mode):
+    """GIVEN the environment's network WHEN the model is served (a transform job runs as the model, so batch too) THEN
+    the SageMaker Model has exactly those subnets and security groups, network isolation as without a VPC, and the
+    execution role SageMaker's documented interface permissions."""
+    built = _build({"mode": mode}, network=NETWORK)
+    (model,) = built.of_type("AWS::SageMaker::Model").values()
+    assert model["Properties"]["VpcConfig"] == vpc_config_of_network()
+    assert model["Properties"]["EnableNetworkIsolation"] is True
+    assert_sagemaker_eni_statements(built.statements(), "123456789012", "eu-west-1")
+
+
+def test_without_a_network_no_model_has_a_vpc_and_no_role_interface_permissions(built):
+    for served in built.values():
+        (model,) = served.of_type("AWS::SageMaker::Model").values()
+        assert "VpcConfig" not in model["Properties"]
+        assert not vpc_statements_of(served.statements())
+
+
+def test_a_serverless_model_in_a_vpc_is_refused_by_the_construct_too():
+    """The config refuses it (field serving.mode); a construct built directly refuses it as well."""
+    config = parse_config(returns_config(model_serving={"mode": "serverless"}), source="served model test config")
+    stack = Stack(new_app(), "Bare", env=ENV)
+    with pytest.raises(ValueError, match=r"a serverless endpoint cannot run inside a VPC"):
+        ServedModel(stack, "Returns", name_prefix=PREFIX, model=config.models["returns"],
+                    serving=config.models["returns"].serving, package_arn=APPROVED, model_sha256="", condition=None,
+                    key=kms.Key(stack, "Key"), inference_bucket=s3.Bucket.from_bucket_name(stack, "Inference", INFERENCE),
+                    artifacts_bucket=s3.Bucket.from_bucket_name(stack, "Artifacts", ARTIFACTS),
+                    image_repository=ecr.Repository.from_repository_arn(stack, "Repository", REPOSITORY),
+                    notification_key=kms.Key(stack, "OpsKey"), network=network_config())
