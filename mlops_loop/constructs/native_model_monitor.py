@@ -24,12 +24,13 @@ from pipeline_code.core.contract import inference_prefix, pascal
 
 from ..config.instance_types import INSTANCE_TYPES
 from ..config.schedules import monitoring_schedule
-from ..config.schema import ModelConfig
+from ..config.schema import ModelConfig, NetworkConfig
 from ..naming import RESOURCE_METADATA_KEY
 from ..training.sdk_offline import UNUSED_BUCKET, image_uri, offline_sdk
 from .access_policy import READ_OBJECT_ACTIONS, AccessPolicy
 from .arns import format_arn, s3_arn
 from .generated_asset import generated_asset
+from .network import allow_sagemaker_network_interfaces
 
 # Where the serving code puts P(target = 1) in a JSON response (docs/invocation-contract.md):
 # {"predictions": [{"score": p, "label": 0|1}], ...}. Model Monitor reads one record per request.
@@ -167,7 +168,9 @@ class NativeModelMonitor(Construct):
     Defaults: ``instance_count`` 1 instance per run; ``volume_size_gb`` a 20 GB volume;
     ``max_runtime_seconds`` None stops each run after the schedule period or one hour,
     whichever is shorter; ``label_delay_hours`` 24 makes model quality and bias judge the
-    schedule period that ended 24 hours ago, so labels that arrive within a day are counted.
+    schedule period that ended 24 hours ago, so labels that arrive within a day are counted;
+    ``network`` None runs the jobs on AWS-managed networking (given, all four run in its subnets and security
+    groups, and the role may manage their network interfaces).
     """
 
     def __init__(
@@ -188,6 +191,7 @@ class NativeModelMonitor(Construct):
         max_runtime_seconds: Optional[int] = None,
         label_delay_hours: int = 24,
         asset_scope: Optional[Construct] = None,
+        network: Optional[NetworkConfig] = None,
     ) -> None:
         super().__init__(scope, construct_id)
         stack = Stack.of(self)
@@ -247,6 +251,8 @@ class NativeModelMonitor(Construct):
         access = AccessPolicy(self, "Access", role=self.role,
                               description=f"{name_prefix} {model.name} native Model Monitor")
         self._allow(access, stack, inference_bucket, key, analyzer_image, clarify_image)
+        if network is not None:
+            allow_sagemaker_network_interfaces(access, network)
 
         # --- shared job settings.
         volume_key = None if instance.local_nvme else key.key_arn
@@ -268,7 +274,9 @@ class NativeModelMonitor(Construct):
             return {
                 "role_arn": self.role.role_arn,
                 "job_resources": {"cluster_config": cluster},
-                "network_config": {"enable_inter_container_traffic_encryption": True, "enable_network_isolation": isolated},
+                "network_config": {"enable_inter_container_traffic_encryption": True, "enable_network_isolation": isolated,
+                                   **({"vpc_config": {"security_group_ids": list(network.security_group_ids),
+                                                      "subnets": list(network.subnet_ids)}} if network is not None else {})},
                 "stopping_condition": {"max_runtime_in_seconds": max_runtime},
                 "output": {
                     "monitoring_outputs": [{"s3_output": {"local_path": OUTPUT_PATH, "s3_uri": self.report_uris[kind.key],

@@ -178,6 +178,7 @@ class ServingStack(Stack):
             instance_type=env.training.processing_instance_type,
             # Its two Clarify config files are assets: kept in Storage so this stack stays asset-free.
             asset_scope=storage,
+            network=env.network,
         )
         # SageMaker checks the endpoint exists; schedules name their definitions, not Ref them.
         native.wait_for(served.endpoint)

@@ -29,8 +29,11 @@ from mlops_loop.constructs.native_model_monitor import NativeModelMonitor
 from mlops_loop.nag import add_nag_packs
 from mlops_loop.tools.lint import lint_cache, lint_templates
 
+from mlops_loop.config import parse_config
 from tests.support.paths import CONFIG_PATH
 from tests.support.built_stack import acknowledged
+from tests.support.construct_configs import (assert_sagemaker_eni_statements, network_config, returns_config,
+                                             vpc_config_of_network, vpc_statements_of)
 
 ACCOUNT, REGION = "123456789012", "eu-west-1"
 BUCKET = "test-inference-bucket"
@@ -422,3 +425,33 @@ def test_assets_can_live_in_another_stack_so_the_monitor_stack_publishes_none(mo
     uri = bias["Properties"]["ModelBiasAppSpecification"]["ConfigUri"]
     assert uri.endswith(".json") and any(uri.endswith(p.removeprefix("asset.")) for p in staged)
     assert lint_templates([tmp_path / f"{stack.artifact_id}.template.json"], cache=lint_cache()).errors == 0
+
+
+# ------------------------------------------------------------------ the environment's VPC
+def _own_model():
+    """A binary model declared here (tests.support.construct_configs), not one of the sample's."""
+    return parse_config(returns_config(), source="native monitor network test").models["returns"]
+
+
+def _template_and_statements(stack: Stack) -> tuple[dict, dict[str, dict]]:
+    template = Template.from_stack(stack).to_json()
+    (policy,) = [r for r in template["Resources"].values() if r["Type"] == "AWS::IAM::ManagedPolicy"]
+    return template, {s["Sid"]: s for s in policy["Properties"]["PolicyDocument"]["Statement"]}
+
+
+def test_with_a_network_every_monitoring_job_runs_in_the_vpc_and_the_role_may_manage_the_interfaces():
+    _, stack, _ = build(_own_model(), network=network_config())
+    template, statements = _template_and_statements(stack)
+    definitions = {k: v for k, v in template["Resources"].items() if v["Type"] in DEFINITION_TYPES.values()}
+    assert len(definitions) == 4
+    assert {k: d["Properties"]["NetworkConfig"]["VpcConfig"] for k, d in definitions.items()} == {
+        k: vpc_config_of_network() for k in definitions}
+    assert_sagemaker_eni_statements(statements, ACCOUNT, REGION)
+
+
+def test_without_a_network_no_monitoring_job_has_a_vpc_and_the_role_no_interface_permissions():
+    _, stack, _ = build(_own_model())
+    template, statements = _template_and_statements(stack)
+    assert not [k for k, v in template["Resources"].items()
+                if v["Type"] in DEFINITION_TYPES.values() and "VpcConfig" in v["Properties"]["NetworkConfig"]]
+    assert not vpc_statements_of(statements)
