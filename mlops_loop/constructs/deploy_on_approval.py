@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass
-from typing import Mapping, Sequence
+from typing import Mapping, Optional, Sequence
 
 from aws_cdk import ArnFormat, Duration, RemovalPolicy, Stack
 from aws_cdk import aws_events as events
@@ -22,6 +22,7 @@ from pipeline_code.core.integrity import SEALED_KEY_PATTERN, sealed_prefix
 
 from .access_policy import AccessPolicy
 from .arns import format_arn, s3_arn
+from ..config.schema import NetworkConfig
 from .handler_function import dead_letter_queue, handler_function
 from .rule_notifications import notify_topic
 
@@ -77,6 +78,7 @@ class DeployOnApproval(Construct):
         data_key: kms.IKey,
         max_wait: Duration,
         multi_model: Sequence[MultiModelDeployment] = (),
+        network: Optional[NetworkConfig] = None,
     ) -> None:
         """``group_parameters`` maps each model package group name to its serving-stack parameter;
         ``artifacts_bucket`` holds the sealed artefacts (encrypted with ``data_key``) the
@@ -136,6 +138,7 @@ class DeployOnApproval(Construct):
             # Staging copies a model.tar.gz and the smoke request may wait for a cold model load
             # (the runtime client allows 70 s x 2 attempts); the stack update itself is asynchronous.
             timeout=Duration.minutes(5) if multi_model else Duration.seconds(30),
+            network=network,
             vpc_reason="The function only calls the SageMaker, CloudFormation and SNS APIs; the app deploys no VPC "
             "and the function reaches no private resource.",
         )

@@ -15,8 +15,10 @@ from constructs import Construct
 
 from ..nag import acknowledge
 from ..packaging import handler_code_root
+from ..config.schema import NetworkConfig
 from .access_policy import AccessPolicy
 from .arns import format_arn
+from .network import allow_lambda_network_interfaces
 
 def dead_letter_queue(scope: Construct, *, key: kms.IKey, removal_policy: RemovalPolicy, owner: str) -> sqs.Queue:
     """``DeadLetters``: a KMS-encrypted, TLS-only queue keeping failed events of ``owner`` for 14 days."""
@@ -56,6 +58,7 @@ def handler_function(
     timeout: Duration = Duration.seconds(30),
     vpc_reason: str,
     reserved_concurrency: int = 1,
+    network: Optional[NetworkConfig] = None,
 ) -> HandlerFunction:
     """A Python 3.14 ARM function running ``handler`` (``<module>.<function>`` of ``pipeline_code.handlers``), built in ``scope``
     as ``Logs``, ``Role``, ``Access`` and ``Function``.
@@ -64,7 +67,9 @@ def handler_function(
     not race each other), two async retries within an hour, then the encrypted ``dead_letter_queue``
     (None for a function only ever called synchronously, whose caller gets the error);
     a KMS-encrypted log group with a fixed name and retention; a managed policy holding exactly the
-    statements the caller adds to ``access`` (plus its own log stream and the dead-letter queue).
+    statements the caller adds to ``access`` (plus its own log stream and the dead-letter queue); no VPC (``network``
+    None): the function runs on Lambda's own network, which ``vpc_reason`` explains to cdk-nag. Given ``network``, it
+    runs in those subnets with those security groups and its role may manage the function's network interfaces.
     """
     stack = Stack.of(scope)
     log_group = logs.LogGroup(
@@ -120,5 +125,12 @@ def handler_function(
     # The managed policy must exist before the function can act; the role dependency the L2 adds
     # is already implied by the function's Role reference (cfn-lint W3005), so it is replaced.
     cfn_function.add_override("DependsOn", [stack.get_logical_id(access.managed_policy)])
-    acknowledge(function, vpc_reason, "NIST.800.53.R5-LambdaInsideVPC")
+    if network is None:
+        acknowledge(function, vpc_reason, "NIST.800.53.R5-LambdaInsideVPC")
+    else:
+        # On the L1: the L2's vpc prop wants an IVpc, creates a security group and attaches the AWS managed policy
+        # AWSLambdaVPCAccessExecutionRole; the managed policy here holds the same EC2 actions, scoped.
+        allow_lambda_network_interfaces(access, network)
+        cfn_function.vpc_config = lambda_.CfnFunction.VpcConfigProperty(
+            subnet_ids=list(network.subnet_ids), security_group_ids=list(network.security_group_ids))
     return HandlerFunction(function=function, role=role, access=access)

@@ -18,6 +18,7 @@ from pipeline_code.core.contract import RETRAIN_ALARMS, pascal, retrain_alarm_pr
 
 from .access_policy import AccessPolicy
 from .arns import format_arn
+from ..config.schema import NetworkConfig
 from .handler_function import dead_letter_queue, handler_function
 
 
@@ -56,6 +57,7 @@ class RetrainingTrigger(Construct):
         key: kms.IKey,
         log_retention: logs.RetentionDays,
         removal_policy: RemovalPolicy,
+        network: Optional[NetworkConfig] = None,
     ) -> None:
         """``pipelines`` maps each model name to its training pipeline name."""
         super().__init__(scope, construct_id)
@@ -84,6 +86,7 @@ class RetrainingTrigger(Construct):
             dead_letter_queue=self.dead_letter_queue,
             log_retention=log_retention,
             removal_policy=removal_policy,
+            network=network,
             vpc_reason="The function only calls the SageMaker API (ListPipelineExecutions, ListPipelineExecutionSteps, "
             "StartPipelineExecution) and "
             "CloudWatch (DescribeAlarms); the app deploys no VPC and the function reaches no private resource.",

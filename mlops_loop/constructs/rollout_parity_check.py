@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass
-from typing import Sequence
+from typing import Optional, Sequence
 
 from aws_cdk import Duration, RemovalPolicy, Stack
 from aws_cdk import aws_events as events
@@ -19,6 +19,7 @@ from pipeline_code.core.compiled import DEPLOYMENT_EVENT, PARITY_NAMESPACE
 from pipeline_code.core.integrity import SEALED_KEY_PATTERN
 
 from .arns import format_arn, s3_arn
+from ..config.schema import NetworkConfig
 from .handler_function import dead_letter_queue, handler_function
 from .loop_alarms import handler_alarms
 
@@ -57,6 +58,7 @@ class RolloutParityCheck(Construct):
         key: kms.IKey,
         log_retention: logs.RetentionDays,
         removal_policy: RemovalPolicy,
+        network: Optional[NetworkConfig] = None,
     ) -> None:
         if not endpoints:
             raise ValueError("RolloutParityCheck: endpoints must name at least one endpoint")
@@ -81,6 +83,7 @@ class RolloutParityCheck(Construct):
             # The check's own budget is 150 s (parity_check.MAX_CHECK_SECONDS) and it stops 20 s before this timeout,
             # so a verdict is published whatever happens; a bake of at least 5 minutes outlasts it and the alarm.
             timeout=Duration.minutes(3),
+            network=network,
             vpc_reason="The function only calls the SageMaker, S3, CloudWatch and SNS APIs; the app deploys no VPC "
             "and the function reaches no private resource.",
             # Several endpoints may bake at once; each check is independent of the others.

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Optional
+
 from aws_cdk import CfnOutput, Duration, RemovalPolicy, Stack
 from aws_cdk import aws_cloudwatch as cloudwatch
 from aws_cdk import aws_cloudwatch_actions as cw_actions
@@ -22,6 +24,7 @@ from pipeline_code.core.online_features import (
 from ..nag import acknowledge
 from ..naming import feature_group_arn
 from .arns import format_arn
+from ..config.schema import NetworkConfig
 from .handler_function import handler_function
 
 
@@ -58,6 +61,7 @@ class ScoreById(Construct):
         removal_policy: RemovalPolicy,
         monitor_namespace: str = MONITOR_NAMESPACE,
         serving_namespace: str = SERVING_NAMESPACE,
+        network: Optional[NetworkConfig] = None,
     ) -> None:
         """``monitor_namespace``: the project's drift-monitor namespace, where the skew rate its alarm watches is
         published; ``serving_namespace``: the project's namespace of the front's own metrics (defaults: the default
@@ -80,6 +84,7 @@ class ScoreById(Construct):
             # A real-time endpoint may take up to 60 s to answer (SageMaker's limit), plus the lookup.
             timeout=Duration.seconds(65),
             reserved_concurrency=max_concurrency,
+            network=network,
             vpc_reason="The function calls only the Feature Store runtime and SageMaker runtime APIs; the app "
             "deploys no VPC and the function reaches no private resource.",
         )

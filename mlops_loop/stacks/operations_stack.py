@@ -81,6 +81,7 @@ class OperationsStack(Stack):
             key=self.key,
             log_retention=RETENTION[environment.log_retention_days],
             removal_policy=removal,
+            network=environment.network,
         )
         quality_keys = {model: p.quality_key for model, p in training.pipelines.items()}
         namespace = monitor_namespace(project)
@@ -141,6 +142,7 @@ class OperationsStack(Stack):
                 for mme in serving.multi_model_endpoints.values()
                 for member in mme.member_names
             ],
+            network=environment.network,
         )
         self.monitors: dict[str, DriftMonitor] = {}
         code = JobCode(self, "Code")
@@ -202,6 +204,7 @@ class OperationsStack(Stack):
                 removal_policy=removal,
                 monitor_namespace=namespace,
                 serving_namespace=serving_namespace(project),
+                network=environment.network,
             )
         self._deploy_alarms()
         # Rollouts to Inferentia2 endpoints bake under the parity check (its alarm is one of their rollback alarms).
@@ -222,6 +225,7 @@ class OperationsStack(Stack):
             key=self.key,
             log_retention=RETENTION[environment.log_retention_days],
             removal_policy=removal,
+            network=environment.network,
         ) if checked else None
         self._tell_people(
             "PipelineFailures", "Tell people when a training execution fails or its candidate is rejected by the gate",

@@ -13,6 +13,8 @@ from aws_cdk.assertions import Template
 from mlops_loop.app_builder import DISABLE_ASSET_STAGING, new_app
 from mlops_loop.constructs.handler_function import dead_letter_queue, handler_function
 from mlops_loop.packaging import handler_code_root
+from tests.support.built_stack import acknowledged
+from tests.support.construct_configs import NETWORK, network_arns, network_config, vpc_statements_of
 
 
 # What every function built here shares; each test names its own handler, environment and queue.
@@ -26,8 +28,9 @@ COMMON = dict(
 )
 
 
-def _built() -> tuple[Stack, dict]:
-    """GIVEN a bare stack with a key WHEN a handler function and its dead-letter queue are added."""
+def _built(**extra) -> tuple[Stack, dict]:
+    """GIVEN a bare stack with a key WHEN a handler function and its dead-letter queue are added (``extra``: more
+    props, e.g. the environment's network)."""
     stack = Stack(new_app(), "Bare", env=Environment(account="123456789012", region="eu-west-1"))
     key = kms.Key(stack, "Key")
     queue = dead_letter_queue(stack, key=key, removal_policy=RemovalPolicy.DESTROY, owner="test handler")
@@ -40,6 +43,7 @@ def _built() -> tuple[Stack, dict]:
         dead_letter_queue=queue,
         timeout=Duration.seconds(60),
         **COMMON,
+        **extra,
     )
     return stack, {"built": built, "template": Template.from_stack(stack)}
 
@@ -138,3 +142,40 @@ def test_an_app_that_stages_no_assets_runs_the_function_from_the_handler_code_ro
     # THEN its code is read from the handler code root (kept past the process by new_app in such an app)
     (code,) = (entry for entry in manifest["files"].values() if entry["source"]["packaging"] == "zip")  # not the template
     assert code["source"]["path"] == str(handler_code_root())
+
+
+# ------------------------------------------------------------------ the environment's VPC
+LAMBDA_VPC_ACTIONS = {"ec2:CreateNetworkInterface", "ec2:DescribeNetworkInterfaces", "ec2:DescribeSubnets",
+                      "ec2:DeleteNetworkInterface", "ec2:AssignPrivateIpAddresses", "ec2:UnassignPrivateIpAddresses"}
+
+
+def _statements(template: Template) -> dict[str, dict]:
+    (policy,) = template.find_resources("AWS::IAM::ManagedPolicy").values()
+    return {s["Sid"]: s for s in policy["Properties"]["PolicyDocument"]["Statement"]}
+
+
+def test_with_a_network_the_function_runs_in_the_vpc_with_the_interface_permissions_and_no_vpc_acknowledgement():
+    """GIVEN the environment's network WHEN a handler is built THEN it runs in exactly those subnets and security groups
+    (no security group of its own), its managed policy holds AWSLambdaVPCAccessExecutionRole's EC2 actions (creating
+    interfaces only there, no AWS managed policy attached), and LambdaInsideVPC needs no acknowledgement."""
+    _, made = _built(network=network_config())
+    template = made["template"]
+    (function,) = template.find_resources("AWS::Lambda::Function").values()
+    assert function["Properties"]["VpcConfig"] == {"SubnetIds": NETWORK["subnet_ids"],
+                                                   "SecurityGroupIds": NETWORK["security_group_ids"]}
+    assert not template.find_resources("AWS::EC2::SecurityGroup")
+    (role,) = template.find_resources("AWS::IAM::Role").values()
+    assert "ManagedPolicyArns" not in role["Properties"]
+    vpc = vpc_statements_of(_statements(template))
+    assert {a for s in vpc.values() for a in ([s["Action"]] if isinstance(s["Action"], str) else s["Action"])} == LAMBDA_VPC_ACTIONS
+    arns = network_arns("123456789012", "eu-west-1")
+    assert sorted(vpc["VpcCreateInterfaces"]["Resource"]) == sorted(arns["subnets"] + arns["security_groups"] + arns["interfaces"])
+    assert "NIST.800.53.R5-LambdaInsideVPC" not in acknowledged(made["built"].function)
+
+
+def test_without_a_network_the_function_has_no_vpc_and_acknowledges_why():
+    _, made = _built()
+    (function,) = made["template"].find_resources("AWS::Lambda::Function").values()
+    assert "VpcConfig" not in function["Properties"]
+    assert not vpc_statements_of(_statements(made["template"]))
+    assert acknowledged(made["built"].function)["NIST.800.53.R5-LambdaInsideVPC"] == COMMON["vpc_reason"]
