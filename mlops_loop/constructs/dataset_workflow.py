@@ -35,7 +35,8 @@ class DatasetWorkflow(Construct):
     3. the feature job computes the catalog's features from the curated data, writes a snapshot to
        ``s3://<features>/snapshots/<dataset>/`` and puts every record into the FeatureGroup.
 
-    Defaults: Glue 5.0 (Spark 3.5, Python 3.11), one concurrent run, one retry per job.
+    Defaults: Glue 5.0 (Spark 3.5, Python 3.11), one concurrent run, one retry per job; the crawler and both jobs use
+    the runtime's VPC connection when it has one (``GlueRuntime.connection``).
     """
 
     def __init__(
@@ -102,7 +103,11 @@ class DatasetWorkflow(Construct):
             database_name=database_name,
             table_prefix="raw_",
             targets=glue.CfnCrawler.TargetsProperty(
-                s3_targets=[glue.CfnCrawler.S3TargetProperty(path=self.paths["raw"])]
+                s3_targets=[glue.CfnCrawler.S3TargetProperty(
+                    path=self.paths["raw"],
+                    # The runtime's VPC connection, if any: the crawler then reads S3 from inside the VPC.
+                    connection_name=runtime.connection.ref if runtime.connection is not None else None,
+                )]
             ),
             crawler_security_configuration=runtime.security_configuration.ref,
             # Schema changes update the table (the ETL, not the crawler, rejects unexpected
@@ -224,6 +229,9 @@ class DatasetWorkflow(Construct):
             max_retries=1,
             execution_property=glue.CfnJob.ExecutionPropertyProperty(max_concurrent_runs=1),
             security_configuration=runtime.security_configuration.ref,
+            # The runtime's VPC connection, if any: the job's workers then run in the VPC.
+            connections=(glue.CfnJob.ConnectionsListProperty(connections=[runtime.connection.ref])
+                         if runtime.connection is not None else None),
             default_arguments={
                 **arguments,
                 "--extra-py-files": runtime.code.library.s3_object_url,

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Optional
+
 from aws_cdk import ArnFormat, RemovalPolicy, Stack
 from aws_cdk import aws_glue as glue
 from aws_cdk import aws_iam as iam
@@ -10,9 +12,11 @@ from aws_cdk import aws_logs as logs
 from aws_cdk import aws_s3 as s3
 from constructs import Construct
 
+from ..config.schema import NetworkConfig
 from .access_policy import AccessPolicy
 from .arns import format_arn
 from .job_code import JobCode
+from .network import allow_glue_network_interfaces
 
 GLUE_TEMP_PREFIX = "glue-temp"
 
@@ -25,6 +29,9 @@ class GlueRuntime(Construct):
     ``--custom-logGroup-prefix``), kept ``log_retention`` and encrypted with the same key; crawler logs go
     where Glue puts them under a security configuration, ``/aws-glue/crawlers-role/<role>-<configuration>``.
     Roles start with no data access: callers grant exactly the buckets and feature groups a job uses.
+    Without ``network`` (default) jobs and crawlers run on Glue's own network; given one, a NETWORK connection
+    ``<prefix>-vpc`` in its first subnet and zone with its security groups (``self.connection``) carries every job
+    and crawler into the VPC, and both roles may read it and manage Glue's network interfaces.
     """
 
     def __init__(
@@ -38,6 +45,7 @@ class GlueRuntime(Construct):
         database_name: str,
         log_retention: logs.RetentionDays,
         removal_policy: RemovalPolicy,
+        network: Optional[NetworkConfig] = None,
     ) -> None:
         super().__init__(scope, construct_id)
         stack = Stack.of(self)
@@ -134,6 +142,37 @@ class GlueRuntime(Construct):
             "the tables of this environment's database.",
         )
         self.code.grant_read(self.job_access)
+        self.connection: Optional[glue.CfnConnection] = None
+        if network is not None:
+            self.connection = self._network_connection(stack, name_prefix, network)
+
+    def _network_connection(self, stack: Stack, name_prefix: str, network: NetworkConfig) -> glue.CfnConnection:
+        """A NETWORK connection into the VPC (Glue runs a job's or crawler's workers in one subnet of one zone), which
+        both roles may read, and the EC2 permissions Glue uses with it."""
+        connection = glue.CfnConnection(
+            self,
+            "NetworkConnection",
+            catalog_id=stack.account,
+            connection_input=glue.CfnConnection.ConnectionInputProperty(
+                name=f"{name_prefix}-vpc",
+                description=f"{name_prefix}: Glue jobs and crawlers run in the environment's VPC",
+                connection_type="NETWORK",
+                physical_connection_requirements=glue.CfnConnection.PhysicalConnectionRequirementsProperty(
+                    subnet_id=network.glue_subnet_id,
+                    availability_zone=network.availability_zone,
+                    security_group_id_list=list(network.security_group_ids),
+                ),
+            ),
+        )
+        for access in (self.job_access, self.crawler_access):
+            allow_glue_network_interfaces(access, network)
+            access.allow(
+                "ReadConnection",
+                ["glue:GetConnection"],
+                [format_arn(stack, service="glue", resource="catalog"),
+                 format_arn(stack, service="glue", resource="connection", resource_name=f"{name_prefix}-vpc")],
+            )
+        return connection
 
     @staticmethod
     def _allow_logging(access: AccessPolicy, stack: Stack, log_groups: str, reason: str) -> None:

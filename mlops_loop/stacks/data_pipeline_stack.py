@@ -50,6 +50,7 @@ class DataPipelineStack(Stack):
             database_name=storage.database_name,
             log_retention=RETENTION[environment.log_retention_days],
             removal_policy=removal_policy(environment),
+            network=environment.network,
         )
         self.workflows: dict[str, DatasetWorkflow] = {}
         for dataset in datasets:

@@ -17,7 +17,7 @@ from mlops_loop.app_builder import new_app
 from mlops_loop.constructs.dataset_workflow import CURATE_SCRIPT, FEATURES_SCRIPT, DatasetWorkflow
 from mlops_loop.constructs.glue_runtime import GlueRuntime
 from pipeline_code.catalog import Dataset, parse_dataset
-from tests.support.construct_configs import WEB_ORDERS
+from tests.support.construct_configs import WEB_ORDERS, network_config
 
 ACCOUNT, REGION = "123456789012", "eu-west-1"
 BUCKETS = {kind: f"shop-dev-{kind}-bucket" for kind in ("raw", "curated", "features", "artifacts")}
@@ -36,12 +36,13 @@ ORDERS = _dataset("web_orders")
 class Built:
     """A bare stack with one GlueRuntime and the workflows added to it."""
 
-    def __init__(self) -> None:
+    def __init__(self, network: Any = None) -> None:
         self.stack = Stack(new_app(), "Bare", env=Environment(account=ACCOUNT, region=REGION))
         self.buckets = {kind: s3.Bucket.from_bucket_name(self.stack, kind.title(), name) for kind, name in BUCKETS.items()}
         self.runtime = GlueRuntime(self.stack, "Glue", name_prefix="shop-dev", key=kms.Key(self.stack, "Key"),
                                    artifacts_bucket=self.buckets["artifacts"], database_name="shop_dev",
-                                   log_retention=logs.RetentionDays.TWO_WEEKS, removal_policy=RemovalPolicy.DESTROY)
+                                   log_retention=logs.RetentionDays.TWO_WEEKS, removal_policy=RemovalPolicy.DESTROY,
+                                   network=network)
 
     def workflow(self, dataset: Dataset, *, group_name: str = "", **overrides: Any) -> DatasetWorkflow:
         """WHEN a workflow of ``dataset`` is added (its feature group a bare CfnFeatureGroup named ``group_name``)."""
@@ -231,3 +232,21 @@ def test_two_datasets_on_one_runtime_get_their_own_names_prefixes_and_declaratio
     assert {"CodeDatasetWebOrders", "CodeDatasetReturns", "CodeEtlGlueCurateJobPy", "CodeFeaturesIngestPy"} <= set(statements)
     scripts = [c.node.id for c in b.runtime.code.node.children if c.node.id.startswith("Script")]
     assert sorted(scripts) == ["ScriptGlueCurateJob", "ScriptIngest"], "one asset per script, whatever the number of datasets"
+
+
+# ------------------------------------------------------------------ the environment's VPC
+def test_with_a_network_the_crawler_and_both_jobs_use_the_runtimes_vpc_connection():
+    b = Built(network_config())
+    workflow = b.workflow(ORDERS)
+    connection = b.ref(b.runtime.connection)
+    (target,) = b.resource(workflow.crawler)["Properties"]["Targets"]["S3Targets"]
+    assert target == {"Path": "s3://shop-dev-raw-bucket/web_orders/", "ConnectionName": connection}
+    for job in (workflow.curate_job, workflow.feature_job):
+        assert b.resource(job)["Properties"]["Connections"] == {"Connections": [connection]}
+
+
+def test_without_a_network_neither_the_crawler_nor_the_jobs_name_a_connection(built):
+    b, workflow = built
+    (target,) = b.resource(workflow.crawler)["Properties"]["Targets"]["S3Targets"]
+    assert "ConnectionName" not in target
+    assert all("Connections" not in b.resource(job)["Properties"] for job in (workflow.curate_job, workflow.feature_job))

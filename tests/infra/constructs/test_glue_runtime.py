@@ -14,6 +14,7 @@ from aws_cdk.assertions import Template
 
 from mlops_loop.app_builder import new_app
 from mlops_loop.constructs.glue_runtime import GlueRuntime
+from tests.support.construct_configs import NETWORK, network_arns, network_config, vpc_statements_of
 
 ACCOUNT, REGION = "123456789012", "eu-west-1"
 ARTIFACTS = "shop-dev-artifacts-bucket"
@@ -145,3 +146,40 @@ def test_the_database_name_scopes_the_crawler_catalog_statement():
     resources = _statements(stack, runtime.crawler_access)["CrawlerCatalog"]["Resource"]
     assert resources[1:] == [f"arn:aws:glue:{REGION}:{ACCOUNT}:database/shop_prod",
                              f"arn:aws:glue:{REGION}:{ACCOUNT}:table/shop_prod/*"]
+
+
+# ------------------------------------------------------------------ the environment's VPC
+GLUE_VPC_ACTIONS = {"ec2:DescribeVpcEndpoints", "ec2:DescribeRouteTables", "ec2:DescribeNetworkInterfaces",
+                    "ec2:DescribeSecurityGroups", "ec2:DescribeSubnets", "ec2:DescribeVpcAttribute",
+                    "ec2:CreateNetworkInterface", "ec2:DeleteNetworkInterface", "ec2:CreateTags", "ec2:DeleteTags"}
+
+
+def test_with_a_network_a_network_connection_in_its_first_subnet_and_zone_and_both_roles_may_use_it():
+    """GIVEN the environment's network WHEN the runtime is built THEN one NETWORK connection holds its first subnet, its
+    zone and its security groups, and the job and crawler roles may read that connection and hold AWSGlueServiceRole's
+    EC2 actions (interfaces only in the configured subnets, tags only with Glue's own key)."""
+    stack, runtime = _runtime(network=network_config())
+    (connection,) = Template.from_stack(stack).find_resources("AWS::Glue::Connection").values()
+    assert connection["Properties"] == {"CatalogId": ACCOUNT, "ConnectionInput": {
+        "Name": "shop-dev-vpc", "Description": "shop-dev: Glue jobs and crawlers run in the environment's VPC",
+        "ConnectionType": "NETWORK", "PhysicalConnectionRequirements": {
+            "SubnetId": NETWORK["subnet_ids"][0], "AvailabilityZone": "eu-west-1a",
+            "SecurityGroupIdList": NETWORK["security_group_ids"]}}}
+    arns = network_arns(ACCOUNT, REGION)
+    for access in (runtime.job_access, runtime.crawler_access):
+        statements = _statements(stack, access)
+        vpc = vpc_statements_of(statements)
+        assert {a for s in vpc.values() for a in ([s["Action"]] if isinstance(s["Action"], str) else s["Action"])} == GLUE_VPC_ACTIONS
+        assert sorted(vpc["VpcCreateInterfaces"]["Resource"]) == sorted(arns["subnets"] + arns["security_groups"] + arns["interfaces"])
+        assert vpc["VpcTagInterfaces"]["Condition"] == {"ForAllValues:StringEquals": {"aws:TagKeys": ["aws-glue-service-resource"]}}
+        assert statements["ReadConnection"]["Resource"] == [f"arn:aws:glue:{REGION}:{ACCOUNT}:catalog",
+                                                            f"arn:aws:glue:{REGION}:{ACCOUNT}:connection/shop-dev-vpc"]
+
+
+def test_without_a_network_there_is_no_connection_and_no_interface_permissions(built):
+    stack, runtime = built
+    assert runtime.connection is None
+    assert not Template.from_stack(stack).find_resources("AWS::Glue::Connection")
+    for access in (runtime.job_access, runtime.crawler_access):
+        statements = _statements(stack, access)
+        assert not vpc_statements_of(statements) and "ReadConnection" not in statements
