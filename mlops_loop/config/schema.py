@@ -207,9 +207,10 @@ class MonitoringConfig(StrictModel):
     _schedule = field_validator("schedule")(check_daily)
 
 
-# What EC2 and SageMaker's VpcConfig take: at most 16 subnets and 5 security groups, ids with 8 or 17 hex digits.
-SUBNET_ID = re.compile(r"^subnet-[0-9a-f]{8,17}$")
-SECURITY_GROUP_ID = re.compile(r"^sg-[0-9a-f]{8,17}$")
+# What EC2 and SageMaker's VpcConfig take: at most 16 subnets and 5 security groups, ids of 8 or 17 hex digits
+# (EC2's id formats, as the CloudFormation schemas' AWS::EC2::Subnet.Id and SecurityGroup.Id patterns say).
+SUBNET_ID = re.compile(r"^subnet-([0-9a-f]{8}|[0-9a-f]{17})$")
+SECURITY_GROUP_ID = re.compile(r"^sg-([0-9a-f]{8}|[0-9a-f]{17})$")
 AVAILABILITY_ZONE = re.compile(r"^[a-z]{2}(-gov)?-[a-z]+-\d[a-z]$")
 MAX_SUBNETS, MAX_SECURITY_GROUPS = 16, 5
 
@@ -228,12 +229,12 @@ class NetworkConfig(StrictModel):
     @field_validator("subnet_ids")
     @classmethod
     def _subnets(cls, value: tuple[str, ...]) -> tuple[str, ...]:
-        return _check_ids(value, SUBNET_ID, "a subnet id (subnet- and 8 to 17 lowercase hex digits)", MAX_SUBNETS)
+        return _check_ids(value, SUBNET_ID, "a subnet id (subnet- and 8 or 17 lowercase hex digits)", MAX_SUBNETS)
 
     @field_validator("security_group_ids")
     @classmethod
     def _security_groups(cls, value: tuple[str, ...]) -> tuple[str, ...]:
-        return _check_ids(value, SECURITY_GROUP_ID, "a security group id (sg- and 8 to 17 lowercase hex digits)",
+        return _check_ids(value, SECURITY_GROUP_ID, "a security group id (sg- and 8 or 17 lowercase hex digits)",
                           MAX_SECURITY_GROUPS)
 
     @field_validator("availability_zone")

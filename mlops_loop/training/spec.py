@@ -34,8 +34,8 @@ _HYPERPARAMETER_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_.-]{0,255}$")
 _ENV_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,1023}$")
 _TAG_KEY = re.compile(r"^[\w .:/=+\-@]{1,128}$")
 _TAG_VALUE = re.compile(r"^[\w .:/=+\-@]{0,256}$")
-_SUBNET_ID = re.compile(r"^subnet-[0-9a-f]{8,17}$")
-_SECURITY_GROUP_ID = re.compile(r"^sg-[0-9a-f]{8,17}$")
+_SUBNET_ID = re.compile(r"^subnet-([0-9a-f]{8}|[0-9a-f]{17})$")
+_SECURITY_GROUP_ID = re.compile(r"^sg-([0-9a-f]{8}|[0-9a-f]{17})$")
 
 _MODEL_SPEC_KEYS = ("name", "dataset", "target", "features")
 

@@ -11,7 +11,7 @@ import pytest
 from mlops_loop.config import ConfigError, NetworkConfig, parse_config
 from tests.support.construct_configs import returns_config
 
-SUBNETS = ["subnet-0123456789abcdef0", "subnet-0fedcba98"]
+SUBNETS = ["subnet-0123456789abcdef0", "subnet-0fedcba9"]
 GROUPS = ["sg-0123456789abcdef0"]
 NETWORK = {"subnet_ids": SUBNETS, "security_group_ids": GROUPS, "availability_zone": "eu-west-1a"}
 
@@ -47,13 +47,16 @@ def test_defaults_give_every_environment_the_network_and_one_can_drop_it():
 @pytest.mark.parametrize(("change", "expected"), [
     ({"subnet_ids": []}, "field 'network.subnet_ids': must list at least one subnet_id; add one"),
     ({"subnet_ids": ["subnet-XYZ"]},
-     "field 'network.subnet_ids': 'subnet-XYZ' is not a subnet id (subnet- and 8 to 17 lowercase hex digits)"),
+     "field 'network.subnet_ids': 'subnet-XYZ' is not a subnet id (subnet- and 8 or 17 lowercase hex digits)"),
+    # EC2 ids have 8 or 17 hex digits (cfn-lint's AWS::EC2::Subnet.Id pattern): 9 is neither.
+    ({"subnet_ids": ["subnet-0fedcba98"]},
+     "field 'network.subnet_ids': 'subnet-0fedcba98' is not a subnet id (subnet- and 8 or 17 lowercase hex digits)"),
     ({"subnet_ids": [SUBNETS[0], SUBNETS[0]]}, "field 'network.subnet_ids': lists 'subnet-0123456789abcdef0' more than once"),
     ({"subnet_ids": [f"subnet-{i:08x}" for i in range(17)]},
      "field 'network.subnet_ids': lists 17 ids; a SageMaker VpcConfig takes at most 16"),
     ({"security_group_ids": []}, "field 'network.security_group_ids': must list at least one security_group_id; add one"),
     ({"security_group_ids": ["sg-1"]},
-     "field 'network.security_group_ids': 'sg-1' is not a security group id (sg- and 8 to 17 lowercase hex digits)"),
+     "field 'network.security_group_ids': 'sg-1' is not a security group id (sg- and 8 or 17 lowercase hex digits)"),
     ({"security_group_ids": [f"sg-{i:08x}" for i in range(6)]},
      "field 'network.security_group_ids': lists 6 ids; a SageMaker VpcConfig takes at most 5"),
     ({"availability_zone": "eu-west-1"},
@@ -79,7 +82,7 @@ def test_a_mistake_in_a_default_network_is_reported_once_as_defaults():
     raw = returns_config()
     raw["defaults"] = {"network": {**NETWORK, "subnet_ids": ["subnet-1"]}}
     assert problems_of(raw) == [
-        "defaults: field 'network.subnet_ids': 'subnet-1' is not a subnet id (subnet- and 8 to 17 lowercase hex digits)"]
+        "defaults: field 'network.subnet_ids': 'subnet-1' is not a subnet id (subnet- and 8 or 17 lowercase hex digits)"]
 
 
 SERVERLESS_IN_VPC = ("serverless endpoints cannot run inside a VPC (SageMaker Serverless Inference does not support a model "

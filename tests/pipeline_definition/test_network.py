@@ -18,7 +18,7 @@ from mlops_loop.training.names import STEP_TRAIN, STEP_TUNE
 from mlops_loop.training.tokens import with_placeholders
 from tests.support import pipeline_specs as specs
 
-SUBNETS = ("subnet-0123456789abcdef0", "subnet-0fedcba98")
+SUBNETS = ("subnet-0123456789abcdef0", "subnet-0fedcba9")
 GROUPS = ("sg-0123456789abcdef0",)
 VPC = {"SecurityGroupIds": list(GROUPS), "Subnets": list(SUBNETS)}
 
@@ -63,7 +63,7 @@ def test_the_network_is_part_of_the_definition_cache_key():
     spec = specs.base_spec()
     key = lambda s: sdk_cache.sdk_cache().key("pipeline-definition", dataclasses.asdict(with_placeholders(s)[0]))  # noqa: E731
     in_vpc = specs.replace(spec, subnet_ids=SUBNETS, security_group_ids=GROUPS)
-    other_groups = specs.replace(in_vpc, security_group_ids=("sg-0fedcba98",))
+    other_groups = specs.replace(in_vpc, security_group_ids=("sg-0fedcba9",))
     assert len({key(spec), key(in_vpc), key(other_groups)}) == 3
 
 

@@ -51,7 +51,7 @@ def returns_config(serving: Optional[dict] = None, *, model_serving: Optional[di
 
 
 # An environment's VPC (config ``network``) for the construct tests: two subnets, one security group.
-NETWORK = {"subnet_ids": ["subnet-0123456789abcdef0", "subnet-0fedcba98"], "security_group_ids": ["sg-0123456789abcdef0"],
+NETWORK = {"subnet_ids": ["subnet-0123456789abcdef0", "subnet-0fedcba9"], "security_group_ids": ["sg-0123456789abcdef0"],
            "availability_zone": "eu-west-1a"}
 
 
