@@ -8,7 +8,6 @@ them no job has a VpcConfig; and a definition built for one network is never ser
 from __future__ import annotations
 
 import dataclasses
-import json
 
 import pytest
 
