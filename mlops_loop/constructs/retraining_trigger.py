@@ -14,7 +14,7 @@ from aws_cdk import aws_logs as logs
 from aws_cdk import aws_scheduler as scheduler
 from constructs import Construct
 
-from pipeline_code.core.contract import RETRAIN_ALARMS, pascal, retrain_alarm_prefix
+from pipeline_code.core.contract import RETRAIN_ALARMS, pascal, retrain_alarm_prefix, retraining_pause_parameter
 
 from .access_policy import AccessPolicy
 from .arns import format_arn
@@ -39,8 +39,10 @@ class RetrainingTrigger(Construct):
       the function asks which retrain alarms are still in ALARM and retrains those models once their
       cooldown is over (it may describe exactly those alarms).
     * The function (``pipeline_code/handlers/retrain_trigger.py``) starts the pipeline with
-      ``TriggerReason`` unless an execution is running or one started within
-      ``cooldown_hours``. Reserved concurrency 1 serialises the guard, so two alarms
+      ``TriggerReason`` unless on-call paused retraining, an execution is running or one started within
+      ``cooldown_hours``. The pause is an SSM parameter per environment and per model
+      (``retraining_pause_parameter``) that this construct does *not* create: a deploy never reverts it. The
+      function may read exactly those parameters, named in ``PAUSE_PARAMETER`` / ``MODEL_PAUSE_PARAMETERS``. Reserved concurrency 1 serialises the guard, so two alarms
       arriving together cannot both pass it. Failed invocations go to an encrypted dead-letter
       queue after two retries; malformed events are logged and dropped by the handler.
     """
@@ -66,6 +68,11 @@ class RetrainingTrigger(Construct):
         # Every retrain alarm by name, with its model's pipeline: what the hourly sweep asks CloudWatch about.
         alarm_pipelines = {f"{retrain_alarm_prefix(name_prefix, model)}{name}": pipeline
                            for model, pipeline in pipelines.items() for name in RETRAIN_ALARMS}
+        # The on-call pause: the environment's parameter, and each model's by its pipeline. Plain String parameters
+        # (mlops_cli.retraining writes them): they hold who paused, when and why, no secret, so no SecureString and no
+        # key grant.
+        pause_parameter = retraining_pause_parameter(name_prefix)
+        model_pause_parameters = {pipeline: retraining_pause_parameter(name_prefix, model) for model, pipeline in pipelines.items()}
         pipeline_arns = [
             format_arn(stack, service="sagemaker", resource="pipeline", resource_name=name.lower())
             for name in pipelines.values()
@@ -81,6 +88,8 @@ class RetrainingTrigger(Construct):
                 "ALLOWED_PIPELINES": ",".join(sorted(pipelines.values())),
                 "COOLDOWN_HOURS": str(cooldown_hours),
                 "ALARM_PIPELINES": json.dumps(alarm_pipelines, sort_keys=True, separators=(",", ":")),
+                "PAUSE_PARAMETER": pause_parameter,
+                "MODEL_PAUSE_PARAMETERS": json.dumps(model_pause_parameters, sort_keys=True, separators=(",", ":")),
             },
             key=key,
             dead_letter_queue=self.dead_letter_queue,
@@ -88,8 +97,8 @@ class RetrainingTrigger(Construct):
             removal_policy=removal_policy,
             network=network,
             vpc_reason="The function only calls the SageMaker API (ListPipelineExecutions, ListPipelineExecutionSteps, "
-            "StartPipelineExecution) and "
-            "CloudWatch (DescribeAlarms); the app deploys no VPC and the function reaches no private resource.",
+            "StartPipelineExecution), "
+            "CloudWatch (DescribeAlarms) and SSM (GetParameters); the app deploys no VPC and the function reaches no private resource.",
         )
         built.access.allow(
             "GuardedStart",
@@ -108,6 +117,12 @@ class RetrainingTrigger(Construct):
             ["cloudwatch:DescribeAlarms"],
             [format_arn(stack, service="cloudwatch", resource="alarm", resource_name=name, arn_format=ArnFormat.COLON_RESOURCE_NAME)
              for name in sorted(alarm_pipelines)],
+        )
+        built.access.allow(
+            "ReadRetrainingPause",
+            ["ssm:GetParameters"],
+            [format_arn(stack, service="ssm", resource="parameter", resource_name=name.lstrip("/"))
+             for name in [pause_parameter, *sorted(model_pause_parameters.values())]],
         )
         self.function = built.function
 

@@ -102,6 +102,27 @@ def retrain_alarm_prefix(prefix: str, model: str) -> str:
     return f"{prefix}-{model}-{RETRAIN_INFIX}-"
 
 
+# The on-call switch that pauses automatic retraining (mlops_cli.retraining writes it, the retrain trigger reads it on
+# every start). SSM parameters that CloudFormation does not manage, so that no deploy creates, reverts or deletes
+# them; a parameter's presence is the pause, its value who paused, when and why (RETRAINING_PAUSE_FIELDS, JSON).
+RETRAINING_PAUSE_FIELDS = ("reason", "by", "at")
+
+
+def retraining_pause_parameter(prefix: str, model: Optional[str] = None) -> str:
+    """The parameter whose presence pauses retraining: by default the environment's (every model),
+    ``/<prefix>/retraining/paused``; with ``model`` that model's alone, ``/<prefix>/retraining/paused-models/<model>``.
+
+    A model's parameter never lies below the environment's (``paused-models``, not ``paused/<model>``): the two are
+    independent switches, and resuming one leaves the other as it is.
+    """
+    return f"/{prefix}/retraining/paused" if model is None else f"{retraining_paused_models_path(prefix)}/{model}"
+
+
+def retraining_paused_models_path(prefix: str) -> str:
+    """``/<prefix>/retraining/paused-models``: the hierarchy holding every model's pause parameter."""
+    return f"/{prefix}/retraining/paused-models"
+
+
 def inference_prefix(model: str, what: str) -> str:
     """Key prefix in the inference bucket for one model's ``capture``, ``async``, ``batch`` or ``labels`` data."""
     return f"{what}/{model}/"

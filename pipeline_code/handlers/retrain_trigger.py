@@ -9,6 +9,7 @@ below) or by EventBridge Scheduler (scheduled retraining)::
 It starts the pipeline with ``TriggerReason`` set, unless
 
 * the pipeline is not one this function is allowed to start (``ALLOWED_PIPELINES``),
+* on-call paused retraining (see *The pause* below),
 * an execution of it is already running (``Executing`` or ``Stopping``),
 * the latest execution that could have answered the drift started less than ``COOLDOWN_HOURS`` ago: one
   that succeeded, or failed because the gate rejected its challenger (the model was judged). A run that
@@ -22,6 +23,19 @@ stays in ALARM. The sweep asks which of this environment's retrain alarms are st
 (``ALARM_PIPELINES``: alarm name -> pipeline, the exact names its role may describe) and hands each
 model's oldest one to the same guard, which starts the pipeline once the cooldown is over and no
 execution runs.
+
+**The pause**: on-call's switch, flipped without a deploy (``python -m mlops_cli.retraining``). Retraining is paused
+while the environment's SSM parameter exists (``PAUSE_PARAMETER``, ``/<prefix>/retraining/paused``: every model) or
+the model's does (``MODEL_PAUSE_PARAMETERS``: pipeline -> ``/<prefix>/retraining/paused-models/<model>``); their
+value says who paused, when and why (``pipeline_code.core.contract.retraining_pause_parameter``). CloudFormation
+does not manage them, so no deploy reverts a pause. Every start path - a drift alarm, the sweep, a schedule - goes
+through the guard, which reads them before anything else and returns ``{"started": false, "reason": "paused"}``
+naming the pause. Nothing is lost: a retrain alarm still in ALARM after the resume is answered by the next sweep. A
+scheduled retraining that fell in the pause is skipped, not replayed. A person starting the pipeline directly
+(``start-pipeline-execution``) is not stopped: the pause governs only this function.
+
+When SSM cannot say whether retraining is paused (access denied, throttled past the SDK's retries, an outage),
+nothing starts and the invocation fails (:class:`PauseUnknown`): see :meth:`PauseSwitch.__call__` for why.
 
 Every decision is logged as one JSON line and returned. A malformed event is logged and
 dropped (returned, not raised), so a bad payload cannot cause a retry storm; the same event
@@ -37,11 +51,13 @@ import json
 import logging
 import os
 import re
-from typing import Any, Callable, Dict, Mapping, Optional
+from dataclasses import dataclass
+from typing import Any, Callable, Dict, List, Mapping, Optional
 
 import boto3
+from botocore.exceptions import BotoCoreError, ClientError
 
-from pipeline_code.core.contract import GATE_FAIL_STEP
+from pipeline_code.core.contract import GATE_FAIL_STEP, RETRAINING_PAUSE_FIELDS
 
 LOG = logging.getLogger(__name__)
 LOG.setLevel(logging.INFO)
@@ -51,22 +67,84 @@ MAX_STARTS_PER_COOLDOWN = 3
 REASONS = ("drift", "quality", "schedule", "manual")
 SWEEP = "sweep"
 MAX_ALARM_NAMES = 100  # DescribeAlarms takes at most 100 names per call
+PAUSED = "paused"
 # SageMaker model package metadata (where TriggerReason ends up) allows only these characters.
 _UNSAFE = re.compile(r"[^A-Za-z0-9 _.:/=+\-@]")
+# How much of a pause's value (written by people) a decision repeats.
+_PAUSE_FIELD_CHARS = 512
 
 
-def handler(event: Any, context: Any = None, *, client: Any = None, cloudwatch: Any = None,
+class PauseUnknown(RuntimeError):
+    """SSM could not say whether retraining is paused; nothing was started."""
+
+
+@dataclass(frozen=True)
+class PauseSwitch:
+    """The on-call pause of one environment: ``environment`` is its parameter's name, ``models`` maps each
+    pipeline to its model's parameter's name (see the module docstring)."""
+
+    ssm: Any
+    environment: str
+    models: Mapping[str, str]
+
+    def __call__(self, pipeline: str) -> Optional[Dict[str, str]]:
+        """The pause that holds ``pipeline`` (``{"parameter", "reason", "by", "at"}``; the environment's before the
+        model's), or None when neither parameter exists.
+
+        Raises PauseUnknown when SSM does not answer. Failing closed, on purpose: the pause exists for incidents
+        (bad data reaching training, a broken pipeline, runaway cost), and a switch on-call has flipped must hold
+        even when the read fails - while starting nothing costs only a delay: a drift alarm stays in ALARM and the
+        hourly sweep answers it once SSM answers again. Raising, not returning, makes it loud: the invocation
+        fails (the trigger-errors alarm), is retried twice and then dead-lettered (the dead-letters alarm), where
+        a quiet refusal could hold retraining for good without anyone noticing (a role that lost its permission).
+        """
+        names = self.names(pipeline)
+        try:
+            # GetParameters, not GetParameter: a name that does not exist comes back in InvalidParameters, not as an error.
+            response = self.ssm.get_parameters(Names=names)
+        except (BotoCoreError, ClientError) as error:
+            raise PauseUnknown(f"cannot read the retraining pause {names}: {error}; {pipeline} was not started (the "
+                               "invocation is retried, then dead-lettered; a retrain alarm still in ALARM is answered by "
+                               "the sweep once SSM answers)") from error
+        found = {p["Name"]: p.get("Value", "") for p in response.get("Parameters", [])}
+        held = next((name for name in names if name in found), None)
+        return None if held is None else {"parameter": held, **pause_record(found[held])}
+
+    def names(self, pipeline: str) -> List[str]:
+        """The parameters that pause ``pipeline``: the environment's, then its model's."""
+        return [self.environment, *([self.models[pipeline]] if pipeline in self.models else [])]
+
+
+def pause_record(value: str) -> Dict[str, str]:
+    """A pause parameter's value as ``{"reason", "by", "at"}``. Whatever the value, the parameter pauses: one written
+    by hand that is not the CLI's JSON is its own ``reason``."""
+    try:
+        parsed = json.loads(value)
+    except ValueError:
+        parsed = None
+    if not isinstance(parsed, Mapping):
+        parsed = {"reason": value}
+    return {field: str(parsed.get(field) or "unknown")[:_PAUSE_FIELD_CHARS] for field in RETRAINING_PAUSE_FIELDS}
+
+
+def handler(event: Any, context: Any = None, *, client: Any = None, cloudwatch: Any = None, ssm: Any = None,
             now: Optional[Callable[[], dt.datetime]] = None) -> Dict[str, Any]:
-    """Lambda entry point; ``client`` (SageMaker), ``cloudwatch`` and ``now`` are injectable for tests."""
-    settings = _settings()
-    guard = {"client": client or boto3.client("sagemaker"), "allowed_pipelines": settings["allowed"],
-             "cooldown": dt.timedelta(hours=settings["cooldown_hours"]),
-             "now": (now or (lambda: dt.datetime.now(dt.timezone.utc)))()}
-    if isinstance(event, Mapping) and event.get("reason") == SWEEP:
-        decision = sweep(cloudwatch=cloudwatch or boto3.client("cloudwatch"), alarm_pipelines=settings["alarm_pipelines"],
-                         **guard)
-    else:
-        decision = decide_and_start(event, **guard)
+    """Lambda entry point; ``client`` (SageMaker), ``cloudwatch``, ``ssm`` and ``now`` are injectable for tests."""
+    try:
+        settings = _settings()
+        guard = {"client": client or boto3.client("sagemaker"), "allowed_pipelines": settings["allowed"],
+                 "cooldown": dt.timedelta(hours=settings["cooldown_hours"]),
+                 "now": (now or (lambda: dt.datetime.now(dt.timezone.utc)))(),
+                 "paused": PauseSwitch(ssm or boto3.client("ssm"), settings["pause_parameter"],
+                                       settings["model_pause_parameters"])}
+        if isinstance(event, Mapping) and event.get("reason") == SWEEP:
+            decision = sweep(cloudwatch=cloudwatch or boto3.client("cloudwatch"), alarm_pipelines=settings["alarm_pipelines"],
+                             **guard)
+        else:
+            decision = decide_and_start(event, **guard)
+    except PauseUnknown as error:
+        LOG.error(json.dumps({"started": False, "reason": "pause unknown", "detail": str(error), "event": _preview(event)}))
+        raise
     LOG.info(json.dumps(decision, default=str))
     return decision
 
@@ -105,14 +183,23 @@ def decide_and_start(
     allowed_pipelines: frozenset,
     cooldown: dt.timedelta,
     now: dt.datetime,
+    paused: Callable[[str], Optional[Mapping[str, str]]],
 ) -> Dict[str, Any]:
-    """The guard: returns ``{"started": bool, "reason": str, ...}``; starts at most one execution."""
+    """The guard: returns ``{"started": bool, "reason": str, ...}``; starts at most one execution.
+
+    ``paused`` (a :class:`PauseSwitch`) answers whether on-call paused the pipeline's retraining; it raises when it
+    cannot tell, and then nothing starts."""
     problem = _malformed(event)
     if problem:
         return {"started": False, "reason": f"malformed event: {problem}", "event": _preview(event)}
     pipeline, trigger = event["pipeline"], event["reason"]
     if pipeline not in allowed_pipelines:
         return {"started": False, "reason": f"pipeline {pipeline!r} is not one this trigger may start", "pipeline": pipeline}
+    pause = paused(pipeline)
+    if pause is not None:
+        # A drift alarm refused here is not lost: while it stays in ALARM, the first sweep after the resume answers it.
+        return {"started": False, "reason": PAUSED, "pipeline": pipeline, "trigger": trigger_reason(trigger, event.get("alarm")),
+                "pause": dict(pause)}
 
     latest = client.list_pipeline_executions(
         PipelineName=pipeline, SortBy="CreationTime", SortOrder="Descending", MaxResults=10
@@ -190,8 +277,15 @@ def _malformed(event: Any) -> Optional[str]:
 
 def _settings() -> Dict[str, Any]:
     allowed = frozenset(filter(None, (p.strip() for p in os.environ.get("ALLOWED_PIPELINES", "").split(","))))
+    pause_parameter = os.environ.get("PAUSE_PARAMETER", "")
+    if not pause_parameter:
+        # A function that cannot read the pause starts nothing (failing closed, as when SSM does not answer).
+        raise PauseUnknown("PAUSE_PARAMETER is not set: the function cannot tell whether retraining is paused; nothing "
+                           "was started (the RetrainingTrigger construct sets it)")
     return {"allowed": allowed, "cooldown_hours": float(os.environ.get("COOLDOWN_HOURS", "24")),
-            "alarm_pipelines": json.loads(os.environ.get("ALARM_PIPELINES", "{}"))}
+            "alarm_pipelines": json.loads(os.environ.get("ALARM_PIPELINES", "{}")),
+            "pause_parameter": pause_parameter,
+            "model_pause_parameters": json.loads(os.environ.get("MODEL_PAUSE_PARAMETERS", "{}"))}
 
 
 def _aware(value: Any) -> dt.datetime:

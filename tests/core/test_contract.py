@@ -22,6 +22,8 @@ from pipeline_code.core.contract import (
     pascal,
     pipeline_name,
     retrain_alarm_prefix,
+    retraining_pause_parameter,
+    retraining_paused_models_path,
     serving_stack_name,
     stack_name,
     target_model_parameter_name,
@@ -47,7 +49,8 @@ DISTINCTIVE = (
 METRIC_NAMES = (contract.FEATURE_PSI_METRIC, *(m.name for m in contract.MONITOR_METRICS))
 # The last piece of a derived name: a formatted string or concatenation ending in one derives a
 # contract name again.
-NAME_ENDINGS = ("-training", "-serving", "-mme-", "/target-model", contract.PACKAGE_PARAMETER_SUFFIX, "-retrain-")
+NAME_ENDINGS = ("-training", "-serving", "-mme-", "/target-model", contract.PACKAGE_PARAMETER_SUFFIX, "-retrain-",
+                "/retraining/paused", "/retraining/paused-models")
 
 
 def _strings(tree: ast.AST) -> list[tuple[int, str, bool]]:
@@ -117,6 +120,16 @@ def test_names_of_one_environment():
     assert multi_model_endpoint_name(prefix, "shared") == "shop-prod-mme-shared"
     assert target_model_parameter_name(prefix, "churn") == "/shop-prod/serving/churn/target-model"
     assert retrain_alarm_prefix(prefix, "churn") == "shop-prod-churn-retrain-"
+    assert retraining_pause_parameter(prefix) == "/shop-prod/retraining/paused"
+    assert retraining_pause_parameter(prefix, "churn") == "/shop-prod/retraining/paused-models/churn"
+    assert retraining_paused_models_path(prefix) == "/shop-prod/retraining/paused-models"
+
+
+@pytest.mark.parametrize("model", ["paused", "paused-models", "churn"])
+def test_no_models_pause_parameter_lies_below_the_environments_whatever_the_models_name(model):
+    """The two switches are independent parameters: neither name is a hierarchy level of the other."""
+    environment, own = retraining_pause_parameter("shop-prod"), retraining_pause_parameter("shop-prod", model)
+    assert not own.startswith(environment + "/") and not environment.startswith(own + "/")
 
 
 def test_package_arns():

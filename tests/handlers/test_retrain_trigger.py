@@ -10,10 +10,14 @@ import pytest
 from botocore.stub import Stubber
 from moto import mock_aws
 
+from pipeline_code.core.contract import retraining_pause_parameter
 from pipeline_code.handlers import retrain_trigger as rt
 
 PIPELINE = "mlops-loop-dev-churn-training"
 NOW = dt.datetime(2026, 11, 26, 12, 0, tzinfo=dt.timezone.utc)
+# The on-call pause of the environment mlops-loop-dev and of its model churn (contract names).
+ENVIRONMENT_PAUSE = retraining_pause_parameter("mlops-loop-dev")
+CHURN_PAUSE = retraining_pause_parameter("mlops-loop-dev", "churn")
 ALARM_EVENT = {
     "pipeline": PIPELINE,
     "reason": "drift",
@@ -36,9 +40,14 @@ def sagemaker():
         yield client
 
 
-def run(event, client, now=NOW, cooldown_hours=24):
+def not_paused(pipeline):
+    return None
+
+
+def run(event, client, now=NOW, cooldown_hours=24, paused=not_paused):
     return rt.decide_and_start(
-        event, client=client, allowed_pipelines=frozenset({PIPELINE}), cooldown=dt.timedelta(hours=cooldown_hours), now=now
+        event, client=client, allowed_pipelines=frozenset({PIPELINE}), cooldown=dt.timedelta(hours=cooldown_hours), now=now,
+        paused=paused,
     )
 
 
@@ -134,7 +143,9 @@ def test_duplicate_deliveries_of_one_event_share_an_idempotency_token():
 def test_handler_reads_its_settings_from_the_environment(sagemaker, monkeypatch):
     monkeypatch.setenv("ALLOWED_PIPELINES", f"{PIPELINE}, other")
     monkeypatch.setenv("COOLDOWN_HOURS", "2")
-    assert rt.handler(ALARM_EVENT, client=sagemaker, now=lambda: NOW)["started"] is True
+    monkeypatch.setenv("PAUSE_PARAMETER", ENVIRONMENT_PAUSE)
+    assert rt.handler(ALARM_EVENT, client=sagemaker, ssm=boto3.client("ssm", region_name="eu-west-1"),
+                      now=lambda: NOW)["started"] is True
 
 
 # ---------------------------------------------------------------- the sweep: alarms still in ALARM after the cooldown
@@ -150,9 +161,9 @@ def alarms_in(cloudwatch, states):
         cloudwatch.set_alarm_state(AlarmName=name, StateValue=state, StateReason="test")
 
 
-def sweep(sagemaker, cloudwatch, now):
+def sweep(sagemaker, cloudwatch, now, paused=not_paused):
     return rt.sweep(cloudwatch=cloudwatch, alarm_pipelines=ALARMS, client=sagemaker,
-                    allowed_pipelines=frozenset({PIPELINE}), cooldown=dt.timedelta(hours=24), now=now)
+                    allowed_pipelines=frozenset({PIPELINE}), cooldown=dt.timedelta(hours=24), now=now, paused=paused)
 
 
 def test_an_alarm_that_stays_in_alarm_through_the_cooldown_starts_a_retrain_after_it(sagemaker):
@@ -187,7 +198,9 @@ def test_the_handler_routes_a_sweep_event_with_its_settings(sagemaker, monkeypat
     alarms_in(cloudwatch, {"mlops-loop-dev-churn-retrain-quality": "ALARM"})
     monkeypatch.setenv("ALLOWED_PIPELINES", PIPELINE)
     monkeypatch.setenv("ALARM_PIPELINES", json.dumps({"mlops-loop-dev-churn-retrain-quality": PIPELINE}))
-    result = rt.handler({"reason": "sweep"}, client=sagemaker, cloudwatch=cloudwatch, now=lambda: NOW)
+    monkeypatch.setenv("PAUSE_PARAMETER", ENVIRONMENT_PAUSE)
+    result = rt.handler({"reason": "sweep"}, client=sagemaker, cloudwatch=cloudwatch,
+                        ssm=boto3.client("ssm", region_name="eu-west-1"), now=lambda: NOW)
     assert result["started"] is True and result["reason"] == "sweep"
 
 
@@ -230,3 +243,123 @@ def test_only_runs_that_could_have_answered_the_drift_hold_the_cooldown(history,
         decision = run(ALARM_EVENT, client)
         stub.assert_no_pending_responses()
     assert decision["started"] is started and decision["reason"].startswith(reason)
+
+
+# ---------------------------------------------------------------- the on-call pause (SSM parameters no deploy manages)
+OTHER = "mlops-loop-dev-other-training"
+PAUSE = {"reason": "INC-42: bad labels in the lake", "by": "arn:aws:sts::111111111111:assumed-role/oncall/ana",
+         "at": "2026-11-26T09:30:00Z"}
+
+
+@pytest.fixture()
+def ssm(sagemaker):  # inside the same moto context as the pipeline
+    return boto3.client("ssm", region_name="eu-west-1")
+
+
+def switch(ssm):
+    return rt.PauseSwitch(ssm, ENVIRONMENT_PAUSE, {PIPELINE: CHURN_PAUSE,
+                                                   OTHER: retraining_pause_parameter("mlops-loop-dev", "other")})
+
+
+def pause(ssm, name, value=None):
+    ssm.put_parameter(Name=name, Type="String", Value=value if value is not None else json.dumps(PAUSE))
+
+
+@pytest.mark.parametrize("event", [ALARM_EVENT, {"pipeline": PIPELINE, "reason": "schedule"}], ids=["drift", "schedule"])
+@pytest.mark.parametrize("scope", ["environment", "model"])
+def test_a_paused_environment_or_model_starts_nothing_on_a_drift_alarm_or_the_schedule(sagemaker, ssm, event, scope):
+    # GIVEN on-call paused the whole environment, or the model alone
+    parameter = ENVIRONMENT_PAUSE if scope == "environment" else CHURN_PAUSE
+    pause(ssm, parameter)
+    # WHEN a drift alarm or the retraining schedule asks for a retrain
+    decision = run(event, sagemaker, paused=switch(ssm))
+    # THEN nothing starts, and the decision names the pause: which parameter, who, when, why
+    assert decision == {"started": False, "reason": "paused", "pipeline": PIPELINE,
+                        "trigger": rt.trigger_reason(event["reason"], event.get("alarm")),
+                        "pause": {"parameter": parameter, **PAUSE}}
+    assert executions(sagemaker) == []
+
+
+def test_not_paused_the_guard_starts_as_before(sagemaker, ssm):
+    assert switch(ssm)(PIPELINE) is None
+    assert run(ALARM_EVENT, sagemaker, paused=switch(ssm))["started"] is True
+
+
+def test_a_models_pause_holds_that_model_alone_and_the_environments_comes_first(ssm):
+    pause(ssm, CHURN_PAUSE)
+    assert switch(ssm)(PIPELINE)["parameter"] == CHURN_PAUSE
+    assert switch(ssm)(OTHER) is None
+    pause(ssm, ENVIRONMENT_PAUSE, json.dumps({**PAUSE, "reason": "freeze for the audit"}))
+    assert switch(ssm)(OTHER) == {"parameter": ENVIRONMENT_PAUSE, **PAUSE, "reason": "freeze for the audit"}
+    assert switch(ssm)(PIPELINE)["parameter"] == ENVIRONMENT_PAUSE
+
+
+def test_a_pause_written_by_hand_pauses_whatever_its_value(ssm):
+    """GIVEN a parameter created in the console with a plain-text value WHEN read THEN it pauses, the text its reason."""
+    pause(ssm, ENVIRONMENT_PAUSE, "stop! ask Ana")
+    assert switch(ssm)(PIPELINE) == {"parameter": ENVIRONMENT_PAUSE, "reason": "stop! ask Ana", "by": "unknown", "at": "unknown"}
+
+
+def test_a_drift_alarm_refused_during_the_pause_is_answered_by_the_first_sweep_after_the_resume(sagemaker, ssm):
+    cloudwatch = boto3.client("cloudwatch", region_name="eu-west-1")
+    # GIVEN the model paused and its drift alarm in ALARM (its event refused: paused)
+    pause(ssm, CHURN_PAUSE)
+    assert run(ALARM_EVENT, sagemaker, paused=switch(ssm))["reason"] == "paused"
+    alarms_in(cloudwatch, {"mlops-loop-dev-churn-retrain-data-drift": "ALARM"})
+    # WHEN the hourly sweep runs during the pause THEN it starts nothing either
+    held = sweep(sagemaker, cloudwatch, NOW, paused=switch(ssm))
+    assert held["started"] is False and [d["reason"] for d in held["decisions"]] == ["paused"]
+    # WHEN on-call resumes (the parameter is deleted) THEN the next sweep starts the retrain the alarm asked for
+    ssm.delete_parameter(Name=CHURN_PAUSE)
+    resumed = sweep(sagemaker, cloudwatch, NOW + dt.timedelta(hours=1), paused=switch(ssm))
+    assert resumed["started"] is True
+    assert resumed["decisions"][0]["reason"] == "drift:mlops-loop-dev-churn-retrain-data-drift"
+    assert len(executions(sagemaker)) == 1
+
+
+def test_the_handler_reads_the_pause_named_by_its_environment_on_every_path(sagemaker, ssm, monkeypatch, caplog):
+    cloudwatch = boto3.client("cloudwatch", region_name="eu-west-1")
+    alarms_in(cloudwatch, {"mlops-loop-dev-churn-retrain-quality": "ALARM"})
+    monkeypatch.setenv("ALLOWED_PIPELINES", PIPELINE)
+    monkeypatch.setenv("ALARM_PIPELINES", json.dumps({"mlops-loop-dev-churn-retrain-quality": PIPELINE}))
+    monkeypatch.setenv("PAUSE_PARAMETER", ENVIRONMENT_PAUSE)
+    monkeypatch.setenv("MODEL_PAUSE_PARAMETERS", json.dumps({PIPELINE: CHURN_PAUSE}))
+    pause(ssm, CHURN_PAUSE)
+    caplog.set_level("INFO", logger=rt.LOG.name)
+    for event in (ALARM_EVENT, {"pipeline": PIPELINE, "reason": "schedule"}, {"reason": "sweep"}):
+        result = rt.handler(event, client=sagemaker, cloudwatch=cloudwatch, ssm=ssm, now=lambda: NOW)
+        decision = result["decisions"][0] if event.get("reason") == "sweep" else result
+        assert decision["reason"] == "paused" and decision["pause"]["parameter"] == CHURN_PAUSE
+    assert executions(sagemaker) == []
+    # each decision is one JSON log line naming the pause
+    logged = [json.loads(r.getMessage()) for r in caplog.records]
+    assert [line.get("reason") for line in logged] == ["paused", "paused", "sweep"]
+    assert logged[0]["pause"]["reason"] == PAUSE["reason"]
+
+
+@pytest.mark.parametrize("code", ["AccessDeniedException", "ThrottlingException", "InternalServerError"])
+def test_when_ssm_cannot_say_whether_retraining_is_paused_nothing_starts_and_the_invocation_fails(monkeypatch, caplog, code):
+    """Failing closed and loud: no start (the SageMaker stub expects no call), an error log line, and a raised error
+    (Lambda retries it, then dead-letters it; the trigger-errors and dead-letters alarms tell people)."""
+    monkeypatch.setenv("ALLOWED_PIPELINES", PIPELINE)
+    monkeypatch.setenv("PAUSE_PARAMETER", ENVIRONMENT_PAUSE)
+    monkeypatch.setenv("MODEL_PAUSE_PARAMETERS", json.dumps({PIPELINE: CHURN_PAUSE}))
+    keys = {"region_name": "eu-west-1", "aws_access_key_id": "x", "aws_secret_access_key": "x"}
+    ssm_client, sagemaker_client = boto3.client("ssm", **keys), boto3.client("sagemaker", **keys)
+    with Stubber(ssm_client) as ssm_stub, Stubber(sagemaker_client) as sagemaker_stub:
+        ssm_stub.add_client_error("get_parameters", service_error_code=code, service_message="no",
+                                  expected_params={"Names": [ENVIRONMENT_PAUSE, CHURN_PAUSE]})
+        with pytest.raises(rt.PauseUnknown, match=rf"cannot read the retraining pause .*{code}.*{PIPELINE} was not started"):
+            rt.handler(ALARM_EVENT, client=sagemaker_client, ssm=ssm_client, now=lambda: NOW)
+        ssm_stub.assert_no_pending_responses()
+        sagemaker_stub.assert_no_pending_responses()
+    (line,) = [json.loads(r.getMessage()) for r in caplog.records if r.levelname == "ERROR"]
+    assert line["started"] is False and line["reason"] == "pause unknown"
+
+
+def test_a_function_not_told_where_the_pause_is_starts_nothing(sagemaker, monkeypatch):
+    monkeypatch.setenv("ALLOWED_PIPELINES", PIPELINE)
+    monkeypatch.delenv("PAUSE_PARAMETER", raising=False)
+    with pytest.raises(rt.PauseUnknown, match="PAUSE_PARAMETER is not set"):
+        rt.handler(ALARM_EVENT, client=sagemaker, now=lambda: NOW)
+    assert executions(sagemaker) == []

@@ -22,14 +22,14 @@ from botocore import xform_name
 
 from mlops_loop.app_builder import REPO_ROOT
 from pipeline_code.core.contract import pascal
-from pipeline_code.core.contract import DEFAULT_PROJECT, RETRAIN_ALARMS, monitor_namespace
+from pipeline_code.core.contract import DEFAULT_PROJECT, RETRAIN_ALARMS, monitor_namespace, retraining_pause_parameter
 from pipeline_code.core.compiled import PARITY_NAMESPACE
 
 from tests.support.iam_eval import IamModel
 
 # The services the runtime code talks to; an operation of any of them is found by the scan.
 SERVICES = ("sagemaker", "s3", "cloudformation", "sns", "cloudwatch", "sagemaker-runtime",
-            "sagemaker-featurestore-runtime", "sqs", "sts", "scheduler")
+            "sagemaker-featurestore-runtime", "sqs", "sts", "scheduler", "ssm")
 # boto3's S3 transfer helpers: the operations they make, as IAM actions.
 TRANSFER_HELPERS = {"download_file", "download_fileobj", "upload_file", "upload_fileobj", "copy"}
 
@@ -244,6 +244,11 @@ RUNTIMES: tuple[Runtime, ...] = (
             "describe_alarms": lambda n: [
                 ("cloudwatch:DescribeAlarms", {"alarm": n.arn("cloudwatch", f"alarm:{n.prefix}-{n.model}-retrain-{name}")}, {})
                 for name in RETRAIN_ALARMS],
+            # Before every start: is retraining paused, for the environment or for this model? (One request names both;
+            # IAM authorizes each name.)
+            "get_parameters": lambda n: [
+                ("ssm:GetParameters", {"parameter": n.arn("ssm", "parameter" + retraining_pause_parameter(n.prefix, model))}, {})
+                for model in (None, n.model)],
         },
     ),
     Runtime(

@@ -11,7 +11,7 @@ from aws_cdk import aws_logs as logs
 from aws_cdk.assertions import Template
 
 from mlops_loop.app_builder import new_app
-from pipeline_code.core.contract import RETRAIN_ALARMS
+from pipeline_code.core.contract import RETRAIN_ALARMS, retraining_pause_parameter
 from mlops_loop.constructs.retraining_trigger import RetrainingTrigger, retrain_trigger_function_name
 
 PIPELINES = {"churn": "shop-dev-churn", "credit-risk": "Shop-Dev-Credit-Risk"}
@@ -69,6 +69,36 @@ def test_the_role_may_start_and_list_only_these_pipelines_and_describe_only_thei
     assert statements["ReadRunSteps"]["Resource"] == [f"{arn}/execution/*" for arn in arns]
     assert statements["SweepRetrainAlarms"]["Resource"] == sorted(
         f"arn:aws:cloudwatch:eu-west-1:123456789012:alarm:shop-dev-{model}-retrain-{alarm}" for model in PIPELINES for alarm in ALARMS)
+
+
+def test_the_function_is_told_where_the_on_call_pause_of_the_environment_and_of_each_model_is():
+    _, _, template, _ = _trigger()
+    (function,) = template.find_resources("AWS::Lambda::Function").values()
+    env = function["Properties"]["Environment"]["Variables"]
+    assert env["PAUSE_PARAMETER"] == retraining_pause_parameter("shop-dev") == "/shop-dev/retraining/paused"
+    assert json.loads(env["MODEL_PAUSE_PARAMETERS"]) == {
+        "shop-dev-churn": "/shop-dev/retraining/paused-models/churn",
+        "Shop-Dev-Credit-Risk": "/shop-dev/retraining/paused-models/credit-risk",
+    }
+    # every pipeline the function may start has its model's pause
+    assert set(json.loads(env["MODEL_PAUSE_PARAMETERS"])) == set(env["ALLOWED_PIPELINES"].split(","))
+
+
+def test_the_role_may_read_exactly_the_pause_parameters_and_no_deploy_creates_them():
+    """The pause is on-call's, not the template's: no AWS::SSM::Parameter (a deploy would create, revert or delete it),
+    and the function may only read (GetParameters) the environment's and its models' parameters."""
+    _, _, template, _ = _trigger()
+    assert template.find_resources("AWS::SSM::Parameter") == {}
+    statement = _statements(template, "TriggerAccess")["ReadRetrainingPause"]
+    assert statement["Effect"] == "Allow"
+    assert statement["Action"] == "ssm:GetParameters"
+    assert statement["Resource"] == [
+        "arn:aws:ssm:eu-west-1:123456789012:parameter/shop-dev/retraining/paused",
+        "arn:aws:ssm:eu-west-1:123456789012:parameter/shop-dev/retraining/paused-models/churn",
+        "arn:aws:ssm:eu-west-1:123456789012:parameter/shop-dev/retraining/paused-models/credit-risk",
+    ]
+    assert not any("ssm:" in str(s["Action"]) for sid, s in _statements(template, "TriggerAccess").items()
+                   if sid != "ReadRetrainingPause")
 
 
 def test_a_models_retrain_alarm_entering_alarm_starts_its_pipeline_for_drift():
