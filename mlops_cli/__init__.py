@@ -5,7 +5,9 @@
 * :mod:`.rollback`  list a model's versions, show which one serves, roll back by re-approving an earlier one
   (needs AWS credentials);
 * :mod:`.audit`     which data, code, metrics, fairness checks and approver produced a model version
-  (needs AWS credentials).
+  (needs AWS credentials);
+* :mod:`.retraining` pause and resume automatic retraining of an environment or a model, and show whether it is
+  paused (on-call's switch; needs AWS credentials).
 
 They use the job code (``pipeline_code``) as a library and read configuration through
 ``mlops_loop.config``, the one loader synth uses; nothing else of the infrastructure, and nothing in

@@ -115,12 +115,18 @@ def retraining_pause_parameter(prefix: str, model: Optional[str] = None) -> str:
     A model's parameter never lies below the environment's (``paused-models``, not ``paused/<model>``): the two are
     independent switches, and resuming one leaves the other as it is.
     """
-    return f"/{prefix}/retraining/paused" if model is None else f"{retraining_paused_models_path(prefix)}/{model}"
+    return f"{retraining_path(prefix)}/paused" if model is None else f"{retraining_paused_models_path(prefix)}/{model}"
 
 
 def retraining_paused_models_path(prefix: str) -> str:
     """``/<prefix>/retraining/paused-models``: the hierarchy holding every model's pause parameter."""
-    return f"/{prefix}/retraining/paused-models"
+    return f"{retraining_path(prefix)}/paused-models"
+
+
+def retraining_path(prefix: str) -> str:
+    """``/<prefix>/retraining``: the hierarchy holding every retraining pause of the environment (the IAM grant of the
+    people who pause is ``parameter/<prefix>/retraining/*``)."""
+    return f"/{prefix}/retraining"
 
 
 def inference_prefix(model: str, what: str) -> str:

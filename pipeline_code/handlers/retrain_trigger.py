@@ -29,9 +29,10 @@ while the environment's SSM parameter exists (``PAUSE_PARAMETER``, ``/<prefix>/r
 the model's does (``MODEL_PAUSE_PARAMETERS``: pipeline -> ``/<prefix>/retraining/paused-models/<model>``); their
 value says who paused, when and why (``pipeline_code.core.contract.retraining_pause_parameter``). CloudFormation
 does not manage them, so no deploy reverts a pause. Every start path - a drift alarm, the sweep, a schedule - goes
-through the guard, which reads them before anything else and returns ``{"started": false, "reason": "paused"}``
-naming the pause. Nothing is lost: a retrain alarm still in ALARM after the resume is answered by the next sweep. A
-scheduled retraining that fell in the pause is skipped, not replayed. A person starting the pipeline directly
+through the guard, which reads them (one GetParameters call) before any SageMaker call and returns
+``{"started": false, "reason": "paused"}`` naming the pause. No drift is lost: a retrain alarm still in ALARM when
+retraining resumes is answered by the next sweep. A scheduled retraining that fell in the pause is skipped, not
+replayed. A person starting the pipeline directly
 (``start-pipeline-execution``) is not stopped: the pause governs only this function.
 
 When SSM cannot say whether retraining is paused (access denied, throttled past the SDK's retries, an outage),
@@ -113,6 +114,11 @@ class PauseSwitch:
     def names(self, pipeline: str) -> List[str]:
         """The parameters that pause ``pipeline``: the environment's, then its model's."""
         return [self.environment, *([self.models[pipeline]] if pipeline in self.models else [])]
+
+
+def pause_value(**fields: str) -> str:
+    """A pause parameter's value as the CLI writes it: JSON of ``reason``, ``by`` and ``at`` (read by :func:`pause_record`)."""
+    return json.dumps({field: fields[field] for field in RETRAINING_PAUSE_FIELDS}, sort_keys=True)
 
 
 def pause_record(value: str) -> Dict[str, str]:

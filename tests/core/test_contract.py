@@ -50,7 +50,7 @@ METRIC_NAMES = (contract.FEATURE_PSI_METRIC, *(m.name for m in contract.MONITOR_
 # The last piece of a derived name: a formatted string or concatenation ending in one derives a
 # contract name again.
 NAME_ENDINGS = ("-training", "-serving", "-mme-", "/target-model", contract.PACKAGE_PARAMETER_SUFFIX, "-retrain-",
-                "/retraining/paused", "/retraining/paused-models")
+                "/retraining", "/retraining/paused", "/retraining/paused-models")
 
 
 def _strings(tree: ast.AST) -> list[tuple[int, str, bool]]:
@@ -123,6 +123,7 @@ def test_names_of_one_environment():
     assert retraining_pause_parameter(prefix) == "/shop-prod/retraining/paused"
     assert retraining_pause_parameter(prefix, "churn") == "/shop-prod/retraining/paused-models/churn"
     assert retraining_paused_models_path(prefix) == "/shop-prod/retraining/paused-models"
+    assert contract.retraining_path(prefix) == "/shop-prod/retraining"
 
 
 @pytest.mark.parametrize("model", ["paused", "paused-models", "churn"])

@@ -1,0 +1,240 @@
+"""Pause and resume automatic retraining of an environment, or of one of its models, without a deploy.
+
+    python -m mlops_cli.retraining --env prod status
+    python -m mlops_cli.retraining --env prod pause --reason "INC-42: bad labels in the lake"
+    python -m mlops_cli.retraining --env prod --model churn pause --reason "INC-43: churn pipeline broken"
+    python -m mlops_cli.retraining --env prod [--model churn] resume
+
+``pause`` creates the SSM parameter ``/<project>-<env>/retraining/paused`` (with ``--model``:
+``/<project>-<env>/retraining/paused-models/<model>``) holding ``{"reason", "by", "at"}``: the reason given, the
+caller's ARN (STS GetCallerIdentity) and the time. While it exists, the retrain trigger starts no pipeline of the
+environment (of the model) on a drift alarm, on the hourly sweep or on the retraining schedule. The parameter is
+not part of any CloudFormation template, so no deploy reverts the pause. ``resume`` deletes it: a retrain alarm
+still in ALARM is then answered by the next hourly sweep (cooldown and storm guard permitting); a scheduled
+retraining that fell in the pause is not replayed. ``status`` shows the environment's pause and every model's.
+
+Not paused by this switch: an execution already running (``aws sagemaker stop-pipeline-execution`` stops it), and a
+person starting the pipeline directly (``aws sagemaker start-pipeline-execution``): the switch governs the trigger.
+
+Who paused and when is recorded twice: in the parameter's value (as the CLI writes it) and by CloudTrail, which logs
+``PutParameter`` and ``DeleteParameter`` with the caller's identity (the record that cannot be written by hand).
+The credentials need ``ssm:PutParameter``, ``ssm:DeleteParameter``, ``ssm:GetParameters`` and
+``ssm:GetParametersByPath`` on ``arn:aws:ssm:<region>:<account>:parameter/<project>-<env>/retraining/*``.
+
+``--env`` (and ``--model``) are read from the config as for every workstation tool (:mod:`mlops_cli.target`);
+credentials of another account than the environment's are refused before anything is read. Pausing what is already
+paused, or resuming what is not, changes nothing and exits 0; errors print one line on stderr and exit 2.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import json
+import sys
+from typing import Any, Callable, Dict, List, Optional, Sequence
+
+import boto3
+from botocore.exceptions import BotoCoreError, ClientError, NoRegionError
+
+from mlops_cli import target as deploy_target
+from pipeline_code.core.contract import (
+    environment_prefix,
+    retraining_path,
+    retraining_pause_parameter,
+    retraining_paused_models_path,
+)
+from pipeline_code.handlers.retrain_trigger import pause_record, pause_value
+
+PROG = "python -m mlops_cli.retraining"
+# The reason is read in logs and by the next on-call: one line, long enough for an incident id and a sentence.
+MAX_REASON = 500
+
+
+class Scope:
+    """What a pause covers: the whole environment (``model`` None) or one model of it."""
+
+    def __init__(self, env: str, prefix: str, model: Optional[str]) -> None:
+        self.env, self.prefix, self.model = env, prefix, model
+        self.parameter = retraining_pause_parameter(prefix, model)
+
+    def __str__(self) -> str:
+        return f"environment '{self.env}'" if self.model is None else f"model '{self.model}' of environment '{self.env}'"
+
+
+def pause(ssm: Any, scope: Scope, *, reason: str, caller: str, now: dt.datetime, out: Any) -> int:
+    """Create ``scope``'s pause parameter with ``reason``, ``caller`` and ``now``; an existing pause is left as it is."""
+    value = pause_value(reason=reason, by=caller, at=_stamp(now))
+    try:
+        # Overwrite=False: a pause is created once; the first one's who/when/why is what the next on-call reads.
+        ssm.put_parameter(Name=scope.parameter, Value=value, Type="String", Overwrite=False,
+                          Description=f"Pauses automatic retraining of {scope} ({PROG}); delete it to resume")
+    except ClientError as error:
+        if deploy_target.error_code(error) != "ParameterAlreadyExists":
+            raise
+        existing = read_pauses(ssm, [scope.parameter]).get(scope.parameter)
+        print(f"retraining of {scope} is already paused{_since(existing)}; nothing changed (to record another reason, "
+              "resume and pause again)", file=out)
+        return 0
+    print(f"retraining of {scope} paused: {scope.parameter} = {value}\n"
+          "From now on no drift alarm, hourly sweep or retraining schedule starts "
+          f"{'any of its pipelines' if scope.model is None else 'its pipeline'}. An execution already running goes on "
+          "(aws sagemaker stop-pipeline-execution stops it), and a person can still start one by hand.\n"
+          f"Resume: {_command(scope, 'resume')}", file=out)
+    return 0
+
+
+def resume(ssm: Any, scope: Scope, *, caller: str, out: Any) -> int:
+    """Delete ``scope``'s pause parameter, saying whose pause it lifts and which pauses still hold."""
+    lifted = read_pauses(ssm, [scope.parameter]).get(scope.parameter)
+    try:
+        ssm.delete_parameter(Name=scope.parameter)
+    except ClientError as error:
+        if deploy_target.error_code(error) != "ParameterNotFound":
+            raise
+        lifted = None
+    if lifted is None:
+        print(f"retraining of {scope} is not paused; nothing changed", file=out)
+    else:
+        print(f"retraining of {scope} resumed by {caller}: lifted the pause{_since(lifted)}.\n"
+              "A retrain alarm still in ALARM is answered by the next hourly sweep (cooldown and storm guard "
+              "permitting); a scheduled retraining that fell in the pause is not replayed.", file=out)
+    for line in _still_paused(ssm, scope):
+        print(line, file=out)
+    return 0
+
+
+def status(ssm: Any, scope: Scope, *, out: Any) -> int:
+    """Print the environment's pause and every model's (with ``scope.model``: that model's alone)."""
+    environment = Scope(scope.env, scope.prefix, None)
+    pauses = read_pauses(ssm, [environment.parameter] + ([scope.parameter] if scope.model else []))
+    if scope.model is None:
+        pauses.update(model_pauses(ssm, scope.prefix))
+    lines = [_state(environment, pauses.get(environment.parameter))]
+    models = [scope.model] if scope.model else sorted(_model_of(scope.prefix, name) for name in pauses if name != environment.parameter)
+    lines += [_state(Scope(scope.env, scope.prefix, m), pauses.get(retraining_pause_parameter(scope.prefix, m))) for m in models]
+    if scope.model is None and not models:
+        lines.append("no model is paused on its own")
+    print("\n".join(lines), file=out)
+    return 0
+
+
+def read_pauses(ssm: Any, names: List[str]) -> Dict[str, Dict[str, str]]:
+    """The pauses among the parameters ``names`` that exist (name -> ``{"reason", "by", "at"}``)."""
+    found = ssm.get_parameters(Names=names).get("Parameters", [])
+    return {p["Name"]: pause_record(p.get("Value", "")) for p in found}
+
+
+def model_pauses(ssm: Any, prefix: str) -> Dict[str, Dict[str, str]]:
+    """Every model's pause of the environment ``prefix``, including models the config no longer lists."""
+    pauses: Dict[str, Dict[str, str]] = {}
+    for page in ssm.get_paginator("get_parameters_by_path").paginate(Path=retraining_paused_models_path(prefix)):
+        pauses.update({p["Name"]: pause_record(p.get("Value", "")) for p in page.get("Parameters", [])})
+    return pauses
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog=PROG, description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--env", required=True, help="environment name (dev, staging, prod)")
+    parser.add_argument("--model", default=None,
+                        help="one model of the environment (default: the whole environment, every model)")
+    deploy_target.add_arguments(parser)
+    commands = parser.add_subparsers(dest="command", required=True)
+    commands.add_parser("status", help="show whether retraining is paused, and by whom, when and why")
+    stop = commands.add_parser("pause", help="pause automatic retraining (drift alarms, sweep, schedule)")
+    stop.add_argument("--reason", required=True, type=_reason,
+                      help=f"why (an incident id, what is wrong; at most {MAX_REASON} characters): recorded with your ARN and the time")
+    commands.add_parser("resume", help="resume automatic retraining")
+    return parser
+
+
+def main(argv: Optional[Sequence[str]] = None, *, now: Optional[Callable[[], dt.datetime]] = None) -> int:
+    """CLI entry point; returns the exit code (0 done or nothing to change, 2 error). ``now`` (default: the clock)
+    stamps a pause."""
+    args = build_parser().parse_args(argv)
+    where = None
+    try:
+        where = deploy_target.resolve(args)
+        session = boto3.session.Session(region_name=where.region)
+        # Whose credentials these are comes first: another account may hold parameters of the same names.
+        identity = deploy_target.check_account(session.client("sts"), where)
+        ssm = session.client("ssm")
+        scope = Scope(args.env, environment_prefix(where.project, args.env), args.model)
+        if args.command == "pause":
+            moment = (now or (lambda: dt.datetime.now(dt.timezone.utc)))()
+            return pause(ssm, scope, reason=args.reason, caller=identity["Arn"], now=moment, out=sys.stdout)
+        if args.command == "resume":
+            return resume(ssm, scope, caller=identity["Arn"], out=sys.stdout)
+        return status(ssm, scope, out=sys.stdout)
+    except deploy_target.TargetError as error:
+        return _fail(str(error))
+    except NoRegionError:
+        return _fail("no AWS region: the environment's config names none; pass --region")
+    except (BotoCoreError, ClientError) as error:
+        unusable = deploy_target.credentials_problem(error, where) if where else None
+        if unusable:
+            return _fail(unusable)
+        if isinstance(error, BotoCoreError):
+            return _fail(f"AWS SDK error: {error}")
+        hint = ""
+        if "AccessDenied" in deploy_target.error_code(error) and where is not None:
+            path = retraining_path(environment_prefix(where.project, args.env))
+            hint = (f"; the credentials need ssm:PutParameter, ssm:DeleteParameter, ssm:GetParameters and "
+                    f"ssm:GetParametersByPath on arn:aws:ssm:{where.region}:{where.account}:parameter{path}/*")
+        return _fail(f"AWS refused {error.operation_name}: {deploy_target.describe_error(error)}{hint}")
+
+
+def _reason(value: str) -> str:
+    text = " ".join(value.split())
+    if not text:
+        raise argparse.ArgumentTypeError("say why retraining is paused (an incident id, what is wrong)")
+    if len(text) > MAX_REASON:
+        raise argparse.ArgumentTypeError(f"at most {MAX_REASON} characters ({len(text)} given)")
+    return text
+
+
+def _state(scope: Scope, pause_: Optional[Dict[str, str]]) -> str:
+    if pause_ is None:
+        return f"{scope}: retraining not paused"
+    what = "every model" if scope.model is None else "this model"
+    return f"{scope}: retraining PAUSED for {what} ({scope.parameter}){_since(pause_)}"
+
+
+def _still_paused(ssm: Any, scope: Scope) -> List[str]:
+    """The pauses that still hold after ``scope``'s was lifted: the environment's over a model, a model's under it."""
+    if scope.model is not None:
+        environment = Scope(scope.env, scope.prefix, None)
+        held = read_pauses(ssm, [environment.parameter]).get(environment.parameter)
+        return [] if held is None else [
+            f"note: the whole {environment} is still paused{_since(held)}: {scope.model} does not retrain until "
+            f"{_command(environment, 'resume')}"]
+    return [f"note: model '{_model_of(scope.prefix, name)}' is still paused on its own{_since(held)} "
+            f"({_command(Scope(scope.env, scope.prefix, _model_of(scope.prefix, name)), 'resume')})"
+            for name, held in sorted(model_pauses(ssm, scope.prefix).items())]
+
+
+def _model_of(prefix: str, parameter: str) -> str:
+    return parameter.removeprefix(retraining_paused_models_path(prefix) + "/")
+
+
+def _since(pause_: Optional[Dict[str, str]]) -> str:
+    if pause_ is None:
+        return ""
+    return f" since {pause_['at']} by {pause_['by']}: {pause_['reason']}"
+
+
+def _command(scope: Scope, command: str) -> str:
+    return " ".join([PROG, "--env", scope.env] + (["--model", scope.model] if scope.model else []) + [command])
+
+
+def _stamp(moment: dt.datetime) -> str:
+    return moment.astimezone(dt.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def _fail(message: str) -> int:
+    print(f"retraining: error: {message}", file=sys.stderr)
+    return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,227 @@
+"""The retraining pause switch against moto (SSM, STS), and the trigger reading what it wrote.
+
+moto answers as the account MOTO_ACCOUNT_ID names: prod's account in the frozen sample config, unless a test says
+otherwise; its caller is ``arn:aws:sts::<account>:user/moto``.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+
+import boto3
+import pytest
+from moto import mock_aws
+
+from mlops_cli import retraining as cli
+from pipeline_code.core.contract import retraining_pause_parameter
+from pipeline_code.handlers import retrain_trigger as rt
+from tests.support.configs import SAMPLE_CONFIG, sample_account, sample_without_model
+
+REGION = "eu-west-1"
+ACCOUNT = sample_account("prod")
+OTHER_ACCOUNT = sample_account("staging")
+CALLER = f"arn:aws:sts::{ACCOUNT}:user/moto"
+CONFIG = ["--config", str(SAMPLE_CONFIG)]
+BASE = ["--env", "prod", *CONFIG]
+ENVIRONMENT = retraining_pause_parameter("mlops-loop-prod")
+CHURN = retraining_pause_parameter("mlops-loop-prod", "churn")
+NOW = dt.datetime(2026, 11, 26, 9, 30, tzinfo=dt.timezone.utc)
+REASON = "INC-42: bad labels in the lake"
+
+
+@pytest.fixture()
+def ssm(monkeypatch):
+    monkeypatch.setenv("AWS_DEFAULT_REGION", REGION)
+    monkeypatch.setenv("MOTO_ACCOUNT_ID", ACCOUNT)
+    with mock_aws():
+        yield boto3.client("ssm", region_name=REGION)
+
+
+def run(*argv: str) -> int:
+    return cli.main([*BASE, *argv], now=lambda: NOW)
+
+
+def value(ssm, name):
+    return json.loads(ssm.get_parameter(Name=name)["Parameter"]["Value"])
+
+
+def test_pause_records_the_reason_the_callers_arn_and_the_time_and_the_trigger_then_starts_nothing(ssm, capsys):
+    # WHEN on-call pauses the environment
+    assert run("pause", "--reason", REASON) == 0
+    # THEN the environment's parameter holds who, when and why, as a plain String (no secret in it)
+    parameter = ssm.get_parameter(Name=ENVIRONMENT)["Parameter"]
+    assert parameter["Type"] == "String"
+    assert json.loads(parameter["Value"]) == {"reason": REASON, "by": CALLER, "at": "2026-11-26T09:30:00Z"}
+    assert capsys.readouterr().out == (
+        f"retraining of environment 'prod' paused: {ENVIRONMENT} = "
+        f'{{"at": "2026-11-26T09:30:00Z", "by": "{CALLER}", "reason": "{REASON}"}}\n'
+        "From now on no drift alarm, hourly sweep or retraining schedule starts any of its pipelines. An execution "
+        "already running goes on (aws sagemaker stop-pipeline-execution stops it), and a person can still start one by "
+        "hand.\n"
+        "Resume: python -m mlops_cli.retraining --env prod resume\n")
+    # AND the trigger reads the pause as the CLI wrote it
+    switch = rt.PauseSwitch(ssm, ENVIRONMENT, {"mlops-loop-prod-churn-training": CHURN})
+    assert switch("mlops-loop-prod-churn-training") == {"parameter": ENVIRONMENT, "reason": REASON, "by": CALLER,
+                                                        "at": "2026-11-26T09:30:00Z"}
+
+
+def test_a_model_is_paused_on_its_own(ssm, capsys):
+    assert run("--model", "churn", "pause", "--reason", "INC-43") == 0
+    assert value(ssm, CHURN)["reason"] == "INC-43"
+    assert ssm.get_parameters(Names=[ENVIRONMENT])["Parameters"] == []
+    out = capsys.readouterr().out
+    assert out.startswith(f"retraining of model 'churn' of environment 'prod' paused: {CHURN} = ")
+    assert "starts its pipeline." in out
+    assert out.endswith("Resume: python -m mlops_cli.retraining --env prod --model churn resume\n")
+
+
+def test_pausing_what_is_paused_keeps_the_first_pause_and_says_so(ssm, capsys):
+    assert run("pause", "--reason", REASON) == 0
+    capsys.readouterr()
+    assert cli.main([*BASE, "pause", "--reason", "another"], now=lambda: NOW + dt.timedelta(hours=1)) == 0
+    assert value(ssm, ENVIRONMENT)["reason"] == REASON
+    assert capsys.readouterr().out == (
+        f"retraining of environment 'prod' is already paused since 2026-11-26T09:30:00Z by {CALLER}: {REASON}; nothing "
+        "changed (to record another reason, resume and pause again)\n")
+
+
+def test_resume_deletes_the_pause_and_says_whose_pause_it_lifted(ssm, capsys):
+    assert run("pause", "--reason", REASON) == 0
+    capsys.readouterr()
+    assert run("resume") == 0
+    assert ssm.get_parameters(Names=[ENVIRONMENT])["Parameters"] == []
+    assert capsys.readouterr().out == (
+        f"retraining of environment 'prod' resumed by {CALLER}: lifted the pause since 2026-11-26T09:30:00Z by {CALLER}: "
+        f"{REASON}.\n"
+        "A retrain alarm still in ALARM is answered by the next hourly sweep (cooldown and storm guard permitting); a "
+        "scheduled retraining that fell in the pause is not replayed.\n")
+
+
+def test_resume_names_the_pauses_that_still_hold(ssm, capsys):
+    # GIVEN the environment and churn both paused
+    assert run("pause", "--reason", REASON) == 0
+    assert run("--model", "churn", "pause", "--reason", "INC-43") == 0
+    capsys.readouterr()
+    # WHEN churn's pause is lifted THEN it says the environment's still holds churn
+    assert run("--model", "churn", "resume") == 0
+    assert capsys.readouterr().out.splitlines()[-1] == (
+        f"note: the whole environment 'prod' is still paused since 2026-11-26T09:30:00Z by {CALLER}: {REASON}: churn "
+        "does not retrain until python -m mlops_cli.retraining --env prod resume")
+    # WHEN churn is paused again and the environment's pause is lifted THEN it says churn's still holds
+    assert run("--model", "churn", "pause", "--reason", "INC-43") == 0
+    capsys.readouterr()
+    assert run("resume") == 0
+    assert capsys.readouterr().out.splitlines()[-1] == (
+        f"note: model 'churn' is still paused on its own since 2026-11-26T09:30:00Z by {CALLER}: INC-43 "
+        "(python -m mlops_cli.retraining --env prod --model churn resume)")
+
+
+def test_resuming_what_is_not_paused_changes_nothing(ssm, capsys):
+    assert run("resume") == 0
+    assert capsys.readouterr().out == "retraining of environment 'prod' is not paused; nothing changed\n"
+
+
+def test_status_shows_the_environments_pause_and_every_models(ssm, capsys):
+    assert run("status") == 0
+    assert capsys.readouterr().out == ("environment 'prod': retraining not paused\n"
+                                       "no model is paused on its own\n")
+    assert run("--model", "churn", "pause", "--reason", "INC-43") == 0
+    # a model's pause the config no longer lists is shown too (the trigger of an older deploy may still read it)
+    ssm.put_parameter(Name=retraining_pause_parameter("mlops-loop-prod", "retired"), Value="by hand", Type="String")
+    assert run("pause", "--reason", REASON) == 0
+    capsys.readouterr()
+    assert run("status") == 0
+    assert capsys.readouterr().out == (
+        f"environment 'prod': retraining PAUSED for every model ({ENVIRONMENT}) since 2026-11-26T09:30:00Z by {CALLER}: "
+        f"{REASON}\n"
+        f"model 'churn' of environment 'prod': retraining PAUSED for this model ({CHURN}) since 2026-11-26T09:30:00Z by "
+        f"{CALLER}: INC-43\n"
+        "model 'retired' of environment 'prod': retraining PAUSED for this model "
+        "(/mlops-loop-prod/retraining/paused-models/retired) since unknown by unknown: by hand\n")
+    assert run("--model", "credit-risk", "status") == 0
+    assert capsys.readouterr().out == (
+        f"environment 'prod': retraining PAUSED for every model ({ENVIRONMENT}) since 2026-11-26T09:30:00Z by {CALLER}: "
+        f"{REASON}\n"
+        "model 'credit-risk' of environment 'prod': retraining not paused\n")
+
+
+@pytest.mark.parametrize("reason, message", [
+    ("   ", "argument --reason: say why retraining is paused (an incident id, what is wrong)"),
+    ("x" * 501, "argument --reason: at most 500 characters (501 given)"),
+])
+def test_pause_needs_a_reason(ssm, capsys, reason, message):
+    with pytest.raises(SystemExit) as exit_:
+        run("pause", "--reason", reason)
+    assert exit_.value.code == 2
+    assert capsys.readouterr().err.strip().splitlines()[-1].endswith(message)
+    with pytest.raises(SystemExit):
+        run("pause")
+    assert "the following arguments are required: --reason" in capsys.readouterr().err
+
+
+def test_credentials_of_another_account_are_refused_before_anything_is_read_or_changed(ssm, monkeypatch, capsys):
+    monkeypatch.setenv("MOTO_ACCOUNT_ID", OTHER_ACCOUNT)
+    assert run("pause", "--reason", REASON) == 2
+    captured = capsys.readouterr()
+    assert captured.out == ""
+    assert captured.err == (f"retraining: error: the credentials are of account {OTHER_ACCOUNT}, environment 'prod' is "
+                            f"account {ACCOUNT}; use that account's credentials (e.g. AWS_PROFILE) and run again\n")
+    assert boto3.client("ssm", region_name=REGION).get_parameters(Names=[ENVIRONMENT])["Parameters"] == []
+
+
+def test_a_model_the_environment_does_not_deploy_is_refused_from_the_config(ssm, capsys, tmp_path):
+    config = sample_without_model(tmp_path, "prod", "credit-risk")
+    assert cli.main(["--env", "prod", "--model", "credit-risk", "--config", str(config), "pause", "--reason", REASON]) == 2
+    assert capsys.readouterr().err == (
+        f"retraining: error: --model credit-risk: environment 'prod' of {config} does not deploy it; choose from churn (or "
+        "pass --region, --project and --account to reach a model the config no longer lists)\n")
+
+
+def test_an_environment_the_config_lacks_is_one_clear_line(ssm, capsys):
+    assert cli.main(["--env", "prdo", *CONFIG, "status"]) == 2
+    assert capsys.readouterr().err == (f"retraining: error: --env prdo: not an environment of {SAMPLE_CONFIG}; choose from "
+                                       "dev, staging, prod\n")
+
+
+def test_a_refused_call_names_the_permissions_the_credentials_need(ssm, monkeypatch, capsys):
+    from botocore.exceptions import ClientError
+
+    def denied(*_, **__):
+        raise ClientError({"Error": {"Code": "AccessDeniedException", "Message": "not allowed"}}, "PutParameter")
+
+    monkeypatch.setattr(cli, "pause", denied)
+    assert run("pause", "--reason", REASON) == 2
+    assert capsys.readouterr().err == (
+        "retraining: error: AWS refused PutParameter: AccessDeniedException: not allowed; the credentials need "
+        "ssm:PutParameter, ssm:DeleteParameter, ssm:GetParameters and ssm:GetParametersByPath on "
+        f"arn:aws:ssm:{REGION}:{ACCOUNT}:parameter/mlops-loop-prod/retraining/*\n")
+
+
+def test_missing_credentials_are_one_clear_line(monkeypatch, tmp_path, capsys):
+    for name in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN", "AWS_PROFILE", "AWS_DEFAULT_PROFILE",
+                 "AWS_CONTAINER_CREDENTIALS_RELATIVE_URI", "AWS_CONTAINER_CREDENTIALS_FULL_URI", "AWS_WEB_IDENTITY_TOKEN_FILE"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("AWS_SHARED_CREDENTIALS_FILE", str(tmp_path / "none"))
+    monkeypatch.setenv("AWS_CONFIG_FILE", str(tmp_path / "none"))
+    monkeypatch.setenv("AWS_EC2_METADATA_DISABLED", "true")
+    assert run("status") == 2
+    assert capsys.readouterr().err == (
+        "retraining: error: no usable AWS credentials (NoCredentialsError: Unable to locate credentials): log in to account "
+        f"{ACCOUNT} of environment 'prod' (e.g. aws sso login, AWS_PROFILE) and run again\n")
+
+
+def test_the_readmes_commands_run_as_written(ssm, capsys):
+    """GIVEN the commands of the README's "Pausing retraining" WHEN each runs, in order, against the sample config's prod
+    THEN each succeeds and ends in the state its comment says."""
+    import shlex
+
+    from tests.support.walkthrough import block
+
+    lines = [shlex.split(line.split("#")[0]) for line in block("pause-retraining").strip().splitlines()]
+    assert all(tokens[:3] == ["python", "-m", "mlops_cli.retraining"] for tokens in lines)
+    for tokens in lines:
+        assert cli.main([*CONFIG, *tokens[3:]], now=lambda: NOW) == 0
+    # the environment's pause was lifted last; churn's own pause still holds
+    assert ssm.get_parameters(Names=[ENVIRONMENT])["Parameters"] == []
+    assert value(ssm, CHURN)["reason"] == "INC-43"
