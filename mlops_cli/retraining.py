@@ -51,6 +51,10 @@ PROG = "python -m mlops_cli.retraining"
 MAX_REASON = 500
 
 
+class CliError(Exception):
+    """A problem the operator can fix; printed as one line, exit code 2."""
+
+
 class Scope:
     """What a pause covers: the whole environment (``model`` None) or one model of it."""
 
@@ -73,8 +77,15 @@ def pause(ssm: Any, scope: Scope, *, reason: str, caller: str, now: dt.datetime,
         if deploy_target.error_code(error) != "ParameterAlreadyExists":
             raise
         existing = read_pauses(ssm, [scope.parameter]).get(scope.parameter)
+        if existing is None:
+            # Never report "already paused" for a pause that cannot be seen: SSM refuses to create a parameter again
+            # for 30 seconds after it was deleted (DeleteParameter), and a pause that is not there pauses nothing.
+            raise CliError(f"SSM refused to create {scope.parameter} (ParameterAlreadyExists) but it cannot be read: "
+                           f"retraining of {scope} is NOT paused; a pause resumed less than 30 seconds ago cannot be created "
+                           "again yet, so wait a minute and run again") from None
         print(f"retraining of {scope} is already paused{_since(existing)}; nothing changed (to record another reason, "
-              "resume and pause again)", file=out)
+              "resume, wait 30 seconds - SSM's delay before a deleted parameter can be created again - and pause "
+              "again)", file=out)
         return 0
     print(f"retraining of {scope} paused: {scope.parameter} = {value}\n"
           "From now on no drift alarm, hourly sweep or retraining schedule starts "
@@ -166,7 +177,7 @@ def main(argv: Optional[Sequence[str]] = None, *, now: Optional[Callable[[], dt.
         if args.command == "resume":
             return resume(ssm, scope, caller=identity["Arn"], out=sys.stdout)
         return status(ssm, scope, out=sys.stdout)
-    except deploy_target.TargetError as error:
+    except (CliError, deploy_target.TargetError) as error:
         return _fail(str(error))
     except NoRegionError:
         return _fail("no AWS region: the environment's config names none; pass --region")

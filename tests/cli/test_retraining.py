@@ -83,7 +83,25 @@ def test_pausing_what_is_paused_keeps_the_first_pause_and_says_so(ssm, capsys):
     assert value(ssm, ENVIRONMENT)["reason"] == REASON
     assert capsys.readouterr().out == (
         f"retraining of environment 'prod' is already paused since 2026-11-26T09:30:00Z by {CALLER}: {REASON}; nothing "
-        "changed (to record another reason, resume and pause again)\n")
+        "changed (to record another reason, resume, wait 30 seconds - SSM's delay before a deleted parameter can be "
+        "created again - and pause again)\n")
+
+
+def test_a_pause_ssm_will_not_create_yet_is_never_reported_as_holding(capsys):
+    """GIVEN SSM refuses the parameter as existing while it cannot be read (created again within 30 seconds of its
+    deletion) WHEN on-call pauses THEN the command fails saying retraining is NOT paused."""
+    from botocore.stub import Stubber
+
+    client = boto3.client("ssm", region_name=REGION, aws_access_key_id="x", aws_secret_access_key="x")
+    with Stubber(client) as stub:
+        stub.add_client_error("put_parameter", service_error_code="ParameterAlreadyExists", service_message="exists")
+        stub.add_response("get_parameters", {"Parameters": [], "InvalidParameters": [ENVIRONMENT]}, {"Names": [ENVIRONMENT]})
+        with pytest.raises(cli.CliError) as error:
+            cli.pause(client, cli.Scope("prod", "mlops-loop-prod", None), reason=REASON, caller=CALLER, now=NOW,
+                      out=None)
+    assert str(error.value) == (
+        f"SSM refused to create {ENVIRONMENT} (ParameterAlreadyExists) but it cannot be read: retraining of environment "
+        "'prod' is NOT paused; a pause resumed less than 30 seconds ago cannot be created again yet, so wait a minute and run again")
 
 
 def test_resume_deletes_the_pause_and_says_whose_pause_it_lifted(ssm, capsys):
