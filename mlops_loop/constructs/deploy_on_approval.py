@@ -98,18 +98,24 @@ class DeployOnApproval(Construct):
         self.retry_role = iam.Role(
             self,
             "RetryRole",
+            # Scheduler sends the ARN of the schedule's GROUP as aws:SourceArn, never the schedule's own ARN
+            # (EventBridge Scheduler User Guide, "Confused deputy prevention": "Do not scope the aws:SourceArn
+            # statement to a specific schedule or a schedule name prefix"); a schedule/<group>/* pattern
+            # admits no schedule at all.
             assumed_by=iam.ServicePrincipal(
                 "scheduler.amazonaws.com",
                 conditions={"StringEquals": {"aws:SourceAccount": stack.account},
-                            "ArnLike": {"aws:SourceArn": format_arn(
-                                stack,
-                                service="scheduler", resource="schedule", resource_name=f"{self.retry_group.name}/*")}},
+                            "ArnEquals": {"aws:SourceArn": format_arn(
+                                stack, service="scheduler", resource="schedule-group", resource_name=self.retry_group.name)}},
             ),
             description=f"{name_prefix}: EventBridge Scheduler retries of the deploy handler",
         )
-        AccessPolicy(self, "RetryAccess", role=self.retry_role,
-                     description=f"{name_prefix} deploy handler retries").allow(
-            "InvokeDeployHandler", ["lambda:InvokeFunction"], [function_arn])
+        retry_access = AccessPolicy(self, "RetryAccess", role=self.retry_role, description=f"{name_prefix} deploy handler retries")
+        retry_access.allow("InvokeDeployHandler", ["lambda:InvokeFunction"], [function_arn])
+        # A retry Scheduler cannot deliver (after its own retries) lands in the handler's dead-letter queue,
+        # which is alarmed like every other failure of the handler; Scheduler sends it as this role.
+        retry_access.allow("DeadLetters", ["sqs:SendMessage"], [self.dead_letter_queue.queue_arn])
+        retry_access.allow_key("DeadLetterKey", key)
         built = handler_function(
             self,
             function_name=function_name,
@@ -124,6 +130,7 @@ class DeployOnApproval(Construct):
                 "NOTIFY_TOPIC_ARN": topic.topic_arn,
                 "RETRY_SCHEDULE_GROUP": self.retry_group.name,
                 "RETRY_ROLE_ARN": self.retry_role.role_arn,
+                "RETRY_DEAD_LETTER_ARN": self.dead_letter_queue.queue_arn,
                 "MAX_WAIT_SECONDS": str(int(max_wait.to_seconds())),
                 **({"MULTI_MODEL": json.dumps({
                     m.group: {"model": m.model, "endpoint": m.endpoint_name, "bucket": m.artifacts_bucket.bucket_name,

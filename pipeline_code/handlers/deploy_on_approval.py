@@ -379,12 +379,14 @@ def handler(
 @dataclasses.dataclass(frozen=True)
 class Retry:
     """How the handler waits for a busy stack: a one-time EventBridge Scheduler schedule in ``group`` (run as
-    ``role_arn``) invokes it again every ``interval`` until the stack is free, for at most ``max_wait``."""
+    ``role_arn``) invokes it again every ``interval`` until the stack is free, for at most ``max_wait``. A retry
+    Scheduler cannot deliver goes to the SQS queue ``dead_letter_arn`` (default: none, it is then dropped)."""
 
     group: str
     role_arn: str
     max_wait: dt.timedelta
     interval: dt.timedelta = RETRY_INTERVAL
+    dead_letter_arn: Optional[str] = None
 
 
 def wait(busy: StackBusyError, retry: Retry, *, function_arn: Optional[str], scheduler: Any, notify: "_Notifier",
@@ -429,6 +431,8 @@ def wait(busy: StackBusyError, retry: Retry, *, function_arn: Optional[str], sch
                 "RoleArn": retry.role_arn,
                 "Input": json.dumps({"action": "reconcile", "group": group, "waiting_since": since.isoformat()}),
                 "RetryPolicy": {"MaximumRetryAttempts": 2, "MaximumEventAgeInSeconds": 3600},
+                # Without one, a retry Scheduler could not deliver (e.g. the invoke was refused) vanishes unseen.
+                **({"DeadLetterConfig": {"Arn": retry.dead_letter_arn}} if retry.dead_letter_arn else {}),
             },
             ActionAfterCompletion="DELETE",
             Description=f"Reconcile {group} after a busy serving stack (attempt {attempt})",
@@ -784,7 +788,8 @@ def _settings() -> Dict[str, Any]:
 
 def _retry_setting() -> Optional[Retry]:
     """``RETRY_SCHEDULE_GROUP``, ``RETRY_ROLE_ARN`` and ``MAX_WAIT_SECONDS``: all three, or none (then a busy
-    stack raises :class:`StackBusyError` for Lambda's retries)."""
+    stack raises :class:`StackBusyError` for Lambda's retries); ``RETRY_DEAD_LETTER_ARN`` (optional, default
+    none) is the queue of retries Scheduler could not deliver."""
     names = ("RETRY_SCHEDULE_GROUP", "RETRY_ROLE_ARN", "MAX_WAIT_SECONDS")
     values = {name: os.environ.get(name, "").strip() for name in names}
     if not any(values.values()):
@@ -796,8 +801,11 @@ def _retry_setting() -> Optional[Retry]:
         raise ConfigurationError("environment variable RETRY_ROLE_ARN must be the ARN of the role EventBridge Scheduler assumes")
     if not values["MAX_WAIT_SECONDS"].isdigit() or int(values["MAX_WAIT_SECONDS"]) < 1:
         raise ConfigurationError(f"environment variable MAX_WAIT_SECONDS must be a positive number of seconds, got {values['MAX_WAIT_SECONDS']!r}")
+    dead_letters = os.environ.get("RETRY_DEAD_LETTER_ARN", "").strip() or None
+    if dead_letters is not None and not dead_letters.startswith("arn:"):
+        raise ConfigurationError("environment variable RETRY_DEAD_LETTER_ARN must be the ARN of an SQS queue, or unset")
     return Retry(group=values["RETRY_SCHEDULE_GROUP"], role_arn=values["RETRY_ROLE_ARN"],
-                 max_wait=dt.timedelta(seconds=int(values["MAX_WAIT_SECONDS"])))
+                 max_wait=dt.timedelta(seconds=int(values["MAX_WAIT_SECONDS"])), dead_letter_arn=dead_letters)
 
 
 def _timestamp(value: Any, field: str) -> dt.datetime:

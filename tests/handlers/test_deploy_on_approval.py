@@ -313,6 +313,7 @@ def test_a_stack_update_in_progress_raises_a_retryable_error_and_changes_nothing
 
 FUNCTION = f"arn:aws:lambda:{REGION}:{DEFAULT_ACCOUNT_ID}:function:mlops-loop-prod-deploy-on-approval"
 RETRY_GROUP = "mlops-loop-prod-deploy-retries"
+DEAD_LETTERS = f"arn:aws:sqs:{REGION}:{DEFAULT_ACCOUNT_ID}:mlops-loop-prod-deploy-dead-letters"
 
 
 @pytest.fixture()
@@ -321,6 +322,7 @@ def waiting(aws, monkeypatch):
     monkeypatch.setenv("RETRY_SCHEDULE_GROUP", RETRY_GROUP)
     monkeypatch.setenv("RETRY_ROLE_ARN", f"arn:aws:iam::{DEFAULT_ACCOUNT_ID}:role/mlops-loop-prod-deploy-retry")
     monkeypatch.setenv("MAX_WAIT_SECONDS", "1200")
+    monkeypatch.setenv("RETRY_DEAD_LETTER_ARN", DEAD_LETTERS)
     aws.scheduler = boto3.client("scheduler", region_name=REGION)
     aws.scheduler.create_schedule_group(Name=RETRY_GROUP)
     return aws
@@ -353,7 +355,7 @@ def _retry_event(minutes_ago: int) -> dict:
 def test_a_busy_stack_is_a_wait_with_a_scheduled_reconcile_not_an_error(waiting):
     """GIVEN an approval while the serving stack rolls out WHEN the handler runs THEN nothing is raised (no Lambda
     retry, no dead-letter queue, no notice): a one-time schedule invokes it again in five minutes with the
-    group and when the wait began, and deletes itself after."""
+    group and when the wait began, and deletes itself after; what Scheduler cannot deliver goes to the dead-letter queue."""
     aws = waiting
     v1 = _approved_while_busy(aws)
 
@@ -365,7 +367,7 @@ def test_a_busy_stack_is_a_wait_with_a_scheduled_reconcile_not_an_error(waiting)
     since = dt.datetime.fromisoformat(decision["waiting_since"])
     assert schedule["ScheduleExpression"] == f"at({since + dod.RETRY_INTERVAL:%Y-%m-%dT%H:%M:%S})"
     assert schedule["ActionAfterCompletion"] == "DELETE" and schedule["FlexibleTimeWindow"] == {"Mode": "OFF"}
-    assert schedule["Target"]["Arn"] == FUNCTION
+    assert schedule["Target"]["Arn"] == FUNCTION and schedule["Target"]["DeadLetterConfig"] == {"Arn": DEAD_LETTERS}
     assert json.loads(schedule["Target"]["Input"]) == {"action": "reconcile", "group": GROUP, "waiting_since": decision["waiting_since"]}
     assert aws.notices() == []
 
@@ -427,6 +429,8 @@ def test_when_no_schedule_can_be_made_the_busy_error_is_raised_for_lambdas_retri
         ({"RETRY_SCHEDULE_GROUP": "g"}, "RETRY_ROLE_ARN, MAX_WAIT_SECONDS is empty"),
         ({"RETRY_SCHEDULE_GROUP": "g", "RETRY_ROLE_ARN": "role", "MAX_WAIT_SECONDS": "60"}, "RETRY_ROLE_ARN must be the ARN"),
         ({"RETRY_SCHEDULE_GROUP": "g", "RETRY_ROLE_ARN": "arn:aws:iam::1:role/r", "MAX_WAIT_SECONDS": "1h"}, "MAX_WAIT_SECONDS must be a positive"),
+        ({"RETRY_SCHEDULE_GROUP": "g", "RETRY_ROLE_ARN": "arn:aws:iam::1:role/r", "MAX_WAIT_SECONDS": "60",
+          "RETRY_DEAD_LETTER_ARN": "dead-letters"}, "RETRY_DEAD_LETTER_ARN must be the ARN of an SQS queue"),
     ],
 )
 def test_a_partial_retry_setting_fails_loudly_naming_the_variable(aws, monkeypatch, settings, named):

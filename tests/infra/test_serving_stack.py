@@ -496,8 +496,9 @@ def _deploy(synthesized, env: str, cfn_type: str, child: str = "") -> tuple[str,
 @pytest.mark.parametrize("env", ENVS)
 def test_the_deploy_function_waits_out_a_busy_stack_for_the_longest_rollout_plus_margin(synthesized, env):
     """GIVEN the deploy function WHEN synthesized THEN it retries a busy stack through its own schedule group,
-    as a role EventBridge Scheduler may assume only for that group's schedules in this account and which may
-    only invoke this function, for the environment's longest blue/green rollout plus 30 minutes."""
+    as a role EventBridge Scheduler may assume only for that group's schedules in this account (Scheduler names
+    the group as aws:SourceArn) and which may only invoke this function and hand what it cannot deliver to the
+    function's dead-letter queue, for the environment's longest blue/green rollout plus 30 minutes."""
     environment = synthesized.config.environments[env]
     function_id, function = _deploy(synthesized, env, "AWS::Lambda::Function", "Function")
     variables = function["Properties"]["Environment"]["Variables"]
@@ -512,10 +513,17 @@ def test_the_deploy_function_waits_out_a_busy_stack_for_the_longest_rollout_plus
     (trust,) = role["Properties"]["AssumeRolePolicyDocument"]["Statement"]
     assert trust["Principal"] == {"Service": "scheduler.amazonaws.com"}
     assert trust["Condition"]["StringEquals"] == {"aws:SourceAccount": environment.account}
+    assert trust["Condition"]["ArnEquals"] == {
+        "aws:SourceArn": f"arn:aws:scheduler:{environment.region}:{environment.account}:schedule-group/{PROJECT}-{env}-deploy-retries"}
     statements = role_statements(synthesized.template(env, "Operations"), role_id)
-    assert [(statement_actions(s), s["Resource"]) for s in statements] == [
-        (["lambda:InvokeFunction"], f"arn:aws:lambda:{environment.region}:{environment.account}:function:{PROJECT}-{env}-deploy-on-approval")
+    (queue_id,) = [k for k in synthesized.resources(env, "Operations", "AWS::SQS::Queue") if k.startswith("DeployOnApprovalDeadLetters")]
+    assert variables["RETRY_DEAD_LETTER_ARN"] == {"Fn::GetAtt": [queue_id, "Arn"]}
+    assert [(statement_actions(s), s["Resource"]) for s in statements[:2]] == [
+        (["lambda:InvokeFunction"], f"arn:aws:lambda:{environment.region}:{environment.account}:function:{PROJECT}-{env}-deploy-on-approval"),
+        (["sqs:SendMessage"], {"Fn::GetAtt": [queue_id, "Arn"]}),
     ]
+    (key,) = statements[2:]
+    assert statement_actions(key) == ["kms:Decrypt", "kms:DescribeKey", "kms:Encrypt", "kms:GenerateDataKey"]
     assert function["Properties"]["FunctionName"] == f"{PROJECT}-{env}-deploy-on-approval"
 
 

@@ -43,7 +43,8 @@ def _deploy(groups: dict[str, str], multi_model: Sequence[tuple[str, str, str]] 
     )
     ids = {name: stack.get_logical_id(c.node.default_child) for name, c in (
         ("function", deploy.function), ("queue", deploy.dead_letter_queue), ("topic", topic), ("data_key", data_key),
-        ("retry_role", deploy.retry_role), ("failed", deploy.failed_rollouts), ("approvals", deploy.approvals))}
+        ("retry_role", deploy.retry_role), ("failed", deploy.failed_rollouts), ("approvals", deploy.approvals),
+        ("ops_key", ops_key))}
     return deploy, Template.from_stack(stack), ids
 
 
@@ -82,6 +83,7 @@ def test_the_handler_knows_the_serving_stack_its_parameters_the_deployer_the_top
         "NOTIFY_TOPIC_ARN": {"Ref": ids["topic"]},
         "RETRY_SCHEDULE_GROUP": "shop-dev-deploy-retries",
         "RETRY_ROLE_ARN": {"Fn::GetAtt": [ids["retry_role"], "Arn"]},
+        "RETRY_DEAD_LETTER_ARN": {"Fn::GetAtt": [ids["queue"], "Arn"]},
         "MAX_WAIT_SECONDS": str(95 * 60),
     }
     # Without multi-model members the update itself is asynchronous: a short timeout.
@@ -159,16 +161,26 @@ def test_the_handler_reads_only_its_groups_and_updates_only_the_serving_stack_as
 
 
 def test_a_busy_stack_is_retried_by_one_time_schedules_in_its_own_group_run_by_a_role_that_may_only_invoke_the_handler():
+    """GIVEN the handler WHEN its retry role is read THEN Scheduler may assume it for schedules of the retry group
+    (Scheduler names the schedule GROUP as aws:SourceArn, not the schedule) of this account, and it may only invoke
+    the handler and hand undeliverable retries to the handler's dead-letter queue."""
     deploy, template, ids = _deploy(_groups(1))
     (group,) = template.find_resources("AWS::Scheduler::ScheduleGroup").values()
     assert group["Properties"]["Name"] == deploy.retry_group.name == "shop-dev-deploy-retries"
     schedules = f"arn:aws:scheduler:{ACCOUNT_REGION}:schedule/shop-dev-deploy-retries/*"
     (trust,) = template.find_resources("AWS::IAM::Role")[ids["retry_role"]]["Properties"]["AssumeRolePolicyDocument"]["Statement"]
     assert trust["Principal"] == {"Service": "scheduler.amazonaws.com"}
-    assert trust["Condition"] == {"StringEquals": {"aws:SourceAccount": "123456789012"}, "ArnLike": {"aws:SourceArn": schedules}}
+    assert trust["Condition"] == {"StringEquals": {"aws:SourceAccount": "123456789012"},
+                                  "ArnEquals": {"aws:SourceArn": f"arn:aws:scheduler:{ACCOUNT_REGION}:schedule-group/shop-dev-deploy-retries"}}
     assert list(_statements(template, "DeployRetryAccess").values()) == [{
         "Sid": "InvokeDeployHandler", "Effect": "Allow", "Action": "lambda:InvokeFunction",
         "Resource": f"arn:aws:lambda:{ACCOUNT_REGION}:function:shop-dev-deploy-on-approval",
+    }, {
+        "Sid": "DeadLetters", "Effect": "Allow", "Action": "sqs:SendMessage", "Resource": {"Fn::GetAtt": [ids["queue"], "Arn"]},
+    }, {
+        "Sid": "DeadLetterKey", "Effect": "Allow",
+        "Action": ["kms:Decrypt", "kms:DescribeKey", "kms:Encrypt", "kms:GenerateDataKey"],
+        "Resource": {"Fn::GetAtt": [ids["ops_key"], "Arn"]},
     }]
     statements = _statements(template)
     assert statements["ScheduleRetries"]["Action"] == "scheduler:CreateSchedule" and statements["ScheduleRetries"]["Resource"] == schedules
