@@ -21,6 +21,7 @@ from .arns import format_arn
 from .job_code import JobCode
 from .network import allow_sagemaker_network_interfaces, vpc_config
 from .scheduled_job import EXECUTION_ID, job_name_stem, scheduled_sagemaker_job
+from .service_trust import sagemaker_principal
 from .training_pipeline import ENTRY_SCRIPT, xgboost_image_uri, xgboost_repository
 
 PROC_INPUT = "/opt/ml/processing/input"
@@ -80,7 +81,8 @@ class DriftMonitor(Construct):
         self.role = iam.Role(
             self,
             "Role",
-            assumed_by=iam.ServicePrincipal("sagemaker.amazonaws.com"),
+            # Only ever a processing job (started by the schedule): a documented source.
+            assumed_by=sagemaker_principal(self, uses=("processing-job",)),
             description=f"{name_prefix}: drift monitor of {model_name}",
         )
         access = AccessPolicy(self, "Access", role=self.role, description=f"{name_prefix} {model_name} monitor")

@@ -50,6 +50,10 @@ class FeatureStore(Construct):
         self.offline_store_role = iam.Role(
             self,
             "OfflineStoreRole",
+            # No confused-deputy condition: neither the SageMaker confused-deputy page
+            # (service_trust.SAGEMAKER_CONFUSED_DEPUTY_DOC) nor the Feature Store offline-store pages document
+            # what Feature Store sends when it assumes this role; a guessed condition would stop offline
+            # ingestion while the online store kept working, unnoticed.
             assumed_by=iam.ServicePrincipal("sagemaker.amazonaws.com"),
             description="Lets SageMaker Feature Store write offline-store files and create their Glue tables",
         )

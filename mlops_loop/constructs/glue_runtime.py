@@ -83,6 +83,9 @@ class GlueRuntime(Construct):
         self.temp_dir = artifacts_bucket.s3_url_for_object(GLUE_TEMP_PREFIX)
         self.code = JobCode(self, "Code")
 
+        # No confused-deputy condition on either role: the AWS Glue Developer Guide documents no aws:SourceArn or
+        # aws:SourceAccount for the roles Glue assumes (its "Create an IAM role for AWS Glue" step trusts
+        # glue.amazonaws.com alone), and a condition Glue does not satisfy would stop every job and crawler.
         self.job_role = iam.Role(
             self,
             "JobRole",

@@ -42,6 +42,7 @@ from .arns import s3_arn
 from .endpoint_fleet import allow_reading_rollback_alarms, blue_green, invocations_scaling, rollback_alarms
 from .generated_asset import generated_asset
 from .network import allow_sagemaker_network_interfaces, model_vpc_config
+from .service_trust import sagemaker_principal
 
 # The bootstrap the container installs at start-up (SAGEMAKER_SUBMIT_DIRECTORY): standard library
 # only; it imports each model's own serving code from that model's directory (see the file).
@@ -131,7 +132,7 @@ class MultiModelEndpoint(Construct):
         self.role = iam.Role(
             self,
             "Role",
-            assumed_by=iam.ServicePrincipal("sagemaker.amazonaws.com"),
+            assumed_by=sagemaker_principal(self, uses=("inference",)),
             description=f"{name_prefix}: multi-model endpoint {endpoint} ({', '.join(self.member_names)})",
         )
         access = AccessPolicy(self, "Access", role=self.role, description=f"{name_prefix} {endpoint} multi-model serving")

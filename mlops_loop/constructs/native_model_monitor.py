@@ -245,6 +245,9 @@ class NativeModelMonitor(Construct):
         self.role = iam.Role(
             self,
             "Role",
+            # No confused-deputy condition: the SageMaker Developer Guide documents the aws:SourceArn SageMaker
+            # sends for endpoints, training, processing, transform and pipelines, not for the jobs a monitoring
+            # schedule starts (service_trust.SAGEMAKER_CONFUSED_DEPUTY_DOC); a guessed one could stop every run.
             assumed_by=iam.ServicePrincipal("sagemaker.amazonaws.com"),
             description=f"{name_prefix}: native Model Monitor jobs of {model.name}",
         )

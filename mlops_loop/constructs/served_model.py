@@ -32,6 +32,7 @@ from .access_policy import AccessPolicy
 from .batch_transform import BatchTransform
 from .model_endpoint import ModelEndpoint
 from .network import allow_sagemaker_network_interfaces, model_vpc_config
+from .service_trust import sagemaker_principal
 
 # Where the model's own serving code lives inside model.tar.gz (written there by the training job),
 # so no code is downloaded at start-up and network isolation can stay on.
@@ -95,7 +96,8 @@ class ServedModel(Construct):
         self.role = iam.Role(
             self,
             "Role",
-            assumed_by=iam.ServicePrincipal("sagemaker.amazonaws.com"),
+            # Endpoints (real-time, serverless, asynchronous) and batch transform jobs: both documented sources.
+            assumed_by=sagemaker_principal(self, uses=("transform-job",) if self.mode == "batch" else ("inference",)),
             description=f"{name_prefix}: serving container of {served_model_name}",
         )
         access = AccessPolicy(self, "Access", role=self.role, description=f"{name_prefix} {served_model_name} serving")

@@ -31,6 +31,7 @@ from .access_policy import AccessPolicy
 from .job_code import JobCode, model_spec_json
 from .model_registry import ModelRegistry
 from .network import allow_sagemaker_network_interfaces
+from .service_trust import sagemaker_principal
 
 # The job-code entry script, as the job code bundle names it.
 ENTRY_SCRIPT = Path(sagemaker_entry.__file__).name
@@ -80,7 +81,11 @@ class TrainingPipeline(Construct):
         self.role = iam.Role(
             self,
             "Role",
-            assumed_by=iam.ServicePrincipal("sagemaker.amazonaws.com"),
+            # The pipeline's executions and its training and processing jobs are uses SageMaker documents the
+            # aws:SourceArn of; a hyperparameter tuning job is not (service_trust.SAGEMAKER_CONFUSED_DEPUTY_DOC),
+            # so with tuning on the role keeps an unconditioned trust rather than risk SageMaker being refused.
+            assumed_by=(iam.ServicePrincipal("sagemaker.amazonaws.com") if training.hyperparameter_tuning
+                        else sagemaker_principal(self, uses=("pipeline", "training-job", "processing-job"))),
             description=f"{pipeline_name}: SageMaker Pipeline and the jobs it runs",
         )
         access = AccessPolicy(self, "Access", role=self.role, description=f"{pipeline_name} pipeline")

@@ -170,6 +170,15 @@ def test_outputs_and_volume_use_the_key_and_a_run_is_bounded_and_not_isolated():
     assert request["NetworkConfig"] == {"EnableInterContainerTrafficEncryption": True, "EnableNetworkIsolation": False}
 
 
+def test_only_sagemaker_running_a_job_of_this_account_and_region_may_assume_the_role():
+    """GIVEN a drift monitor WHEN its role's trust is read THEN SageMaker may assume it only with an aws:SourceArn
+    of this account and Region (a processing job's, the source SageMaker documents for processing jobs)."""
+    stack, monitor = _monitor()
+    role = Template.from_stack(stack).find_resources("AWS::IAM::Role")[stack.get_logical_id(monitor.role.node.default_child)]
+    assert role["Properties"]["AssumeRolePolicyDocument"]["Statement"] == [{"Action": "sts:AssumeRole", "Effect": "Allow", "Principal": {"Service": "sagemaker.amazonaws.com"},
+         "Condition": {"ArnLike": {"aws:SourceArn": "arn:aws:sagemaker:eu-west-1:123456789012:*"}}}]
+
+
 def test_the_role_reads_only_its_models_data_and_writes_only_its_reports():
     stack, _ = _monitor()
     statements = _statements(stack)

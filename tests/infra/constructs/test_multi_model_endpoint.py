@@ -144,6 +144,14 @@ def test_without_capturing_members_the_container_gets_no_capture_settings_and_th
     assert not [sid for sid in built.statements() if sid.startswith("Capture")]
 
 
+def test_only_sagemaker_serving_a_resource_of_this_account_and_region_may_assume_the_role(default: _Built):
+    """GIVEN the endpoint WHEN its role's trust is read THEN SageMaker may assume it only with the aws:SourceArn
+    SageMaker documents for inference, of this account and Region."""
+    role = default.of_type("AWS::IAM::Role")[default.id_of(default.mme.role)]
+    assert role["Properties"]["AssumeRolePolicyDocument"]["Statement"] == [{"Action": "sts:AssumeRole", "Effect": "Allow", "Principal": {"Service": "sagemaker.amazonaws.com"},
+         "Condition": {"ArnLike": {"aws:SourceArn": "arn:aws:sagemaker:eu-west-1:123456789012:*"}}}]
+
+
 def test_the_role_reads_the_staged_models_and_the_bootstrap_and_writes_nothing_else(default: _Built):
     built = default
     statements = built.statements()

@@ -217,6 +217,14 @@ def as_list(value: Any) -> list:
     return value if isinstance(value, list) else [value]
 
 
+def test_the_role_trusts_sagemaker_without_a_source_condition_sagemaker_documents_none_for_model_monitor(synth: Synth) -> None:
+    """GIVEN the native monitor WHEN its role's trust is read THEN it names SageMaker and no aws:SourceArn: the
+    SageMaker Developer Guide documents none for the jobs a monitoring schedule starts, and a wrong one stops them."""
+    (role,) = synth.of_type("AWS::IAM::Role").values()
+    assert role["Properties"]["AssumeRolePolicyDocument"]["Statement"] == [
+        {"Action": "sts:AssumeRole", "Effect": "Allow", "Principal": {"Service": "sagemaker.amazonaws.com"}}]
+
+
 def test_role_policy_has_no_action_wildcards_and_only_concrete_prefixes(synth: Synth) -> None:
     statements = role_statements(synth)
     object_arns = []

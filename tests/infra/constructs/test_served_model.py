@@ -102,8 +102,10 @@ def test_the_role_is_assumed_by_sagemaker_and_is_the_models_execution_role(built
     made = built["realtime"]
     role_id = made.id_of(made.served.role)
     role = made.of_type("AWS::IAM::Role")[role_id]["Properties"]
+    # Only SageMaker serving a resource of this account and Region (the source it documents for inference).
     assert role["AssumeRolePolicyDocument"]["Statement"] == [
-        {"Action": "sts:AssumeRole", "Effect": "Allow", "Principal": {"Service": "sagemaker.amazonaws.com"}}]
+        {"Action": "sts:AssumeRole", "Effect": "Allow", "Principal": {"Service": "sagemaker.amazonaws.com"},
+         "Condition": {"ArnLike": {"aws:SourceArn": "arn:aws:sagemaker:eu-west-1:123456789012:*"}}}]
     assert role["Description"] == "shop-dev: serving container of returns"
     assert made.one("AWS::SageMaker::Model")["Properties"]["ExecutionRoleArn"] == {"Fn::GetAtt": [role_id, "Arn"]}
 

@@ -153,9 +153,17 @@ def test_the_pipeline_resource_carries_the_generated_definition_under_the_pipeli
 
 
 def test_the_role_is_a_sagemaker_role_named_after_the_pipeline(built):
+    """GIVEN a pipeline without tuning (chargeback) and one with (refund) WHEN their roles are read THEN SageMaker
+    may assume the first only for a resource of this account and Region (the source SageMaker documents for
+    pipelines, training and processing jobs); the second, whose tuning jobs have no documented source, as before."""
     props = built.resource(built.pipelines["chargeback"].role.node.default_child)["Properties"]
-    assert props["AssumeRolePolicyDocument"]["Statement"][0]["Principal"] == {"Service": "sagemaker.amazonaws.com"}
+    assert props["AssumeRolePolicyDocument"]["Statement"] == [{
+        "Action": "sts:AssumeRole", "Effect": "Allow", "Principal": {"Service": "sagemaker.amazonaws.com"},
+        "Condition": {"ArnLike": {"aws:SourceArn": f"arn:aws:sagemaker:{REGION}:{ACCOUNT}:*"}}}]
     assert props["Description"] == "shop-dev-chargeback-training: SageMaker Pipeline and the jobs it runs"
+    tuned = built.resource(built.pipelines["refund"].role.node.default_child)["Properties"]
+    assert tuned["AssumeRolePolicyDocument"]["Statement"] == [
+        {"Action": "sts:AssumeRole", "Effect": "Allow", "Principal": {"Service": "sagemaker.amazonaws.com"}}]
 
 
 def test_the_problem_type_is_the_models(built):
