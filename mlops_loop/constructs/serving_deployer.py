@@ -119,19 +119,35 @@ class ServingDeployer(Construct):
              format_arn(stack, service="sagemaker", resource="endpoint-config", resource_name="*")],
             wildcard_reason=reason,
         )
+        # Autoscaling: the calls the resource schemas of ScalableTarget and ScalingPolicy list for their handlers
+        # (DescribeScheduledActions on every create, update and read of a target; tag reads and removals for its
+        # tags), in three statements because the Service Authorization Reference gives them different keys:
+        # only these four carry application-autoscaling:service-namespace (a condition on a key an action
+        # never carries would deny it), so only they are confined to SageMaker's targets.
         self.access.allow(
-            "Autoscaling",
-            # As the resource schemas of ScalableTarget and ScalingPolicy list them for their handlers
-            # (DescribeScheduledActions on every create, update and read of a target; tag reads and
-            # removals for its tags).
+            "AutoscalingSageMaker",
             ["application-autoscaling:RegisterScalableTarget", "application-autoscaling:DeregisterScalableTarget",
-             "application-autoscaling:DescribeScalableTargets", "application-autoscaling:PutScalingPolicy",
-             "application-autoscaling:DeleteScalingPolicy", "application-autoscaling:DescribeScalingPolicies",
-             "application-autoscaling:DescribeScheduledActions", "application-autoscaling:TagResource",
-             "application-autoscaling:UntagResource", "application-autoscaling:ListTagsForResource"],
+             "application-autoscaling:PutScalingPolicy", "application-autoscaling:DeleteScalingPolicy"],
             ["*"],
-            wildcard_reason="Application Auto Scaling identifies targets by generated ids; its Describe and Put "
-            "calls take no resource ARNs.",
+            conditions={"StringEquals": {"application-autoscaling:service-namespace": "sagemaker"}},
+            wildcard_reason="A scalable target's ARN ends in an id Application Auto Scaling generates at registration; "
+            "the service-namespace condition confines these calls to SageMaker's targets.",
+        )
+        self.access.allow(
+            "AutoscalingDescribe",
+            ["application-autoscaling:DescribeScalableTargets", "application-autoscaling:DescribeScalingPolicies",
+             "application-autoscaling:DescribeScheduledActions"],
+            ["*"],
+            wildcard_reason="The Describe calls support no resource-level permissions and no condition key "
+            "(Service Authorization Reference); they only read.",
+        )
+        self.access.allow(
+            "AutoscalingTags",
+            ["application-autoscaling:TagResource", "application-autoscaling:UntagResource",
+             "application-autoscaling:ListTagsForResource"],
+            [format_arn(stack, service="application-autoscaling", resource="scalable-target", resource_name="*")],
+            wildcard_reason="A scalable target's ARN ends in an id Application Auto Scaling generates at registration; "
+            "the tagging calls carry no service-namespace key, so they are limited to this account's and Region's targets.",
         )
         self.access.allow(
             "ScalingPolicyMetrics",

@@ -45,6 +45,7 @@ OWN_TYPE: dict[str, tuple[str, str, Optional[str]]] = {
 # The service a role is passed to, by the type of the resource that passes it.
 PASSED_TO = {"AWS::Scheduler::Schedule": "scheduler.amazonaws.com"}
 AUTOSCALING_SERVICE_ROLE = "sagemaker.application-autoscaling.amazonaws.com"
+SERVICE_NAMESPACE = "application-autoscaling:service-namespace"
 
 
 def assembly_model(outdir: Path, config: AppConfig, env: str) -> IamModel:
@@ -184,11 +185,14 @@ class Deployment:
         (key, arg), = value.items()
         return arg if key == "Ref" else (arg[0] if isinstance(arg, list) else arg.split(".", 1)[0])
 
-    def _scalable_resource_id(self, r: Touched) -> str:
+    def _scalable_target(self, r: Touched) -> Mapping[str, Any]:
+        """The properties of the scalable target ``r`` is (a ScalableTarget) or scales (a ScalingPolicy)."""
         if r.type == "AWS::ApplicationAutoScaling::ScalingPolicy":
-            target = self._referenced(r.properties["ScalingTargetId"])
-            return self._string(self.template["Resources"][target]["Properties"]["ResourceId"])
-        return self._string(r.properties["ResourceId"])
+            return self.template["Resources"][self._referenced(r.properties["ScalingTargetId"])]["Properties"]
+        return r.properties
+
+    def _scalable_resource_id(self, r: Touched) -> str:
+        return self._string(self._scalable_target(r)["ResourceId"])
 
     def _own_arn(self, r: Touched) -> str:
         service, iam_type, _ = OWN_TYPE[r.type]
@@ -233,6 +237,10 @@ class Deployment:
             return {"iam:PassedToService": PASSED_TO.get(self.resource.type, "sagemaker.amazonaws.com")}
         if action.lower() == "iam:createservicelinkedrole":
             return {"iam:AWSServiceName": AUTOSCALING_SERVICE_ROLE}
+        if action.lower().startswith("application-autoscaling:") and iam_actions.condition_key_supported(
+                iam_actions.action(action), SERVICE_NAMESPACE):
+            # The namespace of the scalable target the call names (a policy names its target).
+            return {SERVICE_NAMESPACE: self._string(self._scalable_target(self.resource)["ServiceNamespace"])}
         if action.lower() == "kms:creategrant":
             # The grant is created by SageMaker for the endpoint's volume key, on the caller's behalf
             # (cfn_handlers.SERVICE_SIDE_CALLS), so KMS sets kms:GrantIsForAWSResource to true.

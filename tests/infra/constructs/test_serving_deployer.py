@@ -16,9 +16,10 @@ from aws_cdk.assertions import Template
 
 from mlops_loop.app_builder import new_app
 from mlops_loop.constructs.serving_deployer import ServingDeployer
+from tests.support import iam_actions
 
 ENV = Environment(account="123456789012", region="eu-west-1")
-COMMON = ["ModelsAndConfigs", "Autoscaling", "ScalingPolicyMetrics", "AutoscalingServiceRole", "DescribeDataKey", "EncryptionGrants",
+COMMON = ["ModelsAndConfigs", "AutoscalingSageMaker", "AutoscalingDescribe", "AutoscalingTags", "ScalingPolicyMetrics", "AutoscalingServiceRole", "DescribeDataKey", "EncryptionGrants",
           "ResolveStorageOutputs"]
 
 
@@ -56,6 +57,26 @@ def test_when_nothing_is_served_then_the_role_holds_only_the_common_permissions(
     assert _statements(stack)["EncryptionGrants"]["Action"] == "kms:CreateGrant"
     assert _statements(stack)["EncryptionGrants"]["Condition"] == {"Bool": {"kms:GrantIsForAWSResource": "true"}}
     assert _statements(stack)["DescribeDataKey"]["Action"] == "kms:DescribeKey"
+
+
+def test_autoscaling_writes_are_confined_to_sagemaker_targets_and_only_actions_that_carry_the_key_are_conditioned():
+    """GIVEN the common permissions WHEN the autoscaling statements are read THEN the writes that carry
+    application-autoscaling:service-namespace (Service Authorization Reference) are conditioned on sagemaker, the
+    tagging calls are confined to this account's and Region's scalable targets, and no statement conditions an
+    action on a key it never carries (which would deny it)."""
+    stack, storage, deployer = _deployer()
+    deployer.allow_common(key=kms.Key(storage, "Key"), storage=storage)
+    statements = _statements(stack)
+    writes = statements["AutoscalingSageMaker"]
+    assert writes["Action"] == ["application-autoscaling:DeleteScalingPolicy", "application-autoscaling:DeregisterScalableTarget",
+                                "application-autoscaling:PutScalingPolicy", "application-autoscaling:RegisterScalableTarget"]
+    assert writes["Condition"] == {"StringEquals": {"application-autoscaling:service-namespace": "sagemaker"}}
+    assert "Condition" not in statements["AutoscalingDescribe"] and statements["AutoscalingDescribe"]["Resource"] == "*"
+    assert statements["AutoscalingTags"]["Resource"] == "arn:aws:application-autoscaling:eu-west-1:123456789012:scalable-target/*"
+    for sid in ("AutoscalingSageMaker", "AutoscalingDescribe", "AutoscalingTags"):
+        for action in statements[sid]["Action"]:
+            for key in (statements[sid].get("Condition") or {}).get("StringEquals", {}):
+                assert iam_actions.condition_key_supported(iam_actions.action(action), key), (action, key)
 
 
 def test_when_an_endpoint_model_is_served_then_its_endpoint_is_pinned_and_endpoint_configs_are_usable():
