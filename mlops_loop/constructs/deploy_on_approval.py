@@ -146,8 +146,9 @@ class DeployOnApproval(Construct):
             # (the runtime client allows 70 s x 2 attempts); the stack update itself is asynchronous.
             timeout=Duration.minutes(5) if multi_model else Duration.seconds(30),
             network=network,
-            vpc_reason="The function only calls the SageMaker, CloudFormation and SNS APIs; the app deploys no VPC "
-            "and the function reaches no private resource.",
+            vpc_reason="The function calls only AWS APIs (SageMaker, CloudFormation, SNS, EventBridge Scheduler and S3 "
+            "reads of sealed artefacts, and for multi-model members S3 staging writes and the endpoint's runtime); the "
+            "app deploys no VPC and the function reaches no private resource.",
         )
         access = built.access
         groups = sorted(group_parameters)
