@@ -335,8 +335,9 @@ def run(argv: Optional[Sequence[str]] = None, *, out: Any = None, now: Optional[
     client = LocalPipelineClient(os.path.join(workdir, "replay", EXECUTIONS_FILE), {pipeline: args.model}, run_pipeline,
                                  clock=clock)
     allowed = frozenset(training_pipeline_name(m) for m in (env.get("models") or config["models"]))
+    # The local loop has no on-call pause (an SSM parameter in AWS): nothing is ever paused here.
     decision = decide_and_start(event, client=client, allowed_pipelines=allowed,
-                                cooldown=dt.timedelta(hours=cooldown_hours), now=clock())
+                                cooldown=dt.timedelta(hours=cooldown_hours), now=clock(), paused=lambda pipeline: None)
     result["decision"] = decision
     print(f"\nguard: {'STARTED' if decision['started'] else 'REFUSED'} - {decision['reason']}", file=out)
     if decision["started"]:

@@ -211,7 +211,7 @@ def test_the_local_client_speaks_the_guards_boto3_shape(tmp_path):
     event = {"pipeline": "local-churn-training", "reason": "drift", "alarm": "local-churn-retrain-quality",
              "source_event_id": "e-1"}
     first = decide_and_start(event, client=client, allowed_pipelines=frozenset({"local-churn-training"}),
-                             cooldown=dt.timedelta(hours=24), now=now)
+                             cooldown=dt.timedelta(hours=24), now=now, paused=lambda pipeline: None)
     assert first["started"] and started == [("churn", "drift:local-churn-retrain-quality")]
     summaries = client.list_pipeline_executions(PipelineName="local-churn-training", SortBy="CreationTime",
                                                 SortOrder="Descending", MaxResults=10)["PipelineExecutionSummaries"]
@@ -220,9 +220,9 @@ def test_the_local_client_speaks_the_guards_boto3_shape(tmp_path):
     later = now + dt.timedelta(hours=25)
     client.clock = lambda: later
     second = decide_and_start(event, client=client, allowed_pipelines=frozenset({"local-churn-training"}),
-                              cooldown=dt.timedelta(hours=24), now=later)
+                              cooldown=dt.timedelta(hours=24), now=later, paused=lambda pipeline: None)
     assert second["started"] and second["execution"] == first["execution"] and len(started) == 1
     # a pipeline not allowed is refused before the client is asked
     refused = decide_and_start({**event, "pipeline": "other"}, client=client, allowed_pipelines=frozenset({"local-churn-training"}),
-                               cooldown=dt.timedelta(hours=24), now=later)
+                               cooldown=dt.timedelta(hours=24), now=later, paused=lambda pipeline: None)
     assert refused["started"] is False and "not one this trigger may start" in refused["reason"]
