@@ -20,6 +20,8 @@ FEATURES_SCRIPT = "features/ingest.py"
 QUARANTINE_PREFIX = "_quarantine"
 ETL_RUNS_PREFIX = "etl-runs"
 INGEST_FAILURES_PREFIX = "_ingest-failures"
+INGEST_STATE_PREFIX = "_ingest-state"
+INGEST_STATE_FILE = "state.json"
 
 
 class DatasetWorkflow(Construct):
@@ -32,8 +34,10 @@ class DatasetWorkflow(Construct):
        (parquet, partitioned by event date), routing bad records to
        ``s3://<curated>/_quarantine/<dataset>/`` with a reason, and fails the run when more than
        ``max_quarantine_ratio`` of the records are bad (nothing is dropped silently);
-    3. the feature job computes the catalog's features from the curated data, writes a snapshot to
-       ``s3://<features>/snapshots/<dataset>/`` and puts every record into the FeatureGroup.
+    3. the feature job computes the catalog's features from the curated data, writes a snapshot of every record
+       to ``s3://<features>/snapshots/<dataset>/`` and puts into the FeatureGroup the records of the curated
+       partitions that changed since its last ingestion, which it records in
+       ``s3://<features>/_ingest-state/<dataset>/state.json`` (see ``pipeline_code/features/ingest.py``).
 
     Defaults: Glue 5.0 (Spark 3.5, Python 3.11), one concurrent run, one retry per job; the crawler and both jobs use
     the runtime's VPC connection when it has one (``GlueRuntime.connection``).
@@ -72,6 +76,7 @@ class DatasetWorkflow(Construct):
             "summary": artifacts_bucket.s3_url_for_object(f"{ETL_RUNS_PREFIX}/{ds}/"),
             "features": features_bucket.s3_url_for_object(feature_snapshots_prefix(ds)),
             "failures": features_bucket.s3_url_for_object(f"{INGEST_FAILURES_PREFIX}/{ds}/"),
+            "ingest_state": features_bucket.s3_url_for_object(f"{INGEST_STATE_PREFIX}/{ds}/{INGEST_STATE_FILE}"),
         }
 
         # -- data access, scoped to this dataset's prefixes ------------------------------------
@@ -86,10 +91,18 @@ class DatasetWorkflow(Construct):
         job.allow_prefix(
             f"IngestFailures{sid}", features_bucket, f"{INGEST_FAILURES_PREFIX}/{ds}/", write=True
         )
+        # The feature job's record of which curated partitions it has put (read, then replaced, each run).
+        job.allow_prefix(f"IngestState{sid}", features_bucket, f"{INGEST_STATE_PREFIX}/{ds}/", write=True)
         stack = Stack.of(self)
         job.allow(
             f"PutRecords{sid}",
             ["sagemaker:PutRecord"],
+            [feature_group_arn(stack, feature_group_name)],
+        )
+        # Its creation time is part of the ingestion state's key: a group created again is empty.
+        job.allow(
+            f"DescribeFeatureGroup{sid}",
+            ["sagemaker:DescribeFeatureGroup"],
             [feature_group_arn(stack, feature_group_name)],
         )
 
@@ -144,6 +157,7 @@ class DatasetWorkflow(Construct):
                 "--features_path": self.paths["features"],
                 "--feature_group_name": feature_group_name,
                 "--failures_path": self.paths["failures"],
+                "--state_path": self.paths["ingest_state"],
             },
             worker_type=worker_type,
             number_of_workers=number_of_workers,

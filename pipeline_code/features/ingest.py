@@ -2,8 +2,24 @@
 
 The job reads the curated data of one dataset, computes its features with the one
 interpreter (:func:`pipeline_code.features.compute.compute_features`), writes the
-feature frame as parquet and, when a feature group is named, puts every record
-into the Feature Store with ``sagemaker-featurestore-runtime`` ``PutRecord``.
+feature frame as parquet (every record, replaced each run) and, when a feature group is named,
+puts the records of the curated partitions that changed since the last ingestion into the Feature
+Store with ``sagemaker-featurestore-runtime`` ``PutRecord``.
+
+Incremental puts: the offline store appends every ``PutRecord`` (a record put again with the same
+event time is one more row in the offline table), so putting unchanged records each night would
+copy the whole history again and cost a PutRecord each. A *partition* is a directory of the curated
+data (the curate job's ``event_date=<date>/``, which it rewrites with dynamic partition overwrite),
+identified by its files (name, size and ETag on S3, modification time locally). The job lists them
+before reading, puts only the records of partitions whose listing differs from the ingestion state
+(``--state_path``), and then writes the state: every listed partition except those with a record that
+could not be put (retried next run). The files, not the curate summary's dates, decide: a curate run
+whose feature run failed or was skipped, or a hand edit of a partition, is still seen. Every record is
+put when there is no state (first run, state deleted), when the state is unreadable (a one-line
+notice says so), when ``--full true`` is given, or when the state was written for another dataset
+declaration, feature-computation code (``compute``, ``catalog`` and the record formatting here) or
+feature group (its name and creation time: a recreated group is empty). A partition removed from
+the curated data is dropped from the state; its records stay in the Feature Store.
 
 Two engines run the *same* pandas code:
 
@@ -15,8 +31,9 @@ Feature Store writes retry throttling and transient errors a bounded number of
 times with exponential backoff. A record that still fails is written, with its
 error, to ``failures_path/run_id=<id>/`` as JSON lines, and the run fails
 (non-zero exit / raised error) after everything else is written - no record is
-lost silently. ``PutRecord`` is an upsert on (record identifier, event time), so
-re-running after a failure is safe.
+lost silently. The online store keeps the newest event time per record identifier, so re-putting
+after a failure is safe there; the offline store gets one more copy of a record re-put (the
+SageMaker SDK's DatasetBuilder leaves such duplicates out by default; an Athena query must too).
 
 Arguments (identical names in Glue and locally):
 
@@ -25,6 +42,8 @@ Arguments (identical names in Glue and locally):
 ``--features_path``       output directory of the feature parquet, replaced each run (required)
 ``--feature_group_name``  Feature Store feature group; absent -> no Feature Store writes (optional)
 ``--failures_path``       root for failed records; required with ``--feature_group_name``
+``--state_path``          file/object of the ingestion state (JSON); required with ``--feature_group_name``
+``--full``                ``true`` puts every record whatever the state says (default false)
 ``--summary_path``        file/object for the JSON run summary (optional)
 ``--engine``              ``spark`` or ``pandas`` (default: spark in Glue, pandas locally)
 ``--max_workers``         concurrent PutRecord calls per process/partition (default 8)
@@ -34,7 +53,11 @@ Arguments (identical names in Glue and locally):
 
 from __future__ import annotations
 
+import datetime as dt
+import hashlib
+import inspect
 import json
+import os
 import random
 import sys
 import threading
@@ -58,6 +81,8 @@ from pipeline_code.job_runtime import (
     join_path,
     parse_job_args,
     positive_int,
+    read_text,
+    split_s3_uri,
     start_spark,
     write_json,
 )
@@ -66,6 +91,9 @@ PROG = "python -m pipeline_code.features.ingest"
 ENGINES = ("spark", "pandas")
 DEFAULT_MAX_WORKERS = 8
 FAILURES_FILE = "failures.jsonl"
+STATE_VERSION = 1
+# Carried next to each feature row from reading to putting: the curated partition the row came from.
+PARTITION_COLUMN = "__curated_partition"
 
 # Error codes worth retrying: throttling and transient server-side failures.
 RETRYABLE_ERROR_CODES = frozenset(
@@ -87,12 +115,21 @@ def _engine(value: str) -> str:
     return value
 
 
+def _true_or_false(value: str) -> bool:
+    # Glue passes every argument as "--name value", so a switch is spelled with a value.
+    if value.lower() not in ("true", "false"):
+        raise ValueError(f"must be true or false, got {value!r}")
+    return value.lower() == "true"
+
+
 ARGS = (
     Arg("dataset", "the dataset's declaration: a JSON file (local or s3://) or JSON text", convert=dataset_declaration),
     Arg("curated_path", "curated parquet root"),
     Arg("features_path", "output directory of the feature parquet (replaced each run)"),
     Arg("feature_group_name", "Feature Store feature group (absent: no Feature Store writes)", required=False),
     Arg("failures_path", "root for records that could not be put (required with a feature group)", required=False),
+    Arg("state_path", "the ingestion state: JSON file/object (required with a feature group)", required=False),
+    Arg("full", "true: put every record whatever the state says", required=False, default=False, convert=_true_or_false),
     Arg("summary_path", "where to write the JSON run summary", required=False),
     Arg("engine", "spark or pandas (default: spark in Glue, pandas locally)", required=False, convert=_engine),
     Arg(
@@ -322,13 +359,204 @@ def _is_retryable(exc: Exception, code: str) -> bool:
 
 
 # --------------------------------------------------------------------------------------
+# Incremental ingestion: which curated partitions changed since the last ingestion
+# --------------------------------------------------------------------------------------
+def list_partitions(curated_path: str, *, s3_client: Any = None) -> Dict[str, str]:
+    """``{partition: fingerprint}`` of the curated data: a partition is a directory relative to
+    ``curated_path`` (``event_date=2026-01-05``; ``""`` for files at the root), its fingerprint a
+    digest of its files' names, sizes and ETags (S3) or modification times (local).
+
+    Files and directories starting with ``_`` or ``.`` are skipped, as the readers skip them (Spark's
+    ``_SUCCESS``, CRCs, staging directories of a write in progress). A rewritten partition has new
+    files, so a new fingerprint; an unchanged one keeps its own.
+    """
+    files: Dict[str, List[str]] = {}
+    for relative, size, tag in _curated_files(curated_path, s3_client):
+        parts = relative.split("/")
+        if any(part.startswith(("_", ".")) for part in parts):
+            continue
+        files.setdefault("/".join(parts[:-1]), []).append(f"{parts[-1]}\t{size}\t{tag}")
+    return {
+        partition: hashlib.sha256("\n".join(sorted(entries)).encode("utf-8")).hexdigest()[:32]
+        for partition, entries in sorted(files.items())
+    }
+
+
+def _curated_files(curated_path: str, s3_client: Any) -> Iterator[Tuple[str, int, str]]:
+    """(path relative to ``curated_path``, size, version tag) of every object/file under it."""
+    if curated_path.startswith("s3://"):
+        bucket, key = split_s3_uri(curated_path.rstrip("/") + "/")
+        if s3_client is None:
+            import boto3
+
+            s3_client = boto3.client("s3")
+        for page in s3_client.get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix=key):
+            for item in page.get("Contents", []):
+                relative = item["Key"][len(key):]
+                # Hadoop's S3 directory markers ("<dir>_$folder$", "<dir>/") are not data.
+                if relative and not relative.endswith(("/", "_$folder$")):
+                    yield relative, int(item["Size"]), str(item.get("ETag", ""))
+        return
+    root = curated_path
+    for directory, _, names in os.walk(root):
+        for name in names:
+            path = os.path.join(directory, name)
+            stat = os.stat(path)
+            yield os.path.relpath(path, root).replace(os.sep, "/"), stat.st_size, str(stat.st_mtime_ns)
+
+
+class PartitionOf:
+    """The listed partition a data file belongs to (its directory), or None for a file not listed
+    (written after the listing: its records are put, but no fingerprint of it is recorded)."""
+
+    def __init__(self, partitions: Iterable[str]) -> None:
+        self.partitions = frozenset(partitions)
+        # Deepest first: a root-level partition ("") must not claim the files of its subdirectories.
+        self.depths = sorted({p.count("/") + 1 if p else 0 for p in self.partitions}, reverse=True)
+        self._known: Dict[str, Optional[str]] = {}
+
+    def __call__(self, path: str) -> Optional[str]:
+        if path not in self._known:
+            from urllib.parse import unquote
+
+            # Spark's input_file_name() is a URI (file:///..., s3://...): compare decoded path segments.
+            segments = unquote(str(path)).split("/")[:-1]
+            found = None
+            for depth in self.depths:
+                candidate = "/".join(segments[len(segments) - depth:]) if depth else ""
+                if candidate in self.partitions:
+                    found = candidate
+                    break
+            self._known[path] = found
+        return self._known[path]
+
+
+def ingestion_keys(dataset: catalog.Dataset, feature_group_name: str, group_created: str) -> Dict[str, str]:
+    """What the records put depend on besides the curated data: a change of any one re-puts every record.
+
+    ``declaration``: the dataset declaration (columns, keys, feature expressions); ``code``: the source
+    of the feature interpreter, the catalog and the record formatting here; ``feature_group``: the
+    group's name and creation time (a group deleted and created again is empty).
+    """
+    from pipeline_code.features import compute
+
+    declaration = json.dumps(dataset.to_declaration(), sort_keys=True)
+    sources = [inspect.getsource(item) for item in (compute, catalog, format_value, FeatureStoreWriter.to_record, _rows)]
+    return {
+        "declaration": _sha256(declaration),
+        "code": _sha256("\n".join(sources)),
+        "feature_group": f"{feature_group_name}@{group_created}",
+    }
+
+
+def feature_group_created(sagemaker_client: Any, feature_group_name: str) -> str:
+    """The feature group's creation time (``DescribeFeatureGroup``), as text."""
+    created = sagemaker_client.describe_feature_group(FeatureGroupName=feature_group_name)["CreationTime"]
+    return created.isoformat() if hasattr(created, "isoformat") else str(created)
+
+
+_KEY_CHANGES = {
+    "declaration": "the dataset declaration changed",
+    "code": "the feature-computation code changed",
+    "feature_group": "the feature group is another one (renamed, or deleted and created again)",
+}
+
+
+@dataclass(frozen=True)
+class IngestionPlan:
+    """Which partitions' records a run puts, and why all of them when it puts all."""
+
+    keys: Dict[str, str]
+    listed: Dict[str, str]  # partition -> fingerprint, as listed before reading
+    to_put: frozenset
+    full_reason: Optional[str]  # None: incremental
+
+    def next_state(self, failed_partitions: Iterable[Optional[str]], run_id: str) -> Dict[str, Any]:
+        """The state after this run: every listed partition but those with a record not put.
+
+        A partition is recorded with its fingerprint *as listed before reading*: if curate rewrote it
+        while this run read, the next run sees a difference and puts it again (never the reverse).
+        """
+        failed = set(failed_partitions)
+        return {
+            "state_version": STATE_VERSION,
+            "keys": dict(self.keys),
+            "partitions": {p: f for p, f in self.listed.items() if p not in failed},
+            "run_id": run_id,
+            "written_at": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
+        }
+
+
+def plan_ingestion(
+    listed: Dict[str, str], keys: Dict[str, str], state_path: str, *, full: bool = False, s3_client: Any = None
+) -> IngestionPlan:
+    """Compare the listing with the state at ``state_path``; every partition when a full put is due."""
+    state, problem = read_state(state_path, s3_client=s3_client)
+    reason = None
+    if full:
+        reason = "--full true was given"
+    elif state is None:
+        reason = problem
+    else:
+        changed = [name for name in _KEY_CHANGES if state["keys"].get(name) != keys[name]]
+        if changed:
+            reason = "; ".join(_KEY_CHANGES[name] for name in changed)
+    if reason is not None:
+        LOG.warning("putting every record into the feature group: %s", reason)
+        return IngestionPlan(keys, dict(listed), frozenset(listed), reason)
+    recorded = state["partitions"]
+    to_put = frozenset(p for p, fingerprint in listed.items() if recorded.get(p) != fingerprint)
+    return IngestionPlan(keys, dict(listed), to_put, None)
+
+
+def read_state(state_path: str, *, s3_client: Any = None) -> Tuple[Optional[Dict[str, Any]], Optional[str]]:
+    """(state, None), or (None, why there is none usable) when it is missing or unreadable.
+
+    Other errors (access denied, throttling) are raised: a full re-put is not how to answer them.
+    """
+    try:
+        text = read_text(state_path, s3_client=s3_client)
+    except FileNotFoundError:
+        return None, f"no ingestion state at {state_path} (first run, or the state was deleted)"
+    except Exception as exc:  # noqa: BLE001 - only S3's "no such key" means missing; the rest is raised
+        if _error_code(exc) in ("NoSuchKey", "404", "NotFound"):
+            return None, f"no ingestion state at {state_path} (first run, or the state was deleted)"
+        raise
+    try:
+        state = json.loads(text)
+        valid = (
+            isinstance(state, dict)
+            and state.get("state_version") == STATE_VERSION
+            and isinstance(state.get("keys"), dict)
+            and isinstance(state.get("partitions"), dict)
+            and all(isinstance(k, str) and isinstance(v, str) for k, v in state["partitions"].items())
+        )
+    except ValueError:
+        valid = False
+    if not valid:
+        return None, f"the ingestion state at {state_path} is unreadable (not a version-{STATE_VERSION} state)"
+    return state, None
+
+
+def _sha256(text: str) -> str:
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()
+
+
+def _sagemaker_client(region: Optional[str]) -> Any:
+    import boto3
+
+    return boto3.client("sagemaker", region_name=region)
+
+
+# --------------------------------------------------------------------------------------
 # pandas engine
 # --------------------------------------------------------------------------------------
-def read_curated(curated_path: str, dataset: catalog.Dataset) -> pd.DataFrame:
+def read_curated(curated_path: str, dataset: catalog.Dataset, *, partition_of: Optional[PartitionOf] = None) -> pd.DataFrame:
     """The columns the features need from curated parquet (local path or ``s3://``).
 
     Integer columns are read as nullable ``Int64`` (not float) and timestamps as
     UTC datetimes. Files starting with ``_`` or ``.`` (Spark's ``_SUCCESS``, CRCs) are skipped.
+    With ``partition_of``, a :data:`PARTITION_COLUMN` names each row's partition (None: a file not listed).
 
     Raises:
         FileNotFoundError: no parquet file under ``curated_path``.
@@ -343,8 +571,17 @@ def read_curated(curated_path: str, dataset: catalog.Dataset) -> pd.DataFrame:
     if not data.files:
         raise FileNotFoundError(f"no parquet file under curated_path {curated_path!r}")
     wanted = [c for c in _needed_columns(dataset) if c in data.schema.names]
-    table = data.to_table(columns=wanted)
-    return table.to_pandas(types_mapper={pa.int64(): pd.Int64Dtype(), pa.int32(): pd.Int64Dtype()}.get)
+    # pyarrow's scanner names each row's file in the special column __filename.
+    table = data.to_table(columns=wanted + (["__filename"] if partition_of is not None else []))
+    files = None
+    if partition_of is not None:
+        files = table.column("__filename").to_pandas()
+        table = table.drop_columns(["__filename"])
+    frame = table.to_pandas(types_mapper={pa.int64(): pd.Int64Dtype(), pa.int32(): pd.Int64Dtype()}.get)
+    if files is not None:
+        lookup = {f: partition_of(f) for f in files.unique()}
+        frame[PARTITION_COLUMN] = np.array([lookup[f] for f in files], dtype=object)
+    return frame
 
 
 def feature_arrow_schema(dataset: catalog.Dataset) -> Any:
@@ -385,21 +622,45 @@ def write_failures_jsonl(failures: Sequence[PutFailure], failures_path: str, run
     return location
 
 
-def run_pandas(args: Dict[str, Any], *, client: Any = None) -> Dict[str, Any]:
-    """The whole job in one process; ``client`` overrides the Feature Store client (tests)."""
+def run_pandas(args: Dict[str, Any], *, client: Any = None, sagemaker_client: Any = None) -> Dict[str, Any]:
+    """The whole job in one process; ``client`` / ``sagemaker_client`` override the Feature Store runtime
+    and SageMaker clients (tests)."""
     dataset = args["dataset"]
     run_id = args.get("run_id") or default_run_id(args)
-    features = compute_features(read_curated(args["curated_path"], dataset), dataset)
+    plan = _plan(args, dataset, sagemaker_client)  # listed before reading: see IngestionPlan.next_state
+    curated = read_curated(args["curated_path"], dataset, partition_of=PartitionOf(plan.listed) if plan else None)
+    partitions = curated.pop(PARTITION_COLUMN).to_numpy() if plan else None
+    features = compute_features(curated, dataset)
     write_features_parquet(features, args["features_path"], dataset)
     LOG.info("wrote %d feature rows to %s", len(features), args["features_path"])
 
     report = WriteReport()
-    if args.get("feature_group_name"):
+    failed_partitions: set = set()
+    if plan is not None:
         client = client or make_featurestore_client(args.get("region"), args.get("max_workers", DEFAULT_MAX_WORKERS))
-        writer = _writer(client, args, dataset)
-        report = writer.put_frame(features)
+        # Rows of a file not listed (None) are put too: the state records nothing for them.
+        selected = np.array([p is None or p in plan.to_put for p in partitions], dtype=bool)
+        chosen = features[selected].assign(**{PARTITION_COLUMN: partitions[selected]})
+        report, failed_partitions = put_by_partition(_writer(client, args, dataset), chosen)
     failures_location = write_failures_jsonl(report.failures, args.get("failures_path") or "", run_id)
-    return _finish(args, dataset, run_id, "pandas", len(features), report.succeeded, report.failed, failures_location)
+    return _finish(args, dataset, run_id, "pandas", len(features), report.succeeded, report.failed, failures_location,
+                   plan, failed_partitions)
+
+
+def put_by_partition(writer: FeatureStoreWriter, frame: pd.DataFrame) -> Tuple[WriteReport, set]:
+    """Put the rows of ``frame`` (with :data:`PARTITION_COLUMN`); return the report and the partitions
+    holding a record that could not be put."""
+    partitions = frame[PARTITION_COLUMN].to_numpy()
+    report = writer.put_frame(frame.drop(columns=[PARTITION_COLUMN]))
+    failed: set = set()
+    if report.failures:
+        # A (record identifier, event time) lies in one partition: its event time decides the event date.
+        keys = {(f.record_identifier, f.event_time) for f in report.failures}
+        columns = list(frame.columns)
+        rid, event_time = writer.record_identifier or columns[0], writer.event_time or columns[1]
+        pairs = zip(frame[rid].astype(str), frame[event_time].astype(str))
+        failed = {partition for partition, pair in zip(partitions, pairs) if pair in keys}
+    return report, failed
 
 
 # --------------------------------------------------------------------------------------
@@ -413,19 +674,34 @@ def feature_spark_schema(dataset: catalog.Dataset) -> Any:
     return T.StructType([T.StructField(n, types[t], True) for n, t in dataset.feature_store_definitions()])
 
 
-def compute_features_spark(curated: Any, dataset: catalog.Dataset) -> Any:
-    """``compute_features`` over a Spark DataFrame, partition by partition (``mapInPandas``)."""
+def compute_features_spark(curated: Any, dataset: catalog.Dataset, *, partition_of: Optional[PartitionOf] = None) -> Any:
+    """``compute_features`` over a Spark DataFrame, partition by partition (``mapInPandas``).
+
+    With ``partition_of`` the result has :data:`PARTITION_COLUMN` too: each row's curated partition,
+    from the file it was read from (None: a file not listed).
+    """
+    from pyspark.sql import functions as F
+    from pyspark.sql import types as T
+
     # Spark hands timestamps to pandas as naive wall-clock times of the session zone.
     session_tz = curated.sparkSession.conf.get("spark.sql.session.timeZone")
+    columns = [F.col(c) for c in _needed_columns(dataset)]
+    schema = feature_spark_schema(dataset)
+    if partition_of is not None:
+        columns.append(F.input_file_name().alias(PARTITION_COLUMN))  # the file now, its partition below
+        schema = T.StructType(schema.fields + [T.StructField(PARTITION_COLUMN, T.StringType(), True)])
 
     def compute(batches: Iterator[pd.DataFrame]) -> Iterator[pd.DataFrame]:
         for batch in batches:  # the (frozen, picklable) dataset travels to the executors with the closure
-            yield compute_features(batch, dataset, naive_time_zone=session_tz)
+            features = compute_features(batch, dataset, naive_time_zone=session_tz)
+            if partition_of is not None:
+                features[PARTITION_COLUMN] = np.array([partition_of(f) for f in batch[PARTITION_COLUMN]], dtype=object)
+            yield features
 
-    return curated.select(*_needed_columns(dataset)).mapInPandas(compute, feature_spark_schema(dataset))
+    return curated.select(*columns).mapInPandas(compute, schema)
 
 
-_OUTCOME_COLUMNS = ("kind", "succeeded", "retries", "failure")
+_OUTCOME_COLUMNS = ("kind", "succeeded", "retries", "failure", "partition")
 
 
 def put_features_spark(
@@ -436,14 +712,15 @@ def put_features_spark(
     *,
     max_workers: int = DEFAULT_MAX_WORKERS,
     writer_options: Optional[Dict[str, Any]] = None,
-) -> Tuple[int, int, Any]:
-    """Put a Spark feature frame from the executors; return (succeeded, failed, failures DataFrame).
+) -> Tuple[int, int, Any, set]:
+    """Put a Spark feature frame (with :data:`PARTITION_COLUMN`) from the executors; return (succeeded,
+    failed, failures DataFrame, partitions holding a record that could not be put).
 
     Each partition builds its own client with ``client_factory`` (boto3 clients
     cannot be shipped to executors) and reports one summary row plus one row per
-    failed record (``failure`` holds the failure as JSON). The outcome is
+    failed record (``failure`` holds the failure as JSON) and per partition with one. The outcome is
     persisted so the puts run once; if Spark recomputes a partition the puts are
-    repeated, which PutRecord's upsert semantics make harmless.
+    repeated (the online store keeps the newest event time; the offline store gets another copy).
     """
     from pyspark import StorageLevel
     from pyspark.sql import functions as F
@@ -462,12 +739,16 @@ def put_features_spark(
             **options,
         )
         for batch in batches:
-            report = writer.put_frame(batch)
-            rows = [{"kind": "summary", "succeeded": report.succeeded, "retries": report.retries, "failure": None}]
+            report, failed_partitions = put_by_partition(writer, batch)
+            rows = [{"kind": "summary", "succeeded": report.succeeded, "retries": report.retries, "failure": None,
+                     "partition": None}]
             rows += [
-                {"kind": "failure", "succeeded": 0, "retries": 0, "failure": json.dumps(f.to_json_dict(), sort_keys=True)}
+                {"kind": "failure", "succeeded": 0, "retries": 0, "failure": json.dumps(f.to_json_dict(), sort_keys=True),
+                 "partition": None}
                 for f in report.failures
             ]
+            rows += [{"kind": "failed_partition", "succeeded": 0, "retries": 0, "failure": None, "partition": p}
+                     for p in failed_partitions]
             yield pd.DataFrame(rows, columns=list(_OUTCOME_COLUMNS))
 
     schema = T.StructType(
@@ -476,6 +757,7 @@ def put_features_spark(
             T.StructField("succeeded", T.LongType()),
             T.StructField("retries", T.LongType()),
             T.StructField("failure", T.StringType()),
+            T.StructField("partition", T.StringType()),
         ]
     )
     outcome = features.mapInPandas(put, schema).persist(StorageLevel.MEMORY_AND_DISK)
@@ -484,29 +766,45 @@ def put_features_spark(
         F.sum(F.when(F.col("kind") == "failure", 1).otherwise(0)).alias("failed"),
     ).collect()[0]
     failures = outcome.filter(F.col("kind") == "failure").select("failure")
-    return int(totals["succeeded"] or 0), int(totals["failed"] or 0), failures
+    failed_partitions = {row[0] for row in outcome.filter(F.col("kind") == "failed_partition").select("partition")
+                         .distinct().collect()}
+    return int(totals["succeeded"] or 0), int(totals["failed"] or 0), failures, failed_partitions
 
 
-def run_spark(spark: Any, args: Dict[str, Any], *, client_factory: Optional[Callable[[], Any]] = None) -> Dict[str, Any]:
-    """The whole job on Spark; ``client_factory`` overrides how executors build clients (tests)."""
+def run_spark(
+    spark: Any,
+    args: Dict[str, Any],
+    *,
+    client_factory: Optional[Callable[[], Any]] = None,
+    sagemaker_client: Any = None,
+) -> Dict[str, Any]:
+    """The whole job on Spark; ``client_factory`` overrides how executors build clients and
+    ``sagemaker_client`` the driver's SageMaker client (tests)."""
     from pyspark import StorageLevel
+    from pyspark.sql import functions as F
 
     dataset = args["dataset"]
     run_id = args.get("run_id") or default_run_id(args)
+    plan = _plan(args, dataset, sagemaker_client)  # listed before reading: see IngestionPlan.next_state
     curated = spark.read.parquet(args["curated_path"])
     # Persist: the features are written to parquet *and* put into the Feature Store.
-    features = compute_features_spark(curated, dataset).persist(StorageLevel.MEMORY_AND_DISK)
+    features = compute_features_spark(curated, dataset, partition_of=PartitionOf(plan.listed) if plan else None)
+    features = features.persist(StorageLevel.MEMORY_AND_DISK)
+    failed_partitions: set = set()
     try:
-        features.write.mode("overwrite").parquet(args["features_path"])
+        snapshot = features.drop(PARTITION_COLUMN) if plan else features
+        snapshot.write.mode("overwrite").parquet(args["features_path"])
         feature_rows = features.count()
         LOG.info("wrote %d feature rows to %s", feature_rows, args["features_path"])
         succeeded = failed = 0
         failures_location = None
-        if args.get("feature_group_name"):
+        if plan is not None:
             if client_factory is None:
                 client_factory = _default_client_factory(args)
-            succeeded, failed, failures = put_features_spark(
-                features,
+            # Rows of a file not listed (null) are put too: the state records nothing for them.
+            chosen = features.filter(F.col(PARTITION_COLUMN).isNull() | F.col(PARTITION_COLUMN).isin(sorted(plan.to_put)))
+            succeeded, failed, failures, failed_partitions = put_features_spark(
+                chosen,
                 dataset,
                 args["feature_group_name"],
                 client_factory,
@@ -518,7 +816,8 @@ def run_spark(spark: Any, args: Dict[str, Any], *, client_factory: Optional[Call
                 failures.coalesce(1).write.mode("overwrite").text(failures_location)
     finally:
         features.unpersist()
-    return _finish(args, dataset, run_id, "spark", feature_rows, succeeded, failed, failures_location)
+    return _finish(args, dataset, run_id, "spark", feature_rows, succeeded, failed, failures_location,
+                   plan, failed_partitions)
 
 
 def _default_client_factory(args: Dict[str, Any]) -> Callable[[], Any]:
@@ -570,6 +869,17 @@ def _as_uri(path: str) -> str:
     return os.path.abspath(path)
 
 
+def _plan(args: Dict[str, Any], dataset: catalog.Dataset, sagemaker_client: Any) -> Optional[IngestionPlan]:
+    """The run's ingestion plan (None without a feature group): list the curated partitions, then compare."""
+    group = args.get("feature_group_name")
+    if not group:
+        return None
+    listed = list_partitions(args["curated_path"])
+    sagemaker_client = sagemaker_client or _sagemaker_client(args.get("region"))
+    keys = ingestion_keys(dataset, group, feature_group_created(sagemaker_client, group))
+    return plan_ingestion(listed, keys, args["state_path"], full=bool(args.get("full")))
+
+
 def _finish(
     args: Dict[str, Any],
     dataset: catalog.Dataset,
@@ -579,8 +889,10 @@ def _finish(
     succeeded: int,
     failed: int,
     failures_location: Optional[str],
+    plan: Optional[IngestionPlan] = None,
+    failed_partitions: Iterable[Optional[str]] = (),
 ) -> Dict[str, Any]:
-    """Build, log and write the run summary; raise if any record failed."""
+    """Write the ingestion state, build, log and write the run summary; raise if any record failed."""
     summary = {
         "dataset": dataset.name,
         "run_id": run_id,
@@ -592,7 +904,22 @@ def _finish(
         "put_succeeded": succeeded,
         "put_failed": failed,
         "failures_location": failures_location,
+        "ingestion": None,
     }
+    if plan is not None:
+        failed_listed = {p for p in failed_partitions if p is not None}
+        # Written after every put of the run returned: partitions with a failed record stay unrecorded.
+        write_json(args["state_path"], plan.next_state(failed_listed, run_id))
+        summary["ingestion"] = {
+            "mode": "full" if plan.full_reason else "incremental",
+            "full_reason": plan.full_reason,
+            "state_path": args["state_path"],
+            "partitions_considered": len(plan.listed),
+            "partitions_skipped": len(plan.listed) - len(plan.to_put),
+            "partitions_put": len(plan.to_put - failed_listed),
+            "partitions_failed": len(failed_listed),
+            "records_put": succeeded,
+        }
     LOG.info("run summary: %s", json.dumps(summary, sort_keys=True))
     if args.get("summary_path"):
         write_json(args["summary_path"], summary)
@@ -600,6 +927,7 @@ def _finish(
         raise FeatureStoreWriteFailed(
             f"{failed} of {succeeded + failed} records could not be put into feature group "
             f"{args['feature_group_name']!r}; they are in {failures_location}"
+            + (f"; their partitions ({len(failed_listed)}) are put again next run" if plan is not None else "")
         )
     return summary
 
@@ -607,6 +935,9 @@ def _finish(
 def _validate(args: Dict[str, Any], glue: bool) -> Dict[str, Any]:
     if args.get("feature_group_name") and not args.get("failures_path"):
         raise ValueError("--failures_path is required with --feature_group_name (failed records must go somewhere)")
+    if args.get("feature_group_name") and not args.get("state_path"):
+        raise ValueError("--state_path is required with --feature_group_name (it records which curated partitions "
+                         "were put; delete it or pass --full true to put every record)")
     args = dict(args)
     args["engine"] = args.get("engine") or ("spark" if glue else "pandas")
     return args

@@ -96,6 +96,16 @@ def expect_put(stubber: Stubber, record_id: str) -> None:
     stubber.add_response("put_record", {}, {"FeatureGroupName": GROUP, "Record": EXPECTED_RECORDS[record_id]})
 
 
+class FakeSageMaker:
+    """DescribeFeatureGroup of one existing group (all the job asks SageMaker)."""
+
+    def __init__(self, created: str = "2026-01-01T00:00:00+00:00") -> None:
+        self.created = created
+
+    def describe_feature_group(self, FeatureGroupName):
+        return {"FeatureGroupName": FeatureGroupName, "CreationTime": self.created}
+
+
 def write_curated(frame: pd.DataFrame, root: Path) -> str:
     """Curated parquet as the ETL lays it out (one event_date partition)."""
     partition = root / "curated" / "event_date=2026-01-05"
@@ -242,10 +252,11 @@ def test_failed_records_are_written_with_their_error_and_the_run_fails(tmp_path)
     args = {
         "dataset": samples.CUSTOMER_CHURN, "curated_path": curated_path, "features_path": str(tmp_path / "features"),
         "feature_group_name": GROUP, "failures_path": str(tmp_path / "failures"),
-        "summary_path": str(tmp_path / "summary.json"), "run_id": "r2", "max_workers": 1,
+        "state_path": str(tmp_path / "state.json"), "summary_path": str(tmp_path / "summary.json"), "run_id": "r2",
+        "max_workers": 1,
     }
     with stubber, pytest.raises(FeatureStoreWriteFailed) as excinfo:
-        run_pandas(args, client=client)
+        run_pandas(args, client=client, sagemaker_client=FakeSageMaker())
     assert "1 of 2 records could not be put into feature group 'customer-churn-features'" in str(excinfo.value)
     lines = (tmp_path / "failures" / "run_id=r2" / "failures.jsonl").read_text().splitlines()
     failure = json.loads(lines[0])
@@ -265,6 +276,11 @@ def test_local_entry_point_writes_features_and_validates_arguments(tmp_path, cap
     assert len(pd.read_parquet(tmp_path / "f")) == 2
     assert ingest.main(base + ["--feature_group_name", GROUP]) == 2
     assert "--failures_path is required with --feature_group_name" in capsys.readouterr().err
+    assert ingest.main(base + ["--feature_group_name", GROUP, "--failures_path", str(tmp_path / "x")]) == 2
+    assert "--state_path is required with --feature_group_name" in capsys.readouterr().err
+    with pytest.raises(SystemExit):
+        ingest.main(base + ["--full", "yes"])
+    assert "argument --full: must be true or false, got 'yes'" in capsys.readouterr().err
     with pytest.raises(SystemExit):
         ingest.main(base + ["--engine", "dask"])
     assert "argument --engine: must be one of ['spark', 'pandas'], got 'dask'" in capsys.readouterr().err
@@ -318,10 +334,11 @@ def test_spark_engine_puts_from_executors_and_writes_failures(spark, curated_chu
     args = {
         "dataset": samples.CUSTOMER_CHURN, "curated_path": curated_churn["curated_path"],
         "features_path": str(tmp_path / "features"), "feature_group_name": GROUP,
-        "failures_path": str(tmp_path / "failures"), "run_id": "s1", "max_workers": 2,
+        "failures_path": str(tmp_path / "failures"), "state_path": str(tmp_path / "state.json"), "run_id": "s1",
+        "max_workers": 2,
     }
     with pytest.raises(FeatureStoreWriteFailed) as excinfo:
-        run_spark(spark, args, client_factory=client_factory)
+        run_spark(spark, args, client_factory=client_factory, sagemaker_client=FakeSageMaker())
     curated_ids = pd.read_parquet(curated_churn["curated_path"], columns=["customer_id"])["customer_id"]
     rejected = sorted(i for i in curated_ids if i.endswith("7"))
     assert f"{len(rejected)} of {len(curated_ids)} records could not be put" in str(excinfo.value)

@@ -399,11 +399,21 @@ RUNTIMES: tuple[Runtime, ...] = (
         {
             "put_record": _one("sagemaker:PutRecord", "feature-group",
                                lambda n: n.arn("sagemaker", f"feature-group/{n.prefix}-{n.dataset.replace('_', '-')}")),
+            # Its creation time keys the ingestion state (a group created again is empty).
+            "describe_feature_group": _one("sagemaker:DescribeFeatureGroup", "feature-group",
+                                           lambda n: n.arn("sagemaker", f"feature-group/{n.prefix}-{n.dataset.replace('_', '-')}")),
             "put_object": lambda n: [
                 ("s3:PutObject", {"object": n.object("features", f"_ingest-failures/{n.dataset}/run-1/failures.json")}, {}),
+                ("s3:PutObject", {"object": n.s3_object(n.glue_argument("features", "--state_path"), "")}, {}),
+                ("kms:GenerateDataKey", {"key": n.data_key}, {}),
             ],
-            # The dataset's declaration, uploaded by the app next to the job code (--dataset s3://...).
-            "get_object": lambda n: [("s3:GetObject", {"object": n.s3_object(n.glue_argument("features", "--dataset"), "")}, {})],
+            # The dataset's declaration, uploaded by the app next to the job code (--dataset s3://...), and the
+            # ingestion state (SSE-KMS with the data key).
+            "get_object": lambda n: [("s3:GetObject", {"object": n.s3_object(n.glue_argument("features", "--dataset"), "")}, {}),
+                                     ("s3:GetObject", {"object": n.s3_object(n.glue_argument("features", "--state_path"), "")}, {}),
+                                     ("kms:Decrypt", {"key": n.data_key}, {})],
+            # The curated partitions' objects, listed to find those that changed.
+            "list_objects_v2": lambda n: [n.s3_listing(n.glue_argument("features", "--curated_path"))],
         },
     ),
     Runtime(

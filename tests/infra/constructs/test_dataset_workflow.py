@@ -93,6 +93,7 @@ def test_the_paths_are_the_datasets_prefixes_of_the_lake_buckets(built):
         "summary": "s3://shop-dev-artifacts-bucket/etl-runs/web_orders/",
         "features": "s3://shop-dev-features-bucket/snapshots/web_orders/",
         "failures": "s3://shop-dev-features-bucket/_ingest-failures/web_orders/",
+        "ingest_state": "s3://shop-dev-features-bucket/_ingest-state/web_orders/state.json",
     }
 
 
@@ -128,10 +129,15 @@ def test_the_feature_job_reads_curated_and_writes_snapshots_failures_and_the_fea
     assert props["Name"] == "shop-dev-web-orders-features"
     assert props["Command"]["ScriptLocation"] == b.asset_url(b.runtime.code.script(FEATURES_SCRIPT))
     arguments = props["DefaultArguments"]
-    assert {k: arguments[k] for k in ("--curated_path", "--features_path", "--failures_path", "--feature_group_name")} == {
+    assert {k: arguments[k] for k in ("--curated_path", "--features_path", "--failures_path", "--feature_group_name",
+                                      "--state_path")} == {
         "--curated_path": workflow.paths["curated"], "--features_path": workflow.paths["features"],
         "--failures_path": workflow.paths["failures"], "--feature_group_name": "shop-dev-web-orders",
+        "--state_path": workflow.paths["ingest_state"],
     }
+    # the state lives outside the snapshot prefix, which the job replaces each run
+    assert not workflow.paths["ingest_state"].startswith(workflow.paths["features"])
+    assert "--full" not in arguments  # incremental by default; a run started with --full true re-puts every record
     assert arguments["--dataset"] == b.asset_url(b.runtime.code.dataset(ORDERS))
     assert "--max_quarantine_ratio" not in arguments
 
@@ -180,7 +186,8 @@ def test_the_job_role_reads_raw_and_writes_only_this_datasets_prefixes(built):
     b, _ = built
     statements = b.statements(b.runtime.job_access)
     objects = {sid: (s["Resource"], "s3:PutObject" in s["Action"]) for sid, s in statements.items()
-               if sid.endswith("WebOrders") and sid != "PutRecordsWebOrders" and not sid.startswith("Code")}
+               if sid.endswith("WebOrders") and sid not in ("PutRecordsWebOrders", "DescribeFeatureGroupWebOrders")
+               and not sid.startswith("Code")}
     assert objects == {
         "ReadRawWebOrders": ("arn:aws:s3:::shop-dev-raw-bucket/web_orders/*", False),
         "CuratedWebOrders": ("arn:aws:s3:::shop-dev-curated-bucket/web_orders/*", True),
@@ -188,12 +195,17 @@ def test_the_job_role_reads_raw_and_writes_only_this_datasets_prefixes(built):
         "EtlRunsWebOrders": ("arn:aws:s3:::shop-dev-artifacts-bucket/etl-runs/web_orders/*", True),
         "FeaturesWebOrders": ("arn:aws:s3:::shop-dev-features-bucket/snapshots/web_orders/*", True),
         "IngestFailuresWebOrders": ("arn:aws:s3:::shop-dev-features-bucket/_ingest-failures/web_orders/*", True),
+        "IngestStateWebOrders": ("arn:aws:s3:::shop-dev-features-bucket/_ingest-state/web_orders/*", True),
     }
     for sid in objects:
         prefix = objects[sid][0].split(":::", 1)[1].split("/", 1)[1]
         assert statements[f"{sid}List"]["Condition"] == {"StringLike": {"s3:prefix": [prefix]}}
     assert statements["PutRecordsWebOrders"] == {
         "Sid": "PutRecordsWebOrders", "Effect": "Allow", "Action": "sagemaker:PutRecord",
+        "Resource": f"arn:aws:sagemaker:{REGION}:{ACCOUNT}:feature-group/shop-dev-web-orders",
+    }
+    assert statements["DescribeFeatureGroupWebOrders"] == {
+        "Sid": "DescribeFeatureGroupWebOrders", "Effect": "Allow", "Action": "sagemaker:DescribeFeatureGroup",
         "Resource": f"arn:aws:sagemaker:{REGION}:{ACCOUNT}:feature-group/shop-dev-web-orders",
     }
     assert statements["CodeDatasetWebOrders"]["Resource"].startswith(f"arn:aws:s3:::{ASSETS_BUCKET}/")
