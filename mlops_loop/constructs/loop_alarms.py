@@ -126,7 +126,8 @@ class LoopAlarms(Construct):
             function=trigger_function,
             queue=dead_letter_queue,
             errors_description="The retrain trigger failed; check its logs",
-            dead_letters_description="Retrain requests or notifications could not be delivered; see the DLQ",
+            dead_letters_description="A retrain request (drift alarm, schedule or sweep) was not processed by the retrain "
+            "trigger; see its DLQ (README, Dead-letter queues)",
             topic=topic,
         )
         self.all_alarms: list[cloudwatch.Alarm] = [a for alarms in self.retrain_alarms.values() for a in alarms] + self.people_alarms
@@ -167,23 +168,55 @@ def handler_alarms(
     topic: sns.ITopic,
 ) -> list[cloudwatch.Alarm]:
     """Alarms ``<prefix>-<names[0]>`` (the handler failed) and ``<prefix>-<names[1]>`` (events it could
-    not process reached its dead-letter queue); each pages people on one occurrence in 5 minutes."""
-    alarms = []
-    for name, metric, description in (
-        (names[0], function.metric_errors(period=Duration.minutes(5)), errors_description),
-        (names[1], queue.metric_approximate_number_of_messages_visible(period=Duration.minutes(5)), dead_letters_description),
-    ):
-        alarm = cloudwatch.Alarm(
-            scope,
-            name,
-            alarm_name=f"{name_prefix}-{name}",
-            alarm_description=description,
-            metric=metric,
-            threshold=1,
-            comparison_operator=cloudwatch.ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
-            evaluation_periods=1,
-            treat_missing_data=cloudwatch.TreatMissingData.NOT_BREACHING,
-        )
-        alarm.add_alarm_action(cw_actions.SnsAction(topic))
-        alarms.append(alarm)
-    return alarms
+    not process reached its dead-letter queue, :func:`dead_letter_alarm`); each pages people on one
+    occurrence in 5 minutes."""
+    errors = cloudwatch.Alarm(
+        scope,
+        names[0],
+        alarm_name=f"{name_prefix}-{names[0]}",
+        alarm_description=errors_description,
+        metric=function.metric_errors(period=Duration.minutes(5)),
+        threshold=1,
+        comparison_operator=cloudwatch.ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
+        evaluation_periods=1,
+        treat_missing_data=cloudwatch.TreatMissingData.NOT_BREACHING,
+    )
+    errors.add_alarm_action(cw_actions.SnsAction(topic))
+    return [errors, dead_letter_alarm(scope, name_prefix=name_prefix, name=names[1], queue=queue,
+                                      description=dead_letters_description, topic=topic)]
+
+
+def dead_letter_alarm(scope: Construct, *, name_prefix: str, name: str, queue: sqs.IQueue, description: str,
+                      topic: sns.ITopic) -> cloudwatch.Alarm:
+    """Alarm ``<prefix>-<name>``: a message *arrived* in ``queue`` (SQS ``NumberOfMessagesSent`` >= 1 in 5 minutes);
+    pages people through ``topic``, and again for the next dead letter once it is back to OK.
+
+    Not the backlog (``ApproximateNumberOfMessagesVisible``): one message kept for 14 days would hold that alarm
+    in ALARM and the next dead letters would page nobody. EventBridge rules, Lambda's asynchronous invocations and
+    EventBridge Scheduler all put dead letters with SendMessage, which ``NumberOfMessagesSent`` counts (only SQS's
+    own redrive from a source queue is not counted, and no queue of this app has a source queue). The backlog is
+    on the dashboard (:func:`dead_letter_backlog`)."""
+    alarm = cloudwatch.Alarm(
+        scope,
+        name,
+        alarm_name=f"{name_prefix}-{name}",
+        alarm_description=description,
+        metric=queue.metric_number_of_messages_sent(period=Duration.minutes(5), statistic="Sum"),
+        threshold=1,
+        comparison_operator=cloudwatch.ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
+        evaluation_periods=1,
+        treat_missing_data=cloudwatch.TreatMissingData.NOT_BREACHING,
+    )
+    alarm.add_alarm_action(cw_actions.SnsAction(topic))
+    return alarm
+
+
+def dead_letter_backlog(queues: Mapping[str, sqs.IQueue]) -> cloudwatch.GraphWidget:
+    """A dashboard graph of the messages waiting in each dead-letter queue (label -> queue): what is left to
+    inspect, replay or purge (README, *Dead-letter queues*); it pages nobody."""
+    return cloudwatch.GraphWidget(
+        title="Dead letters waiting (inspect, replay or purge: README, Dead-letter queues)",
+        left=[queue.metric_approximate_number_of_messages_visible(label=label, period=Duration.minutes(5), statistic="Maximum")
+              for label, queue in queues.items()],
+        width=24,
+    )

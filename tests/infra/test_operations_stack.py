@@ -194,7 +194,7 @@ def test_drift_and_quality_alarms_carry_the_retrain_prefix_and_the_configured_th
 def test_the_trigger_and_its_dead_letters_are_watched(synthesized):
     alarms = _alarms(synthesized, "dev")
     assert alarms[f"{PROJECT}-dev-trigger-errors"]["MetricName"] == "Errors"
-    assert alarms[f"{PROJECT}-dev-dead-letters"]["MetricName"] == "ApproximateNumberOfMessagesVisible"
+    assert alarms[f"{PROJECT}-dev-dead-letters"]["MetricName"] == "NumberOfMessagesSent"
 
 
 def _by_id_functions(synthesized, env):

@@ -8,6 +8,7 @@ The models (a binary, two multiclass and a regression one) are declared here, no
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 import pytest
@@ -20,7 +21,7 @@ from aws_cdk.assertions import Template
 from constructs import Construct
 
 from mlops_loop.app_builder import new_app
-from mlops_loop.constructs.loop_alarms import LoopAlarms, handler_alarms, monitor_series
+from mlops_loop.constructs.loop_alarms import LoopAlarms, dead_letter_alarm, dead_letter_backlog, handler_alarms, monitor_series
 from pipeline_code.core.problem import quality_alarm_key
 
 PREFIX = "shop-dev"
@@ -137,9 +138,11 @@ def test_the_trigger_failing_or_its_dead_letters_page_people_on_one_occurrence_i
     assert (errors["Namespace"], errors["MetricName"], errors["Statistic"]) == ("AWS/Lambda", "Errors", "Sum")
     assert errors["Dimensions"] == [{"Name": "FunctionName", "Value": TRIGGER}]
     assert errors["AlarmDescription"] == "The retrain trigger failed; check its logs"
-    assert (dead["Namespace"], dead["MetricName"]) == ("AWS/SQS", "ApproximateNumberOfMessagesVisible")
+    # Arrivals, not the backlog: a message kept in the queue must not silence the next one.
+    assert (dead["Namespace"], dead["MetricName"], dead["Statistic"]) == ("AWS/SQS", "NumberOfMessagesSent", "Sum")
     assert dead["Dimensions"] == [{"Name": "QueueName", "Value": DEAD_LETTERS}]
-    assert dead["AlarmDescription"] == "Retrain requests or notifications could not be delivered; see the DLQ"
+    assert dead["AlarmDescription"] == ("A retrain request (drift alarm, schedule or sweep) was not processed by the retrain "
+                                        "trigger; see its DLQ (README, Dead-letter queues)")
     for alarm in (errors, dead):
         assert (alarm["Period"], alarm["EvaluationPeriods"], alarm["Threshold"]) == (300, 1, 1)
         assert (alarm["ComparisonOperator"], alarm["TreatMissingData"]) == ("GreaterThanOrEqualToThreshold", "notBreaching")
@@ -181,8 +184,28 @@ def test_handler_alarms_names_both_alarms_after_the_prefix_in_the_given_scope():
     by_name = {a["Properties"]["AlarmName"]: a["Properties"] for a in resources}
     assert {n: (a["MetricName"], a["AlarmDescription"]) for n, a in by_name.items()} == {
         f"{PREFIX}-deploy-errors": ("Errors", "deploy failed"),
-        f"{PREFIX}-deploy-dead-letters": ("ApproximateNumberOfMessagesVisible", "deploy DLQ"),
+        f"{PREFIX}-deploy-dead-letters": ("NumberOfMessagesSent", "deploy DLQ"),
     }
+
+
+# ------------------------------------------------------------------ dead letters on their own
+def test_a_dead_letter_alarm_pages_on_each_arrival_and_the_backlog_is_a_graph_that_pages_nobody():
+    """GIVEN a queue WHEN a dead-letter alarm and the backlog graph are made for it THEN the alarm counts messages sent
+    to the queue in 5 minutes (a message left in it does not hold the alarm in ALARM) and the graph shows what waits."""
+    stack = Stack(new_app(), "Bare", env=Environment(account="123456789012", region="eu-west-1"))
+    deps = _stand_ins(stack)
+    dead_letter_alarm(stack, name_prefix=PREFIX, name="monitor-dead-letters", queue=deps["dead_letter_queue"],
+                      description="a monitor run did not start", topic=deps["topic"])
+    widget = dead_letter_backlog({"monitor schedules": deps["dead_letter_queue"]})
+    (alarm,) = Template.from_stack(stack).find_resources("AWS::CloudWatch::Alarm").values()
+    props = alarm["Properties"]
+    assert (props["AlarmName"], props["MetricName"], props["Statistic"], props["Period"]) == (
+        f"{PREFIX}-monitor-dead-letters", "NumberOfMessagesSent", "Sum", 300)
+    assert (props["Threshold"], props["ComparisonOperator"], props["TreatMissingData"]) == (
+        1, "GreaterThanOrEqualToThreshold", "notBreaching")
+    assert props["Dimensions"] == [{"Name": "QueueName", "Value": DEAD_LETTERS}] and len(props["AlarmActions"]) == 1
+    rendered = json.dumps(stack.resolve(widget.to_json()))
+    assert "ApproximateNumberOfMessagesVisible" in rendered and DEAD_LETTERS in rendered and "monitor schedules" in rendered
 
 
 # ------------------------------------------------------------------ monitor_series
