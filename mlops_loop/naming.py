@@ -89,6 +89,12 @@ def batch_schedule_name(prefix: str, model: str) -> str:
     return f"{prefix}-{model}-batch"
 
 
+def batch_dead_letters_queue_name(prefix: str) -> str:
+    """``<prefix>-batch-dead-letters``: the Serving stack's queue of batch runs their schedules could not start; fixed
+    so the Operations stack alarms on it without a cross-stack export."""
+    return f"{prefix}-batch-dead-letters"
+
+
 def lake_bucket_name(prefix: str, kind: str, account: str, region: str) -> str:
     """``<prefix>-<kind>-<account>-<region>``: readable, stable and globally unique in practice.
 

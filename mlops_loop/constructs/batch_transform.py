@@ -6,6 +6,7 @@ from aws_cdk import CfnCondition, Stack
 from aws_cdk import aws_kms as kms
 from aws_cdk import aws_s3 as s3
 from aws_cdk import aws_sagemaker as sagemaker
+from aws_cdk import aws_sqs as sqs
 from constructs import Construct
 
 from pipeline_code.core.contract import inference_prefix
@@ -22,7 +23,9 @@ class BatchTransform(Construct):
     job of ``model`` over ``s3://<inference bucket>/batch/<model>/input/`` as ``batch.schedule`` says, with
     SageMaker data capture of every record under ``capture_uri``/batch/ (unless ``capture`` is false: a transform
     job captures all or nothing) and outputs kept per run under ``output/<execution id>/``;
-    the job runs as ``model``'s execution role, encrypted with ``key``.
+    the job runs as ``model``'s execution role, encrypted with ``key``. A run the schedule could not start (after
+    two retries) goes to ``dead_letter_queue``; a job that started and failed is told to people by the Operations
+    stack's ``TransformJobFailures`` rule (``scheduled_job.notify_job_failures``, by ``job_name_prefix``).
     """
 
     def __init__(
@@ -39,6 +42,7 @@ class BatchTransform(Construct):
         inference_bucket: s3.IBucket,
         key: kms.IKey,
         condition: CfnCondition,
+        dead_letter_queue: sqs.IQueue,
     ) -> None:
         super().__init__(scope, construct_id)
         stack = Stack.of(self)
@@ -87,6 +91,7 @@ class BatchTransform(Construct):
             expression=batch.schedule,
             job_role=None,  # CreateTransformJob takes no role: the job runs as the model's
             key=key,
+            dead_letter_queue=dead_letter_queue,
             description=f"Batch transform of {model_name} over {base}input/",
             role_description=f"{name_prefix}: scheduled batch transform of {model_name}",
             schedule_name=self.schedule_name,

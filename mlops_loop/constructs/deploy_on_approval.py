@@ -15,6 +15,7 @@ from aws_cdk import aws_logs as logs
 from aws_cdk import aws_s3 as s3
 from aws_cdk import aws_scheduler as scheduler
 from aws_cdk import aws_sns as sns
+from aws_cdk import aws_sqs as sqs
 from constructs import Construct
 
 from pipeline_code.core.contract import pascal
@@ -55,7 +56,8 @@ class DeployOnApproval(Construct):
       EventBridge Scheduler schedules in ``<prefix>-deploy-retries``, run as a role that may only invoke
       it) for up to ``max_wait``, and only a longer wait is told to people.
     * A rule tells people (``topic``) when an update of the serving stack fails or rolls back:
-      the previous version is then still serving.
+      the previous version is then still serving. Notices EventBridge cannot deliver go to
+      ``notification_dead_letters`` (the environment's, shared by every notification rule).
     * Models on a multi-model endpoint (``multi_model``; default: none) are staged and
       smoke-tested by the handler before the update (see :class:`MultiModelDeployment`); for those
       it may read the model's artefacts, write its staging prefix and invoke that endpoint.
@@ -71,6 +73,7 @@ class DeployOnApproval(Construct):
         group_parameters: Mapping[str, str],
         deployer_role: iam.IRole,
         topic: sns.ITopic,
+        notification_dead_letters: sqs.IQueue,
         key: kms.IKey,
         log_retention: logs.RetentionDays,
         removal_policy: RemovalPolicy,
@@ -247,7 +250,9 @@ class DeployOnApproval(Construct):
                 },
             ),
         )
-        notify_topic(self.failed_rollouts, topic, dead_letter_queue=self.dead_letter_queue)
+        # Undelivered notices go to the environment's notification queue, not the handler's: its alarm means
+        # "people were not told", the handler's "an approval was not processed".
+        notify_topic(self.failed_rollouts, topic, dead_letter_queue=notification_dead_letters)
 
     def _allow_multi_model(self, access: AccessPolicy, deployments: Sequence[MultiModelDeployment]) -> None:
         """Stage (read the artefact, write its versioned copy) and smoke-test (invoke the shared endpoint)."""

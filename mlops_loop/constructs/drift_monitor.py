@@ -8,6 +8,7 @@ from aws_cdk import Stack
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_kms as kms
 from aws_cdk import aws_s3 as s3
+from aws_cdk import aws_sqs as sqs
 from constructs import Construct
 
 from pipeline_code.core.contract import MONITOR_NAMESPACE, inference_prefix
@@ -61,6 +62,7 @@ class DriftMonitor(Construct):
         artifacts_bucket: s3.IBucket,
         key: kms.IKey,
         code: JobCode,
+        dead_letter_queue: sqs.IQueue,
         feature_snapshots: Optional[s3.IBucket] = None,
         max_skew_rate: Optional[float] = None,
         metric_namespace: str = MONITOR_NAMESPACE,
@@ -69,7 +71,9 @@ class DriftMonitor(Construct):
         """``feature_snapshots`` (the features bucket) with ``max_skew_rate``: the model is scored by id, and each
         run also compares the by-id records with its dataset's feature snapshots (training/serving skew);
         ``metric_namespace``: where the job publishes its metrics, the project's (default: the default project's);
-        ``network`` (default None: AWS-managed networking): each run's job runs in these subnets and security groups."""
+        ``network`` (default None: AWS-managed networking): each run's job runs in these subnets and security groups;
+        ``dead_letter_queue``: where the schedule puts a run it could not start (no job, so no report: people hear of
+        it from that queue's alarm; a job that started and failed, from ``scheduled_job.notify_job_failures``)."""
         super().__init__(scope, construct_id)
         if (feature_snapshots is None) != (max_skew_rate is None):
             raise ValueError("DriftMonitor: feature_snapshots and max_skew_rate go together (the skew check needs both)")
@@ -215,6 +219,7 @@ class DriftMonitor(Construct):
             expression=settings.schedule,
             job_role=self.role,
             key=key,
+            dead_letter_queue=dead_letter_queue,
             description=f"Drift monitor of {model_name}",
             role_description=f"{name_prefix}: scheduled drift monitor of {model_name}",
         ).schedule

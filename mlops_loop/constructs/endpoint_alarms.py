@@ -22,8 +22,10 @@ class EndpointAlarms(Construct):
 
     The alarms exist before any version is approved (names and dimensions are fixed), with missing
     data *not breaching*: an endpoint that does not exist yet, or serves no traffic, is not an
-    incident. Batch models have no endpoint and get none (failed transform jobs are reported by the
-    monitor's empty-window health alarm).
+    incident. Batch models have no endpoint and get none: a transform job that fails or is stopped is told to
+    people by the Operations stack's ``TransformJobFailures`` rule, and a run its schedule could not start by
+    the ``<prefix>-batch-dead-letters`` alarm (``scheduled_job``) — the monitor cannot tell: a window without
+    batch output is, to it, a quiet one.
     """
 
     def __init__(

@@ -20,11 +20,14 @@ from .access_policy import AccessPolicy
 from .arns import format_arn
 from .network import allow_lambda_network_interfaces
 
-def dead_letter_queue(scope: Construct, *, key: kms.IKey, removal_policy: RemovalPolicy, owner: str) -> sqs.Queue:
-    """``DeadLetters``: a KMS-encrypted, TLS-only queue keeping failed events of ``owner`` for 14 days."""
+def dead_letter_queue(scope: Construct, *, key: kms.IKey, removal_policy: RemovalPolicy, owner: str,
+                      construct_id: str = "DeadLetters", queue_name: Optional[str] = None) -> sqs.Queue:
+    """``construct_id`` (default ``DeadLetters``): a KMS-encrypted, TLS-only queue keeping failed events of ``owner``
+    for 14 days; ``queue_name`` fixes its name (default: generated)."""
     queue = sqs.Queue(
         scope,
-        "DeadLetters",
+        construct_id,
+        queue_name=queue_name,
         encryption=sqs.QueueEncryption.KMS,
         encryption_master_key=key,
         enforce_ssl=True,

@@ -20,8 +20,8 @@ CLOUDWATCH = "cloudwatch.amazonaws.com"
 class _TopicTarget:
     """``targets.SnsTopic`` without its unconditioned grant (see :func:`notify_topic`)."""
 
-    def __init__(self, topic: sns.ITopic, dead_letter_queue: sqs.IQueue) -> None:
-        self._topic, self._queue = topic, dead_letter_queue
+    def __init__(self, topic: sns.ITopic, dead_letter_queue: sqs.IQueue, message: Optional[events.RuleTargetInput]) -> None:
+        self._topic, self._queue, self._message = topic, dead_letter_queue, message
 
     def bind(self, rule: events.IRule, id: Optional[str] = None) -> events.RuleTargetConfig:  # noqa: A002 (jsii name)
         # As targets.SnsTopic does for its dead-letter queue: only this rule may send to it.
@@ -37,12 +37,18 @@ class _TopicTarget:
         return events.RuleTargetConfig(
             arn=self._topic.topic_arn,
             dead_letter_config=events.CfnRule.DeadLetterConfigProperty(arn=self._queue.queue_arn),
+            input=self._message,
             target_resource=self._topic,
         )
 
 
-def notify_topic(rule: events.Rule, topic: sns.ITopic, *, dead_letter_queue: sqs.IQueue) -> None:
+def notify_topic(rule: events.Rule, topic: sns.ITopic, *, dead_letter_queue: sqs.IQueue,
+                 message: Optional[events.RuleTargetInput] = None) -> None:
     """Target ``rule`` at ``topic``; the topic policy lets EventBridge publish for this rule of this account only.
+
+    People get the matched event as JSON, or ``message`` (an input transformer: e.g. ``RuleTargetInput.from_text``
+    with ``EventField`` paths) when given. Events EventBridge cannot deliver go to ``dead_letter_queue`` (the
+    environment's notification dead-letter queue: not a handler's, so its alarm means "people were not told").
 
     ``targets.SnsTopic`` grants ``events.amazonaws.com`` ``sns:Publish`` with no condition, so any
     rule of any account could publish to the topic (a confused deputy). Here the topic gets one
@@ -52,7 +58,7 @@ def notify_topic(rule: events.Rule, topic: sns.ITopic, *, dead_letter_queue: sqs
     ``arn:aws:events:region:account-id:rule/rule-name``), as the Lambda permissions and dead-letter
     queue policies CDK writes for these rules already require.
     """
-    rule.add_target(_TopicTarget(topic, dead_letter_queue))
+    rule.add_target(_TopicTarget(topic, dead_letter_queue, message))
     topic.add_to_resource_policy(
         iam.PolicyStatement(
             sid=f"Publish{rule.node.id}",

@@ -1,4 +1,5 @@
-"""The one way this app starts a SageMaker job on a schedule: EventBridge Scheduler's universal target."""
+"""The one way this app starts a SageMaker job on a schedule (EventBridge Scheduler's universal target), and the one
+way people hear that such a job did not start or did not finish."""
 
 from __future__ import annotations
 
@@ -7,21 +8,45 @@ from dataclasses import dataclass
 from typing import Any, Mapping, Optional
 
 from aws_cdk import Stack
+from aws_cdk import aws_events as events
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_kms as kms
 from aws_cdk import aws_scheduler as scheduler
+from aws_cdk import aws_sns as sns
+from aws_cdk import aws_sqs as sqs
 from constructs import Construct
 
 from .access_policy import AccessPolicy
 from .arns import format_arn
+from .rule_notifications import notify_topic
 
 EXECUTION_ID = "<aws.scheduler.execution-id>"
-# Per job kind: Scheduler's action, the IAM action, the ARN resource type, the name field and the
-# job-name stem's prefix.
+
+
+@dataclass(frozen=True)
+class _Kind:
+    """One job kind: Scheduler's action, the IAM action, the ARN resource type, the name field, the job-name
+    stem's prefix, and what SageMaker's state-change event calls it (its detail-type and status field) and
+    where the job's container logs go (log streams ``<job name>/...``)."""
+
+    action: str
+    api: str
+    resource: str
+    name_field: str
+    stem_prefix: str
+    detail_type: str
+    status_field: str
+    log_group: str
+
+
 _KINDS = {
-    "processing": ("createProcessingJob", "CreateProcessingJob", "processing-job", "ProcessingJobName", "mon"),
-    "transform": ("createTransformJob", "CreateTransformJob", "transform-job", "TransformJobName", "bt"),
+    "processing": _Kind("createProcessingJob", "CreateProcessingJob", "processing-job", "ProcessingJobName", "mon",
+                        "SageMaker Processing Job State Change", "ProcessingJobStatus", "/aws/sagemaker/ProcessingJobs"),
+    "transform": _Kind("createTransformJob", "CreateTransformJob", "transform-job", "TransformJobName", "bt",
+                       "SageMaker Transform Job State Change", "TransformJobStatus", "/aws/sagemaker/TransformJobs"),
 }
+# A job that failed, or was stopped (at its runtime limit, or by someone), produced nothing.
+FAILED_STATUSES = ("Failed", "Stopped")
 
 
 def job_name_stem(kind: str, name_prefix: str, model: str) -> str:
@@ -29,7 +54,7 @@ def job_name_stem(kind: str, name_prefix: str, model: str) -> str:
 
     Job names hold at most 63 characters: the stem (at most 14) + 1 + a 36-character execution id fit.
     """
-    return f"{_KINDS[kind][4]}-" + hashlib.sha256(f"{name_prefix}/{model}".encode()).hexdigest()[:10]
+    return f"{_KINDS[kind].stem_prefix}-" + hashlib.sha256(f"{name_prefix}/{model}".encode()).hexdigest()[:10]
 
 
 @dataclass(frozen=True)
@@ -48,6 +73,7 @@ def scheduled_sagemaker_job(
     expression: str,
     job_role: Optional[iam.IRole],
     key: kms.IKey,
+    dead_letter_queue: sqs.IQueue,
     description: str,
     role_description: str,
     schedule_name: Optional[str] = None,
@@ -57,10 +83,13 @@ def scheduled_sagemaker_job(
 
     The role may create only jobs named after ``stem``, tag them, pass only ``job_role`` (to
     SageMaker; None for a job that takes no role: a transform job runs as its model's role) and use
-    ``key``; the schedule retries twice within an hour. Scheduler replaces the
-    execution id in the request on every run, so job names never collide.
+    ``key``; the schedule retries twice within an hour, then puts the run into ``dead_letter_queue`` (a
+    CreateJob refused by a quota, a permission or a missing model: no job exists, so no job event tells
+    anyone; the role may send to the queue and use its key). Scheduler replaces the execution id in the
+    request on every run, so job names never collide.
     """
-    action, api, resource, name_field, _ = _KINDS[kind]
+    kind_ = _KINDS[kind]
+    action, api, resource, name_field = kind_.action, kind_.api, kind_.resource, kind_.name_field
     if schedule_name is not None and len(schedule_name) > 64:
         raise ValueError(
             f"schedule name {schedule_name!r} exceeds 64 characters; shorten the project, environment or model name"
@@ -87,6 +116,10 @@ def scheduled_sagemaker_job(
     if job_role is not None:
         access.allow_pass_role("PassJobRole", job_role.role_arn, "sagemaker.amazonaws.com")
     access.allow_key("Key", key)
+    # Scheduler sends a run it could not start to the dead-letter queue as the schedule's role.
+    access.allow("DeadLetters", ["sqs:SendMessage"], [dead_letter_queue.queue_arn])
+    if dead_letter_queue.encryption_master_key is not None:
+        access.allow_key("DeadLetterKey", dead_letter_queue.encryption_master_key)
     schedule = scheduler.CfnSchedule(
         scope,
         "Schedule",
@@ -99,8 +132,55 @@ def scheduled_sagemaker_job(
             arn=f"arn:{stack.partition}:scheduler:::aws-sdk:sagemaker:{action}",
             role_arn=role.role_arn,
             input=stack.to_json_string(dict(request)),
+            dead_letter_config=scheduler.CfnSchedule.DeadLetterConfigProperty(arn=dead_letter_queue.queue_arn),
             retry_policy=scheduler.CfnSchedule.RetryPolicyProperty(maximum_retry_attempts=2, maximum_event_age_in_seconds=3600),
         ),
     )
     schedule.node.add_dependency(access)
     return ScheduledJob(schedule=schedule, role=role, access=access)
+
+
+def notify_job_failures(
+    scope: Construct,
+    construct_id: str,
+    *,
+    kind: str,
+    stems: Mapping[str, str],
+    what: str,
+    topic: sns.ITopic,
+    dead_letter_queue: sqs.IQueue,
+) -> events.Rule:
+    """A rule ``construct_id`` telling people, through ``topic``, when a ``kind`` job started by one of these schedules
+    fails or is stopped: SageMaker's job state-change event whose job name starts with one of ``stems`` (model ->
+    :func:`job_name_stem`, which holds the environment: other environments' jobs never match).
+
+    One message per job (an input transformer): ``what``, the job's name and status, SageMaker's failure reason,
+    which model each stem is, the command that shows the job's log streams and the one that describes the job.
+    """
+    if not stems:
+        raise ValueError(f"notify_job_failures: no {kind} job stems given; a rule matching no job tells nobody anything")
+    kind_ = _KINDS[kind]
+    name = events.EventField.from_path(f"$.detail.{kind_.name_field}")
+    status = events.EventField.from_path(f"$.detail.{kind_.status_field}")
+    reason = events.EventField.from_path("$.detail.FailureReason")
+    legend = "; ".join(f"{stem}-* = {model}" for model, stem in sorted(stems.items()))
+    message = events.RuleTargetInput.from_text(
+        f"{what} job {name} ended {status}: {reason}. Jobs by model: {legend}. "
+        f"Logs: aws logs tail {kind_.log_group} --log-stream-name-prefix {name}/ --since 2d. "
+        f"Job: aws sagemaker describe-{kind}-job --{kind}-job-name {name}"
+    )
+    rule = events.Rule(
+        scope,
+        construct_id,
+        description=f"Tell people when a scheduled {kind} job ({what}) fails or is stopped",
+        event_pattern=events.EventPattern(
+            source=["aws.sagemaker"],
+            detail_type=[kind_.detail_type],
+            detail={
+                kind_.name_field: [{"prefix": f"{stem}-"} for _, stem in sorted(stems.items())],
+                kind_.status_field: list(FAILED_STATUSES),
+            },
+        ),
+    )
+    notify_topic(rule, topic, dead_letter_queue=dead_letter_queue, message=message)
+    return rule

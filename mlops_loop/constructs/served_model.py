@@ -10,6 +10,7 @@ from aws_cdk import aws_iam as iam
 from aws_cdk import aws_kms as kms
 from aws_cdk import aws_s3 as s3
 from aws_cdk import aws_sagemaker as sagemaker
+from aws_cdk import aws_sqs as sqs
 from constructs import Construct
 
 from pipeline_code.core.compiled import NEURON_COMPILER, SERVE_COMPILED_ENV
@@ -76,9 +77,11 @@ class ServedModel(Construct):
         image_repository: ecr.IRepository,
         notification_key: kms.IKey,
         network: Optional[NetworkConfig] = None,
+        schedule_dead_letters: Optional[sqs.IQueue] = None,
     ) -> None:
         """``network`` (default None: AWS-managed networking): the model's containers - on the endpoint or in the
-        transform jobs, which run as this model - run in these subnets and security groups."""
+        transform jobs, which run as this model - run in these subnets and security groups; ``schedule_dead_letters``:
+        where a batch model's schedule puts runs it could not start (required for batch, unused otherwise)."""
         super().__init__(scope, construct_id)
         if network is not None and serving.mode == "serverless":
             # The config refuses this combination (schema.network_problems); a construct built directly must too.
@@ -163,6 +166,9 @@ class ServedModel(Construct):
         # The endpoint or the schedule is this construct's default child, so its resources keep the
         # logical ids they had when ServedModel built them itself (a new id would replace a named endpoint).
         if self.mode == "batch":
+            if schedule_dead_letters is None:
+                raise ValueError(f"model {served_model_name!r}: a batch schedule needs schedule_dead_letters "
+                                 "(runs it cannot start must reach a dead-letter queue)")
             self.batch = BatchTransform(
                 self,
                 "Default",
@@ -175,6 +181,7 @@ class ServedModel(Construct):
                 inference_bucket=bucket,
                 key=key,
                 condition=condition,
+                dead_letter_queue=schedule_dead_letters,
             )
             self.job_name_prefix = self.batch.job_name_prefix
             self.schedule_name = self.batch.schedule_name

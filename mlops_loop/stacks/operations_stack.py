@@ -8,6 +8,7 @@ from aws_cdk import CfnOutput, Duration, Stack
 from aws_cdk import aws_events as events
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_sns as sns
+from aws_cdk import aws_sqs as sqs
 from constructs import Construct
 
 from pipeline_code.core.contract import monitor_namespace, pascal, serving_namespace
@@ -19,13 +20,21 @@ from ..constructs.deploy_on_approval import DeployOnApproval, MultiModelDeployme
 from ..constructs.drift_monitor import DriftMonitor
 from ..constructs.job_code import JobCode
 from ..constructs.endpoint_alarms import EndpointAlarms
-from ..constructs.loop_alarms import LoopAlarms, handler_alarms
+from ..constructs.handler_function import dead_letter_queue
+from ..constructs.loop_alarms import LoopAlarms, dead_letter_alarm, dead_letter_backlog, handler_alarms
 from ..constructs.loop_dashboard import LoopDashboard
 from ..constructs.retraining_trigger import RetrainingTrigger
 from ..constructs.rollout_parity_check import ParityEndpoint, RolloutParityCheck
 from ..constructs.rule_notifications import allow_alarms, notify_topic
+from ..constructs.scheduled_job import notify_job_failures
 from ..constructs.score_by_id import ScoreById
-from ..naming import ETL_JOBS, checked_feature_group_name, etl_job_name, score_by_id_function_name
+from ..naming import (
+    ETL_JOBS,
+    batch_dead_letters_queue_name,
+    checked_feature_group_name,
+    etl_job_name,
+    score_by_id_function_name,
+)
 from .lifetimes import RETENTION, removal_policy
 from .serving_stack import ServingStack
 from .storage_stack import StorageStack
@@ -37,8 +46,11 @@ class OperationsStack(Stack):
     the alarms on the drift monitor's metrics that fire it, and one dashboard for the environment.
 
     A failed training execution, including a candidate rejected by the gate (the pipeline ends in
-    its Fail step), is published to the topic. Holds no data: notifications in flight are the
-    only thing it holds; its key (the environment's ops key) lives in the Storage stack.
+    its Fail step), is published to the topic, and so is a failed ETL job, a failed or stopped drift-monitor
+    job and a failed or stopped batch transform job. A scheduled monitor or batch run its schedule could not
+    start goes to a dead-letter queue whose alarm pages people; so does a notice EventBridge could not deliver
+    (``NotificationDeadLetters``, apart from the handlers' queues). Holds no data: notifications in flight and
+    dead letters are the only things it holds; its key (the environment's ops key) lives in the Storage stack.
     """
 
     def __init__(
@@ -70,6 +82,13 @@ class OperationsStack(Stack):
         )
         # Every alarm of the environment is named <prefix>-...; those with an action notify this topic.
         allow_alarms(self.topic, alarm_name_prefix=name_prefix)
+        # Notices EventBridge could not deliver to the topic: their own queue, so its alarm says "people were not
+        # told" and a handler's queue keeps meaning "an event was not processed".
+        self.notification_dead_letters = dead_letter_queue(
+            self, key=self.key, removal_policy=removal, owner="notification rules", construct_id="NotificationDeadLetters")
+        # Drift-monitor runs their schedules could not start (no job, no report: nothing else would tell).
+        self.monitor_dead_letters = dead_letter_queue(
+            self, key=self.key, removal_policy=removal, owner="drift monitor schedules", construct_id="MonitorScheduleDeadLetters")
         pipelines = {model: p.pipeline.pipeline_name for model, p in training.pipelines.items()}
         self.trigger = RetrainingTrigger(
             self,
@@ -121,6 +140,7 @@ class OperationsStack(Stack):
             },
             deployer_role=iam.Role.from_role_name(self, "ServingDeployer", serving.deployer.role_name),
             topic=self.topic,
+            notification_dead_letters=self.notification_dead_letters,
             key=self.key,
             log_retention=RETENTION[environment.log_retention_days],
             removal_policy=removal,
@@ -162,6 +182,7 @@ class OperationsStack(Stack):
                 artifacts_bucket=artifacts,
                 key=lake.key,
                 code=code,
+                dead_letter_queue=self.monitor_dead_letters,
                 metric_namespace=namespace,
                 network=environment.network,
                 **({"feature_snapshots": features, "max_skew_rate": model_serving.by_id.max_skew_rate}
@@ -245,6 +266,7 @@ class OperationsStack(Stack):
             detail={"jobName": [etl_job_name(name_prefix, d, job) for d in datasets for job in ETL_JOBS],
                     "state": ["FAILED", "TIMEOUT"]},
         )
+        self._scheduled_job_failures(serving)
         CfnOutput(self, "NotificationTopicArn", value=self.topic.topic_arn)
         CfnOutput(self, "RetrainTriggerFunction", value=self.trigger.function.function_name)
         CfnOutput(self, "DeployFunction", value=self.deploy.function.function_name)
@@ -255,8 +277,47 @@ class OperationsStack(Stack):
         """An EventBridge rule publishing the matching events of ``source`` to the environment's topic."""
         rule = events.Rule(self, construct_id, description=description, event_pattern=events.EventPattern(
             source=[source], detail_type=[detail_type], detail=detail))
-        notify_topic(rule, self.topic, dead_letter_queue=self.trigger.dead_letter_queue)
+        notify_topic(rule, self.topic, dead_letter_queue=self.notification_dead_letters)
         return rule
+
+    def _scheduled_job_failures(self, serving: ServingStack) -> None:
+        """Scheduled jobs that fail tell people (job events), and so do runs that never started (dead-letter queues)
+        and notices that could not be delivered; every dead-letter queue's backlog is on the dashboard."""
+        prefix = self.name_prefix
+        if self.monitors:
+            notify_job_failures(
+                self, "MonitorJobFailures", kind="processing", what=f"{prefix} drift monitor",
+                stems={model: monitor.job_name_prefix for model, monitor in self.monitors.items()},
+                topic=self.topic, dead_letter_queue=self.notification_dead_letters)
+        queues: dict[str, sqs.IQueue] = {
+            "retrain trigger": self.trigger.dead_letter_queue,
+            "deploy handler": self.deploy.dead_letter_queue,
+            **({"rollout parity check": self.parity_check.dead_letter_queue} if self.parity_check else {}),
+            "notifications": self.notification_dead_letters,
+            "monitor schedules": self.monitor_dead_letters,
+        }
+        alarms = [
+            dead_letter_alarm(self, name_prefix=prefix, name="notification-dead-letters", queue=self.notification_dead_letters,
+                              topic=self.topic, description="A notice (failed training, ETL, rollout or scheduled job) could "
+                              "not be delivered to the topic; see the notification DLQ (README, Dead-letter queues)"),
+            dead_letter_alarm(self, name_prefix=prefix, name="monitor-dead-letters", queue=self.monitor_dead_letters,
+                              topic=self.topic, description="A scheduled drift-monitor run could not start (no job, no "
+                              "report); see the monitor schedule DLQ (README, Dead-letter queues)"),
+        ]
+        batch = {model: served.job_name_prefix for model, served in serving.models.items() if served.mode == "batch"}
+        if batch:
+            notify_job_failures(self, "TransformJobFailures", kind="transform", what=f"{prefix} batch transform",
+                                stems=batch, topic=self.topic, dead_letter_queue=self.notification_dead_letters)
+            # The queue lives in the Serving stack under a fixed name (no cross-stack export).
+            name = batch_dead_letters_queue_name(prefix)
+            queues["batch schedules"] = sqs.Queue.from_queue_attributes(
+                self, "BatchScheduleDeadLetters", queue_arn=format_arn(self, service="sqs", resource=name), queue_name=name)
+            alarms.append(dead_letter_alarm(
+                self, name_prefix=prefix, name="batch-dead-letters", queue=queues["batch schedules"], topic=self.topic,
+                description="A scheduled batch transform could not start (quota, permission or missing model): "
+                "nothing was scored; see the batch schedule DLQ (README, Dead-letter queues)"))
+        self.dead_letter_alarms = alarms
+        self.dashboard.add_row([dead_letter_backlog(queues)])
 
     def _endpoint_alarms(self, key: str, construct_id: str, endpoint_name: str, title: str, mode: str,
                          instance_type: str | None, settings: ServingAlarms, loading_wait_ms: int | None) -> None:
@@ -283,7 +344,8 @@ class OperationsStack(Stack):
             function=self.deploy.function,
             queue=self.deploy.dead_letter_queue,
             errors_description="The deploy-on-approval handler failed (an approval may not be deployed); check its logs",
-            dead_letters_description="Approval events or rollout notifications could not be delivered; see the deploy DLQ",
+            dead_letters_description="An approval event or a retry was not processed by the deploy handler; see the deploy DLQ "
+            "(README, Dead-letter queues)",
             topic=self.topic,
         )
 

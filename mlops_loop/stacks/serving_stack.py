@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any, Sequence
 
-from aws_cdk import CfnCondition, CfnOutput, CfnParameter, DefaultStackSynthesizer, Fn, Stack
+from aws_cdk import CfnCondition, CfnOutput, CfnParameter, DefaultStackSynthesizer, Fn, RemovalPolicy, Stack
 from constructs import Construct
 
 from pipeline_code.core.contract import (
@@ -17,11 +17,13 @@ from pipeline_code.core.contract import (
 
 from ..config import EnvironmentConfig, ModelConfig
 from ..config.serving import ServingConfig
+from ..constructs.handler_function import dead_letter_queue
 from ..constructs.multi_model_endpoint import MultiModelEndpoint, MultiModelMember
 from ..constructs.native_model_monitor import NativeModelMonitor
 from ..constructs.served_model import ServedModel
 from ..constructs.serving_deployer import ServingDeployer
 from ..constructs.training_pipeline import xgboost_image_uri, xgboost_repository
+from ..naming import batch_dead_letters_queue_name
 from .storage_stack import StorageStack
 
 class ServingStack(Stack):
@@ -69,6 +71,14 @@ class ServingStack(Stack):
         self.deployer = ServingDeployer(
             self, "Deployer", role_name=f"{name_prefix}-serving-deployer", description=f"{name_prefix} serving deployments"
         )
+        # Batch runs their schedules could not start (quota, permission, missing model): the Operations stack alarms
+        # on its arrivals by name (``<prefix>-batch-dead-letters``). Only when a model is served in batch.
+        self.schedule_dead_letters = None
+        if any(serving.mode == "batch" for _, serving in models):
+            self.schedule_dead_letters = dead_letter_queue(
+                self, key=storage.ops_key, owner="batch transform schedules", construct_id="BatchScheduleDeadLetters",
+                removal_policy=RemovalPolicy.DESTROY if environment.removal_policy == "destroy" else RemovalPolicy.RETAIN,
+                queue_name=batch_dead_letters_queue_name(name_prefix))
         self.models: dict[str, ServedModel] = {}
         self.parameters: dict[str, CfnParameter] = {}
         self.digest_parameters: dict[str, CfnParameter] = {}
@@ -122,6 +132,7 @@ class ServingStack(Stack):
                 image_repository=image_repository,
                 notification_key=storage.ops_key,
                 network=environment.network,
+                schedule_dead_letters=self.schedule_dead_letters,
             )
             self.models[model.name] = served
             self.deployer.allow_served_model(served, registry.package_arns(model.name))

@@ -8,6 +8,7 @@ import zipfile
 import pytest
 
 from mlops_loop.app_builder import REPO_ROOT
+from mlops_loop.constructs.scheduled_job import job_name_stem
 from mlops_loop.naming import score_by_id_function_name
 from pipeline_code.core.contract import feature_group_name
 from pipeline_code.core.contract import RETRAIN_ALARMS, environment_prefix, monitor_metric, monitor_namespace
@@ -195,6 +196,93 @@ def test_the_trigger_and_its_dead_letters_are_watched(synthesized):
     alarms = _alarms(synthesized, "dev")
     assert alarms[f"{PROJECT}-dev-trigger-errors"]["MetricName"] == "Errors"
     assert alarms[f"{PROJECT}-dev-dead-letters"]["MetricName"] == "NumberOfMessagesSent"
+
+
+@pytest.mark.parametrize("env", ENVS)
+def test_every_dead_letter_queue_pages_on_each_arrival_and_shows_its_backlog_on_the_dashboard(synthesized, env):
+    """GIVEN each environment WHEN synthesized THEN every dead-letter queue of the Operations stack (the trigger's, the
+    deploy handler's, the notification rules', the monitor schedules') has an alarm on messages *arriving* (one kept
+    message must not silence the next), and the dashboard graphs what waits in each."""
+    queues = synthesized.resources(env, "Operations", "AWS::SQS::Queue")
+    alarms = {name: a for name, a in _alarms(synthesized, env).items() if name.endswith("dead-letters")}
+    for name in ("dead-letters", "deploy-dead-letters", "notification-dead-letters", "monitor-dead-letters"):
+        assert f"{PROJECT}-{env}-{name}" in alarms, name
+    watched = set()
+    for name, alarm in alarms.items():
+        assert (alarm["Namespace"], alarm["MetricName"], alarm["Statistic"], alarm["Period"]) == (
+            "AWS/SQS", "NumberOfMessagesSent", "Sum", 300), name
+        assert alarm["Threshold"] == 1 and alarm["AlarmActions"], name
+        (dimension,) = alarm["Dimensions"]
+        watched.add(json.dumps(dimension["Value"], sort_keys=True))
+    # Each of the stack's queues is watched (its name is a GetAtt of the queue).
+    assert {json.dumps({"Fn::GetAtt": [q, "QueueName"]}, sort_keys=True) for q in queues} <= watched
+    (dashboard,) = synthesized.resources(env, "Operations", "AWS::CloudWatch::Dashboard").values()
+    body = json.dumps(dashboard["Properties"]["DashboardBody"])
+    assert "Dead letters waiting" in body and body.count("ApproximateNumberOfMessagesVisible") >= len(queues)
+
+
+@pytest.mark.parametrize("env", ENVS)
+def test_notification_rules_dead_letter_into_their_own_queue_not_a_handlers(synthesized, env):
+    """GIVEN each environment THEN every rule that notifies the topic sends what it cannot deliver to the notification
+    queue, and no handler's queue receives a notice (its alarm means "an event was not processed")."""
+    rules = synthesized.resources(env, "Operations", "AWS::Events::Rule")
+    (notices,) = [k for k in synthesized.resources(env, "Operations", "AWS::SQS::Queue") if k.startswith("NotificationDeadLetters")]
+    to_topic = [t for r in rules.values() for t in r["Properties"]["Targets"] if t["Arn"].get("Ref", "").startswith("Notifications")]
+    assert len(to_topic) >= 4  # pipeline, ETL, rollout and monitor-job failures at least
+    for target in to_topic:
+        assert target["DeadLetterConfig"] == {"Arn": {"Fn::GetAtt": [notices, "Arn"]}}
+    others = [t for r in rules.values() for t in r["Properties"]["Targets"] if t not in to_topic and "DeadLetterConfig" in t]
+    assert all(t["DeadLetterConfig"] != {"Arn": {"Fn::GetAtt": [notices, "Arn"]}} for t in others)
+
+
+@pytest.mark.parametrize("env", ENVS)
+def test_a_drift_monitor_run_that_fails_or_never_starts_tells_people(synthesized, env):
+    """GIVEN each environment's models WHEN synthesized THEN a monitor job of any of them (and only of this environment:
+    the stem holds the environment) that fails or is stopped is told to people in one message, and every monitor
+    schedule puts a run it cannot start into the monitor dead-letter queue."""
+    models = synthesized.config.environments[env].models
+    rules = synthesized.resources(env, "Operations", "AWS::Events::Rule")
+    (rule,) = [r["Properties"] for k, r in rules.items() if k.startswith("MonitorJobFailures")]
+    assert rule["EventPattern"]["detail-type"] == ["SageMaker Processing Job State Change"]
+    assert sorted(p["prefix"] for p in rule["EventPattern"]["detail"]["ProcessingJobName"]) == sorted(
+        f"{job_name_stem('processing', f'{PROJECT}-{env}', m)}-" for m in models)
+    assert rule["EventPattern"]["detail"]["ProcessingJobStatus"] == ["Failed", "Stopped"]
+    (target,) = rule["Targets"]
+    assert "<detail-FailureReason>" in target["InputTransformer"]["InputTemplate"]
+    (queue,) = [k for k in synthesized.resources(env, "Operations", "AWS::SQS::Queue") if k.startswith("MonitorScheduleDeadLetters")]
+    schedules = [s["Properties"] for s in synthesized.resources(env, "Operations", "AWS::Scheduler::Schedule").values()
+                 if ":createProcessingJob" in json.dumps(s["Properties"]["Target"]["Arn"])]
+    assert len(schedules) == len(models)
+    for schedule in schedules:
+        assert schedule["Target"]["DeadLetterConfig"] == {"Arn": {"Fn::GetAtt": [queue, "Arn"]}}
+
+
+def test_a_batch_run_that_fails_or_never_starts_tells_people_whatever_the_users_line_up(modes):
+    """GIVEN the frozen ``modes`` config, which serves one model in batch, WHEN synthesized THEN the Serving stack has the
+    batch dead-letter queue (fixed name, ops key) that the batch schedule uses, the Operations stack alarms on its
+    arrivals by that name, and a failed or stopped transform job of the model is told to people."""
+    environment = modes.config.environments[modes.env]
+    batch = [m.name for m in modes.config.models_of(environment) if modes.config.serving_of(environment, m).mode == "batch"]
+    assert batch
+    prefix = f"{modes.config.project}-{modes.env}"
+    serving = modes.serving["Resources"]
+    (queue_id,) = [k for k, r in serving.items() if r["Type"] == "AWS::SQS::Queue"]
+    assert serving[queue_id]["Properties"]["QueueName"] == f"{prefix}-batch-dead-letters"
+    assert "KmsMasterKeyId" in serving[queue_id]["Properties"]
+    schedules = [r["Properties"] for r in serving.values() if r["Type"] == "AWS::Scheduler::Schedule"
+                 and ":createTransformJob" in json.dumps(r["Properties"]["Target"]["Arn"])]
+    assert len(schedules) == len(batch)
+    for schedule in schedules:
+        assert schedule["Target"]["DeadLetterConfig"] == {"Arn": {"Fn::GetAtt": [queue_id, "Arn"]}}
+    operations = modes.operations["Resources"]
+    (alarm,) = [r["Properties"] for r in operations.values() if r["Type"] == "AWS::CloudWatch::Alarm"
+                and r["Properties"]["AlarmName"] == f"{prefix}-batch-dead-letters"]
+    assert alarm["MetricName"] == "NumberOfMessagesSent"
+    assert alarm["Dimensions"] == [{"Name": "QueueName", "Value": f"{prefix}-batch-dead-letters"}]
+    (rule,) = [r["Properties"] for k, r in operations.items() if k.startswith("TransformJobFailures")]
+    assert sorted(p["prefix"] for p in rule["EventPattern"]["detail"]["TransformJobName"]) == sorted(
+        f"{job_name_stem('transform', prefix, m)}-" for m in batch)
+    assert rule["EventPattern"]["detail"]["TransformJobStatus"] == ["Failed", "Stopped"]
 
 
 def _by_id_functions(synthesized, env):

@@ -14,6 +14,7 @@ from aws_cdk import aws_iam as iam
 from aws_cdk import aws_kms as kms
 from aws_cdk import aws_s3 as s3
 from aws_cdk import aws_sagemaker as sagemaker
+from aws_cdk import aws_sqs as sqs
 
 from mlops_loop.app_builder import new_app
 from mlops_loop.config.serving import BatchServing
@@ -58,9 +59,12 @@ def _build(batch: BatchServing = BatchServing(), *, models: tuple[str, ...] = ("
     bucket = s3.Bucket.from_bucket_name(stack, "Inference", INFERENCE)
     role = iam.Role(stack, "ModelRole", assumed_by=iam.ServicePrincipal("sagemaker.amazonaws.com"))
     model = sagemaker.CfnModel(stack, "Model", execution_role_arn=role.role_arn)
+    dead_letters = sqs.Queue(stack, "ScheduleDeadLetters", encryption=sqs.QueueEncryption.KMS,
+                             encryption_master_key=kms.Key(stack, "OpsKey"))
     transforms = [
         BatchTransform(stack, name.capitalize(), name_prefix=name_prefix, model=model, model_name=name, batch=batch, capture=capture,
-                       capture_uri=f"s3://{INFERENCE}/capture/{name}/", inference_bucket=bucket, key=key, condition=condition)
+                       capture_uri=f"s3://{INFERENCE}/capture/{name}/", inference_bucket=bucket, key=key, condition=condition,
+                       dead_letter_queue=dead_letters)
         for name in models
     ]
     return _Built(stack, transforms)
@@ -168,7 +172,7 @@ def test_the_scheduler_role_starts_only_this_models_transform_jobs_run_as_the_mo
     assert role["Description"] == "shop-dev: scheduled batch transform of returns"
     statements = built.scheduler_statements()
     # CreateTransformJob takes no role (the job runs as the model's): nothing to pass.
-    assert list(statements) == ["StartTransformJob", "Key", "UseModel"]
+    assert list(statements) == ["StartTransformJob", "Key", "DeadLetters", "DeadLetterKey", "UseModel"]
     stem = built.batch.job_name_prefix
     assert statements["StartTransformJob"]["Resource"] == f"arn:aws:sagemaker:eu-west-1:123456789012:transform-job/{stem}-*"
     assert statements["StartTransformJob"]["Action"] == ["sagemaker:AddTags", "sagemaker:CreateTransformJob"]
@@ -176,6 +180,20 @@ def test_the_scheduler_role_starts_only_this_models_transform_jobs_run_as_the_mo
     # Every approved version is a new Model with a generated name.
     assert statements["UseModel"] == {"Sid": "UseModel", "Effect": "Allow", "Action": "sagemaker:DescribeModel",
                                       "Resource": "arn:aws:sagemaker:eu-west-1:123456789012:model/*"}
+
+
+def test_a_run_the_schedule_cannot_start_goes_to_the_dead_letter_queue_the_role_may_send_to(default: _Built):
+    """GIVEN the default batch model WHEN a run's CreateTransformJob is refused twice more (quota, permission, a missing
+    model) THEN Scheduler puts it into the queue it was given, as the schedule's role, which may send there and use its key."""
+    built = default
+    queue_id = built.id_of(built.stack.node.find_child("ScheduleDeadLetters"))
+    target = built.schedule()["Properties"]["Target"]
+    assert target["DeadLetterConfig"] == {"Arn": {"Fn::GetAtt": [queue_id, "Arn"]}}
+    assert target["RetryPolicy"] == {"MaximumRetryAttempts": 2, "MaximumEventAgeInSeconds": 3600}
+    statements = built.scheduler_statements()
+    assert (statements["DeadLetters"]["Action"], statements["DeadLetters"]["Resource"]) == (
+        "sqs:SendMessage", {"Fn::GetAtt": [queue_id, "Arn"]})
+    assert statements["DeadLetterKey"]["Resource"] == {"Fn::GetAtt": [built.id_of(built.stack.node.find_child("OpsKey")), "Arn"]}
 
 
 def test_two_models_get_their_own_schedules_and_job_name_stems():

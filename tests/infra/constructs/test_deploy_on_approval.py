@@ -11,6 +11,7 @@ from aws_cdk import aws_kms as kms
 from aws_cdk import aws_logs as logs
 from aws_cdk import aws_s3 as s3
 from aws_cdk import aws_sns as sns
+from aws_cdk import aws_sqs as sqs
 from aws_cdk.assertions import Template
 
 from mlops_loop.app_builder import new_app
@@ -33,9 +34,11 @@ def _deploy(groups: dict[str, str], multi_model: Sequence[tuple[str, str, str]] 
     stack = Stack(new_app(), "Bare", env=Environment(account="123456789012", region="eu-west-1"))
     artifacts = s3.Bucket.from_bucket_name(stack, "Artifacts", ARTIFACTS)
     topic, ops_key, data_key = sns.Topic(stack, "Topic"), kms.Key(stack, "OpsKey"), kms.Key(stack, "DataKey")
+    notices = sqs.Queue(stack, "NotificationDeadLetters")
     deploy = DeployOnApproval(
         stack, "Deploy", name_prefix="shop-dev", serving_stack_name=SERVING, group_parameters=groups,
-        deployer_role=iam.Role.from_role_name(stack, "Deployer", "shop-dev-serving-deployer"), topic=topic, key=ops_key,
+        deployer_role=iam.Role.from_role_name(stack, "Deployer", "shop-dev-serving-deployer"), topic=topic,
+        notification_dead_letters=notices, key=ops_key,
         log_retention=logs.RetentionDays.TWO_WEEKS, removal_policy=RemovalPolicy.DESTROY, artifacts_bucket=artifacts,
         data_key=data_key, max_wait=Duration.minutes(95),
         multi_model=[MultiModelDeployment(group=g, model=m, endpoint_name=e, artifacts_bucket=artifacts, prefix=f"mme/{e.lower()}/")
@@ -43,6 +46,7 @@ def _deploy(groups: dict[str, str], multi_model: Sequence[tuple[str, str, str]] 
     )
     ids = {name: stack.get_logical_id(c.node.default_child) for name, c in (
         ("function", deploy.function), ("queue", deploy.dead_letter_queue), ("topic", topic), ("data_key", data_key),
+        ("notices", notices),
         ("retry_role", deploy.retry_role), ("failed", deploy.failed_rollouts), ("approvals", deploy.approvals),
         ("ops_key", ops_key))}
     return deploy, Template.from_stack(stack), ids
@@ -135,7 +139,8 @@ def test_a_failed_or_rolled_back_serving_update_tells_people_through_the_topic()
         "status-details": {"status": ["UPDATE_ROLLBACK_COMPLETE", "UPDATE_ROLLBACK_FAILED", "UPDATE_FAILED"]},
     }
     (target,) = rule["Targets"]
-    assert target["Arn"] == {"Ref": ids["topic"]} and target["DeadLetterConfig"] == {"Arn": {"Fn::GetAtt": [ids["queue"], "Arn"]}}
+    # A notice EventBridge cannot deliver goes to the environment's notification queue, not the handler's.
+    assert target["Arn"] == {"Ref": ids["topic"]} and target["DeadLetterConfig"] == {"Arn": {"Fn::GetAtt": [ids["notices"], "Arn"]}}
     (topic_policy,) = template.find_resources("AWS::SNS::TopicPolicy").values()
     (statement,) = topic_policy["Properties"]["PolicyDocument"]["Statement"]
     assert statement["Sid"] == "PublishFailedRollouts"

@@ -13,6 +13,7 @@ import pytest
 from aws_cdk import Environment, LegacyStackSynthesizer, Stack
 from aws_cdk import aws_kms as kms
 from aws_cdk import aws_s3 as s3
+from aws_cdk import aws_sqs as sqs
 from aws_cdk.assertions import Template
 
 from mlops_loop.app_builder import new_app
@@ -57,7 +58,9 @@ def _monitor(model: str = "returns", *, mode: str = "realtime", stack: Stack | N
         instance_type="ml.m5.large", serving_stack_name="shop-dev-serving", package_group_name="Shop-Dev-Returns",
         inference_bucket=s3.Bucket.from_bucket_name(stack, "Inference", INFERENCE),
         artifacts_bucket=s3.Bucket.from_bucket_name(stack, "Artifacts", ARTIFACTS),
-        key=kms.Key(stack, "Key"), code=JobCode(stack, "Code"), **skew,
+        key=kms.Key(stack, "Key"), code=JobCode(stack, "Code"),
+        dead_letter_queue=sqs.Queue(stack, "ScheduleDeadLetters", encryption=sqs.QueueEncryption.KMS,
+                                    encryption_master_key=kms.Key(stack, "OpsKey")), **skew,
     )
     return stack, monitor
 
@@ -216,6 +219,15 @@ def test_the_schedule_is_created_after_the_job_roles_policy():
     schedule, _ = _schedule(stack)
     access = stack.get_logical_id(monitor.node.find_child("Access").managed_policy)
     assert access in schedule["DependsOn"]
+
+
+def test_a_run_the_schedule_cannot_start_goes_to_the_dead_letter_queue_it_is_given():
+    """GIVEN a monitor WHEN its CreateProcessingJob is refused (quota, permission) after the retries THEN the run is put
+    into the queue, not dropped: no job means no report, so nothing else would tell anyone."""
+    stack, _ = _monitor()
+    schedule, _ = _schedule(stack)
+    queue = stack.get_logical_id(stack.node.find_child("ScheduleDeadLetters").node.default_child)
+    assert schedule["Properties"]["Target"]["DeadLetterConfig"] == {"Arn": {"Fn::GetAtt": [queue, "Arn"]}}
 
 
 def test_asset_object_keys_unknown_at_synth_are_refused():

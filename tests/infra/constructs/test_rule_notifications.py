@@ -104,3 +104,18 @@ def test_the_alarms_of_the_prefix_may_publish_to_a_topic_that_has_a_policy():
     }
     # AND the rule's own statement is still there
     assert statements["PublishPipelineFailures"]["Principal"] == EVENTS
+
+
+def test_a_message_replaces_the_event_json_with_an_input_transformer():
+    """GIVEN a rule notifying the topic with a message WHEN synthesized THEN the target sends that text (event fields
+    filled in by EventBridge), still with the dead-letter queue."""
+    stack = Stack(new_app(), "Bare", env=Environment(account="123456789012", region="eu-west-1"))
+    topic, queue = sns.Topic(stack, "Topic"), sqs.Queue(stack, "DeadLetters")
+    rule = events.Rule(stack, "JobFailures", event_pattern=events.EventPattern(source=["aws.sagemaker"]))
+    notify_topic(rule, topic, dead_letter_queue=queue, message=events.RuleTargetInput.from_text(
+        f"job {events.EventField.from_path('$.detail.TransformJobName')} failed"))
+    (target,) = Template.from_stack(stack).find_resources("AWS::Events::Rule")[
+        stack.get_logical_id(rule.node.default_child)]["Properties"]["Targets"]
+    assert target["InputTransformer"] == {"InputPathsMap": {"detail-TransformJobName": "$.detail.TransformJobName"},
+                                          "InputTemplate": '"job <detail-TransformJobName> failed"'}
+    assert target["DeadLetterConfig"] == {"Arn": {"Fn::GetAtt": [stack.get_logical_id(queue.node.default_child), "Arn"]}}

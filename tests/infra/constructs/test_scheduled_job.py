@@ -6,15 +6,27 @@ import pytest
 from aws_cdk import Environment, Stack
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_kms as kms
+from aws_cdk import aws_sns as sns
+from aws_cdk import aws_sqs as sqs
 from aws_cdk.assertions import Template
 
 from mlops_loop.app_builder import new_app
-from mlops_loop.constructs.scheduled_job import EXECUTION_ID, job_name_stem, scheduled_sagemaker_job
+from mlops_loop.constructs.scheduled_job import EXECUTION_ID, job_name_stem, notify_job_failures, scheduled_sagemaker_job
 
 
 def _stack() -> tuple[Stack, iam.Role, kms.Key]:
+    """A bare stack with a job role, a data key, and a dead-letter queue ``DeadLetters`` encrypted with ``OpsKey``."""
     stack = Stack(new_app(), "Bare", env=Environment(account="123456789012", region="eu-west-1"))
+    sqs.Queue(stack, "DeadLetters", encryption=sqs.QueueEncryption.KMS, encryption_master_key=kms.Key(stack, "OpsKey"))
     return stack, iam.Role(stack, "JobRole", assumed_by=iam.ServicePrincipal("sagemaker.amazonaws.com")), kms.Key(stack, "Key")
+
+
+def _queue(stack: Stack) -> sqs.Queue:
+    return stack.node.find_child("DeadLetters")
+
+
+def _id(stack: Stack, name: str) -> str:
+    return stack.get_logical_id(stack.node.find_child(name).node.default_child)
 
 
 def _schedule(stack, job_role, key, *, request=None, schedule_name=None):
@@ -27,6 +39,7 @@ def _schedule(stack, job_role, key, *, request=None, schedule_name=None):
         expression="cron(0 3 * * ? *)",
         job_role=job_role,
         key=key,
+        dead_letter_queue=_queue(stack),
         description="daily monitor of churn",
         role_description="shop-dev: scheduled monitor of churn",
         schedule_name=schedule_name,
@@ -64,10 +77,12 @@ def test_a_job_that_takes_no_role_gets_no_pass_role():
     stack, _, key = _stack()
     stem = job_name_stem("transform", "shop-dev", "churn")
     scheduled_sagemaker_job(stack, kind="transform", stem=stem, request={"TransformJobName": f"{stem}-{EXECUTION_ID}"},
-                            expression="cron(0 1 * * ? *)", job_role=None, key=key, description="nightly scoring of churn",
+                            expression="cron(0 1 * * ? *)", job_role=None, key=key, dead_letter_queue=_queue(stack),
+                            description="nightly scoring of churn",
                             role_description="shop-dev: scheduled batch transform of churn")
     (policy,) = Template.from_stack(stack).find_resources("AWS::IAM::ManagedPolicy").values()
-    assert [s["Sid"] for s in policy["Properties"]["PolicyDocument"]["Statement"]] == ["StartTransformJob", "Key"]
+    assert [s["Sid"] for s in policy["Properties"]["PolicyDocument"]["Statement"]] == [
+        "StartTransformJob", "Key", "DeadLetters", "DeadLetterKey"]
 
 
 def test_a_request_whose_job_name_is_not_the_stem_and_the_execution_id_is_refused():
@@ -80,3 +95,77 @@ def test_a_schedule_name_over_64_characters_is_refused():
     stack, job_role, key = _stack()
     with pytest.raises(ValueError, match=r"^schedule name '(x){65}' exceeds 64 characters; shorten the project, environment or model name$"):
         _schedule(stack, job_role, key, schedule_name="x" * 65)
+
+
+def test_a_run_that_cannot_start_goes_to_the_dead_letter_queue_which_the_role_may_send_to_with_its_key():
+    """GIVEN a schedule WHEN Scheduler cannot start the job (CreateProcessingJob refused by a quota or a permission) and
+    its two retries fail THEN the run goes to the queue, sent as the schedule's role: the role may send there and use
+    the queue's key (not only the job's data key)."""
+    stack, job_role, key = _stack()
+    _schedule(stack, job_role, key)
+    template = Template.from_stack(stack)
+    (schedule,) = template.find_resources("AWS::Scheduler::Schedule").values()
+    queue, ops_key = _id(stack, "DeadLetters"), _id(stack, "OpsKey")
+    assert schedule["Properties"]["Target"]["DeadLetterConfig"] == {"Arn": {"Fn::GetAtt": [queue, "Arn"]}}
+    (policy,) = template.find_resources("AWS::IAM::ManagedPolicy").values()
+    statements = {s["Sid"]: s for s in policy["Properties"]["PolicyDocument"]["Statement"]}
+    assert (statements["DeadLetters"]["Action"], statements["DeadLetters"]["Resource"]) == (
+        "sqs:SendMessage", {"Fn::GetAtt": [queue, "Arn"]})
+    assert statements["DeadLetterKey"]["Resource"] == {"Fn::GetAtt": [ops_key, "Arn"]}
+    assert "kms:GenerateDataKey" in statements["DeadLetterKey"]["Action"]
+
+
+def _failures(kind: str = "processing", stems: dict | None = None) -> tuple[Stack, dict]:
+    """GIVEN a bare stack with a topic and a notification queue WHEN failures of ``kind`` jobs of ``stems`` notify people."""
+    stack = Stack(new_app(), "Bare", env=Environment(account="123456789012", region="eu-west-1"))
+    topic, queue = sns.Topic(stack, "Topic"), sqs.Queue(stack, "Notices")
+    stems = stems if stems is not None else {m: job_name_stem(kind, "shop-dev", m) for m in ("churn", "basket")}
+    notify_job_failures(stack, "JobFailures", kind=kind, stems=stems, what="shop-dev drift monitor", topic=topic,
+                        dead_letter_queue=queue)
+    (rule,) = Template.from_stack(stack).find_resources("AWS::Events::Rule").values()
+    return stack, rule["Properties"]
+
+
+def test_a_failed_or_stopped_monitor_job_of_these_stems_tells_people_in_one_message():
+    """GIVEN two models' monitor stems WHEN their failures notify people THEN the rule matches SageMaker's processing
+    job event for job names starting with either stem (the stem holds environment and model: no other environment's
+    job matches), Failed or Stopped, and sends one message naming the job, its status, the failure reason, which model
+    each stem is, and the commands for its logs and its description."""
+    stack, rule = _failures()
+    churn, basket = (job_name_stem("processing", "shop-dev", m) for m in ("churn", "basket"))
+    assert rule["EventPattern"] == {
+        "source": ["aws.sagemaker"],
+        "detail-type": ["SageMaker Processing Job State Change"],
+        "detail": {"ProcessingJobName": [{"prefix": f"{basket}-"}, {"prefix": f"{churn}-"}],
+                   "ProcessingJobStatus": ["Failed", "Stopped"]},
+    }
+    (target,) = rule["Targets"]
+    assert target["Arn"] == {"Ref": _id(stack, "Topic")}
+    assert target["DeadLetterConfig"] == {"Arn": {"Fn::GetAtt": [_id(stack, "Notices"), "Arn"]}}
+    transformer = target["InputTransformer"]
+    assert transformer["InputPathsMap"] == {"detail-ProcessingJobName": "$.detail.ProcessingJobName",
+                                            "detail-ProcessingJobStatus": "$.detail.ProcessingJobStatus",
+                                            "detail-FailureReason": "$.detail.FailureReason"}
+    assert transformer["InputTemplate"] == (
+        '"shop-dev drift monitor job <detail-ProcessingJobName> ended <detail-ProcessingJobStatus>: <detail-FailureReason>. '
+        f'Jobs by model: {basket}-* = basket; {churn}-* = churn. '
+        "Logs: aws logs tail /aws/sagemaker/ProcessingJobs --log-stream-name-prefix <detail-ProcessingJobName>/ --since 2d. "
+        'Job: aws sagemaker describe-processing-job --processing-job-name <detail-ProcessingJobName>"'
+    )
+
+
+def test_a_failed_transform_job_is_matched_on_the_transform_event_and_its_fields():
+    stack, rule = _failures("transform", {"returns": job_name_stem("transform", "shop-dev", "returns")})
+    stem = job_name_stem("transform", "shop-dev", "returns")
+    assert rule["EventPattern"]["detail-type"] == ["SageMaker Transform Job State Change"]
+    assert rule["EventPattern"]["detail"] == {"TransformJobName": [{"prefix": f"{stem}-"}],
+                                              "TransformJobStatus": ["Failed", "Stopped"]}
+    template = rule["Targets"][0]["InputTransformer"]["InputTemplate"]
+    assert "aws logs tail /aws/sagemaker/TransformJobs --log-stream-name-prefix <detail-TransformJobName>/" in template
+    assert "aws sagemaker describe-transform-job --transform-job-name <detail-TransformJobName>" in template
+
+
+def test_a_failure_rule_for_no_job_is_refused():
+    with pytest.raises(ValueError, match=r"^notify_job_failures: no transform job stems given; a rule matching no job "
+                                         r"tells nobody anything$"):
+        _failures("transform", {})

@@ -16,6 +16,7 @@ from aws_cdk import App, CfnCondition, CfnParameter, CfnResource, Environment, F
 from aws_cdk import aws_ecr as ecr
 from aws_cdk import aws_kms as kms
 from aws_cdk import aws_s3 as s3
+from aws_cdk import aws_sqs as sqs
 from constructs import Construct
 
 from mlops_loop.app_builder import new_app
@@ -50,7 +51,8 @@ class _Built(BuiltStack):
         return self.resources_of(self.served)
 
 
-def _build(serving: Optional[dict] = None, *, framework: str = "xgboost", **environment: Any) -> _Built:
+def _build(serving: Optional[dict] = None, *, framework: str = "xgboost", without_dead_letters: bool = False,
+           **environment: Any) -> _Built:
     """GIVEN a bare stack with the stand-ins (data and ops keys, the two buckets by name, the image repository, the
     version and digest parameters and the condition that a version is set) WHEN model ``returns`` (trained by
     ``framework``) is served as the dev environment's ``serving`` override says."""
@@ -69,6 +71,7 @@ def _build(serving: Optional[dict] = None, *, framework: str = "xgboost", **envi
         artifacts_bucket=s3.Bucket.from_bucket_name(stack, "Artifacts", ARTIFACTS),
         image_repository=ecr.Repository.from_repository_arn(stack, "Repository", REPOSITORY),
         notification_key=kms.Key(stack, "OpsKey"), network=config.environments["dev"].network,
+        **({} if without_dead_letters else {"schedule_dead_letters": sqs.Queue(stack, "ScheduleDeadLetters")}),
     )
     return _Built(stack, served)
 
@@ -267,6 +270,18 @@ def test_a_batch_model_composes_a_batch_transform_as_its_default_child_and_has_n
     request = made.one("AWS::Scheduler::Schedule")["Properties"]["Target"]["Input"]["Fn::Join"][1]
     assert {"Fn::GetAtt": [made.id_of(served.model), "ModelName"]} in request
     assert any(f'"DestinationS3Uri":"{served.capture_uri}batch/"' in part for part in request if isinstance(part, str))
+
+
+def test_a_batch_model_dead_letters_into_the_queue_it_is_given_and_is_refused_without_one(built):
+    """GIVEN a batch model WHEN served THEN its schedule puts runs it cannot start into the given queue; WHEN served
+    without one THEN it is refused (a run that never starts would tell nobody)."""
+    made = built["batch"]
+    queue_id = made.id_of(made.stack.node.find_child("ScheduleDeadLetters"))
+    target = made.one("AWS::Scheduler::Schedule")["Properties"]["Target"]
+    assert target["DeadLetterConfig"] == {"Arn": {"Fn::GetAtt": [queue_id, "Arn"]}}
+    with pytest.raises(ValueError, match=r"^model 'returns': a batch schedule needs schedule_dead_letters \(runs it cannot "
+                                         r"start must reach a dead-letter queue\)$"):
+        _build({"mode": "batch"}, without_dead_letters=True)
 
 
 def test_a_batch_model_with_capture_off_captures_nothing():
