@@ -37,7 +37,11 @@ the function again every five minutes with ``{"action": "reconcile", "group": ..
 for up to ``MAX_WAIT_SECONDS`` (the longest configured rollout plus a margin) - no dead-letter queue,
 nobody paged; only a wait longer than that is told to people. Without ``RETRY_SCHEDULE_GROUP`` it raises
 :class:`StackBusyError` for Lambda's asynchronous retries instead. A malformed event is logged and dropped (returned, not raised), so a
-bad payload cannot cause a retry storm. Every decision is logged as one JSON line and returned.
+bad payload cannot cause a retry storm (nor reach the dead-letter queue). An ``UpdateStack`` that CloudFormation refuses
+(a template, role or capability error: it would fail the same way on every retry) is told to people once and returned
+(``failed-to-start``), not raised; one that may pass later (throttling, a 5xx: :func:`transient`) is raised without a
+notice, so Lambda's two retries try again and, if they fail too, the dead-letter queue's alarm tells people - once
+either way. Every decision is logged as one JSON line and returned.
 
 **Multi-model endpoint (MME) members** (``MULTI_MODEL``): models sharing one MME have no blue/green
 rollout per model - the stack update only switches the ``TargetModel`` clients use (an SSM parameter
@@ -96,6 +100,22 @@ _MODEL_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
 _BUCKET_NAME = re.compile(r"^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$")
 # An MME loads a model on its first request (download + unpack): allow for that, retry once more.
 RUNTIME_CONFIG = Config(connect_timeout=10, read_timeout=70, retries={"mode": "standard", "max_attempts": 2})
+
+
+# Error codes of an AWS API call that a later attempt may get past (throttling, a request that timed out, the
+# service's own failure; botocore's standard retry mode treats these and every HTTP 5xx as retryable).
+TRANSIENT_ERROR_CODES = frozenset({
+    "Throttling", "ThrottlingException", "RequestLimitExceeded", "TooManyRequestsException",
+    "RequestTimeout", "RequestTimeoutException", "InternalFailure", "InternalError", "ServiceUnavailable",
+})
+
+
+def transient(error: ClientError) -> bool:
+    """Whether ``error`` may pass on a later attempt (:data:`TRANSIENT_ERROR_CODES`, HTTP 429 or 5xx); anything else
+    (a refused template, role or capability, access denied) fails the same way again."""
+    code = error.response.get("Error", {}).get("Code", "")
+    status = error.response.get("ResponseMetadata", {}).get("HTTPStatusCode") or 0
+    return code in TRANSIENT_ERROR_CODES or status == 429 or status >= 500
 
 
 class StackBusyError(RuntimeError):
@@ -461,8 +481,9 @@ def reconcile(
     """Bring the serving stack's parameter for the event's group to the desired version.
 
     Returns ``{"deployed": bool, "outcome": str, "reason": str, ...}``; calls ``UpdateStack`` at most
-    once; raises :class:`StackBusyError` when the stack is mid-operation and would have to change.
-    Before any change the version's artefact is verified against the digests recorded at registration
+    once; raises :class:`StackBusyError` when the stack is mid-operation and would have to change, and the
+    ``ClientError`` of an ``UpdateStack`` that may pass on a retry (:func:`transient`); an ``UpdateStack`` refused
+    for good is notified once and returned as ``failed-to-start``. Before any change the version's artefact is verified against the digests recorded at registration
     (:func:`verify_artifact`, with ``s3``); a version that fails is refused and people are told. The
     update sets the package parameter and, for a model with its own container, its digest parameter.
     For a group in ``multi_model`` (default: none) the version is staged and smoke-tested first
@@ -592,8 +613,19 @@ def reconcile(
     except ClientError as error:
         if _NO_UPDATES in str(error):
             return {**base, "deployed": False, "outcome": "unchanged", "reason": "CloudFormation: no updates are to be performed"}
-        notify(f"deploying v{desired.version} failed to start", f"UpdateStack on {stack} failed: {error}")
-        raise
+        if transient(error):
+            # Lambda's retries (1 and 2 minutes later) may get past it; a notice per attempt would tell people up to
+            # three times. If every attempt fails the event reaches the dead-letter queue, whose alarm tells them once.
+            raise
+        # The same request fails the same way on every retry: tell people once and end the invocation without an
+        # error, so Lambda does not retry it (nor notify again).
+        reason = f"UpdateStack on {stack} failed: {error}"
+        notify(
+            f"deploying v{desired.version} failed to start",
+            f"{reason}. {_label(serving_arn)} keeps serving; nothing is retried. Fix the cause, then invoke this function "
+            f'with {{"action": "reconcile", "group": "{group}"}} (or approve again).',
+        )
+        return {**base, "deployed": False, "outcome": "failed-to-start", "reason": reason}
     if member is not None:
         rollout = (
             f"Clients of the multi-model endpoint {member['endpoint']} switch to TargetModel {base['target_model']} "

@@ -22,6 +22,7 @@ import types
 
 import boto3
 import pytest
+from botocore.exceptions import ClientError
 from botocore.stub import Stubber
 from moto import mock_aws
 from moto.cloudformation.models import Event, cloudformation_backends
@@ -693,6 +694,63 @@ def test_no_updates_to_be_performed_is_a_no_op(aws):
         decision = dod.handler(state_change(v1), sagemaker=aws.sagemaker, cloudformation=cloudformation, sns=aws.sns)
         stub.assert_no_pending_responses()
     assert decision["outcome"] == "unchanged" and decision["deployed"] is False
+
+
+def _refused_update(aws, code: str, message: str, status: int, attempts: int = 1) -> Stubber:
+    """A CloudFormation client (botocore Stubber: moto accepts any update) on which each of ``attempts`` invocations
+    finds the stack idle with no version set, no earlier rollout, and has its UpdateStack answered ``code``."""
+    cloudformation = boto3.client("cloudformation", region_name=REGION)
+    stub = Stubber(cloudformation)
+    for _ in range(attempts):
+        stub.add_response("describe_stacks", {"Stacks": [{
+            "StackName": STACK, "CreationTime": dt.datetime(2026, 11, 26, 8, 0, tzinfo=dt.timezone.utc),
+            "StackStatus": "UPDATE_COMPLETE", "Parameters": [{"ParameterKey": "ChurnModelPackageArn", "ParameterValue": ""}],
+        }]}, {"StackName": STACK})
+        stub.add_response("describe_stack_events", {"StackEvents": []}, {"StackName": STACK})
+        stub.add_client_error("update_stack", code, message, status)
+    return stub
+
+
+def test_an_update_cloudformation_refuses_is_told_once_and_not_raised_for_lambda_to_retry(aws):
+    """GIVEN an approved v1 WHEN CloudFormation refuses its UpdateStack for good (the deployer role cannot be assumed)
+    THEN people get one "failed to start" notice naming the error and the reconcile to run, and the invocation ends
+    without an error: Lambda does not retry it, so no second and third notice follow (before, it notified and
+    re-raised: one notice per attempt, three in all)."""
+    v1 = register(aws)
+    set_approval(aws, v1, "Approved")
+    stub = _refused_update(aws, "ValidationError", f"Role {DEPLOYER} is invalid or cannot be assumed", 400)
+    with stub:
+        decision = dod.handler(state_change(v1), sagemaker=aws.sagemaker, cloudformation=stub.client, sns=aws.sns, s3=aws.s3)
+        stub.assert_no_pending_responses()
+    assert (decision["outcome"], decision["deployed"]) == ("failed-to-start", False)
+    assert "cannot be assumed" in decision["reason"]
+    assert aws.notices() == [f"{GROUP}: deploying v1 failed to start"]
+
+
+def test_an_update_that_may_pass_later_is_raised_without_a_notice_on_every_attempt(aws):
+    """GIVEN an approved v1 WHEN UpdateStack is throttled on the invocation and on both of Lambda's retries THEN each
+    attempt raises (so Lambda retries, then the event reaches the dead-letter queue, whose alarm tells people once) and
+    none publishes a notice."""
+    v1 = register(aws)
+    set_approval(aws, v1, "Approved")
+    stub = _refused_update(aws, "Throttling", "Rate exceeded", 400, attempts=3)
+    with stub:
+        for _ in range(3):  # the invocation and Lambda's two asynchronous retries of the same event
+            with pytest.raises(ClientError, match="Throttling"):
+                dod.handler(state_change(v1), sagemaker=aws.sagemaker, cloudformation=stub.client, sns=aws.sns, s3=aws.s3)
+        stub.assert_no_pending_responses()
+    assert aws.notices() == []
+
+
+@pytest.mark.parametrize(("code", "status", "expected"), [
+    ("Throttling", 400, True), ("ThrottlingException", 400, True), ("ServiceUnavailable", 503, True),
+    ("InternalFailure", 500, True), ("SomethingNew", 502, True), ("TooManyRequestsException", 429, True),
+    ("ValidationError", 400, False), ("InsufficientCapabilitiesException", 400, False), ("AccessDenied", 403, False),
+    ("TokenAlreadyExistsException", 400, False),
+])
+def test_only_throttling_timeouts_and_server_errors_count_as_transient(code, status, expected):
+    error = ClientError({"Error": {"Code": code, "Message": "m"}, "ResponseMetadata": {"HTTPStatusCode": status}}, "UpdateStack")
+    assert dod.transient(error) is expected
 
 
 def test_the_idempotency_token_is_stable_per_approval_and_new_per_re_approval(aws):
