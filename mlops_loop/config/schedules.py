@@ -226,3 +226,10 @@ def check_daily(value: str) -> str:
     if not (minute.isdigit() and hour.isdigit() and every_day and month == "*" and year == "*"):
         raise ValueError(f"{value!r} does not run once a day; {help_}")
     return value
+
+
+def run_interval_seconds(value: str) -> int:
+    """Seconds between two runs of a schedule :func:`check_daily` accepts (raising its error for any other): one day,
+    whatever the form. What a staleness alarm on the drift monitor's reports measures its window from."""
+    check_daily(value)
+    return _UNIT_MINUTES["day"] * 60

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from typing import Callable, Mapping
 
 from aws_cdk import Duration
@@ -19,11 +20,26 @@ from pipeline_code.core.contract import (
     QUALITY_RETRAIN_ALARM,
     RETRAIN_DRIFT_ALARMS,
     monitor_metric,
+    inference_prefix,
     retrain_alarm_prefix,
 )
 
+from ..config.schedules import run_interval_seconds
+from ..config.schema import MonitoringConfig
+from .drift_monitor import MAX_RUNTIME_SECONDS
+from .scheduled_job import MAX_EVENT_AGE_SECONDS, job_name_stem
+
 # The monitor runs daily: one evaluation period spans one run.
 MONITOR_PERIOD = Duration.days(1)
+DEFAULT_MONITOR_SCHEDULE: str = MonitoringConfig.model_fields["schedule"].default
+# The staleness alarm counts reports per hour: with periods of an hour or more CloudWatch allows an evaluation
+# range (Period x EvaluationPeriods) of up to 7 days (shorter periods: 1 day), and hour-sized buckets keep the
+# extra periods CloudWatch looks back over when data is missing to hours, not days.
+STALENESS_PERIOD = Duration.hours(1)
+MAX_EVALUATION_SECONDS = 7 * 24 * 3600
+# Beyond a run's latest possible report (start retried for up to an hour, job stopped after its maximum runtime):
+# instance provisioning, the upload of the report and CloudWatch's ingestion delay.
+REPORT_SLACK_SECONDS = 3600
 # What each drift alarm's ALARM state means, for its description.
 DRIFT_ALARM_FINDINGS = {
     "data-drift": "a feature drifted (PSI above its calibrated threshold)",
@@ -61,12 +77,16 @@ class LoopAlarms(Construct):
       other than AUC: ``core.problem.quality_alarm_key``) the drop in its primary metric >= ``max_quality_drop``.
       Their names carry the retrain prefix, so entering ALARM starts the model's retraining
       (see :class:`RetrainingTrigger`); they also notify people.
-    * ``<prefix>-<model>-monitor-unhealthy``: the monitor reported an error (empty window, missing
-      baseline, malformed capture, schema change) — people only, never a retrain.
+    * ``<prefix>-<model>-monitor-unhealthy``: the monitor's latest report said unhealthy (empty window, missing
+      baseline, malformed capture, schema change): pages once per unhealthy report, stays in ALARM until a healthy one;
+    * ``<prefix>-<model>-monitor-no-report``: no report for ``report_window_hours`` (28 for a daily schedule: a day,
+      plus the latest a run may report, plus an hour), counted per hour: the scheduled monitor stopped. Both people
+      only, never a retrain; their descriptions say where the reports and the job logs are.
     * trigger errors and dead letters — people only.
 
-    Missing monitor data is ``notBreaching`` for the drift alarms (no traffic, no drift) and
-    *breaching* for the health alarm (no report for a day means the scheduled monitor stopped).
+    Missing monitor data is ``notBreaching`` for the drift alarms (no traffic, no drift), ``ignore`` for the
+    unhealthy alarm (it judges reports, not their timing) and *breaching* for the no-report alarm (so a freshly
+    deployed environment shows it until the monitor's first run).
     """
 
     def __init__(
@@ -83,9 +103,13 @@ class LoopAlarms(Construct):
         trigger_function: lambda_.IFunction,
         dead_letter_queue: sqs.IQueue,
         namespace: str = MONITOR_NAMESPACE,
+        monitor_schedule: str = DEFAULT_MONITOR_SCHEDULE,
     ) -> None:
-        """``namespace``: the project's drift-monitor namespace (default: the default project's)."""
+        """``namespace``: the project's drift-monitor namespace (default: the default project's);
+        ``monitor_schedule``: the drift monitor's schedule, ``monitoring.schedule`` (default: its default, daily at
+        03:00 UTC), which sets how long a silence means the monitor stopped (:func:`report_window_hours`)."""
         super().__init__(scope, construct_id)
+        self.report_window_hours = report_window_hours(monitor_schedule)
         notify = cw_actions.SnsAction(topic)
         self.retrain_alarms: dict[str, list[cloudwatch.Alarm]] = {}
         self.people_alarms: list[cloudwatch.Alarm] = []
@@ -101,23 +125,11 @@ class LoopAlarms(Construct):
                 self._quality_alarm(f"{prefix}{QUALITY_RETRAIN_ALARM}", model, metric, quality_key,
                                     max_auc_drop, max_quality_drop),
             ]  # fmt: skip
-            unhealthy = cloudwatch.Alarm(
-                self,
-                f"{model}-monitor-unhealthy",
-                alarm_name=f"{name_prefix}-{model}-monitor-unhealthy",
-                alarm_description=f"{model}: the drift monitor reported an error (see its report.json); no retrain",
-                metric=metric("monitor_healthy", "Minimum"),
-                threshold=1,
-                comparison_operator=cloudwatch.ComparisonOperator.LESS_THAN_THRESHOLD,
-                evaluation_periods=1,
-                # The monitor is scheduled daily in every environment (healthy "not serving" before
-                # the first approval), so a missing report means it stopped running: page people.
-                treat_missing_data=cloudwatch.TreatMissingData.BREACHING,
-            )
-            for alarm in (*retrain, unhealthy):
+            unhealthy, silent = self._health_alarms(name_prefix, model, metric, monitor_schedule)
+            for alarm in (*retrain, unhealthy, silent):
                 alarm.add_alarm_action(notify)
             self.retrain_alarms[model] = retrain
-            self.people_alarms.append(unhealthy)
+            self.people_alarms += [unhealthy, silent]
 
         self.people_alarms += handler_alarms(
             self,
@@ -131,6 +143,56 @@ class LoopAlarms(Construct):
             topic=topic,
         )
         self.all_alarms: list[cloudwatch.Alarm] = [a for alarms in self.retrain_alarms.values() for a in alarms] + self.people_alarms
+
+    def _health_alarms(self, name_prefix: str, model: str, metric: Callable[..., cloudwatch.Metric],
+                       schedule: str) -> tuple[cloudwatch.Alarm, cloudwatch.Alarm]:
+        """``<prefix>-<model>-monitor-unhealthy`` (a report said unhealthy) and ``<prefix>-<model>-monitor-no-report``
+        (no report for ``report_window_hours``): two alarms, so that neither judges a report by when it came.
+
+        One alarm on ``MonitorHealthy`` per day with missing data *breaching* paged on healthy monitors: CloudWatch
+        slides its 1-day window forward at every evaluation, so a run that reports a few minutes later than the day
+        before leaves the window empty for those minutes. Here a missing point never makes the first alarm breach
+        (``ignore``: it keeps its state until the next report), and the second counts reports per hour over a window
+        longer than the time between two runs by the latest a run can report."""
+        stem = job_name_stem("processing", name_prefix, model)
+        where = (f"report.json and report.html under s3://<inference bucket>/{inference_prefix(model, 'monitor')}<run>/, "
+                 f"the job's log in CloudWatch Logs /aws/sagemaker/ProcessingJobs (streams {stem}-<run>/...)")
+        unhealthy = cloudwatch.Alarm(
+            self,
+            f"{model}-monitor-unhealthy",
+            alarm_name=f"{name_prefix}-{model}-monitor-unhealthy",
+            alarm_description=f"{model}: the drift monitor's latest report says unhealthy, so its drift and quality were "
+                              f"not judged and no retrain can start. Read 'Monitoring errors' in the newest {where}; "
+                              "fix the cause (baseline, capture, schema, traffic) and let the next daily run clear it.",
+            metric=metric("monitor_healthy", "Minimum"),
+            threshold=1,
+            comparison_operator=cloudwatch.ComparisonOperator.LESS_THAN_THRESHOLD,
+            evaluation_periods=1,
+            # A day without a report is the other alarm's finding: this one keeps its state until the next report,
+            # so one unhealthy report pages once and a late healthy one never does.
+            treat_missing_data=cloudwatch.TreatMissingData.IGNORE,
+        )
+        hours = self.report_window_hours
+        silent = cloudwatch.Alarm(
+            self,
+            f"{model}-monitor-no-report",
+            alarm_name=f"{name_prefix}-{model}-monitor-no-report",
+            alarm_description=f"{model}: no drift-monitor report for {hours} hours (it runs {schedule} UTC), so drift "
+                              "goes unjudged. Check its schedule in EventBridge Scheduler (\"Drift monitor of "
+                              f"{model}\"), then the SageMaker processing jobs {stem}-* (status, failure reason) and "
+                              f"their logs in /aws/sagemaker/ProcessingJobs; the reports are under "
+                              f"s3://<inference bucket>/{inference_prefix(model, 'monitor')}. No retrain.",
+            # Every run publishes MonitorHealthy (1 or 0) once: its count per hour says whether a report came.
+            metric=metric("monitor_healthy", "SampleCount").with_(period=STALENESS_PERIOD),
+            threshold=1,
+            comparison_operator=cloudwatch.ComparisonOperator.LESS_THAN_THRESHOLD,
+            evaluation_periods=hours,
+            datapoints_to_alarm=hours,
+            # The monitor runs every day in every environment (healthy "not serving" before the first approval):
+            # hours without a report are what this alarm counts.
+            treat_missing_data=cloudwatch.TreatMissingData.BREACHING,
+        )
+        return unhealthy, silent
 
     def _quality_alarm(self, name: str, model: str, metric: Callable[[str], cloudwatch.Metric], key: str, max_auc_drop: float,
                        max_quality_drop: float) -> cloudwatch.Alarm:
@@ -154,6 +216,19 @@ class LoopAlarms(Construct):
             evaluation_periods=1,
             treat_missing_data=cloudwatch.TreatMissingData.NOT_BREACHING,
         )
+
+
+def report_window_hours(schedule: str) -> int:
+    """Hours without a drift-monitor report after which the monitor of ``schedule`` (``monitoring.schedule``, daily)
+    counts as stopped: the time between two runs, plus the latest a run may report after its scheduled time (its start
+    retried for up to ``MAX_EVENT_AGE_SECONDS``, the job stopped after ``MAX_RUNTIME_SECONDS``), plus an hour of slack;
+    28 for a daily schedule. Refused when CloudWatch could not evaluate that many hourly periods (7 days at most)."""
+    seconds = run_interval_seconds(schedule) + MAX_EVENT_AGE_SECONDS + MAX_RUNTIME_SECONDS + REPORT_SLACK_SECONDS
+    hours = math.ceil(seconds / STALENESS_PERIOD.to_seconds())
+    if hours * STALENESS_PERIOD.to_seconds() > MAX_EVALUATION_SECONDS:
+        raise ValueError(f"monitoring.schedule {schedule!r}: a staleness window of {hours} hours exceeds the 7 days "
+                         "CloudWatch evaluates an alarm over; schedule the drift monitor at least weekly")
+    return hours
 
 
 def handler_alarms(

@@ -22,6 +22,9 @@ from .rule_notifications import notify_topic
 
 EXECUTION_ID = "<aws.scheduler.execution-id>"
 
+# How long Scheduler keeps retrying a run it could not start (its retry policy): a run may start this much late.
+MAX_EVENT_AGE_SECONDS = 3600
+
 
 @dataclass(frozen=True)
 class _Kind:
@@ -133,7 +136,8 @@ def scheduled_sagemaker_job(
             role_arn=role.role_arn,
             input=stack.to_json_string(dict(request)),
             dead_letter_config=scheduler.CfnSchedule.DeadLetterConfigProperty(arn=dead_letter_queue.queue_arn),
-            retry_policy=scheduler.CfnSchedule.RetryPolicyProperty(maximum_retry_attempts=2, maximum_event_age_in_seconds=3600),
+            retry_policy=scheduler.CfnSchedule.RetryPolicyProperty(
+                maximum_retry_attempts=2, maximum_event_age_in_seconds=MAX_EVENT_AGE_SECONDS),
         ),
     )
     schedule.node.add_dependency(access)

@@ -116,6 +116,7 @@ class OperationsStack(Stack):
             trigger_function=self.trigger.function,
             dead_letter_queue=self.trigger.dead_letter_queue,
             namespace=namespace,
+            monitor_schedule=environment.monitoring.schedule,
         )
         self.dashboard = LoopDashboard(
             self,

@@ -83,9 +83,12 @@ def test_monitor_role_reads_only_its_models_data_and_publishes_only_monitor_metr
     assert "UpdateModelPackage" not in actions and "UpdateStack" not in actions
 
 
-def test_the_health_alarm_pages_when_the_monitor_stops_reporting(sample):
+def test_the_health_alarms_page_on_an_unhealthy_report_and_when_the_monitor_stops_reporting(sample):
     alarms = {a["Properties"]["AlarmName"]: a["Properties"] for a in sample.resources("prod", "Operations", "AWS::CloudWatch::Alarm").values()}
-    assert alarms["mlops-loop-prod-churn-monitor-unhealthy"]["TreatMissingData"] == "breaching"
+    # A report judges itself; hours without one are counted by the no-report alarm (constructs/test_loop_alarms.py).
+    assert alarms["mlops-loop-prod-churn-monitor-unhealthy"]["TreatMissingData"] == "ignore"
+    silent = alarms["mlops-loop-prod-churn-monitor-no-report"]
+    assert (silent["TreatMissingData"], silent["Period"], silent["EvaluationPeriods"]) == ("breaching", 3600, 28)
     assert alarms["mlops-loop-prod-churn-retrain-data-drift"]["TreatMissingData"] == "notBreaching"
 
 

@@ -8,6 +8,7 @@ import zipfile
 import pytest
 
 from mlops_loop.app_builder import REPO_ROOT
+from mlops_loop.constructs.loop_alarms import report_window_hours
 from mlops_loop.constructs.scheduled_job import job_name_stem
 from mlops_loop.naming import score_by_id_function_name
 from pipeline_code.core.contract import feature_group_name
@@ -190,6 +191,17 @@ def test_drift_and_quality_alarms_carry_the_retrain_prefix_and_the_configured_th
         unhealthy = alarms[f"{PROJECT}-prod-{model}-monitor-unhealthy"]
         assert not f"{PROJECT}-prod-{model}-monitor-unhealthy".startswith(prefix)
         assert unhealthy["MetricName"] == "MonitorHealthy" and unhealthy["ComparisonOperator"] == "LessThanThreshold"
+
+
+@pytest.mark.parametrize("env", ENVS)
+def test_each_models_no_report_alarm_is_timed_from_the_environments_monitor_schedule(synthesized, env):
+    config = synthesized.config.environments[env]
+    alarms = _alarms(synthesized, env)
+    for model in config.models:
+        silent = alarms[f"{PROJECT}-{env}-{model}-monitor-no-report"]
+        assert silent["EvaluationPeriods"] == report_window_hours(config.monitoring.schedule)
+        assert f"(it runs {config.monitoring.schedule} UTC)" in silent["AlarmDescription"]
+        assert silent["AlarmActions"], "people are told"
 
 
 def test_the_trigger_and_its_dead_letters_are_watched(synthesized):

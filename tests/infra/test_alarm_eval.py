@@ -1,0 +1,76 @@
+"""The alarm evaluator (tests/support/alarm_eval.py) against the worked examples of the CloudWatch User Guide
+("How alarm state is evaluated when data is missing": evaluation range 5 for 3 evaluation periods).
+
+Rows are the guide's, most recent point on the right: ``0`` not breaching, ``X`` breaching, ``-`` missing. Cells the
+evaluator does not model (the premature-ALARM rule for missing/ignore) are left out of the tables, and refused."""
+
+from __future__ import annotations
+
+import pytest
+
+from tests.support.alarm_eval import MetricAlarm, Series, all_of, evaluate, replay
+
+PERIOD = 60
+
+
+def _alarm(m: int, treat: str) -> MetricAlarm:
+    return MetricAlarm(name="example", statistic="Maximum", period=PERIOD, evaluation_periods=3, datapoints_to_alarm=m,
+                       threshold=1, comparison="GreaterThanOrEqualToThreshold", treat_missing=treat)
+
+
+def _series(row: str) -> Series:
+    """One point per period in the middle of its bucket; the evaluation happens at the end of the last one."""
+    return Series((i * PERIOD + PERIOD / 2, 1.0 if c == "X" else 0.0) for i, c in enumerate(row.split()) if c != "-")
+
+
+RETAIN = "retain"
+# (row, MISSING, IGNORE, BREACHING, NOT BREACHING); None: not modelled.
+THREE_OF_THREE = [
+    ("0 - X - X", "OK", "OK", "OK", "OK"),
+    ("0 - - - -", None, None, "OK", "OK"),
+    ("- - - - -", "INSUFFICIENT_DATA", RETAIN, "ALARM", "OK"),
+    ("0 X X - X", "ALARM", "ALARM", "ALARM", "ALARM"),
+    ("- - X - -", None, None, "ALARM", "OK"),
+]
+TWO_OF_THREE = [
+    ("0 - X - X", "ALARM", "ALARM", "ALARM", "ALARM"),
+    ("0 0 X 0 X", "ALARM", "ALARM", "ALARM", "ALARM"),
+    ("0 - X - -", None, None, "ALARM", "OK"),
+    ("- - - - 0", None, None, "ALARM", "OK"),
+    ("- - - X -", None, None, "ALARM", "OK"),
+]
+
+
+@pytest.mark.parametrize(("m", "table"), [(3, THREE_OF_THREE), (2, TWO_OF_THREE)], ids=["3-of-3", "2-of-3"])
+def test_the_evaluator_reproduces_the_guides_missing_data_tables(m, table):
+    for row, *expected in table:
+        for treat, want in zip(("missing", "ignore", "breaching", "notBreaching"), expected):
+            if want is None:
+                with pytest.raises(NotImplementedError):
+                    evaluate(_alarm(m, treat), _series(row), 5 * PERIOD, "OK", extra=2)
+                continue
+            for before in ("OK", "ALARM"):
+                got = evaluate(_alarm(m, treat), _series(row), 5 * PERIOD, before, extra=2)
+                assert got == (before if want == RETAIN else want), (row, treat, before)
+
+
+def test_from_properties_reads_a_synthesized_alarm_and_refuses_what_it_does_not_model():
+    props = {"AlarmName": "a", "Statistic": "SampleCount", "Period": 3600, "EvaluationPeriods": 28, "DatapointsToAlarm": 28,
+             "Threshold": 1, "ComparisonOperator": "LessThanThreshold", "TreatMissingData": "breaching"}
+    alarm = MetricAlarm.from_properties(props)
+    assert (alarm.period, alarm.evaluation_periods, alarm.datapoints_to_alarm, alarm.treat_missing) == (3600, 28, 28, "breaching")
+    # Without DatapointsToAlarm, CloudWatch needs all N to breach.
+    assert MetricAlarm.from_properties({k: v for k, v in props.items() if k != "DatapointsToAlarm"}).datapoints_to_alarm == 28
+    for extra in ({"Metrics": []}, {"ExtendedStatistic": "p99"}, {"EvaluationWindow": {"WallClockWindow": {}}}):
+        with pytest.raises(NotImplementedError):
+            MetricAlarm.from_properties({**props, **extra})
+
+
+def test_a_replay_counts_entries_into_alarm_and_a_composite_needs_all_of_its_alarms():
+    alarm = _alarm(1, "notBreaching")
+    # One breaching point at minute 10: ALARM while it is the newest point in the 3-minute window.
+    made = replay(alarm, Series([(10 * PERIOD + 1, 1.0)]), 0, 20 * PERIOD, extra=0)
+    assert made.pages() == [11 * PERIOD]
+    assert made.state_at(12 * PERIOD) == "ALARM" and made.state_at(14 * PERIOD) == "OK"
+    never = replay(alarm, Series([]), 0, 20 * PERIOD, extra=0)
+    assert all_of(made, never).pages() == [] and all_of(made, made).pages() == made.pages()

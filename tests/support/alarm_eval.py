@@ -1,0 +1,153 @@
+"""A small model of how CloudWatch evaluates a metric alarm, to replay an alarm's synthesized properties over days of
+data points.
+
+What it follows (CloudWatch User Guide, "Alarm evaluation window" and "How alarm state is evaluated when data is
+missing"):
+
+* Sliding window: each evaluation looks back from its own time, in ``Period``-long buckets ending at that time (the
+  guide's example: a 1-hour alarm evaluates 13:07-14:07, then 13:08-14:08). The alarm is evaluated every minute.
+* The *evaluation range*: CloudWatch retrieves more buckets than ``EvaluationPeriods`` (N), "depending on the length
+  of the period"; the guide's worked example retrieves 5 for N = 3. The extra count is not documented per period, so
+  it is a parameter (``extra``): tests replay an alarm with several values, and what must hold holds for each.
+* If none of the N most recent buckets is missing, those N are evaluated. Otherwise, if the range holds at least N
+  real points, the N most recent real points are evaluated (the missing-data setting is not used). Otherwise every
+  real point in the range is evaluated with as few filled points as make N, filled as ``TreatMissingData`` says.
+* ``ALARM`` when at least ``DatapointsToAlarm`` (M) evaluated points breach, else ``OK``; with no real point in the
+  range, ``ignore`` keeps the current state and ``missing`` gives ``INSUFFICIENT_DATA``.
+* Actions run on a change of state only: ``pages`` counts entries into ``ALARM``.
+* A composite alarm's ``ALARM(a) AND ALARM(b)`` rule: ``ALARM`` when both are.
+
+Not modelled, refused instead: the "premature ALARM" rule for ``missing``/``ignore`` with fewer real points than N
+(none of the alarms replayed here has it), metric math, percentiles, and wall-clock windows.
+"""
+
+from __future__ import annotations
+
+import bisect
+from dataclasses import dataclass
+from typing import Iterable, Mapping, Optional, Sequence
+
+MINUTE = 60
+HOUR = 3600
+DAY = 86_400
+
+_COMPARE = {
+    "GreaterThanOrEqualToThreshold": lambda v, t: v >= t,
+    "GreaterThanThreshold": lambda v, t: v > t,
+    "LessThanThreshold": lambda v, t: v < t,
+    "LessThanOrEqualToThreshold": lambda v, t: v <= t,
+}
+_STATISTICS = {
+    "Minimum": min,
+    "Maximum": max,
+    "Sum": sum,
+    "SampleCount": len,
+    "Average": lambda values: sum(values) / len(values),
+}
+
+
+@dataclass(frozen=True)
+class MetricAlarm:
+    """The properties of one ``AWS::CloudWatch::Alarm`` on a single metric that decide its state."""
+
+    name: str
+    statistic: str
+    period: int
+    evaluation_periods: int
+    datapoints_to_alarm: int
+    threshold: float
+    comparison: str
+    treat_missing: str
+
+    @classmethod
+    def from_properties(cls, props: Mapping) -> "MetricAlarm":
+        """From a synthesized template's ``Properties``; refuses what this model does not cover."""
+        if "Metrics" in props or "ExtendedStatistic" in props or "EvaluationWindow" in props:
+            raise NotImplementedError(f"{props.get('AlarmName')}: metric math, percentiles and wall-clock windows are not modelled")
+        if props["Statistic"] not in _STATISTICS or props["ComparisonOperator"] not in _COMPARE:
+            raise NotImplementedError(f"{props.get('AlarmName')}: {props['Statistic']} / {props['ComparisonOperator']}")
+        n = int(props["EvaluationPeriods"])
+        return cls(name=props.get("AlarmName", "?"), statistic=props["Statistic"], period=int(props["Period"]),
+                   evaluation_periods=n, datapoints_to_alarm=int(props.get("DatapointsToAlarm", n)),
+                   threshold=float(props["Threshold"]), comparison=props["ComparisonOperator"],
+                   treat_missing=props.get("TreatMissingData", "missing"))
+
+    def breaches(self, value: float) -> bool:
+        return _COMPARE[self.comparison](value, self.threshold)
+
+
+class Series:
+    """One metric's data points: (timestamp in seconds, value), in any order."""
+
+    def __init__(self, points: Iterable[tuple[float, float]]):
+        ordered = sorted(points)
+        self.times = [t for t, _ in ordered]
+        self.values = [v for _, v in ordered]
+
+    def bucket(self, start: float, end: float) -> list[float]:
+        """The values with ``start <= timestamp < end``."""
+        return self.values[bisect.bisect_left(self.times, start):bisect.bisect_left(self.times, end)]
+
+
+def buckets(alarm: MetricAlarm, series: Series, now: float, extra: int) -> list[Optional[float]]:
+    """The evaluation range at ``now``: N + ``extra`` periods ending at ``now``, oldest first; None where missing."""
+    out: list[Optional[float]] = []
+    for k in range(alarm.evaluation_periods + extra, 0, -1):
+        values = series.bucket(now - k * alarm.period, now - (k - 1) * alarm.period)
+        out.append(_STATISTICS[alarm.statistic](values) if values else None)
+    return out
+
+
+def evaluate(alarm: MetricAlarm, series: Series, now: float, state: str, *, extra: int) -> str:
+    """The alarm's state after an evaluation at ``now`` (``state``: its state before)."""
+    n, m = alarm.evaluation_periods, alarm.datapoints_to_alarm
+    window = buckets(alarm, series, now, extra)
+    real = [v for v in window if v is not None]
+    if all(v is not None for v in window[-n:]):
+        evaluated = [alarm.breaches(v) for v in window[-n:]]
+    elif len(real) >= n:
+        evaluated = [alarm.breaches(v) for v in real[-n:]]
+    elif not real and alarm.treat_missing in ("ignore", "missing"):
+        return state if alarm.treat_missing == "ignore" else "INSUFFICIENT_DATA"
+    elif alarm.treat_missing in ("breaching", "notBreaching"):
+        evaluated = [alarm.breaches(v) for v in real] + [alarm.treat_missing == "breaching"] * (n - len(real))
+    else:
+        raise NotImplementedError(f"{alarm.name}: {alarm.treat_missing!r} with {len(real)} of {n} points is not modelled")
+    return "ALARM" if sum(evaluated) >= m else "OK"
+
+
+@dataclass(frozen=True)
+class Replay:
+    """The states of one replay, one per evaluation (every ``step`` seconds from ``start``)."""
+
+    start: float
+    step: int
+    states: Sequence[str]
+
+    def pages(self) -> list[float]:
+        """When the alarm entered ALARM (its actions ran)."""
+        return [self.start + i * self.step for i, (before, after) in enumerate(zip(("",) + tuple(self.states), self.states))
+                if after == "ALARM" and before != "ALARM"]
+
+    def state_at(self, when: float) -> str:
+        return self.states[int((when - self.start) // self.step)]
+
+
+def replay(alarm: MetricAlarm, series: Series, start: float, end: float, *, extra: int, step: int = MINUTE,
+           initial: str = "INSUFFICIENT_DATA") -> Replay:
+    """Evaluate ``alarm`` every ``step`` seconds from ``start`` to ``end``."""
+    states, state = [], initial
+    now = start
+    while now < end:
+        state = evaluate(alarm, series, now, state, extra=extra)
+        states.append(state)
+        now += step
+    return Replay(start, step, states)
+
+
+def all_of(*replays: Replay) -> Replay:
+    """A composite alarm whose rule is ``ALARM(a) AND ALARM(b) ...`` over replays of the same evaluations."""
+    first = replays[0]
+    assert all((r.start, r.step, len(r.states)) == (first.start, first.step, len(first.states)) for r in replays)
+    return Replay(first.start, first.step,
+                  ["ALARM" if all(s == "ALARM" for s in column) else "OK" for column in zip(*(r.states for r in replays))])
