@@ -12,20 +12,25 @@ from constructs import Construct
 
 from ..config.instance_types import INSTANCE_TYPES
 from ..config.serving import ServingAlarms
+from ..nag import acknowledge
 from .endpoint_metrics import HOST_NAMESPACE, endpoint_metric, error_rate
+
+# The low-traffic alarm's memory of past traffic, in hours: a week, the most CloudWatch evaluates.
+IDLE_HOURS = 7 * 24
 
 
 class EndpointAlarms(Construct):
     """Latency, 5xx/4xx rates, CPU and memory (instance-based modes), async backlog and, when
     configured, low traffic for one endpoint (a model's, or a shared multi-model endpoint); every alarm
-    notifies ``topic``.
+    notifies ``topic`` (the low-traffic alarm is a composite of two that notify no one).
 
     The alarms exist before any version is approved (names and dimensions are fixed), with missing
     data *not breaching*: an endpoint that does not exist yet, or serves no traffic, is not an
-    incident. Batch models have no endpoint and get none: a transform job that fails or is stopped is told to
-    people by the Operations stack's ``TransformJobFailures`` rule, and a run its schedule could not start by
-    the ``<prefix>-batch-dead-letters`` alarm (``scheduled_job``) — the monitor cannot tell: a window without
-    batch output is, to it, a quiet one.
+    incident. The low-traffic alarm is the exception: for it silence is low traffic, and its composite
+    rule keeps it quiet while the endpoint has not served yet (see :meth:`_low_traffic`). Batch models have no
+    endpoint and get none: a transform job that fails or is stopped is told to people by the Operations stack's
+    ``TransformJobFailures`` rule, and a run its schedule could not start by the ``<prefix>-batch-dead-letters``
+    alarm (``scheduled_job``) — the monitor cannot tell: a window without batch output is, to it, a quiet one.
     """
 
     def __init__(
@@ -46,7 +51,7 @@ class EndpointAlarms(Construct):
         ``max_model_loading_wait_ms`` (multi-model endpoints; default: no such alarm) alarms when
         the p99 wait for a model to load stays above it for 15 minutes."""
         super().__init__(scope, construct_id)
-        self.alarms: list[cloudwatch.Alarm] = []
+        self.alarms: list[cloudwatch.AlarmBase] = []
         self.widgets: list[cloudwatch.IWidget] = []
         cfg = settings
         name = endpoint_name
@@ -98,10 +103,7 @@ class EndpointAlarms(Construct):
                   f"p99 wait for a model to load above {max_model_loading_wait_ms} ms for 15 minutes "
                   "(models keep being evicted: more memory per instance, or split the endpoint)", periods=3)
         if cfg.min_invocations_per_hour is not None:
-            hourly = metric("Invocations", "Sum", period=Duration.hours(1))
-            alarm("low-traffic", hourly, cfg.min_invocations_per_hour,
-                  f"fewer than {cfg.min_invocations_per_hour} invocations per hour for 3 hours", periods=3,
-                  comparison=cloudwatch.ComparisonOperator.LESS_THAN_THRESHOLD)
+            self._low_traffic(name, cfg.min_invocations_per_hour, notify)
         self.widgets = [
             cloudwatch.GraphWidget(
                 title=f"{title}: traffic and errors",
@@ -125,3 +127,57 @@ class EndpointAlarms(Construct):
                     width=24,
                 )
             )
+
+    def _low_traffic(self, name: str, minimum: int, notify: cw_actions.SnsAction) -> None:
+        """``<endpoint>-low-traffic``, a composite alarm that pages people: fewer than ``minimum`` invocations an hour
+        for 3 hours (none at all included) on an endpoint that has served in more than 3 hours of the last week.
+
+        SageMaker publishes no ``Invocations`` point for an hour without requests, so an alarm that takes missing
+        data as not breaching never sees traffic stop. Taking it as breaching, ``<endpoint>-under-min-traffic`` does,
+        but it also breaches while no endpoint exists (no version approved yet), and in the first hours of traffic
+        (the hours before it are empty, the current one is partial). ``<endpoint>-idle-for-a-week`` (at most 3 of
+        the last 168 hours held an invocation) tells those apart, and the composite pages only while it is not in
+        ALARM. After a week of silence the composite returns to OK (the page has gone out; the idle alarm shows the
+        endpoint stays unused). Neither part notifies anyone."""
+        hourly = endpoint_metric(name, "Invocations", "Sum", period=Duration.hours(1))
+        parts = []
+        # 168 hourly periods: CloudWatch's limit on Period x EvaluationPeriods (7 days for periods of an hour or more).
+        for suffix, threshold, periods, breaching, description in (
+            ("under-min-traffic", minimum, 3, 3, f"fewer than {minimum} invocations per hour, none counting as "
+             "fewer, for 3 hours (part of the low-traffic alarm; notifies no one)"),
+            ("idle-for-a-week", 1, IDLE_HOURS, IDLE_HOURS - 3, f"at most 3 of the last {IDLE_HOURS} hours held an "
+             "invocation (no endpoint yet, traffic just started, or unused for a week): the low-traffic alarm stays "
+             "quiet (notifies no one)"),
+        ):
+            part = cloudwatch.Alarm(
+                self,
+                suffix,
+                alarm_name=f"{name}-{suffix}",
+                alarm_description=f"{name}: {description}",
+                metric=hourly,
+                threshold=threshold,
+                evaluation_periods=periods,
+                datapoints_to_alarm=breaching,
+                comparison_operator=cloudwatch.ComparisonOperator.LESS_THAN_THRESHOLD,
+                # No requests, no Invocations point: a missing hour is one without traffic.
+                treat_missing_data=cloudwatch.TreatMissingData.BREACHING,
+            )
+            acknowledge(part, f"A part of the composite alarm {name}-low-traffic, which notifies people; alone it "
+                              "would page while no endpoint exists.", "NIST.800.53.R5-CloudWatchAlarmAction")
+            parts.append(part)
+        under, idle = parts
+        low = cloudwatch.CompositeAlarm(
+            self,
+            "low-traffic",
+            composite_alarm_name=f"{name}-low-traffic",
+            alarm_description=f"{name}: fewer than {minimum} invocations per hour for 3 hours (or none at all) after "
+                              "serving in more than 3 hours of the last week. Check the callers and the endpoint's "
+                              "status (SageMaker console, its traffic graph on the loop dashboard); no alarm while no "
+                              "version is deployed.",
+            alarm_rule=cloudwatch.AlarmRule.all_of(
+                cloudwatch.AlarmRule.from_alarm(under, cloudwatch.AlarmState.ALARM),
+                cloudwatch.AlarmRule.not_(cloudwatch.AlarmRule.from_alarm(idle, cloudwatch.AlarmState.ALARM)),
+            ),
+        )
+        low.add_alarm_action(notify)
+        self.alarms += [under, idle, low]

@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
-from typing import Optional
+from typing import Callable, Optional
 
+import pytest
 from aws_cdk import Environment, Stack
 from aws_cdk import aws_sns as sns
 from aws_cdk.assertions import Template
@@ -11,6 +12,7 @@ from aws_cdk.assertions import Template
 from mlops_loop.app_builder import new_app
 from mlops_loop.config.serving import ServingAlarms
 from mlops_loop.constructs.endpoint_alarms import EndpointAlarms
+from tests.support.alarm_eval import DAY, HOUR, MINUTE, MetricAlarm, Replay, Series, all_of, replay
 
 ENDPOINT = "shop-dev-churn"
 ALWAYS = ["latency", "server-errors", "client-errors"]
@@ -94,13 +96,90 @@ def test_a_multi_model_endpoint_alarms_when_models_wait_long_to_load_and_gets_a_
     assert titles == ["churn: traffic and errors", "churn: model latency (µs)", "churn: model cache"]
 
 
-def test_a_low_traffic_alarm_only_when_a_minimum_is_configured_and_it_fires_below_it():
-    _, _, without, _ = _alarms()
-    assert "low-traffic" not in without
-    _, _, alarms, _ = _alarms(settings=ServingAlarms(min_invocations_per_hour=30))
-    low = alarms["low-traffic"]
-    assert (low["MetricName"], low["Statistic"], low["Period"], low["Threshold"]) == ("Invocations", "Sum", 3600, 30)
-    assert low["ComparisonOperator"] == "LessThanThreshold" and low["EvaluationPeriods"] == 3
+def _low_traffic(minimum: int = 30) -> tuple[Stack, dict[str, dict], dict, str]:
+    """The low-traffic parts by name, and the composite alarm's properties."""
+    stack, _, alarms, topic = _alarms(settings=ServingAlarms(min_invocations_per_hour=minimum))
+    (composite,) = Template.from_stack(stack).find_resources("AWS::CloudWatch::CompositeAlarm").values()
+    return stack, alarms, composite["Properties"], topic
+
+
+def test_a_low_traffic_alarm_only_when_a_minimum_is_configured():
+    stack, made, alarms, _ = _alarms()
+    assert not any(name.endswith("traffic") or name.startswith("idle") for name in alarms)
+    assert Template.from_stack(stack).find_resources("AWS::CloudWatch::CompositeAlarm") == {}
+
+
+def test_low_traffic_pages_through_a_composite_of_too_few_invocations_and_not_idle_for_a_week():
+    stack, alarms, composite, topic = _low_traffic(30)
+    under, idle = alarms["under-min-traffic"], alarms["idle-for-a-week"]
+    assert (under["MetricName"], under["Statistic"], under["Period"], under["Threshold"]) == ("Invocations", "Sum", 3600, 30)
+    assert (under["EvaluationPeriods"], under["DatapointsToAlarm"]) == (3, 3)
+    # Idle: at most 3 of the last 168 hours held an invocation (168 hours: CloudWatch's 7-day limit).
+    assert (idle["MetricName"], idle["Statistic"], idle["Period"], idle["Threshold"]) == ("Invocations", "Sum", 3600, 1)
+    assert (idle["EvaluationPeriods"], idle["DatapointsToAlarm"]) == (168, 165)
+    assert idle["Period"] * idle["EvaluationPeriods"] <= 604_800
+    for part in (under, idle):
+        assert part["ComparisonOperator"] == "LessThanThreshold"
+        # SageMaker publishes no Invocations point for an hour without requests: silence is low traffic.
+        assert part["TreatMissingData"] == "breaching"
+        assert "AlarmActions" not in part, "the parts notify no one"
+        assert part["Dimensions"] == [{"Name": "EndpointName", "Value": ENDPOINT}, {"Name": "VariantName", "Value": "AllTraffic"}]
+    assert composite["AlarmName"] == f"{ENDPOINT}-low-traffic"
+    assert composite["AlarmActions"] == [{"Ref": topic}]
+    ids = {a["Properties"]["AlarmName"]: k for k, a in Template.from_stack(stack).find_resources("AWS::CloudWatch::Alarm").items()}
+    rule = stack.resolve(composite["AlarmRule"])
+    assert rule == {"Fn::Join": ["", ['(ALARM("', {"Fn::GetAtt": [ids[f"{ENDPOINT}-under-min-traffic"], "Arn"]},
+                                      '") AND (NOT (ALARM("', {"Fn::GetAtt": [ids[f"{ENDPOINT}-idle-for-a-week"], "Arn"]}, '"))))']]}
+    assert composite["AlarmDescription"].startswith(f"{ENDPOINT}: fewer than 30 invocations per hour for 3 hours (or none at all)")
+
+
+# ------------------------------------------------------------------ low traffic, replayed
+# The synthesized parts replayed with tests/support/alarm_eval.py (CloudWatch's sliding window and missing-data rules)
+# and combined as the composite's rule says; SageMaker's Invocations as one Sum point per 5 minutes with requests.
+EXTRAS = (0, 2, 6)
+STEP = 5 * MINUTE
+
+
+def _traffic(per_hour: Callable[[float], float], until: float) -> Series:
+    """One Invocations point per 5 minutes holding requests, at ``per_hour(t)`` an hour (none when 0)."""
+    return Series((t, per_hour(t) / 12) for t in range(0, int(until), STEP) if per_hour(t) > 0)
+
+
+def _low_traffic_replay(series: Series, until: float, extra: int) -> Replay:
+    _, alarms, _, _ = _low_traffic(30)
+    under, idle = (MetricAlarm.from_properties(alarms[n]) for n in ("under-min-traffic", "idle-for-a-week"))
+    made = [replay(a, series, 0, until, extra=extra, step=STEP) for a in (under, idle)]
+    return all_of(made[0], Replay(made[1].start, made[1].step, ["OK" if s == "ALARM" else "ALARM" for s in made[1].states]))
+
+
+@pytest.mark.parametrize("extra", EXTRAS)
+def test_replayed_an_endpoint_that_is_not_deployed_or_just_deployed_without_traffic_never_pages(extra):
+    assert _low_traffic_replay(Series([]), 10 * DAY, extra).pages() == []
+
+
+@pytest.mark.parametrize("extra", EXTRAS)
+def test_replayed_the_first_hours_of_traffic_do_not_page_though_the_hours_before_them_are_empty(extra):
+    start = 2 * DAY + 17 * MINUTE
+    assert _low_traffic_replay(_traffic(lambda t: 600 if t >= start else 0, 6 * DAY), 6 * DAY, extra).pages() == []
+
+
+@pytest.mark.parametrize("extra", EXTRAS)
+def test_replayed_traffic_that_stops_completely_pages_once_three_to_a_few_hours_later(extra):
+    stop = 3 * DAY + 5 * HOUR
+    replayed = _low_traffic_replay(_traffic(lambda t: 600 if t < stop else 0, 20 * DAY), 20 * DAY, extra)
+    (page,) = replayed.pages()
+    assert 3 * HOUR <= page - stop <= (3 + extra + 1) * HOUR
+    # A week of silence later the composite is quiet again (the idle alarm says the endpoint is unused): no new page.
+    assert replayed.state_at(stop + 8 * DAY) == "OK"
+
+
+@pytest.mark.parametrize("extra", EXTRAS)
+def test_replayed_traffic_below_the_minimum_for_three_hours_pages_and_busy_hours_do_not(extra):
+    dip = (4 * DAY, 4 * DAY + 4 * HOUR)
+    replayed = _low_traffic_replay(_traffic(lambda t: 12 if dip[0] <= t < dip[1] else 120 + 60 * (t // HOUR % 3), 8 * DAY),
+                                   8 * DAY, extra)
+    (page,) = replayed.pages()
+    assert dip[0] + 3 * HOUR <= page <= dip[1] + HOUR
 
 
 def test_the_dashboard_widgets_are_titled_for_the_endpoint_and_mark_the_latency_alarm():
