@@ -22,7 +22,8 @@ class LoopDashboard(Construct):
     """The dashboard ``<prefix>-loop``, by default one row with, per model of ``quality_keys`` (model -> the
     monitor key its quality alarm watches), three graphs of the drift monitor's metrics (drift scores against
     the retrain line; quality and fairness; monitor health and record counts) and the status of every alarm in
-    ``alarms``; :meth:`add_row` appends rows (e.g. each endpoint's widgets)."""
+    ``alarms``; :meth:`add_alarm_status` appends a row with the status of other alarms (e.g. the endpoints'), and
+    :meth:`add_row` any other row (e.g. each endpoint's graphs)."""
 
     def __init__(
         self,
@@ -69,6 +70,11 @@ class LoopDashboard(Construct):
         widgets.append(cloudwatch.AlarmStatusWidget(title="Loop alarms", alarms=list(alarms), width=24))
         self.dashboard = cloudwatch.Dashboard(self, "Dashboard", dashboard_name=f"{name_prefix}-loop", widgets=[widgets])
         cast(CfnResource, self.dashboard.node.default_child).override_logical_id(LOGICAL_ID)
+
+    def add_alarm_status(self, title: str, alarms: Sequence[cloudwatch.IAlarm]) -> None:
+        """Append a full-width row showing the state of each of ``alarms`` under ``title``; none: no row."""
+        if alarms:
+            self.add_row([cloudwatch.AlarmStatusWidget(title=title, alarms=list(alarms), width=24)])
 
     def add_row(self, widgets: Sequence[cloudwatch.IWidget]) -> None:
         """Append ``widgets`` as a new row."""

@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from aws_cdk import CfnOutput, Duration, Stack
+from aws_cdk import aws_cloudwatch as cloudwatch
 from aws_cdk import aws_events as events
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_sns as sns
@@ -118,15 +119,6 @@ class OperationsStack(Stack):
             namespace=namespace,
             monitor_schedule=environment.monitoring.schedule,
         )
-        self.dashboard = LoopDashboard(
-            self,
-            "LoopDashboard",
-            name_prefix=name_prefix,
-            environment=environment.name,
-            quality_keys=quality_keys,
-            alarms=self.alarms.all_alarms,
-            namespace=namespace,
-        )
         lake = storage.lake
         inference, artifacts = lake.reference(self, "inference"), lake.reference(self, "artifacts")
         features = lake.reference(self, "features")
@@ -228,7 +220,7 @@ class OperationsStack(Stack):
                 serving_namespace=serving_namespace(project),
                 network=environment.network,
             )
-        self._deploy_alarms()
+        deploy_alarms = self._deploy_alarms()
         # Rollouts to Inferentia2 endpoints bake under the parity check (its alarm is one of their rollback alarms).
         checked = [
             ParityEndpoint(endpoint_name=served.endpoint_name, package_group=storage.registry.group_names[model],
@@ -249,6 +241,7 @@ class OperationsStack(Stack):
             removal_policy=removal,
             network=environment.network,
         ) if checked else None
+        self.dashboard = self._dashboard(name_prefix, environment.name, quality_keys, namespace, deploy_alarms)
         self._tell_people(
             "PipelineFailures", "Tell people when a training execution fails or its candidate is rejected by the gate",
             source="aws.sagemaker", detail_type="SageMaker Model Building Pipeline Execution Status Change",
@@ -272,6 +265,26 @@ class OperationsStack(Stack):
         CfnOutput(self, "RetrainTriggerFunction", value=self.trigger.function.function_name)
         CfnOutput(self, "DeployFunction", value=self.deploy.function.function_name)
         CfnOutput(self, "Dashboard", value=self.dashboard.dashboard.dashboard_name)
+
+    def _dashboard(self, name_prefix: str, environment: str, quality_keys: dict[str, str], namespace: str,
+                   deploy_alarms: list[cloudwatch.Alarm]) -> LoopDashboard:
+        """The environment's dashboard: the loop's graphs and alarms, then the status of every other alarm this stack
+        makes, a row per group (on-call sees every alarm that can page them), then each endpoint's graphs."""
+        dashboard = LoopDashboard(
+            self,
+            "LoopDashboard",
+            name_prefix=name_prefix,
+            environment=environment,
+            quality_keys=quality_keys,
+            alarms=self.alarms.all_alarms,
+            namespace=namespace,
+        )
+        dashboard.add_alarm_status("Endpoint alarms", [a for e in self.endpoint_alarms.values() for a in e.alarms])
+        dashboard.add_alarm_status("Deploy alarms", [*deploy_alarms, *(self.parity_check.alarms if self.parity_check else [])])
+        dashboard.add_alarm_status("Score-by-id alarms", [a for s in self.score_by_id.values() for a in s.alarms])
+        for endpoint_alarms in self.endpoint_alarms.values():
+            dashboard.add_row(endpoint_alarms.widgets)
+        return dashboard
 
     def _tell_people(self, construct_id: str, description: str, *, source: str, detail_type: str,
                      detail: dict) -> events.Rule:
@@ -318,6 +331,7 @@ class OperationsStack(Stack):
                 description="A scheduled batch transform could not start (quota, permission or missing model): "
                 "nothing was scored; see the batch schedule DLQ (README, Dead-letter queues)"))
         self.dead_letter_alarms = alarms
+        self.dashboard.add_alarm_status("Dead-letter alarms", alarms)
         self.dashboard.add_row([dead_letter_backlog(queues)])
 
     def _endpoint_alarms(self, key: str, construct_id: str, endpoint_name: str, title: str, mode: str,
@@ -334,11 +348,10 @@ class OperationsStack(Stack):
             max_model_loading_wait_ms=loading_wait_ms,
         )
         self.endpoint_alarms[key] = endpoint_alarms
-        self.dashboard.add_row(endpoint_alarms.widgets)
 
-    def _deploy_alarms(self) -> None:
+    def _deploy_alarms(self) -> list[cloudwatch.Alarm]:
         """The deploy handler failing, or approvals it could not process, page people."""
-        handler_alarms(
+        return handler_alarms(
             self.deploy,
             name_prefix=self.name_prefix,
             names=("deploy-errors", "deploy-dead-letters"),

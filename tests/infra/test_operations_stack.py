@@ -204,6 +204,35 @@ def test_each_models_no_report_alarm_is_timed_from_the_environments_monitor_sche
         assert silent["AlarmActions"], "people are told"
 
 
+def _referenced(value) -> set[str]:
+    """The logical ids a template value reads an ``Arn`` of."""
+    if isinstance(value, dict):
+        if list(value) == ["Fn::GetAtt"] and value["Fn::GetAtt"][1] == "Arn":
+            return {value["Fn::GetAtt"][0]}
+        return set().union(*map(_referenced, value.values())) if value else set()
+    if isinstance(value, list):
+        return set().union(*map(_referenced, value)) if value else set()
+    return set()
+
+
+@pytest.mark.parametrize("env", ENVS)
+def test_the_dashboard_shows_the_state_of_every_alarm_the_stack_makes(synthesized, env):
+    """On-call sees every alarm that can page them: each metric and composite alarm of the Operations stack is in one
+    of the dashboard's alarm-status widgets (the loop's, the endpoints', the deploy handler's, score by id's)."""
+    alarms = {**synthesized.resources(env, "Operations", "AWS::CloudWatch::Alarm"),
+              **synthesized.resources(env, "Operations", "AWS::CloudWatch::CompositeAlarm")}
+    (dashboard,) = synthesized.resources(env, "Operations", "AWS::CloudWatch::Dashboard").values()
+    assert _referenced(dashboard["Properties"]["DashboardBody"]) == set(alarms)
+    # The body is JSON around the alarms' ARNs (and the region): read it with each of those as a placeholder.
+    body = json.loads("".join(p if isinstance(p, str) else "token" for p in dashboard["Properties"]["DashboardBody"]["Fn::Join"][1]))
+    titles = [w["properties"]["title"] for w in body["widgets"] if w["type"] == "alarm"]
+    config, environment = synthesized.config, synthesized.config.environments[env]
+    assert titles[0] == "Loop alarms" and "Deploy alarms" in titles, titles
+    servings = [config.serving_of(environment, m) for m in config.models_of(environment)]
+    assert ("Endpoint alarms" in titles) == any(s.mode != "batch" for s in servings), titles
+    assert ("Score-by-id alarms" in titles) == any(s.by_id.enabled for s in servings), titles
+
+
 def test_the_trigger_and_its_dead_letters_are_watched(synthesized):
     alarms = _alarms(synthesized, "dev")
     assert alarms[f"{PROJECT}-dev-trigger-errors"]["MetricName"] == "Errors"

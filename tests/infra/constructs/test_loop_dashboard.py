@@ -160,3 +160,17 @@ def test_add_row_appends_each_call_as_a_new_row_below_what_is_there():
         ("text", 0, 11, 24),
     ]
     assert [w["properties"]["markdown"] for w in widgets[4:]] == ["# churn endpoint", "latency", "# basket endpoint"]
+
+
+# ------------------------------------------------------------------ add_alarm_status
+def test_add_alarm_status_appends_a_full_width_row_of_the_given_alarms_and_nothing_for_none():
+    more = [f"arn:aws:cloudwatch:eu-west-1:123456789012:alarm:{PREFIX}-churn-{name}" for name in ("latency", "low-traffic")]
+    stack = Stack(new_app(), "Bare", env=ENV)
+    dashboard = LoopDashboard(stack, "LoopDashboard", name_prefix=PREFIX, environment="dev", quality_keys={}, alarms=[
+        cloudwatch.Alarm.from_alarm_arn(stack, "Loop", ALARM_ARNS[0])])
+    dashboard.add_alarm_status("Endpoint alarms", [cloudwatch.Alarm.from_alarm_arn(stack, f"More{i}", a) for i, a in enumerate(more)])
+    dashboard.add_alarm_status("Score-by-id alarms", [])
+    widgets = _Built(stack, dashboard).widgets()
+    assert [(w["type"], w["properties"]["title"], w["x"], w["y"], w["width"]) for w in widgets] == [
+        ("alarm", "Loop alarms", 0, 0, 24), ("alarm", "Endpoint alarms", 0, 3, 24)]
+    assert widgets[1]["properties"]["alarms"] == more
