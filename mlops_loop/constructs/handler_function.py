@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
 from typing import Mapping, Optional
 
-from aws_cdk import ArnFormat, Duration, RemovalPolicy, Stack
+from aws_cdk import ArnFormat, Duration, RemovalPolicy, Stack, Token
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_kms as kms
 from aws_cdk import aws_lambda as lambda_
@@ -19,6 +20,19 @@ from ..config.schema import NetworkConfig
 from .access_policy import AccessPolicy
 from .arns import format_arn
 from .network import allow_lambda_network_interfaces
+
+# Lambda refuses a function whose environment variables take more than 4 KB in all (Lambda quotas).
+MAX_ENVIRONMENT_BYTES = 4096
+# What an unresolved value (an ARN or URL of another resource) is counted as: ARNs of the resources handlers are
+# told about (queues, topics, roles) are far shorter.
+_TOKEN_BYTES = 256
+
+
+def environment_size(environment: Mapping[str, str]) -> int:
+    """The bytes ``environment`` takes as Lambda stores it (JSON), an unresolved value counted as 256 bytes."""
+    stored = {k: "x" * (_TOKEN_BYTES - 2) if Token.is_unresolved(v) else v for k, v in environment.items()}
+    return len(json.dumps(stored, separators=(",", ":"), ensure_ascii=False).encode())
+
 
 def dead_letter_queue(scope: Construct, *, key: kms.IKey, removal_policy: RemovalPolicy, owner: str,
                       construct_id: str = "DeadLetters", queue_name: Optional[str] = None) -> sqs.Queue:
@@ -73,7 +87,16 @@ def handler_function(
     statements the caller adds to ``access`` (plus its own log stream and the dead-letter queue); no VPC (``network``
     None): the function runs on Lambda's own network, which ``vpc_reason`` explains to cdk-nag. Given ``network``, it
     runs in those subnets with those security groups and its role may manage the function's network interfaces.
+    An ``environment`` over Lambda's 4 KB is refused here, naming the function, not at deploy.
     """
+    size = environment_size(environment)
+    if size > MAX_ENVIRONMENT_BYTES:
+        largest = max(environment, key=lambda k: environment_size({k: environment[k]}))
+        raise ValueError(
+            f"function {function_name}: its environment variables take {size} bytes, over Lambda's 4 KB "
+            f"({MAX_ENVIRONMENT_BYTES} bytes; the largest is {largest}): the deploy would fail. Split the environment's "
+            "models over more environments, or shorten the project, environment and model names"
+        )
     stack = Stack.of(scope)
     log_group = logs.LogGroup(
         scope,

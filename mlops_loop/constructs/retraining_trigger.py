@@ -42,7 +42,8 @@ class RetrainingTrigger(Construct):
       ``TriggerReason`` unless on-call paused retraining, an execution is running or one started within
       ``cooldown_hours``. The pause is an SSM parameter per environment and per model
       (``retraining_pause_parameter``) that this construct does *not* create: a deploy never reverts it. The
-      function may read exactly those parameters, named in ``PAUSE_PARAMETER`` / ``MODEL_PAUSE_PARAMETERS``. Reserved concurrency 1 serialises the guard, so two alarms
+      function may read exactly those parameters (it derives their names, as its pipelines' alarms', from
+      ``NAME_PREFIX`` and ``MODEL_PIPELINES``). Reserved concurrency 1 serialises the guard, so two alarms
       arriving together cannot both pass it. Failed invocations go to an encrypted dead-letter
       queue after two retries; malformed events are logged and dropped by the handler.
     """
@@ -65,7 +66,8 @@ class RetrainingTrigger(Construct):
         super().__init__(scope, construct_id)
         stack = Stack.of(self)
         self.dead_letter_queue = dead_letter_queue(self, key=key, removal_policy=removal_policy, owner="retrain trigger")
-        # Every retrain alarm by name, with its model's pipeline: what the hourly sweep asks CloudWatch about.
+        # Every retrain alarm by name, with its model's pipeline: what the hourly sweep asks CloudWatch about (the
+        # function derives the same names from NAME_PREFIX and MODEL_PIPELINES; the role may read exactly these).
         alarm_pipelines = {f"{retrain_alarm_prefix(name_prefix, model)}{name}": pipeline
                            for model, pipeline in pipelines.items() for name in RETRAIN_ALARMS}
         # The on-call pause: the environment's parameter, and each model's by its pipeline. Plain String parameters
@@ -85,11 +87,10 @@ class RetrainingTrigger(Construct):
             access_description=f"{name_prefix} retrain trigger",
             handler="retrain_trigger.handler",
             environment={
-                "ALLOWED_PIPELINES": ",".join(sorted(pipelines.values())),
+                # One short entry per model: Lambda allows 4 KB of environment in all (retrain_trigger.settings_of).
+                "NAME_PREFIX": name_prefix,
+                "MODEL_PIPELINES": json.dumps(pipelines, sort_keys=True, separators=(",", ":")),
                 "COOLDOWN_HOURS": str(cooldown_hours),
-                "ALARM_PIPELINES": json.dumps(alarm_pipelines, sort_keys=True, separators=(",", ":")),
-                "PAUSE_PARAMETER": pause_parameter,
-                "MODEL_PAUSE_PARAMETERS": json.dumps(model_pause_parameters, sort_keys=True, separators=(",", ":")),
             },
             key=key,
             dead_letter_queue=self.dead_letter_queue,

@@ -8,7 +8,7 @@ below) or by EventBridge Scheduler (scheduled retraining)::
 
 It starts the pipeline with ``TriggerReason`` set, unless
 
-* the pipeline is not one this function is allowed to start (``ALLOWED_PIPELINES``),
+* the pipeline is not one this function is allowed to start (a pipeline of ``MODEL_PIPELINES``),
 * on-call paused retraining (see *The pause* below),
 * an execution of it is already running (``Executing`` or ``Stopping``),
 * the latest execution that could have answered the drift started less than ``COOLDOWN_HOURS`` ago: one
@@ -20,13 +20,13 @@ It starts the pipeline with ``TriggerReason`` set, unless
 **The sweep** (``{"reason": "sweep"}``, from an hourly schedule): CloudWatch sends an event only when an
 alarm *enters* ALARM, so a drift alarm that arrived during the cooldown would never be answered while it
 stays in ALARM. The sweep asks which of this environment's retrain alarms are still in ALARM
-(``ALARM_PIPELINES``: alarm name -> pipeline, the exact names its role may describe) and hands each
+(``<prefix>-<model>-retrain-<alarm>`` of each model, the exact names its role may describe) and hands each
 model's oldest one to the same guard, which starts the pipeline once the cooldown is over and no
 execution runs.
 
 **The pause**: on-call's switch, flipped without a deploy (``python -m mlops_cli.retraining``). Retraining is paused
-while the environment's SSM parameter exists (``PAUSE_PARAMETER``, ``/<prefix>/retraining/paused``: every model) or
-the model's does (``MODEL_PAUSE_PARAMETERS``: pipeline -> ``/<prefix>/retraining/paused-models/<model>``); their
+while the environment's SSM parameter exists (``/<prefix>/retraining/paused``: every model) or the model's
+does (``/<prefix>/retraining/paused-models/<model>``); their
 value says who paused, when and why (``pipeline_code.core.contract.retraining_pause_parameter``). CloudFormation
 does not manage them, so no deploy reverts a pause. Every start path - a drift alarm, the sweep, a schedule - goes
 through the guard, which reads them (one GetParameters call) before any SageMaker call and returns
@@ -58,7 +58,13 @@ from typing import Any, Callable, Dict, List, Mapping, Optional
 import boto3
 from botocore.exceptions import BotoCoreError, ClientError
 
-from pipeline_code.core.contract import GATE_FAIL_STEP, RETRAINING_PAUSE_FIELDS
+from pipeline_code.core.contract import (
+    GATE_FAIL_STEP,
+    RETRAIN_ALARMS,
+    RETRAINING_PAUSE_FIELDS,
+    retrain_alarm_prefix,
+    retraining_pause_parameter,
+)
 
 LOG = logging.getLogger(__name__)
 LOG.setLevel(logging.INFO)
@@ -137,7 +143,7 @@ def handler(event: Any, context: Any = None, *, client: Any = None, cloudwatch: 
             now: Optional[Callable[[], dt.datetime]] = None) -> Dict[str, Any]:
     """Lambda entry point; ``client`` (SageMaker), ``cloudwatch``, ``ssm`` and ``now`` are injectable for tests."""
     try:
-        settings = _settings()
+        settings = settings_of(os.environ)
         guard = {"client": client or boto3.client("sagemaker"), "allowed_pipelines": settings["allowed"],
                  "cooldown": dt.timedelta(hours=settings["cooldown_hours"]),
                  "now": (now or (lambda: dt.datetime.now(dt.timezone.utc)))(),
@@ -281,17 +287,25 @@ def _malformed(event: Any) -> Optional[str]:
     return None
 
 
-def _settings() -> Dict[str, Any]:
-    allowed = frozenset(filter(None, (p.strip() for p in os.environ.get("ALLOWED_PIPELINES", "").split(","))))
-    pause_parameter = os.environ.get("PAUSE_PARAMETER", "")
-    if not pause_parameter:
-        # A function that cannot read the pause starts nothing (failing closed, as when SSM does not answer).
-        raise PauseUnknown("PAUSE_PARAMETER is not set: the function cannot tell whether retraining is paused; nothing "
+def settings_of(environ: Mapping[str, str]) -> Dict[str, Any]:
+    """The function's settings from its environment: ``NAME_PREFIX`` (the environment's resource prefix),
+    ``MODEL_PIPELINES`` (JSON: model -> its training pipeline) and ``COOLDOWN_HOURS`` (default 24).
+
+    The pipelines it may start, each model's retrain alarms and pause parameters follow from the prefix and the models
+    by the contract's names, so the configuration grows by one short entry per model (Lambda allows 4 KB of
+    environment in all)."""
+    prefix = environ.get("NAME_PREFIX", "")
+    if not prefix:
+        # A function that cannot find the pause starts nothing (failing closed, as when SSM does not answer).
+        raise PauseUnknown("NAME_PREFIX is not set: the function cannot tell whether retraining is paused; nothing "
                            "was started (the RetrainingTrigger construct sets it)")
-    return {"allowed": allowed, "cooldown_hours": float(os.environ.get("COOLDOWN_HOURS", "24")),
-            "alarm_pipelines": json.loads(os.environ.get("ALARM_PIPELINES", "{}")),
-            "pause_parameter": pause_parameter,
-            "model_pause_parameters": json.loads(os.environ.get("MODEL_PAUSE_PARAMETERS", "{}"))}
+    models: Dict[str, str] = json.loads(environ.get("MODEL_PIPELINES") or "{}")
+    return {"allowed": frozenset(models.values()), "cooldown_hours": float(environ.get("COOLDOWN_HOURS", "24")),
+            "alarm_pipelines": {f"{retrain_alarm_prefix(prefix, model)}{name}": pipeline
+                                for model, pipeline in models.items() for name in RETRAIN_ALARMS},
+            "pause_parameter": retraining_pause_parameter(prefix),
+            "model_pause_parameters": {pipeline: retraining_pause_parameter(prefix, model)
+                                       for model, pipeline in models.items()}}
 
 
 def _aware(value: Any) -> dt.datetime:

@@ -141,9 +141,9 @@ def test_duplicate_deliveries_of_one_event_share_an_idempotency_token():
 
 
 def test_handler_reads_its_settings_from_the_environment(sagemaker, monkeypatch):
-    monkeypatch.setenv("ALLOWED_PIPELINES", f"{PIPELINE}, other")
+    monkeypatch.setenv("NAME_PREFIX", "mlops-loop-dev")
+    monkeypatch.setenv("MODEL_PIPELINES", json.dumps({"churn": PIPELINE, "other": "mlops-loop-dev-other-training"}))
     monkeypatch.setenv("COOLDOWN_HOURS", "2")
-    monkeypatch.setenv("PAUSE_PARAMETER", ENVIRONMENT_PAUSE)
     assert rt.handler(ALARM_EVENT, client=sagemaker, ssm=boto3.client("ssm", region_name="eu-west-1"),
                       now=lambda: NOW)["started"] is True
 
@@ -196,9 +196,8 @@ def test_the_sweep_starts_nothing_when_no_retrain_alarm_is_in_alarm_and_skips_pi
 def test_the_handler_routes_a_sweep_event_with_its_settings(sagemaker, monkeypatch):
     cloudwatch = boto3.client("cloudwatch", region_name="eu-west-1")
     alarms_in(cloudwatch, {"mlops-loop-dev-churn-retrain-quality": "ALARM"})
-    monkeypatch.setenv("ALLOWED_PIPELINES", PIPELINE)
-    monkeypatch.setenv("ALARM_PIPELINES", json.dumps({"mlops-loop-dev-churn-retrain-quality": PIPELINE}))
-    monkeypatch.setenv("PAUSE_PARAMETER", ENVIRONMENT_PAUSE)
+    monkeypatch.setenv("NAME_PREFIX", "mlops-loop-dev")
+    monkeypatch.setenv("MODEL_PIPELINES", json.dumps({"churn": PIPELINE}))
     result = rt.handler({"reason": "sweep"}, client=sagemaker, cloudwatch=cloudwatch,
                         ssm=boto3.client("ssm", region_name="eu-west-1"), now=lambda: NOW)
     assert result["started"] is True and result["reason"] == "sweep"
@@ -320,10 +319,8 @@ def test_a_drift_alarm_refused_during_the_pause_is_answered_by_the_first_sweep_a
 def test_the_handler_reads_the_pause_named_by_its_environment_on_every_path(sagemaker, ssm, monkeypatch, caplog):
     cloudwatch = boto3.client("cloudwatch", region_name="eu-west-1")
     alarms_in(cloudwatch, {"mlops-loop-dev-churn-retrain-quality": "ALARM"})
-    monkeypatch.setenv("ALLOWED_PIPELINES", PIPELINE)
-    monkeypatch.setenv("ALARM_PIPELINES", json.dumps({"mlops-loop-dev-churn-retrain-quality": PIPELINE}))
-    monkeypatch.setenv("PAUSE_PARAMETER", ENVIRONMENT_PAUSE)
-    monkeypatch.setenv("MODEL_PAUSE_PARAMETERS", json.dumps({PIPELINE: CHURN_PAUSE}))
+    monkeypatch.setenv("NAME_PREFIX", "mlops-loop-dev")
+    monkeypatch.setenv("MODEL_PIPELINES", json.dumps({"churn": PIPELINE}))
     pause(ssm, CHURN_PAUSE)
     caplog.set_level("INFO", logger=rt.LOG.name)
     for event in (ALARM_EVENT, {"pipeline": PIPELINE, "reason": "schedule"}, {"reason": "sweep"}):
@@ -341,9 +338,8 @@ def test_the_handler_reads_the_pause_named_by_its_environment_on_every_path(sage
 def test_when_ssm_cannot_say_whether_retraining_is_paused_nothing_starts_and_the_invocation_fails(monkeypatch, caplog, code):
     """Failing closed and loud: no start (the SageMaker stub expects no call), an error log line, and a raised error
     (Lambda retries it, then dead-letters it; the trigger-errors and dead-letters alarms tell people)."""
-    monkeypatch.setenv("ALLOWED_PIPELINES", PIPELINE)
-    monkeypatch.setenv("PAUSE_PARAMETER", ENVIRONMENT_PAUSE)
-    monkeypatch.setenv("MODEL_PAUSE_PARAMETERS", json.dumps({PIPELINE: CHURN_PAUSE}))
+    monkeypatch.setenv("NAME_PREFIX", "mlops-loop-dev")
+    monkeypatch.setenv("MODEL_PIPELINES", json.dumps({"churn": PIPELINE}))
     keys = {"region_name": "eu-west-1", "aws_access_key_id": "x", "aws_secret_access_key": "x"}
     ssm_client, sagemaker_client = boto3.client("ssm", **keys), boto3.client("sagemaker", **keys)
     with Stubber(ssm_client) as ssm_stub, Stubber(sagemaker_client) as sagemaker_stub:
@@ -358,8 +354,8 @@ def test_when_ssm_cannot_say_whether_retraining_is_paused_nothing_starts_and_the
 
 
 def test_a_function_not_told_where_the_pause_is_starts_nothing(sagemaker, monkeypatch):
-    monkeypatch.setenv("ALLOWED_PIPELINES", PIPELINE)
-    monkeypatch.delenv("PAUSE_PARAMETER", raising=False)
-    with pytest.raises(rt.PauseUnknown, match="PAUSE_PARAMETER is not set"):
+    monkeypatch.setenv("MODEL_PIPELINES", json.dumps({"churn": PIPELINE}))
+    monkeypatch.delenv("NAME_PREFIX", raising=False)
+    with pytest.raises(rt.PauseUnknown, match="NAME_PREFIX is not set"):
         rt.handler(ALARM_EVENT, client=sagemaker, now=lambda: NOW)
     assert executions(sagemaker) == []

@@ -11,6 +11,7 @@ from mlops_loop.app_builder import REPO_ROOT
 from mlops_loop.constructs.loop_alarms import report_window_hours
 from mlops_loop.constructs.scheduled_job import job_name_stem
 from mlops_loop.naming import score_by_id_function_name
+from pipeline_code.handlers.retrain_trigger import settings_of
 from pipeline_code.core.contract import feature_group_name
 from pipeline_code.core.contract import RETRAIN_ALARMS, environment_prefix, monitor_metric, monitor_namespace
 from pipeline_code.core.problem import quality_alarm_key
@@ -42,7 +43,7 @@ def test_trigger_function_is_serialised_and_knows_only_this_environments_pipelin
     assert function["ReservedConcurrentExecutions"] == 1
     assert "DeadLetterConfig" in function
     variables = function["Environment"]["Variables"]
-    assert variables["ALLOWED_PIPELINES"] == ",".join(_pipelines(synthesized, env))
+    assert sorted(settings_of(variables)["allowed"]) == _pipelines(synthesized, env)
     assert variables["COOLDOWN_HOURS"] == str(synthesized.config.environments[env].monitoring.retraining_cooldown_hours)
     invoke = _one(synthesized, env, "AWS::Lambda::EventInvokeConfig")
     assert invoke["MaximumRetryAttempts"] == 2
@@ -107,7 +108,7 @@ def test_failed_or_gate_rejected_executions_notify_people(synthesized):
 @pytest.mark.parametrize("env", ENVS)
 def test_the_hourly_sweep_knows_every_retrain_alarm_and_may_describe_only_those(synthesized, env):
     """GIVEN the Operations stack's retrain alarms (``<prefix>-<model>-retrain-*``)
-    THEN the trigger's ALARM_PIPELINES names exactly those alarms, each with its model's pipeline, its role may
+    THEN the trigger derives from its environment exactly those alarms, each with its model's pipeline, its role may
     describe exactly those alarms, and an hourly schedule sends it ``reason=sweep`` (with a dead-letter queue)."""
     alarms = {p["AlarmName"] for p in (a["Properties"] for a in synthesized.resources(env, "Operations",
                                                                                         "AWS::CloudWatch::Alarm").values())}
@@ -116,7 +117,7 @@ def test_the_hourly_sweep_knows_every_retrain_alarm_and_may_describe_only_those(
                if name.startswith(f"{PROJECT}-{env}-{m}-retrain-")}
     assert len(retrain) == len(RETRAIN_ALARMS) * len(models)
     function = _one(synthesized, env, "AWS::Lambda::Function")
-    assert json.loads(function["Environment"]["Variables"]["ALARM_PIPELINES"]) == retrain
+    assert settings_of(function["Environment"]["Variables"])["alarm_pipelines"] == retrain
     policies = synthesized.resources(env, "Operations", "AWS::IAM::ManagedPolicy")
     (trigger,) = [p for k, p in policies.items() if k.startswith("RetrainTriggerAccess")]
     (describe,) = [s for s in trigger["Properties"]["PolicyDocument"]["Statement"] if s["Sid"] == "SweepRetrainAlarms"]

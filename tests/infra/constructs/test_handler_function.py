@@ -5,13 +5,14 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import pytest
 from aws_cdk import Duration, Environment, RemovalPolicy, Stack
 from aws_cdk import aws_kms as kms
 from aws_cdk import aws_logs as logs
 from aws_cdk.assertions import Template
 
 from mlops_loop.app_builder import DISABLE_ASSET_STAGING, new_app
-from mlops_loop.constructs.handler_function import dead_letter_queue, handler_function
+from mlops_loop.constructs.handler_function import MAX_ENVIRONMENT_BYTES, dead_letter_queue, environment_size, handler_function
 from mlops_loop.packaging import handler_code_root
 from tests.support.built_stack import acknowledged
 from tests.support.construct_configs import NETWORK, network_arns, network_config, vpc_statements_of
@@ -38,12 +39,10 @@ def _built(**extra) -> tuple[Stack, dict]:
         stack,
         function_name="shop-dev-retrain-trigger",
         handler="retrain_trigger.handler",
-        environment={"ALLOWED_PIPELINES": "shop-dev-churn-training"},
         key=key,
         dead_letter_queue=queue,
         timeout=Duration.seconds(60),
-        **COMMON,
-        **extra,
+        **{"environment": {"ALLOWED_PIPELINES": "shop-dev-churn-training"}, **COMMON, **extra},
     )
     return stack, {"built": built, "template": Template.from_stack(stack)}
 
@@ -179,3 +178,24 @@ def test_without_a_network_the_function_has_no_vpc_and_acknowledges_why():
     assert "VpcConfig" not in function["Properties"]
     assert not vpc_statements_of(_statements(made["template"]))
     assert acknowledged(made["built"].function)["NIST.800.53.R5-LambdaInsideVPC"] == COMMON["vpc_reason"]
+
+
+def test_an_environment_over_lambdas_4_kb_is_refused_at_synth_naming_the_function_and_its_largest_variable():
+    # GIVEN variables of 4,097 bytes as Lambda stores them (JSON) WHEN the function is built THEN synth refuses it
+    big = {"MODEL_PIPELINES": "x" * (MAX_ENVIRONMENT_BYTES - len('{"MODEL_PIPELINES":""}') + 1)}
+    assert environment_size(big) == MAX_ENVIRONMENT_BYTES + 1
+    with pytest.raises(ValueError) as refused:
+        _built(environment=big)
+    assert str(refused.value) == (
+        "function shop-dev-retrain-trigger: its environment variables take 4097 bytes, over Lambda's 4 KB (4096 bytes; "
+        "the largest is MODEL_PIPELINES): the deploy would fail. Split the environment's models over more "
+        "environments, or shorten the project, environment and model names")
+    # AND one byte less is built
+    _built(environment={"MODEL_PIPELINES": big["MODEL_PIPELINES"][:-1]})
+
+
+def test_an_unresolved_value_counts_as_an_arn_would_at_most():
+    stack = Stack(new_app(), "Bare", env=Environment(account="123456789012", region="eu-west-1"))
+    arn = kms.Key(stack, "Key").key_arn
+    assert environment_size({"KEY": arn}) == len('{"KEY":}') + 256
+    assert environment_size({"A": "1", "B": "é"}) == len('{"A":"1","B":""}') + 2  # UTF-8 bytes

@@ -12,6 +12,7 @@ from aws_cdk.assertions import Template
 
 from mlops_loop.app_builder import new_app
 from pipeline_code.core.contract import RETRAIN_ALARMS, retraining_pause_parameter
+from pipeline_code.handlers.retrain_trigger import settings_of
 from mlops_loop.constructs.retraining_trigger import RetrainingTrigger, retrain_trigger_function_name
 
 PIPELINES = {"churn": "shop-dev-churn", "credit-risk": "Shop-Dev-Credit-Risk"}
@@ -52,9 +53,12 @@ def test_the_function_knows_its_pipelines_its_cooldown_and_which_pipeline_each_r
     _, _, template, _ = _trigger()
     (function,) = template.find_resources("AWS::Lambda::Function").values()
     env = function["Properties"]["Environment"]["Variables"]
-    assert env["ALLOWED_PIPELINES"] == "Shop-Dev-Credit-Risk,shop-dev-churn"
-    assert env["COOLDOWN_HOURS"] == "12"
-    assert json.loads(env["ALARM_PIPELINES"]) == {
+    assert env == {"NAME_PREFIX": "shop-dev", "MODEL_PIPELINES": json.dumps(PIPELINES, sort_keys=True, separators=(",", ":")),
+                   "COOLDOWN_HOURS": "12"}
+    # AND the function reads from them the pipelines it may start and which pipeline each retrain alarm starts
+    settings = settings_of(env)
+    assert settings["allowed"] == {"Shop-Dev-Credit-Risk", "shop-dev-churn"} and settings["cooldown_hours"] == 12
+    assert settings["alarm_pipelines"] == {
         f"shop-dev-{model}-retrain-{alarm}": pipeline for model, pipeline in PIPELINES.items() for alarm in ALARMS
     }
 
@@ -74,14 +78,14 @@ def test_the_role_may_start_and_list_only_these_pipelines_and_describe_only_thei
 def test_the_function_is_told_where_the_on_call_pause_of_the_environment_and_of_each_model_is():
     _, _, template, _ = _trigger()
     (function,) = template.find_resources("AWS::Lambda::Function").values()
-    env = function["Properties"]["Environment"]["Variables"]
-    assert env["PAUSE_PARAMETER"] == retraining_pause_parameter("shop-dev") == "/shop-dev/retraining/paused"
-    assert json.loads(env["MODEL_PAUSE_PARAMETERS"]) == {
+    settings = settings_of(function["Properties"]["Environment"]["Variables"])
+    assert settings["pause_parameter"] == retraining_pause_parameter("shop-dev") == "/shop-dev/retraining/paused"
+    assert settings["model_pause_parameters"] == {
         "shop-dev-churn": "/shop-dev/retraining/paused-models/churn",
         "Shop-Dev-Credit-Risk": "/shop-dev/retraining/paused-models/credit-risk",
     }
     # every pipeline the function may start has its model's pause
-    assert set(json.loads(env["MODEL_PAUSE_PARAMETERS"])) == set(env["ALLOWED_PIPELINES"].split(","))
+    assert set(settings["model_pause_parameters"]) == settings["allowed"]
 
 
 def test_the_role_may_read_exactly_the_pause_parameters_and_no_deploy_creates_them():
