@@ -39,8 +39,9 @@ nobody paged; only a wait longer than that is told to people. Without ``RETRY_SC
 :class:`StackBusyError` for Lambda's asynchronous retries instead. A malformed event is logged and dropped (returned, not raised), so a
 bad payload cannot cause a retry storm (nor reach the dead-letter queue). An ``UpdateStack`` that CloudFormation refuses
 (a template, role or capability error: it would fail the same way on every retry) is told to people once and returned
-(``failed-to-start``), not raised; one that may pass later (throttling, a 5xx: :func:`transient`) is raised without a
-notice, so Lambda's two retries try again and, if they fail too, the dead-letter queue's alarm tells people - once
+(``failed-to-start``), not raised; one refused because another operation started on the stack meanwhile ("is in
+UPDATE_IN_PROGRESS state") waits like a busy stack; one that may pass later (throttling, a 5xx: :func:`transient`) is
+raised without a notice, so Lambda's two retries try again and, if they fail too, the dead-letter queue's alarm tells people - once
 either way. Every decision is logged as one JSON line and returned.
 
 **Multi-model endpoint (MME) members** (``MULTI_MODEL``): models sharing one MME have no blue/green
@@ -116,6 +117,11 @@ def transient(error: ClientError) -> bool:
     code = error.response.get("Error", {}).get("Code", "")
     status = error.response.get("ResponseMetadata", {}).get("HTTPStatusCode") or 0
     return code in TRANSIENT_ERROR_CODES or status == 429 or status >= 500
+
+
+# UpdateStack's refusal when another operation started between DescribeStacks and it (cdk deploy, a rollback):
+# "Stack:arn:... is in UPDATE_IN_PROGRESS state and can not be updated." (a ValidationError, HTTP 400).
+_BUSY = re.compile(r"is in (\w+_IN_PROGRESS) state")
 
 
 class StackBusyError(RuntimeError):
@@ -613,6 +619,11 @@ def reconcile(
     except ClientError as error:
         if _NO_UPDATES in str(error):
             return {**base, "deployed": False, "outcome": "unchanged", "reason": "CloudFormation: no updates are to be performed"}
+        busy = _BUSY.search(str(error))
+        if busy:
+            # Another update started after DescribeStacks: wait for it as for a stack found busy (the same retry).
+            reason = f"stack {stack} is {busy.group(1)}; v{desired.version} of {group} will be deployed on retry"
+            raise StackBusyError(reason, {**base, "deployed": False, "outcome": "retry", "reason": reason}) from error
         if transient(error):
             # Lambda's retries (1 and 2 minutes later) may get past it; a notice per attempt would tell people up to
             # three times. If every attempt fails the event reaches the dead-letter queue, whose alarm tells them once.
@@ -623,7 +634,8 @@ def reconcile(
         notify(
             f"deploying v{desired.version} failed to start",
             f"{reason}. {_label(serving_arn)} keeps serving; nothing is retried. Fix the cause, then invoke this function "
-            f'with {{"action": "reconcile", "group": "{group}"}} (or approve again).',
+            f'with {{"action": "reconcile", "group": "{group}"}} (or approve again).'
+            + (f" The version approved last is held: {base['held']['reason']}." if "held" in base else ""),
         )
         return {**base, "deployed": False, "outcome": "failed-to-start", "reason": reason}
     if member is not None:

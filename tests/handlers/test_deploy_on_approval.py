@@ -727,6 +727,23 @@ def test_an_update_cloudformation_refuses_is_told_once_and_not_raised_for_lambda
     assert aws.notices() == [f"{GROUP}: deploying v1 failed to start"]
 
 
+def test_an_update_refused_because_another_one_just_started_waits_for_it_like_a_busy_stack(aws):
+    """GIVEN an approved v1 and a stack found idle WHEN another update (cdk deploy, a rollback) starts before this
+    UpdateStack, which CloudFormation refuses with "is in UPDATE_IN_PROGRESS state" (a ValidationError) THEN the handler
+    treats it as a busy stack - it raises StackBusyError, which waits or lets Lambda retry - and tells nobody that the
+    deploy "failed to start" (before, the approval was dropped with that notice)."""
+    v1 = register(aws)
+    set_approval(aws, v1, "Approved")
+    stub = _refused_update(aws, "ValidationError",
+                           f"Stack:arn:aws:cloudformation:{REGION}:111111111111:stack/{STACK}/x is in UPDATE_IN_PROGRESS "
+                           "state and can not be updated.", 400)
+    with stub:
+        with pytest.raises(dod.StackBusyError, match="UPDATE_IN_PROGRESS; v1 of .* will be deployed on retry"):
+            dod.handler(state_change(v1), sagemaker=aws.sagemaker, cloudformation=stub.client, sns=aws.sns, s3=aws.s3)
+        stub.assert_no_pending_responses()
+    assert aws.notices() == []
+
+
 def test_an_update_that_may_pass_later_is_raised_without_a_notice_on_every_attempt(aws):
     """GIVEN an approved v1 WHEN UpdateStack is throttled on the invocation and on both of Lambda's retries THEN each
     attempt raises (so Lambda retries, then the event reaches the dead-letter queue, whose alarm tells people once) and
