@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from typing import Optional
 
+from aws_cdk import Stack
 from aws_cdk import aws_sagemaker as sagemaker
 
 from ..config.schema import NetworkConfig
@@ -21,7 +22,7 @@ from .arns import format_arn
 # following permissions" (SageMaker Developer Guide, "How to use SageMaker AI execution roles", per API).
 SAGEMAKER_DESCRIBE = ("ec2:DescribeNetworkInterfaces", "ec2:DescribeVpcs", "ec2:DescribeDhcpOptions", "ec2:DescribeSubnets",
                       "ec2:DescribeSecurityGroups")
-SAGEMAKER_INTERFACE = ("ec2:DeleteNetworkInterface", "ec2:DeleteNetworkInterfacePermission")
+SAGEMAKER_INTERFACE = ("ec2:DeleteNetworkInterface",)
 # The EC2 actions of the AWS managed policy AWSLambdaVPCAccessExecutionRole (v3); its logs actions every handler has.
 LAMBDA_DESCRIBE = ("ec2:DescribeNetworkInterfaces", "ec2:DescribeSubnets")
 LAMBDA_INTERFACE = ("ec2:DeleteNetworkInterface", "ec2:AssignPrivateIpAddresses", "ec2:UnassignPrivateIpAddresses")
@@ -62,6 +63,17 @@ def allow_sagemaker_network_interfaces(access: AccessPolicy, network: NetworkCon
         "only known at run time, and the condition keeps this to interfaces in the configured subnets.",
     )
     _allow_interfaces(access, SAGEMAKER_INTERFACE, "SageMaker")
+    access.allow(
+        "VpcRevokeInterfacePermissions",
+        ["ec2:DeleteNetworkInterfacePermission"],
+        ["*"],
+        conditions={"StringEquals": {"ec2:Region": Stack.of(access).region}},
+        # The Service Authorization Reference lists the network-interface resource as optional for this action (the
+        # call names a permission id, not the interface), and SageMaker's own policies grant it on "*": scoped to an
+        # ARN, SageMaker's clean-up would be denied and interfaces would pile up in the subnets.
+        wildcard_reason="SageMaker removes the permissions it gave itself on the interfaces of its jobs and endpoints; "
+        "the call names a permission id, not an interface ARN, so it is allowed in this region only.",
+    )
 
 
 def allow_lambda_network_interfaces(access: AccessPolicy, network: NetworkConfig) -> None:

@@ -10,6 +10,7 @@ Glue jobs and crawler (through one NETWORK connection).
 from __future__ import annotations
 
 import copy
+import re
 import json
 from dataclasses import dataclass
 from pathlib import Path
@@ -105,3 +106,27 @@ def test_the_glue_jobs_and_crawler_use_the_one_network_connection(synth: Synth):
     assert jobs and all(j["Properties"]["Connections"] == {"Connections": [{"Ref": connection_id}]} for j in jobs.values())
     (crawler,) = _of_type(template, "AWS::Glue::Crawler").values()
     assert [t["ConnectionName"] for t in crawler["Properties"]["Targets"]["S3Targets"]] == [{"Ref": connection_id}]
+
+
+# The VPC endpoint service of each boto3 client the code running in AWS makes (README, Running inside your VPC).
+ENDPOINT_OF_CLIENT = {
+    "s3": "s3", "sts": "sts", "sagemaker": "sagemaker.api", "sagemaker-runtime": "sagemaker.runtime",
+    "sagemaker-featurestore-runtime": "sagemaker.featurestore-runtime", "cloudwatch": "monitoring", "logs": "logs",
+    "kms": "kms", "glue": "glue", "cloudformation": "cloudformation", "sns": "sns", "scheduler": "scheduler", "ssm": "ssm",
+    "sqs": "sqs",
+}
+
+
+def test_the_readme_lists_a_vpc_endpoint_for_every_service_the_code_running_in_aws_calls():
+    """GIVEN every boto3 client the job, handler and serving code makes (``client("<service>")`` in pipeline_code)
+    THEN the README's endpoint table has a row for its endpoint service: without one, a VPC without internet egress
+    breaks that call (the retrain trigger's SSM read was missing)."""
+    root = Path(__file__).resolve().parents[2]
+    called = {m for path in (root / "pipeline_code").rglob("*.py")
+              for m in re.findall(r"""client\(\s*["']([a-z0-9-]+)["']""", path.read_text())}
+    assert {"sagemaker", "s3", "ssm"} <= called  # the scan sees the clients
+    readme = (root / "README.md").read_text()
+    listed = set(re.findall(r"`com\.amazonaws\.<region>\.([a-z0-9.-]+)`", readme.split("## Running inside your VPC", 1)[1]))
+    missing = {service: ENDPOINT_OF_CLIENT.get(service, "?") for service in called
+               if ENDPOINT_OF_CLIENT.get(service) not in listed}
+    assert not missing, f"README's VPC endpoint table lacks: {missing}"

@@ -95,6 +95,11 @@ def assert_sagemaker_eni_statements(statements: dict[str, dict], account: str, r
     create = vpc["VpcCreateInterfaces"]
     assert sorted(_listify(create["Resource"])) == sorted(arns["subnets"] + arns["security_groups"] + arns["interfaces"])
     assert vpc["VpcInterfacePermissions"]["Condition"] == {"ArnEquals": {"ec2:Subnet": arns["subnets"]}}
+    # Revoking takes a permission id, not an interface ARN (its resource is optional in the Service Authorization
+    # Reference): on "*" in the region, or SageMaker's clean-up would be denied
+    revoke = vpc["VpcRevokeInterfacePermissions"]
+    assert (revoke["Action"], revoke["Resource"], revoke["Condition"]) == (
+        "ec2:DeleteNetworkInterfacePermission", "*", {"StringEquals": {"ec2:Region": region}})
 
 
 def _listify(value: Any) -> list:
