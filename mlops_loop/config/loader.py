@@ -263,6 +263,10 @@ def _feature_group_problems(config: AppConfig) -> list[str]:
     return problems
 
 
+# "A parameter name can't be prefixed with "aws" or "ssm" (case-insensitive)" (SSM PutParameter, Name).
+RESERVED_PARAMETER_PREFIXES = ("aws", "ssm")
+
+
 def _bucket_problems(project: Any, environments: Mapping[str, EnvironmentConfig]) -> list[str]:
     """Bucket names S3 would refuse, found here rather than as a traceback from the data-lake construct.
 
@@ -280,6 +284,11 @@ def _bucket_problems(project: Any, environments: Mapping[str, EnvironmentConfig]
     if reserved:
         return [f"field 'project': {project!r} starts with {reserved!r}, which S3 reserves for bucket names (every "
                 "bucket name starts with the project); choose another project name"]
+    reserved = next((p for p in RESERVED_PARAMETER_PREFIXES if project.startswith(p)), None)
+    if reserved:
+        return [f"field 'project': {project!r} starts with {reserved!r}, which SSM Parameter Store refuses at the start "
+                "of a parameter name (the multi-model endpoints' target-model parameters and the retraining pause are named "
+                "/<project>-<env>/...); choose another project name"]
     problems = []
     for env in environments.values():
         names = [f"{project}-{env.name}-{kind}-{env.account}-{env.region}" for kind in LAKE_BUCKETS]

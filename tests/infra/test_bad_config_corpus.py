@@ -112,6 +112,14 @@ CASES = [
     case("project-reserved-sthree", at("project", "sthree-loop"),
          "field 'project': 'sthree-loop' starts with 'sthree-', which S3 reserves for bucket names "
          "(every bucket name starts with the project); choose another project name"),
+    case("project-reserved-aws", at("project", "aws-ml"),
+         "field 'project': 'aws-ml' starts with 'aws', which SSM Parameter Store refuses at the start of a parameter "
+         "name (the multi-model endpoints' target-model parameters and the retraining pause are named /<project>-<env>/...); choose "
+         "another project name"),
+    case("project-reserved-ssm", at("project", "ssmloop"),
+         "field 'project': 'ssmloop' starts with 'ssm', which SSM Parameter Store refuses at the start of a parameter "
+         "name (the multi-model endpoints' target-model parameters and the retraining pause are named /<project>-<env>/...); choose "
+         "another project name"),
     case("project-too-long", at("project", "a-very-long-project-name"),
          "field 'project': 'a-very-long-project-name' must be 2-20 characters of lowercase letters, "
          "digits and '-', starting with a letter (it starts every bucket and resource name); choose "
