@@ -176,7 +176,8 @@ class EndpointAlarms(Construct):
                               "version is deployed.",
             alarm_rule=cloudwatch.AlarmRule.all_of(
                 cloudwatch.AlarmRule.from_alarm(under, cloudwatch.AlarmState.ALARM),
-                cloudwatch.AlarmRule.not_(cloudwatch.AlarmRule.from_alarm(idle, cloudwatch.AlarmState.ALARM)),
+                # OK, not "not ALARM": while the idle alarm has no state yet (INSUFFICIENT_DATA, just created) nothing pages.
+                cloudwatch.AlarmRule.from_alarm(idle, cloudwatch.AlarmState.OK),
             ),
         )
         low.add_alarm_action(notify)

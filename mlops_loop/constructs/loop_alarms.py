@@ -263,8 +263,8 @@ def handler_alarms(
 
 def dead_letter_alarm(scope: Construct, *, name_prefix: str, name: str, queue: sqs.IQueue, description: str,
                       topic: sns.ITopic) -> cloudwatch.Alarm:
-    """Alarm ``<prefix>-<name>``: a message *arrived* in ``queue`` (SQS ``NumberOfMessagesSent`` >= 1 in 5 minutes);
-    pages people through ``topic``, and again for the next dead letter once it is back to OK.
+    """Alarm ``<prefix>-<name>``: a message *arrived* in ``queue`` (SQS ``NumberOfMessagesSent`` >= 1 in any 5 minutes
+    of the last 20); pages people through ``topic``, and again for the next dead letter once it is back to OK.
 
     Not the backlog (``ApproximateNumberOfMessagesVisible``): one message kept for 14 days would hold that alarm
     in ALARM and the next dead letters would page nobody. EventBridge rules, Lambda's asynchronous invocations and
@@ -279,7 +279,10 @@ def dead_letter_alarm(scope: Construct, *, name_prefix: str, name: str, queue: s
         metric=queue.metric_number_of_messages_sent(period=Duration.minutes(5), statistic="Sum"),
         threshold=1,
         comparison_operator=cloudwatch.ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
-        evaluation_periods=1,
+        # Any one of four periods: SQS reports a queue's metrics only while it is active, and a dead-letter queue idles
+        # for days, so the point of its first message may reach CloudWatch late; a one-period window could miss it.
+        evaluation_periods=4,
+        datapoints_to_alarm=1,
         treat_missing_data=cloudwatch.TreatMissingData.NOT_BREACHING,
     )
     alarm.add_alarm_action(cw_actions.SnsAction(topic))

@@ -202,8 +202,10 @@ def test_the_trigger_failing_or_its_dead_letters_page_people_on_one_occurrence_i
     assert dead["Dimensions"] == [{"Name": "QueueName", "Value": DEAD_LETTERS}]
     assert dead["AlarmDescription"] == ("A retrain request (drift alarm, schedule or sweep) was not processed by the retrain "
                                         "trigger; see its DLQ (README, Dead-letter queues)")
+    assert (errors["Period"], errors["EvaluationPeriods"], errors["Threshold"]) == (300, 1, 1)
+    # Any 5 minutes of the last 20: a dead-letter queue idles, and SQS reports its first message's point late
+    assert (dead["Period"], dead["EvaluationPeriods"], dead["DatapointsToAlarm"], dead["Threshold"]) == (300, 4, 1, 1)
     for alarm in (errors, dead):
-        assert (alarm["Period"], alarm["EvaluationPeriods"], alarm["Threshold"]) == (300, 1, 1)
         assert (alarm["ComparisonOperator"], alarm["TreatMissingData"]) == ("GreaterThanOrEqualToThreshold", "notBreaching")
         assert alarm["AlarmActions"] == [built.topic_ref]
 
