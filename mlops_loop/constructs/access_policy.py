@@ -166,6 +166,15 @@ class AccessPolicy(Construct):
             actions += ["kms:Encrypt", "kms:GenerateDataKey"]
         self.allow(sid, actions, [key.key_arn])
 
+    def allow_volume_grants(self, sid: str, key: kms.IKey) -> None:
+        """Let SageMaker create grants on ``key`` for the storage volumes of the jobs or endpoints this role creates
+        (``VolumeKmsKeyId``), and nothing else: ``kms:GrantIsForAWSResource`` "allows principals to call CreateGrant,
+        ListGrants, or RevokeGrant only when an AWS service that is integrated with AWS KMS sends the request on the
+        principal's behalf" (KMS Developer Guide, conditions-kms), so the role cannot grant the key to anyone itself.
+        SageMaker creates such a grant as the caller of CreateEndpoint/UpdateEndpoint, and AWS's own policies for
+        roles that create training, tuning and transform jobs with a volume key hold the same statement (MLSpace)."""
+        self.allow(sid, ["kms:CreateGrant"], [key.key_arn], conditions={"Bool": {"kms:GrantIsForAWSResource": "true"}})
+
     def allow_serving_runtime(self, *, repository: ecr.IRepository) -> None:
         """What a model container on an endpoint or transform job needs: :meth:`allow_container_runtime`
         with SageMaker's log groups, plus ``Metrics`` (PutMetricData in SageMaker's namespaces only)."""

@@ -119,6 +119,8 @@ def scheduled_sagemaker_job(
     if job_role is not None:
         access.allow_pass_role("PassJobRole", job_role.role_arn, "sagemaker.amazonaws.com")
     access.allow_key("Key", key)
+    # The jobs' volumes are encrypted with the key (VolumeKmsKeyId): SageMaker grants it to them as this caller.
+    access.allow_volume_grants("VolumeGrants", key)
     # Scheduler sends a run it could not start to the dead-letter queue as the schedule's role.
     access.allow("DeadLetters", ["sqs:SendMessage"], [dead_letter_queue.queue_arn])
     if dead_letter_queue.encryption_master_key is not None:

@@ -166,13 +166,8 @@ class ServingDeployer(Construct):
             wildcard_reason="The service-linked role's name suffix is chosen by IAM.",
         )
         self.access.allow("DescribeDataKey", ["kms:DescribeKey"], [key.key_arn])
-        # Grants only for an AWS service acting for this role: SageMaker creates one for an endpoint's
-        # volume key as the caller of CreateEndpoint/UpdateEndpoint. kms:GrantIsForAWSResource "allows
-        # principals to call CreateGrant, ListGrants, or RevokeGrant only when an AWS service that is
-        # integrated with AWS KMS sends the request on the principal's behalf" (KMS Developer Guide,
-        # grant-authorization / conditions-kms), so the role cannot grant the key to anyone itself.
-        self.access.allow("EncryptionGrants", ["kms:CreateGrant"], [key.key_arn],
-                          conditions={"Bool": {"kms:GrantIsForAWSResource": "true"}})
+        # SageMaker creates a grant for an endpoint's volume key as the caller of CreateEndpoint/UpdateEndpoint.
+        self.access.allow_volume_grants("EncryptionGrants", key)
         # The template refers to the data key through Fn::GetStackOutput (a weak cross-stack
         # reference), which CloudFormation resolves with this role on every update.
         self.access.allow(

@@ -93,6 +93,8 @@ class TrainingPipeline(Construct):
         access.allow_prefix("ReadLabels", curated_bucket, labels_prefix)
         access.allow_prefix("Artifacts", artifacts_bucket, artifacts_prefix, write=True)
         access.allow_key("DataKey", key)
+        # The pipeline creates its steps' jobs as this role, their volumes encrypted with the key (VolumeKmsKeyId).
+        access.allow_volume_grants("VolumeGrants", key)
         code.grant_read(access, listing=True)
         self._allow_jobs(access, stack, self.role)
         self._allow_training_image(access, stack, model, training.instance_type_of(model.name))

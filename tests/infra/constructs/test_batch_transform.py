@@ -172,7 +172,7 @@ def test_the_scheduler_role_starts_only_this_models_transform_jobs_run_as_the_mo
     assert role["Description"] == "shop-dev: scheduled batch transform of returns"
     statements = built.scheduler_statements()
     # CreateTransformJob takes no role (the job runs as the model's): nothing to pass.
-    assert list(statements) == ["StartTransformJob", "Key", "DeadLetters", "DeadLetterKey", "UseModel"]
+    assert list(statements) == ["StartTransformJob", "Key", "VolumeGrants", "DeadLetters", "DeadLetterKey", "UseModel"]
     stem = built.batch.job_name_prefix
     assert statements["StartTransformJob"]["Resource"] == f"arn:aws:sagemaker:eu-west-1:123456789012:transform-job/{stem}-*"
     assert statements["StartTransformJob"]["Action"] == ["sagemaker:AddTags", "sagemaker:CreateTransformJob"]

@@ -65,6 +65,9 @@ def test_when_scheduled_then_the_role_starts_only_this_stems_jobs_and_passes_onl
     statements = {s["Sid"]: s for s in policy["Properties"]["PolicyDocument"]["Statement"]}
     assert statements["StartProcessingJob"]["Resource"] == f"arn:aws:sagemaker:eu-west-1:123456789012:processing-job/{stem}-*"
     assert statements["PassJobRole"]["Condition"] == {"StringEquals": {"iam:PassedToService": "sagemaker.amazonaws.com"}}
+    # SageMaker grants the key to the job's volume as the caller (the schedule's role): only for an AWS service
+    grants = statements["VolumeGrants"]
+    assert (grants["Action"], grants["Condition"]) == ("kms:CreateGrant", {"Bool": {"kms:GrantIsForAWSResource": "true"}})
     (role,) = [r for r in template.find_resources("AWS::IAM::Role").values()
                if r["Properties"]["AssumeRolePolicyDocument"]["Statement"][0]["Principal"] == {"Service": "scheduler.amazonaws.com"}]
     assert role["Properties"]["AssumeRolePolicyDocument"]["Statement"][0]["Condition"] == {
@@ -82,7 +85,7 @@ def test_a_job_that_takes_no_role_gets_no_pass_role():
                             role_description="shop-dev: scheduled batch transform of churn")
     (policy,) = Template.from_stack(stack).find_resources("AWS::IAM::ManagedPolicy").values()
     assert [s["Sid"] for s in policy["Properties"]["PolicyDocument"]["Statement"]] == [
-        "StartTransformJob", "Key", "DeadLetters", "DeadLetterKey"]
+        "StartTransformJob", "Key", "VolumeGrants", "DeadLetters", "DeadLetterKey"]
 
 
 def test_a_request_whose_job_name_is_not_the_stem_and_the_execution_id_is_refused():

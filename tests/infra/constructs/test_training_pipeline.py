@@ -254,6 +254,14 @@ def test_the_role_reads_the_models_data_owns_its_artifacts_prefix_and_writes_now
     assert statements["DataKey"]["Resource"] == {"Fn::GetAtt": [built.stack.get_logical_id(built.training.key.node.default_child), "Arn"]}
 
 
+def test_the_role_lets_sagemaker_grant_the_key_to_its_jobs_volumes_and_no_one_else(built):
+    """The pipeline creates its steps' jobs as this role with VolumeKmsKeyId: SageMaker creates the volume's grant as
+    the caller; the condition admits only grants an AWS service asks for."""
+    grants = built.statements("chargeback")["VolumeGrants"]
+    assert (grants["Action"], grants["Condition"]) == ("kms:CreateGrant", {"Bool": {"kms:GrantIsForAWSResource": "true"}})
+    assert grants["Resource"] == {"Fn::GetAtt": [built.stack.get_logical_id(built.training.key.node.default_child), "Arn"]}
+
+
 def test_the_role_reads_the_job_code_and_only_its_own_models_spec(built):
     """Both pipelines share one JobCode: each reads the entry script and library, and its own spec, not the other's."""
     code = built.training.code
