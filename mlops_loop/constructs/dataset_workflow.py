@@ -36,7 +36,7 @@ class DatasetWorkflow(Construct):
        ``max_quarantine_ratio`` of the records are bad (nothing is dropped silently);
     3. the feature job computes the catalog's features from the curated data, writes a snapshot of every record
        to ``s3://<features>/snapshots/<dataset>/`` and puts into the FeatureGroup the records of the curated
-       partitions that changed since its last ingestion, which it records in
+       event dates whose records changed since its last ingestion, which it records (a digest per date) in
        ``s3://<features>/_ingest-state/<dataset>/state.json`` (see ``pipeline_code/features/ingest.py``).
 
     Defaults: Glue 5.0 (Spark 3.5, Python 3.11), one concurrent run, one retry per job; the crawler and both jobs use
@@ -91,7 +91,8 @@ class DatasetWorkflow(Construct):
         job.allow_prefix(
             f"IngestFailures{sid}", features_bucket, f"{INGEST_FAILURES_PREFIX}/{ds}/", write=True
         )
-        # The feature job's record of which curated partitions it has put (read, then replaced, each run).
+        # The feature job's record of the curated partitions it has put, by digest (read, then replaced, each run);
+        # the prefix's listing is how it tells a missing state (S3 answers its GetObject 403 without list rights).
         job.allow_prefix(f"IngestState{sid}", features_bucket, f"{INGEST_STATE_PREFIX}/{ds}/", write=True)
         stack = Stack.of(self)
         job.allow(

@@ -8,17 +8,19 @@ Store with ``sagemaker-featurestore-runtime`` ``PutRecord``.
 
 Incremental puts: the offline store appends every ``PutRecord`` (a record put again with the same
 event time is one more row in the offline table), so putting unchanged records each night would
-copy the whole history again and cost a PutRecord each. A *partition* is a directory of the curated
-data (the curate job's ``event_date=<date>/``, which it rewrites with dynamic partition overwrite),
-identified by its files (name, size and ETag on S3, modification time locally). The job lists them
-before reading, puts only the records of partitions whose listing differs from the ingestion state
-(``--state_path``), and then writes the state: every listed partition except those with a record that
-could not be put (retried next run). The files, not the curate summary's dates, decide: a curate run
-whose feature run failed or was skipped, or a hand edit of a partition, is still seen. Every record is
-put when there is no state (first run, state deleted), when the state is unreadable (a one-line
-notice says so), when ``--full true`` is given, or when the state was written for another dataset
-declaration, feature-computation code (``compute``, ``catalog`` and the record formatting here) or
-feature group (its name and creation time: a recreated group is empty). A partition removed from
+copy the whole history again and cost a PutRecord each. A *partition* is a value of the curated data's
+``event_date`` partition column (the curate job rewrites every date it still has raw data for, each
+night, under new file names: the files say nothing about what changed). The job computes the features
+of every record anyway (for the parquet), and from them a digest per partition of its records as they
+would be put (:func:`digest_parts`: order-independent, identical on both engines); it puts only the
+records of partitions whose digest differs from the ingestion state (``--state_path``), and then writes
+the state: every partition read except those with a record that could not be put (retried next run).
+The records, not the curate summary's dates, decide: a curate run whose feature run failed or was
+skipped, or a hand edit of a partition, is still seen; a rewrite of the same rows is not a change.
+Every record is put when there is no state (first run, state deleted), when the state is unreadable
+(a one-line notice says so), when ``--full true`` is given, or when the state was written for another
+dataset declaration, feature-computation code (``compute``, ``catalog`` and the record formatting here)
+or feature group (its name and creation time: a recreated group is empty). A partition removed from
 the curated data is dropped from the state; its records stay in the Feature Store.
 
 Two engines run the *same* pandas code:
@@ -57,7 +59,6 @@ import datetime as dt
 import hashlib
 import inspect
 import json
-import os
 import random
 import sys
 import threading
@@ -91,9 +92,17 @@ PROG = "python -m pipeline_code.features.ingest"
 ENGINES = ("spark", "pandas")
 DEFAULT_MAX_WORKERS = 8
 FAILURES_FILE = "failures.jsonl"
-STATE_VERSION = 1
+# 2: partitions are recorded by the digest of their records (1 recorded their files: a version-1 state is
+# unreadable, so the first run after the upgrade puts every record once).
+STATE_VERSION = 2
 # Carried next to each feature row from reading to putting: the curated partition the row came from.
 PARTITION_COLUMN = "__curated_partition"
+# The curate job's partition column (pipeline_code.etl.curate.EVENT_DATE_COLUMN, a pyspark-only module) and
+# the directory name Spark and pyarrow give a null partition value.
+CURATED_PARTITION_COLUMN = "event_date"
+HIVE_NULL = "__HIVE_DEFAULT_PARTITION__"
+# SipHash keys (16 bytes each) of a partition's digest; changing one changes every digest (one full re-put).
+DIGEST_HASH_KEYS = ("0123456789123456", "mlops-loop-state")
 
 # Error codes worth retrying: throttling and transient server-side failures.
 RETRYABLE_ERROR_CODES = frozenset(
@@ -361,74 +370,64 @@ def _is_retryable(exc: Exception, code: str) -> bool:
 # --------------------------------------------------------------------------------------
 # Incremental ingestion: which curated partitions changed since the last ingestion
 # --------------------------------------------------------------------------------------
-def list_partitions(curated_path: str, *, s3_client: Any = None) -> Dict[str, str]:
-    """``{partition: fingerprint}`` of the curated data: a partition is a directory relative to
-    ``curated_path`` (``event_date=2026-01-05``; ``""`` for files at the root), its fingerprint a
-    digest of its files' names, sizes and ETags (S3) or modification times (local).
+def partition_labels(values: Optional[pd.Series], rows: int) -> np.ndarray:
+    """Each row's partition: ``event_date=<date>`` from the curated data's partition column (text as
+    the curate job names the directory), ``""`` for all rows when the data has no such column."""
+    if values is None:
+        return np.full(rows, "", dtype=object)
+    return np.array([f"{CURATED_PARTITION_COLUMN}={HIVE_NULL if v is None or v != v else v}" for v in values],
+                    dtype=object)
 
-    Files and directories starting with ``_`` or ``.`` are skipped, as the readers skip them (Spark's
-    ``_SUCCESS``, CRCs, staging directories of a write in progress). A rewritten partition has new
-    files, so a new fingerprint; an unchanged one keeps its own.
+
+def put_ready(features: pd.DataFrame, dataset: catalog.Dataset) -> pd.DataFrame:
+    """The feature columns as the ``ValueAsString`` each value is put with (None: null, not put).
+
+    Normalised by the declared type, not the dtype an engine hands over: Spark gives pandas a long
+    column with nulls as float64, which must still read ``3``, not ``3.0``.
     """
-    files: Dict[str, List[str]] = {}
-    for relative, size, tag in _curated_files(curated_path, s3_client):
-        parts = relative.split("/")
-        if any(part.startswith(("_", ".")) for part in parts):
-            continue
-        files.setdefault("/".join(parts[:-1]), []).append(f"{parts[-1]}\t{size}\t{tag}")
-    return {
-        partition: hashlib.sha256("\n".join(sorted(entries)).encode("utf-8")).hexdigest()[:32]
-        for partition, entries in sorted(files.items())
-    }
+    ready = {}
+    for name, fs_type in dataset.feature_store_definitions():
+        column = features[name]
+        if fs_type == catalog.INTEGRAL:
+            column = column.astype("Int64")
+        elif fs_type == catalog.FRACTIONAL:
+            column = column.astype("float64")
+        ready[name] = column.astype(object).map(format_value)
+    return pd.DataFrame(ready, index=features.index)
 
 
-def _curated_files(curated_path: str, s3_client: Any) -> Iterator[Tuple[str, int, str]]:
-    """(path relative to ``curated_path``, size, version tag) of every object/file under it."""
-    if curated_path.startswith("s3://"):
-        bucket, key = split_s3_uri(curated_path.rstrip("/") + "/")
-        if s3_client is None:
-            import boto3
+def digest_parts(features: pd.DataFrame, partitions: np.ndarray, dataset: catalog.Dataset) -> Dict[str, Tuple[int, int, int]]:
+    """``{partition: (records, sum of hash 1, sum of hash 2)}`` of some of its rows: the records as they are
+    put (:func:`put_ready`), each hashed twice (64-bit SipHash, two keys), the hashes summed modulo 2**64.
 
-            s3_client = boto3.client("s3")
-        for page in s3_client.get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix=key):
-            for item in page.get("Contents", []):
-                relative = item["Key"][len(key):]
-                # Hadoop's S3 directory markers ("<dir>_$folder$", "<dir>/") are not data.
-                if relative and not relative.endswith(("/", "_$folder$")):
-                    yield relative, int(item["Size"]), str(item.get("ETag", ""))
-        return
-    root = curated_path
-    for directory, _, names in os.walk(root):
-        for name in names:
-            path = os.path.join(directory, name)
-            stat = os.stat(path)
-            yield os.path.relpath(path, root).replace(os.sep, "/"), stat.st_size, str(stat.st_mtime_ns)
+    Sums do not depend on row order or on how rows are split into batches, so the parts of one
+    partition from several batches or executors combine by adding (:func:`combine_digests`).
+    """
+    if not len(features):
+        return {}
+    # "" for a null and "=" + text otherwise: a null never hashes like a text, not even "None".
+    encoded = put_ready(features, dataset).apply(lambda c: c.map(lambda v: "" if v is None else "=" + v))
+    codes, names = pd.factorize(pd.Series(partitions, dtype=object), use_na_sentinel=False)
+    counts = np.bincount(codes, minlength=len(names))
+    sums = []
+    for key in DIGEST_HASH_KEYS:
+        hashes = pd.util.hash_pandas_object(encoded, index=False, hash_key=key).to_numpy(dtype=np.uint64)
+        total = np.zeros(len(names), dtype=np.uint64)
+        np.add.at(total, codes, hashes)  # uint64 addition wraps: modulo 2**64
+        sums.append(total)
+    return {str(name): (int(counts[i]), int(sums[0][i]), int(sums[1][i])) for i, name in enumerate(names)}
 
 
-class PartitionOf:
-    """The listed partition a data file belongs to (its directory), or None for a file not listed
-    (written after the listing: its records are put, but no fingerprint of it is recorded)."""
-
-    def __init__(self, partitions: Iterable[str]) -> None:
-        self.partitions = frozenset(partitions)
-        # Deepest first: a root-level partition ("") must not claim the files of its subdirectories.
-        self.depths = sorted({p.count("/") + 1 if p else 0 for p in self.partitions}, reverse=True)
-        self._known: Dict[str, Optional[str]] = {}
-
-    def __call__(self, path: str) -> Optional[str]:
-        if path not in self._known:
-            from urllib.parse import unquote
-
-            # Spark's input_file_name() is a URI (file:///..., s3://...): compare decoded path segments.
-            segments = unquote(str(path)).split("/")[:-1]
-            found = None
-            for depth in self.depths:
-                candidate = "/".join(segments[len(segments) - depth:]) if depth else ""
-                if candidate in self.partitions:
-                    found = candidate
-                    break
-            self._known[path] = found
-        return self._known[path]
+def combine_digests(parts: Iterable[Mapping[str, Tuple[int, int, int]]]) -> Dict[str, str]:
+    """``{partition: digest}`` from the :func:`digest_parts` of every batch: ``<records>-<32 hex digits>``."""
+    totals: Dict[str, List[int]] = {}
+    for part in parts:
+        for name, (count, first, second) in part.items():
+            total = totals.setdefault(name, [0, 0, 0])
+            total[0] += count
+            total[1] = (total[1] + first) % 2**64
+            total[2] = (total[2] + second) % 2**64
+    return {name: f"{c}-{a:016x}{b:016x}" for name, (c, a, b) in sorted(totals.items())}
 
 
 def ingestion_keys(dataset: catalog.Dataset, feature_group_name: str, group_created: str) -> Dict[str, str]:
@@ -467,30 +466,30 @@ class IngestionPlan:
     """Which partitions' records a run puts, and why all of them when it puts all."""
 
     keys: Dict[str, str]
-    listed: Dict[str, str]  # partition -> fingerprint, as listed before reading
+    digests: Dict[str, str]  # partition -> digest of its records, as this run read and computed them
     to_put: frozenset
     full_reason: Optional[str]  # None: incremental
 
     def next_state(self, failed_partitions: Iterable[Optional[str]], run_id: str) -> Dict[str, Any]:
-        """The state after this run: every listed partition but those with a record not put.
+        """The state after this run: every partition read but those with a record not put (put again next run).
 
-        A partition is recorded with its fingerprint *as listed before reading*: if curate rewrote it
-        while this run read, the next run sees a difference and puts it again (never the reverse).
+        A partition is recorded with the digest of the records this run read: if curate changed it
+        after the read, the next run computes another digest and puts it (never the reverse).
         """
         failed = set(failed_partitions)
         return {
             "state_version": STATE_VERSION,
             "keys": dict(self.keys),
-            "partitions": {p: f for p, f in self.listed.items() if p not in failed},
+            "partitions": {p: d for p, d in self.digests.items() if p not in failed},
             "run_id": run_id,
             "written_at": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
         }
 
 
 def plan_ingestion(
-    listed: Dict[str, str], keys: Dict[str, str], state_path: str, *, full: bool = False, s3_client: Any = None
+    digests: Dict[str, str], keys: Dict[str, str], state_path: str, *, full: bool = False, s3_client: Any = None
 ) -> IngestionPlan:
-    """Compare the listing with the state at ``state_path``; every partition when a full put is due."""
+    """Compare the partitions' digests with the state at ``state_path``; every partition when a full put is due."""
     state, problem = read_state(state_path, s3_client=s3_client)
     reason = None
     if full:
@@ -503,24 +502,35 @@ def plan_ingestion(
             reason = "; ".join(_KEY_CHANGES[name] for name in changed)
     if reason is not None:
         LOG.warning("putting every record into the feature group: %s", reason)
-        return IngestionPlan(keys, dict(listed), frozenset(listed), reason)
+        return IngestionPlan(keys, dict(digests), frozenset(digests), reason)
     recorded = state["partitions"]
-    to_put = frozenset(p for p, fingerprint in listed.items() if recorded.get(p) != fingerprint)
-    return IngestionPlan(keys, dict(listed), to_put, None)
+    to_put = frozenset(p for p, digest in digests.items() if recorded.get(p) != digest)
+    return IngestionPlan(keys, dict(digests), to_put, None)
 
 
 def read_state(state_path: str, *, s3_client: Any = None) -> Tuple[Optional[Dict[str, Any]], Optional[str]]:
     """(state, None), or (None, why there is none usable) when it is missing or unreadable.
 
-    Other errors (access denied, throttling) are raised: a full re-put is not how to answer them.
+    On S3 the key is first looked for with ``ListObjectsV2`` (prefix: the key): a ``GetObject`` of a
+    missing key is answered 403 AccessDenied, not 404, unless the caller may list the bucket, and the
+    job role may list only its own prefixes. Other errors (access denied on an existing state,
+    throttling) are raised: a full re-put is not how to answer them.
     """
+    missing = f"no ingestion state at {state_path} (first run, or the state was deleted)"
     try:
+        if state_path.startswith("s3://"):
+            if s3_client is None:
+                import boto3
+
+                s3_client = boto3.client("s3")
+            if not _s3_key_exists(s3_client, state_path):
+                return None, missing
         text = read_text(state_path, s3_client=s3_client)
     except FileNotFoundError:
-        return None, f"no ingestion state at {state_path} (first run, or the state was deleted)"
-    except Exception as exc:  # noqa: BLE001 - only S3's "no such key" means missing; the rest is raised
+        return None, missing
+    except Exception as exc:  # noqa: BLE001 - only "no such key" (deleted since listed) means missing
         if _error_code(exc) in ("NoSuchKey", "404", "NotFound"):
-            return None, f"no ingestion state at {state_path} (first run, or the state was deleted)"
+            return None, missing
         raise
     try:
         state = json.loads(text)
@@ -538,6 +548,14 @@ def read_state(state_path: str, *, s3_client: Any = None) -> Tuple[Optional[Dict
     return state, None
 
 
+def _s3_key_exists(s3_client: Any, uri: str) -> bool:
+    """Whether object ``uri`` exists, by listing its key as a prefix (a key sorts before every longer key it
+    prefixes, so the first result is the key itself when it exists)."""
+    bucket, key = split_s3_uri(uri)
+    listed = s3_client.list_objects_v2(Bucket=bucket, Prefix=key, MaxKeys=1).get("Contents", [])
+    return bool(listed) and listed[0]["Key"] == key
+
+
 def _sha256(text: str) -> str:
     return hashlib.sha256(text.encode("utf-8")).hexdigest()
 
@@ -551,12 +569,12 @@ def _sagemaker_client(region: Optional[str]) -> Any:
 # --------------------------------------------------------------------------------------
 # pandas engine
 # --------------------------------------------------------------------------------------
-def read_curated(curated_path: str, dataset: catalog.Dataset, *, partition_of: Optional[PartitionOf] = None) -> pd.DataFrame:
+def read_curated(curated_path: str, dataset: catalog.Dataset, *, with_partition: bool = False) -> pd.DataFrame:
     """The columns the features need from curated parquet (local path or ``s3://``).
 
     Integer columns are read as nullable ``Int64`` (not float) and timestamps as
     UTC datetimes. Files starting with ``_`` or ``.`` (Spark's ``_SUCCESS``, CRCs) are skipped.
-    With ``partition_of``, a :data:`PARTITION_COLUMN` names each row's partition (None: a file not listed).
+    With ``with_partition``, a :data:`PARTITION_COLUMN` names each row's partition (:func:`partition_labels`).
 
     Raises:
         FileNotFoundError: no parquet file under ``curated_path``.
@@ -571,16 +589,16 @@ def read_curated(curated_path: str, dataset: catalog.Dataset, *, partition_of: O
     if not data.files:
         raise FileNotFoundError(f"no parquet file under curated_path {curated_path!r}")
     wanted = [c for c in _needed_columns(dataset) if c in data.schema.names]
-    # pyarrow's scanner names each row's file in the special column __filename.
-    table = data.to_table(columns=wanted + (["__filename"] if partition_of is not None else []))
-    files = None
-    if partition_of is not None:
-        files = table.column("__filename").to_pandas()
-        table = table.drop_columns(["__filename"])
+    partitioned = with_partition and CURATED_PARTITION_COLUMN in data.schema.names
+    table = data.to_table(columns=wanted + ([CURATED_PARTITION_COLUMN] if partitioned else []))
+    values = None
+    if partitioned:
+        # As text, whatever type the hive partitioning inferred (a date32 reads 2026-01-05, as Spark's cast does).
+        values = table.column(CURATED_PARTITION_COLUMN).cast(pa.string()).to_pandas()
+        table = table.drop_columns([CURATED_PARTITION_COLUMN])
     frame = table.to_pandas(types_mapper={pa.int64(): pd.Int64Dtype(), pa.int32(): pd.Int64Dtype()}.get)
-    if files is not None:
-        lookup = {f: partition_of(f) for f in files.unique()}
-        frame[PARTITION_COLUMN] = np.array([lookup[f] for f in files], dtype=object)
+    if with_partition:
+        frame[PARTITION_COLUMN] = partition_labels(values, len(frame))
     return frame
 
 
@@ -627,19 +645,21 @@ def run_pandas(args: Dict[str, Any], *, client: Any = None, sagemaker_client: An
     and SageMaker clients (tests)."""
     dataset = args["dataset"]
     run_id = args.get("run_id") or default_run_id(args)
-    plan = _plan(args, dataset, sagemaker_client)  # listed before reading: see IngestionPlan.next_state
-    curated = read_curated(args["curated_path"], dataset, partition_of=PartitionOf(plan.listed) if plan else None)
-    partitions = curated.pop(PARTITION_COLUMN).to_numpy() if plan else None
+    keys = _keys(args, dataset, sagemaker_client)
+    curated = read_curated(args["curated_path"], dataset, with_partition=keys is not None)
+    partitions = curated.pop(PARTITION_COLUMN).to_numpy() if keys is not None else None
     features = compute_features(curated, dataset)
     write_features_parquet(features, args["features_path"], dataset)
     LOG.info("wrote %d feature rows to %s", len(features), args["features_path"])
 
     report = WriteReport()
     failed_partitions: set = set()
-    if plan is not None:
+    plan = None
+    if keys is not None:
+        digests = combine_digests([digest_parts(features, partitions, dataset)])
+        plan = plan_ingestion(digests, keys, args["state_path"], full=bool(args.get("full")))
         client = client or make_featurestore_client(args.get("region"), args.get("max_workers", DEFAULT_MAX_WORKERS))
-        # Rows of a file not listed (None) are put too: the state records nothing for them.
-        selected = np.array([p is None or p in plan.to_put for p in partitions], dtype=bool)
+        selected = np.array([p in plan.to_put for p in partitions], dtype=bool)
         chosen = features[selected].assign(**{PARTITION_COLUMN: partitions[selected]})
         report, failed_partitions = put_by_partition(_writer(client, args, dataset), chosen)
     failures_location = write_failures_jsonl(report.failures, args.get("failures_path") or "", run_id)
@@ -674,11 +694,11 @@ def feature_spark_schema(dataset: catalog.Dataset) -> Any:
     return T.StructType([T.StructField(n, types[t], True) for n, t in dataset.feature_store_definitions()])
 
 
-def compute_features_spark(curated: Any, dataset: catalog.Dataset, *, partition_of: Optional[PartitionOf] = None) -> Any:
+def compute_features_spark(curated: Any, dataset: catalog.Dataset, *, with_partition: bool = False) -> Any:
     """``compute_features`` over a Spark DataFrame, partition by partition (``mapInPandas``).
 
-    With ``partition_of`` the result has :data:`PARTITION_COLUMN` too: each row's curated partition,
-    from the file it was read from (None: a file not listed).
+    With ``with_partition`` the result has :data:`PARTITION_COLUMN` too: each row's curated partition
+    (:func:`partition_labels`).
     """
     from pyspark.sql import functions as F
     from pyspark.sql import types as T
@@ -687,18 +707,40 @@ def compute_features_spark(curated: Any, dataset: catalog.Dataset, *, partition_
     session_tz = curated.sparkSession.conf.get("spark.sql.session.timeZone")
     columns = [F.col(c) for c in _needed_columns(dataset)]
     schema = feature_spark_schema(dataset)
-    if partition_of is not None:
-        columns.append(F.input_file_name().alias(PARTITION_COLUMN))  # the file now, its partition below
+    partitioned = with_partition and CURATED_PARTITION_COLUMN in curated.columns
+    if with_partition:
+        # The partition value as text (a DateType casts to 2026-01-05), labelled below.
+        columns.append((F.col(CURATED_PARTITION_COLUMN).cast("string") if partitioned else F.lit(None).cast("string"))
+                       .alias(PARTITION_COLUMN))
         schema = T.StructType(schema.fields + [T.StructField(PARTITION_COLUMN, T.StringType(), True)])
 
     def compute(batches: Iterator[pd.DataFrame]) -> Iterator[pd.DataFrame]:
         for batch in batches:  # the (frozen, picklable) dataset travels to the executors with the closure
             features = compute_features(batch, dataset, naive_time_zone=session_tz)
-            if partition_of is not None:
-                features[PARTITION_COLUMN] = np.array([partition_of(f) for f in batch[PARTITION_COLUMN]], dtype=object)
+            if with_partition:
+                values = batch[PARTITION_COLUMN] if partitioned else None
+                features[PARTITION_COLUMN] = partition_labels(values, len(batch))
             yield features
 
     return curated.select(*columns).mapInPandas(compute, schema)
+
+
+def digests_spark(features: Any, dataset: catalog.Dataset) -> Dict[str, str]:
+    """``{partition: digest}`` of a Spark feature frame (with :data:`PARTITION_COLUMN`): each batch's
+    :func:`digest_parts` computed on the executors, the few rows per batch combined on the driver."""
+    from pyspark.sql import types as T
+
+    def digest(batches: Iterator[pd.DataFrame]) -> Iterator[pd.DataFrame]:
+        for batch in batches:
+            parts = digest_parts(batch.drop(columns=[PARTITION_COLUMN]), batch[PARTITION_COLUMN].to_numpy(), dataset)
+            # As text: a sum modulo 2**64 does not fit a (signed) long.
+            yield pd.DataFrame([(p, c, str(a), str(b)) for p, (c, a, b) in parts.items()],
+                               columns=["partition", "records", "first", "second"])
+
+    schema = T.StructType([T.StructField("partition", T.StringType()), T.StructField("records", T.LongType()),
+                           T.StructField("first", T.StringType()), T.StructField("second", T.StringType())])
+    rows = features.mapInPandas(digest, schema).collect()
+    return combine_digests({r["partition"]: (int(r["records"]), int(r["first"]), int(r["second"]))} for r in rows)
 
 
 _OUTCOME_COLUMNS = ("kind", "succeeded", "retries", "failure", "partition")
@@ -785,24 +827,26 @@ def run_spark(
 
     dataset = args["dataset"]
     run_id = args.get("run_id") or default_run_id(args)
-    plan = _plan(args, dataset, sagemaker_client)  # listed before reading: see IngestionPlan.next_state
+    keys = _keys(args, dataset, sagemaker_client)
     curated = spark.read.parquet(args["curated_path"])
-    # Persist: the features are written to parquet *and* put into the Feature Store.
-    features = compute_features_spark(curated, dataset, partition_of=PartitionOf(plan.listed) if plan else None)
+    # Persist: the features are written to parquet, digested *and* put into the Feature Store.
+    features = compute_features_spark(curated, dataset, with_partition=keys is not None)
     features = features.persist(StorageLevel.MEMORY_AND_DISK)
     failed_partitions: set = set()
+    plan = None
     try:
-        snapshot = features.drop(PARTITION_COLUMN) if plan else features
+        snapshot = features.drop(PARTITION_COLUMN) if keys is not None else features
         snapshot.write.mode("overwrite").parquet(args["features_path"])
         feature_rows = features.count()
         LOG.info("wrote %d feature rows to %s", feature_rows, args["features_path"])
         succeeded = failed = 0
         failures_location = None
-        if plan is not None:
+        if keys is not None:
+            plan = plan_ingestion(digests_spark(features, dataset), keys, args["state_path"],
+                                  full=bool(args.get("full")))
             if client_factory is None:
                 client_factory = _default_client_factory(args)
-            # Rows of a file not listed (null) are put too: the state records nothing for them.
-            chosen = features.filter(F.col(PARTITION_COLUMN).isNull() | F.col(PARTITION_COLUMN).isin(sorted(plan.to_put)))
+            chosen = features.filter(F.col(PARTITION_COLUMN).isin(sorted(plan.to_put)))
             succeeded, failed, failures, failed_partitions = put_features_spark(
                 chosen,
                 dataset,
@@ -869,15 +913,14 @@ def _as_uri(path: str) -> str:
     return os.path.abspath(path)
 
 
-def _plan(args: Dict[str, Any], dataset: catalog.Dataset, sagemaker_client: Any) -> Optional[IngestionPlan]:
-    """The run's ingestion plan (None without a feature group): list the curated partitions, then compare."""
+def _keys(args: Dict[str, Any], dataset: catalog.Dataset, sagemaker_client: Any) -> Optional[Dict[str, str]]:
+    """The run's :func:`ingestion_keys` (None without a feature group), asked before reading: a missing group
+    fails the run before any work."""
     group = args.get("feature_group_name")
     if not group:
         return None
-    listed = list_partitions(args["curated_path"])
     sagemaker_client = sagemaker_client or _sagemaker_client(args.get("region"))
-    keys = ingestion_keys(dataset, group, feature_group_created(sagemaker_client, group))
-    return plan_ingestion(listed, keys, args["state_path"], full=bool(args.get("full")))
+    return ingestion_keys(dataset, group, feature_group_created(sagemaker_client, group))
 
 
 def _finish(
@@ -907,17 +950,17 @@ def _finish(
         "ingestion": None,
     }
     if plan is not None:
-        failed_listed = {p for p in failed_partitions if p is not None}
+        failed_read = {p for p in failed_partitions if p is not None}
         # Written after every put of the run returned: partitions with a failed record stay unrecorded.
-        write_json(args["state_path"], plan.next_state(failed_listed, run_id))
+        write_json(args["state_path"], plan.next_state(failed_read, run_id))
         summary["ingestion"] = {
             "mode": "full" if plan.full_reason else "incremental",
             "full_reason": plan.full_reason,
             "state_path": args["state_path"],
-            "partitions_considered": len(plan.listed),
-            "partitions_skipped": len(plan.listed) - len(plan.to_put),
-            "partitions_put": len(plan.to_put - failed_listed),
-            "partitions_failed": len(failed_listed),
+            "partitions_considered": len(plan.digests),
+            "partitions_skipped": len(plan.digests) - len(plan.to_put),
+            "partitions_put": len(plan.to_put - failed_read),
+            "partitions_failed": len(failed_read),
             "records_put": succeeded,
         }
     LOG.info("run summary: %s", json.dumps(summary, sort_keys=True))
@@ -927,7 +970,7 @@ def _finish(
         raise FeatureStoreWriteFailed(
             f"{failed} of {succeeded + failed} records could not be put into feature group "
             f"{args['feature_group_name']!r}; they are in {failures_location}"
-            + (f"; their partitions ({len(failed_listed)}) are put again next run" if plan is not None else "")
+            + (f"; their partitions ({len(failed_read)}) are put again next run" if plan is not None else "")
         )
     return summary
 

@@ -1,9 +1,9 @@
 """Incremental Feature Store ingestion: only the curated partitions that changed since the last successful
 ingestion are put, on the curate job's real output, with both engines.
 
-The feature job lists the curated partitions (``event_date=<date>/``) and their files before reading, puts the
-records of those whose files differ from the state it wrote last time, and records every partition whose records
-were all put. The Feature Store client is a fake that records each PutRecord's identifier in files (the Spark
+The feature job digests the records of each curated partition (``event_date=<date>``) as they would be put, puts
+the records of those whose digest differs from the state it wrote last time, and records every partition whose
+records were all put. Engine-specific behaviour runs on both engines; the decision logic on pandas (Spark is slow). The Feature Store client is a fake that records each PutRecord's identifier in files (the Spark
 engine puts from its Python workers), and rejects the identifiers it is told to.
 """
 
@@ -21,10 +21,15 @@ import pytest
 from moto import mock_aws
 
 from pipeline_code import catalog
+from pipeline_code.features import ingest
 from pipeline_code.features.ingest import (
     FeatureStoreWriteFailed,
-    PartitionOf,
-    list_partitions,
+    combine_digests,
+    compute_features,
+    compute_features_spark,
+    digest_parts,
+    digests_spark,
+    read_curated,
     read_state,
     run_pandas,
     run_spark,
@@ -116,16 +121,22 @@ class Job:
         chosen = partitions or self.partitions()
         return sorted(i for p in chosen for i in pd.read_parquet(self.curated / p)["customer_id"])
 
-    def rewrite(self, partition: str) -> None:
+    def rewrite(self, partition: str, change: str = "correct") -> None:
         """What the curate job's dynamic partition overwrite does to a date it touched: the date's files are
-        replaced by a new part file (here with one record's charges corrected)."""
+        replaced by a new part file, with one record's charges corrected (``correct``), one record more
+        (``add``) or the same rows (``none``: what curate does every night to every date raw still holds)."""
         import pyarrow as pa
         import pyarrow.parquet as pq
 
         directory = self.curated / partition
         table = pq.read_table(directory)
         frame = table.to_pandas(types_mapper={pa.int64(): pd.Int64Dtype()}.get)  # the file's own types, written back
-        frame.loc[0, "monthly_charges"] = frame.loc[0, "monthly_charges"] + 1.0
+        if change == "correct":
+            frame.loc[0, "monthly_charges"] = frame.loc[0, "monthly_charges"] + 1.0
+        elif change == "add":
+            added = frame.iloc[[0]].copy()
+            added["customer_id"] = added["customer_id"] + "-new"
+            frame = pd.concat([frame, added], ignore_index=True)
         for old in directory.iterdir():
             old.unlink()
         pq.write_table(pa.Table.from_pandas(frame, schema=table.schema, preserve_index=False),
@@ -143,8 +154,12 @@ def job(request, spark, curated_churn, tmp_path) -> Job:
 
 @pytest.fixture
 def pandas_job(spark, curated_churn, tmp_path) -> Job:
-    """For what the engines share (reading the state, the snapshot without a feature group)."""
+    """For what the engines share (the decision, reading the state, the snapshot without a feature group)."""
     return Job("pandas", spark, curated_churn, tmp_path)
+
+
+def files(job: Job) -> set[str]:
+    return {str(p.relative_to(job.curated)) for p in job.curated.rglob("*.parquet")}
 
 
 def test_the_first_run_puts_every_record_and_a_run_with_no_curated_change_puts_none(job, caplog):
@@ -173,16 +188,28 @@ def test_the_first_run_puts_every_record_and_a_run_with_no_curated_change_puts_n
     assert second["feature_rows"] == len(job.ids()) == len(pd.read_parquet(job.root / "features"))
 
 
-def test_only_the_dates_curate_rewrote_are_put_even_when_a_feature_run_was_missed(job):
+def test_only_the_dates_whose_records_changed_are_put_even_when_a_feature_run_was_missed(job):
     # GIVEN an ingested curated copy
     job.run()
     days = job.partitions()
-    # WHEN curate rewrites one date and the feature job runs
+    # WHEN curate rewrites every date with the same rows under new file names (its nightly dynamic overwrite)
+    before = files(job)
+    for day in days:
+        job.rewrite(day, change="none")
+    assert files(job).isdisjoint(before)
+    summary, put = job.run()
+    # THEN nothing is put
+    assert put == [] and summary["ingestion"]["partitions_skipped"] == len(days)
+    # WHEN one record of one date changed
     job.rewrite(days[3])
     summary, put = job.run()
     # THEN only that date's records are put
     assert put == job.ids(days[3])
     assert (summary["ingestion"]["partitions_put"], summary["ingestion"]["partitions_skipped"]) == (1, len(days) - 1)
+    # WHEN one date gained a record
+    job.rewrite(days[4], change="add")
+    _, put = job.run()
+    assert put == job.ids(days[4]) and any(i.endswith("-new") for i in put)
     # WHEN curate rewrites a date, the feature job does not run (failed, skipped), curate rewrites another date
     job.rewrite(days[0])
     job.rewrite(days[7])
@@ -191,7 +218,8 @@ def test_only_the_dates_curate_rewrote_are_put_even_when_a_feature_run_was_misse
     assert put == job.ids(days[0], days[7])
 
 
-def test_a_changed_declaration_code_or_feature_group_puts_every_record(job, caplog):
+def test_a_changed_declaration_code_or_feature_group_puts_every_record(pandas_job, caplog):
+    job = pandas_job
     job.run()
     # WHEN the dataset declaration changed (here only a column's description)
     declaration = CHURN.to_declaration()
@@ -242,7 +270,9 @@ def test_a_failed_put_does_not_advance_its_partition_and_the_next_run_puts_it_ag
 
 
 @pytest.mark.parametrize("content", ["{not json", json.dumps({"state_version": 99, "keys": {}, "partitions": {}}),
-                                     json.dumps({"state_version": 1, "keys": {}, "partitions": {"a": 1}})])
+                                     json.dumps({"state_version": 2, "keys": {}, "partitions": {"a": 1}}),
+                                     # a state of the version that recorded files: put everything once
+                                     json.dumps({"state_version": 1, "keys": {}, "partitions": {"a": "f"}})])
 def test_an_unreadable_state_puts_every_record_with_a_one_line_notice(pandas_job, caplog, content):
     job = pandas_job
     job.run()
@@ -251,13 +281,14 @@ def test_an_unreadable_state_puts_every_record_with_a_one_line_notice(pandas_job
     with caplog.at_level(logging.WARNING, logger="pipeline_code"):
         summary, put = job.run()
     assert put == job.ids()
-    notice = f"the ingestion state at {job.state} is unreadable (not a version-1 state)"
+    notice = f"the ingestion state at {job.state} is unreadable (not a version-2 state)"
     assert warnings(caplog) == [f"putting every record into the feature group: {notice}"]
     assert summary["ingestion"]["full_reason"] == notice
     assert job.run()[1] == []  # a good state again
 
 
-def test_a_deleted_state_puts_every_record_again(job):
+def test_a_deleted_state_puts_every_record_again(pandas_job):
+    job = pandas_job
     job.run()
     job.state.unlink()
     summary, put = job.run()
@@ -272,33 +303,114 @@ def test_without_a_feature_group_there_is_no_state_and_the_snapshot_is_unchanged
     assert list(snapshot.columns) == [name for name, _ in CHURN.feature_store_definitions()]
 
 
-# ------------------------------------------------------------------ the listing and the state on S3
-def test_on_s3_a_partition_is_its_objects_names_sizes_and_etags_and_the_state_round_trips(monkeypatch, tmp_path):
+def test_curate_run_again_on_the_same_raw_data_leaves_every_date_unput(pandas_job, curated_churn):
+    """The nightly case: curate reads the whole raw prefix and rewrites every date it holds, under new files."""
+    from pipeline_code.etl import glue_curate_job
+
+    job = pandas_job
+    job.run()
+    before = files(job)
+    argv = ["--dataset", samples.declaration_file(job.root, CHURN), "--run_id", "run-2",
+            "--raw_path", curated_churn["raw_path"], "--curated_path", str(job.curated),
+            "--quarantine_path", str(job.root / "quarantine"), "--summary_path", str(job.root / "curate.json")]
+    assert glue_curate_job.main(argv) == 0
+    assert files(job).isdisjoint(before)  # every date rewritten
+    summary, put = job.run()
+    assert put == [] and summary["ingestion"]["partitions_skipped"] == len(job.partitions())
+
+
+def test_both_engines_digest_the_same_records_alike_and_honour_each_others_state(spark, curated_churn, tmp_path):
+    # GIVEN the pandas engine's digests and the Spark engine's of the same curated data
+    curated = read_curated(curated_churn["curated_path"], CHURN, with_partition=True)
+    partitions = curated.pop(ingest.PARTITION_COLUMN).to_numpy()
+    on_pandas = combine_digests([digest_parts(compute_features(curated, CHURN), partitions, CHURN)])
+    features = compute_features_spark(spark.read.parquet(curated_churn["curated_path"]), CHURN, with_partition=True)
+    on_spark = digests_spark(features.repartition(7), CHURN)  # batches split differently
+    # THEN they are equal, one per event date, each counting its records
+    assert on_spark == on_pandas
+    assert sorted(on_pandas) == sorted(p.name for p in Path(curated_churn["curated_path"]).glob("event_date=*"))
+    assert sum(int(d.split("-")[0]) for d in on_pandas.values()) == len(curated)
+    # AND a state written by one engine is honoured by the other
+    job = Job("pandas", spark, curated_churn, tmp_path)
+    job.run()
+    job.engine = "spark"
+    assert job.run()[1] == []
+
+
+def test_a_digest_is_of_the_records_as_put_not_of_their_order_or_dtype():
+    frame = pd.DataFrame({n: [None, None] for n, _ in CHURN.feature_store_definitions()})
+    integral = next(n for n, t in CHURN.feature_store_definitions() if t == catalog.INTEGRAL and n != CHURN.event_time)
+    text = next(n for n, t in CHURN.feature_store_definitions() if t == catalog.FS_STRING and n != CHURN.record_identifier)
+    frame[CHURN.record_identifier] = ["a", "b"]
+    frame[integral] = pd.array([3, None], dtype="Int64")
+    one = combine_digests([digest_parts(frame, ["p", "p"], CHURN)])
+    # another row order, and a long column with a null as Spark hands it to pandas (float64)
+    other = frame.iloc[::-1].copy()
+    other[integral] = other[integral].astype("float64")
+    assert combine_digests([digest_parts(other, ["p", "p"], CHURN)]) == one
+    # a null is not the text "None"
+    changed = frame.copy()
+    changed[text] = ["None", None]
+    assert combine_digests([digest_parts(changed, ["p", "p"], CHURN)]) != one
+    # split into batches, the parts add up
+    assert combine_digests([digest_parts(frame.iloc[:1], ["p"], CHURN), digest_parts(frame.iloc[1:], ["p"], CHURN)]) == one
+    assert one["p"].startswith("2-")
+
+
+def test_the_partition_column_is_the_curate_jobs():
+    from pipeline_code.etl.curate import EVENT_DATE_COLUMN
+
+    assert ingest.CURATED_PARTITION_COLUMN == EVENT_DATE_COLUMN
+
+
+# ------------------------------------------------------------------ the state on S3
+STATE = "s3://features/_ingest-state/churn/state.json"
+MISSING = f"no ingestion state at {STATE} (first run, or the state was deleted)"
+
+
+def test_on_s3_a_missing_state_is_found_by_listing_its_key_and_the_state_round_trips(monkeypatch):
     monkeypatch.setenv("AWS_DEFAULT_REGION", "eu-west-1")
     monkeypatch.setenv("AWS_ACCESS_KEY_ID", "testing")
     monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
     with mock_aws():
         s3 = boto3.client("s3", region_name="eu-west-1")
-        s3.create_bucket(Bucket="curated", CreateBucketConfiguration={"LocationConstraint": "eu-west-1"})
-        for key in ("churn/event_date=2026-01-05/part-0.parquet", "churn/event_date=2026-01-06/part-0.parquet",
-                    "churn/_SUCCESS", "churn/event_date=2026-01-05_$folder$", "churn_other/event_date=2026-01-05/x"):
-            s3.put_object(Bucket="curated", Key=key, Body=b"one")
-        before = list_partitions("s3://curated/churn/", s3_client=s3)
-        assert sorted(before) == ["event_date=2026-01-05", "event_date=2026-01-06"]
-        # a rewrite with the same name and size has another ETag
-        s3.put_object(Bucket="curated", Key="churn/event_date=2026-01-06/part-0.parquet", Body=b"two")
-        after = list_partitions("s3://curated/churn", s3_client=s3)
-        assert after["event_date=2026-01-05"] == before["event_date=2026-01-05"]
-        assert after["event_date=2026-01-06"] != before["event_date=2026-01-06"]
-        # a missing state object is "no state", not an error
         s3.create_bucket(Bucket="features", CreateBucketConfiguration={"LocationConstraint": "eu-west-1"})
-        assert read_state("s3://features/_ingest-state/churn/state.json", s3_client=s3) == (
-            None, "no ingestion state at s3://features/_ingest-state/churn/state.json (first run, or the state was deleted)")
+        # a longer key under the state's key is not the state
+        s3.put_object(Bucket="features", Key="_ingest-state/churn/state.json.old", Body=b"{}")
+        assert read_state(STATE, s3_client=s3) == (None, MISSING)
+        state = {"state_version": ingest.STATE_VERSION, "keys": {"code": "c"}, "partitions": {"event_date=2026-01-05": "1-ab"}}
+        s3.put_object(Bucket="features", Key="_ingest-state/churn/state.json", Body=json.dumps(state).encode())
+        assert read_state(STATE, s3_client=s3) == (state, None)
 
 
-def test_a_rows_partition_is_its_files_directory_whatever_the_uri_form():
-    partition_of = PartitionOf(["event_date=2026-01-05", "event_date=2026-01-06"])
-    assert partition_of("file:///tmp/x%20y/curated/event_date=2026-01-05/part-0.parquet") == "event_date=2026-01-05"
-    assert partition_of("s3://b/churn/event_date=2026-01-06/part-0.parquet") == "event_date=2026-01-06"
-    assert partition_of("/tmp/curated/event_date=2026-01-07/part-0.parquet") is None  # written after the listing
-    assert PartitionOf(["", "a=1"])("/r/a=1/p.parquet") == "a=1" and PartitionOf(["", "a=1"])("/r/p.parquet") == ""
+def stubbed_s3():
+    from botocore.stub import Stubber
+
+    client = boto3.client("s3", region_name="eu-west-1", aws_access_key_id="x", aws_secret_access_key="x")
+    return client, Stubber(client)
+
+
+def test_without_list_rights_on_the_bucket_a_missing_state_is_never_asked_for():
+    # GIVEN S3 as the job role sees it: a GetObject of a missing key would answer 403 AccessDenied
+    client, stubber = stubbed_s3()
+    listing = {"Bucket": "features", "Prefix": "_ingest-state/churn/state.json", "MaxKeys": 1}
+    stubber.add_response("list_objects_v2", {"KeyCount": 0}, listing)
+    # WHEN the state is read THEN its listing says it is missing, and no GetObject is sent (the stubber has none)
+    with stubber:
+        assert read_state(STATE, s3_client=client) == (None, MISSING)
+    stubber.assert_no_pending_responses()
+
+
+def test_access_denied_on_a_listed_state_is_raised_and_one_deleted_since_listed_is_missing():
+    client, stubber = stubbed_s3()
+    listing = {"Bucket": "features", "Prefix": "_ingest-state/churn/state.json", "MaxKeys": 1}
+    found = {"KeyCount": 1, "Contents": [{"Key": "_ingest-state/churn/state.json"}]}
+    get = {"Bucket": "features", "Key": "_ingest-state/churn/state.json"}
+    stubber.add_response("list_objects_v2", found, listing)
+    stubber.add_client_error("get_object", "AccessDenied", "Access Denied", 403, expected_params=get)
+    stubber.add_response("list_objects_v2", found, listing)
+    stubber.add_client_error("get_object", "NoSuchKey", "The specified key does not exist.", 404, expected_params=get)
+    with stubber:
+        with pytest.raises(Exception, match="AccessDenied"):
+            read_state(STATE, s3_client=client)
+        assert read_state(STATE, s3_client=client) == (None, MISSING)

@@ -412,8 +412,9 @@ RUNTIMES: tuple[Runtime, ...] = (
             "get_object": lambda n: [("s3:GetObject", {"object": n.s3_object(n.glue_argument("features", "--dataset"), "")}, {}),
                                      ("s3:GetObject", {"object": n.s3_object(n.glue_argument("features", "--state_path"), "")}, {}),
                                      ("kms:Decrypt", {"key": n.data_key}, {})],
-            # The curated partitions' objects, listed to find those that changed.
-            "list_objects_v2": lambda n: [n.s3_listing(n.glue_argument("features", "--curated_path"))],
+            # The ingestion state's key, listed before GetObject: without list rights on the key, S3 answers a
+            # GetObject of a missing key 403, not 404.
+            "list_objects_v2": lambda n: [n.s3_listing(n.glue_argument("features", "--state_path"))],
         },
     ),
     Runtime(
