@@ -44,6 +44,11 @@ def serving_stack_name(prefix: str) -> str:
     return stack_name(prefix, "serving")
 
 
+# The curated data's partition column: the curate job writes <curated>/<dataset>/event_date=<day>/, and the feature
+# job knows a partition by it.
+CURATED_PARTITION_COLUMN = "event_date"
+
+
 def package_group_name(prefix: str, model: str) -> str:
     """The model package group (registry) of ``model``: ``<prefix>-<model>``."""
     return f"{prefix}-{model}"

@@ -47,9 +47,10 @@ from pyspark.sql import functions as F
 from pyspark.sql import types as T
 
 from pipeline_code import catalog
+from pipeline_code.core.contract import CURATED_PARTITION_COLUMN
 
 # Output column names.
-EVENT_DATE_COLUMN = "event_date"
+EVENT_DATE_COLUMN = CURATED_PARTITION_COLUMN
 QUARANTINE_REASON_COLUMN = "_quarantine_reason"
 QUARANTINE_RULES_COLUMN = "_quarantine_rules"
 # Spark's CSV reader puts the raw line of a row with the wrong number of fields in

@@ -71,6 +71,7 @@ import numpy as np
 import pandas as pd
 
 from pipeline_code import catalog
+from pipeline_code.core.contract import CURATED_PARTITION_COLUMN
 from pipeline_code.features.compute import compute_features
 from pipeline_code.job_runtime import (
     LOG,
@@ -97,9 +98,7 @@ FAILURES_FILE = "failures.jsonl"
 STATE_VERSION = 2
 # Carried next to each feature row from reading to putting: the curated partition the row came from.
 PARTITION_COLUMN = "__curated_partition"
-# The curate job's partition column (pipeline_code.etl.curate.EVENT_DATE_COLUMN, a pyspark-only module) and
-# the directory name Spark and pyarrow give a null partition value.
-CURATED_PARTITION_COLUMN = "event_date"
+# The directory name Spark and pyarrow give a null partition value.
 HIVE_NULL = "__HIVE_DEFAULT_PARTITION__"
 # SipHash keys (16 bytes each) of a partition's digest; changing one changes every digest (one full re-put).
 DIGEST_HASH_KEYS = ("0123456789123456", "mlops-loop-state")
@@ -379,21 +378,23 @@ def partition_labels(values: Optional[pd.Series], rows: int) -> np.ndarray:
                     dtype=object)
 
 
-def put_ready(features: pd.DataFrame, dataset: catalog.Dataset) -> pd.DataFrame:
-    """The feature columns as the ``ValueAsString`` each value is put with (None: null, not put).
-
-    Normalised by the declared type, not the dtype an engine hands over: Spark gives pandas a long
-    column with nulls as float64, which must still read ``3``, not ``3.0``.
-    """
-    ready = {}
+def with_declared_types(features: pd.DataFrame, dataset: catalog.Dataset) -> pd.DataFrame:
+    """``features`` with each feature column in its declared type's dtype (Integral: nullable Int64, Fractional:
+    float64), whatever dtype an engine handed over: Spark gives pandas a long column with nulls as float64, whose
+    values would be put as ``3.0``, which Feature Store does not take for an Integral feature."""
+    typed = features.copy()
     for name, fs_type in dataset.feature_store_definitions():
-        column = features[name]
-        if fs_type == catalog.INTEGRAL:
-            column = column.astype("Int64")
-        elif fs_type == catalog.FRACTIONAL:
-            column = column.astype("float64")
-        ready[name] = column.astype(object).map(format_value)
-    return pd.DataFrame(ready, index=features.index)
+        if name in typed.columns and fs_type in (catalog.INTEGRAL, catalog.FRACTIONAL):
+            typed[name] = typed[name].astype("Int64" if fs_type == catalog.INTEGRAL else "float64")
+    return typed
+
+
+def put_ready(features: pd.DataFrame, dataset: catalog.Dataset) -> pd.DataFrame:
+    """The feature columns as the ``ValueAsString`` each value is put with (None: null, not put), by their
+    declared types (:func:`with_declared_types`)."""
+    typed = with_declared_types(features, dataset)
+    return pd.DataFrame({name: typed[name].astype(object).map(format_value) for name, _ in dataset.feature_store_definitions()},
+                        index=features.index)
 
 
 def digest_parts(features: pd.DataFrame, partitions: np.ndarray, dataset: catalog.Dataset) -> Dict[str, Tuple[int, int, int]]:
@@ -661,17 +662,17 @@ def run_pandas(args: Dict[str, Any], *, client: Any = None, sagemaker_client: An
         client = client or make_featurestore_client(args.get("region"), args.get("max_workers", DEFAULT_MAX_WORKERS))
         selected = np.array([p in plan.to_put for p in partitions], dtype=bool)
         chosen = features[selected].assign(**{PARTITION_COLUMN: partitions[selected]})
-        report, failed_partitions = put_by_partition(_writer(client, args, dataset), chosen)
+        report, failed_partitions = put_by_partition(_writer(client, args, dataset), chosen, dataset)
     failures_location = write_failures_jsonl(report.failures, args.get("failures_path") or "", run_id)
     return _finish(args, dataset, run_id, "pandas", len(features), report.succeeded, report.failed, failures_location,
                    plan, failed_partitions)
 
 
-def put_by_partition(writer: FeatureStoreWriter, frame: pd.DataFrame) -> Tuple[WriteReport, set]:
-    """Put the rows of ``frame`` (with :data:`PARTITION_COLUMN`); return the report and the partitions
-    holding a record that could not be put."""
+def put_by_partition(writer: FeatureStoreWriter, frame: pd.DataFrame, dataset: catalog.Dataset) -> Tuple[WriteReport, set]:
+    """Put the rows of ``frame`` (with :data:`PARTITION_COLUMN`), each value as its declared type says; return the
+    report and the partitions holding a record that could not be put."""
     partitions = frame[PARTITION_COLUMN].to_numpy()
-    report = writer.put_frame(frame.drop(columns=[PARTITION_COLUMN]))
+    report = writer.put_frame(with_declared_types(frame.drop(columns=[PARTITION_COLUMN]), dataset))
     failed: set = set()
     if report.failures:
         # A (record identifier, event time) lies in one partition: its event time decides the event date.
@@ -781,7 +782,7 @@ def put_features_spark(
             **options,
         )
         for batch in batches:
-            report, failed_partitions = put_by_partition(writer, batch)
+            report, failed_partitions = put_by_partition(writer, batch, dataset)
             rows = [{"kind": "summary", "succeeded": report.succeeded, "retries": report.retries, "failure": None,
                      "partition": None}]
             rows += [

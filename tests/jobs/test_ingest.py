@@ -349,3 +349,33 @@ def test_spark_engine_puts_from_executors_and_writes_failures(spark, curated_chu
     ]
     assert sorted(f["record_identifier"] for f in lines) == rejected
     assert {f["error_code"] for f in lines} == {"ValidationError"}
+
+
+def test_an_integral_feature_handed_over_as_float64_is_put_as_an_integer():
+    """GIVEN a feature frame as Spark hands it to pandas: a long column with nulls arrives as float64 (3.0, NaN)
+    WHEN it is put THEN the Integral feature is sent as "3" (Feature Store does not take "3.0" for an Integral
+    feature) and the null is left out, as the pandas engine's nullable integers are."""
+    integral = [name for name, kind in CHURN.feature_store_definitions() if kind == "Integral"]
+    assert integral
+    row = {name: ("c-1" if name == CHURN.record_identifier else "2026-01-05T00:00:00Z" if name == CHURN.event_time
+                  else 3.0 if kind in ("Integral", "Fractional") else "x")
+           for name, kind in CHURN.feature_store_definitions()}
+    frame = pd.DataFrame([row, {**row, CHURN.record_identifier: "c-2", **{n: np.nan for n in integral}}])
+    assert all(frame[n].dtype == np.float64 for n in integral)
+    sent = []
+
+    class Client:
+        def put_record(self, FeatureGroupName, Record):  # noqa: N803 (boto3's names)
+            sent.append({f["FeatureName"]: f["ValueAsString"] for f in Record})
+            return {}
+
+    writer = ingest.FeatureStoreWriter(Client(), "group", record_identifier=CHURN.record_identifier,
+                                       event_time=CHURN.event_time)
+    report, failed = ingest.put_by_partition(writer, frame.assign(**{ingest.PARTITION_COLUMN: "event_date=2026-01-05"}),
+                                             CHURN)
+    assert (report.succeeded, failed) == (2, set())
+    first, second = sorted(sent, key=lambda r: r[CHURN.record_identifier])
+    assert {n: first[n] for n in integral} == {n: "3" for n in integral}
+    assert not any(n in second for n in integral)
+    # Fractional features keep their decimal form
+    assert all(first[n] == "3.0" for n, kind in CHURN.feature_store_definitions() if kind == "Fractional")

@@ -357,12 +357,6 @@ def test_a_digest_is_of_the_records_as_put_not_of_their_order_or_dtype():
     assert one["p"].startswith("2-")
 
 
-def test_the_partition_column_is_the_curate_jobs():
-    from pipeline_code.etl.curate import EVENT_DATE_COLUMN
-
-    assert ingest.CURATED_PARTITION_COLUMN == EVENT_DATE_COLUMN
-
-
 # ------------------------------------------------------------------ the state on S3
 STATE = "s3://features/_ingest-state/churn/state.json"
 MISSING = f"no ingestion state at {STATE} (first run, or the state was deleted)"
