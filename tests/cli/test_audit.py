@@ -27,6 +27,7 @@ from mlops_cli import audit
 from tests.support import problem_type_reports as reports
 from tests.support.configs import SAMPLE_CONFIG, sample_account
 from tests.support.multi_model import keep_package_metadata, model_archive, seal_archive
+from tests.support.credentials import without_credentials
 
 REGION = "eu-west-1"
 # A frozen copy of the sample config names the environments: prod is in eu-west-1, like the moto world.
@@ -410,20 +411,7 @@ def test_nothing_serving_exits_2(world, capsys):
 
 
 def test_no_credentials_exits_2(monkeypatch, tmp_path, capsys):
-    for name in (
-        "AWS_ACCESS_KEY_ID",
-        "AWS_SECRET_ACCESS_KEY",
-        "AWS_SESSION_TOKEN",
-        "AWS_PROFILE",
-        "AWS_DEFAULT_PROFILE",
-        "AWS_CONTAINER_CREDENTIALS_RELATIVE_URI",
-        "AWS_CONTAINER_CREDENTIALS_FULL_URI",
-        "AWS_WEB_IDENTITY_TOKEN_FILE",
-    ):
-        monkeypatch.delenv(name, raising=False)  # fmt: skip
-    monkeypatch.setenv("AWS_SHARED_CREDENTIALS_FILE", str(tmp_path / "none"))
-    monkeypatch.setenv("AWS_CONFIG_FILE", str(tmp_path / "none"))
-    monkeypatch.setenv("AWS_EC2_METADATA_DISABLED", "true")
+    without_credentials(monkeypatch, tmp_path)
     code = audit.main(["--env", "prod", "--model", "churn", *CONFIG, "--version", "1"])
     err = capsys.readouterr().err
     assert code == 2

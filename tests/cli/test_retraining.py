@@ -17,6 +17,7 @@ from mlops_cli import retraining as cli
 from pipeline_code.core.contract import retraining_pause_parameter
 from pipeline_code.handlers import retrain_trigger as rt
 from tests.support.configs import SAMPLE_CONFIG, sample_account, sample_without_model
+from tests.support.credentials import without_credentials
 
 REGION = "eu-west-1"
 ACCOUNT = sample_account("prod")
@@ -217,12 +218,7 @@ def test_a_refused_call_names_the_permissions_the_credentials_need(ssm, monkeypa
 
 
 def test_missing_credentials_are_one_clear_line(monkeypatch, tmp_path, capsys):
-    for name in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN", "AWS_PROFILE", "AWS_DEFAULT_PROFILE",
-                 "AWS_CONTAINER_CREDENTIALS_RELATIVE_URI", "AWS_CONTAINER_CREDENTIALS_FULL_URI", "AWS_WEB_IDENTITY_TOKEN_FILE"):
-        monkeypatch.delenv(name, raising=False)
-    monkeypatch.setenv("AWS_SHARED_CREDENTIALS_FILE", str(tmp_path / "none"))
-    monkeypatch.setenv("AWS_CONFIG_FILE", str(tmp_path / "none"))
-    monkeypatch.setenv("AWS_EC2_METADATA_DISABLED", "true")
+    without_credentials(monkeypatch, tmp_path)
     assert run("status") == 2
     assert capsys.readouterr().err == (
         "retraining: error: no usable AWS credentials (NoCredentialsError: Unable to locate credentials): log in to account "

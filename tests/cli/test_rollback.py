@@ -20,6 +20,7 @@ from pipeline_code.handlers import deploy_on_approval as dod
 from mlops_cli import rollback as rb
 from tests.support.configs import SAMPLE_CONFIG, sample_account, sample_without_model
 from tests.support.multi_model import keep_package_metadata, model_archive, seal_archive
+from tests.support.credentials import without_credentials
 
 REGION = "eu-west-1"
 GROUP = "mlops-loop-prod-churn"
@@ -348,12 +349,7 @@ def test_rollback_without_a_serving_stack_is_refused(registry, capsys):
 
 
 def test_missing_credentials_are_one_clear_line(monkeypatch, tmp_path, capsys):
-    for name in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN", "AWS_PROFILE", "AWS_DEFAULT_PROFILE",
-                 "AWS_CONTAINER_CREDENTIALS_RELATIVE_URI", "AWS_CONTAINER_CREDENTIALS_FULL_URI", "AWS_WEB_IDENTITY_TOKEN_FILE"):
-        monkeypatch.delenv(name, raising=False)
-    monkeypatch.setenv("AWS_SHARED_CREDENTIALS_FILE", str(tmp_path / "none"))
-    monkeypatch.setenv("AWS_CONFIG_FILE", str(tmp_path / "none"))
-    monkeypatch.setenv("AWS_EC2_METADATA_DISABLED", "true")
+    without_credentials(monkeypatch, tmp_path)
 
     assert rb.main(BASE + ["--region", REGION, "versions"]) == 2
 
