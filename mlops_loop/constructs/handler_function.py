@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import json
+import re
 from dataclasses import dataclass
 from typing import Mapping, Optional
 
-from aws_cdk import ArnFormat, Duration, RemovalPolicy, Stack, Token
+from aws_cdk import ArnFormat, Duration, RemovalPolicy, Stack
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_kms as kms
 from aws_cdk import aws_lambda as lambda_
@@ -28,9 +29,14 @@ MAX_ENVIRONMENT_BYTES = 4096
 _TOKEN_BYTES = 256
 
 
+# An unresolved reference inside a string, as CDK encodes it until synthesis.
+_TOKEN = re.compile(r"\$\{Token\[[^\]]*\]\}")
+
+
 def environment_size(environment: Mapping[str, str]) -> int:
-    """The bytes ``environment`` takes as Lambda stores it (JSON), an unresolved value counted as 256 bytes."""
-    stored = {k: "x" * (_TOKEN_BYTES - 2) if Token.is_unresolved(v) else v for k, v in environment.items()}
+    """The bytes ``environment`` takes as Lambda stores it (JSON), each reference to another resource inside a value
+    (a whole value or part of one, e.g. a bucket name in a JSON value) counted as 256 bytes."""
+    stored = {k: _TOKEN.sub("x" * _TOKEN_BYTES, v) for k, v in environment.items()}
     return len(json.dumps(stored, separators=(",", ":"), ensure_ascii=False).encode())
 
 

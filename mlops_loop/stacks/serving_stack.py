@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any, Sequence
 
-from aws_cdk import CfnCondition, CfnOutput, CfnParameter, DefaultStackSynthesizer, Fn, RemovalPolicy, Stack
+from aws_cdk import CfnCondition, CfnOutput, CfnParameter, DefaultStackSynthesizer, Fn, Stack
 from constructs import Construct
 
 from pipeline_code.core.contract import (
@@ -24,6 +24,7 @@ from ..constructs.served_model import ServedModel
 from ..constructs.serving_deployer import ServingDeployer
 from ..constructs.training_pipeline import xgboost_image_uri, xgboost_repository
 from ..naming import batch_dead_letters_queue_name
+from .lifetimes import removal_policy
 from .storage_stack import StorageStack
 
 class ServingStack(Stack):
@@ -77,8 +78,7 @@ class ServingStack(Stack):
         if any(serving.mode == "batch" for _, serving in models):
             self.schedule_dead_letters = dead_letter_queue(
                 self, key=storage.ops_key, owner="batch transform schedules", construct_id="BatchScheduleDeadLetters",
-                removal_policy=RemovalPolicy.DESTROY if environment.removal_policy == "destroy" else RemovalPolicy.RETAIN,
-                queue_name=batch_dead_letters_queue_name(name_prefix))
+                removal_policy=removal_policy(environment), queue_name=batch_dead_letters_queue_name(name_prefix))
         self.models: dict[str, ServedModel] = {}
         self.parameters: dict[str, CfnParameter] = {}
         self.digest_parameters: dict[str, CfnParameter] = {}

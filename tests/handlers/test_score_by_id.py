@@ -614,3 +614,12 @@ def test_a_hand_edited_policy_is_a_500_naming_the_setting(store, runtime, capsys
     assert (status, body) == (500, {"error": "the score-by-id front is misconfigured: MISSING_POLICY 'impute': not a by-id "
                                              "policy; allowed: reject, missing, compute"})
     assert metric(capsys)["ByIdServerErrors"] == 1
+
+
+def test_a_front_not_told_its_metric_namespace_answers_500_saying_so_and_does_not_crash(store, runtime, capsys):
+    settings = {k: v for k, v in environ().items() if k != "METRIC_NAMESPACE"}
+    status, _, body = handled(event({"ids": ["c-1"]}), store, runtime, settings)
+    assert (status, body) == (500, {"error": "the score-by-id front is misconfigured: 'METRIC_NAMESPACE'"})
+    # AND its log says why no metric line was written
+    assert json.loads(capsys.readouterr().out.strip().splitlines()[-1]) == {
+        "metrics_skipped": "METRIC_NAMESPACE is not set", "status": 500}

@@ -311,6 +311,9 @@ def test_a_batch_run_that_fails_or_never_starts_tells_people_whatever_the_users_
     (queue_id,) = [k for k, r in serving.items() if r["Type"] == "AWS::SQS::Queue"]
     assert serving[queue_id]["Properties"]["QueueName"] == f"{prefix}-batch-dead-letters"
     assert "KmsMasterKeyId" in serving[queue_id]["Properties"]
+    # Its fixed name is kept like every kept resource: not left behind by a first create that rolls back
+    kept = modes.config.environments[modes.env].removal_policy != "destroy"
+    assert serving[queue_id]["DeletionPolicy"] == ("RetainExceptOnCreate" if kept else "Delete")
     schedules = [r["Properties"] for r in serving.values() if r["Type"] == "AWS::Scheduler::Schedule"
                  and ":createTransformJob" in json.dumps(r["Properties"]["Target"]["Arn"])]
     assert len(schedules) == len(batch)

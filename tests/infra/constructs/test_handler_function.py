@@ -197,5 +197,7 @@ def test_an_environment_over_lambdas_4_kb_is_refused_at_synth_naming_the_functio
 def test_an_unresolved_value_counts_as_an_arn_would_at_most():
     stack = Stack(new_app(), "Bare", env=Environment(account="123456789012", region="eu-west-1"))
     arn = kms.Key(stack, "Key").key_arn
-    assert environment_size({"KEY": arn}) == len('{"KEY":}') + 256
+    assert environment_size({"KEY": arn}) == len('{"KEY":""}') + 256
+    # AND each reference inside a longer value counts, not the value as one
+    assert environment_size({"JSON": f'["{arn}","{arn}"]'}) == len('{"JSON":"[\\"\\",\\"\\"]"}') + 2 * 256
     assert environment_size({"A": "1", "B": "é"}) == len('{"A":"1","B":""}') + 2  # UTF-8 bytes
