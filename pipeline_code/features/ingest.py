@@ -19,8 +19,8 @@ The records, not the curate summary's dates, decide: a curate run whose feature 
 skipped, or a hand edit of a partition, is still seen; a rewrite of the same rows is not a change.
 Every record is put when there is no state (first run, state deleted), when the state is unreadable
 (a one-line notice says so), when ``--full true`` is given, or when the state was written for another
-dataset declaration, feature-computation code (``compute``, ``catalog`` and the record formatting here)
-or feature group (its name and creation time: a recreated group is empty). A partition removed from
+dataset declaration, record-put code (how a row becomes a ``Record``: the digest already covers every
+value, so an edit of the feature computation re-puts only the records whose values it changed) or feature group (its name and creation time: a recreated group is empty). A partition removed from
 the curated data is dropped from the state; its records stay in the Feature Store.
 
 Two engines run the *same* pandas code:
@@ -434,14 +434,13 @@ def combine_digests(parts: Iterable[Mapping[str, Tuple[int, int, int]]]) -> Dict
 def ingestion_keys(dataset: catalog.Dataset, feature_group_name: str, group_created: str) -> Dict[str, str]:
     """What the records put depend on besides the curated data: a change of any one re-puts every record.
 
-    ``declaration``: the dataset declaration (columns, keys, feature expressions); ``code``: the source
-    of the feature interpreter, the catalog and the record formatting here; ``feature_group``: the
-    group's name and creation time (a group deleted and created again is empty).
+    ``declaration``: the dataset declaration (columns, keys, feature names and expressions: the digest sees values,
+    not names); ``code``: the source of what turns a row into a ``Record`` (the values themselves, however the
+    feature computation or their formatting changes, are in the digest); ``feature_group``: the group's name and
+    creation time (a group deleted and created again is empty).
     """
-    from pipeline_code.features import compute
-
     declaration = json.dumps(dataset.to_declaration(), sort_keys=True)
-    sources = [inspect.getsource(item) for item in (compute, catalog, format_value, FeatureStoreWriter.to_record, _rows)]
+    sources = [inspect.getsource(item) for item in (FeatureStoreWriter.to_record, _rows)]
     return {
         "declaration": _sha256(declaration),
         "code": _sha256("\n".join(sources)),
@@ -457,7 +456,7 @@ def feature_group_created(sagemaker_client: Any, feature_group_name: str) -> str
 
 _KEY_CHANGES = {
     "declaration": "the dataset declaration changed",
-    "code": "the feature-computation code changed",
+    "code": "the record-put code changed",
     "feature_group": "the feature group is another one (renamed, or deleted and created again)",
 }
 
@@ -529,6 +528,8 @@ def read_state(state_path: str, *, s3_client: Any = None) -> Tuple[Optional[Dict
         text = read_text(state_path, s3_client=s3_client)
     except FileNotFoundError:
         return None, missing
+    except UnicodeDecodeError:
+        return None, f"the ingestion state at {state_path} is unreadable (not UTF-8 text)"
     except Exception as exc:  # noqa: BLE001 - only "no such key" (deleted since listed) means missing
         if _error_code(exc) in ("NoSuchKey", "404", "NotFound"):
             return None, missing

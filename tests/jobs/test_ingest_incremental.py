@@ -237,12 +237,12 @@ def test_a_changed_declaration_code_or_feature_group_puts_every_record(pandas_jo
     summary, put = job.run()
     assert put == job.ids()
     assert summary["ingestion"]["full_reason"] == "the feature group is another one (renamed, or deleted and created again)"
-    # WHEN the state was written for other feature-computation code
+    # WHEN the state was written by other record-put code
     state = json.loads(job.state.read_text())
     state["keys"]["code"] = "0" * 64
     job.state.write_text(json.dumps(state))
     summary, put = job.run()
-    assert put == job.ids() and summary["ingestion"]["full_reason"] == "the feature-computation code changed"
+    assert put == job.ids() and summary["ingestion"]["full_reason"] == "the record-put code changed"
     # WHEN a full re-put is asked for
     summary, put = job.run(full=True)
     assert put == job.ids() and summary["ingestion"]["full_reason"] == "--full true was given"
@@ -285,6 +285,16 @@ def test_an_unreadable_state_puts_every_record_with_a_one_line_notice(pandas_job
     assert warnings(caplog) == [f"putting every record into the feature group: {notice}"]
     assert summary["ingestion"]["full_reason"] == notice
     assert job.run()[1] == []  # a good state again
+
+
+def test_a_state_that_is_not_text_puts_every_record_instead_of_failing_every_night(pandas_job, caplog):
+    job = pandas_job
+    job.run()
+    job.state.write_bytes(b"\xff\xfe\x00garbage")
+    with caplog.at_level(logging.WARNING, logger="pipeline_code"):
+        summary, put = job.run()
+    assert put == job.ids()
+    assert summary["ingestion"]["full_reason"] == f"the ingestion state at {job.state} is unreadable (not UTF-8 text)"
 
 
 def test_a_deleted_state_puts_every_record_again(pandas_job):
