@@ -150,8 +150,7 @@ class DeployOnApproval(Construct):
             timeout=Duration.minutes(5) if multi_model else Duration.seconds(30),
             network=network,
             vpc_reason="The function calls only AWS APIs (SageMaker, CloudFormation, SNS, EventBridge Scheduler and S3 "
-            "reads of sealed artefacts, and for multi-model members S3 staging writes and the endpoint's runtime); the "
-            "app deploys no VPC and the function reaches no private resource.",
+            "reads of sealed artefacts, and for multi-model members S3 staging writes and the endpoint's runtime).",
         )
         access = built.access
         groups = sorted(group_parameters)

@@ -158,7 +158,8 @@ def handler_function(
     # is already implied by the function's Role reference (cfn-lint W3005), so it is replaced.
     cfn_function.add_override("DependsOn", [stack.get_logical_id(access.managed_policy)])
     if network is None:
-        acknowledge(function, vpc_reason, "NIST.800.53.R5-LambdaInsideVPC")
+        acknowledge(function, f"{vpc_reason} The environment sets no network (config 'network'), so it runs on "
+                    "Lambda's own network; it reaches no private resource.", "NIST.800.53.R5-LambdaInsideVPC")
     else:
         # On the L1: the L2's vpc prop wants an IVpc, creates a security group and attaches the AWS managed policy
         # AWSLambdaVPCAccessExecutionRole; the managed policy here holds the same EC2 actions, scoped.

@@ -99,7 +99,7 @@ class RetrainingTrigger(Construct):
             network=network,
             vpc_reason="The function only calls the SageMaker API (ListPipelineExecutions, ListPipelineExecutionSteps, "
             "StartPipelineExecution), "
-            "CloudWatch (DescribeAlarms) and SSM (GetParameters); the app deploys no VPC and the function reaches no private resource.",
+            "CloudWatch (DescribeAlarms) and SSM (GetParameters).",
         )
         built.access.allow(
             "GuardedStart",

@@ -84,8 +84,7 @@ class RolloutParityCheck(Construct):
             # so a verdict is published whatever happens; a bake of at least 5 minutes outlasts it and the alarm.
             timeout=Duration.minutes(3),
             network=network,
-            vpc_reason="The function only calls the SageMaker, S3, CloudWatch and SNS APIs; the app deploys no VPC "
-            "and the function reaches no private resource.",
+            vpc_reason="The function only calls the SageMaker, S3, CloudWatch and SNS APIs.",
             # Several endpoints may bake at once; each check is independent of the others.
             reserved_concurrency=len(endpoints),
         )

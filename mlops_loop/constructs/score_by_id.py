@@ -85,8 +85,7 @@ class ScoreById(Construct):
             timeout=Duration.seconds(65),
             reserved_concurrency=max_concurrency,
             network=network,
-            vpc_reason="The function calls only the Feature Store runtime and SageMaker runtime APIs; the app "
-            "deploys no VPC and the function reaches no private resource.",
+            vpc_reason="The function calls only the Feature Store runtime and SageMaker runtime APIs.",
         )
         acknowledge(
             built.function,

@@ -630,14 +630,17 @@ def reconcile(
             # three times. If every attempt fails the event reaches the dead-letter queue, whose alarm tells them once.
             raise
         # The same request fails the same way on every retry: tell people once and end the invocation without an
-        # error, so Lambda does not retry it (nor notify again).
+        # error, so Lambda does not retry it (nor notify again). Every settled stack update reconciles each group
+        # again and fails the same way: only a registry event (or a wait's retry) tells people, as for a held version.
         reason = f"UpdateStack on {stack} failed: {error}"
-        notify(
-            f"deploying v{desired.version} failed to start",
-            f"{reason}. {_label(serving_arn)} keeps serving; nothing is retried. Fix the cause, then invoke this function "
-            f'with {{"action": "reconcile", "group": "{group}"}} (or approve again).'
-            + (f" The version approved last is held: {base['held']['reason']}." if "held" in base else ""),
-        )
+        if "action" not in seen or "waiting_since" in seen:
+            notify(
+                f"deploying v{desired.version} failed to start",
+                f"{reason}. {_label(serving_arn)} keeps serving; it is tried again on the next approval event or after "
+                f'the next successful update of the stack. Fix the cause, then invoke this function with {{"action": '
+                f'"reconcile", "group": "{group}"}} (or approve again).'
+                + (f" The version approved last is held: {base['held']['reason']}." if "held" in base else ""),
+            )
         return {**base, "deployed": False, "outcome": "failed-to-start", "reason": reason}
     if member is not None:
         rollout = (

@@ -727,6 +727,20 @@ def test_an_update_cloudformation_refuses_is_told_once_and_not_raised_for_lambda
     assert aws.notices() == [f"{GROUP}: deploying v1 failed to start"]
 
 
+def test_a_refused_update_found_again_by_a_settled_stack_reconcile_tells_nobody_again(aws):
+    """GIVEN an approved v1 whose UpdateStack CloudFormation refuses for good WHEN the stack settles after another
+    update and its rule reconciles the group (``{"action": "reconcile"}``) THEN the outcome is the same, and nobody is
+    told again: the approval event already told them."""
+    v1 = register(aws)
+    set_approval(aws, v1, "Approved")
+    stub = _refused_update(aws, "ValidationError", f"Role {DEPLOYER} is invalid or cannot be assumed", 400)
+    with stub:
+        decision = dod.handler({"action": "reconcile", "group": GROUP}, sagemaker=aws.sagemaker,
+                               cloudformation=stub.client, sns=aws.sns, s3=aws.s3)
+        stub.assert_no_pending_responses()
+    assert decision["outcome"] == "failed-to-start" and aws.notices() == []
+
+
 def test_an_update_refused_because_another_one_just_started_waits_for_it_like_a_busy_stack(aws):
     """GIVEN an approved v1 and a stack found idle WHEN another update (cdk deploy, a rollback) starts before this
     UpdateStack, which CloudFormation refuses with "is in UPDATE_IN_PROGRESS state" (a ValidationError) THEN the handler

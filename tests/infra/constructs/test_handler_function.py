@@ -177,7 +177,9 @@ def test_without_a_network_the_function_has_no_vpc_and_acknowledges_why():
     (function,) = made["template"].find_resources("AWS::Lambda::Function").values()
     assert "VpcConfig" not in function["Properties"]
     assert not vpc_statements_of(_statements(made["template"]))
-    assert acknowledged(made["built"].function)["NIST.800.53.R5-LambdaInsideVPC"] == COMMON["vpc_reason"]
+    assert acknowledged(made["built"].function)["NIST.800.53.R5-LambdaInsideVPC"] == (
+        f"{COMMON['vpc_reason']} The environment sets no network (config 'network'), so it runs on Lambda's own "
+        "network; it reaches no private resource.")
 
 
 def test_an_environment_over_lambdas_4_kb_is_refused_at_synth_naming_the_function_and_its_largest_variable():
