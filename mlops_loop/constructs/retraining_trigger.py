@@ -14,7 +14,7 @@ from aws_cdk import aws_logs as logs
 from aws_cdk import aws_scheduler as scheduler
 from constructs import Construct
 
-from pipeline_code.core.contract import RETRAIN_ALARMS, pascal, retrain_alarm_prefix, retraining_pause_parameter
+from pipeline_code.core.contract import pascal, retrain_alarm_prefix, retrain_trigger_names
 
 from .access_policy import AccessPolicy
 from .arns import format_arn
@@ -66,15 +66,11 @@ class RetrainingTrigger(Construct):
         super().__init__(scope, construct_id)
         stack = Stack.of(self)
         self.dead_letter_queue = dead_letter_queue(self, key=key, removal_policy=removal_policy, owner="retrain trigger")
-        # Every retrain alarm by name, with its model's pipeline: what the hourly sweep asks CloudWatch about (the
-        # function derives the same names from NAME_PREFIX and MODEL_PIPELINES; the role may read exactly these).
-        alarm_pipelines = {f"{retrain_alarm_prefix(name_prefix, model)}{name}": pipeline
-                           for model, pipeline in pipelines.items() for name in RETRAIN_ALARMS}
-        # The on-call pause: the environment's parameter, and each model's by its pipeline. Plain String parameters
-        # (mlops_cli.retraining writes them): they hold who paused, when and why, no secret, so no SecureString and no
-        # key grant.
-        pause_parameter = retraining_pause_parameter(name_prefix)
-        model_pause_parameters = {pipeline: retraining_pause_parameter(name_prefix, model) for model, pipeline in pipelines.items()}
+        # Every retrain alarm (what the hourly sweep asks CloudWatch about) and the on-call pause of the environment
+        # and of each model: the function derives the same names from NAME_PREFIX and MODEL_PIPELINES, and its role
+        # may read exactly these. The pauses are plain String parameters (mlops_cli.retraining writes them): they hold
+        # who paused, when and why, no secret, so no SecureString and no key grant.
+        names = retrain_trigger_names(name_prefix, pipelines)
         pipeline_arns = [
             format_arn(stack, service="sagemaker", resource="pipeline", resource_name=name.lower())
             for name in pipelines.values()
@@ -117,13 +113,13 @@ class RetrainingTrigger(Construct):
             "SweepRetrainAlarms",
             ["cloudwatch:DescribeAlarms"],
             [format_arn(stack, service="cloudwatch", resource="alarm", resource_name=name, arn_format=ArnFormat.COLON_RESOURCE_NAME)
-             for name in sorted(alarm_pipelines)],
+             for name in sorted(names.alarm_pipelines)],
         )
         built.access.allow(
             "ReadRetrainingPause",
             ["ssm:GetParameters"],
             [format_arn(stack, service="ssm", resource="parameter", resource_name=name.lstrip("/"))
-             for name in [pause_parameter, *sorted(model_pause_parameters.values())]],
+             for name in [names.pause_parameter, *sorted(names.model_pause_parameters.values())]],
         )
         self.function = built.function
 

@@ -123,6 +123,25 @@ def retraining_pause_parameter(prefix: str, model: Optional[str] = None) -> str:
     return f"{retraining_path(prefix)}/paused" if model is None else f"{retraining_paused_models_path(prefix)}/{model}"
 
 
+class RetrainTriggerNames(NamedTuple):
+    """What the retrain trigger of an environment works on, derived from its prefix and its models' pipelines."""
+
+    alarm_pipelines: Dict[str, str]  # every retrain alarm's name -> its model's pipeline (what the sweep asks about)
+    pause_parameter: str  # the environment's pause
+    model_pause_parameters: Dict[str, str]  # pipeline -> its model's pause
+
+
+def retrain_trigger_names(prefix: str, model_pipelines: Dict[str, str]) -> RetrainTriggerNames:
+    """The names the retrain trigger of ``prefix`` reads and its role may read, ``model_pipelines`` mapping each
+    model to its training pipeline: the construct grants them, the function derives them from the same two facts."""
+    return RetrainTriggerNames(
+        {f"{retrain_alarm_prefix(prefix, model)}{name}": pipeline
+         for model, pipeline in model_pipelines.items() for name in RETRAIN_ALARMS},
+        retraining_pause_parameter(prefix),
+        {pipeline: retraining_pause_parameter(prefix, model) for model, pipeline in model_pipelines.items()},
+    )
+
+
 def retraining_paused_models_path(prefix: str) -> str:
     """``/<prefix>/retraining/paused-models``: the hierarchy holding every model's pause parameter."""
     return f"{retraining_path(prefix)}/paused-models"

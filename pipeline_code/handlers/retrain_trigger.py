@@ -58,13 +58,7 @@ from typing import Any, Callable, Dict, List, Mapping, Optional
 import boto3
 from botocore.exceptions import BotoCoreError, ClientError
 
-from pipeline_code.core.contract import (
-    GATE_FAIL_STEP,
-    RETRAIN_ALARMS,
-    RETRAINING_PAUSE_FIELDS,
-    retrain_alarm_prefix,
-    retraining_pause_parameter,
-)
+from pipeline_code.core.contract import GATE_FAIL_STEP, RETRAINING_PAUSE_FIELDS, retrain_trigger_names
 
 LOG = logging.getLogger(__name__)
 LOG.setLevel(logging.INFO)
@@ -297,15 +291,13 @@ def settings_of(environ: Mapping[str, str]) -> Dict[str, Any]:
     prefix = environ.get("NAME_PREFIX", "")
     if not prefix:
         # A function that cannot find the pause starts nothing (failing closed, as when SSM does not answer).
-        raise PauseUnknown("NAME_PREFIX is not set: the function cannot tell whether retraining is paused; nothing "
-                           "was started (the RetrainingTrigger construct sets it)")
+        raise PauseUnknown("NAME_PREFIX is not set: the function cannot find the retraining pause and started nothing; "
+                           "deploy the Operations stack again (cdk deploy) to restore the environment it sets")
     models: Dict[str, str] = json.loads(environ.get("MODEL_PIPELINES") or "{}")
+    names = retrain_trigger_names(prefix, models)
     return {"allowed": frozenset(models.values()), "cooldown_hours": float(environ.get("COOLDOWN_HOURS", "24")),
-            "alarm_pipelines": {f"{retrain_alarm_prefix(prefix, model)}{name}": pipeline
-                                for model, pipeline in models.items() for name in RETRAIN_ALARMS},
-            "pause_parameter": retraining_pause_parameter(prefix),
-            "model_pause_parameters": {pipeline: retraining_pause_parameter(prefix, model)
-                                       for model, pipeline in models.items()}}
+            "alarm_pipelines": names.alarm_pipelines, "pause_parameter": names.pause_parameter,
+            "model_pause_parameters": names.model_pause_parameters}
 
 
 def _aware(value: Any) -> dt.datetime:
