@@ -72,6 +72,7 @@ import pandas as pd
 
 from pipeline_code import catalog
 from pipeline_code.core.contract import CURATED_PARTITION_COLUMN
+from pipeline_code.core.retries import TRANSIENT_ERROR_CODES, transient_response
 from pipeline_code.features.compute import compute_features
 from pipeline_code.job_runtime import (
     LOG,
@@ -102,20 +103,6 @@ PARTITION_COLUMN = "__curated_partition"
 HIVE_NULL = "__HIVE_DEFAULT_PARTITION__"
 # SipHash keys (16 bytes each) of a partition's digest; changing one changes every digest (one full re-put).
 DIGEST_HASH_KEYS = ("0123456789123456", "mlops-loop-state")
-
-# Error codes worth retrying: throttling and transient server-side failures.
-RETRYABLE_ERROR_CODES = frozenset(
-    {
-        "ThrottlingException",
-        "Throttling",
-        "TooManyRequestsException",
-        "ServiceUnavailable",
-        "InternalFailure",
-        "RequestTimeout",
-        "RequestTimeoutException",
-    }
-)
-
 
 def _engine(value: str) -> str:
     if value not in ENGINES:
@@ -356,7 +343,8 @@ def _error_code(exc: Exception) -> str:
 
 
 def _is_retryable(exc: Exception, code: str) -> bool:
-    if code in RETRYABLE_ERROR_CODES:
+    response = getattr(exc, "response", None)
+    if code in TRANSIENT_ERROR_CODES or (isinstance(response, dict) and transient_response(response)):
         return True
     try:  # network-level hiccups are transient too
         from botocore.exceptions import ConnectionError as BotoConnectionError

@@ -78,6 +78,7 @@ from botocore.exceptions import ClientError
 
 from pipeline_code.core import integrity
 from pipeline_code.core.contract import model_sha256_parameter_name, version_of_arn
+from pipeline_code.core.retries import transient_response
 from pipeline_code.handlers import multi_model as mme
 
 LOG = logging.getLogger(__name__)
@@ -103,20 +104,10 @@ _BUCKET_NAME = re.compile(r"^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$")
 RUNTIME_CONFIG = Config(connect_timeout=10, read_timeout=70, retries={"mode": "standard", "max_attempts": 2})
 
 
-# Error codes of an AWS API call that a later attempt may get past (throttling, a request that timed out, the
-# service's own failure; botocore's standard retry mode treats these and every HTTP 5xx as retryable).
-TRANSIENT_ERROR_CODES = frozenset({
-    "Throttling", "ThrottlingException", "RequestLimitExceeded", "TooManyRequestsException",
-    "RequestTimeout", "RequestTimeoutException", "InternalFailure", "InternalError", "ServiceUnavailable",
-})
-
-
 def transient(error: ClientError) -> bool:
-    """Whether ``error`` may pass on a later attempt (:data:`TRANSIENT_ERROR_CODES`, HTTP 429 or 5xx); anything else
-    (a refused template, role or capability, access denied) fails the same way again."""
-    code = error.response.get("Error", {}).get("Code", "")
-    status = error.response.get("ResponseMetadata", {}).get("HTTPStatusCode") or 0
-    return code in TRANSIENT_ERROR_CODES or status == 429 or status >= 500
+    """Whether ``error`` may pass on a later attempt (``core.retries``); anything else (a refused template, role or
+    capability, access denied) fails the same way on every retry."""
+    return transient_response(error.response)
 
 
 # UpdateStack's refusal when another operation started between DescribeStacks and it (cdk deploy, a rollback):
