@@ -176,13 +176,3 @@ def test_a_hashed_card_name_differs_between_groups_that_share_their_first_46_cha
     assert not any(fnmatch.fnmatchcase(contract.model_card_name(second, 3), p)
                    for p in contract.model_card_name_patterns(first))
 
-
-@pytest.mark.parametrize(("code", "status", "expected"), [
-    ("Throttling", 400, True), ("ThrottlingException", 400, True), ("RequestLimitExceeded", 400, True),
-    ("ServiceUnavailable", 503, True), ("SomethingNew", 502, True), ("TooManyRequestsException", 429, True),
-    ("ValidationError", 400, False), ("AccessDenied", 403, False),
-])
-def test_one_rule_says_which_aws_errors_a_later_attempt_may_pass(code, status, expected):
-    from pipeline_code.core.retries import transient_response
-
-    assert transient_response({"Error": {"Code": code}, "ResponseMetadata": {"HTTPStatusCode": status}}) is expected
