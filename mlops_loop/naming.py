@@ -20,6 +20,9 @@ LAKE_BUCKETS = ("raw", "curated", "features", "artifacts", "inference", "access-
 BUCKET_NAME_MAX = 63
 # Bucket-name prefixes S3 reserves (S3 User Guide, "General purpose bucket naming rules").
 RESERVED_BUCKET_PREFIXES = ("xn--", "sthree-", "amzn-s3-demo-")
+# "A parameter name can't be prefixed with "aws" or "ssm" (case-insensitive)" (SSM PutParameter, Name); the
+# environment's parameters are named /<project>-<env>/...
+RESERVED_PARAMETER_PREFIXES = ("aws", "ssm")
 _BUCKET_NAME = re.compile(r"^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$")
 
 

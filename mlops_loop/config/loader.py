@@ -25,7 +25,13 @@ from pipeline_code.catalog import Dataset, DeclarationError, parse_dataset
 from pipeline_code.core.contract import DEFAULT_PROJECT, environment_prefix
 from pipeline_code.core.problem import BINARY
 
-from ..naming import LAKE_BUCKETS, RESERVED_BUCKET_PREFIXES, bucket_name_problem, checked_feature_group_name
+from ..naming import (
+    LAKE_BUCKETS,
+    RESERVED_BUCKET_PREFIXES,
+    RESERVED_PARAMETER_PREFIXES,
+    bucket_name_problem,
+    checked_feature_group_name,
+)
 from .schedules import monitoring_schedule
 from .schema import (CROSS_CHECKED, AppConfig, EnvironmentConfig, ModelConfig, accelerator_problems, capture_problems,
                      inferentia2_problems, multi_model_problems, network_problems, offer_problems, training_problems)
@@ -163,7 +169,7 @@ def parse_config(raw: Any, *, source: str = "<config>") -> AppConfig:
     problems.extend(offer_problems(models, environments))
     problems.extend(capture_problems(models, environments))
     problems.extend(network_problems(models, environments))
-    problems.extend(_bucket_problems(raw.get("project", DEFAULT_PROJECT), environments))
+    problems.extend(_project_name_problems(raw.get("project", DEFAULT_PROJECT), environments))
     if problems:
         raise ConfigError(source, problems)
     try:
@@ -187,7 +193,7 @@ def _resource_problems(config: AppConfig) -> list[str]:
     Today that is a dataset whose feature group name Feature Store would refuse, scoring by id without the
     online store, and native Model Monitor
     (opted into per model) on a model that is not binary, or on a monitoring schedule it cannot run. Other
-    physical names need no check of their own: the bucket-name budget (see :func:`_bucket_problems`) bounds
+    physical names need no check of their own: the bucket-name budget (see :func:`_project_name_problems`) bounds
     the environment prefix and the name fields are short, which keeps pipeline, endpoint, schedule, role,
     function and alarm names within their services' limits (``tests/infra/test_physical_names.py`` proves
     every name in the templates against its service's rule).
@@ -263,12 +269,9 @@ def _feature_group_problems(config: AppConfig) -> list[str]:
     return problems
 
 
-# "A parameter name can't be prefixed with "aws" or "ssm" (case-insensitive)" (SSM PutParameter, Name).
-RESERVED_PARAMETER_PREFIXES = ("aws", "ssm")
-
-
-def _bucket_problems(project: Any, environments: Mapping[str, EnvironmentConfig]) -> list[str]:
-    """Bucket names S3 would refuse, found here rather than as a traceback from the data-lake construct.
+def _project_name_problems(project: Any, environments: Mapping[str, EnvironmentConfig]) -> list[str]:
+    """Bucket and SSM parameter names AWS would refuse, found here rather than at deploy or as a traceback from the
+    data-lake construct.
 
     Every lake bucket is ``<project>-<env>-<kind>-<account>-<region>``: a reserved prefix is the
     project's fault (one line), a name over 63 characters that of the combination (one line per

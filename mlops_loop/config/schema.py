@@ -252,7 +252,7 @@ class NetworkConfig(StrictModel):
 
 def _check_ids(value: tuple[str, ...], pattern: "re.Pattern[str]", what: str, limit: int) -> tuple[str, ...]:
     if len(value) > limit:
-        raise ValueError(f"lists {len(value)} ids; a SageMaker VpcConfig takes at most {limit}")
+        raise ValueError(f"lists {len(value)} ids; SageMaker's and Lambda's VpcConfig take at most {limit}: list at most {limit}")
     for item in value:
         if not pattern.match(item):
             raise ValueError(f"{item!r} is not {what}")

@@ -271,8 +271,9 @@ class ServingAlarms(_Frozen):
     Default: p99 model latency above 1 s, 5xx above 1% or 4xx above 5% of requests, for 5 of 5
     minutes; CPU (averaged per vCPU) or memory above 90% for 15 minutes (instance-based modes);
     more than 100 queued async requests for 15 minutes; no low-traffic alarm
-    (``min_invocations_per_hour`` sets one: fewer invocations than that for 3 hours; not for async
-    endpoints, which publish no Invocations metric). Error rates are the share of requests per minute.
+    (``min_invocations_per_hour`` sets one: fewer invocations than that for 3 hours, an hour without any counting
+    as fewer, quiet until the endpoint has served in more than 3 hours of the last week; not for async endpoints,
+    which publish no Invocations metric). Error rates are the share of requests per minute.
     """
 
     max_latency_p99_ms: int = Field(default=1000, ge=1, le=3_600_000)

@@ -128,7 +128,7 @@ class DataLake(Construct):
         acknowledge(
             self,
             "Cross-region replication is a disaster-recovery choice per organisation (a second region, "
-            "its own key); versioning, retention and the RETAIN policy protect the data in-region.",
+            "its own key); versioning, retention and the kept removal policy protect the data in-region.",
             "NIST.800.53.R5-S3BucketReplicationEnabled",
         )
 

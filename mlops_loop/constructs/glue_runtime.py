@@ -152,12 +152,13 @@ class GlueRuntime(Construct):
     def _network_connection(self, stack: Stack, name_prefix: str, network: NetworkConfig) -> glue.CfnConnection:
         """A NETWORK connection into the VPC (Glue runs a job's or crawler's workers in one subnet of one zone), which
         both roles may read, and the EC2 permissions Glue uses with it."""
+        name = f"{name_prefix}-vpc"
         connection = glue.CfnConnection(
             self,
             "NetworkConnection",
             catalog_id=stack.account,
             connection_input=glue.CfnConnection.ConnectionInputProperty(
-                name=f"{name_prefix}-vpc",
+                name=name,
                 description=f"{name_prefix}: Glue jobs and crawlers run in the environment's VPC",
                 connection_type="NETWORK",
                 physical_connection_requirements=glue.CfnConnection.PhysicalConnectionRequirementsProperty(
@@ -177,7 +178,7 @@ class GlueRuntime(Construct):
                 "ReadConnection",
                 ["glue:GetConnection"],
                 [format_arn(stack, service="glue", resource="catalog"),
-                 format_arn(stack, service="glue", resource="connection", resource_name=f"{name_prefix}-vpc")],
+                 format_arn(stack, service="glue", resource="connection", resource_name=name)],
             )
         return connection
 

@@ -243,8 +243,8 @@ def handler_alarms(
     topic: sns.ITopic,
 ) -> list[cloudwatch.Alarm]:
     """Alarms ``<prefix>-<names[0]>`` (the handler failed) and ``<prefix>-<names[1]>`` (events it could
-    not process reached its dead-letter queue, :func:`dead_letter_alarm`); each pages people on one
-    occurrence in 5 minutes."""
+    not process reached its dead-letter queue, :func:`dead_letter_alarm`); errors page people on one in 5
+    minutes, dead letters on one arriving in any 5 minutes of the last 20."""
     errors = cloudwatch.Alarm(
         scope,
         names[0],

@@ -78,7 +78,8 @@ class RetrainingTrigger(Construct):
         built = handler_function(
             self,
             function_name=retrain_trigger_function_name(name_prefix),
-            description="Starts a training pipeline on drift or schedule, unless one runs or ran within the cooldown",
+            description="Starts a training pipeline on drift or schedule, unless retraining is paused, one runs or one ran "
+            "within the cooldown",
             role_description=f"{name_prefix}: guarded start of training pipelines",
             access_description=f"{name_prefix} retrain trigger",
             handler="retrain_trigger.handler",

@@ -85,7 +85,8 @@ class ServedModel(Construct):
         super().__init__(scope, construct_id)
         if network is not None and serving.mode == "serverless":
             # The config refuses this combination (schema.network_problems); a construct built directly must too.
-            raise ValueError(f"model {model.name!r}: a serverless endpoint cannot run inside a VPC (no VpcConfig)")
+            raise ValueError(f"model {model.name!r}: a serverless endpoint cannot run inside a VPC (no VpcConfig); serve it "
+                             "with mode 'realtime' or 'async', or build it with network=None")
         self._condition = condition
         self.serving = serving
         self.mode = serving.mode

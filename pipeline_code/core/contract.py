@@ -294,6 +294,7 @@ def monitor_namespace(project: str) -> str:
 
 
 MONITOR_NAMESPACE = monitor_namespace(DEFAULT_PROJECT)
+MONITOR_DIMENSIONS = ("Environment", "Model")
 
 
 def serving_namespace(project: str) -> str:
@@ -302,7 +303,6 @@ def serving_namespace(project: str) -> str:
 
 
 SERVING_NAMESPACE = serving_namespace(DEFAULT_PROJECT)
-MONITOR_DIMENSIONS = ("Environment", "Model")
 
 
 class MonitorMetric(NamedTuple):

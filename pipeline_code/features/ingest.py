@@ -25,8 +25,9 @@ the curated data is dropped from the state; its records stay in the Feature Stor
 
 Two engines run the *same* pandas code:
 
-* ``spark`` (default in Glue): ``mapInPandas`` runs ``compute_features`` on each
-  partition, and a second ``mapInPandas`` puts the records from the executors;
+* ``spark`` (default in Glue): ``mapInPandas`` runs ``compute_features`` on each Spark
+  partition, a second digests each curated partition's records (:func:`digests_spark`), and a
+  third puts the changed partitions' records from the executors;
 * ``pandas`` (default locally): one process, pyarrow I/O (local paths or ``s3://``).
 
 Feature Store writes retry throttling and transient errors a bounded number of
@@ -940,7 +941,7 @@ def _finish(
         "ingestion": None,
     }
     if plan is not None:
-        failed_read = {p for p in failed_partitions if p is not None}
+        failed_read = set(failed_partitions)
         # Written after every put of the run returned: partitions with a failed record stay unrecorded.
         write_json(args["state_path"], plan.next_state(failed_read, run_id))
         summary["ingestion"] = {

@@ -8,7 +8,7 @@ where each id's features came from and their event time. Why a front and not the
 real-time endpoint runs with network isolation (it can reach no AWS API), and a front costs nothing
 while idle and holds read-only access to exactly this model's feature group.
 
-Configuration (environment): ``ENDPOINT_NAME``, ``FEATURE_GROUP`` and the spec's variables
+Configuration (environment): ``ENDPOINT_NAME``, ``FEATURE_GROUP``, ``METRIC_NAMESPACE`` and the spec's variables
 (:func:`pipeline_code.core.online_features.front_environment`). Answers: 200 with ``{"predictions": [...],
 "model": {...}, "lookup": {counts}}``; the caller's mistakes are 400 (not JSON, bad shape or id), 404 and 422
 (no fresh record under the policy, see :func:`~pipeline_code.core.online_features.resolve`), 405 (not POST),

@@ -19,6 +19,7 @@ from .model import (
     CATEGORY_SERVING,
     CATEGORY_UPDATE_FAILS,
     JSON_SEGMENT,
+    KEPT_DELETION_POLICIES,
     MISSING,
     SERVING_TYPES,
     STATEFUL_TYPES,
@@ -216,7 +217,7 @@ def callouts_for(stage: str, stack: StackDiff, rc: ResourceChange) -> list[Callo
         else:
             policy, name, old = rc.update_replace_policy, "UpdateReplacePolicy", rc.logical_id
             what = "replaced (" + "; ".join(rc.replacement_reasons) + ")"
-        if policy == "Retain" or policy == "RetainExceptOnCreate":
+        if policy in KEPT_DELETION_POLICIES:
             fate = f"{name} is {policy}: the old resource and its data are kept but orphaned" + (
                 "" if rc.kind == "removed" else "; the new one starts empty")
         else:

@@ -11,6 +11,7 @@ from .callouts import callouts_for, left_running_callout, moved_callout
 from .impact import MAY_REPLACE, NO_CHANGE, WILL_REPLACE, Impact, change_impacts
 from .model import (
     CATEGORY_RETENTION,
+    KEPT_DELETION_POLICIES,
     MISSING,
     STATEFUL_TYPES,
     AssemblyDiff,
@@ -96,7 +97,7 @@ class _Undecided:
 def _kept_name(resource: dict) -> str:
     """The fixed physical name (``BucketName``, ``LogGroupName``, ``Name``, ...) of a resource CloudFormation keeps
     when it is removed, else ""."""
-    if resource.get("DeletionPolicy") not in ("Retain", "RetainExceptOnCreate"):
+    if resource.get("DeletionPolicy") not in KEPT_DELETION_POLICIES:
         return ""
     props = resource.get("Properties") or {}
     own = (str(resource.get("Type", "")).rsplit("::", 1)[-1] + "Name", "Name")

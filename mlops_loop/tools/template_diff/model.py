@@ -60,6 +60,9 @@ CATEGORY_UPDATE_FAILS = "UPDATE FAILS"
 CATEGORY_IAM = "IAM"
 CATEGORY_SECURITY_GROUPS = "Security groups"
 CATEGORY_KMS = "KMS"
+# The deletion policies under which CloudFormation keeps a resource it removes from a stack (RetainExceptOnCreate:
+# except when the create that made it rolls back).
+KEPT_DELETION_POLICIES = ("Retain", "RetainExceptOnCreate")
 CATEGORY_RETENTION = "Data retention"
 CATEGORY_SERVING = "SERVING STOPS"
 # The promotion gate loosened, approval no longer asked for, a model's network isolation turned off.
