@@ -14,6 +14,7 @@ from botocore.stub import Stubber
 from mlops_cli import preflight
 from mlops_loop.config import parse_config
 from tests.support.construct_configs import returns_config
+from tests.support.credentials import without_credentials
 
 REGION = "eu-west-1"
 
@@ -223,8 +224,7 @@ def test_credentials_sts_cannot_read_exit_2_saying_which_account_to_log_in_to(qu
 
 def test_a_profile_that_does_not_exist_exits_2_with_the_same_line(monkeypatch, tmp_path, capsys):
     # GIVEN AWS_PROFILE naming no profile: botocore fails as the session is made, before STS is asked
-    monkeypatch.setenv("AWS_CONFIG_FILE", str(tmp_path / "none"))
-    monkeypatch.setenv("AWS_SHARED_CREDENTIALS_FILE", str(tmp_path / "none"))
+    without_credentials(monkeypatch, tmp_path)
     monkeypatch.setenv("AWS_PROFILE", "nope")
     assert preflight.main(["--env", "dev", "--config", _write(tmp_path, _raw())]) == 2
     assert capsys.readouterr().err == ("ERROR: no usable AWS credentials (ProfileNotFound: The config profile (nope) could "

@@ -12,6 +12,7 @@ from botocore.stub import Stubber
 
 from mlops_cli import target
 from tests.support.configs import SAMPLE_CONFIG, sample_account, sample_without_model
+from tests.support.credentials import without_credentials
 from tests.support.paths import REPO_ROOT
 
 PROD = sample_account("prod")
@@ -150,8 +151,7 @@ def test_missing_credentials_or_profile_are_one_line_and_other_errors_are_not_ab
 
 def test_a_profile_that_does_not_exist_fails_as_the_session_is_made(monkeypatch, tmp_path):
     # Why the commands treat credentials errors wherever they are raised, not only at the account check.
-    monkeypatch.setenv("AWS_CONFIG_FILE", str(tmp_path / "none"))
-    monkeypatch.setenv("AWS_SHARED_CREDENTIALS_FILE", str(tmp_path / "none"))
+    without_credentials(monkeypatch, tmp_path)
     monkeypatch.setenv("AWS_PROFILE", "nope")
     with pytest.raises(ProfileNotFound) as raised:
         boto3.session.Session(region_name="eu-west-1")

@@ -9,11 +9,10 @@ from __future__ import annotations
 import pytest
 
 from mlops_loop.config import ConfigError, NetworkConfig, parse_config
-from tests.support.construct_configs import returns_config
+from tests.support.construct_configs import NETWORK, returns_config
 
-SUBNETS = ["subnet-0123456789abcdef0", "subnet-0fedcba9"]
-GROUPS = ["sg-0123456789abcdef0"]
-NETWORK = {"subnet_ids": SUBNETS, "security_group_ids": GROUPS, "availability_zone": "eu-west-1a"}
+SUBNETS = NETWORK["subnet_ids"]
+GROUPS = NETWORK["security_group_ids"]
 
 
 def problems_of(raw: dict) -> list[str]:

@@ -22,7 +22,9 @@ from mlops_loop.config import parse_config
 from mlops_loop.tools.cloud_assembly import nag_violations, stacks
 from mlops_loop.tools.lint import lint_cache, lint_stacks
 from mlops_loop.training import step_graph
+from tests.support.built_stack import scheduled_request
 from tests.support.construct_configs import NETWORK, returns_config, vpc_config_of_network
+from tests.support.templates import of_type
 
 ENV = "dev"
 
@@ -52,16 +54,6 @@ def synth(tmp_path_factory: pytest.TempPathFactory) -> Synth:
     return Synth(outdir, {s.construct_id: s.template for s in stacks(outdir)})
 
 
-def _request(schedule: dict) -> dict:
-    """The API request a schedule sends, parsed; every intrinsic in it (a cross-stack key ARN) read as ``<token>``."""
-    parts = schedule["Properties"]["Target"]["Input"]["Fn::Join"][1]
-    return json.loads("".join(part if isinstance(part, str) else "<token>" for part in parts))
-
-
-def _of_type(template: dict, cfn_type: str) -> dict[str, dict]:
-    return {k: v for k, v in template["Resources"].items() if v["Type"] == cfn_type}
-
-
 def test_the_environment_passes_cfn_lint_and_the_nag_packs(synth: Synth):
     assert nag_violations(synth.outdir) == []
     result = lint_stacks(stacks(synth.outdir), cache=lint_cache())
@@ -69,7 +61,7 @@ def test_the_environment_passes_cfn_lint_and_the_nag_packs(synth: Synth):
 
 
 def test_every_pipeline_job_runs_in_the_vpc(synth: Synth):
-    pipelines = _of_type(synth.templates["Training"], "AWS::SageMaker::Pipeline")
+    pipelines = of_type(synth.templates["Training"], "AWS::SageMaker::Pipeline")
     assert len(pipelines) == 3
     for pipeline in pipelines.values():
         body = pipeline["Properties"]["PipelineDefinition"]["PipelineDefinitionBody"]
@@ -82,29 +74,29 @@ def test_every_pipeline_job_runs_in_the_vpc(synth: Synth):
 
 
 def test_every_model_and_every_scheduled_job_runs_in_the_vpc(synth: Synth):
-    models = _of_type(synth.templates["Serving"], "AWS::SageMaker::Model")
+    models = of_type(synth.templates["Serving"], "AWS::SageMaker::Model")
     assert len(models) == 3
     assert all(m["Properties"]["VpcConfig"] == vpc_config_of_network() for m in models.values())
-    monitors = [_request(s) for s in _of_type(synth.templates["Operations"], "AWS::Scheduler::Schedule").values()
+    monitors = [scheduled_request(s) for s in of_type(synth.templates["Operations"], "AWS::Scheduler::Schedule").values()
                 if "createProcessingJob" in json.dumps(s["Properties"]["Target"]["Arn"])]
     assert len(monitors) == 3
     assert all(r["NetworkConfig"]["VpcConfig"] == vpc_config_of_network() for r in monitors)
 
 
 def test_every_function_runs_in_the_vpc_without_a_security_group_of_its_own(synth: Synth):
-    functions = {k: v for template in synth.templates.values() for k, v in _of_type(template, "AWS::Lambda::Function").items()}
+    functions = {k: v for template in synth.templates.values() for k, v in of_type(template, "AWS::Lambda::Function").items()}
     assert functions
     assert {k: f["Properties"].get("VpcConfig") for k, f in functions.items()} == {
         k: {"SubnetIds": NETWORK["subnet_ids"], "SecurityGroupIds": NETWORK["security_group_ids"]} for k in functions}
-    assert not [k for t in synth.templates.values() for k in _of_type(t, "AWS::EC2::SecurityGroup")]
+    assert not [k for t in synth.templates.values() for k in of_type(t, "AWS::EC2::SecurityGroup")]
 
 
 def test_the_glue_jobs_and_crawler_use_the_one_network_connection(synth: Synth):
     template = synth.templates["DataPipeline"]
-    (connection_id,) = _of_type(template, "AWS::Glue::Connection")
-    jobs = _of_type(template, "AWS::Glue::Job")
+    (connection_id,) = of_type(template, "AWS::Glue::Connection")
+    jobs = of_type(template, "AWS::Glue::Job")
     assert jobs and all(j["Properties"]["Connections"] == {"Connections": [{"Ref": connection_id}]} for j in jobs.values())
-    (crawler,) = _of_type(template, "AWS::Glue::Crawler").values()
+    (crawler,) = of_type(template, "AWS::Glue::Crawler").values()
     assert [t["ConnectionName"] for t in crawler["Properties"]["Targets"]["S3Targets"]] == [{"Ref": connection_id}]
 
 

@@ -34,6 +34,7 @@ from pipeline_code.features.ingest import (
     run_spark,
 )
 from tests.support import datasets as samples
+from tests.support.feature_store import FakeSageMaker
 
 CHURN = samples.CUSTOMER_CHURN
 GROUP = "customer-churn-features"
@@ -94,16 +95,6 @@ def throttle(stubber: Stubber) -> None:
 
 def expect_put(stubber: Stubber, record_id: str) -> None:
     stubber.add_response("put_record", {}, {"FeatureGroupName": GROUP, "Record": EXPECTED_RECORDS[record_id]})
-
-
-class FakeSageMaker:
-    """DescribeFeatureGroup of one existing group (all the job asks SageMaker)."""
-
-    def __init__(self, created: str = "2026-01-01T00:00:00+00:00") -> None:
-        self.created = created
-
-    def describe_feature_group(self, FeatureGroupName):
-        return {"FeatureGroupName": FeatureGroupName, "CreationTime": self.created}
 
 
 def write_curated(frame: pd.DataFrame, root: Path) -> str:

@@ -35,6 +35,7 @@ from pipeline_code.features.ingest import (
     run_spark,
 )
 from tests.support import datasets as samples
+from tests.support.feature_store import CREATED, FakeSageMaker
 
 pytestmark = pytest.mark.spark  # the curated data is the curate job's output (the curated_churn fixture)
 
@@ -70,14 +71,6 @@ def recording_factory(log_dir: Path, reject: frozenset = frozenset()):
     return factory
 
 
-class FakeSageMaker:
-    def __init__(self, created: str) -> None:
-        self.created = created
-
-    def describe_feature_group(self, FeatureGroupName):
-        return {"FeatureGroupName": FeatureGroupName, "CreationTime": self.created}
-
-
 class Job:
     """The feature job of one curated copy, run again and again with one engine, as the nightly workflow does."""
 
@@ -86,7 +79,7 @@ class Job:
         self.curated = tmp_path / "curated"
         shutil.copytree(curated_churn["curated_path"], self.curated)
         self.dataset = dataset
-        self.created = "2026-01-01T00:00:00+00:00"
+        self.created = CREATED
         self.state = tmp_path / "state" / "state.json"
         self.runs = 0
 

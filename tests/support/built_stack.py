@@ -51,7 +51,7 @@ def acknowledged(construct: IConstruct) -> dict[str, str]:
 
 def scheduled_request(schedule: dict) -> dict:
     """The API request an ``AWS::Scheduler::Schedule`` resource sends, parsed; a ``Ref`` or ``Fn::GetAtt`` in it
-    reads ``${Id}`` / ``${Id.Attr}``."""
+    reads ``${Id}`` / ``${Id.Attr}``, a cross-stack ``Fn::GetStackOutput`` (a whole app's synth) ``${Stack.Output}``."""
     joined = schedule["Properties"]["Target"]["Input"]["Fn::Join"]
     return json.loads("".join(_render(part) for part in joined[1]))
 
@@ -82,4 +82,6 @@ def _render(part: Any) -> str:
         return "${%s}" % part["Ref"]
     if "Fn::GetAtt" in part:
         return "${%s.%s}" % tuple(part["Fn::GetAtt"])
+    if "Fn::GetStackOutput" in part:
+        return "${%(StackName)s.%(OutputName)s}" % part["Fn::GetStackOutput"]
     raise AssertionError(f"unexpected token in the request: {part}")
