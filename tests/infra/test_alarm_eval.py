@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import pytest
 
-from tests.support.alarm_eval import MetricAlarm, Series, all_of, evaluate, replay
+from tests.support.alarm_eval import DAY, HOUR, MINUTE, MetricAlarm, Series, all_of, evaluate, replay
 
 PERIOD = 60
 
@@ -74,3 +74,17 @@ def test_a_replay_counts_entries_into_alarm_and_a_composite_needs_all_of_its_ala
     assert made.state_at(12 * PERIOD) == "ALARM" and made.state_at(14 * PERIOD) == "OK"
     never = replay(alarm, Series([]), 0, 20 * PERIOD, extra=0)
     assert all_of(made, never).pages() == [] and all_of(made, made).pages() == made.pages()
+
+
+def test_the_evaluator_shows_a_one_day_breaching_alarm_paging_on_jittered_daily_reports():
+    """The defect the monitor's health alarms (tests/infra/constructs/test_loop_alarms.py) replaced: MonitorHealthy
+    Minimum per day, 1 period, missing data breaching, pages when a run ends later than the day before (the window
+    slides past yesterday's point before today's arrives)."""
+    old = MetricAlarm(name="old", statistic="Minimum", period=DAY, evaluation_periods=1, datapoints_to_alarm=1,
+                      threshold=1, comparison="LessThanThreshold", treat_missing="breaching")
+    scheduled = 3 * HOUR  # the monitor's cron(0 3 * * ? *)
+    # One healthy report a day when the run ends: at 03:10 and 03:35 alternately.
+    reports = Series((d * DAY + scheduled + 10 * MINUTE + (d % 2) * 25 * MINUTE, 1.0) for d in range(10))
+    pages = replay(old, reports, scheduled + HOUR, 10 * DAY, extra=0, initial="OK").pages()
+    # Each day whose run ends 25 minutes later than the day before's, as soon as yesterday's point leaves the window.
+    assert [(p // DAY, p % DAY) for p in pages] == [(d, scheduled + 11 * MINUTE) for d in (1, 3, 5, 7, 9)]

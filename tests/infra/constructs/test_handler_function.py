@@ -42,7 +42,7 @@ def _built(**extra) -> tuple[Stack, dict]:
         key=key,
         dead_letter_queue=queue,
         timeout=Duration.seconds(60),
-        **{"environment": {"ALLOWED_PIPELINES": "shop-dev-churn-training"}, **COMMON, **extra},
+        **{"environment": {"NAME_PREFIX": "shop-dev"}, **COMMON, **extra},
     )
     return stack, {"built": built, "template": Template.from_stack(stack)}
 
@@ -55,7 +55,7 @@ def test_the_function_runs_one_at_a_time_from_the_handler_code_root_and_retries_
     assert props["Handler"] == "pipeline_code.handlers.retrain_trigger.handler"
     assert props["Runtime"] == "python3.14" and props["Architectures"] == ["arm64"] and props["Timeout"] == 60
     assert props["ReservedConcurrentExecutions"] == 1
-    assert props["Environment"]["Variables"] == {"ALLOWED_PIPELINES": "shop-dev-churn-training"}
+    assert props["Environment"]["Variables"] == {"NAME_PREFIX": "shop-dev"}
     assert "TargetArn" in props["DeadLetterConfig"]
     (invoke,) = template.find_resources("AWS::Lambda::EventInvokeConfig").values()
     assert invoke["Properties"]["MaximumRetryAttempts"] == 2 and invoke["Properties"]["MaximumEventAgeInSeconds"] == 3600

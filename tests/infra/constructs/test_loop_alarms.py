@@ -334,17 +334,6 @@ def test_replayed_a_healthy_monitor_whose_runs_end_up_to_three_hours_apart_never
             assert replay(alarm, reports, start, end, extra=extra, initial="OK").pages() == [], (alarm.name, offsets[:4])
 
 
-def test_replayed_the_old_one_day_alarm_with_missing_data_breaching_paged_on_that_healthy_monitor():
-    """The defect: MonitorHealthy Minimum per day, 1 period, missing data breaching, pages when a run ends later than
-    the day before (the window slides past yesterday's point before today's arrives)."""
-    old = MetricAlarm(name="old", statistic="Minimum", period=DAY, evaluation_periods=1, datapoints_to_alarm=1,
-                      threshold=1, comparison="LessThanThreshold", treat_missing="breaching")
-    offsets = [10 * MINUTE + (d % 2) * 25 * MINUTE for d in range(10)]  # ends at 03:10 and 03:35 alternately
-    pages = replay(old, _reports(offsets), SCHEDULED + HOUR, 10 * DAY, extra=0, initial="OK").pages()
-    # Each day whose run ends 25 minutes later than the day before's, as soon as yesterday's point leaves the window.
-    assert [(p // DAY, p % DAY) for p in pages] == [(d, SCHEDULED + 11 * MINUTE) for d in (1, 3, 5, 7, 9)]
-
-
 @pytest.mark.parametrize("extra", EXTRAS)
 @pytest.mark.parametrize("offsets", _jittered(8), ids=["alternating", "random", "within-two-hours"])
 def test_replayed_a_monitor_that_stops_pages_once_between_28_hours_and_a_day_and_a_half_after_its_last_report(
