@@ -13,6 +13,7 @@ from pipeline_code.core.problem import BINARY, PROBLEM_TYPES
 from pipeline_code.core.thresholds import GateThresholds
 
 from ..config.instance_types import volume_key_problem
+from ..config.schema import MAX_SECURITY_GROUPS, MAX_SUBNETS, SECURITY_GROUP_ID, SUBNET_ID
 from .tokens import CDK_TOKEN, PASS_THROUGH_FIELDS, TOKEN_FIELDS, has_token
 from .names import APPROVAL_STATUSES, DEFAULT_HYPERPARAMETERS, PYTORCH_FRAMEWORK, XGBOOST_FRAMEWORK
 
@@ -34,8 +35,6 @@ _HYPERPARAMETER_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_.-]{0,255}$")
 _ENV_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,1023}$")
 _TAG_KEY = re.compile(r"^[\w .:/=+\-@]{1,128}$")
 _TAG_VALUE = re.compile(r"^[\w .:/=+\-@]{0,256}$")
-_SUBNET_ID = re.compile(r"^subnet-([0-9a-f]{8}|[0-9a-f]{17})$")
-_SECURITY_GROUP_ID = re.compile(r"^sg-([0-9a-f]{8}|[0-9a-f]{17})$")
 
 _MODEL_SPEC_KEYS = ("name", "dataset", "target", "features")
 
@@ -240,7 +239,8 @@ def _validate(spec: PipelineSpec) -> List[str]:
 
 def _check_network(spec: PipelineSpec, bad: Any) -> None:
     """Subnets and security groups together (1-16 and 1-5 ids, as VpcConfig takes them), or neither."""
-    for name, pattern, limit in (("subnet_ids", _SUBNET_ID, 16), ("security_group_ids", _SECURITY_GROUP_ID, 5)):
+    for name, pattern, limit in (("subnet_ids", SUBNET_ID, MAX_SUBNETS),
+                                 ("security_group_ids", SECURITY_GROUP_ID, MAX_SECURITY_GROUPS)):
         value = getattr(spec, name)
         if not isinstance(value, tuple) or not all(isinstance(v, str) and pattern.match(v) for v in value):
             bad(name, f"must be a tuple of ids matching {pattern.pattern}, got {value!r}")
