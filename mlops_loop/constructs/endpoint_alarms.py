@@ -30,7 +30,7 @@ class EndpointAlarms(Construct):
     rule keeps it quiet while the endpoint has not served yet (see :meth:`_low_traffic`). Batch models have no
     endpoint and get none: a transform job that fails or is stopped is told to people by the Operations stack's
     ``TransformJobFailures`` rule, and a run its schedule could not start by the ``<prefix>-batch-dead-letters``
-    alarm (``scheduled_job``) — the monitor cannot tell: a window without batch output is, to it, a quiet one.
+    alarm (``OperationsStack``) — the monitor cannot tell: a window without batch output is, to it, a quiet one.
     """
 
     def __init__(

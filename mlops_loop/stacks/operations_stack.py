@@ -261,6 +261,7 @@ class OperationsStack(Stack):
                     "state": ["FAILED", "TIMEOUT"]},
         )
         self._scheduled_job_failures(serving)
+        self._dead_letter_alarms(serving)
         CfnOutput(self, "NotificationTopicArn", value=self.topic.topic_arn)
         CfnOutput(self, "RetrainTriggerFunction", value=self.trigger.function.function_name)
         CfnOutput(self, "DeployFunction", value=self.deploy.function.function_name)
@@ -295,14 +296,24 @@ class OperationsStack(Stack):
         return rule
 
     def _scheduled_job_failures(self, serving: ServingStack) -> None:
-        """Scheduled jobs that fail tell people (job events), and so do runs that never started (dead-letter queues)
-        and notices that could not be delivered; every dead-letter queue's backlog is on the dashboard."""
+        """Scheduled jobs that fail or are stopped tell people: the drift monitor's processing jobs and, when a model
+        is served in batch, its transform jobs (job state-change events of this environment's job-name stems)."""
         prefix = self.name_prefix
         if self.monitors:
             notify_job_failures(
                 self, "MonitorJobFailures", kind="processing", what=f"{prefix} drift monitor",
                 stems={model: monitor.job_name_prefix for model, monitor in self.monitors.items()},
                 topic=self.topic, dead_letter_queue=self.notification_dead_letters)
+        batch = {model: served.job_name_prefix for model, served in serving.models.items() if served.mode == "batch"}
+        if batch:
+            notify_job_failures(self, "TransformJobFailures", kind="transform", what=f"{prefix} batch transform",
+                                stems=batch, topic=self.topic, dead_letter_queue=self.notification_dead_letters)
+
+    def _dead_letter_alarms(self, serving: ServingStack) -> None:
+        """What never reached its handler or its people pages on arrival: an alarm per dead-letter queue this stack
+        adds (notifications, drift-monitor schedules, and the Serving stack's batch schedules when it has them; the
+        handlers' own queues have theirs), each queue's backlog on the dashboard with the alarms' states."""
+        prefix = self.name_prefix
         queues: dict[str, sqs.IQueue] = {
             "retrain trigger": self.trigger.dead_letter_queue,
             "deploy handler": self.deploy.dead_letter_queue,
@@ -318,10 +329,7 @@ class OperationsStack(Stack):
                               topic=self.topic, description="A scheduled drift-monitor run could not start (no job, no "
                               "report); see the monitor schedule DLQ (README, Dead-letter queues)"),
         ]
-        batch = {model: served.job_name_prefix for model, served in serving.models.items() if served.mode == "batch"}
-        if batch:
-            notify_job_failures(self, "TransformJobFailures", kind="transform", what=f"{prefix} batch transform",
-                                stems=batch, topic=self.topic, dead_letter_queue=self.notification_dead_letters)
+        if serving.schedule_dead_letters is not None:
             # The queue lives in the Serving stack under a fixed name (no cross-stack export).
             name = batch_dead_letters_queue_name(prefix)
             queues["batch schedules"] = sqs.Queue.from_queue_attributes(
