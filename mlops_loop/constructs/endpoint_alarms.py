@@ -62,18 +62,8 @@ class EndpointAlarms(Construct):
 
         def alarm(suffix: str, source, threshold: float, description: str, *, periods: int = 5,
                   comparison=cloudwatch.ComparisonOperator.GREATER_THAN_THRESHOLD) -> None:
-            created = cloudwatch.Alarm(
-                self,
-                suffix,
-                alarm_name=f"{name}-{suffix}",
-                alarm_description=f"{name}: {description}",
-                metric=source,
-                threshold=threshold,
-                evaluation_periods=periods,
-                datapoints_to_alarm=periods,
-                comparison_operator=comparison,
-                treat_missing_data=cloudwatch.TreatMissingData.NOT_BREACHING,
-            )
+            created = self._alarm(name, suffix, source, threshold, description, periods=periods, datapoints=periods,
+                                  comparison=comparison, missing=cloudwatch.TreatMissingData.NOT_BREACHING)
             created.add_alarm_action(notify)
             self.alarms.append(created)
 
@@ -128,6 +118,23 @@ class EndpointAlarms(Construct):
                 )
             )
 
+    def _alarm(self, name: str, suffix: str, source: cloudwatch.IMetric, threshold: float, description: str, *,
+               periods: int, datapoints: int, comparison: cloudwatch.ComparisonOperator,
+               missing: cloudwatch.TreatMissingData) -> cloudwatch.Alarm:
+        """Alarm ``<endpoint>-<suffix>`` on ``source``: ``datapoints`` of the last ``periods`` beyond ``threshold``."""
+        return cloudwatch.Alarm(
+            self,
+            suffix,
+            alarm_name=f"{name}-{suffix}",
+            alarm_description=f"{name}: {description}",
+            metric=source,
+            threshold=threshold,
+            evaluation_periods=periods,
+            datapoints_to_alarm=datapoints,
+            comparison_operator=comparison,
+            treat_missing_data=missing,
+        )
+
     def _low_traffic(self, name: str, minimum: int, notify: cw_actions.SnsAction) -> None:
         """``<endpoint>-low-traffic``, a composite alarm that pages people: fewer than ``minimum`` invocations an hour
         for 3 hours (none at all included) on an endpoint that has served in more than 3 hours of the last week.
@@ -136,8 +143,8 @@ class EndpointAlarms(Construct):
         data as not breaching never sees traffic stop. Taking it as breaching, ``<endpoint>-under-min-traffic`` does,
         but it also breaches while no endpoint exists (no version approved yet), and in the first hours of traffic
         (the hours before it are empty, the current one is partial). ``<endpoint>-idle-for-a-week`` (at most 3 of
-        the last 168 hours held an invocation) tells those apart, and the composite pages only while it is not in
-        ALARM. After a week of silence the composite returns to OK (the page has gone out; the idle alarm shows the
+        the last 168 hours held an invocation) tells those apart, and the composite pages only while it is OK (not in
+        ALARM, nor without a state yet). After a week of silence the composite returns to OK (the page has gone out; the idle alarm shows the
         endpoint stays unused). Neither part notifies anyone."""
         hourly = endpoint_metric(name, "Invocations", "Sum", period=Duration.hours(1))
         parts = []
@@ -149,19 +156,10 @@ class EndpointAlarms(Construct):
              "invocation (no endpoint yet, traffic just started, or unused for a week): the low-traffic alarm stays "
              "quiet (notifies no one)"),
         ):
-            part = cloudwatch.Alarm(
-                self,
-                suffix,
-                alarm_name=f"{name}-{suffix}",
-                alarm_description=f"{name}: {description}",
-                metric=hourly,
-                threshold=threshold,
-                evaluation_periods=periods,
-                datapoints_to_alarm=breaching,
-                comparison_operator=cloudwatch.ComparisonOperator.LESS_THAN_THRESHOLD,
-                # No requests, no Invocations point: a missing hour is one without traffic.
-                treat_missing_data=cloudwatch.TreatMissingData.BREACHING,
-            )
+            # No requests, no Invocations point: a missing hour is one without traffic.
+            part = self._alarm(name, suffix, hourly, threshold, description, periods=periods, datapoints=breaching,
+                               comparison=cloudwatch.ComparisonOperator.LESS_THAN_THRESHOLD,
+                               missing=cloudwatch.TreatMissingData.BREACHING)
             acknowledge(part, f"A part of the composite alarm {name}-low-traffic, which notifies people; alone it "
                               "would page while no endpoint exists.", "NIST.800.53.R5-CloudWatchAlarmAction")
             parts.append(part)
