@@ -39,11 +39,12 @@ from botocore.exceptions import BotoCoreError, ClientError, NoRegionError
 from mlops_cli import target as deploy_target
 from pipeline_code.core.contract import (
     environment_prefix,
+    pause_record,
+    pause_value,
     retraining_path,
     retraining_pause_parameter,
     retraining_paused_models_path,
 )
-from pipeline_code.handlers.retrain_trigger import pause_record, pause_value
 
 PROG = "python -m mlops_cli.retraining"
 # The reason is read in logs and by the next on-call: one line, long enough for an incident id and a sentence.

@@ -11,8 +11,9 @@ defined a second time), so renaming one is a one-line change that every side pic
 from __future__ import annotations
 
 import hashlib
+import json
 import re
-from typing import Any, Dict, NamedTuple, Optional, Sequence
+from typing import Any, Dict, Mapping, NamedTuple, Optional, Sequence
 
 from pipeline_code.core.problem import BINARY, default_primary_metric
 
@@ -111,6 +112,25 @@ def retrain_alarm_prefix(prefix: str, model: str) -> str:
 # every start). SSM parameters that CloudFormation does not manage, so that no deploy creates, reverts or deletes
 # them; a parameter's presence is the pause, its value who paused, when and why (RETRAINING_PAUSE_FIELDS, JSON).
 RETRAINING_PAUSE_FIELDS = ("reason", "by", "at")
+# How much of a pause's value (written by people) is read back.
+_PAUSE_FIELD_CHARS = 512
+
+
+def pause_value(**fields: str) -> str:
+    """A pause parameter's value as the CLI writes it: JSON of ``reason``, ``by`` and ``at`` (read back by :func:`pause_record`)."""
+    return json.dumps({field: fields[field] for field in RETRAINING_PAUSE_FIELDS}, sort_keys=True)
+
+
+def pause_record(value: str) -> Dict[str, str]:
+    """A pause parameter's value as ``{"reason", "by", "at"}``. Whatever the value, the parameter pauses: one written
+    by hand that is not the CLI's JSON is its own ``reason``."""
+    try:
+        parsed = json.loads(value)
+    except ValueError:
+        parsed = None
+    if not isinstance(parsed, Mapping):
+        parsed = {"reason": value}
+    return {field: str(parsed.get(field) or "unknown")[:_PAUSE_FIELD_CHARS] for field in RETRAINING_PAUSE_FIELDS}
 
 
 def retraining_pause_parameter(prefix: str, model: Optional[str] = None) -> str:

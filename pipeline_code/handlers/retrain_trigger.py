@@ -58,7 +58,7 @@ from typing import Any, Callable, Dict, List, Mapping, Optional
 import boto3
 from botocore.exceptions import BotoCoreError, ClientError
 
-from pipeline_code.core.contract import GATE_FAIL_STEP, RETRAINING_PAUSE_FIELDS, retrain_trigger_names
+from pipeline_code.core.contract import GATE_FAIL_STEP, pause_record, retrain_trigger_names
 
 LOG = logging.getLogger(__name__)
 LOG.setLevel(logging.INFO)
@@ -71,8 +71,6 @@ MAX_ALARM_NAMES = 100  # DescribeAlarms takes at most 100 names per call
 PAUSED = "paused"
 # SageMaker model package metadata (where TriggerReason ends up) allows only these characters.
 _UNSAFE = re.compile(r"[^A-Za-z0-9 _.:/=+\-@]")
-# How much of a pause's value (written by people) a decision repeats.
-_PAUSE_FIELD_CHARS = 512
 
 
 class PauseUnknown(RuntimeError):
@@ -114,23 +112,6 @@ class PauseSwitch:
     def names(self, pipeline: str) -> List[str]:
         """The parameters that pause ``pipeline``: the environment's, then its model's."""
         return [self.environment, *([self.models[pipeline]] if pipeline in self.models else [])]
-
-
-def pause_value(**fields: str) -> str:
-    """A pause parameter's value as the CLI writes it: JSON of ``reason``, ``by`` and ``at`` (read by :func:`pause_record`)."""
-    return json.dumps({field: fields[field] for field in RETRAINING_PAUSE_FIELDS}, sort_keys=True)
-
-
-def pause_record(value: str) -> Dict[str, str]:
-    """A pause parameter's value as ``{"reason", "by", "at"}``. Whatever the value, the parameter pauses: one written
-    by hand that is not the CLI's JSON is its own ``reason``."""
-    try:
-        parsed = json.loads(value)
-    except ValueError:
-        parsed = None
-    if not isinstance(parsed, Mapping):
-        parsed = {"reason": value}
-    return {field: str(parsed.get(field) or "unknown")[:_PAUSE_FIELD_CHARS] for field in RETRAINING_PAUSE_FIELDS}
 
 
 def handler(event: Any, context: Any = None, *, client: Any = None, cloudwatch: Any = None, ssm: Any = None,
