@@ -610,8 +610,7 @@ def reconcile(
     except ClientError as error:
         if _NO_UPDATES in str(error):
             return {**base, "deployed": False, "outcome": "unchanged", "reason": "CloudFormation: no updates are to be performed"}
-        # finditer, not search: the runtime-permission scan reads a .search() call as SageMaker's Search API.
-        busy = next(_BUSY.finditer(str(error)), None)
+        busy = _BUSY.search(str(error))
         if busy:
             # Another update started after DescribeStacks: wait for it as for a stack found busy (the same retry).
             reason = f"stack {stack} is {busy.group(1)}; v{desired.version} of {group} will be deployed on retry"

@@ -36,7 +36,8 @@ def test_the_inventory_lists_exactly_the_aws_calls_the_code_makes(runtime):
 
 def test_the_scan_finds_a_new_call():
     """GIVEN a module that calls a client method, a paginator and an S3 transfer, and a module function of
-    the same name WHEN scanned THEN the three AWS calls are found and the module function is not."""
+    the same name, and a module-level compiled pattern's ``search`` WHEN scanned THEN the three AWS calls are found and
+    neither of the others (SageMaker has a Search operation)."""
     import tempfile
     from pathlib import Path
 
@@ -44,7 +45,8 @@ def test_the_scan_finds_a_new_call():
 
     code = ("import re\nimport boto3\n"
             "s3 = boto3.client('s3')\ns3.delete_object(Bucket='b', Key='k')\n"
-            "s3.get_paginator('list_objects_v2')\ns3.download_file('b', 'k', '/tmp/x')\nre.search('a', 'b')\n")
+            "s3.get_paginator('list_objects_v2')\ns3.download_file('b', 'k', '/tmp/x')\nre.search('a', 'b')\n"
+            "_BUSY = re.compile('x')\n_BUSY.search('y')\n")
     with tempfile.NamedTemporaryFile("w", suffix=".py", dir=REPO_ROOT / "tests", delete=False) as f:
         f.write(code)
     try:

@@ -478,11 +478,18 @@ def closure(modules: Iterable[str]) -> list[Path]:
     return sorted(seen)
 
 
+def _is_pattern(value: ast.expr) -> bool:
+    """``re.compile(...)``: a regular expression, whose methods (``search``, ``match``) are not AWS calls."""
+    return (isinstance(value, ast.Call) and isinstance(value.func, ast.Attribute) and value.func.attr == "compile"
+            and isinstance(value.func.value, ast.Name) and value.func.value.id == "re")
+
+
 def operations_in(paths: Iterable[Path], unreached: Iterable[tuple[str, tuple[str, ...]]] = ()) -> dict[str, list[str]]:
     """AWS operations (snake_case) the code calls -> where: client method calls, paginators, S3 transfers.
 
-    A call on an imported module (``re.search``, ``catalog.load_dataset``) is not an AWS call, nor is a
-    ``copy`` without S3's arguments (``frame.copy()``); ``unreached`` (module, operations) pairs are left out.
+    A call on an imported module (``re.search``, ``catalog.load_dataset``) or on a module-level compiled pattern
+    (``_BUSY = re.compile(...)``, then ``_BUSY.search``) is not an AWS call, nor is a ``copy`` without S3's arguments
+    (``frame.copy()``); ``unreached`` (module, operations) pairs are left out.
     """
     skip = {(module, op) for module, ops in unreached for op in ops}
     found: dict[str, list[str]] = {}
@@ -491,6 +498,8 @@ def operations_in(paths: Iterable[Path], unreached: Iterable[tuple[str, tuple[st
         tree = ast.parse(path.read_text())
         modules = {a.asname or a.name.split(".")[0] for n in ast.walk(tree) if isinstance(n, (ast.Import, ast.ImportFrom))
                    for a in n.names}
+        modules |= {target.id for n in tree.body if isinstance(n, ast.Assign) and _is_pattern(n.value)
+                    for target in n.targets if isinstance(target, ast.Name)}
         for node in ast.walk(tree):
             if not (isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute)):
                 continue
