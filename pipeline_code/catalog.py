@@ -87,6 +87,13 @@ class Column:
                 raise ValueError(f"column {self.name!r}: allowed values {odd} are not in normal form "
                                  f"(write {[normalise_category(v) for v in odd]})")
 
+    def read_text(self, value: Optional[str]) -> Optional[str]:
+        """A string value of this column as the ETL curates it (``etl.curate``): :func:`trimmed_text`, and a column
+        with ``allowed`` values in normal form (:func:`normalise_category`). Serving reads a raw field with it, so
+        ``" NYC"`` scores as ``"NYC"`` did in training and a blank coalesces like a null."""
+        text = trimmed_text(value)
+        return normalise_category(text) if text is not None and self.allowed is not None else text
+
     def value_problem(self, value: Any) -> Optional[str]:
         """Why a present, typed value breaks this column's declared rules (None when it keeps them): the value
         rules the ETL quarantines on, for one value at a time (serving checks raw fields with it).
@@ -193,14 +200,25 @@ def parse_boolean(value: str) -> Optional[bool]:
     return True if word in TRUE_WORDS else False if word in FALSE_WORDS else None
 
 
+# What the ETL trims from text: Spark's trim() removes spaces only (a tab or a no-break space stays, as in training).
+TRIMMED = " "
+
+
+def trimmed_text(value: Optional[str]) -> Optional[str]:
+    """Text as the ETL reads it: without leading and trailing spaces; None, empty or all spaces is missing."""
+    if value is None:
+        return None
+    return value.strip(TRIMMED) or None
+
+
 def normalise_category(value: str) -> str:
-    """The one normal form of a categorical value: trimmed and lower-cased.
+    """The one normal form of a categorical value: trimmed (:data:`TRIMMED`) and lower-cased.
 
     The ETL, the feature job and serving all apply it before checking a value against
     ``allowed``, so ``" North"`` and ``"north"`` are the same category everywhere; declared
     ``allowed`` values must already be in this form.
     """
-    return value.strip().lower()
+    return value.strip(TRIMMED).lower()
 
 
 # --------------------------------------------------------------------------------------

@@ -268,7 +268,8 @@ def _typed(name: str) -> str:
 
 
 def _text(name: str) -> SparkColumn:
-    """The trimmed raw value of column ``name``, null when null or blank."""
+    """The trimmed raw value of column ``name``, null when null or blank (``catalog.trimmed_text``, which serving
+    applies to a request's text: Spark's trim removes spaces only)."""
     raw = F.col(name)
     trimmed = F.trim(raw)
     return F.when(raw.isNotNull() & (trimmed != ""), trimmed)

@@ -356,6 +356,15 @@ def _text(value: Any) -> Optional[str]:
     return value
 
 
+def _feature_text(dataset: catalog.Dataset, name: str, value: Optional[str]) -> Optional[str]:
+    """A precomputed text feature as the feature job stores it: a column unchanged (``col(x)``) as the ETL curates
+    that column, any other text feature trimmed (it is computed from curated, trimmed columns)."""
+    expr = dataset.feature(name).expr
+    if expr.op == "col" and len(expr.args) == 1 and isinstance(expr.args[0], str):
+        return dataset.column(expr.args[0]).read_text(value)
+    return catalog.trimmed_text(value)
+
+
 def _where(index: int, position: str) -> str:
     return f"record {index}" + (f" ({position})" if position else "")
 
@@ -446,7 +455,7 @@ def feature_rows(contract: FeatureContract, records: Sequence[Record], positions
                 fs_type = contract.dataset.feature(name).feature_type
                 try:
                     if fs_type == catalog.FS_STRING:
-                        row[name] = _text(record.get(name))
+                        row[name] = _feature_text(contract.dataset, name, _text(record.get(name)))
                     elif contract.is_boolean_feature(name):
                         row[name] = _boolean(record.get(name))
                     else:
@@ -464,7 +473,7 @@ def feature_rows(contract: FeatureContract, records: Sequence[Record], positions
                 column = contract.dataset.column(name)
                 try:
                     if column.dtype == catalog.STRING:
-                        row[name] = _text(record.get(name))
+                        row[name] = column.read_text(_text(record.get(name)))
                     elif column.dtype in (catalog.INTEGER, catalog.DOUBLE):
                         row[name] = _number(record.get(name), integral=column.dtype == catalog.INTEGER)
                     elif column.dtype == catalog.BOOLEAN:

@@ -29,6 +29,7 @@ from typing import Any, Dict, List, Optional, Sequence, Tuple
 import numpy as np
 import pandas as pd
 
+from pipeline_code import catalog
 from pipeline_code.core import problem
 from pipeline_code.core.frameworks import FRAMEWORKS, PYTORCH, XGBOOST  # noqa: F401 - re-exported
 from pipeline_code.core.integrity import METADATA_FILE, MODEL_ARCHIVE, MODEL_FILE
@@ -183,7 +184,7 @@ def _encode_categorical(series: pd.Series, feature: Dict[str, Any]) -> pd.Catego
     values = series if isinstance(series.dtype, pd.CategoricalDtype) else series.astype(object).astype("category")
     seen = pd.Index(values.cat.categories.astype(str), dtype=object)
     if feature.get("normalise") == "strip_lower":
-        seen = pd.Index([s.strip().lower() for s in seen], dtype=object)
+        seen = pd.Index([catalog.normalise_category(s) for s in seen], dtype=object)
     lookup = levels.get_indexer(seen)  # -1: not a level -> missing
     codes = values.cat.codes.to_numpy()
     if len(lookup) == 0:  # every value missing

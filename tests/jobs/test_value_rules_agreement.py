@@ -6,8 +6,10 @@ answers 400 for the same value in a raw request instead of scoring what training
 
 from __future__ import annotations
 
+import pandas as pd
 import pytest
 
+from pipeline_code import catalog
 from pipeline_code.sample_data.generate import generate
 from pipeline_code.serving import records
 from pipeline_code.serving.records import BadRequestError, FeatureContract
@@ -50,3 +52,37 @@ def test_the_etl_and_serving_refuse_exactly_the_same_values(spark):
                               ("payment_method", "Cash")}}
     assert quarantined == expected
     assert refused == expected
+
+
+FREE_TEXT = catalog.parse_dataset("shops", {
+    "record_identifier": "shop_id", "event_time": "event_time", "labels": ["closed"],
+    "columns": {
+        "shop_id": {"type": "string", "nullable": False}, "event_time": {"type": "timestamp", "nullable": False},
+        "city": {"type": "string"}, "region": {"type": "string", "allowed": ["north", "south"]},
+        "closed": {"type": "integer", "min": 0, "max": 1},
+    },
+    "features": {"city": "city", "region": "region"},
+})
+# Free text and a closed set, padded, blank and with the whitespace Spark's trim keeps (a tab, a no-break space).
+TEXT_VALUES = [("NYC", "north"), (" NYC", " North "), ("NYC  ", "SOUTH"), ("   ", "south"), ("", " "),
+               ("\tNYC", "north"), ("NYC\u00a0", "north"), ("New  York", "north")]
+
+
+@pytest.mark.spark
+def test_serving_reads_text_fields_as_the_etl_curates_them(spark):
+    from pipeline_code.etl.curate import curate
+    from pipeline_code.features.compute import compute_features
+
+    # GIVEN raw records whose text is padded, blank or carries other whitespace, in a free-text and a closed column
+    raw = [{"shop_id": f"s{i}", "event_time": "2026-01-01T00:00:00Z", "city": city, "region": region, "closed": "0"}
+           for i, (city, region) in enumerate(TEXT_VALUES)]
+    # WHEN the ETL curates them (the feature job computes from curated rows) and serving reads each as a raw request
+    curated = curate(spark.createDataFrame(raw), FREE_TEXT).curated.toPandas().sort_values("shop_id")
+    trained_on = compute_features(curated, FREE_TEXT).set_index(curated["shop_id"].to_numpy())
+    contract = FeatureContract.create(FREE_TEXT, ["city", "region"])
+    served = records.feature_rows(contract, [{k: v for k, v in r.items() if k != "closed"} for r in raw]).frame
+    # THEN every feature value serving scores is the one training saw (a blank is missing in both)
+    for i, record in enumerate(raw):
+        for feature in ("city", "region"):
+            seen = trained_on.loc[record["shop_id"], feature]
+            assert (served.loc[i, feature], i) == (None if pd.isna(seen) else seen, i), feature
