@@ -6,10 +6,11 @@ Invoked by an EventBridge rule on ``SageMaker Model Package State Change`` event
     {"action": "reconcile", "group": "mlops-loop-prod-churn"}
 
 The event only says *which group* changed. The handler ignores the event's version and recomputes
-the version that should serve from the registry: among the group's versions that are
-``Approved`` and ``Completed``, the one approved last (latest ``LastModifiedTime``: only the approver
-role may update packages, and IAM lets it make no update that does not set an approval status, so that
-time is the version's latest approval decision, never a later edit). That makes it order-independent and
+the version that should serve from the registry by the one rule of :mod:`pipeline_code.core.approval` (which
+also picks the evaluation job's champion): among the group's versions that are ``Approved`` and ``Completed``,
+the one approved last (latest ``LastModifiedTime``: only the approver role may update packages, and IAM lets
+it make no update that does not set an approval status, so that time is the version's latest approval
+decision, never a later edit). That makes it order-independent and
 idempotent: duplicates and late deliveries converge on the same answer, rejecting the serving
 version rolls back to the previously approved one, and rollback is re-approving an earlier version
 (``python -m mlops_cli.rollback``).
@@ -76,6 +77,7 @@ import boto3
 from botocore.config import Config
 from botocore.exceptions import ClientError
 
+from pipeline_code.core import approval as approval_rule
 from pipeline_code.core import integrity
 from pipeline_code.core.contract import model_sha256_parameter_name, version_of_arn
 from pipeline_code.core.retries import transient_response
@@ -160,7 +162,12 @@ class Version:
     @property
     def approved_at(self) -> dt.datetime:
         """When the current approval status was set: ``LastModifiedTime``, or creation if never modified."""
-        return self.last_modified or self.created
+        return approval_rule.approval_time(self.last_modified, self.created)
+
+    @property
+    def standing(self) -> approval_rule.Standing:
+        """What the serving rule (:mod:`pipeline_code.core.approval`) reads of this version."""
+        return approval_rule.Standing(self.version, self.approval, self.status, self.approved_at)
 
 
 # --- the registry ---------------------------------------------------------------------------------------
@@ -173,14 +180,9 @@ def list_versions(sagemaker: Any, group: str, *, describe_all: bool = False) -> 
     ``LastModifiedTime`` and containers); ``describe_all=True`` describes every version (the rollback
     CLI shows approval descriptions and modification times for all of them).
     """
-    summaries: List[Mapping[str, Any]] = []
-    for page in sagemaker.get_paginator("list_model_packages").paginate(
-        ModelPackageGroupName=group, ModelPackageType="Versioned"
-    ):
-        summaries.extend(page.get("ModelPackageSummaryList", []))
     versions = []
-    for summary in summaries:
-        if describe_all or summary.get("ModelApprovalStatus") == "Approved":
+    for summary in approval_rule.summaries(sagemaker, group):
+        if describe_all or summary.get("ModelApprovalStatus") == approval_rule.APPROVED:
             versions.append(_from_description(sagemaker.describe_model_package(ModelPackageName=summary["ModelPackageArn"])))
         else:
             versions.append(_from_summary(summary, group))
@@ -188,7 +190,8 @@ def list_versions(sagemaker: Any, group: str, *, describe_all: bool = False) -> 
 
 
 def select_desired(versions: Iterable[Version]) -> Optional[Version]:
-    """The version that should serve: the most recently approved ``Approved`` + ``Completed`` one, or None.
+    """The version that should serve: the most recently approved ``Approved`` + ``Completed`` one, or None
+    (:data:`pipeline_code.core.approval.RULE`, the evaluation job's champion too).
 
     Ties on the approval time (millisecond resolution) go to the higher version number.
     """
@@ -345,8 +348,7 @@ def failed_rollout(cloudformation: Any, stack: str, version: Version) -> Optiona
 
 def _approved(versions: Iterable[Version]) -> List[Version]:
     """The versions that may serve, the one approved last first (:func:`select_desired`'s order)."""
-    candidates = [v for v in versions if v.approval == "Approved" and v.status == "Completed"]
-    return sorted(candidates, key=lambda v: (_aware(v.approved_at), v.version), reverse=True)
+    return approval_rule.serving_order(versions, lambda v: v.standing)
 
 
 # --- the handler ----------------------------------------------------------------------------------------

@@ -1,11 +1,13 @@
-"""Find and fetch the current champion: the latest *Approved* package of a model package group.
+"""Find and fetch the current champion: the version of a model package group that serves.
 
-Used by the evaluation job when no champion directory was mounted. Needs
-``sagemaker:ListModelPackages``, ``sagemaker:DescribeModelPackage`` and ``s3:GetObject``
-(+ ``kms:Decrypt``) on the artifacts bucket. A champion whose package records its archive digest
-(a sealed one, :mod:`seal`) is refused when the downloaded bytes differ. A group without an approved package has no
-champion (the first model); any AWS error propagates (the step fails rather than silently
-evaluating without a champion).
+Used by the evaluation job when no champion directory was mounted. The champion is picked by the deploy
+handler's rule (:mod:`pipeline_code.core.approval`): the ``Approved`` + ``Completed`` version approved last, so
+after a rollback (an earlier version re-approved) it is the re-approved version, not the newest one. Needs
+``sagemaker:ListModelPackages`` (every page of the group's Approved versions), ``sagemaker:DescribeModelPackage``
+(each of them: their approval times) and ``s3:GetObject`` (+ ``kms:Decrypt``) on the artifacts bucket. A champion
+whose package records its archive digest (a sealed one, :mod:`seal`) is refused when the downloaded bytes differ.
+A group without a version that may serve has no champion (the first model); any AWS error propagates (the step
+fails rather than silently evaluating without a champion).
 """
 
 from __future__ import annotations
@@ -14,7 +16,7 @@ import os
 from dataclasses import dataclass
 from typing import Any, Dict, Optional
 
-from pipeline_code.core import integrity
+from pipeline_code.core import approval, integrity
 from pipeline_code.job_runtime import split_s3_uri
 
 
@@ -29,24 +31,17 @@ class Champion:
     model_data_url: str
     local_path: str
     creation_time: Optional[str]
+    approved_at: Optional[str] = None
+    rule: str = approval.RULE
 
     def to_dict(self) -> Dict[str, Any]:
         return dict(self.__dict__)
 
 
-def latest_approved_package(group: str, *, client: Any) -> Optional[Dict[str, Any]]:
-    """``DescribeModelPackage`` of the newest Approved package in ``group``, or None."""
-    response = client.list_model_packages(
-        ModelPackageGroupName=group,
-        ModelApprovalStatus="Approved",
-        SortBy="CreationTime",
-        SortOrder="Descending",
-        MaxResults=1,
-    )
-    summaries = response.get("ModelPackageSummaryList") or []
-    if not summaries:
-        return None
-    return client.describe_model_package(ModelPackageName=summaries[0]["ModelPackageArn"])
+def serving_package(group: str, *, client: Any) -> Optional[Dict[str, Any]]:
+    """``DescribeModelPackage`` of the version of ``group`` that serves (:data:`approval.RULE`), or None."""
+    found = approval.serving_package(client, group)
+    return None if found is None else dict(found)
 
 
 def model_data_url(description: Dict[str, Any]) -> str:
@@ -64,14 +59,14 @@ def model_data_url(description: Dict[str, Any]) -> str:
 def fetch_champion(
     group: str, destination: str, *, sagemaker_client: Any = None, s3_client: Any = None, region: Optional[str] = None
 ) -> Optional[Champion]:
-    """Download the champion's artifact into ``destination``; None when the group has no approved package."""
+    """Download the champion's artifact into ``destination``; None when no version of the group may serve."""
     if sagemaker_client is None or s3_client is None:
         import boto3  # lazily: local runs and tests pass their own clients
 
         session = boto3.session.Session(region_name=region)
         sagemaker_client = sagemaker_client or session.client("sagemaker")
         s3_client = s3_client or session.client("s3")
-    description = latest_approved_package(group, client=sagemaker_client)
+    description = serving_package(group, client=sagemaker_client)
     if description is None:
         return None
     url = model_data_url(description)
@@ -88,11 +83,15 @@ def fetch_champion(
                 f"champion {description['ModelPackageArn']}: {url} has sha256 {actual}, but the package recorded "
                 f"{recorded} at registration ({integrity.ARCHIVE_SHA256_PROPERTY}); its artefact was changed"
             )
-    created = description.get("CreationTime")
     return Champion(
         model_package_arn=str(description["ModelPackageArn"]),
         version=description.get("ModelPackageVersion"),
         model_data_url=url,
         local_path=local_path,
-        creation_time=created.isoformat() if hasattr(created, "isoformat") else (str(created) if created else None),
+        creation_time=_text(description.get("CreationTime")),
+        approved_at=_text(approval.standing_of(description).approved_at),
     )
+
+
+def _text(when: Any) -> Optional[str]:
+    return when.isoformat() if hasattr(when, "isoformat") else (str(when) if when else None)

@@ -2,9 +2,11 @@
 
 Both models are scored on the *identical* rows: the frozen test set whose bytes are
 checked against its manifest's sha256. The champion is, in order: the model in
-``--champion-dir`` (a directory with ``model.json`` or ``model.tar.gz``); else, when
-``--model-package-group`` is given, the latest Approved package of that group
-(downloaded from its ``ModelDataUrl``); else there is none (the first model). A champion of another
+``--champion-dir`` (a directory with ``model.json`` or ``model.tar.gz``); else, when ``--model-package-group`` is
+given, the version of that group that serves - the deploy handler's rule, :mod:`pipeline_code.core.approval`: the
+Approved version approved last, so a rolled-back-to version after a rollback - downloaded from its
+``ModelDataUrl``; else there is none (the first model). The report's ``champion.source`` says where it came from:
+for a registry's version, its ``version`` and the ``rule`` that picked it (``approved-last``). A champion of another
 problem type (or, multiclass, other classes) is not compared: the challenger is judged as the first model
 and the report says why (``champion_not_compared``).
 
@@ -366,7 +368,7 @@ def build_parser() -> argparse.ArgumentParser:
     )  # fmt: skip
     parser.add_argument(
         "--model-package-group", "--model_package_group", dest="model_package_group", default="",
-        help="SageMaker model package group whose latest Approved package is the champion",
+        help="SageMaker model package group whose serving version (the Approved one approved last) is the champion",
     )  # fmt: skip
     parser.add_argument("--region", default=None, help="AWS region for the champion lookup (default: the environment's)")
     parser.add_argument("--output-dir", "--output_dir", dest="output_dir", default="/opt/ml/processing/output/evaluation")

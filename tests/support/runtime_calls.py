@@ -326,9 +326,12 @@ RUNTIMES: tuple[Runtime, ...] = (
                                            {"cloudwatch:namespace": monitor_namespace(n.project)})],
         },
         {
-            ("pipeline_code/handlers/deploy_on_approval.py", ("list_model_packages", "update_stack", "publish", "create_schedule",
+            ("pipeline_code/handlers/deploy_on_approval.py", ("update_stack", "publish", "create_schedule",
                                                               "describe_stack_events")):
                 "remote.py uses only describe_stack, parameter_name, stack_parameters and version_of_arn of the handler",
+            ("pipeline_code/core/approval.py", ("list_model_packages",)):
+                "the serving rule's registry listing, imported with the handler; the monitor reads the version the "
+                "serving stack names instead of choosing one",
             ("pipeline_code/handlers/multi_model.py", ("copy", "head_object", "list_objects_v2",
                                                        "invoke_endpoint", "describe_endpoint")):
                 "imported by the handler module for multi-model staging, which the monitor never calls",
@@ -346,6 +349,8 @@ RUNTIMES: tuple[Runtime, ...] = (
         "training pipeline jobs",
         tuple(f"pipeline_code/training/{m}.py" for m in ("prepare", "train", "evaluate", "baseline", "model_card/cli", "model_card/publish")),
         {
+            # The champion is the version that serves (core.approval): every page of the group's Approved
+            # versions, each described for its approval time (ListModelPackages cannot sort by it).
             "list_model_packages": _model_versions,
             "describe_model_package": _one("sagemaker:DescribeModelPackage", "model-package", lambda n: n.version),
             # The champion's evaluation report and model, and the frozen test set.

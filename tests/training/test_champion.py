@@ -1,4 +1,5 @@
-"""Champion lookup in the SageMaker Model Registry (moto): latest Approved package, downloaded."""
+"""Champion lookup in the SageMaker Model Registry (moto): the version that serves (the deploy handler's rule),
+downloaded."""
 
 from __future__ import annotations
 
@@ -11,6 +12,8 @@ import boto3
 import pytest
 from moto import mock_aws
 
+from pipeline_code.core import approval
+from pipeline_code.handlers.deploy_on_approval import list_versions, select_desired
 from pipeline_code.training import champion, evaluate, train
 
 REGION = "eu-west-1"
@@ -133,3 +136,61 @@ def test_a_sealed_champion_with_matching_bytes_is_fetched(aws, strong_model, tmp
     )
     found = champion.fetch_champion(GROUP, str(tmp_path / "c"), sagemaker_client=aws["sagemaker"], s3_client=aws["s3"])
     assert found is not None and Path(found.local_path).read_bytes() == archive.read_bytes()
+
+
+def _roll_back(aws, arn: str) -> None:
+    """What ``mlops_cli.rollback --to-version N`` does: re-approve N (via Pending), leaving the newer versions Approved."""
+    time.sleep(1.1)  # moto's LastModifiedTime: a later approval must be a later time
+    aws["sagemaker"].update_model_package(ModelPackageArn=arn, ModelApprovalStatus="PendingManualApproval")
+    aws["sagemaker"].update_model_package(ModelPackageArn=arn, ModelApprovalStatus="Approved", ApprovalDescription="rollback to v1")
+
+
+def test_after_a_rollback_the_champion_is_the_re_approved_version_the_deploy_handler_serves(aws, weak_model, strong_model, tmp_path):
+    """GIVEN v1 Approved, v2 Approved (newer), v3 Pending WHEN v1 is re-approved (a rollback)
+    THEN the champion is v1 - the version the deploy handler serves - not v2, the newest Approved one."""
+    v1 = _register(aws, weak_model, "models/v1/model.tar.gz", "Approved", tmp_path)
+    _register(aws, strong_model, "models/v2/model.tar.gz", "Approved", tmp_path)
+    _register(aws, strong_model, "models/v3/model.tar.gz", "PendingManualApproval", tmp_path)
+    assert champion.fetch_champion(GROUP, str(tmp_path / "before"), sagemaker_client=aws["sagemaker"], s3_client=aws["s3"]).version == 2
+
+    _roll_back(aws, v1)
+    found = champion.fetch_champion(GROUP, str(tmp_path / "after"), sagemaker_client=aws["sagemaker"], s3_client=aws["s3"])
+    serving = select_desired(list_versions(aws["sagemaker"], GROUP))
+    assert (found.model_package_arn, found.version, found.rule) == (v1, 1, approval.RULE)
+    assert serving.arn == found.model_package_arn
+    assert found.model_data_url == f"s3://{BUCKET}/models/v1/model.tar.gz"
+
+
+def test_after_a_rollback_the_evaluation_judges_against_the_serving_version_and_says_so(
+    aws, churn_spec, dev_gate, weak_model, strong_model, prepared, tmp_path
+):
+    """GIVEN a strong v1 rolled back to after a weak v2 WHEN a weak challenger is evaluated
+    THEN it is judged against v1 (and fails), and the report names v1 and the rule that picked it."""
+    v1 = _register(aws, strong_model, "models/v1/model.tar.gz", "Approved", tmp_path)
+    _register(aws, weak_model, "models/v2/model.tar.gz", "Approved", tmp_path)
+    _roll_back(aws, v1)
+    out = tmp_path / "evaluation"
+    code = evaluate.main(
+        ["--model-spec", churn_spec.to_json(), "--model-dir", weak_model, "--test-dir", prepared["test"],
+         "--champion-dir", str(tmp_path / "empty"), "--model-package-group", GROUP, "--region", REGION,
+         "--output-dir", str(out), *dev_gate.to_args()]
+    )  # fmt: skip
+    assert code == 0
+    source = json.loads((out / "evaluation.json").read_text())["champion"]["source"]
+    assert (source["kind"], source["model_package_arn"], source["version"], source["rule"]) == ("model_package", v1, 1, "approved-last")
+    assert source["approved_at"] is not None
+
+
+def test_a_champion_is_never_a_version_that_cannot_serve(aws, weak_model, strong_model, tmp_path):
+    """An Approved version that is not Completed never serves, so it is never the champion either."""
+    v1 = _register(aws, weak_model, "models/v1/model.tar.gz", "Approved", tmp_path)
+    v2 = _register(aws, strong_model, "models/v2/model.tar.gz", "Approved", tmp_path)
+    real = aws["sagemaker"].describe_model_package
+
+    def describe(**kwargs):
+        answer = real(**kwargs)
+        return {**answer, "ModelPackageStatus": "InProgress"} if answer["ModelPackageArn"] == v2 else answer
+
+    aws["sagemaker"].describe_model_package = describe
+    found = champion.fetch_champion(GROUP, str(tmp_path / "c"), sagemaker_client=aws["sagemaker"], s3_client=aws["s3"])
+    assert found.model_package_arn == v1

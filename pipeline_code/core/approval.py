@@ -1,0 +1,110 @@
+"""Which version of a model package group serves - and so is the champion the next challenger must beat.
+
+One rule (:data:`RULE`) answers it for everything that asks: the deploy handler (which version it rolls out),
+the rollback CLI (which version is desired), the evaluation job (which version a challenger is judged against)
+and the local run's registry (its champion):
+
+    among the versions that are ``Approved`` and ``Completed``, the one approved last; a tie on the approval
+    time goes to the higher version number.
+
+"Approved last" is the time of the version's latest approval decision. In the Model Registry that is the package's
+``LastModifiedTime`` (only the approver role may update packages, and IAM lets it make no update that does not set
+an approval status, so that time is never a later edit), or its ``CreationTime`` when it was never modified; in the
+local registry, the time of the version's last approval-history entry. That is what makes a rollback work: it
+re-approves an earlier version, which becomes the one approved last while the newer versions stay ``Approved``.
+"The newest Approved by ``CreationTime``" is not the rule - after a rollback it names a version that does not serve.
+
+``ListModelPackages`` can sort only by ``Name`` or ``CreationTime`` and its summaries carry no ``LastModifiedTime``,
+so :func:`approved_packages` lists every ``Approved`` version of the group, page by page, and describes each one.
+
+Standard library only: the Lambda handlers, the training jobs and the workstation tools all import it; the boto3
+client is the caller's.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime as dt
+from typing import Any, Callable, Iterable, List, Mapping, Optional, TypeVar
+
+APPROVED = "Approved"
+COMPLETED = "Completed"
+
+# The rule's name, as the evaluation report records it (``champion.source.rule``).
+RULE = "approved-last"
+RULE_TEXT = ("the Approved and Completed version whose latest approval is the most recent "
+             "(LastModifiedTime; ties go to the higher version)")
+
+T = TypeVar("T")
+
+
+@dataclasses.dataclass(frozen=True)
+class Standing:
+    """What the rule reads of one version: its number, approval status, package status and approval time."""
+
+    version: int
+    approval: str
+    status: str
+    approved_at: dt.datetime
+
+    @property
+    def may_serve(self) -> bool:
+        """Approved and Completed: a version still being created (or failed, or deleting) never serves."""
+        return self.approval == APPROVED and self.status == COMPLETED
+
+
+def approval_time(last_modified: Optional[dt.datetime], created: dt.datetime) -> dt.datetime:
+    """When a package's current approval status was set: ``LastModifiedTime``, or ``CreationTime`` if never modified."""
+    return last_modified or created
+
+
+def serving_order(items: Iterable[T], standing: Callable[[T], Standing]) -> List[T]:
+    """The items that may serve, the one approved last first (:data:`RULE`); the others are left out.
+
+    ``standing`` reads an item's :class:`Standing`. A naive approval time is taken as UTC.
+    """
+    ranked = [(standing(item), item) for item in items]
+    ranked = [(s, item) for s, item in ranked if s.may_serve]
+    ranked.sort(key=lambda pair: (_aware(pair[0].approved_at), pair[0].version), reverse=True)
+    return [item for _, item in ranked]
+
+
+def select(items: Iterable[T], standing: Callable[[T], Standing]) -> Optional[T]:
+    """The item that serves by :data:`RULE` (the first of :func:`serving_order`), or None when none may."""
+    return next(iter(serving_order(items, standing)), None)
+
+
+def standing_of(description: Mapping[str, Any]) -> Standing:
+    """The :class:`Standing` of a ``DescribeModelPackage`` answer."""
+    return Standing(
+        version=int(description.get("ModelPackageVersion") or 0),
+        approval=str(description.get("ModelApprovalStatus") or ""),
+        status=str(description.get("ModelPackageStatus") or ""),
+        approved_at=approval_time(description.get("LastModifiedTime"), description["CreationTime"]),
+    )
+
+
+def summaries(sagemaker: Any, group: str, *, approval: Optional[str] = None) -> List[Mapping[str, Any]]:
+    """Every version's ``ListModelPackages`` summary in ``group`` (all pages), only those of ``approval`` when given."""
+    filters = {"ModelApprovalStatus": approval} if approval else {}
+    found: List[Mapping[str, Any]] = []
+    for page in sagemaker.get_paginator("list_model_packages").paginate(
+        ModelPackageGroupName=group, ModelPackageType="Versioned", **filters
+    ):
+        found.extend(page.get("ModelPackageSummaryList", []))
+    return found
+
+
+def approved_packages(sagemaker: Any, group: str) -> List[Mapping[str, Any]]:
+    """``DescribeModelPackage`` of every ``Approved`` version of ``group``: the rule needs their ``LastModifiedTime``."""
+    return [sagemaker.describe_model_package(ModelPackageName=s["ModelPackageArn"])
+            for s in summaries(sagemaker, group, approval=APPROVED)]
+
+
+def serving_package(sagemaker: Any, group: str) -> Optional[Mapping[str, Any]]:
+    """``DescribeModelPackage`` of the version of ``group`` that serves by :data:`RULE`, or None when none may."""
+    return select(approved_packages(sagemaker, group), standing_of)
+
+
+def _aware(value: dt.datetime) -> dt.datetime:
+    return value if value.tzinfo else value.replace(tzinfo=dt.timezone.utc)

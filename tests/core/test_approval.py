@@ -1,0 +1,107 @@
+"""The one rule for which version serves (and so is the champion): Approved + Completed, approved last, ties to
+the higher version - and its registry reading (every page, each Approved version described; botocore Stubber)."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+import boto3
+import pytest
+from botocore.stub import Stubber
+
+from pipeline_code.core import approval
+
+GROUP = "mlops-loop-prod-any-model"
+ARN = "arn:aws:sagemaker:eu-west-1:111111111111:model-package/{group}/{n}"
+T0 = dt.datetime(2026, 12, 1, 9, 0, tzinfo=dt.timezone.utc)
+
+
+def _standing(version, approved_at, approval_status="Approved", status="Completed"):
+    return approval.Standing(version, approval_status, status, approved_at)
+
+
+def test_the_version_approved_last_serves_not_the_newest():
+    """GIVEN v1 approved after v2 (a rollback re-approved it) THEN v1 serves; v2 is next in line."""
+    versions = [_standing(1, T0 + dt.timedelta(hours=2)), _standing(2, T0 + dt.timedelta(hours=1)),
+                _standing(3, T0 + dt.timedelta(hours=3), approval_status="PendingManualApproval")]
+    assert approval.select(versions, lambda s: s).version == 1
+    assert [s.version for s in approval.serving_order(versions, lambda s: s)] == [1, 2]
+
+
+def test_a_tie_on_the_approval_time_goes_to_the_higher_version():
+    versions = [_standing(4, T0), _standing(7, T0), _standing(5, T0)]
+    assert [s.version for s in approval.serving_order(versions, lambda s: s)] == [7, 5, 4]
+
+
+def test_only_approved_and_completed_versions_may_serve():
+    later = T0 + dt.timedelta(days=1)
+    versions = [_standing(1, T0), _standing(2, later, status="InProgress"), _standing(3, later, status="Failed"),
+                _standing(4, later, approval_status="Rejected")]
+    assert approval.select(versions, lambda s: s).version == 1
+    assert approval.select(versions[1:], lambda s: s) is None
+    assert approval.select([], lambda s: s) is None
+
+
+def test_a_naive_approval_time_is_utc():
+    """The local registry's records and a stub's answers may carry naive times: they compare as UTC."""
+    naive_later = (T0 + dt.timedelta(seconds=1)).replace(tzinfo=None)
+    assert approval.select([_standing(2, T0), _standing(1, naive_later)], lambda s: s).version == 1
+
+
+def test_a_description_is_read_for_its_approval_time_creation_when_never_modified():
+    described = {"ModelPackageVersion": 3, "ModelApprovalStatus": "Approved", "ModelPackageStatus": "Completed",
+                 "CreationTime": T0}
+    assert approval.standing_of(described) == _standing(3, T0)
+    assert approval.standing_of({**described, "LastModifiedTime": T0 + dt.timedelta(hours=1)}).approved_at == T0 + dt.timedelta(hours=1)
+
+
+# --- the registry: every page of Approved versions, each described ------------------------------------------
+
+
+def _summary(n):
+    return {"ModelPackageGroupName": GROUP, "ModelPackageVersion": n, "ModelPackageArn": ARN.format(group=GROUP, n=n),
+            "CreationTime": T0 + dt.timedelta(minutes=n), "ModelPackageStatus": "Completed", "ModelApprovalStatus": "Approved"}
+
+
+def _described(n, approved_at):
+    return {**_summary(n), "ModelPackageName": GROUP, "LastModifiedTime": approved_at,
+            "ModelPackageStatusDetails": {"ValidationStatuses": []}}
+
+
+@pytest.fixture
+def sagemaker():
+    client = boto3.client("sagemaker", region_name="eu-west-1", aws_access_key_id="x", aws_secret_access_key="x")
+    with Stubber(client) as stubber:
+        yield client, stubber
+        stubber.assert_no_pending_responses()
+
+
+LISTING = {"ModelPackageGroupName": GROUP, "ModelPackageType": "Versioned", "ModelApprovalStatus": "Approved"}
+
+
+def test_the_serving_package_is_found_on_a_later_page_after_a_rollback(sagemaker):
+    """GIVEN v1 re-approved (a rollback) after v2 and v3, listed on two pages
+    WHEN the serving package is looked up THEN both pages are read, every Approved version is described, and v1 it is
+    - ListModelPackages cannot sort by LastModifiedTime, so no page order could have found it."""
+    client, stub = sagemaker
+    stub.add_response("list_model_packages", {"ModelPackageSummaryList": [_summary(3), _summary(2)], "NextToken": "page-2"},
+                      LISTING)
+    stub.add_response("list_model_packages", {"ModelPackageSummaryList": [_summary(1)]}, {**LISTING, "NextToken": "page-2"})
+    for n, approved_at in ((3, T0 + dt.timedelta(hours=3)), (2, T0 + dt.timedelta(hours=2)), (1, T0 + dt.timedelta(days=1))):
+        stub.add_response("describe_model_package", _described(n, approved_at), {"ModelPackageName": ARN.format(group=GROUP, n=n)})
+    found = approval.serving_package(client, GROUP)
+    assert found["ModelPackageVersion"] == 1
+
+
+def test_the_serving_package_on_a_tie_is_the_higher_version(sagemaker):
+    client, stub = sagemaker
+    stub.add_response("list_model_packages", {"ModelPackageSummaryList": [_summary(2), _summary(1)]}, LISTING)
+    for n in (2, 1):
+        stub.add_response("describe_model_package", _described(n, T0), {"ModelPackageName": ARN.format(group=GROUP, n=n)})
+    assert approval.serving_package(client, GROUP)["ModelPackageVersion"] == 2
+
+
+def test_a_group_without_approved_versions_has_no_serving_package(sagemaker):
+    client, stub = sagemaker
+    stub.add_response("list_model_packages", {"ModelPackageSummaryList": []}, LISTING)
+    assert approval.serving_package(client, GROUP) is None
