@@ -13,7 +13,9 @@ Layout (everything is plain JSON/files, safe to inspect or diff)::
 Versions are numbered 1, 2, ... per group (allocated with an atomic ``mkdir``) and start
 ``PendingManualApproval``; :meth:`LocalRegistry.approve` / :meth:`LocalRegistry.reject`
 change the status and append to the approval history. :meth:`LocalRegistry.latest_approved`
-is the champion: the newest Approved version.
+is the champion, picked by the Model Registry's rule (:mod:`pipeline_code.core.approval`): the Approved
+version approved last (its last approval-history entry), so re-approving an earlier version - a rollback - makes
+it the champion again, as the deploy handler makes it serve in AWS.
 """
 
 from __future__ import annotations
@@ -26,10 +28,11 @@ import subprocess
 from dataclasses import dataclass
 from typing import Any, Dict, Iterable, List, Mapping, Optional
 
+from pipeline_code.core import approval
 from pipeline_code.core.contract import EVALUATION_FILE
 
 PENDING = "PendingManualApproval"
-APPROVED = "Approved"
+APPROVED = approval.APPROVED
 REJECTED = "Rejected"
 STATUSES = (PENDING, APPROVED, REJECTED)
 RUNS_FILE = "runs.jsonl"
@@ -57,6 +60,17 @@ class ModelVersion:
     @property
     def created_at(self) -> str:
         return str(self.record["created_at"])
+
+    @property
+    def approved_at(self) -> dt.datetime:
+        """When the current status was set: the last approval-history entry (registration when there is none)."""
+        history = self.record.get("approval_history") or []
+        return dt.datetime.fromisoformat(str(history[-1]["at"] if history else self.record["created_at"]))
+
+    @property
+    def standing(self) -> approval.Standing:
+        """What the serving rule reads: a local version is complete once its record is written."""
+        return approval.Standing(self.version, self.status, approval.COMPLETED, self.approved_at)
 
     def evaluation(self) -> Optional[Dict[str, Any]]:
         path = os.path.join(self.path, EVALUATION_FILE)
@@ -210,9 +224,9 @@ class LocalRegistry:
         return self.set_status(group, version, REJECTED, by=by, comment=comment)
 
     def latest_approved(self, group: str) -> Optional[ModelVersion]:
-        """The champion: the newest (highest-numbered) Approved version, or None."""
-        approved = [v for v in self.versions(group) if v.status == APPROVED]
-        return approved[-1] if approved else None
+        """The champion: the Approved version approved last (ties: the higher number), or None
+        (:data:`pipeline_code.core.approval.RULE`, as in the Model Registry)."""
+        return approval.select(self.versions(group), lambda v: v.standing)
 
     # ---- experiment log ----------------------------------------------------------
     def log_run(self, record: Mapping[str, Any]) -> None:

@@ -7,7 +7,7 @@
     python -m mlops_cli.local.replay_loop --workdir .local-run --model my-model \\
         --data <dataset>=<a window of your records> [--labels <dataset>=<their labels>]
 
-Needs a champion (the latest Approved version of ``--model`` in ``<workdir>/registry``,
+Needs a champion (the Approved version of ``--model`` approved last in ``<workdir>/registry``,
 created by ``bash scripts/local-run.sh``). Then:
 
 1. **traffic**: a window of generated requests (``--drift`` / ``--concept-drift``) scored by

@@ -71,3 +71,31 @@ def test_runs_are_logged_for_comparison(tmp_path):
     assert [(r["run_id"], r["auc"], r["gate_passed"]) for r in rows] == [("r1", 0.81, True), ("r2", 0.77, False)]
     lines = (tmp_path / "runs.jsonl").read_text().splitlines()
     assert len(lines) == 3 and all("logged_at" in json.loads(line) for line in lines)
+
+
+def test_after_a_local_rollback_the_re_approved_earlier_version_is_the_champion(strong_model, weak_model, tmp_path):
+    """GIVEN v1 and v2 Approved WHEN v1 is re-approved (a rollback, as in the Model Registry)
+    THEN v1 is the champion - the Model Registry's rule (approved last), not the highest Approved number."""
+    registry = LocalRegistry(str(tmp_path / "registry"))
+    registry.register("churn", strong_model)
+    registry.register("churn", weak_model)
+    registry.approve("churn", 1)
+    registry.approve("churn", 2)
+    assert registry.latest_approved("churn").version == 2
+    registry.set_status("churn", 1, PENDING, comment="rollback to v1 (step 1 of 2)")
+    registry.approve("churn", 1, comment="rollback to v1")
+    assert registry.latest_approved("churn").version == 1
+    assert registry.get("churn", 2).status == APPROVED  # untouched, as the rollback command leaves it
+
+
+def test_versions_approved_at_the_same_time_go_to_the_higher_number(strong_model, weak_model, tmp_path, monkeypatch):
+    from mlops_cli.local import registry as module
+
+    monkeypatch.setattr(module, "_now", lambda: "2026-12-01T09:00:00+00:00")
+    registry = LocalRegistry(str(tmp_path / "registry"))
+    for model in (strong_model, weak_model, strong_model):
+        registry.register("churn", model)
+    for version in (3, 1, 2):
+        registry.approve("churn", version)
+    assert registry.latest_approved("churn").version == 3
+
