@@ -15,7 +15,9 @@ Versions are numbered 1, 2, ... per group (allocated with an atomic ``mkdir``) a
 change the status and append to the approval history. :meth:`LocalRegistry.latest_approved`
 is the champion, picked by the Model Registry's rule (:mod:`pipeline_code.core.approval`): the Approved
 version approved last (its last approval-history entry), so re-approving an earlier version - a rollback - makes
-it the champion again, as the deploy handler makes it serve in AWS.
+it the champion again, as the deploy handler makes it serve in AWS. ``version.json`` records the model digest
+of the copied model (``model_sha256``, :func:`pipeline_code.core.integrity.model_digest`) so that a champion
+whose files changed since registration can be refused.
 """
 
 from __future__ import annotations
@@ -28,7 +30,7 @@ import subprocess
 from dataclasses import dataclass
 from typing import Any, Dict, Iterable, List, Mapping, Optional
 
-from pipeline_code.core import approval
+from pipeline_code.core import approval, integrity
 from pipeline_code.core.contract import EVALUATION_FILE
 
 PENDING = "PendingManualApproval"
@@ -60,6 +62,12 @@ class ModelVersion:
     @property
     def created_at(self) -> str:
         return str(self.record["created_at"])
+
+    @property
+    def model_sha256(self) -> Optional[str]:
+        """The model digest recorded at registration; None for a version registered before digests were recorded."""
+        value = self.record.get(integrity.MODEL_SHA256_PROPERTY)
+        return value if isinstance(value, str) and value else None
 
     @property
     def approved_at(self) -> dt.datetime:
@@ -173,6 +181,8 @@ class LocalRegistry:
         record = {
             "group": group,
             "version": number,
+            # Of the copy: the bytes this registry holds are the ones a later champion check compares.
+            integrity.MODEL_SHA256_PROPERTY: integrity.model_digest(os.path.join(path, "model")),
             "status": PENDING,
             "description": description,
             "created_at": _now(),

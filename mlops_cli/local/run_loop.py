@@ -17,7 +17,8 @@ For each model of the environment (default: every model ``dev`` runs in
 3. **features** with the ingestion job in local mode (``pipeline_code.features.ingest``,
    pandas engine, no Feature Store);
 4. **prepare** (point-in-time join, time split, frozen test set), **train**, **evaluate**
-   (challenger vs the champion = latest Approved version in the local registry, on the
+   (challenger vs the champion = the Approved version approved last in the local registry, the rule the
+   deploy handler serves by; refused when its model no longer has the digest recorded at its registration; on the
    same frozen test rows), **baseline** - each through its CLI ``main`` exactly as
    SageMaker runs it;
 5. **gate** decision; when it passes, **register** a new version
@@ -342,6 +343,9 @@ def run_model(
             "--model-dir", evaluated,
             "--test-dir", os.path.join(paths["prepared"], "test"),
             "--champion-dir", champion.model_dir if champion else "",
+            # Which version, and the bytes registered: evaluate refuses a champion whose model changed since.
+            *(["--champion-version", str(champion.version)] if champion else []),
+            *(["--champion-model-sha256", champion.model_sha256] if champion and champion.model_sha256 else []),
             "--output-dir", paths["evaluation"],
             *(["--seal-uri", paths["sealed"] + os.sep] if compile_for_inferentia2 else []),
             *thresholds.to_args(),

@@ -2,11 +2,12 @@
 
 Both models are scored on the *identical* rows: the frozen test set whose bytes are
 checked against its manifest's sha256. The champion is, in order: the model in
-``--champion-dir`` (a directory with ``model.json`` or ``model.tar.gz``); else, when ``--model-package-group`` is
-given, the version of that group that serves - the deploy handler's rule, :mod:`pipeline_code.core.approval`: the
-Approved version approved last, so a rolled-back-to version after a rollback - downloaded from its
-``ModelDataUrl``; else there is none (the first model). The report's ``champion.source`` says where it came from:
-for a registry's version, its ``version`` and the ``rule`` that picked it (``approved-last``). A champion of another
+``--champion-dir`` (a directory with ``model.json`` or ``model.tar.gz``; with ``--champion-model-sha256``, its
+model digest must be that one, or the run stops); else, when ``--model-package-group`` is given, the version of
+that group that serves - the deploy handler's rule, :mod:`pipeline_code.core.approval`: the Approved version
+approved last, so a rolled-back-to version after a rollback - downloaded from its ``ModelDataUrl``; else there is
+none (the first model). The report's ``champion.source`` says where it came from: its ``version`` and, for a
+registry's version, the ``rule`` that picked it (``approved-last``). A champion of another
 problem type (or, multiclass, other classes) is not compared: the challenger is judged as the first model
 and the report says why (``champion_not_compared``).
 
@@ -54,7 +55,7 @@ import numpy as np
 import pandas as pd
 
 from pipeline_code.core.contract import BIAS_FILE, EVALUATION_FILE, EXPLAINABILITY_FILE, MODEL_QUALITY_FILE
-from pipeline_code.core import problem
+from pipeline_code.core import approval, integrity, problem
 from pipeline_code.core.integrity import ARTIFACT_KEY
 from pipeline_code.training import data_io, explain, metrics, metrics_multiclass, metrics_regression, parity, seal
 from pipeline_code.training.data_io import InputError
@@ -137,6 +138,8 @@ def evaluate(
     thresholds: GateThresholds,
     *,
     champion_dir: Optional[str] = None,
+    champion_version: Optional[int] = None,
+    champion_model_sha256: Optional[str] = None,
     model_package_group: Optional[str] = None,
     region: Optional[str] = None,
     shap_sample_rows: int = explain.DEFAULT_MAX_ROWS,
@@ -148,6 +151,10 @@ def evaluate(
 ) -> Dict[str, Any]:
     """Score, gate, seal a passed challenger when ``seal_location`` is given, write the reports; return the
     evaluation report.
+
+    ``champion_version`` / ``champion_model_sha256`` (default: none) describe a ``champion_dir`` that holds a
+    registry's version (the local run's): its number, recorded in the report, and the model digest recorded at its
+    registration, which the directory's model must still have.
 
     Raises:
         InputError / GateInputError: bad input (see the module docstring); SealError: a passed model
@@ -170,7 +177,8 @@ def evaluate(
     attached = parity.attach_parity(model_dir, test, spec, parity_scratch.name, log=log)
     if attached is not None:
         artefact = seal.digests(attached[0])
-    champion, champion_source, scratch = _champion(champion_dir, model_package_group, region, sagemaker_client, s3_client)
+    champion, champion_source, scratch = _champion(champion_dir, model_package_group, region, sagemaker_client, s3_client,
+                                                   version=champion_version, model_sha256=champion_model_sha256)
     incomparable = _comparable(champion, spec) if champion is not None else None
     if incomparable:
         # A changed problem type or class list starts a new line of champions: the challenger is judged as the first.
@@ -336,11 +344,29 @@ def _check_model(model: TrainedModel, spec: ModelSpec, role: str, location: str)
 
 
 def _champion(
-    champion_dir: Optional[str], group: Optional[str], region: Optional[str], sagemaker_client: Any, s3_client: Any
+    champion_dir: Optional[str], group: Optional[str], region: Optional[str], sagemaker_client: Any, s3_client: Any,
+    *, version: Optional[int] = None, model_sha256: Optional[str] = None,
 ) -> tuple:
-    """(model or None, source description, scratch dir to delete or None)."""
+    """(model or None, source description, scratch dir to delete or None).
+
+    Raises:
+        InputError: the directory's model digest is not ``model_sha256`` (its bytes changed since registration).
+    """
     if not data_io.is_empty_dir(champion_dir):
-        return load_model(champion_dir), {"kind": "directory", "location": champion_dir}, None
+        source: Dict[str, Any] = {"kind": "directory", "location": champion_dir}
+        if version is not None:
+            # A registry's version: the local registry picks it by the same rule as the Model Registry.
+            source.update(version=version, rule=approval.RULE)
+        if model_sha256:
+            actual = seal.digests(champion_dir).model_sha256
+            label = f"champion v{version}" if version is not None else "champion"
+            if actual != model_sha256:
+                raise InputError(
+                    f"{label} at {champion_dir}: its model has sha256 {actual}, but {model_sha256} was recorded at "
+                    f"registration ({integrity.MODEL_SHA256_PROPERTY}); its model was changed, so it cannot be the champion"
+                )
+            source["model_sha256"] = actual
+        return load_model(champion_dir), source, None
     if group:
         from pipeline_code.training.champion import fetch_champion
 
@@ -367,6 +393,15 @@ def build_parser() -> argparse.ArgumentParser:
         help="champion model (model.json or model.tar.gz); missing/empty = look up --model-package-group, else none",
     )  # fmt: skip
     parser.add_argument(
+        "--champion-version", "--champion_version", dest="champion_version", type=_positive_int, default=None,
+        help="the registry version --champion-dir holds, recorded in the report (default: none)",
+    )  # fmt: skip
+    parser.add_argument(
+        "--champion-model-sha256", "--champion_model_sha256", dest="champion_model_sha256", type=_sha256, default="",
+        help="model digest recorded when --champion-dir's version was registered: a champion with other bytes is "
+        "refused (default: not checked)",
+    )  # fmt: skip
+    parser.add_argument(
         "--model-package-group", "--model_package_group", dest="model_package_group", default="",
         help="SageMaker model package group whose serving version (the Approved one approved last) is the champion",
     )  # fmt: skip
@@ -386,6 +421,13 @@ def build_parser() -> argparse.ArgumentParser:
         "thresholds are looser (default: not checked)",
     )  # fmt: skip
     return parser
+
+
+def _sha256(text: str) -> str:
+    """``--champion-model-sha256``: empty, or 64 lower-case hex digits."""
+    if text and not integrity.SHA256_HEX.match(text):
+        raise argparse.ArgumentTypeError(f"expected a sha256 (64 lower-case hex digits), got {text!r}")
+    return text
 
 
 def _gate_policy(text: str) -> Dict[str, float]:
@@ -408,6 +450,8 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
             args.output_dir,
             thresholds,
             champion_dir=args.champion_dir,
+            champion_version=args.champion_version,
+            champion_model_sha256=args.champion_model_sha256 or None,
             model_package_group=args.model_package_group or None,
             region=args.region,
             shap_sample_rows=args.shap_sample_rows,

@@ -99,3 +99,12 @@ def test_versions_approved_at_the_same_time_go_to_the_higher_number(strong_model
         registry.approve("churn", version)
     assert registry.latest_approved("churn").version == 3
 
+
+def test_a_registered_version_records_the_digest_of_its_copied_model(strong_model, tmp_path):
+    from pipeline_code.core import integrity
+
+    registry = LocalRegistry(str(tmp_path / "registry"))
+    version = registry.register("churn", strong_model)
+    assert version.model_sha256 == integrity.model_digest(strong_model)
+    assert registry.get("churn", 1).record["model_sha256"] == version.model_sha256
+    assert integrity.model_digest(version.model_dir) == version.model_sha256

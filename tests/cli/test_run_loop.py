@@ -75,6 +75,26 @@ def test_given_two_consecutive_runs_then_the_second_is_evaluated_against_the_fir
     assert float(stored["monthly_charges"]) == pytest.approx(float(one["monthly_charges"]))
 
 
+@pytest.mark.slow
+def test_a_champion_whose_model_changed_since_registration_stops_the_run(champion, lenient_config, tmp_path, capsys):
+    """GIVEN the local registry's champion v1 WHEN its model.json is changed after registration
+    THEN the next run stops at evaluate, naming v1 and both digests, and registers nothing."""
+    from pipeline_code.core import integrity
+
+    workdir = champion("churn").copy_to(tmp_path)
+    registry = LocalRegistry(str(workdir / "registry"))
+    v1 = registry.latest_approved("churn")
+    assert v1.version == 1 and v1.model_sha256 == integrity.model_digest(v1.model_dir)
+    model = Path(v1.model_dir) / "model.json"
+    model.write_text(model.read_text() + " ")
+    common = ["--workdir", str(workdir), "--rows", "3000", "--model", "churn", "--num-round", "30", "--config", lenient_config]
+    with pytest.raises(run_loop.StageFailed, match="stage evaluate failed with exit code 1"):
+        run_loop.run([*common, "--seed", "8"], out=io.StringIO())
+    assert (f"ERROR: champion v1 at {v1.model_dir}: its model has sha256 {integrity.model_digest(v1.model_dir)}, but "
+            f"{v1.model_sha256} was recorded at registration (model_sha256)") in capsys.readouterr().err
+    assert [v.version for v in registry.versions("churn")] == [1]
+
+
 def test_data_and_labels_arguments_must_name_datasets_the_models_read(lenient_config, tmp_path):
     common = ["--workdir", str(tmp_path), "--model", "churn", "--config", lenient_config]
     with pytest.raises(ValueError, match=r"--data: dataset\(s\) \['credit_risk'\] are not read by the selected models; "

@@ -86,3 +86,53 @@ def test_given_no_model_then_the_error_says_what_was_expected(churn_spec, dev_ga
     code = evaluate.main(argv(churn_spec, str(tmp_path), prepared["test"], tmp_path / "out", dev_gate))
     assert code == 1
     assert "model.json" in capsys.readouterr().err
+
+
+def _copy_with_digest(model: str, where: Path) -> tuple[str, str]:
+    from pipeline_code.core import integrity
+
+    shutil.copytree(model, where)
+    return str(where), integrity.model_digest(str(where))
+
+
+def test_given_a_registry_champion_with_its_recorded_digest_then_the_report_names_its_version_and_rule(
+    churn_spec, dev_gate, weak_model, strong_model, prepared, tmp_path
+):
+    champion, digest = _copy_with_digest(strong_model, tmp_path / "champion")
+    out = tmp_path / "evaluation"
+    code = evaluate.main([*argv(churn_spec, weak_model, prepared["test"], out, dev_gate, champion=champion),
+                          "--champion-version", "3", "--champion-model-sha256", digest])
+    assert code == 0
+    source = json.loads((out / "evaluation.json").read_text())["champion"]["source"]
+    assert source == {"kind": "directory", "location": champion, "version": 3, "rule": "approved-last", "model_sha256": digest}
+
+
+def test_given_a_champion_whose_model_changed_since_registration_then_evaluate_refuses_it(
+    churn_spec, dev_gate, weak_model, strong_model, prepared, tmp_path, capsys
+):
+    """GIVEN the local registry's champion v3 WHEN its model.json no longer has the digest recorded at registration
+    THEN evaluate exits 1 naming the version and both digests, and writes no report (no verdict against changed bytes)."""
+    from pipeline_code.core import integrity
+
+    champion, recorded = _copy_with_digest(strong_model, tmp_path / "champion")
+    model = Path(champion) / "model.json"
+    model.write_text(model.read_text() + " ")  # still loadable: only the bytes differ
+    actual = integrity.model_digest(champion)
+    out = tmp_path / "evaluation"
+    code = evaluate.main([*argv(churn_spec, weak_model, prepared["test"], out, dev_gate, champion=champion),
+                          "--champion-version", "3", "--champion-model-sha256", recorded])
+    assert code == 1
+    assert capsys.readouterr().err == (
+        f"ERROR: champion v3 at {champion}: its model has sha256 {actual}, but {recorded} was recorded at registration "
+        "(model_sha256); its model was changed, so it cannot be the champion\n"
+    )
+    assert not (out / "evaluation.json").exists()
+
+
+def test_a_champion_digest_must_be_a_sha256(churn_spec, dev_gate, weak_model, prepared, tmp_path, capsys):
+    with pytest.raises(SystemExit) as exited:
+        evaluate.main([*argv(churn_spec, weak_model, prepared["test"], tmp_path / "out", dev_gate),
+                       "--champion-model-sha256", "ABC"])
+    assert exited.value.code == 2
+    assert ("argument --champion-model-sha256/--champion_model_sha256: expected a sha256 (64 lower-case hex digits), "
+            "got 'ABC'") in capsys.readouterr().err
