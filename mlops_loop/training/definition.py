@@ -72,6 +72,7 @@ from pipeline_code.core.integrity import (
     MODEL_SHA256_PATH,
     MODEL_SHA256_PROPERTY,
     SEALED_URI_PATH,
+    WORK_SEGMENT,
     sealed_prefix,
 )
 from pipeline_code.core.compiled import DEFAULT_BATCH, INF2_TARGET, NEURON_COMPILER
@@ -259,11 +260,20 @@ class _Builder:
 
     # Paths ---------------------------------------------------------------------------
     def out(self, *parts: str) -> Any:
-        """s3://<bucket>/pipelines/<model>/<execution id>/<parts...> (a Join)."""
+        """s3://<bucket>/pipelines/<model>/<execution id>/<parts...> (a Join): what a registered version points at
+        (evaluation and baseline reports, the model card), kept as long as the version."""
         from sagemaker.core.workflow.functions import Join
 
         s = self.spec
         return Join(on="/", values=["s3:/", s.artifacts_bucket, "pipelines", s.model_name, self.exec_id, *parts])
+
+    def work(self, *parts: Any) -> Any:
+        """s3://<bucket>/pipelines/<model>/work/<parts...> (a Join): the run's working data, which the artifacts
+        bucket expires after ``data_lake.pipeline_work_expiration_days`` (a passing model is sealed elsewhere)."""
+        from sagemaker.core.workflow.functions import Join
+
+        s = self.spec
+        return Join(on="/", values=["s3:/", s.artifacts_bucket, "pipelines", s.model_name, WORK_SEGMENT, *parts])
 
     @staticmethod
     def basename(uri: str) -> str:
@@ -436,8 +446,8 @@ class _Builder:
                 self.proc_input("labels", self.p_labels, f"{PROC_INPUT}/labels"),
             ],
             [
-                self.proc_output("train", f"{PROC_OUTPUT}/train", self.out("prepare", "train")),
-                self.proc_output("validation", f"{PROC_OUTPUT}/validation", self.out("prepare", "validation")),
+                self.proc_output("train", f"{PROC_OUTPUT}/train", self.work(self.exec_id, "prepare", "train")),
+                self.proc_output("validation", f"{PROC_OUTPUT}/validation", self.work(self.exec_id, "prepare", "validation")),
                 # The test split is the frozen test set: Prepare reuses the one under
                 # frozen_test_s3_uri (copied unchanged) or creates it, and it goes back there
                 # so that every later run - and every champion - is scored on the same rows.
@@ -461,7 +471,7 @@ class _Builder:
                 "--output-dir", f"{PROC_OUTPUT}/compiled",
             ],  # fmt: skip
             [self.proc_input("model", model_data, f"{PROC_INPUT}/model")],
-            [self.proc_output("compiled", f"{PROC_OUTPUT}/compiled", self.out("compile"))],
+            [self.proc_output("compiled", f"{PROC_OUTPUT}/compiled", self.work(self.exec_id, "compile"))],
             network_isolation=True,
             image_uri=self.neuron_image,
         )
@@ -631,7 +641,6 @@ class _Builder:
 
     def training_step(self, prepare: Any) -> Tuple[Any, Any]:
         """Single training job: ContainerEntrypoint runs the entry script (no SDK-managed code)."""
-        from sagemaker.core.workflow.functions import Join
         from sagemaker.mlops.workflow import TrainingStep
 
         s = self.spec
@@ -641,17 +650,13 @@ class _Builder:
             # spot restart, a step retry or a later run on the same data and config resumes
             # from it, other data or config never does, and the step cache (which hashes
             # CheckpointConfig) still hits - an execution id here would defeat it.
-            checkpoint = Join(
-                on="/",
-                values=["s3:/", s.artifacts_bucket, "pipelines", s.model_name, "checkpoints",
-                        prepare.properties.ProcessingJobName, self.config_digest()],
-            )  # fmt: skip
+            checkpoint = self.work("checkpoints", prepare.properties.ProcessingJobName, self.config_digest())
         trainer = self.model_trainer(
             environment={},
             hyperparameters=dict(s.hyperparameters),
             checkpoint=checkpoint,
             network_isolation=True,
-            output_path=self.out("train"),
+            output_path=self.work(self.exec_id, "train"),
         )
         step_args = trainer.train(input_data_config=self.train_channels(prepare))
         step = TrainingStep(
@@ -705,7 +710,7 @@ class _Builder:
             checkpoint=None,  # parallel tuning jobs must not share a checkpoint prefix
             # Script mode pip-installs the entry directory at start-up; keep the network.
             network_isolation=False,
-            output_path=self.out("tune"),
+            output_path=self.work(self.exec_id, "tune"),
         )
         definitions, objective, direction, reads_as = PROBLEM_METRICS[s.problem_type]
         ranges: Dict[str, Any] = {}

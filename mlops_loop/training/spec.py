@@ -53,7 +53,9 @@ class PipelineSpec:
     account: str
     # Execution role of every job (and of the model package's lineage).
     role_arn: str
-    # Artifacts: every output lives under s3://<artifacts_bucket>/pipelines/<model_name>/.
+    # Artifacts: every output lives under s3://<artifacts_bucket>/pipelines/<model_name>/: a run's working data
+    # (prepared sets, training/tuning/compile outputs, checkpoints) under work/, which expires; the reports a
+    # registered version points at under <execution id>/.
     artifacts_bucket: str
     kms_key_arn: str  # volumes of every job and every job output
     # The model

@@ -56,9 +56,21 @@ SHA256_HEX = re.compile(r"^[0-9a-f]{64}$")
 _BLOCK = 1 << 20
 
 
+# A model's pipeline writes its working data - what a run only needs while it runs and for a look back later (the
+# prepared train/validation sets, training, tuning and compile outputs, spot checkpoints) - below
+# <model prefix>WORK_SEGMENT/, which expires (DataLake); what a registered version points at (evaluation and
+# baseline reports, model cards, sealed archives) and the frozen test set stay outside it.
+WORK_SEGMENT = "work"
+
+
 def model_prefix(model: str) -> str:
     """Key prefix (artifacts bucket) of everything one model's pipeline writes: ``pipelines/<model>/``."""
     return f"pipelines/{model}/"
+
+
+def work_prefix(model: str) -> str:
+    """Key prefix of one model's pipeline working data: ``pipelines/<model>/work/``."""
+    return f"{model_prefix(model)}{WORK_SEGMENT}/"
 
 
 def sealed_prefix(model: str) -> str:

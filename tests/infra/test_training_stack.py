@@ -79,7 +79,7 @@ def test_training_runs_on_spot_with_checkpoints_in_every_environment_that_asks(s
         assert train.get("EnableManagedSpotTraining", False) == training.use_spot
         if training.use_spot:
             assert train["CheckpointConfig"]["LocalPath"] == "/opt/ml/checkpoints"
-            assert '"pipelines", "credit-risk", "checkpoints"' in json.dumps(train["CheckpointConfig"]["S3Uri"])
+            assert '"pipelines", "credit-risk", "work", "checkpoints"' in json.dumps(train["CheckpointConfig"]["S3Uri"])
             assert train["StoppingCondition"]["MaxWaitTimeInSeconds"] >= train["StoppingCondition"]["MaxRuntimeInSeconds"]
 
 

@@ -42,6 +42,10 @@ def test_the_compile_step_runs_torch_neuronx_in_the_pinned_inference_image_on_th
     assert resources["VolumeKmsKeyId"] == specs.KMS_KEY_ARN
     assert job["NetworkConfig"]["EnableNetworkIsolation"] is True
     assert job["ProcessingOutputConfig"]["KmsKeyId"] == specs.KMS_KEY_ARN
+    # Working data (expires with the model's work/ prefix): Evaluate seals what passes elsewhere.
+    (output,) = job["ProcessingOutputConfig"]["Outputs"]
+    assert output["S3Output"]["S3Uri"]["Std:Join"]["Values"] == [
+        "s3:/", specs.ARTIFACTS_BUCKET, "pipelines", "churn", "work", {"Get": "Execution.PipelineExecutionId"}, "compile"]
 
 
 def test_evaluate_judges_and_seals_the_compiled_archive_and_the_package_names_the_neuron_image(compiled):

@@ -289,7 +289,8 @@ def test_prepare_inputs_and_outputs(built, spec):
     for name in ("train", "validation"):
         assert outputs[name]["S3Output"]["LocalPath"] == f"/opt/ml/processing/output/{name}"
         join = outputs[name]["S3Output"]["S3Uri"]["Std:Join"]
-        assert join["Values"] == ["s3:/", specs.ARTIFACTS_BUCKET, "pipelines", "churn",
+        # Working data: under the model's work/ prefix, which the artifacts bucket expires.
+        assert join["Values"] == ["s3:/", specs.ARTIFACTS_BUCKET, "pipelines", "churn", "work",
                                   {"Get": "Execution.PipelineExecutionId"}, "prepare", name]  # fmt: skip
     # The test split is the frozen test set: written back to the prefix it is read from.
     assert outputs["test"]["S3Output"] == {
@@ -324,9 +325,9 @@ def test_managed_spot_with_checkpoints(built, spec):
     assert checkpoint["LocalPath"] == "/opt/ml/checkpoints"
     values = checkpoint["S3Uri"]["Std:Join"]["Values"]
     # Keyed by the Prepare job that produced the data (cache-stable) and a config digest.
-    assert values[:5] == ["s3:/", specs.ARTIFACTS_BUCKET, "pipelines", "churn", "checkpoints"]
-    assert values[5] == {"Get": "Steps.Prepare.ProcessingJobName"}
-    assert isinstance(values[6], str) and len(values[6]) == 16
+    assert values[:6] == ["s3:/", specs.ARTIFACTS_BUCKET, "pipelines", "churn", "work", "checkpoints"]
+    assert values[6] == {"Get": "Steps.Prepare.ProcessingJobName"}
+    assert isinstance(values[7], str) and len(values[7]) == 16
 
 
 def test_on_demand_training_has_no_spot_settings():
@@ -354,8 +355,8 @@ def test_training_metric_definitions(built):
 def test_training_output_is_under_the_artifacts_bucket(built, spec):
     output = built.steps[d.STEP_TRAIN]["Arguments"]["OutputDataConfig"]
     assert output["KmsKeyId"] == spec.kms_key_arn
-    assert output["S3OutputPath"]["Std:Join"]["Values"][:5] == [
-        "s3:/", specs.ARTIFACTS_BUCKET, "pipelines", "churn", {"Get": "Execution.PipelineExecutionId"}
+    assert output["S3OutputPath"]["Std:Join"]["Values"] == [
+        "s3:/", specs.ARTIFACTS_BUCKET, "pipelines", "churn", "work", {"Get": "Execution.PipelineExecutionId"}, "train"
     ]  # fmt: skip
 
 
@@ -510,6 +511,31 @@ def test_no_local_file_paths(built):
             assert machine not in value, (path, value)
         if value.startswith("/") and value.count("/") > 1:  # not a Join separator or "/file" suffix
             assert value.startswith("/opt/ml/"), (path, value)
+
+
+def _artifact_joins(doc):
+    """Every ``s3://<artifacts>/pipelines/<model>/...`` location the definition builds, as its Join's values."""
+    return [node["Std:Join"]["Values"] for node in nodes(doc) if isinstance(node, dict) and "Std:Join" in node
+            and node["Std:Join"]["Values"][:1] == ["s3:/"]]
+
+
+def test_working_data_is_under_the_expiring_work_prefix_and_what_a_version_points_at_is_not(built, built_tuning):
+    """The artifacts bucket expires ``pipelines/<model>/work/`` (DataLake): the prepared sets, training and tuning
+    outputs and checkpoints go there; the evaluation and baseline reports and the model card a registered version
+    points at stay under ``pipelines/<model>/<execution id>/`` (and the frozen test set and sealed archives elsewhere)."""
+    execution = {"Get": "Execution.PipelineExecutionId"}
+    work, kept = set(), set()
+    for doc in (built.doc, built_tuning.doc):
+        for values in _artifact_joins(doc):
+            assert values[2:4] == ["pipelines", "churn"], values
+            if values[4] == "work":
+                work.add("/".join(v for v in values[5:7] if isinstance(v, str)) if values[5] != execution
+                         else "/".join(v for v in values[6:] if isinstance(v, str)))
+            else:
+                assert values[4] == execution, values
+                kept.add("/".join(values[5:]))
+    assert work == {"checkpoints", "prepare/train", "prepare/validation", "train", "tune"}
+    assert kept == {"evaluate/evaluation", "baseline", "model-card"}
 
 
 def test_every_s3_location_is_a_reference_or_under_the_given_buckets(built):
