@@ -62,10 +62,14 @@ def feature_group_name_problem(name: str) -> str:
     return ""
 
 
+# The features bucket's prefix of every dataset's feature snapshots, replaced whole by each feature job run.
+FEATURE_SNAPSHOTS_ROOT = "snapshots"
+
+
 def feature_snapshots_prefix(dataset: str) -> str:
     """``snapshots/<dataset>/`` in the features bucket: where the feature job writes each run's feature frame,
     which training reads and the drift monitor's skew check compares served features with."""
-    return f"snapshots/{dataset}/"
+    return f"{FEATURE_SNAPSHOTS_ROOT}/{dataset}/"
 
 
 # A dataset's ETL jobs, in the order its workflow runs them (DatasetWorkflow): curate, then features.

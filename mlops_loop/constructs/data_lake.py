@@ -2,35 +2,58 @@
 
 from __future__ import annotations
 
-from typing import Optional
+from typing import Optional, Sequence
 
 from aws_cdk import Duration, RemovalPolicy, Stack
 from aws_cdk import aws_s3 as s3
 from constructs import Construct
 
-from pipeline_code.core.integrity import SEALED_KEY_PATTERN
+from pipeline_code.core.contract import INFERENCE_RECORDS, INFERENCE_TRAFFIC
+from pipeline_code.core.integrity import SEALED_KEY_PATTERN, work_prefix
 
 from ..nag import acknowledge
-from ..naming import LAKE_BUCKETS, lake_bucket_name
+from ..naming import FEATURE_SNAPSHOTS_ROOT, LAKE_BUCKETS, lake_bucket_name
+from .glue_runtime import GLUE_TEMP_PREFIX
 from .secure_bucket import SecureBucket
 from .service_key import service_key
+
+# Glue's temporary files (glue-temp/ in the artifacts bucket) are only read during the run that wrote them; a job
+# runs at most 48 hours (glue.timeout_minutes), so a week leaves a failed run's files to look at.
+GLUE_TEMP_EXPIRATION_DAYS = 7
 
 class DataLake(Construct):
     """A customer-managed KMS key and six buckets: raw, curated, features, artifacts, inference, access logs.
 
-    * ``raw``: data as landed; expires after ``raw_expiration_days`` (default: never when None).
-    * ``curated``: typed, validated tables written by the Glue ETL (plus its ``_quarantine/`` prefix);
-      moves to Infrequent Access after ``curated_infrequent_access_days``.
-    * ``features``: the Feature Store offline store (Iceberg) and computed feature snapshots.
-    * ``artifacts``: job code, Glue temp files, model artifacts, reports; sealed models
-      (``pipelines/<model>/registered/``) are write-once and undeletable.
-    * ``inference``: what serving sees and says: data capture, async requests/results, batch inputs
-      and outputs, ground-truth labels and monitor reports; captured traffic expires after
-      ``inference_expiration_days`` (default: never when None).
-    * ``access_logs``: S3 server access logs of the four buckets above.
+    Every data bucket is versioned: an object's old versions are kept ``noncurrent_version_expiration_days`` (for
+    ever when None), delete markers that hide no version any more are removed, and per bucket:
 
-    Buckets have fixed names (:func:`lake_bucket_name`), listed in ``bucket_names``. The key rotates yearly, and its policy lets CloudWatch Logs use it for log groups of this
-    account and region only (Glue security configurations encrypt job logs with it).
+    * ``raw``: data as landed; expires after ``raw_expiration_days`` (never when None).
+    * ``curated``: typed, validated tables written by the Glue ETL (plus its ``_quarantine/`` prefix); moves to
+      Infrequent Access after ``curated_infrequent_access_days`` (never when None). Each nightly run rewrites every
+      date it still has raw data for under new file names, so the whole bucket keeps old versions only
+      ``rewritten_noncurrent_days`` (when None, like every bucket). The transition applies to current versions:
+      a date is rewritten until its raw files expire, so it moves to IA that many days after that.
+    * ``features``: the Feature Store offline store (Iceberg) and computed feature snapshots; the snapshots
+      (``snapshots/``, replaced whole by each run) keep old versions ``rewritten_noncurrent_days``.
+    * ``artifacts``: job code, Glue temp files, model artifacts, reports; sealed models
+      (``pipelines/<model>/registered/``) are write-once and undeletable. Each of ``models``' pipeline working data
+      (``pipelines/<model>/work/``: prepared sets, training outputs, checkpoints) expires after
+      ``pipeline_work_expiration_days`` (never when None); Glue's temporary files (``glue-temp/``) after
+      :data:`GLUE_TEMP_EXPIRATION_DAYS`, their old versions a day later.
+    * ``inference``: what serving sees and says and what the loop learns from it. Traffic (data capture, async
+      requests/results, batch inputs and outputs: :data:`INFERENCE_TRAFFIC`) expires after
+      ``inference_expiration_days``; records (ground-truth labels, monitor reports: :data:`INFERENCE_RECORDS`)
+      after ``inference_records_expiration_days`` (each never when None).
+    * ``access_logs``: S3 server access logs of the five buckets above.
+
+    Buckets have fixed names (:func:`lake_bucket_name`), listed in ``bucket_names``. The key rotates yearly, and its
+    policy lets CloudWatch Logs use it for log groups of this account and region only (Glue security
+    configurations encrypt job logs with it).
+
+    Raises:
+        ValueError: ``rewritten_noncurrent_days`` exceeds ``noncurrent_version_expiration_days``: the shorter,
+            bucket-wide expiry would win (S3 honours the shorter of two overlapping expirations), so the longer
+            window could never be had.
     """
 
     def __init__(
@@ -42,11 +65,20 @@ class DataLake(Construct):
         removal_policy: RemovalPolicy,
         raw_expiration_days: Optional[int],
         curated_infrequent_access_days: Optional[int],
-        noncurrent_version_expiration_days: int,
+        noncurrent_version_expiration_days: Optional[int],
         access_log_expiration_days: int,
         inference_expiration_days: Optional[int] = None,
+        inference_records_expiration_days: Optional[int] = None,
+        rewritten_noncurrent_days: Optional[int] = None,
+        pipeline_work_expiration_days: Optional[int] = None,
+        models: Sequence[str] = (),
     ) -> None:
         super().__init__(scope, construct_id)
+        if (rewritten_noncurrent_days is not None and noncurrent_version_expiration_days is not None
+                and rewritten_noncurrent_days > noncurrent_version_expiration_days):
+            raise ValueError(f"DataLake: rewritten_noncurrent_days ({rewritten_noncurrent_days}) exceeds "
+                             f"noncurrent_version_expiration_days ({noncurrent_version_expiration_days}), which expires "
+                             "every old version sooner: give at most that, or None")
         stack = Stack.of(self)
         self.bucket_names = {
             kind: lake_bucket_name(name_prefix, kind, stack.account, stack.region) for kind in LAKE_BUCKETS
@@ -91,7 +123,11 @@ class DataLake(Construct):
             "NIST.800.53.R5-S3DefaultEncryptionKMS",
         )
 
-        def lake_bucket(construct_id: str, hint: str, **options) -> s3.IBucket:
+        def days(value: Optional[int]) -> Optional[Duration]:
+            return None if value is None else Duration.days(value)
+
+        def lake_bucket(construct_id: str, hint: str, noncurrent_days: Optional[int] = noncurrent_version_expiration_days,
+                        **options) -> s3.IBucket:
             return SecureBucket(
                 self,
                 construct_id,
@@ -100,29 +136,64 @@ class DataLake(Construct):
                 bucket_name=self.bucket_names[hint],
                 name_hint=hint,
                 removal_policy=removal_policy,
-                noncurrent_version_expiration=Duration.days(noncurrent_version_expiration_days),
+                noncurrent_version_expiration=days(noncurrent_days),
                 **options,
             ).bucket
 
-        self.raw_bucket = lake_bucket(
-            "Raw",
-            "raw",
-            expiration=Duration.days(raw_expiration_days) if raw_expiration_days else None,
-        )
+        def expire(rule_id: str, prefix: str, after_days: Optional[int], noncurrent_days: Optional[int] = None) -> list:
+            """A rule expiring ``prefix`` (a literal key prefix: S3 lifecycle filters take no wildcards); none for None."""
+            if after_days is None:
+                return []
+            return [s3.LifecycleRule(id=rule_id, prefix=prefix, expiration=Duration.days(after_days),
+                                     noncurrent_version_expiration=days(noncurrent_days))]
+
+        # Rewritten data: each nightly run replaces it under new file names, so every night's replaced files
+        # become old versions; kept as long as other buckets' they would multiply the bytes stored by
+        # 1 + noncurrent days (each file name has one version, so NewerNoncurrentVersions cannot bound them).
+        rewritten_days = noncurrent_version_expiration_days if rewritten_noncurrent_days is None else rewritten_noncurrent_days
+
+        self.raw_bucket = lake_bucket("Raw", "raw", expiration=days(raw_expiration_days))
         self.curated_bucket = lake_bucket(
             "Curated",
             "curated",
-            infrequent_access_after=(
-                Duration.days(curated_infrequent_access_days) if curated_infrequent_access_days else None
-            ),
+            # The whole bucket: the dataset prefixes are rewritten, and _quarantine/ is written once per run id.
+            noncurrent_days=rewritten_days,
+            infrequent_access_after=days(curated_infrequent_access_days),
         )
-        self.features_bucket = lake_bucket("Features", "features")
-        # A sealed model (pipeline_code.training.seal) never changes once written.
-        self.artifacts_bucket = lake_bucket("Artifacts", "artifacts", write_once_keys=(SEALED_KEY_PATTERN,))
+        self.features_bucket = lake_bucket(
+            "Features",
+            "features",
+            # Overlapping the bucket-wide rule: S3 honours the shorter expiry for snapshots/.
+            extra_lifecycle_rules=[] if rewritten_noncurrent_days is None else [
+                s3.LifecycleRule(id="rewritten-snapshots", prefix=f"{FEATURE_SNAPSHOTS_ROOT}/",
+                                 noncurrent_version_expiration=Duration.days(rewritten_noncurrent_days))
+            ],
+        )
+        self.artifacts_bucket = lake_bucket(
+            "Artifacts",
+            "artifacts",
+            # A sealed model (pipeline_code.training.seal) never changes once written.
+            write_once_keys=(SEALED_KEY_PATTERN,),
+            extra_lifecycle_rules=[
+                # One rule per model: a pipeline's prefix holds its model's name, and a filter is a literal prefix.
+                *(rule for model in models
+                  for rule in expire(f"expire-work-{model}", work_prefix(model), pipeline_work_expiration_days,
+                                     noncurrent_version_expiration_days)),
+                # Glue's scratch space during a run (a job runs at most 48 hours): no value after it, old versions included.
+                *expire("expire-glue-temp", f"{GLUE_TEMP_PREFIX}/", GLUE_TEMP_EXPIRATION_DAYS, 1),
+            ],
+        )
         self.inference_bucket = lake_bucket(
             "Inference",
             "inference",
-            expiration=Duration.days(inference_expiration_days) if inference_expiration_days else None,
+            extra_lifecycle_rules=[
+                *(rule for what in INFERENCE_TRAFFIC
+                  for rule in expire(f"expire-{what}", f"{what}/", inference_expiration_days,
+                                     noncurrent_version_expiration_days)),
+                *(rule for what in INFERENCE_RECORDS
+                  for rule in expire(f"expire-{what}", f"{what}/", inference_records_expiration_days,
+                                     noncurrent_version_expiration_days)),
+            ],
         )
 
         acknowledge(

@@ -20,7 +20,7 @@ from aws_cdk import aws_s3_assets as s3_assets
 from aws_cdk import aws_sagemaker as sagemaker
 from constructs import Construct
 
-from pipeline_code.core.contract import inference_prefix, pascal
+from pipeline_code.core.contract import NATIVE_MONITOR_REPORTS, inference_prefix, pascal
 
 from ..config.instance_types import INSTANCE_TYPES
 from ..config.schedules import monitoring_schedule
@@ -41,7 +41,7 @@ PROBABILITY_THRESHOLD = 0.5
 REQUEST_RECORDS = "instances[0]"
 # Kernel SHAP calls the endpoint num_samples times per explained record; 100 keeps a daily run cheap.
 SHAP_SAMPLES = 100
-REPORT_ROOT = "monitor-native"
+REPORT_ROOT = NATIVE_MONITOR_REPORTS
 INPUT_PATH = "/opt/ml/processing/input/endpoint"
 OUTPUT_PATH = "/opt/ml/processing/output"
 _NAME_LIMIT = 63

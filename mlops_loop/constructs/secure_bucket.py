@@ -17,8 +17,9 @@ class SecureBucket(Construct):
     Defaults: SSE-KMS with ``encryption_key`` and an S3 bucket key (fewer KMS calls),
     every public-access block on, ACLs disabled (bucket owner enforced), requests without TLS 1.2
     denied by bucket policy, server access logs written to ``access_logs_bucket`` under
-    ``<name_hint>/``, non-current object versions expired after
-    ``noncurrent_version_expiration`` and incomplete multipart uploads aborted after 7 days.
+    ``<name_hint>/``, non-current object versions expired after ``noncurrent_version_expiration`` (kept when
+    None), delete markers removed once no version is left behind them, and incomplete multipart uploads
+    aborted after 7 days. ``extra_lifecycle_rules`` (default: none) add rules for prefixes of the bucket.
 
     Keys matching a pattern in ``write_once_keys`` (default: none) are write-once for every
     principal, by bucket policy: an object there may only be created with ``If-None-Match: *`` (a
@@ -37,7 +38,7 @@ class SecureBucket(Construct):
         bucket_name: str,
         name_hint: str,
         removal_policy: RemovalPolicy,
-        noncurrent_version_expiration: Duration,
+        noncurrent_version_expiration: Optional[Duration],
         expiration: Optional[Duration] = None,
         infrequent_access_after: Optional[Duration] = None,
         extra_lifecycle_rules: Sequence[s3.LifecycleRule] = (),
@@ -60,6 +61,11 @@ class SecureBucket(Construct):
                 expiration=expiration,
                 transitions=transitions or None,
             ),
+            # Every deletion leaves a delete marker, and a rewrite under new names (the nightly curate and feature
+            # runs) one per replaced file; once its noncurrent version expires the marker hides nothing but stays,
+            # and S3 lists it, for ever. S3 takes ExpiredObjectDeleteMarker only in a rule without expiration days,
+            # hence a rule of its own.
+            s3.LifecycleRule(id="expired-delete-markers", expired_object_delete_marker=True),
             *extra_lifecycle_rules,
         ]
         self.bucket = s3.Bucket(

@@ -51,6 +51,10 @@ class StorageStack(Stack):
             noncurrent_version_expiration_days=lake_config.noncurrent_version_expiration_days,
             access_log_expiration_days=lake_config.access_log_expiration_days,
             inference_expiration_days=lake_config.inference_expiration_days,
+            inference_records_expiration_days=lake_config.inference_records_expiration_days,
+            rewritten_noncurrent_days=lake_config.rewritten_noncurrent_days,
+            pipeline_work_expiration_days=lake_config.pipeline_work_expiration_days,
+            models=list(models),
         )
         self.database_name = name_prefix.replace("-", "_")
         database = glue.CfnDatabase(

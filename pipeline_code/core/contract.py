@@ -174,8 +174,18 @@ def retraining_path(prefix: str) -> str:
 
 
 def inference_prefix(model: str, what: str) -> str:
-    """Key prefix in the inference bucket for one model's ``capture``, ``async``, ``batch`` or ``labels`` data."""
+    """Key prefix in the inference bucket for one model's ``capture``, ``async``, ``batch``, ``labels``, ``monitor`` or
+    ``monitor-native`` data (:data:`INFERENCE_TRAFFIC`, :data:`INFERENCE_RECORDS`)."""
     return f"{what}/{model}/"
+
+
+# The inference bucket's top-level prefixes (``what`` of :func:`inference_prefix`), by how long they are kept:
+# traffic is what serving saw and said (data capture, async requests and results, batch inputs and outputs), kept
+# for the drift monitor's windows; records are what the loop learnt from it (ground-truth labels, the drift
+# monitor's and the native Model Monitor's reports), the evidence of how each model did.
+NATIVE_MONITOR_REPORTS = "monitor-native"
+INFERENCE_TRAFFIC = ("capture", "async", "batch")
+INFERENCE_RECORDS = ("labels", "monitor", NATIVE_MONITOR_REPORTS)
 
 
 def staging_prefix(endpoint_name: str) -> str:

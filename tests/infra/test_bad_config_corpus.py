@@ -265,6 +265,27 @@ CASES = [
     case("inference-expiration-short", at("environments.prod.data_lake.inference_expiration_days", 7),
          "environment 'prod': field 'data_lake.inference_expiration_days': Input should be greater "
          "than or equal to 30 (got 7)"),
+    case("noncurrent-expiration-zero", at("environments.prod.data_lake.noncurrent_version_expiration_days", 0),
+         "environment 'prod': field 'data_lake.noncurrent_version_expiration_days': Input should be greater than "
+         "or equal to 1 (got 0)"),
+    case("noncurrent-expiration-never-as-a-word", at("environments.prod.data_lake.noncurrent_version_expiration_days",
+                                                     "never"),
+         "environment 'prod': field 'data_lake.noncurrent_version_expiration_days': must be a number, not the string "
+         "'never'"),
+    case("rewritten-noncurrent-longer-than-noncurrent",
+         update("environments.dev.data_lake", rewritten_noncurrent_days=10),
+         "environment 'dev': field 'data_lake.rewritten_noncurrent_days': 10 is longer than "
+         "noncurrent_version_expiration_days (7), which already expires every old version sooner; allowed: at most "
+         "7, or null for the same"),
+    case("rewritten-noncurrent-zero", at("environments.prod.data_lake.rewritten_noncurrent_days", 0),
+         "environment 'prod': field 'data_lake.rewritten_noncurrent_days': Input should be greater than or equal "
+         "to 1 (got 0)"),
+    case("pipeline-work-expiration-short", at("environments.prod.data_lake.pipeline_work_expiration_days", 7),
+         "environment 'prod': field 'data_lake.pipeline_work_expiration_days': Input should be greater than or "
+         "equal to 30 (got 7)"),
+    case("inference-records-expiration-short", at("environments.prod.data_lake.inference_records_expiration_days", 14),
+         "environment 'prod': field 'data_lake.inference_records_expiration_days': Input should be greater than "
+         "or equal to 30 (got 14)"),
     # --- glue ---
     case("glue-worker-type-unknown", at("environments.prod.glue.worker_type", "Standard"),
          "environment 'prod': field 'glue.worker_type': Input should be 'G.1X', 'G.2X', 'G.4X' or "

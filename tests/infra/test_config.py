@@ -90,6 +90,22 @@ def test_unknown_instance_type_lists_allowed_types(raw):
     assert "ml.m5.xlarge" in problem
 
 
+def test_data_lake_retention_defaults_and_null_meaning_keep(raw):
+    """GIVEN no data_lake block THEN the documented defaults; WHEN noncurrent_version_expiration_days is null THEN
+    old versions are kept (a regulator's choice) while rewritten data keeps its own short window; WHEN it is
+    shorter than the rewritten window's default THEN that window follows it."""
+    raw["environments"]["staging"].pop("data_lake", None)
+    raw["environments"]["prod"]["data_lake"] = {"noncurrent_version_expiration_days": None}
+    raw["environments"]["dev"]["data_lake"] = {"noncurrent_version_expiration_days": 2}
+    lakes = {name: env.data_lake for name, env in parse_config(raw).environments.items()}
+    staging = lakes["staging"]
+    assert (staging.noncurrent_version_expiration_days, staging.rewritten_noncurrent_days) == (90, 3)
+    assert (staging.inference_expiration_days, staging.inference_records_expiration_days) == (400, None)
+    assert staging.pipeline_work_expiration_days == 400
+    assert (lakes["prod"].noncurrent_version_expiration_days, lakes["prod"].rewritten_noncurrent_days) == (None, 3)
+    assert (lakes["dev"].noncurrent_version_expiration_days, lakes["dev"].rewritten_noncurrent_days) == (2, 2)
+
+
 def test_out_of_range_number_names_the_bound(raw):
     raw["environments"]["prod"]["glue"]["number_of_workers"] = 1000
     (problem,) = problems_of(raw)

@@ -5,7 +5,8 @@ from __future__ import annotations
 import pytest
 from aws_cdk.assertions import Match, Template
 
-from pipeline_code.core.integrity import SEALED_KEY_PATTERN
+from pipeline_code.core.contract import INFERENCE_TRAFFIC
+from pipeline_code.core.integrity import SEALED_KEY_PATTERN, work_prefix
 from tests.support.paths import live_project
 
 
@@ -114,6 +115,14 @@ def test_lifecycle_rules_follow_each_environments_config(synthesized):
             {"StorageClass": "STANDARD_IA", "TransitionInDays": lake.curated_infrequent_access_days}
         ]
         assert "ExpirationInDays" not in curated  # curated data is never expired automatically
+        # Rewritten each night under new file names: old versions kept only the short window.
+        assert curated["NoncurrentVersionExpiration"] == {"NoncurrentDays": lake.rewritten_noncurrent_days}
+        artifacts = {r["Id"]: r for r in _bucket(synthesized, env, "artifacts")["LifecycleConfiguration"]["Rules"]}
+        for model in synthesized.config.models_of(synthesized.config.environments[env]):
+            work = artifacts[f"expire-work-{model.name}"]
+            assert (work["Prefix"], work["ExpirationInDays"]) == (work_prefix(model.name), lake.pipeline_work_expiration_days)
+        inference = _bucket(synthesized, env, "inference")["LifecycleConfiguration"]["Rules"]
+        assert {r["Prefix"] for r in inference if "ExpirationInDays" in r} == {f"{what}/" for what in INFERENCE_TRAFFIC}
 
 
 def test_prod_and_staging_retain_data_and_are_termination_protected(synthesized):

@@ -10,7 +10,9 @@ from aws_cdk import Environment, RemovalPolicy, Stack
 from aws_cdk.assertions import Template
 
 from mlops_loop.app_builder import new_app
-from mlops_loop.constructs.data_lake import DataLake
+from mlops_loop.constructs.data_lake import GLUE_TEMP_EXPIRATION_DAYS, DataLake
+from pipeline_code.core.contract import INFERENCE_RECORDS, INFERENCE_TRAFFIC, inference_prefix
+from pipeline_code.core.integrity import model_prefix, sealed_prefix, work_prefix
 from tests.support.built_stack import acknowledged
 
 ACCOUNT, REGION = "123456789012", "eu-west-1"
@@ -20,6 +22,9 @@ KINDS = ("raw", "curated", "features", "artifacts", "inference", "access-logs")
 # The five data buckets (attribute -> kind); access logs are the sixth, holding only request logs.
 DATA_BUCKETS = {"raw_bucket": "raw", "curated_bucket": "curated", "features_bucket": "features",
                 "artifacts_bucket": "artifacts", "inference_bucket": "inference"}
+# Any model names: the lake makes a rule per model it is given, whatever the line-up.
+MODELS = ("alpha", "beta-two")
+BASELINE_UPLOADS = {"AbortIncompleteMultipartUpload": {"DaysAfterInitiation": 7}}
 
 
 def _name(kind: str, prefix: str = PREFIX) -> str:
@@ -37,6 +42,9 @@ def _lake(stack: Optional[Stack] = None, **overrides: Any) -> tuple[Stack, DataL
         noncurrent_version_expiration_days=7,
         access_log_expiration_days=14,
         inference_expiration_days=400,
+        rewritten_noncurrent_days=2,
+        pipeline_work_expiration_days=400,
+        models=MODELS,
     )
     props.update(overrides)
     return stack, DataLake(stack, "Lake", **props)
@@ -50,6 +58,18 @@ def _buckets(stack: Stack) -> dict[str, dict]:
 def _rule(bucket: dict) -> dict:
     (rule,) = bucket["Properties"]["LifecycleConfiguration"]["Rules"]
     return rule
+
+
+def _rules(bucket: dict) -> dict[str, dict]:
+    """A bucket's lifecycle rules by Id (without the Id and the Enabled status every rule has)."""
+    rules = bucket["Properties"]["LifecycleConfiguration"]["Rules"]
+    assert {r["Status"] for r in rules} == {"Enabled"}
+    return {r["Id"]: {k: v for k, v in r.items() if k not in ("Id", "Status")} for r in rules}
+
+
+def _lake_rules(stack: Stack) -> dict[str, dict[str, dict]]:
+    buckets = _buckets(stack)
+    return {kind: _rules(buckets[_name(kind)]) for kind in DATA_BUCKETS.values()}
 
 
 def _key_id(stack: Stack, lake: DataLake) -> str:
@@ -138,32 +158,135 @@ def test_the_access_log_bucket_acknowledges_exactly_its_logging_and_encryption_f
 
 
 # ------------------------------------------------------------------ retention
-def test_retention_days_reach_the_bucket_they_are_for(built):
-    _, _, buckets = built
-    rules = {kind: _rule(buckets[_name(kind)]) for kind in DATA_BUCKETS.values()}
-    assert rules["raw"]["ExpirationInDays"] == 30
-    assert rules["inference"]["ExpirationInDays"] == 400
-    assert rules["curated"]["Transitions"] == [{"StorageClass": "STANDARD_IA", "TransitionInDays": 60}]
-    # Curated, features and artifacts never expire; only curated moves to Infrequent Access.
-    assert [k for k, r in rules.items() if "ExpirationInDays" in r] == ["raw", "inference"]
-    assert [k for k, r in rules.items() if "Transitions" in r] == ["curated"]
-    assert {k: r["NoncurrentVersionExpiration"] for k, r in rules.items()} == {k: {"NoncurrentDays": 7} for k in rules}
+def test_every_data_bucket_expires_old_versions_and_cleans_up_delete_markers(built):
+    """A deletion in a versioned bucket leaves a delete marker; once the version behind it expires, the marker is
+    removed (a rule of its own: S3 refuses ExpiredObjectDeleteMarker beside expiration days)."""
+    stack, _, _ = built
+    rules = _lake_rules(stack)
+    for kind, by_id in rules.items():
+        assert by_id["expired-delete-markers"] == {"ExpiredObjectDeleteMarker": True}, kind
+        assert list(by_id)[:2] == ["baseline", "expired-delete-markers"], kind
+        assert by_id["baseline"]["AbortIncompleteMultipartUpload"] == {"DaysAfterInitiation": 7}, kind
+    noncurrent = {kind: by_id["baseline"]["NoncurrentVersionExpiration"] for kind, by_id in rules.items()}
+    # Curated data is rewritten each night under new names: its old versions go after the short window.
+    assert noncurrent == {"raw": {"NoncurrentDays": 7}, "curated": {"NoncurrentDays": 2}, "features": {"NoncurrentDays": 7},
+                          "artifacts": {"NoncurrentDays": 7}, "inference": {"NoncurrentDays": 7}}
 
 
-def test_without_expiry_or_transition_days_raw_and_inference_are_kept_and_curated_stays_standard():
-    stack, _ = _lake(raw_expiration_days=None, inference_expiration_days=None, curated_infrequent_access_days=None)
-    buckets = _buckets(stack)
-    for kind in DATA_BUCKETS.values():
-        rule = _rule(buckets[_name(kind)])
-        assert "ExpirationInDays" not in rule and "Transitions" not in rule, kind
+def test_raw_expires_and_curated_moves_to_infrequent_access_whole_bucket(built):
+    stack, _, _ = built
+    rules = _lake_rules(stack)
+    assert rules["raw"] == {"baseline": {**BASELINE_UPLOADS, "ExpirationInDays": 30,
+                                         "NoncurrentVersionExpiration": {"NoncurrentDays": 7}},
+                            "expired-delete-markers": {"ExpiredObjectDeleteMarker": True}}
+    assert rules["curated"] == {"baseline": {**BASELINE_UPLOADS, "NoncurrentVersionExpiration": {"NoncurrentDays": 2},
+                                             "Transitions": [{"StorageClass": "STANDARD_IA", "TransitionInDays": 60}]},
+                                "expired-delete-markers": {"ExpiredObjectDeleteMarker": True}}
+    # Nothing else expires a current object bucket-wide.
+    assert [k for k, by_id in rules.items() if "ExpirationInDays" in by_id["baseline"]] == ["raw"]
 
 
-def test_inference_traffic_is_kept_by_default():
-    """``inference_expiration_days`` is optional: leaving it out keeps captured traffic."""
+def test_feature_snapshots_keep_old_versions_only_the_rewritten_window(built):
+    """The feature job replaces snapshots/ whole each run; the offline store and the ingestion state keep the
+    bucket's window (S3 honours the shorter of two overlapping expirations)."""
+    stack, _, _ = built
+    assert _lake_rules(stack)["features"]["rewritten-snapshots"] == {
+        "Prefix": "snapshots/", "NoncurrentVersionExpiration": {"NoncurrentDays": 2}}
+
+
+def test_each_models_pipeline_working_data_and_glue_temp_files_expire(built):
+    stack, _, _ = built
+    artifacts = _lake_rules(stack)["artifacts"]
+    assert list(artifacts) == ["baseline", "expired-delete-markers", "expire-work-alpha", "expire-work-beta-two",
+                               "expire-glue-temp"]
+    for model in MODELS:
+        assert artifacts[f"expire-work-{model}"] == {
+            "Prefix": f"pipelines/{model}/work/", "ExpirationInDays": 400,
+            "NoncurrentVersionExpiration": {"NoncurrentDays": 7}}
+    assert artifacts["expire-glue-temp"] == {"Prefix": "glue-temp/", "ExpirationInDays": GLUE_TEMP_EXPIRATION_DAYS,
+                                             "NoncurrentVersionExpiration": {"NoncurrentDays": 1}}
+
+
+def test_no_artifacts_rule_reaches_sealed_models_the_frozen_test_set_or_what_a_version_points_at(built):
+    """Sealed archives, the frozen test set and a run's reports (pipelines/<model>/<execution id>/) are kept: every
+    expiring rule's prefix is a model's work/ prefix or glue-temp/, and nothing else in the model's prefix starts with it."""
+    stack, _, _ = built
+    expiring = [r["Prefix"] for r in _lake_rules(stack)["artifacts"].values() if "ExpirationInDays" in r]
+    assert all("Prefix" in r for r in _lake_rules(stack)["artifacts"].values() if "ExpirationInDays" in r)
+    for model in MODELS:
+        kept = (sealed_prefix(model), f"{model_prefix(model)}frozen-test/", f"{model_prefix(model)}a1b2c3d4e5f6/evaluate/")
+        for key in kept:
+            assert not any(key.startswith(prefix) for prefix in expiring), key
+        assert work_prefix(model) in expiring
+
+
+def test_only_inference_traffic_expires_and_labels_and_monitor_reports_are_kept_by_default(built):
+    """``inference_expiration_days`` is for what serving saw and said, not the ground truth and the monitor's findings."""
+    stack, _, _ = built
+    inference = _lake_rules(stack)["inference"]
+    assert "ExpirationInDays" not in inference["baseline"]
+    expiring = {r["Prefix"]: r["ExpirationInDays"] for r in inference.values() if "ExpirationInDays" in r}
+    assert expiring == {"capture/": 400, "async/": 400, "batch/": 400}
+    for rule_id in ("expire-capture", "expire-async", "expire-batch"):
+        assert inference[rule_id]["NoncurrentVersionExpiration"] == {"NoncurrentDays": 7}
+    # Every model's prefix of each kind lies under its kind's rule.
+    assert all(inference_prefix("alpha", what).startswith(f"{what}/") for what in INFERENCE_TRAFFIC + INFERENCE_RECORDS)
+
+
+def test_labels_and_monitor_reports_expire_with_their_own_days():
+    stack, _ = _lake(inference_records_expiration_days=1825, inference_expiration_days=None)
+    inference = _lake_rules(stack)["inference"]
+    expiring = {r["Prefix"]: r["ExpirationInDays"] for r in inference.values() if "ExpirationInDays" in r}
+    assert expiring == {"labels/": 1825, "monitor/": 1825, "monitor-native/": 1825}
+
+
+def test_without_expiry_or_transition_days_nothing_expires_or_transitions():
+    stack, _ = _lake(raw_expiration_days=None, inference_expiration_days=None, curated_infrequent_access_days=None,
+                     pipeline_work_expiration_days=None)
+    for kind, by_id in _lake_rules(stack).items():
+        expiring = [rule_id for rule_id, r in by_id.items() if "ExpirationInDays" in r]
+        assert expiring == (["expire-glue-temp"] if kind == "artifacts" else []), kind
+        assert "Transitions" not in by_id["baseline"], kind
+
+
+def test_without_a_noncurrent_expiry_old_versions_are_kept_except_rewritten_data():
+    """``noncurrent_version_expiration_days=None`` (a regulator's choice): no rule removes an old version, not even
+    one an expiry made, except rewritten curated data and snapshots (their own window) and Glue's temporary files."""
+    stack, _ = _lake(noncurrent_version_expiration_days=None, rewritten_noncurrent_days=3)
+    rules = _lake_rules(stack)
+    keeping = {kind: [rule_id for rule_id, r in by_id.items() if "NoncurrentVersionExpiration" in r]
+               for kind, by_id in rules.items()}
+    assert keeping == {"raw": [], "curated": ["baseline"], "features": ["rewritten-snapshots"],
+                       "artifacts": ["expire-glue-temp"], "inference": []}
+    assert rules["curated"]["baseline"]["NoncurrentVersionExpiration"] == {"NoncurrentDays": 3}
+    assert rules["artifacts"]["expire-work-alpha"] == {"Prefix": "pipelines/alpha/work/", "ExpirationInDays": 400}
+
+
+def test_without_a_rewritten_window_rewritten_data_keeps_old_versions_like_the_rest():
+    stack, _ = _lake(rewritten_noncurrent_days=None)
+    rules = _lake_rules(stack)
+    assert rules["curated"]["baseline"]["NoncurrentVersionExpiration"] == {"NoncurrentDays": 7}
+    assert "rewritten-snapshots" not in rules["features"]
+
+
+def test_a_rewritten_window_longer_than_the_noncurrent_expiry_is_refused():
+    """The bucket-wide, shorter expiry would win on snapshots/: the longer window could never be had."""
+    with pytest.raises(ValueError, match=re.escape(
+            "DataLake: rewritten_noncurrent_days (10) exceeds noncurrent_version_expiration_days (7), which expires "
+            "every old version sooner: give at most that, or None") + "$"):
+        _lake(rewritten_noncurrent_days=10)
+
+
+def test_defaults_keep_every_prefix_and_add_no_model_rule():
+    """Left out, the optional retentions keep data (no expiry) and no model means no work/ rule."""
     stack = Stack(new_app(), "Bare", env=ENV)
     DataLake(stack, "Lake", name_prefix=PREFIX, removal_policy=RemovalPolicy.RETAIN, raw_expiration_days=30,
              curated_infrequent_access_days=None, noncurrent_version_expiration_days=7, access_log_expiration_days=14)
-    assert "ExpirationInDays" not in _rule(_buckets(stack)[_name("inference")])
+    rules = _lake_rules(stack)
+    assert list(rules["inference"]) == ["baseline", "expired-delete-markers"]
+    assert list(rules["artifacts"]) == ["baseline", "expired-delete-markers", "expire-glue-temp"]
+    assert list(rules["features"]) == ["baseline", "expired-delete-markers"]
+    assert rules["curated"]["baseline"]["NoncurrentVersionExpiration"] == {"NoncurrentDays": 7}
 
 
 @pytest.mark.parametrize(("policy", "expected"), [(RemovalPolicy.RETAIN, "Retain"), (RemovalPolicy.DESTROY, "Delete")])

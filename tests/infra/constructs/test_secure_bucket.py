@@ -49,19 +49,36 @@ def test_the_baseline_kms_versioning_private_logged_and_tls_only():
     assert {"NumericLessThan": {"s3:TlsVersion": 1.2}} in conditions
 
 
+DELETE_MARKERS = {"Id": "expired-delete-markers", "Status": "Enabled", "ExpiredObjectDeleteMarker": True}
+
+
 def test_the_baseline_lifecycle_and_what_a_caller_adds():
-    props = _bucket(expiration=Duration.days(90), infrequent_access_after=Duration.days(30))["bucket"]["Properties"]
-    (rule,) = props["LifecycleConfiguration"]["Rules"]
+    extra = s3.LifecycleRule(id="expire-scratch", prefix="scratch/", expiration=Duration.days(5))
+    props = _bucket(expiration=Duration.days(90), infrequent_access_after=Duration.days(30),
+                    extra_lifecycle_rules=[extra])["bucket"]["Properties"]
+    rule, markers, scratch = props["LifecycleConfiguration"]["Rules"]
     assert rule["Id"] == "baseline" and rule["Status"] == "Enabled"
     assert rule["AbortIncompleteMultipartUpload"] == {"DaysAfterInitiation": 7}
     assert rule["NoncurrentVersionExpiration"] == {"NoncurrentDays": 30}
     assert rule["ExpirationInDays"] == 90
     assert rule["Transitions"] == [{"StorageClass": "STANDARD_IA", "TransitionInDays": 30}]
+    # S3 refuses ExpiredObjectDeleteMarker beside expiration days in one rule: the marker clean-up is a rule of its own.
+    assert markers == DELETE_MARKERS
+    assert scratch == {"Id": "expire-scratch", "Status": "Enabled", "Prefix": "scratch/", "ExpirationInDays": 5}
 
 
 def test_without_expiry_objects_are_kept_and_nothing_transitions():
-    (rule,) = _bucket()["bucket"]["Properties"]["LifecycleConfiguration"]["Rules"]
+    rule, markers = _bucket()["bucket"]["Properties"]["LifecycleConfiguration"]["Rules"]
     assert "ExpirationInDays" not in rule and "Transitions" not in rule
+    assert markers == DELETE_MARKERS
+
+
+def test_without_a_noncurrent_expiry_old_versions_are_kept():
+    """``noncurrent_version_expiration=None``: every old version stays (a regulator's choice); markers that hide
+    nothing are still removed (with every version kept, none ever hides nothing)."""
+    rule, markers = _bucket(noncurrent_version_expiration=None)["bucket"]["Properties"]["LifecycleConfiguration"]["Rules"]
+    assert rule == {"Id": "baseline", "Status": "Enabled", "AbortIncompleteMultipartUpload": {"DaysAfterInitiation": 7}}
+    assert markers == DELETE_MARKERS
 
 
 def _bucket_policy_decision(policy: dict, action: str, key: str, context: dict) -> str:
