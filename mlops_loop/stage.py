@@ -43,6 +43,8 @@ class MlopsStage(Stage):
         )
         prefix = environment_prefix(app_config.project, environment.name)
         models = app_config.models_of(environment)
+        # One tag set: on every resource (below) and in the request of every job created at run time.
+        tags = app_config.tags_of(environment)
         # A dataset is provisioned once per environment however many models use it.
         datasets = [app_config.datasets[name] for name in dict.fromkeys(m.dataset for m in models)]
 
@@ -76,6 +78,7 @@ class MlopsStage(Stage):
             models=models,
             storage=self.storage,
             code_version=code_version,
+            job_tags=tags,
             compiled_models=[m.name for m in models if compiled_for_inferentia2(app_config.serving_of(environment, m))],
         )
         self.serving = ServingStack(
@@ -87,6 +90,7 @@ class MlopsStage(Stage):
             name_prefix=prefix,
             models=[(m, app_config.serving_of(environment, m)) for m in models],
             storage=self.storage,
+            job_tags=tags,
         )
         self.operations = OperationsStack(
             self,
@@ -99,7 +103,7 @@ class MlopsStage(Stage):
             training=self.training,
             storage=self.storage,
             serving=self.serving,
+            job_tags=tags,
         )
-        Tags.of(self).add("project", app_config.project)
-        Tags.of(self).add("environment", environment.name)
-        Tags.of(self).add("tier", environment.tier)
+        for key, value in tags:
+            Tags.of(self).add(key, value)

@@ -584,6 +584,13 @@ class AppConfig(StrictModel):
     def models_of(self, env: EnvironmentConfig) -> tuple[ModelConfig, ...]:
         return tuple(self.models[m] for m in env.models)
 
+    def tags_of(self, env: EnvironmentConfig) -> tuple[tuple[str, str], ...]:
+        """The cost-allocation tags of everything ``env`` runs, as (key, value) pairs: ``project``, ``environment``
+        and ``tier``. The stage puts them on every resource of its templates, and every SageMaker job that is
+        created at run time (pipeline steps, scheduled monitor and batch transform jobs) carries them in its
+        request: CloudFormation's tags never reach those jobs."""
+        return (("project", self.project), ("environment", env.name), ("tier", env.tier))
+
     def warnings(self) -> list[str]:
         """What synth accepts but a deployment should not go out with, one line each: an account id that is a
         placeholder (one digit repeated, or 123456789012), a prod environment sharing its account with a dev or

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Sequence
+
 from aws_cdk import CfnCondition, Stack
 from aws_cdk import aws_kms as kms
 from aws_cdk import aws_s3 as s3
@@ -43,7 +45,10 @@ class BatchTransform(Construct):
         key: kms.IKey,
         condition: CfnCondition,
         dead_letter_queue: sqs.IQueue,
+        tags: Sequence[tuple[str, str]] = (),
     ) -> None:
+        """``tags`` (default none): the environment's cost-allocation tags, which every job carries besides its
+        model tag."""
         super().__init__(scope, construct_id)
         stack = Stack.of(self)
         # Job names must be unique per run and at most 63 characters: a short stable stem per
@@ -95,6 +100,7 @@ class BatchTransform(Construct):
             description=f"Batch transform of {model_name} over {base}input/",
             role_description=f"{name_prefix}: scheduled batch transform of {model_name}",
             schedule_name=self.schedule_name,
+            tags=tags,
         )
         # The transform job needs the model (replaced, with a new generated name, by every version).
         job.access.allow("UseModel", ["sagemaker:DescribeModel"], [format_arn(stack, service="sagemaker", resource="model", resource_name="*")],

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Optional
+from typing import Optional, Sequence
 
 from aws_cdk import Stack
 from aws_cdk import aws_iam as iam
@@ -67,11 +67,14 @@ class DriftMonitor(Construct):
         max_skew_rate: Optional[float] = None,
         metric_namespace: str = MONITOR_NAMESPACE,
         network: Optional[NetworkConfig] = None,
+        tags: Sequence[tuple[str, str]] = (),
     ) -> None:
         """``feature_snapshots`` (the features bucket) with ``max_skew_rate``: the model is scored by id, and each
         run also compares the by-id records with its dataset's feature snapshots (training/serving skew);
         ``metric_namespace``: where the job publishes its metrics, the project's (default: the default project's);
         ``network`` (default None: AWS-managed networking): each run's job runs in these subnets and security groups;
+        ``tags`` (default none): the environment's cost-allocation tags, which each run's job carries besides its
+        model and job tags;
         ``dead_letter_queue``: where the schedule puts a run it could not start (no job, so no report: people hear of
         it from that queue's alarm; a job that started and failed, from ``scheduled_job.notify_job_failures``)."""
         super().__init__(scope, construct_id)
@@ -222,6 +225,7 @@ class DriftMonitor(Construct):
             dead_letter_queue=dead_letter_queue,
             description=f"Drift monitor of {model_name}",
             role_description=f"{name_prefix}: scheduled drift monitor of {model_name}",
+            tags=tags,
         ).schedule
         self.schedule.node.add_dependency(access)
 

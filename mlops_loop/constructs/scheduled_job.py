@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import hashlib
 from dataclasses import dataclass
-from typing import Any, Mapping, Optional
+from typing import Any, Mapping, Optional, Sequence
 
 from aws_cdk import Stack
 from aws_cdk import aws_events as events
@@ -80,9 +80,12 @@ def scheduled_sagemaker_job(
     description: str,
     role_description: str,
     schedule_name: Optional[str] = None,
+    tags: Sequence[tuple[str, str]] = (),
 ) -> ScheduledJob:
     """A ``SchedulerRole``, its ``SchedulerAccess`` policy and a ``Schedule`` in ``scope`` that start
-    one ``kind`` job per run with ``request`` (its name must be ``<stem>-<aws.scheduler.execution-id>``).
+    one ``kind`` job per run with ``request`` (its name must be ``<stem>-<aws.scheduler.execution-id>``),
+    created with ``tags`` (the environment's cost-allocation tags; default none) before the request's own ``Tags``
+    (a key in both is refused: SageMaker takes each key once).
 
     The role may create only jobs named after ``stem``, tag them, pass only ``job_role`` (to
     SageMaker; None for a job that takes no role: a transform job runs as its model's role) and use
@@ -99,6 +102,12 @@ def scheduled_sagemaker_job(
         )
     if request.get(name_field) != f"{stem}-{EXECUTION_ID}":
         raise ValueError(f"{name_field} must be '{stem}-{EXECUTION_ID}', got {request.get(name_field)!r}")
+    own = list(request.get("Tags", []))
+    both = sorted({key for key, _ in tags} & {tag["Key"] for tag in own})
+    if both:
+        raise ValueError(f"request Tags repeat the environment's tag key(s) {both}; a SageMaker job takes each key once")
+    if tags:
+        request = {**request, "Tags": [{"Key": key, "Value": value} for key, value in tags] + own}
     stack = Stack.of(scope)
     role = iam.Role(
         scope,
@@ -111,6 +120,7 @@ def scheduled_sagemaker_job(
     access = AccessPolicy(scope, "SchedulerAccess", role=role, description=role_description)
     access.allow(
         f"Start{api.removeprefix('Create')}",
+        # A create request that carries Tags is authorized as AddTags on the new job too.
         [f"sagemaker:{api}", "sagemaker:AddTags"],
         [format_arn(stack, service="sagemaker", resource=resource, resource_name=f"{stem}-*")],
         wildcard_reason="Each scheduled run names its job after the schedule's execution id; the stem confines "

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Optional, cast
+from typing import Optional, Sequence, cast
 
 from aws_cdk import CfnCondition, CfnResource, Fn, Stack
 from aws_cdk import aws_ecr as ecr
@@ -78,10 +78,12 @@ class ServedModel(Construct):
         notification_key: kms.IKey,
         network: Optional[NetworkConfig] = None,
         schedule_dead_letters: Optional[sqs.IQueue] = None,
+        job_tags: Sequence[tuple[str, str]] = (),
     ) -> None:
         """``network`` (default None: AWS-managed networking): the model's containers - on the endpoint or in the
         transform jobs, which run as this model - run in these subnets and security groups; ``schedule_dead_letters``:
-        where a batch model's schedule puts runs it could not start (required for batch, unused otherwise)."""
+        where a batch model's schedule puts runs it could not start (required for batch, unused otherwise);
+        ``job_tags`` (default none): the environment's cost-allocation tags, which a batch model's transform jobs carry."""
         super().__init__(scope, construct_id)
         if network is not None and serving.mode == "serverless":
             # The config refuses this combination (schema.network_problems); a construct built directly must too.
@@ -183,6 +185,7 @@ class ServedModel(Construct):
                 key=key,
                 condition=condition,
                 dead_letter_queue=schedule_dead_letters,
+                tags=job_tags,
             )
             self.job_name_prefix = self.batch.job_name_prefix
             self.schedule_name = self.batch.schedule_name

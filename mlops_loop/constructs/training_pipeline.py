@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Optional
+from typing import Optional, Sequence, Tuple
 
 import jsii
 from aws_cdk import IStableStringProducer, Lazy, Stack
@@ -67,11 +67,14 @@ class TrainingPipeline(Construct):
         code_version: str,
         compile_for_inferentia2: bool = False,
         network: Optional[NetworkConfig] = None,
+        tags: Sequence[Tuple[str, str]] = (),
     ) -> None:
         """``compile_for_inferentia2`` (default False): the environment serves the model on ml.inf2, so the pipeline
         compiles it after training (see :class:`~mlops_loop.training.PipelineSpec`). ``network`` (default None:
         AWS-managed networking): every job of the pipeline runs in these subnets and security groups, and the role
-        may manage their network interfaces."""
+        may manage their network interfaces. ``tags`` (default none: untagged jobs): (key, value) pairs every job of
+        the pipeline is created with (the stage's cost-allocation tags: CloudFormation tags the pipeline, never the
+        jobs its executions start); the role may tag its jobs (RunPipelineJobs)."""
         super().__init__(scope, construct_id)
         stack = Stack.of(self)
         features_prefix = feature_snapshots_prefix(model.dataset)
@@ -144,6 +147,7 @@ class TrainingPipeline(Construct):
             response_types=SERVING_CONTENT_TYPES,
             subnet_ids=network.subnet_ids if network is not None else (),
             security_group_ids=network.security_group_ids if network is not None else (),
+            tags=tuple(tags),
         )
         self._pipeline_name, self._region = pipeline_name, spec.region
         self._later, self._definition = pipeline_definition_later(spec), None
@@ -201,6 +205,7 @@ class TrainingPipeline(Construct):
                 "sagemaker:DescribeHyperParameterTuningJob",
                 "sagemaker:StopHyperParameterTuningJob",
                 "sagemaker:ListTrainingJobsForHyperParameterTuningJob",
+                # A Create*Job request that carries Tags is authorized as AddTags on the new job too.
                 "sagemaker:AddTags",
             ],
             [arns("processing-job"), arns("training-job"), arns("hyper-parameter-tuning-job")],

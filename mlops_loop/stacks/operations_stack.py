@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Sequence
 
 from aws_cdk import CfnOutput, Duration, Stack
 from aws_cdk import aws_cloudwatch as cloudwatch
@@ -65,8 +65,10 @@ class OperationsStack(Stack):
         training: TrainingStack,
         storage: StorageStack,
         serving: ServingStack,
+        job_tags: Sequence[tuple[str, str]],
         **stack_kwargs: Any,
     ) -> None:
+        """``job_tags``: the environment's tags, which every drift monitor job carries."""
         super().__init__(scope, construct_id, termination_protection=environment.termination_protection, **stack_kwargs)
         self.add_stack_dependency(training)
         self.add_stack_dependency(storage)
@@ -178,6 +180,7 @@ class OperationsStack(Stack):
                 dead_letter_queue=self.monitor_dead_letters,
                 metric_namespace=namespace,
                 network=environment.network,
+                tags=job_tags,
                 **({"feature_snapshots": features, "max_skew_rate": model_serving.by_id.max_skew_rate}
                    if model_serving.by_id.enabled else {}),
             )

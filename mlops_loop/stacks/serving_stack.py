@@ -51,8 +51,10 @@ class ServingStack(Stack):
         name_prefix: str,
         models: Sequence[tuple[ModelConfig, ServingConfig]],
         storage: StorageStack,
+        job_tags: Sequence[tuple[str, str]],
         **stack_kwargs: Any,
     ) -> None:
+        """``job_tags``: the environment's tags, which the jobs of batch models' schedules carry."""
         super().__init__(
             scope,
             construct_id,
@@ -133,6 +135,7 @@ class ServingStack(Stack):
                 notification_key=storage.ops_key,
                 network=environment.network,
                 schedule_dead_letters=self.schedule_dead_letters,
+                job_tags=job_tags,
             )
             self.models[model.name] = served
             self.deployer.allow_served_model(served, registry.package_arns(model.name))

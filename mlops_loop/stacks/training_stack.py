@@ -28,10 +28,12 @@ class TrainingStack(Stack):
         models: Sequence[ModelConfig],
         storage: StorageStack,
         code_version: str,
+        job_tags: Sequence[tuple[str, str]],
         compiled_models: Collection[str] = (),
         **stack_kwargs: Any,
     ) -> None:
-        """``compiled_models`` (default none): the models this environment serves on ml.inf2, whose pipelines compile them."""
+        """``job_tags``: the environment's tags, which every job of every pipeline carries; ``compiled_models``
+        (default none): the models this environment serves on ml.inf2, whose pipelines compile them."""
         super().__init__(scope, construct_id, termination_protection=environment.termination_protection, **stack_kwargs)
         self.add_stack_dependency(storage)
         lake = storage.lake
@@ -55,6 +57,7 @@ class TrainingStack(Stack):
                 code_version=code_version,
                 compile_for_inferentia2=model.name in compiled_models,
                 network=environment.network,
+                tags=job_tags,
             )
             self.pipelines[model.name] = pipeline
             CfnOutput(self, f"{pipeline.node.id}PipelineName", value=pipeline.pipeline.pipeline_name)

@@ -6,6 +6,10 @@ request(s) it needs, with the resources of one environment and model (:class:`Na
 check each request against the role's synthesized policy, and :func:`operations_in` scans the code
 (boto3 client calls, paginators, S3 transfer helpers) so that an operation added to the code without
 an entry here fails the suite.
+
+The jobs that SageMaker Pipelines and EventBridge Scheduler create from the requests the templates carry are not
+code of this kind: ``tests/infra/test_job_tags.py`` decides each such request (create, and tag on create) against
+the role that sends it.
 """
 
 from __future__ import annotations

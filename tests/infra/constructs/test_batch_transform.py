@@ -50,7 +50,7 @@ class _Built(BuiltStack):
 
 
 def _build(batch: BatchServing = BatchServing(), *, models: tuple[str, ...] = ("returns",), name_prefix: str = PREFIX,
-           capture: bool = True) -> _Built:
+           capture: bool = True, tags: tuple[tuple[str, str], ...] = ()) -> _Built:
     """GIVEN a bare stack with the stand-ins WHEN each of ``models`` is scheduled for batch transform as ``batch`` says."""
     stack = Stack(new_app(), "Bare", env=Environment(account="123456789012", region="eu-west-1"))
     parameter = CfnParameter(stack, "ReturnsModelPackageArn", type="String", default="")
@@ -64,7 +64,7 @@ def _build(batch: BatchServing = BatchServing(), *, models: tuple[str, ...] = ("
     transforms = [
         BatchTransform(stack, name.capitalize(), name_prefix=name_prefix, model=model, model_name=name, batch=batch, capture=capture,
                        capture_uri=f"s3://{INFERENCE}/capture/{name}/", inference_bucket=bucket, key=key, condition=condition,
-                       dead_letter_queue=dead_letters)
+                       dead_letter_queue=dead_letters, tags=tags)
         for name in models
     ]
     return _Built(stack, transforms)
@@ -84,6 +84,12 @@ def test_each_run_starts_a_job_named_after_the_models_stem_and_the_schedules_exe
     assert request["TransformJobName"] == f"{stem}-{EXECUTION_ID}"
     assert request["ModelName"] == "${Model.ModelName}"
     assert request["Tags"] == [{"Key": "mlops-loop:model", "Value": "returns"}]
+
+
+def test_given_the_environments_tags_each_job_carries_them_before_its_model_tag():
+    tags = (("project", "shop"), ("environment", "dev"), ("tier", "dev"))
+    assert _build(tags=tags).request()["Tags"] == [*({"Key": k, "Value": v} for k, v in tags),
+                                                   {"Key": "mlops-loop:model", "Value": "returns"}]
 
 
 def test_the_job_reads_the_models_batch_input_and_keeps_each_runs_output_apart(default: _Built):

@@ -49,9 +49,9 @@ SETTINGS = MonitoringConfig(schedule="cron(0 5 * * ? *)", psi_threshold=0.3, fal
 
 
 def _monitor(model: str = "returns", *, mode: str = "realtime", stack: Stack | None = None,
-             **skew: Any) -> tuple[Stack, DriftMonitor]:
+             **props: Any) -> tuple[Stack, DriftMonitor]:
     """GIVEN a bare stack with a key, the two buckets and the job code WHEN a drift monitor of ``model`` is added
-    (``skew``: the feature_snapshots / max_skew_rate props of a model scored by id)."""
+    (``props``: more of its props, e.g. the feature_snapshots / max_skew_rate of a model scored by id, or tags)."""
     stack = stack or Stack(new_app(), "Bare", env=Environment(account="123456789012", region="eu-west-1"))
     monitor = DriftMonitor(
         stack, "Monitor", name_prefix=PREFIX, environment="dev", model=MODELS[model], mode=mode, settings=SETTINGS,
@@ -60,7 +60,7 @@ def _monitor(model: str = "returns", *, mode: str = "realtime", stack: Stack | N
         artifacts_bucket=s3.Bucket.from_bucket_name(stack, "Artifacts", ARTIFACTS),
         key=kms.Key(stack, "Key"), code=JobCode(stack, "Code"),
         dead_letter_queue=sqs.Queue(stack, "ScheduleDeadLetters", encryption=sqs.QueueEncryption.KMS,
-                                    encryption_master_key=kms.Key(stack, "OpsKey")), **skew,
+                                    encryption_master_key=kms.Key(stack, "OpsKey")), **props,
     )
     return stack, monitor
 
@@ -99,6 +99,15 @@ def test_each_run_starts_a_processing_job_named_after_the_models_stem_and_the_ex
     assert schedule["Properties"]["Target"]["Arn"] == "arn:aws:scheduler:::aws-sdk:sagemaker:createProcessingJob"
     assert request["RoleArn"] == "${%s.Arn}" % stack.get_logical_id(monitor.role.node.default_child)
     assert request["Tags"] == [{"Key": "mlops-loop:model", "Value": "returns"}, {"Key": "mlops-loop:job", "Value": "monitor"}]
+
+
+def test_given_the_environments_tags_each_runs_job_carries_them_before_its_model_and_job_tags():
+    stack = Stack(new_app(), "Bare", env=Environment(account="123456789012", region="eu-west-1"))
+    tags = (("project", "shop"), ("environment", "dev"), ("tier", "dev"))
+    _monitor(stack=stack, tags=tags)
+    _, request = _schedule(stack)
+    assert request["Tags"] == [*({"Key": k, "Value": v} for k, v in tags),
+                               {"Key": "mlops-loop:model", "Value": "returns"}, {"Key": "mlops-loop:job", "Value": "monitor"}]
 
 
 def test_the_job_judges_the_models_captured_traffic_and_labels_and_keeps_reports_per_run():

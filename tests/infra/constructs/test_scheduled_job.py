@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 import pytest
 from aws_cdk import Environment, Stack
 from aws_cdk import aws_iam as iam
@@ -29,7 +31,7 @@ def _id(stack: Stack, name: str) -> str:
     return stack.get_logical_id(stack.node.find_child(name).node.default_child)
 
 
-def _schedule(stack, job_role, key, *, request=None, schedule_name=None):
+def _schedule(stack, job_role, key, *, request=None, schedule_name=None, tags=()):
     stem = job_name_stem("processing", "shop-dev", "churn")
     return scheduled_sagemaker_job(
         stack,
@@ -43,6 +45,7 @@ def _schedule(stack, job_role, key, *, request=None, schedule_name=None):
         description="daily monitor of churn",
         role_description="shop-dev: scheduled monitor of churn",
         schedule_name=schedule_name,
+        tags=tags,
     )
 
 
@@ -92,6 +95,34 @@ def test_a_request_whose_job_name_is_not_the_stem_and_the_execution_id_is_refuse
     stack, job_role, key = _stack()
     with pytest.raises(ValueError, match=r"^ProcessingJobName must be 'mon-[0-9a-f]{10}-<aws.scheduler.execution-id>', got 'fixed-name'$"):
         _schedule(stack, job_role, key, request={"ProcessingJobName": "fixed-name"})
+
+
+def test_every_job_carries_the_given_tags_before_its_own_and_the_role_may_tag_the_jobs_it_creates():
+    """GIVEN the environment's tags and a request with a tag of its own WHEN scheduled THEN the job request carries
+    both (the environment's first), and the role may AddTags on exactly the jobs it may create (a create request
+    with tags is authorized as AddTags as well)."""
+    stack, job_role, key = _stack()
+    stem = job_name_stem("processing", "shop-dev", "churn")
+    request = {"ProcessingJobName": f"{stem}-{EXECUTION_ID}", "Tags": [{"Key": "mlops-loop:model", "Value": "churn"}]}
+    _schedule(stack, job_role, key, request=request, tags=(("project", "shop"), ("environment", "dev")))
+    template = Template.from_stack(stack)
+    (schedule,) = template.find_resources("AWS::Scheduler::Schedule").values()
+    sent = json.loads(schedule["Properties"]["Target"]["Input"])
+    assert sent["Tags"] == [{"Key": "project", "Value": "shop"}, {"Key": "environment", "Value": "dev"},
+                            {"Key": "mlops-loop:model", "Value": "churn"}]
+    assert request["Tags"] == [{"Key": "mlops-loop:model", "Value": "churn"}]  # the caller's request is left as it was
+    (policy,) = template.find_resources("AWS::IAM::ManagedPolicy").values()
+    statements = {s["Sid"]: s for s in policy["Properties"]["PolicyDocument"]["Statement"]}
+    assert set(statements["StartProcessingJob"]["Action"]) == {"sagemaker:CreateProcessingJob", "sagemaker:AddTags"}
+
+
+def test_a_request_tag_key_that_repeats_an_environment_tag_key_is_refused():
+    stack, job_role, key = _stack()
+    stem = job_name_stem("processing", "shop-dev", "churn")
+    request = {"ProcessingJobName": f"{stem}-{EXECUTION_ID}", "Tags": [{"Key": "project", "Value": "other"}]}
+    with pytest.raises(ValueError, match=r"^request Tags repeat the environment's tag key\(s\) \['project'\]; a SageMaker job "
+                                         r"takes each key once$"):
+        _schedule(stack, job_role, key, request=request, tags=(("project", "shop"),))
 
 
 def test_a_schedule_name_over_64_characters_is_refused():

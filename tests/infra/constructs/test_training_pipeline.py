@@ -390,6 +390,26 @@ def test_with_a_network_every_job_runs_in_the_vpc_and_the_role_may_manage_its_in
     assert_sagemaker_eni_statements({s["Sid"]: s for s in policy["Properties"]["PolicyDocument"]["Statement"]}, ACCOUNT, REGION)
 
 
+def test_given_tags_every_job_of_the_pipeline_is_created_with_them_and_the_role_may_tag_its_jobs():
+    """GIVEN the environment's tags WHEN a trained and a tuned model's pipelines are built THEN every processing,
+    training and tuning job of both definitions carries exactly those tags (CloudFormation's tags reach the pipeline,
+    not the jobs its executions start), and the role may tag the jobs it may create (a create request with tags is
+    authorized as AddTags too)."""
+    tags = (("project", "shop"), ("environment", "dev"), ("tier", "dev"))
+    training = Training()
+    pipelines = [training.pipeline(CHARGEBACK, MANUAL, tags=tags), training.pipeline(REFUND, AUTO, tags=tags)]
+    jobs = {(p.node.id, name): step["Arguments"] for p in pipelines for name, step in _steps(_definition(p)).items()
+            if step["Type"] in ("Processing", "Training", "Tuning", "Transform")}
+    assert {name for _, name in jobs} >= {"Prepare", "Train", "Tune", "Evaluate", "Baseline"}
+    expected = [{"Key": key, "Value": value} for key, value in tags]
+    assert {where: a.get("Tags") for where, a in jobs.items()} == {where: expected for where in jobs}
+    resources = Template.from_stack(training.stack).to_json()["Resources"]
+    policy = resources[training.stack.get_logical_id(pipelines[0].access.managed_policy)]
+    (run,) = [s for s in policy["Properties"]["PolicyDocument"]["Statement"] if s["Sid"] == "RunPipelineJobs"]
+    assert {"sagemaker:CreateProcessingJob", "sagemaker:CreateTrainingJob", "sagemaker:CreateHyperParameterTuningJob",
+            "sagemaker:AddTags"} <= set(run["Action"])
+
+
 def test_without_a_network_no_job_has_a_vpc_and_the_role_no_interface_permissions(built):
     pipeline = built.pipelines["chargeback"]
     assert '"VpcConfig"' not in pipeline.definition
