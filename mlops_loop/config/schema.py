@@ -18,7 +18,8 @@ from pipeline_code.core.frameworks import FRAMEWORKS as FRAMEWORK_NAMES, PYTORCH
 from pipeline_code.core.hyperparameters import problems as hyperparameter_problems, tuned
 from pipeline_code.core.problem import (BINARY, REGRESSION, default_primary_metric, floor_problem, in_own_units,
                                         primary_metric_problem)
-from pipeline_code.core.contract import DEFAULT_MAX_MALFORMED_RATE, DEFAULT_PROJECT, NAME_PATTERN, NAME_RULE, model_spec_document
+from pipeline_code.core.contract import (DEFAULT_MAX_MALFORMED_RATE, DEFAULT_MAX_RETRAINING_STARTS_PER_DAY, DEFAULT_PROJECT,
+                                         NAME_PATTERN, NAME_RULE, model_spec_document)
 from pipeline_code.core.decision import DecisionError, DecisionPolicy, parse_decision
 from pipeline_code.core.online_features import LookupSpec
 from pipeline_code.core.thresholds import DEFAULT_GATE, THRESHOLDS, GateThresholds
@@ -222,7 +223,10 @@ class MonitoringConfig(StrictModel):
     ``false_alarm_rate`` (0.01 per window, shared among the model's features) - or test AUC drops by 0.05
     once labels arrive (a regression model, or a multiclass model judged on a metric other than AUC: its
     primary metric drops by 0.10, absolute for R² and the classification metrics, relative for RMSE and MAE);
-    at most one retrain per 24 hours; up to 1 % malformed capture lines are skipped and counted."""
+    at most one retrain per 24 hours after a run that answered the drift (``retraining_cooldown_hours``, at least 1) and
+    at most 3 starts of a model's pipeline in any 24 hours whatever became of them (``retraining_max_starts_per_day``,
+    1-6: the storm guard, whose window does not follow the cooldown); up to 1 % malformed capture lines are skipped
+    and counted."""
 
     schedule: str = "cron(0 3 * * ? *)"
     psi_threshold: float = Field(default=0.1, gt=0.0, le=10.0)
@@ -232,9 +236,21 @@ class MonitoringConfig(StrictModel):
     ks_p_value: float = Field(default=0.01, gt=0.0, lt=1.0)
     # Malformed capture lines up to this share of a window are skipped and counted; above it the window is not judged.
     max_malformed_rate: float = Field(default=DEFAULT_MAX_MALFORMED_RATE, ge=0.0, le=1.0)
-    retraining_cooldown_hours: int = Field(default=24, ge=0, le=24 * 30)
+    retraining_cooldown_hours: int = Field(default=24, le=24 * 30)
+    # More than one start every 4 hours is no guard against the hourly sweep restarting a failing pipeline.
+    retraining_max_starts_per_day: int = Field(default=DEFAULT_MAX_RETRAINING_STARTS_PER_DAY, ge=1, le=6)
 
     _schedule = field_validator("schedule")(check_daily)
+
+    @field_validator("retraining_cooldown_hours")
+    @classmethod
+    def _cooldown(cls, value: int) -> int:
+        # The sweep runs hourly: under an hour the cooldown holds nothing (0 turns it off).
+        if value < 1:
+            raise ValueError(f"{value} turns the cooldown off: every hourly sweep would start a retrain while a drift "
+                             "alarm stays in ALARM; use at least 1 (hours), e.g. 24 (the default: the drift monitor "
+                             "judges once a day)")
+        return value
 
 
 # What EC2 and SageMaker's VpcConfig take: at most 16 subnets and 5 security groups, ids of 8 or 17 hex digits

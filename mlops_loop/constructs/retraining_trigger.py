@@ -39,8 +39,9 @@ class RetrainingTrigger(Construct):
       the function asks which retrain alarms are still in ALARM and retrains those models once their
       cooldown is over (it may describe exactly those alarms).
     * The function (``pipeline_code/handlers/retrain_trigger.py``) starts the pipeline with
-      ``TriggerReason`` unless on-call paused retraining, an execution is running or one started within
-      ``cooldown_hours``. The pause is an SSM parameter per environment and per model
+      ``TriggerReason`` unless on-call paused retraining, an execution is running, ``max_starts_per_day``
+      executions started in the last 24 hours (the storm guard, whatever the cooldown) or one that answered the
+      drift started within ``cooldown_hours``. The pause is an SSM parameter per environment and per model
       (``retraining_pause_parameter``) that this construct does *not* create: a deploy never reverts it. The
       function may read exactly those parameters (it derives their names, as its pipelines' alarms', from
       ``NAME_PREFIX`` and ``MODEL_PIPELINES``). Reserved concurrency 1 serialises the guard, so two alarms
@@ -56,6 +57,7 @@ class RetrainingTrigger(Construct):
         name_prefix: str,
         pipelines: Mapping[str, str],
         cooldown_hours: int,
+        max_starts_per_day: int,
         schedule: Optional[str],
         key: kms.IKey,
         log_retention: logs.RetentionDays,
@@ -78,8 +80,8 @@ class RetrainingTrigger(Construct):
         built = handler_function(
             self,
             function_name=retrain_trigger_function_name(name_prefix),
-            description="Starts a training pipeline on drift or schedule, unless retraining is paused, one runs or one ran "
-            "within the cooldown",
+            description="Starts a training pipeline on drift or schedule, unless retraining is paused, one runs, one ran "
+            "within the cooldown or too many started today",
             role_description=f"{name_prefix}: guarded start of training pipelines",
             access_description=f"{name_prefix} retrain trigger",
             handler="retrain_trigger.handler",
@@ -88,6 +90,7 @@ class RetrainingTrigger(Construct):
                 "NAME_PREFIX": name_prefix,
                 "MODEL_PIPELINES": json.dumps(pipelines, sort_keys=True, separators=(",", ":")),
                 "COOLDOWN_HOURS": str(cooldown_hours),
+                "MAX_STARTS_PER_DAY": str(max_starts_per_day),
             },
             key=key,
             dead_letter_queue=self.dead_letter_queue,

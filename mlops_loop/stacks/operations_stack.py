@@ -99,6 +99,7 @@ class OperationsStack(Stack):
             name_prefix=name_prefix,
             pipelines=pipelines,
             cooldown_hours=environment.monitoring.retraining_cooldown_hours,
+            max_starts_per_day=environment.monitoring.retraining_max_starts_per_day,
             schedule=environment.training.retraining_schedule,
             key=self.key,
             log_retention=RETENTION[environment.log_retention_days],

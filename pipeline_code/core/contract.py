@@ -101,6 +101,9 @@ def target_model_parameter_name(prefix: str, model: str) -> str:
 
 
 RETRAIN_INFIX = "retrain"
+# The retrain trigger's storm guard: at most this many starts of a model's pipeline in any 24 hours, whatever the
+# cooldown (the default of monitoring.retraining_max_starts_per_day, which the function reads as MAX_STARTS_PER_DAY).
+DEFAULT_MAX_RETRAINING_STARTS_PER_DAY = 3
 
 
 def retrain_alarm_prefix(prefix: str, model: str) -> str:

@@ -11,11 +11,13 @@ It starts the pipeline with ``TriggerReason`` set, unless
 * the pipeline is not one this function is allowed to start (a pipeline of ``MODEL_PIPELINES``),
 * on-call paused retraining (see *The pause* below),
 * an execution of it is already running (``Executing`` or ``Stopping``),
+* ``MAX_STARTS_PER_DAY`` executions (default 3) started in the last 24 hours, whatever became of them (the storm
+  guard: a pipeline that keeps failing is not restarted every hour). Its window is its own, 24 hours whatever the
+  cooldown, so a short cooldown cannot widen it: an alarm that stays in ALARM starts at most that many executions in
+  any 24 hours; or
 * the latest execution that could have answered the drift started less than ``COOLDOWN_HOURS`` ago: one
   that succeeded, or failed because the gate rejected its challenger (the model was judged). A run that
-  failed on anything else, or that someone stopped, trained nothing, so it does not hold the next one; or
-* ``MAX_STARTS_PER_COOLDOWN`` executions started within the cooldown whatever became of them (the storm
-  guard: a pipeline that keeps failing is not restarted every hour).
+  failed on anything else, or that someone stopped, trained nothing, so it does not hold the next one.
 
 **The sweep** (``{"reason": "sweep"}``, from an hourly schedule): CloudWatch sends an event only when an
 alarm *enters* ALARM, so a drift alarm that arrived during the cooldown would never be answered while it
@@ -58,13 +60,17 @@ from typing import Any, Callable, Dict, List, Mapping, Optional
 import boto3
 from botocore.exceptions import BotoCoreError, ClientError
 
-from pipeline_code.core.contract import GATE_FAIL_STEP, pause_record, retrain_trigger_names
+from pipeline_code.core.contract import (DEFAULT_MAX_RETRAINING_STARTS_PER_DAY, GATE_FAIL_STEP, pause_record,
+                                         retrain_trigger_names)
 
 LOG = logging.getLogger(__name__)
 LOG.setLevel(logging.INFO)
 
 RUNNING = ("Executing", "Stopping")
-MAX_STARTS_PER_COOLDOWN = 3
+# The storm guard: at most this many starts in any STORM_WINDOW unless MAX_STARTS_PER_DAY says otherwise.
+MAX_STARTS_PER_DAY = DEFAULT_MAX_RETRAINING_STARTS_PER_DAY
+STORM_WINDOW = dt.timedelta(hours=24)
+PAGE_SIZE = 100  # ListPipelineExecutions returns at most 100 summaries per call
 REASONS = ("drift", "quality", "schedule", "manual")
 SWEEP = "sweep"
 MAX_ALARM_NAMES = 100  # DescribeAlarms takes at most 100 names per call
@@ -121,6 +127,7 @@ def handler(event: Any, context: Any = None, *, client: Any = None, cloudwatch: 
         settings = settings_of(os.environ)
         guard = {"client": client or boto3.client("sagemaker"), "allowed_pipelines": settings["allowed"],
                  "cooldown": dt.timedelta(hours=settings["cooldown_hours"]),
+                 "max_starts_per_day": settings["max_starts_per_day"],
                  "now": (now or (lambda: dt.datetime.now(dt.timezone.utc)))(),
                  "paused": PauseSwitch(ssm or boto3.client("ssm"), settings["pause_parameter"],
                                        settings["model_pause_parameters"])}
@@ -171,8 +178,10 @@ def decide_and_start(
     cooldown: dt.timedelta,
     now: dt.datetime,
     paused: Callable[[str], Optional[Mapping[str, str]]],
+    max_starts_per_day: int = MAX_STARTS_PER_DAY,
 ) -> Dict[str, Any]:
-    """The guard: returns ``{"started": bool, "reason": str, ...}``; starts at most one execution.
+    """The guard: returns ``{"started": bool, "reason": str, ...}``; starts at most one execution, and none when
+    ``max_starts_per_day`` executions of the pipeline started in the last 24 hours (default 3, whatever the cooldown).
 
     ``paused`` (a :class:`PauseSwitch`) answers whether on-call paused the pipeline's retraining; it raises when it
     cannot tell, and then nothing starts."""
@@ -188,9 +197,7 @@ def decide_and_start(
         return {"started": False, "reason": PAUSED, "pipeline": pipeline, "trigger": trigger_reason(trigger, event.get("alarm")),
                 "pause": dict(pause)}
 
-    latest = client.list_pipeline_executions(
-        PipelineName=pipeline, SortBy="CreationTime", SortOrder="Descending", MaxResults=10
-    ).get("PipelineExecutionSummaries", [])
+    latest = _history(client, pipeline, since=now - max(cooldown, STORM_WINDOW))
     running = [e for e in latest if e.get("PipelineExecutionStatus") in RUNNING]
     if running:
         return {
@@ -199,10 +206,15 @@ def decide_and_start(
             "pipeline": pipeline,
             "running": running[0]["PipelineExecutionArn"],
         }
-    recent = [e for e in latest if now - _aware(e["StartTime"]) < cooldown]
-    if len(recent) >= MAX_STARTS_PER_COOLDOWN:
+    today = [e for e in latest if now - _aware(e["StartTime"]) < STORM_WINDOW]
+    if len(today) >= max_starts_per_day:
+        # Newest first: once the max_starts_per_day-th newest start leaves the window, one start is allowed again.
+        next_start = _aware(today[max_starts_per_day - 1]["StartTime"]) + STORM_WINDOW
         return {"started": False, "pipeline": pipeline,
-                "reason": f"storm guard: {len(recent)} executions started within {cooldown}; the pipeline needs a person"}
+                "reason": f"storm guard: {len(today)} executions started in the last 24 hours, at most "
+                          f"{max_starts_per_day} a day whatever became of them; none starts before "
+                          f"{next_start.isoformat()} (if they failed, the pipeline needs a person)"}
+    recent = [e for e in latest if now - _aware(e["StartTime"]) < cooldown]
     counted = next((e for e in recent if _answered(client, pipeline, e)), None)
     if counted is not None:
         started_at = _aware(counted["StartTime"])
@@ -226,6 +238,26 @@ def decide_and_start(
         "pipeline": pipeline,
         "execution": response["PipelineExecutionArn"],
     }
+
+
+def _history(client: Any, pipeline: str, *, since: dt.datetime) -> List[Mapping[str, Any]]:
+    """The executions of ``pipeline`` the guard judges, newest first: every one started after ``since``, following
+    ``NextToken`` as far as that reaches, and at least the newest page whatever its age.
+
+    Not ``CreatedAfter``: an execution still running may have started before ``since`` (a training job may run for
+    days), and the guard must see it."""
+    executions: List[Mapping[str, Any]] = []
+    token: Optional[str] = None
+    while True:
+        page = client.list_pipeline_executions(PipelineName=pipeline, SortBy="CreationTime", SortOrder="Descending",
+                                               MaxResults=PAGE_SIZE, **({"NextToken": token} if token else {}))
+        summaries = page.get("PipelineExecutionSummaries", [])
+        executions += summaries
+        token = page.get("NextToken")
+        # Newest first: a page that reaches back past ``since`` is the last one that matters.
+        if not token or not summaries or any(_aware(e["StartTime"]) <= since for e in summaries):
+            break
+    return sorted(executions, key=lambda e: _aware(e["StartTime"]), reverse=True)
 
 
 def _answered(client: Any, pipeline: str, execution: Mapping[str, Any]) -> bool:
@@ -264,7 +296,8 @@ def _malformed(event: Any) -> Optional[str]:
 
 def settings_of(environ: Mapping[str, str]) -> Dict[str, Any]:
     """The function's settings from its environment: ``NAME_PREFIX`` (the environment's resource prefix),
-    ``MODEL_PIPELINES`` (JSON: model -> its training pipeline) and ``COOLDOWN_HOURS`` (default 24).
+    ``MODEL_PIPELINES`` (JSON: model -> its training pipeline), ``COOLDOWN_HOURS`` (default 24) and
+    ``MAX_STARTS_PER_DAY`` (the storm guard, default 3).
 
     The pipelines it may start, each model's retrain alarms and pause parameters follow from the prefix and the models
     by the contract's names, so the configuration grows by one short entry per model (Lambda allows 4 KB of
@@ -277,6 +310,7 @@ def settings_of(environ: Mapping[str, str]) -> Dict[str, Any]:
     models: Dict[str, str] = json.loads(environ.get("MODEL_PIPELINES") or "{}")
     names = retrain_trigger_names(prefix, models)
     return {"allowed": frozenset(models.values()), "cooldown_hours": float(environ.get("COOLDOWN_HOURS", "24")),
+            "max_starts_per_day": int(environ.get("MAX_STARTS_PER_DAY", str(MAX_STARTS_PER_DAY))),
             "alarm_pipelines": names.alarm_pipelines, "pause_parameter": names.pause_parameter,
             "model_pause_parameters": names.model_pause_parameters}
 

@@ -95,7 +95,7 @@ def test_alarm_during_a_running_execution_starts_nothing():
                     }
                 ]
             },
-            {"PipelineName": PIPELINE, "SortBy": "CreationTime", "SortOrder": "Descending", "MaxResults": 10},
+            {"PipelineName": PIPELINE, "SortBy": "CreationTime", "SortOrder": "Descending", "MaxResults": 100},
         )
         decision = run(ALARM_EVENT, client)
         stub.assert_no_pending_responses()  # and no start_pipeline_execution was attempted
@@ -231,8 +231,10 @@ def stubbed(history, steps=None):
     ([("Failed", 2)], {0: ["Prepare", "Train", "Evaluate", "CheckGate", "GateFailed"]}, False, "cooldown"),
     # an infrastructure failure after a successful run inside the cooldown: the success holds it
     ([("Failed", 1), ("Succeeded", 5)], None, False, "cooldown"),
-    # three starts inside the cooldown, whatever became of them: the storm guard stops the fourth
+    # three starts in the last 24 hours, whatever became of them: the storm guard stops the fourth
     ([("Stopped", 1), ("Stopped", 2), ("Stopped", 3)], None, False, "storm guard"),
+    # three starts a day ago or more: outside the storm guard's window, the drift is answered
+    ([("Stopped", 24), ("Stopped", 25), ("Stopped", 26)], None, True, "drift:"),
 ])
 def test_only_runs_that_could_have_answered_the_drift_hold_the_cooldown(history, steps, started, reason):
     client, stub = stubbed(history, steps)
@@ -359,3 +361,114 @@ def test_a_function_not_told_where_the_pause_is_starts_nothing(sagemaker, monkey
     with pytest.raises(rt.PauseUnknown, match="NAME_PREFIX is not set"):
         rt.handler(ALARM_EVENT, client=sagemaker, now=lambda: NOW)
     assert executions(sagemaker) == []
+
+
+# ---------------------------------------------------------------- the storm guard: its own 24-hour window
+def test_the_storm_guard_counts_the_last_24_hours_whatever_the_cooldown():
+    """GIVEN three failed runs (each trained nothing, so none holds the cooldown) in the last 24 hours, all older than
+    a 1-hour cooldown WHEN a drift alarm arrives THEN the storm guard refuses it and says when a start may come."""
+    client = boto3.client("sagemaker", region_name="eu-west-1", aws_access_key_id="x", aws_secret_access_key="x")
+    with Stubber(client) as stub:
+        stub.add_response("list_pipeline_executions", {"PipelineExecutionSummaries": [
+            summary(2, "Failed"), summary(9, "Failed"), summary(20, "Failed"), summary(30, "Succeeded")]}, listing())
+        decision = run(ALARM_EVENT, client, cooldown_hours=1)
+        stub.assert_no_pending_responses()  # and nothing started
+    assert decision == {"started": False, "pipeline": PIPELINE, "reason": (
+        "storm guard: 3 executions started in the last 24 hours, at most 3 a day whatever became of them; none starts "
+        f"before {(NOW + dt.timedelta(hours=4)).isoformat()} (if they failed, the pipeline needs a person)")}
+
+
+def test_the_storm_guard_allows_as_many_starts_a_day_as_configured():
+    client, stub = stubbed([("Stopped", 2)])
+    with stub:
+        decision = rt.decide_and_start(ALARM_EVENT, client=client, allowed_pipelines=frozenset({PIPELINE}),
+                                       cooldown=dt.timedelta(hours=24), now=NOW, paused=not_paused, max_starts_per_day=1)
+        stub.assert_no_pending_responses()
+    assert decision["started"] is False and decision["reason"].startswith("storm guard: 1 executions started in the "
+                                                                          "last 24 hours, at most 1 a day")
+
+
+def summary(hours_ago, status="Stopped", name=None):
+    return {"PipelineExecutionArn": f"arn:aws:sagemaker:eu-west-1:111111111111:pipeline/{PIPELINE}/execution/"
+                                    f"{name or f'h{hours_ago}'}",
+            "StartTime": NOW - dt.timedelta(hours=hours_ago), "PipelineExecutionStatus": status}
+
+
+def listing(token=None):
+    return {"PipelineName": PIPELINE, "SortBy": "CreationTime", "SortOrder": "Descending", "MaxResults": 100,
+            **({"NextToken": token} if token else {})}
+
+
+def test_the_guard_follows_next_token_until_it_has_read_past_its_window():
+    """GIVEN SageMaker answers the listing in pages (fewer than asked, with a NextToken), the third start of the day on
+    the second page WHEN an alarm arrives THEN the guard reads that page too and the storm guard holds."""
+    client = boto3.client("sagemaker", region_name="eu-west-1", aws_access_key_id="x", aws_secret_access_key="x")
+    with Stubber(client) as stub:
+        stub.add_response("list_pipeline_executions", {"PipelineExecutionSummaries": [summary(1), summary(3)],
+                                                       "NextToken": "page-2"}, listing())
+        stub.add_response("list_pipeline_executions", {"PipelineExecutionSummaries": [summary(5), summary(40)],
+                                                       "NextToken": "page-3"}, listing("page-2"))
+        decision = run(ALARM_EVENT, client)
+        stub.assert_no_pending_responses()  # and no third page: the second reached back past the 24 hours
+    assert decision["started"] is False and decision["reason"].startswith("storm guard: 3 executions")
+
+
+def test_the_guard_sees_a_run_on_a_later_page_that_answered_the_drift_within_a_long_cooldown():
+    """A 7-day cooldown: a success 5 days ago on the second page still holds it."""
+    client = boto3.client("sagemaker", region_name="eu-west-1", aws_access_key_id="x", aws_secret_access_key="x")
+    with Stubber(client) as stub:
+        stub.add_response("list_pipeline_executions", {"PipelineExecutionSummaries": [summary(30), summary(50)],
+                                                       "NextToken": "page-2"}, listing())
+        stub.add_response("list_pipeline_executions", {"PipelineExecutionSummaries": [summary(120, "Succeeded")]},
+                          listing("page-2"))
+        decision = run(ALARM_EVENT, client, cooldown_hours=24 * 7)
+        stub.assert_no_pending_responses()
+    assert decision["started"] is False and decision["reason"].startswith("cooldown")
+
+
+def test_a_run_still_executing_from_before_the_window_is_seen():
+    """No CreatedAfter: a training that runs for days still holds the next start off, though it began 3 days ago."""
+    client = boto3.client("sagemaker", region_name="eu-west-1", aws_access_key_id="x", aws_secret_access_key="x")
+    with Stubber(client) as stub:
+        stub.add_response("list_pipeline_executions", {"PipelineExecutionSummaries": [summary(72, "Executing")]}, listing())
+        decision = run(ALARM_EVENT, client)
+        stub.assert_no_pending_responses()
+    assert decision["started"] is False and decision["reason"] == "an execution is already running"
+
+
+@pytest.mark.parametrize("cooldown_hours, outcome, max_starts", [
+    (1, "Succeeded", 3),   # a 1-hour cooldown: each run answered the drift, the alarm stays in ALARM anyway
+    (0, "Succeeded", 3),   # no cooldown at all (the config refuses it; the function's guard holds regardless)
+    (24, "Stopped", 3),    # each run trained nothing (stopped, as a spot or capacity failure), so none holds the cooldown
+    (1, "Stopped", 1),
+])
+def test_an_alarm_in_alarm_for_48_hourly_sweeps_starts_at_most_the_days_allowance_in_any_24_hours(
+        sagemaker, monkeypatch, cooldown_hours, outcome, max_starts):
+    """GIVEN a retrain alarm that stays in ALARM for two days WHEN the hourly sweep runs 48 times (moto's clock set to
+    each sweep's hour; every run over before the next sweep, with ``outcome``) THEN at most ``max_starts`` executions
+    start in any 24 hours, and exactly that many each day: the guard holds, it does not stop for good."""
+    import moto.sagemaker.models as moto_sagemaker
+
+    cloudwatch = boto3.client("cloudwatch", region_name="eu-west-1")
+    alarms_in(cloudwatch, {"mlops-loop-dev-churn-retrain-data-drift": "ALARM"})
+    backend = moto_sagemaker.sagemaker_backends["123456789012"]["eu-west-1"]
+    starts = []
+    for hour in range(48):
+        now = NOW + dt.timedelta(hours=hour)
+        monkeypatch.setattr(moto_sagemaker, "utcnow", lambda now=now: now.replace(tzinfo=None))
+        for execution in backend.pipelines[PIPELINE].pipeline_executions.values():
+            execution.pipeline_execution_status = outcome  # the last hour's run is over
+        result = rt.sweep(cloudwatch=cloudwatch, alarm_pipelines=ALARMS, client=sagemaker,
+                          allowed_pipelines=frozenset({PIPELINE}), cooldown=dt.timedelta(hours=cooldown_hours), now=now,
+                          paused=not_paused, max_starts_per_day=max_starts)
+        if result["started"]:
+            starts.append(now)
+    assert len(executions(sagemaker)) == len(starts)
+    in_any_day = max(sum(1 for s in starts if first <= s < first + dt.timedelta(hours=24)) for first in starts)
+    assert in_any_day == max_starts
+    assert len(starts) == 2 * max_starts
+
+
+def test_the_handler_reads_the_days_allowance_from_its_environment():
+    assert rt.settings_of({"NAME_PREFIX": "p"})["max_starts_per_day"] == rt.MAX_STARTS_PER_DAY == 3
+    assert rt.settings_of({"NAME_PREFIX": "p", "MAX_STARTS_PER_DAY": "1"})["max_starts_per_day"] == 1

@@ -536,8 +536,19 @@ CASES = [
     case("ks-p-value-one", at("environments.prod.monitoring", {"ks_p_value": 1.0}),
          "environment 'prod': field 'monitoring.ks_p_value': Input should be less than 1 (got 1.0)"),
     case("cooldown-negative", at("defaults.monitoring.retraining_cooldown_hours", -1),
-         "defaults: field 'monitoring.retraining_cooldown_hours': Input should be greater than or "
-         "equal to 0 (got -1)"),
+         "defaults: field 'monitoring.retraining_cooldown_hours': -1 turns the cooldown off: every hourly sweep would "
+         "start a retrain while a drift alarm stays in ALARM; use at least 1 (hours), e.g. 24 (the default: the drift "
+         "monitor judges once a day)"),
+    case("cooldown-zero", at("environments.prod.monitoring", {"retraining_cooldown_hours": 0}),
+         "environment 'prod': field 'monitoring.retraining_cooldown_hours': 0 turns the cooldown off: every hourly "
+         "sweep would start a retrain while a drift alarm stays in ALARM; use at least 1 (hours), e.g. 24 (the "
+         "default: the drift monitor judges once a day)"),
+    case("max-starts-zero", at("environments.prod.monitoring", {"retraining_max_starts_per_day": 0}),
+         "environment 'prod': field 'monitoring.retraining_max_starts_per_day': Input should be greater than or "
+         "equal to 1 (got 0)"),
+    case("max-starts-hourly", at("environments.prod.monitoring", {"retraining_max_starts_per_day": 24}),
+         "environment 'prod': field 'monitoring.retraining_max_starts_per_day': Input should be less than or "
+         "equal to 6 (got 24)"),
     case("cooldown-above-30-days", at("defaults.monitoring.retraining_cooldown_hours", 721),
          "defaults: field 'monitoring.retraining_cooldown_hours': Input should be less than or equal "
          "to 720 (got 721)"),

@@ -560,3 +560,21 @@ def test_a_models_own_gate_looser_than_what_prod_sets_itself_is_warned_about():
     assert parse_config(raw).warnings() == [
         f"environment 'prod': field 'gate.min_disparate_impact': 0.9 does not hold for model {model!r}, whose own "
         "gate.min_disparate_impact 0.6 is looser and wins; align the model's value if the environment's is the policy"]
+
+
+@pytest.mark.parametrize("hours", [0, -1])
+def test_a_retraining_cooldown_under_an_hour_is_refused_naming_the_field_and_the_fix(raw, hours):
+    """GIVEN a cooldown of 0 (or less), which turns off the cooldown WHEN validated THEN one line names the field and the
+    fix; the storm guard's own window (24 hours) would hold anyway, but a cooldown that holds nothing is a mistake."""
+    raw["environments"]["dev"]["monitoring"] = {"retraining_cooldown_hours": hours}
+    assert problems_of(raw) == [
+        f"environment 'dev': field 'monitoring.retraining_cooldown_hours': {hours} turns the cooldown off: every hourly "
+        "sweep would start a retrain while a drift alarm stays in ALARM; use at least 1 (hours), e.g. 24 (the default: "
+        "the drift monitor judges once a day)"]
+
+
+def test_the_storm_guards_allowance_defaults_to_three_a_day_and_is_bounded(raw):
+    assert parse_config(raw).environments["dev"].monitoring.retraining_max_starts_per_day == 3
+    raw["environments"]["dev"]["monitoring"] = {"retraining_max_starts_per_day": 7}
+    assert problems_of(raw) == ["environment 'dev': field 'monitoring.retraining_max_starts_per_day': Input should be "
+                                "less than or equal to 6 (got 7)"]

@@ -44,7 +44,9 @@ def test_trigger_function_is_serialised_and_knows_only_this_environments_pipelin
     assert "DeadLetterConfig" in function
     variables = function["Environment"]["Variables"]
     assert sorted(settings_of(variables)["allowed"]) == _pipelines(synthesized, env)
-    assert variables["COOLDOWN_HOURS"] == str(synthesized.config.environments[env].monitoring.retraining_cooldown_hours)
+    monitoring = synthesized.config.environments[env].monitoring
+    assert variables["COOLDOWN_HOURS"] == str(monitoring.retraining_cooldown_hours)
+    assert variables["MAX_STARTS_PER_DAY"] == str(monitoring.retraining_max_starts_per_day)
     invoke = _one(synthesized, env, "AWS::Lambda::EventInvokeConfig")
     assert invoke["MaximumRetryAttempts"] == 2
 

@@ -25,7 +25,7 @@ def _trigger(schedule: Optional[str] = "cron(0 4 ? * SUN *)") -> tuple[Stack, Re
     stack = Stack(new_app(), "Bare", env=Environment(account="123456789012", region="eu-west-1"))
     key = kms.Key(stack, "Key")
     trigger = RetrainingTrigger(stack, "Trigger", name_prefix="shop-dev", pipelines=PIPELINES, cooldown_hours=12,
-                                schedule=schedule, key=key, log_retention=logs.RetentionDays.ONE_WEEK,
+                                max_starts_per_day=2,                                schedule=schedule, key=key, log_retention=logs.RetentionDays.ONE_WEEK,
                                 removal_policy=RemovalPolicy.RETAIN)
     ids = {
         "function": stack.get_logical_id(trigger.function.node.default_child),
@@ -54,10 +54,11 @@ def test_the_function_knows_its_pipelines_its_cooldown_and_which_pipeline_each_r
     (function,) = template.find_resources("AWS::Lambda::Function").values()
     env = function["Properties"]["Environment"]["Variables"]
     assert env == {"NAME_PREFIX": "shop-dev", "MODEL_PIPELINES": json.dumps(PIPELINES, sort_keys=True, separators=(",", ":")),
-                   "COOLDOWN_HOURS": "12"}
+                   "COOLDOWN_HOURS": "12", "MAX_STARTS_PER_DAY": "2"}
     # AND the function reads from them the pipelines it may start and which pipeline each retrain alarm starts
     settings = settings_of(env)
     assert settings["allowed"] == {"Shop-Dev-Credit-Risk", "shop-dev-churn"} and settings["cooldown_hours"] == 12
+    assert settings["max_starts_per_day"] == 2  # the storm guard's allowance, in its own 24-hour window
     assert settings["alarm_pipelines"] == {
         f"shop-dev-{model}-retrain-{alarm}": pipeline for model, pipeline in PIPELINES.items() for alarm in ALARMS
     }
