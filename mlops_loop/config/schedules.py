@@ -1,5 +1,6 @@
 """Schedule expressions, checked for the service that receives each: Glue triggers take ``cron(...)``
-(:func:`check_cron`), EventBridge Scheduler also ``rate(...)`` (:func:`check_scheduler_expression`), and
+(:func:`check_cron`), EventBridge Scheduler also ``rate(...)`` (:func:`check_scheduler_expression`; the batch
+transform's at most hourly, :func:`check_at_most_hourly`), and
 native Model Monitor only three cron forms (:func:`monitoring_schedule`). A value AWS would reject at
 deploy time fails here, with the part that is wrong, and so does one AWS accepts but that never fires (30 February,
 a past year)."""
@@ -202,6 +203,30 @@ def check_scheduler_expression(value: str) -> str:
     if unit != expected:
         raise ValueError(f"{value!r}: with the value {int(amount)} the unit must be {expected!r} "
                          f"(singular for 1, plural otherwise): 'rate({int(amount)} {expected})'")
+    return value
+
+
+def check_at_most_hourly(value: str) -> str:
+    """A Scheduler expression (:func:`check_scheduler_expression`) whose runs are at least an hour apart: ``rate(...)``
+    of at least an hour (``rate(1 hour)``, ``rate(60 minutes)``), or a cron at one minute of the hour
+    (``cron(0 1 * * ? *)``, ``cron(30 */6 * * ? *)``).
+
+    For the batch transform schedule: each run scores every file under the model's input prefix, as a job with no time
+    limit, and a run starts whether or not the previous one is still running; runs minutes apart would score the same
+    files over and over, side by side.
+    """
+    check_scheduler_expression(value)
+    help_ = ("each batch transform run scores every file under input/ and a run starts even while the previous one "
+             "runs; use one minute of the hour, e.g. 'cron(0 1 * * ? *)', or a rate of at least an hour, e.g. "
+             "'rate(6 hours)'")
+    if value.startswith("rate("):
+        amount, unit = _RATE.match(value).groups()
+        if int(amount) * _UNIT_MINUTES[unit.rstrip("s")] < _UNIT_MINUTES["hour"]:
+            raise ValueError(f"{value!r} runs more than once an hour; {help_}")
+        return value
+    minute = _CRON.match(value).group(1)
+    if len(_values(minute, 0, 59, ()) or ()) != 1:  # two minutes of one hour: two runs less than an hour apart
+        raise ValueError(f"{value!r} runs more than once an hour (minutes {minute!r}); {help_}")
     return value
 
 

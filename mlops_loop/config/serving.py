@@ -17,7 +17,7 @@ from pydantic import ConfigDict, Field, field_validator, model_validator
 
 from pipeline_code.core.online_features import DEFAULT_MAX_SKEW_RATE, MAX_IDS, POLICIES
 
-from .schedules import check_scheduler_expression
+from .schedules import check_at_most_hourly
 from ._strict import StrictModel
 from .instance_types import ACCELERATOR_LABELS, INSTANCE_TYPES, unknown_problem, unsupported_problem
 
@@ -228,7 +228,8 @@ class BatchServing(_Frozen):
 
     _types = field_validator("instance_type")(_transform_instance_type)
 
-    _schedule = field_validator("schedule")(check_scheduler_expression)
+    # At most hourly: every run scores every input file, and nothing stops a run while the previous one still runs.
+    _schedule = field_validator("schedule")(check_at_most_hourly)
 
     @model_validator(mode="after")
     def _payload_in_flight(self) -> "BatchServing":

@@ -771,6 +771,15 @@ CASES = [
     case("batch-schedule-bad", serve("batch", schedule="cron(0 1 * * * *)"),
          "model 'churn': field 'serving.batch.schedule': 'cron(0 1 * * * *)': exactly one of "
          "day-of-month and day-of-week must be '?'"),
+    case("batch-schedule-every-minute", serve("batch", schedule="rate(1 minute)"),
+         "model 'churn': field 'serving.batch.schedule': 'rate(1 minute)' runs more than once an hour; each batch "
+         "transform run scores every file under input/ and a run starts even while the previous one runs; use one "
+         "minute of the hour, e.g. 'cron(0 1 * * ? *)', or a rate of at least an hour, e.g. 'rate(6 hours)'"),
+    case("batch-schedule-cron-every-15-minutes", serve("batch", schedule="cron(0/15 1 * * ? *)"),
+         "model 'churn': field 'serving.batch.schedule': 'cron(0/15 1 * * ? *)' runs more than once an hour (minutes "
+         "'0/15'); each batch transform run scores every file under input/ and a run starts even while the previous "
+         "one runs; use one minute of the hour, e.g. 'cron(0 1 * * ? *)', or a rate of at least an hour, e.g. "
+         "'rate(6 hours)'"),
     case("batch-on-r5-not-a-transform-type", serve("batch", instance_type="ml.r5.xlarge"),
          "model 'churn': field 'serving.batch.instance_type': ml.r5.xlarge cannot run SageMaker "
          "batch transform; allowed: ml.c5.2xlarge, ml.c5.xlarge, ml.c6i.xlarge, ml.g5.2xlarge, "

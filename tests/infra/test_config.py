@@ -562,6 +562,31 @@ def test_a_models_own_gate_looser_than_what_prod_sets_itself_is_warned_about():
         "gate.min_disparate_impact 0.6 is looser and wins; align the model's value if the environment's is the policy"]
 
 
+@pytest.mark.parametrize("schedule", ["cron(0 1 * * ? *)", "cron(30 */6 * * ? *)", "cron(5 * * * ? *)", "rate(1 hour)",
+                                      "rate(60 minutes)", "rate(1 day)"])
+def test_a_batch_schedule_at_most_hourly_is_accepted(raw, schedule):
+    """GIVEN a batch transform schedule whose runs are at least an hour apart WHEN validated THEN accepted as written."""
+    name = next(iter(raw["models"]))
+    raw["models"][name]["serving"] = {"mode": "batch", "batch": {"schedule": schedule}}
+    config = parse_config(raw)
+    assert config.serving_of(config.environments["dev"], config.models[name]).batch.schedule == schedule
+
+
+@pytest.mark.parametrize("schedule, minutes", [("rate(1 minute)", ""), ("rate(59 minutes)", ""),
+                                               ("cron(* 2 * * ? *)", " (minutes '*')"),
+                                               ("cron(0,30 * * * ? *)", " (minutes '0,30')"),
+                                               ("cron(0-1 3 * * ? *)", " (minutes '0-1')")])
+def test_a_batch_schedule_more_often_than_hourly_is_refused_naming_the_field_and_the_fix(raw, schedule, minutes):
+    """GIVEN a batch transform schedule with runs less than an hour apart (each scores every input file, with no time
+    limit, started whether or not the previous run still runs) WHEN validated THEN one line names the field and the fix."""
+    name = next(iter(raw["models"]))
+    raw["models"][name]["serving"] = {"mode": "batch", "batch": {"schedule": schedule}}
+    assert problems_of(raw) == [
+        f"model '{name}': field 'serving.batch.schedule': '{schedule}' runs more than once an hour{minutes}; each batch "
+        "transform run scores every file under input/ and a run starts even while the previous one runs; use one minute "
+        "of the hour, e.g. 'cron(0 1 * * ? *)', or a rate of at least an hour, e.g. 'rate(6 hours)'"]
+
+
 @pytest.mark.parametrize("hours", [0, -1])
 def test_a_retraining_cooldown_under_an_hour_is_refused_naming_the_field_and_the_fix(raw, hours):
     """GIVEN a cooldown of 0 (or less), which turns off the cooldown WHEN validated THEN one line names the field and the
