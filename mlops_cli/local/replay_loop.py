@@ -48,7 +48,7 @@ import uuid
 from typing import Any, Callable, Dict, List, Mapping, Optional, Sequence
 
 from pipeline_code.core import problem
-from pipeline_code.core.contract import pipeline_name, retrain_alarm_prefix
+from pipeline_code.core.contract import DEFAULT_MAX_RETRAINING_STARTS_PER_DAY, pipeline_name, retrain_alarm_prefix
 from mlops_cli.local import run_loop
 from mlops_cli.local.user_data import own_files
 from pipeline_code.argtypes import positive_int
@@ -337,7 +337,8 @@ def run(argv: Optional[Sequence[str]] = None, *, out: Any = None, now: Optional[
     allowed = frozenset(training_pipeline_name(m) for m in (env.get("models") or config["models"]))
     # The local loop has no on-call pause (an SSM parameter in AWS): nothing is ever paused here.
     decision = decide_and_start(event, client=client, allowed_pipelines=allowed,
-                                cooldown=dt.timedelta(hours=cooldown_hours), now=clock(), paused=lambda pipeline: None)
+                                cooldown=dt.timedelta(hours=cooldown_hours), now=clock(), paused=lambda pipeline: None,
+                                max_starts_per_day=int(monitoring.get("retraining_max_starts_per_day", DEFAULT_MAX_RETRAINING_STARTS_PER_DAY)))
     result["decision"] = decision
     print(f"\nguard: {'STARTED' if decision['started'] else 'REFUSED'} - {decision['reason']}", file=out)
     if decision["started"]:
