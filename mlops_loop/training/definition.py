@@ -69,10 +69,15 @@ from pipeline_code.core.contract import (
 from pipeline_code.core.integrity import (
     ARCHIVE_SHA256_PATH,
     ARCHIVE_SHA256_PROPERTY,
+    DIGESTS_FILE,
     MODEL_SHA256_PATH,
     MODEL_SHA256_PROPERTY,
     SEALED_URI_PATH,
+    SPLIT_PROPERTIES,
+    TEST_SET_SHA256_PATH,
+    TEST_SET_SHA256_PROPERTY,
     WORK_SEGMENT,
+    digest_key,
     sealed_prefix,
 )
 from pipeline_code.core.compiled import DEFAULT_BATCH, INF2_TARGET, NEURON_COMPILER
@@ -85,6 +90,8 @@ from .sdk_cache import sdk_cache
 from .sdk_offline import offline_sdk
 from .names import (
     APPROVAL_STATUSES,
+    BASELINE_DIGESTS_PROPERTY_FILE,
+    EVALUATION_DIGESTS_PROPERTY_FILE,
     EVALUATION_PROPERTY_FILE,
     GATE_PARAMETERS,
     JOB_VOLUME_SIZE_GB,
@@ -481,6 +488,7 @@ class _Builder:
         from sagemaker.core.workflow.properties import PropertyFile
 
         report = PropertyFile(name=EVALUATION_PROPERTY_FILE, output_name="evaluation", path=EVALUATION_FILE)
+        digests = PropertyFile(name=EVALUATION_DIGESTS_PROPERTY_FILE, output_name="evaluation", path=DIGESTS_FILE)
         test_uri = prepare.properties.ProcessingOutputConfig.Outputs["test"].S3Output.S3Uri
         step = self.processing_step(
             STEP_EVALUATE,
@@ -506,7 +514,7 @@ class _Builder:
             [self.proc_output("evaluation", f"{PROC_OUTPUT}/evaluation", self.out("evaluate", "evaluation"))],
             # Looks up the champion in the Model Registry and reads its artifacts: needs the network.
             network_isolation=False,
-            property_files=[report],
+            property_files=[report, digests],
             # The verdict depends on the registry's current champion, which is not part of the
             # step's cache key: a cache hit would replay a stale gate decision, so Evaluate is never cached.
             cache=False,
@@ -514,7 +522,10 @@ class _Builder:
         return step, report
 
     def baseline_step(self, model_data: Any, prepare: Any) -> Any:
+        from sagemaker.core.workflow.properties import PropertyFile
+
         train_uri = prepare.properties.ProcessingOutputConfig.Outputs["train"].S3Output.S3Uri
+        digests = PropertyFile(name=BASELINE_DIGESTS_PROPERTY_FILE, output_name="baseline", path=DIGESTS_FILE)
         return self.processing_step(
             STEP_BASELINE,
             "Statistics and constraints of the training data for the drift monitors.",
@@ -531,6 +542,7 @@ class _Builder:
             ],
             [self.proc_output("baseline", f"{PROC_OUTPUT}/baseline", self.out("baseline"))],
             network_isolation=True,
+            property_files=[digests],
         )
 
     # Training ------------------------------------------------------------------------
@@ -754,9 +766,11 @@ class _Builder:
         return step, model_data
 
     # Registration --------------------------------------------------------------------
-    def register_step(self, evaluate: Any, evaluation: Any, baseline: Any) -> Any:
+    def register_step(self, evaluate: Any, evaluation: Any, baseline: Any, prepare: Any) -> Any:
         """Register the sealed artefact (the evaluation's ``artifact.uri``) with its two digests in the
-        package's customer metadata (:mod:`pipeline_code.core.integrity`)."""
+        package's customer metadata, each ModelMetrics document with its digest (ContentDigest, from the
+        evaluate and baseline steps' ``digests.json``), and the test set's digest and the prepared splits'
+        locations in the customer metadata (:mod:`pipeline_code.core.integrity`)."""
         from sagemaker.core.drift_check_baselines import DriftCheckBaselines
         from sagemaker.core.metadata_properties import MetadataProperties
         from sagemaker.core.model_metrics import MetricsSource, ModelMetrics
@@ -767,26 +781,34 @@ class _Builder:
 
         s = self.spec
 
-        def sealed(path: str) -> Any:
+        def reported(path: str) -> Any:
             return JsonGet(step_name=evaluate.name, property_file=evaluation, json_path=path)
 
         evaluation_dir = evaluate.properties.ProcessingOutputConfig.Outputs["evaluation"].S3Output.S3Uri
         baseline_dir = baseline.properties.ProcessingOutputConfig.Outputs["baseline"].S3Output.S3Uri
 
-        def report(directory: Any, filename: str) -> Any:
-            return MetricsSource(content_type="application/json", s3_uri=Join(on="/", values=[directory, filename]))
+        def report(step: Any, directory: Any, filename: str) -> Any:
+            # The digest the job wrote as the document was final: SageMaker keeps it with the package for good
+            # (UpdateModelPackage takes no ModelMetrics), so the audit can tell a document rewritten since.
+            (digests,) = [f for f in step.property_files if f.path == DIGESTS_FILE]  # the evaluate's has two
+            return MetricsSource(
+                content_type="application/json",
+                s3_uri=Join(on="/", values=[directory, filename]),
+                content_digest=JsonGet(step_name=step.name, property_file=digests, json_path=digest_key(filename)),
+            )
 
-        statistics = report(baseline_dir, STATISTICS_FILE)
-        constraints = report(baseline_dir, CONSTRAINTS_FILE)
+        statistics = report(baseline, baseline_dir, STATISTICS_FILE)
+        constraints = report(baseline, baseline_dir, CONSTRAINTS_FILE)
         metrics = ModelMetrics(
-            model_statistics=report(evaluation_dir, MODEL_QUALITY_FILE),
+            model_statistics=report(evaluate, evaluation_dir, MODEL_QUALITY_FILE),
             model_data_statistics=statistics,
             model_data_constraints=constraints,
-            bias=report(evaluation_dir, BIAS_FILE),
-            explainability=report(evaluation_dir, EXPLAINABILITY_FILE),
+            bias=report(evaluate, evaluation_dir, BIAS_FILE),
+            explainability=report(evaluate, evaluation_dir, EXPLAINABILITY_FILE),
         )
+        splits = prepare.properties.ProcessingOutputConfig.Outputs
         builder = ModelBuilder(
-            s3_model_data_url=sealed(SEALED_URI_PATH),
+            s3_model_data_url=reported(SEALED_URI_PATH),
             image_uri=self.neuron_image or self.image_uri,
             role_arn=s.role_arn,
             sagemaker_session=self.session,
@@ -815,8 +837,10 @@ class _Builder:
                 "frozen_test": s.frozen_test_s3_uri,
                 "pipeline_name": s.pipeline_name,
                 "pipeline_execution_id": ExecutionVariables.PIPELINE_EXECUTION_ID,
-                ARCHIVE_SHA256_PROPERTY: sealed(ARCHIVE_SHA256_PATH),
-                MODEL_SHA256_PROPERTY: sealed(MODEL_SHA256_PATH),
+                ARCHIVE_SHA256_PROPERTY: reported(ARCHIVE_SHA256_PATH),
+                MODEL_SHA256_PROPERTY: reported(MODEL_SHA256_PATH),
+                TEST_SET_SHA256_PROPERTY: reported(TEST_SET_SHA256_PATH),
+                **{key: splits[split].S3Output.S3Uri for split, key in SPLIT_PROPERTIES.items()},
             },
             description=(
                 f"{s.model_name}: {self.model_description()}, code {s.code_version}, passed the promotion gate"
@@ -883,7 +907,7 @@ class _Builder:
             steps.append(compiled)
         evaluate, report = self.evaluate_step(evaluated, prepare)
         baseline = self.baseline_step(model_data, prepare)
-        register = self.register_step(evaluate, report, baseline)
+        register = self.register_step(evaluate, report, baseline, prepare)
         model_card = self.model_card_step(evaluate, register)
         evaluation_dir = evaluate.properties.ProcessingOutputConfig.Outputs["evaluation"].S3Output.S3Uri
         fail = FailStep(

@@ -48,6 +48,9 @@ PARAMETER_NAMES = (
 )
 
 EVALUATION_PROPERTY_FILE = "EvaluationReport"
+# The evaluate and baseline steps' digests of their documents (core.integrity.DIGESTS_FILE), read by the register step.
+EVALUATION_DIGESTS_PROPERTY_FILE = "EvaluationDigests"
+BASELINE_DIGESTS_PROPERTY_FILE = "BaselineDigests"
 
 APPROVAL_STATUSES = ("PendingManualApproval", "Approved")
 XGBOOST_FRAMEWORK = frameworks.XGBOOST

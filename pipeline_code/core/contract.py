@@ -304,6 +304,8 @@ GATE_PASSED_PATH = "gate.passed"
 MODEL_QUALITY_FILE = "model_quality.json"
 BIAS_FILE = "bias.json"
 EXPLAINABILITY_FILE = "explainability.json"
+# Every document the evaluate step writes, each digested (core.integrity.DIGESTS_FILE) once all are written.
+EVALUATION_FILES = (EVALUATION_FILE, MODEL_QUALITY_FILE, BIAS_FILE, EXPLAINABILITY_FILE)
 # The event time of the feature values a row was trained on (prepare's point-in-time join) or scored with
 # (scoring by id: the online-store record's event time).
 FEATURE_EVENT_TIME = "feature_event_time"

@@ -15,6 +15,15 @@ The two complement each other: the serving code cannot vouch for itself (tampere
 its own check), so the code's integrity rests on the archive digest checked before deploy, and the
 model's integrity is checked again where it is used.
 
+The **evidence** the gate judged on is digested too. The evaluate and baseline jobs each write
+:data:`DIGESTS_FILE` beside their documents (:func:`write_digests`: ``{"<document stem>": "sha256:<hex>"}``,
+the form of a ``MetricsSource.ContentDigest``); the register step passes each as the ContentDigest of the
+package's ModelMetrics entry naming that document, which no later call can change (UpdateModelPackage takes no
+ModelMetrics). ``evaluation.json``, which ModelMetrics does not name, is digested inside ``bias.json``
+(:data:`EVALUATION_DIGEST_KEY`), so it rests on bias.json's ContentDigest. The test set the gate judged on
+(:data:`TEST_SET_SHA256_PROPERTY`) and the execution's prepared splits (:data:`SPLIT_PROPERTIES`) are recorded
+in the package's customer metadata. The audit recomputes each digest from the bytes it reads.
+
 Standard library only: the handlers, the jobs and the serving container all import it.
 """
 
@@ -23,9 +32,10 @@ from __future__ import annotations
 import base64
 import binascii
 import hashlib
+import json
 import os
 import re
-from typing import Any, BinaryIO, Iterable, Optional
+from typing import Any, BinaryIO, Dict, Iterable, Optional
 
 # The artefact's layout: what training writes and SageMaker tars to MODEL_ARCHIVE.
 MODEL_FILE = "model.json"
@@ -44,6 +54,18 @@ ARTIFACT_KEY = "artifact"
 SEALED_URI_PATH = f"{ARTIFACT_KEY}.uri"
 ARCHIVE_SHA256_PATH = f"{ARTIFACT_KEY}.sha256"
 MODEL_SHA256_PATH = f"{ARTIFACT_KEY}.model_sha256"
+
+# Evidence digests (see the module docstring): the file each job writes, the ContentDigest form, the key in bias.json.
+DIGESTS_FILE = "digests.json"
+CONTENT_DIGEST_PREFIX = "sha256:"
+EVALUATION_DIGEST_KEY = "evaluation_digest"
+# Customer metadata of a registered version: the sha256 of the test set's data file (its manifest's ``sha256``,
+# which evaluate checked the bytes against), read from the evaluation report's TEST_SET_SHA256_PATH ...
+TEST_SET_SHA256_PROPERTY = "test_set_sha256"
+TEST_SET_SHA256_PATH = "test_set.sha256"
+# ... and where the execution's Prepare wrote the splits it trained and validated on (per execution, never reused;
+# a cached Prepare names the execution that ran it). Prepare's test split is the frozen test set (``frozen_test``).
+SPLIT_PROPERTIES = {"train": "train_data", "validation": "validation_data"}
 
 # Sealed artefacts live below <model prefix>SEALED_SEGMENT/<archive sha256>/MODEL_ARCHIVE.
 SEALED_SEGMENT = "registered"
@@ -126,6 +148,35 @@ def model_digest(model_dir: str) -> Optional[str]:
     if not all(os.path.isfile(p) for p in paths):
         return None
     return sha256_concatenated(paths)
+
+
+def digest_key(filename: str) -> str:
+    """The key of a document in :data:`DIGESTS_FILE`: its name without the extension (``bias.json`` -> ``bias``),
+    a plain JSON path for the register step's JsonGet."""
+    return filename.rsplit(".", 1)[0]
+
+
+def content_digest(hex_digest: str) -> str:
+    """``sha256:<hex>``: the form SageMaker takes as a ``MetricsSource.ContentDigest``."""
+    return f"{CONTENT_DIGEST_PREFIX}{hex_digest}"
+
+
+def hex_of_content_digest(value: Any) -> Optional[str]:
+    """The lower-case hex digest of a ``sha256:<hex>`` ContentDigest (any case, as SageMaker admits); None otherwise."""
+    if not isinstance(value, str) or value[: len(CONTENT_DIGEST_PREFIX)].lower() != CONTENT_DIGEST_PREFIX:
+        return None
+    digest = value[len(CONTENT_DIGEST_PREFIX):].lower()
+    return digest if SHA256_HEX.match(digest) else None
+
+
+def write_digests(directory: str, filenames: Iterable[str]) -> Dict[str, str]:
+    """Write :data:`DIGESTS_FILE` in ``directory``: each of ``filenames`` (in that directory) by :func:`digest_key`
+    as a ContentDigest; return that mapping. Call it once the documents are final."""
+    digests = {digest_key(name): content_digest(sha256_file(os.path.join(directory, name))) for name in filenames}
+    with open(os.path.join(directory, DIGESTS_FILE), "w", encoding="utf-8") as handle:
+        json.dump(digests, handle, indent=2, sort_keys=True)
+        handle.write("\n")
+    return digests
 
 
 def hex_to_base64(hex_digest: str) -> str:

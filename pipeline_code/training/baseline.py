@@ -29,6 +29,8 @@ Outputs in ``--output-dir`` (default ``/opt/ml/processing/output/baseline``):
 ``constraints.json`` per feature: kind, Feature Store type, allowed categories, min/max,
                      completeness (share of non-missing values in training).
 ``attributions.json`` mean |SHAP| per feature and the ranking (TreeSHAP on a training sample).
+``digests.json``     ``sha256:<hex>`` of each of the three above (``core.integrity.write_digests``): the register
+                     step records those of the first two in the model package (ModelMetrics ContentDigest).
 
 The same :func:`bin_counts` / :func:`psi` helpers are meant to be used by the monitors on
 traffic, so baseline and traffic are binned identically.
@@ -46,7 +48,7 @@ import numpy as np
 import pandas as pd
 
 from pipeline_code import catalog
-from pipeline_code.core import problem
+from pipeline_code.core import integrity, problem
 from pipeline_code.training import data_io, explain
 from pipeline_code.training.data_io import InputError
 from pipeline_code.training.spec import ModelSpec, add_model_spec_argument
@@ -292,6 +294,8 @@ def run(
     documents = compute_baseline(spec, model, train, bins=bins, shap_sample_rows=shap_sample_rows)
     for name, document in documents.items():
         data_io.write_json(os.path.join(output_dir, f"{name}.json"), document)
+    # Their digests, which the register step records in the model package (ModelMetrics ContentDigest).
+    integrity.write_digests(output_dir, [f"{name}.json" for name in documents])
     return documents
 
 

@@ -26,6 +26,9 @@ Outputs in ``--output-dir`` (default ``/opt/ml/processing/output/evaluation``):
 ``model_quality.json`` only that block (for ModelMetrics).
 ``bias.json``          fairness across the sensitive attribute (challenger and champion).
 ``explainability.json`` TreeSHAP attributions of the challenger.
+``digests.json``       ``sha256:<hex>`` of each of the four above (``core.integrity.write_digests``): the register
+                      step records them in the model package (ModelMetrics ContentDigest), and ``bias.json`` also
+                      carries ``evaluation.json``'s (``evaluation_digest``), which ModelMetrics does not name.
 
 The report's ``artifact`` block holds the challenger's digests (``sha256`` of ``model.tar.gz``, null for a
 model directory; ``model_sha256`` of ``model.json`` + ``feature_metadata.json``). With ``--seal-uri``, a
@@ -54,7 +57,7 @@ from typing import Any, Dict, Mapping, Optional, Sequence
 import numpy as np
 import pandas as pd
 
-from pipeline_code.core.contract import BIAS_FILE, EVALUATION_FILE, EXPLAINABILITY_FILE, MODEL_QUALITY_FILE
+from pipeline_code.core.contract import BIAS_FILE, EVALUATION_FILE, EVALUATION_FILES, EXPLAINABILITY_FILE, MODEL_QUALITY_FILE
 from pipeline_code.core import approval, integrity, problem
 from pipeline_code.core.integrity import ARTIFACT_KEY
 from pipeline_code.training import data_io, explain, metrics, metrics_multiclass, metrics_regression, parity, seal
@@ -242,7 +245,8 @@ def evaluate(
         log(f"sealed {sealed.uri} ({'written' if sealed.created else 'already sealed, same bytes'})")
 
     os.makedirs(output_dir, exist_ok=True)
-    data_io.write_json(os.path.join(output_dir, EVALUATION_FILE), report)
+    evaluation_path = os.path.join(output_dir, EVALUATION_FILE)
+    data_io.write_json(evaluation_path, report)
     quality_key = problem.MODEL_QUALITY_KEY[spec.problem_type]
     data_io.write_json(os.path.join(output_dir, MODEL_QUALITY_FILE), {quality_key: report[quality_key]})
     data_io.write_json(
@@ -257,12 +261,15 @@ def evaluate(
                 "max_demographic_parity_difference": thresholds.max_demographic_parity_difference,
                 "min_disparate_impact": thresholds.min_disparate_impact,
             },
+            # The report's bytes, sealed with this document's ContentDigest (ModelMetrics does not name the report).
+            integrity.EVALUATION_DIGEST_KEY: integrity.content_digest(integrity.sha256_file(evaluation_path)),
         },
     )
     data_io.write_json(
         os.path.join(output_dir, EXPLAINABILITY_FILE),
         {"model": spec.name, "test_set": report["test_set"], "attributions": attributions},
     )
+    integrity.write_digests(output_dir, EVALUATION_FILES)
     for line in summary_lines(report):
         log(line)
     return report

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import base64
 import hashlib
+import json
+import re
 
 import boto3
 import pytest
@@ -67,3 +69,26 @@ def test_the_stored_sha256_is_the_checksum_s3_kept_else_the_bytes_read():
         assert integrity.stored_sha256(s3, "bucket-1", "with") == DIGEST and not reads
         assert integrity.stored_sha256(s3, "bucket-1", "without") == DIGEST and reads == [1]
 
+
+
+def test_a_content_digest_is_sha256_colon_hex_in_the_form_sagemaker_takes():
+    """MetricsSource.ContentDigest's pattern is [Ss][Hh][Aa]256:[0-9a-fA-F]{64} (botocore's SageMaker model)."""
+    import botocore.session
+
+    shape = botocore.session.get_session().get_service_model("sagemaker").shape_for("MetricsSource")
+    pattern = shape.members["ContentDigest"].metadata["pattern"]
+    digest = integrity.content_digest("ab" * 32)
+    assert re.fullmatch(pattern, digest)
+    assert integrity.hex_of_content_digest(digest) == "ab" * 32
+    assert integrity.hex_of_content_digest("SHA256:" + "AB" * 32) == "ab" * 32
+    for other in (None, "", "ab" * 32, "md5:" + "ab" * 32, "sha256:" + "ab" * 31, 7):
+        assert integrity.hex_of_content_digest(other) is None
+
+
+def test_the_digests_file_names_each_document_by_its_stem(tmp_path):
+    (tmp_path / "bias.json").write_bytes(b"{}")
+    (tmp_path / "model_quality.json").write_bytes(b"[]")
+    written = integrity.write_digests(str(tmp_path), ["bias.json", "model_quality.json"])
+    assert written == {"bias": "sha256:" + hashlib.sha256(b"{}").hexdigest(),
+                       "model_quality": "sha256:" + hashlib.sha256(b"[]").hexdigest()}
+    assert json.loads((tmp_path / integrity.DIGESTS_FILE).read_text()) == written

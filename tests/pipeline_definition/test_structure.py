@@ -67,7 +67,8 @@ def test_data_dependencies_form_the_expected_graph(built):
         "CheckGate": {"Evaluate"},
         "Baseline": {"Train", "Prepare"},
         # The sealed artefact the gate judged, not the training output.
-        "Register": {"Evaluate", "Baseline"},
+        # Prepare: the package records where its splits are (its train and validation outputs).
+        "Register": {"Evaluate", "Baseline", "Prepare"},
         "ModelCard": {"Evaluate", "Register"},
         "GateFailed": {"Evaluate"},
     }
@@ -76,7 +77,8 @@ def test_data_dependencies_form_the_expected_graph(built):
 def test_gate_reads_gate_passed_from_the_registered_property_file(built):
     evaluate = built.steps[d.STEP_EVALUATE]
     assert evaluate["PropertyFiles"] == [
-        {"PropertyFileName": "EvaluationReport", "OutputName": "evaluation", "FilePath": "evaluation.json"}
+        {"PropertyFileName": "EvaluationReport", "OutputName": "evaluation", "FilePath": "evaluation.json"},
+        {"PropertyFileName": "EvaluationDigests", "OutputName": "evaluation", "FilePath": "digests.json"},
     ]
     assert "evaluation" in _outputs(evaluate)
     (condition,) = built.steps[d.STEP_GATE]["Arguments"]["Conditions"]
@@ -465,6 +467,30 @@ def test_model_metrics_point_at_the_evaluation_and_baseline_outputs(built):
     assert len(sources) == 5 and all(n["ContentType"] == "application/json" for n in sources)
 
 
+def _digest(step, path):
+    files = {"Evaluate": "EvaluationDigests", "Baseline": "BaselineDigests"}
+    return {"Std:JsonGet": {"PropertyFile": {"Get": f"Steps.{step}.PropertyFiles.{files[step]}"}, "Path": path}}
+
+
+def test_every_model_metrics_document_carries_the_digest_its_job_wrote(built):
+    """GIVEN the generated definition THEN each ModelMetrics (and drift-baseline) document's ContentDigest is read
+    from the digests.json its step wrote beside it - a value SageMaker keeps with the package, which no update
+    changes - and both steps declare that file as a property file of the output the document is in."""
+    args = built.steps[d.STEP_REGISTER]["Arguments"]
+    metrics, drift = args["ModelMetrics"], args["DriftCheckBaselines"]["ModelDataQuality"]
+    assert metrics["ModelQuality"]["Statistics"]["ContentDigest"] == _digest("Evaluate", "model_quality")
+    assert metrics["Bias"]["Report"]["ContentDigest"] == _digest("Evaluate", "bias")
+    assert metrics["Explainability"]["Report"]["ContentDigest"] == _digest("Evaluate", "explainability")
+    for source in (metrics["ModelDataQuality"], drift):
+        assert source["Statistics"]["ContentDigest"] == _digest("Baseline", "statistics")
+        assert source["Constraints"]["ContentDigest"] == _digest("Baseline", "constraints")
+    sources = [n for n in nodes(args) if isinstance(n, dict) and "S3Uri" in n and "ContentType" in n]
+    assert len(sources) == 7 and all("ContentDigest" in n for n in sources)
+    assert built.steps[d.STEP_BASELINE]["PropertyFiles"] == [
+        {"PropertyFileName": "BaselineDigests", "OutputName": "baseline", "FilePath": "digests.json"}
+    ]
+
+
 def test_lineage_metadata(built, spec):
     args = built.steps[d.STEP_REGISTER]["Arguments"]
     assert args["CustomerMetadataProperties"] == {
@@ -477,7 +503,12 @@ def test_lineage_metadata(built, spec):
         "pipeline_execution_id": {"Get": "Execution.PipelineExecutionId"},
         "model_data_sha256": _sealed("artifact.sha256"),
         "model_sha256": _sealed("artifact.model_sha256"),
+        "test_set_sha256": _sealed("test_set.sha256"),
+        "train_data": _prop("Prepare", "train"),
+        "validation_data": _prop("Prepare", "validation"),
     }
+    # SageMaker takes at most 50 customer metadata properties (CreateModelPackage, CustomerMetadataMap).
+    assert len(args["CustomerMetadataProperties"]) <= 50
     assert args["MetadataProperties"] == {
         "CommitId": spec.code_version,
         "GeneratedBy": {"Get": "Execution.PipelineExecutionArn"},

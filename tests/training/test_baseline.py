@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 from pathlib import Path
 
@@ -21,7 +22,16 @@ def docs(churn_spec, strong_model, prepared, tmp_path_factory):
     code = baseline.main(["--model-spec", churn_spec.to_json(), "--model-dir", strong_model,
                           "--train-dir", prepared["train"], "--output-dir", str(out)])  # fmt: skip
     assert code == 0
-    return {name: json.loads((out / f"{name}.json").read_text()) for name in ("statistics", "constraints", "attributions")}
+    docs = {name: json.loads((out / f"{name}.json").read_text()) for name in ("statistics", "constraints", "attributions")}
+    docs["digests"] = {name: "sha256:" + hashlib.sha256((out / f"{name}.json").read_bytes()).hexdigest() for name in docs}
+    docs["digests.json"] = json.loads((out / "digests.json").read_text())
+    return docs
+
+
+def test_the_digests_are_those_of_the_documents_written(docs):
+    """GIVEN the baseline job run on real training data THEN digests.json holds each document's sha256 as a
+    ContentDigest: what the register step records with the package's data-quality statistics and constraints."""
+    assert docs["digests.json"] == docs["digests"]
 
 
 def test_statistics_cover_every_feature_with_consistent_counts(docs, churn_spec, prepared):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 import shutil
 import tarfile
@@ -41,6 +42,23 @@ def test_given_a_first_model_when_evaluated_then_every_report_is_written(churn_s
     assert json.loads((out / "explainability.json").read_text())["attributions"]["ranking"] == report["attributions"]["ranking"]
     printed = capsys.readouterr().out
     assert "gate: PASSED" in printed and "evaluation-auc=" in printed
+
+
+def test_given_an_evaluation_then_its_digests_are_those_of_the_bytes_written(churn_spec, dev_gate, strong_model, prepared,
+                                                                             tmp_path):
+    """GIVEN a real model evaluated on a prepared test set WHEN the reports are written THEN digests.json holds the
+    sha256 of each report as a ContentDigest (what the register step records in the package), and bias.json - whose
+    digest the package keeps - carries evaluation.json's, the one report ModelMetrics does not name."""
+    out = tmp_path / "evaluation"
+    assert evaluate.main(argv(churn_spec, strong_model, prepared["test"], out, dev_gate)) == 0
+    digests = json.loads((out / "digests.json").read_text())
+    assert digests == {name.removesuffix(".json"): "sha256:" + hashlib.sha256((out / name).read_bytes()).hexdigest()
+                       for name in ("evaluation.json", "model_quality.json", "bias.json", "explainability.json")}
+    bias = json.loads((out / "bias.json").read_text())
+    assert bias["evaluation_digest"] == digests["evaluation"]
+    # The register step reads the test set's digest from the report (test_set.sha256): the data file's bytes.
+    report = json.loads((out / "evaluation.json").read_text())
+    assert report["test_set"]["sha256"] == hashlib.sha256((Path(prepared["test"]) / "test.parquet").read_bytes()).hexdigest()
 
 
 def test_given_a_champion_archive_then_both_are_scored_on_the_same_rows(churn_spec, dev_gate, weak_model, strong_model, prepared, tmp_path):
