@@ -20,6 +20,12 @@ What is gathered, and from where:
   ``ListPipelineExecutionSteps``; the Register step must name this package);
 * the evaluation report (``evaluation.json`` next to the ModelQuality statistics in S3, else
   ``bias.json``): metrics against the champion, the gate decision, fairness;
+* the evidence as registered: each ModelMetrics document's sha256, recomputed from the bytes read, against its
+  ContentDigest (kept by SageMaker as registered), and ``evaluation.json``'s against the digest in the verified
+  ``bias.json``; the report's gate thresholds against the execution's parameters (one it did not pass: its
+  definition's default, ``DescribePipelineDefinitionForExecution``); the frozen test set now under the package's
+  ``frozen_test`` prefix (``manifest.json``, then its data file's sha256) against ``test_set_sha256``. A
+  difference is a gap naming both values; a version registered before these were recorded says "not recorded";
 * the approval history: CloudTrail ``LookupEvents`` for ``UpdateModelPackage`` calls on this ARN
   (who, when, requested status, description, denied attempts included);
 * SageMaker lineage: the package's artifact (``ListArtifacts`` by source URI) and its

@@ -6,12 +6,14 @@ Every gatherer reports what it could not read as a gap instead of failing the au
 from __future__ import annotations
 
 import datetime as dt
+import hashlib
 import json
+import math
 import re
 from typing import Any, Dict, List, Mapping, Optional, Sequence, Tuple
 
 from pipeline_code.core import integrity
-from pipeline_code.core.contract import EVALUATION_FILE, PACKAGE_ARN
+from pipeline_code.core.contract import EVALUATION_FILE, GATE_PARAMETERS, MANIFEST_FILE, PACKAGE_ARN, TEST_FILE
 
 from .aws import (
     AuditError,
@@ -184,10 +186,13 @@ def _execution(clients: Clients, package: Mapping[str, Any], gaps: Gaps) -> Opti
     return out
 
 
-def _read_json(clients: Clients, uri: str) -> Dict[str, Any]:
+def _read_bytes(clients: Clients, uri: str) -> bytes:
     bucket, key = s3_parts(uri)
-    body = clients.s3.get_object(Bucket=bucket, Key=key)["Body"].read()
-    return json.loads(body)
+    return clients.s3.get_object(Bucket=bucket, Key=key)["Body"].read()
+
+
+def _read_json(clients: Clients, uri: str) -> Dict[str, Any]:
+    return json.loads(_read_bytes(clients, uri))
 
 
 def _integrity(clients: Clients, metadata: Mapping[str, Any], model_data: List[str], gaps: Gaps) -> Dict[str, Any]:
@@ -215,30 +220,182 @@ def _integrity(clients: Clients, metadata: Mapping[str, Any], model_data: List[s
     return out
 
 
+# The package's ModelMetrics documents: (name in the report, ModelMetrics section, entry).
+_METRICS = (
+    ("model_quality", "ModelQuality", "Statistics"),
+    ("data_statistics", "ModelDataQuality", "Statistics"),
+    ("data_constraints", "ModelDataQuality", "Constraints"),
+    ("bias", "Bias", "Report"),
+    ("explainability", "Explainability", "Report"),
+)
+
+
 def _evaluation(clients: Clients, package: Mapping[str, Any], gaps: Gaps) -> Dict[str, Any]:
+    """The evaluation and bias reports, and each evidence document checked against the digest recorded at
+    registration (``evidence``: name -> uri, recorded and actual sha256, ``verified`` True / False / None).
+
+    A ModelMetrics document's digest is its ContentDigest (SageMaker keeps it as registered); ``evaluation.json``'s
+    is in ``bias.json`` (``integrity.EVALUATION_DIGEST_KEY``), trusted once bias.json's own digest holds. Every
+    digest is recomputed from the bytes read, the very bytes the report then shows."""
     metrics = package.get("ModelMetrics") or {}
-    quality = ((metrics.get("ModelQuality") or {}).get("Statistics") or {}).get("S3Uri")
-    bias = ((metrics.get("Bias") or {}).get("Report") or {}).get("S3Uri")
-    out: Dict[str, Any] = {"uris": {}, "report": None, "bias": None}
-    for name, section, kind in (
-        ("model_quality", "ModelQuality", "Statistics"),
-        ("data_statistics", "ModelDataQuality", "Statistics"),
-        ("data_constraints", "ModelDataQuality", "Constraints"),
-        ("bias", "Bias", "Report"),
-        ("explainability", "Explainability", "Report"),
-    ):
-        uri = ((metrics.get(section) or {}).get(kind) or {}).get("S3Uri")
-        if uri:
-            out["uris"][name] = uri
+    out: Dict[str, Any] = {"uris": {}, "report": None, "bias": None, "evidence": {}, "evidence_recorded": False}
+    sources: Dict[str, Mapping[str, Any]] = {}
+    for name, section, kind in _METRICS:
+        source = (metrics.get(section) or {}).get(kind) or {}
+        if source.get("S3Uri"):
+            out["uris"][name] = source["S3Uri"]
+            sources[name] = {**source, "where": f"ModelMetrics {section}.{kind}"}
+    quality, bias = out["uris"].get("model_quality"), out["uris"].get("bias")
     if not quality and not bias:
         gaps.add("evaluation: the package carries no ModelMetrics (no evaluation or bias report to read)")
         return out
+    digested = [name for name, source in sources.items() if source.get("ContentDigest")]
+    out["evidence_recorded"] = bool(digested)
+    if not digested:
+        gaps.add("evidence: not recorded: the version was registered before its reports' digests were (no ContentDigest "
+                 "in its ModelMetrics), so the reports below are what S3 holds now, unverified")
+    bodies: Dict[str, bytes] = {}
+    for name, source in sources.items():
+        if not source.get("ContentDigest"):
+            if digested:
+                gaps.add(f"evidence: {source['S3Uri']}: no digest recorded at registration (not verified)")
+            continue
+        body = attempt(gaps, f"evidence {source['S3Uri']}", lambda: _read_bytes(clients, source["S3Uri"]))
+        if body is not None:
+            bodies[name] = body
+            _verify(out, gaps, name, source["S3Uri"], body, integrity.hex_of_content_digest(source["ContentDigest"]),
+                    f"its {source['where']} ContentDigest")
+    bias_report = _parse(gaps, f"bias report {bias}", bodies.get("bias"))
     if quality:
         uri = quality.rsplit("/", 1)[0] + "/" + EVALUATION_FILE
         out["uris"]["evaluation"] = uri
-        out["report"] = attempt(gaps, f"evaluation report {uri}", lambda: _read_json(clients, uri))
-    if bias and out["report"] is None:
-        out["bias"] = attempt(gaps, f"bias report {bias}", lambda: _read_json(clients, bias))
+        body = attempt(gaps, f"evaluation report {uri}", lambda: _read_bytes(clients, uri))
+        if body is not None:
+            if digested:
+                _verify_evaluation(out, gaps, uri, body, bias_report)
+            out["report"] = _parse(gaps, f"evaluation report {uri}", body)
+    if out["report"] is None and bias:
+        if "bias" not in bodies and "bias" not in out["evidence"]:  # not read above: no digest recorded for it
+            bias_report = _parse(gaps, f"bias report {bias}",
+                                 attempt(gaps, f"bias report {bias}", lambda: _read_bytes(clients, bias)))
+        out["bias"] = bias_report
+    return out
+
+
+def _parse(gaps: Gaps, what: str, body: Optional[bytes]) -> Optional[Dict[str, Any]]:
+    if body is None:
+        return None
+    try:
+        return json.loads(body)
+    except ValueError as exc:
+        gaps.add(f"{what}: not JSON ({exc})")
+        return None
+
+
+def _verify(out: Dict[str, Any], gaps: Gaps, name: str, uri: str, body: bytes, recorded: Optional[str], where: str) -> None:
+    actual = hashlib.sha256(body).hexdigest()
+    verified = None if recorded is None else actual == recorded
+    out["evidence"][name] = {"uri": uri, "recorded": recorded, "actual": actual, "verified": verified, "recorded_in": where}
+    if verified is False:
+        gaps.add(f"evidence: {uri} has sha256 {actual}, not the {recorded} recorded at registration ({where}): it was "
+                 "rewritten since")
+    elif recorded is None:
+        gaps.add(f"evidence: {uri}: the digest recorded at registration is not a sha256 ({where}; not verified)")
+
+
+def _verify_evaluation(out: Dict[str, Any], gaps: Gaps, uri: str, body: bytes, bias: Optional[Mapping[str, Any]]) -> None:
+    """evaluation.json against the digest bias.json carries, once bias.json is the document registered."""
+    checked = out["evidence"].get("bias") or {}
+    recorded = integrity.hex_of_content_digest((bias or {}).get(integrity.EVALUATION_DIGEST_KEY))
+    if checked.get("verified") is True and recorded is not None:
+        _verify(out, gaps, "evaluation", uri, body, recorded, f"{integrity.EVALUATION_DIGEST_KEY} in the verified bias report")
+        return
+    why = ("the bias report that records its digest does not hold the registered bytes" if checked.get("verified") is False
+           else "the bias report that records its digest could not be verified" if checked
+           else "the bias report records no digest of it")
+    out["evidence"]["evaluation"] = {"uri": uri, "recorded": None, "actual": hashlib.sha256(body).hexdigest(),
+                                     "verified": None, "recorded_in": None}
+    gaps.add(f"evidence: {uri}: not verified ({why})")
+
+
+def _gate_parameters(clients: Clients, execution: Optional[Mapping[str, Any]], report: Optional[Mapping[str, Any]],
+                     gaps: Gaps) -> Dict[str, Any]:
+    """The evaluation report's gate thresholds against the values the pipeline execution ran with (its parameters;
+    a parameter it does not list took the default of the definition it ran: ``DescribePipelineDefinitionForExecution``).
+    ``{field: {"report", "execution", "parameter", "matches"}}``; each difference is a gap."""
+    thresholds = ((report or {}).get("gate") or {}).get("thresholds") or {}
+    if not execution or not thresholds:
+        return {}
+    given = dict(execution.get("parameters") or {})
+    if any(name not in given for name in GATE_PARAMETERS.values()):
+        described = attempt(gaps, f"pipeline definition of execution {execution['arn']}",
+                            lambda: clients.sagemaker.describe_pipeline_definition_for_execution(
+                                PipelineExecutionArn=execution["arn"]))
+        try:
+            declared = json.loads((described or {}).get("PipelineDefinition") or "{}").get("Parameters") or []
+        except ValueError:
+            declared = []
+        for p in declared:
+            if isinstance(p, Mapping) and p.get("Name") not in given and "DefaultValue" in p:
+                given[p["Name"]] = p["DefaultValue"]
+    out: Dict[str, Any] = {}
+    for field, name in GATE_PARAMETERS.items():
+        reported, ran = _number(thresholds.get(field)), _number(given.get(name))
+        matches = None if reported is None or ran is None else math.isclose(reported, ran, rel_tol=1e-9, abs_tol=1e-12)
+        out[field] = {"parameter": name, "report": reported, "execution": ran, "matches": matches}
+        if matches is False:
+            gaps.add(f"gate thresholds: the evaluation report judged with {field} {reported:g}, but the pipeline "
+                     f"execution ran with {name} {ran:g}")
+        elif ran is None:
+            gaps.add(f"gate thresholds: the pipeline execution records no {name}; the report's {field} is not checked")
+    return out
+
+
+def _number(value: Any) -> Optional[float]:
+    if isinstance(value, bool):
+        return None
+    try:
+        number = float(value)
+    except (TypeError, ValueError):
+        return None
+    return number if math.isfinite(number) else None
+
+
+def _test_set(clients: Clients, metadata: Mapping[str, Any], report: Optional[Mapping[str, Any]],
+              verified: Optional[bool], gaps: Gaps) -> Dict[str, Any]:
+    """Whether the frozen test set now under the package's ``frozen_test`` prefix is the one the version was judged
+    on: the sha256 of its data file now against the one recorded at registration (``integrity.TEST_SET_SHA256_PROPERTY``;
+    the evaluation report's, when ``verified``, must agree)."""
+    uri = metadata.get("frozen_test")
+    recorded = metadata.get(integrity.TEST_SET_SHA256_PROPERTY)
+    out: Dict[str, Any] = {"uri": uri, "recorded": recorded, "now": None, "same": None}
+    judged = ((report or {}).get("test_set") or {}).get("sha256")
+    if not recorded:
+        gaps.add(f"frozen test set: not recorded: the version records no digest of the test set it was judged on "
+                 f"(registered before {integrity.TEST_SET_SHA256_PROPERTY} was), so whether {uri} still holds it is not known")
+        return out
+    if verified and judged and judged != recorded:
+        gaps.add(f"frozen test set: the package's {integrity.TEST_SET_SHA256_PROPERTY} {recorded} is not the "
+                 f"{judged} of the verified evaluation report")
+    if not uri:
+        gaps.add("frozen test set: not recorded in the package's CustomerMetadataProperties (frozen_test)")
+        return out
+    prefix = uri if uri.endswith("/") else uri + "/"
+    manifest = attempt(gaps, f"frozen test set {prefix}{MANIFEST_FILE}", lambda: _read_json(clients, prefix + MANIFEST_FILE))
+    if manifest is None:
+        return out
+    data = prefix + str(manifest.get("file") or TEST_FILE)
+    try:
+        bucket, key = s3_parts(data)
+    except ValueError as exc:
+        gaps.add(f"frozen test set: {exc}")
+        return out
+    out["now"] = attempt(gaps, f"frozen test set {data}", lambda: integrity.stored_sha256(clients.s3, bucket, key))
+    if out["now"] is not None:
+        out["same"] = out["now"] == recorded
+        if not out["same"]:
+            gaps.add(f"frozen test set: {data} now has sha256 {out['now']}, not the {recorded} this version was judged "
+                     "on: the set was replaced since")
     return out
 
 
@@ -499,6 +656,10 @@ def gather(
     audit["integrity"] = _integrity(clients, metadata, audit["data"]["model_data"], gaps)
     audit["execution"] = _execution(clients, package, gaps)
     audit["evaluation"] = _evaluation(clients, package, gaps)
+    report = audit["evaluation"]["report"]
+    audit["evaluation"]["gate_parameters"] = _gate_parameters(clients, audit["execution"], report, gaps)
+    evaluation_verified = (audit["evaluation"]["evidence"].get("evaluation") or {}).get("verified")
+    audit["test_set"] = _test_set(clients, metadata, report, evaluation_verified, gaps)
     audit["approvals"] = _approvals(clients, package, gaps, now)
     if status == "Approved" and not any(h["requested_status"] == "Approved" and not h["error"] for h in audit["approvals"]):
         gaps.add(

@@ -50,6 +50,7 @@ def render_markdown(audit: Mapping[str, Any]) -> str:
     else:
         who = f"**not approved** (status {md_text(p['approval_status'])})"
     serving = {True: "yes", False: "no", None: "unknown"}[d["serving_now"]]
+    rewritten = ((audit["evaluation"].get("evidence") or {}).get("evaluation") or {}).get("verified") is False
     out += ["## Summary", ""]
     out += _table(
         ["Item", "Value"],
@@ -67,7 +68,9 @@ def render_markdown(audit: Mapping[str, Any]) -> str:
             ["Pipeline execution", md_text((audit["execution"] or {}).get("arn"))],
             ["Trigger reason", md_text(audit["trigger_reason"])],
             *_problem_rows(audit["evaluation"]),
-            ["Gate", _gate_word(audit["evaluation"].get("report"))],
+            ["Gate", _gate_word(audit["evaluation"].get("report"))
+             + (" (says a report rewritten since registration: see gaps)" if rewritten else "")],
+            ["Evidence as registered", _evidence_word(audit["evaluation"])],
             ["Gaps", str(len(audit["gaps"]))],
         ],
     )
@@ -108,6 +111,10 @@ def render_markdown(audit: Mapping[str, Any]) -> str:
     test_set = report.get("test_set") or {}
     if test_set:
         rows.append(["Test set sha256 / rows", f"{md_text(test_set.get('sha256'))} / {md_text(test_set.get('rows'))}"])
+    frozen = audit.get("test_set") or {}
+    same = {True: "yes: it holds the set this version was judged on", False: "NO: it was replaced since (see gaps)",
+            None: "not checked (see gaps)"}[frozen.get("same")]
+    rows.append(["Frozen test set now", md_text(same)])
     for key in sorted(k for k in audit["metadata"] if k not in ("code_version", "input_features", "input_labels", "frozen_test")):
         rows.append([f"Metadata {md_text(key)}", md_text(audit["metadata"][key])])
     out += _table(["Item", "Value"], rows)
@@ -238,6 +245,27 @@ def _problem_words(kind: str, report: Mapping[str, Any]) -> str:
     return words
 
 
+def _evidence_word(evaluation: Mapping[str, Any]) -> str:
+    """Whether every report holds the bytes recorded at registration (summary row)."""
+    if not evaluation.get("evidence_recorded"):
+        return "not recorded (registered before evidence digests; see gaps)"
+    evidence = evaluation.get("evidence") or {}
+    states = [(evidence.get(name) or {}).get("verified") for name in evaluation.get("uris") or {}]
+    if False in states:
+        return f"**NO**: {states.count(False)} report(s) rewritten since registration (see gaps)"
+    if states and all(states):
+        return "yes: every report holds the bytes recorded at registration"
+    return "not verified (see gaps)"
+
+
+def _verified_word(entry: Optional[Mapping[str, Any]], recorded: Any) -> str:
+    if not entry:
+        return "not verified (see gaps)" if recorded else "not recorded"
+    if entry.get("verified") is None:
+        return "not verified (see gaps)"
+    return f"yes (sha256 {md_text(entry['actual'])})" if entry["verified"] else "**NO**: rewritten (see gaps)"
+
+
 def _gate_word(report: Optional[Mapping[str, Any]]) -> str:
     gate = (report or {}).get("gate")
     if not gate:
@@ -249,7 +277,12 @@ def _evaluation_markdown(evaluation: Mapping[str, Any]) -> List[str]:
     out = ["## Evaluation against the champion", ""]
     report = evaluation.get("report")
     if evaluation.get("uris"):
-        out += _table(["Report", "S3 URI"], [[md_text(k), md_text(v)] for k, v in sorted(evaluation["uris"].items())])
+        evidence = evaluation.get("evidence") or {}
+        out += _table(
+            ["Report", "S3 URI", "As registered"],
+            [[md_text(k), md_text(v), _verified_word(evidence.get(k), evaluation.get("evidence_recorded"))]
+             for k, v in sorted(evaluation["uris"].items())],
+        )
     kind = _problem_type(evaluation)
     if report:
         challenger = (report.get("challenger") or {}).get("metrics") or {}
@@ -272,6 +305,16 @@ def _evaluation_markdown(evaluation: Mapping[str, Any]) -> List[str]:
         gate = report.get("gate") or {}
         out += [f"Gate: {_gate_word(report)}.", ""]
         out += [f"- {md_text(r)}" for r in gate.get("reasons") or []] + [""]
+        held = evaluation.get("gate_parameters") or {}
+        if held:
+            out += ["Gate thresholds against the pipeline execution's parameters:", ""] + _table(
+                ["Threshold", "In the report", "Execution parameter", "Execution value", "Same"],
+                [
+                    [md_text(field), _num(h["report"]), md_text(h["parameter"]), _num(h["execution"]),
+                     {True: "yes", False: "**NO**", None: "not checked"}[h["matches"]]]
+                    for field, h in held.items()
+                ],
+            )
         checks = gate.get("checks") or []
         if checks:
             out += _table(

@@ -6,11 +6,10 @@ from __future__ import annotations
 from typing import Tuple
 
 from pipeline_code.core import frameworks, hyperparameters
-from pipeline_code.core.contract import GATE_FAIL_STEP, pascal
+from pipeline_code.core.contract import GATE_FAIL_STEP, GATE_PARAMETERS
 
 from ..config.schema import TUNING_PARALLEL_JOBS
 from pipeline_code.core.problem import PROBLEM_TYPES, TUNING_METRIC, XGBOOST_EVAL_METRICS, higher_is_better, label
-from pipeline_code.core.thresholds import THRESHOLDS
 
 
 
@@ -33,8 +32,6 @@ PARAM_TRAINING_INSTANCE_TYPE = "TrainingInstanceType"
 PARAM_TRAINING_INSTANCE_COUNT = "TrainingInstanceCount"
 PARAM_APPROVAL_STATUS = "ModelApprovalStatus"
 PARAM_TRIGGER_REASON = "TriggerReason"
-# One float parameter per gate threshold, named after it (``min_auc`` -> ``MinAuc``).
-GATE_PARAMETERS = {t.field: pascal(t.field) for t in THRESHOLDS}
 
 PARAMETER_NAMES = (
     PARAM_INPUT_FEATURES,

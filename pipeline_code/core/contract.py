@@ -16,6 +16,7 @@ import re
 from typing import Any, Dict, Mapping, NamedTuple, Optional, Sequence
 
 from pipeline_code.core.problem import BINARY, default_primary_metric
+from pipeline_code.core.thresholds import THRESHOLDS
 
 
 # The project name when the config gives none; every resource name starts with the project.
@@ -297,6 +298,10 @@ def model_spec_document(*, name: str, dataset: Dict[str, Any], target: str, feat
     return document
 
 
+# A frozen test set: its data file and the manifest that holds the data file's sha256 (training.prepare writes both).
+TEST_FILE = "test.parquet"
+MANIFEST_FILE = "manifest.json"
+
 EVALUATION_FILE = "evaluation.json"
 # Its JSON path to the gate decision, which the pipeline's condition step reads.
 GATE_PASSED_PATH = "gate.passed"
@@ -382,6 +387,9 @@ MONITOR_METRICS = tuple(
 # The training pipeline's step that ends an execution whose challenger the gate rejected: the retrain trigger
 # tells such a run (the model was judged) from one that failed for any other reason (it could not fix anything).
 GATE_FAIL_STEP = "GateFailed"
+# One float pipeline parameter per gate threshold, named after it (``min_auc`` -> ``MinAuc``): the pipeline declares
+# them, the evaluate step gets their values, the audit holds an evaluation report's thresholds to an execution's.
+GATE_PARAMETERS = {t.field: pascal(t.field) for t in THRESHOLDS}
 
 # A drift score (PSI over its calibrated threshold) at or above this is drift: the monitor fails the check and the
 # retrain alarm fires.

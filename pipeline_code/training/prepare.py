@@ -66,7 +66,7 @@ import pyarrow.parquet as pq
 
 from pipeline_code import catalog
 from pipeline_code.core import problem
-from pipeline_code.core.contract import FEATURE_EVENT_TIME
+from pipeline_code.core.contract import FEATURE_EVENT_TIME, MANIFEST_FILE, TEST_FILE
 from pipeline_code.core.thresholds import DEFAULT_MIN_GROUP_ROWS, fairness_shortfall
 from pipeline_code.training import data_io
 from pipeline_code.training.data_io import InputError
@@ -78,8 +78,6 @@ PROG = "python -m pipeline_code.training.prepare"
 OFFLINE_STORE_COLUMNS = ("write_time", "api_invocation_time", "is_deleted")
 OFFLINE_STORE_PARTITION_COLUMNS = ("year", "month", "day", "hour")
 
-TEST_FILE = "test.parquet"
-MANIFEST_FILE = "manifest.json"
 MANIFEST_FORMAT = "mlops-loop/frozen-test-set/v1"
 # How a frozen test set is replaced, as the refusals say it.
 REPLACE_FROZEN = "so that the next run freezes a new one from the data it has then (the champion is judged on the new rows too)"

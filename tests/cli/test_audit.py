@@ -40,6 +40,10 @@ STACK = "mlops-loop-prod-serving"
 BUCKET = f"mlops-loop-prod-artifacts-{ACCOUNT}-{REGION}"
 FIXTURES = Path(__file__).parent / "fixtures" / "audit"
 COMMIT = "4f2a9c1e7b3d5a6f8e9d0c1b2a3f4e5d6c7b8a90"
+FROZEN_TEST = "pipelines/churn/frozen-test/"
+FROZEN_TEST_ROWS = b"PAR1 the frozen test rows PAR1"
+GATE_DEFAULTS = {"MinAuc": 0.7, "ChallengerMargin": 0.005, "MaxSliceRegression": 0.02,
+                 "MaxDemographicParityDifference": 0.1, "MinDisparateImpact": 0.8}
 MALICIOUS = '<script>alert("pwned")</script> | <img src=x onerror=alert(1)> [x](javascript:alert(1))'
 
 
@@ -93,7 +97,9 @@ class World:
         sm, s3 = self.clients.sagemaker, self.clients.s3
         role = boto3.client("iam", region_name=REGION).create_role(RoleName="pipeline", AssumeRolePolicyDocument="{}")
         sm.create_model_package_group(ModelPackageGroupName=GROUP, ModelPackageGroupDescription="churn")
-        definition = {"Version": "2020-12-01", "Parameters": [{"Name": "TriggerReason", "Type": "String"}], "Steps": []}
+        # The gate's parameters with the defaults the evaluation fixture's thresholds were judged with.
+        definition = {"Version": "2020-12-01", "Parameters": [{"Name": "TriggerReason", "Type": "String"}, *(
+            {"Name": name, "Type": "Float", "DefaultValue": value} for name, value in GATE_DEFAULTS.items())], "Steps": []}
         sm.create_pipeline(PipelineName=PIPELINE, PipelineDefinition=json.dumps(definition), RoleArn=role["Role"]["Arn"])
         self.parameters = [
             {"Name": "TriggerReason", "Value": "drift:mlops-loop-prod-churn-retrain-psi"},
@@ -106,14 +112,19 @@ class World:
         self.execution_id = self.execution_arn.rsplit("/", 1)[-1]
         s3.create_bucket(Bucket=BUCKET, CreateBucketConfiguration={"LocationConstraint": REGION})
         self.v1 = self.register(approval="Approved", with_execution=False)
-        self.values = {"account": ACCOUNT, "region": REGION, "champion_arn": self.v1, "execution_arn": self.execution_arn}
+        # The frozen test set version 2 was judged on (its manifest holds the data file's sha256, as prepare writes it).
+        self.test_set_sha256 = hashlib.sha256(FROZEN_TEST_ROWS).hexdigest()
+        s3.put_object(Bucket=BUCKET, Key=f"{FROZEN_TEST}test.parquet", Body=FROZEN_TEST_ROWS)
+        s3.put_object(Bucket=BUCKET, Key=f"{FROZEN_TEST}manifest.json",
+                      Body=json.dumps({"file": "test.parquet", "sha256": self.test_set_sha256, "rows": 900}).encode())
+        self.values = {"account": ACCOUNT, "region": REGION, "champion_arn": self.v1, "execution_arn": self.execution_arn,
+                       "test_set_sha256": self.test_set_sha256}
         self.eval_prefix = f"pipelines/churn/{self.execution_id}/Evaluate/evaluation"
+        self.evidence = self.write_evidence()
         self.v2 = self.register(approval="PendingManualApproval", with_execution=True, reports=True)
         sm.update_model_package(ModelPackageArn=self.v2, ModelApprovalStatus="Approved", ApprovalDescription=MALICIOUS)
         self.v3 = self.register(approval="PendingManualApproval", with_execution=False, execution_id="gone0execution")
         self.values["package_arn"] = self.v2
-        for name in ("evaluation.json", "bias.json"):
-            s3.put_object(Bucket=BUCKET, Key=f"{self.eval_prefix}/{name}", Body=fixture_text(name, self.values).encode())
         self.clients.cloudformation.create_stack(
             StackName=STACK,
             TemplateBody=json.dumps(
@@ -130,9 +141,23 @@ class World:
         self.lineage_artifacts = {self.v2: "list_artifacts.json"}
         self.record()
 
+    def write_evidence(self) -> Dict[str, str]:
+        """Version 2's reports in S3 as the evaluate job writes them (bias.json carrying evaluation.json's digest);
+        returns each one's ContentDigest, what the register step records."""
+        evaluation = fixture_text("evaluation.json", self.values).encode()
+        self.values["evaluation_digest"] = "sha256:" + hashlib.sha256(evaluation).hexdigest()
+        quality = {"binary_classification_metrics": json.loads(evaluation)["binary_classification_metrics"]}
+        documents = {"evaluation.json": evaluation, "bias.json": fixture_text("bias.json", self.values).encode(),
+                     "model_quality.json": json.dumps(quality).encode()}
+        for name, body in documents.items():
+            self.clients.s3.put_object(Bucket=BUCKET, Key=f"{self.eval_prefix}/{name}", Body=body)
+        return {name: "sha256:" + hashlib.sha256(body).hexdigest() for name, body in documents.items()}
+
     def register(self, *, approval: str, with_execution: bool, reports: bool = False, execution_id: str = "",
-                 sealed: bool = True) -> str:
-        """A version; ``sealed`` (default) as the pipeline registers it: its own archive at its sealed key, both digests."""
+                 sealed: bool = True, recorded: bool = True) -> str:
+        """A version; ``sealed`` (default) as the pipeline registers it: its own archive at its sealed key, both digests;
+        ``reports``: version 2's reports as its ModelMetrics, with their digests and the test set's unless not ``recorded``
+        (a version registered before they were recorded)."""
         model_data = f"s3://{BUCKET}/pipelines/churn/train/job-{approval}/output/model.tar.gz"
         digests: Dict[str, str] = {}
         if sealed:
@@ -143,7 +168,7 @@ class World:
             "trigger_reason": "drift:mlops-loop-prod-churn-retrain-psi",
             "input_features": "s3://mlops-loop-prod-features/customer_churn/snapshot=2026-11-20/",
             "input_labels": "s3://mlops-loop-prod-curated/customer_churn/",
-            "frozen_test": f"s3://{BUCKET}/pipelines/churn/frozen-test/",
+            "frozen_test": f"s3://{BUCKET}/{FROZEN_TEST}",
             "pipeline_name": PIPELINE,
             "pipeline_execution_id": execution_id or (self.execution_id if with_execution else "old0execution"),
             **digests,
@@ -153,10 +178,15 @@ class World:
             kwargs["MetadataProperties"] = {"CommitId": COMMIT, "GeneratedBy": self.execution_arn, "ProjectId": PIPELINE}
         if reports:
             base = f"s3://{BUCKET}/{self.eval_prefix}"
-            kwargs["ModelMetrics"] = {
-                "ModelQuality": {"Statistics": {"ContentType": "application/json", "S3Uri": f"{base}/model_quality.json"}},
-                "Bias": {"Report": {"ContentType": "application/json", "S3Uri": f"{base}/bias.json"}},
-            }
+
+            def source(name: str) -> Dict[str, str]:
+                digest = {"ContentDigest": self.evidence[name]} if recorded else {}
+                return {"ContentType": "application/json", "S3Uri": f"{base}/{name}", **digest}
+
+            kwargs["ModelMetrics"] = {"ModelQuality": {"Statistics": source("model_quality.json")},
+                                      "Bias": {"Report": source("bias.json")}}
+            if recorded:
+                metadata["test_set_sha256"] = self.test_set_sha256
         return self.clients.sagemaker.create_model_package(
             ModelPackageGroupName=GROUP,
             ModelPackageDescription="churn: XGBoost 3.0-5, passed the promotion gate",
@@ -290,6 +320,99 @@ def test_an_approved_and_deployed_version_has_every_piece(world, tmp_path):
     assert section(md, "Gaps").strip() == "None: every piece was found."
     (lookup,) = [request for operation, request in world.calls if operation == "LookupEvents"]
     assert lookup["LookupAttributes"] == [{"AttributeKey": "EventName", "AttributeValue": "UpdateModelPackage"}]
+
+
+def _rewrite(world: World, name: str, change: Callable[[dict], None]) -> tuple:
+    """Rewrite version 2's ``name`` in S3 as someone with s3:PutObject on the artifacts bucket could; returns (uri,
+    sha256 of the new bytes, sha256 of the registered bytes)."""
+    key = f"{world.eval_prefix}/{name}"
+    before = world.clients.s3.get_object(Bucket=BUCKET, Key=key)["Body"].read()
+    document = json.loads(before)
+    change(document)
+    after = json.dumps(document).encode()
+    world.clients.s3.put_object(Bucket=BUCKET, Key=key, Body=after)
+    return f"s3://{BUCKET}/{key}", hashlib.sha256(after).hexdigest(), hashlib.sha256(before).hexdigest()
+
+
+def test_a_rewritten_evaluation_report_is_a_gap_naming_both_digests(world, tmp_path):
+    """GIVEN version 2's evaluation.json rewritten after approval (a higher AUC, every check passed) WHEN audited
+    THEN the gap names the file, its sha256 now and the one bias.json recorded at registration, the summary says the
+    evidence differs, and the gate no longer reads as plainly passed."""
+    def forge(report: dict) -> None:
+        report["challenger"]["metrics"]["auc"] = 0.99
+        for check in report["gate"]["checks"]:
+            check["passed"] = True
+
+    uri, now, registered = _rewrite(world, "evaluation.json", forge)
+    code, md, _ = run(world, tmp_path, "--version", "2")
+    assert code == 0
+    assert gaps(md) == [audit.md_text(
+        f"evidence: {uri} has sha256 {now}, not the {registered} recorded at registration (evaluation_digest in the "
+        "verified bias report): it was rewritten since")]
+    summary = section(md, "Summary")
+    assert "| Evidence as registered | **NO**: 1 report(s) rewritten since registration (see gaps) |" in summary
+    assert "| Gate | passed (says a report rewritten since registration: see gaps) |" in summary
+    assert f"| evaluation | {audit.md_text(uri)} | **NO**: rewritten (see gaps) |" in section(md, "Evaluation against the champion")
+
+
+def test_a_rewritten_bias_report_is_a_gap_and_the_evaluation_it_vouches_for_is_unverified(world, tmp_path):
+    """GIVEN version 2's bias.json rewritten (a better disparate impact) THEN its ContentDigest, which SageMaker
+    keeps as registered, no longer holds: one gap with both digests; evaluation.json, whose digest bias.json
+    carries, is reported as not verified rather than as verified."""
+    uri, now, registered = _rewrite(world, "bias.json", lambda bias: bias["challenger"].update(disparate_impact=0.99))
+    code, md, _ = run(world, tmp_path, "--version", "2")
+    assert code == 0
+    evaluation = f"s3://{BUCKET}/{world.eval_prefix}/evaluation.json"
+    assert gaps(md) == [audit.md_text(g) for g in (
+        f"evidence: {uri} has sha256 {now}, not the {registered} recorded at registration (its ModelMetrics Bias.Report "
+        "ContentDigest): it was rewritten since",
+        f"evidence: {evaluation}: not verified (the bias report that records its digest does not hold the registered "
+        "bytes)",
+    )]
+
+
+def test_a_replaced_frozen_test_set_is_a_gap(world, tmp_path):
+    """GIVEN the model's frozen test set replaced after version 2 was judged on it (the README's way: delete the
+    prefix, the next run freezes another) THEN the gap names the data file, its sha256 now and the one recorded."""
+    world.clients.s3.put_object(Bucket=BUCKET, Key=f"{FROZEN_TEST}test.parquet", Body=b"PAR1 other rows PAR1")
+    world.clients.s3.put_object(Bucket=BUCKET, Key=f"{FROZEN_TEST}manifest.json", Body=json.dumps(
+        {"file": "test.parquet", "sha256": hashlib.sha256(b"PAR1 other rows PAR1").hexdigest(), "rows": 5}).encode())
+    code, md, _ = run(world, tmp_path, "--version", "2")
+    assert code == 0
+    assert gaps(md) == [audit.md_text(
+        f"frozen test set: s3://{BUCKET}/{FROZEN_TEST}test.parquet now has sha256 "
+        f"{hashlib.sha256(b'PAR1 other rows PAR1').hexdigest()}, not the {world.test_set_sha256} this version was judged "
+        "on: the set was replaced since")]
+    assert "| Frozen test set now | NO: it was replaced since \\(see gaps\\) |" in section(md, "Data and code")
+
+
+def test_gate_thresholds_other_than_the_executions_are_a_gap(world, tmp_path):
+    """GIVEN an evaluation report whose min_disparate_impact (0.5) is not the 0.8 the execution ran with THEN a gap
+    names both (besides the rewritten report); the thresholds the execution did not pass are held to its definition's
+    defaults (DescribePipelineDefinitionForExecution), which agree."""
+    _rewrite(world, "evaluation.json", lambda report: report["gate"]["thresholds"].update(min_disparate_impact=0.5))
+    code, md, _ = run(world, tmp_path, "--version", "2")
+    assert code == 0
+    assert has_gap(md, "gate thresholds: the evaluation report judged with min_disparate_impact 0.5, but the pipeline "
+                       "execution ran with MinDisparateImpact 0.8")
+    assert "| min\\_auc | 0.7000 | MinAuc | 0.7000 | yes |" in section(md, "Evaluation against the champion")
+    assert len([g for g in gaps(md) if g.startswith("gate thresholds")]) == 1
+
+
+def test_a_version_registered_before_digests_is_not_recorded_not_tampered(world, tmp_path):
+    """GIVEN a version registered before evidence and test-set digests were recorded (its reports and test set as
+    they are) THEN the report says 'not recorded' for both and calls nothing rewritten or replaced."""
+    old = world.register(approval="PendingManualApproval", with_execution=True, reports=True, recorded=False)
+    code, md, _ = run(world, tmp_path, "--version", old.rsplit("/", 1)[-1])
+    assert code == 0
+    assert has_gap(md, "evidence: not recorded: the version was registered before its reports' digests were (no "
+                       "ContentDigest in its ModelMetrics), so the reports below are what S3 holds now, unverified")
+    assert has_gap(md, "frozen test set: not recorded: the version records no digest of the test set it was judged on "
+                       f"(registered before test_set_sha256 was), so whether s3://{BUCKET}/{FROZEN_TEST} still holds it "
+                       "is not known")
+    assert not [g for g in gaps(md) if "rewritten" in g or "replaced" in g]
+    assert "| Evidence as registered | not recorded (registered before evidence digests; see gaps) |" in section(md, "Summary")
+    assert "Gate: passed." in section(md, "Evaluation against the champion")
 
 
 def test_a_replaced_version_shows_its_own_deployment_and_not_serving(world, tmp_path):
