@@ -8,7 +8,8 @@ Layout (everything is plain JSON/files, safe to inspect or diff)::
       groups/<group>/versions/<n>/version.json status, approval history, lineage, metrics
       groups/<group>/versions/<n>/model/       model.json + feature_metadata.json (copied in)
       groups/<group>/versions/<n>/evaluation.json
-      groups/<group>/versions/<n>/<artifact>/  further artifacts (e.g. baseline/)
+      groups/<group>/versions/<n>/<artifact>/  further artifacts (the local run's baseline/ and evaluation/: the jobs'
+                                               outputs as written, their digests in version.json's evidence)
 
 Versions are numbered 1, 2, ... per group (allocated with an atomic ``mkdir``) and start
 ``PendingManualApproval``; :meth:`LocalRegistry.approve` / :meth:`LocalRegistry.reject`
@@ -79,6 +80,21 @@ class ModelVersion:
     def standing(self) -> approval.Standing:
         """What the serving rule reads: a local version is complete once its record is written."""
         return approval.Standing(self.version, self.status, approval.COMPLETED, self.approved_at)
+
+    def evidence_problems(self) -> List[str]:
+        """What no longer holds the bytes recorded at registration (``record["evidence"]``: the jobs' digests of
+        the artifacts copied in), one sentence each; empty when all do or none were recorded."""
+        problems = []
+        for relative, recorded in sorted((self.record.get("evidence") or {}).items()):
+            path = os.path.join(self.path, relative)
+            if not os.path.isfile(path):
+                problems.append(f"evidence: {path} is gone (sha256 {recorded} recorded at registration)")
+                continue
+            actual = integrity.sha256_file(path)
+            if actual != recorded:
+                problems.append(f"evidence: {path} has sha256 {actual}, not the {recorded} recorded at registration: "
+                                "it was rewritten since")
+        return problems
 
     def evaluation(self) -> Optional[Dict[str, Any]]:
         path = os.path.join(self.path, EVALUATION_FILE)
@@ -160,7 +176,9 @@ class LocalRegistry:
         artifacts: Optional[Mapping[str, str]] = None,
         description: str = "",
     ) -> ModelVersion:
-        """Copy the model (and artifacts) into a new version, status PendingManualApproval."""
+        """Copy the model (and artifacts) into a new version, status PendingManualApproval; an artifact directory
+        holding the jobs' digests (``core.integrity.DIGESTS_FILE``) has them recorded as the version's ``evidence``
+        (``<artifact>/<file>`` -> sha256), which :meth:`ModelVersion.evidence_problems` checks."""
         if not os.path.exists(os.path.join(model_dir, "model.json")):
             raise RegistryError(f"no model.json in {model_dir!r}")
         self.create_group(group)
@@ -188,6 +206,8 @@ class LocalRegistry:
             "created_at": _now(),
             "lineage": dict(lineage or {}),
             "metrics": dict(metrics or {}),
+            "evidence": {f"{name}/{file}": digest for name, source in (artifacts or {}).items()
+                         for file, digest in integrity.read_digests(source).items()},
             "approval_history": [{"status": PENDING, "at": _now(), "by": "registration", "comment": ""}],
         }
         _write_json(os.path.join(path, "version.json"), record)

@@ -368,6 +368,13 @@ def run_model(
 
     with open(os.path.join(paths["evaluation"], evaluate.EVALUATION_FILE), encoding="utf-8") as handle:
         report = json.load(handle)
+    if champion is not None:
+        # What the audit checks of a registered version in AWS: its evidence as registered, and its test set.
+        warnings = [*warnings, *(f"champion v{champion.version}: {p}" for p in champion.evidence_problems())]
+        judged = ((champion.record.get("lineage") or {}).get("data") or {}).get("test_set_sha256")
+        if judged and judged != report["test_set"]["sha256"]:
+            warnings.append(f"champion v{champion.version} was judged on test set {judged}, this run on "
+                            f"{report['test_set']['sha256']}: the frozen test set was replaced since")
     with open(os.path.join(logs, "curate_summary.json"), encoding="utf-8") as handle:
         curate_summary = json.load(handle)
     passed = bool(report["gate"]["passed"])
@@ -386,7 +393,8 @@ def run_model(
             registered_dir,
             evaluation=report,
             metrics={k: headline.get(k) for k in metric_names},
-            artifacts={"baseline": paths["baseline"]},
+            # Both jobs' outputs as written, with their digests (the version's evidence, as the package's in AWS).
+            artifacts={"baseline": paths["baseline"], "evaluation": paths["evaluation"]},
             lineage={
                 "run_id": run_id,
                 "environment": environment,

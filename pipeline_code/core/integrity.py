@@ -179,6 +179,18 @@ def write_digests(directory: str, filenames: Iterable[str]) -> Dict[str, str]:
     return digests
 
 
+def read_digests(directory: str) -> Dict[str, str]:
+    """``{file name: hex sha256}`` of the documents in ``directory`` that its :data:`DIGESTS_FILE` names (empty
+    without one); a named document that is gone maps to its recorded digest all the same."""
+    path = os.path.join(directory, DIGESTS_FILE)
+    if not os.path.isfile(path):
+        return {}
+    with open(path, encoding="utf-8") as handle:
+        recorded = json.load(handle)
+    names = {digest_key(name): name for name in sorted(os.listdir(directory)) if name != DIGESTS_FILE}
+    return {names.get(key, f"{key}.json"): hex_of_content_digest(value) or "" for key, value in recorded.items()}
+
+
 def hex_to_base64(hex_digest: str) -> str:
     """S3's form of a sha256 checksum (``x-amz-checksum-sha256``): the 32 bytes, base64-encoded."""
     return base64.b64encode(bytes.fromhex(hex_digest)).decode("ascii")

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 
 import pytest
 
+from pipeline_code.core import integrity
 from mlops_cli.local.registry import APPROVED, PENDING, REJECTED, LocalRegistry, RegistryError
 
 
@@ -108,3 +110,25 @@ def test_a_registered_version_records_the_digest_of_its_copied_model(strong_mode
     assert version.model_sha256 == integrity.model_digest(strong_model)
     assert registry.get("churn", 1).record["model_sha256"] == version.model_sha256
     assert integrity.model_digest(version.model_dir) == version.model_sha256
+
+
+def test_a_versions_evidence_is_recorded_from_the_jobs_digests_and_a_rewrite_is_named(strong_model, tmp_path):
+    """GIVEN an evaluation output with the job's digests.json, registered as an artifact WHEN a report in the version
+    is rewritten later THEN the version names the file and both digests (as the audit does for a package in AWS)."""
+    out = tmp_path / "evaluation"
+    out.mkdir()
+    (out / "evaluation.json").write_text('{"gate": {"passed": true}}')
+    (out / "bias.json").write_text("{}")
+    integrity.write_digests(str(out), ["evaluation.json", "bias.json"])
+    registry = LocalRegistry(str(tmp_path / "registry"))
+    version = registry.register("churn", strong_model, artifacts={"evaluation": str(out)})
+    registered = hashlib.sha256(b'{"gate": {"passed": true}}').hexdigest()
+    assert version.record["evidence"] == {"evaluation/evaluation.json": registered,
+                                          "evaluation/bias.json": hashlib.sha256(b"{}").hexdigest()}
+    assert registry.get("churn", 1).evidence_problems() == []
+
+    copied = tmp_path / "registry" / "groups" / "churn" / "versions" / "1" / "evaluation" / "evaluation.json"
+    copied.write_text('{"gate": {"passed": true}, "forged": 1}')
+    assert registry.get("churn", 1).evidence_problems() == [
+        f"evidence: {copied} has sha256 {hashlib.sha256(copied.read_bytes()).hexdigest()}, not the {registered} "
+        "recorded at registration: it was rewritten since"]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import io
 import json
 from pathlib import Path
@@ -35,7 +36,21 @@ def test_given_two_consecutive_runs_then_the_second_is_evaluated_against_the_fir
     assert first["version"] == 1 and first["status"] == APPROVED  # dev auto-approves a passing model
     assert first["data"]["quarantined_rows"] == 30  # 1 % bad records went through the real Spark ETL
 
+    # The champion as the audit would find it after tampering: a report rewritten, its judged-on test set another.
+    v1 = Path(LocalRegistry(str(workdir / "registry")).get("churn", 1).path)
+    (v1 / "evaluation" / "bias.json").write_text("{}")
+    record = json.loads((v1 / "version.json").read_text())
+    record["lineage"]["data"]["test_set_sha256"] = "0" * 64
+    (v1 / "version.json").write_text(json.dumps(record))
+
     second = run_loop.run([*common, "--seed", "8", "--drift", "0.3", "--no-auto-approve"], out=out)[0]
+    assert [w for w in second["warnings"] if w.startswith("champion v1")] == [
+        f"champion v1: evidence: {v1 / 'evaluation' / 'bias.json'} has sha256 {hashlib.sha256(b'{}').hexdigest()}, not "
+        f"the {record['evidence']['evaluation/bias.json']} recorded at registration: it was rewritten since",
+        f"champion v1 was judged on test set {'0' * 64}, this run on {first['test_set_sha256']}: the frozen test set "
+        "was replaced since",
+    ]
+    assert f"WARNING: champion v1 was judged on test set {'0' * 64}" in out.getvalue()
     assert second["champion_version"] == 1
     assert second["report"]["champion"] is not None
     assert second["test_set_sha256"] == first["test_set_sha256"]
@@ -50,6 +65,10 @@ def test_given_two_consecutive_runs_then_the_second_is_evaluated_against_the_fir
     assert lineage["data"]["test_set_sha256"] == first["test_set_sha256"]
     assert "git_commit" in lineage["code_version"]
     assert (Path(registry.get("churn", 2).path) / "baseline" / "statistics.json").exists()
+    # Each version keeps its jobs' outputs with their digests (and they hold for the version just registered).
+    assert {"evaluation/evaluation.json", "evaluation/bias.json", "baseline/statistics.json"} <= set(
+        registry.get("churn", 2).record["evidence"])
+    assert registry.get("churn", 2).evidence_problems() == []
     runs = [json.loads(line) for line in (workdir / "registry" / "runs.jsonl").read_text().splitlines()]
     assert [r["run_id"] for r in runs] == [first["run_id"], second["run_id"]]
     assert "champion:   none (first model)" in first_run.printed
