@@ -372,7 +372,8 @@ def _test_set(clients: Clients, metadata: Mapping[str, Any], report: Optional[Ma
     judged = ((report or {}).get("test_set") or {}).get("sha256")
     if not recorded:
         gaps.add(f"frozen test set: not recorded: the version records no digest of the test set it was judged on "
-                 f"(registered before {integrity.TEST_SET_SHA256_PROPERTY} was), so whether {uri} still holds it is not known")
+                 f"(registered before {integrity.TEST_SET_SHA256_PROPERTY} was), so whether {uri or 'its prefix'} still "
+                 "holds it is not known")
         return out
     if verified and judged and judged != recorded:
         gaps.add(f"frozen test set: the package's {integrity.TEST_SET_SHA256_PROPERTY} {recorded} is not the "
