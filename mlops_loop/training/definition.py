@@ -38,7 +38,8 @@ Contract with the job code (pipeline_code/sagemaker_entry.py and pipeline_code/t
   as ``--name value`` flags from the toolkit, directories from ``SM_CHANNEL_*``).
 * Evaluate writes ``evaluation.json`` (``gate.passed``, ``gate.reasons``),
   ``model_quality.json`` (Model Registry ModelQuality format), ``bias.json`` and
-  ``explainability.json``; Baseline writes ``statistics.json`` and ``constraints.json``.
+  ``explainability.json``; Baseline writes ``statistics.json`` and ``constraints.json``; each also writes
+  ``digests.json`` (a property file), whose digests Register records as the ModelMetrics ContentDigests.
 
 The definition is deterministic (same spec, same bytes) and generated without any AWS call
 (:mod:`mlops_loop.training.sdk_offline`). Values that are CDK tokens (``${Token[...]}``,
