@@ -76,7 +76,7 @@ from pipeline_code.core.problem import BINARY, MULTICLASS, REGRESSION
 from pipeline_code.core import online_features
 from pipeline_code.monitoring import capture_columns
 from pipeline_code.monitoring.window_stats import concat
-from pipeline_code.serving.records import FeatureContract, complete_records
+from pipeline_code.serving.records import FeatureContract, complete_records, feature_text
 
 SCORE = "score"
 # A multiclass model's class probabilities: one column per class, ``proba:<class>`` (``:`` is in no
@@ -495,6 +495,19 @@ class _Decoder:
         """A frame of no records with this decoder's columns."""
         return pd.DataFrame({c: pd.Series([], dtype=object) for c in self.columns()})
 
+    def _as_served(self, name: str, text: pd.Series) -> pd.Series:
+        """A text feature's captured values as serving read them (``records.feature_text``: trimmed, blank missing, a
+        closed-set column's in normal form), so `` North`` counts as the ``north`` the model scored, not as unseen.
+        Raw records were read so already; without the dataset, as captured."""
+        if self.contract is None or text.isna().all():
+            return text
+        dataset = self.contract.dataset
+        present = text.dropna()
+        read = {value: feature_text(dataset, name, value) for value in present.unique()}
+        if all(value == served for value, served in read.items()):
+            return text
+        return text.map(read).astype(capture_columns.TEXT)
+
     def _typed(self, part: pd.DataFrame, text_is_str: bool = False) -> pd.DataFrame:
         """``part`` with every column of :meth:`columns`, in order: numbers as float64 (text in a numeric feature
         is missing and counted as a type violation), categories, ids and times as text (``TEXT``: any JSON value
@@ -511,7 +524,8 @@ class _Decoder:
             if name == SCORE or name in probability_columns:
                 part[name] = pd.to_numeric(column, errors="coerce").astype(np.float64)
             elif name in self.categorical or name in META_KEYS or name == ANSWERED:
-                part[name] = column if text_is_str else _as_category_text(column).astype(capture_columns.TEXT)
+                text = column if text_is_str else _as_category_text(column).astype(capture_columns.TEXT)
+                part[name] = self._as_served(name, text) if name in self.feature_set else text
             elif column.dtype != np.float64:  # the columnar reader casts clean number columns itself
                 part[name], violations = _as_number(column)
                 if violations:

@@ -356,7 +356,7 @@ def _text(value: Any) -> Optional[str]:
     return value
 
 
-def _feature_text(dataset: catalog.Dataset, name: str, value: Optional[str]) -> Optional[str]:
+def feature_text(dataset: catalog.Dataset, name: str, value: Optional[str]) -> Optional[str]:
     """A precomputed text feature as the feature job stores it: a column unchanged (``col(x)``) as the ETL curates
     that column, any other text feature trimmed (it is computed from curated, trimmed columns)."""
     expr = dataset.feature(name).expr
@@ -455,7 +455,7 @@ def feature_rows(contract: FeatureContract, records: Sequence[Record], positions
                 fs_type = contract.dataset.feature(name).feature_type
                 try:
                     if fs_type == catalog.FS_STRING:
-                        row[name] = _feature_text(contract.dataset, name, _text(record.get(name)))
+                        row[name] = feature_text(contract.dataset, name, _text(record.get(name)))
                     elif contract.is_boolean_feature(name):
                         row[name] = _boolean(record.get(name))
                     else:

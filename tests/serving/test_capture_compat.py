@@ -126,6 +126,30 @@ def test_sagemakers_capture_of_a_json_response_says_which_model_answered_and_of_
     assert window.summary()["answered_by"] == {"models": {digest: {"version": None, "records": 3}}, "unattributed": 3}
 
 
+@pytest.mark.parametrize("content_type", [inf.JSON, inf.CSV])
+def test_padded_or_shouted_categories_are_decoded_as_serving_read_them(trained, tmp_path, content_type):
+    """GIVEN precomputed requests whose text features are padded and upper-cased (serving scores them as the values
+    training saw) WHEN captured and decoded THEN the monitor counts the values the model scored, not unseen ones."""
+    model = inf.model_fn(trained.model_dir)
+    records = trained.feature_records(12)
+    text = [f for f in model.feature_order if trained.spec.is_categorical(f)]
+    assert text, "the sample models have categorical features"
+    shouted = [{k: (f"  {v.upper()} " if k in text and isinstance(v, str) else v) for k, v in r.items()} for r in records]
+    if content_type == inf.JSON:
+        request = json.dumps({"instances": shouted}).encode()
+    else:
+        buffer = io.StringIO()
+        csv.writer(buffer, lineterminator="\n").writerows(
+            [["" if r[f] is None else r[f] for f in model.feature_order] for r in shouted])
+        request = buffer.getvalue().encode()
+    response, accept = inf.invoke(model, request, content_type=content_type, accept=inf.JSON)
+    window = decode_capture(trained, _write_capture(tmp_path, [
+        _capture_event(request, content_type, response, accept, inference_id="r")]))
+    _assert_clean(window, 12)
+    assert np.array_equal(window.frame["score"].to_numpy(), trained.evaluation_scores[:12])
+    _assert_features_match(trained, window.frame, trained.test.iloc[:12])
+
+
 def test_record_inference_id_wins_over_the_header(trained, tmp_path):
     """Batch clients put ``inference_id`` in the record; capture keys ground truth by it."""
     model = inf.model_fn(trained.model_dir)
