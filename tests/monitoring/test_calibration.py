@@ -24,9 +24,11 @@ def stable_window_alarms(features: int, rows: int, windows: int, seed: int, *, f
     alarms = 0
     for _ in range(windows):
         counts = rng.multinomial(rows, np.full(10, 0.1), size=features)
+        # Each feature's PSI, the window's features at once (psi_rows is what psi computes, a row at a time).
+        observed = psi_rows(np.tile(baseline, (features, 1)), counts.astype(np.float64))
         alarms += any(
-            psi(baseline, c) > calibration.threshold(baseline, rows, psi(baseline, c), alpha=alpha, material=1e-9).value
-            for c in counts
+            value > calibration.threshold(baseline, rows, value, alpha=alpha, material=1e-9).value
+            for value in observed.tolist()
         )
     return alarms
 
