@@ -660,10 +660,14 @@ def _finite_or_nan(value: Any) -> float:
 
 
 def _as_category_text(series: pd.Series) -> pd.Series:
-    out = series.astype(object)
-    mask = out.notna()
-    out[mask] = out[mask].astype(str)
-    return out
+    """Every present value as its text (pandas' ``astype(str)``), missing ones kept, as an object column."""
+    # On the array, not by a masked assignment into the Series: that costs about 0.3 ms a column whatever its
+    # length, which adds up over a window of many small capture files (a chunk each).
+    values = series.astype(object).to_numpy(copy=True)
+    present = pd.notna(values)
+    if present.any():
+        values[present] = pd.Series(values[present], dtype=object).astype(str).to_numpy()
+    return pd.Series(values, index=series.index, name=series.name, dtype=object)
 
 
 def _files(root: str) -> List[str]:
