@@ -401,9 +401,15 @@ def mixed_window(root: Path, spec: Any, model: Any) -> str:
     return window["capture"]
 
 
-def test_the_chunks_handed_to_a_consumer_are_the_window_read_whole(tmp_path, spec, reference, monkeypatch):
+@pytest.fixture(scope="module")
+def mixed(tmp_path_factory, spec, reference) -> str:
+    """The capture directory of :func:`mixed_window`, written once for the tests that only read it."""
+    return mixed_window(tmp_path_factory.mktemp("mixed"), spec, reference["model"])
+
+
+def test_the_chunks_handed_to_a_consumer_are_the_window_read_whole(mixed, spec, monkeypatch):
     # GIVEN a capture of CSV and JSON requests and malformed lines, and chunks of a few records
-    capture_dir = mixed_window(tmp_path, spec, reference["model"])
+    capture_dir = mixed
     tiny_chunks(monkeypatch)
     # WHEN it is read whole and streamed to a consumer
     whole = read(spec, capture_dir)
@@ -420,12 +426,15 @@ def test_the_chunks_handed_to_a_consumer_are_the_window_read_whole(tmp_path, spe
 
 
 @pytest.mark.parametrize("failing", ["third", "last"])
-def test_an_error_of_the_consumer_is_raised_by_read_capture(tmp_path, spec, reference, monkeypatch, failing):
-    capture_dir = mixed_window(tmp_path, spec, reference["model"])
+def test_an_error_of_the_consumer_is_raised_by_read_capture(mixed, spec, monkeypatch, failing):
+    capture_dir = mixed
     tiny_chunks(monkeypatch)
-    total: List[pd.DataFrame] = []
-    read(spec, capture_dir, consume=total.append)
-    fail_at = 3 if failing == "third" else len(total)
+    if failing == "third":
+        fail_at = 3
+    else:  # the last chunk: count them first
+        total: List[pd.DataFrame] = []
+        read(spec, capture_dir, consume=total.append)
+        fail_at = len(total)
     seen: List[int] = []
 
     class ConsumerFailed(Exception):
@@ -444,10 +453,10 @@ def test_an_error_of_the_consumer_is_raised_by_read_capture(tmp_path, spec, refe
     assert len(seen) == fail_at
 
 
-def test_a_failed_read_leaves_no_consumer_thread_behind(tmp_path, spec, reference, monkeypatch):
+def test_a_failed_read_leaves_no_consumer_thread_behind(mixed, spec, monkeypatch):
     import threading
 
-    capture_dir = mixed_window(tmp_path, spec, reference["model"])
+    capture_dir = mixed
     tiny_chunks(monkeypatch)
 
     def consumer(chunk: pd.DataFrame) -> None:
