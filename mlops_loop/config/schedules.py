@@ -111,7 +111,10 @@ _MONTH_DAYS = {1: 31, 2: 29, 3: 31, 4: 30, 5: 31, 6: 30, 7: 31, 8: 31, 9: 30, 10
 def _values(text: str, low: int, high: int, names: tuple[str, ...]) -> set[int] | None:
     """Every value a valid cron field takes, for the forms that name them ('*', values, names, ranges, steps);
     None for the forms the calendar decides ('?', 'L', 'W', '#')."""
-    if any(mark in text for mark in "?LW#"):
+    marks = text.upper()
+    for name in names:  # the L of JUL and the W of WED are no marks
+        marks = marks.replace(name, "")
+    if any(mark in marks for mark in "?LW#"):
         return None
 
     def number(part: str) -> int:
@@ -128,6 +131,89 @@ def _values(text: str, low: int, high: int, names: tuple[str, ...]) -> set[int] 
             end = number(last) if last else (high if step else start)
         out.update(range(start, end + 1, int(step) if step else 1))
     return out
+
+
+# The year :func:`runs_per_year` counts a cron's dates in: not a leap year, so a year is 365 days (8,760 hours) as
+# the cost floor's month of 730 hours assumes.
+REFERENCE_YEAR = 2027
+
+
+def runs_per_year(value: str) -> float:
+    """How many times a Scheduler or Glue schedule expression fires in a year of 365 days.
+
+    ``rate(n unit)``: 365 days divided by its period. ``cron(...)``: its times of day (minutes x hours) on each date of
+    :data:`REFERENCE_YEAR` its day-of-month, month and day-of-week fields select, ``L``, ``LW``, ``nW``, ``nL`` and
+    ``n#k`` included. Raises ValueError for an expression :func:`check_scheduler_expression` refuses (with its
+    message), and for a cron limited to certain years (it has no yearly rate).
+    """
+    check_scheduler_expression(value)
+    if value.startswith("rate("):
+        amount, unit = _RATE.match(value).groups()
+        return 365 * _UNIT_MINUTES["day"] / (int(amount) * _UNIT_MINUTES[unit.rstrip("s")])
+    minute, hour, day_of_month, month, day_of_week, year = _CRON.match(value).groups()
+    if year != "*":
+        raise ValueError(f"{value!r}: runs only in the years {year!r}, so it has no yearly rate; use '*' for the year")
+    times = len(_values(minute, 0, 59, ())) * len(_values(hour, 0, 23, ()))
+    months = _values(month, 1, 12, _MONTHS)
+    day = dt.date(REFERENCE_YEAR, 1, 1)
+    dates = 0
+    while day.year == REFERENCE_YEAR:
+        if day.month in months and (_day_matches(day, day_of_month) if day_of_week == "?"
+                                    else _weekday_matches(day, day_of_week)):
+            dates += 1
+        day += dt.timedelta(days=1)
+    return float(dates * times)
+
+
+def _month_end(day: dt.date) -> dt.date:
+    """The last date of ``day``'s month."""
+    following = (day.replace(day=28) + dt.timedelta(days=4)).replace(day=1)
+    return following - dt.timedelta(days=1)
+
+
+def _nearest_weekday(day: dt.date) -> dt.date:
+    """The weekday nearest ``day`` within its month (``nW``): Saturday moves to Friday, Sunday to Monday, never across
+    the month's edge (the 1st on a Saturday moves to Monday the 3rd, the last day on a Sunday to Friday)."""
+    if day.weekday() == 5:
+        return day - dt.timedelta(days=1) if day.day > 1 else day + dt.timedelta(days=2)
+    if day.weekday() == 6:
+        return day + dt.timedelta(days=1) if day != _month_end(day) else day - dt.timedelta(days=2)
+    return day
+
+
+def _day_matches(day: dt.date, field: str) -> bool:
+    """Whether a valid day-of-month field (``*``, values, ranges, steps, ``L``, ``LW``, ``nW``) selects ``day``."""
+    last = _month_end(day)
+    for item in field.split(","):
+        if item == "L" and day == last or item == "LW" and day == _nearest_weekday(last):
+            return True
+        if item.endswith("W") and item[:-1].isdigit():
+            if int(item[:-1]) <= last.day and day == _nearest_weekday(day.replace(day=int(item[:-1]))):
+                return True
+        elif item not in ("L", "LW") and day.day in _values(item, 1, 31, ()):
+            return True
+    return False
+
+
+def _weekday_matches(day: dt.date, field: str) -> bool:
+    """Whether a valid day-of-week field (1 = SUN ... 7 = SAT: ``*``, values, names, ranges, ``nL``, ``n#k``) selects
+    ``day``."""
+    weekday = (day.weekday() + 1) % 7 + 1  # Python's Monday 0 ... Sunday 6 -> cron's SUN 1 ... SAT 7
+
+    def number(part: str) -> int:
+        return int(part) if part.isdigit() else _WEEKDAYS.index(part.upper()) + 1
+
+    for item in field.split(","):
+        if "#" in item:
+            name, _, nth = item.partition("#")
+            if weekday == number(name) and (day.day - 1) // 7 + 1 == int(nth):
+                return True
+        elif item.endswith("L") and len(item) > 1:
+            if weekday == number(item[:-1]) and day + dt.timedelta(days=7) > _month_end(day):
+                return True
+        elif weekday in _values(item, 1, 7, _WEEKDAYS):
+            return True
+    return False
 
 
 # The forms each kind of field takes, for the help in a message (keyed by the field's extra forms).
