@@ -19,6 +19,7 @@ import pytest
 
 from mlops_loop.app_builder import build_app, new_app
 from mlops_loop.config import parse_config
+from mlops_loop.config.vpc_endpoints import VPC_ENDPOINT_SERVICES
 from mlops_loop.tools.cloud_assembly import nag_violations, stacks
 from mlops_loop.tools.lint import lint_cache, lint_stacks
 from mlops_loop.training import step_graph
@@ -123,8 +124,18 @@ def test_the_readme_lists_a_vpc_endpoint_for_every_service_the_code_running_in_a
         for names in re.findall(r"""for \w+ in \(((?:\s*["'][a-z0-9-]+["'],?)+)\)[^\n]*\n?[^\n]*client\(\w+""", text):
             called |= set(re.findall(r"""["']([a-z0-9-]+)["']""", names))
     assert {"sagemaker", "s3", "ssm", "cloudformation"} <= called  # the scan sees the clients
-    readme = (root / "README.md").read_text()
-    listed = set(re.findall(r"`com\.amazonaws\.<region>\.([a-z0-9.-]+)`", readme.split("## Running inside your VPC", 1)[1]))
     missing = {service: ENDPOINT_OF_CLIENT.get(service, "?") for service in called
-               if ENDPOINT_OF_CLIENT.get(service) not in listed}
-    assert not missing, f"README's VPC endpoint table lacks: {missing}"
+               if ENDPOINT_OF_CLIENT.get(service) not in VPC_ENDPOINT_SERVICES}
+    assert not missing, f"VPC_ENDPOINT_SERVICES (mlops_loop/config/vpc_endpoints.py) and README's table lack: {missing}"
+
+
+def test_the_readme_endpoint_table_is_the_one_list_of_required_vpc_endpoints():
+    """GIVEN the README's table of VPC endpoints (one row per service, or two services sharing a row) THEN its services
+    and types are exactly ``VPC_ENDPOINT_SERVICES``, in order: the list the cost floor prices the interface endpoints
+    from (one definition; a row added to one and not the other fails here)."""
+    readme = (Path(__file__).resolve().parents[2] / "README.md").read_text()
+    section = readme.split("## Running inside your VPC", 1)[1].split("\n## ", 1)[0]
+    rows = [line.split("|") for line in section.splitlines() if line.startswith("| `com.amazonaws.<region>.")]
+    listed = {service: cells[2].strip() for cells in rows
+              for service in re.findall(r"`com\.amazonaws\.<region>\.([a-z0-9.-]+)`", cells[1])}
+    assert list(listed.items()) == list(VPC_ENDPOINT_SERVICES.items())
