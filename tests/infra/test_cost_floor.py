@@ -541,13 +541,15 @@ def test_json_output_schema(tmp_path, capsys):
     })
     assert main([str(out), "--format", "json", "--hours-per-month", "720", "--allow-stale"]) == 0
     data = json.loads(capsys.readouterr().out)
-    assert set(data) == {"schema_version", "assembly", "hours_per_month", "prices", "environments", "notes", "delta"}
-    assert data["schema_version"] == 1 and data["hours_per_month"] == 720 and data["delta"] is None
+    assert set(data) == {"schema_version", "assembly", "hours_per_month", "prices", "scheduled_assumptions",
+                         "environments", "notes", "delta"}
+    assert data["schema_version"] == 2 and data["hours_per_month"] == 720 and data["delta"] is None
     assert set(PRICES) <= set(data["prices"])
     assert [e["environment"] for e in data["environments"]] == ["dev", "prod"]
     env_keys = {
         "environment", "region", "compute_usd", "compute_before_approval_usd", "fixed_usd",
-        "fixed_before_approval_usd", "total_usd", "unknown_prices", "warnings", "lines",
+        "fixed_before_approval_usd", "total_usd", "scheduled_usd", "total_with_schedules_usd", "unknown_prices",
+        "warnings", "lines",
     }
     line_keys = {"category", "label", "mode", "basis", "monthly_usd", "stack", "resources", "variant", "once_deployed"}
     for env in data["environments"]:
@@ -556,7 +558,7 @@ def test_json_output_schema(tmp_path, capsys):
         assert all(isinstance(env[k], float) for k in env_keys if k.endswith("_usd"))
         for line in env["lines"]:
             assert set(line) == line_keys
-            assert line["category"] in ("compute", "fixed")
+            assert line["category"] in ("compute", "fixed", "scheduled")
             assert line["monthly_usd"] is None or isinstance(line["monthly_usd"], (int, float))
     prod = data["environments"][1]
     assert prod["unknown_prices"] == 1

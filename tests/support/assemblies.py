@@ -107,3 +107,113 @@ def serverless_config(memory_mb: int = 2048, *, provisioned: int | None = None) 
             "ProductionVariants": [{"VariantName": "AllTraffic", "ModelName": "m", "ServerlessConfig": serverless}]
         },
     }
+
+
+# --------------------------------------------------------------------------------------------------------------------
+# Scheduled work (the cost floor's "scheduled" column) and VPC configuration
+# --------------------------------------------------------------------------------------------------------------------
+def glue_job(name: str, *, worker_type: str = "G.1X", workers: int = 2, glue_version: str = "5.0") -> dict:
+    return {
+        "Type": "AWS::Glue::Job",
+        "Properties": {"Name": name, "Command": {"Name": "glueetl", "ScriptLocation": "s3://code/job.py"},
+                       "Role": "arn:aws:iam::111111111111:role/glue", "GlueVersion": glue_version,
+                       "WorkerType": worker_type, "NumberOfWorkers": workers},
+    }
+
+
+def glue_crawler(name: str, *, schedule: str | None = None) -> dict:
+    props: dict = {"Name": name, "Role": "arn:aws:iam::111111111111:role/crawler", "DatabaseName": "db",
+                   "Targets": {"S3Targets": [{"Path": "s3://raw/data/"}]}}
+    if schedule is not None:
+        props["Schedule"] = {"ScheduleExpression": schedule}
+    return {"Type": "AWS::Glue::Crawler", "Properties": props}
+
+
+def scheduled_trigger(schedule: str, *, job: str | None = None, crawler: str | None = None,
+                      start: bool = True) -> dict:
+    """A SCHEDULED Glue trigger starting the job or crawler of that logical id."""
+    action = {"JobName": {"Ref": job}} if job else {"CrawlerName": {"Ref": crawler}}
+    return {"Type": "AWS::Glue::Trigger",
+            "Properties": {"Type": "SCHEDULED", "Schedule": schedule, "StartOnCreation": start, "Actions": [action]}}
+
+
+def conditional_trigger(*, after_crawler: str | None = None, after_job: str | None = None, job: str) -> dict:
+    """A CONDITIONAL Glue trigger starting ``job`` once the crawler or job of that logical id succeeded."""
+    condition = ({"CrawlerName": {"Ref": after_crawler}, "CrawlState": "SUCCEEDED", "LogicalOperator": "EQUALS"}
+                 if after_crawler else {"JobName": {"Ref": after_job}, "State": "SUCCEEDED", "LogicalOperator": "EQUALS"})
+    return {"Type": "AWS::Glue::Trigger",
+            "Properties": {"Type": "CONDITIONAL", "StartOnCreation": True, "Predicate": {"Conditions": [condition]},
+                           "Actions": [{"JobName": {"Ref": job}}]}}
+
+
+def job_schedule(expression: str, action: str, request: dict, *, role_token: bool = True,
+                 condition: str | None = None) -> dict:
+    """An EventBridge Scheduler schedule whose universal target ``aws-sdk:sagemaker:<action>`` sends ``request``; with
+    ``role_token`` the Input is an Fn::Join holding a role ARN known only at deploy time, as CDK writes it."""
+    text = json.dumps(request)
+    payload: object = text
+    if role_token:
+        head, tail = json.dumps({"RoleArn": "ROLE", **request}).split("ROLE", 1)
+        payload = {"Fn::Join": ["", [head, {"Fn::GetAtt": ["JobRole", "Arn"]}, tail]]}
+    resource: dict = {
+        "Type": "AWS::Scheduler::Schedule",
+        "Properties": {"ScheduleExpression": expression, "FlexibleTimeWindow": {"Mode": "OFF"},
+                       "Target": {"Arn": f"arn:aws:scheduler:::aws-sdk:sagemaker:{action}",
+                                  "RoleArn": "arn:aws:iam::111111111111:role/scheduler", "Input": payload}},
+    }
+    if condition:
+        resource["Condition"] = condition
+    return resource
+
+
+def processing_request(instance_type: str = "ml.m5.xlarge", count: int = 1) -> dict:
+    return {"ProcessingJobName": "mon-0123456789-<aws.scheduler.execution-id>",
+            "ProcessingResources": {"ClusterConfig": {"InstanceType": instance_type, "InstanceCount": count,
+                                                      "VolumeSizeInGB": 30}}}
+
+
+def transform_request(instance_type: str = "ml.m5.large", count: int = 1) -> dict:
+    return {"TransformJobName": "bt-0123456789-<aws.scheduler.execution-id>",
+            "TransformResources": {"InstanceType": instance_type, "InstanceCount": count}}
+
+
+def function_schedule(expression: str, payload: dict) -> dict:
+    """A schedule invoking a Lambda function (in the same template, ``Function``) with ``payload``."""
+    return {"Type": "AWS::Scheduler::Schedule",
+            "Properties": {"ScheduleExpression": expression, "FlexibleTimeWindow": {"Mode": "OFF"},
+                           "Target": {"Arn": {"Fn::GetAtt": ["Function", "Arn"]},
+                                      "RoleArn": "arn:aws:iam::111111111111:role/scheduler",
+                                      "Input": json.dumps(payload)}}}
+
+
+def pipeline(name: str, steps: list[dict], *, parameters: list[dict] | None = None) -> dict:
+    """An AWS::SageMaker::Pipeline whose definition (an Fn::Join with a bucket token, as CDK writes it) has ``steps``."""
+    definition = json.dumps({"Version": "2020-12-01", "Parameters": parameters or [], "Steps": steps,
+                             "Metadata": {"Bucket": "BUCKET"}})
+    head, tail = definition.split("BUCKET", 1)
+    return {"Type": "AWS::SageMaker::Pipeline",
+            "Properties": {"PipelineName": name, "RoleArn": "arn:aws:iam::111111111111:role/pipeline",
+                           "PipelineDefinition": {"PipelineDefinitionBody": {
+                               "Fn::Join": ["", [head, {"Ref": "Bucket"}, tail]]}}}}
+
+
+def processing_step(name: str, instance_type: object = "ml.m5.xlarge", count: object = 1) -> dict:
+    return {"Name": name, "Type": "Processing", "Arguments": {"ProcessingResources": {"ClusterConfig": {
+        "InstanceType": instance_type, "InstanceCount": count, "VolumeSizeInGB": 30}}}}
+
+
+def training_step(name: str, instance_type: object = "ml.m5.2xlarge", count: object = 1) -> dict:
+    return {"Name": name, "Type": "Training", "Arguments": {"ResourceConfig": {
+        "InstanceType": instance_type, "InstanceCount": count, "VolumeSizeInGB": 30}}}
+
+
+def condition_step(name: str, if_steps: list[dict], else_steps: list[dict] = ()) -> dict:
+    return {"Name": name, "Type": "Condition", "Arguments": {"Conditions": [], "IfSteps": list(if_steps),
+                                                              "ElseSteps": list(else_steps)}}
+
+
+def vpc_function(subnets: list[str]) -> dict:
+    """A Lambda function running in the given subnets."""
+    return {"Type": "AWS::Lambda::Function",
+            "Properties": {"Role": "arn:aws:iam::111111111111:role/fn", "Runtime": "python3.12",
+                           "VpcConfig": {"SubnetIds": subnets, "SecurityGroupIds": ["sg-0123456789abcdef0"]}}}

@@ -4,6 +4,7 @@ Usage::
 
     python -m mlops_loop.tools.cost_floor [cdk.out] [--format text|markdown|json]
                                          [--base-assembly DIR] [--hours-per-month 730]
+                                         [--minutes-per-run 10] [--crawler-dpus 1]
 
 The floor is what an environment costs per month with zero traffic. Its headline is compute: the
 serving instances that stay up whatever the traffic (an endpoint variant's autoscaling
@@ -12,6 +13,14 @@ price, times the hours of a month. Async endpoints that scale to 0, serverless e
 provisioned concurrency and batch transform (instances run only while a scheduled job runs) cost
 $0. Small always-on items (KMS keys, CloudWatch alarms and dashboards, Feature Store online stores, score-by-id function URLs,
 NAT gateways, interface VPC endpoints, secrets) are reported in a separate "fixed" column.
+
+What the schedules run whatever the traffic is a third column, "scheduled", an estimate kept out of "total" and
+added in "with schedules": Glue jobs and crawlers on scheduled triggers (and what their workflows start after them),
+the drift monitor's processing jobs, batch transform jobs and training pipelines that schedules start. Runs per month
+come from each schedule expression; each run costs its billing minimum where AWS has one (Glue jobs 1 minute,
+crawlers 10 minutes at ``--crawler-dpus`` DPUs, default 1: AWS chooses a crawl's capacity), else runs
+``--minutes-per-run`` minutes (default 10; SageMaker bills jobs per second with no minimum). See
+:mod:`.scheduled`.
 
 A resource with a CloudFormation ``Condition`` that is false with the parameter defaults (a serving
 endpoint exists only once a model version is approved) is counted in the floor and marked "once
@@ -47,6 +56,7 @@ from .. import source_stamp
 from .model import NotACloudAssembly
 from .render import render_markdown, render_text, to_json
 from .report import DEFAULT_HOURS_PER_MONTH, compare, floor_report
+from .scheduled import DEFAULT_ASSUMPTIONS, Assumptions
 from .template import as_number
 
 
@@ -54,6 +64,20 @@ def _hours(text: str) -> float:
     value = as_number(text)
     if value is None or not 0 < value <= 744:
         raise argparse.ArgumentTypeError(f"{text!r}: give the hours in a month, a number in (0, 744], e.g. 730")
+    return value
+
+
+def _minutes(text: str) -> float:
+    value = as_number(text)
+    if value is None or not 0 < value <= 1440:
+        raise argparse.ArgumentTypeError(f"{text!r}: give the minutes a scheduled job runs, a number in (0, 1440], e.g. 10")
+    return value
+
+
+def _dpus(text: str) -> float:
+    value = as_number(text)
+    if value is None or not 0 < value <= 100:
+        raise argparse.ArgumentTypeError(f"{text!r}: give the DPUs a crawl uses, a number in (0, 100], e.g. 1")
     return value
 
 
@@ -80,6 +104,19 @@ def main(argv: Optional[list[str]] = None) -> int:
         help=f"hours an always-on instance runs in a month (default: {DEFAULT_HOURS_PER_MONTH:g})",
     )
     parser.add_argument(
+        "--minutes-per-run",
+        type=_minutes,
+        default=DEFAULT_ASSUMPTIONS.minutes_per_run,
+        help="minutes a scheduled SageMaker job or pipeline step runs, for the scheduled estimate "
+        f"(default: {DEFAULT_ASSUMPTIONS.minutes_per_run:g})",
+    )
+    parser.add_argument(
+        "--crawler-dpus",
+        type=_dpus,
+        default=DEFAULT_ASSUMPTIONS.crawler_dpus,
+        help=f"DPUs a Glue crawl uses, for the scheduled estimate (default: {DEFAULT_ASSUMPTIONS.crawler_dpus:g})",
+    )
+    parser.add_argument(
         "--repo",
         type=Path,
         default=source_stamp.REPO_ROOT,
@@ -91,11 +128,13 @@ def main(argv: Optional[list[str]] = None) -> int:
         help="read an assembly not synthesized from that tree as it is now, with a warning (default: refuse it)",
     )
     args = parser.parse_args(argv)
+    assumptions = Assumptions(minutes_per_run=args.minutes_per_run, crawler_dpus=args.crawler_dpus)
     try:
-        report = floor_report(args.assembly, hours_per_month=args.hours_per_month)
+        report = floor_report(args.assembly, hours_per_month=args.hours_per_month, assumptions=assumptions)
         delta = None
         if args.base_assembly:
-            delta = compare(report, floor_report(args.base_assembly, hours_per_month=args.hours_per_month))
+            base = floor_report(args.base_assembly, hours_per_month=args.hours_per_month, assumptions=assumptions)
+            delta = compare(report, base)
         warning = source_stamp.require_fresh(args.assembly, repo=args.repo, allow_stale=args.allow_stale)
     except (NotACloudAssembly, source_stamp.StaleAssembly) as error:
         print(f"cost_floor: {error}", file=sys.stderr)

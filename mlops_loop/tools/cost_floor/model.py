@@ -12,11 +12,12 @@ class NotACloudAssembly(ValueError):
 
 @dataclass(frozen=True)
 class Line:
-    """One line of an environment's floor: a model's endpoint variant, a batch model, or a fixed item."""
+    """One line of an environment's floor: a model's endpoint variant, a batch model, a fixed item, or what a kind of
+    scheduled job costs a month (an estimate)."""
 
-    category: str  # "compute" or "fixed"
+    category: str  # "compute", "fixed" or "scheduled"
     label: str  # the model (compute) or the item (fixed)
-    mode: str  # realtime | serverless | async | batch | <metadata mode> | fixed
+    mode: str  # realtime | serverless | async | batch | <metadata mode> | fixed | scheduled
     basis: str  # how the number was obtained, for a reviewer
     monthly_usd: Optional[float]  # None: price unknown (basis says why)
     stack: str
@@ -40,15 +41,25 @@ class EnvironmentFloor:
     compute_before_approval_usd: float = 0.0
     fixed_usd: float = 0.0
     fixed_before_approval_usd: float = 0.0
+    # What the environment's schedules run a month (Glue, SageMaker jobs and pipelines): an estimate, kept out of
+    # total_usd (the always-on floor) and added in total_with_schedules_usd.
+    scheduled_usd: float = 0.0
     warnings: list[str] = field(default_factory=list)
     # The templates this floor was read from (cost_floor.template.Template) and the month it assumed: comparing
     # two assemblies prices the base stacks the head no longer deploys (left running) apart from the others.
     templates: list[Any] = field(default_factory=list, repr=False, compare=False)
     hours_per_month: Optional[float] = field(default=None, repr=False, compare=False)
+    assumptions: Any = field(default=None, repr=False, compare=False)  # cost_floor.scheduled.Assumptions
 
     @property
     def total_usd(self) -> float:
+        """The always-on floor: compute + fixed (schedules not included)."""
         return self.compute_usd + self.fixed_usd
+
+    @property
+    def total_with_schedules_usd(self) -> float:
+        """The floor plus the scheduled estimate."""
+        return self.total_usd + self.scheduled_usd
 
     @property
     def unknown_prices(self) -> int:

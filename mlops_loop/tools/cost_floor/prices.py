@@ -45,6 +45,27 @@ PRICES: dict[str, Price] = {
     "interface_endpoint": Price(0.01, "endpoint-AZ-hour", "https://aws.amazon.com/privatelink/pricing/ (2026-11-26)"),
     # https://aws.amazon.com/secrets-manager/pricing/, 2026-11-26.
     "secret": Price(0.40, "secret-month", "https://aws.amazon.com/secrets-manager/pricing/ (2026-11-26)"),
+    # Glue Spark (glueetl) jobs: per DPU-hour, billed per second, with a 1-minute minimum per run on Glue 2.0 and later
+    # (10 minutes on 0.9 and 1.0). Read 2026-12-04: the stored copies of https://aws.amazon.com/glue/pricing/ have
+    # their rate tables unrendered; the page's worked example (a Spark job of 6 DPU for 15 minutes: 6 x 0.25 h x
+    # $0.44 = $0.66, aws.amazon.com/tr/glue/pricing) gives the rate; the minimums are AWS's Glue 2.0 announcement as
+    # quoted by ashks.com ("1-minute minimum billing duration (with 1-second increments)") and awsnegotiations.com
+    # (May 2026: "$0.44 per DPU-hour, one-minute minimum, billed per second"). Unverified against the live page.
+    "glue_dpu_hour": Price(0.44, "DPU-hour", "https://aws.amazon.com/glue/pricing/ (worked example, 2026-12-04)"),
+    # Glue crawlers: the same rate, billed per second with a 10-minute minimum per crawler run; how many DPUs a crawl
+    # uses is AWS's choice (ListCrawls reports each crawl's DPUHour). AWS Price List rows for AWSGlue (read through
+    # a public copy, labofsahil/aws-pricing-dataset): "$0.44 per Data Processing Unit-Hour for AWS Glue crawler";
+    # the minimum as quoted by awsnegotiations.com ("Crawlers: $0.44 per DPU-hour, ten-minute minimum per crawl").
+    "glue_crawler_dpu_hour": Price(
+        0.44, "DPU-hour", "https://aws.amazon.com/glue/pricing/ (AWS Price List rows, 2026-12-04)"
+    ),
 }
+# Glue's billing minimum per run, in minutes (the sources are those of the DPU-hour prices above).
+GLUE_JOB_MINIMUM_MINUTES = 1.0  # Spark jobs on Glue 2.0 and later
+GLUE_LEGACY_JOB_MINIMUM_MINUTES = 10.0  # Spark jobs on Glue 0.9 and 1.0
+GLUE_CRAWLER_MINIMUM_MINUTES = 10.0
+# DPUs per worker of each Glue worker type (Glue Developer Guide, "AWS Glue worker types"). The memory-optimized R.*
+# workers count M-DPUs, not priced here: such a job's price is unknown.
+GLUE_WORKER_DPUS = {"G.025X": 0.25, "G.1X": 1, "G.2X": 2, "G.4X": 4, "G.8X": 8, "G.12X": 12, "G.16X": 16}
 FREE_DASHBOARDS_PER_ACCOUNT = 3
 INSTANCE_PRICE_SOURCE = "mlops_loop/config/instance_types.py (us-east-1 on-demand list prices)"

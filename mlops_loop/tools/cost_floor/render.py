@@ -7,9 +7,11 @@ from typing import Optional
 
 from .model import EnvironmentFloor, Line
 from .prices import FREE_DASHBOARDS_PER_ACCOUNT, INSTANCE_PRICE_SOURCE, PRICES
+from .scheduled import DEFAULT_ASSUMPTIONS, Assumptions
 
 
-JSON_SCHEMA_VERSION = 1
+# 2: the "scheduled" lines and totals (scheduled_usd, total_with_schedules_usd, scheduled_assumptions).
+JSON_SCHEMA_VERSION = 2
 def _money(value: Optional[float]) -> str:
     return "unknown" if value is None else f"{value:,.2f}"
 
@@ -26,6 +28,15 @@ def _notes(report: list[EnvironmentFloor], hours: float) -> list[str]:
         "mlops_loop/config/instance_types.py, the rest from PRICES in mlops_loop/tools/cost_floor/prices.py; "
         "estimates for review, not a bill",
     ]
+    if any(line.category == "scheduled" for e in report for line in e.lines):
+        assumed = _assumptions(report)
+        notes.append(
+            "scheduled: an estimate, not in 'total' (see 'with schedules'): runs per month from each schedule "
+            "expression x a minimum per run: Glue jobs' billing minimum, crawlers' 10-minute minimum at "
+            f"{assumed.crawler_dpus:g} DPU (assumed; AWS chooses, --crawler-dpus), SageMaker jobs and pipeline steps "
+            f"{assumed.minutes_per_run:g} min each (assumed; SageMaker bills no minimum, --minutes-per-run); real runs "
+            "are usually longer"
+        )
     other = sorted({e.region for e in report if e.region and e.region != "us-east-1"})
     if other:
         notes.append(f"environments in {', '.join(other)}: that region's list prices differ from us-east-1's")
@@ -43,12 +54,16 @@ def _notes(report: list[EnvironmentFloor], hours: float) -> list[str]:
     return notes
 
 
+def _assumptions(report: list[EnvironmentFloor]) -> Assumptions:
+    return next((e.assumptions for e in report if e.assumptions is not None), DEFAULT_ASSUMPTIONS)
+
+
 def _line_cells(line: Line) -> list[str]:
     label = line.label + (f" / {line.variant}" if line.variant else "")
-    compute = _money(line.monthly_usd) if line.category == "compute" else ""
-    fixed = _money(line.monthly_usd) if line.category == "fixed" else ""
+    compute, fixed, scheduled = (_money(line.monthly_usd) if line.category == c else "" for c in
+                                 ("compute", "fixed", "scheduled"))
     basis = line.basis + (" [once deployed]" if line.once_deployed else "")
-    return [label, line.mode, compute, fixed, basis]
+    return [label, line.mode, compute, fixed, scheduled, basis]
 
 
 def render_text(
@@ -60,19 +75,22 @@ def render_text(
         out += _delta_text(delta) + [""]
     out.append(
         f"{'environment':<12} {'region':<14} {'compute $/mo':>12} {'before approval':>15} "
-        f"{'fixed $/mo':>10} {'total $/mo':>10}"
+        f"{'fixed $/mo':>10} {'total $/mo':>10} {'scheduled* $/mo':>15} {'with schedules':>14}"
     )
     for env in report:
         out.append(
             f"{env.environment:<12} {env.region or '?':<14} {_money(env.compute_usd):>12} "
-            f"{_money(env.compute_before_approval_usd):>15} {_money(env.fixed_usd):>10} {_money(env.total_usd):>10}"
+            f"{_money(env.compute_before_approval_usd):>15} {_money(env.fixed_usd):>10} {_money(env.total_usd):>10} "
+            f"{_money(env.scheduled_usd):>15} {_money(env.total_with_schedules_usd):>14}"
         )
+    out.append("* an estimate: see the notes")
     for env in report:
         out += ["", f"{env.environment} ({env.region or 'region unknown'})"]
-        out.append(f"  {'model / item':<32} {'mode':<10} {'compute $/mo':>12} {'fixed $/mo':>10}  basis")
+        out.append(f"  {'model / item':<34} {'mode':<10} {'compute $/mo':>12} {'fixed $/mo':>10} {'scheduled*':>10}"
+                   "  basis")
         for line in env.lines:
-            label, mode, compute, fixed, basis = _line_cells(line)
-            out.append(f"  {label:<32} {mode:<10} {compute:>12} {fixed:>10}  {basis}")
+            label, mode, compute, fixed, scheduled, basis = _line_cells(line)
+            out.append(f"  {label:<34} {mode:<10} {compute:>12} {fixed:>10} {scheduled:>10}  {basis}")
     out += [""] + [f"note: {n}" for n in _notes(report, hours)]
     return "\n".join(out) + "\n"
 
@@ -83,9 +101,13 @@ def _line_name(line: dict) -> str:
 
 
 def _env_change(env: dict) -> str:
-    """``floor +$x/month (compute +$y, fixed +$z)`` of one environment's delta."""
-    return (f"floor {_signed(env['delta_total_usd'])}/month (compute {_signed(env['delta_compute_usd'])}, "
-            f"fixed {_signed(env['delta_fixed_usd'])})")
+    """``floor +$x/month (compute +$y, fixed +$z)`` of one environment's delta, then ``; scheduled +$s/month
+    (estimate)`` when what its schedules run changed."""
+    change = (f"floor {_signed(env['delta_total_usd'])}/month (compute {_signed(env['delta_compute_usd'])}, "
+              f"fixed {_signed(env['delta_fixed_usd'])})")
+    if env.get("delta_scheduled_usd"):
+        change += f"; scheduled {_signed(env['delta_scheduled_usd'])}/month (estimate)"
+    return change
 
 
 def _left_running(env: dict) -> Optional[str]:
@@ -97,7 +119,9 @@ def _left_running(env: dict) -> Optional[str]:
     for stack in env["left_running_stacks"]:
         where.setdefault(stack["environment"], []).append(stack["stack"])
     stacks = "; ".join(", ".join(names) + (f" in {target}" if target else "") for target, names in where.items())
-    return (f"removed from the app, still running until deleted by hand: ${env['left_running_usd']:,.2f}/month "
+    scheduled = env.get("left_running_scheduled_usd") or 0.0
+    also = f" + scheduled ${scheduled:,.2f}/month (estimate)" if scheduled else ""
+    return (f"removed from the app, still running until deleted by hand: ${env['left_running_usd']:,.2f}/month{also} "
             f"({stacks})")
 
 
@@ -131,17 +155,20 @@ def render_markdown(
             out += [f"  - {line['status']} `{_line_name(line)}` {_line_change(line, '→')}" for line in env["lines"]]
         out.append("")
     out += [
-        "| environment | region | compute $/month | before approval | fixed $/month | total $/month |",
-        "|---|---|--:|--:|--:|--:|",
+        "| environment | region | compute $/month | before approval | fixed $/month | total $/month "
+        "| scheduled $/month (estimate) | with schedules |",
+        "|---|---|--:|--:|--:|--:|--:|--:|",
     ]
     for env in report:
         out.append(
             f"| {env.environment} | {env.region or '?'} | {_money(env.compute_usd)} | "
-            f"{_money(env.compute_before_approval_usd)} | {_money(env.fixed_usd)} | {_money(env.total_usd)} |"
+            f"{_money(env.compute_before_approval_usd)} | {_money(env.fixed_usd)} | {_money(env.total_usd)} | "
+            f"{_money(env.scheduled_usd)} | {_money(env.total_with_schedules_usd)} |"
         )
     for env in report:
         out += ["", f"<details><summary>{env.environment}: lines</summary>", ""]
-        out += ["| model / item | mode | compute $/month | fixed $/month | basis |", "|---|---|--:|--:|---|"]
+        out += ["| model / item | mode | compute $/month | fixed $/month | scheduled $/month | basis |",
+                "|---|---|--:|--:|--:|---|"]
         out += ["| " + " | ".join(cell.replace("|", "\\|") for cell in _line_cells(line)) + " |" for line in env.lines]
         out += ["", "</details>"]
     out += [""] + [f"- {n}" for n in _notes(report, hours)]
@@ -151,7 +178,9 @@ def render_markdown(
 def to_json(
     report: list[EnvironmentFloor], *, assembly: str, hours: float, delta: Optional[list[dict]] = None
 ) -> dict:
-    """The report as plain JSON data (schema_version 1): amounts are USD per month, null when unknown."""
+    """The report as plain JSON data (schema_version 2): amounts are USD per month, null when unknown; ``total_usd``
+    is the always-on floor (compute + fixed), ``total_with_schedules_usd`` adds the scheduled estimate."""
+    assumed = _assumptions(report)
     return {
         "schema_version": JSON_SCHEMA_VERSION,
         "assembly": assembly,
@@ -161,6 +190,7 @@ def to_json(
             **{key: asdict(price) for key, price in PRICES.items()},
             "free_dashboards_per_account": FREE_DASHBOARDS_PER_ACCOUNT,
         },
+        "scheduled_assumptions": {"minutes_per_run": assumed.minutes_per_run, "crawler_dpus": assumed.crawler_dpus},
         "environments": [
             {
                 "environment": env.environment,
@@ -170,6 +200,8 @@ def to_json(
                 "fixed_usd": round(env.fixed_usd, 2),
                 "fixed_before_approval_usd": round(env.fixed_before_approval_usd, 2),
                 "total_usd": round(env.total_usd, 2),
+                "scheduled_usd": round(env.scheduled_usd, 2),
+                "total_with_schedules_usd": round(env.total_with_schedules_usd, 2),
                 "unknown_prices": env.unknown_prices,
                 "warnings": list(env.warnings),
                 "lines": [

@@ -10,6 +10,7 @@ from ..cloud_assembly import SynthesizedStack, stacks
 from .compute import batch_lines, endpoint_lines, scalable_targets
 from .fixed import fixed_lines, fixed_units
 from .model import EnvironmentFloor, Line, NotACloudAssembly
+from .scheduled import DEFAULT_ASSUMPTIONS, Assumptions, scheduled_lines, scheduled_units
 from .template import Template
 
 
@@ -48,20 +49,30 @@ def _regions(found: list[SynthesizedStack]) -> dict[str, str]:
     return regions
 
 
-def floor_report(outdir: str | Path, *, hours_per_month: float = DEFAULT_HOURS_PER_MONTH) -> list[EnvironmentFloor]:
+def floor_report(
+    outdir: str | Path,
+    *,
+    hours_per_month: float = DEFAULT_HOURS_PER_MONTH,
+    assumptions: Assumptions = DEFAULT_ASSUMPTIONS,
+) -> list[EnvironmentFloor]:
     """The always-on floor of every environment (stage) of the assembly at ``outdir``, in manifest
-    order. By default a month is 730 hours. Raises NotACloudAssembly when ``outdir`` is not one."""
+    order, with what its schedules run (an estimate under ``assumptions``, by default 10 minutes per SageMaker job
+    or pipeline step and 1 DPU per crawl). By default a month is 730 hours. Raises NotACloudAssembly when ``outdir``
+    is not one."""
     found = _load_stacks(Path(outdir))
     regions = _regions(found)
     by_stage: dict[str, list[Template]] = {}
     for stack in found:
         by_stage.setdefault(stack.stage, []).append(Template(stack))
-    return [_environment_floor(stage, regions.get(stage), templates, hours_per_month) for stage, templates in by_stage.items()]
+    return [_environment_floor(stage, regions.get(stage), templates, hours_per_month, assumptions)
+            for stage, templates in by_stage.items()]
 
 
-def _environment_floor(stage: str, region: Optional[str], templates: list[Template], hours_per_month: float) -> EnvironmentFloor:
+def _environment_floor(stage: str, region: Optional[str], templates: list[Template], hours_per_month: float,
+                       assumptions: Assumptions = DEFAULT_ASSUMPTIONS) -> EnvironmentFloor:
     """The floor of ``templates``: one environment's stacks (or some of them)."""
-    env = EnvironmentFloor(environment=stage, region=region, templates=list(templates), hours_per_month=hours_per_month)
+    env = EnvironmentFloor(environment=stage, region=region, templates=list(templates), hours_per_month=hours_per_month,
+                           assumptions=assumptions)
     targets = scalable_targets(templates, env.warnings)
     compute = [line for tpl in templates for line in endpoint_lines(tpl, targets=targets, hours=hours_per_month)]
     compute += batch_lines(templates)
@@ -69,12 +80,14 @@ def _environment_floor(stage: str, region: Optional[str], templates: list[Templa
     fixed, env.fixed_before_approval_usd = fixed_lines(
         [u for tpl in templates for u in fixed_units(tpl)], hours_per_month
     )
-    env.lines = compute + fixed
+    scheduled = scheduled_lines(scheduled_units(templates, hours_per_month, assumptions))
+    env.lines = compute + fixed + scheduled
     env.compute_usd = sum((line.monthly_usd or 0.0 for line in compute), 0.0)
     env.compute_before_approval_usd = sum(
         (line.monthly_usd or 0.0 for line in compute if not line.once_deployed), 0.0
     )
     env.fixed_usd = sum((line.monthly_usd or 0.0 for line in fixed), 0.0)
+    env.scheduled_usd = sum((line.monthly_usd or 0.0 for line in scheduled), 0.0)
     return env
 
 
@@ -91,9 +104,10 @@ def _split_left_running(
     if not left:
         return base, None
     hours = base.hours_per_month or DEFAULT_HOURS_PER_MONTH
+    assumptions = base.assumptions or DEFAULT_ASSUMPTIONS
     kept = [t for t in base.templates if t.deploys_as in deployed]
-    return (_environment_floor(base.environment, base.region, kept, hours),
-            _environment_floor(base.environment, base.region, left, hours))
+    return (_environment_floor(base.environment, base.region, kept, hours, assumptions),
+            _environment_floor(base.environment, base.region, left, hours, assumptions))
 
 
 def compare(head: list[EnvironmentFloor], base: list[EnvironmentFloor]) -> list[dict]:
@@ -103,8 +117,8 @@ def compare(head: list[EnvironmentFloor], base: list[EnvironmentFloor]) -> list[
 
     The change is against the base stacks the head still deploys. A base stack it does not (its environment
     moved to another region or account, the project or the environment was renamed, or the environment was
-    removed) keeps running: its floor is not subtracted but reported as ``left_running_usd`` (with its stacks in
-    ``left_running_stacks``), so a moved environment shows the new stacks' floor as a rise, not $0. Status:
+    removed) keeps running: its floor is not subtracted but reported as ``left_running_usd`` (its schedules'
+    estimate as ``left_running_scheduled_usd``, its stacks in ``left_running_stacks``), so a moved environment shows the new stacks' floor as a rise, not $0. Status:
     ``new``, ``removed`` (from the app), ``moved`` (every base stack left running, the head deploys new ones),
     ``changed`` or ``unchanged``."""
     heads, bases = {e.environment: e for e in head}, {e.environment: e for e in base}
@@ -142,7 +156,8 @@ def compare(head: list[EnvironmentFloor], base: list[EnvironmentFloor]) -> list[
 
         delta = {
             attr: round(total(h, attr) - total(b, attr), 2)
-            for attr in ("compute_usd", "compute_before_approval_usd", "fixed_usd", "total_usd")
+            for attr in ("compute_usd", "compute_before_approval_usd", "fixed_usd", "total_usd", "scheduled_usd",
+                         "total_with_schedules_usd")
         }
         if b is None or h is None:
             status = "new" if b is None else "removed"
@@ -153,6 +168,7 @@ def compare(head: list[EnvironmentFloor], base: list[EnvironmentFloor]) -> list[
         entry = {"environment": name, "status": status, **{f"delta_{k}": v for k, v in delta.items()}, "lines": changed}
         if left is not None:
             entry["left_running_usd"] = round(left.total_usd, 2)
+            entry["left_running_scheduled_usd"] = round(left.scheduled_usd, 2)
             entry["left_running_stacks"] = [{"stack": t.name, "environment": t.stack.environment} for t in left.templates]
         out.append(entry)
     return out

@@ -56,6 +56,20 @@ class Template:
             return None if holds is None else self.value(arg[1] if holds else arg[2])
         return None
 
+    def text(self, expr: Any) -> Optional[str]:
+        """The string ``expr`` renders to, every part known only at deploy time (another resource's attribute, an
+        import) written ``${...}``: enough to read the literal parts of a JSON document built with ``Fn::Join`` (a
+        schedule's Input, a pipeline definition). None when ``expr`` is no string or join of strings."""
+        literal = self.value(expr)
+        if isinstance(literal, (str, int, float)):
+            return str(literal)
+        if isinstance(expr, dict) and len(expr) == 1 and isinstance(expr.get("Fn::Join"), list):
+            separator, parts = (expr["Fn::Join"] + [None, None])[:2]
+            if isinstance(separator, str) and isinstance(parts, list):
+                rendered = [self.text(part) for part in parts]
+                return separator.join("${?}" if part is None else part for part in rendered)
+        return None
+
     def endpoint_key(self, logical_id: str) -> str:
         """The endpoint's name when the template fixes it, else a stand-in unique to this stack."""
         name = self.value(self.resources[logical_id].get("Properties", {}).get("EndpointName"))
