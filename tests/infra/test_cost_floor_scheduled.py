@@ -15,6 +15,7 @@ from pathlib import Path
 import pytest
 
 from mlops_loop.config.instance_types import INSTANCE_TYPES
+from mlops_loop.config.vpc_endpoints import INTERFACE_ENDPOINT_SERVICES
 from mlops_loop.tools.cost_floor import PRICES, floor_report, main
 from mlops_loop.tools.cost_floor.scheduled import Assumptions
 from tests.support.assemblies import (
@@ -33,6 +34,7 @@ from tests.support.assemblies import (
     template,
     training_step,
     transform_request,
+    vpc_function,
     write_assembly,
 )
 
@@ -278,13 +280,48 @@ def test_the_change_against_a_base_names_the_scheduled_estimate_only_when_it_cha
 
 
 # --------------------------------------------------------------------------------------------------------------------
+# Interface VPC endpoints an environment in a VPC needs
+# --------------------------------------------------------------------------------------------------------------------
+def test_an_environment_with_a_vpc_config_pays_for_the_required_interface_endpoints_per_subnet(tmp_path):
+    """GIVEN functions in two subnets and a model in a third (and the first again) WHEN read THEN one fixed line prices
+    every interface endpoint of the README's table (mlops_loop/config/vpc_endpoints.py) in each of the 3 distinct
+    subnets, every hour, before any approval too."""
+    model = {"Type": "AWS::SageMaker::Model",
+             "Properties": {"VpcConfig": {"Subnets": ["subnet-0000000c", "subnet-0000000a"],
+                                          "SecurityGroupIds": ["sg-0123456789abcdef0"]}}}
+    env = floor_of(tmp_path, {"A": vpc_function(["subnet-0000000a", "subnet-0000000b"]), "Model": model,
+                              "Plain": {"Type": "AWS::Lambda::Function", "Properties": {}}}, hours_per_month=700)
+    (line,) = [line for line in env.lines if line.category == "fixed"]
+    endpoints = len(INTERFACE_ENDPOINT_SERVICES)
+    assert line.label == "Interface VPC endpoints (required, not created by this app)"
+    assert line.basis == (f"{endpoints} endpoints (README, Running inside your VPC) x 3 subnet(s) (a stand-in for "
+                          "Availability Zones, which the templates do not name) x $0.01/endpoint-AZ-hour x 700 h; the "
+                          "VPC's, possibly shared with other workloads")
+    assert line.monthly_usd == pytest.approx(endpoints * 3 * PRICES["interface_endpoint"].usd * 700)
+    assert line.resources == ("A", "Model")
+    assert env.fixed_usd == env.fixed_before_approval_usd == line.monthly_usd
+
+
+def test_subnets_inside_a_schedule_s_input_count_and_no_vpc_config_means_no_line(tmp_path):
+    request = {**processing_request(), "NetworkConfig": {"VpcConfig": {"Subnets": ["subnet-0000000d"],
+                                                                       "SecurityGroupIds": ["sg-0123456789abcdef0"]}}}
+    env = floor_of(tmp_path, {"Monitor": job_schedule(DAILY, "createProcessingJob", request)})
+    (line,) = [line for line in env.lines if line.category == "fixed"]
+    assert " x 1 subnet(s) " in line.basis and line.resources == ("Monitor",)
+
+    plain = floor_of(tmp_path / "plain", {"Endpoint": endpoint("e", "Config"), "Config": instance_config()})
+    assert [line for line in plain.lines if line.category == "fixed"] == []
+
+
+# --------------------------------------------------------------------------------------------------------------------
 # The real app
 # --------------------------------------------------------------------------------------------------------------------
 @pytest.mark.synth
 def test_real_app_every_scheduled_job_of_the_templates_is_in_the_scheduled_column(synthesized):
     """GIVEN the app as configured WHEN its floor is read THEN every Glue job and crawler, every scheduled SageMaker
     job and every pipeline a retraining schedule starts is in a scheduled line at a known price, the scheduled
-    estimate is positive and kept out of the always-on total."""
+    estimate is positive and kept out of the always-on total, and no environment of the sample runs in a VPC unless its
+    config says so."""
     by_stage: dict[str, dict[str, dict]] = {}
     for (stage, _), stack in synthesized.stacks.items():
         by_stage.setdefault(stage, {}).update(stack.template.get("Resources", {}))
@@ -302,3 +339,5 @@ def test_real_app_every_scheduled_job_of_the_templates_is_in_the_scheduled_colum
         assert env.scheduled_usd > 0
         assert env.total_usd == pytest.approx(env.compute_usd + env.fixed_usd)
         assert env.total_with_schedules_usd == pytest.approx(env.total_usd + env.scheduled_usd)
+        in_vpc = synthesized.config.environments[env.environment].network is not None
+        assert any(line.label.startswith("Interface VPC endpoints (required") for line in env.lines) == in_vpc

@@ -12,7 +12,10 @@ serving instances that stay up whatever the traffic (an endpoint variant's autos
 price, times the hours of a month. Async endpoints that scale to 0, serverless endpoints without
 provisioned concurrency and batch transform (instances run only while a scheduled job runs) cost
 $0. Small always-on items (KMS keys, CloudWatch alarms and dashboards, Feature Store online stores, score-by-id function URLs,
-NAT gateways, interface VPC endpoints, secrets) are reported in a separate "fixed" column.
+NAT gateways, interface VPC endpoints, secrets) are reported in a separate "fixed" column; so are the interface VPC
+endpoints an environment that runs in a VPC needs and the app does not create (README, "Running inside your VPC"):
+mlops_loop/config/vpc_endpoints.py's list x the distinct subnets of the templates' VpcConfigs (a stand-in for
+Availability Zones, which templates do not name) x the hourly price, whenever any template carries a VpcConfig.
 
 What the schedules run whatever the traffic is a third column, "scheduled", an estimate kept out of "total" and
 added in "with schedules": Glue jobs and crawlers on scheduled triggers (and what their workflows start after them),

@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
+import json
+import re
 from dataclasses import dataclass
-from typing import Optional
+from typing import Any, Optional
+
+from mlops_loop.config.vpc_endpoints import INTERFACE_ENDPOINT_SERVICES
 
 from .model import Line
 from .prices import FREE_DASHBOARDS_PER_ACCOUNT, PRICES
@@ -19,6 +23,7 @@ class _Unit:
     price_key: Optional[str]  # None: $0 floor (pay per use)
     once_deployed: Optional[str]  # see Line.once_deployed
     unknown: bool = False
+    also: tuple[str, ...] = ()  # further resources the unit stands for
 
 
 _FIXED_LABELS = {
@@ -30,8 +35,11 @@ _FIXED_LABELS = {
     "function_url": "Lambda function URLs (score by id)",
     "nat": "NAT gateways",
     "vpce": "Interface VPC endpoints",
+    "vpce_required": "Interface VPC endpoints (required, not created by this app)",
     "secret": "Secrets Manager secrets",
 }
+# A SageMaker request's subnets inside a JSON string (a schedule's Input, a pipeline definition).
+_SUBNETS_IN_TEXT = re.compile(r'"(?:Subnets|SubnetIds)"\s*:\s*\[([^\]]*)\]')
 
 
 def _alarm_metrics(tpl: Template, props: dict) -> tuple[int, bool]:
@@ -85,9 +93,60 @@ def fixed_units(tpl: Template) -> list[_Unit]:
     return units
 
 
+def _subnets_of(tpl: Template, node: Any, found: set[str]) -> bool:
+    """Add to ``found`` the subnets of every VpcConfig (or Glue connection) in ``node``; whether any was there."""
+    seen = False
+    if isinstance(node, dict):
+        if len(node) == 1 and "Fn::Join" in node:
+            text = tpl.text(node)
+            return _subnets_of(tpl, text, found) if text is not None else False
+        for key in ("VpcConfig", "PhysicalConnectionRequirements"):
+            config = node.get(key)
+            if isinstance(config, dict):
+                subnets = config.get("Subnets") or config.get("SubnetIds") or config.get("SubnetId")
+                if subnets is not None:
+                    seen = True
+                    for subnet in subnets if isinstance(subnets, list) else [subnets]:
+                        value = tpl.value(subnet)
+                        found.add(value if isinstance(value, str) else json.dumps(subnet, sort_keys=True))
+        for value in node.values():
+            seen = _subnets_of(tpl, value, found) or seen
+    elif isinstance(node, list):
+        for value in node:
+            seen = _subnets_of(tpl, value, found) or seen
+    elif isinstance(node, str) and "VpcConfig" in node:
+        for listed in _SUBNETS_IN_TEXT.findall(node):
+            seen = True
+            found.update(re.findall(r'"([^"]+)"', listed))
+    return seen
+
+
+def required_endpoint_units(templates: list[Template]) -> list[_Unit]:
+    """The interface VPC endpoints an environment that runs in a VPC needs and the app does not create: one unit
+    (quantity: the distinct subnets, a stand-in for Availability Zones) when any template carries a VpcConfig, else
+    none. The endpoint list is mlops_loop/config/vpc_endpoints.py (README, "Running inside your VPC")."""
+    subnets: set[str] = set()
+    where: list[tuple[str, str]] = []
+    for tpl in templates:
+        for logical_id, resource in tpl.resources.items():
+            if _subnets_of(tpl, resource.get("Properties") or {}, subnets):
+                where.append((tpl.name, logical_id))
+    if not where:
+        return []
+    stacks = ", ".join(sorted({stack for stack, _ in where}))
+    ids = [logical_id for _, logical_id in where]
+    return [_Unit("vpce_required", stacks, ids[0], max(len(subnets), 1), "interface_endpoint", None, also=tuple(ids[1:]))]
+
+
 def _fixed_cost(units: list[_Unit], hours: float) -> tuple[Optional[float], str]:
     """(monthly USD or None when unknown, basis) of units of one kind."""
     kind = units[0].kind
+    if kind == "vpce_required":
+        price, subnets, endpoints = PRICES["interface_endpoint"], units[0].quantity, len(INTERFACE_ENDPOINT_SERVICES)
+        basis = (f"{endpoints} endpoints (README, Running inside your VPC) x {subnets:g} subnet(s) (a stand-in for "
+                 f"Availability Zones, which the templates do not name) x {format_rate(price.usd)}/{price.unit} x "
+                 f"{hours:g} h; the VPC's, possibly shared with other workloads")
+        return endpoints * subnets * price.usd * hours, basis
     if kind == "online_store":
         provisioned = sum(1 for u in units if u.unknown)
         if provisioned:
@@ -136,7 +195,7 @@ def fixed_lines(units: list[_Unit], hours: float) -> tuple[list[Line], float]:
                 basis=basis,
                 monthly_usd=monthly,
                 stack=", ".join(stacks_used),
-                resources=tuple(u.logical_id for u in of_kind),
+                resources=tuple(r for u in of_kind for r in (u.logical_id, *u.also)),
                 once_deployed=", ".join(sorted({str(u.once_deployed) for u in later})) if not now else None,
             )
         )

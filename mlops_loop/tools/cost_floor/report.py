@@ -8,7 +8,7 @@ from typing import Iterable, Optional
 
 from ..cloud_assembly import SynthesizedStack, stacks
 from .compute import batch_lines, endpoint_lines, scalable_targets
-from .fixed import fixed_lines, fixed_units
+from .fixed import fixed_lines, fixed_units, required_endpoint_units
 from .model import EnvironmentFloor, Line, NotACloudAssembly
 from .scheduled import DEFAULT_ASSUMPTIONS, Assumptions, scheduled_lines, scheduled_units
 from .template import Template
@@ -78,7 +78,7 @@ def _environment_floor(stage: str, region: Optional[str], templates: list[Templa
     compute += batch_lines(templates)
     compute.sort(key=lambda line: (line.label, line.mode, line.variant))
     fixed, env.fixed_before_approval_usd = fixed_lines(
-        [u for tpl in templates for u in fixed_units(tpl)], hours_per_month
+        [u for tpl in templates for u in fixed_units(tpl)] + required_endpoint_units(templates), hours_per_month
     )
     scheduled = scheduled_lines(scheduled_units(templates, hours_per_month, assumptions))
     env.lines = compute + fixed + scheduled
