@@ -19,8 +19,9 @@ import pytest
 
 from mlops_loop.app_builder import build_app, new_app
 from mlops_loop.config import parse_config
-from mlops_loop.config.vpc_endpoints import VPC_ENDPOINT_SERVICES
+from mlops_loop.config.vpc_endpoints import INTERFACE_ENDPOINT_SERVICES, VPC_ENDPOINT_SERVICES
 from mlops_loop.tools.cloud_assembly import nag_violations, stacks
+from mlops_loop.tools.cost_floor import PRICES, floor_report
 from mlops_loop.tools.lint import lint_cache, lint_stacks
 from mlops_loop.training import step_graph
 from tests.support.built_stack import scheduled_request
@@ -139,3 +140,19 @@ def test_the_readme_endpoint_table_is_the_one_list_of_required_vpc_endpoints():
     listed = {service: cells[2].strip() for cells in rows
               for service in re.findall(r"`com\.amazonaws\.<region>\.([a-z0-9.-]+)`", cells[1])}
     assert list(listed.items()) == list(VPC_ENDPOINT_SERVICES.items())
+
+
+def test_the_cost_floor_prices_the_required_interface_endpoints_and_the_batch_schedule(synth: Synth):
+    """GIVEN the environment in a VPC WHEN its cost floor is read THEN one fixed line prices every interface endpoint
+    of VPC_ENDPOINT_SERVICES in each configured subnet, and the batch model's scheduled transform job is in the
+    scheduled column (once deployed, as its schedule is)."""
+    (env,) = floor_report(synth.outdir)
+    lines = {line.label: line for line in env.lines}
+    endpoints = lines["Interface VPC endpoints (required, not created by this app)"]
+    subnets = len(NETWORK["subnet_ids"])
+    assert endpoints.monthly_usd == pytest.approx(len(INTERFACE_ENDPOINT_SERVICES) * subnets
+                                                  * PRICES["interface_endpoint"].usd * 730)
+    assert f" x {subnets} subnet(s) " in endpoints.basis and endpoints.once_deployed is None
+    transform = lines["SageMaker batch transform jobs"]
+    assert transform.monthly_usd > 0 and transform.once_deployed
+    assert env.unknown_prices == 0
