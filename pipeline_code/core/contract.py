@@ -314,6 +314,10 @@ EVALUATION_FILES = (EVALUATION_FILE, MODEL_QUALITY_FILE, BIAS_FILE, EXPLAINABILI
 # The event time of the feature values a row was trained on (prepare's point-in-time join) or scored with
 # (scoring by id: the online-store record's event time).
 FEATURE_EVENT_TIME = "feature_event_time"
+# Where a run's records came from, as a frozen test set's manifest and the local run's lineage record it: the sample
+# generator's records ("generated"), or the user's files (their location and content hash).
+DATA_GENERATED = "generated"
+DATA_FILES = "files"
 
 # The baseline step's documents: the monitor compares traffic with them.
 STATISTICS_FILE = "statistics.json"

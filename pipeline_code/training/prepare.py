@@ -27,7 +27,10 @@ Processing
    from train/validation. Otherwise the latest ``--test-fraction`` of rows (by event
    time) becomes the test set and is written with its manifest, to be frozen by the caller. Either must have
    two groups of the sensitive attribute with ``--min-group-rows`` rows, or the gate could never judge fairness
-   on it (refused, naming the groups and the fix).
+   on it (refused, naming the groups and the fix). A new one in which a model input is null in every row is
+   refused (it would be frozen so). A frozen one is refused when it was made from another origin
+   (``--data-origin``: generated records vs your files), or when none of its keys is in data that spans or
+   precedes its time range (other data); data that starts after it only warns.
 4. **Time split** of the remaining rows: the earliest go to train, the latest to
    validation (fractions renormalised when the test set is frozen). Rows sharing an
    event time never straddle two splits.
@@ -49,6 +52,7 @@ from __future__ import annotations
 import argparse
 import contextlib
 import datetime as dt
+import json
 import os
 import shutil
 import sys
@@ -66,7 +70,7 @@ import pyarrow.parquet as pq
 
 from pipeline_code import catalog
 from pipeline_code.core import problem
-from pipeline_code.core.contract import FEATURE_EVENT_TIME, MANIFEST_FILE, TEST_FILE
+from pipeline_code.core.contract import DATA_FILES, DATA_GENERATED, FEATURE_EVENT_TIME, MANIFEST_FILE, TEST_FILE
 from pipeline_code.core.thresholds import DEFAULT_MIN_GROUP_ROWS, fairness_shortfall
 from pipeline_code.training import data_io
 from pipeline_code.training.data_io import InputError
@@ -119,12 +123,19 @@ def prepare(
     now: Optional[dt.datetime] = None,
     min_group_rows: int = DEFAULT_MIN_GROUP_ROWS,
     frozen_test_location: Optional[str] = None,
+    data_origin: Optional[Dict[str, Any]] = None,
 ) -> Dict[str, Any]:
     """Run the whole preparation; return the summary (also written to ``summary/prepare.json``).
 
     The test set (new or frozen) must have two groups of the sensitive attribute with ``min_group_rows`` rows
     (the gate's ``min_group_rows``), or the gate could never judge fairness on it. Messages name the frozen test
     set by ``frozen_test_location`` (where it is kept; ``frozen_test_dir`` by default).
+
+    ``data_origin`` (default None: not recorded, as in the pipeline, whose data is the lake): where the records came
+    from, ``{"kind": "generated"}`` or ``{"kind": "files", "source": ..., "sha256": ...}``; a new test set's manifest
+    records it, and a frozen one recorded from the other kind is refused (:func:`_check_origin`). A frozen test set
+    none of whose keys is in the data is refused too, unless the data starts after it (a warning) or is generated
+    (whose batches have distinct ids by design): :func:`_check_frozen_keys_present`.
 
     Raises:
         InputError: any input problem, raised before any output is written.
@@ -134,7 +145,8 @@ def prepare(
     features, feature_stats = _load_features(spec, features_dir)
     labels, label_stats = load_labels(spec, labels_dir)
     where = frozen_test_location or frozen_test_dir
-    frozen = _load_frozen_test(spec, frozen_test_dir, where) if not data_io.is_empty_dir(frozen_test_dir) else None
+    frozen = (_load_frozen_test(spec, frozen_test_dir, where, data_origin)
+              if not data_io.is_empty_dir(frozen_test_dir) else None)
 
     keys = _Keys.of(spec, features, labels)
     if not feature_stats["offline_store_export"]:  # an export's re-writes were resolved already
@@ -143,9 +155,14 @@ def prepare(
     joined, join_stats = point_in_time_join(spec, labels, features, keys=keys)
     del features, labels, keys
 
+    warnings: List[str] = []
     if frozen is not None:
         frozen_table, manifest, frozen_path = frozen
+        all_rows = joined
         joined, excluded = _exclude_keys(joined, frozen_table, rid, et)
+        if not excluded and (data_origin or {}).get("kind") != DATA_GENERATED:
+            warnings += _check_frozen_keys_present(spec, all_rows, frozen_table, where)
+        del all_rows
         cut = _time_cut(joined.column(et), fractions.train / (fractions.train + fractions.validation))
         splits = {"train": joined.slice(0, cut), "validation": joined.slice(cut)}
     else:
@@ -156,7 +173,7 @@ def prepare(
         splits = {"train": rest.slice(0, cut), "validation": rest.slice(cut), "test": test}
         frozen_table, manifest, frozen_path = None, None, None
     for name, table in splits.items():
-        _check_split(name, table, spec)
+        _check_split(name, table, spec, joined)
     if frozen is None:
         _check_fairness_groups(spec, splits["test"], min_group_rows, f"the new test set ({splits['test'].num_rows} rows: the latest "
                                f"{fractions.test:.0%} by event time)", "; it would be frozen for every later run, so "
@@ -165,7 +182,13 @@ def prepare(
         _check_fairness_groups(spec, frozen_table, min_group_rows, f"the frozen test set ({where}; version "
                                f"{manifest['version']}, {frozen_table.num_rows} rows)", ", so the gate would reject every "
                                f"challenger: lower gate.min_group_rows, or delete the frozen test set {REPLACE_FROZEN}")
-    warnings = unseen_category_warnings(spec, splits["train"], splits["test"] if frozen is None else frozen_table)
+    test_table = splits["test"] if frozen is None else frozen_table
+    if frozen is None:
+        _check_no_empty_feature(spec, test_table, f"the new test set ({test_table.num_rows} rows: the latest "
+                                f"{fractions.test:.0%} by event time)")
+    warnings += uninformative_feature_warnings(spec, splits["train"], "training")
+    warnings += uninformative_feature_warnings(spec, test_table, "new test set" if frozen is None else "frozen test set")
+    warnings += unseen_category_warnings(spec, splits["train"], test_table)
 
     # ---- everything is valid: write -------------------------------------------------
     created_at = (now or dt.datetime.now(dt.timezone.utc)).astimezone(dt.timezone.utc)
@@ -183,13 +206,15 @@ def prepare(
             shutil.copyfile(os.path.join(os.path.dirname(frozen_path), MANIFEST_FILE), os.path.join(test_dir, MANIFEST_FILE))
         test_manifest = manifest
     else:
-        test_manifest = write_frozen_test_set(spec, splits["test"], test_dir, version=test_set_version, created_at=created_at)
+        test_manifest = write_frozen_test_set(spec, splits["test"], test_dir, version=test_set_version, created_at=created_at,
+                                              data_origin=data_origin)
 
     summary = {
         "model": spec.name,
         "dataset": spec.dataset,
         "created_at": created_at.isoformat(),
         "inputs": {"features_dir": features_dir, "labels_dir": labels_dir, "frozen_test_dir": frozen_test_dir},
+        **({"data_origin": data_origin} if data_origin else {}),
         "features": feature_stats,
         "labels": label_stats,
         "join": join_stats,
@@ -275,9 +300,11 @@ def point_in_time_join(
 
 
 def write_frozen_test_set(
-    spec: ModelSpec, test: pa.Table, directory: str, *, version: str, created_at: dt.datetime
+    spec: ModelSpec, test: pa.Table, directory: str, *, version: str, created_at: dt.datetime,
+    data_origin: Optional[Dict[str, Any]] = None,
 ) -> Dict[str, Any]:
-    """Write ``test.parquet`` + ``manifest.json`` into ``directory``; return the manifest."""
+    """Write ``test.parquet`` + ``manifest.json`` into ``directory``; return the manifest (with ``data_origin`` when
+    given: where its rows came from)."""
     os.makedirs(directory, exist_ok=True)
     path = os.path.join(directory, TEST_FILE)
     pq.write_table(test, path, row_group_size=ROW_GROUP_ROWS)
@@ -299,6 +326,7 @@ def write_frozen_test_set(
         "columns": test.column_names,
         "time_range": {"min": _iso(pc.min(times)), "max": _iso(pc.max(times))},
         "feature_definitions": feature_definitions(spec),
+        **({"data_origin": dict(data_origin)} if data_origin else {}),
     }
     data_io.write_json(os.path.join(directory, MANIFEST_FILE), manifest)
     return manifest
@@ -473,10 +501,12 @@ def encode_labels(column: Any, spec: ModelSpec, *, what: str) -> np.ndarray:
     return y
 
 
-def _load_frozen_test(spec: ModelSpec, directory: str, where: str) -> Tuple[pa.Table, Dict[str, Any], str]:
+def _load_frozen_test(spec: ModelSpec, directory: str, where: str, data_origin: Optional[Dict[str, Any]] = None
+                      ) -> Tuple[pa.Table, Dict[str, Any], str]:
     what = f"frozen test set ({where})"
     replace = f"delete it {REPLACE_FROZEN}"
     manifest, path = _verified_manifest(directory, what=what, verify=True)
+    _check_origin(manifest.get("data_origin"), data_origin, what, where)
     # The labels are stored encoded, so a set made for another problem type or class list would be misread
     # (a binary set's manifest names neither).
     found = {"problem_type": problem.BINARY, "classes": ["0", "1"], **manifest}
@@ -501,6 +531,56 @@ def _load_frozen_test(spec: ModelSpec, directory: str, where: str) -> Tuple[pa.T
     if table.num_rows != manifest.get("rows"):
         raise InputError(f"{what}: {table.num_rows} rows but the manifest says {manifest.get('rows')}")
     return table, manifest, path
+
+
+def _origin_text(origin: Dict[str, Any]) -> str:
+    if origin.get("kind") == DATA_GENERATED:
+        return "generated records"
+    digest = str(origin.get("sha256") or "")[:12]
+    return f"your files ({origin.get('source')}{', sha256 ' + digest if digest else ''})"
+
+
+def _check_origin(recorded: Optional[Dict[str, Any]], current: Optional[Dict[str, Any]], what: str, where: str) -> None:
+    """Refuse a frozen test set made from generated records for a run on the user's files, or the reverse: its rows
+    are not this data's, so every evaluation on it would measure the wrong thing. Another file (or a grown one) of
+    the same kind is the usual case - more data since - and is judged by its keys instead
+    (:func:`_check_frozen_keys_present`). A set frozen before manifests recorded an origin, or a run that gives none
+    (the pipeline), is not checked."""
+    if not recorded or not current or recorded.get("kind") == current.get("kind"):
+        return
+    raise InputError(f"{what}: it was frozen from {_origin_text(recorded)}, but this run prepares {_origin_text(current)}; "
+                     f"its rows are not this data's, so every evaluation on it would be wrong: delete {where} "
+                     f"{REPLACE_FROZEN}")
+
+
+def _time_span(table: pa.Table, et: str) -> Tuple[int, int]:
+    times = _micros(table.column(et))
+    return int(times.min()), int(times.max())
+
+
+def _micros_iso(value: int) -> str:
+    return pd.Timestamp(value, unit="us", tz="UTC").isoformat().replace("+00:00", "Z")
+
+
+def _check_frozen_keys_present(spec: ModelSpec, data: pa.Table, frozen: pa.Table, where: str) -> List[str]:
+    """None of the frozen test set's (record id, event time) keys is in ``data`` (the joined rows of this run): the
+    data accumulates, so the frozen rows should be in it. When the data spans or precedes the set's time range, the
+    set was frozen from other data: refused. When the data starts after it, its old rows may have been left out (a
+    newer window): a warning, and the set is kept - champion and challenger are still judged on the same rows."""
+    rid, et = spec.record_identifier, spec.event_time
+    if not frozen.num_rows or not data.num_rows:
+        return []
+    data_from, data_to = _time_span(data, et)
+    test_from, test_to = _time_span(frozen, et)
+    span = (f"this run's {data.num_rows} labelled rows span {_micros_iso(data_from)} .. {_micros_iso(data_to)}, the test "
+            f"set {_micros_iso(test_from)} .. {_micros_iso(test_to)}")
+    if data_from > test_to:
+        return [f"none of the frozen test set's {frozen.num_rows} ({rid!r}, {et!r}) keys is in this run's data, which "
+                f"starts after it ({span}): champion and challenger are still judged on the same rows, but nothing shows "
+                f"they are this data's; if the data was replaced, delete {where} {REPLACE_FROZEN}"]
+    raise InputError(f"frozen test set ({where}): none of its {frozen.num_rows} ({rid!r}, {et!r}) keys is in this run's "
+                     f"data although the times overlap or precede them ({span}), so it was frozen from other data and "
+                     f"every evaluation on it would be wrong: delete {where} {REPLACE_FROZEN}")
 
 
 def _verified_manifest(directory: str, *, what: str, verify: bool) -> Tuple[Dict[str, Any], str]:
@@ -682,13 +762,23 @@ def _exclude_keys(joined: pa.Table, test: pa.Table, rid: str, et: str) -> Tuple[
     return joined.filter(pa.array(~is_test)), int(is_test.sum())
 
 
-def _check_split(name: str, table: pa.Table, spec: ModelSpec) -> None:
-    target = spec.target
+def _check_split(name: str, table: pa.Table, spec: ModelSpec, joined: pa.Table) -> None:
+    """A split must have rows and (classifiers) two classes; an empty one is explained by the ``joined`` rows it was
+    cut from: the time split keeps rows of one event time together, so it needs several distinct times."""
+    target, et = spec.target, spec.event_time
     if table.num_rows == 0:
-        raise InputError(
-            f"the {name} split is empty (too few rows or too few distinct event times after the join); "
-            "provide more labelled data or change the split fractions"
-        )
+        times = pc.unique(joined.column(et).combine_chunks())
+        if joined.num_rows == 0:
+            why = "no labelled row is left after the join; provide labelled records whose features are computed"
+        elif len(times) == 1:
+            why = (f"all {joined.num_rows} rows share {et} {_iso(times[0])}; the time split needs several distinct event "
+                   "times (train, validation and test are the earliest, middle and latest ones, and rows of one time are "
+                   f"never split): give each record the time it was observed in {et!r}")
+        else:
+            why = (f"its {joined.num_rows} rows have only {len(times)} distinct {et} values, and rows of one time are never "
+                   f"split; the time split needs more distinct event times: provide more labelled data, or give each "
+                   f"record the time it was observed in {et!r}")
+        raise InputError(f"the {name} split is empty: {why}")
     y = table.column(target)
     if spec.problem_type == problem.BINARY:
         positives = int(pc.sum(y).as_py() or 0)
@@ -713,6 +803,45 @@ def _check_fairness_groups(spec: ModelSpec, test: pa.Table, min_group_rows: int,
     shortfall = fairness_shortfall(values.value_counts().to_dict(), min_group_rows)
     if shortfall is not None:
         raise InputError(f"{what} cannot show fairness across {spec.sensitive_attribute!r}: {shortfall}{fix}")
+
+
+def _empty_features(spec: ModelSpec, table: pa.Table) -> List[str]:
+    """The model inputs of ``table`` that are null in every row (a table with rows)."""
+    return [name for name in spec.features if table.num_rows and table.column(name).null_count == table.num_rows]
+
+
+def _check_no_empty_feature(spec: ModelSpec, test: pa.Table, what: str) -> None:
+    """Refuse a new test set in which a model input is null in every row: it would be frozen for every later run, so
+    every model would be judged without that feature even once the data is fixed (the pipeline freezes Prepare's
+    test output as it is)."""
+    empty = _empty_features(spec, test)
+    if empty:
+        raise InputError(f"{what}: feature(s) {empty} are null in every row; it would be frozen for every later run, so "
+                         "nothing is written: fix the data (a column empty or absent in the records, or an expression "
+                         "null for every row), or leave them out of the model's features")
+
+
+def uninformative_feature_warnings(spec: ModelSpec, table: pa.Table, what: str) -> List[str]:
+    """One warning per model input that is null in every row of ``table`` (the ``what`` rows), or holds one value in
+    all of them: the model cannot learn from it there (training), or it cannot show in the evaluation (test). Not an
+    error: a new test set with an empty input is refused by :func:`_check_no_empty_feature` instead."""
+    warnings = []
+    rows = table.num_rows
+    empty = set(_empty_features(spec, table))
+    for name in spec.features:
+        if name in empty:
+            warnings.append(f"feature {name!r} is null in all {rows} {what} rows: the model cannot learn from it or be "
+                            "judged on it; fix the data (a column empty or absent in the records, or an expression null "
+                            "for every row), or leave it out of the model's features")
+            continue
+        column = table.column(name)
+        if rows and not column.null_count:
+            values = pc.unique(column.combine_chunks())
+            if len(values) == 1:
+                warnings.append(f"feature {name!r} has the single value {values[0].as_py()!r} in all {rows} {what} rows: "
+                                "it tells the records apart in no way there; check the data, or leave it out of the "
+                                "model's features")
+    return warnings
 
 
 # A categorical feature most of whose test values training never saw cannot generalise (a date, an id as text).
@@ -808,7 +937,25 @@ def build_parser() -> argparse.ArgumentParser:
     )  # fmt: skip
     # The gate's: the test set needs two sensitive-attribute groups this big.
     add_evidence_argument(parser, "min_group_rows", DEFAULT_MIN_GROUP_ROWS)
+    parser.add_argument(
+        "--data-origin", "--data_origin", dest="data_origin", type=_data_origin, default=None,
+        help='where the records came from, as JSON: {"kind": "generated"} or {"kind": "files", "source": ..., '
+        '"sha256": ...}; recorded in a new test set\'s manifest, and a frozen one of the other kind is refused '
+        "(default: not recorded - the pipeline's data is the lake)",
+    )  # fmt: skip
     return parser
+
+
+def _data_origin(text: str) -> Dict[str, Any]:
+    """``--data-origin``: a JSON object whose ``kind`` is generated or files."""
+    try:
+        value = json.loads(text)
+    except ValueError:
+        value = None
+    if not isinstance(value, dict) or value.get("kind") not in (DATA_GENERATED, DATA_FILES):
+        raise argparse.ArgumentTypeError(f"--data-origin must be a JSON object whose kind is {DATA_GENERATED!r} or "
+                                         f"{DATA_FILES!r}, got {text[:200]!r}")
+    return value
 
 
 @contextlib.contextmanager
@@ -855,6 +1002,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
                 test_set_version=args.test_set_version,
                 min_group_rows=args.min_group_rows,
                 frozen_test_location=args.frozen_test_dir,
+                data_origin=args.data_origin,
             )
     except InputError as exc:
         print(f"ERROR: {exc}", file=sys.stderr)

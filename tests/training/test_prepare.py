@@ -172,10 +172,71 @@ def test_given_a_frozen_test_set_when_prepared_again_then_it_is_reused_byte_iden
 
 
 def test_given_a_frozen_test_set_and_new_data_then_the_test_rows_stay_identical(churn_spec, prepared, tmp_path):
+    # Another generated batch: distinct record ids by design (the seed is in them), so declared generated.
     inputs = write_inputs(tmp_path / "new", "customer_churn", 3000, seed=12)
     out = tmp_path / "out"
-    prepare(churn_spec, inputs["features"], inputs["labels"], str(out), frozen_test_dir=prepared["test"])
+    prepare(churn_spec, inputs["features"], inputs["labels"], str(out), frozen_test_dir=prepared["test"],
+            data_origin={"kind": "generated"})
     assert (out / "test" / "test.parquet").read_bytes() == (Path(prepared["test"]) / "test.parquet").read_bytes()
+
+
+def _span(frame: pd.DataFrame) -> str:
+    times = pd.to_datetime(frame["event_time"], utc=True)
+    return " .. ".join(t.isoformat().replace("+00:00", "Z") for t in (times.min(), times.max()))
+
+
+def test_a_frozen_test_set_none_of_whose_keys_is_in_data_over_its_time_is_refused(churn_spec, prepared, tmp_path):
+    """GIVEN a frozen test set and other records over the same months (none of its keys), as the pipeline sees them
+    (no origin given) WHEN prepared THEN it refuses: the data accumulates, so this set was frozen from other data and
+    every evaluation on it would be wrong; nothing is written."""
+    inputs = write_inputs(tmp_path / "other", "customer_churn", 3000, seed=12)
+    test = _read(prepared["test"])
+    data = pd.read_parquet(inputs["labels"])
+    with pytest.raises(InputError) as excinfo:
+        prepare(churn_spec, inputs["features"], inputs["labels"], str(tmp_path / "out"), frozen_test_dir=prepared["test"])
+    assert str(excinfo.value) == (
+        f"frozen test set ({prepared['test']}): none of its {len(test)} ('customer_id', 'event_time') keys is in this "
+        f"run's data although the times overlap or precede them (this run's {len(data)} labelled rows span "
+        f"{_span(data)}, the test set {_span(test)}), so it was frozen from other data and every evaluation on it would "
+        f"be wrong: delete {prepared['test']} so that the next run freezes a new one from the data it has then (the "
+        "champion is judged on the new rows too)")
+    assert not (tmp_path / "out").exists()
+
+
+def test_a_frozen_test_set_older_than_all_of_the_data_is_kept_with_a_warning(churn_spec, prepared, tmp_path):
+    # GIVEN a frozen test set and a newer window of records (none of its keys: they start after it)
+    test = _read(prepared["test"])
+    curated = generate(samples.CUSTOMER_CHURN, 3000, seed=13, start="2026-06-01")
+    root = tmp_path / "newer"
+    labels = _write(curated, root / "labels")
+    features = _write(compute_features(curated, DATASET), root / "features")
+    # WHEN prepared THEN the frozen set is reused and the summary warns that nothing ties it to this data
+    summary = prepare(churn_spec, features, labels, str(root / "out"), frozen_test_dir=prepared["test"])
+    assert summary["frozen_test_set_reused"] is True
+    assert summary["warnings"] == [
+        f"none of the frozen test set's {len(test)} ('customer_id', 'event_time') keys is in this run's data, which starts "
+        f"after it (this run's 3000 labelled rows span {_span(curated)}, the test set {_span(test)}): champion and "
+        "challenger are still judged on the same rows, but nothing shows they are this data's; if the data was replaced, "
+        f"delete {prepared['test']} so that the next run freezes a new one from the data it has then (the champion is "
+        "judged on the new rows too)"]
+
+
+def test_a_frozen_test_set_from_generated_records_is_refused_for_a_run_on_your_files(churn_spec, churn_inputs, tmp_path):
+    """GIVEN a test set frozen from generated records (its manifest says so) WHEN a run on your files meets it THEN it
+    refuses, naming both origins and the directory to delete; the manifest records the origin it was made from."""
+    frozen = tmp_path / "frozen"
+    prepare(churn_spec, churn_inputs["features"], churn_inputs["labels"], str(frozen), data_origin={"kind": "generated"})
+    assert json.loads((frozen / "test" / "manifest.json").read_text())["data_origin"] == {"kind": "generated"}
+    mine = {"kind": "files", "source": "data/churn.csv", "sha256": "0123456789abcdef" * 4}
+    with pytest.raises(InputError) as excinfo:
+        prepare(churn_spec, churn_inputs["features"], churn_inputs["labels"], str(tmp_path / "out"),
+                frozen_test_dir=str(frozen / "test"), data_origin=mine)
+    assert str(excinfo.value) == (
+        f"frozen test set ({frozen / 'test'}): it was frozen from generated records, but this run prepares your files "
+        f"(data/churn.csv, sha256 0123456789ab); its rows are not this data's, so every evaluation on it would be wrong: "
+        f"delete {frozen / 'test'} so that the next run freezes a new one from the data it has then (the champion is "
+        "judged on the new rows too)")
+    assert not (tmp_path / "out").exists()
 
 
 def test_given_a_modified_frozen_test_set_then_prepare_refuses_it(churn_spec, churn_inputs, prepared, tmp_path):
@@ -368,3 +429,57 @@ def test_given_the_frozen_set_is_the_test_output_itself_then_it_is_kept_in_place
     before = (out / "test" / "test.parquet").read_bytes()
     prepare(churn_spec, churn_inputs["features"], churn_inputs["labels"], str(out), frozen_test_dir=str(out / "test"))
     assert (out / "test" / "test.parquet").read_bytes() == before
+
+
+def test_all_records_at_one_event_time_are_refused_naming_the_time_and_what_the_split_needs(churn_spec, base):
+    # GIVEN every record (and its features) at one event time, as an export stamped with its own date would be
+    root = base["root"] / "one-time"
+    features, labels = base["features"].copy(), base["curated"].copy()
+    features["event_time"] = "2026-02-01T00:00:00Z"
+    labels["event_time"] = pd.Timestamp("2026-02-01", tz="UTC")
+    # WHEN prepared THEN the error says so and asks for the records' real times (no setting the user cannot reach)
+    with pytest.raises(InputError) as excinfo:
+        prepare(churn_spec, _write(features, root / "features"), _write(labels, root / "labels"), str(root / "out"))
+    assert str(excinfo.value) == (
+        f"the train split is empty: all {len(labels)} rows share event_time 2026-02-01T00:00:00Z; the time split needs "
+        "several distinct event times (train, validation and test are the earliest, middle and latest ones, and rows of "
+        "one time are never split): give each record the time it was observed in 'event_time'")
+    assert not (root / "out").exists()
+
+
+def test_a_model_input_null_in_every_row_of_a_new_test_set_is_refused_and_nothing_is_frozen(churn_spec, base):
+    # GIVEN records whose monthly_charges column is empty (an export that left it out)
+    root = base["root"] / "all-null"
+    features = base["features"].copy()
+    features["monthly_charges"] = np.nan
+    # WHEN prepared without a frozen test set THEN it refuses to freeze a set without that input
+    with pytest.raises(InputError) as excinfo:
+        prepare(churn_spec, _write(features, root / "features"), _write(base["curated"], root / "labels"), str(root / "out"))
+    assert str(excinfo.value) == (
+        "the new test set (450 rows: the latest 15% by event time): feature(s) ['monthly_charges'] are null in every "
+        "row; it would be frozen for every later run, so nothing is written: fix the data (a column empty or absent in "
+        "the records, or an expression null for every row), or leave them out of the model's features")
+    assert not (root / "out").exists()
+
+
+def test_a_model_input_null_or_constant_in_training_is_warned_about_in_the_summary(churn_spec, base):
+    # GIVEN records whose support calls are missing before the test period and whose region is one value throughout
+    root = base["root"] / "uninformative"
+    features = base["features"].copy()
+    cut = features["event_time"].sort_values().iloc[int(len(features) * 0.8)]
+    features.loc[features["event_time"] < cut, "log_support_calls_90d"] = np.nan
+    features["region"] = "north"
+    # WHEN prepared THEN prepare.json warns about each (and the CLI prints them)
+    summary = prepare(churn_spec, _write(features, root / "features"), _write(base["curated"], root / "labels"),
+                      str(root / "out"))
+    train = summary["splits"]["train"]["rows"]
+    test = summary["splits"]["test"]["rows"]
+    assert summary["warnings"] == [
+        f"feature 'log_support_calls_90d' is null in all {train} training rows: the model cannot learn from it or be "
+        "judged on it; fix the data (a column empty or absent in the records, or an expression null for every row), or "
+        "leave it out of the model's features",
+        f"feature 'region' has the single value 'north' in all {train} training rows: it tells the records apart in no "
+        "way there; check the data, or leave it out of the model's features",
+        f"feature 'region' has the single value 'north' in all {test} new test set rows: it tells the records apart in "
+        "no way there; check the data, or leave it out of the model's features"]
+    assert json.loads((root / "out" / "summary" / "prepare.json").read_text())["warnings"] == summary["warnings"]
