@@ -7,7 +7,8 @@ checked against the dataset's declaration and written, as text, into the run's r
 exactly the jobs that run in AWS: the ETL types, validates and quarantines them, the feature
 job computes the declared features, and so on.
 
-Checks, each failing with the file, the column and the fix: no file matched; an empty file; a
+Checks, each failing with the file, the column and the fix: no file matched; an empty file; a CSV
+file separated by ``;``, a tab or ``|`` (its header reads as one column); a
 column the declaration needs that the file lacks (the record identifier, the event time, every
 label and every non-nullable column); a declared column missing beside an undeclared one of nearly
 its name (``distance_kms`` for ``distance_km``: a typo, not an absent column). Declared nullable
@@ -24,6 +25,7 @@ are kept, and prepare drops them from training); a record labelled twice is an e
 from __future__ import annotations
 
 import glob
+import hashlib
 import math
 import os
 from dataclasses import dataclass, field
@@ -48,6 +50,20 @@ class Landed:
     files: List[str] = field(default_factory=list)
     rows: int = 0
     notes: List[str] = field(default_factory=list)
+    # The content hash of the files read (records, then label files): :func:`source_sha256`.
+    sha256: str = ""
+
+
+def source_sha256(paths: Sequence[str]) -> str:
+    """One sha256 over the bytes of ``paths`` in order (each length-prefixed, so moving bytes from one file to the
+    next changes it): the same files give the same hash wherever they sit; a changed byte gives another."""
+    digest = hashlib.sha256()
+    for path in paths:
+        digest.update(f"{os.path.getsize(path)}:".encode())
+        with open(path, "rb") as handle:
+            for block in iter(lambda: handle.read(1 << 20), b""):
+                digest.update(block)
+    return digest.hexdigest()
 
 
 def parse_data_args(values: Sequence[str], flag: str = "--data") -> Dict[str, str]:
@@ -203,7 +219,22 @@ def _read(path: str) -> pd.DataFrame:
     if frame.empty:
         raise UserDataError(f"{path}: the file has no records; remove it or add records")
     frame.columns = [str(c).strip().lower() for c in frame.columns]
+    separated = _other_separator(frame.columns) if kind == "csv" else None
+    if separated:
+        raise UserDataError(f"{path}: the file looks {separated}-separated (its header reads as the one column "
+                            f"{frame.columns[0]!r}); export it comma-separated (or as Parquet or JSON Lines)")
     return frame
+
+
+# Separators a spreadsheet export may use instead of commas (a ';' one where ',' is the decimal mark).
+_OTHER_SEPARATORS = {";": ";", "\t": "tab", "|": "|"}
+
+
+def _other_separator(columns: Sequence[str]) -> Optional[str]:
+    """The name of the separator a one-column CSV header holds (no dataset has one column), else None."""
+    if len(columns) != 1:
+        return None
+    return next((name for sep, name in _OTHER_SEPARATORS.items() if sep in columns[0]), None)
 
 
 def land(dataset: catalog.Dataset, spec: str, raw_root: str, ingest_date: str, labels: Optional[str] = None) -> Landed:
@@ -212,7 +243,9 @@ def land(dataset: catalog.Dataset, spec: str, raw_root: str, ingest_date: str, l
     directory = os.path.join(raw_root, dataset.name, f"ingest_date={ingest_date}")
     os.makedirs(directory, exist_ok=True)
     landed = Landed()
-    parts = [read_file(path, dataset, labels_apart=labels is not None) for path in find_files(spec)]
+    sources = find_files(spec)
+    parts = [read_file(path, dataset, labels_apart=labels is not None) for path in sources]
+    landed.sha256 = source_sha256([*sources, *(find_files(labels) if labels is not None else ())])
     if labels is not None:
         label_rows, notes = read_labels(labels, dataset)
         records, joined_notes = attach_labels(pd.concat([p[0] for p in parts], ignore_index=True), label_rows, dataset, labels)

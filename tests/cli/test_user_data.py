@@ -113,6 +113,32 @@ def test_an_empty_file_is_named(tmp_path, content, message):
         read_file(str(path), CUSTOMER_CHURN)
 
 
+@pytest.mark.parametrize("sep, name", [(";", ";"), ("\t", "tab"), ("|", "|")])
+def test_a_csv_separated_by_another_character_is_named_with_the_export_to_make(typed, tmp_path, sep, name):
+    # GIVEN a spreadsheet export separated by ';' (where ',' is the decimal mark), a tab or '|'
+    path = tmp_path / "export.csv"
+    typed.to_csv(path, sep=sep, index=False)
+    header = sep.join(typed.columns)
+    # WHEN read THEN the error says what the file looks like, not that every declared column is missing
+    with pytest.raises(UserDataError) as excinfo:
+        read_file(str(path), CUSTOMER_CHURN)
+    assert str(excinfo.value) == (f"{path}: the file looks {name}-separated (its header reads as the one column "
+                                  f"{header!r}); export it comma-separated (or as Parquet or JSON Lines)")
+
+
+def test_land_records_one_content_hash_of_the_files_read(typed, tmp_path):
+    # GIVEN the same records in two places, and a copy with one value changed
+    for where in ("a", "b", "c"):
+        (tmp_path / where).mkdir()
+    typed.to_csv(tmp_path / "a" / "records.csv", index=False)
+    typed.to_csv(tmp_path / "b" / "other-name.csv", index=False)
+    typed.assign(tenure_months=typed["tenure_months"] + 1).to_csv(tmp_path / "c" / "records.csv", index=False)
+    # WHEN landed THEN the hash follows the bytes, not the path
+    a, b, c = (land(CUSTOMER_CHURN, str(tmp_path / w), str(tmp_path / "raw" / w), "2026-04-01") for w in "abc")
+    assert a.sha256 == b.sha256 == user_data.source_sha256([str(tmp_path / "a" / "records.csv")])
+    assert len(a.sha256) == 64 and c.sha256 != a.sha256
+
+
 def test_no_matching_file_lists_the_formats(tmp_path):
     (tmp_path / "notes.txt").write_text("x")
     with pytest.raises(UserDataError, match=r"no data file found; give a file, a directory or a glob of \.csv, \.jsonl, "
