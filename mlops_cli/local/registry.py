@@ -274,10 +274,66 @@ class LocalRegistry:
         return [r for r in records if group is None or r.get("group") == group]
 
     def compare_runs(self, group: str, metrics: Iterable[str] = ("auc", "log_loss", "brier", "f1")) -> List[Dict[str, Any]]:
-        """One row per run of ``group``: run id, version, decision and the chosen metrics."""
+        """One row per run of ``group``: run id, version, decision, what it ran on (data source and content hash, test
+        set, features) and the chosen metrics."""
         rows = []
         for run in self.runs(group):
             row = {k: run.get(k) for k in ("run_id", "version", "status", "gate_passed", "champion_version")}
+            data, parameters = run.get("data") or {}, run.get("parameters") or {}
+            row.update({"source": data.get("source"), "data_sha256": data.get("sha256"),
+                        "test_set_sha256": run.get("test_set_sha256"), "features": parameters.get("features")})
             row.update({m: (run.get("metrics") or {}).get(m) for m in metrics})
             rows.append(row)
         return rows
+
+
+def _cell(value: Any) -> str:
+    if value is None:
+        return "-"
+    if isinstance(value, float):
+        return f"{value:.4f}"
+    if isinstance(value, (list, tuple)):
+        return ",".join(map(str, value))
+    return str(value)
+
+
+def format_runs(rows: List[Dict[str, Any]]) -> str:
+    """``rows`` (:meth:`LocalRegistry.compare_runs`) as an aligned text table; digests shortened to 12 characters."""
+    if not rows:
+        return "(no runs)"
+    columns = list(rows[0])
+    cells = [[_cell(r[c])[:12] if c.endswith("sha256") and r[c] else _cell(r[c]) for c in columns] for r in rows]
+    widths = [max(len(c), *(len(row[i]) for row in cells)) for i, c in enumerate(columns)]
+    lines = ["  ".join(c.ljust(w) for c, w in zip(columns, widths))]
+    lines += ["  ".join(v.ljust(w) for v, w in zip(row, widths)) for row in cells]
+    return "\n".join(line.rstrip() for line in lines)
+
+
+def main(argv: Optional[List[str]] = None) -> int:
+    """``python -m mlops_cli.local.registry runs --workdir .local-run --model churn [--metric auc ...]``: the model's
+    runs from ``runs.jsonl``, one line each (default metrics: those the runs recorded)."""
+    import argparse
+    import sys
+
+    parser = argparse.ArgumentParser(prog="python -m mlops_cli.local.registry",
+                                     description="The local registry's experiment log.")
+    commands = parser.add_subparsers(dest="command", required=True)
+    runs = commands.add_parser("runs", help="compare a model's runs: decision, data, test set, features, metrics")
+    runs.add_argument("--workdir", default=".local-run", help="the local run's state directory (default %(default)s)")
+    runs.add_argument("--model", required=True, help="the model (its registry group)")
+    runs.add_argument("--metric", action="append", default=None, help="a metric to show (repeatable)")
+    args = parser.parse_args(argv)
+    log = os.path.join(args.workdir, "registry", RUNS_FILE)
+    registry = LocalRegistry(os.path.dirname(log)) if os.path.exists(log) else None
+    logged = registry.runs(args.model) if registry else []
+    if not logged:
+        print(f"ERROR: no runs of {args.model!r} in {log}; run the local loop first (bash scripts/local-run.sh "
+              f"--model {args.model})", file=sys.stderr)
+        return 1
+    metrics = args.metric or list(dict.fromkeys(m for run in logged for m in (run.get("metrics") or {})))
+    print(format_runs(registry.compare_runs(args.model, metrics)))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

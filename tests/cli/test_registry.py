@@ -132,3 +132,33 @@ def test_a_versions_evidence_is_recorded_from_the_jobs_digests_and_a_rewrite_is_
     assert registry.get("churn", 1).evidence_problems() == [
         f"evidence: {copied} has sha256 {hashlib.sha256(copied.read_bytes()).hexdigest()}, not the {registered} "
         "recorded at registration: it was rewritten since"]
+
+
+def test_the_runs_command_compares_a_models_runs_side_by_side(tmp_path, capsys):
+    # GIVEN two logged runs of churn (one on your files) and one of another model
+    from mlops_cli.local.registry import main
+
+    registry = LocalRegistry(str(tmp_path / "registry"))
+    registry.log_run({"run_id": "r1", "group": "churn", "version": 1, "status": "Approved", "gate_passed": True,
+                      "test_set_sha256": "a" * 64, "data": {"source": "generated"},
+                      "parameters": {"seed": 7, "features": ["tenure", "plan"]}, "metrics": {"auc": 0.81, "f1": 0.5}})
+    registry.log_run({"run_id": "r2", "group": "churn", "version": None, "status": "NotRegistered (gate failed)",
+                      "gate_passed": False, "test_set_sha256": "a" * 64,
+                      "data": {"source": "1 file(s) from data/churn.csv", "sha256": "b" * 64},
+                      "parameters": {"seed": 7, "features": ["tenure"]}, "metrics": {"auc": 0.7712, "f1": None}})
+    registry.log_run({"run_id": "r3", "group": "credit-risk", "metrics": {"auc": 0.7}})
+    # WHEN listed THEN one aligned line per churn run, digests shortened, the metrics the runs recorded
+    assert main(["runs", "--workdir", str(tmp_path), "--model", "churn"]) == 0
+    assert capsys.readouterr().out.splitlines() == [
+        "run_id  version  status                       gate_passed  champion_version  source                         "
+        "data_sha256   test_set_sha256  features     auc     f1",
+        "r1      1        Approved                     True         -                 generated                      "
+        "-             aaaaaaaaaaaa     tenure,plan  0.8100  0.5000",
+        "r2      -        NotRegistered (gate failed)  False        -                 1 file(s) from data/churn.csv  "
+        "bbbbbbbbbbbb  aaaaaaaaaaaa     tenure       0.7712  -",
+    ]
+    # AND a model without runs is an error naming the log and what to do
+    assert main(["runs", "--workdir", str(tmp_path / "nowhere"), "--model", "churn"]) == 1
+    assert capsys.readouterr().err.strip() == (
+        f"ERROR: no runs of 'churn' in {tmp_path / 'nowhere' / 'registry' / 'runs.jsonl'}; run the local loop first "
+        "(bash scripts/local-run.sh --model churn)")
