@@ -54,7 +54,7 @@ from typing import Any, Callable, Dict, List, Mapping, Optional, Sequence
 from pipeline_code.core import problem
 from pipeline_code.core.compiled import CPU_STAND_IN
 from pipeline_code.core.frameworks import PYTORCH, XGBOOST
-from pipeline_code.core.contract import DEFAULT_PROJECT
+from pipeline_code.core.contract import DATA_FILES, DATA_GENERATED, DEFAULT_PROJECT
 from mlops_cli.local.registry import LocalRegistry, code_version
 from mlops_cli.local.user_data import own_files
 from mlops_loop.config.location import configured_path
@@ -62,7 +62,7 @@ from mlops_loop.config.location import configured_path
 REPO_ROOT = Path(__file__).resolve().parents[2]
 DEFAULT_CONFIG = configured_path()  # the config cdk.json names, which synth reads
 PROG = "python -m mlops_cli.local.run_loop"
-GENERATED = "generated"  # a version's data source when no --data gave it the user's files
+GENERATED = DATA_GENERATED  # a version's data source when no --data gave it the user's files
 
 
 class StageFailed(RuntimeError):
@@ -264,6 +264,8 @@ def run_model(
     if data is not None:
         landed = user_data.land(spec.catalog_dataset, data, paths["raw"], dt.date.today().isoformat(), labels=labels)
         rows_in, notes, source = landed.rows, landed.notes, f"{len(landed.files)} file(s) from {data}"
+        origin: Dict[str, Any] = {"kind": DATA_FILES, "source": data, "sha256": landed.sha256,
+                                  **({"labels": labels} if labels else {})}
         timings["land"] = round(time.perf_counter() - started, 3)
     else:
         batch = generate_batch(
@@ -274,6 +276,7 @@ def run_model(
         )
         write_raw(batch.frame, paths["raw"], spec.catalog_dataset, "2026-04-01")
         rows_in, source = rows, GENERATED
+        origin = {"kind": DATA_GENERATED}
         timings["generate"] = round(time.perf_counter() - started, 3)
     # The seed also seeds training; the generator's settings are recorded only when it made the records.
     parameters: Dict[str, Any] = {"seed": seed} if data is not None else {
@@ -303,6 +306,8 @@ def run_model(
             "--frozen-test-dir", paths["frozen_test"],
             "--output-dir", paths["prepared"],
             evidence_flag("min_group_rows"), str(thresholds.min_group_rows),
+            # Recorded in a new frozen test set; one frozen from the other kind (generated vs your files) is refused.
+            "--data-origin", json.dumps(origin),
         ],
         logs,
         timings,
@@ -402,6 +407,7 @@ def run_model(
                 "data": {
                     # Your files or generated records: what the champion's replayed traffic must be drawn from.
                     "source": GENERATED if data is None else data,
+                    **({"sha256": origin["sha256"]} if data is not None else {}),
                     "raw": paths["raw"],
                     "curated": paths["curated"],
                     "features": paths["features"],
@@ -424,6 +430,13 @@ def run_model(
         if auto_approve:
             status = registry.approve(name, version, by=f"auto-approve ({environment})", comment="gate passed").status
 
+    # What the run was, so runs.jsonl compares like with like: the data, the inputs, the trainer's settings, the gate.
+    run_parameters = {
+        **parameters,
+        "features": list(spec.features),
+        "hyperparameters": (report["challenger"].get("model_info") or {}).get("hyperparameters"),
+        "gate": thresholds.to_dict(),
+    }
     record = {
         "run_id": run_id,
         "group": name,
@@ -445,13 +458,14 @@ def run_model(
         },
         "data": {
             "source": source,
+            **({"sha256": origin["sha256"]} if data is not None else {}),
             "rows_in": rows_in,
             "curated_rows": curate_summary.get("curated_rows"),
             "quarantined_rows": curate_summary.get("quarantined_rows"),
             "quarantine_reasons": curate_summary.get("quarantine_reasons"),
             "notes": notes,
         },
-        "parameters": parameters,
+        "parameters": run_parameters,
         "warnings": warnings,
         "timings_s": timings,
         "report": report,
@@ -481,7 +495,8 @@ def print_record(record: Mapping[str, Any], out: Any = None) -> None:
     print(f"stages: {timings}", file=out)
     data = record["data"]
     print(
-        f"data: {data['rows_in']} rows ({data['source']}), {data['curated_rows']} curated, "
+        f"data: {data['rows_in']} rows ({data['source']}{', sha256 ' + data['sha256'][:12] if data.get('sha256') else ''}), "
+        f"{data['curated_rows']} curated, "
         f"{data['quarantined_rows']} quarantined; frozen test set "
         f"{'created' if record['frozen_test_set_created'] else 'reused'}",
         file=out,

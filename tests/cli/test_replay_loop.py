@@ -107,23 +107,28 @@ def test_a_stable_window_does_not_trigger_retraining(workdir, lenient_config):
 
 
 def _trained_on_files(workdir, source: str) -> None:
-    """GIVEN-helper: the champion's registry entry says it was trained on the user's files, as ``run_loop --data``
-    records it."""
+    """GIVEN-helper: the champion's registry entry and its frozen test set say they were made from the user's files,
+    as ``run_loop --data`` records them (the manifest's digest covers the parquet, not the manifest)."""
     path = workdir / "registry" / "groups" / "churn" / "versions" / "1" / "version.json"
     version = json.loads(path.read_text())
     version["lineage"]["data"]["source"] = source
     path.write_text(json.dumps(version))
+    manifest = workdir / "frozen_test" / "churn" / "manifest.json"
+    frozen = json.loads(manifest.read_text())
+    frozen["data_origin"] = {"kind": "files", "source": source, "sha256": "0" * 64}
+    manifest.write_text(json.dumps(frozen))
 
 
 def _records_file(config, directory, *, rows: int, seed: int, drift: float = 0.0):
-    """A CSV of the churn model's dataset as a user exports it: (dataset name, file)."""
+    """A CSV of the churn model's dataset as a user exports it: (dataset name, file). Its records are newer than the
+    champion's (which the generator dates 2026-01-01 .. 03-31), as a window after training is."""
     from mlops_cli.local.run_loop import load_config
     from pipeline_code.sample_data.generate import generate
     from pipeline_code.training.spec import parse_model_spec
 
     dataset = parse_model_spec(load_config(config, "dev")["models"]["churn"]).catalog_dataset
     path = directory / f"window-{seed}.csv"
-    generate(dataset, rows, seed=seed, drift=drift, as_text=True).to_csv(path, index=False)
+    generate(dataset, rows, seed=seed, drift=drift, as_text=True, start="2026-04-01", days=30).to_csv(path, index=False)
     return dataset.name, path
 
 

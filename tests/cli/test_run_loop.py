@@ -71,6 +71,13 @@ def test_given_two_consecutive_runs_then_the_second_is_evaluated_against_the_fir
     assert registry.get("churn", 2).evidence_problems() == []
     runs = [json.loads(line) for line in (workdir / "registry" / "runs.jsonl").read_text().splitlines()]
     assert [r["run_id"] for r in runs] == [first["run_id"], second["run_id"]]
+    # Each run says what it ran on, so runs compare: the data, the inputs, the trainer's settings and the gate.
+    config = run_loop.load_config(lenient_config, "dev")
+    parameters = runs[1]["parameters"]
+    assert parameters["features"] == config["models"]["churn"]["features"] and parameters["seed"] == 8
+    assert parameters["gate"]["min_auc"] == config["gates"]["churn"]["min_auc"]
+    assert parameters["hyperparameters"] == second["report"]["challenger"]["model_info"]["hyperparameters"]
+    assert runs[1]["data"]["source"] == "generated"
     assert "champion:   none (first model)" in first_run.printed
     assert "decision: registered churn v2 -> PendingManualApproval" in out.getvalue()
 
@@ -126,3 +133,42 @@ def test_data_and_labels_arguments_must_name_datasets_the_models_read(lenient_co
 def test_an_unknown_model_is_rejected(lenient_config, tmp_path):
     with pytest.raises(ValueError, match="unknown model"):
         run_loop.run(["--workdir", str(tmp_path), "--model", "fraud", "--config", lenient_config])
+
+
+@pytest.mark.slow
+def test_a_run_on_your_files_refuses_a_test_set_frozen_from_generated_records(champion, lenient_config, tmp_path, capsys):
+    """GIVEN a workdir whose frozen test set came from generated records WHEN a run brings the user's file THEN
+    prepare refuses it, naming both origins and the directory to delete (evaluating the user's model on generated
+    rows would judge every later run wrongly), and the run is neither frozen nor logged."""
+    import shutil
+
+    workdir = champion("churn").copy_to(tmp_path)
+    frozen = workdir / "frozen_test" / "churn"
+    before = (frozen / "manifest.json").read_text()
+    assert json.loads(before)["data_origin"] == {"kind": "generated"}
+    from pipeline_code.sample_data.generate import generate
+    from pipeline_code.training.spec import parse_model_spec
+
+    dataset = parse_model_spec(run_loop.load_config(lenient_config, "dev")["models"]["churn"]).catalog_dataset
+    mine = tmp_path / "churn.csv"
+    generate(dataset, 1500, seed=3, as_text=True).to_csv(mine, index=False)
+    from mlops_cli.local.user_data import source_sha256
+
+    argv = ["--workdir", str(workdir), "--model", "churn", "--num-round", "30", "--config", lenient_config,
+            "--data", f"{dataset.name}={mine}"]
+    assert run_loop.main(argv) == 1
+    err = capsys.readouterr().err
+    assert (f"ERROR: frozen test set ({frozen}): it was frozen from generated records, but this run prepares your files "
+            f"({mine}, sha256 {source_sha256([str(mine)])[:12]}); its rows are not this data's, so every evaluation on "
+            f"it would be wrong: delete {frozen} so that the next run freezes a new one from the data it has then (the "
+            "champion is judged on the new rows too)") in err.splitlines()
+    assert (frozen / "manifest.json").read_text() == before
+    assert len((workdir / "registry" / "runs.jsonl").read_text().splitlines()) == 1
+
+    # WHEN the frozen set is deleted, as the message says THEN the next run freezes one from the user's file
+    shutil.rmtree(frozen)
+    (record,) = run_loop.run(argv, out=io.StringIO())
+    assert record["frozen_test_set_created"] is True
+    assert json.loads((frozen / "manifest.json").read_text())["data_origin"] == {
+        "kind": "files", "source": str(mine), "sha256": source_sha256([str(mine)])}
+    assert record["data"]["sha256"] == source_sha256([str(mine)])

@@ -113,7 +113,9 @@ def test_step_3_the_local_run_takes_the_users_files(walkthrough, spark, tmp_path
     # AND the version registered says it was trained on those files (a replay of its traffic must be drawn from them)
     version = LocalRegistry(str(tmp_path / "run" / "registry")).get(record["group"], record["version"])
     assert version.record["lineage"]["data"]["source"] == f"{files}/*"
-    # AND its record keeps only the parameters that applied (the generator's drift and error rate did not)
-    assert record["parameters"] == {"seed": record["parameters"]["seed"]}
+    # AND its record keeps only the parameters that applied (the generator's drift and error rate did not), with what
+    # makes runs comparable: the inputs, the trainer's settings, the gate, and the files' content hash
+    assert set(record["parameters"]) == {"seed", "features", "hyperparameters", "gate"}
+    assert len(record["data"]["sha256"]) == 64
     assert set(version.record["lineage"]["parameters"]) == {"model_spec", "seed", "hyperparameters", "gate"}
 
