@@ -52,7 +52,7 @@ import os
 import shutil
 import sys
 import tempfile
-from typing import Any, Dict, Mapping, Optional, Sequence
+from typing import Any, Dict, List, Mapping, Optional, Sequence
 
 import numpy as np
 import pandas as pd
@@ -305,7 +305,7 @@ def summary_lines(report: Dict[str, Any]) -> list:
     keys = (("error_parity_ratio", "bias_gap", "mae_difference") if kind == problem.REGRESSION
             else ("demographic_parity_difference", "disparate_impact", "equal_opportunity_difference"))
     lines.append(f"  fairness ({fair['attribute']}): {shown(fair, keys)}")
-    lines.append(f"  top features: {', '.join(report['attributions']['ranking'][:5])}")
+    lines.append(f"  top features: {', '.join(top_features(report['attributions'])) or 'none (no feature moves the score)'}")
     gate = report["gate"]
     lines.append(f"  gate: {'PASSED' if gate['passed'] else 'FAILED'}")
     lines.extend(f"    - {reason}" for reason in gate["reasons"])
@@ -313,6 +313,14 @@ def summary_lines(report: Dict[str, Any]) -> list:
     metric = report.get("primary_metric", "auc")
     lines.append(f"evaluation-{metric.replace('_', '-')}={_fmt(ch.get(metric))}; gate-passed={1 if gate['passed'] else 0};")
     return lines
+
+
+def top_features(attributions: Mapping[str, Any], count: int = 5) -> List[str]:
+    """The ``count`` highest-ranked features that move the score at all: a feature with no attribution (null in every
+    row, one value throughout, never split on) ranks last but is no top feature."""
+    shares = attributions.get("features") or {}
+    return [name for name in attributions["ranking"]
+            if name not in shares or float(shares[name].get("mean_abs_shap") or 0.0) > 0.0][:count]
 
 
 def _fmt(value: Any) -> str:
