@@ -211,6 +211,8 @@ def gate_config(metric: str) -> type[GateConfig]:
     return OwnUnitsGateConfig if in_own_units(metric) else GateConfig
 
 
+# A leakage acknowledgement is a reason a reviewer reads, not a switch: "yes" or "ok" says nothing.
+LEAKAGE_REASON_MIN_CHARS = 20
 # A regression model's gate has no AUC floor (its floor is min_quality), no positive rates and no positives.
 _CLASSIFIER_GATE_KEYS = ("min_auc", "max_demographic_parity_difference", "min_predicted_positives")
 
@@ -413,6 +415,10 @@ class ModelConfig(StrictModel):
     decision: Optional[dict[str, Any]] = None
     # "balanced" weights positives by negatives/positives in training (rare events). Default: none.
     class_weight: Literal["none", "balanced"] = "none"
+    # Why a near-perfect test score (AUC or R² >= 0.995) or one feature holding most of the attribution is genuine,
+    # not target leakage (pipeline_code/training/gate.py): the gate refuses such a model unless this says why, and the
+    # report and model card carry the reason. Default: none (a suspected leak fails the gate).
+    leakage_acknowledged: Optional[str] = None
     # Requests the model expects per 24-hour monitor window: fewer makes the drift monitor unhealthy (and
     # pages people). Default 0: a day without traffic is reported as quiet, not broken.
     min_daily_requests: int = Field(default=0, ge=0, le=1_000_000_000)
@@ -433,6 +439,15 @@ class ModelConfig(StrictModel):
             name, problem = next(iter(problems.items()))
             raise ValueError(f"hyperparameters.{name}: {problem}")
         return self
+
+    @field_validator("leakage_acknowledged")
+    @classmethod
+    def _leakage_reason(cls, value: Optional[str]) -> Optional[str]:
+        if value is not None and len(value.strip()) < LEAKAGE_REASON_MIN_CHARS:
+            raise ValueError(f"say why the near-perfect score or the dominant feature is genuine, not a leak of the label, "
+                             f"in a sentence a reviewer can check (at least {LEAKAGE_REASON_MIN_CHARS} characters), e.g. "
+                             f"\"cancel_reason is recorded when the customer calls, before the churn date\"; got {value!r}")
+        return value
 
     @field_validator("decision")
     @classmethod
@@ -508,7 +523,7 @@ class ModelConfig(StrictModel):
             name=self.name, dataset=self.catalog_dataset.to_declaration(), target=self.target, features=self.features,
             sensitive_attribute=self.sensitive_attribute, slices=self.slices, decision=self.decision_policy.to_dict(),
             class_weight=self.class_weight, problem_type=self.problem_type, primary_metric=self.primary_metric,
-            min_quality=self.min_quality,
+            min_quality=self.min_quality, leakage_acknowledged=self.leakage_acknowledged,
         )
         # Read by the model card (intended use); ignored by the other jobs.
         return {**spec, "description": self.description}

@@ -230,6 +230,8 @@ def evaluate(
         report["primary_metric"] = spec.primary_metric
     if spec.quality_floor is not None:
         report["quality_floor"] = spec.quality_floor
+    if spec.leakage_acknowledged:  # the gate accepts a suspected leak the model's config says is genuine
+        report["leakage_acknowledged"] = spec.leakage_acknowledged
     if incomparable:
         report["champion_not_compared"] = incomparable
     if attached is not None:

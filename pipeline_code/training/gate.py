@@ -26,6 +26,14 @@ environment's configured gate). The report names the model's
    model's ``error_parity`` instead: lowest / highest group relative MAE (MAE over the group's mean |target|)
    >= ``min_disparate_impact`` (:mod:`.metrics_regression`; its bias gap is reported, not gated).
 
+8. ``suspected_leakage`` (only when suspected): a classifier's AUC (test, or validation when the artefact records
+   it) or a regression model's R² at or above :data:`NEAR_PERFECT` (0.995), or one of two or more inputs holding
+   :data:`DOMINANT_SHARE` (90 %) of the mean |SHAP| attribution, suggests a column that holds the label or is
+   recorded after it (a cancellation reason for churn): the gate refuses it unless the report carries
+   ``leakage_acknowledged`` (the model's config says why the score is genuine), which passes the check and adds
+   the reason to the decision's notes. AUC for every classifier whatever its primary metric (a near-perfect F1 or
+   accuracy implies it, and it is scale-free), R² for regression (RMSE and MAE have no scale-free "perfect").
+
 0. ``gate_policy`` (with ``policy``, the environment's configured thresholds): no threshold of the run is looser than
    the configured one - whoever may start a run may tighten the gate, never loosen it (the configuration is the
    reviewed policy);
@@ -44,6 +52,15 @@ from pipeline_code.core import problem
 from pipeline_code.core.thresholds import fairness_shortfall, loosened
 from pipeline_code.training.metrics_regression import error_measure_text
 from pipeline_code.training.spec import GateThresholds
+
+
+# A held-out score this close to perfect is rarer in real tabular data than a leaked label: AUC (classifiers: every
+# positive ranked above every negative at 1.0) and R² (regression: the variance explained) are scale-free, so one level
+# serves every model.
+NEAR_PERFECT = 0.995
+# One input carrying this share of the attribution is the model (other inputs add nothing): a leak, or a question
+# one column answers.
+DOMINANT_SHARE = 0.9
 
 
 class GateInputError(ValueError):
@@ -136,6 +153,7 @@ def decide(report: Mapping[str, Any], thresholds: GateThresholds, policy: Option
         checks.append(_check("challenger_margin", ok, value, required, message, champion_value=theirs))
         checks.extend(_slice_checks(report, t, notes, kind, metric))
     checks.extend(_fairness_checks(report, t, kind))
+    checks.extend(_leakage_checks(report, kind, notes))
 
     failed = [c for c in checks if not c["passed"]]
     if failed:
@@ -144,6 +162,46 @@ def decide(report: Mapping[str, Any], thresholds: GateThresholds, policy: Option
         context = "no champion (first model)" if champion is None else "beats the champion"
         reasons = [f"passed all {len(checks)} checks; {context}"]
     return GateDecision(passed=not failed, reasons=reasons + notes, checks=checks)
+
+
+def leakage_signals(report: Mapping[str, Any], kind: str) -> List[str]:
+    """What makes the challenger suspect of target leakage (empty when nothing): see ``suspected_leakage`` above."""
+    challenger = report.get("challenger") or {}
+    metric = "auc" if problem.is_classification(kind) else "r2"
+    info = challenger.get("model_info") or {}
+    # Multiclass models record no validation AUC (only log loss and accuracy): their test AUC is judged alone.
+    validation = info.get("validation_auc") if metric == "auc" else (info.get("validation") or {}).get(f"validation_{metric}")
+    signals = []
+    for where, value in (("test", (challenger.get("metrics") or {}).get(metric)), ("validation", validation)):
+        if isinstance(value, (int, float)) and not isinstance(value, bool) and value >= NEAR_PERFECT:
+            signals.append(f"{where} {problem.label(metric)} {float(value):.4f} >= {NEAR_PERFECT}")
+    features = (report.get("attributions") or {}).get("features") or {}
+    if len(features) >= 2:
+        name = max(features, key=lambda f: float(features[f].get("share") or 0.0))
+        share = float(features[name].get("share") or 0.0)
+        if share >= DOMINANT_SHARE:
+            signals.append(f"feature {name!r} holds {share:.0%} of the attribution (>= {DOMINANT_SHARE:.0%})")
+    return signals
+
+
+def _leakage_checks(report: Mapping[str, Any], kind: str, notes: List[str]) -> List[Dict[str, Any]]:
+    """``suspected_leakage`` when :func:`leakage_signals` finds any: failed, unless the model's config acknowledges it
+    (``leakage_acknowledged`` in the report), which passes it and notes the reason."""
+    signals = leakage_signals(report, kind)
+    if not signals:
+        return []
+    found = "; ".join(signals)
+    reason = report.get("leakage_acknowledged")
+    if reason:
+        message = f"suspected target leakage ({found}) acknowledged by the model's config: {reason}"
+        notes.append(message)
+        return [_check("suspected_leakage", True, float(len(signals)), 0.0, message, signals=signals)]
+    model = report.get("model", "<name>")
+    return [_check(
+        "suspected_leakage", False, float(len(signals)), 0.0,
+        f"suspected target leakage: {found}; a score this close to perfect, or one feature carrying the model, usually "
+        "means an input holds the label or is recorded after it (e.g. a cancellation reason for churn): remove that "
+        f"input, or, if the score is genuine, say why in models.{model}.leakage_acknowledged", signals=signals)]
 
 
 def _fairness_checks(report: Mapping[str, Any], t: GateThresholds, kind: str) -> List[Dict[str, Any]]:

@@ -41,7 +41,8 @@ from pipeline_code.core.thresholds import DEFAULT_GATE, EVIDENCE, THRESHOLDS, Ga
 # Keys a model entry of the YAML may carry that the jobs do not use (ignored, not errors).
 _IGNORED_SPEC_KEYS = ("description", "serving")
 _REQUIRED_SPEC_KEYS = ("name", "dataset", "target", "features", "sensitive_attribute")
-_OPTIONAL_SPEC_KEYS = ("slices", "decision", "class_weight", "problem_type", "primary_metric", "min_quality")
+_OPTIONAL_SPEC_KEYS = ("slices", "decision", "class_weight", "problem_type", "primary_metric", "min_quality",
+                       "leakage_acknowledged")
 
 
 @dataclass(frozen=True)
@@ -64,6 +65,8 @@ class ModelSpec:
     problem_type: str = problem.BINARY
     primary_metric: str = "auc"
     min_quality: Optional[float] = None
+    # Why a suspected target leak (near-perfect score, one dominant feature) is genuine: the gate then accepts it.
+    leakage_acknowledged: Optional[str] = None
 
     @property
     def classes(self) -> Tuple[str, ...]:
@@ -109,7 +112,7 @@ class ModelSpec:
             name=self.name, dataset=self.catalog_dataset.to_declaration(), target=self.target, features=self.features,
             sensitive_attribute=self.sensitive_attribute, slices=self.slices, decision=self.decision.to_dict(),
             class_weight=self.class_weight, problem_type=self.problem_type, primary_metric=self.primary_metric,
-            min_quality=self.min_quality,
+            min_quality=self.min_quality, leakage_acknowledged=self.leakage_acknowledged,
         )
 
     def to_json(self) -> str:
@@ -191,6 +194,9 @@ def parse_model_spec(value: Any) -> ModelSpec:
         class_weight = parse_class_weight(data.get("class_weight"))
     except DecisionError as exc:
         problems.extend(exc.problems)
+    acknowledged = data.get("leakage_acknowledged")
+    if acknowledged is not None and (not isinstance(acknowledged, str) or not acknowledged.strip()):
+        problems.append(f"leakage_acknowledged must be the reason (a non-empty string), got {acknowledged!r}")
     if problem_type != problem.BINARY and (decision != DecisionPolicy() or class_weight != "none"):
         problems.append(f"decision and class_weight apply to {problem.BINARY} models only (this one is {problem_type})")
     if problems:
@@ -207,6 +213,7 @@ def parse_model_spec(value: Any) -> ModelSpec:
         problem_type=problem_type,
         primary_metric=primary_metric or problem.default_primary_metric(problem_type),
         min_quality=None if min_quality is None else float(min_quality),
+        leakage_acknowledged=acknowledged,
     )
 
 

@@ -603,3 +603,27 @@ def test_the_storm_guards_allowance_defaults_to_three_a_day_and_is_bounded(raw):
     raw["environments"]["dev"]["monitoring"] = {"retraining_max_starts_per_day": 7}
     assert problems_of(raw) == ["environment 'dev': field 'monitoring.retraining_max_starts_per_day': Input should be "
                                 "less than or equal to 6 (got 7)"]
+
+
+@pytest.mark.parametrize("value, expected", [
+    ("ok", "say why the near-perfect score or the dominant feature is genuine, not a leak of the label, in a sentence a "
+           "reviewer can check (at least 20 characters), e.g. \"cancel_reason is recorded when the customer calls, before "
+           "the churn date\"; got 'ok'"),
+    (True, "Input should be a valid string (got True)"),
+])
+def test_a_leakage_acknowledgement_must_be_a_reason_a_reviewer_can_read(raw, value, expected):
+    model = next(iter(raw["models"]))
+    raw["models"][model]["leakage_acknowledged"] = value
+    assert problems_of(raw) == [f"model {model!r}: field 'leakage_acknowledged': {expected}"]
+
+
+def test_a_leakage_acknowledgement_reaches_the_jobs_model_spec(raw):
+    # GIVEN a model whose config says why its near-perfect score is genuine WHEN loaded THEN every job's spec carries it
+    from pipeline_code.training.spec import parse_model_spec
+
+    model = next(iter(raw["models"]))
+    reason = "the label is recorded a month after every input"
+    raw["models"][model]["leakage_acknowledged"] = reason
+    spec = parse_model_spec(parse_config(raw).models[model].job_spec())
+    assert spec.leakage_acknowledged == reason
+    assert "leakage_acknowledged" not in parse_config(yaml.safe_load(SAMPLE_CONFIG.read_text())).models[model].job_spec()

@@ -200,3 +200,47 @@ def test_a_null_or_nan_metric_is_never_a_pass(reports, dev_gate):
     report["challenger"]["fairness"]["disparate_impact"] = float("nan")
     with pytest.raises(GateInputError, match="NaN"):
         decide(report, dev_gate)
+
+
+def test_a_near_perfect_score_is_refused_as_suspected_leakage_unless_the_config_says_why(reports, dev_gate):
+    """GIVEN a first model whose test AUC is 1.0 and whose validation AUC 0.998 (a column that is the label in
+    disguise) WHEN gated THEN it fails on suspected leakage alone, naming both scores and the two ways out; WITH the
+    model's acknowledgement in the report it passes, the reason in the decision's notes."""
+    report = copy.deepcopy(reports["first"])
+    report["challenger"]["metrics"]["auc"] = 1.0
+    report["challenger"]["model_info"]["validation_auc"] = 0.998
+    decision = decide(report, dev_gate)
+    assert not decision.passed and failed(decision) == ["suspected_leakage"]
+    assert decision.reasons == [
+        "suspected target leakage: test AUC 1.0000 >= 0.995; validation AUC 0.9980 >= 0.995; a score this close to "
+        "perfect, or one feature carrying the model, usually means an input holds the label or is recorded after it (e.g. "
+        "a cancellation reason for churn): remove that input, or, if the score is genuine, say why in "
+        "models.churn.leakage_acknowledged"]
+    report["leakage_acknowledged"] = "the contract type is fixed at signup, long before any churn"
+    decision = decide(report, dev_gate)
+    assert decision.passed, decision.reasons
+    assert decision.reasons[-1] == (
+        "suspected target leakage (test AUC 1.0000 >= 0.995; validation AUC 0.9980 >= 0.995) acknowledged by the "
+        "model's config: the contract type is fixed at signup, long before any churn")
+
+
+def test_one_feature_holding_most_of_the_attribution_is_suspected_leakage(reports, dev_gate):
+    # GIVEN a report in which one input carries 95 % of the mean |SHAP| (the others next to nothing)
+    report = copy.deepcopy(reports["first"])
+    features = report["attributions"]["features"]
+    top, *rest = report["attributions"]["ranking"]
+    features[top]["share"] = 0.95
+    for name in rest:
+        features[name]["share"] = 0.05 / len(rest)
+    # WHEN gated THEN it fails, naming the feature and its share
+    decision = decide(report, dev_gate)
+    assert failed(decision) == ["suspected_leakage"]
+    assert decision.reasons[0].startswith(f"suspected target leakage: feature {top!r} holds 95% of the attribution (>= 90%);")
+    # AND the sample's spread attributions raise no suspicion
+    assert "suspected_leakage" not in [c["name"] for c in decide(reports["first"], dev_gate).checks]
+
+
+def test_zero_attribution_features_are_no_top_features():
+    attributions = {"ranking": ["leak", "age", "plan"],
+                    "features": {"leak": {"mean_abs_shap": 2.5}, "age": {"mean_abs_shap": 0.0}, "plan": {"mean_abs_shap": 0.0}}}
+    assert evaluate.top_features(attributions) == ["leak"]

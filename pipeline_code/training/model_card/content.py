@@ -134,7 +134,8 @@ def _primary(report: Mapping[str, Any]) -> str:
 
 
 def limitations(report: Mapping[str, Any]) -> List[str]:
-    """Plain-language limitations: failed gate checks, fairness not assessable, small slices and groups."""
+    """Plain-language limitations: failed gate checks, an acknowledged suspected target leak, fairness not assessable,
+    small slices and groups."""
     out: List[str] = []
     kind, metric = _kind(report), _primary(report)
     label = problem.label(metric)
@@ -149,6 +150,8 @@ def limitations(report: Mapping[str, Any]) -> List[str]:
                  for name in ("demographic_parity", "disparate_impact")}  # fmt: skip
     for check in gate.get("checks") or []:
         if check.get("passed"):
+            if check.get("name") == "suspected_leakage":  # passed only because the model's config acknowledges it
+                out.append(str(check.get("message")))
             continue
         name, value, limit = check.get("name"), check.get("value"), check.get("threshold")
         if name == "min_auc":
