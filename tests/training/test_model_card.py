@@ -625,3 +625,20 @@ def test_a_report_of_another_problem_type_than_the_spec_is_refused(multiclass_re
     code = mc.main(["--evaluation-dir", str(directory), "--model-spec", wrong.to_json(), "--output-dir", str(tmp_path)])
     err = capsys.readouterr().err
     assert code == 2 and "declares a regression model" in err and len(err.strip().splitlines()) == 1
+
+
+def test_an_acknowledged_suspected_leak_is_a_limitation_on_the_card(passing, churn_spec):
+    # GIVEN a passing report whose gate accepted a suspected leak because the model's config says why
+    import copy
+
+    _, report = passing
+    report = copy.deepcopy(report)
+    message = ("suspected target leakage (test AUC 0.9990 >= 0.995) acknowledged by the model's config: the contract "
+               "type is fixed at signup")
+    report["gate"]["checks"].append({"name": "suspected_leakage", "passed": True, "value": 1.0, "threshold": 0.0,
+                                     "message": message})
+    # WHEN carded THEN the caveats say so, and the risk is not Low
+    card = mc.build_model_card(evaluation_report=report, model_spec=churn_spec)
+    assert message in mc.limitations(report)
+    assert f"- {message}" in card["additional_information"]["caveats_and_recommendations"]
+    assert card["intended_uses"]["risk_rating"] != "Low"
