@@ -239,7 +239,8 @@ def test_condition_operators(condition, context, expected):
     "condition",
     [
         {"DateGreaterThan": {"aws:CurrentTime": "2026-01-01T00:00:00Z"}},
-        {"ForAnyValue:StringEquals": {"aws:TagKeys": "x"}},
+        {"ForSomeValues:StringEquals": {"aws:TagKeys": "x"}},
+        {"ForAnyValue:DateGreaterThan": {"aws:CurrentTime": "2026-01-01T00:00:00Z"}},
         {"IpAddress": {"aws:SourceIp": "10.0.0.0/8"}},
         {"StringEqualz": {"k:a": "x"}},
     ],
@@ -272,7 +273,54 @@ def test_requests_must_be_concrete():
     with pytest.raises(IamEvalError, match="concrete"):
         evaluate([st()], "sagemaker:Update*", VERSION)
     with pytest.raises(IamEvalError, match="multivalued"):
-        evaluate([st()], "sagemaker:UpdateModelPackage", VERSION, {"aws:TagKeys": ["a", "b"]})
+        evaluate([st(Condition={"StringEquals": {"aws:TagKeys": "a"}})], "sagemaker:UpdateModelPackage", VERSION,
+                 {"aws:TagKeys": ["a", "b"]})
+
+
+REMOVES = "sagemaker:CustomerMetadataPropertiesToRemove"
+
+
+@pytest.mark.parametrize(
+    ("condition", "context", "expected"),
+    [
+        # ForAnyValue: some request value satisfies the operator; an absent or empty key is false.
+        ({"ForAnyValue:StringLike": {REMOVES: "*"}}, {REMOVES: ["a"]}, True),
+        ({"ForAnyValue:StringLike": {REMOVES: "*"}}, {REMOVES: []}, False),
+        ({"ForAnyValue:StringLike": {REMOVES: "*"}}, {}, False),
+        ({"ForAnyValue:StringEquals": {REMOVES: ["x", "y"]}}, {REMOVES: ["a", "y"]}, True),
+        ({"ForAnyValue:StringEquals": {REMOVES: ["x", "y"]}}, {REMOVES: ["a", "b"]}, False),
+        # ...with a negated operator: some request value matches none of the policy's.
+        ({"ForAnyValue:StringNotEquals": {REMOVES: ["x", "y"]}}, {REMOVES: ["x", "b"]}, True),
+        ({"ForAnyValue:StringNotEquals": {REMOVES: ["x", "y"]}}, {REMOVES: ["x", "y"]}, False),
+        # ForAllValues: every request value satisfies it; an absent or empty key is true.
+        ({"ForAllValues:StringEquals": {REMOVES: ["x", "y"]}}, {REMOVES: ["x", "y"]}, True),
+        ({"ForAllValues:StringEquals": {REMOVES: ["x", "y"]}}, {REMOVES: ["x", "b"]}, False),
+        ({"ForAllValues:StringEquals": {REMOVES: ["x", "y"]}}, {}, True),
+        ({"ForAllValues:StringEquals": {REMOVES: ["x", "y"]}}, {REMOVES: []}, True),
+        # ...IfExists: an absent key is true for ForAnyValue too.
+        ({"ForAnyValue:StringEqualsIfExists": {REMOVES: "x"}}, {}, True),
+        # A single value is a set of one; keys are case-insensitive, values are not.
+        ({"ForAnyValue:StringEquals": {REMOVES: "x"}}, {REMOVES.upper(): "x"}, True),
+        ({"ForAnyValue:StringEquals": {REMOVES: "x"}}, {REMOVES: ["X"]}, False),
+        # Null: an empty set is absent.
+        ({"Null": {REMOVES: "false"}}, {REMOVES: ["a"]}, True),
+        ({"Null": {REMOVES: "false"}}, {REMOVES: []}, False),
+        ({"Null": {REMOVES: "true"}}, {}, True),
+    ],
+)
+def test_set_operators_on_a_multivalued_key(condition, context, expected):
+    """GIVEN an Allow with a ForAnyValue:/ForAllValues: (or Null) condition on a multivalued key
+    WHEN the request carries ``context`` THEN the Allow applies iff expected (IAM User Guide, set operators)."""
+    assert allowed([st(Condition=condition)], "sagemaker:UpdateModelPackage", VERSION, context) is expected
+
+
+def test_a_deny_on_any_removed_key_refuses_every_removal_and_nothing_else():
+    """GIVEN Allow UpdateModelPackage + Deny when ForAnyValue:StringLike ToRemove "*"
+    WHEN a request removes one key, or removes nothing THEN the first is denied explicitly, the second allowed."""
+    statements = [st(action="sagemaker:UpdateModelPackage"),
+                  st("Deny", action="sagemaker:UpdateModelPackage", Condition={"ForAnyValue:StringLike": {REMOVES: "*"}})]
+    assert evaluate(statements, "sagemaker:UpdateModelPackage", VERSION, {REMOVES: ["model_sha256"]}).outcome == EXPLICIT_DENY
+    assert allowed(statements, "sagemaker:UpdateModelPackage", VERSION, {})
 
 
 # -- templates -------------------------------------------------------------------------

@@ -38,7 +38,8 @@ Intrinsics are resolved to strings so that patterns can be matched:
 Why not moto's ``moto.iam.access_control``: it treats a failed condition on an Allow as a deny,
 compares actions case-sensitively, does not escape regex characters in patterns, has no ``?`` and no
 ``...IfExists``/negated-operator semantics. Anything this module does not model (an unknown
-condition operator, a set qualifier, a managed policy it cannot see) raises instead of guessing.
+condition operator, a single-valued operator on a multivalued key, a managed policy it cannot see) raises
+instead of guessing.
 """
 
 from __future__ import annotations
@@ -55,7 +56,7 @@ EXPLICIT_DENY = "ExplicitDeny"
 IMPLICIT_DENY = "ImplicitDeny"
 RANDOM_SUFFIX = "${Random}"
 
-ContextValue = Union[str, bool, int, float]
+ContextValue = Union[str, bool, int, float, Sequence[str]]
 
 
 class IamEvalError(ValueError):
@@ -167,9 +168,23 @@ def _as_string(value: Any, *, what: str) -> str:
     raise IamEvalError(f"{what}: expected a string, boolean or number, got {value!r}")
 
 
+SET_QUALIFIERS = ("ForAnyValue", "ForAllValues")
+
+# A request's condition values: one string, or a tuple of strings for a multivalued key
+# (aws:TagKeys, sagemaker:CustomerMetadataPropertiesToRemove).
+RequestValue = Union[str, tuple[str, ...]]
+
+
 @dataclass(frozen=True)
 class Condition:
-    """One ``operator: {key: values}`` entry of a statement's Condition block."""
+    """One ``operator: {key: values}`` entry of a statement's Condition block.
+
+    ``ForAnyValue:`` / ``ForAllValues:`` operators compare a multivalued key's values with the policy's (IAM User
+    Guide, "Set operators for multivalued context keys"): ForAnyValue is true when at least one request value
+    satisfies the operator (false when the key is absent or empty), ForAllValues when every one does (true when the
+    key is absent or empty). A single value given for such a key is a set of one. A single-valued operator on a
+    multivalued key raises: IAM's answer there depends on the key, so it is not guessed.
+    """
 
     operator: str
     key: str
@@ -179,25 +194,51 @@ class Condition:
         if self._base() not in _OPERATORS and self.operator != "Null":
             raise IamEvalError(
                 f"condition operator {self.operator!r} (key {self.key!r}) is not modelled; supported: "
-                f"{', '.join(sorted(_OPERATORS))}, Null and their ...IfExists forms (no ForAnyValue/ForAllValues)"
+                f"{', '.join(sorted(_OPERATORS))}, Null, and their ...IfExists and ForAnyValue:/ForAllValues: forms"
             )
 
-    def _base(self) -> str:
-        return self.operator.removesuffix("IfExists")
+    def _qualifier(self) -> str:
+        qualifier, sep, _ = self.operator.partition(":")
+        if not sep:
+            return ""
+        if qualifier not in SET_QUALIFIERS:
+            raise IamEvalError(f"condition operator {self.operator!r} (key {self.key!r}): set qualifier {qualifier!r} is not modelled "
+                              f"(IAM has {' and '.join(SET_QUALIFIERS)})")
+        return qualifier
 
-    def holds(self, context: Mapping[str, str]) -> bool:
-        """Whether the condition is true for ``context`` (keys already lower-cased, values strings)."""
+    def _base(self) -> str:
+        return self.operator.partition(":")[2 if self._qualifier() else 0].removesuffix("IfExists")
+
+    def holds(self, context: Mapping[str, RequestValue]) -> bool:
+        """Whether the condition is true for ``context`` (keys already lower-cased, values strings or tuples)."""
         actual = context.get(self.key.lower())
+        qualifier = self._qualifier()
         if self.operator == "Null":
-            # Null: "true" means the key must be absent, "false" that it must be present.
-            return any((actual is None) == (v.lower() == "true") for v in self.values)
+            # Null: "true" means the key must be absent (or an empty set), "false" that it must be present.
+            absent = actual is None or actual == ()
+            return any(absent == (v.lower() == "true") for v in self.values)
         matcher, negated = _OPERATORS[self._base()]
+
+        def one(value: str) -> bool:
+            hit = any(matcher(v, value) for v in self.values)
+            return not hit if negated else hit
+
+        if qualifier:
+            request = () if actual is None else (actual if isinstance(actual, tuple) else (actual,))
+            if not request and self.operator.endswith("IfExists"):
+                return True
+            if qualifier == "ForAnyValue":
+                return any(one(v) for v in request)
+            return all(one(v) for v in request)
+        if isinstance(actual, tuple):
+            raise IamEvalError(
+                f"condition {self.operator} on {self.key!r}: the request carries several values; a multivalued key "
+                "needs ForAnyValue:/ForAllValues:"
+            )
         if actual is None:
             # Absent key: ...IfExists is true; a negated operator is true; a positive one is false.
             return self.operator.endswith("IfExists") or negated
-        if negated:
-            return not any(matcher(v, actual) for v in self.values)
-        return any(matcher(v, actual) for v in self.values)
+        return one(actual)
 
 
 # --------------------------------------------------------------------------------------
@@ -289,13 +330,14 @@ class Decision:
         return f"{self.outcome}" + (f" on {self.resource}" if self.resource else "") + (f" by {who}" if who else "")
 
 
-def _normalise_context(context: Optional[Mapping[str, ContextValue]]) -> dict[str, str]:
-    out = {}
+def _normalise_context(context: Optional[Mapping[str, ContextValue]]) -> dict[str, RequestValue]:
+    out: dict[str, RequestValue] = {}
     for key, value in (context or {}).items():
-        if isinstance(value, (list, tuple, set)):
-            raise IamEvalError(f"context key {key!r}: multivalued keys need ForAnyValue/ForAllValues, which are not modelled")
-        # Condition keys are case-insensitive, their values are not.
-        out[key.lower()] = _as_string(value, what=f"context key {key!r}")
+        # Condition keys are case-insensitive, their values are not. A list is a multivalued key's values.
+        if isinstance(value, (list, tuple, set, frozenset)):
+            out[key.lower()] = tuple(_as_string(v, what=f"context key {key!r}") for v in value)
+        else:
+            out[key.lower()] = _as_string(value, what=f"context key {key!r}")
     return out
 
 
