@@ -11,13 +11,13 @@ from aws_cdk import aws_sagemaker as sagemaker
 from constructs import Construct
 
 from pipeline_code.core.contract import (
+    REGISTERED_PROPERTIES,
     model_card_name_patterns,
     package_group_name,
     pascal,
     retrain_alarm_prefix,
     serving_stack_name,
 )
-from pipeline_code.core.integrity import ARCHIVE_SHA256_PROPERTY, MODEL_SHA256_PROPERTY
 
 from .access_policy import AccessPolicy
 from .arns import format_arn
@@ -72,8 +72,10 @@ class ModelRegistry(Construct):
     never approve) from :meth:`allow_register`. The approver role can be assumed, with MFA, by the
     named approvers, or by principals of this account when none are named; groups are retained outside dev like every stateful resource. Every
     update it makes must set an approval status (an edit that is no decision would move the version's
-    LastModifiedTime, which the deploy handler reads as its approval time), and never the artefact
-    digests recorded at registration.
+    LastModifiedTime, which the deploy handler reads as its approval time); it may neither set a customer
+    metadata property the pipeline registered (``contract.REGISTERED_PROPERTIES``: lineage and digests) nor
+    remove any. A changed inference specification (no IAM condition key describes it) is refused by the deploy
+    handler, which compares the package's container with the registered container digest.
     """
 
     def __init__(
@@ -156,11 +158,19 @@ class ModelRegistry(Construct):
         access.deny("ApproverCannotTrainOrRegister", PIPELINE_CHANGING_ACTIONS, ["*"])
         # Every update of a version is an approval decision (issue #13): the deploy handler serves the
         # version approved last by LastModifiedTime, so an edit that is not a decision (a description, a
-        # metadata property) must not move that time. And the digests sealed at registration stay as recorded.
+        # metadata property) must not move that time.
         access.deny("ApproverUpdatesOnlyDecide", ["sagemaker:UpdateModelPackage"], ["*"],
                     conditions={"Null": {"sagemaker:ModelApprovalStatus": "true"}})
-        for name in (ARCHIVE_SHA256_PROPERTY, MODEL_SHA256_PROPERTY):
-            access.deny(f"ApproverCannotRewrite{pascal(name)}", ["sagemaker:UpdateModelPackage"], ["*"],
+        # And a decision leaves the version's record as the pipeline registered it: the audit reads its lineage
+        # there, the deploy handler its digests. The approval itself needs ModelApprovalStatus and
+        # ApprovalDescription only (the rollback CLI writes nothing else). No property may be removed
+        # (CustomerMetadataPropertiesToRemove is multivalued: ForAnyValue, false when the request removes nothing);
+        # no registered one may be set. IAM has a condition key per property set, none listing them all, so each
+        # registered property is denied by name (one statement each: keys in one condition are ANDed).
+        access.deny("ApproverCannotRemoveProperties", ["sagemaker:UpdateModelPackage"], ["*"],
+                    conditions={"ForAnyValue:StringLike": {"sagemaker:CustomerMetadataPropertiesToRemove": "*"}})
+        for name in REGISTERED_PROPERTIES:
+            access.deny(f"ApproverCannotSet{pascal(name)}", ["sagemaker:UpdateModelPackage"], ["*"],
                         conditions={"Null": {f"sagemaker:CustomerMetadataProperties/{name}": "false"}})
         # The indirect routes to a training run (issue #13): invoking the retrain trigger function, or
         # forcing one of the alarms that invoke it (``<prefix>-<model>-retrain-*``) into ALARM.

@@ -60,7 +60,14 @@ from typing import Any, Callable, Dict, List, Mapping, Optional, Sequence, Tuple
 
 from pipeline_code.core.contract import (
     BIAS_FILE,
+    CODE_VERSION_PROPERTY,
     CONSTRAINTS_FILE,
+    FROZEN_TEST_PROPERTY,
+    INPUT_FEATURES_PROPERTY,
+    INPUT_LABELS_PROPERTY,
+    PIPELINE_EXECUTION_ID_PROPERTY,
+    PIPELINE_NAME_PROPERTY,
+    TRIGGER_REASON_PROPERTY,
     EVALUATION_FILE,
     EXPLAINABILITY_FILE,
     GATE_PASSED_PATH,
@@ -70,6 +77,7 @@ from pipeline_code.core.contract import (
 from pipeline_code.core.integrity import (
     ARCHIVE_SHA256_PATH,
     ARCHIVE_SHA256_PROPERTY,
+    CONTAINER_SHA256_PROPERTY,
     DIGESTS_FILE,
     MODEL_SHA256_PATH,
     MODEL_SHA256_PROPERTY,
@@ -78,6 +86,7 @@ from pipeline_code.core.integrity import (
     TEST_SET_SHA256_PATH,
     TEST_SET_SHA256_PROPERTY,
     WORK_SEGMENT,
+    container_digest,
     digest_key,
     sealed_prefix,
 )
@@ -768,8 +777,9 @@ class _Builder:
 
     # Registration --------------------------------------------------------------------
     def register_step(self, evaluate: Any, evaluation: Any, baseline: Any, prepare: Any) -> Any:
-        """Register the sealed artefact (the evaluation's ``artifact.uri``) with its two digests in the
-        package's customer metadata, each ModelMetrics document with its digest (ContentDigest, from the
+        """Register the sealed artefact (the evaluation's ``artifact.uri``) with its two digests and the digest of
+        its inference container (image and environment) in the package's customer metadata, next to its lineage
+        (``contract.REGISTERED_PROPERTIES``), each ModelMetrics document with its digest (ContentDigest, from the
         evaluate and baseline steps' ``digests.json``), and the test set's digest and the prepared splits'
         locations in the customer metadata (:mod:`pipeline_code.core.integrity`)."""
         from sagemaker.core.drift_check_baselines import DriftCheckBaselines
@@ -808,12 +818,13 @@ class _Builder:
             explainability=report(evaluate, evaluation_dir, EXPLAINABILITY_FILE),
         )
         splits = prepare.properties.ProcessingOutputConfig.Outputs
+        image, environment = self.neuron_image or self.image_uri, dict(s.inference_environment)
         builder = ModelBuilder(
             s3_model_data_url=reported(SEALED_URI_PATH),
-            image_uri=self.neuron_image or self.image_uri,
+            image_uri=image,
             role_arn=s.role_arn,
             sagemaker_session=self.session,
-            env_vars=dict(s.inference_environment),
+            env_vars=environment,
             log_level=logging.ERROR,  # ModelBuilder otherwise sets the SDK's logger to DEBUG
         )
         step_args = builder.register(
@@ -830,16 +841,18 @@ class _Builder:
                 generated_by=ExecutionVariables.PIPELINE_EXECUTION_ARN,
                 project_id=s.pipeline_name,
             ),
+            # Exactly contract.REGISTERED_PROPERTIES: the keys the approver role may not set or remove.
             customer_metadata_properties={
-                "code_version": s.code_version,
-                "trigger_reason": self.p_trigger,
-                "input_features": self.p_features,
-                "input_labels": self.p_labels,
-                "frozen_test": s.frozen_test_s3_uri,
-                "pipeline_name": s.pipeline_name,
-                "pipeline_execution_id": ExecutionVariables.PIPELINE_EXECUTION_ID,
+                CODE_VERSION_PROPERTY: s.code_version,
+                TRIGGER_REASON_PROPERTY: self.p_trigger,
+                INPUT_FEATURES_PROPERTY: self.p_features,
+                INPUT_LABELS_PROPERTY: self.p_labels,
+                FROZEN_TEST_PROPERTY: s.frozen_test_s3_uri,
+                PIPELINE_NAME_PROPERTY: s.pipeline_name,
+                PIPELINE_EXECUTION_ID_PROPERTY: ExecutionVariables.PIPELINE_EXECUTION_ID,
                 ARCHIVE_SHA256_PROPERTY: reported(ARCHIVE_SHA256_PATH),
                 MODEL_SHA256_PROPERTY: reported(MODEL_SHA256_PATH),
+                CONTAINER_SHA256_PROPERTY: container_digest(image, environment),
                 TEST_SET_SHA256_PROPERTY: reported(TEST_SET_SHA256_PATH),
                 **{key: splits[split].S3Output.S3Uri for split, key in SPLIT_PROPERTIES.items()},
             },

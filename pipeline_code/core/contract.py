@@ -15,6 +15,9 @@ import json
 import re
 from typing import Any, Dict, Mapping, NamedTuple, Optional, Sequence
 
+from pipeline_code.core.integrity import (
+    ARCHIVE_SHA256_PROPERTY, CONTAINER_SHA256_PROPERTY, MODEL_SHA256_PROPERTY, SPLIT_PROPERTIES, TEST_SET_SHA256_PROPERTY,
+)
 from pipeline_code.core.problem import BINARY, default_primary_metric
 from pipeline_code.core.thresholds import THRESHOLDS
 
@@ -226,6 +229,25 @@ ANSWERED_BY_VERSION = "version"
 
 # The production variant of every endpoint (one variant; blue/green happens inside it).
 VARIANT = "AllTraffic"
+
+# The customer metadata properties (CustomerMetadataProperties) the training pipeline records on a version it
+# registers: where its code, data and run came from, besides the digests of pipeline_code.core.integrity.
+CODE_VERSION_PROPERTY = "code_version"
+TRIGGER_REASON_PROPERTY = "trigger_reason"
+INPUT_FEATURES_PROPERTY = "input_features"
+INPUT_LABELS_PROPERTY = "input_labels"
+FROZEN_TEST_PROPERTY = "frozen_test"
+PIPELINE_NAME_PROPERTY = "pipeline_name"
+PIPELINE_EXECUTION_ID_PROPERTY = "pipeline_execution_id"
+# Every property the register step sets (its test checks the step against this): the version's recorded lineage.
+# Nobody changes one after registration: the approver role is denied setting each one by name (IAM has no condition
+# key listing the keys a request sets) and removing any property.
+REGISTERED_PROPERTIES = (
+    CODE_VERSION_PROPERTY, TRIGGER_REASON_PROPERTY, INPUT_FEATURES_PROPERTY, INPUT_LABELS_PROPERTY, FROZEN_TEST_PROPERTY,
+    PIPELINE_NAME_PROPERTY, PIPELINE_EXECUTION_ID_PROPERTY,
+    ARCHIVE_SHA256_PROPERTY, MODEL_SHA256_PROPERTY, CONTAINER_SHA256_PROPERTY,
+    TEST_SET_SHA256_PROPERTY, *SPLIT_PROPERTIES.values(),
+)  # fmt: skip
 
 # A versioned model package: group (1-63 letters, digits, '-') and version.
 PACKAGE_ARN = re.compile(r"^arn:aws[a-z-]*:sagemaker:[a-z0-9-]+:\d{12}:model-package/([A-Za-z0-9-]{1,63})/(\d+)$")

@@ -24,6 +24,12 @@ ModelMetrics). ``evaluation.json``, which ModelMetrics does not name, is digeste
 (:data:`TEST_SET_SHA256_PROPERTY`) and the execution's prepared splits (:data:`SPLIT_PROPERTIES`) are recorded
 in the package's customer metadata. The audit recomputes each digest from the bytes it reads.
 
+A third digest covers what runs the archive: the **container digest** (:data:`CONTAINER_SHA256_PROPERTY`,
+:func:`container_digest`), sha256 of the registered inference container's image and environment. A model
+package's inference specification can be replaced after registration (``UpdateModelPackage``
+``InferenceSpecification``, which no IAM condition key describes), so the deploy handler compares the
+package's container with this digest before every deployment.
+
 Standard library only: the handlers, the jobs and the serving container all import it.
 """
 
@@ -35,7 +41,7 @@ import hashlib
 import json
 import os
 import re
-from typing import Any, BinaryIO, Dict, Iterable, Optional
+from typing import Any, BinaryIO, Dict, Iterable, Mapping, Optional
 
 # The artefact's layout: what training writes and SageMaker tars to MODEL_ARCHIVE.
 MODEL_FILE = "model.json"
@@ -45,6 +51,7 @@ MODEL_ARCHIVE = "model.tar.gz"
 # Customer metadata properties of a sealed model package (values: 64 lower-case hex digits).
 ARCHIVE_SHA256_PROPERTY = "model_data_sha256"
 MODEL_SHA256_PROPERTY = "model_sha256"
+CONTAINER_SHA256_PROPERTY = "container_sha256"
 # The serving container's environment variable holding the model digest it must find at load.
 MODEL_SHA256_ENV = "MLOPS_LOOP_MODEL_SHA256"
 
@@ -113,6 +120,16 @@ def digest_of_sealed_key(key: str) -> Optional[str]:
     if len(parts) >= 3 and parts[-1] == MODEL_ARCHIVE and parts[-3] == SEALED_SEGMENT and SHA256_HEX.match(parts[-2]):
         return parts[-2]
     return None
+
+
+def container_digest(image: str, environment: Optional[Mapping[str, str]]) -> str:
+    """Hex sha256 of an inference container's image and environment, as canonical JSON.
+
+    ``{"Environment": {...}, "Image": "..."}`` with sorted keys and no spaces; no environment is ``{}``. The
+    pipeline computes it from what it registers, the deploy handler from what the package holds.
+    """
+    document = {"Environment": dict(environment or {}), "Image": image}
+    return hashlib.sha256(json.dumps(document, sort_keys=True, separators=(",", ":")).encode()).hexdigest()
 
 
 def sha256_stream(stream: BinaryIO, *, limit: Optional[int] = None) -> str:

@@ -92,3 +92,16 @@ def test_the_digests_file_names_each_document_by_its_stem(tmp_path):
     assert written == {"bias": "sha256:" + hashlib.sha256(b"{}").hexdigest(),
                        "model_quality": "sha256:" + hashlib.sha256(b"[]").hexdigest()}
     assert json.loads((tmp_path / integrity.DIGESTS_FILE).read_text()) == written
+
+
+def test_container_digest_covers_the_image_and_every_environment_value_in_any_order():
+    """GIVEN one container definition WHEN its image or an environment value differs THEN the digest differs;
+    the order of the environment and an absent environment ({}) do not change it."""
+    from pipeline_code.core.integrity import container_digest
+
+    base = container_digest("1.dkr.ecr.eu-west-1.amazonaws.com/xgb:1.7-1", {"A": "1", "B": "2"})
+    assert base == container_digest("1.dkr.ecr.eu-west-1.amazonaws.com/xgb:1.7-1", {"B": "2", "A": "1"})
+    assert base != container_digest("2.dkr.ecr.eu-west-1.amazonaws.com/xgb:1.7-1", {"A": "1", "B": "2"})
+    assert base != container_digest("1.dkr.ecr.eu-west-1.amazonaws.com/xgb:1.7-1", {"A": "1", "B": "3"})
+    assert container_digest("img", None) == container_digest("img", {}) != container_digest("img", {"": ""})
+    assert len(base) == 64 and all(c in "0123456789abcdef" for c in base)

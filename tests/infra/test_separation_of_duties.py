@@ -14,7 +14,7 @@ import re
 import pytest
 
 from mlops_loop.config import load_config
-from pipeline_code.core.contract import RETRAIN_ALARMS
+from pipeline_code.core.contract import REGISTERED_PROPERTIES, RETRAIN_ALARMS
 
 from tests.support.paths import CONFIG_PATH
 from tests.support.iam_eval import (
@@ -257,20 +257,57 @@ def test_approver_can_approve_or_reject_its_environments_versions(envs, env, mod
         assert not allowed(e.approver, "sagemaker:UpdateModelPackage", arn, context), _why(e.approver, "sagemaker:UpdateModelPackage", arn)
 
 
+APPROVED = {"sagemaker:ModelApprovalStatus": "Approved"}
+REMOVES = "sagemaker:CustomerMetadataPropertiesToRemove"
+
+
+def _sets(name: str) -> str:
+    return f"sagemaker:CustomerMetadataProperties/{name}"
+
+
+def _refused(e, arn, context) -> None:
+    """Explicitly denied, and still denied next to an Allow of everything."""
+    assert evaluate(e.approver.statements, "sagemaker:UpdateModelPackage", arn, context).outcome == EXPLICIT_DENY, context
+    assert not allowed(e.approver.statements + (ALLOW_EVERYTHING,), "sagemaker:UpdateModelPackage", arn, context), context
+
+
 @pytest.mark.parametrize(("env", "model"), ENV_MODELS)
-def test_every_approver_update_is_a_decision_and_leaves_the_recorded_digests(envs, env, model):
+def test_every_approver_update_is_a_decision(envs, env, model):
     """GIVEN the approver role WHEN it updates a version without an approval status (an edit that would move
-    LastModifiedTime, which the deploy handler reads as the approval time) or sets a recorded artefact digest
-    THEN it is explicitly denied, and stays denied next to an Allow of everything."""
+    LastModifiedTime, which the deploy handler reads as the approval time) THEN it is explicitly denied; a decision
+    with its own description is allowed."""
     e = envs[env]
     arn = e.version_arn(model)
-    for context in ({}, {"sagemaker:ModelApprovalStatus": "Approved", "sagemaker:CustomerMetadataProperties/model_data_sha256": "0" * 64},
-                    {"sagemaker:ModelApprovalStatus": "Approved", "sagemaker:CustomerMetadataProperties/model_sha256": "0" * 64}):
-        assert evaluate(e.approver.statements, "sagemaker:UpdateModelPackage", arn, context).outcome == EXPLICIT_DENY, context
-        assert not allowed(e.approver.statements + (ALLOW_EVERYTHING,), "sagemaker:UpdateModelPackage", arn, context)
-    # A decision with its own description or another property stays allowed.
-    assert allowed(e.approver, "sagemaker:UpdateModelPackage", arn,
-                   {"sagemaker:ModelApprovalStatus": "Approved", "sagemaker:CustomerMetadataProperties/reviewed_by": "me"})
+    _refused(e, arn, {})
+    assert allowed(e.approver, "sagemaker:UpdateModelPackage", arn, APPROVED)
+
+
+@pytest.mark.parametrize("name", REGISTERED_PROPERTIES)
+@pytest.mark.parametrize(("env", "model"), ENV_MODELS)
+def test_the_approver_can_neither_set_nor_remove_a_registered_property(envs, env, model, name):
+    """GIVEN the approver role and a customer metadata property the pipeline registers (lineage or digest)
+    WHEN an approval also sets it, removes it, or removes it among others
+    THEN each request is explicitly denied, and stays denied next to an Allow of everything; the approval
+    alone is allowed."""
+    e = envs[env]
+    arn = e.version_arn(model)
+    for status in ("Approved", "Rejected", "PendingManualApproval"):
+        decision = {"sagemaker:ModelApprovalStatus": status}
+        _refused(e, arn, {**decision, _sets(name): "forged"})
+        _refused(e, arn, {**decision, REMOVES: [name]})
+        _refused(e, arn, {**decision, REMOVES: ["unrelated", name]})
+        assert allowed(e.approver, "sagemaker:UpdateModelPackage", arn, decision)
+
+
+@pytest.mark.parametrize(("env", "model"), ENV_MODELS)
+def test_the_approver_removes_no_property_at_all_and_may_add_an_unregistered_one(envs, env, model):
+    """GIVEN the approver role WHEN an approval removes a property the pipeline never registered THEN it is denied
+    (removal is refused whatever the key). Setting an unregistered property with an approval stays allowed: IAM has
+    no condition key listing the keys a request sets, and nothing the loop reads is in such a key."""
+    e = envs[env]
+    arn = e.version_arn(model)
+    _refused(e, arn, {**APPROVED, REMOVES: ["reviewed_by"]})
+    assert allowed(e.approver, "sagemaker:UpdateModelPackage", arn, {**APPROVED, _sets("reviewed_by"): "me", REMOVES: []})
 
 
 APPROVER_DENIED_EXPLICITLY = ("sagemaker:StartPipelineExecution", "sagemaker:UpdatePipeline", "sagemaker:CreatePipeline",

@@ -9,7 +9,8 @@ import sys
 
 import pytest
 
-from pipeline_code.core.integrity import SEALED_KEY_PATTERN
+from pipeline_code.core.contract import REGISTERED_PROPERTIES
+from pipeline_code.core.integrity import SEALED_KEY_PATTERN, container_digest
 from mlops_loop.training import names as d
 
 from tests.support import pipeline_specs as specs
@@ -493,6 +494,7 @@ def test_every_model_metrics_document_carries_the_digest_its_job_wrote(built):
 
 def test_lineage_metadata(built, spec):
     args = built.steps[d.STEP_REGISTER]["Arguments"]
+    (container,) = args["InferenceSpecification"]["Containers"]
     assert args["CustomerMetadataProperties"] == {
         "code_version": spec.code_version,
         "trigger_reason": {"Get": "Parameters.TriggerReason"},
@@ -506,9 +508,12 @@ def test_lineage_metadata(built, spec):
         "test_set_sha256": _sealed("test_set.sha256"),
         "train_data": _prop("Prepare", "train"),
         "validation_data": _prop("Prepare", "validation"),
+        "container_sha256": container_digest(container["Image"], container.get("Environment")),
     }
     # SageMaker takes at most 50 customer metadata properties (CreateModelPackage, CustomerMetadataMap).
     assert len(args["CustomerMetadataProperties"]) <= 50
+    # The keys the approver role is denied setting and removing are exactly the ones registered.
+    assert sorted(args["CustomerMetadataProperties"]) == sorted(REGISTERED_PROPERTIES)
     assert args["MetadataProperties"] == {
         "CommitId": spec.code_version,
         "GeneratedBy": {"Get": "Execution.PipelineExecutionArn"},
@@ -522,8 +527,12 @@ def test_inference_environment_is_passed_through():
     env = (("SAGEMAKER_PROGRAM", "inference.py"), ("SAGEMAKER_SUBMIT_DIRECTORY", "/opt/ml/model/code"))
     spec = specs.base_spec(inference_environment=env, default_approval_status="Approved")
     built = json.loads(build_pipeline_definition(spec))
-    (container,) = step_graph(json.dumps(built))[d.STEP_REGISTER]["Arguments"]["InferenceSpecification"]["Containers"]
+    register = step_graph(json.dumps(built))[d.STEP_REGISTER]["Arguments"]
+    (container,) = register["InferenceSpecification"]["Containers"]
     assert container["Environment"] == dict(env)
+    # The recorded container digest covers the environment the container was registered with.
+    assert register["CustomerMetadataProperties"]["container_sha256"] == container_digest(container["Image"], dict(env))
+    assert container_digest(container["Image"], dict(env)) != container_digest(container["Image"], {})
     approval = next(p for p in built["Parameters"] if p["Name"] == "ModelApprovalStatus")
     assert approval["DefaultValue"] == "Approved"
     assert approval["EnumValues"] == ["PendingManualApproval", "Approved"]

@@ -13,7 +13,9 @@ from aws_cdk.assertions import Template
 from mlops_loop.app_builder import new_app
 from mlops_loop.constructs.access_policy import AccessPolicy
 from mlops_loop.constructs.model_registry import PIPELINE_CHANGING_ACTIONS, ModelRegistry
+from pipeline_code.core.contract import REGISTERED_PROPERTIES
 from pipeline_code.training.model_card import card_name
+from tests.support.iam_eval import EXPLICIT_DENY, Statement, evaluate
 
 PACKAGE_ARN_OF = "arn:aws:sagemaker:eu-west-1:123456789012:model-package/"
 PACKAGES = "arn:aws:sagemaker:eu-west-1:123456789012:model-package/shop-dev-{}/*"
@@ -53,6 +55,22 @@ def test_the_approver_needs_mfa_may_approve_this_registrys_versions_and_nothing_
     assert sorted(approver["ChangeApprovalStatus"]["Resource"]) == [PACKAGES.format("churn"), PACKAGES.format("fraud")]
     deny = approver["ApproverCannotTrainOrRegister"]
     assert deny["Effect"] == "Deny" and set(deny["Action"]) == set(PIPELINE_CHANGING_ACTIONS)
+
+
+def test_the_approver_decides_but_neither_sets_a_registered_property_nor_removes_any():
+    """GIVEN the registry's approver policy (its statements about UpdateModelPackage, evaluated)
+    WHEN an approval of a version also sets a property the pipeline registers, or removes any property
+    THEN it is explicitly denied; the approval with a description alone is allowed."""
+    _, policies = _registry()
+    statements = [Statement.from_json(st) for st in policies["approver"].values()
+                  if "sagemaker:UpdateModelPackage" in ([st["Action"]] if isinstance(st["Action"], str) else st["Action"])]
+    version = PACKAGE_ARN_OF + "shop-dev-fraud/3"
+    approve = {"sagemaker:ModelApprovalStatus": "Approved"}
+    assert evaluate(statements, "sagemaker:UpdateModelPackage", version, approve).allowed
+    for name in REGISTERED_PROPERTIES:
+        for change in ({f"sagemaker:CustomerMetadataProperties/{name}": "x"},
+                       {"sagemaker:CustomerMetadataPropertiesToRemove": [name]}):
+            assert evaluate(statements, "sagemaker:UpdateModelPackage", version, {**approve, **change}).outcome == EXPLICIT_DENY
 
 
 def test_the_trainer_registers_only_pending_versions_of_its_model_and_can_never_approve():
