@@ -31,7 +31,8 @@ It never removes a serving endpoint and never deploys a broken or changed versio
 not ``Completed`` or has no inference container is refused with a notice to people
 (``NOTIFY_TOPIC_ARN``), as is the case where no approved version is left, and so is a version whose
 artefact does not verify (:func:`verify_artifact`): the package must record the digests of its sealed
-artefact and the object in S3 must hold exactly those bytes. The update also sets the model digest
+artefact and the object in S3 must hold exactly those bytes, and its inference container (image and
+environment) must be the one the pipeline registered. The update also sets the model digest
 parameter the serving container checks at load (:mod:`pipeline_code.core.integrity`). A stack update already
 in progress is a wait, not an error (:func:`wait`): a one-time EventBridge Scheduler schedule invokes
 the function again every five minutes with ``{"action": "reconcile", "group": ..., "waiting_since": ...}``
@@ -141,9 +142,11 @@ class _Malformed(ValueError):
 class Version:
     """One model package version as the deploy logic sees it.
 
-    ``containers``, ``last_modified``, ``model_data_url`` (the first container's artefact) and the
-    digests recorded at registration (``archive_sha256``, ``model_sha256``; :mod:`pipeline_code.core.integrity`)
-    are known only for described versions (``None`` otherwise).
+    ``containers``, ``last_modified``, ``model_data_url`` (the first container's artefact), the
+    digests recorded at registration (``archive_sha256``, ``model_sha256``, ``container_sha256``;
+    :mod:`pipeline_code.core.integrity`) and the digest of the container the package holds now
+    (``container_now``, with its ``image``; only for a package of one container) are known only for
+    described versions (``None`` otherwise).
     """
 
     group: str
@@ -158,6 +161,9 @@ class Version:
     model_data_url: Optional[str] = None
     archive_sha256: Optional[str] = None
     model_sha256: Optional[str] = None
+    container_sha256: Optional[str] = None
+    container_now: Optional[str] = None
+    image: Optional[str] = None
 
     @property
     def approved_at(self) -> dt.datetime:
@@ -217,20 +223,30 @@ def problems(version: Version, group: str, *, require_approved: bool = True) -> 
 def seal_problems(version: Version) -> List[str]:
     """Why ``version``'s registration cannot vouch for its artefact, from the package alone (empty when it can).
 
-    The package must record both digests (a sealed registration) and its ``ModelDataUrl`` must be the
-    sealed key of its archive digest (``.../registered/<sha256>/model.tar.gz``). The first half of
+    The package must record its digests (a sealed registration), its ``ModelDataUrl`` must be the sealed key
+    of its archive digest (``.../registered/<sha256>/model.tar.gz``), and its one inference container (image and
+    environment) must be the one registered (``container_sha256``): UpdateModelPackage can replace the inference
+    specification, and no IAM condition key describes it, so the approver role is not denied that. The first half of
     :func:`verify_artifact`, which reads nothing: the rollback CLI refuses such a version before re-approving
     it, as its caller (the approver role) cannot read the artefacts bucket.
     """
     found = []
     for name, value in ((integrity.ARCHIVE_SHA256_PROPERTY, version.archive_sha256),
-                        (integrity.MODEL_SHA256_PROPERTY, version.model_sha256)):
+                        (integrity.MODEL_SHA256_PROPERTY, version.model_sha256),
+                        (integrity.CONTAINER_SHA256_PROPERTY, version.container_sha256)):
         if value is None:
             found.append(f"it records no {name} (registered before artefacts were sealed); re-run its pipeline to register a sealed version")
         elif not integrity.SHA256_HEX.match(value):
             found.append(f"its {name} {value!r} is not a sha256 (64 lower-case hex digits)")
     if found:
         return found
+    if version.containers is not None and version.containers > 1:
+        return [f"it has {version.containers} inference containers, the pipeline registers one: its inference specification "
+                "was changed after registration"]
+    if version.container_now is not None and version.container_now != version.container_sha256:
+        return [f"its inference container (image {version.image}) is not the one registered: its image and environment "
+                f"hash to {version.container_now}, {version.container_sha256} was recorded at registration "
+                f"({integrity.CONTAINER_SHA256_PROPERTY}); its inference specification was changed after registration"]
     match = mme.S3_URI.match(version.model_data_url or "")
     if not match:
         return [f"its ModelDataUrl {version.model_data_url!r} is not an s3:// object URI"]
@@ -899,6 +915,8 @@ def _multi_model_setting(raw: str, parameters: Mapping[str, str]) -> Dict[str, D
 
 def _from_description(d: Mapping[str, Any]) -> Version:
     containers = (d.get("InferenceSpecification") or {}).get("Containers") or []
+    only = containers[0] if len(containers) == 1 and isinstance(containers[0], Mapping) else {}
+    image = only.get("Image") if isinstance(only.get("Image"), str) else None
     return Version(
         group=d.get("ModelPackageGroupName", ""),
         version=int(d.get("ModelPackageVersion") or 0),
@@ -912,6 +930,9 @@ def _from_description(d: Mapping[str, Any]) -> Version:
         model_data_url=mme.model_data_url(d),
         archive_sha256=_digest(d, integrity.ARCHIVE_SHA256_PROPERTY),
         model_sha256=_digest(d, integrity.MODEL_SHA256_PROPERTY),
+        container_sha256=_digest(d, integrity.CONTAINER_SHA256_PROPERTY),
+        container_now=integrity.container_digest(image or "", only.get("Environment")) if only else None,
+        image=image,
     )
 
 

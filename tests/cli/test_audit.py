@@ -44,6 +44,7 @@ FROZEN_TEST = "pipelines/churn/frozen-test/"
 FROZEN_TEST_ROWS = b"PAR1 the frozen test rows PAR1"
 GATE_DEFAULTS = {"MinAuc": 0.7, "ChallengerMargin": 0.005, "MaxSliceRegression": 0.02,
                  "MaxDemographicParityDifference": 0.1, "MinDisparateImpact": 0.8}
+IMAGE = "141502667606.dkr.ecr.eu-west-1.amazonaws.com/sagemaker-xgboost:3.0-5"
 MALICIOUS = '<script>alert("pwned")</script> | <img src=x onerror=alert(1)> [x](javascript:alert(1))'
 
 
@@ -162,7 +163,8 @@ class World:
         digests: Dict[str, str] = {}
         if sealed:
             number = len(self.clients.sagemaker.list_model_packages(ModelPackageGroupName=GROUP)["ModelPackageSummaryList"]) + 1
-            model_data, digests = seal_archive(self.clients.s3, BUCKET, "churn", model_archive(before=[(f"./v{number}", b"")]))
+            model_data, digests = seal_archive(self.clients.s3, BUCKET, "churn", model_archive(before=[(f"./v{number}", b"")]),
+                                               container={"Image": IMAGE})
         metadata = {
             "code_version": COMMIT,
             "trigger_reason": "drift:mlops-loop-prod-churn-retrain-psi",
@@ -193,7 +195,7 @@ class World:
             InferenceSpecification={
                 "Containers": [
                     {
-                        "Image": "141502667606.dkr.ecr.eu-west-1.amazonaws.com/sagemaker-xgboost:3.0-5",
+                        "Image": IMAGE,
                         "ModelDataUrl": model_data,
                     }
                 ],

@@ -54,7 +54,8 @@ class Registry:
         number = len(self.sagemaker.list_model_packages(ModelPackageGroupName=GROUP)["ModelPackageSummaryList"]) + 1
         spec, recorded = SPEC, {}
         if sealed:
-            uri, digests = seal_archive(self.s3, self.bucket, "churn", model_archive(before=[(f"./version-{number}", b"")]))
+            uri, digests = seal_archive(self.s3, self.bucket, "churn", model_archive(before=[(f"./version-{number}", b"")]),
+                                        container=SPEC["Containers"][0])
             spec, recorded = {**SPEC, "Containers": [{**SPEC["Containers"][0], "ModelDataUrl": uri}]}, {"CustomerMetadataProperties": digests}
         arn = self.sagemaker.create_model_package(
             ModelPackageGroupName=GROUP, InferenceSpecification=spec, ModelApprovalStatus="PendingManualApproval", **recorded,
@@ -136,7 +137,8 @@ def test_versions_says_when_the_deploy_handler_refuses_the_desired_version(regis
     out = capsys.readouterr().out
     assert marks(out) == {"v1": "serving", "v2": "desired"}
     unsealed = [f"it records no {name} (registered before artefacts were sealed); re-run its pipeline to register a "
-                "sealed version" for name in (integrity.ARCHIVE_SHA256_PROPERTY, integrity.MODEL_SHA256_PROPERTY)]
+                "sealed version" for name in (integrity.ARCHIVE_SHA256_PROPERTY, integrity.MODEL_SHA256_PROPERTY,
+                                             integrity.CONTAINER_SHA256_PROPERTY)]
     assert out.splitlines()[-1] == (
         f"serving: v1; desired: v2 -- they differ: the deploy handler refuses v2 ({'; '.join(unsealed)}) and leaves the "
         "stack as it is; roll back to a version that can serve, or reject v2")
@@ -147,7 +149,7 @@ def test_versions_says_when_the_stack_is_mid_update():
     v1, v2 = (dod.Version(group=GROUP, version=n, arn=f"arn:aws:sagemaker:{REGION}:{ACCOUNT}:model-package/{GROUP}/{n}",
                           approval="Approved", status="Completed", created=at, last_modified=at + dt.timedelta(hours=n),
                           containers=1, model_data_url=f"s3://{ARTIFACTS}/pipelines/churn/registered/{'a' * 64}/model.tar.gz",
-                          archive_sha256="a" * 64, model_sha256="b" * 64) for n in (1, 2))
+                          archive_sha256="a" * 64, model_sha256="b" * 64, container_sha256="c" * 64) for n in (1, 2))
     state = rb.State(group=GROUP, stack=STACK, parameter="ChurnModelPackageArn", versions=[v1, v2], stack_found=True,
                      serving_arn=v1.arn, stack_status="UPDATE_ROLLBACK_IN_PROGRESS")
     assert rb.render(state).splitlines()[-1] == (
@@ -276,7 +278,8 @@ def test_rollback_refuses_a_version_the_deploy_handler_would_refuse_and_changes_
     assert rb.main(BASE + ["rollback", "--to-version", "1", "--yes"]) == 2
 
     unsealed = [f"it records no {name} (registered before artefacts were sealed); re-run its pipeline to register a "
-                "sealed version" for name in (integrity.ARCHIVE_SHA256_PROPERTY, integrity.MODEL_SHA256_PROPERTY)]
+                "sealed version" for name in (integrity.ARCHIVE_SHA256_PROPERTY, integrity.MODEL_SHA256_PROPERTY,
+                                             integrity.CONTAINER_SHA256_PROPERTY)]
     assert capsys.readouterr().err == (
         f"rollback: error: --to-version 1: v1 cannot serve, the deploy handler would refuse it: {'; '.join(unsealed)}\n")
     assert registry.snapshot() == before

@@ -29,6 +29,7 @@ from moto.cloudformation.models import Event, cloudformation_backends
 from moto.core import DEFAULT_ACCOUNT_ID
 from moto.sagemaker.models import sagemaker_backends
 
+from pipeline_code.core import integrity
 from pipeline_code.core.integrity import hex_to_base64
 from pipeline_code.handlers import deploy_on_approval as dod
 from tests.support.multi_model import (
@@ -39,6 +40,7 @@ from tests.support.multi_model import (
     keep_package_metadata,
     model_archive,
     model_error,
+    replace_inference_specification,
     seal_archive,
 )
 
@@ -141,7 +143,8 @@ def register(aws, *, spec=SPEC, group=GROUP, archive: bytes | None = None, uploa
     if spec is not None and sealed:
         number = len(aws.sagemaker.list_model_packages(ModelPackageGroupName=group)["ModelPackageSummaryList"]) + 1
         archive = model_archive(before=[(f"./version-{number}", b"")]) if archive is None else archive
-        uri, metadata = seal_archive(aws.s3, ARTIFACTS, group.rsplit("-", 1)[-1], archive, upload=upload)
+        uri, metadata = seal_archive(aws.s3, ARTIFACTS, group.rsplit("-", 1)[-1], archive, upload=upload,
+                                     container=spec["Containers"][0])
         spec = {**spec, "Containers": [{**spec["Containers"][0], "ModelDataUrl": uri}]}
         kwargs["CustomerMetadataProperties"] = metadata
     if spec is not None:
@@ -521,11 +524,9 @@ def test_a_version_registered_before_sealing_is_refused_with_the_fix(aws):
     decision = run(aws, state_change(v1))
 
     assert decision["outcome"] == "refused" and not aws.updates
-    assert decision["reason"] == (
-        "v1 refused: it records no model_data_sha256 (registered before artefacts were sealed); re-run its pipeline to "
-        "register a sealed version; it records no model_sha256 (registered before artefacts were sealed); re-run its "
-        "pipeline to register a sealed version"
-    )
+    assert decision["reason"] == "v1 refused: " + "; ".join(
+        f"it records no {name} (registered before artefacts were sealed); re-run its pipeline to register a sealed version"
+        for name in ("model_data_sha256", "model_sha256", "container_sha256"))
 
 
 def test_what_the_registration_records_is_judged_without_reading_the_artefact():
@@ -535,12 +536,21 @@ def test_what_the_registration_records_is_judged_without_reading_the_artefact():
     digest = "a" * 64
     sealed = dod.Version(group=GROUP, version=1, arn=f"arn:aws:sagemaker:eu-west-1:{DEFAULT_ACCOUNT_ID}:model-package/{GROUP}/1",
                          approval="Approved", status="Completed", created=at, containers=1, archive_sha256=digest,
-                         model_sha256="b" * 64, model_data_url=f"s3://artefacts/pipelines/churn/registered/{digest}/model.tar.gz")
+                         model_sha256="b" * 64, model_data_url=f"s3://artefacts/pipelines/churn/registered/{digest}/model.tar.gz",
+                         container_sha256="c" * 64, container_now="c" * 64, image="registry/serving:1")
     assert dod.seal_problems(sealed) == []
-    unsealed = dataclasses.replace(sealed, archive_sha256=None, model_sha256=None)
+    unsealed = dataclasses.replace(sealed, archive_sha256=None, model_sha256=None, container_sha256=None)
     assert dod.seal_problems(unsealed) == dod.verify_artifact(None, unsealed) == [
         f"it records no {name} (registered before artefacts were sealed); re-run its pipeline to register a sealed version"
-        for name in ("model_data_sha256", "model_sha256")]
+        for name in ("model_data_sha256", "model_sha256", "container_sha256")]
+    swapped = dataclasses.replace(sealed, container_now="d" * 64, image="elsewhere/other:latest")
+    assert dod.seal_problems(swapped) == dod.verify_artifact(None, swapped) == [
+        f"its inference container (image elsewhere/other:latest) is not the one registered: its image and environment hash "
+        f"to {'d' * 64}, {'c' * 64} was recorded at registration (container_sha256); its inference specification was "
+        "changed after registration"]
+    two = dataclasses.replace(sealed, containers=2, container_now=None, image=None)
+    assert dod.seal_problems(two) == [
+        "it has 2 inference containers, the pipeline registers one: its inference specification was changed after registration"]
     elsewhere = dataclasses.replace(sealed, model_data_url="s3://artefacts/pipelines/churn/train/output/model.tar.gz")
     assert dod.seal_problems(elsewhere) == dod.verify_artifact(None, elsewhere) == [
         "its ModelDataUrl s3://artefacts/pipelines/churn/train/output/model.tar.gz is not the sealed key of its "
@@ -564,6 +574,39 @@ def test_a_model_data_url_other_than_the_sealed_key_of_its_digest_is_refused(aws
 
     assert decision["outcome"] == "refused" and not aws.updates
     assert decision["reason"].startswith(f"v2 refused: its ModelDataUrl {elsewhere} is not the sealed key of its model_data_sha256")
+
+
+@pytest.mark.parametrize(
+    "change",
+    [
+        {"Image": "999999999999.dkr.ecr.eu-west-1.amazonaws.com/not-the-gated-code:latest"},
+        {"Environment": {"SAGEMAKER_SUBMIT_DIRECTORY": "s3://elsewhere/code.tar.gz"}},
+    ],
+    ids=["image", "environment"],
+)
+def test_an_inference_container_changed_after_registration_is_refused_and_the_serving_version_kept(aws, change):
+    """GIVEN v1 serving and v2 sealed WHEN v2's inference specification is replaced (UpdateModelPackage, which IAM
+    cannot deny by content) with another image or environment, artefact and digests untouched, and v2 approved
+    THEN v2 is refused naming the image and both container digests; the stack keeps v1."""
+    v1 = register(aws)
+    approve_and_deploy(aws, v1)
+    aws.notices()
+    v2 = register(aws)
+    container = {**aws.sagemaker.describe_model_package(ModelPackageName=v2)["InferenceSpecification"]["Containers"][0], **change}
+    replace_inference_specification(v2, {**SPEC, "Containers": [container]}, account=DEFAULT_ACCOUNT_ID, region=REGION)
+    set_approval(aws, v2, "Approved")
+
+    decision = run(aws, state_change(v2))
+
+    recorded = digests(aws, v2)["container_sha256"]
+    now = integrity.container_digest(container["Image"], container.get("Environment"))
+    assert decision["outcome"] == "refused" and decision["deployed"] is False
+    assert decision["reason"] == (
+        f"v2 refused: its inference container (image {container['Image']}) is not the one registered: its image and "
+        f"environment hash to {now}, {recorded} was recorded at registration (container_sha256); its inference "
+        "specification was changed after registration"
+    )
+    assert aws.parameters()["ChurnModelPackageArn"] == v1 and len(aws.updates) == 1
 
 
 def test_without_a_stored_checksum_the_artefact_is_read_and_verified(aws):

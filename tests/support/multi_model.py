@@ -8,7 +8,7 @@ import hashlib
 import io
 import json
 import tarfile
-from typing import Any, Dict, List, Optional, Sequence
+from typing import Any, Dict, List, Mapping, Optional, Sequence
 
 from botocore.exceptions import ClientError
 from moto.core import DEFAULT_ACCOUNT_ID
@@ -65,10 +65,15 @@ def archive_digests(archive: bytes) -> Dict[str, str]:
     }
 
 
-def seal_archive(s3: Any, bucket: str, model: str, archive: bytes, *, upload: bool = True) -> tuple[str, Dict[str, str]]:
+def seal_archive(s3: Any, bucket: str, model: str, archive: bytes, *, upload: bool = True,
+                 container: Optional[Mapping[str, Any]] = None) -> tuple[str, Dict[str, str]]:
     """Put ``archive`` at its sealed key as the evaluate step does (conditional write, stored sha256);
-    return its ``s3://`` URI and the customer metadata a sealed registration records."""
+    return its ``s3://`` URI and the customer metadata a sealed registration records: the archive's digests
+    and, for the inference ``container`` it is registered with (its ``Image`` and ``Environment``), the
+    container digest."""
     metadata = archive_digests(archive)
+    if container is not None:
+        metadata[integrity.CONTAINER_SHA256_PROPERTY] = integrity.container_digest(container["Image"], container.get("Environment"))
     key = integrity.sealed_key(integrity.sealed_prefix(model), metadata[integrity.ARCHIVE_SHA256_PROPERTY])
     if upload:
         try:
@@ -77,6 +82,16 @@ def seal_archive(s3: Any, bucket: str, model: str, archive: bytes, *, upload: bo
             if error.response["Error"]["Code"] != "PreconditionFailed":
                 raise  # else: already sealed - the key names its bytes
     return f"s3://{bucket}/{key}", metadata
+
+
+def replace_inference_specification(arn: str, specification: Mapping[str, Any], *, account: str, region: str) -> None:
+    """What ``UpdateModelPackage`` with ``InferenceSpecification`` does in SageMaker: the version's inference
+    specification becomes ``specification``. moto's UpdateModelPackage ignores that parameter, so the test sets it on
+    moto's record of the package."""
+    from moto.sagemaker.models import sagemaker_backends
+
+    backend = sagemaker_backends[account][region]
+    backend.model_packages[backend.model_package_name_mapping.get(arn, arn)].inference_specification = dict(specification)
 
 
 def keep_package_metadata(monkeypatch: Any) -> None:
