@@ -13,7 +13,21 @@ import re
 from typing import Any, Dict, List, Mapping, Optional, Sequence, Tuple
 
 from pipeline_code.core import integrity
-from pipeline_code.core.contract import EVALUATION_FILE, GATE_PARAMETERS, MANIFEST_FILE, PACKAGE_ARN, TEST_FILE
+from pipeline_code.core.contract import (
+    CODE_VERSION_PROPERTY,
+    EVALUATION_FILE,
+    FROZEN_TEST_PROPERTY,
+    GATE_PARAMETERS,
+    INPUT_FEATURES_PROPERTY,
+    INPUT_LABELS_PROPERTY,
+    MANIFEST_FILE,
+    PACKAGE_ARN,
+    PIPELINE_EXECUTION_ID_PROPERTY,
+    PIPELINE_NAME_PROPERTY,
+    REGISTERED_PROPERTIES,
+    TEST_FILE,
+    TRIGGER_REASON_PROPERTY,
+)
 
 from .aws import (
     AuditError,
@@ -119,9 +133,18 @@ def _execution(clients: Clients, package: Mapping[str, Any], gaps: Gaps) -> Opti
     metadata = package.get("CustomerMetadataProperties") or {}
     arn = (package.get("MetadataProperties") or {}).get("GeneratedBy") or ""
     how = "MetadataProperties.GeneratedBy"
-    if not _EXECUTION_ARN.match(arn):
+    pipeline, execution_id = metadata.get(PIPELINE_NAME_PROPERTY), metadata.get(PIPELINE_EXECUTION_ID_PROPERTY)
+    if _EXECUTION_ARN.match(arn):
+        # GeneratedBy is set at registration and no API changes it; the customer metadata can be edited.
+        named_pipeline, named_execution = arn.split(":", 5)[5].split("/")[1::2]
+        if (execution_id and execution_id != named_execution) or (pipeline and pipeline.lower() != named_pipeline.lower()):
+            gaps.add(
+                f"pipeline execution: the customer metadata names execution {execution_id or '(none)'} of pipeline "
+                f"{pipeline or '(none)'}, but MetadataProperties.GeneratedBy, recorded at registration, names {arn}; the "
+                "report follows GeneratedBy (the customer metadata was changed after registration)"
+            )
+    else:
         arn, how = "", "customer metadata pipeline_execution_id"
-        pipeline, execution_id = metadata.get("pipeline_name"), metadata.get("pipeline_execution_id")
         if not (pipeline and execution_id):
             gaps.add("pipeline execution: the package records neither GeneratedBy nor pipeline_name + pipeline_execution_id")
             return None
@@ -195,17 +218,40 @@ def _read_json(clients: Clients, uri: str) -> Dict[str, Any]:
     return json.loads(_read_bytes(clients, uri))
 
 
-def _integrity(clients: Clients, metadata: Mapping[str, Any], model_data: List[str], gaps: Gaps) -> Dict[str, Any]:
-    """The digests recorded at registration and whether the artefact in S3 still holds those bytes
-    (``verified``: True / False, or None when it could not be checked - the reason is a gap)."""
+_DIGESTS = (integrity.ARCHIVE_SHA256_PROPERTY, integrity.MODEL_SHA256_PROPERTY, integrity.CONTAINER_SHA256_PROPERTY)
+
+
+def _integrity(clients: Clients, package: Mapping[str, Any], metadata: Mapping[str, Any], model_data: List[str],
+               history: Optional[List[Dict[str, Any]]], gaps: Gaps, now: dt.datetime) -> Dict[str, Any]:
+    """The digests recorded at registration, whether the artefact in S3 still holds those bytes (``verified``: True /
+    False, or None when it could not be checked - the reason is a gap) and whether the inference container is the one
+    registered (``container_verified``, alike). ``history`` is the version's UpdateModelPackage calls (None when
+    CloudTrail could not be read): it tells a digest removed after registration from one never recorded."""
     out: Dict[str, Any] = {
         "sha256": metadata.get(integrity.ARCHIVE_SHA256_PROPERTY),
         "model_sha256": metadata.get(integrity.MODEL_SHA256_PROPERTY),
+        "container_sha256": metadata.get(integrity.CONTAINER_SHA256_PROPERTY),
         "verified": None,
+        "container_verified": None,
     }
+    absent = [name for name in _DIGESTS if not metadata.get(name)]
+    if absent:
+        gaps.add(f"integrity: {', '.join(absent)} {'is' if len(absent) == 1 else 'are'} absent "
+                 f"({_why_absent(absent, package, model_data, history, now)}); the deploy handler refuses to deploy the version")
+    containers = (package.get("InferenceSpecification") or {}).get("Containers") or []
+    if out["container_sha256"]:
+        if len(containers) != 1:
+            out["container_verified"] = False
+            gaps.add(f"integrity: the version has {len(containers)} inference containers, the pipeline registers one: its "
+                     "inference specification was changed after registration")
+        else:
+            now_digest = integrity.container_digest(containers[0].get("Image") or "", containers[0].get("Environment"))
+            out["container_verified"] = now_digest == out["container_sha256"]
+            if not out["container_verified"]:
+                gaps.add(f"integrity: the inference container (image {containers[0].get('Image')}) is not the one registered: "
+                         f"its image and environment hash to {now_digest}, {out['container_sha256']} was recorded at "
+                         f"registration ({integrity.CONTAINER_SHA256_PROPERTY})")
     if not out["sha256"] or not model_data:
-        gaps.add("integrity: the version records no artefact digest (registered before artefacts were sealed); the deploy "
-                 "handler refuses to deploy it")
         return out
     try:
         bucket, key = s3_parts(model_data[0])
@@ -228,6 +274,24 @@ _METRICS = (
     ("bias", "Bias", "Report"),
     ("explainability", "Explainability", "Report"),
 )
+
+
+def _why_absent(names: Sequence[str], package: Mapping[str, Any], model_data: List[str],
+                history: Optional[List[Dict[str, Any]]], now: dt.datetime) -> str:
+    """Why registered digests are missing: removed after registration, never recorded, or either when nothing tells."""
+    removals = [h for h in history or [] if not h["error"] and set(names) & set(h["removed"])]
+    if removals:
+        return "removed after registration: " + ", ".join(f"by {h['identity']} at {h['time']}" for h in removals)
+    match = re.match(r"^s3://[^/]+/(.+)$", model_data[0]) if model_data else None
+    if match and integrity.digest_of_sealed_key(match.group(1)):
+        return ("removed after registration: the artefact sits at a sealed key "
+                f"(.../{integrity.SEALED_SEGMENT}/<sha256>/{integrity.MODEL_ARCHIVE}), which only a sealed registration uses")
+    created = as_datetime(package.get("CreationTime"))
+    if history is not None and created is not None and created >= now - dt.timedelta(days=CLOUDTRAIL_HISTORY_DAYS):
+        return "registered before artefacts were sealed: CloudTrail shows no update of the version removing them"
+    return (f"removed, or registered before artefacts were sealed: the version is older than CloudTrail's "
+            f"{CLOUDTRAIL_HISTORY_DAYS}-day event history" if history is not None else
+            "removed, or registered before artefacts were sealed: CloudTrail could not be read to tell")
 
 
 def _evaluation(clients: Clients, package: Mapping[str, Any], gaps: Gaps) -> Dict[str, Any]:
@@ -400,7 +464,9 @@ def _test_set(clients: Clients, metadata: Mapping[str, Any], report: Optional[Ma
     return out
 
 
-def _approvals(clients: Clients, package: Mapping[str, Any], gaps: Gaps, now: dt.datetime) -> List[Dict[str, Any]]:
+def _approvals(clients: Clients, package: Mapping[str, Any], gaps: Gaps, now: dt.datetime) -> Optional[List[Dict[str, Any]]]:
+    """The version's UpdateModelPackage calls in CloudTrail's event history, oldest first (None when it cannot be
+    read: the reason is a gap). A successful call that set a registered property or removed any is a gap."""
     arn = package["ModelPackageArn"]
     created = as_datetime(package.get("CreationTime")) or now - dt.timedelta(days=CLOUDTRAIL_HISTORY_DAYS)
     start = max(created - dt.timedelta(minutes=5), now - dt.timedelta(days=CLOUDTRAIL_HISTORY_DAYS))
@@ -440,6 +506,8 @@ def _approvals(clients: Clients, package: Mapping[str, Any], gaps: Gaps, now: dt
                 "source_ip": record.get("sourceIPAddress"),
                 "requested_status": request.get("modelApprovalStatus"),
                 "description": request.get("approvalDescription"),
+                "set": sorted(str(k) for k in (request.get("customerMetadataProperties") or {})),
+                "removed": sorted(str(k) for k in (request.get("customerMetadataPropertiesToRemove") or [])),
                 "error": " ".join(x for x in (record.get("errorCode"), record.get("errorMessage")) if x) or None,
                 "event_id": record.get("eventID") or event.get("EventId"),
             }
@@ -447,7 +515,12 @@ def _approvals(clients: Clients, package: Mapping[str, Any], gaps: Gaps, now: dt
     history.sort(key=lambda h: h["time"] or "")
     if events is not None and not history:
         gaps.add("approval history: CloudTrail has no UpdateModelPackage call for this version")
-    return history
+    for h in history:
+        changed = [f"set {k}" for k in h["set"] if k in REGISTERED_PROPERTIES] + [f"removed {k}" for k in h["removed"]]
+        if changed and not h["error"]:
+            gaps.add(f"lineage: the UpdateModelPackage call by {h['identity']} at {h['time']} {', '.join(changed)} after "
+                     "registration")
+    return None if events is None else history
 
 
 def _lineage(clients: Clients, package: Mapping[str, Any], gaps: Gaps) -> Dict[str, Any]:
@@ -615,12 +688,18 @@ def gather(
     if status != "Approved":
         gaps.add(f"approval: version {version} is not approved (status {status})")
     for key, label in (
-        ("code_version", "code commit"),
-        ("input_features", "input features location"),
-        ("input_labels", "input labels location"),
+        (CODE_VERSION_PROPERTY, "code commit"),
+        (INPUT_FEATURES_PROPERTY, "input features location"),
+        (INPUT_LABELS_PROPERTY, "input labels location"),
     ):
         if not metadata.get(key):
             gaps.add(f"{label}: not recorded in the package's CustomerMetadataProperties ({key})")
+    # The commit recorded at registration (MetadataProperties: no API changes it) wins over the customer metadata's.
+    commit_id, code_version = (package.get("MetadataProperties") or {}).get("CommitId"), metadata.get(CODE_VERSION_PROPERTY)
+    if commit_id and code_version and commit_id != code_version:
+        gaps.add(f"code commit: the customer metadata's {CODE_VERSION_PROPERTY} {code_version} differs from "
+                 f"MetadataProperties.CommitId {commit_id}, recorded at registration; the report shows CommitId (the "
+                 "customer metadata was changed after registration)")
 
     audit = {
         "generated_at": iso_time(now),
@@ -642,26 +721,31 @@ def gather(
             "generated_by": (package.get("MetadataProperties") or {}).get("GeneratedBy"),
         },
         "code": {
-            "commit": metadata.get("code_version") or (package.get("MetadataProperties") or {}).get("CommitId"),
+            "commit": commit_id or code_version,
+            "commit_source": "MetadataProperties.CommitId" if commit_id else (
+                f"customer metadata {CODE_VERSION_PROPERTY}" if code_version else None),
             "images": [c.get("Image") for c in containers if c.get("Image")],
+            # DescribeModelPackage's container ImageDigest, when SageMaker reports one.
+            "image_digests": [c.get("ImageDigest") for c in containers if c.get("ImageDigest")],
         },
         "data": {
             "model_data": [c.get("ModelDataUrl") for c in containers if c.get("ModelDataUrl")],
-            "input_features": metadata.get("input_features"),
-            "input_labels": metadata.get("input_labels"),
-            "frozen_test": metadata.get("frozen_test"),
+            "input_features": metadata.get(INPUT_FEATURES_PROPERTY),
+            "input_labels": metadata.get(INPUT_LABELS_PROPERTY),
+            "frozen_test": metadata.get(FROZEN_TEST_PROPERTY),
         },
-        "trigger_reason": metadata.get("trigger_reason"),
+        "trigger_reason": metadata.get(TRIGGER_REASON_PROPERTY),
         "metadata": metadata,
     }
-    audit["integrity"] = _integrity(clients, metadata, audit["data"]["model_data"], gaps)
+    history = _approvals(clients, package, gaps, now)
+    audit["integrity"] = _integrity(clients, package, metadata, audit["data"]["model_data"], history, gaps, now)
     audit["execution"] = _execution(clients, package, gaps)
     audit["evaluation"] = _evaluation(clients, package, gaps)
     report = audit["evaluation"]["report"]
     audit["evaluation"]["gate_parameters"] = _gate_parameters(clients, audit["execution"], report, gaps)
     evaluation_verified = (audit["evaluation"]["evidence"].get("evaluation") or {}).get("verified")
     audit["test_set"] = _test_set(clients, metadata, report, evaluation_verified, gaps)
-    audit["approvals"] = _approvals(clients, package, gaps, now)
+    audit["approvals"] = history or []
     if status == "Approved" and not any(h["requested_status"] == "Approved" and not h["error"] for h in audit["approvals"]):
         gaps.add(
             "approval: the version is Approved but no successful approving UpdateModelPackage call was found; it may have "

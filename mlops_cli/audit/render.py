@@ -12,6 +12,7 @@ import html
 from typing import Any, Iterable, List, Mapping, Optional, Sequence
 
 from pipeline_code.core import problem
+from pipeline_code.core.contract import CODE_VERSION_PROPERTY, FROZEN_TEST_PROPERTY, INPUT_FEATURES_PROPERTY, INPUT_LABELS_PROPERTY
 from pipeline_code.core.markdown import md_text
 from pipeline_code.training.metrics_regression import error_measure_text
 
@@ -95,18 +96,24 @@ def render_markdown(audit: Mapping[str, Any]) -> str:
     sealed = audit.get("integrity") or {}
     verdict = {True: "yes: the object holds the recorded bytes", False: "NO: the object's bytes differ (see gaps)",
                None: "not checked (see gaps)"}[sealed.get("verified")]
+    container = {True: "yes: the image and environment registered", False: "NO: changed after registration (see gaps)",
+                 None: "not checked (see gaps)"}[sealed.get("container_verified")]
     rows += [
-        ["Artefact sha256 (recorded)", md_text(sealed.get("sha256"))],
-        ["Model sha256 (recorded)", md_text(sealed.get("model_sha256"))],
+        ["Artefact sha256 (recorded)", md_text(sealed.get("sha256") or "absent (see gaps)")],
+        ["Model sha256 (recorded)", md_text(sealed.get("model_sha256") or "absent (see gaps)")],
         ["Artefact verified", md_text(verdict)],
+        ["Container sha256 (recorded)", md_text(sealed.get("container_sha256") or "absent (see gaps)")],
+        ["Inference container verified", md_text(container)],
     ]
+    code = audit["code"]
     rows += [
         ["Input features", md_text(data["input_features"])],
         ["Input labels", md_text(data["input_labels"])],
         ["Frozen test set", md_text(data["frozen_test"])],
-        ["Code commit", md_text(audit["code"]["commit"])],
+        ["Code commit", md_text(f"{code['commit']} (from {code['commit_source']})" if code.get("commit_source") else code["commit"])],
     ]
-    rows += [["Inference image", md_text(i)] for i in audit["code"]["images"]]
+    rows += [["Inference image", md_text(i)] for i in code["images"]]
+    rows += [["Inference image digest", md_text(i)] for i in code.get("image_digests") or []]
     report = audit["evaluation"].get("report") or {}
     test_set = report.get("test_set") or {}
     if test_set:
@@ -115,7 +122,8 @@ def render_markdown(audit: Mapping[str, Any]) -> str:
     same = {True: "yes: it holds the set this version was judged on", False: "NO: it was replaced since (see gaps)",
             None: "not checked (see gaps)"}[frozen.get("same")]
     rows.append(["Frozen test set now", md_text(same)])
-    for key in sorted(k for k in audit["metadata"] if k not in ("code_version", "input_features", "input_labels", "frozen_test")):
+    shown = (CODE_VERSION_PROPERTY, INPUT_FEATURES_PROPERTY, INPUT_LABELS_PROPERTY, FROZEN_TEST_PROPERTY)
+    for key in sorted(k for k in audit["metadata"] if k not in shown):
         rows.append([f"Metadata {md_text(key)}", md_text(audit["metadata"][key])])
     out += _table(["Item", "Value"], rows)
 

@@ -11,6 +11,7 @@ MOTO_ACCOUNT_ID names: prod's account in the sample config, unless a test says o
 
 from __future__ import annotations
 
+import datetime as dt
 import hashlib
 import json
 from pathlib import Path
@@ -22,11 +23,11 @@ from botocore.awsrequest import AWSResponse
 from botocore.utils import parse_timestamp
 from moto import mock_aws
 
-from pipeline_code.core import problem
+from pipeline_code.core import integrity, problem
 from mlops_cli import audit
 from tests.support import problem_type_reports as reports
 from tests.support.configs import SAMPLE_CONFIG, sample_account
-from tests.support.multi_model import keep_package_metadata, model_archive, seal_archive
+from tests.support.multi_model import keep_package_metadata, model_archive, replace_inference_specification, seal_archive
 from tests.support.credentials import without_credentials
 
 REGION = "eu-west-1"
@@ -279,7 +280,118 @@ def test_a_changed_artefact_or_an_unsealed_version_is_a_gap(world, tmp_path):
     unsealed = world.register(approval="PendingManualApproval", with_execution=False, sealed=False)
     code, md, _ = run(world, tmp_path, "--version", unsealed.rsplit("/", 1)[-1])
     assert "| Artefact verified | not checked \\(see gaps\\) |" in section(md, "Data and code")
-    assert has_gap(md, "integrity: the version records no artefact digest (registered before artefacts were sealed)")
+    # Registered within CloudTrail's history and no call removed them: it was registered without digests.
+    assert UNSEALED_GAP in gaps(md)
+
+
+UNSEALED_GAP = audit.md_text(
+    "integrity: model_data_sha256, model_sha256, container_sha256 are absent (registered before artefacts were sealed: "
+    "CloudTrail shows no update of the version removing them); the deploy handler refuses to deploy the version")
+
+
+def _update_event(world: World, arn: str, request: Dict[str, Any], *, who: str = "mallory",
+                  at: str = "2026-11-22T08:00:00Z") -> Dict[str, Any]:
+    """A successful UpdateModelPackage call on ``arn`` by the approver role's session ``who``, as LookupEvents returns it."""
+    record = {
+        "eventTime": at, "eventName": "UpdateModelPackage", "eventID": f"tamper-{who}",
+        "userIdentity": {"arn": f"arn:aws:sts::{ACCOUNT}:assumed-role/mlops-loop-prod-model-approver/{who}",
+                         "sessionContext": {"sessionIssuer": {"arn": f"arn:aws:iam::{ACCOUNT}:role/mlops-loop-prod-model-approver"},
+                                            "attributes": {"mfaAuthenticated": "true"}}},
+        "requestParameters": {"modelPackageArn": arn, **request},
+    }
+    return {"EventId": f"tamper-{who}", "EventName": "UpdateModelPackage", "EventTime": at, "CloudTrailEvent": json.dumps(record)}
+
+
+def test_an_approver_who_rewrites_the_commit_and_strips_the_digests_is_seen_through(world, tmp_path):
+    """GIVEN version 2 whose customer metadata was edited after registration (IAM now denies it; an older deployment
+    allowed it): code_version rewritten, both artefact digests removed, the call on record in CloudTrail
+    WHEN audited THEN the commit is the one recorded at registration (MetadataProperties.CommitId), the edit is a gap,
+    and the missing digests are worded as removed, naming who removed them and when."""
+    forged = "0" * 40
+    world.clients.sagemaker.update_model_package(
+        ModelPackageArn=world.v2, ModelApprovalStatus="Approved", CustomerMetadataProperties={"code_version": forged},
+        CustomerMetadataPropertiesToRemove=["model_data_sha256", "model_sha256"])
+    request = {"modelApprovalStatus": "Approved", "customerMetadataProperties": {"code_version": forged},
+               "customerMetadataPropertiesToRemove": ["model_data_sha256", "model_sha256"]}
+    world.overrides["LookupEvents"] = {"Events": [_update_event(world, world.v2, request)]}
+
+    code, md, _ = run(world, tmp_path, "--version", "2")
+
+    assert code == 0
+    mallory = f"arn:aws:sts::{ACCOUNT}:assumed-role/mlops-loop-prod-model-approver/mallory"
+    data = section(md, "Data and code")
+    assert f"| Code commit | {COMMIT} \\(from MetadataProperties.CommitId\\) |" in data
+    assert "| Artefact sha256 (recorded) | absent \\(see gaps\\) |" in data
+    assert audit.md_text(
+        f"code commit: the customer metadata's code_version {forged} differs from MetadataProperties.CommitId {COMMIT}, "
+        "recorded at registration; the report shows CommitId (the customer metadata was changed after registration)") in gaps(md)
+    assert audit.md_text(
+        f"integrity: model_data_sha256, model_sha256 are absent (removed after registration: by {mallory} at "
+        "2026-11-22T08:00:00Z); the deploy handler refuses to deploy the version") in gaps(md)
+    assert audit.md_text(
+        f"lineage: the UpdateModelPackage call by {mallory} at 2026-11-22T08:00:00Z set code_version, removed "
+        "model_data_sha256, removed model_sha256 after registration") in gaps(md)
+
+
+def test_digests_missing_without_a_call_on_record_are_worded_by_what_the_version_tells(world, tmp_path):
+    """GIVEN version 2's digests removed with no CloudTrail record of it WHEN audited THEN its sealed artefact key
+    says it was registered sealed (so they were removed); GIVEN a version without digests older than CloudTrail's
+    90 days and not at a sealed key THEN the report says it cannot tell removed from never recorded."""
+    world.clients.sagemaker.update_model_package(ModelPackageArn=world.v2, ModelApprovalStatus="Approved",
+                                                 CustomerMetadataPropertiesToRemove=["model_sha256"])
+    world.overrides["LookupEvents"] = {"Events": []}
+    code, md, _ = run(world, tmp_path, "--version", "2")
+    assert audit.md_text(
+        "integrity: model_sha256 is absent (removed after registration: the artefact sits at a sealed key "
+        "(.../registered/<sha256>/model.tar.gz), which only a sealed registration uses); the deploy handler refuses to "
+        "deploy the version") in gaps(md)
+
+    unsealed = world.register(approval="PendingManualApproval", with_execution=False, sealed=False)
+    out = tmp_path / "old.md"
+    later = dt.datetime.now(dt.timezone.utc) + dt.timedelta(days=120)
+    assert audit.main(["--env", "prod", "--model", "churn", *CONFIG, "--version", unsealed.rsplit("/", 1)[-1],
+                       "--output", str(out)], clients=world.clients, now=later) == 0
+    assert audit.md_text(
+        "integrity: model_data_sha256, model_sha256, container_sha256 are absent (removed, or registered before artefacts "
+        "were sealed: the version is older than CloudTrail's 90-day event history); the deploy handler refuses to deploy "
+        "the version") in gaps(out.read_text())
+
+
+def test_an_execution_in_the_customer_metadata_other_than_generated_by_is_a_gap(world, tmp_path):
+    """GIVEN a version registered by the execution (MetadataProperties.GeneratedBy) whose customer metadata names
+    another execution WHEN audited THEN the report follows GeneratedBy and the mismatch is a gap."""
+    other = world.register(approval="PendingManualApproval", with_execution=True, execution_id="other0execution")
+    code, md, _ = run(world, tmp_path, "--version", other.rsplit("/", 1)[-1])
+    assert audit.md_text(world.execution_arn) in section(md, "Pipeline execution")
+    assert audit.md_text(
+        f"pipeline execution: the customer metadata names execution other0execution of pipeline {PIPELINE}, but "
+        f"MetadataProperties.GeneratedBy, recorded at registration, names {world.execution_arn}; the report follows "
+        "GeneratedBy (the customer metadata was changed after registration)") in gaps(md)
+
+
+def test_a_replaced_inference_container_is_a_gap_and_its_image_digest_is_reported(world, tmp_path):
+    """GIVEN version 2's inference specification replaced after registration (UpdateModelPackage, which IAM cannot
+    deny by content) WHEN audited THEN the container is not verified and the gap names both digests; an ImageDigest
+    DescribeModelPackage returns is shown, and a container that is the registered one verifies."""
+    described = world.clients.sagemaker.describe_model_package(ModelPackageName=world.v2)
+    spec = described["InferenceSpecification"]
+    registered = described["CustomerMetadataProperties"]["container_sha256"]
+    image_digest = "sha256:" + "e" * 64
+    same = {**spec, "Containers": [{**spec["Containers"][0], "ImageDigest": image_digest}]}
+    replace_inference_specification(world.v2, same, account=ACCOUNT, region=REGION)
+    code, md, _ = run(world, tmp_path, "--version", "2")
+    data = section(md, "Data and code")
+    assert f"| Inference image digest | {audit.md_text(image_digest)} |" in data
+    assert "| Inference container verified | yes: the image and environment registered |" in data
+
+    swapped = "999999999999.dkr.ecr.eu-west-1.amazonaws.com/not-the-gated-code:latest"
+    replace_inference_specification(world.v2, {**spec, "Containers": [{**spec["Containers"][0], "Image": swapped}]},
+                                    account=ACCOUNT, region=REGION)
+    code, md, _ = run(world, tmp_path, "--version", "2")
+    assert "| Inference container verified | NO: changed after registration \\(see gaps\\) |" in section(md, "Data and code")
+    assert audit.md_text(
+        f"integrity: the inference container (image {swapped}) is not the one registered: its image and environment hash "
+        f"to {integrity.container_digest(swapped, None)}, {registered} was recorded at registration (container_sha256)") in gaps(md)
 
 
 def test_an_approved_and_deployed_version_has_every_piece(world, tmp_path):
