@@ -14,7 +14,10 @@ from typing import Any, Dict, List, Mapping, Optional, Sequence, Tuple
 
 from pipeline_code.core import integrity
 from pipeline_code.core.contract import (
+    ARCHIVE_SHA256_PROPERTY,
     CODE_VERSION_PROPERTY,
+    CONTAINER_SHA256_PROPERTY,
+    MODEL_SHA256_PROPERTY,
     EVALUATION_FILE,
     FROZEN_TEST_PROPERTY,
     GATE_PARAMETERS,
@@ -26,6 +29,7 @@ from pipeline_code.core.contract import (
     PIPELINE_NAME_PROPERTY,
     REGISTERED_PROPERTIES,
     TEST_FILE,
+    TEST_SET_SHA256_PROPERTY,
     TRIGGER_REASON_PROPERTY,
 )
 
@@ -218,7 +222,7 @@ def _read_json(clients: Clients, uri: str) -> Dict[str, Any]:
     return json.loads(_read_bytes(clients, uri))
 
 
-_DIGESTS = (integrity.ARCHIVE_SHA256_PROPERTY, integrity.MODEL_SHA256_PROPERTY, integrity.CONTAINER_SHA256_PROPERTY)
+_DIGESTS = (ARCHIVE_SHA256_PROPERTY, MODEL_SHA256_PROPERTY, CONTAINER_SHA256_PROPERTY)
 
 
 def _integrity(clients: Clients, package: Mapping[str, Any], metadata: Mapping[str, Any], model_data: List[str],
@@ -228,9 +232,9 @@ def _integrity(clients: Clients, package: Mapping[str, Any], metadata: Mapping[s
     registered (``container_verified``, alike). ``history`` is the version's UpdateModelPackage calls (None when
     CloudTrail could not be read): it tells a digest removed after registration from one never recorded."""
     out: Dict[str, Any] = {
-        "sha256": metadata.get(integrity.ARCHIVE_SHA256_PROPERTY),
-        "model_sha256": metadata.get(integrity.MODEL_SHA256_PROPERTY),
-        "container_sha256": metadata.get(integrity.CONTAINER_SHA256_PROPERTY),
+        "sha256": metadata.get(ARCHIVE_SHA256_PROPERTY),
+        "model_sha256": metadata.get(MODEL_SHA256_PROPERTY),
+        "container_sha256": metadata.get(CONTAINER_SHA256_PROPERTY),
         "verified": None,
         "container_verified": None,
     }
@@ -250,7 +254,7 @@ def _integrity(clients: Clients, package: Mapping[str, Any], metadata: Mapping[s
             if not out["container_verified"]:
                 gaps.add(f"integrity: the inference container (image {containers[0].get('Image')}) is not the one registered: "
                          f"its image and environment hash to {now_digest}, {out['container_sha256']} was recorded at "
-                         f"registration ({integrity.CONTAINER_SHA256_PROPERTY})")
+                         f"registration ({CONTAINER_SHA256_PROPERTY})")
     if not out["sha256"] or not model_data:
         return out
     try:
@@ -428,19 +432,19 @@ def _number(value: Any) -> Optional[float]:
 def _test_set(clients: Clients, metadata: Mapping[str, Any], report: Optional[Mapping[str, Any]],
               verified: Optional[bool], gaps: Gaps) -> Dict[str, Any]:
     """Whether the frozen test set now under the package's ``frozen_test`` prefix is the one the version was judged
-    on: the sha256 of its data file now against the one recorded at registration (``integrity.TEST_SET_SHA256_PROPERTY``;
+    on: the sha256 of its data file now against the one recorded at registration (``TEST_SET_SHA256_PROPERTY``;
     the evaluation report's, when ``verified``, must agree)."""
     uri = metadata.get("frozen_test")
-    recorded = metadata.get(integrity.TEST_SET_SHA256_PROPERTY)
+    recorded = metadata.get(TEST_SET_SHA256_PROPERTY)
     out: Dict[str, Any] = {"uri": uri, "recorded": recorded, "now": None, "same": None}
     judged = ((report or {}).get("test_set") or {}).get("sha256")
     if not recorded:
         gaps.add(f"frozen test set: not recorded: the version records no digest of the test set it was judged on "
-                 f"(registered before {integrity.TEST_SET_SHA256_PROPERTY} was), so whether {uri or 'its prefix'} still "
+                 f"(registered before {TEST_SET_SHA256_PROPERTY} was), so whether {uri or 'its prefix'} still "
                  "holds it is not known")
         return out
     if verified and judged and judged != recorded:
-        gaps.add(f"frozen test set: the package's {integrity.TEST_SET_SHA256_PROPERTY} {recorded} is not the "
+        gaps.add(f"frozen test set: the package's {TEST_SET_SHA256_PROPERTY} {recorded} is not the "
                  f"{judged} of the verified evaluation report")
     if not uri:
         gaps.add("frozen test set: not recorded in the package's CustomerMetadataProperties (frozen_test)")

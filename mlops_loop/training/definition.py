@@ -59,14 +59,19 @@ import logging
 from typing import Any, Callable, Dict, List, Mapping, Optional, Sequence, Tuple
 
 from pipeline_code.core.contract import (
+    ARCHIVE_SHA256_PROPERTY,
     BIAS_FILE,
     CODE_VERSION_PROPERTY,
+    CONTAINER_SHA256_PROPERTY,
     CONSTRAINTS_FILE,
     FROZEN_TEST_PROPERTY,
     INPUT_FEATURES_PROPERTY,
     INPUT_LABELS_PROPERTY,
+    MODEL_SHA256_PROPERTY,
     PIPELINE_EXECUTION_ID_PROPERTY,
     PIPELINE_NAME_PROPERTY,
+    SPLIT_PROPERTIES,
+    TEST_SET_SHA256_PROPERTY,
     TRIGGER_REASON_PROPERTY,
     EVALUATION_FILE,
     EXPLAINABILITY_FILE,
@@ -76,15 +81,10 @@ from pipeline_code.core.contract import (
 )
 from pipeline_code.core.integrity import (
     ARCHIVE_SHA256_PATH,
-    ARCHIVE_SHA256_PROPERTY,
-    CONTAINER_SHA256_PROPERTY,
     DIGESTS_FILE,
     MODEL_SHA256_PATH,
-    MODEL_SHA256_PROPERTY,
     SEALED_URI_PATH,
-    SPLIT_PROPERTIES,
     TEST_SET_SHA256_PATH,
-    TEST_SET_SHA256_PROPERTY,
     WORK_SEGMENT,
     container_digest,
     digest_key,

@@ -15,9 +15,6 @@ import json
 import re
 from typing import Any, Dict, Mapping, NamedTuple, Optional, Sequence
 
-from pipeline_code.core.integrity import (
-    ARCHIVE_SHA256_PROPERTY, CONTAINER_SHA256_PROPERTY, MODEL_SHA256_PROPERTY, SPLIT_PROPERTIES, TEST_SET_SHA256_PROPERTY,
-)
 from pipeline_code.core.problem import BINARY, default_primary_metric
 from pipeline_code.core.thresholds import THRESHOLDS
 
@@ -231,7 +228,18 @@ ANSWERED_BY_VERSION = "version"
 VARIANT = "AllTraffic"
 
 # The customer metadata properties (CustomerMetadataProperties) the training pipeline records on a version it
-# registers: where its code, data and run came from, besides the digests of pipeline_code.core.integrity.
+# registers. The digests of its sealed artefact and its inference container (pipeline_code.core.integrity says
+# what each covers; values: 64 lower-case hex digits) ...
+ARCHIVE_SHA256_PROPERTY = "model_data_sha256"
+MODEL_SHA256_PROPERTY = "model_sha256"
+CONTAINER_SHA256_PROPERTY = "container_sha256"
+# The sha256 of the test set's data file the gate judged on (its manifest's ``sha256``, which evaluate checked the
+# bytes against; the register step reads it from the evaluation report) ...
+TEST_SET_SHA256_PROPERTY = "test_set_sha256"
+# ... and where the execution's Prepare wrote the splits it trained and validated on (per execution, never reused;
+# a cached Prepare names the execution that ran it). Prepare's test split is the frozen test set (``frozen_test``).
+SPLIT_PROPERTIES = {"train": "train_data", "validation": "validation_data"}
+# ... and where its code, data and run came from.
 CODE_VERSION_PROPERTY = "code_version"
 TRIGGER_REASON_PROPERTY = "trigger_reason"
 INPUT_FEATURES_PROPERTY = "input_features"

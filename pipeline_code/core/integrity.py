@@ -4,10 +4,10 @@ A model that passes the gate is *sealed*: its ``model.tar.gz`` is written once, 
 write, to a content-addressed key (:func:`sealed_key`) that the artifacts bucket's policy makes
 write-once and undeletable, and the model package records two digests:
 
-* the **archive digest** (:data:`ARCHIVE_SHA256_PROPERTY`): sha256 of ``model.tar.gz`` as stored in S3.
+* the **archive digest** (:data:`pipeline_code.core.contract.ARCHIVE_SHA256_PROPERTY`): sha256 of ``model.tar.gz`` as stored in S3.
   The deploy handler compares it with the object's bytes before every deployment; it covers
   everything the archive carries, the serving code included.
-* the **model digest** (:data:`MODEL_SHA256_PROPERTY`, :func:`model_digest`): sha256 of ``model.json``
+* the **model digest** (:data:`pipeline_code.core.contract.MODEL_SHA256_PROPERTY`, :func:`model_digest`): sha256 of ``model.json``
   followed by ``feature_metadata.json``, the files the serving code reads. The deploy handler passes
   it to the serving container (:data:`MODEL_SHA256_ENV`), which refuses to load other bytes.
 
@@ -21,10 +21,10 @@ the form of a ``MetricsSource.ContentDigest``); the register step passes each as
 package's ModelMetrics entry naming that document, which no later call can change (UpdateModelPackage takes no
 ModelMetrics). ``evaluation.json``, which ModelMetrics does not name, is digested inside ``bias.json``
 (:data:`EVALUATION_DIGEST_KEY`), so it rests on bias.json's ContentDigest. The test set the gate judged on
-(:data:`TEST_SET_SHA256_PROPERTY`) and the execution's prepared splits (:data:`SPLIT_PROPERTIES`) are recorded
+(``contract.TEST_SET_SHA256_PROPERTY``) and the execution's prepared splits (``contract.SPLIT_PROPERTIES``) are recorded
 in the package's customer metadata. The audit recomputes each digest from the bytes it reads.
 
-A third digest covers what runs the archive: the **container digest** (:data:`CONTAINER_SHA256_PROPERTY`,
+A third digest covers what runs the archive: the **container digest** (:data:`pipeline_code.core.contract.CONTAINER_SHA256_PROPERTY`,
 :func:`container_digest`), sha256 of the registered inference container's image and environment. A model
 package's inference specification can be replaced after registration (``UpdateModelPackage``
 ``InferenceSpecification``, which no IAM condition key describes), so the deploy handler compares the
@@ -48,10 +48,8 @@ MODEL_FILE = "model.json"
 METADATA_FILE = "feature_metadata.json"
 MODEL_ARCHIVE = "model.tar.gz"
 
-# Customer metadata properties of a sealed model package (values: 64 lower-case hex digits).
-ARCHIVE_SHA256_PROPERTY = "model_data_sha256"
-MODEL_SHA256_PROPERTY = "model_sha256"
-CONTAINER_SHA256_PROPERTY = "container_sha256"
+# The customer metadata properties of a sealed model package that hold these digests (64 lower-case hex
+# digits each) are named in pipeline_code.core.contract (ARCHIVE_/MODEL_/CONTAINER_SHA256_PROPERTY).
 # The serving container's environment variable holding the model digest it must find at load.
 MODEL_SHA256_ENV = "MLOPS_LOOP_MODEL_SHA256"
 
@@ -66,13 +64,8 @@ MODEL_SHA256_PATH = f"{ARTIFACT_KEY}.model_sha256"
 DIGESTS_FILE = "digests.json"
 CONTENT_DIGEST_PREFIX = "sha256:"
 EVALUATION_DIGEST_KEY = "evaluation_digest"
-# Customer metadata of a registered version: the sha256 of the test set's data file (its manifest's ``sha256``,
-# which evaluate checked the bytes against), read from the evaluation report's TEST_SET_SHA256_PATH ...
-TEST_SET_SHA256_PROPERTY = "test_set_sha256"
+# Where the register step reads the test set's sha256 (contract.TEST_SET_SHA256_PROPERTY) in the evaluation report.
 TEST_SET_SHA256_PATH = "test_set.sha256"
-# ... and where the execution's Prepare wrote the splits it trained and validated on (per execution, never reused;
-# a cached Prepare names the execution that ran it). Prepare's test split is the frozen test set (``frozen_test``).
-SPLIT_PROPERTIES = {"train": "train_data", "validation": "validation_data"}
 
 # Sealed artefacts live below <model prefix>SEALED_SEGMENT/<archive sha256>/MODEL_ARCHIVE.
 SEALED_SEGMENT = "registered"

@@ -80,7 +80,13 @@ from botocore.exceptions import ClientError
 
 from pipeline_code.core import approval as approval_rule
 from pipeline_code.core import integrity
-from pipeline_code.core.contract import model_sha256_parameter_name, version_of_arn
+from pipeline_code.core.contract import (
+    ARCHIVE_SHA256_PROPERTY,
+    CONTAINER_SHA256_PROPERTY,
+    MODEL_SHA256_PROPERTY,
+    model_sha256_parameter_name,
+    version_of_arn,
+)
 from pipeline_code.core.retries import transient_response
 from pipeline_code.handlers import multi_model as mme
 
@@ -231,9 +237,9 @@ def seal_problems(version: Version) -> List[str]:
     it, as its caller (the approver role) cannot read the artefacts bucket.
     """
     found = []
-    for name, value in ((integrity.ARCHIVE_SHA256_PROPERTY, version.archive_sha256),
-                        (integrity.MODEL_SHA256_PROPERTY, version.model_sha256),
-                        (integrity.CONTAINER_SHA256_PROPERTY, version.container_sha256)):
+    for name, value in ((ARCHIVE_SHA256_PROPERTY, version.archive_sha256),
+                        (MODEL_SHA256_PROPERTY, version.model_sha256),
+                        (CONTAINER_SHA256_PROPERTY, version.container_sha256)):
         if value is None:
             found.append(f"it records no {name} (registered before artefacts were sealed); re-run its pipeline to register a sealed version")
         elif not integrity.SHA256_HEX.match(value):
@@ -246,12 +252,12 @@ def seal_problems(version: Version) -> List[str]:
     if version.container_now is not None and version.container_now != version.container_sha256:
         return [f"its inference container (image {version.image}) is not the one registered: its image and environment "
                 f"hash to {version.container_now}, {version.container_sha256} was recorded at registration "
-                f"({integrity.CONTAINER_SHA256_PROPERTY}); its inference specification was changed after registration"]
+                f"({CONTAINER_SHA256_PROPERTY}); its inference specification was changed after registration"]
     match = mme.S3_URI.match(version.model_data_url or "")
     if not match:
         return [f"its ModelDataUrl {version.model_data_url!r} is not an s3:// object URI"]
     if integrity.digest_of_sealed_key(match.group(2)) != version.archive_sha256:
-        return [f"its ModelDataUrl {version.model_data_url} is not the sealed key of its {integrity.ARCHIVE_SHA256_PROPERTY} "
+        return [f"its ModelDataUrl {version.model_data_url} is not the sealed key of its {ARCHIVE_SHA256_PROPERTY} "
                 f"(.../{integrity.SEALED_SEGMENT}/{version.archive_sha256}/{integrity.MODEL_ARCHIVE})"]
     return []
 
@@ -928,9 +934,9 @@ def _from_description(d: Mapping[str, Any]) -> Version:
         approval_description=d.get("ApprovalDescription", "") or "",
         containers=len(containers),
         model_data_url=mme.model_data_url(d),
-        archive_sha256=_digest(d, integrity.ARCHIVE_SHA256_PROPERTY),
-        model_sha256=_digest(d, integrity.MODEL_SHA256_PROPERTY),
-        container_sha256=_digest(d, integrity.CONTAINER_SHA256_PROPERTY),
+        archive_sha256=_digest(d, ARCHIVE_SHA256_PROPERTY),
+        model_sha256=_digest(d, MODEL_SHA256_PROPERTY),
+        container_sha256=_digest(d, CONTAINER_SHA256_PROPERTY),
         container_now=integrity.container_digest(image or "", only.get("Environment")) if only else None,
         image=image,
     )

@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from typing import Any, Dict, Optional
 
 from pipeline_code.core import approval, integrity
+from pipeline_code.core.contract import ARCHIVE_SHA256_PROPERTY
 from pipeline_code.job_runtime import split_s3_uri
 
 
@@ -75,13 +76,13 @@ def fetch_champion(
     name = os.path.basename(key) or "model.tar.gz"
     local_path = os.path.join(destination, name)
     s3_client.download_file(bucket, key, local_path)
-    recorded = (description.get("CustomerMetadataProperties") or {}).get(integrity.ARCHIVE_SHA256_PROPERTY)
+    recorded = (description.get("CustomerMetadataProperties") or {}).get(ARCHIVE_SHA256_PROPERTY)
     if recorded:
         actual = integrity.sha256_file(local_path)
         if actual != recorded:
             raise ChampionError(
                 f"champion {description['ModelPackageArn']}: {url} has sha256 {actual}, but the package recorded "
-                f"{recorded} at registration ({integrity.ARCHIVE_SHA256_PROPERTY}); its artefact was changed"
+                f"{recorded} at registration ({ARCHIVE_SHA256_PROPERTY}); its artefact was changed"
             )
     return Champion(
         model_package_arn=str(description["ModelPackageArn"]),

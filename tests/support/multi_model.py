@@ -14,6 +14,7 @@ from botocore.exceptions import ClientError
 from moto.core import DEFAULT_ACCOUNT_ID
 
 from pipeline_code.core import integrity
+from pipeline_code.core.contract import ARCHIVE_SHA256_PROPERTY, CONTAINER_SHA256_PROPERTY, MODEL_SHA256_PROPERTY
 from pipeline_code.core.contract import VARIANT
 from tests.support.pipeline_specs import CHURN_SPEC
 from pipeline_code.core.contract import SMOKE_TEST_INFERENCE_ID
@@ -60,8 +61,8 @@ def archive_digests(archive: bytes) -> Dict[str, str]:
             if name in members:
                 model.update(tar.extractfile(members[name]).read())
     return {
-        integrity.ARCHIVE_SHA256_PROPERTY: hashlib.sha256(archive).hexdigest(),
-        integrity.MODEL_SHA256_PROPERTY: model.hexdigest(),
+        ARCHIVE_SHA256_PROPERTY: hashlib.sha256(archive).hexdigest(),
+        MODEL_SHA256_PROPERTY: model.hexdigest(),
     }
 
 
@@ -73,8 +74,8 @@ def seal_archive(s3: Any, bucket: str, model: str, archive: bytes, *, upload: bo
     container digest."""
     metadata = archive_digests(archive)
     if container is not None:
-        metadata[integrity.CONTAINER_SHA256_PROPERTY] = integrity.container_digest(container["Image"], container.get("Environment"))
-    key = integrity.sealed_key(integrity.sealed_prefix(model), metadata[integrity.ARCHIVE_SHA256_PROPERTY])
+        metadata[CONTAINER_SHA256_PROPERTY] = integrity.container_digest(container["Image"], container.get("Environment"))
+    key = integrity.sealed_key(integrity.sealed_prefix(model), metadata[ARCHIVE_SHA256_PROPERTY])
     if upload:
         try:
             s3.put_object(Bucket=bucket, Key=key, Body=archive, IfNoneMatch="*", ChecksumAlgorithm="SHA256")

@@ -346,7 +346,7 @@ def _target_unit(tpl: Template, logical_id: str, arn: Any, payload: Any, runs: O
         if name == "startPipelineExecution":
             pipeline = found.get((request or {}).get("PipelineName")) if isinstance(request, dict) else None
             if pipeline is None:
-                return unit("pipeline", None, "", f"the pipeline its Input starts is not in this environment's templates")
+                return unit("pipeline", None, "", "the pipeline its Input starts is not in this environment's templates")
             return unit("pipeline", *_pipeline_run(pipeline, minutes), pipeline.logical_id)
         kinds = {"createProcessingJob": ("processing", ("ProcessingResources", "ClusterConfig")),
                  "createTransformJob": ("transform", ("TransformResources",)),
