@@ -166,11 +166,15 @@ class ModelRegistry(Construct):
         # ApprovalDescription only (the rollback CLI writes nothing else). No property may be removed
         # (CustomerMetadataPropertiesToRemove is multivalued: ForAnyValue, false when the request removes nothing);
         # no registered one may be set. IAM has a condition key per property set, none listing them all, so each
-        # registered property is denied by name (one statement each: keys in one condition are ANDed).
-        access.deny("ApproverCannotRemoveProperties", ["sagemaker:UpdateModelPackage"], ["*"],
+        # registered property is denied by name (one statement each: keys in one condition are ANDed). In a policy
+        # of their own: with them, the approval policy of an environment of a few models passes IAM's 6,144
+        # characters per managed policy.
+        record = AccessPolicy(self, "ApproverRecordGuard", role=self.approver_role,
+                              description="What a model approval may not change: the version's registered record")
+        record.deny("ApproverCannotRemoveProperties", ["sagemaker:UpdateModelPackage"], ["*"],
                     conditions={"ForAnyValue:StringLike": {"sagemaker:CustomerMetadataPropertiesToRemove": "*"}})
         for name in REGISTERED_PROPERTIES:
-            access.deny(f"ApproverCannotSet{pascal(name)}", ["sagemaker:UpdateModelPackage"], ["*"],
+            record.deny(f"ApproverCannotSet{pascal(name)}", ["sagemaker:UpdateModelPackage"], ["*"],
                         conditions={"Null": {f"sagemaker:CustomerMetadataProperties/{name}": "false"}})
         # The indirect routes to a training run (issue #13): invoking the retrain trigger function, or
         # forcing one of the alarms that invoke it (``<prefix>-<model>-retrain-*``) into ALARM.

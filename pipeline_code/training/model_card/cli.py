@@ -8,7 +8,7 @@ import os
 import sys
 from typing import Any, Mapping, Optional, Sequence, Tuple
 
-from pipeline_code.core.contract import EVALUATION_FILE
+from pipeline_code.core.contract import EVALUATION_FILE, FROZEN_TEST_PROPERTY
 from pipeline_code.training.spec import ModelSpec, SpecError, parse_model_spec
 
 from .content import CARD_JSON, CARD_MARKDOWN, ModelCardError, build_model_card, card_name, parse_package_arn
@@ -125,7 +125,7 @@ def main(argv: Optional[Sequence[str]] = None, *, sagemaker_client: Any = None) 
             description=args.description or spec_description,
             model_package_arn=args.model_package_arn,
             model_package=package,
-            test_set_uri=args.test_set_uri or ((package or {}).get("CustomerMetadataProperties") or {}).get("frozen_test"),
+            test_set_uri=args.test_set_uri or ((package or {}).get("CustomerMetadataProperties") or {}).get(FROZEN_TEST_PROPERTY),
         )
     except ModelCardError as exc:
         print(f"{PROG}: error: {exc}", file=sys.stderr)

@@ -7,7 +7,14 @@ from dataclasses import dataclass
 from typing import Any, Dict, List, Mapping, Optional, Sequence, Tuple
 
 from pipeline_code.core import problem
-from pipeline_code.core.contract import EVALUATION_FILE, PACKAGE_ARN, model_card_name
+from pipeline_code.core.contract import (
+    CODE_VERSION_PROPERTY,
+    EVALUATION_FILE,
+    PACKAGE_ARN,
+    PIPELINE_EXECUTION_ID_PROPERTY,
+    TRIGGER_REASON_PROPERTY,
+    model_card_name,
+)
 from pipeline_code.core.frameworks import ALGORITHMS, XGBOOST
 from pipeline_code.training.metrics_regression import error_measure_text
 from pipeline_code.training.spec import ModelSpec
@@ -807,7 +814,7 @@ def _additional_information(card: _Evaluated) -> Dict[str, Any]:
         if card.classes:
             custom["classes"] = _clip(", ".join(card.classes), _MAX["custom"])
     metadata = card.package.get("CustomerMetadataProperties") or {}
-    for key in ("code_version", "trigger_reason", "pipeline_execution_id"):
+    for key in (CODE_VERSION_PROPERTY, TRIGGER_REASON_PROPERTY, PIPELINE_EXECUTION_ID_PROPERTY):
         if metadata.get(key):
             custom[key] = _clip(metadata[key], _MAX["custom"])
     return {

@@ -34,7 +34,7 @@ def _registry(*, auto_approve: bool = False, approvers: tuple[str, ...] = ()) ->
     policies = {}
     for logical_id, policy in template.find_resources("AWS::IAM::ManagedPolicy").items():
         owner = "approver" if logical_id.startswith("RegistryApprover") else "trainer"
-        policies[owner] = {s["Sid"]: s for s in policy["Properties"]["PolicyDocument"]["Statement"]}
+        policies.setdefault(owner, {}).update({s["Sid"]: s for s in policy["Properties"]["PolicyDocument"]["Statement"]})
     return template, policies
 
 
