@@ -238,18 +238,21 @@ def seal_problems(version: Version) -> List[str]:
     """
     found = []
     for name, value in ((ARCHIVE_SHA256_PROPERTY, version.archive_sha256),
-                        (MODEL_SHA256_PROPERTY, version.model_sha256),
-                        (CONTAINER_SHA256_PROPERTY, version.container_sha256)):
+                        (MODEL_SHA256_PROPERTY, version.model_sha256)):
         if value is None:
             found.append(f"it records no {name} (registered before artefacts were sealed); re-run its pipeline to register a sealed version")
         elif not integrity.SHA256_HEX.match(value):
             found.append(f"its {name} {value!r} is not a sha256 (64 lower-case hex digits)")
+    # A sealed version registered before container digests were recorded has none: its container is not verified
+    # (the audit says so), but it still serves: refusing it would leave no version to roll back to after an upgrade.
+    if version.container_sha256 is not None and not integrity.SHA256_HEX.match(version.container_sha256):
+        found.append(f"its {CONTAINER_SHA256_PROPERTY} {version.container_sha256!r} is not a sha256 (64 lower-case hex digits)")
     if found:
         return found
     if version.containers is not None and version.containers > 1:
         return [f"it has {version.containers} inference containers, the pipeline registers one: its inference specification "
                 "was changed after registration"]
-    if version.container_now is not None and version.container_now != version.container_sha256:
+    if version.container_sha256 is not None and version.container_now is not None and version.container_now != version.container_sha256:
         return [f"its inference container (image {version.image}) is not the one registered: its image and environment "
                 f"hash to {version.container_now}, {version.container_sha256} was recorded at registration "
                 f"({CONTAINER_SHA256_PROPERTY}); its inference specification was changed after registration"]

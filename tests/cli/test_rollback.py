@@ -15,7 +15,7 @@ import pytest
 from moto import mock_aws
 from moto.sagemaker.models import sagemaker_backends
 
-from pipeline_code.core.contract import ARCHIVE_SHA256_PROPERTY, CONTAINER_SHA256_PROPERTY, MODEL_SHA256_PROPERTY
+from pipeline_code.core.contract import ARCHIVE_SHA256_PROPERTY, MODEL_SHA256_PROPERTY
 from pipeline_code.handlers import deploy_on_approval as dod
 from mlops_cli import rollback as rb
 from tests.support.configs import SAMPLE_CONFIG, sample_account, sample_without_model
@@ -137,8 +137,7 @@ def test_versions_says_when_the_deploy_handler_refuses_the_desired_version(regis
     out = capsys.readouterr().out
     assert marks(out) == {"v1": "serving", "v2": "desired"}
     unsealed = [f"it records no {name} (registered before artefacts were sealed); re-run its pipeline to register a "
-                "sealed version" for name in (ARCHIVE_SHA256_PROPERTY, MODEL_SHA256_PROPERTY,
-                                             CONTAINER_SHA256_PROPERTY)]
+                "sealed version" for name in (ARCHIVE_SHA256_PROPERTY, MODEL_SHA256_PROPERTY)]
     assert out.splitlines()[-1] == (
         f"serving: v1; desired: v2 -- they differ: the deploy handler refuses v2 ({'; '.join(unsealed)}) and leaves the "
         "stack as it is; roll back to a version that can serve, or reject v2")
@@ -278,8 +277,7 @@ def test_rollback_refuses_a_version_the_deploy_handler_would_refuse_and_changes_
     assert rb.main(BASE + ["rollback", "--to-version", "1", "--yes"]) == 2
 
     unsealed = [f"it records no {name} (registered before artefacts were sealed); re-run its pipeline to register a "
-                "sealed version" for name in (ARCHIVE_SHA256_PROPERTY, MODEL_SHA256_PROPERTY,
-                                             CONTAINER_SHA256_PROPERTY)]
+                "sealed version" for name in (ARCHIVE_SHA256_PROPERTY, MODEL_SHA256_PROPERTY)]
     assert capsys.readouterr().err == (
         f"rollback: error: --to-version 1: v1 cannot serve, the deploy handler would refuse it: {'; '.join(unsealed)}\n")
     assert registry.snapshot() == before

@@ -526,7 +526,7 @@ def test_a_version_registered_before_sealing_is_refused_with_the_fix(aws):
     assert decision["outcome"] == "refused" and not aws.updates
     assert decision["reason"] == "v1 refused: " + "; ".join(
         f"it records no {name} (registered before artefacts were sealed); re-run its pipeline to register a sealed version"
-        for name in ("model_data_sha256", "model_sha256", "container_sha256"))
+        for name in ("model_data_sha256", "model_sha256"))
 
 
 def test_what_the_registration_records_is_judged_without_reading_the_artefact():
@@ -542,7 +542,11 @@ def test_what_the_registration_records_is_judged_without_reading_the_artefact():
     unsealed = dataclasses.replace(sealed, archive_sha256=None, model_sha256=None, container_sha256=None)
     assert dod.seal_problems(unsealed) == dod.verify_artifact(None, unsealed) == [
         f"it records no {name} (registered before artefacts were sealed); re-run its pipeline to register a sealed version"
-        for name in ("model_data_sha256", "model_sha256", "container_sha256")]
+        for name in ("model_data_sha256", "model_sha256")]
+    # Sealed before container digests were recorded: its container is unverified, but it may serve (a rollback target).
+    assert dod.seal_problems(dataclasses.replace(sealed, container_sha256=None, container_now="d" * 64)) == []
+    assert dod.seal_problems(dataclasses.replace(sealed, container_sha256="C" * 64)) == [
+        f"its container_sha256 {'C' * 64!r} is not a sha256 (64 lower-case hex digits)"]
     swapped = dataclasses.replace(sealed, container_now="d" * 64, image="elsewhere/other:latest")
     assert dod.seal_problems(swapped) == dod.verify_artifact(None, swapped) == [
         f"its inference container (image elsewhere/other:latest) is not the one registered: its image and environment hash "
