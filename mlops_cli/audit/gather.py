@@ -222,7 +222,9 @@ def _read_json(clients: Clients, uri: str) -> Dict[str, Any]:
     return json.loads(_read_bytes(clients, uri))
 
 
-_DIGESTS = (ARCHIVE_SHA256_PROPERTY, MODEL_SHA256_PROPERTY, CONTAINER_SHA256_PROPERTY)
+# The digests without which the deploy handler refuses a version (a version sealed before container digests were
+# recorded still serves, its container unverified).
+_DIGESTS = (ARCHIVE_SHA256_PROPERTY, MODEL_SHA256_PROPERTY)
 
 
 def _integrity(clients: Clients, package: Mapping[str, Any], metadata: Mapping[str, Any], model_data: List[str],
@@ -242,6 +244,10 @@ def _integrity(clients: Clients, package: Mapping[str, Any], metadata: Mapping[s
     if absent:
         gaps.add(f"integrity: {', '.join(absent)} {'is' if len(absent) == 1 else 'are'} absent "
                  f"({_why_absent(absent, package, model_data, history, now)}); the deploy handler refuses to deploy the version")
+    if not out["container_sha256"]:
+        gaps.add(f"integrity: {CONTAINER_SHA256_PROPERTY} is absent "
+                 f"({_why_absent([CONTAINER_SHA256_PROPERTY], package, model_data, history, now)}); the version's "
+                 "inference container (image and environment) is not verified, and the deploy handler deploys it unverified")
     containers = (package.get("InferenceSpecification") or {}).get("Containers") or []
     if out["container_sha256"]:
         if len(containers) != 1:

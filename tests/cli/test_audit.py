@@ -282,11 +282,16 @@ def test_a_changed_artefact_or_an_unsealed_version_is_a_gap(world, tmp_path):
     assert "| Artefact verified | not checked \\(see gaps\\) |" in section(md, "Data and code")
     # Registered within CloudTrail's history and no call removed them: it was registered without digests.
     assert UNSEALED_GAP in gaps(md)
+    assert UNVERIFIED_CONTAINER_GAP in gaps(md)
 
 
 UNSEALED_GAP = audit.md_text(
-    "integrity: model_data_sha256, model_sha256, container_sha256 are absent (registered before artefacts were sealed: "
+    "integrity: model_data_sha256, model_sha256 are absent (registered before artefacts were sealed: "
     "CloudTrail shows no update of the version removing them); the deploy handler refuses to deploy the version")
+UNVERIFIED_CONTAINER_GAP = audit.md_text(
+    "integrity: container_sha256 is absent (registered before artefacts were sealed: CloudTrail shows no update of the "
+    "version removing them); the version's inference container (image and environment) is not verified, and the "
+    "deploy handler deploys it unverified")
 
 
 def _update_event(world: World, arn: str, request: Dict[str, Any], *, who: str = "mallory",
@@ -352,7 +357,7 @@ def test_digests_missing_without_a_call_on_record_are_worded_by_what_the_version
     assert audit.main(["--env", "prod", "--model", "churn", *CONFIG, "--version", unsealed.rsplit("/", 1)[-1],
                        "--output", str(out)], clients=world.clients, now=later) == 0
     assert audit.md_text(
-        "integrity: model_data_sha256, model_sha256, container_sha256 are absent (removed, or registered before artefacts "
+        "integrity: model_data_sha256, model_sha256 are absent (removed, or registered before artefacts "
         "were sealed: the version is older than CloudTrail's 90-day event history); the deploy handler refuses to deploy "
         "the version") in gaps(out.read_text())
 
