@@ -32,7 +32,7 @@ from dataclasses import dataclass
 from typing import Any, Dict, Iterable, List, Mapping, Optional
 
 from pipeline_code.core import approval, integrity
-from pipeline_code.core.contract import EVALUATION_FILE
+from pipeline_code.core.contract import EVALUATION_FILE, MODEL_SHA256_PROPERTY
 
 PENDING = "PendingManualApproval"
 APPROVED = approval.APPROVED
@@ -67,7 +67,7 @@ class ModelVersion:
     @property
     def model_sha256(self) -> Optional[str]:
         """The model digest recorded at registration; None for a version registered before digests were recorded."""
-        value = self.record.get(integrity.MODEL_SHA256_PROPERTY)
+        value = self.record.get(MODEL_SHA256_PROPERTY)
         return value if isinstance(value, str) and value else None
 
     @property
@@ -200,7 +200,7 @@ class LocalRegistry:
             "group": group,
             "version": number,
             # Of the copy: the bytes this registry holds are the ones a later champion check compares.
-            integrity.MODEL_SHA256_PROPERTY: integrity.model_digest(os.path.join(path, "model")),
+            MODEL_SHA256_PROPERTY: integrity.model_digest(os.path.join(path, "model")),
             "status": PENDING,
             "description": description,
             "created_at": _now(),

@@ -57,7 +57,9 @@ from typing import Any, Dict, List, Mapping, Optional, Sequence
 import numpy as np
 import pandas as pd
 
-from pipeline_code.core.contract import BIAS_FILE, EVALUATION_FILE, EVALUATION_FILES, EXPLAINABILITY_FILE, MODEL_QUALITY_FILE
+from pipeline_code.core.contract import (
+    BIAS_FILE, EVALUATION_FILE, EVALUATION_FILES, EXPLAINABILITY_FILE, MODEL_QUALITY_FILE, MODEL_SHA256_PROPERTY,
+)
 from pipeline_code.core import approval, integrity, problem
 from pipeline_code.core.integrity import ARTIFACT_KEY
 from pipeline_code.training import data_io, explain, metrics, metrics_multiclass, metrics_regression, parity, seal
@@ -380,7 +382,7 @@ def _champion(
             if actual != model_sha256:
                 raise InputError(
                     f"{label} at {champion_dir}: its model has sha256 {actual}, but {model_sha256} was recorded at "
-                    f"registration ({integrity.MODEL_SHA256_PROPERTY}); its model was changed, so it cannot be the champion"
+                    f"registration ({MODEL_SHA256_PROPERTY}); its model was changed, so it cannot be the champion"
                 )
             source["model_sha256"] = actual
         return load_model(champion_dir), source, None
