@@ -241,6 +241,7 @@ def test_condition_operators(condition, context, expected):
         {"DateGreaterThan": {"aws:CurrentTime": "2026-01-01T00:00:00Z"}},
         {"ForSomeValues:StringEquals": {"aws:TagKeys": "x"}},
         {"ForAnyValue:DateGreaterThan": {"aws:CurrentTime": "2026-01-01T00:00:00Z"}},
+        {"ForEachValue:StringEquals": {"aws:TagKeys": "x"}},
         {"IpAddress": {"aws:SourceIp": "10.0.0.0/8"}},
         {"StringEqualz": {"k:a": "x"}},
     ],
@@ -269,7 +270,8 @@ def test_malformed_statements_raise(data, match):
 
 
 def test_requests_must_be_concrete():
-    """GIVEN a wildcard action or a multivalued context WHEN evaluated THEN it raises instead of guessing."""
+    """GIVEN a wildcard action, or a multivalued context under a plain operator, or a single value under a set
+    qualifier WHEN evaluated THEN it raises instead of guessing."""
     with pytest.raises(IamEvalError, match="concrete"):
         evaluate([st()], "sagemaker:Update*", VERSION)
     with pytest.raises(IamEvalError, match="multivalued"):
@@ -277,6 +279,7 @@ def test_requests_must_be_concrete():
                  {"aws:TagKeys": ["a", "b"]})
 
 
+TYPES = "sagemaker:InstanceTypes"
 REMOVES = "sagemaker:CustomerMetadataPropertiesToRemove"
 
 
@@ -321,6 +324,42 @@ def test_a_deny_on_any_removed_key_refuses_every_removal_and_nothing_else():
                   st("Deny", action="sagemaker:UpdateModelPackage", Condition={"ForAnyValue:StringLike": {REMOVES: "*"}})]
     assert evaluate(statements, "sagemaker:UpdateModelPackage", VERSION, {REMOVES: ["model_sha256"]}).outcome == EXPLICIT_DENY
     assert allowed(statements, "sagemaker:UpdateModelPackage", VERSION, {})
+
+
+@pytest.mark.parametrize(
+    ("condition", "context", "expected"),
+    [
+        # ForAllValues: every value of the request among the policy's; an absent or empty key is true (IAM User Guide).
+        ({"ForAllValues:StringEquals": {TYPES: ["ml.m5.xlarge", "ml.c5.xlarge"]}}, {TYPES: ["ml.m5.xlarge"]}, True),
+        ({"ForAllValues:StringEquals": {TYPES: ["ml.m5.xlarge", "ml.c5.xlarge"]}},
+         {TYPES: ["ml.c5.xlarge", "ml.m5.xlarge"]}, True),
+        ({"ForAllValues:StringEquals": {TYPES: ["ml.m5.xlarge"]}}, {TYPES: ["ml.m5.xlarge", "ml.p5.48xlarge"]}, False),
+        ({"ForAllValues:StringEquals": {TYPES: ["ml.m5.xlarge"]}}, {TYPES: ["ml.p5.48xlarge"]}, False),
+        ({"ForAllValues:StringEquals": {TYPES: ["ml.m5.xlarge"]}}, {}, True),
+        ({"ForAllValues:StringEquals": {TYPES: ["ml.m5.xlarge"]}}, {TYPES: []}, True),
+        ({"ForAllValues:StringLike": {TYPES: "ml.m5.*"}}, {TYPES: ["ml.m5.large", "ml.m5.xlarge"]}, True),
+        # ...so a key that must be there is required with Null: false (an empty set counts as absent).
+        ({"ForAllValues:StringEquals": {TYPES: ["ml.m5.xlarge"]}, "Null": {TYPES: "false"}}, {}, False),
+        ({"ForAllValues:StringEquals": {TYPES: ["ml.m5.xlarge"]}, "Null": {TYPES: "false"}}, {TYPES: []}, False),
+        ({"ForAllValues:StringEquals": {TYPES: ["ml.m5.xlarge"]}, "Null": {TYPES: "false"}}, {TYPES: ["ml.m5.xlarge"]}, True),
+        # A negated operator under ForAllValues: no value of the request is among the policy's.
+        ({"ForAllValues:StringNotEquals": {TYPES: ["ml.p5.48xlarge"]}}, {TYPES: ["ml.m5.xlarge"]}, True),
+        ({"ForAllValues:StringNotEquals": {TYPES: ["ml.p5.48xlarge"]}}, {TYPES: ["ml.m5.xlarge", "ml.p5.48xlarge"]}, False),
+        # ForAnyValue: at least one value matches; an absent or empty key is false.
+        ({"ForAnyValue:StringEquals": {TYPES: ["ml.p5.48xlarge"]}}, {TYPES: ["ml.m5.xlarge", "ml.p5.48xlarge"]}, True),
+        ({"ForAnyValue:StringEquals": {TYPES: ["ml.p5.48xlarge"]}}, {TYPES: ["ml.m5.xlarge"]}, False),
+        ({"ForAnyValue:StringEquals": {TYPES: ["ml.p5.48xlarge"]}}, {}, False),
+        ({"ForAnyValue:StringLike": {TYPES: "*"}}, {TYPES: []}, False),
+        ({"ForAnyValue:StringNotEquals": {TYPES: ["ml.m5.xlarge"]}}, {TYPES: ["ml.m5.xlarge", "ml.p5.48xlarge"]}, True),
+        ({"ForAnyValue:StringNotEquals": {TYPES: ["ml.m5.xlarge"]}}, {TYPES: ["ml.m5.xlarge"]}, False),
+    ],
+)
+def test_set_qualifiers_on_multivalued_keys(condition, context, expected):
+    """GIVEN an Allow of CreateTrainingJob with ``condition`` on a multivalued key WHEN the request carries
+    ``context`` THEN the Allow applies iff expected (the IAM User Guide's semantics for ForAllValues/ForAnyValue)."""
+    arn = "arn:aws:sagemaker:eu-west-1:111111111111:training-job/pipelines-x"
+    statement = st(action="sagemaker:CreateTrainingJob", Condition=condition)
+    assert allowed([statement], "sagemaker:CreateTrainingJob", arn, context) is expected
 
 
 # -- templates -------------------------------------------------------------------------
