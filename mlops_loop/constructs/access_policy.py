@@ -26,6 +26,19 @@ TOKEN_MARKS = ("Token[", "e+289")
 # PolicyStatement check the same; here they are checked when a statement is added, naming it).
 SID_PATTERN = re.compile(r"[0-9A-Za-z]+")
 ACTION_PATTERN = re.compile(r"\*|[a-zA-Z0-9-]+:[a-zA-Z0-9*]+")
+# The condition key SageMaker fills with every instance type a create request names (Service Authorization
+# Reference: sagemaker:InstanceTypes, ArrayOfString, "the list of all instance types associated with the resource in
+# the request"), and the actions of this app's roles that carry it there. A condition on a key an action never
+# carries would deny that action for good, so allow_instance_types refuses any other action.
+INSTANCE_TYPES_KEY = "sagemaker:InstanceTypes"
+INSTANCE_TYPE_ACTIONS = frozenset({
+    "sagemaker:CreateTrainingJob", "sagemaker:CreateHyperParameterTuningJob", "sagemaker:CreateProcessingJob",
+    "sagemaker:CreateTransformJob", "sagemaker:CreateEndpointConfig", "sagemaker:CreateDataQualityJobDefinition",
+    "sagemaker:CreateModelQualityJobDefinition", "sagemaker:CreateModelBiasJobDefinition",
+    "sagemaker:CreateModelExplainabilityJobDefinition", "sagemaker:CreateMonitoringSchedule",
+    "sagemaker:UpdateMonitoringSchedule",
+})
+INSTANCE_TYPE_PATTERN = re.compile(r"ml\.[a-z0-9-]+\.[a-z0-9]+")
 
 
 class AccessPolicy(Construct):
@@ -127,6 +140,41 @@ class AccessPolicy(Construct):
     def _keep(self, statement: dict[str, Any]) -> None:
         """Add ``statement`` (checked by :meth:`_statement`); the same statement twice renders once."""
         self._statements.setdefault(statement["Sid"], statement)
+
+    def allow_instance_types(
+        self,
+        sid: str,
+        actions: Sequence[str],
+        resources: Sequence[str],
+        instance_types: Sequence[str],
+        *,
+        every_request_names_one: bool = True,
+        wildcard_reason: Optional[str] = None,
+    ) -> None:
+        """Allow ``actions`` (each a create call that carries ``sagemaker:InstanceTypes``) on ``resources`` only for
+        requests whose every instance type is one of ``instance_types`` (``ForAllValues:StringEquals``).
+
+        ``ForAllValues`` is also true when a request names no instance type at all (IAM User Guide), so by default
+        the statement requires the key too (``Null: false``): every training, processing, tuning and transform job
+        runs on an instance type. ``every_request_names_one=False`` drops that requirement, for calls the app makes
+        without one: an endpoint config with only serverless variants, a monitoring schedule that names its job
+        definition instead of holding one.
+        """
+        unknown = [a for a in actions if a not in INSTANCE_TYPE_ACTIONS]
+        if unknown:
+            raise ValueError(f"{sid}: {unknown[0]} does not carry {INSTANCE_TYPES_KEY} (Service Authorization "
+                             f"Reference); a condition on it would deny the call for good. Allowed: "
+                             f"{', '.join(sorted(INSTANCE_TYPE_ACTIONS))}")
+        if not instance_types:
+            raise ValueError(f"{sid}: no instance types given; a create call limited to none is no grant at all")
+        malformed = [t for t in instance_types if not isinstance(t, str) or not INSTANCE_TYPE_PATTERN.fullmatch(t)]
+        if malformed:
+            raise ValueError(f"{sid}: {malformed[0]!r} is not one instance type such as 'ml.m5.xlarge' (no wildcards, "
+                             "no tokens: the types come from the config)")
+        conditions: dict[str, Any] = {"ForAllValues:StringEquals": {INSTANCE_TYPES_KEY: sorted(set(instance_types))}}
+        if every_request_names_one:
+            conditions["Null"] = {INSTANCE_TYPES_KEY: "false"}
+        self.allow(sid, actions, resources, conditions=conditions, wildcard_reason=wildcard_reason)
 
     def allow_prefix(self, sid: str, bucket: s3.IBucket, prefix: str, *, write: bool = False, delete: bool = True) -> None:
         """Read (and with ``write``, put/delete) the objects of ``bucket`` under ``prefix`` and list them.

