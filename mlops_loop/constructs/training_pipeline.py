@@ -99,7 +99,11 @@ class TrainingPipeline(Construct):
         # The pipeline creates its steps' jobs as this role, their volumes encrypted with the key (VolumeKmsKeyId).
         access.allow_volume_grants("VolumeGrants", key)
         code.grant_read(access, listing=True)
-        self._allow_jobs(access, stack, self.role)
+        # The types the definition's parameters default to, and the only ones its jobs may run on: an execution's
+        # override of TrainingInstanceType or ProcessingInstanceType to anything else is refused by IAM when the step
+        # creates its job (issue: FinOps - 10 x ml.p5.48xlarge bounded by quotas only).
+        self._allow_jobs(access, stack, self.role, training=(training.instance_type_of(model.name),),
+                         processing=(training.processing_instance_type,))
         self._allow_training_image(access, stack, model, training.instance_type_of(model.name))
         if compile_for_inferentia2:
             # The Compile step runs in AWS's Neuron inference image, another repository again.
@@ -187,21 +191,29 @@ class TrainingPipeline(Construct):
         return self._definition
 
     @staticmethod
-    def _allow_jobs(access: AccessPolicy, stack: Stack, role: iam.IRole) -> None:
+    def _allow_jobs(access: AccessPolicy, stack: Stack, role: iam.IRole, *, training: Sequence[str],
+                    processing: Sequence[str]) -> None:
+        """Run the pipeline's jobs: training and tuning jobs on the ``training`` instance types only, processing jobs
+        (prepare, evaluate, baseline, model card, compile) on the ``processing`` ones only."""
         def arns(resource: str) -> str:
             # SageMaker Pipelines names every job it starts "pipelines-<execution>-<step>-...".
             return format_arn(stack, service="sagemaker", resource=resource, resource_name="pipelines-*")
 
+        reason = ("SageMaker Pipelines generates the job names per execution; access is limited to jobs whose names "
+                  "carry the pipelines- prefix.")
+        access.allow_instance_types("StartTrainingJobs",
+                                    ["sagemaker:CreateTrainingJob", "sagemaker:CreateHyperParameterTuningJob"],
+                                    [arns("training-job"), arns("hyper-parameter-tuning-job")], training,
+                                    wildcard_reason=reason)
+        access.allow_instance_types("StartProcessingJobs", ["sagemaker:CreateProcessingJob"], [arns("processing-job")],
+                                    processing, wildcard_reason=reason)
         access.allow(
             "RunPipelineJobs",
             [
-                "sagemaker:CreateProcessingJob",
                 "sagemaker:DescribeProcessingJob",
                 "sagemaker:StopProcessingJob",
-                "sagemaker:CreateTrainingJob",
                 "sagemaker:DescribeTrainingJob",
                 "sagemaker:StopTrainingJob",
-                "sagemaker:CreateHyperParameterTuningJob",
                 "sagemaker:DescribeHyperParameterTuningJob",
                 "sagemaker:StopHyperParameterTuningJob",
                 "sagemaker:ListTrainingJobsForHyperParameterTuningJob",
@@ -209,8 +221,7 @@ class TrainingPipeline(Construct):
                 "sagemaker:AddTags",
             ],
             [arns("processing-job"), arns("training-job"), arns("hyper-parameter-tuning-job")],
-            wildcard_reason="SageMaker Pipelines generates the job names per execution; access is limited "
-            "to jobs whose names carry the pipelines- prefix.",
+            wildcard_reason=reason,
         )
         access.allow(
             "TrackExperiments",

@@ -281,11 +281,31 @@ def test_the_role_runs_only_pipeline_jobs_pulls_only_the_xgboost_image_and_passe
         f"arn:aws:sagemaker:{REGION}:{ACCOUNT}:processing-job/pipelines-*",
         f"arn:aws:sagemaker:{REGION}:{ACCOUNT}:training-job/pipelines-*",
     ]
+    assert not {"sagemaker:CreateTrainingJob", "sagemaker:CreateProcessingJob"} & set(statements["RunPipelineJobs"]["Action"])
     assert statements["PullImage"]["Resource"] == xgboost_repository_arn(REGION)
     assert statements["JobMetrics"]["Condition"] == {"StringLike": {"cloudwatch:namespace": "/aws/sagemaker/*"}}
     assert statements["PassOwnRole"]["Resource"] == {
         "Fn::GetAtt": [built.stack.get_logical_id(built.pipelines["chargeback"].role.node.default_child), "Arn"]}
     assert statements["PassOwnRole"]["Condition"] == {"StringEquals": {"iam:PassedToService": "sagemaker.amazonaws.com"}}
+
+
+@pytest.mark.parametrize("model", ["chargeback", "refund"])
+def test_the_role_starts_training_and_tuning_jobs_on_the_training_type_and_processing_jobs_on_the_processing_type(built, model):
+    """GIVEN a pipeline (refund: trained on ml.m5.2xlarge, processed on ml.m5.large) WHEN its role's statements are read
+    THEN it may create training and tuning jobs only on the type the TrainingInstanceType parameter defaults to, and
+    processing jobs only on ProcessingInstanceType's default; a request naming no type is not allowed either
+    (ForAllValues alone would be true for it)."""
+    statements = built.statements(model)
+    parameters = {p["Name"]: p.get("DefaultValue") for p in json.loads(built.pipelines[model].definition)["Parameters"]}
+    training, processing = statements["StartTrainingJobs"], statements["StartProcessingJobs"]
+    assert training["Action"] == ["sagemaker:CreateHyperParameterTuningJob", "sagemaker:CreateTrainingJob"]
+    assert training["Condition"] == {"ForAllValues:StringEquals": {"sagemaker:InstanceTypes": [parameters["TrainingInstanceType"]]},
+                                     "Null": {"sagemaker:InstanceTypes": "false"}}
+    assert processing["Action"] == "sagemaker:CreateProcessingJob"
+    assert processing["Resource"] == f"arn:aws:sagemaker:{REGION}:{ACCOUNT}:processing-job/pipelines-*"
+    assert processing["Condition"] == {
+        "ForAllValues:StringEquals": {"sagemaker:InstanceTypes": [parameters["ProcessingInstanceType"]]},
+        "Null": {"sagemaker:InstanceTypes": "false"}}
 
 
 def test_the_role_registers_versions_of_its_models_group_only_as_pending_and_never_approves(built):
@@ -405,9 +425,10 @@ def test_given_tags_every_job_of_the_pipeline_is_created_with_them_and_the_role_
     assert {where: a.get("Tags") for where, a in jobs.items()} == {where: expected for where in jobs}
     resources = Template.from_stack(training.stack).to_json()["Resources"]
     policy = resources[training.stack.get_logical_id(pipelines[0].access.managed_policy)]
-    (run,) = [s for s in policy["Properties"]["PolicyDocument"]["Statement"] if s["Sid"] == "RunPipelineJobs"]
-    assert {"sagemaker:CreateProcessingJob", "sagemaker:CreateTrainingJob", "sagemaker:CreateHyperParameterTuningJob",
-            "sagemaker:AddTags"} <= set(run["Action"])
+    statements = {s["Sid"]: s for s in policy["Properties"]["PolicyDocument"]["Statement"]}
+    assert "sagemaker:AddTags" in statements["RunPipelineJobs"]["Action"]
+    assert statements["RunPipelineJobs"]["Resource"] == sorted(statements["StartTrainingJobs"]["Resource"]
+                                                               + [statements["StartProcessingJobs"]["Resource"]])
 
 
 def test_without_a_network_no_job_has_a_vpc_and_the_role_no_interface_permissions(built):
