@@ -29,8 +29,9 @@ MAX_EVENT_AGE_SECONDS = 3600
 @dataclass(frozen=True)
 class _Kind:
     """One job kind: Scheduler's action, the IAM action, the ARN resource type, the name field, the job-name
-    stem's prefix, and what SageMaker's state-change event calls it (its detail-type and status field) and
-    where the job's container logs go (log streams ``<job name>/...``)."""
+    stem's prefix, and what SageMaker's state-change event calls it (its detail-type and status field),
+    where the job's container logs go (log streams ``<job name>/...``) and where its request names the
+    instance type it runs on."""
 
     action: str
     api: str
@@ -40,13 +41,16 @@ class _Kind:
     detail_type: str
     status_field: str
     log_group: str
+    instance_type_path: tuple[str, ...]
 
 
 _KINDS = {
     "processing": _Kind("createProcessingJob", "CreateProcessingJob", "processing-job", "ProcessingJobName", "mon",
-                        "SageMaker Processing Job State Change", "ProcessingJobStatus", "/aws/sagemaker/ProcessingJobs"),
+                        "SageMaker Processing Job State Change", "ProcessingJobStatus", "/aws/sagemaker/ProcessingJobs",
+                        ("ProcessingResources", "ClusterConfig", "InstanceType")),
     "transform": _Kind("createTransformJob", "CreateTransformJob", "transform-job", "TransformJobName", "bt",
-                       "SageMaker Transform Job State Change", "TransformJobStatus", "/aws/sagemaker/TransformJobs"),
+                       "SageMaker Transform Job State Change", "TransformJobStatus", "/aws/sagemaker/TransformJobs",
+                       ("TransformResources", "InstanceType")),
 }
 # A job that failed, or was stopped (at its runtime limit, or by someone), produced nothing.
 FAILED_STATUSES = ("Failed", "Stopped")
@@ -87,7 +91,8 @@ def scheduled_sagemaker_job(
     created with ``tags`` (the environment's cost-allocation tags; default none) before the request's own ``Tags``
     (a key in both is refused: SageMaker takes each key once).
 
-    The role may create only jobs named after ``stem``, tag them, pass only ``job_role`` (to
+    The role may create only jobs named after ``stem`` on the instance type the request names (an edited schedule
+    that asks for another type is refused by IAM), tag them, pass only ``job_role`` (to
     SageMaker; None for a job that takes no role: a transform job runs as its model's role) and use
     ``key``; the schedule retries twice within an hour, then puts the run into ``dead_letter_queue`` (a
     CreateJob refused by a quota, a permission or a missing model: no job exists, so no job event tells
@@ -118,14 +123,13 @@ def scheduled_sagemaker_job(
         description=role_description,
     )
     access = AccessPolicy(scope, "SchedulerAccess", role=role, description=role_description)
-    access.allow(
-        f"Start{api.removeprefix('Create')}",
-        # A create request that carries Tags is authorized as AddTags on the new job too.
-        [f"sagemaker:{api}", "sagemaker:AddTags"],
-        [format_arn(stack, service="sagemaker", resource=resource, resource_name=f"{stem}-*")],
-        wildcard_reason="Each scheduled run names its job after the schedule's execution id; the stem confines "
-        "the role to this model's jobs of this kind.",
-    )
+    jobs = [format_arn(stack, service="sagemaker", resource=resource, resource_name=f"{stem}-*")]
+    reason = ("Each scheduled run names its job after the schedule's execution id; the stem confines the role to this "
+              "model's jobs of this kind.")
+    access.allow_instance_types(f"Start{api.removeprefix('Create')}", [f"sagemaker:{api}"], jobs,
+                                [_instance_type(request, kind_)], wildcard_reason=reason)
+    # A create request that carries Tags is authorized as AddTags on the new job too.
+    access.allow(f"Tag{api.removeprefix('Create')}", ["sagemaker:AddTags"], jobs, wildcard_reason=reason)
     if job_role is not None:
         access.allow_pass_role("PassJobRole", job_role.role_arn, "sagemaker.amazonaws.com")
     access.allow_key("Key", key)
@@ -154,6 +158,17 @@ def scheduled_sagemaker_job(
     )
     schedule.node.add_dependency(access)
     return ScheduledJob(schedule=schedule, role=role, access=access)
+
+
+def _instance_type(request: Mapping[str, Any], kind: _Kind) -> str:
+    """The instance type ``request`` runs its job on (one literal, as the config gives it)."""
+    value: Any = request
+    for member in kind.instance_type_path:
+        value = value.get(member) if isinstance(value, Mapping) else None
+    if not isinstance(value, str):
+        raise ValueError(f"{'.'.join(kind.instance_type_path)} must be the instance type the job runs on, as a string "
+                         f"from the config, got {value!r}")
+    return value
 
 
 def notify_job_failures(

@@ -178,10 +178,16 @@ def test_the_scheduler_role_starts_only_this_models_transform_jobs_run_as_the_mo
     assert role["Description"] == "shop-dev: scheduled batch transform of returns"
     statements = built.scheduler_statements()
     # CreateTransformJob takes no role (the job runs as the model's): nothing to pass.
-    assert list(statements) == ["StartTransformJob", "Key", "VolumeGrants", "DeadLetters", "DeadLetterKey", "UseModel"]
+    assert list(statements) == ["StartTransformJob", "TagTransformJob", "Key", "VolumeGrants", "DeadLetters", "DeadLetterKey",
+                                "UseModel"]
     stem = built.batch.job_name_prefix
     assert statements["StartTransformJob"]["Resource"] == f"arn:aws:sagemaker:eu-west-1:123456789012:transform-job/{stem}-*"
-    assert statements["StartTransformJob"]["Action"] == ["sagemaker:AddTags", "sagemaker:CreateTransformJob"]
+    assert statements["StartTransformJob"]["Action"] == "sagemaker:CreateTransformJob"
+    # On the configured batch instance type only (the schedule's request names it; an edited one may not name another).
+    assert statements["StartTransformJob"]["Condition"] == {
+        "ForAllValues:StringEquals": {"sagemaker:InstanceTypes": [built.request()["TransformResources"]["InstanceType"]]},
+        "Null": {"sagemaker:InstanceTypes": "false"}}
+    assert statements["TagTransformJob"]["Action"] == "sagemaker:AddTags"
     assert statements["Key"]["Resource"] == {"Fn::GetAtt": [built.id_of(built.stack.node.find_child("Key")), "Arn"]}
     # Every approved version is a new Model with a generated name.
     assert statements["UseModel"] == {"Sid": "UseModel", "Effect": "Allow", "Action": "sagemaker:DescribeModel",

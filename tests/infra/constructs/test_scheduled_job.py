@@ -31,13 +31,17 @@ def _id(stack: Stack, name: str) -> str:
     return stack.get_logical_id(stack.node.find_child(name).node.default_child)
 
 
+CLUSTER = {"ProcessingResources": {"ClusterConfig": {"InstanceType": "ml.m5.xlarge", "InstanceCount": 1}}}
+
+
 def _schedule(stack, job_role, key, *, request=None, schedule_name=None, tags=()):
     stem = job_name_stem("processing", "shop-dev", "churn")
     return scheduled_sagemaker_job(
         stack,
         kind="processing",
         stem=stem,
-        request=request if request is not None else {"ProcessingJobName": f"{stem}-{EXECUTION_ID}", "RoleArn": job_role.role_arn},
+        request=request if request is not None else {"ProcessingJobName": f"{stem}-{EXECUTION_ID}", "RoleArn": job_role.role_arn,
+                                                     **CLUSTER},
         expression="cron(0 3 * * ? *)",
         job_role=job_role,
         key=key,
@@ -67,6 +71,9 @@ def test_when_scheduled_then_the_role_starts_only_this_stems_jobs_and_passes_onl
     (policy,) = template.find_resources("AWS::IAM::ManagedPolicy").values()
     statements = {s["Sid"]: s for s in policy["Properties"]["PolicyDocument"]["Statement"]}
     assert statements["StartProcessingJob"]["Resource"] == f"arn:aws:sagemaker:eu-west-1:123456789012:processing-job/{stem}-*"
+    # Only on the instance type the request names: an edited schedule asking for another type is refused.
+    assert statements["StartProcessingJob"]["Condition"] == {
+        "ForAllValues:StringEquals": {"sagemaker:InstanceTypes": ["ml.m5.xlarge"]}, "Null": {"sagemaker:InstanceTypes": "false"}}
     assert statements["PassJobRole"]["Condition"] == {"StringEquals": {"iam:PassedToService": "sagemaker.amazonaws.com"}}
     # SageMaker grants the key to the job's volume as the caller (the schedule's role): only for an AWS service
     grants = statements["VolumeGrants"]
@@ -82,13 +89,26 @@ def test_a_job_that_takes_no_role_gets_no_pass_role():
     """A transform job runs as its model's role; CreateTransformJob has no RoleArn, so the scheduler passes none."""
     stack, _, key = _stack()
     stem = job_name_stem("transform", "shop-dev", "churn")
-    scheduled_sagemaker_job(stack, kind="transform", stem=stem, request={"TransformJobName": f"{stem}-{EXECUTION_ID}"},
+    scheduled_sagemaker_job(stack, kind="transform", stem=stem,
+                            request={"TransformJobName": f"{stem}-{EXECUTION_ID}",
+                                     "TransformResources": {"InstanceType": "ml.c5.xlarge", "InstanceCount": 1}},
                             expression="cron(0 1 * * ? *)", job_role=None, key=key, dead_letter_queue=_queue(stack),
                             description="nightly scoring of churn",
                             role_description="shop-dev: scheduled batch transform of churn")
     (policy,) = Template.from_stack(stack).find_resources("AWS::IAM::ManagedPolicy").values()
     assert [s["Sid"] for s in policy["Properties"]["PolicyDocument"]["Statement"]] == [
-        "StartTransformJob", "Key", "VolumeGrants", "DeadLetters", "DeadLetterKey"]
+        "StartTransformJob", "TagTransformJob", "Key", "VolumeGrants", "DeadLetters", "DeadLetterKey"]
+
+
+@pytest.mark.parametrize("resources", [{}, {"ProcessingResources": {"ClusterConfig": {"InstanceType": {"Ref": "Type"}}}}])
+def test_a_request_without_a_literal_instance_type_is_refused(resources):
+    """GIVEN a request that names no instance type, or one known only at deploy time WHEN scheduled THEN it is refused:
+    the role may create jobs on the type the request names only, which must be known at synth."""
+    stack, job_role, key = _stack()
+    stem = job_name_stem("processing", "shop-dev", "churn")
+    with pytest.raises(ValueError, match=r"^ProcessingResources\.ClusterConfig\.InstanceType must be the instance type the job "
+                                         r"runs on, as a string from the config, got (None|\{'Ref': 'Type'\})$"):
+        _schedule(stack, job_role, key, request={"ProcessingJobName": f"{stem}-{EXECUTION_ID}", **resources})
 
 
 def test_a_request_whose_job_name_is_not_the_stem_and_the_execution_id_is_refused():
@@ -103,7 +123,7 @@ def test_every_job_carries_the_given_tags_before_its_own_and_the_role_may_tag_th
     with tags is authorized as AddTags as well)."""
     stack, job_role, key = _stack()
     stem = job_name_stem("processing", "shop-dev", "churn")
-    request = {"ProcessingJobName": f"{stem}-{EXECUTION_ID}", "Tags": [{"Key": "mlops-loop:model", "Value": "churn"}]}
+    request = {"ProcessingJobName": f"{stem}-{EXECUTION_ID}", "Tags": [{"Key": "mlops-loop:model", "Value": "churn"}], **CLUSTER}
     _schedule(stack, job_role, key, request=request, tags=(("project", "shop"), ("environment", "dev")))
     template = Template.from_stack(stack)
     (schedule,) = template.find_resources("AWS::Scheduler::Schedule").values()
@@ -113,13 +133,15 @@ def test_every_job_carries_the_given_tags_before_its_own_and_the_role_may_tag_th
     assert request["Tags"] == [{"Key": "mlops-loop:model", "Value": "churn"}]  # the caller's request is left as it was
     (policy,) = template.find_resources("AWS::IAM::ManagedPolicy").values()
     statements = {s["Sid"]: s for s in policy["Properties"]["PolicyDocument"]["Statement"]}
-    assert set(statements["StartProcessingJob"]["Action"]) == {"sagemaker:CreateProcessingJob", "sagemaker:AddTags"}
+    assert statements["StartProcessingJob"]["Action"] == "sagemaker:CreateProcessingJob"
+    assert statements["TagProcessingJob"]["Action"] == "sagemaker:AddTags"
+    assert statements["TagProcessingJob"]["Resource"] == statements["StartProcessingJob"]["Resource"]
 
 
 def test_a_request_tag_key_that_repeats_an_environment_tag_key_is_refused():
     stack, job_role, key = _stack()
     stem = job_name_stem("processing", "shop-dev", "churn")
-    request = {"ProcessingJobName": f"{stem}-{EXECUTION_ID}", "Tags": [{"Key": "project", "Value": "other"}]}
+    request = {"ProcessingJobName": f"{stem}-{EXECUTION_ID}", "Tags": [{"Key": "project", "Value": "other"}], **CLUSTER}
     with pytest.raises(ValueError, match=r"^request Tags repeat the environment's tag key\(s\) \['project'\]; a SageMaker job "
                                          r"takes each key once$"):
         _schedule(stack, job_role, key, request=request, tags=(("project", "shop"),))
