@@ -222,6 +222,7 @@ class NativeModelMonitor(Construct):
 
         self._condition = condition
         self._prefix = name_prefix
+        self.instance_type = instance_type  # what every job definition runs on (the deployer limits them to it)
         self.model_name = model.name
         self.endpoint_name = endpoint_name
         bucket_name = inference_bucket.bucket_name

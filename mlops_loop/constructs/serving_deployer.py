@@ -11,7 +11,8 @@ from constructs import Construct
 
 from pipeline_code.core.contract import pascal, target_model_parameter_name
 
-from .access_policy import AccessPolicy
+from ..config.serving import ServerlessServing
+from .access_policy import INSTANCE_TYPES_KEY, AccessPolicy
 from .arns import format_arn
 from .endpoint_fleet import rollback_alarm_names
 from .multi_model_endpoint import MultiModelEndpoint
@@ -42,9 +43,15 @@ class ServingDeployer(Construct):
         self.access = AccessPolicy(self, "Access", role=self.role, description=description)
         self._endpoints = False
         self._finished = False
+        # What the endpoint configs of this stack run on: the instance types of the instance-based variants (real-time,
+        # async, multi-model) and the serverless variants' concurrency and memory (allow_common limits configs to them).
+        self._endpoint_instance_types: set[str] = set()
+        self._serverless: list[ServerlessServing] = []
 
     def allow_served_model(self, served: ServedModel, package_arns: str) -> None:
-        """Deploy ``served`` from any version in ``package_arns``: its endpoint and alarms, or its batch schedule."""
+        """Deploy ``served`` from any version in ``package_arns``: its endpoint and alarms, or its batch schedule. Its
+        endpoint config may run on the instance type its serving config names (none for serverless: its concurrency and
+        memory bound it instead)."""
         self._check_open()
         sid = pascal(served.model_name)
         self.access.allow(f"ReadPackage{sid}", ["sagemaker:DescribeModelPackage"], [package_arns],
@@ -52,6 +59,9 @@ class ServingDeployer(Construct):
                           "restricts the stack to that group.")
         self._allow_pass_serving_role(sid, served.role)
         if served.endpoint_name:
+            self._endpoint_instance_types.update(served.serving.instance_types)
+            if served.serving.mode == "serverless":
+                self._serverless.append(served.serving.serverless)
             self._allow_endpoint(sid, served.endpoint_name, served.alarm_names)
             return
         self.access.allow_pass_role(f"PassSchedulerRole{sid}", served.scheduler_role.role_arn, "scheduler.amazonaws.com")
@@ -66,6 +76,7 @@ class ServingDeployer(Construct):
         self._check_open()
         stack = Stack.of(self)
         sid = pascal(mme.endpoint_name.removeprefix(f"{name_prefix}-"))
+        self._endpoint_instance_types.add(mme.config.instance_type)
         self._allow_pass_serving_role(sid, mme.role)
         self._allow_endpoint(sid, mme.endpoint_name, rollback_alarm_names(mme.endpoint_name))
         self.access.allow(
@@ -83,27 +94,41 @@ class ServingDeployer(Construct):
         stack = Stack.of(self)
         sid = pascal(model_name)
         kinds = ("data-quality", "model-quality", "model-bias", "model-explainability")
+        definitions = [format_arn(stack, service="sagemaker", resource=f"{kind}-job-definition",
+                                  resource_name=native.job_definitions[kind].job_definition_name.rsplit("-", 1)[0] + "-*")
+                       for kind in kinds]
+        reason = "Job definition names end in a hash of their create-only properties; the model prefix pins them."
+        names = ("DataQuality", "ModelQuality", "ModelBias", "ModelExplainability")
+        # The definitions run on the monitor's configured instance type only.
+        self.access.allow_instance_types(f"CreateNativeMonitorDefinitions{sid}",
+                                         [f"sagemaker:Create{kind}JobDefinition" for kind in names], definitions,
+                                         [native.instance_type], wildcard_reason=reason)
         self.access.allow(
             f"NativeMonitorDefinitions{sid}",
-            [f"sagemaker:{verb}{kind}JobDefinition" for kind in ("DataQuality", "ModelQuality", "ModelBias", "ModelExplainability")
-             for verb in ("Create", "Describe", "Delete")] + ["sagemaker:AddTags", "sagemaker:DeleteTags", "sagemaker:ListTags"],
-            [format_arn(stack, service="sagemaker", resource=f"{kind}-job-definition",
-                        resource_name=native.job_definitions[kind].job_definition_name.rsplit("-", 1)[0] + "-*")
-             for kind in kinds],
-            wildcard_reason="Job definition names end in a hash of their create-only properties; the model prefix pins them.",
+            [f"sagemaker:{verb}{kind}JobDefinition" for kind in names for verb in ("Describe", "Delete")]
+            + ["sagemaker:AddTags", "sagemaker:DeleteTags", "sagemaker:ListTags"],
+            definitions,
+            wildcard_reason=reason,
         )
+        schedules = [format_arn(stack, service="sagemaker", resource="monitoring-schedule",
+                                resource_name=sched.monitoring_schedule_name.lower()) for sched in native.schedules.values()]
+        # A schedule names its job definition (then it carries no instance type of its own); one that held a
+        # definition inline would be limited to the monitor's type too.
+        self.access.allow_instance_types(f"CreateNativeMonitorSchedules{sid}",
+                                         ["sagemaker:CreateMonitoringSchedule", "sagemaker:UpdateMonitoringSchedule"],
+                                         schedules, [native.instance_type], every_request_names_one=False)
         self.access.allow(
             f"NativeMonitorSchedules{sid}",
-            [f"sagemaker:{verb}MonitoringSchedule" for verb in ("Create", "Describe", "Update", "Delete", "Stop")]
+            [f"sagemaker:{verb}MonitoringSchedule" for verb in ("Describe", "Delete", "Stop")]
             + ["sagemaker:AddTags", "sagemaker:DeleteTags", "sagemaker:ListTags"],
-            [format_arn(stack, service="sagemaker", resource="monitoring-schedule", resource_name=sched.monitoring_schedule_name.lower())
-             for sched in native.schedules.values()],
+            schedules,
         )
         self.access.allow_pass_role(f"PassNativeMonitorRole{sid}", native.role.role_arn, "sagemaker.amazonaws.com")
 
     def allow_common(self, *, key: kms.IKey, storage: Stack) -> None:
         """What every deployment needs: models and endpoint configs (whose names CloudFormation
-        generates), autoscaling, grants on the data ``key``, and the ``storage`` stack's outputs the
+        generates; configs on the served things' instance types only, see :meth:`_allow_creating_endpoint_configs`),
+        autoscaling, grants on the data ``key``, and the ``storage`` stack's outputs the
         template reads; plus, when any endpoint was allowed, using the endpoint configs. Call it last."""
         self._check_open()
         self._finished = True
@@ -113,12 +138,13 @@ class ServingDeployer(Construct):
         self.access.allow(
             "ModelsAndConfigs",
             ["sagemaker:CreateModel", "sagemaker:DeleteModel", "sagemaker:DescribeModel",
-             "sagemaker:CreateEndpointConfig", "sagemaker:DeleteEndpointConfig", "sagemaker:DescribeEndpointConfig",
+             "sagemaker:DeleteEndpointConfig", "sagemaker:DescribeEndpointConfig",
              "sagemaker:AddTags", "sagemaker:DeleteTags", "sagemaker:ListTags"],
             [format_arn(stack, service="sagemaker", resource="model", resource_name="*"),
              format_arn(stack, service="sagemaker", resource="endpoint-config", resource_name="*")],
             wildcard_reason=reason,
         )
+        self._allow_creating_endpoint_configs(reason)
         # Autoscaling: the calls the resource schemas of ScalableTarget and ScalingPolicy list for their handlers
         # (DescribeScheduledActions on every create, update and read of a target; tag reads and removals for its
         # tags), in three statements because the Service Authorization Reference gives them different keys:
@@ -178,6 +204,33 @@ class ServingDeployer(Construct):
         )
         if self._endpoints:
             self._allow_endpoint_configs()
+
+    def _allow_creating_endpoint_configs(self, reason: str) -> None:
+        """CreateEndpointConfig on the instance types the served things name, and no other (``CreateEndpointConfigs``).
+
+        ``sagemaker:InstanceTypes`` lists a config's instance types; a serverless variant has none, and ForAllValues
+        is true for a request without the key (IAM User Guide), which is what lets serverless configs through. So
+        the key is required (``Null: false``) only when nothing here is serverless, and when something is, its
+        ``sagemaker:ServerlessMaxConcurrency`` and ``sagemaker:ServerlessMemorySize`` (Service Authorization
+        Reference: CreateEndpointConfig carries both) may not exceed the largest configured: two guardrail denies,
+        which a config without serverless variants (no such key) never matches. With only serverless models there is
+        no type to list, and a deny refuses any config that names one (``ForAnyValue``, false without the key). With
+        nothing served from an endpoint (batch only), no endpoint config may be created at all."""
+        configs = [format_arn(self, service="sagemaker", resource="endpoint-config", resource_name="*")]
+        action = ["sagemaker:CreateEndpointConfig"]
+        types, serverless = sorted(self._endpoint_instance_types), self._serverless
+        if types:
+            self.access.allow_instance_types("CreateEndpointConfigs", action, configs, types,
+                                             every_request_names_one=not serverless, wildcard_reason=reason)
+        elif serverless:
+            self.access.allow("CreateEndpointConfigs", action, configs, wildcard_reason=reason)
+            self.access.deny("NoInstanceEndpointConfigs", action, ["*"],
+                             conditions={"ForAnyValue:StringLike": {INSTANCE_TYPES_KEY: "*"}})
+        if serverless:
+            self.access.deny("ServerlessConcurrencyCeiling", action, ["*"], conditions={"NumericGreaterThan": {
+                "sagemaker:ServerlessMaxConcurrency": str(max(s.max_concurrency for s in serverless))}})
+            self.access.deny("ServerlessMemoryCeiling", action, ["*"], conditions={"NumericGreaterThan": {
+                "sagemaker:ServerlessMemorySize": str(max(s.memory_mb for s in serverless))}})
 
     def _check_open(self) -> None:
         if self._finished:

@@ -15,6 +15,7 @@ from aws_cdk import aws_kms as kms
 from aws_cdk.assertions import Template
 
 from mlops_loop.app_builder import new_app
+from mlops_loop.config.serving import ServingConfig
 from mlops_loop.constructs.serving_deployer import ServingDeployer
 from tests.support import iam_actions
 
@@ -31,13 +32,15 @@ def _deployer() -> tuple[Stack, Stack, ServingDeployer]:
     return stack, storage, ServingDeployer(stack, "Deployer", role_name="shop-dev-serving-deployer", description="shop-dev serving deployments")
 
 
-def _served(stack: Stack, name: str, *, endpoint: bool) -> SimpleNamespace:
+def _served(stack: Stack, name: str, *, endpoint: bool, serving: ServingConfig = ServingConfig()) -> SimpleNamespace:
+    """A served model: from an endpoint (``serving``: its config, default a real-time ml.m5.large), or batch."""
     role = iam.Role(stack, f"{name}Role", assumed_by=iam.ServicePrincipal("sagemaker.amazonaws.com"))
     if endpoint:
-        return SimpleNamespace(model_name=name, role=role, endpoint_name=f"shop-dev-{name}",
+        return SimpleNamespace(model_name=name, role=role, endpoint_name=f"shop-dev-{name}", serving=serving,
                                alarm_names=[f"shop-dev-{name}-rollout-errors", f"shop-dev-{name}-rollout-latency"])
     scheduler = iam.Role(stack, f"{name}Scheduler", assumed_by=iam.ServicePrincipal("scheduler.amazonaws.com"))
-    return SimpleNamespace(model_name=name, role=role, endpoint_name=None, scheduler_role=scheduler, schedule_name=f"shop-dev-{name}-batch")
+    return SimpleNamespace(model_name=name, role=role, endpoint_name=None, scheduler_role=scheduler, schedule_name=f"shop-dev-{name}-batch",
+                           serving=ServingConfig(mode="batch"))
 
 
 def _statements(stack: Stack) -> dict[str, dict]:
@@ -84,7 +87,8 @@ def test_when_an_endpoint_model_is_served_then_its_endpoint_is_pinned_and_endpoi
     deployer.allow_served_model(_served(stack, "churn", endpoint=True), "arn:aws:sagemaker:eu-west-1:123456789012:model-package/shop-dev-churn/*")
     deployer.allow_common(key=kms.Key(storage, "Key"), storage=storage)
     statements = _statements(stack)
-    assert list(statements) == ["ReadPackageChurn", "PassServingRoleChurn", "EndpointChurn", "AlarmsChurn", *COMMON, "UseEndpointConfigs"]
+    assert list(statements) == ["ReadPackageChurn", "PassServingRoleChurn", "EndpointChurn", "AlarmsChurn", "ModelsAndConfigs",
+                                "CreateEndpointConfigs", *COMMON[1:], "UseEndpointConfigs"]
     assert statements["EndpointChurn"]["Resource"] == "arn:aws:sagemaker:eu-west-1:123456789012:endpoint/shop-dev-churn"
     assert statements["UseEndpointConfigs"]["Action"] == ["sagemaker:CreateEndpoint", "sagemaker:UpdateEndpoint"]
     # The served thing's own alarms by name, not every alarm named after the endpoint (issue #13).
@@ -96,6 +100,59 @@ def test_when_an_endpoint_model_is_served_then_its_endpoint_is_pinned_and_endpoi
     assert statements["PassServingRoleChurn"]["Condition"] == {"StringEquals": {"iam:PassedToService": "sagemaker.amazonaws.com"}}
 
 
+PACKAGE = "arn:aws:sagemaker:eu-west-1:123456789012:model-package/shop-dev-{}/*"
+
+
+def _config_statements(*served: tuple[str, ServingConfig]) -> dict[str, dict]:
+    """The deployer's statements once ``served`` (name, serving config) are served from endpoints."""
+    stack, storage, deployer = _deployer()
+    for name, serving in served:
+        deployer.allow_served_model(_served(stack, name, endpoint=True, serving=serving), PACKAGE.format(name))
+    deployer.allow_common(key=kms.Key(storage, "Key"), storage=storage)
+    return _statements(stack)
+
+
+def test_endpoint_configs_may_name_only_the_served_instance_types_and_must_name_one():
+    """GIVEN a real-time model on ml.c5.xlarge and an async one on ml.m5.large WHEN the deployer is built THEN
+    CreateEndpointConfig is allowed only for configs whose every instance type is one of the two, and only for configs
+    that name one (ForAllValues is true without the key: Null false); no other statement grants it."""
+    statements = _config_statements(("churn", ServingConfig(realtime={"instance_type": "ml.c5.xlarge"})),
+                                    ("risk", ServingConfig(mode="async")))
+    configs = statements["CreateEndpointConfigs"]
+    assert configs["Action"] == "sagemaker:CreateEndpointConfig"
+    assert configs["Resource"] == "arn:aws:sagemaker:eu-west-1:123456789012:endpoint-config/*"
+    assert configs["Condition"] == {"ForAllValues:StringEquals": {"sagemaker:InstanceTypes": ["ml.c5.xlarge", "ml.m5.large"]},
+                                    "Null": {"sagemaker:InstanceTypes": "false"}}
+    granting = [sid for sid, st in statements.items() if "sagemaker:CreateEndpointConfig" in st["Action"]]
+    assert granting == ["CreateEndpointConfigs"]
+
+
+def test_with_a_serverless_model_configs_without_an_instance_type_pass_within_its_concurrency_and_memory():
+    """GIVEN a real-time model and a serverless one (no instance type: 3 GB, 20 concurrent) WHEN the deployer is built
+    THEN configs need not name an instance type (a serverless config names none), and two guardrail denies refuse a
+    serverless config above the configured concurrency or memory."""
+    statements = _config_statements(("churn", ServingConfig()),
+                                    ("risk", ServingConfig(mode="serverless", serverless={"memory_mb": 3072, "max_concurrency": 20})))
+    assert statements["CreateEndpointConfigs"]["Condition"] == {
+        "ForAllValues:StringEquals": {"sagemaker:InstanceTypes": ["ml.m5.large"]}}
+    assert statements["ServerlessConcurrencyCeiling"]["Effect"] == "Deny"
+    assert statements["ServerlessConcurrencyCeiling"]["Condition"] == {"NumericGreaterThan": {"sagemaker:ServerlessMaxConcurrency": "20"}}
+    assert statements["ServerlessMemoryCeiling"]["Condition"] == {"NumericGreaterThan": {"sagemaker:ServerlessMemorySize": "3072"}}
+    for sid in ("ServerlessConcurrencyCeiling", "ServerlessMemoryCeiling"):
+        (key,) = statements[sid]["Condition"]["NumericGreaterThan"]
+        assert iam_actions.condition_key_supported(iam_actions.action("sagemaker:CreateEndpointConfig"), key)
+
+
+def test_with_only_serverless_models_no_config_may_name_an_instance_type():
+    """GIVEN only a serverless model WHEN the deployer is built THEN a config may be created, but a deny refuses any
+    that names an instance type (ForAnyValue: false without the key), besides the serverless ceilings."""
+    statements = _config_statements(("risk", ServingConfig(mode="serverless")))
+    assert "Condition" not in statements["CreateEndpointConfigs"]
+    assert statements["NoInstanceEndpointConfigs"]["Effect"] == "Deny"
+    assert statements["NoInstanceEndpointConfigs"]["Condition"] == {"ForAnyValue:StringLike": {"sagemaker:InstanceTypes": "*"}}
+    assert {"ServerlessConcurrencyCeiling", "ServerlessMemoryCeiling"} <= set(statements)
+
+
 def test_when_a_batch_model_is_served_then_only_its_schedule_is_manageable():
     stack, storage, deployer = _deployer()
     deployer.allow_served_model(_served(stack, "risk", endpoint=False), "arn:aws:sagemaker:eu-west-1:123456789012:model-package/shop-dev-risk/*")
@@ -103,6 +160,8 @@ def test_when_a_batch_model_is_served_then_only_its_schedule_is_manageable():
     statements = _statements(stack)
     assert list(statements) == ["ReadPackageRisk", "PassServingRoleRisk", "PassSchedulerRoleRisk", "ScheduleRisk", *COMMON]
     assert statements["ScheduleRisk"]["Resource"] == "arn:aws:scheduler:eu-west-1:123456789012:schedule/default/shop-dev-risk-batch"
+    # Nothing is served from an endpoint: no endpoint config may be created at all.
+    assert not [sid for sid, st in statements.items() if "sagemaker:CreateEndpointConfig" in st["Action"]]
 
 
 def test_a_served_thing_added_after_the_common_permissions_is_refused():
