@@ -23,6 +23,7 @@ from mlops_loop.tools.cloud_assembly import stacks
 from tests.support import request_shapes as rs
 from tests.support.deploy_permissions import assembly_model
 from tests.support.iam_eval import IamModel, authorize
+from tests.support.instance_limits import INSTANCE_TYPES, instance_types
 
 # The job-creating operations, with the IAM resource type of the job they create.
 JOB_RESOURCES = {
@@ -75,8 +76,10 @@ def _request_problems(iam: IamModel, expected: list[dict[str, str]], stack: str,
     if missing:
         problems.append(f"{request.label}: Tags {tags} lack {missing}")
     role, arn = _creator_and_job_arn(iam, stack, template, request)
-    for action in (f"sagemaker:{request.operation}", "sagemaker:AddTags"):
-        decision = authorize(role, action, {JOB_RESOURCES[request.operation]: arn})
+    # The create call carries the instance types the request names (its roles may create jobs on those only).
+    sized = {INSTANCE_TYPES: list(instance_types(request)[0])}
+    for action, context in ((f"sagemaker:{request.operation}", sized), ("sagemaker:AddTags", {})):
+        decision = authorize(role, action, {JOB_RESOURCES[request.operation]: arn}, context)
         if not decision.allowed:
             problems.append(f"{request.label}: {role} may not {action} on {arn} ({decision.outcome})")
     return problems

@@ -231,8 +231,11 @@ class Deployment:
                          "AWSServiceRoleForApplicationAutoScaling_SageMakerEndpoint")
         return found
 
-    def context(self, action: str) -> dict[str, str]:
-        """The condition keys the call carries (the service a role is passed to, the service-linked role's service)."""
+    def context(self, action: str) -> dict[str, Any]:
+        """The condition keys the call carries (the service a role is passed to, the service-linked role's service,
+        the instance types and serverless sizes of what a SageMaker create call creates: :func:`sagemaker_sizing`)."""
+        if action.lower() in SIZED_ACTIONS:
+            return sagemaker_sizing(self.model.resolve(self.resource.stack, dict(self.resource.properties)), self.resource.type)
         if action.lower() == "iam:passrole":
             return {"iam:PassedToService": PASSED_TO.get(self.resource.type, "sagemaker.amazonaws.com")}
         if action.lower() == "iam:createservicelinkedrole":
@@ -267,6 +270,45 @@ class Deployment:
                 return []
             requests = [{**r, rt.name: arn} for r in requests for arn in arns]
         return requests
+
+
+# The create calls whose request context carries what the resource runs on (Service Authorization Reference).
+SIZED_ACTIONS = frozenset(a.lower() for a in (
+    "sagemaker:CreateEndpointConfig", "sagemaker:CreateDataQualityJobDefinition", "sagemaker:CreateModelQualityJobDefinition",
+    "sagemaker:CreateModelBiasJobDefinition", "sagemaker:CreateModelExplainabilityJobDefinition",
+    "sagemaker:CreateMonitoringSchedule", "sagemaker:UpdateMonitoringSchedule"))
+INSTANCE_TYPES = "sagemaker:InstanceTypes"
+
+
+def sagemaker_sizing(properties: Mapping[str, Any], cfn_type: str) -> dict[str, Any]:
+    """The sizing condition keys of the create request a resource's ``properties`` make: ``sagemaker:InstanceTypes``
+    (every instance type, a list; left out when there is none, as for a serverless-only endpoint config),
+    ``sagemaker:ServerlessMaxConcurrency`` and ``sagemaker:ServerlessMemorySize`` of a serverless variant."""
+    context: dict[str, Any] = {}
+    if cfn_type == "AWS::SageMaker::EndpointConfig":
+        variants = list(properties.get("ProductionVariants", [])) + list(properties.get("ShadowProductionVariants", []))
+        types = [v["InstanceType"] for v in variants if "InstanceType" in v]
+        serverless = [v["ServerlessConfig"] for v in variants if "ServerlessConfig" in v]
+        if len(serverless) > 1:
+            raise IamEvalError("an endpoint config with several serverless variants: which one sizes the request is not modelled")
+        if serverless:
+            context["sagemaker:ServerlessMaxConcurrency"] = serverless[0]["MaxConcurrency"]
+            context["sagemaker:ServerlessMemorySize"] = serverless[0]["MemorySizeInMB"]
+    elif cfn_type.endswith("JobDefinition"):
+        types = [properties["JobResources"]["ClusterConfig"]["InstanceType"]]
+    elif cfn_type == "AWS::SageMaker::MonitoringSchedule":
+        inline = properties["MonitoringScheduleConfig"].get("MonitoringJobDefinition")
+        types = [inline["MonitoringResources"]["ClusterConfig"]["InstanceType"]] if inline else []
+    else:
+        raise IamEvalError(f"{cfn_type}: no rule says what its create request runs on; add one to sagemaker_sizing")
+    if types:
+        context[INSTANCE_TYPES] = types
+    return context
+
+
+def with_instance_type(context: Mapping[str, Any], instance_type: str) -> dict[str, Any]:
+    """``context`` with every instance type it names replaced by ``instance_type`` (the same request, resized)."""
+    return {**context, INSTANCE_TYPES: [instance_type] * len(context[INSTANCE_TYPES])} if INSTANCE_TYPES in context else dict(context)
 
 
 def missing_permissions(model: IamModel, role: Role, stack: str) -> tuple[list[str], list[str]]:

@@ -178,3 +178,51 @@ def test_the_role_keeps_the_logical_id_of_a_role_built_directly_in_the_stack():
     iam.Role(direct, "Deployer", assumed_by=iam.ServicePrincipal("cloudformation.amazonaws.com"))
     (expected,) = Template.from_stack(direct).find_resources("AWS::IAM::Role")
     assert stack.get_logical_id(deployer.role.node.default_child) == expected
+
+
+def _decide(served: list[tuple[str, ServingConfig]]):
+    """A function deciding CreateEndpointConfig with a request context as the deployer of ``served`` (IAM evaluator)."""
+    from tests.support.iam_eval import IamModel, StackTemplate, authorize
+
+    stack = Stack(new_app(), "Serving", env=ENV)
+    deployer = ServingDeployer(stack, "Deployer", role_name="shop-dev-serving-deployer", description="shop-dev serving")
+    for name, serving in served:
+        deployer.allow_served_model(_served(stack, name, endpoint=True, serving=serving), PACKAGE.format(name))
+    deployer.allow_common(key=kms.Key(stack, "Key"), storage=stack)
+    iam = IamModel([StackTemplate("Serving", "Serving", Template.from_stack(stack).to_json())],
+                   account="123456789012", region="eu-west-1")
+    role = iam.role("shop-dev-serving-deployer")
+    arn = "arn:aws:sagemaker:eu-west-1:123456789012:endpoint-config/churnconfig-abc"
+    return lambda context: authorize(role, "sagemaker:CreateEndpointConfig", {"endpoint-config": arn}, context).allowed
+
+
+SERVERLESS = ServingConfig(mode="serverless", serverless={"memory_mb": 3072, "max_concurrency": 20})
+
+
+def test_the_evaluator_allows_configs_on_the_served_types_and_serverless_within_its_size_only():
+    """GIVEN a deployer of a real-time model on ml.m5.large and a serverless one (3 GB, 20 concurrent) WHEN endpoint
+    config requests are decided THEN the real-time config and the serverless config (no instance type) are allowed;
+    one on ml.p5.48xlarge, or mixing it in, and a serverless one above 20 concurrent or 3 GB are refused."""
+    decide = _decide([("churn", ServingConfig()), ("risk", SERVERLESS)])
+    serverless = {"sagemaker:ServerlessMaxConcurrency": 20, "sagemaker:ServerlessMemorySize": 3072}
+    assert decide({"sagemaker:InstanceTypes": ["ml.m5.large"]})
+    assert decide(serverless)
+    assert not decide({"sagemaker:InstanceTypes": ["ml.p5.48xlarge"]})
+    assert not decide({"sagemaker:InstanceTypes": ["ml.m5.large", "ml.p5.48xlarge"]})
+    assert not decide({**serverless, "sagemaker:ServerlessMaxConcurrency": 21})
+    assert not decide({**serverless, "sagemaker:ServerlessMemorySize": 4096})
+
+
+@pytest.mark.parametrize(
+    ("served", "context", "expected"),
+    [
+        # Nothing serverless: a config must name an instance type (ForAllValues alone is true without the key).
+        ([("churn", ServingConfig())], {}, False),
+        # Only serverless: a config naming any instance type is refused, a serverless one within its size allowed.
+        ([("risk", SERVERLESS)], {"sagemaker:InstanceTypes": ["ml.m5.large"]}, False),
+        ([("risk", SERVERLESS)], {"sagemaker:ServerlessMaxConcurrency": 10, "sagemaker:ServerlessMemorySize": 2048}, True),
+    ],
+)
+def test_the_evaluator_decides_configs_without_instance_types_by_what_is_served(served, context, expected):
+    """GIVEN a deployer of ``served`` WHEN a config request with ``context`` is decided THEN allowed iff expected."""
+    assert _decide(served)(context) is expected

@@ -435,3 +435,24 @@ def test_without_a_network_no_job_has_a_vpc_and_the_role_no_interface_permission
     pipeline = built.pipelines["chargeback"]
     assert '"VpcConfig"' not in pipeline.definition
     assert not vpc_statements_of(built.statements("chargeback"))
+
+
+def test_every_job_of_the_tuning_pipeline_is_allowed_on_its_types_and_refused_on_any_other(built):
+    """GIVEN the refund pipeline (a tuning job; trained on ml.m5.2xlarge, processed on ml.m5.large) WHEN each step's job
+    request is decided by the IAM evaluator as the pipeline's role THEN it is allowed as the definition asks, refused on
+    ml.p5.48xlarge (a run overriding the step's instance-type parameter), on the other purpose's type, and naming none."""
+    from tests.support.iam_eval import IamModel, StackTemplate
+    from tests.support.instance_limits import job_requests
+
+    stack = built.training.stack
+    iam = IamModel([StackTemplate("Training", stack.stack_name, Template.from_stack(stack).to_json())],
+                   account=ACCOUNT, region=REGION)
+    role = iam.role(iam.resolve("Training", stack.resolve(built.pipelines["refund"].role.role_arn)))
+    requests = [r for r in job_requests(iam) if r.role == role]
+    assert {r.action for r in requests} == {"sagemaker:CreateProcessingJob", "sagemaker:CreateHyperParameterTuningJob"}
+    other = {"ml.m5.2xlarge": "ml.m5.large", "ml.m5.large": "ml.m5.2xlarge"}
+    for r in requests:
+        assert r.decide().allowed, r.label
+        assert not r.resized("ml.p5.48xlarge").allowed, r.label
+        assert not r.resized(other[r.instance_types[0]]).allowed, r.label
+        assert not r.decide(()).allowed, r.label
