@@ -30,6 +30,11 @@ package's inference specification can be replaced after registration (``UpdateMo
 ``InferenceSpecification``, which no IAM condition key describes), so the deploy handler compares the
 package's container with this digest before every deployment.
 
+Who decided about a version, when and why is kept in the **approval ledger** (:func:`ledger_key`): the deploy
+handler writes one write-once JSON record per approval-state decision it observes, which the audit reads back
+(:func:`parse_ledger_record`) long after CloudTrail's 90-day event history and the package's overwritten
+ApprovalDescription have lost it.
+
 Standard library only: the handlers, the jobs and the serving container all import it.
 """
 
@@ -37,6 +42,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import datetime as dt
 import hashlib
 import json
 import os
@@ -77,6 +83,22 @@ MAX_SEALED_BYTES = 5 * 1024**3
 SHA256_HEX = re.compile(r"^[0-9a-f]{64}$")
 _BLOCK = 1 << 20
 
+# The approval ledger: every approval-state decision the deploy handler observes (a model package state change, and
+# what it decided: deploy, hold, refuse ...) is one small JSON record, written once (``If-None-Match: *``) to
+# ledger_key(); the artifacts bucket's policy makes LEDGER_KEY_PATTERN write-once and undeletable like sealed
+# artefacts. Its own top-level prefix, not one below pipelines/<model>/: the training role writes there and runs model
+# code, and only the deploy handler's role may add a record. A package's ApprovalDescription is overwritten by every
+# later decision (a rollback re-approves) and CloudTrail's event history holds 90 days: the ledger keeps the rest.
+LEDGER_SEGMENT = "approval-ledger"
+LEDGER_KEY_PATTERN = f"{LEDGER_SEGMENT}/*"
+# The record's format (the ``schema`` field), and the fields every record has.
+LEDGER_SCHEMA = "mlops-loop/approval-ledger/1"
+LEDGER_REQUIRED = ("schema", "recorded_at", "group", "model", "version", "trigger", "package", "decision")
+# Who records: a state change of the registry, or a reconcile (a retry, a settled stack, by hand) that decided.
+LEDGER_TRIGGERS = ("state-change", "reconcile")
+_LEDGER_NAME = re.compile(r"^(\d{8}T\d{6}\.\d{6}Z)-([a-z0-9-]+)\.json$")
+_SLUG = re.compile(r"[^a-z0-9]+")
+
 
 # A model's pipeline writes its working data - what a run only needs while it runs and for a look back later (the
 # prepared train/validation sets, training, tuning and compile outputs, spot checkpoints) - below
@@ -98,6 +120,63 @@ def work_prefix(model: str) -> str:
 def sealed_prefix(model: str) -> str:
     """Key prefix of one model's sealed artefacts: ``pipelines/<model>/registered/``."""
     return f"{model_prefix(model)}{SEALED_SEGMENT}/"
+
+
+def ledger_model_prefix(model: str) -> str:
+    """Key prefix (artifacts bucket) of one model's approval ledger: ``approval-ledger/<model>/``."""
+    return f"{LEDGER_SEGMENT}/{model}/"
+
+
+def ledger_prefix(model: str, version: int) -> str:
+    """Key prefix of one version's ledger records: ``approval-ledger/<model>/<version>/``."""
+    return f"{ledger_model_prefix(model)}{int(version)}/"
+
+
+def ledger_key(model: str, version: int, at: dt.datetime, event: str, nonce: str) -> str:
+    """``approval-ledger/<model>/<version>/<UTC time>-<event>-<nonce>.json``: one record, listed in time order.
+
+    ``at`` (made UTC; naive is taken as UTC) to the microsecond, ``event`` a word for what happened (``approved``,
+    ``rejected``, ``reconcile``; lower-cased, other characters become ``-``), ``nonce`` what tells two records of
+    one microsecond apart (the handler: random hex), so two deliveries of one event are two records.
+    """
+    stamp = (at if at.tzinfo else at.replace(tzinfo=dt.timezone.utc)).astimezone(dt.timezone.utc)
+    kebab = re.sub(r"(?<=[a-z0-9])(?=[A-Z])", "-", event).lower()  # PendingManualApproval -> pending-manual-approval
+    words = "-".join(w for w in (_SLUG.sub("-", kebab).strip("-"), _SLUG.sub("", nonce.lower())) if w)
+    return f"{ledger_prefix(model, version)}{stamp:%Y%m%dT%H%M%S.%fZ}-{words}.json"
+
+
+def ledger_key_time(key: str) -> Optional[str]:
+    """The ISO time a ledger key names (``...-20270101T000000.000000Z-approved-ab12.json`` -> ``2027-01-01T00:00:00.000000Z``),
+    else None."""
+    match = _LEDGER_NAME.match(key.rsplit("/", 1)[-1])
+    if not match:
+        return None
+    try:
+        return dt.datetime.strptime(match.group(1), "%Y%m%dT%H%M%S.%fZ").strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+    except ValueError:
+        return None
+
+
+def parse_ledger_record(body: bytes) -> Dict[str, Any]:
+    """One ledger record read back; ValueError saying what is wrong when it is not one (not UTF-8 JSON, not an
+    object, another ``schema``, a required field missing, a version that is not a number)."""
+    try:
+        record = json.loads(body.decode("utf-8"))
+    except (UnicodeDecodeError, ValueError) as error:
+        raise ValueError(f"not UTF-8 JSON ({error})") from None
+    if not isinstance(record, dict):
+        raise ValueError(f"not a JSON object but {type(record).__name__}")
+    if record.get("schema") != LEDGER_SCHEMA:
+        raise ValueError(f"schema {record.get('schema')!r}, not {LEDGER_SCHEMA!r}")
+    missing = [name for name in LEDGER_REQUIRED if name not in record]
+    if missing:
+        raise ValueError(f"field(s) {', '.join(missing)} missing")
+    if isinstance(record["version"], bool) or not isinstance(record["version"], int):
+        raise ValueError(f"version {record['version']!r} is not a number")
+    for name in ("package", "decision"):
+        if not isinstance(record[name], dict):
+            raise ValueError(f"field {name} is not an object")
+    return record
 
 
 def sealed_key(prefix: str, archive_sha256: str) -> str:

@@ -46,6 +46,14 @@ UPDATE_IN_PROGRESS state") waits like a busy stack; one that may pass later (thr
 raised without a notice, so Lambda's two retries try again and, if they fail too, the dead-letter queue's alarm tells people - once
 either way. Every decision is logged as one JSON line and returned.
 
+**Approval ledger** (``APPROVAL_LEDGER``: the artifacts bucket, and the groups' prefix before the model): every state change, and every
+reconcile that decided about a version, is also appended as one write-once JSON record
+(:func:`record_decision`; ``If-None-Match: *``, below ``approval-ledger/<model>/<version>/``, which the bucket policy
+keeps write-once and undeletable): the package's status, ``ApprovalDescription`` and the principal of its
+``LastModifiedBy``/``CreatedBy`` at that moment, and the decision with the stack parameters it set. A later decision
+overwrites the package's description and CloudTrail forgets after 90 days; the ledger does not. Its failure never
+stops or repeats a deployment: it is logged with the record and told to people, the record in the notice.
+
 **Multi-model endpoint (MME) members** (``MULTI_MODEL``): models sharing one MME have no blue/green
 rollout per model - the stack update only switches the ``TargetModel`` clients use (an SSM parameter
 the serving stack derives from the same ``<PascalModel>ModelPackageArn``). So before ``UpdateStack``
@@ -72,11 +80,12 @@ import json
 import logging
 import os
 import re
+import secrets
 from typing import Any, Dict, Iterable, List, Mapping, Optional
 
 import boto3
 from botocore.config import Config
-from botocore.exceptions import ClientError
+from botocore.exceptions import BotoCoreError, ClientError
 
 from pipeline_code.core import approval as approval_rule
 from pipeline_code.core import integrity
@@ -398,24 +407,41 @@ def handler(
     """
     settings = _settings()
     retry = settings.pop("retry")
+    ledger = settings.pop("ledger")
     sns = sns or (boto3.client("sns") if settings["topic"] else None)
+    sagemaker = sagemaker or boto3.client("sagemaker")
+    s3 = s3 or boto3.client("s3")
+    function_arn = getattr(context, "invoked_function_arn", None)
+
+    def recorded(decision: Dict[str, Any]) -> Dict[str, Any]:
+        """The decision with where the approval ledger recorded it (never raises: see record_decision)."""
+        notify = _Notifier(sns, settings["topic"], decision.get("group", ""))
+        entry = record_decision(ledger, event, decision, sagemaker=sagemaker, s3=s3, notify=notify, recorded_by=function_arn)
+        return {**decision, "ledger": entry} if entry is not None else decision
+
     try:
         decision = reconcile(
             event,
-            sagemaker=sagemaker or boto3.client("sagemaker"),
+            sagemaker=sagemaker,
             cloudformation=cloudformation or boto3.client("cloudformation"),
             sns=sns,
-            s3=s3 or boto3.client("s3"),
+            s3=s3,
             runtime=runtime,
             **settings,
         )
     except StackBusyError as busy:
         if retry is None:
-            LOG.info(json.dumps(busy.decision, default=str))
+            LOG.info(json.dumps(recorded(busy.decision), default=str))
             raise
-        decision = wait(busy, retry, function_arn=getattr(context, "invoked_function_arn", None),
+        decision = wait(busy, retry, function_arn=function_arn,
                         scheduler=scheduler or boto3.client("scheduler"),
                         notify=_Notifier(sns, settings["topic"], busy.decision.get("group", "")))
+    except ClientError as error:
+        # A failure Lambda retries (throttling, a 5xx): the attempt is a decision not taken yet, recorded as such.
+        group, seen = _parse_quietly(event)
+        recorded({"group": group, "event": seen, "deployed": False, "outcome": "error", "reason": str(error)})
+        raise
+    decision = recorded(decision)
     LOG.info(json.dumps(decision, default=str))
     return decision
 
@@ -676,6 +702,7 @@ def reconcile(
         "deployed": True,
         "outcome": "deploying",
         "reason": f"{_label(serving_arn)} -> v{desired.version}",
+        "set": updates,
         "token": token,
     }
 
@@ -747,6 +774,133 @@ def _gate_multi_model(
         return {**base, "deployed": False, "outcome": "refused", "reason": f"v{desired.version} refused: {error}"}
     base["smoke_test"] = f"passed ({answer.summary()})"
     return None
+
+
+# --- the approval ledger --------------------------------------------------------------------------------
+
+
+@dataclasses.dataclass(frozen=True)
+class Ledger:
+    """Where decisions are recorded: the artifacts ``bucket``, below each group's model's ledger prefix
+    (:func:`pipeline_code.core.integrity.ledger_key`)."""
+
+    bucket: str
+    models: Mapping[str, str]  # group -> model
+
+
+# A reconcile (a wait's retry, a settled stack, by hand) is recorded only when it decided about a version; a state
+# change is recorded whatever the outcome (unchanged, waiting and error included): it is a decision someone took.
+LEDGER_RECONCILE_OUTCOMES = ("deploying", "refused", "held", "failed-to-start", "gave-up")
+# What of the handler's decision a record keeps.
+_DECISION_FIELDS = ("outcome", "deployed", "reason", "stack", "parameter", "serving", "desired", "held", "refused",
+                    "verified", "set", "token", "failed_rollout", "waiting_since", "retry_at", "endpoint", "target_model",
+                    "smoke_test")
+# What of the event's detail a record keeps, as SageMaker sent it (the package may have changed since).
+_DETAIL_FIELDS = ("ModelPackageArn", "ModelApprovalStatus", "ModelPackageStatus", "ApprovalDescription", "LastModifiedTime",
+                  "LastModifiedBy", "CreatedBy")
+# Attempts at a free key: a taken one (412, or 409 for a concurrent writer of it) is retried under a new nonce.
+LEDGER_ATTEMPTS = 3
+
+
+def record_decision(ledger: Optional[Ledger], event: Any, decision: Mapping[str, Any], *, sagemaker: Any, s3: Any,
+                    notify: "_Notifier", recorded_by: Optional[str] = None,
+                    now: Optional[dt.datetime] = None) -> Optional[Dict[str, Any]]:
+    """Append ``decision`` (taken on ``event``) to the approval ledger: one JSON record written with
+    ``If-None-Match: *`` to a key of its own (:func:`pipeline_code.core.integrity.ledger_key`), never over another.
+
+    The record holds the event's version as the package is now (``DescribeModelPackage``: status, approval,
+    ``ApprovalDescription``, ``LastModifiedTime``, ``LastModifiedBy`` / ``CreatedBy`` and the principal they name),
+    what the event's detail said of it, and what the handler decided (outcome, reason, the stack and the parameters it
+    set). A state change is recorded under the event's version whatever the outcome; a reconcile only when it decided
+    (:data:`LEDGER_RECONCILE_OUTCOMES`), under the version it decided about. A state change without a version in its
+    detail is recorded under the desired version. Returns ``{"key": ...}``, ``{"error": ...}``, or None when there is
+    nothing to record (no ledger, a group or event not of this function, a reconcile that changed nothing).
+
+    Never raises: a ledger that cannot be written must not stop (or, raised, repeat) a deployment. It is logged as an
+    error with the whole record, and people are told (``notify``) with the record in the notice, so nothing is lost
+    unseen.
+    """
+    group = decision.get("group")
+    if ledger is None or not isinstance(group, str) or group not in ledger.models:
+        return None
+    seen = decision.get("event") or {}
+    trigger = "reconcile" if "action" in seen else "state-change"
+    if trigger == "reconcile" and decision.get("outcome") not in LEDGER_RECONCILE_OUTCOMES:
+        return None
+    detail = (event.get("detail") if isinstance(event, Mapping) else None) or {}
+    desired = decision.get("desired") or {}
+    version = seen.get("version") if trigger == "state-change" else None
+    arn = detail.get("ModelPackageArn") if version is not None else None
+    if version is None:
+        version, arn = desired.get("version"), desired.get("arn")
+    if not isinstance(version, int):
+        LOG.warning(json.dumps({"ledger": "not recorded: the decision names no version", "decision": decision}, default=str))
+        return None
+    record: Dict[str, Any] = {
+        "schema": integrity.LEDGER_SCHEMA,
+        "recorded_at": None,
+        "recorded_by": recorded_by,
+        "group": group,
+        "model": ledger.models[group],
+        "version": version,
+        "package_arn": arn,
+        "trigger": trigger,
+        "event": {**{k: v for k, v in seen.items() if k != "version"}, "version": version,
+                  "time": event.get("time") if isinstance(event, Mapping) else None,
+                  "detail": {k: detail[k] for k in _DETAIL_FIELDS if k in detail}},
+        "package": _package_record(sagemaker, arn),
+        "decision": {k: decision[k] for k in _DECISION_FIELDS if k in decision},
+    }
+    now = now or dt.datetime.now(dt.timezone.utc)
+    record["recorded_at"] = _aware(now).astimezone(dt.timezone.utc).isoformat()
+    body = json.dumps(record, default=_json_value, sort_keys=True).encode("utf-8")
+    word = seen.get("approval") if trigger == "state-change" and isinstance(seen.get("approval"), str) else trigger
+    error: Optional[Exception] = None
+    for _ in range(LEDGER_ATTEMPTS):
+        key = integrity.ledger_key(ledger.models[group], version, now, word or "state-change", secrets.token_hex(4))
+        try:
+            s3.put_object(Bucket=ledger.bucket, Key=key, Body=body, IfNoneMatch="*", ContentType="application/json")
+            return {"key": f"s3://{ledger.bucket}/{key}"}
+        except (ClientError, BotoCoreError) as caught:
+            error = caught
+            code = caught.response.get("Error", {}).get("Code", "") if isinstance(caught, ClientError) else ""
+            if str(code) not in ("PreconditionFailed", "412", "ConditionalRequestConflict", "409"):
+                break
+    reason = f"approval ledger: the record of v{version}'s {trigger} could not be written to s3://{ledger.bucket}: {error}"
+    LOG.error(json.dumps({"ledger_failed": reason, "record": json.loads(body)}))
+    notify(f"v{version}: approval ledger not written",
+           f"{reason}. The decision itself went ahead ({decision.get('outcome')}); this notice holds the record that was "
+           f"not kept, for the audit trail:\n\n{body.decode('utf-8')}")
+    return {"error": str(error)}
+
+
+def _package_record(sagemaker: Any, arn: Optional[str]) -> Dict[str, Any]:
+    """The package's approval fields now, and the principal its ``LastModifiedBy`` (else ``CreatedBy``) names."""
+    if not arn:
+        return {"error": "the event names no model package ARN"}
+    try:
+        d = sagemaker.describe_model_package(ModelPackageName=arn)
+    except (ClientError, BotoCoreError) as error:
+        return {"error": f"DescribeModelPackage: {error}"}
+    fields = {name: d.get(name) for name in ("ModelApprovalStatus", "ModelPackageStatus", "ApprovalDescription",
+                                              "LastModifiedTime", "LastModifiedBy", "CreatedBy", "CreationTime")}
+    # LastModifiedBy is who made the change at hand; a version never updated was decided at registration (CreatedBy).
+    return {**{k: v for k, v in fields.items() if v is not None},
+            "principal": _principal(d.get("LastModifiedBy")) or _principal(d.get("CreatedBy"))}
+
+
+def _principal(user: Any) -> Optional[str]:
+    """Who a SageMaker ``UserContext`` names: its IAM identity's ARN, else the Studio user profile, else the principal id."""
+    if not isinstance(user, Mapping):
+        return None
+    identity = user.get("IamIdentity") or {}
+    return identity.get("Arn") or user.get("UserProfileArn") or user.get("UserProfileName") or identity.get("PrincipalId") or None
+
+
+def _json_value(value: Any) -> Any:
+    if isinstance(value, dt.datetime):
+        return _aware(value).astimezone(dt.timezone.utc).isoformat()
+    return str(value)
 
 
 # --- helpers --------------------------------------------------------------------------------------------
@@ -827,6 +981,14 @@ def _parse(event: Any) -> "tuple[str, Dict[str, Any]]":
     }
 
 
+def _parse_quietly(event: Any) -> "tuple[Optional[str], Dict[str, Any]]":
+    """:func:`_parse`, or ``(None, {})`` for a malformed event."""
+    try:
+        return _parse(event)
+    except _Malformed:
+        return None, {}
+
+
 def _settings() -> Dict[str, Any]:
     stack = os.environ.get("SERVING_STACK_NAME", "").strip()
     if not stack:
@@ -848,7 +1010,33 @@ def _settings() -> Dict[str, Any]:
     topic = os.environ.get("NOTIFY_TOPIC_ARN", "").strip() or None
     multi = _multi_model_setting(os.environ.get("MULTI_MODEL", ""), parameters)
     return {"stack": stack, "parameters": parameters, "role_arn": role_arn, "topic": topic, "multi_model": multi,
-            "retry": _retry_setting()}
+            "retry": _retry_setting(), "ledger": _ledger_setting(os.environ.get("APPROVAL_LEDGER", ""), parameters)}
+
+
+def _ledger_setting(raw: str, parameters: Mapping[str, str]) -> Optional[Ledger]:
+    """``APPROVAL_LEDGER``: ``{"bucket": <artifacts bucket>, "group_prefix": <prefix>}``, every group of
+    ``MODEL_PARAMETERS`` being ``<prefix><model>`` (``package_group_name``); empty or unset = no ledger (nothing is
+    recorded; the app always sets it)."""
+    if not raw.strip():
+        return None
+    name = "environment variable APPROVAL_LEDGER"
+    try:
+        value = json.loads(raw)
+    except json.JSONDecodeError as error:
+        raise ConfigurationError(f"{name} is not JSON ({error}): expected {{\"bucket\": ..., \"group_prefix\": ...}}") from None
+    if not isinstance(value, dict) or set(value) != {"bucket", "group_prefix"}:
+        raise ConfigurationError(f"{name} must be a JSON object with exactly the fields bucket and group_prefix, got {raw[:200]!r}")
+    if not isinstance(value["bucket"], str) or not _BUCKET_NAME.match(value["bucket"]):
+        raise ConfigurationError(f"{name}.bucket must be an S3 bucket name, got {value['bucket']!r}")
+    prefix = value["group_prefix"]
+    if not isinstance(prefix, str):
+        raise ConfigurationError(f"{name}.group_prefix must be a string, got {prefix!r}")
+    models = {group: group[len(prefix):] for group in parameters if group.startswith(prefix)}
+    wrong = sorted(g for g in parameters if not _MODEL_NAME.match(models.get(g, "")))
+    if wrong:
+        raise ConfigurationError(f"{name}.group_prefix {prefix!r} does not name group {wrong[0]!r} of MODEL_PARAMETERS as "
+                                 "<group_prefix><model>: its decisions would go unrecorded")
+    return Ledger(bucket=value["bucket"], models=models)
 
 
 def _retry_setting() -> Optional[Retry]:

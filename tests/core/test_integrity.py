@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+import fnmatch
 import hashlib
 import json
 import re
@@ -105,3 +106,39 @@ def test_container_digest_covers_the_image_and_every_environment_value_in_any_or
     assert base != container_digest("1.dkr.ecr.eu-west-1.amazonaws.com/xgb:1.7-1", {"A": "1", "B": "3"})
     assert container_digest("img", None) == container_digest("img", {}) != container_digest("img", {"": ""})
     assert len(base) == 64 and all(c in "0123456789abcdef" for c in base)
+
+
+# --- the approval ledger's key layout and record format ---------------------------------------------------------
+
+
+def test_a_ledger_key_files_a_record_under_its_model_and_version_in_utc_time_order():
+    import datetime as dt
+
+    from pipeline_code.core import integrity as i
+
+    at = dt.datetime(2027, 1, 1, 1, 2, 3, 456789, tzinfo=dt.timezone(dt.timedelta(hours=1)))
+    key = i.ledger_key("credit-risk", 7, at, "PendingManualApproval", "AB12cd34")
+    assert key == "approval-ledger/credit-risk/7/20270101T000203.456789Z-pending-manual-approval-ab12cd34.json"
+    assert key.startswith(i.ledger_prefix("credit-risk", 7)) and i.ledger_prefix("credit-risk", 7).startswith(i.ledger_model_prefix("credit-risk"))
+    assert fnmatch.fnmatch(key, i.LEDGER_KEY_PATTERN)
+    assert i.ledger_key_time(key) == "2027-01-01T00:02:03.456789Z"
+    assert i.ledger_key_time("approval-ledger/m/7/notes.txt") is None
+    later = i.ledger_key("credit-risk", 7, at + dt.timedelta(microseconds=1), "Approved", "00")
+    assert sorted([later, key]) == [key, later]
+
+
+@pytest.mark.parametrize(
+    ("body", "problem"),
+    [
+        (b"\xff", "not UTF-8 JSON"),
+        (b"{", "not UTF-8 JSON"),
+        (b"[]", "not a JSON object but list"),
+        (b'{"schema": "other/1"}', "schema 'other/1', not 'mlops-loop/approval-ledger/1'"),
+        (b'{"schema": "mlops-loop/approval-ledger/1", "recorded_at": "x"}', "field(s) group, model, version, trigger, package, decision missing"),
+    ],
+)
+def test_a_ledger_record_that_is_not_one_says_why(body, problem):
+    from pipeline_code.core import integrity as i
+
+    with pytest.raises(ValueError, match=re.escape(problem)):
+        i.parse_ledger_record(body)

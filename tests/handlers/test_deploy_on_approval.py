@@ -1350,3 +1350,169 @@ def test_events_that_cannot_be_read_back_to_the_approval_hold_the_version(aws, m
         failure = dod.failed_rollout(cloudformation, STACK, version)
     # THEN a failed attempt cannot be ruled out: the version counts as failed, and the reason says why
     assert failure["status"] == "unknown" and "cannot be ruled out" in failure["reason"]
+
+
+# --- the approval ledger (APPROVAL_LEDGER) ---------------------------------------------------------------
+# moto's DescribeModelPackage names a made-up Studio user as LastModifiedBy; the approver's IAM identity, which
+# SageMaker records for model packages (UserContext.IamIdentity), is set in moto's backend.
+
+APPROVER = f"arn:aws:sts::{DEFAULT_ACCOUNT_ID}:assumed-role/mlops-loop-prod-model-approver/alice"
+LEDGER_PREFIX = "approval-ledger/churn/"
+
+
+@pytest.fixture()
+def ledger(aws, monkeypatch):
+    monkeypatch.setenv("APPROVAL_LEDGER", json.dumps({"bucket": ARTIFACTS, "group_prefix": "mlops-loop-prod-"}))
+    return aws
+
+
+def decide(aws, arn, status, *, by=APPROVER, why=""):
+    """``by`` sets ``status`` on ``arn`` with the description ``why``, as the approver role's UpdateModelPackage does."""
+    aws.sagemaker.update_model_package(ModelPackageArn=arn, ModelApprovalStatus=status, ApprovalDescription=why)
+    backend = sagemaker_backends[DEFAULT_ACCOUNT_ID][REGION]
+    backend.model_packages[backend.model_package_name_mapping.get(arn, arn)].last_modified_by = {
+        "IamIdentity": {"Arn": by, "PrincipalId": "AROAEXAMPLE:alice"}}
+    time.sleep(0.005)
+
+
+def records(aws, version=None) -> dict:
+    """``{key: bytes}`` of the ledger's records (of ``version``), in key order."""
+    prefix = LEDGER_PREFIX + (f"{version}/" if version is not None else "")
+    keys = [o["Key"] for o in aws.s3.list_objects_v2(Bucket=ARTIFACTS, Prefix=prefix).get("Contents", [])]
+    return {key: aws.s3.get_object(Bucket=ARTIFACTS, Key=key)["Body"].read() for key in sorted(keys)}
+
+
+def test_an_approval_is_recorded_once_with_who_why_and_what_the_handler_set(ledger):
+    """GIVEN the ledger WHEN alice approves v1 with a reason and the handler deploys it THEN one record below
+    approval-ledger/churn/1/ holds the approval, her identity, the reason, the event and what the handler set on
+    which stack - in a format the audit reads back - and the decision names it."""
+    aws = ledger
+    v1 = register(aws)
+    decide(aws, v1, "Approved", why="QA passed; CHG-1234")
+
+    decision = run(aws, state_change(v1))
+
+    (key,) = records(aws)
+    assert decision["ledger"] == {"key": f"s3://{ARTIFACTS}/{key}"}
+    assert re.fullmatch(r"approval-ledger/churn/1/\d{8}T\d{6}\.\d{6}Z-approved-[0-9a-f]{8}\.json", key)
+    record = dod.integrity.parse_ledger_record(records(aws)[key])
+    assert (record["group"], record["model"], record["version"], record["package_arn"], record["trigger"]) == (
+        GROUP, "churn", 1, v1, "state-change")
+    assert record["package"]["ModelApprovalStatus"] == "Approved"
+    assert record["package"]["ApprovalDescription"] == "QA passed; CHG-1234"
+    assert record["package"]["principal"] == APPROVER
+    assert record["event"]["id"] == "event-1-Approved" and record["event"]["detail"]["ModelApprovalStatus"] == "Approved"
+    assert record["decision"]["outcome"] == "deploying" and record["decision"]["stack"] == STACK
+    assert record["decision"]["set"] == {"ChurnModelPackageArn": v1, "ChurnModelSha256": digests(aws, v1)["model_sha256"]}
+
+
+def test_a_second_identical_event_gets_its_own_record_and_the_first_is_kept_as_written(ledger):
+    """GIVEN v1's approval recorded WHEN SageMaker delivers the same event again THEN a second record is added
+    (that delivery's decision: unchanged) and the first record's bytes are as they were."""
+    aws = ledger
+    v1 = register(aws)
+    decide(aws, v1, "Approved", why="first look")
+    event = state_change(v1)
+    run(aws, event)
+    (first_key, first), = records(aws).items()
+
+    again = run(aws, dict(event))
+
+    assert again["outcome"] == "unchanged"
+    written = records(aws, 1)
+    assert len(written) == 2 and written[first_key] == first
+    (second,) = [body for key, body in written.items() if key != first_key]
+    assert dod.integrity.parse_ledger_record(second)["decision"]["outcome"] == "unchanged"
+
+
+def test_a_record_is_never_written_over_another(ledger, monkeypatch):
+    """GIVEN a record at the key a new record would take (same time, same nonce) WHEN the handler records THEN the
+    conditional write is refused (412) and the record goes under a new nonce; the existing one is untouched."""
+    aws = ledger
+    v1 = register(aws)
+    decide(aws, v1, "Approved", why="why")
+    at = dt.datetime(2027, 1, 1, tzinfo=dt.timezone.utc)
+    taken = dod.integrity.ledger_key("churn", 1, at, "Approved", "aaaaaaaa")
+    aws.s3.put_object(Bucket=ARTIFACTS, Key=taken, Body=b"an earlier record")
+    nonces = iter(["aaaaaaaa", "bbbbbbbb"])
+    monkeypatch.setattr(dod.secrets, "token_hex", lambda _n: next(nonces))
+    decision = {"group": GROUP, "event": {"id": "e", "version": 1, "approval": "Approved"}, "outcome": "unchanged"}
+
+    entry = dod.record_decision(dod._ledger_setting(dod.os.environ["APPROVAL_LEDGER"], PARAMETERS), state_change(v1), decision,
+                                sagemaker=aws.sagemaker, s3=aws.s3, notify=dod._Notifier(None, None, GROUP), now=at)
+
+    assert entry == {"key": f"s3://{ARTIFACTS}/{taken.replace('aaaaaaaa', 'bbbbbbbb')}"}
+    assert records(aws, 1)[taken] == b"an earlier record"
+
+
+def test_a_rollback_is_recorded_under_the_version_it_re_approves_with_the_rollback_description(ledger):
+    """GIVEN v2 serving WHEN the rollback CLI re-approves v1 (the approver role cannot write the ledger: its two
+    state changes are recorded by the handler) THEN v1's records hold both steps, its description naming who rolled
+    back, and the second the redeployment of v1."""
+    aws = ledger
+    v1, v2 = register(aws), register(aws)
+    decide(aws, v1, "Approved", why="first approval")
+    run(aws, state_change(v1))
+    decide(aws, v2, "Approved", why="second approval")
+    run(aws, state_change(v2))
+
+    decide(aws, v1, "PendingManualApproval", why=f"rollback to v1 by {APPROVER} at 2027-01-01T00:00:00Z (step 1 of 2)")
+    run(aws, state_change(v1, approval="PendingManualApproval"))
+    decide(aws, v1, "Approved", why=f"rollback to v1 by {APPROVER} at 2027-01-01T00:00:00Z")
+    run(aws, state_change(v1))
+
+    history = [dod.integrity.parse_ledger_record(body) for body in records(aws, 1).values()]
+    assert [(r["package"]["ModelApprovalStatus"], r["package"]["ApprovalDescription"], r["decision"]["outcome"]) for r in history] == [
+        ("Approved", "first approval", "deploying"),
+        ("PendingManualApproval", f"rollback to v1 by {APPROVER} at 2027-01-01T00:00:00Z (step 1 of 2)", "unchanged"),
+        ("Approved", f"rollback to v1 by {APPROVER} at 2027-01-01T00:00:00Z", "deploying"),
+    ]
+    assert aws.parameters()["ChurnModelPackageArn"] == v1
+
+
+def test_a_reconcile_that_changes_nothing_is_not_recorded_one_that_deploys_is(ledger):
+    aws = ledger
+    v1 = register(aws)
+    decide(aws, v1, "Approved", why="why")
+
+    deployed = run(aws, {"action": "reconcile", "group": GROUP})
+    unchanged = run(aws, {"action": "reconcile", "group": GROUP})
+
+    assert deployed["outcome"] == "deploying" and "key" in deployed["ledger"]
+    assert unchanged["outcome"] == "unchanged" and "ledger" not in unchanged
+    (body,) = records(aws, 1).values()
+    assert dod.integrity.parse_ledger_record(body)["trigger"] == "reconcile"
+
+
+def test_a_ledger_that_cannot_be_written_neither_stops_nor_hides_the_deployment(ledger, monkeypatch, caplog):
+    """GIVEN a ledger bucket that refuses the write WHEN v1 is approved THEN v1 is deployed all the same, the
+    decision names the error, the record is logged as an error and people are told, the record in the notice."""
+    aws = ledger
+    monkeypatch.setenv("APPROVAL_LEDGER", json.dumps({"bucket": "no-such-ledger-bucket", "group_prefix": "mlops-loop-prod-"}))
+    v1 = register(aws)
+    decide(aws, v1, "Approved", why="why")
+    caplog.set_level(logging.INFO, logger=dod.__name__)
+
+    decision = run(aws, state_change(v1))
+
+    assert decision["deployed"] is True and aws.parameters()["ChurnModelPackageArn"] == v1
+    assert "NoSuchBucket" in decision["ledger"]["error"]
+    assert aws.notices() == [f"{GROUP}: deploying v1 (was no endpoint)", f"{GROUP}: v1: approval ledger not written"]
+    (failed,) = [json.loads(r.getMessage()) for r in caplog.records if r.levelno == logging.ERROR]
+    assert failed["record"]["package"]["ApprovalDescription"] == "why"
+
+
+@pytest.mark.parametrize(
+    ("value", "fix"),
+    [
+        ("{", "APPROVAL_LEDGER is not JSON"),
+        (json.dumps({"bucket": ARTIFACTS}), "exactly the fields bucket and group_prefix"),
+        (json.dumps({"bucket": "No_Bucket", "group_prefix": "mlops-loop-prod-"}), "APPROVAL_LEDGER.bucket must be an S3 bucket name"),
+        (json.dumps({"bucket": ARTIFACTS, "group_prefix": "mlops-loop-prod-ch"}),
+         f"APPROVAL_LEDGER.group_prefix 'mlops-loop-prod-ch' does not name group '{OTHER_GROUP}' of MODEL_PARAMETERS"),
+    ],
+)
+def test_a_misconfigured_ledger_fails_loudly_naming_the_fix(aws, monkeypatch, value, fix):
+    monkeypatch.setenv("APPROVAL_LEDGER", value)
+    with pytest.raises(dod.ConfigurationError, match=re.escape(fix)):
+        run(aws, {"action": "reconcile", "group": GROUP})
