@@ -9,7 +9,7 @@ from aws_cdk import aws_s3 as s3
 from constructs import Construct
 
 from pipeline_code.core.contract import INFERENCE_RECORDS, INFERENCE_TRAFFIC
-from pipeline_code.core.integrity import SEALED_KEY_PATTERN, work_prefix
+from pipeline_code.core.integrity import LEDGER_KEY_PATTERN, SEALED_KEY_PATTERN, work_prefix
 
 from ..nag import acknowledge
 from ..naming import FEATURE_SNAPSHOTS_ROOT, LAKE_BUCKETS, lake_bucket_name
@@ -36,7 +36,8 @@ class DataLake(Construct):
     * ``features``: the Feature Store offline store (Iceberg) and computed feature snapshots; the snapshots
       (``snapshots/``, replaced whole by each run) keep old versions ``rewritten_noncurrent_days``.
     * ``artifacts``: job code, Glue temp files, model artifacts, reports; sealed models
-      (``pipelines/<model>/registered/``) are write-once and undeletable. Each of ``models``' pipeline working data
+      (``pipelines/<model>/registered/``) and the approval ledger (``approval-ledger/``, the deploy handler's records of
+      approval decisions) are write-once and undeletable. Each of ``models``' pipeline working data
       (``pipelines/<model>/work/``: prepared sets, training outputs, checkpoints) expires after
       ``pipeline_work_expiration_days`` (never when None); Glue's temporary files (``glue-temp/``) after
       :data:`GLUE_TEMP_EXPIRATION_DAYS`, their old versions a day later.
@@ -172,8 +173,9 @@ class DataLake(Construct):
         self.artifacts_bucket = lake_bucket(
             "Artifacts",
             "artifacts",
-            # A sealed model (pipeline_code.training.seal) never changes once written.
-            write_once_keys=(SEALED_KEY_PATTERN,),
+            # A sealed model (pipeline_code.training.seal) never changes once written, nor does an approval-ledger record
+            # (the deploy handler's record of an approval decision).
+            write_once_keys=(SEALED_KEY_PATTERN, LEDGER_KEY_PATTERN),
             extra_lifecycle_rules=[
                 # One rule per model: a pipeline's prefix holds its model's name, and a filter is a literal prefix.
                 *(rule for model in models

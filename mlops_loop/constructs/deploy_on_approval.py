@@ -19,7 +19,7 @@ from aws_cdk import aws_sqs as sqs
 from constructs import Construct
 
 from pipeline_code.core.contract import pascal
-from pipeline_code.core.integrity import SEALED_KEY_PATTERN, sealed_prefix
+from pipeline_code.core.integrity import SEALED_KEY_PATTERN, ledger_model_prefix, sealed_prefix
 
 from .access_policy import AccessPolicy
 from .arns import format_arn, s3_arn
@@ -58,6 +58,9 @@ class DeployOnApproval(Construct):
     * A rule tells people (``topic``) when an update of the serving stack fails or rolls back:
       the previous version is then still serving. Notices EventBridge cannot deliver go to
       ``notification_dead_letters`` (the environment's, shared by every notification rule).
+    * The handler appends every approval decision it observes to the approval ledger in ``artifacts_bucket``
+      (``approval-ledger/<model>/<version>/``, write-once by the bucket's policy): it may create objects there and
+      nothing else.
     * Models on a multi-model endpoint (``multi_model``; default: none) are staged and
       smoke-tested by the handler before the update (see :class:`MultiModelDeployment`); for those
       it may read the model's artefacts, write its staging prefix and invoke that endpoint.
@@ -71,6 +74,7 @@ class DeployOnApproval(Construct):
         name_prefix: str,
         serving_stack_name: str,
         group_parameters: Mapping[str, str],
+        group_models: Mapping[str, str],
         deployer_role: iam.IRole,
         topic: sns.ITopic,
         notification_dead_letters: sqs.IQueue,
@@ -83,11 +87,25 @@ class DeployOnApproval(Construct):
         multi_model: Sequence[MultiModelDeployment] = (),
         network: Optional[NetworkConfig] = None,
     ) -> None:
-        """``group_parameters`` maps each model package group name to its serving-stack parameter;
+        """``group_parameters`` maps each model package group name to its serving-stack parameter, ``group_models``
+        each group to its model (every group of ``group_parameters``, each ``<one common prefix><model>``: ValueError
+        otherwise);
         ``artifacts_bucket`` holds the sealed artefacts (encrypted with ``data_key``) the
-        handler verifies before every deployment; ``max_wait`` is how long it keeps retrying a busy
-        serving stack (the longest configured rollout plus a margin)."""
+        handler verifies before every deployment, and the approval ledger it appends to; ``max_wait`` is how long it
+        keeps retrying a busy serving stack (the longest configured rollout plus a margin)."""
         super().__init__(scope, construct_id)
+        unrecorded = sorted(set(group_parameters) - set(group_models))
+        if unrecorded:
+            raise ValueError(f"DeployOnApproval: group_models names no model for group {unrecorded[0]!r}: its approval "
+                             "decisions would go unrecorded in the approval ledger")
+        ledger_models = {group: group_models[group] for group in sorted(group_parameters)}
+        # The handler is told the groups' common prefix, not the map (Lambda's 4 KB of environment is nearly spent
+        # by MULTI_MODEL in pooled environments): each group must be <prefix><model>, as package_group_name makes it.
+        group_prefixes = {group[: -len(model)] if group.endswith(model) else None for group, model in ledger_models.items()}
+        if len(group_prefixes) != 1 or None in group_prefixes:
+            raise ValueError("DeployOnApproval: every group must be one common prefix followed by its model's name "
+                             f"(package_group_name), got {ledger_models}: the handler derives the model from the group")
+        (group_prefix,) = group_prefixes
         stack = Stack.of(self)
         self.dead_letter_queue = dead_letter_queue(self, key=key, removal_policy=removal_policy, owner="deploy handler")
         stack_arn = format_arn(stack, service="cloudformation", resource="stack", resource_name=f"{serving_stack_name}/*")
@@ -135,6 +153,7 @@ class DeployOnApproval(Construct):
                 "RETRY_ROLE_ARN": self.retry_role.role_arn,
                 "RETRY_DEAD_LETTER_ARN": self.dead_letter_queue.queue_arn,
                 "MAX_WAIT_SECONDS": str(int(max_wait.to_seconds())),
+                "APPROVAL_LEDGER": json.dumps({"bucket": artifacts_bucket.bucket_name, "group_prefix": group_prefix}, sort_keys=True),
                 **({"MULTI_MODEL": json.dumps({
                     m.group: {"model": m.model, "endpoint": m.endpoint_name, "bucket": m.artifacts_bucket.bucket_name,
                               "prefix": m.prefix, "kms_key_id": data_key.key_arn}
@@ -149,8 +168,9 @@ class DeployOnApproval(Construct):
             # (the runtime client allows 70 s x 2 attempts); the stack update itself is asynchronous.
             timeout=Duration.minutes(5) if multi_model else Duration.seconds(30),
             network=network,
-            vpc_reason="The function calls only AWS APIs (SageMaker, CloudFormation, SNS, EventBridge Scheduler and S3 "
-            "reads of sealed artefacts, and for multi-model members S3 staging writes and the endpoint's runtime).",
+            vpc_reason="The function calls only AWS APIs (SageMaker, CloudFormation, SNS, EventBridge Scheduler, S3 "
+            "reads of sealed artefacts and writes of approval-ledger records, and for multi-model members S3 staging writes "
+            "and the endpoint's runtime).",
         )
         access = built.access
         groups = sorted(group_parameters)
@@ -186,7 +206,14 @@ class DeployOnApproval(Construct):
         # Without ListBucket, HeadObject answers 403 instead of 404 for a missing artefact.
         access.allow("VerifyArtifactsList", ["s3:ListBucket"], [s3_arn(self, bucket)],
                      conditions={"StringLike": {"s3:prefix": [SEALED_KEY_PATTERN]}})
-        access.allow_key("DataKey", data_key, encrypt=bool(multi_model))
+        # The approval ledger: create records, nothing else (no read, no delete; the bucket policy makes every key
+        # there write-once, so a record, once written, is never replaced - not even by this role).
+        access.allow("ApprovalLedger", ["s3:PutObject"],
+                     [s3_arn(self, bucket, f"{ledger_model_prefix(model)}*") for model in sorted(set(ledger_models.values()))],
+                     wildcard_reason="One record per observed approval decision, named by version and time at run time, "
+                     "below each deployed model's approval-ledger/<model>/ prefix, which the bucket policy keeps write-once.")
+        # Encrypt: ledger records (and multi-model staging copies) are written SSE-KMS with the data key.
+        access.allow_key("DataKey", data_key)
         if multi_model:
             self._allow_multi_model(access, multi_model)
         self.function = built.function

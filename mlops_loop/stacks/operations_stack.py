@@ -134,6 +134,7 @@ class OperationsStack(Stack):
                 storage.registry.group_names[model]: parameter.logical_id
                 for model, parameter in serving.parameters.items()
             },
+            group_models={storage.registry.group_names[model]: model for model in serving.parameters},
             deployer_role=iam.Role.from_role_name(self, "ServingDeployer", serving.deployer.role_name),
             topic=self.topic,
             notification_dead_letters=self.notification_dead_letters,

@@ -8,6 +8,7 @@ Roles are found through the resources that use them (pipeline, function, model),
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 import re
 
@@ -15,6 +16,7 @@ import pytest
 
 from mlops_loop.config import load_config
 from pipeline_code.core.contract import REGISTERED_PROPERTIES, RETRAIN_ALARMS
+from pipeline_code.core.integrity import ledger_key, ledger_model_prefix
 
 from tests.support.paths import CONFIG_PATH
 from tests.support.iam_eval import (
@@ -839,3 +841,47 @@ def test_approver_cannot_start_retraining_indirectly(envs, env):
     # Approving is still allowed.
     assert all(allowed(approver, "sagemaker:UpdateModelPackage", e.version_arn(m), {"sagemaker:ModelApprovalStatus": "Approved"})
                for m in e.cfg.models)
+
+
+def _artifacts_policy(e: Env) -> tuple[str, tuple[Statement, ...]]:
+    """The artifacts bucket's name and its policy's statements that bind every principal (``{"AWS": "*"}``), with the
+    bucket's ARN in place of the evaluator's stand-in for its GetAtt (the name is fixed)."""
+    (found,) = [(lid, props) for label, lid, props in e.iam.resources("AWS::S3::Bucket")
+                if label == "Storage" and "-artifacts-" in e.iam.resolve(label, props["BucketName"])]
+    logical_id, props = found
+    name = e.iam.resolve("Storage", props["BucketName"])
+    (policy,) = [p for label, _, p in e.iam.resources("AWS::S3::BucketPolicy")
+                 if label == "Storage" and p["Bucket"] == {"Ref": logical_id}]
+    document = json.loads(json.dumps(e.iam.resolve("Storage", policy["PolicyDocument"]))
+                          .replace(f"${{Storage/{logical_id}.Arn}}", f"arn:aws:s3:::{name}"))
+    return name, service_statements(document, "s3.amazonaws.com", source="Storage/ArtifactsPolicy")
+
+
+@pytest.mark.parametrize("env", ENVS)
+def test_the_approval_ledger_is_write_once_for_everyone_and_written_only_by_the_deploy_handler(envs, env):
+    """GIVEN the artifacts bucket's policy and every role of the environment
+    WHEN a record below approval-ledger/<model>/ is written, overwritten or deleted
+    THEN the deploy handler may create it with If-None-Match and nothing else there (no read, no delete); a put without
+    If-None-Match, with If-Match, and any delete is denied by the bucket policy to every principal, an administrator
+    included; and no other role (the training roles, which write pipelines/<model>/, the approver) may create one."""
+    e = envs[env]
+    bucket, policy = _artifacts_policy(e)
+    tls = {"aws:SecureTransport": "true", "s3:TlsVersion": "1.3"}
+    handler = e.function_role("deploy-on-approval")
+    for model in e.cfg.models:
+        record = f"arn:aws:s3:::{bucket}/{ledger_key(model, 7, dt.datetime(2027, 1, 1), 'Approved', 'ab12cd34')}"
+        create = {**tls, "s3:if-none-match": "*"}
+        assert evaluate(handler.statements + policy, "s3:PutObject", record, create).allowed
+        for statements in (handler.statements + policy, (ALLOW_EVERYTHING, *policy)):
+            for action, context in (("s3:PutObject", tls), ("s3:PutObject", {**tls, "s3:if-match": '"etag"'}),
+                                    ("s3:PutObject", {**create, "s3:if-match": '"etag"'}),
+                                    ("s3:DeleteObject", tls), ("s3:DeleteObjectVersion", tls)):
+                decision = evaluate(statements, action, record, context)
+                assert decision.outcome == EXPLICIT_DENY, f"{action} {record} {context}: {decision}"
+        assert not allowed(handler, "s3:GetObject", record) and not allowed(handler, "s3:DeleteObject", record)
+        writers = [str(role) for role in e.iam.roles.values() if allowed(role, "s3:PutObject", record, create)]
+        assert writers == [str(handler)], f"{record}: {writers}"
+        # Not vacuous: a training role does write its model's pipeline prefix.
+        training = e.training_role(model)
+        assert allowed(training, "s3:PutObject", f"arn:aws:s3:::{bucket}/pipelines/{model}/x")
+        assert ledger_model_prefix(model) in record

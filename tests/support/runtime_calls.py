@@ -15,6 +15,7 @@ the role that sends it.
 from __future__ import annotations
 
 import ast
+import datetime as dt
 import json
 from dataclasses import dataclass, field
 from functools import lru_cache
@@ -28,6 +29,7 @@ from mlops_loop.app_builder import REPO_ROOT
 from pipeline_code.core.contract import pascal
 from pipeline_code.core.contract import DEFAULT_PROJECT, RETRAIN_ALARMS, monitor_namespace, retraining_pause_parameter
 from pipeline_code.core.compiled import PARITY_NAMESPACE
+from pipeline_code.core.integrity import ledger_key
 
 from tests.support.iam_eval import IamModel
 
@@ -195,6 +197,13 @@ RUNTIMES: tuple[Runtime, ...] = (
                 ("iam:PassRole", {"role": n.resource("Operations", "DeployOnApprovalRetryRole", "Arn")},
                  {"iam:PassedToService": "scheduler.amazonaws.com"}),
             ],
+            # The approval ledger: one write-once record per observed decision (If-None-Match, which the artifacts
+            # bucket's policy requires there), SSE-KMS with the data key.
+            "put_object": lambda n: [
+                ("s3:PutObject", {"object": n.object("artifacts", ledger_key(n.model, 7, dt.datetime(2027, 1, 1), "Approved", "ab12cd34"))},
+                 {"s3:if-none-match": "*"}),
+                ("kms:GenerateDataKey", {"key": n.data_key}, {}),
+            ],
             # Notifications go to the encrypted operations topic.
             "publish": lambda n: [
                 ("sns:Publish", {"topic": n.resource("Operations", "Notifications")}, {}),
@@ -331,7 +340,7 @@ RUNTIMES: tuple[Runtime, ...] = (
         },
         {
             ("pipeline_code/handlers/deploy_on_approval.py", ("update_stack", "publish", "create_schedule",
-                                                              "describe_stack_events")):
+                                                              "describe_stack_events", "put_object")):
                 "remote.py uses only describe_stack, parameter_name, stack_parameters and version_of_arn of the handler",
             ("pipeline_code/core/approval.py", ("list_model_packages",)):
                 "the serving rule's registry listing, imported with the handler; the monitor reads the version the "

@@ -311,9 +311,10 @@ def test_only_the_artifacts_bucket_makes_sealed_models_write_once(built):
     assert write_once.pop(artifacts_id) == ["WriteOnceOnlyIfNoneMatch", "WriteOnceNoIfMatch", "WriteOnceNoDelete"]
     assert write_once and not any(write_once.values())
     (artifacts_policy,) = [p for p in policies.values() if p["Properties"]["Bucket"] == {"Ref": artifacts_id}]
-    resources = {str(s["Resource"]) for s in artifacts_policy["Properties"]["PolicyDocument"]["Statement"]
-                 if s.get("Sid", "").startswith("WriteOnce")}
-    assert len(resources) == 1 and "/pipelines/*/registered/*" in resources.pop()
+    resources = [sorted(r["Fn::Join"][1][-1] for r in s["Resource"])
+                 for s in artifacts_policy["Properties"]["PolicyDocument"]["Statement"] if s.get("Sid", "").startswith("WriteOnce")]
+    # Sealed models and approval-ledger records, in each of the three statements.
+    assert resources == [["/approval-ledger/*", "/pipelines/*/registered/*"]] * 3
 
 
 # ------------------------------------------------------------------ references from other stacks

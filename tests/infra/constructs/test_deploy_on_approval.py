@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 from typing import Any, Sequence
 
+import pytest
 from aws_cdk import Duration, Environment, RemovalPolicy, Stack
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_kms as kms
@@ -28,15 +29,23 @@ def _groups(count: int) -> dict[str, str]:
     return {f"Shop-Dev-M{i}": f"M{i}ModelPackageArn" for i in range(count)}
 
 
-def _deploy(groups: dict[str, str], multi_model: Sequence[tuple[str, str, str]] = ()) -> tuple[DeployOnApproval, Template, dict[str, str]]:
+def _models(groups: dict[str, str]) -> dict[str, str]:
+    """Each group's model (``Shop-Dev-M0`` -> ``M0``)."""
+    return {group: group.rsplit("-", 1)[-1] for group in groups}
+
+
+def _deploy(groups: dict[str, str], multi_model: Sequence[tuple[str, str, str]] = (),
+            group_models: dict[str, str] | None = None) -> tuple[DeployOnApproval, Template, dict[str, str]]:
     """GIVEN a bare stack with a topic, two keys, an artifacts bucket and the deployer role WHEN the handler is added for
-    ``groups`` (and the multi-model deployments ``(group, model, endpoint)``) THEN it, its template and logical ids."""
+    ``groups`` (each group's model: ``group_models``, by default :func:`_models`; and the multi-model deployments
+    ``(group, model, endpoint)``) THEN it, its template and logical ids."""
     stack = Stack(new_app(), "Bare", env=Environment(account="123456789012", region="eu-west-1"))
     artifacts = s3.Bucket.from_bucket_name(stack, "Artifacts", ARTIFACTS)
     topic, ops_key, data_key = sns.Topic(stack, "Topic"), kms.Key(stack, "OpsKey"), kms.Key(stack, "DataKey")
     notices = sqs.Queue(stack, "NotificationDeadLetters")
     deploy = DeployOnApproval(
         stack, "Deploy", name_prefix="shop-dev", serving_stack_name=SERVING, group_parameters=groups,
+        group_models=_models(groups) if group_models is None else group_models,
         deployer_role=iam.Role.from_role_name(stack, "Deployer", "shop-dev-serving-deployer"), topic=topic,
         notification_dead_letters=notices, key=ops_key,
         log_retention=logs.RetentionDays.TWO_WEEKS, removal_policy=RemovalPolicy.DESTROY, artifacts_bucket=artifacts,
@@ -89,6 +98,7 @@ def test_the_handler_knows_the_serving_stack_its_parameters_the_deployer_the_top
         "RETRY_ROLE_ARN": {"Fn::GetAtt": [ids["retry_role"], "Arn"]},
         "RETRY_DEAD_LETTER_ARN": {"Fn::GetAtt": [ids["queue"], "Arn"]},
         "MAX_WAIT_SECONDS": str(95 * 60),
+        "APPROVAL_LEDGER": json.dumps({"bucket": ARTIFACTS, "group_prefix": "Shop-Dev-"}, sort_keys=True),
     }
     # Without multi-model members the update itself is asynchronous: a short timeout.
     assert function["Timeout"] == 30
@@ -193,16 +203,36 @@ def test_a_busy_stack_is_retried_by_one_time_schedules_in_its_own_group_run_by_a
     assert statements["PassRetryRole"]["Condition"] == {"StringEquals": {"iam:PassedToService": "scheduler.amazonaws.com"}}
 
 
-def test_the_handler_verifies_sealed_artefacts_and_may_write_none():
-    _, template, ids = _deploy(_groups(1))
+def test_the_handler_verifies_sealed_artefacts_and_writes_only_approval_ledger_records():
+    """GIVEN two groups WHEN the handler is built THEN it reads sealed artefacts, and its one write is PutObject below
+    each of its models' approval-ledger prefixes (no read, no delete there; the data key encrypts the records)."""
+    _, template, ids = _deploy(_groups(2))
     statements = _statements(template)
     assert statements["VerifyArtifacts"]["Action"] == "s3:GetObject"
     assert statements["VerifyArtifacts"]["Resource"] == f"arn:aws:s3:::{ARTIFACTS}/pipelines/*/registered/*"
     assert statements["VerifyArtifactsList"]["Condition"] == {"StringLike": {"s3:prefix": ["pipelines/*/registered/*"]}}
-    assert statements["DataKey"]["Action"] == ["kms:Decrypt", "kms:DescribeKey"]
+    assert statements["DataKey"]["Action"] == ["kms:Decrypt", "kms:DescribeKey", "kms:Encrypt", "kms:GenerateDataKey"]
     assert statements["DataKey"]["Resource"] == {"Fn::GetAtt": [ids["data_key"], "Arn"]}
-    assert not [sid for sid, s in statements.items() if "s3:PutObject" in s["Action"]]
+    writers = {sid: s for sid, s in statements.items() if any(a.startswith("s3:") and a != "s3:GetObject" and a != "s3:ListBucket"
+                                                              for a in ([s["Action"]] if isinstance(s["Action"], str) else s["Action"]))}
+    assert writers == {"ApprovalLedger": {"Sid": "ApprovalLedger", "Effect": "Allow", "Action": "s3:PutObject", "Resource": [
+        f"arn:aws:s3:::{ARTIFACTS}/approval-ledger/M0/*", f"arn:aws:s3:::{ARTIFACTS}/approval-ledger/M1/*"]}}
     assert not {"SmokeTest", "StageM0"} & set(statements)
+
+
+def test_the_handler_is_told_where_the_ledger_is_and_the_groups_prefix_before_the_model():
+    _, template, _ = _deploy(_groups(2))
+    assert json.loads(_function(template)["Environment"]["Variables"]["APPROVAL_LEDGER"]) == {
+        "bucket": ARTIFACTS, "group_prefix": "Shop-Dev-"}
+
+
+def test_a_group_without_a_model_is_refused_naming_it():
+    """A group whose decisions could not be filed in the ledger is a wiring mistake, refused at synth."""
+    with pytest.raises(ValueError, match=r"group_models names no model for group 'Shop-Dev-M1': its approval decisions would "
+                                         r"go unrecorded in the approval ledger"):
+        _deploy(_groups(2), group_models={"Shop-Dev-M0": "M0"})
+    with pytest.raises(ValueError, match=r"every group must be one common prefix followed by its model's name"):
+        _deploy(_groups(2), group_models={"Shop-Dev-M0": "M0", "Shop-Dev-M1": "other"})
 
 
 def test_multi_model_members_are_staged_and_smoke_tested_by_the_handler_before_the_switch():
@@ -226,7 +256,7 @@ def test_multi_model_members_are_staged_and_smoke_tested_by_the_handler_before_t
     assert statements["StageM2"]["Resource"] == f"arn:aws:s3:::{ARTIFACTS}/mme/shop-dev-mme-small/m2/*"
     assert statements["StageM2List"]["Condition"] == {"StringLike": {"s3:prefix": ["mme/shop-dev-mme-small/m2/*"]}}
     writers = sorted(sid for sid, s in statements.items() if "s3:PutObject" in s["Action"])
-    assert writers == ["StageM0", "StageM1", "StageM2"]
+    assert writers == ["ApprovalLedger", "StageM0", "StageM1", "StageM2"]
     assert statements["SmokeTest"]["Action"] == ["sagemaker:DescribeEndpoint", "sagemaker:InvokeEndpoint"]
     assert statements["SmokeTest"]["Resource"] == [f"arn:aws:sagemaker:{ACCOUNT_REGION}:endpoint/shop-dev-mme-shared",
                                                    f"arn:aws:sagemaker:{ACCOUNT_REGION}:endpoint/shop-dev-mme-small"]
