@@ -26,8 +26,12 @@ What is gathered, and from where:
   definition's default, ``DescribePipelineDefinitionForExecution``); the frozen test set now under the package's
   ``frozen_test`` prefix (``manifest.json``, then its data file's sha256) against ``test_set_sha256``. A
   difference is a gap naming both values; a version registered before these were recorded says "not recorded";
-* the approval history: CloudTrail ``LookupEvents`` for ``UpdateModelPackage`` calls on this ARN
-  (who, when, requested status, description, denied attempts included);
+* the approval history: first the approval ledger, the deploy handler's write-once record of every decision it
+  observed on the version (``ListObjectsV2`` + ``GetObject`` below ``approval-ledger/<model>/<version>/`` in the
+  artifacts bucket its sealed ModelDataUrl names: status, description and principal at that moment, what the handler
+  decided and set), kept for ever and preferred; a record that does not parse is a gap naming it. Then CloudTrail
+  ``LookupEvents`` for ``UpdateModelPackage`` calls on this ARN (who, when, requested status, description, denied
+  attempts included), which covers the last 90 days only;
 * SageMaker lineage: the package's artifact (``ListArtifacts`` by source URI) and its
   associations (``ListAssociations`` both ways);
 * deployment: the serving stack's events (``DescribeStackEvents``). A model package is deployed

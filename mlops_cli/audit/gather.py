@@ -474,16 +474,91 @@ def _test_set(clients: Clients, metadata: Mapping[str, Any], report: Optional[Ma
     return out
 
 
-def _approvals(clients: Clients, package: Mapping[str, Any], gaps: Gaps, now: dt.datetime) -> Optional[List[Dict[str, Any]]]:
-    """The version's UpdateModelPackage calls in CloudTrail's event history, oldest first (None when it cannot be
-    read: the reason is a gap). A successful call that set a registered property or removed any is a gap."""
+def _list_keys(s3: Any, bucket: str, prefix: str) -> List[str]:
+    """Every key below ``prefix`` (ListObjectsV2, every page; capped like :func:`list_pages`)."""
+    keys: List[str] = []
+    kwargs: Dict[str, Any] = {"Bucket": bucket, "Prefix": prefix}
+    for _ in range(200):
+        page = s3.list_objects_v2(**kwargs)
+        keys.extend(o["Key"] for o in page.get("Contents") or [])
+        if not page.get("IsTruncated") or not page.get("NextContinuationToken"):
+            break
+        kwargs["ContinuationToken"] = page["NextContinuationToken"]
+    return keys
+
+
+def _ledger(clients: Clients, names: Names, version: int, model_data: Sequence[str], gaps: Gaps) -> Dict[str, Any]:
+    """The version's approval-ledger records (``integrity.ledger_prefix`` in the artifacts bucket, which the version's
+    sealed ModelDataUrl names): each decision the deploy handler observed, oldest first, as written once.
+
+    ``records``: time, principal, approval status, description, the handler's outcome and what it set, the record's
+    URI. A record that does not parse, or is filed under another version or model than it names, is listed under
+    ``unreadable`` and is a gap naming it."""
+    out: Dict[str, Any] = {"location": None, "records": [], "unreadable": []}
+    bucket = None
+    for uri in model_data:
+        try:
+            candidate, key = s3_parts(uri)
+        except ValueError:
+            continue
+        if integrity.digest_of_sealed_key(key):
+            bucket = candidate
+            break
+    if bucket is None:
+        # Registered before artefacts were sealed (itself a gap), so before the ledger: nothing to look for.
+        return out
+    prefix = integrity.ledger_prefix(names.model, version)
+    out["location"] = f"s3://{bucket}/{prefix}"
+    keys = attempt(gaps, f"approval ledger {out['location']} (ListObjectsV2)", lambda: _list_keys(clients.s3, bucket, prefix))
+    if keys is None:
+        return out
+    for key in sorted(keys):  # the key starts with the UTC time it was recorded: key order is time order
+        uri = f"s3://{bucket}/{key}"
+        body = attempt(gaps, f"approval ledger record {uri}", lambda: _read_bytes(clients, uri))
+        if body is None:
+            continue
+        try:
+            record = integrity.parse_ledger_record(body)
+            if record["model"] != names.model or record["version"] != version:
+                raise ValueError(f"it records v{record['version']} of {record['model']!r}, but is filed under v{version} "
+                                 f"of {names.model!r}")
+        except ValueError as exc:
+            gaps.add(f"approval ledger: {uri} does not parse as a ledger record: {exc}")
+            out["unreadable"].append({"uri": uri, "time": integrity.ledger_key_time(key), "problem": str(exc)})
+            continue
+        package, decision, event = record["package"], record["decision"], record.get("event") or {}
+        out["records"].append({
+            "time": iso_time(package.get("LastModifiedTime") or record["recorded_at"]),
+            "recorded_at": iso_time(record["recorded_at"]),
+            "principal": package.get("principal"),
+            "status": package.get("ModelApprovalStatus") or event.get("approval"),
+            "description": package.get("ApprovalDescription"),
+            "trigger": record["trigger"],
+            "outcome": decision.get("outcome"),
+            "reason": decision.get("reason"),
+            "set": decision.get("set"),
+            "uri": uri,
+        })
+    # No record at all is no gap by itself (a version decided on before the ledger existed): the approval is then
+    # looked for in CloudTrail, and a version approved in neither is a gap (gather).
+    return out
+
+
+def _approvals(clients: Clients, package: Mapping[str, Any], gaps: Gaps, now: dt.datetime,
+               ledger: Optional[Mapping[str, Any]] = None) -> Optional[List[Dict[str, Any]]]:
+    """The version's UpdateModelPackage calls in CloudTrail's event history (its last 90 days), oldest first (None when
+    it cannot be read: the reason is a gap). A successful call that set a registered property or removed any is a gap.
+    ``ledger`` (:func:`_ledger`; default none) holds what beyond that the approval ledger keeps, so an older version
+    with ledger records is no gap."""
     arn = package["ModelPackageArn"]
-    created = as_datetime(package.get("CreationTime")) or now - dt.timedelta(days=CLOUDTRAIL_HISTORY_DAYS)
-    start = max(created - dt.timedelta(minutes=5), now - dt.timedelta(days=CLOUDTRAIL_HISTORY_DAYS))
-    if created < now - dt.timedelta(days=CLOUDTRAIL_HISTORY_DAYS):
+    horizon = now - dt.timedelta(days=CLOUDTRAIL_HISTORY_DAYS)
+    created = as_datetime(package.get("CreationTime")) or horizon
+    start = max(created - dt.timedelta(minutes=5), horizon)
+    kept = (ledger or {}).get("records") or []
+    if created < horizon and not kept:
         gaps.add(
-            f"approval history: the version is older than CloudTrail's {CLOUDTRAIL_HISTORY_DAYS}-day event history; "
-            "earlier approvals are only in the trail's S3 logs or CloudTrail Lake"
+            f"approval history: the version is older than CloudTrail's {CLOUDTRAIL_HISTORY_DAYS}-day event history and "
+            "the approval ledger holds no record of it; earlier approvals are only in the trail's S3 logs or CloudTrail Lake"
         )
     events = attempt(
         gaps,
@@ -523,7 +598,9 @@ def _approvals(clients: Clients, package: Mapping[str, Any], gaps: Gaps, now: dt
             }
         )
     history.sort(key=lambda h: h["time"] or "")
-    if events is not None and not history:
+    # Silence is expected when every decision the ledger kept is older than CloudTrail's history.
+    recent = any((as_datetime(r["time"]) or now) >= horizon for r in kept)
+    if events is not None and not history and (recent or not kept):
         gaps.add("approval history: CloudTrail has no UpdateModelPackage call for this version")
     for h in history:
         changed = [f"set {k}" for k in h["set"] if k in REGISTERED_PROPERTIES] + [f"removed {k}" for k in h["removed"]]
@@ -747,7 +824,8 @@ def gather(
         "trigger_reason": metadata.get(TRIGGER_REASON_PROPERTY),
         "metadata": metadata,
     }
-    history = _approvals(clients, package, gaps, now)
+    audit["ledger"] = _ledger(clients, names, int(version), audit["data"]["model_data"], gaps)
+    history = _approvals(clients, package, gaps, now, audit["ledger"])
     audit["integrity"] = _integrity(clients, package, metadata, audit["data"]["model_data"], history, gaps, now)
     audit["execution"] = _execution(clients, package, gaps)
     audit["evaluation"] = _evaluation(clients, package, gaps)
@@ -756,10 +834,11 @@ def gather(
     evaluation_verified = (audit["evaluation"]["evidence"].get("evaluation") or {}).get("verified")
     audit["test_set"] = _test_set(clients, metadata, report, evaluation_verified, gaps)
     audit["approvals"] = history or []
-    if status == "Approved" and not any(h["requested_status"] == "Approved" and not h["error"] for h in audit["approvals"]):
+    if (status == "Approved" and not any(r["status"] == "Approved" for r in audit["ledger"]["records"])
+            and not any(h["requested_status"] == "Approved" and not h["error"] for h in audit["approvals"])):
         gaps.add(
-            "approval: the version is Approved but no successful approving UpdateModelPackage call was found; it may have "
-            "been registered as Approved (dev auto_approve) or approved more than 90 days ago"
+            "approval: the version is Approved but neither the approval ledger nor CloudTrail has its approval; it may have "
+            "been registered as Approved (dev auto_approve) or approved more than 90 days ago, before the ledger"
         )
     audit["lineage"] = _lineage(clients, package, gaps)
     audit["deployment"] = _deployment(clients, names, arn, serving_arn, gaps)

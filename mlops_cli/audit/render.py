@@ -30,6 +30,29 @@ def _table(header: Sequence[str], rows: Iterable[Sequence[str]]) -> List[str]:
     return lines + [""]
 
 
+def _ledger_markdown(ledger: Mapping[str, Any]) -> List[str]:
+    """The approval ledger's records of the version, oldest first, and every record that does not parse, flagged."""
+    out = ["### Approval ledger (write-once records of every decision the deploy handler observed)", ""]
+    if not ledger.get("location"):
+        return out + ["Not located: the version names no sealed artefact, so no artifacts bucket (registered before "
+                      "artefacts were sealed, and so before the ledger).", ""]
+    out += [f"Location: {md_text(ledger['location'])}", ""]
+    rows = [
+        [md_text(r["time"]), md_text(r["status"]), md_text(r["principal"]), md_text(r["description"]),
+         md_text(f"{r['outcome']} ({r['trigger']})"), md_text(r["reason"]),
+         md_text(", ".join(f"{k}={v}" for k, v in sorted((r.get("set") or {}).items()))), md_text(r["uri"])]
+        for r in ledger.get("records", [])
+    ] + [
+        [md_text(u["time"]), "**does not parse**", "—", md_text(u["problem"]), "—", "—", "—", md_text(u["uri"])]
+        for u in ledger.get("unreadable", [])
+    ]
+    if not rows:
+        return out + ["No record of this version in the approval ledger.", ""]
+    rows.sort(key=lambda row: row[-1])  # keys start with the time recorded
+    return out + _table(["Time (UTC)", "Approval status", "Principal", "Description", "Handler decision", "Reason",
+                         "Parameters set", "Record"], rows)
+
+
 def render_markdown(audit: Mapping[str, Any]) -> str:
     """The report as Markdown; every value from AWS or S3 is escaped with :func:`md_text`."""
     p, n = audit["package"], audit["names"]
@@ -42,12 +65,16 @@ def render_markdown(audit: Mapping[str, Any]) -> str:
     )
     out.append("")
     approved = [h for h in audit["approvals"] if h["requested_status"] == "Approved" and not h["error"]]
+    kept = [r for r in (audit.get("ledger") or {}).get("records", []) if r["status"] == "Approved"]
     if p["approval_status"] == "Approved":
-        who = (
-            f"approved by {md_text(approved[-1]['identity'])} at {md_text(approved[-1]['time'])}"
-            if approved
-            else "approved (approver not found in CloudTrail)"
-        )
+        # The ledger's record is written once and kept for ever; CloudTrail's event history holds 90 days.
+        if kept:
+            who = (f"approved by {md_text(kept[-1]['principal'] or 'unknown principal')} at {md_text(kept[-1]['time'])} "
+                   "(approval ledger)")
+        elif approved:
+            who = f"approved by {md_text(approved[-1]['identity'])} at {md_text(approved[-1]['time'])}"
+        else:
+            who = "approved (approver found neither in the approval ledger nor in CloudTrail)"
     else:
         who = f"**not approved** (status {md_text(p['approval_status'])})"
     serving = {True: "yes", False: "no", None: "unknown"}[d["serving_now"]]
@@ -170,6 +197,8 @@ def render_markdown(audit: Mapping[str, Any]) -> str:
         + "."
     )
     out.append("")
+    out += _ledger_markdown(audit.get("ledger") or {})
+    out += ["### CloudTrail (UpdateModelPackage calls of the last 90 days, denied attempts included)", ""]
     if audit["approvals"]:
         out += _table(
             ["Time (UTC)", "Identity", "Role", "MFA", "Requested status", "Description", "Result"],

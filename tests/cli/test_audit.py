@@ -812,3 +812,92 @@ def test_without_the_evaluation_report_the_bias_report_gives_error_parity(world,
     ratio = report["challenger"]["fairness"]["error_parity_ratio"]
     assert f"| error_parity_ratio | {ratio:.4f} |" in text and ">= 0.5000 | pass |" in text
     assert "Metrics not available (see Gaps)." in section(md, "Evaluation against the champion")
+
+
+# --- the approval ledger ------------------------------------------------------------------------------------------
+# Records are written by the deploy handler's own code (record_decision) into moto's S3; the principal SageMaker
+# records for a package update (LastModifiedBy.IamIdentity) is set in moto's backend, which names a made-up Studio user.
+
+ALICE = f"arn:aws:sts::{ACCOUNT}:assumed-role/mlops-loop-prod-model-approver/alice"
+BOB = f"arn:aws:sts::{ACCOUNT}:assumed-role/mlops-loop-prod-model-approver/bob"
+
+
+def _decide(world: World, arn: str, status: str, why: str, by: str, outcome: str, at: "dt.datetime") -> None:
+    """``by`` sets ``status`` with ``why`` on ``arn``, and the deploy handler records the state change (decision ``outcome``)."""
+    from moto.sagemaker.models import sagemaker_backends
+
+    from pipeline_code.handlers import deploy_on_approval as dod
+
+    world.clients.sagemaker.update_model_package(ModelPackageArn=arn, ModelApprovalStatus=status, ApprovalDescription=why)
+    backend = sagemaker_backends[ACCOUNT][REGION]
+    backend.model_packages[backend.model_package_name_mapping.get(arn, arn)].last_modified_by = {"IamIdentity": {"Arn": by}}
+    version = int(arn.rsplit("/", 1)[-1])
+    event = {"id": f"e-{status}", "time": at.isoformat(), "detail": {"ModelPackageArn": arn, "ModelApprovalStatus": status}}
+    decision = {"group": GROUP, "event": {"id": event["id"], "version": version, "approval": status}, "outcome": outcome,
+                "stack": STACK, "parameter": "ChurnModelPackageArn",
+                **({"set": {"ChurnModelPackageArn": arn}} if outcome == "deploying" else {})}
+    entry = dod.record_decision(dod.Ledger(bucket=BUCKET, models={GROUP: "churn"}), event, decision,
+                                sagemaker=world.clients.sagemaker, s3=world.clients.s3,
+                                notify=dod._Notifier(None, None, GROUP), now=at)
+    assert "key" in entry
+
+
+def test_the_approval_history_is_read_from_the_ledger_after_a_rollback_overwrote_it_and_cloudtrail_forgot(world, tmp_path):
+    """GIVEN v2 approved by alice with her reason, later rolled back to by bob (the rollback overwrites the package's
+    ApprovalDescription and LastModifiedBy), each decision recorded in the approval ledger
+    WHEN v2 is audited 120 days later (CloudTrail's event history: empty)
+    THEN the history shows alice's approval and reason and bob's rollback from the ledger, oldest first, the summary names
+    the approval it rests on, and CloudTrail's silence is no gap."""
+    import datetime as dt
+
+    start = dt.datetime.now(dt.timezone.utc)
+    _decide(world, world.v2, "Approved", "QA passed; CHG-1234", ALICE, "deploying", start)
+    _decide(world, world.v2, "Rejected", "drift on age", ALICE, "deploying", start + dt.timedelta(days=3))
+    rollback = f"rollback to v2 by {BOB} at 2027-01-01T00:00:00Z"
+    _decide(world, world.v2, "PendingManualApproval", f"{rollback} (step 1 of 2)", BOB, "unchanged", start + dt.timedelta(days=9))
+    _decide(world, world.v2, "Approved", rollback, BOB, "deploying", start + dt.timedelta(days=9, seconds=1))
+    world.overrides["LookupEvents"] = {"Events": []}
+    out = tmp_path / "r.md"
+
+    assert audit.main(["--env", "prod", "--model", "churn", *CONFIG, "--version", "2", "--output", str(out)],
+                      clients=world.clients, now=start + dt.timedelta(days=120)) == 0
+
+    md = out.read_text()
+    assert rollback in world.clients.sagemaker.describe_model_package(ModelPackageName=world.v2)["ApprovalDescription"]
+    ledger = section(md, "Approval history").split("### CloudTrail", 1)[0]
+    rows = [line for line in ledger.splitlines() if line.startswith("| ") and "approval-ledger/churn/2/" in line]
+    assert len(rows) == 4
+    assert f"| Approved | {audit.md_text(ALICE)} | QA passed; CHG-1234 | {audit.md_text('deploying (state-change)')} |" in rows[0]
+    assert "ChurnModelPackageArn=" in rows[0]
+    assert f"| Rejected | {audit.md_text(ALICE)} | drift on age |" in rows[1]
+    assert f"| Approved | {audit.md_text(BOB)} | {audit.md_text(rollback)} | {audit.md_text('deploying (state-change)')} |" in rows[3]
+    assert f"approved by {audit.md_text(BOB)} at " in section(md, "Summary") and "(approval ledger)" in section(md, "Summary")
+    assert not [g for g in gaps(md) if "approval" in g.lower() or "CloudTrail" in g]
+
+
+def test_a_ledger_record_that_does_not_parse_is_flagged_and_a_gap(world, tmp_path):
+    """GIVEN v2's ledger holding a record, a file that is not a record and a record of another version filed under v2
+    WHEN audited THEN the record is shown, and each of the other two is a gap naming it and a row marked as not parsing."""
+    import datetime as dt
+
+    from pipeline_code.core.integrity import ledger_key
+
+    now = dt.datetime.now(dt.timezone.utc)
+    _decide(world, world.v2, "Approved", "QA passed", ALICE, "deploying", now)
+    garbage = ledger_key("churn", 2, now + dt.timedelta(seconds=1), "Approved", "0bad")
+    world.clients.s3.put_object(Bucket=BUCKET, Key=garbage, Body=b"{not json")
+    (kept,) = [o["Key"] for o in world.clients.s3.list_objects_v2(Bucket=BUCKET, Prefix="approval-ledger/churn/2/")["Contents"]
+               if o["Key"] != garbage]
+    misfiled = ledger_key("churn", 2, now + dt.timedelta(seconds=2), "Approved", "0ther")
+    record = json.loads(world.clients.s3.get_object(Bucket=BUCKET, Key=kept)["Body"].read())
+    world.clients.s3.put_object(Bucket=BUCKET, Key=misfiled, Body=json.dumps({**record, "version": 3}).encode())
+
+    code, md, _ = run(world, tmp_path, "--version", "2")
+
+    assert code == 0
+    assert has_gap(md, f"approval ledger: s3://{BUCKET}/{garbage} does not parse as a ledger record: not UTF-8 JSON")
+    assert has_gap(md, f"approval ledger: s3://{BUCKET}/{misfiled} does not parse as a ledger record: it records v3 of "
+                       "'churn', but is filed under v2 of 'churn'")
+    history = section(md, "Approval history")
+    assert history.count("**does not parse**") == 2
+    assert f"| Approved | {audit.md_text(ALICE)} | QA passed |" in history
