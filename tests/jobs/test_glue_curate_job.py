@@ -172,7 +172,7 @@ def test_dates_where_timestamps_are_declared_fail_with_the_forms_a_timestamp_tak
 
 
 def test_malformed_csv_rows_are_quarantined_not_padded_or_truncated(spark, tmp_path):
-    frame = generate(samples.CUSTOMER_CHURN, 20, seed=4)
+    frame = generate(samples.CUSTOMER_CHURN, 20, seed=4, days=1)  # one event date: one curated partition to write
     path = write_raw(frame, str(tmp_path / "raw"), samples.CUSTOMER_CHURN, "2026-04-01")
     lines = Path(path).read_text().splitlines()
     lines[3] += ",EXTRA"  # one field too many
@@ -189,7 +189,9 @@ def test_malformed_csv_rows_are_quarantined_not_padded_or_truncated(spark, tmp_p
 def test_a_summary_prefix_keeps_one_summary_per_run(spark, tmp_path):
     """GIVEN the summary path the app passes (a prefix ending in /) WHEN two runs curate
     THEN each run's summary is its own object, never one object named by the prefix."""
-    frame = generate(samples.CUSTOMER_CHURN, 20, seed=4)
+    # One event date: the second run re-reads the curated dates it rewrites (a Spark read each), and 20 rows spread
+    # over the generator's 90 days made that about 18 reads, none of which the summaries depend on.
+    frame = generate(samples.CUSTOMER_CHURN, 20, seed=4, days=1)
     write_raw(frame, str(tmp_path / "raw"), samples.CUSTOMER_CHURN, "2026-04-01")
     prefix = str(tmp_path / "etl-runs") + "/"
     for run in ("r1", "r2"):
