@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import copy
+import json
 import re
 from typing import Any, Mapping, Optional, Sequence
 
 import jsii
-from aws_cdk import Acknowledgment, ArnFormat, IStableAnyProducer, Lazy, Stack
+from aws_cdk import Acknowledgment, ArnFormat, IStableAnyProducer, IStableListProducer, Lazy, Stack
 from aws_cdk import aws_ecr as ecr
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_kms as kms
@@ -39,6 +40,15 @@ INSTANCE_TYPE_ACTIONS = frozenset({
     "sagemaker:UpdateMonitoringSchedule",
 })
 INSTANCE_TYPE_PATTERN = re.compile(r"ml\.[a-z0-9-]+\.[a-z0-9]+")
+# IAM refuses a managed policy document over 6,144 characters, whitespace not counted (IAM quotas; fixed, unlike the
+# number of policies a role may have). A policy whose statements would pass it continues in another managed policy
+# attached to the same role; the budget leaves room for the document's envelope and for the estimate's error.
+POLICY_SIZE_LIMIT = 6144
+POLICY_SIZE_BUDGET = POLICY_SIZE_LIMIT - 200
+# The longest value each pseudo parameter takes (aws-iso-b, ap-southeast-5, 12 digits, amazonaws.com.cn); a reference
+# to another resource or attribute counts as a long ARN. What synth cannot know is counted at its longest.
+_PSEUDO_LENGTHS = {"AWS::Partition": 10, "AWS::Region": 14, "AWS::AccountId": 12, "AWS::URLSuffix": 16}
+_UNKNOWN_LENGTH = 256
 
 
 class AccessPolicy(Construct):
@@ -63,17 +73,30 @@ class AccessPolicy(Construct):
         # The wildcard findings acknowledged so far, recorded with the document: one round trip per policy, not
         # one per statement (a few hundred per synth).
         self._acknowledged: list[Acknowledgment] = []
+        self._role, self._description = role, description
+        # Sid -> the part (index into managed_policies) holding it, and each part's estimated size.
+        self._part_of: dict[str, int] = {}
+        self._sizes: list[int] = []
         # The resource sits where ``iam.ManagedPolicy`` puts it (Policy/Resource), so its logical id is the
         # one it always had. The document is handed to the CDK once, when the template is made: built up
         # statement by statement it cost two round trips to Node per statement, a quarter of a synth's.
-        self.managed_policy = iam.CfnManagedPolicy(
-            Construct(self, "Policy"),
+        self.managed_policies: list[iam.CfnManagedPolicy] = []
+        self.managed_policy = self._add_part()
+
+    def _add_part(self) -> iam.CfnManagedPolicy:
+        """Another managed policy of the role's (``Policy``, then ``Policy2``, ...), for statements past the size budget."""
+        index = len(self.managed_policies)
+        part = iam.CfnManagedPolicy(
+            Construct(self, "Policy" if index == 0 else f"Policy{index + 1}"),
             "Resource",
-            description=description,
+            description=self._description if index == 0 else f"{self._description} (part {index + 1})",
             path="/",
-            roles=[role.role_name],
-            policy_document=Lazy.any(_Document(self)),
+            roles=[self._role.role_name],
+            policy_document=Lazy.any(_Document(self, index)),
         )
+        self.managed_policies.append(part)
+        self._sizes.append(0)
+        return part
 
     def s3_arn(self, bucket_name: str, key_pattern: Optional[str] = None) -> str:
         """:func:`~.arns.s3_arn` in this policy's stack."""
@@ -138,8 +161,35 @@ class AccessPolicy(Construct):
         return statement
 
     def _keep(self, statement: dict[str, Any]) -> None:
-        """Add ``statement`` (checked by :meth:`_statement`); the same statement twice renders once."""
-        self._statements.setdefault(statement["Sid"], statement)
+        """Add ``statement`` (checked by :meth:`_statement`); the same statement twice renders once. A statement that
+        would take the current part past :data:`POLICY_SIZE_BUDGET` starts the next part."""
+        sid = statement["Sid"]
+        if sid in self._statements:
+            return
+        size = self._size_of(statement)
+        if size > POLICY_SIZE_BUDGET:
+            raise ValueError(f"{sid}: {self.node.path}: the statement alone is about {size} characters, more than a managed "
+                             f"policy may hold ({POLICY_SIZE_LIMIT}); split its resources over several statements")
+        if self._sizes[-1] and self._sizes[-1] + size + 1 > POLICY_SIZE_BUDGET:
+            self._add_part()
+        self._statements[sid] = statement
+        self._part_of[sid] = len(self._sizes) - 1
+        self._sizes[-1] += size + 1
+
+    def _size_of(self, statement: dict[str, Any]) -> int:
+        """The statement's length as IAM counts it (no whitespace), each value synth cannot know at its longest."""
+        text = json.dumps(statement, separators=(",", ":"))
+        if any(mark in text for mark in TOKEN_MARKS):
+            return _estimated_length(self._stack.resolve(statement))
+        return len("".join(text.split()))
+
+    def logical_ids(self) -> list[str]:
+        """A token for the logical ids of every part of the policy, as many as synth ends with (for ``DependsOn``)."""
+        return Lazy.list(_PartIds(self))
+
+    def statements_of(self, part: int) -> list[dict[str, Any]]:
+        """The statements of managed policy ``part`` (0: ``managed_policy``), in the order added."""
+        return [st for sid, st in self._statements.items() if self._part_of[sid] == part]
 
     def allow_instance_types(
         self,
@@ -280,13 +330,45 @@ class _Document:
     finished templates. The CDK's document renders as it would have built statement by statement: actions and
     resources sorted (``@aws-cdk/aws-iam:minimizePolicies``), and statements with a Sid never merged."""
 
-    def __init__(self, access: AccessPolicy):
-        self._access = access
+    def __init__(self, access: AccessPolicy, part: int):
+        self._access, self._part = access, part
 
     def produce(self) -> iam.PolicyDocument:
         access = self._access
         if not access._statements:
             raise ValueError(f"{access.node.path}: the policy has no statements; an empty managed policy cannot be deployed")
-        access._written = True
-        record(access, access._acknowledged)
-        return iam.PolicyDocument.from_json({"Statement": list(access._statements.values())})
+        if not access._written:
+            access._written = True
+            record(access, access._acknowledged)
+        return iam.PolicyDocument.from_json({"Statement": access.statements_of(self._part)})
+
+
+@jsii.implements(IStableListProducer)
+class _PartIds:
+    """The logical ids of an :class:`AccessPolicy`'s managed policies, asked for when the template is made."""
+
+    def __init__(self, access: AccessPolicy):
+        self._access = access
+
+    def produce(self) -> list[str]:
+        stack = self._access._stack
+        return [stack.get_logical_id(part) for part in self._access.managed_policies]
+
+
+def _estimated_length(node: Any) -> int:
+    """The length of resolved template JSON with no whitespace, each intrinsic counted as the longest value it takes."""
+    if isinstance(node, dict):
+        if len(node) == 1:
+            (key, value), = node.items()
+            if key == "Ref":
+                return _PSEUDO_LENGTHS.get(value, _UNKNOWN_LENGTH) + 2
+            if key == "Fn::Join" and isinstance(value, list) and len(value) == 2 and isinstance(value[1], list):
+                separator, parts = value
+                # Each part's length without the quotes it would have on its own; the joined string has one pair.
+                return 2 + len(separator) * max(len(parts) - 1, 0) + sum(_estimated_length(p) - 2 for p in parts)
+            if key.startswith("Fn::"):
+                return _UNKNOWN_LENGTH + 2
+        return 2 + sum(len(json.dumps(k)) + 1 + _estimated_length(v) for k, v in node.items()) + max(len(node) - 1, 0)
+    if isinstance(node, list):
+        return 2 + sum(_estimated_length(v) for v in node) + max(len(node) - 1, 0)
+    return len("".join(json.dumps(node).split()))

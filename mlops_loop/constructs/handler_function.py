@@ -156,7 +156,7 @@ def handler_function(
         cfn_function.dead_letter_config = lambda_.CfnFunction.DeadLetterConfigProperty(target_arn=dead_letter_queue.queue_arn)
     # The managed policy must exist before the function can act; the role dependency the L2 adds
     # is already implied by the function's Role reference (cfn-lint W3005), so it is replaced.
-    cfn_function.add_override("DependsOn", [stack.get_logical_id(access.managed_policy)])
+    cfn_function.add_override("DependsOn", access.logical_ids())
     if network is None:
         acknowledge(function, f"{vpc_reason} The environment sets no network (config 'network'), so it runs on "
                     "Lambda's own network; it reaches no private resource.", "NIST.800.53.R5-LambdaInsideVPC")

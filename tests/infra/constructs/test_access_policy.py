@@ -379,3 +379,48 @@ def test_every_action_an_instance_type_limit_accepts_carries_the_key_in_aws_auth
 
     assert [a for a in sorted(INSTANCE_TYPE_ACTIONS)
             if not iam_actions.condition_key_supported(iam_actions.action(a), INSTANCE_TYPES_KEY)] == []
+
+
+def _bucket_statements(access: AccessPolicy, count: int) -> list[str]:
+    """``count`` statements of about 200 characters each, one bucket each (its ARN built with the stack's partition)."""
+    sids = [f"Read{i}" for i in range(count)]
+    for i, sid in enumerate(sids):
+        access.allow(sid, ["s3:GetObject", "s3:GetObjectVersion"], [access.s3_arn(f"bucket-{i:03d}-{'x' * 60}", "data/report.json")])
+    return sids
+
+
+def test_statements_past_iams_size_limit_continue_in_another_managed_policy_of_the_role():
+    """GIVEN a policy whose statements add up to more than a managed policy may hold (IAM: 6,144 characters)
+    WHEN synthesized THEN they are spread over several managed policies of the same role, each within the limit
+    (every value synth cannot know counted at its longest), every statement exactly once and in order, the first
+    part keeping the policy's logical id, and a function made with it depending on every part."""
+    from mlops_loop.constructs.access_policy import POLICY_SIZE_LIMIT, _estimated_length
+
+    stack, access = _policy()
+    first = stack.get_logical_id(access.managed_policy)
+    sids = _bucket_statements(access, 60)
+    resources = Template.from_stack(stack).to_json()["Resources"]
+    parts = [resources[stack.get_logical_id(p)] for p in access.managed_policies]
+    assert len(parts) >= 2 and stack.get_logical_id(access.managed_policies[0]) == first
+    assert [s["Sid"] for part in parts for s in part["Properties"]["PolicyDocument"]["Statement"]] == sids
+    for part in parts:
+        assert _estimated_length(part["Properties"]["PolicyDocument"]) <= POLICY_SIZE_LIMIT
+        assert part["Properties"]["Roles"] == [{"Ref": stack.get_logical_id(access._role.node.default_child)}]
+    assert stack.resolve(access.logical_ids()) == [stack.get_logical_id(p) for p in access.managed_policies]
+
+
+def test_a_policy_within_the_limit_stays_one_managed_policy():
+    stack, access = _policy()
+    _bucket_statements(access, 5)
+    assert len(access.managed_policies) == 1
+    assert len([r for r in Template.from_stack(stack).to_json()["Resources"].values()
+                if r["Type"] == "AWS::IAM::ManagedPolicy"]) == 1
+
+
+def test_a_statement_larger_than_a_managed_policy_may_hold_is_refused_naming_it():
+    stack, access = _policy()
+    resources = [access.s3_arn(f"bucket-{i:03d}-{'x' * 60}") for i in range(80)]
+    with pytest.raises(ValueError) as error:
+        access.allow("Huge", ["s3:GetObject"], resources)
+    assert re.fullmatch(r"Huge: Bare/Access: the statement alone is about \d+ characters, more than a managed policy may "
+                        r"hold \(6144\); split its resources over several statements", str(error.value))
