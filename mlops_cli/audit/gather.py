@@ -244,10 +244,14 @@ def _integrity(clients: Clients, package: Mapping[str, Any], metadata: Mapping[s
     if absent:
         gaps.add(f"integrity: {', '.join(absent)} {'is' if len(absent) == 1 else 'are'} absent "
                  f"({_why_absent(absent, package, model_data, history, now)}); the deploy handler refuses to deploy the version")
-    if not out["container_sha256"]:
-        gaps.add(f"integrity: {CONTAINER_SHA256_PROPERTY} is absent "
-                 f"({_why_absent([CONTAINER_SHA256_PROPERTY], package, model_data, history, now)}); the version's "
-                 "inference container (image and environment) is not verified, and the deploy handler deploys it unverified")
+    if not out["container_sha256"] and not absent:
+        # Sealed, so the handler deploys it: its container is unverified. (Unsealed, it is refused anyway.)
+        removals = [h for h in history or [] if not h["error"] and CONTAINER_SHA256_PROPERTY in h["removed"]]
+        why = ("removed after registration: " + ", ".join(f"by {h['identity']} at {h['time']}" for h in removals)
+               if removals else "registered before container digests were recorded, or removed without a record in "
+               "CloudTrail's history")
+        gaps.add(f"integrity: {CONTAINER_SHA256_PROPERTY} is absent ({why}); the version's inference container (image and "
+                 "environment) is not verified, and the deploy handler deploys it unverified")
     containers = (package.get("InferenceSpecification") or {}).get("Containers") or []
     if out["container_sha256"]:
         if len(containers) != 1:
@@ -437,10 +441,10 @@ def _number(value: Any) -> Optional[float]:
 
 def _test_set(clients: Clients, metadata: Mapping[str, Any], report: Optional[Mapping[str, Any]],
               verified: Optional[bool], gaps: Gaps) -> Dict[str, Any]:
-    """Whether the frozen test set now under the package's ``frozen_test`` prefix is the one the version was judged
+    """Whether the frozen test set now under the package's ``FROZEN_TEST_PROPERTY`` prefix is the one the version was judged
     on: the sha256 of its data file now against the one recorded at registration (``TEST_SET_SHA256_PROPERTY``;
     the evaluation report's, when ``verified``, must agree)."""
-    uri = metadata.get("frozen_test")
+    uri = metadata.get(FROZEN_TEST_PROPERTY)
     recorded = metadata.get(TEST_SET_SHA256_PROPERTY)
     out: Dict[str, Any] = {"uri": uri, "recorded": recorded, "now": None, "same": None}
     judged = ((report or {}).get("test_set") or {}).get("sha256")
@@ -453,7 +457,7 @@ def _test_set(clients: Clients, metadata: Mapping[str, Any], report: Optional[Ma
         gaps.add(f"frozen test set: the package's {TEST_SET_SHA256_PROPERTY} {recorded} is not the "
                  f"{judged} of the verified evaluation report")
     if not uri:
-        gaps.add("frozen test set: not recorded in the package's CustomerMetadataProperties (frozen_test)")
+        gaps.add(f"frozen test set: not recorded in the package's CustomerMetadataProperties ({FROZEN_TEST_PROPERTY})")
         return out
     prefix = uri if uri.endswith("/") else uri + "/"
     manifest = attempt(gaps, f"frozen test set {prefix}{MANIFEST_FILE}", lambda: _read_json(clients, prefix + MANIFEST_FILE))

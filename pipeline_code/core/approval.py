@@ -13,6 +13,8 @@ an approval status, so that time is never a later edit), or its ``CreationTime``
 local registry, the time of the version's last approval-history entry. That is what makes a rollback work: it
 re-approves an earlier version, which becomes the one approved last while the newer versions stay ``Approved``.
 "The newest Approved by ``CreationTime``" is not the rule - after a rollback it names a version that does not serve.
+The rule names the version the handler selects; when the handler then refuses it (its artefact or container does not
+verify) or holds it (a failed rollout), the endpoint keeps serving an earlier one until a person decides.
 
 ``ListModelPackages`` can sort only by ``Name`` or ``CreationTime`` and its summaries carry no ``LastModifiedTime``,
 so :func:`approved_packages` lists every ``Approved`` version of the group, page by page, and describes each one.

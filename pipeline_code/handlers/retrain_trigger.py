@@ -309,8 +309,13 @@ def settings_of(environ: Mapping[str, str]) -> Dict[str, Any]:
                            "deploy the Operations stack again (cdk deploy) to restore the environment it sets")
     models: Dict[str, str] = json.loads(environ.get("MODEL_PIPELINES") or "{}")
     names = retrain_trigger_names(prefix, models)
+    max_starts = int(environ.get("MAX_STARTS_PER_DAY", str(MAX_STARTS_PER_DAY)))
+    if max_starts < 1:
+        # The config refuses it (monitoring.retraining_max_starts_per_day, 1-6); a hand-edited environment could not.
+        raise ValueError(f"MAX_STARTS_PER_DAY={max_starts}: the storm guard needs at least 1 start a day; set "
+                         "monitoring.retraining_max_starts_per_day in the config and deploy the Operations stack again")
     return {"allowed": frozenset(models.values()), "cooldown_hours": float(environ.get("COOLDOWN_HOURS", "24")),
-            "max_starts_per_day": int(environ.get("MAX_STARTS_PER_DAY", str(MAX_STARTS_PER_DAY))),
+            "max_starts_per_day": max_starts,
             "alarm_pipelines": names.alarm_pipelines, "pause_parameter": names.pause_parameter,
             "model_pause_parameters": names.model_pause_parameters}
 

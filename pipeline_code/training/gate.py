@@ -169,7 +169,7 @@ def leakage_signals(report: Mapping[str, Any], kind: str) -> List[str]:
     challenger = report.get("challenger") or {}
     metric = "auc" if problem.is_classification(kind) else "r2"
     info = challenger.get("model_info") or {}
-    # Multiclass models record no validation AUC (only log loss and accuracy): their test AUC is judged alone.
+    # Classifiers (multiclass too: a macro AUC) record a validation AUC beside the test one; regression its R².
     validation = info.get("validation_auc") if metric == "auc" else (info.get("validation") or {}).get(f"validation_{metric}")
     signals = []
     for where, value in (("test", (challenger.get("metrics") or {}).get(metric)), ("validation", validation)):

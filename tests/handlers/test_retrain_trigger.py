@@ -472,3 +472,11 @@ def test_an_alarm_in_alarm_for_48_hourly_sweeps_starts_at_most_the_days_allowanc
 def test_the_handler_reads_the_days_allowance_from_its_environment():
     assert rt.settings_of({"NAME_PREFIX": "p"})["max_starts_per_day"] == rt.MAX_STARTS_PER_DAY == 3
     assert rt.settings_of({"NAME_PREFIX": "p", "MAX_STARTS_PER_DAY": "1"})["max_starts_per_day"] == 1
+
+
+@pytest.mark.parametrize("value", ["0", "-2"])
+def test_an_allowance_below_one_start_a_day_is_refused_naming_the_setting_and_the_fix(value):
+    with pytest.raises(ValueError) as error:
+        rt.settings_of({"NAME_PREFIX": "p", "MAX_STARTS_PER_DAY": value})
+    assert str(error.value) == (f"MAX_STARTS_PER_DAY={value}: the storm guard needs at least 1 start a day; set "
+                                "monitoring.retraining_max_starts_per_day in the config and deploy the Operations stack again")

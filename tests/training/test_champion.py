@@ -176,9 +176,11 @@ def test_after_a_rollback_the_evaluation_judges_against_the_serving_version_and_
          "--output-dir", str(out), *dev_gate.to_args()]
     )  # fmt: skip
     assert code == 0
-    source = json.loads((out / "evaluation.json").read_text())["champion"]["source"]
+    report = json.loads((out / "evaluation.json").read_text())
+    source = report["champion"]["source"]
     assert (source["kind"], source["model_package_arn"], source["version"], source["rule"]) == ("model_package", v1, 1, "approved-last")
     assert source["approved_at"] is not None
+    assert report["gate"]["passed"] is False
 
 
 def test_a_champion_is_never_a_version_that_cannot_serve(aws, weak_model, strong_model, tmp_path):
