@@ -70,6 +70,11 @@ DEFAULT_MAX_QUARANTINE_RATIO = 0.05
 ROWS_PER_FILE = 1_000_000  # target size of quarantine files
 # Spark's message when a file's header does not match the read schema (enforceSchema=false).
 _HEADER_MISMATCH = re.compile(r"CSV header does not conform to the schema\..*?CSV file: \S+", re.DOTALL)
+# Spark's error when mergeSchema meets a column typed differently in two files: its error class (Spark 3.5; Glue 5.0
+# runs 3.5.4), and the message of Spark 3.3's untyped SparkException.
+_CANNOT_MERGE_SCHEMAS = ("CANNOT_MERGE_SCHEMAS", "Failed merging schema")
+# Spark's error (UNABLE_TO_INFER_SCHEMA) when the paths read hold no parquet file.
+_NO_PARQUET_FILES = "Unable to infer schema"
 
 ARGS = (
     Arg("dataset", "the dataset's declaration: a JSON file (local or s3://) or JSON text", convert=dataset_declaration),
@@ -218,36 +223,85 @@ def _rows_not_read(result: CurateResult, curated_path: str, dataset: catalog.Dat
     or a duplicate: a record the run read is the run's to decide), materialised apart from the files about to be
     replaced; None when none of the touched dates is curated yet.
 
-    Only the touched dates are read, each with its own files' schema and cast to this run's (a column declared
-    since is null, a retyped one cast), so a run reads what it rewrites, not the whole curated history."""
+    Only the touched dates are read, so a run reads what it rewrites, not the whole curated history: see
+    :func:`_read_curated_dates` for how each date's files' schema becomes this run's."""
     from pyspark.sql import functions as F
 
-    spark = result.curated.sparkSession
     rid = dataset.record_identifier
     touched = [row[0] for row in result.curated.select(EVENT_DATE_COLUMN).distinct().collect()]
-    target = {f.name: f.dataType for f in result.curated.schema.fields}
-    parts = []
-    for day in touched:
-        path = join_path(curated_path, f"{EVENT_DATE_COLUMN}={day}")
-        try:
-            part = spark.read.option("basePath", curated_path).option("mergeSchema", "true").parquet(path)
-        except Exception as exc:  # noqa: BLE001 - Spark raises AnalysisException for a date not curated yet
-            if "PATH_NOT_FOUND" in str(exc) or "Path does not exist" in str(exc) or "Unable to infer schema" in str(exc):
-                continue
-            raise
-        parts.append(part.select(*[
-            (F.col(name) if name in part.columns else F.lit(None)).cast(kind).alias(name) for name, kind in target.items()]))
-    if not parts:
+    earlier = _read_curated_dates(result.curated.sparkSession, curated_path, touched, result.curated.schema)
+    if earlier is None:
         return None
-    earlier = parts[0]
-    for part in parts[1:]:
-        earlier = earlier.unionByName(part)
     read_ids = (result.curated.select(F.col(rid).cast("string").alias(rid))
                 .unionByName(result.quarantine.select(F.trim(F.col(rid)).alias(rid)))
                 .unionByName(result.duplicates.select(F.col(rid).cast("string").alias(rid))))
     missing = earlier.join(read_ids, on=earlier[rid].cast("string") == read_ids[rid], how="left_anti")
     # Checkpointed: the rows must not be read lazily from the partitions the write is about to replace.
     return missing.localCheckpoint(eager=True)
+
+
+def _read_curated_dates(spark: Any, curated_path: str, days: Sequence[Any], schema: Any) -> Optional[Any]:
+    """The curated rows of ``days`` (the dates not curated yet skipped) in ``schema``: a column declared since the
+    files were written is null, a retyped one cast; None when none of them is curated yet.
+
+    The dates curated already are found with one listing of ``curated_path`` and read together, their files'
+    schemas merged (``mergeSchema``): one schema-inference job, not one per date (each costs a Spark job, and a
+    nightly run touches up to ``raw_expiration_days`` dates). Spark cannot merge a column whose type differs
+    between the dates' files (declared with another type since); only then is each date read apart, with its own
+    files' schema, and cast."""
+    from pyspark.sql import functions as F
+
+    def reader() -> Any:
+        return spark.read.option("basePath", curated_path).option("mergeSchema", "true")
+
+    def conformed(frame: Any) -> Any:
+        return frame.select(*[(F.col(field.name) if field.name in frame.columns else F.lit(None))
+                              .cast(field.dataType).alias(field.name) for field in schema.fields])
+
+    paths = _curated_date_paths(spark, curated_path, days)
+    if not paths:
+        return None
+    try:
+        return conformed(reader().parquet(*paths))
+    except Exception as exc:  # noqa: BLE001 - Spark raises a SparkException (Py4JJavaError) for the merge
+        if _NO_PARQUET_FILES in str(exc):
+            return None  # the date folders hold no parquet file
+        if not any(marker in str(exc) for marker in _CANNOT_MERGE_SCHEMAS):
+            raise
+        LOG.info("the curated dates' schemas differ in a column's type (%s); reading the %d dates one by one",
+                 _first_line(exc), len(paths))
+    parts = []
+    for path in paths:
+        try:
+            parts.append(conformed(reader().parquet(path)))
+        except Exception as exc:  # noqa: BLE001 - AnalysisException for a date folder without parquet files
+            if _NO_PARQUET_FILES not in str(exc):
+                raise
+    if not parts:
+        return None
+    earlier = parts[0]
+    for part in parts[1:]:
+        earlier = earlier.unionByName(part)
+    return earlier
+
+
+def _curated_date_paths(spark: Any, curated_path: str, days: Sequence[Any]) -> list:
+    """The ``event_date=<day>`` folders of ``days`` that exist under ``curated_path`` (one listing of it, with the
+    job's Hadoop file system: local or s3://), in date order; empty when ``curated_path`` does not exist yet.
+    Spark's reader fails the whole read on a missing path, so the dates not curated yet are left out first."""
+    jvm = spark.sparkContext._jvm
+    root = jvm.org.apache.hadoop.fs.Path(curated_path)
+    fs = root.getFileSystem(spark.sparkContext._jsc.hadoopConfiguration())
+    if not fs.exists(root):
+        return []
+    present = {status.getPath().getName() for status in fs.listStatus(root) if status.isDirectory()}
+    wanted = sorted(f"{EVENT_DATE_COLUMN}={day}" for day in days)
+    return [join_path(curated_path, name) for name in wanted if name in present]
+
+
+def _first_line(exc: Exception) -> str:
+    lines = [line for line in str(exc).splitlines() if any(marker in line for marker in _CANNOT_MERGE_SCHEMAS)]
+    return (lines[0] if lines else str(exc).splitlines()[0]).strip()
 
 
 def _summary(
