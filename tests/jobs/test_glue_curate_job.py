@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import logging
+from datetime import date
 from pathlib import Path
 
 import pandas as pd
@@ -141,6 +143,88 @@ def test_a_correction_landed_later_replaces_the_record_whatever_its_values_sort_
     record = first["customer_id"].iat[0]
     assert (curated.loc[record, "churned"], curated.loc[record, "monthly_charges"]) == (1, 100.5)
     assert len(curated) == 3 and json.loads((tmp_path / "summary.json").read_text())["duplicate_rows"] == 1
+
+
+def test_a_late_record_for_dates_curated_under_an_older_declaration_keeps_their_rows_in_this_runs_types(
+        spark, tmp_path, caplog):
+    # GIVEN January curated, one date's files then as an older declaration wrote them (tenure_months a string,
+    # support_calls_90d not declared yet), and the raw files expired
+    import shutil
+
+    from pyspark.sql import functions as F
+
+    caplog.set_level(logging.INFO, logger="pipeline_code")
+    january = generate(samples.CUSTOMER_CHURN, 60, seed=1, start="2026-01-01", days=3)
+    raw = tmp_path / "raw" / "customer_churn"
+    write_raw(january, str(tmp_path / "raw"), samples.CUSTOMER_CHURN, "2026-01-04")
+    assert glue_curate_job.main(job_argv(tmp_path, str(raw))) == 0
+    before = read_curated(tmp_path / "curated").set_index("customer_id")
+    older_date = tmp_path / "curated" / "event_date=2026-01-01"
+    (spark.read.parquet(str(older_date)).withColumn("tenure_months", F.col("tenure_months").cast("string"))
+     .drop("support_calls_90d").write.parquet(str(tmp_path / "older")))
+    shutil.rmtree(older_date)
+    shutil.move(str(tmp_path / "older"), str(older_date))
+    shutil.rmtree(raw / "ingest_date=2026-01-04")
+    # WHEN late records for that date and the next land, and the job runs over what raw holds now
+    late = generate(samples.CUSTOMER_CHURN, 6, seed=9, start="2026-01-01", days=2)
+    assert set(late["event_time"].astype(str).str[:10]) == {"2026-01-01", "2026-01-02"}
+    write_raw(late, str(tmp_path / "raw"), samples.CUSTOMER_CHURN, "2026-04-20")
+    assert glue_curate_job.main(job_argv(tmp_path, str(raw))) == 0
+    # THEN both dates keep every record they had, in this run's types (the dates' schemas did not merge: each was
+    # read apart), the column the older files lacked null
+    after = read_curated(tmp_path / "curated").set_index("customer_id")
+    kept = before[before["event_date"].astype(str).isin(["2026-01-01", "2026-01-02"])]
+    assert set(after.index) == set(before.index) | set(late["customer_id"])
+    assert after["tenure_months"].dtype == "int64"
+    assert (after.loc[kept.index, "tenure_months"] == kept["tenure_months"]).all()
+    older_rows = kept[kept["event_date"].astype(str) == "2026-01-01"].index
+    assert after.loc[older_rows, "support_calls_90d"].isna().all() and len(older_rows) > 0
+    assert (after.loc[kept.index.difference(older_rows), "support_calls_90d"]
+            == kept.loc[kept.index.difference(older_rows), "support_calls_90d"]).all()
+    assert json.loads((tmp_path / "summary.json").read_text())["kept_from_curated"] == len(kept)
+    assert any("reading the 2 dates one by one" in r.getMessage() and "CANNOT_MERGE_SCHEMAS" in r.getMessage()
+               for r in caplog.records)
+
+
+# --------------------------------------------------------------------------------------
+# Reading back the curated dates a run touches
+# --------------------------------------------------------------------------------------
+def test_touched_dates_curated_already_are_read_together_and_the_others_skipped(spark, tmp_path, caplog):
+    # GIVEN two curated dates, the earlier written before column w was declared, and an untouched date whose files
+    # type v differently (reading it would make the dates' schemas unmergeable)
+    caplog.set_level(logging.INFO, logger="pipeline_code")
+    root = tmp_path / "curated"
+    spark.createDataFrame([(1, 5)], "id long, v int").write.parquet(str(root / "event_date=2026-01-01"))
+    spark.createDataFrame([(2, 6, 1.5)], "id long, v int, w double").write.parquet(str(root / "event_date=2026-01-02"))
+    spark.createDataFrame([(3, "x")], "id long, v string").write.parquet(str(root / "event_date=2026-01-05"))
+    schema = spark.createDataFrame([], "id long, v int, w double, event_date date").schema
+    # WHEN a run touching them and a date not curated yet reads them back
+    rows = glue_curate_job._read_curated_dates(spark, str(root), [date(2026, 1, 3), date(2026, 1, 2), date(2026, 1, 1)],
+                                               schema)
+    # THEN it gets the touched dates' rows in the run's schema, in one read (no date read apart)
+    assert sorted(tuple(row) for row in rows.collect()) == [(1, 5, None, date(2026, 1, 1)), (2, 6, 1.5, date(2026, 1, 2))]
+    assert rows.schema.simpleString() == schema.simpleString()
+    assert not any("one by one" in r.getMessage() for r in caplog.records)
+    # AND nothing when none of the touched dates is curated yet, or nothing is
+    assert glue_curate_job._read_curated_dates(spark, str(root), [date(2026, 1, 3)], schema) is None
+    assert glue_curate_job._read_curated_dates(spark, str(tmp_path / "none"), [date(2026, 1, 1)], schema) is None
+
+
+def test_touched_dates_whose_files_type_a_column_differently_are_read_apart_and_cast(spark, tmp_path, caplog):
+    # GIVEN a date curated when v was an integer and w not declared, and a date curated since (v a string, w added)
+    caplog.set_level(logging.INFO, logger="pipeline_code")
+    root = tmp_path / "curated"
+    spark.createDataFrame([(1, 5)], "id long, v int").write.parquet(str(root / "event_date=2026-01-01"))
+    spark.createDataFrame([(2, "x", 1.5)], "id long, v string, w double").write.parquet(str(root / "event_date=2026-01-02"))
+    schema = spark.createDataFrame([], "id long, v string, w double, event_date date").schema
+    # WHEN a run touching both (and a date not curated yet) reads them back
+    rows = glue_curate_job._read_curated_dates(spark, str(root), [date(2026, 1, 1), date(2026, 1, 2), date(2026, 1, 9)],
+                                               schema)
+    # THEN Spark's merge of the two schemas failed, each date was read with its own files' schema, and cast
+    assert sorted(tuple(row) for row in rows.collect()) == [(1, "5", None, date(2026, 1, 1)), (2, "x", 1.5, date(2026, 1, 2))]
+    assert rows.schema.simpleString() == schema.simpleString()
+    assert any("CANNOT_MERGE_SCHEMAS" in r.getMessage() and "reading the 2 dates one by one" in r.getMessage()
+               for r in caplog.records)
 
 
 def test_quarantine_ratio_above_threshold_fails_after_writing_the_quarantine(spark, tmp_path, capsys):
