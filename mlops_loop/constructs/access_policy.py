@@ -49,6 +49,11 @@ POLICY_SIZE_BUDGET = POLICY_SIZE_LIMIT - 200
 # to another resource or attribute counts as a long ARN. What synth cannot know is counted at its longest.
 _PSEUDO_LENGTHS = {"AWS::Partition": 10, "AWS::Region": 14, "AWS::AccountId": 12, "AWS::URLSuffix": 16}
 _UNKNOWN_LENGTH = 256
+_UNKNOWN_LIST_LENGTH = 4 * (_UNKNOWN_LENGTH + 3)  # a list whose items are unknown yet: counted as four long ARNs
+# How an unresolved token stands in a string: a pseudo parameter's names itself ("${Token[AWS.Region.12]}").
+_PSEUDO_TOKEN = re.compile(r"\$\{Token\[AWS\.(\w+)\.\d+\]\}")
+_LIST_TOKEN = re.compile(r"#\{Token\[[^\]]*\]\}")
+_TOKEN = re.compile(r"\$\{Token\[[^\]]*\]\}|-?1\.8\d*e\+289")
 
 
 class AccessPolicy(Construct):
@@ -177,11 +182,16 @@ class AccessPolicy(Construct):
         self._sizes[-1] += size + 1
 
     def _size_of(self, statement: dict[str, Any]) -> int:
-        """The statement's length as IAM counts it (no whitespace), each value synth cannot know at its longest."""
-        text = json.dumps(statement, separators=(",", ":"))
-        if any(mark in text for mark in TOKEN_MARKS):
-            return _estimated_length(self._stack.resolve(statement))
-        return len("".join(text.split()))
+        """The statement's length as IAM counts it (no whitespace), each value synth cannot know at its longest.
+
+        Tokens are measured as they stand, never resolved here: a lazy value (the code assets a policy lists) is
+        resolved once, and resolving it before every asset is added would freeze it short."""
+        text = "".join(json.dumps(statement, separators=(",", ":")).split())
+        if not any(mark in text for mark in TOKEN_MARKS):
+            return len(text)
+        text = _PSEUDO_TOKEN.sub(lambda m: "x" * _PSEUDO_LENGTHS.get(f"AWS::{m.group(1)}", _UNKNOWN_LENGTH), text)
+        text = _LIST_TOKEN.sub("x" * _UNKNOWN_LIST_LENGTH, text)
+        return len(_TOKEN.sub("x" * _UNKNOWN_LENGTH, text))
 
     def logical_ids(self) -> list[str]:
         """A token for the logical ids of every part of the policy, as many as synth ends with (for ``DependsOn``)."""

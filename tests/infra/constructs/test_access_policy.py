@@ -424,3 +424,24 @@ def test_a_statement_larger_than_a_managed_policy_may_hold_is_refused_naming_it(
         access.allow("Huge", ["s3:GetObject"], resources)
     assert re.fullmatch(r"Huge: Bare/Access: the statement alone is about \d+ characters, more than a managed policy may "
                         r"hold \(6144\); split its resources over several statements", str(error.value))
+
+
+@jsii.implements(IStableListProducer)
+class _ProducesList:
+    def __init__(self, value: list[str]):
+        self.value = value
+
+    def produce(self) -> list[str]:
+        return self.value
+
+
+def test_a_lazy_value_in_a_statement_is_resolved_only_when_the_template_is_made():
+    """GIVEN a statement whose condition lists values still being added (as the code assets a policy lists are)
+    WHEN the policy measures it on adding it THEN the template still holds every value added after that."""
+    stack, access = _policy()
+    keys: list[str] = ["a.zip"]
+    access.allow("CodeListing", ["s3:ListBucket"], [access.s3_arn("code-bucket")],
+                 conditions={"StringEquals": {"s3:prefix": Lazy.list(_ProducesList(keys))}})
+    keys += ["b.py", "c.json"]
+    (statement,) = _statements(stack)
+    assert statement["Condition"] == {"StringEquals": {"s3:prefix": ["a.zip", "b.py", "c.json"]}}
