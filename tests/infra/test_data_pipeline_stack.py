@@ -13,6 +13,7 @@ from aws_cdk.assertions import Match, Template
 from mlops_loop.config.schema import EnvironmentConfig
 from mlops_loop.stacks.lifetimes import RETENTION
 from tests.support.paths import live_project
+from tests.support.templates import described_policies, policy_statements
 
 ENVS = ("dev", "staging", "prod")
 
@@ -135,10 +136,9 @@ def test_job_logs_are_encrypted_and_retained_per_config(synthesized, env):
 
 
 def _statements(synthesized, env: str, description_suffix: str) -> dict[str, dict]:
-    for policy in synthesized.resources(env, "DataPipeline", "AWS::IAM::ManagedPolicy").values():
-        if policy["Properties"]["Description"].endswith(description_suffix):
-            return {s["Sid"]: s for s in policy["Properties"]["PolicyDocument"]["Statement"]}
-    raise KeyError(description_suffix)
+    policies = synthesized.resources(env, "DataPipeline", "AWS::IAM::ManagedPolicy")
+    (description,) = {d for d in (p["Properties"]["Description"] for p in policies.values()) if d.endswith(description_suffix)}
+    return policy_statements(policies, described_policies(policies, description))
 
 
 def test_job_role_has_no_action_wildcards_and_only_dataset_prefixes(synthesized):

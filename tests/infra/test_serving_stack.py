@@ -18,7 +18,7 @@ from pipeline_code.core.contract import MODEL_SHA256_PARAMETER_SUFFIX, MODEL_VER
 from pipeline_code.core.integrity import MODEL_SHA256_ENV
 from mlops_loop.tools.cloud_assembly import SynthesizedStack, nag_violations, stacks
 from mlops_loop.tools.lint import lint_cache, lint_stacks
-from tests.support.templates import flatten, listify, of_type, role_statements, statement_actions, writable_prefixes
+from tests.support.templates import flatten, listify, of_type, policy_statements, role_statements, statement_actions, writable_prefixes
 
 from tests.support.paths import live_project
 from tests.support.scenarios import MODES_ACCOUNT, MODES_ENV, MODES_MODELS, MODES_RETRAINING_SCHEDULE
@@ -857,8 +857,8 @@ def test_four_native_monitors_exist_only_once_a_version_serves(modes):
 
 def test_the_deployer_may_create_exactly_these_monitors_and_pass_only_their_role(modes):
     resources = modes.serving["Resources"]
-    (policy,) = [r for k, r in resources.items() if k.startswith("DeployerAccess")]
-    sids = {s["Sid"]: s for s in policy["Properties"]["PolicyDocument"]["Statement"]}
+    sids = policy_statements(resources, [k for k, r in resources.items()
+                                         if k.startswith("DeployerAccess") and r["Type"] == "AWS::IAM::ManagedPolicy"])
     assert "sagemaker:CreateMonitoringSchedule" in sids["CreateNativeMonitorSchedulesLinearChurn"]["Action"]
     schedules = {r["Properties"]["MonitoringScheduleName"] for r in resources.values() if r["Type"] == "AWS::SageMaker::MonitoringSchedule"}
     for sid in ("CreateNativeMonitorSchedulesLinearChurn", "NativeMonitorSchedulesLinearChurn"):

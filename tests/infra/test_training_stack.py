@@ -6,7 +6,7 @@ import json
 
 import pytest
 
-from tests.support.templates import flatten
+from tests.support.templates import described_policies, flatten, policy_statements
 from tests.support.paths import live_project
 
 ENVS = ("dev", "staging", "prod")
@@ -90,10 +90,11 @@ def test_definition_is_well_under_the_create_pipeline_limit(synthesized):
 
 
 def _statements(synthesized, env: str, model: str) -> dict[str, dict]:
-    for key, policy in synthesized.resources(env, "Training", "AWS::IAM::ManagedPolicy").items():
-        if policy["Properties"]["Description"] == f"{PROJECT}-{env}-{model}-training pipeline":
-            return {s["Sid"]: s for s in policy["Properties"]["PolicyDocument"]["Statement"]}
-    raise KeyError(model)
+    policies = synthesized.resources(env, "Training", "AWS::IAM::ManagedPolicy")
+    parts = described_policies(policies, f"{PROJECT}-{env}-{model}-training pipeline")
+    if not parts:
+        raise KeyError(model)
+    return policy_statements(policies, parts)
 
 
 def _allowed_actions(statements: dict) -> set[str]:

@@ -8,6 +8,7 @@ from typing import Any
 from aws_cdk import CfnResource, Stack, Validations
 from aws_cdk.assertions import Template
 from constructs import IConstruct
+from tests.support.templates import policy_statements
 
 
 class BuiltStack:
@@ -33,9 +34,8 @@ class BuiltStack:
         return {"Fn::GetAtt": [self.id_of(self.stack.node.find_child(construct_id)), "Arn"]}
 
     def statements_of(self, access: Any) -> dict[str, dict]:
-        """The statements of an ``AccessPolicy``'s managed policy, by Sid."""
-        policy = self.of_type("AWS::IAM::ManagedPolicy")[self.id_of(access.managed_policy)]
-        return {s["Sid"]: s for s in policy["Properties"]["PolicyDocument"]["Statement"]}
+        """The statements of an ``AccessPolicy`` (every part of it), by Sid."""
+        return policy_statements(self.of_type("AWS::IAM::ManagedPolicy"), [self.id_of(p) for p in access.managed_policies])
 
     def resources_of(self, construct: IConstruct) -> dict[str, dict]:
         """The template's resources that ``construct`` and its children made (not the test's stand-ins)."""

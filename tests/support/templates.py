@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import re
+from typing import Iterable, Mapping
+
 
 def of_type(template: dict, cfn_type: str) -> dict[str, dict]:
     return {k: v for k, v in template["Resources"].items() if v["Type"] == cfn_type}
@@ -67,3 +70,16 @@ def writable_prefixes(statements: list[dict], bucket: str) -> list[str]:
 def join_string(value) -> str:
     """A CloudFormation string (possibly Fn::Join of strings and intrinsics), intrinsics replaced by TOKEN."""
     return _joined(value, lambda _: "TOKEN")
+
+
+def policy_statements(resources: Mapping[str, dict], logical_ids: Iterable[str]) -> dict[str, dict]:
+    """The statements, by Sid, of the managed policies ``logical_ids`` (an ``AccessPolicy``'s parts, which together
+    are its document: a policy past IAM's size limit continues in another)."""
+    return {s["Sid"]: s for logical_id in logical_ids for s in resources[logical_id]["Properties"]["PolicyDocument"]["Statement"]}
+
+
+def described_policies(resources: Mapping[str, dict], description: str) -> list[str]:
+    """The logical ids of the managed policies that are ``description`` or its continuation parts ("... (part 2)")."""
+    part = re.compile(re.escape(description) + r"( \(part \d+\))?")
+    return [k for k, r in resources.items()
+            if r["Type"] == "AWS::IAM::ManagedPolicy" and part.fullmatch(r["Properties"].get("Description", ""))]

@@ -18,6 +18,7 @@ from mlops_loop.constructs.dataset_workflow import CURATE_SCRIPT, FEATURES_SCRIP
 from mlops_loop.constructs.glue_runtime import GlueRuntime
 from pipeline_code.catalog import Dataset, parse_dataset
 from tests.support.construct_configs import WEB_ORDERS, network_config
+from tests.support.templates import policy_statements
 
 ACCOUNT, REGION = "123456789012", "eu-west-1"
 BUCKETS = {kind: f"shop-dev-{kind}-bucket" for kind in ("raw", "curated", "features", "artifacts")}
@@ -70,8 +71,7 @@ class Built:
         return {"Ref": self.stack.get_logical_id(construct)}
 
     def statements(self, access) -> dict[str, dict]:
-        policy = self.resources[self.stack.get_logical_id(access.managed_policy)]
-        return {s["Sid"]: s for s in policy["Properties"]["PolicyDocument"]["Statement"]}
+        return policy_statements(self.resources, [self.stack.get_logical_id(p) for p in access.managed_policies])
 
     def asset_url(self, asset) -> str:
         return self.stack.resolve(asset.s3_object_url)

@@ -17,6 +17,7 @@ from aws_cdk.assertions import Template
 
 from mlops_loop.app_builder import new_app
 from mlops_loop.constructs.deploy_on_approval import DeployOnApproval, MultiModelDeployment
+from tests.support.templates import policy_statements
 
 ACCOUNT_REGION = "eu-west-1:123456789012"
 SERVING = "shop-dev-serving"
@@ -67,8 +68,8 @@ def _function(template: Template) -> dict:
 
 
 def _statements(template: Template, prefix: str = "DeployAccess") -> dict[str, dict]:
-    (policy,) = [p for k, p in template.find_resources("AWS::IAM::ManagedPolicy").items() if k.startswith(prefix)]
-    return {s["Sid"]: s for s in policy["Properties"]["PolicyDocument"]["Statement"]}
+    policies = template.find_resources("AWS::IAM::ManagedPolicy")
+    return policy_statements(policies, [k for k in policies if k.startswith(prefix)])
 
 
 def _rule(template: Template, logical_id: str) -> dict:

@@ -18,6 +18,7 @@ from mlops_loop.app_builder import new_app
 from mlops_loop.config.serving import ServingConfig
 from mlops_loop.constructs.serving_deployer import ServingDeployer
 from tests.support import iam_actions
+from tests.support.templates import policy_statements
 
 ENV = Environment(account="123456789012", region="eu-west-1")
 COMMON = ["ModelsAndConfigs", "AutoscalingSageMaker", "AutoscalingDescribe", "AutoscalingTags", "ScalingPolicyMetrics", "AutoscalingServiceRole", "DescribeDataKey", "EncryptionGrants",
@@ -44,8 +45,8 @@ def _served(stack: Stack, name: str, *, endpoint: bool, serving: ServingConfig =
 
 
 def _statements(stack: Stack) -> dict[str, dict]:
-    (policy,) = Template.from_stack(stack).find_resources("AWS::IAM::ManagedPolicy").values()
-    return {s["Sid"]: s for s in policy["Properties"]["PolicyDocument"]["Statement"]}
+    policies = Template.from_stack(stack).find_resources("AWS::IAM::ManagedPolicy")
+    return policy_statements(policies, policies)
 
 
 def test_when_nothing_is_served_then_the_role_holds_only_the_common_permissions():

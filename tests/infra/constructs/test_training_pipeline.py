@@ -37,6 +37,7 @@ from mlops_loop.training.names import STEP_TRAIN, XGBOOST_VERSION
 from pipeline_code.core.hyperparameters import training_arguments
 from tests.support.construct_configs import (WEB_ORDERS, assert_sagemaker_eni_statements, network_config,
                                              vpc_config_of_network, vpc_statements_of)
+from tests.support.templates import policy_statements
 
 ACCOUNT, REGION = "123456789012", "eu-west-1"
 ASSETS_BUCKET = f"cdk-hnb659fds-assets-{ACCOUNT}-{REGION}"
@@ -103,8 +104,8 @@ class Built:
         return self.resources[self.stack.get_logical_id(construct)]
 
     def statements(self, model: str) -> dict[str, dict]:
-        policy = self.resource(self.pipelines[model].access.managed_policy)
-        return {s["Sid"]: s for s in policy["Properties"]["PolicyDocument"]["Statement"]}
+        access = self.pipelines[model].access
+        return policy_statements(self.resources, [self.stack.get_logical_id(p) for p in access.managed_policies])
 
     def object_arn(self, asset) -> str:
         return f"arn:aws:s3:::{ASSETS_BUCKET}/{self.stack.resolve(asset.s3_object_key)}"
@@ -406,8 +407,8 @@ def test_with_a_network_every_job_runs_in_the_vpc_and_the_role_may_manage_its_in
     vpcs = {name: (a["NetworkConfig"] if "NetworkConfig" in a else a).get("VpcConfig") for name, a in jobs.items()}
     assert vpcs == {name: vpc_config_of_network() for name in jobs}
     resources = Template.from_stack(training.stack).to_json()["Resources"]
-    policy = resources[training.stack.get_logical_id(pipeline.access.managed_policy)]
-    assert_sagemaker_eni_statements({s["Sid"]: s for s in policy["Properties"]["PolicyDocument"]["Statement"]}, ACCOUNT, REGION)
+    parts = [training.stack.get_logical_id(p) for p in pipeline.access.managed_policies]
+    assert_sagemaker_eni_statements(policy_statements(resources, parts), ACCOUNT, REGION)
 
 
 def test_given_tags_every_job_of_the_pipeline_is_created_with_them_and_the_role_may_tag_its_jobs():
@@ -424,8 +425,7 @@ def test_given_tags_every_job_of_the_pipeline_is_created_with_them_and_the_role_
     expected = [{"Key": key, "Value": value} for key, value in tags]
     assert {where: a.get("Tags") for where, a in jobs.items()} == {where: expected for where in jobs}
     resources = Template.from_stack(training.stack).to_json()["Resources"]
-    policy = resources[training.stack.get_logical_id(pipelines[0].access.managed_policy)]
-    statements = {s["Sid"]: s for s in policy["Properties"]["PolicyDocument"]["Statement"]}
+    statements = policy_statements(resources, [training.stack.get_logical_id(p) for p in pipelines[0].access.managed_policies])
     assert "sagemaker:AddTags" in statements["RunPipelineJobs"]["Action"]
     assert statements["RunPipelineJobs"]["Resource"] == sorted(statements["StartTrainingJobs"]["Resource"]
                                                                + [statements["StartProcessingJobs"]["Resource"]])
