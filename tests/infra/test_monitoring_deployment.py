@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 
 import pytest
-from tests.support.templates import join_string
+from tests.support.templates import join_string, policy_statements
 
 ENVS = ["dev", "staging", "prod"]
 
@@ -71,8 +71,7 @@ def test_a_model_that_expects_traffic_makes_a_quiet_window_unhealthy(modes):
 
 def test_monitor_role_reads_only_its_models_data_and_publishes_only_monitor_metrics(sample):
     policies = sample.resources("prod", "Operations", "AWS::IAM::ManagedPolicy")
-    (policy,) = [p for k, p in policies.items() if k.startswith("ChurnMonitorAccess")]
-    statements = {s["Sid"]: s for s in policy["Properties"]["PolicyDocument"]["Statement"]}
+    statements = policy_statements(policies, [k for k in policies if k.startswith("ChurnMonitorAccess")])
     assert statements["ReadTraffic"]["Resource"].endswith("-inference-333333333333-eu-west-1/capture/churn/*")
     assert statements["Reports"]["Resource"].endswith("/monitor/churn/*")
     assert "s3:PutObject" not in statements["ReadTraffic"]["Action"]

@@ -16,6 +16,7 @@ from pipeline_code.core.contract import feature_group_name
 from pipeline_code.core.contract import RETRAIN_ALARMS, environment_prefix, monitor_metric, monitor_namespace
 from pipeline_code.core.problem import quality_alarm_key
 from tests.support.paths import live_project
+from tests.support.templates import policy_statements
 
 ENVS = ("dev", "staging", "prod")
 
@@ -121,8 +122,7 @@ def test_the_hourly_sweep_knows_every_retrain_alarm_and_may_describe_only_those(
     function = _one(synthesized, env, "AWS::Lambda::Function")
     assert settings_of(function["Environment"]["Variables"])["alarm_pipelines"] == retrain
     policies = synthesized.resources(env, "Operations", "AWS::IAM::ManagedPolicy")
-    (trigger,) = [p for k, p in policies.items() if k.startswith("RetrainTriggerAccess")]
-    (describe,) = [s for s in trigger["Properties"]["PolicyDocument"]["Statement"] if s["Sid"] == "SweepRetrainAlarms"]
+    describe = policy_statements(policies, [k for k in policies if k.startswith("RetrainTriggerAccess")])["SweepRetrainAlarms"]
     environment = synthesized.config.environments[env]
     assert describe["Action"] == "cloudwatch:DescribeAlarms"
     assert sorted(describe["Resource"]) == sorted(
@@ -135,8 +135,7 @@ def test_the_hourly_sweep_knows_every_retrain_alarm_and_may_describe_only_those(
 
 def test_trigger_role_can_only_list_and_start_its_pipelines(synthesized):
     policies = synthesized.resources("prod", "Operations", "AWS::IAM::ManagedPolicy")
-    (trigger,) = [p for k, p in policies.items() if k.startswith("RetrainTriggerAccess")]
-    statements = {s["Sid"]: s for s in trigger["Properties"]["PolicyDocument"]["Statement"]}
+    statements = policy_statements(policies, [k for k in policies if k.startswith("RetrainTriggerAccess")])
     guarded = statements["GuardedStart"]
     assert guarded["Action"] == ["sagemaker:ListPipelineExecutions", "sagemaker:StartPipelineExecution"]
     assert sorted(guarded["Resource"]) == [

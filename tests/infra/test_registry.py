@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 
 from tests.support.paths import live_project
+from tests.support.templates import policy_statements
 
 
 # Physical names start with the configured project (a user renames it first).
@@ -13,8 +14,7 @@ PROJECT = live_project()
 
 def _policy(synthesized, env: str, prefix: str) -> dict[str, dict]:
     policies = synthesized.resources(env, "Storage", "AWS::IAM::ManagedPolicy")
-    (policy,) = [p for k, p in policies.items() if k.startswith(prefix)]
-    return {s["Sid"]: s for s in policy["Properties"]["PolicyDocument"]["Statement"]}
+    return policy_statements(policies, [k for k in policies if k.startswith(prefix)])
 
 
 @pytest.mark.parametrize("env", ["dev", "staging", "prod"])
