@@ -92,19 +92,25 @@ def test_a_package_without_model_data_is_an_error():
     assert champion.model_data_url(source) == "s3://b/k.tar.gz"
 
 
+
+def _evaluate_from_registry(churn_spec, dev_gate, challenger: str, prepared, tmp_path) -> dict:
+    """The evaluation report of ``challenger`` run as SageMaker runs it: an empty --champion-dir, so the champion
+    comes from the registry (--model-package-group); the command must exit 0."""
+    out = tmp_path / "evaluation"
+    code = evaluate.main(
+        ["--model-spec", churn_spec.to_json(), "--model-dir", challenger, "--test-dir", prepared["test"],
+         "--champion-dir", str(tmp_path / "empty"), "--model-package-group", GROUP, "--region", REGION,
+         "--output-dir", str(out), *dev_gate.to_args()]
+    )  # fmt: skip
+    assert code == 0
+    return json.loads((out / "evaluation.json").read_text())
+
 def test_given_a_model_package_group_when_the_evaluate_cli_runs_then_the_registry_champion_is_used(
     aws, churn_spec, dev_gate, weak_model, strong_model, prepared, tmp_path
 ):
     """The CLI path SageMaker runs: empty --champion-dir + --model-package-group -> registry lookup."""
     v1 = _register(aws, strong_model, "models/v1/model.tar.gz", "Approved", tmp_path)
-    out = tmp_path / "evaluation"
-    code = evaluate.main(
-        ["--model-spec", churn_spec.to_json(), "--model-dir", weak_model, "--test-dir", prepared["test"],
-         "--champion-dir", str(tmp_path / "empty"), "--model-package-group", GROUP, "--region", REGION,
-         "--output-dir", str(out), *dev_gate.to_args()]
-    )  # fmt: skip
-    assert code == 0
-    report = json.loads((out / "evaluation.json").read_text())
+    report = _evaluate_from_registry(churn_spec, dev_gate, weak_model, prepared, tmp_path)
     assert report["champion"]["source"]["kind"] == "model_package"
     assert report["champion"]["source"]["model_package_arn"] == v1
     assert report["gate"]["passed"] is False  # the weak challenger loses to the registry's champion
@@ -169,14 +175,7 @@ def test_after_a_rollback_the_evaluation_judges_against_the_serving_version_and_
     v1 = _register(aws, strong_model, "models/v1/model.tar.gz", "Approved", tmp_path)
     _register(aws, weak_model, "models/v2/model.tar.gz", "Approved", tmp_path)
     _roll_back(aws, v1)
-    out = tmp_path / "evaluation"
-    code = evaluate.main(
-        ["--model-spec", churn_spec.to_json(), "--model-dir", weak_model, "--test-dir", prepared["test"],
-         "--champion-dir", str(tmp_path / "empty"), "--model-package-group", GROUP, "--region", REGION,
-         "--output-dir", str(out), *dev_gate.to_args()]
-    )  # fmt: skip
-    assert code == 0
-    report = json.loads((out / "evaluation.json").read_text())
+    report = _evaluate_from_registry(churn_spec, dev_gate, weak_model, prepared, tmp_path)
     source = report["champion"]["source"]
     assert (source["kind"], source["model_package_arn"], source["version"], source["rule"]) == ("model_package", v1, 1, "approved-last")
     assert source["approved_at"] is not None
