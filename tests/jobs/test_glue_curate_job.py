@@ -273,8 +273,8 @@ def test_malformed_csv_rows_are_quarantined_not_padded_or_truncated(spark, tmp_p
 def test_a_summary_prefix_keeps_one_summary_per_run(spark, tmp_path):
     """GIVEN the summary path the app passes (a prefix ending in /) WHEN two runs curate
     THEN each run's summary is its own object, never one object named by the prefix."""
-    # One event date: the second run re-reads the curated dates it rewrites (a Spark read each), and 20 rows spread
-    # over the generator's 90 days made that about 18 reads, none of which the summaries depend on.
+    # One event date: the second run re-reads the curated dates it rewrites, which the summaries do not depend on;
+    # one date keeps that read small.
     frame = generate(samples.CUSTOMER_CHURN, 20, seed=4, days=1)
     write_raw(frame, str(tmp_path / "raw"), samples.CUSTOMER_CHURN, "2026-04-01")
     prefix = str(tmp_path / "etl-runs") + "/"
