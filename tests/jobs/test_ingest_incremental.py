@@ -36,6 +36,7 @@ from pipeline_code.features.ingest import (
 )
 from tests.support import datasets as samples
 from tests.support.feature_store import CREATED, FakeSageMaker
+from tests.support.credentials import moto_credentials
 
 pytestmark = pytest.mark.spark  # the curated data is the curate job's output (the curated_churn fixture)
 
@@ -366,9 +367,7 @@ MISSING = f"no ingestion state at {STATE} (first run, or the state was deleted)"
 
 
 def test_on_s3_a_missing_state_is_found_by_listing_its_key_and_the_state_round_trips(monkeypatch):
-    monkeypatch.setenv("AWS_DEFAULT_REGION", "eu-west-1")
-    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "testing")
-    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
+    moto_credentials(monkeypatch, "eu-west-1")
     with mock_aws():
         s3 = boto3.client("s3", region_name="eu-west-1")
         s3.create_bucket(Bucket="features", CreateBucketConfiguration={"LocationConstraint": "eu-west-1"})

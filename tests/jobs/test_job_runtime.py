@@ -15,6 +15,7 @@ from pipeline_code import job_runtime
 from pipeline_code.job_runtime import Arg, join_path, parse_job_args, split_s3_uri, unit_fraction, write_json
 from pipeline_code.sample_data.generate import generate_batch, write_raw
 from tests.support.datasets import CREDIT_RISK, CUSTOMER_CHURN, declaration_file
+from tests.support.credentials import moto_credentials
 
 SPECS = (
     Arg("dataset", "dataset", convert=job_runtime.dataset_declaration),
@@ -79,9 +80,7 @@ def test_local_mode_parses_the_glue_argument_names_with_defaults(tmp_path):
 
 def test_glue_mode_resolves_required_and_present_optional_arguments(fake_glue, monkeypatch):
     # GIVEN the dataset declaration the CDK app uploads next to the job code
-    monkeypatch.setenv("AWS_DEFAULT_REGION", "us-east-1")
-    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "testing")
-    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
+    moto_credentials(monkeypatch, "us-east-1")
     argv = ["--JOB_NAME", "curate", "--JOB_RUN_ID", "jr_1", "--job-bookmark-option", "job-bookmark-disable",
             "--dataset", "s3://code/datasets/customer_churn.json", "--raw_path", "s3://b/raw",
             "--max_quarantine_ratio", "0.2"]
@@ -144,9 +143,7 @@ def test_paths_join_and_split_for_local_and_s3():
 
 
 def test_summary_json_is_written_to_s3(monkeypatch):
-    monkeypatch.setenv("AWS_DEFAULT_REGION", "us-east-1")
-    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "testing")
-    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
+    moto_credentials(monkeypatch, "us-east-1")
     with mock_aws():
         s3 = boto3.client("s3", region_name="us-east-1")
         s3.create_bucket(Bucket="lake")

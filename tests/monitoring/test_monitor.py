@@ -19,6 +19,7 @@ from pipeline_code.monitoring import capture, drift, monitor
 from pipeline_code.monitoring import report as report_mod
 from pipeline_code.training.baseline import bin_counts
 from tests.support.monitoring import check, run, write_window
+from tests.support.credentials import moto_credentials
 
 
 # ---------------------------------------------------------------- statistics vs scipy
@@ -343,8 +344,7 @@ def test_csv_and_batch_transform_inputs(tmp_path, spec, reference):
 
 # ---------------------------------------------------------------- CloudWatch + HTML
 def test_publish_metrics_to_cloudwatch_moto(tmp_path, spec, reference, monkeypatch):
-    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "testing")
-    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
+    moto_credentials(monkeypatch)
     window = write_window(tmp_path / "w", spec, reference["model"], seed=210, drift=0.8)
     with mock_aws():
         client = boto3.client("cloudwatch", region_name="eu-west-1")

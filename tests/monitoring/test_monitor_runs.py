@@ -11,6 +11,7 @@ from moto import mock_aws
 from pipeline_code.core.contract import MONITOR_NAMESPACE
 from pipeline_code.monitoring import monitor
 from tests.support.monitoring import check, monitor_args
+from tests.support.credentials import moto_credentials
 
 
 def test_ks_sample_mode_uses_the_training_rows(tmp_path, spec, reference):
@@ -30,8 +31,7 @@ def test_ks_sample_mode_uses_the_training_rows(tmp_path, spec, reference):
 
 
 def test_unhealthy_run_publishes_health_metrics(tmp_path, spec, reference, monkeypatch):
-    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "testing")
-    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
+    moto_credentials(monkeypatch)
     (tmp_path / "empty").mkdir()
     with mock_aws():
         client = boto3.client("cloudwatch", region_name="eu-west-1")

@@ -26,6 +26,7 @@ from pipeline_code.monitoring import capture, monitor, remote
 from mlops_cli.local import replay
 from pipeline_code.training.train import predict
 from tests.support.monitoring import check
+from tests.support.credentials import moto_credentials
 
 REGION = "eu-west-1"
 STACK = "mlops-loop-dev-serving"
@@ -73,9 +74,7 @@ class Aws:
 
 @pytest.fixture()
 def aws(monkeypatch, tmp_path_factory):
-    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "testing")
-    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
-    monkeypatch.setenv("AWS_DEFAULT_REGION", REGION)
+    moto_credentials(monkeypatch, REGION)
     with mock_aws():
         env = Aws(tmp_path_factory.mktemp("aws"))
         for bucket in (ARTIFACTS, INFERENCE):

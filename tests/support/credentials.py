@@ -19,3 +19,11 @@ def without_credentials(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None
     monkeypatch.setenv("AWS_SHARED_CREDENTIALS_FILE", str(tmp_path / "none"))
     monkeypatch.setenv("AWS_CONFIG_FILE", str(tmp_path / "none"))
     monkeypatch.setenv("AWS_EC2_METADATA_DISABLED", "true")
+
+
+def moto_credentials(monkeypatch: pytest.MonkeyPatch, region: str | None = None) -> None:
+    """The stand-in credentials moto's mocked clients take (and, with ``region``, the default region)."""
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "testing")
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
+    if region is not None:
+        monkeypatch.setenv("AWS_DEFAULT_REGION", region)
