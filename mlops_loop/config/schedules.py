@@ -108,6 +108,17 @@ def check_cron(value: str) -> str:
 _MONTH_DAYS = {1: 31, 2: 29, 3: 31, 4: 30, 5: 31, 6: 30, 7: 31, 8: 31, 9: 30, 10: 31, 11: 30, 12: 31}
 
 
+def _rate_minutes(value: str) -> int:
+    """The period of a valid ``rate(n unit)`` expression, in minutes."""
+    amount, unit = _RATE.match(value).groups()
+    return int(amount) * _UNIT_MINUTES[unit.rstrip("s")]
+
+
+def _named_number(part: str, names: tuple[str, ...]) -> int:
+    """A cron field's value: its digits, or its name's position (JAN and SUN are 1)."""
+    return int(part) if part.isdigit() else names.index(part.upper()) + 1
+
+
 def _values(text: str, low: int, high: int, names: tuple[str, ...]) -> set[int] | None:
     """Every value a valid cron field takes, for the forms that name them ('*', values, names, ranges, steps);
     None for the forms the calendar decides ('?', 'L', 'W', '#')."""
@@ -117,9 +128,6 @@ def _values(text: str, low: int, high: int, names: tuple[str, ...]) -> set[int] 
     if any(mark in marks for mark in "?LW#"):
         return None
 
-    def number(part: str) -> int:
-        return int(part) if part.isdigit() else names.index(part.upper()) + 1
-
     out: set[int] = set()
     for item in text.split(","):
         base, _, step = item.partition("/")
@@ -127,8 +135,8 @@ def _values(text: str, low: int, high: int, names: tuple[str, ...]) -> set[int] 
             start, end = low, high
         else:
             first, _, last = base.partition("-")
-            start = number(first)
-            end = number(last) if last else (high if step else start)
+            start = _named_number(first, names)
+            end = _named_number(last, names) if last else (high if step else start)
         out.update(range(start, end + 1, int(step) if step else 1))
     return out
 
@@ -148,8 +156,7 @@ def runs_per_year(value: str) -> float:
     """
     check_scheduler_expression(value)
     if value.startswith("rate("):
-        amount, unit = _RATE.match(value).groups()
-        return 365 * _UNIT_MINUTES["day"] / (int(amount) * _UNIT_MINUTES[unit.rstrip("s")])
+        return 365 * _UNIT_MINUTES["day"] / _rate_minutes(value)
     minute, hour, day_of_month, month, day_of_week, year = _CRON.match(value).groups()
     if year != "*":
         raise ValueError(f"{value!r}: runs only in the years {year!r}, so it has no yearly rate; use '*' for the year")
@@ -200,16 +207,13 @@ def _weekday_matches(day: dt.date, field: str) -> bool:
     ``day``."""
     weekday = (day.weekday() + 1) % 7 + 1  # Python's Monday 0 ... Sunday 6 -> cron's SUN 1 ... SAT 7
 
-    def number(part: str) -> int:
-        return int(part) if part.isdigit() else _WEEKDAYS.index(part.upper()) + 1
-
     for item in field.split(","):
         if "#" in item:
             name, _, nth = item.partition("#")
-            if weekday == number(name) and (day.day - 1) // 7 + 1 == int(nth):
+            if weekday == _named_number(name, _WEEKDAYS) and (day.day - 1) // 7 + 1 == int(nth):
                 return True
         elif item.endswith("L") and len(item) > 1:
-            if weekday == number(item[:-1]) and day + dt.timedelta(days=7) > _month_end(day):
+            if weekday == _named_number(item[:-1], _WEEKDAYS) and day + dt.timedelta(days=7) > _month_end(day):
                 return True
         elif weekday in _values(item, 1, 7, _WEEKDAYS):
             return True
@@ -231,9 +235,7 @@ def _cron_field_problem(text: str, low: int, high: int, names: tuple[str, ...], 
     allowed = f"{low}-{high}" + (f" or {names[0]}-{names[-1]}" if names else "")
 
     def number(part: str) -> int | None:
-        if part.isdigit():
-            return int(part)
-        return names.index(part.upper()) + 1 if part.upper() in names else None
+        return _named_number(part, names) if part.isdigit() or part.upper() in names else None
 
     # Only day-of-week takes '#', and with it also 'nL' (the last weekday n of the month); only
     # day-of-month takes 'W' ('nW', 'LW'). '#' allows one expression in its field ('3#1,6#3' is refused).
@@ -306,8 +308,7 @@ def check_at_most_hourly(value: str) -> str:
              "runs; use one minute of the hour, e.g. 'cron(0 1 * * ? *)', or a rate of at least an hour, e.g. "
              "'rate(6 hours)'")
     if value.startswith("rate("):
-        amount, unit = _RATE.match(value).groups()
-        if int(amount) * _UNIT_MINUTES[unit.rstrip("s")] < _UNIT_MINUTES["hour"]:
+        if _rate_minutes(value) < _UNIT_MINUTES["hour"]:
             raise ValueError(f"{value!r} runs more than once an hour; {help_}")
         return value
     minute = _CRON.match(value).group(1)
@@ -328,8 +329,7 @@ def check_daily(value: str) -> str:
     help_ = "the drift monitor judges the last 24 hours per run and its thresholds and alarms count one run a day; " \
             "use a daily cron such as 'cron(0 3 * * ? *)' or 'rate(1 day)'"
     if value.startswith("rate("):
-        amount, unit = _RATE.match(value).groups()
-        if int(amount) * _UNIT_MINUTES[unit.rstrip("s")] != _UNIT_MINUTES["day"]:  # rate(24 hours) is a day too
+        if _rate_minutes(value) != _UNIT_MINUTES["day"]:  # rate(24 hours) is a day too
             raise ValueError(f"{value!r} does not run once a day; {help_}")
         return value
     minute, hour, day_of_month, month, day_of_week, year = _CRON.match(value).groups()

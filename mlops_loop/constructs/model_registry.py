@@ -167,8 +167,7 @@ class ModelRegistry(Construct):
         # (CustomerMetadataPropertiesToRemove is multivalued: ForAnyValue, false when the request removes nothing);
         # no registered one may be set. IAM has a condition key per property set, none listing them all, so each
         # registered property is denied by name (one statement each: keys in one condition are ANDed). In a policy
-        # of their own: with them, the approval policy of an environment of a few models passes IAM's 6,144
-        # characters per managed policy.
+        # of their own, named for what it guards, so a reviewer reads the record's protection in one place.
         record = AccessPolicy(self, "ApproverRecordGuard", role=self.approver_role,
                               description="What a model approval may not change: the version's registered record")
         record.deny("ApproverCannotRemoveProperties", ["sagemaker:UpdateModelPackage"], ["*"],
