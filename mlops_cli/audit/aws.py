@@ -100,13 +100,17 @@ def as_datetime(value: Any) -> Optional[dt.datetime]:
         return None
 
 
-def list_pages(call: Callable[..., Dict[str, Any]], key: str, token_key: str = "NextToken", **kwargs: Any) -> List[Any]:
-    """Every item under ``key`` across NextToken pages (capped so a bad token cannot loop forever)."""
+def list_pages(call: Callable[..., Dict[str, Any]], key: str, token_key: str = "NextToken", *,
+               next_token_key: Optional[str] = None, **kwargs: Any) -> List[Any]:
+    """Every item under ``key`` across NextToken pages (capped so a bad token cannot loop forever).
+
+    ``next_token_key``: where a page returns the token when it differs from the request's ``token_key`` (S3's
+    ListObjectsV2 takes ``ContinuationToken`` and returns ``NextContinuationToken``)."""
     items: List[Any] = []
     for _ in range(200):
         page = call(**kwargs)
         items.extend(page.get(key) or [])
-        token = page.get(token_key)
+        token = page.get(next_token_key or token_key)
         if not token:
             break
         kwargs[token_key] = token

@@ -478,19 +478,6 @@ def _test_set(clients: Clients, metadata: Mapping[str, Any], report: Optional[Ma
     return out
 
 
-def _list_keys(s3: Any, bucket: str, prefix: str) -> List[str]:
-    """Every key below ``prefix`` (ListObjectsV2, every page; capped like :func:`list_pages`)."""
-    keys: List[str] = []
-    kwargs: Dict[str, Any] = {"Bucket": bucket, "Prefix": prefix}
-    for _ in range(200):
-        page = s3.list_objects_v2(**kwargs)
-        keys.extend(o["Key"] for o in page.get("Contents") or [])
-        if not page.get("IsTruncated") or not page.get("NextContinuationToken"):
-            break
-        kwargs["ContinuationToken"] = page["NextContinuationToken"]
-    return keys
-
-
 def _ledger(clients: Clients, names: Names, version: int, model_data: Sequence[str], gaps: Gaps) -> Dict[str, Any]:
     """The version's approval-ledger records (``integrity.ledger_prefix`` in the artifacts bucket, which the version's
     sealed ModelDataUrl names): each decision the deploy handler observed, oldest first, as written once.
@@ -513,7 +500,9 @@ def _ledger(clients: Clients, names: Names, version: int, model_data: Sequence[s
         return out
     prefix = integrity.ledger_prefix(names.model, version)
     out["location"] = f"s3://{bucket}/{prefix}"
-    keys = attempt(gaps, f"approval ledger {out['location']} (ListObjectsV2)", lambda: _list_keys(clients.s3, bucket, prefix))
+    keys = attempt(gaps, f"approval ledger {out['location']} (ListObjectsV2)", lambda: [o["Key"] for o in list_pages(
+        clients.s3.list_objects_v2, "Contents", "ContinuationToken", next_token_key="NextContinuationToken",
+        Bucket=bucket, Prefix=prefix)])
     if keys is None:
         return out
     for key in sorted(keys):  # the key starts with the UTC time it was recorded: key order is time order
