@@ -34,8 +34,6 @@ COMPLETED = "Completed"
 
 # The rule's name, as the evaluation report records it (``champion.source.rule``).
 RULE = "approved-last"
-RULE_TEXT = ("the Approved and Completed version whose latest approval is the most recent "
-             "(LastModifiedTime; ties go to the higher version)")
 
 T = TypeVar("T")
 

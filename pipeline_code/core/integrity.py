@@ -95,7 +95,7 @@ LEDGER_KEY_PATTERN = f"{LEDGER_SEGMENT}/*"
 LEDGER_SCHEMA = "mlops-loop/approval-ledger/1"
 LEDGER_REQUIRED = ("schema", "recorded_at", "group", "model", "version", "trigger", "package", "decision")
 # Who records: a state change of the registry, or a reconcile (a retry, a settled stack, by hand) that decided.
-LEDGER_TRIGGERS = ("state-change", "reconcile")
+LEDGER_STATE_CHANGE, LEDGER_RECONCILE = "state-change", "reconcile"
 _LEDGER_NAME = re.compile(r"^(\d{8}T\d{6}\.\d{6}Z)-([a-z0-9-]+)\.json$")
 _SLUG = re.compile(r"[^a-z0-9]+")
 

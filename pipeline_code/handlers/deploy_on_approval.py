@@ -216,7 +216,7 @@ def select_desired(versions: Iterable[Version]) -> Optional[Version]:
 
     Ties on the approval time (millisecond resolution) go to the higher version number.
     """
-    return next(iter(_approved(versions)), None)
+    return approval_rule.select(versions, lambda v: v.standing)
 
 
 def problems(version: Version, group: str, *, require_approved: bool = True) -> List[str]:
@@ -224,9 +224,9 @@ def problems(version: Version, group: str, *, require_approved: bool = True) -> 
     found = []
     if version.group != group or version_of_arn(version.arn) != version.version:
         found.append(f"ARN {version.arn} is not a version of group {group}")
-    if require_approved and version.approval != "Approved":
+    if require_approved and version.approval != approval_rule.APPROVED:
         found.append(f"approval status is {version.approval}, not Approved")
-    if version.status != "Completed":
+    if version.status != approval_rule.COMPLETED:
         found.append(f"package status is {version.status}, not Completed")
     if version.containers is None:
         found.append("its inference specification was not read")
@@ -824,12 +824,12 @@ def record_decision(ledger: Optional[Ledger], event: Any, decision: Mapping[str,
     if ledger is None or not isinstance(group, str) or group not in ledger.models:
         return None
     seen = decision.get("event") or {}
-    trigger = "reconcile" if "action" in seen else "state-change"
-    if trigger == "reconcile" and decision.get("outcome") not in LEDGER_RECONCILE_OUTCOMES:
+    trigger = integrity.LEDGER_RECONCILE if "action" in seen else integrity.LEDGER_STATE_CHANGE
+    if trigger == integrity.LEDGER_RECONCILE and decision.get("outcome") not in LEDGER_RECONCILE_OUTCOMES:
         return None
     detail = (event.get("detail") if isinstance(event, Mapping) else None) or {}
     desired = decision.get("desired") or {}
-    version = seen.get("version") if trigger == "state-change" else None
+    version = seen.get("version") if trigger == integrity.LEDGER_STATE_CHANGE else None
     arn = detail.get("ModelPackageArn") if version is not None else None
     if version is None:
         version, arn = desired.get("version"), desired.get("arn")
@@ -854,10 +854,10 @@ def record_decision(ledger: Optional[Ledger], event: Any, decision: Mapping[str,
     now = now or dt.datetime.now(dt.timezone.utc)
     record["recorded_at"] = _aware(now).astimezone(dt.timezone.utc).isoformat()
     body = json.dumps(record, default=_json_value, sort_keys=True).encode("utf-8")
-    word = seen.get("approval") if trigger == "state-change" and isinstance(seen.get("approval"), str) else trigger
+    word = seen.get("approval") if trigger == integrity.LEDGER_STATE_CHANGE and isinstance(seen.get("approval"), str) else trigger
     error: Optional[Exception] = None
     for _ in range(LEDGER_ATTEMPTS):
-        key = integrity.ledger_key(ledger.models[group], version, now, word or "state-change", secrets.token_hex(4))
+        key = integrity.ledger_key(ledger.models[group], version, now, word or trigger, secrets.token_hex(4))
         try:
             s3.put_object(Bucket=ledger.bucket, Key=key, Body=body, IfNoneMatch="*", ContentType="application/json")
             return {"key": f"s3://{ledger.bucket}/{key}"}
