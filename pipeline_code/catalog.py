@@ -308,6 +308,12 @@ class FeatureDef:
         if self.expr.op not in OPERATORS:
             raise ValueError(f"feature {self.name!r}: unknown operator {self.expr.op!r}")
 
+    @property
+    def source_column(self) -> Optional[str]:
+        """The raw column this feature is unchanged (``col(x)``), or None for any other expression."""
+        expr = self.expr
+        return expr.args[0] if expr.op == "col" and len(expr.args) == 1 and isinstance(expr.args[0], str) else None
+
 
 @dataclass(frozen=True)
 class Dataset:

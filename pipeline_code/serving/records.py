@@ -157,8 +157,8 @@ class FeatureContract:
 
     def is_boolean_feature(self, name: str) -> bool:
         """True for a feature that is a boolean column as it is (its value is 1 / 0; JSON true / false is accepted)."""
-        expr = self.dataset.feature(name).expr
-        return expr.op == "col" and self.dataset.column(str(expr.args[0])).dtype == catalog.BOOLEAN
+        column = self.dataset.feature(name).source_column
+        return column is not None and self.dataset.column(column).dtype == catalog.BOOLEAN
 
     def source_columns(self, features: Sequence[str]) -> List[str]:
         out: List[str] = []
@@ -359,10 +359,8 @@ def _text(value: Any) -> Optional[str]:
 def feature_text(dataset: catalog.Dataset, name: str, value: Optional[str]) -> Optional[str]:
     """A precomputed text feature as the feature job stores it: a column unchanged (``col(x)``) as the ETL curates
     that column, any other text feature trimmed (it is computed from curated, trimmed columns)."""
-    expr = dataset.feature(name).expr
-    if expr.op == "col" and len(expr.args) == 1 and isinstance(expr.args[0], str):
-        return dataset.column(expr.args[0]).read_text(value)
-    return catalog.trimmed_text(value)
+    column = dataset.feature(name).source_column
+    return dataset.column(column).read_text(value) if column else catalog.trimmed_text(value)
 
 
 def _where(index: int, position: str) -> str:
@@ -523,8 +521,9 @@ def _feature_value_problem(dataset: catalog.Dataset, name: str, value: Any) -> O
     expr = dataset.feature(name).expr
     if value is None or (isinstance(value, float) and math.isnan(value)):
         return None
-    if expr.op == "col" and len(expr.args) == 1 and isinstance(expr.args[0], str):
-        return dataset.column(expr.args[0]).value_problem(value)
+    source = dataset.feature(name).source_column
+    if source:
+        return dataset.column(source).value_problem(value)
     if expr.op == "bucket":
         labels = [str(label) for label in expr.args[2]]
         if catalog.normalise_category(str(value)) not in {catalog.normalise_category(label) for label in labels}:

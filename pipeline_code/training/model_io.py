@@ -106,8 +106,9 @@ def category_levels(spec: ModelSpec, name: str, observed: Optional[Sequence[str]
     """
     dataset = spec.catalog_dataset
     expr = dataset.feature(name).expr
-    if expr.op == "col" and isinstance(expr.args[0], str):
-        column = dataset.column(expr.args[0])
+    source = dataset.feature(name).source_column
+    if source:
+        column = dataset.column(source)
         if column.allowed:
             return list(column.allowed), "catalog"
     if expr.op == "bucket":
