@@ -73,8 +73,8 @@ _HEADER_MISMATCH = re.compile(r"CSV header does not conform to the schema\..*?CS
 # Spark's error when mergeSchema meets a column typed differently in two files: its error class (Spark 3.5; Glue 5.0
 # runs 3.5.4), and the message of Spark 3.3's untyped SparkException.
 _CANNOT_MERGE_SCHEMAS = ("CANNOT_MERGE_SCHEMAS", "Failed merging schema")
-# Spark's error (UNABLE_TO_INFER_SCHEMA) when the paths read hold no parquet file.
-_NO_PARQUET_FILES = "Unable to infer schema"
+# Spark's error (UNABLE_TO_INFER_SCHEMA) when the paths read hold no file of the format read (parquet, CSV).
+_NO_FILES = "Unable to infer schema"
 
 ARGS = (
     Arg("dataset", "the dataset's declaration: a JSON file (local or s3://) or JSON text", convert=dataset_declaration),
@@ -122,7 +122,7 @@ def read_raw_csv(spark: Any, raw_path: str) -> Any:
     try:
         header = reader().csv(raw_path).columns  # header of the first file only
     except AnalysisException as exc:
-        if "UNABLE_TO_INFER_SCHEMA" in str(exc) or "Unable to infer schema" in str(exc):
+        if "UNABLE_TO_INFER_SCHEMA" in str(exc) or _NO_FILES in str(exc):
             raise FileNotFoundError(f"no *.csv file under raw_path {raw_path!r}") from None
         raise
     raw = (
@@ -264,7 +264,7 @@ def _read_curated_dates(spark: Any, curated_path: str, days: Sequence[Any], sche
     try:
         return conformed(reader().parquet(*paths))
     except Exception as exc:  # noqa: BLE001 - Spark raises a SparkException (Py4JJavaError) for the merge
-        if _NO_PARQUET_FILES in str(exc):
+        if _NO_FILES in str(exc):
             return None  # the date folders hold no parquet file
         if not any(marker in str(exc) for marker in _CANNOT_MERGE_SCHEMAS):
             raise
@@ -275,7 +275,7 @@ def _read_curated_dates(spark: Any, curated_path: str, days: Sequence[Any], sche
         try:
             parts.append(conformed(reader().parquet(path)))
         except Exception as exc:  # noqa: BLE001 - AnalysisException for a date folder without parquet files
-            if _NO_PARQUET_FILES not in str(exc):
+            if _NO_FILES not in str(exc):
                 raise
     if not parts:
         return None
