@@ -47,9 +47,9 @@ POLICY_SIZE_LIMIT = 6144
 POLICY_SIZE_BUDGET = POLICY_SIZE_LIMIT - 200
 # The longest value each pseudo parameter takes (aws-iso-b, ap-southeast-5, 12 digits, amazonaws.com.cn); a reference
 # to another resource or attribute counts as a long ARN. What synth cannot know is counted at its longest.
-_PSEUDO_LENGTHS = {"AWS::Partition": 10, "AWS::Region": 14, "AWS::AccountId": 12, "AWS::URLSuffix": 16}
-_UNKNOWN_LENGTH = 256
-_UNKNOWN_LIST_LENGTH = 4 * (_UNKNOWN_LENGTH + 3)  # a list whose items are unknown yet: counted as four long ARNs
+PSEUDO_LENGTHS = {"AWS::Partition": 10, "AWS::Region": 14, "AWS::AccountId": 12, "AWS::URLSuffix": 16}
+UNKNOWN_LENGTH = 256
+_UNKNOWN_LIST_LENGTH = 4 * (UNKNOWN_LENGTH + 3)  # a list whose items are unknown yet: counted as four long ARNs
 # How an unresolved token stands in a string: a pseudo parameter's names itself ("${Token[AWS.Region.12]}").
 _PSEUDO_TOKEN = re.compile(r"\$\{Token\[AWS\.(\w+)\.\d+\]\}")
 _LIST_TOKEN = re.compile(r"#\{Token\[[^\]]*\]\}")
@@ -189,9 +189,9 @@ class AccessPolicy(Construct):
         text = "".join(json.dumps(statement, separators=(",", ":")).split())
         if not any(mark in text for mark in TOKEN_MARKS):
             return len(text)
-        text = _PSEUDO_TOKEN.sub(lambda m: "x" * _PSEUDO_LENGTHS.get(f"AWS::{m.group(1)}", _UNKNOWN_LENGTH), text)
+        text = _PSEUDO_TOKEN.sub(lambda m: "x" * PSEUDO_LENGTHS.get(f"AWS::{m.group(1)}", UNKNOWN_LENGTH), text)
         text = _LIST_TOKEN.sub("x" * _UNKNOWN_LIST_LENGTH, text)
-        return len(_TOKEN.sub("x" * _UNKNOWN_LENGTH, text))
+        return len(_TOKEN.sub("x" * UNKNOWN_LENGTH, text))
 
     def logical_ids(self) -> list[str]:
         """A token for the logical ids of every part of the policy, as many as synth ends with (for ``DependsOn``)."""
@@ -364,21 +364,3 @@ class _PartIds:
         stack = self._access._stack
         return [stack.get_logical_id(part) for part in self._access.managed_policies]
 
-
-def _estimated_length(node: Any) -> int:
-    """The length of resolved template JSON with no whitespace, each intrinsic counted as the longest value it takes."""
-    if isinstance(node, dict):
-        if len(node) == 1:
-            (key, value), = node.items()
-            if key == "Ref":
-                return _PSEUDO_LENGTHS.get(value, _UNKNOWN_LENGTH) + 2
-            if key == "Fn::Join" and isinstance(value, list) and len(value) == 2 and isinstance(value[1], list):
-                separator, parts = value
-                # Each part's length without the quotes it would have on its own; the joined string has one pair.
-                return 2 + len(separator) * max(len(parts) - 1, 0) + sum(_estimated_length(p) - 2 for p in parts)
-            if key.startswith("Fn::"):
-                return _UNKNOWN_LENGTH + 2
-        return 2 + sum(len(json.dumps(k)) + 1 + _estimated_length(v) for k, v in node.items()) + max(len(node) - 1, 0)
-    if isinstance(node, list):
-        return 2 + sum(_estimated_length(v) for v in node) + max(len(node) - 1, 0)
-    return len("".join(json.dumps(node).split()))

@@ -8,7 +8,8 @@ from __future__ import annotations
 
 import pytest
 
-from mlops_loop.constructs.access_policy import POLICY_SIZE_LIMIT, _estimated_length
+from mlops_loop.constructs.access_policy import POLICY_SIZE_LIMIT
+from tests.support.templates import estimated_policy_length
 
 # The default quota of managed policies attached to one role (adjustable, but not by a stack).
 MANAGED_POLICIES_PER_ROLE = 10
@@ -26,7 +27,7 @@ def _templates(request: pytest.FixtureRequest, scenario: str) -> dict[str, dict]
 def test_every_managed_policy_fits_iams_size_limit(request, scenario):
     """GIVEN every environment of the user's config (and the serving-mode and multi-model scenarios) WHEN each
     template's managed policies are measured THEN none is over 6,144 characters."""
-    over = {f"{where}:{logical_id}": _estimated_length(r["Properties"]["PolicyDocument"])
+    over = {f"{where}:{logical_id}": estimated_policy_length(r["Properties"]["PolicyDocument"])
             for where, template in _templates(request, scenario).items()
             for logical_id, r in template["Resources"].items() if r["Type"] == "AWS::IAM::ManagedPolicy"}
     assert over and {k: n for k, n in over.items() if n > POLICY_SIZE_LIMIT} == {}

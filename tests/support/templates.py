@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import json
 import re
-from typing import Iterable, Mapping
+from typing import Any, Iterable, Mapping
+
+from mlops_loop.constructs.access_policy import PSEUDO_LENGTHS, UNKNOWN_LENGTH
 
 
 def of_type(template: dict, cfn_type: str) -> dict[str, dict]:
@@ -83,3 +86,23 @@ def described_policies(resources: Mapping[str, dict], description: str) -> list[
     part = re.compile(re.escape(description) + r"( \(part \d+\))?")
     return [k for k, r in resources.items()
             if r["Type"] == "AWS::IAM::ManagedPolicy" and part.fullmatch(r["Properties"].get("Description", ""))]
+
+
+def estimated_policy_length(node: Any) -> int:
+    """The length of a synthesized policy document as IAM counts it (no whitespace), each intrinsic counted as the
+    longest value it takes (``access_policy``'s lengths: what AccessPolicy budgets for, measured on the template)."""
+    if isinstance(node, dict):
+        if len(node) == 1:
+            (key, value), = node.items()
+            if key == "Ref":
+                return PSEUDO_LENGTHS.get(value, UNKNOWN_LENGTH) + 2
+            if key == "Fn::Join" and isinstance(value, list) and len(value) == 2 and isinstance(value[1], list):
+                separator, parts = value
+                # Each part's length without the quotes it would have on its own; the joined string has one pair.
+                return 2 + len(separator) * max(len(parts) - 1, 0) + sum(estimated_policy_length(p) - 2 for p in parts)
+            if key.startswith("Fn::"):
+                return UNKNOWN_LENGTH + 2
+        return 2 + sum(len(json.dumps(k)) + 1 + estimated_policy_length(v) for k, v in node.items()) + max(len(node) - 1, 0)
+    if isinstance(node, list):
+        return 2 + sum(estimated_policy_length(v) for v in node) + max(len(node) - 1, 0)
+    return len("".join(json.dumps(node).split()))

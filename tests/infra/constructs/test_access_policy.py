@@ -394,7 +394,8 @@ def test_statements_past_iams_size_limit_continue_in_another_managed_policy_of_t
     WHEN synthesized THEN they are spread over several managed policies of the same role, each within the limit
     (every value synth cannot know counted at its longest), every statement exactly once and in order, the first
     part keeping the policy's logical id, and a function made with it depending on every part."""
-    from mlops_loop.constructs.access_policy import POLICY_SIZE_LIMIT, _estimated_length
+    from mlops_loop.constructs.access_policy import POLICY_SIZE_LIMIT
+    from tests.support.templates import estimated_policy_length
 
     stack, access = _policy()
     first = stack.get_logical_id(access.managed_policy)
@@ -404,7 +405,7 @@ def test_statements_past_iams_size_limit_continue_in_another_managed_policy_of_t
     assert len(parts) >= 2 and stack.get_logical_id(access.managed_policies[0]) == first
     assert [s["Sid"] for part in parts for s in part["Properties"]["PolicyDocument"]["Statement"]] == sids
     for part in parts:
-        assert _estimated_length(part["Properties"]["PolicyDocument"]) <= POLICY_SIZE_LIMIT
+        assert estimated_policy_length(part["Properties"]["PolicyDocument"]) <= POLICY_SIZE_LIMIT
         assert part["Properties"]["Roles"] == [{"Ref": stack.get_logical_id(access._role.node.default_child)}]
     assert stack.resolve(access.logical_ids()) == [stack.get_logical_id(p) for p in access.managed_policies]
 
