@@ -246,10 +246,8 @@ def _integrity(clients: Clients, package: Mapping[str, Any], metadata: Mapping[s
                  f"({_why_absent(absent, package, model_data, history, now)}); the deploy handler refuses to deploy the version")
     if not out["container_sha256"] and not absent:
         # Sealed, so the handler deploys it: its container is unverified. (Unsealed, it is refused anyway.)
-        removals = [h for h in history or [] if not h["error"] and CONTAINER_SHA256_PROPERTY in h["removed"]]
-        why = ("removed after registration: " + ", ".join(f"by {h['identity']} at {h['time']}" for h in removals)
-               if removals else "registered before container digests were recorded, or removed without a record in "
-               "CloudTrail's history")
+        why = _removed_by([CONTAINER_SHA256_PROPERTY], history) or (
+            "registered before container digests were recorded, or removed without a record in CloudTrail's history")
         gaps.add(f"integrity: {CONTAINER_SHA256_PROPERTY} is absent ({why}); the version's inference container (image and "
                  "environment) is not verified, and the deploy handler deploys it unverified")
     containers = (package.get("InferenceSpecification") or {}).get("Containers") or []
@@ -290,14 +288,34 @@ _METRICS = (
 )
 
 
+def _removed_by(names: Sequence[str], history: Optional[List[Dict[str, Any]]]) -> Optional[str]:
+    """"removed after registration: by <who> at <when>, ..." for the successful calls on record that removed any of
+    ``names``; None when none did."""
+    removals = [h for h in history or [] if not h["error"] and set(names) & set(h["removed"])]
+    if not removals:
+        return None
+    return "removed after registration: " + ", ".join(f"by {h['identity']} at {h['time']}" for h in removals)
+
+
+def _sealed_location(model_data: Sequence[str]) -> Optional[Tuple[str, str]]:
+    """(bucket, key) of the first artefact at a sealed key (only a sealed registration uses one); None without one."""
+    for uri in model_data:
+        try:
+            bucket, key = s3_parts(uri)
+        except ValueError:
+            continue
+        if integrity.digest_of_sealed_key(key):
+            return bucket, key
+    return None
+
+
 def _why_absent(names: Sequence[str], package: Mapping[str, Any], model_data: List[str],
                 history: Optional[List[Dict[str, Any]]], now: dt.datetime) -> str:
     """Why registered digests are missing: removed after registration, never recorded, or either when nothing tells."""
-    removals = [h for h in history or [] if not h["error"] and set(names) & set(h["removed"])]
-    if removals:
-        return "removed after registration: " + ", ".join(f"by {h['identity']} at {h['time']}" for h in removals)
-    match = re.match(r"^s3://[^/]+/(.+)$", model_data[0]) if model_data else None
-    if match and integrity.digest_of_sealed_key(match.group(1)):
+    removed = _removed_by(names, history)
+    if removed:
+        return removed
+    if _sealed_location(model_data[:1]):
         return ("removed after registration: the artefact sits at a sealed key "
                 f"(.../{integrity.SEALED_SEGMENT}/<sha256>/{integrity.MODEL_ARCHIVE}), which only a sealed registration uses")
     created = as_datetime(package.get("CreationTime"))
@@ -486,18 +504,11 @@ def _ledger(clients: Clients, names: Names, version: int, model_data: Sequence[s
     URI. A record that does not parse, or is filed under another version or model than it names, is listed under
     ``unreadable`` and is a gap naming it."""
     out: Dict[str, Any] = {"location": None, "records": [], "unreadable": []}
-    bucket = None
-    for uri in model_data:
-        try:
-            candidate, key = s3_parts(uri)
-        except ValueError:
-            continue
-        if integrity.digest_of_sealed_key(key):
-            bucket = candidate
-            break
-    if bucket is None:
+    sealed = _sealed_location(model_data)
+    if sealed is None:
         # Registered before artefacts were sealed (itself a gap), so before the ledger: nothing to look for.
         return out
+    bucket = sealed[0]
     prefix = integrity.ledger_prefix(names.model, version)
     out["location"] = f"s3://{bucket}/{prefix}"
     keys = attempt(gaps, f"approval ledger {out['location']} (ListObjectsV2)", lambda: [o["Key"] for o in list_pages(
