@@ -25,7 +25,6 @@ are kept, and prepare drops them from training); a record labelled twice is an e
 from __future__ import annotations
 
 import glob
-import hashlib
 import math
 import os
 from dataclasses import dataclass, field
@@ -34,6 +33,7 @@ from typing import Any, Dict, List, Optional, Sequence, Tuple
 import pandas as pd
 
 from pipeline_code import catalog
+from pipeline_code.core import integrity
 from pipeline_code.core.spelling import misspellings
 
 READERS = {".csv": "csv", ".parquet": "parquet", ".jsonl": "jsonl", ".ndjson": "jsonl"}
@@ -57,13 +57,7 @@ class Landed:
 def source_sha256(paths: Sequence[str]) -> str:
     """One sha256 over the bytes of ``paths`` in order (each length-prefixed, so moving bytes from one file to the
     next changes it): the same files give the same hash wherever they sit; a changed byte gives another."""
-    digest = hashlib.sha256()
-    for path in paths:
-        digest.update(f"{os.path.getsize(path)}:".encode())
-        with open(path, "rb") as handle:
-            for block in iter(lambda: handle.read(1 << 20), b""):
-                digest.update(block)
-    return digest.hexdigest()
+    return integrity.sha256_concatenated(paths, length_prefixed=True)
 
 
 def parse_data_args(values: Sequence[str], flag: str = "--data") -> Dict[str, str]:

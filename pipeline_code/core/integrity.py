@@ -221,10 +221,13 @@ def sha256_file(path: str) -> str:
         return sha256_stream(handle)
 
 
-def sha256_concatenated(paths: Iterable[str]) -> str:
-    """Hex sha256 of the files' bytes, one after the other."""
+def sha256_concatenated(paths: Iterable[str], *, length_prefixed: bool = False) -> str:
+    """Hex sha256 of the files' bytes, one after the other; ``length_prefixed``: each file's size and ``:`` first, so
+    moving bytes from one file to the next changes it."""
     digest = hashlib.sha256()
     for path in paths:
+        if length_prefixed:
+            digest.update(f"{os.path.getsize(path)}:".encode())
         with open(path, "rb") as handle:
             for block in iter(lambda: handle.read(_BLOCK), b""):
                 digest.update(block)
