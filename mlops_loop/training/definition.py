@@ -85,10 +85,11 @@ from pipeline_code.core.integrity import (
     MODEL_SHA256_PATH,
     SEALED_URI_PATH,
     TEST_SET_SHA256_PATH,
-    WORK_SEGMENT,
     container_digest,
     digest_key,
+    model_prefix,
     sealed_prefix,
+    work_prefix,
 )
 from pipeline_code.core.compiled import DEFAULT_BATCH, INF2_TARGET, NEURON_COMPILER
 from pipeline_code.core.problem import REGRESSION
@@ -279,18 +280,19 @@ class _Builder:
     def out(self, *parts: str) -> Any:
         """s3://<bucket>/pipelines/<model>/<execution id>/<parts...> (a Join): what a registered version points at
         (evaluation and baseline reports, the model card), kept as long as the version."""
-        from sagemaker.core.workflow.functions import Join
-
-        s = self.spec
-        return Join(on="/", values=["s3:/", s.artifacts_bucket, "pipelines", s.model_name, self.exec_id, *parts])
+        return self._uri(model_prefix(self.spec.model_name), self.exec_id, *parts)
 
     def work(self, *parts: Any) -> Any:
         """s3://<bucket>/pipelines/<model>/work/<parts...> (a Join): the run's working data, which the artifacts
         bucket expires after ``data_lake.pipeline_work_expiration_days`` (a passing model is sealed elsewhere)."""
+        return self._uri(work_prefix(self.spec.model_name), *parts)
+
+    def _uri(self, prefix: str, *parts: Any) -> Any:
+        """s3://<artifacts bucket>/<prefix><parts...> as a Join, the prefix's segments as separate values (one layout
+        with the lifecycle rules that expire them: pipeline_code.core.integrity)."""
         from sagemaker.core.workflow.functions import Join
 
-        s = self.spec
-        return Join(on="/", values=["s3:/", s.artifacts_bucket, "pipelines", s.model_name, WORK_SEGMENT, *parts])
+        return Join(on="/", values=["s3:/", self.spec.artifacts_bucket, *prefix.strip("/").split("/"), *parts])
 
     @staticmethod
     def basename(uri: str) -> str:
