@@ -24,6 +24,7 @@ Not modelled, refused instead: the "premature ALARM" rule for ``missing``/``igno
 from __future__ import annotations
 
 import bisect
+import heapq
 from dataclasses import dataclass
 from typing import Iterable, Mapping, Optional, Sequence
 
@@ -100,20 +101,27 @@ def buckets(alarm: MetricAlarm, series: Series, now: float, extra: int) -> list[
 
 def evaluate(alarm: MetricAlarm, series: Series, now: float, state: str, *, extra: int) -> str:
     """The alarm's state after an evaluation at ``now`` (``state``: its state before)."""
-    n, m = alarm.evaluation_periods, alarm.datapoints_to_alarm
     window = buckets(alarm, series, now, extra)
-    real = [v for v in window if v is not None]
-    if all(v is not None for v in window[-n:]):
-        evaluated = [alarm.breaches(v) for v in window[-n:]]
-    elif len(real) >= n:
-        evaluated = [alarm.breaches(v) for v in real[-n:]]
-    elif not real and alarm.treat_missing in ("ignore", "missing"):
-        return state if alarm.treat_missing == "ignore" else "INSUFFICIENT_DATA"
-    elif alarm.treat_missing in ("breaching", "notBreaching"):
-        evaluated = [alarm.breaches(v) for v in real] + [alarm.treat_missing == "breaching"] * (n - len(real))
+    return _judge(alarm, window, [None if v is None else alarm.breaches(v) for v in window], state)
+
+
+def _judge(alarm: MetricAlarm, window: Sequence[Optional[float]], breached: Sequence[Optional[bool]], state: str) -> str:
+    """The state after an evaluation of the range ``window`` (see :func:`buckets`), ``breached`` saying of each of its
+    real points whether it breaches (None where it is missing); ``state``: the state before."""
+    n, m = alarm.evaluation_periods, alarm.datapoints_to_alarm
+    if None not in window[-n:]:
+        evaluated = sum(breached[-n:])
     else:
-        raise NotImplementedError(f"{alarm.name}: {alarm.treat_missing!r} with {len(real)} of {n} points is not modelled")
-    return "ALARM" if sum(evaluated) >= m else "OK"
+        real = [b for b in breached if b is not None]
+        if len(real) >= n:
+            evaluated = sum(real[-n:])
+        elif not real and alarm.treat_missing in ("ignore", "missing"):
+            return state if alarm.treat_missing == "ignore" else "INSUFFICIENT_DATA"
+        elif alarm.treat_missing in ("breaching", "notBreaching"):
+            evaluated = sum(real) + (n - len(real)) * (alarm.treat_missing == "breaching")
+        else:
+            raise NotImplementedError(f"{alarm.name}: {alarm.treat_missing!r} with {len(real)} of {n} points is not modelled")
+    return "ALARM" if evaluated >= m else "OK"
 
 
 @dataclass(frozen=True)
@@ -135,14 +143,58 @@ class Replay:
 
 def replay(alarm: MetricAlarm, series: Series, start: float, end: float, *, extra: int, step: int = MINUTE,
            initial: str = "INSUFFICIENT_DATA") -> Replay:
-    """Evaluate ``alarm`` every ``step`` seconds from ``start`` to ``end``."""
-    states, state = [], initial
+    """Evaluate ``alarm`` every ``step`` seconds from ``start`` to ``end``: each state is :func:`evaluate`'s.
+
+    Worked out without re-reading the whole range each time: the range's boundaries (``now - k * period``, as
+    :func:`buckets` computes them) are watched one by one, and a bucket is read again only when one of its boundaries
+    has passed a point. An evaluation whose buckets are those of the one before keeps its state: evaluating the same
+    range again gives the state it gave (a missing-data ``ignore`` keeps it, no other case reads it).
+    """
+    times, values, count = series.times, series.values, len(series.times)
+    statistic, breaches = _STATISTICS[alarm.statistic], alarm.breaches
+    size = alarm.evaluation_periods + extra
+    offsets = [k * alarm.period for k in range(size, -1, -1)]  # boundary j is now - offsets[j], oldest first
+    states: list[str] = []
+    if not start < end:
+        return Replay(start, step, states)
     now = start
-    while now < end:
-        state = evaluate(alarm, series, now, state, extra=extra)
+    indices = [bisect.bisect_left(times, now - offset) for offset in offsets]  # boundary j: the points before it
+    # Bucket j lies between boundaries j and j + 1.
+    window = [statistic(values[low:high]) if high > low else None for low, high in zip(indices, indices[1:])]
+    breached = [None if value is None else breaches(value) for value in window]
+    state = _judge(alarm, window, breached, initial)
+    # Boundary j keeps its index until now - offsets[j] passes times[indices[j]]: it is checked again from a little
+    # before then (a margin for rounding), never later.
+    watched = [(times[i] + offset - 1.0 - abs(times[i] + offset) * 1e-9, j)
+               for j, (i, offset) in enumerate(zip(indices, offsets)) if i < count]
+    heapq.heapify(watched)
+    while True:
         states.append(state)
         now += step
-    return Replay(start, step, states)
+        if not now < end:
+            return Replay(start, step, states)
+        due = []
+        while watched and watched[0][0] <= now:
+            due.append(heapq.heappop(watched)[1])
+        changed = set()
+        for j in due:
+            offset = offsets[j]
+            found = bisect.bisect_left(times, now - offset, indices[j])  # the points before it stay before it
+            if found != indices[j]:
+                indices[j] = found
+                if j:
+                    changed.add(j - 1)
+                if j < size:
+                    changed.add(j)
+            if found < count:
+                passes = times[found] + offset
+                heapq.heappush(watched, (passes - 1.0 - abs(passes) * 1e-9, j))
+        if changed:
+            for j in changed:
+                low, high = indices[j], indices[j + 1]
+                value = window[j] = statistic(values[low:high]) if high > low else None
+                breached[j] = None if value is None else breaches(value)
+            state = _judge(alarm, window, breached, state)
 
 
 def all_of(*replays: Replay) -> Replay:
