@@ -21,10 +21,16 @@ from tests.support.configs import SAMPLE_CONFIG
 from tests.support.paths import REPO_ROOT
 
 
-@pytest.fixture()
-def raw() -> dict:
-    """The frozen sample config as a mutable mapping: each test makes one mistake in it."""
+@pytest.fixture(scope="module")
+def _sample_raw() -> dict:
+    """The frozen sample config, parsed once for the module (never handed out itself: see ``raw``)."""
     return yaml.safe_load(SAMPLE_CONFIG.read_text())
+
+
+@pytest.fixture()
+def raw(_sample_raw) -> dict:
+    """The frozen sample config as a mutable mapping: each test makes one mistake in it (a deep copy of its own)."""
+    return copy.deepcopy(_sample_raw)
 
 
 @pytest.fixture(scope="module")
