@@ -23,6 +23,7 @@ from mlops_loop.constructs.drift_monitor import DriftMonitor
 from mlops_loop.constructs.job_code import JobCode
 from mlops_loop.constructs.scheduled_job import EXECUTION_ID, job_name_stem
 from tests.support.built_stack import scheduled_request
+from tests.support.templates import of_type
 from tests.support.construct_configs import (ORDERS, assert_sagemaker_eni_statements, network_config,
                                              vpc_config_of_network, vpc_statements_of)
 
@@ -65,9 +66,26 @@ def _monitor(model: str = "returns", *, mode: str = "realtime", stack: Stack | N
     return stack, monitor
 
 
+# Each stack is synthesized once, however many of its resources a test reads (tests only read templates).
+_TEMPLATES: dict[int, tuple[Stack, dict]] = {}
+
+
+def _template(stack: Stack) -> dict:
+    """``stack``'s template (synthesized at the first call for it)."""
+    if id(stack) not in _TEMPLATES:
+        _TEMPLATES[id(stack)] = (stack, Template.from_stack(stack).to_json())
+    return _TEMPLATES[id(stack)][1]
+
+
+@pytest.fixture(scope="module")
+def returns_monitor() -> tuple[Stack, DriftMonitor]:
+    """The drift monitor of ``returns`` as :func:`_monitor` adds it by default, built once for the tests that read it."""
+    return _monitor()
+
+
 def _schedule(stack: Stack) -> tuple[dict, dict]:
     """The schedule resource and the CreateProcessingJob request it sends, parsed."""
-    (schedule,) = Template.from_stack(stack).find_resources("AWS::Scheduler::Schedule").values()
+    (schedule,) = of_type(_template(stack), "AWS::Scheduler::Schedule").values()
     return schedule, scheduled_request(schedule)
 
 
@@ -84,13 +102,12 @@ def _arguments(request: dict) -> dict[str, Any]:
 
 
 def _statements(stack: Stack) -> dict[str, dict]:
-    (policy,) = [p for k, p in Template.from_stack(stack).find_resources("AWS::IAM::ManagedPolicy").items()
-                 if k.startswith("MonitorAccess")]
+    (policy,) = [p for k, p in of_type(_template(stack), "AWS::IAM::ManagedPolicy").items() if k.startswith("MonitorAccess")]
     return {s["Sid"]: s for s in policy["Properties"]["PolicyDocument"]["Statement"]}
 
 
-def test_each_run_starts_a_processing_job_named_after_the_models_stem_and_the_execution_id():
-    stack, monitor = _monitor()
+def test_each_run_starts_a_processing_job_named_after_the_models_stem_and_the_execution_id(returns_monitor):
+    stack, monitor = returns_monitor
     schedule, request = _schedule(stack)
     stem = job_name_stem("processing", PREFIX, "returns")
     assert monitor.job_name_prefix == stem
@@ -110,8 +127,8 @@ def test_given_the_environments_tags_each_runs_job_carries_them_before_its_model
                                {"Key": "mlops-loop:model", "Value": "returns"}, {"Key": "mlops-loop:job", "Value": "monitor"}]
 
 
-def test_the_job_judges_the_models_captured_traffic_and_labels_and_keeps_reports_per_run():
-    stack, _ = _monitor()
+def test_the_job_judges_the_models_captured_traffic_and_labels_and_keeps_reports_per_run(returns_monitor):
+    stack, _ = returns_monitor
     _, request = _schedule(stack)
     args = _arguments(request)
     assert request["AppSpecification"]["ContainerArguments"][0] == "pipeline_code.monitoring.monitor"
@@ -134,8 +151,8 @@ def test_a_batch_model_is_judged_on_its_batch_inputs_and_outputs():
     assert _statements(stack)["ReadTraffic"]["Resource"] == f"arn:aws:s3:::{INFERENCE}/batch/returns/*"
 
 
-def test_the_thresholds_are_the_environments_monitoring_settings():
-    stack, _ = _monitor()
+def test_the_thresholds_are_the_environments_monitoring_settings(returns_monitor):
+    stack, _ = returns_monitor
     args = _arguments(_schedule(stack)[1])
     assert {k: args[k] for k in ("--psi-threshold", "--false-alarm-rate", "--ks-p-value", "--max-auc-drop",
                                  "--max-malformed-rate")} == {
@@ -143,8 +160,8 @@ def test_the_thresholds_are_the_environments_monitoring_settings():
         "--max-malformed-rate": "0.05"}
 
 
-def test_a_binary_model_without_expected_traffic_gets_no_quality_drop_or_minimum_requests():
-    args = _arguments(_schedule(_monitor("returns")[0])[1])
+def test_a_binary_model_without_expected_traffic_gets_no_quality_drop_or_minimum_requests(returns_monitor):
+    args = _arguments(_schedule(returns_monitor[0])[1])
     assert "--max-quality-drop" not in args and "--min-requests" not in args
 
 
@@ -154,8 +171,8 @@ def test_a_regression_model_is_judged_on_its_quality_drop_and_a_quiet_day_is_unh
     assert args["--min-requests"] == "500"
 
 
-def test_the_job_runs_the_entry_script_with_the_job_code_and_the_model_spec_as_inputs():
-    stack, _ = _monitor()
+def test_the_job_runs_the_entry_script_with_the_job_code_and_the_model_spec_as_inputs(returns_monitor):
+    stack, _ = returns_monitor
     _, request = _schedule(stack)
     inputs = {i["InputName"]: i["S3Input"] for i in request["ProcessingInputs"]}
     assert list(inputs) == ["entry", "lib", "model_spec"]
@@ -170,8 +187,8 @@ def test_the_job_runs_the_entry_script_with_the_job_code_and_the_model_spec_as_i
     assert re.fullmatch(r"\d{12}\.dkr\.ecr\.eu-west-1\.amazonaws\.com/sagemaker-xgboost:[\w.-]+", request["AppSpecification"]["ImageUri"])
 
 
-def test_outputs_and_volume_use_the_key_and_a_run_is_bounded_and_not_isolated():
-    stack, _ = _monitor()
+def test_outputs_and_volume_use_the_key_and_a_run_is_bounded_and_not_isolated(returns_monitor):
+    stack, _ = returns_monitor
     _, request = _schedule(stack)
     key = "${%s.Arn}" % stack.get_logical_id(stack.node.find_child("Key").node.default_child)
     assert request["ProcessingOutputConfig"]["KmsKeyId"] == key
@@ -182,17 +199,17 @@ def test_outputs_and_volume_use_the_key_and_a_run_is_bounded_and_not_isolated():
     assert request["NetworkConfig"] == {"EnableInterContainerTrafficEncryption": True, "EnableNetworkIsolation": False}
 
 
-def test_only_sagemaker_running_a_job_of_this_account_and_region_may_assume_the_role():
+def test_only_sagemaker_running_a_job_of_this_account_and_region_may_assume_the_role(returns_monitor):
     """GIVEN a drift monitor WHEN its role's trust is read THEN SageMaker may assume it only with an aws:SourceArn
     of this account and Region (a processing job's, the source SageMaker documents for processing jobs)."""
-    stack, monitor = _monitor()
-    role = Template.from_stack(stack).find_resources("AWS::IAM::Role")[stack.get_logical_id(monitor.role.node.default_child)]
+    stack, monitor = returns_monitor
+    role = of_type(_template(stack), "AWS::IAM::Role")[stack.get_logical_id(monitor.role.node.default_child)]
     assert role["Properties"]["AssumeRolePolicyDocument"]["Statement"] == [{"Action": "sts:AssumeRole", "Effect": "Allow", "Principal": {"Service": "sagemaker.amazonaws.com"},
          "Condition": {"ArnLike": {"aws:SourceArn": "arn:aws:sagemaker:eu-west-1:123456789012:*"}}}]
 
 
-def test_the_role_reads_only_its_models_data_and_writes_only_its_reports():
-    stack, _ = _monitor()
+def test_the_role_reads_only_its_models_data_and_writes_only_its_reports(returns_monitor):
+    stack, _ = returns_monitor
     statements = _statements(stack)
     assert statements["ReadTraffic"]["Resource"] == f"arn:aws:s3:::{INFERENCE}/capture/returns/*"
     assert statements["ReadLabels"]["Resource"] == f"arn:aws:s3:::{INFERENCE}/labels/returns/*"
@@ -203,8 +220,8 @@ def test_the_role_reads_only_its_models_data_and_writes_only_its_reports():
     assert re.fullmatch(rf"arn:aws:s3:::{ASSETS}/[0-9a-f]{{64}}\.json", statements["ReadModelSpec"]["Resource"])
 
 
-def test_the_role_finds_the_serving_version_in_its_own_group_and_publishes_only_monitor_metrics():
-    stack, _ = _monitor()
+def test_the_role_finds_the_serving_version_in_its_own_group_and_publishes_only_monitor_metrics(returns_monitor):
+    stack, _ = returns_monitor
     statements = _statements(stack)
     assert statements["FindServingVersion"]["Resource"] == "arn:aws:cloudformation:eu-west-1:123456789012:stack/shop-dev-serving/*"
     assert statements["FindServingVersion"]["Action"] == "cloudformation:DescribeStacks"
@@ -223,17 +240,17 @@ def test_a_projects_monitor_publishes_into_its_own_namespace_and_may_publish_onl
     assert _statements(stack)["PublishMetrics"]["Condition"] == {"StringEquals": {"cloudwatch:namespace": "acme/monitoring"}}
 
 
-def test_the_schedule_is_created_after_the_job_roles_policy():
-    stack, monitor = _monitor()
+def test_the_schedule_is_created_after_the_job_roles_policy(returns_monitor):
+    stack, monitor = returns_monitor
     schedule, _ = _schedule(stack)
     access = stack.get_logical_id(monitor.node.find_child("Access").managed_policy)
     assert access in schedule["DependsOn"]
 
 
-def test_a_run_the_schedule_cannot_start_goes_to_the_dead_letter_queue_it_is_given():
+def test_a_run_the_schedule_cannot_start_goes_to_the_dead_letter_queue_it_is_given(returns_monitor):
     """GIVEN a monitor WHEN its CreateProcessingJob is refused (quota, permission) after the retries THEN the run is put
     into the queue, not dropped: no job means no report, so nothing else would tell anyone."""
-    stack, _ = _monitor()
+    stack, _ = returns_monitor
     schedule, _ = _schedule(stack)
     queue = stack.get_logical_id(stack.node.find_child("ScheduleDeadLetters").node.default_child)
     assert schedule["Properties"]["Target"]["DeadLetterConfig"] == {"Arn": {"Fn::GetAtt": [queue, "Arn"]}}
@@ -270,8 +287,8 @@ def test_a_model_scored_by_id_is_also_checked_for_skew_against_its_datasets_snap
     assert "s3:PutObject" not in statements["ReadFeatureSnapshots"]["Action"]
 
 
-def test_a_model_not_scored_by_id_gets_no_skew_check():
-    stack, _ = _monitor()
+def test_a_model_not_scored_by_id_gets_no_skew_check(returns_monitor):
+    stack, _ = returns_monitor
     _, request = _schedule(stack)
     assert not {"--feature-snapshots-s3-uri", "--max-skew-rate"} & set(_arguments(request))
     assert "ReadFeatureSnapshots" not in _statements(stack)
@@ -295,8 +312,8 @@ def test_with_a_network_each_run_is_a_job_in_the_vpc_and_the_role_may_manage_its
     assert_sagemaker_eni_statements(_statements(stack), "123456789012", "eu-west-1")
 
 
-def test_without_a_network_the_job_has_no_vpc_and_the_role_no_interface_permissions():
-    stack, _ = _monitor()
+def test_without_a_network_the_job_has_no_vpc_and_the_role_no_interface_permissions(returns_monitor):
+    stack, _ = returns_monitor
     _, request = _schedule(stack)
     assert "VpcConfig" not in request["NetworkConfig"]
     assert not vpc_statements_of(_statements(stack))
