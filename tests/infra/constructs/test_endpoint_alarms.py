@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 from typing import Callable, Optional
 
 import pytest
@@ -12,10 +13,22 @@ from aws_cdk.assertions import Template
 from mlops_loop.app_builder import new_app
 from mlops_loop.config.serving import ServingAlarms
 from mlops_loop.constructs.endpoint_alarms import EndpointAlarms
+from tests.support.templates import of_type
 from tests.support.alarm_eval import DAY, HOUR, MINUTE, MetricAlarm, Replay, Series, all_of, replay
 
 ENDPOINT = "shop-dev-churn"
 ALWAYS = ["latency", "server-errors", "client-errors"]
+
+
+# Each stack is synthesized once, however many of its resources a test reads (tests only read templates).
+_TEMPLATES: dict[int, tuple[Stack, dict]] = {}
+
+
+def _template(stack: Stack) -> dict:
+    """``stack``'s template (synthesized at the first call for it)."""
+    if id(stack) not in _TEMPLATES:
+        _TEMPLATES[id(stack)] = (stack, Template.from_stack(stack).to_json())
+    return _TEMPLATES[id(stack)][1]
 
 
 def _alarms(mode: str = "realtime", instance_type: Optional[str] = "ml.m5.xlarge", *, settings: ServingAlarms = ServingAlarms(),
@@ -25,7 +38,7 @@ def _alarms(mode: str = "realtime", instance_type: Optional[str] = "ml.m5.xlarge
     topic = sns.Topic(stack, "Topic")
     made = EndpointAlarms(stack, "Alarms", endpoint_name=ENDPOINT, title="churn", mode=mode, instance_type=instance_type,
                           settings=settings, topic=topic, max_model_loading_wait_ms=loading_wait_ms)
-    resources = Template.from_stack(stack).find_resources("AWS::CloudWatch::Alarm").values()
+    resources = of_type(_template(stack), "AWS::CloudWatch::Alarm").values()
     by_name = {a["Properties"]["AlarmName"].removeprefix(f"{ENDPOINT}-"): a["Properties"] for a in resources}
     return stack, made, by_name, stack.get_logical_id(topic.node.default_child)
 
@@ -99,14 +112,14 @@ def test_a_multi_model_endpoint_alarms_when_models_wait_long_to_load_and_gets_a_
 def _low_traffic(minimum: int = 30) -> tuple[Stack, dict[str, dict], dict, str]:
     """The low-traffic parts by name, and the composite alarm's properties."""
     stack, _, alarms, topic = _alarms(settings=ServingAlarms(min_invocations_per_hour=minimum))
-    (composite,) = Template.from_stack(stack).find_resources("AWS::CloudWatch::CompositeAlarm").values()
+    (composite,) = of_type(_template(stack), "AWS::CloudWatch::CompositeAlarm").values()
     return stack, alarms, composite["Properties"], topic
 
 
 def test_a_low_traffic_alarm_only_when_a_minimum_is_configured():
     stack, made, alarms, _ = _alarms()
     assert not any(name.endswith("traffic") or name.startswith("idle") for name in alarms)
-    assert Template.from_stack(stack).find_resources("AWS::CloudWatch::CompositeAlarm") == {}
+    assert of_type(_template(stack), "AWS::CloudWatch::CompositeAlarm") == {}
 
 
 def test_low_traffic_pages_through_a_composite_of_too_few_invocations_and_not_idle_for_a_week():
@@ -126,7 +139,7 @@ def test_low_traffic_pages_through_a_composite_of_too_few_invocations_and_not_id
         assert part["Dimensions"] == [{"Name": "EndpointName", "Value": ENDPOINT}, {"Name": "VariantName", "Value": "AllTraffic"}]
     assert composite["AlarmName"] == f"{ENDPOINT}-low-traffic"
     assert composite["AlarmActions"] == [{"Ref": topic}]
-    ids = {a["Properties"]["AlarmName"]: k for k, a in Template.from_stack(stack).find_resources("AWS::CloudWatch::Alarm").items()}
+    ids = {a["Properties"]["AlarmName"]: k for k, a in of_type(_template(stack), "AWS::CloudWatch::Alarm").items()}
     rule = stack.resolve(composite["AlarmRule"])
     assert rule == {"Fn::Join": ["", ['(ALARM("', {"Fn::GetAtt": [ids[f"{ENDPOINT}-under-min-traffic"], "Arn"]},
                                       '") AND OK("', {"Fn::GetAtt": [ids[f"{ENDPOINT}-idle-for-a-week"], "Arn"]}, '"))']]}
@@ -145,9 +158,15 @@ def _traffic(per_hour: Callable[[float], float], until: float) -> Series:
     return Series((t, per_hour(t) / 12) for t in range(0, int(until), STEP) if per_hour(t) > 0)
 
 
-def _low_traffic_replay(series: Series, until: float, extra: int) -> Replay:
+@functools.cache
+def _low_traffic_parts() -> tuple[MetricAlarm, MetricAlarm]:
+    """The synthesized parts of a 30-invocation minimum as the evaluator reads them (made once: they are frozen)."""
     _, alarms, _, _ = _low_traffic(30)
-    under, idle = (MetricAlarm.from_properties(alarms[n]) for n in ("under-min-traffic", "idle-for-a-week"))
+    return tuple(MetricAlarm.from_properties(alarms[n]) for n in ("under-min-traffic", "idle-for-a-week"))
+
+
+def _low_traffic_replay(series: Series, until: float, extra: int) -> Replay:
+    under, idle = _low_traffic_parts()
     made = [replay(a, series, 0, until, extra=extra, step=STEP) for a in (under, idle)]
     # OK(idle): the idle alarm's ALARM and its INSUFFICIENT_DATA (no state yet) both keep the composite quiet.
     return all_of(made[0], Replay(made[1].start, made[1].step, ["ALARM" if s == "OK" else "OK" for s in made[1].states]))

@@ -281,7 +281,7 @@ def test_monitor_series_is_one_models_monitor_metric_one_point_per_daily_run():
 
 def test_another_projects_alarms_watch_its_own_namespace():
     built = _build(namespace="acme/monitoring")
-    watched = {a["Properties"]["Namespace"] for a in Template.from_stack(built.stack).find_resources("AWS::CloudWatch::Alarm").values()
+    watched = {a["Properties"]["Namespace"] for a in built.template.find_resources("AWS::CloudWatch::Alarm").values()
                if "Namespace" in a["Properties"] and a["Properties"]["Namespace"].endswith("/monitoring")}
     assert watched == {"acme/monitoring"}
 
