@@ -32,6 +32,7 @@ from moto.sagemaker.models import sagemaker_backends
 from pipeline_code.core import integrity
 from pipeline_code.core.integrity import hex_to_base64
 from pipeline_code.handlers import deploy_on_approval as dod
+from tests.support.moto_clients import SharedClients
 from tests.support.multi_model import (
     CHURN_FEATURES,
     FakeRuntime,
@@ -74,15 +75,23 @@ SPEC = {
 }
 
 
+@pytest.fixture(scope="module")
+def shared_clients() -> SharedClients:
+    """The module's clients (tests/support/moto_clients.py): made once, not five to seven times per test."""
+    return SharedClients(REGION)
+
+
 class Aws:
     """The mocked account: clients, the notification queue and a record of UpdateStack requests."""
 
-    def __init__(self) -> None:
-        self.sagemaker = boto3.client("sagemaker", region_name=REGION)
-        self.cloudformation = boto3.client("cloudformation", region_name=REGION)
-        self.sns = boto3.client("sns", region_name=REGION)
-        self.sqs = boto3.client("sqs", region_name=REGION)
-        self.s3 = boto3.client("s3", region_name=REGION)
+    def __init__(self, clients: SharedClients) -> None:
+        clients.reset()  # as made, even after a test whose set-up failed
+        self.client = clients
+        self.sagemaker = clients("sagemaker")
+        self.cloudformation = clients("cloudformation")
+        self.sns = clients("sns")
+        self.sqs = clients("sqs")
+        self.s3 = clients("s3")
         self.updates: list[dict] = []
         # Records what the handler asked CloudFormation for (moto keeps no ClientRequestToken / Capabilities).
         self.cloudformation.meta.events.register(
@@ -106,10 +115,10 @@ class Aws:
 
 
 @pytest.fixture()
-def aws(monkeypatch):
+def aws(monkeypatch, shared_clients):
     keep_package_metadata(monkeypatch)
     with mock_aws():
-        env = Aws()
+        env = Aws(shared_clients)
         env.s3.create_bucket(Bucket=ARTIFACTS, CreateBucketConfiguration={"LocationConstraint": REGION})
         for group in PARAMETERS:
             env.sagemaker.create_model_package_group(ModelPackageGroupName=group)
@@ -134,6 +143,7 @@ def aws(monkeypatch):
         monkeypatch.setenv("DEPLOYER_ROLE_ARN", DEPLOYER)
         monkeypatch.setenv("NOTIFY_TOPIC_ARN", env.topic)
         yield env
+        shared_clients.reset()  # what this test registered on them
 
 
 def register(aws, *, spec=SPEC, group=GROUP, archive: bytes | None = None, upload: bool = True, sealed: bool = True) -> str:
@@ -327,7 +337,7 @@ def waiting(aws, monkeypatch):
     monkeypatch.setenv("RETRY_ROLE_ARN", f"arn:aws:iam::{DEFAULT_ACCOUNT_ID}:role/mlops-loop-prod-deploy-retry")
     monkeypatch.setenv("MAX_WAIT_SECONDS", "1200")
     monkeypatch.setenv("RETRY_DEAD_LETTER_ARN", DEAD_LETTERS)
-    aws.scheduler = boto3.client("scheduler", region_name=REGION)
+    aws.scheduler = aws.client("scheduler")
     aws.scheduler.create_schedule_group(Name=RETRY_GROUP)
     return aws
 
@@ -896,7 +906,7 @@ class Mme:
         self.aws = aws
         self.s3 = aws.s3
         self.s3.create_bucket(Bucket=INFERENCE, CreateBucketConfiguration={"LocationConstraint": REGION})
-        self.key_id = boto3.client("kms", region_name=REGION).create_key()["KeyMetadata"]["KeyId"]
+        self.key_id = aws.client("kms").create_key()["KeyMetadata"]["KeyId"]
         self.setting = {"model": "churn", "endpoint": MME_ENDPOINT, "bucket": INFERENCE, "prefix": MME_PREFIX, "kms_key_id": self.key_id}
         monkeypatch.setenv("MULTI_MODEL", json.dumps({GROUP: self.setting}))
         create_mme_endpoint(aws.sagemaker, name=MME_ENDPOINT)
