@@ -17,7 +17,6 @@ import json
 from pathlib import Path
 from typing import Any, Callable, Dict
 
-import boto3
 import pytest
 from botocore.awsrequest import AWSResponse
 from botocore.utils import parse_timestamp
@@ -29,6 +28,7 @@ from tests.support import problem_type_reports as reports
 from tests.support.configs import SAMPLE_CONFIG, sample_account
 from tests.support.multi_model import keep_package_metadata, model_archive, replace_inference_specification, seal_archive
 from tests.support.credentials import without_credentials
+from tests.support.moto_clients import SharedClients
 
 REGION = "eu-west-1"
 # A frozen copy of the sample config names the environments: prod is in eu-west-1, like the moto world.
@@ -90,14 +90,13 @@ def replay(client: Any, operation: str, respond: Callable[[Dict[str, Any]], Dict
 class World:
     """A prod environment in moto: a group with three versions, an execution, reports, a serving stack."""
 
-    def __init__(self) -> None:
-        self.clients = audit.Clients(
-            *(boto3.client(s, region_name=REGION) for s in ("sagemaker", "s3", "cloudformation", "cloudtrail", "sts"))
-        )
+    def __init__(self, clients: SharedClients) -> None:
+        clients.reset()  # as made, even after a test whose set-up failed
+        self.clients = audit.Clients(*(clients(s) for s in ("sagemaker", "s3", "cloudformation", "cloudtrail", "sts")))
         self.calls: list = []
         self.overrides: Dict[str, Dict[str, Any]] = {}  # operation -> response replacing the recording
         sm, s3 = self.clients.sagemaker, self.clients.s3
-        role = boto3.client("iam", region_name=REGION).create_role(RoleName="pipeline", AssumeRolePolicyDocument="{}")
+        role = clients("iam").create_role(RoleName="pipeline", AssumeRolePolicyDocument="{}")
         sm.create_model_package_group(ModelPackageGroupName=GROUP, ModelPackageGroupDescription="churn")
         # The gate's parameters with the defaults the evaluation fixture's thresholds were judged with.
         definition = {"Version": "2020-12-01", "Parameters": [{"Name": "TriggerReason", "Type": "String"}, *(
@@ -237,12 +236,19 @@ class World:
         replay(sm, "ListAssociations", associations, calls)
 
 
+@pytest.fixture(scope="module")
+def shared_clients() -> SharedClients:
+    """The module's clients (tests/support/moto_clients.py): made once, not six times per test."""
+    return SharedClients(REGION)
+
+
 @pytest.fixture()
-def world(monkeypatch):
+def world(monkeypatch, shared_clients):
     monkeypatch.setenv("MOTO_ACCOUNT_ID", ACCOUNT)
     keep_package_metadata(monkeypatch)
     with mock_aws():
-        yield World()
+        yield World(shared_clients)
+        shared_clients.reset()  # what this test registered on them
 
 
 def run(world: World, tmp_path: Path, *args: str):
