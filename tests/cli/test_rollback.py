@@ -10,7 +10,6 @@ import datetime as dt
 import json
 import time
 
-import boto3
 import pytest
 from moto import mock_aws
 from moto.sagemaker.models import sagemaker_backends
@@ -21,6 +20,7 @@ from mlops_cli import rollback as rb
 from tests.support.configs import SAMPLE_CONFIG, sample_account, sample_without_model
 from tests.support.multi_model import keep_package_metadata, model_archive, seal_archive
 from tests.support.credentials import without_credentials
+from tests.support.moto_clients import SharedClients
 
 REGION = "eu-west-1"
 GROUP = "mlops-loop-prod-churn"
@@ -38,12 +38,19 @@ SPEC = {
 }
 
 
+@pytest.fixture(scope="module")
+def shared_clients() -> SharedClients:
+    """The module's clients (tests/support/moto_clients.py): made once, not three times per test."""
+    return SharedClients(REGION)
+
+
 class Registry:
-    def __init__(self, bucket: str = ARTIFACTS) -> None:
+    def __init__(self, clients: SharedClients, bucket: str = ARTIFACTS) -> None:
         """The group and the artefacts ``bucket`` (bucket names are global: another account's world needs its own)."""
-        self.sagemaker = boto3.client("sagemaker", region_name=REGION)
-        self.cloudformation = boto3.client("cloudformation", region_name=REGION)
-        self.s3 = boto3.client("s3", region_name=REGION)
+        self.clients = clients
+        self.sagemaker = clients("sagemaker")
+        self.cloudformation = clients("cloudformation")
+        self.s3 = clients("s3")
         self.bucket = bucket
         self.s3.create_bucket(Bucket=bucket, CreateBucketConfiguration={"LocationConstraint": REGION})
         self.sagemaker.create_model_package_group(ModelPackageGroupName=GROUP)
@@ -87,12 +94,13 @@ class Registry:
 
 
 @pytest.fixture()
-def registry(monkeypatch):
+def registry(monkeypatch, shared_clients):
     monkeypatch.setenv("AWS_DEFAULT_REGION", REGION)
     monkeypatch.setenv("MOTO_ACCOUNT_ID", ACCOUNT)
     keep_package_metadata(monkeypatch)
     with mock_aws():
-        yield Registry()
+        yield Registry(shared_clients)
+        shared_clients.reset()  # what this test registered on them
 
 
 def marks(output: str) -> dict:
@@ -313,7 +321,7 @@ def test_credentials_of_another_account_are_refused_before_anything_is_read_or_c
     """GIVEN the same names in another account (a profile left on staging, where a prod-named group exists) WHEN
     either command runs with its credentials THEN it refuses, naming both accounts, and that account is untouched."""
     monkeypatch.setenv("MOTO_ACCOUNT_ID", OTHER_ACCOUNT)
-    elsewhere = Registry(bucket=f"{ARTIFACTS}-{OTHER_ACCOUNT}")
+    elsewhere = Registry(registry.clients, bucket=f"{ARTIFACTS}-{OTHER_ACCOUNT}")
     elsewhere.register("Approved")
     elsewhere.serve(elsewhere.register("Approved"))
     before = elsewhere.snapshot()
