@@ -23,6 +23,7 @@ from moto.core import DEFAULT_ACCOUNT_ID
 from moto.sagemaker.models import sagemaker_backends
 
 from pipeline_code.handlers import multi_model as mme
+from tests.support.moto_clients import SharedClients
 from tests.support.multi_model import (
     CHURN_FEATURES,
     ENDPOINT,
@@ -43,12 +44,19 @@ PREFIX = f"mme/{ENDPOINT}/"
 # --- fixtures -------------------------------------------------------------------------------------------
 
 
+@pytest.fixture(scope="module")
+def shared_clients() -> SharedClients:
+    """The module's clients (tests/support/moto_clients.py): made once, not twice per test."""
+    return SharedClients(REGION)
+
+
 class Buckets:
-    def __init__(self) -> None:
-        self.s3 = boto3.client("s3", region_name=REGION)
+    def __init__(self, clients: SharedClients) -> None:
+        clients.reset()  # as made, even after a test whose set-up failed
+        self.s3 = clients("s3")
         for bucket in (ARTIFACTS, INFERENCE):
             self.s3.create_bucket(Bucket=bucket, CreateBucketConfiguration={"LocationConstraint": REGION})
-        self.key_id = boto3.client("kms", region_name=REGION).create_key()["KeyMetadata"]["KeyId"]
+        self.key_id = clients("kms").create_key()["KeyMetadata"]["KeyId"]
         self.calls: List[str] = []
         self.s3.meta.events.register("before-call.s3.*", lambda model, **_: self.calls.append(model.name))
 
@@ -63,9 +71,10 @@ class Buckets:
 
 
 @pytest.fixture()
-def buckets():
+def buckets(shared_clients):
     with mock_aws():
-        yield Buckets()
+        yield Buckets(shared_clients)
+        shared_clients.reset()  # what this test registered on them
 
 
 class CountingBody:
