@@ -9,9 +9,10 @@ import pytest
 from aws_cdk import App, Stack, Validations
 from aws_cdk import aws_s3 as s3
 
+from mlops_loop.app_builder import new_app
 from mlops_loop.nag import acknowledge, add_nag_packs
 from mlops_loop.tools.cloud_assembly import nag_violations
-from mlops_loop.tools.lint import lint_cache, lint_stacks, lint_templates
+from mlops_loop.tools.lint import LintResult, lint_cache, lint_stacks
 
 
 @pytest.mark.slow
@@ -30,46 +31,78 @@ def _smallest(synthesized):
     return min(synthesized.stacks.values(), key=lambda stack: stack.template_path.stat().st_size)
 
 
-@pytest.mark.parametrize(
-    "defect, rule",
-    [
-        # The CDK's built-in validator (off, see app_builder.new_app) only warns about this one.
-        ({"Type": "AWS::Logs::LogGroup", "Properties": {"RetentionInDays": 4}}, "E3030"),
-        # ... and has no rule for this one at all.
-        ({"Type": "AWS::IAM::ManagedPolicy", "Properties": {"PolicyDocument": {
-            "Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": "GetObject", "Resource": "*"}]}}}, "W3037"),
-    ],
-    ids=["invalid-enum", "action-without-service-prefix"],
-)
-def test_cfn_lint_fails_a_real_template_with_one_defect(synthesized, tmp_path, defect, rule):
+DEFECTS = {
+    # The CDK's built-in validator (off, see app_builder.new_app) only warns about this one.
+    "invalid-enum": ({"Type": "AWS::Logs::LogGroup", "Properties": {"RetentionInDays": 4}}, "E3030"),
+    # ... and has no rule for this one at all.
+    "action-without-service-prefix": ({"Type": "AWS::IAM::ManagedPolicy", "Properties": {"PolicyDocument": {
+        "Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": "GetObject", "Resource": "*"}]}}}, "W3037"),
+}
+# A resource type AWS offers in us-east-1 (cfn-lint's default region) but not in eu-west-1.
+NOT_IN_EU_WEST_1 = {"Type": "AWS::AppIntegrations::Application", "Properties": {}}
+
+
+@dataclasses.dataclass
+class Linted:
+    result: LintResult  # of the one lint of every copy
+    lines: dict[str, list[str]]  # its lines, by the name of the copy they are about
+
+
+@pytest.fixture(scope="module")
+def linted_defects(synthesized, tmp_path_factory) -> Linted:
+    """GIVEN one synthesized template with one defect added, a copy per defect below (each linted for cfn-lint's
+    default region, as ``lint_templates`` lints), WHEN linted THEN what cfn-lint found, and its lines by copy.
+
+    The copies are linted by one ``lint_stacks`` call: one cfn-lint process per region (two), where a lint per
+    test started four (about a CPU-second each to start); cfn-lint checks each template on its own, so what it
+    finds in one copy is what a lint of that copy alone finds.
+    """
+    stack = _smallest(synthesized)
+    directory = tmp_path_factory.mktemp("defects")
+
+    def broken(name: str, defect: dict, region):
+        template = json.loads(stack.template_path.read_text())
+        template["Resources"]["Defect"] = defect
+        path = directory / f"{name}.template.json"
+        path.write_text(json.dumps(template))
+        return dataclasses.replace(stack, template_path=path, region=region)
+
+    linted = [broken(name, defect, None) for name, (defect, _) in DEFECTS.items()]
+    # The region test's template, as a stack deploying to eu-west-1 and as a template for the default region.
+    linted += [broken("not-in-eu-west-1-as-eu-west-1-stack", NOT_IN_EU_WEST_1, "eu-west-1"),
+               broken("not-in-eu-west-1-default-region", NOT_IN_EU_WEST_1, None)]
+
+    result = lint_stacks(linted)
+
+    found: dict[str, list[str]] = {s.template_path.name: [] for s in linted}
+    for line in result.lines:
+        found[line.split()[2].rpartition(":")[0]].append(line)
+    return Linted(result, found)
+
+
+@pytest.mark.parametrize("defect", DEFECTS)
+def test_cfn_lint_fails_a_real_template_with_one_defect(linted_defects, defect):
     """cfn-lint is the template check of the main job and the tests: GIVEN one synthesized template with
     one defect added WHEN linted THEN it reports that rule (an error or a warning: either fails the check)."""
-    stack = _smallest(synthesized)
-    template = json.loads(stack.template_path.read_text())
-    template["Resources"]["Defect"] = defect
-    broken = tmp_path / stack.template_path.name
-    broken.write_text(json.dumps(template))
+    _, rule = DEFECTS[defect]
+    result, lines = linted_defects.result, linted_defects.lines[f"{defect}.template.json"]
 
-    result = lint_templates([broken])
+    # The result's counts are its lines' levels, so a copy's errors and warnings are its own lines' ...
+    levels = [line.split()[0] for line in result.lines]
+    assert (result.errors, result.warnings) == (levels.count("Error"), levels.count("Warning")), result.lines
+    # ... and the copy with this defect has at least one, for this rule.
+    errors_and_warnings = sum(line.split()[0] in ("Error", "Warning") for line in lines)
+    assert errors_and_warnings >= 1 and any(line.split()[1] == rule for line in lines), lines
 
-    assert result.errors + result.warnings >= 1 and any(line.split()[1] == rule for line in result.lines), result.lines
 
-
-def test_cfn_lint_checks_each_stack_against_the_region_it_deploys_to(synthesized, tmp_path):
+def test_cfn_lint_checks_each_stack_against_the_region_it_deploys_to(linted_defects):
     """GIVEN a synthesized template with a resource type AWS offers in us-east-1 (cfn-lint's default region)
     but not in eu-west-1 WHEN linted as a stack deploying to eu-west-1 THEN cfn-lint reports the type
     (E3006), which a lint for the default region misses."""
-    stack = _smallest(synthesized)
-    template = json.loads(stack.template_path.read_text())
-    template["Resources"]["Defect"] = {"Type": "AWS::AppIntegrations::Application", "Properties": {}}
-    broken = tmp_path / stack.template_path.name
-    broken.write_text(json.dumps(template))
-    in_eu_west_1 = dataclasses.replace(stack, template_path=broken, region="eu-west-1")
+    found = linted_defects.lines["not-in-eu-west-1-as-eu-west-1-stack.template.json"]
 
-    found = lint_stacks([in_eu_west_1])
-
-    assert [line.split()[:2] for line in found.lines if "AWS::AppIntegrations::Application" in line] == [["Error", "E3006"]]
-    assert not [line for line in lint_templates([broken]).lines if "E3006" in line]
+    assert [line.split()[:2] for line in found if "AWS::AppIntegrations::Application" in line] == [["Error", "E3006"]]
+    assert not [line for line in linted_defects.lines["not-in-eu-west-1-default-region.template.json"] if "E3006" in line]
 
 
 def test_nag_packs_leave_no_unacknowledged_finding(synthesized):
@@ -98,7 +131,9 @@ def test_wildcard_acknowledgements_are_trailing_name_wildcards_never_action_wild
 
 def test_nag_is_active_a_noncompliant_bucket_fails_synth(tmp_path):
     """GIVEN a bucket without encryption, TLS policy or logging WHEN synthesized with our packs THEN synth fails."""
-    app = App(outdir=str(tmp_path))
+    # The App as app.py builds it (new_app: the CDK's built-in template validator off, as in every synth of the
+    # app; on, its one-off load of the CloudFormation spec cost this test ~3.7 CPU-seconds in the Node process).
+    app = new_app(str(tmp_path))
     stack = Stack(app, "Probe")
     s3.Bucket(stack, "Plain")
     add_nag_packs(app)
