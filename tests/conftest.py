@@ -22,6 +22,11 @@ os.environ["PYTHONPATH"] = os.pathsep.join(p for p in (str(REPO_ROOT), os.enviro
 os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
 os.environ.setdefault("PYSPARK_DRIVER_PYTHON", sys.executable)
 os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+# Bare Apps in construct tests synthesize as the app does (app_builder.new_app turns CDK's built-in template
+# validator off: cfn-lint checks every template, tests/infra/test_compliance.py). Read by the CDK's Node process
+# when it starts, hence before anything imports aws_cdk; it loads the CloudFormation spec on first use
+# otherwise (~4 CPU-s per process for nothing the tests assert).
+os.environ.setdefault("CDK_VALIDATION", "false")
 
 from mlops_loop.interpreter import collect_garbage_less_often, skip_teardown_at_exit  # noqa: E402
 from mlops_loop.training.sdk_offline import shared_data_loaders  # noqa: E402
