@@ -2,7 +2,7 @@
 
 ::
 
-    python -m mlops_cli.local.run_loop --workdir .local-run --rows 20000 --seed 7 \\
+    python -m mlops_cli.local.run_loop --workdir .local-run --rows 20000 --seed 7 [--days 90] \\
         [--model churn] [--drift 0.0] [--concept-drift 0.0] [--no-auto-approve] \\
         [--data <dataset>=<file, directory or glob> [--labels <dataset>=<label files>]] [--positive-rate 0.02]
 
@@ -11,7 +11,8 @@ For each model of the environment (default: every model ``dev`` runs in
 
 1. **land** raw records into a per-run lake: your files when ``--data`` names the model's dataset
    (CSV, Parquet or JSON Lines, checked against the declaration: :mod:`mlops_cli.local.user_data`),
-   otherwise generated ones (``pipeline_code.sample_data``, seeded; any declared dataset);
+   otherwise generated ones (``pipeline_code.sample_data``, seeded; any declared dataset), their event times
+   spread over ``--days`` days from 2026-01-01 (default 90) and landed as ingested the day after;
 2. **curate** it with the Glue ETL job's real entry point on local Spark
    (``pipeline_code.etl.glue_curate_job``: typing, validation, quarantine, de-duplication);
 3. **features** with the ingestion job in local mode (``pipeline_code.features.ingest``,
@@ -51,6 +52,7 @@ import time
 from pathlib import Path
 from typing import Any, Callable, Dict, List, Mapping, Optional, Sequence
 
+from pipeline_code.argtypes import positive_int
 from pipeline_code.core import problem
 from pipeline_code.core.compiled import CPU_STAND_IN
 from pipeline_code.core.frameworks import PYTORCH, XGBOOST
@@ -63,6 +65,8 @@ REPO_ROOT = Path(__file__).resolve().parents[2]
 DEFAULT_CONFIG = configured_path()  # the config cdk.json names, which synth reads
 PROG = "python -m mlops_cli.local.run_loop"
 GENERATED = DATA_GENERATED  # a version's data source when no --data gave it the user's files
+GENERATED_START = "2026-01-01"  # the first event day of generated records
+GENERATED_DAYS = 90  # the default width of their event window: a quarter
 
 
 class StageFailed(RuntimeError):
@@ -224,6 +228,7 @@ def run_model(
     data: Optional[str] = None,
     labels: Optional[str] = None,
     positive_rate: Optional[float] = None,
+    days: int = GENERATED_DAYS,
 ) -> Dict[str, Any]:
     """One pass of the loop for one model; returns the run record (also logged to runs.jsonl).
 
@@ -232,7 +237,8 @@ def run_model(
     version registered holds the CPU model, the traced module and its parity sample.
 
     ``data`` (a file, directory or glob) replaces the generated records with the user's; ``labels``
-    names label files joined to them by record identifier (else the records carry their labels).
+    names label files joined to them by record identifier (else the records carry their labels). Generated records
+    have event times over ``days`` days from :data:`GENERATED_START`, ingested the day after.
     """
     from mlops_cli.local import user_data
     from pipeline_code.sample_data.generate import generate_batch, write_raw
@@ -271,16 +277,19 @@ def run_model(
         batch = generate_batch(
             spec.catalog_dataset, rows, seed=seed, drift=drift, concept_drift=concept_drift,
             bad_record_rate=bad_record_rate, as_text=True, positive_rate=positive_rate,
+            start=GENERATED_START, days=days,
             # The label follows the model's inputs; the sensitive attribute and slices carry no signal of their own.
             signal_features=spec.features,
         )
-        write_raw(batch.frame, paths["raw"], spec.catalog_dataset, "2026-04-01")
+        ingested = dt.date.fromisoformat(GENERATED_START) + dt.timedelta(days=days)  # the day after the window
+        write_raw(batch.frame, paths["raw"], spec.catalog_dataset, ingested.isoformat())
         rows_in, source = rows, GENERATED
         origin = {"kind": DATA_GENERATED}
         timings["generate"] = round(time.perf_counter() - started, 3)
     # The seed also seeds training; the generator's settings are recorded only when it made the records.
     parameters: Dict[str, Any] = {"seed": seed} if data is not None else {
-        "rows": rows, "seed": seed, "drift": drift, "concept_drift": concept_drift, "bad_record_rate": bad_record_rate}
+        "rows": rows, "days": days, "seed": seed, "drift": drift, "concept_drift": concept_drift,
+        "bad_record_rate": bad_record_rate}
 
     curate_and_compute(spec.catalog_dataset, paths, logs, run_id, timings)
     store_settings = env["feature_store"]
@@ -525,6 +534,9 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--workdir", default=".local-run", help="state directory (default %(default)s)")
     parser.add_argument("--rows", type=int, default=20_000, help="raw rows generated per model (default %(default)s)")
     parser.add_argument("--seed", type=int, default=7, help="data seed (default %(default)s)")
+    parser.add_argument("--days", type=positive_int, default=GENERATED_DAYS,
+                        help=f"days of event times the generated records span, from {GENERATED_START} (default "
+                        "%(default)s; fewer days, fewer event-date partitions for the ETL job to write)")
     parser.add_argument("--model", action="append", default=None, help="model to run (repeatable; default: all of the environment)")
     parser.add_argument("--drift", type=float, default=0.0, help="input drift in [0, 1] (default 0)")
     parser.add_argument("--concept-drift", type=float, default=0.0, help="label-relationship drift in [0, 1] (default 0)")
@@ -599,6 +611,7 @@ def run(argv: Optional[Sequence[str]] = None, *, out: Any = None) -> List[Dict[s
                 data=data.get(config["models"][name]["dataset"]["name"]),
                 labels=labels.get(config["models"][name]["dataset"]["name"]),
                 positive_rate=args.positive_rate,
+                days=args.days,
             )
             print_record(record, out)
             records.append(record)

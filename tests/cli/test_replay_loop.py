@@ -121,7 +121,8 @@ def _trained_on_files(workdir, source: str) -> None:
 
 def _records_file(config, directory, *, rows: int, seed: int, drift: float = 0.0):
     """A CSV of the churn model's dataset as a user exports it: (dataset name, file). Its records are newer than the
-    champion's (which the generator dates 2026-01-01 .. 03-31), as a window after training is."""
+    champion's (which the generator dates from 2026-01-01, over the --days of CHAMPION_ARGS), as a window after
+    training is."""
     from mlops_cli.local.run_loop import load_config
     from pipeline_code.sample_data.generate import generate
     from pipeline_code.training.spec import parse_model_spec

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import hashlib
 import io
 import json
@@ -11,7 +12,7 @@ import pytest
 
 from mlops_cli.local import run_loop
 from mlops_cli.local.registry import APPROVED, PENDING, LocalRegistry
-from tests.support.local_run import lenient_local_run
+from tests.support.local_run import DAYS, lenient_local_run
 
 pytestmark = pytest.mark.spark
 
@@ -27,7 +28,8 @@ def lenient_config(tmp_path_factory):
 def test_given_two_consecutive_runs_then_the_second_is_evaluated_against_the_first(champion, lenient_config, tmp_path):
     first_run = champion("churn")  # the first run: CHAMPION_ARGS (seed 7)
     workdir = first_run.copy_to(tmp_path)
-    common = ["--workdir", str(workdir), "--rows", "3000", "--model", "churn", "--num-round", "30", "--config", lenient_config]
+    common = ["--workdir", str(workdir), "--rows", "3000", "--days", DAYS, "--model", "churn", "--num-round", "30",
+              "--config", lenient_config]
     out = io.StringIO()
 
     first = first_run.record
@@ -35,6 +37,14 @@ def test_given_two_consecutive_runs_then_the_second_is_evaluated_against_the_fir
     assert first["frozen_test_set_created"] is True
     assert first["version"] == 1 and first["status"] == APPROVED  # dev auto-approves a passing model
     assert first["data"]["quarantined_rows"] == 30  # 1 % bad records went through the real Spark ETL
+    # Its records' event times span the --days window from 2026-01-01, landed as ingested the day after it.
+    days = int(DAYS)
+    assert first["parameters"]["days"] == days
+    lake = Path(first["run_dir"]) / "lake"
+    window = [(dt.date(2026, 1, 1) + dt.timedelta(days=d)).isoformat() for d in range(days)]
+    assert sorted(p.name for p in (lake / "curated" / "customer_churn").iterdir()) == [f"event_date={d}" for d in window]
+    assert [p.name for p in (lake / "raw" / "customer_churn").iterdir()] == [
+        f"ingest_date={dt.date(2026, 1, 1) + dt.timedelta(days=days)}"]
 
     # The champion as the audit would find it after tampering: a report rewritten, its judged-on test set another.
     v1 = Path(LocalRegistry(str(workdir / "registry")).get("churn", 1).path)
@@ -62,6 +72,7 @@ def test_given_two_consecutive_runs_then_the_second_is_evaluated_against_the_fir
     assert registry.latest_approved("churn").version == 1  # v2 awaits a human
     lineage = registry.get("churn", 2).record["lineage"]
     assert lineage["champion_version"] == 1 and lineage["parameters"]["drift"] == 0.3
+    assert lineage["parameters"]["days"] == int(DAYS)
     assert lineage["data"]["test_set_sha256"] == first["test_set_sha256"]
     assert "git_commit" in lineage["code_version"]
     assert (Path(registry.get("churn", 2).path) / "baseline" / "statistics.json").exists()
@@ -113,7 +124,8 @@ def test_a_champion_whose_model_changed_since_registration_stops_the_run(champio
     assert v1.version == 1 and v1.model_sha256 == integrity.model_digest(v1.model_dir)
     model = Path(v1.model_dir) / "model.json"
     model.write_text(model.read_text() + " ")
-    common = ["--workdir", str(workdir), "--rows", "3000", "--model", "churn", "--num-round", "30", "--config", lenient_config]
+    common = ["--workdir", str(workdir), "--rows", "3000", "--days", DAYS, "--model", "churn", "--num-round", "30",
+              "--config", lenient_config]
     with pytest.raises(run_loop.StageFailed, match="stage evaluate failed with exit code 1"):
         run_loop.run([*common, "--seed", "8"], out=io.StringIO())
     assert (f"ERROR: champion v1 at {v1.model_dir}: its model has sha256 {integrity.model_digest(v1.model_dir)}, but "
@@ -135,6 +147,21 @@ def test_an_unknown_model_is_rejected(lenient_config, tmp_path):
         run_loop.run(["--workdir", str(tmp_path), "--model", "fraud", "--config", lenient_config])
 
 
+def test_generated_records_span_90_days_unless_days_says_otherwise_and_a_window_of_no_whole_days_is_refused(
+        lenient_config, tmp_path, capsys):
+    """--days sizes the event window of generated records (the config plays no part: 90 by default); anything but a
+    whole number of days of at least one is refused before any work, naming the flag and the value."""
+    assert run_loop.build_parser().parse_args([]).days == 90
+    assert run_loop.build_parser().parse_args(["--days", "7"]).days == 7
+    for bad in ("0", "-3", "2.5", "a week"):
+        with pytest.raises(SystemExit) as refused:
+            run_loop.run(["--workdir", str(tmp_path / "w"), "--model", "churn", "--days", bad, "--config", lenient_config])
+        assert refused.value.code == 2
+        assert capsys.readouterr().err.splitlines()[-1] == (
+            f"{run_loop.PROG}: error: argument --days: must be an integer >= 1, got {bad!r}")
+    assert not (tmp_path / "w").exists()
+
+
 @pytest.mark.slow
 def test_a_run_on_your_files_refuses_a_test_set_frozen_from_generated_records(champion, lenient_config, tmp_path, capsys):
     """GIVEN a workdir whose frozen test set came from generated records WHEN a run brings the user's file THEN
@@ -151,7 +178,7 @@ def test_a_run_on_your_files_refuses_a_test_set_frozen_from_generated_records(ch
 
     dataset = parse_model_spec(run_loop.load_config(lenient_config, "dev")["models"]["churn"]).catalog_dataset
     mine = tmp_path / "churn.csv"
-    generate(dataset, 1500, seed=3, as_text=True).to_csv(mine, index=False)
+    generate(dataset, 1500, seed=3, as_text=True, days=int(DAYS)).to_csv(mine, index=False)
     from mlops_cli.local.user_data import source_sha256
 
     argv = ["--workdir", str(workdir), "--model", "churn", "--num-round", "30", "--config", lenient_config,

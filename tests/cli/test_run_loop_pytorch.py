@@ -22,7 +22,7 @@ from pipeline_code.serving import inference  # noqa: E402
 from pipeline_code.training import metrics, model_io  # noqa: E402
 from pipeline_code.training.prepare import read_test_set  # noqa: E402
 from tests.support.configs import SAMPLE_CONFIG  # noqa: E402
-from tests.support.local_run import lenient_local_run  # noqa: E402
+from tests.support.local_run import DAYS, lenient_local_run  # noqa: E402
 
 pytestmark = pytest.mark.spark
 
@@ -42,7 +42,7 @@ def test_a_pytorch_challenger_faces_the_xgboost_champion_and_serves_what_evaluat
     name = _binary_model(raw)
     xgboost = champion(name)  # the XGBoost model, approved (tests/cli/conftest.py)
     workdir = xgboost.copy_to(tmp_path)
-    common = ["--workdir", str(workdir), "--rows", "3000", "--model", name]
+    common = ["--workdir", str(workdir), "--rows", "3000", "--days", DAYS, "--model", name]
     out = io.StringIO()
     (tmp_path / "pytorch").mkdir()
     first = xgboost.record

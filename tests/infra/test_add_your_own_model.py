@@ -19,7 +19,7 @@ from mlops_cli.local import run_loop
 from mlops_cli.local.registry import LocalRegistry
 from pipeline_code.sample_data.generate import generate
 
-from tests.support.local_run import lenient_local_run
+from tests.support.local_run import DAYS, lenient_local_run
 from tests.support.walkthrough import README, config_with_walkthrough, run_arguments
 
 
@@ -83,10 +83,10 @@ def test_the_readme_example_mistakes_read_as_the_readme_shows(mistake, line):
 @pytest.mark.spark
 @pytest.mark.slow
 def test_step_3_the_local_run_takes_the_users_files(walkthrough, spark, tmp_path):
-    # GIVEN the user's transactions as CSV, Parquet and JSON Lines files (~2 % fraud), one of them with a
-    # column the declaration does not know and one bad record
+    # GIVEN the user's transactions as CSV, Parquet and JSON Lines files (~2 % fraud, over ten days), one of them with
+    # a column the declaration does not know and one bad record
     dataset = walkthrough.datasets["transactions"]
-    records = generate(dataset, 6000, seed=5, positive_rate=0.02, as_text=True)
+    records = generate(dataset, 6000, seed=5, positive_rate=0.02, as_text=True, days=int(DAYS))
     files = tmp_path / "data" / "transactions"
     files.mkdir(parents=True)
     first, second, third = records.iloc[:2000].copy(), records.iloc[2000:4000], records.iloc[4000:]

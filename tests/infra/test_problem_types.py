@@ -21,7 +21,7 @@ from mlops_loop.tools.lint import lint_cache, lint_stacks
 from pipeline_code.core.contract import pascal
 from mlops_cli.local import run_loop
 from tests.support.configs import SAMPLE_CONFIG
-from tests.support.local_run import lenient_local_run
+from tests.support.local_run import DAYS, lenient_local_run
 from tests.support.problem_types import DATASET, FEATURES
 from tests.support.request_shapes import pipeline_definition
 
@@ -194,8 +194,8 @@ def test_the_local_run_takes_each_type_through_every_stage(spark, tmp_path):
     # GIVEN generated orders WHEN the local run trains, evaluates, gates and registers each model
     out = io.StringIO()
     with lenient_local_run(tmp_path, raw=config_with_problem_types()) as path:
-        records = run_loop.run(["--model", "order-segment", "--model", "basket-value", "--rows", "4000", "--num-round", "30",
-                                "--config", path, "--workdir", str(tmp_path / "run")], out=out)
+        records = run_loop.run(["--model", "order-segment", "--model", "basket-value", "--rows", "4000", "--days", DAYS,
+                                "--num-round", "30", "--config", path, "--workdir", str(tmp_path / "run")], out=out)
     # THEN each is judged in its own metrics and registered
     segment, value = records
     assert segment["report"]["problem_type"] == "multiclass_classification"

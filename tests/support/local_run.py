@@ -62,8 +62,12 @@ def _patched(owner: Any, name: str, value: Any) -> Iterator[None]:
         setattr(owner, name, original)
 
 
+# The event window (--days) of the local runs of the loop tests: ten days, not the default ninety. The curate job writes
+# one partition per event date (a Spark task's worth of work each), and what these tests check is the loop, not the
+# dates; tests/cli/test_run_loop.py checks the window reaches the generator.
+DAYS = "10"
 # How the champion is trained: generated data, a quick XGBoost model, a fixed seed.
-CHAMPION_ARGS = ("--rows", "3000", "--num-round", "30", "--seed", "7")
+CHAMPION_ARGS = ("--rows", "3000", "--num-round", "30", "--seed", "7", "--days", DAYS)
 
 
 @dataclass(frozen=True)
