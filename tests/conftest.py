@@ -149,6 +149,7 @@ def spark(tmp_path_factory: pytest.TempPathFactory):
         .config("spark.sql.codegen.wholeStage", "false")
         .config("spark.sql.codegen.factoryMode", "NO_CODEGEN")
         .config("spark.sql.adaptive.enabled", "false")
+        .config("spark.python.daemon.module", "tests.support.spark_daemon")
         .getOrCreate()
     )
     session.sparkContext.setLogLevel("ERROR")
