@@ -794,14 +794,14 @@ def put_features_spark(
         ]
     )
     outcome = features.mapInPandas(put, schema).persist(StorageLevel.MEMORY_AND_DISK)
-    totals = outcome.agg(
-        F.coalesce(F.sum("succeeded"), F.lit(0)).alias("succeeded"),
-        F.sum(F.when(F.col("kind") == "failure", 1).otherwise(0)).alias("failed"),
-    ).collect()[0]
+    # The totals and the failed partitions in one Spark job: a few rows per kind (and failed partition).
+    groups = outcome.groupBy("kind", "partition").agg(F.sum("succeeded").alias("succeeded"),
+                                                      F.count(F.lit(1)).alias("rows")).collect()
+    succeeded = sum(int(row["succeeded"] or 0) for row in groups)
+    failed = sum(int(row["rows"]) for row in groups if row["kind"] == "failure")
+    failed_partitions = {row["partition"] for row in groups if row["kind"] == "failed_partition"}
     failures = outcome.filter(F.col("kind") == "failure").select("failure")
-    failed_partitions = {row[0] for row in outcome.filter(F.col("kind") == "failed_partition").select("partition")
-                         .distinct().collect()}
-    return int(totals["succeeded"] or 0), int(totals["failed"] or 0), failures, failed_partitions
+    return succeeded, failed, failures, failed_partitions
 
 
 def run_spark(
