@@ -9,6 +9,7 @@ engine puts from its Python workers), and rejects the identifiers it is told to.
 
 from __future__ import annotations
 
+import copy
 import json
 import logging
 import shutil
@@ -104,6 +105,14 @@ class Job:
             summary = run_spark(self.spark, args, client_factory=factory, sagemaker_client=sagemaker)
         return summary, self.puts(log)
 
+    def copy(self, tmp_path: Path) -> "Job":
+        """This job as it stands (its curated copy, ingestion state, snapshot and put logs, under ``tmp_path``), to
+        run on without changing this one: the state holds no path."""
+        shutil.copytree(self.root, tmp_path, dirs_exist_ok=True)
+        other = copy.copy(self)
+        other.root, other.curated, other.state = tmp_path, tmp_path / "curated", tmp_path / "state" / "state.json"
+        return other
+
     @staticmethod
     def puts(log: Path) -> list[str]:
         return sorted(line for part in log.glob("*.txt") for line in part.read_text().splitlines())
@@ -152,6 +161,32 @@ def pandas_job(spark, curated_churn, tmp_path) -> Job:
     return Job("pandas", spark, curated_churn, tmp_path)
 
 
+@pytest.fixture(scope="module")
+def first_runs(spark, curated_churn, tmp_path_factory):
+    """GIVEN an ingested curated copy: each engine's first run (every record put, the state written), run once for
+    the module when a test first asks for it; each test continues on a copy of it (``Job.copy``)."""
+    runs: dict[str, Job] = {}
+
+    def first_run(engine: str) -> Job:
+        if engine not in runs:
+            job = Job(engine, spark, curated_churn, tmp_path_factory.mktemp(f"ingested-{engine}"))
+            job.run()
+            runs[engine] = job
+        return runs[engine]
+
+    return first_run
+
+
+@pytest.fixture(params=ENGINES)
+def ingested(request, first_runs, tmp_path) -> Job:
+    return first_runs(request.param).copy(tmp_path)
+
+
+@pytest.fixture
+def pandas_ingested(first_runs, tmp_path) -> Job:
+    return first_runs("pandas").copy(tmp_path)
+
+
 def files(job: Job) -> set[str]:
     return {str(p.relative_to(job.curated)) for p in job.curated.rglob("*.parquet")}
 
@@ -182,9 +217,9 @@ def test_the_first_run_puts_every_record_and_a_run_with_no_curated_change_puts_n
     assert second["feature_rows"] == len(job.ids()) == len(pd.read_parquet(job.root / "features"))
 
 
-def test_only_the_dates_whose_records_changed_are_put_even_when_a_feature_run_was_missed(job):
+def test_only_the_dates_whose_records_changed_are_put_even_when_a_feature_run_was_missed(ingested):
     # GIVEN an ingested curated copy
-    job.run()
+    job = ingested
     days = job.partitions()
     # WHEN curate rewrites every date with the same rows under new file names (its nightly dynamic overwrite)
     before = files(job)
@@ -212,9 +247,8 @@ def test_only_the_dates_whose_records_changed_are_put_even_when_a_feature_run_wa
     assert put == job.ids(days[0], days[7])
 
 
-def test_a_changed_declaration_code_or_feature_group_puts_every_record(pandas_job, caplog):
-    job = pandas_job
-    job.run()
+def test_a_changed_declaration_code_or_feature_group_puts_every_record(pandas_ingested, caplog):
+    job = pandas_ingested
     # WHEN the dataset declaration changed (here only a column's description)
     declaration = CHURN.to_declaration()
     declaration["columns"][2]["description"] = "months as a customer, as of the event"
@@ -242,8 +276,8 @@ def test_a_changed_declaration_code_or_feature_group_puts_every_record(pandas_jo
     assert put == job.ids() and summary["ingestion"]["full_reason"] == "--full true was given"
 
 
-def test_a_failed_put_does_not_advance_its_partition_and_the_next_run_puts_it_again(job):
-    job.run()
+def test_a_failed_put_does_not_advance_its_partition_and_the_next_run_puts_it_again(ingested):
+    job = ingested
     days = job.partitions()
     job.rewrite(days[2])
     job.rewrite(days[5])
@@ -267,9 +301,8 @@ def test_a_failed_put_does_not_advance_its_partition_and_the_next_run_puts_it_ag
                                      json.dumps({"state_version": 2, "keys": {}, "partitions": {"a": 1}}),
                                      # a state of the version that recorded files: put everything once
                                      json.dumps({"state_version": 1, "keys": {}, "partitions": {"a": "f"}})])
-def test_an_unreadable_state_puts_every_record_with_a_one_line_notice(pandas_job, caplog, content):
-    job = pandas_job
-    job.run()
+def test_an_unreadable_state_puts_every_record_with_a_one_line_notice(pandas_ingested, caplog, content):
+    job = pandas_ingested
     job.state.write_text(content)
     caplog.clear()
     with caplog.at_level(logging.WARNING, logger="pipeline_code"):
@@ -281,9 +314,8 @@ def test_an_unreadable_state_puts_every_record_with_a_one_line_notice(pandas_job
     assert job.run()[1] == []  # a good state again
 
 
-def test_a_state_that_is_not_text_puts_every_record_instead_of_failing_every_night(pandas_job, caplog):
-    job = pandas_job
-    job.run()
+def test_a_state_that_is_not_text_puts_every_record_instead_of_failing_every_night(pandas_ingested, caplog):
+    job = pandas_ingested
     job.state.write_bytes(b"\xff\xfe\x00garbage")
     with caplog.at_level(logging.WARNING, logger="pipeline_code"):
         summary, put = job.run()
@@ -291,9 +323,8 @@ def test_a_state_that_is_not_text_puts_every_record_instead_of_failing_every_nig
     assert summary["ingestion"]["full_reason"] == f"the ingestion state at {job.state} is unreadable (not UTF-8 text)"
 
 
-def test_a_deleted_state_puts_every_record_again(pandas_job):
-    job = pandas_job
-    job.run()
+def test_a_deleted_state_puts_every_record_again(pandas_ingested):
+    job = pandas_ingested
     job.state.unlink()
     summary, put = job.run()
     assert put == job.ids() and summary["ingestion"]["mode"] == "full"
@@ -307,12 +338,11 @@ def test_without_a_feature_group_there_is_no_state_and_the_snapshot_is_unchanged
     assert list(snapshot.columns) == [name for name, _ in CHURN.feature_store_definitions()]
 
 
-def test_curate_run_again_on_the_same_raw_data_leaves_every_date_unput(pandas_job, curated_churn):
+def test_curate_run_again_on_the_same_raw_data_leaves_every_date_unput(pandas_ingested, curated_churn):
     """The nightly case: curate reads the whole raw prefix and rewrites every date it holds, under new files."""
     from pipeline_code.etl import glue_curate_job
 
-    job = pandas_job
-    job.run()
+    job = pandas_ingested
     before = files(job)
     argv = ["--dataset", samples.declaration_file(job.root, CHURN), "--run_id", "run-2",
             "--raw_path", curated_churn["raw_path"], "--curated_path", str(job.curated),
@@ -323,7 +353,7 @@ def test_curate_run_again_on_the_same_raw_data_leaves_every_date_unput(pandas_jo
     assert put == [] and summary["ingestion"]["partitions_skipped"] == len(job.partitions())
 
 
-def test_both_engines_digest_the_same_records_alike_and_honour_each_others_state(spark, curated_churn, tmp_path):
+def test_both_engines_digest_the_same_records_alike_and_honour_each_others_state(spark, curated_churn, pandas_ingested):
     # GIVEN the pandas engine's digests and the Spark engine's of the same curated data
     curated = read_curated(curated_churn["curated_path"], CHURN, with_partition=True)
     partitions = curated.pop(ingest.PARTITION_COLUMN).to_numpy()
@@ -335,8 +365,7 @@ def test_both_engines_digest_the_same_records_alike_and_honour_each_others_state
     assert sorted(on_pandas) == sorted(p.name for p in Path(curated_churn["curated_path"]).glob("event_date=*"))
     assert sum(int(d.split("-")[0]) for d in on_pandas.values()) == len(curated)
     # AND a state written by one engine is honoured by the other
-    job = Job("pandas", spark, curated_churn, tmp_path)
-    job.run()
+    job = pandas_ingested
     job.engine = "spark"
     assert job.run()[1] == []
 
