@@ -53,13 +53,6 @@ def pytest_configure(config: pytest.Config) -> None:
 
 
 @pytest.hookimpl(tryfirst=True)  # before pytest-xdist reads the group markers
-def pytest_xdist_auto_num_workers(config: pytest.Config) -> int:
-    """``-n auto`` starts one worker more than the cores this process may run on: a worker often waits on a child
-    (Spark's JVM, the CDK's Node process, git, cfn-lint, ``python app.py``), and a third worker fills those waits
-    (on 2 cores, the whole suite took 219 s with 3 workers against 239 s with 2, same commit, quiet machine)."""
-    return len(os.sched_getaffinity(0)) + 1
-
-
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     """Tests marked ``slow`` run first: a long test handed out last would keep one core busy alone at the end.
 
