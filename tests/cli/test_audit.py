@@ -91,7 +91,6 @@ class World:
     """A prod environment in moto: a group with three versions, an execution, reports, a serving stack."""
 
     def __init__(self, clients: SharedClients) -> None:
-        clients.reset()  # as made, even after a test whose set-up failed
         self.clients = audit.Clients(*(clients(s) for s in ("sagemaker", "s3", "cloudformation", "cloudtrail", "sts")))
         self.calls: list = []
         self.overrides: Dict[str, Dict[str, Any]] = {}  # operation -> response replacing the recording
@@ -246,9 +245,8 @@ def shared_clients() -> SharedClients:
 def world(monkeypatch, shared_clients):
     monkeypatch.setenv("MOTO_ACCOUNT_ID", ACCOUNT)
     keep_package_metadata(monkeypatch)
-    with mock_aws():
-        yield World(shared_clients)
-        shared_clients.reset()  # what this test registered on them
+    with mock_aws(), shared_clients.fresh() as clients:
+        yield World(clients)
 
 
 def run(world: World, tmp_path: Path, *args: str):

@@ -98,9 +98,8 @@ def registry(monkeypatch, shared_clients):
     monkeypatch.setenv("AWS_DEFAULT_REGION", REGION)
     monkeypatch.setenv("MOTO_ACCOUNT_ID", ACCOUNT)
     keep_package_metadata(monkeypatch)
-    with mock_aws():
-        yield Registry(shared_clients)
-        shared_clients.reset()  # what this test registered on them
+    with mock_aws(), shared_clients.fresh() as clients:
+        yield Registry(clients)
 
 
 def marks(output: str) -> dict:

@@ -85,7 +85,6 @@ class Aws:
     """The mocked account: clients, the notification queue and a record of UpdateStack requests."""
 
     def __init__(self, clients: SharedClients) -> None:
-        clients.reset()  # as made, even after a test whose set-up failed
         self.client = clients
         self.sagemaker = clients("sagemaker")
         self.cloudformation = clients("cloudformation")
@@ -117,8 +116,8 @@ class Aws:
 @pytest.fixture()
 def aws(monkeypatch, shared_clients):
     keep_package_metadata(monkeypatch)
-    with mock_aws():
-        env = Aws(shared_clients)
+    with mock_aws(), shared_clients.fresh() as clients:
+        env = Aws(clients)
         env.s3.create_bucket(Bucket=ARTIFACTS, CreateBucketConfiguration={"LocationConstraint": REGION})
         for group in PARAMETERS:
             env.sagemaker.create_model_package_group(ModelPackageGroupName=group)
@@ -143,7 +142,6 @@ def aws(monkeypatch, shared_clients):
         monkeypatch.setenv("DEPLOYER_ROLE_ARN", DEPLOYER)
         monkeypatch.setenv("NOTIFY_TOPIC_ARN", env.topic)
         yield env
-        shared_clients.reset()  # what this test registered on them
 
 
 def register(aws, *, spec=SPEC, group=GROUP, archive: bytes | None = None, upload: bool = True, sealed: bool = True) -> str:

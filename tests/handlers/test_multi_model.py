@@ -52,7 +52,6 @@ def shared_clients() -> SharedClients:
 
 class Buckets:
     def __init__(self, clients: SharedClients) -> None:
-        clients.reset()  # as made, even after a test whose set-up failed
         self.s3 = clients("s3")
         for bucket in (ARTIFACTS, INFERENCE):
             self.s3.create_bucket(Bucket=bucket, CreateBucketConfiguration={"LocationConstraint": REGION})
@@ -72,9 +71,8 @@ class Buckets:
 
 @pytest.fixture()
 def buckets(shared_clients):
-    with mock_aws():
-        yield Buckets(shared_clients)
-        shared_clients.reset()  # what this test registered on them
+    with mock_aws(), shared_clients.fresh() as clients:
+        yield Buckets(clients)
 
 
 class CountingBody:

@@ -14,14 +14,15 @@ Usage in a test module::
         return SharedClients(REGION)
 
     @pytest.fixture()
-    def clients(shared_clients):
-        yield shared_clients
-        shared_clients.reset()
+    def world(shared_clients):
+        with mock_aws(), shared_clients.fresh() as clients:
+            yield World(clients)
 """
 
 from __future__ import annotations
 
-from typing import Any, Dict, List, Optional, Tuple
+from contextlib import contextmanager
+from typing import Any, Dict, Iterator, List, Optional, Tuple
 
 import boto3
 
@@ -61,6 +62,15 @@ class SharedClients:
                 return _original(event_name, handler, unique_id, unique_id_uses_count)
 
             setattr(events, name, register)
+
+    @contextmanager
+    def fresh(self) -> Iterator["SharedClients"]:
+        """The clients for one test: what it registers on them (its set-up included, if that fails) is unregistered
+        when it ends."""
+        try:
+            yield self
+        finally:
+            self.reset()
 
     def reset(self) -> None:
         """Unregister what was registered on the clients since they were made or last reset, last first.
