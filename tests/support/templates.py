@@ -1,4 +1,5 @@
-"""Reading synthesized templates in tests: resources by type, joined strings, a role's statements."""
+"""Reading synthesized templates in tests: a bare stack's template once, resources by type, joined strings, a role's
+statements."""
 
 from __future__ import annotations
 
@@ -7,6 +8,20 @@ import re
 from typing import Any, Iterable, Mapping
 
 from mlops_loop.constructs.access_policy import PSEUDO_LENGTHS, UNKNOWN_LENGTH
+
+
+# A stack and its template, by the stack's id (the stack kept alive so the id is not reused).
+_SYNTHESIZED: dict[int, tuple[Any, dict]] = {}
+
+
+def template_of(stack: Any) -> dict:
+    """``stack``'s template, synthesized at the first call for it: a test reading several of its resources (through
+    several helpers) pays one synth. Only for stacks the tests do not change after the first read."""
+    if id(stack) not in _SYNTHESIZED:
+        from aws_cdk.assertions import Template
+
+        _SYNTHESIZED[id(stack)] = (stack, Template.from_stack(stack).to_json())
+    return _SYNTHESIZED[id(stack)][1]
 
 
 def of_type(template: dict, cfn_type: str) -> dict[str, dict]:

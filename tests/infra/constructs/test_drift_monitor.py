@@ -14,7 +14,6 @@ from aws_cdk import Environment, LegacyStackSynthesizer, Stack
 from aws_cdk import aws_kms as kms
 from aws_cdk import aws_s3 as s3
 from aws_cdk import aws_sqs as sqs
-from aws_cdk.assertions import Template
 
 from mlops_loop.app_builder import new_app
 from mlops_loop.config import ModelConfig, parse_config
@@ -23,7 +22,7 @@ from mlops_loop.constructs.drift_monitor import DriftMonitor
 from mlops_loop.constructs.job_code import JobCode
 from mlops_loop.constructs.scheduled_job import EXECUTION_ID, job_name_stem
 from tests.support.built_stack import scheduled_request
-from tests.support.templates import of_type
+from tests.support.templates import of_type, template_of
 from tests.support.construct_configs import (ORDERS, assert_sagemaker_eni_statements, network_config,
                                              vpc_config_of_network, vpc_statements_of)
 
@@ -66,17 +65,6 @@ def _monitor(model: str = "returns", *, mode: str = "realtime", stack: Stack | N
     return stack, monitor
 
 
-# Each stack is synthesized once, however many of its resources a test reads (tests only read templates).
-_TEMPLATES: dict[int, tuple[Stack, dict]] = {}
-
-
-def _template(stack: Stack) -> dict:
-    """``stack``'s template (synthesized at the first call for it)."""
-    if id(stack) not in _TEMPLATES:
-        _TEMPLATES[id(stack)] = (stack, Template.from_stack(stack).to_json())
-    return _TEMPLATES[id(stack)][1]
-
-
 @pytest.fixture(scope="module")
 def returns_monitor() -> tuple[Stack, DriftMonitor]:
     """The drift monitor of ``returns`` as :func:`_monitor` adds it by default, built once for the tests that read it."""
@@ -85,7 +73,7 @@ def returns_monitor() -> tuple[Stack, DriftMonitor]:
 
 def _schedule(stack: Stack) -> tuple[dict, dict]:
     """The schedule resource and the CreateProcessingJob request it sends, parsed."""
-    (schedule,) = of_type(_template(stack), "AWS::Scheduler::Schedule").values()
+    (schedule,) = of_type(template_of(stack), "AWS::Scheduler::Schedule").values()
     return schedule, scheduled_request(schedule)
 
 
@@ -102,7 +90,7 @@ def _arguments(request: dict) -> dict[str, Any]:
 
 
 def _statements(stack: Stack) -> dict[str, dict]:
-    (policy,) = [p for k, p in of_type(_template(stack), "AWS::IAM::ManagedPolicy").items() if k.startswith("MonitorAccess")]
+    (policy,) = [p for k, p in of_type(template_of(stack), "AWS::IAM::ManagedPolicy").items() if k.startswith("MonitorAccess")]
     return {s["Sid"]: s for s in policy["Properties"]["PolicyDocument"]["Statement"]}
 
 
@@ -203,7 +191,7 @@ def test_only_sagemaker_running_a_job_of_this_account_and_region_may_assume_the_
     """GIVEN a drift monitor WHEN its role's trust is read THEN SageMaker may assume it only with an aws:SourceArn
     of this account and Region (a processing job's, the source SageMaker documents for processing jobs)."""
     stack, monitor = returns_monitor
-    role = of_type(_template(stack), "AWS::IAM::Role")[stack.get_logical_id(monitor.role.node.default_child)]
+    role = of_type(template_of(stack), "AWS::IAM::Role")[stack.get_logical_id(monitor.role.node.default_child)]
     assert role["Properties"]["AssumeRolePolicyDocument"]["Statement"] == [{"Action": "sts:AssumeRole", "Effect": "Allow", "Principal": {"Service": "sagemaker.amazonaws.com"},
          "Condition": {"ArnLike": {"aws:SourceArn": "arn:aws:sagemaker:eu-west-1:123456789012:*"}}}]
 

@@ -8,27 +8,15 @@ from typing import Callable, Optional
 import pytest
 from aws_cdk import Environment, Stack
 from aws_cdk import aws_sns as sns
-from aws_cdk.assertions import Template
 
 from mlops_loop.app_builder import new_app
 from mlops_loop.config.serving import ServingAlarms
 from mlops_loop.constructs.endpoint_alarms import EndpointAlarms
-from tests.support.templates import of_type
+from tests.support.templates import of_type, template_of
 from tests.support.alarm_eval import DAY, HOUR, MINUTE, MetricAlarm, Replay, Series, all_of, replay
 
 ENDPOINT = "shop-dev-churn"
 ALWAYS = ["latency", "server-errors", "client-errors"]
-
-
-# Each stack is synthesized once, however many of its resources a test reads (tests only read templates).
-_TEMPLATES: dict[int, tuple[Stack, dict]] = {}
-
-
-def _template(stack: Stack) -> dict:
-    """``stack``'s template (synthesized at the first call for it)."""
-    if id(stack) not in _TEMPLATES:
-        _TEMPLATES[id(stack)] = (stack, Template.from_stack(stack).to_json())
-    return _TEMPLATES[id(stack)][1]
 
 
 def _alarms(mode: str = "realtime", instance_type: Optional[str] = "ml.m5.xlarge", *, settings: ServingAlarms = ServingAlarms(),
@@ -38,7 +26,7 @@ def _alarms(mode: str = "realtime", instance_type: Optional[str] = "ml.m5.xlarge
     topic = sns.Topic(stack, "Topic")
     made = EndpointAlarms(stack, "Alarms", endpoint_name=ENDPOINT, title="churn", mode=mode, instance_type=instance_type,
                           settings=settings, topic=topic, max_model_loading_wait_ms=loading_wait_ms)
-    resources = of_type(_template(stack), "AWS::CloudWatch::Alarm").values()
+    resources = of_type(template_of(stack), "AWS::CloudWatch::Alarm").values()
     by_name = {a["Properties"]["AlarmName"].removeprefix(f"{ENDPOINT}-"): a["Properties"] for a in resources}
     return stack, made, by_name, stack.get_logical_id(topic.node.default_child)
 
@@ -112,14 +100,14 @@ def test_a_multi_model_endpoint_alarms_when_models_wait_long_to_load_and_gets_a_
 def _low_traffic(minimum: int = 30) -> tuple[Stack, dict[str, dict], dict, str]:
     """The low-traffic parts by name, and the composite alarm's properties."""
     stack, _, alarms, topic = _alarms(settings=ServingAlarms(min_invocations_per_hour=minimum))
-    (composite,) = of_type(_template(stack), "AWS::CloudWatch::CompositeAlarm").values()
+    (composite,) = of_type(template_of(stack), "AWS::CloudWatch::CompositeAlarm").values()
     return stack, alarms, composite["Properties"], topic
 
 
 def test_a_low_traffic_alarm_only_when_a_minimum_is_configured():
     stack, made, alarms, _ = _alarms()
     assert not any(name.endswith("traffic") or name.startswith("idle") for name in alarms)
-    assert of_type(_template(stack), "AWS::CloudWatch::CompositeAlarm") == {}
+    assert of_type(template_of(stack), "AWS::CloudWatch::CompositeAlarm") == {}
 
 
 def test_low_traffic_pages_through_a_composite_of_too_few_invocations_and_not_idle_for_a_week():
@@ -139,7 +127,7 @@ def test_low_traffic_pages_through_a_composite_of_too_few_invocations_and_not_id
         assert part["Dimensions"] == [{"Name": "EndpointName", "Value": ENDPOINT}, {"Name": "VariantName", "Value": "AllTraffic"}]
     assert composite["AlarmName"] == f"{ENDPOINT}-low-traffic"
     assert composite["AlarmActions"] == [{"Ref": topic}]
-    ids = {a["Properties"]["AlarmName"]: k for k, a in of_type(_template(stack), "AWS::CloudWatch::Alarm").items()}
+    ids = {a["Properties"]["AlarmName"]: k for k, a in of_type(template_of(stack), "AWS::CloudWatch::Alarm").items()}
     rule = stack.resolve(composite["AlarmRule"])
     assert rule == {"Fn::Join": ["", ['(ALARM("', {"Fn::GetAtt": [ids[f"{ENDPOINT}-under-min-traffic"], "Arn"]},
                                       '") AND OK("', {"Fn::GetAtt": [ids[f"{ENDPOINT}-idle-for-a-week"], "Arn"]}, '"))']]}
