@@ -8,7 +8,7 @@ import re
 from typing import Any, Mapping, Optional, Sequence
 
 import jsii
-from aws_cdk import Acknowledgment, ArnFormat, IStableAnyProducer, IStableListProducer, Lazy, Stack
+from aws_cdk import Acknowledgment, ArnFormat, IStableAnyProducer, IStableListProducer, Lazy
 from aws_cdk import aws_ecr as ecr
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_kms as kms
@@ -17,6 +17,7 @@ from constructs import Construct
 
 from ..nag import acknowledgments, record
 from .arns import format_arn, s3_arn
+from .cdk_reads import stack_of
 
 READ_OBJECT_ACTIONS = ("s3:GetObject", "s3:GetObjectVersion")
 WRITE_OBJECT_ACTIONS = ("s3:PutObject", "s3:DeleteObject", "s3:AbortMultipartUpload")
@@ -70,8 +71,8 @@ class AccessPolicy(Construct):
     def __init__(self, scope: Construct, construct_id: str, *, role: iam.IRole, description: str):
         super().__init__(scope, construct_id)
         # Looked up once: each lookup is a round trip to the CDK's Node process, and a synth adds a
-        # thousand statements to a few hundred policies.
-        self._stack = Stack.of(self)
+        # thousand statements to a few hundred policies (its scope has usually asked already).
+        self._stack = stack_of(self, scope)
         # Sid -> statement, in the order added (one statement per Sid; the policy's document).
         self._statements: dict[str, dict[str, Any]] = {}
         self._written = False  # once the CDK has the document (see _Document)

@@ -4,27 +4,18 @@ A synth formats about 500 ARNs for its policies, and each ``Stack.format_arn`` (
 stack's partition, region or account) is a round trip to the CDK's Node process. The CDK's
 ``Arn.format`` only joins the parts with separators, so the same string - literal, or carrying the
 same tokens for an environment-agnostic stack - is built here from the stack's partition, region and
-account, read once per stack (tests/infra/constructs/test_arns.py compares both for every format).
+account, read once per stack (:func:`~.cdk_reads.environment_of`; tests/infra/constructs/test_arns.py compares both
+for every format).
 """
 
 from __future__ import annotations
 
-import weakref
 from typing import Optional
 
-from aws_cdk import ArnFormat, Stack
+from aws_cdk import ArnFormat
 from constructs import IConstruct
 
-# Each stack's (partition, region, account), read from the CDK once.
-_ENVIRONMENTS: weakref.WeakKeyDictionary[Stack, tuple[str, str, str]] = weakref.WeakKeyDictionary()
-
-
-def _environment(scope: IConstruct) -> tuple[str, str, str]:
-    stack = scope if isinstance(scope, Stack) else Stack.of(scope)
-    environment = _ENVIRONMENTS.get(stack)
-    if environment is None:
-        environment = _ENVIRONMENTS[stack] = (stack.partition, stack.region, stack.account)
-    return environment
+from .cdk_reads import environment_of
 
 
 def format_arn(
@@ -41,7 +32,7 @@ def format_arn(
     then ``/<resource_name>`` (``:`` with ``ArnFormat.COLON_RESOURCE_NAME``; ``ArnFormat.SLASH_RESOURCE_SLASH_RESOURCE_NAME``
     also puts a ``/`` before the resource); ``region`` and ``account`` default to the stack's (``""`` leaves one out,
     as for S3 and IAM)."""
-    partition, stack_region, stack_account = _environment(scope)
+    partition, stack_region, stack_account = environment_of(scope)
     region = stack_region if region is None else region
     account = stack_account if account is None else account
     lead = "/" if arn_format == ArnFormat.SLASH_RESOURCE_SLASH_RESOURCE_NAME else ""

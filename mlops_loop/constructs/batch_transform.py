@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Sequence
 
-from aws_cdk import CfnCondition, Stack
+from aws_cdk import CfnCondition
 from aws_cdk import aws_kms as kms
 from aws_cdk import aws_s3 as s3
 from aws_cdk import aws_sagemaker as sagemaker
@@ -17,6 +17,7 @@ from ..config.instance_types import INSTANCE_TYPES
 from ..config.serving import BatchServing
 from ..naming import RESOURCE_METADATA_KEY, batch_schedule_name
 from .arns import format_arn
+from .cdk_reads import stack_of
 from .scheduled_job import EXECUTION_ID, job_name_stem, scheduled_sagemaker_job
 
 
@@ -50,7 +51,7 @@ class BatchTransform(Construct):
         """``tags`` (default none): the environment's cost-allocation tags, which every job carries besides its
         model tag."""
         super().__init__(scope, construct_id)
-        stack = Stack.of(self)
+        stack = stack_of(self, scope)
         # Job names must be unique per run and at most 63 characters: a short stable stem per
         # environment+model (for IAM scoping) plus the schedule's execution id.
         stem = job_name_stem("transform", name_prefix, model_name)

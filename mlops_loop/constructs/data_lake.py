@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Optional, Sequence
 
-from aws_cdk import Duration, RemovalPolicy, Stack
+from aws_cdk import Duration, RemovalPolicy
 from aws_cdk import aws_s3 as s3
 from constructs import Construct
 
@@ -13,6 +13,7 @@ from pipeline_code.core.integrity import LEDGER_KEY_PATTERN, SEALED_KEY_PATTERN,
 
 from ..nag import acknowledge
 from ..naming import FEATURE_SNAPSHOTS_ROOT, LAKE_BUCKETS, lake_bucket_name
+from .cdk_reads import environment_of, stack_of
 from .glue_runtime import GLUE_TEMP_PREFIX
 from .secure_bucket import SecureBucket
 from .service_key import service_key
@@ -80,9 +81,9 @@ class DataLake(Construct):
             raise ValueError(f"DataLake: rewritten_noncurrent_days ({rewritten_noncurrent_days}) exceeds "
                              f"noncurrent_version_expiration_days ({noncurrent_version_expiration_days}), which expires "
                              "every old version sooner: give at most that, or None")
-        stack = Stack.of(self)
+        environment = environment_of(stack_of(self, scope))
         self.bucket_names = {
-            kind: lake_bucket_name(name_prefix, kind, stack.account, stack.region) for kind in LAKE_BUCKETS
+            kind: lake_bucket_name(name_prefix, kind, environment.account, environment.region) for kind in LAKE_BUCKETS
         }
         self.key = service_key(
             self,

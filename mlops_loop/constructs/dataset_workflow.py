@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from aws_cdk import Stack
 from aws_cdk import aws_glue as glue
 from aws_cdk import aws_s3 as s3
 from aws_cdk import aws_sagemaker as sagemaker
@@ -13,6 +12,7 @@ from pipeline_code.catalog import Dataset
 from pipeline_code.core.contract import pascal
 
 from ..naming import etl_job_name, etl_workflow_name, feature_group_arn, feature_snapshots_prefix
+from .cdk_reads import stack_of
 from .glue_runtime import GlueRuntime
 
 CURATE_SCRIPT = "etl/glue_curate_job.py"
@@ -94,7 +94,7 @@ class DatasetWorkflow(Construct):
         # The feature job's record of the curated partitions it has put, by digest (read, then replaced, each run);
         # the prefix's listing is how it tells a missing state (S3 answers its GetObject 403 without list rights).
         job.allow_prefix(f"IngestState{sid}", features_bucket, f"{INGEST_STATE_PREFIX}/{ds}/", write=True)
-        stack = Stack.of(self)
+        stack = stack_of(self, scope)
         job.allow(
             f"PutRecords{sid}",
             ["sagemaker:PutRecord"],

@@ -24,6 +24,7 @@ from pipeline_code.core.integrity import SEALED_KEY_PATTERN, ledger_model_prefix
 from .access_policy import AccessPolicy
 from .arns import format_arn, s3_arn
 from ..config.schema import NetworkConfig
+from .cdk_reads import environment_of, stack_of
 from .handler_function import dead_letter_queue, handler_function
 from .rule_notifications import notify_topic
 
@@ -106,7 +107,7 @@ class DeployOnApproval(Construct):
             raise ValueError("DeployOnApproval: every group must be one common prefix followed by its model's name "
                              f"(package_group_name), got {ledger_models}: the handler derives the model from the group")
         (group_prefix,) = group_prefixes
-        stack = Stack.of(self)
+        stack = stack_of(self, scope)
         self.dead_letter_queue = dead_letter_queue(self, key=key, removal_policy=removal_policy, owner="deploy handler")
         stack_arn = format_arn(stack, service="cloudformation", resource="stack", resource_name=f"{serving_stack_name}/*")
         stack_arn_prefix = format_arn(stack, service="cloudformation", resource="stack", resource_name=f"{serving_stack_name}/")
@@ -125,7 +126,7 @@ class DeployOnApproval(Construct):
             # admits no schedule at all.
             assumed_by=iam.ServicePrincipal(
                 "scheduler.amazonaws.com",
-                conditions={"StringEquals": {"aws:SourceAccount": stack.account},
+                conditions={"StringEquals": {"aws:SourceAccount": environment_of(stack).account},
                             "ArnEquals": {"aws:SourceArn": format_arn(
                                 stack, service="scheduler", resource="schedule-group", resource_name=self.retry_group.name)}},
             ),
@@ -282,7 +283,7 @@ class DeployOnApproval(Construct):
 
     def _allow_multi_model(self, access: AccessPolicy, deployments: Sequence[MultiModelDeployment]) -> None:
         """Stage (read the artefact, write its versioned copy) and smoke-test (invoke the shared endpoint)."""
-        stack = Stack.of(self)
+        stack = stack_of(self)
         for m in deployments:
             sid = pascal(m.model)
             bucket = m.artifacts_bucket.bucket_name

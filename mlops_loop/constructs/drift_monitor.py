@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from typing import Optional, Sequence
 
-from aws_cdk import Stack
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_kms as kms
 from aws_cdk import aws_s3 as s3
@@ -19,6 +18,7 @@ from ..config.schema import ModelConfig, MonitoringConfig, NetworkConfig
 from ..naming import feature_snapshots_prefix
 from .access_policy import AccessPolicy
 from .arns import format_arn
+from .cdk_reads import environment_of, stack_of
 from .job_code import JobCode
 from .network import allow_sagemaker_network_interfaces, vpc_config
 from .scheduled_job import EXECUTION_ID, job_name_stem, scheduled_sagemaker_job
@@ -80,7 +80,7 @@ class DriftMonitor(Construct):
         super().__init__(scope, construct_id)
         if (feature_snapshots is None) != (max_skew_rate is None):
             raise ValueError("DriftMonitor: feature_snapshots and max_skew_rate go together (the skew check needs both)")
-        stack = Stack.of(self)
+        stack = stack_of(self, scope)
         model_name = model.name
         bucket = inference_bucket.bucket_name
         entry = code.script(ENTRY_SCRIPT)
@@ -147,7 +147,7 @@ class DriftMonitor(Construct):
             "--max-malformed-rate", str(settings.max_malformed_rate),
             "--publish-metrics",
             "--metric-namespace", metric_namespace,
-            "--region", stack.region,
+            "--region", environment_of(stack).region,
             "--output-dir", REPORT_DIR,
         ]  # fmt: skip
         if model.problem_type != BINARY:
@@ -178,7 +178,7 @@ class DriftMonitor(Construct):
             "ProcessingJobName": f"{stem}-{EXECUTION_ID}",
             "RoleArn": self.role.role_arn,
             "AppSpecification": {
-                "ImageUri": xgboost_image_uri(stack.region),
+                "ImageUri": xgboost_image_uri(environment_of(stack).region),
                 "ContainerEntrypoint": ["python3", f"{PROC_INPUT}/entry/{_basename(entry.s3_object_key)}"],
                 "ContainerArguments": arguments,
             },

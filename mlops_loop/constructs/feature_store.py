@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Optional, Sequence
 
-from aws_cdk import RemovalPolicy, Stack
+from aws_cdk import RemovalPolicy
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_kms as kms
 from aws_cdk import aws_s3 as s3
@@ -18,6 +18,7 @@ from pipeline_code.core.contract import pascal
 from ..naming import checked_feature_group_name
 from .access_policy import AccessPolicy
 from .arns import format_arn
+from .cdk_reads import stack_of
 
 OFFLINE_STORE_PREFIX = "offline-store"
 
@@ -46,7 +47,7 @@ class FeatureStore(Construct):
         removal_policy: RemovalPolicy,
     ) -> None:
         super().__init__(scope, construct_id)
-        stack = Stack.of(self)
+        stack = stack_of(self, scope)
         self.offline_store_role = iam.Role(
             self,
             "OfflineStoreRole",

@@ -15,6 +15,7 @@ from constructs import Construct
 from ..config.schema import NetworkConfig
 from .access_policy import AccessPolicy
 from .arns import format_arn
+from .cdk_reads import environment_of, stack_of
 from .job_code import JobCode
 from .network import allow_glue_network_interfaces
 
@@ -48,7 +49,7 @@ class GlueRuntime(Construct):
         network: Optional[NetworkConfig] = None,
     ) -> None:
         super().__init__(scope, construct_id)
-        stack = Stack.of(self)
+        stack = stack_of(self, scope)
         self.key = key
         self.security_configuration = glue.CfnSecurityConfiguration(
             self,
@@ -156,7 +157,7 @@ class GlueRuntime(Construct):
         connection = glue.CfnConnection(
             self,
             "NetworkConnection",
-            catalog_id=stack.account,
+            catalog_id=environment_of(stack).account,
             connection_input=glue.CfnConnection.ConnectionInputProperty(
                 name=name,
                 description=f"{name_prefix}: Glue jobs and crawlers run in the environment's VPC",

@@ -7,7 +7,7 @@ import re
 from dataclasses import dataclass
 from typing import Mapping, Optional
 
-from aws_cdk import ArnFormat, Duration, RemovalPolicy, Stack
+from aws_cdk import ArnFormat, Duration, RemovalPolicy
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_kms as kms
 from aws_cdk import aws_lambda as lambda_
@@ -20,6 +20,7 @@ from ..packaging import handler_code_root
 from ..config.schema import NetworkConfig
 from .access_policy import AccessPolicy
 from .arns import format_arn
+from .cdk_reads import stack_of
 from .network import allow_lambda_network_interfaces
 
 # Lambda refuses a function whose environment variables take more than 4 KB in all (Lambda quotas).
@@ -103,7 +104,7 @@ def handler_function(
             f"({MAX_ENVIRONMENT_BYTES} bytes; the largest is {largest}): the deploy would fail. Split the environment's "
             "models over more environments, or shorten the project, environment and model names"
         )
-    stack = Stack.of(scope)
+    stack = stack_of(scope)
     log_group = logs.LogGroup(
         scope,
         "Logs",

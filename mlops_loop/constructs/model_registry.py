@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Mapping, Sequence
 
-from aws_cdk import ArnFormat, RemovalPolicy, Stack
+from aws_cdk import ArnFormat, RemovalPolicy
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_kms as kms
 from aws_cdk import aws_sagemaker as sagemaker
@@ -21,6 +21,7 @@ from pipeline_code.core.contract import (
 
 from .access_policy import AccessPolicy
 from .arns import format_arn
+from .cdk_reads import environment_of, stack_of
 from .retraining_trigger import retrain_trigger_function_name
 
 # Everything that changes what is trained, how, or with which code: an approver may do none of it.
@@ -94,7 +95,8 @@ class ModelRegistry(Construct):
         or user ARNs, ``*`` allowed in the name) are who may assume the approver role (default: any principal of this
         account whose own policies allow it, with MFA)."""
         super().__init__(scope, construct_id)
-        stack = Stack.of(self)
+        stack = stack_of(self, scope)
+        environment = environment_of(stack)
         self.groups: dict[str, sagemaker.CfnModelPackageGroup] = {}
         self.group_names: dict[str, str] = {}
         for model, description in models.items():
@@ -114,7 +116,7 @@ class ModelRegistry(Construct):
             "ApproverRole",
             role_name=f"{name_prefix}-model-approver",
             description="Approves or rejects model package versions; cannot train, register or edit pipelines",
-            assumed_by=_approver_principal(stack.account, approvers),
+            assumed_by=_approver_principal(environment.account, approvers),
         )
         access = AccessPolicy(
             self, "ApproverAccess", role=self.approver_role, description="Model approval only"
@@ -147,7 +149,7 @@ class ModelRegistry(Construct):
         )
         # Through SageMaker only (the cards' API): the same key encrypts the lake, which the approver may not read.
         access.allow("ReviewModelCardsKey", ["kms:Decrypt", "kms:DescribeKey", "kms:Encrypt", "kms:GenerateDataKey"],
-                     [card_key.key_arn], conditions={"StringEquals": {"kms:ViaService": f"sagemaker.{stack.region}.amazonaws.com"}})
+                     [card_key.key_arn], conditions={"StringEquals": {"kms:ViaService": f"sagemaker.{environment.region}.amazonaws.com"}})
         # The rollback command shows which version serves (the serving stack's parameter).
         access.allow(
             "ReadServingStack",

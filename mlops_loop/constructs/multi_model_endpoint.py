@@ -7,7 +7,7 @@ import json
 from dataclasses import dataclass
 from typing import Optional, Sequence
 
-from aws_cdk import CfnCondition, CfnOutput, Fn, Stack
+from aws_cdk import CfnCondition, CfnOutput, Fn
 from aws_cdk import aws_ecr as ecr
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_kms as kms
@@ -39,6 +39,7 @@ from ..nag import acknowledge
 from ..naming import RESOURCE_METADATA_KEY
 from .access_policy import AccessPolicy
 from .arns import s3_arn
+from .cdk_reads import environment_of, stack_of
 from .endpoint_fleet import allow_reading_rollback_alarms, blue_green, invocations_scaling, rollback_alarms
 from .generated_asset import generated_asset
 from .network import allow_sagemaker_network_interfaces, model_vpc_config
@@ -113,8 +114,9 @@ class MultiModelEndpoint(Construct):
         super().__init__(scope, construct_id)
         if not members:
             raise ValueError(f"members: endpoint {endpoint!r} has no member models; build it only when one names it")
-        stack = Stack.of(self)
-        if Stack.of(asset_scope).region != stack.region or Stack.of(asset_scope).account != stack.account:
+        stack = stack_of(self, scope)
+        assets, here = environment_of(asset_scope), environment_of(stack)
+        if (assets.region, assets.account) != (here.region, here.account):
             raise ValueError("asset_scope: must be in a stack of the same account and region as the endpoint")
         self.config = config
         self._endpoint = endpoint

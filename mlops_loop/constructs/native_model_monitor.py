@@ -29,6 +29,7 @@ from ..naming import RESOURCE_METADATA_KEY
 from ..training.sdk_offline import UNUSED_BUCKET, image_uri, offline_sdk
 from .access_policy import READ_OBJECT_ACTIONS, AccessPolicy
 from .arns import format_arn, s3_arn
+from .cdk_reads import environment_of, stack_of
 from .generated_asset import generated_asset
 from .network import allow_sagemaker_network_interfaces
 
@@ -194,8 +195,9 @@ class NativeModelMonitor(Construct):
         network: Optional[NetworkConfig] = None,
     ) -> None:
         super().__init__(scope, construct_id)
-        stack = Stack.of(self)
-        if Token.is_unresolved(stack.region):
+        stack = stack_of(self, scope)
+        region = environment_of(stack).region
+        if Token.is_unresolved(region):
             raise ValueError(f"{self.node.path}: the stack has no concrete region; give it env=Environment(region=...) "
                              "so the Model Monitor and Clarify images can be looked up")
         if Token.is_unresolved(endpoint_name) or not re.match(r"^[a-zA-Z0-9](-*[a-zA-Z0-9])*$", endpoint_name):
@@ -226,12 +228,13 @@ class NativeModelMonitor(Construct):
         self.model_name = model.name
         self.endpoint_name = endpoint_name
         bucket_name = inference_bucket.bucket_name
-        analyzer_image, clarify_image = monitor_images(stack.region)
+        analyzer_image, clarify_image = monitor_images(region)
         self.bias_analysis_config, self.explainability_analysis_config = analysis_configs(
-            model, endpoint_name, stack.region
+            model, endpoint_name, region
         )
         asset_scope = asset_scope or self
-        if Stack.of(asset_scope).region != stack.region or Stack.of(asset_scope).account != stack.account:
+        assets, here = environment_of(asset_scope), environment_of(stack)
+        if (assets.region, assets.account) != (here.region, here.account):
             raise ValueError("asset_scope: must be in a stack of the same account and region as the monitor")
         # Clarify reads its analysis config from S3; assets are the only way to put a synth-time file
         # there without a custom resource.
@@ -365,7 +368,7 @@ class NativeModelMonitor(Construct):
         # Every property is create-only: the name carries a hash of them, so a change creates a
         # new definition (a fixed name would block CloudFormation's replacement).
         props = {name: value if name == "role_arn" else _camel(value) for name, value in props.items()}
-        digest = hashlib.sha256(json.dumps(Stack.of(self).resolve(props), sort_keys=True, default=str).encode())
+        digest = hashlib.sha256(json.dumps(stack_of(self).resolve(props), sort_keys=True, default=str).encode())
         base = f"{self._prefix}-{self.model_name}-{kind.short}"[:_NAME_LIMIT - 9].rstrip("-")
         definition = cls(self, f"{kind.monitoring_type}JobDefinition",
                          job_definition_name=f"{base}-{digest.hexdigest()[:8]}", **props)
@@ -381,7 +384,7 @@ class NativeModelMonitor(Construct):
 
     def _allow(self, access: AccessPolicy, stack: Stack, bucket: s3.IBucket, key: kms.IKey,
                analyzer_image: str, clarify_image: str) -> None:
-        model = self.model_name
+        model, region = self.model_name, environment_of(stack).region
         access.allow_prefix("ReadCapture", bucket, inference_prefix(model, "capture"))
         access.allow_prefix("ReadLabels", bucket, inference_prefix(model, "labels"))
         access.allow_prefix("WriteReports", bucket, f"{REPORT_ROOT}/{model}/", write=True)
@@ -400,7 +403,7 @@ class NativeModelMonitor(Construct):
         access.allow(
             "PullMonitorImages",
             ["ecr:BatchGetImage", "ecr:GetDownloadUrlForLayer", "ecr:BatchCheckLayerAvailability"],
-            [repository_arn(analyzer_image, stack.region), repository_arn(clarify_image, stack.region)],
+            [repository_arn(analyzer_image, region), repository_arn(clarify_image, region)],
         )
         access.allow(
             "Logs",

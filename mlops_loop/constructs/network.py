@@ -11,12 +11,12 @@ from __future__ import annotations
 
 from typing import Optional
 
-from aws_cdk import Stack
 from aws_cdk import aws_sagemaker as sagemaker
 
 from ..config.schema import NetworkConfig
 from .access_policy import AccessPolicy
 from .arns import format_arn
+from .cdk_reads import environment_of
 
 # "If you specify a private VPC for your processing job / training job / hyperparameter tuning job / model, add the
 # following permissions" (SageMaker Developer Guide, "How to use SageMaker AI execution roles", per API).
@@ -67,7 +67,7 @@ def allow_sagemaker_network_interfaces(access: AccessPolicy, network: NetworkCon
         "VpcRevokeInterfacePermissions",
         ["ec2:DeleteNetworkInterfacePermission"],
         ["*"],
-        conditions={"StringEquals": {"ec2:Region": Stack.of(access).region}},
+        conditions={"StringEquals": {"ec2:Region": environment_of(access).region}},
         # The Service Authorization Reference lists the network-interface resource as optional for this action (the
         # call names a permission id, not the interface), and SageMaker's own policies grant it on "*": scoped to an
         # ARN, SageMaker's clean-up would be denied and interfaces would pile up in the subnets.

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from typing import Mapping, Optional
 
-from aws_cdk import ArnFormat, Duration, RemovalPolicy, Stack
+from aws_cdk import ArnFormat, Duration, RemovalPolicy
 from aws_cdk import aws_events as events
 from aws_cdk import aws_events_targets as targets
 from aws_cdk import aws_iam as iam
@@ -19,6 +19,7 @@ from pipeline_code.core.contract import pascal, retrain_alarm_prefix, retrain_tr
 from .access_policy import AccessPolicy
 from .arns import format_arn
 from ..config.schema import NetworkConfig
+from .cdk_reads import environment_of, stack_of
 from .handler_function import dead_letter_queue, handler_function
 
 
@@ -66,7 +67,7 @@ class RetrainingTrigger(Construct):
     ) -> None:
         """``pipelines`` maps each model name to its training pipeline name."""
         super().__init__(scope, construct_id)
-        stack = Stack.of(self)
+        stack = stack_of(self, scope)
         self.dead_letter_queue = dead_letter_queue(self, key=key, removal_policy=removal_policy, owner="retrain trigger")
         # Every retrain alarm (what the hourly sweep asks CloudWatch about) and the on-call pause of the environment
         # and of each model: the function derives the same names from NAME_PREFIX and MODEL_PIPELINES, and its role
@@ -131,7 +132,7 @@ class RetrainingTrigger(Construct):
             self,
             "SchedulerRole",
             assumed_by=iam.ServicePrincipal("scheduler.amazonaws.com").with_conditions(
-                {"StringEquals": {"aws:SourceAccount": stack.account}}
+                {"StringEquals": {"aws:SourceAccount": environment_of(stack).account}}
             ),
             description=f"{name_prefix}: EventBridge Scheduler invoking the retrain trigger",
         )

@@ -6,7 +6,7 @@ import json
 from dataclasses import dataclass
 from typing import Optional, Sequence
 
-from aws_cdk import Duration, RemovalPolicy, Stack
+from aws_cdk import Duration, RemovalPolicy
 from aws_cdk import aws_events as events
 from aws_cdk import aws_events_targets as targets
 from aws_cdk import aws_kms as kms
@@ -20,6 +20,7 @@ from pipeline_code.core.integrity import SEALED_KEY_PATTERN
 
 from .arns import format_arn, s3_arn
 from ..config.schema import NetworkConfig
+from .cdk_reads import stack_of
 from .handler_function import dead_letter_queue, handler_function
 from .loop_alarms import handler_alarms
 
@@ -63,7 +64,7 @@ class RolloutParityCheck(Construct):
         if not endpoints:
             raise ValueError("RolloutParityCheck: endpoints must name at least one endpoint")
         super().__init__(scope, construct_id)
-        stack = Stack.of(self)
+        stack = stack_of(self, scope)
         self.dead_letter_queue = dead_letter_queue(self, key=key, removal_policy=removal_policy, owner="rollout parity check")
         built = handler_function(
             self,

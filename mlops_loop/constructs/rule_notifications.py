@@ -6,11 +6,13 @@ from __future__ import annotations
 from typing import Optional
 
 import jsii
-from aws_cdk import ArnFormat, Names, Stack
+from aws_cdk import ArnFormat, Names
 from aws_cdk import aws_events as events
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_sns as sns
 from aws_cdk import aws_sqs as sqs
+
+from .cdk_reads import environment_of, stack_of
 
 EVENTS = "events.amazonaws.com"
 CLOUDWATCH = "cloudwatch.amazonaws.com"
@@ -66,7 +68,7 @@ def notify_topic(rule: events.Rule, topic: sns.ITopic, *, dead_letter_queue: sqs
             actions=["sns:Publish"],
             resources=[topic.topic_arn],
             conditions={
-                "StringEquals": {"aws:SourceAccount": Stack.of(rule).account},
+                "StringEquals": {"aws:SourceAccount": environment_of(rule).account},
                 "ArnEquals": {"aws:SourceArn": rule.rule_arn},
             },
         )
@@ -82,7 +84,7 @@ def allow_alarms(topic: sns.ITopic, *, alarm_name_prefix: str) -> None:
     Center, cloudwatch-receive-sns-for-alarm-trigger). CloudWatch names the alarm as the source, as it does to the
     topic's key (``storage_stack``'s ops key grants the same alarms).
     """
-    stack = Stack.of(topic)
+    stack = stack_of(topic)
     topic.add_to_resource_policy(
         iam.PolicyStatement(
             sid="PublishAlarms",
@@ -90,7 +92,7 @@ def allow_alarms(topic: sns.ITopic, *, alarm_name_prefix: str) -> None:
             actions=["sns:Publish"],
             resources=[topic.topic_arn],
             conditions={
-                "StringEquals": {"aws:SourceAccount": stack.account},
+                "StringEquals": {"aws:SourceAccount": environment_of(stack).account},
                 "ArnLike": {"aws:SourceArn": stack.format_arn(
                     service="cloudwatch", resource="alarm", resource_name=f"{alarm_name_prefix}-*",
                     arn_format=ArnFormat.COLON_RESOURCE_NAME)},

@@ -7,7 +7,6 @@ import hashlib
 from dataclasses import dataclass
 from typing import Any, Mapping, Optional, Sequence
 
-from aws_cdk import Stack
 from aws_cdk import aws_events as events
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_kms as kms
@@ -18,6 +17,7 @@ from constructs import Construct
 
 from .access_policy import AccessPolicy
 from .arns import format_arn
+from .cdk_reads import environment_of, stack_of
 from .rule_notifications import notify_topic
 
 EXECUTION_ID = "<aws.scheduler.execution-id>"
@@ -113,12 +113,12 @@ def scheduled_sagemaker_job(
         raise ValueError(f"request Tags repeat the environment's tag key(s) {both}; a SageMaker job takes each key once")
     if tags:
         request = {**request, "Tags": [{"Key": key, "Value": value} for key, value in tags] + own}
-    stack = Stack.of(scope)
+    stack = stack_of(scope)
     role = iam.Role(
         scope,
         "SchedulerRole",
         assumed_by=iam.ServicePrincipal("scheduler.amazonaws.com").with_conditions(
-            {"StringEquals": {"aws:SourceAccount": stack.account}}
+            {"StringEquals": {"aws:SourceAccount": environment_of(stack).account}}
         ),
         description=role_description,
     )
@@ -148,7 +148,7 @@ def scheduled_sagemaker_job(
         schedule_expression_timezone="UTC",
         flexible_time_window=scheduler.CfnSchedule.FlexibleTimeWindowProperty(mode="OFF"),
         target=scheduler.CfnSchedule.TargetProperty(
-            arn=f"arn:{stack.partition}:scheduler:::aws-sdk:sagemaker:{action}",
+            arn=f"arn:{environment_of(stack).partition}:scheduler:::aws-sdk:sagemaker:{action}",
             role_arn=role.role_arn,
             input=stack.to_json_string(dict(request)),
             dead_letter_config=scheduler.CfnSchedule.DeadLetterConfigProperty(arn=dead_letter_queue.queue_arn),

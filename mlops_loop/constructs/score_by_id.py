@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Optional
 
-from aws_cdk import CfnOutput, Duration, RemovalPolicy, Stack
+from aws_cdk import CfnOutput, Duration, RemovalPolicy
 from aws_cdk import aws_cloudwatch as cloudwatch
 from aws_cdk import aws_cloudwatch_actions as cw_actions
 from aws_cdk import aws_kms as kms
@@ -25,6 +25,7 @@ from ..nag import acknowledge
 from ..naming import feature_group_arn
 from .arns import format_arn
 from ..config.schema import NetworkConfig
+from .cdk_reads import stack_of
 from .handler_function import handler_function
 
 
@@ -67,7 +68,7 @@ class ScoreById(Construct):
         published; ``serving_namespace``: the project's namespace of the front's own metrics (defaults: the default
         project's)."""
         super().__init__(scope, construct_id)
-        stack = Stack.of(self)
+        stack = stack_of(self, scope)
         built = handler_function(
             self,
             function_name=function_name,

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Optional, Sequence, cast
 
-from aws_cdk import CfnCondition, CfnResource, Fn, Stack
+from aws_cdk import CfnCondition, CfnResource, Fn
 from aws_cdk import aws_ecr as ecr
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_kms as kms
@@ -31,6 +31,7 @@ from ..config.serving import ServingConfig, compiled_for_inferentia2
 from ..training.sdk_offline import neuron_inference_image_uri, repository_arn
 from .access_policy import AccessPolicy
 from .batch_transform import BatchTransform
+from .cdk_reads import environment_of
 from .model_endpoint import ModelEndpoint
 from .network import allow_sagemaker_network_interfaces, model_vpc_config
 from .service_trust import sagemaker_principal
@@ -120,7 +121,7 @@ class ServedModel(Construct):
         # A network compiled for Inferentia2 is served in AWS's Neuron inference image (its model package says so).
         self.compiled = compiled_for_inferentia2(serving)
         if self.compiled:
-            region = Stack.of(self).region
+            region = environment_of(self).region
             image_repository = ecr.Repository.from_repository_arn(
                 self, "NeuronImageRepository", repository_arn(neuron_inference_image_uri(region), region))
         access.allow_serving_runtime(repository=image_repository)

@@ -4,10 +4,12 @@ from __future__ import annotations
 
 from typing import Mapping, Optional, Sequence
 
-from aws_cdk import Duration, RemovalPolicy, Stack
+from aws_cdk import Duration, RemovalPolicy
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_kms as kms
 from constructs import Construct
+
+from .cdk_reads import environment_of
 
 
 def service_key(
@@ -30,7 +32,7 @@ def service_key(
     publisher in ``unbound_publishers`` gets no source condition: for a delivery that does not send one
     to KMS, a source condition in the key policy would deny it (bind it in the target's policy instead).
     """
-    stack = Stack.of(scope)
+    environment = environment_of(scope)
     key = kms.Key(
         scope,
         construct_id,
@@ -43,13 +45,13 @@ def service_key(
     key.add_to_resource_policy(
         iam.PolicyStatement(
             sid="AllowCloudWatchLogsOfThisAccount",
-            principals=[iam.ServicePrincipal(f"logs.{stack.region}.amazonaws.com")],
+            principals=[iam.ServicePrincipal(f"logs.{environment.region}.amazonaws.com")],
             # Not kms:Describe* (as in the CloudWatch Logs guide's example): DescribeKey carries no
             # encryption context, so under this condition it was never allowed (policy lint).
             actions=["kms:Encrypt*", "kms:Decrypt*", "kms:ReEncrypt*", "kms:GenerateDataKey*"],
             resources=["*"],
             conditions={
-                "ArnLike": {"kms:EncryptionContext:aws:logs:arn": f"arn:{stack.partition}:logs:{stack.region}:{stack.account}:*"}
+                "ArnLike": {"kms:EncryptionContext:aws:logs:arn": f"arn:{environment.partition}:logs:{environment.region}:{environment.account}:*"}
             },
         )
     )
@@ -58,7 +60,7 @@ def service_key(
     if unknown:
         raise ValueError(f"{construct_id}: publisher_sources / unbound_publishers name {sorted(unknown)}, "
                          "which are not publishers")
-    account = {"StringEquals": {"aws:SourceAccount": stack.account}}
+    account = {"StringEquals": {"aws:SourceAccount": environment.account}}
 
     def allow(sid: str, publishers: Sequence[str], conditions: Optional[dict]) -> None:
         if publishers:

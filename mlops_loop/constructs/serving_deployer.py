@@ -14,6 +14,7 @@ from pipeline_code.core.contract import pascal, target_model_parameter_name
 from ..config.serving import ServerlessServing
 from .access_policy import INSTANCE_TYPES_KEY, AccessPolicy
 from .arns import format_arn
+from .cdk_reads import stack_of
 from .endpoint_fleet import rollback_alarm_names
 from .multi_model_endpoint import MultiModelEndpoint
 from .native_model_monitor import NativeModelMonitor
@@ -74,7 +75,7 @@ class ServingDeployer(Construct):
     def allow_multi_model(self, mme: MultiModelEndpoint, *, name_prefix: str) -> None:
         """The shared endpoint (created with the first approved member) and each member's TargetModel parameter."""
         self._check_open()
-        stack = Stack.of(self)
+        stack = stack_of(self)
         sid = pascal(mme.endpoint_name.removeprefix(f"{name_prefix}-"))
         self._endpoint_instance_types.add(mme.config.instance_type)
         self._allow_pass_serving_role(sid, mme.role)
@@ -91,7 +92,7 @@ class ServingDeployer(Construct):
     def allow_native_monitor(self, model_name: str, native: NativeModelMonitor) -> None:
         """The opt-in native Model Monitor schedules of ``model_name``, created with its endpoint."""
         self._check_open()
-        stack = Stack.of(self)
+        stack = stack_of(self)
         sid = pascal(model_name)
         kinds = ("data-quality", "model-quality", "model-bias", "model-explainability")
         definitions = [format_arn(stack, service="sagemaker", resource=f"{kind}-job-definition",
@@ -132,7 +133,7 @@ class ServingDeployer(Construct):
         template reads; plus, when any endpoint was allowed, using the endpoint configs. Call it last."""
         self._check_open()
         self._finished = True
-        stack = Stack.of(self)
+        stack = stack_of(self)
         reason = ("CloudFormation generates the model and endpoint-config names for every version (they are "
                   "create-only, so each version gets new ones); the names cannot be listed in advance.")
         self.access.allow(
@@ -244,7 +245,7 @@ class ServingDeployer(Construct):
         creates for it (by exact name: the Operations stack's alarms share the endpoint's name as prefix,
         ``<prefix>-<model>-retrain-...`` start retraining, and the deployer must not edit or delete them)."""
         self._endpoints = True
-        stack = Stack.of(self)
+        stack = stack_of(self)
         self.access.allow(
             f"Endpoint{sid}",
             ["sagemaker:CreateEndpoint", "sagemaker:UpdateEndpoint", "sagemaker:DeleteEndpoint", "sagemaker:DescribeEndpoint",

@@ -26,6 +26,7 @@ from ..training import PipelineSpec, pipeline_definition_later, sdk_helper
 from ..training.names import XGBOOST_FRAMEWORK, XGBOOST_VERSION
 from ..training.sdk_offline import image_uri, neuron_inference_image_uri, repository_arn, training_image_uri
 from .arns import format_arn
+from .cdk_reads import environment_of, stack_of
 from .served_model import SERVING_CONTENT_TYPES, SERVING_ENVIRONMENT
 from .access_policy import AccessPolicy
 from .job_code import JobCode, model_spec_json
@@ -76,7 +77,8 @@ class TrainingPipeline(Construct):
         the pipeline is created with (the stage's cost-allocation tags: CloudFormation tags the pipeline, never the
         jobs its executions start); the role may tag its jobs (RunPipelineJobs)."""
         super().__init__(scope, construct_id)
-        stack = Stack.of(self)
+        stack = stack_of(self, scope)
+        region = environment_of(stack).region
         features_prefix = feature_snapshots_prefix(model.dataset)
         labels_prefix = f"{model.dataset}/"
         artifacts_prefix = model_prefix(model.name)
@@ -108,7 +110,7 @@ class TrainingPipeline(Construct):
         if compile_for_inferentia2:
             # The Compile step runs in AWS's Neuron inference image, another repository again.
             access.allow("PullCompileImage", ["ecr:BatchGetImage", "ecr:GetDownloadUrlForLayer", "ecr:BatchCheckLayerAvailability"],
-                         [repository_arn(neuron_inference_image_uri(stack.region), stack.region)])
+                         [repository_arn(neuron_inference_image_uri(region), region)])
         registry.allow_register(access, model.name, auto_approve=training.auto_approve)
         if network is not None:
             allow_sagemaker_network_interfaces(access, network)
@@ -118,8 +120,8 @@ class TrainingPipeline(Construct):
         spec_asset = code.grant_model_spec(access, model)
         spec = PipelineSpec(
             pipeline_name=pipeline_name,
-            region=stack.region,
-            account=stack.account,
+            region=region,
+            account=environment_of(stack).account,
             role_arn=self.role.role_arn,
             artifacts_bucket=artifacts_bucket.bucket_name,
             kms_key_arn=key.key_arn,
@@ -256,9 +258,10 @@ class TrainingPipeline(Construct):
         """A network trains in a PyTorch image (another repository than the XGBoost image every other job runs)."""
         if model.framework == XGBOOST_FRAMEWORK:
             return
-        uri = training_image_uri(model.framework, stack.region, instance_type)
+        region = environment_of(stack).region
+        uri = training_image_uri(model.framework, region, instance_type)
         access.allow("PullTrainingImage", ["ecr:BatchGetImage", "ecr:GetDownloadUrlForLayer", "ecr:BatchCheckLayerAvailability"],
-                     [repository_arn(uri, stack.region)])
+                     [repository_arn(uri, region)])
 
 
 def xgboost_image_uri(region: str) -> str:
@@ -269,7 +272,7 @@ def xgboost_image_uri(region: str) -> str:
 def xgboost_repository(scope: Construct) -> ecr.IRepository:
     """The ECR repository of SageMaker's stock XGBoost image in the scope's region, as ``XgboostImageRepository``
     (a reference: no resource is created)."""
-    return ecr.Repository.from_repository_arn(scope, "XgboostImageRepository", xgboost_repository_arn(Stack.of(scope).region))
+    return ecr.Repository.from_repository_arn(scope, "XgboostImageRepository", xgboost_repository_arn(environment_of(scope).region))
 
 
 def xgboost_repository_arn(region: str) -> str:

@@ -17,6 +17,7 @@ from pipeline_code.core.contract import (
 
 from ..config import EnvironmentConfig, ModelConfig
 from ..config.serving import ServingConfig
+from ..constructs.cdk_reads import environment_of
 from ..constructs.handler_function import dead_letter_queue
 from ..constructs.multi_model_endpoint import MultiModelEndpoint, MultiModelMember
 from ..constructs.native_model_monitor import NativeModelMonitor
@@ -87,6 +88,7 @@ class ServingStack(Stack):
         # Every model this stack serves, whatever its mode (the Operations stack monitors each one).
         self.serving_configs: dict[str, tuple[ModelConfig, ServingConfig]] = {}
         members: dict[str, list[MultiModelMember]] = {}
+        here = environment_of(self)
         for model, serving in models:
             group = registry.group_names[model.name].lower()
             parameter = CfnParameter(
@@ -95,7 +97,7 @@ class ServingStack(Stack):
                 type="String",
                 default="",
                 description=f"Model package version serving {model.name} (set on approval; empty = not deployed)",
-                allowed_pattern=rf"^$|^arn:aws[a-z-]*:sagemaker:{self.region}:{self.account}:model-package/{group}/[0-9]+$",
+                allowed_pattern=rf"^$|^arn:aws[a-z-]*:sagemaker:{here.region}:{here.account}:model-package/{group}/[0-9]+$",
                 constraint_description=f"empty, or the ARN of a version in model package group {group} of this account and region",
             )
             condition = CfnCondition(

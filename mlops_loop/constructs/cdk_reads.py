@@ -1,0 +1,64 @@
+"""What the constructs read from the CDK over and over, read from it once.
+
+Each ``Stack.of`` and each read of a CDK object's property (a stack's region, a bucket's name) is a round trip to
+the CDK's Node process, and a synth asks the same few hundred of them thousands of times: every policy statement
+names a bucket or a key, every ARN holds its stack's partition, region and account. None of them changes once
+asked: a construct never moves to another stack, a stack's environment is fixed when it is made, and the attributes
+read here are set once by their construct (a bucket's name, a key's ARN: the same token string on every read). So
+each is asked once per object and kept here, weakly (an app's constructs go when it does).
+"""
+
+from __future__ import annotations
+
+import weakref
+from typing import Any, NamedTuple, Optional
+
+from aws_cdk import Stack
+from constructs import IConstruct
+
+
+class StackEnvironment(NamedTuple):
+    """A stack's ``partition``, ``region`` and ``account``: literals, or the pseudo parameters' tokens for an
+    environment-agnostic stack (as the stack's own properties give them)."""
+
+    partition: str
+    region: str
+    account: str
+
+
+_STACKS: weakref.WeakKeyDictionary[IConstruct, Stack] = weakref.WeakKeyDictionary()
+_ENVIRONMENTS: weakref.WeakKeyDictionary[Stack, StackEnvironment] = weakref.WeakKeyDictionary()
+_ATTRIBUTES: weakref.WeakKeyDictionary[Any, dict[str, Any]] = weakref.WeakKeyDictionary()
+
+
+def stack_of(construct: IConstruct, scope: Optional[IConstruct] = None) -> Stack:
+    """``Stack.of(construct)``, asked of the CDK once per construct (a stack is its own).
+
+    ``scope``: the scope ``construct`` was made in (a construct's stack is its scope's), for a construct asking in
+    its constructor: no round trip at all when that scope is a stack or was asked before."""
+    if isinstance(construct, Stack):
+        return construct
+    stack = _STACKS.get(construct)
+    if stack is None:
+        stack = _STACKS[construct] = Stack.of(construct) if scope is None else stack_of(scope)
+    return stack
+
+
+def environment_of(scope: IConstruct) -> StackEnvironment:
+    """The partition, region and account of ``scope``'s stack, read from the CDK once per stack."""
+    stack = stack_of(scope)
+    environment = _ENVIRONMENTS.get(stack)
+    if environment is None:
+        environment = _ENVIRONMENTS[stack] = StackEnvironment(stack.partition, stack.region, stack.account)
+    return environment
+
+
+def read_once(obj: Any, attribute: str) -> Any:
+    """``getattr(obj, attribute)``, read from the CDK once per object: only for an attribute its construct sets once
+    (``bucket_name``, ``key_arn``, ``role_arn``, ``topic_arn``, ...), never for one that changes."""
+    values = _ATTRIBUTES.get(obj)
+    if values is None:
+        values = _ATTRIBUTES[obj] = {}
+    if attribute not in values:
+        values[attribute] = getattr(obj, attribute)
+    return values[attribute]
