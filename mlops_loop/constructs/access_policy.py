@@ -17,7 +17,7 @@ from constructs import Construct
 
 from ..nag import acknowledgments, record
 from .arns import format_arn, s3_arn
-from .cdk_reads import stack_of
+from .cdk_reads import read_once, stack_of
 
 READ_OBJECT_ACTIONS = ("s3:GetObject", "s3:GetObjectVersion")
 WRITE_OBJECT_ACTIONS = ("s3:PutObject", "s3:DeleteObject", "s3:AbortMultipartUpload")
@@ -97,7 +97,7 @@ class AccessPolicy(Construct):
             "Resource",
             description=self._description if index == 0 else f"{self._description} (part {index + 1})",
             path="/",
-            roles=[self._role.role_name],
+            roles=[read_once(self._role, "role_name")],
             policy_document=Lazy.any(_Document(self, index)),
         )
         self.managed_policies.append(part)
@@ -249,7 +249,7 @@ class AccessPolicy(Construct):
             raise ValueError(f"{sid}: delete=False only narrows write=True")
         writes = tuple(a for a in WRITE_OBJECT_ACTIONS if delete or a != "s3:DeleteObject")
         actions = READ_OBJECT_ACTIONS + (writes if write else ())
-        bucket_name = bucket.bucket_name
+        bucket_name = read_once(bucket, "bucket_name")  # a round trip, and policies name a few buckets hundreds of times
         self.allow(
             sid,
             actions,
@@ -273,7 +273,7 @@ class AccessPolicy(Construct):
         actions = ["kms:Decrypt", "kms:DescribeKey"]
         if encrypt:
             actions += ["kms:Encrypt", "kms:GenerateDataKey"]
-        self.allow(sid, actions, [key.key_arn])
+        self.allow(sid, actions, [read_once(key, "key_arn")])
 
     def allow_volume_grants(self, sid: str, key: kms.IKey) -> None:
         """Let SageMaker create grants on ``key`` for the storage volumes of the jobs or endpoints this role creates
@@ -282,7 +282,7 @@ class AccessPolicy(Construct):
         principal's behalf" (KMS Developer Guide, conditions-kms), so the role cannot grant the key to anyone itself.
         SageMaker creates such a grant as the caller of CreateEndpoint/UpdateEndpoint, and AWS's own policies for
         roles that create training, tuning and transform jobs with a volume key hold the same statement (MLSpace)."""
-        self.allow(sid, ["kms:CreateGrant"], [key.key_arn], conditions={"Bool": {"kms:GrantIsForAWSResource": "true"}})
+        self.allow(sid, ["kms:CreateGrant"], [read_once(key, "key_arn")], conditions={"Bool": {"kms:GrantIsForAWSResource": "true"}})
 
     def allow_serving_runtime(self, *, repository: ecr.IRepository) -> None:
         """What a model container on an endpoint or transform job needs: :meth:`allow_container_runtime`
@@ -320,7 +320,7 @@ class AccessPolicy(Construct):
         self.allow(
             "PullImage",
             ["ecr:BatchGetImage", "ecr:GetDownloadUrlForLayer", "ecr:BatchCheckLayerAvailability"],
-            [repository.repository_arn],
+            [read_once(repository, "repository_arn")],
         )
         self.allow(
             "Logs",

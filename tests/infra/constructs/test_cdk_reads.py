@@ -1,0 +1,51 @@
+"""What the constructs read from the CDK once is what they would read from it every time."""
+
+from __future__ import annotations
+
+import pytest
+from aws_cdk import Environment, Stack
+from aws_cdk import aws_iam as iam
+from aws_cdk import aws_kms as kms
+from aws_cdk import aws_s3 as s3
+from constructs import Construct
+
+from mlops_loop.app_builder import new_app
+from mlops_loop.constructs.cdk_reads import environment_of, read_once, stack_of
+
+
+@pytest.mark.parametrize("env", [Environment(account="123456789012", region="cn-north-1"), None], ids=["known", "agnostic"])
+def test_a_constructs_stack_and_environment_are_the_cdks(env):
+    """GIVEN constructs at several depths of two stacks (one environment-agnostic: tokens) WHEN their stack is asked,
+    alone or with the scope each was made in, and their environment THEN each is what the CDK says, every time."""
+    app = new_app()
+    stack = Stack(app, "One", env=env)
+    other = Stack(app, "Two", env=Environment(account="210987654321", region="eu-west-1"))
+    outer = Construct(stack, "Outer")
+    inner = Construct(outer, "Inner")
+    elsewhere = Construct(other, "Elsewhere")
+
+    assert stack_of(stack) is stack
+    assert stack_of(inner, outer) is Stack.of(inner) is stack
+    assert stack_of(outer) is stack_of(outer, stack) is stack
+    assert stack_of(elsewhere, other) is other and stack_of(elsewhere) is other
+    for construct, owner in ((inner, stack), (outer, stack), (stack, stack), (elsewhere, other)):
+        for _ in range(2):
+            assert environment_of(construct) == (owner.partition, owner.region, owner.account)
+            assert environment_of(construct).region == owner.region
+
+
+def test_an_attribute_is_read_once_per_object_and_is_the_cdks():
+    """GIVEN two buckets, a key and a role WHEN their names and ARNs are read once THEN each is the token the object
+    itself gives, per object, and a second read gives the same."""
+    stack = Stack(new_app(), "Bare", env=Environment(account="123456789012", region="eu-west-1"))
+    first, second = s3.Bucket(stack, "First"), s3.Bucket.from_bucket_name(stack, "Second", "second-bucket")
+    key = kms.Key(stack, "Key")
+    role = iam.Role(stack, "Role", assumed_by=iam.ServicePrincipal("sagemaker.amazonaws.com"))
+
+    for _ in range(2):
+        assert read_once(first, "bucket_name") == first.bucket_name
+        assert read_once(second, "bucket_name") == "second-bucket"
+        assert read_once(key, "key_arn") == key.key_arn
+        assert read_once(role, "role_name") == role.role_name
+        assert read_once(role, "role_arn") == role.role_arn != read_once(role, "role_name")
+    assert stack.resolve(read_once(first, "bucket_name")) == {"Ref": stack.get_logical_id(first.node.default_child)}
