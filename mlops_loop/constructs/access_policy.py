@@ -5,10 +5,11 @@ from __future__ import annotations
 import copy
 import json
 import re
+import weakref
 from typing import Any, Mapping, Optional, Sequence
 
 import jsii
-from aws_cdk import Acknowledgment, ArnFormat, IStableAnyProducer, IStableListProducer, Lazy
+from aws_cdk import Acknowledgment, ArnFormat, IStableAnyProducer, IStableListProducer, Lazy, Stack
 from aws_cdk import aws_ecr as ecr
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_kms as kms
@@ -55,6 +56,8 @@ _UNKNOWN_LIST_LENGTH = 4 * (UNKNOWN_LENGTH + 3)  # a list whose items are unknow
 _PSEUDO_TOKEN = re.compile(r"\$\{Token\[AWS\.(\w+)\.\d+\]\}")
 _LIST_TOKEN = re.compile(r"#\{Token\[[^\]]*\]\}")
 _TOKEN = re.compile(r"\$\{Token\[[^\]]*\]\}|-?1\.8\d*e\+289")
+# Per stack, each resource with a token that a statement named: what it resolved to there (see AccessPolicy.allow).
+_RESOLVED: weakref.WeakKeyDictionary[Stack, dict[str, Any]] = weakref.WeakKeyDictionary()
 
 
 class AccessPolicy(Construct):
@@ -120,11 +123,16 @@ class AccessPolicy(Construct):
         """Allow ``actions`` on ``resources``; wildcards need ``wildcard_reason`` (acknowledged per finding)."""
         statement = self._statement("Allow", sid, actions, resources, conditions)
         wildcard_findings = [f"AwsSolutions-IAM5[Action::{a}]" for a in actions if "*" in a]
-        # Only strings that carry CDK tokens need resolving, all in one call (keyed by position).
-        tokens = {f"r{i}": r for i, r in enumerate(resources) if any(mark in r for mark in TOKEN_MARKS)}
-        resolved_tokens = self._stack.resolve(tokens) if tokens else {}
-        for i, resource in enumerate(resources):
-            resolved = resolved_tokens.get(f"r{i}") if f"r{i}" in tokens else resource
+        # Only strings that carry CDK tokens need resolving, those this stack has not resolved yet all in one call
+        # (keyed by position): a resource's value does not change while the app is built, and a few (a key's ARN, a
+        # bucket's name) are named by hundreds of statements.
+        known = _RESOLVED.setdefault(self._stack, {})
+        tokens = {f"r{i}": r for i, r in enumerate(resources) if r not in known and any(mark in r for mark in TOKEN_MARKS)}
+        if tokens:
+            for position, resolved in self._stack.resolve(tokens).items():
+                known[tokens[position]] = resolved
+        for resource in resources:
+            resolved = known.get(resource, resource)
             if isinstance(resolved, str) and "*" in resolved:
                 wildcard_findings.append(f"AwsSolutions-IAM5[Resource::{resolved}]")
             elif not isinstance(resolved, str) and "*" in str(resolved):

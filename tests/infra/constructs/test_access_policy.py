@@ -130,6 +130,31 @@ def test_resources_are_judged_by_their_resolved_value_whatever_their_position():
         f"arn:aws:logs:eu-west-1:123456789012:log-group:{group}" for group in ("/x:*", "/y:*", "/z")}
 
 
+def test_a_token_resource_named_again_in_the_stack_is_judged_as_the_first_time():
+    """GIVEN a token that resolves to a concrete wildcard, one whose wildcard stays inside a join, and a key's ARN,
+    each named by a statement of one policy WHEN another policy of the same stack names them again (the policy resolves
+    each token once per stack) THEN each policy acknowledges the wildcard under its own path, refuses the joined one,
+    and grants the key."""
+    stack, first = _policy()
+    second = AccessPolicy(stack, "Second", role=iam.Role(stack, "SecondRole", assumed_by=iam.ServicePrincipal(
+        "sagemaker.amazonaws.com")), description="test access")
+    token_wildcard = Lazy.string(_Produces("arn:aws:logs:eu-west-1:123456789012:log-group:/x:*"))
+    joined = Fn.join("", [Aws.STACK_NAME, "/*"])
+    key = kms.Key(stack, "Key")
+    reason = "One log stream per execution environment in this group."
+    for access in (first, second):
+        access.allow("Logs", ["logs:PutLogEvents"], [token_wildcard], wildcard_reason=reason)
+        with pytest.raises(ValueError, match="^Joined: wildcard resources must be concrete strings"):
+            access.allow("Joined", ["s3:GetObject"], [joined], wildcard_reason="a long enough reason here")
+        access.allow_key("Key", key)
+    Template.from_stack(stack)
+
+    for access in (first, second):
+        assert acknowledged(access) == {
+            "AwsSolutions-IAM5[Resource::arn:aws:logs:eu-west-1:123456789012:log-group:/x:*]": reason}
+        assert [st["Sid"] for st in access.statements_of(0)] == ["Logs", "Key"]
+
+
 def test_a_list_token_in_a_resource_is_refused():
     """GIVEN a list token where one resource string belongs WHEN it is allowed THEN the CDK refuses it, as it would
     refuse it in the template, instead of the statement taking it as plain text."""
