@@ -17,7 +17,7 @@ from ..config.instance_types import INSTANCE_TYPES
 from ..config.serving import BatchServing
 from ..naming import RESOURCE_METADATA_KEY, batch_schedule_name
 from .arns import format_arn
-from .cdk_reads import stack_of
+from .cdk_reads import read_once, stack_of
 from .scheduled_job import EXECUTION_ID, job_name_stem, scheduled_sagemaker_job
 
 
@@ -56,8 +56,8 @@ class BatchTransform(Construct):
         # environment+model (for IAM scoping) plus the schedule's execution id.
         stem = job_name_stem("transform", name_prefix, model_name)
         self.job_name_prefix = stem
-        base = f"s3://{inference_bucket.bucket_name}/{inference_prefix(model_name, 'batch')}"
-        volume_key = None if INSTANCE_TYPES[batch.instance_type].local_nvme else key.key_arn
+        base = f"s3://{read_once(inference_bucket, 'bucket_name')}/{inference_prefix(model_name, 'batch')}"
+        volume_key = None if INSTANCE_TYPES[batch.instance_type].local_nvme else read_once(key, "key_arn")
         request = {
             "TransformJobName": f"{stem}-{EXECUTION_ID}",
             "ModelName": model.attr_model_name,
@@ -74,7 +74,7 @@ class BatchTransform(Construct):
                 "S3OutputPath": f"{base}output/{EXECUTION_ID}/",
                 "Accept": batch.content_type,
                 "AssembleWith": "Line",
-                "KmsKeyId": key.key_arn,
+                "KmsKeyId": read_once(key, "key_arn"),
             },
             "TransformResources": {
                 "InstanceType": batch.instance_type,
@@ -83,7 +83,7 @@ class BatchTransform(Construct):
             },
             **({"DataCaptureConfig": {
                 "DestinationS3Uri": f"{capture_uri}batch/",
-                "KmsKeyId": key.key_arn,
+                "KmsKeyId": read_once(key, "key_arn"),
                 "GenerateInferenceId": True,
             }} if capture else {}),
             "Tags": [{"Key": "mlops-loop:model", "Value": model_name}],

@@ -55,7 +55,9 @@ def environment_of(scope: IConstruct) -> StackEnvironment:
 
 def read_once(obj: Any, attribute: str) -> Any:
     """``getattr(obj, attribute)``, read from the CDK once per object: only for an attribute its construct sets once
-    (``bucket_name``, ``key_arn``, ``role_arn``, ``topic_arn``, ...), never for one that changes."""
+    (``bucket_name``, ``key_arn``, ``role_arn``, ``queue_arn``, ``topic_arn``, an asset's ``s3_object_url``, ...),
+    never for one that changes. Constructs read so what other constructs name too (a bucket, a key, a queue, the
+    job code's assets are named by dozens of them), and an attribute of their own they name more than once."""
     values = _ATTRIBUTES.get(obj)
     if values is None:
         values = _ATTRIBUTES[obj] = {}

@@ -12,7 +12,7 @@ from pipeline_code.catalog import Dataset
 from pipeline_code.core.contract import pascal
 
 from ..naming import etl_job_name, etl_workflow_name, feature_group_arn, feature_snapshots_prefix
-from .cdk_reads import stack_of
+from .cdk_reads import read_once, stack_of
 from .glue_runtime import GlueRuntime
 
 CURATE_SCRIPT = "etl/glue_curate_job.py"
@@ -113,7 +113,7 @@ class DatasetWorkflow(Construct):
             "RawCrawler",
             name=f"{name}-raw",
             description=f"Catalogs raw {ds} files as table raw_{ds}",
-            role=runtime.crawler_role.role_arn,
+            role=read_once(runtime.crawler_role, "role_arn"),
             database_name=database_name,
             table_prefix="raw_",
             targets=glue.CfnCrawler.TargetsProperty(
@@ -136,7 +136,7 @@ class DatasetWorkflow(Construct):
             description=f"Types, validates and quarantines raw {ds} records into the curated zone",
             script=CURATE_SCRIPT,
             arguments={
-                "--dataset": runtime.code.dataset(dataset).s3_object_url,
+                "--dataset": read_once(runtime.code.dataset(dataset), "s3_object_url"),
                 "--raw_path": self.paths["raw"],
                 "--curated_path": self.paths["curated"],
                 "--quarantine_path": self.paths["quarantine"],
@@ -153,7 +153,7 @@ class DatasetWorkflow(Construct):
             description=f"Computes the catalog features of {ds} and ingests them into {feature_group_name}",
             script=FEATURES_SCRIPT,
             arguments={
-                "--dataset": runtime.code.dataset(dataset).s3_object_url,
+                "--dataset": read_once(runtime.code.dataset(dataset), "s3_object_url"),
                 "--curated_path": self.paths["curated"],
                 "--features_path": self.paths["features"],
                 "--feature_group_name": feature_group_name,
@@ -233,9 +233,9 @@ class DatasetWorkflow(Construct):
             construct_id,
             name=name,
             description=description,
-            role=runtime.job_role.role_arn,
+            role=read_once(runtime.job_role, "role_arn"),
             command=glue.CfnJob.JobCommandProperty(
-                name="glueetl", python_version="3", script_location=script_asset.s3_object_url
+                name="glueetl", python_version="3", script_location=read_once(script_asset, "s3_object_url")
             ),
             glue_version="5.0",
             worker_type=worker_type,
@@ -249,7 +249,7 @@ class DatasetWorkflow(Construct):
                          if runtime.connection is not None else None),
             default_arguments={
                 **arguments,
-                "--extra-py-files": runtime.code.library.s3_object_url,
+                "--extra-py-files": read_once(runtime.code.library, "s3_object_url"),
                 "--TempDir": runtime.temp_dir,
                 "--enable-metrics": "true",
                 "--enable-observability-metrics": "true",

@@ -24,7 +24,7 @@ from pipeline_code.core.integrity import SEALED_KEY_PATTERN, ledger_model_prefix
 from .access_policy import AccessPolicy
 from .arns import format_arn, s3_arn
 from ..config.schema import NetworkConfig
-from .cdk_reads import environment_of, stack_of
+from .cdk_reads import environment_of, read_once, stack_of
 from .handler_function import dead_letter_queue, handler_function
 from .rule_notifications import notify_topic
 
@@ -136,7 +136,7 @@ class DeployOnApproval(Construct):
         retry_access.allow("InvokeDeployHandler", ["lambda:InvokeFunction"], [function_arn])
         # A retry Scheduler cannot deliver (after its own retries) lands in the handler's dead-letter queue,
         # which is alarmed like every other failure of the handler; Scheduler sends it as this role.
-        retry_access.allow("DeadLetters", ["sqs:SendMessage"], [self.dead_letter_queue.queue_arn])
+        retry_access.allow("DeadLetters", ["sqs:SendMessage"], [read_once(self.dead_letter_queue, "queue_arn")])
         retry_access.allow_key("DeadLetterKey", key)
         built = handler_function(
             self,
@@ -148,16 +148,17 @@ class DeployOnApproval(Construct):
             environment={
                 "SERVING_STACK_NAME": serving_stack_name,
                 "MODEL_PARAMETERS": json.dumps(dict(group_parameters), sort_keys=True),
-                "DEPLOYER_ROLE_ARN": deployer_role.role_arn,
-                "NOTIFY_TOPIC_ARN": topic.topic_arn,
+                "DEPLOYER_ROLE_ARN": read_once(deployer_role, "role_arn"),
+                "NOTIFY_TOPIC_ARN": read_once(topic, "topic_arn"),
                 "RETRY_SCHEDULE_GROUP": self.retry_group.name,
-                "RETRY_ROLE_ARN": self.retry_role.role_arn,
-                "RETRY_DEAD_LETTER_ARN": self.dead_letter_queue.queue_arn,
+                "RETRY_ROLE_ARN": read_once(self.retry_role, "role_arn"),
+                "RETRY_DEAD_LETTER_ARN": read_once(self.dead_letter_queue, "queue_arn"),
                 "MAX_WAIT_SECONDS": str(int(max_wait.to_seconds())),
-                "APPROVAL_LEDGER": json.dumps({"bucket": artifacts_bucket.bucket_name, "group_prefix": group_prefix}, sort_keys=True),
+                "APPROVAL_LEDGER": json.dumps({"bucket": read_once(artifacts_bucket, "bucket_name"), "group_prefix": group_prefix},
+                                              sort_keys=True),
                 **({"MULTI_MODEL": json.dumps({
-                    m.group: {"model": m.model, "endpoint": m.endpoint_name, "bucket": m.artifacts_bucket.bucket_name,
-                              "prefix": m.prefix, "kms_key_id": data_key.key_arn}
+                    m.group: {"model": m.model, "endpoint": m.endpoint_name, "bucket": read_once(m.artifacts_bucket, "bucket_name"),
+                              "prefix": m.prefix, "kms_key_id": read_once(data_key, "key_arn")}
                     for m in multi_model
                 }, sort_keys=True)} if multi_model else {}),
             },
@@ -190,17 +191,17 @@ class DeployOnApproval(Construct):
             [stack_arn],
             wildcard_reason="A stack ARN ends in an id CloudFormation assigns at creation; the name pins the serving stack.",
         )
-        access.allow_pass_role("PassDeployerRole", deployer_role.role_arn, "cloudformation.amazonaws.com")
-        access.allow("Notify", ["sns:Publish"], [topic.topic_arn])
+        access.allow_pass_role("PassDeployerRole", read_once(deployer_role, "role_arn"), "cloudformation.amazonaws.com")
+        access.allow("Notify", ["sns:Publish"], [read_once(topic, "topic_arn")])
         access.allow(
             "ScheduleRetries",
             ["scheduler:CreateSchedule"],
             [format_arn(stack, service="scheduler", resource="schedule", resource_name=f"{self.retry_group.name}/*")],
             wildcard_reason="One-time retry schedules are named per wait at run time; they live in this handler's own group.",
         )
-        access.allow_pass_role("PassRetryRole", self.retry_role.role_arn, "scheduler.amazonaws.com")
+        access.allow_pass_role("PassRetryRole", read_once(self.retry_role, "role_arn"), "scheduler.amazonaws.com")
         # Verify a version's sealed artefact before deploying it: its stored checksum (HeadObject), else its bytes.
-        bucket = artifacts_bucket.bucket_name
+        bucket = read_once(artifacts_bucket, "bucket_name")
         access.allow("VerifyArtifacts", ["s3:GetObject"], [s3_arn(self, bucket, SEALED_KEY_PATTERN)],
                      wildcard_reason="Sealed artefacts are content-addressed (pipelines/<model>/registered/<sha256>/...); "
                      "the handler reads only the one a version's ModelDataUrl names, and may not write any.")
@@ -286,7 +287,7 @@ class DeployOnApproval(Construct):
         stack = stack_of(self)
         for m in deployments:
             sid = pascal(m.model)
-            bucket = m.artifacts_bucket.bucket_name
+            bucket = read_once(m.artifacts_bucket, "bucket_name")
             # The source of a staged copy is the version's sealed artefact.
             access.allow_prefix(f"ReadArtifacts{sid}", m.artifacts_bucket, sealed_prefix(m.model))
             # Put, never delete: a staged version may be what a rollback returns to.

@@ -18,7 +18,7 @@ from ..config.schema import ModelConfig, MonitoringConfig, NetworkConfig
 from ..naming import feature_snapshots_prefix
 from .access_policy import AccessPolicy
 from .arns import format_arn
-from .cdk_reads import environment_of, stack_of
+from .cdk_reads import environment_of, read_once, stack_of
 from .job_code import JobCode
 from .network import allow_sagemaker_network_interfaces, vpc_config
 from .scheduled_job import EXECUTION_ID, job_name_stem, scheduled_sagemaker_job
@@ -82,7 +82,7 @@ class DriftMonitor(Construct):
             raise ValueError("DriftMonitor: feature_snapshots and max_skew_rate go together (the skew check needs both)")
         stack = stack_of(self, scope)
         model_name = model.name
-        bucket = inference_bucket.bucket_name
+        bucket = read_once(inference_bucket, "bucket_name")
         entry = code.script(ENTRY_SCRIPT)
 
         self.role = iam.Role(
@@ -129,7 +129,7 @@ class DriftMonitor(Construct):
         arguments = [
             "pipeline_code.monitoring.monitor",
             # Single-file assets keep their content-hashed object name when downloaded.
-            "--model-spec", f"{PROC_INPUT}/model_spec/{_basename(spec.s3_object_key)}",
+            "--model-spec", f"{PROC_INPUT}/model_spec/{_basename(read_once(spec, 's3_object_key'))}",
             "--from-s3",
             "--serving-stack", serving_stack_name,
             "--model", model_name,
@@ -176,19 +176,19 @@ class DriftMonitor(Construct):
 
         request = {
             "ProcessingJobName": f"{stem}-{EXECUTION_ID}",
-            "RoleArn": self.role.role_arn,
+            "RoleArn": read_once(self.role, "role_arn"),
             "AppSpecification": {
                 "ImageUri": xgboost_image_uri(environment_of(stack).region),
-                "ContainerEntrypoint": ["python3", f"{PROC_INPUT}/entry/{_basename(entry.s3_object_key)}"],
+                "ContainerEntrypoint": ["python3", f"{PROC_INPUT}/entry/{_basename(read_once(entry, 's3_object_key'))}"],
                 "ContainerArguments": arguments,
             },
             "ProcessingInputs": [
-                code_input("entry", entry.s3_object_url),
-                code_input("lib", code.library.s3_object_url),
-                code_input("model_spec", spec.s3_object_url),
+                code_input("entry", read_once(entry, "s3_object_url")),
+                code_input("lib", read_once(code.library, "s3_object_url")),
+                code_input("model_spec", read_once(spec, "s3_object_url")),
             ],
             "ProcessingOutputConfig": {
-                "KmsKeyId": key.key_arn,
+                "KmsKeyId": read_once(key, "key_arn"),
                 "Outputs": [
                     {
                         "OutputName": "monitor",
@@ -205,7 +205,7 @@ class DriftMonitor(Construct):
                     "InstanceCount": 1,
                     "InstanceType": instance_type,
                     "VolumeSizeInGB": 30,
-                    "VolumeKmsKeyId": key.key_arn,
+                    "VolumeKmsKeyId": read_once(key, "key_arn"),
                 }
             },
             "StoppingCondition": {"MaxRuntimeInSeconds": MAX_RUNTIME_SECONDS},

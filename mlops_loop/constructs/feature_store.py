@@ -18,7 +18,7 @@ from pipeline_code.core.contract import pascal
 from ..naming import checked_feature_group_name
 from .access_policy import AccessPolicy
 from .arns import format_arn
-from .cdk_reads import stack_of
+from .cdk_reads import read_once, stack_of
 
 OFFLINE_STORE_PREFIX = "offline-store"
 
@@ -86,7 +86,7 @@ class FeatureStore(Construct):
         for dataset in datasets:
             online_store: dict = {"EnableOnlineStore": online}
             if online:
-                online_store["SecurityConfig"] = {"KmsKeyId": key.key_arn}
+                online_store["SecurityConfig"] = {"KmsKeyId": read_once(key, "key_arn")}
                 if online_ttl_days:
                     online_store["TtlDuration"] = {"Unit": "Days", "Value": online_ttl_days}
             group = sagemaker.CfnFeatureGroup(
@@ -106,12 +106,12 @@ class FeatureStore(Construct):
                 offline_store_config={
                     "S3StorageConfig": {
                         "S3Uri": offline_bucket.s3_url_for_object(OFFLINE_STORE_PREFIX),
-                        "KmsKeyId": key.key_arn,
+                        "KmsKeyId": read_once(key, "key_arn"),
                     },
                     "TableFormat": "Iceberg",
                     "DisableGlueTableCreation": False,
                 },
-                role_arn=self.offline_store_role.role_arn,
+                role_arn=read_once(self.offline_store_role, "role_arn"),
                 throughput_config=sagemaker.CfnFeatureGroup.ThroughputConfigProperty(throughput_mode="OnDemand"),
             )
             group.apply_removal_policy(removal_policy)

@@ -15,7 +15,7 @@ from constructs import Construct
 from ..config.schema import NetworkConfig
 from .access_policy import AccessPolicy
 from .arns import format_arn
-from .cdk_reads import environment_of, stack_of
+from .cdk_reads import environment_of, read_once, stack_of
 from .job_code import JobCode
 from .network import allow_glue_network_interfaces
 
@@ -58,14 +58,14 @@ class GlueRuntime(Construct):
             encryption_configuration=glue.CfnSecurityConfiguration.EncryptionConfigurationProperty(
                 s3_encryptions=[
                     glue.CfnSecurityConfiguration.S3EncryptionProperty(
-                        s3_encryption_mode="SSE-KMS", kms_key_arn=key.key_arn
+                        s3_encryption_mode="SSE-KMS", kms_key_arn=read_once(key, "key_arn")
                     )
                 ],
                 cloud_watch_encryption=glue.CfnSecurityConfiguration.CloudWatchEncryptionProperty(
-                    cloud_watch_encryption_mode="SSE-KMS", kms_key_arn=key.key_arn
+                    cloud_watch_encryption_mode="SSE-KMS", kms_key_arn=read_once(key, "key_arn")
                 ),
                 job_bookmarks_encryption=glue.CfnSecurityConfiguration.JobBookmarksEncryptionProperty(
-                    job_bookmarks_encryption_mode="CSE-KMS", kms_key_arn=key.key_arn
+                    job_bookmarks_encryption_mode="CSE-KMS", kms_key_arn=read_once(key, "key_arn")
                 ),
             ),
         )

@@ -20,7 +20,7 @@ from ..packaging import handler_code_root
 from ..config.schema import NetworkConfig
 from .access_policy import AccessPolicy
 from .arns import format_arn
-from .cdk_reads import stack_of
+from .cdk_reads import read_once, stack_of
 from .network import allow_lambda_network_interfaces
 
 # Lambda refuses a function whose environment variables take more than 4 KB in all (Lambda quotas).
@@ -130,7 +130,7 @@ def handler_function(
         wildcard_reason="Lambda creates one log stream per execution environment in this function's log group.",
     )
     if dead_letter_queue is not None:
-        access.allow("DeadLetters", ["sqs:SendMessage"], [dead_letter_queue.queue_arn])
+        access.allow("DeadLetters", ["sqs:SendMessage"], [read_once(dead_letter_queue, "queue_arn")])
         access.allow_key("DeadLetterKey", key)
     function = lambda_.Function(
         scope,
@@ -154,7 +154,7 @@ def handler_function(
     # already holds exactly this permission in its managed policy.
     cfn_function = function.node.default_child
     if dead_letter_queue is not None:
-        cfn_function.dead_letter_config = lambda_.CfnFunction.DeadLetterConfigProperty(target_arn=dead_letter_queue.queue_arn)
+        cfn_function.dead_letter_config = lambda_.CfnFunction.DeadLetterConfigProperty(target_arn=read_once(dead_letter_queue, "queue_arn"))
     # The managed policy must exist before the function can act; the role dependency the L2 adds
     # is already implied by the function's Role reference (cfn-lint W3005), so it is replaced.
     cfn_function.add_override("DependsOn", access.logical_ids())

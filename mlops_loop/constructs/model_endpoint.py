@@ -20,6 +20,7 @@ from ..config.serving import Rollout, ServingConfig, compiled_for_inferentia2
 from ..nag import acknowledge
 from ..naming import RESOURCE_METADATA_KEY
 from .access_policy import AccessPolicy
+from .cdk_reads import read_once
 from .endpoint_fleet import (
     allow_reading_rollback_alarms,
     blue_green,
@@ -87,7 +88,7 @@ class ModelEndpoint(Construct):
         self.topics: dict[str, sns.Topic] = {}
         self.endpoint_config = self._endpoint_config(inference_bucket, key, notification_key)
         if self.topics:
-            access.allow("AsyncNotifications", ["sns:Publish"], [t.topic_arn for t in self.topics.values()])
+            access.allow("AsyncNotifications", ["sns:Publish"], [read_once(t, "topic_arn") for t in self.topics.values()])
             access.allow_key("NotificationKey", notification_key)
         # A model compiled for Inferentia2 also rolls back on its parity check (see compiled_for_inferentia2).
         self.parity_checked = compiled_for_inferentia2(serving)
@@ -146,7 +147,7 @@ class ModelEndpoint(Construct):
                 enable_capture=True,
                 initial_sampling_percentage=serving.data_capture_percent,
                 destination_s3_uri=self.capture_uri,
-                kms_key_id=key.key_arn,
+                kms_key_id=read_once(key, "key_arn"),
                 capture_options=[
                     sagemaker.CfnEndpointConfig.CaptureOptionProperty(capture_mode="Input"),
                     sagemaker.CfnEndpointConfig.CaptureOptionProperty(capture_mode="Output"),
@@ -169,15 +170,15 @@ class ModelEndpoint(Construct):
                 # Topics exist before any approval (they cost nothing idle), so approval-time updates
                 # never create SNS resources.
                 self.topics[outcome.lower()] = topic
-            prefix = f"s3://{bucket.bucket_name}/{inference_prefix(self.model_name, 'async')}"
+            prefix = f"s3://{read_once(bucket, 'bucket_name')}/{inference_prefix(self.model_name, 'async')}"
             async_config = sagemaker.CfnEndpointConfig.AsyncInferenceConfigProperty(
                 output_config=sagemaker.CfnEndpointConfig.AsyncInferenceOutputConfigProperty(
                     s3_output_path=f"{prefix}output/",
                     s3_failure_path=f"{prefix}failures/",
-                    kms_key_id=key.key_arn,
+                    kms_key_id=read_once(key, "key_arn"),
                     notification_config=sagemaker.CfnEndpointConfig.AsyncInferenceNotificationConfigProperty(
-                        success_topic=self.topics["success"].topic_arn,
-                        error_topic=self.topics["error"].topic_arn,
+                        success_topic=read_once(self.topics["success"], "topic_arn"),
+                        error_topic=read_once(self.topics["error"], "topic_arn"),
                         include_inference_response_in=["SUCCESS_NOTIFICATION_TOPIC", "ERROR_NOTIFICATION_TOPIC"],
                     ),
                 ),
@@ -189,7 +190,7 @@ class ModelEndpoint(Construct):
         # (encrypted by hardware) and for serverless (no volume).
         volume_key = None
         if instance_type is not None and not INSTANCE_TYPES[instance_type].local_nvme:
-            volume_key = key.key_arn
+            volume_key = read_once(key, "key_arn")
         config = sagemaker.CfnEndpointConfig(
             self,
             "Config",

@@ -21,7 +21,7 @@ from pipeline_code.core.contract import (
 
 from .access_policy import AccessPolicy
 from .arns import format_arn
-from .cdk_reads import environment_of, stack_of
+from .cdk_reads import environment_of, read_once, stack_of
 from .retraining_trigger import retrain_trigger_function_name
 
 # Everything that changes what is trained, how, or with which code: an approver may do none of it.
@@ -149,7 +149,8 @@ class ModelRegistry(Construct):
         )
         # Through SageMaker only (the cards' API): the same key encrypts the lake, which the approver may not read.
         access.allow("ReviewModelCardsKey", ["kms:Decrypt", "kms:DescribeKey", "kms:Encrypt", "kms:GenerateDataKey"],
-                     [card_key.key_arn], conditions={"StringEquals": {"kms:ViaService": f"sagemaker.{environment.region}.amazonaws.com"}})
+                     [read_once(card_key, "key_arn")],
+                     conditions={"StringEquals": {"kms:ViaService": f"sagemaker.{environment.region}.amazonaws.com"}})
         # The rollback command shows which version serves (the serving stack's parameter).
         access.allow(
             "ReadServingStack",

@@ -39,7 +39,7 @@ from ..nag import acknowledge
 from ..naming import RESOURCE_METADATA_KEY
 from .access_policy import AccessPolicy
 from .arns import s3_arn
-from .cdk_reads import environment_of, stack_of
+from .cdk_reads import environment_of, read_once, stack_of
 from .endpoint_fleet import allow_reading_rollback_alarms, blue_green, invocations_scaling, rollback_alarms
 from .generated_asset import generated_asset
 from .network import allow_sagemaker_network_interfaces, model_vpc_config
@@ -123,12 +123,12 @@ class MultiModelEndpoint(Construct):
         self.members = tuple(members)
         self.member_names = tuple(m.model.name for m in self.members)
         self.endpoint_name = multi_model_endpoint_name(name_prefix, endpoint)
-        self.artifacts_bucket_name = artifacts_bucket.bucket_name
+        self.artifacts_bucket_name = read_once(artifacts_bucket, "bucket_name")
         self.staging_prefix = staging_prefix(self.endpoint_name)
         self.model_data_url = f"s3://{self.artifacts_bucket_name}/{self.staging_prefix}"
         self.condition = self._any_member_deployed()
         self.bootstrap = self._bootstrap_asset(asset_scope)
-        inference = inference_bucket.bucket_name
+        inference = read_once(inference_bucket, "bucket_name")
 
         # --- the endpoint's execution role: staged models, the bootstrap, per-model capture.
         self.role = iam.Role(
@@ -139,7 +139,8 @@ class MultiModelEndpoint(Construct):
         )
         access = AccessPolicy(self, "Access", role=self.role, description=f"{name_prefix} {endpoint} multi-model serving")
         access.allow_prefix("ReadStagedModels", artifacts_bucket, self.staging_prefix)
-        access.allow("ReadBootstrap", ["s3:GetObject"], [s3_arn(self, self.bootstrap.s3_bucket_name, self.bootstrap.s3_object_key)])
+        access.allow("ReadBootstrap", ["s3:GetObject"],
+                     [s3_arn(self, read_once(self.bootstrap, "s3_bucket_name"), read_once(self.bootstrap, "s3_object_key"))])
         capture_percent = {m.model.name: m.serving.data_capture_percent for m in self.members if m.serving.data_capture_percent > 0}
         for name in capture_percent:
             # Write, never delete: captured traffic is what the drift monitor judges the model by (issue #13).
@@ -152,7 +153,7 @@ class MultiModelEndpoint(Construct):
 
         environment = {
             "SAGEMAKER_PROGRAM": BOOTSTRAP_PROGRAM,
-            "SAGEMAKER_SUBMIT_DIRECTORY": self.bootstrap.s3_object_url,
+            "SAGEMAKER_SUBMIT_DIRECTORY": read_once(self.bootstrap, "s3_object_url"),
             # Set by SageMaker for Mode MultiModel as well; explicit so the container never starts
             # single-model (it would look for /opt/ml/model, which a multi-model endpoint does not have).
             "SAGEMAKER_MULTI_MODEL": "true",
@@ -163,14 +164,14 @@ class MultiModelEndpoint(Construct):
                     # {model} is filled in by the serving code with the name of the model it loaded.
                     CAPTURE_URI_ENV: f"s3://{inference}/{inference_prefix(MODEL_PLACEHOLDER, 'capture')}",
                     CAPTURE_PERCENT_ENV: json.dumps(capture_percent, sort_keys=True, separators=(",", ":")),
-                    CAPTURE_KMS_KEY_ENV: key.key_arn,
+                    CAPTURE_KMS_KEY_ENV: read_once(key, "key_arn"),
                     CAPTURE_ENDPOINT_ENV: self.endpoint_name,
                 }
             )
         self.model = sagemaker.CfnModel(
             self,
             "Model",
-            execution_role_arn=self.role.role_arn,
+            execution_role_arn=read_once(self.role, "role_arn"),
             primary_container=sagemaker.CfnModel.ContainerDefinitionProperty(
                 image=image_uri,
                 mode="MultiModel",
@@ -189,7 +190,7 @@ class MultiModelEndpoint(Construct):
             "The container installs its bootstrap from S3 and writes per-model capture records; the role limits it to those objects.")}]})
 
         instance = INSTANCE_TYPES[config.instance_type]
-        volume_key = None if instance.local_nvme else key.key_arn
+        volume_key = None if instance.local_nvme else read_once(key, "key_arn")
         self.endpoint_config = sagemaker.CfnEndpointConfig(
             self,
             "Config",

@@ -29,7 +29,7 @@ from ..naming import RESOURCE_METADATA_KEY
 from ..training.sdk_offline import UNUSED_BUCKET, image_uri, offline_sdk
 from .access_policy import READ_OBJECT_ACTIONS, AccessPolicy
 from .arns import format_arn, s3_arn
-from .cdk_reads import environment_of, stack_of
+from .cdk_reads import environment_of, read_once, stack_of
 from .generated_asset import generated_asset
 from .network import allow_sagemaker_network_interfaces
 
@@ -227,7 +227,7 @@ class NativeModelMonitor(Construct):
         self.instance_type = instance_type  # what every job definition runs on (the deployer limits them to it)
         self.model_name = model.name
         self.endpoint_name = endpoint_name
-        bucket_name = inference_bucket.bucket_name
+        bucket_name = read_once(inference_bucket, "bucket_name")
         analyzer_image, clarify_image = monitor_images(region)
         self.bias_analysis_config, self.explainability_analysis_config = analysis_configs(
             model, endpoint_name, region
@@ -262,7 +262,7 @@ class NativeModelMonitor(Construct):
             allow_sagemaker_network_interfaces(access, network)
 
         # --- shared job settings.
-        volume_key = None if instance.local_nvme else key.key_arn
+        volume_key = None if instance.local_nvme else read_once(key, "key_arn")
         self._volume_key_reason = None if volume_key else (
             f"{instance_type} stores data on local NVMe, which is hardware-encrypted; SageMaker rejects "
             "a VolumeKmsKeyId for it. Outputs are still encrypted with the data key.")
@@ -279,7 +279,7 @@ class NativeModelMonitor(Construct):
 
         def common(kind: _Kind, isolated: bool) -> dict[str, Any]:
             return {
-                "role_arn": self.role.role_arn,
+                "role_arn": read_once(self.role, "role_arn"),
                 "job_resources": {"cluster_config": cluster},
                 "network_config": {"enable_inter_container_traffic_encryption": True, "enable_network_isolation": isolated,
                                    **({"vpc_config": {"security_group_ids": list(network.security_group_ids),
@@ -288,7 +288,7 @@ class NativeModelMonitor(Construct):
                 "output": {
                     "monitoring_outputs": [{"s3_output": {"local_path": OUTPUT_PATH, "s3_uri": self.report_uris[kind.key],
                                                           "s3_upload_mode": "EndOfJob"}}],
-                    "kms_key_id": key.key_arn,
+                    "kms_key_id": read_once(key, "key_arn"),
                 },
             }
 
@@ -310,7 +310,7 @@ class NativeModelMonitor(Construct):
             model_quality_job_output_config=props.pop("output"), **props))
         props = common(MODEL_BIAS, True)
         self._define(MODEL_BIAS, sagemaker.CfnModelBiasJobDefinition, dict(
-            model_bias_app_specification={"image_uri": clarify_image, "config_uri": self.bias_config_asset.s3_object_url},
+            model_bias_app_specification={"image_uri": clarify_image, "config_uri": read_once(self.bias_config_asset, "s3_object_url")},
             model_bias_job_input={
                 "endpoint_input": {**endpoint_input, **window, "features_attribute": _features_attribute(bias_columns),
                                    "probability_attribute": PROBABILITY_ATTRIBUTE,
@@ -321,7 +321,7 @@ class NativeModelMonitor(Construct):
         props = common(MODEL_EXPLAINABILITY, False)
         self._define(MODEL_EXPLAINABILITY, sagemaker.CfnModelExplainabilityJobDefinition, dict(
             model_explainability_app_specification={"image_uri": clarify_image,
-                                                    "config_uri": self.explainability_config_asset.s3_object_url},
+                                                    "config_uri": read_once(self.explainability_config_asset, "s3_object_url")},
             model_explainability_job_input={"endpoint_input": {
                 **endpoint_input, "features_attribute": _features_attribute(list(model.features)),
                 "probability_attribute": PROBABILITY_ATTRIBUTE}},
@@ -389,7 +389,7 @@ class NativeModelMonitor(Construct):
         access.allow_prefix("ReadLabels", bucket, inference_prefix(model, "labels"))
         access.allow_prefix("WriteReports", bucket, f"{REPORT_ROOT}/{model}/", write=True)
         access.allow("ReadAnalysisConfigs", list(READ_OBJECT_ACTIONS), [
-            s3_arn(self, asset.s3_bucket_name, asset.s3_object_key)
+            s3_arn(self, read_once(asset, "s3_bucket_name"), read_once(asset, "s3_object_key"))
             for asset in (self.bias_config_asset, self.explainability_config_asset)
         ])
         access.allow_key("DataKey", key)

@@ -19,7 +19,7 @@ from pipeline_code.core.contract import pascal, retrain_alarm_prefix, retrain_tr
 from .access_policy import AccessPolicy
 from .arns import format_arn
 from ..config.schema import NetworkConfig
-from .cdk_reads import environment_of, stack_of
+from .cdk_reads import environment_of, read_once, stack_of
 from .handler_function import dead_letter_queue, handler_function
 
 
@@ -140,7 +140,7 @@ class RetrainingTrigger(Construct):
             self, "SchedulerAccess", role=scheduler_role, description=f"{name_prefix} retraining schedules"
         )
         scheduler_access.allow("InvokeTrigger", ["lambda:InvokeFunction"], [self.function.function_arn])
-        scheduler_access.allow("DeadLetters", ["sqs:SendMessage"], [self.dead_letter_queue.queue_arn])
+        scheduler_access.allow("DeadLetters", ["sqs:SendMessage"], [read_once(self.dead_letter_queue, "queue_arn")])
         scheduler_access.allow_key("DeadLetterKey", key)
 
         self.rules: dict[str, events.Rule] = {}
@@ -198,9 +198,9 @@ class RetrainingTrigger(Construct):
             flexible_time_window=scheduler.CfnSchedule.FlexibleTimeWindowProperty(mode="OFF"),
             target=scheduler.CfnSchedule.TargetProperty(
                 arn=self.function.function_arn,
-                role_arn=role.role_arn,
+                role_arn=read_once(role, "role_arn"),
                 input=json.dumps(payload),
-                dead_letter_config=scheduler.CfnSchedule.DeadLetterConfigProperty(arn=self.dead_letter_queue.queue_arn),
+                dead_letter_config=scheduler.CfnSchedule.DeadLetterConfigProperty(arn=read_once(self.dead_letter_queue, "queue_arn")),
                 retry_policy=scheduler.CfnSchedule.RetryPolicyProperty(
                     maximum_retry_attempts=2, maximum_event_age_in_seconds=3600
                 ),

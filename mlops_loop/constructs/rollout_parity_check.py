@@ -20,7 +20,7 @@ from pipeline_code.core.integrity import SEALED_KEY_PATTERN
 
 from .arns import format_arn, s3_arn
 from ..config.schema import NetworkConfig
-from .cdk_reads import stack_of
+from .cdk_reads import read_once, stack_of
 from .handler_function import dead_letter_queue, handler_function
 from .loop_alarms import handler_alarms
 
@@ -75,7 +75,7 @@ class RolloutParityCheck(Construct):
             handler="parity_check.handler",
             environment={
                 "PARITY_ENDPOINTS": json.dumps({e.endpoint_name: {"share": e.share} for e in endpoints}, sort_keys=True),
-                "TOPIC_ARN": topic.topic_arn,
+                "TOPIC_ARN": read_once(topic, "topic_arn"),
             },
             key=key,
             dead_letter_queue=self.dead_letter_queue,
@@ -110,12 +110,12 @@ class RolloutParityCheck(Construct):
             ["sagemaker:InvokeEndpoint", "sagemaker:DescribeEndpoint"],
             [format_arn(stack, service="sagemaker", resource="endpoint", resource_name=e.endpoint_name.lower()) for e in endpoints],
         )
-        access.allow("ReadSealedArtifacts", ["s3:GetObject"], [s3_arn(self, artifacts_bucket.bucket_name, SEALED_KEY_PATTERN)],
+        access.allow("ReadSealedArtifacts", ["s3:GetObject"], [s3_arn(self, read_once(artifacts_bucket, "bucket_name"), SEALED_KEY_PATTERN)],
                      wildcard_reason="Sealed artefacts are content-addressed (pipelines/<model>/registered/<sha256>/...); "
                      "the function reads only parity.json of the one a package version names.")
         access.allow_key("DataKey", data_key, encrypt=False)
         access.allow_metrics("PublishVerdict", PARITY_NAMESPACE, limited_to="the parity verdicts the rollback alarms watch")
-        access.allow("Notify", ["sns:Publish"], [topic.topic_arn])
+        access.allow("Notify", ["sns:Publish"], [read_once(topic, "topic_arn")])
         self.function = built.function
         self.rule = events.Rule(
             self,

@@ -12,7 +12,7 @@ from aws_cdk import aws_iam as iam
 from aws_cdk import aws_sns as sns
 from aws_cdk import aws_sqs as sqs
 
-from .cdk_reads import environment_of, stack_of
+from .cdk_reads import environment_of, read_once, stack_of
 
 EVENTS = "events.amazonaws.com"
 CLOUDWATCH = "cloudwatch.amazonaws.com"
@@ -32,13 +32,13 @@ class _TopicTarget:
                 sid=f"AllowEventRule{Names.node_unique_id(rule.node)}",
                 principals=[iam.ServicePrincipal(EVENTS)],
                 actions=["sqs:SendMessage"],
-                resources=[self._queue.queue_arn],
+                resources=[read_once(self._queue, "queue_arn")],
                 conditions={"ArnEquals": {"aws:SourceArn": rule.rule_arn}},
             )
         )
         return events.RuleTargetConfig(
-            arn=self._topic.topic_arn,
-            dead_letter_config=events.CfnRule.DeadLetterConfigProperty(arn=self._queue.queue_arn),
+            arn=read_once(self._topic, "topic_arn"),
+            dead_letter_config=events.CfnRule.DeadLetterConfigProperty(arn=read_once(self._queue, "queue_arn")),
             input=self._message,
             target_resource=self._topic,
         )
@@ -66,7 +66,7 @@ def notify_topic(rule: events.Rule, topic: sns.ITopic, *, dead_letter_queue: sqs
             sid=f"Publish{rule.node.id}",
             principals=[iam.ServicePrincipal(EVENTS)],
             actions=["sns:Publish"],
-            resources=[topic.topic_arn],
+            resources=[read_once(topic, "topic_arn")],
             conditions={
                 "StringEquals": {"aws:SourceAccount": environment_of(rule).account},
                 "ArnEquals": {"aws:SourceArn": rule.rule_arn},
@@ -90,7 +90,7 @@ def allow_alarms(topic: sns.ITopic, *, alarm_name_prefix: str) -> None:
             sid="PublishAlarms",
             principals=[iam.ServicePrincipal(CLOUDWATCH)],
             actions=["sns:Publish"],
-            resources=[topic.topic_arn],
+            resources=[read_once(topic, "topic_arn")],
             conditions={
                 "StringEquals": {"aws:SourceAccount": environment_of(stack).account},
                 "ArnLike": {"aws:SourceArn": stack.format_arn(

@@ -17,7 +17,7 @@ from constructs import Construct
 
 from .access_policy import AccessPolicy
 from .arns import format_arn
-from .cdk_reads import environment_of, stack_of
+from .cdk_reads import environment_of, read_once, stack_of
 from .rule_notifications import notify_topic
 
 EXECUTION_ID = "<aws.scheduler.execution-id>"
@@ -131,14 +131,15 @@ def scheduled_sagemaker_job(
     # A create request that carries Tags is authorized as AddTags on the new job too.
     access.allow(f"Tag{api.removeprefix('Create')}", ["sagemaker:AddTags"], jobs, wildcard_reason=reason)
     if job_role is not None:
-        access.allow_pass_role("PassJobRole", job_role.role_arn, "sagemaker.amazonaws.com")
+        access.allow_pass_role("PassJobRole", read_once(job_role, "role_arn"), "sagemaker.amazonaws.com")
     access.allow_key("Key", key)
     # The jobs' volumes are encrypted with the key (VolumeKmsKeyId): SageMaker grants it to them as this caller.
     access.allow_volume_grants("VolumeGrants", key)
     # Scheduler sends a run it could not start to the dead-letter queue as the schedule's role.
-    access.allow("DeadLetters", ["sqs:SendMessage"], [dead_letter_queue.queue_arn])
-    if dead_letter_queue.encryption_master_key is not None:
-        access.allow_key("DeadLetterKey", dead_letter_queue.encryption_master_key)
+    access.allow("DeadLetters", ["sqs:SendMessage"], [read_once(dead_letter_queue, "queue_arn")])
+    dead_letter_key = read_once(dead_letter_queue, "encryption_master_key")
+    if dead_letter_key is not None:
+        access.allow_key("DeadLetterKey", dead_letter_key)
     schedule = scheduler.CfnSchedule(
         scope,
         "Schedule",
@@ -149,9 +150,9 @@ def scheduled_sagemaker_job(
         flexible_time_window=scheduler.CfnSchedule.FlexibleTimeWindowProperty(mode="OFF"),
         target=scheduler.CfnSchedule.TargetProperty(
             arn=f"arn:{environment_of(stack).partition}:scheduler:::aws-sdk:sagemaker:{action}",
-            role_arn=role.role_arn,
+            role_arn=read_once(role, "role_arn"),
             input=stack.to_json_string(dict(request)),
-            dead_letter_config=scheduler.CfnSchedule.DeadLetterConfigProperty(arn=dead_letter_queue.queue_arn),
+            dead_letter_config=scheduler.CfnSchedule.DeadLetterConfigProperty(arn=read_once(dead_letter_queue, "queue_arn")),
             retry_policy=scheduler.CfnSchedule.RetryPolicyProperty(
                 maximum_retry_attempts=2, maximum_event_age_in_seconds=MAX_EVENT_AGE_SECONDS),
         ),

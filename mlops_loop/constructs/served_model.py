@@ -31,7 +31,7 @@ from ..config.serving import ServingConfig, compiled_for_inferentia2
 from ..training.sdk_offline import neuron_inference_image_uri, repository_arn
 from .access_policy import AccessPolicy
 from .batch_transform import BatchTransform
-from .cdk_reads import environment_of
+from .cdk_reads import environment_of, read_once
 from .model_endpoint import ModelEndpoint
 from .network import allow_sagemaker_network_interfaces, model_vpc_config
 from .service_trust import sagemaker_principal
@@ -97,7 +97,7 @@ class ServedModel(Construct):
         self.model_name = served_model_name = model.name
         self.endpoint_name: Optional[str] = None if self.mode == "batch" else endpoint_name(name_prefix, served_model_name)
         bucket = inference_bucket
-        self.capture_uri = f"s3://{bucket.bucket_name}/{inference_prefix(served_model_name, 'capture')}"
+        self.capture_uri = f"s3://{read_once(bucket, 'bucket_name')}/{inference_prefix(served_model_name, 'capture')}"
 
         # --- the model's execution role: read its artefacts, pull the image, write capture/results.
         self.role = iam.Role(
@@ -147,14 +147,14 @@ class ServedModel(Construct):
                 {
                     CAPTURE_URI_ENV: self.capture_uri,
                     CAPTURE_PERCENT_ENV: str(serving.data_capture_percent),
-                    CAPTURE_KMS_KEY_ENV: key.key_arn,
+                    CAPTURE_KMS_KEY_ENV: read_once(key, "key_arn"),
                     CAPTURE_ENDPOINT_ENV: self.endpoint_name or "",
                 }
             )
         self.model = sagemaker.CfnModel(
             self,
             "Model",
-            execution_role_arn=self.role.role_arn,
+            execution_role_arn=read_once(self.role, "role_arn"),
             containers=[
                 sagemaker.CfnModel.ContainerDefinitionProperty(
                     model_package_name=package_arn, environment=environment

@@ -14,7 +14,7 @@ from pipeline_code.core.contract import pascal, target_model_parameter_name
 from ..config.serving import ServerlessServing
 from .access_policy import INSTANCE_TYPES_KEY, AccessPolicy
 from .arns import format_arn
-from .cdk_reads import stack_of
+from .cdk_reads import read_once, stack_of
 from .endpoint_fleet import rollback_alarm_names
 from .multi_model_endpoint import MultiModelEndpoint
 from .native_model_monitor import NativeModelMonitor
@@ -65,7 +65,7 @@ class ServingDeployer(Construct):
                 self._serverless.append(served.serving.serverless)
             self._allow_endpoint(sid, served.endpoint_name, served.alarm_names)
             return
-        self.access.allow_pass_role(f"PassSchedulerRole{sid}", served.scheduler_role.role_arn, "scheduler.amazonaws.com")
+        self.access.allow_pass_role(f"PassSchedulerRole{sid}", read_once(served.scheduler_role, "role_arn"), "scheduler.amazonaws.com")
         self.access.allow(
             f"Schedule{sid}",
             ["scheduler:CreateSchedule", "scheduler:UpdateSchedule", "scheduler:DeleteSchedule", "scheduler:GetSchedule"],
@@ -124,7 +124,7 @@ class ServingDeployer(Construct):
             + ["sagemaker:AddTags", "sagemaker:DeleteTags", "sagemaker:ListTags"],
             schedules,
         )
-        self.access.allow_pass_role(f"PassNativeMonitorRole{sid}", native.role.role_arn, "sagemaker.amazonaws.com")
+        self.access.allow_pass_role(f"PassNativeMonitorRole{sid}", read_once(native.role, "role_arn"), "sagemaker.amazonaws.com")
 
     def allow_common(self, *, key: kms.IKey, storage: Stack) -> None:
         """What every deployment needs: models and endpoint configs (whose names CloudFormation
@@ -192,7 +192,7 @@ class ServingDeployer(Construct):
             conditions={"StringLike": {"iam:AWSServiceName": "sagemaker.application-autoscaling.amazonaws.com"}},
             wildcard_reason="The service-linked role's name suffix is chosen by IAM.",
         )
-        self.access.allow("DescribeDataKey", ["kms:DescribeKey"], [key.key_arn])
+        self.access.allow("DescribeDataKey", ["kms:DescribeKey"], [read_once(key, "key_arn")])
         # SageMaker creates a grant for an endpoint's volume key as the caller of CreateEndpoint/UpdateEndpoint.
         self.access.allow_volume_grants("EncryptionGrants", key)
         # The template refers to the data key through Fn::GetStackOutput (a weak cross-stack
@@ -238,7 +238,7 @@ class ServingDeployer(Construct):
             raise ValueError(f"{self.node.path}: allow_common() was already called; add every served thing before it")
 
     def _allow_pass_serving_role(self, sid: str, role: iam.IRole) -> None:
-        self.access.allow_pass_role(f"PassServingRole{sid}", role.role_arn, "sagemaker.amazonaws.com")
+        self.access.allow_pass_role(f"PassServingRole{sid}", read_once(role, "role_arn"), "sagemaker.amazonaws.com")
 
     def _allow_endpoint(self, sid: str, endpoint_name: str, alarm_names: Sequence[str]) -> None:
         """Create, update and delete the endpoint ``endpoint_name`` and the alarms ``alarm_names`` the serving stack

@@ -26,7 +26,7 @@ from ..training import PipelineSpec, pipeline_definition_later, sdk_helper
 from ..training.names import XGBOOST_FRAMEWORK, XGBOOST_VERSION
 from ..training.sdk_offline import image_uri, neuron_inference_image_uri, repository_arn, training_image_uri
 from .arns import format_arn
-from .cdk_reads import environment_of, stack_of
+from .cdk_reads import environment_of, read_once, stack_of
 from .served_model import SERVING_CONTENT_TYPES, SERVING_ENVIRONMENT
 from .access_policy import AccessPolicy
 from .job_code import JobCode, model_spec_json
@@ -122,18 +122,18 @@ class TrainingPipeline(Construct):
             pipeline_name=pipeline_name,
             region=region,
             account=environment_of(stack).account,
-            role_arn=self.role.role_arn,
-            artifacts_bucket=artifacts_bucket.bucket_name,
-            kms_key_arn=key.key_arn,
+            role_arn=read_once(self.role, "role_arn"),
+            artifacts_bucket=read_once(artifacts_bucket, "bucket_name"),
+            kms_key_arn=read_once(key, "key_arn"),
             model_name=model.name,
             model_spec_json=model_spec_json(model),
-            model_spec_s3_uri=spec_asset.s3_object_url,
+            model_spec_s3_uri=read_once(spec_asset, "s3_object_url"),
             model_package_group_name=registry.group_names[model.name],
             feature_data_s3_uri=features_bucket.s3_url_for_object(features_prefix),
             labels_s3_uri=curated_bucket.s3_url_for_object(labels_prefix),
             frozen_test_s3_uri=artifacts_bucket.s3_url_for_object(f"{artifacts_prefix}frozen-test/"),
-            code_entry_s3_uri=entry.s3_object_url,
-            code_library_s3_uri=code.library.s3_object_url,
+            code_entry_s3_uri=read_once(entry, "s3_object_url"),
+            code_library_s3_uri=read_once(code.library, "s3_object_url"),
             code_version=code_version,
             gate=gate.thresholds(),
             default_approval_status="Approved" if training.auto_approve else "PendingManualApproval",
@@ -168,7 +168,7 @@ class TrainingPipeline(Construct):
             pipeline_name=pipeline_name,
             pipeline_display_name=pipeline_name,
             pipeline_description=f"Train, evaluate against the champion, gate and register {model.name}",
-            role_arn=self.role.role_arn,
+            role_arn=read_once(self.role, "role_arn"),
             # Typed Any in the Python bindings: a PascalCase dict is emitted verbatim.
             pipeline_definition={"PipelineDefinitionBody": Lazy.string(_DefinitionBody(self))},
         )
@@ -251,7 +251,7 @@ class TrainingPipeline(Construct):
         )
         access.allow_metrics("JobMetrics", "/aws/sagemaker/*", limited_to="SageMaker's job metrics")
         access.allow_container_runtime(repository=xgboost_repository(access), log_groups="/aws/sagemaker/*")
-        access.allow_pass_role("PassOwnRole", role.role_arn, "sagemaker.amazonaws.com")
+        access.allow_pass_role("PassOwnRole", read_once(role, "role_arn"), "sagemaker.amazonaws.com")
 
     @staticmethod
     def _allow_training_image(access: AccessPolicy, stack: Stack, model: ModelConfig, instance_type: str) -> None:

@@ -17,7 +17,7 @@ from pipeline_code.core.contract import (
 
 from ..config import EnvironmentConfig, ModelConfig
 from ..config.serving import ServingConfig
-from ..constructs.cdk_reads import environment_of
+from ..constructs.cdk_reads import environment_of, read_once
 from ..constructs.handler_function import dead_letter_queue
 from ..constructs.multi_model_endpoint import MultiModelEndpoint, MultiModelMember
 from ..constructs.native_model_monitor import NativeModelMonitor
@@ -172,9 +172,10 @@ class ServingStack(Stack):
                 CfnOutput(self, f"{pascal(name)}Mode", value="multi_model")
                 CfnOutput(self, f"{pascal(name)}EndpointName", value=mme.endpoint_name)
                 CfnOutput(self, f"{pascal(name)}TargetModelParameter", value=target_model_parameter_name(name_prefix, name))
-                CfnOutput(self, f"{pascal(name)}CaptureUri", value=f"s3://{inference.bucket_name}/{inference_prefix(name, 'capture')}")
+                CfnOutput(self, f"{pascal(name)}CaptureUri",
+                          value=f"s3://{read_once(inference, 'bucket_name')}/{inference_prefix(name, 'capture')}")
         self.deployer.allow_common(key=lake.key, storage=storage)
-        CfnOutput(self, "DeployerRoleArn", value=self.deployer.role.role_arn)
+        CfnOutput(self, "DeployerRoleArn", value=read_once(self.deployer.role, "role_arn"))
 
     def _native_monitor(self, model: ModelConfig, served: ServedModel, condition: CfnCondition,
                         env: EnvironmentConfig, storage: StorageStack, inference: Any) -> None:

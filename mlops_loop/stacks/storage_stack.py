@@ -12,6 +12,7 @@ from pipeline_code.catalog import Dataset
 
 from ..config import EnvironmentConfig
 from ..constructs.arns import format_arn
+from ..constructs.cdk_reads import read_once
 from ..constructs.data_lake import DataLake
 from ..constructs.feature_store import FeatureStore
 from ..constructs.model_registry import ModelRegistry
@@ -115,7 +116,7 @@ class StorageStack(Stack):
         # The offline store must exist before SageMaker validates its S3 location.
         self.feature_store.node.add_dependency(self.lake.features_bucket)
 
-        CfnOutput(self, "DataKeyArn", value=self.lake.key.key_arn)
+        CfnOutput(self, "DataKeyArn", value=read_once(self.lake.key, "key_arn"))
         for label, bucket in (
             ("Raw", self.lake.raw_bucket),
             ("Curated", self.lake.curated_bucket),
@@ -123,10 +124,10 @@ class StorageStack(Stack):
             ("Artifacts", self.lake.artifacts_bucket),
             ("Inference", self.lake.inference_bucket),
         ):
-            CfnOutput(self, f"{label}BucketName", value=bucket.bucket_name)
+            CfnOutput(self, f"{label}BucketName", value=read_once(bucket, "bucket_name"))
         CfnOutput(self, "GlueDatabaseName", value=self.database_name)
         for name, group in self.feature_store.feature_groups.items():
             CfnOutput(self, f"FeatureGroup{group.node.id}", value=group.feature_group_name)
         for model, group in self.registry.groups.items():
             CfnOutput(self, f"ModelPackageGroup{group.node.id}", value=group.model_package_group_name)
-        CfnOutput(self, "ApproverRoleArn", value=self.registry.approver_role.role_arn)
+        CfnOutput(self, "ApproverRoleArn", value=read_once(self.registry.approver_role, "role_arn"))
