@@ -5,15 +5,17 @@ the CDK's Node process, and a synth asks the same few hundred of them thousands 
 names a bucket or a key, every ARN holds its stack's partition, region and account. None of them changes once
 asked: a construct never moves to another stack, a stack's environment is fixed when it is made, and the attributes
 read here are set once by their construct (a bucket's name, a key's ARN: the same token string on every read). So
-each is asked once per object and kept here, weakly (an app's constructs go when it does).
+each is asked once per object and kept here, weakly (an app's constructs go when it does). Durations are values any
+construct may share, so each is made once per process (:func:`days`, :func:`hours`).
 """
 
 from __future__ import annotations
 
+import functools
 import weakref
 from typing import Any, NamedTuple, Optional
 
-from aws_cdk import Stack
+from aws_cdk import Duration, Stack
 from constructs import IConstruct
 
 
@@ -64,3 +66,16 @@ def read_once(obj: Any, attribute: str) -> Any:
     if attribute not in values:
         values[attribute] = getattr(obj, attribute)
     return values[attribute]
+
+
+@functools.cache
+def days(count: int) -> Duration:
+    """``Duration.days(count)``, made by the CDK once per count: the lake's lifecycle rules and every log group and
+    queue retention name the same few."""
+    return Duration.days(count)
+
+
+@functools.cache
+def hours(count: int) -> Duration:
+    """``Duration.hours(count)``, made by the CDK once per count."""
+    return Duration.hours(count)

@@ -13,7 +13,7 @@ from pipeline_code.core.integrity import LEDGER_KEY_PATTERN, SEALED_KEY_PATTERN,
 
 from ..nag import acknowledge
 from ..naming import FEATURE_SNAPSHOTS_ROOT, LAKE_BUCKETS, lake_bucket_name
-from .cdk_reads import environment_of, stack_of
+from .cdk_reads import days, environment_of, stack_of
 from .glue_runtime import GLUE_TEMP_PREFIX
 from .secure_bucket import SecureBucket
 from .service_key import service_key
@@ -109,9 +109,9 @@ class DataLake(Construct):
             lifecycle_rules=[
                 s3.LifecycleRule(
                     id="expire-logs",
-                    expiration=Duration.days(access_log_expiration_days),
-                    noncurrent_version_expiration=Duration.days(1),
-                    abort_incomplete_multipart_upload_after=Duration.days(1),
+                    expiration=days(access_log_expiration_days),
+                    noncurrent_version_expiration=days(1),
+                    abort_incomplete_multipart_upload_after=days(1),
                 )
             ],
             removal_policy=removal_policy,
@@ -125,8 +125,8 @@ class DataLake(Construct):
             "NIST.800.53.R5-S3DefaultEncryptionKMS",
         )
 
-        def days(value: Optional[int]) -> Optional[Duration]:
-            return None if value is None else Duration.days(value)
+        def days_or_none(value: Optional[int]) -> Optional[Duration]:
+            return None if value is None else days(value)
 
         def lake_bucket(construct_id: str, hint: str, noncurrent_days: Optional[int] = noncurrent_version_expiration_days,
                         **options) -> s3.IBucket:
@@ -138,7 +138,7 @@ class DataLake(Construct):
                 bucket_name=self.bucket_names[hint],
                 name_hint=hint,
                 removal_policy=removal_policy,
-                noncurrent_version_expiration=days(noncurrent_days),
+                noncurrent_version_expiration=days_or_none(noncurrent_days),
                 **options,
             ).bucket
 
@@ -146,21 +146,21 @@ class DataLake(Construct):
             """A rule expiring ``prefix`` (a literal key prefix: S3 lifecycle filters take no wildcards); none for None."""
             if after_days is None:
                 return []
-            return [s3.LifecycleRule(id=rule_id, prefix=prefix, expiration=Duration.days(after_days),
-                                     noncurrent_version_expiration=days(noncurrent_days))]
+            return [s3.LifecycleRule(id=rule_id, prefix=prefix, expiration=days(after_days),
+                                     noncurrent_version_expiration=days_or_none(noncurrent_days))]
 
         # Rewritten data: each nightly run replaces it under new file names, so every night's replaced files
         # become old versions; kept as long as other buckets' they would multiply the bytes stored by
         # 1 + noncurrent days (each file name has one version, so NewerNoncurrentVersions cannot bound them).
         rewritten_days = noncurrent_version_expiration_days if rewritten_noncurrent_days is None else rewritten_noncurrent_days
 
-        self.raw_bucket = lake_bucket("Raw", "raw", expiration=days(raw_expiration_days))
+        self.raw_bucket = lake_bucket("Raw", "raw", expiration=days_or_none(raw_expiration_days))
         self.curated_bucket = lake_bucket(
             "Curated",
             "curated",
             # The whole bucket: the dataset prefixes are rewritten, and _quarantine/ is written once per run id.
             noncurrent_days=rewritten_days,
-            infrequent_access_after=days(curated_infrequent_access_days),
+            infrequent_access_after=days_or_none(curated_infrequent_access_days),
         )
         self.features_bucket = lake_bucket(
             "Features",
@@ -168,7 +168,7 @@ class DataLake(Construct):
             # Overlapping the bucket-wide rule: S3 honours the shorter expiry for snapshots/.
             extra_lifecycle_rules=[] if rewritten_noncurrent_days is None else [
                 s3.LifecycleRule(id="rewritten-snapshots", prefix=f"{FEATURE_SNAPSHOTS_ROOT}/",
-                                 noncurrent_version_expiration=Duration.days(rewritten_noncurrent_days))
+                                 noncurrent_version_expiration=days(rewritten_noncurrent_days))
             ],
         )
         self.artifacts_bucket = lake_bucket(

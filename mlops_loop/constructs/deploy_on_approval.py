@@ -6,7 +6,7 @@ import json
 from dataclasses import dataclass
 from typing import Mapping, Optional, Sequence
 
-from aws_cdk import ArnFormat, Duration, RemovalPolicy, Stack
+from aws_cdk import ArnFormat, Duration, RemovalPolicy
 from aws_cdk import aws_events as events
 from aws_cdk import aws_events_targets as targets
 from aws_cdk import aws_iam as iam
@@ -24,7 +24,7 @@ from pipeline_code.core.integrity import SEALED_KEY_PATTERN, ledger_model_prefix
 from .access_policy import AccessPolicy
 from .arns import format_arn, s3_arn
 from ..config.schema import NetworkConfig
-from .cdk_reads import environment_of, read_once, stack_of
+from .cdk_reads import environment_of, hours, read_once, stack_of
 from .handler_function import dead_letter_queue, handler_function
 from .rule_notifications import notify_topic
 
@@ -235,7 +235,7 @@ class DeployOnApproval(Construct):
                 self.function,
                 dead_letter_queue=self.dead_letter_queue,
                 retry_attempts=2,
-                max_event_age=Duration.hours(1),
+                max_event_age=hours(1),
             )
         )
         # An approval that arrives while a rollout runs is retried only for an hour; when the stack
@@ -261,7 +261,7 @@ class DeployOnApproval(Construct):
                         event=events.RuleTargetInput.from_object({"action": "reconcile", "group": group}),
                         dead_letter_queue=self.dead_letter_queue,
                         retry_attempts=2,
-                        max_event_age=Duration.hours(1),
+                        max_event_age=hours(1),
                     )
                 )
             self.settled.append(rule)

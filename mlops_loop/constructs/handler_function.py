@@ -20,7 +20,7 @@ from ..packaging import handler_code_root
 from ..config.schema import NetworkConfig
 from .access_policy import AccessPolicy
 from .arns import format_arn
-from .cdk_reads import read_once, stack_of
+from .cdk_reads import days, hours, read_once, stack_of
 from .network import allow_lambda_network_interfaces
 
 # Lambda refuses a function whose environment variables take more than 4 KB in all (Lambda quotas).
@@ -52,7 +52,7 @@ def dead_letter_queue(scope: Construct, *, key: kms.IKey, removal_policy: Remova
         encryption=sqs.QueueEncryption.KMS,
         encryption_master_key=key,
         enforce_ssl=True,
-        retention_period=Duration.days(14),
+        retention_period=days(14),
         removal_policy=removal_policy,
     )
     acknowledge(queue, f"This queue is itself the dead-letter queue of the {owner}; a DLQ of a DLQ adds nothing.", "AwsSolutions-SQS3")
@@ -147,7 +147,7 @@ def handler_function(
         reserved_concurrent_executions=reserved_concurrency,
         environment=dict(environment),
         # Asynchronous invocations only (events): a function only ever called synchronously has none to retry.
-        **({"retry_attempts": 2, "max_event_age": Duration.hours(1)} if dead_letter_queue is not None else {}),
+        **({"retry_attempts": 2, "max_event_age": hours(1)} if dead_letter_queue is not None else {}),
         log_group=log_group,
     )
     # Set on the L1 resource: the L2 prop would also add an inline grant to the role, which

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from typing import Mapping, Optional
 
-from aws_cdk import ArnFormat, Duration, RemovalPolicy
+from aws_cdk import ArnFormat, RemovalPolicy
 from aws_cdk import aws_events as events
 from aws_cdk import aws_events_targets as targets
 from aws_cdk import aws_iam as iam
@@ -19,7 +19,7 @@ from pipeline_code.core.contract import pascal, retrain_alarm_prefix, retrain_tr
 from .access_policy import AccessPolicy
 from .arns import format_arn
 from ..config.schema import NetworkConfig
-from .cdk_reads import environment_of, read_once, stack_of
+from .cdk_reads import environment_of, hours, read_once, stack_of
 from .handler_function import dead_letter_queue, handler_function
 
 
@@ -172,7 +172,7 @@ class RetrainingTrigger(Construct):
                     ),
                     dead_letter_queue=self.dead_letter_queue,
                     retry_attempts=2,
-                    max_event_age=Duration.hours(1),
+                    max_event_age=hours(1),
                 )
             )
             self.rules[model] = rule

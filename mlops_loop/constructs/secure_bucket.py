@@ -10,6 +10,8 @@ from aws_cdk import aws_kms as kms
 from aws_cdk import aws_s3 as s3
 from constructs import Construct
 
+from .cdk_reads import days
+
 
 class SecureBucket(Construct):
     """A KMS-encrypted, TLS-only, versioned, private S3 bucket with access logging and lifecycle rules.
@@ -56,7 +58,7 @@ class SecureBucket(Construct):
         rules = [
             s3.LifecycleRule(
                 id="baseline",
-                abort_incomplete_multipart_upload_after=Duration.days(7),
+                abort_incomplete_multipart_upload_after=days(7),
                 noncurrent_version_expiration=noncurrent_version_expiration,
                 expiration=expiration,
                 transitions=transitions or None,

@@ -4,12 +4,12 @@ from __future__ import annotations
 
 from typing import Mapping, Optional, Sequence
 
-from aws_cdk import Duration, RemovalPolicy
+from aws_cdk import RemovalPolicy
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_kms as kms
 from constructs import Construct
 
-from .cdk_reads import environment_of
+from .cdk_reads import days, environment_of
 
 
 def service_key(
@@ -39,7 +39,7 @@ def service_key(
         alias=alias,
         description=description,
         enable_key_rotation=True,
-        pending_window=Duration.days(30),
+        pending_window=days(30),
         removal_policy=removal_policy,
     )
     key.add_to_resource_policy(

@@ -3,14 +3,14 @@
 from __future__ import annotations
 
 import pytest
-from aws_cdk import Environment, Stack
+from aws_cdk import Duration, Environment, Stack
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_kms as kms
 from aws_cdk import aws_s3 as s3
 from constructs import Construct
 
 from mlops_loop.app_builder import new_app
-from mlops_loop.constructs.cdk_reads import environment_of, read_once, stack_of
+from mlops_loop.constructs.cdk_reads import days, environment_of, hours, read_once, stack_of
 
 
 @pytest.mark.parametrize("env", [Environment(account="123456789012", region="cn-north-1"), None], ids=["known", "agnostic"])
@@ -49,3 +49,10 @@ def test_an_attribute_is_read_once_per_object_and_is_the_cdks():
         assert read_once(role, "role_name") == role.role_name
         assert read_once(role, "role_arn") == role.role_arn != read_once(role, "role_name")
     assert stack.resolve(read_once(first, "bucket_name")) == {"Ref": stack.get_logical_id(first.node.default_child)}
+
+
+def test_a_duration_is_made_once_per_count_and_is_the_cdks():
+    """GIVEN durations asked twice WHEN compared THEN each is one shared value of the length asked for."""
+    assert days(7) is days(7) and days(7).to_days() == Duration.days(7).to_days() == 7
+    assert days(1).to_hours() == 24 and days(30).to_days() == 30
+    assert hours(1) is hours(1) and hours(1).to_minutes() == Duration.hours(1).to_minutes() == 60
