@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import weakref
 from pathlib import Path
 from typing import Optional, Sequence, Tuple
 
@@ -264,15 +265,25 @@ class TrainingPipeline(Construct):
                      [repository_arn(uri, region)])
 
 
+# Each stack's reference to the stock XGBoost image's repository (see xgboost_repository).
+_XGBOOST_REPOSITORIES: weakref.WeakKeyDictionary[Stack, ecr.IRepository] = weakref.WeakKeyDictionary()
+
+
 def xgboost_image_uri(region: str) -> str:
     """SageMaker's stock XGBoost image in ``region`` (offline lookup in the SDK's tables, cached)."""
     return image_uri(XGBOOST_FRAMEWORK, region, XGBOOST_VERSION)
 
 
 def xgboost_repository(scope: Construct) -> ecr.IRepository:
-    """The ECR repository of SageMaker's stock XGBoost image in the scope's region, as ``XgboostImageRepository``
-    (a reference: no resource is created)."""
-    return ecr.Repository.from_repository_arn(scope, "XgboostImageRepository", xgboost_repository_arn(environment_of(scope).region))
+    """The ECR repository of SageMaker's stock XGBoost image in the scope's region, as ``XgboostImageRepository`` at the
+    root of the scope's stack (a reference: no resource is created). Made once per stack and shared by every role there
+    that pulls the image: one construct and one read of its ARN per stack, not per role."""
+    stack = stack_of(scope)
+    repository = _XGBOOST_REPOSITORIES.get(stack)
+    if repository is None:
+        repository = _XGBOOST_REPOSITORIES[stack] = ecr.Repository.from_repository_arn(
+            stack, "XgboostImageRepository", xgboost_repository_arn(environment_of(stack).region))
+    return repository
 
 
 def xgboost_repository_arn(region: str) -> str:

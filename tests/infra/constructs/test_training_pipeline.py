@@ -17,6 +17,7 @@ from aws_cdk import Environment, RemovalPolicy, Stack
 from aws_cdk import aws_kms as kms
 from aws_cdk import aws_s3 as s3
 from aws_cdk.assertions import Template
+from constructs import Construct
 
 from mlops_loop.app_builder import new_app
 from mlops_loop.config import parse_config
@@ -339,6 +340,21 @@ def test_the_xgboost_repository_is_a_reference_that_creates_no_resource():
     assert repository.node.id == "XgboostImageRepository"
     assert stack.resolve(repository.repository_arn) == xgboost_repository_arn(REGION)
     assert not Template.from_stack(stack).to_json().get("Resources")
+
+
+def test_the_xgboost_repository_is_one_reference_per_stack_whatever_the_scope():
+    """GIVEN constructs of two stacks WHEN each asks for the XGBoost repository THEN a stack's constructs share the one
+    reference at the stack's root, and each stack has its own, in its region."""
+    app = new_app()
+    stack = Stack(app, "Bare", env=Environment(account=ACCOUNT, region=REGION))
+    other = Stack(app, "Other", env=Environment(account=ACCOUNT, region="cn-north-1"))
+    inner = Construct(Construct(stack, "Outer"), "Inner")
+    repository = xgboost_repository(inner)
+    assert xgboost_repository(stack) is repository and xgboost_repository(Construct(stack, "Sibling")) is repository
+    assert repository.node.path == "Bare/XgboostImageRepository"
+    elsewhere = xgboost_repository(Construct(other, "Inner"))
+    assert elsewhere is not repository and elsewhere.node.path == "Other/XgboostImageRepository"
+    assert other.resolve(elsewhere.repository_arn) == xgboost_repository_arn("cn-north-1")
 
 
 # ------------------------------------------------------------------ refusals
