@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from typing import Optional
 
-from aws_cdk import Duration
 from aws_cdk import aws_cloudwatch as cloudwatch
 from aws_cdk import aws_cloudwatch_actions as cw_actions
 from aws_cdk import aws_sns as sns
@@ -13,7 +12,8 @@ from constructs import Construct
 from ..config.instance_types import INSTANCE_TYPES
 from ..config.serving import ServingAlarms
 from ..nag import acknowledge
-from .endpoint_metrics import HOST_NAMESPACE, endpoint_metric, error_rate
+from .endpoint_metrics import FIVE_MINUTES, HOST_NAMESPACE, ONE_HOUR, endpoint_metric, error_rate
+from .loop_alarms import sns_action
 
 # The low-traffic alarm's memory of past traffic, in hours: a week, the most CloudWatch evaluates.
 IDLE_HOURS = 7 * 24
@@ -55,7 +55,7 @@ class EndpointAlarms(Construct):
         self.widgets: list[cloudwatch.IWidget] = []
         cfg = settings
         name = endpoint_name
-        notify = cw_actions.SnsAction(topic)
+        notify = sns_action(topic)
 
         def metric(metric_name: str, statistic: str, **kwargs) -> cloudwatch.Metric:
             return endpoint_metric(name, metric_name, statistic, **kwargs)
@@ -77,18 +77,17 @@ class EndpointAlarms(Construct):
         if instance_type is not None:
             # CPUUtilization is summed over cores (400% on 4 vCPUs): compare per vCPU.
             vcpus = INSTANCE_TYPES[instance_type].vcpu
-            five = Duration.minutes(5)
-            alarm("cpu", metric("CPUUtilization", "Average", namespace=HOST_NAMESPACE, period=five), cfg.max_cpu_percent * vcpus,
+            alarm("cpu", metric("CPUUtilization", "Average", namespace=HOST_NAMESPACE, period=FIVE_MINUTES), cfg.max_cpu_percent * vcpus,
                   f"CPU above {cfg.max_cpu_percent}% of {vcpus} vCPUs for 15 minutes", periods=3)
-            alarm("memory", metric("MemoryUtilization", "Average", namespace=HOST_NAMESPACE, period=five), cfg.max_memory_percent,
+            alarm("memory", metric("MemoryUtilization", "Average", namespace=HOST_NAMESPACE, period=FIVE_MINUTES), cfg.max_memory_percent,
                   f"memory above {cfg.max_memory_percent}% for 15 minutes", periods=3)
         if mode == "async":
-            backlog = metric("ApproximateBacklogSize", "Average", per_variant=False, period=Duration.minutes(5))
+            backlog = metric("ApproximateBacklogSize", "Average", per_variant=False, period=FIVE_MINUTES)
             alarm("async-backlog", backlog, cfg.max_async_backlog,
                   f"more than {cfg.max_async_backlog} requests queued for 15 minutes", periods=3)
         if max_model_loading_wait_ms is not None:
             # Multi-model endpoints only; reported in microseconds like ModelLatency.
-            loading = metric("ModelLoadingWaitTime", "p99", period=Duration.minutes(5))
+            loading = metric("ModelLoadingWaitTime", "p99", period=FIVE_MINUTES)
             alarm("model-loading-wait", loading, max_model_loading_wait_ms * 1000,
                   f"p99 wait for a model to load above {max_model_loading_wait_ms} ms for 15 minutes "
                   "(models keep being evicted: more memory per instance, or split the endpoint)", periods=3)
@@ -146,7 +145,7 @@ class EndpointAlarms(Construct):
         the last 168 hours held an invocation) tells those apart, and the composite pages only while it is OK (not in
         ALARM, nor without a state yet). After a week of silence the composite returns to OK (the page has gone out; the idle alarm shows the
         endpoint stays unused). Neither part notifies anyone."""
-        hourly = endpoint_metric(name, "Invocations", "Sum", period=Duration.hours(1))
+        hourly = endpoint_metric(name, "Invocations", "Sum", period=ONE_HOUR)
         parts = []
         # 168 hourly periods: CloudWatch's limit on Period x EvaluationPeriods (7 days for periods of an hour or more).
         for suffix, threshold, periods, breaching, description in (

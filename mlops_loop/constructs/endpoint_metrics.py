@@ -11,6 +11,11 @@ from pipeline_code.core.contract import VARIANT
 
 INVOCATION_NAMESPACE = "AWS/SageMaker"
 HOST_NAMESPACE = "/aws/sagemaker/Endpoints"  # CPUUtilization, MemoryUtilization
+# The periods the endpoints' alarms and graphs use. A Duration is a value: made once here, not once per metric (each
+# is a round trip to the CDK's Node process).
+ONE_MINUTE = Duration.minutes(1)
+FIVE_MINUTES = Duration.minutes(5)
+ONE_HOUR = Duration.hours(1)
 
 
 def endpoint_metric(
@@ -20,7 +25,7 @@ def endpoint_metric(
     *,
     namespace: str = INVOCATION_NAMESPACE,
     per_variant: bool = True,
-    period: Duration = Duration.minutes(1),
+    period: Duration = ONE_MINUTE,
 ) -> cloudwatch.Metric:
     """``name`` of ``endpoint`` (and its one variant, unless ``per_variant`` is false), per ``period``."""
     dims = {"EndpointName": endpoint, **({"VariantName": VARIANT} if per_variant else {})}
@@ -35,7 +40,7 @@ def error_rate(endpoint: str, errors: str, label: str, *, period: Optional[Durat
     (https://docs.aws.amazon.com/sagemaker/latest/dg/async-inference-monitor.html): a rate over
     ``Invocations`` would have no denominator there. No requests, no data points.
     """
-    period = period or Duration.minutes(1)
+    period = period or ONE_MINUTE
     return cloudwatch.MathExpression(
         expression="100 * errors",
         using_metrics={"errors": endpoint_metric(endpoint, errors, "Average", period=period)},

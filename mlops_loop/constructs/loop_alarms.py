@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import weakref
 from typing import Callable, Mapping
 
 from aws_cdk import Duration
@@ -36,6 +37,9 @@ DEFAULT_MONITOR_SCHEDULE: str = MonitoringConfig.model_fields["schedule"].defaul
 # range (Period x EvaluationPeriods) of up to 7 days (shorter periods: 1 day), and hour-sized buckets keep the
 # extra periods CloudWatch looks back over when data is missing to hours, not days.
 STALENESS_PERIOD = Duration.hours(1)
+# The handlers' and dead-letter queues' alarms judge 5-minute periods. A Duration is a value: made once here, not once
+# per alarm (each is a round trip to the CDK's Node process).
+FIVE_MINUTES = Duration.minutes(5)
 MAX_EVALUATION_SECONDS = 7 * 24 * 3600
 # Beyond a run's latest possible report (start retried for up to an hour, job stopped after its maximum runtime):
 # instance provisioning, the upload of the report and CloudWatch's ingestion delay.
@@ -49,16 +53,30 @@ DRIFT_ALARM_FINDINGS = {
 
 
 def monitor_series(environment: str, model: str, key: str, statistic: str = "Maximum", *,
-                   namespace: str = MONITOR_NAMESPACE) -> cloudwatch.Metric:
-    """The drift monitor's metric ``key`` (``core.contract.monitor_metric``) for one model, one point per daily run, in
-    the project's ``namespace`` (``core.contract.monitor_namespace``; default: the default project's)."""
+                   namespace: str = MONITOR_NAMESPACE, period: Duration = MONITOR_PERIOD) -> cloudwatch.Metric:
+    """The drift monitor's metric ``key`` (``core.contract.monitor_metric``) for one model, one point per daily run
+    (or per ``period``), in the project's ``namespace`` (``core.contract.monitor_namespace``; default: the default
+    project's)."""
     return cloudwatch.Metric(
         namespace=namespace,
         metric_name=monitor_metric(key),
         dimensions_map=dict(zip(MONITOR_DIMENSIONS, (environment, model))),
         statistic=statistic,
-        period=MONITOR_PERIOD,
+        period=period,
     )
+
+
+# One action per topic, whatever the number of alarms that notify it: the action only names the topic, and each one
+# made is a round trip to the CDK's Node process (an environment's alarms share one topic).
+_ACTIONS: weakref.WeakKeyDictionary[sns.ITopic, cw_actions.SnsAction] = weakref.WeakKeyDictionary()
+
+
+def sns_action(topic: sns.ITopic) -> cw_actions.SnsAction:
+    """The alarm action that notifies ``topic``, made once per topic."""
+    action = _ACTIONS.get(topic)
+    if action is None:
+        action = _ACTIONS[topic] = cw_actions.SnsAction(topic)
+    return action
 
 
 class LoopAlarms(Construct):
@@ -110,13 +128,13 @@ class LoopAlarms(Construct):
         03:00 UTC), which sets how long a silence means the monitor stopped (:func:`report_window_hours`)."""
         super().__init__(scope, construct_id)
         self.report_window_hours = report_window_hours(monitor_schedule)
-        notify = cw_actions.SnsAction(topic)
+        notify = sns_action(topic)
         self.retrain_alarms: dict[str, list[cloudwatch.Alarm]] = {}
         self.people_alarms: list[cloudwatch.Alarm] = []
         for model, quality_key in quality_keys.items():
 
-            def metric(key: str, statistic: str = "Maximum") -> cloudwatch.Metric:
-                return monitor_series(environment, model, key, statistic, namespace=namespace)
+            def metric(key: str, statistic: str = "Maximum", period: Duration = MONITOR_PERIOD) -> cloudwatch.Metric:
+                return monitor_series(environment, model, key, statistic, namespace=namespace, period=period)
 
             prefix = retrain_alarm_prefix(name_prefix, model)
             retrain = [
@@ -183,7 +201,7 @@ class LoopAlarms(Construct):
                               f"their logs in /aws/sagemaker/ProcessingJobs; the reports are under "
                               f"s3://<inference bucket>/{inference_prefix(model, 'monitor')}. No retrain.",
             # Every run publishes MonitorHealthy (1 or 0) once: its count per hour says whether a report came.
-            metric=metric("monitor_healthy", "SampleCount").with_(period=STALENESS_PERIOD),
+            metric=metric("monitor_healthy", "SampleCount", STALENESS_PERIOD),
             threshold=1,
             comparison_operator=cloudwatch.ComparisonOperator.LESS_THAN_THRESHOLD,
             evaluation_periods=hours,
@@ -250,13 +268,13 @@ def handler_alarms(
         names[0],
         alarm_name=f"{name_prefix}-{names[0]}",
         alarm_description=errors_description,
-        metric=function.metric_errors(period=Duration.minutes(5)),
+        metric=function.metric_errors(period=FIVE_MINUTES),
         threshold=1,
         comparison_operator=cloudwatch.ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
         evaluation_periods=1,
         treat_missing_data=cloudwatch.TreatMissingData.NOT_BREACHING,
     )
-    errors.add_alarm_action(cw_actions.SnsAction(topic))
+    errors.add_alarm_action(sns_action(topic))
     return [errors, dead_letter_alarm(scope, name_prefix=name_prefix, name=names[1], queue=queue,
                                       description=dead_letters_description, topic=topic)]
 
@@ -276,7 +294,7 @@ def dead_letter_alarm(scope: Construct, *, name_prefix: str, name: str, queue: s
         name,
         alarm_name=f"{name_prefix}-{name}",
         alarm_description=description,
-        metric=queue.metric_number_of_messages_sent(period=Duration.minutes(5), statistic="Sum"),
+        metric=queue.metric_number_of_messages_sent(period=FIVE_MINUTES, statistic="Sum"),
         threshold=1,
         comparison_operator=cloudwatch.ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
         # Any one of four periods: SQS reports a queue's metrics only while it is active, and a dead-letter queue idles
@@ -285,7 +303,7 @@ def dead_letter_alarm(scope: Construct, *, name_prefix: str, name: str, queue: s
         datapoints_to_alarm=1,
         treat_missing_data=cloudwatch.TreatMissingData.NOT_BREACHING,
     )
-    alarm.add_alarm_action(cw_actions.SnsAction(topic))
+    alarm.add_alarm_action(sns_action(topic))
     return alarm
 
 
@@ -294,7 +312,7 @@ def dead_letter_backlog(queues: Mapping[str, sqs.IQueue]) -> cloudwatch.GraphWid
     inspect, replay or purge (README, *Dead-letter queues*); it pages nobody."""
     return cloudwatch.GraphWidget(
         title="Dead letters waiting (inspect, replay or purge: README, Dead-letter queues)",
-        left=[queue.metric_approximate_number_of_messages_visible(label=label, period=Duration.minutes(5), statistic="Maximum")
+        left=[queue.metric_approximate_number_of_messages_visible(label=label, period=FIVE_MINUTES, statistic="Maximum")
               for label, queue in queues.items()],
         width=24,
     )
