@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import math
 import weakref
 from typing import Callable, Mapping
@@ -57,6 +58,13 @@ def monitor_series(environment: str, model: str, key: str, statistic: str = "Max
     """The drift monitor's metric ``key`` (``core.contract.monitor_metric``) for one model, one point per daily run
     (or per ``period``), in the project's ``namespace`` (``core.contract.monitor_namespace``; default: the default
     project's)."""
+    return _series(namespace, environment, model, key, statistic, period)
+
+
+# Made once per process for each series: a Metric is an immutable value (``with_`` makes a new one), and the dashboard
+# graphs the series its alarms watch (five per model); each one made is a round trip to the CDK's Node process.
+@functools.cache
+def _series(namespace: str, environment: str, model: str, key: str, statistic: str, period: Duration) -> cloudwatch.Metric:
     return cloudwatch.Metric(
         namespace=namespace,
         metric_name=monitor_metric(key),
