@@ -1,8 +1,8 @@
 """How a process that builds the app tunes the Python interpreter: the garbage collector runs less often,
-and a finished synth (or test worker) exits without tearing the interpreter down.
+and a finished synth (or test worker, or SDK helper) exits without tearing the interpreter down.
 
-Used by ``app.py`` (what ``cdk synth`` runs) and by every test process (the collector; pytest-xdist's workers
-exit without teardown too). Standard library only.
+Used by ``app.py`` (what ``cdk synth`` runs), by its SDK helper process (``mlops_loop.training.sdk_helper``: both)
+and by every test process (the collector; pytest-xdist's workers exit without teardown too). Standard library only.
 """
 
 from __future__ import annotations

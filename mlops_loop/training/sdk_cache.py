@@ -22,6 +22,7 @@ from ..content_cache import ContentCache, cache_of
 GENERATOR_SOURCES = (
     "mlops_loop/__init__.py",
     "mlops_loop/content_cache.py",
+    "mlops_loop/interpreter.py",
     "mlops_loop/training/*.py",
     "mlops_loop/config/*.py",
     "mlops_loop/naming.py",
