@@ -37,6 +37,7 @@ does not depend on ``spark.sql.ansi.enabled`` (Spark 4 turns it on by default).
 
 from __future__ import annotations
 
+import datetime as dt
 from dataclasses import dataclass, field
 from typing import Dict, Iterable, List, Optional, Sequence, Tuple
 
@@ -96,7 +97,9 @@ class CurateResult:
     The DataFrames share one persisted intermediate, so counting and writing them
     does not re-read the raw data; call :meth:`unpersist` when done.
     ``quarantine_reasons`` counts quarantined records per ``"column: rule"``
-    (a record failing two rules counts once for each).
+    (a record failing two rules counts once for each). ``curated_dates`` are the distinct ``event_date`` values of
+    the curated rows, sorted (the partitions a write of ``curated`` touches), found by the same Spark job as the
+    counts.
     """
 
     curated: DataFrame
@@ -107,6 +110,7 @@ class CurateResult:
     quarantined_rows: int
     duplicate_rows: int
     quarantine_reasons: Dict[str, int]
+    curated_dates: Tuple[Optional[dt.date], ...] = ()
     _staged: Optional[DataFrame] = field(default=None, repr=False, compare=False)
 
     @property
@@ -209,7 +213,7 @@ def curate(raw_df: DataFrame, dataset: catalog.Dataset, *, metadata_columns: Seq
         metadata_columns = tuple(metadata_columns) + (CORRUPT_RECORD_COLUMN,)
 
     staged = _stage(raw_df, dataset, tuple(metadata_columns), arrival_column).persist(StorageLevel.MEMORY_AND_DISK)
-    status_counts, reasons = _count(staged)
+    status_counts, reasons, curated_dates = _count(staged)
     return CurateResult(
         curated=_curated_view(staged, dataset, _CURATED),
         quarantine=_quarantine_view(staged, dataset, metadata_columns),
@@ -219,6 +223,7 @@ def curate(raw_df: DataFrame, dataset: catalog.Dataset, *, metadata_columns: Seq
         quarantined_rows=status_counts.get(_QUARANTINED, 0),
         duplicate_rows=status_counts.get(_DUPLICATE, 0),
         quarantine_reasons=reasons,
+        curated_dates=curated_dates,
         _staged=staged,
     )
 
@@ -388,20 +393,26 @@ def _status(dataset: catalog.Dataset, arrival_column: Optional[str] = None) -> S
     return F.when(~valid, F.lit(_QUARANTINED)).when(rank == 1, F.lit(_CURATED)).otherwise(F.lit(_DUPLICATE))
 
 
-def _count(staged: DataFrame) -> Tuple[Dict[str, int], Dict[str, int]]:
-    """(rows per status, quarantined rows per rule) in a single Spark job.
+def _count(staged: DataFrame) -> Tuple[Dict[str, int], Dict[str, int], Tuple[Optional[dt.date], ...]]:
+    """(rows per status, quarantined rows per rule, the curated rows' distinct event dates) in a single Spark job.
 
     Grouping by the rule list itself keeps the result tiny (one row per distinct
-    combination of broken rules) while giving both counts at once.
+    combination of broken rules) while giving both counts at once; the curated rows are grouped by their event
+    date as well (one row per date), so the dates a write touches need no job of their own.
     """
-    groups = staged.groupBy(_STATUS, QUARANTINE_RULES_COLUMN).count().collect()
+    curated_date = F.when(F.col(_STATUS) == _CURATED, F.col(EVENT_DATE_COLUMN)).alias("__curated_date")
+    groups = staged.groupBy(_STATUS, QUARANTINE_RULES_COLUMN, curated_date).count().collect()
     status_counts: Dict[str, int] = {}
     reasons: Dict[str, int] = {}
+    dates = set()
     for row in groups:
         status_counts[row[_STATUS]] = status_counts.get(row[_STATUS], 0) + row["count"]
         for rule in row[QUARANTINE_RULES_COLUMN]:
             reasons[rule] = reasons.get(rule, 0) + row["count"]
-    return status_counts, reasons
+        if row[_STATUS] == _CURATED:
+            dates.add(row["__curated_date"])
+    # None (curated rows without an event time, where it is declared nullable) sorts first.
+    return status_counts, reasons, tuple(sorted(dates, key=lambda day: (day is not None, day or dt.date.min)))
 
 
 # --------------------------------------------------------------------------------------

@@ -45,7 +45,7 @@ from __future__ import annotations
 import json
 import re
 import sys
-from typing import Any, Dict, Optional, Sequence
+from typing import Any, Dict, Optional, Sequence, Tuple
 
 from pipeline_code import catalog
 from pipeline_code.etl.curate import (CORRUPT_RECORD_COLUMN, EVENT_DATE_COLUMN, RULE_NOT_TIMESTAMP, TIMESTAMP_FORMS,
@@ -199,8 +199,7 @@ def _write_curated(result: CurateResult, curated_path: str, dataset: catalog.Dat
     """Write the curated rows, replacing the event_date partitions they touch, with the rows of those dates this run
     did not read kept (see the module docstring); returns how many were kept."""
     curated = result.curated
-    earlier = _rows_not_read(result, curated_path, dataset)
-    kept = earlier.count() if earlier is not None else 0
+    earlier, kept = _rows_not_read(result, curated_path, dataset)
     if kept:
         curated = curated.unionByName(earlier)
     (
@@ -218,26 +217,30 @@ def _write_curated(result: CurateResult, curated_path: str, dataset: catalog.Dat
     return kept
 
 
-def _rows_not_read(result: CurateResult, curated_path: str, dataset: catalog.Dataset) -> Optional[Any]:
+def _rows_not_read(result: CurateResult, curated_path: str, dataset: catalog.Dataset) -> Tuple[Optional[Any], int]:
     """The curated rows of the dates this run touches whose record id the run did not read at all (kept, quarantined
     or a duplicate: a record the run read is the run's to decide), materialised apart from the files about to be
-    replaced; None when none of the touched dates is curated yet.
+    replaced, and how many they are; (None, 0) when none of the touched dates is curated yet.
 
-    Only the touched dates are read, so a run reads what it rewrites, not the whole curated history: see
-    :func:`_read_curated_dates` for how each date's files' schema becomes this run's."""
+    Only the touched dates are read (``result.curated_dates``, found with the counts), so a run reads what it
+    rewrites, not the whole curated history: see :func:`_read_curated_dates` for how each date's files' schema
+    becomes this run's. The rows are counted while they are materialised (an observed metric of that job), not by a
+    Spark job of their own."""
+    from pyspark.sql import Observation
     from pyspark.sql import functions as F
 
     rid = dataset.record_identifier
-    touched = [row[0] for row in result.curated.select(EVENT_DATE_COLUMN).distinct().collect()]
-    earlier = _read_curated_dates(result.curated.sparkSession, curated_path, touched, result.curated.schema)
+    earlier = _read_curated_dates(result.curated.sparkSession, curated_path, result.curated_dates, result.curated.schema)
     if earlier is None:
-        return None
+        return None, 0
     read_ids = (result.curated.select(F.col(rid).cast("string").alias(rid))
                 .unionByName(result.quarantine.select(F.trim(F.col(rid)).alias(rid)))
                 .unionByName(result.duplicates.select(F.col(rid).cast("string").alias(rid))))
     missing = earlier.join(read_ids, on=earlier[rid].cast("string") == read_ids[rid], how="left_anti")
+    rows = Observation("kept_from_curated")
     # Checkpointed: the rows must not be read lazily from the partitions the write is about to replace.
-    return missing.localCheckpoint(eager=True)
+    kept = missing.observe(rows, F.count(F.lit(1)).alias("rows")).localCheckpoint(eager=True)
+    return kept, rows.get["rows"]
 
 
 def _read_curated_dates(spark: Any, curated_path: str, days: Sequence[Any], schema: Any) -> Optional[Any]:

@@ -105,6 +105,9 @@ def test_curated_columns_have_their_catalog_types_plus_an_event_date_partition(g
     assert types[EVENT_DATE_COLUMN] == T.DateType()
     keys = curated.select(dataset.record_identifier, "event_time").distinct().count()
     assert keys == generated["result"].curated_rows  # one record per key
+    # The partitions a write of the curated rows touches, found with the counts.
+    dates = sorted(row[0] for row in curated.select(EVENT_DATE_COLUMN).distinct().collect())
+    assert list(generated["result"].curated_dates) == dates and len(dates) > 1
 
 
 EXPECTED_RULE = {
