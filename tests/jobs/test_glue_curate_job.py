@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import logging
+import shutil
 from datetime import date
 from pathlib import Path
 
@@ -33,6 +34,25 @@ def job_argv(root: Path, raw_path: str, **overrides: str) -> list:
 
 def read_curated(path) -> pd.DataFrame:
     return pd.read_parquet(path)
+
+
+@pytest.fixture(scope="module")
+def curated_january(spark, tmp_path_factory):
+    """GIVEN 200 January records over three dates, landed on 2026-01-04 (raw/customer_churn) and curated by the job
+    (curated/, summary.json): run once for the module; each test continues on a copy (``january``)."""
+    root = tmp_path_factory.mktemp("january")
+    frame = generate(samples.CUSTOMER_CHURN, 200, seed=1, start="2026-01-01", days=3)
+    write_raw(frame, str(root / "raw"), samples.CUSTOMER_CHURN, "2026-01-04")
+    assert glue_curate_job.main(job_argv(root, str(root / "raw" / "customer_churn"))) == 0
+    return root, frame
+
+
+@pytest.fixture
+def january(curated_january, tmp_path) -> pd.DataFrame:
+    """The curated January lake copied under ``tmp_path`` (raw, curated data, summary); its raw records."""
+    root, frame = curated_january
+    shutil.copytree(root, tmp_path, dirs_exist_ok=True)
+    return frame.copy()
 
 
 # --------------------------------------------------------------------------------------
@@ -80,28 +100,22 @@ def test_quarantine_is_written_per_run_with_reasons_and_source_file(curated_chur
 # --------------------------------------------------------------------------------------
 # Partition overwrite, idempotency, thresholds and failure modes
 # --------------------------------------------------------------------------------------
-def test_dynamic_partition_overwrite_replaces_only_touched_dates_and_reruns_are_idempotent(spark, tmp_path):
-    january = generate(samples.CUSTOMER_CHURN, 200, seed=1, start="2026-01-01", days=3)
+def test_dynamic_partition_overwrite_replaces_only_touched_dates_and_reruns_are_idempotent(january, tmp_path):
+    # GIVEN January's 200 records curated from raw/ (the job's first run, shared), and March's 150 in raw_b/
     march = generate(samples.CUSTOMER_CHURN, 150, seed=2, start="2026-03-01", days=2)
-    write_raw(january, str(tmp_path / "raw_a"), samples.CUSTOMER_CHURN, "2026-01-04")
     write_raw(march, str(tmp_path / "raw_b"), samples.CUSTOMER_CHURN, "2026-03-03")
 
-    assert glue_curate_job.main(job_argv(tmp_path, str(tmp_path / "raw_a" / "customer_churn"))) == 0
     assert glue_curate_job.main(job_argv(tmp_path, str(tmp_path / "raw_b" / "customer_churn"))) == 0
     curated = read_curated(tmp_path / "curated")
     assert len(curated) == 350  # March did not wipe January
-    assert glue_curate_job.main(job_argv(tmp_path, str(tmp_path / "raw_a" / "customer_churn"))) == 0
+    assert glue_curate_job.main(job_argv(tmp_path, str(tmp_path / "raw" / "customer_churn"))) == 0
     assert len(read_curated(tmp_path / "curated")) == 350  # re-running January replaced, not appended
 
 
-def test_a_late_record_for_a_date_whose_raw_files_expired_adds_to_its_curated_rows_not_replaces_them(spark, tmp_path):
-    # GIVEN January curated from raw files that then expire (the raw bucket's lifecycle rule deletes them)
-    import shutil
-
-    january = generate(samples.CUSTOMER_CHURN, 200, seed=1, start="2026-01-01", days=3)
+def test_a_late_record_for_a_date_whose_raw_files_expired_adds_to_its_curated_rows_not_replaces_them(january, tmp_path):
+    # GIVEN January curated (the job's first run, shared) from raw files that then expire (the raw bucket's lifecycle
+    # rule deletes them)
     raw = tmp_path / "raw" / "customer_churn"
-    write_raw(january, str(tmp_path / "raw"), samples.CUSTOMER_CHURN, "2026-01-04")
-    assert glue_curate_job.main(job_argv(tmp_path, str(raw))) == 0
     before = read_curated(tmp_path / "curated")
     shutil.rmtree(raw / "ingest_date=2026-01-04")
     # WHEN one late record for a January date lands, and the job runs over what raw holds now
@@ -146,18 +160,13 @@ def test_a_correction_landed_later_replaces_the_record_whatever_its_values_sort_
 
 
 def test_a_late_record_for_dates_curated_under_an_older_declaration_keeps_their_rows_in_this_runs_types(
-        spark, tmp_path, caplog):
-    # GIVEN January curated, one date's files then as an older declaration wrote them (tenure_months a string,
-    # support_calls_90d not declared yet), and the raw files expired
-    import shutil
-
+        spark, january, tmp_path, caplog):
+    # GIVEN January curated (the job's first run, shared), one date's files then as an older declaration wrote them
+    # (tenure_months a string, support_calls_90d not declared yet), and the raw files expired
     from pyspark.sql import functions as F
 
     caplog.set_level(logging.INFO, logger="pipeline_code")
-    january = generate(samples.CUSTOMER_CHURN, 60, seed=1, start="2026-01-01", days=3)
     raw = tmp_path / "raw" / "customer_churn"
-    write_raw(january, str(tmp_path / "raw"), samples.CUSTOMER_CHURN, "2026-01-04")
-    assert glue_curate_job.main(job_argv(tmp_path, str(raw))) == 0
     before = read_curated(tmp_path / "curated").set_index("customer_id")
     older_date = tmp_path / "curated" / "event_date=2026-01-01"
     (spark.read.parquet(str(older_date)).withColumn("tenure_months", F.col("tenure_months").cast("string"))
