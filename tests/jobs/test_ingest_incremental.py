@@ -150,11 +150,6 @@ def warnings(caplog) -> list[str]:
     return [r.getMessage() for r in caplog.records if r.levelno >= logging.WARNING]
 
 
-@pytest.fixture(params=ENGINES)
-def job(request, spark, curated_churn, tmp_path) -> Job:
-    return Job(request.param, spark, curated_churn, tmp_path)
-
-
 @pytest.fixture
 def pandas_job(spark, curated_churn, tmp_path) -> Job:
     """For what the engines share (the decision, reading the state, the snapshot without a feature group)."""
@@ -164,13 +159,29 @@ def pandas_job(spark, curated_churn, tmp_path) -> Job:
 @pytest.fixture(scope="module")
 def first_runs(spark, curated_churn, tmp_path_factory):
     """GIVEN an ingested curated copy: each engine's first run (every record put, the state written), run once for
-    the module when a test first asks for it; each test continues on a copy of it (``Job.copy``)."""
+    the module when a test first asks for it; each test continues on a copy of it (``Job.copy``). The job keeps
+    what its first run did for the test of that run: ``first`` (its summary and the identifiers put),
+    ``first_warnings`` (every warning logged meanwhile, as ``warnings(caplog)`` lists them) and ``first_state``
+    (the state path it ran with)."""
     runs: dict[str, Job] = {}
 
     def first_run(engine: str) -> Job:
         if engine not in runs:
             job = Job(engine, spark, curated_churn, tmp_path_factory.mktemp(f"ingested-{engine}"))
-            job.run()
+            records: list[logging.LogRecord] = []
+            handler = logging.Handler(logging.WARNING)
+            handler.emit = records.append
+            logger, root = logging.getLogger("pipeline_code"), logging.getLogger()
+            level = logger.level
+            logger.setLevel(logging.WARNING)  # as caplog.at_level(logging.WARNING, logger="pipeline_code")
+            root.addHandler(handler)
+            try:
+                job.first = job.run()
+            finally:
+                root.removeHandler(handler)
+                logger.setLevel(level)
+            job.first_warnings = [r.getMessage() for r in records if r.levelno >= logging.WARNING]
+            job.first_state = job.state
             runs[engine] = job
         return runs[engine]
 
@@ -191,22 +202,22 @@ def files(job: Job) -> set[str]:
     return {str(p.relative_to(job.curated)) for p in job.curated.rglob("*.parquet")}
 
 
-def test_the_first_run_puts_every_record_and_a_run_with_no_curated_change_puts_none(job, caplog):
+def test_the_first_run_puts_every_record_and_a_run_with_no_curated_change_puts_none(ingested):
     # GIVEN the curate job's output (ten event dates) and no ingestion state
-    # WHEN the feature job runs
-    with caplog.at_level(logging.WARNING, logger="pipeline_code"):
-        first, put = job.run()
+    # WHEN the feature job runs (the module's first run of this engine: `ingested` is a copy of what it left)
+    job = ingested
+    (first, put), state_path = job.first, job.first_state
     # THEN every record is put, with a one-line notice why, and every partition is recorded
     assert put == job.ids()
-    assert warnings(caplog) == [
-        f"putting every record into the feature group: no ingestion state at {job.state} (first run, or the state "
+    assert job.first_warnings == [
+        f"putting every record into the feature group: no ingestion state at {state_path} (first run, or the state "
         "was deleted)"]
     assert first["ingestion"] == {
-        "mode": "full", "full_reason": f"no ingestion state at {job.state} (first run, or the state was deleted)",
-        "state_path": str(job.state), "partitions_considered": len(job.partitions()), "partitions_skipped": 0,
+        "mode": "full", "full_reason": f"no ingestion state at {state_path} (first run, or the state was deleted)",
+        "state_path": str(state_path), "partitions_considered": len(job.partitions()), "partitions_skipped": 0,
         "partitions_put": len(job.partitions()), "partitions_failed": 0, "records_put": len(put),
     }
-    state = json.loads(job.state.read_text())
+    state = json.loads(job.state.read_text())  # the copy of the state it wrote
     assert sorted(state["partitions"]) == job.partitions() and state["run_id"] == "run-1"
     # WHEN it runs again with the curated data unchanged
     second, put = job.run()
