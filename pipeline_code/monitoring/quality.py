@@ -2,8 +2,8 @@
 
 Labels: files (parquet, CSV, JSON Lines) under ``--labels-dir`` with columns
 ``inference_id, label, label_time`` (extra columns such as the sensitive attribute are
-kept); the latest label per ``inference_id`` wins. Labels are joined to the captured
-predictions by ``inference_id``.
+kept); the latest label per ``inference_id`` wins: by ``label_time`` (ISO-8601, any offset; one that cannot be read
+is never the latest), else the file read last. Labels are joined to the captured predictions by ``inference_id``.
 
 Delayed labels: the window is split into daily sub-windows by ``inference_time``; a day is
 *scored* only when its label coverage reaches ``min_label_coverage`` (labels for later
@@ -106,7 +106,11 @@ def read_labels(labels_dir: str, problem_type: str = BINARY, classes: Sequence[s
             raise LabelError(f"none of the {len(raw)} label rows under {labels_dir!r} is a label this model takes "
                              f"(e.g. {', '.join(repr(v) for v in examples)}); it takes {_LABEL_KINDS[problem_type]}")
     if LABEL_TIME in labels.columns:
-        labels = labels.sort_values(LABEL_TIME, kind="mergesort")
+        # Latest by the time each label_time names, read on its own (request_times): the files' readers leave the
+        # column text (parquet, CSV) or datetimes (JSON Lines parses a "*_time" column), and neither text nor a mix
+        # of the two orders by time. A time that cannot be read is never the latest; equal times keep file order.
+        order = request_times(labels[LABEL_TIME])
+        labels = labels.loc[order.sort_values(kind="mergesort", na_position="first").index]
     out = labels.drop_duplicates(INFERENCE_ID, keep="last").reset_index(drop=True)
     if len(unusable):
         out.attrs["unusable_labels"] = {"rows": int(len(unusable)), "examples": examples}
