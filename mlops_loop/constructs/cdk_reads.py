@@ -6,7 +6,7 @@ names a bucket or a key, every ARN holds its stack's partition, region and accou
 asked: a construct never moves to another stack, a stack's environment is fixed when it is made, and the attributes
 read here are set once by their construct (a bucket's name, a key's ARN: the same token string on every read). So
 each is asked once per object and kept here, weakly (an app's constructs go when it does). Durations are values any
-construct may share, so each is made once per process (:func:`days`, :func:`hours`).
+construct may share, so each is made once per process (:func:`days`, :func:`hours`, :func:`minutes`).
 """
 
 from __future__ import annotations
@@ -79,3 +79,9 @@ def days(count: int) -> Duration:
 def hours(count: int) -> Duration:
     """``Duration.hours(count)``, made by the CDK once per count."""
     return Duration.hours(count)
+
+
+@functools.cache
+def minutes(count: int) -> Duration:
+    """``Duration.minutes(count)``, made by the CDK once per count: the periods of every alarm and graph."""
+    return Duration.minutes(count)

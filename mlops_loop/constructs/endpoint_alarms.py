@@ -12,7 +12,8 @@ from constructs import Construct
 from ..config.instance_types import INSTANCE_TYPES
 from ..config.serving import ServingAlarms
 from ..nag import acknowledge
-from .endpoint_metrics import FIVE_MINUTES, HOST_NAMESPACE, ONE_HOUR, endpoint_metric, error_rate
+from .cdk_reads import hours, minutes
+from .endpoint_metrics import HOST_NAMESPACE, endpoint_metric, error_rate
 from .loop_alarms import sns_action
 
 # The low-traffic alarm's memory of past traffic, in hours: a week, the most CloudWatch evaluates.
@@ -77,17 +78,17 @@ class EndpointAlarms(Construct):
         if instance_type is not None:
             # CPUUtilization is summed over cores (400% on 4 vCPUs): compare per vCPU.
             vcpus = INSTANCE_TYPES[instance_type].vcpu
-            alarm("cpu", metric("CPUUtilization", "Average", namespace=HOST_NAMESPACE, period=FIVE_MINUTES), cfg.max_cpu_percent * vcpus,
+            alarm("cpu", metric("CPUUtilization", "Average", namespace=HOST_NAMESPACE, period=minutes(5)), cfg.max_cpu_percent * vcpus,
                   f"CPU above {cfg.max_cpu_percent}% of {vcpus} vCPUs for 15 minutes", periods=3)
-            alarm("memory", metric("MemoryUtilization", "Average", namespace=HOST_NAMESPACE, period=FIVE_MINUTES), cfg.max_memory_percent,
+            alarm("memory", metric("MemoryUtilization", "Average", namespace=HOST_NAMESPACE, period=minutes(5)), cfg.max_memory_percent,
                   f"memory above {cfg.max_memory_percent}% for 15 minutes", periods=3)
         if mode == "async":
-            backlog = metric("ApproximateBacklogSize", "Average", per_variant=False, period=FIVE_MINUTES)
+            backlog = metric("ApproximateBacklogSize", "Average", per_variant=False, period=minutes(5))
             alarm("async-backlog", backlog, cfg.max_async_backlog,
                   f"more than {cfg.max_async_backlog} requests queued for 15 minutes", periods=3)
         if max_model_loading_wait_ms is not None:
             # Multi-model endpoints only; reported in microseconds like ModelLatency.
-            loading = metric("ModelLoadingWaitTime", "p99", period=FIVE_MINUTES)
+            loading = metric("ModelLoadingWaitTime", "p99", period=minutes(5))
             alarm("model-loading-wait", loading, max_model_loading_wait_ms * 1000,
                   f"p99 wait for a model to load above {max_model_loading_wait_ms} ms for 15 minutes "
                   "(models keep being evicted: more memory per instance, or split the endpoint)", periods=3)
@@ -145,7 +146,7 @@ class EndpointAlarms(Construct):
         the last 168 hours held an invocation) tells those apart, and the composite pages only while it is OK (not in
         ALARM, nor without a state yet). After a week of silence the composite returns to OK (the page has gone out; the idle alarm shows the
         endpoint stays unused). Neither part notifies anyone."""
-        hourly = endpoint_metric(name, "Invocations", "Sum", period=ONE_HOUR)
+        hourly = endpoint_metric(name, "Invocations", "Sum", period=hours(1))
         parts = []
         # 168 hourly periods: CloudWatch's limit on Period x EvaluationPeriods (7 days for periods of an hour or more).
         for suffix, threshold, periods, breaching, description in (

@@ -9,13 +9,10 @@ from aws_cdk import aws_cloudwatch as cloudwatch
 
 from pipeline_code.core.contract import VARIANT
 
+from .cdk_reads import minutes
+
 INVOCATION_NAMESPACE = "AWS/SageMaker"
 HOST_NAMESPACE = "/aws/sagemaker/Endpoints"  # CPUUtilization, MemoryUtilization
-# The periods the endpoints' alarms and graphs use. A Duration is a value: made once here, not once per metric (each
-# is a round trip to the CDK's Node process).
-ONE_MINUTE = Duration.minutes(1)
-FIVE_MINUTES = Duration.minutes(5)
-ONE_HOUR = Duration.hours(1)
 
 
 def endpoint_metric(
@@ -25,11 +22,12 @@ def endpoint_metric(
     *,
     namespace: str = INVOCATION_NAMESPACE,
     per_variant: bool = True,
-    period: Duration = ONE_MINUTE,
+    period: Optional[Duration] = None,
 ) -> cloudwatch.Metric:
-    """``name`` of ``endpoint`` (and its one variant, unless ``per_variant`` is false), per ``period``."""
+    """``name`` of ``endpoint`` (and its one variant, unless ``per_variant`` is false), per ``period`` (default: a minute)."""
     dims = {"EndpointName": endpoint, **({"VariantName": VARIANT} if per_variant else {})}
-    return cloudwatch.Metric(namespace=namespace, metric_name=name, dimensions_map=dims, statistic=statistic, period=period)
+    return cloudwatch.Metric(namespace=namespace, metric_name=name, dimensions_map=dims, statistic=statistic,
+                             period=period or minutes(1))
 
 
 def error_rate(endpoint: str, errors: str, label: str, *, period: Optional[Duration] = None) -> cloudwatch.MathExpression:
@@ -40,7 +38,7 @@ def error_rate(endpoint: str, errors: str, label: str, *, period: Optional[Durat
     (https://docs.aws.amazon.com/sagemaker/latest/dg/async-inference-monitor.html): a rate over
     ``Invocations`` would have no denominator there. No requests, no data points.
     """
-    period = period or ONE_MINUTE
+    period = period or minutes(1)
     return cloudwatch.MathExpression(
         expression="100 * errors",
         using_metrics={"errors": endpoint_metric(endpoint, errors, "Average", period=period)},

@@ -28,19 +28,17 @@ from pipeline_code.core.contract import (
 
 from ..config.schedules import run_interval_seconds
 from ..config.schema import MonitoringConfig
+from .cdk_reads import days, hours, minutes
 from .drift_monitor import MAX_RUNTIME_SECONDS
 from .scheduled_job import MAX_EVENT_AGE_SECONDS, job_name_stem
 
 # The monitor runs daily: one evaluation period spans one run.
-MONITOR_PERIOD = Duration.days(1)
+MONITOR_PERIOD = days(1)
 DEFAULT_MONITOR_SCHEDULE: str = MonitoringConfig.model_fields["schedule"].default
 # The staleness alarm counts reports per hour: with periods of an hour or more CloudWatch allows an evaluation
 # range (Period x EvaluationPeriods) of up to 7 days (shorter periods: 1 day), and hour-sized buckets keep the
 # extra periods CloudWatch looks back over when data is missing to hours, not days.
-STALENESS_PERIOD = Duration.hours(1)
-# The handlers' and dead-letter queues' alarms judge 5-minute periods. A Duration is a value: made once here, not once
-# per alarm (each is a round trip to the CDK's Node process).
-FIVE_MINUTES = Duration.minutes(5)
+STALENESS_PERIOD = hours(1)
 MAX_EVALUATION_SECONDS = 7 * 24 * 3600
 # Beyond a run's latest possible report (start retried for up to an hour, job stopped after its maximum runtime):
 # instance provisioning, the upload of the report and CloudWatch's ingestion delay.
@@ -276,7 +274,7 @@ def handler_alarms(
         names[0],
         alarm_name=f"{name_prefix}-{names[0]}",
         alarm_description=errors_description,
-        metric=function.metric_errors(period=FIVE_MINUTES),
+        metric=function.metric_errors(period=minutes(5)),
         threshold=1,
         comparison_operator=cloudwatch.ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
         evaluation_periods=1,
@@ -302,7 +300,7 @@ def dead_letter_alarm(scope: Construct, *, name_prefix: str, name: str, queue: s
         name,
         alarm_name=f"{name_prefix}-{name}",
         alarm_description=description,
-        metric=queue.metric_number_of_messages_sent(period=FIVE_MINUTES, statistic="Sum"),
+        metric=queue.metric_number_of_messages_sent(period=minutes(5), statistic="Sum"),
         threshold=1,
         comparison_operator=cloudwatch.ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
         # Any one of four periods: SQS reports a queue's metrics only while it is active, and a dead-letter queue idles
@@ -320,7 +318,7 @@ def dead_letter_backlog(queues: Mapping[str, sqs.IQueue]) -> cloudwatch.GraphWid
     inspect, replay or purge (README, *Dead-letter queues*); it pages nobody."""
     return cloudwatch.GraphWidget(
         title="Dead letters waiting (inspect, replay or purge: README, Dead-letter queues)",
-        left=[queue.metric_approximate_number_of_messages_visible(label=label, period=FIVE_MINUTES, statistic="Maximum")
+        left=[queue.metric_approximate_number_of_messages_visible(label=label, period=minutes(5), statistic="Maximum")
               for label, queue in queues.items()],
         width=24,
     )

@@ -25,7 +25,7 @@ from ..nag import acknowledge
 from ..naming import feature_group_arn
 from .arns import format_arn
 from ..config.schema import NetworkConfig
-from .cdk_reads import stack_of
+from .cdk_reads import days, minutes, stack_of
 from .handler_function import handler_function
 
 
@@ -108,23 +108,23 @@ class ScoreById(Construct):
         served_errors = cloudwatch.Metric(
             namespace=serving_namespace, metric_name=SERVER_ERRORS_METRIC,
             dimensions_map=dict(zip(METRIC_DIMENSIONS, (environment, model))),
-            statistic="Sum", period=Duration.minutes(5),
+            statistic="Sum", period=minutes(5),
         )
         # Published by the drift monitor once a day (its skew check); the day's maximum.
         skew_rate = cloudwatch.Metric(
             namespace=monitor_namespace, metric_name=monitor_metric("feature_skew_rate"),
-            dimensions_map={"Environment": environment, "Model": model}, statistic="Maximum", period=Duration.days(1),
+            dimensions_map={"Environment": environment, "Model": model}, statistic="Maximum", period=days(1),
         )
         self.alarms: list[cloudwatch.Alarm] = []
         at_least, above = cloudwatch.ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD, cloudwatch.ComparisonOperator.GREATER_THAN_THRESHOLD
         for suffix, metric, threshold, comparison, description in (
-            ("Errors", built.function.metric_errors(period=Duration.minutes(5)), 1, at_least,
+            ("Errors", built.function.metric_errors(period=minutes(5)), 1, at_least,
              f"The {model} score-by-id function failed; check its logs"),
             ("ServerErrors", served_errors, 1, at_least,
              f"Score by id for {model} answered 5xx (store or endpoint unavailable, or refused the records); check its logs"),
-            ("Throttles", built.function.metric_throttles(period=Duration.minutes(5)), 1, at_least,
+            ("Throttles", built.function.metric_throttles(period=minutes(5)), 1, at_least,
              f"Score-by-id requests for {model} were throttled: raise serving.by_id.max_concurrency or slow callers"),
-            ("Latency", built.function.metric_duration(period=Duration.minutes(5), statistic="p99"), max_latency_ms, at_least,
+            ("Latency", built.function.metric_duration(period=minutes(5), statistic="p99"), max_latency_ms, at_least,
              f"Score by id for {model}: p99 duration above {max_latency_ms} ms"),
             # As the monitor's check: a rate above the limit fails it.
             ("Skew", skew_rate, max_skew_rate, above,
