@@ -10,7 +10,7 @@ from aws_cdk import aws_s3 as s3
 from constructs import Construct
 
 from mlops_loop.app_builder import new_app
-from mlops_loop.constructs.cdk_reads import days, environment_of, hours, read_once, stack_of
+from mlops_loop.constructs.cdk_reads import days, environment_of, hours, minutes, read_once, stack_of
 
 
 @pytest.mark.parametrize("env", [Environment(account="123456789012", region="cn-north-1"), None], ids=["known", "agnostic"])
@@ -56,3 +56,5 @@ def test_a_duration_is_made_once_per_count_and_is_the_cdks():
     assert days(7) is days(7) and days(7).to_days() == Duration.days(7).to_days() == 7
     assert days(1).to_hours() == 24 and days(30).to_days() == 30
     assert hours(1) is hours(1) and hours(1).to_minutes() == Duration.hours(1).to_minutes() == 60
+    assert minutes(5) is minutes(5) and minutes(5).to_seconds() == Duration.minutes(5).to_seconds() == 300
+    assert minutes(1) is not minutes(5) and minutes(1).to_seconds() == 60
