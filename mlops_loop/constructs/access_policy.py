@@ -5,11 +5,10 @@ from __future__ import annotations
 import copy
 import json
 import re
-import weakref
 from typing import Any, Mapping, Optional, Sequence
 
 import jsii
-from aws_cdk import Acknowledgment, ArnFormat, IStableAnyProducer, IStableListProducer, Lazy, Stack
+from aws_cdk import Acknowledgment, ArnFormat, IStableAnyProducer, IStableListProducer, Lazy
 from aws_cdk import aws_ecr as ecr
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_kms as kms
@@ -18,7 +17,7 @@ from constructs import Construct
 
 from ..nag import acknowledgments, record
 from .arns import format_arn, s3_arn
-from .cdk_reads import read_once, stack_of
+from .cdk_reads import once_per, read_once, stack_of
 
 READ_OBJECT_ACTIONS = ("s3:GetObject", "s3:GetObjectVersion")
 WRITE_OBJECT_ACTIONS = ("s3:PutObject", "s3:DeleteObject", "s3:AbortMultipartUpload")
@@ -56,8 +55,6 @@ _UNKNOWN_LIST_LENGTH = 4 * (UNKNOWN_LENGTH + 3)  # a list whose items are unknow
 _PSEUDO_TOKEN = re.compile(r"\$\{Token\[AWS\.(\w+)\.\d+\]\}")
 _LIST_TOKEN = re.compile(r"#\{Token\[[^\]]*\]\}")
 _TOKEN = re.compile(r"\$\{Token\[[^\]]*\]\}|-?1\.8\d*e\+289")
-# Per stack, each resource with a token that a statement named: what it resolved to there (see AccessPolicy.allow).
-_RESOLVED: weakref.WeakKeyDictionary[Stack, dict[str, Any]] = weakref.WeakKeyDictionary()
 
 
 class AccessPolicy(Construct):
@@ -126,7 +123,7 @@ class AccessPolicy(Construct):
         # Only strings that carry CDK tokens need resolving, those this stack has not resolved yet all in one call
         # (keyed by position): a resource's value does not change while the app is built, and a few (a key's ARN, a
         # bucket's name) are named by hundreds of statements.
-        known = _RESOLVED.setdefault(self._stack, {})
+        known: dict[str, Any] = once_per(self._stack, (AccessPolicy, "resolved"), dict)  # token resource -> its value here
         tokens = {f"r{i}": r for i, r in enumerate(resources) if r not in known and any(mark in r for mark in TOKEN_MARKS)}
         if tokens:
             for position, resolved in self._stack.resolve(tokens).items():

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import functools
 import weakref
-from typing import Any, NamedTuple, Optional
+from typing import Any, Callable, Hashable, NamedTuple, Optional, TypeVar
 
 from aws_cdk import Duration, Stack
 from constructs import IConstruct
@@ -28,9 +28,20 @@ class StackEnvironment(NamedTuple):
     account: str
 
 
-_STACKS: weakref.WeakKeyDictionary[IConstruct, Stack] = weakref.WeakKeyDictionary()
-_ENVIRONMENTS: weakref.WeakKeyDictionary[Stack, StackEnvironment] = weakref.WeakKeyDictionary()
-_ATTRIBUTES: weakref.WeakKeyDictionary[Any, dict[str, Any]] = weakref.WeakKeyDictionary()
+T = TypeVar("T")
+# Per object, what was asked of it or made for it once (see once_per); weakly held.
+_ONCE: weakref.WeakKeyDictionary[Any, dict[Hashable, Any]] = weakref.WeakKeyDictionary()
+
+
+def once_per(owner: Any, key: Hashable, make: Callable[[], T]) -> T:
+    """``make()``, called once per ``owner`` and ``key`` and kept while ``owner`` lives: for a value that cannot change
+    once asked or made (what the other functions here read, a construct shared by everything in a stack)."""
+    kept = _ONCE.get(owner)
+    if kept is None:
+        kept = _ONCE[owner] = {}
+    if key not in kept:
+        kept[key] = make()
+    return kept[key]
 
 
 def stack_of(construct: IConstruct, scope: Optional[IConstruct] = None) -> Stack:
@@ -40,19 +51,13 @@ def stack_of(construct: IConstruct, scope: Optional[IConstruct] = None) -> Stack
     its constructor: no round trip at all when that scope is a stack or was asked before."""
     if isinstance(construct, Stack):
         return construct
-    stack = _STACKS.get(construct)
-    if stack is None:
-        stack = _STACKS[construct] = Stack.of(construct) if scope is None else stack_of(scope)
-    return stack
+    return once_per(construct, Stack, lambda: Stack.of(construct) if scope is None else stack_of(scope))
 
 
 def environment_of(scope: IConstruct) -> StackEnvironment:
     """The partition, region and account of ``scope``'s stack, read from the CDK once per stack."""
     stack = stack_of(scope)
-    environment = _ENVIRONMENTS.get(stack)
-    if environment is None:
-        environment = _ENVIRONMENTS[stack] = StackEnvironment(stack.partition, stack.region, stack.account)
-    return environment
+    return once_per(stack, StackEnvironment, lambda: StackEnvironment(stack.partition, stack.region, stack.account))
 
 
 def read_once(obj: Any, attribute: str) -> Any:
@@ -60,12 +65,7 @@ def read_once(obj: Any, attribute: str) -> Any:
     (``bucket_name``, ``key_arn``, ``role_arn``, ``queue_arn``, ``topic_arn``, an asset's ``s3_object_url``, ...),
     never for one that changes. Constructs read so what other constructs name too (a bucket, a key, a queue, the
     job code's assets are named by dozens of them), and an attribute of their own they name more than once."""
-    values = _ATTRIBUTES.get(obj)
-    if values is None:
-        values = _ATTRIBUTES[obj] = {}
-    if attribute not in values:
-        values[attribute] = getattr(obj, attribute)
-    return values[attribute]
+    return once_per(obj, attribute, lambda: getattr(obj, attribute))
 
 
 @functools.cache

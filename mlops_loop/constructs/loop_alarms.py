@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import functools
 import math
-import weakref
 from typing import Callable, Mapping
 
 from aws_cdk import Duration
@@ -28,7 +27,7 @@ from pipeline_code.core.contract import (
 
 from ..config.schedules import run_interval_seconds
 from ..config.schema import MonitoringConfig
-from .cdk_reads import days, hours, minutes
+from .cdk_reads import days, hours, minutes, once_per
 from .drift_monitor import MAX_RUNTIME_SECONDS
 from .scheduled_job import MAX_EVENT_AGE_SECONDS, job_name_stem
 
@@ -74,15 +73,9 @@ def _series(namespace: str, environment: str, model: str, key: str, statistic: s
 
 # One action per topic, whatever the number of alarms that notify it: the action only names the topic, and each one
 # made is a round trip to the CDK's Node process (an environment's alarms share one topic).
-_ACTIONS: weakref.WeakKeyDictionary[sns.ITopic, cw_actions.SnsAction] = weakref.WeakKeyDictionary()
-
-
 def sns_action(topic: sns.ITopic) -> cw_actions.SnsAction:
     """The alarm action that notifies ``topic``, made once per topic."""
-    action = _ACTIONS.get(topic)
-    if action is None:
-        action = _ACTIONS[topic] = cw_actions.SnsAction(topic)
-    return action
+    return once_per(topic, cw_actions.SnsAction, lambda: cw_actions.SnsAction(topic))
 
 
 class LoopAlarms(Construct):

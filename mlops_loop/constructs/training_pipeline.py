@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import weakref
 from pathlib import Path
 from typing import Optional, Sequence, Tuple
 
@@ -27,7 +26,7 @@ from ..training import PipelineSpec, pipeline_definition_later, sdk_helper
 from ..training.names import XGBOOST_FRAMEWORK, XGBOOST_VERSION
 from ..training.sdk_offline import image_uri, neuron_inference_image_uri, repository_arn, training_image_uri
 from .arns import format_arn
-from .cdk_reads import environment_of, read_once, stack_of
+from .cdk_reads import environment_of, once_per, read_once, stack_of
 from .served_model import SERVING_CONTENT_TYPES, SERVING_ENVIRONMENT
 from .access_policy import AccessPolicy
 from .job_code import JobCode, model_spec_json
@@ -265,10 +264,6 @@ class TrainingPipeline(Construct):
                      [repository_arn(uri, region)])
 
 
-# Each stack's reference to the stock XGBoost image's repository (see xgboost_repository).
-_XGBOOST_REPOSITORIES: weakref.WeakKeyDictionary[Stack, ecr.IRepository] = weakref.WeakKeyDictionary()
-
-
 def xgboost_image_uri(region: str) -> str:
     """SageMaker's stock XGBoost image in ``region`` (offline lookup in the SDK's tables, cached)."""
     return image_uri(XGBOOST_FRAMEWORK, region, XGBOOST_VERSION)
@@ -279,11 +274,8 @@ def xgboost_repository(scope: Construct) -> ecr.IRepository:
     root of the scope's stack (a reference: no resource is created). Made once per stack and shared by every role there
     that pulls the image: one construct and one read of its ARN per stack, not per role."""
     stack = stack_of(scope)
-    repository = _XGBOOST_REPOSITORIES.get(stack)
-    if repository is None:
-        repository = _XGBOOST_REPOSITORIES[stack] = ecr.Repository.from_repository_arn(
-            stack, "XgboostImageRepository", xgboost_repository_arn(environment_of(stack).region))
-    return repository
+    return once_per(stack, xgboost_repository, lambda: ecr.Repository.from_repository_arn(
+        stack, "XgboostImageRepository", xgboost_repository_arn(environment_of(stack).region)))
 
 
 def xgboost_repository_arn(region: str) -> str:

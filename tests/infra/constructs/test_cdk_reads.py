@@ -10,7 +10,7 @@ from aws_cdk import aws_s3 as s3
 from constructs import Construct
 
 from mlops_loop.app_builder import new_app
-from mlops_loop.constructs.cdk_reads import days, environment_of, hours, minutes, read_once, stack_of
+from mlops_loop.constructs.cdk_reads import days, environment_of, hours, minutes, once_per, read_once, stack_of
 
 
 @pytest.mark.parametrize("env", [Environment(account="123456789012", region="cn-north-1"), None], ids=["known", "agnostic"])
@@ -58,3 +58,22 @@ def test_a_duration_is_made_once_per_count_and_is_the_cdks():
     assert hours(1) is hours(1) and hours(1).to_minutes() == Duration.hours(1).to_minutes() == 60
     assert minutes(5) is minutes(5) and minutes(5).to_seconds() == Duration.minutes(5).to_seconds() == 300
     assert minutes(1) is not minutes(5) and minutes(1).to_seconds() == 60
+
+
+def test_once_per_makes_a_value_once_per_owner_and_key():
+    """GIVEN two owners WHEN a value is asked per owner and key, twice THEN it is made once for each pair, and made
+    anew for another owner."""
+    class Owner:
+        pass
+
+    first, second, made = Owner(), Owner(), []
+
+    def make(tag):
+        return lambda: made.append(tag) or tag
+
+    for _ in range(2):
+        assert once_per(first, "a", make("first-a")) == "first-a"
+        assert once_per(first, "b", make("first-b")) == "first-b"
+        assert once_per(second, "a", make("second-a")) == "second-a"
+    assert made == ["first-a", "first-b", "second-a"]
+    assert once_per(Owner(), "a", make("new-a")) == "new-a" and made[-1] == "new-a"
