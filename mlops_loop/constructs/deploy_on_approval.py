@@ -18,7 +18,7 @@ from aws_cdk import aws_sns as sns
 from aws_cdk import aws_sqs as sqs
 from constructs import Construct
 
-from pipeline_code.core.contract import pascal
+from pipeline_code.core.contract import package_group_name, pascal
 from pipeline_code.core.integrity import SEALED_KEY_PATTERN, ledger_model_prefix, sealed_prefix
 
 from .access_policy import AccessPolicy
@@ -34,11 +34,10 @@ FAILED_ROLLOUT_STATUSES = ("UPDATE_ROLLBACK_COMPLETE", "UPDATE_ROLLBACK_FAILED",
 
 @dataclass(frozen=True)
 class MultiModelDeployment:
-    """Where an approved version of ``model`` (package group ``group``) is staged for a multi-model endpoint:
+    """Where an approved version of ``model`` is staged for a multi-model endpoint:
     copied from its sealed artefact ``s3://<artifacts_bucket>/pipelines/<model>/registered/...`` to ``s3://<artifacts_bucket>/<prefix><model>/v<N>.tar.gz``
     and smoke-tested on ``endpoint_name`` before the stack switches the model's TargetModel."""
 
-    group: str
     model: str
     endpoint_name: str
     artifacts_bucket: s3.IBucket
@@ -74,8 +73,7 @@ class DeployOnApproval(Construct):
         *,
         name_prefix: str,
         serving_stack_name: str,
-        group_parameters: Mapping[str, str],
-        group_models: Mapping[str, str],
+        model_parameters: Mapping[str, str],
         deployer_role: iam.IRole,
         topic: sns.ITopic,
         notification_dead_letters: sqs.IQueue,
@@ -88,25 +86,20 @@ class DeployOnApproval(Construct):
         multi_model: Sequence[MultiModelDeployment] = (),
         network: Optional[NetworkConfig] = None,
     ) -> None:
-        """``group_parameters`` maps each model package group name to its serving-stack parameter, ``group_models``
-        each group to its model (every group of ``group_parameters``, each ``<one common prefix><model>``: ValueError
-        otherwise);
+        """``model_parameters`` maps each served model to its serving-stack parameter; its package group is
+        ``package_group_name(name_prefix, model)``, the name the environment's registry gives it;
         ``artifacts_bucket`` holds the sealed artefacts (encrypted with ``data_key``) the
         handler verifies before every deployment, and the approval ledger it appends to; ``max_wait`` is how long it
         keeps retrying a busy serving stack (the longest configured rollout plus a margin)."""
         super().__init__(scope, construct_id)
-        unrecorded = sorted(set(group_parameters) - set(group_models))
-        if unrecorded:
-            raise ValueError(f"DeployOnApproval: group_models names no model for group {unrecorded[0]!r}: its approval "
-                             "decisions would go unrecorded in the approval ledger")
-        ledger_models = {group: group_models[group] for group in sorted(group_parameters)}
-        # The handler is told the groups' common prefix, not the map (Lambda's 4 KB of environment is nearly spent
-        # by MULTI_MODEL in pooled environments): each group must be <prefix><model>, as package_group_name makes it.
-        group_prefixes = {group[: -len(model)] if group.endswith(model) else None for group, model in ledger_models.items()}
-        if len(group_prefixes) != 1 or None in group_prefixes:
-            raise ValueError("DeployOnApproval: every group must be one common prefix followed by its model's name "
-                             f"(package_group_name), got {ledger_models}: the handler derives the model from the group")
-        (group_prefix,) = group_prefixes
+        unserved = sorted({m.model for m in multi_model} - set(model_parameters))
+        if unserved:
+            raise ValueError(f"DeployOnApproval: multi-model member {unserved[0]!r} has no serving-stack parameter in "
+                             "model_parameters: its approvals would never reach its endpoint")
+        group_of = {model: package_group_name(name_prefix, model) for model in model_parameters}
+        # The handler is told the groups' common prefix, not a group-to-model map (Lambda's 4 KB of environment is
+        # nearly spent by MULTI_MODEL in pooled environments): it derives the model from the group.
+        group_prefix = package_group_name(name_prefix, "")
         stack = stack_of(self, scope)
         self.dead_letter_queue = dead_letter_queue(self, key=key, removal_policy=removal_policy, owner="deploy handler")
         stack_arn = format_arn(stack, service="cloudformation", resource="stack", resource_name=f"{serving_stack_name}/*")
@@ -147,7 +140,7 @@ class DeployOnApproval(Construct):
             handler="deploy_on_approval.handler",
             environment={
                 "SERVING_STACK_NAME": serving_stack_name,
-                "MODEL_PARAMETERS": json.dumps(dict(group_parameters), sort_keys=True),
+                "MODEL_PARAMETERS": json.dumps({group_of[m]: parameter for m, parameter in model_parameters.items()}, sort_keys=True),
                 "DEPLOYER_ROLE_ARN": read_once(deployer_role, "role_arn"),
                 "NOTIFY_TOPIC_ARN": read_once(topic, "topic_arn"),
                 "RETRY_SCHEDULE_GROUP": self.retry_group.name,
@@ -157,7 +150,7 @@ class DeployOnApproval(Construct):
                 "APPROVAL_LEDGER": json.dumps({"bucket": read_once(artifacts_bucket, "bucket_name"), "group_prefix": group_prefix},
                                               sort_keys=True),
                 **({"MULTI_MODEL": json.dumps({
-                    m.group: {"model": m.model, "endpoint": m.endpoint_name, "bucket": read_once(m.artifacts_bucket, "bucket_name"),
+                    group_of[m.model]: {"model": m.model, "endpoint": m.endpoint_name, "bucket": read_once(m.artifacts_bucket, "bucket_name"),
                               "prefix": m.prefix, "kms_key_id": read_once(data_key, "key_arn")}
                     for m in multi_model
                 }, sort_keys=True)} if multi_model else {}),
@@ -175,7 +168,7 @@ class DeployOnApproval(Construct):
             "and the endpoint's runtime).",
         )
         access = built.access
-        groups = sorted(group_parameters)
+        groups = sorted(group_of.values())
         access.allow(
             "ReadRegistry",
             ["sagemaker:DescribeModelPackage", "sagemaker:ListModelPackages"],
@@ -211,7 +204,7 @@ class DeployOnApproval(Construct):
         # The approval ledger: create records, nothing else (no read, no delete; the bucket policy makes every key
         # there write-once, so a record, once written, is never replaced - not even by this role).
         access.allow("ApprovalLedger", ["s3:PutObject"],
-                     [s3_arn(self, bucket, f"{ledger_model_prefix(model)}*") for model in sorted(set(ledger_models.values()))],
+                     [s3_arn(self, bucket, f"{ledger_model_prefix(model)}*") for model in sorted(model_parameters)],
                      wildcard_reason="One record per observed approval decision, named by version and time at run time, "
                      "below each deployed model's approval-ledger/<model>/ prefix, which the bucket policy keeps write-once.")
         # Encrypt: ledger records (and multi-model staging copies) are written SSE-KMS with the data key.

@@ -130,11 +130,7 @@ class OperationsStack(Stack):
             "DeployOnApproval",
             name_prefix=name_prefix,
             serving_stack_name=serving.stack_name,
-            group_parameters={
-                storage.registry.group_names[model]: parameter.logical_id
-                for model, parameter in serving.parameters.items()
-            },
-            group_models={storage.registry.group_names[model]: model for model in serving.parameters},
+            model_parameters={model: parameter.logical_id for model, parameter in serving.parameters.items()},
             deployer_role=iam.Role.from_role_name(self, "ServingDeployer", serving.deployer.role_name),
             topic=self.topic,
             notification_dead_letters=self.notification_dead_letters,
@@ -150,7 +146,6 @@ class OperationsStack(Stack):
             ),
             multi_model=[
                 MultiModelDeployment(
-                    group=storage.registry.group_names[member],
                     model=member,
                     endpoint_name=mme.endpoint_name,
                     artifacts_bucket=artifacts,

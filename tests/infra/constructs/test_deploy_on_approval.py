@@ -25,34 +25,33 @@ ARTIFACTS = "shop-dev-artifacts"
 STACK_PREFIX = f"arn:aws:cloudformation:{ACCOUNT_REGION}:stack/{SERVING}/"
 
 
-def _groups(count: int) -> dict[str, str]:
-    """``count`` model package groups (mixed case, as a project may name them) and their serving-stack parameters."""
-    return {f"Shop-Dev-M{i}": f"M{i}ModelPackageArn" for i in range(count)}
+def _models(count: int) -> dict[str, str]:
+    """``count`` served models and their serving-stack parameters."""
+    return {f"m{i}": f"M{i}ModelPackageArn" for i in range(count)}
 
 
-def _models(groups: dict[str, str]) -> dict[str, str]:
-    """Each group's model (``Shop-Dev-M0`` -> ``M0``)."""
-    return {group: group.rsplit("-", 1)[-1] for group in groups}
+def _groups(count: int) -> list[str]:
+    """The package groups of :func:`_models`'s models (``<name prefix>-<model>``, as the registry names them), sorted."""
+    return sorted(f"shop-dev-m{i}" for i in range(count))
 
 
-def _deploy(groups: dict[str, str], multi_model: Sequence[tuple[str, str, str]] = (),
-            group_models: dict[str, str] | None = None) -> tuple[DeployOnApproval, Template, dict[str, str]]:
+def _deploy(models: dict[str, str], multi_model: Sequence[tuple[str, str]] = (),
+            name_prefix: str = "shop-dev") -> tuple[DeployOnApproval, Template, dict[str, str]]:
     """GIVEN a bare stack with a topic, two keys, an artifacts bucket and the deployer role WHEN the handler is added for
-    ``groups`` (each group's model: ``group_models``, by default :func:`_models`; and the multi-model deployments
-    ``(group, model, endpoint)``) THEN it, its template and logical ids."""
+    ``models`` (model -> serving-stack parameter) and the multi-model deployments ``(model, endpoint)`` THEN it, its
+    template and logical ids."""
     stack = Stack(new_app(), "Bare", env=Environment(account="123456789012", region="eu-west-1"))
     artifacts = s3.Bucket.from_bucket_name(stack, "Artifacts", ARTIFACTS)
     topic, ops_key, data_key = sns.Topic(stack, "Topic"), kms.Key(stack, "OpsKey"), kms.Key(stack, "DataKey")
     notices = sqs.Queue(stack, "NotificationDeadLetters")
     deploy = DeployOnApproval(
-        stack, "Deploy", name_prefix="shop-dev", serving_stack_name=SERVING, group_parameters=groups,
-        group_models=_models(groups) if group_models is None else group_models,
+        stack, "Deploy", name_prefix=name_prefix, serving_stack_name=SERVING, model_parameters=models,
         deployer_role=iam.Role.from_role_name(stack, "Deployer", "shop-dev-serving-deployer"), topic=topic,
         notification_dead_letters=notices, key=ops_key,
         log_retention=logs.RetentionDays.TWO_WEEKS, removal_policy=RemovalPolicy.DESTROY, artifacts_bucket=artifacts,
         data_key=data_key, max_wait=Duration.minutes(95),
-        multi_model=[MultiModelDeployment(group=g, model=m, endpoint_name=e, artifacts_bucket=artifacts, prefix=f"mme/{e.lower()}/")
-                     for g, m, e in multi_model],
+        multi_model=[MultiModelDeployment(model=m, endpoint_name=e, artifacts_bucket=artifacts, prefix=f"mme/{e.lower()}/")
+                     for m, e in multi_model],
     )
     ids = {name: stack.get_logical_id(c.node.default_child) for name, c in (
         ("function", deploy.function), ("queue", deploy.dead_letter_queue), ("topic", topic), ("data_key", data_key),
@@ -86,32 +85,32 @@ def _render(part: Any) -> str:
 
 
 def test_the_handler_knows_the_serving_stack_its_parameters_the_deployer_the_topic_and_how_long_to_wait():
-    _, template, ids = _deploy(_groups(2))
+    _, template, ids = _deploy(_models(2))
     function = _function(template)
     assert function["FunctionName"] == "shop-dev-deploy-on-approval"
     assert function["Handler"] == "pipeline_code.handlers.deploy_on_approval.handler"
     assert function["Environment"]["Variables"] == {
         "SERVING_STACK_NAME": SERVING,
-        "MODEL_PARAMETERS": json.dumps({"Shop-Dev-M0": "M0ModelPackageArn", "Shop-Dev-M1": "M1ModelPackageArn"}, sort_keys=True),
+        "MODEL_PARAMETERS": json.dumps({"shop-dev-m0": "M0ModelPackageArn", "shop-dev-m1": "M1ModelPackageArn"}, sort_keys=True),
         "DEPLOYER_ROLE_ARN": "arn:aws:iam::123456789012:role/shop-dev-serving-deployer",
         "NOTIFY_TOPIC_ARN": {"Ref": ids["topic"]},
         "RETRY_SCHEDULE_GROUP": "shop-dev-deploy-retries",
         "RETRY_ROLE_ARN": {"Fn::GetAtt": [ids["retry_role"], "Arn"]},
         "RETRY_DEAD_LETTER_ARN": {"Fn::GetAtt": [ids["queue"], "Arn"]},
         "MAX_WAIT_SECONDS": str(95 * 60),
-        "APPROVAL_LEDGER": json.dumps({"bucket": ARTIFACTS, "group_prefix": "Shop-Dev-"}, sort_keys=True),
+        "APPROVAL_LEDGER": json.dumps({"bucket": ARTIFACTS, "group_prefix": "shop-dev-"}, sort_keys=True),
     }
     # Without multi-model members the update itself is asynchronous: a short timeout.
     assert function["Timeout"] == 30
 
 
 def test_approvals_and_rejections_of_the_environments_groups_reach_the_handler_with_retries_and_dead_letters():
-    _, template, ids = _deploy({"Shop-Dev-M1": "M1ModelPackageArn", "Shop-Dev-M0": "M0ModelPackageArn"})
+    _, template, ids = _deploy({"m1": "M1ModelPackageArn", "m0": "M0ModelPackageArn"})
     rule = _rule(template, ids["approvals"])
     assert rule["EventPattern"] == {
         "source": ["aws.sagemaker"],
         "detail-type": ["SageMaker Model Package State Change"],
-        "detail": {"ModelPackageGroupName": ["Shop-Dev-M0", "Shop-Dev-M1"]},
+        "detail": {"ModelPackageGroupName": ["shop-dev-m0", "shop-dev-m1"]},
     }
     assert rule["Targets"] == [{
         "Arn": {"Fn::GetAtt": [ids["function"], "Arn"]},
@@ -123,7 +122,7 @@ def test_approvals_and_rejections_of_the_environments_groups_reach_the_handler_w
 
 def test_a_settled_serving_stack_reconciles_each_group_once_more_five_groups_per_rule():
     """A rule takes at most five targets: seven groups need two rules, one target per group, each naming its group."""
-    deploy, template, ids = _deploy(_groups(7))
+    deploy, template, ids = _deploy(_models(7))
     assert len(deploy.settled) == 2
     reconciled = []
     for rule in deploy.settled:
@@ -137,13 +136,13 @@ def test_a_settled_serving_stack_reconciles_each_group_once_more_five_groups_per
         assert all(t["DeadLetterConfig"] == {"Arn": {"Fn::GetAtt": [ids["queue"], "Arn"]}} for t in props["Targets"])
         reconciled.append([json.loads(t["Input"]) for t in props["Targets"]])
     assert [len(r) for r in reconciled] == [5, 2]
-    assert [i for r in reconciled for i in r] == [{"action": "reconcile", "group": g} for g in sorted(_groups(7))]
-    few, _, _ = _deploy(_groups(5))
+    assert [i for r in reconciled for i in r] == [{"action": "reconcile", "group": g} for g in _groups(7)]
+    few, _, _ = _deploy(_models(5))
     assert len(few.settled) == 1
 
 
 def test_a_failed_or_rolled_back_serving_update_tells_people_through_the_topic():
-    _, template, ids = _deploy(_groups(1))
+    _, template, ids = _deploy(_models(1))
     rule = _rule(template, ids["failed"])
     assert rule["EventPattern"]["detail"] == {
         "stack-id": [{"prefix": STACK_PREFIX}],
@@ -159,9 +158,9 @@ def test_a_failed_or_rolled_back_serving_update_tells_people_through_the_topic()
 
 
 def test_the_handler_reads_only_its_groups_and_updates_only_the_serving_stack_as_the_deployer():
-    _, template, ids = _deploy(_groups(2))
+    # A project may spell its name in mixed case: package ARNs are lower case whatever the group's spelling.
+    _, template, ids = _deploy(_models(2), name_prefix="Shop-Dev")
     statements = _statements(template)
-    # Package ARNs are lower case whatever the group's spelling.
     assert statements["ReadRegistry"]["Resource"] == [
         f"arn:aws:sagemaker:{ACCOUNT_REGION}:model-package-group/shop-dev-m0",
         f"arn:aws:sagemaker:{ACCOUNT_REGION}:model-package-group/shop-dev-m1",
@@ -180,7 +179,7 @@ def test_a_busy_stack_is_retried_by_one_time_schedules_in_its_own_group_run_by_a
     """GIVEN the handler WHEN its retry role is read THEN Scheduler may assume it for schedules of the retry group
     (Scheduler names the schedule GROUP as aws:SourceArn, not the schedule) of this account, and it may only invoke
     the handler and hand undeliverable retries to the handler's dead-letter queue."""
-    deploy, template, ids = _deploy(_groups(1))
+    deploy, template, ids = _deploy(_models(1))
     (group,) = template.find_resources("AWS::Scheduler::ScheduleGroup").values()
     assert group["Properties"]["Name"] == deploy.retry_group.name == "shop-dev-deploy-retries"
     schedules = f"arn:aws:scheduler:{ACCOUNT_REGION}:schedule/shop-dev-deploy-retries/*"
@@ -205,9 +204,9 @@ def test_a_busy_stack_is_retried_by_one_time_schedules_in_its_own_group_run_by_a
 
 
 def test_the_handler_verifies_sealed_artefacts_and_writes_only_approval_ledger_records():
-    """GIVEN two groups WHEN the handler is built THEN it reads sealed artefacts, and its one write is PutObject below
+    """GIVEN two models WHEN the handler is built THEN it reads sealed artefacts, and its one write is PutObject below
     each of its models' approval-ledger prefixes (no read, no delete there; the data key encrypts the records)."""
-    _, template, ids = _deploy(_groups(2))
+    _, template, ids = _deploy(_models(2))
     statements = _statements(template)
     assert statements["VerifyArtifacts"]["Action"] == "s3:GetObject"
     assert statements["VerifyArtifacts"]["Resource"] == f"arn:aws:s3:::{ARTIFACTS}/pipelines/*/registered/*"
@@ -217,37 +216,40 @@ def test_the_handler_verifies_sealed_artefacts_and_writes_only_approval_ledger_r
     writers = {sid: s for sid, s in statements.items() if any(a.startswith("s3:") and a != "s3:GetObject" and a != "s3:ListBucket"
                                                               for a in ([s["Action"]] if isinstance(s["Action"], str) else s["Action"]))}
     assert writers == {"ApprovalLedger": {"Sid": "ApprovalLedger", "Effect": "Allow", "Action": "s3:PutObject", "Resource": [
-        f"arn:aws:s3:::{ARTIFACTS}/approval-ledger/M0/*", f"arn:aws:s3:::{ARTIFACTS}/approval-ledger/M1/*"]}}
+        f"arn:aws:s3:::{ARTIFACTS}/approval-ledger/m0/*", f"arn:aws:s3:::{ARTIFACTS}/approval-ledger/m1/*"]}}
     assert not {"SmokeTest", "StageM0"} & set(statements)
 
 
 def test_the_handler_is_told_where_the_ledger_is_and_the_groups_prefix_before_the_model():
-    _, template, _ = _deploy(_groups(2))
-    assert json.loads(_function(template)["Environment"]["Variables"]["APPROVAL_LEDGER"]) == {
-        "bucket": ARTIFACTS, "group_prefix": "Shop-Dev-"}
+    """The handler derives a group's model by taking the prefix off, for every group, in any spelling of the project."""
+    for prefix in ("shop-dev", "Shop-Dev"):
+        _, template, _ = _deploy(_models(2), name_prefix=prefix)
+        variables = _function(template)["Environment"]["Variables"]
+        ledger = json.loads(variables["APPROVAL_LEDGER"])
+        assert ledger == {"bucket": ARTIFACTS, "group_prefix": f"{prefix}-"}
+        groups = json.loads(variables["MODEL_PARAMETERS"])
+        assert {group.removeprefix(ledger["group_prefix"]) for group in groups} == set(_models(2))
 
 
-def test_a_group_without_a_model_is_refused_naming_it():
-    """A group whose decisions could not be filed in the ledger is a wiring mistake, refused at synth."""
-    with pytest.raises(ValueError, match=r"group_models names no model for group 'Shop-Dev-M1': its approval decisions would "
-                                         r"go unrecorded in the approval ledger"):
-        _deploy(_groups(2), group_models={"Shop-Dev-M0": "M0"})
-    with pytest.raises(ValueError, match=r"every group must be one common prefix followed by its model's name"):
-        _deploy(_groups(2), group_models={"Shop-Dev-M0": "M0", "Shop-Dev-M1": "other"})
+def test_a_multi_model_member_without_a_serving_parameter_is_refused_naming_it():
+    """A member the serving stack has no parameter for could never be switched: a wiring mistake, refused at synth."""
+    with pytest.raises(ValueError, match=r"^DeployOnApproval: multi-model member 'm2' has no serving-stack parameter in "
+                                         r"model_parameters: its approvals would never reach its endpoint$"):
+        _deploy(_models(2), [("m0", "shop-dev-mme-shared"), ("m2", "shop-dev-mme-shared")])
 
 
 def test_multi_model_members_are_staged_and_smoke_tested_by_the_handler_before_the_switch():
-    members = [("Shop-Dev-M0", "m0", "shop-dev-mme-shared"), ("Shop-Dev-M1", "m1", "shop-dev-mme-shared"),
-               ("Shop-Dev-M2", "m2", "Shop-Dev-mme-Small")]
-    _, template, ids = _deploy(_groups(3), members)
+    members = [("m0", "shop-dev-mme-shared"), ("m1", "shop-dev-mme-shared"), ("m2", "Shop-Dev-mme-Small")]
+    _, template, ids = _deploy(_models(3), members)
     function = _function(template)
     # Staging copies an archive and the smoke request may wait for a cold model load.
     assert function["Timeout"] == 300
     joined = function["Environment"]["Variables"]["MULTI_MODEL"]["Fn::Join"][1]
     key = "${%s.Arn}" % ids["data_key"]
     assert json.loads("".join(_render(p) for p in joined)) == {
-        group: {"model": model, "endpoint": endpoint, "bucket": ARTIFACTS, "prefix": f"mme/{endpoint.lower()}/", "kms_key_id": key}
-        for group, model, endpoint in members
+        f"shop-dev-{model}": {"model": model, "endpoint": endpoint, "bucket": ARTIFACTS, "prefix": f"mme/{endpoint.lower()}/",
+                              "kms_key_id": key}
+        for model, endpoint in members
     }
     statements = _statements(template)
     assert statements["DataKey"]["Action"] == ["kms:Decrypt", "kms:DescribeKey", "kms:Encrypt", "kms:GenerateDataKey"]
