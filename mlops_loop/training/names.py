@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from typing import Tuple
 
-from pipeline_code.core import frameworks, hyperparameters
+from pipeline_code.core import approval, frameworks, hyperparameters
 from pipeline_code.core.contract import GATE_FAIL_STEP, GATE_PARAMETERS
 
 from ..config.schema import TUNING_PARALLEL_JOBS
@@ -49,7 +49,8 @@ EVALUATION_PROPERTY_FILE = "EvaluationReport"
 EVALUATION_DIGESTS_PROPERTY_FILE = "EvaluationDigests"
 BASELINE_DIGESTS_PROPERTY_FILE = "BaselineDigests"
 
-APPROVAL_STATUSES = ("PendingManualApproval", "Approved")
+# The statuses ModelApprovalStatus admits: the evaluate job answers one of them for the register step.
+APPROVAL_STATUSES = approval.REGISTRATION_STATUSES
 XGBOOST_FRAMEWORK = frameworks.XGBOOST
 # The stock SageMaker XGBoost image every job runs in (also serving and the monitor).
 XGBOOST_VERSION = "3.0-5"

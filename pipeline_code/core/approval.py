@@ -19,6 +19,12 @@ verify) or holds it (a failed rollout), the endpoint keeps serving an earlier on
 ``ListModelPackages`` can sort only by ``Name`` or ``CreationTime`` and its summaries carry no ``LastModifiedTime``,
 so :func:`approved_packages` lists every ``Approved`` version of the group, page by page, and describes each one.
 
+:func:`status_to_register` is the other half of the governance: the status a version that passed the gate is registered
+with. The environment asks for ``Approved`` (``training.auto_approve``) or ``PendingManualApproval``; a version whose
+callers' contract changes against the serving one (another problem type, other classes, another feature order: the
+evaluation job's ``registration.contract_change``) is registered ``PendingManualApproval`` whatever was asked, so a
+person sees it before it answers callers in another shape. It never turns a Pending request into ``Approved``.
+
 Standard library only: the Lambda handlers, the training jobs and the workstation tools all import it; the boto3
 client is the caller's.
 """
@@ -30,7 +36,10 @@ import datetime as dt
 from typing import Any, Callable, Iterable, List, Mapping, Optional, TypeVar
 
 APPROVED = "Approved"
+PENDING = "PendingManualApproval"
 COMPLETED = "Completed"
+# The statuses a version may be registered with: the Model Registry's third, Rejected, is a person's decision.
+REGISTRATION_STATUSES = (PENDING, APPROVED)
 
 # The rule's name, as the evaluation report records it (``champion.source.rule``).
 RULE = "approved-last"
@@ -104,6 +113,34 @@ def approved_packages(sagemaker: Any, group: str) -> List[Mapping[str, Any]]:
 def serving_package(sagemaker: Any, group: str) -> Optional[Mapping[str, Any]]:
     """``DescribeModelPackage`` of the version of ``group`` that serves by :data:`RULE`, or None when none may."""
     return select(approved_packages(sagemaker, group), standing_of)
+
+
+def status_to_register(requested: str, contract_change: Optional[str]) -> str:
+    """The approval status a version that passed the gate is registered with: ``requested`` (the environment's), or
+    :data:`PENDING` when ``contract_change`` says how the version would answer its callers differently from the one
+    that serves (a person approves such a version; an auto-approving environment does not). Never more than
+    ``requested``: a :data:`PENDING` request is :data:`PENDING` whatever else.
+
+    Raises:
+        ValueError: ``requested`` is not one of :data:`REGISTRATION_STATUSES`.
+    """
+    if requested not in REGISTRATION_STATUSES:
+        raise ValueError(f"approval status {requested!r} is not one a version is registered with; "
+                         f"expected one of: {', '.join(REGISTRATION_STATUSES)}")
+    return PENDING if contract_change else requested
+
+
+def registration_note(registration: Optional[Mapping[str, Any]]) -> Optional[str]:
+    """What a reviewer reads of an evaluation report's ``registration`` block (None when there is nothing to say:
+    no block, or no contract change): the callers' contract change, and that it holds the version for a person."""
+    change = (registration or {}).get("contract_change")
+    if not change:
+        return None
+    status, requested = registration.get("approval_status"), registration.get("requested")
+    held = (f"registered {status}, not the {requested} requested: a person approves a version that answers its "
+            "callers in another shape" if requested == APPROVED and status == PENDING
+            else f"registered {status}: a person approves it")
+    return f"the callers' contract changes ({change}); {held}"
 
 
 def _aware(value: dt.datetime) -> dt.datetime:

@@ -338,6 +338,10 @@ MANIFEST_FILE = "manifest.json"
 EVALUATION_FILE = "evaluation.json"
 # Its JSON path to the gate decision, which the pipeline's condition step reads.
 GATE_PASSED_PATH = "gate.passed"
+# Its block on registration (pipeline_code.core.approval.status_to_register) and the JSON path to the status the
+# pipeline's register step registers a passing version with.
+REGISTRATION_KEY = "registration"
+APPROVAL_STATUS_PATH = f"{REGISTRATION_KEY}.approval_status"
 # The evaluate step's other documents, registered as the package's ModelMetrics.
 MODEL_QUALITY_FILE = "model_quality.json"
 BIAS_FILE = "bias.json"

@@ -105,3 +105,42 @@ def test_a_group_without_approved_versions_has_no_serving_package(sagemaker):
     client, stub = sagemaker
     stub.add_response("list_model_packages", {"ModelPackageSummaryList": []}, LISTING)
     assert approval.serving_package(client, GROUP) is None
+
+
+# --------------------------------------------------------------------------------------
+# The status a passing version is registered with
+# --------------------------------------------------------------------------------------
+CHANGE = "the champion is a binary_classification model, the challenger a multiclass_classification one"
+
+
+@pytest.mark.parametrize("requested, change, registered", [
+    (approval.APPROVED, None, approval.APPROVED),       # the callers' contract holds: the request passes through
+    (approval.APPROVED, CHANGE, approval.PENDING),      # it changes: a person approves, whatever auto-approve asks
+    (approval.PENDING, None, approval.PENDING),         # never escalates
+    (approval.PENDING, CHANGE, approval.PENDING),
+])
+def test_a_version_is_registered_as_requested_unless_its_callers_contract_changes(requested, change, registered):
+    assert approval.status_to_register(requested, change) == registered
+
+
+def test_a_status_no_version_is_registered_with_is_refused_naming_the_choices():
+    with pytest.raises(ValueError) as caught:
+        approval.status_to_register("Rejected", None)
+    assert str(caught.value) == ("approval status 'Rejected' is not one a version is registered with; expected one of: "
+                                 "PendingManualApproval, Approved")
+
+
+def test_the_reviewers_note_says_why_a_requested_approval_was_held():
+    """GIVEN a report's registration block THEN the note a reviewer reads (model card, audit, local run) names the
+    change and, when auto-approval was asked for, that it was held; nothing when the contract holds."""
+    held = {"requested": approval.APPROVED, "approval_status": approval.PENDING, "contract_change": CHANGE}
+    assert approval.registration_note(held) == (
+        f"the callers' contract changes ({CHANGE}); registered "
+        "PendingManualApproval, not the Approved requested: a person approves a version that answers its callers in "
+        "another shape")
+    pending = {**held, "requested": approval.PENDING}
+    assert approval.registration_note(pending) == (
+        f"the callers' contract changes ({CHANGE}); registered "
+        "PendingManualApproval: a person approves it")
+    assert approval.registration_note({"requested": approval.APPROVED, "approval_status": approval.APPROVED}) is None
+    assert approval.registration_note(None) is None
