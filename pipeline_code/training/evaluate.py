@@ -11,6 +11,13 @@ registry's version, the ``rule`` that picked it (``approved-last``). A champion 
 problem type (or, multiclass, other classes) is not compared: the challenger is judged as the first model
 and the report says why (``champion_not_compared``).
 
+The report's ``registration`` block says how a passing challenger is registered (``approval_status``, which the
+register step reads): with ``--approval-status`` (the environment's request, default ``PendingManualApproval``), or
+``PendingManualApproval`` when the challenger would answer the champion's callers in another shape - another problem
+type or other classes, or its features in another order (CSV and list requests are positional in
+``feature_order``) - and then ``contract_change`` says how (:func:`contract_change`,
+:func:`pipeline_code.core.approval.status_to_register`). A Pending request is never registered ``Approved``.
+
 Metrics follow the model's problem type (``core.problem``): :mod:`metrics` (binary),
 :mod:`metrics_multiclass`, :mod:`metrics_regression`. A non-binary report also carries
 ``problem_type``, ``classes`` and ``primary_metric``, and any report the model's ``quality_floor``.
@@ -59,6 +66,7 @@ import pandas as pd
 
 from pipeline_code.core.contract import (
     BIAS_FILE, EVALUATION_FILE, EVALUATION_FILES, EXPLAINABILITY_FILE, MODEL_QUALITY_FILE, MODEL_SHA256_PROPERTY,
+    REGISTRATION_KEY,
 )
 from pipeline_code.core import approval, integrity, problem
 from pipeline_code.core.integrity import ARTIFACT_KEY
@@ -150,6 +158,7 @@ def evaluate(
     shap_sample_rows: int = explain.DEFAULT_MAX_ROWS,
     seal_location: Optional[str] = None,
     gate_policy: Optional[Mapping[str, float]] = None,
+    approval_status: str = approval.PENDING,
     sagemaker_client: Any = None,
     s3_client: Any = None,
     log: Any = print,
@@ -161,10 +170,15 @@ def evaluate(
     registry's version (the local run's): its number, recorded in the report, and the model digest recorded at its
     registration, which the directory's model must still have.
 
+    ``approval_status`` is the status the environment asks a passing challenger to be registered with (default
+    ``PendingManualApproval``); the report's ``registration`` block holds the one it is registered with: the same, or
+    ``PendingManualApproval`` when the callers' contract changes (:func:`contract_change`).
+
     Raises:
         InputError / GateInputError: bad input (see the module docstring); SealError: a passed model
-            could not be sealed.
+            could not be sealed; ValueError: ``approval_status`` is not a status a version is registered with.
     """
+    approval.status_to_register(approval_status, None)  # a wrong request is refused before any work
     test, manifest = read_test_set(test_dir)
     if manifest.get("model") not in (None, spec.name):
         raise InputError(f"test set in {test_dir!r} belongs to model {manifest.get('model')!r}, not {spec.name!r}")
@@ -185,6 +199,10 @@ def evaluate(
     champion, champion_source, scratch = _champion(champion_dir, model_package_group, region, sagemaker_client, s3_client,
                                                    version=champion_version, model_sha256=champion_model_sha256)
     incomparable = _comparable(champion, spec) if champion is not None else None
+    # Against the version that serves (the champion), before an incomparable one is set aside: its callers' contract.
+    changed = contract_change(champion, spec) if champion is not None else None
+    registration = {"requested": approval_status, "approval_status": approval.status_to_register(approval_status, changed),
+                    **({"contract_change": changed} if changed else {})}
     if incomparable:
         # A changed problem type or class list starts a new line of champions: the challenger is judged as the first.
         log(f"champion not compared: {incomparable}; judging the challenger as the first model")
@@ -236,6 +254,7 @@ def evaluate(
         report["leakage_acknowledged"] = spec.leakage_acknowledged
     if incomparable:
         report["champion_not_compared"] = incomparable
+    report[REGISTRATION_KEY] = registration
     if attached is not None:
         report["parity"] = attached[1]
     report = data_io.json_safe(report)
@@ -313,6 +332,10 @@ def summary_lines(report: Dict[str, Any]) -> list:
     gate = report["gate"]
     lines.append(f"  gate: {'PASSED' if gate['passed'] else 'FAILED'}")
     lines.extend(f"    - {reason}" for reason in gate["reasons"])
+    registration = report.get(REGISTRATION_KEY) or {}
+    if gate["passed"] and registration:
+        # The status it is registered with, and why a person approves it when the callers' contract changes.
+        lines.append(f"  registration: {approval.registration_note(registration) or registration['approval_status']}")
     # SageMaker metric-definition friendly line.
     metric = report.get("primary_metric", "auc")
     lines.append(f"evaluation-{metric.replace('_', '-')}={_fmt(ch.get(metric))}; gate-passed={1 if gate['passed'] else 0};")
@@ -348,6 +371,20 @@ def _comparable(champion: TrainedModel, spec: ModelSpec) -> Optional[str]:
         return f"the champion is a {champion.problem_type} model, the challenger a {spec.problem_type} one"
     if champion.problem_type == problem.MULTICLASS and champion.classes != list(spec.classes):
         return f"the champion predicts classes {champion.classes}, the challenger {list(spec.classes)}"
+    return None
+
+
+def contract_change(champion: TrainedModel, spec: ModelSpec) -> Optional[str]:
+    """How a challenger of ``spec`` would answer the callers of ``champion`` (the version that serves) differently,
+    or None when it would not: another problem type or other classes (another response shape, as
+    :func:`_comparable` says), or other features or another feature order - CSV and list requests are positional in
+    ``feature_order``, so a caller's unchanged request would be read as other features' values."""
+    shape = _comparable(champion, spec)
+    if shape:
+        return shape
+    if list(champion.feature_names) != list(spec.features):
+        return (f"the champion takes features {list(champion.feature_names)}, the challenger {list(spec.features)}, "
+                "in that order: a CSV or list request, positional in feature_order, would be read differently")
     return None
 
 
@@ -435,6 +472,13 @@ def build_parser() -> argparse.ArgumentParser:
     )
     add_gate_arguments(parser)
     parser.add_argument(
+        "--approval-status", "--approval_status", dest="approval_status", choices=approval.REGISTRATION_STATUSES,
+        default=approval.PENDING,
+        help="the status the environment asks a passing challenger to be registered with; the report's "
+        f"{REGISTRATION_KEY}.approval_status is {approval.PENDING} instead when the callers' contract changes "
+        f"(default: {approval.PENDING})",
+    )  # fmt: skip
+    parser.add_argument(
         "--gate-policy", "--gate_policy", dest="gate_policy", type=_gate_policy, default=None,
         help="the environment's configured thresholds as a JSON object (threshold -> value): the gate fails a run whose "
         "thresholds are looser (default: not checked)",
@@ -476,6 +520,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
             shap_sample_rows=args.shap_sample_rows,
             seal_location=args.seal_uri or None,
             gate_policy=args.gate_policy,
+            approval_status=args.approval_status,
             log=lambda line: print(line, flush=True),
         )
     except (InputError, GateInputError) as exc:

@@ -16,7 +16,7 @@ import pandas as pd
 import pyarrow as pa
 import pytest
 
-from pipeline_code.core import problem
+from pipeline_code.core import approval, problem
 from pipeline_code.core.problem import MULTICLASS, REGRESSION
 from pipeline_code.training import evaluate, metrics_multiclass, metrics_regression, prepare, train
 from pipeline_code.training.data_io import InputError
@@ -24,7 +24,7 @@ from pipeline_code.training.gate import decide
 from pipeline_code.training.spec import DEFAULT_GATE, SpecError, parse_model_spec
 from tests.support import problem_type_reports as reports
 from tests.support.problem_types import DATASET, dataset, make_spec
-from tests.support.training import write_inputs
+from tests.support.training import train_model, write_inputs
 
 # The dataset's groups and classes are generated with no signal of their own: parity is judged on noise only.
 GATE = dataclasses.replace(DEFAULT_GATE, min_disparate_impact=0.6)
@@ -263,3 +263,95 @@ def test_a_regression_target_that_is_not_numeric_fails_the_first_job_naming_the_
                          str(text_labels), "--frozen-test-dir", str(tmp_path / "none"), "--output-dir", str(tmp_path / "out")])
     assert code == 1
     assert f"labels ({text_labels}): column 'basket_value' has type string, expected a number (the target)" in capsys.readouterr().err
+
+
+# --------------------------------------------------------------------------------------
+# Registration: a version that answers its callers in another shape awaits a person
+# --------------------------------------------------------------------------------------
+def _evaluate_requesting(trained, out, champion: str, requested: str) -> dict:
+    """The evaluate job (its CLI) on the strong challenger against ``champion``, asked to register as ``requested``."""
+    code = evaluate.main(
+        ["--model-spec", trained["spec"].to_json(), "--model-dir", trained["strong"], "--test-dir",
+         trained["prepared"]["test"], "--champion-dir", champion, "--output-dir", str(out),
+         "--approval-status", requested, *GATE.to_args()]
+    )  # fmt: skip
+    assert code == 0
+    return json.loads((out / "evaluation.json").read_text())
+
+
+def _relabelled(trained, directory, **metadata) -> str:
+    """The weak model saved with ``metadata`` changed: a champion that predicts something else."""
+    model = train.load_model(trained["weak"])
+    model.metadata.update(metadata)
+    train.save_model(model, str(directory))
+    return str(directory)
+
+
+@pytest.mark.parametrize("requested", [approval.APPROVED, approval.PENDING])
+def test_a_challenger_of_another_problem_type_than_the_binary_champion_is_registered_pending(
+    trained, tmp_path, capsys, requested
+):
+    """GIVEN a binary champion and a challenger of another problem type (its callers would get answers of another
+    shape) WHEN the evaluate job is asked to register it as ``requested`` THEN the report's registration is
+    PendingManualApproval whatever was asked, saying why, and the job's summary says it too."""
+    spec = trained["spec"]
+    champion = _relabelled(trained, tmp_path / "champion", problem_type=problem.BINARY)
+    report = _evaluate_requesting(trained, tmp_path / "out", champion, requested)
+    assert report["gate"]["passed"], "precondition: the challenger passes the gate as the first model"
+    change = f"the champion is a {problem.BINARY} model, the challenger a {spec.problem_type} one"
+    assert report["champion_not_compared"] == change
+    assert report["registration"] == {"requested": requested, "approval_status": approval.PENDING,
+                                      "contract_change": change}
+    assert f"  registration: {approval.registration_note(report['registration'])}" in capsys.readouterr().out
+
+
+def test_a_multiclass_challenger_with_other_classes_than_the_champion_is_registered_pending(trained, tmp_path):
+    """GIVEN a multiclass champion that predicts other classes WHEN auto-approval is asked for THEN PendingManualApproval:
+    the callers' ``label`` and ``probabilities`` would name other classes."""
+    if trained["spec"].problem_type != MULTICLASS:
+        return
+    champion = _relabelled(trained, tmp_path / "champion", classes=["bronze", "silver"])
+    report = _evaluate_requesting(trained, tmp_path / "out", champion, approval.APPROVED)
+    assert report["registration"] == {
+        "requested": approval.APPROVED, "approval_status": approval.PENDING,
+        "contract_change": "the champion predicts classes ['bronze', 'silver'], the challenger ['bronze', 'silver', 'gold']",
+    }
+
+
+def test_a_challenger_with_its_features_in_another_order_is_compared_and_registered_pending(trained, tmp_path):
+    """GIVEN a champion trained on the same features in another order WHEN auto-approval is asked for THEN the two are
+    compared on the same rows (same target, same scale), but the version is registered PendingManualApproval: a CSV or
+    list request is positional in feature_order, so a caller's unchanged request would be read as other features."""
+    spec = trained["spec"]
+    reordered = list(reversed(spec.features))
+    champion = train_model(make_spec(spec.problem_type, features=reordered), trained["prepared"], tmp_path / "champion",
+                           "--num-round", "2", "--max-depth", "1")
+    report = _evaluate_requesting(trained, tmp_path / "out", champion, approval.APPROVED)
+    assert report["champion"] is not None and "champion_not_compared" not in report
+    assert report["registration"] == {
+        "requested": approval.APPROVED, "approval_status": approval.PENDING,
+        "contract_change": f"the champion takes features {reordered}, the challenger {list(spec.features)}, in that "
+                           "order: a CSV or list request, positional in feature_order, would be read differently",
+    }
+
+
+@pytest.mark.parametrize("requested", [approval.APPROVED, approval.PENDING])
+def test_a_challenger_that_answers_like_the_champion_is_registered_as_requested(trained, tmp_path, capsys, requested):
+    """GIVEN a champion of the same problem type, classes and feature order THEN the requested status passes through:
+    Approved where the environment auto-approves, PendingManualApproval where it does not (never more)."""
+    report = _evaluate_requesting(trained, tmp_path / "out", trained["weak"], requested)
+    assert report["champion"] is not None
+    assert report["gate"]["passed"], "precondition: the strong challenger beats the weak champion"
+    assert report["registration"] == {"requested": requested, "approval_status": requested}
+    assert f"  registration: {requested}\n" in capsys.readouterr().out
+
+
+def test_the_evaluate_job_registers_pending_unless_asked_and_refuses_another_status(trained, tmp_path, capsys):
+    """GIVEN no --approval-status THEN the report asks for PendingManualApproval (a run that does not say never
+    auto-approves); a status no version is registered with is a usage error (exit 2)."""
+    assert trained["first"]["registration"] == {"requested": approval.PENDING, "approval_status": approval.PENDING}
+    with pytest.raises(SystemExit) as exc:
+        evaluate.build_parser().parse_args(["--approval-status", "Rejected"])
+    assert exc.value.code == 2
+    assert ("argument --approval-status/--approval_status: invalid choice: 'Rejected' (choose from "
+            "'PendingManualApproval', 'Approved')") in capsys.readouterr().err
