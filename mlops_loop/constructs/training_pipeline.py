@@ -47,7 +47,8 @@ class TrainingPipeline(Construct):
     assets. The pipeline role reads this model's dataset prefixes, owns
     ``s3://<artifacts>/pipelines/<model>/``, may register versions of the model's group but never
     approve them (see :meth:`ModelRegistry.allow_register`). Defaults: versions are registered
-    ``PendingManualApproval``; ``training.auto_approve`` registers them ``Approved``.
+    ``PendingManualApproval``; ``training.auto_approve`` registers them ``Approved``, except a version that would
+    answer the serving one's callers in another shape (the evaluate step's ``registration``), which stays pending.
     """
 
     def __init__(

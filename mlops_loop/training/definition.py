@@ -59,6 +59,7 @@ import logging
 from typing import Any, Callable, Dict, List, Mapping, Optional, Sequence, Tuple
 
 from pipeline_code.core.contract import (
+    APPROVAL_STATUS_PATH,
     ARCHIVE_SHA256_PROPERTY,
     BIAS_FILE,
     CODE_VERSION_PROPERTY,
@@ -516,6 +517,9 @@ class _Builder:
                 # The configured gate: a run's parameters may tighten it, never loosen it (gate.decide).
                 "--gate-policy", self.spec.gate.policy_arg(),
                 *self.spec.gate.evidence_args(),
+                # The status the execution asks for: the job answers it, or PendingManualApproval when the version
+                # would answer the serving one's callers in another shape (the register step reads its answer).
+                "--approval-status", self.p_approval,
                 "--seal-uri", f"s3://{self.spec.artifacts_bucket}/{sealed_prefix(self.spec.model_name)}",
                 "--output-dir", f"{PROC_OUTPUT}/evaluation",
             ],  # fmt: skip
@@ -833,7 +837,9 @@ class _Builder:
             model_package_group_name=s.model_package_group_name,
             content_types=list(s.content_types),
             response_types=list(s.response_types),
-            approval_status=self.p_approval,
+            # The evaluation's answer to the execution's ModelApprovalStatus: never Approved when that asked for
+            # PendingManualApproval, and PendingManualApproval when the callers' contract changes.
+            approval_status=reported(APPROVAL_STATUS_PATH),
             model_metrics=metrics,
             drift_check_baselines=DriftCheckBaselines(
                 model_data_statistics=statistics, model_data_constraints=constraints

@@ -9,7 +9,7 @@ import sys
 
 import pytest
 
-from pipeline_code.core.contract import REGISTERED_PROPERTIES
+from pipeline_code.core.contract import APPROVAL_STATUS_PATH, REGISTERED_PROPERTIES
 from pipeline_code.core.integrity import SEALED_KEY_PATTERN, container_digest
 from mlops_loop.training import names as d
 
@@ -430,10 +430,15 @@ def _join_of(source):
     return source["S3Uri"]["Std:Join"]["Values"]
 
 
-def test_register_into_the_group_with_the_approval_parameter(built):
+def test_register_into_the_group_with_the_status_the_evaluation_answers_to_the_approval_parameter(built):
+    """GIVEN the generated definition THEN the evaluate step gets the execution's ModelApprovalStatus as its
+    ``--approval-status``, and the register step registers with the status the evaluation report answers
+    (``registration.approval_status``: PendingManualApproval when the callers' contract changes), not the parameter."""
     args = built.steps[d.STEP_REGISTER]["Arguments"]
     assert args["ModelPackageGroupName"] == "mlops-loop-dev-churn"
-    assert args["ModelApprovalStatus"] == {"Get": "Parameters.ModelApprovalStatus"}
+    assert args["ModelApprovalStatus"] == _sealed(APPROVAL_STATUS_PATH) == _sealed("registration.approval_status")
+    arguments = built.steps[d.STEP_EVALUATE]["Arguments"]["AppSpecification"]["ContainerArguments"]
+    assert arguments[arguments.index("--approval-status") + 1] == {"Get": "Parameters.ModelApprovalStatus"}
     (container,) = args["InferenceSpecification"]["Containers"]
     assert container["ModelDataUrl"] == _sealed("artifact.uri")
     # Exactly the configured inference environment (none here): no empty SAGEMAKER_PROGRAM.
