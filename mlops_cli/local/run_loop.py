@@ -24,7 +24,8 @@ For each model of the environment (default: every model ``dev`` runs in
    SageMaker runs it;
 5. **gate** decision; when it passes, **register** a new version
    (``PendingManualApproval``, auto-approved when the environment auto-approves unless
-   ``--no-auto-approve``). A failed gate registers nothing - as the SageMaker pipeline's
+   ``--no-auto-approve`` - or unless it would answer the champion's callers in another shape, the pipeline's rule:
+   :func:`registration_status`). A failed gate registers nothing - as the SageMaker pipeline's
    ConditionStep - but the run, its report and the reasons are kept and logged.
 
 Layout of ``--workdir``::
@@ -53,10 +54,10 @@ from pathlib import Path
 from typing import Any, Callable, Dict, List, Mapping, Optional, Sequence
 
 from pipeline_code.argtypes import positive_int
-from pipeline_code.core import problem
+from pipeline_code.core import approval, problem
 from pipeline_code.core.compiled import CPU_STAND_IN
 from pipeline_code.core.frameworks import PYTORCH, XGBOOST
-from pipeline_code.core.contract import DATA_FILES, DATA_GENERATED, DEFAULT_PROJECT
+from pipeline_code.core.contract import DATA_FILES, DATA_GENERATED, DEFAULT_PROJECT, REGISTRATION_KEY
 from mlops_cli.local.registry import LocalRegistry, code_version
 from mlops_cli.local.user_data import own_files
 from mlops_loop.config.location import configured_path
@@ -363,6 +364,8 @@ def run_model(
             "--output-dir", paths["evaluation"],
             *(["--seal-uri", paths["sealed"] + os.sep] if compile_for_inferentia2 else []),
             *thresholds.to_args(),
+            # What the pipeline's execution asks for (its ModelApprovalStatus): the report answers with the rule.
+            "--approval-status", approval.APPROVED if auto_approve else approval.PENDING,
         ],
         logs,
         timings,
@@ -436,7 +439,7 @@ def run_model(
         )
         version = registered.version
         status = registered.status
-        if auto_approve:
+        if registration_status(report, auto_approve=auto_approve) == approval.APPROVED:
             status = registry.approve(name, version, by=f"auto-approve ({environment})", comment="gate passed").status
 
     # What the run was, so runs.jsonl compares like with like: the data, the inputs, the trainer's settings, the gate.
@@ -481,6 +484,16 @@ def run_model(
     }
     registry.log_run({k: v for k, v in record.items() if k != "report"})
     return record
+
+
+def registration_status(report: Mapping[str, Any], *, auto_approve: bool) -> str:
+    """The status a passing version is registered with, by the pipeline's rule
+    (:func:`pipeline_code.core.approval.status_to_register`): Approved when the environment auto-approves, unless the
+    evaluation found the callers' contract changes (``registration.contract_change``); PendingManualApproval
+    otherwise. This run's own request decides what may be approved: a report never turns a Pending request into
+    Approved."""
+    requested = approval.APPROVED if auto_approve else approval.PENDING
+    return approval.status_to_register(requested, (report.get(REGISTRATION_KEY) or {}).get("contract_change"))
 
 
 def _freeze_test_set(prepared_test: str, frozen_dir: str) -> bool:
