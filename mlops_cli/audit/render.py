@@ -11,8 +11,10 @@ from __future__ import annotations
 import html
 from typing import Any, Iterable, List, Mapping, Optional, Sequence
 
-from pipeline_code.core import problem
-from pipeline_code.core.contract import CODE_VERSION_PROPERTY, FROZEN_TEST_PROPERTY, INPUT_FEATURES_PROPERTY, INPUT_LABELS_PROPERTY
+from pipeline_code.core import approval, problem
+from pipeline_code.core.contract import (
+    CODE_VERSION_PROPERTY, FROZEN_TEST_PROPERTY, INPUT_FEATURES_PROPERTY, INPUT_LABELS_PROPERTY, REGISTRATION_KEY,
+)
 from pipeline_code.core.markdown import md_text
 from pipeline_code.training.metrics_regression import error_measure_text
 
@@ -339,6 +341,9 @@ def _evaluation_markdown(evaluation: Mapping[str, Any]) -> List[str]:
             out += [f"Champion: {md_text(source.get('model_package_arn') or source.get('location') or source)}", ""]
         if report.get("champion_not_compared"):
             out += [f"Champion not compared: {md_text(report['champion_not_compared'])}; judged as the first model.", ""]
+        held = approval.registration_note(report.get(REGISTRATION_KEY))
+        if held:
+            out += [f"Registration: {md_text(held)}.", ""]
         gate = report.get("gate") or {}
         out += [f"Gate: {_gate_word(report)}.", ""]
         out += [f"- {md_text(r)}" for r in gate.get("reasons") or []] + [""]

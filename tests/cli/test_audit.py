@@ -475,6 +475,24 @@ def test_a_rewritten_evaluation_report_is_a_gap_naming_both_digests(world, tmp_p
     assert f"| evaluation | {audit.md_text(uri)} | **NO**: rewritten (see gaps) |" in section(md, "Evaluation against the champion")
 
 
+def test_a_version_held_because_its_callers_contract_changes_says_so_in_its_evaluation(world, tmp_path):
+    """GIVEN version 2's report saying auto-approval was asked for but the callers' contract changes WHEN audited
+    THEN the evaluation section says why it was registered PendingManualApproval (the rewrite itself is a gap, above)."""
+    change = "the champion takes features ['a', 'b'], the challenger ['b', 'a'], in that order"
+
+    def held(report: dict) -> None:
+        report["registration"] = {"requested": "Approved", "approval_status": "PendingManualApproval",
+                                  "contract_change": change}
+
+    _rewrite(world, "evaluation.json", held)
+    code, md, _ = run(world, tmp_path, "--version", "2")
+    assert code == 0
+    assert audit.md_text(
+        f"Registration: the callers' contract changes ({change}); registered PendingManualApproval, not the Approved "
+        "requested: a person approves a version that answers its callers in another shape."
+    ) in section(md, "Evaluation against the champion")
+
+
 def test_a_rewritten_bias_report_is_a_gap_and_the_evaluation_it_vouches_for_is_unverified(world, tmp_path):
     """GIVEN version 2's bias.json rewritten (a better disparate impact) THEN its ContentDigest, which SageMaker
     keeps as registered, no longer holds: one gap with both digests; evaluation.json, whose digest bias.json

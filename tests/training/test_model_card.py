@@ -462,6 +462,33 @@ def test_a_multiclass_card_shows_parity_per_class(multiclass, multiclass_report)
     assert "### Parity by class across age\\_band" in md and "### Predicted class share by age\\_band" in md
 
 
+def test_a_version_that_answers_in_another_shape_says_on_its_card_why_a_person_approves_it(multiclass, tmp_path):
+    """GIVEN the multiclass challenger evaluated against a binary champion, auto-approval requested WHEN its card is
+    built THEN the caveats say the callers' contract changes and that it was registered PendingManualApproval."""
+    from pipeline_code.core import approval
+    from pipeline_code.training import model_io
+
+    champion = model_io.load_model(multiclass.weak)
+    champion.metadata["problem_type"] = problem.BINARY
+    model_io.save_model(champion, str(tmp_path / "champion"))
+    out = tmp_path / "evaluation"
+    code = evaluate.main(
+        ["--model-spec", multiclass.spec.to_json(), "--model-dir", multiclass.strong, "--test-dir",
+         multiclass.prepared["test"], "--champion-dir", str(tmp_path / "champion"), "--output-dir", str(out),
+         "--approval-status", approval.APPROVED, *reports.GATE.to_args()]
+    )  # fmt: skip
+    assert code == 0
+    report = json.loads((out / "evaluation.json").read_text())
+    note = (f"the callers' contract changes (the champion is a {problem.BINARY} model, the challenger a "
+            f"{problem.MULTICLASS} one); registered PendingManualApproval, not the Approved requested: a person "
+            "approves a version that answers its callers in another shape")
+    assert note in mc.limitations(report)
+    card = mc.build_model_card(evaluation_report=report, model_spec=multiclass.spec)
+    assert_card_schema_valid(card)
+    assert f"- {note}" in card["additional_information"]["caveats_and_recommendations"]
+    assert card["intended_uses"]["risk_rating"] != "Low"
+
+
 def test_a_multiclass_fairness_failure_names_the_class(multiclass, tmp_path):
     """GIVEN a disparate-impact minimum no class meets THEN the limitation names the worst class; risk High."""
     strict = dataclasses.replace(reports.GATE, min_disparate_impact=0.99)

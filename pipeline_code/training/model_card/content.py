@@ -6,12 +6,13 @@ import math
 from dataclasses import dataclass
 from typing import Any, Dict, List, Mapping, Optional, Sequence, Tuple
 
-from pipeline_code.core import problem
+from pipeline_code.core import approval, problem
 from pipeline_code.core.contract import (
     CODE_VERSION_PROPERTY,
     EVALUATION_FILE,
     PACKAGE_ARN,
     PIPELINE_EXECUTION_ID_PROPERTY,
+    REGISTRATION_KEY,
     TRIGGER_REASON_PROPERTY,
     model_card_name,
 )
@@ -209,6 +210,10 @@ def limitations(report: Mapping[str, Any]) -> List[str]:
         )
     elif report.get("champion") is None:
         out.append("no champion comparison: this was the first model of its group")
+    # A version that answers its callers in another shape: why it awaits a person even where registration auto-approves.
+    held = approval.registration_note(report.get(REGISTRATION_KEY))
+    if held:
+        out.append(held)
     return out
 
 
