@@ -14,11 +14,13 @@ worse for errors of the same share, nor hide one group under-estimated and anoth
 * ``error_parity_ratio`` = min / max of the groups' relative MAE (MAE / mean ``|y|``; 1.0 when every group's error
   is 0), gated by ``min_disparate_impact``;
 * ``bias_gap`` = max - min of the groups' relative bias (mean ``p - y`` / mean ``|y|``: + over-, - under-estimates),
-  with the most over- and most under-estimated group: reported, not gated (a gap between the extremes of several
-  small groups is mostly noise, and no bound of it that holds for any number of groups is computed here);
+  with the most over- and most under-estimated group, gated by ``max_demographic_parity_difference`` (the
+  regression counterpart of the positive-rate gap; like it, judged only on groups of ``min_group_rows`` rows);
 * where a group's mean ``|y|`` is under 1 % of the groups' overall mean ``|y|`` (a target centred on zero, or mostly
-  zero in a group) relative errors would explode: the ratio is then of absolute MAE and the gap is not computed
-  (``error_measure`` says which); ``mae_difference`` (max - min MAE) is reported.
+  zero in a group) relative errors would explode: the ratio is then of absolute MAE and the gap of absolute bias,
+  over the groups' overall mean ``|y|`` (one scale for every group, so still a share of the target's size;
+  ``error_measure`` says which); ``mae_difference`` (max - min MAE) is reported. When every compared group's target
+  is 0 there is no scale at all and the gap is None (the gate refuses such a report as incomplete).
 
 Demographic parity of a continuous prediction has no threshold in the gate's units, so it is not computed. Group
 eligibility follows :mod:`metrics`.
@@ -113,8 +115,10 @@ def fairness(groups: Any, y: Any, p: Any, *, attribute: str, min_group_rows: int
         "highest_error_group": eligible[int(np.argmax(errors))],
         "lowest_error_group": eligible[int(np.argmin(errors))],
     })
-    if relative:
-        biases = [per_group[g]["relative_bias"] for g in eligible]
+    if overall > 0:
+        # Absolute bias over one shared scale where a group's own scale is (near) 0: a share of the target's size, as
+        # the gate's maximum is, that no group near 0 can blow up.
+        biases = [per_group[g]["relative_bias"] if relative else per_group[g]["bias"] / overall for g in eligible]
         report.update({"bias_gap": max(biases) - min(biases), "most_over_estimated_group": eligible[int(np.argmax(biases))],
                        "most_under_estimated_group": eligible[int(np.argmin(biases))]})
     return report
@@ -127,6 +131,14 @@ def error_measure_text(fairness: Dict[str, Any], *, long: bool = False) -> str:
     if long:
         return "mean absolute error relative to its mean |target|" if relative else "mean absolute error"
     return "MAE over its mean |target|" if relative else "MAE"
+
+
+def bias_measure_text(fairness: Dict[str, Any]) -> str:
+    """What a fairness report's bias gap compares per group, in words: each group's mean error over its own mean
+    |target| (relative errors), or over the compared groups' mean |target| (absolute errors: a group near 0)."""
+    if fairness.get("error_measure") == "relative":
+        return "mean error over its mean |target|"
+    return "mean error over the compared groups' mean |target|"
 
 
 def model_quality(y: Any, p: Any) -> Dict[str, Any]:

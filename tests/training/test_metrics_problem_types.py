@@ -119,15 +119,32 @@ def test_on_a_skewed_target_equal_shares_of_error_are_parity_and_opposite_biases
 
 
 @pytest.mark.parametrize("near_zero", [0.0, 0.01])
-def test_a_group_whose_target_is_near_zero_makes_it_absolute_errors_and_no_bias_gap(near_zero):
+def test_a_group_whose_target_is_near_zero_makes_it_absolute_errors_and_a_bias_gap_over_the_shared_scale(near_zero):
     """A group whose mean |target| is 0, or a sliver of the others' (here 0.01 against 4), has no meaningful relative
-    error: a ratio of relative errors would be 1e-7 and fail every model, so the measure is absolute MAE."""
+    error: a ratio of relative errors would be 1e-7 and fail every model, so the measure is absolute MAE, and the bias
+    gap is of absolute bias over the compared groups' mean |target| (one scale, still a share of the target's size)."""
     rng = np.random.default_rng(4)
     groups = np.repeat(["a", "b"], 500)
     y = np.where(groups == "a", near_zero, rng.normal(0.0, 5.0, groups.size))
     report = metrics_regression.fairness(groups, y, y + 1.0, attribute="g", min_group_rows=100)
     assert report["error_measure"] == "absolute" and report["error_parity_ratio"] == pytest.approx(1.0)
-    assert report["bias_gap"] is None
+    assert report["bias_gap"] == pytest.approx(0.0, abs=1e-9)  # both over-estimated by 1: no gap
+    # WHEN group a is over-estimated by 1 and group b under-estimated by 1 THEN the gap is 2 over the shared scale
+    opposite = metrics_regression.fairness(groups, y, y + np.where(groups == "a", 1.0, -1.0), attribute="g",
+                                           min_group_rows=100)
+    scale = (abs(near_zero) + np.abs(y[groups == "b"]).mean()) / 2
+    assert opposite["error_parity_ratio"] == pytest.approx(1.0) and opposite["bias_gap"] == pytest.approx(2.0 / scale)
+    assert (opposite["most_over_estimated_group"], opposite["most_under_estimated_group"]) == ("a", "b")
+    assert metrics_regression.bias_measure_text(opposite) == "mean error over the compared groups' mean |target|"
+
+
+def test_a_target_of_zero_in_every_compared_group_has_no_bias_gap():
+    """GIVEN every compared row's target 0 THEN no scale makes its bias a share: the gap is None (the gate refuses the
+    report as incomplete), while error parity, a ratio of MAE, is still computed."""
+    groups = np.repeat(["a", "b"], 200)
+    report = metrics_regression.fairness(groups, np.zeros(400), np.where(groups == "a", 1.0, 2.0), attribute="g",
+                                         min_group_rows=100)
+    assert report["error_parity_ratio"] == pytest.approx(0.5) and report["bias_gap"] is None
 
 
 def test_regression_model_quality_is_the_registry_format(regression):
