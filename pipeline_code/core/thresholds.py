@@ -65,8 +65,8 @@ THRESHOLDS = (
     # In the primary metric's units: RMSE and MAE margins are the target's, as large as its scale.
     Threshold("challenger_margin", -1.0, math.inf, "challenger's primary metric must beat the champion's by this much", True),
     Threshold("max_slice_regression", 0.0, math.inf, "largest allowed drop of the primary metric on any gated slice", False),
-    Threshold("max_demographic_parity_difference", 0.0, 1.0, "largest allowed positive-rate gap across sensitive groups",
-              False),
+    Threshold("max_demographic_parity_difference", 0.0, 1.0,
+              "largest allowed positive-rate gap across sensitive groups (regression: of relative bias)", False),
     Threshold("min_disparate_impact", 0.0, 1.0, "smallest allowed min/max positive-rate ratio (regression: of relative error)",
               True),
 )

@@ -21,10 +21,16 @@ environment's configured gate). The report names the model's
    in the compared groups of the sensitive attribute (multiclass: predicts every class that often). With
    (almost) nothing flagged every group's rate is 0 and the parity metrics read as perfect; that is
    insufficient evidence, never a pass;
-6. ``demographic_parity``: challenger demographic parity difference <= maximum (multiclass: the worst class);
+6. ``demographic_parity``: challenger demographic parity difference <= maximum (multiclass: the worst class); a
+   regression model's ``bias_parity`` instead: its bias gap, how much more the most over-estimated group is
+   over-estimated than the most under-estimated one (mean error over the group's mean |target|, max - min),
+   <= ``max_demographic_parity_difference``: equal error sizes with one group over- and another under-estimated
+   are no parity;
 7. ``disparate_impact``: challenger disparate impact >= minimum (multiclass: the worst class); a regression
    model's ``error_parity`` instead: lowest / highest group relative MAE (MAE over the group's mean |target|)
-   >= ``min_disparate_impact`` (:mod:`.metrics_regression`; its bias gap is reported, not gated).
+   >= ``min_disparate_impact``. Both regression checks compare the groups :mod:`.metrics_regression` compares
+   (``min_group_rows`` rows, not ``(missing)``); where a group's mean |target| is near 0 both compare absolute
+   errors (the bias gap over the compared groups' mean |target|).
 
 8. ``suspected_leakage`` (only when suspected): a classifier's AUC (test, or validation when the artefact records
    it) or a regression model's R² at or above :data:`NEAR_PERFECT` (0.995), or one of two or more inputs holding
@@ -50,7 +56,7 @@ from typing import Any, Dict, List, Mapping, Optional
 
 from pipeline_code.core import problem
 from pipeline_code.core.thresholds import fairness_shortfall, loosened
-from pipeline_code.training.metrics_regression import error_measure_text
+from pipeline_code.training.metrics_regression import bias_measure_text, error_measure_text
 from pipeline_code.training.spec import GateThresholds
 
 
@@ -205,13 +211,14 @@ def _leakage_checks(report: Mapping[str, Any], kind: str, notes: List[str]) -> L
 
 
 def _fairness_checks(report: Mapping[str, Any], t: GateThresholds, kind: str) -> List[Dict[str, Any]]:
-    """Evidence, demographic parity and disparate impact (binary, multiclass per class), or error parity (regression)."""
+    """Evidence, demographic parity and disparate impact (binary, multiclass per class), or the bias gap and error parity
+    (regression)."""
     attribute = report.get("challenger", {}).get("fairness", {}).get("attribute", "sensitive attribute")
     shortfall = _group_shortfall(report, kind, attribute)
     if shortfall is not None:
         return [shortfall]
     if kind == problem.REGRESSION:
-        return [_error_check(report, attribute, t)]
+        return [_bias_check(report, attribute, t), _error_check(report, attribute, t)]
     dpd = _number(report, "challenger.fairness.demographic_parity_difference")
     di = _number(report, "challenger.fairness.disparate_impact")
     fairness = _lookup(report, "challenger.fairness")
@@ -250,6 +257,21 @@ def _error_check(report: Mapping[str, Any], attribute: str, t: GateThresholds) -
     return _check("error_parity", ok, ratio, t.min_disparate_impact,
                   f"error parity across {attribute} (lowest / highest group {measure}) {ratio:.4f} {'>=' if ok else '<'} "
                   f"minimum {t.min_disparate_impact:.4f}")
+
+
+def _bias_check(report: Mapping[str, Any], attribute: str, t: GateThresholds) -> Dict[str, Any]:
+    """A regression model's bias gap (the most over- minus the most under-estimated group's mean error over its mean
+    |target|) against the maximum gap of positive rates: its counterpart in the same units, a share."""
+    fairness = _lookup(report, "challenger.fairness")
+    gap = _number(report, "challenger.fairness.bias_gap")
+    over = _lookup(report, "challenger.fairness.most_over_estimated_group")
+    under = _lookup(report, "challenger.fairness.most_under_estimated_group")
+    ok = gap <= t.max_demographic_parity_difference
+    return _check("bias_parity", ok, gap, t.max_demographic_parity_difference,
+                  f"bias gap across {attribute} (most over-estimated group {over}, most under-estimated {under}; "
+                  f"{bias_measure_text(fairness)}) {gap:.4f} {'<=' if ok else '>'} maximum "
+                  f"{t.max_demographic_parity_difference:.4f}",
+                  over_estimated=over, under_estimated=under)
 
 
 def _group_shortfall(report: Mapping[str, Any], kind: str, attribute: str) -> Optional[Dict[str, Any]]:

@@ -44,9 +44,10 @@ ZONES: Dict[str, Any] = {
                  "age_band": "age_band"},
 }  # fmt: skip
 
-# A permissive gate the realistic model passes against the weak champion; tests tighten single thresholds.
+# A permissive gate the realistic model passes against the weak champion; tests tighten single thresholds. Its parity
+# gap also bounds the regression model's bias gap, which on ~200 test rows per group is noise of about 0.2.
 GATE = GateThresholds(
-    min_auc=0.6, challenger_margin=0.0, max_slice_regression=0.05, max_demographic_parity_difference=0.2, min_disparate_impact=0.5
+    min_auc=0.6, challenger_margin=0.0, max_slice_regression=0.05, max_demographic_parity_difference=0.3, min_disparate_impact=0.5
 )
 ROWS = 4000
 
