@@ -171,7 +171,8 @@ class TrainingConfig(StrictModel):
 
 class GateConfig(StrictModel):
     """The evaluation gate. Defaults: AUC >= 0.70, beat the champion by 0.005 AUC, no slice worse by
-    more than 0.02 AUC, demographic-parity difference <= 0.10 and disparate impact >= 0.80; slices are gated
+    more than 0.02 AUC, demographic-parity difference <= 0.10 and disparate impact >= 0.80 (regression: bias gap
+    <= 0.10 and error parity >= 0.80, both relative to each group's mean |target|); slices are gated
     with at least 50 test rows, 10 positives and 10 negatives; fairness compares groups of at least 100 test rows
     and is judged only on at least 10 predicted positives.
 
@@ -213,8 +214,9 @@ def gate_config(metric: str) -> type[GateConfig]:
 
 # A leakage acknowledgement is a reason a reviewer reads, not a switch: "yes" or "ok" says nothing.
 LEAKAGE_REASON_MIN_CHARS = 20
-# A regression model's gate has no AUC floor (its floor is min_quality), no positive rates and no positives.
-_CLASSIFIER_GATE_KEYS = ("min_auc", "max_demographic_parity_difference", "min_predicted_positives")
+# A regression model's gate has no AUC floor (its floor is min_quality) and no positives; its fairness takes
+# max_demographic_parity_difference (the bias gap's maximum) and min_disparate_impact (error parity's minimum).
+_CLASSIFIER_GATE_KEYS = ("min_auc", "min_predicted_positives")
 
 
 class MonitoringConfig(StrictModel):
@@ -469,7 +471,8 @@ class ModelConfig(StrictModel):
         misplaced = [key for key in _CLASSIFIER_GATE_KEYS if key in value and problem_type == REGRESSION]
         if misplaced:
             raise ValueError(f"{misplaced[0]} does not apply to a regression model (its floor is min_quality, its fairness "
-                             "is error parity against min_disparate_impact); remove it")
+                             "is error parity against min_disparate_impact and the bias gap against "
+                             "max_demographic_parity_difference); remove it")
         metric = info.data.get("primary_metric") or default_primary_metric(problem_type)
         # Its errors name the field, as under an environment; RMSE and MAE margins are in the target's units.
         gate_config(metric).model_validate(value)

@@ -180,12 +180,23 @@ def test_a_quality_floor_no_model_could_reach_is_refused(model, metric, floor, e
     ({"min_quality": 0.5}, "min_quality is a key of the model, not of its gate: move it up a level "
                            "(models.<name>.min_quality)"),
     ({"min_auc": 0.9}, "min_auc does not apply to a regression model (its floor is min_quality, its fairness is error "
-                       "parity against min_disparate_impact); remove it"),
+                       "parity against min_disparate_impact and the bias gap against max_demographic_parity_difference); "
+                       "remove it"),
 ])
 def test_a_gate_key_in_the_wrong_place_or_for_another_type_is_refused_saying_where_it_belongs(gate, expected):
     raw = config_with_problem_types()
     raw["models"]["basket-value"]["gate"] = gate
     assert _problems(raw) == [f"model 'basket-value': field 'gate': {expected}"]
+
+
+def test_a_regression_model_sets_the_maximum_of_its_bias_gap_with_max_demographic_parity_difference():
+    """GIVEN a regression model whose own gate sets max_demographic_parity_difference WHEN the config loads THEN it is
+    that model's bias-gap maximum (the gate's bias_parity check), not a classifier key refused."""
+    raw = config_with_problem_types()
+    raw["models"]["basket-value"]["gate"] = {"max_demographic_parity_difference": 0.05}
+    config = parse_config(raw)
+    gate = config.models["basket-value"].gate_in(config.environments["dev"].gate).thresholds()
+    assert gate.max_demographic_parity_difference == 0.05
 
 
 @pytest.mark.spark
