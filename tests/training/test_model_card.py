@@ -532,14 +532,17 @@ def test_a_regression_card_reports_errors_and_error_parity(regression, regressio
 
     fairness = report["challenger"]["fairness"]
     main = values(group(card, "fairness across age_band"))
-    assert set(main) == {"error_parity_ratio", "error_parity_ratio threshold", "bias_gap", "mae_difference"}
+    assert set(main) == {"error_parity_ratio", "error_parity_ratio threshold", "bias_gap", "bias_gap threshold",
+                         "mae_difference"}
     assert main["error_parity_ratio"]["value"] == pytest.approx(fairness["error_parity_ratio"])
     assert main["error_parity_ratio"]["notes"] == (f"lowest / highest group MAE over its mean |target|; threshold >= "
                                                    f"{mc.figure(reports.GATE.min_disparate_impact)}: pass")
     assert main["bias_gap"]["value"] == pytest.approx(fairness["bias_gap"])
     assert main["bias_gap"]["notes"] == (f"{fairness['most_over_estimated_group']} over- vs "
-                                         f"{fairness['most_under_estimated_group']} under-estimated, mean error over mean "
-                                         "|target|; reported, not gated")
+                                         f"{fairness['most_under_estimated_group']} under-estimated, mean error over its "
+                                         f"mean |target|; threshold <= {mc.figure(reports.GATE.max_demographic_parity_difference)}"
+                                         ": pass")
+    assert main["bias_gap threshold"]["value"] == reports.GATE.max_demographic_parity_difference
     assert main["mae_difference"]["notes"] == "reported, not gated"
     by_group = charts(group(card, "error by age_band"))
     for name in fairness["eligible_groups"]:
@@ -549,10 +552,14 @@ def test_a_regression_card_reports_errors_and_error_parity(regression, regressio
     assert slices["app"] == pytest.approx(report["challenger"]["slices"]["channel"]["values"]["app"]["r2"])
     gate = values(group(card, "promotion gate"))
     assert gate["min_quality"]["value"] is True and gate["error_parity"]["value"] is True
+    assert gate["bias_parity"]["value"] is True and gate["bias_parity"]["notes"] == checks(report)["bias_parity"]["message"]
     assert gate["min_quality"]["notes"] == checks(report)["min_quality"]["message"]
     assert "min_auc" not in gate and "disparate_impact" not in gate
     ethics = card["additional_information"]["ethical_considerations"]
     assert "as error parity" in ethics and mc.figure(fairness["error_parity_ratio"]) in ethics
+    assert (f"the gap between the most over- and most under-estimated group's mean error over its mean |target| "
+            f"{mc.figure(fairness['bias_gap'])} (maximum {mc.figure(reports.GATE.max_demographic_parity_difference)}; over: "
+            f"{fairness['most_over_estimated_group']}, under: {fairness['most_under_estimated_group']})") in ethics
     training = {m["name"] for m in card["training_details"]["training_job_details"]["training_metrics"]}
     assert {"validation_r2", "validation_rmse", "validation_mae"} <= training and "validation_auc" not in training
 
@@ -565,24 +572,32 @@ def test_a_regression_card_reports_errors_and_error_parity(regression, regressio
 
 
 def test_regression_gate_failures_are_limitations(regression, tmp_path):
-    """GIVEN an R² floor above the model's and an error-parity minimum it cannot meet THEN both are limitations."""
+    """GIVEN an R² floor above the model's, and an error-parity minimum and a bias-gap maximum it cannot meet THEN
+    each is a limitation."""
     spec = reports.make_spec(problem.REGRESSION, min_quality=0.95)
-    strict = dataclasses.replace(reports.GATE, min_disparate_impact=0.99)
+    strict = dataclasses.replace(reports.GATE, min_disparate_impact=0.99, max_demographic_parity_difference=0.01)
     report = regression.evaluate(tmp_path, gate=strict, spec=spec, champion=None)
     failed = {name for name, c in checks(report).items() if not c["passed"]}
-    assert failed == {"min_quality", "error_parity"}, "precondition"
+    assert failed == {"min_quality", "bias_parity", "error_parity"}, "precondition"
     card = mc.build_model_card(evaluation_report=report, model_spec=spec)
     assert_card_schema_valid(card)
     r2, ratio = report["challenger"]["metrics"]["r2"], report["challenger"]["fairness"]["error_parity_ratio"]
     notes = mc.limitations(report)
     assert f"R² {mc.figure(r2)} below the floor 0.95 (promotion gate failed)" in notes
     assert f"error parity across age_band (lowest / highest group MAE) {mc.figure(ratio)} below 0.99" in notes
+    fairness = report["challenger"]["fairness"]
+    assert (f"bias gap across age_band ({fairness['most_over_estimated_group']} over- vs "
+            f"{fairness['most_under_estimated_group']} under-estimated) {mc.figure(fairness['bias_gap'])} above the "
+            "maximum 0.01") in notes
     assert card["intended_uses"]["risk_rating"] == "High"
     gate = values(group(card, "promotion gate"))
     assert gate["min_quality"]["value"] is False and gate["error_parity"]["value"] is False
     assert values(group(card, "fairness across age_band"))["error_parity_ratio"]["notes"].endswith("FAIL")
+    assert gate["bias_parity"]["value"] is False
+    assert values(group(card, "fairness across age_band"))["bias_gap"]["notes"].endswith("FAIL")
     md = mc.render_markdown(card)
     assert "| min\\_quality | **no** |" in md and "| error\\_parity | **no** |" in md
+    assert "| bias\\_parity | **no** |" in md
 
 
 def test_a_lower_is_better_primary_metric_reads_the_right_way(regression, tmp_path):

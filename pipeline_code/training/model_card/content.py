@@ -17,7 +17,7 @@ from pipeline_code.core.contract import (
     model_card_name,
 )
 from pipeline_code.core.frameworks import ALGORITHMS, XGBOOST
-from pipeline_code.training.metrics_regression import error_measure_text
+from pipeline_code.training.metrics_regression import bias_measure_text, error_measure_text
 from pipeline_code.training.spec import ModelSpec
 
 CARD_JSON = "model_card.json"
@@ -34,10 +34,11 @@ _FAIRNESS = {
     problem.BINARY: _CLASSIFIER_FAIRNESS,
     problem.MULTICLASS: _CLASSIFIER_FAIRNESS,
     # Error parity (lowest / highest group relative MAE), gated by the environment's minimum disparate impact; the
-    # relative bias gap, reported (metrics_regression).
+    # relative bias gap (most over- minus most under-estimated group), by its maximum demographic parity difference
+    # (metrics_regression).
     problem.REGRESSION: (
         ("error_parity_ratio", "error_parity", "min_disparate_impact", ">="),
-        ("bias_gap", None, None, None),
+        ("bias_gap", "bias_parity", "max_demographic_parity_difference", "<="),
         ("mae_difference", None, None, None),
     ),
 }
@@ -187,6 +188,9 @@ def limitations(report: Mapping[str, Any]) -> List[str]:
             out.append(f"disparate impact across {attribute}{worst['disparate_impact']} {figure(value)} below {figure(limit)}")
         elif name == "error_parity":
             out.append(f"error parity across {attribute} (lowest / highest group MAE) {figure(value)} below {figure(limit)}")
+        elif name == "bias_parity":
+            out.append(f"bias gap across {attribute} ({check.get('over_estimated')} over- vs {check.get('under_estimated')} "
+                       f"under-estimated) {figure(value)} above the maximum {figure(limit)}")
         else:
             out.append(str(check.get("message") or name))
     if fairness and fairness.get(_FAIRNESS_KEY.get(kind, "disparate_impact")) is None:
@@ -657,7 +661,7 @@ def _fairness_groups(card: _Evaluated) -> List[Optional[Dict[str, Any]]]:
             note = f"lowest / highest group {error_measure_text(fairness)}; {note}"
         elif kind == problem.REGRESSION and metric == "bias_gap":
             note = (f"{fairness.get('most_over_estimated_group')} over- vs {fairness.get('most_under_estimated_group')} "
-                    f"under-estimated, mean error over mean |target|; {note}")
+                    f"under-estimated, {bias_measure_text(fairness)}; {note}")
         entry = _metric(metric, fairness.get(metric), note)
         fairness_metrics.append(entry)
         if entry is not None and limit is not None:
@@ -754,7 +758,8 @@ def _slice_groups(card: _Evaluated) -> List[Optional[Dict[str, Any]]]:
 
 def _gate_group(card: _Evaluated) -> Optional[Dict[str, Any]]:
     """The gate's verdict and every check it made (``min_auc``, ``min_quality``, ``challenger_margin``,
-    ``slice_regression``, ``fairness_evidence``, ``demographic_parity``, ``disparate_impact``, ``error_parity``)."""
+    ``slice_regression``, ``fairness_evidence``, ``demographic_parity``, ``disparate_impact``, ``bias_parity``,
+    ``error_parity``)."""
     gate = card.gate
     gate_metrics = [_metric("gate passed", bool(gate.get("passed")), "; ".join(gate.get("reasons") or []))]
     for check in gate.get("checks") or []:
@@ -781,8 +786,9 @@ def _ethics(card: _Evaluated) -> str:
             f"Fairness is measured across '{card.attribute}' (not a model input) as error parity: the lowest over the "
             f"highest group {error_measure_text(fairness, long=True)} "
             f"{figure(fairness.get('error_parity_ratio'))} (minimum {figure(thresholds.get('min_disparate_impact'))}), "
-            f"the gap between the most over- and most under-estimated group {figure(fairness.get('bias_gap'))} (reported, "
-            f"not gated; over: {fairness.get('most_over_estimated_group') or 'n/a'}, under: "
+            f"the gap between the most over- and most under-estimated group's {bias_measure_text(fairness)} "
+            f"{figure(fairness.get('bias_gap'))} (maximum {figure(thresholds.get('max_demographic_parity_difference'))}; "
+            f"over: {fairness.get('most_over_estimated_group') or 'n/a'}, under: "
             f"{fairness.get('most_under_estimated_group') or 'n/a'}), "
             f"MAE difference {figure(fairness.get('mae_difference'))} (highest error: "
             f"{fairness.get('highest_error_group') or 'n/a'}, lowest: {fairness.get('lowest_error_group') or 'n/a'}). "
