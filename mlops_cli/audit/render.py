@@ -9,14 +9,14 @@ A binary model's report names no problem type (as before the other types existed
 from __future__ import annotations
 
 import html
-from typing import Any, Iterable, List, Mapping, Optional, Sequence
+from typing import Any, Collection, Iterable, List, Mapping, Optional, Sequence
 
 from pipeline_code.core import approval, problem
 from pipeline_code.core.contract import (
     CODE_VERSION_PROPERTY, FROZEN_TEST_PROPERTY, INPUT_FEATURES_PROPERTY, INPUT_LABELS_PROPERTY, REGISTRATION_KEY,
 )
 from pipeline_code.core.markdown import md_text
-from pipeline_code.training.metrics_regression import error_measure_text
+from pipeline_code.training.metrics_regression import bias_measure_text, error_measure_text
 
 
 
@@ -384,7 +384,8 @@ def _evaluation_markdown(evaluation: Mapping[str, Any]) -> List[str]:
     if kind == problem.MULTICLASS:
         return out + _class_fairness_markdown(fairness, champion_fairness, thresholds, (report or {}).get("classes"))
     if kind == problem.REGRESSION:
-        return out + _error_parity_markdown(fairness, champion_fairness, thresholds)
+        checked = {c.get("name") for c in ((report.get("gate") or {}).get("checks") or [])} if report else None
+        return out + _error_parity_markdown(fairness, champion_fairness, thresholds, checked)
     out += [
         f"Sensitive attribute: {md_text(fairness.get('attribute'))} (not a model input); decision threshold {_num(fairness.get('threshold'), 2)}.",
         "",
@@ -551,17 +552,23 @@ def _in_order(by_class: Mapping[str, Any], classes: Optional[Sequence[str]]) -> 
 
 
 def _error_parity_markdown(
-    fairness: Mapping[str, Any], champion: Optional[Mapping[str, Any]], thresholds: Mapping[str, Any]
+    fairness: Mapping[str, Any], champion: Optional[Mapping[str, Any]], thresholds: Mapping[str, Any],
+    checked: Optional[Collection[str]] = None,
 ) -> List[str]:
-    """Error parity: the lowest over the highest group error against the gate's minimum, and each group's errors."""
+    """Error parity and the bias gap against the gate's minimum and maximum, and each group's errors. ``checked``
+    (default None: not known, as from the bias report alone): the names of the checks the version's gate made; a
+    version gated before its bias gap was (no ``bias_parity`` check) shows the gap as not gated."""
     measure = error_measure_text(fairness, long=True)
+    gated = checked is None or "bias_parity" in checked
+    bias_limit = thresholds.get("max_demographic_parity_difference") if gated else None
     out = [
         f"Sensitive attribute: {md_text(fairness.get('attribute'))} (not a model input); error parity: the lowest over the "
-        f"highest {measure} of its groups; bias gap (reported): how much more one group is over-estimated than another.",
+        f"highest {measure} of its groups; bias gap: how much more one group is over-estimated than another "
+        f"({bias_measure_text(fairness)}).",
         "",
     ]
     out += _limit_table(fairness, champion, (("error_parity_ratio", None, ">=", thresholds.get("min_disparate_impact")),
-                                             ("bias_gap", None, "", None),
+                                             ("bias_gap", None, "<=" if bias_limit is not None else "", bias_limit),
                                              ("mae_difference", None, "", None)))
     groups = fairness.get("groups") or {}
     if groups:

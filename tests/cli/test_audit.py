@@ -11,6 +11,7 @@ MOTO_ACCOUNT_ID names: prod's account in the sample config, unless a test says o
 
 from __future__ import annotations
 
+import copy
 import datetime as dt
 import hashlib
 import json
@@ -805,6 +806,7 @@ def test_a_regression_version_shows_its_metrics_and_error_parity(world, evaluate
     gate = {c["name"]: c for c in report["gate"]["checks"]}
     assert f"| min\\_quality | yes | {gate['min_quality']['value']:.4f} | {gate['min_quality']['threshold']:.4f} |" in metrics
     assert f"| error\\_parity | yes | {gate['error_parity']['value']:.4f} |" in metrics
+    assert f"| bias\\_parity | yes | {gate['bias_parity']['value']:.4f} |" in metrics
 
     fairness = report["challenger"]["fairness"]
     text = section(md, "Fairness")
@@ -812,10 +814,30 @@ def test_a_regression_version_shows_its_metrics_and_error_parity(world, evaluate
     ratio = fairness["error_parity_ratio"]
     champion_ratio = report["champion"]["fairness"]["error_parity_ratio"]
     assert f"| error_parity_ratio | {ratio:.4f} | {champion_ratio:.4f} | >= {reports.GATE.min_disparate_impact:.4f} | pass |" in text
+    gap, champion_gap = fairness["bias_gap"], report["champion"]["fairness"]["bias_gap"]
+    limit = reports.GATE.max_demographic_parity_difference
+    assert f"| bias_gap | {gap:.4f} | {champion_gap:.4f} | <= {limit:.4f} | pass |" in text
     assert f"| mae_difference | {fairness['mae_difference']:.4f} |" in text
     middle = fairness["groups"]["middle"]
     assert f"| middle | {middle['rows']} | {middle['mae']:.4f} | {middle['bias']:.4f} |" in text
     assert "| disparate_impact |" not in text
+
+
+def test_a_regression_version_gated_before_its_bias_gap_was_shows_the_gap_as_not_gated(world, evaluated, tmp_path):
+    """GIVEN a regression version whose gate made no bias_parity check (evaluated before the bias gap was gated) WHEN
+    audited THEN its bias gap is shown without a threshold or verdict: the audit does not judge it by a later rule."""
+    directory, report = evaluated[problem.REGRESSION]
+    earlier = copy.deepcopy(report)
+    earlier["gate"]["checks"] = [c for c in earlier["gate"]["checks"] if c["name"] != "bias_parity"]
+    old = tmp_path / "earlier"
+    old.mkdir()
+    (old / "evaluation.json").write_text(json.dumps(earlier))
+    publish(world, old, "evaluation.json")
+    publish(world, directory, "bias.json")
+    code, md, _ = run(world, tmp_path, "--version", "2")
+    assert code == 0
+    gap, champion_gap = report["challenger"]["fairness"]["bias_gap"], report["champion"]["fairness"]["bias_gap"]
+    assert f"| bias_gap | {gap:.4f} | {champion_gap:.4f} | — | not gated |" in section(md, "Fairness")
 
 
 def test_without_the_evaluation_report_the_bias_report_gives_error_parity(world, evaluated, tmp_path):
@@ -830,6 +852,7 @@ def test_without_the_evaluation_report_the_bias_report_gives_error_parity(world,
     text = section(md, "Fairness")
     ratio = report["challenger"]["fairness"]["error_parity_ratio"]
     assert f"| error_parity_ratio | {ratio:.4f} |" in text and ">= 0.5000 | pass |" in text
+    assert f"| bias_gap | {report['challenger']['fairness']['bias_gap']:.4f} |" in text and "<= 0.3000 | pass |" in text
     assert "Metrics not available (see Gaps)." in section(md, "Evaluation against the champion")
 
 
