@@ -334,6 +334,10 @@ def model_spec_document(*, name: str, dataset: Dict[str, Any], target: str, feat
 # A frozen test set: its data file and the manifest that holds the data file's sha256 (training.prepare writes both).
 TEST_FILE = "test.parquet"
 MANIFEST_FILE = "manifest.json"
+# Prepare's summary (rows, time ranges and digests of its splits, warnings): <output>/PREPARE_SUMMARY_DIR/PREPARE_SUMMARY_FILE,
+# the output the pipeline's register step reads the splits' digests from (a property file).
+PREPARE_SUMMARY_DIR = "summary"
+PREPARE_SUMMARY_FILE = "prepare.json"
 
 EVALUATION_FILE = "evaluation.json"
 # Its JSON path to the gate decision, which the pipeline's condition step reads.

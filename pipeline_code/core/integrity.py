@@ -21,8 +21,9 @@ the form of a ``MetricsSource.ContentDigest``); the register step passes each as
 package's ModelMetrics entry naming that document, which no later call can change (UpdateModelPackage takes no
 ModelMetrics). ``evaluation.json``, which ModelMetrics does not name, is digested inside ``bias.json``
 (:data:`EVALUATION_DIGEST_KEY`), so it rests on bias.json's ContentDigest. The test set the gate judged on
-(``contract.TEST_SET_SHA256_PROPERTY``) and the execution's prepared splits (``contract.SPLIT_PROPERTIES``) are recorded
-in the package's customer metadata. The audit recomputes each digest from the bytes it reads.
+(``contract.TEST_SET_SHA256_PROPERTY``) and the execution's prepared splits (``contract.SPLIT_PROPERTIES``), each with
+its digest as Prepare wrote it (``contract.SPLIT_SHA256_PROPERTIES``, :func:`files_digest`), are recorded in the
+package's customer metadata. The audit recomputes each digest from the bytes it reads.
 
 A third digest covers what runs the archive: the **container digest** (:data:`pipeline_code.core.contract.CONTAINER_SHA256_PROPERTY`,
 :func:`container_digest`), sha256 of the registered inference container's image and environment. A model
@@ -72,6 +73,12 @@ CONTENT_DIGEST_PREFIX = "sha256:"
 EVALUATION_DIGEST_KEY = "evaluation_digest"
 # Where the register step reads the test set's sha256 (contract.TEST_SET_SHA256_PROPERTY) in the evaluation report.
 TEST_SET_SHA256_PATH = "test_set.sha256"
+
+
+def split_sha256_path(split: str) -> str:
+    """Where the register step reads a prepared split's digest (``contract.SPLIT_SHA256_PROPERTIES``) in Prepare's
+    summary (``contract.PREPARE_SUMMARY_FILE``): ``splits.<split>.sha256``."""
+    return f"splits.{split}.sha256"
 
 # Sealed artefacts live below <model prefix>SEALED_SEGMENT/<archive sha256>/MODEL_ARCHIVE.
 SEALED_SEGMENT = "registered"
@@ -232,6 +239,35 @@ def sha256_concatenated(paths: Iterable[str], *, length_prefixed: bool = False) 
             for block in iter(lambda: handle.read(_BLOCK), b""):
                 digest.update(block)
     return digest.hexdigest()
+
+
+def files_digest(file_sha256: Mapping[str, str]) -> str:
+    """Hex sha256 of a set of files given as ``{relative path: hex sha256 of its bytes}``: of that mapping as
+    canonical JSON (keys sorted, no spaces; paths with ``/``).
+
+    It depends on the files' names and bytes alone, not on the order they are listed or were written in; a changed
+    byte, or a file renamed, added or removed, changes it. Prepare computes it over each split it writes
+    (:func:`directory_digest`), the audit over the objects now under the split's S3 location (each object's
+    :func:`stored_sha256`, its key relative to the location), so neither needs the other's listing.
+
+    Raises:
+        ValueError: a digest that is not 64 lower-case hex digits.
+    """
+    for path, digest in file_sha256.items():
+        if not SHA256_HEX.match(digest):
+            raise ValueError(f"{path}: digest must be 64 lower-case hex digits, got {digest!r}")
+    return hashlib.sha256(json.dumps(dict(file_sha256), sort_keys=True, separators=(",", ":")).encode()).hexdigest()
+
+
+def directory_digest(directory: str) -> str:
+    """:func:`files_digest` of every file below ``directory`` (recursively, hidden ones too: what a SageMaker
+    ProcessingOutput uploads), each by its path relative to ``directory``."""
+    found = {}
+    for root, _, names in os.walk(directory):
+        for name in names:
+            path = os.path.join(root, name)
+            found[os.path.relpath(path, directory).replace(os.sep, "/")] = sha256_file(path)
+    return files_digest(found)
 
 
 def model_digest(model_dir: str) -> Optional[str]:

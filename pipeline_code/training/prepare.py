@@ -40,6 +40,11 @@ Outputs under ``--output-dir`` (SageMaker default ``/opt/ml/processing/output``)
     train/train.parquet  validation/validation.parquet  test/test.parquet  test/manifest.json
     summary/prepare.json
 
+The summary gives each split's rows and time range; for train and validation also ``sha256``, the digest of the
+split's files as written (:func:`pipeline_code.core.integrity.directory_digest`: every file of its directory, by
+relative path), which the pipeline registers with the version (``contract.SPLIT_SHA256_PROPERTIES``) and the audit
+recomputes from what the split's S3 location holds; the test set's is ``test_set.sha256``.
+
 Each parquet has: record id, ``event_time`` (label time, UTC timestamp), ``feature_event_time``
 (time of the feature row used), the model features, the sensitive attribute, the slice
 columns (numbers as float64, categories as strings) and the target as the model learns it
@@ -69,8 +74,11 @@ import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from pipeline_code import catalog
-from pipeline_code.core import problem
-from pipeline_code.core.contract import DATA_FILES, DATA_GENERATED, FEATURE_EVENT_TIME, MANIFEST_FILE, TEST_FILE
+from pipeline_code.core import integrity, problem
+from pipeline_code.core.contract import (
+    DATA_FILES, DATA_GENERATED, FEATURE_EVENT_TIME, MANIFEST_FILE, PREPARE_SUMMARY_DIR, PREPARE_SUMMARY_FILE,
+    SPLIT_PROPERTIES, TEST_FILE,
+)  # fmt: skip
 from pipeline_code.core.thresholds import DEFAULT_MIN_GROUP_ROWS, fairness_shortfall
 from pipeline_code.training import data_io
 from pipeline_code.training.data_io import InputError
@@ -125,7 +133,8 @@ def prepare(
     frozen_test_location: Optional[str] = None,
     data_origin: Optional[Dict[str, Any]] = None,
 ) -> Dict[str, Any]:
-    """Run the whole preparation; return the summary (also written to ``summary/prepare.json``).
+    """Run the whole preparation; return the summary (also written to ``summary/prepare.json``), whose train and
+    validation splits carry the digest of the files written (``sha256``).
 
     The test set (new or frozen) must have two groups of the sensitive attribute with ``min_group_rows`` rows
     (the gate's ``min_group_rows``), or the gate could never judge fairness on it. Messages name the frozen test
@@ -200,6 +209,8 @@ def prepare(
             _clear_split_dir(os.path.join(output_dir, name))
     for name in ("train", "validation"):
         pq.write_table(splits[name], os.path.join(output_dir, name, f"{name}.parquet"), row_group_size=ROW_GROUP_ROWS)
+    # Of everything in each registered split's directory once written: what its output uploads and training reads.
+    digests = {name: integrity.directory_digest(os.path.join(output_dir, name)) for name in SPLIT_PROPERTIES}
     if frozen is not None:
         if not in_place:
             shutil.copyfile(frozen_path, os.path.join(test_dir, TEST_FILE))
@@ -221,14 +232,15 @@ def prepare(
         "frozen_test_set_reused": frozen is not None,
         "rows_excluded_as_test_keys": excluded,
         "splits": {
-            name: _split_summary(splits[name] if name in splits else frozen_table, spec, et)
+            name: {**_split_summary(splits[name] if name in splits else frozen_table, spec, et),
+                   **({"sha256": digests[name]} if name in digests else {})}
             for name in SPLITS
         },
         "test_set": {k: test_manifest[k] for k in ("sha256", "rows", "version", "created_at", "time_range")},
         "fractions": {"train": fractions.train, "validation": fractions.validation, "test": fractions.test},
         "warnings": warnings,
     }
-    data_io.write_json(os.path.join(output_dir, "summary", "prepare.json"), summary)
+    data_io.write_json(os.path.join(output_dir, PREPARE_SUMMARY_DIR, PREPARE_SUMMARY_FILE), summary)
     return summary
 
 

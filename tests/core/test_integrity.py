@@ -142,3 +142,28 @@ def test_a_ledger_record_that_is_not_one_says_why(body, problem):
 
     with pytest.raises(ValueError, match=re.escape(problem)):
         i.parse_ledger_record(body)
+
+
+def test_the_files_digest_is_of_names_and_bytes_and_not_of_their_order(tmp_path):
+    """GIVEN a split's files (one nested) WHEN digested THEN it is the sha256 of {relative path: sha256} as canonical
+    JSON: the same whatever order the files are given or were written in; another byte, another name, a file added
+    or removed each give another digest; a digest that is not a sha256 is refused."""
+    a, b = hashlib.sha256(b"rows a").hexdigest(), hashlib.sha256(b"rows b").hexdigest()
+    expected = hashlib.sha256(json.dumps({"part/b.parquet": b, "train.parquet": a}, sort_keys=True,
+                                         separators=(",", ":")).encode()).hexdigest()
+    assert integrity.files_digest({"train.parquet": a, "part/b.parquet": b}) == expected
+    assert integrity.files_digest({"part/b.parquet": b, "train.parquet": a}) == expected
+    assert integrity.files_digest({"train.parquet": b, "part/b.parquet": a}) != expected
+    assert integrity.files_digest({"other.parquet": a, "part/b.parquet": b}) != expected
+    assert integrity.files_digest({"train.parquet": a}) != expected
+    with pytest.raises(ValueError, match="train.parquet: digest must be 64 lower-case hex digits"):
+        integrity.files_digest({"train.parquet": a.upper()})
+
+    # written in another order, the directory gives the same digest
+    for order in ((("train.parquet", b"rows a"), ("part/b.parquet", b"rows b")),
+                  (("part/b.parquet", b"rows b"), ("train.parquet", b"rows a"))):
+        directory = tmp_path / str(len(list(tmp_path.iterdir())))
+        for name, body in order:
+            (directory / name).parent.mkdir(parents=True, exist_ok=True)
+            (directory / name).write_bytes(body)
+        assert integrity.directory_digest(str(directory)) == expected

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 from pathlib import Path
 
@@ -150,6 +151,23 @@ def test_given_generated_data_when_prepared_then_splits_are_time_ordered_and_com
     assert {"created_at", "version", "time_range"} <= set(manifest)
     assert json.loads((Path(prepared["train"]).parent / "summary" / "prepare.json").read_text())["warnings"] == []
     assert manifest["time_range"]["min"].startswith(str(test["event_time"].min().date()))
+
+
+def test_the_summary_records_each_registered_splits_digest_recomputed_from_its_files(prepared):
+    """GIVEN a prepare run WHEN its summary is read THEN the train and validation splits each carry ``sha256``: the
+    sha256 of {relative path: sha256 of the bytes} (canonical JSON) over every file the split's directory holds, as
+    recomputed here from the files; the test split's digest is the frozen test set's (``test_set.sha256``)."""
+    summary = json.loads((Path(prepared["root"]) / "summary" / "prepare.json").read_text())
+    for split in ("train", "validation"):
+        directory = Path(prepared[split])
+        files = {p.relative_to(directory).as_posix(): hashlib.sha256(p.read_bytes()).hexdigest()
+                 for p in directory.rglob("*") if p.is_file()}
+        assert list(files) == [f"{split}.parquet"]
+        recomputed = hashlib.sha256(json.dumps(files, sort_keys=True, separators=(",", ":")).encode()).hexdigest()
+        assert summary["splits"][split]["sha256"] == recomputed
+    assert summary["splits"]["train"]["sha256"] != summary["splits"]["validation"]["sha256"]
+    assert "sha256" not in summary["splits"]["test"]
+    assert summary["test_set"]["sha256"] == data_io.sha256_file(str(Path(prepared["test"]) / "test.parquet"))
 
 
 def test_given_a_frozen_test_set_when_prepared_again_then_it_is_reused_byte_identically_and_excluded(
@@ -329,8 +347,12 @@ def test_an_integer_record_identifier_is_read_as_its_decimal_text_and_joins_as_a
     summary = prepare(churn_spec, _write(features, root / "features"), _write(labels, root / "labels"), str(root / "out"))
     text = prepare(churn_spec, _write(base["features"], root / "text-features"), _write(base["curated"], root / "text-labels"),
                    str(root / "text-out"))
-    # THEN every record joins as with text ids, and the splits carry the ids as text
-    assert summary["splits"] == text["splits"]
+    # THEN every record joins as with text ids (the splits' digests aside: the ids are other text), and the splits
+    # carry the ids as text
+    def counts(splits):
+        return {name: {k: v for k, v in split.items() if k != "sha256"} for name, split in splits.items()}
+
+    assert counts(summary["splits"]) == counts(text["splits"])
     joined = pd.concat([_read(root / "out" / s) for s in ("train", "validation", "test")], ignore_index=True)
     assert joined["customer_id"].map(type).eq(str).all() and set(joined["customer_id"]) <= {str(c) for c in codes.values()}
 
