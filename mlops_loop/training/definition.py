@@ -71,7 +71,10 @@ from pipeline_code.core.contract import (
     MODEL_SHA256_PROPERTY,
     PIPELINE_EXECUTION_ID_PROPERTY,
     PIPELINE_NAME_PROPERTY,
+    PREPARE_SUMMARY_DIR,
+    PREPARE_SUMMARY_FILE,
     SPLIT_PROPERTIES,
+    SPLIT_SHA256_PROPERTIES,
     TEST_SET_SHA256_PROPERTY,
     TRIGGER_REASON_PROPERTY,
     EVALUATION_FILE,
@@ -90,6 +93,7 @@ from pipeline_code.core.integrity import (
     digest_key,
     model_prefix,
     sealed_prefix,
+    split_sha256_path,
     work_prefix,
 )
 from pipeline_code.core.compiled import DEFAULT_BATCH, INF2_TARGET, NEURON_COMPILER
@@ -106,6 +110,7 @@ from .names import (
     EVALUATION_DIGESTS_PROPERTY_FILE,
     EVALUATION_PROPERTY_FILE,
     GATE_PARAMETERS,
+    PREPARE_SUMMARY_PROPERTY_FILE,
     JOB_VOLUME_SIZE_GB,
     MAX_DEFINITION_CHARS,
     NEURON_INFERENCE_TAG,
@@ -446,7 +451,11 @@ class _Builder:
         )
 
     def prepare_step(self) -> Any:
+        from sagemaker.core.workflow.properties import PropertyFile
+
         s = self.spec
+        # The summary holds each split's digest as written, which the register step records (a property file).
+        summary = PropertyFile(name=PREPARE_SUMMARY_PROPERTY_FILE, output_name=PREPARE_SUMMARY_DIR, path=PREPARE_SUMMARY_FILE)
         return self.processing_step(
             STEP_PREPARE,
             "Point-in-time join of feature snapshots and labels; time split; frozen test set.",
@@ -472,9 +481,12 @@ class _Builder:
                 # frozen_test_s3_uri (copied unchanged) or creates it, and it goes back there
                 # so that every later run - and every champion - is scored on the same rows.
                 self.proc_output("test", f"{PROC_OUTPUT}/test", s.frozen_test_s3_uri),
+                self.proc_output(PREPARE_SUMMARY_DIR, f"{PROC_OUTPUT}/{PREPARE_SUMMARY_DIR}",
+                                 self.work(self.exec_id, "prepare", PREPARE_SUMMARY_DIR)),
             ],
             # Network access for the S3 read of the frozen test set (see above).
             network_isolation=False,
+            property_files=[summary],
         )
 
     def compile_step(self, model_data: Any) -> Tuple[Any, Any]:
@@ -787,7 +799,7 @@ class _Builder:
         its inference container (image and environment) in the package's customer metadata, next to its lineage
         (``contract.REGISTERED_PROPERTIES``), each ModelMetrics document with its digest (ContentDigest, from the
         evaluate and baseline steps' ``digests.json``), and the test set's digest and the prepared splits'
-        locations in the customer metadata (:mod:`pipeline_code.core.integrity`)."""
+        locations and digests (Prepare's summary) in the customer metadata (:mod:`pipeline_code.core.integrity`)."""
         from sagemaker.core.drift_check_baselines import DriftCheckBaselines
         from sagemaker.core.metadata_properties import MetadataProperties
         from sagemaker.core.model_metrics import MetricsSource, ModelMetrics
@@ -824,6 +836,7 @@ class _Builder:
             explainability=report(evaluate, evaluation_dir, EXPLAINABILITY_FILE),
         )
         splits = prepare.properties.ProcessingOutputConfig.Outputs
+        (prepare_summary,) = prepare.property_files
         image, environment = self.neuron_image or self.image_uri, dict(s.inference_environment)
         builder = ModelBuilder(
             s3_model_data_url=reported(SEALED_URI_PATH),
@@ -863,6 +876,8 @@ class _Builder:
                 CONTAINER_SHA256_PROPERTY: container_digest(image, environment),
                 TEST_SET_SHA256_PROPERTY: reported(TEST_SET_SHA256_PATH),
                 **{key: splits[split].S3Output.S3Uri for split, key in SPLIT_PROPERTIES.items()},
+                **{key: JsonGet(step_name=prepare.name, property_file=prepare_summary, json_path=split_sha256_path(split))
+                   for split, key in SPLIT_SHA256_PROPERTIES.items()},
             },
             description=(
                 f"{s.model_name}: {self.model_description()}, code {s.code_version}, passed the promotion gate"

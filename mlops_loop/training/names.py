@@ -48,6 +48,8 @@ EVALUATION_PROPERTY_FILE = "EvaluationReport"
 # The evaluate and baseline steps' digests of their documents (core.integrity.DIGESTS_FILE), read by the register step.
 EVALUATION_DIGESTS_PROPERTY_FILE = "EvaluationDigests"
 BASELINE_DIGESTS_PROPERTY_FILE = "BaselineDigests"
+# Prepare's summary (contract.PREPARE_SUMMARY_FILE), where the register step reads each split's digest.
+PREPARE_SUMMARY_PROPERTY_FILE = "PrepareSummary"
 
 # The statuses ModelApprovalStatus admits: the evaluate job answers one of them for the register step.
 APPROVAL_STATUSES = approval.REGISTRATION_STATUSES

@@ -239,6 +239,9 @@ TEST_SET_SHA256_PROPERTY = "test_set_sha256"
 # ... and where the execution's Prepare wrote the splits it trained and validated on (per execution, never reused;
 # a cached Prepare names the execution that ran it). Prepare's test split is the frozen test set (``frozen_test``).
 SPLIT_PROPERTIES = {"train": "train_data", "validation": "validation_data"}
+# ... and each split's digest as Prepare wrote it (pipeline_code.core.integrity.files_digest of the files under its
+# location; the register step reads it from Prepare's summary, PREPARE_SUMMARY_FILE) ...
+SPLIT_SHA256_PROPERTIES = {"train": "train_data_sha256", "validation": "validation_data_sha256"}
 # ... and where its code, data and run came from.
 CODE_VERSION_PROPERTY = "code_version"
 TRIGGER_REASON_PROPERTY = "trigger_reason"
@@ -254,7 +257,7 @@ REGISTERED_PROPERTIES = (
     CODE_VERSION_PROPERTY, TRIGGER_REASON_PROPERTY, INPUT_FEATURES_PROPERTY, INPUT_LABELS_PROPERTY, FROZEN_TEST_PROPERTY,
     PIPELINE_NAME_PROPERTY, PIPELINE_EXECUTION_ID_PROPERTY,
     ARCHIVE_SHA256_PROPERTY, MODEL_SHA256_PROPERTY, CONTAINER_SHA256_PROPERTY,
-    TEST_SET_SHA256_PROPERTY, *SPLIT_PROPERTIES.values(),
+    TEST_SET_SHA256_PROPERTY, *SPLIT_PROPERTIES.values(), *SPLIT_SHA256_PROPERTIES.values(),
 )  # fmt: skip
 
 # A versioned model package: group (1-63 letters, digits, '-') and version.

@@ -68,7 +68,7 @@ def test_data_dependencies_form_the_expected_graph(built):
         "CheckGate": {"Evaluate"},
         "Baseline": {"Train", "Prepare"},
         # The sealed artefact the gate judged, not the training output.
-        # Prepare: the package records where its splits are (its train and validation outputs).
+        # Prepare: the package records where its splits are (its train and validation outputs) and their digests.
         "Register": {"Evaluate", "Baseline", "Prepare"},
         "ModelCard": {"Evaluate", "Register"},
         "GateFailed": {"Evaluate"},
@@ -288,8 +288,8 @@ def test_prepare_inputs_and_outputs(built, spec):
     ] == spec.frozen_test_s3_uri
     assert prepare["Arguments"]["NetworkConfig"]["EnableNetworkIsolation"] is False
     outputs = _outputs(prepare)
-    assert list(outputs) == ["train", "validation", "test"]
-    for name in ("train", "validation"):
+    assert list(outputs) == ["train", "validation", "test", "summary"]
+    for name in ("train", "validation", "summary"):
         assert outputs[name]["S3Output"]["LocalPath"] == f"/opt/ml/processing/output/{name}"
         join = outputs[name]["S3Output"]["S3Uri"]["Std:Join"]
         # Working data: under the model's work/ prefix, which the artifacts bucket expires.
@@ -497,6 +497,24 @@ def test_every_model_metrics_document_carries_the_digest_its_job_wrote(built):
     ]
 
 
+def _prepared(path):
+    return {"Std:JsonGet": {"PropertyFile": {"Get": "Steps.Prepare.PropertyFiles.PrepareSummary"}, "Path": path}}
+
+
+def test_each_split_is_registered_with_the_digest_prepare_wrote_in_its_summary(built):
+    """GIVEN the generated definition THEN Prepare declares its summary (summary/prepare.json, written with the
+    splits' digests) as a property file of its own summary output, and the register step records each split's
+    digest from it (JsonGet) beside the split's location."""
+    assert built.steps[d.STEP_PREPARE]["PropertyFiles"] == [
+        {"PropertyFileName": "PrepareSummary", "OutputName": "summary", "FilePath": "prepare.json"}
+    ]
+    assert _outputs(built.steps[d.STEP_PREPARE])["summary"]["S3Output"]["LocalPath"] == "/opt/ml/processing/output/summary"
+    metadata = built.steps[d.STEP_REGISTER]["Arguments"]["CustomerMetadataProperties"]
+    for split in ("train", "validation"):
+        assert metadata[f"{split}_data"] == _prop("Prepare", split)
+        assert metadata[f"{split}_data_sha256"] == _prepared(f"splits.{split}.sha256")
+
+
 def test_lineage_metadata(built, spec):
     args = built.steps[d.STEP_REGISTER]["Arguments"]
     (container,) = args["InferenceSpecification"]["Containers"]
@@ -513,6 +531,8 @@ def test_lineage_metadata(built, spec):
         "test_set_sha256": _sealed("test_set.sha256"),
         "train_data": _prop("Prepare", "train"),
         "validation_data": _prop("Prepare", "validation"),
+        "train_data_sha256": _prepared("splits.train.sha256"),
+        "validation_data_sha256": _prepared("splits.validation.sha256"),
         "container_sha256": container_digest(container["Image"], container.get("Environment")),
     }
     # SageMaker takes at most 50 customer metadata properties (CreateModelPackage, CustomerMetadataMap).
@@ -566,7 +586,7 @@ def _artifact_joins(doc):
 
 def test_working_data_is_under_the_expiring_work_prefix_and_what_a_version_points_at_is_not(built, built_tuning):
     """The artifacts bucket expires ``pipelines/<model>/work/`` (DataLake): the prepared sets, training and tuning
-    outputs and checkpoints go there; the evaluation and baseline reports and the model card a registered version
+    outputs and checkpoints go there (and Prepare's summary: the package records the digests it holds); the evaluation and baseline reports and the model card a registered version
     points at stay under ``pipelines/<model>/<execution id>/`` (and the frozen test set and sealed archives elsewhere)."""
     execution = {"Get": "Execution.PipelineExecutionId"}
     work, kept = set(), set()
@@ -579,7 +599,7 @@ def test_working_data_is_under_the_expiring_work_prefix_and_what_a_version_point
             else:
                 assert values[4] == execution, values
                 kept.add("/".join(values[5:]))
-    assert work == {"checkpoints", "prepare/train", "prepare/validation", "train", "tune"}
+    assert work == {"checkpoints", "prepare/train", "prepare/validation", "prepare/summary", "train", "tune"}
     assert kept == {"evaluate/evaluation", "baseline", "model-card"}
 
 

@@ -13,7 +13,7 @@ from aws_cdk.assertions import Template
 from mlops_loop.app_builder import new_app
 from mlops_loop.constructs.access_policy import AccessPolicy
 from mlops_loop.constructs.model_registry import PIPELINE_CHANGING_ACTIONS, ModelRegistry
-from pipeline_code.core.contract import REGISTERED_PROPERTIES
+from pipeline_code.core.contract import REGISTERED_PROPERTIES, SPLIT_SHA256_PROPERTIES, pascal
 from pipeline_code.training.model_card import card_name
 from tests.support.iam_eval import EXPLICIT_DENY, Statement, evaluate
 
@@ -69,6 +69,24 @@ def test_the_approver_decides_but_neither_sets_a_registered_property_nor_removes
     assert evaluate(statements, "sagemaker:UpdateModelPackage", version, approve).allowed
     for name in REGISTERED_PROPERTIES:
         for change in ({f"sagemaker:CustomerMetadataProperties/{name}": "x"},
+                       {"sagemaker:CustomerMetadataPropertiesToRemove": [name]}):
+            assert evaluate(statements, "sagemaker:UpdateModelPackage", version, {**approve, **change}).outcome == EXPLICIT_DENY
+
+
+def test_the_digests_of_the_data_a_version_was_trained_and_judged_on_are_guarded_like_its_lineage():
+    """GIVEN the approver policy WHEN an approval also sets or removes the digest of the train or validation split
+    (train_data_sha256, validation_data_sha256) or of the test set, or a split's location THEN each is explicitly
+    denied: with them an approver could make changed training data pass the audit as the data registered."""
+    _, policies = _registry()
+    statements = [Statement.from_json(st) for st in policies["approver"].values()
+                  if "sagemaker:UpdateModelPackage" in ([st["Action"]] if isinstance(st["Action"], str) else st["Action"])]
+    version = PACKAGE_ARN_OF + "shop-dev-churn/4"
+    approve = {"sagemaker:ModelApprovalStatus": "Approved"}
+    guarded = ("train_data_sha256", "validation_data_sha256", "test_set_sha256", "train_data", "validation_data")
+    assert set(SPLIT_SHA256_PROPERTIES.values()) <= set(guarded) <= set(REGISTERED_PROPERTIES)
+    for name in guarded:
+        assert f"ApproverCannotSet{pascal(name)}" in policies["approver"]
+        for change in ({f"sagemaker:CustomerMetadataProperties/{name}": "0" * 64},
                        {"sagemaker:CustomerMetadataPropertiesToRemove": [name]}):
             assert evaluate(statements, "sagemaker:UpdateModelPackage", version, {**approve, **change}).outcome == EXPLICIT_DENY
 
