@@ -24,7 +24,10 @@ What is gathered, and from where:
   ContentDigest (kept by SageMaker as registered), and ``evaluation.json``'s against the digest in the verified
   ``bias.json``; the report's gate thresholds against the execution's parameters (one it did not pass: its
   definition's default, ``DescribePipelineDefinitionForExecution``); the frozen test set now under the package's
-  ``frozen_test`` prefix (``manifest.json``, then its data file's sha256) against ``test_set_sha256``. A
+  ``frozen_test`` prefix (``manifest.json``, then its data file's sha256) against ``test_set_sha256``; each
+  prepared split now under ``train_data`` / ``validation_data`` (``ListObjectsV2``, then each object's sha256:
+  ``HeadObject`` with its stored checksum, else ``GetObject``; ``integrity.files_digest``) against
+  ``train_data_sha256`` / ``validation_data_sha256``, a split gone (working data expires) said so. A
   difference is a gap naming both values; a version registered before these were recorded says "not recorded";
 * the approval history: first the approval ledger, the deploy handler's write-once record of every decision it
   observed on the version (``ListObjectsV2`` + ``GetObject`` below ``approval-ledger/<model>/<version>/`` in the

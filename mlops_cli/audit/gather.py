@@ -28,6 +28,8 @@ from pipeline_code.core.contract import (
     PIPELINE_EXECUTION_ID_PROPERTY,
     PIPELINE_NAME_PROPERTY,
     REGISTERED_PROPERTIES,
+    SPLIT_PROPERTIES,
+    SPLIT_SHA256_PROPERTIES,
     TEST_FILE,
     TEST_SET_SHA256_PROPERTY,
     TRIGGER_REASON_PROPERTY,
@@ -496,6 +498,63 @@ def _test_set(clients: Clients, metadata: Mapping[str, Any], report: Optional[Ma
     return out
 
 
+def _splits(clients: Clients, names: Names, metadata: Mapping[str, Any], gaps: Gaps) -> Dict[str, Dict[str, Any]]:
+    """Whether each prepared split now under the package's ``SPLIT_PROPERTIES`` location is the data the version was
+    trained with: :func:`~pipeline_code.core.integrity.files_digest` of the objects now below it (each object's
+    sha256, its key relative to the location) against the digest recorded at registration (``SPLIT_SHA256_PROPERTIES``).
+
+    ``{split: {"uri", "recorded", "now", "objects", "same", "gone"}}``; a split changed, gone (the run's working data
+    expires) or registered before its digest was is a gap naming it."""
+    out: Dict[str, Dict[str, Any]] = {}
+    for split, location_key in SPLIT_PROPERTIES.items():
+        uri, recorded = metadata.get(location_key), metadata.get(SPLIT_SHA256_PROPERTIES[split])
+        result: Dict[str, Any] = {"uri": uri, "recorded": recorded, "now": None, "objects": None, "same": None,
+                                  "gone": None}
+        out[split] = result
+        if not recorded:
+            gaps.add(f"{split} split: not recorded: the version records no digest of the {split} data it was trained "
+                     f"with (registered before {SPLIT_SHA256_PROPERTIES[split]} was), so whether {uri or 'its location'} "
+                     "still holds it is not known")
+            continue
+        if not uri:
+            gaps.add(f"{split} split: not recorded in the package's CustomerMetadataProperties ({location_key})")
+            continue
+        prefix = uri if uri.endswith("/") else uri + "/"
+        try:
+            bucket, key_prefix = s3_parts(prefix)
+        except ValueError as exc:
+            gaps.add(f"{split} split: {exc}")
+            continue
+        keys = attempt(gaps, f"{split} split {prefix} (ListObjectsV2)", lambda: [o["Key"] for o in list_pages(
+            clients.s3.list_objects_v2, "Contents", "ContinuationToken", next_token_key="NextContinuationToken",
+            Bucket=bucket, Prefix=key_prefix)])
+        if keys is None:
+            continue
+        keys = sorted(k for k in keys if not k.endswith("/"))  # a folder marker holds no data
+        result["objects"], result["gone"] = len(keys), not keys
+        if not keys:
+            expiring = key_prefix.startswith(integrity.work_prefix(names.model))
+            why = ("a run's working data expires data_lake.pipeline_work_expiration_days after it was written, or it "
+                   "was deleted" if expiring else "it was deleted: no lifecycle rule expires it there")
+            gaps.add(f"{split} split: {prefix} holds nothing now: the data this version was trained with is gone, so "
+                     f"its digest {recorded} cannot be checked ({why})")
+            continue
+        digests = {}
+        for key in keys:
+            digest = attempt(gaps, f"{split} split s3://{bucket}/{key}",
+                             lambda: integrity.stored_sha256(clients.s3, bucket, key))
+            if digest is None:
+                break
+            digests[key[len(key_prefix):]] = digest
+        else:
+            result["now"] = integrity.files_digest(digests)
+            result["same"] = result["now"] == recorded
+            if not result["same"]:
+                gaps.add(f"{split} split: {prefix} now holds {len(keys)} object(s) with digest {result['now']}, not the "
+                         f"{recorded} this version was trained with: its data was rewritten since")
+    return out
+
+
 def _ledger(clients: Clients, names: Names, version: int, model_data: Sequence[str], gaps: Gaps) -> Dict[str, Any]:
     """The version's approval-ledger records (``integrity.ledger_prefix`` in the artifacts bucket, which the version's
     sealed ModelDataUrl names): each decision the deploy handler observed, oldest first, as written once.
@@ -837,6 +896,7 @@ def gather(
     audit["evaluation"]["gate_parameters"] = _gate_parameters(clients, audit["execution"], report, gaps)
     evaluation_verified = (audit["evaluation"]["evidence"].get("evaluation") or {}).get("verified")
     audit["test_set"] = _test_set(clients, metadata, report, evaluation_verified, gaps)
+    audit["splits"] = _splits(clients, names, metadata, gaps)
     audit["approvals"] = history or []
     if (status == "Approved" and not any(r["status"] == "Approved" for r in audit["ledger"]["records"])
             and not any(h["requested_status"] == "Approved" and not h["error"] for h in audit["approvals"])):

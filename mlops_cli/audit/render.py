@@ -14,7 +14,8 @@ from typing import Any, Collection, Iterable, List, Mapping, Optional, Sequence
 from pipeline_code.core import approval, problem
 from pipeline_code.core.contract import (
     CODE_VERSION_PROPERTY, FROZEN_TEST_PROPERTY, INPUT_FEATURES_PROPERTY, INPUT_LABELS_PROPERTY, REGISTRATION_KEY,
-)
+    SPLIT_PROPERTIES, SPLIT_SHA256_PROPERTIES,
+)  # fmt: skip
 from pipeline_code.core.markdown import md_text
 from pipeline_code.training.metrics_regression import bias_measure_text, error_measure_text
 
@@ -151,7 +152,15 @@ def render_markdown(audit: Mapping[str, Any]) -> str:
     same = {True: "yes: it holds the set this version was judged on", False: "NO: it was replaced since (see gaps)",
             None: "not checked (see gaps)"}[frozen.get("same")]
     rows.append(["Frozen test set now", md_text(same)])
-    shown = (CODE_VERSION_PROPERTY, INPUT_FEATURES_PROPERTY, INPUT_LABELS_PROPERTY, FROZEN_TEST_PROPERTY)
+    for split, checked in (audit.get("splits") or {}).items():
+        now = ("gone (see gaps)" if checked.get("gone") else
+               {True: "yes: it holds the data this version was trained with", False: "NO: rewritten since (see gaps)",
+                None: "not checked (see gaps)"}[checked.get("same")])
+        rows += [[f"{split.capitalize()} split", md_text(checked.get("uri"))],
+                 [f"{split.capitalize()} split digest (recorded)", md_text(checked.get("recorded") or "absent (see gaps)")],
+                 [f"{split.capitalize()} split now", md_text(now)]]
+    shown = (CODE_VERSION_PROPERTY, INPUT_FEATURES_PROPERTY, INPUT_LABELS_PROPERTY, FROZEN_TEST_PROPERTY,
+             *SPLIT_PROPERTIES.values(), *SPLIT_SHA256_PROPERTIES.values())
     for key in sorted(k for k in audit["metadata"] if k not in shown):
         rows.append([f"Metadata {md_text(key)}", md_text(audit["metadata"][key])])
     out += _table(["Item", "Value"], rows)

@@ -44,6 +44,8 @@ FIXTURES = Path(__file__).parent / "fixtures" / "audit"
 COMMIT = "4f2a9c1e7b3d5a6f8e9d0c1b2a3f4e5d6c7b8a90"
 FROZEN_TEST = "pipelines/churn/frozen-test/"
 FROZEN_TEST_ROWS = b"PAR1 the frozen test rows PAR1"
+# Where version 2's execution prepared its splits (Prepare's outputs, under the expiring work/ prefix), as written.
+SPLIT_ROWS = {"train": b"PAR1 the train rows PAR1", "validation": b"PAR1 the validation rows PAR1"}
 GATE_DEFAULTS = {"MinAuc": 0.7, "ChallengerMargin": 0.005, "MaxSliceRegression": 0.02,
                  "MaxDemographicParityDifference": 0.1, "MinDisparateImpact": 0.8}
 IMAGE = "141502667606.dkr.ecr.eu-west-1.amazonaws.com/sagemaker-xgboost:3.0-5"
@@ -122,6 +124,7 @@ class World:
                        "test_set_sha256": self.test_set_sha256}
         self.eval_prefix = f"pipelines/churn/{self.execution_id}/Evaluate/evaluation"
         self.evidence = self.write_evidence()
+        self.split_digests = self.write_splits()
         self.v2 = self.register(approval="PendingManualApproval", with_execution=True, reports=True)
         sm.update_model_package(ModelPackageArn=self.v2, ModelApprovalStatus="Approved", ApprovalDescription=MALICIOUS)
         self.v3 = self.register(approval="PendingManualApproval", with_execution=False, execution_id="gone0execution")
@@ -153,6 +156,20 @@ class World:
         for name, body in documents.items():
             self.clients.s3.put_object(Bucket=BUCKET, Key=f"{self.eval_prefix}/{name}", Body=body)
         return {name: "sha256:" + hashlib.sha256(body).hexdigest() for name, body in documents.items()}
+
+    def split_uri(self, split: str) -> str:
+        """A split's location as the register step records it (Prepare's output S3Uri: no trailing slash)."""
+        return f"s3://{BUCKET}/pipelines/churn/work/{self.execution_id}/prepare/{split}"
+
+    def write_splits(self) -> Dict[str, str]:
+        """Version 2's prepared splits in S3 as Prepare's outputs upload them; returns each split's digest as Prepare
+        records it, computed here from its definition: sha256 of {file: sha256} as canonical JSON."""
+        digests = {}
+        for split, rows in SPLIT_ROWS.items():
+            key = f"{self.split_uri(split).split('/', 3)[3]}/{split}.parquet"
+            self.clients.s3.put_object(Bucket=BUCKET, Key=key, Body=rows)
+            digests[split] = _split_digest({f"{split}.parquet": rows})
+        return digests
 
     def register(self, *, approval: str, with_execution: bool, reports: bool = False, execution_id: str = "",
                  sealed: bool = True, recorded: bool = True) -> str:
@@ -187,8 +204,10 @@ class World:
 
             kwargs["ModelMetrics"] = {"ModelQuality": {"Statistics": source("model_quality.json")},
                                       "Bias": {"Report": source("bias.json")}}
+            metadata.update({f"{split}_data": self.split_uri(split) for split in SPLIT_ROWS})
             if recorded:
                 metadata["test_set_sha256"] = self.test_set_sha256
+                metadata.update({f"{split}_data_sha256": self.split_digests[split] for split in SPLIT_ROWS})
         return self.clients.sagemaker.create_model_package(
             ModelPackageGroupName=GROUP,
             ModelPackageDescription="churn: XGBoost 3.0-5, passed the promotion gate",
@@ -234,6 +253,11 @@ class World:
 
         replay(sm, "ListArtifacts", artifacts, calls)
         replay(sm, "ListAssociations", associations, calls)
+
+
+def _split_digest(files: Dict[str, bytes]) -> str:
+    listing = {name: hashlib.sha256(body).hexdigest() for name, body in files.items()}
+    return hashlib.sha256(json.dumps(listing, sort_keys=True, separators=(",", ":")).encode()).hexdigest()
 
 
 @pytest.fixture(scope="module")
@@ -523,6 +547,74 @@ def test_a_replaced_frozen_test_set_is_a_gap(world, tmp_path):
         f"{hashlib.sha256(b'PAR1 other rows PAR1').hexdigest()}, not the {world.test_set_sha256} this version was judged "
         "on: the set was replaced since")]
     assert "| Frozen test set now | NO: it was replaced since \\(see gaps\\) |" in section(md, "Data and code")
+
+
+def _split_key(world: World, split: str, name: str) -> str:
+    return f"{world.split_uri(split).split('/', 3)[3]}/{name}"
+
+
+def test_the_splits_a_version_was_trained_with_are_checked_against_their_registered_digests(world, tmp_path):
+    """GIVEN version 2's train and validation splits as Prepare wrote them WHEN audited THEN each is reported as
+    holding the data the version was trained with, its location and recorded digest shown, and no gap."""
+    code, md, _ = run(world, tmp_path, "--version", "2")
+    assert code == 0
+    data = section(md, "Data and code")
+    for split in ("train", "validation"):
+        title = split.capitalize()
+        assert f"| {title} split | {audit.md_text(world.split_uri(split))} |" in data
+        assert f"| {title} split digest (recorded) | {world.split_digests[split]} |" in data
+        assert f"| {title} split now | yes: it holds the data this version was trained with |" in data
+    assert section(md, "Gaps").strip() == "None: every piece was found."
+
+
+def test_a_rewritten_split_is_a_gap_naming_the_split_and_both_digests(world, tmp_path):
+    """GIVEN version 2's training data overwritten, and a file added to its validation split (a re-run writing into
+    the prefix) WHEN audited THEN each split is a gap naming it, its location, its digest now and the one recorded."""
+    s3 = world.clients.s3
+    s3.put_object(Bucket=BUCKET, Key=_split_key(world, "train", "train.parquet"), Body=b"PAR1 other rows PAR1")
+    s3.put_object(Bucket=BUCKET, Key=_split_key(world, "validation", "part-1.parquet"), Body=b"PAR1 more PAR1")
+    code, md, _ = run(world, tmp_path, "--version", "2")
+    assert code == 0
+    train_now = _split_digest({"train.parquet": b"PAR1 other rows PAR1"})
+    validation_now = _split_digest({"validation.parquet": SPLIT_ROWS["validation"], "part-1.parquet": b"PAR1 more PAR1"})
+    assert gaps(md) == [audit.md_text(g) for g in (
+        f"train split: {world.split_uri('train')}/ now holds 1 object(s) with digest {train_now}, not the "
+        f"{world.split_digests['train']} this version was trained with: its data was rewritten since",
+        f"validation split: {world.split_uri('validation')}/ now holds 2 object(s) with digest {validation_now}, not "
+        f"the {world.split_digests['validation']} this version was trained with: its data was rewritten since",
+    )]
+    assert "| Train split now | NO: rewritten since \\(see gaps\\) |" in section(md, "Data and code")
+
+
+def test_a_split_that_expired_is_a_gap_saying_it_is_gone_not_rewritten(world, tmp_path):
+    """GIVEN version 2's validation split gone (the artifacts bucket expires a run's work/ data) WHEN audited THEN the
+    gap says plainly that the data is gone and why it may be, and calls nothing rewritten; the train split still
+    checks."""
+    world.clients.s3.delete_object(Bucket=BUCKET, Key=_split_key(world, "validation", "validation.parquet"))
+    code, md, _ = run(world, tmp_path, "--version", "2")
+    assert code == 0
+    assert gaps(md) == [audit.md_text(
+        f"validation split: {world.split_uri('validation')}/ holds nothing now: the data this version was trained with "
+        f"is gone, so its digest {world.split_digests['validation']} cannot be checked (a run's working data expires "
+        "data_lake.pipeline_work_expiration_days after it was written, or it was deleted)")]
+    data = section(md, "Data and code")
+    assert "| Validation split now | gone \\(see gaps\\) |" in data
+    assert "| Train split now | yes: it holds the data this version was trained with |" in data
+
+
+def test_a_version_registered_before_split_digests_is_a_gap_not_a_rewrite(world, tmp_path):
+    """GIVEN a version that records where its splits are but not their digests (registered before they were)
+    WHEN audited THEN each split is a 'not recorded' gap naming its location, and none says rewritten or gone."""
+    old = world.register(approval="PendingManualApproval", with_execution=True, reports=True, recorded=False)
+    code, md, _ = run(world, tmp_path, "--version", old.rsplit("/", 1)[-1])
+    assert code == 0
+    for split in ("train", "validation"):
+        assert audit.md_text(
+            f"{split} split: not recorded: the version records no digest of the {split} data it was trained with "
+            f"(registered before {split}_data_sha256 was), so whether {world.split_uri(split)} still holds it is not "
+            "known") in gaps(md)
+    assert not [g for g in gaps(md) if "split" in g and ("rewritten" in g or "gone" in g)]
+    assert "| Train split now | not checked \\(see gaps\\) |" in section(md, "Data and code")
 
 
 def test_gate_thresholds_other_than_the_executions_are_a_gap(world, tmp_path):
