@@ -32,7 +32,7 @@ from dataclasses import dataclass
 from typing import Any, Dict, Iterable, List, Mapping, Optional
 
 from pipeline_code.core import approval, integrity
-from pipeline_code.core.contract import EVALUATION_FILE, MODEL_SHA256_PROPERTY
+from pipeline_code.core.contract import EVALUATION_FILE, MODEL_SHA256_PROPERTY, SPLIT_PROPERTIES, SPLIT_SHA256_PROPERTIES
 
 PENDING = "PendingManualApproval"
 APPROVED = approval.APPROVED
@@ -94,6 +94,26 @@ class ModelVersion:
             if actual != recorded:
                 problems.append(f"evidence: {path} has sha256 {actual}, not the {recorded} recorded at registration: "
                                 "it was rewritten since")
+        return problems
+
+    def split_problems(self) -> List[str]:
+        """What no longer holds the prepared splits the version was trained with (``record["lineage"]["data"]``: each
+        split's directory under ``contract.SPLIT_PROPERTIES`` and the digest Prepare wrote under
+        ``contract.SPLIT_SHA256_PROPERTIES``, as the package records them in AWS), one sentence each; empty when all
+        do or none were recorded (a version registered before they were)."""
+        data = (self.record.get("lineage") or {}).get("data") or {}
+        problems = []
+        for split, location_key in SPLIT_PROPERTIES.items():
+            location, recorded = data.get(location_key), data.get(SPLIT_SHA256_PROPERTIES[split])
+            if not recorded or not location:
+                continue
+            if not os.path.isdir(location) or not any(files for _, _, files in os.walk(location)):
+                problems.append(f"{split} split: {location} is gone (digest {recorded} recorded at registration)")
+                continue
+            now = integrity.directory_digest(location)
+            if now != recorded:
+                problems.append(f"{split} split: {location} now has digest {now}, not the {recorded} recorded at "
+                                "registration: its data was rewritten since")
         return problems
 
     def evaluation(self) -> Optional[Dict[str, Any]]:

@@ -57,7 +57,10 @@ from pipeline_code.argtypes import positive_int
 from pipeline_code.core import approval, problem
 from pipeline_code.core.compiled import CPU_STAND_IN
 from pipeline_code.core.frameworks import PYTORCH, XGBOOST
-from pipeline_code.core.contract import DATA_FILES, DATA_GENERATED, DEFAULT_PROJECT, REGISTRATION_KEY
+from pipeline_code.core.contract import (
+    DATA_FILES, DATA_GENERATED, DEFAULT_PROJECT, PREPARE_SUMMARY_DIR, PREPARE_SUMMARY_FILE, REGISTRATION_KEY, SPLIT_PROPERTIES,
+    SPLIT_SHA256_PROPERTIES,
+)  # fmt: skip
 from mlops_cli.local.registry import LocalRegistry, code_version
 from mlops_cli.local.user_data import own_files
 from mlops_loop.config.location import configured_path
@@ -323,8 +326,9 @@ def run_model(
         timings,
     )  # fmt: skip
     frozen_created = _freeze_test_set(os.path.join(paths["prepared"], "test"), paths["frozen_test"])
-    with open(os.path.join(paths["prepared"], "summary", "prepare.json"), encoding="utf-8") as handle:
-        warnings = json.load(handle)["warnings"]
+    with open(os.path.join(paths["prepared"], PREPARE_SUMMARY_DIR, PREPARE_SUMMARY_FILE), encoding="utf-8") as handle:
+        prepare_summary = json.load(handle)
+    warnings = prepare_summary["warnings"]
 
     _run_stage(
         "train",
@@ -387,7 +391,8 @@ def run_model(
         report = json.load(handle)
     if champion is not None:
         # What the audit checks of a registered version in AWS: its evidence as registered, and its test set.
-        warnings = [*warnings, *(f"champion v{champion.version}: {p}" for p in champion.evidence_problems())]
+        warnings = [*warnings, *(f"champion v{champion.version}: {p}"
+                                 for p in [*champion.evidence_problems(), *champion.split_problems()])]
         judged = ((champion.record.get("lineage") or {}).get("data") or {}).get("test_set_sha256")
         if judged and judged != report["test_set"]["sha256"]:
             warnings.append(f"champion v{champion.version} was judged on test set {judged}, this run on "
@@ -425,6 +430,9 @@ def run_model(
                     "features": paths["features"],
                     "prepared": paths["prepared"],
                     "test_set_sha256": report["test_set"]["sha256"],
+                    # Each split trained with and its digest as Prepare wrote it (ModelVersion.split_problems checks).
+                    **{key: os.path.join(paths["prepared"], split) for split, key in SPLIT_PROPERTIES.items()},
+                    **{key: prepare_summary["splits"][split]["sha256"] for split, key in SPLIT_SHA256_PROPERTIES.items()},
                 },
                 "parameters": {
                     "model_spec": spec.to_dict(),

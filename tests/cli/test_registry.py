@@ -134,6 +134,35 @@ def test_a_versions_evidence_is_recorded_from_the_jobs_digests_and_a_rewrite_is_
         "recorded at registration: it was rewritten since"]
 
 
+def test_a_versions_splits_are_checked_against_the_digests_recorded_as_in_aws(strong_model, tmp_path):
+    """GIVEN a version whose lineage records its prepared splits and their digests as Prepare wrote them (the keys the
+    package has in AWS) WHEN a split is rewritten, or gone THEN the version names the split, its location and the
+    digests, as the audit does; a version registered before the digests says nothing (nothing to check)."""
+    splits = {}
+    for split in ("train", "validation"):
+        directory = tmp_path / "prepared" / split
+        directory.mkdir(parents=True)
+        (directory / f"{split}.parquet").write_bytes(f"PAR1 {split} rows PAR1".encode())
+        listing = {f"{split}.parquet": hashlib.sha256(f"PAR1 {split} rows PAR1".encode()).hexdigest()}
+        splits[split] = (directory, hashlib.sha256(json.dumps(listing, sort_keys=True, separators=(",", ":")).encode()).hexdigest())
+    data = {**{f"{s}_data": str(d) for s, (d, _) in splits.items()}, **{f"{s}_data_sha256": h for s, (_, h) in splits.items()}}
+    registry = LocalRegistry(str(tmp_path / "registry"))
+    registry.register("churn", strong_model, lineage={"data": data})
+    registry.register("churn", strong_model, lineage={"data": {"train_data": str(splits["train"][0])}})
+    assert registry.get("churn", 1).split_problems() == []
+
+    train, validation = splits["train"][0], splits["validation"][0]
+    (train / "train.parquet").write_bytes(b"PAR1 other rows PAR1")
+    (validation / "validation.parquet").unlink()
+    now = integrity.directory_digest(str(train))
+    assert registry.get("churn", 1).split_problems() == [
+        f"train split: {train} now has digest {now}, not the {splits['train'][1]} recorded at registration: its data "
+        "was rewritten since",
+        f"validation split: {validation} is gone (digest {splits['validation'][1]} recorded at registration)",
+    ]
+    assert registry.get("churn", 2).split_problems() == []
+
+
 def test_the_runs_command_compares_a_models_runs_side_by_side(tmp_path, capsys):
     # GIVEN two logged runs of churn (one on your files) and one of another model
     from mlops_cli.local.registry import main

@@ -12,6 +12,7 @@ import pytest
 
 from mlops_cli.local import run_loop
 from mlops_cli.local.registry import APPROVED, PENDING, LocalRegistry
+from pipeline_code.core import integrity
 from tests.support.local_run import DAYS, lenient_local_run
 
 pytestmark = pytest.mark.spark
@@ -51,12 +52,19 @@ def test_given_two_consecutive_runs_then_the_second_is_evaluated_against_the_fir
     (v1 / "evaluation" / "bias.json").write_text("{}")
     record = json.loads((v1 / "version.json").read_text())
     record["lineage"]["data"]["test_set_sha256"] = "0" * 64
+    # ... and the split it was trained with (in this test's copy of the first run) overwritten.
+    train = workdir / Path(record["lineage"]["data"]["train_data"]).relative_to(first_run.workdir)
+    assert integrity.directory_digest(str(train)) == record["lineage"]["data"]["train_data_sha256"]
+    record["lineage"]["data"]["train_data"] = str(train)
+    (train / "train.parquet").write_bytes(b"PAR1 other rows PAR1")
     (v1 / "version.json").write_text(json.dumps(record))
 
     second = run_loop.run([*common, "--seed", "8", "--drift", "0.3", "--no-auto-approve"], out=out)[0]
     assert [w for w in second["warnings"] if w.startswith("champion v1")] == [
         f"champion v1: evidence: {v1 / 'evaluation' / 'bias.json'} has sha256 {hashlib.sha256(b'{}').hexdigest()}, not "
         f"the {record['evidence']['evaluation/bias.json']} recorded at registration: it was rewritten since",
+        f"champion v1: train split: {train} now has digest {integrity.directory_digest(str(train))}, not the "
+        f"{record['lineage']['data']['train_data_sha256']} recorded at registration: its data was rewritten since",
         f"champion v1 was judged on test set {'0' * 64}, this run on {first['test_set_sha256']}: the frozen test set "
         "was replaced since",
     ]
@@ -80,6 +88,13 @@ def test_given_two_consecutive_runs_then_the_second_is_evaluated_against_the_fir
     assert {"evaluation/evaluation.json", "evaluation/bias.json", "baseline/statistics.json"} <= set(
         registry.get("churn", 2).record["evidence"])
     assert registry.get("churn", 2).evidence_problems() == []
+    # And the splits it was trained with, with the digests Prepare wrote (which still hold).
+    summary = json.loads((Path(second["run_dir"]) / "prepared" / "summary" / "prepare.json").read_text())
+    assert {k: lineage["data"][k] for k in ("train_data", "train_data_sha256", "validation_data_sha256")} == {
+        "train_data": str(Path(second["run_dir"]) / "prepared" / "train"),
+        "train_data_sha256": summary["splits"]["train"]["sha256"],
+        "validation_data_sha256": summary["splits"]["validation"]["sha256"]}
+    assert registry.get("churn", 2).split_problems() == []
     runs = [json.loads(line) for line in (workdir / "registry" / "runs.jsonl").read_text().splitlines()]
     assert [r["run_id"] for r in runs] == [first["run_id"], second["run_id"]]
     # Each run says what it ran on, so runs compare: the data, the inputs, the trainer's settings and the gate.
