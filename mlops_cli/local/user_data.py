@@ -34,6 +34,7 @@ import pandas as pd
 
 from pipeline_code import catalog
 from pipeline_code.core import integrity
+from pipeline_code.core.contract import RAW_PARTITION_COLUMN
 from pipeline_code.core.spelling import misspellings
 
 READERS = {".csv": "csv", ".parquet": "parquet", ".jsonl": "jsonl", ".ndjson": "jsonl"}
@@ -234,7 +235,7 @@ def _other_separator(columns: Sequence[str]) -> Optional[str]:
 def land(dataset: catalog.Dataset, spec: str, raw_root: str, ingest_date: str, labels: Optional[str] = None) -> Landed:
     """Check and write every file of ``spec`` into ``raw_root/<dataset>/ingest_date=<day>/`` as CSV, with the
     labels of ``labels`` (label files) joined in when given."""
-    directory = os.path.join(raw_root, dataset.name, f"ingest_date={ingest_date}")
+    directory = os.path.join(raw_root, dataset.name, f"{RAW_PARTITION_COLUMN}={ingest_date}")
     os.makedirs(directory, exist_ok=True)
     landed = Landed()
     sources = find_files(spec)

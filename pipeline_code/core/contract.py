@@ -49,6 +49,9 @@ def serving_stack_name(prefix: str) -> str:
 # The curated data's partition column: the curate job writes <curated>/<dataset>/event_date=<day>/, and the feature
 # job knows a partition by it.
 CURATED_PARTITION_COLUMN = "event_date"
+# The raw data's partition column: a batch of raw files lands under <raw>/<dataset>/ingest_date=<day>/ (the sample-data
+# generator and the local run land theirs there); the curate job knows a landing's order and its batch by it.
+RAW_PARTITION_COLUMN = "ingest_date"
 
 
 def package_group_name(prefix: str, model: str) -> str:

@@ -46,6 +46,7 @@ import numpy as np
 import pandas as pd
 
 from pipeline_code import catalog
+from pipeline_code.core.contract import RAW_PARTITION_COLUMN
 from pipeline_code.sample_data import credit_risk, customer_churn, from_schema
 from pipeline_code.sample_data.streams import Simulator, Streams
 from pipeline_code.argtypes import non_negative_int as _non_negative_int, positive_int as _positive_int, unit_interval as _unit_interval
@@ -234,7 +235,7 @@ def write_raw(
     if file_format != "csv":
         raise ValueError(f"unsupported format {file_format!r}; supported: ['csv']")
     _parse_day(ingest_date, "ingest_date")
-    directory = os.path.join(out_dir, dataset.name, f"ingest_date={ingest_date}")
+    directory = os.path.join(out_dir, dataset.name, f"{RAW_PARTITION_COLUMN}={ingest_date}")
     path = os.path.join(directory, "part-00000.csv")
     if os.path.exists(path) and not overwrite:
         raise FileExistsError(f"{path} already exists; pass overwrite=True (--overwrite) or another ingest date")
