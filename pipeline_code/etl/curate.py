@@ -13,7 +13,8 @@ a header and *no* schema inference) and splits them into three disjoint sets:
 
 Nothing is dropped silently: ``curated_rows + quarantined_rows + duplicate_rows
 == input_rows`` holds by construction (every input row gets exactly one status)
-and is reported on the result.
+and is reported on the result, for the whole input and for each batch it landed in (``batch``: the job names a
+batch by the raw file's ``ingest_date=`` folder), so a caller can judge each landing on its own.
 
 Rules, per catalog column (values are trimmed first; an empty string is null):
 
@@ -91,6 +92,36 @@ _SPARK_TYPES = {
 
 
 @dataclass(frozen=True)
+class BatchCounts:
+    """The row counts of one batch of the input (the rows :func:`curate`'s ``batch`` expression gives one value):
+    ``batch`` is that value, None for the rows it gives none (or for the whole input, when no ``batch`` is given)."""
+
+    batch: Optional[str]
+    input_rows: int
+    curated_rows: int
+    quarantined_rows: int
+    duplicate_rows: int
+    quarantine_reasons: Dict[str, int]
+
+    @property
+    def quarantine_ratio(self) -> float:
+        """Quarantined / input rows of the batch (a batch has at least one row)."""
+        return self.quarantined_rows / self.input_rows
+
+    def counts(self) -> Dict[str, object]:
+        """The batch's name, row counts, ratio (rounded to 6 places) and reason counts, JSON-serialisable."""
+        return {
+            "batch": self.batch,
+            "input_rows": self.input_rows,
+            "curated_rows": self.curated_rows,
+            "quarantined_rows": self.quarantined_rows,
+            "duplicate_rows": self.duplicate_rows,
+            "quarantine_ratio": round(self.quarantine_ratio, 6),
+            "quarantine_reasons": dict(sorted(self.quarantine_reasons.items())),
+        }
+
+
+@dataclass(frozen=True)
 class CurateResult:
     """The three disjoint outputs of :func:`curate` and their counts.
 
@@ -99,7 +130,8 @@ class CurateResult:
     ``quarantine_reasons`` counts quarantined records per ``"column: rule"``
     (a record failing two rules counts once for each). ``curated_dates`` are the distinct ``event_date`` values of
     the curated rows, sorted (the partitions a write of ``curated`` touches), found by the same Spark job as the
-    counts.
+    counts. ``batches`` are the same counts per batch of the input (:class:`BatchCounts`, the batch without a name
+    first, then by name), from the same Spark job too; an empty input has none.
     """
 
     curated: DataFrame
@@ -111,6 +143,7 @@ class CurateResult:
     duplicate_rows: int
     quarantine_reasons: Dict[str, int]
     curated_dates: Tuple[Optional[dt.date], ...] = ()
+    batches: Tuple[BatchCounts, ...] = ()
     _staged: Optional[DataFrame] = field(default=None, repr=False, compare=False)
 
     @property
@@ -119,13 +152,14 @@ class CurateResult:
         return self.quarantined_rows / self.input_rows if self.input_rows else 0.0
 
     def counts(self) -> Dict[str, object]:
-        """The row counts and reason counts, JSON-serialisable."""
+        """The row counts and reason counts, then each batch's (``batches``: :meth:`BatchCounts.counts`), as JSON."""
         return {
             "input_rows": self.input_rows,
             "curated_rows": self.curated_rows,
             "quarantined_rows": self.quarantined_rows,
             "duplicate_rows": self.duplicate_rows,
             "quarantine_reasons": dict(sorted(self.quarantine_reasons.items())),
+            "batches": [batch.counts() for batch in self.batches],
         }
 
     def unpersist(self) -> None:
@@ -181,7 +215,7 @@ def check_raw_columns(
 
 
 def curate(raw_df: DataFrame, dataset: catalog.Dataset, *, metadata_columns: Sequence[str] = (),
-           arrival_column: Optional[str] = None) -> CurateResult:
+           arrival_column: Optional[str] = None, batch: Optional[SparkColumn] = None) -> CurateResult:
     """Type, validate and de-duplicate ``raw_df`` according to ``dataset``'s catalog schema.
 
     Args:
@@ -194,9 +228,13 @@ def curate(raw_df: DataFrame, dataset: catalog.Dataset, *, metadata_columns: Seq
             :data:`CORRUPT_RECORD_COLUMN` is always treated as one when present.
         arrival_column: a metadata column whose greater value marks a later landing (the source file's path,
             ``<dataset>/ingest_date=<date>/...``); by default None: no landing order is known.
+        batch: an expression over ``raw_df``'s columns (metadata columns included) naming the batch each row landed
+            in (the job's: the raw file's ``ingest_date=`` folder), null for a row of no named batch; by default None:
+            the whole input is one batch, named None. Only the counting job evaluates it: it adds no column to the
+            outputs or to the persisted intermediate.
 
     Returns:
-        A :class:`CurateResult`; its counts are computed eagerly (one Spark job
+        A :class:`CurateResult`; its counts, per batch too, are computed eagerly (one Spark job
         over a persisted intermediate).
 
     Raises:
@@ -213,7 +251,7 @@ def curate(raw_df: DataFrame, dataset: catalog.Dataset, *, metadata_columns: Seq
         metadata_columns = tuple(metadata_columns) + (CORRUPT_RECORD_COLUMN,)
 
     staged = _stage(raw_df, dataset, tuple(metadata_columns), arrival_column).persist(StorageLevel.MEMORY_AND_DISK)
-    status_counts, reasons, curated_dates = _count(staged)
+    status_counts, reasons, curated_dates, batches = _count(staged, batch)
     return CurateResult(
         curated=_curated_view(staged, dataset, _CURATED),
         quarantine=_quarantine_view(staged, dataset, metadata_columns),
@@ -224,6 +262,7 @@ def curate(raw_df: DataFrame, dataset: catalog.Dataset, *, metadata_columns: Seq
         duplicate_rows=status_counts.get(_DUPLICATE, 0),
         quarantine_reasons=reasons,
         curated_dates=curated_dates,
+        batches=batches,
         _staged=staged,
     )
 
@@ -393,26 +432,44 @@ def _status(dataset: catalog.Dataset, arrival_column: Optional[str] = None) -> S
     return F.when(~valid, F.lit(_QUARANTINED)).when(rank == 1, F.lit(_CURATED)).otherwise(F.lit(_DUPLICATE))
 
 
-def _count(staged: DataFrame) -> Tuple[Dict[str, int], Dict[str, int], Tuple[Optional[dt.date], ...]]:
-    """(rows per status, quarantined rows per rule, the curated rows' distinct event dates) in a single Spark job.
+def _count(staged: DataFrame, batch: Optional[SparkColumn] = None) -> Tuple[
+        Dict[str, int], Dict[str, int], Tuple[Optional[dt.date], ...], Tuple[BatchCounts, ...]]:
+    """(rows per status, quarantined rows per rule, the curated rows' distinct event dates, the counts per batch) in a
+    single Spark job.
 
     Grouping by the rule list itself keeps the result tiny (one row per distinct
     combination of broken rules) while giving both counts at once; the curated rows are grouped by their event
-    date as well (one row per date), so the dates a write touches need no job of their own.
+    date as well (one row per date), so the dates a write touches need no job of their own, and every row by its
+    batch (one more grouping column: a batch of daily raw files spans a date or two), so judging each batch needs
+    none either.
     """
     curated_date = F.when(F.col(_STATUS) == _CURATED, F.col(EVENT_DATE_COLUMN)).alias("__curated_date")
-    groups = staged.groupBy(_STATUS, QUARANTINE_RULES_COLUMN, curated_date).count().collect()
+    batch_name = (batch if batch is not None else F.lit(None).cast(T.StringType())).alias("__batch")
+    groups = staged.groupBy(_STATUS, QUARANTINE_RULES_COLUMN, curated_date, batch_name).count().collect()
     status_counts: Dict[str, int] = {}
     reasons: Dict[str, int] = {}
     dates = set()
+    per_batch: Dict[Optional[str], Tuple[Dict[str, int], Dict[str, int]]] = {}
     for row in groups:
         status_counts[row[_STATUS]] = status_counts.get(row[_STATUS], 0) + row["count"]
+        batch_statuses, batch_reasons = per_batch.setdefault(row["__batch"], ({}, {}))
+        batch_statuses[row[_STATUS]] = batch_statuses.get(row[_STATUS], 0) + row["count"]
         for rule in row[QUARANTINE_RULES_COLUMN]:
             reasons[rule] = reasons.get(rule, 0) + row["count"]
+            batch_reasons[rule] = batch_reasons.get(rule, 0) + row["count"]
         if row[_STATUS] == _CURATED:
             dates.add(row["__curated_date"])
+    # The rows of no named batch first, then the batches by name (ingest_date=<day>: in landing order).
+    batches = tuple(
+        BatchCounts(batch=name, input_rows=sum(statuses.values()), curated_rows=statuses.get(_CURATED, 0),
+                    quarantined_rows=statuses.get(_QUARANTINED, 0), duplicate_rows=statuses.get(_DUPLICATE, 0),
+                    quarantine_reasons=batch_reasons)
+        for name, (statuses, batch_reasons) in sorted(
+            per_batch.items(), key=lambda item: (item[0] is not None, item[0] or ""))
+    )
     # None (curated rows without an event time, where it is declared nullable) sorts first.
-    return status_counts, reasons, tuple(sorted(dates, key=lambda day: (day is not None, day or dt.date.min)))
+    return (status_counts, reasons, tuple(sorted(dates, key=lambda day: (day is not None, day or dt.date.min))),
+            batches)
 
 
 # --------------------------------------------------------------------------------------

@@ -89,6 +89,10 @@ def test_given_generated_batch_when_curated_then_counts_add_up_to_the_input(gene
     assert result.duplicate_rows == len(batch.duplicates) == 30
     assert result.curated_rows == 1500 - 60 - 30
     assert result.curated_rows + result.quarantined_rows + result.duplicate_rows == result.input_rows
+    # Without a batch expression the whole input is one batch, named None.
+    assert [batch.counts() for batch in result.batches] == [{
+        "batch": None, "input_rows": 1500, "curated_rows": 1500 - 60 - 30, "quarantined_rows": 60,
+        "duplicate_rows": 30, "quarantine_ratio": 0.04, "quarantine_reasons": result.counts()["quarantine_reasons"]}]
     # The DataFrames hold exactly what the counts say.
     assert result.curated.count() == result.curated_rows
     assert len(generated["quarantine"]) == result.quarantined_rows
@@ -302,6 +306,31 @@ def test_empty_input_gives_empty_outputs_and_zero_counts(spark):
     result = curate_rows(spark)
     assert (result.input_rows, result.curated_rows, result.quarantined_rows, result.duplicate_rows) == (0, 0, 0, 0)
     assert result.quarantine_ratio == 0.0
+    assert result.batches == () and result.counts()["batches"] == []
+
+
+def test_counts_per_batch_come_from_the_batch_expression_the_unnamed_batch_first(spark):
+    # GIVEN rows of batches "b" and "a" (a metadata column names them) and a row of none
+    from pyspark.sql import functions as F
+
+    columns = [c.name for c in CHURN.columns] + ["_batch"]
+    rows = [
+        churn_row(payment_method=None) + ["b"],  # a less complete copy of C-1: the duplicate
+        churn_row() + ["a"],
+        churn_row(customer_id="C-2", tenure_months="x") + ["a"],
+        churn_row(customer_id="C-3") + [None],
+    ]
+    # WHEN curated with that column as the batch
+    result = curate(raw_frame(spark, rows, columns), CHURN, metadata_columns=("_batch",), batch=F.col("_batch"))
+    # THEN each batch has its own counts and reasons, which add up to the run's
+    assert [(b.batch, b.input_rows, b.curated_rows, b.quarantined_rows, b.duplicate_rows, b.quarantine_reasons)
+            for b in result.batches] == [
+        (None, 1, 1, 0, 0, {}), ("a", 2, 1, 1, 0, {"tenure_months: not an integer": 1}), ("b", 1, 0, 0, 1, {})]
+    assert [b.quarantine_ratio for b in result.batches] == [0.0, 0.5, 0.0]
+    assert (result.input_rows, result.curated_rows, result.quarantined_rows, result.duplicate_rows) == (4, 2, 1, 1)
+    # AND the batch is only counted: no output carries it beyond the metadata column it came from
+    assert result.quarantine.columns[-3:] == ["_batch", QUARANTINE_REASON_COLUMN, QUARANTINE_RULES_COLUMN]
+    assert "_batch" not in result.curated.columns
 
 
 # --------------------------------------------------------------------------------------
