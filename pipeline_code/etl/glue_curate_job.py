@@ -8,7 +8,7 @@ Arguments (identical names in Glue and locally):
 ``--quarantine_path``       quarantine root; each run writes ``run_id=<id>/`` under it (required)
 ``--summary_path``          file/object to write the JSON run summary to, or a prefix ending in ``/``
                             under which each run writes ``run_id=<id>/summary.json`` (optional)
-``--max_quarantine_ratio``  fail the run above this quarantined/input ratio (default 0.05)
+``--max_quarantine_ratio``  fail the run when a raw batch's quarantined/input ratio is above this (default 0.05)
 ``--run_id``                run identifier (default: Glue's JOB_RUN_ID, else ``local-<UTC time>``)
 
 Run locally::
@@ -24,9 +24,16 @@ Processing, in order:
    check); rows with a wrong number of fields are quarantined, not padded.
 2. :func:`pipeline_code.etl.curate.curate` types, validates and de-duplicates.
 3. The quarantine is written first, so rejected rows are never lost.
-4. If ``quarantined / input > max_quarantine_ratio`` the summary is written with
+4. If ``quarantined / input > max_quarantine_ratio`` in any raw batch the summary is written with
    ``status="failed"`` and the run fails *without* publishing curated data (a bad
-   batch must not half-land) and without committing the Glue job.
+   batch must not half-land) and without committing the Glue job. A batch is the rows of the raw files under one
+   ``ingest_date=<day>/`` folder (the innermost, when a path has several); the files under no such folder are one
+   batch together. Judging each batch alone means a new batch that is all bad cannot pass under the good raw data
+   of earlier days, which every run reads again; the whole-run ratio is still reported, and can never exceed the
+   maximum when no batch does. A batch of a few rows is judged like any other (1 bad row of 3 fails the run): a small
+   batch is most often a correction or late record sent by hand, and a bad row in it is one that did not land; a
+   minimum size would let every all-bad batch below it pass unseen. The summary's ``batches`` lists each batch's
+   counts.
 5. Otherwise curated parquet is written with dynamic partition overwrite: only
    the ``event_date`` partitions present in this run are replaced.
 
@@ -48,8 +55,9 @@ import sys
 from typing import Any, Dict, Optional, Sequence, Tuple
 
 from pipeline_code import catalog
+from pipeline_code.core.contract import RAW_PARTITION_COLUMN
 from pipeline_code.etl.curate import (CORRUPT_RECORD_COLUMN, EVENT_DATE_COLUMN, RULE_NOT_TIMESTAMP, TIMESTAMP_FORMS,
-                                      CurateResult, curate, raw_schema)
+                                      BatchCounts, CurateResult, curate, raw_schema)
 from pipeline_code.job_runtime import (
     LOG,
     Arg,
@@ -68,6 +76,11 @@ PROG = "python -m pipeline_code.etl.glue_curate_job"
 SOURCE_FILE_COLUMN = "_source_file"
 DEFAULT_MAX_QUARANTINE_RATIO = 0.05
 ROWS_PER_FILE = 1_000_000  # target size of quarantine files
+# A raw file's batch: the innermost <raw>/<dataset>/.../ingest_date=<day>/ folder of its path (Java regex, greedy: the
+# last such folder), named as the folder is, so a failure names what to look for in the raw bucket.
+_BATCH_FOLDER = f".*/({RAW_PARTITION_COLUMN}=[^/]+)/"
+# How the failure message names the batch of the files under no ingest_date= folder (summary: batch null).
+UNPARTITIONED_BATCH = f"files outside any {RAW_PARTITION_COLUMN}= folder"
 # Spark's message when a file's header does not match the read schema (enforceSchema=false).
 _HEADER_MISMATCH = re.compile(r"CSV header does not conform to the schema\..*?CSV file: \S+", re.DOTALL)
 # Spark's error when mergeSchema meets a column typed differently in two files: its error class (Spark 3.5; Glue 5.0
@@ -84,7 +97,7 @@ ARGS = (
     Arg("summary_path", "where to write the JSON run summary", required=False),
     Arg(
         "max_quarantine_ratio",
-        "fail when quarantined/input rows exceeds this",
+        "fail when a raw batch's (ingest_date= folder's) quarantined/input rows exceed this",
         required=False,
         default=DEFAULT_MAX_QUARANTINE_RATIO,
         convert=unit_fraction,
@@ -152,13 +165,11 @@ def run(spark: Any, args: Dict[str, Any]) -> Dict[str, Any]:
     try:
         quarantine_location = _write_quarantine(result, args["quarantine_path"], run_id)
         summary = _summary(dataset, run_id, result, args, max_ratio, quarantine_location)
-        if result.quarantine_ratio > max_ratio:
+        # Each batch alone: the whole-run ratio would let a new batch hide under the earlier days' good rows.
+        over = [batch for batch in result.batches if batch.quarantine_ratio > max_ratio]
+        if over:
             summary["status"] = "failed"
-            summary["error"] = (
-                f"quarantine ratio {result.quarantine_ratio:.4f} ({result.quarantined_rows}/{result.input_rows}) "
-                f"exceeds max_quarantine_ratio {max_ratio}; curated data NOT written; "
-                f"quarantined rows are in {quarantine_location}; top reasons: {_top_reasons(result)}"
-            )
+            summary["error"] = _over_max_error(result, over, max_ratio, args["raw_path"], quarantine_location)
             _write_summary(summary, args.get("summary_path"), run_id)
             raise QuarantineThresholdExceeded(summary["error"])
         kept = _write_curated(result, args["curated_path"], dataset)
@@ -172,8 +183,10 @@ def run(spark: Any, args: Dict[str, Any]) -> Dict[str, Any]:
 def _curate(raw: Any, dataset: catalog.Dataset) -> CurateResult:
     """curate(), with Spark's per-file header mismatch turned into a readable ValueError."""
     try:
-        # The raw layout is <dataset>/ingest_date=<date>/...: the path sorting last landed last.
-        return curate(raw, dataset, metadata_columns=(SOURCE_FILE_COLUMN,), arrival_column=SOURCE_FILE_COLUMN)
+        # The raw layout is <dataset>/ingest_date=<date>/...: the path sorting last landed last, and its batch is the
+        # ingest_date= folder.
+        return curate(raw, dataset, metadata_columns=(SOURCE_FILE_COLUMN,), arrival_column=SOURCE_FILE_COLUMN,
+                      batch=ingest_batch())
     except Exception as exc:  # noqa: BLE001 - re-raised unless it is the header check
         match = _HEADER_MISMATCH.search(str(exc))
         if match is None:
@@ -181,6 +194,15 @@ def _curate(raw: Any, dataset: catalog.Dataset) -> CurateResult:
         raise ValueError(
             "a raw CSV file's header differs from the first file's (schema change?): " + " ".join(match.group(0).split())
         ) from None
+
+
+def ingest_batch() -> Any:
+    """The batch of each raw row: the ``ingest_date=<day>`` folder of its source file (:data:`SOURCE_FILE_COLUMN`),
+    null for a file under no such folder (those files are one batch together)."""
+    from pyspark.sql import functions as F
+
+    folder = F.regexp_extract(F.col(SOURCE_FILE_COLUMN), _BATCH_FOLDER, 1)
+    return F.when(folder != "", folder)
 
 
 def _write_quarantine(result: CurateResult, quarantine_path: str, run_id: str) -> Optional[str]:
@@ -328,8 +350,28 @@ def _summary(
     }
 
 
-def _top_reasons(result: CurateResult, limit: int = 5) -> str:
-    top = sorted(result.quarantine_reasons.items(), key=lambda kv: (-kv[1], kv[0]))[:limit]
+def _over_max_error(result: CurateResult, over: Sequence[BatchCounts], max_ratio: float, raw_path: str,
+                    quarantine_location: Optional[str]) -> str:
+    """Why the run failed: each batch over the maximum with its counts and ratio, what to do, the whole run's
+    ratio, and the top reasons of those batches' bad rows."""
+    listed = ", ".join(f"{batch.batch or UNPARTITIONED_BATCH} ({batch.quarantined_rows}/{batch.input_rows} quarantined: "
+                       f"{batch.quarantine_ratio:.4f})" for batch in over)
+    which, its = ("raw batch", "that batch's") if len(over) == 1 else (f"{len(over)} raw batches:", "those batches'")
+    reasons: Dict[str, int] = {}
+    for batch in over:
+        for reason, count in batch.quarantine_reasons.items():
+            reasons[reason] = reasons.get(reason, 0) + count
+    return (
+        f"quarantine ratio exceeds max_quarantine_ratio {max_ratio} in {which} {listed}; curated data NOT written; "
+        f"fix or remove {its} raw files under {raw_path} and run the job again (the quarantine keeps a copy of the bad "
+        f"rows, each with its reason and source file: {quarantine_location}); the whole run's ratio: "
+        f"{result.quarantine_ratio:.4f} ({result.quarantined_rows}/{result.input_rows}); "
+        f"{'its' if len(over) == 1 else 'their'} top reasons: {_top_reasons(reasons)}"
+    )
+
+
+def _top_reasons(quarantine_reasons: Dict[str, int], limit: int = 5) -> str:
+    top = sorted(quarantine_reasons.items(), key=lambda kv: (-kv[1], kv[0]))[:limit]
     listed = ", ".join(f"{reason} x{count}" for reason, count in top) or "none"
     if any(reason.endswith(f": {RULE_NOT_TIMESTAMP}") for reason, _ in top):
         listed += f" ({TIMESTAMP_FORMS})"

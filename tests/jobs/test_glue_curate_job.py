@@ -72,6 +72,10 @@ def test_given_a_generated_lake_when_the_job_runs_then_it_succeeds_with_a_comple
     assert sum(summary["quarantine_reasons"].values()) == 24
     assert summary["quarantine_reasons"]["event_time: not a timestamp"] == (batch.corruptions["kind"] == "bad_timestamp").sum()
     assert summary["quarantine_ratio"] == pytest.approx(0.02)
+    # One raw batch (one ingest_date= folder): its counts are the run's
+    assert summary["batches"] == [{"batch": "ingest_date=2026-01-11", "input_rows": 1200, "curated_rows": 1200 - 24 - 12,
+                                   "quarantined_rows": 24, "duplicate_rows": 12, "quarantine_ratio": 0.02,
+                                   "quarantine_reasons": summary["quarantine_reasons"]}]
 
 
 def test_curated_parquet_is_partitioned_by_event_date_with_typed_columns(curated_churn):
@@ -136,7 +140,8 @@ def test_a_late_record_for_a_date_whose_raw_files_expired_adds_to_its_curated_ro
     resent = january[january["customer_id"] == touched["customer_id"].iat[0]].copy()
     resent["tenure_months"] = "not a number"
     write_raw(resent, str(tmp_path / "raw"), samples.CUSTOMER_CHURN, "2026-04-21")
-    assert glue_curate_job.main(job_argv(tmp_path, str(raw), max_quarantine_ratio="0.9")) == 0
+    # (its batch is all bad: only a maximum of 1 lets the run publish)
+    assert glue_curate_job.main(job_argv(tmp_path, str(raw), max_quarantine_ratio="1")) == 0
     final = read_curated(tmp_path / "curated")
     assert touched["customer_id"].iat[0] not in set(final["customer_id"]) and len(final) == len(after) - 1
     assert json.loads((tmp_path / "summary.json").read_text())["kept_from_curated"] == len(touched) - 1
@@ -243,12 +248,99 @@ def test_quarantine_ratio_above_threshold_fails_after_writing_the_quarantine(spa
 
     assert glue_curate_job.main(argv) == 1
     error = capsys.readouterr().err
-    assert "ERROR: quarantine ratio 0.1000 (20/200) exceeds max_quarantine_ratio 0.05" in error
-    assert "curated data NOT written" in error
+    assert ("ERROR: quarantine ratio exceeds max_quarantine_ratio 0.05 in raw batch ingest_date=2026-04-01 (20/200 "
+            "quarantined: 0.1000); curated data NOT written; fix or remove that batch's raw files under ") in error
     assert len(pd.read_parquet(tmp_path / "quarantine" / "run_id=bad")) == 20  # nothing lost
     assert not (tmp_path / "curated").exists()
     summary = json.loads((tmp_path / "summary.json").read_text())
     assert summary["status"] == "failed" and summary["quarantined_rows"] == 20
+
+
+def test_an_all_bad_new_batch_fails_the_run_naming_it_even_under_the_whole_runs_ratio(january, tmp_path, capsys):
+    # GIVEN January's 200 good records curated (the job's first run, shared; ingest_date=2026-01-04), then a new
+    # exporter's first batch, every row bad (8 rows, ingest_date=2026-01-05), and 2 bad rows in a file dropped beside
+    # the folders: 10 bad of 210 is under max_quarantine_ratio 0.05 for the run as a whole
+    raw = tmp_path / "raw" / "customer_churn"
+    before = read_curated(tmp_path / "curated")
+    new = generate_batch(samples.CUSTOMER_CHURN, 10, seed=12, start="2026-01-02", days=2).frame  # as raw text
+    new["tenure_months"] = "twelve"
+    write_raw(new.iloc[:8], str(tmp_path / "raw"), samples.CUSTOMER_CHURN, "2026-01-05")
+    new.iloc[8:].to_csv(raw / "legacy-export.csv", index=False)
+    # WHEN the job runs over raw
+    assert glue_curate_job.main(job_argv(tmp_path, str(raw), run_id="new", max_quarantine_ratio="0.05")) == 1
+    # THEN it fails naming each bad batch, its counts and ratio, what to do, and the whole run's ratio
+    quarantine = tmp_path / "quarantine" / "run_id=new"
+    errors = [line for line in capsys.readouterr().err.splitlines() if line.startswith("ERROR: ")]
+    assert errors == [
+        "ERROR: quarantine ratio exceeds max_quarantine_ratio 0.05 in 2 raw batches: files outside any ingest_date= "
+        "folder (2/2 quarantined: 1.0000), ingest_date=2026-01-05 (8/8 quarantined: 1.0000); curated data NOT "
+        f"written; fix or remove those batches' raw files under {raw} and run the job again (the quarantine keeps a "
+        f"copy of the bad rows, each with its reason and source file: {quarantine}); the whole run's ratio: 0.0476 "
+        "(10/210); their top reasons: tenure_months: not an integer x10"]
+    # AND the bad rows are kept, nothing of the run published, and the summary has every batch's counts
+    assert len(pd.read_parquet(quarantine)) == 10
+    assert read_curated(tmp_path / "curated").equals(before)
+    summary = json.loads((tmp_path / "summary.json").read_text())
+    assert summary["status"] == "failed" and summary["quarantine_ratio"] == pytest.approx(10 / 210, abs=1e-6)
+    assert [(b["batch"], b["input_rows"], b["quarantined_rows"], b["quarantine_ratio"]) for b in summary["batches"]] == [
+        (None, 2, 2, 1.0), ("ingest_date=2026-01-04", 200, 0, 0.0), ("ingest_date=2026-01-05", 8, 8, 1.0)]
+
+
+def test_a_run_whose_every_batch_is_under_the_maximum_succeeds_listing_each_batchs_counts_in_four_spark_jobs(
+        spark, tmp_path):
+    # GIVEN a first run's raw data: two ingest_date= batches and a file under no such folder, each with bad rows at
+    # most max_quarantine_ratio of its own (1 of 20 is 0.05: not above it), and a record re-sent in the later batch
+    churn = samples.CUSTOMER_CHURN
+    first = generate_batch(churn, 40, seed=13, start="2026-02-01", days=2, bad_record_rate=0.025).frame
+    later = generate_batch(churn, 30, seed=14, start="2026-02-02", days=1, bad_record_rate=0.0).frame
+    later = pd.concat([later, first.iloc[[0]]])  # a valid record of the first batch, re-sent: this copy wins
+    loose = generate_batch(churn, 20, seed=15, start="2026-02-02", days=1, bad_record_rate=0.05).frame
+    raw = tmp_path / "raw" / "customer_churn"
+    write_raw(first, str(tmp_path / "raw"), churn, "2026-02-03")
+    write_raw(later, str(tmp_path / "raw"), churn, "2026-02-04")
+    loose.to_csv(raw / "loose.csv", index=False)
+    # WHEN the job runs (its Spark jobs counted: each is a scheduling round in Glue, issue #16)
+    context = spark.sparkContext
+    context.setJobGroup("per-batch-first-run", "the curate job's first run over three batches")
+    try:
+        assert glue_curate_job.main(job_argv(tmp_path, str(raw), max_quarantine_ratio="0.05")) == 0
+        jobs = context.statusTracker().getJobIdsForGroup("per-batch-first-run")
+    finally:
+        context.setLocalProperty("spark.jobGroup.id", None)
+        context.setLocalProperty("spark.job.description", None)
+    # THEN it succeeds, its summary giving each batch's counts (the unnamed batch first), which add up to the run's
+    summary = json.loads((tmp_path / "summary.json").read_text())
+    assert summary["status"] == "succeeded"
+    assert summary["batches"] == [
+        {"batch": None, "input_rows": 20, "curated_rows": 19, "quarantined_rows": 1, "duplicate_rows": 0,
+         "quarantine_ratio": 0.05, "quarantine_reasons": summary["batches"][0]["quarantine_reasons"]},
+        {"batch": "ingest_date=2026-02-03", "input_rows": 40, "curated_rows": 38, "quarantined_rows": 1,
+         "duplicate_rows": 1, "quarantine_ratio": 0.025, "quarantine_reasons": summary["batches"][1]["quarantine_reasons"]},
+        {"batch": "ingest_date=2026-02-04", "input_rows": 31, "curated_rows": 31, "quarantined_rows": 0,
+         "duplicate_rows": 0, "quarantine_ratio": 0.0, "quarantine_reasons": {}},
+    ]
+    assert [sum(b["quarantine_reasons"].values()) for b in summary["batches"]] == [1, 1, 0]
+    for key in ("input_rows", "curated_rows", "quarantined_rows", "duplicate_rows"):
+        assert sum(b[key] for b in summary["batches"]) == summary[key]
+    assert summary["quarantine_ratio"] == pytest.approx(2 / 91, abs=1e-6)
+    # AND judging each batch took no Spark job of its own: header, counts, quarantine, curated write
+    assert len(jobs) == 4
+
+
+def test_a_raw_files_batch_is_its_innermost_ingest_date_folder_and_none_outside_one(spark):
+    paths = [
+        "s3://raw-bucket/customer_churn/ingest_date=2026-01-04/part-00000.csv",
+        "file:///lake/raw/customer_churn/ingest_date=2026-01-04/hour=03/part-00001.csv",  # a folder below it
+        "s3://raw-bucket/customer_churn/ingest_date=2026-01-01/ingest_date=2026-01-05/x.csv",  # the innermost
+        "s3://raw-bucket/customer_churn/export.csv",  # no such folder
+        "s3://raw-bucket/customer_churn/ingest_date=/x.csv",  # an empty value names no batch
+        "s3://raw-bucket/customer_churn/not_ingest_date=2026-01-04/x.csv",
+        "s3://raw-bucket/customer_churn/ingest_date=2026-01-06.csv",  # a file, not a folder
+    ]
+    frame = spark.createDataFrame([(p,) for p in paths], f"{glue_curate_job.SOURCE_FILE_COLUMN} string")
+    batches = [row[0] for row in frame.select(glue_curate_job.ingest_batch()).collect()]
+    assert batches == ["ingest_date=2026-01-04", "ingest_date=2026-01-04", "ingest_date=2026-01-05",
+                       None, None, None, None]
 
 
 def test_dates_where_timestamps_are_declared_fail_with_the_forms_a_timestamp_takes(spark, tmp_path, capsys):
