@@ -81,6 +81,8 @@ ROWS_PER_FILE = 1_000_000  # target size of quarantine files
 _BATCH_FOLDER = f".*/({RAW_PARTITION_COLUMN}=[^/]+)/"
 # How the failure message names the batch of the files under no ingest_date= folder (summary: batch null).
 UNPARTITIONED_BATCH = f"files outside any {RAW_PARTITION_COLUMN}= folder"
+# How many failing batches the failure message names (the latest ones).
+LISTED_BATCHES = 5
 # Spark's message when a file's header does not match the read schema (enforceSchema=false).
 _HEADER_MISMATCH = re.compile(r"CSV header does not conform to the schema\..*?CSV file: \S+", re.DOTALL)
 # Spark's error when mergeSchema meets a column typed differently in two files: its error class (Spark 3.5; Glue 5.0
@@ -352,10 +354,14 @@ def _summary(
 
 def _over_max_error(result: CurateResult, over: Sequence[BatchCounts], max_ratio: float, raw_path: str,
                     quarantine_location: Optional[str]) -> str:
-    """Why the run failed: each batch over the maximum with its counts and ratio, what to do, the whole run's
-    ratio, and the top reasons of those batches' bad rows."""
+    """Why the run failed: the batches over the maximum with their counts and ratios (the latest
+    :data:`LISTED_BATCHES` of them: a backlog of bad days would otherwise fill the notice; the summary lists every
+    batch), what to do, the whole run's ratio, and the top reasons of those batches' bad rows."""
+    shown = over[-LISTED_BATCHES:]
     listed = ", ".join(f"{batch.batch or UNPARTITIONED_BATCH} ({batch.quarantined_rows}/{batch.input_rows} quarantined: "
-                       f"{batch.quarantine_ratio:.4f})" for batch in over)
+                       f"{batch.quarantine_ratio:.4f})" for batch in shown)
+    if len(over) > len(shown):
+        listed = f"{listed} and {len(over) - len(shown)} earlier (each batch's counts are in the run summary)"
     which, its = ("raw batch", "that batch's") if len(over) == 1 else (f"{len(over)} raw batches:", "those batches'")
     reasons: Dict[str, int] = {}
     for batch in over:

@@ -7,12 +7,13 @@ import logging
 import shutil
 from datetime import date
 from pathlib import Path
+from types import SimpleNamespace
 
 import pandas as pd
 import pytest
 
 from pipeline_code.etl import glue_curate_job
-from pipeline_code.etl.curate import QUARANTINE_REASON_COLUMN
+from pipeline_code.etl.curate import QUARANTINE_REASON_COLUMN, BatchCounts
 from pipeline_code.sample_data.generate import generate, generate_batch, write_raw
 from tests.support import datasets as samples
 
@@ -284,6 +285,20 @@ def test_an_all_bad_new_batch_fails_the_run_naming_it_even_under_the_whole_runs_
     assert summary["status"] == "failed" and summary["quarantine_ratio"] == pytest.approx(10 / 210, abs=1e-6)
     assert [(b["batch"], b["input_rows"], b["quarantined_rows"], b["quarantine_ratio"]) for b in summary["batches"]] == [
         (None, 2, 2, 1.0), ("ingest_date=2026-01-04", 200, 0, 0.0), ("ingest_date=2026-01-05", 8, 8, 1.0)]
+
+
+def test_a_backlog_of_bad_batches_names_the_latest_five_and_counts_the_earlier_ones():
+    """GIVEN seven all-bad daily batches (a week of a broken exporter) WHEN the failure is told THEN the notice names the
+    five latest and says how many earlier ones there are; their reasons all count."""
+    over = [BatchCounts(f"ingest_date=2026-01-0{day}", 4, 0, 4, 0, {"tenure_months: not an integer": 4}) for day in range(1, 8)]
+    run = SimpleNamespace(quarantine_ratio=28 / 228, quarantined_rows=28, input_rows=228)
+    message = glue_curate_job._over_max_error(run, over, 0.05, "s3://lake/raw/churn", "s3://lake/quarantine/run_id=r")
+    assert message.startswith(
+        "quarantine ratio exceeds max_quarantine_ratio 0.05 in 7 raw batches: " + ", ".join(
+            f"ingest_date=2026-01-0{day} (4/4 quarantined: 1.0000)" for day in range(3, 8))
+        + " and 2 earlier (each batch's counts are in the run summary); curated data NOT written; fix or remove those "
+        "batches' raw files under s3://lake/raw/churn and run the job again")
+    assert message.endswith("the whole run's ratio: 0.1228 (28/228); their top reasons: tenure_months: not an integer x28")
 
 
 def test_a_run_whose_every_batch_is_under_the_maximum_succeeds_listing_each_batchs_counts_in_four_spark_jobs(
