@@ -477,7 +477,10 @@ def build_parser() -> argparse.ArgumentParser:
         "evaluation - absolute for AUC, accuracy, F1 and R², relative for log loss, RMSE and MAE (0.1 = 10 %% higher)")
     arg("min-label-coverage", type=_unit, default=0.5)
     arg("min-labeled-rows", type=_positive_int, default=200)
-    arg("max-dpd", type=_unit, default=0.10)
+    arg("max-dpd", type=_unit, default=0.10,
+        help="the largest gap across the sensitive groups: of positive rates (multiclass: of the worst class's), of "
+        "relative bias for regression (the bias gap); a baseline evaluation's larger gap allows it + half "
+        "--max-group-rate-change (default %(default)s)")
     arg("max-group-rate-change", type=_unit, default=0.10)
     arg("min-group-rows", type=_positive_int, default=100)
     arg("min-attribution-ndcg", type=_unit, default=0.90)

@@ -33,8 +33,10 @@ baseline fairness block. Multiclass: the predicted-class shares per group (large
 share, per group) and the demographic parity difference of the worst class. Regression: MAE per group on
 the labelled rows vs the baseline's (relative change, a warning) and the error parity ratio (min / max
 group MAE relative to its mean |target|, :mod:`..training.metrics_regression`) against the baseline's of the same
-measure. Attribution drift: TreeSHAP mean |SHAP| on a window sample vs
-``attributions.json``: Spearman rank correlation of the mean |SHAP| and NDCG of the window
+measure, and the bias gap (the most over- minus the most under-estimated group's mean error over its mean |target|,
+the gate's ``bias_parity`` measure) against ``max_dpd`` as the demographic parity difference is: equal relative
+errors can hide one group over- and another under-estimated. Attribution drift: TreeSHAP mean |SHAP| on a window
+sample vs ``attributions.json``: Spearman rank correlation of the mean |SHAP| and NDCG of the window
 ranking with the baseline mean |SHAP| as relevance (the measure Clarify uses).
 """
 
@@ -428,16 +430,20 @@ def bias_drift(
     classes: Sequence[str] = (),
 ) -> Dict[str, Any]:
     """Positive rate / TPR per group of ``attribute`` vs the baseline fairness block (multiclass: predicted-class
-    shares; regression: MAE on the labelled rows, see the module docstring)."""
+    shares; regression: MAE, error parity and the bias gap on the labelled rows, see the module docstring)."""
     if attribute not in joined.columns or joined[attribute].notna().sum() == 0:
         detail = f"sensitive attribute {attribute!r} not in traffic or labels"
-        name = "error_parity_ratio" if problem_type == REGRESSION else "demographic_parity_difference"
-        return {"status": SKIPPED, "detail": detail, "checks": [check(name, "bias", None, max_dpd, SKIPPED, detail=detail)]}
+        if problem_type == REGRESSION:
+            checks = [check("error_parity_ratio", "bias", None, None, SKIPPED, op="<", detail=detail),
+                      check("bias_gap", "bias", None, max_dpd, SKIPPED, detail=detail)]
+        else:
+            checks = [check("demographic_parity_difference", "bias", None, max_dpd, SKIPPED, detail=detail)]
+        return {"status": SKIPPED, "detail": detail, "checks": checks}
     if problem_type == MULTICLASS:
         return _class_bias(joined, attribute, baseline_fairness, classes=classes, min_group_rows=min_group_rows,
                            max_dpd=max_dpd, max_group_rate_change=max_group_rate_change)
     if problem_type == REGRESSION:
-        return _error_bias(joined, attribute, baseline_fairness, min_group_rows=min_group_rows,
+        return _error_bias(joined, attribute, baseline_fairness, min_group_rows=min_group_rows, max_dpd=max_dpd,
                            max_group_rate_change=max_group_rate_change)
     scored = joined[joined[SCORE].notna()]
     p = scored[SCORE].to_numpy(dtype=np.float64)
@@ -533,13 +539,15 @@ def _class_bias(joined: pd.DataFrame, attribute: str, baseline_fairness: Optiona
 
 
 def _error_bias(joined: pd.DataFrame, attribute: str, baseline_fairness: Optional[Mapping[str, Any]], *,
-                min_group_rows: int, max_group_rate_change: float) -> Dict[str, Any]:
-    """Regression: MAE per group on the labelled rows vs the baseline's, and the error parity ratio."""
+                min_group_rows: int, max_group_rate_change: float, max_dpd: float = 0.10) -> Dict[str, Any]:
+    """Regression: MAE per group on the labelled rows vs the baseline's, the error parity ratio and the bias gap (see
+    :func:`_bias_gap_check`; ``max_dpd``, default 0.10, is its maximum)."""
     labeled = joined[joined[SCORE].notna() & joined[LABEL].notna()] if LABEL in joined.columns else joined.iloc[:0]
     if len(labeled) == 0:
-        detail = "no labelled rows: error parity needs ground truth"
+        detail = "no labelled rows: error parity and the bias gap need ground truth"
         return {"attribute": attribute, "status": SKIPPED, "detail": detail,
-                "checks": [check("error_parity_ratio", "bias", None, None, SKIPPED, op="<", detail=detail)]}
+                "checks": [check("error_parity_ratio", "bias", None, None, SKIPPED, op="<", detail=detail),
+                           check("bias_gap", "bias", None, max_dpd, SKIPPED, detail=detail)]}
     fair = metrics_regression.fairness(labeled[attribute], labeled[LABEL].to_numpy(dtype=np.float64),
                                        labeled[SCORE].to_numpy(dtype=np.float64), attribute=attribute, min_group_rows=min_group_rows)
     base_groups = (baseline_fairness or {}).get("groups") or {}
@@ -570,16 +578,50 @@ def _error_bias(joined: pd.DataFrame, attribute: str, baseline_fairness: Optiona
     else:
         status, detail = (FAIL if ratio < limit else PASS), f"baseline {float(base_ratio):.4f} - {max_group_rate_change}"
     checks.insert(0, check("error_parity_ratio", "bias", ratio, limit, status, op="<", detail=detail))
+    base_gap = (baseline_fairness or {}).get("bias_gap")
+    if (baseline_fairness or {}).get("error_measure", "absolute") != fair.get("error_measure"):
+        base_gap = None  # a gap over another scale (each group's own, or the groups' shared one) is no baseline
+    checks.insert(1, _bias_gap_check(fair, base_gap, max_dpd=max_dpd, max_group_rate_change=max_group_rate_change))
     return {
         "attribute": attribute,
         "status": FAIL if any(c["status"] == FAIL for c in checks) else status,
         "error_parity_ratio": ratio,
         "baseline_error_parity_ratio": base_ratio,
         "mae_difference": fair["mae_difference"],
+        "bias_gap": fair["bias_gap"],
+        "bias_measure": metrics_regression.bias_measure_text(fair) if fair["bias_gap"] is not None else None,
+        "most_over_estimated_group": fair.get("most_over_estimated_group"),
+        "most_under_estimated_group": fair.get("most_under_estimated_group"),
+        "baseline_bias_gap": base_gap,
         "demographic_parity_difference": None,
         "groups": groups,
         "checks": checks,
     }
+
+
+def _bias_gap_check(fair: Mapping[str, Any], base_gap: Optional[float], *, max_dpd: float,
+                    max_group_rate_change: float) -> Dict[str, Any]:
+    """The window's bias gap (:func:`..training.metrics_regression.fairness`: the most over- minus the most
+    under-estimated group's mean error over its mean |target|, over the groups' mean |target| where one is near 0),
+    the regression counterpart of the demographic parity difference: FAIL above ``max_dpd``, or, as for that
+    difference, above the baseline's gap + half ``max_group_rate_change`` when that is larger (a model the gate
+    accepted with a larger gap is judged on how far it moved, not failed every day). Judged on the groups the gate
+    compares (``min_group_rows`` labelled rows, not the missing group); fewer than two are SKIPPED, never a pass."""
+    gap, eligible = fair.get("bias_gap"), fair.get("eligible_groups") or []
+    limit = max_dpd if base_gap is None else max(max_dpd, float(base_gap) + max_group_rate_change / 2)
+    if len(eligible) < 2:
+        rows = ", ".join(f"{g}: {v['rows']}" for g, v in fair["groups"].items())
+        return check("bias_gap", "bias", None, limit, SKIPPED, detail=(
+            f"{len(eligible)} group{'' if len(eligible) == 1 else 's'} of {fair['attribute']} with a value and >= "
+            f"{fair['min_group_rows']} labelled rows ({rows}), and a gap takes two: not judged (insufficient evidence, "
+            "not a pass)"))
+    if gap is None:
+        return check("bias_gap", "bias", None, limit, SKIPPED, detail=(
+            "every compared group's target is 0 in the window: no scale makes its mean error a share, not judged"))
+    baseline = "no baseline bias gap of the same measure" if base_gap is None else f"baseline {float(base_gap):.4f}"
+    return check("bias_gap", "bias", gap, limit, FAIL if gap > limit else PASS, detail=(
+        f"most over-estimated group {fair['most_over_estimated_group']}, most under-estimated "
+        f"{fair['most_under_estimated_group']} ({metrics_regression.bias_measure_text(fair)}); {baseline}"))
 
 
 def spearman(a: List[float], b: List[float]) -> Optional[float]:

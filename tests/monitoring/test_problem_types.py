@@ -412,7 +412,7 @@ def test_regression_window_like_training_is_ok_and_its_quality_is_computed(tmp_p
     assert not [c for c in report["checks"] if c["check"] == "auc_drop"]
     assert "ModelAuc" not in client.names and "AucDrop" not in client.names
     assert {"PredictionPsi", "QualityDrop", "LabelCoverage", "MonitorHealthy"} <= client.names
-    assert check(report, "error_parity_ratio")["status"] == "pass"
+    assert check(report, "error_parity_ratio")["status"] == "pass" and check(report, "bias_gap")["status"] == "pass"
     assert report["thresholds"]["max_quality_drop"] == 0.1
 
 
@@ -581,6 +581,145 @@ def test_a_regression_baseline_of_another_error_measure_is_no_baseline_for_error
     same = quality._error_bias(joined, "area", {"error_parity_ratio": 1.0, "error_measure": "relative", "groups": {}},
                                min_group_rows=100, max_group_rate_change=0.1)
     assert [c["status"] for c in same["checks"] if c["check"] == "error_parity_ratio"] == ["fail"]
+
+
+def _bias_section(groups, y, p, baseline=None, *, max_dpd=0.10):
+    """The regression bias section of a labelled window across ``area`` (min_group_rows 100, max_group_rate_change
+    0.1); ``baseline``: the evaluation's fairness block (default none)."""
+    from pipeline_code.monitoring import quality
+
+    joined = pd.DataFrame({"area": pd.Series(groups, dtype=object), quality.LABEL: np.asarray(y, float),
+                           capture.SCORE: np.asarray(p, float)})
+    return quality.bias_drift(joined, "area", baseline, min_group_rows=100, max_dpd=max_dpd, max_group_rate_change=0.1,
+                              problem_type=REGRESSION)
+
+
+def _section_check(section, name):
+    (found,) = [c for c in section["checks"] if c["check"] == name]
+    return found
+
+
+def test_a_window_over_estimating_one_group_and_under_estimating_another_fails_the_bias_gap():
+    """GIVEN a baseline whose bias gap was 0.02 WHEN a labelled window over-estimates group a by 30 % and under-estimates
+    group b by 30 % (equal relative MAE: error parity 1.0 holds, and no group's MAE moved) THEN the bias gap 0.6 fails
+    against max_dpd, naming both groups; the 50 rows of c (< min_group_rows) and the rows without a value, both
+    under-estimated by half, are not compared."""
+    groups = ["a"] * 200 + ["b"] * 200 + ["c"] * 50 + [None] * 300
+    y = np.full(len(groups), 100.0)
+    p = np.concatenate([np.full(200, 130.0), np.full(200, 70.0), np.full(350, 50.0)])
+    baseline = {"error_measure": "relative", "error_parity_ratio": 0.95, "bias_gap": 0.02,
+                "groups": {"a": {"mae": 30.0}, "b": {"mae": 30.0}}}
+    section = _bias_section(groups, y, p, baseline)
+    gap = _section_check(section, "bias_gap")
+    assert (gap["status"], gap["value"], gap["threshold"], gap["op"]) == ("fail", pytest.approx(0.6), 0.10, ">")
+    assert gap["detail"] == ("most over-estimated group a, most under-estimated b (mean error over its mean |target|); "
+                             "baseline 0.0200")
+    # the other checks see nothing: equal relative errors, unchanged MAE
+    assert [c["check"] for c in section["checks"] if c["status"] == "fail"] == ["bias_gap"] and section["status"] == "fail"
+    assert _section_check(section, "error_parity_ratio")["value"] == pytest.approx(1.0)
+    assert section["bias_gap"] == pytest.approx(0.6) and section["baseline_bias_gap"] == 0.02
+    assert (section["most_over_estimated_group"], section["most_under_estimated_group"]) == ("a", "b")
+    assert section["bias_measure"] == "mean error over its mean |target|"
+
+
+def test_an_even_window_passes_the_bias_gap():
+    """GIVEN groups a and b whose errors are as large (MAE 3) and balanced around a gap of 0.01 THEN it passes."""
+    groups = ["a"] * 200 + ["b"] * 200
+    y = np.full(400, 100.0)
+    errors = np.concatenate([np.tile([5.0, 1.0], 100), np.tile([5.0, -1.0], 100)])  # a: bias +3, b: bias +2
+    section = _bias_section(groups, y, y + errors)
+    gap = _section_check(section, "bias_gap")
+    assert (gap["status"], gap["value"], gap["threshold"]) == ("pass", pytest.approx(0.01), 0.10)
+    assert gap["detail"] == ("most over-estimated group a, most under-estimated b (mean error over its mean |target|); "
+                             "no baseline bias gap of the same measure")
+    assert section["status"] == "pass"
+
+
+def test_the_bias_gap_limit_follows_a_baseline_gap_of_the_same_measure_as_the_parity_difference_does():
+    """GIVEN a baseline the gate accepted with a gap of 0.58 (a model's own, looser gate) WHEN the window's gap is 0.6
+    THEN it passes under 0.58 + max_group_rate_change / 2 (judged on how far it moved, as the demographic parity
+    difference is); a baseline gap of another measure (absolute errors) is no baseline: the limit is max_dpd."""
+    groups = ["a"] * 200 + ["b"] * 200
+    y = np.full(400, 100.0)
+    p = np.where(np.array(groups) == "a", 130.0, 70.0)
+    same = _section_check(_bias_section(groups, y, p, {"error_measure": "relative", "bias_gap": 0.58}), "bias_gap")
+    assert (same["status"], same["threshold"]) == ("pass", pytest.approx(0.63))
+    other = _section_check(_bias_section(groups, y, p, {"error_measure": "absolute", "bias_gap": 0.58}), "bias_gap")
+    assert (other["status"], other["threshold"]) == ("fail", 0.10)
+    assert other["detail"].endswith("; no baseline bias gap of the same measure")
+
+
+def test_fewer_than_two_groups_to_compare_skip_the_bias_gap_with_its_reason():
+    """GIVEN one group of 200 labelled rows, one of 50 (< min_group_rows) and 300 rows without a value THEN the gap is
+    not judged (insufficient evidence, never a pass), and the reason names each group's labelled rows."""
+    groups = ["a"] * 200 + ["b"] * 50 + [None] * 300
+    y = np.full(len(groups), 100.0)
+    section = _bias_section(groups, y, np.where(np.array(groups) == "a", 130.0, 70.0))
+    gap = _section_check(section, "bias_gap")
+    assert (gap["status"], gap["value"]) == ("skipped", None)
+    assert gap["detail"] == ("1 group of area with a value and >= 100 labelled rows ((missing): 300, a: 200, b: 50), "
+                             "and a gap takes two: not judged (insufficient evidence, not a pass)")
+    # AND no labelled rows, or no attribute in the window: both regression bias checks are skipped, saying why
+    unlabelled = _bias_section(groups, np.full(len(groups), np.nan), np.full(len(groups), 100.0))
+    assert _section_check(unlabelled, "bias_gap")["detail"] == "no labelled rows: error parity and the bias gap need ground truth"
+    absent = _bias_section([None] * 10, np.ones(10), np.ones(10))
+    assert [(c["check"], c["status"]) for c in absent["checks"]] == [("error_parity_ratio", "skipped"), ("bias_gap", "skipped")]
+
+
+def test_a_group_whose_target_is_near_zero_makes_the_window_bias_gap_absolute_over_the_shared_scale():
+    """GIVEN group a's target 0 (no relative error) and group b's 10, a over-estimated by 1 and b under-estimated by 1
+    THEN the gap is 2 over the compared groups' mean |target| 5, 0.4, as the gate computes it, and fails; WHEN every
+    compared target is 0 THEN no scale makes a share: skipped, saying so."""
+    groups = ["a"] * 200 + ["b"] * 200
+    y = np.where(np.array(groups) == "a", 0.0, 10.0)
+    section = _bias_section(groups, y, y + np.where(np.array(groups) == "a", 1.0, -1.0))
+    gap = _section_check(section, "bias_gap")
+    assert (gap["status"], gap["value"]) == ("fail", pytest.approx(0.4))
+    assert gap["detail"] == ("most over-estimated group a, most under-estimated b (mean error over the compared groups' "
+                             "mean |target|); no baseline bias gap of the same measure")
+    zero = _section_check(_bias_section(groups, np.zeros(400), np.ones(400)), "bias_gap")
+    assert (zero["status"], zero["detail"]) == ("skipped", "every compared group's target is 0 in the window: no scale "
+                                                           "makes its mean error a share, not judged")
+
+
+def test_the_monitor_reports_a_window_whose_groups_are_over_and_under_estimated(tmp_path, regression):
+    """GIVEN the regression model's baseline evaluation of a fair model (predictions 5 % high in every group) WHEN the
+    window's predictions are its labels, 30 % high for one age band, 30 % low for another and 30 % off either way for
+    the rest (every group's MAE is 30 % of its values) THEN the monitor fails bias_gap with --max-dpd, the report is an
+    alert, and the HTML report's check table shows it; a window 5 % high everywhere passes."""
+    spec, reference = regression
+    baseline_dir = tmp_path / "baseline"
+    baseline_dir.mkdir()
+    for name in os.listdir(reference["baseline_dir"]):
+        (baseline_dir / name).write_text(Path(reference["baseline_dir"], name).read_text())
+    test = rows_of(spec, None)
+    y = test[spec.target].to_numpy(dtype=np.float64)
+    fair = metrics_regression.fairness(test["age_band"], y, y * 1.05, attribute="age_band", min_group_rows=100)
+    evaluation = json.loads((baseline_dir / "evaluation.json").read_text())
+    (baseline_dir / "evaluation.json").write_text(json.dumps({"challenger": {**evaluation["challenger"], "fairness": fair}}))
+    reference = {**reference, "baseline_dir": str(baseline_dir)}
+    groups = sorted(g for g in test["age_band"].dropna().unique())
+    over, under = groups[0], groups[-1]
+
+    def opposite(frame, outputs):
+        target = frame[spec.target].to_numpy(dtype=np.float64)
+        band = frame["age_band"].to_numpy(dtype=object)
+        either = np.where(np.arange(len(frame)) % 2 == 0, 1.3, 0.7)
+        return target * np.where(band == over, 1.3, np.where(band == under, 0.7, either))
+
+    window = write_window(tmp_path / "w", spec, reference["model"], part=8, label_coverage=1.0, change_outputs=opposite)
+    report = run(spec, reference, window, tmp_path / "out", extra=["--max-dpd", "0.2"])
+    gap = check(report, "bias_gap")
+    assert gap["status"] == "fail" and gap["value"] > 0.5 and gap["threshold"] == 0.2
+    assert gap["detail"] == (f"most over-estimated group {over}, most under-estimated {under} (mean error over its mean "
+                             f"|target|); baseline {fair['bias_gap']:.4f}")
+    assert report["status"] == "alert" and report["sections"]["bias"]["baseline_bias_gap"] == pytest.approx(fair["bias_gap"])
+    html = (tmp_path / "out" / "report.html").read_text()
+    assert "<td>bias_gap</td>" in html and f"most over-estimated group {over}" in html
+
+    steady = write_window(tmp_path / "s", spec, reference["model"], part=9, label_coverage=1.0,
+                          change_outputs=lambda frame, outputs: frame[spec.target].to_numpy(dtype=np.float64) * 1.05)
+    assert check(run(spec, reference, steady, tmp_path / "out2", extra=["--max-dpd", "0.2"]), "bias_gap")["status"] == "pass"
 
 
 @pytest.mark.parametrize("summary, thresholds, expected", [
