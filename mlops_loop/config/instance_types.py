@@ -72,6 +72,19 @@ UNSUPPORTED_FOR: dict[str, frozenset[str]] = {
     "batch transform": frozenset({"ml.t3.medium", "ml.t3.large", "ml.r5.xlarge", "ml.r5.2xlarge", "ml.m5d.xlarge"}),
 }
 
+# Where each SageMaker create request (and a pipeline step's Arguments, which are its job's request) names what its
+# job runs on: the path to the member holding InstanceType and InstanceCount. From the request shapes of botocore's
+# SageMaker service model (tests/infra/test_job_resources.py holds each to it): CreateProcessingJobRequest's
+# ProcessingResources.ClusterConfig, CreateTransformJobRequest's TransformResources, CreateTrainingJobRequest's
+# ResourceConfig, CreateHyperParameterTuningJobRequest's TrainingJobDefinition.ResourceConfig (every training job the
+# tuning job starts; its TrainingJobDefinition may give HyperParameterTuningResourceConfig, a choice of types, instead).
+JOB_RESOURCES: dict[str, tuple[str, ...]] = {
+    "CreateProcessingJob": ("ProcessingResources", "ClusterConfig"),
+    "CreateTransformJob": ("TransformResources",),
+    "CreateTrainingJob": ("ResourceConfig",),
+    "CreateHyperParameterTuningJob": ("TrainingJobDefinition", "ResourceConfig"),
+}
+
 
 def unknown_problem(name: str) -> str:
     """The problem with an instance type this table lacks: the table is the project's, so a real type it lacks
