@@ -15,6 +15,7 @@ from aws_cdk import aws_sns as sns
 from aws_cdk import aws_sqs as sqs
 from constructs import Construct
 
+from ..config.instance_types import JOB_RESOURCES
 from .access_policy import AccessPolicy
 from .arns import format_arn
 from .cdk_reads import environment_of, read_once, stack_of
@@ -29,9 +30,8 @@ MAX_EVENT_AGE_SECONDS = 3600
 @dataclass(frozen=True)
 class _Kind:
     """One job kind: Scheduler's action, the IAM action, the ARN resource type, the name field, the job-name
-    stem's prefix, and what SageMaker's state-change event calls it (its detail-type and status field),
-    where the job's container logs go (log streams ``<job name>/...``) and where its request names the
-    instance type it runs on."""
+    stem's prefix, and what SageMaker's state-change event calls it (its detail-type and status field) and
+    where the job's container logs go (log streams ``<job name>/...``)."""
 
     action: str
     api: str
@@ -41,16 +41,13 @@ class _Kind:
     detail_type: str
     status_field: str
     log_group: str
-    instance_type_path: tuple[str, ...]
 
 
 _KINDS = {
     "processing": _Kind("createProcessingJob", "CreateProcessingJob", "processing-job", "ProcessingJobName", "mon",
-                        "SageMaker Processing Job State Change", "ProcessingJobStatus", "/aws/sagemaker/ProcessingJobs",
-                        ("ProcessingResources", "ClusterConfig", "InstanceType")),
+                        "SageMaker Processing Job State Change", "ProcessingJobStatus", "/aws/sagemaker/ProcessingJobs"),
     "transform": _Kind("createTransformJob", "CreateTransformJob", "transform-job", "TransformJobName", "bt",
-                       "SageMaker Transform Job State Change", "TransformJobStatus", "/aws/sagemaker/TransformJobs",
-                       ("TransformResources", "InstanceType")),
+                       "SageMaker Transform Job State Change", "TransformJobStatus", "/aws/sagemaker/TransformJobs"),
 }
 # A job that failed, or was stopped (at its runtime limit, or by someone), produced nothing.
 FAILED_STATUSES = ("Failed", "Stopped")
@@ -163,11 +160,12 @@ def scheduled_sagemaker_job(
 
 def _instance_type(request: Mapping[str, Any], kind: _Kind) -> str:
     """The instance type ``request`` runs its job on (one literal, as the config gives it)."""
+    path = (*JOB_RESOURCES[kind.api], "InstanceType")
     value: Any = request
-    for member in kind.instance_type_path:
+    for member in path:
         value = value.get(member) if isinstance(value, Mapping) else None
     if not isinstance(value, str):
-        raise ValueError(f"{'.'.join(kind.instance_type_path)} must be the instance type the job runs on, as a string "
+        raise ValueError(f"{'.'.join(path)} must be the instance type the job runs on, as a string "
                          f"from the config, got {value!r}")
     return value
 
