@@ -24,7 +24,7 @@ from pathlib import Path
 from types import MappingProxyType
 from typing import Any, Iterator, Mapping, Optional
 
-from .instance_types import INSTANCE_TYPES
+from .instance_types import INSTANCE_TYPES, JOB_RESOURCES
 
 OFFERS_PATH = Path(__file__).with_name("instance_offers.json")
 # Use (as messages name it) -> the Price List's Component value.
@@ -90,8 +90,11 @@ def definition_instance_types(definition: str) -> Iterator[tuple[str, str, str]]
     Transform resources are not listed (see the module docstring); a parameter no step uses is not either."""
     body = json.loads(definition)
     defaults = {p.get("Name"): p.get("DefaultValue") for p in body.get("Parameters", [])}
-    uses = {"ResourceConfig": "training", "HyperParameterTuningResourceConfig": "training",
-            "ProcessingResources": "processing", "TransformResources": None}
+    # All beneath the first member of a job's resources path runs as that job (a tuning job's TrainingJobDefinition).
+    job_uses = {"CreateTrainingJob": "training", "CreateHyperParameterTuningJob": "training",
+                "CreateProcessingJob": "processing"}
+    uses = {path[0]: job_uses.get(api) for api, path in JOB_RESOURCES.items()}
+    uses["TrainingJobDefinitions"] = "training"  # a tuning job of several algorithms: one definition each
 
     def walk(node: Any, step: str, use: Optional[str]) -> Iterator[tuple[str, str, str]]:
         if isinstance(node, dict):
