@@ -23,7 +23,7 @@ from collections import Counter
 from dataclasses import dataclass
 from typing import Any, Optional
 
-from mlops_loop.config.instance_types import INSTANCE_TYPES
+from mlops_loop.config.instance_types import INSTANCE_TYPES, JOB_RESOURCES
 from mlops_loop.config.schedules import runs_per_year
 
 from .model import Line
@@ -89,8 +89,8 @@ def _runs(tpl: Template, logical_id: str, expression: Any, hours: float) -> tupl
 
 
 def _instances(tpl: Template, resources: Any, *, parameters: Optional[dict] = None) -> tuple[Optional[str], Optional[int]]:
-    """(instance type, count) of a ProcessingResources.ClusterConfig / TransformResources / ResourceConfig dict; a
-    pipeline's ``{"Get": "Parameters.X"}`` reads X's default."""
+    """(instance type, count) of a job's resources (:func:`_resources`); a pipeline's ``{"Get": "Parameters.X"}``
+    reads X's default."""
 
     def read(value: Any) -> Any:
         if isinstance(value, dict) and isinstance(value.get("Get"), str) and value["Get"].startswith("Parameters."):
@@ -101,6 +101,13 @@ def _instances(tpl: Template, resources: Any, *, parameters: Optional[dict] = No
         return None, None
     instance_type, count = read(resources.get("InstanceType")), as_number(read(resources.get("InstanceCount")))
     return (instance_type if isinstance(instance_type, str) else None), (None if count is None else int(count))
+
+
+def _resources(request: Any, api: str) -> Any:
+    """The member of a SageMaker ``api`` create request (or a pipeline step's Arguments) holding its instances."""
+    for key in JOB_RESOURCES[api]:
+        request = request.get(key) if isinstance(request, dict) else None
+    return request
 
 
 def _job_price(instance_type: Optional[str], count: Optional[int], minutes: float) -> tuple[Optional[float], str, str]:
@@ -263,16 +270,14 @@ def _steps_with_instances(steps: list, parameters: dict, tpl: Template) -> tuple
 
     def resources(step: dict) -> tuple[Any, int]:
         args = step.get("Arguments") if isinstance(step.get("Arguments"), dict) else {}
-        if isinstance(args.get("ProcessingResources"), dict):
-            return args["ProcessingResources"].get("ClusterConfig"), 1
-        if isinstance(args.get("TransformResources"), dict):
-            return args["TransformResources"], 1
-        if isinstance(args.get("ResourceConfig"), dict):
-            return args["ResourceConfig"], 1
-        if isinstance(args.get("TrainingJobDefinition"), dict):  # tuning: every training job it may start
-            limits = ((args.get("HyperParameterTuningJobConfig") or {}).get("ResourceLimits") or {})
-            jobs = as_number(limits.get("MaxNumberOfTrainingJobs"))
-            return args["TrainingJobDefinition"].get("ResourceConfig"), int(jobs) if jobs else 0
+        for api, path in JOB_RESOURCES.items():  # a step's Arguments are its job's create request
+            if not isinstance(args.get(path[0]), dict):
+                continue
+            jobs: Optional[float] = 1
+            if api == "CreateHyperParameterTuningJob":  # tuning: every training job it may start
+                limits = ((args.get("HyperParameterTuningJobConfig") or {}).get("ResourceLimits") or {})
+                jobs = as_number(limits.get("MaxNumberOfTrainingJobs"))
+            return _resources(args, api), int(jobs) if jobs else 0
         return None, 0
 
     def nested(step: dict) -> int:
@@ -348,18 +353,14 @@ def _target_unit(tpl: Template, logical_id: str, arn: Any, payload: Any, runs: O
             if pipeline is None:
                 return unit("pipeline", None, "", "the pipeline its Input starts is not in this environment's templates")
             return unit("pipeline", *_pipeline_run(pipeline, minutes), pipeline.logical_id)
-        kinds = {"createProcessingJob": ("processing", ("ProcessingResources", "ClusterConfig")),
-                 "createTransformJob": ("transform", ("TransformResources",)),
-                 "createTrainingJob": ("training", ("ResourceConfig",))}
-        if name not in kinds:
+        api = name[:1].upper() + name[1:]  # Scheduler's action: the API's name in camel case
+        kind = {"CreateProcessingJob": "processing", "CreateTransformJob": "transform",
+                "CreateTrainingJob": "training"}.get(api)
+        if kind is None:
             return None
-        kind, path = kinds[name]
         if not isinstance(request, dict):
             return unit(kind, None, "", "its Input is not readable JSON")
-        config: Any = request
-        for key in path:
-            config = config.get(key) if isinstance(config, dict) else None
-        usd, part, why = _job_price(*_instances(tpl, config), minutes)
+        usd, part, why = _job_price(*_instances(tpl, _resources(request, api)), minutes)
         return unit(kind, usd, part, why)
     # A pipeline target (Scheduler's templated SageMaker target, an EventBridge rule's SageMakerPipelineParameters)
     # or a function whose Input names the pipeline it starts (the retraining trigger's schedule).
