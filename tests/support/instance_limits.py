@@ -13,16 +13,17 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any, Mapping, Optional
 
+from mlops_loop.config.instance_types import JOB_RESOURCES
 from tests.support import request_shapes as rs
 from tests.support.iam_eval import Decision, IamModel, Role, authorize
 
 INSTANCE_TYPES = "sagemaker:InstanceTypes"
-# Create operation -> (IAM resource type of the job, where its request names the instance type).
-JOB_OPERATIONS: Mapping[str, tuple[str, tuple[str, ...]]] = {
-    "CreateTrainingJob": ("training-job", ("ResourceConfig", "InstanceType")),
-    "CreateHyperParameterTuningJob": ("hyper-parameter-tuning-job", ("TrainingJobDefinition", "ResourceConfig", "InstanceType")),
-    "CreateProcessingJob": ("processing-job", ("ProcessingResources", "ClusterConfig", "InstanceType")),
-    "CreateTransformJob": ("transform-job", ("TransformResources", "InstanceType")),
+# Create operation -> IAM resource type of the job (where its request names the instance type: JOB_RESOURCES).
+JOB_OPERATIONS: Mapping[str, str] = {
+    "CreateTrainingJob": "training-job",
+    "CreateHyperParameterTuningJob": "hyper-parameter-tuning-job",
+    "CreateProcessingJob": "processing-job",
+    "CreateTransformJob": "transform-job",
 }
 EXECUTION = "0f8fad5b-d9cb-469f-a165-70867728950e"  # a Scheduler execution id / pipeline execution, as AWS fills it in
 
@@ -54,9 +55,8 @@ class JobRequest:
 def instance_types(request: rs.ApiRequest) -> tuple[tuple[str, ...], Optional[str]]:
     """The instance types ``request`` names (a pipeline parameter's default for ``{"Get": "Parameters.X"}``) and the
     parameter they come from (None for a literal)."""
-    _, path = JOB_OPERATIONS[request.operation]
     value: Any = request.params
-    for member in path:
+    for member in (*JOB_RESOURCES[request.operation], "InstanceType"):
         value = value[member]
     if isinstance(value, dict) and str(value.get("Get", "")).startswith("Parameters."):
         name = value["Get"].split(".", 1)[1]
@@ -74,7 +74,7 @@ def job_requests(iam: IamModel) -> list[JobRequest]:
         for request in rs.requests_in(label, template):
             if request.operation not in JOB_OPERATIONS:
                 continue
-            resource_type, _ = JOB_OPERATIONS[request.operation]
+            resource_type = JOB_OPERATIONS[request.operation]
             logical_id = request.source.split("/", 1)[1]
             props = template["Resources"][logical_id]["Properties"]
             if request.kind == rs.PIPELINE_STEP:
