@@ -14,7 +14,7 @@ from pipeline_code.core.contract import MONITOR_NAMESPACE, inference_prefix
 from pipeline_code.core.integrity import model_prefix
 from pipeline_code.core.problem import BINARY
 
-from ..config.schema import ModelConfig, MonitoringConfig, NetworkConfig
+from ..config.schema import GateConfig, ModelConfig, MonitoringConfig, NetworkConfig
 from ..naming import feature_snapshots_prefix
 from .access_policy import AccessPolicy
 from .arns import format_arn
@@ -53,6 +53,7 @@ class DriftMonitor(Construct):
         name_prefix: str,
         environment: str,
         model: ModelConfig,
+        gate: GateConfig,
         mode: str,
         settings: MonitoringConfig,
         instance_type: str,
@@ -69,7 +70,10 @@ class DriftMonitor(Construct):
         network: Optional[NetworkConfig] = None,
         tags: Sequence[tuple[str, str]] = (),
     ) -> None:
-        """``feature_snapshots`` (the features bucket) with ``max_skew_rate``: the model is scored by id, and each
+        """``gate``: the gate ``model`` is judged by in this environment (``ModelConfig.gate_in``): the monitor compares
+        its sensitive groups as that gate does (groups of ``min_group_rows``, a gap of at most
+        ``max_demographic_parity_difference``), so a model the gate passed is not judged on another bound in production;
+        ``feature_snapshots`` (the features bucket) with ``max_skew_rate``: the model is scored by id, and each
         run also compares the by-id records with its dataset's feature snapshots (training/serving skew);
         ``metric_namespace``: where the job publishes its metrics, the project's (default: the default project's);
         ``network`` (default None: AWS-managed networking): each run's job runs in these subnets and security groups;
@@ -145,6 +149,8 @@ class DriftMonitor(Construct):
             "--ks-p-value", str(settings.ks_p_value),
             "--max-auc-drop", str(settings.max_auc_drop),
             "--max-malformed-rate", str(settings.max_malformed_rate),
+            "--max-dpd", str(gate.max_demographic_parity_difference),
+            "--min-group-rows", str(gate.min_group_rows),
             "--publish-metrics",
             "--metric-namespace", metric_namespace,
             "--region", environment_of(stack).region,

@@ -165,6 +165,7 @@ class OperationsStack(Stack):
                 name_prefix=name_prefix,
                 environment=environment.name,
                 model=model_config,
+                gate=model_config.gate_in(environment.gate),
                 mode=model_serving.mode,
                 settings=environment.monitoring,
                 instance_type=environment.training.processing_instance_type,

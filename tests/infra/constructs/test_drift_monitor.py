@@ -17,7 +17,7 @@ from aws_cdk import aws_sqs as sqs
 
 from mlops_loop.app_builder import new_app
 from mlops_loop.config import ModelConfig, parse_config
-from mlops_loop.config.schema import MonitoringConfig
+from mlops_loop.config.schema import GateConfig, MonitoringConfig
 from mlops_loop.constructs.drift_monitor import DriftMonitor
 from mlops_loop.constructs.job_code import JobCode
 from mlops_loop.constructs.scheduled_job import EXECUTION_ID, job_name_stem
@@ -48,13 +48,14 @@ SETTINGS = MonitoringConfig(schedule="cron(0 5 * * ? *)", psi_threshold=0.3, fal
                             max_quality_drop=0.15, ks_p_value=0.005, max_malformed_rate=0.05)
 
 
-def _monitor(model: str = "returns", *, mode: str = "realtime", stack: Stack | None = None,
+def _monitor(model: str = "returns", *, mode: str = "realtime", stack: Stack | None = None, gate: GateConfig = GateConfig(),
              **props: Any) -> tuple[Stack, DriftMonitor]:
     """GIVEN a bare stack with a key, the two buckets and the job code WHEN a drift monitor of ``model`` is added
     (``props``: more of its props, e.g. the feature_snapshots / max_skew_rate of a model scored by id, or tags)."""
     stack = stack or Stack(new_app(), "Bare", env=Environment(account="123456789012", region="eu-west-1"))
     monitor = DriftMonitor(
-        stack, "Monitor", name_prefix=PREFIX, environment="dev", model=MODELS[model], mode=mode, settings=SETTINGS,
+        stack, "Monitor", name_prefix=PREFIX, environment="dev", model=MODELS[model], gate=gate,
+        mode=mode, settings=SETTINGS,
         instance_type="ml.m5.large", serving_stack_name="shop-dev-serving", package_group_name="Shop-Dev-Returns",
         inference_bucket=s3.Bucket.from_bucket_name(stack, "Inference", INFERENCE),
         artifacts_bucket=s3.Bucket.from_bucket_name(stack, "Artifacts", ARTIFACTS),
@@ -146,6 +147,14 @@ def test_the_thresholds_are_the_environments_monitoring_settings(returns_monitor
                                  "--max-malformed-rate")} == {
         "--psi-threshold": "0.3", "--false-alarm-rate": "0.02", "--ks-p-value": "0.005", "--max-auc-drop": "0.04",
         "--max-malformed-rate": "0.05"}
+
+
+def test_the_sensitive_groups_are_judged_as_the_models_gate_judges_them():
+    """GIVEN the gate the model is judged by (its own keys over the environment's) WHEN its monitor is built THEN each run
+    compares groups of the gate's size against the gate's largest gap, not the monitor's own defaults."""
+    gate = GateConfig(max_demographic_parity_difference=0.2, min_group_rows=250)
+    args = _arguments(_schedule(_monitor("basket", gate=gate)[0])[1])
+    assert (args["--max-dpd"], args["--min-group-rows"]) == ("0.2", "250")
 
 
 def test_a_binary_model_without_expected_traffic_gets_no_quality_drop_or_minimum_requests(returns_monitor):
