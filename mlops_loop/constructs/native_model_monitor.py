@@ -13,11 +13,14 @@ from dataclasses import dataclass
 from typing import Any, Optional
 
 from aws_cdk import ArnFormat, CfnCondition, CfnResource, Stack, Token
+from aws_cdk import aws_events as events
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_kms as kms
 from aws_cdk import aws_s3 as s3
 from aws_cdk import aws_s3_assets as s3_assets
 from aws_cdk import aws_sagemaker as sagemaker
+from aws_cdk import aws_sns as sns
+from aws_cdk import aws_sqs as sqs
 from constructs import Construct
 
 from pipeline_code.core.contract import NATIVE_MONITOR_REPORTS, inference_prefix, pascal
@@ -32,6 +35,8 @@ from .arns import format_arn, s3_arn
 from .cdk_reads import environment_of, read_once, stack_of
 from .generated_asset import generated_asset
 from .network import allow_sagemaker_network_interfaces
+from .rule_notifications import notify_topic
+from .scheduled_job import FAILED_STATUSES, job_events
 
 # Where the serving code puts P(target = 1) in a JSON response (docs/invocation-contract.md):
 # {"predictions": [{"score": p, "label": 0|1}], ...}. Model Monitor reads one record per request.
@@ -72,6 +77,11 @@ def _bounded_name(base: str, salt: str) -> str:
         return base
     digest = hashlib.sha256(f"{base}|{salt}".encode()).hexdigest()[:8]
     return f"{base[:_NAME_LIMIT - 9].rstrip('-')}-{digest}"
+
+
+def monitor_role_name(name_prefix: str, model: str) -> str:
+    """``<prefix>-<model>-native-monitor``, the fixed name of the role a model's four monitoring jobs run as."""
+    return _bounded_name(f"{name_prefix}-{model}-native-monitor", "role")
 
 
 def monitor_images(region: str) -> tuple[str, str]:
@@ -138,7 +148,9 @@ class NativeModelMonitor(Construct):
     Every resource carries ``condition`` (the endpoint exists only once a version is approved).
     Job definitions are create-only in CloudFormation, so their names end in a hash of their
     properties: a changed definition gets a new name and is replaced, and its schedule is updated to
-    it. The schedules have fixed names ``<prefix>-<model>-<dq|mq|bias|expl>``.
+    it. The schedules have fixed names ``<prefix>-<model>-<dq|mq|bias|expl>`` (``self.schedule_names``), and so has
+    the role all four run as, ``<prefix>-<model>-native-monitor`` (``self.role_name``; names over 63 characters end
+    in a hash): :func:`notify_native_monitor_failures` finds their failed jobs by it.
 
     * Data quality: statistics of the captured requests and responses (``capture/<model>/``). No
       baseline is required or set: our baselines are in our own format, not Deequ's
@@ -246,9 +258,13 @@ class NativeModelMonitor(Construct):
         self.report_uris = {k.key: f"s3://{bucket_name}/{REPORT_ROOT}/{model.name}/{k.key}/" for k in KINDS}
 
         # --- the role all four jobs run as.
+        # A fixed name: the Operations stack's failure rule matches the jobs run as this role (the processing job
+        # event carries RoleArn) without a cross-stack export.
+        self.role_name = monitor_role_name(name_prefix, model.name)
         self.role = iam.Role(
             self,
             "Role",
+            role_name=self.role_name,
             # No confused-deputy condition: the SageMaker Developer Guide documents the aws:SourceArn SageMaker
             # sends for endpoints, training, processing, transform and pipelines, not for the jobs a monitoring
             # schedule starts (service_trust.SAGEMAKER_CONFUSED_DEPUTY_DOC); a guessed one could stop every run.
@@ -328,12 +344,13 @@ class NativeModelMonitor(Construct):
             model_explainability_job_output_config=props.pop("output"), **props))
 
         self.schedules: dict[str, sagemaker.CfnMonitoringSchedule] = {}
+        self.schedule_names = {k.key: _bounded_name(f"{name_prefix}-{model.name}-{k.short}", k.key) for k in KINDS}
         for kind in KINDS:
             definition = self.job_definitions[kind.key]
             schedule = sagemaker.CfnMonitoringSchedule(
                 self,
                 f"{kind.monitoring_type}Schedule",
-                monitoring_schedule_name=_bounded_name(f"{name_prefix}-{model.name}-{kind.short}", kind.key),
+                monitoring_schedule_name=self.schedule_names[kind.key],
                 endpoint_name=endpoint_name,
                 monitoring_schedule_config=sagemaker.CfnMonitoringSchedule.MonitoringScheduleConfigProperty(
                     monitoring_job_definition_name=definition.job_definition_name,
@@ -368,7 +385,10 @@ class NativeModelMonitor(Construct):
         # Every property is create-only: the name carries a hash of them, so a change creates a
         # new definition (a fixed name would block CloudFormation's replacement).
         props = {name: value if name == "role_arn" else _camel(value) for name, value in props.items()}
-        digest = hashlib.sha256(json.dumps(stack_of(self).resolve(props), sort_keys=True, default=str).encode())
+        # The role's ARN resolves to a GetAtt of an unchanged logical id: its name stands for it, so a renamed
+        # (replaced) role gives the definition a new name too.
+        hashed = {**stack_of(self).resolve(props), "role_name": self.role_name}
+        digest = hashlib.sha256(json.dumps(hashed, sort_keys=True, default=str).encode())
         base = f"{self._prefix}-{self.model_name}-{kind.short}"[:_NAME_LIMIT - 9].rstrip("-")
         definition = cls(self, f"{kind.monitoring_type}JobDefinition",
                          job_definition_name=f"{base}-{digest.hexdigest()[:8]}", **props)
@@ -419,3 +439,50 @@ class NativeModelMonitor(Construct):
             ["sagemaker:InvokeEndpoint", "sagemaker:DescribeEndpoint"],
             [format_arn(stack, service="sagemaker", resource="endpoint", resource_name=self.endpoint_name.lower())],
         )
+
+
+def notify_native_monitor_failures(
+    scope: Construct,
+    construct_id: str,
+    *,
+    monitor: NativeModelMonitor,
+    what: str,
+    topic: sns.ITopic,
+    dead_letter_queue: sqs.IQueue,
+) -> events.Rule:
+    """A rule ``construct_id`` in ``scope`` telling people, through ``topic``, when a job of ``monitor``'s schedules
+    fails or is stopped (undelivered notices go to ``dead_letter_queue``).
+
+    Each run of a monitoring schedule is a SageMaker processing job; SageMaker's "SageMaker Processing Job State
+    Change" event carries the job's ``RoleArn``, and the four schedules of ``monitor``, and nothing else the app
+    starts, run as its role (fixed name, so this rule may live in another stack). No documented field of that event names the schedule,
+    so the message names the model, the endpoint and the four schedules, and gives the command that shows which
+    schedule ran the job (``DescribeProcessingJob``'s ``MonitoringScheduleArn``), the one for its logs and the one
+    listing the endpoint's failed monitoring executions. A run that fails before SageMaker creates its job sends no
+    job event and is not told here.
+    """
+    jobs = job_events("processing")
+    name = events.EventField.from_path(f"$.detail.{jobs.name_field}")
+    status = events.EventField.from_path(f"$.detail.{jobs.status_field}")
+    reason = events.EventField.from_path("$.detail.FailureReason")
+    endpoint, schedules = monitor.endpoint_name, ", ".join(monitor.schedule_names[k.key] for k in KINDS)
+    message = events.RuleTargetInput.from_text(
+        f"{what} job {name} ended {status}: {reason}. Model {monitor.model_name}, endpoint {endpoint}, schedules "
+        f"{schedules}. Schedule of this job: aws sagemaker describe-processing-job --processing-job-name {name} "
+        f"--query MonitoringScheduleArn. Logs: aws logs tail {jobs.log_group} --log-stream-name-prefix {name}/ "
+        f"--since 2d. Failed runs: aws sagemaker list-monitoring-executions --endpoint-name {endpoint} "
+        "--status-equals Failed"
+    )
+    role_arn = format_arn(scope, service="iam", region="", resource="role", resource_name=monitor.role_name)
+    rule = events.Rule(
+        scope,
+        construct_id,
+        description=f"Tell people when a native Model Monitor job of {monitor.model_name} fails or is stopped",
+        event_pattern=events.EventPattern(
+            source=["aws.sagemaker"],
+            detail_type=[jobs.detail_type],
+            detail={"RoleArn": [role_arn], jobs.status_field: list(FAILED_STATUSES)},
+        ),
+    )
+    notify_topic(rule, topic, dead_letter_queue=dead_letter_queue, message=message)
+    return rule

@@ -53,6 +53,12 @@ _KINDS = {
 FAILED_STATUSES = ("Failed", "Stopped")
 
 
+def job_events(kind: str) -> _Kind:
+    """What SageMaker's state-change event of a ``kind`` job ("processing" or "transform") calls it: its detail-type,
+    name and status fields, and the log group of its container logs (for rules on jobs this module does not start)."""
+    return _KINDS[kind]
+
+
 def job_name_stem(kind: str, name_prefix: str, model: str) -> str:
     """A short stable stem per environment, model and job kind (IAM scoping); runs append the execution id.
 

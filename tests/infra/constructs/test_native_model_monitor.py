@@ -20,12 +20,15 @@ from aws_cdk import App, CfnCondition, CfnParameter, CfnWaitConditionHandle, Env
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_kms as kms
 from aws_cdk import aws_s3 as s3
+from aws_cdk import aws_sns as sns
+from aws_cdk import aws_sqs as sqs
 from aws_cdk.assertions import Template
 
 from mlops_loop.app_builder import new_app
 from mlops_loop.config.instance_types import INSTANCE_TYPES
 from mlops_loop.config.schedules import monitoring_schedule
-from mlops_loop.constructs.native_model_monitor import NativeModelMonitor
+from mlops_loop.constructs import native_model_monitor
+from mlops_loop.constructs.native_model_monitor import NativeModelMonitor, notify_native_monitor_failures
 from mlops_loop.nag import add_nag_packs
 from mlops_loop.tools.lint import lint_cache, lint_templates
 
@@ -463,3 +466,98 @@ def test_without_a_network_no_monitoring_job_has_a_vpc_and_the_role_no_interface
     assert not [k for k, v in template["Resources"].items()
                 if v["Type"] in DEFINITION_TYPES.values() and "VpcConfig" in v["Properties"]["NetworkConfig"]]
     assert not vpc_statements_of(statements)
+
+
+# ------------------------------------------------------------------ failed jobs tell people
+def _failures(tmp_path: Path, **overrides: Any) -> tuple[dict, dict, NativeModelMonitor, Stack]:
+    """GIVEN a bare monitor stack and a second stack (as the Operations stack is) with a topic and a notification queue
+    WHEN the monitor's failed jobs notify people from the second stack; returns both templates, the monitor and the
+    second stack."""
+    app = new_app(str(tmp_path))
+    _, stack, monitor = build(_own_model(), app=app, **overrides)
+    ops = Stack(app, "Ops", env=Environment(account=ACCOUNT, region=REGION))
+    ops.add_stack_dependency(stack)
+    topic, queue = sns.Topic(ops, "Topic"), sqs.Queue(ops, "Notices")
+    notify_native_monitor_failures(ops, "ReturnsNativeMonitorFailures", monitor=monitor,
+                                   what="mlops-loop-prod native Model Monitor", topic=topic, dead_letter_queue=queue)
+    app.synth()
+    read = lambda s: json.loads((tmp_path / f"{s.artifact_id}.template.json").read_text())  # noqa: E731
+    return read(stack), read(ops), monitor, ops
+
+
+def test_the_four_jobs_run_as_one_role_of_fixed_name(tmp_path: Path) -> None:
+    """GIVEN the native monitor WHEN synthesized THEN its role has the fixed name <prefix>-<model>-native-monitor and
+    every job definition runs as it (a failure rule in another stack can name the role without an export)."""
+    monitor_template, _, monitor, _ = _failures(tmp_path)
+    ((role_id, role),) = [(k, v) for k, v in monitor_template["Resources"].items() if v["Type"] == "AWS::IAM::Role"]
+    assert monitor.role_name == role["Properties"]["RoleName"] == "mlops-loop-prod-returns-native-monitor"
+    definitions = [v for v in monitor_template["Resources"].values() if v["Type"] in DEFINITION_TYPES.values()]
+    assert [d["Properties"]["RoleArn"] for d in definitions] == [{"Fn::GetAtt": [role_id, "Arn"]}] * 4
+    assert list(monitor.schedule_names.values()) == [
+        f"mlops-loop-prod-returns-{short}" for short in ("dq", "mq", "bias", "expl")]
+
+
+def test_a_failed_or_stopped_job_run_as_the_monitor_role_tells_people_naming_model_endpoint_and_schedules(
+        tmp_path: Path) -> None:
+    """GIVEN the monitor and a rule in another stack WHEN synthesized THEN the rule matches SageMaker's processing job
+    event of jobs run as the monitor's role (RoleArn: only its four schedules use it), Failed or Stopped, publishes to
+    the topic with the notification queue as dead-letter queue, and sends one message naming the job, its status, the
+    failure reason, the model, the endpoint and the four schedules, with the commands that show the job's schedule,
+    its logs and the endpoint's failed runs; the second stack imports nothing from the monitor's."""
+    _, ops_template, monitor, ops = _failures(tmp_path)
+    ((rule_id, rule),) = [(k, v) for k, v in ops_template["Resources"].items() if v["Type"] == "AWS::Events::Rule"]
+    assert rule["Properties"]["EventPattern"] == {
+        "source": ["aws.sagemaker"],
+        "detail-type": ["SageMaker Processing Job State Change"],
+        "detail": {"RoleArn": [f"arn:aws:iam::{ACCOUNT}:role/mlops-loop-prod-returns-native-monitor"],
+                   "ProcessingJobStatus": ["Failed", "Stopped"]},
+    }
+    (target,) = rule["Properties"]["Targets"]
+    ids = {v["Type"]: k for k, v in ops_template["Resources"].items()}
+    assert target["Arn"] == {"Ref": ids["AWS::SNS::Topic"]}
+    assert target["DeadLetterConfig"] == {"Arn": {"Fn::GetAtt": [ids["AWS::SQS::Queue"], "Arn"]}}
+    transformer = target["InputTransformer"]
+    assert transformer["InputPathsMap"] == {"detail-ProcessingJobName": "$.detail.ProcessingJobName",
+                                            "detail-ProcessingJobStatus": "$.detail.ProcessingJobStatus",
+                                            "detail-FailureReason": "$.detail.FailureReason"}
+    assert transformer["InputTemplate"] == (
+        '"mlops-loop-prod native Model Monitor job <detail-ProcessingJobName> ended <detail-ProcessingJobStatus>: '
+        f"<detail-FailureReason>. Model returns, endpoint {ENDPOINT}, schedules mlops-loop-prod-returns-dq, "
+        "mlops-loop-prod-returns-mq, mlops-loop-prod-returns-bias, mlops-loop-prod-returns-expl. Schedule of this job: "
+        "aws sagemaker describe-processing-job --processing-job-name <detail-ProcessingJobName> --query "
+        "MonitoringScheduleArn. Logs: aws logs tail /aws/sagemaker/ProcessingJobs --log-stream-name-prefix "
+        "<detail-ProcessingJobName>/ --since 2d. Failed runs: aws sagemaker list-monitoring-executions --endpoint-name "
+        f'{ENDPOINT} --status-equals Failed"'
+    )
+    (publish,) = [s for r in ops_template["Resources"].values() if r["Type"] == "AWS::SNS::TopicPolicy"
+                  for s in r["Properties"]["PolicyDocument"]["Statement"]]
+    assert publish["Condition"]["ArnEquals"]["aws:SourceArn"] == {"Fn::GetAtt": [rule_id, "Arn"]}
+    assert "Fn::ImportValue" not in json.dumps(ops_template)
+    assert lint_templates([tmp_path / f"{ops.artifact_id}.template.json"], cache=lint_cache()).errors == 0
+
+
+def test_a_long_name_gives_a_bounded_role_name_the_rule_matches(tmp_path: Path) -> None:
+    """GIVEN a prefix and model that make <prefix>-<model>-native-monitor longer than 63 characters WHEN synthesized
+    THEN the role name is cut and ends in a hash (IAM allows 64), and the rule names that same role."""
+    prefix = "a-twenty-char-projec-a-twenty-char-envirn"
+    monitor_template, ops_template, monitor, _ = _failures(tmp_path, name_prefix=prefix)
+    (role,) = [v for v in monitor_template["Resources"].values() if v["Type"] == "AWS::IAM::Role"]
+    assert role["Properties"]["RoleName"] == monitor.role_name
+    assert len(monitor.role_name) == 63
+    assert re.fullmatch(rf"{prefix}-returns-nati-[0-9a-f]{{8}}", monitor.role_name)
+    (rule,) = [v for v in ops_template["Resources"].values() if v["Type"] == "AWS::Events::Rule"]
+    assert rule["Properties"]["EventPattern"]["detail"]["RoleArn"] == [f"arn:aws:iam::{ACCOUNT}:role/{monitor.role_name}"]
+
+
+def test_a_renamed_role_gives_every_definition_a_new_name_and_the_schedules_keep_theirs(monkeypatch) -> None:
+    """GIVEN the monitor built twice, the second time with its role under another name (as when the role became
+    fixed-name: CloudFormation replaces it) WHEN the definitions are read THEN each has a new name (their RoleArn is
+    create-only, and a replacement under the same name would fail) and the schedules keep theirs."""
+    model = _own_model()
+    _, _, before = build(model)
+    monkeypatch.setattr(native_model_monitor, "monitor_role_name", lambda prefix, name: f"{prefix}-{name}-renamed")
+    _, _, after = build(model)
+    assert after.role_name == "mlops-loop-prod-returns-renamed"
+    names = lambda m: [d.job_definition_name for d in m.job_definitions.values()]  # noqa: E731
+    assert not set(names(before)) & set(names(after))
+    assert after.schedule_names == before.schedule_names
