@@ -24,6 +24,7 @@ from ..constructs.endpoint_alarms import EndpointAlarms
 from ..constructs.handler_function import dead_letter_queue
 from ..constructs.loop_alarms import LoopAlarms, dead_letter_alarm, dead_letter_backlog, handler_alarms
 from ..constructs.loop_dashboard import LoopDashboard
+from ..constructs.native_model_monitor import notify_native_monitor_failures
 from ..constructs.retraining_trigger import RetrainingTrigger
 from ..constructs.rollout_parity_check import ParityEndpoint, RolloutParityCheck
 from ..constructs.rule_notifications import allow_alarms, notify_topic
@@ -297,8 +298,9 @@ class OperationsStack(Stack):
         return rule
 
     def _scheduled_job_failures(self, serving: ServingStack) -> None:
-        """Scheduled jobs that fail or are stopped tell people: the drift monitor's processing jobs and, when a model
-        is served in batch, its transform jobs (job state-change events of this environment's job-name stems)."""
+        """Scheduled jobs that fail or are stopped tell people: the drift monitor's processing jobs, when a model
+        is served in batch its transform jobs (job state-change events of this environment's job-name stems), and when
+        a model opts into native Model Monitor its monitoring jobs (a rule per model, by the role they run as)."""
         prefix = self.name_prefix
         if self.monitors:
             notify_job_failures(
@@ -309,6 +311,10 @@ class OperationsStack(Stack):
         if batch:
             notify_job_failures(self, "TransformJobFailures", kind="transform", what=f"{prefix} batch transform",
                                 stems=batch, topic=self.topic, dead_letter_queue=self.notification_dead_letters)
+        for model, native in sorted(serving.native_monitors.items()):
+            notify_native_monitor_failures(self, f"{pascal(model)}NativeMonitorFailures", monitor=native,
+                                           what=f"{prefix} native Model Monitor", topic=self.topic,
+                                           dead_letter_queue=self.notification_dead_letters)
 
     def _dead_letter_alarms(self, serving: ServingStack) -> None:
         """What never reached its handler or its people pages on arrival: an alarm per dead-letter queue this stack

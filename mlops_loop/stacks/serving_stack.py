@@ -83,6 +83,8 @@ class ServingStack(Stack):
                 self, key=storage.ops_key, owner="batch transform schedules", construct_id="BatchScheduleDeadLetters",
                 removal_policy=removal_policy(environment), queue_name=batch_dead_letters_queue_name(name_prefix))
         self.models: dict[str, ServedModel] = {}
+        # Models that opt into native Model Monitor -> its construct (the Operations stack tells people of failed jobs).
+        self.native_monitors: dict[str, NativeModelMonitor] = {}
         self.parameters: dict[str, CfnParameter] = {}
         self.digest_parameters: dict[str, CfnParameter] = {}
         # Every model this stack serves, whatever its mode (the Operations stack monitors each one).
@@ -200,3 +202,4 @@ class ServingStack(Stack):
         # SageMaker checks the endpoint exists; schedules name their definitions, not Ref them.
         native.wait_for(served.endpoint)
         self.deployer.allow_native_monitor(model.name, native)
+        self.native_monitors[model.name] = native

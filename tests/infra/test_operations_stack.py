@@ -331,6 +331,33 @@ def test_a_batch_run_that_fails_or_never_starts_tells_people_whatever_the_users_
     assert rule["EventPattern"]["detail"]["TransformJobStatus"] == ["Failed", "Stopped"]
 
 
+def test_a_native_model_monitor_job_that_fails_tells_people_whatever_the_users_line_up(modes):
+    """GIVEN the frozen ``modes`` config, which opts a model into native Model Monitor, WHEN synthesized THEN each such
+    model's native monitor role in the Serving stack has a fixed name, its job definitions run as it, and the Operations
+    stack has one rule per such model matching failed or stopped processing jobs run as that role, told on the topic."""
+    environment = modes.config.environments[modes.env]
+    native = [m.name for m in modes.config.models_of(environment)
+              if modes.config.serving_of(environment, m).native_model_monitor]
+    assert native
+    serving, operations = modes.serving["Resources"], modes.operations["Resources"]
+    roles = {k: r["Properties"]["RoleName"] for k, r in serving.items()
+             if r["Type"] == "AWS::IAM::Role" and r["Properties"].get("RoleName", "").endswith("-native-monitor")}
+    assert sorted(roles.values()) == sorted(f"{modes.config.project}-{modes.env}-{m}-native-monitor" for m in native)
+    definition_roles = {r["Properties"]["RoleArn"]["Fn::GetAtt"][0] for r in serving.values()
+                        if r["Type"].startswith("AWS::SageMaker::") and r["Type"].endswith("JobDefinition")}
+    assert definition_roles == set(roles)
+    rules = [r["Properties"] for k, r in operations.items()
+             if r["Type"] == "AWS::Events::Rule" and "NativeMonitorFailures" in k]
+    account = modes.config.environments[modes.env].account
+    assert sorted(r["EventPattern"]["detail"]["RoleArn"] for r in rules) == sorted(
+        [f"arn:aws:iam::{account}:role/{name}"] for name in roles.values())
+    (topic,) = [k for k, r in operations.items() if r["Type"] == "AWS::SNS::Topic"]
+    for rule in rules:
+        assert rule["EventPattern"]["detail-type"] == ["SageMaker Processing Job State Change"]
+        assert rule["EventPattern"]["detail"]["ProcessingJobStatus"] == ["Failed", "Stopped"]
+        assert [t["Arn"] for t in rule["Targets"]] == [{"Ref": topic}]
+
+
 def _by_id_functions(synthesized, env):
     """The Operations stack's function names, and the names of the functions a function URL fronts."""
     functions = synthesized.resources(env, "Operations", "AWS::Lambda::Function")
