@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from types import MappingProxyType
 from typing import Mapping, Sequence, cast
 
 from aws_cdk import CfnResource
@@ -21,7 +22,8 @@ LOGICAL_ID = "AlarmsDashboard690E1A42"
 class LoopDashboard(Construct):
     """The dashboard ``<prefix>-loop``, by default one row with, per model of ``quality_keys`` (model -> the
     monitor key its quality alarm watches), three graphs of the drift monitor's metrics (drift scores against
-    the retrain line; quality and fairness; monitor health and record counts) and the status of every alarm in
+    the retrain line; quality and the gap across the sensitive groups, ``fairness_keys``' key of the model, by default
+    the parity difference; monitor health and record counts) and the status of every alarm in
     ``alarms``; :meth:`add_alarm_status` appends a row with the status of other alarms (e.g. the endpoints'), and
     :meth:`add_row` any other row (e.g. each endpoint's graphs)."""
 
@@ -34,9 +36,12 @@ class LoopDashboard(Construct):
         environment: str,
         quality_keys: Mapping[str, str],
         alarms: Sequence[cloudwatch.IAlarm],
+        fairness_keys: Mapping[str, str] = MappingProxyType({}),
         namespace: str = MONITOR_NAMESPACE,
     ) -> None:
-        """``namespace``: the project's drift-monitor namespace (default: the default project's)."""
+        """``fairness_keys``: model -> the monitor key of its gap across the sensitive groups
+        (``core.problem.FAIRNESS_GAP_KEY`` of its type; default for a model not in it: the parity difference);
+        ``namespace``: the project's drift-monitor namespace (default: the default project's)."""
         super().__init__(scope, construct_id)
         widgets: list[cloudwatch.IWidget] = []
         for model, quality_key in quality_keys.items():
@@ -57,7 +62,8 @@ class LoopDashboard(Construct):
                     title=f"{model}: quality and fairness",
                     left=([metric("model_auc", "Average"), metric("auc_drop")] if quality_key == "auc_drop"
                           else [metric(quality_key)]),
-                    right=[metric("demographic_parity_difference"), metric("attribution_ndcg", "Minimum")],
+                    right=[metric(fairness_keys.get(model, "demographic_parity_difference")),
+                           metric("attribution_ndcg", "Minimum")],
                     width=8,
                 ),
                 cloudwatch.GraphWidget(

@@ -13,6 +13,7 @@ from aws_cdk import aws_sqs as sqs
 from constructs import Construct
 
 from pipeline_code.core.contract import monitor_namespace, pascal, serving_namespace
+from pipeline_code.core.problem import FAIRNESS_GAP_KEY
 
 from ..config import EnvironmentConfig
 from ..config.serving import ServingAlarms, first_bake_share, longest_rollout_seconds
@@ -243,7 +244,9 @@ class OperationsStack(Stack):
             removal_policy=removal,
             network=environment.network,
         ) if checked else None
-        self.dashboard = self._dashboard(name_prefix, environment.name, quality_keys, namespace, deploy_alarms)
+        fairness_keys = {model: FAIRNESS_GAP_KEY[model_config.problem_type]
+                         for model, (model_config, _) in serving.serving_configs.items()}
+        self.dashboard = self._dashboard(name_prefix, environment.name, quality_keys, fairness_keys, namespace, deploy_alarms)
         self._tell_people(
             "PipelineFailures", "Tell people when a training execution fails or its candidate is rejected by the gate",
             source="aws.sagemaker", detail_type="SageMaker Model Building Pipeline Execution Status Change",
@@ -269,8 +272,8 @@ class OperationsStack(Stack):
         CfnOutput(self, "DeployFunction", value=self.deploy.function.function_name)
         CfnOutput(self, "Dashboard", value=self.dashboard.dashboard.dashboard_name)
 
-    def _dashboard(self, name_prefix: str, environment: str, quality_keys: dict[str, str], namespace: str,
-                   deploy_alarms: list[cloudwatch.Alarm]) -> LoopDashboard:
+    def _dashboard(self, name_prefix: str, environment: str, quality_keys: dict[str, str], fairness_keys: dict[str, str],
+                   namespace: str, deploy_alarms: list[cloudwatch.Alarm]) -> LoopDashboard:
         """The environment's dashboard: the loop's graphs and alarms, then the status of every other alarm this stack
         makes, a row per group (on-call sees every alarm that can page them), then each endpoint's graphs."""
         dashboard = LoopDashboard(
@@ -280,6 +283,7 @@ class OperationsStack(Stack):
             environment=environment,
             quality_keys=quality_keys,
             alarms=self.alarms.all_alarms,
+            fairness_keys=fairness_keys,
             namespace=namespace,
         )
         dashboard.add_alarm_status("Endpoint alarms", [a for e in self.endpoint_alarms.values() for a in e.alarms])

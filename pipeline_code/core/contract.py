@@ -425,6 +425,8 @@ MONITOR_METRICS = tuple(
         ("quality_drop", "QualityDrop", "None"),
         ("label_coverage", "LabelCoverage", "None"),
         ("demographic_parity_difference", "DemographicParityDifference", "None"),
+        # Regression models only: the most over- minus the most under-estimated group's mean error share.
+        ("bias_gap", "BiasGap", "None"),
         ("attribution_ndcg", "AttributionNdcg", "None"),
         ("attribution_rank_correlation", "AttributionRankCorrelation", "None"),
         # Models scored by id: the largest share of served records whose feature differs from the training snapshot.

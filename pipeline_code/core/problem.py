@@ -68,6 +68,12 @@ DISPLAY_NAME = {BINARY: "Binary Classification", MULTICLASS: "Multiclass Classif
 # regression, which has no AUC. A model's own primary metric can change it: see quality_alarm_key.
 QUALITY_ALARM_KEY = {BINARY: "auc_drop", MULTICLASS: "auc_drop", REGRESSION: "quality_drop"}
 
+# The drift monitor's report key of each type's gap across the sensitive groups, the one the gate bounds by
+# max_demographic_parity_difference: of positive rates for classifiers (multiclass: the worst class's), of relative
+# bias for regression (the bias gap).
+FAIRNESS_GAP_KEY = {BINARY: "demographic_parity_difference", MULTICLASS: "demographic_parity_difference",
+                    REGRESSION: "bias_gap"}
+
 # The regression quality floor when the model sets none: R² >= 0, i.e. no worse than predicting the mean.
 DEFAULT_REGRESSION_FLOOR = 0.0
 

@@ -56,7 +56,7 @@ from typing import Any, Dict, List, Optional, Sequence, Tuple
 
 from pipeline_code.core.contract import BASELINE_FILES, DEFAULT_MAX_MALFORMED_RATE, EVALUATION_FILE, MONITOR_NAMESPACE
 from pipeline_code.core.online_features import DEFAULT_MAX_SKEW_RATE
-from pipeline_code.core.problem import BINARY, MULTICLASS
+from pipeline_code.core.problem import BINARY, MULTICLASS, REGRESSION
 from pipeline_code.monitoring import capture as capture_mod
 from pipeline_code.monitoring import cumulative, drift, quality, skew, report as report_mod
 from pipeline_code.monitoring import history as history_mod
@@ -356,6 +356,8 @@ def run_monitor(spec: ModelSpec, args: argparse.Namespace, *, cloudwatch_client:
         summary.update({"problem_type": problem_type, "primary_metric": spec.primary_metric,
                         "quality_drop": mq.get("quality_drop")})
         thresholds["max_quality_drop"] = args.max_quality_drop
+    if problem_type == REGRESSION:  # its gap across the sensitive groups (a classifier's is the parity difference)
+        summary["bias_gap"] = bias.get("bias_gap")
     report: Dict[str, Any] = {
         "format": report_mod.REPORT_FORMAT,
         "model": spec.name,

@@ -413,6 +413,9 @@ def test_regression_window_like_training_is_ok_and_its_quality_is_computed(tmp_p
     assert "ModelAuc" not in client.names and "AucDrop" not in client.names
     assert {"PredictionPsi", "QualityDrop", "LabelCoverage", "MonitorHealthy"} <= client.names
     assert check(report, "error_parity_ratio")["status"] == "pass" and check(report, "bias_gap")["status"] == "pass"
+    # its gap across the groups is published for the dashboard, as a classifier's parity difference is
+    assert s["bias_gap"] == report["sections"]["bias"]["bias_gap"] is not None and "BiasGap" in client.names
+    assert s["demographic_parity_difference"] is None and "DemographicParityDifference" not in client.names
     assert report["thresholds"]["max_quality_drop"] == 0.1
 
 

@@ -22,6 +22,7 @@ from mlops_loop.constructs.loop_dashboard import LoopDashboard
 ENV = Environment(account="123456789012", region="eu-west-1")
 PREFIX = "shop-dev"
 MODELS = {"returns": "auc_drop", "basket": "quality_drop"}  # name -> the monitor key its quality alarm watches
+FAIRNESS = {"basket": "bias_gap"}  # name -> the monitor key of its gap across the sensitive groups, when not the default
 ALARM_ARNS = [f"arn:aws:cloudwatch:eu-west-1:123456789012:alarm:{PREFIX}-{name}"
               for name in ("returns-retrain-data-drift", "basket-retrain-quality", "trigger-errors")]
 
@@ -55,7 +56,8 @@ def _build(models: dict[str, str] = MODELS, *, scope_path: Sequence[str] = (), c
     scope: Construct = stack
     for part in scope_path:
         scope = Construct(scope, part)
-    dashboard = LoopDashboard(scope, construct_id, name_prefix=PREFIX, environment="dev", quality_keys=models, alarms=alarms)
+    dashboard = LoopDashboard(scope, construct_id, name_prefix=PREFIX, environment="dev", quality_keys=models, alarms=alarms,
+                              fairness_keys={name: FAIRNESS[name] for name in models if name in FAIRNESS})
     for row in rows:
         dashboard.add_row(row)
     return _Built(stack, dashboard)
@@ -129,14 +131,15 @@ def test_the_drift_graph_shows_the_scores_against_the_retrain_line_and_the_raw_p
     assert graph["yAxis"] == {"left": {"min": 0}}
 
 
-@pytest.mark.parametrize(("model", "quality"), [
-    ("returns", [("ModelAuc", "Average", "left"), ("AucDrop", "Maximum", "left")]),
-    ("basket", [("QualityDrop", "Maximum", "left")]),
+@pytest.mark.parametrize(("model", "quality", "gap"), [
+    ("returns", [("ModelAuc", "Average", "left"), ("AucDrop", "Maximum", "left")], "DemographicParityDifference"),
+    ("basket", [("QualityDrop", "Maximum", "left")], "BiasGap"),
 ], ids=["binary", "regression"])
-def test_the_quality_graph_shows_what_the_quality_alarm_watches_with_fairness_on_the_right(built: _Built, model, quality):
-    """A classifier's AUC and its drop; a regression model (no AUC) its primary metric's drop."""
+def test_the_quality_graph_shows_what_the_quality_alarm_watches_with_fairness_on_the_right(built: _Built, model, quality, gap):
+    """A classifier's AUC and its drop and its parity difference (the default); a regression model (no AUC) its primary
+    metric's drop and its bias gap (its fairness key)."""
     assert _series(built.graph(f"{model}: quality and fairness"), model) == [
-        *quality, ("DemographicParityDifference", "Maximum", "right"), ("AttributionNdcg", "Minimum", "right")]
+        *quality, (gap, "Maximum", "right"), ("AttributionNdcg", "Minimum", "right")]
 
 
 def test_the_health_graph_shows_the_monitors_health_and_the_records_it_read(built: _Built):
