@@ -16,10 +16,13 @@ columns a file lacks are filled with nulls, and columns the declaration does not
 both are reported, not silent.
 
 Labels are columns of the records (as declared under ``labels``), or arrive in their own files
-(``--labels <dataset>=<path>``: the record identifier and the label columns), as confirmed outcomes
-usually do. They are joined to the records by record identifier: label files that match no record
-are an error naming the file and an example identifier; records without a label are counted (they
-are kept, and prepare drops them from training); a record labelled twice is an error.
+(``--labels <dataset>=<path>``: the record identifier and the label columns, and the event time where a record
+identifier recurs), as confirmed outcomes usually do. They are joined to the records by record identifier, or by
+record identifier and event time (read as times, any offset) when the label files carry the event time: label files
+that match no record are an error naming the file and an example identifier; records without a label are counted
+(they are kept, and prepare drops them from training); a record labelled twice is an error, and so are label files
+without the event time for records whose identifier recurs (a customer recorded each month would otherwise get one
+outcome on every month's record).
 """
 
 from __future__ import annotations
@@ -38,6 +41,8 @@ from pipeline_code.core.contract import RAW_PARTITION_COLUMN
 from pipeline_code.core.spelling import misspellings
 
 READERS = {".csv": "csv", ".parquet": "parquet", ".jsonl": "jsonl", ".ndjson": "jsonl"}
+# The label files' event time read as a time (UTC), the key a timed label joins its record by.
+_LABEL_TIME = "_label_time"
 
 
 class UserDataError(ValueError):
@@ -153,9 +158,10 @@ def _misspelt(absent: Sequence[str], present: Sequence[str]) -> str:
 
 
 def read_labels(spec: str, dataset: catalog.Dataset) -> Tuple[pd.DataFrame, List[str]]:
-    """Every label file of ``spec``: the record identifier and the dataset's label columns, as text."""
-    rid = dataset.record_identifier
-    frames, notes = [], []
+    """Every label file of ``spec``: the record identifier and the dataset's label columns, as text, and the event
+    time when the files give it (all of them or none: a mix is an error naming a file of each kind)."""
+    rid, event_time = dataset.record_identifier, dataset.event_time
+    frames, notes, timed = [], [], {}
     for path in find_files(spec):
         frame = _read(path)
         wanted = [rid, *dataset.labels]
@@ -163,30 +169,66 @@ def read_labels(spec: str, dataset: catalog.Dataset) -> Tuple[pd.DataFrame, List
         if missing:
             raise UserDataError(f"{path}: a label file needs the record identifier and the label column(s) {wanted}; "
                                 f"missing {missing}, the file has {list(frame.columns)}")
+        timed[path] = event_time in frame.columns
+        if timed[path]:
+            wanted.append(event_time)
         extra = [c for c in frame.columns if c not in wanted]
         if extra:
             notes.append(f"{path}: column(s) {extra} ignored (a label file gives {wanted})")
         frames.append(pd.DataFrame({c: _as_text(frame[c]) for c in wanted}).assign(_file=path))
+    if len(set(timed.values())) > 1:
+        with_time, without = (next(p for p, t in timed.items() if t is flag) for flag in (True, False))
+        raise UserDataError(f"{without}: has no {event_time!r} column while {with_time} has one; give the event time in "
+                            "every label file or in none")
     labels = pd.concat(frames, ignore_index=True)
-    twice = labels[labels[rid].duplicated(keep=False)]
+    key = [rid, event_time] if event_time in labels.columns else [rid]
+    if event_time in labels.columns:
+        labels[_LABEL_TIME] = pd.to_datetime(labels[event_time], utc=True, format="mixed", errors="coerce")
+        unread = labels[labels[_LABEL_TIME].isna()]
+        if len(unread):
+            first = unread.iloc[0]
+            raise UserDataError(f"{first['_file']}: record {first[rid]!r} has {event_time} {first[event_time]!r}, which is "
+                                "not a time; write it as the records do (e.g. 2026-01-31T09:00:00Z)")
+        key = [rid, _LABEL_TIME]
+    twice = labels[labels.duplicated(subset=key, keep=False)]
     if len(twice):
         first = twice.iloc[0]
-        raise UserDataError(f"{first['_file']}: record {first[rid]!r} is labelled {int((labels[rid] == first[rid]).sum())} "
-                            "times; give each record one label row")
+        same = (labels[key] == first[key]).all(axis=1)
+        at = f" at {first[event_time]}" if event_time in labels.columns else ""
+        raise UserDataError(f"{first['_file']}: record {first[rid]!r}{at} is labelled {int(same.sum())} times; give each "
+                            "record one label row")
     return labels, notes
 
 
 def attach_labels(records: pd.DataFrame, labels: pd.DataFrame, dataset: catalog.Dataset, spec: str
                   ) -> Tuple[pd.DataFrame, List[str]]:
-    """``records`` with their label columns from ``labels`` (joined by record identifier), in declaration order."""
-    rid = dataset.record_identifier
+    """``records`` with their label columns from ``labels`` (joined by record identifier, and by event time read as a
+    time when ``labels`` gives it), in declaration order."""
+    rid, event_time = dataset.record_identifier, dataset.event_time
+    timed = _LABEL_TIME in labels.columns
+    if not timed:
+        # A copy re-sent with the same event time is the same record (the ETL keeps one): only other times recur.
+        times = records.groupby(rid, sort=False)[event_time].nunique()
+        recurring = times[times > 1]
+        if len(recurring):
+            example = recurring.index[0]
+            raise UserDataError(
+                f"--labels {spec}: record {example!r} appears at {int(recurring.iloc[0])} different {event_time!r} values "
+                f"in your records, and the label files have no {event_time!r} column: each of its records would get the "
+                f"same label; add {event_time!r} to the label files so each labels the record of its time")
     matched = labels[rid].isin(records[rid])
     if not matched.any():
         raise UserDataError(
             f"--labels {spec}: none of its {len(labels)} record identifiers (e.g. {labels[rid].iloc[0]!r}) matches a "
             f"record of {dataset.name!r} (e.g. {records[rid].iloc[0]!r}); check that both files use the same "
             f"{rid!r} values")
-    joined = records.merge(labels.drop(columns="_file"), on=rid, how="left")
+    if timed:
+        keyed = records.assign(**{_LABEL_TIME: pd.to_datetime(records[event_time], utc=True, format="mixed", errors="coerce")})
+        joined = keyed.merge(labels.drop(columns=["_file", event_time]), on=[rid, _LABEL_TIME], how="left")
+        matched = pd.Series(pd.MultiIndex.from_frame(labels[[rid, _LABEL_TIME]]).isin(
+            pd.MultiIndex.from_frame(keyed[[rid, _LABEL_TIME]])), index=labels.index)
+    else:
+        joined = records.merge(labels.drop(columns="_file"), on=rid, how="left")
     notes = []
     unlabelled = int(joined[dataset.labels[0]].isna().sum())
     if unlabelled:

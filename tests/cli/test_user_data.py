@@ -199,7 +199,64 @@ def test_a_label_file_matching_no_record_names_both_sides(typed, tmp_path):
         f"'customer_churn' (e.g. {typed['customer_id'].iloc[0]!r}); check that both files use the same 'customer_id' values")
 
 
+def _monthly(typed: pd.DataFrame) -> pd.DataFrame:
+    """The ten records, the first two made one customer's records of two months (one identifier, two event times)."""
+    records = typed.drop(columns=["churned"]).copy()
+    records.loc[1, "customer_id"] = records.loc[0, "customer_id"]
+    records.loc[1, "event_time"] = records.loc[0, "event_time"] + pd.Timedelta(days=31)
+    return records
+
+
+def test_a_recurring_record_is_labelled_by_its_event_time_read_as_a_time(typed, tmp_path):
+    # GIVEN one customer's records of two months and label files giving each month's outcome, the times written
+    # with another offset than the records'
+    records = _monthly(typed)
+    records.to_parquet(tmp_path / "records.parquet", index=False)
+    first, second = (records.loc[i, "event_time"].tz_convert("Europe/Paris").isoformat() for i in (0, 1))
+    customer = records.loc[0, "customer_id"]
+    pd.DataFrame({"customer_id": [customer, customer], "event_time": [first, second], "churned": [0, 1]}).to_csv(
+        tmp_path / "labels.csv", index=False)
+    # WHEN landed
+    landed = land(CUSTOMER_CHURN, str(tmp_path / "records.parquet"), str(tmp_path / "raw"), "2026-04-01",
+                  labels=str(tmp_path / "labels.csv"))
+    # THEN each month's record has its own outcome, and the others none
+    (part,) = landed.files
+    written = pd.read_csv(part, dtype=str)
+    assert written.loc[written["customer_id"] == customer, "churned"].tolist() == ["0", "1"]
+    assert written["churned"].iloc[2:].isna().all()
+    assert f"8 of 10 records have no label in --labels {tmp_path / 'labels.csv'} (kept; prepare leaves them out of training)" in landed.notes
+
+
+def test_labels_without_the_event_time_are_refused_for_a_record_that_recurs(typed, tmp_path):
+    """One outcome joined by identifier alone would label every month's record of the customer with it."""
+    records = _monthly(typed)
+    records.to_parquet(tmp_path / "records.parquet", index=False)
+    pd.DataFrame({"customer_id": records["customer_id"].unique(), "churned": 1}).to_csv(tmp_path / "labels.csv", index=False)
+    with pytest.raises(UserDataError) as caught:
+        land(CUSTOMER_CHURN, str(tmp_path / "records.parquet"), str(tmp_path / "raw"), "2026-04-01",
+             labels=str(tmp_path / "labels.csv"))
+    assert str(caught.value) == (
+        f"--labels {tmp_path / 'labels.csv'}: record {records.loc[0, 'customer_id']!r} appears at 2 different 'event_time' "
+        "values in your records, and the label files have no 'event_time' column: each of its records would get the "
+        "same label; add 'event_time' to the label files so each labels the record of its time")
+
+
+def test_label_files_give_the_event_time_all_or_none(tmp_path):
+    pd.DataFrame({"customer_id": ["a"], "event_time": ["2026-01-01T00:00:00Z"], "churned": [0]}).to_csv(
+        tmp_path / "a.csv", index=False)
+    pd.DataFrame({"customer_id": ["b"], "churned": [1]}).to_csv(tmp_path / "b.csv", index=False)
+    with pytest.raises(UserDataError) as caught:
+        user_data.read_labels(str(tmp_path), CUSTOMER_CHURN)
+    assert str(caught.value) == (f"{tmp_path / 'b.csv'}: has no 'event_time' column while {tmp_path / 'a.csv'} has one; "
+                                 "give the event time in every label file or in none")
+
+
 @pytest.mark.parametrize("labels, message", [
+    (pd.DataFrame({"customer_id": ["a", "a"], "event_time": ["2026-01-01T00:00:00Z", "2026-01-01T01:00:00+01:00"],
+                   "churned": [0, 1]}),
+     "record 'a' at 2026-01-01T00:00:00Z is labelled 2 times; give each record one label row"),
+    (pd.DataFrame({"customer_id": ["a"], "event_time": ["last week"], "churned": [0]}),
+     "record 'a' has event_time 'last week', which is not a time; write it as the records do (e.g. 2026-01-31T09:00:00Z)"),
     (pd.DataFrame({"customer_id": ["a", "a"], "churned": [0, 1]}), "record 'a' is labelled 2 times; give each record one label row"),
     (pd.DataFrame({"customer_id": ["a"], "outcome": [1]}), "a label file needs the record identifier and the label "
                                                             "column(s) ['customer_id', 'churned']; missing ['churned']"),
