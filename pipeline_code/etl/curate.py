@@ -75,6 +75,8 @@ RULE_MALFORMED_ROW = "malformed CSV row (wrong number of fields)"
 # Row statuses (internal).
 _CURATED, _QUARANTINED, _DUPLICATE = "curated", "quarantined", "duplicate"
 _STATUS = "__status"
+# Whether a quarantined row's record landed again later, valid (:func:`_corrected`).
+_CORRECTED = "__corrected"
 _TYPED_PREFIX = "__typed__"
 
 _INTEGER_RE = r"^[+-]?[0-9]{1,18}(\.0*)?$"  # 18 digits always fit in a signed 64-bit integer
@@ -102,11 +104,19 @@ class BatchCounts:
     quarantined_rows: int
     duplicate_rows: int
     quarantine_reasons: Dict[str, int]
+    # Of the quarantined rows, those whose record (identifier and event time) a later landing brought valid: a
+    # correction re-sent, which the curated data holds instead.
+    corrected_rows: int = 0
 
     @property
     def quarantine_ratio(self) -> float:
         """Quarantined / input rows of the batch (a batch has at least one row)."""
         return self.quarantined_rows / self.input_rows
+
+    @property
+    def outstanding_ratio(self) -> float:
+        """Quarantined rows not corrected since / input rows: what a fix of this batch still has to mend."""
+        return (self.quarantined_rows - self.corrected_rows) / self.input_rows
 
     def counts(self) -> Dict[str, object]:
         """The batch's name, row counts, ratio (rounded to 6 places) and reason counts, JSON-serialisable."""
@@ -116,6 +126,7 @@ class BatchCounts:
             "curated_rows": self.curated_rows,
             "quarantined_rows": self.quarantined_rows,
             "duplicate_rows": self.duplicate_rows,
+            "corrected_rows": self.corrected_rows,
             "quarantine_ratio": round(self.quarantine_ratio, 6),
             "quarantine_reasons": dict(sorted(self.quarantine_reasons.items())),
         }
@@ -304,7 +315,8 @@ def _stage(raw_df: DataFrame, dataset: catalog.Dataset, metadata_columns: Tuple[
         rules.alias(QUARANTINE_RULES_COLUMN),
         reason.alias(QUARANTINE_REASON_COLUMN),
     )
-    return checked.withColumn(_STATUS, _status(dataset, arrival_column))
+    return checked.withColumn(_STATUS, _status(dataset, arrival_column)).withColumn(
+        _CORRECTED, _corrected(dataset, arrival_column))
 
 
 def _typed(name: str) -> str:
@@ -432,6 +444,19 @@ def _status(dataset: catalog.Dataset, arrival_column: Optional[str] = None) -> S
     return F.when(~valid, F.lit(_QUARANTINED)).when(rank == 1, F.lit(_CURATED)).otherwise(F.lit(_DUPLICATE))
 
 
+def _corrected(dataset: catalog.Dataset, arrival_column: Optional[str]) -> SparkColumn:
+    """Whether a quarantined row's record landed again later, valid: a row of the same record identifier and event
+    time (as :func:`_status` keys a record) whose ``arrival_column`` is greater, a correction re-sent. False for every
+    row when no landing order is known, and for a row whose identifier does not parse (it names no record)."""
+    if arrival_column is None:
+        return F.lit(False)
+    valid = F.size(F.col(QUARANTINE_RULES_COLUMN)) == 0
+    record = Window.partitionBy(F.col(_typed(dataset.record_identifier)), F.col(_typed(dataset.event_time)))
+    latest_valid = F.max(F.when(valid, F.col(arrival_column))).over(record)
+    return F.coalesce(~valid & F.col(_typed(dataset.record_identifier)).isNotNull()
+                      & (latest_valid > F.col(arrival_column)), F.lit(False))
+
+
 def _count(staged: DataFrame, batch: Optional[SparkColumn] = None) -> Tuple[
         Dict[str, int], Dict[str, int], Tuple[Optional[dt.date], ...], Tuple[BatchCounts, ...]]:
     """(rows per status, quarantined rows per rule, the curated rows' distinct event dates, the counts per batch) in a
@@ -445,7 +470,7 @@ def _count(staged: DataFrame, batch: Optional[SparkColumn] = None) -> Tuple[
     """
     curated_date = F.when(F.col(_STATUS) == _CURATED, F.col(EVENT_DATE_COLUMN)).alias("__curated_date")
     batch_name = (batch if batch is not None else F.lit(None).cast(T.StringType())).alias("__batch")
-    groups = staged.groupBy(_STATUS, QUARANTINE_RULES_COLUMN, curated_date, batch_name).count().collect()
+    groups = staged.groupBy(_STATUS, QUARANTINE_RULES_COLUMN, curated_date, batch_name, _CORRECTED).count().collect()
     status_counts: Dict[str, int] = {}
     reasons: Dict[str, int] = {}
     dates = set()
@@ -454,6 +479,8 @@ def _count(staged: DataFrame, batch: Optional[SparkColumn] = None) -> Tuple[
         status_counts[row[_STATUS]] = status_counts.get(row[_STATUS], 0) + row["count"]
         batch_statuses, batch_reasons = per_batch.setdefault(row["__batch"], ({}, {}))
         batch_statuses[row[_STATUS]] = batch_statuses.get(row[_STATUS], 0) + row["count"]
+        if row[_CORRECTED]:
+            batch_statuses[_CORRECTED] = batch_statuses.get(_CORRECTED, 0) + row["count"]
         for rule in row[QUARANTINE_RULES_COLUMN]:
             reasons[rule] = reasons.get(rule, 0) + row["count"]
             batch_reasons[rule] = batch_reasons.get(rule, 0) + row["count"]
@@ -461,9 +488,10 @@ def _count(staged: DataFrame, batch: Optional[SparkColumn] = None) -> Tuple[
             dates.add(row["__curated_date"])
     # The rows of no named batch first, then the batches by name (ingest_date=<day>: in landing order).
     batches = tuple(
-        BatchCounts(batch=name, input_rows=sum(statuses.values()), curated_rows=statuses.get(_CURATED, 0),
-                    quarantined_rows=statuses.get(_QUARANTINED, 0), duplicate_rows=statuses.get(_DUPLICATE, 0),
-                    quarantine_reasons=batch_reasons)
+        BatchCounts(batch=name, input_rows=sum(n for status, n in statuses.items() if status != _CORRECTED),
+                    curated_rows=statuses.get(_CURATED, 0), quarantined_rows=statuses.get(_QUARANTINED, 0),
+                    duplicate_rows=statuses.get(_DUPLICATE, 0), quarantine_reasons=batch_reasons,
+                    corrected_rows=statuses.get(_CORRECTED, 0))
         for name, (statuses, batch_reasons) in sorted(
             per_batch.items(), key=lambda item: (item[0] is not None, item[0] or ""))
     )

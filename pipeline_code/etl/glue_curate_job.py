@@ -24,13 +24,15 @@ Processing, in order:
    check); rows with a wrong number of fields are quarantined, not padded.
 2. :func:`pipeline_code.etl.curate.curate` types, validates and de-duplicates.
 3. The quarantine is written first, so rejected rows are never lost.
-4. If ``quarantined / input > max_quarantine_ratio`` in any raw batch the summary is written with
+4. If ``outstanding / input > max_quarantine_ratio`` in any raw batch the summary is written with
    ``status="failed"`` and the run fails *without* publishing curated data (a bad
    batch must not half-land) and without committing the Glue job. A batch is the rows of the raw files under one
    ``ingest_date=<day>/`` folder (the innermost, when a path has several); the files under no such folder are one
    batch together. Judging each batch alone means a new batch that is all bad cannot pass under the good raw data
    of earlier days, which every run reads again; the whole-run ratio is still reported, and can never exceed the
-   maximum when no batch does. A batch of a few rows is judged like any other (1 bad row of 3 fails the run): a small
+   maximum when no batch does. A batch's outstanding rows are its quarantined rows but those whose record (identifier
+   and event time) landed again later, valid: a correction re-sent in a later batch mends the earlier one, which
+   stops failing the runs (``corrected_rows``). A batch of a few rows is judged like any other (1 bad row of 3 fails the run): a small
    batch is most often a correction or late record sent by hand, and a bad row in it is one that did not land; a
    minimum size would let every all-bad batch below it pass unseen. The summary's ``batches`` lists each batch's
    counts.
@@ -168,7 +170,8 @@ def run(spark: Any, args: Dict[str, Any]) -> Dict[str, Any]:
         quarantine_location = _write_quarantine(result, args["quarantine_path"], run_id)
         summary = _summary(dataset, run_id, result, args, max_ratio, quarantine_location)
         # Each batch alone: the whole-run ratio would let a new batch hide under the earlier days' good rows.
-        over = [batch for batch in result.batches if batch.quarantine_ratio > max_ratio]
+        # A bad row whose record a later landing corrected is mended: only what is still outstanding counts.
+        over = [batch for batch in result.batches if batch.outstanding_ratio > max_ratio]
         if over:
             summary["status"] = "failed"
             summary["error"] = _over_max_error(result, over, max_ratio, args["raw_path"], quarantine_location)
@@ -358,8 +361,9 @@ def _over_max_error(result: CurateResult, over: Sequence[BatchCounts], max_ratio
     :data:`LISTED_BATCHES` of them: a backlog of bad days would otherwise fill the notice; the summary lists every
     batch), what to do, the whole run's ratio, and the top reasons of those batches' bad rows."""
     shown = over[-LISTED_BATCHES:]
-    listed = ", ".join(f"{batch.batch or UNPARTITIONED_BATCH} ({batch.quarantined_rows}/{batch.input_rows} quarantined: "
-                       f"{batch.quarantine_ratio:.4f})" for batch in shown)
+    listed = ", ".join(f"{batch.batch or UNPARTITIONED_BATCH} ({batch.quarantined_rows}/{batch.input_rows} quarantined"
+                       f"{f', {batch.corrected_rows} corrected since' if batch.corrected_rows else ''}: "
+                       f"{batch.outstanding_ratio:.4f})" for batch in shown)
     if len(over) > len(shown):
         listed = f"{listed} and {len(over) - len(shown)} earlier (each batch's counts are in the run summary)"
     which, its = ("raw batch", "that batch's") if len(over) == 1 else (f"{len(over)} raw batches:", "those batches'")

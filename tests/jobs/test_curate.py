@@ -92,7 +92,7 @@ def test_given_generated_batch_when_curated_then_counts_add_up_to_the_input(gene
     # Without a batch expression the whole input is one batch, named None.
     assert [batch.counts() for batch in result.batches] == [{
         "batch": None, "input_rows": 1500, "curated_rows": 1500 - 60 - 30, "quarantined_rows": 60,
-        "duplicate_rows": 30, "quarantine_ratio": 0.04, "quarantine_reasons": result.counts()["quarantine_reasons"]}]
+        "duplicate_rows": 30, "corrected_rows": 0, "quarantine_ratio": 0.04, "quarantine_reasons": result.counts()["quarantine_reasons"]}]
     # The DataFrames hold exactly what the counts say.
     assert result.curated.count() == result.curated_rows
     assert len(generated["quarantine"]) == result.quarantined_rows

@@ -75,7 +75,7 @@ def test_given_a_generated_lake_when_the_job_runs_then_it_succeeds_with_a_comple
     assert summary["quarantine_ratio"] == pytest.approx(0.02)
     # One raw batch (one ingest_date= folder): its counts are the run's
     assert summary["batches"] == [{"batch": "ingest_date=2026-01-11", "input_rows": 1200, "curated_rows": 1200 - 24 - 12,
-                                   "quarantined_rows": 24, "duplicate_rows": 12, "quarantine_ratio": 0.02,
+                                   "quarantined_rows": 24, "duplicate_rows": 12, "corrected_rows": 0, "quarantine_ratio": 0.02,
                                    "quarantine_reasons": summary["quarantine_reasons"]}]
 
 
@@ -287,6 +287,41 @@ def test_an_all_bad_new_batch_fails_the_run_naming_it_even_under_the_whole_runs_
         (None, 2, 2, 1.0), ("ingest_date=2026-01-04", 200, 0, 0.0), ("ingest_date=2026-01-05", 8, 8, 1.0)]
 
 
+def test_a_bad_batch_whose_records_are_re_sent_corrected_no_longer_blocks_the_runs(january, tmp_path, capsys):
+    # GIVEN January curated, then a day's batch of 100 records whose exporter broke 10 (10 % > max 5 %): the run fails
+    churn, raw = samples.CUSTOMER_CHURN, tmp_path / "raw" / "customer_churn"
+    day = generate_batch(churn, 100, seed=22, start="2026-01-04", days=1, bad_record_rate=0.0).frame
+    broken = day.astype(object)
+    broken.loc[broken.index[:10], "tenure_months"] = "twelve"
+    write_raw(broken, str(tmp_path / "raw"), churn, "2026-01-05")
+    assert glue_curate_job.main(job_argv(tmp_path, str(raw), run_id="broken")) == 1
+    # WHEN the exporter, fixed, re-sends the 10 records in the next day's batch (a correction: same records, valid)
+    write_raw(day.iloc[:10], str(tmp_path / "raw"), churn, "2026-01-06")
+    capsys.readouterr()
+    # THEN the next run succeeds: the old batch's bad rows are counted as corrected, not outstanding
+    assert glue_curate_job.main(job_argv(tmp_path, str(raw), run_id="mended")) == 0, capsys.readouterr().err
+    summary = json.loads((tmp_path / "summary.json").read_text())
+    batches = {b["batch"]: b for b in summary["batches"]}
+    assert [(b["input_rows"], b["quarantined_rows"], b["corrected_rows"]) for b in batches.values()] == [
+        (200, 0, 0), (100, 10, 10), (10, 0, 0)]
+    # AND the curated data holds each re-sent record once, with its corrected value
+    curated = read_curated(tmp_path / "curated")
+    resent = curated[curated["customer_id"].isin(day["customer_id"].iloc[:10])]
+    assert len(resent) == 10 and (resent["tenure_months"].astype(str) != "twelve").all()
+
+
+def test_a_re_sent_record_still_bad_corrects_nothing(january, tmp_path):
+    """Only a valid later landing mends a bad row: the same record re-sent as bad leaves both copies outstanding."""
+    churn, raw = samples.CUSTOMER_CHURN, tmp_path / "raw" / "customer_churn"
+    day = generate_batch(churn, 20, seed=23, start="2026-01-04", days=1, bad_record_rate=0.0).frame.astype(object)
+    day.loc[day.index[:2], "tenure_months"] = "twelve"
+    write_raw(day, str(tmp_path / "raw"), churn, "2026-01-05")
+    write_raw(day.iloc[:2], str(tmp_path / "raw"), churn, "2026-01-06")
+    assert glue_curate_job.main(job_argv(tmp_path, str(raw), run_id="still-bad")) == 1
+    batches = {b["batch"]: b for b in json.loads((tmp_path / "summary.json").read_text())["batches"]}
+    assert [(b["quarantined_rows"], b["corrected_rows"]) for b in batches.values()] == [(0, 0), (2, 0), (2, 0)]
+
+
 def test_a_backlog_of_bad_batches_names_the_latest_five_and_counts_the_earlier_ones():
     """GIVEN seven all-bad daily batches (a week of a broken exporter) WHEN the failure is told THEN the notice names the
     five latest and says how many earlier ones there are; their reasons all count."""
@@ -328,11 +363,11 @@ def test_a_run_whose_every_batch_is_under_the_maximum_succeeds_listing_each_batc
     assert summary["status"] == "succeeded"
     assert summary["batches"] == [
         {"batch": None, "input_rows": 20, "curated_rows": 19, "quarantined_rows": 1, "duplicate_rows": 0,
-         "quarantine_ratio": 0.05, "quarantine_reasons": summary["batches"][0]["quarantine_reasons"]},
+         "corrected_rows": 0, "quarantine_ratio": 0.05, "quarantine_reasons": summary["batches"][0]["quarantine_reasons"]},
         {"batch": "ingest_date=2026-02-03", "input_rows": 40, "curated_rows": 38, "quarantined_rows": 1,
-         "duplicate_rows": 1, "quarantine_ratio": 0.025, "quarantine_reasons": summary["batches"][1]["quarantine_reasons"]},
+         "duplicate_rows": 1, "corrected_rows": 0, "quarantine_ratio": 0.025, "quarantine_reasons": summary["batches"][1]["quarantine_reasons"]},
         {"batch": "ingest_date=2026-02-04", "input_rows": 31, "curated_rows": 31, "quarantined_rows": 0,
-         "duplicate_rows": 0, "quarantine_ratio": 0.0, "quarantine_reasons": {}},
+         "duplicate_rows": 0, "corrected_rows": 0, "quarantine_ratio": 0.0, "quarantine_reasons": {}},
     ]
     assert [sum(b["quarantine_reasons"].values()) for b in summary["batches"]] == [1, 1, 0]
     for key in ("input_rows", "curated_rows", "quarantined_rows", "duplicate_rows"):
