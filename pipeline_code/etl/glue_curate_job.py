@@ -54,7 +54,7 @@ from __future__ import annotations
 import json
 import re
 import sys
-from typing import Any, Dict, Optional, Sequence, Tuple
+from typing import Any, Dict, List, Optional, Sequence, Tuple
 
 from pipeline_code import catalog
 from pipeline_code.core.contract import RAW_PARTITION_COLUMN
@@ -83,7 +83,8 @@ ROWS_PER_FILE = 1_000_000  # target size of quarantine files
 _BATCH_FOLDER = f".*/({RAW_PARTITION_COLUMN}=[^/]+)/"
 # How the failure message names the batch of the files under no ingest_date= folder (summary: batch null).
 UNPARTITIONED_BATCH = f"files outside any {RAW_PARTITION_COLUMN}= folder"
-# How many failing batches the failure message names (the latest ones).
+# How many failing batches the failure message names (the latest ones), and how many files it does not read.
+LISTED_FILES = 5
 LISTED_BATCHES = 5
 # Spark's message when a file's header does not match the read schema (enforceSchema=false).
 _HEADER_MISMATCH = re.compile(r"CSV header does not conform to the schema\..*?CSV file: \S+", re.DOTALL)
@@ -124,9 +125,18 @@ def read_raw_csv(spark: Any, raw_path: str) -> Any:
 
     Raises:
         FileNotFoundError: ``raw_path`` holds no CSV file.
+        ValueError: ``raw_path`` holds files the reader would skip (:func:`unread_files`).
     """
     from pyspark.sql import functions as F
     from pyspark.sql.utils import AnalysisException
+
+    skipped = unread_files(spark, raw_path)
+    if skipped:
+        shown = ", ".join(skipped[:LISTED_FILES]) + (f" and {len(skipped) - LISTED_FILES} more" if len(skipped) > LISTED_FILES else "")
+        raise ValueError(
+            f"raw_path {raw_path!r} holds {len(skipped)} file(s) the job does not read: {shown}; only uncompressed "
+            "*.csv files (lower-case extension) are read, so their records would be left out without a word - convert "
+            "them to CSV (an exporter's compression or format setting) or move them out of raw_path, and run again")
 
     def reader() -> Any:
         return (
@@ -153,6 +163,28 @@ def read_raw_csv(spark: Any, raw_path: str) -> Any:
         .csv(raw_path)
     )
     return raw.withColumn(SOURCE_FILE_COLUMN, F.input_file_name())
+
+
+def unread_files(spark: Any, raw_path: str) -> List[str]:
+    """The files under ``raw_path`` that the reader skips but a person would take for data, sorted: every file whose
+    name does not end in ``.csv``, except what Spark itself treats as hidden (a path part starting with ``.``, or with
+    ``_`` and no ``=``, such as ``_SUCCESS``; an S3 folder marker ``..._$folder$``). Listed with the Hadoop file
+    system the reader uses (local paths and ``s3://`` alike); none when ``raw_path`` does not exist."""
+    jvm = spark.sparkContext._jvm
+    root = jvm.org.apache.hadoop.fs.Path(raw_path)
+    fs = root.getFileSystem(spark.sparkContext._jsc.hadoopConfiguration())
+    if not fs.exists(root):
+        return []
+    prefix = fs.makeQualified(root).toString().rstrip("/") + "/"
+    found, files = [], fs.listFiles(root, True)
+    while files.hasNext():
+        path = files.next().getPath().toString()
+        parts = path[len(prefix):].split("/") if path.startswith(prefix) else [path.rsplit("/", 1)[-1]]
+        hidden = any(part.startswith(".") or (part.startswith("_") and "=" not in part) or part.endswith("_$folder$")
+                     for part in parts)
+        if not hidden and not parts[-1].endswith(".csv"):
+            found.append(path)
+    return sorted(found)
 
 
 def run(spark: Any, args: Dict[str, Any]) -> Dict[str, Any]:

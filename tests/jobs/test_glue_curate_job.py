@@ -322,6 +322,38 @@ def test_a_re_sent_record_still_bad_corrects_nothing(january, tmp_path):
     assert [(b["quarantined_rows"], b["corrected_rows"]) for b in batches.values()] == [(0, 0), (2, 0), (2, 0)]
 
 
+def test_raw_files_the_reader_would_skip_fail_the_run_naming_them_before_anything_is_written(january, tmp_path, capsys):
+    # GIVEN January curated, then a day's batch landed by an exporter that compresses, and one that writes Parquet
+    raw = tmp_path / "raw" / "customer_churn"
+    day = raw / "ingest_date=2026-01-05"
+    day.mkdir()
+    generate(samples.CUSTOMER_CHURN, 20, seed=31, start="2026-01-04", days=1, as_text=True).to_csv(
+        day / "export.csv.gz", index=False, compression="gzip")
+    generate(samples.CUSTOMER_CHURN, 20, seed=32, start="2026-01-04", days=1).to_parquet(day / "export.parquet")
+    before = read_curated(tmp_path / "curated")
+    # WHEN the job runs
+    assert glue_curate_job.main(job_argv(tmp_path, str(raw), run_id="skipped")) == 1
+    # THEN it fails naming each file it would have skipped, and publishes nothing
+    errors = [line for line in capsys.readouterr().err.splitlines() if line.startswith("ERROR: ")]
+    assert errors == [
+        f"ERROR: raw_path {str(raw)!r} holds 2 file(s) the job does not read: file:{day}/export.csv.gz, "
+        f"file:{day}/export.parquet; only uncompressed *.csv files (lower-case extension) are read, so their records "
+        "would be left out without a word - convert them to CSV (an exporter's compression or format setting) or move "
+        "them out of raw_path, and run again"]
+    assert read_curated(tmp_path / "curated").equals(before)
+
+
+def test_what_spark_hides_is_not_taken_for_a_skipped_file(spark, tmp_path):
+    """Spark's own markers and temporary files, and S3 console folder markers, are no data; a CSV in upper case is."""
+    for name in ("ingest_date=2026-01-01/a.csv", "_SUCCESS", ".staging/part.json", "_temporary/0/part.json",
+                 "ingest_date=2026-01-01/.a.csv.crc", "exports_$folder$", "ingest_date=2026-01-02/B.CSV", "notes"):
+        (tmp_path / name).parent.mkdir(parents=True, exist_ok=True)
+        (tmp_path / name).write_text("customer_id\n")
+    assert glue_curate_job.unread_files(spark, str(tmp_path)) == [
+        f"file:{tmp_path}/ingest_date=2026-01-02/B.CSV", f"file:{tmp_path}/notes"]
+    assert glue_curate_job.unread_files(spark, str(tmp_path / "absent")) == []
+
+
 def test_a_backlog_of_bad_batches_names_the_latest_five_and_counts_the_earlier_ones():
     """GIVEN seven all-bad daily batches (a week of a broken exporter) WHEN the failure is told THEN the notice names the
     five latest and says how many earlier ones there are; their reasons all count."""
