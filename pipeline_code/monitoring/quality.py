@@ -579,9 +579,12 @@ def _error_bias(joined: pd.DataFrame, attribute: str, baseline_fairness: Optiona
         status, detail = (FAIL if ratio < limit else PASS), f"baseline {float(base_ratio):.4f} - {max_group_rate_change}"
     checks.insert(0, check("error_parity_ratio", "bias", ratio, limit, status, op="<", detail=detail))
     base_gap = (baseline_fairness or {}).get("bias_gap")
+    # A version evaluated before its gate judged the bias gap over absolute errors has none: it was never held to one.
+    ungated = baseline_fairness is not None and base_gap is None
     if (baseline_fairness or {}).get("error_measure", "absolute") != fair.get("error_measure"):
         base_gap = None  # a gap over another scale (each group's own, or the groups' shared one) is no baseline
-    checks.insert(1, _bias_gap_check(fair, base_gap, max_dpd=max_dpd, max_group_rate_change=max_group_rate_change))
+    checks.insert(1, _bias_gap_check(fair, base_gap, max_dpd=max_dpd, max_group_rate_change=max_group_rate_change,
+                                     ungated=ungated))
     return {
         "attribute": attribute,
         "status": FAIL if any(c["status"] == FAIL for c in checks) else status,
@@ -600,13 +603,15 @@ def _error_bias(joined: pd.DataFrame, attribute: str, baseline_fairness: Optiona
 
 
 def _bias_gap_check(fair: Mapping[str, Any], base_gap: Optional[float], *, max_dpd: float,
-                    max_group_rate_change: float) -> Dict[str, Any]:
+                    max_group_rate_change: float, ungated: bool = False) -> Dict[str, Any]:
     """The window's bias gap (:func:`..training.metrics_regression.fairness`: the most over- minus the most
     under-estimated group's mean error over its mean |target|, over the groups' mean |target| where one is near 0),
     the regression counterpart of the demographic parity difference: FAIL above ``max_dpd``, or, as for that
     difference, above the baseline's gap + half ``max_group_rate_change`` when that is larger (a model the gate
     accepted with a larger gap is judged on how far it moved, not failed every day). Judged on the groups the gate
-    compares (``min_group_rows`` labelled rows, not the missing group); fewer than two are SKIPPED, never a pass."""
+    compares (``min_group_rows`` labelled rows, not the missing group); fewer than two are SKIPPED, never a pass.
+    ``ungated`` (the serving version's evaluation has no bias gap: it was registered before the gate judged one over
+    absolute errors) makes a gap above the limit a WARN: that version was never held to it."""
     gap, eligible = fair.get("bias_gap"), fair.get("eligible_groups") or []
     limit = max_dpd if base_gap is None else max(max_dpd, float(base_gap) + max_group_rate_change / 2)
     if len(eligible) < 2:
@@ -619,7 +624,11 @@ def _bias_gap_check(fair: Mapping[str, Any], base_gap: Optional[float], *, max_d
         return check("bias_gap", "bias", None, limit, SKIPPED, detail=(
             "every compared group's target is 0 in the window: no scale makes its mean error a share, not judged"))
     baseline = "no baseline bias gap of the same measure" if base_gap is None else f"baseline {float(base_gap):.4f}"
-    return check("bias_gap", "bias", gap, limit, FAIL if gap > limit else PASS, detail=(
+    if ungated:
+        baseline = ("the serving version's evaluation has no bias gap (registered before the gate judged one): a warning, "
+                    "not a failure")
+    status = (WARN if ungated else FAIL) if gap > limit else PASS
+    return check("bias_gap", "bias", gap, limit, status, detail=(
         f"most over-estimated group {fair['most_over_estimated_group']}, most under-estimated "
         f"{fair['most_under_estimated_group']} ({metrics_regression.bias_measure_text(fair)}); {baseline}"))
 

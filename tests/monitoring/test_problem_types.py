@@ -652,6 +652,24 @@ def test_the_bias_gap_limit_follows_a_baseline_gap_of_the_same_measure_as_the_pa
     assert other["detail"].endswith("; no baseline bias gap of the same measure")
 
 
+def test_a_version_evaluated_before_the_gate_judged_its_bias_gap_is_warned_of_a_gap_not_failed_every_day():
+    """GIVEN the serving version's evaluation from before the gate judged the bias gap over absolute errors (its fairness
+    block has no gap: a group near 0 made the measure absolute, and none was computed then) WHEN the window's gap is 0.4
+    THEN the monitor warns of it (that version was never held to one) instead of failing every run; the error parity
+    check is unaffected."""
+    groups = ["a"] * 200 + ["b"] * 200
+    y = np.where(np.array(groups) == "a", 0.0, 10.0)
+    old = {"error_measure": "absolute", "error_parity_ratio": 1.0, "bias_gap": None,
+           "groups": {"a": {"mae": 1.0}, "b": {"mae": 1.0}}}
+    section = _bias_section(groups, y, y + np.where(np.array(groups) == "a", 1.0, -1.0), old)
+    gap = _section_check(section, "bias_gap")
+    assert (gap["status"], gap["value"], gap["threshold"]) == ("warn", pytest.approx(0.4), 0.10)
+    assert gap["detail"] == ("most over-estimated group a, most under-estimated b (mean error over the compared groups' "
+                             "mean |target|); the serving version's evaluation has no bias gap (registered before the "
+                             "gate judged one): a warning, not a failure")
+    assert section["status"] == "pass" and _section_check(section, "error_parity_ratio")["status"] == "pass"
+
+
 def test_fewer_than_two_groups_to_compare_skip_the_bias_gap_with_its_reason():
     """GIVEN one group of 200 labelled rows, one of 50 (< min_group_rows) and 300 rows without a value THEN the gap is
     not judged (insufficient evidence, never a pass), and the reason names each group's labelled rows."""
