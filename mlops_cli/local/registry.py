@@ -331,18 +331,28 @@ def format_runs(rows: List[Dict[str, Any]]) -> str:
 
 def main(argv: Optional[List[str]] = None) -> int:
     """``python -m mlops_cli.local.registry runs --workdir .local-run --model churn [--metric auc ...]``: the model's
-    runs from ``runs.jsonl``, one line each (default metrics: those the runs recorded)."""
+    runs from ``runs.jsonl``, one line each (default metrics: those the runs recorded).
+    ``... approve|reject --model churn --version 2 [--comment ...]``: a person's decision on a version, as the approver
+    makes it in the Model Registry (the version approved last is the champion the next run is judged against)."""
     import argparse
     import sys
 
     parser = argparse.ArgumentParser(prog="python -m mlops_cli.local.registry",
-                                     description="The local registry's experiment log.")
+                                     description="The local registry's experiment log and approval decisions.")
     commands = parser.add_subparsers(dest="command", required=True)
     runs = commands.add_parser("runs", help="compare a model's runs: decision, data, test set, features, metrics")
-    runs.add_argument("--workdir", default=".local-run", help="the local run's state directory (default %(default)s)")
-    runs.add_argument("--model", required=True, help="the model (its registry group)")
     runs.add_argument("--metric", action="append", default=None, help="a metric to show (repeatable)")
+    decisions = {name: commands.add_parser(name, help=f"{name} a version of a model (a person's decision)")
+                 for name in ("approve", "reject")}
+    for command in (runs, *decisions.values()):
+        command.add_argument("--workdir", default=".local-run", help="the local run's state directory (default %(default)s)")
+        command.add_argument("--model", required=True, help="the model (its registry group)")
+    for command in decisions.values():
+        command.add_argument("--version", type=int, required=True, help="the version to decide on")
+        command.add_argument("--comment", default="", help="why (kept in the version's approval history)")
     args = parser.parse_args(argv)
+    if args.command in decisions:
+        return _decide(args.workdir, args.model, args.version, args.command, args.comment)
     log = os.path.join(args.workdir, "registry", RUNS_FILE)
     registry = LocalRegistry(os.path.dirname(log)) if os.path.exists(log) else None
     logged = registry.runs(args.model) if registry else []
@@ -352,6 +362,27 @@ def main(argv: Optional[List[str]] = None) -> int:
         return 1
     metrics = args.metric or list(dict.fromkeys(m for run in logged for m in (run.get("metrics") or {})))
     print(format_runs(registry.compare_runs(args.model, metrics)))
+    return 0
+
+
+def _decide(workdir: str, model: str, version: int, decision: str, comment: str) -> int:
+    """Approve or reject ``version`` of ``model`` in ``workdir``'s registry, saying what serves (is champion) after."""
+    import sys
+
+    registry = LocalRegistry(os.path.join(workdir, "registry"))
+    try:
+        before = registry.get(model, version).status
+        decide = registry.approve if decision == "approve" else registry.reject
+        decided = decide(model, version, by="a person (python -m mlops_cli.local.registry)", comment=comment)
+    except RegistryError as exc:
+        print(f"ERROR: {exc} in {os.path.join(workdir, 'registry')}; list them with: python -m mlops_cli.local.registry "
+              f"runs --workdir {workdir} --model {model}", file=sys.stderr)
+        return 1
+    champion = registry.latest_approved(model)
+    print(f"{model} v{version}: {before} -> {decided.status}; champion now: "
+          f"{f'v{champion.version}' if champion else 'none (no Approved version)'}")
+    for problem in decided.evidence_problems() if decided.status == APPROVED else ():
+        print(f"WARNING: {problem}", file=sys.stderr)
     return 0
 
 

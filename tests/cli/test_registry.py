@@ -191,3 +191,27 @@ def test_the_runs_command_compares_a_models_runs_side_by_side(tmp_path, capsys):
     assert capsys.readouterr().err.strip() == (
         f"ERROR: no runs of 'churn' in {tmp_path / 'nowhere' / 'registry' / 'runs.jsonl'}; run the local loop first "
         "(bash scripts/local-run.sh --model churn)")
+
+
+def test_a_person_approves_or_rejects_a_version_from_the_command_line(strong_model, weak_model, tmp_path, capsys):
+    """GIVEN v1 approved and v2 held PendingManualApproval (its callers' contract changed) WHEN a person approves v2 THEN it
+    is the champion, its history says who decided and why; WHEN they reject it THEN v1 serves again."""
+    from mlops_cli.local.registry import main
+
+    registry = LocalRegistry(str(tmp_path / "registry"))
+    registry.register("churn", strong_model, lineage={"run_id": "a"})
+    registry.approve("churn", 1)
+    registry.register("churn", weak_model, lineage={"run_id": "b"})
+    args = ["--workdir", str(tmp_path), "--model", "churn", "--version", "2"]
+    assert main(["approve", *args, "--comment", "callers moved to the multiclass contract"]) == 0
+    assert capsys.readouterr().out.strip() == "churn v2: PendingManualApproval -> Approved; champion now: v2"
+    (decision,) = registry.get("churn", 2).record["approval_history"][1:]
+    assert (decision["status"], decision["by"], decision["comment"]) == (
+        APPROVED, "a person (python -m mlops_cli.local.registry)", "callers moved to the multiclass contract")
+    assert main(["reject", *args]) == 0
+    assert capsys.readouterr().out.strip() == "churn v2: Approved -> Rejected; champion now: v1"
+    # AND a version that does not exist is an error naming it and how to list them
+    assert main(["approve", "--workdir", str(tmp_path), "--model", "churn", "--version", "9"]) == 1
+    assert capsys.readouterr().err.strip() == (
+        f"ERROR: model package group 'churn' has no version 9 in {tmp_path / 'registry'}; list them with: "
+        f"python -m mlops_cli.local.registry runs --workdir {tmp_path} --model churn")
