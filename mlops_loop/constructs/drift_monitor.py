@@ -12,7 +12,7 @@ from constructs import Construct
 
 from pipeline_code.core.contract import MONITOR_NAMESPACE, inference_prefix
 from pipeline_code.core.integrity import model_prefix
-from pipeline_code.core.problem import BINARY
+from pipeline_code.core.problem import BINARY, REGRESSION
 
 from ..config.schema import GateConfig, ModelConfig, MonitoringConfig, NetworkConfig
 from ..naming import feature_snapshots_prefix
@@ -72,7 +72,8 @@ class DriftMonitor(Construct):
     ) -> None:
         """``gate``: the gate ``model`` is judged by in this environment (``ModelConfig.gate_in``): the monitor compares
         its sensitive groups as that gate does (groups of ``min_group_rows``, a gap of at most
-        ``max_demographic_parity_difference``), so a model the gate passed is not judged on another bound in production;
+        ``max_demographic_parity_difference``, a regression model's error parity of at least ``min_disparate_impact``),
+        so a model the gate passed is not judged on other bounds in production;
         ``feature_snapshots`` (the features bucket) with ``max_skew_rate``: the model is scored by id, and each
         run also compares the by-id records with its dataset's feature snapshots (training/serving skew);
         ``metric_namespace``: where the job publishes its metrics, the project's (default: the default project's);
@@ -159,6 +160,9 @@ class DriftMonitor(Construct):
         if model.problem_type != BINARY:
             # The drop of the primary metric the report judges (a binary model's quality is its AUC drop).
             arguments += ["--max-quality-drop", str(settings.max_quality_drop)]
+        if model.problem_type == REGRESSION:
+            # Its error parity is held to the gate's minimum too (a classifier's disparate impact is reported only).
+            arguments += ["--min-di", str(gate.min_disparate_impact)]
         if feature_snapshots is not None:
             snapshots = feature_snapshots_prefix(model.dataset)
             access.allow_prefix("ReadFeatureSnapshots", feature_snapshots, snapshots)

@@ -282,7 +282,7 @@ def run_monitor(spec: ModelSpec, args: argparse.Namespace, *, cloudwatch_client:
         guarded("bias", after(SAMPLE, lambda: quality.bias_drift(
             sample if args.labels_dir else sample.assign(label=float("nan")), spec.sensitive_attribute, base_fairness,
             threshold=threshold, min_group_rows=args.min_group_rows, max_dpd=args.max_dpd,
-            max_group_rate_change=args.max_group_rate_change,
+            max_group_rate_change=args.max_group_rate_change, min_di=args.min_di,
             **({} if problem_type == BINARY else {"problem_type": problem_type, "classes": classes}))))
         if model is not None and baseline.get("attributions"):
             guarded("attribution", after(SAMPLE, lambda: quality.attribution_drift(
@@ -358,6 +358,7 @@ def run_monitor(spec: ModelSpec, args: argparse.Namespace, *, cloudwatch_client:
         thresholds["max_quality_drop"] = args.max_quality_drop
     if problem_type == REGRESSION:  # its gap across the sensitive groups (a classifier's is the parity difference)
         summary["bias_gap"] = bias.get("bias_gap")
+        thresholds["min_di"] = args.min_di
     report: Dict[str, Any] = {
         "format": report_mod.REPORT_FORMAT,
         "model": spec.name,
@@ -484,6 +485,10 @@ def build_parser() -> argparse.ArgumentParser:
         "relative bias for regression (the bias gap); a baseline evaluation's larger gap allows it + half "
         "--max-group-rate-change (default %(default)s)")
     arg("max-group-rate-change", type=_unit, default=0.10)
+    arg("min-di", type=_unit, default=None,
+        help="regression models: the gate's minimum error parity ratio (its min_disparate_impact), below which the "
+        "window fails as the gate would, or below the baseline's ratio - half --max-group-rate-change for a version the "
+        "gate accepted near it (default: judged against the baseline alone)")
     arg("min-group-rows", type=_positive_int, default=100)
     arg("min-attribution-ndcg", type=_unit, default=0.90)
     arg("shap-sample-rows", type=_positive_int, default=2000)

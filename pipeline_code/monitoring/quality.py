@@ -428,6 +428,7 @@ def bias_drift(
     max_group_rate_change: float = 0.10,
     problem_type: str = BINARY,
     classes: Sequence[str] = (),
+    min_di: Optional[float] = None,
 ) -> Dict[str, Any]:
     """Positive rate / TPR per group of ``attribute`` vs the baseline fairness block (multiclass: predicted-class
     shares; regression: MAE, error parity and the bias gap on the labelled rows, see the module docstring)."""
@@ -444,7 +445,7 @@ def bias_drift(
                            max_dpd=max_dpd, max_group_rate_change=max_group_rate_change)
     if problem_type == REGRESSION:
         return _error_bias(joined, attribute, baseline_fairness, min_group_rows=min_group_rows, max_dpd=max_dpd,
-                           max_group_rate_change=max_group_rate_change)
+                           max_group_rate_change=max_group_rate_change, min_di=min_di)
     scored = joined[joined[SCORE].notna()]
     p = scored[SCORE].to_numpy(dtype=np.float64)
     rates = metrics.fairness(scored[attribute], np.zeros(len(p)), p, attribute=attribute, min_group_rows=min_group_rows, threshold=threshold)
@@ -539,9 +540,15 @@ def _class_bias(joined: pd.DataFrame, attribute: str, baseline_fairness: Optiona
 
 
 def _error_bias(joined: pd.DataFrame, attribute: str, baseline_fairness: Optional[Mapping[str, Any]], *,
-                min_group_rows: int, max_group_rate_change: float, max_dpd: float = 0.10) -> Dict[str, Any]:
+                min_group_rows: int, max_group_rate_change: float, max_dpd: float = 0.10,
+                min_di: Optional[float] = None) -> Dict[str, Any]:
     """Regression: MAE per group on the labelled rows vs the baseline's, the error parity ratio and the bias gap (see
-    :func:`_bias_gap_check`; ``max_dpd``, default 0.10, is its maximum)."""
+    :func:`_bias_gap_check`; ``max_dpd``, default 0.10, is its maximum).
+
+    The error parity ratio fails below the baseline's ratio - ``max_group_rate_change`` (how far it moved) and, given
+    ``min_di`` (the gate's minimum; default None: not held to one), below that minimum too - or, for a version the
+    gate accepted near it, below its baseline ratio - half ``max_group_rate_change``, as the bias gap is held to the
+    gate's maximum; without a baseline of the same measure, below ``min_di`` alone."""
     labeled = joined[joined[SCORE].notna() & joined[LABEL].notna()] if LABEL in joined.columns else joined.iloc[:0]
     if len(labeled) == 0:
         detail = "no labelled rows: error parity and the bias gap need ground truth"
@@ -571,12 +578,19 @@ def _error_bias(joined: pd.DataFrame, attribute: str, baseline_fairness: Optiona
                             detail=f"MAE {v['mae']:.4g} vs baseline {float(base_mae):.4g} (relative)"))
     ratio = fair["error_parity_ratio"]
     limit = None if base_ratio is None else float(base_ratio) - max_group_rate_change
+    detail = "" if base_ratio is None else f"baseline {float(base_ratio):.4f} - {max_group_rate_change}"
+    if min_di is not None:
+        floor = min_di if base_ratio is None else min(min_di, float(base_ratio) - max_group_rate_change / 2)
+        if limit is None or floor > limit:
+            limit, detail = floor, (f"the gate's minimum {min_di}" if floor == min_di else
+                                    f"baseline {float(base_ratio):.4f} - {max_group_rate_change / 2}, under the gate's "
+                                    f"minimum {min_di}")
     if ratio is None:
         status, detail = SKIPPED, fair.get("note", "")
     elif limit is None:
         status, detail = PASS, "no baseline error parity ratio of the same measure: reported only"
     else:
-        status, detail = (FAIL if ratio < limit else PASS), f"baseline {float(base_ratio):.4f} - {max_group_rate_change}"
+        status = FAIL if ratio < limit else PASS
     checks.insert(0, check("error_parity_ratio", "bias", ratio, limit, status, op="<", detail=detail))
     base_gap = (baseline_fairness or {}).get("bias_gap")
     # A version evaluated before its gate judged the bias gap over absolute errors has none: it was never held to one.

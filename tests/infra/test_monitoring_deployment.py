@@ -44,6 +44,10 @@ def test_one_scheduled_monitor_per_model_reading_s3_itself(sample, env):
         gate = sample.config.models[value["--model"]].gate_in(config.gate)
         assert float(value["--max-dpd"]) == gate.max_demographic_parity_difference
         assert int(value["--min-group-rows"]) == gate.min_group_rows
+        if sample.config.models[value["--model"]].problem_type == "regression":
+            assert float(value["--min-di"]) == gate.min_disparate_impact
+        else:
+            assert "--min-di" not in value
         # The earlier reports are read from where the job writes its own (the processing output's prefix).
         output = request["ProcessingOutputConfig"]["Outputs"][0]["S3Output"]["S3Uri"]
         assert output.startswith(value["--history-s3-uri"]) and value["--history-s3-uri"].endswith(f"/monitor/{value['--model']}/")

@@ -670,6 +670,35 @@ def test_a_version_evaluated_before_the_gate_judged_its_bias_gap_is_warned_of_a_
     assert section["status"] == "pass" and _section_check(section, "error_parity_ratio")["status"] == "pass"
 
 
+def test_a_regression_window_is_held_to_the_gates_error_parity_minimum_as_well_as_to_its_baseline():
+    """GIVEN a version the gate accepted with error parity 0.84 against a minimum of 0.8 WHEN a window's parity is 0.78
+    (within its baseline - 0.1, below the gate's minimum) THEN it fails, held to its baseline - half the tolerance
+    (0.79) as the gap is; a version with parity 0.95 is held to its baseline - 0.1 (0.85), the stricter; without a
+    baseline of the same measure, to the minimum; without a minimum, to the baseline alone (as before)."""
+    groups = ["a"] * 200 + ["b"] * 200
+    y = np.full(400, 100.0)
+    # group a's errors 10, b's 7.8: parity 0.78, no bias gap (errors both ways)
+    sign = np.tile([1.0, -1.0], 200)
+    p = y + sign * np.where(np.array(groups) == "a", 10.0, 7.8)
+
+    def parity(baseline, min_di):
+        joined = pd.DataFrame({"area": pd.Series(groups, dtype=object), "label": y, capture.SCORE: p})
+        from pipeline_code.monitoring import quality
+        section = quality.bias_drift(joined.rename(columns={"label": quality.LABEL}), "area", baseline, min_group_rows=100,
+                                     max_dpd=0.10, max_group_rate_change=0.1, problem_type=REGRESSION, min_di=min_di)
+        return _section_check(section, "error_parity_ratio")
+
+    near = parity({"error_measure": "relative", "error_parity_ratio": 0.84}, 0.8)
+    assert (near["status"], near["value"], near["threshold"]) == ("fail", pytest.approx(0.78), pytest.approx(0.79))
+    assert near["detail"] == "baseline 0.8400 - 0.05, under the gate's minimum 0.8"
+    high = parity({"error_measure": "relative", "error_parity_ratio": 0.95}, 0.8)
+    assert (high["status"], high["threshold"], high["detail"]) == ("fail", pytest.approx(0.85), "baseline 0.9500 - 0.1")
+    alone = parity({"error_measure": "absolute", "error_parity_ratio": 0.95}, 0.8)
+    assert (alone["status"], alone["threshold"], alone["detail"]) == ("fail", 0.8, "the gate's minimum 0.8")
+    before = parity({"error_measure": "relative", "error_parity_ratio": 0.84}, None)
+    assert (before["status"], before["threshold"]) == ("pass", pytest.approx(0.74))
+
+
 def test_fewer_than_two_groups_to_compare_skip_the_bias_gap_with_its_reason():
     """GIVEN one group of 200 labelled rows, one of 50 (< min_group_rows) and 300 rows without a value THEN the gap is
     not judged (insufficient evidence, never a pass), and the reason names each group's labelled rows."""

@@ -152,9 +152,11 @@ def test_the_thresholds_are_the_environments_monitoring_settings(returns_monitor
 def test_the_sensitive_groups_are_judged_as_the_models_gate_judges_them():
     """GIVEN the gate the model is judged by (its own keys over the environment's) WHEN its monitor is built THEN each run
     compares groups of the gate's size against the gate's largest gap, not the monitor's own defaults."""
-    gate = GateConfig(max_demographic_parity_difference=0.2, min_group_rows=250)
+    gate = GateConfig(max_demographic_parity_difference=0.2, min_group_rows=250, min_disparate_impact=0.7)
     args = _arguments(_schedule(_monitor("basket", gate=gate)[0])[1])
-    assert (args["--max-dpd"], args["--min-group-rows"]) == ("0.2", "250")
+    assert (args["--max-dpd"], args["--min-group-rows"], args["--min-di"]) == ("0.2", "250", "0.7")
+    # A classifier's disparate impact is reported, not judged: its monitor is not given the minimum
+    assert "--min-di" not in _arguments(_schedule(_monitor("returns", gate=gate)[0])[1])
 
 
 def test_a_binary_model_without_expected_traffic_gets_no_quality_drop_or_minimum_requests(returns_monitor):
