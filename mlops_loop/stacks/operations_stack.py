@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any, Sequence
+from typing import Any, Optional, Sequence
 
 from aws_cdk import CfnOutput, Duration, Stack
 from aws_cdk import aws_cloudwatch as cloudwatch
@@ -256,6 +256,22 @@ class OperationsStack(Stack):
                                 for name in pipelines.values()],
             },
         )
+        # A version that waits for a person (every version where auto_approve is off; where it is on, one that would
+        # answer its callers in another shape) would otherwise wait unseen: the approvers hear of each, once complete.
+        field = events.EventField.from_path
+        self._tell_people(
+            "ApprovalRequests", "Tell people when a registered model version awaits a person's approval",
+            source="aws.sagemaker", detail_type="SageMaker Model Package State Change",
+            detail={"ModelPackageGroupName": [storage.registry.group_names[model] for model in serving.parameters],
+                    "ModelApprovalStatus": ["PendingManualApproval"], "ModelPackageStatus": ["Completed"]},
+            message=events.RuleTargetInput.from_text(
+                f"{field('$.detail.ModelPackageGroupName')} version {field('$.detail.ModelPackageVersion')} awaits a "
+                f"person's approval ({field('$.detail.ModelPackageArn')}). Review it (python -m mlops_cli.audit --env "
+                f"{environment.name} --model <model> --version {field('$.detail.ModelPackageVersion')}: its evaluation, "
+                "gate, model card and, when its callers' contract changes, why it was not approved automatically), then "
+                "approve or reject it as the approver role (aws sagemaker update-model-package --model-approval-status "
+                "Approved|Rejected)."),
+        )
         # A failed or timed-out ETL job (a quarantine ratio over the limit, raw files the schema refuses, a feature
         # write that failed) stops fresh data reaching training and the online store: people hear of it.
         datasets = sorted({model_config.dataset for model_config, _ in serving.serving_configs.values()})
@@ -294,11 +310,12 @@ class OperationsStack(Stack):
         return dashboard
 
     def _tell_people(self, construct_id: str, description: str, *, source: str, detail_type: str,
-                     detail: dict) -> events.Rule:
-        """An EventBridge rule publishing the matching events of ``source`` to the environment's topic."""
+                     detail: dict, message: Optional[events.RuleTargetInput] = None) -> events.Rule:
+        """An EventBridge rule publishing the matching events of ``source`` to the environment's topic (the event as
+        JSON, or ``message``)."""
         rule = events.Rule(self, construct_id, description=description, event_pattern=events.EventPattern(
             source=[source], detail_type=[detail_type], detail=detail))
-        notify_topic(rule, self.topic, dead_letter_queue=self.notification_dead_letters)
+        notify_topic(rule, self.topic, dead_letter_queue=self.notification_dead_letters, message=message)
         return rule
 
     def _scheduled_job_failures(self, serving: ServingStack) -> None:

@@ -475,3 +475,30 @@ def test_a_failed_or_timed_out_etl_job_of_any_dataset_tells_people(synthesized):
         # AND it notifies the environment's topic
         (target,) = rule["Targets"]
         assert target["Arn"]["Ref"].startswith("Notifications"), env
+
+
+def test_a_version_awaiting_approval_tells_the_approvers_what_to_review_and_how_to_decide(synthesized):
+    # GIVEN every environment of the user's config
+    for env in synthesized.config.environments:
+        groups = sorted(g["Properties"]["ModelPackageGroupName"]
+                        for g in synthesized.resources(env, "Storage", "AWS::SageMaker::ModelPackageGroup").values())
+        rules = synthesized.resources(env, "Operations", "AWS::Events::Rule")
+        (rule,) = [r["Properties"] for k, r in rules.items() if k.startswith("ApprovalRequests")]
+        # THEN the rule watches exactly the environment's registry groups for complete versions left pending
+        pattern = rule["EventPattern"]
+        assert (pattern["source"], pattern["detail-type"]) == (["aws.sagemaker"], ["SageMaker Model Package State Change"])
+        assert sorted(pattern["detail"]["ModelPackageGroupName"]) == groups and groups, env
+        assert (pattern["detail"]["ModelApprovalStatus"], pattern["detail"]["ModelPackageStatus"]) == (
+            ["PendingManualApproval"], ["Completed"])
+        # AND it tells the environment's topic which version waits, how to review it and how to decide
+        (target,) = rule["Targets"]
+        assert target["Arn"]["Ref"].startswith("Notifications") and "DeadLetterConfig" in target, env
+        transformer = target["InputTransformer"]
+        assert transformer["InputPathsMap"] == {"detail-ModelPackageGroupName": "$.detail.ModelPackageGroupName",
+                                                "detail-ModelPackageVersion": "$.detail.ModelPackageVersion",
+                                                "detail-ModelPackageArn": "$.detail.ModelPackageArn"}
+        text = json.loads(transformer["InputTemplate"])
+        assert text.startswith("<detail-ModelPackageGroupName> version <detail-ModelPackageVersion> awaits a person's "
+                               "approval (<detail-ModelPackageArn>).")
+        assert f"python -m mlops_cli.audit --env {env} --model <model> --version <detail-ModelPackageVersion>" in text
+        assert "--model-approval-status Approved|Rejected" in text
