@@ -80,6 +80,7 @@ def split_sha256_path(split: str) -> str:
     summary (``contract.PREPARE_SUMMARY_FILE``): ``splits.<split>.sha256``."""
     return f"splits.{split}.sha256"
 
+
 # Sealed artefacts live below <model prefix>SEALED_SEGMENT/<archive sha256>/MODEL_ARCHIVE.
 SEALED_SEGMENT = "registered"
 # The bucket-policy pattern of every sealed key, for every model: pipelines/<model>/registered/...
