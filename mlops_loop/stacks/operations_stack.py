@@ -264,13 +264,16 @@ class OperationsStack(Stack):
             source="aws.sagemaker", detail_type="SageMaker Model Package State Change",
             detail={"ModelPackageGroupName": [storage.registry.group_names[model] for model in serving.parameters],
                     "ModelApprovalStatus": ["PendingManualApproval"], "ModelPackageStatus": ["Completed"]},
+            # No angle brackets but EventBridge's own: it refuses a template naming a variable it does not define.
             message=events.RuleTargetInput.from_text(
                 f"{field('$.detail.ModelPackageGroupName')} version {field('$.detail.ModelPackageVersion')} awaits a "
-                f"person's approval ({field('$.detail.ModelPackageArn')}). Review it (python -m mlops_cli.audit --env "
-                f"{environment.name} --model <model> --version {field('$.detail.ModelPackageVersion')}: its evaluation, "
-                "gate, model card and, when its callers' contract changes, why it was not approved automatically), then "
-                "approve or reject it as the approver role (aws sagemaker update-model-package --model-approval-status "
-                "Approved|Rejected)."),
+                f"person's approval. Review it: python -m mlops_cli.audit --env {environment.name} --model MODEL "
+                f"--version {field('$.detail.ModelPackageVersion')} (MODEL: the group's name after '{name_prefix}-'), "
+                "which shows its evaluation, gate, model card and, when its callers' contract changes, why it was not "
+                "approved automatically. Then, as the approver role: aws sagemaker update-model-package "
+                f"--model-package-arn {field('$.detail.ModelPackageArn')} --model-approval-status Approved (or Rejected) "
+                "--approval-description 'why'. (SageMaker may send a state change more than once: a repeated notice "
+                "is the same version.)"),
         )
         # A failed or timed-out ETL job (a quarantine ratio over the limit, raw files the schema refuses, a feature
         # write that failed) stops fresh data reaching training and the online store: people hear of it.

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import zipfile
 
 import pytest
@@ -499,6 +500,30 @@ def test_a_version_awaiting_approval_tells_the_approvers_what_to_review_and_how_
                                                 "detail-ModelPackageArn": "$.detail.ModelPackageArn"}
         text = json.loads(transformer["InputTemplate"])
         assert text.startswith("<detail-ModelPackageGroupName> version <detail-ModelPackageVersion> awaits a person's "
-                               "approval (<detail-ModelPackageArn>).")
-        assert f"python -m mlops_cli.audit --env {env} --model <model> --version <detail-ModelPackageVersion>" in text
-        assert "--model-approval-status Approved|Rejected" in text
+                               "approval.")
+        assert f"python -m mlops_cli.audit --env {env} --model MODEL --version <detail-ModelPackageVersion>" in text
+        assert ("aws sagemaker update-model-package --model-package-arn <detail-ModelPackageArn> "
+                "--model-approval-status Approved (or Rejected)") in text
+
+
+def test_every_notice_template_names_only_variables_eventbridge_defines(synthesized):
+    """EventBridge refuses a target whose InputTemplate has a <placeholder> that is neither a key of its InputPathsMap
+    nor one of its own (aws.events.*): CloudFormation would fail to create the rule."""
+    checked = 0
+    for (env, stack), synthesized_stack in synthesized.stacks.items():
+        for logical_id, resource in synthesized_stack.template["Resources"].items():
+            if resource["Type"] != "AWS::Events::Rule":
+                continue
+            for target in resource["Properties"].get("Targets", []):
+                transformer = target.get("InputTransformer")
+                if not transformer:
+                    continue
+                template = transformer["InputTemplate"]
+                if not isinstance(template, str):  # a Fn::Join: its literal parts
+                    template = "".join(p for p in template["Fn::Join"][1] if isinstance(p, str))
+                named = set(re.findall(r"<([^<>]*)>", template))
+                undefined = {n for n in named if n not in transformer.get("InputPathsMap", {})
+                             and not n.startswith("aws.events.")}
+                assert not undefined, (env, stack, logical_id, undefined)
+                checked += 1
+    assert checked  # the approval requests at least
