@@ -674,7 +674,8 @@ def test_a_regression_window_is_held_to_the_gates_error_parity_minimum_as_well_a
     """GIVEN a version the gate accepted with error parity 0.84 against a minimum of 0.8 WHEN a window's parity is 0.78
     (within its baseline - 0.1, below the gate's minimum) THEN it fails, held to its baseline - half the tolerance
     (0.79) as the gap is; a version with parity 0.95 is held to its baseline - 0.1 (0.85), the stricter; without a
-    baseline of the same measure, to the minimum; without a minimum, to the baseline alone (as before)."""
+    baseline, to the minimum (with one of another error measure, a warning); without a minimum, to the baseline alone
+    (as before)."""
     groups = ["a"] * 200 + ["b"] * 200
     y = np.full(400, 100.0)
     # group a's errors 10, b's 7.8: parity 0.78, no bias gap (errors both ways)
@@ -693,8 +694,13 @@ def test_a_regression_window_is_held_to_the_gates_error_parity_minimum_as_well_a
     assert near["detail"] == "baseline 0.8400 - 0.05, under the gate's minimum 0.8"
     high = parity({"error_measure": "relative", "error_parity_ratio": 0.95}, 0.8)
     assert (high["status"], high["threshold"], high["detail"]) == ("fail", pytest.approx(0.85), "baseline 0.9500 - 0.1")
-    alone = parity({"error_measure": "absolute", "error_parity_ratio": 0.95}, 0.8)
+    alone = parity(None, 0.8)
     assert (alone["status"], alone["threshold"], alone["detail"]) == ("fail", 0.8, "the gate's minimum 0.8")
+    # a version whose baseline compared another error measure was never held to this one: warned, not failed
+    other = parity({"error_measure": "absolute", "error_parity_ratio": 0.95}, 0.8)
+    assert (other["status"], other["threshold"]) == ("warn", 0.8)
+    assert other["detail"] == ("the gate's minimum 0.8; the serving version's baseline compared another error measure, "
+                               "so it was never held to this one: a warning, not a failure")
     before = parity({"error_measure": "relative", "error_parity_ratio": 0.84}, None)
     assert (before["status"], before["threshold"]) == ("pass", pytest.approx(0.74))
 
