@@ -405,8 +405,10 @@ def _over_max_error(result: CurateResult, over: Sequence[BatchCounts], max_ratio
             reasons[reason] = reasons.get(reason, 0) + count
     return (
         f"quarantine ratio exceeds max_quarantine_ratio {max_ratio} in {which} {listed}; curated data NOT written; "
-        f"fix or remove {its} raw files under {raw_path} and run the job again (the quarantine keeps a copy of the bad "
-        f"rows, each with its reason and source file: {quarantine_location}); the whole run's ratio: "
+        f"fix or remove {its} raw files under {raw_path} and run the job again, or re-send the bad records corrected in a "
+        "later batch (that mends a row whose bad value is not its record identifier or event time: such a row can "
+        f"only be fixed in its file) - the quarantine keeps a copy of the bad rows, each with its reason and source "
+        f"file: {quarantine_location}; the whole run's ratio: "
         f"{result.quarantine_ratio:.4f} ({result.quarantined_rows}/{result.input_rows}); "
         f"{'its' if len(over) == 1 else 'their'} top reasons: {_top_reasons(reasons)}"
     )

@@ -275,8 +275,10 @@ def test_an_all_bad_new_batch_fails_the_run_naming_it_even_under_the_whole_runs_
     assert errors == [
         "ERROR: quarantine ratio exceeds max_quarantine_ratio 0.05 in 2 raw batches: files outside any ingest_date= "
         "folder (2/2 quarantined: 1.0000), ingest_date=2026-01-05 (8/8 quarantined: 1.0000); curated data NOT "
-        f"written; fix or remove those batches' raw files under {raw} and run the job again (the quarantine keeps a "
-        f"copy of the bad rows, each with its reason and source file: {quarantine}); the whole run's ratio: 0.0476 "
+        f"written; fix or remove those batches' raw files under {raw} and run the job again, or re-send the bad "
+        "records corrected in a later batch (that mends a row whose bad value is not its record identifier or event "
+        "time: such a row can only be fixed in its file) - the quarantine keeps a copy of the bad rows, each with its "
+        f"reason and source file: {quarantine}; the whole run's ratio: 0.0476 "
         "(10/210); their top reasons: tenure_months: not an integer x10"]
     # AND the bad rows are kept, nothing of the run published, and the summary has every batch's counts
     assert len(pd.read_parquet(quarantine)) == 10
