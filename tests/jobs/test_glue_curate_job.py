@@ -370,6 +370,16 @@ def test_a_backlog_of_bad_batches_names_the_latest_five_and_counts_the_earlier_o
     assert message.endswith("the whole run's ratio: 0.1228 (28/228); their top reasons: tenure_months: not an integer x28")
 
 
+def test_a_failing_batch_partly_corrected_since_is_judged_on_what_is_still_outstanding():
+    """10 of 100 rows bad, 4 of them re-sent valid later: 6 % outstanding is over 5 %, and the notice says so."""
+    partly = BatchCounts("ingest_date=2026-01-05", 100, 90, 10, 0, {"tenure_months: not an integer": 10}, corrected_rows=4)
+    assert partly.outstanding_ratio == pytest.approx(0.06) and partly.quarantine_ratio == pytest.approx(0.10)
+    run = SimpleNamespace(quarantine_ratio=10 / 300, quarantined_rows=10, input_rows=300)
+    message = glue_curate_job._over_max_error(run, [partly], 0.05, "s3://lake/raw/churn", "s3://lake/quarantine/run_id=r")
+    assert message.startswith("quarantine ratio exceeds max_quarantine_ratio 0.05 in raw batch ingest_date=2026-01-05 "
+                              "(10/100 quarantined, 4 corrected since: 0.0600); curated data NOT written")
+
+
 def test_a_run_whose_every_batch_is_under_the_maximum_succeeds_listing_each_batchs_counts_in_four_spark_jobs(
         spark, tmp_path):
     # GIVEN a first run's raw data: two ingest_date= batches and a file under no such folder, each with bad rows at
