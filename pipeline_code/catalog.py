@@ -42,6 +42,9 @@ STRING = "string"
 INTEGER = "integer"
 DOUBLE = "double"
 TIMESTAMP = "timestamp"
+# The text a timestamp column accepts (the curate job parses it; no offset means UTC): ISO-8601 date and time to the
+# second, a fraction of up to 9 digits, ``T`` or a space between them, and ``Z`` or a ``+HH:MM`` / ``+HHMM`` offset.
+TIMESTAMP_PATTERN = r"^([0-9]{4}-[0-9]{2}-[0-9]{2})[T ]([0-9]{2}:[0-9]{2}:[0-9]{2}(\.[0-9]{1,9})?)(Z|[+-][0-9]{2}:?[0-9]{2})?$"
 BOOLEAN = "boolean"
 
 COLUMN_TYPES = (STRING, INTEGER, DOUBLE, TIMESTAMP, BOOLEAN)

@@ -183,12 +183,13 @@ def read_labels(spec: str, dataset: catalog.Dataset) -> Tuple[pd.DataFrame, List
     labels = pd.concat(frames, ignore_index=True)
     key = [rid, event_time] if event_time in labels.columns else [rid]
     if event_time in labels.columns:
-        labels[_LABEL_TIME] = pd.to_datetime(labels[event_time], utc=True, format="mixed", errors="coerce")
+        labels[_LABEL_TIME] = event_times(labels[event_time])
         unread = labels[labels[_LABEL_TIME].isna()]
         if len(unread):
             first = unread.iloc[0]
             raise UserDataError(f"{first['_file']}: record {first[rid]!r} has {event_time} {first[event_time]!r}, which is "
-                                "not a time; write it as the records do (e.g. 2026-01-31T09:00:00Z)")
+                                "not a timestamp the ETL reads; write it as the records do (e.g. 2026-01-31T09:00:00Z; "
+                                "without an offset it is UTC)")
         key = [rid, _LABEL_TIME]
     twice = labels[labels.duplicated(subset=key, keep=False)]
     if len(twice):
@@ -206,9 +207,10 @@ def attach_labels(records: pd.DataFrame, labels: pd.DataFrame, dataset: catalog.
     time when ``labels`` gives it), in declaration order."""
     rid, event_time = dataset.record_identifier, dataset.event_time
     timed = _LABEL_TIME in labels.columns
+    record_times = event_times(records[event_time])
     if not timed:
         # A copy re-sent with the same event time is the same record (the ETL keeps one): only other times recur.
-        times = records.groupby(rid, sort=False)[event_time].nunique()
+        times = records.assign(**{_LABEL_TIME: record_times}).groupby(rid, sort=False)[_LABEL_TIME].nunique()
         recurring = times[times > 1]
         if len(recurring):
             example = recurring.index[0]
@@ -223,10 +225,17 @@ def attach_labels(records: pd.DataFrame, labels: pd.DataFrame, dataset: catalog.
             f"record of {dataset.name!r} (e.g. {records[rid].iloc[0]!r}); check that both files use the same "
             f"{rid!r} values")
     if timed:
-        keyed = records.assign(**{_LABEL_TIME: pd.to_datetime(records[event_time], utc=True, format="mixed", errors="coerce")})
+        keyed = records.assign(**{_LABEL_TIME: record_times})
         joined = keyed.merge(labels.drop(columns=["_file", event_time]), on=[rid, _LABEL_TIME], how="left")
         matched = pd.Series(pd.MultiIndex.from_frame(labels[[rid, _LABEL_TIME]]).isin(
             pd.MultiIndex.from_frame(keyed[[rid, _LABEL_TIME]])), index=labels.index)
+        if not matched.any():
+            example = labels[labels[rid].isin(records[rid])].iloc[0]
+            recorded = ", ".join(str(t) for t in records.loc[records[rid] == example[rid], event_time])
+            raise UserDataError(
+                f"--labels {spec}: none of its {len(labels)} labels matches a record by identifier and {event_time} (e.g. "
+                f"record {example[rid]!r}: labelled at {example[event_time]}, recorded at {recorded}); write the label "
+                f"files' {event_time} as the records' (the same instant; a time without an offset is UTC)")
     else:
         joined = records.merge(labels.drop(columns="_file"), on=rid, how="left")
     notes = []
@@ -237,6 +246,14 @@ def attach_labels(records: pd.DataFrame, labels: pd.DataFrame, dataset: catalog.
     if (~matched).sum():
         notes.append(f"{int((~matched).sum())} label rows of --labels {spec} match no record (ignored)")
     return joined[[c.name for c in dataset.columns]], notes
+
+
+def event_times(values: pd.Series) -> pd.Series:
+    """Each value read as the ETL reads a timestamp (``catalog.TIMESTAMP_PATTERN``; no offset: UTC), as a UTC time;
+    NaT where it is not one (a date alone, ``03/15/2026 14:22``: the ETL would quarantine it)."""
+    text = values.astype("string").str.strip()
+    readable = text.str.match(catalog.TIMESTAMP_PATTERN).fillna(False).astype(bool)
+    return pd.to_datetime(text.where(readable), utc=True, format="ISO8601", errors="coerce")
 
 
 def _read(path: str) -> pd.DataFrame:

@@ -81,7 +81,7 @@ _TYPED_PREFIX = "__typed__"
 
 _INTEGER_RE = r"^[+-]?[0-9]{1,18}(\.0*)?$"  # 18 digits always fit in a signed 64-bit integer
 _DOUBLE_RE = r"^[+-]?([0-9]+\.?[0-9]*|\.[0-9]+)([eE][+-]?[0-9]{1,3})?$"
-_TIMESTAMP_RE = r"^([0-9]{4}-[0-9]{2}-[0-9]{2})[T ]([0-9]{2}:[0-9]{2}:[0-9]{2}(\.[0-9]{1,9})?)(Z|[+-][0-9]{2}:?[0-9]{2})?$"
+_TIMESTAMP_RE = catalog.TIMESTAMP_PATTERN
 _TIMESTAMP_FORMAT = "yyyy-MM-dd HH:mm:ss[.SSSSSSSSS]XXX"
 
 _SPARK_TYPES = {

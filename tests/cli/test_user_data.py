@@ -241,6 +241,40 @@ def test_labels_without_the_event_time_are_refused_for_a_record_that_recurs(type
         "same label; add 'event_time' to the label files so each labels the record of its time")
 
 
+def test_timed_labels_that_match_no_record_at_its_time_are_refused_showing_both_times(typed, tmp_path):
+    """Labels giving each record's time as local wall-clock time without an offset (read as UTC, as the ETL reads the
+    records) match none of the records: an error naming one record's times on both sides, not a run with no labels."""
+    records = typed.drop(columns=["churned"])
+    records.to_parquet(tmp_path / "records.parquet", index=False)
+    local = records["event_time"].dt.tz_convert("Europe/Paris").dt.strftime("%Y-%m-%dT%H:%M:%S")
+    pd.DataFrame({"customer_id": records["customer_id"], "event_time": local, "churned": 1}).to_csv(
+        tmp_path / "labels.csv", index=False)
+    with pytest.raises(UserDataError) as caught:
+        land(CUSTOMER_CHURN, str(tmp_path / "records.parquet"), str(tmp_path / "raw"), "2026-04-01",
+             labels=str(tmp_path / "labels.csv"))
+    first = records.iloc[0]
+    assert str(caught.value) == (
+        f"--labels {tmp_path / 'labels.csv'}: none of its 10 labels matches a record by identifier and event_time (e.g. "
+        f"record {first['customer_id']!r}: labelled at {local.iloc[0]}, recorded at "
+        f"{first['event_time'].strftime('%Y-%m-%dT%H:%M:%S.%fZ')}); "
+        "write the label files' event_time as the records' (the same instant; a time without an offset is UTC)")
+
+
+def test_a_record_re_sent_with_its_time_written_another_way_is_one_record_for_labels_without_times(typed, tmp_path):
+    """The same instant written with ``+00:00`` and with ``Z`` is one record (the ETL keeps one): labels by identifier
+    alone are not refused for it."""
+    records = typed.drop(columns=["churned"]).copy()
+    again = records.iloc[[0]].copy()
+    records["event_time"] = records["event_time"].map(lambda t: t.isoformat())
+    again["event_time"] = again["event_time"].map(lambda t: t.strftime("%Y-%m-%dT%H:%M:%SZ"))
+    pd.concat([records, again]).to_csv(tmp_path / "records.csv", index=False)
+    pd.DataFrame({"customer_id": records["customer_id"], "churned": 0}).to_csv(tmp_path / "labels.csv", index=False)
+    landed = land(CUSTOMER_CHURN, str(tmp_path / "records.csv"), str(tmp_path / "raw"), "2026-04-01",
+                  labels=str(tmp_path / "labels.csv"))
+    (part,) = landed.files
+    assert pd.read_csv(part, dtype=str)["churned"].tolist() == ["0"] * 11
+
+
 def test_label_files_give_the_event_time_all_or_none(tmp_path):
     pd.DataFrame({"customer_id": ["a"], "event_time": ["2026-01-01T00:00:00Z"], "churned": [0]}).to_csv(
         tmp_path / "a.csv", index=False)
@@ -256,7 +290,12 @@ def test_label_files_give_the_event_time_all_or_none(tmp_path):
                    "churned": [0, 1]}),
      "record 'a' at 2026-01-01T00:00:00Z is labelled 2 times; give each record one label row"),
     (pd.DataFrame({"customer_id": ["a"], "event_time": ["last week"], "churned": [0]}),
-     "record 'a' has event_time 'last week', which is not a time; write it as the records do (e.g. 2026-01-31T09:00:00Z)"),
+     "record 'a' has event_time 'last week', which is not a timestamp the ETL reads; write it as the records do (e.g. "
+     "2026-01-31T09:00:00Z; without an offset it is UTC)"),
+    # a day-first or month-first layout is not guessed: the ETL would not read it either
+    (pd.DataFrame({"customer_id": ["a"], "event_time": ["01/02/2026 10:00"], "churned": [0]}),
+     "record 'a' has event_time '01/02/2026 10:00', which is not a timestamp the ETL reads; write it as the records do "
+     "(e.g. 2026-01-31T09:00:00Z; without an offset it is UTC)"),
     (pd.DataFrame({"customer_id": ["a", "a"], "churned": [0, 1]}), "record 'a' is labelled 2 times; give each record one label row"),
     (pd.DataFrame({"customer_id": ["a"], "outcome": [1]}), "a label file needs the record identifier and the label "
                                                             "column(s) ['customer_id', 'churned']; missing ['churned']"),
