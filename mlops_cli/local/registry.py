@@ -369,7 +369,12 @@ def _decide(workdir: str, model: str, version: int, decision: str, comment: str)
     """Approve or reject ``version`` of ``model`` in ``workdir``'s registry, saying what serves (is champion) after."""
     import sys
 
-    registry = LocalRegistry(os.path.join(workdir, "registry"))
+    root = os.path.join(workdir, "registry")
+    if not os.path.isdir(root):  # a mistyped --workdir must not leave an empty registry behind
+        print(f"ERROR: no local registry in {workdir} ({root} does not exist); give the --workdir of the local run",
+              file=sys.stderr)
+        return 1
+    registry = LocalRegistry(root)
     try:
         before = registry.get(model, version).status
         decide = registry.approve if decision == "approve" else registry.reject

@@ -210,6 +210,11 @@ def test_a_person_approves_or_rejects_a_version_from_the_command_line(strong_mod
         APPROVED, "a person (python -m mlops_cli.local.registry)", "callers moved to the multiclass contract")
     assert main(["reject", *args]) == 0
     assert capsys.readouterr().out.strip() == "churn v2: Approved -> Rejected; champion now: v1"
+    # AND a --workdir without a registry is an error that creates nothing
+    assert main(["approve", "--workdir", str(tmp_path / "typo"), "--model", "churn", "--version", "2"]) == 1
+    assert capsys.readouterr().err.strip() == (f"ERROR: no local registry in {tmp_path / 'typo'} ({tmp_path / 'typo' / 'registry'} "
+                                               "does not exist); give the --workdir of the local run")
+    assert not (tmp_path / "typo").exists()
     # AND a version that does not exist is an error naming it and how to list them
     assert main(["approve", "--workdir", str(tmp_path), "--model", "churn", "--version", "9"]) == 1
     assert capsys.readouterr().err.strip() == (
