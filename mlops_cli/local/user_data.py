@@ -181,7 +181,7 @@ def read_labels(spec: str, dataset: catalog.Dataset) -> Tuple[pd.DataFrame, List
         raise UserDataError(f"{without}: has no {event_time!r} column while {with_time} has one; give the event time in "
                             "every label file or in none")
     labels = pd.concat(frames, ignore_index=True)
-    key = [rid, event_time] if event_time in labels.columns else [rid]
+    key = [rid]
     if event_time in labels.columns:
         labels[_LABEL_TIME] = event_times(labels[event_time])
         unread = labels[labels[_LABEL_TIME].isna()]
