@@ -277,9 +277,11 @@ def _write_curated(result: CurateResult, curated_path: str, dataset: catalog.Dat
 
 
 def _rows_not_read(result: CurateResult, curated_path: str, dataset: catalog.Dataset) -> Tuple[Optional[Any], int]:
-    """The curated rows of the dates this run touches whose record id the run did not read at all (kept, quarantined
-    or a duplicate: a record the run read is the run's to decide), materialised apart from the files about to be
-    replaced, and how many they are; (None, 0) when none of the touched dates is curated yet.
+    """The curated rows of the dates this run touches whose record (identifier and event time, as :func:`curate` keys
+    a record) this run does not curate anew, materialised apart from the files about to be replaced, and how many they
+    are; (None, 0) when none of the touched dates is curated yet. A record is more than its identifier: a customer
+    recorded monthly keeps January's row when February's lands. A bad copy the run quarantines never displaces a
+    curated record, as it never displaces a valid copy within a run.
 
     Only the touched dates are read (``result.curated_dates``, found with the counts), so a run reads what it
     rewrites, not the whole curated history: see :func:`_read_curated_dates` for how each date's files' schema
@@ -288,14 +290,13 @@ def _rows_not_read(result: CurateResult, curated_path: str, dataset: catalog.Dat
     from pyspark.sql import Observation
     from pyspark.sql import functions as F
 
-    rid = dataset.record_identifier
+    rid, event_time = dataset.record_identifier, dataset.event_time
     earlier = _read_curated_dates(result.curated.sparkSession, curated_path, result.curated_dates, result.curated.schema)
     if earlier is None:
         return None, 0
-    read_ids = (result.curated.select(F.col(rid).cast("string").alias(rid))
-                .unionByName(result.quarantine.select(F.trim(F.col(rid)).alias(rid)))
-                .unionByName(result.duplicates.select(F.col(rid).cast("string").alias(rid))))
-    missing = earlier.join(read_ids, on=earlier[rid].cast("string") == read_ids[rid], how="left_anti")
+    curated_now = result.curated.select(F.col(rid).alias("__rid"), F.col(event_time).alias("__event_time"))
+    missing = earlier.join(curated_now, on=(earlier[rid] == curated_now["__rid"])
+                           & earlier[event_time].eqNullSafe(curated_now["__event_time"]), how="left_anti")
     rows = Observation("kept_from_curated")
     # Checkpointed: the rows must not be read lazily from the partitions the write is about to replace.
     kept = missing.observe(rows, F.count(F.lit(1)).alias("rows")).localCheckpoint(eager=True)

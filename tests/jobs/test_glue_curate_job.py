@@ -137,15 +137,24 @@ def test_a_late_record_for_a_date_whose_raw_files_expired_adds_to_its_curated_ro
     # AND running again keeps it that way (idempotent)
     assert glue_curate_job.main(job_argv(tmp_path, str(raw))) == 0
     assert len(read_curated(tmp_path / "curated")) == len(after)
-    # AND a record of that date the run reads again, now quarantined, is the run's to decide: not kept from before
+    # AND a record of that date re-sent bad (quarantined) does not displace its curated row: a bad copy never does
     resent = january[january["customer_id"] == touched["customer_id"].iat[0]].copy()
     resent["tenure_months"] = "not a number"
     write_raw(resent, str(tmp_path / "raw"), samples.CUSTOMER_CHURN, "2026-04-21")
     # (its batch is all bad: only a maximum of 1 lets the run publish)
     assert glue_curate_job.main(job_argv(tmp_path, str(raw), max_quarantine_ratio="1")) == 0
     final = read_curated(tmp_path / "curated")
-    assert touched["customer_id"].iat[0] not in set(final["customer_id"]) and len(final) == len(after) - 1
-    assert json.loads((tmp_path / "summary.json").read_text())["kept_from_curated"] == len(touched) - 1
+    assert touched["customer_id"].iat[0] in set(final["customer_id"]) and len(final) == len(after)
+    assert json.loads((tmp_path / "summary.json").read_text())["kept_from_curated"] == len(touched)
+    # AND a later record of the same customer (its next month's snapshot) adds to the curated data, its earlier
+    # record kept: a record is its identifier and event time
+    customer = touched["customer_id"].iat[0]
+    next_month = late.copy()
+    next_month["customer_id"] = customer
+    write_raw(next_month, str(tmp_path / "raw"), samples.CUSTOMER_CHURN, "2026-04-22")
+    assert glue_curate_job.main(job_argv(tmp_path, str(raw), max_quarantine_ratio="1")) == 0
+    rows = read_curated(tmp_path / "curated")
+    assert (rows["customer_id"] == customer).sum() == 2 and len(rows) == len(after) + 1
 
 
 def test_a_correction_landed_later_replaces_the_record_whatever_its_values_sort_like(spark, tmp_path):
