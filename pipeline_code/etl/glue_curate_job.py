@@ -139,11 +139,16 @@ def read_raw_csv(spark: Any, raw_path: str) -> Any:
             "them to CSV (an exporter's compression or format setting) or move them out of raw_path, and run again")
 
     def reader() -> Any:
+        # Standard CSV (RFC 4180, what exporters, pandas and Excel write): a quote inside a quoted field is doubled,
+        # and a quoted field may hold line breaks. Spark's defaults (a backslash escape, one record per line) would
+        # keep the doubled quotes in the value and split such a record into malformed rows.
         return (
             spark.read.option("header", True)
             .option("recursiveFileLookup", True)
             .option("pathGlobFilter", "*.csv")
             .option("inferSchema", False)
+            .option("escape", '"')
+            .option("multiLine", True)
         )
 
     try:

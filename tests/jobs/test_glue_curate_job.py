@@ -354,6 +354,25 @@ def test_raw_files_the_reader_would_skip_fail_the_run_naming_them_before_anythin
     assert read_curated(tmp_path / "curated").equals(before)
 
 
+def test_standard_csv_quoting_is_read_as_exporters_write_it(spark, tmp_path):
+    """GIVEN an export as RFC 4180 writes it (pandas, Excel): a doubled quote inside a quoted field, a quoted comma, a
+    quoted line break, CRLF line endings, and one row with a field too many WHEN curated THEN each value is what the
+    export meant, the record with a line break is one record, and only the short-of-fields row is quarantined."""
+    header = "customer_id,event_time,tenure_months,monthly_charges,total_charges,contract_type,payment_method," \
+             "support_calls_90d,region,gender,churned"
+    rest = "2026-01-01T00:00:00Z,12,50.0,600.0,month-to-month,,1,north,,0"
+    text = "\r\n".join([header, f'"CUS ""A""",{rest}', f'"CUS, B",{rest}', f'"CUS\nC",{rest}', f"CUS-D,{rest},extra", ""])
+    raw = tmp_path / "raw" / "customer_churn" / "ingest_date=2026-01-02"
+    raw.mkdir(parents=True)
+    (raw / "export.csv").write_bytes(text.encode())
+    assert glue_curate_job.main(job_argv(tmp_path, str(raw.parent), max_quarantine_ratio="1")) == 0
+    curated = read_curated(tmp_path / "curated")
+    assert set(curated["customer_id"]) == {'CUS "A"', "CUS, B", "CUS\nC"} and len(curated) == 3
+    summary = json.loads((tmp_path / "summary.json").read_text())
+    assert (summary["input_rows"], summary["quarantined_rows"]) == (4, 1)
+    assert list(summary["quarantine_reasons"]) == ["_corrupt_record: malformed CSV row (wrong number of fields)"]
+
+
 def test_what_spark_hides_is_not_taken_for_a_skipped_file(spark, tmp_path):
     """Spark's own markers and temporary files, and S3 console folder markers, are no data; a CSV in upper case is."""
     for name in ("ingest_date=2026-01-01/a.csv", "_SUCCESS", ".staging/part.json", "_temporary/0/part.json",
