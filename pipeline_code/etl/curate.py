@@ -71,6 +71,9 @@ TIMESTAMP_FORMS = ("a timestamp is yyyy-MM-ddTHH:mm:ss[.fraction][Z|+HH:MM] or y
 RULE_NOT_BOOLEAN = "not a boolean"
 RULE_NOT_ALLOWED = "not an allowed value"
 RULE_MALFORMED_ROW = "malformed CSV row (wrong number of fields)"
+# A text value holding U+FFFD, the character a UTF-8 reader puts where bytes are not UTF-8 (a Windows-1252 "é"): the
+# export was written in another encoding, and its text would be curated mangled.
+RULE_NOT_UTF8 = "not UTF-8 text (export the file as UTF-8)"
 
 # Row statuses (internal).
 _CURATED, _QUARANTINED, _DUPLICATE = "curated", "quarantined", "duplicate"
@@ -380,13 +383,15 @@ _PARSE_RULES = {
 
 
 def _checks(column: catalog.Column) -> List[_Check]:
-    """The rules ``column`` must satisfy, in a fixed order: required, parse/allowed, range."""
+    """The rules ``column`` must satisfy, in a fixed order: required, UTF-8 (text), parse/allowed, range."""
     blank = _text(column.name).isNull()
     value = F.col(_typed(column.name))
     checks: List[_Check] = []
     if not column.nullable:
         key = f"{column.name}: {RULE_MISSING}"
         checks.append(_Check(blank, key, F.lit(key)))
+    if column.dtype == catalog.STRING:
+        checks.append(_value_check(column, F.col(column.name).contains("\ufffd"), RULE_NOT_UTF8))
     if column.dtype in _PARSE_RULES:
         checks.append(_value_check(column, ~blank & value.isNull(), _PARSE_RULES[column.dtype]))
     if column.allowed is not None:

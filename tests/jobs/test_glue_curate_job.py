@@ -373,6 +373,22 @@ def test_standard_csv_quoting_is_read_as_exporters_write_it(spark, tmp_path):
     assert list(summary["quarantine_reasons"]) == ["_corrupt_record: malformed CSV row (wrong number of fields)"]
 
 
+def test_text_in_another_encoding_is_quarantined_not_curated_mangled(spark, tmp_path):
+    """GIVEN an export written in Windows-1252 (an identifier with an "é") WHEN curated THEN its row is quarantined
+    saying the file is not UTF-8, never curated with U+FFFD in place of the letter; a UTF-8 row beside it is curated."""
+    header = "customer_id,event_time,tenure_months,monthly_charges,total_charges,contract_type,payment_method," \
+             "support_calls_90d,region,gender,churned"
+    rest = "2026-01-01T00:00:00Z,12,50.0,600.0,month-to-month,,1,north,,0"
+    raw = tmp_path / "raw" / "customer_churn" / "ingest_date=2026-01-02"
+    raw.mkdir(parents=True)
+    (raw / "latin.csv").write_bytes(f"{header}\nCUS-René,{rest}\n".encode("cp1252"))
+    (raw / "utf8.csv").write_bytes(f"{header}\nCUS-Zoë,{rest}\n".encode("utf-8"))
+    assert glue_curate_job.main(job_argv(tmp_path, str(raw.parent), max_quarantine_ratio="1")) == 0
+    assert read_curated(tmp_path / "curated")["customer_id"].tolist() == ["CUS-Zoë"]
+    summary = json.loads((tmp_path / "summary.json").read_text())
+    assert summary["quarantine_reasons"] == {"customer_id: not UTF-8 text (export the file as UTF-8)": 1}
+
+
 def test_what_spark_hides_is_not_taken_for_a_skipped_file(spark, tmp_path):
     """Spark's own markers and temporary files, and S3 console folder markers, are no data; a CSV in upper case is."""
     for name in ("ingest_date=2026-01-01/a.csv", "_SUCCESS", ".staging/part.json", "_temporary/0/part.json",
