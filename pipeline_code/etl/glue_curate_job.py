@@ -86,8 +86,10 @@ UNPARTITIONED_BATCH = f"files outside any {RAW_PARTITION_COLUMN}= folder"
 # How many failing batches the failure message names (the latest ones), and how many files it does not read.
 LISTED_FILES = 5
 LISTED_BATCHES = 5
-# Spark's message when a file's header does not match the read schema (enforceSchema=false).
-_HEADER_MISMATCH = re.compile(r"CSV header does not conform to the schema\..*?CSV file: \S+", re.DOTALL)
+# Spark's messages when a file's header does not match the read schema (enforceSchema=false): other names, or another
+# number of columns (a column added or dropped by a new export version).
+_HEADER_MISMATCH = re.compile(r"(CSV header does not conform to the schema\.|Number of column in CSV header is not equal "
+                              r"to number of fields in the schema).*?CSV file: \S+", re.DOTALL)
 # Spark's error when mergeSchema meets a column typed differently in two files: its error class (Spark 3.5; Glue 5.0
 # runs 3.5.4), and the message of Spark 3.3's untyped SparkException.
 _CANNOT_MERGE_SCHEMAS = ("CANNOT_MERGE_SCHEMAS", "Failed merging schema")

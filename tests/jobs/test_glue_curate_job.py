@@ -389,6 +389,22 @@ def test_text_in_another_encoding_is_quarantined_not_curated_mangled(spark, tmp_
     assert summary["quarantine_reasons"] == {"customer_id: not UTF-8 text (export the file as UTF-8)": 1}
 
 
+def test_a_file_with_a_column_fewer_fails_the_run_naming_it_not_with_a_traceback(spark, tmp_path, capsys):
+    """GIVEN a day's export with every declared column and a smaller one from an export version that dropped a nullable
+    column WHEN the job runs THEN it fails with one line naming the file (Spark's header-length error, which escaped
+    as a Java traceback), and publishes nothing."""
+    full = generate(samples.CUSTOMER_CHURN, 40, seed=41, start="2026-01-01", days=1, as_text=True)
+    raw = tmp_path / "raw" / "customer_churn" / "ingest_date=2026-01-02"
+    raw.mkdir(parents=True)
+    full.to_csv(raw / "b-full.csv", index=False)
+    full.iloc[:2].drop(columns=["gender"]).to_csv(raw / "a-short.csv", index=False)
+    assert glue_curate_job.main(job_argv(tmp_path, str(raw.parent))) == 1
+    (error,) = [line for line in capsys.readouterr().err.splitlines() if line.startswith("ERROR: ")]
+    assert error.startswith("ERROR: a raw CSV file's header differs from the first file's (schema change?): ")
+    assert "a-short.csv" in error or "b-full.csv" in error
+    assert not (tmp_path / "curated").exists()
+
+
 def test_what_spark_hides_is_not_taken_for_a_skipped_file(spark, tmp_path):
     """Spark's own markers and temporary files, and S3 console folder markers, are no data; a CSV in upper case is."""
     for name in ("ingest_date=2026-01-01/a.csv", "_SUCCESS", ".staging/part.json", "_temporary/0/part.json",
