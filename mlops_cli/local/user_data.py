@@ -146,6 +146,8 @@ def read_file(path: str, dataset: catalog.Dataset, *, labels_apart: bool = False
         notes.append(f"{path}: nullable column(s) {absent} absent, read as nulls")
     if extra:
         notes.append(f"{path}: column(s) {extra} not declared for {dataset.name!r}, ignored")
+    if _kind(path) == "csv":
+        notes += _as_raw_in_aws(path, frame.attrs.get(_WRITTEN_HEADER, list(frame.columns)), declared)
     text = pd.DataFrame({c: _as_text(frame[c]) if c in frame.columns else None for c in declared}, index=frame.index)
     return text, notes
 
@@ -256,6 +258,16 @@ def event_times(values: pd.Series) -> pd.Series:
     return pd.to_datetime(text.where(readable), utc=True, format="ISO8601", errors="coerce")
 
 
+def _as_raw_in_aws(path: str, header: Sequence[str], declared: Sequence[str]) -> List[str]:
+    """A note when the CSV file ``path``, put in ``raw/<dataset>/`` in AWS as it is, would fail the Glue curate job, which
+    reads a header of exactly the declared columns (``declared``: names as declared, no other case or spaces, none
+    absent or extra) and takes nothing else; the local run lands a normalised copy, so it goes on here."""
+    if list(header) == list(declared):
+        return []
+    return [f"{path}: landed here as a normalised copy; as it is, the curate job in AWS would refuse it: its header must "
+            f"be exactly {list(declared)}"]
+
+
 def _read(path: str) -> pd.DataFrame:
     kind = _kind(path)
     try:
@@ -272,13 +284,18 @@ def _read(path: str) -> pd.DataFrame:
         raise UserDataError(f"{path}: cannot be read as {kind}: {exc}") from None
     if frame.empty:
         raise UserDataError(f"{path}: the file has no records; remove it or add records")
-    frame.columns = [str(c).strip().lower() for c in frame.columns]
+    written = [str(c) for c in frame.columns]
+    frame.columns = [c.strip().lower() for c in written]
+    frame.attrs[_WRITTEN_HEADER] = written  # what the Glue job would read as the header, before it is normalised here
     separated = _other_separator(frame.columns) if kind == "csv" else None
     if separated:
         raise UserDataError(f"{path}: the file looks {separated}-separated (its header reads as the one column "
                             f"{frame.columns[0]!r}); export it comma-separated (or as Parquet or JSON Lines)")
     return frame
 
+
+# Where _read keeps a file's header as written (frame.attrs).
+_WRITTEN_HEADER = "written_header"
 
 # Separators a spreadsheet export may use instead of commas (a ';' one where ',' is the decimal mark).
 _OTHER_SEPARATORS = {";": ";", "\t": "tab", "|": "|"}

@@ -90,7 +90,9 @@ def test_columns_that_differ_only_in_their_digits_are_different_columns_not_typo
     frame, notes = read_file(str(path), dataset)
     assert frame["q2_sales"].isna().all()
     assert notes == [f"{path}: nullable column(s) ['q2_sales'] absent, read as nulls",
-                     f"{path}: column(s) ['q1_sales'] not declared for 'customer_churn', ignored"]
+                     f"{path}: column(s) ['q1_sales'] not declared for 'customer_churn', ignored",
+                     f"{path}: landed here as a normalised copy; as it is, the curate job in AWS would refuse it: its "
+                     f"header must be exactly {[c.name for c in dataset.columns]}"]
 
 
 def test_absent_nullable_and_undeclared_columns_are_reported_not_silent(typed, tmp_path):
@@ -99,7 +101,21 @@ def test_absent_nullable_and_undeclared_columns_are_reported_not_silent(typed, t
     frame, notes = read_file(str(path), CUSTOMER_CHURN)
     assert frame["gender"].isna().all() and "source" not in frame
     assert notes == [f"{path}: nullable column(s) ['gender'] absent, read as nulls",
-                     f"{path}: column(s) ['source'] not declared for 'customer_churn', ignored"]
+                     f"{path}: column(s) ['source'] not declared for 'customer_churn', ignored",
+                     f"{path}: landed here as a normalised copy; as it is, the curate job in AWS would refuse it: its "
+                     f"header must be exactly {[c.name for c in CUSTOMER_CHURN.columns]}"]
+
+
+def test_a_csv_whose_header_only_differs_in_case_or_spacing_is_read_and_said_to_be_refused_in_aws(typed, tmp_path):
+    """The local run reads ``ID, Event_Time`` as the declared columns; the Glue job, given the file as it is, refuses
+    it: the note says so, and a file with the exact header gets no such note."""
+    exact, shouted = tmp_path / "exact.csv", tmp_path / "shouted.csv"
+    typed.to_csv(exact, index=False)
+    typed.rename(columns=lambda c: f" {c.upper()}").to_csv(shouted, index=False)
+    frame, notes = read_file(str(shouted), CUSTOMER_CHURN)
+    assert frame.equals(read_file(str(exact), CUSTOMER_CHURN)[0]) and read_file(str(exact), CUSTOMER_CHURN)[1] == []
+    assert notes == [f"{shouted}: landed here as a normalised copy; as it is, the curate job in AWS would refuse it: its "
+                     f"header must be exactly {[c.name for c in CUSTOMER_CHURN.columns]}"]
 
 
 @pytest.mark.parametrize("content, message", [
