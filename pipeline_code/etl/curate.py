@@ -412,9 +412,15 @@ def _value_check(column: catalog.Column, failed: SparkColumn, rule: str) -> _Che
 
 
 def _malformed_row_check() -> _Check:
+    """A row of the wrong number of fields; its reason quotes the raw row, and says when the row spans several lines:
+    a quote opened and never closed makes the reader take the lines up to the next quote as one field."""
     line = F.col(CORRUPT_RECORD_COLUMN)
     key = f"{CORRUPT_RECORD_COLUMN}: {RULE_MALFORMED_ROW}"
-    return _Check(line.isNotNull(), key, F.concat(F.lit(f"{key}: '"), line, F.lit("'")))
+    lines = F.size(F.split(line, "\n"))
+    joined = F.when(lines > 1, F.concat(F.lit(" (it spans "), lines.cast("string"), F.lit(
+        " lines: a quote opened and never closed joins the lines after it, up to the next quote, into this one row; "
+        "those records are in it, not counted apart)"))).otherwise(F.lit(""))
+    return _Check(line.isNotNull(), key, F.concat(F.lit(f"{key}: '"), line, F.lit("'"), joined))
 
 
 def _number(value: float) -> str:

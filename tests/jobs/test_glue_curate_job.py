@@ -373,6 +373,26 @@ def test_standard_csv_quoting_is_read_as_exporters_write_it(spark, tmp_path):
     assert list(summary["quarantine_reasons"]) == ["_corrupt_record: malformed CSV row (wrong number of fields)"]
 
 
+def test_an_unclosed_quote_joins_the_lines_after_it_into_one_quarantined_row_that_says_so(spark, tmp_path):
+    """GIVEN ten records, the fourth opening a quote it never closes WHEN curated THEN the lines up to the end of the
+    file are one malformed row (the reader takes them as one quoted field), quarantined with a reason that says how
+    many lines it spans and why: the records in it are not counted apart."""
+    header = "customer_id,event_time,tenure_months,monthly_charges,total_charges,contract_type,payment_method," \
+             "support_calls_90d,region,gender,churned"
+    rest = "2026-01-01T00:00:00Z,12,50.0,600.0,month-to-month,,1,north,,0"
+    lines = [header, *(f"CUS-{i},{rest}" for i in range(10))]
+    lines[4] = f'"CUS-3,{rest}'
+    raw = tmp_path / "raw" / "customer_churn" / "ingest_date=2026-01-02"
+    raw.mkdir(parents=True)
+    (raw / "export.csv").write_text("\n".join(lines) + "\n")
+    assert glue_curate_job.main(job_argv(tmp_path, str(raw.parent), max_quarantine_ratio="1")) == 0
+    summary = json.loads((tmp_path / "summary.json").read_text())
+    assert (summary["input_rows"], summary["curated_rows"], summary["quarantined_rows"]) == (4, 3, 1)
+    (reason,) = pd.read_parquet(tmp_path / "quarantine")["_quarantine_reason"]
+    assert reason.endswith(" (it spans 7 lines: a quote opened and never closed joins the lines after it, up to the next "
+                           "quote, into this one row; those records are in it, not counted apart)")
+
+
 def test_text_in_another_encoding_is_quarantined_not_curated_mangled(spark, tmp_path):
     """GIVEN an export written in Windows-1252 (an identifier with an "é") WHEN curated THEN its row is quarantined
     saying the file is not UTF-8, never curated with U+FFFD in place of the letter; a UTF-8 row beside it is curated."""
