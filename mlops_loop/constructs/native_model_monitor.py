@@ -35,8 +35,7 @@ from .arns import format_arn, s3_arn
 from .cdk_reads import environment_of, read_once, stack_of
 from .generated_asset import generated_asset
 from .network import allow_sagemaker_network_interfaces
-from .rule_notifications import notify_topic
-from .scheduled_job import FAILED_STATUSES, job_events
+from .scheduled_job import notify_failed_jobs
 
 # Where the serving code puts P(target = 1) in a JSON response (docs/invocation-contract.md):
 # {"predictions": [{"score": p, "label": 0|1}], ...}. Model Monitor reads one record per request.
@@ -455,34 +454,22 @@ def notify_native_monitor_failures(
 
     Each run of a monitoring schedule is a SageMaker processing job; SageMaker's "SageMaker Processing Job State
     Change" event carries the job's ``RoleArn``, and the four schedules of ``monitor``, and nothing else the app
-    starts, run as its role (fixed name, so this rule may live in another stack). No documented field of that event names the schedule,
-    so the message names the model, the endpoint and the four schedules, and gives the command that shows which
+    starts, run as its role (fixed name, so this rule may live in another stack). No documented field of that event
+    names the schedule, so the message names the model, the endpoint and the four schedules, and gives the command that shows which
     schedule ran the job (``DescribeProcessingJob``'s ``MonitoringScheduleArn``), the one for its logs and the one
     listing the endpoint's failed monitoring executions. A run that fails before SageMaker creates its job sends no
     job event and is not told here.
     """
-    jobs = job_events("processing")
-    name = events.EventField.from_path(f"$.detail.{jobs.name_field}")
-    status = events.EventField.from_path(f"$.detail.{jobs.status_field}")
-    reason = events.EventField.from_path("$.detail.FailureReason")
     endpoint, schedules = monitor.endpoint_name, ", ".join(monitor.schedule_names[k.key] for k in KINDS)
-    message = events.RuleTargetInput.from_text(
-        f"{what} job {name} ended {status}: {reason}. Model {monitor.model_name}, endpoint {endpoint}, schedules "
-        f"{schedules}. Schedule of this job: aws sagemaker describe-processing-job --processing-job-name {name} "
-        f"--query MonitoringScheduleArn. Logs: aws logs tail {jobs.log_group} --log-stream-name-prefix {name}/ "
-        f"--since 2d. Failed runs: aws sagemaker list-monitoring-executions --endpoint-name {endpoint} "
-        "--status-equals Failed"
-    )
     role_arn = format_arn(scope, service="iam", region="", resource="role", resource_name=monitor.role_name)
-    rule = events.Rule(
-        scope,
-        construct_id,
+    return notify_failed_jobs(
+        scope, construct_id, kind="processing",
         description=f"Tell people when a native Model Monitor job of {monitor.model_name} fails or is stopped",
-        event_pattern=events.EventPattern(
-            source=["aws.sagemaker"],
-            detail_type=[jobs.detail_type],
-            detail={"RoleArn": [role_arn], jobs.status_field: list(FAILED_STATUSES)},
-        ),
-    )
-    notify_topic(rule, topic, dead_letter_queue=dead_letter_queue, message=message)
-    return rule
+        match={"RoleArn": [role_arn]},
+        message=lambda job: (
+            f"{what} job {job.name} ended {job.status}: {job.reason}. Model {monitor.model_name}, endpoint {endpoint}, "
+            f"schedules {schedules}. Schedule of this job: aws sagemaker describe-processing-job --processing-job-name "
+            f"{job.name} --query MonitoringScheduleArn. Logs: aws logs tail {job.log_group} --log-stream-name-prefix "
+            f"{job.name}/ --since 2d. Failed runs: aws sagemaker list-monitoring-executions --endpoint-name {endpoint} "
+            "--status-equals Failed"),
+        topic=topic, dead_letter_queue=dead_letter_queue)

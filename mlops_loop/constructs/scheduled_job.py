@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import hashlib
 from dataclasses import dataclass
-from typing import Any, Mapping, Optional, Sequence
+from typing import Any, Callable, Mapping, Optional, Sequence
 
 from aws_cdk import aws_events as events
 from aws_cdk import aws_iam as iam
@@ -53,10 +53,15 @@ _KINDS = {
 FAILED_STATUSES = ("Failed", "Stopped")
 
 
-def job_events(kind: str) -> _Kind:
-    """What SageMaker's state-change event of a ``kind`` job ("processing" or "transform") calls it: its detail-type,
-    name and status fields, and the log group of its container logs (for rules on jobs this module does not start)."""
-    return _KINDS[kind]
+@dataclass(frozen=True)
+class FailedJob:
+    """What a failure notice may say of the job: its name, status and SageMaker's failure reason (the event's fields,
+    filled in by EventBridge) and the log group of its container logs (streams ``<job name>/...``)."""
+
+    name: str
+    status: str
+    reason: str
+    log_group: str
 
 
 def job_name_stem(kind: str, name_prefix: str, model: str) -> str:
@@ -195,28 +200,44 @@ def notify_job_failures(
     """
     if not stems:
         raise ValueError(f"notify_job_failures: no {kind} job stems given; a rule matching no job tells nobody anything")
-    kind_ = _KINDS[kind]
-    name = events.EventField.from_path(f"$.detail.{kind_.name_field}")
-    status = events.EventField.from_path(f"$.detail.{kind_.status_field}")
-    reason = events.EventField.from_path("$.detail.FailureReason")
     legend = "; ".join(f"{stem}-* = {model}" for model, stem in sorted(stems.items()))
-    message = events.RuleTargetInput.from_text(
-        f"{what} job {name} ended {status}: {reason}. Jobs by model: {legend}. "
-        f"Logs: aws logs tail {kind_.log_group} --log-stream-name-prefix {name}/ --since 2d. "
-        f"Job: aws sagemaker describe-{kind}-job --{kind}-job-name {name}"
-    )
+    return notify_failed_jobs(
+        scope, construct_id, kind=kind, description=f"Tell people when a scheduled {kind} job ({what}) fails or is stopped",
+        match={_KINDS[kind].name_field: [{"prefix": f"{stem}-"} for _, stem in sorted(stems.items())]},
+        message=lambda job: (
+            f"{what} job {job.name} ended {job.status}: {job.reason}. Jobs by model: {legend}. "
+            f"Logs: aws logs tail {job.log_group} --log-stream-name-prefix {job.name}/ --since 2d. "
+            f"Job: aws sagemaker describe-{kind}-job --{kind}-job-name {job.name}"),
+        topic=topic, dead_letter_queue=dead_letter_queue)
+
+
+def notify_failed_jobs(
+    scope: Construct,
+    construct_id: str,
+    *,
+    kind: str,
+    description: str,
+    match: Mapping[str, Any],
+    message: Callable[[FailedJob], str],
+    topic: sns.ITopic,
+    dead_letter_queue: sqs.IQueue,
+) -> events.Rule:
+    """A rule ``construct_id`` publishing ``message`` (given the job's fields) to ``topic`` when a ``kind`` job
+    ("processing" or "transform") whose state-change event detail also matches ``match`` fails or is stopped;
+    notices EventBridge cannot deliver go to ``dead_letter_queue``."""
+    kind_ = _KINDS[kind]
+    job = FailedJob(name=events.EventField.from_path(f"$.detail.{kind_.name_field}"),
+                    status=events.EventField.from_path(f"$.detail.{kind_.status_field}"),
+                    reason=events.EventField.from_path("$.detail.FailureReason"), log_group=kind_.log_group)
     rule = events.Rule(
         scope,
         construct_id,
-        description=f"Tell people when a scheduled {kind} job ({what}) fails or is stopped",
+        description=description,
         event_pattern=events.EventPattern(
             source=["aws.sagemaker"],
             detail_type=[kind_.detail_type],
-            detail={
-                kind_.name_field: [{"prefix": f"{stem}-"} for _, stem in sorted(stems.items())],
-                kind_.status_field: list(FAILED_STATUSES),
-            },
+            detail={**match, kind_.status_field: list(FAILED_STATUSES)},
         ),
     )
-    notify_topic(rule, topic, dead_letter_queue=dead_letter_queue, message=message)
+    notify_topic(rule, topic, dead_letter_queue=dead_letter_queue, message=events.RuleTargetInput.from_text(message(job)))
     return rule
