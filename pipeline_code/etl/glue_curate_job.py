@@ -83,9 +83,8 @@ ROWS_PER_FILE = 1_000_000  # target size of quarantine files
 _BATCH_FOLDER = f".*/({RAW_PARTITION_COLUMN}=[^/]+)/"
 # How the failure message names the batch of the files under no ingest_date= folder (summary: batch null).
 UNPARTITIONED_BATCH = f"files outside any {RAW_PARTITION_COLUMN}= folder"
-# How many failing batches the failure message names (the latest ones), and how many files it does not read.
-LISTED_FILES = 5
-LISTED_BATCHES = 5
+# How many of the failing batches (the latest) or of the unread files a failure message names.
+LISTED = 5
 # Spark's messages when a file's header does not match the read schema (enforceSchema=false): other names, or another
 # number of columns (a column added or dropped by a new export version).
 _HEADER_MISMATCH = re.compile(r"(CSV header does not conform to the schema\.|Number of column in CSV header is not equal "
@@ -134,7 +133,7 @@ def read_raw_csv(spark: Any, raw_path: str) -> Any:
 
     skipped = unread_files(spark, raw_path)
     if skipped:
-        shown = ", ".join(skipped[:LISTED_FILES]) + (f" and {len(skipped) - LISTED_FILES} more" if len(skipped) > LISTED_FILES else "")
+        shown = ", ".join(skipped[:LISTED]) + (f" and {len(skipped) - LISTED} more" if len(skipped) > LISTED else "")
         raise ValueError(
             f"raw_path {raw_path!r} holds {len(skipped)} file(s) the job does not read: {shown}; only uncompressed "
             "*.csv files (lower-case extension) are read, so their records would be left out without a word - convert "
@@ -398,9 +397,9 @@ def _summary(
 def _over_max_error(result: CurateResult, over: Sequence[BatchCounts], max_ratio: float, raw_path: str,
                     quarantine_location: Optional[str]) -> str:
     """Why the run failed: the batches over the maximum with their counts and ratios (the latest
-    :data:`LISTED_BATCHES` of them: a backlog of bad days would otherwise fill the notice; the summary lists every
+    :data:`LISTED` of them: a backlog of bad days would otherwise fill the notice; the summary lists every
     batch), what to do, the whole run's ratio, and the top reasons of those batches' bad rows."""
-    shown = over[-LISTED_BATCHES:]
+    shown = over[-LISTED:]
     listed = ", ".join(f"{batch.batch or UNPARTITIONED_BATCH} ({batch.quarantined_rows}/{batch.input_rows} quarantined"
                        f"{f', {batch.corrected_rows} corrected since' if batch.corrected_rows else ''}: "
                        f"{batch.outstanding_ratio:.4f})" for batch in shown)
