@@ -13,6 +13,7 @@ from aws_cdk import aws_sagemaker as sagemaker
 from aws_cdk import aws_sns as sns
 from constructs import Construct
 
+from pipeline_code.core import media_types
 from pipeline_code.core.contract import VARIANT, inference_prefix
 
 from ..config.instance_types import INSTANCE_TYPES
@@ -32,8 +33,8 @@ from .endpoint_fleet import (
 )
 
 CAPTURE_CONTENT_TYPES = {
-    "JsonContentTypes": ["application/json", "application/jsonlines"],
-    "CsvContentTypes": ["text/csv"],
+    "JsonContentTypes": [media_types.JSON, media_types.JSONLINES],
+    "CsvContentTypes": [media_types.CSV],
 }
 
 

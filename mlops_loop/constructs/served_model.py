@@ -13,6 +13,7 @@ from aws_cdk import aws_sagemaker as sagemaker
 from aws_cdk import aws_sqs as sqs
 from constructs import Construct
 
+from pipeline_code.core import media_types
 from pipeline_code.core.compiled import NEURON_COMPILER, SERVE_COMPILED_ENV
 from pipeline_code.core.contract import (
     CAPTURE_ENDPOINT_ENV,
@@ -43,7 +44,7 @@ SERVING_ENVIRONMENT = {
     "SAGEMAKER_SUBMIT_DIRECTORY": "/opt/ml/model/code",
 }
 # What the serving code accepts and answers (docs/invocation-contract.md).
-SERVING_CONTENT_TYPES = ("application/json", "application/jsonlines", "text/csv")
+SERVING_CONTENT_TYPES = media_types.CONTENT_TYPES
 
 
 class ServedModel(Construct):

@@ -70,6 +70,7 @@ import numpy as np
 import pandas as pd
 
 from pipeline_code import catalog
+from pipeline_code.core import media_types
 from pipeline_code.core.contract import ANSWERED_BY, ANSWERED_BY_DIGEST, ANSWERED_BY_VERSION
 from pipeline_code.core.lines import record_lines
 from pipeline_code.core.problem import BINARY, MULTICLASS, REGRESSION
@@ -552,7 +553,7 @@ def decode_payload(block: Dict[str, Any]) -> Tuple[str, Any]:
     ValueError when it does not decode."""
     data = block.get("data")
     encoding = str(block.get("encoding") or "").upper()
-    content_type = str(block.get("observedContentType") or "").lower()
+    content_type = str(block.get("observedContentType") or "")
     if not isinstance(data, str):
         raise _Malformed(f"bad_data: data must be a string, got {type(data).__name__}")
     if encoding == "BASE64":
@@ -560,17 +561,20 @@ def decode_payload(block: Dict[str, Any]) -> Tuple[str, Any]:
             data = base64.b64decode(data, validate=True).decode("utf-8")
         except (binascii.Error, ValueError) as exc:
             raise _Malformed(f"bad_base64: {exc}") from None
-    if "jsonlines" in content_type or "ndjson" in content_type:
+    # As serving reads a body: a leading byte-order mark dropped, every JSON Lines spelling it accepts.
+    data = data.lstrip("\ufeff")
+    kind = media_types.canonical(content_type)
+    if kind == media_types.JSONLINES:
         try:
             return "json", [_json(line) for line in record_lines(data) if line.strip()]
         except ValueError as exc:
             raise _Malformed(f"invalid_payload_jsonlines: {exc}") from None
-    if "json" in content_type or (not content_type and encoding == "JSON"):
+    if kind == media_types.JSON or (not content_type and encoding == "JSON"):
         try:
             return "json", _json(data)
         except ValueError as exc:
             raise _Malformed(f"invalid_payload_json: {exc}") from None
-    if "csv" in content_type or encoding == "CSV" or not content_type:
+    if kind == media_types.CSV or encoding == "CSV" or not content_type:
         return "csv", data
     raise _Malformed(f"unsupported_content_type: {content_type!r}")
 

@@ -81,6 +81,7 @@ from pipeline_code.core import integrity, problem
 from pipeline_code.core.compiled import SERVE_COMPILED_ENV
 from pipeline_code.core.contract import ANSWERED_BY, ANSWERED_BY_DIGEST, ANSWERED_BY_VERSION, MODEL_VERSION_ENV
 from pipeline_code.core.frameworks import PYTORCH
+from pipeline_code.core.media_types import base_type, canonical
 from pipeline_code.serving import self_capture
 from pipeline_code.serving.records import (  # noqa: F401 - re-exported: the contract's names in one place
     ACCEPT_TYPES,
@@ -102,10 +103,8 @@ from pipeline_code.serving.records import (  # noqa: F401 - re-exported: the con
     NotAcceptableError,
     ParsedRequest,
     UnsupportedContentTypeError,
-    _JSONLINES_ALIASES,
     _MAX_PROBLEMS,
     _where,
-    base_type,
     complete_records,
     feature_rows,
     parse_request,
@@ -410,12 +409,10 @@ def choose_accept(accept: Optional[str]) -> str:
     if accept is None or not accept.strip():
         return JSON
     for entry in accept.split(","):
-        kind = base_type(entry)
-        if kind in _JSONLINES_ALIASES:
-            return JSONLINES
-        if kind in ACCEPT_TYPES:
+        kind = canonical(entry)
+        if kind is not None:
             return kind
-        if kind in ("*/*", "application/*"):
+        if base_type(entry) in ("*/*", "application/*"):
             return JSON
     raise NotAcceptableError(f"unsupported Accept {accept!r}: ask for one of {', '.join(ACCEPT_TYPES)}")
 

@@ -24,17 +24,12 @@ import pandas as pd
 
 from pipeline_code import catalog
 from pipeline_code.core.lines import record_lines
+from pipeline_code.core.media_types import CONTENT_TYPES, CSV, JSON, JSONLINES, canonical  # noqa: F401 - CSV: the contract names inference re-exports
 from pipeline_code.core.online_features import PROVENANCE_KEYS
 from pipeline_code.core.spelling import misspellings
 from pipeline_code.features.compute import FeatureComputationError, compute_features
 
-JSON = "application/json"
-JSONLINES = "application/jsonlines"
-CSV = "text/csv"
-CONTENT_TYPES = (JSON, JSONLINES, CSV)
-ACCEPT_TYPES = (JSON, JSONLINES, CSV)
-# Spellings other tools use for JSON Lines; answered with the canonical type.
-_JSONLINES_ALIASES = {JSONLINES, "application/x-jsonlines", "application/jsonl", "application/x-ndjson"}
+ACCEPT_TYPES = CONTENT_TYPES
 
 INFERENCE_ID = "inference_id"
 INFERENCE_TIME = "inference_time"
@@ -201,11 +196,6 @@ class ParsedRequest:
     raw: Optional[str] = None
 
 
-def base_type(value: Optional[str]) -> str:
-    """``"Application/JSON; charset=utf-8"`` -> ``"application/json"``."""
-    return (value or "").split(";", 1)[0].strip().lower()
-
-
 def parse_request(body: Union[bytes, bytearray, str, None], content_type: Optional[str]) -> ParsedRequest:
     """Decode a request body into records (see the module docstring for the formats).
 
@@ -213,10 +203,8 @@ def parse_request(body: Union[bytes, bytearray, str, None], content_type: Option
         UnsupportedContentTypeError: ``content_type`` is not JSON, JSON Lines or CSV.
         BadRequestError: empty body, not UTF-8, or not parseable as ``content_type``.
     """
-    kind = base_type(content_type)
-    if kind in _JSONLINES_ALIASES:
-        kind = JSONLINES
-    if kind not in CONTENT_TYPES:
+    kind = canonical(content_type)
+    if kind is None:
         raise UnsupportedContentTypeError(
             f"unsupported Content-Type {content_type!r}: send one of {', '.join(CONTENT_TYPES)}"
         )

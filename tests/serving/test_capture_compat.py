@@ -20,7 +20,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from pipeline_code.core import integrity
+from pipeline_code.core import integrity, media_types
 from pipeline_code.monitoring.capture import ANSWERED
 from pipeline_code.serving import inference as inf
 from tests.support.capture import decode_capture
@@ -206,6 +206,40 @@ def test_realtime_jsonlines_request_is_decoded(trained, tmp_path):
     window = decode_capture(trained, _write_capture(tmp_path, [_capture_event(request, inf.JSONLINES, response, accept, inference_id="j")]))
     _assert_clean(window, 6)
     assert np.array_equal(window.frame["score"].to_numpy(), trained.evaluation_scores[:6])
+
+
+@pytest.mark.parametrize("base64_encoded", [False, True], ids=["json-encoded", "base64"])
+@pytest.mark.parametrize("content_type", sorted(media_types.JSONLINES_ALIASES) + ["Application/X-NDJSON; charset=utf-8"])
+def test_every_json_lines_spelling_serving_accepts_is_decoded(trained, tmp_path, content_type, base64_encoded):
+    """GIVEN a JSON Lines request under any spelling serving accepts (SageMaker captures types its JsonContentTypes
+    does not list as base64) WHEN captured THEN the monitor reads every record, none malformed."""
+    model = inf.model_fn(trained.model_dir)
+    request = "\n".join(json.dumps(r) for r in trained.feature_records(6)).encode()
+    response, accept = inf.invoke(model, request, content_type=content_type, accept=content_type)
+    window = decode_capture(trained, _write_capture(tmp_path, [
+        _capture_event(request, content_type, response, accept, inference_id="j", base64_encoded=base64_encoded)]))
+    _assert_clean(window, 6)
+    assert np.array_equal(window.frame["score"].to_numpy(), trained.evaluation_scores[:6])
+
+
+@pytest.mark.parametrize("content_type", [inf.JSON, inf.JSONLINES, inf.CSV])
+def test_a_body_starting_with_a_byte_order_mark_is_decoded_as_serving_read_it(trained, tmp_path, content_type):
+    """GIVEN a request whose text starts with a UTF-8 byte-order mark (Windows tools write one), which serving
+    answers WHEN captured THEN the monitor reads it too (it was counted malformed: invalid JSON)."""
+    model = inf.model_fn(trained.model_dir)
+    records = trained.feature_records(3)
+    if content_type == inf.CSV:
+        body = "\n".join(",".join("" if r[f] is None else str(r[f]) for f in model.feature_order) for r in records)
+    elif content_type == inf.JSON:
+        body = json.dumps({"instances": records})
+    else:
+        body = "\n".join(json.dumps(r) for r in records)
+    request = ("\ufeff" + body).encode()
+    response, accept = inf.invoke(model, request, content_type=content_type, accept=inf.JSON)
+    window = decode_capture(trained, _write_capture(tmp_path, [
+        _capture_event(request, content_type, response, accept, inference_id="bom", base64_encoded=True)]))
+    _assert_clean(window, 3)
+    assert np.array_equal(window.frame["score"].to_numpy(), np.asarray(_json_response_scores(response)))
 
 
 def test_a_line_separator_inside_a_captured_value_is_not_a_malformed_line(trained, tmp_path):
