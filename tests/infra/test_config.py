@@ -220,32 +220,52 @@ def test_app_exits_with_one_clear_message_on_bad_config(raw, tmp_path):
     assert "Traceback" not in proc.stderr
 
 
+@pytest.fixture(scope="module")
+def app_entry():
+    """app.py loaded as a module (its ``__main__`` block does not run): ``main`` and its helpers, in this process."""
+    spec = importlib.util.spec_from_file_location("app_entry", REPO_ROOT / "app.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
 @pytest.mark.parametrize(("selection", "problem"), [
     ("dev,qa", "unknown environment(s) qa"),
     ("dev,", "an empty environment name"),
     ([], "no environment"),
 ])
-def test_app_exits_with_one_clear_message_on_a_bad_environment_selection(raw, tmp_path, selection, problem):
+def test_app_exits_with_one_clear_message_on_a_bad_environment_selection(raw, tmp_path, selection, problem, app_entry,
+                                                                          monkeypatch, capsys):
     """GIVEN ``-c mlops-loop:environments=...`` naming an environment the config lacks (or an empty name)
-    WHEN app.py runs THEN it exits 2 with one line naming the context, the problem and what the config has."""
+    WHEN app.py's main runs THEN it exits 2 with one line naming the context, the problem and what the config has.
+
+    In this process: the App is app.py's own (``new_app``) with the context ``cdk synth -c`` would pass it set on
+    it; that the real entry point turns such a message into exit status 2 and stderr is shown by a ``python
+    app.py`` run above."""
     path = tmp_path / "config.yaml"
     path.write_text(yaml.safe_dump(raw, sort_keys=False))
     context = {"mlops-loop:config": str(path), "mlops-loop:environments": selection}  # as `cdk synth -c` passes it
-    env = {**os.environ, "CDK_CONTEXT_JSON": json.dumps(context), "CDK_OUTDIR": str(tmp_path / "out")}
-    proc = subprocess.run([sys.executable, "app.py"], cwd=REPO_ROOT, env=env, capture_output=True, text=True, timeout=120)
-    assert proc.returncode == 2
-    assert proc.stderr.splitlines()[-1] == (
+    new_app = app_entry.new_app
+
+    def app_with_context():
+        app = new_app(str(tmp_path / "out"))
+        for key, value in context.items():
+            app.node.set_context(key, value)
+        return app
+
+    monkeypatch.setattr(app_entry, "new_app", app_with_context)
+    with pytest.raises(SystemExit) as exited:
+        app_entry.main()
+    assert exited.value.code == 2
+    assert capsys.readouterr().err.splitlines()[-1] == (
         f"mlops-loop: context 'mlops-loop:environments': {selection!r} names {problem}; give a comma-separated "
         f"list of {', '.join(raw['environments'])} (or leave it out for all)")
     assert not (tmp_path / "out" / "manifest.json").exists()
 
 
-def test_a_selection_is_synthesized_in_the_configs_order_and_naming_every_environment_is_the_whole_app(sample):
+def test_a_selection_is_synthesized_in_the_configs_order_and_naming_every_environment_is_the_whole_app(sample, app_entry):
     """GIVEN the frozen sample (dev, staging, prod) WHEN app.py reads a selection THEN it keeps the config's
     order, drops repeats, and a selection of every environment is no selection (an assembly stamped whole)."""
-    spec = importlib.util.spec_from_file_location("app_entry", REPO_ROOT / "app.py")
-    app_entry = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(app_entry)
     select = app_entry._selected_environments
     assert select(None, sample) is None
     assert select("prod, dev,prod", sample) == ["dev", "prod"]
