@@ -8,12 +8,15 @@ real (the template diff even synthesizes the base ref in a git worktree) without
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import json
 import os
+import runpy
+import shutil
 import subprocess
-import sys
 from pathlib import Path
+from unittest import mock
 
 import pytest
 
@@ -72,10 +75,10 @@ def _commit(repo: Path, message: str) -> str:
     return _git(repo, "rev-parse", "HEAD")
 
 
-@pytest.fixture()
-def repo(tmp_path) -> Path:
-    """A committed tiny checkout: synth inputs, tests, a README and an ignored cdk.out."""
-    root = tmp_path / "repo"
+@pytest.fixture(scope="module")
+def _committed(tmp_path_factory) -> Path:
+    """The tiny checkout, committed once for the module (never handed out itself: see ``repo``)."""
+    root = tmp_path_factory.mktemp("tiny") / "repo"
     for path, text in FILES.items():
         (root / path).parent.mkdir(parents=True, exist_ok=True)
         (root / path).write_text(text)
@@ -84,11 +87,23 @@ def repo(tmp_path) -> Path:
     return root
 
 
+@pytest.fixture()
+def repo(_committed, tmp_path) -> Path:
+    """A committed tiny checkout: synth inputs, tests, a README and an ignored cdk.out (a copy of its own, .git
+    included, of one made once: the same commit in every test, which each test reads from its copy)."""
+    root = tmp_path / "repo"
+    shutil.copytree(_committed, root, symlinks=True)
+    return root
+
+
 def synth(repo: Path) -> Path:
     """What ``python app.py`` does here: fingerprint the tree, synthesize into cdk.out, stamp it."""
     source = fingerprint(repo)
     outdir = repo / "cdk.out"
-    subprocess.run([sys.executable, "app.py"], cwd=repo, env={**os.environ, "CDK_OUTDIR": str(outdir)}, check=True)
+    # The tiny app.py run in this process (a Python start per synth otherwise): from the checkout, as `python app.py`
+    # there would run it. The tools under test run it as a process where they synthesize (the diff's base).
+    with contextlib.chdir(repo), mock.patch.dict(os.environ, {"CDK_OUTDIR": str(outdir)}):
+        runpy.run_path("app.py", run_name="__main__")
     write_stamp(outdir, source)
     return outdir
 
