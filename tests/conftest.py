@@ -1,5 +1,5 @@
-"""Fixtures for the whole suite: the app's garbage-collector thresholds, one botocore loader, one cfn-lint
-process per lint, one RSA key per size for moto, one local Spark session, the monitor's reference model, long
+"""Fixtures for the whole suite: the app's garbage-collector thresholds, one botocore loader, cfn-lint
+in the test process, one RSA key per size for moto, one local Spark session, the monitor's reference model, long
 tests first.
 
 Job code must import from the repository root however pytest was started, in this process and in
@@ -81,18 +81,20 @@ def one_botocore_loader():
 
 
 @pytest.fixture(scope="session", autouse=True)
-def one_cfn_lint_process_per_lint():
-    """Each lint in a test process runs one cfn-lint process, not one per core (mlops_loop.tools.lint).
-
-    The test workers already keep every core busy, so spreading a lint over them only adds process
-    starts (about a second of CPU each). tests/infra/test_lint.py sets the count where it is the subject.
+def cfn_lint_in_the_test_process():
+    """Each lint in a test process runs cfn-lint once, in this process (tests/support/cfn_lint_in_process.py):
+    the same command line, configuration and environment as the product's cfn-lint process, without its
+    ~1.3 CPU-s start each time. Not one run per core either: the test workers already keep every core busy.
+    tests/infra/test_lint.py runs it as the processes the product starts, where they are the subject.
     """
     from mlops_loop.tools import lint
+    from tests.support import cfn_lint_in_process
 
-    original = lint._cores
+    original = lint._cores, lint._start
     lint._cores = lambda: 1
+    lint._start = cfn_lint_in_process.start
     yield
-    lint._cores = original
+    lint._cores, lint._start = original
 
 
 @pytest.fixture(scope="session", autouse=True)

@@ -155,18 +155,28 @@ def _shares(paths: Sequence[Path], count: int) -> list[list[Path]]:
 
 
 def _start(paths: Sequence[Path], region: str, home: str) -> subprocess.Popen:
-    """cfn-lint over ``paths`` for ``region``, with .cfnlintrc only and its bundled schemas: ``home`` (an empty
-    directory) stands for the user's home and cache directories, where it would find others."""
-    environment = {**os.environ, "HOME": home, "XDG_CACHE_HOME": home}
+    """cfn-lint over ``paths`` for ``region`` (:func:`command`), run in :data:`REPO_ROOT` with
+    :func:`isolated_from_the_user`'s variables."""
     return subprocess.Popen(
-        [str(Path(sys.executable).with_name("cfn-lint")), "--format", "json", "--config-file", str(CONFIG_FILE),
-         "--regions", region, "--", *(str(path.resolve()) for path in paths)],
+        command(paths, region),
         cwd=REPO_ROOT,
-        env=environment,
+        env={**os.environ, **isolated_from_the_user(home)},
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
     )
+
+
+def command(paths: Sequence[Path], region: str) -> list[str]:
+    """The cfn-lint command line over ``paths`` for ``region``: JSON findings, .cfnlintrc as its only configuration."""
+    return [str(Path(sys.executable).with_name("cfn-lint")), "--format", "json", "--config-file", str(CONFIG_FILE),
+            "--regions", region, "--", *(str(path.resolve()) for path in paths)]
+
+
+def isolated_from_the_user(home: str) -> dict[str, str]:
+    """Environment variables under which cfn-lint reads no user configuration and only its bundled schemas:
+    ``home`` (an empty directory) stands for the user's home and cache directories, where it would find others."""
+    return {"HOME": home, "XDG_CACHE_HOME": home}
 
 
 def _findings(process: subprocess.Popen, paths: Sequence[Path]) -> dict[Path, list[dict]]:

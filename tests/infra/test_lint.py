@@ -16,6 +16,7 @@ from mlops_loop.content_cache import CACHE_DIR_ENV, ContentCache
 from mlops_loop.tools import lint
 from mlops_loop.tools.cloud_assembly import SynthesizedStack
 from mlops_loop.tools.lint import LINT_SOURCES, lint_cache, lint_stacks, lint_templates
+from tests.support import cfn_lint_in_process
 
 BAD_RETENTION = {"Type": "AWS::Logs::LogGroup", "Properties": {"RetentionInDays": 4}}  # E3030
 NOT_IN_EU_WEST_1 = {"Type": "AWS::AppIntegrations::Application", "Properties": {}}  # E3006 there (and E3003)
@@ -36,6 +37,35 @@ def _cache(directory: Path) -> ContentCache:
 
 def _cores(monkeypatch, count: int) -> None:
     monkeypatch.setattr(lint, "_cores", lambda: count)
+
+
+@pytest.fixture(autouse=True)
+def cfn_lint_processes(monkeypatch):
+    """Here cfn-lint runs as the processes the product starts (the rest of the suite runs it in the test process:
+    tests/conftest.py)."""
+    monkeypatch.setattr(lint, "_start", cfn_lint_in_process.PROCESS_START)
+
+
+def test_cfn_lint_in_the_test_process_finds_what_its_process_finds(tmp_path):
+    """The suite's in-process cfn-lint (tests/support/cfn_lint_in_process.py) answers as the product's process:
+    the same findings, exit status and output, for each region, and for a template cfn-lint cannot read."""
+    broken = _template(tmp_path, "a.template.json", Defect=BAD_RETENTION, Elsewhere=NOT_IN_EU_WEST_1)
+    clean = _template(tmp_path, "b.template.json")
+    unreadable = tmp_path / "c.template.json"
+    unreadable.write_text("{not json")
+    paths = [broken, clean, unreadable]
+    home = tmp_path / "home"
+    home.mkdir()
+    for region in ("us-east-1", "eu-west-1"):
+        process = cfn_lint_in_process.PROCESS_START(paths, region, str(home))
+        stdout, _ = process.communicate()
+        in_process = cfn_lint_in_process.start(paths, region, str(home))
+        assert in_process.communicate()[0] == stdout and in_process.returncode == process.returncode, region
+        found = lint._findings(in_process, paths)
+        assert found == lint._findings(_Finished(stdout, process.returncode), paths)
+        # E3030 in either region, E3006 in eu-west-1 only, nothing in the clean one, the unreadable one an error
+        assert {f["rule"] for f in found[broken]} >= {"E3030"} and not found[clean] and found[unreadable], region
+        assert ("E3006" in {f["rule"] for f in found[broken]}) == (region == "eu-west-1")
 
 
 def test_a_template_linted_before_gets_what_cfn_lint_found_without_running_it(tmp_path, monkeypatch):
