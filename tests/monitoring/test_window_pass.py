@@ -407,14 +407,24 @@ def mixed(tmp_path_factory, spec, reference) -> str:
     return mixed_window(tmp_path_factory.mktemp("mixed"), spec, reference["model"])
 
 
-def test_the_chunks_handed_to_a_consumer_are_the_window_read_whole(mixed, spec, monkeypatch):
+@pytest.fixture(scope="module")
+def mixed_streamed(mixed, spec) -> Dict[str, Any]:
+    """:func:`mixed` streamed in chunks of a few records to a consumer that keeps them (read once for the tests that
+    only look at the chunks: the window read, and how many chunks there are)."""
+    chunks: List[pd.DataFrame] = []
+    with pytest.MonkeyPatch.context() as patch:
+        tiny_chunks(patch)
+        streamed = read(spec, mixed, consume=chunks.append)
+    return {"window": streamed, "chunks": chunks}
+
+
+def test_the_chunks_handed_to_a_consumer_are_the_window_read_whole(mixed, mixed_streamed, spec, monkeypatch):
     # GIVEN a capture of CSV and JSON requests and malformed lines, and chunks of a few records
     capture_dir = mixed
     tiny_chunks(monkeypatch)
     # WHEN it is read whole and streamed to a consumer
     whole = read(spec, capture_dir)
-    chunks: List[pd.DataFrame] = []
-    streamed = read(spec, capture_dir, consume=chunks.append)
+    chunks, streamed = mixed_streamed["chunks"], mixed_streamed["window"]
     # THEN the consumer got every record, typed alike in every chunk, and the counts are the same
     assert len(chunks) > 60 and whole.records == streamed.records == 400 == sum(len(c) for c in chunks)
     assert streamed.summary() == whole.summary()
@@ -426,15 +436,13 @@ def test_the_chunks_handed_to_a_consumer_are_the_window_read_whole(mixed, spec, 
 
 
 @pytest.mark.parametrize("failing", ["third", "last"])
-def test_an_error_of_the_consumer_is_raised_by_read_capture(mixed, spec, monkeypatch, failing):
+def test_an_error_of_the_consumer_is_raised_by_read_capture(mixed, mixed_streamed, spec, monkeypatch, failing):
     capture_dir = mixed
     tiny_chunks(monkeypatch)
     if failing == "third":
         fail_at = 3
-    else:  # the last chunk: count them first
-        total: List[pd.DataFrame] = []
-        read(spec, capture_dir, consume=total.append)
-        fail_at = len(total)
+    else:  # the last chunk: as many as the same read handed a consumer that kept them
+        fail_at = len(mixed_streamed["chunks"])
     seen: List[int] = []
 
     class ConsumerFailed(Exception):
