@@ -826,7 +826,7 @@ def evaluated(tmp_path_factory) -> dict:
     out = {}
     for kind in (problem.MULTICLASS, problem.REGRESSION):
         root = tmp_path_factory.mktemp(f"audit-{kind}")
-        trained = reports.train(kind, root)
+        trained = reports.shared(kind, tmp_path_factory)
         report = trained.evaluate(root / "evaluation")
         out[kind] = (root / "evaluation", report)
     return out

@@ -101,6 +101,19 @@ def train(problem_type: str, root: Path) -> Trained:
     return Trained(spec, prepared, strong, weak)
 
 
+_SHARED: Dict[tuple, Trained] = {}
+
+
+def shared(problem_type: str, tmp_path_factory: Any) -> Trained:
+    """:func:`train` of ``problem_type`` once per test process (per pytest session), for the tests that only read the
+    prepared splits and the two models (each writes its evaluations, champions and copies elsewhere): the model card,
+    audit and problem-type tests train the same seeded data, the same way."""
+    key = (str(tmp_path_factory.getbasetemp()), problem_type)
+    if key not in _SHARED:
+        _SHARED[key] = train(problem_type, tmp_path_factory.mktemp(f"shared-{problem_type}"))
+    return _SHARED[key]
+
+
 def many_classes_report(root: Path) -> tuple:
     """(spec, report) of a :data:`MANY_CLASSES`-class model of ``shop_zones``, evaluated as the first model."""
     dataset = catalog.parse_dataset("shop_zones", ZONES)

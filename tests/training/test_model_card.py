@@ -349,12 +349,12 @@ def checks(report: dict) -> dict:
 
 @pytest.fixture(scope="module")
 def multiclass(tmp_path_factory) -> reports.Trained:
-    return reports.train(problem.MULTICLASS, tmp_path_factory.mktemp("card-multiclass"))
+    return reports.shared(problem.MULTICLASS, tmp_path_factory)
 
 
 @pytest.fixture(scope="module")
 def regression(tmp_path_factory) -> reports.Trained:
-    return reports.train(problem.REGRESSION, tmp_path_factory.mktemp("card-regression"))
+    return reports.shared(problem.REGRESSION, tmp_path_factory)
 
 
 @pytest.fixture(scope="module")

@@ -33,16 +33,26 @@ from tests.support.training import train_model, write_inputs
 GATE = dataclasses.replace(DEFAULT_GATE, min_disparate_impact=0.6, max_demographic_parity_difference=0.3)
 
 
+@pytest.fixture(scope="module")
+def built():
+    """{problem type: what :func:`trained` gives}, filled once per module: the tests narrowed to one problem type
+    (``indirect``) set ``trained`` up again, out of the parametrized order, and read the same models and reports."""
+    return {}
+
+
 @pytest.fixture(scope="module", params=[MULTICLASS, REGRESSION])
-def trained(request, tmp_path_factory):
+def trained(request, built, tmp_path_factory):
     """GIVEN generated orders prepared by the prepare job, a realistic and a deliberately weak model trained by the
     training job, for one problem type, and the evaluate job's reports: first model, better and worse challenger."""
-    root = tmp_path_factory.mktemp(request.param)
-    models = reports.train(request.param, root)
-    return {"spec": models.spec, "prepared": models.prepared, "strong": models.strong, "weak": models.weak,
+    if request.param not in built:
+        root = tmp_path_factory.mktemp(request.param)
+        models = reports.shared(request.param, tmp_path_factory)
+        built[request.param] = {
+            "spec": models.spec, "prepared": models.prepared, "strong": models.strong, "weak": models.weak,
             "first": models.evaluate(root / "first", gate=GATE, champion=None),
             "better": models.evaluate(root / "better", gate=GATE),
             "worse": models.evaluate(root / "worse", gate=GATE, challenger="weak", champion="strong")}
+    return built[request.param]
 
 
 def failed(decision):
