@@ -27,6 +27,7 @@ from pipeline_code.core.contract import (
 
 from ..config.schedules import run_interval_seconds
 from ..config.schema import MonitoringConfig
+from ..nag import acknowledge
 from .cdk_reads import days, hours, minutes, once_per
 from .drift_monitor import MAX_RUNTIME_SECONDS
 from .scheduled_job import MAX_EVENT_AGE_SECONDS, job_name_stem
@@ -99,7 +100,8 @@ class LoopAlarms(Construct):
     * ``<prefix>-<model>-monitor-no-report``: no report for ``report_window_hours`` (28 for a daily schedule: a day,
       plus the latest a run may report, plus an hour), counted per hour: the scheduled monitor stopped. Both people
       only, never a retrain; their descriptions say where the reports and the job logs are.
-    * trigger errors and dead letters — people only.
+    * the trigger's errors (on the dashboard, paging nobody: Lambda retries them, see :func:`handler_alarms`) and
+      its dead letters (people only).
 
     Missing monitor data is ``notBreaching`` for the drift alarms (no traffic, no drift), ``ignore`` for the
     unhealthy alarm (it judges reports, not their timing) and *breaching* for the no-report alarm (so a freshly
@@ -154,9 +156,10 @@ class LoopAlarms(Construct):
             names=("trigger-errors", "dead-letters"),
             function=trigger_function,
             queue=dead_letter_queue,
-            errors_description="The retrain trigger failed; check its logs",
+            errors_description="An attempt of the retrain trigger failed (e.g. the retraining pause could not be read); "
+            "check its logs",
             dead_letters_description="A retrain request (drift alarm, schedule or sweep) was not processed by the retrain "
-            "trigger; see its DLQ (README, Dead-letter queues)",
+            "trigger, after three attempts or undelivered; see its DLQ (README, Dead-letter queues)",
             topic=topic,
         )
         self.all_alarms: list[cloudwatch.Alarm] = [a for alarms in self.retrain_alarms.values() for a in alarms] + self.people_alarms
@@ -258,22 +261,37 @@ def handler_alarms(
     errors_description: str,
     dead_letters_description: str,
     topic: sns.ITopic,
+    page_on_errors: bool = False,
 ) -> list[cloudwatch.Alarm]:
-    """Alarms ``<prefix>-<names[0]>`` (the handler failed) and ``<prefix>-<names[1]>`` (events it could
-    not process reached its dead-letter queue, :func:`dead_letter_alarm`); errors page people on one in 5
-    minutes, dead letters on one arriving in any 5 minutes of the last 20."""
+    """Alarms ``<prefix>-<names[0]>`` (the handler failed: Lambda ``Errors`` >= 1 in 5 minutes) and
+    ``<prefix>-<names[1]>`` (events it could not process reached its dead-letter queue, :func:`dead_letter_alarm`,
+    which pages people on one arriving in any 5 minutes of the last 20).
+
+    By default the errors alarm pages nobody (no action; its state is on the dashboard): the handlers are invoked
+    asynchronously, and Lambda retries a failed invocation twice, then sends the event to the dead-letter queue. An
+    error a retry gets past (a throttle, a 5xx) needs nobody, and one that fails every attempt pages once, through the
+    dead-letter alarm. ``page_on_errors`` makes the errors alarm page too, for a handler whose retry may come too late
+    to do its job (so a recovered error still needs a person); its exhausted events then page twice."""
     errors = cloudwatch.Alarm(
         scope,
         names[0],
         alarm_name=f"{name_prefix}-{names[0]}",
-        alarm_description=errors_description,
+        alarm_description=errors_description if page_on_errors else (
+            f"{errors_description}. Pages nobody: Lambda retries a failed invocation twice, and an event that fails "
+            f"every attempt reaches the dead-letter queue, whose alarm {name_prefix}-{names[1]} pages."),
         metric=function.metric_errors(period=minutes(5)),
         threshold=1,
         comparison_operator=cloudwatch.ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
         evaluation_periods=1,
         treat_missing_data=cloudwatch.TreatMissingData.NOT_BREACHING,
     )
-    errors.add_alarm_action(sns_action(topic))
+    if page_on_errors:
+        errors.add_alarm_action(sns_action(topic))
+    else:
+        acknowledge(errors, f"Dashboard only, on purpose: Lambda retries a failed invocation twice and sends an event "
+                    f"that fails every attempt to the dead-letter queue, whose alarm {name_prefix}-{names[1]} pages; an "
+                    "action here would page for errors the retry gets past, and twice for the others.",
+                    "NIST.800.53.R5-CloudWatchAlarmAction")
     return [errors, dead_letter_alarm(scope, name_prefix=name_prefix, name=names[1], queue=queue,
                                       description=dead_letters_description, topic=topic)]
 

@@ -131,7 +131,10 @@ class RolloutParityCheck(Construct):
         )
         self.rule.add_target(targets.LambdaFunction(self.function, dead_letter_queue=self.dead_letter_queue,
                                                     retry_attempts=2, max_event_age=Duration.hours(1)))
-        # A check that never ran cannot hold a rollout back: people hear of it.
+        # A check that never ran cannot hold a rollout back: people hear of it. Its errors page too, unlike the other
+        # handlers': a retry that comes after the bake finds nothing baking and ignores the event, so an error Lambda's
+        # retry "gets past" may still be a rollout that went out unchecked. An event that fails every attempt then
+        # pages twice (errors, then dead letters): rollouts to Inferentia2 endpoints are rare, an unchecked one is not.
         self.alarms = handler_alarms(
             self,
             name_prefix=name_prefix,
@@ -139,6 +142,8 @@ class RolloutParityCheck(Construct):
             function=self.function,
             queue=self.dead_letter_queue,
             errors_description="The rollout parity check failed: a rollout to an Inferentia2 endpoint may have gone out unchecked; check its logs",
-            dead_letters_description="Deployment events of Inferentia2 endpoints could not be delivered to the parity check; see its DLQ",
+            dead_letters_description="Deployment events of Inferentia2 endpoints were not processed by the parity check "
+            "(three failed attempts, or not delivered); if its errors alarm paged, this is the same failure; see its DLQ",
             topic=topic,
+            page_on_errors=True,
         )

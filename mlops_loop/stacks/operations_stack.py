@@ -389,16 +389,17 @@ class OperationsStack(Stack):
         self.endpoint_alarms[key] = endpoint_alarms
 
     def _deploy_alarms(self) -> list[cloudwatch.Alarm]:
-        """The deploy handler failing, or approvals it could not process, page people."""
+        """Approvals the deploy handler could not process page people; its errors (attempts Lambda retries) are on the
+        dashboard only."""
         return handler_alarms(
             self.deploy,
             name_prefix=self.name_prefix,
             names=("deploy-errors", "deploy-dead-letters"),
             function=self.deploy.function,
             queue=self.deploy.dead_letter_queue,
-            errors_description="The deploy-on-approval handler failed (an approval may not be deployed); check its logs",
-            dead_letters_description="An approval event or a retry was not processed by the deploy handler; see the deploy DLQ "
-            "(README, Dead-letter queues)",
+            errors_description="An attempt of the deploy-on-approval handler failed (e.g. UpdateStack throttled); check its logs",
+            dead_letters_description="An approval event or a retry was not processed by the deploy handler after three "
+            "attempts (or was not delivered): that approval is not deployed yet; see the deploy DLQ (README, Dead-letter queues)",
             topic=self.topic,
         )
 

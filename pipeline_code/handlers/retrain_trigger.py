@@ -100,8 +100,10 @@ class PauseSwitch:
         (bad data reaching training, a broken pipeline, runaway cost), and a switch on-call has flipped must hold
         even when the read fails - while starting nothing costs only a delay: a drift alarm stays in ALARM and the
         hourly sweep answers it once SSM answers again. Raising, not returning, makes it loud: the invocation
-        fails (the trigger-errors alarm), is retried twice and then dead-lettered (the dead-letters alarm), where
-        a quiet refusal could hold retraining for good without anyone noticing (a role that lost its permission).
+        fails and Lambda retries it twice (a read that succeeds on a retry decides then, and pages nobody: the
+        trigger-errors alarm is on the dashboard only); one that fails every attempt is dead-lettered and the
+        dead-letters alarm pages once, where a quiet refusal could hold retraining for good without anyone noticing
+        (a role that lost its permission).
         """
         names = self.names(pipeline)
         try:

@@ -828,6 +828,26 @@ def test_an_update_that_may_pass_later_is_raised_without_a_notice_on_every_attem
     assert aws.notices() == []
 
 
+def test_an_update_throttled_once_then_accepted_on_lambdas_retry_deploys_and_tells_people_only_of_the_deployment(aws):
+    """GIVEN an approved v1 WHEN UpdateStack is throttled on the invocation and accepted on Lambda's first retry THEN the
+    first attempt raises without a notice (Lambda's ``Errors`` counts it: the ``-deploy-errors`` alarm has no action,
+    tests/infra/test_operations_stack.py), the retry deploys v1, and the only notice is the deployment's: nobody is paged
+    for an error the retry got past."""
+    v1 = register(aws)
+    set_approval(aws, v1, "Approved")
+    stub = _refused_update(aws, "Throttling", "Rate exceeded", 400, attempts=1)
+    with stub:
+        with pytest.raises(ClientError, match="Throttling"):
+            dod.handler(state_change(v1), sagemaker=aws.sagemaker, cloudformation=stub.client, sns=aws.sns, s3=aws.s3)
+        stub.assert_no_pending_responses()
+    assert aws.notices() == []
+    # Lambda's retry of the same event, a minute later: moto's CloudFormation accepts the update.
+    decision = dod.handler(state_change(v1), sagemaker=aws.sagemaker, cloudformation=aws.cloudformation, sns=aws.sns, s3=aws.s3)
+    assert (decision["outcome"], decision["deployed"]) == ("deploying", True)
+    assert aws.parameters()["ChurnModelPackageArn"] == v1
+    assert aws.notices() == [f"{GROUP}: deploying v1 (was no endpoint)"]
+
+
 @pytest.mark.parametrize(("code", "status", "expected"), [
     ("Throttling", 400, True), ("ThrottlingException", 400, True), ("ServiceUnavailable", 503, True),
     ("InternalFailure", 500, True), ("SomethingNew", 502, True), ("TooManyRequestsException", 429, True),

@@ -339,7 +339,7 @@ def test_the_handler_reads_the_pause_named_by_its_environment_on_every_path(sage
 @pytest.mark.parametrize("code", ["AccessDeniedException", "ThrottlingException", "InternalServerError"])
 def test_when_ssm_cannot_say_whether_retraining_is_paused_nothing_starts_and_the_invocation_fails(monkeypatch, caplog, code):
     """Failing closed and loud: no start (the SageMaker stub expects no call), an error log line, and a raised error
-    (Lambda retries it, then dead-letters it; the trigger-errors and dead-letters alarms tell people)."""
+    (Lambda retries it, then dead-letters it; the dead-letters alarm tells people once, trigger-errors only shows it)."""
     monkeypatch.setenv("NAME_PREFIX", "mlops-loop-dev")
     monkeypatch.setenv("MODEL_PIPELINES", json.dumps({"churn": PIPELINE}))
     keys = {"region_name": "eu-west-1", "aws_access_key_id": "x", "aws_secret_access_key": "x"}

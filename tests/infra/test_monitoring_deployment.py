@@ -123,6 +123,9 @@ def test_every_endpoint_has_operational_alarms_for_people(sample, env, model):
         assert alarms[f"{name}-cpu"]["Namespace"] == "/aws/sagemaker/Endpoints"
 
 
-def test_deploy_handler_failures_page_people(sample):
-    alarms = {a["Properties"]["AlarmName"] for a in sample.resources("staging", "Operations", "AWS::CloudWatch::Alarm").values()}
-    assert {"mlops-loop-staging-deploy-errors", "mlops-loop-staging-deploy-dead-letters"} <= alarms
+def test_deploy_handler_failures_page_people_once_through_its_dead_letters(sample):
+    """Its errors (attempts Lambda retries) are on the dashboard; an event that fails every attempt pages once."""
+    alarms = {a["Properties"]["AlarmName"]: a["Properties"] for a in sample.resources("staging", "Operations", "AWS::CloudWatch::Alarm").values()}
+    assert {"mlops-loop-staging-deploy-errors", "mlops-loop-staging-deploy-dead-letters"} <= set(alarms)
+    assert not alarms["mlops-loop-staging-deploy-errors"].get("AlarmActions")
+    assert alarms["mlops-loop-staging-deploy-dead-letters"]["AlarmActions"]

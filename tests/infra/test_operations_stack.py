@@ -243,6 +243,22 @@ def test_the_trigger_and_its_dead_letters_are_watched(synthesized):
 
 
 @pytest.mark.parametrize("env", ENVS)
+def test_a_handler_error_lambda_retries_pages_nobody_and_an_exhausted_event_pages_once(synthesized, env):
+    """GIVEN each environment WHEN synthesized THEN the retrain trigger's and the deploy handler's ``Errors`` alarms have
+    no action (a transient UpdateStack error the retry gets past must not page at 3 a.m.; the handler test
+    ``test_an_update_throttled_once_then_accepted_on_lambdas_retry_...`` shows that attempt raising), and their
+    dead-letter alarms page: an event that fails all three attempts pages once, not twice."""
+    alarms = _alarms(synthesized, env)
+    for errors, dead in (("trigger-errors", "dead-letters"), ("deploy-errors", "deploy-dead-letters")):
+        errors, dead = alarms[f"{PROJECT}-{env}-{errors}"], alarms[f"{PROJECT}-{env}-{dead}"]
+        assert errors["MetricName"] == "Errors" and dead["MetricName"] == "NumberOfMessagesSent"
+        assert not errors.get("AlarmActions") and not errors.get("OKActions"), errors["AlarmName"]
+        assert [a["Ref"] for a in dead["AlarmActions"]] == [a["Ref"] for a in dead["AlarmActions"] if a["Ref"].startswith("Notifications")]
+        assert len(dead["AlarmActions"]) == 1
+        assert errors["AlarmDescription"].endswith(f"reaches the dead-letter queue, whose alarm {dead['AlarmName']} pages.")
+
+
+@pytest.mark.parametrize("env", ENVS)
 def test_every_dead_letter_queue_pages_on_each_arrival_and_shows_its_backlog_on_the_dashboard(synthesized, env):
     """GIVEN each environment WHEN synthesized THEN every dead-letter queue of the Operations stack (the trigger's, the
     deploy handler's, the notification rules', the monitor schedules') has an alarm on messages *arriving* (one kept

@@ -192,22 +192,28 @@ def test_a_window_longer_than_cloudwatch_evaluates_is_refused(monkeypatch):
         report_window_hours("rate(1 day)")
 
 
-def test_the_trigger_failing_or_its_dead_letters_page_people_on_one_occurrence_in_five_minutes(built: _Built):
+def test_the_trigger_failing_is_on_the_dashboard_and_only_its_dead_letters_page_people(built: _Built):
+    """Lambda retries a failed trigger invocation twice and dead-letters one that fails every attempt: an error a
+    retry gets past pages nobody, an exhausted one pages once (the dead-letter alarm), not twice."""
     errors, dead = built.by_name[f"{PREFIX}-trigger-errors"], built.by_name[f"{PREFIX}-dead-letters"]
     assert (errors["Namespace"], errors["MetricName"], errors["Statistic"]) == ("AWS/Lambda", "Errors", "Sum")
     assert errors["Dimensions"] == [{"Name": "FunctionName", "Value": TRIGGER}]
-    assert errors["AlarmDescription"] == "The retrain trigger failed; check its logs"
+    assert errors["AlarmDescription"] == (
+        "An attempt of the retrain trigger failed (e.g. the retraining pause could not be read); check its logs. Pages "
+        "nobody: Lambda retries a failed invocation twice, and an event that fails every attempt reaches the dead-letter "
+        f"queue, whose alarm {PREFIX}-dead-letters pages.")
     # Arrivals, not the backlog: a message kept in the queue must not silence the next one.
     assert (dead["Namespace"], dead["MetricName"], dead["Statistic"]) == ("AWS/SQS", "NumberOfMessagesSent", "Sum")
     assert dead["Dimensions"] == [{"Name": "QueueName", "Value": DEAD_LETTERS}]
     assert dead["AlarmDescription"] == ("A retrain request (drift alarm, schedule or sweep) was not processed by the retrain "
-                                        "trigger; see its DLQ (README, Dead-letter queues)")
+                                        "trigger, after three attempts or undelivered; see its DLQ (README, Dead-letter queues)")
     assert (errors["Period"], errors["EvaluationPeriods"], errors["Threshold"]) == (300, 1, 1)
     # Any 5 minutes of the last 20: a dead-letter queue idles, and SQS reports its first message's point late
     assert (dead["Period"], dead["EvaluationPeriods"], dead["DatapointsToAlarm"], dead["Threshold"]) == (300, 4, 1, 1)
     for alarm in (errors, dead):
         assert (alarm["ComparisonOperator"], alarm["TreatMissingData"]) == ("GreaterThanOrEqualToThreshold", "notBreaching")
-        assert alarm["AlarmActions"] == [built.topic_ref]
+    assert "AlarmActions" not in errors and "OKActions" not in errors and "InsufficientDataActions" not in errors
+    assert dead["AlarmActions"] == [built.topic_ref]
 
 
 def test_people_alarms_are_each_models_monitor_health_then_the_trigger_alarms(built: _Built):
@@ -233,21 +239,41 @@ def test_without_models_only_the_trigger_alarms_exist():
 
 
 # ------------------------------------------------------------------ handler_alarms on its own
-def test_handler_alarms_names_both_alarms_after_the_prefix_in_the_given_scope():
-    """The Operations stack reuses it for the deploy handler, with its own names, descriptions and scope."""
+def _handler_alarms(**options: Any) -> tuple[list[cloudwatch.Alarm], dict[str, dict], dict]:
+    """GIVEN a bare stack with the stand-ins WHEN handler_alarms is called for a deploy handler in a scope of its own
+    (with ``options``) THEN the alarms, the template's alarms by name and the topic's reference."""
     stack = Stack(new_app(), "Bare", env=Environment(account="123456789012", region="eu-west-1"))
     deps = _stand_ins(stack)
     scope = Construct(stack, "Deploy")
     alarms = handler_alarms(scope, name_prefix=PREFIX, names=("deploy-errors", "deploy-dead-letters"), function=deps["trigger_function"],
                             queue=deps["dead_letter_queue"], errors_description="deploy failed", dead_letters_description="deploy DLQ",
-                            topic=deps["topic"])
-    assert [a.node.path for a in alarms] == ["Bare/Deploy/deploy-errors", "Bare/Deploy/deploy-dead-letters"]
+                            topic=deps["topic"], **options)
     resources = Template.from_stack(stack).find_resources("AWS::CloudWatch::Alarm").values()
-    by_name = {a["Properties"]["AlarmName"]: a["Properties"] for a in resources}
+    topic_ref = {"Ref": stack.get_logical_id(deps["topic"].node.default_child)}
+    return alarms, {a["Properties"]["AlarmName"]: a["Properties"] for a in resources}, topic_ref
+
+
+def test_handler_alarms_names_both_alarms_after_the_prefix_in_the_given_scope_and_only_dead_letters_page():
+    """The Operations stack reuses it for the deploy handler, with its own names, descriptions and scope. The errors
+    alarm is for the dashboard: Lambda retries the handler, and what fails every attempt reaches the dead-letter queue,
+    whose alarm pages once."""
+    alarms, by_name, topic_ref = _handler_alarms()
+    assert [a.node.path for a in alarms] == ["Bare/Deploy/deploy-errors", "Bare/Deploy/deploy-dead-letters"]
     assert {n: (a["MetricName"], a["AlarmDescription"]) for n, a in by_name.items()} == {
-        f"{PREFIX}-deploy-errors": ("Errors", "deploy failed"),
+        f"{PREFIX}-deploy-errors": ("Errors", "deploy failed. Pages nobody: Lambda retries a failed invocation twice, and "
+                                    "an event that fails every attempt reaches the dead-letter queue, whose alarm "
+                                    f"{PREFIX}-deploy-dead-letters pages."),
         f"{PREFIX}-deploy-dead-letters": ("NumberOfMessagesSent", "deploy DLQ"),
     }
+    assert "AlarmActions" not in by_name[f"{PREFIX}-deploy-errors"]
+    assert by_name[f"{PREFIX}-deploy-dead-letters"]["AlarmActions"] == [topic_ref]
+
+
+def test_handler_alarms_page_on_errors_too_when_asked():
+    """For a handler whose retry may come too late to do its job (the rollout parity check)."""
+    _, by_name, topic_ref = _handler_alarms(page_on_errors=True)
+    assert by_name[f"{PREFIX}-deploy-errors"]["AlarmDescription"] == "deploy failed"
+    assert [a["AlarmActions"] for a in by_name.values()] == [[topic_ref], [topic_ref]]
 
 
 # ------------------------------------------------------------------ dead letters on their own
