@@ -6,7 +6,7 @@ import functools
 import math
 from typing import Callable, Mapping
 
-from aws_cdk import Duration
+from aws_cdk import Duration, Stack
 from aws_cdk import aws_cloudwatch as cloudwatch
 from aws_cdk import aws_cloudwatch_actions as cw_actions
 from aws_cdk import aws_lambda as lambda_
@@ -22,6 +22,7 @@ from pipeline_code.core.contract import (
     RETRAIN_DRIFT_ALARMS,
     monitor_metric,
     inference_prefix,
+    pipeline_name,
     retrain_alarm_prefix,
 )
 
@@ -30,6 +31,7 @@ from ..config.schema import MonitoringConfig
 from ..nag import acknowledge
 from .cdk_reads import days, hours, minutes, once_per
 from .drift_monitor import MAX_RUNTIME_SECONDS
+from .retraining_trigger import retrain_trigger_function_name
 from .scheduled_job import MAX_EVENT_AGE_SECONDS, job_name_stem
 
 # The monitor runs daily: one evaluation period spans one run.
@@ -72,6 +74,19 @@ def _series(namespace: str, environment: str, model: str, key: str, statistic: s
     )
 
 
+def retrain_request(name_prefix: str, environment: str, model: str, region: str) -> str:
+    """What a retrain alarm of ``model`` entering ALARM does, for its description: it asks the retrain trigger, which may
+    start nothing (paused, a run executing, cooldown, daily limit), and the commands that show which (the pause, the
+    trigger's decisions in its log, the pipeline's runs), in ``region``."""
+    pipeline = pipeline_name(name_prefix, model)
+    return (f"Retraining is requested, not certain: the retrain trigger starts {pipeline} unless retraining is paused, "
+            "a run is executing, the cooldown after the last judged run or the daily start limit holds it; the hourly "
+            "sweep asks again while this alarm stays in ALARM. Paused? python -m mlops_cli.retraining --env "
+            f"{environment} status. Its decision: aws logs tail /aws/lambda/{retrain_trigger_function_name(name_prefix)} "
+            f"--since 2h --region {region}. Runs: aws sagemaker list-pipeline-executions --pipeline-name {pipeline} "
+            f"--sort-order Descending --max-items 5 --region {region}")
+
+
 # One action per topic, whatever the number of alarms that notify it: the action only names the topic, and each one
 # made is a round trip to the CDK's Node process (an environment's alarms share one topic).
 def sns_action(topic: sns.ITopic) -> cw_actions.SnsAction:
@@ -93,8 +108,10 @@ class LoopAlarms(Construct):
     * ``<prefix>-<model>-retrain-quality``: AUC drop >= ``max_auc_drop`` (once labels arrive); for a
       model whose ``quality_keys`` entry is ``quality_drop`` (regression, or multiclass judged on a metric
       other than AUC: ``core.problem.quality_alarm_key``) the drop in its primary metric >= ``max_quality_drop``.
-      Their names carry the retrain prefix, so entering ALARM starts the model's retraining
-      (see :class:`RetrainingTrigger`); they also notify people.
+      Their names carry the retrain prefix, so entering ALARM asks the retrain trigger to start the model's
+      retraining (see :class:`RetrainingTrigger`), which it does unless retraining is paused, a run is executing, or
+      the cooldown or the daily start limit holds it; they also notify people, and their descriptions say so, with
+      the commands that show the pause, the trigger's decisions and the pipeline's runs.
     * ``<prefix>-<model>-monitor-unhealthy``: the monitor's latest report said unhealthy (empty window, missing
       baseline, malformed capture, schema change): pages once per unhealthy report, stays in ALARM until a healthy one;
     * ``<prefix>-<model>-monitor-no-report``: no report for ``report_window_hours`` (28 for a daily schedule: a day,
@@ -138,11 +155,12 @@ class LoopAlarms(Construct):
                 return monitor_series(environment, model, key, statistic, namespace=namespace, period=period)
 
             prefix = retrain_alarm_prefix(name_prefix, model)
+            then = retrain_request(name_prefix, environment, model, Stack.of(self).region)
             retrain = [
-                *(self._alarm(f"{prefix}{name}", metric(key), DRIFT_SCORE_ALARM, f"{model}: {DRIFT_ALARM_FINDINGS[name]}; "
-                              "retraining starts") for name, key in RETRAIN_DRIFT_ALARMS),
+                *(self._alarm(f"{prefix}{name}", metric(key), DRIFT_SCORE_ALARM, f"{model}: {DRIFT_ALARM_FINDINGS[name]}. "
+                              f"{then}") for name, key in RETRAIN_DRIFT_ALARMS),
                 self._quality_alarm(f"{prefix}{QUALITY_RETRAIN_ALARM}", model, metric, quality_key,
-                                    max_auc_drop, max_quality_drop),
+                                    max_auc_drop, max_quality_drop, then),
             ]  # fmt: skip
             unhealthy, silent = self._health_alarms(name_prefix, model, metric, monitor_schedule)
             for alarm in (*retrain, unhealthy, silent):
@@ -215,14 +233,14 @@ class LoopAlarms(Construct):
         return unhealthy, silent
 
     def _quality_alarm(self, name: str, model: str, metric: Callable[[str], cloudwatch.Metric], key: str, max_auc_drop: float,
-                       max_quality_drop: float) -> cloudwatch.Alarm:
+                       max_quality_drop: float, then: str) -> cloudwatch.Alarm:
         """Retrain on quality loss: the AUC drop (``key`` ``auc_drop``), or the primary metric's drop (``quality_drop``) of a
-        regression model or a multiclass model judged on a metric other than AUC."""
+        regression model or a multiclass model judged on a metric other than AUC; ``then``: what entering ALARM does."""
         if key == "auc_drop":
             return self._alarm(name, metric(key), max_auc_drop,
-                               f"{model}: AUC dropped by >= {max_auc_drop} on labelled traffic; retraining starts")
+                               f"{model}: AUC dropped by >= {max_auc_drop} on labelled traffic. {then}")
         return self._alarm(name, metric(key), max_quality_drop,
-                           f"{model}: its primary metric dropped by >= {max_quality_drop} on labelled traffic; retraining starts")
+                           f"{model}: its primary metric dropped by >= {max_quality_drop} on labelled traffic. {then}")
 
     def _alarm(self, name: str, metric: cloudwatch.Metric, threshold: float, description: str) -> cloudwatch.Alarm:
         return cloudwatch.Alarm(

@@ -92,6 +92,27 @@ def _on_monitor_metric(alarm: dict, model: str, metric: str, statistic: str) -> 
 
 
 # ------------------------------------------------------------------ retrain alarms
+def _then(model: str) -> str:
+    """What a retrain alarm's description says entering ALARM does: a request the trigger may refuse, and how to see
+    which (the pause, the trigger's decision, the pipeline's runs), every AWS command in the stack's region."""
+    return (f"Retraining is requested, not certain: the retrain trigger starts {PREFIX}-{model}-training unless retraining "
+            "is paused, a run is executing, the cooldown after the last judged run or the daily start limit holds it; the "
+            "hourly sweep asks again while this alarm stays in ALARM. Paused? python -m mlops_cli.retraining --env dev "
+            f"status. Its decision: aws logs tail /aws/lambda/{PREFIX}-retrain-trigger --since 2h --region eu-west-1. "
+            f"Runs: aws sagemaker list-pipeline-executions --pipeline-name {PREFIX}-{model}-training --sort-order "
+            "Descending --max-items 5 --region eu-west-1")
+
+
+def test_no_retrain_alarm_promises_a_retrain_and_each_fits_cloudwatchs_description_limit(built: _Built):
+    """The trigger starts nothing while retraining is paused, a run executes, or the cooldown or daily limit holds:
+    "retraining starts" was a promise the alarm cannot keep."""
+    for model, alarms in built.alarms.retrain_alarms.items():
+        for alarm in alarms:
+            description = built.by_name[built.name_of(alarm)]["AlarmDescription"]
+            assert "retraining starts" not in description and description.endswith(_then(model))
+            assert len(description) <= 1024, "CloudWatch's limit on AlarmDescription"
+
+
 def test_each_model_has_its_retrain_alarms_named_with_the_retrain_prefix(built: _Built):
     """Entering ALARM under ``<prefix>-<model>-retrain-`` is what starts the model's retraining."""
     assert list(built.alarms.retrain_alarms) == list(MODELS)
@@ -109,15 +130,15 @@ def test_a_drift_alarm_fires_when_the_calibrated_score_reaches_one_and_treats_no
     _on_monitor_metric(alarm, "returns", metric, "Maximum")
     assert (alarm["Threshold"], alarm["ComparisonOperator"]) == (1, "GreaterThanOrEqualToThreshold")
     assert alarm["TreatMissingData"] == "notBreaching", "no traffic, no drift"
-    assert alarm["AlarmDescription"] == f"returns: {finding}; retraining starts"
+    assert alarm["AlarmDescription"] == f"returns: {finding}. {_then('returns')}"
     assert alarm["AlarmActions"] == [built.topic_ref]
 
 
 @pytest.mark.parametrize(("model", "metric", "threshold", "description"), [
-    ("returns", "AucDrop", 0.04, "returns: AUC dropped by >= 0.04 on labelled traffic; retraining starts"),
-    ("routing", "AucDrop", 0.04, "routing: AUC dropped by >= 0.04 on labelled traffic; retraining starts"),
-    ("ranking", "QualityDrop", 0.15, "ranking: its primary metric dropped by >= 0.15 on labelled traffic; retraining starts"),
-    ("basket", "QualityDrop", 0.15, "basket: its primary metric dropped by >= 0.15 on labelled traffic; retraining starts"),
+    ("returns", "AucDrop", 0.04, "returns: AUC dropped by >= 0.04 on labelled traffic."),
+    ("routing", "AucDrop", 0.04, "routing: AUC dropped by >= 0.04 on labelled traffic."),
+    ("ranking", "QualityDrop", 0.15, "ranking: its primary metric dropped by >= 0.15 on labelled traffic."),
+    ("basket", "QualityDrop", 0.15, "basket: its primary metric dropped by >= 0.15 on labelled traffic."),
 ], ids=["binary", "multiclass", "multiclass-on-macro-f1", "regression"])
 def test_the_quality_alarm_watches_the_auc_drop_of_a_classifier_and_the_primary_metric_drop_of_a_regression(
         built: _Built, model, metric, threshold, description):
@@ -125,7 +146,7 @@ def test_the_quality_alarm_watches_the_auc_drop_of_a_classifier_and_the_primary_
     _on_monitor_metric(alarm, model, metric, "Maximum")
     assert (alarm["Threshold"], alarm["ComparisonOperator"]) == (threshold, "GreaterThanOrEqualToThreshold")
     assert alarm["TreatMissingData"] == "notBreaching", "no labels yet is no quality loss"
-    assert alarm["AlarmDescription"] == description
+    assert alarm["AlarmDescription"] == f"{description} {_then(model)}"
     assert alarm["AlarmActions"] == [built.topic_ref]
 
 
