@@ -44,6 +44,24 @@ class MultiModelDeployment:
     prefix: str
 
 
+def failed_rollout_notice(environment: str, stack_name: str, models: Sequence[str], region: str) -> events.RuleTargetInput:
+    """The notice of a failed or rolled-back update of the serving stack ``stack_name`` (its "CloudFormation Stack
+    Status Change" event: ``status-details.status`` and ``status-reason``): what ended how, that a version the deploy
+    handler set is now held until someone decides again (the CLI commands, ``models`` being the stack's), and the
+    CloudFormation commands that show what failed, in ``region``."""
+    field = events.EventField.from_path
+    return events.RuleTargetInput.from_text(
+        f"Serving stack {stack_name}: an update ended {field('$.detail.status-details.status')}: "
+        f"{field('$.detail.status-details.status-reason')}. After a rollback the previous versions keep serving. If the "
+        "deploy handler started this update (an approval), the version it set is now held: no later event rolls it "
+        "out again until someone decides - re-approve it to retry (python -m mlops_cli.rollback --env "
+        f"{environment} --model MODEL rollback --to-version N, N: the held version), or reject it or approve another version to move on. "
+        f"Which version serves and which is held: python -m mlops_cli.rollback --env {environment} --model MODEL "
+        f"versions (MODEL: {', '.join(models)}). What failed: aws cloudformation describe-stack-events --stack-name "
+        f"{stack_name} --max-items 40 --region {region}. After UPDATE_ROLLBACK_FAILED the stack takes no update until: "
+        f"aws cloudformation continue-update-rollback --stack-name {stack_name} --region {region}")
+
+
 class DeployOnApproval(Construct):
     """The handler that turns approvals into CloudFormation updates, and the rules around it.
 
@@ -72,6 +90,7 @@ class DeployOnApproval(Construct):
         construct_id: str,
         *,
         name_prefix: str,
+        environment: str,
         serving_stack_name: str,
         model_parameters: Mapping[str, str],
         deployer_role: iam.IRole,
@@ -86,7 +105,8 @@ class DeployOnApproval(Construct):
         multi_model: Sequence[MultiModelDeployment] = (),
         network: Optional[NetworkConfig] = None,
     ) -> None:
-        """``model_parameters`` maps each served model to its serving-stack parameter; its package group is
+        """``environment``: the environment's name in the config (the ``--env`` of the commands a failed-rollout notice
+        gives); ``model_parameters`` maps each served model to its serving-stack parameter; its package group is
         ``package_group_name(name_prefix, model)``, the name the environment's registry gives it;
         ``artifacts_bucket`` holds the sealed artefacts (encrypted with ``data_key``) the
         handler verifies before every deployment, and the approval ledger it appends to; ``max_wait`` is how long it
@@ -273,7 +293,9 @@ class DeployOnApproval(Construct):
         )
         # Undelivered notices go to the environment's notification queue, not the handler's: its alarm means
         # "people were not told", the handler's "an approval was not processed".
-        notify_topic(self.failed_rollouts, topic, dead_letter_queue=notification_dead_letters)
+        notify_topic(self.failed_rollouts, topic, dead_letter_queue=notification_dead_letters,
+                     message=failed_rollout_notice(environment, serving_stack_name, sorted(model_parameters),
+                                                   environment_of(stack).region))
 
     def _allow_multi_model(self, access: AccessPolicy, deployments: Sequence[MultiModelDeployment]) -> None:
         """Stage (read the artefact, write its versioned copy) and smoke-test (invoke the shared endpoint)."""

@@ -12,7 +12,7 @@ from aws_cdk import aws_sns as sns
 from aws_cdk import aws_sqs as sqs
 from constructs import Construct
 
-from pipeline_code.core.contract import monitor_namespace, pascal, serving_namespace
+from pipeline_code.core.contract import GATE_FAIL_STEP, monitor_namespace, pascal, serving_namespace
 from pipeline_code.core.problem import FAIRNESS_GAP_KEY
 
 from ..config import EnvironmentConfig
@@ -131,6 +131,7 @@ class OperationsStack(Stack):
             self,
             "DeployOnApproval",
             name_prefix=name_prefix,
+            environment=environment.name,
             serving_stack_name=serving.stack_name,
             model_parameters={model: parameter.logical_id for model, parameter in serving.parameters.items()},
             deployer_role=iam.Role.from_role_name(self, "ServingDeployer", serving.deployer.role_name),
@@ -247,6 +248,10 @@ class OperationsStack(Stack):
         fairness_keys = {model: FAIRNESS_GAP_KEY[model_config.problem_type]
                          for model, (model_config, _) in serving.serving_configs.items()}
         self.dashboard = self._dashboard(name_prefix, environment.name, quality_keys, fairness_keys, namespace, deploy_alarms)
+        field = events.EventField.from_path
+        # The event names the execution, not why it failed (SageMaker Developer Guide, "Events that Amazon SageMaker
+        # AI sends to Amazon EventBridge"): the notice gives the commands that show the failed step and its reason.
+        execution = field("$.detail.pipelineExecutionArn")
         self._tell_people(
             "PipelineFailures", "Tell people when a training execution fails or its candidate is rejected by the gate",
             source="aws.sagemaker", detail_type="SageMaker Model Building Pipeline Execution Status Change",
@@ -255,10 +260,17 @@ class OperationsStack(Stack):
                 "pipelineArn": [format_arn(self, service="sagemaker", resource="pipeline", resource_name=name.lower())
                                 for name in pipelines.values()],
             },
+            message=events.RuleTargetInput.from_text(
+                f"{name_prefix} training pipeline {field('$.detail.pipelineArn')}: execution {execution} ended "
+                f"{field('$.detail.currentPipelineExecutionStatus')}. If the step that failed is {GATE_FAIL_STEP}, the gate "
+                "rejected the candidate (the serving version stays); any other failed step is an error to fix. Steps, "
+                "and the failed one's FailureReason: aws sagemaker "
+                f"list-pipeline-execution-steps --pipeline-execution-arn {execution} --region {self.region}. The "
+                f"execution: aws sagemaker describe-pipeline-execution --pipeline-execution-arn {execution} --region "
+                f"{self.region}"),
         )
         # A version that waits for a person (every version where auto_approve is off; where it is on, one that would
         # answer its callers in another shape) would otherwise wait unseen: the approvers hear of each, once complete.
-        field = events.EventField.from_path
         self._tell_people(
             "ApprovalRequests", "Tell people when a registered model version awaits a person's approval",
             source="aws.sagemaker", detail_type="SageMaker Model Package State Change",
@@ -283,6 +295,13 @@ class OperationsStack(Stack):
             source="aws.glue", detail_type="Glue Job State Change",
             detail={"jobName": [etl_job_name(name_prefix, d, job) for d in datasets for job in ETL_JOBS],
                     "state": ["FAILED", "TIMEOUT"]},
+            # Glue's event carries the job, its run id, its state and Glue's message.
+            message=events.RuleTargetInput.from_text(
+                f"{name_prefix} ETL job {field('$.detail.jobName')} run {field('$.detail.jobRunId')} ended "
+                f"{field('$.detail.state')}: {field('$.detail.message')}. Until it runs again no fresh data of its "
+                "dataset reaches training or the online store. The run (ErrorMessage, LogGroupName: its error log "
+                f"stream is the run id): aws glue get-job-run --job-name {field('$.detail.jobName')} --run-id "
+                f"{field('$.detail.jobRunId')} --region {self.region}"),
         )
         self._scheduled_job_failures(serving)
         self._dead_letter_alarms(serving)

@@ -100,6 +100,20 @@ def test_failed_or_gate_rejected_executions_notify_people(synthesized):
     assert sorted(detail["pipelineArn"]) == [
         f"arn:aws:sagemaker:eu-west-1:222222222222:pipeline/{name}" for name in _pipelines(synthesized, "staging")
     ]
+    # One readable notice, not the raw event: which pipeline and execution, its status, how a gate rejection shows,
+    # and the commands that show the failed step and its reason (the event carries no reason).
+    (target,) = failures["Targets"]
+    assert target["InputTransformer"]["InputPathsMap"] == {
+        "detail-pipelineArn": "$.detail.pipelineArn", "detail-pipelineExecutionArn": "$.detail.pipelineExecutionArn",
+        "detail-currentPipelineExecutionStatus": "$.detail.currentPipelineExecutionStatus"}
+    region = synthesized.config.environments["staging"].region
+    assert json.loads(target["InputTransformer"]["InputTemplate"]) == (
+        f"{PROJECT}-staging training pipeline <detail-pipelineArn>: execution <detail-pipelineExecutionArn> ended "
+        "<detail-currentPipelineExecutionStatus>. If the step that failed is GateFailed, the gate rejected the candidate "
+        "(the serving version stays); any other failed step is an error to fix. Steps, and the failed one's "
+        "FailureReason: aws sagemaker list-pipeline-execution-steps --pipeline-execution-arn <detail-pipelineExecutionArn> "
+        f"--region {region}. The execution: aws sagemaker describe-pipeline-execution --pipeline-execution-arn "
+        f"<detail-pipelineExecutionArn> --region {region}")
     topic = _one(synthesized, "staging", "AWS::SNS::Topic", prefix="Notifications")
     assert "KmsMasterKeyId" in topic
     (policy,) = synthesized.resources("staging", "Operations", "AWS::SNS::TopicPolicy").values()
@@ -489,9 +503,18 @@ def test_a_failed_or_timed_out_etl_job_of_any_dataset_tells_people(synthesized):
         assert (pattern["source"], pattern["detail-type"]) == (["aws.glue"], ["Glue Job State Change"]), env
         assert sorted(pattern["detail"]["jobName"]) == jobs and jobs, env
         assert pattern["detail"]["state"] == ["FAILED", "TIMEOUT"]
-        # AND it notifies the environment's topic
+        # AND it notifies the environment's topic: which job and run, how it ended and Glue's message, what that stops,
+        # and the command that shows the run
         (target,) = rule["Targets"]
         assert target["Arn"]["Ref"].startswith("Notifications"), env
+        assert target["InputTransformer"]["InputPathsMap"] == {
+            "detail-jobName": "$.detail.jobName", "detail-jobRunId": "$.detail.jobRunId", "detail-state": "$.detail.state",
+            "detail-message": "$.detail.message"}, env
+        assert json.loads(target["InputTransformer"]["InputTemplate"]) == (
+            f"{PROJECT}-{env} ETL job <detail-jobName> run <detail-jobRunId> ended <detail-state>: <detail-message>. Until "
+            "it runs again no fresh data of its dataset reaches training or the online store. The run (ErrorMessage, "
+            "LogGroupName: its error log stream is the run id): aws glue get-job-run --job-name <detail-jobName> --run-id "
+            f"<detail-jobRunId> --region {synthesized.config.environments[env].region}"), env
 
 
 def test_a_version_awaiting_approval_tells_the_approvers_what_to_review_and_how_to_decide(synthesized):

@@ -45,7 +45,7 @@ def _deploy(models: dict[str, str], multi_model: Sequence[tuple[str, str]] = (),
     topic, ops_key, data_key = sns.Topic(stack, "Topic"), kms.Key(stack, "OpsKey"), kms.Key(stack, "DataKey")
     notices = sqs.Queue(stack, "NotificationDeadLetters")
     deploy = DeployOnApproval(
-        stack, "Deploy", name_prefix=name_prefix, serving_stack_name=SERVING, model_parameters=models,
+        stack, "Deploy", name_prefix=name_prefix, environment="dev", serving_stack_name=SERVING, model_parameters=models,
         deployer_role=iam.Role.from_role_name(stack, "Deployer", "shop-dev-serving-deployer"), topic=topic,
         notification_dead_letters=notices, key=ops_key,
         log_retention=logs.RetentionDays.TWO_WEEKS, removal_policy=RemovalPolicy.DESTROY, artifacts_bucket=artifacts,
@@ -155,6 +155,29 @@ def test_a_failed_or_rolled_back_serving_update_tells_people_through_the_topic()
     (statement,) = topic_policy["Properties"]["PolicyDocument"]["Statement"]
     assert statement["Sid"] == "PublishFailedRollouts"
     assert statement["Condition"]["ArnEquals"] == {"aws:SourceArn": {"Fn::GetAtt": [ids["failed"], "Arn"]}}
+
+
+def test_a_failed_rollout_notice_says_what_ended_how_that_the_version_is_held_and_how_to_look_and_decide():
+    """GIVEN two served models WHEN the serving stack's update fails or rolls back THEN people read the stack's status and
+    CloudFormation's reason (the event's ``status-details``), that a version the handler set is held until someone
+    re-approves or rejects it (with the rollback CLI's real commands), and the CloudFormation commands that show what
+    failed, in the stack's region - not the raw event."""
+    _, template, ids = _deploy(_models(2))
+    (target,) = _rule(template, ids["failed"])["Targets"]
+    assert target["InputTransformer"]["InputPathsMap"] == {
+        "detail-status-details-status": "$.detail.status-details.status",
+        "detail-status-details-status-reason": "$.detail.status-details.status-reason",
+    }
+    assert json.loads(target["InputTransformer"]["InputTemplate"]) == (
+        f"Serving stack {SERVING}: an update ended <detail-status-details-status>: <detail-status-details-status-reason>. "
+        "After a rollback the previous versions keep serving. If the deploy handler started this update (an approval), "
+        "the version it set is now held: no later event rolls it out again until someone decides - re-approve it to "
+        "retry (python -m mlops_cli.rollback --env dev --model MODEL rollback --to-version N, N: the held version), or "
+        "reject it or approve another version to move on. Which version serves and which is held: python -m "
+        "mlops_cli.rollback --env dev --model MODEL versions (MODEL: m0, m1). What failed: aws cloudformation "
+        f"describe-stack-events --stack-name {SERVING} --max-items 40 --region eu-west-1. After UPDATE_ROLLBACK_FAILED "
+        f"the stack takes no update until: aws cloudformation continue-update-rollback --stack-name {SERVING} --region "
+        "eu-west-1")
 
 
 def test_the_handler_reads_only_its_groups_and_updates_only_the_serving_stack_as_the_deployer():
