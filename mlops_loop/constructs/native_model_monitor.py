@@ -469,7 +469,7 @@ def notify_native_monitor_failures(
         message=lambda job: (
             f"{what} job {job.name} ended {job.status}: {job.reason}. Model {monitor.model_name}, endpoint {endpoint}, "
             f"schedules {schedules}. Schedule of this job: aws sagemaker describe-processing-job --processing-job-name "
-            f"{job.name} --query MonitoringScheduleArn. Logs: aws logs tail {job.log_group} --log-stream-name-prefix "
-            f"{job.name}/ --since 2d. Failed runs: aws sagemaker list-monitoring-executions --endpoint-name {endpoint} "
-            "--status-equals Failed"),
+            f"{job.name} --query MonitoringScheduleArn --region {job.region}. Logs: aws logs tail {job.log_group} "
+            f"--log-stream-name-prefix {job.name}/ --since 2d --region {job.region}. Failed runs: aws sagemaker "
+            f"list-monitoring-executions --endpoint-name {endpoint} --status-equals Failed --region {job.region}"),
         topic=topic, dead_letter_queue=dead_letter_queue)

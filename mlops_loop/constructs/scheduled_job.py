@@ -56,12 +56,14 @@ FAILED_STATUSES = ("Failed", "Stopped")
 @dataclass(frozen=True)
 class FailedJob:
     """What a failure notice may say of the job: its name, status and SageMaker's failure reason (the event's fields,
-    filled in by EventBridge) and the log group of its container logs (streams ``<job name>/...``)."""
+    filled in by EventBridge), the log group of its container logs (streams ``<job name>/...``) and the region its
+    commands must name (``--region``: on-call's default region may be another environment's)."""
 
     name: str
     status: str
     reason: str
     log_group: str
+    region: str
 
 
 def job_name_stem(kind: str, name_prefix: str, model: str) -> str:
@@ -206,8 +208,8 @@ def notify_job_failures(
         match={_KINDS[kind].name_field: [{"prefix": f"{stem}-"} for _, stem in sorted(stems.items())]},
         message=lambda job: (
             f"{what} job {job.name} ended {job.status}: {job.reason}. Jobs by model: {legend}. "
-            f"Logs: aws logs tail {job.log_group} --log-stream-name-prefix {job.name}/ --since 2d. "
-            f"Job: aws sagemaker describe-{kind}-job --{kind}-job-name {job.name}"),
+            f"Logs: aws logs tail {job.log_group} --log-stream-name-prefix {job.name}/ --since 2d --region {job.region}. "
+            f"Job: aws sagemaker describe-{kind}-job --{kind}-job-name {job.name} --region {job.region}"),
         topic=topic, dead_letter_queue=dead_letter_queue)
 
 
@@ -228,7 +230,8 @@ def notify_failed_jobs(
     kind_ = _KINDS[kind]
     job = FailedJob(name=events.EventField.from_path(f"$.detail.{kind_.name_field}"),
                     status=events.EventField.from_path(f"$.detail.{kind_.status_field}"),
-                    reason=events.EventField.from_path("$.detail.FailureReason"), log_group=kind_.log_group)
+                    reason=events.EventField.from_path("$.detail.FailureReason"), log_group=kind_.log_group,
+                    region=environment_of(scope).region)
     rule = events.Rule(
         scope,
         construct_id,

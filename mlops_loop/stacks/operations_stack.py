@@ -284,7 +284,7 @@ class OperationsStack(Stack):
                 "which shows its evaluation, gate, model card and, when its callers' contract changes, why it was not "
                 "approved automatically. Then, as the approver role: aws sagemaker update-model-package "
                 f"--model-package-arn {field('$.detail.ModelPackageArn')} --model-approval-status Approved (or Rejected) "
-                "--approval-description 'why'. (SageMaker may send a state change more than once: a repeated notice "
+                f"--approval-description 'why' --region {self.region}. (SageMaker may send a state change more than once: a repeated notice "
                 "is the same version.)"),
         )
         # A failed or timed-out ETL job (a quarantine ratio over the limit, raw files the schema refuses, a feature

@@ -542,7 +542,29 @@ def test_a_version_awaiting_approval_tells_the_approvers_what_to_review_and_how_
                                "approval.")
         assert f"python -m mlops_cli.audit --env {env} --model MODEL --version <detail-ModelPackageVersion>" in text
         assert ("aws sagemaker update-model-package --model-package-arn <detail-ModelPackageArn> "
-                "--model-approval-status Approved (or Rejected)") in text
+                "--model-approval-status Approved (or Rejected) --approval-description 'why' "
+                f"--region {synthesized.config.environments[env].region}.") in text
+
+
+_AWS_COMMAND = re.compile(r"\baws [a-z0-9-]+ [a-z0-9-]+")
+
+
+def test_every_aws_command_a_notice_or_alarm_gives_names_the_environments_region(synthesized):
+    """On-call's default region may be another environment's: every ``aws <service> <operation>`` in a notice (a rule's
+    input template) or an alarm description of the Operations stack carries ``--region <the environment's region>``."""
+    checked = 0
+    for env in synthesized.config.environments:
+        region = synthesized.config.environments[env].region
+        texts = [a["AlarmDescription"] for a in _alarms(synthesized, env).values() if isinstance(a.get("AlarmDescription"), str)]
+        for rule in synthesized.resources(env, "Operations", "AWS::Events::Rule").values():
+            texts += [t["InputTransformer"]["InputTemplate"] for t in rule["Properties"]["Targets"] if "InputTransformer" in t]
+        for text in texts:
+            starts = [m.start() for m in _AWS_COMMAND.finditer(text)]
+            for start, end in zip(starts, [*starts[1:], len(text)]):
+                command = text[start:end]
+                assert f"--region {region}" in command, (env, command)
+                checked += 1
+    assert checked
 
 
 def test_every_notice_template_names_only_variables_eventbridge_defines(synthesized):

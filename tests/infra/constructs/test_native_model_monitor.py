@@ -525,9 +525,9 @@ def test_a_failed_or_stopped_job_run_as_the_monitor_role_tells_people_naming_mod
         f"<detail-FailureReason>. Model returns, endpoint {ENDPOINT}, schedules mlops-loop-prod-returns-dq, "
         "mlops-loop-prod-returns-mq, mlops-loop-prod-returns-bias, mlops-loop-prod-returns-expl. Schedule of this job: "
         "aws sagemaker describe-processing-job --processing-job-name <detail-ProcessingJobName> --query "
-        "MonitoringScheduleArn. Logs: aws logs tail /aws/sagemaker/ProcessingJobs --log-stream-name-prefix "
-        "<detail-ProcessingJobName>/ --since 2d. Failed runs: aws sagemaker list-monitoring-executions --endpoint-name "
-        f'{ENDPOINT} --status-equals Failed"'
+        "MonitoringScheduleArn --region eu-west-1. Logs: aws logs tail /aws/sagemaker/ProcessingJobs "
+        "--log-stream-name-prefix <detail-ProcessingJobName>/ --since 2d --region eu-west-1. Failed runs: aws sagemaker "
+        f'list-monitoring-executions --endpoint-name {ENDPOINT} --status-equals Failed --region eu-west-1"'
     )
     (publish,) = [s for r in ops_template["Resources"].values() if r["Type"] == "AWS::SNS::TopicPolicy"
                   for s in r["Properties"]["PolicyDocument"]["Statement"]]

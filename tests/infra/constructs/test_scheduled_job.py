@@ -205,8 +205,9 @@ def test_a_failed_or_stopped_monitor_job_of_these_stems_tells_people_in_one_mess
     assert transformer["InputTemplate"] == (
         '"shop-dev drift monitor job <detail-ProcessingJobName> ended <detail-ProcessingJobStatus>: <detail-FailureReason>. '
         f'Jobs by model: {basket}-* = basket; {churn}-* = churn. '
-        "Logs: aws logs tail /aws/sagemaker/ProcessingJobs --log-stream-name-prefix <detail-ProcessingJobName>/ --since 2d. "
-        'Job: aws sagemaker describe-processing-job --processing-job-name <detail-ProcessingJobName>"'
+        "Logs: aws logs tail /aws/sagemaker/ProcessingJobs --log-stream-name-prefix <detail-ProcessingJobName>/ --since 2d "
+        "--region eu-west-1. "
+        'Job: aws sagemaker describe-processing-job --processing-job-name <detail-ProcessingJobName> --region eu-west-1"'
     )
 
 
@@ -218,7 +219,7 @@ def test_a_failed_transform_job_is_matched_on_the_transform_event_and_its_fields
                                               "TransformJobStatus": ["Failed", "Stopped"]}
     template = rule["Targets"][0]["InputTransformer"]["InputTemplate"]
     assert "aws logs tail /aws/sagemaker/TransformJobs --log-stream-name-prefix <detail-TransformJobName>/" in template
-    assert "aws sagemaker describe-transform-job --transform-job-name <detail-TransformJobName>" in template
+    assert "aws sagemaker describe-transform-job --transform-job-name <detail-TransformJobName> --region eu-west-1" in template
 
 
 def test_a_failure_rule_for_no_job_is_refused():
