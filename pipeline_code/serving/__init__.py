@@ -6,7 +6,8 @@
 * :mod:`.records`     request parsing, validation and feature computation (no xgboost): also
   what a reader of captured requests uses to complete raw-field records the way serving does;
 * :mod:`.serve_entry` the thin module that must sit at the *root* of the source tarball
-  (``SAGEMAKER_PROGRAM=serve_entry.py``), re-exporting the hooks;
+  (``SAGEMAKER_PROGRAM=serve_entry.py``) of a single-model container: ``model_fn`` and ``transform_fn``
+  (the hooks' chain, answering a refused request with its status in the XGBoost image's Flask worker);
 * :mod:`.mme_entry`   the standard-library bootstrap of a multi-model endpoint: in each model's
   worker process it imports that model's own serving code from ``<model_dir>/code``;
 * :mod:`.self_capture` SageMaker-format capture records written by the serving code where

@@ -1,7 +1,8 @@
 """Inference hooks of the mlops-loop models for the stock SageMaker XGBoost 3.0-5 image (script mode).
 
-The container imports the module named by ``SAGEMAKER_PROGRAM`` (``serve_entry.py``, which
-re-exports these) and calls, per request::
+The container imports the module named by ``SAGEMAKER_PROGRAM`` (``serve_entry.py`` on a single-model
+container, whose ``transform_fn`` runs them; ``mme_entry.py`` on a multi-model one, which delegates to them) and,
+per request, they run as::
 
     model = model_fn(model_dir)                      # once per worker; model_dir = /opt/ml/model
     data = input_fn(request_body, content_type)      # bytes (or str) + the Content-Type header
@@ -61,8 +62,10 @@ Parsing and feature computation live in :mod:`.records` (no xgboost there).
 **Errors** are :class:`InvocationError` subclasses carrying ``status_code`` (400 bad record,
 406 unsupported Accept, 415 unsupported Content-Type; 500 for an unloadable model or a non-finite
 model output). They inherit from the container's ``BaseInferenceToolkitError`` (see
-:func:`.records.toolkit_error_bases`), which the XGBoost container's transformer answers with that
-HTTP status and the message as body; any other exception would become a 500.
+:func:`.records.toolkit_error_bases`), which ``sagemaker_inference``'s transformer (multi-model endpoints, the
+Neuron image) answers with that HTTP status and the message. The XGBoost image's single-model toolkit
+(sagemaker-containers) answers any exception of a hook with a 500 instead, so a single-model container calls
+:func:`.serve_entry.transform_fn`, which answers these errors itself; any other exception is a 500 everywhere.
 """
 
 from __future__ import annotations

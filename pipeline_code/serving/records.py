@@ -45,11 +45,12 @@ _FLOAT32_MAX = float(np.finfo(np.float32).max)
 # --------------------------------------------------------------------------------------
 # Errors
 # --------------------------------------------------------------------------------------
-# The XGBoost container answers an exception with its ``status_code`` (and the message as body)
-# only if it is the container's "BaseInferenceToolkitError"; anything else becomes a 500.
-# Which class that is depends on the image build: sagemaker_inference's, or an own copy in
+# sagemaker_inference's transformer (multi-model endpoints, the Neuron image) answers an exception with its
+# ``status_code`` (and the message) only if it is the container's "BaseInferenceToolkitError"; anything else
+# becomes a 500. Which class that is depends on the image build: sagemaker_inference's, or an own copy in
 # sagemaker_xgboost_container.algorithm_mode.inference_errors. Inheriting from every one
-# present makes the status survive either way.
+# present makes the status survive either way. (The XGBoost image's single-model toolkit reads no status at all:
+# serve_entry.transform_fn answers these errors there.)
 TOOLKIT_ERROR_MODULES = ("sagemaker_inference.errors", "sagemaker_xgboost_container.algorithm_mode.inference_errors")
 
 
