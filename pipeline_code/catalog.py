@@ -46,6 +46,12 @@ TIMESTAMP = "timestamp"
 # second, a fraction of up to 9 digits, ``T`` or a space between them, and ``Z`` or a ``+HH:MM`` / ``+HHMM`` offset.
 TIMESTAMP_PATTERN = r"^([0-9]{4}-[0-9]{2}-[0-9]{2})[T ]([0-9]{2}:[0-9]{2}:[0-9]{2}(\.[0-9]{1,9})?)(Z|[+-][0-9]{2}:?[0-9]{2})?$"
 BOOLEAN = "boolean"
+# The text an integer / a double column accepts, after trimming (the curate job casts only text these match; serving
+# refuses other numeric text): ASCII digits with an optional sign - an integer up to 18 digits (always fits in 64
+# bits), optionally followed by ``.0`` (exporters write integers as floats); a double as a plain decimal or scientific
+# number. No ``1_0`` or other digits Python's ``float()`` reads (Arabic-Indic, full-width), no NaN or Infinity words.
+INTEGER_PATTERN = r"^[+-]?[0-9]{1,18}(\.0*)?$"
+DOUBLE_PATTERN = r"^[+-]?([0-9]+\.?[0-9]*|\.[0-9]+)([eE][+-]?[0-9]{1,3})?$"
 
 COLUMN_TYPES = (STRING, INTEGER, DOUBLE, TIMESTAMP, BOOLEAN)
 

@@ -82,8 +82,8 @@ _STATUS = "__status"
 _CORRECTED = "__corrected"
 _TYPED_PREFIX = "__typed__"
 
-_INTEGER_RE = r"^[+-]?[0-9]{1,18}(\.0*)?$"  # 18 digits always fit in a signed 64-bit integer
-_DOUBLE_RE = r"^[+-]?([0-9]+\.?[0-9]*|\.[0-9]+)([eE][+-]?[0-9]{1,3})?$"
+_INTEGER_RE = catalog.INTEGER_PATTERN
+_DOUBLE_RE = catalog.DOUBLE_PATTERN
 _TIMESTAMP_RE = catalog.TIMESTAMP_PATTERN
 _TIMESTAMP_FORMAT = "yyyy-MM-dd HH:mm:ss[.SSSSSSSSS]XXX"
 
