@@ -216,6 +216,14 @@ MODEL_PLACEHOLDER = "{model}"
 # traffic, so serving does not capture it for the drift monitor.
 SMOKE_TEST_INFERENCE_ID = "mlops-loop-smoke-test"
 
+
+def is_smoke_record(record: Any) -> bool:
+    """Whether ``record`` is the deploy handler's smoke record: an object whose ``inference_id`` is
+    :data:`SMOKE_TEST_INFERENCE_ID` and every other field null. Serving scores it although every feature is
+    missing (it tests the model answers, not the data) and does not capture it."""
+    return isinstance(record, dict) and record.get("inference_id") == SMOKE_TEST_INFERENCE_ID and all(
+        value is None for key, value in record.items() if key != "inference_id")
+
 # Set on the model container: the registry version reported in every JSON response.
 MODEL_VERSION_ENV = "MLOPS_LOOP_MODEL_VERSION"
 

@@ -38,13 +38,13 @@ from typing import Any, Callable, Dict, Mapping, Optional, Sequence
 
 from pipeline_code.core.contract import (
     ANSWERED_BY,
-    SMOKE_TEST_INFERENCE_ID,
     CAPTURE_ENDPOINT_ENV,
     CAPTURE_KMS_KEY_ENV,
     CAPTURE_PERCENT_ENV,
     CAPTURE_URI_ENV,
     MODEL_PLACEHOLDER,
     VARIANT,
+    is_smoke_record,
 )
 
 _CLIENT: Any = None
@@ -118,11 +118,7 @@ def is_smoke_test(records: Sequence[Any]) -> bool:
     Only that exact shape is left out of capture: a client that puts the id on real records (or on a
     batch) is captured like any traffic, so the id cannot be used to hide requests from the monitor.
     """
-    if len(records) != 1 or not isinstance(records[0], dict):
-        return False
-    record = records[0]
-    return record.get("inference_id") == SMOKE_TEST_INFERENCE_ID and all(
-        value is None for key, value in record.items() if key != "inference_id")
+    return len(records) == 1 and is_smoke_record(records[0])
 
 
 def _encoding(content_type: str) -> str:

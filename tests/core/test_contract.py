@@ -176,3 +176,16 @@ def test_a_hashed_card_name_differs_between_groups_that_share_their_first_46_cha
     assert not any(fnmatch.fnmatchcase(contract.model_card_name(second, 3), p)
                    for p in contract.model_card_name_patterns(first))
 
+
+
+@pytest.mark.parametrize("record, smoke", [
+    ({"a": None, "b": None, "inference_id": contract.SMOKE_TEST_INFERENCE_ID}, True),
+    ({"inference_id": contract.SMOKE_TEST_INFERENCE_ID}, True),
+    ({"a": None, "b": 0, "inference_id": contract.SMOKE_TEST_INFERENCE_ID}, False),  # a value: traffic
+    ({"a": None, "b": None, "inference_id": "other"}, False),
+    ({"a": None, "b": None}, False),
+    ([None, None], False),
+])
+def test_the_smoke_record_is_the_smoke_id_with_every_other_field_null(record, smoke):
+    """GIVEN a record WHEN asked whether it is the deploy handler's smoke record THEN only the exact shape is."""
+    assert contract.is_smoke_record(record) is smoke
