@@ -166,7 +166,7 @@ class FeatureContract:
 
     @property
     def required_raw_fields(self) -> List[str]:
-        """Curated columns a raw record must carry (non-null): non-nullable sources of the model features."""
+        """Curated columns a raw record must carry (non-null, not blank text): non-nullable sources of the model features."""
         return [c for c in self.source_columns(self.feature_order) if not self.dataset.column(c).nullable]
 
     @property
@@ -425,8 +425,7 @@ def feature_rows(contract: FeatureContract, records: Sequence[Record], positions
                 )
             else:
                 problems.append(
-                    f"{where}: missing required field {missing[0]!r} (a raw record needs {contract.required_raw_fields}, "
-                    f"optionally {contract.optional_raw_fields}; or send every model feature {features})"
+                    f"{where}: missing required field {missing[0]!r} ({_raw_fields_needed(contract)})"
                     + "".join(f"; its {written!r} looks like {declared!r}" for written, declared in typos)
                 )
             continue
@@ -456,8 +455,15 @@ def feature_rows(contract: FeatureContract, records: Sequence[Record], positions
                     problems.append(f"{where}: field {name!r}: {problem} (declared for dataset {contract.dataset.name!r})")
             feature_values[i] = row
         else:
+            required = set(contract.required_raw_fields)
             for name in raw_fields:
                 column = contract.dataset.column(name)
+                given = record.get(name)
+                if name in required and isinstance(given, str) and catalog.trimmed_text(given) is None:
+                    # The ETL reads blank text as null and quarantines the record: training never saw it either.
+                    problems.append(f"{where}: missing required field {name!r} (blank text {catalog.shown(given)} is a "
+                                    f"missing value, as the ETL reads it; {_raw_fields_needed(contract)})")
+                    continue
                 try:
                     if column.dtype == catalog.STRING:
                         row[name] = column.read_text(_text(record.get(name)))
@@ -488,6 +494,12 @@ def feature_rows(contract: FeatureContract, records: Sequence[Record], positions
     frame = frame.sort_index()
     frame.index = pd.RangeIndex(len(frame))
     return FeatureRows(frame=frame, sources=sources, inference_ids=inference_ids)
+
+
+def _raw_fields_needed(contract: FeatureContract) -> str:
+    """What a raw record must and may carry, for a message naming a missing required field."""
+    return (f"a raw record needs {contract.required_raw_fields}, optionally {contract.optional_raw_fields}; "
+            f"or send every model feature {list(contract.feature_order)}")
 
 
 def _misspelt_fields(record: Dict[str, Any], contract: FeatureContract) -> List[Tuple[str, str]]:
