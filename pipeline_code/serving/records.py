@@ -16,6 +16,7 @@ import csv
 import importlib
 import json
 import math
+import re
 from dataclasses import dataclass, field
 from typing import Any, Dict, List, Optional, Sequence, Tuple, Union
 
@@ -293,7 +294,8 @@ class _FieldError(ValueError):
 
 def _number(value: Any, *, integral: bool) -> float:
     """A JSON number or numeric text as float (null = missing, as NaN); booleans, NaN given as a value and other
-    text are errors."""
+    text are errors, numeric text the ETL would not cast too (:func:`_check_number_text`: ``1_0``, ``٢١``, ``1e1``
+    for an integer)."""
     if value is None:
         return math.nan
     if isinstance(value, bool):
@@ -315,12 +317,36 @@ def _number(value: Any, *, integral: bool) -> float:
         raise _FieldError(f"expected a number, got {catalog.shown(value)}; a missing value is null (an empty value in CSV)")
     if math.isinf(number):
         raise _FieldError(f"expected a finite number, got {catalog.shown(value)}")
+    if isinstance(value, str):
+        _check_number_text(value, number, integral=integral)
     if abs(number) > _FLOAT32_MAX:
         # The model computes in float32: beyond it the value would become infinity and score as nonsense.
         raise _FieldError(f"{number:g} is outside the float32 range the model computes in (±{_FLOAT32_MAX:.4g})")
     if integral and not math.isnan(number) and not number.is_integer():
         raise _FieldError(f"expected an integer, got {catalog.shown(value)}")
     return number
+
+
+_INTEGER_TEXT = re.compile(catalog.INTEGER_PATTERN)
+_DOUBLE_TEXT = re.compile(catalog.DOUBLE_PATTERN)
+
+
+def _check_number_text(value: str, number: float, *, integral: bool) -> None:
+    """Refuse numeric text the curate job would quarantine although ``float()`` read it as ``number``.
+
+    The text is trimmed as the ETL trims it (spaces only) and must match :data:`catalog.DOUBLE_PATTERN` (for
+    ``integral``, whole numbers: :data:`catalog.INTEGER_PATTERN`). ``re.match``'s ``$`` lets one final ``\\n``
+    through, as Java's does in Spark's ``rlike`` (the ETL casts ``"12\\n"`` to 12); Java's also lets ``\\r\\n`` and other
+    line terminators through, which this refuses (the safe side: a 400, never a score training could not have had).
+    """
+    text = catalog.trimmed_text(value) or ""
+    if not _DOUBLE_TEXT.match(text):
+        raise _FieldError(f"expected a number written as the ETL reads one (ASCII digits 0-9, an optional sign, "
+                          f"decimal point and exponent), got text {catalog.shown(value)}")
+    # A fraction ("1.5") is left to the caller's integer check, which names it.
+    if integral and number.is_integer() and not _INTEGER_TEXT.match(text):
+        raise _FieldError(f"expected an integer written as the ETL reads one (at most 18 digits 0-9 and an optional "
+                          f"sign, optionally followed by .0), got text {catalog.shown(value)}")
 
 
 def _boolean(value: Any) -> float:

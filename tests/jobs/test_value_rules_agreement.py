@@ -86,3 +86,47 @@ def test_serving_reads_text_fields_as_the_etl_curates_them(spark):
         for feature in ("city", "region"):
             seen = trained_on.loc[record["shop_id"], feature]
             assert (served.loc[i, feature], i) == (None if pd.isna(seen) else seen, i), feature
+
+
+# Numeric text Python's float() reads but the ETL's patterns (catalog.INTEGER_PATTERN / DOUBLE_PATTERN) do not, the
+# forms both read, and blank text in a required column (tenure_months, monthly_charges, contract_type and region are
+# required: nullable: false).
+TEXT_MUTATIONS = [
+    ("tenure_months", "1_0"), ("tenure_months", "\u0662\u0661"), ("monthly_charges", "\uff14\uff13.\uff14\uff12"),
+    ("tenure_months", "1e1"), ("tenure_months", "\t12"), ("total_charges", "1_000.5"), ("region", ""),
+    ("contract_type", "   "), ("monthly_charges", ""),
+    ("tenure_months", "12.0"), ("tenure_months", "+12"), ("tenure_months", " 12 "), ("tenure_months", "12."),
+    ("monthly_charges", "4.5e1"), ("monthly_charges", ".5"), ("total_charges", "1E+3"),
+]
+REFUSED_TEXT = TEXT_MUTATIONS[:9]
+
+
+@pytest.mark.spark
+def test_the_etl_and_serving_refuse_the_same_numeric_and_blank_text(spark):
+    from pipeline_code.etl.curate import curate
+
+    # GIVEN one valid raw record per mutation, each with one field set to numeric or blank text
+    base = generate(CUSTOMER_CHURN, len(TEXT_MUTATIONS), seed=11, as_text=True)
+    for row, (column, value) in enumerate(TEXT_MUTATIONS):
+        base.loc[row, column] = value
+    # WHEN the ETL curates them and serving reads each as a raw request
+    result = curate(spark.createDataFrame(base.astype(object).where(base.notna(), None)), CUSTOMER_CHURN)
+    quarantined = set(result.quarantine.toPandas()["customer_id"])
+    contract = FeatureContract.create(CUSTOMER_CHURN, [f.name for f in CUSTOMER_CHURN.features if f.name != "gender"])
+    refused = set()
+    for row in range(len(TEXT_MUTATIONS)):
+        record = {k: v for k, v in base.iloc[row].items() if v is not None}
+        try:
+            records.feature_rows(contract, [record])
+        except BadRequestError:
+            refused.add(base.iloc[row]["customer_id"])
+    # THEN both refuse the text the ETL's patterns do not match and blank required fields, and read the rest
+    expected = {base.iloc[i]["customer_id"] for i, mutation in enumerate(TEXT_MUTATIONS) if mutation in REFUSED_TEXT}
+    assert quarantined == expected
+    assert refused == expected
+
+
+def test_the_curate_job_reads_numbers_with_the_catalogs_patterns():
+    from pipeline_code.etl import curate
+
+    assert (curate._INTEGER_RE, curate._DOUBLE_RE) == (catalog.INTEGER_PATTERN, catalog.DOUBLE_PATTERN)

@@ -7,6 +7,7 @@ through :func:`pipeline_code.serving.records.feature_rows`, the code every servi
 
 from __future__ import annotations
 
+import json
 import math
 
 import pytest
@@ -77,3 +78,49 @@ def test_a_blank_optional_text_field_is_scored_as_missing_as_when_it_is_left_out
 
 def test_padded_required_text_is_trimmed_not_refused():
     assert _rows({**RAW, "city": " Lyon ", "channel": " WEB"}).iloc[0].tolist() == _rows(RAW).iloc[0].tolist()
+
+
+# --- numeric text is read as the ETL reads it ------------------------------------------------------------------------
+NOT_ETL_NUMBER = "expected a number written as the ETL reads one (ASCII digits 0-9, an optional sign, decimal point and exponent), got text {0!r}"
+NOT_ETL_INTEGER = ("expected an integer written as the ETL reads one (at most 18 digits 0-9 and an optional sign, "
+                   "optionally followed by .0), got text {0!r}")
+
+
+@pytest.mark.parametrize("field, text, message", [
+    ("pages", "1_0", NOT_ETL_NUMBER),
+    ("pages", "\u0662\u0661", NOT_ETL_NUMBER),  # Arabic-Indic 21
+    ("seconds", "\uff14\uff13.\uff14\uff12", NOT_ETL_NUMBER),  # full-width 43.42
+    ("seconds", "1_000.5", NOT_ETL_NUMBER),
+    ("pages", "\t3", NOT_ETL_NUMBER),  # the ETL trims spaces only
+    ("seconds", "0x1p3", "expected a number, got text {0!r}"),
+    ("pages", "1e1", NOT_ETL_INTEGER),
+    ("pages", "1234567890123456789", NOT_ETL_INTEGER),
+    ("pages", "1.5", "expected an integer, got {0!r}"),
+    ("seconds", "nan", "expected a number, got {0!r}; a missing value is null (an empty value in CSV)"),
+])
+@pytest.mark.parametrize("kind", ["raw", "precomputed"])
+def test_numeric_text_the_etl_does_not_read_is_refused(field, text, message, kind):
+    record = {**(RAW if kind == "raw" else PRECOMPUTED), field: text}
+    assert _refusal(record) == f"record 0: field {field!r}: " + message.format(text)
+
+
+@pytest.mark.parametrize("field, text, number", [
+    ("pages", "3", 3), ("pages", " 3 ", 3), ("pages", "+3", 3), ("pages", "3.0", 3), ("pages", "3.", 3),
+    ("pages", "003", 3), ("seconds", "12", 12.0), ("seconds", "1.25e1", 12.5), ("seconds", ".5", 0.5),
+    ("seconds", "-0.5E+01", -5.0), ("seconds", "5.", 5.0),
+])
+@pytest.mark.parametrize("kind", ["raw", "precomputed"])
+def test_numeric_text_the_etl_reads_scores_as_its_number(field, text, number, kind):
+    base = RAW if kind == "raw" else PRECOMPUTED
+    assert _rows({**base, field: text}).iloc[0].tolist() == _rows({**base, field: number}).iloc[0].tolist()
+
+
+def test_a_csv_line_of_numeric_text_is_read_as_before():
+    parsed = records.parse_request(" 4 , 50.0,Lyon,web,first,12.5,1.25e1\n", records.CSV)
+    assert _rows(*parsed.records).iloc[0].tolist() == _rows(PRECOMPUTED).iloc[0].tolist()
+
+
+def test_json_numbers_are_not_held_to_the_text_form():
+    """A JSON number is no text: 1e1 parses to 10.0, a whole number, as before."""
+    record = json.loads('{"pages": 1e1, "seconds": 50, "city": "Lyon", "channel": "web"}')
+    assert _rows(record)["pages"].tolist() == [10.0]
