@@ -25,8 +25,9 @@ import pandas as pd
 
 from pipeline_code import catalog
 from pipeline_code.core.lines import record_lines
+from pipeline_code.core.contract import is_smoke_record
 from pipeline_code.core.media_types import CONTENT_TYPES, CSV, JSON, JSONLINES, canonical  # noqa: F401 - CSV: the contract names inference re-exports
-from pipeline_code.core.online_features import PROVENANCE_KEYS
+from pipeline_code.core.online_features import FEATURE_SOURCE, PROVENANCE_KEYS, SOURCE_MISSING
 from pipeline_code.core.spelling import misspellings
 from pipeline_code.features.compute import FeatureComputationError, compute_features
 
@@ -463,6 +464,7 @@ def feature_rows(contract: FeatureContract, records: Sequence[Record], positions
         row: Dict[str, Any] = {}
         if source == SOURCE_FEATURES:
             wanted = [*features, *[c for c in contract.extra_features if c in record]]
+            all_missing_on_purpose = _all_missing_on_purpose(record, features)
             for name in wanted:
                 fs_type = contract.dataset.feature(name).feature_type
                 try:
@@ -477,6 +479,8 @@ def feature_rows(contract: FeatureContract, records: Sequence[Record], positions
                     continue
                 # A feature that is a column as such keeps the column's declared rules, as a raw field does.
                 problem = _feature_value_problem(contract.dataset, name, row[name])
+                if problem is None and name in features and not all_missing_on_purpose:
+                    problem = _feature_missing_problem(contract.dataset, name, row[name])
                 if problem:
                     problems.append(f"{where}: field {name!r}: {problem} (declared for dataset {contract.dataset.name!r})")
             feature_values[i] = row
@@ -526,6 +530,28 @@ def _raw_fields_needed(contract: FeatureContract) -> str:
     """What a raw record must and may carry, for a message naming a missing required field."""
     return (f"a raw record needs {contract.required_raw_fields}, optionally {contract.optional_raw_fields}; "
             f"or send every model feature {list(contract.feature_order)}")
+
+
+def _all_missing_on_purpose(record: Dict[str, Any], features: Sequence[str]) -> bool:
+    """Whether ``record`` is one of the two precomputed records meant to hold every feature missing: the deploy
+    handler's smoke request (:func:`pipeline_code.core.contract.is_smoke_record`) and a by-id miss the model's
+    ``missing`` policy scores that way (``feature_source: missing``, :mod:`pipeline_code.core.online_features`)."""
+    if is_smoke_record(record):
+        return True
+    return record.get(FEATURE_SOURCE) == SOURCE_MISSING and all(record.get(name) is None for name in features)
+
+
+def _feature_missing_problem(dataset: catalog.Dataset, name: str, value: Any) -> Optional[str]:
+    """Why a missing precomputed value of feature ``name`` is refused (None when it may be missing): a feature that is
+    a column unchanged (``col(x)``) declared ``nullable: false`` was never missing in training (the ETL quarantines
+    such records), so a score for it would be a guess. Computed features may be missing (``ratio`` by 0 ...)."""
+    if not (value is None or (isinstance(value, float) and math.isnan(value))):
+        return None
+    source = dataset.feature(name).source_column
+    if source is None or dataset.column(source).nullable:
+        return None
+    return (f"missing (null, or an empty CSV field), but its column {source!r} is declared nullable: false, so "
+            "training never saw it missing; send its value")
 
 
 def _misspelt_fields(record: Dict[str, Any], contract: FeatureContract) -> List[Tuple[str, str]]:

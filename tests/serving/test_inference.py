@@ -395,11 +395,12 @@ def test_jsonlines_and_csv_errors_name_the_line(trained, served):
     csv_body = "1,2\n"
     with pytest.raises(inf.BadRequestError, match=rf"^record 0 \(line 1\): 2 values, expected {len(served.feature_order)}"):
         _invoke(served, csv_body, content_type=inf.CSV)
-    row = ["" for _ in served.feature_order]
+    valid = trained.feature_records(1)[0]
+    row = ["" if valid[f] is None else str(valid[f]) for f in served.feature_order]
     numeric = next(i for i, f in enumerate(served.feature_order) if not served.is_categorical(f))
-    row[numeric] = "abc"
+    wrong = [*row[:numeric], "abc", *row[numeric + 1:]]
     with pytest.raises(inf.BadRequestError, match=rf"^record 1 \(line 2\): field '{served.feature_order[numeric]}'"):
-        _invoke(served, ",".join("" for _ in row) + "\n" + ",".join(row), content_type=inf.CSV)
+        _invoke(served, ",".join(row) + "\n" + ",".join(wrong), content_type=inf.CSV)
 
 
 @pytest.mark.parametrize(

@@ -13,6 +13,8 @@ import math
 import pytest
 
 from pipeline_code import catalog
+from pipeline_code.core.contract import SMOKE_TEST_INFERENCE_ID
+from pipeline_code.core.online_features import ENTITY_ID, FEATURE_LOOKUP, FEATURE_SOURCE, SOURCE_MISSING, SOURCE_STORE
 from pipeline_code.serving import records
 from pipeline_code.serving.records import BadRequestError, FeatureContract
 
@@ -78,6 +80,60 @@ def test_a_blank_optional_text_field_is_scored_as_missing_as_when_it_is_left_out
 
 def test_padded_required_text_is_trimmed_not_refused():
     assert _rows({**RAW, "city": " Lyon ", "channel": " WEB"}).iloc[0].tolist() == _rows(RAW).iloc[0].tolist()
+
+
+# --- a precomputed feature that is a non-nullable column unchanged must have a value ---------------------------------
+MISSING = ("missing (null, or an empty CSV field), but its column {0!r} is declared nullable: false, so training never "
+           "saw it missing; send its value (declared for dataset 'visits')")
+
+
+@pytest.mark.parametrize("feature", ["pages", "seconds", "city", "channel"])
+def test_a_null_precomputed_feature_of_a_non_nullable_column_is_refused(feature):
+    assert _refusal({**PRECOMPUTED, feature: None}) == f"record 0: field {feature!r}: " + MISSING.format(feature)
+
+
+def test_an_empty_csv_field_of_a_non_nullable_column_is_refused_naming_the_line():
+    body = "4,50,Lyon,web,,,12.5\n,50,Lyon,web,first,12.5,12.5\n"
+    parsed = records.parse_request(body, records.CSV)
+    assert _refusal(*parsed.records, positions=parsed.positions) == "record 1 (line 2): field 'pages': " + MISSING.format("pages")
+
+
+def test_a_blank_precomputed_text_of_a_non_nullable_column_is_refused_too():
+    assert _refusal({**PRECOMPUTED, "city": "  "}) == "record 0: field 'city': " + MISSING.format("city")
+
+
+def test_nullable_columns_and_computed_features_may_be_missing_in_a_precomputed_record():
+    frame = _rows({**PRECOMPUTED, "note": None, "spend": None, "seconds_per_page": None},
+                  [4, 50, "Lyon", "web", None, None, None])
+    assert frame["note"].tolist() == [None, None] and frame[["spend", "seconds_per_page"]].isna().all().all()
+
+
+def test_the_deploy_handlers_smoke_record_is_scored_with_every_feature_missing():
+    """GIVEN the smoke record (every feature null, the smoke inference id) WHEN read THEN scored all-missing: it tests
+    that the model answers, and serving does not capture it."""
+    smoke = {**{f: None for f in FEATURES}, "inference_id": SMOKE_TEST_INFERENCE_ID}
+    rows = records.feature_rows(CONTRACT, [smoke])
+    assert rows.inference_ids == [SMOKE_TEST_INFERENCE_ID] and rows.frame.iloc[0].isna().all()
+
+
+def test_the_smoke_inference_id_does_not_excuse_a_record_with_values():
+    almost = {**{f: None for f in FEATURES}, "seconds": 50.0, "inference_id": SMOKE_TEST_INFERENCE_ID}
+    assert _refusal(almost).startswith("record 0: field 'pages': " + MISSING.format("pages") + "; record 0: field 'city'")
+
+
+def test_a_by_id_miss_the_missing_policy_scores_all_missing_is_scored():
+    """GIVEN the by-id front's record for a miss under policy ``missing`` WHEN read THEN scored all-missing, as the
+    model's ``serving.by_id.missing: missing`` asks."""
+    miss = {**{f: None for f in FEATURES}, FEATURE_SOURCE: SOURCE_MISSING, ENTITY_ID: "v-1", FEATURE_LOOKUP: "unknown",
+            "inference_id": "v-1"}
+    assert _rows(miss).iloc[0].isna().all()
+
+
+def test_a_stored_or_partly_missing_by_id_record_keeps_the_rule():
+    stored = {**PRECOMPUTED, "pages": None, FEATURE_SOURCE: SOURCE_STORE}
+    partly = {**{f: None for f in FEATURES}, "city": "Lyon", FEATURE_SOURCE: SOURCE_MISSING}
+    assert _refusal(stored) == "record 0: field 'pages': " + MISSING.format("pages")
+    assert _refusal(partly).startswith("record 0: field 'pages': " + MISSING.format("pages"))
 
 
 # --- numeric text is read as the ETL reads it ------------------------------------------------------------------------
