@@ -473,3 +473,19 @@ def monitor_metric(key: str) -> str:
         if metric.key == key:
             return metric.name
     raise KeyError(f"no monitor metric for report key {key!r}")
+
+
+# Late labels (pipeline_code/monitoring/late_labels.py): the drift monitor's window of traffic and of labels (hours),
+# and how long after its request a model's label may come by default (models.<name>.label_delay_days).
+MONITOR_WINDOW_HOURS = 24
+MONITOR_LABEL_WINDOW_HOURS = 168
+DEFAULT_LABEL_DELAY_DAYS = 30
+
+
+def records_lookback_hours(label_delay_days: int, *, label_window_hours: float = MONITOR_LABEL_WINDOW_HOURS,
+                           window_hours: float = MONITOR_WINDOW_HOURS) -> float:
+    """How far back a monitor run reads the prediction records its earlier runs wrote: a label that arrived in the
+    label window names a request at most ``label_delay_days`` older, recorded by a run after it; one window more is the
+    margin for a run that started late. The records must be kept at least this long
+    (data_lake.inference_records_expiration_days)."""
+    return label_delay_days * 24 + label_window_hours + window_hours

@@ -15,6 +15,11 @@ version's registered baselines and model, the traffic of the last ``--window-hou
 the same code path (see :mod:`pipeline_code.monitoring.remote`). A failed S3/API call is a report
 error (unhealthy); when no version serves yet the report says so and stays healthy (``NotServing``).
 
+Late labels: with ``--label-delay-days N`` the run records its window's scored requests (``predictions.parquet`` in
+``--output-dir``) and joins the labels that match no request of its window to the records of ``--records-dir`` (with
+``--from-s3``: its earlier runs', over the last N days + the label window + a day), so a label that comes weeks after its
+request is judged against the prediction that request got (:mod:`.late_labels`).
+
 Training/serving skew: with ``--feature-snapshots-dir`` (with ``--from-s3``: ``--feature-snapshots-s3-uri``), the
 by-id records of the window are compared with the feature snapshots as of their request time (:mod:`.skew`);
 ``FeatureSkewRate`` is the largest feature's mismatch rate.
@@ -60,6 +65,7 @@ from pipeline_code.core.problem import BINARY, MULTICLASS, REGRESSION
 from pipeline_code.monitoring import capture as capture_mod
 from pipeline_code.monitoring import cumulative, drift, quality, skew, report as report_mod
 from pipeline_code.monitoring import history as history_mod
+from pipeline_code.monitoring import late_labels
 from pipeline_code.monitoring.window_pass import COUNTS, DEFAULT_SAMPLE_ROWS, LABELS, RESCORING, SAMPLE, WindowPass
 from pipeline_code.training.spec import ModelSpec, add_model_spec_argument
 from pipeline_code.argtypes import non_negative_int as _non_negative_int, positive_float as _positive_float, positive_int as _positive_int, unit_interval as _unit
@@ -192,12 +198,18 @@ def run_monitor(spec: ModelSpec, args: argparse.Namespace, *, cloudwatch_client:
         inputs=spec.features, extra_columns=extra, sample_rows=args.sample_rows,
         # The version judged: records another version answered (a rollout in the window) are rescored by it.
         serving_digest=_serving_digest(args.model_dir) if model is not None else None)
+    # With late labels: this window's scored requests recorded for the later runs their labels arrive in (.late_labels).
+    recorder = (late_labels.RecordWriter(os.path.join(args.output_dir, late_labels.RECORDS_FILE), window_pass.probability_columns)
+                if args.label_delay_days is not None else None)
     window = capture_mod.read_capture(
         args.capture_dir, spec.features, categorical=categorical, extra_columns=extra, dataset=spec.catalog_dataset,
-        problem_type=problem_type, classes=classes, consume=window_pass,
+        problem_type=problem_type, classes=classes, consume=window_pass if recorder is None else late_labels.chain(window_pass, recorder),
     )
     summary_capture = window.summary()
     sections["capture"] = summary_capture
+    recorded = recorder.close() if recorder is not None else None
+    if recorded is not None and late_labels.writer_check(recorded):
+        checks.append(late_labels.writer_check(recorded))
     quiet = window.records == 0 and window.lines == 0 and args.min_requests == 0
     if window.records == 0 and window.lines:
         error("empty_window", f"no decodable records under {args.capture_dir!r} ({window.lines} lines read)")
@@ -263,10 +275,24 @@ def run_monitor(spec: ModelSpec, args: argparse.Namespace, *, cloudwatch_client:
                 typed = {} if problem_type == BINARY else {
                     "problem_type": problem_type, "classes": classes, "primary_metric": spec.primary_metric,
                     "max_quality_drop": args.max_quality_drop}
-                section = quality.model_quality(window_pass.labelled_records(), base_metrics, threshold=threshold,
+                records, rows_per_day = window_pass.labelled_records(), window_pass.rows_per_day
+                earlier = None
+                if args.label_delay_days is not None:  # labels of requests earlier runs recorded join them too
+                    earlier = late_labels.join_earlier(
+                        args.records_dir, labels, matched_today=late_labels.matched_ids(records),
+                        label_delay_days=args.label_delay_days, label_window_hours=args.label_window_hours,
+                        probability_columns=window_pass.probability_columns,
+                        labels_source=getattr(args, "labels_s3_uri", None) or args.labels_dir)
+                    labelled_today = len(records) if records is not None else 0
+                    records, rows_per_day = earlier.combined(records, rows_per_day)
+                section = quality.model_quality(records, base_metrics, threshold=threshold,
                                                 min_label_coverage=args.min_label_coverage,
                                                 min_labeled_rows=args.min_labeled_rows, max_auc_drop=args.max_auc_drop,
-                                                rows_per_day=window_pass.rows_per_day, **typed)
+                                                rows_per_day=rows_per_day, **typed)
+                if earlier is not None:
+                    earlier.annotate(section, labelled_today=labelled_today)
+                if recorded is not None:
+                    section["prediction_records_written"] = recorded
                 unusable = labels.attrs.get("unusable_labels") if labels is not None else None
                 if unusable:  # some label rows are no label of this model: said, not silently left out
                     section["unusable_labels"] = unusable
@@ -528,6 +554,13 @@ def build_parser() -> argparse.ArgumentParser:
         "--labels-dir then defaults to 'labels' next to --capture-dir)")
     arg("window-hours", type=_positive_float, default=24.0, help="traffic window: objects modified in the last N hours")
     arg("label-window-hours", type=_positive_float, default=168.0, help="labels modified in the last N hours")
+    arg("label-delay-days", type=_non_negative_int, default=None,
+        help="how long after its request a label may come (the model's label_delay_days): the run records its window's "
+        "requests (predictions.parquet in --output-dir) and joins the labels today's window lacks to the records of "
+        "--records-dir (with --from-s3: the earlier runs' under --history-s3-uri, of the last label_delay_days + "
+        "--label-window-hours + --window-hours) (default: none - labels join today's window only)")
+    arg("records-dir", default=None, help="earlier runs' predictions.parquet files, any depth (with --from-s3 and "
+        "--label-delay-days: 'records' next to --capture-dir)")
     arg("feature-snapshots-s3-uri", default=None, help="with --from-s3: s3://<features bucket>/snapshots/<dataset>/, "
         "the snapshots of the last --label-window-hours (--feature-snapshots-dir then defaults to 'snapshots' next to "
         "--capture-dir)")

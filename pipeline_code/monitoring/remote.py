@@ -20,6 +20,9 @@ the same code path as a local run over the directories it filled.
   than ``max_bytes`` (a batch pair is kept or dropped whole); the report says so.
 * **Labels** and **feature snapshots** (:func:`download_recent`): every object under the labels prefix (and,
   for a model scored by id, its dataset's snapshot prefix) modified in ``[now - label_window_hours, now)``.
+* **Prediction records** (:func:`download_records`, with ``--label-delay-days``): the ``predictions.parquet`` its
+  earlier runs wrote beside their reports over the look-back, for the labels of requests older than the window
+  (:mod:`.late_labels`).
 * **History** (:func:`download_history`): the newest 30 ``report.json`` of the earlier runs (the job's own
   output prefix): the cumulative detector's state and the report's trend.
 
@@ -40,6 +43,7 @@ import tempfile
 from typing import Any, Dict, Iterable, List, Mapping, Optional, Tuple
 
 from pipeline_code.core.contract import ATTRIBUTIONS_FILE, BASELINE_FILES, EVALUATION_FILE, MONITOR_METRICS, package_parameter_name, version_of_arn
+from pipeline_code.core.contract import records_lookback_hours
 from pipeline_code.core.problem import BINARY
 from pipeline_code.handlers.deploy_on_approval import describe_stack, stack_parameters
 from pipeline_code.monitoring import drift, report as report_mod
@@ -370,8 +374,9 @@ def download_recent(
 ) -> Dict[str, Any]:
     """Download every object under ``s3_uri`` (given as ``flag``) modified in ``[now - window_hours, now)``.
 
-    For inputs that reach further back than the traffic: labels arrive late (the monitor joins them to the
-    traffic by inference id, so labels of older traffic are simply unused), and the skew check needs the
+    For inputs that reach further back than the traffic: labels arrive late (the monitor joins them by inference id
+    to the window's traffic and, with ``--label-delay-days``, to its earlier runs' records: :func:`download_records`),
+    and the skew check needs the
     feature snapshots a window's requests were scored against. Same summary, cap and path handling as
     :func:`download_window`.
     """
@@ -429,6 +434,8 @@ def check_arguments(args: argparse.Namespace) -> Optional[str]:
         args.labels_dir = os.path.join(os.path.dirname(os.path.abspath(args.capture_dir)), "labels")
     if args.history_s3_uri and not args.history_dir:
         args.history_dir = os.path.join(os.path.dirname(os.path.abspath(args.capture_dir)), "history")
+    if getattr(args, "label_delay_days", None) is not None and args.history_s3_uri and not args.records_dir:
+        args.records_dir = os.path.join(os.path.dirname(os.path.abspath(args.capture_dir)), "records")
     if args.feature_snapshots_s3_uri and not args.feature_snapshots_dir:
         args.feature_snapshots_dir = os.path.join(os.path.dirname(os.path.abspath(args.capture_dir)), "snapshots")
     targets = [("--baseline-dir", args.baseline_dir), ("--model-dir", args.model_dir), ("--capture-dir", args.capture_dir)]
@@ -438,6 +445,8 @@ def check_arguments(args: argparse.Namespace) -> Optional[str]:
         targets.append(("--history-dir", args.history_dir))
     if args.feature_snapshots_s3_uri:
         targets.append(("--feature-snapshots-dir", args.feature_snapshots_dir))
+    if getattr(args, "label_delay_days", None) is not None and args.history_s3_uri:
+        targets.append(("--records-dir", args.records_dir))
     for flag, path in targets:
         if not path:
             return f"--from-s3 downloads into {flag}: give it a directory"
@@ -536,6 +545,24 @@ def prepare_inputs(args: argparse.Namespace, *, aws: Optional[Mapping[str, Any]]
             section["feature_snapshots"] = snapshots
             checks.extend(_window_checks("feature_snapshots", snapshots))
 
+    if getattr(args, "label_delay_days", None) is not None and args.history_s3_uri:
+        # The requests earlier runs recorded, for the labels that arrive after their request left the window.
+        try:
+            records = download_records(s3=aws["s3"], history_s3_uri=args.history_s3_uri, dest_dir=args.records_dir,
+                                       lookback_hours=records_lookback_hours(args.label_delay_days,
+                                                                             label_window_hours=args.label_window_hours,
+                                                                             window_hours=args.window_hours),
+                                       max_bytes=args.max_window_bytes, now=now)
+        except Exception as exc:  # noqa: BLE001 - model quality then says which labels went unmatched
+            error("records_download_failed", f"{args.history_s3_uri}: {_describe(exc)}", "model_quality")
+        else:
+            section["prediction_records"] = records
+            checks.extend(_window_checks("prediction_records", records))
+            if records["failed"]:
+                checks.append(drift.check("prediction_records_download_failed", "monitor", len(records["failed"]), 0,
+                                          drift.WARN, detail="earlier runs' records not read (their labels go unmatched): "
+                                          + "; ".join(f"{f['key']}: {f['error']}" for f in records["failed"][:3])))
+
     if args.history_s3_uri:
         try:
             section["history"] = download_history(s3=aws["s3"], history_s3_uri=args.history_s3_uri, dest_dir=args.history_dir)
@@ -560,6 +587,55 @@ def download_history(*, s3: Any, history_s3_uri: str, dest_dir: str, max_reports
         s3.download_file(bucket, item["Key"], target)
         kept += 1
     return {"uri": history_s3_uri, "reports_listed": len(reports), "reports_downloaded": kept, "unsafe_keys": unsafe}
+
+
+def download_records(*, s3: Any, history_s3_uri: str, dest_dir: str, lookback_hours: float,
+                     max_bytes: int = DEFAULT_MAX_WINDOW_BYTES, now: Optional[dt.datetime] = None) -> Dict[str, Any]:
+    """The earlier runs' prediction records (``<run>/predictions.parquet`` under ``history_s3_uri``, the job's own output
+    prefix) written in ``[now - lookback_hours, now)``, relative paths kept, each file's modification time set to its
+    ``LastModified`` (when the run that saw those requests wrote them: :mod:`.late_labels` reads it). A file that
+    fails to download is listed in ``failed`` (its labels then go unmatched, named), never raised; a failed listing
+    is raised (the caller reports it)."""
+    from pipeline_code.monitoring.late_labels import RECORDS_FILE
+
+    start, end = _window_bounds(lookback_hours, now)
+    summary = _window_summary(history_s3_uri, start, end, max_bytes)
+    summary["failed"] = []
+    bucket, prefix = parse_s3_uri(history_s3_uri, what="--history-s3-uri")
+    groups = []
+    for item in _list(s3, bucket, prefix):
+        if item["Key"].endswith("/" + RECORDS_FILE):
+            summary["listed_objects"] += 1
+            if _in_window(item, start, end):
+                groups.append(_Group(_aware(item["LastModified"]), [(bucket, item["Key"], item["Key"][len(prefix):])],
+                                     int(item["Size"])))
+    summary["in_window_objects"] = len(groups)
+    os.makedirs(dest_dir, exist_ok=True)
+    used = 0
+    for group in sorted(groups, key=lambda g: g.modified, reverse=True):
+        _, key, relative = group.items[0]
+        path = _safe_path(dest_dir, relative)
+        if path is None:
+            summary["unsafe_keys"].append(key)
+            continue
+        if used + group.size > max_bytes:  # the oldest are left: their labels go unmatched, named
+            summary["truncated"] = True
+            summary["skipped_objects"] += 1
+            summary["skipped_bytes"] += group.size
+            continue
+        os.makedirs(os.path.dirname(path), exist_ok=True)
+        try:
+            s3.download_file(bucket, key, path)
+        except Exception as exc:  # noqa: BLE001 - one file that fails costs its own requests, not the others'
+            summary["failed"].append({"key": key, "error": _describe(exc)[:300]})
+            continue
+        stamp = group.modified.timestamp()
+        os.utime(path, (stamp, stamp))
+        used += group.size
+        summary["downloaded_objects"] += 1
+        summary["oldest_downloaded"] = group.modified.isoformat()
+    summary["downloaded_bytes"] = used
+    return summary
 
 
 def _window_checks(what: str, summary: Mapping[str, Any]) -> List[Dict[str, Any]]:
