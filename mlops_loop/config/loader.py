@@ -34,7 +34,7 @@ from ..naming import (
 )
 from .schedules import monitoring_schedule
 from .schema import (CROSS_CHECKED, AppConfig, EnvironmentConfig, ModelConfig, accelerator_problems, capture_problems,
-                     inferentia2_problems, multi_model_problems, network_problems, offer_problems, training_problems)
+                     inferentia2_problems, label_delay_problems, multi_model_problems, network_problems, offer_problems, training_problems)
 
 _NAMED_FIELD = re.compile(r"^([a-z_][a-z0-9_.]*): (.*)$", re.S)
 _TOP_LEVEL = {"project", "defaults", "datasets", "models", "environments"}
@@ -169,6 +169,7 @@ def parse_config(raw: Any, *, source: str = "<config>") -> AppConfig:
     problems.extend(offer_problems(models, environments))
     problems.extend(capture_problems(models, environments))
     problems.extend(network_problems(models, environments))
+    problems.extend(label_delay_problems(models, environments))
     problems.extend(_project_name_problems(raw.get("project", DEFAULT_PROJECT), environments))
     if problems:
         raise ConfigError(source, problems)

@@ -8,6 +8,7 @@ one message naming the environment, the field and what is allowed.
 
 from __future__ import annotations
 
+import math
 import re
 from typing import Any, Collection, Literal, Optional
 
@@ -20,6 +21,7 @@ from pipeline_code.core.problem import (BINARY, REGRESSION, default_primary_metr
                                         primary_metric_problem)
 from pipeline_code.core.contract import (DEFAULT_MAX_MALFORMED_RATE, DEFAULT_MAX_RETRAINING_STARTS_PER_DAY, DEFAULT_PROJECT,
                                          NAME_PATTERN, NAME_RULE, model_spec_document)
+from pipeline_code.core.contract import DEFAULT_LABEL_DELAY_DAYS, MONITOR_LABEL_WINDOW_HOURS, records_lookback_hours
 from pipeline_code.core.decision import DecisionError, DecisionPolicy, parse_decision
 from pipeline_code.core.online_features import LookupSpec
 from pipeline_code.core.thresholds import DEFAULT_GATE, THRESHOLDS, GateThresholds
@@ -63,7 +65,8 @@ def _check_instance_type(value: str, info: ValidationInfo) -> str:
 # --------------------------------------------------------------------------------------
 class DataLakeConfig(StrictModel):
     """Retention of the S3 data lake. Defaults: raw data one year; inference traffic (capture, async, batch) 400 days
-    (a year of monitoring windows plus slack for delayed labels); ground-truth labels and monitor reports kept; a
+    (a year of monitoring windows to re-run or audit); ground-truth labels and monitor reports (with the drift
+    monitor's prediction records, which late labels join: label_delay_problems) kept; a
     pipeline run's working data 400 days (an audit year plus slack); old object versions 90 days, except the curated
     data and feature snapshots rewritten each night, whose old versions are kept 3 days (a weekend to roll back a bad
     run; fewer when noncurrent_version_expiration_days is shorter) - null in a ``*_days`` field means never expire (for the noncurrent fields: keep every old version)."""
@@ -424,6 +427,10 @@ class ModelConfig(StrictModel):
     # Requests the model expects per 24-hour monitor window: fewer makes the drift monitor unhealthy (and
     # pages people). Default 0: a day without traffic is reported as quiet, not broken.
     min_daily_requests: int = Field(default=0, ge=0, le=1_000_000_000)
+    # How long after its request the model's label may arrive (churn "within 30 days": 30; a 12-month default: 365):
+    # the drift monitor joins the labels of each week to the predictions its runs recorded over this many days
+    # (+ the label window and a day). Default 30: a month of look-back covers the usual business outcomes.
+    label_delay_days: int = Field(default=DEFAULT_LABEL_DELAY_DAYS, ge=0, le=3650)
     # What trains the model: "xgboost" (gradient-boosted trees) or "pytorch" (a tabular network,
     # pipeline_code/training/train_torch.py); decides the images and which accelerators fit. Default xgboost.
     framework: Literal[FRAMEWORK_NAMES] = XGBOOST
@@ -610,7 +617,8 @@ class AppConfig(StrictModel):
                 )
         problems = (accelerator_problems(self.models, self.environments) + multi_model_problems(self.models, self.environments)
                     + training_problems(self.models, self.environments) + inferentia2_problems(self.models, self.environments)
-                    + offer_problems(self.models, self.environments) + capture_problems(self.models, self.environments))
+                    + offer_problems(self.models, self.environments) + capture_problems(self.models, self.environments)
+                    + label_delay_problems(self.models, self.environments))
         if problems:
             raise ValueError("; ".join(problems))
         return self
@@ -882,6 +890,23 @@ def capture_problems(models: dict[str, ModelConfig], environments: dict[str, Env
                 problems.append(f"{_capture_where(env, model)}: 0 captures no request, but model {model.name!r} declares "
                                 f"min_daily_requests {model.min_daily_requests}, so its monitor would count none and page "
                                 "people every day; capture a sample (e.g. 10) or remove min_daily_requests")
+    return problems
+
+
+def label_delay_problems(models: dict[str, ModelConfig], environments: dict[str, EnvironmentConfig]) -> list[str]:
+    """A model whose labels come later than the environment keeps its drift monitor's prediction records
+    (``data_lake.inference_records_expiration_days``, under ``monitor/``): its late labels would find no request."""
+    problems = []
+    for env in environments.values():
+        kept = env.data_lake.inference_records_expiration_days
+        for model in (models[m] for m in env.models if m in models):
+            needed = math.ceil(records_lookback_hours(model.label_delay_days) / 24)
+            if kept is not None and kept < needed:
+                problems.append(f"environment {env.name!r}: field 'data_lake.inference_records_expiration_days': {kept} "
+                                f"expires the drift monitor's prediction records before the labels of model {model.name!r} "
+                                f"arrive (label_delay_days {model.label_delay_days} + the {MONITOR_LABEL_WINDOW_HOURS // 24}-day label window + a day: "
+                                f"{needed} days); keep them at least {needed} days (or null: never), or lower "
+                                f"models.{model.name}.label_delay_days")
     return problems
 
 

@@ -664,6 +664,14 @@ CASES = [
          "model 'churn': field 'class_weight': Input should be 'none' or 'balanced' (got 'auto')"),
     case("model-framework-unknown", at("models.churn.framework", "tensorflow"),
          "model 'churn': field 'framework': Input should be 'xgboost' or 'pytorch' (got 'tensorflow')"),
+    case("model-label-delay-negative", at("models.churn.label_delay_days", -1),
+         "model 'churn': field 'label_delay_days': Input should be greater than or equal to 0 (got -1)"),
+    case("model-label-delay-past-records-retention",
+         lambda raw: (at("models.churn.label_delay_days", 60)(raw),
+                      at("environments.prod.data_lake.inference_records_expiration_days", 60)(raw)),
+         "environment 'prod': field 'data_lake.inference_records_expiration_days': 60 expires the drift monitor's "
+         "prediction records before the labels of model 'churn' arrive (label_delay_days 60 + the 7-day label window + "
+         "a day: 68 days); keep them at least 68 days (or null: never), or lower models.churn.label_delay_days"),
     case("model-min-daily-requests-negative", at("models.churn.min_daily_requests", -1),
          "model 'churn': field 'min_daily_requests': Input should be greater than or equal to 0 (got "
          "-1)"),
