@@ -37,8 +37,9 @@ class DriftMonitor(Construct):
     the job name carries the schedule's execution id, so every run is unique). The job, in the stock
     XGBoost image with the job code as inputs, finds the version that serves from the serving
     stack's parameter, downloads that version's baselines and model, the last 24 hours of captured
-    traffic (``capture/<model>/``; batch models: ``batch/<model>/`` inputs with their outputs) and a
-    week of ground-truth labels (``labels/<model>/``), and publishes the drift, quality, bias and
+    traffic (``capture/<model>/``; batch models: ``batch/<model>/`` inputs with their outputs), the
+    ground-truth labels written in the last week (``labels/<model>/``) and the prediction records its earlier runs
+    wrote over the model's ``label_delay_days`` (late labels are judged against them), and publishes the drift, quality, bias and
     health metrics the loop's alarms watch (namespace ``mlops-loop/monitoring``). Its JSON and HTML
     reports land under ``monitor/<model>/<execution id>/``. Before the first approval it reports
     "not serving" and stays healthy; any download or API failure makes the run *unhealthy* (an
@@ -171,6 +172,9 @@ class DriftMonitor(Construct):
         if model.min_daily_requests:
             # Traffic is expected: a window with less of it is unhealthy (default: a quiet window is quiet).
             arguments += ["--min-requests", str(model.min_daily_requests)]
+        # Labels come up to this long after their request: each run records its window's predictions (with its
+        # report, under monitor/) and joins the labels of the label window to the records of that many days back.
+        arguments += ["--label-delay-days", str(model.label_delay_days)]
 
         def code_input(name: str, uri: str) -> dict:
             return {

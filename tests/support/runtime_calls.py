@@ -326,6 +326,8 @@ RUNTIMES: tuple[Runtime, ...] = (
                 ("s3:GetObject", {"object": n.s3_object(n.monitor_argument("--labels-s3-uri"), "2026/12/02/labels.csv")}, {}),
                 # The earlier runs' reports: the slow-drift state.
                 ("s3:GetObject", {"object": n.s3_object(n.monitor_argument("--history-s3-uri"), "run-1/report.json")}, {}),
+                # The earlier runs' prediction records (late labels join them), beside their reports.
+                ("s3:GetObject", {"object": n.s3_object(n.monitor_argument("--history-s3-uri"), "run-1/predictions.parquet")}, {}),
                 ("kms:Decrypt", {"key": n.data_key}, {}),
                 *([("s3:GetObject", {"object": n.s3_object(n.monitor_argument("--feature-snapshots-s3-uri"),
                                                            "run-1/part-0.parquet")}, {})] if n.by_id else []),

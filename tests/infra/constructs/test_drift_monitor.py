@@ -16,6 +16,7 @@ from aws_cdk import aws_s3 as s3
 from aws_cdk import aws_sqs as sqs
 
 from mlops_loop.app_builder import new_app
+from pipeline_code.core.contract import DEFAULT_LABEL_DELAY_DAYS
 from mlops_loop.config import ModelConfig, parse_config
 from mlops_loop.config.schema import GateConfig, MonitoringConfig
 from mlops_loop.constructs.drift_monitor import DriftMonitor
@@ -37,9 +38,9 @@ RAW_CONFIG = {
     "models": {
         # Binary, no traffic expected: a quiet day is quiet.
         "returns": {"dataset": "orders", "target": "returned", "features": ["items"], "sensitive_attribute": "channel"},
-        # Regression, 500 requests a day expected.
+        # Regression, 500 requests a day expected, its label up to 90 days after the request.
         "basket": {"dataset": "orders", "target": "basket_value", "features": ["items"], "sensitive_attribute": "channel",
-                   "problem_type": "regression", "min_daily_requests": 500},
+                   "problem_type": "regression", "min_daily_requests": 500, "label_delay_days": 90},
     },
     "environments": {"dev": {"tier": "dev", "account": "123456789012", "region": "eu-west-1", "models": ["returns", "basket"]}},
 }
@@ -168,6 +169,16 @@ def test_a_regression_model_is_judged_on_its_quality_drop_and_a_quiet_day_is_unh
     args = _arguments(_schedule(_monitor("basket")[0])[1])
     assert args["--max-quality-drop"] == "0.15"
     assert args["--min-requests"] == "500"
+
+
+def test_each_run_looks_back_as_far_as_the_models_labels_come_late(returns_monitor):
+    """GIVEN a model whose label comes up to 90 days after its request, and one that declares none WHEN their monitors
+    are built THEN each run is told the delay (the default's for the other): it records its window's predictions under
+    its own output prefix, which its role already reads and writes (no other grant)."""
+    assert _arguments(_schedule(_monitor("basket")[0])[1])["--label-delay-days"] == "90"
+    stack, _ = returns_monitor
+    assert _arguments(_schedule(stack)[1])["--label-delay-days"] == str(DEFAULT_LABEL_DELAY_DAYS)
+    assert _statements(stack)["Reports"]["Resource"] == f"arn:aws:s3:::{INFERENCE}/monitor/returns/*"
 
 
 def test_the_job_runs_the_entry_script_with_the_job_code_and_the_model_spec_as_inputs(returns_monitor):
