@@ -155,6 +155,22 @@ def test_corrupt_or_unreadable_records_are_reported_and_the_run_stays_healthy(aw
     assert "data_drift" in report["sections"] and report["sections"]["model_quality"]["prediction_records_written"]["rows"] == 300
 
 
+def test_a_request_of_todays_window_that_an_earlier_run_also_recorded_is_judged_once(aws, spec, reference, tmp_path):
+    """GIVEN a run started by hand an hour ago over the same traffic (its records hold today's requests) and their
+    labels WHEN the scheduled run judges the window THEN each labelled request counts once (today's window's)."""
+    aws.serving_stack(churn_arn=register(aws, reference, "run-1"))
+    frame = traffic(aws, spec, reference["model"], name="today", day=_now(), rows=300, seed=450)
+    scheduled_run(aws, spec, tmp_path / "by-hand")
+    finish(aws, tmp_path / "by-hand", "by-hand", days_ago=1 / 24)
+    labels_arrive(aws, spec, frame, "today")
+
+    report = scheduled_run(aws, spec, tmp_path / "scheduled")
+
+    mq = report["sections"]["model_quality"]
+    assert mq["labeled_rows"] == 300 and mq["late_labels"]["labelled_rows"] == 0 and mq["late_labels"]["records_files"] == 1
+    assert report["summary"]["label_coverage"] == pytest.approx(1.0)
+
+
 def test_a_records_file_that_fails_to_download_is_named_and_the_others_are_read(aws, tmp_path):
     """GIVEN two records files in the look-back, one of which cannot be read from S3 WHEN they are downloaded THEN the
     other lands (its modification time is when its run wrote it) and the failure is listed, not raised."""
