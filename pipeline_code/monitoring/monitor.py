@@ -14,6 +14,10 @@ first fills the (empty) baseline, model, capture and labels directories from S3 
 version's registered baselines and model, the traffic of the last ``--window-hours`` - then runs
 the same code path (see :mod:`pipeline_code.monitoring.remote`). A failed S3/API call is a report
 error (unhealthy); when no version serves yet the report says so and stays healthy (``NotServing``).
+With ``--endpoint-name [--capture-percent P]`` it also asks AWS what the endpoint really serves and how many
+requests it answered (:mod:`pipeline_code.monitoring.serving_truth`): an InService endpoint serving another
+version than the stack names (``serving_mismatch``) or capture far short of the requests (``capture_missing``)
+is unhealthy.
 
 Late labels: with ``--label-delay-days N`` the run records its window's scored requests (``predictions.parquet`` in
 ``--output-dir``) and joins the labels that match no request of its window to the records of ``--records-dir`` (with
@@ -223,6 +227,15 @@ def run_monitor(spec: ModelSpec, args: argparse.Namespace, *, cloudwatch_client:
     if window.schema_changed:
         error("schema_change", f"unknown keys {dict(window.unknown_keys)}, missing keys {dict(window.missing_keys)}, "
               f"CSV width mismatches {window.csv_width_mismatch}")
+    if preflight is not None:  # --endpoint-name: the requests the endpoint answered against the lines captured
+        from pipeline_code.monitoring import serving_truth
+
+        lost, said = serving_truth.capture_findings(
+            preflight.section.get("endpoint"), captured=window.lines, percent=args.capture_percent,
+            truncated=bool((preflight.section.get("capture") or {}).get("truncated")))
+        checks.extend(said)
+        for item in lost:
+            error(item["kind"], item["message"], section=item.get("section"))
     if model_problem:
         error(*model_problem)
     if window_pass.rescored is not None or RESCORING in window_pass.failures:
@@ -472,6 +485,16 @@ def _json_object(value: str) -> Dict[str, float]:
         raise argparse.ArgumentTypeError(f"must be a JSON object of feature -> PSI threshold: {exc}") from None
 
 
+def _unit_percent(value: str) -> float:
+    try:
+        number = float(value)
+    except ValueError:
+        number = -1.0
+    if not 0.0 <= number <= 100.0:
+        raise argparse.ArgumentTypeError(f"must be a percentage from 0 to 100, got {value!r}")
+    return number
+
+
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog=PROG, description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     add_model_spec_argument(p)
@@ -552,6 +575,12 @@ def build_parser() -> argparse.ArgumentParser:
         "reports (the newest 30 are read into --history-dir, default 'history' next to --capture-dir)")
     arg("labels-s3-uri", default=None, help="with --from-s3: s3://<inference bucket>/labels/<model>/ (default: no labels; "
         "--labels-dir then defaults to 'labels' next to --capture-dir)")
+    arg("endpoint-name", default=None, help="with --from-s3: the endpoint that serves the model; each run asks SageMaker "
+        "which version it really serves (another than the stack names, InService: unhealthy, serving_mismatch) and "
+        "CloudWatch how many requests it answered (far fewer captured than --capture-percent of them: unhealthy, "
+        "capture_missing) (default: neither check; batch and multi-model endpoints have none)")
+    arg("capture-percent", type=_unit_percent, default=100.0,
+        help="with --endpoint-name: the share of requests the endpoint captures, in percent (default 100)")
     arg("window-hours", type=_positive_float, default=24.0, help="traffic window: objects modified in the last N hours")
     arg("label-window-hours", type=_positive_float, default=168.0, help="labels modified in the last N hours")
     arg("label-delay-days", type=_non_negative_int, default=None,

@@ -513,6 +513,13 @@ def prepare_inputs(args: argparse.Namespace, *, aws: Optional[Mapping[str, Any]]
         fetched = fetch_baseline_and_model(serving, s3=aws["s3"], baseline_dir=args.baseline_dir, model_dir=args.model_dir)
         section["baseline"] = fetched
         errors.extend(fetched["errors"])
+        if getattr(args, "endpoint_name", None):
+            # What the endpoint really serves, and the requests it answered in the window (for the capture check).
+            from pipeline_code.monitoring import serving_truth
+
+            section["endpoint"], found, said = serving_truth.check_from_s3(args, aws, serving, now)
+            errors.extend(found)
+            checks.extend(said)
 
     try:
         capture = download_window(s3=aws["s3"], dest_dir=args.capture_dir, capture_s3_uri=args.capture_s3_uri,
