@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Optional, Sequence
 
+from aws_cdk import Stack
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_kms as kms
 from aws_cdk import aws_s3 as s3
@@ -70,6 +71,8 @@ class DriftMonitor(Construct):
         metric_namespace: str = MONITOR_NAMESPACE,
         network: Optional[NetworkConfig] = None,
         tags: Sequence[tuple[str, str]] = (),
+        endpoint_name: Optional[str] = None,
+        capture_percent: int = 0,
     ) -> None:
         """``gate``: the gate ``model`` is judged by in this environment (``ModelConfig.gate_in``): the monitor compares
         its sensitive groups as that gate does (groups of ``min_group_rows``, a gap of at most
@@ -82,10 +85,18 @@ class DriftMonitor(Construct):
         ``tags`` (default none): the environment's cost-allocation tags, which each run's job carries besides its
         model and job tags;
         ``dead_letter_queue``: where the schedule puts a run it could not start (no job, so no report: people hear of
-        it from that queue's alarm; a job that started and failed, from ``scheduled_job.notify_job_failures``)."""
+        it from that queue's alarm; a job that started and failed, from ``scheduled_job.notify_job_failures``);
+        ``endpoint_name`` (default None: neither check) with ``capture_percent`` (the model's ``data_capture_percent``):
+        the endpoint that serves the model (real-time, serverless, async): each run asks SageMaker which version it
+        really serves and CloudWatch how many requests it answered, against the stack's version and the capture
+        (``pipeline_code.monitoring.serving_truth``). A batch model has no endpoint, and a multi-model endpoint chooses
+        the version per request: both are refused."""
         super().__init__(scope, construct_id)
         if (feature_snapshots is None) != (max_skew_rate is None):
             raise ValueError("DriftMonitor: feature_snapshots and max_skew_rate go together (the skew check needs both)")
+        if endpoint_name is not None and mode in ("batch", "multi_model"):
+            raise ValueError(f"DriftMonitor: model {model.name!r} is served in mode {mode!r}, which has no endpoint of its own "
+                             "to check (batch: none; multi_model: the version is chosen per request); give endpoint_name=None")
         stack = stack_of(self, scope)
         model_name = model.name
         bucket = read_once(inference_bucket, "bucket_name")
@@ -121,6 +132,8 @@ class DriftMonitor(Construct):
             wildcard_reason="Whichever version of this model's group serves; only that group.",
         )
         access.allow_metrics("PublishMetrics", metric_namespace, limited_to="the monitor's own metrics")
+        if endpoint_name is not None:
+            _allow_endpoint_checks(access, stack, endpoint_name)
         access.allow_container_runtime(
             repository=xgboost_repository(self), log_groups="/aws/sagemaker/ProcessingJobs:*"
         )
@@ -169,6 +182,9 @@ class DriftMonitor(Construct):
             access.allow_prefix("ReadFeatureSnapshots", feature_snapshots, snapshots)
             arguments += ["--feature-snapshots-s3-uri", feature_snapshots.s3_url_for_object(snapshots),
                           "--max-skew-rate", str(max_skew_rate)]
+        if endpoint_name is not None:
+            # What the endpoint really serves, and its requests against the capture (serving_truth).
+            arguments += ["--endpoint-name", endpoint_name, "--capture-percent", str(capture_percent)]
         if model.min_daily_requests:
             # Traffic is expected: a window with less of it is unhealthy (default: a quiet window is quiet).
             arguments += ["--min-requests", str(model.min_daily_requests)]
@@ -242,6 +258,31 @@ class DriftMonitor(Construct):
             tags=tags,
         ).schedule
         self.schedule.node.add_dependency(access)
+
+
+def _allow_endpoint_checks(access: AccessPolicy, stack: Stack, endpoint_name: str) -> None:
+    """Describe ``endpoint_name`` down to its models' packages, and read its request count."""
+    access.allow(
+        "DescribeServingEndpoint",
+        ["sagemaker:DescribeEndpoint"],
+        # SageMaker ARNs carry resource names in lower case.
+        [format_arn(stack, service="sagemaker", resource="endpoint", resource_name=endpoint_name.lower())],
+    )
+    access.allow(
+        "DescribeServingModels",
+        ["sagemaker:DescribeEndpointConfig", "sagemaker:DescribeModel"],
+        [format_arn(stack, service="sagemaker", resource="endpoint-config", resource_name="*"),
+         format_arn(stack, service="sagemaker", resource="model", resource_name="*")],
+        wildcard_reason="CloudFormation names each version's endpoint config and model at deploy time (and a hand-made "
+        "one has any name); the job only reads the ones its endpoint names, to find the model package that serves.",
+    )
+    access.allow(
+        "ReadEndpointRequests",
+        ["cloudwatch:GetMetricStatistics"],
+        ["*"],
+        wildcard_reason="GetMetricStatistics has no resource-level permissions and no namespace condition key; read "
+        "only: the job reads its endpoint's AWS/SageMaker request count to tell lost capture from a quiet day.",
+    )
 
 
 def _basename(object_key: str) -> str:

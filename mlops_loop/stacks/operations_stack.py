@@ -184,6 +184,9 @@ class OperationsStack(Stack):
                 tags=job_tags,
                 **({"feature_snapshots": features, "max_skew_rate": model_serving.by_id.max_skew_rate}
                    if model_serving.by_id.enabled else {}),
+                # Its own endpoint: each run checks what it serves and that its requests were captured.
+                **({"endpoint_name": serving.models[model].endpoint_name, "capture_percent": model_serving.data_capture_percent}
+                   if model in serving.models and serving.models[model].endpoint_name else {}),
             )
         self.endpoint_alarms: dict[str, EndpointAlarms] = {}
         for model, served in serving.models.items():

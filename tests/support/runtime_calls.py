@@ -166,6 +166,15 @@ def _when_compiled(n: Names, requests: Callable[[], list[Request]]) -> list[Requ
     return requests() if n.compiled else []
 
 
+def _when_endpoint_checked(n: Names, requests: Callable[[str], list[Request]]) -> list[Request]:
+    """The requests of the drift monitor's endpoint checks, for a model whose monitor is given its endpoint (else none)."""
+    try:
+        endpoint = n.monitor_argument("--endpoint-name")
+    except ValueError:
+        return []
+    return requests(endpoint)
+
+
 def _sealed(n: Names) -> str:
     """A sealed artefact's key (pipeline_code.core.integrity.sealed_key)."""
     return f"pipelines/{n.model}/registered/{'ab' * 32}/model.tar.gz"
@@ -339,6 +348,16 @@ RUNTIMES: tuple[Runtime, ...] = (
                                           *([n.s3_listing(n.monitor_argument("--feature-snapshots-s3-uri"))] if n.by_id else [])],
             "put_metric_data": lambda n: [("cloudwatch:PutMetricData", {"*": "*"},
                                            {"cloudwatch:namespace": monitor_namespace(n.project)})],
+            # A model with an endpoint of its own: what it really serves (endpoint -> its config -> the model that
+            # names the package; config and model named by CloudFormation) and the requests it answered.
+            "describe_endpoint": lambda n: _when_endpoint_checked(n, lambda e: [
+                ("sagemaker:DescribeEndpoint", {"endpoint": n.arn("sagemaker", f"endpoint/{e.lower()}")}, {})]),
+            "describe_endpoint_config": lambda n: _when_endpoint_checked(n, lambda e: [
+                ("sagemaker:DescribeEndpointConfig", {"endpoint-config": n.arn("sagemaker", f"endpoint-config/{n.model}-config-1a2b3c")}, {})]),
+            "describe_model": lambda n: _when_endpoint_checked(n, lambda e: [
+                ("sagemaker:DescribeModel", {"model": n.arn("sagemaker", f"model/{n.model}-model-1a2b3c")}, {})]),
+            "get_metric_statistics": lambda n: _when_endpoint_checked(n, lambda e: [
+                ("cloudwatch:GetMetricStatistics", {"*": "*"}, {})]),
         },
         {
             ("pipeline_code/handlers/deploy_on_approval.py", ("update_stack", "publish", "create_schedule",

@@ -327,3 +327,37 @@ def test_without_a_network_the_job_has_no_vpc_and_the_role_no_interface_permissi
     _, request = _schedule(stack)
     assert "VpcConfig" not in request["NetworkConfig"]
     assert not vpc_statements_of(_statements(stack))
+
+
+def test_given_its_endpoint_each_run_checks_what_it_serves_and_that_its_requests_were_captured():
+    # GIVEN a real-time model capturing 20 % of its requests WHEN its monitor is given its endpoint
+    stack, _ = _monitor(endpoint_name="shop-dev-Returns", capture_percent=20)
+    _, request = _schedule(stack)
+    arguments, statements = _arguments(request), _statements(stack)
+    # THEN each run names the endpoint and the capture share to the job
+    assert arguments["--endpoint-name"] == "shop-dev-Returns" and arguments["--capture-percent"] == "20"
+    # AND its role may describe that endpoint (ARN in lower case) and the configs and models it names, read-only
+    assert statements["DescribeServingEndpoint"]["Resource"] == "arn:aws:sagemaker:eu-west-1:123456789012:endpoint/shop-dev-returns"
+    assert statements["DescribeServingEndpoint"]["Action"] == "sagemaker:DescribeEndpoint"
+    assert statements["DescribeServingModels"]["Action"] == ["sagemaker:DescribeEndpointConfig", "sagemaker:DescribeModel"]
+    assert statements["DescribeServingModels"]["Resource"] == [
+        "arn:aws:sagemaker:eu-west-1:123456789012:endpoint-config/*", "arn:aws:sagemaker:eu-west-1:123456789012:model/*"]
+    # AND read request counts (no resource-level permissions exist for it), and write no metric but its own
+    assert statements["ReadEndpointRequests"] == {"Sid": "ReadEndpointRequests", "Effect": "Allow",
+                                                  "Action": "cloudwatch:GetMetricStatistics", "Resource": "*"}
+
+
+def test_without_an_endpoint_the_job_checks_none_and_its_role_may_not(returns_monitor):
+    stack, _ = returns_monitor
+    _, request = _schedule(stack)
+    assert not {"--endpoint-name", "--capture-percent"} & set(_arguments(request))
+    assert not {"DescribeServingEndpoint", "DescribeServingModels", "ReadEndpointRequests"} & set(_statements(stack))
+
+
+@pytest.mark.parametrize("mode", ["batch", "multi_model"])
+def test_an_endpoint_check_is_refused_for_a_model_without_an_endpoint_of_its_own(mode):
+    with pytest.raises(ValueError) as refused:
+        _monitor(mode=mode, endpoint_name="shop-dev-returns", capture_percent=100)
+    assert str(refused.value) == (f"DriftMonitor: model 'returns' is served in mode '{mode}', which has no endpoint of its "
+                                  f"own to check (batch: none; multi_model: the version is chosen per request); give "
+                                  "endpoint_name=None")
