@@ -209,6 +209,10 @@ CAPTURE_URI_ENV = "MLOPS_CAPTURE_S3_URI"
 CAPTURE_PERCENT_ENV = "MLOPS_CAPTURE_PERCENT"
 CAPTURE_KMS_KEY_ENV = "MLOPS_CAPTURE_KMS_KEY_ID"
 CAPTURE_ENDPOINT_ENV = "MLOPS_ENDPOINT_NAME"
+# A capture object the serving code could not write, as a CloudWatch metric (embedded metric format in the container's
+# log line, dimension EndpointName): the container does not know its project, and endpoint names carry it already.
+CAPTURE_NAMESPACE = "mlops-loop/capture"
+CAPTURE_FAILURE_METRIC = "CaptureWriteFailures"
 # In a multi-model endpoint's capture URI, replaced by the name of the model that answered.
 MODEL_PLACEHOLDER = "{model}"
 

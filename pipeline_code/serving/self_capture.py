@@ -23,7 +23,10 @@ format of SageMaker data capture (``captureData.endpointInput/endpointOutput``, 
 the drift monitor reads serverless traffic like any other; ``eventMetadata.model`` adds which model
 answered (name, version, artefact digest), which a CSV response does not say. One small object per request suits the
 intermittent traffic serverless is chosen for. Capturing never fails or delays a response beyond the
-PutObject call: errors are printed to the container log and counted, and the response is returned.
+PutObject call: errors are printed to the container log and counted, and the response is returned. Each failure is
+also a ``CaptureWriteFailures`` data point (namespace ``mlops-loop/capture``, dimension ``EndpointName``): one log line
+in CloudWatch's embedded metric format, which CloudWatch Logs turns into the metric (:func:`failure_metric_line`); the
+drift monitor, comparing the endpoint's requests with the capture it finds, reports the loss as ``capture_missing``.
 """
 
 from __future__ import annotations
@@ -39,7 +42,9 @@ from typing import Any, Callable, Dict, Mapping, Optional, Sequence
 from pipeline_code.core.contract import (
     ANSWERED_BY,
     CAPTURE_ENDPOINT_ENV,
+    CAPTURE_FAILURE_METRIC,
     CAPTURE_KMS_KEY_ENV,
+    CAPTURE_NAMESPACE,
     CAPTURE_PERCENT_ENV,
     CAPTURE_URI_ENV,
     MODEL_PLACEHOLDER,
@@ -186,7 +191,20 @@ def capture(
         FAILURES["count"] += 1
         print(f"self_capture: could not write capture ({type(exc).__name__}: {exc}); failures so far: "
               f"{FAILURES['count']}", file=sys.stderr)
+        print(failure_metric_line(config["endpoint"], exc, now=dt.datetime.now(dt.timezone.utc)), flush=True)
         return None
+
+
+def failure_metric_line(endpoint: str, error: Exception, *, now: dt.datetime) -> str:
+    """One log line that CloudWatch Logs turns into a ``CaptureWriteFailures`` data point of 1 for ``endpoint``
+    (embedded metric format: the ``_aws`` directive names the namespace, dimension and metric; the other keys are the
+    values), with the error for whoever reads the log."""
+    return json.dumps({
+        "_aws": {"Timestamp": int(now.timestamp() * 1000), "CloudWatchMetrics": [{
+            "Namespace": CAPTURE_NAMESPACE, "Dimensions": [["EndpointName"]],
+            "Metrics": [{"Name": CAPTURE_FAILURE_METRIC, "Unit": "Count"}]}]},
+        "EndpointName": endpoint, CAPTURE_FAILURE_METRIC: 1, "error": f"{type(error).__name__}: {error}"[:500],
+    })
 
 
 def _client() -> Any:

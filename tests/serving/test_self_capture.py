@@ -98,7 +98,14 @@ def test_a_capture_failure_never_fails_the_response(trained, s3, monkeypatch, ca
     body, kind = inf.invoke(model, json.dumps({"instances": trained.raw_records(1)}).encode(), content_type=inf.JSON)
     assert kind == inf.JSON and json.loads(body)["predictions"]
     assert self_capture.FAILURES["count"] == before + 1
-    assert "self_capture: could not write capture" in capsys.readouterr().err
+    logged = capsys.readouterr()
+    assert "self_capture: could not write capture" in logged.err
+    # AND the failure is a CaptureWriteFailures data point of the endpoint (embedded metric format on stdout)
+    (line,) = [json.loads(x) for x in logged.out.splitlines() if x.startswith("{") and '"_aws"' in x]
+    assert line["_aws"]["CloudWatchMetrics"] == [{"Namespace": "mlops-loop/capture", "Dimensions": [["EndpointName"]],
+                                                   "Metrics": [{"Name": "CaptureWriteFailures", "Unit": "Count"}]}]
+    assert line["EndpointName"] == "endpoint" and line["CaptureWriteFailures"] == 1 and "NoSuchBucket" in line["error"]
+    assert isinstance(line["_aws"]["Timestamp"], int)
 
 
 def test_kms_and_settings():
