@@ -19,8 +19,9 @@ from pipeline_code.core.contract import records_lookback_hours
 from pipeline_code.monitoring import late_labels, monitor, remote, report as report_mod
 from pipeline_code.training.train import predict
 from tests.support.monitoring import check
-from tests.support.scheduled_monitor import (CAPTURE_URI, HISTORY_URI, LABELS_URI, aws, from_s3_args,  # noqa: F401 - aws: a fixture
-                                             published, read_report, register)
+from tests.support.remote_world import (
+    CAPTURE_URI, HISTORY_URI, LABELS_URI, from_s3_args, published, read_report, register,
+)
 
 DELAY = 30
 

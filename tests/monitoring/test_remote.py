@@ -10,164 +10,18 @@ the window's end (``now``) explicitly where exact boundaries matter.
 from __future__ import annotations
 
 import datetime as dt
-import io
 import json
 import os
-import tarfile
 
-import boto3
 import pytest
-from moto import mock_aws
-from moto.core import DEFAULT_ACCOUNT_ID
-from moto.s3.models import s3_backends
 
-from pipeline_code.core.contract import MONITOR_NAMESPACE
 from pipeline_code.monitoring import capture, monitor, remote
-from mlops_cli.local import replay
-from pipeline_code.training.train import predict
 from tests.support.monitoring import check
-from tests.support.credentials import moto_credentials
+from tests.support.remote_world import (
+    ARTIFACTS, BATCH_URI, CAPTURE_URI, INFERENCE, LABELS_URI, NOW, STACK, from_s3_args, model_archive, published,
+    read_report, register, upload_traffic,
+)
 
-REGION = "eu-west-1"
-STACK = "mlops-loop-dev-serving"
-GROUP = "mlops-loop-dev-churn"
-ARTIFACTS = "mlops-loop-dev-artifacts"
-INFERENCE = "mlops-loop-dev-inference"
-CAPTURE_URI = f"s3://{INFERENCE}/capture/churn/"
-LABELS_URI = f"s3://{INFERENCE}/labels/churn/"
-BATCH_URI = f"s3://{INFERENCE}/batch/churn/"
-NOW = dt.datetime(2026, 11, 26, 9, 0, tzinfo=dt.timezone.utc)
-TEMPLATE = {
-    "AWSTemplateFormatVersion": "2010-09-09",
-    "Parameters": {"ChurnModelPackageArn": {"Type": "String", "Default": ""},
-                   "CreditRiskModelPackageArn": {"Type": "String", "Default": ""}},
-    "Resources": {"Placeholder": {"Type": "AWS::SQS::Queue"}},
-}
-
-
-class Aws:
-    def __init__(self, tmp) -> None:
-        self.tmp = tmp
-        self.s3 = boto3.client("s3", region_name=REGION)
-        self.sagemaker = boto3.client("sagemaker", region_name=REGION)
-        self.cloudformation = boto3.client("cloudformation", region_name=REGION)
-        self.cloudwatch = boto3.client("cloudwatch", region_name=REGION)
-        self.clients = {"s3": self.s3, "sagemaker": self.sagemaker, "cloudformation": self.cloudformation}
-
-    def put(self, uri: str, body: bytes, *, age_hours: float | None = None) -> None:
-        bucket, _, key = uri[5:].partition("/")
-        self.s3.put_object(Bucket=bucket, Key=key, Body=body)
-        if age_hours is not None:
-            self.age(uri, NOW - dt.timedelta(hours=age_hours))
-
-    @staticmethod
-    def age(uri: str, when: dt.datetime) -> None:
-        """Set an object's LastModified in moto's backend (moto offers no API for it)."""
-        bucket, _, key = uri[5:].partition("/")
-        s3_backends[DEFAULT_ACCOUNT_ID]["aws"].buckets[bucket].keys[key].last_modified = when.replace(tzinfo=None)
-
-    def serving_stack(self, churn_arn: str = "") -> None:
-        self.cloudformation.create_stack(StackName=STACK, TemplateBody=json.dumps(TEMPLATE), Parameters=[
-            {"ParameterKey": "ChurnModelPackageArn", "ParameterValue": churn_arn},
-            {"ParameterKey": "CreditRiskModelPackageArn", "ParameterValue": ""}])
-
-
-@pytest.fixture()
-def aws(monkeypatch, tmp_path_factory):
-    moto_credentials(monkeypatch, REGION)
-    with mock_aws():
-        env = Aws(tmp_path_factory.mktemp("aws"))
-        for bucket in (ARTIFACTS, INFERENCE):
-            env.s3.create_bucket(Bucket=bucket, CreateBucketConfiguration={"LocationConstraint": REGION})
-        env.sagemaker.create_model_package_group(ModelPackageGroupName=GROUP)
-        yield env
-
-
-def model_archive(model_dir: str, extra: dict | None = None) -> bytes:
-    """model.tar.gz as SageMaker training writes it: the model directory's files at the archive root."""
-    buffer = io.BytesIO()
-    with tarfile.open(fileobj=buffer, mode="w:gz") as tar:
-        for name in sorted(os.listdir(model_dir)):
-            tar.add(os.path.join(model_dir, name), arcname=name)
-        for name, data in (extra or {}).items():
-            info = tarfile.TarInfo(name)
-            info.size = len(data)
-            tar.addfile(info, io.BytesIO(data))
-    return buffer.getvalue()
-
-
-def register(aws: Aws, reference: dict, run: str, *, skip: tuple = (), archive: bytes | None = None,
-             drift_check_baselines: bool = True) -> str:
-    """Upload a training run's outputs and register them like ``register_step`` (DriftCheckBaselines +
-    ModelMetrics; attributions.json only next to statistics.json, evaluation.json next to model_quality.json)."""
-    base, evaluation = f"s3://{ARTIFACTS}/churn/{run}/baseline", f"s3://{ARTIFACTS}/churn/{run}/evaluation"
-    for name in ("statistics", "constraints", "attributions", "evaluation"):
-        if name not in skip:
-            folder = evaluation if name == "evaluation" else base
-            aws.put(f"{folder}/{name}.json", open(os.path.join(reference["baseline_dir"], f"{name}.json"), "rb").read())
-    aws.put(f"{evaluation}/model_quality.json", b"{}")
-    aws.put(f"s3://{ARTIFACTS}/churn/{run}/model/model.tar.gz", archive or model_archive(reference["model_dir"]))
-
-    def source(uri: str) -> dict:
-        return {"ContentType": "application/json", "S3Uri": uri}
-
-    data_quality = {"Statistics": source(f"{base}/statistics.json"), "Constraints": source(f"{base}/constraints.json")}
-    return aws.sagemaker.create_model_package(
-        ModelPackageGroupName=GROUP,
-        ModelApprovalStatus="Approved",
-        InferenceSpecification={
-            "Containers": [{"Image": "141502667606.dkr.ecr.eu-west-1.amazonaws.com/sagemaker-xgboost:3.0-5",
-                            "ModelDataUrl": f"s3://{ARTIFACTS}/churn/{run}/model/model.tar.gz"}],
-            "SupportedContentTypes": ["application/json"], "SupportedResponseMIMETypes": ["application/json"]},
-        ModelMetrics={"ModelQuality": {"Statistics": source(f"{evaluation}/model_quality.json")},
-                      "ModelDataQuality": data_quality,
-                      "Bias": {"Report": source(f"{evaluation}/bias.json")},
-                      "Explainability": {"Report": source(f"{evaluation}/explainability.json")}},
-        **({"DriftCheckBaselines": {"ModelDataQuality": data_quality}} if drift_check_baselines else {}),
-    )["ModelPackageArn"]
-
-
-def upload_traffic(aws: Aws, spec, model, *, rows: int, seed: int, drift: float = 0.0, labels: bool = False) -> None:
-    """A window of generated traffic as SageMaker data capture writes it (+ its ground truth)."""
-    frame = replay.traffic(spec, rows, seed=seed, drift=drift)
-    lines = replay.capture_lines(spec, frame, predict(model, frame))
-    aws.put(f"{CAPTURE_URI}mlops-loop-dev-churn/AllTraffic/2026/11/26/08/capture-{seed}.jsonl", ("\n".join(lines) + "\n").encode())
-    if labels:
-        scratch = aws.tmp / f"labels-{seed}"
-        replay.write_labels(spec, frame, str(scratch), coverage=1.0)
-        aws.put(f"{LABELS_URI}2026/11/26/labels-{seed}.parquet", (scratch / "labels.parquet").read_bytes())
-
-
-def from_s3_args(spec, tmp_path, *extra: str) -> list:
-    return ["--model-spec", spec.to_json(), "--from-s3", "--serving-stack", STACK, "--capture-s3-uri", CAPTURE_URI,
-            "--baseline-dir", str(tmp_path / "in" / "baseline"), "--model-dir", str(tmp_path / "in" / "model"),
-            "--capture-dir", str(tmp_path / "in" / "capture"), "--output-dir", str(tmp_path / "out"),
-            "--environment", "dev", "--region", REGION, "--shap-sample-rows", "300", *extra]
-
-
-def read_report(tmp_path) -> dict:
-    with open(tmp_path / "out" / "report.json", encoding="utf-8") as handle:
-        return json.load(handle)
-
-
-def published(aws: Aws) -> dict:
-    """``{metric name: latest value}`` of the model's headline metrics in CloudWatch."""
-    names = {m["MetricName"] for m in aws.cloudwatch.list_metrics(Namespace=MONITOR_NAMESPACE)["Metrics"]}
-    dims = [{"Name": "Environment", "Value": "dev"}, {"Name": "Model", "Value": "churn"}]
-    now = dt.datetime.now(dt.timezone.utc)
-    out = {}
-    for name in names - {"FeaturePsi"}:
-        result = aws.cloudwatch.get_metric_data(
-            MetricDataQueries=[{"Id": "m", "MetricStat": {"Metric": {"Namespace": MONITOR_NAMESPACE, "MetricName": name,
-                                                                     "Dimensions": dims}, "Period": 60, "Stat": "Maximum"}}],
-            StartTime=now - dt.timedelta(hours=1), EndTime=now + dt.timedelta(hours=1))["MetricDataResults"][0]["Values"]
-        out[name] = result[0] if result else None
-    if "FeaturePsi" in names:
-        out["FeaturePsi"] = "per feature"
-    return out
-
-
-# ---------------------------------------------------------------- which version serves
 def test_the_serving_version_comes_from_the_stack_parameter_not_the_latest_registration(aws, reference):
     # GIVEN v1 serving while a newer v2 is registered (and approved, but not yet deployed)
     v1 = register(aws, reference, "run-1")

@@ -10,14 +10,13 @@ from __future__ import annotations
 import datetime as dt
 import json
 
-import boto3
 import pytest
 from botocore.exceptions import ClientError
 
 from pipeline_code.core.contract import ANSWERED_BY
 from pipeline_code.monitoring import monitor, remote, report as report_mod, serving_truth
-from tests.support.remote_world import (  # noqa: F401 - aws is a fixture
-    CAPTURE_URI, REGION, Aws, aws, from_s3_args, published, read_report, register, upload_traffic,
+from tests.support.remote_world import (
+    CAPTURE_URI, Aws, from_s3_args, published, read_report, register, upload_traffic,
 )
 
 ENDPOINT = "mlops-loop-dev-churn"

@@ -3,7 +3,8 @@
 helpers that upload traffic and read the report back.
 
 The same world as ``tests/monitoring/test_remote.py`` builds for itself, here for the test modules that need it too
-(tests share helpers only through ``tests/support``).
+(tests share helpers only through ``tests/support``). moto stamps ``LastModified`` with the upload time and has no API
+to change it: :meth:`Aws.age` sets it on the object in moto's S3 backend.
 """
 
 from __future__ import annotations
@@ -33,6 +34,7 @@ INFERENCE = "mlops-loop-dev-inference"
 CAPTURE_URI = f"s3://{INFERENCE}/capture/churn/"
 LABELS_URI = f"s3://{INFERENCE}/labels/churn/"
 BATCH_URI = f"s3://{INFERENCE}/batch/churn/"
+HISTORY_URI = f"s3://{INFERENCE}/monitor/churn/"
 NOW = dt.datetime(2026, 11, 26, 9, 0, tzinfo=dt.timezone.utc)
 TEMPLATE = {
     "AWSTemplateFormatVersion": "2010-09-09",
