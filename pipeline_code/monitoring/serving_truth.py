@@ -140,17 +140,32 @@ def serving_findings(served: Mapping[str, Any], *, expected_arn: str, expected_d
 
 def invocations(cloudwatch: Any, *, endpoint: str, kind: str, variants: Sequence[str], start: dt.datetime,
                 end: dt.datetime) -> Dict[str, Any]:
-    """The requests ``endpoint`` served in ``[start, end)``: ``{"requests", "metric", "statistic"}`` summed over
-    ``variants`` (default: the one variant every endpoint of ours has) in hourly periods."""
+    """The requests ``endpoint`` answered in ``[start, end)``: ``{"requests", "refused", "metric", "statistic"}``
+    summed over ``variants`` (default: the one variant every endpoint of ours has) in hourly periods.
+
+    ``Invocations`` counts every request, those the container refused (4xx) or failed (5xx) too, and a refused request
+    leaves no capture line (serving captures what it answers), so those are taken off (``refused``): a caller whose
+    requests are mostly refused must not read as lost capture. (An async endpoint's ``ModelLatency`` samples are the
+    requests its model processed.)"""
     metric, statistic = ("ModelLatency", "SampleCount") if kind == "async" else ("Invocations", "Sum")
-    total = 0.0
-    for variant in variants or [VARIANT]:
-        answer = cloudwatch.get_metric_statistics(
-            Namespace=INVOCATION_NAMESPACE, MetricName=metric, StartTime=start, EndTime=end, Period=3600,
-            Statistics=[statistic],
-            Dimensions=[{"Name": "EndpointName", "Value": endpoint}, {"Name": "VariantName", "Value": variant}])
-        total += sum(float(p.get(statistic) or 0.0) for p in answer.get("Datapoints") or [])
-    return {"requests": total, "metric": f"{INVOCATION_NAMESPACE} {metric} ({statistic})", "statistic": statistic}
+    refusals = () if kind == "async" else ("Invocation4XXErrors", "Invocation5XXErrors")
+
+    def total(name: str, stat: str) -> float:
+        summed = 0.0
+        for variant in variants or [VARIANT]:
+            answer = cloudwatch.get_metric_statistics(
+                Namespace=INVOCATION_NAMESPACE, MetricName=name, StartTime=start, EndTime=end, Period=3600,
+                Statistics=[stat],
+                Dimensions=[{"Name": "EndpointName", "Value": endpoint}, {"Name": "VariantName", "Value": variant}])
+            summed += sum(float(p.get(stat) or 0.0) for p in answer.get("Datapoints") or [])
+        return summed
+
+    requests = total(metric, statistic)
+    refused = sum(total(name, "Sum") for name in refusals)
+    return {"requests": max(0.0, requests - refused), "refused": refused,
+            "metric": f"{INVOCATION_NAMESPACE} {metric} ({statistic})"
+                      + (" less Invocation4XXErrors and Invocation5XXErrors" if refusals else ""),
+            "statistic": statistic}
 
 
 def capture_findings(endpoint_section: Optional[Mapping[str, Any]], *, captured: int, percent: float,
@@ -164,7 +179,8 @@ def capture_findings(endpoint_section: Optional[Mapping[str, Any]], *, captured:
     endpoint = section.get("endpoint")
     requests = served["requests"]
     expected = requests * percent / 100.0
-    where = f"{endpoint}: {int(requests)} requests ({served['metric']}) at {percent:g} % capture"
+    refused = f", {int(served['refused'])} refused or failed not counted" if served.get("refused") else ""
+    where = f"{endpoint}: {int(requests)} requests answered ({served['metric']}{refused}) at {percent:g} % capture"
     if truncated:
         return [], [drift.check("capture_complete", "monitor", float(captured), expected, drift.SKIPPED,
                                 detail=f"{where}; not compared: the window download was cut at --max-window-bytes")]

@@ -123,6 +123,25 @@ def test_real_time_capture_switched_off_names_the_endpoints_capture_setting(aws,
     assert "DataCaptureConfig" in error["message"]
 
 
+def test_requests_the_endpoint_refused_are_not_counted_as_lost_capture(aws, spec, reference, tmp_path):
+    """GIVEN a real-time endpoint at 10 % capture that got 1000 requests, 650 of them refused (4xx: a caller sending
+    records the contract refuses) and 50 failed (5xx), and left 30 capture lines for the 300 it answered WHEN the monitor
+    runs THEN the capture check passes: a refused request leaves no capture line (before, about 100 lines were expected
+    and the window paged as capture_missing, blaming the capture set-up)."""
+    v1 = register(aws, reference, "run-1")
+    aws.serving_stack(churn_arn=v1)
+    serve(aws, v1)
+    upload_traffic(aws, spec, reference["model"], rows=30, seed=503)
+    requests_served(aws, 1000)
+    requests_served(aws, 650, metric="Invocation4XXErrors")
+    requests_served(aws, 50, metric="Invocation5XXErrors")
+    report = run(spec, tmp_path, aws, "--capture-percent", "10")
+    assert "capture_missing" not in kinds(report), kinds(report)
+    check = next(c for c in report["checks"] if c["check"] == "capture_complete")
+    assert check["status"] == "pass" and "300 requests answered" in check["detail"]
+    assert "700 refused or failed not counted" in check["detail"]
+
+
 # ---------------------------------------------------------------- what stays as it was
 def test_a_rollout_in_progress_keeps_rescoring_and_pages_nobody(aws, spec, reference, tmp_path, monkeypatch):
     """GIVEN the stack already naming v2 while the endpoint is Updating (blue/green) and still serves v1, whose answers
