@@ -12,10 +12,11 @@ close that gap:
   ``ModelName`` -> DescribeModel -> each container's ``ModelPackageName`` (or ``ModelDataUrl`` for a model built
   without a package). An ``InService`` endpoint whose containers name another package (or artefact) than the stack is
   a ``serving_mismatch`` error: the window's answers came from a version nobody approved for it, so the window is not
-  trusted and ``MonitorHealthy=0`` pages people. While the endpoint is ``Updating`` (or ``RollingBack``) a rollout is
-  under way: nothing is an error, records of the other version are rescored as before. A multi-model container
-  (``Mode: MultiModel``) or a variant without a model (inference components) cannot be judged this way: reported,
-  skipped.
+  trusted and ``MonitorHealthy=0`` pages people. While the endpoint is ``Updating`` to a new config
+  (``PendingDeploymentSummary``) or ``RollingBack``, a rollout is under way: nothing is an error, records of the other
+  version are rescored as before. An endpoint that answers no caller (``Failed``, ``OutOfService``, ``Deleting``) is a
+  warning naming its status. A multi-model container (``Mode: MultiModel``) or a variant without a model (inference
+  components) cannot be judged this way: reported, skipped.
 * **Capture** (:func:`invocations`, :func:`capture_findings`): the endpoint's requests in the window from CloudWatch
   (``AWS/SageMaker``, dimensions ``EndpointName`` + ``VariantName``; real-time and serverless publish ``Invocations``,
   Sum; an async endpoint publishes no ``Invocations``, so its requests are the ``ModelLatency`` SampleCount, one sample
@@ -38,11 +39,13 @@ from pipeline_code.monitoring import drift
 
 INVOCATION_NAMESPACE = "AWS/SageMaker"
 SERVING_CHECK, CAPTURE_CHECK = "serving_check", "capture_check"
-# A rollout (blue/green, its rollback) is under way: a window then legitimately holds two versions' answers.
-ROLLING_OUT = ("Updating", "RollingBack")
 # Serving as configured: what answers can be compared. SystemUpdating is AWS maintenance, which "does not change any
-# customer-specified values such as ... model" (DescribeEndpoint, EndpointStatus).
-SERVING = ("InService", "SystemUpdating")
+# customer-specified values such as ... model"; UpdateRollbackFailed is "in service with a mix of the old and new
+# endpoint configurations" and stays so until someone acts (DescribeEndpoint, EndpointStatus); Updating without a
+# new endpoint config changes weights or capacities, not the model (see _rolling_out).
+SERVING = ("InService", "SystemUpdating", "UpdateRollbackFailed", "Updating")
+# Answering nothing (or nothing yet): whatever its config names, no version serves callers.
+NOT_ANSWERING = ("Failed", "OutOfService", "Deleting")
 # The capture rule. Captured lines of a window of N requests sampled at p are Binomial(N, p): with at least
 # MIN_EXPECTED lines expected, fewer than half of them happens by chance with probability below 0.5 % (Poisson(20)
 # P(X <= 9) = 0.005; less for larger windows); MIN_INVOCATIONS keeps a trickle of traffic from being judged at all.
@@ -100,6 +103,14 @@ def _names(what: str) -> str:
     return f"version {version} ({what})" if version is not None else what
 
 
+def _rolling_out(served: Mapping[str, Any]) -> bool:
+    """A rollout (blue/green, or its rollback) is under way: a window then legitimately holds two versions' answers.
+    Updating is one only with a PendingDeploymentSummary (a new endpoint config being deployed): an update of the
+    weights and capacities (autoscaling, UpdateEndpointWeightsAndCapacities) is Updating too and changes no model."""
+    status = served.get("status")
+    return status == "RollingBack" or (status == "Updating" and bool(served.get("pending_config")))
+
+
 def serving_findings(served: Mapping[str, Any], *, expected_arn: str, expected_data_url: Optional[str]
                      ) -> Tuple[List[Dict[str, str]], List[Dict[str, Any]]]:
     """``(errors, checks)`` for what ``served`` (:func:`describe_endpoint_serving`) says against the version the stack
@@ -120,11 +131,16 @@ def serving_findings(served: Mapping[str, Any], *, expected_arn: str, expected_d
         return [], [drift.check("serving_version_on_endpoint", "monitor", None, None, drift.SKIPPED,
                                 detail=f"{endpoint}: variants {unjudged} host several models or inference components; "
                                        "which version answers is decided per request, not by the endpoint")]
+    if status in NOT_ANSWERING:
+        return [], [drift.check("serving_version_on_endpoint", "monitor", None, None, drift.WARN,
+                                detail=f"{endpoint} is {status}: it answers no caller (its config names "
+                                       f"{', '.join(sorted(set(_names(a) for a in answering))) or _names(expected_arn)}; "
+                                       f"the stack names {_names(expected_arn)}). See DescribeEndpoint's FailureReason")]
     if not answering:
         return [], [drift.check("serving_version_on_endpoint", "monitor", None, None, drift.PASS,
                                 detail=f"{endpoint} ({status}) serves {_names(expected_arn)}, the version the stack names")]
     others = ", ".join(sorted(set(_names(a) for a in answering)))
-    if status in ROLLING_OUT:
+    if _rolling_out(served):
         return [], [drift.check("serving_version_on_endpoint", "monitor", None, None, drift.WARN,
                                 detail=f"{endpoint} is {status} (a rollout to {served.get('pending_config') or 'a new config'}): "
                                        f"it still serves {others}; the stack names {_names(expected_arn)}. Records the "

@@ -300,3 +300,31 @@ def test_capture_percent_must_be_a_percentage(spec, tmp_path, capsys):
     with pytest.raises(SystemExit) as exit_:
         monitor.main(from_s3_args(spec, tmp_path, "--endpoint-name", ENDPOINT, "--capture-percent", "150"))
     assert exit_.value.code == 2 and "--capture-percent" in capsys.readouterr().err
+
+
+V4 = "arn:aws:sagemaker:eu-west-1:123456789012:model-package/mlops-loop-dev-churn/4"
+V5 = "arn:aws:sagemaker:eu-west-1:123456789012:model-package/mlops-loop-dev-churn/5"
+
+
+@pytest.mark.parametrize("status, pending, packages, expected", [
+    # a blue/green rollout: the pending config is the new version's
+    ("Updating", "v5-config", [V4], ("warn", None)),
+    ("RollingBack", None, [V4], ("warn", None)),
+    # autoscaling (UpdateEndpointWeightsAndCapacities) is Updating without a new config: no rollout, a mismatch
+    ("Updating", None, [V4], (None, "serving_mismatch")),
+    # stuck serving a mix of configs until someone acts
+    ("UpdateRollbackFailed", None, [V4], (None, "serving_mismatch")),
+    ("InService", None, [V5], ("pass", None)),
+    # answering nobody, whatever the config names
+    ("Failed", None, [V5], ("warn", None)),
+    ("OutOfService", None, [V4], ("warn", None)),
+])
+def test_the_endpoints_status_decides_between_a_rollout_a_mismatch_and_not_answering(status, pending, packages, expected):
+    """GIVEN the stack naming v5 and the endpoint in ``status`` serving ``packages`` WHEN judged THEN a rollout warns,
+    a mismatch outside a rollout is an error, an endpoint that answers no caller warns naming its status (it passed)."""
+    served = {"endpoint": "e", "status": status, "pending_config": pending,
+              "variants": [{"variant": "AllTraffic", "model": "m", "packages": packages, "data_urls": [], "multi_model": False}]}
+    errors, checks = serving_truth.serving_findings(served, expected_arn=V5, expected_data_url=None)
+    assert ((checks[0]["status"] if checks else None), (errors[0]["kind"] if errors else None)) == expected
+    if status in serving_truth.NOT_ANSWERING:
+        assert f"e is {status}: it answers no caller" in checks[0]["detail"]
