@@ -25,8 +25,9 @@ answered (name, version, artefact digest), which a CSV response does not say. On
 intermittent traffic serverless is chosen for. Capturing never fails or delays a response beyond the
 PutObject call: errors are printed to the container log and counted, and the response is returned. Each failure is
 also a ``CaptureWriteFailures`` data point (namespace ``mlops-loop/capture``, dimension ``EndpointName``): one log line
-in CloudWatch's embedded metric format, which CloudWatch Logs turns into the metric (:func:`failure_metric_line`); the
-drift monitor, comparing the endpoint's requests with the capture it finds, reports the loss as ``capture_missing``.
+in CloudWatch's embedded metric format, which CloudWatch Logs turns into the metric (:func:`failure_metric_line`) on a
+serverless endpoint (on a multi-model endpoint the model server prefixes each line its workers print, so no metric is
+extracted there: the log line is all there is); the drift monitor, comparing the endpoint's requests with the capture it finds, reports the loss as ``capture_missing``.
 """
 
 from __future__ import annotations
