@@ -294,10 +294,10 @@ class _FieldError(ValueError):
 
 
 def _number(value: Any, *, integral: bool) -> float:
-    """A JSON number or numeric text as float (null = missing, as NaN); booleans, NaN given as a value and other
-    text are errors, numeric text the ETL would not cast too (:func:`_check_number_text`: ``1_0``, ``٢١``, ``1e1``
-    for an integer)."""
-    if value is None:
+    """A JSON number or numeric text as float (null and blank text = missing, as NaN: the ETL reads blank text as
+    null); booleans, NaN given as a value and other text are errors, numeric text the ETL would not cast too
+    (:func:`_check_number_text`: ``1_0``, ``٢١``, ``1e1`` for an integer)."""
+    if value is None or (isinstance(value, str) and catalog.trimmed_text(value) is None):
         return math.nan
     if isinstance(value, bool):
         raise _FieldError(f"expected a number, got boolean {value!r}")

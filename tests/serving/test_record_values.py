@@ -102,6 +102,18 @@ def test_a_blank_precomputed_text_of_a_non_nullable_column_is_refused_too():
     assert _refusal({**PRECOMPUTED, "city": "  "}) == "record 0: field 'city': " + MISSING.format("city")
 
 
+@pytest.mark.parametrize("blank", ["", "   "])
+def test_blank_text_for_a_number_is_a_missing_value_as_the_etl_reads_it(blank):
+    """GIVEN blank text where a number goes WHEN read THEN it is missing, as null is (the ETL reads blank text as null):
+    an optional raw field is scored as missing, a precomputed feature of a non-nullable column is refused as missing
+    (both were refused as "expected a number, got text ''" before)."""
+    blank_row = _rows({**RAW, "spend": blank}).iloc[0].tolist()
+    null_row = _rows({**RAW, "spend": None}).iloc[0].tolist()
+    assert _same(blank_row, null_row) and math.isnan(blank_row[FEATURES.index("spend")])
+    assert _refusal({**PRECOMPUTED, "seconds": blank}) == "record 0: field 'seconds': " + MISSING.format("seconds")
+    assert math.isnan(_rows({**PRECOMPUTED, "spend": blank})["spend"].iloc[0])
+
+
 def test_nullable_columns_and_computed_features_may_be_missing_in_a_precomputed_record():
     frame = _rows({**PRECOMPUTED, "note": None, "spend": None, "seconds_per_page": None},
                   [4, 50, "Lyon", "web", None, None, None])
