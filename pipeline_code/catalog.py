@@ -31,8 +31,9 @@ import ast
 import json
 import re
 from dataclasses import dataclass
-from typing import Any, Dict, List, Mapping, Optional, Tuple
+from typing import Any, Dict, List, Mapping, Optional, Sequence, Tuple
 
+from pipeline_code.core.contract import TRIMMED
 from pipeline_code.core.problem import BINARY, MAX_CLASSES, MULTICLASS, PROBLEM_TYPES, REGRESSION
 
 # --------------------------------------------------------------------------------------
@@ -209,10 +210,6 @@ def parse_boolean(value: str) -> Optional[bool]:
     return True if word in TRUE_WORDS else False if word in FALSE_WORDS else None
 
 
-# What the ETL trims from text: Spark's trim() removes spaces only (a tab or a no-break space stays, as in training).
-TRIMMED = " "
-
-
 def trimmed_text(value: Optional[str]) -> Optional[str]:
     """Text as the ETL reads it: without leading and trailing spaces; None, empty or all spaces is missing."""
     if value is None:
@@ -383,6 +380,21 @@ class Dataset:
     @property
     def feature_names(self) -> Tuple[str, ...]:
         return tuple(f.name for f in self.features)
+
+    def required_column(self, feature: str) -> Optional[str]:
+        """The column feature ``feature`` is never missing for, or None when it may be missing.
+
+        A feature that is a column unchanged (``col(x)``) declared ``nullable: false`` was never missing in training
+        (the ETL quarantines a record without it), so serving refuses it missing and the by-id front treats a stored
+        record without it as unusable. Any other feature may be missing: a nullable column, or one computed (a
+        ``ratio`` by 0, a ``log1p`` of a negative ...).
+        """
+        source = self.feature(feature).source_column
+        return source if source is not None and not self.column(source).nullable else None
+
+    def required_features(self, features: Sequence[str]) -> Tuple[str, ...]:
+        """Those of ``features`` (in their order) that are never missing (:meth:`required_column`)."""
+        return tuple(name for name in features if self.required_column(name) is not None)
 
     def feature_store_definitions(self) -> Tuple[Tuple[str, str], ...]:
         """(name, Feature Store type) for every feature of the generated FeatureGroup.

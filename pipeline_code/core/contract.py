@@ -49,6 +49,10 @@ def serving_stack_name(prefix: str) -> str:
 # The curated data's partition column: the curate job writes <curated>/<dataset>/event_date=<day>/, and the feature
 # job knows a partition by it.
 CURATED_PARTITION_COLUMN = "event_date"
+# What the ETL trims from text: Spark's trim() removes spaces only (a tab or a no-break space stays, as in training).
+# Blank text after it is a missing value: to the ETL, to serving (pipeline_code.catalog.trimmed_text) and to the by-id
+# front judging a stored record (pipeline_code.core.online_features).
+TRIMMED = " "
 # The raw data's partition column: a batch of raw files lands under <raw>/<dataset>/ingest_date=<day>/ (the sample-data
 # generator and the local run land theirs there); the curate job knows a landing's order and its batch by it.
 RAW_PARTITION_COLUMN = "ingest_date"

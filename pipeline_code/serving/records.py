@@ -544,11 +544,12 @@ def _all_missing_on_purpose(record: Dict[str, Any], features: Sequence[str]) -> 
 def _feature_missing_problem(dataset: catalog.Dataset, name: str, value: Any) -> Optional[str]:
     """Why a missing precomputed value of feature ``name`` is refused (None when it may be missing): a feature that is
     a column unchanged (``col(x)``) declared ``nullable: false`` was never missing in training (the ETL quarantines
-    such records), so a score for it would be a guess. Computed features may be missing (``ratio`` by 0 ...)."""
+    such records), so a score for it would be a guess. Computed features may be missing (``ratio`` by 0 ...). The rule
+    is :meth:`pipeline_code.catalog.Dataset.required_column`, which the by-id front's spec carries too."""
     if not (value is None or (isinstance(value, float) and math.isnan(value))):
         return None
-    source = dataset.feature(name).source_column
-    if source is None or dataset.column(source).nullable:
+    source = dataset.required_column(name)
+    if source is None:
         return None
     return (f"missing (null, or an empty CSV field), but its column {source!r} is declared nullable: false, so "
             "training never saw it missing; send its value")
