@@ -18,7 +18,12 @@ identifier limit).
 **Verdicts** per id: ``fresh`` (used as stored), ``unknown`` (no record), ``expired`` (past the online
 store's TTL, ``ExpiresAt``), ``stale`` (event time older than the model's ``max_age_hours``),
 ``invalid`` (a value not of its catalog type, or no readable event time: the group does not match the
-catalog). A feature absent from a record is a missing value (Feature Store stores no value for a null).
+catalog; or a feature the model requires absent or blank, see below). A feature absent from a record is a missing
+value (Feature Store stores no value for a null), except for a *required* feature (:attr:`LookupSpec.required`: a
+column unchanged, ``col(x)``, declared ``nullable: false``, :meth:`pipeline_code.catalog.Dataset.required_column`):
+training never saw it missing and serving refuses a record without it (400), so a stored record lacking it (written
+before the feature was added to the group, or before its column became ``nullable: false``) is ``invalid``, resolved
+by the policy for that id alone instead of failing the whole request at the endpoint.
 Every verdict but ``fresh`` is a miss, resolved by the model's policy:
 
 * ``reject``: the whole request is refused (404 when every refused id is unknown, 422 otherwise), naming the ids;
@@ -40,7 +45,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
 from typing import Any, Dict, List, Mapping, Optional, Sequence, Tuple
 
-from pipeline_code.core.contract import FEATURE_EVENT_TIME
+from pipeline_code.core.contract import FEATURE_EVENT_TIME, TRIMMED
 
 MAX_IDS = 100
 MAX_ID_LENGTH = 1024
@@ -93,7 +98,12 @@ class RefusedRequest(Exception):
 
 @dataclass(frozen=True)
 class LookupSpec:
-    """One model's by-id settings: its feature group's keys, its features with their types, the policy."""
+    """One model's by-id settings: its feature group's keys, its features with their types, the policy, and which
+    features a stored record must hold to be used (``required``; none by default: every feature may be missing).
+
+    Raises:
+        ValueError: a required feature that is not one of ``features``.
+    """
 
     record_identifier: str
     event_time: str
@@ -101,6 +111,14 @@ class LookupSpec:
     policy: str = "reject"
     max_age_seconds: Optional[int] = None
     max_ids: int = MAX_IDS
+    # The features serving refuses missing (pipeline_code.catalog.Dataset.required_features), the model's order.
+    required: Tuple[str, ...] = ()
+
+    def __post_init__(self) -> None:
+        unknown = [name for name in self.required if name not in self.feature_names]
+        if unknown:
+            raise ValueError(f"REQUIRED_FEATURES {unknown[0]!r}: not one of the model's FEATURES "
+                             f"({', '.join(self.feature_names)})")
 
     @property
     def feature_names(self) -> List[str]:
@@ -120,6 +138,7 @@ class LookupSpec:
             "MISSING_POLICY": self.policy,
             "MAX_AGE_SECONDS": "" if self.max_age_seconds is None else str(self.max_age_seconds),
             "MAX_IDS": str(self.max_ids),
+            "REQUIRED_FEATURES": ",".join(self.required),
         }
 
     @classmethod
@@ -137,6 +156,7 @@ class LookupSpec:
             policy=policy,
             max_age_seconds=int(max_age) if max_age else None,
             max_ids=int(environ.get("MAX_IDS", MAX_IDS)),
+            required=tuple(name for name in environ.get("REQUIRED_FEATURES", "").split(",") if name),
         )
 
 
@@ -255,9 +275,15 @@ def verdict(record: Optional[StoredRecord], spec: LookupSpec, now: datetime) -> 
     if record.expires_at is not None and record.expires_at <= now:
         return EXPIRED, {}, event_text
     features: Dict[str, Any] = {}
+    required = set(spec.required)
     for name, kind in spec.features:
-        # Feature Store keeps no value for a null feature, so an absent feature is a missing value, as in training.
-        ok, value = _typed(record.values.get(name), kind)
+        stored = record.values.get(name)
+        # Feature Store keeps no value for a null feature, so an absent feature is a missing value, as in training;
+        # but serving refuses a required one missing (blank text included, as it reads text), which would fail every
+        # id of the request at the endpoint: the record is unusable, and this id's miss is the policy's to resolve.
+        if name in required and (stored is None or (isinstance(stored, str) and not stored.strip(TRIMMED))):
+            return INVALID, {}, event_text
+        ok, value = _typed(stored, kind)
         if not ok:
             return INVALID, {}, event_text
         features[name] = value

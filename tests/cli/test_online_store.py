@@ -47,7 +47,7 @@ WEB_ORDERS = {
         ID: {"type": "string", "nullable": False},
         EVENT: {"type": "timestamp", "nullable": False},
         "amount": {"type": "double", "min": 0},
-        "items": {"type": "integer", "min": 0, "max": 50},
+        "items": {"type": "integer", "nullable": False, "min": 0, "max": 50},  # a required feature
         "channel": {"type": "string", "allowed": ["web", "app"]},
         "region": {"type": "string", "allowed": ["north", "south"]},
         "charged_back": {"type": "integer", "min": 0, "max": 1},
@@ -434,6 +434,7 @@ def test_local_environ_is_the_front_functions_environment(config_path):
         "MISSING_POLICY": "compute",
         "MAX_AGE_SECONDS": "172800",
         "MAX_IDS": "20",
+        "REQUIRED_FEATURES": "items",  # a nullable: false column unchanged: serving refuses it missing
     }
     app = load_app_config(config_path)
     model = app.models["returns"]
@@ -457,6 +458,7 @@ def test_local_environ_follows_the_environments_serving_override(config_path):
         "MISSING_POLICY": "reject",
         "MAX_AGE_SECONDS": "",
         "MAX_IDS": "100",
+        "REQUIRED_FEATURES": "",
     }
     app = load_app_config(config_path)
     spec = app.models["other"].lookup_spec(app.serving_of(app.environments["prod"], app.models["other"]).by_id)
@@ -673,6 +675,30 @@ def test_the_cli_exits_1_with_the_fronts_refusal_when_an_id_cannot_be_scored(tra
     assert set(answer) == {"error"} and "o-9" in answer["error"]
     assert re.search(r"policy 'compute' needs the instance's raw fields", answer["error"])
     assert json.loads(err.strip().splitlines()[-1])["Status"] == 422
+
+
+def test_the_cli_resolves_a_stored_record_lacking_a_required_feature_by_the_policy_and_scores_the_rest(
+        trained_returns, served_workdir, capsys):
+    """GIVEN o-3's online record written without ``items`` (nullable: false; the model's serving refuses it missing)
+    WHEN scored by id with o-1 THEN the local twin's front calls o-3 invalid and its policy (compute) resolves it: from
+    the raw fields sent, else refused naming it; o-1 is scored from the store either way, never failed by o-3."""
+    store = LocalOnlineStore(str(served_workdir / STORE_FILE))
+    try:
+        _put(store, [{ID: "o-3", EVENT: "2026-05-31T12:00:00Z", "amount": 8.0, "items": None, "channel": "web"}], ttl_days=7)
+    finally:
+        store.close()
+    command = ["--config", trained_returns["config"], "--workdir", str(served_workdir), "--model", "returns",
+               "--ids", "o-1", "o-3", "--now", "2026-06-01T00:00:00Z"]
+
+    assert main([*command, "--fields", json.dumps({"amount": 8.0, "items": 2, "channel": "web"})]) == 0
+    body = json.loads(capsys.readouterr().out)
+    assert [(p["id"], p["feature_source"], p["lookup"]) for p in body["predictions"]] == [
+        ("o-1", "online_store", "fresh"), ("o-3", "computed", "invalid")]
+    assert body["lookup"] == {"fresh": 1, "unknown": 0, "expired": 0, "stale": 0, "invalid": 1}
+
+    assert main(command) == 1
+    assert json.loads(capsys.readouterr().out) == {"error": "no fresh online-store record (invalid: o-3); policy 'compute' "
+                                                            "needs the instance's raw fields for these ids"}
 
 
 def test_the_module_runs_as_the_documented_command():

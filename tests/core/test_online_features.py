@@ -216,6 +216,42 @@ def test_a_feature_absent_from_the_record_is_a_missing_value():
     )
 
 
+REQUIRED = dataclasses.replace(SPEC, required=("tenure_months", "contract_type"))
+
+
+@pytest.mark.parametrize(
+    "values",
+    [
+        {"tenure_months": MISSING},
+        {"tenure_months": None},
+        {"contract_type": MISSING},
+        {"contract_type": ""},
+        {"contract_type": "   "},
+    ],
+    ids=["integral-absent", "integral-none", "string-absent", "string-empty", "string-spaces"],
+)
+def test_a_record_lacking_a_required_feature_is_invalid(values):
+    """GIVEN features serving refuses missing (a nullable: false column unchanged) WHEN the stored record lacks one (or
+    holds blank text, which serving reads as missing) THEN it is invalid: a miss for the policy, never sent as is."""
+    assert verdict(stored(**values), REQUIRED, NOW) == ("invalid", {}, EVENT)
+
+
+def test_a_required_text_feature_with_spaces_around_a_value_is_used_as_stored():
+    """Serving trims it as the ETL does: only a value that is all spaces is missing."""
+    assert verdict(stored(contract_type=" One year "), REQUIRED, NOW)[:2] == (
+        "fresh", {"tenure_months": 12, "monthly_charges": 70.5, "contract_type": " One year "})
+
+
+def test_a_feature_not_required_may_still_be_absent_beside_required_ones():
+    assert verdict(stored(monthly_charges=MISSING), REQUIRED, NOW) == (
+        "fresh", {"tenure_months": 12, "monthly_charges": None, "contract_type": "Two year"}, EVENT
+    )
+
+
+def test_expiry_is_judged_before_a_missing_required_feature():
+    assert verdict(stored(expires_at=NOW, tenure_months=MISSING), REQUIRED, NOW) == ("expired", {}, EVENT)
+
+
 def test_a_record_whose_ttl_expired_at_now_is_expired():
     assert verdict(stored(expires_at=NOW), SPEC, NOW) == ("expired", {}, EVENT)
 
@@ -336,6 +372,45 @@ def test_missing_does_not_use_a_stale_records_values():
     assert resolved.verdicts == ["stale"]
 
 
+HUNDRED = [f"c-{i}" for i in range(100)]
+
+
+def _hundred_one_lacking_a_required_feature() -> dict[str, StoredRecord]:
+    """100 stored records, c-99's written before its required ``tenure_months`` was (Feature Store: no value)."""
+    return {**{entity_id: stored() for entity_id in HUNDRED[:99]}, "c-99": stored(tenure_months=MISSING)}
+
+
+def test_missing_scores_a_record_lacking_a_required_feature_as_a_miss_and_the_rest_from_the_store():
+    spec = dataclasses.replace(REQUIRED, policy="missing")
+    resolved = resolve(ids(*HUNDRED), _hundred_one_lacking_a_required_feature(), spec, NOW)
+    assert resolved.verdicts == ["fresh"] * 99 + ["invalid"]
+    assert [r["feature_source"] for r in resolved.records] == ["online_store"] * 99 + ["missing"]
+    assert resolved.records[99] == {
+        "tenure_months": None, "monthly_charges": None, "contract_type": None,
+        "entity_id": "c-99", "feature_lookup": "invalid", "feature_source": "missing", "feature_event_time": None,
+        "inference_id": "c-99",
+    }
+    assert resolved.counts == {"fresh": 99, "unknown": 0, "expired": 0, "stale": 0, "invalid": 1}
+
+
+def test_compute_scores_a_record_lacking_a_required_feature_from_its_raw_fields():
+    spec = dataclasses.replace(REQUIRED, policy="compute")
+    raw = {"tenure": 3, "monthly_charges": 20.25, "contract": "Month-to-month"}
+    instances = [*ids(*HUNDRED[:99]), Instance("c-99", raw)]
+    resolved = resolve(instances, _hundred_one_lacking_a_required_feature(), spec, NOW)
+    assert [r["feature_source"] for r in resolved.records] == ["online_store"] * 99 + ["computed"]
+    assert resolved.records[99] == {**raw, "entity_id": "c-99", "feature_lookup": "invalid", "feature_source": "computed",
+                                    "feature_event_time": None, "inference_id": "c-99"}
+
+
+@pytest.mark.parametrize(("policy", "fix"), [
+    ("reject", REJECT), ("compute", "policy 'compute' needs the instance's raw fields for these ids")])
+def test_reject_and_compute_without_raw_fields_refuse_a_record_lacking_a_required_feature_naming_it(policy, fix):
+    spec = dataclasses.replace(REQUIRED, policy=policy)
+    status, message = refusal(resolve, ids(*HUNDRED), _hundred_one_lacking_a_required_feature(), spec, NOW)
+    assert (status, message) == (422, f"no fresh online-store record (invalid: c-99); {fix}")
+
+
 def test_compute_scores_a_miss_from_the_instances_raw_fields():
     spec = dataclasses.replace(SPEC, policy="compute")
     raw = {"tenure": 3, "monthly_charges": 20.25, "contract": "Month-to-month"}
@@ -429,7 +504,13 @@ def test_spec_encodes_as_environment_variables():
         "MISSING_POLICY": "reject",
         "MAX_AGE_SECONDS": "86400",
         "MAX_IDS": "100",
+        "REQUIRED_FEATURES": "",
     }
+
+
+def test_spec_encodes_its_required_features_in_the_models_order():
+    spec = dataclasses.replace(SPEC, required=("tenure_months", "contract_type"))
+    assert spec.encode()["REQUIRED_FEATURES"] == "tenure_months,contract_type"
 
 
 @pytest.mark.parametrize(
@@ -440,8 +521,10 @@ def test_spec_encodes_as_environment_variables():
         dataclasses.replace(SPEC, max_age_seconds=0),
         dataclasses.replace(SPEC, policy="compute", max_ids=10),
         dataclasses.replace(SPEC, policy="missing", features=(("amount", "Fractional"),)),
+        dataclasses.replace(SPEC, required=("tenure_months",)),
+        dataclasses.replace(SPEC, required=("tenure_months", "monthly_charges", "contract_type")),
     ],
-    ids=["max-age", "no-max-age", "max-age-zero", "compute-10-ids", "one-feature"],
+    ids=["max-age", "no-max-age", "max-age-zero", "compute-10-ids", "one-feature", "one-required", "all-required"],
 )
 def test_spec_decodes_what_it_encodes(spec):
     assert LookupSpec.decode(spec.encode()) == spec
@@ -450,6 +533,17 @@ def test_spec_decodes_what_it_encodes(spec):
 def test_spec_decode_defaults_the_optional_variables():
     decoded = LookupSpec.decode({"RECORD_IDENTIFIER": "customer_id", "EVENT_TIME": "event_time", "FEATURES": "tenure_months:Integral"})
     assert decoded == LookupSpec("customer_id", "event_time", (("tenure_months", "Integral"),), "reject", None, of.MAX_IDS)
+    assert decoded.required == ()  # a front deployed before REQUIRED_FEATURES existed: every feature may be missing
+
+
+def test_a_required_feature_that_is_not_a_feature_is_refused_naming_it():
+    """GIVEN a hand-edited REQUIRED_FEATURES naming what FEATURES lacks THEN decoding fails (the front answers 500
+    saying so) rather than never requiring it."""
+    environ = {**SPEC.encode(), "REQUIRED_FEATURES": "tenure_months,tenure"}
+    with pytest.raises(ValueError) as refused:
+        LookupSpec.decode(environ)
+    assert str(refused.value) == ("REQUIRED_FEATURES 'tenure': not one of the model's FEATURES "
+                                  "(tenure_months, monthly_charges, contract_type)")
 
 
 def test_front_environment_is_the_environment_model_endpoint_group_and_spec():

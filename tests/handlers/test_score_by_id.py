@@ -272,6 +272,39 @@ def test_a_feature_absent_from_the_stored_record_is_sent_as_missing(store, runti
     assert status == 200 and body["predictions"][0]["lookup"] == "fresh"
 
 
+def test_a_stored_record_lacking_a_required_feature_is_scored_as_a_miss_and_the_others_from_the_store(store, runtime):
+    """GIVEN tenure_months required (a nullable: false column unchanged: serving refuses it missing) and c-2's record
+    written before it was WHEN scored under policy missing THEN c-2 is sent with every feature missing and c-1 as stored:
+    the endpoint never gets a record it refuses, which would fail both ids."""
+    expect_lookup(store, ["c-1", "c-2"], [stored("c-1"), stored("c-2", drop=("tenure_months",))])
+    missing = {"tenure_months": None, "monthly_charges": None, "contract_type": None, "entity_id": "c-2",
+               "feature_lookup": "invalid", "feature_source": "missing", "feature_event_time": None, "inference_id": "c-2"}
+    expect_scoring(runtime, [from_store("c-1"), missing], [{"score": 0.2}, {"score": 0.5}])
+
+    status, _, body = handled(event({"ids": ["c-1", "c-2"]}), store, runtime,
+                              environ(policy="missing", required=("tenure_months",)))
+
+    assert status == 200
+    assert [(p["id"], p["feature_source"], p["lookup"]) for p in body["predictions"]] == [
+        ("c-1", "online_store", "fresh"), ("c-2", "missing", "invalid")]
+    assert body["lookup"] == {**NO_COUNTS, "fresh": 1, "invalid": 1}
+
+
+def test_a_stored_record_lacking_a_required_feature_is_refused_under_reject_naming_it_and_nothing_is_scored(store, runtime):
+    expect_lookup(store, ["c-1", "c-2"], [stored("c-1"), stored("c-2", drop=("contract_type",))])
+
+    status, _, body = handled(event({"ids": ["c-1", "c-2"]}), store, runtime, environ(required=("contract_type",)))
+
+    assert (status, body) == (422, {"error": f"no fresh online-store record (invalid: c-2); {REJECT}"})
+
+
+def test_a_hand_edited_required_feature_the_model_lacks_is_a_500_naming_it(store, runtime, capsys):
+    status, _, body = handled(event({"ids": ["c-1"]}), store, runtime, {**environ(), "REQUIRED_FEATURES": "tenure"})
+    assert (status, body) == (500, {"error": "the score-by-id front is misconfigured: REQUIRED_FEATURES 'tenure': not one "
+                                             "of the model's FEATURES (tenure_months, monthly_charges, contract_type)"})
+    assert metric(capsys)["ByIdServerErrors"] == 1
+
+
 @pytest.mark.parametrize(
     ("record", "kind"),
     [

@@ -35,6 +35,7 @@ def _spec(trained, policy: str = "reject", max_age_seconds=None, max_ids: int = 
         policy=policy,
         max_age_seconds=max_age_seconds,
         max_ids=max_ids,
+        required=ds.required_features(trained.spec.features),
     )
 
 

@@ -1,0 +1,274 @@
+"""Scoring by id when a stored record lacks a feature serving refuses missing.
+
+Serving refuses a precomputed record whose feature is a ``nullable: false`` column unchanged (``col(x)``) and missing
+(400, :func:`pipeline_code.serving.records.feature_rows`). Feature Store keeps no value for a null, so an online
+record written before such a feature joined the group (or before its column became ``nullable: false``) simply lacks
+it. The by-id front's spec carries the same set (``REQUIRED_FEATURES``, from
+:meth:`pipeline_code.catalog.Dataset.required_features`), so such a record is ``invalid`` and the model's policy
+resolves that one id: the endpoint is never sent a record it refuses, which would fail every id of the request.
+
+Here the front's own handler runs through the local twin (:mod:`mlops_cli.local.online_store`: its environment built
+from a config by the loader synth uses, its SQLite store filled as the feature job fills the online store) against an
+endpoint that is serving's own request checks. The config is written here (project ``shop``, dataset ``visits``):
+no test depends on the sample models.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import io
+import json
+from pathlib import Path
+from typing import Any, Dict, List, Optional
+
+import pytest
+import yaml
+from botocore.exceptions import ClientError
+
+from mlops_cli.local.online_store import LocalOnlineStore, local_environ, score_by_id
+from mlops_loop.config import load_config
+from mlops_loop.config.serving import ById
+from pipeline_code import catalog
+from pipeline_code.core import online_features as lookup
+from pipeline_code.serving import records
+
+NOW = dt.datetime(2026, 1, 1, tzinfo=dt.timezone.utc)
+EVENT = "2025-12-31T00:00:00Z"
+GROUP = "shop-dev-visits"
+MODEL = "returning"
+ODD = "v99"  # the one id whose stored record lacks a required feature
+IDS = [f"v{i}" for i in range(100)]
+
+# Every kind of feature: a column unchanged (col) of each type, declared nullable: false and nullable, and each
+# operator over nullable: false columns (test_the_dataset_holds_every_kind_of_feature keeps it so).
+VISITS = {
+    "description": "Site visits; label: the visitor came back within 30 days.",
+    "record_identifier": "visit_id",
+    "event_time": "event_time",
+    "labels": ["returned"],
+    "columns": {
+        "visit_id": {"type": "string", "nullable": False},
+        "event_time": {"type": "timestamp", "nullable": False},
+        "returned": {"type": "integer", "min": 0, "max": 1},
+        "pages": {"type": "integer", "nullable": False, "min": 0},
+        "seconds": {"type": "double", "nullable": False, "min": 0},
+        "referrer": {"type": "string", "nullable": False},
+        "device": {"type": "string", "nullable": False, "allowed": ["desktop", "mobile"]},
+        "member": {"type": "boolean", "nullable": False},
+        "coupon": {"type": "string"},
+        "basket": {"type": "integer", "min": 0},
+        "spend": {"type": "double", "min": 0},
+        "newsletter": {"type": "boolean"},
+        "segment": {"type": "string"},
+    },
+    "features": {
+        "pages": "pages", "seconds": "seconds", "referrer": "referrer", "device": "device", "member": "member",
+        "coupon": "coupon", "basket": "basket", "spend": "spend", "newsletter": "newsletter",
+        "seconds_per_page": "ratio(seconds, pages)",
+        "log_seconds": "log1p(seconds)",
+        "pages_capped": "clip(pages, 0, 50)",
+        "spend_or_seconds": "coalesce(spend, seconds)",
+        "page_seconds": "product(pages, seconds)",
+        "length": "bucket(seconds, [60], ['short', 'long'])",
+        "segment": "segment",  # the models' sensitive attribute: never a model input
+    },
+}
+ALL_FEATURES = [name for name in VISITS["features"] if name != "segment"]
+# The features serving refuses missing, written out: each nullable: false column unchanged, one per column type.
+REQUIRED = ["pages", "seconds", "referrer", "device", "member"]
+
+
+def _config(policy: str, features: List[str]) -> Dict[str, Any]:
+    model = {"dataset": "visits", "target": "returned", "features": features, "sensitive_attribute": "segment",
+             "serving": {"mode": "serverless", "by_id": {"enabled": True, "missing": policy}}}
+    return {
+        "project": "shop",
+        "datasets": {"visits": VISITS},
+        "models": {MODEL: model},
+        "environments": {"dev": {"tier": "dev", "account": "123456789012", "region": "eu-west-1", "models": [MODEL]}},
+    }
+
+
+def _config_path(directory: Path, policy: str = "missing", features: Optional[List[str]] = None) -> str:
+    path = directory / f"mlops-loop-{policy}.yaml"
+    path.write_text(yaml.safe_dump(_config(policy, features or ["pages", "seconds"])))
+    return str(path)
+
+
+def _model(directory: Path, features: List[str]):
+    return load_config(_config_path(directory, "reject", features)).models[MODEL]
+
+
+class ServingChecks:
+    """``invoke_endpoint`` answered by serving's request checks (:func:`records.feature_rows`, the code that refuses a
+    missing required feature), a score of 0.5 per record; a refusal is what SageMaker Runtime answers when the
+    container refuses (a ModelError with its status), as :class:`mlops_cli.local.online_store.LocalEndpoint` does."""
+
+    def __init__(self, contract: records.FeatureContract) -> None:
+        self.contract = contract
+        self.calls: List[List[Dict[str, Any]]] = []
+
+    def invoke_endpoint(self, *, EndpointName: str, ContentType: str, Accept: str, Body: str) -> Dict[str, Any]:  # noqa: N803
+        parsed = records.parse_request(Body, ContentType)
+        self.calls.append(parsed.records)
+        try:
+            records.feature_rows(self.contract, parsed.records, parsed.positions)
+        except records.InvocationError as error:
+            raise ClientError({"Error": {"Code": "ModelError", "Message": f"Received client error ({error.status_code})"},
+                               "OriginalStatusCode": error.status_code, "OriginalMessage": error.message},
+                              "InvokeEndpoint") from error
+        body = json.dumps({"predictions": [{"score": 0.5} for _ in parsed.records], "model": {"name": MODEL}})
+        return {"Body": io.BytesIO(body.encode()), "ContentType": "application/json"}
+
+
+@pytest.fixture()
+def world(tmp_path):
+    """The local twin's store holding 100 visits as the feature job writes them; ``v99`` has no ``pages`` (its row's
+    null is not put: Feature Store keeps no value for a null), as a record written before ``pages`` was required."""
+    store = LocalOnlineStore(str(tmp_path / "online-store.sqlite"))
+    rows = [{"visit_id": entity_id, "event_time": EVENT, "pages": None if entity_id == ODD else 3, "seconds": 12.5}
+            for entity_id in IDS]
+    assert store.put_records(GROUP, rows, record_identifier="visit_id", event_time="event_time", ttl_days=None) == 100
+    dataset = catalog.parse_dataset("visits", VISITS)
+    endpoint = ServingChecks(records.FeatureContract.create(dataset, ["pages", "seconds"]))
+    yield store, endpoint, tmp_path
+    store.close()
+
+
+def _scored(world, policy: str, request: Dict[str, Any]) -> Dict[str, Any]:
+    store, endpoint, directory = world
+    environ = local_environ(_config_path(directory, policy), "dev", MODEL)
+    return score_by_id(request, environ=environ, store=store, endpoint=endpoint, now=NOW)
+
+
+# ---------------------------------------------------------------- the reviewer's scenario, under each policy
+
+
+def test_the_fronts_environment_names_the_required_features(tmp_path):
+    """GIVEN a model reading two nullable: false columns unchanged WHEN synth (or the local twin) builds its front's
+    environment THEN it carries them as REQUIRED_FEATURES."""
+    assert local_environ(_config_path(tmp_path), "dev", MODEL)["REQUIRED_FEATURES"] == "pages,seconds"
+
+
+def test_under_missing_the_record_lacking_a_required_feature_is_scored_as_missing_and_the_other_99_from_the_store(world):
+    # WHEN 100 ids are scored by id, one of them lacking a required feature in the store
+    answer = _scored(world, "missing", {"ids": IDS})
+    # THEN the request is scored: 99 ids from the store, the odd one with every feature missing, marked invalid
+    assert answer["status"] == 200, answer["body"]
+    predictions = answer["body"]["predictions"]
+    assert [(p["id"], p["feature_source"], p["lookup"]) for p in predictions] == [
+        *[(entity_id, "online_store", "fresh") for entity_id in IDS[:99]], (ODD, "missing", "invalid")]
+    assert answer["body"]["lookup"] == {"fresh": 99, "unknown": 0, "expired": 0, "stale": 0, "invalid": 1}
+    # AND the endpoint got one call, the odd id's record with every feature missing (what serving accepts as a miss)
+    _, endpoint, _ = world
+    (sent,) = endpoint.calls
+    assert {k: sent[99][k] for k in ("pages", "seconds", "feature_source", "feature_lookup")} == {
+        "pages": None, "seconds": None, "feature_source": "missing", "feature_lookup": "invalid"}
+    assert (sent[0]["pages"], sent[0]["seconds"]) == (3, 12.5)
+
+
+def test_under_compute_the_record_lacking_a_required_feature_is_computed_from_its_raw_fields(world):
+    request = {"instances": [{"visit_id": entity_id} for entity_id in IDS[:99]]
+               + [{"visit_id": ODD, "pages": 4, "seconds": 30.0}]}
+    answer = _scored(world, "compute", request)
+    assert answer["status"] == 200, answer["body"]
+    predictions = answer["body"]["predictions"]
+    assert [(p["feature_source"], p["lookup"]) for p in predictions[:99]] == [("online_store", "fresh")] * 99
+    assert (predictions[99]["id"], predictions[99]["feature_source"], predictions[99]["lookup"]) == (ODD, "computed", "invalid")
+
+
+def test_under_compute_without_raw_fields_the_front_refuses_naming_the_id(world):
+    answer = _scored(world, "compute", {"ids": IDS})
+    assert answer == {"status": 422, "body": {"error": "no fresh online-store record (invalid: v99); "
+                                                       "policy 'compute' needs the instance's raw fields for these ids"}}
+    _, endpoint, _ = world
+    assert endpoint.calls == []  # refused by the front, not by the endpoint
+
+
+def test_under_reject_the_front_refuses_naming_the_id(world):
+    answer = _scored(world, "reject", {"ids": IDS})
+    assert answer == {"status": 422, "body": {"error": "no fresh online-store record (invalid: v99); "
+                                                       "the model's by-id policy is 'reject'"}}
+
+
+def test_without_the_required_set_the_endpoint_refuses_every_id(world):
+    """Break-it: the front told no required feature (a spec as before) sends the odd record, and serving's 400 fails
+    the whole request: the stand-in endpoint does refuse what the front must not send."""
+    store, endpoint, directory = world
+    environ = {**local_environ(_config_path(directory, "missing"), "dev", MODEL), "REQUIRED_FEATURES": ""}
+    answer = score_by_id({"ids": IDS}, environ=environ, store=store, endpoint=endpoint, now=NOW)
+    assert answer["status"] == 422
+    assert answer["body"]["error"].startswith(
+        "the model refused the records: record 99: field 'pages': missing (null, or an empty CSV field), but its column "
+        "'pages' is declared nullable: false")
+
+
+# ---------------------------------------------------------------- one rule: the front's required set is serving's
+
+
+def test_the_dataset_holds_every_kind_of_feature():
+    """The agreement below covers each operator, and a column unchanged of each type both nullable and not."""
+    dataset = catalog.parse_dataset("visits", VISITS)
+    assert {dataset.feature(name).expr.op for name in ALL_FEATURES} == set(catalog.OPERATORS)
+    unchanged = {(dataset.column(source).dtype, dataset.column(source).nullable)
+                 for source in (dataset.feature(name).source_column for name in ALL_FEATURES) if source}
+    kinds = {catalog.STRING, catalog.INTEGER, catalog.DOUBLE, catalog.BOOLEAN}
+    assert unchanged == {(kind, nullable) for kind in kinds for nullable in (True, False)}
+
+
+def _valid_text(dataset: catalog.Dataset, name: str) -> str:
+    """A stored value (text, as Feature Store returns it) serving accepts for feature ``name``."""
+    feature = dataset.feature(name)
+    if feature.expr.op == "bucket":
+        return feature.expr.args[2][0]
+    if feature.feature_type == catalog.FS_STRING:
+        column = dataset.column(feature.source_column) if feature.source_column else None
+        return column.allowed[0] if column is not None and column.allowed else "search"
+    return "1"
+
+
+def _sent(spec: lookup.LookupSpec, stored: Dict[str, Optional[str]]) -> tuple[str, Dict[str, Any]]:
+    """(verdict, record the front would send) for one stored record under policy ``missing``."""
+    values = {key: text for key, text in {"visit_id": "v1", "event_time": EVENT, **stored}.items() if text is not None}
+    resolved = lookup.resolve([lookup.Instance("v1", {})], {"v1": lookup.StoredRecord(values)}, spec, NOW)
+    return resolved.verdicts[0], resolved.records[0]
+
+
+def _serving_refuses(contract: records.FeatureContract, record: Dict[str, Any]) -> bool:
+    try:
+        records.feature_rows(contract, [record])
+    except records.BadRequestError:
+        return True
+    return False
+
+
+def test_the_fronts_required_features_are_exactly_those_serving_refuses_missing(tmp_path):
+    # GIVEN a model reading every kind of feature, its front's spec as synth builds it, and serving's contract
+    model = _model(tmp_path, ALL_FEATURES)
+    spec = model.lookup_spec(ById(missing="missing"))
+    contract = records.FeatureContract.create(model.catalog_dataset, ALL_FEATURES)
+    valid = {name: _valid_text(model.catalog_dataset, name) for name in ALL_FEATURES}
+    verdict, sent = _sent(spec, valid)
+    assert verdict == lookup.FRESH and not _serving_refuses(contract, sent)
+    # WHEN one feature at a time is absent from the stored record
+    refused_by_serving = {name for name in ALL_FEATURES if _serving_refuses(contract, {**sent, name: None})}
+    invalid_for_the_front = {name for name in ALL_FEATURES if _sent(spec, {**valid, name: None})[0] == lookup.INVALID}
+    # THEN the front calls the record unusable exactly when serving would refuse it, and the spec names those features
+    assert invalid_for_the_front == refused_by_serving == set(REQUIRED)
+    assert spec.required == tuple(REQUIRED)  # the model's order
+    # AND every record the front still sends is one serving accepts
+    for name in set(ALL_FEATURES) - set(REQUIRED):
+        assert not _serving_refuses(contract, _sent(spec, {**valid, name: None})[1]), name
+
+
+@pytest.mark.parametrize("blank", ["", " ", "   "])
+def test_blank_text_of_a_text_feature_is_unusable_to_the_front_exactly_when_serving_refuses_it(tmp_path, blank):
+    model = _model(tmp_path, ALL_FEATURES)
+    spec = model.lookup_spec(ById(missing="missing"))
+    contract = records.FeatureContract.create(model.catalog_dataset, ALL_FEATURES)
+    valid = {name: _valid_text(model.catalog_dataset, name) for name in ALL_FEATURES}
+    _, sent = _sent(spec, valid)
+    texts = [name for name, kind in spec.features if kind == lookup.STRING]
+    refused_by_serving = {name for name in texts if _serving_refuses(contract, {**sent, name: blank})}
+    invalid_for_the_front = {name for name in texts if _sent(spec, {**valid, name: blank})[0] == lookup.INVALID}
+    assert invalid_for_the_front == refused_by_serving == {"referrer", "device"}
