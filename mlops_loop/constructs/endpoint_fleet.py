@@ -22,7 +22,14 @@ from ..nag import acknowledge
 from .access_policy import AccessPolicy
 
 from .arns import format_arn
-from .endpoint_metrics import endpoint_metric, error_rate
+from .endpoint_metrics import endpoint_metric, error_rate, guarded_error_rate
+
+# The fewest requests a minute of a rollout must hold for its 4xx rate to count towards a rollback (RolloutClientErrors):
+# with fewer, one or two of callers' usual bad requests would already be a rate over the threshold.
+MIN_ROLLOUT_REQUESTS_PER_MINUTE = 20
+# Consecutive such minutes over the threshold that roll back: callers' own bad requests are background noise a
+# 5xx rate does not have, so one high minute among three is not enough.
+CLIENT_ERROR_MINUTES = 3
 
 
 def traffic_routing(rollout: Rollout) -> sagemaker.CfnEndpoint.TrafficRoutingConfigProperty:
@@ -62,9 +69,9 @@ def _conditional(resource: CfnResource, condition: CfnCondition) -> None:
 
 
 def rollback_alarm_names(endpoint_name: str, *, parity: bool = False) -> tuple[str, ...]:
-    """The names of the alarms that roll back a deployment of ``endpoint_name``: errors, latency and, for a model
-    compiled for Inferentia2 (``parity``), the parity check's."""
-    names = (f"{endpoint_name}-rollout-errors", f"{endpoint_name}-rollout-latency")
+    """The names of the alarms that roll back a deployment of ``endpoint_name``: 5xx errors, latency, 4xx (client)
+    errors and, for a model compiled for Inferentia2 (``parity``), the parity check's."""
+    names = (f"{endpoint_name}-rollout-errors", f"{endpoint_name}-rollout-latency", f"{endpoint_name}-rollout-client-errors")
     return (*names, parity_alarm_name(endpoint_name)) if parity else names
 
 
@@ -86,14 +93,21 @@ def allow_reading_rollback_alarms(access: AccessPolicy, endpoint_name: str, *, p
     )
 
 
-def rollback_alarms(scope: Construct, *, endpoint_name: str, rollout: Rollout, condition: CfnCondition,
-                    parity: bool = False) -> list[cloudwatch.Alarm]:
-    """``RolloutErrors`` (5xx rate) and ``RolloutLatency`` (p99 model latency) in ``scope``, named
-    ``<endpoint>-rollout-errors`` / ``-latency``: SageMaker watches them during a blue/green update and
-    returns to the old fleet when one fires. With ``parity`` (a model compiled for Inferentia2) also
-    ``RolloutParity``: the parity check's verdict (:mod:`pipeline_code.handlers.parity_check`) for the version
-    being rolled out."""
-    errors_name, latency_name = rollback_alarm_names(endpoint_name)[:2]
+def rollback_alarms(scope: Construct, *, endpoint_name: str, rollout: Rollout, max_client_error_rate_percent: float,
+                    condition: CfnCondition, parity: bool = False) -> list[cloudwatch.Alarm]:
+    """``RolloutErrors`` (5xx rate), ``RolloutLatency`` (p99 model latency) and ``RolloutClientErrors`` (4xx rate) in
+    ``scope``, named ``<endpoint>-rollout-errors`` / ``-latency`` / ``-client-errors``: SageMaker watches them during
+    a blue/green update and returns to the old fleet when one fires. With ``parity`` (a model compiled for
+    Inferentia2) also ``RolloutParity``: the parity check's verdict (:mod:`pipeline_code.handlers.parity_check`) for
+    the version being rolled out.
+
+    ``RolloutClientErrors`` fires above ``max_client_error_rate_percent`` (the endpoint's ``alarms`` setting, at which
+    its ``client-errors`` alarm pages) in :data:`CLIENT_ERROR_MINUTES` consecutive minutes of at least
+    :data:`MIN_ROLLOUT_REQUESTS_PER_MINUTE` requests: a version that refuses requests its callers send (a narrower
+    declaration, a validation bug) rolls back, as it did when a refusal was a 500; callers' usual share of bad
+    requests, below that setting, does not. Like the others it watches the endpoint's variant, whose metrics count
+    both fleets while a rollout bakes. None of them notifies anyone."""
+    errors_name, latency_name, client_errors_name = rollback_alarm_names(endpoint_name)[:3]
     alarms = [
         cloudwatch.Alarm(
             scope,
@@ -120,6 +134,23 @@ def rollback_alarms(scope: Construct, *, endpoint_name: str, rollout: Rollout, c
             evaluation_periods=3,
             datapoints_to_alarm=2,
             comparison_operator=cloudwatch.ComparisonOperator.GREATER_THAN_THRESHOLD,
+            treat_missing_data=cloudwatch.TreatMissingData.NOT_BREACHING,
+        ),
+        cloudwatch.Alarm(
+            scope,
+            "RolloutClientErrors",
+            alarm_name=client_errors_name,
+            alarm_description=f"Rolls back a deployment of {endpoint_name}: 4xx responses above "
+            f"{max_client_error_rate_percent}% of requests in {CLIENT_ERROR_MINUTES} consecutive minutes of at least "
+            f"{MIN_ROLLOUT_REQUESTS_PER_MINUTE} requests each (the version being rolled out refuses requests its callers "
+            "send); a quieter minute does not count. Notifies no one: the endpoint's client-errors alarm pages",
+            metric=guarded_error_rate(endpoint_name, "Invocation4XXErrors", "4xx error rate (%)",
+                                      min_requests=MIN_ROLLOUT_REQUESTS_PER_MINUTE),
+            threshold=max_client_error_rate_percent,
+            evaluation_periods=CLIENT_ERROR_MINUTES,
+            datapoints_to_alarm=CLIENT_ERROR_MINUTES,
+            comparison_operator=cloudwatch.ComparisonOperator.GREATER_THAN_THRESHOLD,
+            # No traffic, or too little to count, is no evidence against the version: it must not roll back.
             treat_missing_data=cloudwatch.TreatMissingData.NOT_BREACHING,
         ),
     ]

@@ -45,3 +45,26 @@ def error_rate(endpoint: str, errors: str, label: str, *, period: Optional[Durat
         label=label,
         period=period,
     )
+
+
+def guarded_error_rate(endpoint: str, errors: str, label: str, *, min_requests: int,
+                       period: Optional[Duration] = None) -> cloudwatch.MathExpression:
+    """Per minute, the share of requests answered with ``errors`` in percent, as :func:`error_rate`, but only for a
+    minute with at least ``min_requests`` requests: a quieter minute has no data point (a rate of one refusal in
+    three requests is noise, not a verdict).
+
+    Both counts come from ``errors`` itself: SageMaker sends a 0 or a 1 for every request, so its ``Sum`` is the
+    requests so answered and its ``SampleCount`` all requests (``Average``, the rate, is ``Sum / SampleCount``). That
+    holds for async endpoints too, which publish no ``Invocations``. ``IF`` without a false branch drops the data
+    point where the condition fails, and no requests at all is no data point either.
+    """
+    period = period or minutes(1)
+    return cloudwatch.MathExpression(
+        expression=f"IF(requests >= {min_requests}, 100 * errors / requests)",
+        using_metrics={
+            "errors": endpoint_metric(endpoint, errors, "Sum", period=period),
+            "requests": endpoint_metric(endpoint, errors, "SampleCount", period=period),
+        },
+        label=label,
+        period=period,
+    )

@@ -93,8 +93,10 @@ class ModelEndpoint(Construct):
             access.allow_key("NotificationKey", notification_key)
         # A model compiled for Inferentia2 also rolls back on its parity check (see compiled_for_inferentia2).
         self.parity_checked = compiled_for_inferentia2(serving)
-        self.rollback_alarms = rollback_alarms(self, endpoint_name=endpoint_name, rollout=rollout, condition=condition,
-                                               parity=self.parity_checked)
+        self.rollback_alarms = rollback_alarms(
+            self, endpoint_name=endpoint_name, rollout=rollout,
+            max_client_error_rate_percent=serving.alarms.max_client_error_rate_percent, condition=condition,
+            parity=self.parity_checked)
         # Every alarm this stack creates for the endpoint: the serving deployer may manage these and no other.
         self.alarm_names: list[str] = list(rollback_alarm_names(endpoint_name, parity=self.parity_checked))
         allow_reading_rollback_alarms(access, endpoint_name, parity=self.parity_checked)

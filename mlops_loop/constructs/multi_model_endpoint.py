@@ -211,6 +211,7 @@ class MultiModelEndpoint(Construct):
                         "SageMaker rejects a KmsKeyId for it.", "NIST.800.53.R5-SageMakerEndpointConfigurationKMSKeyConfigured")
 
         self.rollback_alarms = rollback_alarms(self, endpoint_name=self.endpoint_name, rollout=config.rollout,
+                                               max_client_error_rate_percent=config.alarms.max_client_error_rate_percent,
                                                condition=self.condition)
         allow_reading_rollback_alarms(access, self.endpoint_name)
         self.endpoint = sagemaker.CfnEndpoint(

@@ -298,15 +298,12 @@ def test_realtime_rollout_is_a_canary_with_alarm_rollback(synthesized, env):
     assert policy["TerminationWaitInSeconds"] == rollout.termination_wait_minutes * 60
     waits = 2 * rollout.wait_minutes * 60 + rollout.termination_wait_minutes * 60
     assert waits < policy["MaximumExecutionTimeoutInSeconds"] <= MAX_ROLLOUT_SECONDS
-    errors_id, _ = _resource(template, "churn", "RolloutErrors")
-    latency_id, _ = _resource(template, "churn", "RolloutLatency")
-    assert endpoint["DeploymentConfig"]["AutoRollbackConfiguration"] == {
-        "Alarms": [{"AlarmName": {"Ref": errors_id}}, {"AlarmName": {"Ref": latency_id}}]
-    }
+    alarm_ids = [_resource(template, "churn", child)[0] for child in ("RolloutErrors", "RolloutLatency", "RolloutClientErrors")]
+    assert endpoint["DeploymentConfig"]["AutoRollbackConfiguration"] == {"Alarms": [{"AlarmName": {"Ref": a}} for a in alarm_ids]}
 
 
 @pytest.mark.parametrize(("env", "model"), [("prod", "churn"), ("prod", "credit-risk"), ("dev", "churn")])
-def test_rollback_alarms_watch_the_5xx_rate_and_p99_model_latency(synthesized, env, model):
+def test_rollback_alarms_watch_the_5xx_rate_p99_model_latency_and_4xx_rate(synthesized, env, model):
     serving = _serving_config(synthesized.config, env, model)
     rollout = serving.realtime.rollout if serving.mode == "realtime" else serving.serverless.rollout
     template = synthesized.template(env, "Serving")
@@ -332,6 +329,16 @@ def test_rollback_alarms_watch_the_5xx_rate_and_p99_model_latency(synthesized, e
     # ModelLatency is reported in microseconds.
     assert latency["Threshold"] == rollout.max_latency_p99_ms * 1000
     assert latency["ComparisonOperator"] == "GreaterThanThreshold"
+
+    client_errors = _props(template, model, "RolloutClientErrors")
+    assert client_errors["AlarmName"] == f"{endpoint}-rollout-client-errors"
+    # The level at which the endpoint's client-errors alarm pages: callers' usual bad requests stay below it.
+    assert client_errors["Threshold"] == serving.alarms.max_client_error_rate_percent
+    assert (client_errors["ComparisonOperator"], client_errors["TreatMissingData"]) == ("GreaterThanThreshold", "notBreaching")
+    for m in client_errors["Metrics"]:
+        if "MetricStat" in m:
+            assert m["MetricStat"]["Metric"] == {"Dimensions": dimensions, "MetricName": "Invocation4XXErrors", "Namespace": "AWS/SageMaker"}
+    assert "AlarmActions" not in client_errors
 
 
 # --------------------------------------------------------------------------------------------
@@ -807,7 +814,7 @@ def test_all_at_once_rollout_and_a_fixed_fleet_without_autoscaling(modes):
     policy = endpoint["DeploymentConfig"]["BlueGreenUpdatePolicy"]
     assert policy["TrafficRoutingConfiguration"] == {"Type": "ALL_AT_ONCE", "WaitIntervalInSeconds": cfg.rollout.wait_minutes * 60}
     assert policy["TerminationWaitInSeconds"] == cfg.rollout.termination_wait_minutes * 60 == 600
-    assert len(endpoint["DeploymentConfig"]["AutoRollbackConfiguration"]["Alarms"]) == 2
+    assert len(endpoint["DeploymentConfig"]["AutoRollbackConfiguration"]["Alarms"]) == 3  # 5xx, latency, 4xx
     (variant,) = _props(modes.serving, "fixed-churn", "Config")["ProductionVariants"]
     assert (variant["InstanceType"], variant["InitialInstanceCount"]) == ("ml.c5.xlarge", 3)
     for child in ("ScalableTarget", "InvocationsPerInstance"):

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 import pytest
 from aws_cdk import CfnCondition, CfnParameter, Environment, Fn, Stack
 from aws_cdk import aws_applicationautoscaling as autoscaling
@@ -13,6 +15,7 @@ from mlops_loop.app_builder import new_app
 from mlops_loop.config.serving import RealtimeAutoscaling, Rollout
 from mlops_loop.constructs.access_policy import AccessPolicy
 from mlops_loop.constructs.endpoint_fleet import (
+    MIN_ROLLOUT_REQUESTS_PER_MINUTE,
     allow_reading_rollback_alarms,
     blue_green,
     invocations_scaling,
@@ -21,9 +24,13 @@ from mlops_loop.constructs.endpoint_fleet import (
     target_tracking,
     traffic_routing,
 )
+from tests.support.alarm_eval import MINUTE, MetricAlarm, Series, replay
 from tests.support.built_stack import acknowledged
 
 ENDPOINT = "shop-dev-churn"
+# The endpoint's client-error setting (ServingAlarms.max_client_error_rate_percent), not its default: the rollback
+# alarm must take the setting it is given.
+CLIENT_ERRORS = 7.5
 
 
 def _stack() -> tuple[Stack, CfnCondition]:
@@ -35,9 +42,10 @@ def _stack() -> tuple[Stack, CfnCondition]:
 
 
 def _endpoint(rollout: Rollout) -> tuple[Stack, dict, dict[str, dict]]:
-    """WHEN an endpoint rolls out per ``rollout`` with its two rollback alarms THEN its template and the alarms by name."""
+    """WHEN an endpoint rolls out per ``rollout`` with its rollback alarms THEN its template and the alarms by name."""
     stack, condition = _stack()
-    alarms = rollback_alarms(stack, endpoint_name=ENDPOINT, rollout=rollout, condition=condition)
+    alarms = rollback_alarms(stack, endpoint_name=ENDPOINT, rollout=rollout, max_client_error_rate_percent=CLIENT_ERRORS,
+                             condition=condition)
     sagemaker.CfnEndpoint(stack, "Endpoint", endpoint_name=ENDPOINT, endpoint_config_name="config",
                           deployment_config=blue_green(rollout, alarms))
     template = Template.from_stack(stack)
@@ -70,34 +78,117 @@ def test_traffic_shifts_as_the_rollout_strategy_says_and_bakes_its_wait(rollout,
     assert endpoint["Properties"]["DeploymentConfig"]["BlueGreenUpdatePolicy"]["TrafficRoutingConfiguration"] == expected
 
 
-def test_a_blue_green_update_rolls_back_on_either_rollback_alarm_within_the_rollout_timeout():
+def test_a_blue_green_update_rolls_back_on_any_rollback_alarm_within_the_rollout_timeout():
     rollout = Rollout(strategy="linear", linear_step_percent=20, wait_minutes=5, termination_wait_minutes=3)
     stack, config, _ = _endpoint(rollout)
     policy = config["BlueGreenUpdatePolicy"]
     assert policy["TerminationWaitInSeconds"] == 180
     # Five linear steps of five minutes, three minutes before tear-down and thirty for the fleet.
     assert policy["MaximumExecutionTimeoutInSeconds"] == 5 * 300 + 180 + 1800
-    alarm_ids = [{"Ref": stack.get_logical_id(c)} for c in (stack.node.find_child("RolloutErrors").node.default_child,
-                                                           stack.node.find_child("RolloutLatency").node.default_child)]
-    assert config["AutoRollbackConfiguration"] == {"Alarms": [{"AlarmName": alarm_ids[0]}, {"AlarmName": alarm_ids[1]}]}
+    alarm_ids = [{"Ref": stack.get_logical_id(stack.node.find_child(c).node.default_child)}
+                 for c in ("RolloutErrors", "RolloutLatency", "RolloutClientErrors")]
+    assert config["AutoRollbackConfiguration"] == {"Alarms": [{"AlarmName": a} for a in alarm_ids]}
 
 
 def test_the_rollback_alarms_watch_the_new_fleet_at_the_rollout_thresholds_and_exist_only_with_the_endpoint():
     _, _, alarms = _endpoint(Rollout(max_error_rate_percent=2.0, max_latency_p99_ms=300))
-    errors_name, latency_name = rollback_alarm_names(ENDPOINT)
-    assert (errors_name, latency_name) == (f"{ENDPOINT}-rollout-errors", f"{ENDPOINT}-rollout-latency")
-    assert set(alarms) == {errors_name, latency_name}
-    errors, latency = alarms[errors_name], alarms[latency_name]
+    errors_name, latency_name, client_errors_name = rollback_alarm_names(ENDPOINT)
+    assert (errors_name, latency_name, client_errors_name) == (
+        f"{ENDPOINT}-rollout-errors", f"{ENDPOINT}-rollout-latency", f"{ENDPOINT}-rollout-client-errors")
+    assert set(alarms) == {errors_name, latency_name, client_errors_name}
+    errors, latency, client_errors = alarms[errors_name], alarms[latency_name], alarms[client_errors_name]
     assert errors["Properties"]["Threshold"] == 2.0
     assert errors["Properties"]["Metrics"][0]["Expression"] == "100 * errors"
     assert (latency["Properties"]["MetricName"], latency["Properties"]["Threshold"]) == ("ModelLatency", 300_000)
-    for alarm in (errors, latency):
+    for alarm in (errors, latency, client_errors):
         assert alarm["Condition"] == "ChurnDeployed"
         props = alarm["Properties"]
-        assert (props["EvaluationPeriods"], props["DatapointsToAlarm"]) == (3, 2)
+        # 2 of 3 minutes for errors and latency; the 4xx rate's own window is tested below.
+        assert (props["EvaluationPeriods"], props["DatapointsToAlarm"]) == ((3, 3) if alarm is client_errors else (3, 2))
         assert props["TreatMissingData"] == "notBreaching"
         # SageMaker's rollback is the action; people hear of it from the failed-update notification.
         assert "AlarmActions" not in props
+
+
+def test_a_rollout_rolls_back_on_the_4xx_rate_at_the_endpoints_client_error_setting_in_three_busy_minutes():
+    """GIVEN an endpoint whose callers may send up to CLIENT_ERRORS % bad requests WHEN its rollback alarms are made
+    THEN the client-error one fires only above that rate, in 3 consecutive minutes of at least
+    MIN_ROLLOUT_REQUESTS_PER_MINUTE requests each, counted from Invocation4XXErrors of the endpoint's variant (Sum:
+    4xx answers, SampleCount: all requests, as async endpoints publish no Invocations); a minute without enough
+    traffic is no data point and missing data does not breach; it notifies no one."""
+    _, _, alarms = _endpoint(Rollout())
+    props = alarms[f"{ENDPOINT}-rollout-client-errors"]["Properties"]
+    assert (props["Threshold"], props["ComparisonOperator"]) == (CLIENT_ERRORS, "GreaterThanThreshold")
+    assert (props["EvaluationPeriods"], props["DatapointsToAlarm"], props["TreatMissingData"]) == (3, 3, "notBreaching")
+    assert not {"AlarmActions", "OKActions", "InsufficientDataActions"} & set(props)
+    assert "MetricName" not in props and "Statistic" not in props
+    metrics = {m["Id"]: m for m in props["Metrics"]}
+    (expression,) = [m for m in props["Metrics"] if "Expression" in m]
+    assert MIN_ROLLOUT_REQUESTS_PER_MINUTE == 20
+    assert expression["Expression"] == "IF(requests >= 20, 100 * errors / requests)"
+    assert expression["ReturnData"] is True
+    dimensions = [{"Name": "EndpointName", "Value": ENDPOINT}, {"Name": "VariantName", "Value": "AllTraffic"}]
+    for metric_id, stat in (("errors", "Sum"), ("requests", "SampleCount")):
+        assert metrics[metric_id]["MetricStat"] == {
+            "Metric": {"Dimensions": dimensions, "MetricName": "Invocation4XXErrors", "Namespace": "AWS/SageMaker"},
+            "Period": 60, "Stat": stat}
+        assert metrics[metric_id]["ReturnData"] is False
+    assert set(metrics) == {"errors", "requests", expression["Id"]}
+    description = props["AlarmDescription"]
+    assert description.startswith(f"Rolls back a deployment of {ENDPOINT}: 4xx responses above 7.5% of requests in 3 "
+                                  "consecutive minutes of at least 20 requests each")
+    assert "Notifies no one" in description
+
+
+# ------------------------------------------------------------------ the 4xx rollback alarm replayed over a bake
+# tests/support/alarm_eval.py does not model metric math: the synthesized expression (its one form, checked) is applied
+# per minute here as CloudWatch documents IF without a false branch (no data point where the condition fails) and
+# missing inputs (no requests: no data point), and its output replayed as the alarm's one metric.
+_GUARDED = re.compile(r"^IF\(requests >= (\d+), 100 \* errors / requests\)$")
+BAKE = 10 * MINUTE
+
+
+def _client_errors_replay(traffic, extra: int) -> list[str]:
+    """The rollout client-error alarm's states, every minute of a 10-minute bake, for ``traffic(minute)`` = (requests,
+    4xx answers) of the endpoint in that minute."""
+    _, _, alarms = _endpoint(Rollout())
+    props = alarms[f"{ENDPOINT}-rollout-client-errors"]["Properties"]
+    (expression,) = [m["Expression"] for m in props["Metrics"] if "Expression" in m]
+    minimum = int(_GUARDED.match(expression).group(1))
+    points = []
+    for minute in range(BAKE // MINUTE):
+        requests, refused = traffic(minute)
+        if requests and requests >= minimum:
+            points.append((minute * MINUTE, 100 * refused / requests))
+    alarm = MetricAlarm(name=props["AlarmName"], statistic="Maximum", period=60, evaluation_periods=props["EvaluationPeriods"],
+                        datapoints_to_alarm=props["DatapointsToAlarm"], threshold=props["Threshold"],
+                        comparison=props["ComparisonOperator"], treat_missing=props["TreatMissingData"])
+    return list(replay(alarm, Series(points), MINUTE, BAKE + MINUTE, extra=extra).states)
+
+
+@pytest.mark.parametrize("extra", [1, 2])
+@pytest.mark.parametrize("requests", [100, 20], ids=["busy", "just-enough-traffic"])
+def test_replayed_a_version_that_refuses_its_callers_requests_rolls_back_within_the_bake(requests, extra):
+    """GIVEN ``requests`` a minute, 3% of them bad as callers always send, WHEN the new version also refuses a field
+    its callers send (a quarter of the requests) THEN the alarm is in ALARM after the third such minute."""
+    states = _client_errors_replay(lambda minute: (requests, round(requests * 0.28)), extra)
+    assert "ALARM" in states and states.index("ALARM") + 1 <= 4
+
+
+@pytest.mark.parametrize("extra", [1, 2])
+@pytest.mark.parametrize(
+    "traffic",
+    [
+        lambda minute: (100, 7),                                  # callers' usual bad requests, under the 7.5% setting
+        lambda minute: (0, 0),                                    # no traffic during the bake
+        lambda minute: (19, 19),                                  # a tiny bake: every request refused, never 20 a minute
+        lambda minute: (100, 40) if minute in (2, 4, 6) else (100, 3),  # high minutes, never three in a row
+        lambda minute: (100, 40) if minute < 2 else (5, 5),       # two busy bad minutes, then too little traffic to count
+    ],
+    ids=["usual-bad-requests", "no-traffic", "tiny-bake", "scattered-minutes", "two-minutes-then-quiet"],
+)
+def test_replayed_a_normal_or_quiet_rollout_never_rolls_back_on_client_errors(traffic, extra):
+    assert "ALARM" not in _client_errors_replay(traffic, extra)
 
 
 def test_the_missing_alarm_action_is_acknowledged_on_each_rollback_alarm_only():
@@ -105,10 +196,11 @@ def test_the_missing_alarm_action_is_acknowledged_on_each_rollback_alarm_only():
     assert {path: set(rules) for path, rules in _by_path(stack).items()} == {
         "Bare/RolloutErrors": {"NIST.800.53.R5-CloudWatchAlarmAction"},
         "Bare/RolloutLatency": {"NIST.800.53.R5-CloudWatchAlarmAction"},
+        "Bare/RolloutClientErrors": {"NIST.800.53.R5-CloudWatchAlarmAction"},
     }
 
 
-def test_the_execution_role_may_describe_exactly_the_two_rollback_alarms():
+def test_the_execution_role_may_describe_exactly_the_three_rollback_alarms():
     stack, _ = _stack()
     access = AccessPolicy(stack, "Access", role=iam.Role(stack, "Role", assumed_by=iam.ServicePrincipal("sagemaker.amazonaws.com")),
                           description="serving")
@@ -118,7 +210,9 @@ def test_the_execution_role_may_describe_exactly_the_two_rollback_alarms():
         "Sid": "ReadRollbackAlarms",
         "Effect": "Allow",
         "Action": "cloudwatch:DescribeAlarms",
-        "Resource": [f"arn:aws:cloudwatch:eu-west-1:123456789012:alarm:{ENDPOINT}-rollout-errors",
+        # AccessPolicy lists resources sorted.
+        "Resource": [f"arn:aws:cloudwatch:eu-west-1:123456789012:alarm:{ENDPOINT}-rollout-client-errors",
+                     f"arn:aws:cloudwatch:eu-west-1:123456789012:alarm:{ENDPOINT}-rollout-errors",
                      f"arn:aws:cloudwatch:eu-west-1:123456789012:alarm:{ENDPOINT}-rollout-latency"],
     }]
 
@@ -129,7 +223,8 @@ def test_a_compiled_model_also_rolls_back_on_its_parity_verdict_and_its_role_may
     verdict), it
     is in the endpoint's auto-rollback list, and the execution role may describe it too."""
     stack, condition = _stack()
-    alarms = rollback_alarms(stack, endpoint_name=ENDPOINT, rollout=Rollout(), condition=condition, parity=True)
+    alarms = rollback_alarms(stack, endpoint_name=ENDPOINT, rollout=Rollout(), max_client_error_rate_percent=CLIENT_ERRORS,
+                             condition=condition, parity=True)
     sagemaker.CfnEndpoint(stack, "Endpoint", endpoint_name=ENDPOINT, endpoint_config_name="config",
                           deployment_config=blue_green(Rollout(), alarms))
     access = AccessPolicy(stack, "Access", role=iam.Role(stack, "Role", assumed_by=iam.ServicePrincipal("sagemaker.amazonaws.com")),
@@ -137,7 +232,7 @@ def test_a_compiled_model_also_rolls_back_on_its_parity_verdict_and_its_role_may
     allow_reading_rollback_alarms(access, ENDPOINT, parity=True)
     template = Template.from_stack(stack)
     by_name = {a["Properties"]["AlarmName"]: a for a in template.find_resources("AWS::CloudWatch::Alarm").values()}
-    assert rollback_alarm_names(ENDPOINT, parity=True)[2] == f"{ENDPOINT}-rollout-parity"
+    assert rollback_alarm_names(ENDPOINT, parity=True)[3] == f"{ENDPOINT}-rollout-parity"
     parity = by_name[f"{ENDPOINT}-rollout-parity"]
     props = parity["Properties"]
     assert (props["Namespace"], props["MetricName"], props["Statistic"], props["Period"]) == (
@@ -150,7 +245,7 @@ def test_a_compiled_model_also_rolls_back_on_its_parity_verdict_and_its_role_may
     assert {"AlarmName": {"Ref": stack.get_logical_id(stack.node.find_child("RolloutParity").node.default_child)}} in \
         endpoint["Properties"]["DeploymentConfig"]["AutoRollbackConfiguration"]["Alarms"]
     (policy,) = template.find_resources("AWS::IAM::ManagedPolicy").values()
-    assert policy["Properties"]["PolicyDocument"]["Statement"][0]["Resource"][2] == \
+    assert policy["Properties"]["PolicyDocument"]["Statement"][0]["Resource"][3] == \
         f"arn:aws:cloudwatch:eu-west-1:123456789012:alarm:{ENDPOINT}-rollout-parity"
     assert "Bare/RolloutParity" in _by_path(stack)
 

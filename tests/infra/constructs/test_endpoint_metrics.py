@@ -9,7 +9,13 @@ from aws_cdk import aws_cloudwatch as cloudwatch
 from aws_cdk.assertions import Template
 
 from mlops_loop.app_builder import new_app
-from mlops_loop.constructs.endpoint_metrics import HOST_NAMESPACE, INVOCATION_NAMESPACE, endpoint_metric, error_rate
+from mlops_loop.constructs.endpoint_metrics import (
+    HOST_NAMESPACE,
+    INVOCATION_NAMESPACE,
+    endpoint_metric,
+    error_rate,
+    guarded_error_rate,
+)
 
 ENDPOINT = "shop-dev-chargeback"
 PER_VARIANT = [{"Name": "EndpointName", "Value": ENDPOINT}, {"Name": "VariantName", "Value": "AllTraffic"}]
@@ -75,5 +81,22 @@ def test_an_error_rate_over_a_longer_period_averages_over_that_period(errors: st
     assert expression == {"Id": "expr_1", "Expression": "100 * errors", "Label": "rate", "ReturnData": True}
     assert {m["Id"]: (m["MetricStat"]["Metric"]["MetricName"], m["MetricStat"]["Stat"], m["MetricStat"]["Period"]) for m in inputs} == {
         "errors": (errors, "Average", 300),
+    }
+    assert all(m["ReturnData"] is False and m["MetricStat"]["Metric"]["Dimensions"] == PER_VARIANT for m in inputs)
+
+
+# ------------------------------------------------------------------ guarded_error_rate
+@pytest.mark.parametrize("period", [None, Duration.minutes(5)], ids=["a-minute", "five-minutes"])
+def test_a_guarded_error_rate_counts_only_periods_with_enough_requests_both_counted_from_the_error_metric(period):
+    """Sum of the 0/1 values: the requests with the error; SampleCount: every request (async endpoints too, which
+    publish no Invocations). IF without a false branch leaves a period under the minimum without a data point."""
+    props = _alarm_properties(guarded_error_rate(ENDPOINT, "Invocation4XXErrors", "4xx rate (%)", min_requests=20, period=period))
+    seconds = period.to_seconds() if period else 60
+    expression, *inputs = props["Metrics"]
+    assert expression == {"Id": "expr_1", "Expression": "IF(requests >= 20, 100 * errors / requests)", "Label": "4xx rate (%)",
+                          "ReturnData": True}
+    assert {m["Id"]: (m["MetricStat"]["Metric"]["MetricName"], m["MetricStat"]["Stat"], m["MetricStat"]["Period"]) for m in inputs} == {
+        "errors": ("Invocation4XXErrors", "Sum", seconds),
+        "requests": ("Invocation4XXErrors", "SampleCount", seconds),
     }
     assert all(m["ReturnData"] is False and m["MetricStat"]["Metric"]["Dimensions"] == PER_VARIANT for m in inputs)

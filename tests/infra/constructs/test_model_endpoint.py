@@ -116,7 +116,7 @@ def test_alarm_names_list_exactly_the_alarms_the_endpoint_creates(mode, extra):
     """The serving deployer may manage these alarms and no other: the list must match the template."""
     built = _build(_serving(mode))
     names = built.endpoint.alarm_names
-    assert names == [f"{ENDPOINT}-rollout-errors", f"{ENDPOINT}-rollout-latency", *extra]
+    assert names == [f"{ENDPOINT}-rollout-errors", f"{ENDPOINT}-rollout-latency", f"{ENDPOINT}-rollout-client-errors", *extra]
     assert sorted(a["Properties"]["AlarmName"] for a in built.of_type("AWS::CloudWatch::Alarm").values()) == sorted(names)
 
 
@@ -228,6 +228,7 @@ def test_the_role_may_publish_to_the_async_topics_with_the_notification_key_and_
         built.id_of(t) for t in built.endpoint.topics.values())
     assert statements["NotificationKey"]["Resource"] == built.arn_of("OpsKey")
     assert statements["ReadRollbackAlarms"]["Resource"] == [
+        f"arn:aws:cloudwatch:eu-west-1:123456789012:alarm:{ENDPOINT}-rollout-client-errors",
         f"arn:aws:cloudwatch:eu-west-1:123456789012:alarm:{ENDPOINT}-rollout-errors",
         f"arn:aws:cloudwatch:eu-west-1:123456789012:alarm:{ENDPOINT}-rollout-latency",
     ]
@@ -240,7 +241,7 @@ def test_without_topics_the_role_is_granted_only_the_rollback_alarms(fixture, re
 
 
 # ------------------------------------------------------------------ blue/green rollout
-def test_a_new_version_rolls_out_blue_green_and_rolls_back_on_either_rollback_alarm(realtime: _Built):
+def test_a_new_version_rolls_out_blue_green_and_rolls_back_on_any_rollback_alarm(realtime: _Built):
     built = realtime
     deployment = built.one("AWS::SageMaker::Endpoint")["Properties"]["DeploymentConfig"]
     assert deployment["BlueGreenUpdatePolicy"] == {
@@ -252,7 +253,7 @@ def test_a_new_version_rolls_out_blue_green_and_rolls_back_on_either_rollback_al
     }
     alarms = {a["Properties"]["AlarmName"]: k for k, a in built.of_type("AWS::CloudWatch::Alarm").items()}
     assert deployment["AutoRollbackConfiguration"] == {"Alarms": [
-        {"AlarmName": {"Ref": alarms[f"{ENDPOINT}-rollout-errors"]}}, {"AlarmName": {"Ref": alarms[f"{ENDPOINT}-rollout-latency"]}}]}
+        {"AlarmName": {"Ref": alarms[f"{ENDPOINT}-rollout-{suffix}"]}} for suffix in ("errors", "latency", "client-errors")]}
     assert [built.id_of(a) for a in built.endpoint.rollback_alarms] == list(alarms.values())
 
 
@@ -284,6 +285,19 @@ def test_the_rollback_alarms_fire_at_the_rollouts_error_rate_and_latency():
     # ModelLatency is reported in microseconds.
     assert (latency["Properties"]["MetricName"], latency["Properties"]["Threshold"]) == ("ModelLatency", 400_000)
     assert latency["Properties"]["Dimensions"][0] == {"Name": "EndpointName", "Value": ENDPOINT}
+
+
+@pytest.mark.parametrize("mode", ["realtime", "serverless", "async"])
+def test_every_endpoint_mode_rolls_back_on_a_4xx_rate_over_the_models_client_error_setting(mode):
+    """GIVEN a model whose callers may send up to 8% bad requests (alarms.max_client_error_rate_percent) WHEN its
+    endpoint is built in any mode with a blue/green rollout THEN the rollout's client-error alarm fires above 8% (not
+    the default 5%) and is in the endpoint's auto-rollback list."""
+    built = _build(_serving(mode, alarms={"max_client_error_rate_percent": 8.0}))
+    alarms = {a["Properties"]["AlarmName"]: (k, a) for k, a in built.of_type("AWS::CloudWatch::Alarm").items()}
+    logical_id, alarm = alarms[f"{ENDPOINT}-rollout-client-errors"]
+    assert alarm["Properties"]["Threshold"] == 8.0 and alarm["Condition"] == CONDITION
+    rollback = built.one("AWS::SageMaker::Endpoint")["Properties"]["DeploymentConfig"]["AutoRollbackConfiguration"]
+    assert {"AlarmName": {"Ref": logical_id}} in rollback["Alarms"]
 
 
 # ------------------------------------------------------------------ autoscaling

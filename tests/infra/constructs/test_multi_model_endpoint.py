@@ -20,7 +20,7 @@ from aws_cdk import aws_s3 as s3
 
 from mlops_loop.app_builder import new_app
 from mlops_loop.config import ModelConfig, NetworkConfig, parse_config
-from mlops_loop.config.serving import MultiModelEndpointConfig, RealtimeAutoscaling, Rollout, ServingConfig
+from mlops_loop.config.serving import MultiModelEndpointConfig, RealtimeAutoscaling, Rollout, ServingAlarms, ServingConfig
 from mlops_loop.constructs.multi_model_endpoint import BOOTSTRAP_ASSET_ID, MultiModelEndpoint, MultiModelMember
 from tests.support.construct_configs import (assert_sagemaker_eni_statements, network_config, returns_config,
                                              vpc_config_of_network, vpc_statements_of)
@@ -162,6 +162,7 @@ def test_the_role_reads_the_staged_models_and_the_bootstrap_and_writes_nothing_e
         "Resource": f"arn:aws:s3:::{bootstrap.s3_bucket_name}/{bootstrap.s3_object_key}",
     }
     assert statements["ReadRollbackAlarms"]["Resource"] == [
+        f"arn:aws:cloudwatch:eu-west-1:123456789012:alarm:{ENDPOINT}-rollout-client-errors",
         f"arn:aws:cloudwatch:eu-west-1:123456789012:alarm:{ENDPOINT}-rollout-errors",
         f"arn:aws:cloudwatch:eu-west-1:123456789012:alarm:{ENDPOINT}-rollout-latency",
     ]
@@ -173,7 +174,8 @@ def test_the_role_reads_the_staged_models_and_the_bootstrap_and_writes_nothing_e
 def test_the_fleet_follows_its_config_and_rolls_out_blue_green_with_alarm_rollback():
     config = MultiModelEndpointConfig(instance_type="ml.c5.xlarge", instance_count=2,
                                       autoscaling=RealtimeAutoscaling(min_instances=2, max_instances=5),
-                                      rollout=Rollout(strategy="canary", canary_percent=20, wait_minutes=5))
+                                      rollout=Rollout(strategy="canary", canary_percent=20, wait_minutes=5),
+                                      alarms=ServingAlarms(max_client_error_rate_percent=3.0))
     built = _build(config=config)
     (variant,) = built.one("AWS::SageMaker::EndpointConfig")["Properties"]["ProductionVariants"]
     assert (variant["InstanceType"], variant["InitialInstanceCount"], variant["VariantName"]) == ("ml.c5.xlarge", 2, "AllTraffic")
@@ -184,7 +186,11 @@ def test_the_fleet_follows_its_config_and_rolls_out_blue_green_with_alarm_rollba
     routing = endpoint["DeploymentConfig"]["BlueGreenUpdatePolicy"]["TrafficRoutingConfiguration"]
     assert routing == {"Type": "CANARY", "WaitIntervalInSeconds": 300, "CanarySize": {"Type": "CAPACITY_PERCENT", "Value": 20}}
     alarms = {k: a["Properties"]["AlarmName"] for k, a in built.of_type("AWS::CloudWatch::Alarm").items()}
-    assert sorted(alarms.values()) == [f"{ENDPOINT}-rollout-errors", f"{ENDPOINT}-rollout-latency"]
+    assert sorted(alarms.values()) == [f"{ENDPOINT}-rollout-client-errors", f"{ENDPOINT}-rollout-errors", f"{ENDPOINT}-rollout-latency"]
+    # The 4xx rate rolls back at the endpoint's own client-error setting (its members have none).
+    (client_errors,) = [a for a in built.of_type("AWS::CloudWatch::Alarm").values()
+                        if a["Properties"]["AlarmName"] == f"{ENDPOINT}-rollout-client-errors"]
+    assert client_errors["Properties"]["Threshold"] == 3.0
     assert endpoint["DeploymentConfig"]["AutoRollbackConfiguration"]["Alarms"] == [
         {"AlarmName": {"Ref": built.id_of(a)}} for a in built.mme.rollback_alarms]
     assert {built.id_of(a) for a in built.mme.rollback_alarms} == set(alarms)
