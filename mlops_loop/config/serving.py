@@ -61,7 +61,8 @@ class Rollout(_Frozen):
 
     Default: shift 10% of capacity (canary) to the new fleet, bake 10 minutes, then shift the rest;
     keep the old fleet 5 more minutes; roll back if the new version's 5xx rate exceeds 1% or its p99
-    model latency exceeds 1 s. ``linear`` shifts ``linear_step_percent`` per step instead;
+    model latency exceeds 1 s, or its 4xx rate exceeds the endpoint's ``alarms.max_client_error_rate_percent``
+    (:class:`ServingAlarms`; busy minutes only, see ``endpoint_fleet.rollback_alarms``). ``linear`` shifts ``linear_step_percent`` per step instead;
     ``all_at_once`` shifts everything, then bakes ``termination_wait_minutes`` before tearing down.
     Its waits together may take 210 minutes: a rollout gets :data:`MAX_ROLLOUT_SECONDS` (4 h), 30 minutes of them
     to start the new fleet.
