@@ -32,9 +32,11 @@ from ..naming import (
     bucket_name_problem,
     checked_feature_group_name,
 )
+from .native_monitor import native_monitor_problems
 from .schedules import monitoring_schedule
-from .schema import (CROSS_CHECKED, AppConfig, EnvironmentConfig, ModelConfig, accelerator_problems, capture_problems,
-                     inferentia2_problems, label_delay_problems, multi_model_problems, network_problems, offer_problems, training_problems)
+from .schema import (CROSS_CHECKED, AppConfig, EnvironmentConfig, ModelConfig, _serving_where, accelerator_problems,
+                     capture_problems, inferentia2_problems, label_delay_problems, multi_model_problems, network_problems,
+                     offer_problems, training_problems)
 
 _NAMED_FIELD = re.compile(r"^([a-z_][a-z0-9_.]*): (.*)$", re.S)
 _TOP_LEVEL = {"project", "defaults", "datasets", "models", "environments"}
@@ -193,7 +195,9 @@ def _resource_problems(config: AppConfig) -> list[str]:
 
     Today that is a dataset whose feature group name Feature Store would refuse, scoring by id without the
     online store, and native Model Monitor
-    (opted into per model) on a model that is not binary, or on a monitoring schedule it cannot run. Other
+    (opted into per model) on a model that is not binary, on a monitoring schedule it cannot run, with a decision
+    threshold only training chooses, or with a label delay that reaches past the captured requests kept
+    (:func:`~mlops_loop.config.native_monitor.native_monitor_problems`). Other
     physical names need no check of their own: the bucket-name budget (see :func:`_project_name_problems`) bounds
     the environment prefix and the name fields are short, which keeps pipeline, endpoint, schedule, role,
     function and alarm names within their services' limits (``tests/infra/test_physical_names.py`` proves
@@ -212,10 +216,15 @@ def _resource_problems(config: AppConfig) -> list[str]:
                                 "covers every problem type")
                 continue
             try:
-                monitoring_schedule(env.monitoring.schedule)
+                schedule = monitoring_schedule(env.monitoring.schedule)
             except ValueError as exc:
                 problems.append(f"environment {env.name!r}: field 'monitoring.schedule': {exc} (model {model.name!r} "
                                 "sets serving.native_model_monitor, and Model Monitor runs no other schedule)")
+                continue
+            serving = config.serving_of(env, model)
+            where = _serving_where(env, model, serving, None, "serving.native_model_monitor",
+                                  overridden=serving.native_model_monitor != model.serving.native_model_monitor)
+            problems += native_monitor_problems(env, model, schedule.period_seconds, where)
     return problems
 
 

@@ -26,6 +26,7 @@ from constructs import Construct
 from pipeline_code.core.contract import NATIVE_MONITOR_REPORTS, inference_prefix, pascal
 
 from ..config.instance_types import INSTANCE_TYPES
+from ..config.native_monitor import OFFSET_MAX_CHARS, fixed_threshold_problem, window_offsets
 from ..config.schedules import monitoring_schedule
 from ..config.schema import ModelConfig, NetworkConfig
 from ..naming import RESOURCE_METADATA_KEY
@@ -40,7 +41,6 @@ from .scheduled_job import notify_failed_jobs
 # Where the serving code puts P(target = 1) in a JSON response (docs/invocation-contract.md):
 # {"predictions": [{"score": p, "label": 0|1}], ...}. Model Monitor reads one record per request.
 PROBABILITY_ATTRIBUTE = "predictions[0].score"
-PROBABILITY_THRESHOLD = 0.5
 # Clarify reads the features of a captured JSON request {"instances": [record]} with a JMESPath
 # multiselect over the record's keys (see _features_attribute).
 REQUEST_RECORDS = "instances[0]"
@@ -155,8 +155,9 @@ class NativeModelMonitor(Construct):
       baseline is required or set: our baselines are in our own format, not Deequ's
       statistics/constraints, so the job reports statistics only; add a ``DataQualityBaselineConfig``
       (e.g. from a Model Monitor baselining job) to get constraint violations.
-    * Model quality: ``BinaryClassification`` on ``predictions[0].score`` thresholded at 0.5, joined
-      with ground truth under ``labels/<model>/``. Model Monitor reads its own ground-truth records
+    * Model quality: ``BinaryClassification`` on ``predictions[0].score`` thresholded at the model's fixed
+      decision threshold (``decision.threshold``, 0.5 by default; a policy that chooses the threshold at training
+      is refused), joined with ground truth under ``labels/<model>/``. Model Monitor reads its own ground-truth records
       there (``yyyy/mm/dd/hh/*.jsonl``, ``{"groundTruthData": {"data": "1", "encoding": "CSV"},
       "eventMetadata": {"eventId": <InferenceId>}, "eventVersion": "0"}``), joined on the
       ``InferenceId`` the caller passed to InvokeEndpoint; our monitor's CSV labels are not read.
@@ -179,8 +180,9 @@ class NativeModelMonitor(Construct):
 
     Defaults: ``instance_count`` 1 instance per run; ``volume_size_gb`` a 20 GB volume;
     ``max_runtime_seconds`` None stops each run after the schedule period or one hour,
-    whichever is shorter; ``label_delay_hours`` 24 makes model quality and bias judge the
-    schedule period that ended 24 hours ago, so labels that arrive within a day are counted;
+    whichever is shorter; ``label_delay_hours`` None is the model's ``label_delay_days`` x 24: model quality and
+    bias judge the schedule period that ended that long ago (``StartTimeOffset`` = -(delay + period),
+    ``EndTimeOffset`` = -delay), so the labels that arrive within the model's delay are counted;
     ``network`` None runs the jobs on AWS-managed networking (given, all four run in its subnets and security
     groups, and the role may manage their network interfaces).
     """
@@ -201,7 +203,7 @@ class NativeModelMonitor(Construct):
         instance_count: int = 1,
         volume_size_gb: int = 20,
         max_runtime_seconds: Optional[int] = None,
-        label_delay_hours: int = 24,
+        label_delay_hours: Optional[int] = None,
         asset_scope: Optional[Construct] = None,
         network: Optional[NetworkConfig] = None,
     ) -> None:
@@ -230,8 +232,19 @@ class NativeModelMonitor(Construct):
             raise ValueError(f"instance_count: {instance_count}; allowed: 1-20")
         if not 1 <= volume_size_gb <= 512:
             raise ValueError(f"volume_size_gb: {volume_size_gb}; allowed: 1-512")
-        if not 0 <= label_delay_hours <= 24 * 30:
-            raise ValueError(f"label_delay_hours: {label_delay_hours}; allowed: 0-720")
+        if label_delay_hours is None:
+            label_delay_hours = model.label_delay_days * 24
+        period_hours = self.schedule.period_seconds // 3600
+        self.window = window_offsets(label_delay_hours, period_hours)
+        if label_delay_hours < 0 or len(self.window[0]) > OFFSET_MAX_CHARS:
+            raise ValueError(f"label_delay_hours: {label_delay_hours}; allowed: 0 up to the delay whose StartTimeOffset "
+                             f"{self.window[0]!r} fits Model Monitor's {OFFSET_MAX_CHARS} characters")
+        threshold_problem = fixed_threshold_problem(model)
+        if threshold_problem:
+            raise ValueError(f"model {model.name!r}: {threshold_problem}; use decision policy 'fixed' or leave this "
+                             "model out of native monitoring")
+        # The number the served label uses too (the artefact stores the fixed policy's threshold).
+        self.probability_threshold = model.decision_policy.fixed_threshold
 
         self._condition = condition
         self._prefix = name_prefix
@@ -283,10 +296,8 @@ class NativeModelMonitor(Construct):
             "a VolumeKmsKeyId for it. Outputs are still encrypted with the data key.")
         cluster = {"instance_count": instance_count, "instance_type": instance_type,
                    "volume_size_in_gb": volume_size_gb, "volume_kms_key_id": volume_key}
-        period_hours = self.schedule.period_seconds // 3600
         # Ground truth arrives late: judge the period that ended label_delay_hours ago.
-        window = {"start_time_offset": f"-PT{label_delay_hours + period_hours}H",
-                  "end_time_offset": f"-PT{label_delay_hours}H"}
+        window = {"start_time_offset": self.window[0], "end_time_offset": self.window[1]}
         endpoint_input = {"endpoint_name": endpoint_name, "local_path": INPUT_PATH,
                           "s3_data_distribution_type": "FullyReplicated", "s3_input_mode": "File"}
         ground_truth = {"s3_uri": f"s3://{bucket_name}/{inference_prefix(model.name, 'labels')}"}
@@ -320,7 +331,7 @@ class NativeModelMonitor(Construct):
                                              "environment": metrics_env},
             model_quality_job_input={
                 "endpoint_input": {**endpoint_input, **window, "probability_attribute": PROBABILITY_ATTRIBUTE,
-                                   "probability_threshold_attribute": PROBABILITY_THRESHOLD},
+                                   "probability_threshold_attribute": self.probability_threshold},
                 "ground_truth_s3_input": ground_truth},
             model_quality_job_output_config=props.pop("output"), **props))
         props = common(MODEL_BIAS, True)
@@ -329,7 +340,7 @@ class NativeModelMonitor(Construct):
             model_bias_job_input={
                 "endpoint_input": {**endpoint_input, **window, "features_attribute": _features_attribute(bias_columns),
                                    "probability_attribute": PROBABILITY_ATTRIBUTE,
-                                   "probability_threshold_attribute": PROBABILITY_THRESHOLD},
+                                   "probability_threshold_attribute": self.probability_threshold},
                 "ground_truth_s3_input": ground_truth},
             model_bias_job_output_config=props.pop("output"), **props))
         # Kernel SHAP invokes the endpoint through the SageMaker runtime API: this job needs the network.

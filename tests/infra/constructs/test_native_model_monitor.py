@@ -169,16 +169,17 @@ def test_outputs_and_volumes_use_the_key_and_traffic_is_encrypted(synth: Synth) 
         assert props["StoppingCondition"]["MaxRuntimeInSeconds"] <= 86_400
 
 
-def test_model_quality_is_binary_classification_on_the_served_score(synth: Synth) -> None:
+def test_model_quality_is_binary_classification_on_the_served_score(synth: Synth, model) -> None:
     (quality,) = synth.of_type("AWS::SageMaker::ModelQualityJobDefinition").values()
     props = quality["Properties"]
     assert props["ModelQualityAppSpecification"]["ProblemType"] == "BinaryClassification"
     endpoint_input = props["ModelQualityJobInput"]["EndpointInput"]
     assert endpoint_input["ProbabilityAttribute"] == "predictions[0].score"
-    assert endpoint_input["ProbabilityThresholdAttribute"] == 0.5
+    assert endpoint_input["ProbabilityThresholdAttribute"] == model.decision_policy.fixed_threshold
     assert props["ModelQualityJobInput"]["GroundTruthS3Input"]["S3Uri"] == f"s3://{BUCKET}/labels/churn/"
-    # Daily schedule, labels 24 h late by default: the window is the day that ended 24 h ago.
-    assert (endpoint_input["StartTimeOffset"], endpoint_input["EndTimeOffset"]) == ("-PT48H", "-PT24H")
+    # Daily schedule: the window is the day that ended the model's label delay ago.
+    delay = model.label_delay_days * 24
+    assert (endpoint_input["StartTimeOffset"], endpoint_input["EndTimeOffset"]) == (f"-PT{delay + 24}H", f"-PT{delay}H")
 
 
 def test_images_come_from_the_sdk_tables_for_the_region(synth: Synth) -> None:
@@ -311,6 +312,79 @@ def test_a_schedule_model_monitor_cannot_run_is_refused_saying_what_is_allowed(b
 def test_bad_schedule_fails_at_construction(model) -> None:
     with pytest.raises(ValueError, match="schedule"):
         build(model, schedule="cron(15 3 * * ? *)")
+
+
+def _windows(stack: Stack) -> dict[str, tuple[str, str, float]]:
+    """(StartTimeOffset, EndTimeOffset, ProbabilityThresholdAttribute) of the model-quality and bias definitions."""
+    found = {}
+    for resource in template_of(stack)["Resources"].values():
+        for kind, key in (("ModelQuality", "ModelQualityJobInput"), ("ModelBias", "ModelBiasJobInput")):
+            if resource["Type"] == DEFINITION_TYPES[kind]:
+                e = resource["Properties"][key]["EndpointInput"]
+                found[kind] = (e["StartTimeOffset"], e["EndTimeOffset"], e["ProbabilityThresholdAttribute"])
+    return found
+
+
+@pytest.mark.parametrize("delay_days,schedule,start,end", [
+    (30, "cron(0 3 * * ? *)", "-PT744H", "-PT720H"),      # a daily run judges the day that ended 30 days ago
+    (365, "cron(0 3 * * ? *)", "-PT8784H", "-PT8760H"),   # a year: past the 720 hours once allowed
+    (3650, "cron(0 3 * * ? *)", "-PT87624H", "-PT87600H"),  # the config's longest delay still fits 15 characters
+    (0, "cron(0 * * * ? *)", "-PT1H", "-PT0H"),           # labels at once, hourly runs: the hour just ended
+    (2, "cron(0 0/6 * * ? *)", "-PT54H", "-PT48H"),       # every 6 hours: the 6 hours that ended 2 days ago
+])
+def test_model_quality_and_bias_judge_the_period_that_ended_the_model_s_label_delay_ago(
+        model, delay_days: int, schedule: str, start: str, end: str) -> None:
+    """GIVEN a model whose labels come ``label_delay_days`` after the request WHEN its native monitor is built with
+    no explicit delay THEN model quality and bias read the schedule period that ended that many days ago."""
+    delayed = model.model_copy(update={"label_delay_days": delay_days})
+    _, stack, monitor = build(delayed, schedule=schedule)
+    assert monitor.window == (start, end)
+    assert {kind: window[:2] for kind, window in _windows(stack).items()} == {"ModelQuality": (start, end),
+                                                                              "ModelBias": (start, end)}
+
+
+def test_an_explicit_label_delay_in_hours_overrides_the_model_s(model) -> None:
+    _, stack, _ = build(model.model_copy(update={"label_delay_days": 30}), label_delay_hours=36)
+    assert {window[:2] for window in _windows(stack).values()} == {("-PT60H", "-PT36H")}
+
+
+@pytest.mark.parametrize("decision,threshold", [(None, 0.5), ({"policy": "fixed"}, 0.5),
+                                                ({"policy": "fixed", "threshold": 0.3}, 0.3)])
+def test_model_quality_and_bias_decide_at_the_model_s_fixed_threshold(model, decision, threshold: float) -> None:
+    _, stack, monitor = build(model.model_copy(update={"decision": decision}))
+    assert monitor.probability_threshold == threshold
+    assert {window[2] for window in _windows(stack).values()} == {threshold}
+
+
+@pytest.mark.parametrize("decision", [{"policy": "max_f_beta", "beta": 2}, {"policy": "target_recall", "target": 0.8},
+                                      {"policy": "min_expected_cost"}])
+def test_a_threshold_only_training_chooses_is_refused(model, decision) -> None:
+    """The threshold is chosen per trained version and stored in its artefact; a job definition is made once."""
+    with pytest.raises(ValueError) as refused:
+        build(model.model_copy(update={"decision": decision}))
+    assert str(refused.value) == (
+        f"model {model.name!r}: decision.policy {decision['policy']!r} chooses the decision threshold each time a version "
+        "trains (stored in its artefact), but native Model Monitor's model-quality and bias jobs compare the score "
+        "with one threshold written into their job definitions at deploy, so they would judge decisions the endpoint "
+        "does not make; use decision policy 'fixed' or leave this model out of native monitoring")
+
+
+@pytest.mark.parametrize("hours,offset", [(-1, "-PT23H"), (10**12, "-PT1000000000024H")])
+def test_a_delay_whose_offset_model_monitor_cannot_take_is_refused(model, hours: int, offset: str) -> None:
+    with pytest.raises(ValueError) as refused:
+        build(model, label_delay_hours=hours)
+    assert str(refused.value) == (f"label_delay_hours: {hours}; allowed: 0 up to the delay whose StartTimeOffset "
+                                  f"'{offset}' fits Model Monitor's 15 characters")
+
+
+def test_a_changed_label_delay_replaces_only_the_model_quality_and_bias_definitions(model) -> None:
+    """Every definition property is create-only: a new window gives those two definitions a new name (CloudFormation
+    replaces them and updates their schedules), and the template diff shows the change."""
+    _, _, month = build(model.model_copy(update={"label_delay_days": 30}))
+    _, _, two_months = build(model.model_copy(update={"label_delay_days": 60}))
+    changed = {k for k, d in month.job_definitions.items()
+               if d.job_definition_name != two_months.job_definitions[k].job_definition_name}
+    assert changed == {"model-quality", "model-bias"}
 
 
 def template_of(stack: Stack) -> dict:
