@@ -1,7 +1,8 @@
 """The cost floor's "scheduled" column and its required-VPC-endpoints fixed line (mlops_loop/tools/cost_floor/).
 
 GIVEN small cloud assemblies written by hand (``tests.support.assemblies``) holding Glue triggers, crawlers and jobs,
-EventBridge Scheduler schedules starting SageMaker jobs and pipelines, or functions in a VPC WHEN the floor is read
+EventBridge Scheduler schedules starting SageMaker jobs and pipelines, native Model Monitor schedules, or functions in
+a VPC WHEN the floor is read
 THEN each kind of scheduled work is one "scheduled" line with its exact basis (runs per month from the expression x
 the billing minimum or the assumed minutes), kept out of ``total_usd`` and in ``total_with_schedules_usd``; an
 expression that cannot be read makes its line unknown, never an error. The last test reads the real app.
@@ -27,6 +28,8 @@ from tests.support.assemblies import (
     glue_job,
     instance_config,
     job_schedule,
+    monitoring_definition,
+    monitoring_schedule,
     pipeline,
     processing_request,
     processing_step,
@@ -184,6 +187,79 @@ def test_a_function_schedule_naming_no_pipeline_of_the_environment_is_not_counte
 
 
 # --------------------------------------------------------------------------------------------------------------------
+# Native Model Monitor schedules
+# --------------------------------------------------------------------------------------------------------------------
+MODEL_MONITOR = "SageMaker Model Monitor jobs"
+MONITOR_DAILY = "cron(0 3 ? * * *)"  # Model Monitor's own form of a daily cron
+
+
+def _served(resources: dict) -> dict:
+    """Stages whose Serving template holds ``resources`` behind a condition false until a version is approved."""
+    return {"prod": {"Serving": template(
+        resources, parameters={"PackageArn": {"Type": "String", "Default": ""}},
+        conditions={"Served": {"Fn::Not": [{"Fn::Equals": [{"Ref": "PackageArn"}, ""]}]}})}}
+
+
+def test_native_model_monitor_schedules_cost_their_definitions_instances_for_the_assumed_minutes(tmp_path):
+    """GIVEN the four daily schedules of a native monitor (once deployed), each naming its job definition, one on two
+    larger instances WHEN read THEN each schedule is a processing run of its definition's cluster x 10 minutes x its
+    runs, on a line of its own marked once deployed; --minutes-per-run scales it.
+    Was: '+$0.00/month [unchanged]' for four daily ml.m5.xlarge jobs."""
+    resources = {}
+    for kind, instance_type, count in (("DataQuality", "ml.m5.xlarge", 1), ("ModelQuality", "ml.m5.xlarge", 1),
+                                       ("ModelBias", "ml.m5.xlarge", 1), ("ModelExplainability", "ml.m5.2xlarge", 2)):
+        name = f"mlops-loop-prod-churn-{kind.lower()}-0123abcd"
+        resources[f"{kind}Definition"] = monitoring_definition(name, instance_type, count, kind=kind, condition="Served")
+        resources[f"{kind}Schedule"] = monitoring_schedule(MONITOR_DAILY, name, kind=kind, condition="Served")
+    out = write_assembly(tmp_path / "cdk.out", _served(resources))
+    (env,) = floor_report(out)
+    line = scheduled(env)[MODEL_MONITOR]
+    assert line.basis == ("3 schedules x 30.42 runs/month x 1 x ml.m5.xlarge x 10 min (assumed) x $0.23/h + "
+                          "1 schedule x 30.42 runs/month x 2 x ml.m5.2xlarge x 10 min (assumed) x $0.461/h")
+    assert line.monthly_usd == pytest.approx(DAILY_RUNS * (3 * hourly("ml.m5.xlarge") + 2 * hourly("ml.m5.2xlarge")) * 10 / 60)
+    assert line.once_deployed == "Served" and line.stack == "mlops-loop-prod-serving"
+    assert set(line.resources) == {f"{k}Schedule" for k in ("DataQuality", "ModelQuality", "ModelBias", "ModelExplainability")}
+    assert env.scheduled_usd == pytest.approx(line.monthly_usd) and env.total_usd == env.compute_usd + env.fixed_usd
+
+    (longer,) = floor_report(out, assumptions=Assumptions(minutes_per_run=30))
+    assert longer.scheduled_usd == pytest.approx(3 * env.scheduled_usd)
+
+
+def test_a_monitoring_schedule_finds_its_definition_by_reference_in_another_stack_or_inline(tmp_path):
+    """GIVEN schedules whose definition is a Ref in the same template, a name defined in another stack, and an inline
+    MonitoringJobDefinition WHEN read THEN each is priced from that cluster; an hourly schedule runs 730 times."""
+    stages = {"prod": {
+        "Serving": template({
+            "Definition": monitoring_definition("local-mq", "ml.c5.xlarge"),
+            "ByRef": monitoring_schedule(MONITOR_DAILY, {"Ref": "Definition"}),
+            "ByName": monitoring_schedule(MONITOR_DAILY, "elsewhere-dq", kind="DataQuality"),
+            "Inline": monitoring_schedule("cron(0 * ? * * *)", inline={"MonitoringResources": {"ClusterConfig": {
+                "InstanceType": "ml.m5.large", "InstanceCount": 1, "VolumeSizeInGB": 20}}}),
+        }),
+        "Operations": template({"Other": monitoring_definition("elsewhere-dq", "ml.m5.xlarge", kind="DataQuality")}),
+    }}
+    (env,) = floor_report(write_assembly(tmp_path / "cdk.out", stages))
+    line = scheduled(env)[MODEL_MONITOR]
+    assert line.basis == ("1 schedule x 30.42 runs/month x 1 x ml.c5.xlarge x 10 min (assumed) x $0.204/h + "
+                          "1 schedule x 30.42 runs/month x 1 x ml.m5.xlarge x 10 min (assumed) x $0.23/h + "
+                          "1 schedule x 730 runs/month x 1 x ml.m5.large x 10 min (assumed) x $0.115/h")
+    assert line.once_deployed is None
+
+
+def test_a_monitoring_schedule_whose_definition_or_expression_cannot_be_read_is_unknown(tmp_path):
+    env = floor_of(tmp_path, {
+        "Missing": monitoring_schedule(MONITOR_DAILY, "not-in-the-app"),
+        "Once": monitoring_schedule("NOW", {"Ref": "Definition"}),
+        "Definition": monitoring_definition("d", "ml.m5.xlarge"),
+    })
+    line = scheduled(env)[MODEL_MONITOR]
+    assert line.monthly_usd is None and env.unknown_prices == 1
+    assert line.basis.startswith(
+        "unknown: mlops-loop-prod-operations/Missing: the job definition 'not-in-the-app' it runs is not in this "
+        "environment's templates; mlops-loop-prod-operations/Once: schedule expression not understood (")
+
+
+# --------------------------------------------------------------------------------------------------------------------
 # Bad input: the line says unknown
 # --------------------------------------------------------------------------------------------------------------------
 @pytest.mark.parametrize("expression,why", [
@@ -331,6 +407,7 @@ def test_real_app_every_scheduled_job_of_the_templates_is_in_the_scheduled_colum
         glue = {k for k, r in resources.items() if r["Type"] in ("AWS::Glue::Job", "AWS::Glue::Crawler")}
         jobs = {k for k, r in resources.items() if r["Type"] == "AWS::Scheduler::Schedule"
                 and "aws-sdk:sagemaker:create" in json.dumps(r["Properties"]["Target"]["Arn"])}
+        jobs |= {k for k, r in resources.items() if r["Type"] == "AWS::SageMaker::MonitoringSchedule"}
         retraining = {k for k, r in resources.items() if r["Type"] == "AWS::Scheduler::Schedule"
                       and '"reason": "schedule"' in json.dumps(r["Properties"]["Target"].get("Input"))}
         assert glue and jobs and glue | jobs | retraining <= counted

@@ -217,3 +217,32 @@ def vpc_function(subnets: list[str]) -> dict:
     return {"Type": "AWS::Lambda::Function",
             "Properties": {"Role": "arn:aws:iam::111111111111:role/fn", "Runtime": "python3.12",
                            "VpcConfig": {"SubnetIds": subnets, "SecurityGroupIds": ["sg-0123456789abcdef0"]}}}
+
+
+def monitoring_definition(name: str, instance_type: str = "ml.m5.xlarge", count: int = 1, *,
+                          kind: str = "ModelQuality", condition: str | None = None) -> dict:
+    """A native Model Monitor job definition (``AWS::SageMaker::<kind>JobDefinition``) named ``name``."""
+    resource: dict = {"Type": f"AWS::SageMaker::{kind}JobDefinition",
+                      "Properties": {"JobDefinitionName": name, "RoleArn": "arn:aws:iam::111111111111:role/monitor",
+                                     "JobResources": {"ClusterConfig": {"InstanceType": instance_type,
+                                                                        "InstanceCount": count, "VolumeSizeInGB": 20}}}}
+    if condition:
+        resource["Condition"] = condition
+    return resource
+
+
+def monitoring_schedule(expression: str, definition: object = None, *, inline: dict | None = None,
+                        kind: str = "ModelQuality", condition: str | None = None) -> dict:
+    """An ``AWS::SageMaker::MonitoringSchedule`` running the definition named (or referenced) by ``definition``, or
+    the ``inline`` MonitoringJobDefinition."""
+    config: dict = {"MonitoringType": kind, "ScheduleConfig": {"ScheduleExpression": expression}}
+    if inline is not None:
+        config["MonitoringJobDefinition"] = inline
+    else:
+        config["MonitoringJobDefinitionName"] = definition
+    resource: dict = {"Type": "AWS::SageMaker::MonitoringSchedule",
+                      "Properties": {"MonitoringScheduleName": "mlops-loop-prod-churn-mq", "EndpointName": "churn",
+                                     "MonitoringScheduleConfig": config}}
+    if condition:
+        resource["Condition"] = condition
+    return resource

@@ -5,8 +5,9 @@ follow it in a workflow, each run assumed to succeed) or by a crawler's own sche
 transform and training jobs that EventBridge Scheduler starts directly (``aws-sdk:sagemaker:create*Job``
 targets, their instances read from the schedule's Input); and SageMaker pipelines a schedule or a scheduled rule starts
 (a pipeline target, ``startPipelineExecution``, or an Input naming one of the environment's pipelines, as the
-retraining trigger's schedule does), priced by the instances of the steps every execution runs. Everything is read
-from the templates, nothing from the config.
+retraining trigger's schedule does), priced by the instances of the steps every execution runs; and native Model
+Monitor's schedules (``AWS::SageMaker::MonitoringSchedule``), each run one processing job on the cluster of the job
+definition it names (or defines inline). Everything is read from the templates, nothing from the config.
 
 Runs per month come from each schedule expression (:func:`mlops_loop.config.schedules.runs_per_year` x the month's
 share of a 365-day year). Each run costs at least its billing minimum where one exists (Glue jobs 1 minute, crawlers
@@ -72,7 +73,11 @@ _LABELS = {
     "transform": ("SageMaker batch transform jobs", "job"),
     "training": ("SageMaker training jobs", "job"),
     "pipeline": ("SageMaker pipeline runs", "pipeline"),
+    "monitoring": ("SageMaker Model Monitor jobs", "schedule"),
 }
+# The four monitoring job definitions a MonitoringSchedule may name; each holds its instances in JobResources.
+_MONITORING_DEFINITIONS = ("AWS::SageMaker::DataQualityJobDefinition", "AWS::SageMaker::ModelQualityJobDefinition",
+                           "AWS::SageMaker::ModelBiasJobDefinition", "AWS::SageMaker::ModelExplainabilityJobDefinition")
 _SAGEMAKER_ACTION = re.compile(r"aws-sdk:sagemaker:(?P<action>\w+)$")
 _PIPELINE_ARN = re.compile(r":pipeline/(?P<name>[^/\"]+)$")
 
@@ -401,14 +406,68 @@ def schedule_units(tpl: Template, hours: float, found: dict[str, _Pipeline], ass
 
 
 # --------------------------------------------------------------------------------------------------------------------
+# Native Model Monitor: monitoring schedules
+# --------------------------------------------------------------------------------------------------------------------
+def monitoring_definitions(templates: list[Template]) -> dict[str, tuple[Template, dict]]:
+    """The environment's monitoring job definitions by name (those whose name is a literal)."""
+    found = {}
+    for tpl in templates:
+        for resource in tpl.resources.values():
+            if resource.get("Type") in _MONITORING_DEFINITIONS:
+                name = tpl.value((resource.get("Properties") or {}).get("JobDefinitionName"))
+                if isinstance(name, str):
+                    found[name] = (tpl, resource)
+    return found
+
+
+def _monitoring_cluster(tpl: Template, config: dict, definitions: dict[str, tuple[Template, dict]]
+                        ) -> tuple[Optional[Template], Any, str]:
+    """(the template to read it in, the ClusterConfig a schedule's runs use, "" or why not found)."""
+    inline = config.get("MonitoringJobDefinition")
+    if isinstance(inline, dict):
+        return tpl, (inline.get("MonitoringResources") or {}).get("ClusterConfig"), ""
+    named = config.get("MonitoringJobDefinitionName")
+    ref = named.get("Ref") if isinstance(named, dict) else None
+    getatt = named.get("Fn::GetAtt") if isinstance(named, dict) else None
+    referenced = ref or (getatt[0] if isinstance(getatt, list) and getatt else None)
+    if isinstance(referenced, str) and tpl.resources.get(referenced, {}).get("Type") in _MONITORING_DEFINITIONS:
+        definition = (tpl, tpl.resources[referenced])
+    else:
+        definition = definitions.get(tpl.value(named))
+    if definition is None:
+        return None, None, f"the job definition {tpl.text(named) or named!r} it runs is not in this environment's templates"
+    owner, resource = definition
+    return owner, ((resource.get("Properties") or {}).get("JobResources") or {}).get("ClusterConfig"), ""
+
+
+def monitoring_units(tpl: Template, hours: float, definitions: dict[str, tuple[Template, dict]],
+                     assumptions: Assumptions) -> list[_Unit]:
+    """Every Model Monitor schedule of ``tpl``: each run is one processing job on its definition's cluster."""
+    units = []
+    for logical_id, resource in tpl.resources.items():
+        if resource.get("Type") != "AWS::SageMaker::MonitoringSchedule":
+            continue
+        config = (resource.get("Properties") or {}).get("MonitoringScheduleConfig") or {}
+        runs, problem = _runs(tpl, logical_id, (config.get("ScheduleConfig") or {}).get("ScheduleExpression"), hours)
+        owner, cluster, why = _monitoring_cluster(tpl, config, definitions)
+        usd, part = None, ""
+        if owner is not None:
+            usd, part, why = _job_price(*_instances(owner, cluster), assumptions.minutes_per_run)
+        units.append(_Unit("monitoring", tpl.name, (logical_id,), runs, usd, part,
+                           problem or (f"{tpl.name}/{logical_id}: {why}" if why else ""), tpl.once_deployed(resource)))
+    return units
+
+
+# --------------------------------------------------------------------------------------------------------------------
 # Lines
 # --------------------------------------------------------------------------------------------------------------------
 def scheduled_units(templates: list[Template], hours: float, assumptions: Assumptions = DEFAULT_ASSUMPTIONS) -> list[_Unit]:
-    found = pipelines(templates)
+    found, definitions = pipelines(templates), monitoring_definitions(templates)
     units = []
     for tpl in templates:
         units += glue_units(tpl, hours, assumptions)
         units += schedule_units(tpl, hours, found, assumptions)
+        units += monitoring_units(tpl, hours, definitions, assumptions)
     return units
 
 
