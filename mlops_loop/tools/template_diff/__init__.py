@@ -19,7 +19,7 @@ Per environment and stack it reports resources added / removed / modified / repl
 resource whose changed properties include one that causes replacement, as ``@aws-cdk/cloudformation-diff``
 -- the comparison ``cdk diff`` runs -- decides from its resource specification), and calls out first: stacks
 moved or left running, stateful resources whose data is at risk, serving that stops, updates that fail (an
-endpoint switched to serverless), IAM, security-group, KMS and data-retention changes. Exit 0 when the diff was produced (with or
+endpoint switched to serverless, an autoscaled variant moved to another instance type), IAM, security-group, KMS and data-retention changes. Exit 0 when the diff was produced (with or
 without changes), 2 with one message when it could not be (bad ref, not a git repository, base
 that fails to synthesize, head directory that is not an assembly or not synthesized from the working tree).
 

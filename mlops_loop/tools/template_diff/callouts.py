@@ -30,6 +30,7 @@ from .model import (
     StackLocation,
 )
 from .values import describe_change
+from ...naming import RESOURCE_METADATA_KEY
 from ...training.names import GATE_PARAMETERS, PARAM_APPROVAL_STATUS
 from pipeline_code.core.thresholds import THRESHOLDS
 
@@ -179,6 +180,137 @@ def _serving_mode_callouts(rc: ResourceChange, add) -> None:
             f"to serverless, so {where}this deploy fails and CloudFormation rolls the stack back (the endpoint "
             f"keeps serving {before}). Serve it serverless under a new model name instead (its own endpoint and "
             "registry group: approve a version there, move callers, then drop this name)")
+
+
+_SCALABLE_TARGET = "AWS::ApplicationAutoScaling::ScalableTarget"
+_VARIANT_COUNT = "sagemaker:variant:DesiredInstanceCount"
+
+
+def _config_id(endpoint: dict) -> Optional[str]:
+    """The logical ID of the endpoint config an endpoint names (``Fn::GetAtt`` or ``Ref``), else None."""
+    name = (endpoint.get("Properties") or {}).get("EndpointConfigName")
+    if isinstance(name, dict):
+        if isinstance(name.get("Ref"), str):
+            return name["Ref"]
+        target = name.get("Fn::GetAtt")
+        if isinstance(target, list) and target and isinstance(target[0], str):
+            return target[0]
+    return None
+
+
+def _instance_types(config: Optional[dict]) -> dict[str, str]:
+    """Variant name -> instance type of an endpoint config's instance-based variants."""
+    if not config or config.get("Type") != "AWS::SageMaker::EndpointConfig":
+        return {}
+    variants = (config.get("Properties") or {}).get("ProductionVariants") or []
+    return {v["VariantName"]: v["InstanceType"] for v in variants
+            if isinstance(v, dict) and isinstance(v.get("VariantName"), str) and isinstance(v.get("InstanceType"), str)}
+
+
+def _refers_to(value: object, logical_id: str) -> bool:
+    """Whether ``value`` (a resource or a part of one) holds a Ref or Fn::GetAtt to ``logical_id``."""
+    if isinstance(value, dict):
+        if value.get("Ref") == logical_id:
+            return True
+        target = value.get("Fn::GetAtt")
+        if isinstance(target, list) and target and target[0] == logical_id:
+            return True
+        return any(_refers_to(v, logical_id) for v in value.values())
+    if isinstance(value, list):
+        return any(_refers_to(v, logical_id) for v in value)
+    return False
+
+
+def _targets(resources: dict[str, dict], resource_id: str) -> list[tuple[str, dict]]:
+    """The scalable targets on a variant's instance count, ``endpoint/<name>/variant/<variant>``."""
+    return [(lid, r) for lid, r in resources.items() if r.get("Type") == _SCALABLE_TARGET
+            and (r.get("Properties") or {}).get("ResourceId") == resource_id
+            and (r.get("Properties") or {}).get("ScalableDimension") == _VARIANT_COUNT]
+
+
+def _registered_during_update(resource_id: str, endpoint_id: str, *, old: dict[str, dict],
+                              new: dict[str, dict]) -> bool:
+    """Whether a scalable target is registered on the variant while CloudFormation updates the endpoint.
+
+    The base template's target is: an unchanged or updated one stays registered, and a removed one is deregistered
+    only in the cleanup phase, after every update. A target only the head has is registered after the endpoint's
+    update when it depends on the endpoint (DependsOn, Ref or GetAtt: the app's always do), before it otherwise."""
+    if _targets(old, resource_id):
+        return True
+    for _, target in _targets(new, resource_id):
+        depends = target.get("DependsOn") or []
+        depends = [depends] if isinstance(depends, str) else depends
+        if endpoint_id not in depends and not _refers_to(target, endpoint_id):
+            return True
+    return False
+
+
+def _autoscaling_field(stage: str, config: dict) -> Optional[str]:
+    """The config field that turns off the autoscaling of the endpoint ``config`` (the base's) belongs to, from the
+    labels the serving constructs put on it; None for an async endpoint (it always scales) or without a label."""
+    if "AsyncInferenceConfig" in (config.get("Properties") or {}):
+        return None
+    label = (config.get("Metadata") or {}).get(RESOURCE_METADATA_KEY) or {}
+    model = label.get("model")
+    if not isinstance(model, str) or not model:
+        return None
+    if label.get("mode") == "multi_model":
+        # A shared fleet's label is "<endpoint> (<member>, ...)".
+        return f"environments.{stage}.multi_model_endpoints.{model.split(' (', 1)[0]}.autoscaling: null"
+    if label.get("mode") == "realtime":
+        return f"environments.{stage}.serving.{model}.realtime.autoscaling: null"
+    return None
+
+
+def autoscaled_retype_callouts(stack: StackDiff, *, old: dict[str, dict], new: dict[str, dict]) -> list[Callout]:
+    """UPDATE FAILS for an endpoint whose variant changes instance type while a scalable target is registered on it.
+
+    "If the update would change the instance type for any model that is a target for auto scaling, the update
+    fails": the variant must be deregistered first (Amazon SageMaker AI Developer Guide, "Update endpoints that use
+    auto scaling", https://docs.aws.amazon.com/sagemaker/latest/dg/endpoint-scaling-update.html). CloudFormation
+    cannot do that in one deploy: the endpoint keeps its fixed name, so the target keeps its ResourceId and stays
+    registered through the update (a removed one is deregistered only in the cleanup phase). ``old`` and ``new`` are
+    the base's and the head's resources of one stack that both sides have. Endpoints are paired by their fixed name,
+    whatever their or their configs' logical IDs.
+    """
+    out = []
+    old_endpoints = {(r.get("Properties") or {}).get("EndpointName"): r for r in old.values()
+                     if r.get("Type") == "AWS::SageMaker::Endpoint"}
+    changes = {rc.logical_id: rc for rc in stack.resources}
+    for endpoint_id, endpoint in new.items():
+        name = (endpoint.get("Properties") or {}).get("EndpointName")
+        if endpoint.get("Type") != "AWS::SageMaker::Endpoint" or not isinstance(name, str) or name not in old_endpoints:
+            continue
+        old_config_id, new_config_id = _config_id(old_endpoints[name]), _config_id(endpoint)
+        old_config, new_config = old.get(old_config_id or ""), new.get(new_config_id or "")
+        before, after = _instance_types(old_config), _instance_types(new_config)
+        for variant, old_type in before.items():
+            new_type = after.get(variant)
+            resource_id = f"endpoint/{name}/variant/{variant}"
+            if new_type is None or new_type == old_type or not _registered_during_update(
+                    resource_id, endpoint_id, old=old, new=new):
+                continue
+            rc = changes.get(new_config_id or "")
+            field = _autoscaling_field(stack.stage, old_config)
+            if field is not None:
+                fix = (f"Change it in two deploys: first with its autoscaling off, still on {old_type} (`{field}`, "
+                       f"and `instance_count` at the instances it needs meanwhile), then {new_type} with the "
+                       "autoscaling back on (CloudFormation registers the target again after the endpoint has updated)")
+            elif "AsyncInferenceConfig" in ((old_config or {}).get("Properties") or {}):
+                fix = ("An async endpoint always scales (no config field turns it off): serve the new type under a new "
+                       "model name instead (its own endpoint and registry group: approve a version there, move "
+                       "callers, then drop this name)")
+            else:
+                fix = (f"Change it in two deploys: first with the endpoint's autoscaling off, still on {old_type}, then "
+                       f"{new_type} with the autoscaling back on")
+            message = (f"{rc.label if rc else 'replaced'}: instance type {old_type} -> {new_type} of endpoint {name} "
+                       f"(variant {variant}), an Application Auto Scaling target: SageMaker refuses to change the "
+                       "instance type of a variant registered for autoscaling, so where the endpoint exists (a version "
+                       "approved), this deploy fails and CloudFormation rolls the stack back (the endpoint keeps serving "
+                       f"on {old_type}). {fix}")
+            out.append(Callout(stack.stage, CATEGORY_UPDATE_FAILS, stack.short_name, new_config_id or endpoint_id,
+                               "AWS::SageMaker::EndpointConfig", message))
+    return out
 
 
 def _governance_callouts(rc: ResourceChange, add) -> None:

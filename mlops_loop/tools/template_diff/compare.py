@@ -7,7 +7,7 @@ from pathlib import Path
 from typing import Optional, Sequence
 
 from ..cloud_assembly import SynthesizedStack, stacks
-from .callouts import callouts_for, left_running_callout, moved_callout
+from .callouts import autoscaled_retype_callouts, callouts_for, left_running_callout, moved_callout
 from .impact import MAY_REPLACE, NO_CHANGE, WILL_REPLACE, Impact, change_impacts
 from .model import (
     CATEGORY_RETENTION,
@@ -368,6 +368,10 @@ def compare_assemblies(base: str | Path, head: str | Path, *, environments: Opti
             result.callouts.append(left_running_callout(sd, old=_location(old), resources=old.template.get("Resources", {})))
         for rc in sd.resources:
             result.callouts.extend(callouts_for(sd.stage, sd, rc))
+        if sd.status == "changed":
+            # Judged across resources (endpoint, its configs, scalable targets), not per changed resource.
+            result.callouts.extend(autoscaled_retype_callouts(sd, old=old.template.get("Resources", {}),
+                                                              new=new.template.get("Resources", {})))
         for change in sd.stack_changes:
             if change.path == ("TerminationProtection",):
                 result.callouts.append(
