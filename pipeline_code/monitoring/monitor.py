@@ -20,9 +20,11 @@ version than the stack names (``serving_mismatch``) or capture far short of the 
 is unhealthy.
 
 Late labels: with ``--label-delay-days N`` the run records its window's scored requests (``predictions.parquet`` in
-``--output-dir``) and joins the labels that match no request of its window to the records of ``--records-dir`` (with
-``--from-s3``: its earlier runs', over the last N days + the label window + a day), so a label that comes weeks after its
-request is judged against the prediction that request got (:mod:`.late_labels`).
+``--output-dir``, naming the version judged) and joins the labels that match no request of its window (``--labels-dir``
+and ``--late-labels-dir``) to the records of ``--records-dir`` (with ``--from-s3``: its earlier runs' and the labels, over
+the last N days + the label window + a day), so a label that comes weeks after its request is judged against the
+prediction that request got: only the records of the version judged, and only the request days whose labels are all due
+(the day ended N days ago), each in the runs of the label window after that (:mod:`.late_labels`).
 
 Training/serving skew: with ``--feature-snapshots-dir`` (with ``--from-s3``: ``--feature-snapshots-s3-uri``), the
 by-id records of the window are compared with the feature snapshots as of their request time (:mod:`.skew`);
@@ -203,7 +205,12 @@ def run_monitor(spec: ModelSpec, args: argparse.Namespace, *, cloudwatch_client:
         # The version judged: records another version answered (a rollout in the window) are rescored by it.
         serving_digest=_serving_digest(args.model_dir) if model is not None else None)
     # With late labels: this window's scored requests recorded for the later runs their labels arrive in (.late_labels).
-    recorder = (late_labels.RecordWriter(os.path.join(args.output_dir, late_labels.RECORDS_FILE), window_pass.probability_columns)
+    # The version they are the predictions of, named in the file: a later run judges only its own version's records.
+    records_version = late_labels.RecordsVersion(
+        model_package_arn=preflight.serving.arn if preflight is not None and preflight.serving is not None else None,
+        model_package_version=preflight.serving.version if preflight is not None and preflight.serving is not None else None,
+        model_sha256=window_pass.serving_digest, classes=tuple(classes))
+    recorder = (late_labels.RecordWriter(os.path.join(args.output_dir, late_labels.RECORDS_FILE), records_version)
                 if args.label_delay_days is not None else None)
     window = capture_mod.read_capture(
         args.capture_dir, spec.features, categorical=categorical, extra_columns=extra, dataset=spec.catalog_dataset,
@@ -291,10 +298,13 @@ def run_monitor(spec: ModelSpec, args: argparse.Namespace, *, cloudwatch_client:
                 records, rows_per_day = window_pass.labelled_records(), window_pass.rows_per_day
                 earlier = None
                 if args.label_delay_days is not None:  # labels of requests earlier runs recorded join them too
+                    older, unreadable = late_labels.read_older_labels(args.late_labels_dir, problem_type, classes)
                     earlier = late_labels.join_earlier(
-                        args.records_dir, labels, matched_today=late_labels.matched_ids(records),
-                        label_delay_days=args.label_delay_days, label_window_hours=args.label_window_hours,
-                        probability_columns=window_pass.probability_columns,
+                        args.records_dir, labels, older_labels=older, matched_today=late_labels.matched_ids(records),
+                        version=records_version, label_delay_days=args.label_delay_days,
+                        label_window_hours=args.label_window_hours,
+                        today_start=dt.datetime.fromisoformat(summary_capture["start"]) if summary_capture["start"] else None,
+                        records_left_out=((sections.get("remote") or {}).get("prediction_records") or {}).get("skipped_objects", 0),
                         labels_source=getattr(args, "labels_s3_uri", None) or args.labels_dir)
                     labelled_today = len(records) if records is not None else 0
                     records, rows_per_day = earlier.combined(records, rows_per_day)
@@ -304,6 +314,8 @@ def run_monitor(spec: ModelSpec, args: argparse.Namespace, *, cloudwatch_client:
                                                 rows_per_day=rows_per_day, **typed)
                 if earlier is not None:
                     earlier.annotate(section, labelled_today=labelled_today)
+                    if unreadable:
+                        section["checks"].append(unreadable)
                 if recorded is not None:
                     section["prediction_records_written"] = recorded
                 unusable = labels.attrs.get("unusable_labels") if labels is not None else None
@@ -590,6 +602,9 @@ def build_parser() -> argparse.ArgumentParser:
         "--label-window-hours + --window-hours) (default: none - labels join today's window only)")
     arg("records-dir", default=None, help="earlier runs' predictions.parquet files, any depth (with --from-s3 and "
         "--label-delay-days: 'records' next to --capture-dir)")
+    arg("late-labels-dir", default=None, help="with --label-delay-days: the labels older than --label-window-hours, for "
+        "the earlier runs' records only (with --from-s3 and --labels-s3-uri: those of the look-back, 'late-labels' next "
+        "to --capture-dir) (default: none - --labels-dir's only)")
     arg("feature-snapshots-s3-uri", default=None, help="with --from-s3: s3://<features bucket>/snapshots/<dataset>/, "
         "the snapshots of the last --label-window-hours (--feature-snapshots-dir then defaults to 'snapshots' next to "
         "--capture-dir)")

@@ -22,7 +22,8 @@ the same code path as a local run over the directories it filled.
   for a model scored by id, its dataset's snapshot prefix) modified in ``[now - label_window_hours, now)``.
 * **Prediction records** (:func:`download_records`, with ``--label-delay-days``): the ``predictions.parquet`` its
   earlier runs wrote beside their reports over the look-back, for the labels of requests older than the window
-  (:mod:`.late_labels`).
+  (:mod:`.late_labels`), the files holding due labels first; and the labels of the rest of the look-back
+  (``[now - look-back, now - label_window_hours)``, :func:`download_recent`) into ``--late-labels-dir``.
 * **History** (:func:`download_history`): the newest 30 ``report.json`` of the earlier runs (the job's own
   output prefix): the cumulative detector's state and the report's trend.
 
@@ -436,6 +437,9 @@ def check_arguments(args: argparse.Namespace) -> Optional[str]:
         args.history_dir = os.path.join(os.path.dirname(os.path.abspath(args.capture_dir)), "history")
     if getattr(args, "label_delay_days", None) is not None and args.history_s3_uri and not args.records_dir:
         args.records_dir = os.path.join(os.path.dirname(os.path.abspath(args.capture_dir)), "records")
+    if (getattr(args, "label_delay_days", None) is not None and args.history_s3_uri and args.labels_s3_uri
+            and not args.late_labels_dir):
+        args.late_labels_dir = os.path.join(os.path.dirname(os.path.abspath(args.capture_dir)), "late-labels")
     if args.feature_snapshots_s3_uri and not args.feature_snapshots_dir:
         args.feature_snapshots_dir = os.path.join(os.path.dirname(os.path.abspath(args.capture_dir)), "snapshots")
     targets = [("--baseline-dir", args.baseline_dir), ("--model-dir", args.model_dir), ("--capture-dir", args.capture_dir)]
@@ -447,6 +451,8 @@ def check_arguments(args: argparse.Namespace) -> Optional[str]:
         targets.append(("--feature-snapshots-dir", args.feature_snapshots_dir))
     if getattr(args, "label_delay_days", None) is not None and args.history_s3_uri:
         targets.append(("--records-dir", args.records_dir))
+        if args.labels_s3_uri:
+            targets.append(("--late-labels-dir", args.late_labels_dir))
     for flag, path in targets:
         if not path:
             return f"--from-s3 downloads into {flag}: give it a directory"
@@ -553,22 +559,32 @@ def prepare_inputs(args: argparse.Namespace, *, aws: Optional[Mapping[str, Any]]
             checks.extend(_window_checks("feature_snapshots", snapshots))
 
     if getattr(args, "label_delay_days", None) is not None and args.history_s3_uri:
-        # The requests earlier runs recorded, for the labels that arrive after their request left the window.
+        # The requests earlier runs recorded, for the labels that arrive after their request left the window: the due
+        # part of the look-back first (.late_labels judges a request day once its labels are due).
+        lookback = records_lookback_hours(args.label_delay_days, label_window_hours=args.label_window_hours,
+                                          window_hours=args.window_hours)
+        due_before = now - dt.timedelta(days=args.label_delay_days) + dt.timedelta(hours=args.window_hours)
         try:
             records = download_records(s3=aws["s3"], history_s3_uri=args.history_s3_uri, dest_dir=args.records_dir,
-                                       lookback_hours=records_lookback_hours(args.label_delay_days,
-                                                                             label_window_hours=args.label_window_hours,
-                                                                             window_hours=args.window_hours),
-                                       max_bytes=args.max_window_bytes, now=now)
+                                       lookback_hours=lookback, max_bytes=args.max_window_bytes, now=now,
+                                       due_before=due_before)
         except Exception as exc:  # noqa: BLE001 - model quality then says which labels went unmatched
             error("records_download_failed", f"{args.history_s3_uri}: {_describe(exc)}", "model_quality")
         else:
             section["prediction_records"] = records
-            checks.extend(_window_checks("prediction_records", records))
-            if records["failed"]:
-                checks.append(drift.check("prediction_records_download_failed", "monitor", len(records["failed"]), 0,
-                                          drift.WARN, detail="earlier runs' records not read (their labels go unmatched): "
-                                          + "; ".join(f"{f['key']}: {f['error']}" for f in records["failed"][:3])))
+            checks.extend(records_checks(records))
+        if args.labels_s3_uri:
+            # Every label of the look-back, not only the label window's: a due day is judged with all that came for it.
+            try:
+                older = download_recent(s3=aws["s3"], s3_uri=args.labels_s3_uri, flag="--labels-s3-uri",
+                                        dest_dir=args.late_labels_dir, window_hours=lookback - args.label_window_hours,
+                                        max_bytes=args.max_window_bytes,
+                                        now=now - dt.timedelta(hours=args.label_window_hours))
+            except Exception as exc:  # noqa: BLE001
+                error("labels_download_failed", f"{args.labels_s3_uri} (the look-back): {_describe(exc)}", "model_quality")
+            else:
+                section["late_labels"] = older
+                checks.extend(_window_checks("late_labels", older))
 
     if args.history_s3_uri:
         try:
@@ -597,17 +613,25 @@ def download_history(*, s3: Any, history_s3_uri: str, dest_dir: str, max_reports
 
 
 def download_records(*, s3: Any, history_s3_uri: str, dest_dir: str, lookback_hours: float,
-                     max_bytes: int = DEFAULT_MAX_WINDOW_BYTES, now: Optional[dt.datetime] = None) -> Dict[str, Any]:
+                     max_bytes: int = DEFAULT_MAX_WINDOW_BYTES, now: Optional[dt.datetime] = None,
+                     due_before: Optional[dt.datetime] = None) -> Dict[str, Any]:
     """The earlier runs' prediction records (``<run>/predictions.parquet`` under ``history_s3_uri``, the job's own output
     prefix) written in ``[now - lookback_hours, now)``, relative paths kept, each file's modification time set to its
-    ``LastModified`` (when the run that saw those requests wrote them: :mod:`.late_labels` reads it). A file that
-    fails to download is listed in ``failed`` (its labels then go unmatched, named), never raised; a failed listing
-    is raised (the caller reports it)."""
+    ``LastModified`` (when the run that saw those requests wrote them: :mod:`.late_labels` reads it).
+
+    ``due_before``: files written before it hold the requests whose labels are due (judged this run); past
+    ``max_bytes`` those come first, the oldest first (their days leave the look-back soonest), then the newer files
+    (whose labels are not all due: read to tell their labels from unmatched ones) newest first; default none (every
+    file newest first). What was left out is counted (``skipped_objects``, ``skipped_due_objects``) and listed
+    (``skipped``: a few keys with when they were written and whether their labels are due). A file that fails to
+    download is listed in ``failed`` (its labels then go unmatched, named), never raised; a failed listing is raised
+    (the caller reports it)."""
     from pipeline_code.monitoring.late_labels import RECORDS_FILE
 
     start, end = _window_bounds(lookback_hours, now)
     summary = _window_summary(history_s3_uri, start, end, max_bytes)
-    summary["failed"] = []
+    summary.update({"failed": [], "due_before": due_before.isoformat() if due_before else None, "skipped": [],
+                    "skipped_due_objects": 0})
     bucket, prefix = parse_s3_uri(history_s3_uri, what="--history-s3-uri")
     groups = []
     for item in _list(s3, bucket, prefix):
@@ -618,17 +642,26 @@ def download_records(*, s3: Any, history_s3_uri: str, dest_dir: str, lookback_ho
                                      int(item["Size"])))
     summary["in_window_objects"] = len(groups)
     os.makedirs(dest_dir, exist_ok=True)
+
+    def is_due(group: _Group) -> bool:
+        return due_before is not None and group.modified < due_before
+
+    due = sorted((g for g in groups if is_due(g)), key=lambda g: g.modified)
+    rest = sorted((g for g in groups if not is_due(g)), key=lambda g: g.modified, reverse=True)
     used = 0
-    for group in sorted(groups, key=lambda g: g.modified, reverse=True):
+    for group in due + rest:
         _, key, relative = group.items[0]
         path = _safe_path(dest_dir, relative)
         if path is None:
             summary["unsafe_keys"].append(key)
             continue
-        if used + group.size > max_bytes:  # the oldest are left: their labels go unmatched, named
+        if used + group.size > max_bytes:  # left out, named: their labels go unjudged (due) or unmatched this run
             summary["truncated"] = True
             summary["skipped_objects"] += 1
             summary["skipped_bytes"] += group.size
+            summary["skipped_due_objects"] += int(is_due(group))
+            if len(summary["skipped"]) < 10:
+                summary["skipped"].append({"key": key, "written": group.modified.isoformat(), "due": is_due(group)})
             continue
         os.makedirs(os.path.dirname(path), exist_ok=True)
         try:
@@ -640,9 +673,31 @@ def download_records(*, s3: Any, history_s3_uri: str, dest_dir: str, lookback_ho
         os.utime(path, (stamp, stamp))
         used += group.size
         summary["downloaded_objects"] += 1
-        summary["oldest_downloaded"] = group.modified.isoformat()
+        oldest = summary["oldest_downloaded"]
+        summary["oldest_downloaded"] = min(oldest, group.modified.isoformat()) if oldest else group.modified.isoformat()
     summary["downloaded_bytes"] = used
     return summary
+
+
+def records_checks(summary: Mapping[str, Any]) -> List[Dict[str, Any]]:
+    """The warnings of a records download: files left out past ``--max-window-bytes`` (naming how many hold due
+    labels) or that failed, and unsafe keys."""
+    out = _window_checks("prediction_records", {**summary, "truncated": False})
+    if summary["truncated"]:
+        out.append(drift.check(
+            "prediction_records_truncated", "monitor", summary["downloaded_bytes"], summary["max_bytes"], drift.WARN, op=">=",
+            detail=f"{summary['skipped_objects']} of the {summary['in_window_objects']} earlier runs' records files of the "
+                   f"look-back ({summary['skipped_bytes']} bytes) were not read past --max-window-bytes "
+                   f"{summary['max_bytes']}: {summary['skipped_due_objects']} of them hold requests whose labels are due "
+                   "(those are read first, the oldest first; left out, their days are judged on fewer requests or by a "
+                   "later run), the others' labels count as unmatched, e.g. "
+                   + ", ".join(f"{s['key']} ({s['written']})" for s in summary["skipped"][:3])
+                   + "; raise --max-window-bytes"))
+    if summary["failed"]:
+        out.append(drift.check("prediction_records_download_failed", "monitor", len(summary["failed"]), 0,
+                               drift.WARN, detail="earlier runs' records not read (their labels go unmatched): "
+                               + "; ".join(f"{f['key']}: {f['error']}" for f in summary["failed"][:3])))
+    return out
 
 
 def _window_checks(what: str, summary: Mapping[str, Any]) -> List[Dict[str, Any]]:

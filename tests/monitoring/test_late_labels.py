@@ -4,23 +4,27 @@ records its window's scored requests with its report, and a later run joins the 
 The scheduled job's output directory is what SageMaker uploads to ``monitor/<model>/<run>/`` when the job ends
 (``S3UploadMode: EndOfJob``); :func:`finish` does that upload, and ages the objects in moto's backend (``Aws.age``)
 to stand for a run days ago. Traffic is generated on the run's own day, so each run's requests have their own dates.
+A request day is judged once its labels are due: the day ended ``label_delay_days`` ago (:func:`late_labels.day_state`),
+so the traffic these tests judge is ``delay + 1`` days old.
 """
 
 from __future__ import annotations
 
 import datetime as dt
+import json
 import os
 
+import numpy as np
 import pandas as pd
 import pytest
 
 from mlops_cli.local import replay
 from pipeline_code.core.contract import records_lookback_hours
-from pipeline_code.monitoring import late_labels, monitor, remote, report as report_mod
+from pipeline_code.monitoring import late_labels, monitor, quality, remote, report as report_mod
 from pipeline_code.training.train import predict
 from tests.support.monitoring import check
 from tests.support.remote_world import (
-    CAPTURE_URI, HISTORY_URI, LABELS_URI, from_s3_args, published, read_report, register,
+    CAPTURE_URI, HISTORY_URI, LABELS_URI, STACK, TEMPLATE, from_s3_args, published, read_report, register,
 )
 
 DELAY = 30
@@ -40,11 +44,13 @@ def traffic(aws, spec, model, *, name: str, day: dt.datetime, rows: int, seed: i
     return frame
 
 
-def labels_arrive(aws, spec, frame: pd.DataFrame, name: str) -> None:
-    """The ground truth of ``frame``'s requests, written now (however old the requests)."""
+def labels_arrive(aws, spec, frame: pd.DataFrame, name: str, *, days_ago: float = 0.0) -> None:
+    """The ground truth of ``frame``'s requests, written ``days_ago`` (default now; however old the requests)."""
     scratch = aws.tmp / f"labels-{name}"
     replay.write_labels(spec, frame, str(scratch), coverage=1.0)
     aws.put(f"{LABELS_URI}{name}.parquet", (scratch / "labels.parquet").read_bytes())
+    if days_ago:
+        aws.age(f"{LABELS_URI}{name}.parquet", _now() - dt.timedelta(days=days_ago))
 
 
 def scheduled_run(aws, spec, root, *extra: str, delay: int = DELAY) -> dict:
@@ -68,31 +74,37 @@ def leave_window(aws, name: str, days_ago: float) -> None:
     aws.age(f"{CAPTURE_URI}mlops-loop-dev-churn/AllTraffic/{name}.jsonl", _now() - dt.timedelta(days=days_ago))
 
 
-@pytest.mark.parametrize("late", [3, 30])
+@pytest.mark.parametrize("delay", [3, 30])
 def test_labels_arriving_days_or_weeks_late_are_judged_against_the_predictions_their_requests_got(aws, spec, reference,
-                                                                                                  tmp_path, late):
+                                                                                                  tmp_path, delay):
     """GIVEN a day of traffic whose model has decayed (concept drift) and whose inputs drifted, judged by the run of
-    that day, and its labels arriving ``late`` days after (churn's label is "cancelled within 30 days")
-    WHEN today's run judges today's (undrifted, unlabelled) traffic
-    THEN model quality is judged on the old requests' labels: AucDrop is published and the quality retrain alarm fires;
-    drift still judges only today's 24 h (its records, no drifted feature)."""
+    that day, and its labels trickling in over the ``delay`` days after (churn's label is "cancelled within 30 days"):
+    a third written well before the last week, a third a few days ago, a third now
+    WHEN today's run judges today's (undrifted, unlabelled) traffic, the old day's labels being due
+    THEN model quality is judged on all the old requests' labels (those of before the label window too): AucDrop is
+    published and the quality retrain alarm fires; drift still judges only today's 24 h (its records, no drifted
+    feature)."""
     aws.serving_stack(churn_arn=register(aws, reference, "run-1"))
+    late = delay + 1
     then = _now() - dt.timedelta(days=late)
     old = traffic(aws, spec, reference["model"], name="old", day=then, rows=1500, seed=400, drift=0.8, concept_drift=1.0)
-    first = scheduled_run(aws, spec, tmp_path / "run-1")
+    first = scheduled_run(aws, spec, tmp_path / "run-1", delay=delay)
     assert first["summary"]["records"] == 1500 and first["sections"]["model_quality"]["prediction_records_written"]["rows"] == 1500
     finish(aws, tmp_path / "run-1", "run-1", days_ago=late)
     leave_window(aws, "old", late)
-    labels_arrive(aws, spec, old, "old")
+    for i, written in enumerate((late - 1, 2, 0)):
+        labels_arrive(aws, spec, old.iloc[i::3], f"old-{i}", days_ago=written)
     traffic(aws, spec, reference["model"], name="today", day=_now(), rows=1500, seed=500)
 
-    report = scheduled_run(aws, spec, tmp_path / "run-2")
+    report = scheduled_run(aws, spec, tmp_path / "run-2", delay=delay)
 
     mq = report["sections"]["model_quality"]
     assert report["healthy"] and report["status"] == "alert", report["errors"]
     assert mq["late_labels"]["labelled_rows"] == 1500 and mq["late_labels"]["records_files"] == 1
     assert list(mq["late_labels"]["request_days"]) == [then.strftime("%Y-%m-%d")]
+    assert mq["late_labels"]["due_days"] == {then.strftime("%Y-%m-%d"): {"rows": 1500, "labelled": 1500}}
     assert mq["late_labels"]["unmatched_labels"]["rows"] == 0
+    assert report["sections"]["remote"]["late_labels"]["downloaded_objects"] == (0 if delay < 7 else 1)
     assert report["summary"]["auc_drop"] == pytest.approx(0.187, abs=0.03)
     assert check(report, "auc_drop")["status"] == "fail" and "quality" in report_mod.retrain_alarms(report)
     assert published(aws)["AucDrop"] == pytest.approx(report["summary"]["auc_drop"])
@@ -101,13 +113,35 @@ def test_labels_arriving_days_or_weeks_late_are_judged_against_the_predictions_t
     assert report["sections"]["data_drift"]["drifted_features"] == [] and first["sections"]["data_drift"]["drifted_features"]
 
 
+def test_a_day_whose_labels_are_not_all_due_is_not_judged_on_the_labels_that_came_first(aws, spec, reference, tmp_path):
+    """GIVEN a decayed day of traffic 10 days ago (a 30-day delay) and the labels of a third of its requests
+    WHEN today's run joins them THEN the day is not judged (its early labels would be a biased slice): no AucDrop, no
+    quality alarm; the labels are counted as pending for that day, not unmatched."""
+    aws.serving_stack(churn_arn=register(aws, reference, "run-1"))
+    then = _now() - dt.timedelta(days=10)
+    old = traffic(aws, spec, reference["model"], name="old", day=then, rows=1500, seed=400, concept_drift=1.0)
+    scheduled_run(aws, spec, tmp_path / "run-1")
+    finish(aws, tmp_path / "run-1", "run-1", days_ago=10)
+    leave_window(aws, "old", 10)
+    labels_arrive(aws, spec, old.iloc[::3], "old")
+    traffic(aws, spec, reference["model"], name="today", day=_now(), rows=1500, seed=500)
+
+    report = scheduled_run(aws, spec, tmp_path / "run-2")
+
+    late = report["sections"]["model_quality"]["late_labels"]
+    assert late["labelled_rows"] == 0 and late["due_days"] == {}
+    assert late["pending_days"] == {then.strftime("%Y-%m-%d"): 500} and late["unmatched_labels"]["rows"] == 0
+    assert report["summary"]["auc_drop"] is None and "quality" not in report_mod.retrain_alarms(report)
+    assert "AucDrop" not in published(aws)
+
+
 def test_a_label_whose_request_is_older_than_the_look_back_is_counted_unmatched_and_named(aws, spec, reference, tmp_path):
-    """GIVEN the records of a run 3 days ago and of one 40 days ago (past the 30-day delay's look-back) and the labels
-    of both runs' requests arriving now WHEN today's run joins them THEN the 3-day-old requests are judged, and the
+    """GIVEN the records of a run 31 days ago and of one 40 days ago (past the 30-day delay's look-back) and the labels
+    of both runs' requests arriving now WHEN today's run joins them THEN the 31-day-old requests are judged, and the
     40-day-old requests' labels are counted as unmatched and named with the fix, a warning (the run stays healthy)."""
     aws.serving_stack(churn_arn=register(aws, reference, "run-1"))
     frames = {}
-    for run, days_ago, seed in (("run-old", 40, 410), ("run-recent", 3, 420)):
+    for run, days_ago, seed in (("run-old", 40, 410), ("run-recent", 31, 420)):
         frames[run] = traffic(aws, spec, reference["model"], name=run, day=_now() - dt.timedelta(days=days_ago), rows=300,
                               seed=seed)
         scheduled_run(aws, spec, tmp_path / run)
@@ -133,14 +167,20 @@ def test_a_label_whose_request_is_older_than_the_look_back_is_counted_unmatched_
 
 
 def test_corrupt_or_unreadable_records_are_reported_and_the_run_stays_healthy(aws, spec, reference, tmp_path):
-    """GIVEN an earlier run's records that are not parquet, and one without the prediction column, with labels
-    arriving for requests nobody can find WHEN today's run reads them THEN it does not crash: each file is a warning
-    naming it, the labels are unmatched, and the window is judged and healthy."""
-    aws.serving_stack(churn_arn=register(aws, reference, "run-1"))
+    """GIVEN an earlier run's records that are not parquet, and one of the serving version without the prediction
+    column, with labels arriving for requests nobody can find WHEN today's run reads them THEN it does not crash: each
+    file is a warning naming it, the labels are unmatched, and the window is judged and healthy."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    arn = register(aws, reference, "run-1")
+    aws.serving_stack(churn_arn=arn)
     aws.put(f"{HISTORY_URI}run-a/{late_labels.RECORDS_FILE}", b"not parquet at all")
     aws.age(f"{HISTORY_URI}run-a/{late_labels.RECORDS_FILE}", _now() - dt.timedelta(days=3))
     scratch = tmp_path / "bad.parquet"
-    pd.DataFrame({"inference_id": ["x-1"], "inference_time": ["2026-01-01T00:00:00Z"]}).to_parquet(scratch)
+    table = pa.table({"inference_id": ["x-1"], "inference_time": ["2026-01-01T00:00:00Z"]})
+    version = json.dumps(late_labels.RecordsVersion(arn).as_dict()).encode()
+    pq.write_table(table.replace_schema_metadata({late_labels.VERSION_KEY: version}), scratch)
     aws.put(f"{HISTORY_URI}run-b/{late_labels.RECORDS_FILE}", scratch.read_bytes())
     aws.age(f"{HISTORY_URI}run-b/{late_labels.RECORDS_FILE}", _now() - dt.timedelta(days=4))
     aws.put(f"{LABELS_URI}late.csv", b"inference_id,label\nx-1,1\nx-2,0\n")
@@ -200,31 +240,287 @@ def test_a_records_file_that_fails_to_download_is_named_and_the_others_are_read(
     assert abs(written - (now - dt.timedelta(days=2)).timestamp()) < 2
 
 
+VERSION = late_labels.RecordsVersion("arn:aws:sagemaker:eu-west-1:123456789012:model-package/m/2", 2, "d2")
+
+
+def write_records(root, run: str, frame: pd.DataFrame, *, written: dt.datetime,
+                  version: late_labels.RecordsVersion = VERSION) -> None:
+    """An earlier run's records file as RecordWriter writes it (``frame``: inference_id, inference_time, score
+    [, proba:<class> ...]), its modification time when that run wrote it."""
+    path = os.path.join(str(root), run, late_labels.RECORDS_FILE)
+    writer = late_labels.RecordWriter(path, version)
+    writer(frame)
+    assert "error" not in writer.close()
+    os.utime(path, (written.timestamp(), written.timestamp()))
+
+
+def test_an_earlier_runs_records_of_todays_window_are_not_counted_twice(tmp_path):
+    """GIVEN a 0-day delay (yesterday is due) and a run started by hand that recorded requests of today's window
+    WHEN the scheduled run joins the earlier records THEN those requests are left to today's window (its rows per day
+    already count them), and only the earlier requests of the due day count."""
+    now = dt.datetime(2026, 11, 30, 9, tzinfo=dt.timezone.utc)
+    write_records(tmp_path, "by-hand", pd.DataFrame({
+        "inference_id": ["early", "w-1", "w-2"], "score": [0.1, 0.2, 0.3],
+        "inference_time": ["2026-11-29T08:00:00Z", "2026-11-29T10:00:00Z", "2026-11-29T11:00:00Z"]}),
+        written=now - dt.timedelta(hours=1))
+    earlier = late_labels.join_earlier(str(tmp_path), pd.DataFrame({"inference_id": ["early"], "label": [1.0]}),
+                                       matched_today=[], version=VERSION, label_delay_days=0, label_window_hours=168,
+                                       now=now, today_start=dt.datetime(2026, 11, 29, 9, tzinfo=dt.timezone.utc))
+    assert earlier.rows_per_day == {"2026-11-29": 1} and earlier.summary["labelled_rows"] == 1
+
+
+def test_a_due_days_request_two_runs_recorded_counts_once(tmp_path):
+    """GIVEN a due day's requests recorded by its scheduled run and again by a run started by hand over the same
+    traffic WHEN they are joined THEN each request counts once in its day (coverage is not halved)."""
+    now = dt.datetime(2026, 11, 30, 9, tzinfo=dt.timezone.utc)
+    frame = pd.DataFrame({"inference_id": ["a", "b"], "inference_time": ["2026-10-29T10:00:00Z"] * 2, "score": [0.1, 0.9]})
+    for run, hours in (("scheduled", 0), ("by-hand", 2)):
+        write_records(tmp_path, run, frame, written=dt.datetime(2026, 10, 30, 1, tzinfo=dt.timezone.utc) + dt.timedelta(hours=hours))
+    earlier = late_labels.join_earlier(str(tmp_path), pd.DataFrame({"inference_id": ["a", "b"], "label": [0.0, 1.0]}),
+                                       matched_today=[], version=VERSION, label_delay_days=30, label_window_hours=168,
+                                       now=now)
+    assert earlier.rows_per_day == {"2026-10-29": 2} and earlier.summary["labelled_rows"] == 2
+
+
 def test_labels_due_but_none_matching_say_so_with_the_fix(tmp_path):
-    """GIVEN records written 32 days ago (a 30-day delay: their labels were due within the label window) and no label
-    WHEN the earlier requests are joined THEN labels_overdue warns, naming the delay and what to check."""
-    path = tmp_path / "run-1" / late_labels.RECORDS_FILE
-    path.parent.mkdir()
-    pd.DataFrame({"inference_id": ["a", "b"], "inference_time": pd.to_datetime(["2026-01-01", "2026-01-01"], utc=True),
-                  "score": [0.2, 0.9]}).to_parquet(path)
-    stamp = (_now() - dt.timedelta(days=32)).timestamp()
-    os.utime(path, (stamp, stamp))
+    """GIVEN the records of a day that ended 31 days ago (a 30-day delay: its labels were due) and no label
+    WHEN the earlier requests are joined THEN labels_overdue warns, naming the requests, their day and what to check."""
+    now = _now()
+    day = (now - dt.timedelta(days=32)).strftime("%Y-%m-%d")
+    write_records(tmp_path, "run-1", pd.DataFrame({"inference_id": ["a", "b"], "inference_time": [f"{day}T10:00:00Z"] * 2,
+                                                   "score": [0.2, 0.9]}), written=now - dt.timedelta(days=31))
     labels = pd.DataFrame({"inference_id": pd.Series([], dtype=object), "label": pd.Series([], dtype=float)})
-    earlier = late_labels.join_earlier(str(tmp_path), labels, matched_today=[], label_delay_days=30, label_window_hours=168,
-                                       labels_source="s3://b/labels/churn/")
+    earlier = late_labels.join_earlier(str(tmp_path), labels, matched_today=[], version=VERSION, label_delay_days=30,
+                                       label_window_hours=168, labels_source="s3://b/labels/churn/", now=now)
     section = earlier.annotate({"checks": []}, labelled_today=0)
     overdue = [c for c in section["checks"] if c["check"] == "labels_overdue"]
     assert len(overdue) == 1 and overdue[0]["status"] == "warn"
-    assert overdue[0]["detail"].startswith("2 requests recorded 30 to 37 days ago should have their labels by now "
-                                           "(label_delay_days 30), but no label under s3://b/labels/churn/ matches any request")
+    assert overdue[0]["detail"].startswith(f"2 requests of {day} to {day} should have their labels by now (the day ended "
+                                           "more than label_delay_days 30 ago), but no label under s3://b/labels/churn/ "
+                                           "matches any request")
+    assert earlier.rows_per_day == {day: 2}  # a due day's unlabelled requests count: its coverage is 0
     # once any label joins (today's window), the warning is left out
     assert not [c for c in earlier.annotate({"checks": []}, labelled_today=5)["checks"] if c["check"] == "labels_overdue"]
 
 
 def test_a_record_writer_that_fails_removes_its_part_file_and_says_so(tmp_path):
-    writer = late_labels.RecordWriter(str(tmp_path / "out" / late_labels.RECORDS_FILE))
+    writer = late_labels.RecordWriter(str(tmp_path / "out" / late_labels.RECORDS_FILE), VERSION)
     writer(pd.DataFrame({"inference_id": ["a", None], "inference_time": ["2026-01-01T00:00:00Z"] * 2, "score": [0.1, 0.2]}))
     writer(pd.DataFrame({"inference_id": ["b"]}))  # no score column: the writing stops
     written = writer.close()
     assert written["rows"] == 0 and "KeyError" in written["error"] and not (tmp_path / "out" / late_labels.RECORDS_FILE).exists()
     assert late_labels.writer_check(written)["check"] == "prediction_records_not_written"
+
+
+# --- which version made the records ----------------------------------------------------------------------------
+
+
+def put_traffic(aws, spec, frame: pd.DataFrame, scores, name: str) -> None:
+    lines = replay.capture_lines(spec, frame, scores)
+    aws.put(f"{CAPTURE_URI}mlops-loop-dev-churn/AllTraffic/{name}.jsonl", ("\n".join(lines) + "\n").encode())
+
+
+def serve(aws, arn: str) -> None:
+    aws.cloudformation.update_stack(StackName=STACK, TemplateBody=json.dumps(TEMPLATE), Parameters=[
+        {"ParameterKey": "ChurnModelPackageArn", "ParameterValue": arn},
+        {"ParameterKey": "CreditRiskModelPackageArn", "ParameterValue": ""}])
+
+
+def test_after_a_rollback_the_previous_versions_late_labels_are_counted_apart_not_judged_as_the_new_ones(
+        aws, spec, reference, tmp_path):
+    """GIVEN version 1 answering badly (its answers inverted) on a day 31 days ago, recorded by that day's run, then a
+    rollback to version 2, and that day's labels arriving
+    WHEN today's run judges version 2 THEN version 1's requests are not judged as version 2's quality: no AucDrop, no
+    quality alarm; the labels are counted under version 1 (other_versions), not unmatched
+    AND WHEN version 1 serves again THEN its own records are judged: the drop is found."""
+    v1 = register(aws, reference, "run-1")
+    aws.serving_stack(churn_arn=v1)
+    then = _now() - dt.timedelta(days=31)
+    old = replay.traffic(spec, 1500, seed=400, start=then.strftime("%Y-%m-%d"), days=1)
+    put_traffic(aws, spec, old, 1 - predict(reference["model"], old), "old")
+    first = scheduled_run(aws, spec, tmp_path / "run-1")
+    assert first["sections"]["model_quality"]["prediction_records_written"]["version"] == v1
+    finish(aws, tmp_path / "run-1", "run-1", days_ago=31)
+    leave_window(aws, "old", 31)
+    v2 = register(aws, reference, "run-2")  # the same artefact registered again: still another version
+    serve(aws, v2)
+    labels_arrive(aws, spec, old, "old")
+    today = replay.traffic(spec, 1500, seed=500, start=_now().strftime("%Y-%m-%d"), days=1)
+    put_traffic(aws, spec, today, predict(reference["model"], today), "today")
+
+    report = scheduled_run(aws, spec, tmp_path / "run-2")
+
+    late = report["sections"]["model_quality"]["late_labels"]
+    assert report["sections"]["remote"]["serving"]["arn"] == v2 and late["version"] == v2
+    assert late["labelled_rows"] == 0 and late["due_days"] == {}
+    assert late["other_versions"] == {v1: {"labels": 1500, "records": 1500, "files": 1}}
+    assert late["unmatched_labels"]["rows"] == 0 and f"1500 of {v1}" in check(report, "late_labels")["detail"]
+    assert report["summary"]["auc_drop"] is None and "quality" not in report_mod.retrain_alarms(report)
+    assert "AucDrop" not in published(aws)
+
+    serve(aws, v1)
+    again = scheduled_run(aws, spec, tmp_path / "run-3")
+
+    late = again["sections"]["model_quality"]["late_labels"]
+    assert late["version"] == v1 and late["labelled_rows"] == 1500 and late["other_versions"] == {}
+    assert check(again, "auc_drop")["status"] == "fail" and "quality" in report_mod.retrain_alarms(again)
+
+
+@pytest.mark.parametrize("classes", [("bronze", "silver", "gold", "platinum"), ("gold", "silver", "bronze")])
+def test_records_of_another_class_list_are_another_versions_not_misread_nor_unreadable(tmp_path, classes):
+    """GIVEN a multiclass version's records (classes bronze, silver, gold) of a due day and their labels
+    WHEN a version with another class list (a class added, or the same classes reordered: its codes mean other
+    classes) judges them THEN they are another version's: counted apart, never read as its probabilities (no
+    unreadable file, no mis-mapped class codes); the version with that class list reads them."""
+    now = _now()
+    day = (now - dt.timedelta(days=32)).strftime("%Y-%m-%d")
+    old = late_labels.RecordsVersion("arn:aws:sagemaker:eu-west-1:1:model-package/m/1", 1, "d1", ("bronze", "silver", "gold"))
+    write_records(tmp_path, "run-1", pd.DataFrame({
+        "inference_id": ["a", "b"], "inference_time": [f"{day}T10:00:00Z"] * 2, "score": [0.0, 2.0],
+        "proba:bronze": [0.7, 0.1], "proba:silver": [0.2, 0.1], "proba:gold": [0.1, 0.8]}),
+        written=now - dt.timedelta(days=31), version=old)
+    labels = pd.DataFrame({"inference_id": ["a", "b"], "label": [0.0, 2.0]})
+
+    def join(version):
+        return late_labels.join_earlier(str(tmp_path), labels, matched_today=[], version=version, label_delay_days=30,
+                                        label_window_hours=168, now=now)
+
+    other = join(late_labels.RecordsVersion(old.model_package_arn, 1, "d1", classes))
+    assert other.summary["other_versions"] == {old.model_package_arn: {"labels": 2, "records": 2, "files": 1}}
+    assert other.labelled is None and "unreadable" not in other.summary and other.summary["unmatched_labels"]["rows"] == 0
+    same = join(old)
+    assert same.summary["labelled_rows"] == 2 and same.labelled["proba:gold"].tolist() == [0.1, 0.8]
+
+
+def test_records_that_name_no_version_are_not_judged_as_the_version_serving(tmp_path):
+    """GIVEN a due day's records written before records named their version (no key-value metadata) and their
+    labels WHEN a version joins them THEN they are counted apart as '(version not recorded)'."""
+    now = _now()
+    day = (now - dt.timedelta(days=32)).strftime("%Y-%m-%d")
+    path = tmp_path / "run-1" / late_labels.RECORDS_FILE
+    path.parent.mkdir()
+    pd.DataFrame({"inference_id": ["a"], "inference_time": pd.to_datetime([f"{day}T10:00:00Z"], utc=True),
+                  "score": [0.2]}).to_parquet(path)
+    earlier = late_labels.join_earlier(str(tmp_path), pd.DataFrame({"inference_id": ["a"], "label": [1.0]}),
+                                       matched_today=[], version=VERSION, label_delay_days=30, label_window_hours=168,
+                                       now=now)
+    assert earlier.summary["other_versions"] == {late_labels.UNRECORDED: {"labels": 1, "records": 1, "files": 1}}
+    assert earlier.summary["labelled_rows"] == 0
+
+
+# --- when a request day is judged: labels trickling in over the delay -----------------------------------------------
+
+RUN_HOUR = dt.timedelta(hours=1)
+
+
+def _simulate(tmp_path, arrival_days: np.ndarray, y: np.ndarray, served: np.ndarray, true_auc: float, *,
+              delay: int = 30, window_hours: float = 168.0):
+    """Daily runs D+1 .. D+40 over one day D of 4,000 requests (recorded by the run of D+1) whose labels arrive
+    ``arrival_days`` after D noon: each run joins every label that arrived by then (the label window's as labels, the
+    rest of the look-back's as older labels) and judges quality against a baseline AUC ``true_auc`` (the healthy
+    model's). Returns {run day: model-quality section, or None when no day was judged}."""
+    noon = dt.datetime(2026, 10, 1, 12, tzinfo=dt.timezone.utc)
+    ids = np.array([f"r{i}" for i in range(len(y))])
+    write_records(tmp_path, "run-d", pd.DataFrame({"inference_id": ids, "inference_time": [noon.isoformat()] * len(y),
+                                                   "score": served}), written=noon + dt.timedelta(days=1))
+    arrived = noon + pd.to_timedelta(arrival_days, unit="D")
+    out = {}
+    for run_day in range(1, 41):
+        now = noon + dt.timedelta(days=run_day) + RUN_HOUR
+        came = np.asarray(arrived <= now)
+        recent = came & np.asarray(arrived > now - dt.timedelta(hours=window_hours))
+        earlier = late_labels.join_earlier(
+            str(tmp_path), pd.DataFrame({"inference_id": ids[recent], "label": y[recent]}),
+            older_labels=pd.DataFrame({"inference_id": ids[came & ~recent], "label": y[came & ~recent]}),
+            matched_today=[], version=VERSION, label_delay_days=delay, label_window_hours=window_hours, now=now)
+        records, rows = earlier.combined(None, {})
+        assert earlier.summary["labelled_rows"] + sum(earlier.summary["pending_days"].values()) \
+            + earlier.summary["past_due_labels"] == int(came.sum())  # every label that came is accounted for
+        out[run_day] = quality.model_quality(records, {"auc": true_auc}, rows_per_day=rows) if rows else None
+    return out
+
+
+@pytest.fixture(scope="module")
+def day_of_churn():
+    """4,000 requests of one day: labels drawn from the healthy model's probabilities (its AUC the baseline's), and a
+    decayed version's answers (a weaker signal) for the same requests."""
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=4000)
+    p = 1 / (1 + np.exp(-(2.2 * x - 2.6)))
+    y = (rng.random(4000) < p).astype(float)
+    decayed = 1 / (1 + np.exp(-(0.6 * x + rng.normal(0, 1.2, 4000) - 2.6)))
+    true_auc = quality.metrics.headline(y, p, 0.5)["auc"]
+    timings = {"uniform over 1..30 days": rng.uniform(1, 30, 4000),
+               # churn: a positive when the customer cancels (riskier ones earlier), a negative at the delay
+               "churn: positives early, negatives at day 30": np.where(
+                   y == 1, np.clip(30 * (1 - p) + rng.normal(0, 3, 4000), 1, 30), 30.0)}
+    return {"p": p, "y": y, "decayed": decayed, "auc": true_auc, "timings": timings}
+
+
+@pytest.mark.parametrize("timing", ["uniform over 1..30 days", "churn: positives early, negatives at day 30"])
+def test_a_day_is_judged_once_its_labels_are_due_with_every_label_that_came(tmp_path, day_of_churn, timing):
+    """GIVEN one day of requests whose labels trickle in over the 30-day delay (uniformly; or churn-like: positives
+    first, negatives at day 30) and a healthy model WHEN the daily runs of the next 40 days join them THEN no run
+    judges the day before its labels are due (no false fail on the early, biased slice); the seven runs after (D+31 ..
+    D+37) judge it on every label (coverage 1), at the healthy AUC: pass; later runs no longer judge it.
+    AND with a decayed model's answers THEN those seven runs fail it (a real drop is found)."""
+    d = day_of_churn
+    healthy = _simulate(tmp_path / "healthy", d["timings"][timing], d["y"], d["p"], d["auc"])
+    judged = [day for day, mq in healthy.items() if mq is not None]
+    assert judged == list(range(31, 38))
+    for day in judged:
+        mq = healthy[day]
+        assert mq["windows"][0]["coverage"] == 1.0 and mq["scored_rows"] == 4000
+        assert mq["status"] == "pass" and mq["metrics"]["auc"] == pytest.approx(d["auc"])
+    decayed = _simulate(tmp_path / "decayed", d["timings"][timing], d["y"], d["decayed"], d["auc"])
+    assert [day for day, mq in decayed.items() if mq is not None and mq["status"] == "fail"] == list(range(31, 38))
+    assert decayed[31]["auc_drop"] > 0.1
+
+
+def test_the_published_quality_pools_the_due_days_of_the_label_window(tmp_path):
+    """GIVEN eleven days of records (28 to 38 days ago, one file each) with all their labels, a 30-day delay WHEN a
+    run joins them THEN it judges together the seven days whose labels came due in the last week (31 to 37 days ago:
+    each such day is judged by seven runs, and no run's quality rests on one day), none of the three days not due yet
+    (their labels count as pending) nor the one due before the week."""
+    now = dt.datetime(2026, 11, 30, 9, tzinfo=dt.timezone.utc)
+    labels = []
+    for ago in range(28, 39):
+        day = (now - dt.timedelta(days=ago)).strftime("%Y-%m-%d")
+        ids = [f"{ago}-{i}" for i in range(50)]
+        write_records(tmp_path, f"run-{ago}", pd.DataFrame({"inference_id": ids, "inference_time": [f"{day}T10:00:00Z"] * 50,
+                                                            "score": np.linspace(0, 1, 50)}),
+                      written=now - dt.timedelta(days=ago - 1))
+        labels.append(pd.DataFrame({"inference_id": ids, "label": [0.0, 1.0] * 25}))
+    earlier = late_labels.join_earlier(str(tmp_path), pd.concat(labels), matched_today=[], version=VERSION,
+                                       label_delay_days=30, label_window_hours=168, now=now)
+    due = [(now - dt.timedelta(days=ago)).strftime("%Y-%m-%d") for ago in range(37, 30, -1)]
+    assert list(earlier.summary["due_days"]) == due and sorted(earlier.rows_per_day) == due
+    assert all(v == {"rows": 50, "labelled": 50} for v in earlier.summary["due_days"].values())
+    assert sum(earlier.summary["pending_days"].values()) == 150 and earlier.summary["past_due_labels"] == 50
+    records, rows = earlier.combined(None, {})
+    section = quality.model_quality(records, {"auc": 0.5}, rows_per_day=rows, min_labeled_rows=300)
+    assert [w["day"] for w in section["windows"] if w["scored"]] == due and section["scored_rows"] == 350
+
+
+# --- the records look-back past --max-window-bytes -------------------------------------------------------------------
+
+
+def test_records_past_the_byte_cap_keep_the_due_files_oldest_first_and_name_what_was_left_out(aws, tmp_path):
+    """GIVEN 38 daily records files of 100 bytes over a 30-day delay's look-back and a cap of 500 bytes
+    WHEN they are downloaded THEN the files holding due labels come first, the oldest first; the report names what
+    was left out and how many of those hold due labels."""
+    now = _now()
+    for ago in range(1, 39):
+        uri = f"{HISTORY_URI}run-{ago:02d}/{late_labels.RECORDS_FILE}"
+        aws.put(uri, b"x" * 100)
+        aws.age(uri, now - dt.timedelta(days=ago, hours=-0.5))
+    due_before = now - dt.timedelta(days=DELAY) + dt.timedelta(hours=24)
+    summary = remote.download_records(s3=aws.s3, history_s3_uri=HISTORY_URI, dest_dir=str(tmp_path / "r"),
+                                      lookback_hours=records_lookback_hours(DELAY), max_bytes=500, now=now,
+                                      due_before=due_before)
+    assert sorted(os.listdir(tmp_path / "r")) == [f"run-{ago}" for ago in (34, 35, 36, 37, 38)]
+    assert summary["skipped_objects"] == 33 and summary["skipped_due_objects"] == 4  # 30 .. 33 days ago
+    assert summary["truncated"] and summary["skipped"][0]["due"] and summary["skipped"][0]["key"].endswith("run-33/predictions.parquet")
+    (warning,) = [c for c in remote.records_checks(summary) if c["check"] == "prediction_records_truncated"]
+    assert warning["status"] == "warn" and "33 of the 38 earlier runs' records files" in warning["detail"]
+    assert "4 of them hold requests whose labels are due" in warning["detail"]
