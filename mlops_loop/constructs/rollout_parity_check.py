@@ -1,4 +1,5 @@
-"""The parity check of endpoints that serve a network compiled for Inferentia2, run while each rollout bakes."""
+"""The parity check of endpoints that serve a network compiled for Inferentia2, run while each rollout bakes and on
+the version each endpoint is created with."""
 
 from __future__ import annotations
 
@@ -15,7 +16,9 @@ from aws_cdk import aws_s3 as s3
 from aws_cdk import aws_sns as sns
 from constructs import Construct
 
-from pipeline_code.core.compiled import DEPLOYMENT_EVENT, PARITY_NAMESPACE
+from pipeline_code.core.approval import REJECTED
+from pipeline_code.core.compiled import DEPLOYMENT_EVENT, ENDPOINT_EVENT, PARITY_NAMESPACE
+from pipeline_code.core.contract import REGISTERED_PROPERTIES
 from pipeline_code.core.integrity import SEALED_KEY_PATTERN
 
 from .arns import format_arn, s3_arn
@@ -37,13 +40,18 @@ class ParityEndpoint:
 
 class RolloutParityCheck(Construct):
     """``<prefix>-rollout-parity``: a function on SageMaker's deployment events of ``endpoints`` that holds each
-    version being rolled out to its CPU model's answers (:mod:`pipeline_code.handlers.parity_check`).
+    version being rolled out to its CPU model's answers (:mod:`pipeline_code.handlers.parity_check`), and on their
+    state changes to in service, which holds the version an endpoint was created with (no rollout, so no bake) to
+    the same answers.
 
     It publishes the verdict as the metric of each endpoint's ``<endpoint>-rollout-parity`` rollback alarm (made
     with the endpoint, :func:`~.endpoint_fleet.rollback_alarms`) and tells ``topic`` when a version does not match
     or cannot be checked; its own errors and dead letters alarm to ``topic`` too. It may describe endpoint configs,
     models and the groups' packages, describe and invoke only these endpoints, read only sealed artefacts
-    (encrypted with ``data_key``) and publish only in its own namespace.
+    (encrypted with ``data_key``) and publish only in its own namespace. A first version that does not match (or
+    cannot be checked) has nothing to roll back to: the function rejects it in the registry for the approver to
+    decide - the one registry change it may make (status ``Rejected`` only, on these groups' versions, setting or
+    removing no registered property).
     """
 
     def __init__(
@@ -69,7 +77,7 @@ class RolloutParityCheck(Construct):
         built = handler_function(
             self,
             function_name=f"{name_prefix}-rollout-parity",
-            description="Holds a version being rolled out to an Inferentia2 endpoint to its CPU model's parity answers",
+            description="Holds a version rolled out to (or first served by) an Inferentia2 endpoint to its CPU model's answers",
             role_description=f"{name_prefix}: parity checks of Inferentia2 rollouts",
             access_description=f"{name_prefix} rollout parity check",
             handler="parity_check.handler",
@@ -110,6 +118,19 @@ class RolloutParityCheck(Construct):
             ["sagemaker:InvokeEndpoint", "sagemaker:DescribeEndpoint"],
             [format_arn(stack, service="sagemaker", resource="endpoint", resource_name=e.endpoint_name.lower()) for e in endpoints],
         )
+        # A first version that fails its check is held for the approver: rejected, the only status this role may set
+        # (never Approved: approval stays the approver's), with no registered property set or removed (the audit reads
+        # lineage and digests there). Conditions of one statement are ANDed.
+        access.allow(
+            "HoldFailedFirstVersions",
+            ["sagemaker:UpdateModelPackage"],
+            [format_arn(stack, service="sagemaker", resource="model-package", resource_name=f"{g}/*") for g in groups],
+            conditions={"StringEquals": {"sagemaker:ModelApprovalStatus": REJECTED},
+                        "Null": {"sagemaker:CustomerMetadataPropertiesToRemove": "true",
+                                 **{f"sagemaker:CustomerMetadataProperties/{name}": "true" for name in REGISTERED_PROPERTIES}}},
+            wildcard_reason="The version an endpoint is created with is known only at run time; the function may only "
+            "reject versions of these groups.",
+        )
         access.allow("ReadSealedArtifacts", ["s3:GetObject"], [s3_arn(self, read_once(artifacts_bucket, "bucket_name"), SEALED_KEY_PATTERN)],
                      wildcard_reason="Sealed artefacts are content-addressed (pipelines/<model>/registered/<sha256>/...); "
                      "the function reads only parity.json of the one a package version names.")
@@ -131,6 +152,23 @@ class RolloutParityCheck(Construct):
         )
         self.rule.add_target(targets.LambdaFunction(self.function, dead_letter_queue=self.dead_letter_queue,
                                                     retry_attempts=2, max_event_age=Duration.hours(1)))
+        # An endpoint's creation (the serving stack creates it on the first approval) sends no deployment event: its
+        # state change to in service runs the check of the version it was created with. The handler ignores the state
+        # changes that follow a rollout or an autoscaling update (the endpoint config is younger than the endpoint).
+        self.first_versions = events.Rule(
+            self,
+            "FirstVersions",
+            description="Inferentia2 endpoints in service -> parity check of the version each was created with",
+            event_pattern=events.EventPattern(
+                source=["aws.sagemaker"],
+                detail_type=[ENDPOINT_EVENT],
+                # The Developer Guide's example event says IN_SERVICE, the API's status InService: a rule that never
+                # matched would leave every first version unchecked without a sound, and matching both costs nothing.
+                detail={"EndpointName": sorted(e.endpoint_name for e in endpoints), "EndpointStatus": ["IN_SERVICE", "InService"]},
+            ),
+        )
+        self.first_versions.add_target(targets.LambdaFunction(self.function, dead_letter_queue=self.dead_letter_queue,
+                                                              retry_attempts=2, max_event_age=Duration.hours(1)))
         # A check that never ran cannot hold a rollout back: people hear of it. Its errors page too, unlike the other
         # handlers': a retry that comes after the bake finds nothing baking and ignores the event, so an error Lambda's
         # retry "gets past" may still be a rollout that went out unchecked. An event that fails every attempt then
@@ -141,8 +179,9 @@ class RolloutParityCheck(Construct):
             names=("rollout-parity-errors", "rollout-parity-dead-letters"),
             function=self.function,
             queue=self.dead_letter_queue,
-            errors_description="The rollout parity check failed: a rollout to an Inferentia2 endpoint may have gone out unchecked; check its logs",
-            dead_letters_description="Deployment events of Inferentia2 endpoints were not processed by the parity check "
+            errors_description="The rollout parity check failed: a rollout to an Inferentia2 endpoint, or the version one "
+            "was created with, may have gone out unchecked; check its logs",
+            dead_letters_description="Deployment or in-service events of Inferentia2 endpoints were not processed by the parity check "
             "(three failed attempts, or not delivered); if its errors alarm paged, this is the same failure; see its DLQ",
             topic=topic,
             page_on_errors=True,

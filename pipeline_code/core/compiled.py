@@ -14,7 +14,9 @@ with the CPU model through the serving code, records those answers in its report
 the archive as :data:`PARITY_FILE` before sealing it. During a rollout's baking window the parity
 handler (:mod:`pipeline_code.handlers.parity_check`) sends that request to the endpoint until the
 new version answers, compares with :func:`parity_mismatches` and publishes :data:`PARITY_METRIC`;
-its alarm is one of the endpoint's rollback alarms.
+its alarm is one of the endpoint's rollback alarms. The version an endpoint is created with has no rollout: the
+same handler checks it once the endpoint is in service (:data:`ENDPOINT_EVENT`) and, when it does not match,
+rejects it in the registry for the approver to decide.
 
 Standard library only.
 """
@@ -55,6 +57,10 @@ SERVE_COMPILED_ENV = "MLOPS_LOOP_SERVE_COMPILED"
 # The EventBridge detail-type of SageMaker's blue/green deployment events (SageMaker Developer Guide, "Events that
 # Amazon SageMaker AI sends to Amazon EventBridge"): the rule that runs the parity check matches it.
 DEPLOYMENT_EVENT = "SageMaker Endpoint Deployment State Change"
+# The detail-type of an endpoint's own status changes (same guide: ``detail.EndpointStatus`` reads ``IN_SERVICE`` once
+# it serves, with ``EndpointConfigName`` and ``CreationTime``). An endpoint's creation has no deployment events, so the
+# first version it serves is checked when one of these says it is in service.
+ENDPOINT_EVENT = "SageMaker Endpoint State Change"
 
 # What the parity handler publishes per endpoint (dimension EndpointName): 1 for a mismatch or a check that
 # could not run, 0 for a pass. The rollback alarm <endpoint>-rollout-parity watches its maximum.

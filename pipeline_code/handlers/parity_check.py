@@ -30,6 +30,26 @@ A mismatch or an unverified check is also published to ``TOPIC_ARN`` with the re
 differed, not only that the deployment rolled back). Every decision is logged as one JSON line and returned;
 an event for another endpoint or another state is ignored (no metric).
 
+**The first version** (``check: first-version``). An endpoint's creation - the serving stack creates it on the first
+approval - runs no blue/green deployment, so no deployment event comes and no bake could roll anything back. The
+same function also takes SageMaker's "SageMaker Endpoint State Change" events of these endpoints that say
+``IN_SERVICE`` and checks the version the endpoint was created with, whole traffic on it (3 attempts):
+
+1. DescribeEndpoint: it must be ``InService`` (an update started since has its own bake), and the endpoint config it
+   serves must be no younger than the endpoint (a config made later came with a blue/green rollout, whose bake was
+   checked: that event is ignored, as after autoscaling or a finished rollout);
+2. that config's model package must still be ``Approved``, under an approval no later than the endpoint's creation:
+   a version rejected since (by this check on an earlier delivery of the event, or by a person) or approved again
+   after the endpoint was created (a person accepting it after a failed check) is left to that decision;
+3. the request and comparison are the rollout's. A mismatch or an unverified check is published to ``TOPIC_ARN``
+   and the version is **held**: rejected in the registry (``UpdateModelPackage``, status ``Rejected`` with the reason
+   as its ``ApprovalDescription``; the role may set no other status and no registered property). There is nothing to
+   roll back to on the endpoint: the deploy handler reacts to the rejection as to any - a version approved earlier
+   that may serve is rolled out (blue/green, its bake checked), else the endpoint keeps serving this one and people
+   are told nothing is left to serve. The approver decides: approve it again to accept it (this check then leaves
+   it alone), or approve another version. No rollback metric is published (no rollout bakes; a 1 would still be in
+   the alarm's window when the next rollout starts).
+
 Runs on the stock Lambda Python runtime: standard library and boto3 only.
 """
 
@@ -46,8 +66,10 @@ import boto3
 from botocore.config import Config
 from botocore.exceptions import BotoCoreError, ClientError
 
+from pipeline_code.core import approval as approval_rule
 from pipeline_code.core.compiled import (
     DEPLOYMENT_EVENT,
+    ENDPOINT_EVENT,
     PARITY_FILE,
     PARITY_FORMAT,
     PARITY_METRIC,
@@ -60,6 +82,11 @@ LOG = logging.getLogger(__name__)
 LOG.setLevel(logging.INFO)
 
 BAKING = "Baking"
+IN_SERVICE = "InService"
+# The decision's "check" for an endpoint's first version (a rollout's decisions carry none).
+FIRST_VERSION = "first-version"
+# An approval description holds at most 1024 characters (UpdateModelPackage).
+MAX_DESCRIPTION = 1024
 JSON_TYPE = "application/json"
 MAX_PARITY_BYTES = 16 * 1024 * 1024
 # A new fleet serving `share` of the traffic is missed by every call with probability (1 - share)^attempts.
@@ -89,7 +116,8 @@ def handler(event: Any, context: Any = None, *, sagemaker: Any = None, runtime: 
     decision = check(event, endpoints, sagemaker=sagemaker or boto3.client("sagemaker"),
                      runtime=runtime or boto3.client("sagemaker-runtime", config=RUNTIME_CONFIG), s3=s3 or boto3.client("s3"),
                      deadline=deadline, clock=clock)
-    if decision["outcome"] != "ignored":
+    first = decision.get("check") == FIRST_VERSION
+    if decision["outcome"] != "ignored" and not first:
         (cloudwatch or boto3.client("cloudwatch")).put_metric_data(
             Namespace=PARITY_NAMESPACE,
             MetricData=[{"MetricName": PARITY_METRIC, "Dimensions": [{"Name": "EndpointName", "Value": decision["endpoint"]}],
@@ -109,8 +137,11 @@ def check(event: Any, endpoints: Mapping[str, Mapping[str, Any]], *, sagemaker: 
     Once the event names a covered endpoint whose deployment is baking, every failure - an API error, an
     unreadable artefact, a malformed answer, the deadline, a bug here - is ``unverified``, which fails the rollout.
     """
+    if isinstance(event, Mapping) and event.get("detail-type") == ENDPOINT_EVENT:
+        return check_first_version(event, endpoints, sagemaker=sagemaker, runtime=runtime, s3=s3, deadline=deadline,
+                                   clock=clock)
     if not isinstance(event, Mapping) or event.get("detail-type") != DEPLOYMENT_EVENT:
-        return {"outcome": "ignored", "reason": f"not a {DEPLOYMENT_EVENT!r} event"}
+        return {"outcome": "ignored", "reason": f"not a {DEPLOYMENT_EVENT!r} or {ENDPOINT_EVENT!r} event"}
     detail = event.get("detail")
     endpoint = detail.get("EndpointName") if isinstance(detail, Mapping) else None
     if not isinstance(endpoint, str) or endpoint not in endpoints:
@@ -127,16 +158,110 @@ def check(event: Any, endpoints: Mapping[str, Mapping[str, Any]], *, sagemaker: 
             return {**decision, "outcome": "ignored", "reason": f"{endpoint} is no longer deploying {config}"}
         package, version = _pending_package(sagemaker, config)
         decision.update(model_package=package, version=version)
-        parity = _parity(sagemaker, s3, package)
         share = float(endpoints[endpoint].get("share", 1.0))
-        answers, calls = _new_version_answers(runtime, endpoint, parity["request"], version, attempts_for(share),
-                                              deadline=deadline, clock=clock)
-        decision["calls"] = calls
-        problems = parity_mismatches(parity["expected"], answers, float(parity["tolerance"]))
+        return _compare(decision, sagemaker=sagemaker, runtime=runtime, s3=s3, package=package, attempts=attempts_for(share),
+                        deadline=deadline, clock=clock)
     except ParityUnverified as error:
         return {**decision, "outcome": "unverified", "reason": str(error)}
     except Exception as error:  # noqa: BLE001 - whatever went wrong, the rollout must not pass unchecked
         return {**decision, "outcome": "unverified", "reason": f"the check failed: {type(error).__name__}: {error}"[:1000]}
+
+
+def check_first_version(event: Mapping[str, Any], endpoints: Mapping[str, Mapping[str, Any]], *, sagemaker: Any, runtime: Any,
+                        s3: Any, deadline: float = math.inf, clock: Callable[[], float] = time.monotonic) -> Dict[str, Any]:
+    """The decision for an endpoint state change: the version the endpoint was created with, held to its CPU model's
+    answers once the endpoint is in service (``check: first-version``); a mismatch or an unverified check also rejects
+    it in the registry (``held``). Anything but a first version still approved as it was when the endpoint was created
+    is ``ignored`` (see the module's docstring)."""
+    detail = event.get("detail")
+    endpoint = detail.get("EndpointName") if isinstance(detail, Mapping) else None
+    if not isinstance(endpoint, str) or endpoint not in endpoints:
+        return {"outcome": "ignored", "reason": f"not an endpoint this check covers: {endpoint!r}"}
+    status = detail.get("EndpointStatus")
+    # The event spells it IN_SERVICE (the Developer Guide's example), the API InService: either is in service.
+    if not isinstance(status, str) or status.replace("_", "").lower() != IN_SERVICE.lower():
+        return {"outcome": "ignored", "endpoint": endpoint, "reason": f"the endpoint is {status!r}, not in service"}
+    decision: Dict[str, Any] = {"check": FIRST_VERSION, "endpoint": endpoint}
+    # Set once the version is known to be the first one, approved as when the endpoint was created: only then may a
+    # failed check reject it (a failure before that cannot tell whether a person has decided since).
+    holdable: Optional[str] = None
+    try:
+        try:
+            described = sagemaker.describe_endpoint(EndpointName=endpoint)
+        except (ClientError, BotoCoreError) as error:
+            raise ParityUnverified(f"cannot describe endpoint {endpoint}: {error}") from error
+        config = described.get("EndpointConfigName")
+        decision["endpoint_config"] = config
+        if described.get("EndpointStatus") != IN_SERVICE or not config:
+            return {**decision, "outcome": "ignored",
+                    "reason": f"{endpoint} is {described.get('EndpointStatus')} now: an update has its own bake"}
+        created = described["CreationTime"]
+        variants, config_created = _endpoint_config(sagemaker, config)
+        if config_created > created:
+            # A config younger than the endpoint came with a blue/green rollout, and that rollout's bake was checked.
+            return {**decision, "outcome": "ignored",
+                    "reason": f"{endpoint} serves {config}, made after the endpoint: its rollout's bake was checked"}
+        package, version = _package_of(sagemaker, config, variants)
+        decision.update(model_package=package, version=version)
+        description = _describe_package(sagemaker, package)
+        standing = description.get("ModelApprovalStatus")
+        approved_at = approval_rule.approval_time(description.get("LastModifiedTime"), description["CreationTime"])
+        if standing != approval_rule.APPROVED:
+            return {**decision, "outcome": "ignored", "reason": f"v{version} is {standing}: that decision stands"}
+        if approved_at > created:
+            return {**decision, "outcome": "ignored",
+                    "reason": f"v{version} was approved again after {endpoint} was created: that decision stands"}
+        holdable = package
+        verdict = _compare(decision, sagemaker=sagemaker, runtime=runtime, s3=s3, package=package, attempts=attempts_for(1.0),
+                           deadline=deadline, clock=clock, description=description)
+    except ParityUnverified as error:
+        verdict = {**decision, "outcome": "unverified", "reason": str(error)}
+    except Exception as error:  # noqa: BLE001 - whatever went wrong, the version must not pass unchecked
+        verdict = {**decision, "outcome": "unverified", "reason": f"the check failed: {type(error).__name__}: {error}"[:1000]}
+    if verdict["outcome"] in ("mismatch", "unverified"):
+        verdict["held"] = _hold(sagemaker, holdable, verdict)
+        verdict["decide"] = _what_to_decide(verdict)
+    return verdict
+
+
+def _what_to_decide(verdict: Mapping[str, Any]) -> str:
+    """What the approver may do now, for the notice."""
+    version, endpoint = verdict.get("version", "?"), verdict["endpoint"]
+    accept = (f"approve it again to accept it (as the approver role: aws sagemaker update-model-package --model-package-arn "
+              f"{verdict.get('model_package', '<arn>')} --model-approval-status Approved --approval-description '<why>')")
+    if verdict.get("held") == "rejected in the registry":
+        return (f"v{version} keeps serving on {endpoint} (there is no earlier version on it to roll back to) and is rejected: "
+                "if a version approved before it may serve, the deploy handler rolls that one out now (its bake is checked); "
+                f"else {accept}, or approve another version to replace it.")
+    return (f"v{version} keeps serving on {endpoint} and was not rejected: look at the reason, then reject it or approve "
+            "another version to replace it, or leave it approved to accept it.")
+
+
+def _hold(sagemaker: Any, package: Optional[str], verdict: Mapping[str, Any]) -> str:
+    """Reject ``package`` in the registry with the verdict as its approval description; what happened, in words."""
+    if not package:
+        return ("not rejected: the check failed before it could tell which version serves and that it is still approved "
+                "as when the endpoint was created; see the reason")
+    what = "does not match its CPU model" if verdict["outcome"] == "mismatch" else "could not be checked"
+    description = (f"rejected by the parity check of {verdict['endpoint']}'s first version: it {what} "
+                   f"({verdict.get('reason', '')}); approve it again to accept it")[:MAX_DESCRIPTION]
+    try:
+        sagemaker.update_model_package(ModelPackageArn=package, ModelApprovalStatus=approval_rule.REJECTED,
+                                       ApprovalDescription=description)
+    except (ClientError, BotoCoreError) as error:
+        return f"not rejected: UpdateModelPackage failed ({str(error)[:300]}); reject it by hand or approve it to accept it"
+    return "rejected in the registry"
+
+
+def _compare(decision: Dict[str, Any], *, sagemaker: Any, runtime: Any, s3: Any, package: str, attempts: int,
+             deadline: float, clock: Callable[[], float], description: Optional[Mapping[str, Any]] = None) -> Dict[str, Any]:
+    """``decision`` judged: the package's parity request sent until its version answers, the answers compared
+    (``passed`` / ``mismatch``); raises :class:`ParityUnverified` (or anything) when the check cannot be made."""
+    parity = _parity(sagemaker, s3, package, description)
+    answers, calls = _new_version_answers(runtime, decision["endpoint"], parity["request"], decision["version"], attempts,
+                                          deadline=deadline, clock=clock)
+    decision["calls"] = calls
+    problems = parity_mismatches(parity["expected"], answers, float(parity["tolerance"]))
     decision.update(records=len(answers), tolerance=parity["tolerance"])
     if problems:
         return {**decision, "outcome": "mismatch", "reason": "; ".join(problems)}
@@ -171,10 +296,24 @@ def _baking(pending: Mapping[str, Any]) -> bool:
 
 def _pending_package(sagemaker: Any, config: str) -> Tuple[str, str]:
     """The model package ARN and version the pending endpoint config serves."""
+    variants, _ = _endpoint_config(sagemaker, config)
+    return _package_of(sagemaker, config, variants)
+
+
+def _endpoint_config(sagemaker: Any, config: str) -> Tuple[List[Any], Any]:
+    """The config's production variants and its creation time."""
     try:
-        variants = sagemaker.describe_endpoint_config(EndpointConfigName=config)["ProductionVariants"]
+        described = sagemaker.describe_endpoint_config(EndpointConfigName=config)
+        return described["ProductionVariants"], described["CreationTime"]
+    except (ClientError, BotoCoreError, KeyError) as error:
+        raise ParityUnverified(f"cannot find the model of endpoint config {config}: {error}") from error
+
+
+def _package_of(sagemaker: Any, config: str, variants: List[Any]) -> Tuple[str, str]:
+    """The model package ARN and version of the config's (first) variant's model."""
+    try:
         model = sagemaker.describe_model(ModelName=variants[0]["ModelName"])
-    except (ClientError, BotoCoreError, KeyError, IndexError) as error:
+    except (ClientError, BotoCoreError, KeyError, IndexError, TypeError) as error:
         raise ParityUnverified(f"cannot find the model of endpoint config {config}: {error}") from error
     containers = model.get("Containers") or ([model["PrimaryContainer"]] if model.get("PrimaryContainer") else [])
     package = containers[0].get("ModelPackageName") if containers else None
@@ -183,11 +322,19 @@ def _pending_package(sagemaker: Any, config: str) -> Tuple[str, str]:
     return package, package.rsplit("/", 1)[-1]
 
 
-def _parity(sagemaker: Any, s3: Any, package: str) -> Dict[str, Any]:
+def _describe_package(sagemaker: Any, package: str) -> Mapping[str, Any]:
     try:
-        spec = sagemaker.describe_model_package(ModelPackageName=package)["InferenceSpecification"]
-        url = spec["Containers"][0]["ModelDataUrl"]
-    except (ClientError, BotoCoreError, KeyError, IndexError) as error:
+        return sagemaker.describe_model_package(ModelPackageName=package)
+    except (ClientError, BotoCoreError) as error:
+        raise ParityUnverified(f"cannot read the model data of {package}: {error}") from error
+
+
+def _parity(sagemaker: Any, s3: Any, package: str, description: Optional[Mapping[str, Any]] = None) -> Dict[str, Any]:
+    """The package's parity sample (``description``: its DescribeModelPackage answer, read when not given)."""
+    description = description if description is not None else _describe_package(sagemaker, package)
+    try:
+        url = description["InferenceSpecification"]["Containers"][0]["ModelDataUrl"]
+    except (KeyError, IndexError, TypeError) as error:
         raise ParityUnverified(f"cannot read the model data of {package}: {error}") from error
     match = S3_URI.match(url)
     if not match:
@@ -243,4 +390,8 @@ def _versions(seen: Mapping[str, int]) -> str:
 
 def _subject(decision: Mapping[str, Any]) -> str:
     what = "does not match its CPU model" if decision["outcome"] == "mismatch" else "could not be checked"
+    if decision.get("check") == FIRST_VERSION:
+        # Nothing to roll back to: the notice says the version serves and is held for the approver.
+        held = "rejected" if decision.get("held") == "rejected in the registry" else "NOT rejected"
+        return f"{decision['endpoint']}: first version v{decision.get('version', '?')} {what}; serving, {held}"[:100]
     return f"{decision['endpoint']}: v{decision.get('version', '?')} {what}; the rollout rolls back"[:100]

@@ -15,7 +15,7 @@ import pytest
 from botocore.response import StreamingBody
 from botocore.stub import Stubber
 
-from pipeline_code.core.compiled import DEPLOYMENT_EVENT, PARITY_FILE, PARITY_FORMAT, PARITY_METRIC, PARITY_NAMESPACE
+from pipeline_code.core.compiled import DEPLOYMENT_EVENT, ENDPOINT_EVENT, PARITY_FILE, PARITY_FORMAT, PARITY_METRIC, PARITY_NAMESPACE
 from pipeline_code.handlers import parity_check
 
 ENDPOINT = "mlops-loop-prod-churn-net"
@@ -253,3 +253,164 @@ def test_any_error_of_the_check_itself_fails_the_rollout_instead_of_leaving_no_v
     clients.notified(f"{ENDPOINT}: v3 could not be checked; the rollout rolls back")
     decision = clients.run(_event())
     assert decision["outcome"] == "unverified" and decision["reason"] == "the check failed: KeyError: 'surprise'"
+
+
+# -- the first version: an endpoint's creation runs no rollout, so its first version is checked once it is in service --
+
+CREATED = "2026-12-03T10:00:00Z"
+
+
+def _in_service(endpoint: str = ENDPOINT, status: str = "IN_SERVICE") -> dict:
+    """SageMaker's endpoint state change event (Developer Guide example: EndpointStatus IN_SERVICE)."""
+    return {"detail-type": ENDPOINT_EVENT, "source": "aws.sagemaker", "detail": {
+        "EndpointName": endpoint, "EndpointArn": f"arn:aws:sagemaker:us-east-1:111122223333:endpoint/{endpoint}",
+        "EndpointConfigName": CONFIG, "EndpointStatus": status, "CreationTime": 1796292000000.0,
+        "LastModifiedTime": 1796292600000.0, "Tags": {}}}
+
+
+class FirstVersion(Clients):
+    def serving(self, *, status: str = "InService", config_created: str = "2026-12-03T09:59:00Z",
+                approval: str = "Approved", approved: str = "2026-12-03T09:50:00Z", parity: object = None) -> None:
+        """The endpoint created at CREATED serving CONFIG (made at ``config_created``) with v3, ``approval`` since
+        ``approved``; with ``parity`` its archive holds that sample."""
+        sm = self.stubs["sagemaker"]
+        sm.add_response("describe_endpoint", {
+            "EndpointName": ENDPOINT, "EndpointArn": f"arn:aws:sagemaker:us-east-1:111122223333:endpoint/{ENDPOINT}",
+            "EndpointConfigName": CONFIG, "EndpointStatus": status, "CreationTime": CREATED,
+            "LastModifiedTime": "2026-12-03T10:10:00Z"}, {"EndpointName": ENDPOINT})
+        if status != "InService":
+            return
+        sm.add_response("describe_endpoint_config", {
+            "EndpointConfigName": CONFIG, "EndpointConfigArn": f"arn:aws:sagemaker:us-east-1:111122223333:endpoint-config/{CONFIG}",
+            "ProductionVariants": [{"VariantName": "AllTraffic", "ModelName": "churn-net-model-3"}],
+            "CreationTime": config_created}, {"EndpointConfigName": CONFIG})
+        if config_created > CREATED:
+            return
+        sm.add_response("describe_model", {
+            "ModelName": "churn-net-model-3", "ModelArn": "arn:aws:sagemaker:us-east-1:111122223333:model/churn-net-model-3",
+            "Containers": [{"ModelPackageName": PACKAGE}], "CreationTime": "2026-12-03T09:58:00Z"},
+            {"ModelName": "churn-net-model-3"})
+        sm.add_response("describe_model_package", {
+            "ModelPackageName": "mlops-loop-prod-churn-net", "ModelPackageArn": PACKAGE, "CreationTime": "2026-12-03T09:00:00Z",
+            "LastModifiedTime": approved, "ModelApprovalStatus": approval,
+            "ModelPackageStatus": "Completed", "ModelPackageStatusDetails": {"ValidationStatuses": []}, "InferenceSpecification": {
+                "Containers": [{"Image": "763104351884.dkr.ecr.us-east-1.amazonaws.com/pytorch-inference-neuronx:2.9.0",
+                                "ModelDataUrl": f"s3://{BUCKET}/{KEY}"}],
+                "SupportedContentTypes": ["application/json"], "SupportedResponseMIMETypes": ["application/json"]}},
+            {"ModelPackageName": PACKAGE})
+        if parity is not None:
+            body = _archive(parity)
+            self.stubs["s3"].add_response("get_object", {"Body": StreamingBody(io.BytesIO(body), len(body))},
+                                          {"Bucket": BUCKET, "Key": KEY})
+
+    def rejected(self, error: str | None = None) -> None:
+        """v3 rejected in the registry, the verdict as its approval description (or that call failing)."""
+        expected = {"ModelPackageArn": PACKAGE, "ModelApprovalStatus": "Rejected", "ApprovalDescription": _ANY}
+        if error:
+            self.stubs["sagemaker"].add_client_error("update_model_package", error, "denied", expected_params=expected)
+        else:
+            self.stubs["sagemaker"].add_response("update_model_package", {"ModelPackageArn": PACKAGE}, expected)
+
+
+@pytest.fixture
+def first(monkeypatch) -> FirstVersion:
+    monkeypatch.setenv("PARITY_ENDPOINTS", json.dumps({ENDPOINT: {"share": 0.1}}))
+    monkeypatch.setenv("TOPIC_ARN", TOPIC)
+    return FirstVersion()
+
+
+def test_given_a_new_endpoint_in_service_when_its_first_version_answers_as_its_cpu_model_then_it_passes_quietly(first):
+    """GIVEN the endpoint just created with v3 (no rollout, no bake) WHEN it says IN_SERVICE and v3 answers as the CPU
+    model did THEN the check passes with the whole traffic on v3 (one call), no rollback metric, nobody paged."""
+    first.serving(parity=_parity())
+    first.answers(_answer("3", (0.2500004, 0.7499996)))
+    decision = first.run(_in_service())
+    assert decision == {"check": "first-version", "endpoint": ENDPOINT, "endpoint_config": CONFIG, "model_package": PACKAGE,
+                        "version": "3", "calls": 1, "records": 2, "tolerance": 1e-3, "outcome": "passed"}
+
+
+def test_given_a_first_version_that_scores_differently_then_people_are_paged_and_it_is_rejected_for_the_approver(first):
+    """GIVEN the endpoint's first version v3 WHEN it answers differently from its CPU model THEN there is nothing to roll
+    back to: it is rejected in the registry with the reason (the approver decides), people are told it still serves,
+    and no rollback metric is published (the next rollout's alarm must not see it)."""
+    first.serving(parity=_parity())
+    first.answers(_answer("3", (0.25, 0.79)))
+    first.rejected()
+    first.notified(f"{ENDPOINT}: first version v3 does not match its CPU model; serving, rejected")
+    decision = first.run(_in_service())
+    assert decision["outcome"] == "mismatch" and decision["held"] == "rejected in the registry"
+    assert decision["reason"] == "record 1: 0.79, expected 0.75; largest difference 0.04 > tolerance 0.001"
+    assert decision["decide"].startswith(f"v3 keeps serving on {ENDPOINT} (there is no earlier version on it to roll back to)")
+
+
+def test_the_rejection_names_the_check_and_the_reason_in_the_approval_description(first):
+    calls = []
+    first.serving(parity=_parity())
+    first.answers(_answer("3", (0.25, 0.79)))
+    first.rejected()
+    first.notified(f"{ENDPOINT}: first version v3 does not match its CPU model; serving, rejected")
+    first.sagemaker.meta.events.register("provide-client-params.sagemaker.UpdateModelPackage",
+                                         lambda params, **_: calls.append(dict(params)))
+    first.run(_in_service())
+    (call,) = calls
+    assert call["ApprovalDescription"] == (
+        f"rejected by the parity check of {ENDPOINT}'s first version: it does not match its CPU model (record 1: 0.79, "
+        "expected 0.75; largest difference 0.04 > tolerance 0.001); approve it again to accept it")
+
+
+def test_a_first_version_that_cannot_be_checked_is_held_too(first):
+    """Fail closed as in a rollout: v3 never answering is unverified, and v3 is rejected for the approver."""
+    first.serving(parity=_parity())
+    first.answers(_answer("2"), _answer("2"), _answer("2"))
+    first.rejected()
+    first.notified(f"{ENDPOINT}: first version v3 could not be checked; serving, rejected")
+    decision = first.run(_in_service())
+    assert decision["outcome"] == "unverified" and decision["held"] == "rejected in the registry"
+    assert decision["reason"] == f"version 3 answered none of 3 calls to {ENDPOINT} (answers: v2 x3)"
+
+
+def test_a_rejection_the_registry_refuses_is_told_to_people_as_not_held(first):
+    first.serving(parity=_parity())
+    first.answers(_answer("3", (0.25, 0.79)))
+    first.rejected(error="AccessDeniedException")
+    first.notified(f"{ENDPOINT}: first version v3 does not match its CPU model; serving, NOT rejected")
+    decision = first.run(_in_service())
+    assert decision["held"].startswith("not rejected: UpdateModelPackage failed (")
+    assert decision["decide"].startswith(f"v3 keeps serving on {ENDPOINT} and was not rejected")
+
+
+def test_a_check_that_fails_before_it_knows_the_version_is_still_approved_rejects_nothing(first):
+    """DescribeEndpoint failing: the version and whether a person decided since are unknown, so nothing is rejected;
+    people are told the first version could not be checked."""
+    first.stubs["sagemaker"].add_client_error("describe_endpoint", "ThrottlingException", "slow down",
+                                              expected_params={"EndpointName": ENDPOINT})
+    first.notified(f"{ENDPOINT}: first version v? could not be checked; serving, NOT rejected")
+    decision = first.run(_in_service())
+    assert decision["outcome"] == "unverified" and decision["held"].startswith("not rejected: the check failed before")
+
+
+@pytest.mark.parametrize(("setup", "reason"), [
+    ({"status": "Updating"}, f"{ENDPOINT} is Updating now: an update has its own bake"),
+    ({"config_created": "2026-12-04T08:00:00Z"},
+     f"{ENDPOINT} serves {CONFIG}, made after the endpoint: its rollout's bake was checked"),
+    ({"approval": "Rejected"}, "v3 is Rejected: that decision stands"),
+    ({"approved": "2026-12-03T11:00:00Z"}, f"v3 was approved again after {ENDPOINT} was created: that decision stands"),
+])
+def test_an_endpoint_in_service_with_no_unchecked_first_version_is_ignored_without_a_verdict(first, setup, reason):
+    """A finished rollout or an autoscaling update (config younger than the endpoint), an update under way, a version
+    rejected since (a repeated event after this check rejected it) or approved again after the endpoint was created (a
+    person accepting it): nothing is invoked, rejected, published or told."""
+    first.serving(**setup)
+    decision = first.run(_in_service())
+    assert decision["outcome"] == "ignored" and decision["reason"] == reason
+
+
+@pytest.mark.parametrize("event", [_in_service(endpoint="mlops-loop-prod-other"), _in_service(status="CREATING"),
+                                   _in_service(status="UPDATING"), {"detail-type": ENDPOINT_EVENT, "detail": None}])
+def test_state_changes_of_other_endpoints_or_to_other_states_are_ignored_without_any_call(first, event):
+    assert first.run(event)["outcome"] == "ignored"
+
+
+def test_the_api_spelling_of_in_service_is_taken_too(first):
+    first.serving(approval="Rejected")
+    assert first.run(_in_service(status="InService"))["reason"] == "v3 is Rejected: that decision stands"

@@ -15,7 +15,8 @@ from aws_cdk.assertions import Template
 
 from mlops_loop.app_builder import new_app
 from mlops_loop.constructs.rollout_parity_check import ParityEndpoint, RolloutParityCheck
-from pipeline_code.core.compiled import DEPLOYMENT_EVENT
+from pipeline_code.core.compiled import DEPLOYMENT_EVENT, ENDPOINT_EVENT
+from pipeline_code.core.contract import REGISTERED_PROPERTIES
 
 ENDPOINTS = (ParityEndpoint("shop-staging-churn-net", "Shop-Staging-Churn-Net", 0.1),
              ParityEndpoint("shop-staging-eta-net", "shop-staging-eta-net", 1.0))
@@ -48,15 +49,56 @@ def test_the_function_knows_each_endpoint_and_the_traffic_its_new_fleet_takes_in
     assert props["ReservedConcurrentExecutions"] == 2 and props["Timeout"] == 180
 
 
+def _rules(template: Template) -> dict[str, dict]:
+    """The rules by the detail-type they match."""
+    rules = template.find_resources("AWS::Events::Rule").values()
+    return {r["Properties"]["EventPattern"]["detail-type"][0]: r["Properties"] for r in rules}
+
+
 def test_the_rule_sends_only_these_endpoints_deployment_events_with_retries_and_a_dead_letter_queue():
     _, template = _check()
-    (rule,) = template.find_resources("AWS::Events::Rule").values()
-    assert rule["Properties"]["EventPattern"] == {
+    rule = _rules(template)[DEPLOYMENT_EVENT]
+    assert rule["EventPattern"] == {
         "source": ["aws.sagemaker"], "detail-type": [DEPLOYMENT_EVENT],
         "detail": {"EndpointName": ["shop-staging-churn-net", "shop-staging-eta-net"]}}
-    (target,) = rule["Properties"]["Targets"]
+    (target,) = rule["Targets"]
     assert target["RetryPolicy"] == {"MaximumEventAgeInSeconds": 3600, "MaximumRetryAttempts": 2}
     assert "DeadLetterConfig" in target
+
+
+def test_an_endpoint_in_service_sends_the_version_it_was_created_with_to_the_same_function():
+    """GIVEN the check of two endpoints WHEN built THEN a second rule sends their state changes to in service (both
+    spellings: the event's IN_SERVICE and the API's InService) to the same function, with the same retries and dead
+    letters: an endpoint's creation runs no deployment, so its first version is checked there; and no other rule."""
+    _, template = _check()
+    rules = _rules(template)
+    assert set(rules) == {DEPLOYMENT_EVENT, ENDPOINT_EVENT}
+    first = rules[ENDPOINT_EVENT]
+    assert first["EventPattern"] == {
+        "source": ["aws.sagemaker"], "detail-type": [ENDPOINT_EVENT],
+        "detail": {"EndpointName": ["shop-staging-churn-net", "shop-staging-eta-net"],
+                   "EndpointStatus": ["IN_SERVICE", "InService"]}}
+    (target,) = first["Targets"]
+    (deployments,) = rules[DEPLOYMENT_EVENT]["Targets"]
+    assert target["Arn"] == deployments["Arn"] and target["DeadLetterConfig"] == deployments["DeadLetterConfig"]
+    assert target["RetryPolicy"] == {"MaximumEventAgeInSeconds": 3600, "MaximumRetryAttempts": 2}
+    permissions = template.find_resources("AWS::Lambda::Permission")
+    assert {json.dumps(p["Properties"]["SourceArn"]) for p in permissions.values()} >= {
+        json.dumps({"Fn::GetAtt": [logical, "Arn"]}) for logical in template.find_resources("AWS::Events::Rule")}
+
+
+def test_the_function_may_only_reject_versions_of_its_groups_leaving_their_registered_record_alone():
+    """GIVEN the check WHEN its policy is read THEN its one registry change is UpdateModelPackage on these groups'
+    versions, only with status Rejected (never Approved), with no registered property set and none removed."""
+    _, template = _check()
+    hold = _statements(template)["HoldFailedFirstVersions"]
+    assert hold["Effect"] == "Allow" and hold["Action"] == "sagemaker:UpdateModelPackage"
+    assert hold["Resource"] == [
+        "arn:aws:sagemaker:eu-west-1:123456789012:model-package/shop-staging-churn-net/*",
+        "arn:aws:sagemaker:eu-west-1:123456789012:model-package/shop-staging-eta-net/*"]
+    assert hold["Condition"]["StringEquals"] == {"sagemaker:ModelApprovalStatus": "Rejected"}
+    assert hold["Condition"]["Null"] == {"sagemaker:CustomerMetadataPropertiesToRemove": "true",
+                                         **{f"sagemaker:CustomerMetadataProperties/{p}": "true" for p in REGISTERED_PROPERTIES}}
 
 
 def test_the_function_may_invoke_only_its_endpoints_read_only_sealed_artefacts_and_publish_only_its_verdicts():
