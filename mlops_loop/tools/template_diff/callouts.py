@@ -32,6 +32,8 @@ from .model import (
 from .values import describe_change
 from ...naming import RESOURCE_METADATA_KEY
 from ...training.names import GATE_PARAMETERS, PARAM_APPROVAL_STATUS
+from ...config.instance_types import INSTANCE_TYPES
+from pipeline_code.core.contract import model_sha256_parameter_name, package_parameter_name
 from pipeline_code.core.thresholds import THRESHOLDS
 
 # Gate parameter name (the pipeline's) -> its threshold, for which way is looser.
@@ -312,6 +314,38 @@ def autoscaled_retype_callouts(stack: StackDiff, *, old: dict[str, dict], new: d
                                "AWS::SageMaker::EndpointConfig", message))
     return out
 
+def _instance_types(endpoint_config: Optional[dict]) -> list[str]:
+    """The instance types an endpoint config's variants declare (literal strings only)."""
+    if not endpoint_config or endpoint_config.get("Type") != "AWS::SageMaker::EndpointConfig":
+        return []
+    variants = (endpoint_config.get("Properties") or {}).get("ProductionVariants") or []
+    return [v["InstanceType"] for v in variants if isinstance(v, dict) and isinstance(v.get("InstanceType"), str)]
+
+
+def _inferentia2(instance_type: str) -> bool:
+    known = INSTANCE_TYPES.get(instance_type)
+    return known is not None and known.accelerator == "inferentia2"
+
+
+def _inferentia2_callouts(rc: ResourceChange, add) -> None:
+    """A deployed model's endpoint config moving onto ml.inf2 from another instance type. The serving stack keeps its
+    package parameter (``cdk deploy`` reuses it), so the inf2 fleet gets the version approved for the old instances:
+    without a compiled model in it the container refuses to load, the update fails and the whole stack rolls back."""
+    before, after = _instance_types(rc.before), _instance_types(rc.after)
+    if not before or any(_inferentia2(t) for t in before) or not any(_inferentia2(t) for t in after):
+        return
+    model = (((rc.after or {}).get("Metadata") or {}).get("mlops-loop") or {}).get("model")
+    package = package_parameter_name(model) if isinstance(model, str) and model else "<Model>ModelPackageArn"
+    digest = model_sha256_parameter_name(package)
+    add(CATEGORY_UPDATE_FAILS,
+        f"{rc.label}: instance type {', '.join(before)} -> {', '.join(after)}: where the endpoint exists (a version "
+        f"approved), this deploy keeps the version serving now ({package}), which was not compiled for Inferentia2: the "
+        "new fleet cannot load it, the update fails and CloudFormation rolls back every change of the stack. Migrate in "
+        "this order (README, \"Serving a network on Inferentia2\"): deploy the environment's Training and Operations "
+        "stacks alone (cdk deploy --exclusively) so the pipeline compiles and the parity check covers the endpoint; run "
+        "the pipeline and approve the compiled version it registers; then deploy this stack with "
+        f"--parameters {package}=<that version's ARN> --parameters {digest}=<its model_sha256>")
+
 
 def _governance_callouts(rc: ResourceChange, add) -> None:
     """The promotion gate loosened (a gate parameter's default), registration no longer pending a human approval,
@@ -372,6 +406,7 @@ def callouts_for(stage: str, stack: StackDiff, rc: ResourceChange) -> list[Callo
 
     if rc.kind in ("modified", "replaced"):
         _serving_mode_callouts(rc, add)
+        _inferentia2_callouts(rc, add)
         _governance_callouts(rc, add)
 
     if rc.resource_type in SERVING_TYPES and rc.kind == "removed":
