@@ -314,14 +314,6 @@ def autoscaled_retype_callouts(stack: StackDiff, *, old: dict[str, dict], new: d
                                "AWS::SageMaker::EndpointConfig", message))
     return out
 
-def _instance_types(endpoint_config: Optional[dict]) -> list[str]:
-    """The instance types an endpoint config's variants declare (literal strings only)."""
-    if not endpoint_config or endpoint_config.get("Type") != "AWS::SageMaker::EndpointConfig":
-        return []
-    variants = (endpoint_config.get("Properties") or {}).get("ProductionVariants") or []
-    return [v["InstanceType"] for v in variants if isinstance(v, dict) and isinstance(v.get("InstanceType"), str)]
-
-
 def _inferentia2(instance_type: str) -> bool:
     known = INSTANCE_TYPES.get(instance_type)
     return known is not None and known.accelerator == "inferentia2"
@@ -331,7 +323,7 @@ def _inferentia2_callouts(rc: ResourceChange, add) -> None:
     """A deployed model's endpoint config moving onto ml.inf2 from another instance type. The serving stack keeps its
     package parameter (``cdk deploy`` reuses it), so the inf2 fleet gets the version approved for the old instances:
     without a compiled model in it the container refuses to load, the update fails and the whole stack rolls back."""
-    before, after = _instance_types(rc.before), _instance_types(rc.after)
+    before, after = list(_instance_types(rc.before).values()), list(_instance_types(rc.after).values())
     if not before or any(_inferentia2(t) for t in before) or not any(_inferentia2(t) for t in after):
         return
     model = (((rc.after or {}).get("Metadata") or {}).get("mlops-loop") or {}).get("model")
