@@ -10,13 +10,13 @@ from __future__ import annotations
 import pytest
 
 from mlops_loop.tools.template_diff import CATEGORY_UPDATE_FAILS, compare_assemblies, render_text
-from tests.support.assemblies import endpoint, instance_config, template, write_assembly
+from tests.support.assemblies import endpoint, instance_config, serverless_config, template, write_assembly
 
 MODEL = "some-net"  # any model name: the call-out names its parameters from the config's metadata
 
 
 def _config(instance_type: str) -> dict:
-    config = instance_config(instance_type, 1)
+    config = serverless_config() if instance_type == "serverless" else instance_config(instance_type, 1)
     config["Metadata"] = {"mlops-loop": {"model": MODEL, "mode": "realtime"}}
     return config
 
@@ -34,10 +34,11 @@ def _failing(diff) -> list[str]:
     return [c.message for c in diff.callouts_for("prod") if c.category == CATEGORY_UPDATE_FAILS]
 
 
-@pytest.mark.parametrize("before", ["ml.m5.large", "ml.c5.xlarge"])
+@pytest.mark.parametrize("before", ["ml.m5.large", "ml.c5.xlarge", "serverless"])
 def test_a_deployed_model_moved_onto_inferentia2_is_an_update_that_fails_and_the_callout_names_the_order_that_works(
         tmp_path, before):
-    """GIVEN a model's endpoint config moving from a CPU type to ml.inf2.xlarge WHEN compared THEN an UPDATE FAILS
+    """GIVEN a model's endpoint config moving from a CPU type or serverless (it keeps its uncompiled version the same
+    way) to ml.inf2.xlarge WHEN compared THEN an UPDATE FAILS
     call-out says the kept (uncompiled) version cannot load there and gives the migration order, naming the model's
     own package and digest parameters."""
     diff = _diff(tmp_path, before, "ml.inf2.xlarge")

@@ -314,23 +314,28 @@ def autoscaled_retype_callouts(stack: StackDiff, *, old: dict[str, dict], new: d
                                "AWS::SageMaker::EndpointConfig", message))
     return out
 
+def _is_endpoint_config(resource: Optional[dict]) -> bool:
+    return bool(resource) and resource.get("Type") == "AWS::SageMaker::EndpointConfig"
+
+
 def _inferentia2(instance_type: str) -> bool:
     known = INSTANCE_TYPES.get(instance_type)
     return known is not None and known.accelerator == "inferentia2"
 
 
 def _inferentia2_callouts(rc: ResourceChange, add) -> None:
-    """A deployed model's endpoint config moving onto ml.inf2 from another instance type. The serving stack keeps its
+    """A deployed model's endpoint config moving onto ml.inf2 from another instance type or from serverless. The serving stack keeps its
     package parameter (``cdk deploy`` reuses it), so the inf2 fleet gets the version approved for the old instances:
     without a compiled model in it the container refuses to load, the update fails and the whole stack rolls back."""
     before, after = list(_instance_types(rc.before).values()), list(_instance_types(rc.after).values())
-    if not before or any(_inferentia2(t) for t in before) or not any(_inferentia2(t) for t in after):
+    # From any other config, serverless ones too (no instance type): only a config that is new has no version to keep.
+    if not _is_endpoint_config(rc.before) or any(_inferentia2(t) for t in before) or not any(_inferentia2(t) for t in after):
         return
     model = (((rc.after or {}).get("Metadata") or {}).get("mlops-loop") or {}).get("model")
     package = package_parameter_name(model) if isinstance(model, str) and model else "<Model>ModelPackageArn"
     digest = model_sha256_parameter_name(package)
     add(CATEGORY_UPDATE_FAILS,
-        f"{rc.label}: instance type {', '.join(before)} -> {', '.join(after)}: where the endpoint exists (a version "
+        f"{rc.label}: instance type {', '.join(before) or 'serverless'} -> {', '.join(after)}: where the endpoint exists (a version "
         f"approved), this deploy keeps the version serving now ({package}), which was not compiled for Inferentia2: the "
         "new fleet cannot load it, the update fails and CloudFormation rolls back every change of the stack. Migrate in "
         "this order (README, \"Serving a network on Inferentia2\"): deploy the environment's Training and Operations "
