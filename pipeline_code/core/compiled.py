@@ -16,7 +16,7 @@ handler (:mod:`pipeline_code.handlers.parity_check`) sends that request to the e
 new version answers, compares with :func:`parity_mismatches` and publishes :data:`PARITY_METRIC`;
 its alarm is one of the endpoint's rollback alarms. The version an endpoint is created with has no rollout: the
 same handler checks it once the endpoint is in service (:data:`ENDPOINT_EVENT`) and, when it does not match,
-rejects it in the registry for the approver to decide.
+tells people the approver's command that rejects it (it changes nothing itself).
 
 Standard library only.
 """

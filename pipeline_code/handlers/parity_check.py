@@ -33,22 +33,28 @@ an event for another endpoint or another state is ignored (no metric).
 **The first version** (``check: first-version``). An endpoint's creation - the serving stack creates it on the first
 approval - runs no blue/green deployment, so no deployment event comes and no bake could roll anything back. The
 same function also takes SageMaker's "SageMaker Endpoint State Change" events of these endpoints that say
-``IN_SERVICE`` and checks the version the endpoint was created with, whole traffic on it (3 attempts):
+``IN_SERVICE`` and checks the version the endpoint serves under the config it was created with, whole traffic on it
+(3 attempts, pausing ``FIRST_VERSION_PAUSES`` seconds after each failed one, within the function's time):
 
 1. DescribeEndpoint: it must be ``InService`` (an update started since has its own bake), and the endpoint config it
    serves must be no younger than the endpoint (a config made later came with a blue/green rollout, whose bake was
-   checked: that event is ignored, as after autoscaling or a finished rollout);
+   checked: that event is ignored);
 2. that config's model package must still be ``Approved``, under an approval no later than the endpoint's creation:
-   a version rejected since (by this check on an earlier delivery of the event, or by a person) or approved again
-   after the endpoint was created (a person accepting it after a failed check) is left to that decision;
-3. the request and comparison are the rollout's. A mismatch or an unverified check is published to ``TOPIC_ARN``
-   and the version is **held**: rejected in the registry (``UpdateModelPackage``, status ``Rejected`` with the reason
-   as its ``ApprovalDescription``; the role may set no other status and no registered property). There is nothing to
-   roll back to on the endpoint: the deploy handler reacts to the rejection as to any - a version approved earlier
-   that may serve is rolled out (blue/green, its bake checked), else the endpoint keeps serving this one and people
-   are told nothing is left to serve. The approver decides: approve it again to accept it (this check then leaves
-   it alone), or approve another version. No rollback metric is published (no rollout bakes; a 1 would still be in
-   the alarm's window when the next rollout starts).
+   a version rejected since, or approved again after the endpoint was created (a person accepting it after a failed
+   check), is left to that decision;
+3. the request and comparison are the rollout's. A mismatch or an unverified check is published to ``TOPIC_ARN``;
+   **the check changes nothing**: only the approver changes approval. The notice says what failed and, for a known
+   version, the approver's command that rejects it (``decide``); the deploy handler then rolls back to the version
+   approved before it, if any (its bake checked), else the endpoint keeps serving it and people are told nothing is
+   left to serve. No rollback metric is published (no rollout bakes; a 1 would still be in the alarm's window when
+   the next rollout starts).
+
+An autoscaling update (``UpdateEndpointWeightsAndCapacities``: ``Updating`` then ``InService``) keeps the endpoint
+config, so each one re-runs this check on a first version nobody decided about since: it only reads and invokes, a
+pass is quiet, and a mismatch pages again (the version still serves unaccepted) - no signal in the event or in
+DescribeEndpoint tells a scale event from the end of the creation without state of its own (``LastModifiedTime``
+moves with both, and how long a creation takes has no bound to compare it with), and skipping on a guess could leave
+a first version unchecked.
 
 Runs on the stock Lambda Python runtime: standard library and boto3 only.
 """
@@ -59,8 +65,9 @@ import json
 import logging
 import math
 import os
+import shlex
 import time
-from typing import Any, Callable, Dict, List, Mapping, Optional, Tuple
+from typing import Any, Callable, Dict, List, Mapping, Optional, Sequence, Tuple
 
 import boto3
 from botocore.config import Config
@@ -85,8 +92,12 @@ BAKING = "Baking"
 IN_SERVICE = "InService"
 # The decision's "check" for an endpoint's first version (a rollout's decisions carry none).
 FIRST_VERSION = "first-version"
-# An approval description holds at most 1024 characters (UpdateModelPackage).
+# An approval description holds at most 1024 characters (UpdateModelPackage): the one the notice proposes fits.
 MAX_DESCRIPTION = 1024
+# Pauses (seconds) before the 2nd and 3rd call of a first version's check: an IN_SERVICE event may come with a scale-out
+# still loading the fleet, and three calls in a row all meet it. 3 calls of at most 25 s (RUNTIME_CONFIG) and these
+# pauses fit MAX_CHECK_SECONDS; a pause never runs past the check's deadline.
+FIRST_VERSION_PAUSES = (5.0, 20.0)
 JSON_TYPE = "application/json"
 MAX_PARITY_BYTES = 16 * 1024 * 1024
 # A new fleet serving `share` of the traffic is missed by every call with probability (1 - share)^attempts.
@@ -107,15 +118,16 @@ class ParityUnverified(RuntimeError):
 
 
 def handler(event: Any, context: Any = None, *, sagemaker: Any = None, runtime: Any = None, s3: Any = None,
-            cloudwatch: Any = None, sns: Any = None, clock: Callable[[], float] = time.monotonic) -> Dict[str, Any]:
-    """Lambda entry point; the clients and the clock are injectable for tests. The check stops calling the endpoint
-    ``DEADLINE_MARGIN_SECONDS`` before the function would time out, so a verdict is always published."""
+            cloudwatch: Any = None, sns: Any = None, clock: Callable[[], float] = time.monotonic,
+            sleep: Callable[[float], None] = time.sleep) -> Dict[str, Any]:
+    """Lambda entry point; the clients, the clock and the pause are injectable for tests. The check stops calling the
+    endpoint ``DEADLINE_MARGIN_SECONDS`` before the function would time out, so a verdict is always published."""
     endpoints = json.loads(os.environ.get("PARITY_ENDPOINTS", "{}"))
     remaining = context.get_remaining_time_in_millis() / 1000 if context is not None else MAX_CHECK_SECONDS
     deadline = clock() + max(0.0, min(remaining - DEADLINE_MARGIN_SECONDS, MAX_CHECK_SECONDS))
     decision = check(event, endpoints, sagemaker=sagemaker or boto3.client("sagemaker"),
                      runtime=runtime or boto3.client("sagemaker-runtime", config=RUNTIME_CONFIG), s3=s3 or boto3.client("s3"),
-                     deadline=deadline, clock=clock)
+                     deadline=deadline, clock=clock, sleep=sleep)
     first = decision.get("check") == FIRST_VERSION
     if decision["outcome"] != "ignored" and not first:
         (cloudwatch or boto3.client("cloudwatch")).put_metric_data(
@@ -131,7 +143,8 @@ def handler(event: Any, context: Any = None, *, sagemaker: Any = None, runtime: 
 
 
 def check(event: Any, endpoints: Mapping[str, Mapping[str, Any]], *, sagemaker: Any, runtime: Any, s3: Any,
-          deadline: float = math.inf, clock: Callable[[], float] = time.monotonic) -> Dict[str, Any]:
+          deadline: float = math.inf, clock: Callable[[], float] = time.monotonic,
+          sleep: Callable[[float], None] = time.sleep) -> Dict[str, Any]:
     """The decision for one event: ``outcome`` ``ignored`` / ``passed`` / ``mismatch`` / ``unverified``, with why.
 
     Once the event names a covered endpoint whose deployment is baking, every failure - an API error, an
@@ -139,7 +152,7 @@ def check(event: Any, endpoints: Mapping[str, Mapping[str, Any]], *, sagemaker: 
     """
     if isinstance(event, Mapping) and event.get("detail-type") == ENDPOINT_EVENT:
         return check_first_version(event, endpoints, sagemaker=sagemaker, runtime=runtime, s3=s3, deadline=deadline,
-                                   clock=clock)
+                                   clock=clock, sleep=sleep)
     if not isinstance(event, Mapping) or event.get("detail-type") != DEPLOYMENT_EVENT:
         return {"outcome": "ignored", "reason": f"not a {DEPLOYMENT_EVENT!r} or {ENDPOINT_EVENT!r} event"}
     detail = event.get("detail")
@@ -168,11 +181,12 @@ def check(event: Any, endpoints: Mapping[str, Mapping[str, Any]], *, sagemaker: 
 
 
 def check_first_version(event: Mapping[str, Any], endpoints: Mapping[str, Mapping[str, Any]], *, sagemaker: Any, runtime: Any,
-                        s3: Any, deadline: float = math.inf, clock: Callable[[], float] = time.monotonic) -> Dict[str, Any]:
+                        s3: Any, deadline: float = math.inf, clock: Callable[[], float] = time.monotonic,
+                        sleep: Callable[[float], None] = time.sleep) -> Dict[str, Any]:
     """The decision for an endpoint state change: the version the endpoint was created with, held to its CPU model's
-    answers once the endpoint is in service (``check: first-version``); a mismatch or an unverified check also rejects
-    it in the registry (``held``). Anything but a first version still approved as it was when the endpoint was created
-    is ``ignored`` (see the module's docstring)."""
+    answers once the endpoint is in service (``check: first-version``); a mismatch or an unverified check says what
+    the approver may do (``decide``) and changes nothing. Anything but a first version still approved as it was when
+    the endpoint was created is ``ignored`` (see the module's docstring)."""
     detail = event.get("detail")
     endpoint = detail.get("EndpointName") if isinstance(detail, Mapping) else None
     if not isinstance(endpoint, str) or endpoint not in endpoints:
@@ -182,9 +196,6 @@ def check_first_version(event: Mapping[str, Any], endpoints: Mapping[str, Mappin
     if not isinstance(status, str) or status.replace("_", "").lower() != IN_SERVICE.lower():
         return {"outcome": "ignored", "endpoint": endpoint, "reason": f"the endpoint is {status!r}, not in service"}
     decision: Dict[str, Any] = {"check": FIRST_VERSION, "endpoint": endpoint}
-    # Set once the version is known to be the first one, approved as when the endpoint was created: only then may a
-    # failed check reject it (a failure before that cannot tell whether a person has decided since).
-    holdable: Optional[str] = None
     try:
         try:
             described = sagemaker.describe_endpoint(EndpointName=endpoint)
@@ -211,55 +222,48 @@ def check_first_version(event: Mapping[str, Any], endpoints: Mapping[str, Mappin
         if approved_at > created:
             return {**decision, "outcome": "ignored",
                     "reason": f"v{version} was approved again after {endpoint} was created: that decision stands"}
-        holdable = package
         verdict = _compare(decision, sagemaker=sagemaker, runtime=runtime, s3=s3, package=package, attempts=attempts_for(1.0),
-                           deadline=deadline, clock=clock, description=description)
+                           deadline=deadline, clock=clock, description=description, pauses=FIRST_VERSION_PAUSES, sleep=sleep)
     except ParityUnverified as error:
         verdict = {**decision, "outcome": "unverified", "reason": str(error)}
-    except Exception as error:  # noqa: BLE001 - whatever went wrong, the version must not pass unchecked
+    except Exception as error:  # noqa: BLE001 - whatever went wrong, people must hear that the version went unchecked
         verdict = {**decision, "outcome": "unverified", "reason": f"the check failed: {type(error).__name__}: {error}"[:1000]}
     if verdict["outcome"] in ("mismatch", "unverified"):
-        verdict["held"] = _hold(sagemaker, holdable, verdict)
-        verdict["decide"] = _what_to_decide(verdict)
+        verdict["decide"] = what_to_decide(verdict)
     return verdict
 
 
-def _what_to_decide(verdict: Mapping[str, Any]) -> str:
-    """What the approver may do now, for the notice."""
-    version, endpoint = verdict.get("version", "?"), verdict["endpoint"]
-    accept = (f"approve it again to accept it (as the approver role: aws sagemaker update-model-package --model-package-arn "
-              f"{verdict.get('model_package', '<arn>')} --model-approval-status Approved --approval-description '<why>')")
-    if verdict.get("held") == "rejected in the registry":
-        return (f"v{version} keeps serving on {endpoint} (there is no earlier version on it to roll back to) and is rejected: "
-                "if a version approved before it may serve, the deploy handler rolls that one out now (its bake is checked); "
-                f"else {accept}, or approve another version to replace it.")
-    return (f"v{version} keeps serving on {endpoint} and was not rejected: look at the reason, then reject it or approve "
-            "another version to replace it, or leave it approved to accept it.")
-
-
-def _hold(sagemaker: Any, package: Optional[str], verdict: Mapping[str, Any]) -> str:
-    """Reject ``package`` in the registry with the verdict as its approval description; what happened, in words."""
+def what_to_decide(verdict: Mapping[str, Any]) -> str:
+    """What the approver may do about a first version that failed its check (or could not be checked), for the notice:
+    the version keeps serving, and the check changed nothing."""
+    endpoint, package = verdict["endpoint"], verdict.get("model_package")
     if not package:
-        return ("not rejected: the check failed before it could tell which version serves and that it is still approved "
-                "as when the endpoint was created; see the reason")
+        return (f"{endpoint} keeps serving and nothing was changed: the check failed before it knew which version "
+                "serves; see the reason. It runs again at the endpoint's next in-service event.")
+    version = verdict.get("version", "?")
+    region = package.split(":")[3] if package.count(":") >= 5 else "<region>"
     what = "does not match its CPU model" if verdict["outcome"] == "mismatch" else "could not be checked"
-    description = (f"rejected by the parity check of {verdict['endpoint']}'s first version: it {what} "
-                   f"({verdict.get('reason', '')}); approve it again to accept it")[:MAX_DESCRIPTION]
-    try:
-        sagemaker.update_model_package(ModelPackageArn=package, ModelApprovalStatus=approval_rule.REJECTED,
-                                       ApprovalDescription=description)
-    except (ClientError, BotoCoreError) as error:
-        return f"not rejected: UpdateModelPackage failed ({str(error)[:300]}); reject it by hand or approve it to accept it"
-    return "rejected in the registry"
+    reason = (f"parity check of {endpoint}'s first version: it {what} ({verdict.get('reason', '')})")[:MAX_DESCRIPTION]
+    reject = (f"aws sagemaker update-model-package --model-package-arn {package} --model-approval-status Rejected "
+              f"--approval-description {shlex.quote(reason)} --region {region}")
+    accept = (f"aws sagemaker update-model-package --model-package-arn {package} --model-approval-status Approved "
+              f"--approval-description 'parity reviewed: <why>' --region {region}")
+    return (f"v{version} keeps serving on {endpoint} (nothing earlier on it to roll back to) and the check changed "
+            f"nothing: only the approver decides. To stop it serving, as the approver role: {reject} - the deploy "
+            "handler then rolls back to the version approved before it, if any (its bake checked), else the endpoint "
+            "keeps serving it and people are told nothing is left to serve. To accept it, as the approver role: "
+            f"{accept} (this check then leaves it alone). Until one of these, every in-service event of {endpoint} "
+            "(an autoscaling update) checks it again.")
 
 
 def _compare(decision: Dict[str, Any], *, sagemaker: Any, runtime: Any, s3: Any, package: str, attempts: int,
-             deadline: float, clock: Callable[[], float], description: Optional[Mapping[str, Any]] = None) -> Dict[str, Any]:
+             deadline: float, clock: Callable[[], float], description: Optional[Mapping[str, Any]] = None,
+             pauses: Sequence[float] = (), sleep: Callable[[float], None] = time.sleep) -> Dict[str, Any]:
     """``decision`` judged: the package's parity request sent until its version answers, the answers compared
     (``passed`` / ``mismatch``); raises :class:`ParityUnverified` (or anything) when the check cannot be made."""
     parity = _parity(sagemaker, s3, package, description)
     answers, calls = _new_version_answers(runtime, decision["endpoint"], parity["request"], decision["version"], attempts,
-                                          deadline=deadline, clock=clock)
+                                          deadline=deadline, clock=clock, pauses=pauses, sleep=sleep)
     decision["calls"] = calls
     problems = parity_mismatches(parity["expected"], answers, float(parity["tolerance"]))
     decision.update(records=len(answers), tolerance=parity["tolerance"])
@@ -357,15 +361,21 @@ def _parity(sagemaker: Any, s3: Any, package: str, description: Optional[Mapping
 
 
 def _new_version_answers(runtime: Any, endpoint: str, request: Mapping[str, Any], version: str, attempts: int, *,
-                         deadline: float = math.inf, clock: Callable[[], float] = time.monotonic) -> Tuple[List[Any], int]:
-    """The predictions of the first answer that comes from ``version``, and how many calls it took."""
+                         deadline: float = math.inf, clock: Callable[[], float] = time.monotonic,
+                         pauses: Sequence[float] = (), sleep: Callable[[float], None] = time.sleep) -> Tuple[List[Any], int]:
+    """The predictions of the first answer that comes from ``version``, and how many calls it took. Before call
+    ``n + 2`` it pauses ``pauses[n]`` seconds (none past the list's end); a pause that would reach ``deadline`` ends
+    the check (out of time) instead."""
     body = json.dumps(request, separators=(",", ":")).encode("utf-8")
     seen: Dict[str, int] = {}
     last_error: Optional[str] = None
     for call in range(1, attempts + 1):
-        if clock() > deadline:
+        pause = pauses[call - 2] if 2 <= call <= len(pauses) + 1 else 0.0
+        if pause and clock() + pause < deadline:
+            sleep(pause)
+        elif pause or clock() > deadline:  # a pause that would reach the deadline leaves no time for the call either
             raise ParityUnverified(f"out of time after {call - 1} calls to {endpoint}: version {version} had not answered "
-                                   f"(answers: {_versions(seen)})")
+                                   f"(answers: {_versions(seen)}" + (f"; last error: {last_error}" if last_error else "") + ")")
         try:
             response = runtime.invoke_endpoint(EndpointName=endpoint, ContentType=JSON_TYPE, Accept=JSON_TYPE, Body=body)
             answer = json.loads(response["Body"].read().decode("utf-8"))
@@ -391,7 +401,6 @@ def _versions(seen: Mapping[str, int]) -> str:
 def _subject(decision: Mapping[str, Any]) -> str:
     what = "does not match its CPU model" if decision["outcome"] == "mismatch" else "could not be checked"
     if decision.get("check") == FIRST_VERSION:
-        # Nothing to roll back to: the notice says the version serves and is held for the approver.
-        held = "rejected" if decision.get("held") == "rejected in the registry" else "NOT rejected"
-        return f"{decision['endpoint']}: first version v{decision.get('version', '?')} {what}; serving, {held}"[:100]
+        # Nothing to roll back to and nothing changed: the notice says the version serves until the approver decides.
+        return f"{decision['endpoint']}: first version v{decision.get('version', '?')} {what}; still serving"[:100]
     return f"{decision['endpoint']}: v{decision.get('version', '?')} {what}; the rollout rolls back"[:100]

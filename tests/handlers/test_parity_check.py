@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import io
 import json
+import shlex
 import tarfile
 
 import boto3
@@ -270,14 +271,15 @@ def _in_service(endpoint: str = ENDPOINT, status: str = "IN_SERVICE") -> dict:
 
 class FirstVersion(Clients):
     def serving(self, *, status: str = "InService", config_created: str = "2026-12-03T09:59:00Z",
-                approval: str = "Approved", approved: str = "2026-12-03T09:50:00Z", parity: object = None) -> None:
+                approval: str = "Approved", approved: str = "2026-12-03T09:50:00Z", parity: object = None,
+                last_modified: str = "2026-12-03T10:10:00Z") -> None:
         """The endpoint created at CREATED serving CONFIG (made at ``config_created``) with v3, ``approval`` since
         ``approved``; with ``parity`` its archive holds that sample."""
         sm = self.stubs["sagemaker"]
         sm.add_response("describe_endpoint", {
             "EndpointName": ENDPOINT, "EndpointArn": f"arn:aws:sagemaker:us-east-1:111122223333:endpoint/{ENDPOINT}",
             "EndpointConfigName": CONFIG, "EndpointStatus": status, "CreationTime": CREATED,
-            "LastModifiedTime": "2026-12-03T10:10:00Z"}, {"EndpointName": ENDPOINT})
+            "LastModifiedTime": last_modified}, {"EndpointName": ENDPOINT})
         if status != "InService":
             return
         sm.add_response("describe_endpoint_config", {
@@ -303,13 +305,10 @@ class FirstVersion(Clients):
             self.stubs["s3"].add_response("get_object", {"Body": StreamingBody(io.BytesIO(body), len(body))},
                                           {"Bucket": BUCKET, "Key": KEY})
 
-    def rejected(self, error: str | None = None) -> None:
-        """v3 rejected in the registry, the verdict as its approval description (or that call failing)."""
-        expected = {"ModelPackageArn": PACKAGE, "ModelApprovalStatus": "Rejected", "ApprovalDescription": _ANY}
-        if error:
-            self.stubs["sagemaker"].add_client_error("update_model_package", error, "denied", expected_params=expected)
-        else:
-            self.stubs["sagemaker"].add_response("update_model_package", {"ModelPackageArn": PACKAGE}, expected)
+    def run(self, event: dict, **kwargs) -> dict:
+        """As Clients.run, recording the pauses instead of sleeping; any registry write would find no stubbed response."""
+        self.pauses: list[float] = []
+        return super().run(event, **{"sleep": self.pauses.append, **kwargs})
 
 
 @pytest.fixture
@@ -317,6 +316,23 @@ def first(monkeypatch) -> FirstVersion:
     monkeypatch.setenv("PARITY_ENDPOINTS", json.dumps({ENDPOINT: {"share": 0.1}}))
     monkeypatch.setenv("TOPIC_ARN", TOPIC)
     return FirstVersion()
+
+
+def _no_registry_write(first: FirstVersion) -> list:
+    """The UpdateModelPackage calls the check makes (the Stubber would refuse one anyway: none is queued)."""
+    calls: list = []
+    first.sagemaker.meta.events.register("provide-client-params.sagemaker.UpdateModelPackage",
+                                         lambda params, **_: calls.append(dict(params)))
+    return calls
+
+
+REJECT = (f"aws sagemaker update-model-package --model-package-arn {PACKAGE} --model-approval-status Rejected "
+          "--approval-description ")
+
+
+def _command(decision: dict) -> str:
+    """The approver's command that rejects the version, as the notice gives it."""
+    return decision["decide"].split("To stop it serving, as the approver role: ", 1)[1].split(" - the deploy handler", 1)[0]
 
 
 def test_given_a_new_endpoint_in_service_when_its_first_version_answers_as_its_cpu_model_then_it_passes_quietly(first):
@@ -327,66 +343,120 @@ def test_given_a_new_endpoint_in_service_when_its_first_version_answers_as_its_c
     decision = first.run(_in_service())
     assert decision == {"check": "first-version", "endpoint": ENDPOINT, "endpoint_config": CONFIG, "model_package": PACKAGE,
                         "version": "3", "calls": 1, "records": 2, "tolerance": 1e-3, "outcome": "passed"}
+    assert first.pauses == []
 
 
-def test_given_a_first_version_that_scores_differently_then_people_are_paged_and_it_is_rejected_for_the_approver(first):
+def test_given_a_first_version_that_scores_differently_then_people_are_paged_with_the_approvers_command_and_nothing_changes(first):
     """GIVEN the endpoint's first version v3 WHEN it answers differently from its CPU model THEN there is nothing to roll
-    back to: it is rejected in the registry with the reason (the approver decides), people are told it still serves,
-    and no rollback metric is published (the next rollout's alarm must not see it)."""
+    back to and the check changes nothing (no registry call: only the approver decides); people are paged with what
+    differed and the approver's command that rejects v3 (its region named), told that the deploy handler then rolls
+    back to the version approved before it, if any; no rollback metric is published (the next rollout's alarm must
+    not see it)."""
+    calls = _no_registry_write(first)
     first.serving(parity=_parity())
     first.answers(_answer("3", (0.25, 0.79)))
-    first.rejected()
-    first.notified(f"{ENDPOINT}: first version v3 does not match its CPU model; serving, rejected")
+    first.notified(f"{ENDPOINT}: first version v3 does not match its CPU model; still serving")
     decision = first.run(_in_service())
-    assert decision["outcome"] == "mismatch" and decision["held"] == "rejected in the registry"
+    assert calls == [] and "held" not in decision
+    assert decision["outcome"] == "mismatch"
     assert decision["reason"] == "record 1: 0.79, expected 0.75; largest difference 0.04 > tolerance 0.001"
-    assert decision["decide"].startswith(f"v3 keeps serving on {ENDPOINT} (there is no earlier version on it to roll back to)")
+    assert shlex.split(_command(decision)) == REJECT.split() + [
+        f"parity check of {ENDPOINT}'s first version: it does not match its CPU model (record 1: 0.79, expected 0.75; "
+        "largest difference 0.04 > tolerance 0.001)", "--region", "us-east-1"]
+    assert "- the deploy handler then rolls back to the version approved before it, if any (its bake checked), else the " \
+           "endpoint keeps serving it and people are told nothing is left to serve." in decision["decide"]
+    assert decision["decide"].startswith(f"v3 keeps serving on {ENDPOINT} (nothing earlier on it to roll back to) and the "
+                                         "check changed nothing")
 
 
-def test_the_rejection_names_the_check_and_the_reason_in_the_approval_description(first):
-    calls = []
+def test_the_proposed_command_is_one_shell_word_per_argument_whatever_the_reason_says(first):
+    """A reason quoting an answer (quotes, $, backticks) stays one argument of the approver's command."""
     first.serving(parity=_parity())
-    first.answers(_answer("3", (0.25, 0.79)))
-    first.rejected()
-    first.notified(f"{ENDPOINT}: first version v3 does not match its CPU model; serving, rejected")
-    first.sagemaker.meta.events.register("provide-client-params.sagemaker.UpdateModelPackage",
-                                         lambda params, **_: calls.append(dict(params)))
-    first.run(_in_service())
-    (call,) = calls
-    assert call["ApprovalDescription"] == (
-        f"rejected by the parity check of {ENDPOINT}'s first version: it does not match its CPU model (record 1: 0.79, "
-        "expected 0.75; largest difference 0.04 > tolerance 0.001); approve it again to accept it")
+    first.answers(_answer("3", raw={"predictions": "it's $(rm -rf ~) `x`", "model": {"version": "3"}}))
+    first.notified(f"{ENDPOINT}: first version v3 could not be checked; still serving")
+    decision = first.run(_in_service())
+    words = shlex.split(_command(decision))
+    assert words[:8] == ["aws", "sagemaker", "update-model-package", "--model-package-arn", PACKAGE,
+                         "--model-approval-status", "Rejected", "--approval-description"]
+    assert words[8].startswith(f"parity check of {ENDPOINT}'s first version: it could not be checked (version 3 answered")
+    assert words[9:] == ["--region", "us-east-1"] and len(words[8]) <= 1024
 
 
-def test_a_first_version_that_cannot_be_checked_is_held_too(first):
-    """Fail closed as in a rollout: v3 never answering is unverified, and v3 is rejected for the approver."""
+def test_a_first_version_that_cannot_be_checked_pages_and_changes_nothing_after_pausing_between_attempts(first):
+    """v3 never answering is unverified: people are paged (it went unchecked), nothing is rejected, and the three
+    attempts were spread by the pauses (a scale-out may still be loading the fleet)."""
+    calls = _no_registry_write(first)
     first.serving(parity=_parity())
     first.answers(_answer("2"), _answer("2"), _answer("2"))
-    first.rejected()
-    first.notified(f"{ENDPOINT}: first version v3 could not be checked; serving, rejected")
+    first.notified(f"{ENDPOINT}: first version v3 could not be checked; still serving")
     decision = first.run(_in_service())
-    assert decision["outcome"] == "unverified" and decision["held"] == "rejected in the registry"
+    assert calls == [] and decision["outcome"] == "unverified"
     assert decision["reason"] == f"version 3 answered none of 3 calls to {ENDPOINT} (answers: v2 x3)"
+    assert first.pauses == [5.0, 20.0]  # the README states them
+    assert REJECT in decision["decide"]
 
 
-def test_a_rejection_the_registry_refuses_is_told_to_people_as_not_held(first):
+def test_the_pauses_never_run_past_the_checks_deadline(first):
+    """With 12 s left, the first pause (5 s) is taken; the second (20 s) would reach the deadline, so the check ends
+    there, unverified (out of time), and the verdict is still published."""
+    now = [0.0]
+
+    def clock() -> float:
+        return now[0]
+
+    def sleep(seconds: float) -> None:
+        first.pauses.append(seconds)
+        now[0] += seconds
+
     first.serving(parity=_parity())
-    first.answers(_answer("3", (0.25, 0.79)))
-    first.rejected(error="AccessDeniedException")
-    first.notified(f"{ENDPOINT}: first version v3 does not match its CPU model; serving, NOT rejected")
-    decision = first.run(_in_service())
-    assert decision["held"].startswith("not rejected: UpdateModelPackage failed (")
-    assert decision["decide"].startswith(f"v3 keeps serving on {ENDPOINT} and was not rejected")
+    first.stubs["runtime"].add_client_error("invoke_endpoint", "ModelError", "loading", http_status_code=424)
+    first.stubs["runtime"].add_client_error("invoke_endpoint", "ModelError", "loading", http_status_code=424)
+    first.notified(f"{ENDPOINT}: first version v3 could not be checked; still serving")
+    context = type("Context", (), {"get_remaining_time_in_millis": lambda self: 32_000})()
+    for stub in first.stubs.values():
+        stub.activate()
+    first.pauses = []
+    decision = parity_check.handler(_in_service(), context, sagemaker=first.sagemaker, runtime=first.runtime, s3=first.s3,
+                                    cloudwatch=first.cloudwatch, sns=first.sns, clock=clock, sleep=sleep)
+    assert first.pauses == [5.0]
+    assert decision["outcome"] == "unverified" and decision["reason"].startswith(f"out of time after 2 calls to {ENDPOINT}")
 
 
-def test_a_check_that_fails_before_it_knows_the_version_is_still_approved_rejects_nothing(first):
-    """DescribeEndpoint failing: the version and whether a person decided since are unknown, so nothing is rejected;
-    people are told the first version could not be checked."""
+def test_an_autoscaling_update_days_later_checks_the_first_version_again_read_only(first):
+    """GIVEN the endpoint created on 3 December with CONFIG, still serving v3 approved before it, WHEN Application Auto
+    Scaling changes its instance count three days later (UpdateEndpointWeightsAndCapacities: same config, Updating
+    then InService, LastModifiedTime moved) THEN the check runs again - no signal tells this event from the end of
+    the creation - and, the scale-out throttling every attempt, pages that v3 could not be checked and changes
+    nothing in the registry."""
+    calls = _no_registry_write(first)
+    first.serving(parity=_parity(), last_modified="2026-12-06T10:00:00Z")
+    for _ in range(3):
+        first.stubs["runtime"].add_client_error("invoke_endpoint", "ThrottlingException", "Rate exceeded", http_status_code=400)
+    first.notified(f"{ENDPOINT}: first version v3 could not be checked; still serving")
+    event = _in_service()
+    event["detail"]["LastModifiedTime"] = 1796551200000.0  # 2026-12-06T10:00Z, three days after the creation
+    decision = first.run(event)
+    assert calls == [] and decision["outcome"] == "unverified"
+    assert decision["reason"].startswith(f"version 3 answered none of 3 calls to {ENDPOINT} (answers: none; last error:")
+    assert first.pauses == [5.0, 20.0]  # the README states them
+
+
+def test_an_autoscaling_update_of_a_first_version_that_matches_stays_quiet(first):
+    first.serving(parity=_parity(), last_modified="2026-12-06T10:00:00Z")
+    first.answers(_answer("3"))
+    event = _in_service()
+    event["detail"]["LastModifiedTime"] = 1796551200000.0
+    assert first.run(event)["outcome"] == "passed"
+
+
+def test_a_check_that_fails_before_it_knows_the_version_pages_without_a_command(first):
+    """DescribeEndpoint failing: the version is unknown, so the notice proposes no command; nothing is changed."""
     first.stubs["sagemaker"].add_client_error("describe_endpoint", "ThrottlingException", "slow down",
                                               expected_params={"EndpointName": ENDPOINT})
-    first.notified(f"{ENDPOINT}: first version v? could not be checked; serving, NOT rejected")
+    first.notified(f"{ENDPOINT}: first version v? could not be checked; still serving")
     decision = first.run(_in_service())
-    assert decision["outcome"] == "unverified" and decision["held"].startswith("not rejected: the check failed before")
+    assert decision["outcome"] == "unverified"
+    assert decision["decide"].startswith(f"{ENDPOINT} keeps serving and nothing was changed: the check failed before")
 
 
 @pytest.mark.parametrize(("setup", "reason"), [
@@ -397,9 +467,9 @@ def test_a_check_that_fails_before_it_knows_the_version_is_still_approved_reject
     ({"approved": "2026-12-03T11:00:00Z"}, f"v3 was approved again after {ENDPOINT} was created: that decision stands"),
 ])
 def test_an_endpoint_in_service_with_no_unchecked_first_version_is_ignored_without_a_verdict(first, setup, reason):
-    """A finished rollout or an autoscaling update (config younger than the endpoint), an update under way, a version
-    rejected since (a repeated event after this check rejected it) or approved again after the endpoint was created (a
-    person accepting it): nothing is invoked, rejected, published or told."""
+    """A finished rollout (a config younger than the endpoint), an update under way, a version rejected since (by the
+    approver) or approved again after the endpoint was created (a person accepting it): nothing is invoked, published
+    or told. An autoscaling update keeps the config, so it is not among these: see the autoscaling tests above."""
     first.serving(**setup)
     decision = first.run(_in_service())
     assert decision["outcome"] == "ignored" and decision["reason"] == reason

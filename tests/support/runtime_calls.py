@@ -291,10 +291,6 @@ RUNTIMES: tuple[Runtime, ...] = (
             "describe_model_package": lambda n: _when_compiled(n, lambda: [
                 ("sagemaker:DescribeModelPackage", {"model-package": n.version}, {}),
             ]),
-            # A first version that fails its check (no rollout to roll back) is rejected for the approver to decide.
-            "update_model_package": lambda n: _when_compiled(n, lambda: [
-                ("sagemaker:UpdateModelPackage", {"model-package": n.version}, {"sagemaker:ModelApprovalStatus": "Rejected"}),
-            ]),
             "get_object": lambda n: _when_compiled(n, lambda: [
                 ("s3:GetObject", {"object": n.object("artifacts", _sealed(n))}, {}),
                 ("kms:Decrypt", {"key": n.data_key}, {}),
