@@ -67,9 +67,7 @@ class ModelRegistry(Construct):
     """One model package group per model (``<prefix>-<model>``) and an approver role.
 
     Approval status is the promotion gate: only the approver role may change it
-    (``sagemaker:UpdateModelPackage``) - besides it, the rollout parity check may only reject the version an
-    Inferentia2 endpoint was created with when it fails its check (:mod:`.rollout_parity_check`) - and the approver
-    can do nothing else to the loop: it cannot create
+    (``sagemaker:UpdateModelPackage``), and it can do nothing else to the loop: it cannot create
     packages, start or edit pipelines, or run jobs (explicit denies, so a broader policy attached
     later cannot add them). The training pipeline's role gets the mirror image (it may register,
     never approve) from :meth:`allow_register`. The approver role can be assumed, with MFA, by the

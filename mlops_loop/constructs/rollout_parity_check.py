@@ -16,9 +16,7 @@ from aws_cdk import aws_s3 as s3
 from aws_cdk import aws_sns as sns
 from constructs import Construct
 
-from pipeline_code.core.approval import REJECTED
 from pipeline_code.core.compiled import DEPLOYMENT_EVENT, ENDPOINT_EVENT, PARITY_NAMESPACE
-from pipeline_code.core.contract import REGISTERED_PROPERTIES
 from pipeline_code.core.integrity import SEALED_KEY_PATTERN
 
 from .arns import format_arn, s3_arn
@@ -48,10 +46,9 @@ class RolloutParityCheck(Construct):
     with the endpoint, :func:`~.endpoint_fleet.rollback_alarms`) and tells ``topic`` when a version does not match
     or cannot be checked; its own errors and dead letters alarm to ``topic`` too. It may describe endpoint configs,
     models and the groups' packages, describe and invoke only these endpoints, read only sealed artefacts
-    (encrypted with ``data_key``) and publish only in its own namespace. A first version that does not match (or
-    cannot be checked) has nothing to roll back to: the function rejects it in the registry for the approver to
-    decide - the one registry change it may make (status ``Rejected`` only, on these groups' versions, setting or
-    removing no registered property).
+    (encrypted with ``data_key``) and publish only in its own namespace. It changes nothing in the registry: a first
+    version that does not match (or cannot be checked) has nothing to roll back to, and the notice gives the
+    approver's command that rejects it (only the approver changes approval).
     """
 
     def __init__(
@@ -118,19 +115,6 @@ class RolloutParityCheck(Construct):
             ["sagemaker:InvokeEndpoint", "sagemaker:DescribeEndpoint"],
             [format_arn(stack, service="sagemaker", resource="endpoint", resource_name=e.endpoint_name.lower()) for e in endpoints],
         )
-        # A first version that fails its check is held for the approver: rejected, the only status this role may set
-        # (never Approved: approval stays the approver's), with no registered property set or removed (the audit reads
-        # lineage and digests there). Conditions of one statement are ANDed.
-        access.allow(
-            "HoldFailedFirstVersions",
-            ["sagemaker:UpdateModelPackage"],
-            [format_arn(stack, service="sagemaker", resource="model-package", resource_name=f"{g}/*") for g in groups],
-            conditions={"StringEquals": {"sagemaker:ModelApprovalStatus": REJECTED},
-                        "Null": {"sagemaker:CustomerMetadataPropertiesToRemove": "true",
-                                 **{f"sagemaker:CustomerMetadataProperties/{name}": "true" for name in REGISTERED_PROPERTIES}}},
-            wildcard_reason="The version an endpoint is created with is known only at run time; the function may only "
-            "reject versions of these groups.",
-        )
         access.allow("ReadSealedArtifacts", ["s3:GetObject"], [s3_arn(self, read_once(artifacts_bucket, "bucket_name"), SEALED_KEY_PATTERN)],
                      wildcard_reason="Sealed artefacts are content-addressed (pipelines/<model>/registered/<sha256>/...); "
                      "the function reads only parity.json of the one a package version names.")
@@ -154,7 +138,8 @@ class RolloutParityCheck(Construct):
                                                     retry_attempts=2, max_event_age=Duration.hours(1)))
         # An endpoint's creation (the serving stack creates it on the first approval) sends no deployment event: its
         # state change to in service runs the check of the version it was created with. The handler ignores the state
-        # changes that follow a rollout or an autoscaling update (the endpoint config is younger than the endpoint).
+        # changes that follow a rollout (the endpoint config is younger than the endpoint); an autoscaling update keeps
+        # the config, so it re-runs the check (read-only: a pass is quiet, a failure pages again).
         self.first_versions = events.Rule(
             self,
             "FirstVersions",

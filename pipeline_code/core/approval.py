@@ -38,9 +38,7 @@ from typing import Any, Callable, Iterable, List, Mapping, Optional, TypeVar
 APPROVED = "Approved"
 PENDING = "PendingManualApproval"
 COMPLETED = "Completed"
-REJECTED = "Rejected"
-# The statuses a version may be registered with: the Model Registry's third, Rejected, is a decision (a person's, or
-# the parity check's on an Inferentia2 endpoint's first version: pipeline_code.handlers.parity_check).
+# The statuses a version may be registered with: the Model Registry's third, Rejected, is a person's decision.
 REGISTRATION_STATUSES = (PENDING, APPROVED)
 
 # The rule's name, as the evaluation report records it (``champion.source.rule``).
