@@ -220,17 +220,15 @@ def all_labels(recent: Optional[pd.DataFrame], older: Optional[pd.DataFrame]) ->
 
 def read_older_labels(labels_dir: Optional[str], problem_type: str, classes: Sequence[str]):
     """The labels of the look-back before the label window (``--late-labels-dir``), as :func:`quality.read_labels`
-    reads them, kept to ``inference_id``, ``label`` and ``label_time``; ``(labels, warning)``: a file that cannot be
-    read is a warning (the earlier requests are then joined to the label window's labels only), not a failed section -
-    it would fail every run until it left the look-back."""
+    reads them, kept to ``inference_id``, ``label`` and ``label_time``; ``(labels, problem)``: labels that cannot be
+    read are a reason (the caller then judges no due day: the last week's labels alone are a skewed subset), not a
+    failed section - it would fail every run until the file left the look-back."""
     if not labels_dir:
         return None, None
     try:
         labels = quality.read_labels(labels_dir, problem_type, classes)
-    except Exception as exc:  # noqa: BLE001 - reported, the label window's labels still join
-        return None, check("late_labels_unreadable", SECTION, None, None, WARN,
-                           detail=f"the look-back's labels under {labels_dir!r} could not be read ({type(exc).__name__}: "
-                                  f"{exc}): due days are judged on the last week's labels only")
+    except Exception as exc:  # noqa: BLE001 - reported by the caller, today's window is still judged
+        return None, f"the look-back's labels under {labels_dir!r} could not be read ({type(exc).__name__}: {exc})"
     return labels[[c for c in (INFERENCE_ID, quality.LABEL, quality.LABEL_TIME) if c in labels.columns]], None
 
 

@@ -297,25 +297,35 @@ def run_monitor(spec: ModelSpec, args: argparse.Namespace, *, cloudwatch_client:
                     "max_quality_drop": args.max_quality_drop}
                 records, rows_per_day = window_pass.labelled_records(), window_pass.rows_per_day
                 earlier = None
+                skipped = None  # why this run judges no due day (the look-back's labels are not all here)
                 if args.label_delay_days is not None:  # labels of requests earlier runs recorded join them too
-                    older, unreadable = late_labels.read_older_labels(args.late_labels_dir, problem_type, classes)
-                    earlier = late_labels.join_earlier(
-                        args.records_dir, labels, older_labels=older, matched_today=late_labels.matched_ids(records),
-                        version=records_version, label_delay_days=args.label_delay_days,
-                        label_window_hours=args.label_window_hours,
-                        today_start=dt.datetime.fromisoformat(summary_capture["start"]) if summary_capture["start"] else None,
-                        records_left_out=((sections.get("remote") or {}).get("prediction_records") or {}).get("skipped_objects", 0),
-                        labels_source=getattr(args, "labels_s3_uri", None) or args.labels_dir)
-                    labelled_today = len(records) if records is not None else 0
-                    records, rows_per_day = earlier.combined(records, rows_per_day)
+                    older = None
+                    skipped = _older_labels_lost(args, sections)
+                    if skipped is None:
+                        older, skipped = late_labels.read_older_labels(args.late_labels_dir, problem_type, classes)
+                    if skipped is None:
+                        earlier = late_labels.join_earlier(
+                            args.records_dir, labels, older_labels=older, matched_today=late_labels.matched_ids(records),
+                            version=records_version, label_delay_days=args.label_delay_days,
+                            label_window_hours=args.label_window_hours,
+                            today_start=_today_start(summary_capture["start"], now=summary_capture.get("end"),
+                                                     window_hours=args.window_hours),
+                            records_left_out=((sections.get("remote") or {}).get("prediction_records") or {}).get("skipped_objects", 0),
+                            labels_source=getattr(args, "labels_s3_uri", None) or args.labels_dir)
+                        labelled_today = len(records) if records is not None else 0
+                        records, rows_per_day = earlier.combined(records, rows_per_day)
                 section = quality.model_quality(records, base_metrics, threshold=threshold,
                                                 min_label_coverage=args.min_label_coverage,
                                                 min_labeled_rows=args.min_labeled_rows, max_auc_drop=args.max_auc_drop,
                                                 rows_per_day=rows_per_day, **typed)
                 if earlier is not None:
                     earlier.annotate(section, labelled_today=labelled_today)
-                    if unreadable:
-                        section["checks"].append(unreadable)
+                if skipped is not None:
+                    # Judging the due days on the labels that are left would judge the skewed subset the look-back
+                    # exists to avoid (churn-like labels: positives early, negatives at the delay): not this run.
+                    section.setdefault("checks", []).append(drift.check(
+                        "late_labels_not_judged", "model_quality", None, None, drift.WARN,
+                        detail=f"no due day is judged this run: {skipped}; today's window is"))
                 if recorded is not None:
                     section["prediction_records_written"] = recorded
                 unusable = labels.attrs.get("unusable_labels") if labels is not None else None
@@ -639,3 +649,30 @@ def main(argv: Optional[Sequence[str]] = None, *, cloudwatch_client: Any = None)
 
 if __name__ == "__main__":
     sys.exit(main())
+
+
+def _older_labels_lost(args: argparse.Namespace, sections: Dict[str, Any]) -> Optional[str]:
+    """Why the look-back's labels before the label window are not all here (``--from-s3``: their download failed or
+    was cut at ``--max-window-bytes``), else None."""
+    if not (getattr(args, "from_s3", False) and getattr(args, "labels_s3_uri", None)):
+        return None
+    downloaded = (sections.get("remote") or {}).get("late_labels")
+    if downloaded is None:
+        return "the look-back's labels were not downloaded (see the labels_download_failed error)"
+    if downloaded.get("truncated"):
+        return (f"the look-back's labels were cut at --max-window-bytes ({downloaded.get('skipped_objects')} files "
+                "left out); raise it")
+    return None
+
+
+def _today_start(start: Optional[str], *, now: Optional[str], window_hours: float) -> Optional[dt.datetime]:
+    """Where today's window begins for the earlier records: its earliest request, but never before the window's own
+    start (``--window-hours`` before its latest request): a request carrying an old ``inference_time`` (a backfill)
+    would otherwise hide every earlier record from the join."""
+    if not start:
+        return None
+    earliest = dt.datetime.fromisoformat(start)
+    if not now:
+        return earliest
+    return max(earliest, dt.datetime.fromisoformat(now) - dt.timedelta(hours=window_hours))
+

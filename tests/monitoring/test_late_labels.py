@@ -113,6 +113,57 @@ def test_labels_arriving_days_or_weeks_late_are_judged_against_the_predictions_t
     assert report["sections"]["data_drift"]["drifted_features"] == [] and first["sections"]["data_drift"]["drifted_features"]
 
 
+def _decayed_day_with_labels(aws, spec, reference, tmp_path):
+    """A decayed model's day of traffic 31 days ago, recorded by its run, its labels a third each written 30, 2 and 0
+    days ago; today's undrifted traffic in the window."""
+    aws.serving_stack(churn_arn=register(aws, reference, "run-1"))
+    then = _now() - dt.timedelta(days=DELAY + 1)
+    old = traffic(aws, spec, reference["model"], name="old", day=then, rows=1500, seed=400, drift=0.8, concept_drift=1.0)
+    scheduled_run(aws, spec, tmp_path / "run-1")
+    finish(aws, tmp_path / "run-1", "run-1", days_ago=DELAY + 1)
+    leave_window(aws, "old", DELAY + 1)
+    for i, written in enumerate((DELAY, 2, 0)):
+        labels_arrive(aws, spec, old.iloc[i::3], f"old-{i}", days_ago=written)
+    return then
+
+
+def test_when_the_look_backs_labels_cannot_be_read_no_due_day_is_judged_on_what_is_left(aws, spec, reference, tmp_path):
+    """GIVEN a due day whose labels are partly older than the label window, and an unreadable label file among the
+    older ones WHEN today's run judges THEN no due day is judged (on the last week's labels alone it would be the
+    skewed subset: churn-like labels come positives first), a warning says why, and no AucDrop is published from it
+    (review finding: a healthy model failed and retrained for as long as the bad file stayed in the look-back)."""
+    _decayed_day_with_labels(aws, spec, reference, tmp_path)
+    aws.put(f"{LABELS_URI}broken.csv", b"")  # an empty export: pandas cannot read it
+    aws.age(f"{LABELS_URI}broken.csv", _now() - dt.timedelta(days=20))
+    traffic(aws, spec, reference["model"], name="today", day=_now(), rows=1500, seed=500)
+
+    report = scheduled_run(aws, spec, tmp_path / "run-2")
+
+    mq = report["sections"]["model_quality"]
+    assert "late_labels" not in mq and check(report, "auc_drop")["status"] != "fail"
+    skipped = check(report, "late_labels_not_judged")
+    assert skipped["status"] == "warn" and skipped["detail"].startswith("no due day is judged this run: the look-back's labels under")
+    assert "AucDrop" not in published(aws) and report["healthy"]
+
+
+def test_a_request_with_an_old_inference_time_does_not_hide_the_earlier_records(aws, spec, reference, tmp_path):
+    """GIVEN a due day recorded by an earlier run, and in today's window one request carrying an inference_time 40
+    days old (a backfill) WHEN today's run judges THEN the due day is judged: today's window starts no earlier than
+    --window-hours before its end (review finding: it started at that request, hiding every earlier record)."""
+    then = _decayed_day_with_labels(aws, spec, reference, tmp_path)
+    today = traffic(aws, spec, reference["model"], name="today", day=_now(), rows=1500, seed=500)
+    backfill = replay.traffic(spec, 1, seed=501, start=(_now() - dt.timedelta(days=40)).strftime("%Y-%m-%d"), days=1)
+    lines = replay.capture_lines(spec, backfill, predict(reference["model"], backfill))
+    aws.put(f"{CAPTURE_URI}mlops-loop-dev-churn/AllTraffic/backfill.jsonl", ("\n".join(lines) + "\n").encode())
+    assert len(today) == 1500
+
+    report = scheduled_run(aws, spec, tmp_path / "run-2")
+
+    late = report["sections"]["model_quality"]["late_labels"]
+    assert late["due_days"] == {then.strftime("%Y-%m-%d"): {"rows": 1500, "labelled": 1500}}
+    assert late["unmatched_labels"]["rows"] == 0
+
+
 def test_a_day_whose_labels_are_not_all_due_is_not_judged_on_the_labels_that_came_first(aws, spec, reference, tmp_path):
     """GIVEN a decayed day of traffic 10 days ago (a 30-day delay) and the labels of a third of its requests
     WHEN today's run joins them THEN the day is not judged (its early labels would be a biased slice): no AucDrop, no
