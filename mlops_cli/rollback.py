@@ -64,9 +64,10 @@ class State:
     """What the registry and the serving stack say about one model in one environment."""
 
     def __init__(self, *, group: str, stack: str, parameter: str, versions: List[Version], stack_found: bool, serving_arn: Optional[str],
-                 stack_status: str = "") -> None:
-        """``stack_status`` (default: unknown) is the serving stack's StackStatus."""
-        self.group, self.stack, self.parameter = group, stack, parameter
+                 stack_status: str = "", region: str = "") -> None:
+        """``stack_status`` (default: unknown) is the serving stack's StackStatus; ``region`` (default: unknown) the
+        stack's region, which the commands this prints name."""
+        self.group, self.stack, self.parameter, self.region = group, stack, parameter, region
         self.versions = versions
         self.stack_found = stack_found
         self.stack_status = stack_status
@@ -80,6 +81,12 @@ class State:
     @property
     def serving(self) -> Optional[Version]:
         return next((v for v in self.versions if self.serving_arn and v.arn == self.serving_arn), None)
+
+    @property
+    def stack_events_command(self) -> str:
+        """The AWS CLI command that shows the serving stack's events, in its region (a shell's default may be another)."""
+        return (f"aws cloudformation describe-stack-events --stack-name {self.stack}"
+                + (f" --region {self.region}" if self.region else ""))
 
     def label(self, arn: Optional[str]) -> str:
         if not arn:
@@ -119,6 +126,7 @@ def load_state(*, sagemaker: Any, cloudformation: Any, project: str, env: str, m
         stack_found=described is not None,
         serving_arn=serving_arn,
         stack_status=(described or {}).get("StackStatus", ""),
+        region=cloudformation.meta.region_name or "",
     )
 
 
@@ -205,7 +213,7 @@ def rollback(
         "(blue/green; CloudFormation rolls back on alarm and people are notified).\n"
         "Watch it:\n"
         f"  {versions_command}      # serving becomes v{target.version}\n"
-        f"  aws cloudformation describe-stack-events --stack-name {state.stack} --max-items 10",
+        f"  {state.stack_events_command} --max-items 10",
         file=out,
     )
     return 0
@@ -337,7 +345,7 @@ def _why_they_differ(state: State, desired: Version) -> str:
             f"and CloudFormation rolled back (the handler then holds {number} until it is approved again), or the handler "
             f"refused {number} on reading its artefact (bytes not as "
             "recorded, or a failed multi-model smoke test; its notice says why) "
-            f"(aws cloudformation describe-stack-events --stack-name {state.stack})")
+            f"({state.stack_events_command})")
 
 
 def _time(value: Optional[dt.datetime]) -> str:

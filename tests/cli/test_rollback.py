@@ -130,7 +130,7 @@ def test_versions_marks_the_serving_and_the_desired_version(registry, capsys):
         "an approval), the rollout failed and CloudFormation rolled back (the handler then holds v2 until it is approved "
         "again), or the handler refused v2 on reading its "
         "artefact (bytes not as recorded, or a failed multi-model smoke test; its notice says why) "
-        f"(aws cloudformation describe-stack-events --stack-name {STACK})")
+        f"(aws cloudformation describe-stack-events --stack-name {STACK} --region {REGION})")
 
 
 def test_versions_says_when_the_deploy_handler_refuses_the_desired_version(registry, capsys):
@@ -194,7 +194,7 @@ def test_rollback_makes_the_earlier_version_the_desired_one_and_the_handler_depl
     out = capsys.readouterr().out
     assert f"{STACK}: ChurnModelPackageArn v2 -> v1" in out
     assert f"python -m mlops_cli.rollback --env prod --model churn --config {SAMPLE_CONFIG} versions" in out
-    assert f"describe-stack-events --stack-name {STACK}" in out
+    assert f"aws cloudformation describe-stack-events --stack-name {STACK} --region {REGION} --max-items 10" in out
 
     # The approval event then reaches the deploy handler, which rolls the stack back to v1.
     monkeypatch.setenv("SERVING_STACK_NAME", STACK)
