@@ -153,6 +153,28 @@ def test_the_optimized_mode_rule_sees_a_violation_and_follows_the_apps_imports()
     assert "pipeline_code/training/prepare.py" not in covered
 
 
+def _defined_after_the_main_guard(source: str) -> list[int]:
+    """Lines of the statements that follow a module's ``if __name__ == "__main__":`` block: run as a script (a job's
+    ``python -m``, a CLI), the guard calls ``main()`` before they exist, while an import in the tests sees them all."""
+    body = ast.parse(source).body
+    for index, node in enumerate(body):
+        if (isinstance(node, ast.If) and isinstance(node.test, ast.Compare) and isinstance(node.test.left, ast.Name)
+                and node.test.left.id == "__name__"):
+            return [later.lineno for later in body[index + 1:]]
+    return []
+
+
+@pytest.mark.parametrize("path", _files("pipeline_code") + _files("mlops_cli") + _files("mlops_loop"), ids=_ids)
+def test_a_modules_main_guard_is_its_last_statement(path):
+    lines = _defined_after_the_main_guard(path.read_text())
+    assert not lines, f"{_ids(path)}:{lines}: defined after the __main__ guard, so missing when run as a script"
+
+
+def test_the_main_guard_rule_sees_a_violation():
+    assert _defined_after_the_main_guard("def main():\n    pass\n\nif __name__ == '__main__':\n    main()\n\n"
+                                         "def late():\n    pass\n") == [7]
+
+
 TESTS = REPO_ROOT / "tests"
 
 

@@ -647,10 +647,6 @@ def main(argv: Optional[Sequence[str]] = None, *, cloudwatch_client: Any = None)
     return 0
 
 
-if __name__ == "__main__":
-    sys.exit(main())
-
-
 def _older_labels_lost(args: argparse.Namespace, sections: Dict[str, Any]) -> Optional[str]:
     """Why the look-back's labels before the label window are not all here (``--from-s3``: their download failed or
     was cut at ``--max-window-bytes``), else None."""
@@ -676,3 +672,6 @@ def _today_start(start: Optional[str], *, now: Optional[str], window_hours: floa
         return earliest
     return max(earliest, dt.datetime.fromisoformat(now) - dt.timedelta(hours=window_hours))
 
+
+if __name__ == "__main__":
+    sys.exit(main())
