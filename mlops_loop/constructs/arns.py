@@ -46,3 +46,9 @@ def s3_arn(scope: IConstruct, bucket_name: str, key_pattern: Optional[str] = Non
     """The ARN of a bucket (or of the objects matching ``key_pattern``) in the scope's partition."""
     resource = bucket_name if key_pattern is None else f"{bucket_name}/{key_pattern}"
     return format_arn(scope, service="s3", resource=resource, region="", account="")
+
+
+def any_sagemaker(scope: IConstruct, *resources: str) -> list[str]:
+    """The ARNs of every SageMaker ``resources`` of the scope's account and region (``endpoint-config/*``,
+    ``model/*``): for the resources CloudFormation names at deploy time, as each version's endpoint config and model."""
+    return [format_arn(scope, service="sagemaker", resource=resource, resource_name="*") for resource in resources]

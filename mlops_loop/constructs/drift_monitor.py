@@ -18,7 +18,7 @@ from pipeline_code.core.problem import BINARY, REGRESSION
 from ..config.schema import GateConfig, ModelConfig, MonitoringConfig, NetworkConfig
 from ..naming import feature_snapshots_prefix
 from .access_policy import AccessPolicy
-from .arns import format_arn
+from .arns import any_sagemaker, format_arn
 from .cdk_reads import environment_of, read_once, stack_of
 from .job_code import JobCode
 from .network import allow_sagemaker_network_interfaces, vpc_config
@@ -271,8 +271,7 @@ def _allow_endpoint_checks(access: AccessPolicy, stack: Stack, endpoint_name: st
     access.allow(
         "DescribeServingModels",
         ["sagemaker:DescribeEndpointConfig", "sagemaker:DescribeModel"],
-        [format_arn(stack, service="sagemaker", resource="endpoint-config", resource_name="*"),
-         format_arn(stack, service="sagemaker", resource="model", resource_name="*")],
+        any_sagemaker(stack, "endpoint-config", "model"),
         wildcard_reason="CloudFormation names each version's endpoint config and model at deploy time (and a hand-made "
         "one has any name); the job only reads the ones its endpoint names, to find the model package that serves.",
     )

@@ -19,7 +19,7 @@ from constructs import Construct
 from pipeline_code.core.compiled import DEPLOYMENT_EVENT, ENDPOINT_EVENT, PARITY_NAMESPACE
 from pipeline_code.core.integrity import SEALED_KEY_PATTERN
 
-from .arns import format_arn, s3_arn
+from .arns import any_sagemaker, format_arn, s3_arn
 from ..config.schema import NetworkConfig
 from .cdk_reads import read_once, stack_of
 from .handler_function import dead_letter_queue, handler_function
@@ -98,8 +98,7 @@ class RolloutParityCheck(Construct):
         access.allow(
             "FindPendingVersion",
             ["sagemaker:DescribeEndpointConfig", "sagemaker:DescribeModel"],
-            [format_arn(stack, service="sagemaker", resource="endpoint-config", resource_name="*"),
-             format_arn(stack, service="sagemaker", resource="model", resource_name="*")],
+            any_sagemaker(stack, "endpoint-config", "model"),
             wildcard_reason="CloudFormation names each version's endpoint config and model at deploy time; the "
             "function only reads them to find the model package being rolled out.",
         )

@@ -13,7 +13,7 @@ from pipeline_code.core.contract import pascal, target_model_parameter_name
 
 from ..config.serving import ServerlessServing
 from .access_policy import INSTANCE_TYPES_KEY, AccessPolicy
-from .arns import format_arn
+from .arns import any_sagemaker, format_arn
 from .cdk_reads import read_once, stack_of
 from .endpoint_fleet import rollback_alarm_names
 from .multi_model_endpoint import MultiModelEndpoint
@@ -141,8 +141,7 @@ class ServingDeployer(Construct):
             ["sagemaker:CreateModel", "sagemaker:DeleteModel", "sagemaker:DescribeModel",
              "sagemaker:DeleteEndpointConfig", "sagemaker:DescribeEndpointConfig",
              "sagemaker:AddTags", "sagemaker:DeleteTags", "sagemaker:ListTags"],
-            [format_arn(stack, service="sagemaker", resource="model", resource_name="*"),
-             format_arn(stack, service="sagemaker", resource="endpoint-config", resource_name="*")],
+            any_sagemaker(stack, "model", "endpoint-config"),
             wildcard_reason=reason,
         )
         self._allow_creating_endpoint_configs(reason)
@@ -217,7 +216,7 @@ class ServingDeployer(Construct):
         which a config without serverless variants (no such key) never matches. With only serverless models there is
         no type to list, and a deny refuses any config that names one (``ForAnyValue``, false without the key). With
         nothing served from an endpoint (batch only), no endpoint config may be created at all."""
-        configs = [format_arn(self, service="sagemaker", resource="endpoint-config", resource_name="*")]
+        configs = any_sagemaker(self, "endpoint-config")
         action = ["sagemaker:CreateEndpointConfig"]
         types, serverless = sorted(self._endpoint_instance_types), self._serverless
         if types:
@@ -280,7 +279,7 @@ class ServingDeployer(Construct):
         self.access.allow(
             "UseEndpointConfigs",
             ["sagemaker:CreateEndpoint", "sagemaker:UpdateEndpoint"],
-            [format_arn(self, service="sagemaker", resource="endpoint-config", resource_name="*")],
+            any_sagemaker(self, "endpoint-config"),
             wildcard_reason="CloudFormation generates a new endpoint-config name for every version (every property "
             "is create-only) and documents no pattern for it; the endpoint each call changes is pinned by name "
             "in the Endpoint statements.",
