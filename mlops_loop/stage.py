@@ -7,7 +7,7 @@ from typing import Any
 from aws_cdk import Environment, Stage, Tags
 from constructs import Construct
 
-from pipeline_code.core.contract import environment_prefix, serving_stack_name, stack_name
+from pipeline_code.core.contract import environment_prefix, environment_stack_names
 
 from .config import AppConfig, EnvironmentConfig
 from .config.serving import compiled_for_inferentia2
@@ -42,6 +42,8 @@ class MlopsStage(Stage):
             **kwargs,
         )
         prefix = environment_prefix(app_config.project, environment.name)
+        # The names the workstation tools find the stacks by (mlops_cli.lifecycle).
+        stack_names = environment_stack_names(prefix)
         models = app_config.models_of(environment)
         # One tag set: on every resource (below) and in the request of every job created at run time.
         tags = app_config.tags_of(environment)
@@ -51,7 +53,7 @@ class MlopsStage(Stage):
         self.storage = StorageStack(
             self,
             "Storage",
-            stack_name=stack_name(prefix, "storage"),
+            stack_name=stack_names["storage"],
             description=f"{prefix}: stateful layer (KMS keys, S3 lake, Glue database, Feature Store, Model Registry)",
             environment=environment,
             name_prefix=prefix,
@@ -61,7 +63,7 @@ class MlopsStage(Stage):
         self.data_pipeline = DataPipelineStack(
             self,
             "DataPipeline",
-            stack_name=stack_name(prefix, "data-pipeline"),
+            stack_name=stack_names["data-pipeline"],
             description=f"{prefix}: Glue crawlers, Spark ETL and feature ingestion",
             environment=environment,
             name_prefix=prefix,
@@ -71,7 +73,7 @@ class MlopsStage(Stage):
         self.training = TrainingStack(
             self,
             "Training",
-            stack_name=stack_name(prefix, "training"),
+            stack_name=stack_names["training"],
             description=f"{prefix}: SageMaker training pipelines (prepare, train, evaluate, gate, register)",
             environment=environment,
             name_prefix=prefix,
@@ -84,7 +86,7 @@ class MlopsStage(Stage):
         self.serving = ServingStack(
             self,
             "Serving",
-            stack_name=serving_stack_name(prefix),
+            stack_name=stack_names["serving"],
             description=f"{prefix}: model endpoints and batch scoring, deployed by approving a model version",
             environment=environment,
             name_prefix=prefix,
@@ -95,7 +97,7 @@ class MlopsStage(Stage):
         self.operations = OperationsStack(
             self,
             "Operations",
-            stack_name=stack_name(prefix, "operations"),
+            stack_name=stack_names["operations"],
             description=f"{prefix}: notifications and the guarded retraining trigger",
             environment=environment,
             name_prefix=prefix,

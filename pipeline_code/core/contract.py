@@ -46,6 +46,29 @@ def serving_stack_name(prefix: str) -> str:
     return stack_name(prefix, "serving")
 
 
+# The components of an environment, one stack each, in the order `cdk deploy` creates them (Storage first, every other
+# stack reads it; `cdk destroy` deletes them in the reverse order).
+STACK_COMPONENTS = ("storage", "data-pipeline", "training", "serving", "operations")
+
+
+def environment_stack_names(prefix: str) -> Dict[str, str]:
+    """``{component: stack name}`` of every stack of the environment, in the order `cdk deploy` creates them."""
+    return {component: stack_name(prefix, component) for component in STACK_COMPONENTS}
+
+
+# The qualifier of the CDK bootstrap stack the app deploys through (the CDK's default, which its stack synthesizers
+# keep): it names the bootstrap roles.
+CDK_QUALIFIER = "hnb659fds"
+
+
+def cfn_exec_role_arn(account: str, region: str) -> str:
+    """The role `cdk bootstrap` creates for CloudFormation to deploy the app's stacks as (``cdk-<qualifier>-cfn-exec-
+    role-<account>-<region>``): the one to name (``--role-arn``) for an operation by hand on a stack whose last
+    operation ran as a narrower role (the serving stack after an approval runs as its deployer)."""
+    partition = "aws-cn" if region.startswith("cn-") else "aws-us-gov" if region.startswith("us-gov-") else "aws"
+    return f"arn:{partition}:iam::{account}:role/cdk-{CDK_QUALIFIER}-cfn-exec-role-{account}-{region}"
+
+
 # The curated data's partition column: the curate job writes <curated>/<dataset>/event_date=<day>/, and the feature
 # job knows a partition by it.
 CURATED_PARTITION_COLUMN = "event_date"

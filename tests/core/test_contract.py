@@ -124,6 +124,11 @@ def test_names_of_one_environment():
     assert retraining_pause_parameter(prefix, "churn") == "/shop-prod/retraining/paused-models/churn"
     assert retraining_paused_models_path(prefix) == "/shop-prod/retraining/paused-models"
     assert contract.retraining_path(prefix) == "/shop-prod/retraining"
+    assert contract.environment_stack_names(prefix) == {
+        "storage": "shop-prod-storage", "data-pipeline": "shop-prod-data-pipeline", "training": "shop-prod-training",
+        "serving": serving_stack_name(prefix), "operations": "shop-prod-operations"}
+    assert contract.cfn_exec_role_arn("123456789012", "eu-west-1") == (
+        "arn:aws:iam::123456789012:role/cdk-hnb659fds-cfn-exec-role-123456789012-eu-west-1")
 
 
 @pytest.mark.parametrize("model", ["paused", "paused-models", "churn"])
