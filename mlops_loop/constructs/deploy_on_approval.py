@@ -18,7 +18,7 @@ from aws_cdk import aws_sns as sns
 from aws_cdk import aws_sqs as sqs
 from constructs import Construct
 
-from pipeline_code.core.contract import package_group_name, pascal
+from pipeline_code.core.contract import cfn_exec_role_arn, package_group_name, pascal
 from pipeline_code.core.integrity import SEALED_KEY_PATTERN, ledger_model_prefix, sealed_prefix
 
 from .access_policy import AccessPolicy
@@ -44,11 +44,12 @@ class MultiModelDeployment:
     prefix: str
 
 
-def failed_rollout_notice(environment: str, stack_name: str, models: Sequence[str], region: str) -> events.RuleTargetInput:
+def failed_rollout_notice(environment: str, stack_name: str, models: Sequence[str], region: str,
+                          account: str) -> events.RuleTargetInput:
     """The notice of a failed or rolled-back update of the serving stack ``stack_name`` (its "CloudFormation Stack
     Status Change" event: ``status-details.status`` and ``status-reason``): what ended how, that a version the deploy
     handler set is now held until someone decides again (the CLI commands, ``models`` being the stack's), and the
-    CloudFormation commands that show what failed, in ``region``."""
+    CloudFormation commands that show what failed and continue a failed rollback, in ``region`` of ``account``."""
     field = events.EventField.from_path
     return events.RuleTargetInput.from_text(
         f"Serving stack {stack_name}: an update ended {field('$.detail.status-details.status')}: "
@@ -59,7 +60,10 @@ def failed_rollout_notice(environment: str, stack_name: str, models: Sequence[st
         f"Which version serves and which is held: python -m mlops_cli.rollback --env {environment} --model MODEL "
         f"versions (MODEL: {', '.join(models)}). What failed: aws cloudformation describe-stack-events --stack-name "
         f"{stack_name} --max-items 40 --region {region}. After UPDATE_ROLLBACK_FAILED the stack takes no update until: "
-        f"aws cloudformation continue-update-rollback --stack-name {stack_name} --region {region}")
+        f"aws cloudformation continue-update-rollback --stack-name {stack_name} --role-arn "
+        f"{cfn_exec_role_arn(account, region)} --region {region} (add --resources-to-skip with the logical ids of "
+        "resources that cannot be rolled back). Name that role: without --role-arn CloudFormation runs as the role of "
+        "the last update, the deployer, which may not undo everything")
 
 
 class DeployOnApproval(Construct):
@@ -295,7 +299,7 @@ class DeployOnApproval(Construct):
         # "people were not told", the handler's "an approval was not processed".
         notify_topic(self.failed_rollouts, topic, dead_letter_queue=notification_dead_letters,
                      message=failed_rollout_notice(environment, serving_stack_name, sorted(model_parameters),
-                                                   environment_of(stack).region))
+                                                   environment_of(stack).region, environment_of(stack).account))
 
     def _allow_multi_model(self, access: AccessPolicy, deployments: Sequence[MultiModelDeployment]) -> None:
         """Stage (read the artefact, write its versioned copy) and smoke-test (invoke the shared endpoint)."""

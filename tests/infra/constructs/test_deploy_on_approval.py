@@ -176,8 +176,25 @@ def test_a_failed_rollout_notice_says_what_ended_how_that_the_version_is_held_an
         "reject it or approve another version to move on. Which version serves and which is held: python -m "
         "mlops_cli.rollback --env dev --model MODEL versions (MODEL: m0, m1). What failed: aws cloudformation "
         f"describe-stack-events --stack-name {SERVING} --max-items 40 --region eu-west-1. After UPDATE_ROLLBACK_FAILED "
-        f"the stack takes no update until: aws cloudformation continue-update-rollback --stack-name {SERVING} --region "
-        "eu-west-1")
+        f"the stack takes no update until: aws cloudformation continue-update-rollback --stack-name {SERVING} --role-arn "
+        "arn:aws:iam::123456789012:role/cdk-hnb659fds-cfn-exec-role-123456789012-eu-west-1 --region eu-west-1 (add "
+        "--resources-to-skip with the logical ids of resources that cannot be rolled back). Name that role: without "
+        "--role-arn CloudFormation runs as the role of the last update, the deployer, which may not undo everything")
+
+
+def test_the_role_a_notice_names_for_a_rollback_by_hand_is_the_one_cdk_deploys_the_stacks_as():
+    """GIVEN the stack synthesizer the app's stacks use (the CDK's default) WHEN it names the role CloudFormation deploys
+    them as THEN that is the contract's cfn-exec role, the one the notice and the README tell people to pass."""
+    from aws_cdk import DefaultStackSynthesizer
+
+    from pipeline_code.core.contract import CDK_QUALIFIER, cfn_exec_role_arn
+
+    assert DefaultStackSynthesizer.DEFAULT_QUALIFIER == CDK_QUALIFIER
+    assert (DefaultStackSynthesizer.DEFAULT_CLOUDFORMATION_ROLE_ARN
+            .replace("${AWS::Partition}", "aws").replace("${Qualifier}", CDK_QUALIFIER)
+            .replace("${AWS::AccountId}", "123456789012").replace("${AWS::Region}", "eu-west-1")
+            ) == cfn_exec_role_arn("123456789012", "eu-west-1")
+    assert cfn_exec_role_arn("123456789012", "cn-north-1").startswith("arn:aws-cn:iam::123456789012:role/")
 
 
 def test_the_handler_reads_only_its_groups_and_updates_only_the_serving_stack_as_the_deployer():
