@@ -7,7 +7,9 @@
 * :mod:`.audit`     which data, code, metrics, fairness checks and approver produced a model version
   (needs AWS credentials);
 * :mod:`.retraining` pause and resume automatic retraining of an environment or a model, and show whether it is
-  paused (on-call's switch; needs AWS credentials).
+  paused (on-call's switch; needs AWS credentials);
+* :mod:`.lifecycle` the stacks a failed first deploy left in the way of ``cdk deploy`` (and their deletion), and
+  the teardown that empties a dev environment for ``cdk destroy`` (needs AWS credentials).
 
 They use the job code (``pipeline_code``) as a library and read configuration through
 ``mlops_loop.config``, the one loader synth uses; nothing else of the infrastructure, and nothing in

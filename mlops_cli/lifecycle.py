@@ -1,0 +1,511 @@
+"""Stand an environment up again after a failed first deploy, and tear a dev environment down.
+
+    python -m mlops_cli.lifecycle --env staging stacks [--delete-failed-creates]
+    python -m mlops_cli.lifecycle --env dev teardown [--execute]
+
+``stacks`` describes every stack of the environment (``<project>-<env>-storage``, ``-data-pipeline``, ``-training``,
+``-serving``, ``-operations``) and says, per stack, whether ``cdk deploy`` can proceed from its state. The one it
+cannot get past on its own is a stack whose first create failed (``ROLLBACK_COMPLETE`` / ``ROLLBACK_FAILED``) with
+termination protection on, as every stack outside dev has: the CDK CLI turns protection on before it runs the create,
+and on the next deploy tries to delete the failed stack, which CloudFormation refuses while protection is on. With
+``--delete-failed-creates`` it turns protection off and deletes exactly those stacks (by stack id, then waits until
+they are gone), and nothing else; every other state is only reported, with what to do: an update whose rollback failed
+(``UPDATE_ROLLBACK_FAILED``) takes ``continue-update-rollback`` with the CDK's cfn-exec role, a failed delete
+(``DELETE_FAILED``) another delete, an operation in progress a wait.
+
+``teardown`` empties a **dev** environment so that ``cdk destroy '<env>/*'`` can delete it: it refuses any environment
+whose config ``tier`` is not ``dev``. From the Storage stack's resources it finds the environment's buckets and model
+package groups, and from the registry the model cards the pipeline created (``<group>-v<N>``, outside CloudFormation).
+By default it only lists what it would do (a dry run); ``--execute`` does it, in this order:
+
+1. stops every bucket's server access logging (the deletes below would otherwise be logged into the access-logs
+   bucket after it was emptied);
+2. removes from each bucket policy the statements that deny deleting objects (the write-once prefixes: whatever they
+   are, every ``Deny`` covering ``s3:DeleteObject`` or ``s3:DeleteObjectVersion`` that is not a TLS guard), or the
+   policy when nothing else is left;
+3. deletes every object version and delete marker of every bucket (the buckets are versioned), log-target buckets
+   last;
+4. deletes every version (model package) of every group (SageMaker deletes no group that still has versions), then
+   the groups' model cards.
+
+It then prints the ``cdk destroy`` command and does not run it: the CDK CLI needs the synthesized app and its own
+credentials handling, and asks its own confirmation; the last irreversible step stays the operator's. Re-running the
+teardown is safe (it lists what is left). Needs credentials of the environment's account that may do all of the above
+(an administrator of the dev account).
+
+Both commands act on ``--env`` as the config names it (:mod:`mlops_cli.target`), refuse credentials of another account,
+and paginate every listing. Exit 0: nothing blocks a deploy (``stacks``) / dry run or everything deleted (``teardown``);
+1: a stack blocks ``cdk deploy`` / something could not be deleted (each said on stderr); 2: an error or a refusal,
+one line on stderr.
+"""
+
+from __future__ import annotations
+
+import argparse
+import fnmatch
+import json
+import re
+import sys
+import uuid
+from dataclasses import dataclass, field
+from typing import Any, Dict, List, Optional, Sequence, Tuple
+
+from mlops_cli import target as deploy_target
+from pipeline_code.core import approval as approval_rule
+from pipeline_code.core.contract import (
+    cfn_exec_role_arn,
+    environment_prefix,
+    environment_stack_names,
+    model_card_name_patterns,
+    package_group_name,
+)
+
+PROG = "python -m mlops_cli.lifecycle"
+# A first create that failed: CloudFormation takes no update of such a stack, only its deletion, and `cdk deploy`
+# deletes it before creating it again (the CDK CLI's `isCreationFailure`).
+FAILED_CREATE = ("ROLLBACK_COMPLETE", "ROLLBACK_FAILED")
+# States `cdk deploy` updates from.
+DEPLOYABLE = ("CREATE_COMPLETE", "UPDATE_COMPLETE", "UPDATE_ROLLBACK_COMPLETE", "IMPORT_COMPLETE",
+              "IMPORT_ROLLBACK_COMPLETE", "REVIEW_IN_PROGRESS")
+DELETE_ACTIONS = ("s3:DeleteObject", "s3:DeleteObjectVersion")
+# Condition keys of the transport guards (TLS only, TLS 1.2 or later): a teardown's requests meet them, so such a
+# statement denies none of its deletes and stays.
+TRANSPORT_KEYS = ("aws:securetransport", "s3:tlsversion")
+# How long `--delete-failed-creates` waits for each deletion: polls every 10 s, up to 30 minutes.
+DELETE_WAIT = {"Delay": 10, "MaxAttempts": 180}
+
+
+class CliError(Exception):
+    """A problem the operator can fix, or a refusal; one line, exit code 2."""
+
+
+# ---------------------------------------------------------------------------------------------------------- stacks
+
+
+@dataclass(frozen=True)
+class StackState:
+    """One stack of the environment as CloudFormation describes it (``status`` "" when it does not exist)."""
+
+    name: str
+    stack_id: str = ""
+    status: str = ""
+    protected: bool = False
+    reason: str = ""
+
+    @property
+    def exists(self) -> bool:
+        return bool(self.status)
+
+    @property
+    def deletable_failed_create(self) -> bool:
+        """A failed first create that termination protection keeps `cdk deploy` from deleting."""
+        return self.status in FAILED_CREATE and self.protected
+
+    @property
+    def blocks_deploy(self) -> bool:
+        if not self.exists or self.status in DEPLOYABLE or self.status.endswith("_IN_PROGRESS"):
+            return False
+        return not (self.status in FAILED_CREATE and not self.protected)
+
+
+def describe_stacks(cloudformation: Any, names: Sequence[str]) -> List[StackState]:
+    """Each stack of ``names`` as it is now (one DescribeStacks by name each: it answers one stack, no pages)."""
+    from botocore.exceptions import ClientError
+
+    states = []
+    for name in names:
+        try:
+            (stack,) = cloudformation.describe_stacks(StackName=name)["Stacks"]
+        except ClientError as error:
+            if deploy_target.error_code(error) == "ValidationError" and "does not exist" in str(error):
+                states.append(StackState(name))
+                continue
+            raise
+        states.append(StackState(name, stack["StackId"], stack["StackStatus"], bool(stack.get("EnableTerminationProtection")),
+                                 stack.get("StackStatusReason", "")))
+    return states
+
+
+def advice(state: StackState, *, account: str, region: str) -> str:
+    """What the state means for `cdk deploy` and what to do about it."""
+    where = f"--region {region}"
+    if not state.exists:
+        return "not deployed"
+    if state.status in DEPLOYABLE:
+        return "ok"
+    if state.status.endswith("_IN_PROGRESS"):
+        return "an operation is running: wait until it ends, then look again"
+    if state.status in FAILED_CREATE:
+        if not state.protected:
+            return "its first create failed; cdk deploy deletes it and creates it again"
+        return (f"BLOCKS cdk deploy: its first create failed and termination protection stops cdk deploy deleting it; "
+                f"--delete-failed-creates turns protection off and deletes it ({state.reason or 'see its events'})")
+    if state.status == "UPDATE_ROLLBACK_FAILED":
+        return ("BLOCKS cdk deploy: an update's rollback failed; see what failed (aws cloudformation describe-stack-events "
+                f"--stack-name {state.name} --max-items 40 {where}), fix it, then: aws cloudformation continue-update-rollback "
+                f"--stack-name {state.name} --role-arn {cfn_exec_role_arn(account, region)} {where} (add "
+                "--resources-to-skip with the logical ids of resources that cannot be rolled back)")
+    if state.status == "DELETE_FAILED":
+        return ("BLOCKS cdk deploy: a deletion failed; see which resource (aws cloudformation describe-stack-events "
+                f"--stack-name {state.name} --max-items 40 {where}), then delete it again: aws cloudformation delete-stack "
+                f"--stack-name {state.name} --role-arn {cfn_exec_role_arn(account, region)} {where} (add --retain-resources "
+                "with the logical ids of resources to keep)")
+    if state.status in ("CREATE_FAILED", "UPDATE_FAILED"):
+        return ("BLOCKS cdk deploy: a deployment with --no-rollback stopped; deploy again, or roll it back (npx cdk "
+                "rollback)")
+    return f"BLOCKS cdk deploy: state {state.status}"
+
+
+def render_stacks(states: Sequence[StackState], *, environment: str, account: str, region: str) -> str:
+    blocking = [s for s in states if s.blocks_deploy]
+    lines = [f"Stacks of environment '{environment}' (account {account}, {region}): "
+             + (f"{len(blocking)} block cdk deploy" if blocking else "none blocks cdk deploy")]
+    width = max(len(s.name) for s in states)
+    for s in states:
+        status = f"{s.status} ({'protected' if s.protected else 'unprotected'})" if s.exists else "-"
+        lines.append(f"  {s.name.ljust(width)}  {status:40}  {advice(s, account=account, region=region)}")
+    return "\n".join(lines)
+
+
+def delete_failed_creates(cloudformation: Any, states: Sequence[StackState], *, out: Any) -> List[str]:
+    """Turn termination protection off and delete each failed first create it keeps from `cdk deploy` (last created
+    first), waiting for each deletion; every other stack is left alone. Returns what could not be deleted."""
+    from botocore.exceptions import WaiterError
+
+    problems = []
+    for state in reversed([s for s in states if s.deletable_failed_create]):
+        # By stack id: the failed stack itself, never one created under its name meanwhile.
+        cloudformation.update_termination_protection(StackName=state.stack_id, EnableTerminationProtection=False)
+        cloudformation.delete_stack(StackName=state.stack_id, ClientRequestToken=f"mlops-lifecycle-{uuid.uuid4()}")
+        print(f"{state.name}: termination protection off, deleting ({state.status})", file=out)
+        try:
+            cloudformation.get_waiter("stack_delete_complete").wait(StackName=state.stack_id, WaiterConfig=DELETE_WAIT)
+        except WaiterError as error:
+            status = (error.last_response or {}).get("Stacks", [{}])[0].get("StackStatus", "unknown")
+            problems.append(f"{state.name}: the deletion ended {status}: see aws cloudformation describe-stack-events "
+                            f"--stack-name {state.stack_id}")
+            continue
+        print(f"{state.name}: deleted", file=out)
+    return problems
+
+
+# -------------------------------------------------------------------------------------------------------- teardown
+
+
+@dataclass
+class BucketPlan:
+    name: str
+    versions: int = 0
+    delete_markers: int = 0
+    size: int = 0
+    logs_to: str = ""  # the bucket its server access logs go to ("" when off)
+    denying: List[str] = field(default_factory=list)  # Sids of policy statements that deny deleting objects
+    policy_left: Optional[Dict[str, Any]] = None  # the policy without them (None: delete the policy)
+    exists: bool = True
+
+
+@dataclass
+class TeardownPlan:
+    storage_stack: str
+    storage_found: bool
+    buckets: List[BucketPlan]
+    packages: Dict[str, List[str]]  # group -> version ARNs
+    cards: List[str]
+
+
+def statements_denying_deletes(policy: Dict[str, Any]) -> Tuple[List[Dict[str, Any]], List[Dict[str, Any]]]:
+    """(kept, removed): the statements of ``policy`` that deny deleting an object or a version of it to a caller using
+    TLS 1.2 or later, and the rest."""
+    statements = policy.get("Statement", [])
+    statements = [statements] if isinstance(statements, dict) else list(statements)
+    kept, removed = [], []
+    for statement in statements:
+        (removed if _denies_deletes(statement) else kept).append(statement)
+    return kept, removed
+
+
+def _denies_deletes(statement: Dict[str, Any]) -> bool:
+    if statement.get("Effect") != "Deny":
+        return False
+    if "NotAction" in statement:
+        excluded = _list(statement["NotAction"])
+        covers = any(not _matches(excluded, action) for action in DELETE_ACTIONS)
+    else:
+        covers = any(_matches(_list(statement.get("Action", [])), action) for action in DELETE_ACTIONS)
+    if not covers:
+        return False
+    keys = {key.lower() for condition in (statement.get("Condition") or {}).values() for key in condition}
+    return not (keys and keys <= set(TRANSPORT_KEYS))
+
+
+def _list(value: Any) -> List[str]:
+    return [value] if isinstance(value, str) else list(value)
+
+
+def _matches(patterns: Sequence[str], action: str) -> bool:
+    return any(fnmatch.fnmatchcase(action.lower(), p.lower()) for p in patterns)
+
+
+def _storage_resources(cloudformation: Any, stack: str) -> Tuple[bool, List[str], List[str]]:
+    """(found, bucket names, model package group names) of the Storage stack ``stack`` (all pages)."""
+    from botocore.exceptions import ClientError
+
+    buckets, groups = [], []
+    try:
+        for page in cloudformation.get_paginator("list_stack_resources").paginate(StackName=stack):
+            for resource in page.get("StackResourceSummaries", []):
+                physical = resource.get("PhysicalResourceId")
+                if not physical or resource.get("ResourceStatus") == "DELETE_COMPLETE":
+                    continue
+                if resource["ResourceType"] == "AWS::S3::Bucket":
+                    buckets.append(physical)
+                elif resource["ResourceType"] == "AWS::SageMaker::ModelPackageGroup":
+                    # Its physical id is the group's ARN.
+                    groups.append(physical.rsplit("/", 1)[-1])
+    except ClientError as error:
+        if deploy_target.error_code(error) == "ValidationError" and "does not exist" in str(error):
+            return False, [], []
+        raise
+    return True, buckets, groups
+
+
+def _bucket_plan(s3: Any, bucket: str) -> BucketPlan:
+    from botocore.exceptions import ClientError
+
+    plan = BucketPlan(bucket)
+    try:
+        plan.logs_to = s3.get_bucket_logging(Bucket=bucket).get("LoggingEnabled", {}).get("TargetBucket", "")
+    except ClientError as error:
+        if deploy_target.error_code(error) == "NoSuchBucket":
+            plan.exists = False
+            return plan
+        raise
+    try:
+        policy = json.loads(s3.get_bucket_policy(Bucket=bucket)["Policy"])
+    except ClientError as error:
+        if deploy_target.error_code(error) != "NoSuchBucketPolicy":
+            raise
+        policy = None
+    if policy is not None:
+        kept, removed = statements_denying_deletes(policy)
+        plan.denying = [s.get("Sid", "(no Sid)") for s in removed]
+        plan.policy_left = {**policy, "Statement": kept} if kept else None
+    for page in s3.get_paginator("list_object_versions").paginate(Bucket=bucket):
+        plan.versions += len(page.get("Versions", []))
+        plan.size += sum(v.get("Size", 0) for v in page.get("Versions", []))
+        plan.delete_markers += len(page.get("DeleteMarkers", []))
+    return plan
+
+
+def _cards(sagemaker: Any, groups: Sequence[str]) -> List[str]:
+    """The model cards of every version of ``groups`` the pipeline may have created (all pages), by name."""
+    found = []
+    for group in groups:
+        for pattern in model_card_name_patterns(group):
+            # A card name is the pattern with the version's digits for its '*'.
+            exact = re.compile(re.escape(pattern).replace(r"\*", r"\d+"))
+            for page in sagemaker.get_paginator("list_model_cards").paginate(NameContains=pattern.rstrip("*")):
+                found += [c["ModelCardName"] for c in page.get("ModelCardSummaries", []) if exact.fullmatch(c["ModelCardName"])]
+    return sorted(set(found))
+
+
+def plan_teardown(*, cloudformation: Any, s3: Any, sagemaker: Any, prefix: str, models: Sequence[str]) -> TeardownPlan:
+    """What tearing the environment of ``prefix`` down deletes; ``models`` (the config's) name groups whose cards are
+    looked for even when the Storage stack is gone."""
+    storage = environment_stack_names(prefix)["storage"]
+    found, buckets, groups = _storage_resources(cloudformation, storage)
+    plans = [_bucket_plan(s3, b) for b in buckets]
+    targets = {p.logs_to for p in plans}
+    # A bucket others log to is emptied last: until their logging stops, their requests land in it.
+    plans.sort(key=lambda p: p.name in targets)
+    packages = {g: [s["ModelPackageArn"] for s in approval_rule.summaries(sagemaker, g)] for g in groups}
+    card_groups = sorted(set(groups) | {package_group_name(prefix, m) for m in models})
+    return TeardownPlan(storage, found, plans, packages, _cards(sagemaker, card_groups))
+
+
+def render_plan(plan: TeardownPlan, *, environment: str, account: str, region: str, execute: bool) -> str:
+    lines = [f"Teardown of environment '{environment}' (account {account}, {region}): "
+             + ("deleting" if execute else "DRY RUN, nothing is changed; --execute deletes") + ":"]
+    if not plan.storage_found:
+        lines.append(f"  stack {plan.storage_stack} does not exist: no buckets or model package groups to empty")
+    for b in plan.buckets:
+        if not b.exists:
+            lines.append(f"  bucket {b.name}: already deleted")
+            continue
+        steps = []
+        if b.logs_to:
+            steps.append(f"stop its server access logging (to {b.logs_to})")
+        if b.denying:
+            steps.append(f"remove the policy statements that deny deleting objects ({', '.join(b.denying)})"
+                         + ("" if b.policy_left else "; no other statement is left: delete the policy"))
+        steps.append(f"delete {b.versions} object versions ({_size(b.size)}) and {b.delete_markers} delete markers")
+        lines.append(f"  bucket {b.name}: " + "; ".join(steps))
+    for group, arns in plan.packages.items():
+        lines.append(f"  model package group {group}: delete its {len(arns)} versions"
+                     + (f" ({', '.join('v' + a.rsplit('/', 1)[-1] for a in arns)})" if arns else ""))
+    lines.append(f"  model cards: delete {len(plan.cards)}" + (f" ({', '.join(plan.cards)})" if plan.cards else ""))
+    return "\n".join(lines)
+
+
+def execute_teardown(plan: TeardownPlan, *, s3: Any, sagemaker: Any, out: Any) -> List[str]:
+    """Do what ``plan`` lists, in its order; returns what could not be deleted (an empty list when all was)."""
+    from botocore.exceptions import ClientError
+
+    problems: List[str] = []
+    live = [b for b in plan.buckets if b.exists]
+    for b in live:
+        if b.logs_to:
+            s3.put_bucket_logging(Bucket=b.name, BucketLoggingStatus={})
+    for b in live:
+        if b.denying and b.policy_left:
+            s3.put_bucket_policy(Bucket=b.name, Policy=json.dumps(b.policy_left))
+        elif b.denying:
+            s3.delete_bucket_policy(Bucket=b.name)
+    for b in live:
+        deleted = 0
+        # Each page (at most 1000 versions and markers) is one DeleteObjects request (at most 1000 keys).
+        for page in s3.get_paginator("list_object_versions").paginate(Bucket=b.name):
+            objects = [{"Key": v["Key"], "VersionId": v["VersionId"]} for v in page.get("Versions", []) + page.get("DeleteMarkers", [])]
+            if not objects:
+                continue
+            errors = s3.delete_objects(Bucket=b.name, Delete={"Objects": objects, "Quiet": True}).get("Errors", [])
+            deleted += len(objects) - len(errors)
+            problems += [f"s3://{b.name}/{e.get('Key')} (version {e.get('VersionId')}): {e.get('Code')}: {e.get('Message')}"
+                         for e in errors]
+        print(f"bucket {b.name}: {deleted} object versions and delete markers deleted", file=out)
+    for group, arns in plan.packages.items():
+        for arn in arns:
+            try:
+                sagemaker.delete_model_package(ModelPackageName=arn)
+            except ClientError as error:
+                problems.append(f"model package {arn}: {deploy_target.describe_error(error)}")
+        print(f"model package group {group}: {len(arns)} versions deleted", file=out)
+    for card in plan.cards:
+        try:
+            sagemaker.delete_model_card(ModelCardName=card)
+        except ClientError as error:
+            problems.append(f"model card {card}: {deploy_target.describe_error(error)}")
+    print(f"model cards: {len(plan.cards)} deleted", file=out)
+    return problems
+
+
+def _size(size: int) -> str:
+    for unit in ("B", "KB", "MB", "GB"):
+        if size < 1024 or unit == "GB":
+            return f"{size:.0f} {unit}" if unit == "B" else f"{size:.1f} {unit}"
+        size /= 1024
+    return ""  # not reached
+
+
+def destroy_command(environment: str, config: str, default_config: str) -> str:
+    """The `cdk destroy` command for the environment (naming the config when it is not the default)."""
+    context = f" -c mlops-loop:config={config}" if config != default_config else ""
+    return f"npx cdk destroy{context} '{environment}/*'"
+
+
+# ------------------------------------------------------------------------------------------------------------- CLI
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog=PROG, description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--env", required=True, help="environment name (dev, staging, prod)")
+    deploy_target.add_arguments(parser)
+    commands = parser.add_subparsers(dest="command", required=True)
+    stacks = commands.add_parser("stacks", help="say whether cdk deploy can proceed from each stack's state")
+    stacks.add_argument("--delete-failed-creates", action="store_true",
+                        help="turn termination protection off and delete the stacks whose first create failed")
+    teardown = commands.add_parser("teardown", help="empty a dev environment for cdk destroy (dry run by default)")
+    teardown.add_argument("--execute", action="store_true", help="delete what the dry run lists")
+    return parser
+
+
+def _tier_of(args: argparse.Namespace) -> Tuple[str, List[str]]:
+    """The environment's tier and models in the config (the teardown always reads it: the tier decides)."""
+    from mlops_loop.config import ConfigError, load_config
+
+    try:
+        app = load_config(args.config)
+    except ConfigError as error:
+        raise CliError(f"--config {args.config}: {error.problems[0]}; teardown reads the environment's tier there, fix "
+                       "it or pass --config <file>") from None
+    environment = deploy_target.environment_of(app, args.env, args.config)
+    return environment.tier, list(environment.models)
+
+
+def main(argv: Optional[Sequence[str]] = None, *, session: Any = None, out: Any = None) -> int:
+    """CLI entry point; returns the exit code. ``session`` (default: a boto3 session in the environment's region)
+    makes the clients."""
+    out = out or sys.stdout
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    from botocore.exceptions import BotoCoreError, ClientError, NoRegionError
+
+    where = None
+    try:
+        models: List[str] = []
+        if args.command == "teardown":
+            # Refused before any AWS call: the tier is the config's word on whether the data may go.
+            tier, models = _tier_of(args)
+            if tier != "dev":
+                raise CliError(f"environment '{args.env}' of {args.config}: field 'tier' is '{tier}'; teardown deletes its "
+                               "data and model versions, so it runs only where tier is 'dev' (a staging or prod "
+                               "environment is taken down by hand, see README \"Recovering an environment\")")
+        where = deploy_target.resolve(args)
+        if session is None:
+            import boto3
+
+            session = boto3.session.Session(region_name=where.region)
+        deploy_target.check_account(session.client("sts"), where)
+        cloudformation = session.client("cloudformation")
+        prefix = environment_prefix(where.project, args.env)
+        if args.command == "stacks":
+            states = describe_stacks(cloudformation, list(environment_stack_names(prefix).values()))
+            print(render_stacks(states, environment=args.env, account=where.account, region=where.region), file=out)
+            if args.delete_failed_creates:
+                if not any(s.deletable_failed_create for s in states):
+                    print("nothing to delete: no stack is a failed first create under termination protection", file=out)
+                problems = delete_failed_creates(cloudformation, states, out=out)
+                for problem in problems:
+                    print(f"lifecycle: {problem}", file=sys.stderr)
+                states = describe_stacks(cloudformation, list(environment_stack_names(prefix).values()))
+            blocking = [s for s in states if s.blocks_deploy]
+            if not blocking:
+                print(f"cdk deploy '{args.env}/*' can proceed", file=out)
+            return 1 if blocking else 0
+        s3, sagemaker = session.client("s3"), session.client("sagemaker")
+        plan = plan_teardown(cloudformation=cloudformation, s3=s3, sagemaker=sagemaker, prefix=prefix, models=models)
+        print(render_plan(plan, environment=args.env, account=where.account, region=where.region, execute=args.execute),
+              file=out)
+        destroy = destroy_command(args.env, args.config, parser.get_default("config"))
+        if not args.execute:
+            print(f"Then: {destroy}", file=out)
+            return 0
+        problems = execute_teardown(plan, s3=s3, sagemaker=sagemaker, out=out)
+        for problem in problems:
+            print(f"lifecycle: could not delete {problem}", file=sys.stderr)
+        if problems:
+            print(f"{len(problems)} could not be deleted (above); fix the cause and run the teardown again", file=out)
+            return 1
+        print(f"Now: {destroy}\n(If the Storage stack then stops in DELETE_FAILED on a bucket - a job or a late server "
+              "access log wrote after it was emptied - run this teardown again, then the destroy again.)", file=out)
+        return 0
+    except (CliError, deploy_target.TargetError) as error:
+        return _fail(str(error))
+    except NoRegionError:
+        return _fail("no AWS region: the environment's config names none; pass --region")
+    except (BotoCoreError, ClientError) as error:
+        unusable = deploy_target.credentials_problem(error, where) if where else None
+        if unusable:
+            return _fail(unusable)
+        if isinstance(error, BotoCoreError):
+            return _fail(f"AWS SDK error: {error}")
+        return _fail(f"AWS refused {error.operation_name}: {deploy_target.describe_error(error)}")
+
+
+def _fail(message: str) -> int:
+    print(f"lifecycle: error: {message}", file=sys.stderr)
+    return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

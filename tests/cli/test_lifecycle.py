@@ -1,0 +1,399 @@
+"""The lifecycle command: stacks a failed first deploy left behind, and the dev teardown.
+
+S3 runs on moto (versions, delete markers, bucket policies and logging). CloudFormation and SageMaker run on botocore
+Stubbers, which also hold the exact calls and their order: moto has no stack states such as ROLLBACK_COMPLETE, no
+UpdateTerminationProtection and no DeleteModelPackage. STS is stubbed too (the environment's account).
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import re
+from typing import Any, Dict, List
+
+import boto3
+import pytest
+import yaml
+from botocore.stub import ANY, Stubber
+from moto import mock_aws
+
+from mlops_cli import lifecycle
+from pipeline_code.core.contract import environment_prefix, environment_stack_names, model_card_name, package_group_name
+from tests.support.configs import SAMPLE_CONFIG, sample_account
+from tests.support.credentials import moto_credentials
+
+REGION = "eu-west-1"
+CONFIG = ["--config", str(SAMPLE_CONFIG)]
+DEV = environment_prefix("mlops-loop", "dev")
+STAGING = environment_prefix("mlops-loop", "staging")
+# The sample config's dev models (frozen copy: a model added to the user's config changes nothing here).
+DEV_MODELS = yaml.safe_load(SAMPLE_CONFIG.read_text())["environments"]["dev"]["models"]
+
+
+def _client(service: str) -> Any:
+    return boto3.client(service, region_name=REGION, aws_access_key_id="x", aws_secret_access_key="x")
+
+
+class Session:
+    """What main() makes its clients with: the given ones, and an STS that answers as ``account``."""
+
+    def __init__(self, account: str, **clients: Any) -> None:
+        self.clients = clients
+        self.sts = _client("sts")
+        self.sts_stub = Stubber(self.sts)
+        self.sts_stub.add_response("get_caller_identity", {"Account": account, "Arn": f"arn:aws:iam::{account}:user/ops",
+                                                            "UserId": "AIDA"})
+        self.sts_stub.activate()
+
+    def client(self, service: str) -> Any:
+        return self.sts if service == "sts" else self.clients[service]
+
+
+def _run(argv: List[str], session: Any) -> tuple[int, str]:
+    out = io.StringIO()
+    return lifecycle.main([*argv], session=session, out=out), out.getvalue()
+
+
+# ------------------------------------------------------------------------------------------------------------ stacks
+
+
+def _stack(name: str, status: str, protected: bool) -> Dict[str, Any]:
+    return {"StackName": name, "StackId": _id(name), "StackStatus": status, "EnableTerminationProtection": protected,
+            "CreationTime": "2026-01-01T00:00:00Z", "StackStatusReason": "The following resource(s) failed to create"}
+
+
+def _id(name: str) -> str:
+    return f"arn:aws:cloudformation:{REGION}:{sample_account('staging')}:stack/{name}/0a1b"
+
+
+def _describe(stub: Stubber, states: Dict[str, Any]) -> None:
+    """One DescribeStacks per stack of staging, in creation order; ``states``: component -> (status, protected)."""
+    for component, name in environment_stack_names(STAGING).items():
+        if component in states:
+            stub.add_response("describe_stacks", {"Stacks": [_stack(name, *states[component])]}, {"StackName": name})
+        else:
+            stub.add_client_error("describe_stacks", "ValidationError", f"Stack with id {name} does not exist",
+                                  expected_params={"StackName": name})
+
+
+def _delete(stub: Stubber, component: str) -> None:
+    stack_id = _id(environment_stack_names(STAGING)[component])
+    stub.add_response("update_termination_protection", {"StackId": stack_id},
+                      {"StackName": stack_id, "EnableTerminationProtection": False})
+    stub.add_response("delete_stack", {}, {"StackName": stack_id, "ClientRequestToken": ANY})
+    # The waiter's first look finds it gone.
+    deleted = {**_stack(environment_stack_names(STAGING)[component], "DELETE_COMPLETE", False), "StackId": stack_id}
+    stub.add_response("describe_stacks", {"Stacks": [deleted]}, {"StackName": stack_id})
+
+
+def test_a_failed_first_create_under_termination_protection_is_reported_as_blocking_and_left_alone_without_the_flag():
+    """GIVEN staging's Storage stack in ROLLBACK_COMPLETE with termination protection on (the CDK CLI turned it on
+    before the create ran) and no other stack WHEN the stacks are checked THEN it says that stack blocks cdk deploy and
+    how to repair it, changes nothing (no call but the five DescribeStacks) and exits 1."""
+    cloudformation = _client("cloudformation")
+    with Stubber(cloudformation) as stub:
+        _describe(stub, {"storage": ("ROLLBACK_COMPLETE", True)})
+        code, out = _run(["--env", "staging", *CONFIG, "stacks"], Session(sample_account("staging"), cloudformation=cloudformation))
+        stub.assert_no_pending_responses()
+    assert code == 1
+    assert out.splitlines()[0] == f"Stacks of environment 'staging' (account {sample_account('staging')}, {REGION}): 1 block cdk deploy"
+    storage = next(line for line in out.splitlines() if f"{STAGING}-storage " in line)
+    assert "ROLLBACK_COMPLETE (protected)" in storage
+    assert ("BLOCKS cdk deploy: its first create failed and termination protection stops cdk deploy deleting it; "
+            "--delete-failed-creates turns protection off and deletes it") in storage
+    assert f"{STAGING}-operations" in out and "not deployed" in out
+
+
+def test_the_repair_deletes_exactly_the_protected_failed_creates_last_created_first_and_reports_the_rest():
+    """GIVEN staging with Storage fine, DataPipeline ROLLBACK_FAILED and Training ROLLBACK_COMPLETE (both protected),
+    Serving UPDATE_ROLLBACK_FAILED (protected) and no Operations WHEN the stacks are checked with
+    --delete-failed-creates THEN Training then DataPipeline get protection turned off and are deleted by stack id (each
+    waited for), Storage and Serving are not touched, Serving's line gives continue-update-rollback with the CDK
+    cfn-exec role, and the exit is 1 (Serving still blocks)."""
+    cloudformation = _client("cloudformation")
+    states = {"storage": ("CREATE_COMPLETE", True), "data-pipeline": ("ROLLBACK_FAILED", True),
+              "training": ("ROLLBACK_COMPLETE", True), "serving": ("UPDATE_ROLLBACK_FAILED", True)}
+    with Stubber(cloudformation) as stub:
+        _describe(stub, states)
+        _delete(stub, "training")
+        _delete(stub, "data-pipeline")
+        _describe(stub, {"storage": states["storage"], "serving": states["serving"]})
+        code, out = _run(["--env", "staging", *CONFIG, "stacks", "--delete-failed-creates"],
+                         Session(sample_account("staging"), cloudformation=cloudformation))
+        stub.assert_no_pending_responses()
+    assert code == 1
+    names = environment_stack_names(STAGING)
+    assert f"{names['training']}: termination protection off, deleting (ROLLBACK_COMPLETE)\n{names['training']}: deleted" in out
+    assert f"{names['data-pipeline']}: deleted" in out
+    account = sample_account("staging")
+    assert (f"aws cloudformation continue-update-rollback --stack-name {names['serving']} --role-arn "
+            f"arn:aws:iam::{account}:role/cdk-hnb659fds-cfn-exec-role-{account}-{REGION} --region {REGION} (add "
+            "--resources-to-skip") in out
+
+
+def test_an_unprotected_failed_create_is_left_to_cdk_deploy():
+    """GIVEN dev's Storage stack in ROLLBACK_COMPLETE without termination protection WHEN the stacks are checked with
+    --delete-failed-creates THEN nothing is deleted (cdk deploy deletes it itself) and the exit is 0."""
+    cloudformation = _client("cloudformation")
+    name = environment_stack_names(DEV)["storage"]
+    with Stubber(cloudformation) as stub:
+        for component, stack in environment_stack_names(DEV).items():
+            if component == "storage":
+                stub.add_response("describe_stacks", {"Stacks": [{**_stack(stack, "ROLLBACK_COMPLETE", False)}]}, {"StackName": stack})
+            else:
+                stub.add_client_error("describe_stacks", "ValidationError", f"Stack with id {stack} does not exist")
+        for component, stack in environment_stack_names(DEV).items():
+            if component == "storage":
+                stub.add_response("describe_stacks", {"Stacks": [{**_stack(stack, "ROLLBACK_COMPLETE", False)}]}, {"StackName": stack})
+            else:
+                stub.add_client_error("describe_stacks", "ValidationError", f"Stack with id {stack} does not exist")
+        code, out = _run(["--env", "dev", *CONFIG, "stacks", "--delete-failed-creates"],
+                         Session(sample_account("dev"), cloudformation=cloudformation))
+        stub.assert_no_pending_responses()
+    assert code == 0
+    assert f"{name}" in out and "its first create failed; cdk deploy deletes it and creates it again" in out
+    assert "nothing to delete: no stack is a failed first create under termination protection" in out
+    assert "cdk deploy 'dev/*' can proceed" in out
+
+
+def test_credentials_of_another_account_are_refused_before_any_stack_is_read(capsys):
+    code, _ = _run(["--env", "staging", *CONFIG, "stacks"], Session(sample_account("prod"), cloudformation=None))
+    assert code == 2
+    assert capsys.readouterr().err == (
+        f"lifecycle: error: the credentials are of account {sample_account('prod')}, environment 'staging' is account "
+        f"{sample_account('staging')}; use that account's credentials (e.g. AWS_PROFILE) and run again\n")
+
+
+# ---------------------------------------------------------------------------------------------------------- teardown
+
+
+class Refusing:
+    def client(self, service: str) -> Any:
+        raise AssertionError(f"no AWS client may be made, not even {service}")
+
+
+@pytest.mark.parametrize("env", ["staging", "prod"])
+def test_teardown_is_refused_outside_tier_dev_naming_the_field_before_any_aws_call(env, capsys):
+    code, out = _run(["--env", env, *CONFIG, "teardown", "--execute"], Refusing())
+    assert code == 2 and out == ""
+    assert capsys.readouterr().err == (
+        f"lifecycle: error: environment '{env}' of {SAMPLE_CONFIG}: field 'tier' is '{env}'; teardown deletes its data "
+        "and model versions, so it runs only where tier is 'dev' (a staging or prod environment is taken down by hand, "
+        "see README \"Recovering an environment\")\n")
+
+
+TLS_GUARD = {"Sid": "TlsOnly", "Effect": "Deny", "Principal": {"AWS": "*"}, "Action": "s3:*", "Resource": "*",
+             "Condition": {"Bool": {"aws:SecureTransport": "false"}}}
+TLS_VERSION = {"Sid": "Tls12", "Effect": "Deny", "Principal": {"AWS": "*"}, "Action": "s3:*", "Resource": "*",
+               "Condition": {"NumericLessThan": {"s3:TlsVersion": "1.2"}}}
+
+
+ALLOW_ACCOUNT = {"Sid": "Account", "Effect": "Allow", "Principal": {"AWS": f"arn:aws:iam::{sample_account('dev')}:root"},
+                 "Action": "s3:GetObject", "Resource": "*"}
+
+
+def _write_once(bucket: str) -> List[Dict[str, Any]]:
+    """The statements SecureBucket writes for write-once prefixes (whichever prefixes they are)."""
+    objects = [f"arn:aws:s3:::{bucket}/approval-ledger/*", f"arn:aws:s3:::{bucket}/anything/else/*"]
+    return [
+        {"Sid": "WriteOnceOnlyIfNoneMatch", "Effect": "Deny", "Principal": {"AWS": "*"}, "Action": "s3:PutObject",
+         "Resource": objects, "Condition": {"Null": {"s3:if-none-match": "true"}}},
+        {"Sid": "WriteOnceNoDelete", "Effect": "Deny", "Principal": {"AWS": "*"},
+         "Action": ["s3:DeleteObject", "s3:DeleteObjectVersion"], "Resource": objects},
+    ]
+
+
+def test_the_policy_loses_only_the_statements_that_deny_deleting_objects():
+    """GIVEN a policy with TLS guards, the write-once statements and other denies WHEN the statements denying deletes
+    are picked THEN the unconditional delete denies go (also by wildcard or NotAction), the TLS guards and the
+    PutObject-only denies stay."""
+    wildcard = {"Sid": "NoDeletes", "Effect": "Deny", "Principal": "*", "Action": "s3:Delete*", "Resource": "*"}
+    not_action = {"Sid": "ReadOnly", "Effect": "Deny", "Principal": "*", "NotAction": ["s3:Get*", "s3:List*"], "Resource": "*"}
+    mfa = {"Sid": "Mfa", "Effect": "Deny", "Principal": "*", "Action": "s3:DeleteObjectVersion", "Resource": "*",
+           "Condition": {"Null": {"aws:MultiFactorAuthAge": "true"}}}
+    policy = {"Version": "2012-10-17", "Statement": [TLS_GUARD, TLS_VERSION, *_write_once("b"), wildcard, not_action, mfa]}
+    kept, removed = lifecycle.statements_denying_deletes(policy)
+    assert [s["Sid"] for s in kept] == ["TlsOnly", "Tls12", "WriteOnceOnlyIfNoneMatch"]
+    assert [s["Sid"] for s in removed] == ["WriteOnceNoDelete", "NoDeletes", "ReadOnly", "Mfa"]
+    assert lifecycle.statements_denying_deletes({"Statement": _write_once("b")[1]}) == ([], [_write_once("b")[1]])
+
+
+class DevWorld:
+    """Dev's Storage stack: an artifacts bucket (write-once policy, logging to the access-logs bucket) with versions and
+    a delete marker, the access-logs bucket, and one model package group per dev model, each with versions and cards."""
+
+    def __init__(self) -> None:
+        self.account = sample_account("dev")
+        self.s3 = boto3.client("s3", region_name=REGION)
+        self.artifacts = f"{DEV}-artifacts-{self.account}-{REGION}"
+        self.logs = f"{DEV}-access-logs-{self.account}-{REGION}"
+        for bucket in (self.logs, self.artifacts):
+            self.s3.create_bucket(Bucket=bucket, CreateBucketConfiguration={"LocationConstraint": REGION})
+            self.s3.put_bucket_versioning(Bucket=bucket, VersioningConfiguration={"Status": "Enabled"})
+        # moto enforces bucket policies but not their conditions (a conditional deny denies everything there): the
+        # policies here hold no TLS guard, test_the_policy_loses_only_the_statements_that_deny_deleting_objects does.
+        self.logs_policy = {"Version": "2012-10-17", "Statement": [{
+            "Sid": "S3ServerAccessLogsPolicy", "Effect": "Allow", "Principal": {"Service": "logging.s3.amazonaws.com"},
+            "Action": ["s3:PutObject"], "Resource": f"arn:aws:s3:::{self.logs}/*"}]}
+        self.s3.put_bucket_policy(Bucket=self.logs, Policy=json.dumps(self.logs_policy))
+        self.s3.put_bucket_logging(Bucket=self.artifacts, BucketLoggingStatus={
+            "LoggingEnabled": {"TargetBucket": self.logs, "TargetPrefix": "artifacts/"}})
+        self.s3.put_object(Bucket=self.artifacts, Key="approval-ledger/m/1/record.json", Body=b"one")
+        self.s3.put_object(Bucket=self.artifacts, Key="pipelines/m/work/part-0.csv", Body=b"one")
+        self.s3.put_object(Bucket=self.artifacts, Key="pipelines/m/work/part-0.csv", Body=b"two")
+        self.s3.delete_object(Bucket=self.artifacts, Key="pipelines/m/work/part-0.csv")
+        # The write-once deny, after the writes (moto would refuse a conditional write too): with it, moto refuses
+        # to delete the ledger record, as S3 does.
+        self.s3.put_bucket_policy(Bucket=self.artifacts, Policy=json.dumps(
+            {"Version": "2012-10-17", "Statement": [ALLOW_ACCOUNT, _write_once(self.artifacts)[1]]}))
+        self.s3.put_object(Bucket=self.logs, Key="artifacts/2026-01-01-log", Body=b"log")
+        self.groups = [package_group_name(DEV, m) for m in DEV_MODELS]
+        self.packages = {g: [f"arn:aws:sagemaker:{REGION}:{self.account}:model-package/{g}/{v}" for v in (1, 2)]
+                         for g in self.groups}
+        # One card per version, a card of another group that shares the prefix (never deleted), and a group-less name.
+        self.cards = {g: [model_card_name(g, 1), model_card_name(g, 2)] for g in self.groups}
+
+    def stub_plan(self, cloudformation: Stubber, sagemaker: Stubber) -> None:
+        storage = environment_stack_names(DEV)["storage"]
+        resources = [("AWS::S3::Bucket", self.logs), ("AWS::S3::Bucket", self.artifacts), ("AWS::KMS::Key", "k-1")]
+        resources += [("AWS::SageMaker::ModelPackageGroup", f"arn:aws:sagemaker:{REGION}:{self.account}:model-package-group/{g}")
+                      for g in self.groups]
+        summaries = [{"LogicalResourceId": f"R{i}", "PhysicalResourceId": physical, "ResourceType": kind,
+                      "LastUpdatedTimestamp": "2026-01-01T00:00:00Z", "ResourceStatus": "CREATE_COMPLETE"}
+                     for i, (kind, physical) in enumerate(resources)]
+        # Two pages: the second is read too.
+        cloudformation.add_response("list_stack_resources", {"StackResourceSummaries": summaries[:2], "NextToken": "t"},
+                                    {"StackName": storage})
+        cloudformation.add_response("list_stack_resources", {"StackResourceSummaries": summaries[2:]},
+                                    {"StackName": storage, "NextToken": "t"})
+        for group in self.groups:
+            first, second = ([{"ModelPackageGroupName": group, "ModelPackageVersion": int(arn.rsplit("/", 1)[1]),
+                               "ModelPackageArn": arn, "CreationTime": "2026-01-01", "ModelPackageStatus": "Completed"}]
+                             for arn in self.packages[group])
+            sagemaker.add_response("list_model_packages", {"ModelPackageSummaryList": first, "NextToken": "p"},
+                                   {"ModelPackageGroupName": group, "ModelPackageType": "Versioned"})
+            sagemaker.add_response("list_model_packages", {"ModelPackageSummaryList": second},
+                                   {"ModelPackageGroupName": group, "ModelPackageType": "Versioned", "NextToken": "p"})
+        for group in sorted(self.groups):
+            listed = [*self.cards[group], f"{group}-v2-draft", f"{group}-extra-v1"]
+            summary = [{"ModelCardName": n, "ModelCardArn": f"arn:aws:sagemaker:{REGION}:{self.account}:model-card/{n}",
+                        "ModelCardStatus": "Draft", "CreationTime": "2026-01-01"} for n in listed]
+            sagemaker.add_response("list_model_cards", {"ModelCardSummaries": summary[:2], "NextToken": "c"},
+                                   {"NameContains": f"{group}-v"})
+            sagemaker.add_response("list_model_cards", {"ModelCardSummaries": summary[2:]},
+                                   {"NameContains": f"{group}-v", "NextToken": "c"})
+
+    def versions(self, bucket: str) -> int:
+        listed = self.s3.list_object_versions(Bucket=bucket)
+        return len(listed.get("Versions", [])) + len(listed.get("DeleteMarkers", []))
+
+
+@pytest.fixture()
+def dev(monkeypatch):
+    moto_credentials(monkeypatch, REGION)
+    with mock_aws():
+        yield DevWorld()
+
+
+def test_the_dry_run_lists_what_the_teardown_deletes_and_changes_nothing(dev):
+    """GIVEN dev's Storage stack (resources listed over two pages), its buckets and its groups WHEN teardown runs
+    without --execute THEN it lists, per bucket, the logging it stops, the write-once statement it removes and the
+    versions and markers it deletes (the access-logs bucket, the others' log target, last), each group's versions and
+    the cards of exactly the groups' versions, then the cdk destroy command; nothing changes."""
+    cloudformation, sagemaker = _client("cloudformation"), _client("sagemaker")
+    with Stubber(cloudformation) as cfn_stub, Stubber(sagemaker) as sm_stub:
+        dev.stub_plan(cfn_stub, sm_stub)
+        code, out = _run(["--env", "dev", *CONFIG, "teardown"],
+                         Session(dev.account, cloudformation=cloudformation, sagemaker=sagemaker, s3=dev.s3))
+        cfn_stub.assert_no_pending_responses()
+        sm_stub.assert_no_pending_responses()
+    assert code == 0
+    lines = out.splitlines()
+    assert lines[0] == f"Teardown of environment 'dev' (account {dev.account}, {REGION}): DRY RUN, nothing is changed; --execute deletes:"
+    assert lines[1] == (f"  bucket {dev.artifacts}: stop its server access logging (to {dev.logs}); remove the policy "
+                        "statements that deny deleting objects (WriteOnceNoDelete); delete 3 object versions (9 B) and "
+                        "1 delete markers")
+    # moto delivers the artifacts bucket's access logs as requests are made: the log bucket fills while it is read.
+    assert re.fullmatch(rf"  bucket {dev.logs}: delete \d+ object versions \(.*\) and 0 delete markers", lines[2])
+    for group in dev.groups:
+        assert f"  model package group {group}: delete its 2 versions (v1, v2)" in lines
+    cards = sorted(c for g in dev.groups for c in dev.cards[g])
+    assert f"  model cards: delete {len(cards)} ({', '.join(cards)})" in lines
+    assert lines[-1] == f"Then: npx cdk destroy -c mlops-loop:config={SAMPLE_CONFIG} 'dev/*'"
+    assert dev.versions(dev.artifacts) == 4 and dev.versions(dev.logs) >= 1
+    assert "WriteOnceNoDelete" in dev.s3.get_bucket_policy(Bucket=dev.artifacts)["Policy"]
+    assert "LoggingEnabled" in dev.s3.get_bucket_logging(Bucket=dev.artifacts)
+
+
+def test_execute_stops_logging_lifts_the_write_once_deny_empties_every_bucket_then_deletes_versions_and_cards(dev):
+    """GIVEN the same dev environment WHEN teardown runs with --execute THEN logging stops, the artifacts policy keeps
+    only its statement that denies no delete (the access-logs policy is untouched), every object version and delete marker is gone from both
+    buckets, every version of every group is deleted, then the cards (exact calls, in order), and it prints the
+    cdk destroy command."""
+    cloudformation, sagemaker = _client("cloudformation"), _client("sagemaker")
+    with Stubber(cloudformation) as cfn_stub, Stubber(sagemaker) as sm_stub:
+        dev.stub_plan(cfn_stub, sm_stub)
+        for group in dev.groups:
+            for arn in dev.packages[group]:
+                sm_stub.add_response("delete_model_package", {}, {"ModelPackageName": arn})
+        for card in sorted(c for g in dev.groups for c in dev.cards[g]):
+            sm_stub.add_response("delete_model_card", {}, {"ModelCardName": card})
+        code, out = _run(["--env", "dev", *CONFIG, "teardown", "--execute"],
+                         Session(dev.account, cloudformation=cloudformation, sagemaker=sagemaker, s3=dev.s3))
+        cfn_stub.assert_no_pending_responses()
+        sm_stub.assert_no_pending_responses()
+    assert code == 0, out
+    # Logging stopped before the emptying: none of the teardown's own deletes refilled the log bucket.
+    assert dev.versions(dev.artifacts) == 0 and dev.versions(dev.logs) == 0
+    assert [s["Sid"] for s in json.loads(dev.s3.get_bucket_policy(Bucket=dev.artifacts)["Policy"])["Statement"]] == ["Account"]
+    assert json.loads(dev.s3.get_bucket_policy(Bucket=dev.logs)["Policy"]) == dev.logs_policy
+    assert "LoggingEnabled" not in dev.s3.get_bucket_logging(Bucket=dev.artifacts)
+    assert f"bucket {dev.artifacts}: 4 object versions and delete markers deleted" in out
+    assert f"Now: npx cdk destroy -c mlops-loop:config={SAMPLE_CONFIG} 'dev/*'" in out
+
+
+def test_execute_reports_what_s3_refused_and_exits_1(dev, capsys):
+    """GIVEN a bucket whose DeleteObjects answers an error for one key WHEN teardown runs with --execute THEN that key
+    is named on stderr, the rest goes on, and the exit is 1."""
+    cloudformation, sagemaker = _client("cloudformation"), _client("sagemaker")
+    real = dev.s3.delete_objects
+
+    def refusing(**kwargs: Any) -> Dict[str, Any]:
+        first = kwargs["Delete"]["Objects"][0]
+        kwargs["Delete"]["Objects"] = kwargs["Delete"]["Objects"][1:]
+        answer = real(**kwargs) if kwargs["Delete"]["Objects"] else {}
+        return {**answer, "Errors": [{"Key": first["Key"], "VersionId": first["VersionId"], "Code": "AccessDenied",
+                                      "Message": "Access Denied"}]}
+
+    dev.s3.delete_objects = refusing
+    with Stubber(cloudformation) as cfn_stub, Stubber(sagemaker) as sm_stub:
+        dev.stub_plan(cfn_stub, sm_stub)
+        for group in dev.groups:
+            for arn in dev.packages[group]:
+                sm_stub.add_response("delete_model_package", {}, {"ModelPackageName": arn})
+        for card in sorted(c for g in dev.groups for c in dev.cards[g]):
+            sm_stub.add_client_error("delete_model_card", "ResourceNotFound", "gone", expected_params={"ModelCardName": card})
+        code, out = _run(["--env", "dev", *CONFIG, "teardown", "--execute"],
+                         Session(dev.account, cloudformation=cloudformation, sagemaker=sagemaker, s3=dev.s3))
+    err = capsys.readouterr().err
+    assert code == 1
+    assert f"lifecycle: could not delete s3://{dev.artifacts}/" in err and "AccessDenied: Access Denied" in err
+    assert "model card" in err
+    assert "could not be deleted (above); fix the cause and run the teardown again" in out
+
+
+def test_without_lifting_the_write_once_deny_the_ledger_record_cannot_be_deleted(dev):
+    """Non-vacuity: GIVEN the plan with its policy step dropped WHEN it is executed THEN S3 (moto enforces the policy)
+    refuses to delete the write-once record: the step is what makes the bucket emptiable."""
+    cloudformation, sagemaker = _client("cloudformation"), _client("sagemaker")
+    with Stubber(cloudformation) as cfn_stub, Stubber(sagemaker) as sm_stub:
+        dev.stub_plan(cfn_stub, sm_stub)
+        plan = lifecycle.plan_teardown(cloudformation=cloudformation, s3=dev.s3, sagemaker=sagemaker, prefix=DEV,
+                                       models=DEV_MODELS)
+    for bucket in plan.buckets:
+        bucket.denying = []
+    plan.packages, plan.cards = {}, []
+    problems = lifecycle.execute_teardown(plan, s3=dev.s3, sagemaker=sagemaker, out=io.StringIO())
+    assert [p.split(" (version")[0] for p in problems] == [f"s3://{dev.artifacts}/approval-ledger/m/1/record.json"]
+    assert "AccessDenied" in problems[0]
