@@ -1,4 +1,6 @@
-"""The monitor's earlier reports: the state of the cumulative detector and the trend the report draws.
+"""The monitor's earlier reports: the state of the cumulative detector, the trend the report draws and the late-label
+due days the earlier runs judged (:func:`.late_labels.judged_days`: each is judged once; the newest 30 reports cover the
+week's label window for runs up to every 5 hours or so).
 
 The scheduled job writes each run's ``report.json`` under ``monitor/<model>/<run>/``; the next run reads the
 newest :data:`MAX_REPORTS` of them (``--history-dir``, filled from S3 by ``--history-s3-uri``). A file there

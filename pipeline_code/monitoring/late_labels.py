@@ -17,14 +17,17 @@ joins the labels that matched nothing in today's window to them (:func:`join_ear
   approval, or with another class list) are counted apart per version (``other_versions``), never judged as this
   version's quality;
 * a request day is judged once its labels are due - the day ended ``label_delay_days`` ago - with every label that came
-  for it, in each run of the label window after that (``--label-window-hours``, a week: each due day is judged in
-  seven daily runs, so a failed run or two still judge it, and the published quality pools about a week of due days
-  rather than one). A day whose labels are not all due is not judged: its early labels (a churn's cancellations come
-  before its renewals) would be a biased slice of it; they are counted (``pending_days``).
+  for it, and once: by the first run after that whose report stands (:func:`judged_days` reads the days the earlier
+  reports say they judged, ``late_labels.judged_days``), so a failed run's day is judged by the next run while it is
+  still due (``--label-window-hours``, a week). When the earlier reports cannot be read, every due day is judged and a
+  warning says so (``late_labels_history_unknown``). A day whose labels are not all due is not judged: its early
+  labels (a churn's cancellations come before its renewals) would be a biased slice of it; they are counted
+  (``pending_days``).
 
 Today's window is judged as before (its labelled requests, a day scored once ``min_label_coverage`` of it is
-labelled). The report names the due days judged, the labels that matched no request of the look-back, and due days
-whose labels did not come.
+labelled). The report names the due days judged, those an earlier run judged, the labels that matched no request of the
+look-back, and due days whose labels did not come. Memory follows the due days' labelled requests: the look-back's
+requests are remembered by 64-bit id hashes and its older labels streamed (:func:`join_earlier`).
 
 Nothing here stops a run: an unreadable records file, a failed write or a failed download is a warning check in
 the model-quality section, and the window is judged as before.
@@ -37,7 +40,7 @@ import datetime as dt
 import glob
 import json
 import os
-from typing import Any, Callable, Dict, List, Mapping, Optional, Sequence, Tuple
+from typing import Any, Callable, Dict, Iterator, List, Mapping, Optional, Sequence, Tuple
 
 import numpy as np
 import pandas as pd
@@ -45,6 +48,7 @@ import pandas as pd
 from pipeline_code.monitoring import quality
 from pipeline_code.monitoring.capture import INFERENCE_ID, INFERENCE_TIME, SCORE, probability_column, request_times
 from pipeline_code.monitoring.drift import PASS, WARN, check
+from pipeline_code.monitoring.report import trusted_window
 from pipeline_code.monitoring.window_stats import concat
 
 RECORDS_FILE = "predictions.parquet"
@@ -54,6 +58,10 @@ UNRECORDED = "(version not recorded)"
 SECTION = "model_quality"
 MAX_EXAMPLES = 5
 DUE, PENDING, PAST, UNDATED = "due", "pending", "past", "undated"
+# A due day an earlier run of the same version already judged (its report says so): not judged again.
+JUDGED = "judged"
+# Rows of a label file read at a time (with its three columns: tens of MB at most).
+LABEL_CHUNK_ROWS = 250_000
 
 
 @dataclasses.dataclass(frozen=True)
@@ -213,23 +221,85 @@ def all_labels(recent: Optional[pd.DataFrame], older: Optional[pd.DataFrame]) ->
     keep = [INFERENCE_ID, quality.LABEL, quality.LABEL_TIME]
     frame = pd.concat([p[[c for c in keep if c in p.columns]] for p in parts], ignore_index=True)
     if all(quality.LABEL_TIME in p.columns for p in parts):
-        order = request_times(frame[quality.LABEL_TIME])
-        frame = frame.loc[order.sort_values(kind="mergesort", na_position="first").index]
+        frame = quality.latest_label_order(frame)
     return frame.drop_duplicates(INFERENCE_ID, keep="last")[[INFERENCE_ID, quality.LABEL]].reset_index(drop=True)
 
 
-def read_older_labels(labels_dir: Optional[str], problem_type: str, classes: Sequence[str]):
-    """The labels of the look-back before the label window (``--late-labels-dir``), as :func:`quality.read_labels`
-    reads them, kept to ``inference_id``, ``label`` and ``label_time``; ``(labels, problem)``: labels that cannot be
-    read are a reason (the caller then judges no due day: the last week's labels alone are a skewed subset), not a
-    failed section - it would fail every run until the file left the look-back."""
-    if not labels_dir:
-        return None, None
-    try:
-        labels = quality.read_labels(labels_dir, problem_type, classes)
-    except Exception as exc:  # noqa: BLE001 - reported by the caller, today's window is still judged
-        return None, f"the look-back's labels under {labels_dir!r} could not be read ({type(exc).__name__}: {exc})"
-    return labels[[c for c in (INFERENCE_ID, quality.LABEL, quality.LABEL_TIME) if c in labels.columns]], None
+class UnreadableLabels(Exception):
+    """The look-back's labels cannot all be read: the caller judges no due day (the labels left are a skewed subset)."""
+
+
+class LookbackLabels:
+    """The labels of the look-back before the label window (``--late-labels-dir``), read a file and
+    :data:`LABEL_CHUNK_ROWS` rows at a time, only ``inference_id``, ``label`` and ``label_time``: what
+    :func:`quality.read_labels` would read of them (the same usable labels, the same latest label per id, the same
+    errors), without holding them all - :func:`join_earlier` keeps only those of the requests it judges.
+
+    :meth:`chunks` yields the usable labels in file order (``label`` as the metrics read it, ids as text); at its end
+    :attr:`has_time` says whether any file had ``label_time`` (then it decides which label is the latest) and
+    :attr:`rows` how many usable labels there were. A file that cannot be read, columns no file has, or rows none of
+    which is a label this model takes raise :class:`UnreadableLabels` (the message :func:`quality.read_labels`' error
+    would give)."""
+
+    def __init__(self, labels_dir: str, problem_type: str, classes: Sequence[str], *,
+                 chunk_rows: Optional[int] = None) -> None:
+        self.labels_dir = labels_dir
+        self.problem_type = problem_type
+        self.classes = list(classes)
+        self.chunk_rows = chunk_rows or LABEL_CHUNK_ROWS
+        self.has_time = False
+        self.rows = 0
+
+    def _unreadable(self, exc: Exception) -> UnreadableLabels:
+        return UnreadableLabels(f"the look-back's labels under {self.labels_dir!r} could not be read "
+                                f"({type(exc).__name__}: {exc})")
+
+    def chunks(self) -> Iterator[pd.DataFrame]:
+        columns = (INFERENCE_ID, quality.LABEL, quality.LABEL_TIME)
+        seen_columns: set = set()
+        raw_rows = 0
+        examples: List[str] = []  # the three smallest unusable values, as read_labels names them
+        files = 0
+        try:
+            for path in quality.label_files(self.labels_dir):
+                try:
+                    for chunk in quality.read_label_chunks(path, columns, self.chunk_rows):
+                        files += 1
+                        seen_columns.update(chunk.columns)
+                        # A file without an id or label column: its rows as read_labels' concat leaves them (missing).
+                        chunk = chunk.reindex(columns=[INFERENCE_ID, quality.LABEL, *(
+                            [quality.LABEL_TIME] if quality.LABEL_TIME in chunk.columns else [])])
+                        chunk[INFERENCE_ID] = chunk[INFERENCE_ID].astype(str)
+                        usable, unusable = quality.usable_labels(chunk, self.problem_type, self.classes)
+                        raw_rows += len(usable) + len(unusable)
+                        if len(unusable):
+                            examples = sorted(set(examples) | set(unusable.astype(str)))[:3]
+                        self.rows += len(usable)
+                        if len(usable):
+                            yield usable
+                except Exception as exc:  # noqa: BLE001 - as read_labels: any unreadable file is reported
+                    raise quality.LabelError(f"{path}: {exc}") from None
+            missing = [c for c in (INFERENCE_ID, quality.LABEL) if c not in seen_columns]
+            if files and missing:
+                raise quality.LabelError(f"label files under {self.labels_dir!r} lack columns {missing}")
+            if examples and not self.rows:
+                raise quality.no_usable_label(raw_rows, self.labels_dir, examples, self.problem_type)
+        except quality.LabelError as exc:
+            raise self._unreadable(exc) from None
+        self.has_time = quality.LABEL_TIME in seen_columns
+
+
+class _FrameLabels:
+    """Labels already read (a frame as :func:`quality.read_labels` returns it) as :class:`LookbackLabels` yields them."""
+
+    def __init__(self, frame: Optional[pd.DataFrame]) -> None:
+        self.frame = frame
+        self.has_time = frame is not None and quality.LABEL_TIME in frame.columns
+        self.rows = 0 if frame is None else len(frame)
+
+    def chunks(self) -> Iterator[pd.DataFrame]:
+        if self.frame is not None and len(self.frame):
+            yield self.frame.assign(**{INFERENCE_ID: self.frame[INFERENCE_ID].astype(str)})
 
 
 class EarlierRequests:
@@ -273,104 +343,214 @@ def records_files(records_dir: Optional[str]) -> List[str]:
 
 
 def _hashed(ids: pd.Series) -> np.ndarray:
-    """64-bit hashes of ids: what a due day's counted requests are remembered by (8 bytes a request, not the id)."""
+    """64-bit hashes of ids: what a request is remembered by while the look-back is read (8 bytes, not the id)."""
     return pd.util.hash_pandas_object(ids.astype(str), index=False).to_numpy(dtype=np.uint64)
+
+
+def _day_codes(frame: pd.DataFrame, days: Dict[str, int]) -> np.ndarray:
+    """Each record's request day (:func:`quality.inference_days`) as its index in ``days`` (new days added)."""
+    floored = request_times(frame[INFERENCE_TIME]).dt.floor("D")
+    codes, uniques = pd.factorize(floored)
+    names = [days.setdefault(day.strftime("%Y-%m-%d"), len(days)) for day in uniques]
+    unknown = days.setdefault("(unknown)", len(days)) if (codes < 0).any() else -1
+    lookup = np.array(names + [unknown], dtype=np.int32)
+    return lookup[codes]  # code -1 (no time) takes the last entry
+
+
+def _read_records(path: str, version: RecordsVersion, today_start: Optional[dt.datetime]):
+    """``(frame, made_by, judged)`` of one records file: the columns the quality section needs when it holds the
+    version judged, else its ids and times only (another version's columns - classes - may differ); the requests of
+    today's window left out. Raises when the file cannot be read."""
+    made_by = records_version(path)
+    judged = made_by is not None and version.same_as(made_by)
+    columns = [INFERENCE_ID, INFERENCE_TIME, SCORE, *version.probability_columns] if judged else [INFERENCE_ID, INFERENCE_TIME]
+    frame = pd.read_parquet(path, columns=columns)
+    frame[INFERENCE_ID] = frame[INFERENCE_ID].astype(str)
+    if today_start is not None:
+        frame = frame[~(request_times(frame[INFERENCE_TIME]) >= today_start).to_numpy(dtype=bool)]
+    return frame, made_by, judged
 
 
 def join_earlier(records_dir: Optional[str], labels: Optional[pd.DataFrame], *, matched_today: Sequence[str],
                  version: RecordsVersion, label_delay_days: int, label_window_hours: float,
-                 older_labels: Optional[pd.DataFrame] = None, today_start: Optional[dt.datetime] = None,
+                 older_labels: Any = None, today_start: Optional[dt.datetime] = None,
                  now: Optional[dt.datetime] = None, labels_source: Optional[str] = None,
-                 records_left_out: int = 0) -> EarlierRequests:
+                 records_left_out: int = 0, judged_before: Optional[Mapping[str, str]] = None) -> EarlierRequests:
     """Join the labels that matched no request of today's window (``matched_today``: the ids that did) to the records
-    of ``version`` under ``records_dir``, and judge the request days whose labels are due (:func:`day_state`).
+    of ``version`` under ``records_dir``, and judge the request days whose labels are due (:func:`day_state`) and that
+    no earlier run judged (``judged_before``: day -> when, :func:`judged_days`; default none: every due day).
 
-    ``labels``: the labels of the label window; ``older_labels``: those of the rest of the look-back (default none);
-    the latest per id wins (:func:`all_labels`). ``today_start``: the first request time of today's window - an
+    ``labels``: the labels of the label window; ``older_labels``: those of the rest of the look-back - a
+    :class:`LookbackLabels` (read a chunk at a time) or a frame as :func:`quality.read_labels` returns it (default
+    none); the latest per id wins (:func:`all_labels`). ``today_start``: the first request time of today's window - an
     earlier run's records from then on (a run started by hand over the same traffic) are today's window's, not
-    counted twice. A request is taken from the newest file that holds it; each file is read for the columns the
-    quality section needs, only its due days' labelled rows are kept and its due days' requests counted, so memory
-    follows the labels and the due days, not the look-back.
+    counted twice. A request is taken from the newest file that holds it.
+
+    Memory follows the due days' labelled requests, not the look-back: the records files are read one at a time for
+    their ids and times and remembered as 64-bit id hashes (with the file and day of each: about 16 bytes a request);
+    the older labels are then read a chunk at a time and only those of the due days' requests kept; the due days'
+    files are read again for the rows those labels name. A label joins its request by the id itself, never by the
+    hash (a collision cannot attach a wrong label). Raises :class:`UnreadableLabels` when ``older_labels`` cannot all
+    be read (the caller judges no due day).
 
     Reported (``summary``): the version judged; the files read and the version each names; per due day its requests
-    and labels (``due_days``; ``request_days``: the labelled ones), labels of days not due yet (``pending_days``) or
-    due before the label window (``past_due_labels``); labels of another version's requests (``other_versions``:
-    labels, records and files per version - a file that names no version is another's, ``(version not recorded)``);
-    the labels of the label window that matched no request of the look-back (count and a few ids: their requests are
-    older than it, were never captured, or carry other ids; ``records_left_out`` files of the look-back not
-    downloaded are named as a cause) and unreadable files (a warning each, never an error). ``labels_overdue`` (a
-    warning, kept by :meth:`annotate` only when no label at all was joined): due days' requests with no label.
+    and labels (``due_days``; ``request_days``: the labelled ones; ``judged_days``: the days judged, which the next
+    runs read from the report), due days judged by an earlier run (``judged_before``: when, and their labels), labels
+    of days not due yet (``pending_days``) or due before the label window (``past_due_labels``); labels of another
+    version's requests (``other_versions``: labels, records and files per version - a file that names no version is
+    another's, ``(version not recorded)``); the labels of the label window that matched no request of the look-back
+    (count and a few ids: their requests are older than it, were never captured, or carry other ids;
+    ``records_left_out`` files of the look-back not downloaded are named as a cause) and unreadable files (a warning
+    each, never an error). ``labels_overdue`` (a warning, kept by :meth:`annotate` only when no label at all was
+    joined): due days' requests with no label.
     """
     now = now or dt.datetime.now(dt.timezone.utc)
+    judged_before = dict(judged_before or {})
+    older = older_labels if isinstance(older_labels, (LookbackLabels, _FrameLabels)) else _FrameLabels(older_labels)
     checks: List[Dict[str, Any]] = []
     recent = labels if labels is not None else pd.DataFrame({INFERENCE_ID: pd.Series([], dtype=object)})
+    recent = recent.assign(**{INFERENCE_ID: recent[INFERENCE_ID].astype(str)})
     matched = set(map(str, matched_today))
-    pending_labels = all_labels(recent, older_labels)
-    pending_labels = pending_labels[~pending_labels[INFERENCE_ID].isin(matched)]
-    wanted = pd.Index(pending_labels[INFERENCE_ID])
-    recent_wanted = set(recent[INFERENCE_ID].astype(str)) - matched
-    seen: set = set()
-    parts: List[pd.DataFrame] = []
+    matched_hashes = np.unique(_hashed(pd.Series(sorted(matched), dtype=object))) if matched else np.empty(0, np.uint64)
+    recent = recent[~recent[INFERENCE_ID].isin(matched)]  # pending: the labels today's window did not take
     due_rows: Dict[str, int] = {}
     counted = np.empty(0, dtype=np.uint64)
-    labels_by_state: Dict[str, Dict[str, int]] = {PENDING: {}, PAST: {}, UNDATED: {}}
-    other: Dict[str, Dict[str, int]] = {}
     files: List[Dict[str, Any]] = []
+    judged_files: List[bool] = []
+    keys: List[str] = []
+    paths: List[str] = []
     unreadable: List[Dict[str, str]] = []
     base = os.path.abspath(records_dir) if records_dir else ""
     states: Dict[str, str] = {}
+    days: Dict[str, int] = {}
 
     def state(day: str) -> str:
         if day not in states:
             states[day] = day_state(day, now=now, label_delay_days=label_delay_days, label_window_hours=label_window_hours)
+            if states[day] == DUE and day in judged_before:
+                states[day] = JUDGED
         return states[day]
 
+    # 1. The records, a file at a time: every request's id hash, its file and day (the newest file that holds it wins).
+    hash_parts: List[np.ndarray] = []
+    file_parts: List[np.ndarray] = []
+    day_parts: List[np.ndarray] = []
     for path in records_files(records_dir):
         name = os.path.relpath(path, base)
         written = dt.datetime.fromtimestamp(os.path.getmtime(path), dt.timezone.utc)
         try:
-            made_by = records_version(path)
-            judged = made_by is not None and version.same_as(made_by)
-            # Another version's file is read for its ids and times only: its columns (classes) may differ.
-            columns = [INFERENCE_ID, INFERENCE_TIME, SCORE, *version.probability_columns] if judged else [INFERENCE_ID, INFERENCE_TIME]
-            frame = pd.read_parquet(path, columns=columns)
-            frame[INFERENCE_ID] = frame[INFERENCE_ID].astype(str)
+            frame, made_by, judged = _read_records(path, version, today_start)
         except Exception as exc:  # noqa: BLE001 - one unreadable file costs its own requests, reported
             unreadable.append({"file": name, "error": f"{type(exc).__name__}: {exc}"[:300]})
             continue
-        if today_start is not None:
-            frame = frame[~(request_times(frame[INFERENCE_TIME]) >= today_start).to_numpy(dtype=bool)]
-        key = made_by.key if made_by is not None else UNRECORDED
-        hit = frame[frame[INFERENCE_ID].isin(wanted) & ~frame[INFERENCE_ID].isin(seen)].drop_duplicates(INFERENCE_ID)
-        seen.update(hit[INFERENCE_ID])
-        files.append({"file": name, "written": written.isoformat(), "version": key, "rows": int(len(frame)),
-                      "labelled": int(len(hit))})
-        if not judged:
-            counts = other.setdefault(key, {"labels": 0, "records": 0, "files": 0})
-            counts["labels"] += int(len(hit))
-            counts["records"] += int(len(frame))
-            counts["files"] += 1
-            continue
-        days = quality.inference_days(frame)
-        day_is_due = days.map(state).to_numpy() == DUE
-        due = frame[day_is_due]
-        if len(due):  # every request of a due day counts once (the newest file that holds it)
-            hashes = _hashed(due[INFERENCE_ID])
-            fresh = ~np.isin(hashes, counted)
+        hashes = _hashed(frame[INFERENCE_ID])
+        day_of = _day_codes(frame, days)
+        index = len(files)
+        files.append({"file": name, "written": written.isoformat(), "version": made_by.key if made_by else UNRECORDED,
+                      "rows": int(len(frame)), "labelled": 0})
+        judged_files.append(judged)
+        paths.append(path)
+        hash_parts.append(hashes)
+        file_parts.append(np.full(len(hashes), index, dtype=np.int32))
+        day_parts.append(day_of)
+        if judged and len(frame):  # every request of a due day counts once (the newest file that holds it)
+            names = np.array(list(days), dtype=object)
+            due = np.array([state(str(d)) == DUE for d in names], dtype=bool)[day_of]
+            fresh = due & ~np.isin(hashes, counted)
             counted = np.concatenate([counted, np.unique(hashes[fresh])])
-            for day, count in quality.day_counts(due[fresh]).items():
-                due_rows[day] = due_rows.get(day, 0) + count
-        hit_days = quality.inference_days(hit)
-        for day, count in hit_days.value_counts().items():
-            if state(str(day)) != DUE:
-                bucket = labels_by_state[state(str(day))]
-                bucket[str(day)] = bucket.get(str(day), 0) + int(count)
-        hit = hit[(hit_days.map(state) == DUE).to_numpy(dtype=bool)]
+            for code, count in zip(*np.unique(day_of[fresh], return_counts=True)):
+                due_rows[names[code]] = due_rows.get(names[code], 0) + int(count)
+        del frame
+    day_names = list(days)
+    day_state_of = np.array([state(d) for d in day_names] or [PAST], dtype=object)
+    all_hashes = np.concatenate(hash_parts) if hash_parts else np.empty(0, np.uint64)
+    entries, first = np.unique(all_hashes, return_index=True)
+    entry_file = np.concatenate(file_parts)[first] if file_parts else np.empty(0, np.int32)
+    entry_day = np.concatenate(day_parts)[first] if day_parts else np.empty(0, np.int32)
+    del all_hashes, hash_parts, file_parts, day_parts, first
+    judged_entry = np.asarray(judged_files, dtype=bool)[entry_file] if len(entry_file) else np.zeros(0, dtype=bool)
+    due_entry = judged_entry & (day_state_of[entry_day] == DUE) if len(entry_file) else np.zeros(0, dtype=bool)
+    labelled = np.zeros(len(entries), dtype=bool)
+
+    def lookup(hashes: np.ndarray) -> Tuple[np.ndarray, np.ndarray]:
+        """(position, found) of each hash among the records' requests."""
+        if not len(entries):
+            return np.zeros(len(hashes), dtype=np.int64), np.zeros(len(hashes), dtype=bool)
+        position = np.minimum(np.searchsorted(entries, hashes), len(entries) - 1)
+        return position, entries[position] == hashes
+
+    def pending(chunk: pd.DataFrame) -> Tuple[pd.DataFrame, np.ndarray]:
+        """A chunk of labels without those of today's window's requests, and their id hashes."""
+        hashes = _hashed(chunk[INFERENCE_ID])
+        maybe = np.isin(hashes, matched_hashes)
+        if maybe.any():  # confirmed on the id: a hash collision must not drop a label
+            keep = ~(maybe & chunk[INFERENCE_ID].isin(matched).to_numpy(dtype=bool))
+            chunk, hashes = chunk[keep], hashes[keep]
+        return chunk, hashes
+
+    # 2. The labels: each marks the request it names; only the due days' requests' labels are kept.
+    recent, recent_hashes = pending(recent)
+    position, found = lookup(recent_hashes)
+    labelled[position[found]] = True
+    unmatched = sorted(set(recent.loc[~found, INFERENCE_ID]))
+    kept: List[pd.DataFrame] = []
+    for chunk in older.chunks():
+        chunk, hashes = pending(chunk)
+        position, found = lookup(hashes)
+        labelled[position[found]] = True
+        keep = found & due_entry[position]
+        if keep.any():
+            kept.append(chunk[keep])
+    older_kept = None
+    if kept:
+        older_kept = pd.concat(kept, ignore_index=True)
+        if older.has_time and quality.LABEL_TIME not in older_kept.columns:
+            older_kept[quality.LABEL_TIME] = None  # the column decides the latest label (all_labels): keep it
+        older_kept = quality.latest_label_order(older_kept).drop_duplicates(INFERENCE_ID, keep="last")
+    del kept
+
+    # 3. What the labels matched: per file, per version, per day's state.
+    labels_by_state: Dict[str, Dict[str, int]] = {PENDING: {}, PAST: {}, UNDATED: {}, JUDGED: {}}
+    other: Dict[str, Dict[str, int]] = {}
+    per_file = np.bincount(entry_file[labelled], minlength=len(files))
+    for index, entry in enumerate(files):
+        entry["labelled"] = int(per_file[index])
+        if not judged_files[index]:
+            counts = other.setdefault(entry["version"], {"labels": 0, "records": 0, "files": 0})
+            counts["labels"] += entry["labelled"]
+            counts["records"] += entry["rows"]
+            counts["files"] += 1
+    judged_labelled = labelled & judged_entry
+    for code, count in zip(*np.unique(entry_day[judged_labelled], return_counts=True)):
+        day = day_names[code]
+        if state(day) != DUE:
+            bucket = labels_by_state[state(day)]
+            bucket[day] = bucket.get(day, 0) + int(count)
+
+    # 4. The due days' labelled requests, read again from their files and joined by their ids.
+    hit_entries = labelled & due_entry
+    wanted_labels = None
+    if hit_entries.any():
+        hit_hashes = entries[hit_entries]
+        recent_hits = recent[np.isin(recent_hashes, hit_hashes)]
+        wanted_labels = all_labels(recent_hits, older_kept)
+    parts: List[pd.DataFrame] = []
+    for index in (np.unique(entry_file[hit_entries]) if hit_entries.any() else []):
+        mine = entries[hit_entries & (entry_file == index)]
+        try:
+            frame, _, _ = _read_records(paths[index], version, today_start)
+        except Exception as exc:  # noqa: BLE001 - read a moment ago: gone or changed since, reported as unreadable
+            unreadable.append({"file": files[index]["file"], "error": f"{type(exc).__name__}: {exc}"[:300]})
+            continue
+        hit = frame[np.isin(_hashed(frame[INFERENCE_ID]), mine)].drop_duplicates(INFERENCE_ID)
+        hit = hit[hit[INFERENCE_ID].isin(wanted_labels[INFERENCE_ID]).to_numpy(dtype=bool)]  # the id, not its hash
+        hit = hit[(quality.inference_days(hit).map(state) == DUE).to_numpy(dtype=bool)]
         if len(hit):
-            parts.append(quality.join_labels(hit, pending_labels[pending_labels[INFERENCE_ID].isin(hit[INFERENCE_ID])]))
-    labelled = concat(parts) if parts else None
-    labelled_days = quality.day_counts(labelled) if labelled is not None else {}
-    unmatched = sorted(recent_wanted - seen)
+            parts.append(quality.join_labels(hit, wanted_labels[wanted_labels[INFERENCE_ID].isin(hit[INFERENCE_ID])]))
+    labelled_frame = concat(parts) if parts else None
+    labelled_days = quality.day_counts(labelled_frame) if labelled_frame is not None else {}
+    already = {day: {"judged_at": judged_before[day], "labels": labels_by_state[JUDGED].get(day, 0)}
+               for day in sorted(judged_before) if states.get(day) == JUDGED}
     summary: Dict[str, Any] = {
         "label_delay_days": label_delay_days,
         "version": version.key,
@@ -379,6 +559,9 @@ def join_earlier(records_dir: Optional[str], labels: Optional[pd.DataFrame], *, 
         "labelled_rows": int(sum(labelled_days.values())),
         "request_days": dict(sorted(labelled_days.items())),
         "due_days": {day: {"rows": due_rows[day], "labelled": labelled_days.get(day, 0)} for day in sorted(due_rows)},
+        "judged_days": sorted(due_rows),
+        "judged_version": version.as_dict(),
+        "judged_before": already,
         "pending_days": dict(sorted(labels_by_state[PENDING].items())),
         "past_due_labels": sum(labels_by_state[PAST].values()) + sum(labels_by_state[UNDATED].values()),
         "other_versions": other,
@@ -417,7 +600,38 @@ def join_earlier(records_dir: Optional[str], labels: Optional[pd.DataFrame], *, 
                    f"({', '.join(summary['request_days']) or 'none'}); "
                    f"{sum(summary['pending_days'].values())} of days not due yet (not judged)"
                    + (f"; labels of other versions' requests, not judged: {others}" if others else "")))
-    return EarlierRequests(labelled, due_rows, summary, checks)
+    return EarlierRequests(labelled_frame, due_rows, summary, checks)
+
+
+def judged_days(reports: Sequence[Mapping[str, Any]], version: RecordsVersion, *,
+                window: Optional[Mapping[str, Any]] = None) -> Dict[str, str]:
+    """The request days earlier runs judged for ``version`` (day -> the judging report's ``generated_at``): the
+    ``late_labels.judged_days`` of each earlier report (:mod:`.history`, oldest first) whose numbers stand (trusted: its
+    quality was published, or would have been) and whose ``judged_version`` is ``version`` (another version's judging
+    says nothing of this one's). Not counted: a report whose metrics failed to publish (the alarm never saw its
+    quality), and one over the same traffic window as this run (``window``: its ``start`` and ``end``) - a run re-run by
+    hand judges again what the run it repeats judged, so that its report can replace that one."""
+    out: Dict[str, str] = {}
+    for report in reports:
+        if not trusted_window(report) or any(e.get("kind") == "publish_failed" for e in report.get("errors") or []):
+            continue
+        earlier = report.get("window") or {}
+        if window and window.get("start") and (earlier.get("start"), earlier.get("end")) == (window.get("start"), window.get("end")):
+            continue
+        late = ((report.get("sections") or {}).get(SECTION) or {}).get("late_labels") or {}
+        made = late.get("judged_version")
+        if not isinstance(made, Mapping) or not version.same_as(RecordsVersion.from_dict(made)):
+            continue
+        for day in late.get("judged_days") or []:
+            out.setdefault(str(day), str(report.get("generated_at")))
+    return out
+
+
+def history_check(reason: str) -> Dict[str, Any]:
+    """The warning of a run that cannot tell which due days earlier runs judged (``reason``): it judges them all."""
+    return check("late_labels_history_unknown", SECTION, None, None, WARN,
+                 detail=f"every due day of the label window is judged this run, those earlier runs judged too: {reason}; "
+                        "the quality alarm may see a day again")
 
 
 def matched_ids(today: Optional[pd.DataFrame]) -> List[str]:

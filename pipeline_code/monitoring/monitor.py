@@ -24,7 +24,8 @@ Late labels: with ``--label-delay-days N`` the run records its window's scored r
 and ``--late-labels-dir``) to the records of ``--records-dir`` (with ``--from-s3``: its earlier runs' and the labels, over
 the last N days + the label window + a day), so a label that comes weeks after its request is judged against the
 prediction that request got: only the records of the version judged, and only the request days whose labels are all due
-(the day ended N days ago), each in the runs of the label window after that (:mod:`.late_labels`).
+(the day ended N days ago), each once - by the first run after that whose report stands; the earlier reports of
+``--history-dir`` say which days they judged (:mod:`.late_labels`).
 
 Training/serving skew: with ``--feature-snapshots-dir`` (with ``--from-s3``: ``--feature-snapshots-s3-uri``), the
 by-id records of the window are compared with the feature snapshots as of their request time (:mod:`.skew`);
@@ -63,7 +64,7 @@ import json
 import os
 import sys
 import traceback
-from typing import Any, Dict, List, Optional, Sequence, Tuple
+from typing import Any, Dict, List, Mapping, Optional, Sequence, Tuple
 
 from pipeline_code.core.contract import BASELINE_FILES, DEFAULT_MAX_MALFORMED_RATE, EVALUATION_FILE, MONITOR_NAMESPACE
 from pipeline_code.core.online_features import DEFAULT_MAX_SKEW_RATE
@@ -271,6 +272,9 @@ def run_monitor(spec: ModelSpec, args: argparse.Namespace, *, cloudwatch_client:
             return section()
         return run
 
+    # The earlier reports: the cumulative detector's state, and the due days earlier runs judged (late labels).
+    history = history_mod.read_history(args.history_dir, spec.name, report_mod.REPORT_FORMAT)
+
     if window.records:
         if baseline.get("statistics"):
             guarded("data_drift", after(COUNTS, lambda: drift.data_drift(
@@ -298,28 +302,36 @@ def run_monitor(spec: ModelSpec, args: argparse.Namespace, *, cloudwatch_client:
                 records, rows_per_day = window_pass.labelled_records(), window_pass.rows_per_day
                 earlier = None
                 skipped = None  # why this run judges no due day (the look-back's labels are not all here)
+                judged_before, history_unknown = {}, None
                 if args.label_delay_days is not None:  # labels of requests earlier runs recorded join them too
-                    older = None
                     skipped = _older_labels_lost(args, sections)
+                    judged_before, history_unknown = _judged_before(history, errors, records_version, summary_capture,
+                                                                    history_dir=args.history_dir)
                     if skipped is None:
-                        older, skipped = late_labels.read_older_labels(args.late_labels_dir, problem_type, classes)
-                    if skipped is None:
-                        earlier = late_labels.join_earlier(
-                            args.records_dir, labels, older_labels=older, matched_today=late_labels.matched_ids(records),
-                            version=records_version, label_delay_days=args.label_delay_days,
-                            label_window_hours=args.label_window_hours,
-                            today_start=_today_start(summary_capture["start"], now=summary_capture.get("end"),
-                                                     window_hours=args.window_hours),
-                            records_left_out=((sections.get("remote") or {}).get("prediction_records") or {}).get("skipped_objects", 0),
-                            labels_source=getattr(args, "labels_s3_uri", None) or args.labels_dir)
-                        labelled_today = len(records) if records is not None else 0
-                        records, rows_per_day = earlier.combined(records, rows_per_day)
+                        older = (late_labels.LookbackLabels(args.late_labels_dir, problem_type, classes)
+                                 if args.late_labels_dir else None)
+                        try:
+                            earlier = late_labels.join_earlier(
+                                args.records_dir, labels, older_labels=older, matched_today=late_labels.matched_ids(records),
+                                version=records_version, label_delay_days=args.label_delay_days,
+                                label_window_hours=args.label_window_hours, judged_before=judged_before,
+                                today_start=_today_start(summary_capture["start"], now=summary_capture.get("end"),
+                                                         window_hours=args.window_hours),
+                                records_left_out=((sections.get("remote") or {}).get("prediction_records") or {}).get("skipped_objects", 0),
+                                labels_source=getattr(args, "labels_s3_uri", None) or args.labels_dir)
+                        except late_labels.UnreadableLabels as exc:  # reported below, today's window is still judged
+                            skipped = str(exc)
+                        else:
+                            labelled_today = len(records) if records is not None else 0
+                            records, rows_per_day = earlier.combined(records, rows_per_day)
                 section = quality.model_quality(records, base_metrics, threshold=threshold,
                                                 min_label_coverage=args.min_label_coverage,
                                                 min_labeled_rows=args.min_labeled_rows, max_auc_drop=args.max_auc_drop,
                                                 rows_per_day=rows_per_day, **typed)
                 if earlier is not None:
                     earlier.annotate(section, labelled_today=labelled_today)
+                    if history_unknown is not None:
+                        section["checks"].append(late_labels.history_check(history_unknown))
                 if skipped is not None:
                     # Judging the due days on the labels that are left would judge the skewed subset the look-back
                     # exists to avoid (churn-like labels: positives early, negatives at the delay): not this run.
@@ -356,7 +368,6 @@ def run_monitor(spec: ModelSpec, args: argparse.Namespace, *, cloudwatch_client:
                 sample_rows=args.skew_sample_rows, min_compared=args.min_skew_records))
 
     # Slow drift: the cumulative detector, its state read from the earlier reports -------
-    history = history_mod.read_history(args.history_dir, spec.name, report_mod.REPORT_FORMAT)
     trusted = window_trusted()  # an untrusted window's scores do not move the sums (its state carries forward)
     for problem in history.problems:
         # Only the slow-drift detector reads the earlier reports: today's window is judged without them.
@@ -659,6 +670,21 @@ def _older_labels_lost(args: argparse.Namespace, sections: Dict[str, Any]) -> Op
         return (f"the look-back's labels were cut at --max-window-bytes ({downloaded.get('skipped_objects')} files "
                 "left out); raise it")
     return None
+
+
+def _judged_before(history: history_mod.History, errors: Sequence[Mapping[str, Any]], version: late_labels.RecordsVersion,
+                   window: Mapping[str, Any], *, history_dir: Optional[str]) -> Tuple[Dict[str, str], Optional[str]]:
+    """``(judged, unknown)``: the due days earlier runs judged for ``version`` (:func:`late_labels.judged_days`), or,
+    when the earlier reports cannot all be read, none and why (``unknown``): the run then judges every due day rather
+    than silently skip one whose judging it cannot see."""
+    if not history_dir:
+        return {}, "no --history-dir (the earlier runs' reports) was given"
+    failed = [e for e in errors if e.get("kind") == "history_download_failed"]
+    if failed:
+        return {}, f"the earlier runs' reports were not downloaded ({failed[0]['message']})"
+    if history.problems:
+        return {}, (f"{len(history.problems)} of the earlier runs' reports could not be read (e.g. {history.problems[0]})")
+    return late_labels.judged_days(history.reports, version, window=window), None
 
 
 def _today_start(start: Optional[str], *, now: Optional[str], window_hours: float) -> Optional[dt.datetime]:

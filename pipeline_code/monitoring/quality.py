@@ -46,7 +46,7 @@ import glob
 import math
 import os
 from statistics import NormalDist
-from typing import Any, Dict, List, Mapping, Optional, Sequence
+from typing import Any, Dict, Iterator, List, Mapping, Optional, Sequence
 
 import numpy as np
 import pandas as pd
@@ -64,33 +64,57 @@ class LabelError(ValueError):
     """The labels cannot be read (reported; monitoring continues without quality checks)."""
 
 
-def read_labels(labels_dir: str, problem_type: str = BINARY, classes: Sequence[str] = ()) -> pd.DataFrame:
-    """Every label file under ``labels_dir`` as one frame (latest label per inference_id); ``label`` as the
-    metrics read it: 0/1 (binary), the class code (multiclass: names looked up in ``classes``), the value
-    (regression). Labels that are none of these are dropped and counted (``attrs["unusable_labels"]``: rows and a
-    few of the values); when label rows exist but none is usable, :class:`LabelError` names the values and what the
-    model takes - a silent "no labelled traffic yet" would hide a broken label feed."""
-    paths = sorted(p for p in glob.glob(os.path.join(labels_dir, "**", "*"), recursive=True) if os.path.isfile(p))
-    parts = []
-    for path in paths:
-        try:
-            if path.endswith(".parquet"):
-                parts.append(pd.read_parquet(path))
-            elif path.endswith(".csv"):
-                parts.append(pd.read_csv(path, dtype={INFERENCE_ID: str}))
-            elif path.endswith((".jsonl", ".json")):
-                parts.append(pd.read_json(path, lines=True, dtype={INFERENCE_ID: str}))
-        except Exception as exc:  # noqa: BLE001 - any unreadable file is reported, not fatal
-            raise LabelError(f"{path}: {exc}") from None
-    if not parts:
-        return pd.DataFrame({INFERENCE_ID: pd.Series([], dtype=object), LABEL: pd.Series([], dtype=float)})
-    labels = pd.concat(parts, ignore_index=True)
-    missing = [c for c in (INFERENCE_ID, LABEL) if c not in labels.columns]
-    if missing:
-        raise LabelError(f"label files under {labels_dir!r} lack columns {missing}")
-    labels[INFERENCE_ID] = labels[INFERENCE_ID].astype(str)
-    # A blank label is one not known yet (as training reads it), never an unusable one.
-    labels = labels[labels[LABEL].notna() & (labels[LABEL].astype(str).str.strip() != "")]
+def label_files(labels_dir: str) -> List[str]:
+    """Every file under ``labels_dir`` (any depth), in the order their labels count (a later file's label wins a tie)."""
+    return sorted(p for p in glob.glob(os.path.join(labels_dir, "**", "*"), recursive=True) if os.path.isfile(p))
+
+
+def _read_label_file(path: str) -> Optional[pd.DataFrame]:
+    """One label file whole (None: not a label file - parquet, CSV, JSON Lines - and not read)."""
+    if path.endswith(".parquet"):
+        return pd.read_parquet(path)
+    if path.endswith(".csv"):
+        return pd.read_csv(path, dtype={INFERENCE_ID: str})
+    if path.endswith((".jsonl", ".json")):
+        return pd.read_json(path, lines=True, dtype={INFERENCE_ID: str})
+    return None
+
+
+def read_label_chunks(path: str, columns: Sequence[str], rows: int) -> Iterator[pd.DataFrame]:
+    """One label file a chunk of at most ``rows`` rows at a time, only those of ``columns`` it has, read as
+    :func:`read_labels` reads the whole file (nothing for a file that is no label file). Raises what the reader
+    raises (a file that cannot be read)."""
+    wanted = set(columns)
+    if path.endswith(".parquet"):
+        import pyarrow.parquet as pq
+
+        parquet = pq.ParquetFile(path)
+        present = [c for c in parquet.schema_arrow.names if c in wanted]
+        empty = True
+        for batch in parquet.iter_batches(batch_size=rows, columns=present):
+            empty = False
+            yield batch.to_pandas()
+        if empty:  # no rows, but its columns count (read_labels' concat keeps them)
+            yield parquet.schema_arrow.empty_table().select(present).to_pandas()
+    elif path.endswith(".csv"):
+        empty = True
+        with pd.read_csv(path, dtype={INFERENCE_ID: str}, usecols=lambda c: c in wanted, chunksize=rows) as reader:
+            for chunk in reader:
+                empty = False
+                yield chunk
+        if empty:  # a header alone: its columns count
+            yield pd.read_csv(path, dtype={INFERENCE_ID: str}, usecols=lambda c: c in wanted, nrows=0)
+    elif path.endswith((".jsonl", ".json")):
+        with pd.read_json(path, lines=True, dtype={INFERENCE_ID: str}, chunksize=rows) as reader:
+            for chunk in reader:
+                yield chunk[[c for c in chunk.columns if c in wanted]]
+
+
+def usable_labels(labels: pd.DataFrame, problem_type: str = BINARY, classes: Sequence[str] = ()):
+    """``(usable, unusable)``: the rows of ``labels`` that carry a label, ``label`` as the metrics read it (see
+    :func:`read_labels`), and the raw values of the rows that carry one this model does not take. A blank label is
+    one not known yet (as training reads it): in neither."""
+    labels = labels[labels[LABEL].notna() & (labels[LABEL].astype(str).str.strip() != "")].copy()
     raw = labels[LABEL].copy()
     if problem_type == MULTICLASS:
         labels[LABEL] = class_codes(labels[LABEL], classes)
@@ -101,19 +125,53 @@ def read_labels(labels_dir: str, problem_type: str = BINARY, classes: Sequence[s
     else:
         labels[LABEL] = pd.to_numeric(labels[LABEL], errors="coerce")
         labels = labels[labels[LABEL].isin([0, 1])]
-    unusable = raw.drop(labels.index)
+    return labels, raw.drop(labels.index)
+
+
+def no_usable_label(rows: int, labels_dir: str, examples: Sequence[str], problem_type: str) -> LabelError:
+    """The error of label rows none of which this model takes (a silent "no labelled traffic" would hide a broken feed)."""
+    return LabelError(f"none of the {rows} label rows under {labels_dir!r} is a label this model takes "
+                      f"(e.g. {', '.join(repr(v) for v in examples)}); it takes {_LABEL_KINDS[problem_type]}")
+
+
+def latest_label_order(labels: pd.DataFrame) -> pd.DataFrame:
+    """``labels`` ordered so that the last row of an id is its latest label: by the time each ``label_time`` names, read
+    on its own (:func:`request_times`: the files' readers leave the column text - parquet, CSV - or datetimes - JSON
+    Lines parses a "*_time" column -, and neither text nor a mix of the two orders by time); a time that cannot be read
+    is never the latest, equal times keep their order. Without the column, as they are."""
+    if LABEL_TIME not in labels.columns:
+        return labels
+    order = request_times(labels[LABEL_TIME])
+    return labels.loc[order.sort_values(kind="mergesort", na_position="first").index]
+
+
+def read_labels(labels_dir: str, problem_type: str = BINARY, classes: Sequence[str] = ()) -> pd.DataFrame:
+    """Every label file under ``labels_dir`` as one frame (latest label per inference_id); ``label`` as the
+    metrics read it: 0/1 (binary), the class code (multiclass: names looked up in ``classes``), the value
+    (regression). Labels that are none of these are dropped and counted (``attrs["unusable_labels"]``: rows and a
+    few of the values); when label rows exist but none is usable, :class:`LabelError` names the values and what the
+    model takes - a silent "no labelled traffic yet" would hide a broken label feed."""
+    parts = []
+    for path in label_files(labels_dir):
+        try:
+            frame = _read_label_file(path)
+        except Exception as exc:  # noqa: BLE001 - any unreadable file is reported, not fatal
+            raise LabelError(f"{path}: {exc}") from None
+        if frame is not None:
+            parts.append(frame)
+    if not parts:
+        return pd.DataFrame({INFERENCE_ID: pd.Series([], dtype=object), LABEL: pd.Series([], dtype=float)})
+    labels = pd.concat(parts, ignore_index=True)
+    missing = [c for c in (INFERENCE_ID, LABEL) if c not in labels.columns]
+    if missing:
+        raise LabelError(f"label files under {labels_dir!r} lack columns {missing}")
+    labels[INFERENCE_ID] = labels[INFERENCE_ID].astype(str)
+    labels, unusable = usable_labels(labels, problem_type, classes)
     if len(unusable):
         examples = sorted(set(unusable.astype(str)))[:3]
         if labels.empty:
-            raise LabelError(f"none of the {len(raw)} label rows under {labels_dir!r} is a label this model takes "
-                             f"(e.g. {', '.join(repr(v) for v in examples)}); it takes {_LABEL_KINDS[problem_type]}")
-    if LABEL_TIME in labels.columns:
-        # Latest by the time each label_time names, read on its own (request_times): the files' readers leave the
-        # column text (parquet, CSV) or datetimes (JSON Lines parses a "*_time" column), and neither text nor a mix
-        # of the two orders by time. A time that cannot be read is never the latest; equal times keep file order.
-        order = request_times(labels[LABEL_TIME])
-        labels = labels.loc[order.sort_values(kind="mergesort", na_position="first").index]
-    out = labels.drop_duplicates(INFERENCE_ID, keep="last").reset_index(drop=True)
+            raise no_usable_label(len(unusable), labels_dir, examples, problem_type)
+    out = latest_label_order(labels).drop_duplicates(INFERENCE_ID, keep="last").reset_index(drop=True)
     if len(unusable):
         out.attrs["unusable_labels"] = {"rows": int(len(unusable)), "examples": examples}
     return out

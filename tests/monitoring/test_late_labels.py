@@ -22,6 +22,7 @@ from mlops_cli.local import replay
 from pipeline_code.core.contract import records_lookback_hours
 from pipeline_code.monitoring import late_labels, monitor, quality, remote, report as report_mod
 from pipeline_code.training.train import predict
+from tests.support import late_labels_world
 from tests.support.monitoring import check
 from tests.support.remote_world import (
     CAPTURE_URI, HISTORY_URI, LABELS_URI, STACK, TEMPLATE, from_s3_args, published, read_report, register,
@@ -465,17 +466,19 @@ RUN_HOUR = dt.timedelta(hours=1)
 
 
 def _simulate(tmp_path, arrival_days: np.ndarray, y: np.ndarray, served: np.ndarray, true_auc: float, *,
-              delay: int = 30, window_hours: float = 168.0):
+              delay: int = 30, window_hours: float = 168.0, failed: tuple = ()):
     """Daily runs D+1 .. D+40 over one day D of 4,000 requests (recorded by the run of D+1) whose labels arrive
     ``arrival_days`` after D noon: each run joins every label that arrived by then (the label window's as labels, the
     rest of the look-back's as older labels) and judges quality against a baseline AUC ``true_auc`` (the healthy
-    model's). Returns {run day: model-quality section, or None when no day was judged}."""
+    model's), told the days the earlier runs' reports say they judged, as the monitor tells it (``failed``: the runs
+    that published no report). Returns {run day: model-quality section, or None when no day was judged}."""
     noon = dt.datetime(2026, 10, 1, 12, tzinfo=dt.timezone.utc)
     ids = np.array([f"r{i}" for i in range(len(y))])
     write_records(tmp_path, "run-d", pd.DataFrame({"inference_id": ids, "inference_time": [noon.isoformat()] * len(y),
                                                    "score": served}), written=noon + dt.timedelta(days=1))
     arrived = noon + pd.to_timedelta(arrival_days, unit="D")
     out = {}
+    reports = []
     for run_day in range(1, 41):
         now = noon + dt.timedelta(days=run_day) + RUN_HOUR
         came = np.asarray(arrived <= now)
@@ -483,11 +486,16 @@ def _simulate(tmp_path, arrival_days: np.ndarray, y: np.ndarray, served: np.ndar
         earlier = late_labels.join_earlier(
             str(tmp_path), pd.DataFrame({"inference_id": ids[recent], "label": y[recent]}),
             older_labels=pd.DataFrame({"inference_id": ids[came & ~recent], "label": y[came & ~recent]}),
-            matched_today=[], version=VERSION, label_delay_days=delay, label_window_hours=window_hours, now=now)
+            matched_today=[], version=VERSION, label_delay_days=delay, label_window_hours=window_hours, now=now,
+            judged_before=late_labels.judged_days(reports, VERSION))
         records, rows = earlier.combined(None, {})
         assert earlier.summary["labelled_rows"] + sum(earlier.summary["pending_days"].values()) \
-            + earlier.summary["past_due_labels"] == int(came.sum())  # every label that came is accounted for
+            + earlier.summary["past_due_labels"] + sum(d["labels"] for d in earlier.summary["judged_before"].values()) \
+            == int(came.sum())  # every label that came is accounted for
         out[run_day] = quality.model_quality(records, {"auc": true_auc}, rows_per_day=rows) if rows else None
+        if run_day not in failed:
+            reports.append({"generated_at": now.isoformat(), "trusted": True,
+                            "sections": {"model_quality": {"late_labels": earlier.summary}}})
     return out
 
 
@@ -512,27 +520,36 @@ def day_of_churn():
 def test_a_day_is_judged_once_its_labels_are_due_with_every_label_that_came(tmp_path, day_of_churn, timing):
     """GIVEN one day of requests whose labels trickle in over the 30-day delay (uniformly; or churn-like: positives
     first, negatives at day 30) and a healthy model WHEN the daily runs of the next 40 days join them THEN no run
-    judges the day before its labels are due (no false fail on the early, biased slice); the seven runs after (D+31 ..
-    D+37) judge it on every label (coverage 1), at the healthy AUC: pass; later runs no longer judge it.
-    AND with a decayed model's answers THEN those seven runs fail it (a real drop is found)."""
+    judges the day before its labels are due (no false fail on the early, biased slice); the first run after (D+31)
+    judges it on every label (coverage 1), at the healthy AUC: pass; the later runs, told so by its report, do not
+    judge it again (one bad day puts the quality alarm into ALARM once, and is not diluted by other days).
+    AND with a decayed model's answers THEN that run fails it (a real drop is found), and only that run."""
     d = day_of_churn
     healthy = _simulate(tmp_path / "healthy", d["timings"][timing], d["y"], d["p"], d["auc"])
     judged = [day for day, mq in healthy.items() if mq is not None]
-    assert judged == list(range(31, 38))
-    for day in judged:
-        mq = healthy[day]
-        assert mq["windows"][0]["coverage"] == 1.0 and mq["scored_rows"] == 4000
-        assert mq["status"] == "pass" and mq["metrics"]["auc"] == pytest.approx(d["auc"])
+    assert judged == [31]
+    mq = healthy[31]
+    assert mq["windows"][0]["coverage"] == 1.0 and mq["scored_rows"] == 4000
+    assert mq["status"] == "pass" and mq["metrics"]["auc"] == pytest.approx(d["auc"])
     decayed = _simulate(tmp_path / "decayed", d["timings"][timing], d["y"], d["decayed"], d["auc"])
-    assert [day for day, mq in decayed.items() if mq is not None and mq["status"] == "fail"] == list(range(31, 38))
+    assert [day for day, mq in decayed.items() if mq is not None and mq["status"] == "fail"] == [31]
     assert decayed[31]["auc_drop"] > 0.1
+
+
+def test_a_due_day_whose_judging_runs_failed_is_judged_by_the_next_run_within_its_window(tmp_path, day_of_churn):
+    """GIVEN the runs of D+31 and D+32 failing (no report published: their judging never reached the alarm)
+    WHEN the daily runs go on THEN D+33 judges the day (still within its week), and no later run does."""
+    d = day_of_churn
+    runs = _simulate(tmp_path, d["timings"]["uniform over 1..30 days"], d["y"], d["decayed"], d["auc"], failed=(31, 32))
+    assert [day for day, mq in runs.items() if mq is not None] == [31, 32, 33]  # 31 and 32's reports never came
+    assert runs[33]["status"] == "fail" and runs[33]["scored_rows"] == 4000
 
 
 def test_the_published_quality_pools_the_due_days_of_the_label_window(tmp_path):
     """GIVEN eleven days of records (28 to 38 days ago, one file each) with all their labels, a 30-day delay WHEN a
-    run joins them THEN it judges together the seven days whose labels came due in the last week (31 to 37 days ago:
-    each such day is judged by seven runs, and no run's quality rests on one day), none of the three days not due yet
-    (their labels count as pending) nor the one due before the week."""
+    run that knows of no earlier judging (the first, or one whose history cannot be read) joins them THEN it judges
+    together the seven days whose labels came due in the last week (31 to 37 days ago), none of the three days not due
+    yet (their labels count as pending) nor the one due before the week."""
     now = dt.datetime(2026, 11, 30, 9, tzinfo=dt.timezone.utc)
     labels = []
     for ago in range(28, 39):
@@ -575,3 +592,202 @@ def test_records_past_the_byte_cap_keep_the_due_files_oldest_first_and_name_what
     (warning,) = [c for c in remote.records_checks(summary) if c["check"] == "prediction_records_truncated"]
     assert warning["status"] == "warn" and "33 of the 38 earlier runs' records files" in warning["detail"]
     assert "4 of them hold requests whose labels are due" in warning["detail"]
+
+
+# --- the look-back's labels streamed: the same judgement as holding them all ------------------------------------------
+
+
+def _both_ways(world, *, chunk_rows: int = 7, judged_before=None, **kwargs):
+    """The streaming join (the older labels read ``chunk_rows`` at a time) and the in-memory reference (every label
+    held with its id: the join as it was) over one generated look-back."""
+    from tests.support import late_labels_reference as reference
+
+    recent = quality.read_labels(world["labels_dir"])
+    common = dict(matched_today=world["matched_today"], version=late_labels_world.VERSION,
+                  label_delay_days=world["delay"], label_window_hours=world["window_hours"], now=world["now"], **kwargs)
+    older, problem = reference.read_older_labels(world["late_labels_dir"], "binary_classification", [])
+    assert problem is None
+    expected = reference.join_earlier(world["records_dir"], recent, older_labels=older, **common)
+    streamed = late_labels.join_earlier(
+        world["records_dir"], recent, judged_before=judged_before, **common,
+        older_labels=late_labels.LookbackLabels(world["late_labels_dir"], "binary_classification", [], chunk_rows=chunk_rows))
+    return expected, streamed
+
+
+def _same_judgement(expected, streamed) -> None:
+    def rows(frame):
+        return frame.sort_values("inference_id").reset_index(drop=True).astype({"label": float})
+
+    assert (expected.labelled is None) == (streamed.labelled is None)
+    if expected.labelled is not None:
+        pd.testing.assert_frame_equal(rows(expected.labelled), rows(streamed.labelled), check_like=True)
+    assert streamed.rows_per_day == expected.rows_per_day
+    new_keys = {"judged_days", "judged_version", "judged_before"}
+    assert {k: v for k, v in streamed.summary.items() if k not in new_keys} == expected.summary
+    assert streamed.checks == expected.checks
+    for earlier in (expected, streamed):
+        records, rows_per_day = earlier.combined(None, {})
+        if records is not None:
+            earlier.quality = quality.model_quality(records, {"auc": 0.7}, rows_per_day=rows_per_day, min_labeled_rows=20)
+    assert getattr(streamed, "quality", None) == getattr(expected, "quality", None)
+
+
+@pytest.mark.parametrize("today_start", [None, late_labels_world.NOW - dt.timedelta(days=12, hours=6)])
+def test_streaming_the_look_backs_labels_judges_exactly_what_holding_them_all_did(tmp_path, today_start):
+    """GIVEN a generated look-back of 40 days with what real ones hold: a day recorded twice, another version's
+    records, an unreadable records file, labels in parquet, CSV and JSON Lines (one feed without label_time),
+    relabelled ids whose later file carries a later or an earlier label_time, duplicate rows, blank and unusable labels,
+    unmatched labels and ids today's window took
+    WHEN the join streams the older labels a few rows at a time THEN the judged rows, rows per day, summary, checks and
+    the model-quality section are those of the in-memory join it replaces."""
+    world = late_labels_world.write_lookback(tmp_path, days=40, per_day=60, mess=True)
+    expected, streamed = _both_ways(world, today_start=today_start)
+    _same_judgement(expected, streamed)
+    assert streamed.summary["labelled_rows"] > 100 and streamed.summary["other_versions"]
+    assert streamed.summary["pending_days"] and streamed.summary["past_due_labels"] and streamed.summary["unreadable"]
+    assert streamed.summary["unmatched_labels"]["rows"] >= 5  # the 5 of no request, and today_start's
+
+
+def test_streaming_judges_a_larger_look_back_exactly_as_before(tmp_path):
+    """GIVEN 40 days of 3,000 requests (120,000 records, ~96,000 labels) WHEN streamed in chunks of 5,000 labels
+    THEN the same judgement as the in-memory join."""
+    world = late_labels_world.write_lookback(tmp_path, days=40, per_day=3000, mess=True, seed=7)
+    expected, streamed = _both_ways(world, chunk_rows=5000)
+    _same_judgement(expected, streamed)
+    assert streamed.summary["labelled_rows"] > 10_000
+
+
+def test_a_hash_collision_never_attaches_another_requests_label(tmp_path, monkeypatch):
+    """GIVEN every id hashing alike (the worst collision a 64-bit hash could have) WHEN a due day is joined THEN each
+    request gets its own label or none: the hash only pre-selects, the id decides."""
+    now = dt.datetime(2026, 11, 30, 9, tzinfo=dt.timezone.utc)
+    write_records(tmp_path, "run-1", pd.DataFrame({"inference_id": ["a", "b", "c"], "inference_time": ["2026-10-29T10:00:00Z"] * 3,
+                                                   "score": [0.1, 0.5, 0.9]}), written=now - dt.timedelta(days=31))
+    monkeypatch.setattr(late_labels, "_hashed", lambda ids: np.zeros(len(ids), dtype=np.uint64))
+    earlier = late_labels.join_earlier(str(tmp_path), pd.DataFrame({"inference_id": ["a"], "label": [1.0]}),
+                                       older_labels=pd.DataFrame({"inference_id": ["c"], "label": [0.0]}),
+                                       matched_today=[], version=VERSION, label_delay_days=30, label_window_hours=168, now=now)
+    assert dict(zip(earlier.labelled["inference_id"], earlier.labelled["label"])) == {"a": 1.0, "c": 0.0}
+
+
+@pytest.mark.parametrize("content, problem", [
+    (b"", "No columns to parse from file"),
+    (b"inference_id,label,label_time\nx,maybe,2026-11-01T00:00:00Z\n", "none of the 1 label rows under"),
+    (b"inference_id,verdict\nx,1\n", "lack columns ['label']"),
+])
+def test_unreadable_older_labels_give_the_reason_the_in_memory_read_gave(tmp_path, content, problem):
+    """GIVEN an older label file that cannot be read, whose rows carry no label this model takes, or that lacks the
+    label column WHEN the look-back's labels are streamed THEN UnreadableLabels says what the whole read said (the
+    monitor then judges no due day: late_labels_not_judged)."""
+    from tests.support import late_labels_reference as reference
+
+    (tmp_path / "late").mkdir()
+    if not content:  # a good file besides the bad one changes nothing
+        pd.DataFrame({"inference_id": ["y"], "label": [1]}).to_parquet(tmp_path / "late" / "a.parquet")
+    (tmp_path / "late" / "b.csv").write_bytes(content)
+    _, expected = reference.read_older_labels(str(tmp_path / "late"), "binary_classification", [])
+    stream = late_labels.LookbackLabels(str(tmp_path / "late"), "binary_classification", [], chunk_rows=1)
+    with pytest.raises(late_labels.UnreadableLabels) as raised:
+        list(stream.chunks())
+    assert str(raised.value) == expected and problem in expected
+
+
+# --- each due day judged once: what the earlier reports say they judged ------------------------------------------------
+
+
+def _judging_report(days, *, version=VERSION, generated_at="2026-11-29T09:00:00+00:00", **extra):
+    return {"generated_at": generated_at, "trusted": True, "window": {"start": "2026-11-28T09:00:00+00:00",
+                                                                       "end": "2026-11-29T08:59:00+00:00"},
+            "sections": {"model_quality": {"late_labels": {"judged_days": days, "judged_version": version.as_dict()}}},
+            **extra}
+
+
+def test_the_days_earlier_runs_judged_are_read_from_their_reports_of_the_same_version():
+    """GIVEN earlier reports WHEN the days they judged are read THEN a day counts as judged, with when, from a report
+    whose numbers stood and were published, of the version judged now; not from an untrusted report (its quality was
+    withheld), one whose metrics failed to publish, another version's, nor one over this run's own traffic window (a
+    run re-run by hand judges again what the run it repeats judged, so that its report can replace that one)."""
+    window = {"start": "2026-11-29T09:00:00+00:00", "end": "2026-11-30T08:59:00+00:00"}
+    reports = [
+        _judging_report(["2026-10-20"], generated_at="2026-11-21T09:00:00+00:00"),
+        _judging_report(["2026-10-21"], trusted=False),
+        _judging_report(["2026-10-22"], errors=[{"kind": "publish_failed", "message": "throttled"}]),
+        _judging_report(["2026-10-23"], version=late_labels.RecordsVersion("arn:aws:sagemaker:eu-west-1:1:model-package/m/9", 9)),
+        {**_judging_report(["2026-10-24"]), "window": dict(window)},
+        {"generated_at": "2026-11-25T09:00:00+00:00", "trusted": True, "sections": {"model_quality": {"status": "error"}}},
+        _judging_report(["2026-10-20", "2026-10-25"], generated_at="2026-11-26T09:00:00+00:00"),
+    ]
+    assert late_labels.judged_days(reports, VERSION, window=window) == {
+        "2026-10-20": "2026-11-21T09:00:00+00:00", "2026-10-25": "2026-11-26T09:00:00+00:00"}
+
+
+def test_a_due_day_an_earlier_run_judged_is_not_judged_again_and_the_report_says_which_days_were(tmp_path):
+    """GIVEN two due days of records with their labels, one of which an earlier run of this version judged
+    WHEN a run joins them THEN only the other is judged (its requests and labels, judged_days); the one judged before
+    is named with when and its labels, neither pending nor unmatched."""
+    now = dt.datetime(2026, 11, 30, 9, tzinfo=dt.timezone.utc)
+    for day in ("2026-10-27", "2026-10-28"):
+        write_records(tmp_path, f"run-{day}", pd.DataFrame({"inference_id": [f"{day}-a", f"{day}-b"],
+                                                            "inference_time": [f"{day}T10:00:00Z"] * 2, "score": [0.2, 0.8]}),
+                      written=dt.datetime.fromisoformat(f"{day}T23:30:00+00:00"))
+    labels = pd.DataFrame({"inference_id": ["2026-10-27-a", "2026-10-27-b", "2026-10-28-a"], "label": [0.0, 1.0, 1.0]})
+    earlier = late_labels.join_earlier(str(tmp_path), labels, matched_today=[], version=VERSION, label_delay_days=30,
+                                       label_window_hours=168, now=now,
+                                       judged_before={"2026-10-27": "2026-11-28T09:00:00+00:00"})
+    summary = earlier.summary
+    assert summary["judged_days"] == ["2026-10-28"] and earlier.rows_per_day == {"2026-10-28": 2}
+    assert summary["due_days"] == {"2026-10-28": {"rows": 2, "labelled": 1}}
+    assert summary["judged_before"] == {"2026-10-27": {"judged_at": "2026-11-28T09:00:00+00:00", "labels": 2}}
+    assert summary["judged_version"] == VERSION.as_dict()
+    assert summary["pending_days"] == {} and summary["past_due_labels"] == 0 and summary["unmatched_labels"]["rows"] == 0
+
+
+def test_the_next_scheduled_run_does_not_judge_a_due_day_again_unless_the_history_cannot_be_read(aws, spec, reference,
+                                                                                                  tmp_path):
+    """GIVEN a decayed model's due day judged (and failed) by yesterday's scheduled run, whose report is in the job's
+    history WHEN today's run judges its own new traffic THEN the day is not judged again: no second quality failure,
+    the day named in judged_before
+    AND WHEN an earlier report in the history cannot be read THEN the run cannot tell what was judged: it judges every
+    due day as before, and a warning says so (never a silent skip)."""
+    then = _decayed_day_with_labels(aws, spec, reference, tmp_path)
+    traffic(aws, spec, reference["model"], name="yesterday", day=_now(), rows=1500, seed=500)
+    first = scheduled_run(aws, spec, tmp_path / "run-2")
+    day = then.strftime("%Y-%m-%d")
+    assert first["sections"]["model_quality"]["late_labels"]["judged_days"] == [day]
+    assert check(first, "auc_drop")["status"] == "fail"
+    finish(aws, tmp_path / "run-2", "run-2", days_ago=1)
+    leave_window(aws, "yesterday", 1.5)
+    traffic(aws, spec, reference["model"], name="today", day=_now(), rows=1500, seed=510)
+
+    report = scheduled_run(aws, spec, tmp_path / "run-3")
+
+    late = report["sections"]["model_quality"]["late_labels"]
+    assert late["judged_days"] == [] and late["labelled_rows"] == 0 and late["due_days"] == {}
+    assert list(late["judged_before"]) == [day] and late["judged_before"][day]["labels"] == 1500
+    assert check(report, "auc_drop")["status"] != "fail" and "quality" not in report_mod.retrain_alarms(report)
+    assert not [c for c in report["checks"] if c["check"] == "late_labels_history_unknown"]
+
+    aws.put(f"{HISTORY_URI}run-x/report.json", b"{not json")
+    again = scheduled_run(aws, spec, tmp_path / "run-4")
+
+    assert again["sections"]["model_quality"]["late_labels"]["judged_days"] == [day]
+    unknown = check(again, "late_labels_history_unknown")
+    assert unknown["status"] == "warn" and unknown["detail"] == (
+        "every due day of the label window is judged this run, those earlier runs judged too: 1 of the earlier runs' "
+        "reports could not be read (e.g. run-x/report.json: not a readable JSON report (JSONDecodeError: Expecting "
+        "property name enclosed in double quotes: line 1 column 2 (char 1))); the quality alarm may see a day again")
+
+
+def test_a_run_that_cannot_download_the_history_judges_every_due_day_and_says_why(tmp_path):
+    """GIVEN the earlier reports' download failed (or no --history-dir) WHEN the judged days are asked for THEN none
+    are known and the reason is given (the run then judges every due day, warning late_labels_history_unknown)."""
+    from pipeline_code.monitoring import history as history_mod
+
+    failed = [{"kind": "history_download_failed", "message": "s3://b/monitor/churn/: AccessDenied", "section": "cumulative_drift"}]
+    assert monitor._judged_before(history_mod.History(), failed, VERSION, {}, history_dir=str(tmp_path)) == (
+        {}, "the earlier runs' reports were not downloaded (s3://b/monitor/churn/: AccessDenied)")
+    assert monitor._judged_before(history_mod.History(), [], VERSION, {}, history_dir=None) == (
+        {}, "no --history-dir (the earlier runs' reports) was given")
+    assert late_labels.history_check("why")["detail"] == (
+        "every due day of the label window is judged this run, those earlier runs judged too: why; the quality alarm "
+        "may see a day again")
