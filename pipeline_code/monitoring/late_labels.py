@@ -47,7 +47,7 @@ import pandas as pd
 
 from pipeline_code.monitoring import quality
 from pipeline_code.monitoring.capture import INFERENCE_ID, INFERENCE_TIME, SCORE, probability_column, request_times
-from pipeline_code.monitoring.drift import PASS, WARN, check
+from pipeline_code.monitoring.drift import FAIL, PASS, WARN, check
 from pipeline_code.monitoring.report import trusted_window
 from pipeline_code.monitoring.window_stats import concat
 
@@ -326,10 +326,24 @@ class EarlierRequests:
 
     def annotate(self, section: Dict[str, Any], *, labelled_today: int) -> Dict[str, Any]:
         """``section`` (model quality) with ``late_labels`` and these checks; the labels-overdue warning only when no
-        label at all was joined (``labelled_today``: today's window's labelled records)."""
+        label at all was joined (``labelled_today``: today's window's labelled records).
+
+        The due days count as judged (``judged_days``, which the next runs read) only when the section's quality checks
+        judged (pass or fail). When they were skipped - fewer labelled rows than ``min_labeled_rows``, as a model with
+        little traffic has on one day - the days are ``carried_days`` instead: the next run judges them again, pooled
+        with the days that come due then, until their labels together are enough (or the days leave the label window),
+        so a small model's quality is still judged, each day once."""
         section["late_labels"] = self.summary
         overdue = labelled_today == 0 and not self.summary["labelled_rows"]
         section.setdefault("checks", []).extend(c for c in self.checks if c["check"] != "labels_overdue" or overdue)
+        if self.summary["judged_days"] and section.get("status") not in (PASS, FAIL):
+            carried = self.summary["judged_days"]
+            self.summary["carried_days"], self.summary["judged_days"] = carried, []
+            section["checks"].append(check(
+                "late_labels_carried", SECTION, float(len(carried)), None, PASS,
+                detail=f"the quality checks were skipped ({section.get('detail') or 'nothing to compare with'}), so the due "
+                       f"days {carried[0]} to {carried[-1]} are not counted as judged: the next run judges them again with "
+                       f"the days that come due then, while they are due"))
         return section
 
 

@@ -466,7 +466,7 @@ RUN_HOUR = dt.timedelta(hours=1)
 
 
 def _simulate(tmp_path, arrival_days: np.ndarray, y: np.ndarray, served: np.ndarray, true_auc: float, *,
-              delay: int = 30, window_hours: float = 168.0, failed: tuple = ()):
+              delay: int = 30, window_hours: float = 168.0, failed: tuple = (), min_labeled_rows: int = 200):
     """Daily runs D+1 .. D+40 over one day D of 4,000 requests (recorded by the run of D+1) whose labels arrive
     ``arrival_days`` after D noon: each run joins every label that arrived by then (the label window's as labels, the
     rest of the look-back's as older labels) and judges quality against a baseline AUC ``true_auc`` (the healthy
@@ -492,7 +492,10 @@ def _simulate(tmp_path, arrival_days: np.ndarray, y: np.ndarray, served: np.ndar
         assert earlier.summary["labelled_rows"] + sum(earlier.summary["pending_days"].values()) \
             + earlier.summary["past_due_labels"] + sum(d["labels"] for d in earlier.summary["judged_before"].values()) \
             == int(came.sum())  # every label that came is accounted for
-        out[run_day] = quality.model_quality(records, {"auc": true_auc}, rows_per_day=rows) if rows else None
+        out[run_day] = quality.model_quality(records, {"auc": true_auc}, rows_per_day=rows,
+                                             min_labeled_rows=min_labeled_rows) if rows else None
+        if out[run_day] is not None:
+            earlier.annotate(out[run_day], labelled_today=0)
         if run_day not in failed:
             reports.append({"generated_at": now.isoformat(), "trusted": True,
                             "sections": {"model_quality": {"late_labels": earlier.summary}}})
@@ -544,6 +547,53 @@ def test_a_due_day_whose_judging_runs_failed_is_judged_by_the_next_run_within_it
     assert [day for day, mq in runs.items() if mq is not None] == [31, 32, 33]  # 31 and 32's reports never came
     assert runs[33]["status"] == "fail" and runs[33]["scored_rows"] == 4000
 
+
+def test_a_small_models_due_days_too_few_to_judge_alone_are_carried_and_judged_once_pooled(tmp_path):
+    """GIVEN a model with little traffic: 60 requests a day over ten days, every label arriving 5 days after its request
+    (a 5-day delay), and quality judged on 200 labelled rows at least WHEN the daily runs go on THEN a run whose due
+    days are too few to judge does not count them as judged (``carried_days``, said in a check): the next run pools
+    them with the day that comes due then, so the first four days are judged together once (D+9), the next four once
+    (D+13), and no day is judged twice; the last two, 120 rows together when they leave the week, are never judged."""
+    noon = dt.datetime(2026, 10, 1, 12, tzinfo=dt.timezone.utc)
+    rng = np.random.default_rng(7)
+    ids, times, labels = [], [], []
+    for k in range(10):
+        day_ids = [f"d{k}-{i}" for i in range(60)]
+        score = rng.random(60)
+        write_records(tmp_path, f"run-{k}", pd.DataFrame({
+            "inference_id": day_ids, "inference_time": [(noon + dt.timedelta(days=k)).isoformat()] * 60, "score": score}),
+            written=noon + dt.timedelta(days=k + 1))
+        ids += day_ids
+        times += [noon + dt.timedelta(days=k)] * 60
+        labels += list((rng.random(60) < score).astype(float))
+    ids, arrived, y = np.array(ids), pd.DatetimeIndex(times) + pd.Timedelta(days=5), np.array(labels)
+    reports, judged, carried_at = [], {}, {}
+    for run_day in range(1, 22):
+        now = noon + dt.timedelta(days=run_day) + RUN_HOUR
+        came = np.asarray(arrived <= now)
+        earlier = late_labels.join_earlier(
+            str(tmp_path), pd.DataFrame({"inference_id": ids[came], "label": y[came]}), matched_today=[], version=VERSION,
+            label_delay_days=5, label_window_hours=168, now=now, judged_before=late_labels.judged_days(reports, VERSION))
+        records, rows = earlier.combined(None, {})
+        if rows:
+            section = earlier.annotate(quality.model_quality(records, {"auc": 0.7}, rows_per_day=rows, min_labeled_rows=200),
+                                       labelled_today=0)
+            for day in section["late_labels"]["judged_days"]:
+                assert day not in judged, f"{day} judged twice"
+                judged[day] = (run_day, section["scored_rows"])
+            if section["late_labels"].get("carried_days"):
+                carried_at[run_day] = section["late_labels"]["carried_days"]
+                note = next(c for c in section["checks"] if c["check"] == "late_labels_carried")
+                first, last = carried_at[run_day][0], carried_at[run_day][-1]
+                assert note["status"] == "pass" and note["detail"] == (
+                    f"the quality checks were skipped ({section['detail']}), so the due days {first} to {last} are not "
+                    "counted as judged: the next run judges them again with the days that come due then, while they are due")
+        reports.append({"generated_at": now.isoformat(), "trusted": True,
+                        "sections": {"model_quality": {"late_labels": earlier.summary}}})
+    day = [(noon + dt.timedelta(days=k)).strftime("%Y-%m-%d") for k in range(10)]
+    assert judged == {**{d: (9, 240) for d in day[:4]}, **{d: (13, 240) for d in day[4:8]}}
+    assert carried_at[6] == day[:1] and carried_at[8] == day[:3] and carried_at[12] == day[4:7]
+    assert carried_at[20] == day[8:10] and carried_at[21] == day[9:10]  # D+8 left the week: never judged
 
 def test_the_published_quality_pools_the_due_days_of_the_label_window(tmp_path):
     """GIVEN eleven days of records (28 to 38 days ago, one file each) with all their labels, a 30-day delay WHEN a
