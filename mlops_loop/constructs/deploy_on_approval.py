@@ -73,10 +73,11 @@ class DeployOnApproval(Construct):
       the handler (``pipeline_code/handlers/deploy_on_approval.py``). The handler recomputes which
       version should serve (the most recently approved, complete one) and, only if that differs from
       the serving stack's parameter, calls ``UpdateStack`` with ``UsePreviousTemplate`` and the
-      deployer role. Duplicates and stale events therefore change nothing. An update already in
-      progress is a wait, not an error: the handler schedules its own retry every five minutes (one-time
-      EventBridge Scheduler schedules in ``<prefix>-deploy-retries``, run as a role that may only invoke
-      it) for up to ``max_wait``, and only a longer wait is told to people.
+      deployer role (its policy allows ``UpdateStack`` only with that ``RoleARN``). Duplicates and
+      stale events therefore change nothing. An update already in progress is a wait, not an error:
+      the handler schedules its own retry every five minutes (one-time EventBridge Scheduler schedules
+      in ``<prefix>-deploy-retries``, run as a role that may only invoke it) for up to ``max_wait``,
+      and only a longer wait is told to people.
     * A rule tells people (``topic``) when an update of the serving stack fails or rolls back:
       the previous version is then still serving. Notices EventBridge cannot deliver go to
       ``notification_dead_letters`` (the environment's, shared by every notification rule).
@@ -201,14 +202,29 @@ class DeployOnApproval(Construct):
             wildcard_reason="Any version of this environment's groups may be the one to serve; reading is limited "
             "to those groups.",
         )
+        stack_id_reason = "A stack ARN ends in an id CloudFormation assigns at creation; the name pins the serving stack."
+        access.allow(
+            "ReadServingStack",
+            # DescribeStackEvents: whether the rollout of an approval failed (a failed version is not retried).
+            ["cloudformation:DescribeStacks", "cloudformation:DescribeStackEvents"],
+            [stack_arn],
+            wildcard_reason=stack_id_reason,
+        )
+        deployer_arn = read_once(deployer_role, "role_arn")
+        # Only as the deployer. An UpdateStack without RoleARN runs as the role last associated with the stack - after a
+        # `cdk deploy`, the bootstrap's cfn-exec role (AdministratorAccess by default) - and CloudFormation needs no
+        # iam:PassRole for that (UpdateStack API Reference, RoleARN), so PassDeployerRole alone bounds nothing. Such a
+        # request carries no cloudformation:RoleArn, so ArnEquals is false and it is denied, as is any other role.
+        # TemplateURL is not conditioned: a TemplateBody carries no condition key, and whatever template the update
+        # runs, it runs as the deployer, whose own policy is the bound.
         access.allow(
             "UpdateServingStack",
-            # DescribeStackEvents: whether the rollout of an approval failed (a failed version is not retried).
-            ["cloudformation:DescribeStacks", "cloudformation:DescribeStackEvents", "cloudformation:UpdateStack"],
+            ["cloudformation:UpdateStack"],
             [stack_arn],
-            wildcard_reason="A stack ARN ends in an id CloudFormation assigns at creation; the name pins the serving stack.",
+            conditions={"ArnEquals": {"cloudformation:RoleArn": deployer_arn}},
+            wildcard_reason=stack_id_reason,
         )
-        access.allow_pass_role("PassDeployerRole", read_once(deployer_role, "role_arn"), "cloudformation.amazonaws.com")
+        access.allow_pass_role("PassDeployerRole", deployer_arn, "cloudformation.amazonaws.com")
         access.allow("Notify", ["sns:Publish"], [read_once(topic, "topic_arn")])
         access.allow(
             "ScheduleRetries",

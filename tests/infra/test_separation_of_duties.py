@@ -379,15 +379,60 @@ def test_deploy_handler_can_update_only_the_serving_stack(envs, env):
     training or operations stacks, a look-alike stack name, or another account's serving stack."""
     e = envs[env]
     handler = e.function_role("deploy-on-approval")
+    as_deployer = {"cloudformation:RoleArn": e.deployer.arn}
     assert e.stack_names["Serving"] == f"{e.prefix}-serving"
-    assert allowed(handler, "cloudformation:UpdateStack", e.stack_arn("Serving"))
+    assert allowed(handler, "cloudformation:UpdateStack", e.stack_arn("Serving"), as_deployer)
     denied = [e.stack_arn(label) for label in STACKS if label != "Serving"] + [
         e.stack_arn("Serving", account=FOREIGN_ACCOUNT),
         e.arn("cloudformation", f"stack/{e.prefix}-serving-copy/0f1e2d3c-aaaa-bbbb-cccc-1234567890ab"),
         e.arn("cloudformation", f"stack/{e.prefix}-servin/0f1e2d3c-aaaa-bbbb-cccc-1234567890ab"),
     ]
     for arn in denied:
-        assert not allowed(handler, "cloudformation:UpdateStack", arn), _why(handler, "cloudformation:UpdateStack", arn)
+        assert not allowed(handler, "cloudformation:UpdateStack", arn, as_deployer), \
+            _why(handler, "cloudformation:UpdateStack", arn, as_deployer)
+
+
+def _handler_update_context(e: Env) -> dict[str, str]:
+    """The condition context of the handler's one UpdateStack request (``deploy_on_approval.deploy``): RoleARN is its
+    DEPLOYER_ROLE_ARN variable, as set in the template (tests/handlers/test_deploy_on_approval.py holds the handler
+    to sending exactly that), and UsePreviousTemplate, so no TemplateURL or StackPolicyURL; nor ResourceTypes."""
+    (function,) = [props for _, _, props in e.iam.resources("AWS::Lambda::Function")
+                   if props.get("FunctionName") == f"{e.prefix}-deploy-on-approval"]
+    return {"cloudformation:RoleArn": e.iam.resolve("Operations", function["Environment"]["Variables"]["DEPLOYER_ROLE_ARN"])}
+
+
+# The stack operations CloudFormation runs as a service role: the one named in the request (RoleARN), else the role
+# last associated with the stack, which needs no iam:PassRole (UpdateStack/CreateChangeSet API Reference, RoleARN).
+# ExecuteChangeSet runs a change set as the role it was created with. DescribeStacks/DescribeStackEvents run nothing.
+STACK_OPERATIONS = ("cloudformation:CreateStack", "cloudformation:CreateChangeSet", "cloudformation:ExecuteChangeSet",
+                    "cloudformation:DeleteStack", "cloudformation:RollbackStack", "cloudformation:ContinueUpdateRollback",
+                    "cloudformation:CancelUpdateStack", "cloudformation:SetStackPolicy")
+
+
+@pytest.mark.parametrize("env", ENVS)
+def test_deploy_handler_updates_the_serving_stack_only_as_the_deployer(envs, env):
+    """GIVEN the deploy-on-approval function's role and the serving stack
+    WHEN it calls cloudformation:UpdateStack as the handler does (RoleARN = the deployer), without RoleARN (the stack
+    would run as the role it was last deployed with: the CDK bootstrap's cfn-exec role, AdministratorAccess by
+    default), with a new template URL and no RoleARN, or naming the cfn-exec role or any other role of the environment
+    THEN only the handler's own request is allowed; and no other operation that runs the stack as a role is allowed,
+    with or without a RoleARN (trialQ finding 1)."""
+    e = envs[env]
+    handler = e.function_role("deploy-on-approval")
+    stack = e.stack_arn("Serving")
+    real = _handler_update_context(e)
+    assert real == {"cloudformation:RoleArn": f"arn:aws:iam::{e.account}:role/{e.prefix}-serving-deployer"}
+    assert allowed(handler, "cloudformation:UpdateStack", stack, real), _why(handler, "cloudformation:UpdateStack", stack, real)
+    cfn_exec = f"arn:aws:iam::{e.account}:role/cdk-hnb659fds-cfn-exec-role-{e.account}-{e.region}"
+    refused = [{}, {"cloudformation:TemplateUrl": "https://bucket.s3.amazonaws.com/other.json"},
+               {"cloudformation:RoleArn": cfn_exec}, {**real, "cloudformation:RoleArn": real["cloudformation:RoleArn"] + "-copy"}]
+    refused += [{"cloudformation:RoleArn": role.arn} for role in e.iam.roles.values() if role.arn != e.deployer.arn]
+    for context in refused:
+        assert not allowed(handler, "cloudformation:UpdateStack", stack, context), \
+            _why(handler, "cloudformation:UpdateStack", stack, context)
+    for action in STACK_OPERATIONS:
+        for context in ({}, real):
+            assert not allowed(handler, action, stack, context), _why(handler, action, stack, context)
 
 
 @pytest.mark.parametrize("env", ENVS)

@@ -132,6 +132,11 @@ class Names:
         return self.arn("sagemaker", f"model-package-group/{self.group}")
 
     @property
+    def deployer_role(self) -> str:
+        """The serving stack's CloudFormation service role, which the deploy handler names in every UpdateStack."""
+        return f"arn:aws:iam::{self.account}:role/{self.prefix}-serving-deployer"
+
+    @property
     def serving_stack(self) -> str:
         return self.arn("cloudformation", f"stack/{self.prefix}-serving/0f1e2d3c-aaaa-bbbb-cccc-1234567890ab")
 
@@ -194,11 +199,11 @@ RUNTIMES: tuple[Runtime, ...] = (
             "describe_stacks": _one("cloudformation:DescribeStacks", "stack", lambda n: n.serving_stack),
             # Whether an approval's rollout was rolled back (a failed version is held, not retried).
             "describe_stack_events": _one("cloudformation:DescribeStackEvents", "stack", lambda n: n.serving_stack),
-            # UpdateStack passes the deployer role to CloudFormation: iam:PassRole on it, too.
+            # UpdateStack names the deployer role (RoleARN, so cloudformation:RoleArn) and passes it to CloudFormation:
+            # iam:PassRole on it, too.
             "update_stack": lambda n: [
-                ("cloudformation:UpdateStack", {"stack": n.serving_stack}, {}),
-                ("iam:PassRole", {"role": f"arn:aws:iam::{n.account}:role/{n.prefix}-serving-deployer"},
-                 {"iam:PassedToService": "cloudformation.amazonaws.com"}),
+                ("cloudformation:UpdateStack", {"stack": n.serving_stack}, {"cloudformation:RoleArn": n.deployer_role}),
+                ("iam:PassRole", {"role": n.deployer_role}, {"iam:PassedToService": "cloudformation.amazonaws.com"}),
             ],
             # A busy stack: a one-time schedule in the handler's own group invokes it again, as the retry role.
             "create_schedule": lambda n: [

@@ -207,9 +207,14 @@ def test_the_handler_reads_only_its_groups_and_updates_only_the_serving_stack_as
         f"arn:aws:sagemaker:{ACCOUNT_REGION}:model-package/shop-dev-m0/*",
         f"arn:aws:sagemaker:{ACCOUNT_REGION}:model-package/shop-dev-m1/*",
     ]
-    assert statements["UpdateServingStack"]["Action"] == [
-        "cloudformation:DescribeStackEvents", "cloudformation:DescribeStacks", "cloudformation:UpdateStack"]
-    assert statements["UpdateServingStack"]["Resource"] == f"{STACK_PREFIX}*"
+    assert statements["ReadServingStack"] == {
+        "Sid": "ReadServingStack", "Effect": "Allow", "Action": ["cloudformation:DescribeStackEvents", "cloudformation:DescribeStacks"],
+        "Resource": f"{STACK_PREFIX}*"}
+    # UpdateStack only naming the deployer: without RoleARN CloudFormation would run the update as the role the stack was
+    # last deployed with (the CDK's cfn-exec role), which needs no iam:PassRole (trialQ finding 1).
+    assert statements["UpdateServingStack"] == {
+        "Sid": "UpdateServingStack", "Effect": "Allow", "Action": "cloudformation:UpdateStack", "Resource": f"{STACK_PREFIX}*",
+        "Condition": {"ArnEquals": {"cloudformation:RoleArn": "arn:aws:iam::123456789012:role/shop-dev-serving-deployer"}}}
     assert statements["PassDeployerRole"]["Resource"] == "arn:aws:iam::123456789012:role/shop-dev-serving-deployer"
     assert statements["PassDeployerRole"]["Condition"] == {"StringEquals": {"iam:PassedToService": "cloudformation.amazonaws.com"}}
     assert statements["Notify"]["Resource"] == {"Ref": ids["topic"]}
