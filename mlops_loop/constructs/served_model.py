@@ -24,13 +24,13 @@ from pipeline_code.core.contract import (
     endpoint_name,
     inference_prefix,
 )
-from pipeline_code.core.integrity import MODEL_SHA256_ENV, model_prefix
+from pipeline_code.core.integrity import MODEL_SHA256_ENV, sealed_prefix
 
 from ..config.instance_types import INSTANCE_TYPES
 from ..config.schema import ModelConfig, NetworkConfig
 from ..config.serving import ServingConfig, compiled_for_inferentia2
 from ..training.sdk_offline import neuron_inference_image_uri, repository_arn
-from .access_policy import AccessPolicy
+from .access_policy import READ_OBJECT_ACTIONS, AccessPolicy
 from .batch_transform import BatchTransform
 from .cdk_reads import environment_of, read_once
 from .model_endpoint import ModelEndpoint
@@ -57,7 +57,8 @@ class ServedModel(Construct):
     the first approval, and an approval deploys by changing that one
     parameter: each new version creates a new Model, and the endpoint is updated blue/green (a rollback
     fails the CloudFormation update, which rolls the parameter back to the previous version), or the
-    next scheduled transform job uses it. The role reads only this model's artefacts and writes only
+    next scheduled transform job uses it. The role reads only this model's sealed artefacts
+    (``pipelines/<model>/registered/``: not its training data, test set or reports) and writes only
     its own inference prefixes; captured traffic it may write but never delete. On serverless, where
     SageMaker offers no data capture, the serving code writes the same records itself (environment below).
     """
@@ -109,7 +110,17 @@ class ServedModel(Construct):
             description=f"{name_prefix}: serving container of {served_model_name}",
         )
         access = AccessPolicy(self, "Access", role=self.role, description=f"{name_prefix} {served_model_name} serving")
-        access.allow_prefix("ReadModelArtifacts", artifacts_bucket, model_prefix(served_model_name))
+        # SageMaker downloads, as this role, the version's ModelDataUrl: its sealed artefact (the pipeline registers
+        # nothing else, the deploy handler deploys nothing else), which also holds the serving code. Nothing else under
+        # pipelines/<model>/ (the prepared splits in work/, the frozen test set, the reports: customer rows with labels):
+        # the container parses untrusted requests, and a serverless one is not network-isolated.
+        sealed = sealed_prefix(served_model_name)
+        artifacts = read_once(artifacts_bucket, "bucket_name")
+        access.allow("ReadModelArtifacts", list(READ_OBJECT_ACTIONS), [access.s3_arn(artifacts, f"{sealed}*")],
+                     wildcard_reason=f"Sealed artefacts are content-addressed ({sealed}<sha256>/model.tar.gz); which version "
+                     "serves is decided at approval, after synth. The role reads nothing else of the model's pipeline.")
+        access.allow("ReadModelArtifactsList", ["s3:ListBucket"], [access.s3_arn(artifacts)],
+                     conditions={"StringLike": {"s3:prefix": [f"{sealed}*"]}})
         # Captured traffic is what the drift monitor judges the model by: the role that writes it may
         # not delete it (issue #13), so a serving container cannot erase what it answered.
         access.allow_prefix("InferenceData", bucket, inference_prefix(served_model_name, self._data_prefix()),

@@ -15,9 +15,12 @@ import re
 import pytest
 
 from mlops_loop.config import load_config
-from pipeline_code.core.contract import REGISTERED_PROPERTIES, RETRAIN_ALARMS
-from pipeline_code.core.integrity import ledger_key, ledger_model_prefix
+from mlops_loop.tools.cloud_assembly import stacks as assembly_stacks
+from pipeline_code.core.contract import REGISTERED_PROPERTIES, RETRAIN_ALARMS, pascal
+from pipeline_code.core.integrity import (ledger_key, ledger_model_prefix, model_prefix, sealed_key, sealed_prefix,
+                                          work_prefix)
 
+from tests.support.deploy_permissions import assembly_model
 from tests.support.paths import CONFIG_PATH
 from tests.support.iam_eval import (
     EXPLICIT_DENY,
@@ -741,6 +744,71 @@ def test_serving_roles_write_but_cannot_delete_captured_traffic(envs, env):
             assert not allowed(role, "s3:DeleteObject", obj), _why(role, "s3:DeleteObject", obj)
         writers += any(allowed(role, "s3:PutObject", obj) for obj in captures.values())
     assert writers >= 1
+
+
+# Every serving mode: each is proven by one of the frozen scenarios below (sample: real-time and serverless; modes: async
+# and batch; pooled: multi-model), whatever models the user's config serves.
+SERVING_MODES = {"realtime", "serverless", "async", "batch", "multi_model"}
+
+
+def _serving_roles(iam: IamModel, config, env: str) -> list[tuple[str, Role, str | None]]:
+    """``(mode, role, model whose sealed artefacts it serves or None)`` of every execution role of a SageMaker model in
+    ``env``: each single model's own role, and each multi-model endpoint's (which serves staged copies instead)."""
+    def one(prefix: str) -> Role:
+        (role,) = [r for r in iam.roles.values() if r.stack == "Serving" and re.fullmatch(rf"{prefix}[0-9A-F]{{8}}", r.logical_id)]
+        return role
+
+    environment = config.environments[env]
+    found = []
+    for model in config.models_of(environment):
+        serving = config.serving_of(environment, model)
+        if serving.mode == "multi_model":
+            found.append(("multi_model", one(f"{pascal(serving.multi_model.endpoint)}MultiModelRole"), None))
+        else:
+            found.append((serving.mode, one(f"{pascal(model.name)}Role"), model.name))
+    return found
+
+
+def test_no_serving_role_can_read_training_data_the_frozen_test_set_or_another_models_pipeline(request):
+    """GIVEN every serving role of every environment of the user's config, the frozen sample and the modes and pooled
+    scenarios (real-time, serverless, async, batch transform, multi-model)
+    WHEN it asks for objects under ``pipelines/<model>/`` of every model of its environment, its own included
+    THEN it may read only its own model's sealed artefacts (a multi-model role none: it serves staged copies), and
+    never the prepared training and validation splits (``work/``), the frozen test set, the reports or the unsealed
+    training output of any model, nor list them (trialQ finding 3: before, each read all of ``pipelines/<model>/``)."""
+    seen: set[str] = set()
+    for fixture in ("synthesized", "sample", "modes", "pooled"):
+        built = request.getfixturevalue(fixture)
+        for env in sorted({s.stage for s in assembly_stacks(built.outdir)}):
+            iam = assembly_model(built.outdir, built.config, env)
+            (bucket,) = [name for label, _, p in iam.resources("AWS::S3::Bucket")
+                         if "-artifacts-" in (name := iam.resolve(label, p["BucketName"]))]
+            models = built.config.environments[env].models
+            roles = _serving_roles(iam, built.config, env)
+            executing = {iam.role(iam.resolve(label, p["ExecutionRoleArn"])).key
+                         for label, _, p in iam.resources("AWS::SageMaker::Model")}
+            assert {role.key for _, role, _ in roles} == executing, f"{fixture}/{env}: a serving role the test does not know"
+            for mode, role, own in roles:
+                seen.add(mode)
+                for model in models:
+                    keys = [f"{work_prefix(model)}exec-1/prepare/train/part-0.parquet",
+                            f"{work_prefix(model)}exec-1/prepare/validation/part-0.parquet",
+                            f"{model_prefix(model)}frozen-test/test.parquet",
+                            f"{model_prefix(model)}exec-1/evaluation/evaluation.json",
+                            f"{model_prefix(model)}exec-1/model/model.tar.gz"]
+                    sealed = sealed_key(sealed_prefix(model), "ab" * 32)
+                    if model == own:
+                        assert allowed(role, "s3:GetObject", f"arn:aws:s3:::{bucket}/{sealed}"), f"{fixture}/{env} {mode} {role}"
+                    else:
+                        keys.append(sealed)
+                    for key in keys:
+                        obj = f"arn:aws:s3:::{bucket}/{key}"
+                        for action in ("s3:GetObject", "s3:GetObjectVersion"):
+                            assert not allowed(role, action, obj), f"{fixture}/{env} {mode}: {_why(role, action, obj)}"
+                        listing = {"s3:prefix": key}
+                        assert not allowed(role, "s3:ListBucket", f"arn:aws:s3:::{bucket}", listing), \
+                            f"{fixture}/{env} {mode}: {_why(role, 's3:ListBucket', bucket, listing)}"
+    assert seen >= SERVING_MODES, f"modes not proven: {sorted(SERVING_MODES - seen)}"
 
 
 def _topic_policy(e: Env) -> tuple[str, dict]:

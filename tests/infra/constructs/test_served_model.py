@@ -27,7 +27,10 @@ from mlops_loop.constructs.scheduled_job import job_name_stem
 from mlops_loop.constructs.served_model import ServedModel
 from tests.support.construct_configs import (NETWORK, assert_sagemaker_eni_statements, network_config, returns_config,
                                              vpc_config_of_network, vpc_statements_of)
+from mlops_loop.constructs.access_policy import READ_OBJECT_ACTIONS
+from pipeline_code.core.integrity import WORK_SEGMENT, model_prefix, sealed_key, sealed_prefix
 from tests.support.built_stack import BuiltStack, evaluate
+from tests.support.iam_eval import IamModel, Role, StackTemplate, allowed
 
 ENV = Environment(account="123456789012", region="eu-west-1")
 PREFIX, ENDPOINT = "shop-dev", "shop-dev-returns"
@@ -131,11 +134,41 @@ def test_the_role_reads_its_models_artefacts_and_writes_only_its_own_inference_p
         *(["Capture", "CaptureList"] if captures_separately else []),
         "DataKey", "PullImageToken", "PullImage", "Logs", "Metrics", *extra_sids,
     ]
-    assert statements["ReadModelArtifacts"]["Resource"] == f"arn:aws:s3:::{ARTIFACTS}/pipelines/returns/*"
+    assert statements["ReadModelArtifacts"]["Resource"] == f"arn:aws:s3:::{ARTIFACTS}/pipelines/returns/registered/*"
     assert statements["ReadModelArtifacts"]["Action"] == ["s3:GetObject", "s3:GetObjectVersion"]
+    assert statements["ReadModelArtifactsList"]["Condition"] == {"StringLike": {"s3:prefix": ["pipelines/returns/registered/*"]}}
     assert statements["InferenceData"]["Resource"] == f"arn:aws:s3:::{INFERENCE}/{data_prefix}/returns/*"
     assert statements["DataKey"]["Resource"] == made.arn_of("Key")
     assert statements["PullImage"]["Resource"] == REPOSITORY
+
+
+def _role(made: _Built) -> Role:
+    """The model's execution role with every statement that applies to it, for the IAM evaluator."""
+    iam = IamModel([StackTemplate("Serving", made.stack.stack_name, made.template.to_json())], account=ENV.account,
+                   region=ENV.region)
+    return iam.role(f"Serving/{made.id_of(made.served.role)}")
+
+
+@pytest.mark.parametrize("mode", MODES)
+def test_the_role_reads_the_sealed_artefact_it_serves_and_nothing_else_of_any_models_pipeline(built, mode):
+    """GIVEN model ``returns`` served in ``mode`` WHEN its role's S3 reads are decided by the IAM evaluator
+    THEN it may read (and list) its sealed artefacts, which SageMaker downloads as it (the ModelDataUrl the pipeline
+    registers), but not its prepared training and validation splits (``work/``), its frozen test set, its reports or
+    its unsealed training output, nor anything of another model's pipeline (trialQ finding 3: a serving container
+    parses untrusted requests, and a serverless one is not network-isolated)."""
+    role = _role(built[mode])
+    sealed = sealed_key(sealed_prefix("returns"), "ab" * 32)
+    assert allowed(role, "s3:GetObject", f"arn:aws:s3:::{ARTIFACTS}/{sealed}")
+    assert allowed(role, "s3:ListBucket", f"arn:aws:s3:::{ARTIFACTS}", {"s3:prefix": sealed})
+    unreadable = [f"{model_prefix(m)}{key}" for m in ("returns", "other") for key in (
+        f"{WORK_SEGMENT}/exec-1/prepare/train/part-0.parquet", f"{WORK_SEGMENT}/exec-1/prepare/validation/part-0.parquet",
+        "frozen-test/test.parquet", "exec-1/evaluation/evaluation.json", "exec-1/model/model.tar.gz")]
+    unreadable.append(sealed_key(sealed_prefix("other"), "ab" * 32))
+    for key in unreadable:
+        for action in READ_OBJECT_ACTIONS:
+            assert not allowed(role, action, f"arn:aws:s3:::{ARTIFACTS}/{key}"), (mode, action, key)
+        assert not allowed(role, "s3:ListBucket", f"arn:aws:s3:::{ARTIFACTS}", {"s3:prefix": key}), (mode, key)
+    assert not allowed(role, "s3:ListBucket", f"arn:aws:s3:::{ARTIFACTS}", {"s3:prefix": model_prefix("returns")})
 
 
 @pytest.mark.parametrize("mode", MODES)
