@@ -35,6 +35,8 @@ from typing import Any, Dict, List, Mapping, Optional, Sequence, Tuple
 
 from pipeline_code.core.contract import TRIMMED
 from pipeline_code.core.problem import BINARY, MAX_CLASSES, MULTICLASS, PROBLEM_TYPES, REGRESSION
+# normalise_category and shown: defined with the rules in the core (the by-id front checks stored values with them).
+from pipeline_code.core.value_rules import ValueRule, normalise_category, shown  # noqa: F401 - re-exported
 
 # --------------------------------------------------------------------------------------
 # Column types of the raw / curated schema and the Feature Store types they map to.
@@ -104,34 +106,27 @@ class Column:
         text = trimmed_text(value)
         return normalise_category(text) if text is not None and self.allowed is not None else text
 
+    @property
+    def rule(self) -> Optional[ValueRule]:
+        """The rules a present value of this column keeps (bounds of a number column, ``allowed`` of a string one), or
+        None when it declares none."""
+        numeric = self.dtype in (INTEGER, DOUBLE)
+        minimum, maximum = (self.minimum, self.maximum) if numeric else (None, None)
+        if minimum is None and maximum is None and self.allowed is None:
+            return None
+        return ValueRule(minimum=minimum, maximum=maximum, allowed=self.allowed)
+
     def value_problem(self, value: Any) -> Optional[str]:
         """Why a present, typed value breaks this column's declared rules (None when it keeps them): the value
         rules the ETL quarantines on, for one value at a time (serving checks raw fields with it).
 
         ``value`` is already of the column's type (a number, a string, a bool); numbers are checked against
-        ``minimum``/``maximum`` (inclusive), strings in normal form against ``allowed``. A missing value
-        (None, NaN) has no problem here: whether it may be missing is the caller's rule (the ETL's
+        ``minimum``/``maximum`` (inclusive), strings in normal form against ``allowed`` (:attr:`rule`). A missing
+        value (None, NaN) has no problem here: whether it may be missing is the caller's rule (the ETL's
         ``nullable``, serving's required fields).
         """
-        if value is None or (isinstance(value, float) and value != value):
-            return None
-        if self.dtype in (INTEGER, DOUBLE) and not isinstance(value, bool):
-            if self.minimum is not None and value < self.minimum:
-                return f"{shown(value)} is below the minimum {self.minimum:g}"
-            if self.maximum is not None and value > self.maximum:
-                return f"{shown(value)} is above the maximum {self.maximum:g}"
-        if self.allowed is not None and isinstance(value, str) and normalise_category(value) not in self.allowed:
-            return f"{shown(value)} is not an allowed value; allowed: {', '.join(self.allowed)}"
-        return None
-
-
-def shown(value: Any, limit: int = 40) -> str:
-    """``repr(value)`` for a message, cut after ``limit`` characters with the length it had: a request's 1 MB field
-    must not become a 1 MB error message (or a quarantine reason per distinct value)."""
-    if isinstance(value, str) and len(value) > limit:
-        return f"{value[:limit]!r}... ({len(value)} characters)"
-    text = repr(value)
-    return text if len(text) <= limit else f"{text[:limit]}... ({len(text)} characters)"
+        rule = self.rule
+        return None if rule is None else rule.problem(value)
 
 
 def target_classes(column: Column, problem_type: str = BINARY) -> Tuple[str, ...]:
@@ -215,16 +210,6 @@ def trimmed_text(value: Optional[str]) -> Optional[str]:
     if value is None:
         return None
     return value.strip(TRIMMED) or None
-
-
-def normalise_category(value: str) -> str:
-    """The one normal form of a categorical value: trimmed (:data:`TRIMMED`) and lower-cased.
-
-    The ETL, the feature job and serving all apply it before checking a value against
-    ``allowed``, so ``" North"`` and ``"north"`` are the same category everywhere; declared
-    ``allowed`` values must already be in this form.
-    """
-    return value.strip(TRIMMED).lower()
 
 
 # --------------------------------------------------------------------------------------
@@ -395,6 +380,23 @@ class Dataset:
     def required_features(self, features: Sequence[str]) -> Tuple[str, ...]:
         """Those of ``features`` (in their order) that are never missing (:meth:`required_column`)."""
         return tuple(name for name in features if self.required_column(name) is not None)
+
+    def feature_rule(self, feature: str) -> Optional[ValueRule]:
+        """The declared rules a present value of feature ``feature`` keeps, or None: a column unchanged (``col(x)``)
+        keeps its column's (:attr:`Column.rule`: bounds, allowed values), a ``bucket`` is one of its labels. Features
+        computed otherwise have no declared range to hold them to. Serving checks a precomputed value with it and the
+        by-id front a stored one (its environment carries :meth:`feature_rules`)."""
+        definition = self.feature(feature)
+        if definition.source_column is not None:
+            return self.column(definition.source_column).rule
+        if definition.expr.op == "bucket":
+            return ValueRule(allowed=tuple(str(label) for label in definition.expr.args[2]), buckets=True)
+        return None
+
+    def feature_rules(self, features: Sequence[str]) -> Tuple[Tuple[str, ValueRule], ...]:
+        """(feature, rule) for those of ``features`` (in their order) that have one (:meth:`feature_rule`)."""
+        ruled = ((name, self.feature_rule(name)) for name in features)
+        return tuple((name, rule) for name, rule in ruled if rule is not None)
 
     def feature_store_definitions(self) -> Tuple[Tuple[str, str], ...]:
         """(name, Feature Store type) for every feature of the generated FeatureGroup.

@@ -571,18 +571,10 @@ def _misspelt_fields(record: Dict[str, Any], contract: FeatureContract) -> List[
 def _feature_value_problem(dataset: catalog.Dataset, name: str, value: Any) -> Optional[str]:
     """Why a precomputed value of feature ``name`` breaks a declared rule (None when it keeps them): a feature that is
     a column unchanged (``col(x)``) keeps that column's rules (allowed values, bounds); a bucket feature is one of
-    its labels. Features computed otherwise have no declared range to hold them to."""
-    expr = dataset.feature(name).expr
-    if value is None or (isinstance(value, float) and math.isnan(value)):
-        return None
-    source = dataset.feature(name).source_column
-    if source:
-        return dataset.column(source).value_problem(value)
-    if expr.op == "bucket":
-        labels = [str(label) for label in expr.args[2]]
-        if catalog.normalise_category(str(value)) not in {catalog.normalise_category(label) for label in labels}:
-            return f"{catalog.shown(value)} is not one of the feature's buckets; allowed: {', '.join(labels)}"
-    return None
+    its labels. Features computed otherwise have no declared range to hold them to. The rule is
+    :meth:`pipeline_code.catalog.Dataset.feature_rule`, which the by-id front's spec carries too."""
+    rule = dataset.feature_rule(name)
+    return None if rule is None else rule.problem(value)
 
 
 def _feature_part(contract: FeatureContract, rows: Dict[int, Dict[str, Any]], columns: Sequence[str]) -> pd.DataFrame:

@@ -1,0 +1,107 @@
+"""The declared rules one feature value keeps: bounds, allowed values, bucket labels. Standard library only.
+
+One definition for every place that checks a value against its dataset's declaration: serving, for a raw field
+(:meth:`pipeline_code.catalog.Column.value_problem`) and a precomputed feature
+(:meth:`pipeline_code.catalog.Dataset.feature_rule`), and the score-by-id front, for a value stored in the online
+Feature Store (:mod:`pipeline_code.core.online_features`), which gets each model feature's rule in its environment
+(:meth:`ValueRule.to_json`). A stored value can break a rule tightened after it was written (a new category list, a
+narrower range): the front finds it per id instead of the endpoint refusing the whole request.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, Dict, Mapping, Optional, Tuple
+
+from pipeline_code.core.contract import TRIMMED
+
+# The rule kinds, as the front's environment spells them (FEATURE_RULES).
+MINIMUM, MAXIMUM, ALLOWED, BUCKETS = "min", "max", "allowed", "buckets"
+RULE_KINDS = (MINIMUM, MAXIMUM, ALLOWED, BUCKETS)
+
+
+def normalise_category(value: str) -> str:
+    """The one normal form of a categorical value: trimmed (:data:`TRIMMED`) and lower-cased.
+
+    The ETL, the feature job and serving all apply it before checking a value against
+    ``allowed``, so ``" North"`` and ``"north"`` are the same category everywhere; declared
+    ``allowed`` values must already be in this form.
+    """
+    return value.strip(TRIMMED).lower()
+
+
+def shown(value: Any, limit: int = 40) -> str:
+    """``repr(value)`` for a message, cut after ``limit`` characters with the length it had: a request's 1 MB field
+    must not become a 1 MB error message (or a quarantine reason per distinct value)."""
+    if isinstance(value, str) and len(value) > limit:
+        return f"{value[:limit]!r}... ({len(value)} characters)"
+    text = repr(value)
+    return text if len(text) <= limit else f"{text[:limit]}... ({len(text)} characters)"
+
+
+@dataclass(frozen=True)
+class ValueRule:
+    """What a present value must keep: a number ``minimum`` / ``maximum`` (inclusive), a text one of ``allowed``
+    (compared in normal form, :func:`normalise_category`); ``buckets`` says ``allowed`` are a bucket feature's labels
+    (only the message differs). None everywhere: no rule."""
+
+    minimum: Optional[float] = None
+    maximum: Optional[float] = None
+    allowed: Optional[Tuple[str, ...]] = None
+    buckets: bool = False
+
+    def problem(self, value: Any) -> Optional[str]:
+        """Why ``value`` (already of its type: a number, a string, a bool) breaks the rule, None when it keeps it.
+
+        A missing value (None, NaN, blank text) has no problem here: whether it may be missing is the caller's rule.
+        Booleans are never held to bounds; bounds apply to numbers, allowed values to text.
+        """
+        if value is None or (isinstance(value, float) and value != value):
+            return None
+        if isinstance(value, str) and not value.strip(TRIMMED):
+            return None
+        if isinstance(value, (int, float)) and not isinstance(value, bool):
+            if self.minimum is not None and value < self.minimum:
+                return f"{shown(value)} is below the minimum {self.minimum:g}"
+            if self.maximum is not None and value > self.maximum:
+                return f"{shown(value)} is above the maximum {self.maximum:g}"
+        if self.allowed is not None and isinstance(value, str):
+            if normalise_category(value) not in {normalise_category(v) for v in self.allowed}:
+                what = "one of the feature's buckets" if self.buckets else "an allowed value"
+                return f"{shown(value)} is not {what}; allowed: {', '.join(self.allowed)}"
+        return None
+
+    def to_json(self) -> Dict[str, Any]:
+        """The rule as JSON: only the kinds it has (``min``, ``max``, ``allowed`` or ``buckets``)."""
+        out: Dict[str, Any] = {}
+        for kind, bound in ((MINIMUM, self.minimum), (MAXIMUM, self.maximum)):
+            if bound is not None:
+                # 0, not 0.0: the front's environment has 4 KB in all.
+                out[kind] = int(bound) if float(bound).is_integer() and abs(bound) < 2**53 else bound
+        if self.allowed is not None:
+            out[BUCKETS if self.buckets else ALLOWED] = list(self.allowed)
+        return out
+
+    @classmethod
+    def from_json(cls, body: Mapping[str, Any]) -> "ValueRule":
+        """Inverse of :meth:`to_json`.
+
+        Raises:
+            ValueError: not a mapping of known rule kinds of the right types.
+        """
+        if not isinstance(body, Mapping):
+            raise ValueError(f"a rule is an object of {', '.join(RULE_KINDS)}, got {shown(body)}")
+        unknown = sorted(set(body) - set(RULE_KINDS))
+        if unknown or (ALLOWED in body and BUCKETS in body):
+            raise ValueError(f"unknown rule kinds {unknown or [ALLOWED, BUCKETS]}; known: {', '.join(RULE_KINDS)}")
+        bounds = {}
+        for kind in (MINIMUM, MAXIMUM):
+            value = body.get(kind)
+            if value is not None and (isinstance(value, bool) or not isinstance(value, (int, float))):
+                raise ValueError(f"{kind} must be a number, got {shown(value)}")
+            bounds[kind] = None if value is None else float(value)
+        values = body.get(ALLOWED, body.get(BUCKETS))
+        if values is not None and (not isinstance(values, list) or not all(isinstance(v, str) for v in values)):
+            raise ValueError(f"{BUCKETS if BUCKETS in body else ALLOWED} must be a list of strings, got {shown(values)}")
+        return cls(minimum=bounds[MINIMUM], maximum=bounds[MAXIMUM],
+                   allowed=None if values is None else tuple(values), buckets=BUCKETS in body)
