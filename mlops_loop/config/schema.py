@@ -512,8 +512,9 @@ class ModelConfig(StrictModel):
 
     def lookup_spec(self, settings: ById) -> LookupSpec:
         """What scoring this model by id looks up (its dataset's keys, its features and their types), which
-        features a stored record must hold (those serving refuses missing: ``Dataset.required_features``) and how it
-        treats a miss (``settings``)."""
+        features a stored record must hold (those serving refuses missing: ``Dataset.required_features``), the rules
+        its values must keep (those serving holds them to: ``Dataset.feature_rules``) and how it treats a miss
+        (``settings``)."""
         ds = self.catalog_dataset
         return LookupSpec(
             record_identifier=ds.record_identifier,
@@ -523,6 +524,7 @@ class ModelConfig(StrictModel):
             max_age_seconds=settings.max_age_hours * 3600 if settings.max_age_hours else None,
             max_ids=settings.max_ids,
             required=ds.required_features(self.features),
+            rules=ds.feature_rules(self.features),
         )
 
     def job_spec(self) -> dict[str, Any]:

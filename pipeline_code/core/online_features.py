@@ -23,7 +23,11 @@ value (Feature Store stores no value for a null), except for a *required* featur
 column unchanged, ``col(x)``, declared ``nullable: false``, :meth:`pipeline_code.catalog.Dataset.required_column`):
 training never saw it missing and serving refuses a record without it (400), so a stored record lacking it (written
 before the feature was added to the group, or before its column became ``nullable: false``) is ``invalid``, resolved
-by the policy for that id alone instead of failing the whole request at the endpoint.
+by the policy for that id alone instead of failing the whole request at the endpoint. So is a stored value that
+breaks a rule serving holds it to (:attr:`LookupSpec.rules`, :meth:`pipeline_code.catalog.Dataset.feature_rule`: a
+``min`` / ``max`` / ``allowed`` of its column, a bucket's labels) - a value written before the rule was tightened (a
+new category list, a narrower range). Each ``invalid`` id's answer says why (``lookup_reason``: the feature, the
+stored value and the rule).
 Every verdict but ``fresh`` is a miss, resolved by the model's policy:
 
 * ``reject``: the whole request is refused (404 when every refused id is unknown, 422 otherwise), naming the ids;
@@ -40,12 +44,16 @@ what the model saw and where it came from (:mod:`pipeline_code.monitoring.skew`)
 
 from __future__ import annotations
 
+import functools
+import json
 import re
 from dataclasses import dataclass, field
+from pathlib import Path
 from datetime import datetime, timedelta, timezone
 from typing import Any, Dict, List, Mapping, Optional, Sequence, Tuple
 
 from pipeline_code.core.contract import FEATURE_EVENT_TIME, TRIMMED
+from pipeline_code.core.value_rules import ValueRule, shown
 
 MAX_IDS = 100
 MAX_ID_LENGTH = 1024
@@ -64,6 +72,15 @@ SOURCE_MISSING = "missing"
 FEATURE_SOURCE = "feature_source"
 ENTITY_ID = "entity_id"
 FEATURE_LOOKUP = "feature_lookup"
+# The caller's answer per id: why an invalid record was not used (the endpoint is not sent it).
+LOOKUP_REASON = "lookup_reason"
+# The front's rules (LookupSpec.rules) travel as JSON in FEATURE_RULES, or - when they would not fit in Lambda's 4 KB of
+# environment variables (a feature with hundreds of allowed values) - in a file of the function's code, named by
+# FEATURE_RULES_FILE relative to the code root (the directory holding pipeline_code).
+RULES_ENV = "FEATURE_RULES"
+RULES_FILE_ENV = "FEATURE_RULES_FILE"
+RULES_FILE = "feature_rules.json"
+CODE_ROOT = Path(__file__).resolve().parents[2]
 # The keys a by-id record carries besides the model's features (the drift monitor expects them).
 PROVENANCE_KEYS = (ENTITY_ID, FEATURE_SOURCE, FEATURE_EVENT_TIME, FEATURE_LOOKUP)
 INFERENCE_ID = "inference_id"
@@ -113,11 +130,17 @@ class LookupSpec:
     max_ids: int = MAX_IDS
     # The features serving refuses missing (pipeline_code.catalog.Dataset.required_features), the model's order.
     required: Tuple[str, ...] = ()
+    # The rules serving holds a present value to (pipeline_code.catalog.Dataset.feature_rules), the model's order.
+    rules: Tuple[Tuple[str, ValueRule], ...] = ()
 
     def __post_init__(self) -> None:
         unknown = [name for name in self.required if name not in self.feature_names]
         if unknown:
             raise ValueError(f"REQUIRED_FEATURES {unknown[0]!r}: not one of the model's FEATURES "
+                             f"({', '.join(self.feature_names)})")
+        unknown = [name for name, _ in self.rules if name not in self.feature_names]
+        if unknown:
+            raise ValueError(f"{RULES_ENV} {unknown[0]!r}: not one of the model's FEATURES "
                              f"({', '.join(self.feature_names)})")
 
     @property
@@ -129,8 +152,15 @@ class LookupSpec:
         """The feature names asked of the store: the two keys, then the model's features."""
         return [self.record_identifier, self.event_time, *self.feature_names]
 
-    def encode(self) -> Dict[str, str]:
-        """The spec as environment variables (the front function's configuration)."""
+    def rules_document(self) -> str:
+        """The rules as compact JSON, feature -> rule (:meth:`ValueRule.to_json`): FEATURE_RULES' value, or the rules
+        file's content."""
+        return json.dumps({name: rule.to_json() for name, rule in self.rules}, separators=(",", ":"), ensure_ascii=False)
+
+    def encode(self, rules_file: Optional[str] = None) -> Dict[str, str]:
+        """The spec as environment variables (the front function's configuration); the rules inline
+        (``FEATURE_RULES``), or, given ``rules_file``, named as that file of the function's code (``FEATURE_RULES_FILE``,
+        which the caller ships holding :meth:`rules_document`)."""
         return {
             "RECORD_IDENTIFIER": self.record_identifier,
             "EVENT_TIME": self.event_time,
@@ -139,6 +169,7 @@ class LookupSpec:
             "MAX_AGE_SECONDS": "" if self.max_age_seconds is None else str(self.max_age_seconds),
             "MAX_IDS": str(self.max_ids),
             "REQUIRED_FEATURES": ",".join(self.required),
+            **({RULES_FILE_ENV: rules_file} if rules_file else {RULES_ENV: self.rules_document()}),
         }
 
     @classmethod
@@ -157,18 +188,41 @@ class LookupSpec:
             max_age_seconds=int(max_age) if max_age else None,
             max_ids=int(environ.get("MAX_IDS", MAX_IDS)),
             required=tuple(name for name in environ.get("REQUIRED_FEATURES", "").split(",") if name),
+            rules=_decode_rules(environ),
         )
 
 
+def _decode_rules(environ: Mapping[str, str]) -> Tuple[Tuple[str, ValueRule], ...]:
+    """The rules of FEATURE_RULES, or of the code's file FEATURE_RULES_FILE names; none without either (a front
+    deployed before they existed: every stored value is used, as then)."""
+    name = environ.get(RULES_FILE_ENV)
+    where = f"{RULES_FILE_ENV} {name!r}" if name else RULES_ENV
+    try:
+        text = _code_file(name) if name else environ.get(RULES_ENV) or "{}"
+        body = json.loads(text)
+        if not isinstance(body, dict):
+            raise ValueError(f"expected an object of feature -> rule, got {shown(body)}")
+        return tuple((str(feature), ValueRule.from_json(rule)) for feature, rule in body.items())
+    except (OSError, ValueError) as error:
+        raise ValueError(f"{where}: {error}") from error
+
+
+@functools.lru_cache(maxsize=4)
+def _code_file(name: str) -> str:
+    """A file of the function's code (read once per execution environment: it only changes with a new deploy)."""
+    return (CODE_ROOT / name).read_text(encoding="utf-8")
+
+
 def front_environment(*, environment: str, model: str, endpoint: str, feature_group: str, spec: LookupSpec,
-                      namespace: str) -> Dict[str, str]:
+                      namespace: str, rules_file: Optional[str] = None) -> Dict[str, str]:
     """The front function's whole configuration: which environment, model, endpoint and feature group, the spec, and
-    the CloudWatch namespace of its metrics.
+    the CloudWatch namespace of its metrics; the spec's rules inline unless ``rules_file`` names the code's file
+    holding them (:meth:`LookupSpec.encode`).
 
     Synth gives it to the function; the local twin builds the same for the same handler.
     """
     return {ENVIRONMENT_ENV: environment, "MODEL_NAME": model, "ENDPOINT_NAME": endpoint, "FEATURE_GROUP": feature_group,
-            NAMESPACE_ENV: namespace, **spec.encode()}
+            NAMESPACE_ENV: namespace, **spec.encode(rules_file)}
 
 
 @dataclass(frozen=True)
@@ -194,6 +248,8 @@ class Resolved:
     verdicts: List[str]
     event_times: List[Optional[str]]
     counts: Dict[str, int] = field(default_factory=dict)
+    # Why each invalid record was not used (None for every other verdict).
+    reasons: List[Optional[str]] = field(default_factory=list)
 
 
 def parse_request(payload: Any, spec: LookupSpec) -> List[Instance]:
@@ -268,31 +324,46 @@ def _typed(value: Any, kind: str) -> Tuple[bool, Any]:
 
 
 def verdict(record: Optional[StoredRecord], spec: LookupSpec, now: datetime) -> Tuple[str, Dict[str, Any], Optional[str]]:
-    """(verdict, typed features, event time) of one id's stored record at ``now``."""
+    """(verdict, typed features, event time) of one id's stored record at ``now`` (:func:`judge` without the reason)."""
+    found, features, event_text, _ = judge(record, spec, now)
+    return found, features, event_text
+
+
+def judge(record: Optional[StoredRecord], spec: LookupSpec, now: datetime
+          ) -> Tuple[str, Dict[str, Any], Optional[str], Optional[str]]:
+    """(verdict, typed features, event time, reason) of one id's stored record at ``now``; the reason says why an
+    ``invalid`` record is unusable (None for every other verdict)."""
     if record is None:
-        return UNKNOWN, {}, None
+        return UNKNOWN, {}, None, None
     event_text = record.values.get(spec.event_time)
     if record.expires_at is not None and record.expires_at <= now:
-        return EXPIRED, {}, event_text
+        return EXPIRED, {}, event_text, None
     features: Dict[str, Any] = {}
     required = set(spec.required)
+    rules = dict(spec.rules)
     for name, kind in spec.features:
         stored = record.values.get(name)
         # Feature Store keeps no value for a null feature, so an absent feature is a missing value, as in training;
         # but serving refuses a required one missing (blank text included, as it reads text), which would fail every
         # id of the request at the endpoint: the record is unusable, and this id's miss is the policy's to resolve.
         if name in required and (stored is None or (isinstance(stored, str) and not stored.strip(TRIMMED))):
-            return INVALID, {}, event_text
+            held = "absent from the stored record" if stored is None else f"stored as blank text {shown(stored)}"
+            return INVALID, {}, event_text, f"feature {name!r}: {held}, but serving refuses it missing (a required feature)"
         ok, value = _typed(stored, kind)
         if not ok:
-            return INVALID, {}, event_text
+            return INVALID, {}, event_text, f"feature {name!r}: stored {shown(stored)} is not of its catalog type {kind}"
+        # A value kept since before a rule was tightened would likewise fail every id at the endpoint.
+        problem = rules[name].problem(value) if name in rules else None
+        if problem:
+            return INVALID, {}, event_text, f"feature {name!r}: stored {problem}"
         features[name] = value
     event_time = parse_time(event_text)
     if event_time is None:
-        return INVALID, {}, event_text
+        held = "absent from the stored record" if event_text is None else f"stored {shown(event_text)} is not a time"
+        return INVALID, {}, event_text, f"event time {spec.event_time!r}: {held}"
     if spec.max_age_seconds is not None and now - event_time > timedelta(seconds=spec.max_age_seconds):
-        return STALE, {}, event_text
-    return FRESH, features, event_text
+        return STALE, {}, event_text, None
+    return FRESH, features, event_text, None
 
 
 def resolve(instances: Sequence[Instance], stored: Mapping[str, StoredRecord], spec: LookupSpec, now: datetime) -> Resolved:
@@ -304,10 +375,13 @@ def resolve(instances: Sequence[Instance], stored: Mapping[str, StoredRecord], s
     records: List[Dict[str, Any]] = []
     verdicts: List[str] = []
     event_times: List[Optional[str]] = []
+    reasons: List[Optional[str]] = []
     refused: Dict[str, List[str]] = {}
+    why: Dict[str, str] = {}  # refused id -> why its record is invalid
     for instance in instances:
-        found, features, event_text = verdict(stored.get(instance.entity_id), spec, now)
+        found, features, event_text, reason = judge(stored.get(instance.entity_id), spec, now)
         verdicts.append(found)
+        reasons.append(reason)
         event_times.append(event_text if found != UNKNOWN else None)
         meta = {ENTITY_ID: instance.entity_id, FEATURE_LOOKUP: found, INFERENCE_ID: instance.inference_id or instance.entity_id}
         if found == FRESH:
@@ -319,6 +393,8 @@ def resolve(instances: Sequence[Instance], stored: Mapping[str, StoredRecord], s
             records.append({**instance.raw, FEATURE_SOURCE: SOURCE_COMPUTED, FEATURE_EVENT_TIME: None, **meta})
         else:
             refused.setdefault(found, []).append(instance.entity_id)
+            if reason:
+                why.setdefault(instance.entity_id, reason)
     counts = {kind: verdicts.count(kind) for kind in (FRESH, *MISSES)}
     if refused:
         # 404 only when the caller asked for ids nobody knows and nothing could stand in for them.
@@ -327,15 +403,19 @@ def resolve(instances: Sequence[Instance], stored: Mapping[str, StoredRecord], s
         # Only "reject" and "compute" refuse: "missing" scores every miss.
         fix = ("the model's by-id policy is 'reject'" if spec.policy == "reject"
                else "policy 'compute' needs the instance's raw fields for these ids")
-        raise RefusedRequest(status, f"no fresh online-store record ({detail}); {fix}", counts)
-    return Resolved(records=records, verdicts=verdicts, event_times=event_times, counts=counts)
+        # The first few reasons: the caller learns what to fix without a 100-id message.
+        reasons_shown = "".join(f"; {entity_id}: {reason}" for entity_id, reason in list(why.items())[:3])
+        raise RefusedRequest(status, f"no fresh online-store record ({detail}); {fix}{reasons_shown}", counts)
+    return Resolved(records=records, verdicts=verdicts, event_times=event_times, counts=counts, reasons=reasons)
 
 
 def answer(instances: Sequence[Instance], resolved: Resolved, predictions: Sequence[Mapping[str, Any]]) -> List[Dict[str, Any]]:
-    """The caller's answer per instance: the prediction with the id, the feature source and event time."""
+    """The caller's answer per instance: the prediction with the id, the feature source and event time, the verdict
+    and, for an invalid record, why (``lookup_reason``)."""
     out = []
-    for instance, record, found, event_time, prediction in zip(
-        instances, resolved.records, resolved.verdicts, resolved.event_times, predictions
+    reasons = resolved.reasons or [None] * len(resolved.records)
+    for instance, record, found, event_time, reason, prediction in zip(
+        instances, resolved.records, resolved.verdicts, resolved.event_times, reasons, predictions
     ):
         out.append({
             **prediction,
@@ -343,5 +423,6 @@ def answer(instances: Sequence[Instance], resolved: Resolved, predictions: Seque
             FEATURE_SOURCE: record[FEATURE_SOURCE],
             FEATURE_EVENT_TIME: event_time,
             "lookup": found,
+            **({LOOKUP_REASON: reason} if reason else {}),
         })
     return out

@@ -435,6 +435,8 @@ def test_local_environ_is_the_front_functions_environment(config_path):
         "MAX_AGE_SECONDS": "172800",
         "MAX_IDS": "20",
         "REQUIRED_FEATURES": "items",  # a nullable: false column unchanged: serving refuses it missing
+        # The rules serving holds the features' values to (the dataset's min / max / allowed of each column as such).
+        "FEATURE_RULES": '{"amount":{"min":0},"items":{"min":0,"max":50},"channel":{"allowed":["web","app"]}}',
     }
     app = load_app_config(config_path)
     model = app.models["returns"]
@@ -459,6 +461,7 @@ def test_local_environ_follows_the_environments_serving_override(config_path):
         "MAX_AGE_SECONDS": "",
         "MAX_IDS": "100",
         "REQUIRED_FEATURES": "",
+        "FEATURE_RULES": '{"amount":{"min":0}}',
     }
     app = load_app_config(config_path)
     spec = app.models["other"].lookup_spec(app.serving_of(app.environments["prod"], app.models["other"]).by_id)
@@ -698,7 +701,9 @@ def test_the_cli_resolves_a_stored_record_lacking_a_required_feature_by_the_poli
 
     assert main(command) == 1
     assert json.loads(capsys.readouterr().out) == {"error": "no fresh online-store record (invalid: o-3); policy 'compute' "
-                                                            "needs the instance's raw fields for these ids"}
+                                                            "needs the instance's raw fields for these ids; o-3: feature "
+                                                            "'items': absent from the stored record, but serving refuses "
+                                                            "it missing (a required feature)"}
 
 
 def test_the_module_runs_as_the_documented_command():

@@ -24,6 +24,7 @@ from pipeline_code.core.online_features import (
     resolve,
     verdict,
 )
+from pipeline_code.core.value_rules import ValueRule
 
 UTC = dt.timezone.utc
 DAY = 24 * 3600
@@ -332,8 +333,9 @@ def test_reject_refuses_unknown_ids_with_404_naming_them():
     ids=["stale", "expired", "invalid"],
 )
 def test_reject_refuses_other_misses_with_422(record, kind):
+    why = "; c-2: feature 'tenure_months': stored 'abc' is not of its catalog type Integral" if kind == "invalid" else ""
     assert refusal(resolve, ids("c-1", "c-2"), store(c_1=stored(), c_2=record), SPEC, NOW) == (
-        422, f"no fresh online-store record ({kind}: c-2); {REJECT}"
+        422, f"no fresh online-store record ({kind}: c-2); {REJECT}{why}"
     )
 
 
@@ -408,7 +410,9 @@ def test_compute_scores_a_record_lacking_a_required_feature_from_its_raw_fields(
 def test_reject_and_compute_without_raw_fields_refuse_a_record_lacking_a_required_feature_naming_it(policy, fix):
     spec = dataclasses.replace(REQUIRED, policy=policy)
     status, message = refusal(resolve, ids(*HUNDRED), _hundred_one_lacking_a_required_feature(), spec, NOW)
-    assert (status, message) == (422, f"no fresh online-store record (invalid: c-99); {fix}")
+    assert (status, message) == (422, f"no fresh online-store record (invalid: c-99); {fix}; c-99: feature "
+                                      "'tenure_months': absent from the stored record, but serving refuses it missing "
+                                      "(a required feature)")
 
 
 def test_compute_scores_a_miss_from_the_instances_raw_fields():
@@ -505,6 +509,7 @@ def test_spec_encodes_as_environment_variables():
         "MAX_AGE_SECONDS": "86400",
         "MAX_IDS": "100",
         "REQUIRED_FEATURES": "",
+        "FEATURE_RULES": "{}",
     }
 
 
@@ -523,8 +528,12 @@ def test_spec_encodes_its_required_features_in_the_models_order():
         dataclasses.replace(SPEC, policy="missing", features=(("amount", "Fractional"),)),
         dataclasses.replace(SPEC, required=("tenure_months",)),
         dataclasses.replace(SPEC, required=("tenure_months", "monthly_charges", "contract_type")),
+        dataclasses.replace(SPEC, rules=(("tenure_months", ValueRule(minimum=0, maximum=60.5)),
+                                         ("contract_type", ValueRule(allowed=("one year", "two \"year\"", "é"))))),
+        dataclasses.replace(SPEC, rules=(("contract_type", ValueRule(allowed=("short", "Long"), buckets=True)),)),
     ],
-    ids=["max-age", "no-max-age", "max-age-zero", "compute-10-ids", "one-feature", "one-required", "all-required"],
+    ids=["max-age", "no-max-age", "max-age-zero", "compute-10-ids", "one-feature", "one-required", "all-required",
+         "bounds-and-allowed", "buckets"],
 )
 def test_spec_decodes_what_it_encodes(spec):
     assert LookupSpec.decode(spec.encode()) == spec
@@ -534,6 +543,7 @@ def test_spec_decode_defaults_the_optional_variables():
     decoded = LookupSpec.decode({"RECORD_IDENTIFIER": "customer_id", "EVENT_TIME": "event_time", "FEATURES": "tenure_months:Integral"})
     assert decoded == LookupSpec("customer_id", "event_time", (("tenure_months", "Integral"),), "reject", None, of.MAX_IDS)
     assert decoded.required == ()  # a front deployed before REQUIRED_FEATURES existed: every feature may be missing
+    assert decoded.rules == ()  # nor FEATURE_RULES: every stored value is used, as then
 
 
 def test_a_required_feature_that_is_not_a_feature_is_refused_naming_it():
@@ -559,3 +569,106 @@ def test_front_environment_is_the_environment_model_endpoint_group_and_spec():
                                             ("stale", "ByIdStale"), ("invalid", "ByIdInvalid")])
 def test_each_verdict_has_its_metric(kind, name):
     assert of.verdict_metric(kind) == name
+
+
+# ---------------------------------------------------------------- a stored value breaking a rule tightened since
+
+
+RULED = dataclasses.replace(SPEC, rules=(("tenure_months", ValueRule(minimum=0, maximum=60)),
+                                         ("monthly_charges", ValueRule(minimum=0.5)),
+                                         ("contract_type", ValueRule(allowed=("one year", "two year")))))
+
+
+@pytest.mark.parametrize(
+    ("values", "reason"),
+    [
+        ({"tenure_months": "-1"}, "feature 'tenure_months': stored -1 is below the minimum 0"),
+        ({"tenure_months": "61"}, "feature 'tenure_months': stored 61 is above the maximum 60"),
+        ({"monthly_charges": "0.25"}, "feature 'monthly_charges': stored 0.25 is below the minimum 0.5"),
+        ({"contract_type": "Monthly"},
+         "feature 'contract_type': stored 'Monthly' is not an allowed value; allowed: one year, two year"),
+        ({"monthly_charges": "0.25", "contract_type": "Monthly"},
+         "feature 'monthly_charges': stored 0.25 is below the minimum 0.5"),
+        ({"tenure_months": "61", "monthly_charges": "0", "contract_type": "Monthly"},
+         "feature 'tenure_months': stored 61 is above the maximum 60"),
+    ],
+    ids=["min", "max", "fractional-min", "allowed", "min-and-allowed", "all-three"],
+)
+def test_a_stored_value_breaking_a_rule_is_invalid_naming_the_feature_the_value_and_the_rule(values, reason):
+    assert of.judge(stored(**values), RULED, NOW) == ("invalid", {}, EVENT, reason)
+    assert verdict(stored(**values), RULED, NOW) == ("invalid", {}, EVENT)
+
+
+@pytest.mark.parametrize(
+    "values",
+    [{"tenure_months": "0"}, {"tenure_months": "60"}, {"monthly_charges": "0.5"}, {"contract_type": "  TWO year "},
+     {"contract_type": " "}, {"contract_type": MISSING}, {"tenure_months": MISSING}],
+    ids=["at-min", "at-max", "fractional-at-min", "other-case-and-spacing", "blank-is-missing", "absent-text",
+         "absent-number"],
+)
+def test_a_stored_value_keeping_the_rules_or_missing_is_used(values):
+    found, _, _, reason = of.judge(stored(**values), RULED, NOW)
+    assert (found, reason) == ("fresh", None)
+
+
+def test_a_record_breaking_a_rule_is_judged_only_when_not_expired():
+    assert of.judge(stored(expires_at=NOW, tenure_months="61"), RULED, NOW) == ("expired", {}, EVENT, None)
+
+
+def test_missing_scores_a_record_breaking_a_rule_as_a_miss_with_its_reason_and_the_rest_from_the_store():
+    spec = dataclasses.replace(RULED, policy="missing")
+    records = {**{entity_id: stored() for entity_id in HUNDRED[:99]}, "c-99": stored(contract_type="Monthly")}
+    resolved = resolve(ids(*HUNDRED), records, spec, NOW)
+    assert resolved.verdicts == ["fresh"] * 99 + ["invalid"]
+    assert resolved.reasons == [None] * 99 + [
+        "feature 'contract_type': stored 'Monthly' is not an allowed value; allowed: one year, two year"]
+    answered = answer(ids(*HUNDRED), resolved, [{"score": 0.5}] * 100)
+    assert "lookup_reason" not in answered[0]
+    assert answered[99] == {"score": 0.5, "id": "c-99", "feature_source": "missing", "feature_event_time": EVENT,
+                            "lookup": "invalid", "lookup_reason": "feature 'contract_type': stored 'Monthly' is not an "
+                            "allowed value; allowed: one year, two year"}
+
+
+def test_a_refusal_names_at_most_three_reasons():
+    records = {f"c-{i}": stored(tenure_months=str(61 + i)) for i in range(5)}
+    status, message = refusal(resolve, ids(*records), records, RULED, NOW)
+    assert (status, message) == (422, "no fresh online-store record (invalid: c-0, c-1, c-2, c-3, c-4); "
+                                      f"{REJECT}; c-0: feature 'tenure_months': stored 61 is above the maximum 60; "
+                                      "c-1: feature 'tenure_months': stored 62 is above the maximum 60; "
+                                      "c-2: feature 'tenure_months': stored 63 is above the maximum 60")
+
+
+def test_spec_encodes_its_rules_as_compact_json_in_the_models_order():
+    assert RULED.encode()["FEATURE_RULES"] == ('{"tenure_months":{"min":0,"max":60},"monthly_charges":{"min":0.5},'
+                                               '"contract_type":{"allowed":["one year","two year"]}}')
+
+
+def test_spec_names_the_rules_file_instead_when_told_one():
+    environ = RULED.encode(rules_file="feature_rules.json")
+    assert environ["FEATURE_RULES_FILE"] == "feature_rules.json" and "FEATURE_RULES" not in environ
+
+
+def test_a_rule_for_what_is_not_a_feature_is_refused_naming_it():
+    with pytest.raises(ValueError) as refused:
+        LookupSpec.decode({**SPEC.encode(), "FEATURE_RULES": '{"tenure": {"max": 1}}'})
+    assert str(refused.value) == ("FEATURE_RULES 'tenure': not one of the model's FEATURES "
+                                  "(tenure_months, monthly_charges, contract_type)")
+
+
+@pytest.mark.parametrize(
+    ("body", "message"),
+    [
+        ('{"tenure_months": {"max": "60"}}', "FEATURE_RULES: max must be a number, got '60'"),
+        ('{"tenure_months": {"max": true}}', "FEATURE_RULES: max must be a number, got True"),
+        ('{"contract_type": {"allowed": "one year"}}', "FEATURE_RULES: allowed must be a list of strings, got 'one year'"),
+        ('{"contract_type": {"allowed": ["a"], "buckets": ["a"]}}',
+         "FEATURE_RULES: unknown rule kinds ['allowed', 'buckets']; known: min, max, allowed, buckets"),
+        ('{"contract_type": []}', "FEATURE_RULES: a rule is an object of min, max, allowed, buckets, got []"),
+        ("{not json", "FEATURE_RULES: Expecting property name enclosed in double quotes: line 1 column 2 (char 1)"),
+    ],
+    ids=["text-bound", "boolean-bound", "allowed-not-a-list", "allowed-and-buckets", "rule-not-an-object", "not-json"],
+)
+def test_hand_edited_rules_are_refused_naming_the_variable_and_the_problem(body, message):
+    with pytest.raises(ValueError) as refused:
+        LookupSpec.decode({**SPEC.encode(), "FEATURE_RULES": body})
+    assert str(refused.value) == message

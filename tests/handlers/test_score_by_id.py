@@ -20,7 +20,9 @@ import pytest
 from botocore.response import StreamingBody
 from botocore.stub import Stubber
 
+from pipeline_code.core import online_features as lookup
 from pipeline_code.core.online_features import LookupSpec, front_environment
+from pipeline_code.core.value_rules import ValueRule
 from pipeline_code.handlers import score_by_id as front
 
 REGION = "eu-west-1"
@@ -295,7 +297,133 @@ def test_a_stored_record_lacking_a_required_feature_is_refused_under_reject_nami
 
     status, _, body = handled(event({"ids": ["c-1", "c-2"]}), store, runtime, environ(required=("contract_type",)))
 
-    assert (status, body) == (422, {"error": f"no fresh online-store record (invalid: c-2); {REJECT}"})
+    assert (status, body) == (422, {"error": f"no fresh online-store record (invalid: c-2); {REJECT}; c-2: feature "
+                                             "'contract_type': absent from the stored record, but serving refuses it "
+                                             "missing (a required feature)"})
+
+
+# ---------------------------------------------------------------- a stored value breaking a tightened rule
+# The rules as synth writes them (Dataset.feature_rules): tenure_months at most 60 (it was 120 when c-2 was stored),
+# contract_type one of two categories (a third was dropped since). Values are checked as serving checks them.
+TIGHTENED = (("tenure_months", ValueRule(minimum=0, maximum=60)), ("contract_type", ValueRule(allowed=("one year", "two year"))))
+
+
+@pytest.mark.parametrize(
+    ("values", "reason"),
+    [
+        ({"tenure_months": "-1"}, "feature 'tenure_months': stored -1 is below the minimum 0"),
+        ({"tenure_months": "61"}, "feature 'tenure_months': stored 61 is above the maximum 60"),
+        ({"contract_type": "Month-to-month"},
+         "feature 'contract_type': stored 'Month-to-month' is not an allowed value; allowed: one year, two year"),
+        # Both broken: the first feature in the model's order is named, as serving's first problem is.
+        ({"tenure_months": "61", "contract_type": "Month-to-month"},
+         "feature 'tenure_months': stored 61 is above the maximum 60"),
+    ],
+    ids=["min", "max", "allowed", "max-and-allowed"],
+)
+def test_a_stored_value_breaking_a_tightened_rule_is_scored_as_a_miss_saying_why_and_the_others_from_the_store(
+        store, runtime, values, reason):
+    """GIVEN c-2's stored record breaking a rule tightened after it was written WHEN c-1 and c-2 are scored under
+    policy missing THEN c-2 is sent with every feature missing, c-1 as stored, and the caller learns why c-2 was."""
+    expect_lookup(store, ["c-1", "c-2"], [stored("c-1"), stored("c-2", **values)])
+    missing = {"tenure_months": None, "monthly_charges": None, "contract_type": None, "entity_id": "c-2",
+               "feature_lookup": "invalid", "feature_source": "missing", "feature_event_time": None, "inference_id": "c-2"}
+    expect_scoring(runtime, [from_store("c-1"), missing], [{"score": 0.2}, {"score": 0.5}])
+
+    status, _, body = handled(event({"ids": ["c-1", "c-2"]}), store, runtime, environ(policy="missing", rules=TIGHTENED))
+
+    assert status == 200
+    assert body["predictions"] == [
+        {"score": 0.2, "id": "c-1", "feature_source": "online_store", "feature_event_time": EVENT, "lookup": "fresh"},
+        {"score": 0.5, "id": "c-2", "feature_source": "missing", "feature_event_time": EVENT, "lookup": "invalid",
+         "lookup_reason": reason},
+    ]
+    assert body["lookup"] == {**NO_COUNTS, "fresh": 1, "invalid": 1}
+
+
+def test_values_keeping_the_rules_are_scored_as_stored_in_any_case_and_spacing(store, runtime):
+    """The bounds are inclusive and a category is compared in normal form (trimmed, lower-cased), as serving does."""
+    expect_lookup(store, ["c-1", "c-2"], [stored("c-1", tenure_months="60", contract_type=" Two Year"),
+                                          stored("c-2", tenure_months="0", monthly_charges="-5")])
+    expect_scoring(runtime, [from_store("c-1", tenure_months=60, contract_type=" Two Year"),
+                             from_store("c-2", tenure_months=0, monthly_charges=-5.0)], [{"score": 0.2}, {"score": 0.3}])
+
+    status, _, body = handled(event({"ids": ["c-1", "c-2"]}), store, runtime, environ(rules=TIGHTENED))
+
+    assert status == 200 and [p["lookup"] for p in body["predictions"]] == ["fresh", "fresh"]
+
+
+def test_a_stored_value_breaking_a_rule_under_compute_is_scored_from_the_raw_fields_sent(store, runtime):
+    expect_lookup(store, ["c-1"], [stored("c-1", contract_type="Month-to-month")])
+    raw = {"tenure_months": 3, "contract_type": "one year"}
+    expect_scoring(runtime, [{**raw, "feature_source": "computed", "feature_event_time": None, "entity_id": "c-1",
+                              "feature_lookup": "invalid", "inference_id": "c-1"}], [{"score": 0.6}])
+
+    status, _, body = handled(event({"instances": [{"customer_id": "c-1", **raw}]}), store, runtime,
+                              environ(policy="compute", rules=TIGHTENED))
+
+    assert status == 200
+    assert body["predictions"] == [{"score": 0.6, "id": "c-1", "feature_source": "computed", "feature_event_time": EVENT,
+                                    "lookup": "invalid", "lookup_reason": "feature 'contract_type': stored 'Month-to-month' "
+                                    "is not an allowed value; allowed: one year, two year"}]
+
+
+def test_a_stored_value_breaking_a_rule_under_reject_refuses_naming_the_id_the_value_and_the_rule(store, runtime, capsys):
+    expect_lookup(store, ["c-1", "c-2"], [stored("c-1"), stored("c-2", tenure_months="61")])
+
+    status, _, body = handled(event({"ids": ["c-1", "c-2"]}), store, runtime, environ(rules=TIGHTENED))
+
+    assert (status, body) == (422, {"error": f"no fresh online-store record (invalid: c-2); {REJECT}; c-2: feature "
+                                             "'tenure_months': stored 61 is above the maximum 60"})
+    assert metric(capsys)["ByIdInvalid"] == 1
+
+
+def test_a_bucket_label_no_longer_declared_is_invalid(store, runtime):
+    spec_rules = (("contract_type", ValueRule(allowed=("short", "long"), buckets=True)),)
+    expect_lookup(store, ["c-1"], [stored("c-1", contract_type="medium")])
+
+    status, _, body = handled(event({"ids": ["c-1"]}), store, runtime, environ(rules=spec_rules))
+
+    assert (status, body) == (422, {"error": f"no fresh online-store record (invalid: c-1); {REJECT}; c-1: feature "
+                                             "'contract_type': stored 'medium' is not one of the feature's buckets; "
+                                             "allowed: short, long"})
+
+
+def test_the_rules_are_read_from_the_code_s_file_when_the_environment_names_one(store, runtime, tmp_path, monkeypatch):
+    """GIVEN rules too large for the environment shipped as a file of the function's code (FEATURE_RULES_FILE)
+    THEN the front holds stored values to them as to inline ones."""
+    spec = dataclasses.replace(SPEC, rules=TIGHTENED)
+    (tmp_path / "feature_rules.json").write_text(spec.rules_document())
+    monkeypatch.setattr(lookup, "CODE_ROOT", tmp_path)
+    lookup._code_file.cache_clear()
+    environment = front_environment(environment="dev", model=MODEL, endpoint=ENDPOINT, feature_group=GROUP, spec=spec,
+                                    namespace="shop/serving", rules_file="feature_rules.json")
+    assert "FEATURE_RULES" not in environment
+    expect_lookup(store, ["c-1"], [stored("c-1", tenure_months="61")])
+
+    status, _, body = handled(event({"ids": ["c-1"]}), store, runtime, environment)
+
+    assert (status, body["error"]) == (422, f"no fresh online-store record (invalid: c-1); {REJECT}; c-1: feature "
+                                            "'tenure_months': stored 61 is above the maximum 60")
+    lookup._code_file.cache_clear()
+
+
+@pytest.mark.parametrize(
+    ("changes", "message"),
+    [
+        ({"FEATURE_RULES": '{"tenure": {"max": 60}}'},
+         "FEATURE_RULES 'tenure': not one of the model's FEATURES (tenure_months, monthly_charges, contract_type)"),
+        ({"FEATURE_RULES": '{"tenure_months": {"maximum": 60}}'},
+         "FEATURE_RULES: unknown rule kinds ['maximum']; known: min, max, allowed, buckets"),
+        ({"FEATURE_RULES": "[60]"}, "FEATURE_RULES: expected an object of feature -> rule, got [60]"),
+        ({"FEATURE_RULES_FILE": "absent.json"}, "FEATURE_RULES_FILE 'absent.json': [Errno 2] No such file or directory: "),
+    ],
+    ids=["unknown-feature", "unknown-kind", "not-an-object", "no-such-file"],
+)
+def test_hand_edited_rules_are_a_500_naming_the_variable(store, runtime, capsys, changes, message):
+    status, _, body = handled(event({"ids": ["c-1"]}), store, runtime, {**environ(), **changes})
+    assert status == 500 and body["error"].startswith(f"the score-by-id front is misconfigured: {message}")
+    assert metric(capsys)["ByIdServerErrors"] == 1
 
 
 def test_a_hand_edited_required_feature_the_model_lacks_is_a_500_naming_it(store, runtime, capsys):
@@ -306,23 +434,26 @@ def test_a_hand_edited_required_feature_the_model_lacks_is_a_500_naming_it(store
 
 
 @pytest.mark.parametrize(
-    ("record", "kind"),
+    ("record", "kind", "reason"),
     [
-        (stored("c-1", event_time=OLD_EVENT), "stale"),
-        (stored("c-1", expires=EXPIRED), "expired"),
-        (stored("c-1", tenure_months="twelve"), "invalid"),
-        (stored("c-1", monthly_charges="NaN"), "invalid"),
-        (stored("c-1", event_time="not a time"), "invalid"),
-        (stored("c-1", drop=("event_time",)), "invalid"),
+        (stored("c-1", event_time=OLD_EVENT), "stale", ""),
+        (stored("c-1", expires=EXPIRED), "expired", ""),
+        (stored("c-1", tenure_months="twelve"), "invalid",
+         "; c-1: feature 'tenure_months': stored 'twelve' is not of its catalog type Integral"),
+        (stored("c-1", monthly_charges="NaN"), "invalid",
+         "; c-1: feature 'monthly_charges': stored 'NaN' is not of its catalog type Fractional"),
+        (stored("c-1", event_time="not a time"), "invalid", "; c-1: event time 'event_time': stored 'not a time' is not a time"),
+        (stored("c-1", drop=("event_time",)), "invalid", "; c-1: event time 'event_time': absent from the stored record"),
     ],
     ids=["stale", "expired", "integral-not-a-number", "fractional-nan", "unreadable-event-time", "no-event-time"],
 )
-def test_a_record_not_fit_to_use_is_refused_with_422_under_reject(store, runtime, record, kind):
+def test_a_record_not_fit_to_use_is_refused_with_422_under_reject_saying_why_an_invalid_one_is(store, runtime, record, kind,
+                                                                                               reason):
     expect_lookup(store, ["c-1"], [record])
 
     status, _, body = handled(event({"ids": ["c-1"]}), store, runtime)
 
-    assert (status, body) == (422, {"error": f"no fresh online-store record ({kind}: c-1); {REJECT}"})
+    assert (status, body) == (422, {"error": f"no fresh online-store record ({kind}: c-1); {REJECT}{reason}"})
 
 
 def test_a_stale_record_under_missing_tells_the_caller_its_event_time(store, runtime):
@@ -348,7 +479,8 @@ def test_a_list_value_for_a_scalar_feature_is_invalid(store, runtime):
 
     status, _, body = handled(event({"ids": ["c-1"]}), store, runtime)
 
-    assert (status, body) == (422, {"error": f"no fresh online-store record (invalid: c-1); {REJECT}"})
+    assert (status, body) == (422, {"error": f"no fresh online-store record (invalid: c-1); {REJECT}; c-1: feature "
+                                             "'tenure_months': stored ['1', '2'] is not of its catalog type Integral"})
 
 
 # ---------------------------------------------------------------- the store: retries, throttling, errors

@@ -16,14 +16,11 @@ no test depends on the sample models.
 from __future__ import annotations
 
 import datetime as dt
-import io
-import json
 from pathlib import Path
 from typing import Any, Dict, List, Optional
 
 import pytest
 import yaml
-from botocore.exceptions import ClientError
 
 from mlops_cli.local.online_store import LocalOnlineStore, local_environ, score_by_id
 from mlops_loop.config import load_config
@@ -31,6 +28,7 @@ from mlops_loop.config.serving import ById
 from pipeline_code import catalog
 from pipeline_code.core import online_features as lookup
 from pipeline_code.serving import records
+from tests.support.serving_checks import ServingChecks
 
 NOW = dt.datetime(2026, 1, 1, tzinfo=dt.timezone.utc)
 EVENT = "2025-12-31T00:00:00Z"
@@ -76,6 +74,8 @@ VISITS = {
 ALL_FEATURES = [name for name in VISITS["features"] if name != "segment"]
 # The features serving refuses missing, written out: each nullable: false column unchanged, one per column type.
 REQUIRED = ["pages", "seconds", "referrer", "device", "member"]
+# Why the front calls v99's record invalid (the refusal names it).
+WHY = "; v99: feature 'pages': absent from the stored record, but serving refuses it missing (a required feature)"
 
 
 def _config(policy: str, features: List[str]) -> Dict[str, Any]:
@@ -99,28 +99,6 @@ def _model(directory: Path, features: List[str]):
     return load_config(_config_path(directory, "reject", features)).models[MODEL]
 
 
-class ServingChecks:
-    """``invoke_endpoint`` answered by serving's request checks (:func:`records.feature_rows`, the code that refuses a
-    missing required feature), a score of 0.5 per record; a refusal is what SageMaker Runtime answers when the
-    container refuses (a ModelError with its status), as :class:`mlops_cli.local.online_store.LocalEndpoint` does."""
-
-    def __init__(self, contract: records.FeatureContract) -> None:
-        self.contract = contract
-        self.calls: List[List[Dict[str, Any]]] = []
-
-    def invoke_endpoint(self, *, EndpointName: str, ContentType: str, Accept: str, Body: str) -> Dict[str, Any]:  # noqa: N803
-        parsed = records.parse_request(Body, ContentType)
-        self.calls.append(parsed.records)
-        try:
-            records.feature_rows(self.contract, parsed.records, parsed.positions)
-        except records.InvocationError as error:
-            raise ClientError({"Error": {"Code": "ModelError", "Message": f"Received client error ({error.status_code})"},
-                               "OriginalStatusCode": error.status_code, "OriginalMessage": error.message},
-                              "InvokeEndpoint") from error
-        body = json.dumps({"predictions": [{"score": 0.5} for _ in parsed.records], "model": {"name": MODEL}})
-        return {"Body": io.BytesIO(body.encode()), "ContentType": "application/json"}
-
-
 @pytest.fixture()
 def world(tmp_path):
     """The local twin's store holding 100 visits as the feature job writes them; ``v99`` has no ``pages`` (its row's
@@ -130,7 +108,7 @@ def world(tmp_path):
             for entity_id in IDS]
     assert store.put_records(GROUP, rows, record_identifier="visit_id", event_time="event_time", ttl_days=None) == 100
     dataset = catalog.parse_dataset("visits", VISITS)
-    endpoint = ServingChecks(records.FeatureContract.create(dataset, ["pages", "seconds"]))
+    endpoint = ServingChecks(records.FeatureContract.create(dataset, ["pages", "seconds"]), MODEL)
     yield store, endpoint, tmp_path
     store.close()
 
@@ -180,7 +158,8 @@ def test_under_compute_the_record_lacking_a_required_feature_is_computed_from_it
 def test_under_compute_without_raw_fields_the_front_refuses_naming_the_id(world):
     answer = _scored(world, "compute", {"ids": IDS})
     assert answer == {"status": 422, "body": {"error": "no fresh online-store record (invalid: v99); "
-                                                       "policy 'compute' needs the instance's raw fields for these ids"}}
+                                                       "policy 'compute' needs the instance's raw fields for these ids"
+                                                       + WHY}}
     _, endpoint, _ = world
     assert endpoint.calls == []  # refused by the front, not by the endpoint
 
@@ -188,7 +167,7 @@ def test_under_compute_without_raw_fields_the_front_refuses_naming_the_id(world)
 def test_under_reject_the_front_refuses_naming_the_id(world):
     answer = _scored(world, "reject", {"ids": IDS})
     assert answer == {"status": 422, "body": {"error": "no fresh online-store record (invalid: v99); "
-                                                       "the model's by-id policy is 'reject'"}}
+                                                       "the model's by-id policy is 'reject'" + WHY}}
 
 
 def test_without_the_required_set_the_endpoint_refuses_every_id(world):
