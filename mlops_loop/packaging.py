@@ -17,6 +17,7 @@ import functools
 import gzip
 import hashlib
 import io
+import json
 import os
 import shutil
 import tarfile
@@ -81,15 +82,21 @@ def keep_staged_files() -> None:
 
 
 @functools.lru_cache(maxsize=None)
-def handler_code_root() -> Path:
+def handler_code_root(files: tuple[tuple[str, str], ...] = ()) -> Path:
     """A directory holding ``pipeline_code`` with only :data:`HANDLER_PACKAGES` (``*.py`` files), the
     code root of every handler function: handlers import ``pipeline_code.handlers.<x>`` and
     ``pipeline_code.core.<x>`` as the tests and tools do, with no sibling-import fallback.
 
-    Built once per process in the staging directory; the asset is addressed by content, so the path does
-    not matter.
+    ``files``: (name, text) of data files one function reads beside that code, at the root (the score-by-id front's
+    rules when they outgrow its environment); by default none, the one code root every handler shares.
+
+    Built once per process (and ``files``) in the staging directory; the asset is addressed by content, so the path
+    does not matter.
     """
-    root = _STAGING.path() / "handler-code"
+    name = "handler-code"
+    if files:
+        name += "-" + hashlib.sha256(json.dumps(files).encode()).hexdigest()[:16]
+    root = _STAGING.path() / name
     shutil.rmtree(root, ignore_errors=True)  # only there if the cache was cleared: built afresh
     (root / "pipeline_code").mkdir(parents=True)
     shutil.copyfile(REPO_ROOT / "pipeline_code" / "__init__.py", root / "pipeline_code" / "__init__.py")
@@ -98,6 +105,8 @@ def handler_code_root() -> Path:
         target.mkdir(parents=True)
         for source in sorted((REPO_ROOT / package).glob("*.py")):
             shutil.copyfile(source, target / source.name)
+    for file_name, text in files:
+        (root / file_name).write_text(text, encoding="utf-8")
     return root
 
 

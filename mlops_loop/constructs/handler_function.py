@@ -83,6 +83,7 @@ def handler_function(
     vpc_reason: str,
     reserved_concurrency: int = 1,
     network: Optional[NetworkConfig] = None,
+    code_files: Optional[Mapping[str, str]] = None,
 ) -> HandlerFunction:
     """A Python 3.14 ARM function running ``handler`` (``<module>.<function>`` of ``pipeline_code.handlers``), built in ``scope``
     as ``Logs``, ``Role``, ``Access`` and ``Function``.
@@ -94,7 +95,9 @@ def handler_function(
     statements the caller adds to ``access`` (plus its own log stream and the dead-letter queue); no VPC (``network``
     None): the function runs on Lambda's own network, which ``vpc_reason`` explains to cdk-nag. Given ``network``, it
     runs in those subnets with those security groups and its role may manage the function's network interfaces.
-    An ``environment`` over Lambda's 4 KB is refused here, naming the function, not at deploy.
+    An ``environment`` over Lambda's 4 KB is refused here, naming the function, not at deploy. ``code_files``
+    (name -> text): data files shipped at the root of this function's code, beside the shared handler code (none by
+    default: the code asset every handler shares).
     """
     size = environment_size(environment)
     if size > MAX_ENVIRONMENT_BYTES:
@@ -140,7 +143,7 @@ def handler_function(
         runtime=lambda_.Runtime.PYTHON_3_14,
         architecture=lambda_.Architecture.ARM_64,
         handler=f"pipeline_code.handlers.{handler}",
-        code=lambda_.Code.from_asset(str(handler_code_root())),
+        code=lambda_.Code.from_asset(str(handler_code_root(tuple(sorted((code_files or {}).items()))))),
         role=role,
         timeout=timeout,
         memory_size=256,

@@ -16,6 +16,7 @@ from constructs import Construct
 from pipeline_code.core.contract import MONITOR_NAMESPACE, SERVING_NAMESPACE, monitor_metric
 from pipeline_code.core.online_features import (
     METRIC_DIMENSIONS,
+    RULES_FILE,
     SERVER_ERRORS_METRIC,
     LookupSpec,
     front_environment,
@@ -26,7 +27,7 @@ from ..naming import feature_group_arn
 from .arns import format_arn
 from ..config.schema import NetworkConfig
 from .cdk_reads import days, minutes, stack_of
-from .handler_function import handler_function
+from .handler_function import MAX_ENVIRONMENT_BYTES, environment_size, handler_function
 
 
 class ScoreById(Construct):
@@ -37,7 +38,9 @@ class ScoreById(Construct):
     October 2025), granted by the account, never public); reserved concurrency ``max_concurrency`` is the
     throttle (excess requests get 429 from Lambda);
     the role may read exactly this model's feature group (``BatchGetRecord``), decrypt with its key and
-    invoke exactly this model's endpoint, nothing else. Alarms to ``topic``: the function failing or
+    invoke exactly this model's endpoint, nothing else. The spec travels in the function's environment, its value
+    rules (``FEATURE_RULES``) too while they fit in Lambda's 4 KB; rules that do not (a feature with hundreds of
+    allowed values) ship as a file of this function's own code (``FEATURE_RULES_FILE``). Alarms to ``topic``: the function failing or
     answering 5xx, throttled requests, p99 duration above ``max_latency_ms``, and the drift monitor's
     training/serving skew above ``max_skew_rate``. Costs nothing while idle.
     """
@@ -69,6 +72,15 @@ class ScoreById(Construct):
         project's)."""
         super().__init__(scope, construct_id)
         stack = stack_of(self, scope)
+        names = dict(environment=environment, model=model, endpoint=endpoint_name, feature_group=feature_group_name,
+                     spec=spec, namespace=serving_namespace)
+        function_environment = front_environment(**names)
+        code_files = {}
+        if environment_size(function_environment) > MAX_ENVIRONMENT_BYTES:
+            # Inline, the rules' allowed lists would take the deploy over Lambda's limit: the code carries them
+            # instead (an asset of this function's own; every other handler keeps sharing one).
+            function_environment = front_environment(**names, rules_file=RULES_FILE)
+            code_files = {RULES_FILE: spec.rules_document()}
         built = handler_function(
             self,
             function_name=function_name,
@@ -76,8 +88,8 @@ class ScoreById(Construct):
             role_description=f"{function_name}: read {feature_group_name}, invoke {endpoint_name}",
             access_description=f"{function_name} lookup and scoring",
             handler="score_by_id.handler",
-            environment=front_environment(environment=environment, model=model, endpoint=endpoint_name,
-                                          feature_group=feature_group_name, spec=spec, namespace=serving_namespace),
+            environment=function_environment,
+            code_files=code_files,
             key=key,
             dead_letter_queue=None,
             log_retention=log_retention,

@@ -3,6 +3,11 @@ its read-only access (one feature group, one key, one endpoint) and the alarms t
 
 from __future__ import annotations
 
+import dataclasses
+import json
+
+import pytest
+
 from aws_cdk import Environment, RemovalPolicy, Stack
 from aws_cdk import aws_kms as kms
 from aws_cdk import aws_logs as logs
@@ -12,7 +17,11 @@ from aws_cdk.assertions import Match
 from mlops_loop.app_builder import new_app
 from mlops_loop.config.serving import ById
 from mlops_loop.constructs.score_by_id import ScoreById
+from mlops_loop.constructs.handler_function import MAX_ENVIRONMENT_BYTES, environment_size
+from mlops_loop.packaging import handler_code_root
+from pipeline_code.core import online_features
 from pipeline_code.core.online_features import SERVER_ERRORS_METRIC, LookupSpec
+from pipeline_code.core.value_rules import ValueRule
 from tests.support.built_stack import BuiltStack, acknowledged
 
 ACCOUNT, REGION = "123456789012", "eu-west-1"
@@ -125,6 +134,50 @@ def test_a_spec_without_a_max_age_is_carried_as_an_empty_max_age():
     assert variables == {"ENVIRONMENT_NAME": ENVIRONMENT, "MODEL_NAME": MODEL, "ENDPOINT_NAME": ENDPOINT, "FEATURE_GROUP": FEATURE_GROUP,
                          "METRIC_NAMESPACE": NAMESPACE, **spec.encode()}
     assert (variables["MAX_AGE_SECONDS"], variables["MISSING_POLICY"], variables["MAX_IDS"]) == ("", "reject", "100")
+
+
+# The rules a stored value must keep (serving's, Dataset.feature_rules): a small set, and one feature of 200 allowed
+# values of 16 characters, which Lambda's 4 KB of environment variables cannot hold with the rest.
+RULED = dataclasses.replace(SPEC, rules=(("channel", ValueRule(allowed=("web", "app"))), ("items", ValueRule(minimum=0, maximum=50))))
+LARGE = dataclasses.replace(SPEC, rules=(("channel", ValueRule(allowed=tuple(f"channel-{i:07d}" for i in range(200)))),))
+
+
+def _code_key(built: BuiltStack) -> str:
+    return json.dumps(_function(built)["Code"], sort_keys=True)
+
+
+def test_rules_that_fit_travel_inline_in_the_environment_and_the_code_is_every_handlers():
+    # GIVEN a spec with rules WHEN built THEN the environment carries them as FEATURE_RULES, the code is the shared asset
+    built, _, _ = _built(spec=RULED)
+    variables = _function(built)["Environment"]["Variables"]
+    assert variables["FEATURE_RULES"] == '{"channel":{"allowed":["web","app"]},"items":{"min":0,"max":50}}'
+    assert "FEATURE_RULES_FILE" not in variables
+    assert LookupSpec.decode(variables) == RULED
+    assert _code_key(built) == _code_key(_built()[0])
+
+
+def test_rules_too_large_for_the_environment_ship_as_a_file_of_the_functions_own_code():
+    # GIVEN a feature of 200 allowed values: inline, the environment would be over Lambda's 4 KB
+    inline = {"ENVIRONMENT_NAME": ENVIRONMENT, "MODEL_NAME": MODEL, "ENDPOINT_NAME": ENDPOINT, "FEATURE_GROUP": FEATURE_GROUP,
+              "METRIC_NAMESPACE": NAMESPACE, **LARGE.encode()}
+    assert environment_size(inline) > MAX_ENVIRONMENT_BYTES
+    # WHEN built
+    built, _, _ = _built(spec=LARGE)
+    variables = _function(built)["Environment"]["Variables"]
+    # THEN the environment names the file instead (and fits), and the function's code is an asset of its own
+    assert variables == {**{k: v for k, v in inline.items() if k != "FEATURE_RULES"}, "FEATURE_RULES_FILE": "feature_rules.json"}
+    assert environment_size(variables) < 1024
+    assert _code_key(built) != _code_key(_built()[0])
+    # AND that code holds the rules beside the handlers, which the front reads back as the spec it was given
+    root = handler_code_root((("feature_rules.json", LARGE.rules_document()),))
+    assert (root / "pipeline_code" / "handlers" / "score_by_id.py").is_file()
+    assert json.loads((root / "feature_rules.json").read_text()) == {
+        "channel": {"allowed": [f"channel-{i:07d}" for i in range(200)]}}
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(online_features, "CODE_ROOT", root)
+        online_features._code_file.cache_clear()
+        assert LookupSpec.decode(variables) == LARGE
+    online_features._code_file.cache_clear()
 
 
 def test_the_role_may_read_this_feature_group_decrypt_with_the_key_and_invoke_this_endpoint_only():
