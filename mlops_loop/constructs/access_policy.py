@@ -242,16 +242,26 @@ class AccessPolicy(Construct):
             conditions["Null"] = {INSTANCE_TYPES_KEY: "false"}
         self.allow(sid, actions, resources, conditions=conditions, wildcard_reason=wildcard_reason)
 
-    def allow_prefix(self, sid: str, bucket: s3.IBucket, prefix: str, *, write: bool = False, delete: bool = True) -> None:
-        """Read (and with ``write``, put/delete) the objects of ``bucket`` under ``prefix`` and list them.
+    def allow_prefix(self, sid: str, bucket: s3.IBucket, prefix: str, *, write: bool = False,
+                     delete: Optional[bool] = None) -> None:
+        """Read (and with ``write``, put) the objects of ``bucket`` under ``prefix`` and list them.
 
-        ``delete=False`` (with ``write``) leaves out ``s3:DeleteObject``: for writers of records that
-        others rely on, such as captured traffic, which its writer must not be able to erase.
+        A writer says whether it deletes: ``delete=True`` adds ``s3:DeleteObject`` (a job that replaces or clears
+        what it wrote: Spark's overwrites, temporary files), ``delete=False`` leaves it out (a writer of records
+        others rely on, such as captured traffic or a run's reports, which it must not be able to erase). There is no
+        default: on a versioned bucket a delete is one lifecycle window away from losing the object for good, so it
+        is granted only where a runtime deletes.
+
+        Raises:
+            ValueError: ``write`` without ``delete``, or ``delete`` without ``write``.
         """
         if not prefix.endswith("/"):
             raise ValueError(f"{sid}: prefix {prefix!r} must end with '/' so it cannot match a sibling prefix")
-        if not delete and not write:
-            raise ValueError(f"{sid}: delete=False only narrows write=True")
+        if write and delete is None:
+            raise ValueError(f"{sid}: say whether the writer deletes (delete=True only where a runtime deletes objects "
+                             "under the prefix, delete=False otherwise)")
+        if delete is not None and not write:
+            raise ValueError(f"{sid}: delete= only goes with write=True")
         writes = tuple(a for a in WRITE_OBJECT_ACTIONS if delete or a != "s3:DeleteObject")
         actions = READ_OBJECT_ACTIONS + (writes if write else ())
         bucket_name = read_once(bucket, "bucket_name")  # a round trip, and policies name a few buckets hundreds of times

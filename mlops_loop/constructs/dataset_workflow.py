@@ -84,16 +84,20 @@ class DatasetWorkflow(Construct):
         sid = pascal(ds)
         runtime.crawler_access.allow_prefix(f"ReadRaw{sid}", raw_bucket, f"{ds}/")
         job.allow_prefix(f"ReadRaw{sid}", raw_bucket, f"{ds}/")
-        job.allow_prefix(f"Curated{sid}", curated_bucket, f"{ds}/", write=True)
-        job.allow_prefix(f"Quarantine{sid}", curated_bucket, f"{QUARANTINE_PREFIX}/{ds}/", write=True)
-        job.allow_prefix(f"EtlRuns{sid}", artifacts_bucket, f"{ETL_RUNS_PREFIX}/{ds}/", write=True)
-        job.allow_prefix(f"Features{sid}", features_bucket, feature_snapshots_prefix(ds), write=True)
+        # Spark's overwrites (the curated dates a run rewrites, the quarantine of a run, the whole snapshot) delete
+        # the files they replace and the commit protocol's temporary files; pyarrow's S3 file system (the ingest
+        # failures) removes the directory markers it made.
+        job.allow_prefix(f"Curated{sid}", curated_bucket, f"{ds}/", write=True, delete=True)
+        job.allow_prefix(f"Quarantine{sid}", curated_bucket, f"{QUARANTINE_PREFIX}/{ds}/", write=True, delete=True)
+        # One summary per run, put by the job (job_runtime.write_text): nothing there is ever deleted by a run.
+        job.allow_prefix(f"EtlRuns{sid}", artifacts_bucket, f"{ETL_RUNS_PREFIX}/{ds}/", write=True, delete=False)
+        job.allow_prefix(f"Features{sid}", features_bucket, feature_snapshots_prefix(ds), write=True, delete=True)
         job.allow_prefix(
-            f"IngestFailures{sid}", features_bucket, f"{INGEST_FAILURES_PREFIX}/{ds}/", write=True
+            f"IngestFailures{sid}", features_bucket, f"{INGEST_FAILURES_PREFIX}/{ds}/", write=True, delete=True
         )
         # The feature job's record of the curated partitions it has put, by digest (read, then replaced, each run);
         # the prefix's listing is how it tells a missing state (S3 answers its GetObject 403 without list rights).
-        job.allow_prefix(f"IngestState{sid}", features_bucket, f"{INGEST_STATE_PREFIX}/{ds}/", write=True)
+        job.allow_prefix(f"IngestState{sid}", features_bucket, f"{INGEST_STATE_PREFIX}/{ds}/", write=True, delete=True)
         stack = stack_of(self, scope)
         job.allow(
             f"PutRecords{sid}",

@@ -11,7 +11,7 @@ from aws_cdk import aws_s3 as s3
 from aws_cdk import aws_sqs as sqs
 from constructs import Construct
 
-from pipeline_code.core.contract import MONITOR_NAMESPACE, inference_prefix
+from pipeline_code.core.contract import DRIFT_MONITOR_REPORTS, MONITOR_NAMESPACE, inference_prefix
 from pipeline_code.core.integrity import model_prefix
 from pipeline_code.core.problem import BINARY, REGRESSION
 
@@ -115,7 +115,11 @@ class DriftMonitor(Construct):
         traffic = "batch" if mode == "batch" else "capture"
         access.allow_prefix("ReadTraffic", inference_bucket, inference_prefix(model_name, traffic))
         access.allow_prefix("ReadLabels", inference_bucket, inference_prefix(model_name, "labels"))
-        access.allow_prefix("Reports", inference_bucket, inference_prefix(model_name, "monitor"), write=True)
+        # Each run's reports and prediction records go to a prefix of their own (monitor/<model>/<execution id>/,
+        # uploaded by SageMaker at the end of the job); the state is read back from them, never rewritten. So the
+        # job may add, not delete: they are the record of how the model did, which the bucket keeps (DataLake).
+        access.allow_prefix("Reports", inference_bucket, inference_prefix(model_name, DRIFT_MONITOR_REPORTS), write=True,
+                            delete=False)
         # Baselines, evaluation report and model.tar.gz of whichever version serves.
         access.allow_prefix("ReadVersions", artifacts_bucket, model_prefix(model_name))
         access.allow_key("DataKey", key)

@@ -64,7 +64,8 @@ class FeatureStore(Construct):
             role=self.offline_store_role,
             description="Feature Store offline store: its S3 prefix, the data key, its Glue tables",
         )
-        access.allow_prefix("OfflineStoreObjects", offline_bucket, f"{OFFLINE_STORE_PREFIX}/", write=True)
+        # As before: Feature Store writes and maintains its offline store's Iceberg table files as this role.
+        access.allow_prefix("OfflineStoreObjects", offline_bucket, f"{OFFLINE_STORE_PREFIX}/", write=True, delete=True)
         access.allow("OfflineStoreBucketChecks", ["s3:GetBucketAcl", "s3:GetBucketLocation"],
                      [offline_bucket.bucket_arn])
         access.allow_key("OfflineStoreKey", key)

@@ -118,7 +118,8 @@ class GlueRuntime(Construct):
         self._allow_logging(self.crawler_access, stack, f"/aws-glue/crawlers-role/*-{self.security_configuration.name}:*",
                             "Glue names the crawler's encrypted log group after its generated role name and the security "
                             "configuration (fixed per environment), with one stream per crawl.")
-        self.job_access.allow_prefix("GlueTemp", artifacts_bucket, f"{GLUE_TEMP_PREFIX}/", write=True)
+        # Glue and Spark clear their temporary files there once a run is done with them.
+        self.job_access.allow_prefix("GlueTemp", artifacts_bucket, f"{GLUE_TEMP_PREFIX}/", write=True, delete=True)
         # Glue publishes job metrics (--enable-metrics) to its own namespace only.
         self.job_access.allow_metrics("GlueJobMetrics", "Glue", limited_to="Glue")
         self.crawler_access.allow(

@@ -417,7 +417,8 @@ class NativeModelMonitor(Construct):
         model, region = self.model_name, environment_of(stack).region
         access.allow_prefix("ReadCapture", bucket, inference_prefix(model, "capture"))
         access.allow_prefix("ReadLabels", bucket, inference_prefix(model, "labels"))
-        access.allow_prefix("WriteReports", bucket, f"{REPORT_ROOT}/{model}/", write=True)
+        # As before: SageMaker's own monitoring containers write here, and what they may remove is theirs to say.
+        access.allow_prefix("WriteReports", bucket, f"{REPORT_ROOT}/{model}/", write=True, delete=True)
         access.allow("ReadAnalysisConfigs", list(READ_OBJECT_ACTIONS), [
             s3_arn(self, read_once(asset, "s3_bucket_name"), read_once(asset, "s3_object_key"))
             for asset in (self.bias_config_asset, self.explainability_config_asset)

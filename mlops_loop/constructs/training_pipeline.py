@@ -17,7 +17,7 @@ from constructs import Construct
 from pipeline_code import sagemaker_entry
 from pipeline_code.core.problem import quality_alarm_key
 from pipeline_code.core.hyperparameters import training_arguments
-from pipeline_code.core.integrity import model_prefix
+from pipeline_code.core.integrity import frozen_test_prefix, model_prefix, work_prefix
 
 from ..config.instance_offers import definition_instance_types, load_offers
 from ..config.schema import GateConfig, ModelConfig, NetworkConfig, TrainingConfig
@@ -97,7 +97,14 @@ class TrainingPipeline(Construct):
         access = AccessPolicy(self, "Access", role=self.role, description=f"{pipeline_name} pipeline")
         access.allow_prefix("ReadFeatures", features_bucket, features_prefix)
         access.allow_prefix("ReadLabels", curated_bucket, labels_prefix)
-        access.allow_prefix("Artifacts", artifacts_bucket, artifacts_prefix, write=True)
+        # The pipeline's jobs add objects (SageMaker uploads their outputs) and never delete one: the reports a
+        # registered version points at and the frozen test set are evidence the bucket keeps (DataLake). Only its
+        # working data may be deleted: SageMaker syncs the spot checkpoint directory, from which train removes all
+        # but the newest checkpoints (trainers.prune_checkpoints).
+        access.allow_prefix("Artifacts", artifacts_bucket, artifacts_prefix, write=True, delete=False)
+        access.allow("DeleteWorkingData", ["s3:DeleteObject"], [access.s3_arn(read_once(artifacts_bucket, "bucket_name"),
+                                                                               f"{work_prefix(model.name)}*")],
+                     wildcard_reason="Only the run's working data (work/), which expires; keys are made at run time.")
         access.allow_key("DataKey", key)
         # The pipeline creates its steps' jobs as this role, their volumes encrypted with the key (VolumeKmsKeyId).
         access.allow_volume_grants("VolumeGrants", key)
@@ -132,7 +139,7 @@ class TrainingPipeline(Construct):
             model_package_group_name=registry.group_names[model.name],
             feature_data_s3_uri=features_bucket.s3_url_for_object(features_prefix),
             labels_s3_uri=curated_bucket.s3_url_for_object(labels_prefix),
-            frozen_test_s3_uri=artifacts_bucket.s3_url_for_object(f"{artifacts_prefix}frozen-test/"),
+            frozen_test_s3_uri=artifacts_bucket.s3_url_for_object(frozen_test_prefix(model.name)),
             code_entry_s3_uri=read_once(entry, "s3_object_url"),
             code_library_s3_uri=read_once(code.library, "s3_object_url"),
             code_version=code_version,

@@ -85,7 +85,10 @@ from pipeline_code.core.contract import (
 )
 from pipeline_code.core.integrity import (
     ARCHIVE_SHA256_PATH,
+    BASELINE_SEGMENT,
     DIGESTS_FILE,
+    EVALUATE_SEGMENT,
+    MODEL_CARD_SEGMENT,
     MODEL_SHA256_PATH,
     SEALED_URI_PATH,
     TEST_SET_SHA256_PATH,
@@ -285,7 +288,8 @@ class _Builder:
     # Paths ---------------------------------------------------------------------------
     def out(self, *parts: str) -> Any:
         """s3://<bucket>/pipelines/<model>/<execution id>/<parts...> (a Join): what a registered version points at
-        (evaluation and baseline reports, the model card), kept as long as the version."""
+        (evaluation and baseline reports, the model card; each below one of ``integrity.RUN_REPORT_SEGMENTS``, whose
+        every version the artifacts bucket keeps)."""
         return self._uri(model_prefix(self.spec.model_name), self.exec_id, *parts)
 
     def work(self, *parts: Any) -> Any:
@@ -539,7 +543,7 @@ class _Builder:
                 self.proc_input("model", model_data, f"{PROC_INPUT}/model"),
                 self.proc_input("test", test_uri, f"{PROC_INPUT}/test"),
             ],
-            [self.proc_output("evaluation", f"{PROC_OUTPUT}/evaluation", self.out("evaluate", "evaluation"))],
+            [self.proc_output("evaluation", f"{PROC_OUTPUT}/evaluation", self.out(EVALUATE_SEGMENT, "evaluation"))],
             # Looks up the champion in the Model Registry and reads its artifacts: needs the network.
             network_isolation=False,
             property_files=[report, digests],
@@ -568,7 +572,7 @@ class _Builder:
                 self.proc_input("model", model_data, f"{PROC_INPUT}/model"),
                 self.proc_input("train", train_uri, f"{PROC_INPUT}/train"),
             ],
-            [self.proc_output("baseline", f"{PROC_OUTPUT}/baseline", self.out("baseline"))],
+            [self.proc_output("baseline", f"{PROC_OUTPUT}/baseline", self.out(BASELINE_SEGMENT))],
             network_isolation=True,
             property_files=[digests],
         )
@@ -915,7 +919,7 @@ class _Builder:
                 "--create",
             ],  # fmt: skip
             [self.proc_input("evaluation", evaluation_dir, f"{PROC_INPUT}/evaluation")],
-            [self.proc_output("model_card", f"{PROC_OUTPUT}/model-card", self.out("model-card"))],
+            [self.proc_output("model_card", f"{PROC_OUTPUT}/model-card", self.out(MODEL_CARD_SEGMENT))],
             # Creates the card through the SageMaker API.
             network_isolation=False,
             cache=False,

@@ -218,8 +218,15 @@ def inference_prefix(model: str, what: str) -> str:
 # for the drift monitor's windows; records are what the loop learnt from it (ground-truth labels, the drift
 # monitor's and the native Model Monitor's reports), the evidence of how each model did.
 NATIVE_MONITOR_REPORTS = "monitor-native"
+# The drift monitor's: each run writes its reports and prediction records below monitor/<model>/<execution id>/ and
+# reads its state back from the earlier runs' reports, so no object there is ever rewritten.
+DRIFT_MONITOR_REPORTS = "monitor"
 INFERENCE_TRAFFIC = ("capture", "async", "batch")
-INFERENCE_RECORDS = ("labels", "monitor", NATIVE_MONITOR_REPORTS)
+INFERENCE_RECORDS = ("labels", DRIFT_MONITOR_REPORTS, NATIVE_MONITOR_REPORTS)
+
+
+# The artifacts bucket's top-level prefix of every multi-model endpoint's staged copies (staging_prefix).
+MME_STAGING_ROOT = "mme"
 
 
 def staging_prefix(endpoint_name: str) -> str:
@@ -227,7 +234,7 @@ def staging_prefix(endpoint_name: str) -> str:
 
     The artifacts bucket, not the inference bucket: inference data expires, a serving model must not.
     """
-    return f"mme/{endpoint_name}/"
+    return f"{MME_STAGING_ROOT}/{endpoint_name}/"
 
 
 # The serving container's self-capture settings (serverless and multi-model endpoints, where

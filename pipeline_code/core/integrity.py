@@ -113,6 +113,18 @@ _SLUG = re.compile(r"[^a-z0-9]+")
 # <model prefix>WORK_SEGMENT/, which expires (DataLake); what a registered version points at (evaluation and
 # baseline reports, model cards, sealed archives) and the frozen test set stay outside it.
 WORK_SEGMENT = "work"
+# The frozen test set every run and every champion is scored on: <model prefix>FROZEN_TEST_SEGMENT/.
+FROZEN_TEST_SEGMENT = "frozen-test"
+# A run's reports, each below <model prefix><execution id>/<segment>/: the evaluation (gate verdict, quality, fairness,
+# explanations), the baseline statistics and constraints, the model card's document.
+EVALUATE_SEGMENT, BASELINE_SEGMENT, MODEL_CARD_SEGMENT = "evaluate", "baseline", "model-card"
+RUN_REPORT_SEGMENTS = (EVALUATE_SEGMENT, BASELINE_SEGMENT, MODEL_CARD_SEGMENT)
+# The evidence a registered version rests on that SageMaker's own processing-output upload writes (so no write can be
+# made conditional, and Prepare writes the frozen set back unchanged every run): the artifacts bucket keeps every
+# version ever written there (no old-version expiry, and no principal may delete a version: DataLake). Bucket-policy
+# patterns for every model (``*`` spans ``/``): pipelines/<model>/<execution id>/<report segment>/..., the frozen sets.
+RUN_REPORT_KEY_PATTERNS = tuple(f"pipelines/*/*/{segment}/*" for segment in RUN_REPORT_SEGMENTS)
+FROZEN_TEST_KEY_PATTERN = f"pipelines/*/{FROZEN_TEST_SEGMENT}/*"
 
 
 def model_prefix(model: str) -> str:
@@ -123,6 +135,11 @@ def model_prefix(model: str) -> str:
 def work_prefix(model: str) -> str:
     """Key prefix of one model's pipeline working data: ``pipelines/<model>/work/``."""
     return f"{model_prefix(model)}{WORK_SEGMENT}/"
+
+
+def frozen_test_prefix(model: str) -> str:
+    """Key prefix of one model's frozen test set: ``pipelines/<model>/frozen-test/``."""
+    return f"{model_prefix(model)}{FROZEN_TEST_SEGMENT}/"
 
 
 def sealed_prefix(model: str) -> str:

@@ -172,7 +172,7 @@ def test_a_prefix_that_could_match_a_sibling_is_refused():
 
 def test_when_a_prefix_is_allowed_then_objects_and_the_listing_are_confined_to_it():
     stack, access = _policy()
-    access.allow_prefix("Capture", _bucket(stack), "capture/churn/", write=True)
+    access.allow_prefix("Capture", _bucket(stack), "capture/churn/", write=True, delete=True)
     objects, listing = _statements(stack)
     assert objects["Resource"] == "arn:aws:s3:::bucket/capture/churn/*"
     assert "s3:PutObject" in objects["Action"] and "s3:GetObject" in objects["Action"]
@@ -192,8 +192,24 @@ def test_when_a_prefix_is_written_without_delete_then_objects_can_be_put_but_not
     access.allow_prefix("Capture", _bucket(stack), "capture/churn/", write=True, delete=False)
     objects, _ = _statements(stack)
     assert objects["Action"] == ["s3:AbortMultipartUpload", "s3:GetObject", "s3:GetObjectVersion", "s3:PutObject"]
-    with pytest.raises(ValueError, match=r"^Read: delete=False only narrows write=True$"):
+    with pytest.raises(ValueError, match=r"^Read: delete= only goes with write=True$"):
         access.allow_prefix("Read", s3.Bucket.from_bucket_name(stack, "Other", "bucket"), "capture/churn/", delete=False)
+
+
+def test_when_a_prefix_is_written_with_delete_then_objects_can_also_be_deleted():
+    stack, access = _policy()
+    access.allow_prefix("Spark", _bucket(stack), "curated/churn/", write=True, delete=True)
+    objects, _ = _statements(stack)
+    assert objects["Action"] == ["s3:AbortMultipartUpload", "s3:DeleteObject", "s3:GetObject", "s3:GetObjectVersion",
+                                 "s3:PutObject"]
+
+
+def test_a_writer_that_does_not_say_whether_it_deletes_is_refused():
+    """No default: a delete on a versioned bucket is one lifecycle window from losing the object, so each writer says."""
+    stack, access = _policy()
+    with pytest.raises(ValueError, match=r"^Reports: say whether the writer deletes \(delete=True only where a runtime "
+                                         r"deletes objects under the prefix, delete=False otherwise\)$"):
+        access.allow_prefix("Reports", _bucket(stack), "monitor/churn/", write=True)
 
 
 def test_when_a_role_may_be_passed_then_only_to_the_named_service():
