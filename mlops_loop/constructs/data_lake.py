@@ -8,12 +8,19 @@ from aws_cdk import Duration, RemovalPolicy
 from aws_cdk import aws_s3 as s3
 from constructs import Construct
 
-from pipeline_code.core.contract import INFERENCE_RECORDS, INFERENCE_TRAFFIC
-from pipeline_code.core.integrity import LEDGER_KEY_PATTERN, SEALED_KEY_PATTERN, work_prefix
+from pipeline_code.core.contract import DRIFT_MONITOR_REPORTS, INFERENCE_RECORDS, INFERENCE_TRAFFIC, MME_STAGING_ROOT
+from pipeline_code.core.integrity import (
+    FROZEN_TEST_KEY_PATTERN,
+    LEDGER_KEY_PATTERN,
+    RUN_REPORT_KEY_PATTERNS,
+    SEALED_KEY_PATTERN,
+    work_prefix,
+)
 
 from ..nag import acknowledge
 from ..naming import FEATURE_SNAPSHOTS_ROOT, LAKE_BUCKETS, lake_bucket_name
 from .cdk_reads import days, environment_of, stack_of
+from .dataset_workflow import ETL_RUNS_PREFIX
 from .glue_runtime import GLUE_TEMP_PREFIX
 from .secure_bucket import SecureBucket
 from .service_key import service_key
@@ -38,14 +45,19 @@ class DataLake(Construct):
       (``snapshots/``, replaced whole by each run) keep old versions ``rewritten_noncurrent_days``.
     * ``artifacts``: job code, Glue temp files, model artifacts, reports; sealed models
       (``pipelines/<model>/registered/``) and the approval ledger (``approval-ledger/``, the deploy handler's records of
-      approval decisions) are write-once and undeletable. Each of ``models``' pipeline working data
+      approval decisions) are write-once and undeletable. The evidence SageMaker's uploads write - each run's reports
+      (``pipelines/<model>/<execution id>/evaluate|baseline|model-card/``) and the frozen test sets
+      (``pipelines/<model>/frozen-test/``) - keeps every version: no principal may delete one, and old versions
+      expire only under the prefixes listed here (each model's ``work/``, ``etl-runs/``, ``mme/``, ``glue-temp/``),
+      never below ``pipelines/`` otherwise. Each of ``models``' pipeline working data
       (``pipelines/<model>/work/``: prepared sets, training outputs, checkpoints) expires after
       ``pipeline_work_expiration_days`` (never when None); Glue's temporary files (``glue-temp/``) after
       :data:`GLUE_TEMP_EXPIRATION_DAYS`, their old versions a day later.
     * ``inference``: what serving sees and says and what the loop learns from it. Traffic (data capture, async
       requests/results, batch inputs and outputs: :data:`INFERENCE_TRAFFIC`) expires after
       ``inference_expiration_days``; records (ground-truth labels, monitor reports: :data:`INFERENCE_RECORDS`)
-      after ``inference_records_expiration_days`` (each never when None).
+      after ``inference_records_expiration_days`` (each never when None). The drift monitor's reports keep every
+      version like the artifacts bucket's evidence (old versions expire only with the records' own expiry).
     * ``access_logs``: S3 server access logs of the five buckets above.
 
     Buckets have fixed names (:func:`lake_bucket_name`), listed in ``bucket_names``. The key rotates yearly, and its
@@ -171,31 +183,56 @@ class DataLake(Construct):
                                  noncurrent_version_expiration=days(rewritten_noncurrent_days))
             ],
         )
+        def old_versions(rule_id: str, prefix: str) -> list:
+            """A rule expiring the old versions under ``prefix`` after the general window; none when they are kept."""
+            if noncurrent_version_expiration_days is None:
+                return []
+            return [s3.LifecycleRule(id=rule_id, prefix=prefix,
+                                     noncurrent_version_expiration=days(noncurrent_version_expiration_days))]
+
+        def expire_or_age(rule_id: str, old_rule_id: str, prefix: str, after_days: Optional[int]) -> list:
+            """``prefix``'s expiry rule, which expires its old versions too; else a rule for its old versions only."""
+            return expire(rule_id, prefix, after_days, noncurrent_version_expiration_days) or old_versions(old_rule_id, prefix)
+
+        # Evidence that SageMaker's own output uploads write cannot be made write-once (they send no If-None-Match,
+        # and Prepare writes the frozen test set back every run): a rerun, a job or a person can still overwrite it,
+        # or delete it (a delete marker). Every version there is kept instead: no principal may delete a version
+        # (kept_keys), and no rule expires old versions there. A lifecycle filter only includes (a literal prefix)
+        # and the reports sit below execution ids, so these two buckets expire old versions prefix by prefix, never
+        # bucket-wide. Sealed models and ledger records are created once and never replaced: no old versions.
         self.artifacts_bucket = lake_bucket(
             "Artifacts",
             "artifacts",
+            noncurrent_days=None,
             # A sealed model (pipeline_code.training.seal) never changes once written, nor does an approval-ledger record
             # (the deploy handler's record of an approval decision).
             write_once_keys=(SEALED_KEY_PATTERN, LEDGER_KEY_PATTERN),
+            kept_keys=(*RUN_REPORT_KEY_PATTERNS, FROZEN_TEST_KEY_PATTERN),
             extra_lifecycle_rules=[
                 # One rule per model: a pipeline's prefix holds its model's name, and a filter is a literal prefix.
                 *(rule for model in models
-                  for rule in expire(f"expire-work-{model}", work_prefix(model), pipeline_work_expiration_days,
-                                     noncurrent_version_expiration_days)),
+                  for rule in expire_or_age(f"expire-work-{model}", f"old-versions-work-{model}", work_prefix(model),
+                                            pipeline_work_expiration_days)),
                 # Glue's scratch space during a run (a job runs at most 48 hours): no value after it, old versions included.
                 *expire("expire-glue-temp", f"{GLUE_TEMP_PREFIX}/", GLUE_TEMP_EXPIRATION_DAYS, 1),
+                *old_versions("old-versions-etl-runs", f"{ETL_RUNS_PREFIX}/"),
+                *old_versions("old-versions-mme", f"{MME_STAGING_ROOT}/"),
             ],
         )
         self.inference_bucket = lake_bucket(
             "Inference",
             "inference",
+            noncurrent_days=None,
+            kept_keys=(f"{DRIFT_MONITOR_REPORTS}/*",),
             extra_lifecycle_rules=[
                 *(rule for what in INFERENCE_TRAFFIC
-                  for rule in expire(f"expire-{what}", f"{what}/", inference_expiration_days,
-                                     noncurrent_version_expiration_days)),
+                  for rule in expire_or_age(f"expire-{what}", f"old-versions-{what}", f"{what}/", inference_expiration_days)),
+                # The drift monitor's reports: old versions go only with the records' own expiry, when one is set.
                 *(rule for what in INFERENCE_RECORDS
-                  for rule in expire(f"expire-{what}", f"{what}/", inference_records_expiration_days,
-                                     noncurrent_version_expiration_days)),
+                  for rule in (expire(f"expire-{what}", f"{what}/", inference_records_expiration_days,
+                                      noncurrent_version_expiration_days) if what == DRIFT_MONITOR_REPORTS
+                               else expire_or_age(f"expire-{what}", f"old-versions-{what}", f"{what}/",
+                                                  inference_records_expiration_days))),
             ],
         )
 

@@ -28,6 +28,12 @@ class SecureBucket(Construct):
     conditional write that fails when the key exists), never overwritten (no unconditional or
     ``If-Match`` write, and so no CopyObject or multipart upload) and never deleted, not even a
     version. Changing one takes an edit of the bucket policy, which is itself audited.
+
+    Keys matching a pattern in ``kept_keys`` (default: none) keep every version ever written: no principal may
+    delete a version there (``s3:DeleteObjectVersion``), so an overwrite or a delete leaves the earlier bytes as an old
+    version. For writers that cannot make a conditional write (SageMaker's own output uploads). Lifecycle expiry is
+    not an API request and no bucket policy stops it: the caller keeps ``noncurrent_version_expiration`` (and any
+    rule of its own) away from those keys.
     """
 
     def __init__(
@@ -45,6 +51,7 @@ class SecureBucket(Construct):
         infrequent_access_after: Optional[Duration] = None,
         extra_lifecycle_rules: Sequence[s3.LifecycleRule] = (),
         write_once_keys: Sequence[str] = (),
+        kept_keys: Sequence[str] = (),
     ) -> None:
         super().__init__(scope, construct_id)
         transitions = []
@@ -89,6 +96,12 @@ class SecureBucket(Construct):
         )
         if write_once_keys:
             self._write_once(list(write_once_keys))
+        if kept_keys:
+            self.bucket.add_to_resource_policy(
+                iam.PolicyStatement(sid="KeepEveryVersion", effect=iam.Effect.DENY, principals=[iam.AnyPrincipal()],
+                                    actions=["s3:DeleteObjectVersion"],
+                                    resources=[self.bucket.arn_for_objects(p) for p in kept_keys])
+            )
 
     def _write_once(self, patterns: list[str]) -> None:
         objects = [self.bucket.arn_for_objects(p) for p in patterns]

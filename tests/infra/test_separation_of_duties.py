@@ -966,8 +966,13 @@ def test_approver_cannot_start_retraining_indirectly(envs, env):
 def _artifacts_policy(e: Env) -> tuple[str, tuple[Statement, ...]]:
     """The artifacts bucket's name and its policy's statements that bind every principal (``{"AWS": "*"}``), with the
     bucket's ARN in place of the evaluator's stand-in for its GetAtt (the name is fixed)."""
+    return _lake_policy(e, "artifacts")
+
+
+def _lake_policy(e: Env, kind: str) -> tuple[str, tuple[Statement, ...]]:
+    """:func:`_artifacts_policy` of the lake bucket ``kind`` (``artifacts``, ``inference``, ...)."""
     (found,) = [(lid, props) for label, lid, props in e.iam.resources("AWS::S3::Bucket")
-                if label == "Storage" and "-artifacts-" in e.iam.resolve(label, props["BucketName"])]
+                if label == "Storage" and f"-{kind}-" in e.iam.resolve(label, props["BucketName"])]
     logical_id, props = found
     name = e.iam.resolve("Storage", props["BucketName"])
     (policy,) = [p for label, _, p in e.iam.resources("AWS::S3::BucketPolicy")
@@ -1005,3 +1010,37 @@ def test_the_approval_ledger_is_write_once_for_everyone_and_written_only_by_the_
         training = e.training_role(model)
         assert allowed(training, "s3:PutObject", f"arn:aws:s3:::{bucket}/pipelines/{model}/x")
         assert ledger_model_prefix(model) in record
+
+
+@pytest.mark.parametrize("env", ENVS)
+def test_no_role_can_delete_the_evidence_its_jobs_write_and_no_principal_can_delete_a_version_of_it(envs, env):
+    """GIVEN every role of the environment and the artifacts and inference buckets' policies
+    WHEN a run's reports (evaluate, baseline, model card under pipelines/<model>/<execution id>/), the frozen test set
+    or a drift-monitor run's report and prediction records (monitor/<model>/<execution id>/) are deleted
+    THEN no role's policy allows s3:DeleteObject there (the pipeline and monitor roles held it before), and
+    s3:DeleteObjectVersion is denied by the bucket policy to every principal, an administrator included: an overwrite
+    or a delete marker leaves the written bytes as an old version, which no lifecycle rule expires (test_data_lake).
+    And each producing role still writes what its runs write (so the check is not vacuous), and the pipeline role
+    still deletes in its working data (the spot checkpoints SageMaker syncs)."""
+    e = envs[env]
+    artifacts, artifacts_policy = _lake_policy(e, "artifacts")
+    inference, inference_policy = _lake_policy(e, "inference")
+    tls = {"aws:SecureTransport": "true", "s3:TlsVersion": "1.3"}
+    roles = list(e.iam.roles.values())
+    for model in e.cfg.models:
+        run = f"arn:aws:s3:::{artifacts}/pipelines/{model}/b2c3d4e5f6a1"
+        pipeline_evidence = [f"{run}/evaluate/evaluation/evaluation.json", f"{run}/baseline/statistics.json",
+                             f"{run}/model-card/model_card.json",
+                             f"arn:aws:s3:::{artifacts}/pipelines/{model}/frozen-test/test.parquet"]
+        monitor_evidence = [f"arn:aws:s3:::{inference}/monitor/{model}/7f9a-42/report.json",
+                            f"arn:aws:s3:::{inference}/monitor/{model}/7f9a-42/predictions.parquet"]
+        for obj, policy in [(o, artifacts_policy) for o in pipeline_evidence] + [(o, inference_policy) for o in monitor_evidence]:
+            deleters = [str(r) for r in roles if allowed(r, "s3:DeleteObject", obj)]
+            assert deleters == [], f"{obj}: {deleters}"
+            decision = evaluate((ALLOW_EVERYTHING, *policy), "s3:DeleteObjectVersion", obj, tls)
+            assert decision.outcome == EXPLICIT_DENY, f"{obj}: {decision}"
+        training = e.training_role(model)
+        assert all(allowed(training, "s3:PutObject", obj) for obj in pipeline_evidence)
+        assert allowed(training, "s3:DeleteObject", f"arn:aws:s3:::{artifacts}/pipelines/{model}/work/checkpoints/x/y/c.json")
+        writers = [r for r in roles if all(allowed(r, "s3:PutObject", obj) for obj in monitor_evidence)]
+        assert writers, f"no role writes {model}'s monitor reports"

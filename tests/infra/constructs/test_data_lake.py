@@ -12,7 +12,7 @@ from aws_cdk.assertions import Template
 from mlops_loop.app_builder import new_app
 from mlops_loop.constructs.data_lake import GLUE_TEMP_EXPIRATION_DAYS, DataLake
 from pipeline_code.core.contract import INFERENCE_RECORDS, INFERENCE_TRAFFIC, inference_prefix
-from pipeline_code.core.integrity import model_prefix, sealed_prefix, work_prefix
+from pipeline_code.core.integrity import RUN_REPORT_SEGMENTS, frozen_test_prefix, model_prefix, sealed_prefix, work_prefix
 from tests.support.built_stack import acknowledged
 
 ACCOUNT, REGION = "123456789012", "eu-west-1"
@@ -167,10 +167,11 @@ def test_every_data_bucket_expires_old_versions_and_cleans_up_delete_markers(bui
         assert by_id["expired-delete-markers"] == {"ExpiredObjectDeleteMarker": True}, kind
         assert list(by_id)[:2] == ["baseline", "expired-delete-markers"], kind
         assert by_id["baseline"]["AbortIncompleteMultipartUpload"] == {"DaysAfterInitiation": 7}, kind
-    noncurrent = {kind: by_id["baseline"]["NoncurrentVersionExpiration"] for kind, by_id in rules.items()}
-    # Curated data is rewritten each night under new names: its old versions go after the short window.
+    noncurrent = {kind: by_id["baseline"].get("NoncurrentVersionExpiration") for kind, by_id in rules.items()}
+    # Curated data is rewritten each night under new names: its old versions go after the short window. The artifacts
+    # and inference buckets hold evidence whose every version is kept: their old versions expire prefix by prefix.
     assert noncurrent == {"raw": {"NoncurrentDays": 7}, "curated": {"NoncurrentDays": 2}, "features": {"NoncurrentDays": 7},
-                          "artifacts": {"NoncurrentDays": 7}, "inference": {"NoncurrentDays": 7}}
+                          "artifacts": None, "inference": None}
 
 
 def test_raw_expires_and_curated_moves_to_infrequent_access_whole_bucket(built):
@@ -198,7 +199,9 @@ def test_each_models_pipeline_working_data_and_glue_temp_files_expire(built):
     stack, _, _ = built
     artifacts = _lake_rules(stack)["artifacts"]
     assert list(artifacts) == ["baseline", "expired-delete-markers", "expire-work-alpha", "expire-work-beta-two",
-                               "expire-glue-temp"]
+                               "expire-glue-temp", "old-versions-etl-runs", "old-versions-mme"]
+    assert artifacts["old-versions-etl-runs"] == {"Prefix": "etl-runs/", "NoncurrentVersionExpiration": {"NoncurrentDays": 7}}
+    assert artifacts["old-versions-mme"] == {"Prefix": "mme/", "NoncurrentVersionExpiration": {"NoncurrentDays": 7}}
     for model in MODELS:
         assert artifacts[f"expire-work-{model}"] == {
             "Prefix": f"pipelines/{model}/work/", "ExpirationInDays": 400,
@@ -208,16 +211,20 @@ def test_each_models_pipeline_working_data_and_glue_temp_files_expire(built):
 
 
 def test_no_artifacts_rule_reaches_sealed_models_the_frozen_test_set_or_what_a_version_points_at(built):
-    """Sealed archives, the frozen test set and a run's reports (pipelines/<model>/<execution id>/) are kept: every
-    expiring rule's prefix is a model's work/ prefix or glue-temp/, and nothing else in the model's prefix starts with it."""
+    """Sealed archives, the frozen test set and a run's reports (pipelines/<model>/<execution id>/) are kept, and so is
+    every old version of them: every rule that expires objects or old versions has a prefix, a model's work/ prefix or
+    another top-level one, and nothing else in the model's prefix starts with it."""
     stack, _, _ = built
-    expiring = [r["Prefix"] for r in _lake_rules(stack)["artifacts"].values() if "ExpirationInDays" in r]
-    assert all("Prefix" in r for r in _lake_rules(stack)["artifacts"].values() if "ExpirationInDays" in r)
+    artifacts = _lake_rules(stack)["artifacts"].values()
+    removing = [r for r in artifacts if "ExpirationInDays" in r or "NoncurrentVersionExpiration" in r]
+    assert all("Prefix" in r for r in removing)
+    prefixes = [r["Prefix"] for r in removing]
     for model in MODELS:
-        kept = (sealed_prefix(model), f"{model_prefix(model)}frozen-test/", f"{model_prefix(model)}a1b2c3d4e5f6/evaluate/")
+        kept = (sealed_prefix(model), frozen_test_prefix(model),
+                *(f"{model_prefix(model)}a1b2c3d4e5f6/{segment}/" for segment in RUN_REPORT_SEGMENTS))
         for key in kept:
-            assert not any(key.startswith(prefix) for prefix in expiring), key
-        assert work_prefix(model) in expiring
+            assert not any(key.startswith(prefix) for prefix in prefixes), key
+        assert work_prefix(model) in prefixes
 
 
 def test_only_inference_traffic_expires_and_labels_and_monitor_reports_are_kept_by_default(built):
@@ -229,6 +236,12 @@ def test_only_inference_traffic_expires_and_labels_and_monitor_reports_are_kept_
     assert expiring == {"capture/": 400, "async/": 400, "batch/": 400}
     for rule_id in ("expire-capture", "expire-async", "expire-batch"):
         assert inference[rule_id]["NoncurrentVersionExpiration"] == {"NoncurrentDays": 7}
+    # Labels and native reports keep their current objects, their old versions the general window; the drift
+    # monitor's reports keep every version (no rule reaches monitor/).
+    aging = {r["Prefix"]: r for r in inference.values() if "NoncurrentVersionExpiration" in r}
+    assert set(aging) == {"capture/", "async/", "batch/", "labels/", "monitor-native/"}
+    for prefix in ("labels/", "monitor-native/"):
+        assert aging[prefix] == {"Prefix": prefix, "NoncurrentVersionExpiration": {"NoncurrentDays": 7}}
     # Every model's prefix of each kind lies under its kind's rule.
     assert all(inference_prefix("alpha", what).startswith(f"{what}/") for what in INFERENCE_TRAFFIC + INFERENCE_RECORDS)
 
@@ -283,8 +296,10 @@ def test_defaults_keep_every_prefix_and_add_no_model_rule():
     DataLake(stack, "Lake", name_prefix=PREFIX, removal_policy=RemovalPolicy.RETAIN, raw_expiration_days=30,
              curated_infrequent_access_days=None, noncurrent_version_expiration_days=7, access_log_expiration_days=14)
     rules = _lake_rules(stack)
-    assert list(rules["inference"]) == ["baseline", "expired-delete-markers"]
-    assert list(rules["artifacts"]) == ["baseline", "expired-delete-markers", "expire-glue-temp"]
+    assert list(rules["inference"]) == ["baseline", "expired-delete-markers", "old-versions-capture", "old-versions-async",
+                                        "old-versions-batch", "old-versions-labels", "old-versions-monitor-native"]
+    assert list(rules["artifacts"]) == ["baseline", "expired-delete-markers", "expire-glue-temp", "old-versions-etl-runs",
+                                        "old-versions-mme"]
     assert list(rules["features"]) == ["baseline", "expired-delete-markers"]
     assert rules["curated"]["baseline"]["NoncurrentVersionExpiration"] == {"NoncurrentDays": 7}
 
@@ -315,6 +330,35 @@ def test_only_the_artifacts_bucket_makes_sealed_models_write_once(built):
                  for s in artifacts_policy["Properties"]["PolicyDocument"]["Statement"] if s.get("Sid", "").startswith("WriteOnce")]
     # Sealed models and approval-ledger records, in each of the three statements.
     assert resources == [["/approval-ledger/*", "/pipelines/*/registered/*"]] * 3
+
+
+def _statement(stack: Stack, bucket: Any, sid: str) -> Optional[dict]:
+    """The bucket policy statement ``sid`` of ``bucket`` (a lake bucket), its resources as key patterns."""
+    policies = Template.from_stack(stack).find_resources("AWS::S3::BucketPolicy").values()
+    bucket_id = stack.get_logical_id(bucket.node.default_child)
+    (policy,) = [p for p in policies if p["Properties"]["Bucket"] == {"Ref": bucket_id}]
+    found = [s for s in policy["Properties"]["PolicyDocument"]["Statement"] if s.get("Sid") == sid]
+    if not found:
+        return None
+    (statement,) = found
+    resources = statement["Resource"] if isinstance(statement["Resource"], list) else [statement["Resource"]]
+    return {**statement, "Resource": [r["Fn::Join"][1][-1] for r in resources]}
+
+
+def test_the_evidence_sagemaker_writes_keeps_every_version_in_the_artifacts_and_inference_buckets(built):
+    """GIVEN the lake WHEN its bucket policies are read THEN no principal may delete a version of a run's reports, of
+    a frozen test set (artifacts) or of a drift-monitor run's reports and prediction records (inference); the other
+    buckets have no such statement."""
+    stack, lake, _ = built
+    assert _statement(stack, lake.artifacts_bucket, "KeepEveryVersion") == {
+        "Sid": "KeepEveryVersion", "Effect": "Deny", "Principal": {"AWS": "*"}, "Action": "s3:DeleteObjectVersion",
+        "Resource": ["/pipelines/*/*/baseline/*", "/pipelines/*/*/evaluate/*", "/pipelines/*/*/model-card/*",
+                     "/pipelines/*/frozen-test/*"]}
+    assert _statement(stack, lake.inference_bucket, "KeepEveryVersion") == {
+        "Sid": "KeepEveryVersion", "Effect": "Deny", "Principal": {"AWS": "*"}, "Action": "s3:DeleteObjectVersion",
+        "Resource": ["/monitor/*"]}
+    for bucket in (lake.raw_bucket, lake.curated_bucket, lake.features_bucket):
+        assert _statement(stack, bucket, "KeepEveryVersion") is None
 
 
 # ------------------------------------------------------------------ references from other stacks

@@ -128,3 +128,24 @@ def test_write_once_keys_take_only_a_create_if_absent_and_no_delete():
 def test_without_write_once_keys_the_policy_has_no_write_once_statement():
     made = _bucket()
     assert not [s for s in made["policy"]["Properties"]["PolicyDocument"]["Statement"] if str(s.get("Sid", "")).startswith("WriteOnce")]
+
+
+def test_kept_keys_keep_every_version_for_every_principal_and_leave_writes_alone():
+    """GIVEN a bucket with kept keys WHEN requests reach its policy THEN no principal may delete a version below them
+    (an overwrite or a delete leaves the earlier bytes as an old version), while puts, deletes (a delete marker) and
+    requests to other keys are left to the callers' own policies."""
+    made = _bucket(bucket_name="shop-dev-artifacts-123456789012-eu-west-1", kept_keys=("pipelines/*/frozen-test/*",))
+    (kept,) = [s for s in made["policy"]["Properties"]["PolicyDocument"]["Statement"] if s.get("Sid") == "KeepEveryVersion"]
+    assert {k: v for k, v in kept.items() if k != "Resource"} == {
+        "Sid": "KeepEveryVersion", "Effect": "Deny", "Principal": {"AWS": "*"}, "Action": "s3:DeleteObjectVersion"}
+    statement = iam_eval.Statement.from_json({k: v for k, v in kept.items() if k != "Principal"} | {"Resource": _resolved(kept["Resource"])})
+    arn = "arn:aws:s3:::shop-dev-artifacts-123456789012-eu-west-1/"
+    assert statement.matches("s3:DeleteObjectVersion", arn + "pipelines/churn/frozen-test/test.parquet", {})
+    for action, key in (("s3:PutObject", "pipelines/churn/frozen-test/test.parquet"),
+                        ("s3:DeleteObject", "pipelines/churn/frozen-test/test.parquet"),
+                        ("s3:DeleteObjectVersion", "pipelines/churn/work/x/prepare/train/train.parquet")):
+        assert not statement.matches(action, arn + key, {}), (action, key)
+
+
+def test_without_kept_keys_the_policy_has_no_keep_statement():
+    assert not [s for s in _bucket()["policy"]["Properties"]["PolicyDocument"]["Statement"] if s.get("Sid") == "KeepEveryVersion"]
