@@ -11,9 +11,9 @@ from pipeline_code.catalog import Dataset
 
 from pipeline_code.core.contract import pascal
 
-from ..naming import etl_job_name, etl_workflow_name, feature_group_arn, feature_snapshots_prefix
+from ..naming import ETL_JOBS, etl_job_name, etl_workflow_name, feature_group_arn, feature_snapshots_prefix
 from .cdk_reads import read_once, stack_of
-from .glue_runtime import GlueRuntime
+from .glue_runtime import GlueJobRole, GlueRuntime
 
 CURATE_SCRIPT = "etl/glue_curate_job.py"
 FEATURES_SCRIPT = "features/ingest.py"
@@ -38,6 +38,12 @@ class DatasetWorkflow(Construct):
        to ``s3://<features>/snapshots/<dataset>/`` and puts into the FeatureGroup the records of the curated
        event dates whose records changed since its last ingestion, which it records (a digest per date) in
        ``s3://<features>/_ingest-state/<dataset>/state.json`` (see ``pipeline_code/features/ingest.py``).
+
+    Each job runs as a role of its own (``curate_role``, ``feature_role``; :meth:`GlueRuntime.job_role`) that may
+    touch only this dataset's prefixes, and only what that job reads and writes: the curate job reads raw and writes
+    the curated data, its quarantine and run summaries, with no Feature Store access; the feature job reads the
+    curated data (no raw, no write there) and writes the snapshots, its failures and state, and this dataset's
+    FeatureGroup only. The crawler runs as the runtime's crawler role, which reads raw.
 
     Defaults: Glue 5.0 (Spark 3.5, Python 3.11), one concurrent run, one retry per job; the crawler and both jobs use
     the runtime's VPC connection when it has one (``GlueRuntime.connection``).
@@ -66,6 +72,7 @@ class DatasetWorkflow(Construct):
         super().__init__(scope, construct_id)
         self._runtime = runtime
         ds = dataset.name
+        curate_name, features_name = (etl_job_name(name_prefix, ds, job) for job in ETL_JOBS)
         name = etl_workflow_name(name_prefix, ds)
         feature_group_name = feature_group.feature_group_name
 
@@ -79,33 +86,40 @@ class DatasetWorkflow(Construct):
             "ingest_state": features_bucket.s3_url_for_object(f"{INGEST_STATE_PREFIX}/{ds}/{INGEST_STATE_FILE}"),
         }
 
-        # -- data access, scoped to this dataset's prefixes ------------------------------------
-        job = runtime.job_access
+        # -- data access, scoped to this dataset's prefixes and to what each step does -------------
         sid = pascal(ds)
         runtime.crawler_access.allow_prefix(f"ReadRaw{sid}", raw_bucket, f"{ds}/")
-        job.allow_prefix(f"ReadRaw{sid}", raw_bucket, f"{ds}/")
         # Spark's overwrites (the curated dates a run rewrites, the quarantine of a run, the whole snapshot) delete
         # the files they replace and the commit protocol's temporary files; pyarrow's S3 file system (the ingest
         # failures) removes the directory markers it made.
-        job.allow_prefix(f"Curated{sid}", curated_bucket, f"{ds}/", write=True, delete=True)
-        job.allow_prefix(f"Quarantine{sid}", curated_bucket, f"{QUARANTINE_PREFIX}/{ds}/", write=True, delete=True)
+        self.curate_role = runtime.job_role(self, "Curate", job_name=curate_name, script=CURATE_SCRIPT, dataset=dataset)
+        curate = self.curate_role.access
+        curate.allow_prefix(f"ReadRaw{sid}", raw_bucket, f"{ds}/")
+        # Read as well: a run keeps the curated rows of the dates it replaces that it did not read again.
+        curate.allow_prefix(f"Curated{sid}", curated_bucket, f"{ds}/", write=True, delete=True)
+        curate.allow_prefix(f"Quarantine{sid}", curated_bucket, f"{QUARANTINE_PREFIX}/{ds}/", write=True, delete=True)
         # One summary per run, put by the job (job_runtime.write_text): nothing there is ever deleted by a run.
-        job.allow_prefix(f"EtlRuns{sid}", artifacts_bucket, f"{ETL_RUNS_PREFIX}/{ds}/", write=True, delete=False)
-        job.allow_prefix(f"Features{sid}", features_bucket, feature_snapshots_prefix(ds), write=True, delete=True)
-        job.allow_prefix(
+        curate.allow_prefix(f"EtlRuns{sid}", artifacts_bucket, f"{ETL_RUNS_PREFIX}/{ds}/", write=True, delete=False)
+
+        self.feature_role = runtime.job_role(self, "Features", job_name=features_name, script=FEATURES_SCRIPT,
+                                             dataset=dataset)
+        features = self.feature_role.access
+        features.allow_prefix(f"ReadCurated{sid}", curated_bucket, f"{ds}/")
+        features.allow_prefix(f"Features{sid}", features_bucket, feature_snapshots_prefix(ds), write=True, delete=True)
+        features.allow_prefix(
             f"IngestFailures{sid}", features_bucket, f"{INGEST_FAILURES_PREFIX}/{ds}/", write=True, delete=True
         )
         # The feature job's record of the curated partitions it has put, by digest (read, then replaced, each run);
         # the prefix's listing is how it tells a missing state (S3 answers its GetObject 403 without list rights).
-        job.allow_prefix(f"IngestState{sid}", features_bucket, f"{INGEST_STATE_PREFIX}/{ds}/", write=True, delete=True)
+        features.allow_prefix(f"IngestState{sid}", features_bucket, f"{INGEST_STATE_PREFIX}/{ds}/", write=True, delete=True)
         stack = stack_of(self, scope)
-        job.allow(
+        features.allow(
             f"PutRecords{sid}",
             ["sagemaker:PutRecord"],
             [feature_group_arn(stack, feature_group_name)],
         )
         # Its creation time is part of the ingestion state's key: a group created again is empty.
-        job.allow(
+        features.allow(
             f"DescribeFeatureGroup{sid}",
             ["sagemaker:DescribeFeatureGroup"],
             [feature_group_arn(stack, feature_group_name)],
@@ -136,7 +150,8 @@ class DatasetWorkflow(Construct):
         )
         self.curate_job = self._job(
             "CurateJob",
-            name=etl_job_name(name_prefix, ds, "curate"),
+            self.curate_role,
+            name=curate_name,
             description=f"Types, validates and quarantines raw {ds} records into the curated zone",
             script=CURATE_SCRIPT,
             arguments={
@@ -153,7 +168,8 @@ class DatasetWorkflow(Construct):
         )
         self.feature_job = self._job(
             "FeatureJob",
-            name=etl_job_name(name_prefix, ds, "features"),
+            self.feature_role,
+            name=features_name,
             description=f"Computes the catalog features of {ds} and ingests them into {feature_group_name}",
             script=FEATURES_SCRIPT,
             arguments={
@@ -221,6 +237,7 @@ class DatasetWorkflow(Construct):
     def _job(
         self,
         construct_id: str,
+        role: GlueJobRole,
         *,
         name: str,
         description: str,
@@ -237,7 +254,7 @@ class DatasetWorkflow(Construct):
             construct_id,
             name=name,
             description=description,
-            role=read_once(runtime.job_role, "role_arn"),
+            role=read_once(role.role, "role_arn"),
             command=glue.CfnJob.JobCommandProperty(
                 name="glueetl", python_version="3", script_location=read_once(script_asset, "s3_object_url")
             ),
@@ -254,7 +271,7 @@ class DatasetWorkflow(Construct):
             default_arguments={
                 **arguments,
                 "--extra-py-files": read_once(runtime.code.library, "s3_object_url"),
-                "--TempDir": runtime.temp_dir,
+                "--TempDir": role.temp_dir,
                 "--enable-metrics": "true",
                 "--enable-observability-metrics": "true",
                 "--custom-logGroup-prefix": runtime.log_group_prefix,
@@ -264,5 +281,5 @@ class DatasetWorkflow(Construct):
             },
         )
         # The role's policy must be in place before the first scheduled run.
-        job.node.add_dependency(runtime.job_access)
+        job.node.add_dependency(role.access)
         return job

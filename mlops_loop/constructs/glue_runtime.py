@@ -1,7 +1,9 @@
-"""What every Glue job and crawler of an environment shares: encryption, roles, logs and code."""
+"""What every Glue job and crawler of an environment shares: encryption, logs, code, the crawler role, and what
+each job's own role starts with."""
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Optional
 
 from aws_cdk import ArnFormat, RemovalPolicy, Stack
@@ -11,6 +13,8 @@ from aws_cdk import aws_kms as kms
 from aws_cdk import aws_logs as logs
 from aws_cdk import aws_s3 as s3
 from constructs import Construct
+
+from pipeline_code.catalog import Dataset
 
 from ..config.schema import NetworkConfig
 from .access_policy import AccessPolicy
@@ -22,17 +26,28 @@ from .network import allow_glue_network_interfaces
 GLUE_TEMP_PREFIX = "glue-temp"
 
 
+@dataclass(frozen=True)
+class GlueJobRole:
+    """The role one Glue job runs as (:meth:`GlueRuntime.job_role`), its policy, and the job's ``--TempDir``."""
+
+    role: iam.Role
+    access: AccessPolicy
+    temp_dir: str
+
+
 class GlueRuntime(Construct):
-    """A Glue security configuration, the job and crawler roles, encrypted log groups and job code.
+    """A Glue security configuration, the crawler role, encrypted log groups, job code, and a role per job.
 
     Defaults: S3 output SSE-KMS, CloudWatch logs SSE-KMS and job bookmarks CSE-KMS, all with
     ``key``; job logs go to ``<log_group_prefix>/output`` and ``/error`` (Glue 5's
     ``--custom-logGroup-prefix``), kept ``log_retention`` and encrypted with the same key; crawler logs go
     where Glue puts them under a security configuration, ``/aws-glue/crawlers-role/<role>-<configuration>``.
-    Roles start with no data access: callers grant exactly the buckets and feature groups a job uses.
-    Without ``network`` (default) jobs and crawlers run on Glue's own network; given one, a NETWORK connection
-    ``<prefix>-vpc`` in its first subnet and zone with its security groups (``self.connection``) carries every job
-    and crawler into the VPC, and both roles may read it and manage Glue's network interfaces.
+    The crawler role reads nothing until callers grant raw prefixes; each job gets a role of its own
+    (:meth:`job_role`) with no data access either: callers grant exactly the prefixes and feature group that job
+    uses, so no job can write another job's data. Without ``network`` (default) jobs and crawlers run on Glue's
+    own network; given one, a NETWORK connection ``<prefix>-vpc`` in its first subnet and zone with its security
+    groups (``self.connection``) carries every job and crawler into the VPC, and every role may read it and manage
+    Glue's network interfaces.
     """
 
     def __init__(
@@ -50,6 +65,7 @@ class GlueRuntime(Construct):
     ) -> None:
         super().__init__(scope, construct_id)
         stack = stack_of(self, scope)
+        self._stack, self._name_prefix, self._artifacts_bucket = stack, name_prefix, artifacts_bucket
         self.key = key
         self.security_configuration = glue.CfnSecurityConfiguration(
             self,
@@ -81,47 +97,21 @@ class GlueRuntime(Construct):
             )
             for suffix in ("output", "error")
         ]
-        self.temp_dir = artifacts_bucket.s3_url_for_object(GLUE_TEMP_PREFIX)
         self.code = JobCode(self, "Code")
 
-        # No confused-deputy condition on either role: the AWS Glue Developer Guide documents no aws:SourceArn or
-        # aws:SourceAccount for the roles Glue assumes (its "Create an IAM role for AWS Glue" step trusts
-        # glue.amazonaws.com alone), and a condition Glue does not satisfy would stop every job and crawler.
-        self.job_role = iam.Role(
-            self,
-            "JobRole",
-            assumed_by=iam.ServicePrincipal("glue.amazonaws.com"),
-            description=f"{name_prefix}: Glue ETL and feature jobs",
-        )
-        self.crawler_role = iam.Role(
-            self,
-            "CrawlerRole",
-            assumed_by=iam.ServicePrincipal("glue.amazonaws.com"),
-            description=f"{name_prefix}: Glue crawlers over the raw zone",
-        )
-        self.job_access = AccessPolicy(
-            self, "JobAccess", role=self.job_role, description=f"{name_prefix}: Glue jobs"
-        )
+        self.crawler_role = self._glue_role(self, "CrawlerRole", f"{name_prefix}: Glue crawlers over the raw zone")
         self.crawler_access = AccessPolicy(
             self, "CrawlerAccess", role=self.crawler_role, description=f"{name_prefix}: Glue crawlers"
         )
-        for access in (self.job_access, self.crawler_access):
-            access.allow_key("DataKey", key)
-        # Jobs write under our prefix (--custom-logGroup-prefix). A crawler with a security configuration
-        # that encrypts CloudWatch logs writes to /aws-glue/crawlers-role/<role name>-<configuration name>
-        # (Glue's naming; e.g. aws-samples/aws-serverless-data-lake-framework grants exactly that group),
-        # not to /aws-glue/crawlers. The role name is generated, so the group is matched by this
-        # environment's configuration name, which only this crawler uses.
-        self._allow_logging(self.job_access, stack, f"{self.log_group_prefix}/*",
-                            "Glue creates one log stream per job run and executor in the job's log groups; the names "
-                            "are only known at run time.")
+        self.crawler_access.allow_key("DataKey", key)
+        # A crawler with a security configuration that encrypts CloudWatch logs writes to
+        # /aws-glue/crawlers-role/<role name>-<configuration name> (Glue's naming; e.g.
+        # aws-samples/aws-serverless-data-lake-framework grants exactly that group), not to /aws-glue/crawlers.
+        # The role name is generated, so the group is matched by this environment's configuration name, which
+        # only this crawler uses.
         self._allow_logging(self.crawler_access, stack, f"/aws-glue/crawlers-role/*-{self.security_configuration.name}:*",
                             "Glue names the crawler's encrypted log group after its generated role name and the security "
                             "configuration (fixed per environment), with one stream per crawl.")
-        # Glue and Spark clear their temporary files there once a run is done with them.
-        self.job_access.allow_prefix("GlueTemp", artifacts_bucket, f"{GLUE_TEMP_PREFIX}/", write=True, delete=True)
-        # Glue publishes job metrics (--enable-metrics) to its own namespace only.
-        self.job_access.allow_metrics("GlueJobMetrics", "Glue", limited_to="Glue")
         self.crawler_access.allow(
             "CrawlerCatalog",
             [
@@ -146,15 +136,61 @@ class GlueRuntime(Construct):
             wildcard_reason="The crawler creates one table per raw dataset it finds; access is limited to "
             "the tables of this environment's database.",
         )
-        self.code.grant_read(self.job_access)
+        self._network = network
         self.connection: Optional[glue.CfnConnection] = None
         if network is not None:
             self.connection = self._network_connection(stack, name_prefix, network)
+            self._allow_network(self.crawler_access, network)
+
+    def job_role(self, scope: Construct, construct_id: str, *, job_name: str, script: str, dataset: Dataset) -> GlueJobRole:
+        """A role of its own for the Glue job ``job_name`` (``<construct_id>Role`` and its policy
+        ``<construct_id>Access`` in ``scope``), which runs ``pipeline_code/<script>`` over ``dataset``.
+
+        It starts with what every job needs and nothing of the lake: the key (statement ``DataKey``), its log streams
+        (``GlueLogs``), its own temporary directory ``glue-temp/<job_name>/`` in the artifacts bucket (``GlueTemp``;
+        the job's ``--TempDir`` is ``temp_dir``), Glue's metrics (``GlueJobMetrics``), the job library, its script and
+        its dataset's declaration (``JobLibrary``, ``Code...``), and with a network the VPC connection and Glue's
+        network interfaces. The caller grants the prefixes and feature group the job uses on ``access``.
+        """
+        role = self._glue_role(scope, f"{construct_id}Role", f"{self._name_prefix}: Glue job {job_name}")
+        access = AccessPolicy(scope, f"{construct_id}Access", role=role, description=f"{self._name_prefix}: Glue job {job_name}")
+        # The security configuration encrypts what the job writes to S3 and CloudWatch, and its bookmarks, with the key.
+        access.allow_key("DataKey", self.key)
+        # Jobs write under our prefix (--custom-logGroup-prefix), which all jobs of the environment share.
+        self._allow_logging(access, self._stack, f"{self.log_group_prefix}/*",
+                            "Glue creates one log stream per job run and executor in the job's log groups; the names "
+                            "are only known at run time.")
+        # One temporary directory per job, as every other prefix a job writes: no job can write into another's.
+        temp_prefix = f"{GLUE_TEMP_PREFIX}/{job_name}/"
+        # Glue and Spark clear their temporary files there once a run is done with them.
+        access.allow_prefix("GlueTemp", self._artifacts_bucket, temp_prefix, write=True, delete=True)
+        # Glue publishes job metrics (--enable-metrics) to its own namespace only.
+        access.allow_metrics("GlueJobMetrics", "Glue", limited_to="Glue")
+        self.code.grant_glue_job(access, script=script, dataset=dataset)
+        if self._network is not None:
+            self._allow_network(access, self._network)
+        return GlueJobRole(role, access, self._artifacts_bucket.s3_url_for_object(temp_prefix))
+
+    @staticmethod
+    def _glue_role(scope: Construct, construct_id: str, description: str) -> iam.Role:
+        # No confused-deputy condition: the AWS Glue Developer Guide documents no aws:SourceArn or aws:SourceAccount
+        # for the roles Glue assumes (its "Create an IAM role for AWS Glue" step trusts glue.amazonaws.com alone),
+        # and a condition Glue does not satisfy would stop every job and crawler.
+        return iam.Role(scope, construct_id, assumed_by=iam.ServicePrincipal("glue.amazonaws.com"), description=description)
+
+    def _allow_network(self, access: AccessPolicy, network: NetworkConfig) -> None:
+        """Read the VPC connection and manage the network interfaces Glue creates with it."""
+        allow_glue_network_interfaces(access, network)
+        access.allow(
+            "ReadConnection",
+            ["glue:GetConnection"],
+            [format_arn(self._stack, service="glue", resource="catalog"),
+             format_arn(self._stack, service="glue", resource="connection", resource_name=self._connection_name)],
+        )
 
     def _network_connection(self, stack: Stack, name_prefix: str, network: NetworkConfig) -> glue.CfnConnection:
-        """A NETWORK connection into the VPC (Glue runs a job's or crawler's workers in one subnet of one zone), which
-        both roles may read, and the EC2 permissions Glue uses with it."""
-        name = f"{name_prefix}-vpc"
+        """A NETWORK connection into the VPC (Glue runs a job's or crawler's workers in one subnet of one zone)."""
+        name = self._connection_name = f"{name_prefix}-vpc"
         connection = glue.CfnConnection(
             self,
             "NetworkConnection",
@@ -174,14 +210,6 @@ class GlueRuntime(Construct):
         # which the user configures (network.availability_zone) and which synth cannot look up; the only exception
         # in the templates, and on this one resource.
         connection.add_metadata("cfn-lint", {"config": {"ignore_checks": ["W3010"]}})
-        for access in (self.job_access, self.crawler_access):
-            allow_glue_network_interfaces(access, network)
-            access.allow(
-                "ReadConnection",
-                ["glue:GetConnection"],
-                [format_arn(stack, service="glue", resource="catalog"),
-                 format_arn(stack, service="glue", resource="connection", resource_name=name)],
-            )
         return connection
 
     @staticmethod

@@ -113,6 +113,14 @@ class JobCode(Construct):
         for asset_id, asset in self._scripts.items():
             self._allow(access, _sid(asset_id), asset)
 
+    def grant_glue_job(self, access: AccessPolicy, *, script: str, dataset: Dataset) -> None:
+        """Let ``access`` read what one Glue job of ``dataset`` reads of this code: the library, the entry script at
+        ``pipeline_code/<script>`` and the dataset's declaration (statements ``JobLibrary``, ``Code<Script>`` and
+        ``CodeDataset<Dataset>``), and no other script or declaration. Glue reads its files directly: no listing."""
+        self._allow(access, "JobLibrary", self.library)
+        self._allow(access, _sid(script), self.script(script))
+        self._allow(access, _sid(f"dataset:{dataset.name}"), self.dataset(dataset))
+
     def grant_model_spec(self, access: AccessPolicy, model: ModelConfig) -> s3_assets.Asset:
         """Let ``access`` read (and, if it lists, list) ``model``'s spec (statement ``ReadModelSpec``); returns the asset.
 

@@ -11,7 +11,9 @@ from aws_cdk import aws_logs as logs
 from aws_cdk.assertions import Match, Template
 
 from mlops_loop.config.schema import EnvironmentConfig
+from mlops_loop.naming import etl_job_name
 from mlops_loop.stacks.lifetimes import RETENTION
+from pipeline_code.core.contract import pascal
 from tests.support.paths import live_project
 from tests.support.templates import described_policies, policy_statements
 
@@ -141,27 +143,46 @@ def _statements(synthesized, env: str, description_suffix: str) -> dict[str, dic
     return policy_statements(policies, described_policies(policies, description))
 
 
-def test_job_role_has_no_action_wildcards_and_only_dataset_prefixes(synthesized):
-    statements = _statements(synthesized, "prod", "Glue jobs")
-    for sid, statement in statements.items():
-        actions = statement["Action"] if isinstance(statement["Action"], list) else [statement["Action"]]
-        assert all("*" not in a for a in actions), sid
-    assert statements["ReadRawCustomerChurn"]["Action"] == ["s3:GetObject", "s3:GetObjectVersion"]
-    assert statements["ReadRawCustomerChurn"]["Resource"] == f"arn:aws:s3:::{PROJECT}-prod-raw-333333333333-eu-west-1/customer_churn/*"
-    assert statements["ReadRawCustomerChurnList"]["Condition"] == {"StringLike": {"s3:prefix": ["customer_churn/*"]}}
-    # The job can read raw data but never write or delete it.
-    raw_write = [s for s in statements.values() if "-raw-" in str(s["Resource"]) and "s3:PutObject" in str(s["Action"])]
-    assert raw_write == []
-    assert statements["PutRecordsCreditRisk"] == {
-        "Sid": "PutRecordsCreditRisk",
-        "Effect": "Allow",
-        "Action": "sagemaker:PutRecord",
-        "Resource": f"arn:aws:sagemaker:eu-west-1:333333333333:feature-group/{PROJECT}-prod-credit-risk",
-    }
-    assert statements["GlueJobMetrics"]["Condition"] == {"StringEquals": {"cloudwatch:namespace": "Glue"}}
-    # Each dataset's declaration is readable as one object, never the asset bucket as a whole.
-    assert statements["CodeDatasetCustomerChurn"]["Action"] == "s3:GetObject"
-    assert statements["CodeDatasetCustomerChurn"]["Resource"].endswith(".json")
+def _job_statements(synthesized, env: str, job_name: str) -> dict[str, dict]:
+    """The statements of the policies of the role the Glue job ``job_name`` runs as."""
+    resources = synthesized.template(env, "DataPipeline")["Resources"]
+    (job,) = [r["Properties"] for r in resources.values() if r["Type"] == "AWS::Glue::Job" and r["Properties"]["Name"] == job_name]
+    role = {"Ref": job["Role"]["Fn::GetAtt"][0]}
+    return policy_statements(resources, [k for k, r in resources.items()
+                                         if r["Type"] == "AWS::IAM::ManagedPolicy" and role in r["Properties"]["Roles"]])
+
+
+@pytest.mark.parametrize("env", ENVS)
+def test_each_job_role_has_no_action_wildcards_and_only_its_datasets_prefixes(synthesized, env):
+    """Per dataset of the environment: the curate job's role reads raw and never writes it, the feature job's role puts
+    records into the dataset's group only; the iam_eval proofs are in test_glue_job_confinement."""
+    config = synthesized.config
+    account, region = config.environments[env].account, config.environments[env].region
+    for dataset in sorted({config.models[m].dataset for m in config.environments[env].models}):
+        sid, group = pascal(dataset), f"{PROJECT}-{env}-{dataset.replace('_', '-')}"
+        curate = _job_statements(synthesized, env, etl_job_name(f"{PROJECT}-{env}", dataset, "curate"))
+        features = _job_statements(synthesized, env, etl_job_name(f"{PROJECT}-{env}", dataset, "features"))
+        for statements in (curate, features):
+            for name, statement in statements.items():
+                actions = statement["Action"] if isinstance(statement["Action"], list) else [statement["Action"]]
+                assert all("*" not in a for a in actions), name
+            assert statements["GlueJobMetrics"]["Condition"] == {"StringEquals": {"cloudwatch:namespace": "Glue"}}
+            # Each dataset's declaration is readable as one object, never the asset bucket as a whole.
+            assert statements[f"CodeDataset{sid}"]["Action"] == "s3:GetObject"
+            assert statements[f"CodeDataset{sid}"]["Resource"].endswith(".json")
+            # No job can write raw data.
+            assert [s for s in statements.values() if "-raw-" in str(s["Resource"]) and "s3:PutObject" in str(s["Action"])] == []
+        assert curate[f"ReadRaw{sid}"]["Action"] == ["s3:GetObject", "s3:GetObjectVersion"]
+        assert curate[f"ReadRaw{sid}"]["Resource"] == f"arn:aws:s3:::{PROJECT}-{env}-raw-{account}-{region}/{dataset}/*"
+        assert curate[f"ReadRaw{sid}List"]["Condition"] == {"StringLike": {"s3:prefix": [f"{dataset}/*"]}}
+        assert not [s for s in curate.values() if "sagemaker:" in str(s["Action"])]
+        assert not [s for s in features.values() if "-raw-" in str(s["Resource"])]
+        assert features[f"PutRecords{sid}"] == {
+            "Sid": f"PutRecords{sid}",
+            "Effect": "Allow",
+            "Action": "sagemaker:PutRecord",
+            "Resource": f"arn:aws:sagemaker:{region}:{account}:feature-group/{group}",
+        }
 
 
 def test_crawler_role_reads_raw_and_writes_only_its_database(synthesized):

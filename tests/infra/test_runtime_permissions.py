@@ -14,6 +14,7 @@ import pytest
 
 from mlops_loop.config import AppConfig
 from mlops_loop.config.serving import compiled_for_inferentia2
+from mlops_loop.naming import etl_job_name
 from pipeline_code.core.contract import pascal
 
 from tests.support.deploy_permissions import assembly_model
@@ -66,6 +67,12 @@ def _logical_role(iam: IamModel, stack: str, prefix: str) -> Role:
     return role
 
 
+def _glue_job_role(iam: IamModel, n: Names, job: str) -> Role:
+    """The role the dataset's Glue job ``job`` runs as: its ``Role`` (each job has one of its own)."""
+    (props,) = [p for _, _, p in iam.resources("AWS::Glue::Job") if p["Name"] == etl_job_name(n.prefix, n.dataset, job)]
+    return iam.role(iam.resolve("DataPipeline", props["Role"]))
+
+
 def _role(iam: IamModel, runtime: Runtime, n: Names) -> Role | None:
     if runtime.name == "deploy-on-approval handler":
         return _function_role(iam, f"{n.prefix}-deploy-on-approval")
@@ -86,7 +93,7 @@ def _role(iam: IamModel, runtime: Runtime, n: Names) -> Role | None:
             return _logical_role(iam, "Serving", f"{pascal(endpoint)}MultiModelRole")
         return _logical_role(iam, "Serving", f"{pascal(n.model)}Role")
     if runtime.name in ("feature ingestion job", "curate job"):
-        return _logical_role(iam, "DataPipeline", "GlueRuntimeJobRole")
+        return _glue_job_role(iam, n, "features" if runtime.name == "feature ingestion job" else "curate")
     raise AssertionError(f"no role lookup for runtime {runtime.name!r}")
 
 

@@ -47,7 +47,7 @@ EXEMPT = (
     Exemption("cloudformation.amazonaws.com", r"^Serving/Deployer[0-9A-F]{8}$",
               "CloudFormation's confused-deputy page covers resource policies (extensions), not the service role a "
               "stack operation runs as; only the deploy handler may pass this role (test_separation_of_duties)."),
-    Exemption("glue.amazonaws.com", r"^DataPipeline/GlueRuntime(JobRole|CrawlerRole)[0-9A-F]{8}$",
+    Exemption("glue.amazonaws.com", r"^DataPipeline/(GlueRuntimeCrawlerRole|[A-Za-z0-9]+(Curate|Features)Role)[0-9A-F]{8}$",
               "The AWS Glue Developer Guide documents no source condition for the roles Glue assumes ('Create an IAM "
               "role for AWS Glue' trusts glue.amazonaws.com alone); a wrong one stops every job and crawler."),
     Exemption("sagemaker.amazonaws.com", r"^Storage/FeatureStoreOfflineStoreRole[0-9A-F]{8}$",

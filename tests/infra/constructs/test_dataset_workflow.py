@@ -1,5 +1,6 @@
 """DatasetWorkflow, built in a bare stack on a GlueRuntime: crawl raw -> curate -> features for one dataset, each step
-started only when the previous one succeeded, with data access confined to that dataset's prefixes."""
+started only when the previous one succeeded, each job running as a role of its own confined to that dataset's
+prefixes and to what the job does."""
 
 from __future__ import annotations
 
@@ -149,16 +150,28 @@ def test_both_jobs_run_glue_5_on_the_given_capacity_once_at_a_time_with_one_retr
         props = resource["Properties"]
         assert (props["GlueVersion"], props["WorkerType"], props["NumberOfWorkers"], props["Timeout"]) == ("5.0", "G.2X", 4, 90)
         assert props["MaxRetries"] == 1 and props["ExecutionProperty"] == {"MaxConcurrentRuns": 1}
-        assert props["Role"] == {"Fn::GetAtt": [b.stack.get_logical_id(b.runtime.job_role.node.default_child), "Arn"]}
         assert props["SecurityConfiguration"] == b.ref(b.runtime.security_configuration)
         arguments = props["DefaultArguments"]
         assert arguments["--extra-py-files"] == b.asset_url(b.runtime.code.library)
-        assert arguments["--TempDir"] == "s3://shop-dev-artifacts-bucket/glue-temp"
         assert arguments["--custom-logGroup-prefix"] == "/aws-glue/shop-dev"
         assert arguments["--job-bookmark-option"] == "job-bookmark-disable"
         assert (arguments["--enable-metrics"], arguments["--enable-observability-metrics"]) == ("true", "true")
+
+
+def test_each_job_runs_as_its_own_role_with_its_own_temp_dir_created_after_that_roles_policy(built):
+    b, workflow = built
+    roles = set()
+    for job, role, name in ((workflow.curate_job, workflow.curate_role, "shop-dev-web-orders-curate"),
+                            (workflow.feature_job, workflow.feature_role, "shop-dev-web-orders-features")):
+        resource = b.resource(job)
+        logical_id = b.stack.get_logical_id(role.role.node.default_child)
+        assert resource["Properties"]["Role"] == {"Fn::GetAtt": [logical_id, "Arn"]}
+        assert resource["Properties"]["DefaultArguments"]["--TempDir"] == f"s3://shop-dev-artifacts-bucket/glue-temp/{name}/"
+        assert b.resources[logical_id]["Properties"]["Description"] == f"shop-dev: Glue job {name}"
         # The role's policy is in place before the first scheduled run.
-        assert resource["DependsOn"] == [b.stack.get_logical_id(b.runtime.job_access.managed_policy)]
+        assert resource["DependsOn"] == [b.stack.get_logical_id(role.access.managed_policy)]
+        roles.add(logical_id)
+    assert len(roles) == 2
 
 
 # ------------------------------------------------------------------ orchestration
@@ -182,24 +195,52 @@ def test_the_schedule_starts_the_crawl_and_each_step_starts_only_when_the_previo
 
 
 # ------------------------------------------------------------------ data access
-def test_the_job_role_reads_raw_and_writes_only_this_datasets_prefixes(built):
-    b, _ = built
-    statements = b.statements(b.runtime.job_access)
-    objects = {sid: (s["Resource"], "s3:PutObject" in s["Action"]) for sid, s in statements.items()
-               if sid.endswith("WebOrders") and sid not in ("PutRecordsWebOrders", "DescribeFeatureGroupWebOrders")
-               and not sid.startswith("Code")}
+def _objects(statements: dict[str, dict]) -> dict[str, tuple[str, bool]]:
+    """The dataset's object statements of a job policy: Sid -> (resource, whether it may put)."""
+    return {sid: (s["Resource"], "s3:PutObject" in s["Action"]) for sid, s in statements.items()
+            if sid.endswith("WebOrders") and sid not in ("PutRecordsWebOrders", "DescribeFeatureGroupWebOrders")
+            and not sid.startswith("Code")}
+
+
+def _assert_listing_matches(statements: dict[str, dict], objects: dict[str, tuple[str, bool]]) -> None:
+    for sid in objects:
+        prefix = objects[sid][0].split(":::", 1)[1].split("/", 1)[1]
+        assert statements[f"{sid}List"]["Condition"] == {"StringLike": {"s3:prefix": [prefix]}}
+
+
+def test_the_curate_role_reads_raw_and_writes_only_the_curated_data_its_quarantine_and_run_summaries(built):
+    b, workflow = built
+    statements = b.statements(workflow.curate_role.access)
+    objects = _objects(statements)
     assert objects == {
         "ReadRawWebOrders": ("arn:aws:s3:::shop-dev-raw-bucket/web_orders/*", False),
         "CuratedWebOrders": ("arn:aws:s3:::shop-dev-curated-bucket/web_orders/*", True),
         "QuarantineWebOrders": ("arn:aws:s3:::shop-dev-curated-bucket/_quarantine/web_orders/*", True),
         "EtlRunsWebOrders": ("arn:aws:s3:::shop-dev-artifacts-bucket/etl-runs/web_orders/*", True),
+    }
+    _assert_listing_matches(statements, objects)
+    # Spark's overwrite deletes the curated dates and the quarantine it replaces.
+    assert {"CuratedWebOrders", "QuarantineWebOrders"} <= {sid for sid, s in statements.items() if "s3:DeleteObject" in s["Action"]}
+    assert not [s for s in statements.values() if "sagemaker" in str(s["Action"])], "curation never touches the Feature Store"
+    assert statements["CodeDatasetWebOrders"]["Resource"].startswith(f"arn:aws:s3:::{ASSETS_BUCKET}/")
+    assert statements["CodeEtlGlueCurateJobPy"]["Resource"] == f"arn:aws:s3:::{ASSETS_BUCKET}/" + b.stack.resolve(
+        b.runtime.code.script(CURATE_SCRIPT).s3_object_key)
+    assert "CodeFeaturesIngestPy" not in statements
+
+
+def test_the_feature_role_reads_the_curated_data_and_writes_only_snapshots_failures_state_and_its_group(built):
+    b, workflow = built
+    statements = b.statements(workflow.feature_role.access)
+    objects = _objects(statements)
+    assert objects == {
+        "ReadCuratedWebOrders": ("arn:aws:s3:::shop-dev-curated-bucket/web_orders/*", False),
         "FeaturesWebOrders": ("arn:aws:s3:::shop-dev-features-bucket/snapshots/web_orders/*", True),
         "IngestFailuresWebOrders": ("arn:aws:s3:::shop-dev-features-bucket/_ingest-failures/web_orders/*", True),
         "IngestStateWebOrders": ("arn:aws:s3:::shop-dev-features-bucket/_ingest-state/web_orders/*", True),
-    }
-    for sid in objects:
-        prefix = objects[sid][0].split(":::", 1)[1].split("/", 1)[1]
-        assert statements[f"{sid}List"]["Condition"] == {"StringLike": {"s3:prefix": [prefix]}}
+    }, "no raw read, no curated write"
+    _assert_listing_matches(statements, objects)
+    assert {"FeaturesWebOrders", "IngestFailuresWebOrders"} <= {sid for sid, s in statements.items() if "s3:DeleteObject" in s["Action"]}
+    assert "CodeFeaturesIngestPy" in statements and "CodeEtlGlueCurateJobPy" not in statements
     assert statements["PutRecordsWebOrders"] == {
         "Sid": "PutRecordsWebOrders", "Effect": "Allow", "Action": "sagemaker:PutRecord",
         "Resource": f"arn:aws:sagemaker:{REGION}:{ACCOUNT}:feature-group/shop-dev-web-orders",
@@ -223,7 +264,7 @@ def test_the_crawler_role_reads_only_this_datasets_raw_prefix(built):
 def test_put_record_names_the_group_in_lowercase_as_sagemaker_arns_do_while_the_job_gets_its_name_as_is():
     b = Built()
     workflow = b.workflow(ORDERS, group_name="Shop-Dev-Web-Orders")
-    assert b.statements(b.runtime.job_access)["PutRecordsWebOrders"]["Resource"] == (
+    assert b.statements(workflow.feature_role.access)["PutRecordsWebOrders"]["Resource"] == (
         f"arn:aws:sagemaker:{REGION}:{ACCOUNT}:feature-group/shop-dev-web-orders")
     assert b.resource(workflow.feature_job)["Properties"]["DefaultArguments"]["--feature_group_name"] == "Shop-Dev-Web-Orders"
 
@@ -239,9 +280,12 @@ def test_two_datasets_on_one_runtime_get_their_own_names_prefixes_and_declaratio
     assert curate[orders]["Command"]["ScriptLocation"] == curate[returns]["Command"]["ScriptLocation"]
     assert curate[orders]["DefaultArguments"]["--dataset"] != curate[returns]["DefaultArguments"]["--dataset"]
     assert curate[returns]["DefaultArguments"]["--max_quarantine_ratio"] == "0.2"
-    statements = b.statements(b.runtime.job_access)
-    assert statements["CuratedReturns"]["Resource"] == "arn:aws:s3:::shop-dev-curated-bucket/returns/*"
-    assert {"CodeDatasetWebOrders", "CodeDatasetReturns", "CodeEtlGlueCurateJobPy", "CodeFeaturesIngestPy"} <= set(statements)
+    mine, theirs = b.statements(orders.curate_role.access), b.statements(returns.curate_role.access)
+    assert theirs["CuratedReturns"]["Resource"] == "arn:aws:s3:::shop-dev-curated-bucket/returns/*"
+    assert "CuratedReturns" not in mine and "CuratedWebOrders" not in theirs
+    assert "CodeDatasetWebOrders" in mine and "CodeDatasetReturns" in theirs and "CodeDatasetReturns" not in mine
+    assert len({b.stack.get_logical_id(w.node.default_child) for w in (orders.curate_role.role, orders.feature_role.role,
+                                                                      returns.curate_role.role, returns.feature_role.role)}) == 4
     scripts = [c.node.id for c in b.runtime.code.node.children if c.node.id.startswith("Script")]
     assert sorted(scripts) == ["ScriptGlueCurateJob", "ScriptIngest"], "one asset per script, whatever the number of datasets"
 

@@ -17,6 +17,7 @@ from mlops_loop.config import parse_config
 from mlops_loop.config.schema import ModelConfig
 from mlops_loop.constructs.access_policy import AccessPolicy
 from mlops_loop.constructs.job_code import PIPELINE_CODE, REPO_ROOT, JobCode, model_spec_json
+from pipeline_code.catalog import parse_dataset
 from tests.support.construct_configs import WEB_ORDERS
 
 ACCOUNT, REGION = "123456789012", "eu-west-1"
@@ -160,6 +161,24 @@ def test_a_reader_gets_exactly_the_library_scripts_and_declarations_including_la
                            ("CodeDatasetWebOrders", declaration))
     }
     assert _object_arn(stack, spec) not in [s["Resource"] for s in statements.values()]
+
+
+def test_a_glue_job_reads_the_library_its_script_and_its_datasets_declaration_only(tmp_path):
+    """GIVEN job code with two scripts and two datasets' declarations WHEN one Glue job's role is granted its files THEN
+    it reads the library, its own script and its own dataset's declaration, nothing else (no listing: Glue reads
+    its files directly)."""
+    stack, code = _code(tmp_path)
+    other_script, other_declaration = code.script(INGEST), code.dataset(parse_dataset("returns", WEB_ORDERS))
+    job = _reader(stack, "CurateJob")
+    code.grant_glue_job(job, script=CURATE, dataset=DATASET)
+    statements = _statements(stack, job)
+    assert statements == {
+        sid: {"Sid": sid, "Effect": "Allow", "Action": "s3:GetObject", "Resource": _object_arn(stack, asset)}
+        for sid, asset in (("JobLibrary", code.library), ("CodeEtlGlueCurateJobPy", code.script(CURATE)),
+                           ("CodeDatasetWebOrders", code.dataset(DATASET)))
+    }
+    assert {_object_arn(stack, other_script), _object_arn(stack, other_declaration)}.isdisjoint(
+        s["Resource"] for s in statements.values())
 
 
 def test_every_reader_gets_each_script_added_later(tmp_path):
