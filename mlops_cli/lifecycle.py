@@ -202,6 +202,7 @@ class BucketPlan:
     denying: List[str] = field(default_factory=list)  # Sids of policy statements that deny deleting objects
     policy_left: Optional[Dict[str, Any]] = None  # the policy without them (None: delete the policy)
     exists: bool = True
+    tags: Dict[str, str] = field(default_factory=dict)  # the bucket's tags (the app tags each with its environment)
 
 
 @dataclass
@@ -281,6 +282,11 @@ def _bucket_plan(s3: Any, bucket: str) -> BucketPlan:
             return plan
         raise
     try:
+        plan.tags = {t["Key"]: t["Value"] for t in s3.get_bucket_tagging(Bucket=bucket).get("TagSet", [])}
+    except ClientError as error:
+        if deploy_target.error_code(error) != "NoSuchTagSet":
+            raise
+    try:
         policy = json.loads(s3.get_bucket_policy(Bucket=bucket)["Policy"])
     except ClientError as error:
         if deploy_target.error_code(error) != "NoSuchBucketPolicy":
@@ -309,12 +315,24 @@ def _cards(sagemaker: Any, groups: Sequence[str]) -> List[str]:
     return sorted(set(found))
 
 
-def plan_teardown(*, cloudformation: Any, s3: Any, sagemaker: Any, prefix: str, models: Sequence[str]) -> TeardownPlan:
+def plan_teardown(*, cloudformation: Any, s3: Any, sagemaker: Any, prefix: str, models: Sequence[str],
+                  environment: str) -> TeardownPlan:
     """What tearing the environment of ``prefix`` down deletes; ``models`` (the config's) name groups whose cards are
-    looked for even when the Storage stack is gone."""
+    looked for even when the Storage stack is gone.
+
+    Refused (CliError) when a bucket of the Storage stack is not tagged as a dev bucket of ``environment`` (the app tags
+    every resource with its ``environment`` and ``tier``): the config said dev, but what would be emptied says
+    otherwise."""
     storage = environment_stack_names(prefix)["storage"]
     found, buckets, groups = _storage_resources(cloudformation, storage)
     plans = [_bucket_plan(s3, b) for b in buckets]
+    for plan in plans:
+        tagged = (plan.tags.get("environment"), plan.tags.get("tier"))
+        if plan.exists and tagged != (environment, "dev"):
+            raise CliError(f"bucket {plan.name} of stack {storage} is tagged environment={tagged[0]}, tier={tagged[1]}, "
+                           f"not environment={environment}, tier=dev: teardown empties only a dev environment's buckets; "
+                           "check --env and the config (an environment whose resources carry no such tags is taken down "
+                           "by hand)")
     targets = {p.logs_to for p in plans}
     # A bucket others log to is emptied last: until their logging stops, their requests land in it.
     plans.sort(key=lambda p: p.name in targets)
@@ -420,7 +438,9 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def _tier_of(args: argparse.Namespace) -> Tuple[str, List[str]]:
-    """The environment's tier and models in the config (the teardown always reads it: the tier decides)."""
+    """The environment's tier and models in the config (the teardown always reads it: the tier decides). Refused: a
+    ``--region`` / ``--project`` / ``--account`` other than the environment's own - the tier read would be another
+    environment's than the one emptied."""
     from mlops_loop.config import ConfigError, load_config
 
     try:
@@ -429,6 +449,12 @@ def _tier_of(args: argparse.Namespace) -> Tuple[str, List[str]]:
         raise CliError(f"--config {args.config}: {error.problems[0]}; teardown reads the environment's tier there, fix "
                        "it or pass --config <file>") from None
     environment = deploy_target.environment_of(app, args.env, args.config)
+    own = {"region": environment.region, "project": app.project, "account": environment.account}
+    for option, value in own.items():
+        given = getattr(args, option, None)
+        if given is not None and given != value:
+            raise CliError(f"--{option} {given}: environment '{args.env}' of {args.config} has {option} {value}; teardown "
+                           f"acts only on an environment as its config names it (its tier is read there): drop --{option}")
     return environment.tier, list(environment.models)
 
 
@@ -473,7 +499,8 @@ def main(argv: Optional[Sequence[str]] = None, *, session: Any = None, out: Any 
                 print(f"cdk deploy '{args.env}/*' can proceed", file=out)
             return 1 if blocking else 0
         s3, sagemaker = session.client("s3"), session.client("sagemaker")
-        plan = plan_teardown(cloudformation=cloudformation, s3=s3, sagemaker=sagemaker, prefix=prefix, models=models)
+        plan = plan_teardown(cloudformation=cloudformation, s3=s3, sagemaker=sagemaker, prefix=prefix, models=models,
+                             environment=args.env)
         print(render_plan(plan, environment=args.env, account=where.account, region=where.region, execute=args.execute),
               file=out)
         destroy = destroy_command(args.env, args.config, parser.get_default("config"))

@@ -183,6 +183,20 @@ def test_teardown_is_refused_outside_tier_dev_naming_the_field_before_any_aws_ca
         "see README \"Recovering an environment\")\n")
 
 
+@pytest.mark.parametrize("option,value,own", [("--project", "payments", "project mlops-loop"),
+                                               ("--region", "us-east-1", f"region {REGION}"),
+                                               ("--account", "123456789012", f"account {sample_account('dev')}")])
+def test_teardown_refuses_an_override_of_the_environment_whose_tier_it_read_before_any_aws_call(option, value, own,
+                                                                                                 capsys):
+    """GIVEN dev (tier dev) WHEN teardown is pointed at another project, region or account THEN it is refused before
+    any AWS call: the tier it checked is the config environment's, not that of what it would empty."""
+    code, out = _run(["--env", "dev", *CONFIG, option, value, "teardown", "--execute"], Refusing())
+    assert code == 2 and out == ""
+    assert capsys.readouterr().err == (
+        f"lifecycle: error: {option} {value}: environment 'dev' of {SAMPLE_CONFIG} has {own}; teardown acts only on an "
+        f"environment as its config names it (its tier is read there): drop {option}\n")
+
+
 TLS_GUARD = {"Sid": "TlsOnly", "Effect": "Deny", "Principal": {"AWS": "*"}, "Action": "s3:*", "Resource": "*",
              "Condition": {"Bool": {"aws:SecureTransport": "false"}}}
 TLS_VERSION = {"Sid": "Tls12", "Effect": "Deny", "Principal": {"AWS": "*"}, "Action": "s3:*", "Resource": "*",
@@ -231,6 +245,7 @@ class DevWorld:
         for bucket in (self.logs, self.artifacts):
             self.s3.create_bucket(Bucket=bucket, CreateBucketConfiguration={"LocationConstraint": REGION})
             self.s3.put_bucket_versioning(Bucket=bucket, VersioningConfiguration={"Status": "Enabled"})
+            self.tag(bucket, "dev")
         # moto enforces bucket policies but not their conditions (a conditional deny denies everything there): the
         # policies here hold no TLS guard, test_the_policy_loses_only_the_statements_that_deny_deleting_objects does.
         self.logs_policy = {"Version": "2012-10-17", "Statement": [{
@@ -253,6 +268,12 @@ class DevWorld:
                          for g in self.groups}
         # One card per version, a card of another group that shares the prefix (never deleted), and a group-less name.
         self.cards = {g: [model_card_name(g, 1), model_card_name(g, 2)] for g in self.groups}
+
+    def tag(self, bucket: str, tier: str, environment: str = "dev") -> None:
+        """The tags the app puts on every resource of an environment."""
+        self.s3.put_bucket_tagging(Bucket=bucket, Tagging={"TagSet": [
+            {"Key": "project", "Value": "mlops-loop"}, {"Key": "environment", "Value": environment},
+            {"Key": "tier", "Value": tier}]})
 
     def stub_plan(self, cloudformation: Stubber, sagemaker: Stubber) -> None:
         storage = environment_stack_names(DEV)["storage"]
@@ -383,13 +404,33 @@ def test_execute_reports_what_s3_refused_and_exits_1(dev, capsys):
     assert "could not be deleted (above); fix the cause and run the teardown again" in out
 
 
+@pytest.mark.parametrize("tier,environment", [("prod", "dev"), ("dev", "staging")])
+def test_a_bucket_not_tagged_as_this_dev_environments_is_refused_and_nothing_is_changed(dev, tier, environment, capsys):
+    """GIVEN dev's Storage stack whose artifacts bucket is tagged as another tier or environment's (the stack is not
+    what the config says) WHEN teardown runs with --execute THEN it is refused naming the bucket and its tags, before
+    anything is changed."""
+    dev.tag(dev.artifacts, tier, environment)
+    cloudformation, sagemaker = _client("cloudformation"), _client("sagemaker")
+    with Stubber(cloudformation) as cfn_stub, Stubber(sagemaker) as sm_stub:
+        dev.stub_plan(cfn_stub, sm_stub)
+        code, out = _run(["--env", "dev", *CONFIG, "teardown", "--execute"],
+                         Session(dev.account, cloudformation=cloudformation, sagemaker=sagemaker, s3=dev.s3))
+    assert code == 2 and out == ""
+    storage = environment_stack_names(DEV)["storage"]
+    assert capsys.readouterr().err == (
+        f"lifecycle: error: bucket {dev.artifacts} of stack {storage} is tagged environment={environment}, tier={tier}, "
+        "not environment=dev, tier=dev: teardown empties only a dev environment's buckets; check --env and the config "
+        "(an environment whose resources carry no such tags is taken down by hand)\n")
+    assert dev.versions(dev.artifacts) == 4 and "WriteOnceNoDelete" in dev.s3.get_bucket_policy(Bucket=dev.artifacts)["Policy"]
+
+
 def test_without_lifting_the_write_once_deny_the_ledger_record_cannot_be_deleted(dev):
     """Non-vacuity: GIVEN the plan with its policy step dropped WHEN it is executed THEN S3 (moto enforces the policy)
     refuses to delete the write-once record: the step is what makes the bucket emptiable."""
     cloudformation, sagemaker = _client("cloudformation"), _client("sagemaker")
     with Stubber(cloudformation) as cfn_stub, Stubber(sagemaker) as sm_stub:
         dev.stub_plan(cfn_stub, sm_stub)
-        plan = lifecycle.plan_teardown(cloudformation=cloudformation, s3=dev.s3, sagemaker=sagemaker, prefix=DEV,
+        plan = lifecycle.plan_teardown(cloudformation=cloudformation, s3=dev.s3, sagemaker=sagemaker, prefix=DEV, environment="dev",
                                        models=DEV_MODELS)
     for bucket in plan.buckets:
         bucket.denying = []
