@@ -15,7 +15,8 @@ they are gone), and nothing else; every other state is only reported, with what 
 
 ``teardown`` empties a **dev** environment so that ``cdk destroy '<env>/*'`` can delete it: it refuses any environment
 whose config ``tier`` is not ``dev``. From the Storage stack's resources it finds the environment's buckets and model
-package groups, and from the registry the model cards the pipeline created (``<group>-v<N>``, outside CloudFormation).
+package groups, and from the registry the model cards the pipeline created (``<group>-v<N>-<package creation time>``,
+or ``<group>-v<N>`` from before card names carried it: ``contract.model_card_name_regex``; outside CloudFormation).
 By default it only lists what it would do (a dry run); ``--execute`` does it, in this order:
 
 1. stops every bucket's server access logging (the deletes below would otherwise be logged into the access-logs
@@ -44,7 +45,6 @@ from __future__ import annotations
 import argparse
 import fnmatch
 import json
-import re
 import sys
 import uuid
 from dataclasses import dataclass, field
@@ -57,6 +57,7 @@ from pipeline_code.core.contract import (
     environment_prefix,
     environment_stack_names,
     model_card_name_patterns,
+    model_card_name_regex,
     package_group_name,
 )
 
@@ -307,9 +308,8 @@ def _cards(sagemaker: Any, groups: Sequence[str]) -> List[str]:
     """The model cards of every version of ``groups`` the pipeline may have created (all pages), by name."""
     found = []
     for group in groups:
+        exact = model_card_name_regex(group)
         for pattern in model_card_name_patterns(group):
-            # A card name is the pattern with the version's digits for its '*'.
-            exact = re.compile(re.escape(pattern).replace(r"\*", r"\d+"))
             for page in sagemaker.get_paginator("list_model_cards").paginate(NameContains=pattern.rstrip("*")):
                 found += [c["ModelCardName"] for c in page.get("ModelCardSummaries", []) if exact.fullmatch(c["ModelCardName"])]
     return sorted(set(found))

@@ -145,7 +145,8 @@ class ModelRegistry(Construct):
             "ReviewModelCards",
             ["sagemaker:DescribeModelCard", "sagemaker:UpdateModelCard", "sagemaker:ListModelCardVersions"],
             [arn for m in self.groups for arn in self.card_arns(m)],
-            wildcard_reason="One model card per registered version, named <group>-v<version> at run time.",
+            wildcard_reason="One model card per registered version, named <group>-v<version>-<package creation time> "
+            "at run time.",
         )
         # Through SageMaker only (the cards' API): the same key encrypts the lake, which the approver may not read.
         access.allow("ReviewModelCardsKey", ["kms:Decrypt", "kms:DescribeKey", "kms:Encrypt", "kms:GenerateDataKey"],
@@ -197,8 +198,9 @@ class ModelRegistry(Construct):
         )
 
     def card_arns(self, model: str) -> list[str]:
-        """The model cards of ``model``'s versions (the ModelCard step names them ``<group>-v<version>``, hashed when
-        that would exceed 63 characters: ``model_card_name``)."""
+        """The model cards of ``model``'s versions (the ModelCard step names them ``<group>-v<version>-<package creation
+        time>``, hashed when that would exceed 63 characters: ``model_card_name``; and ``<group>-v<version>`` as cards
+        were named before)."""
         return [format_arn(self, service="sagemaker", resource="model-card", resource_name=pattern)
                 for pattern in model_card_name_patterns(self.group_names[model].lower())]
 
@@ -234,7 +236,8 @@ class ModelRegistry(Construct):
             f"ModelCards{sid}",
             ["sagemaker:CreateModelCard", "sagemaker:UpdateModelCard", "sagemaker:DescribeModelCard"],
             self.card_arns(model),
-            wildcard_reason="One model card per registered version, named <group>-v<version> at run time.",
+            wildcard_reason="One model card per registered version, named <group>-v<version>-<package creation time> "
+            "at run time.",
         )
         if not auto_approve:
             access.deny(f"RegisterOnlyAsPending{sid}", ["sagemaker:CreateModelPackage"], ["*"],

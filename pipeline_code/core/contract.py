@@ -10,6 +10,7 @@ defined a second time), so renaming one is a one-line change that every side pic
 
 from __future__ import annotations
 
+import datetime as _dt
 import hashlib
 import json
 import re
@@ -315,31 +316,82 @@ PACKAGE_ARN = re.compile(r"^arn:aws[a-z-]*:sagemaker:[a-z0-9-]+:\d{12}:model-pac
 
 # SageMaker names (model cards, endpoints, ...) are at most 63 characters.
 MAX_NAME = 63
-# A model card name that would overflow keeps this much of its group, then a hash of the group and the version:
-# the kept stem depends on the group alone (room for a 6-digit version), so one ARN pattern covers every version.
-_CARD_STEM = MAX_NAME - len("-12345678-v") - 6
+# A model package's identity. Its ARN names the group and the version only, and a group deleted and created again (a
+# dev teardown and redeploy, or a model removed and later added back) restarts at version 1 under the same ARNs; what
+# tells the two apart is when the package was created (DescribeModelPackage CreationTime). Names and records that must
+# belong to one package carry that time as package_created(): UTC to the second, ``YYYYMMDDTHHMMSSZ`` (letters and
+# digits only, so it fits a SageMaker name). Re-creating a group, deploying and registering a version again takes
+# minutes, so no two packages of one ARN share a second.
+PACKAGE_CREATED_FORMAT = "%Y%m%dT%H%M%SZ"
+PACKAGE_CREATED_PATTERN = r"\d{8}T\d{6}Z"
 
 
-def _card_stem(group: str) -> str:
-    return f"{group[:_CARD_STEM].rstrip('-')}-{hashlib.sha256(group.encode()).hexdigest()[:8]}-v"
+def package_created(created: Any) -> str:
+    """A model package's ``CreationTime`` (a datetime, naive taken as UTC; an ISO-8601 text; or this form already) as
+    ``YYYYMMDDTHHMMSSZ``, UTC to the second (:data:`PACKAGE_CREATED_FORMAT`). ValueError for anything else."""
+    if isinstance(created, str):
+        text = created.strip()
+        if re.fullmatch(PACKAGE_CREATED_PATTERN, text):
+            return text
+        try:
+            created = _dt.datetime.fromisoformat(text.replace("Z", "+00:00"))
+        except ValueError:
+            raise ValueError(f"package creation time {created!r} is not an ISO-8601 time") from None
+    if not isinstance(created, _dt.datetime):
+        raise ValueError(f"package creation time {created!r} is not a time")
+    aware = created if created.tzinfo else created.replace(tzinfo=_dt.timezone.utc)
+    return aware.astimezone(_dt.timezone.utc).strftime(PACKAGE_CREATED_FORMAT)
 
 
-def model_card_name(group: str, version: int) -> str:
-    """The model card of one registered version: ``<group>-v<version>``, or, over 63 characters, the group's first
-    46 characters, 8 hex digits of its SHA-256 and ``-v<version>``."""
+# Model cards are named after the package they describe: <group>-v<version>-<package_created>. A name that would
+# overflow keeps this much of its group, then 8 hex digits of the group's SHA-256: the kept stem depends on the group
+# alone (room for a 6-digit version and the creation time), so one ARN pattern covers every version.
+_CARD_SUFFIX = len("-v123456-") + len("20260101T000000Z")
+_CARD_STEM = MAX_NAME - len("-12345678") - _CARD_SUFFIX
+# Cards the pipeline created before their names carried the package's creation time: <group>-v<version>, hashed past
+# 63 characters with a longer stem. Nothing creates one any more; the teardown and the reviewers still find them.
+_LEGACY_CARD_STEM = MAX_NAME - len("-12345678-v") - 6
+
+
+def _card_stem(group: str, keep: int = _CARD_STEM) -> str:
+    return f"{group[:keep].rstrip('-')}-{hashlib.sha256(group.encode()).hexdigest()[:8]}-v"
+
+
+def model_card_name(group: str, version: int, created: Any) -> str:
+    """The model card of one registered version, named after the package it describes: ``<group>-v<version>-<created>``,
+    ``created`` the package's ``CreationTime`` (:func:`package_created`), so a version of a group deleted and created
+    again never reuses the card of the version that had its number before. Over 63 characters: the group's first
+    29 characters, 8 hex digits of its SHA-256, then ``-v<version>-<created>``."""
+    suffix = f"{version}-{package_created(created)}"
+    name = f"{group}-v{suffix}"
+    return name if len(name) <= MAX_NAME else f"{_card_stem(group)}{suffix}"
+
+
+def _legacy_card_name(group: str, version: int) -> str:
     name = f"{group}-v{version}"
-    return name if len(name) <= MAX_NAME else f"{_card_stem(group)}{version}"
+    return name if len(name) <= MAX_NAME else f"{_card_stem(group, _LEGACY_CARD_STEM)}{version}"
 
 
 def model_card_name_patterns(group: str) -> tuple[str, ...]:
-    """Name patterns (IAM ``*``) that cover :func:`model_card_name` for every version of ``group``: the plain form
-    while a version still fits, the hashed form once one can overflow."""
+    """Name patterns (IAM ``*``) that cover :func:`model_card_name` for every version of ``group``, and the cards named
+    before their names carried the package's creation time (``<group>-v<version>``): the plain form while a version
+    still fits, the hashed forms once one can overflow."""
+    longest = f"{group}-v999999-{'0' * 8}T{'0' * 6}Z"
     patterns = []
     if len(f"{group}-v1") <= MAX_NAME:
         patterns.append(f"{group}-v*")
-    if len(f"{group}-v999999") > MAX_NAME:
+    if len(longest) > MAX_NAME:
         patterns.append(f"{_card_stem(group)}*")
-    return tuple(patterns)
+    if len(f"{group}-v999999") > MAX_NAME:
+        patterns.append(f"{_card_stem(group, _LEGACY_CARD_STEM)}*")
+    return tuple(dict.fromkeys(patterns))
+
+
+def model_card_name_regex(group: str) -> "re.Pattern[str]":
+    """What every card name of ``group`` fully matches (:func:`model_card_name`, and the older ``<group>-v<version>``
+    form), and no card name of another group: the groups' patterns with the version (and creation time) for ``*``."""
+    forms = [re.escape(p[:-1]) + rf"\d+(-{PACKAGE_CREATED_PATTERN})?" for p in model_card_name_patterns(group)]
+    return re.compile("|".join(f"(?:{form})" for form in forms))
 
 
 def version_of_arn(arn: str) -> Optional[int]:

@@ -266,8 +266,10 @@ class DevWorld:
         self.groups = [package_group_name(DEV, m) for m in DEV_MODELS]
         self.packages = {g: [f"arn:aws:sagemaker:{REGION}:{self.account}:model-package/{g}/{v}" for v in (1, 2)]
                          for g in self.groups}
-        # One card per version, a card of another group that shares the prefix (never deleted), and a group-less name.
-        self.cards = {g: [model_card_name(g, 1), model_card_name(g, 2)] for g in self.groups}
+        # One card per version, one as cards were named before they carried the package's creation time, a card of
+        # another group that shares the prefix (never deleted), and a group-less name.
+        self.cards = {g: [model_card_name(g, 1, "2026-01-01T00:00:00Z"), model_card_name(g, 2, "2026-01-02T00:00:00Z"),
+                          f"{g}-v1"] for g in self.groups}
 
     def tag(self, bucket: str, tier: str, environment: str = "dev") -> None:
         """The tags the app puts on every resource of an environment."""

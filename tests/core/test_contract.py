@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import ast
+import datetime as dt
 import fnmatch
 import re
 import sys
@@ -158,29 +159,73 @@ def test_each_project_has_its_own_monitor_namespace_and_the_default_projects_is_
     assert contract.monitor_namespace(contract.DEFAULT_PROJECT) == contract.MONITOR_NAMESPACE == "mlops-loop/monitoring"
 
 
-@pytest.mark.parametrize("length", [2, 50, 55, 56, 58, 60, 61, 62, 63])
+CREATED = dt.datetime(2026, 3, 1, 9, 59, 7, 123456, tzinfo=dt.timezone.utc)
+
+
+@pytest.mark.parametrize("created, expected", [
+    (CREATED, "20260301T095907Z"),
+    (dt.datetime(2026, 3, 1, 10, 59, 7, tzinfo=dt.timezone(dt.timedelta(hours=1))), "20260301T095907Z"),
+    (dt.datetime(2026, 3, 1, 9, 59, 7), "20260301T095907Z"),  # naive: UTC
+    ("2026-03-01T09:59:07.5Z", "20260301T095907Z"),
+    ("2026-03-01T09:59:07+00:00", "20260301T095907Z"),
+    ("20260301T095907Z", "20260301T095907Z"),
+])
+def test_a_packages_creation_time_reads_the_same_whichever_form_it_comes_in(created, expected):
+    # botocore gives a datetime, a ledger record an ISO text, a card or a key the stamp itself
+    assert contract.package_created(created) == expected
+
+
+@pytest.mark.parametrize("created", [None, "", "yesterday", 17])
+def test_what_is_not_a_time_is_no_packages_creation_time(created):
+    with pytest.raises(ValueError, match="package creation time .* is not"):
+        contract.package_created(created)
+
+
+@pytest.mark.parametrize("length", [2, 40, 41, 46, 50, 55, 56, 58, 60, 61, 62, 63])
 def test_every_model_card_name_fits_sagemaker_and_the_groups_patterns_cover_it(length):
     # GIVEN a group of this length (group names are at most 63 characters)
     group = ("shop-prod-churn-risk-" * 4)[:length - 1] + "x"
     patterns = contract.model_card_name_patterns(group)
+    exact = contract.model_card_name_regex(group)
     for version in (1, 9, 10, 99, 100, 1000, 12345, 999999):
-        name = contract.model_card_name(group, version)
-        # THEN each version's card name is one SageMaker accepts, unique to the version, and an IAM pattern of the
-        # group covers it (the pipeline's and the approver's grants are these patterns)
+        name = contract.model_card_name(group, version, CREATED)
+        # THEN each version's card name is one SageMaker accepts (botocore's EntityName: 1-63 characters of this
+        # pattern), unique to the version and the package's creation, and an IAM pattern of the group covers it (the
+        # pipeline's and the approver's grants are these patterns), as does the teardown's regex
         assert len(name) <= 63 and re.fullmatch(r"[a-zA-Z0-9](-*[a-zA-Z0-9]){0,62}", name), name
-        assert name.endswith(f"-v{version}")
+        assert name.endswith(f"-v{version}-20260301T095907Z")
         assert any(fnmatch.fnmatchcase(name, p) for p in patterns), (name, patterns)
+        assert exact.fullmatch(name), name
+        # AND so is the name a card of this version had before names carried the package's creation
+        legacy = contract._legacy_card_name(group, version)
+        assert any(fnmatch.fnmatchcase(legacy, p) for p in patterns) and exact.fullmatch(legacy), (legacy, patterns)
     # AND a group whose every version fits keeps one plain pattern
-    if length <= 63 - len("-v999999"):
+    if length <= 63 - len("-v999999-20260301T095907Z"):
         assert patterns == (f"{group}-v*",)
 
 
-def test_a_hashed_card_name_differs_between_groups_that_share_their_first_46_characters():
-    first, second = "a" * 55 + "-first", "a" * 55 + "-other"
-    assert contract.model_card_name(first, 3) != contract.model_card_name(second, 3)
-    assert not any(fnmatch.fnmatchcase(contract.model_card_name(second, 3), p)
-                   for p in contract.model_card_name_patterns(first))
+def test_a_re_created_groups_version_names_another_card_than_the_version_it_replaces():
+    # GIVEN v1 of a group, the group deleted and created again, and its new v1 registered a year later
+    old = contract.model_card_name("mlops-loop-prod-churn", 1, dt.datetime(2025, 3, 1, tzinfo=dt.timezone.utc))
+    new = contract.model_card_name("mlops-loop-prod-churn", 1, dt.datetime(2026, 3, 1, tzinfo=dt.timezone.utc))
+    # THEN each has its own card
+    assert (old, new) == ("mlops-loop-prod-churn-v1-20250301T000000Z", "mlops-loop-prod-churn-v1-20260301T000000Z")
 
+
+def test_a_hashed_card_name_differs_between_groups_that_share_their_first_characters():
+    first, second = "a" * 55 + "-first", "a" * 55 + "-other"
+    assert contract.model_card_name(first, 3, CREATED) != contract.model_card_name(second, 3, CREATED)
+    assert not any(fnmatch.fnmatchcase(contract.model_card_name(second, 3, CREATED), p)
+                   for p in contract.model_card_name_patterns(first))
+    assert not contract.model_card_name_regex(first).fullmatch(contract.model_card_name(second, 3, CREATED))
+
+
+def test_the_teardowns_regex_takes_no_card_of_a_model_whose_name_extends_the_groups():
+    # GIVEN models churn and churn-v2 (a model name may end in -v<digits>): the IAM pattern churn-v* covers both
+    group = "mlops-loop-dev-churn"
+    other = contract.model_card_name("mlops-loop-dev-churn-v2", 1, CREATED)
+    # THEN the regex that tells churn's cards takes none of churn-v2's
+    assert not contract.model_card_name_regex(group).fullmatch(other)
 
 
 @pytest.mark.parametrize("record, smoke", [

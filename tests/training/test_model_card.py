@@ -10,6 +10,7 @@ card) and is checked against the documented ModelPackageDetails fields.
 from __future__ import annotations
 
 import dataclasses
+import datetime as dt
 import json
 from pathlib import Path
 
@@ -196,11 +197,18 @@ def test_create_without_an_arn_is_a_usage_error(passing, churn_spec, tmp_path):
     assert exc.value.code == 2
 
 
-def test_card_names_fit_the_limit():
-    assert mc.card_name(f"arn:aws:sagemaker:{REGION}:123456789012:model-package/{GROUP}/12") == f"{GROUP}-v12"
+def test_card_names_fit_the_limit_and_name_the_packages_creation():
+    created = dt.datetime(2026, 3, 1, 9, 59, 7, tzinfo=dt.timezone.utc)
+    arn = f"arn:aws:sagemaker:{REGION}:123456789012:model-package/{GROUP}/12"
+    assert mc.card_name(arn, created) == f"{GROUP}-v12-20260301T095907Z"
     long_group = "g" * 63
-    name = mc.card_name(f"arn:aws:sagemaker:{REGION}:123456789012:model-package/{long_group}/12")
-    assert len(name) <= 63 and name.endswith("-v12")
+    name = mc.card_name(f"arn:aws:sagemaker:{REGION}:123456789012:model-package/{long_group}/12", created)
+    assert len(name) <= 63 and name.endswith("-v12-20260301T095907Z")
+
+
+def card_of(client, arn: str) -> str:
+    """The card name of the registered version ``arn`` (named after its CreationTime)."""
+    return mc.card_name(arn, client.describe_model_package(ModelPackageName=arn)["CreationTime"])
 
 
 @pytest.fixture()
@@ -235,10 +243,11 @@ def registry(monkeypatch):
 
 
 def test_create_then_rerun_then_update(registry, passing, unfair, churn_spec, tmp_path, capsys):
-    """GIVEN a registered version WHEN the job runs with --create THEN a Draft card <group>-v<version>
+    """GIVEN a registered version WHEN the job runs with --create THEN a Draft card <group>-v<version>-<created>
     exists linked to it; the same content again changes nothing; new content updates it (back to Draft)."""
     client, arn = registry
-    name = f"{GROUP}-v1"
+    name = card_of(client, arn)
+    assert name.startswith(f"{GROUP}-v1-")
 
     def create(directory) -> int:
         return mc.main(
@@ -257,6 +266,7 @@ def test_create_then_rerun_then_update(registry, passing, unfair, churn_spec, tm
     assert content["model_overview"]["model_artifact"] == ["s3://artifacts/pipelines/churn/train/model.tar.gz"]
     assert content["evaluation_details"][0]["datasets"] == ["s3://artifacts/pipelines/churn/frozen-test/"]
     assert content["additional_information"]["custom_details"]["code_version"] == "abc1234"
+    assert content["additional_information"]["custom_details"][mc.PACKAGE_CREATED_DETAIL] == name.rsplit("-", 1)[1]
     assert f"model card {name}: created" in capsys.readouterr().out
 
     assert create(passing[0]) == 0
@@ -295,7 +305,11 @@ def test_new_content_and_the_status_go_in_separate_calls_as_sagemaker_requires()
 
 def test_an_archived_card_is_not_overwritten(registry, passing, churn_spec, tmp_path, capsys):
     client, arn = registry
-    client.create_model_card(ModelCardName=f"{GROUP}-v1", Content=json.dumps({"model_overview": {}}), ModelCardStatus="Archived")
+    name = card_of(client, arn)
+    created = name.rsplit("-", 1)[1]
+    ours = {"model_package_details": {"model_package_arn": arn},
+            "additional_information": {"custom_details": {mc.PACKAGE_CREATED_DETAIL: created}}}
+    client.create_model_card(ModelCardName=name, Content=json.dumps(ours), ModelCardStatus="Archived")
     code = mc.main(
         ["--evaluation-dir", str(passing[0]), "--model-spec", churn_spec.to_json(), "--model-package-arn", arn,
          "--output-dir", str(tmp_path), "--create"],
@@ -303,7 +317,122 @@ def test_an_archived_card_is_not_overwritten(registry, passing, churn_spec, tmp_
     )  # fmt: skip
     assert code == 1
     assert "is Archived and cannot be updated" in capsys.readouterr().err
-    assert client.describe_model_card(ModelCardName=f"{GROUP}-v1")["ModelCardVersion"] == 1
+    assert client.describe_model_card(ModelCardName=name)["ModelCardVersion"] == 1
+
+
+# --- a group deleted and created again (a dev teardown and redeploy, or a model removed and added back) -------------
+# Its new versions restart at 1 under the same ARNs; the cards of the versions before are not CloudFormation resources
+# and outlive the group, Approved by a reviewer perhaps, encrypted with a key that may since be pending deletion.
+
+
+def _old_card(client, name: str, arn: str, created: str) -> None:
+    """The card a version of the group's earlier life left behind, moved on to Approved by a reviewer."""
+    content = {"model_overview": {"model_description": "OLD LIFE v1"}, "model_package_details": {"model_package_arn": arn},
+               "additional_information": {"custom_details": {mc.PACKAGE_CREATED_DETAIL: created}}}
+    client.create_model_card(ModelCardName=name, Content=json.dumps(content), ModelCardStatus="Approved")
+
+
+def test_a_re_created_groups_v1_gets_a_card_of_its_own_and_the_old_lifes_cards_stay_as_they_were(
+        registry, passing, churn_spec, tmp_path, capsys):
+    """GIVEN the group's earlier life left v1's Approved card, named as cards were before (<group>-v1) and as they are now
+    (<group>-v1-<its creation>), WHEN the ModelCard step runs for the new v1 THEN it creates the new v1's own card
+    and reads or changes neither old card (trial P, finding 3)."""
+    client, arn = registry
+    _old_card(client, f"{GROUP}-v1", arn, "20250301T095900Z")
+    _old_card(client, f"{GROUP}-v1-20250301T095900Z", arn, "20250301T095900Z")
+
+    assert mc.main(["--evaluation-dir", str(passing[0]), "--model-spec", churn_spec.to_json(), "--model-package-arn", arn,
+                    "--output-dir", str(tmp_path), "--create"], sagemaker_client=client) == 0
+
+    name = card_of(client, arn)
+    assert f"model card {name}: created" in capsys.readouterr().out
+    assert client.describe_model_card(ModelCardName=name)["ModelCardStatus"] == "Draft"
+    for old in (f"{GROUP}-v1", f"{GROUP}-v1-20250301T095900Z"):
+        card = client.describe_model_card(ModelCardName=old)
+        assert (card["ModelCardVersion"], card["ModelCardStatus"]) == (1, "Approved")
+        assert json.loads(card["Content"])["model_overview"]["model_description"] == "OLD LIFE v1"
+
+
+def test_a_card_of_that_name_that_describes_another_package_is_refused_not_overwritten(
+        registry, passing, churn_spec, tmp_path, capsys):
+    """GIVEN a card under the new v1's own name that describes another package (same ARN, another creation time)
+    WHEN the ModelCard step runs THEN it fails (1) saying whose card it is and how to clear it, and the card is as it was."""
+    client, arn = registry
+    name = card_of(client, arn)
+    _old_card(client, name, arn, "20250301T095900Z")
+
+    assert mc.main(["--evaluation-dir", str(passing[0]), "--model-spec", churn_spec.to_json(), "--model-package-arn", arn,
+                    "--output-dir", str(tmp_path), "--create"], sagemaker_client=client) == 1
+
+    created = name.rsplit("-", 1)[1]
+    assert capsys.readouterr().err == (
+        f"{mc.cli.PROG}: error: model card {name!r} exists and describes {arn} created 20250301T095900Z, not {arn} "
+        f"created {created}: it is left as it is (it may be another package's reviewed record); delete it if it is not "
+        f"(aws sagemaker delete-model-card --model-card-name {name}) and run the step again\n")
+    card = client.describe_model_card(ModelCardName=name)
+    assert (card["ModelCardVersion"], card["ModelCardStatus"]) == (1, "Approved")
+
+
+def test_a_card_that_names_no_package_is_not_taken_over_either():
+    from botocore.stub import Stubber
+
+    from pipeline_code.training.model_card import publish
+
+    client = boto3.client("sagemaker", region_name=REGION)
+    name = f"{GROUP}-v1-20260301T095907Z"
+    arn = f"arn:aws:sagemaker:{REGION}:111111111111:model-package/{GROUP}/1"
+    ours = {"model_package_details": {"model_package_arn": arn},
+            "additional_information": {"custom_details": {mc.PACKAGE_CREATED_DETAIL: "20260301T095907Z"}}}
+    with Stubber(client) as stub:
+        stub.add_client_error("create_model_card", "ConflictException", "exists", 400)
+        stub.add_response("describe_model_card", {
+            "ModelCardArn": f"arn:aws:sagemaker:{REGION}:111111111111:model-card/{name}", "ModelCardName": name,
+            "ModelCardVersion": 1, "Content": '{"model_overview": {}}', "ModelCardStatus": "Draft",
+            "CreationTime": "2026-03-01T10:00:00Z", "CreatedBy": {}}, {"ModelCardName": name})
+        with pytest.raises(mc.ModelCardError, match=rf"^model card '{name}' exists and describes no model package, not {arn} "
+                                                    r"created 20260301T095907Z: it is left as it is"):
+            publish.create_or_update(client, name=name, content=ours)
+        stub.assert_no_pending_responses()
+
+
+def test_the_new_card_is_created_with_the_current_key_and_the_old_lifes_card_is_never_read(passing, churn_spec, tmp_path):
+    """The old life's card is encrypted with its key, in dev pending deletion once the environment was destroyed
+    (reading that card may then fail; UpdateModelCard takes no SecurityConfig). The step's only card call is the new
+    card's CreateModelCard, with the key it is given (Stubber: any other call fails the test)."""
+    from botocore.stub import ANY, Stubber
+
+    client = boto3.client("sagemaker", region_name=REGION)
+    arn = f"arn:aws:sagemaker:{REGION}:111111111111:model-package/{GROUP}/1"
+    key = f"arn:aws:kms:{REGION}:111111111111:key/new-key"
+    created = dt.datetime(2026, 3, 1, 9, 59, 7, tzinfo=dt.timezone.utc)
+    name = f"{GROUP}-v1-20260301T095907Z"
+    with Stubber(client) as stub:
+        stub.add_response("describe_model_package", {
+            "ModelPackageName": GROUP, "ModelPackageArn": arn, "CreationTime": created, "ModelPackageStatus": "Completed",
+            "ModelPackageStatusDetails": {"ValidationStatuses": []}, "ModelApprovalStatus": "PendingManualApproval"},
+            {"ModelPackageName": arn})
+        stub.add_response("create_model_card", {"ModelCardArn": f"arn:aws:sagemaker:{REGION}:111111111111:model-card/{name}"},
+                          {"ModelCardName": name, "Content": ANY, "ModelCardStatus": "Draft",
+                           "SecurityConfig": {"KmsKeyId": key}})
+        assert mc.main(["--evaluation-dir", str(passing[0]), "--model-spec", churn_spec.to_json(), "--model-package-arn",
+                        arn, "--output-dir", str(tmp_path), "--create", "--kms-key-id", key], sagemaker_client=client) == 0
+        stub.assert_no_pending_responses()
+
+
+def test_a_package_without_a_creation_time_gets_no_card(passing, churn_spec, tmp_path, capsys):
+    """DescribeModelPackage always gives CreationTime (botocore's model: a member of its output); a response without one
+    (a fake client here: the Stubber validates responses) names no card, rather than a name another package may hold."""
+    arn = f"arn:aws:sagemaker:{REGION}:111111111111:model-package/{GROUP}/1"
+
+    class Registry:
+        def describe_model_package(self, ModelPackageName):
+            return {"ModelPackageArn": arn, "ModelPackageStatus": "Completed"}
+
+    assert mc.main(["--evaluation-dir", str(passing[0]), "--model-spec", churn_spec.to_json(), "--model-package-arn",
+                    arn, "--output-dir", str(tmp_path), "--create"], sagemaker_client=Registry()) == 1
+    assert capsys.readouterr().err == (
+        f"{mc.cli.PROG}: error: {arn}: DescribeModelPackage gave no usable CreationTime (package creation time None is "
+        "not a time), which the card's name carries\n")
 
 
 # Multiclass and regression cards, from real evaluation reports (tests/support/problem_type_reports.py). Every card

@@ -29,10 +29,12 @@ update the SageMaker card), :mod:`.cli` (the job). As a job (the step after Regi
         --model-package-arn ARN [--output-dir DIR] [--create] [--description TEXT] [--region R]
 
 writes ``model_card.json`` (the content) and ``model_card.md`` to ``--output-dir``. With
-``--create`` it also creates the SageMaker model card ``<group>-v<version>`` (status Draft,
-linked to the package): a card that exists already is updated when its content differs
-(back to Draft: changed content needs a new review) and left alone when it is identical.
-Exit status: 0 done; 1 AWS error or an archived card; 2 bad arguments or input.
+``--create`` it also creates the SageMaker model card ``<group>-v<version>-<created>`` (status Draft,
+linked to the package; ``<created>`` the package's creation time, ``contract.model_card_name``, so a version of
+a group deleted and created again never reuses the card of the version that had its number before): a card
+that exists already is updated when its content differs (back to Draft: changed content needs a new review) and
+left alone when it is identical; one that describes another package (ARN and creation time) is never touched.
+Exit status: 0 done; 1 AWS error, an archived card or another package's card; 2 bad arguments or input.
 """
 
 from .cli import build_parser, main
@@ -40,8 +42,10 @@ from .content import (
     CARD_JSON,
     CARD_MARKDOWN,
     ModelCardError,
+    PACKAGE_CREATED_DETAIL,
     build_model_card,
     card_name,
+    card_package,
     figure,
     limitations,
     parse_package_arn,
@@ -53,9 +57,11 @@ __all__ = [
     "CARD_JSON",
     "CARD_MARKDOWN",
     "ModelCardError",
+    "PACKAGE_CREATED_DETAIL",
     "build_model_card",
     "build_parser",
     "card_name",
+    "card_package",
     "create_or_update",
     "figure",
     "limitations",

@@ -72,7 +72,8 @@ def build_parser() -> argparse.ArgumentParser:
         default=None,
         help="S3 URI of the frozen test set, recorded as the evaluation dataset",
     )
-    parser.add_argument("--create", action="store_true", help="create (or update) the SageMaker model card <group>-v<version>")
+    parser.add_argument("--create", action="store_true",
+                        help="create (or update) the SageMaker model card <group>-v<version>-<package creation time>")
     parser.add_argument(
         "--kms-key-id",
         "--kms_key_id",
@@ -137,7 +138,14 @@ def main(argv: Optional[Sequence[str]] = None, *, sagemaker_client: Any = None) 
         handle.write(render_markdown(content))
     print(f"wrote {CARD_JSON} and {CARD_MARKDOWN} to {args.output_dir}; risk rating {content['intended_uses']['risk_rating']}")
     if args.create:
-        name = card_name(args.model_package_arn)
+        # Named after the package's creation too: a group deleted and created again restarts at version 1, and its
+        # new v1 must not take over the card of the v1 before it (contract.model_card_name).
+        try:
+            name = card_name(args.model_package_arn, (package or {}).get("CreationTime"))
+        except ValueError as exc:
+            print(f"{PROG}: error: {args.model_package_arn}: DescribeModelPackage gave no usable CreationTime ({exc}), "
+                  "which the card's name carries", file=sys.stderr)
+            return 1
         try:
             outcome, arn = create_or_update(client, name=name, content=content, kms_key_id=args.kms_key_id)
         except ModelCardError as exc:

@@ -15,6 +15,7 @@ from pipeline_code.core.contract import (
     REGISTRATION_KEY,
     TRIGGER_REASON_PROPERTY,
     model_card_name,
+    package_created,
 )
 from pipeline_code.core.frameworks import ALGORITHMS, XGBOOST
 from pipeline_code.training.metrics_regression import bias_measure_text, error_measure_text
@@ -22,6 +23,9 @@ from pipeline_code.training.spec import ModelSpec
 
 CARD_JSON = "model_card.json"
 CARD_MARKDOWN = "model_card.md"
+# The custom detail naming when the card's model package was created (contract.package_created): with the package's ARN
+# (model_package_details) it says which package a card describes, since a group created again reuses the ARNs.
+PACKAGE_CREATED_DETAIL = "model_package_created"
 # Headline metrics per problem type: the binary card also shows the prevalence (the test set's base rate).
 _HEADLINE = {**problem.HEADLINE_METRICS, problem.BINARY: (*problem.HEADLINE_METRICS[problem.BINARY], "prevalence")}
 _CLASSIFIER_FAIRNESS = (
@@ -124,9 +128,20 @@ def parse_package_arn(arn: str) -> Tuple[str, int]:
     return match.group(1), int(match.group(2))
 
 
-def card_name(model_package_arn: str) -> str:
-    """The card of the version ``model_package_arn`` names (:func:`~pipeline_code.core.contract.model_card_name`)."""
-    return model_card_name(*parse_package_arn(model_package_arn))
+def card_name(model_package_arn: str, created: Any) -> str:
+    """The card of the version ``model_package_arn`` names, created at ``created`` (its ``CreationTime``:
+    :func:`~pipeline_code.core.contract.model_card_name`)."""
+    return model_card_name(*parse_package_arn(model_package_arn), created)
+
+
+def card_package(content: Mapping[str, Any]) -> Tuple[Optional[str], Optional[str]]:
+    """(package ARN, creation time as :func:`~pipeline_code.core.contract.package_created`) of the package a card's
+    content describes; None for what it does not say."""
+    details = content.get("model_package_details") if isinstance(content, Mapping) else None
+    extra = (content.get("additional_information") or {}).get("custom_details") if isinstance(content, Mapping) else None
+    arn = details.get("model_package_arn") if isinstance(details, Mapping) else None
+    created = extra.get(PACKAGE_CREATED_DETAIL) if isinstance(extra, Mapping) else None
+    return (arn if isinstance(arn, str) else None), (created if isinstance(created, str) else None)
 
 
 def _threshold_check(checks: Sequence[Mapping[str, Any]], name: str) -> Optional[Mapping[str, Any]]:
@@ -824,6 +839,8 @@ def _additional_information(card: _Evaluated) -> Dict[str, Any]:
         custom["primary_metric"] = card.primary_metric
         if card.classes:
             custom["classes"] = _clip(", ".join(card.classes), _MAX["custom"])
+    if card.package.get("CreationTime"):
+        custom[PACKAGE_CREATED_DETAIL] = package_created(card.package["CreationTime"])
     metadata = card.package.get("CustomerMetadataProperties") or {}
     for key in (CODE_VERSION_PROPERTY, TRIGGER_REASON_PROPERTY, PIPELINE_EXECUTION_ID_PROPERTY):
         if metadata.get(key):

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from typing import Any, Dict, Mapping, Optional, Tuple
 
-from .content import ModelCardError
+from .content import ModelCardError, card_package
 
 CARD_STATUS = "Draft"
 
@@ -13,8 +13,10 @@ CARD_STATUS = "Draft"
 def create_or_update(client: Any, *, name: str, content: Mapping[str, Any], kms_key_id: Optional[str] = None) -> Tuple[str, str]:
     """Create the model card ``name`` (status Draft); if it exists, update it when its content differs.
 
-    Returns (``created`` | ``updated`` | ``unchanged``, card ARN). Raises ModelCardError for
-    an archived card (SageMaker refuses changes to it).
+    Returns (``created`` | ``updated`` | ``unchanged``, card ARN). Raises ModelCardError for an archived card (SageMaker
+    refuses changes to it), and, when ``content`` names its model package (ARN and creation time:
+    :func:`~.content.card_package`), for an existing card that does not name that same package: a card of another
+    package (a group deleted and created again reuses its versions' ARNs) is never overwritten.
     """
     from botocore.exceptions import ClientError
 
@@ -30,9 +32,21 @@ def create_or_update(client: Any, *, name: str, content: Mapping[str, Any], kms_
     existing = client.describe_model_card(ModelCardName=name)
     arn = existing.get("ModelCardArn", "")
     try:
-        same = json.loads(existing.get("Content") or "null") == json.loads(text)
+        old = json.loads(existing.get("Content") or "null")
     except ValueError:
-        same = False
+        old = None
+    ours = card_package(content)
+    if ours != (None, None):
+        theirs = card_package(old if isinstance(old, dict) else {})
+        if theirs != ours:
+            said = (f"{theirs[0] or 'no model package'} created {theirs[1] or 'at a time it does not record'}"
+                    if theirs != (None, None) else "no model package")
+            raise ModelCardError(
+                f"model card {name!r} exists and describes {said}, not {ours[0]} created {ours[1]}: it is left as it is "
+                "(it may be another package's reviewed record); delete it if it is not "
+                f"(aws sagemaker delete-model-card --model-card-name {name}) and run the step again"
+            )
+    same = old is not None and old == json.loads(text)
     if same:
         return "unchanged", arn
     status = existing.get("ModelCardStatus")

@@ -152,8 +152,9 @@ def test_the_card_grants_cover_the_names_the_pipeline_gives_cards_of_a_group_too
                   for s in p["Properties"]["PolicyDocument"]["Statement"]}
     group = f"{prefix}-{'m' * 20}"
     # WHEN the pipeline's ModelCard step names the cards of versions 1 and 1234
+    created = "2026-03-01T09:59:07Z"
     for version in (1, 1234):
-        arn = f"arn:aws:sagemaker:eu-west-1:123456789012:model-card/{card_name(f'{PACKAGE_ARN_OF}{group}/{version}')}"
+        arn = f"arn:aws:sagemaker:eu-west-1:123456789012:model-card/{card_name(f'{PACKAGE_ARN_OF}{group}/{version}', created)}"
         # THEN the trainer may write them and the approver review them
         for sid in ("ModelCardsMmmmmmmmmmmmmmmmmmmm", "ReviewModelCards"):
             resources = statements[sid]["Resource"]
