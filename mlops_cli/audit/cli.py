@@ -32,7 +32,9 @@ What is gathered, and from where:
 * the approval history: first the approval ledger, the deploy handler's write-once record of every decision it
   observed on the version (``ListObjectsV2`` + ``GetObject`` below ``approval-ledger/<model>/<version>/`` in the
   artifacts bucket its sealed ModelDataUrl names: status, description and principal at that moment, what the handler
-  decided and set), kept for ever and preferred; a record that does not parse is a gap naming it. Then CloudTrail
+  decided and set), kept for ever and preferred; a record that does not parse is a gap naming it. Only records of
+  this package count (ARN and creation time: a group deleted and created again restarts at version 1 under the same
+  ARNs); those of another package of the version, or naming no creation time, are left out and are gaps. Then CloudTrail
   ``LookupEvents`` for ``UpdateModelPackage`` calls on this ARN (who, when, requested status, description, denied
   attempts included), which covers the last 90 days only;
 * SageMaker lineage: the package's artifact (``ListArtifacts`` by source URI) and its

@@ -33,6 +33,7 @@ from pipeline_code.core.contract import (
     TEST_FILE,
     TEST_SET_SHA256_PROPERTY,
     TRIGGER_REASON_PROPERTY,
+    package_created,
 )
 
 from .aws import (
@@ -555,19 +556,31 @@ def _splits(clients: Clients, names: Names, metadata: Mapping[str, Any], gaps: G
     return out
 
 
-def _ledger(clients: Clients, names: Names, version: int, model_data: Sequence[str], gaps: Gaps) -> Dict[str, Any]:
+def _ledger(clients: Clients, names: Names, version: int, model_data: Sequence[str], gaps: Gaps,
+            package: Mapping[str, Any]) -> Dict[str, Any]:
     """The version's approval-ledger records (``integrity.ledger_prefix`` in the artifacts bucket, which the version's
-    sealed ModelDataUrl names): each decision the deploy handler observed, oldest first, as written once.
+    sealed ModelDataUrl names): each decision the deploy handler observed on this model package, oldest first, as
+    written once.
 
     ``records``: time, principal, approval status, description, the handler's outcome and what it set, the record's
     URI. A record that does not parse, or is filed under another version or model than it names, is listed under
-    ``unreadable`` and is a gap naming it."""
-    out: Dict[str, Any] = {"location": None, "records": [], "unreadable": []}
+    ``unreadable`` and is a gap naming it.
+
+    A group deleted and created again restarts at version 1 under the same ARNs, and its old records stay (write-once,
+    undeletable), so only records of ``package`` (the DescribeModelPackage response: ARN and ``CreationTime``;
+    ``integrity.ledger_record_package``) are this version's. Records of another package of that version are left out,
+    listed under ``other_packages`` and are one gap per package naming both. A record that does not say which package
+    it is about (the handler could not describe the package) is left out too, under ``unattributed``, a gap: recorded
+    before this package was created, it is another's; after, the audit cannot tell."""
+    out: Dict[str, Any] = {"location": None, "records": [], "unreadable": [], "other_packages": [], "unattributed": []}
     sealed = _sealed_location(model_data)
     if sealed is None:
         # Registered before artefacts were sealed (itself a gap), so before the ledger: nothing to look for.
         return out
     bucket = sealed[0]
+    ours_arn = package.get("ModelPackageArn")
+    created_at = as_datetime(package.get("CreationTime"))
+    ours_created = package_created(created_at) if created_at else None
     prefix = integrity.ledger_prefix(names.model, version)
     out["location"] = f"s3://{bucket}/{prefix}"
     keys = attempt(gaps, f"approval ledger {out['location']} (ListObjectsV2)", lambda: [o["Key"] for o in list_pages(
@@ -575,7 +588,8 @@ def _ledger(clients: Clients, names: Names, version: int, model_data: Sequence[s
         Bucket=bucket, Prefix=prefix)])
     if keys is None:
         return out
-    for key in sorted(keys):  # the key starts with the UTC time it was recorded: key order is time order
+    others: Dict[Any, List[str]] = {}
+    for key in sorted(keys):  # below one package's prefix the key starts with the UTC time recorded: time order
         uri = f"s3://{bucket}/{key}"
         body = attempt(gaps, f"approval ledger record {uri}", lambda: _read_bytes(clients, uri))
         if body is None:
@@ -589,19 +603,40 @@ def _ledger(clients: Clients, names: Names, version: int, model_data: Sequence[s
             gaps.add(f"approval ledger: {uri} does not parse as a ledger record: {exc}")
             out["unreadable"].append({"uri": uri, "time": integrity.ledger_key_time(key), "problem": str(exc)})
             continue
-        package, decision, event = record["package"], record["decision"], record.get("event") or {}
+        theirs_arn, theirs_created = integrity.ledger_record_package(record)
+        recorded = iso_time(record["recorded_at"])
+        if theirs_created is None:
+            recorded_at = as_datetime(record["recorded_at"])
+            before = recorded_at is not None and created_at is not None and recorded_at < created_at
+            problem = ("recorded before this version's model package was created, so of an earlier package of that "
+                       "version (its group deleted and created again)" if before else
+                       "the record does not say which model package it is about (its creation time is missing: the "
+                       "handler could not describe the package), so the audit cannot tell it is this version's")
+            gaps.add(f"approval ledger: {uri} (recorded {recorded}) left out of this version's history: {problem}")
+            out["unattributed"].append({"uri": uri, "time": recorded, "problem": problem})
+            continue
+        if theirs_created != ours_created or (theirs_arn and theirs_arn != ours_arn):
+            others.setdefault((theirs_arn or ours_arn, theirs_created), []).append(uri)
+            continue
+        package_seen, decision, event = record["package"], record["decision"], record.get("event") or {}
         out["records"].append({
-            "time": iso_time(package.get("LastModifiedTime") or record["recorded_at"]),
-            "recorded_at": iso_time(record["recorded_at"]),
-            "principal": package.get("principal"),
-            "status": package.get("ModelApprovalStatus") or event.get("approval"),
-            "description": package.get("ApprovalDescription"),
+            "time": iso_time(package_seen.get("LastModifiedTime") or record["recorded_at"]),
+            "recorded_at": recorded,
+            "principal": package_seen.get("principal"),
+            "status": package_seen.get("ModelApprovalStatus") or event.get("approval"),
+            "description": package_seen.get("ApprovalDescription"),
             "trigger": record["trigger"],
             "outcome": decision.get("outcome"),
             "reason": decision.get("reason"),
             "set": decision.get("set"),
             "uri": uri,
         })
+    for (arn, created), uris in sorted(others.items(), key=lambda item: str(item[0])):
+        gaps.add(f"approval ledger: {len(uris)} record(s) below {out['location']} are of {arn} created {created}, not of "
+                 f"this version's model package ({ours_arn} created {ours_created}): an earlier package of that version "
+                 "(its group deleted and created again); left out of this version's history")
+        out["other_packages"].append({"arn": arn, "created": created, "records": uris})
+    out["records"].sort(key=lambda r: r["recorded_at"] or "")
     # No record at all is no gap by itself (a version decided on before the ledger existed): the approval is then
     # looked for in CloudTrail, and a version approved in neither is a gap (gather).
     return out
@@ -887,7 +922,7 @@ def gather(
         "trigger_reason": metadata.get(TRIGGER_REASON_PROPERTY),
         "metadata": metadata,
     }
-    audit["ledger"] = _ledger(clients, names, int(version), audit["data"]["model_data"], gaps)
+    audit["ledger"] = _ledger(clients, names, int(version), audit["data"]["model_data"], gaps, package)
     history = _approvals(clients, package, gaps, now, audit["ledger"])
     audit["integrity"] = _integrity(clients, package, metadata, audit["data"]["model_data"], history, gaps, now)
     audit["execution"] = _execution(clients, package, gaps)

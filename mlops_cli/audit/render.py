@@ -40,20 +40,28 @@ def _ledger_markdown(ledger: Mapping[str, Any]) -> List[str]:
         return out + ["Not located: the version names no sealed artefact, so no artifacts bucket (registered before "
                       "artefacts were sealed, and so before the ledger).", ""]
     out += [f"Location: {md_text(ledger['location'])}", ""]
-    rows = [
-        [md_text(r["time"]), md_text(r["status"]), md_text(r["principal"]), md_text(r["description"]),
-         md_text(f"{r['outcome']} ({r['trigger']})"), md_text(r["reason"]),
-         md_text(", ".join(f"{k}={v}" for k, v in sorted((r.get("set") or {}).items()))), md_text(r["uri"])]
+    # Oldest first, by when each was recorded (a record's key names that time, below its package's prefix).
+    rows = sorted([
+        (r.get("recorded_at") or r["time"] or "",
+         [md_text(r["time"]), md_text(r["status"]), md_text(r["principal"]), md_text(r["description"]),
+          md_text(f"{r['outcome']} ({r['trigger']})"), md_text(r["reason"]),
+          md_text(", ".join(f"{k}={v}" for k, v in sorted((r.get("set") or {}).items()))), md_text(r["uri"])])
         for r in ledger.get("records", [])
     ] + [
-        [md_text(u["time"]), "**does not parse**", "—", md_text(u["problem"]), "—", "—", "—", md_text(u["uri"])]
+        (u["time"] or "", [md_text(u["time"]), "**does not parse**", "—", md_text(u["problem"]), "—", "—", "—", md_text(u["uri"])])
         for u in ledger.get("unreadable", [])
-    ]
+    ], key=lambda item: item[0])
+    # A group deleted and created again reuses its versions' ARNs: what the ledger holds of the package that had this
+    # version's number before, or of no package it names, is not this version's history (each is a gap).
+    left_out = [f"- {len(o['records'])} record(s) of {md_text(o['arn'])} created {md_text(o['created'])}, not this "
+                "version's model package: left out (see Gaps)." for o in ledger.get("other_packages", [])]
+    left_out += [f"- {md_text(u['uri'])}: left out, {md_text(u['problem'])}." for u in ledger.get("unattributed", [])]
+    if left_out:
+        left_out.append("")
     if not rows:
-        return out + ["No record of this version in the approval ledger.", ""]
-    rows.sort(key=lambda row: row[-1])  # keys start with the time recorded
-    return out + _table(["Time (UTC)", "Approval status", "Principal", "Description", "Handler decision", "Reason",
-                         "Parameters set", "Record"], rows)
+        return out + left_out + ["No record of this version in the approval ledger.", ""]
+    return out + left_out + _table(["Time (UTC)", "Approval status", "Principal", "Description", "Handler decision",
+                                    "Reason", "Parameters set", "Record"], [row for _, row in rows])
 
 
 def render_markdown(audit: Mapping[str, Any]) -> str:

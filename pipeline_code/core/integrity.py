@@ -50,6 +50,8 @@ import os
 import re
 from typing import Any, BinaryIO, Dict, Iterable, Mapping, Optional
 
+from pipeline_code.core.contract import package_created
+
 # The artefact's layout: what training writes and SageMaker tars to MODEL_ARCHIVE.
 MODEL_FILE = "model.json"
 METADATA_FILE = "feature_metadata.json"
@@ -99,7 +101,9 @@ _BLOCK = 1 << 20
 # later decision (a rollback re-approves) and CloudTrail's event history holds 90 days: the ledger keeps the rest.
 LEDGER_SEGMENT = "approval-ledger"
 LEDGER_KEY_PATTERN = f"{LEDGER_SEGMENT}/*"
-# The record's format (the ``schema`` field), and the fields every record has.
+# The record's format (the ``schema`` field), and the fields every record has. A record also names its model package:
+# ``package_arn`` and ``package_created`` (contract.package_created), optional fields (records written before
+# package_created existed lack it: ledger_record_package).
 LEDGER_SCHEMA = "mlops-loop/approval-ledger/1"
 LEDGER_REQUIRED = ("schema", "recorded_at", "group", "model", "version", "trigger", "package", "decision")
 # Who records: a state change of the registry, or a reconcile (a retry, a settled stack, by hand) that decided.
@@ -157,8 +161,20 @@ def ledger_prefix(model: str, version: int) -> str:
     return f"{ledger_model_prefix(model)}{int(version)}/"
 
 
-def ledger_key(model: str, version: int, at: dt.datetime, event: str, nonce: str) -> str:
-    """``approval-ledger/<model>/<version>/<UTC time>-<event>-<nonce>.json``: one record, listed in time order.
+def ledger_package_prefix(model: str, version: int, package_created: Optional[str]) -> str:
+    """Key prefix of the ledger records of one model package: ``approval-ledger/<model>/<version>/<created>/``,
+    ``created`` the package's creation time (``contract.package_created``); a group deleted and created again restarts
+    at version 1 under the same ARNs, and its new v1's records go below a prefix of their own. Without a creation time
+    (the package could not be described when the record was written), the version's prefix, where records were
+    written before they named their package."""
+    return f"{ledger_prefix(model, version)}{package_created}/" if package_created else ledger_prefix(model, version)
+
+
+def ledger_key(model: str, version: int, at: dt.datetime, event: str, nonce: str,
+               package_created: Optional[str] = None) -> str:
+    """``approval-ledger/<model>/<version>/<created>/<UTC time>-<event>-<nonce>.json``: one record of the package
+    created at ``package_created`` (:func:`ledger_package_prefix`; default unknown: no ``<created>/``), listed in time
+    order.
 
     ``at`` (made UTC; naive is taken as UTC) to the microsecond, ``event`` a word for what happened (``approved``,
     ``rejected``, ``reconcile``; lower-cased, other characters become ``-``), ``nonce`` what tells two records of
@@ -167,7 +183,23 @@ def ledger_key(model: str, version: int, at: dt.datetime, event: str, nonce: str
     stamp = (at if at.tzinfo else at.replace(tzinfo=dt.timezone.utc)).astimezone(dt.timezone.utc)
     kebab = re.sub(r"(?<=[a-z0-9])(?=[A-Z])", "-", event).lower()  # PendingManualApproval -> pending-manual-approval
     words = "-".join(w for w in (_SLUG.sub("-", kebab).strip("-"), _SLUG.sub("", nonce.lower())) if w)
-    return f"{ledger_prefix(model, version)}{stamp:%Y%m%dT%H%M%S.%fZ}-{words}.json"
+    return f"{ledger_package_prefix(model, version, package_created)}{stamp:%Y%m%dT%H%M%S.%fZ}-{words}.json"
+
+
+def ledger_record_package(record: Mapping[str, Any]) -> tuple[Optional[str], Optional[str]]:
+    """(ARN, creation time as ``contract.package_created``) of the model package a ledger record is about; None for what
+    it does not say. The time is the record's ``package_created``, else the ``CreationTime`` of the package as the
+    handler described it (records have held it from the first), so records written before ``package_created``
+    existed name their package too; a record whose package could not be described names none."""
+    package = record.get("package") if isinstance(record.get("package"), Mapping) else {}
+    detail = ((record.get("event") or {}).get("detail") or {}) if isinstance(record.get("event"), Mapping) else {}
+    arn = record.get("package_arn") or detail.get("ModelPackageArn")
+    created = record.get("package_created") or package.get("CreationTime")
+    try:
+        stamp = package_created(created) if created else None
+    except ValueError:
+        stamp = None
+    return (arn if isinstance(arn, str) and arn else None), stamp
 
 
 def ledger_key_time(key: str) -> Optional[str]:

@@ -48,9 +48,10 @@ either way. Every decision is logged as one JSON line and returned.
 
 **Approval ledger** (``APPROVAL_LEDGER``: the artifacts bucket, and the groups' prefix before the model): every state change, and every
 reconcile that decided about a version, is also appended as one write-once JSON record
-(:func:`record_decision`; ``If-None-Match: *``, below ``approval-ledger/<model>/<version>/``, which the bucket policy
-keeps write-once and undeletable): the package's status, ``ApprovalDescription`` and the principal of its
-``LastModifiedBy``/``CreatedBy`` at that moment, and the decision with the stack parameters it set. A later decision
+(:func:`record_decision`; ``If-None-Match: *``, below ``approval-ledger/<model>/<version>/<package creation time>/``,
+which the bucket policy keeps write-once and undeletable): the package (ARN and creation time: a group created again
+reuses the ARNs), its status, ``ApprovalDescription`` and the principal of its ``LastModifiedBy``/``CreatedBy`` at that
+moment, and the decision with the stack parameters it set. A later decision
 overwrites the package's description and CloudTrail forgets after 90 days; the ledger does not. Its failure never
 stops or repeats a deployment: it is logged with the record and told to people, the record in the notice.
 
@@ -94,6 +95,7 @@ from pipeline_code.core.contract import (
     CONTAINER_SHA256_PROPERTY,
     MODEL_SHA256_PROPERTY,
     model_sha256_parameter_name,
+    package_created,
     version_of_arn,
 )
 from pipeline_code.core.retries import transient_response
@@ -808,7 +810,10 @@ def record_decision(ledger: Optional[Ledger], event: Any, decision: Mapping[str,
     """Append ``decision`` (taken on ``event``) to the approval ledger: one JSON record written with
     ``If-None-Match: *`` to a key of its own (:func:`pipeline_code.core.integrity.ledger_key`), never over another.
 
-    The record holds the event's version as the package is now (``DescribeModelPackage``: status, approval,
+    The record names its package (``package_arn`` and ``package_created``, its ``CreationTime`` as
+    ``contract.package_created``, filed below :func:`pipeline_code.core.integrity.ledger_package_prefix`; when the
+    package cannot be described, no time and the version's prefix) and holds the event's version as the package is
+    now (``DescribeModelPackage``: status, approval,
     ``ApprovalDescription``, ``LastModifiedTime``, ``LastModifiedBy`` / ``CreatedBy`` and the principal they name),
     what the event's detail said of it, and what the handler decided (outcome, reason, the stack and the parameters it
     set). A state change is recorded under the event's version whatever the outcome; a reconcile only when it decided
@@ -848,16 +853,25 @@ def record_decision(ledger: Optional[Ledger], event: Any, decision: Mapping[str,
         "event": {**{k: v for k, v in seen.items() if k != "version"}, "version": version,
                   "time": event.get("time") if isinstance(event, Mapping) else None,
                   "detail": {k: detail[k] for k in _DETAIL_FIELDS if k in detail}},
+        "package_created": None,
         "package": _package_record(sagemaker, arn),
         "decision": {k: decision[k] for k in _DECISION_FIELDS if k in decision},
     }
+    # Which package of that ARN: a group deleted and created again restarts at version 1, so the record names the
+    # package's creation time and is filed below it (integrity.ledger_package_prefix); the audit keeps a version's
+    # records apart from those of the package that had its number before.
+    try:
+        record["package_created"] = package_created(record["package"]["CreationTime"])
+    except (KeyError, ValueError):
+        pass
     now = now or dt.datetime.now(dt.timezone.utc)
     record["recorded_at"] = _aware(now).astimezone(dt.timezone.utc).isoformat()
     body = json.dumps(record, default=_json_value, sort_keys=True).encode("utf-8")
     word = seen.get("approval") if trigger == integrity.LEDGER_STATE_CHANGE and isinstance(seen.get("approval"), str) else trigger
     error: Optional[Exception] = None
     for _ in range(LEDGER_ATTEMPTS):
-        key = integrity.ledger_key(ledger.models[group], version, now, word or trigger, secrets.token_hex(4))
+        key = integrity.ledger_key(ledger.models[group], version, now, word or trigger, secrets.token_hex(4),
+                                   record["package_created"])
         try:
             s3.put_object(Bucket=ledger.bucket, Key=key, Body=body, IfNoneMatch="*", ContentType="application/json")
             return {"key": f"s3://{ledger.bucket}/{key}"}

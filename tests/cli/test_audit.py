@@ -1009,6 +1009,118 @@ def test_the_approval_history_is_read_from_the_ledger_after_a_rollback_overwrote
     assert not [g for g in gaps(md) if "approval" in g.lower() or "CloudTrail" in g]
 
 
+# A group deleted and created again (the README's "add back a model", a dev teardown and redeploy) restarts at v1 under
+# the same ARNs; the ledger records of the versions before stay (write-once, undeletable) below the same version.
+
+OLD_LIFE = {"schema": "mlops-loop/approval-ledger/1", "recorded_at": "2025-03-01T10:00:00Z", "group": GROUP,
+            "model": "churn", "version": 2, "trigger": "state-change",
+            "package": {"ModelApprovalStatus": "Approved", "ApprovalDescription": "old model, approved by alice in 2025",
+                        "principal": ALICE, "LastModifiedTime": "2025-03-01T09:59:00Z"},
+            "decision": {"outcome": "deploying", "reason": "", "set": {}}}
+
+
+TODAY = "today's v2, QA passed"
+
+
+def _ledger_rows(md: str) -> list:
+    ledger = section(md, "Approval history").split("### CloudTrail", 1)[0]
+    return [line for line in ledger.splitlines() if line.startswith("| ") and "approval-ledger/churn/" in line]
+
+
+def test_the_old_lifes_record_without_its_package_is_not_reported_as_the_new_versions_approval(world, tmp_path):
+    """Trial P, finding 4. GIVEN alice's 2025 approval of the v2 of the group's earlier life, recorded as the handler
+    could when the package could not be described (no creation time), below approval-ledger/churn/2/
+    WHEN today's v2 (registered since, not approved by her) is audited
+    THEN her record is not in v2's history, and a gap names it: recorded before v2's package was created."""
+    key = "approval-ledger/churn/2/20250301T100000.000000Z-approved-abcd.json"
+    record = {**OLD_LIFE, "package_arn": world.v2}
+    world.clients.s3.put_object(Bucket=BUCKET, Key=key, Body=json.dumps(record).encode())
+
+    code, md, _ = run(world, tmp_path, "--version", "2")
+
+    assert code == 0
+    assert _ledger_rows(md) == []
+    assert "old model, approved by alice in 2025" not in md
+    assert has_gap(md, f"approval ledger: s3://{BUCKET}/{key} (recorded 2025-03-01T10:00:00Z) left out of this version's "
+                       "history: recorded before this version's model package was created, so of an earlier package of "
+                       "that version (its group deleted and created again)")
+
+
+def test_records_of_the_package_that_had_the_version_before_are_left_out_and_a_gap_naming_both(world, tmp_path):
+    """GIVEN alice's 2025 approval of the earlier v2 (its package named: same ARN, created 2025-03-01) and today's v2
+    approved by bob, both recorded by the handler WHEN v2 is audited THEN only bob's decision is v2's history, and one gap
+    names the other package and today's (ARN and creation time of each)."""
+    import datetime as dt
+
+    from pipeline_code.core.contract import package_created
+    from pipeline_code.core.integrity import ledger_key
+
+    old_key = ledger_key("churn", 2, dt.datetime(2025, 3, 1, 10, tzinfo=dt.timezone.utc), "Approved", "abcd",
+                         "20250301T095500Z")
+    old = {**OLD_LIFE, "package_arn": world.v2, "package_created": "20250301T095500Z",
+           "package": {**OLD_LIFE["package"], "CreationTime": "2025-03-01T09:55:00.123000+00:00"}}
+    world.clients.s3.put_object(Bucket=BUCKET, Key=old_key, Body=json.dumps(old).encode())
+    _decide(world, world.v2, "Approved", TODAY, BOB, "deploying", dt.datetime.now(dt.timezone.utc))
+    created = package_created(world.clients.sagemaker.describe_model_package(ModelPackageName=world.v2)["CreationTime"])
+
+    code, md, _ = run(world, tmp_path, "--version", "2")
+
+    assert code == 0
+    (row,) = _ledger_rows(md)
+    assert f"| Approved | {audit.md_text(BOB)} | {audit.md_text(TODAY)} |" in row
+    assert f"/approval-ledger/churn/2/{created}/" in row
+    assert has_gap(md, f"approval ledger: 1 record(s) below s3://{BUCKET}/approval-ledger/churn/2/ are of {world.v2} "
+                       f"created 20250301T095500Z, not of this version's model package ({world.v2} created {created}): an "
+                       "earlier package of that version (its group deleted and created again); left out of this "
+                       "version's history")
+    assert "old model, approved by alice in 2025" not in md.split("## Gaps")[0]
+    assert f"approved by {audit.md_text(BOB)} at " in section(md, "Summary")
+
+
+def test_a_record_written_before_records_named_their_package_is_read_by_the_packages_creation_time(world, tmp_path):
+    """GIVEN a record the handler wrote before this change (no package_created, filed directly below the version; its
+    package's CreationTime recorded as described then) WHEN v2 is audited THEN it is v2's history, no gap."""
+    import datetime as dt
+
+    from pipeline_code.core.integrity import ledger_key
+
+    _decide(world, world.v2, "Approved", "QA passed", ALICE, "deploying", dt.datetime.now(dt.timezone.utc))
+    (key,) = [o["Key"] for o in world.clients.s3.list_objects_v2(Bucket=BUCKET, Prefix="approval-ledger/churn/2/")["Contents"]]
+    record = json.loads(world.clients.s3.get_object(Bucket=BUCKET, Key=key)["Body"].read())
+    world.clients.s3.delete_object(Bucket=BUCKET, Key=key)
+    del record["package_created"]
+    legacy = ledger_key("churn", 2, dt.datetime.now(dt.timezone.utc), "Approved", "0ld")
+    world.clients.s3.put_object(Bucket=BUCKET, Key=legacy, Body=json.dumps(record).encode())
+
+    code, md, _ = run(world, tmp_path, "--version", "2")
+
+    assert code == 0
+    (row,) = _ledger_rows(md)
+    assert f"| Approved | {audit.md_text(ALICE)} | QA passed |" in row and legacy in row
+    assert not [g for g in gaps(md) if "approval ledger" in g]
+
+
+def test_a_record_that_names_no_package_after_the_package_was_created_cannot_be_told_and_is_a_gap(world, tmp_path):
+    import datetime as dt
+
+    from pipeline_code.core.integrity import ledger_key
+
+    now = dt.datetime.now(dt.timezone.utc)
+    key = ledger_key("churn", 2, now, "Approved", "0dd")
+    record = {**OLD_LIFE, "recorded_at": now.isoformat(), "package_arn": world.v2,
+              "package": {"error": "DescribeModelPackage: throttled"}}
+    world.clients.s3.put_object(Bucket=BUCKET, Key=key, Body=json.dumps(record).encode())
+
+    code, md, _ = run(world, tmp_path, "--version", "2")
+
+    assert code == 0
+    assert _ledger_rows(md) == []
+    recorded = now.isoformat(timespec="seconds").replace("+00:00", "Z")
+    assert has_gap(md, f"approval ledger: s3://{BUCKET}/{key} (recorded {recorded}) left out of this version's history: "
+                       "the record does not say which model package it is about (its creation time is missing: the "
+                       "handler could not describe the package), so the audit cannot tell it is this version's")
+
+
 def test_a_ledger_record_that_does_not_parse_is_flagged_and_a_gap(world, tmp_path):
     """GIVEN v2's ledger holding a record, a file that is not a record and a record of another version filed under v2
     WHEN audited THEN the record is shown, and each of the other two is a gap naming it and a row marked as not parsing."""

@@ -127,6 +127,43 @@ def test_a_ledger_key_files_a_record_under_its_model_and_version_in_utc_time_ord
     assert sorted([later, key]) == [key, later]
 
 
+def test_a_packages_records_go_below_its_creation_time_so_a_re_created_version_never_shares_their_keys():
+    """GIVEN v1 of a group's earlier life (created 2025) and v1 of the group created again (2026) WHEN each is recorded
+    at the same instant with the same nonce THEN the keys differ (each below its package's prefix, inside the version's,
+    which the audit lists and the write-once pattern covers); a package of unknown creation files as before."""
+    import datetime as dt
+
+    from pipeline_code.core import integrity as i
+
+    at = dt.datetime(2027, 1, 1, tzinfo=dt.timezone.utc)
+    old = i.ledger_key("churn", 1, at, "Approved", "ab12", "20250301T095900Z")
+    new = i.ledger_key("churn", 1, at, "Approved", "ab12", "20260301T095907Z")
+    assert old == "approval-ledger/churn/1/20250301T095900Z/20270101T000000.000000Z-approved-ab12.json"
+    assert new == "approval-ledger/churn/1/20260301T095907Z/20270101T000000.000000Z-approved-ab12.json"
+    assert i.ledger_package_prefix("churn", 1, "20260301T095907Z") == "approval-ledger/churn/1/20260301T095907Z/"
+    assert all(k.startswith(i.ledger_prefix("churn", 1)) and fnmatch.fnmatch(k, i.LEDGER_KEY_PATTERN) for k in (old, new))
+    assert i.ledger_key_time(new) == "2027-01-01T00:00:00.000000Z"
+    assert i.ledger_key("churn", 1, at, "Approved", "ab12") == "approval-ledger/churn/1/20270101T000000.000000Z-approved-ab12.json"
+
+
+@pytest.mark.parametrize(("record", "package"), [
+    # written now: the package named outright
+    ({"package_arn": "arn:p/1", "package_created": "20260301T095907Z", "package": {"CreationTime": "2020-01-01T00:00:00Z"}},
+     ("arn:p/1", "20260301T095907Z")),
+    # written before package_created existed: the package as the handler described it then
+    ({"package_arn": "arn:p/1", "package": {"CreationTime": "2026-03-01T09:59:07.250000+00:00"}}, ("arn:p/1", "20260301T095907Z")),
+    ({"event": {"detail": {"ModelPackageArn": "arn:p/1"}}, "package": {"CreationTime": "2026-03-01T09:59:07Z"}},
+     ("arn:p/1", "20260301T095907Z")),
+    # the package could not be described: which one it was cannot be told
+    ({"package_arn": "arn:p/1", "package": {"error": "DescribeModelPackage: throttled"}}, ("arn:p/1", None)),
+    ({"package_arn": None, "package": {"CreationTime": "not a time"}}, (None, None)),
+])
+def test_a_ledger_record_names_its_package_by_arn_and_creation_time(record, package):
+    from pipeline_code.core import integrity as i
+
+    assert i.ledger_record_package(record) == package
+
+
 @pytest.mark.parametrize(
     ("body", "problem"),
     [

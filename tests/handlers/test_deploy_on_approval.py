@@ -1422,10 +1422,13 @@ def test_an_approval_is_recorded_once_with_who_why_and_what_the_handler_set(ledg
 
     (key,) = records(aws)
     assert decision["ledger"] == {"key": f"s3://{ARTIFACTS}/{key}"}
-    assert re.fullmatch(r"approval-ledger/churn/1/\d{8}T\d{6}\.\d{6}Z-approved-[0-9a-f]{8}\.json", key)
+    # filed below the package's creation time: a group created again restarts at v1 under the same ARN
+    created = dod.package_created(aws.sagemaker.describe_model_package(ModelPackageName=v1)["CreationTime"])
+    assert re.fullmatch(rf"approval-ledger/churn/1/{created}/\d{{8}}T\d{{6}}\.\d{{6}}Z-approved-[0-9a-f]{{8}}\.json", key)
     record = dod.integrity.parse_ledger_record(records(aws)[key])
-    assert (record["group"], record["model"], record["version"], record["package_arn"], record["trigger"]) == (
-        GROUP, "churn", 1, v1, "state-change")
+    assert (record["group"], record["model"], record["version"], record["package_arn"], record["package_created"],
+            record["trigger"]) == (GROUP, "churn", 1, v1, created, "state-change")
+    assert dod.integrity.ledger_record_package(record) == (v1, created)
     assert record["package"]["ModelApprovalStatus"] == "Approved"
     assert record["package"]["ApprovalDescription"] == "QA passed; CHG-1234"
     assert record["package"]["principal"] == APPROVER
@@ -1460,7 +1463,8 @@ def test_a_record_is_never_written_over_another(ledger, monkeypatch):
     v1 = register(aws)
     decide(aws, v1, "Approved", why="why")
     at = dt.datetime(2027, 1, 1, tzinfo=dt.timezone.utc)
-    taken = dod.integrity.ledger_key("churn", 1, at, "Approved", "aaaaaaaa")
+    created = dod.package_created(aws.sagemaker.describe_model_package(ModelPackageName=v1)["CreationTime"])
+    taken = dod.integrity.ledger_key("churn", 1, at, "Approved", "aaaaaaaa", created)
     aws.s3.put_object(Bucket=ARTIFACTS, Key=taken, Body=b"an earlier record")
     nonces = iter(["aaaaaaaa", "bbbbbbbb"])
     monkeypatch.setattr(dod.secrets, "token_hex", lambda _n: next(nonces))
@@ -1471,6 +1475,50 @@ def test_a_record_is_never_written_over_another(ledger, monkeypatch):
 
     assert entry == {"key": f"s3://{ARTIFACTS}/{taken.replace('aaaaaaaa', 'bbbbbbbb')}"}
     assert records(aws, 1)[taken] == b"an earlier record"
+
+
+def test_a_re_created_groups_v1_is_recorded_beside_the_old_lifes_v1_records_never_over_them(ledger, monkeypatch):
+    """GIVEN records of the v1 of the group's earlier life (one naming its package's 2025 creation, one from before
+    records named it) at the very key names today's v1 would take (same time, same nonce) WHEN today's v1 is approved
+    THEN its record goes below its own package's prefix on the first attempt, and the old records are as they were."""
+    aws = ledger
+    v1 = register(aws)
+    decide(aws, v1, "Approved", why="today's v1")
+    at = dt.datetime(2027, 1, 1, tzinfo=dt.timezone.utc)
+    old_lives = [dod.integrity.ledger_key("churn", 1, at, "Approved", "aaaaaaaa", "20250301T095900Z"),
+                 dod.integrity.ledger_key("churn", 1, at, "Approved", "aaaaaaaa")]
+    for key in old_lives:
+        aws.s3.put_object(Bucket=ARTIFACTS, Key=key, Body=b"the old life's record")
+    monkeypatch.setattr(dod.secrets, "token_hex", lambda _n: "aaaaaaaa")
+    decision = {"group": GROUP, "event": {"id": "e", "version": 1, "approval": "Approved"}, "outcome": "unchanged"}
+
+    entry = dod.record_decision(dod._ledger_setting(dod.os.environ["APPROVAL_LEDGER"], PARAMETERS), state_change(v1), decision,
+                                sagemaker=aws.sagemaker, s3=aws.s3, notify=dod._Notifier(None, None, GROUP), now=at)
+
+    created = dod.package_created(aws.sagemaker.describe_model_package(ModelPackageName=v1)["CreationTime"])
+    assert created != "20250301T095900Z"
+    assert entry == {"key": f"s3://{ARTIFACTS}/{dod.integrity.ledger_key('churn', 1, at, 'Approved', 'aaaaaaaa', created)}"}
+    written = records(aws, 1)
+    assert len(written) == 3 and all(written[key] == b"the old life's record" for key in old_lives)
+
+
+def test_a_record_of_a_package_that_cannot_be_described_names_no_creation_time_and_files_below_the_version(ledger):
+    """The audit cannot tell which package such a record is about, and says so (tests/cli/test_audit.py)."""
+    aws = ledger
+    v1 = register(aws)
+    sagemaker = boto3.client("sagemaker", region_name=REGION)
+    decision = {"group": GROUP, "event": {"id": "e", "version": 1, "approval": "Approved"}, "outcome": "unchanged"}
+    at = dt.datetime(2027, 1, 1, tzinfo=dt.timezone.utc)
+    with Stubber(sagemaker) as stub:
+        stub.add_client_error("describe_model_package", "ThrottlingException", "Rate exceeded", 400)
+        entry = dod.record_decision(dod._ledger_setting(dod.os.environ["APPROVAL_LEDGER"], PARAMETERS), state_change(v1),
+                                    decision, sagemaker=sagemaker, s3=aws.s3, notify=dod._Notifier(None, None, GROUP), now=at)
+    (key, body), = records(aws, 1).items()
+    assert entry == {"key": f"s3://{ARTIFACTS}/{key}"}
+    assert re.fullmatch(r"approval-ledger/churn/1/20270101T000000\.000000Z-approved-[0-9a-f]{8}\.json", key)
+    record = dod.integrity.parse_ledger_record(body)
+    assert record["package_created"] is None and "Rate exceeded" in record["package"]["error"]
+    assert dod.integrity.ledger_record_package(record) == (v1, None)
 
 
 def test_a_rollback_is_recorded_under_the_version_it_re_approves_with_the_rollback_description(ledger):
