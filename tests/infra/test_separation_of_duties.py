@@ -994,7 +994,7 @@ def test_the_approval_ledger_is_write_once_for_everyone_and_written_only_by_the_
     tls = {"aws:SecureTransport": "true", "s3:TlsVersion": "1.3"}
     handler = e.function_role("deploy-on-approval")
     for model in e.cfg.models:
-        record = f"arn:aws:s3:::{bucket}/{ledger_key(model, 7, dt.datetime(2027, 1, 1), 'Approved', 'ab12cd34')}"
+        record = f"arn:aws:s3:::{bucket}/{ledger_key(model, 7, dt.datetime(2027, 1, 1), 'Approved', 'ab12cd34', '20261201T000000Z')}"
         create = {**tls, "s3:if-none-match": "*"}
         assert evaluate(handler.statements + policy, "s3:PutObject", record, create).allowed
         for statements in (handler.statements + policy, (ALLOW_EVERYTHING, *policy)):

@@ -214,7 +214,10 @@ RUNTIMES: tuple[Runtime, ...] = (
             # The approval ledger: one write-once record per observed decision (If-None-Match, which the artifacts
             # bucket's policy requires there), SSE-KMS with the data key.
             "put_object": lambda n: [
-                ("s3:PutObject", {"object": n.object("artifacts", ledger_key(n.model, 7, dt.datetime(2027, 1, 1), "Approved", "ab12cd34"))},
+                # (below the package's creation time: integrity.ledger_package_prefix)
+                ("s3:PutObject",
+                 {"object": n.object("artifacts", ledger_key(n.model, 7, dt.datetime(2027, 1, 1), "Approved", "ab12cd34",
+                                                             "20261201T000000Z"))},
                  {"s3:if-none-match": "*"}),
                 ("kms:GenerateDataKey", {"key": n.data_key}, {}),
             ],
