@@ -22,6 +22,8 @@ from pipeline_code.core.problem import (BINARY, REGRESSION, default_primary_metr
 from pipeline_code.core.contract import (DEFAULT_MAX_MALFORMED_RATE, DEFAULT_MAX_RETRAINING_STARTS_PER_DAY, DEFAULT_PROJECT,
                                          NAME_PATTERN, NAME_RULE, model_spec_document)
 from pipeline_code.core.contract import DEFAULT_LABEL_DELAY_DAYS, MONITOR_LABEL_WINDOW_HOURS, records_lookback_hours
+from pipeline_code.core.contract import (DEFAULT_MONITOR_WINDOW_GIB, GIB, MAX_PROCESSING_VOLUME_GB, MONITOR_WINDOW_DOWNLOADS,
+                                         MONITOR_WORKING_GB, monitor_volume_gb, monitor_window_bytes)
 from pipeline_code.core.decision import DecisionError, DecisionPolicy, parse_decision
 from pipeline_code.core.online_features import LookupSpec
 from pipeline_code.core.thresholds import DEFAULT_GATE, THRESHOLDS, GateThresholds
@@ -431,6 +433,12 @@ class ModelConfig(StrictModel):
     # the drift monitor joins the labels of each week to the predictions its runs recorded over this many days
     # (+ the label window and a day). Default 30: a month of look-back covers the usual business outcomes.
     label_delay_days: int = Field(default=DEFAULT_LABEL_DELAY_DAYS, ge=0, le=3650)
+    # The drift monitor's download cap, in GiB (2**30 bytes): each of its downloads of a run (the day's traffic, the
+    # week's labels, the by-id feature snapshots, the look-back's prediction records and its older labels) keeps at most
+    # this much, the newest (records: the due) first, and the report warns when one was cut. Its job's volume is sized
+    # from it (pipeline_code.core.contract.monitor_volume_gb: 5 x the cap + 10 GB, at least 30 GB). Default 2: a few
+    # million requests a day; raise it when a report says a download was cut (README: late labels at scale).
+    monitor_max_window_gib: float = Field(default=DEFAULT_MONITOR_WINDOW_GIB, gt=0, allow_inf_nan=False)
     # What trains the model: "xgboost" (gradient-boosted trees) or "pytorch" (a tabular network,
     # pipeline_code/training/train_torch.py); decides the images and which accelerators fit. Default xgboost.
     framework: Literal[FRAMEWORK_NAMES] = XGBOOST
@@ -440,6 +448,23 @@ class ModelConfig(StrictModel):
     serving: ServingConfig = ServingConfig()
 
     _name = field_validator("name")(_check_name)
+
+    @field_validator("monitor_max_window_gib")
+    @classmethod
+    def _monitor_volume(cls, value: float) -> float:
+        # The volume must hold every download at the cap; SageMaker refuses a larger one when the job starts, daily.
+        needed = monitor_volume_gb(monitor_window_bytes(value))
+        if needed > MAX_PROCESSING_VOLUME_GB:
+            largest = (MAX_PROCESSING_VOLUME_GB - MONITOR_WORKING_GB) * 10**9 // (MONITOR_WINDOW_DOWNLOADS * GIB)
+            raise ValueError(f"{value:g} GiB would need a {needed} GB volume for the drift monitor's job "
+                             f"({MONITOR_WINDOW_DOWNLOADS} downloads at the cap + {MONITOR_WORKING_GB} GB), over SageMaker's "
+                             f"{MAX_PROCESSING_VOLUME_GB} GB processing volume limit; set at most {largest}")
+        return value
+
+    @property
+    def monitor_max_window_bytes(self) -> int:
+        """The drift monitor's ``--max-window-bytes``: :attr:`monitor_max_window_gib` in bytes."""
+        return monitor_window_bytes(self.monitor_max_window_gib)
 
     @model_validator(mode="after")
     def _hyperparameters(self) -> "ModelConfig":

@@ -11,7 +11,7 @@ from aws_cdk import aws_s3 as s3
 from aws_cdk import aws_sqs as sqs
 from constructs import Construct
 
-from pipeline_code.core.contract import DRIFT_MONITOR_REPORTS, MONITOR_NAMESPACE, inference_prefix
+from pipeline_code.core.contract import DRIFT_MONITOR_REPORTS, MONITOR_NAMESPACE, inference_prefix, monitor_volume_gb
 from pipeline_code.core.integrity import model_prefix
 from pipeline_code.core.problem import BINARY, REGRESSION
 
@@ -40,7 +40,9 @@ class DriftMonitor(Construct):
     stack's parameter, downloads that version's baselines and model, the last 24 hours of captured
     traffic (``capture/<model>/``; batch models: ``batch/<model>/`` inputs with their outputs), the
     ground-truth labels written in the last week (``labels/<model>/``) and the prediction records its earlier runs
-    wrote over the model's ``label_delay_days`` (late labels are judged against them), and publishes the drift, quality, bias and
+    wrote over the model's ``label_delay_days`` (late labels are judged against them), each download capped at the
+    model's ``monitor_max_window_gib`` (default 2 GiB; the job's volume holds all five at the cap plus 10 GB of working
+    space, at least 30 GB: :func:`~pipeline_code.core.contract.monitor_volume_gb`), and publishes the drift, quality, bias and
     health metrics the loop's alarms watch (namespace ``mlops-loop/monitoring``). Its JSON and HTML
     reports land under ``monitor/<model>/<execution id>/``. Before the first approval it reports
     "not serving" and stays healthy; any download or API failure makes the run *unhealthy* (an
@@ -195,6 +197,8 @@ class DriftMonitor(Construct):
         # Labels come up to this long after their request: each run records its window's predictions (with its
         # report, under monitor/) and joins the labels of the label window to the records of that many days back.
         arguments += ["--label-delay-days", str(model.label_delay_days)]
+        # The cap of each download (models.<name>.monitor_max_window_gib): the volume below holds all of them at it.
+        arguments += ["--max-window-bytes", str(model.monitor_max_window_bytes)]
 
         def code_input(name: str, uri: str) -> dict:
             return {
@@ -238,7 +242,7 @@ class DriftMonitor(Construct):
                 "ClusterConfig": {
                     "InstanceCount": 1,
                     "InstanceType": instance_type,
-                    "VolumeSizeInGB": 30,
+                    "VolumeSizeInGB": monitor_volume_gb(model.monitor_max_window_bytes),
                     "VolumeKmsKeyId": read_once(key, "key_arn"),
                 }
             },

@@ -579,3 +579,39 @@ def records_lookback_hours(label_delay_days: int, *, label_window_hours: float =
     margin for a run that started late. The records must be kept at least this long
     (data_lake.inference_records_expiration_days)."""
     return label_delay_days * 24 + label_window_hours + window_hours
+
+
+# The drift monitor's download cap (its --max-window-bytes): each of its downloads of a run - the traffic window
+# (capture or batch), the label window's labels, a by-id model's feature snapshots, the earlier runs' prediction records
+# and the look-back's older labels - keeps at most this many bytes, the newest (or the due) first. Set per model in GiB
+# (models.<name>.monitor_max_window_gib, MONITOR_WINDOW_SETTING); default 2 GiB.
+MONITOR_WINDOW_SETTING = "monitor_max_window_gib"
+DEFAULT_MONITOR_WINDOW_GIB = 2
+GIB = 1024**3
+MONITOR_WINDOW_DOWNLOADS = 5
+# Besides the downloads, the job's volume holds the serving version's extracted model and baselines, the 30 earlier
+# reports and this run's outputs (the report and the window's prediction records: ~56 bytes a request).
+MONITOR_WORKING_GB = 10
+# The volume the job had before the cap could be set: a smaller cap never shrinks it.
+MONITOR_MIN_VOLUME_GB = 30
+# SageMaker's limit on a processing job's ML storage volume (ProcessingClusterConfig.VolumeSizeInGB: 1-16384; the
+# processing types the config allows have no local instance storage, which would cap it lower).
+MAX_PROCESSING_VOLUME_GB = 16384
+
+
+def monitor_window_fix(model: Optional[str] = None) -> str:
+    """The remedy a report names when a download was cut at the cap."""
+    return f"raise models.{model or '<model>'}.{MONITOR_WINDOW_SETTING} (the job's --max-window-bytes)"
+
+
+def monitor_window_bytes(gib: float) -> int:
+    """The cap of ``gib`` GiB in bytes (what --max-window-bytes takes)."""
+    return max(1, int(gib * GIB))
+
+
+def monitor_volume_gb(max_window_bytes: int) -> int:
+    """The drift monitor job's volume (GB, decimal, rounded up) for a download cap of ``max_window_bytes``: every one of
+    its :data:`MONITOR_WINDOW_DOWNLOADS` downloads full, plus :data:`MONITOR_WORKING_GB`, and never below
+    :data:`MONITOR_MIN_VOLUME_GB` (the default 2 GiB cap: 30 GB)."""
+    downloads = -(-MONITOR_WINDOW_DOWNLOADS * int(max_window_bytes) // 10**9)
+    return max(MONITOR_MIN_VOLUME_GB, downloads + MONITOR_WORKING_GB)

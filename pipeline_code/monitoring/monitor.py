@@ -67,6 +67,7 @@ import traceback
 from typing import Any, Dict, List, Mapping, Optional, Sequence, Tuple
 
 from pipeline_code.core.contract import BASELINE_FILES, DEFAULT_MAX_MALFORMED_RATE, EVALUATION_FILE, MONITOR_NAMESPACE
+from pipeline_code.core.contract import DEFAULT_MONITOR_WINDOW_GIB, MONITOR_WINDOW_SETTING, monitor_window_bytes, monitor_window_fix
 from pipeline_code.core.online_features import DEFAULT_MAX_SKEW_RATE
 from pipeline_code.core.problem import BINARY, MULTICLASS, REGRESSION
 from pipeline_code.monitoring import capture as capture_mod
@@ -629,8 +630,9 @@ def build_parser() -> argparse.ArgumentParser:
     arg("feature-snapshots-s3-uri", default=None, help="with --from-s3: s3://<features bucket>/snapshots/<dataset>/, "
         "the snapshots of the last --label-window-hours (--feature-snapshots-dir then defaults to 'snapshots' next to "
         "--capture-dir)")
-    arg("max-window-bytes", type=_positive_int, default=2 * 1024**3,
-        help="download cap per window (default 2 GiB); the newest objects are kept and the report notes the cut")
+    arg("max-window-bytes", type=_positive_int, default=monitor_window_bytes(DEFAULT_MONITOR_WINDOW_GIB),
+        help=f"the cap of each download (the scheduled job's: the model's {MONITOR_WINDOW_SETTING} in bytes; default "
+        f"{DEFAULT_MONITOR_WINDOW_GIB} GiB); the newest objects are kept (records: the due first) and the report notes the cut")
     return p
 
 
@@ -668,7 +670,7 @@ def _older_labels_lost(args: argparse.Namespace, sections: Dict[str, Any]) -> Op
         return "the look-back's labels were not downloaded (see the labels_download_failed error)"
     if downloaded.get("truncated"):
         return (f"the look-back's labels were cut at --max-window-bytes ({downloaded.get('skipped_objects')} files "
-                "left out); raise it")
+                f"left out); {monitor_window_fix(getattr(args, 'model', None))}")
     return None
 
 

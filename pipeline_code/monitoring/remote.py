@@ -44,7 +44,7 @@ import tempfile
 from typing import Any, Dict, Iterable, List, Mapping, Optional, Tuple
 
 from pipeline_code.core.contract import ATTRIBUTIONS_FILE, BASELINE_FILES, EVALUATION_FILE, MONITOR_METRICS, package_parameter_name, version_of_arn
-from pipeline_code.core.contract import records_lookback_hours
+from pipeline_code.core.contract import DEFAULT_MONITOR_WINDOW_GIB, monitor_window_bytes, monitor_window_fix, records_lookback_hours
 from pipeline_code.core.problem import BINARY
 from pipeline_code.handlers.deploy_on_approval import describe_stack, stack_parameters
 from pipeline_code.monitoring import drift, report as report_mod
@@ -52,9 +52,9 @@ from pipeline_code.training.data_io import extract_tar_safely
 
 DEFAULT_WINDOW_HOURS = 24.0
 DEFAULT_LABEL_WINDOW_HOURS = 168.0
-# Decoding is in memory (pandas): 2 GiB of capture JSON is roughly a few million records, which
-# an ml.m5.xlarge (16 GiB) still decodes; larger windows keep the newest objects.
-DEFAULT_MAX_WINDOW_BYTES = 2 * 1024**3
+# Each download's cap (the scheduled job's is the model's monitor_max_window_gib): capture is decoded a block at a time,
+# so it bounds the volume, not memory; larger windows keep the newest objects.
+DEFAULT_MAX_WINDOW_BYTES = monitor_window_bytes(DEFAULT_MONITOR_WINDOW_GIB)
 BATCH_OUTPUT_SUFFIX = ".out"
 MAX_HISTORY_REPORTS = 30
 NOT_SERVING = "NotServing"
@@ -692,7 +692,7 @@ def records_checks(summary: Mapping[str, Any]) -> List[Dict[str, Any]]:
                    "(those are read first, the oldest first; left out, their days are judged on fewer requests or by a "
                    "later run), the others' labels count as unmatched, e.g. "
                    + ", ".join(f"{s['key']} ({s['written']})" for s in summary["skipped"][:3])
-                   + "; raise --max-window-bytes"))
+                   + f"; {monitor_window_fix()}"))
     if summary["failed"]:
         out.append(drift.check("prediction_records_download_failed", "monitor", len(summary["failed"]), 0,
                                drift.WARN, detail="earlier runs' records not read (their labels go unmatched): "
@@ -706,8 +706,8 @@ def _window_checks(what: str, summary: Mapping[str, Any]) -> List[Dict[str, Any]
         out.append(drift.check(
             f"{what}_window_truncated", "monitor", summary["downloaded_bytes"], summary["max_bytes"], drift.WARN, op=">=",
             detail=f"{summary['skipped_objects']} older objects ({summary['skipped_bytes']} bytes) in the window were not read: "
-                   f"the window covers only {summary['oldest_downloaded']} .. {summary['window_end']}; raise --max-window-bytes "
-                   "or shorten the window"))
+                   f"the window covers only {summary['oldest_downloaded']} .. {summary['window_end']}; "
+                   f"{monitor_window_fix()}"))
     if summary["unsafe_keys"]:
         out.append(drift.check(f"{what}_unsafe_keys", "monitor", len(summary["unsafe_keys"]), 0, drift.WARN,
                                detail=f"skipped keys that would leave the download directory: {summary['unsafe_keys'][:5]}"))

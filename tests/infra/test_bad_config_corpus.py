@@ -672,6 +672,11 @@ CASES = [
          "environment 'prod': field 'data_lake.inference_records_expiration_days': 60 expires the drift monitor's "
          "prediction records before the labels of model 'churn' arrive (label_delay_days 60 + the 7-day label window + "
          "a day: 68 days); keep them at least 68 days (or null: never), or lower models.churn.label_delay_days"),
+    case("model-monitor-window-zero", at("models.churn.monitor_max_window_gib", 0),
+         "model 'churn': field 'monitor_max_window_gib': Input should be greater than 0 (got 0)"),
+    case("model-monitor-window-past-the-volume-limit", at("models.churn.monitor_max_window_gib", 4000),
+         "model 'churn': field 'monitor_max_window_gib': 4000 GiB would need a 21485 GB volume for the drift monitor's "
+         "job (5 downloads at the cap + 10 GB), over SageMaker's 16384 GB processing volume limit; set at most 3049"),
     case("model-min-daily-requests-negative", at("models.churn.min_daily_requests", -1),
          "model 'churn': field 'min_daily_requests': Input should be greater than or equal to 0 (got "
          "-1)"),

@@ -653,3 +653,13 @@ def test_a_leakage_acknowledgement_reaches_the_jobs_model_spec(raw):
     spec = parse_model_spec(parse_config(raw).models[model].job_spec())
     assert spec.leakage_acknowledged == reason
     assert "leakage_acknowledged" not in parse_config(yaml.safe_load(SAMPLE_CONFIG.read_text())).models[model].job_spec()
+
+
+def test_the_monitor_window_setting_the_reports_name_is_the_models_field(sample):
+    """The monitor's cut-download warnings name the config field to raise (contract.MONITOR_WINDOW_SETTING): it is the
+    model's, in GiB, and the job's --max-window-bytes is it in bytes."""
+    from pipeline_code.core.contract import GIB, MONITOR_WINDOW_SETTING, monitor_window_fix
+
+    model = next(iter(sample.models.values()))
+    assert getattr(model, MONITOR_WINDOW_SETTING) == 2 and model.monitor_max_window_bytes == 2 * GIB
+    assert monitor_window_fix("churn") == "raise models.churn.monitor_max_window_gib (the job's --max-window-bytes)"

@@ -16,7 +16,7 @@ from aws_cdk import aws_s3 as s3
 from aws_cdk import aws_sqs as sqs
 
 from mlops_loop.app_builder import new_app
-from pipeline_code.core.contract import DEFAULT_LABEL_DELAY_DAYS
+from pipeline_code.core.contract import DEFAULT_LABEL_DELAY_DAYS, DEFAULT_MONITOR_WINDOW_GIB, GIB
 from mlops_loop.config import ModelConfig, parse_config
 from mlops_loop.config.schema import GateConfig, MonitoringConfig
 from mlops_loop.constructs.drift_monitor import DriftMonitor
@@ -38,9 +38,10 @@ RAW_CONFIG = {
     "models": {
         # Binary, no traffic expected: a quiet day is quiet.
         "returns": {"dataset": "orders", "target": "returned", "features": ["items"], "sensitive_attribute": "channel"},
-        # Regression, 500 requests a day expected, its label up to 90 days after the request.
+        # Regression, 500 requests a day expected, its label up to 90 days after the request, downloads of up to 8 GiB.
         "basket": {"dataset": "orders", "target": "basket_value", "features": ["items"], "sensitive_attribute": "channel",
-                   "problem_type": "regression", "min_daily_requests": 500, "label_delay_days": 90},
+                   "problem_type": "regression", "min_daily_requests": 500, "label_delay_days": 90,
+                   "monitor_max_window_gib": 8},
     },
     "environments": {"dev": {"tier": "dev", "account": "123456789012", "region": "eu-west-1", "models": ["returns", "basket"]}},
 }
@@ -179,6 +180,19 @@ def test_each_run_looks_back_as_far_as_the_models_labels_come_late(returns_monit
     stack, _ = returns_monitor
     assert _arguments(_schedule(stack)[1])["--label-delay-days"] == str(DEFAULT_LABEL_DELAY_DAYS)
     assert _statements(stack)["Reports"]["Resource"] == f"arn:aws:s3:::{INFERENCE}/monitor/returns/*"
+
+
+def test_each_download_is_capped_as_the_model_says_and_the_volume_holds_all_of_them_at_the_cap(returns_monitor):
+    """GIVEN a model whose monitor may download 8 GiB a window, and one that sets no cap WHEN their monitors are built
+    THEN each run is given its cap in bytes (the default's 2 GiB for the other), and the job's volume holds the five
+    downloads at the cap plus 10 GB of working space (8 GiB: 5 x 8.59 GB -> 43 + 10 = 53 GB), never below the 30 GB
+    the default cap gets."""
+    _, request = _schedule(_monitor("basket")[0])
+    assert _arguments(request)["--max-window-bytes"] == str(8 * GIB)
+    assert request["ProcessingResources"]["ClusterConfig"]["VolumeSizeInGB"] == 53
+    _, request = _schedule(returns_monitor[0])
+    assert _arguments(request)["--max-window-bytes"] == str(DEFAULT_MONITOR_WINDOW_GIB * GIB)
+    assert request["ProcessingResources"]["ClusterConfig"]["VolumeSizeInGB"] == 30
 
 
 def test_the_job_runs_the_entry_script_with_the_job_code_and_the_model_spec_as_inputs(returns_monitor):
