@@ -73,7 +73,7 @@ from pipeline_code.core.problem import BINARY, MULTICLASS, REGRESSION
 from pipeline_code.monitoring import capture as capture_mod
 from pipeline_code.monitoring import cumulative, drift, quality, skew, report as report_mod
 from pipeline_code.monitoring import history as history_mod
-from pipeline_code.monitoring import late_labels
+from pipeline_code.monitoring import late_label_guard, late_labels
 from pipeline_code.monitoring.window_pass import COUNTS, DEFAULT_SAMPLE_ROWS, LABELS, RESCORING, SAMPLE, WindowPass
 from pipeline_code.training.spec import ModelSpec, add_model_spec_argument
 from pipeline_code.argtypes import non_negative_int as _non_negative_int, positive_float as _positive_float, positive_int as _positive_int, unit_interval as _unit
@@ -308,6 +308,8 @@ def run_monitor(spec: ModelSpec, args: argparse.Namespace, *, cloudwatch_client:
                     skipped = _older_labels_lost(args, sections)
                     judged_before, history_unknown = _judged_before(history, errors, records_version, summary_capture,
                                                                     history_dir=args.history_dir)
+                    if skipped is None:  # a pass the memory left cannot hold is skipped: an OOM kill loses the whole report
+                        skipped = late_label_guard.memory_problem(late_labels.records_files(args.records_dir))
                     if skipped is None:
                         older = (late_labels.LookbackLabels(args.late_labels_dir, problem_type, classes)
                                  if args.late_labels_dir else None)
@@ -337,8 +339,12 @@ def run_monitor(spec: ModelSpec, args: argparse.Namespace, *, cloudwatch_client:
                     # Judging the due days on the labels that are left would judge the skewed subset the look-back
                     # exists to avoid (churn-like labels: positives early, negatives at the delay): not this run.
                     section.setdefault("checks", []).append(drift.check(
-                        "late_labels_not_judged", "model_quality", None, None, drift.WARN,
+                        late_label_guard.NOT_JUDGED, "model_quality", None, None, drift.WARN,
                         detail=f"no due day is judged this run: {skipped}; today's window is"))
+                    # Several runs in a row: model-quality retraining has gone quiet, which pages (MonitorHealthy=0).
+                    persistent = late_label_guard.persistent_error(history.reports, skipped)
+                    if persistent is not None:
+                        error(persistent["kind"], persistent["message"], section=persistent["section"])
                 if recorded is not None:
                     section["prediction_records_written"] = recorded
                 unusable = labels.attrs.get("unusable_labels") if labels is not None else None

@@ -1,0 +1,158 @@
+"""What keeps the late-label pass from taking the drift report down, and from going quiet (:mod:`.late_labels`).
+
+* **Memory** (:func:`memory_problem`): the pass runs in the monitor's process after the window's drift is judged and
+  before the report is written; an out-of-memory kill of the job would lose the whole report - drift, its metrics and
+  the retrain alarm - and leave only ``-monitor-no-report``. So before it starts, its peak is estimated from the
+  look-back's request count (the records files' parquet footers, read without their data) at
+  :data:`BYTES_PER_REQUEST` each plus :data:`BASE_BYTES`, and compared with the memory the instance has left (the
+  container's limit less what the process holds, and what the kernel says is available). When it would not fit the
+  pass is skipped: ``late_labels_not_judged`` names the estimate and the fix, and the drift report stands.
+* **Escalation** (:func:`persistent_error`): a run that judges no due day (``late_labels_not_judged``) only warns - one
+  download that failed or one cut look-back is retried by the next run, and its days stay due for a week. When
+  :data:`ESCALATE_AFTER_RUNS` runs in a row judged none (this one and the earlier reports of :mod:`.history`, newest
+  first), model-quality retraining has gone quiet: the run's report gets an error of its own section
+  (:data:`SECTION`), as ``capture_missing`` does - ``MonitorHealthy=0`` pages people through ``-monitor-unhealthy``,
+  the window's other numbers stand.
+
+stdlib only, besides pyarrow for the footers (the monitor's image has it: records are parquet).
+"""
+
+from __future__ import annotations
+
+import os
+from typing import Any, Callable, Dict, Iterable, Mapping, Optional, Sequence
+
+NOT_JUDGED = "late_labels_not_judged"
+PERSISTENT = "late_labels_not_judged_persistently"
+SECTION = "late_labels"
+QUALITY_SECTION = "model_quality"
+# Three daily runs: a failed download or a cut look-back is given two more runs to clear by itself, and a due day that
+# was not judged still has four of its seven days in the label window (it is judged by the first run within the week
+# after it came due) when people hear of it.
+ESCALATE_AFTER_RUNS = 3
+# The streamed join's peak above the process's resident memory just before it, per request of the look-back: measured
+# on bench/late_labels_memory.py's look-backs (38 days, 80 % labelled, 36-character ids) at 5,000 / 20,000 / 60,000
+# requests a day: 53 / 124 / 232 MB over 0.19 / 0.76 / 2.28 M requests (the peak read as VmHWM after resetting it,
+# clear_refs 5), 90 bytes a request on the whole range, 130 on its steepest part; the bench's own "peak above imports"
+# reads ru_maxrss, whose mark before the join was already past the process's resident memory, so it shows less.
+# 128 bytes a request + 64 MiB holds every measured peak with a 1.3x-1.7x margin.
+BYTES_PER_REQUEST = 128
+BASE_BYTES = 64 * 1024**2
+FIX = ("give the monitor more memory (environments.<env>.training.processing_instance_type, e.g. one size up), or lower "
+       "models.<model>.label_delay_days if its labels come sooner")
+
+
+def lookback_requests(paths: Iterable[str]) -> int:
+    """The requests the records files at ``paths`` hold, from their parquet footers (their data is not read); a file
+    whose footer cannot be read counts none (the join names it)."""
+    import pyarrow.parquet as pq
+
+    total = 0
+    for path in paths:
+        try:
+            total += pq.read_metadata(path).num_rows
+        except Exception:  # noqa: BLE001 - reported by the join, which cannot read it either
+            continue
+    return total
+
+
+def _number(path: str) -> Optional[int]:
+    try:
+        with open(path, encoding="ascii") as handle:
+            text = handle.read().strip()
+    except OSError:
+        return None
+    return int(text) if text.isdigit() else None
+
+
+def _meminfo() -> Dict[str, int]:
+    out: Dict[str, int] = {}
+    try:
+        with open("/proc/meminfo", encoding="ascii") as handle:
+            for line in handle:
+                key, _, rest = line.partition(":")
+                parts = rest.split()
+                if parts and parts[0].isdigit():
+                    out[key] = int(parts[0]) * 1024  # kB
+    except OSError:
+        pass
+    return out
+
+
+def _resident() -> int:
+    try:
+        with open("/proc/self/status", encoding="ascii") as handle:
+            for line in handle:
+                if line.startswith("VmRSS:"):
+                    return int(line.split()[1]) * 1024
+    except (OSError, ValueError, IndexError):
+        pass
+    return 0
+
+
+def available_memory() -> Optional[int]:
+    """Bytes the process may still use: the container's memory limit (cgroup v2 ``memory.max`` or v1
+    ``memory.limit_in_bytes``, else the machine's) less what it holds, and no more than the kernel's ``MemAvailable``;
+    None where none of these can be read (the pass then runs)."""
+    info = _meminfo()
+    limits = [v for v in (_number("/sys/fs/cgroup/memory.max"), _number("/sys/fs/cgroup/memory/memory.limit_in_bytes"),
+                          info.get("MemTotal")) if v]
+    bounds = []
+    if limits:
+        bounds.append(min(limits) - _resident())
+    if info.get("MemAvailable"):
+        bounds.append(info["MemAvailable"])
+    return max(0, min(bounds)) if bounds else None
+
+
+def memory_problem(records: Sequence[str], *, available: Optional[Callable[[], Optional[int]]] = None) -> Optional[str]:
+    """Why the late-label pass over the records files ``records`` would not fit the memory left (``available()``:
+    bytes, None: unknown; default :func:`available_memory`), else None."""
+    requests = lookback_requests(records)
+    needed = BASE_BYTES + BYTES_PER_REQUEST * requests
+    left = (available or available_memory)()
+    if left is None or needed <= left:
+        return None
+    gib = 1024**3
+    return (f"the late-label pass would need about {needed / gib:.1f} GiB ({requests:,} requests of the look-back at "
+            f"~{BYTES_PER_REQUEST} bytes each, in {len(records)} records files) and the instance has {left / gib:.1f} GiB "
+            f"left: skipped, so that the drift report stands; {FIX}")
+
+
+def _skipped(report: Mapping[str, Any]) -> Optional[bool]:
+    """Whether an earlier report's late-label pass judged no due day (True), ran (False), or never got to it (None: no
+    model-quality section - a quiet day, no version serving, a window without records - or a model without late
+    labels)."""
+    if any(c.get("check") == NOT_JUDGED for c in report.get("checks") or [] if isinstance(c, Mapping)):
+        return True
+    quality = (report.get("sections") or {}).get(QUALITY_SECTION)
+    if isinstance(quality, Mapping) and "late_labels" in quality:
+        return False
+    return None
+
+
+def runs_not_judged(reports: Sequence[Mapping[str, Any]]) -> int:
+    """How many of the newest earlier ``reports`` (oldest first, as :mod:`.history` reads them) in a row judged no due
+    day; reports that never got to the pass are passed over."""
+    count = 0
+    for report in reversed(reports):
+        skipped = _skipped(report)
+        if skipped is None:
+            continue
+        if not skipped:
+            break
+        count += 1
+    return count
+
+
+def persistent_error(reports: Sequence[Mapping[str, Any]], reason: str) -> Optional[Dict[str, str]]:
+    """The error (``kind``, ``message``, ``section``) of a run that judges no due day (``reason``) after
+    :data:`ESCALATE_AFTER_RUNS` - 1 earlier runs that judged none either (``reports``), else None."""
+    runs = runs_not_judged(reports) + 1
+    if runs < ESCALATE_AFTER_RUNS:
+        return None
+    return {"kind": PERSISTENT, "section": SECTION, "message": (
+        f"no due day of the late labels has been judged for {runs} runs in a row (this one: {reason}): AucDrop, "
+        "QualityDrop and LabelCoverage of the due days are not published, so model-quality retraining is blind, and a "
+        "due day no run judges within the week after it came due is never judged; fix the cause named in "
+        f"{NOT_JUDGED} of these reports")}

@@ -1,0 +1,212 @@
+"""The late-label pass guarded (:mod:`pipeline_code.monitoring.late_label_guard`): a pass the memory left cannot hold is
+skipped so that the drift report stands, and runs that judge no due day several times in a row page people.
+
+The scheduled runs are the monitor's job against moto (``tests/support/remote_world``), as in ``test_late_labels.py``:
+a day of a decayed model's traffic 31 days ago recorded by its run, its labels a third each written 30, 2 and 0 days ago,
+today's undrifted traffic in the window.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import os
+
+import pandas as pd
+
+from pipeline_code.monitoring import late_label_guard, late_labels
+from tests.support import late_labels_world
+from tests.support.monitoring import check
+from mlops_cli.local import replay
+from pipeline_code.monitoring import monitor
+from pipeline_code.training.train import predict
+from tests.support.remote_world import CAPTURE_URI, HISTORY_URI, LABELS_URI, from_s3_args, published, read_report, register
+
+
+DELAY = 30
+
+GIB = 1024**3
+
+
+# --- how many runs in a row judged no due day -------------------------------------------------------------------------
+
+
+def _report(at: str, *, skipped: bool = False, judged: bool = False) -> dict:
+    """An earlier report: its pass judged no due day (``skipped``), ran (``judged``), or never got to it (neither)."""
+    quality = {"late_labels": {"judged_days": []}} if judged else ({"checks": []} if skipped else None)
+    return {"generated_at": at, "checks": [{"check": late_label_guard.NOT_JUDGED, "status": "warn"}] if skipped else [],
+            "sections": {"model_quality": quality} if quality is not None else {}}
+
+
+def test_runs_that_judged_no_due_day_are_counted_back_to_the_last_that_judged_passing_over_days_without_a_pass():
+    """GIVEN earlier reports, oldest first: one that judged, two that judged none with a quiet day (no quality section)
+    between them WHEN counted THEN two in a row judged none; a report that judged ends the count."""
+    reports = [_report("1", skipped=True), _report("2", judged=True), _report("3", skipped=True), _report("4"),
+               _report("5", skipped=True)]
+    assert late_label_guard.runs_not_judged(reports) == 2
+    assert late_label_guard.runs_not_judged([*reports, _report("6", judged=True)]) == 0
+    assert late_label_guard.runs_not_judged([]) == 0
+
+
+def test_the_third_run_in_a_row_that_judges_no_due_day_is_an_error_of_its_own_section_naming_the_cause():
+    """GIVEN one, then two earlier runs that judged no due day WHEN this run judges none either THEN the second in a row
+    only warns (its days are still due for the week), the third is an error confined to the late_labels section: the
+    report is unhealthy (it pages) while the window's other numbers stand."""
+    assert late_label_guard.ESCALATE_AFTER_RUNS == 3
+    assert late_label_guard.persistent_error([_report("1", skipped=True)], "cut") is None
+    error = late_label_guard.persistent_error([_report("1", skipped=True), _report("2", skipped=True)], "the cause")
+    assert error == {"kind": "late_labels_not_judged_persistently", "section": "late_labels", "message": (
+        "no due day of the late labels has been judged for 3 runs in a row (this one: the cause): AucDrop, QualityDrop "
+        "and LabelCoverage of the due days are not published, so model-quality retraining is blind, and a due day no run "
+        "judges within the week after it came due is never judged; fix the cause named in late_labels_not_judged of "
+        "these reports")}
+
+
+# --- the memory the pass needs ----------------------------------------------------------------------------------------
+
+
+def _records(tmp_path, days: int, per_day: int) -> list[str]:
+    paths = []
+    for day in range(days):
+        path = tmp_path / f"run-{day}" / late_labels.RECORDS_FILE
+        path.parent.mkdir(parents=True)
+        frame = pd.DataFrame({"inference_id": [f"{day}-{i}" for i in range(per_day)],
+                              "inference_time": pd.Timestamp("2026-11-01T00:00:00Z") + pd.Timedelta(days=day),
+                              "score": 0.5})
+        late_labels_world.write_records(path, frame, written=dt.datetime(2026, 11, 2, tzinfo=dt.timezone.utc) + dt.timedelta(days=day))
+        paths.append(str(path))
+    return paths
+
+
+def test_the_pass_is_estimated_from_the_records_footers_and_refused_only_when_the_memory_left_cannot_hold_it(tmp_path):
+    """GIVEN 3 records files of 1,000 requests WHEN the memory left is below the estimate (64 MiB + 128 bytes a request),
+    above it, or unknown THEN only the first is a problem, naming the estimate, the memory left and the fix."""
+    paths = _records(tmp_path, 3, 1000)
+    assert late_label_guard.lookback_requests(paths) == 3000
+    needed = late_label_guard.BASE_BYTES + late_label_guard.BYTES_PER_REQUEST * 3000
+    problem = late_label_guard.memory_problem(paths, available=lambda: needed - 1)
+    assert problem == (
+        "the late-label pass would need about 0.1 GiB (3,000 requests of the look-back at ~128 bytes each, in 3 records "
+        "files) and the instance has 0.1 GiB left: skipped, so that the drift report stands; give the monitor more memory "
+        "(environments.<env>.training.processing_instance_type, e.g. one size up), or lower "
+        "models.<model>.label_delay_days if its labels come sooner")
+    assert late_label_guard.memory_problem(paths, available=lambda: needed) is None
+    assert late_label_guard.memory_problem(paths, available=lambda: None) is None
+
+
+def test_an_unreadable_records_footer_counts_no_requests(tmp_path):
+    bad = tmp_path / "bad.parquet"
+    bad.write_bytes(b"not parquet")
+    assert late_label_guard.lookback_requests([str(bad), *_records(tmp_path, 1, 10)]) == 10
+
+
+def test_the_memory_left_is_read_from_this_machine():
+    left = late_label_guard.available_memory()
+    assert left is not None and 0 < left < 1024 * GIB
+
+
+# --- the scheduled runs -----------------------------------------------------------------------------------------------
+# (as tests/monitoring/test_late_labels.py drives them)
+
+
+def _now() -> dt.datetime:
+    return dt.datetime.now(dt.timezone.utc)
+
+
+def traffic(aws, spec, model, *, name: str, day: dt.datetime, rows: int, seed: int, drift: float = 0.0,
+            concept_drift: float = 0.0) -> pd.DataFrame:
+    """A day of captured requests (their inference times on ``day``), as data capture writes them."""
+    frame = replay.traffic(spec, rows, seed=seed, drift=drift, concept_drift=concept_drift, start=day.strftime("%Y-%m-%d"),
+                           days=1)
+    lines = replay.capture_lines(spec, frame, predict(model, frame))
+    aws.put(f"{CAPTURE_URI}mlops-loop-dev-churn/AllTraffic/{name}.jsonl", ("\n".join(lines) + "\n").encode())
+    return frame
+
+
+def labels_arrive(aws, spec, frame: pd.DataFrame, name: str, *, days_ago: float) -> None:
+    """The ground truth of ``frame``'s requests, written ``days_ago``."""
+    scratch = aws.tmp / f"labels-{name}"
+    replay.write_labels(spec, frame, str(scratch), coverage=1.0)
+    aws.put(f"{LABELS_URI}{name}.parquet", (scratch / "labels.parquet").read_bytes())
+    if days_ago:
+        aws.age(f"{LABELS_URI}{name}.parquet", _now() - dt.timedelta(days=days_ago))
+
+
+def scheduled_run(aws, spec, root) -> dict:
+    """The drift monitor's job as the schedule starts it (the construct's arguments that matter here)."""
+    code = monitor.main(from_s3_args(spec, root, "--labels-s3-uri", LABELS_URI, "--history-s3-uri", HISTORY_URI,
+                                     "--label-delay-days", str(DELAY), "--publish-metrics"),
+                        cloudwatch_client=aws.cloudwatch)
+    assert code == 0
+    return read_report(root)
+
+
+def _decayed_day_with_labels(aws, spec, reference, tmp_path) -> None:
+    """A decayed model's day of traffic 31 days ago, recorded by its run (uploaded as the job's end does, aged), its
+    labels a third each written 30, 2 and 0 days ago."""
+    aws.serving_stack(churn_arn=register(aws, reference, "run-1"))
+    then = _now() - dt.timedelta(days=DELAY + 1)
+    old = traffic(aws, spec, reference["model"], name="old", day=then, rows=1500, seed=400, drift=0.8, concept_drift=1.0)
+    scheduled_run(aws, spec, tmp_path / "run-1")
+    for name in os.listdir(tmp_path / "run-1" / "out"):
+        aws.put(f"{HISTORY_URI}run-1/{name}", (tmp_path / "run-1" / "out" / name).read_bytes())
+        aws.age(f"{HISTORY_URI}run-1/{name}", then)
+    aws.age(f"{CAPTURE_URI}mlops-loop-dev-churn/AllTraffic/old.jsonl", then)
+    for i, written in enumerate((DELAY, 2, 0)):
+        labels_arrive(aws, spec, old.iloc[i::3], f"old-{i}", days_ago=written)
+
+
+def test_a_pass_the_memory_left_cannot_hold_is_skipped_and_the_drift_report_and_its_metrics_stand(aws, spec, reference,
+                                                                                                   tmp_path, monkeypatch):
+    """GIVEN a due day whose labels came, and an instance with 1 MiB of memory left at the pass WHEN today's run judges
+    THEN the pass is skipped (an out-of-memory kill would lose the whole report): the report is written and healthy, its
+    drift is judged and published, and late_labels_not_judged names the estimate and the fix; no AucDrop comes from the
+    due day."""
+    _decayed_day_with_labels(aws, spec, reference, tmp_path)
+    traffic(aws, spec, reference["model"], name="today", day=_now(), rows=1500, seed=500)
+    monkeypatch.setattr(late_label_guard, "available_memory", lambda: 1024**2)
+
+    report = scheduled_run(aws, spec, tmp_path / "run-2")
+
+    assert report["healthy"] and report["summary"]["records"] == 1500, report["errors"]
+    assert "late_labels" not in report["sections"]["model_quality"]
+    skipped = check(report, late_label_guard.NOT_JUDGED)
+    assert skipped["status"] == "warn" and "the late-label pass would need about 0.1 GiB (1,500 requests" in skipped["detail"]
+    assert report["sections"]["data_drift"]["features"] and "DataDriftScore" in published(aws)
+    assert "AucDrop" not in published(aws)
+
+
+def _history_report(aws, root, run: str, *, later_by: float) -> None:
+    """``root``'s report as the report of an earlier run ``run``, generated ``later_by`` seconds after it (the runs'
+    order is their reports' generated_at)."""
+    report = read_report(root)
+    report["generated_at"] = (dt.datetime.fromisoformat(report["generated_at"]) + dt.timedelta(seconds=later_by)).isoformat()
+    aws.put(f"{HISTORY_URI}{run}/report.json", json.dumps(report).encode())
+
+
+def test_the_third_run_in_a_row_that_cannot_judge_its_due_days_makes_the_report_unhealthy_and_its_window_stands(
+        aws, spec, reference, tmp_path):
+    """GIVEN a due day whose older labels cannot be read (an empty export in the look-back), and two earlier runs that
+    judged no due day for it WHEN today's run cannot either THEN it pages: the report is unhealthy (MonitorHealthy 0)
+    with an error of the late_labels section naming the runs and the cause, and its window stays trusted - drift and
+    today's quality are published as before."""
+    _decayed_day_with_labels(aws, spec, reference, tmp_path)
+    aws.put(f"{LABELS_URI}broken.csv", b"")
+    aws.age(f"{LABELS_URI}broken.csv", _now() - dt.timedelta(days=20))
+    traffic(aws, spec, reference["model"], name="today", day=_now(), rows=1500, seed=500)
+    first = scheduled_run(aws, spec, tmp_path / "run-2")
+    assert first["healthy"] and check(first, late_label_guard.NOT_JUDGED)["status"] == "warn"
+    _history_report(aws, tmp_path / "run-2", "run-2", later_by=0)
+    _history_report(aws, tmp_path / "run-2", "run-3", later_by=1)
+
+    report = scheduled_run(aws, spec, tmp_path / "run-4")
+
+    assert not report["healthy"] and report["trusted"] and report["status"] == "unhealthy"
+    (error,) = [e for e in report["errors"] if e["kind"] == "late_labels_not_judged_persistently"]
+    assert error["section"] == "late_labels"
+    assert error["message"].startswith("no due day of the late labels has been judged for 3 runs in a row (this one: "
+                                       "the look-back's labels under")
+    # MonitorHealthy 0 pages; the published maximum of a minute mixes the runs, MonitoringErrors' is this run's 1.
+    assert report["summary"]["monitor_healthy"] == 0 and published(aws)["MonitoringErrors"] == 1
+    assert "DataDriftScore" in published(aws)
+    assert report["summary"]["records"] == 1500 and check(report, late_label_guard.NOT_JUDGED)["status"] == "warn"
