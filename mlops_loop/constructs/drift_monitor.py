@@ -11,7 +11,12 @@ from aws_cdk import aws_s3 as s3
 from aws_cdk import aws_sqs as sqs
 from constructs import Construct
 
-from pipeline_code.core.contract import DRIFT_MONITOR_REPORTS, MONITOR_NAMESPACE, inference_prefix, monitor_volume_gb
+from pipeline_code.core.contract import (
+    DRIFT_MONITOR_REPORTS,
+    MONITOR_NAMESPACE,
+    inference_prefix,
+    monitor_volume_gb,
+)
 from pipeline_code.core.integrity import model_prefix
 from pipeline_code.core.problem import BINARY, REGRESSION
 
