@@ -175,6 +175,10 @@ def delete_failed_creates(cloudformation: Any, states: Sequence[StackState], *, 
 
     problems = []
     for state in reversed([s for s in states if s.deletable_failed_create]):
+        # A rollback that failed left resources it could not delete; the stack's deletion keeps those whose policy is
+        # RetainExceptOnCreate (deleted only by the rollback of the create that made them), so with fixed names they
+        # would make the next create fail "already exists": named, to be deleted by hand first.
+        left = _resources_left(cloudformation, state.stack_id) if state.status == "ROLLBACK_FAILED" else []
         # By stack id: the failed stack itself, never one created under its name meanwhile.
         cloudformation.update_termination_protection(StackName=state.stack_id, EnableTerminationProtection=False)
         cloudformation.delete_stack(StackName=state.stack_id, ClientRequestToken=f"mlops-lifecycle-{uuid.uuid4()}")
@@ -187,7 +191,21 @@ def delete_failed_creates(cloudformation: Any, states: Sequence[StackState], *, 
                             f"--stack-name {state.stack_id}")
             continue
         print(f"{state.name}: deleted", file=out)
+        if left:
+            problems.append(f"{state.name}: its failed rollback left {len(left)} resources, which its deletion may have "
+                            f"kept (RetainExceptOnCreate), and a fixed name among them makes the next create fail: "
+                            f"{'; '.join(left)}; delete those still there by hand, then cdk deploy")
     return problems
+
+
+def _resources_left(cloudformation: Any, stack_id: str) -> List[str]:
+    """The resources of ``stack_id`` not deleted (type and physical id, all pages)."""
+    left = []
+    for page in cloudformation.get_paginator("list_stack_resources").paginate(StackName=stack_id):
+        for resource in page.get("StackResourceSummaries", []):
+            if resource.get("PhysicalResourceId") and resource.get("ResourceStatus") != "DELETE_COMPLETE":
+                left.append(f"{resource['ResourceType']} {resource['PhysicalResourceId']}")
+    return left
 
 
 # -------------------------------------------------------------------------------------------------------- teardown
@@ -487,6 +505,7 @@ def main(argv: Optional[Sequence[str]] = None, *, session: Any = None, out: Any 
         if args.command == "stacks":
             states = describe_stacks(cloudformation, list(environment_stack_names(prefix).values()))
             print(render_stacks(states, environment=args.env, account=where.account, region=where.region), file=out)
+            problems: List[str] = []
             if args.delete_failed_creates:
                 if not any(s.deletable_failed_create for s in states):
                     print("nothing to delete: no stack is a failed first create under termination protection", file=out)
@@ -495,9 +514,9 @@ def main(argv: Optional[Sequence[str]] = None, *, session: Any = None, out: Any 
                     print(f"lifecycle: {problem}", file=sys.stderr)
                 states = describe_stacks(cloudformation, list(environment_stack_names(prefix).values()))
             blocking = [s for s in states if s.blocks_deploy]
-            if not blocking:
+            if not blocking and not (args.delete_failed_creates and problems):
                 print(f"cdk deploy '{args.env}/*' can proceed", file=out)
-            return 1 if blocking else 0
+            return 1 if blocking or (args.delete_failed_creates and problems) else 0
         s3, sagemaker = session.client("s3"), session.client("sagemaker")
         plan = plan_teardown(cloudformation=cloudformation, s3=s3, sagemaker=sagemaker, prefix=prefix, models=models,
                              environment=args.env)

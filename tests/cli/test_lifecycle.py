@@ -10,7 +10,7 @@ from __future__ import annotations
 import io
 import json
 import re
-from typing import Any, Dict, List
+from typing import Any, Dict, List, Sequence, Tuple
 
 import boto3
 import pytest
@@ -77,8 +77,15 @@ def _describe(stub: Stubber, states: Dict[str, Any]) -> None:
                                   expected_params={"StackName": name})
 
 
-def _delete(stub: Stubber, component: str) -> None:
+def _delete(stub: Stubber, component: str, left: Sequence[Tuple[str, str, str]] = ()) -> None:
+    """The repair's calls for one stack; ``left``: for a ROLLBACK_FAILED one, its resources (type, physical id,
+    status) listed first."""
     stack_id = _id(environment_stack_names(STAGING)[component])
+    if left:
+        stub.add_response("list_stack_resources", {"StackResourceSummaries": [
+            {"LogicalResourceId": f"R{i}", "PhysicalResourceId": physical, "ResourceType": kind, "ResourceStatus": status,
+             "LastUpdatedTimestamp": "2026-01-01T00:00:00Z"} for i, (kind, physical, status) in enumerate(left)]},
+            {"StackName": stack_id})
     stub.add_response("update_termination_protection", {"StackId": stack_id},
                       {"StackName": stack_id, "EnableTerminationProtection": False})
     stub.add_response("delete_stack", {}, {"StackName": stack_id, "ClientRequestToken": ANY})
@@ -117,7 +124,7 @@ def test_the_repair_deletes_exactly_the_protected_failed_creates_last_created_fi
     with Stubber(cloudformation) as stub:
         _describe(stub, states)
         _delete(stub, "training")
-        _delete(stub, "data-pipeline")
+        _delete(stub, "data-pipeline", left=[("AWS::Glue::Job", "gone", "DELETE_COMPLETE")])
         _describe(stub, {"storage": states["storage"], "serving": states["serving"]})
         code, out = _run(["--env", "staging", *CONFIG, "stacks", "--delete-failed-creates"],
                          Session(sample_account("staging"), cloudformation=cloudformation))
@@ -130,6 +137,28 @@ def test_the_repair_deletes_exactly_the_protected_failed_creates_last_created_fi
     assert (f"aws cloudformation continue-update-rollback --stack-name {names['serving']} --role-arn "
             f"arn:aws:iam::{account}:role/cdk-hnb659fds-cfn-exec-role-{account}-{REGION} --region {REGION} (add "
             "--resources-to-skip") in out
+
+
+def test_a_failed_rollbacks_leftovers_are_named_and_the_retry_is_not_said_to_proceed(capsys):
+    """GIVEN staging's Storage stack ROLLBACK_FAILED (protected) whose rollback could not delete a fixed-name bucket
+    WHEN the stacks are repaired THEN the stack is deleted, but the bucket its deletion keeps (RetainExceptOnCreate) is
+    named with what to do, "can proceed" is not said and the exit is 1: the next create would fail on that name."""
+    cloudformation = _client("cloudformation")
+    bucket = f"{STAGING}-artifacts-{sample_account('staging')}-{REGION}"
+    with Stubber(cloudformation) as stub:
+        _describe(stub, {"storage": ("ROLLBACK_FAILED", True)})
+        _delete(stub, "storage", left=[("AWS::S3::Bucket", bucket, "DELETE_FAILED"),
+                                        ("AWS::KMS::Key", "k-1", "DELETE_COMPLETE")])
+        _describe(stub, {})
+        code, out = _run(["--env", "staging", *CONFIG, "stacks", "--delete-failed-creates"],
+                         Session(sample_account("staging"), cloudformation=cloudformation))
+        stub.assert_no_pending_responses()
+    storage = environment_stack_names(STAGING)["storage"]
+    assert code == 1 and f"{storage}: deleted" in out and "can proceed" not in out
+    assert capsys.readouterr().err == (
+        f"lifecycle: {storage}: its failed rollback left 1 resources, which its deletion may have kept "
+        f"(RetainExceptOnCreate), and a fixed name among them makes the next create fail: AWS::S3::Bucket {bucket}; "
+        "delete those still there by hand, then cdk deploy\n")
 
 
 def test_an_unprotected_failed_create_is_left_to_cdk_deploy():
