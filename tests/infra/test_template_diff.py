@@ -36,6 +36,7 @@ from mlops_loop.tools.template_diff import (
     render_text,
 )
 
+from tests.support.configs import SAMPLE_CONFIG
 from tests.support.paths import REPO_ROOT
 from tests.support.template_diff import record_compared
 
@@ -628,10 +629,18 @@ def test_base_head_against_an_edited_working_tree_end_to_end(tmp_path, monkeypat
     dev and prod THEN exactly that shows up: dev's log groups change retention, prod nothing, nothing else
     (commit stamps differ); and only those two environments were synthesized, on both sides.
 
+    The clone's HEAD holds the frozen sample config (tests/support/configs/sample.yaml: two models in each of its
+    three environments), not the user's: what is asserted holds for any config with a dev, a prod and another
+    environment, and each side's synth of dev and prod then builds two models per environment, whatever the
+    user's line-up (the user's dev had six: about a CPU-second more per side).
+
     (Keeping ``--base-out`` whole and stamped with the base commit: tests/infra/test_source_stamp.py.)"""
     clone = tmp_path / "clone"
     subprocess.run(["git", "clone", "-q", "--shared", str(REPO_ROOT), str(clone)], check=True)
     config_path = clone / "config" / "mlops-loop.yaml"
+    config_path.write_text(SAMPLE_CONFIG.read_text())
+    _git(clone, "commit", "-q", "--allow-empty", "-am", "the frozen sample config")
+    assert _git(clone, "status", "--porcelain") == ""  # HEAD is the base: a clean tree before the edit below
     text = config_path.read_text()
     dev_at = text.index("\n  dev:\n")
     match = re.compile(r"log_retention_days: (\d+)").search(text, dev_at)
