@@ -35,8 +35,11 @@ from typing import Any, Dict, List, Mapping, Optional, Sequence, Tuple
 
 from pipeline_code.core.contract import TRIMMED
 from pipeline_code.core.problem import BINARY, MAX_CLASSES, MULTICLASS, PROBLEM_TYPES, REGRESSION
-# normalise_category and shown: defined with the rules in the core (the by-id front checks stored values with them).
-from pipeline_code.core.value_rules import ValueRule, normalise_category, shown  # noqa: F401 - re-exported
+# normalise_category, shown and the boolean words: defined with the rules in the core (the by-id front checks and types
+# stored values with them).
+from pipeline_code.core.value_rules import (  # noqa: F401 - re-exported
+    FALSE_WORDS, TRUE_WORDS, ValueRule, normalise_category, parse_boolean, shown,
+)
 
 # --------------------------------------------------------------------------------------
 # Column types of the raw / curated schema and the Feature Store types they map to.
@@ -57,12 +60,6 @@ INTEGER_PATTERN = r"^[+-]?[0-9]{1,18}(\.0*)?$"
 DOUBLE_PATTERN = r"^[+-]?([0-9]+\.?[0-9]*|\.[0-9]+)([eE][+-]?[0-9]{1,3})?$"
 
 COLUMN_TYPES = (STRING, INTEGER, DOUBLE, TIMESTAMP, BOOLEAN)
-
-# How a boolean is written in raw text, after trimming and lower-casing (the ETL and serving both read
-# these, and the generator writes the first of each). A boolean feature value is Integral 1 / 0.
-# "1.0" / "0.0": how pandas writes a boolean column that has a missing value (it becomes a float column).
-TRUE_WORDS = ("true", "1", "yes", "y", "t", "1.0")
-FALSE_WORDS = ("false", "0", "no", "n", "f", "0.0")
 
 # SageMaker Feature Store knows exactly three feature types.
 INTEGRAL = "Integral"
@@ -197,12 +194,6 @@ def target_problem(column: Column, problem_type: str = BINARY) -> Optional[str]:
             return None
         return f"column {column.name!r} is {shape}; a regression target is an integer or double column"
     return f"problem_type {problem_type!r} is not one of {', '.join(PROBLEM_TYPES)}"
-
-
-def parse_boolean(value: str) -> Optional[bool]:
-    """True / False for a word of :data:`TRUE_WORDS` / :data:`FALSE_WORDS` (any case, trimmed), else None."""
-    word = value.strip().lower()
-    return True if word in TRUE_WORDS else False if word in FALSE_WORDS else None
 
 
 def trimmed_text(value: Optional[str]) -> Optional[str]:
@@ -381,12 +372,23 @@ class Dataset:
         """Those of ``features`` (in their order) that are never missing (:meth:`required_column`)."""
         return tuple(name for name in features if self.required_column(name) is not None)
 
+    def is_boolean_feature(self, feature: str) -> bool:
+        """True for a feature that is a boolean column as it is (``col(x)``): its value is 1 / 0, and serving also reads
+        JSON true / false and a boolean word (:func:`parse_boolean`) as it."""
+        column = self.feature(feature).source_column
+        return column is not None and self.column(column).dtype == BOOLEAN
+
     def feature_rule(self, feature: str) -> Optional[ValueRule]:
         """The declared rules a present value of feature ``feature`` keeps, or None: a column unchanged (``col(x)``)
-        keeps its column's (:attr:`Column.rule`: bounds, allowed values), a ``bucket`` is one of its labels. Features
-        computed otherwise have no declared range to hold them to. Serving checks a precomputed value with it and the
-        by-id front a stored one (its environment carries :meth:`feature_rules`)."""
+        keeps its column's (:attr:`Column.rule`: bounds, allowed values), a boolean column as it is is true or false
+        (:meth:`is_boolean_feature`), a ``bucket`` is one of its labels. Features computed otherwise have no declared
+        range to hold them to. Serving checks a precomputed value with it and the by-id front a stored one (its
+        environment carries :meth:`feature_rules`; the front types a boolean feature's stored text by it, as serving
+        reads that feature)."""
         definition = self.feature(feature)
+        if self.is_boolean_feature(feature):
+            # A boolean column declares no bounds or allowed values (Column.rule): true or false is its whole rule.
+            return ValueRule(boolean=True)
         if definition.source_column is not None:
             return self.column(definition.source_column).rule
         if definition.expr.op == "bucket":

@@ -26,7 +26,8 @@ before the feature was added to the group, or before its column became ``nullabl
 by the policy for that id alone instead of failing the whole request at the endpoint. So is a stored value that
 breaks a rule serving holds it to (:attr:`LookupSpec.rules`, :meth:`pipeline_code.catalog.Dataset.feature_rule`: a
 ``min`` / ``max`` / ``allowed`` of its column, a bucket's labels) - a value written before the rule was tightened (a
-new category list, a narrower range). Each ``invalid`` id's answer says why (``lookup_reason``: the feature, the
+new category list, a narrower range) - or a boolean feature's value serving does not read as true or false (a
+``boolean`` rule: the front types it as serving does, so ``2`` is invalid and ``true`` is sent as 1). Each ``invalid`` id's answer says why (``lookup_reason``: the feature, the
 stored value and the rule).
 Every verdict but ``fresh`` is a miss, resolved by the model's policy:
 
@@ -53,7 +54,7 @@ from datetime import datetime, timedelta, timezone
 from typing import Any, Dict, List, Mapping, Optional, Sequence, Tuple
 
 from pipeline_code.core.contract import FEATURE_EVENT_TIME, TRIMMED
-from pipeline_code.core.value_rules import ValueRule, shown
+from pipeline_code.core.value_rules import ValueRule, parse_boolean, shown
 
 MAX_IDS = 100
 MAX_ID_LENGTH = 1024
@@ -101,6 +102,8 @@ def verdict_metric(kind: str) -> str:
 
 # Feature Store's feature types, as the catalog declares them (pipeline_code.catalog FS_*).
 INTEGRAL, FRACTIONAL, STRING = "Integral", "Fractional", "String"
+# How the front types a boolean feature (Integral in the store, a ``boolean`` rule in FEATURE_RULES): as serving does.
+BOOLEAN = "boolean"
 
 
 class RefusedRequest(Exception):
@@ -304,11 +307,16 @@ def parse_time(text: Optional[str]) -> Optional[datetime]:
 
 
 def _typed(value: Any, kind: str) -> Tuple[bool, Any]:
-    """(valid, value for the endpoint) of one stored value; an absent value is a valid missing one."""
+    """(valid, value for the endpoint) of one stored value; an absent value is a valid missing one. A ``kind``
+    :data:`BOOLEAN` value is read as serving reads a boolean feature's text (:func:`parse_boolean`: ``1`` / ``0`` and
+    the boolean words, any case) and sent as 1 / 0; any other text (``2``, ``maybe``) is not of its type."""
     if value is None:
         return True, None
     if not isinstance(value, str):  # a collection where the catalog declares one value
         return False, None
+    if kind == BOOLEAN:
+        flag = parse_boolean(value)
+        return flag is not None, None if flag is None else int(flag)
     if kind == INTEGRAL:
         try:
             return True, int(value)
@@ -349,9 +357,13 @@ def judge(record: Optional[StoredRecord], spec: LookupSpec, now: datetime
         if name in required and (stored is None or (isinstance(stored, str) and not stored.strip(TRIMMED))):
             held = "absent from the stored record" if stored is None else f"stored as blank text {shown(stored)}"
             return INVALID, {}, event_text, f"feature {name!r}: {held}, but serving refuses it missing (a required feature)"
-        ok, value = _typed(stored, kind)
+        # A boolean feature is Integral in the store, but serving reads it as true or false: typed as serving types it,
+        # a stored 2 is unusable (not sent, failing every id) and a stored "true" is used.
+        boolean = name in rules and rules[name].boolean
+        ok, value = _typed(stored, BOOLEAN if boolean else kind)
         if not ok:
-            return INVALID, {}, event_text, f"feature {name!r}: stored {shown(stored)} is not of its catalog type {kind}"
+            held = "true or false, as serving reads a boolean feature" if boolean else f"of its catalog type {kind}"
+            return INVALID, {}, event_text, f"feature {name!r}: stored {shown(stored)} is not {held}"
         # A value kept since before a rule was tightened would likewise fail every id at the endpoint.
         problem = rules[name].problem(value) if name in rules else None
         if problem:

@@ -1,4 +1,5 @@
-"""The declared rules one feature value keeps: bounds, allowed values, bucket labels. Standard library only.
+"""The declared rules one feature value keeps: bounds, allowed values, bucket labels, true or false. Standard library
+only.
 
 One definition for every place that checks a value against its dataset's declaration: serving, for a raw field
 (:meth:`pipeline_code.catalog.Column.value_problem`) and a precomputed feature
@@ -16,8 +17,20 @@ from typing import Any, Dict, Mapping, Optional, Tuple
 from pipeline_code.core.contract import TRIMMED
 
 # The rule kinds, as the front's environment spells them (FEATURE_RULES).
-MINIMUM, MAXIMUM, ALLOWED, BUCKETS = "min", "max", "allowed", "buckets"
-RULE_KINDS = (MINIMUM, MAXIMUM, ALLOWED, BUCKETS)
+MINIMUM, MAXIMUM, ALLOWED, BUCKETS, BOOLEAN = "min", "max", "allowed", "buckets", "boolean"
+RULE_KINDS = (MINIMUM, MAXIMUM, ALLOWED, BUCKETS, BOOLEAN)
+
+# How a boolean is written in text, after trimming and lower-casing (the ETL, serving and the by-id front all read
+# these, and the sample-data generator writes the first of each). A boolean feature value is Integral 1 / 0.
+# "1.0" / "0.0": how pandas writes a boolean column that has a missing value (it becomes a float column).
+TRUE_WORDS = ("true", "1", "yes", "y", "t", "1.0")
+FALSE_WORDS = ("false", "0", "no", "n", "f", "0.0")
+
+
+def parse_boolean(value: str) -> Optional[bool]:
+    """True / False for a word of :data:`TRUE_WORDS` / :data:`FALSE_WORDS` (any case, trimmed), else None."""
+    word = value.strip().lower()
+    return True if word in TRUE_WORDS else False if word in FALSE_WORDS else None
 
 
 def normalise_category(value: str) -> str:
@@ -43,23 +56,28 @@ def shown(value: Any, limit: int = 40) -> str:
 class ValueRule:
     """What a present value must keep: a number ``minimum`` / ``maximum`` (inclusive), a text one of ``allowed``
     (compared in normal form, :func:`normalise_category`); ``buckets`` says ``allowed`` are a bucket feature's labels
-    (only the message differs). None everywhere: no rule."""
+    (only the message differs); ``boolean`` says the value is true or false (a boolean column as it is: serving reads
+    1 / 0, JSON true / false or a boolean word, :func:`parse_boolean`, and nothing else). None everywhere: no rule."""
 
     minimum: Optional[float] = None
     maximum: Optional[float] = None
     allowed: Optional[Tuple[str, ...]] = None
     buckets: bool = False
+    boolean: bool = False
 
     def problem(self, value: Any) -> Optional[str]:
         """Why ``value`` (already of its type: a number, a string, a bool) breaks the rule, None when it keeps it.
 
         A missing value (None, NaN, blank text) has no problem here: whether it may be missing is the caller's rule.
-        Booleans are never held to bounds; bounds apply to numbers, allowed values to text.
+        Booleans are never held to bounds; bounds apply to numbers, allowed values to text; a ``boolean`` rule
+        holds a number to 1 or 0 (a bool keeps it).
         """
         if value is None or (isinstance(value, float) and value != value):
             return None
         if isinstance(value, str) and not value.strip(TRIMMED):
             return None
+        if self.boolean and isinstance(value, (int, float)) and not isinstance(value, bool) and value not in (0, 1):
+            return f"{shown(value)} is not true or false (1 or 0)"
         if isinstance(value, (int, float)) and not isinstance(value, bool):
             if self.minimum is not None and value < self.minimum:
                 return f"{shown(value)} is below the minimum {self.minimum:g}"
@@ -72,7 +90,7 @@ class ValueRule:
         return None
 
     def to_json(self) -> Dict[str, Any]:
-        """The rule as JSON: only the kinds it has (``min``, ``max``, ``allowed`` or ``buckets``)."""
+        """The rule as JSON: only the kinds it has (``min``, ``max``, ``allowed`` or ``buckets``, ``boolean``: true)."""
         out: Dict[str, Any] = {}
         for kind, bound in ((MINIMUM, self.minimum), (MAXIMUM, self.maximum)):
             if bound is not None:
@@ -80,6 +98,8 @@ class ValueRule:
                 out[kind] = int(bound) if float(bound).is_integer() and abs(bound) < 2**53 else bound
         if self.allowed is not None:
             out[BUCKETS if self.buckets else ALLOWED] = list(self.allowed)
+        if self.boolean:
+            out[BOOLEAN] = True
         return out
 
     @classmethod
@@ -103,5 +123,8 @@ class ValueRule:
         values = body.get(ALLOWED, body.get(BUCKETS))
         if values is not None and (not isinstance(values, list) or not all(isinstance(v, str) for v in values)):
             raise ValueError(f"{BUCKETS if BUCKETS in body else ALLOWED} must be a list of strings, got {shown(values)}")
+        # Only ever written as true (to_json leaves a rule without it out): anything else is a hand-made mistake.
+        if BOOLEAN in body and body[BOOLEAN] is not True:
+            raise ValueError(f"{BOOLEAN} must be true, got {shown(body[BOOLEAN])}")
         return cls(minimum=bounds[MINIMUM], maximum=bounds[MAXIMUM],
-                   allowed=None if values is None else tuple(values), buckets=BUCKETS in body)
+                   allowed=None if values is None else tuple(values), buckets=BUCKETS in body, boolean=BOOLEAN in body)

@@ -154,9 +154,9 @@ class FeatureContract:
         return cls(dataset=ds, feature_order=tuple(features), extra_features=tuple(kept))
 
     def is_boolean_feature(self, name: str) -> bool:
-        """True for a feature that is a boolean column as it is (its value is 1 / 0; JSON true / false is accepted)."""
-        column = self.dataset.feature(name).source_column
-        return column is not None and self.dataset.column(column).dtype == catalog.BOOLEAN
+        """True for a feature that is a boolean column as it is (its value is 1 / 0; JSON true / false is accepted):
+        :meth:`pipeline_code.catalog.Dataset.is_boolean_feature`, which the by-id front's spec carries too."""
+        return self.dataset.is_boolean_feature(name)
 
     def source_columns(self, features: Sequence[str]) -> List[str]:
         out: List[str] = []

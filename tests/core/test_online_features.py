@@ -531,9 +531,10 @@ def test_spec_encodes_its_required_features_in_the_models_order():
         dataclasses.replace(SPEC, rules=(("tenure_months", ValueRule(minimum=0, maximum=60.5)),
                                          ("contract_type", ValueRule(allowed=("one year", "two \"year\"", "é"))))),
         dataclasses.replace(SPEC, rules=(("contract_type", ValueRule(allowed=("short", "Long"), buckets=True)),)),
+        dataclasses.replace(SPEC, rules=(("tenure_months", ValueRule(boolean=True)),)),
     ],
     ids=["max-age", "no-max-age", "max-age-zero", "compute-10-ids", "one-feature", "one-required", "all-required",
-         "bounds-and-allowed", "buckets"],
+         "bounds-and-allowed", "buckets", "boolean"],
 )
 def test_spec_decodes_what_it_encodes(spec):
     assert LookupSpec.decode(spec.encode()) == spec
@@ -662,13 +663,61 @@ def test_a_rule_for_what_is_not_a_feature_is_refused_naming_it():
         ('{"tenure_months": {"max": true}}', "FEATURE_RULES: max must be a number, got True"),
         ('{"contract_type": {"allowed": "one year"}}', "FEATURE_RULES: allowed must be a list of strings, got 'one year'"),
         ('{"contract_type": {"allowed": ["a"], "buckets": ["a"]}}',
-         "FEATURE_RULES: unknown rule kinds ['allowed', 'buckets']; known: min, max, allowed, buckets"),
-        ('{"contract_type": []}', "FEATURE_RULES: a rule is an object of min, max, allowed, buckets, got []"),
+         "FEATURE_RULES: unknown rule kinds ['allowed', 'buckets']; known: min, max, allowed, buckets, boolean"),
+        ('{"contract_type": []}', "FEATURE_RULES: a rule is an object of min, max, allowed, buckets, boolean, got []"),
+        ('{"tenure_months": {"boolean": false}}', "FEATURE_RULES: boolean must be true, got False"),
+        ('{"tenure_months": {"boolean": 1}}', "FEATURE_RULES: boolean must be true, got 1"),
         ("{not json", "FEATURE_RULES: Expecting property name enclosed in double quotes: line 1 column 2 (char 1)"),
     ],
-    ids=["text-bound", "boolean-bound", "allowed-not-a-list", "allowed-and-buckets", "rule-not-an-object", "not-json"],
+    ids=["text-bound", "boolean-bound", "allowed-not-a-list", "allowed-and-buckets", "rule-not-an-object",
+         "boolean-false", "boolean-one", "not-json"],
 )
 def test_hand_edited_rules_are_refused_naming_the_variable_and_the_problem(body, message):
     with pytest.raises(ValueError) as refused:
         LookupSpec.decode({**SPEC.encode(), "FEATURE_RULES": body})
     assert str(refused.value) == message
+
+
+# ---------------------------------------------------------------- a boolean feature, typed as serving types it
+
+
+# tenure_months stands in for a boolean column as it is: Integral in the store, true or false to serving.
+BOOLEAN_SPEC = dataclasses.replace(SPEC, rules=(("tenure_months", ValueRule(boolean=True)),))
+
+
+@pytest.mark.parametrize(
+    ("text", "sent"),
+    [("1", 1), ("0", 0), ("true", 1), (" TRUE ", 1), ("False", 0), ("yes", 1), ("n", 0), ("1.0", 1), ("0.0", 0)],
+)
+def test_a_boolean_features_stored_word_is_used_as_1_or_0(text, sent):
+    """GIVEN a stored value serving reads as true or false (1 / 0 or a boolean word, any case) THEN it is used, sent as
+    1 / 0 as the feature job writes it."""
+    found, features, _ = verdict(stored(tenure_months=text), BOOLEAN_SPEC, NOW)
+    assert (found, features["tenure_months"]) == ("fresh", sent)
+    assert type(features["tenure_months"]) is int
+
+
+@pytest.mark.parametrize("text", ["2", "-1", "01", "+1", "1.5", "maybe", "", " ", "nan", "\u0661"])
+def test_a_boolean_features_stored_value_serving_does_not_read_as_true_or_false_is_invalid(text):
+    """GIVEN a stored value serving refuses for a boolean feature (a 422 for every id of the request once sent) THEN
+    the record is invalid, saying why, and the policy resolves that id alone."""
+    assert of.judge(stored(tenure_months=text), BOOLEAN_SPEC, NOW) == (
+        "invalid", {}, EVENT,
+        f"feature 'tenure_months': stored {text!r} is not true or false, as serving reads a boolean feature")
+
+
+def test_a_boolean_feature_absent_from_the_record_is_a_missing_value():
+    assert verdict(stored(tenure_months=MISSING), BOOLEAN_SPEC, NOW)[:2] == (
+        "fresh", {"tenure_months": None, "monthly_charges": 70.5, "contract_type": "Two year"})
+
+
+def test_without_the_boolean_rule_a_stored_2_is_sent_and_a_stored_true_is_invalid():
+    """Break-it: a front told no boolean rule (a spec as before) types the feature as any Integral: it would send 2,
+    which serving refuses for the whole request, and refuse "true", which serving reads."""
+    assert verdict(stored(tenure_months="2"), SPEC, NOW)[:2] == (
+        "fresh", {"tenure_months": 2, "monthly_charges": 70.5, "contract_type": "Two year"})
+    assert verdict(stored(tenure_months="true"), SPEC, NOW)[0] == "invalid"
+
+
+def test_spec_encodes_a_boolean_feature_as_its_rule():
+    assert BOOLEAN_SPEC.encode()["FEATURE_RULES"] == '{"tenure_months":{"boolean":true}}'

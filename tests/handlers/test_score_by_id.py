@@ -414,7 +414,7 @@ def test_the_rules_are_read_from_the_code_s_file_when_the_environment_names_one(
         ({"FEATURE_RULES": '{"tenure": {"max": 60}}'},
          "FEATURE_RULES 'tenure': not one of the model's FEATURES (tenure_months, monthly_charges, contract_type)"),
         ({"FEATURE_RULES": '{"tenure_months": {"maximum": 60}}'},
-         "FEATURE_RULES: unknown rule kinds ['maximum']; known: min, max, allowed, buckets"),
+         "FEATURE_RULES: unknown rule kinds ['maximum']; known: min, max, allowed, buckets, boolean"),
         ({"FEATURE_RULES": "[60]"}, "FEATURE_RULES: expected an object of feature -> rule, got [60]"),
         ({"FEATURE_RULES_FILE": "absent.json"}, "FEATURE_RULES_FILE 'absent.json': [Errno 2] No such file or directory: "),
     ],

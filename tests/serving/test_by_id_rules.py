@@ -42,8 +42,8 @@ ODD = "v99"  # the one id whose stored device is no longer an allowed category
 IDS = [f"v{i}" for i in range(100)]
 
 # Every rule kind on a feature of each Feature Store type: bounds on an integer and a double column unchanged (both,
-# one, none), allowed values of a string column, a bucket's labels; and features no rule holds (a string column
-# without allowed values, a boolean, computed features). A category list and a range tightened since the store was
+# one, none), allowed values of a string column, a bucket's labels, a boolean column (true or false); and features no
+# rule holds (a string column without allowed values, computed features). A category list and a range tightened since the store was
 # filled: "tablet" was a device, pages went up to 100.
 VISITS = {
     "description": "Site visits; label: the visitor came back within 30 days.",
@@ -225,12 +225,12 @@ def _serving_refuses(contract: records.FeatureContract, record: Dict[str, Any]) 
 
 
 def test_the_dataset_holds_every_rule_kind():
-    """The agreement below covers bounds (min, max, both), allowed values and bucket labels, and features without."""
+    """The agreement below covers bounds (min, max, both), allowed values, bucket labels and booleans, and features
+    without."""
     dataset = catalog.parse_dataset("visits", VISITS)
     kinds = {kind for name in FEATURES for kind in (dataset.feature_rule(name) or catalog.ValueRule()).to_json()}
     assert kinds == set(RULE_KINDS)
-    assert [name for name in FEATURES if dataset.feature_rule(name) is None] == ["items", "referrer", "member",
-                                                                                 "seconds_per_page"]
+    assert [name for name in FEATURES if dataset.feature_rule(name) is None] == ["items", "referrer", "seconds_per_page"]
     assert set(CANDIDATES) == set(FEATURES)
 
 
