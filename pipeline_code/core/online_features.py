@@ -307,7 +307,8 @@ def parse_time(text: Optional[str]) -> Optional[datetime]:
 
 
 def _typed(value: Any, kind: str) -> Tuple[bool, Any]:
-    """(valid, value for the endpoint) of one stored value; an absent value is a valid missing one. A ``kind``
+    """(valid, value for the endpoint) of one stored value; an absent value is a valid missing one. An Integral value
+    is an integer, also written as a float with a zero fraction (``3.0``, as serving reads it). A ``kind``
     :data:`BOOLEAN` value is read as serving reads a boolean feature's text (:func:`parse_boolean`: ``1`` / ``0`` and
     the boolean words, any case) and sent as 1 / 0; any other text (``2``, ``maybe``) is not of its type."""
     if value is None:
@@ -321,7 +322,16 @@ def _typed(value: Any, kind: str) -> Tuple[bool, Any]:
         try:
             return True, int(value)
         except ValueError:
-            return False, None
+            pass
+        # An integer written as a float ("3.0", "3."): serving reads it as 3 (catalog.INTEGER_PATTERN, as the ETL does,
+        # since exporters write integers so), so the front uses it as 3 rather than refusing a value serving accepts.
+        whole, point, zeros = value.rstrip().partition(".")
+        if point and not zeros.strip("0"):
+            try:
+                return True, int(whole)
+            except ValueError:
+                pass
+        return False, None
     if kind == FRACTIONAL:
         try:
             number = float(value)

@@ -199,6 +199,13 @@ def test_integral_values_are_ints_and_fractional_values_floats():
     assert features["monthly_charges"] == 70.0
 
 
+@pytest.mark.parametrize("text", ["12.0", "12.", " 12.000 ", "-0.0"])
+def test_an_integral_value_written_as_a_float_with_no_fraction_is_that_integer(text):
+    """Serving reads such text as the integer (catalog.INTEGER_PATTERN, as the ETL does): so does the front."""
+    _, features, _ = verdict(stored(tenure_months=text), SPEC, NOW)
+    assert features["tenure_months"] == int(float(text)) and type(features["tenure_months"]) is int
+
+
 def test_strings_are_kept_as_stored():
     _, features, _ = verdict(stored(contract_type="  One year "), SPEC, NOW)
     assert features["contract_type"] == "  One year "
@@ -287,13 +294,17 @@ def test_without_a_maximum_age_an_old_record_is_fresh():
     [
         ({"tenure_months": "abc"}, EVENT),
         ({"tenure_months": "12.5"}, EVENT),
+        ({"tenure_months": "12.05"}, EVENT),
+        ({"tenure_months": "1e1"}, EVENT),
+        ({"tenure_months": ".0"}, EVENT),
         ({"monthly_charges": "nan"}, EVENT),
         ({"monthly_charges": "inf"}, EVENT),
         ({"monthly_charges": "lots"}, EVENT),
         ({}, "last tuesday"),
         ({}, MISSING),
     ],
-    ids=["integral-not-a-number", "integral-a-fraction", "fractional-nan", "fractional-infinite",
+    ids=["integral-not-a-number", "integral-a-fraction", "integral-a-fraction-after-a-zero", "integral-an-exponent",
+         "integral-no-digit", "fractional-nan", "fractional-infinite",
          "fractional-not-a-number", "event-time-unreadable", "event-time-absent"],
 )
 def test_a_record_not_matching_the_catalog_is_invalid(values, event):
