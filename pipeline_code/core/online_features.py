@@ -54,7 +54,7 @@ from datetime import datetime, timedelta, timezone
 from typing import Any, Dict, List, Mapping, Optional, Sequence, Tuple
 
 from pipeline_code.core.contract import FEATURE_EVENT_TIME, TRIMMED
-from pipeline_code.core.value_rules import ValueRule, parse_boolean, shown
+from pipeline_code.core.value_rules import FLOAT32_MAX, ValueRule, parse_boolean, shown
 
 MAX_IDS = 100
 MAX_ID_LENGTH = 1024
@@ -307,10 +307,12 @@ def parse_time(text: Optional[str]) -> Optional[datetime]:
 
 
 def _typed(value: Any, kind: str) -> Tuple[bool, Any]:
-    """(valid, value for the endpoint) of one stored value; an absent value is a valid missing one. An Integral value
-    is an integer, also written as a float with a zero fraction (``3.0``, as serving reads it). A ``kind``
-    :data:`BOOLEAN` value is read as serving reads a boolean feature's text (:func:`parse_boolean`: ``1`` / ``0`` and
-    the boolean words, any case) and sent as 1 / 0; any other text (``2``, ``maybe``) is not of its type."""
+    """(valid, value) of one stored value, read as serving reads that value: an absent value or blank numeric text is a
+    valid missing one; an Integral is an integer, also written as a float with a zero fraction (``3.0``); a number is
+    finite and within float32's range; a :data:`BOOLEAN` value is ``1`` / ``0`` or a boolean word, any case
+    (:func:`parse_boolean`), valued 1 / 0; any other text (``2``, ``maybe`` for a boolean) is not of its type. An
+    invalid number beyond float32's range keeps its value (every other invalid value is None), for the reason to say so.
+    """
     if value is None:
         return True, None
     if not isinstance(value, str):  # a collection where the catalog declares one value
@@ -318,9 +320,13 @@ def _typed(value: Any, kind: str) -> Tuple[bool, Any]:
     if kind == BOOLEAN:
         flag = parse_boolean(value)
         return flag is not None, None if flag is None else int(flag)
+    if kind in (INTEGRAL, FRACTIONAL) and not value.strip(TRIMMED):
+        return True, None  # blank text: serving reads it as a missing number, as the ETL does (a required one: judge)
     if kind == INTEGRAL:
         try:
-            return True, int(value)
+            number = int(value)
+            # Beyond float32 the model's input would be infinity: serving refuses it (for every id of the request).
+            return abs(number) <= FLOAT32_MAX, number
         except ValueError:
             pass
         # An integer written as a float ("3.0", "3."): serving reads it as 3 (catalog.INTEGER_PATTERN, as the ETL does,
@@ -328,7 +334,8 @@ def _typed(value: Any, kind: str) -> Tuple[bool, Any]:
         whole, point, zeros = value.rstrip().partition(".")
         if point and not zeros.strip("0"):
             try:
-                return True, int(whole)
+                number = int(whole)
+                return abs(number) <= FLOAT32_MAX, number
             except ValueError:
                 pass
         return False, None
@@ -337,7 +344,10 @@ def _typed(value: Any, kind: str) -> Tuple[bool, Any]:
             number = float(value)
         except ValueError:
             return False, None
-        return number == number and abs(number) != float("inf"), number
+        if number != number:
+            return False, None
+        # Infinity and beyond float32 (which the model would read as infinity): serving refuses each.
+        return abs(number) <= FLOAT32_MAX, number
     return True, value
 
 
@@ -372,7 +382,9 @@ def judge(record: Optional[StoredRecord], spec: LookupSpec, now: datetime
         boolean = name in rules and rules[name].boolean
         ok, value = _typed(stored, BOOLEAN if boolean else kind)
         if not ok:
-            held = "true or false, as serving reads a boolean feature" if boolean else f"of its catalog type {kind}"
+            held = ("true or false, as serving reads a boolean feature" if boolean
+                    else f"of its catalog type {kind}" if value is None
+                    else f"within the float32 range the model computes in (±{FLOAT32_MAX:.4g})")
             return INVALID, {}, event_text, f"feature {name!r}: stored {shown(stored)} is not {held}"
         # A value kept since before a rule was tightened would likewise fail every id at the endpoint.
         problem = rules[name].problem(value) if name in rules else None

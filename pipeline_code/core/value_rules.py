@@ -11,6 +11,7 @@ narrower range): the front finds it per id instead of the endpoint refusing the 
 
 from __future__ import annotations
 
+import struct
 from dataclasses import dataclass
 from typing import Any, Dict, Mapping, Optional, Tuple
 
@@ -19,6 +20,10 @@ from pipeline_code.core.contract import TRIMMED
 # The rule kinds, as the front's environment spells them (FEATURE_RULES).
 MINIMUM, MAXIMUM, ALLOWED, BUCKETS, BOOLEAN = "min", "max", "allowed", "buckets", "boolean"
 RULE_KINDS = (MINIMUM, MAXIMUM, ALLOWED, BUCKETS, BOOLEAN)
+
+# The largest float32 (about 3.4e38): the models compute in float32, so serving refuses a number beyond it (it would
+# become infinity and score as nonsense), and the by-id front does not send one it stores.
+FLOAT32_MAX = struct.unpack("<f", struct.pack("<I", 0x7F7FFFFF))[0]
 
 # How a boolean is written in text, after trimming and lower-casing (the ETL, serving and the by-id front all read
 # these, and the sample-data generator writes the first of each). A boolean feature value is Integral 1 / 0.

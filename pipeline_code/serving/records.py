@@ -29,6 +29,7 @@ from pipeline_code.core.contract import is_smoke_record
 from pipeline_code.core.media_types import CONTENT_TYPES, CSV, JSON, JSONLINES, canonical  # noqa: F401 - CSV: the contract names inference re-exports
 from pipeline_code.core.online_features import FEATURE_SOURCE, PROVENANCE_KEYS, SOURCE_MISSING
 from pipeline_code.core.spelling import misspellings
+from pipeline_code.core.value_rules import FLOAT32_MAX
 from pipeline_code.features.compute import FeatureComputationError, compute_features
 
 ACCEPT_TYPES = CONTENT_TYPES
@@ -41,7 +42,7 @@ SOURCE_RAW = "raw"
 _MAX_PROBLEMS = 10
 # Placeholders for the key columns compute_features insists on; no feature reads them.
 _PLACEHOLDER_EVENT_TIME = "1970-01-01T00:00:00Z"
-_FLOAT32_MAX = float(np.finfo(np.float32).max)
+_FLOAT32_MAX = FLOAT32_MAX  # one definition with the by-id front (pipeline_code.core.value_rules)
 
 
 # --------------------------------------------------------------------------------------

@@ -206,6 +206,33 @@ def test_an_integral_value_written_as_a_float_with_no_fraction_is_that_integer(t
     assert features["tenure_months"] == int(float(text)) and type(features["tenure_months"]) is int
 
 
+@pytest.mark.parametrize("values", [{"tenure_months": ""}, {"tenure_months": "  "}, {"monthly_charges": ""}],
+                         ids=["integral-empty", "integral-spaces", "fractional-empty"])
+def test_blank_numeric_text_is_a_missing_value_as_serving_reads_it(values):
+    (name, _), = values.items()
+    found, features, _ = verdict(stored(**values), SPEC, NOW)
+    assert (found, features[name]) == ("fresh", None)
+
+
+@pytest.mark.parametrize(
+    ("values", "shown"),
+    [({"monthly_charges": "1e39"}, "'1e39'"), ({"monthly_charges": "-3.5e38"}, "'-3.5e38'"),
+     ({"tenure_months": "9" * 39}, f"'{'9' * 39}... (41 characters)"), ({"monthly_charges": "1e400"}, "'1e400'")],
+    ids=["fractional", "fractional-negative", "integral", "overflow"],
+)
+def test_a_number_beyond_float32_is_invalid_as_serving_refuses_it(values, shown):
+    """The model computes in float32, so serving refuses such a number (for every id of the request, once sent)."""
+    (name, _), = values.items()
+    assert of.judge(stored(**values), SPEC, NOW) == ("invalid", {}, EVENT, f"feature {name!r}: stored {shown} is not "
+                                                     "within the float32 range the model computes in (±3.403e+38)")
+
+
+def test_float32_max_is_numpys():
+    import numpy as np
+    assert of.FLOAT32_MAX == float(np.finfo(np.float32).max)
+    assert verdict(stored(monthly_charges=repr(of.FLOAT32_MAX)), SPEC, NOW)[0] == "fresh"
+
+
 def test_strings_are_kept_as_stored():
     _, features, _ = verdict(stored(contract_type="  One year "), SPEC, NOW)
     assert features["contract_type"] == "  One year "
