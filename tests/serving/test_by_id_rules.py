@@ -274,6 +274,76 @@ def test_the_fronts_rules_are_exactly_those_serving_refuses_a_stored_value_by(tm
                                                            "buckets; allowed: short, long")
 
 
+# Every stored text the agreement below tries, per feature (so per rule kind): those above, and what a store can hold
+# that a rule's edge does not show - numeric text Python reads but the ETL's patterns do not (sign, spacing, "1_0",
+# other scripts' digits, an integer written as a float, 30 digits), NaN / infinity words and an overflow, negative zero
+# and a subnormal, other case / spacing / Unicode of a category or bucket label, and each way of writing a boolean,
+# with numbers and words serving does not read as one.
+AGREEMENT: Dict[str, Tuple[str, ...]] = {
+    "pages": (*CANDIDATES["pages"], "3", " 3 ", "+3", "1_0", "\u0663", "1.0", "3.0", "3.", "3.5", "1e1", "true", "0050",
+              "51 ", "\u00a03", ".0", "nan", "", " "),
+    "seconds": (*CANDIDATES["seconds"], "nan", "NaN", "inf", "-inf", "Infinity", "1e400", " 2 ", "1_000.5",
+                "3600.0000000000001", "0x10", "\u0663", "", "true"),
+    "basket": (*CANDIDATES["basket"], "-0", "20.0", "21.0"),
+    "spend": (*CANDIDATES["spend"], "-0", "-0.0", "-1e-320", "nan", "inf"),
+    "items": (*CANDIDATES["items"], "1.5", "9" * 30, "9" * 38, "9" * 39, "7.0"),
+    "device": (*CANDIDATES["device"], "Desktop\t", "desktop\u00a0", "\u200bdesktop", "DESKTOP", "\uff44esktop", "MOB\u0130LE",
+               "mobile\n", "\tmobile", "", "Mobile\u3000", "desktop\r\n", "1"),
+    "referrer": (*CANDIDATES["referrer"], "", "\u00a0", "0"),
+    "member": (*CANDIDATES["member"], "true", "True", "TRUE", " true ", "false", "yes", "no", "y", "n", "t", "F", "1.0",
+               "0.0", "2", "-1", "01", "+1", "1.5", "\u0661", "maybe", "nan", "inf", "", " "),
+    "length": (*CANDIDATES["length"], "SHORT", " short ", "Short\u00a0", "long\t", "", "0", "short\u200b"),
+    "seconds_per_page": (*CANDIDATES["seconds_per_page"], "nan", "inf", "-inf", "1e400", "1e38", "1e39", "-1e39", "1_0",
+                         "", "\u0663"),
+}
+
+
+@pytest.fixture(scope="module")
+def agreement(tmp_path_factory):
+    """The spec synth builds for a model reading every feature, serving's contract, and a record serving accepts."""
+    model = _model(tmp_path_factory.mktemp("agreement"), FEATURES)
+    dataset = model.catalog_dataset
+    spec = model.lookup_spec(ById(missing="missing"))
+    contract = records.FeatureContract.create(dataset, FEATURES)
+    valid = {name: _valid_text(dataset, name) for name in FEATURES}
+    found, _, sent = _sent(spec, valid)
+    assert found == lookup.FRESH and _serving_refuses(contract, sent) is None
+    return spec, contract, valid, sent
+
+
+def test_the_agreement_tries_every_feature_so_every_rule_kind():
+    assert set(AGREEMENT) == set(FEATURES)
+
+
+@pytest.mark.parametrize(("name", "text"), [(name, text) for name, texts in AGREEMENT.items() for text in dict.fromkeys(texts)],
+                         ids=lambda value: ascii(value) if isinstance(value, str) else None)
+def test_the_front_uses_a_stored_value_exactly_when_serving_accepts_it(agreement, name, text):
+    """GIVEN a record whose ``name`` is stored as ``text`` (every other feature valid) WHEN the front judges it THEN it
+    is fresh exactly when serving accepts it: fresh, serving accepts the record the front sends (never a 400 failing
+    every id of the request); invalid, serving refuses that stored value (given as stored: the front refuses nothing
+    serving reads), and the front's reason names the feature and the value."""
+    spec, contract, valid, valid_sent = agreement
+    found, reason, sent = _sent(spec, {**valid, name: text})
+    if found == lookup.FRESH:
+        assert _serving_refuses(contract, sent) is None, (name, text, sent[name])
+    else:
+        assert found == lookup.INVALID, (name, text, found)
+        assert reason.startswith(f"feature {name!r}: stored "), reason
+        refused = _serving_refuses(contract, {**valid_sent, name: text})
+        assert refused is not None, (name, text, reason)
+        assert refused.startswith(f"record 0: field {name!r}: "), refused
+
+
+def test_the_front_reads_a_boolean_feature_as_serving_does(agreement):
+    """The reviewer's case: a stored 2 is invalid (serving refuses it: once sent, every id failed), a stored true is
+    used as 1 (serving reads it; the front refused it)."""
+    spec, _, valid, _ = agreement
+    assert _sent(spec, {**valid, "member": "2"})[:2] == (
+        lookup.INVALID, "feature 'member': stored '2' is not true or false, as serving reads a boolean feature")
+    found, _, sent = _sent(spec, {**valid, "member": "true"})
+    assert (found, sent["member"]) == (lookup.FRESH, 1)
+
+
 # ---------------------------------------------------------------- the rules and Lambda's 4 KB of environment
 
 
