@@ -9,27 +9,33 @@ Arguments (identical names in Glue and locally):
 ``--summary_path``          file/object to write the JSON run summary to, or a prefix ending in ``/``
                             under which each run writes ``run_id=<id>/summary.json`` (optional)
 ``--max_quarantine_ratio``  fail the run when a raw batch's quarantined/input ratio is above this (default 0.05)
+``--state_path``            file/object of the curate state (JSON): the raw files curated so far, which later runs
+                            do not read again (optional; absent: every run reads every raw file)
+``--full_read``             ``true`` reads every raw file whatever the state records (default false)
 ``--run_id``                run identifier (default: Glue's JOB_RUN_ID, else ``local-<UTC time>``)
 
 Run locally::
 
     python -m pipeline_code.etl.glue_curate_job --dataset customer_churn.json \\
         --raw_path /tmp/lake/customer_churn --curated_path /tmp/curated/customer_churn \\
-        --quarantine_path /tmp/quarantine/customer_churn --summary_path /tmp/summary.json
+        --quarantine_path /tmp/quarantine/customer_churn --summary_path /tmp/summary.json \\
+        --state_path /tmp/curate-state.json
 
 Processing, in order:
 
-1. Read every ``*.csv`` under ``raw_path`` as strings (header row, no inference).
+1. List every ``*.csv`` under ``raw_path`` and read those this run reads (every one, or only what landed since the
+   last successful run: see *Incremental runs* below) as strings (header row, no inference).
    Files whose header differs from the first file's fail the run (Spark's header
    check); rows with a wrong number of fields are quarantined, not padded.
 2. :func:`pipeline_code.etl.curate.curate` types, validates and de-duplicates.
 3. The quarantine is written first, so rejected rows are never lost.
 4. If ``outstanding / input > max_quarantine_ratio`` in any raw batch the summary is written with
    ``status="failed"`` and the run fails *without* publishing curated data (a bad
-   batch must not half-land) and without committing the Glue job. A batch is the rows of the raw files under one
+   batch must not half-land), without advancing the curate state and without committing the Glue job. A batch is
+   the rows of the raw files under one
    ``ingest_date=<day>/`` folder (the innermost, when a path has several); the files under no such folder are one
    batch together. Judging each batch alone means a new batch that is all bad cannot pass under the good raw data
-   of earlier days, which every run reads again; the whole-run ratio is still reported, and can never exceed the
+   of earlier days that a full read reads again; the whole-run ratio is still reported, and can never exceed the
    maximum when no batch does. A batch's outstanding rows are its quarantined rows but those whose record (identifier
    and event time) landed again later, valid: a correction re-sent in a later batch mends the earlier one, which
    stops failing the runs (``corrected_rows``). A batch of a few rows is judged like any other (1 bad row of 3 fails the run): a small
@@ -38,26 +44,50 @@ Processing, in order:
    counts.
 5. Otherwise curated parquet is written with dynamic partition overwrite: only
    the ``event_date`` partitions present in this run are replaced.
+6. Then the curate state is written (one object, replaced whole: S3 never stores part of an object), so a run that
+   failed or was stopped before this point leaves it as it was, and the next run reads again what this one read.
 
-Because touched partitions are *replaced*, each run reads the whole ``raw_path`` (Spark's reader, no Glue job
-bookmarks: an incremental read would overwrite a date's earlier rows with only the new ones). The raw bucket
-expires objects after ``raw_expiration_days``, though, so a late record for an old date would replace that date's
-curated rows with itself alone: before writing, the rows of each touched date whose record id this run did not
-read at all (its raw files expired) are read back from the curated data and kept (``kept_from_curated`` in the
-summary). A record the run read - curated, quarantined or a duplicate - is the run's to decide, as before. A run never
-removes curated rows it did not read; a record gone from raw is removed from curated data by hand. Re-running
-the job is idempotent.
+Touched partitions are *replaced* (Spark's reader, no Glue job bookmarks), so the rows of a touched date that this
+run does not curate anew are read back from the curated data and kept (``kept_from_curated`` in the summary): a
+record whose raw files this run did not read (an incremental run) or that expired from raw (the raw bucket deletes
+objects after ``raw_expiration_days``) keeps its curated row, and a late record adds to its date instead of
+replacing it. A record the run read - curated, quarantined or a duplicate - is the run's to decide. A run never
+removes curated rows it did not read; a record gone from raw is removed from curated data by hand. Re-running the
+job is idempotent.
+
+Incremental runs (``--state_path``): the state records each raw file curated (its path under ``raw_path``, size and
+modification time - S3's LastModified, which a rewrite changes) and what the curated rows depend on besides the raw
+files (the dataset declaration, the curation code, ``raw_path`` and ``curated_path``). A run then reads only the
+raw files not recorded as they are now - new, added later to a folder read before, or rewritten in place - and,
+so that the result is the one a full read gives, every file whose path sorts after the first of them, and whole
+batches (:func:`files_to_read`): the landing order is the path's (a record's copy in a later path wins), so a file
+added to an older ``ingest_date=`` folder is read again with every later one, and a batch is judged on all its
+files, ``corrected_rows`` seeing every later landing. The files of a new ``ingest_date=`` folder that sorts after
+every other (the nightly case) are read alone. Every raw file is read (a full read) when there is
+no state (first run, state deleted), when it is unreadable (the summary's ``read.reason`` says so in one line), when
+it was written for another declaration, curation code, ``raw_path`` or ``curated_path`` (rows curated earlier were
+typed by the old ones), or with ``--full_read true``. A raw file that is gone (expired, deleted) only leaves the
+state: its records keep their curated rows, as a full read keeps them. One difference remains: when a file that
+held a record's latest copy is deleted or rewritten without it while an earlier copy is still in raw, a full read
+curates that earlier copy again and an incremental run keeps the latest; run with ``--full_read true`` after
+removing records from raw. The summary's ``read`` says which mode ran, why, and how many files (and bytes) it read
+and skipped.
 """
 
 from __future__ import annotations
 
+import datetime as dt
+import hashlib
+import inspect
 import json
 import re
 import sys
+from dataclasses import dataclass
 from typing import Any, Dict, List, Optional, Sequence, Tuple
 
 from pipeline_code import catalog
 from pipeline_code.core.contract import RAW_PARTITION_COLUMN
+from pipeline_code.etl import curate as curate_module
 from pipeline_code.etl.curate import (CORRUPT_RECORD_COLUMN, EVENT_DATE_COLUMN, RULE_NOT_TIMESTAMP, TIMESTAMP_FORMS,
                                       BatchCounts, CurateResult, curate, raw_schema)
 from pipeline_code.job_runtime import (
@@ -69,6 +99,8 @@ from pipeline_code.job_runtime import (
     glue_available,
     join_path,
     parse_job_args,
+    read_text,
+    split_s3_uri,
     start_spark,
     unit_fraction,
     write_json,
@@ -94,6 +126,16 @@ _HEADER_MISMATCH = re.compile(r"(CSV header does not conform to the schema\.|Num
 _CANNOT_MERGE_SCHEMAS = ("CANNOT_MERGE_SCHEMAS", "Failed merging schema")
 # Spark's error (UNABLE_TO_INFER_SCHEMA) when the paths read hold no file of the format read (parquet, CSV).
 _NO_FILES = "Unable to infer schema"
+# The curate state's layout; a state of another version is unreadable (a full read, which writes this one).
+STATE_VERSION = 1
+
+
+def _true_or_false(value: str) -> bool:
+    # Glue passes every argument as "--name value", so a switch is spelled with a value.
+    if value.lower() not in ("true", "false"):
+        raise ValueError(f"must be true or false, got {value!r}")
+    return value.lower() == "true"
+
 
 ARGS = (
     Arg("dataset", "the dataset's declaration: a JSON file (local or s3://) or JSON text", convert=dataset_declaration),
@@ -108,6 +150,10 @@ ARGS = (
         default=DEFAULT_MAX_QUARANTINE_RATIO,
         convert=unit_fraction,
     ),
+    Arg("state_path", "the curate state: JSON file/object of the raw files curated (absent: every run reads them all)",
+        required=False),
+    Arg("full_read", "true: read every raw file whatever the state records", required=False, default=False,
+        convert=_true_or_false),
     Arg("run_id", "run identifier (default: Glue JOB_RUN_ID or a UTC timestamp)", required=False),
 )
 
@@ -116,22 +162,69 @@ class QuarantineThresholdExceeded(RuntimeError):
     """Too large a share of the input was quarantined; curated data was not published."""
 
 
-def read_raw_csv(spark: Any, raw_path: str) -> Any:
-    """Every ``*.csv`` under ``raw_path`` (recursively), all columns as strings.
+@dataclass(frozen=True)
+class RawFile:
+    """One ``*.csv`` file under ``raw_path``, as the Hadoop file system the reader uses lists it."""
 
-    Adds :data:`CORRUPT_RECORD_COLUMN` (raw line of malformed rows) and
-    :data:`SOURCE_FILE_COLUMN` (the file each row came from, for tracing
-    quarantined rows). Recursive lookup also disables partition discovery, so
-    ``ingest_date=...`` folders do not add a column that is not in the catalog.
+    path: str  # as the reader is given it (Hadoop's Path.toString())
+    uri: str  # as Spark's input_file_name() names it (URL-encoded): its order is the landing order
+    key: str  # its path under raw_path: how the state records it
+    size: int
+    modified: int  # milliseconds since the epoch (S3: LastModified, which every write of the object sets)
 
-    Raises:
-        FileNotFoundError: ``raw_path`` holds no CSV file.
-        ValueError: ``raw_path`` holds files the reader would skip (:func:`unread_files`).
-    """
-    from pyspark.sql import functions as F
-    from pyspark.sql.utils import AnalysisException
+    @property
+    def batch(self) -> Optional[str]:
+        """Its batch, as :func:`ingest_batch` names it: the innermost ``ingest_date=`` folder, None outside one."""
+        match = _BATCH_FOLDER_RE.match(self.uri)
+        return match.group(1) if match else None
 
-    skipped = unread_files(spark, raw_path)
+    @property
+    def recorded_as(self) -> List[int]:
+        return [self.size, self.modified]
+
+
+_BATCH_FOLDER_RE = re.compile(_BATCH_FOLDER)
+
+
+def list_raw(spark: Any, raw_path: str) -> Tuple[List[RawFile], List[str]]:
+    """(the ``*.csv`` files under ``raw_path`` in landing order, the files the reader would skip: :func:`unread_files`),
+    from one recursive listing with the Hadoop file system the reader uses (local paths and ``s3://`` alike); both
+    empty when ``raw_path`` does not exist.
+
+    What Spark itself treats as hidden is neither: a path part starting with ``.``, or with ``_`` and no ``=``, such
+    as ``_SUCCESS``; an S3 folder marker ``..._$folder$``."""
+    jvm = spark.sparkContext._jvm
+    root = jvm.org.apache.hadoop.fs.Path(raw_path)
+    fs = root.getFileSystem(spark.sparkContext._jsc.hadoopConfiguration())
+    if not fs.exists(root):
+        return [], []
+    prefix = fs.makeQualified(root).toString().rstrip("/") + "/"
+    csv_files, skipped, files = [], [], fs.listFiles(root, True)
+    while files.hasNext():
+        status = files.next()
+        path = status.getPath().toString()
+        parts = path[len(prefix):].split("/") if path.startswith(prefix) else [path.rsplit("/", 1)[-1]]
+        hidden = any(part.startswith(".") or (part.startswith("_") and "=" not in part) or part.endswith("_$folder$")
+                     for part in parts)
+        if hidden:
+            continue
+        if parts[-1].endswith(".csv"):
+            csv_files.append(RawFile(path=path, uri=status.getPath().toUri().toString(), key="/".join(parts),
+                                     size=int(status.getLen()), modified=int(status.getModificationTime())))
+        else:
+            skipped.append(path)
+    return sorted(csv_files, key=lambda f: f.uri), sorted(skipped)
+
+
+def unread_files(spark: Any, raw_path: str) -> List[str]:
+    """The files under ``raw_path`` that the reader skips but a person would take for data, sorted: every file whose
+    name does not end in ``.csv``, except what Spark itself treats as hidden (:func:`list_raw`); none when
+    ``raw_path`` does not exist."""
+    return list_raw(spark, raw_path)[1]
+
+
+def check_no_unread_files(raw_path: str, skipped: Sequence[str]) -> None:
+    """Raise ValueError naming the files under ``raw_path`` the job does not read, if any."""
     if skipped:
         shown = ", ".join(skipped[:LISTED]) + (f" and {len(skipped) - LISTED} more" if len(skipped) > LISTED else "")
         raise ValueError(
@@ -139,24 +232,38 @@ def read_raw_csv(spark: Any, raw_path: str) -> Any:
             "*.csv files (lower-case extension) are read, so their records would be left out without a word - convert "
             "them to CSV (an exporter's compression or format setting) or move them out of raw_path, and run again")
 
+
+def read_raw_csv(spark: Any, files: Sequence[RawFile]) -> Any:
+    """The rows of ``files`` (:func:`list_raw`; at least one), all columns as strings.
+
+    Adds :data:`CORRUPT_RECORD_COLUMN` (raw line of malformed rows) and
+    :data:`SOURCE_FILE_COLUMN` (the file each row came from, for tracing
+    quarantined rows). The files are named one by one, so no ``ingest_date=...`` folder becomes a partition column
+    that is not in the catalog.
+    """
+    from pyspark.sql import functions as F
+    from pyspark.sql.utils import AnalysisException
+
     def reader() -> Any:
         # Standard CSV (RFC 4180, what exporters, pandas and Excel write): a quote inside a quoted field is doubled,
         # and a quoted field may hold line breaks. Spark's defaults (a backslash escape, one record per line) would
         # keep the doubled quotes in the value and split such a record into malformed rows.
         return (
             spark.read.option("header", True)
-            .option("recursiveFileLookup", True)
-            .option("pathGlobFilter", "*.csv")
             .option("inferSchema", False)
             .option("escape", '"')
             .option("multiLine", True)
         )
 
+    paths = [f.path for f in files]
     try:
-        header = reader().csv(raw_path).columns  # header of the first file only
+        # The header of the first file only: the largest first, as Spark orders a directory's files, so the read
+        # schema is the export's usual one and a smaller odd file fails the header check below, named.
+        largest_first = [path for _, path in sorted(zip(files, paths), key=lambda pair: -pair[0].size)]
+        header = reader().csv(largest_first).columns
     except AnalysisException as exc:
-        if "UNABLE_TO_INFER_SCHEMA" in str(exc) or _NO_FILES in str(exc):
-            raise FileNotFoundError(f"no *.csv file under raw_path {raw_path!r}") from None
+        if "UNABLE_TO_INFER_SCHEMA" in str(exc) or _NO_FILES in str(exc):  # every file is empty
+            raise FileNotFoundError(f"no *.csv file with a header row among the {len(paths)} read") from None
         raise
     raw = (
         reader()
@@ -166,61 +273,211 @@ def read_raw_csv(spark: Any, raw_path: str) -> Any:
         .option("enforceSchema", False)
         .option("mode", "PERMISSIVE")
         .option("columnNameOfCorruptRecord", CORRUPT_RECORD_COLUMN)
-        .csv(raw_path)
+        .csv(paths)
     )
     return raw.withColumn(SOURCE_FILE_COLUMN, F.input_file_name())
 
 
-def unread_files(spark: Any, raw_path: str) -> List[str]:
-    """The files under ``raw_path`` that the reader skips but a person would take for data, sorted: every file whose
-    name does not end in ``.csv``, except what Spark itself treats as hidden (a path part starting with ``.``, or with
-    ``_`` and no ``=``, such as ``_SUCCESS``; an S3 folder marker ``..._$folder$``). Listed with the Hadoop file
-    system the reader uses (local paths and ``s3://`` alike); none when ``raw_path`` does not exist."""
-    jvm = spark.sparkContext._jvm
-    root = jvm.org.apache.hadoop.fs.Path(raw_path)
-    fs = root.getFileSystem(spark.sparkContext._jsc.hadoopConfiguration())
-    if not fs.exists(root):
+# --------------------------------------------------------------------------------------
+# Which raw files a run reads: the curate state
+# --------------------------------------------------------------------------------------
+_KEY_CHANGES = {
+    "declaration": "the dataset declaration changed",
+    "code": "the curation code changed",
+    "raw_path": "raw_path changed",
+    "curated_path": "curated_path changed",
+}
+
+
+def state_keys(dataset: catalog.Dataset, raw_path: str, curated_path: str) -> Dict[str, str]:
+    """What the curated rows depend on besides the raw files: a change of any one makes the next run a full read.
+
+    ``declaration``: the dataset declaration (rows curated earlier were typed and validated by it); ``code``: the
+    source of :mod:`pipeline_code.etl.curate` and of the reader's options (:func:`read_raw_csv`); ``raw_path`` and
+    ``curated_path`` as given (another curated root holds none of the rows curated so far)."""
+    declaration = json.dumps(dataset.to_declaration(), sort_keys=True)
+    code = inspect.getsource(curate_module) + inspect.getsource(read_raw_csv)
+    return {"declaration": _sha256(declaration), "code": _sha256(code),
+            "raw_path": raw_path.rstrip("/"), "curated_path": curated_path.rstrip("/")}
+
+
+@dataclass(frozen=True)
+class ReadPlan:
+    """The raw files a run reads, of those listed, and why all of them when it reads all."""
+
+    files: Tuple[RawFile, ...]  # every *.csv file listed, in landing order
+    read: Tuple[RawFile, ...]  # those this run reads, in landing order
+    keys: Dict[str, str]
+    full_reason: Optional[str]  # None: incremental
+
+    @property
+    def mode(self) -> str:
+        return "incremental" if self.full_reason is None else "full"
+
+    def counts(self) -> Dict[str, Any]:
+        """The summary's ``read``: the mode, why a full read, and the files (and bytes) read and skipped."""
+        read = {f.key for f in self.read}
+        skipped = [f for f in self.files if f.key not in read]
+        return {"mode": self.mode, "reason": self.full_reason, "files_read": len(self.read),
+                "files_skipped": len(skipped), "bytes_read": sum(f.size for f in self.read),
+                "bytes_skipped": sum(f.size for f in skipped)}
+
+    def next_state(self, run_id: str) -> Dict[str, Any]:
+        """The state once this run published: every file listed, as listed (a file rewritten since the listing
+        differs from it, so the next run reads it again; a file gone from raw is no longer recorded)."""
+        return {
+            "state_version": STATE_VERSION,
+            "keys": dict(self.keys),
+            "files": {f.key: f.recorded_as for f in self.files},
+            "run_id": run_id,
+            "written_at": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
+        }
+
+
+def plan_read(files: Sequence[RawFile], keys: Dict[str, str], state: Optional[Dict[str, Any]],
+              problem: Optional[str], *, full_read: bool = False) -> ReadPlan:
+    """Which of ``files`` a run reads: all of them for a full read (``full_read``; no usable ``state``, ``problem``
+    saying why; a state written for other ``keys``), else :func:`files_to_read`."""
+    reason = None
+    if full_read:
+        reason = "--full_read true was given"
+    elif state is None:
+        reason = problem or "no curate state"
+    else:
+        changed = [name for name in _KEY_CHANGES if state["keys"].get(name) != keys[name]]
+        if changed:
+            reason = "; ".join(_KEY_CHANGES[name] for name in changed) + ": the rows curated so far are read again"
+    if reason is not None:
+        LOG.warning("reading every raw file: %s", reason)
+        return ReadPlan(tuple(files), tuple(files), keys, reason)
+    return ReadPlan(tuple(files), tuple(files_to_read(files, state["files"])), keys, None)
+
+
+def files_to_read(files: Sequence[RawFile], recorded: Dict[str, Any]) -> List[RawFile]:
+    """The files (in landing order) an incremental run reads for the result of a full read: none when every file is
+    recorded as it is now; else every file from the first one that is not (new, or rewritten since), back to the
+    first file of each batch it then reads.
+
+    Why the files after it: a record's copy in a later path wins (:func:`curate`'s ``arrival_column``), so a file
+    added to an older ``ingest_date=`` folder must not win over a later copy curated earlier - reading every later
+    file lets the run decide each record it reads from all its copies that could win. Why whole batches: a batch is
+    judged on all its rows, and its ``corrected_rows`` on every later landing."""
+    changed = [f for f in files if recorded.get(f.key) != f.recorded_as]
+    if not changed:
         return []
-    prefix = fs.makeQualified(root).toString().rstrip("/") + "/"
-    found, files = [], fs.listFiles(root, True)
-    while files.hasNext():
-        path = files.next().getPath().toString()
-        parts = path[len(prefix):].split("/") if path.startswith(prefix) else [path.rsplit("/", 1)[-1]]
-        hidden = any(part.startswith(".") or (part.startswith("_") and "=" not in part) or part.endswith("_$folder$")
-                     for part in parts)
-        if not hidden and not parts[-1].endswith(".csv"):
-            found.append(path)
-    return sorted(found)
+    first_of_batch: Dict[Optional[str], str] = {}
+    for f in sorted(files, key=lambda f: f.uri):
+        first_of_batch.setdefault(f.batch, f.uri)
+    start = min(first_of_batch[f.batch] for f in changed)
+    while True:  # the files under no ingest_date= folder are one batch that may straddle others: widen until whole
+        tail = [f for f in files if f.uri >= start]
+        widest = min(first_of_batch[f.batch] for f in tail)
+        if widest == start:
+            return sorted(tail, key=lambda f: f.uri)
+        start = widest
+
+
+def read_state(state_path: str, *, s3_client: Any = None) -> Tuple[Optional[Dict[str, Any]], Optional[str]]:
+    """(state, None), or (None, why there is none usable) when it is missing or unreadable.
+
+    On S3 the key is first looked for with ``ListObjectsV2`` (prefix: the key): a ``GetObject`` of a missing key is
+    answered 403 AccessDenied, not 404, unless the caller may list the bucket. Other errors (access denied on an
+    existing state, throttling) are raised: a full read is not how to answer them."""
+    missing = f"no curate state at {state_path} (first run, or the state was deleted)"
+    try:
+        if state_path.startswith("s3://"):
+            if s3_client is None:
+                import boto3
+
+                s3_client = boto3.client("s3")
+            bucket, key = split_s3_uri(state_path)
+            listed = s3_client.list_objects_v2(Bucket=bucket, Prefix=key, MaxKeys=1).get("Contents", [])
+            if not (listed and listed[0]["Key"] == key):
+                return None, missing
+        text = read_text(state_path, s3_client=s3_client)
+    except FileNotFoundError:
+        return None, missing
+    except UnicodeDecodeError:
+        return None, f"the curate state at {state_path} is unreadable (not UTF-8 text)"
+    except Exception as exc:  # noqa: BLE001 - only "no such key" (deleted since listed) means missing
+        code = getattr(exc, "response", {}).get("Error", {}).get("Code")
+        if code in ("NoSuchKey", "404", "NotFound"):
+            return None, missing
+        raise
+    try:
+        state = json.loads(text)
+        valid = (
+            isinstance(state, dict)
+            and state.get("state_version") == STATE_VERSION
+            and isinstance(state.get("keys"), dict)
+            and isinstance(state.get("files"), dict)
+            and all(isinstance(k, str) and isinstance(v, list) for k, v in state["files"].items())
+        )
+    except ValueError:
+        valid = False
+    if not valid:
+        return None, f"the curate state at {state_path} is unreadable (not a version-{STATE_VERSION} curate state)"
+    return state, None
+
+
+def _sha256(text: str) -> str:
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()
 
 
 def run(spark: Any, args: Dict[str, Any]) -> Dict[str, Any]:
-    """Curate ``args["raw_path"]`` and write the outputs; return the run summary.
+    """Curate the raw files of ``args["raw_path"]`` this run reads (:func:`plan_read`) and write the outputs, then
+    the curate state; return the run summary.
 
     Raises:
         QuarantineThresholdExceeded: after writing the quarantine and the summary.
+        FileNotFoundError: ``raw_path`` holds no CSV file.
+        ValueError: ``raw_path`` holds files the reader would skip (:func:`unread_files`).
     """
     dataset = args["dataset"]
     run_id = args.get("run_id") or default_run_id(args)
     max_ratio = args.get("max_quarantine_ratio", DEFAULT_MAX_QUARANTINE_RATIO)
-    raw = read_raw_csv(spark, args["raw_path"])
-    result = _curate(raw, dataset)
+    raw_path, state_path = args["raw_path"], args.get("state_path")
+    files, skipped = list_raw(spark, raw_path)
+    check_no_unread_files(raw_path, skipped)
+    if not files:
+        raise FileNotFoundError(f"no *.csv file under raw_path {raw_path!r}")
+    keys = state_keys(dataset, raw_path, args["curated_path"])
+    if state_path:
+        state, problem = read_state(state_path)
+    else:
+        state, problem = None, "no --state_path given: every run reads every raw file"
+    plan = plan_read(files, keys, state, problem, full_read=bool(args.get("full_read")))
+    if not plan.read:
+        # Nothing landed or changed since the last successful run: nothing to curate, no date to rewrite.
+        summary = {**_summary(dataset, run_id, None, args, max_ratio, None, plan), "kept_from_curated": 0}
+        _publish(summary, plan, args, run_id)
+        return summary
+    result = _curate(read_raw_csv(spark, plan.read), dataset)
     try:
         quarantine_location = _write_quarantine(result, args["quarantine_path"], run_id)
-        summary = _summary(dataset, run_id, result, args, max_ratio, quarantine_location)
+        summary = _summary(dataset, run_id, result, args, max_ratio, quarantine_location, plan)
         # Each batch alone: the whole-run ratio would let a new batch hide under the earlier days' good rows.
         # A bad row whose record a later landing corrected is mended: only what is still outstanding counts.
         over = [batch for batch in result.batches if batch.outstanding_ratio > max_ratio]
         if over:
             summary["status"] = "failed"
-            summary["error"] = _over_max_error(result, over, max_ratio, args["raw_path"], quarantine_location)
+            summary["error"] = _over_max_error(result, over, max_ratio, raw_path, quarantine_location)
             _write_summary(summary, args.get("summary_path"), run_id)
             raise QuarantineThresholdExceeded(summary["error"])
         kept = _write_curated(result, args["curated_path"], dataset)
         summary["kept_from_curated"] = kept
-        _write_summary(summary, args.get("summary_path"), run_id)
+        _publish(summary, plan, args, run_id)
         return summary
     finally:
         result.unpersist()
+
+
+def _publish(summary: Dict[str, Any], plan: ReadPlan, args: Dict[str, Any], run_id: str) -> None:
+    """After the curated data is written: the state (one object replaced whole, so a run stopped before it leaves the
+    last one), then the summary."""
+    if args.get("state_path"):
+        write_json(args["state_path"], plan.next_state(run_id))
+    _write_summary(summary, args.get("summary_path"), run_id)
 
 
 def _curate(raw: Any, dataset: catalog.Dataset) -> CurateResult:
@@ -277,7 +534,7 @@ def _write_curated(result: CurateResult, curated_path: str, dataset: catalog.Dat
         .partitionBy(EVENT_DATE_COLUMN)
         .parquet(curated_path)
     )
-    LOG.info("wrote %d curated rows to %s (%d kept from earlier runs: their raw files expired)",
+    LOG.info("wrote %d curated rows to %s (%d kept from earlier runs: their raw files were not read or expired)",
              result.curated_rows + kept, curated_path, kept)
     return kept
 
@@ -376,21 +633,28 @@ def _first_line(exc: Exception) -> str:
 def _summary(
     dataset: catalog.Dataset,
     run_id: str,
-    result: CurateResult,
+    result: Optional[CurateResult],
     args: Dict[str, Any],
     max_ratio: float,
     quarantine_location: Optional[str],
+    plan: ReadPlan,
 ) -> Dict[str, Any]:
+    """The run summary; ``result`` None for a run that read no file (every count 0)."""
+    counts = result.counts() if result is not None else {
+        "input_rows": 0, "curated_rows": 0, "quarantined_rows": 0, "duplicate_rows": 0, "quarantine_reasons": {},
+        "batches": []}
     return {
         "dataset": dataset.name,
         "run_id": run_id,
         "status": "succeeded",
-        **result.counts(),
-        "quarantine_ratio": round(result.quarantine_ratio, 6),
+        **counts,
+        "quarantine_ratio": round(result.quarantine_ratio, 6) if result is not None else 0.0,
         "max_quarantine_ratio": max_ratio,
         "raw_path": args["raw_path"],
         "curated_path": args["curated_path"],
         "quarantine_location": quarantine_location,
+        "read": plan.counts(),
+        "state_path": args.get("state_path"),
     }
 
 

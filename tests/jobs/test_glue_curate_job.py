@@ -73,6 +73,10 @@ def test_given_a_generated_lake_when_the_job_runs_then_it_succeeds_with_a_comple
     assert sum(summary["quarantine_reasons"].values()) == 24
     assert summary["quarantine_reasons"]["event_time: not a timestamp"] == (batch.corruptions["kind"] == "bad_timestamp").sum()
     assert summary["quarantine_ratio"] == pytest.approx(0.02)
+    # Without a curate state every run reads every raw file, and says so
+    assert summary["read"] == {"mode": "full", "reason": "no --state_path given: every run reads every raw file",
+                               "files_read": 1, "files_skipped": 0, "bytes_read": summary["read"]["bytes_read"],
+                               "bytes_skipped": 0}
     # One raw batch (one ingest_date= folder): its counts are the run's
     assert summary["batches"] == [{"batch": "ingest_date=2026-01-11", "input_rows": 1200, "curated_rows": 1200 - 24 - 12,
                                    "quarantined_rows": 24, "duplicate_rows": 12, "corrected_rows": 0, "quarantine_ratio": 0.02,
