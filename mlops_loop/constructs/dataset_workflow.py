@@ -19,6 +19,9 @@ CURATE_SCRIPT = "etl/glue_curate_job.py"
 FEATURES_SCRIPT = "features/ingest.py"
 QUARANTINE_PREFIX = "_quarantine"
 ETL_RUNS_PREFIX = "etl-runs"
+# The curate job's record of the raw files it has curated, next to its run summaries (the job role already reads
+# and writes that prefix, and lists it: the listing is how the job tells a missing state).
+CURATE_STATE_FILE = "curate-state.json"
 INGEST_FAILURES_PREFIX = "_ingest-failures"
 INGEST_STATE_PREFIX = "_ingest-state"
 INGEST_STATE_FILE = "state.json"
@@ -33,7 +36,9 @@ class DatasetWorkflow(Construct):
     2. the Spark ETL job types and validates the raw records into ``s3://<curated>/<dataset>/``
        (parquet, partitioned by event date), routing bad records to
        ``s3://<curated>/_quarantine/<dataset>/`` with a reason, and fails the run when more than
-       ``max_quarantine_ratio`` of the records are bad (nothing is dropped silently);
+       ``max_quarantine_ratio`` of the records are bad (nothing is dropped silently); it reads only the raw files
+       that landed or changed since its last successful run, which it records in
+       ``s3://<artifacts>/etl-runs/<dataset>/curate-state.json`` (see ``pipeline_code/etl/glue_curate_job.py``);
     3. the feature job computes the catalog's features from the curated data, writes a snapshot of every record
        to ``s3://<features>/snapshots/<dataset>/`` and puts into the FeatureGroup the records of the curated
        event dates whose records changed since its last ingestion, which it records (a digest per date) in
@@ -81,6 +86,7 @@ class DatasetWorkflow(Construct):
             "curated": curated_bucket.s3_url_for_object(f"{ds}/"),
             "quarantine": curated_bucket.s3_url_for_object(f"{QUARANTINE_PREFIX}/{ds}/"),
             "summary": artifacts_bucket.s3_url_for_object(f"{ETL_RUNS_PREFIX}/{ds}/"),
+            "curate_state": artifacts_bucket.s3_url_for_object(f"{ETL_RUNS_PREFIX}/{ds}/{CURATE_STATE_FILE}"),
             "features": features_bucket.s3_url_for_object(feature_snapshots_prefix(ds)),
             "failures": features_bucket.s3_url_for_object(f"{INGEST_FAILURES_PREFIX}/{ds}/"),
             "ingest_state": features_bucket.s3_url_for_object(f"{INGEST_STATE_PREFIX}/{ds}/{INGEST_STATE_FILE}"),
@@ -160,6 +166,8 @@ class DatasetWorkflow(Construct):
                 "--curated_path": self.paths["curated"],
                 "--quarantine_path": self.paths["quarantine"],
                 "--summary_path": self.paths["summary"],
+                # Each run reads only the raw files that landed or changed since the last successful one.
+                "--state_path": self.paths["curate_state"],
                 "--max_quarantine_ratio": str(max_quarantine_ratio),
             },
             worker_type=worker_type,

@@ -471,10 +471,16 @@ RUNTIMES: tuple[Runtime, ...] = (
         "curate job",
         ("pipeline_code/etl/glue_curate_job.py",),
         {
-            # Spark reads and writes the lake itself; boto3 only reads the declaration and writes the run summary.
-            "get_object": lambda n: [("s3:GetObject", {"object": n.s3_object(n.glue_argument("curate", "--dataset"), "")}, {})],
+            # Spark reads and writes the lake itself; boto3 only reads the declaration, reads and writes the curate
+            # state (the raw files curated so far) and writes the run summary.
+            "get_object": lambda n: [("s3:GetObject", {"object": n.s3_object(n.glue_argument("curate", "--dataset"), "")}, {}),
+                                     ("s3:GetObject", {"object": n.s3_object(n.glue_argument("curate", "--state_path"), "")}, {})],
             "put_object": lambda n: [("s3:PutObject", {"object": n.s3_object(n.glue_argument("curate", "--summary_path"),
-                                                                               "run_id=jr_1/summary.json")}, {})],
+                                                                               "run_id=jr_1/summary.json")}, {}),
+                                     ("s3:PutObject", {"object": n.s3_object(n.glue_argument("curate", "--state_path"), "")}, {})],
+            # The curate state's key, listed before GetObject: without list rights on the key, S3 answers a GetObject
+            # of a missing key 403, not 404.
+            "list_objects_v2": lambda n: [n.s3_listing(n.glue_argument("curate", "--state_path"))],
         },
         {
             ("pipeline_code/etl/glue_curate_job.py", ("search",)):

@@ -92,6 +92,7 @@ def test_the_paths_are_the_datasets_prefixes_of_the_lake_buckets(built):
         "curated": "s3://shop-dev-curated-bucket/web_orders/",
         "quarantine": "s3://shop-dev-curated-bucket/_quarantine/web_orders/",
         "summary": "s3://shop-dev-artifacts-bucket/etl-runs/web_orders/",
+        "curate_state": "s3://shop-dev-artifacts-bucket/etl-runs/web_orders/curate-state.json",
         "features": "s3://shop-dev-features-bucket/snapshots/web_orders/",
         "failures": "s3://shop-dev-features-bucket/_ingest-failures/web_orders/",
         "ingest_state": "s3://shop-dev-features-bucket/_ingest-state/web_orders/state.json",
@@ -122,6 +123,16 @@ def test_the_curate_job_reads_raw_and_writes_curated_quarantine_and_a_run_summar
     }
     assert arguments["--max_quarantine_ratio"] == "0.05"
     assert arguments["--dataset"] == b.asset_url(b.runtime.code.dataset(ORDERS))
+
+
+def test_the_curate_job_records_the_raw_files_it_curated_next_to_its_run_summaries(built):
+    """GIVEN the curate job WHEN it runs THEN it reads only the raw files not recorded in its state, an object under
+    the run summaries' prefix (which its role reads, writes and lists); a full read is a run's argument, not a default."""
+    b, workflow = built
+    arguments = b.resource(workflow.curate_job)["Properties"]["DefaultArguments"]
+    assert arguments["--state_path"] == workflow.paths["curate_state"]
+    assert workflow.paths["curate_state"].startswith(workflow.paths["summary"])
+    assert "--full_read" not in arguments
 
 
 def test_the_feature_job_reads_curated_and_writes_snapshots_failures_and_the_feature_group(built):
