@@ -38,9 +38,10 @@ class DataLake(Construct):
     * ``raw``: data as landed; expires after ``raw_expiration_days`` (never when None).
     * ``curated``: typed, validated tables written by the Glue ETL (plus its ``_quarantine/`` prefix); moves to
       Infrequent Access after ``curated_infrequent_access_days`` (never when None). Each nightly run rewrites every
-      date it still has raw data for under new file names, so the whole bucket keeps old versions only
-      ``rewritten_noncurrent_days`` (when None, like every bucket). The transition applies to current versions:
-      a date is rewritten until its raw files expire, so it moves to IA that many days after that.
+      date the records it read touch (every date still in raw, on a full read) under new file names, so the whole
+      bucket keeps old versions only ``rewritten_noncurrent_days`` (when None, like every bucket). The transition
+      applies to current versions: a date is rewritten whenever a run reads a record of it, so it moves to IA that
+      many days after its last late record.
     * ``features``: the Feature Store offline store (Iceberg) and computed feature snapshots; the snapshots
       (``snapshots/``, replaced whole by each run) keep old versions ``rewritten_noncurrent_days``.
     * ``artifacts``: job code, Glue temp files, model artifacts, reports; sealed models

@@ -9,8 +9,8 @@ Store with ``sagemaker-featurestore-runtime`` ``PutRecord``.
 Incremental puts: the offline store appends every ``PutRecord`` (a record put again with the same
 event time is one more row in the offline table), so putting unchanged records each night would
 copy the whole history again and cost a PutRecord each. A *partition* is a value of the curated data's
-``event_date`` partition column (the curate job rewrites every date it still has raw data for, each
-night, under new file names: the files say nothing about what changed). The job computes the features
+``event_date`` partition column (the curate job rewrites every date the records it read touch - every
+date still in raw, on a full read - under new file names: the files say nothing about what changed). The job computes the features
 of every record anyway (for the parquet), and from them a digest per partition of its records as they
 would be put (:func:`digest_parts`: order-independent, identical on both engines); it puts only the
 records of partitions whose digest differs from the ingestion state (``--state_path``), and then writes
