@@ -6,7 +6,7 @@
 ``stacks`` describes every stack of the environment (``<project>-<env>-storage``, ``-data-pipeline``, ``-training``,
 ``-serving``, ``-operations``) and says, per stack, whether ``cdk deploy`` can proceed from its state. The one it
 cannot get past on its own is a stack whose first create failed (``ROLLBACK_COMPLETE`` / ``ROLLBACK_FAILED``) with
-termination protection on, as every stack outside dev has: the CDK CLI turns protection on before it runs the create,
+termination protection on (the config's default, always outside dev): the CDK CLI turns protection on before it runs the create,
 and on the next deploy tries to delete the failed stack, which CloudFormation refuses while protection is on. With
 ``--delete-failed-creates`` it turns protection off and deletes exactly those stacks (by stack id, then waits until
 they are gone), and nothing else; every other state is only reported, with what to do: an update whose rollback failed
@@ -523,6 +523,14 @@ def main(argv: Optional[Sequence[str]] = None, *, session: Any = None, out: Any 
         print(render_plan(plan, environment=args.env, account=where.account, region=where.region, execute=args.execute),
               file=out)
         destroy = destroy_command(args.env, args.config, parser.get_default("config"))
+        # A dev environment may still be termination-protected (the config's default is on): cdk destroy is then refused.
+        protected = [s.name for s in describe_stacks(cloudformation, list(environment_stack_names(prefix).values()))
+                     if s.exists and s.protected]
+        if protected:
+            destroy = (" && ".join(f"aws cloudformation update-termination-protection --no-enable-termination-protection "
+                                   f"--stack-name {name} --region {where.region}" for name in protected)
+                       + f" && {destroy}  (termination protection is on; set termination_protection: false for "
+                       f"'{args.env}' in the config so the next deploy keeps it off)")
         if not args.execute:
             print(f"Then: {destroy}", file=out)
             return 0

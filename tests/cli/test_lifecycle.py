@@ -297,6 +297,7 @@ class DevWorld:
                          for g in self.groups}
         # One card per version, one as cards were named before they carried the package's creation time, a card of
         # another group that shares the prefix (never deleted), and a group-less name.
+        self.protected: set = set()  # stacks still termination-protected (a dev config that left the default on)
         self.cards = {g: [model_card_name(g, 1, "2026-01-01T00:00:00Z"), model_card_name(g, 2, "2026-01-02T00:00:00Z"),
                           f"{g}-v1"] for g in self.groups}
 
@@ -319,6 +320,11 @@ class DevWorld:
                                     {"StackName": storage})
         cloudformation.add_response("list_stack_resources", {"StackResourceSummaries": summaries[2:]},
                                     {"StackName": storage, "NextToken": "t"})
+        for name in environment_stack_names(DEV).values():  # the teardown's look at termination protection
+            cloudformation.add_response("describe_stacks", {"Stacks": [{
+                "StackName": name, "StackId": f"arn:aws:cloudformation:{REGION}:{self.account}:stack/{name}/1",
+                "StackStatus": "CREATE_COMPLETE", "EnableTerminationProtection": name in self.protected,
+                "CreationTime": "2026-01-01T00:00:00Z"}]}, {"StackName": name})
         for group in self.groups:
             first, second = ([{"ModelPackageGroupName": group, "ModelPackageVersion": int(arn.rsplit("/", 1)[1]),
                                "ModelPackageArn": arn, "CreationTime": "2026-01-01", "ModelPackageStatus": "Completed"}]
@@ -433,6 +439,25 @@ def test_execute_reports_what_s3_refused_and_exits_1(dev, capsys):
     assert f"lifecycle: could not delete s3://{dev.artifacts}/" in err and "AccessDenied: Access Denied" in err
     assert "model card" in err
     assert "could not be deleted (above); fix the cause and run the teardown again" in out
+
+
+def test_a_dev_stack_still_termination_protected_gets_the_commands_that_turn_it_off_before_the_destroy(dev):
+    """GIVEN a dev environment whose config left termination_protection at its default (on) WHEN the teardown's dry
+    run ends THEN the command it gives turns protection off on each protected stack (with --region) before cdk destroy,
+    which CloudFormation would otherwise refuse, and says which config field keeps it off."""
+    names = environment_stack_names(DEV)
+    dev.protected = {names["storage"], names["serving"]}
+    cloudformation, sagemaker = _client("cloudformation"), _client("sagemaker")
+    with Stubber(cloudformation) as cfn_stub, Stubber(sagemaker) as sm_stub:
+        dev.stub_plan(cfn_stub, sm_stub)
+        code, out = _run(["--env", "dev", *CONFIG, "teardown"],
+                         Session(dev.account, cloudformation=cloudformation, sagemaker=sagemaker, s3=dev.s3))
+        cfn_stub.assert_no_pending_responses()
+    off = [f"aws cloudformation update-termination-protection --no-enable-termination-protection --stack-name {n} "
+           f"--region {REGION}" for n in names.values() if n in dev.protected]
+    assert code == 0 and out.splitlines()[-1] == (
+        f"Then: {' && '.join(off)} && npx cdk destroy -c mlops-loop:config={SAMPLE_CONFIG} 'dev/*'  (termination "
+        "protection is on; set termination_protection: false for 'dev' in the config so the next deploy keeps it off)")
 
 
 @pytest.mark.parametrize("tier,environment", [("prod", "dev"), ("dev", "staging")])

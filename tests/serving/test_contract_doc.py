@@ -134,3 +134,20 @@ def test_doc_field_tables_match_the_models(name, trained_models):
     assert required == model.required_raw_fields and optional == model.optional_raw_fields
     [order] = _table_row(name, 1)
     assert [n.strip() for n in order[0].split(",")] == model.feature_order
+
+
+def test_the_async_example_puts_its_request_where_the_models_execution_role_reads():
+    """GIVEN the doc's async invocation example WHEN its S3 locations are read THEN the request's and the answer's keys
+    are under the model's async prefix of the inference bucket (``inference_prefix(model, "async")``: the only
+    prefix there its execution role reads and writes), as input/ and output/ - an input anywhere else is accepted and
+    then fails AccessDenied."""
+    from pipeline_code.core.contract import inference_prefix
+
+    text = DOC.read_text(encoding="utf-8")
+    uploads = re.findall(r"aws s3 cp \S+ s3://<inference bucket>/(\S+)", text)
+    inputs = re.findall(r"--input-location s3://<inference bucket>/(\S+)", text)
+    outputs = re.findall(r'"OutputLocation": "s3://<inference bucket>/(\S+?)"', text)
+    assert uploads and inputs == uploads and outputs
+    prefix = inference_prefix("churn", "async")
+    assert all(key.startswith(f"{prefix}input/") for key in inputs)
+    assert all(key.startswith(f"{prefix}output/") for key in outputs)
