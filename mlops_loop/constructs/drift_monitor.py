@@ -13,6 +13,7 @@ from constructs import Construct
 
 from pipeline_code.core.contract import (
     DRIFT_MONITOR_REPORTS,
+    MONITOR_MAX_RUNTIME_SECONDS,
     MONITOR_NAMESPACE,
     inference_prefix,
     monitor_volume_gb,
@@ -33,7 +34,7 @@ from .training_pipeline import ENTRY_SCRIPT, xgboost_image_uri, xgboost_reposito
 
 PROC_INPUT = "/opt/ml/processing/input"
 REPORT_DIR = "/opt/ml/processing/output/monitor"
-MAX_RUNTIME_SECONDS = 2 * 3600
+MAX_RUNTIME_SECONDS = MONITOR_MAX_RUNTIME_SECONDS
 
 
 class DriftMonitor(Construct):

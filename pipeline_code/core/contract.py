@@ -570,6 +570,9 @@ def monitor_metric(key: str) -> str:
 MONITOR_WINDOW_HOURS = 24
 MONITOR_LABEL_WINDOW_HOURS = 168
 DEFAULT_LABEL_DELAY_DAYS = 30
+# The drift monitor job's StoppingCondition (constructs/drift_monitor.py): it uploads its output - the report and the
+# prediction records - when it ends (EndOfJob), so a records file is written at most this long after its run started.
+MONITOR_MAX_RUNTIME_SECONDS = 2 * 3600
 
 
 def records_lookback_hours(label_delay_days: int, *, label_window_hours: float = MONITOR_LABEL_WINDOW_HOURS,
