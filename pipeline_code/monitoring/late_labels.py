@@ -17,10 +17,12 @@ joins the labels that matched nothing in today's window to them (:func:`join_ear
   approval, or with another class list) are counted apart per version (``other_versions``), never judged as this
   version's quality;
 * a request day is judged once its labels are due - the day ended ``label_delay_days`` ago - with every label that came
-  for it, and once: by the first run after that whose report stands (:func:`judged_days` reads the days the earlier
-  reports say they judged, ``late_labels.judged_days``), so a failed run's day is judged by the next run while it is
-  still due (``--label-window-hours``, a week). When the earlier reports cannot be read, every due day is judged and a
-  warning says so (``late_labels_history_unknown``). A day whose labels are not all due is not judged: its early
+  for it, and once: by the first run after that whose report stands and whose quality section scored it (its window
+  reached ``min_label_coverage``) and judged (:func:`judged_days` reads the days the earlier reports say they judged,
+  ``late_labels.judged_days``), so a failed run's day is judged by the next run while it is still due
+  (``--label-window-hours``, a week). A due day with too few labels, or some of whose records were not read, is carried
+  to the next runs while it is due, with a warning (:meth:`EarlierRequests.annotate`). When the earlier reports cannot
+  be read, every due day is judged and a warning says so (``late_labels_history_unknown``). A day whose labels are not all due is not judged: its early
   labels (a churn's cancellations come before its renewals) would be a biased slice of it; they are counted
   (``pending_days``).
 
@@ -45,6 +47,7 @@ from typing import Any, Callable, Dict, Iterator, List, Mapping, Optional, Seque
 import numpy as np
 import pandas as pd
 
+from pipeline_code.core.contract import MONITOR_MAX_RUNTIME_SECONDS, MONITOR_WINDOW_HOURS
 from pipeline_code.monitoring import quality
 from pipeline_code.monitoring.capture import INFERENCE_ID, INFERENCE_TIME, SCORE, probability_column, request_times
 from pipeline_code.monitoring.drift import FAIL, PASS, WARN, check
@@ -60,6 +63,15 @@ MAX_EXAMPLES = 5
 DUE, PENDING, PAST, UNDATED = "due", "pending", "past", "undated"
 # A due day an earlier run of the same version already judged (its report says so): not judged again.
 JUDGED = "judged"
+# A due day a records file that was not read may hold requests of (left out past the byte cap, failed to download,
+# unreadable): not judged this run, on part of its requests - the next run judges it whole while it is due.
+INCOMPLETE = "incomplete"
+# Why a due day is carried to the next run (``carried_why``) instead of counted as judged.
+TOO_FEW_LABELS, QUALITY_SKIPPED, RECORDS_NOT_READ = "too_few_labels", "quality_skipped", "records_not_read"
+# How far before its write time a records file may hold requests, beyond the window of traffic its run covered: the
+# job uploads its output when it ends (at most MONITOR_MAX_RUNTIME_SECONDS after it started, where its window ends),
+# and a capture object is written some minutes after its requests (an hour allowed).
+RECORDS_SPAN_SLACK = dt.timedelta(seconds=MONITOR_MAX_RUNTIME_SECONDS, hours=1)
 # Rows of a label file read at a time (with its three columns: tens of MB at most).
 LABEL_CHUNK_ROWS = 250_000
 
@@ -211,6 +223,21 @@ def day_state(day: str, *, now: dt.datetime, label_delay_days: int, label_window
     return DUE if due_at > now - dt.timedelta(hours=label_window_hours) else PAST
 
 
+def due_until(day: str, *, label_delay_days: int, label_window_hours: float) -> dt.datetime:
+    """When a due request day stops being due (:func:`day_state`: then :data:`PAST`, never judged)."""
+    start = dt.datetime.strptime(day, "%Y-%m-%d").replace(tzinfo=dt.timezone.utc)
+    return start + dt.timedelta(days=1 + label_delay_days, hours=label_window_hours)
+
+
+def records_span_days(written: dt.datetime, *, window_hours: float = MONITOR_WINDOW_HOURS) -> List[str]:
+    """The request days (``YYYY-MM-DD``, UTC) a records file written at ``written`` may hold: its run judged the
+    ``window_hours`` of traffic before it started, and started at most :data:`RECORDS_SPAN_SLACK` before the file was
+    written (less the capture's own lag). A file whose requests carry older times (a backfill) is not foreseen."""
+    written = written if written.tzinfo else written.replace(tzinfo=dt.timezone.utc)
+    first = (written - dt.timedelta(hours=window_hours) - RECORDS_SPAN_SLACK).date()
+    return [(first + dt.timedelta(days=k)).isoformat() for k in range((written.date() - first).days + 1)]
+
+
 def all_labels(recent: Optional[pd.DataFrame], older: Optional[pd.DataFrame]) -> pd.DataFrame:
     """The labels of the label window (``recent``) and of the rest of the look-back (``older``) as one frame of
     ``inference_id``, ``label``: the latest label per id wins, by ``label_time`` when both have the column (as
@@ -306,11 +333,14 @@ class EarlierRequests:
     """The labelled requests of the earlier runs' records (:func:`join_earlier`) and what the report says of them."""
 
     def __init__(self, labelled: Optional[pd.DataFrame], rows_per_day: Dict[str, int], summary: Dict[str, Any],
-                 checks: List[Dict[str, Any]]) -> None:
+                 checks: List[Dict[str, Any]], *, label_window_hours: float = 168.0,
+                 labels_source: Optional[str] = None) -> None:
         self.labelled = labelled
         self.rows_per_day = rows_per_day
         self.summary = summary
         self.checks = checks
+        self.label_window_hours = label_window_hours
+        self.labels_source = labels_source
 
     def combined(self, today: Optional[pd.DataFrame], today_rows_per_day: Mapping[str, int]):
         """Today's labelled records and rows per day with the due days' added (every request of a due day of the
@@ -324,27 +354,63 @@ class EarlierRequests:
         columns = list(dict.fromkeys(c for p in parts for c in p.columns))
         return concat([p.reindex(columns=columns) for p in parts]), rows
 
-    def annotate(self, section: Dict[str, Any], *, labelled_today: int) -> Dict[str, Any]:
-        """``section`` (model quality) with ``late_labels`` and these checks; the labels-overdue warning only when no
-        label at all was joined (``labelled_today``: today's window's labelled records).
+    def annotate(self, section: Dict[str, Any]) -> Dict[str, Any]:
+        """``section`` (model quality) with ``late_labels`` and these checks, and which due days it judged.
 
-        The due days count as judged (``judged_days``, which the next runs read) only when the section's quality checks
-        judged (pass or fail). When they were skipped - fewer labelled rows than ``min_labeled_rows``, as a model with
-        little traffic has on one day - the days are ``carried_days`` instead: the next run judges them again, pooled
-        with the days that come due then, until their labels together are enough (or the days leave the label window),
-        so a small model's quality is still judged, each day once."""
-        section["late_labels"] = self.summary
-        overdue = labelled_today == 0 and not self.summary["labelled_rows"]
-        section.setdefault("checks", []).extend(c for c in self.checks if c["check"] != "labels_overdue" or overdue)
-        if self.summary["judged_days"] and section.get("status") not in (PASS, FAIL):
-            carried = self.summary["judged_days"]
-            self.summary["carried_days"], self.summary["judged_days"] = carried, []
+        A due day counts as judged (``judged_days``, which the next runs read and leave out) only when the section
+        scored it - its window reached ``min_label_coverage``, so its rows are in the metrics - and the section's quality
+        checks judged (pass or fail). Every other due day is carried (``carried_days``, why in ``carried_why``): the
+        next runs judge it again, while it is due, with the labels that have come by then:
+
+        * too few labels (``too_few_labels``: its window not scored, although its labels are due): a
+          ``labels_overdue`` warning names the days and the fix (the label feed), whatever today's window holds - the
+          feed being a day late must not lock a day as judged on no labels;
+        * the quality checks skipped (``quality_skipped``: fewer labelled rows than ``min_labeled_rows``, as a model
+          with little traffic has on one day): pooled with the days that come due next, until their labels together are
+          enough (a ``late_labels_carried`` note), so a small model's quality is still judged, each day once;
+        * a records file that may hold its requests not read (``records_not_read``: :func:`join_earlier` left it out
+          and warned ``late_labels_records_missing``)."""
+        summary = self.summary
+        section["late_labels"] = summary
+        section.setdefault("checks", []).extend(self.checks)
+        windows = {w.get("day"): w for w in section.get("windows") or []}
+        due = summary["judged_days"]
+        scored = [day for day in due if (windows.get(day) or {}).get("scored")]
+        unscored = [day for day in due if day not in scored]
+        judging = section.get("status") in (PASS, FAIL)
+        why = {**{day: TOO_FEW_LABELS for day in unscored}, **{day: QUALITY_SKIPPED for day in ([] if judging else scored)},
+               **{day: RECORDS_NOT_READ for day in summary.get("incomplete_days") or {}}}
+        summary["judged_days"] = scored if judging else []
+        if why:
+            summary["carried_days"] = sorted(why)
+            summary["carried_why"] = dict(sorted(why.items()))
+        if scored and not judging:
             section["checks"].append(check(
-                "late_labels_carried", SECTION, float(len(carried)), None, PASS,
+                "late_labels_carried", SECTION, float(len(scored)), None, PASS,
                 detail=f"the quality checks were skipped ({section.get('detail') or 'nothing to compare with'}), so the due "
-                       f"days {carried[0]} to {carried[-1]} are not counted as judged: the next run judges them again with "
+                       f"days {scored[0]} to {scored[-1]} are not counted as judged: the next run judges them again with "
                        f"the days that come due then, while they are due"))
+        if unscored:
+            section["checks"].append(self._overdue(unscored, section.get("min_label_coverage")))
         return section
+
+    def _overdue(self, days: List[str], min_label_coverage: Optional[float]) -> Dict[str, Any]:
+        """The warning for due days whose labels are too few to judge them (their window not scored)."""
+        delay = self.summary["label_delay_days"]
+        due_days = self.summary["due_days"]
+        named = ", ".join(f"{day} ({due_days[day]['labelled']} of {due_days[day]['rows']} requests labelled)"
+                          for day in days[:MAX_EXAMPLES]) + (f" and {len(days) - MAX_EXAMPLES} more" if len(days) > MAX_EXAMPLES else "")
+        until = due_until(days[0], label_delay_days=delay, label_window_hours=self.label_window_hours)
+        coverage = f"min_label_coverage {min_label_coverage:g}" if min_label_coverage is not None else "min_label_coverage"
+        source = f" under {self.labels_source}" if self.labels_source else ""
+        return check(
+            "labels_overdue", SECTION, float(len(days)), 0.0, WARN, op=">",
+            detail=f"{_days(days)} too few labels to be judged, below {coverage}: {named}; their labels "
+                   f"should have come by now (each day ended more than label_delay_days {delay} ago), so they are not "
+                   f"counted as judged and the next runs judge them again while they are due ({days[0]} until "
+                   f"{until.isoformat()}, then never): check that the label feed{source} is on time and writes "
+                   f"inference_id,label,label_time with the ids the traffic carries, or raise "
+                   f"models.<model>.label_delay_days (now {delay}) if labels come later than that")
 
 
 def records_files(records_dir: Optional[str]) -> List[str]:
@@ -389,7 +455,9 @@ def join_earlier(records_dir: Optional[str], labels: Optional[pd.DataFrame], *, 
                  version: RecordsVersion, label_delay_days: int, label_window_hours: float,
                  older_labels: Any = None, today_start: Optional[dt.datetime] = None,
                  now: Optional[dt.datetime] = None, labels_source: Optional[str] = None,
-                 records_left_out: int = 0, judged_before: Optional[Mapping[str, str]] = None) -> EarlierRequests:
+                 records_left_out: int = 0, judged_before: Optional[Mapping[str, str]] = None,
+                 records_not_read: Sequence[Mapping[str, Any]] = (),
+                 window_hours: float = MONITOR_WINDOW_HOURS) -> EarlierRequests:
     """Join the labels that matched no request of today's window (``matched_today``: the ids that did) to the records
     of ``version`` under ``records_dir``, and judge the request days whose labels are due (:func:`day_state`) and that
     no earlier run judged (``judged_before``: day -> when, :func:`judged_days`; default none: every due day).
@@ -400,8 +468,16 @@ def join_earlier(records_dir: Optional[str], labels: Optional[pd.DataFrame], *, 
     earlier run's records from then on (a run started by hand over the same traffic) are today's window's, not
     counted twice. A request is taken from the newest file that holds it.
 
+    A due day is judged on all its requests or not at all: a records file of the look-back that was not read -
+    ``records_not_read`` (``{"key", "written", "why"}``: left out past the byte cap or failed to download,
+    ``remote.download_records``' ``not_read``) or unreadable here - may hold requests of the days its run covered
+    (:func:`records_span_days`, from when it was written and ``window_hours``); those due days are not judged this run
+    (``incomplete_days``: their labels) and a warning names them (``late_labels_records_missing``): the next run, with
+    the file, judges them while they are due.
+
     Memory follows the due days' labelled requests, not the look-back: the records files are read one at a time for
-    their ids and times and remembered as 64-bit id hashes (with the file and day of each: about 16 bytes a request);
+    their ids and times and remembered as 64-bit id hashes with the file and day of each (about 16 bytes a request
+    held, plus the sort and ``np.unique`` temporaries: ``bench/results/late_labels_memory.json`` measures the whole);
     the older labels are then read a chunk at a time and only those of the due days' requests kept; the due days'
     files are read again for the rows those labels name. A label joins its request by the id itself, never by the
     hash (a collision cannot attach a wrong label). Raises :class:`UnreadableLabels` when ``older_labels`` cannot all
@@ -415,8 +491,8 @@ def join_earlier(records_dir: Optional[str], labels: Optional[pd.DataFrame], *, 
     another's, ``(version not recorded)``); the labels of the label window that matched no request of the look-back
     (count and a few ids: their requests are older than it, were never captured, or carry other ids;
     ``records_left_out`` files of the look-back not downloaded are named as a cause) and unreadable files (a warning
-    each, never an error). ``labels_overdue`` (a warning, kept by :meth:`annotate` only when no label at all was
-    joined): due days' requests with no label.
+    each, never an error). Which due days count as judged - those the quality section scores - is
+    :meth:`EarlierRequests.annotate`'s (``labels_overdue`` for those with too few labels).
     """
     now = now or dt.datetime.now(dt.timezone.utc)
     judged_before = dict(judged_before or {})
@@ -455,7 +531,7 @@ def join_earlier(records_dir: Optional[str], labels: Optional[pd.DataFrame], *, 
         try:
             frame, made_by, judged = _read_records(path, version, today_start)
         except Exception as exc:  # noqa: BLE001 - one unreadable file costs its own requests, reported
-            unreadable.append({"file": name, "error": f"{type(exc).__name__}: {exc}"[:300]})
+            unreadable.append({"file": name, "error": f"{type(exc).__name__}: {exc}"[:300], "written": written.isoformat()})
             continue
         hashes = _hashed(frame[INFERENCE_ID])
         day_of = _day_codes(frame, days)
@@ -475,6 +551,28 @@ def join_earlier(records_dir: Optional[str], labels: Optional[pd.DataFrame], *, 
             for code, count in zip(*np.unique(day_of[fresh], return_counts=True)):
                 due_rows[names[code]] = due_rows.get(names[code], 0) + int(count)
         del frame
+
+    # The due days a records file that was not read may hold: not judged on the part of their requests that was read.
+    held: Dict[str, List[str]] = {}
+
+    def hold(name: str, written: Any, why: str) -> None:
+        try:
+            when = written if isinstance(written, dt.datetime) else dt.datetime.fromisoformat(str(written))
+        except ValueError:  # a write time that cannot be read: every due day may be its
+            when = None
+        spanned = records_span_days(when, window_hours=window_hours) if when is not None else [
+            d for d in list(days) + list(due_rows) if state(d) in (DUE, INCOMPLETE)]
+        for day in spanned:
+            if state(day) in (DUE, INCOMPLETE):
+                states[day] = INCOMPLETE
+                held.setdefault(day, []).append(f"{name} ({why})")
+                due_rows.pop(day, None)
+
+    not_read = [dict(item) for item in records_not_read]
+    for item in not_read:
+        hold(str(item.get("key")), item.get("written"), str(item.get("why") or "not read"))
+    for item in unreadable:
+        hold(item["file"], item["written"], "unreadable")
     day_names = list(days)
     day_state_of = np.array([state(d) for d in day_names] or [PAST], dtype=object)
     all_hashes = np.concatenate(hash_parts) if hash_parts else np.empty(0, np.uint64)
@@ -523,8 +621,34 @@ def join_earlier(records_dir: Optional[str], labels: Optional[pd.DataFrame], *, 
         older_kept = quality.latest_label_order(older_kept).drop_duplicates(INFERENCE_ID, keep="last")
     del kept
 
-    # 3. What the labels matched: per file, per version, per day's state.
-    labels_by_state: Dict[str, Dict[str, int]] = {PENDING: {}, PAST: {}, UNDATED: {}, JUDGED: {}}
+    # 3. The due days' labelled requests, read again from their files and joined by their ids.
+    hit_entries = labelled & due_entry
+    wanted_labels = None
+    if hit_entries.any():
+        hit_hashes = entries[hit_entries]
+        recent_hits = recent[np.isin(recent_hashes, hit_hashes)]
+        wanted_labels = all_labels(recent_hits, older_kept)
+    parts: List[pd.DataFrame] = []
+    for index in (np.unique(entry_file[hit_entries]) if hit_entries.any() else []):
+        mine = entries[hit_entries & (entry_file == index)]
+        try:
+            frame, _, _ = _read_records(paths[index], version, today_start)
+        except Exception as exc:  # noqa: BLE001 - read a moment ago: gone or changed since, reported as unreadable
+            unreadable.append({"file": files[index]["file"], "error": f"{type(exc).__name__}: {exc}"[:300],
+                               "written": files[index]["written"]})
+            hold(files[index]["file"], files[index]["written"], "unreadable")
+            continue
+        hit = frame[np.isin(_hashed(frame[INFERENCE_ID]), mine)].drop_duplicates(INFERENCE_ID)
+        hit = hit[hit[INFERENCE_ID].isin(wanted_labels[INFERENCE_ID]).to_numpy(dtype=bool)]  # the id, not its hash
+        hit = hit[(quality.inference_days(hit).map(state) == DUE).to_numpy(dtype=bool)]
+        if len(hit):
+            parts.append(quality.join_labels(hit, wanted_labels[wanted_labels[INFERENCE_ID].isin(hit[INFERENCE_ID])]))
+    if held:  # a file that could not be read again: the days it may hold are left out of what was joined before it
+        parts = [part[(quality.inference_days(part).map(state) == DUE).to_numpy(dtype=bool)] for part in parts]
+        parts = [part for part in parts if len(part)]
+
+    # 4. What the labels matched: per file, per version, per day's state.
+    labels_by_state: Dict[str, Dict[str, int]] = {PENDING: {}, PAST: {}, UNDATED: {}, JUDGED: {}, INCOMPLETE: {}}
     other: Dict[str, Dict[str, int]] = {}
     per_file = np.bincount(entry_file[labelled], minlength=len(files))
     for index, entry in enumerate(files):
@@ -541,26 +665,6 @@ def join_earlier(records_dir: Optional[str], labels: Optional[pd.DataFrame], *, 
             bucket = labels_by_state[state(day)]
             bucket[day] = bucket.get(day, 0) + int(count)
 
-    # 4. The due days' labelled requests, read again from their files and joined by their ids.
-    hit_entries = labelled & due_entry
-    wanted_labels = None
-    if hit_entries.any():
-        hit_hashes = entries[hit_entries]
-        recent_hits = recent[np.isin(recent_hashes, hit_hashes)]
-        wanted_labels = all_labels(recent_hits, older_kept)
-    parts: List[pd.DataFrame] = []
-    for index in (np.unique(entry_file[hit_entries]) if hit_entries.any() else []):
-        mine = entries[hit_entries & (entry_file == index)]
-        try:
-            frame, _, _ = _read_records(paths[index], version, today_start)
-        except Exception as exc:  # noqa: BLE001 - read a moment ago: gone or changed since, reported as unreadable
-            unreadable.append({"file": files[index]["file"], "error": f"{type(exc).__name__}: {exc}"[:300]})
-            continue
-        hit = frame[np.isin(_hashed(frame[INFERENCE_ID]), mine)].drop_duplicates(INFERENCE_ID)
-        hit = hit[hit[INFERENCE_ID].isin(wanted_labels[INFERENCE_ID]).to_numpy(dtype=bool)]  # the id, not its hash
-        hit = hit[(quality.inference_days(hit).map(state) == DUE).to_numpy(dtype=bool)]
-        if len(hit):
-            parts.append(quality.join_labels(hit, wanted_labels[wanted_labels[INFERENCE_ID].isin(hit[INFERENCE_ID])]))
     labelled_frame = concat(parts) if parts else None
     labelled_days = quality.day_counts(labelled_frame) if labelled_frame is not None else {}
     already = {day: {"judged_at": judged_before[day], "labels": labels_by_state[JUDGED].get(day, 0)}
@@ -576,6 +680,7 @@ def join_earlier(records_dir: Optional[str], labels: Optional[pd.DataFrame], *, 
         "judged_days": sorted(due_rows),
         "judged_version": version.as_dict(),
         "judged_before": already,
+        "incomplete_days": dict(sorted(labels_by_state[INCOMPLETE].items())),
         "pending_days": dict(sorted(labels_by_state[PENDING].items())),
         "past_due_labels": sum(labels_by_state[PAST].values()) + sum(labels_by_state[UNDATED].values()),
         "other_versions": other,
@@ -593,19 +698,16 @@ def join_earlier(records_dir: Optional[str], labels: Optional[pd.DataFrame], *, 
                    f"window): their requests are older than that, were never captured, or carry other ids, e.g. "
                    f"{', '.join(repr(i) for i in unmatched[:MAX_EXAMPLES])}{left_out}; {fix}"))
     if unreadable:
-        summary["unreadable"] = unreadable
+        summary["unreadable"] = [{"file": u["file"], "error": u["error"]} for u in unreadable]
         checks.append(check(
             "prediction_records_unreadable", SECTION, float(len(unreadable)), 0.0, WARN, op=">",
             detail=f"{len(unreadable)} earlier runs' records could not be read, so labels of their requests are not judged: "
                    + "; ".join(f"{u['file']}: {u['error']}" for u in unreadable[:3])))
-    if due_rows:
-        days = sorted(due_rows)
-        checks.append(check(
-            "labels_overdue", SECTION, 0.0, None, WARN,
-            detail=f"{sum(due_rows.values())} requests of {days[0]} to {days[-1]} should have their labels by now (the "
-                   f"day ended more than label_delay_days {label_delay_days} ago), but no label "
-                   f"{'under ' + labels_source + ' ' if labels_source else ''}matches any request: check that the label "
-                   f"feed writes inference_id,label,label_time with the ids the traffic carries, or {fix}"))
+    if held:
+        summary["records_not_read"] = {"files": len(not_read) + len(unreadable),
+                                       "examples": sorted({f for names in held.values() for f in names})[:MAX_EXAMPLES]}
+        checks.append(records_missing_check(sorted(held), held, not_read, unreadable, label_delay_days=label_delay_days,
+                                            label_window_hours=label_window_hours))
     if files:
         others = "; ".join(f"{v['labels']} of {k}" for k, v in other.items() if v["labels"])
         checks.append(check(
@@ -614,7 +716,35 @@ def join_earlier(records_dir: Optional[str], labels: Optional[pd.DataFrame], *, 
                    f"({', '.join(summary['request_days']) or 'none'}); "
                    f"{sum(summary['pending_days'].values())} of days not due yet (not judged)"
                    + (f"; labels of other versions' requests, not judged: {others}" if others else "")))
-    return EarlierRequests(labelled_frame, due_rows, summary, checks)
+    return EarlierRequests(labelled_frame, due_rows, summary, checks, label_window_hours=label_window_hours,
+                           labels_source=labels_source)
+
+
+def _days(days: Sequence[str], verb: str = "have") -> str:
+    """``1 due day has`` / ``3 due days have`` (``verb``: have or are)."""
+    one = {"have": "has", "are": "is"}[verb]
+    return f"1 due day {one}" if len(days) == 1 else f"{len(days)} due days {verb}"
+
+
+def records_missing_check(days: List[str], held: Mapping[str, List[str]], not_read: Sequence[Mapping[str, Any]],
+                          unreadable: Sequence[Mapping[str, Any]], *, label_delay_days: int,
+                          label_window_hours: float) -> Dict[str, Any]:
+    """The warning for due days not judged because a records file that may hold their requests was not read: which,
+    until when they can still be judged, and the fix for each cause."""
+    left_out = sum(1 for item in not_read if item.get("why") == "left out")
+    failed = len(not_read) - left_out
+    until = due_until(days[0], label_delay_days=label_delay_days, label_window_hours=label_window_hours)
+    fixes = ([f"{left_out} left out past the download cap: raise models.<model>.monitoring.max_window_bytes "
+              "(the job's --max-window-bytes)"] if left_out else []) \
+        + ([f"{failed} not downloaded: see prediction_records_download_failed"] if failed else []) \
+        + ([f"{len(unreadable)} unreadable: see prediction_records_unreadable"] if unreadable else [])
+    named = ", ".join(days[:MAX_EXAMPLES]) + (f" and {len(days) - MAX_EXAMPLES} more" if len(days) > MAX_EXAMPLES else "")
+    return check(
+        "late_labels_records_missing", SECTION, float(len(days)), 0.0, WARN, op=">",
+        detail=f"{_days(days, 'are')} not judged this run ({named}): records files of the look-back that may hold "
+               f"their requests were not read (e.g. {held[days[0]][0]}), and a day is judged once, on all its requests; "
+               f"the next runs judge them while they are due ({days[0]} until {until.isoformat()}, then never). "
+               + "; ".join(fixes))
 
 
 def judged_days(reports: Sequence[Mapping[str, Any]], version: RecordsVersion, *,
@@ -623,8 +753,11 @@ def judged_days(reports: Sequence[Mapping[str, Any]], version: RecordsVersion, *
     ``late_labels.judged_days`` of each earlier report (:mod:`.history`, oldest first) whose numbers stand (trusted: its
     quality was published, or would have been) and whose ``judged_version`` is ``version`` (another version's judging
     says nothing of this one's). Not counted: a report whose metrics failed to publish (the alarm never saw its
-    quality), and one over the same traffic window as this run (``window``: its ``start`` and ``end``) - a run re-run by
-    hand judges again what the run it repeats judged, so that its report can replace that one."""
+    quality), and one over exactly this run's traffic window (``window``: its first and last request time) - a local
+    run repeated over the same ``--capture-dir``. The scheduled job's window is the traffic of the 24 h before it
+    starts, so a run of it started again by hand covers another window and does not judge again what the run it
+    repeats judged: a day is judged by the first report that stands, and a run whose report does not stand (failed,
+    untrusted, unpublished) leaves its days to the next."""
     out: Dict[str, str] = {}
     for report in reports:
         if not trusted_window(report) or any(e.get("kind") == "publish_failed" for e in report.get("errors") or []):

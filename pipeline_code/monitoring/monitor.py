@@ -321,18 +321,19 @@ def run_monitor(spec: ModelSpec, args: argparse.Namespace, *, cloudwatch_client:
                                 today_start=_today_start(summary_capture["start"], now=summary_capture.get("end"),
                                                          window_hours=args.window_hours),
                                 records_left_out=((sections.get("remote") or {}).get("prediction_records") or {}).get("skipped_objects", 0),
+                                records_not_read=((sections.get("remote") or {}).get("prediction_records") or {}).get("not_read", ()),
+                                window_hours=args.window_hours,
                                 labels_source=getattr(args, "labels_s3_uri", None) or args.labels_dir)
                         except late_labels.UnreadableLabels as exc:  # reported below, today's window is still judged
                             skipped = str(exc)
                         else:
-                            labelled_today = len(records) if records is not None else 0
                             records, rows_per_day = earlier.combined(records, rows_per_day)
                 section = quality.model_quality(records, base_metrics, threshold=threshold,
                                                 min_label_coverage=args.min_label_coverage,
                                                 min_labeled_rows=args.min_labeled_rows, max_auc_drop=args.max_auc_drop,
                                                 rows_per_day=rows_per_day, **typed)
                 if earlier is not None:
-                    earlier.annotate(section, labelled_today=labelled_today)
+                    earlier.annotate(section)
                     if history_unknown is not None:
                         section["checks"].append(late_labels.history_check(history_unknown))
                 if skipped is not None:

@@ -625,13 +625,15 @@ def download_records(*, s3: Any, history_s3_uri: str, dest_dir: str, lookback_ho
     file newest first). What was left out is counted (``skipped_objects``, ``skipped_due_objects``) and listed
     (``skipped``: a few keys with when they were written and whether their labels are due). A file that fails to
     download is listed in ``failed`` (its labels then go unmatched, named), never raised; a failed listing is raised
-    (the caller reports it)."""
+    (the caller reports it). ``not_read``: every file of the look-back left out, failed or at an unsafe key, with when
+    it was written (``LastModified``) and why - :func:`late_labels.join_earlier` does not judge the due days they may
+    hold."""
     from pipeline_code.monitoring.late_labels import RECORDS_FILE
 
     start, end = _window_bounds(lookback_hours, now)
     summary = _window_summary(history_s3_uri, start, end, max_bytes)
     summary.update({"failed": [], "due_before": due_before.isoformat() if due_before else None, "skipped": [],
-                    "skipped_due_objects": 0})
+                    "skipped_due_objects": 0, "not_read": []})
     bucket, prefix = parse_s3_uri(history_s3_uri, what="--history-s3-uri")
     groups = []
     for item in _list(s3, bucket, prefix):
@@ -652,22 +654,29 @@ def download_records(*, s3: Any, history_s3_uri: str, dest_dir: str, lookback_ho
     for group in due + rest:
         _, key, relative = group.items[0]
         path = _safe_path(dest_dir, relative)
+
+        def not_read(why: str) -> None:
+            summary["not_read"].append({"key": key, "written": group.modified.isoformat(), "why": why})
+
         if path is None:
             summary["unsafe_keys"].append(key)
+            not_read("unsafe key")
             continue
-        if used + group.size > max_bytes:  # left out, named: their labels go unjudged (due) or unmatched this run
+        if used + group.size > max_bytes:  # left out, named: their due days carried, their other labels unmatched
             summary["truncated"] = True
             summary["skipped_objects"] += 1
             summary["skipped_bytes"] += group.size
             summary["skipped_due_objects"] += int(is_due(group))
             if len(summary["skipped"]) < 10:
                 summary["skipped"].append({"key": key, "written": group.modified.isoformat(), "due": is_due(group)})
+            not_read("left out")
             continue
         os.makedirs(os.path.dirname(path), exist_ok=True)
         try:
             s3.download_file(bucket, key, path)
         except Exception as exc:  # noqa: BLE001 - one file that fails costs its own requests, not the others'
             summary["failed"].append({"key": key, "error": _describe(exc)[:300]})
+            not_read("failed")
             continue
         stamp = group.modified.timestamp()
         os.utime(path, (stamp, stamp))
@@ -689,13 +698,15 @@ def records_checks(summary: Mapping[str, Any]) -> List[Dict[str, Any]]:
             detail=f"{summary['skipped_objects']} of the {summary['in_window_objects']} earlier runs' records files of the "
                    f"look-back ({summary['skipped_bytes']} bytes) were not read past --max-window-bytes "
                    f"{summary['max_bytes']}: {summary['skipped_due_objects']} of them hold requests whose labels are due "
-                   "(those are read first, the oldest first; left out, their days are judged on fewer requests or by a "
-                   "later run), the others' labels count as unmatched, e.g. "
+                   "(those are read first, the oldest first; the due days a file left out may hold are not judged this "
+                   "run but carried to the next while they are due, late_labels_records_missing names them), the "
+                   "others' labels count as unmatched, e.g. "
                    + ", ".join(f"{s['key']} ({s['written']})" for s in summary["skipped"][:3])
                    + f"; {monitor_window_fix()}"))
     if summary["failed"]:
         out.append(drift.check("prediction_records_download_failed", "monitor", len(summary["failed"]), 0,
-                               drift.WARN, detail="earlier runs' records not read (their labels go unmatched): "
+                               drift.WARN, detail="earlier runs' records not read (the due days they may hold are "
+                               "carried to the next run, their other labels go unmatched): "
                                + "; ".join(f"{f['key']}: {f['error']}" for f in summary["failed"][:3])))
     return out
 

@@ -334,9 +334,20 @@ def test_a_due_days_request_two_runs_recorded_counts_once(tmp_path):
     assert earlier.rows_per_day == {"2026-10-29": 2} and earlier.summary["labelled_rows"] == 2
 
 
+def _today_window(now: dt.datetime, n: int, *, seed: int = 0) -> pd.DataFrame:
+    """Today's window as every real run has it: ``n`` labelled requests of the last 24 h (labels that came quickly)
+    from a healthy model."""
+    rng = np.random.default_rng(seed)
+    score = rng.random(n)
+    return pd.DataFrame({"inference_id": [f"t{now:%j}-{i}" for i in range(n)],
+                         "inference_time": [(now - dt.timedelta(hours=5)).isoformat()] * n,
+                         "score": score, "label": (rng.random(n) < score).astype(float)})
+
+
 def test_labels_due_but_none_matching_say_so_with_the_fix(tmp_path):
     """GIVEN the records of a day that ended 31 days ago (a 30-day delay: its labels were due) and no label
-    WHEN the earlier requests are joined THEN labels_overdue warns, naming the requests, their day and what to check."""
+    WHEN the earlier requests are joined THEN labels_overdue warns, naming the day, its requests and labels, until when
+    it can still be judged and what to check - whatever today's window holds - and the day is carried, not judged."""
     now = _now()
     day = (now - dt.timedelta(days=32)).strftime("%Y-%m-%d")
     write_records(tmp_path, "run-1", pd.DataFrame({"inference_id": ["a", "b"], "inference_time": [f"{day}T10:00:00Z"] * 2,
@@ -344,15 +355,20 @@ def test_labels_due_but_none_matching_say_so_with_the_fix(tmp_path):
     labels = pd.DataFrame({"inference_id": pd.Series([], dtype=object), "label": pd.Series([], dtype=float)})
     earlier = late_labels.join_earlier(str(tmp_path), labels, matched_today=[], version=VERSION, label_delay_days=30,
                                        label_window_hours=168, labels_source="s3://b/labels/churn/", now=now)
-    section = earlier.annotate({"checks": []}, labelled_today=0)
-    overdue = [c for c in section["checks"] if c["check"] == "labels_overdue"]
-    assert len(overdue) == 1 and overdue[0]["status"] == "warn"
-    assert overdue[0]["detail"].startswith(f"2 requests of {day} to {day} should have their labels by now (the day ended "
-                                           "more than label_delay_days 30 ago), but no label under s3://b/labels/churn/ "
-                                           "matches any request")
+    records, rows = earlier.combined(_today_window(now, 400), {(now - dt.timedelta(hours=5)).strftime("%Y-%m-%d"): 400})
+    section = earlier.annotate(quality.model_quality(records, {"auc": 0.75}, rows_per_day=rows, min_labeled_rows=200))
+    assert section["status"] == "pass"  # today's window alone judges
+    (overdue,) = [c for c in section["checks"] if c["check"] == "labels_overdue"]
+    until = (dt.datetime.strptime(day, "%Y-%m-%d") + dt.timedelta(days=38)).strftime("%Y-%m-%dT00:00:00+00:00")
+    assert overdue["status"] == "warn" and overdue["detail"] == (
+        f"1 due day has too few labels to be judged, below min_label_coverage 0.5: {day} (0 of 2 requests labelled); "
+        "their labels should have come by now (each day ended more than label_delay_days 30 ago), so they are not "
+        f"counted as judged and the next runs judge them again while they are due ({day} until {until}, then never): "
+        "check that the label feed under s3://b/labels/churn/ is on time and writes inference_id,label,label_time with "
+        "the ids the traffic carries, or raise models.<model>.label_delay_days (now 30) if labels come later than that")
     assert earlier.rows_per_day == {day: 2}  # a due day's unlabelled requests count: its coverage is 0
-    # once any label joins (today's window), the warning is left out
-    assert not [c for c in earlier.annotate({"checks": []}, labelled_today=5)["checks"] if c["check"] == "labels_overdue"]
+    late = section["late_labels"]
+    assert late["judged_days"] == [] and late["carried_days"] == [day] and late["carried_why"] == {day: "too_few_labels"}
 
 
 def test_a_record_writer_that_fails_removes_its_part_file_and_says_so(tmp_path):
@@ -490,12 +506,13 @@ def _simulate(tmp_path, arrival_days: np.ndarray, y: np.ndarray, served: np.ndar
             judged_before=late_labels.judged_days(reports, VERSION))
         records, rows = earlier.combined(None, {})
         assert earlier.summary["labelled_rows"] + sum(earlier.summary["pending_days"].values()) \
+            + sum(earlier.summary["incomplete_days"].values()) \
             + earlier.summary["past_due_labels"] + sum(d["labels"] for d in earlier.summary["judged_before"].values()) \
             == int(came.sum())  # every label that came is accounted for
         out[run_day] = quality.model_quality(records, {"auc": true_auc}, rows_per_day=rows,
                                              min_labeled_rows=min_labeled_rows) if rows else None
         if out[run_day] is not None:
-            earlier.annotate(out[run_day], labelled_today=0)
+            earlier.annotate(out[run_day])
         if run_day not in failed:
             reports.append({"generated_at": now.isoformat(), "trusted": True,
                             "sections": {"model_quality": {"late_labels": earlier.summary}}})
@@ -576,8 +593,7 @@ def test_a_small_models_due_days_too_few_to_judge_alone_are_carried_and_judged_o
             label_delay_days=5, label_window_hours=168, now=now, judged_before=late_labels.judged_days(reports, VERSION))
         records, rows = earlier.combined(None, {})
         if rows:
-            section = earlier.annotate(quality.model_quality(records, {"auc": 0.7}, rows_per_day=rows, min_labeled_rows=200),
-                                       labelled_today=0)
+            section = earlier.annotate(quality.model_quality(records, {"auc": 0.7}, rows_per_day=rows, min_labeled_rows=200))
             for day in section["late_labels"]["judged_days"]:
                 assert day not in judged, f"{day} judged twice"
                 judged[day] = (run_day, section["scored_rows"])
@@ -672,9 +688,11 @@ def _same_judgement(expected, streamed) -> None:
     if expected.labelled is not None:
         pd.testing.assert_frame_equal(rows(expected.labelled), rows(streamed.labelled), check_like=True)
     assert streamed.rows_per_day == expected.rows_per_day
-    new_keys = {"judged_days", "judged_version", "judged_before"}
+    new_keys = {"judged_days", "judged_version", "judged_before", "incomplete_days"}
     assert {k: v for k, v in streamed.summary.items() if k not in new_keys} == expected.summary
-    assert streamed.checks == expected.checks
+    assert streamed.summary["incomplete_days"] == {}  # these worlds' unreadable file holds no due day
+    # labels_overdue is annotate's now (it needs the days the section scored): the reference still raises its own.
+    assert streamed.checks == [c for c in expected.checks if c["check"] != "labels_overdue"]
     for earlier in (expected, streamed):
         records, rows_per_day = earlier.combined(None, {})
         if records is not None:
@@ -755,8 +773,8 @@ def _judging_report(days, *, version=VERSION, generated_at="2026-11-29T09:00:00+
 def test_the_days_earlier_runs_judged_are_read_from_their_reports_of_the_same_version():
     """GIVEN earlier reports WHEN the days they judged are read THEN a day counts as judged, with when, from a report
     whose numbers stood and were published, of the version judged now; not from an untrusted report (its quality was
-    withheld), one whose metrics failed to publish, another version's, nor one over this run's own traffic window (a
-    run re-run by hand judges again what the run it repeats judged, so that its report can replace that one)."""
+    withheld), one whose metrics failed to publish, another version's, nor one over exactly this run's traffic window
+    (a local run repeated over the same capture)."""
     window = {"start": "2026-11-29T09:00:00+00:00", "end": "2026-11-30T08:59:00+00:00"}
     reports = [
         _judging_report(["2026-10-20"], generated_at="2026-11-21T09:00:00+00:00"),
@@ -841,3 +859,169 @@ def test_a_run_that_cannot_download_the_history_judges_every_due_day_and_says_wh
     assert late_labels.history_check("why")["detail"] == (
         "every due day of the label window is judged this run, those earlier runs judged too: why; the quality alarm "
         "may see a day again")
+
+
+# --- a due day counts as judged only when the section scored it, on all its requests -----------------------------------
+
+
+def _judge(records_dir, labels, *, now, reports, today=None, **kwargs):
+    """One run's late-label pass as the monitor makes it: today's window (``today``, labelled) with the due days,
+    the quality section, then annotate; its report appended to ``reports`` (the next runs read which days it judged)."""
+    earlier = late_labels.join_earlier(str(records_dir), labels, matched_today=late_labels.matched_ids(today),
+                                       version=VERSION, label_delay_days=DELAY, label_window_hours=168, now=now,
+                                       judged_before=late_labels.judged_days(reports, VERSION), **kwargs)
+    records, rows = earlier.combined(today, quality.day_counts(today) if today is not None else {})
+    section = (quality.model_quality(records, {"auc": 0.75}, rows_per_day=rows, min_labeled_rows=200,
+                                     min_label_coverage=0.5) if rows else {"status": "none", "checks": []})
+    earlier.annotate(section)
+    reports.append({"generated_at": now.isoformat(), "trusted": True,
+                    "sections": {"model_quality": {"late_labels": earlier.summary}}})
+    return section
+
+
+@pytest.mark.parametrize("labels_at_first", [0, 300])
+def test_a_due_day_whose_labels_are_late_is_carried_not_locked_though_todays_window_judges(tmp_path, labels_at_first):
+    """GIVEN a day D of 1,000 requests whose labels are due at a run, and today's window with 400 labelled requests (as
+    every real run has) WHEN the label feed is a day late (none of D's labels yet), or only 30 % of them came (below
+    min_label_coverage 0.5) THEN that run's section passes on today's window, but D is not counted as judged: it is
+    carried (too_few_labels) with a labels_overdue warning naming it; the next run, with every label of D, judges it
+    on all 1,000 requests, and the run after that does not judge it again."""
+    D = dt.datetime(2026, 10, 1, tzinfo=dt.timezone.utc)
+    rng = np.random.default_rng(1)
+    ids = np.array([f"d-{i}" for i in range(1000)])
+    score = rng.random(1000)
+    y = (rng.random(1000) < score).astype(float)
+    write_records(tmp_path, "run-d", pd.DataFrame({"inference_id": ids, "score": score,
+                                                   "inference_time": [(D + dt.timedelta(hours=12)).isoformat()] * 1000}),
+                  written=D + dt.timedelta(days=1, hours=3))
+    first = D + dt.timedelta(days=1 + DELAY, hours=3)
+    reports = []
+
+    section = _judge(tmp_path, pd.DataFrame({"inference_id": ids[:labels_at_first], "label": y[:labels_at_first]}),
+                     now=first, reports=reports, today=_today_window(first, 400, seed=1))
+
+    late = section["late_labels"]
+    assert section["status"] == "pass" and late["judged_days"] == []
+    assert late["carried_days"] == ["2026-10-01"] and late["carried_why"] == {"2026-10-01": "too_few_labels"}
+    (overdue,) = [c for c in section["checks"] if c["check"] == "labels_overdue"]
+    assert overdue["status"] == "warn" and overdue["detail"].startswith(
+        "1 due day has too few labels to be judged, below min_label_coverage 0.5: "
+        f"2026-10-01 ({labels_at_first} of 1000 requests labelled); ")
+    assert "(2026-10-01 until 2026-11-08T00:00:00+00:00, then never)" in overdue["detail"]
+
+    every_label = pd.DataFrame({"inference_id": ids, "label": y})
+    then = first + dt.timedelta(days=1)
+    section = _judge(tmp_path, every_label, now=then, reports=reports, today=_today_window(then, 400, seed=2))
+    assert section["late_labels"]["judged_days"] == ["2026-10-01"] and "carried_days" not in section["late_labels"]
+    assert {w["day"]: (w["labeled"], w["scored"]) for w in section["windows"]}["2026-10-01"] == (1000, True)
+    assert not [c for c in section["checks"] if c["check"] == "labels_overdue"]
+
+    after = then + dt.timedelta(days=1)
+    section = _judge(tmp_path, every_label, now=after, reports=reports, today=_today_window(after, 400, seed=3))
+    assert section["late_labels"]["judged_days"] == [] and list(section["late_labels"]["judged_before"]) == ["2026-10-01"]
+
+
+def _split_day(tmp_path):
+    """A day D of 2,400 labelled requests split over two records files, as a daily 03:00 schedule writes it: D's first
+    three hours in the run of D 03:00's file, the rest in the run of D+1 03:00's."""
+    D = dt.datetime(2026, 10, 1, tzinfo=dt.timezone.utc)
+    rng = np.random.default_rng(2)
+    times = D + pd.to_timedelta(rng.uniform(0, 86_399, 2400), unit="s")
+    score = rng.random(2400)
+    frame = pd.DataFrame({"inference_id": [f"d-{i}" for i in range(2400)], "score": score,
+                          "inference_time": times.strftime("%Y-%m-%dT%H:%M:%SZ")})
+    early = np.asarray(times.hour < 3)
+    files = {"run-d": (frame[early], D + dt.timedelta(hours=3, minutes=20)),
+             "run-d1": (frame[~early], D + dt.timedelta(days=1, hours=3, minutes=20))}
+    labels = pd.DataFrame({"inference_id": frame["inference_id"], "label": (rng.random(2400) < score).astype(float)})
+    return D, files, labels
+
+
+def test_a_due_day_split_over_a_records_file_left_out_past_the_cap_is_carried_and_judged_whole_next_run(aws, tmp_path):
+    """GIVEN a day split over two records files (a daily 03:00 schedule) and a download cap that leaves the newer one
+    out (the due files are kept oldest first) WHEN the run joins what it read THEN the day is not judged on the part
+    that is there: it is carried (records_not_read), late_labels_records_missing names it, until when it can still be
+    judged and the fix (the byte cap), and the truncation warning says so; the next run, with both files, judges it on
+    all its 2,400 requests."""
+    now = _now().replace(hour=3, minute=30, second=0, microsecond=0)
+    D, files, labels = _split_day(tmp_path)
+    shift = now - (D + dt.timedelta(days=1 + DELAY, hours=3, minutes=30))  # D's first due run is now
+    D += shift
+    sizes = {}
+    for run, (part, written) in files.items():
+        write_records(tmp_path / "made", run, part.assign(inference_time=(pd.to_datetime(part["inference_time"]) + shift)
+                                                          .dt.strftime("%Y-%m-%dT%H:%M:%SZ")), written=written + shift)
+        body = (tmp_path / "made" / run / late_labels.RECORDS_FILE).read_bytes()
+        sizes[run] = len(body)
+        aws.put(f"{HISTORY_URI}{run}/{late_labels.RECORDS_FILE}", body)
+        aws.age(f"{HISTORY_URI}{run}/{late_labels.RECORDS_FILE}", written + shift)
+    day = D.strftime("%Y-%m-%d")
+
+    def download(dest, cap):
+        return remote.download_records(s3=aws.s3, history_s3_uri=HISTORY_URI, dest_dir=str(dest), max_bytes=cap,
+                                       lookback_hours=records_lookback_hours(DELAY), now=now,
+                                       due_before=now - dt.timedelta(days=DELAY) + dt.timedelta(hours=24))
+
+    reports = []
+    cut = download(tmp_path / "first", sizes["run-d"])
+    assert cut["not_read"] == [{"key": f"monitor/churn/run-d1/{late_labels.RECORDS_FILE}",
+                                "written": (files["run-d1"][1] + shift).isoformat(), "why": "left out"}]
+    (truncated,) = [c for c in remote.records_checks(cut) if c["check"] == "prediction_records_truncated"]
+    assert ("the due days a file left out may hold are not judged this run but carried to the next while they are "
+            "due, late_labels_records_missing names them") in truncated["detail"]
+
+    section = _judge(tmp_path / "first", labels, now=now, reports=reports, records_not_read=cut["not_read"])
+
+    late = section["late_labels"]
+    assert late["judged_days"] == [] and late["due_days"] == {} and late["labelled_rows"] == 0
+    assert late["carried_why"] == {day: "records_not_read"} and late["incomplete_days"] == {day: len(files["run-d"][0])}
+    (missing,) = [c for c in section["checks"] if c["check"] == "late_labels_records_missing"]
+    until = (D + dt.timedelta(days=38)).replace(hour=0, minute=0).isoformat()
+    assert missing["status"] == "warn" and missing["detail"] == (
+        f"1 due day is not judged this run ({day}): records files of the look-back that may hold their requests were "
+        f"not read (e.g. monitor/churn/run-d1/{late_labels.RECORDS_FILE} (left out)), and a day is judged once, on all "
+        f"its requests; the next runs judge them while they are due ({day} until {until}, then never). 1 left out past "
+        "the download cap: raise models.<model>.monitoring.max_window_bytes (the job's --max-window-bytes)")
+
+    whole = download(tmp_path / "next", 10**9)
+    assert whole["not_read"] == []
+    section = _judge(tmp_path / "next", labels, now=now + dt.timedelta(days=1), reports=reports,
+                     records_not_read=whole["not_read"])
+    assert section["late_labels"]["judged_days"] == [day] and section["scored_rows"] == 2400
+
+
+def test_a_due_day_part_of_whose_records_are_unreadable_is_not_judged_on_the_rest(tmp_path):
+    """GIVEN a day split over two records files, the newer one unreadable WHEN the run joins them THEN the day is not
+    judged on the older file's requests (carried, named with the file); the days the unreadable file cannot hold
+    are judged as before."""
+    D, files, labels = _split_day(tmp_path)
+    now = D + dt.timedelta(days=1 + DELAY, hours=3)
+    write_records(tmp_path, "run-d", files["run-d"][0], written=files["run-d"][1])
+    (tmp_path / "run-d1").mkdir()
+    (tmp_path / "run-d1" / late_labels.RECORDS_FILE).write_bytes(b"not parquet")
+    os.utime(tmp_path / "run-d1" / late_labels.RECORDS_FILE, (files["run-d1"][1].timestamp(),) * 2)
+    older = D - dt.timedelta(days=3)  # a due day no missing file can hold
+    write_records(tmp_path, "run-older", pd.DataFrame({"inference_id": ["o-1", "o-2"], "score": [0.2, 0.8],
+                                                       "inference_time": [(older + dt.timedelta(hours=9)).isoformat()] * 2}),
+                  written=older + dt.timedelta(days=1, hours=3))
+    labels = pd.concat([labels, pd.DataFrame({"inference_id": ["o-1", "o-2"], "label": [0.0, 1.0]})])
+
+    section = _judge(tmp_path, labels, now=now, reports=[])
+
+    late = section["late_labels"]
+    assert late["due_days"] == {older.strftime("%Y-%m-%d"): {"rows": 2, "labelled": 2}}
+    assert late["carried_why"] == {"2026-10-01": "records_not_read", older.strftime("%Y-%m-%d"): "quality_skipped"}
+    (missing,) = [c for c in section["checks"] if c["check"] == "late_labels_records_missing"]
+    assert "(e.g. run-d1/predictions.parquet (unreadable))" in missing["detail"]
+    assert missing["detail"].endswith("1 unreadable: see prediction_records_unreadable")
+
+
+def test_the_days_a_records_file_may_hold_are_those_its_run_covered():
+    """GIVEN a records file written at some time WHEN the days it may hold are asked THEN they are those of the window
+    of traffic before its run started - at most the job's run time before the file was written, less the capture's
+    lag - and never a later day."""
+    written = dt.datetime(2026, 10, 2, 2, 20, tzinfo=dt.timezone.utc)  # 24 h + 2 h run + 1 h lag before: 09-30 23:20
+    assert late_labels.records_span_days(written) == ["2026-09-30", "2026-10-01", "2026-10-02"]
+    assert late_labels.records_span_days(written.replace(hour=3)) == ["2026-10-01", "2026-10-02"]
+    assert late_labels.records_span_days(dt.datetime(2026, 10, 2, 23, 50, tzinfo=dt.timezone.utc),
+                                         window_hours=6) == ["2026-10-02"]
