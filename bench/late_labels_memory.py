@@ -1,6 +1,7 @@
 """What the late-label join costs in memory and time: streaming the look-back's labels against holding them all.
 
-    .venv/bin/python bench/late_labels_memory.py [--per-day 5000 20000] [--days 38] [--workdir /tmp/late-labels-bench]
+    .venv/bin/python bench/late_labels_memory.py [--per-day 20000 100000] [--days 38] [--ways before after]
+        [--workdir /tmp/late-labels-bench]
 
 For each ``--per-day`` size, generates ``--days`` days of that many requests (36-character ids) with a 30-day label
 delay - the records files the earlier runs wrote and their labels (80 % labelled, arriving uniformly over the delay,
@@ -81,7 +82,7 @@ def generate(root: Path, *, days: int, per_day: int) -> None:
 
 def main() -> int:
     parser = argparse.ArgumentParser()
-    parser.add_argument("--per-day", type=int, nargs="+", default=[5000, 20000])
+    parser.add_argument("--per-day", type=int, nargs="+", default=[20000, 100000])
     parser.add_argument("--days", type=int, default=38, help="days of records: label_delay_days 30 + the 8 of the look-back")
     parser.add_argument("--workdir", default="/tmp/late-labels-bench")
     parser.add_argument("--ways", nargs="+", default=["before", "after"], choices=["before", "after"])

@@ -30,14 +30,13 @@ QUALITY_SECTION = "model_quality"
 # was not judged still has four of its seven days in the label window (it is judged by the first run within the week
 # after it came due) when people hear of it.
 ESCALATE_AFTER_RUNS = 3
-# The streamed join's peak above the process's resident memory just before it, per request of the look-back: measured
-# on bench/late_labels_memory.py's look-backs (38 days, 80 % labelled, 36-character ids) at 5,000 / 20,000 / 60,000
-# requests a day: 53 / 124 / 232 MB over 0.19 / 0.76 / 2.28 M requests (the peak read as VmHWM after resetting it,
-# clear_refs 5), 90 bytes a request on the whole range, 130 on its steepest part; the bench's own "peak above imports"
-# reads ru_maxrss, whose mark before the join was already past the process's resident memory, so it shows less.
-# 128 bytes a request + 64 MiB holds every measured peak with a 1.3x-1.7x margin.
-BYTES_PER_REQUEST = 128
-BASE_BYTES = 64 * 1024**2
+# The streamed join's peak per request of the look-back, measured with bench/late_labels_memory.py (38 days, 80 %
+# labelled, 36-character ids; each join in a fresh process, its own VmHWM above its state after the imports): 220 MB at
+# 0.76 M requests (20,000 a day) and 651 MB at 3.8 M (100,000 a day), about 140 bytes a request plus a fixed part (the
+# label window's labels, read whole). 128 MiB + 160 bytes a request holds both with a 1.14x-1.16x margin and, at
+# 2M requests a day (76 M over the look-back), asks for about 12 GB: what an ml.m5.xlarge's 16 GiB can give.
+BYTES_PER_REQUEST = 160
+BASE_BYTES = 128 * 1024**2
 FIX = ("give the monitor more memory (environments.<env>.training.processing_instance_type, e.g. one size up), or lower "
        "models.<model>.label_delay_days if its labels come sooner")
 

@@ -28,8 +28,9 @@ joins the labels that matched nothing in today's window to them (:func:`join_ear
 
 Today's window is judged as before (its labelled requests, a day scored once ``min_label_coverage`` of it is
 labelled). The report names the due days judged, those an earlier run judged, the labels that matched no request of the
-look-back, and due days whose labels did not come. Memory follows the due days' labelled requests: the look-back's
-requests are remembered by 64-bit id hashes and its older labels streamed (:func:`join_earlier`).
+look-back, and due days whose labels did not come. The look-back's requests are remembered by 64-bit id hashes and
+its older labels streamed (:func:`join_earlier`): memory grows with the look-back's requests at about 140 bytes each
+(``bench/results/late_labels_memory.json``), not with its labels.
 
 Nothing here stops a run: an unreadable records file, a failed write or a failed download is a warning check in
 the model-quality section, and the window is judged as before.
@@ -47,7 +48,7 @@ from typing import Any, Callable, Dict, Iterator, List, Mapping, Optional, Seque
 import numpy as np
 import pandas as pd
 
-from pipeline_code.core.contract import MONITOR_MAX_RUNTIME_SECONDS, MONITOR_WINDOW_HOURS
+from pipeline_code.core.contract import MONITOR_MAX_RUNTIME_SECONDS, MONITOR_WINDOW_HOURS, monitor_window_fix
 from pipeline_code.monitoring import quality
 from pipeline_code.monitoring.capture import INFERENCE_ID, INFERENCE_TIME, SCORE, probability_column, request_times
 from pipeline_code.monitoring.drift import FAIL, PASS, WARN, check
@@ -475,9 +476,10 @@ def join_earlier(records_dir: Optional[str], labels: Optional[pd.DataFrame], *, 
     (``incomplete_days``: their labels) and a warning names them (``late_labels_records_missing``): the next run, with
     the file, judges them while they are due.
 
-    Memory follows the due days' labelled requests, not the look-back: the records files are read one at a time for
-    their ids and times and remembered as 64-bit id hashes with the file and day of each (about 16 bytes a request
-    held, plus the sort and ``np.unique`` temporaries: ``bench/results/late_labels_memory.json`` measures the whole);
+    Memory follows the look-back's requests, not its labels: the records files are read one at a time for their ids
+    and times and remembered as 64-bit id hashes with the file and day of each (16 bytes a request held; with the sort
+    and ``np.unique`` temporaries, the files and label chunks as read and the label window's labels read whole, the
+    join's peak grew by about 140 bytes per request of the look-back: ``bench/results/late_labels_memory.json``);
     the older labels are then read a chunk at a time and only those of the due days' requests kept; the due days'
     files are read again for the rows those labels name. A label joins its request by the id itself, never by the
     hash (a collision cannot attach a wrong label). Raises :class:`UnreadableLabels` when ``older_labels`` cannot all
@@ -689,8 +691,8 @@ def join_earlier(records_dir: Optional[str], labels: Optional[pd.DataFrame], *, 
     }
     fix = f"raise models.<model>.label_delay_days (now {label_delay_days}) if labels come later than that"
     if unmatched:
-        left_out = (f"; {records_left_out} records files of the look-back were not downloaded (--max-window-bytes), "
-                    "their requests' labels among these" if records_left_out else "")
+        left_out = (f"; {records_left_out} records files of the look-back were not downloaded (past the download cap: "
+                    f"{monitor_window_fix()}), their requests' labels among these" if records_left_out else "")
         checks.append(check(
             "unmatched_labels", SECTION, float(len(unmatched)), 0.0, WARN, op=">",
             detail=f"{len(unmatched)} labels of the last {label_window_hours:g} h match no request of today's window nor of "
@@ -734,8 +736,7 @@ def records_missing_check(days: List[str], held: Mapping[str, List[str]], not_re
     left_out = sum(1 for item in not_read if item.get("why") == "left out")
     failed = len(not_read) - left_out
     until = due_until(days[0], label_delay_days=label_delay_days, label_window_hours=label_window_hours)
-    fixes = ([f"{left_out} left out past the download cap: raise models.<model>.monitoring.max_window_bytes "
-              "(the job's --max-window-bytes)"] if left_out else []) \
+    fixes = ([f"{left_out} left out past the download cap: {monitor_window_fix()}"] if left_out else []) \
         + ([f"{failed} not downloaded: see prediction_records_download_failed"] if failed else []) \
         + ([f"{len(unreadable)} unreadable: see prediction_records_unreadable"] if unreadable else [])
     named = ", ".join(days[:MAX_EXAMPLES]) + (f" and {len(days) - MAX_EXAMPLES} more" if len(days) > MAX_EXAMPLES else "")

@@ -981,7 +981,7 @@ def test_a_due_day_split_over_a_records_file_left_out_past_the_cap_is_carried_an
         f"1 due day is not judged this run ({day}): records files of the look-back that may hold their requests were "
         f"not read (e.g. monitor/churn/run-d1/{late_labels.RECORDS_FILE} (left out)), and a day is judged once, on all "
         f"its requests; the next runs judge them while they are due ({day} until {until}, then never). 1 left out past "
-        "the download cap: raise models.<model>.monitoring.max_window_bytes (the job's --max-window-bytes)")
+        "the download cap: raise models.<model>.monitor_max_window_gib (the job's --max-window-bytes)")
 
     whole = download(tmp_path / "next", 10**9)
     assert whole["not_read"] == []
