@@ -45,6 +45,8 @@ MAX_EVALUATION_SECONDS = 7 * 24 * 3600
 # Beyond a run's latest possible report (start retried for up to an hour, job stopped after its maximum runtime):
 # instance provisioning, the upload of the report and CloudWatch's ingestion delay.
 REPORT_SLACK_SECONDS = 3600
+# The value a retrain alarm reads for a day whose monitor run published none (filled_daily): no evidence, no retrain.
+FILLED_DAY = 0
 # What each drift alarm's ALARM state means, for its description.
 DRIFT_ALARM_FINDINGS = {
     "data-drift": "a feature drifted (PSI above its calibrated threshold)",
@@ -120,7 +122,9 @@ class LoopAlarms(Construct):
     * the trigger's errors (on the dashboard, paging nobody: Lambda retries them, see :func:`handler_alarms`) and
       its dead letters (people only).
 
-    Missing monitor data is ``notBreaching`` for the drift alarms (no traffic, no drift), ``ignore`` for the
+    A day the monitor publishes no value is a day below the threshold for the retrain alarms (``FILL(m, 0)``,
+    :func:`filled_daily`: no value, no evidence, so an ALARM lasts one day per breaching value), and missing data
+    is ``notBreaching`` for them when no day in CloudWatch's range has a value; ``ignore`` for the
     unhealthy alarm (it judges reports, not their timing) and *breaching* for the no-report alarm (so a freshly
     deployed environment shows it until the monitor's first run).
     """
@@ -243,17 +247,35 @@ class LoopAlarms(Construct):
                            f"{model}: its primary metric dropped by >= {max_quality_drop} on labelled traffic. {then}")
 
     def _alarm(self, name: str, metric: cloudwatch.Metric, threshold: float, description: str) -> cloudwatch.Alarm:
+        """A retrain alarm: ``metric``'s daily value >= ``threshold``, a day without a value counting as a day below it
+        (:func:`filled_daily`)."""
         return cloudwatch.Alarm(
             self,
             name,
             alarm_name=name,
             alarm_description=description,
-            metric=metric,
+            metric=filled_daily(metric, threshold),
             threshold=threshold,
             comparison_operator=cloudwatch.ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
             evaluation_periods=1,
             treat_missing_data=cloudwatch.TreatMissingData.NOT_BREACHING,
         )
+
+
+def filled_daily(metric: cloudwatch.Metric, threshold: float) -> cloudwatch.MathExpression:
+    """``FILL(m, 0)`` over ``metric`` (one point per daily monitor run): a day that publishes no value (a window the
+    monitor did not trust, a quiet day, one under ``min_rows``, a day without judged labels) is a real point of 0,
+    below ``threshold``, so a retrain alarm reads each day's evidence and nothing older.
+
+    Why not ``TreatMissingData`` alone: CloudWatch reads a range longer than ``EvaluationPeriods`` and, when that range
+    holds a real point, judges the most recent real point and never applies the missing-data setting; a drifted day
+    then held the alarm in ALARM through the days after it, and the hourly sweep retrained again on that same day
+    once the cooldown ended. Refused for a ``threshold`` of 0 or less: a filled day would breach it."""
+    if threshold <= FILLED_DAY:
+        raise ValueError(f"{metric.metric_name}: a retrain threshold of {threshold} would be breached by every day without "
+                         f"a value (filled with {FILLED_DAY}); use a threshold above {FILLED_DAY}")
+    return cloudwatch.MathExpression(expression=f"FILL(m, {FILLED_DAY})", using_metrics={"m": metric},
+                                     label=f"{metric.metric_name} (0 on a day without a value)", period=metric.period)
 
 
 def report_window_hours(schedule: str) -> int:

@@ -88,3 +88,44 @@ def test_the_evaluator_shows_a_one_day_breaching_alarm_paging_on_jittered_daily_
     pages = replay(old, reports, scheduled + HOUR, 10 * DAY, extra=0, initial="OK").pages()
     # Each day whose run ends 25 minutes later than the day before's, as soon as yesterday's point leaves the window.
     assert [(p // DAY, p % DAY) for p in pages] == [(d, scheduled + 11 * MINUTE) for d in (1, 3, 5, 7, 9)]
+
+
+def _filled(m: int, treat: str, *, fill_empty: bool = False) -> MetricAlarm:
+    return MetricAlarm(name="filled", statistic="Maximum", period=PERIOD, evaluation_periods=3, datapoints_to_alarm=m,
+                       threshold=1, comparison="GreaterThanOrEqualToThreshold", treat_missing=treat, fill=0.0,
+                       fill_empty=fill_empty)
+
+
+# FILL(m, 0): every missing point of the range is a 0 (not breaching); the missing-data setting applies only when the
+# range holds no point, and then only if FILL leaves it empty.
+FILLED = [("0 - X - X", 3, "OK"), ("- - X X X", 3, "ALARM"), ("X X X - -", 3, "OK"), ("X - - - -", 1, "OK"),
+          ("- - - - X", 1, "ALARM"), ("0 - X - X", 2, "ALARM")]
+
+
+@pytest.mark.parametrize("fill_empty", [False, True])
+def test_a_fill_alarm_judges_a_missing_point_as_the_fill_value_whatever_the_missing_data_setting(fill_empty):
+    for row, m, want in FILLED:
+        for treat in ("missing", "ignore", "breaching", "notBreaching"):
+            for before in ("OK", "ALARM"):
+                got = evaluate(_filled(m, treat, fill_empty=fill_empty), _series(row), 5 * PERIOD, before, extra=2)
+                assert got == want, (row, m, treat, before)
+    # A range without any point: filled with 0s when FILL fills it, else the missing-data setting decides.
+    empty = _series("- - - - -")
+    assert evaluate(_filled(1, "breaching", fill_empty=True), empty, 5 * PERIOD, "ALARM", extra=2) == "OK"
+    assert evaluate(_filled(1, "breaching"), empty, 5 * PERIOD, "OK", extra=2) == "ALARM"
+    assert evaluate(_filled(1, "notBreaching"), empty, 5 * PERIOD, "ALARM", extra=2) == "OK"
+
+
+def test_from_properties_reads_a_fill_expression_over_one_metric_and_refuses_other_metric_math():
+    stat = {"Id": "m", "ReturnData": False, "MetricStat": {"Metric": {"MetricName": "DataDriftScore", "Namespace": "n"},
+                                                           "Period": 86400, "Stat": "Maximum"}}
+    props = {"AlarmName": "a", "EvaluationPeriods": 1, "Threshold": 1, "ComparisonOperator": "GreaterThanOrEqualToThreshold",
+             "TreatMissingData": "notBreaching",
+             "Metrics": [{"Id": "expr_1", "Expression": "FILL(m, 0)", "ReturnData": True}, stat]}
+    alarm = MetricAlarm.from_properties(props)
+    assert (alarm.statistic, alarm.period, alarm.fill, alarm.fill_empty) == ("Maximum", 86400, 0.0, False)
+    for expression in ("FILL(m, REPEAT)", "m * 2", "FILL(x, 0)", "FILL(m, 0) + 1"):
+        with pytest.raises(NotImplementedError):
+            MetricAlarm.from_properties({**props, "Metrics": [{"Id": "expr_1", "Expression": expression}, stat]})
+    with pytest.raises(NotImplementedError):  # two metrics
+        MetricAlarm.from_properties({**props, "Metrics": [*props["Metrics"], {**stat, "Id": "n"}]})

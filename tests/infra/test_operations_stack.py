@@ -181,6 +181,13 @@ def _alarms(synthesized, env):
     return {a["Properties"]["AlarmName"]: a["Properties"] for a in synthesized.resources(env, "Operations", "AWS::CloudWatch::Alarm").values()}
 
 
+def _watched(alarm: dict) -> dict:
+    """The monitor metric (``MetricName``, ``Namespace``, ``Dimensions``) a retrain alarm reads through ``FILL(m, 0)``
+    (tests/infra/constructs/test_loop_alarms.py)."""
+    (stat,) = [query for query in alarm["Metrics"] if "MetricStat" in query]
+    return stat["MetricStat"]["Metric"]
+
+
 def test_drift_and_quality_alarms_carry_the_retrain_prefix_and_the_configured_thresholds(synthesized):
     monitoring = synthesized.config.environments["prod"].monitoring
     alarms = _alarms(synthesized, "prod")
@@ -188,21 +195,21 @@ def test_drift_and_quality_alarms_carry_the_retrain_prefix_and_the_configured_th
         prefix = f"{PROJECT}-prod-{model}-retrain-"
         # The drift alarms watch the monitor's drift scores (PSI over its calibrated threshold): drift at 1.
         assert alarms[prefix + "data-drift"]["Threshold"] == 1
-        assert alarms[prefix + "data-drift"]["MetricName"] == "DataDriftScore"
+        assert _watched(alarms[prefix + "data-drift"])["MetricName"] == "DataDriftScore"
         assert alarms[prefix + "prediction-drift"]["Threshold"] == 1
-        assert alarms[prefix + "prediction-drift"]["MetricName"] == "PredictionDriftScore"
+        assert _watched(alarms[prefix + "prediction-drift"])["MetricName"] == "PredictionDriftScore"
         assert alarms[prefix + "slow-drift"]["Threshold"] == 1
-        assert alarms[prefix + "slow-drift"]["MetricName"] == "CumulativeDriftScore"
+        assert _watched(alarms[prefix + "slow-drift"])["MetricName"] == "CumulativeDriftScore"
         model_config = synthesized.config.models[model]
         quality_key = quality_alarm_key(model_config.problem_type, model_config.primary_metric)
         assert alarms[prefix + "quality"]["Threshold"] == (monitoring.max_auc_drop if quality_key == "auc_drop"
                                                            else monitoring.max_quality_drop)
-        assert alarms[prefix + "quality"]["MetricName"] == monitor_metric(quality_key)
+        assert _watched(alarms[prefix + "quality"])["MetricName"] == monitor_metric(quality_key)
         assert sorted(n[len(prefix):] for n in alarms if n.startswith(prefix)) == sorted(RETRAIN_ALARMS)
         for name in RETRAIN_ALARMS:
             alarm = alarms[prefix + name]
             assert alarm["ComparisonOperator"] == "GreaterThanOrEqualToThreshold"
-            assert {d["Name"]: d["Value"] for d in alarm["Dimensions"]} == {"Environment": "prod", "Model": model}
+            assert {d["Name"]: d["Value"] for d in _watched(alarm)["Dimensions"]} == {"Environment": "prod", "Model": model}
             assert alarm["AlarmActions"], "people are told too"
         # Monitor errors page people but never retrain: the name must not match the retrain rule.
         unhealthy = alarms[f"{PROJECT}-prod-{model}-monitor-unhealthy"]

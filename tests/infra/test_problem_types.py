@@ -115,7 +115,10 @@ def test_each_quality_alarm_watches_the_drop_of_the_metric_the_model_is_judged_o
     fails them on); a binary model: its AUC drop."""
     alarms = {a["AlarmName"]: a for a in resources(assembly, "AWS::CloudWatch::Alarm")}
     quality = {model: alarms[f"mlops-loop-dev-{model}-retrain-quality"] for model in ("basket-value", "order-segment", "churn")}
-    assert {m: (a["MetricName"], a["Threshold"]) for m, a in quality.items()} == {
+    # Each reads its metric through FILL(m, 0): a day without labels judged is no quality loss.
+    watched = {m: next(q["MetricStat"]["Metric"]["MetricName"] for q in a["Metrics"] if "MetricStat" in q)
+               for m, a in quality.items()}
+    assert {m: (watched[m], a["Threshold"]) for m, a in quality.items()} == {
         "basket-value": ("QualityDrop", 0.1),  # monitoring.max_quality_drop
         "order-segment": ("QualityDrop", 0.1),  # primary metric macro_f1, monitoring.max_quality_drop
         "churn": ("AucDrop", 0.05),  # monitoring.max_auc_drop

@@ -17,14 +17,21 @@ missing"):
 * Actions run on a change of state only: ``pages`` counts entries into ``ALARM``.
 * A composite alarm's ``ALARM(a) AND ALARM(b)`` rule: ``ALARM`` when both are.
 
+* Metric math of one shape only, ``FILL(m, <number>)`` over one metric (the retrain alarms): every missing bucket of
+  the range becomes that number before the rules above (the metric-math guide: "When you use this function in an
+  alarm ... FILL replaces that missing data point with the requested value"). Whether FILL has anything to fill when
+  the whole range holds no point is not documented: ``fill_empty`` says which (default: it does not, and the range
+  stays missing); tests replay both.
+
 Not modelled, refused instead: the "premature ALARM" rule for ``missing``/``ignore`` with fewer real points than N
-(none of the alarms replayed here has it), metric math, percentiles, and wall-clock windows.
+(none of the alarms replayed here has it), other metric math, percentiles, and wall-clock windows.
 """
 
 from __future__ import annotations
 
 import bisect
 import heapq
+import re
 from dataclasses import dataclass
 from typing import Iterable, Mapping, Optional, Sequence
 
@@ -59,22 +66,41 @@ class MetricAlarm:
     threshold: float
     comparison: str
     treat_missing: str
+    fill: Optional[float] = None  # FILL(m, fill): the value of a missing bucket (None: no metric math)
+    fill_empty: bool = False  # whether FILL fills a range that holds no point at all (undocumented)
 
     @classmethod
     def from_properties(cls, props: Mapping) -> "MetricAlarm":
         """From a synthesized template's ``Properties``; refuses what this model does not cover."""
-        if "Metrics" in props or "ExtendedStatistic" in props or "EvaluationWindow" in props:
-            raise NotImplementedError(f"{props.get('AlarmName')}: metric math, percentiles and wall-clock windows are not modelled")
+        if "ExtendedStatistic" in props or "EvaluationWindow" in props:
+            raise NotImplementedError(f"{props.get('AlarmName')}: percentiles and wall-clock windows are not modelled")
+        fill = None
+        if "Metrics" in props:
+            stat, fill = _filled(props)
+            props = {**props, "Statistic": stat["Stat"], "Period": stat["Period"]}
         if props["Statistic"] not in _STATISTICS or props["ComparisonOperator"] not in _COMPARE:
             raise NotImplementedError(f"{props.get('AlarmName')}: {props['Statistic']} / {props['ComparisonOperator']}")
         n = int(props["EvaluationPeriods"])
         return cls(name=props.get("AlarmName", "?"), statistic=props["Statistic"], period=int(props["Period"]),
                    evaluation_periods=n, datapoints_to_alarm=int(props.get("DatapointsToAlarm", n)),
                    threshold=float(props["Threshold"]), comparison=props["ComparisonOperator"],
-                   treat_missing=props.get("TreatMissingData", "missing"))
+                   treat_missing=props.get("TreatMissingData", "missing"), fill=fill)
 
     def breaches(self, value: float) -> bool:
         return _COMPARE[self.comparison](value, self.threshold)
+
+
+def _filled(props: Mapping) -> tuple[Mapping, float]:
+    """The metric's ``MetricStat`` and the fill value of an alarm on ``FILL(<id>, <number>)`` over one metric; any
+    other metric math is refused."""
+    queries = props["Metrics"]
+    stats = [q for q in queries if "MetricStat" in q]
+    shown = [q for q in queries if q.get("ReturnData", True)]
+    found = re.fullmatch(r"FILL\((\w+), *(-?[0-9.]+)\)", shown[0].get("Expression", "")) if len(shown) == 1 else None
+    if len(queries) != 2 or len(stats) != 1 or not found or found.group(1) != stats[0]["Id"] or "Unit" in stats[0]["MetricStat"]:
+        raise NotImplementedError(f"{props.get('AlarmName')}: metric math other than FILL(m, <number>) over one metric is "
+                                  "not modelled")
+    return stats[0]["MetricStat"], float(found.group(2))
 
 
 class Series:
@@ -109,6 +135,9 @@ def _judge(alarm: MetricAlarm, window: Sequence[Optional[float]], breached: Sequ
     """The state after an evaluation of the range ``window`` (see :func:`buckets`), ``breached`` saying of each of its
     real points whether it breaches (None where it is missing); ``state``: the state before."""
     n, m = alarm.evaluation_periods, alarm.datapoints_to_alarm
+    if alarm.fill is not None and None in window and (alarm.fill_empty or any(v is not None for v in window)):
+        breached = [alarm.breaches(alarm.fill) if v is None else b for v, b in zip(window, breached)]
+        window = [alarm.fill if v is None else v for v in window]
     if None not in window[-n:]:
         evaluated = sum(breached[-n:])
     else:

@@ -10,6 +10,7 @@ The models (a binary, two multiclass and a regression one) are declared here, no
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 import random
 from typing import Any
 
@@ -84,6 +85,18 @@ def built() -> _Built:
     return _build()
 
 
+def _filled(alarm: dict) -> dict:
+    """A retrain alarm's properties with its metric where a single-metric alarm has it: the alarm reads
+    ``FILL(m, 0)`` over the monitor's metric ``m`` (a day without a value is a 0: below every retrain threshold)."""
+    expression, stat = alarm["Metrics"]
+    assert expression == {"Id": "expr_1", "Expression": "FILL(m, 0)", "ReturnData": True,
+                          "Label": f"{stat['MetricStat']['Metric']['MetricName']} (0 on a day without a value)"}
+    assert (stat["Id"], stat["ReturnData"]) == ("m", False)
+    assert not {"MetricName", "Namespace", "Dimensions", "Statistic", "Period"} & set(alarm), "Metrics replaces them"
+    metric = stat["MetricStat"]
+    return {**alarm, **metric["Metric"], "Statistic": metric["Stat"], "Period": metric["Period"]}
+
+
 def _on_monitor_metric(alarm: dict, model: str, metric: str, statistic: str) -> None:
     assert (alarm["Namespace"], alarm["MetricName"], alarm["Statistic"]) == ("mlops-loop/monitoring", metric, statistic)
     assert alarm["Dimensions"] == [{"Name": "Environment", "Value": "dev"}, {"Name": "Model", "Value": model}]
@@ -125,8 +138,8 @@ def test_each_model_has_its_retrain_alarms_named_with_the_retrain_prefix(built: 
     ("prediction-drift", "PredictionDriftScore", "predictions drifted (PSI above its calibrated threshold)"),
     ("slow-drift", "CumulativeDriftScore", "a feature or the predictions stayed near their drift threshold run after run (CUSUM)"),
 ])
-def test_a_drift_alarm_fires_when_the_calibrated_score_reaches_one_and_treats_no_data_as_no_drift(built: _Built, name, metric, finding):
-    alarm = built.by_name[f"{PREFIX}-returns-retrain-{name}"]
+def test_a_drift_alarm_fires_when_the_calibrated_score_reaches_one_and_reads_a_day_without_a_value_as_no_drift(built: _Built, name, metric, finding):
+    alarm = _filled(built.by_name[f"{PREFIX}-returns-retrain-{name}"])
     _on_monitor_metric(alarm, "returns", metric, "Maximum")
     assert (alarm["Threshold"], alarm["ComparisonOperator"]) == (1, "GreaterThanOrEqualToThreshold")
     assert alarm["TreatMissingData"] == "notBreaching", "no traffic, no drift"
@@ -142,7 +155,7 @@ def test_a_drift_alarm_fires_when_the_calibrated_score_reaches_one_and_treats_no
 ], ids=["binary", "multiclass", "multiclass-on-macro-f1", "regression"])
 def test_the_quality_alarm_watches_the_auc_drop_of_a_classifier_and_the_primary_metric_drop_of_a_regression(
         built: _Built, model, metric, threshold, description):
-    alarm = built.by_name[f"{PREFIX}-{model}-retrain-quality"]
+    alarm = _filled(built.by_name[f"{PREFIX}-{model}-retrain-quality"])
     _on_monitor_metric(alarm, model, metric, "Maximum")
     assert (alarm["Threshold"], alarm["ComparisonOperator"]) == (threshold, "GreaterThanOrEqualToThreshold")
     assert alarm["TreatMissingData"] == "notBreaching", "no labels yet is no quality loss"
@@ -154,6 +167,15 @@ def test_the_quality_thresholds_follow_the_settings():
     made = _build({"returns": "auc_drop", "basket": "quality_drop"}, max_auc_drop=0.07, max_quality_drop=0.3)
     assert made.by_name[f"{PREFIX}-returns-retrain-quality"]["Threshold"] == 0.07
     assert made.by_name[f"{PREFIX}-basket-retrain-quality"]["Threshold"] == 0.3
+
+
+@pytest.mark.parametrize("threshold", [0, -0.01])
+def test_a_retrain_threshold_a_filled_day_would_breach_is_refused(threshold):
+    """The config allows no such threshold (max_auc_drop, max_quality_drop > 0; drift at 1): the refusal guards the
+    construct's own use."""
+    with pytest.raises(ValueError, match=rf"^AucDrop: a retrain threshold of {threshold} would be breached by every day "
+                                         r"without a value \(filled with 0\); use a threshold above 0$"):
+        _build({"returns": "auc_drop"}, max_auc_drop=threshold)
 
 
 # ------------------------------------------------------------------ people alarms
@@ -426,3 +448,61 @@ def test_replayed_a_fresh_environment_shows_no_report_until_the_first_run(health
     replayed = replay(silent, _reports([HOUR, HOUR]), 0, 2 * DAY, extra=2)
     assert replayed.pages() == [0]
     assert replayed.state_at(SCHEDULED + HOUR + MINUTE) == "OK"
+
+
+# ------------------------------------------------------------------ the retrain alarms, replayed with the retrain trigger
+COOLDOWN = 24 * HOUR  # monitoring.retraining_cooldown_hours' default
+RUN = HOUR  # a pipeline run; it succeeds (it answered the drift), so its start holds the cooldown
+
+
+def _retrain_alarms() -> dict[str, MetricAlarm]:
+    made = _build({"returns": "auc_drop"})
+    return {name: MetricAlarm.from_properties(made.by_name[f"{PREFIX}-returns-retrain-{name}"]) for name in (*DRIFT, "quality")}
+
+
+def _daily(values: dict[int, float], offset: float) -> Series:
+    """The monitor's value of day ``d`` at 03:00 + ``offset`` (when its run ends); a day not in ``values`` publishes none
+    (a window it did not trust, a quiet day, one under min_rows, a day without judged labels)."""
+    return Series((d * DAY + SCHEDULED + offset, value) for d, value in values.items())
+
+
+def _retrains(alarm: MetricAlarm, series: Series, start: float, days: int, *, extra: int) -> list[float]:
+    """When the retrain trigger starts the pipeline: on the alarm's entry into ALARM (the EventBridge rule) and at every
+    hourly sweep that finds it in ALARM, unless the last start is less than the cooldown ago (a run under way is too)."""
+    replayed = replay(alarm, series, start, days * DAY, extra=extra, initial="OK")
+    asks = sorted({*replayed.pages(), *(h * HOUR for h in range(int(start // HOUR) + 1, days * 24)
+                                        if replayed.state_at(h * HOUR) == "ALARM")})
+    starts: list[float] = []
+    for now in asks:
+        if not starts or now - starts[-1] >= max(COOLDOWN, RUN):
+            starts.append(now)
+    return starts
+
+
+@pytest.mark.parametrize("extra", EXTRAS)
+@pytest.mark.parametrize("fill_empty", [False, True], ids=["fill-needs-a-point", "fill-fills-an-empty-range"])
+@pytest.mark.parametrize("offset", [EARLIEST, LATEST], ids=["earliest", "latest"])
+@pytest.mark.parametrize("name", [*DRIFT, "quality"])
+def test_replayed_a_breaching_day_then_days_without_a_value_retrains_once_not_once_a_day(name, offset, fill_empty, extra):
+    """The trial's replay: day 0 breaches (drift 1.9, or an AUC drop twice the threshold), days 1-3 publish no value,
+    day 4 a low one. Each day's evidence is judged once: one retraining. Before FILL, CloudWatch kept judging day 0's
+    point through the days without one (the newest real point of its range) and the sweep restarted the pipeline every
+    day the cooldown allowed, on the same evidence."""
+    alarm = replace(_retrain_alarms()[name], fill_empty=fill_empty)
+    high, low = 2 * alarm.threshold, alarm.threshold / 3
+    series = _daily({0: high, 4: low}, offset)
+    start = SCHEDULED + offset - MINUTE
+    (started,) = _retrains(alarm, series, start, 7, extra=extra)
+    assert 0 < started - (SCHEDULED + offset) <= 2 * MINUTE, "the entry into ALARM asks at once"
+    # The same alarm without FILL (the defect): one start a day for every extra day CloudWatch looks back over.
+    stale = _retrains(replace(alarm, fill=None), series, start, 7, extra=extra)
+    assert len(stale) == 1 + min(extra, 3)
+
+
+@pytest.mark.parametrize("extra", EXTRAS)
+def test_replayed_a_breach_every_day_still_asks_again_once_the_cooldown_is_over(extra):
+    """Fresh evidence is not lost: a model that drifts day after day is retrained again each day the cooldown allows."""
+    alarm = _retrain_alarms()["data-drift"]
+    series = _daily({d: 1.9 for d in range(4)}, LATEST)
+    starts = _retrains(alarm, series, SCHEDULED + LATEST - MINUTE, 6, extra=extra)
+    assert len(starts) == 4 and all(COOLDOWN <= b - a < COOLDOWN + HOUR for a, b in zip(starts, starts[1:]))
