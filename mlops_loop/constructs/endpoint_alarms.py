@@ -9,21 +9,34 @@ from aws_cdk import aws_cloudwatch_actions as cw_actions
 from aws_cdk import aws_sns as sns
 from constructs import Construct
 
+from pipeline_code.core.contract import CAPTURE_FAILURE_METRIC, CAPTURE_NAMESPACE
+
 from ..config.instance_types import INSTANCE_TYPES
 from ..config.serving import ServingAlarms
 from ..nag import acknowledge
-from .cdk_reads import hours, minutes
+from .cdk_reads import environment_of, hours, minutes
 from .endpoint_metrics import HOST_NAMESPACE, endpoint_metric, error_rate
 from .loop_alarms import sns_action
 
 # The low-traffic alarm's memory of past traffic, in hours: a week, the most CloudWatch evaluates.
 IDLE_HOURS = 7 * 24
+# The window in which one capture write failure alarms: a failure is logged and counted once, when it happens.
+CAPTURE_FAILURE_MINUTES = 15
+
+
+def capture_write_failures(endpoint: str) -> cloudwatch.Metric:
+    """The capture writes the serving code of self-capturing ``endpoint`` could not make, per 15 minutes (``Sum``;
+    published from an embedded-metric log line, ``pipeline_code.serving.self_capture.failure_metric_line``)."""
+    return cloudwatch.Metric(namespace=CAPTURE_NAMESPACE, metric_name=CAPTURE_FAILURE_METRIC,
+                             dimensions_map={"EndpointName": endpoint}, statistic="Sum",
+                             period=minutes(CAPTURE_FAILURE_MINUTES))
 
 
 class EndpointAlarms(Construct):
-    """Latency, 5xx/4xx rates, CPU and memory (instance-based modes), async backlog and, when
-    configured, low traffic for one endpoint (a model's, or a shared multi-model endpoint); every alarm
-    notifies ``topic`` (the low-traffic alarm is a composite of two that notify no one).
+    """Latency, 5xx/4xx rates, CPU and memory (instance-based modes), async backlog, capture write failures
+    (self-capturing endpoints) and, when configured, low traffic for one endpoint (a model's, or a shared
+    multi-model endpoint); every alarm notifies ``topic`` (the low-traffic alarm is a composite of two that notify
+    no one).
 
     The alarms exist before any version is approved (names and dimensions are fixed), with missing
     data *not breaching*: an endpoint that does not exist yet, or serves no traffic, is not an
@@ -46,11 +59,20 @@ class EndpointAlarms(Construct):
         settings: ServingAlarms,
         topic: sns.ITopic,
         max_model_loading_wait_ms: Optional[int] = None,
+        self_capture: bool = False,
     ) -> None:
         """``instance_type`` is None for serverless endpoints (no host metrics); ``title``
         heads the dashboard widgets (the model, or the endpoint and its models);
         ``max_model_loading_wait_ms`` (multi-model endpoints; default: no such alarm) alarms when
-        the p99 wait for a model to load stays above it for 15 minutes."""
+        the p99 wait for a model to load stays above it for 15 minutes; ``self_capture`` (default: off), for an
+        endpoint whose serving code captures its requests itself (``ServedModel.self_captures``: serverless with
+        capture on), alarms on one capture write it could not make in 15 minutes and graphs them with its traffic.
+
+        An async endpoint publishes no ``Invocations``: its traffic graph counts requests as ``ModelLatency``'s
+        SampleCount (as the drift monitor does), and a backlog graph shows its queue."""
+        if self_capture and mode != "serverless":
+            raise ValueError(f"{endpoint_name}: only a serverless endpoint's serving code captures its requests itself "
+                             f"(mode {mode!r} uses SageMaker's data capture); self_capture needs mode 'serverless'")
         super().__init__(scope, construct_id)
         self.alarms: list[cloudwatch.AlarmBase] = []
         self.widgets: list[cloudwatch.IWidget] = []
@@ -92,13 +114,27 @@ class EndpointAlarms(Construct):
             alarm("model-loading-wait", loading, max_model_loading_wait_ms * 1000,
                   f"p99 wait for a model to load above {max_model_loading_wait_ms} ms for 15 minutes "
                   "(models keep being evicted: more memory per instance, or split the endpoint)", periods=3)
+        if self_capture:
+            failures = capture_write_failures(name)
+            alarm("capture-write-failures", failures, 1,
+                  f"the serving code could not write captured requests to S3 in the last {CAPTURE_FAILURE_MINUTES} "
+                  "minutes (S3 or KMS denied or throttled): the drift monitor judges what was captured, which may no "
+                  f"longer be the traffic. Its log lines: aws logs filter-log-events --log-group-name "
+                  f"/aws/sagemaker/Endpoints/{name} --filter-pattern '\"could not write capture\"' --region "
+                  f"{environment_of(scope).region}", periods=1,
+                  comparison=cloudwatch.ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD)
         if cfg.min_invocations_per_hour is not None:
             self._low_traffic(name, cfg.min_invocations_per_hour, notify)
+        # Async endpoints publish no Invocations: every request they process has a ModelLatency point.
+        requests = (metric("ModelLatency", "SampleCount", label="requests (ModelLatency count)") if mode == "async"
+                    else metric("Invocations", "Sum"))
         self.widgets = [
             cloudwatch.GraphWidget(
                 title=f"{title}: traffic and errors",
-                left=[metric("Invocations", "Sum")],
-                right=[metric("Invocation5XXErrors", "Sum"), metric("Invocation4XXErrors", "Sum")],
+                left=[requests],
+                right=[metric("Invocation5XXErrors", "Sum"), metric("Invocation4XXErrors", "Sum"),
+                       *([capture_write_failures(name).with_(period=minutes(1), label="capture write failures")]
+                         if self_capture else [])],
                 width=12,
             ),
             cloudwatch.GraphWidget(
@@ -108,6 +144,17 @@ class EndpointAlarms(Construct):
                 width=12,
             ),
         ]
+        if mode == "async":
+            self.widgets.append(
+                cloudwatch.GraphWidget(
+                    title=f"{title}: async backlog",
+                    left=[metric("ApproximateBacklogSize", "Maximum", per_variant=False),
+                          metric("HasBacklogWithoutCapacity", "Maximum", per_variant=False)],
+                    left_annotations=[cloudwatch.HorizontalAnnotation(value=cfg.max_async_backlog, label="alarm")],
+                    right=[metric("ApproximateAgeOfOldestRequest", "Maximum", per_variant=False)],
+                    width=24,
+                )
+            )
         if max_model_loading_wait_ms is not None:
             self.widgets.append(
                 cloudwatch.GraphWidget(

@@ -23,11 +23,13 @@ def endpoint_metric(
     namespace: str = INVOCATION_NAMESPACE,
     per_variant: bool = True,
     period: Optional[Duration] = None,
+    label: Optional[str] = None,
 ) -> cloudwatch.Metric:
-    """``name`` of ``endpoint`` (and its one variant, unless ``per_variant`` is false), per ``period`` (default: a minute)."""
+    """``name`` of ``endpoint`` (and its one variant, unless ``per_variant`` is false), per ``period`` (default: a
+    minute), shown as ``label`` (default: CloudWatch's)."""
     dims = {"EndpointName": endpoint, **({"VariantName": VARIANT} if per_variant else {})}
     return cloudwatch.Metric(namespace=namespace, metric_name=name, dimensions_map=dims, statistic=statistic,
-                             period=period or minutes(1))
+                             period=period or minutes(1), label=label)
 
 
 def error_rate(endpoint: str, errors: str, label: str, *, period: Optional[Duration] = None) -> cloudwatch.MathExpression:

@@ -95,6 +95,9 @@ class ServedModel(Construct):
         self._condition = condition
         self.serving = serving
         self.mode = serving.mode
+        # The serving code captures requests itself (SageMaker's data capture is not offered for serverless): it also
+        # publishes each write it could not make (CaptureWriteFailures, which EndpointAlarms watches).
+        self.self_captures = self.mode == "serverless" and serving.data_capture_percent > 0
         self.model_config = model
         self.model_name = served_model_name = model.name
         self.endpoint_name: Optional[str] = None if self.mode == "batch" else endpoint_name(name_prefix, served_model_name)
@@ -154,7 +157,7 @@ class ServedModel(Construct):
             environment[SERVE_COMPILED_ENV] = NEURON_COMPILER
             environment["SAGEMAKER_MODEL_SERVER_WORKERS"] = str(INSTANCE_TYPES[serving.realtime.instance_type].neuron_cores)
             environment["NEURON_RT_NUM_CORES"] = "1"
-        if self.mode == "serverless" and serving.data_capture_percent > 0:
+        if self.self_captures:
             environment.update(
                 {
                     CAPTURE_URI_ENV: self.capture_uri,

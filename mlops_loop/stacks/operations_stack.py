@@ -194,7 +194,7 @@ class OperationsStack(Stack):
                 continue
             self._endpoint_alarms(model, f"{pascal(model)}Endpoint", served.endpoint_name, model, served.mode,
                                   served.serving.instance_types[0] if served.serving.instance_types else None,
-                                  served.serving.alarms, None)
+                                  served.serving.alarms, None, self_capture=served.self_captures)
         for endpoint, mme in serving.multi_model_endpoints.items():
             self._endpoint_alarms(endpoint, f"{pascal(endpoint)}MultiModelEndpoint", mme.endpoint_name,
                                   f"{mme.endpoint_name} ({', '.join(mme.member_names)})", "multi_model",
@@ -396,7 +396,8 @@ class OperationsStack(Stack):
         self.dashboard.add_row([dead_letter_backlog(queues)])
 
     def _endpoint_alarms(self, key: str, construct_id: str, endpoint_name: str, title: str, mode: str,
-                         instance_type: str | None, settings: ServingAlarms, loading_wait_ms: int | None) -> None:
+                         instance_type: str | None, settings: ServingAlarms, loading_wait_ms: int | None, *,
+                         self_capture: bool = False) -> None:
         endpoint_alarms = EndpointAlarms(
             self,
             construct_id,
@@ -407,6 +408,7 @@ class OperationsStack(Stack):
             settings=settings,
             topic=self.topic,
             max_model_loading_wait_ms=loading_wait_ms,
+            self_capture=self_capture,
         )
         self.endpoint_alarms[key] = endpoint_alarms
 

@@ -20,12 +20,13 @@ ALWAYS = ["latency", "server-errors", "client-errors"]
 
 
 def _alarms(mode: str = "realtime", instance_type: Optional[str] = "ml.m5.xlarge", *, settings: ServingAlarms = ServingAlarms(),
-            loading_wait_ms: Optional[int] = None) -> tuple[Stack, EndpointAlarms, dict[str, dict], str]:
+            loading_wait_ms: Optional[int] = None, self_capture: bool = False) -> tuple[Stack, EndpointAlarms, dict[str, dict], str]:
     """GIVEN a bare stack with a topic WHEN alarms for one endpoint are added THEN the alarms by name (and the topic's id)."""
     stack = Stack(new_app(), "Bare", env=Environment(account="123456789012", region="eu-west-1"))
     topic = sns.Topic(stack, "Topic")
     made = EndpointAlarms(stack, "Alarms", endpoint_name=ENDPOINT, title="churn", mode=mode, instance_type=instance_type,
-                          settings=settings, topic=topic, max_model_loading_wait_ms=loading_wait_ms)
+                          settings=settings, topic=topic, max_model_loading_wait_ms=loading_wait_ms,
+                          self_capture=self_capture)
     resources = of_type(template_of(stack), "AWS::CloudWatch::Alarm").values()
     by_name = {a["Properties"]["AlarmName"].removeprefix(f"{ENDPOINT}-"): a["Properties"] for a in resources}
     return stack, made, by_name, stack.get_logical_id(topic.node.default_child)
@@ -197,3 +198,62 @@ def test_the_dashboard_widgets_are_titled_for_the_endpoint_and_mark_the_latency_
     traffic, latency = widgets
     assert [m[1] for m in traffic["properties"]["metrics"]] == ["Invocations", "Invocation5XXErrors", "Invocation4XXErrors"]
     assert latency["properties"]["annotations"]["horizontal"] == [{"value": 400_000, "label": "alarm", "yAxis": "left"}]
+
+
+# ------------------------------------------------------------------ capture write failures (self-capturing endpoints)
+def test_a_self_capturing_endpoint_alarms_on_one_capture_write_failure_in_fifteen_minutes_and_graphs_them():
+    """The serving code publishes each capture write it could not make (pipeline_code.serving.self_capture): one is
+    enough to tell people, as the endpoint's other alarms do; a window of no failures is no point, not an incident."""
+    stack, made, alarms, topic = _alarms(mode="serverless", instance_type=None, self_capture=True)
+    assert list(alarms) == [*ALWAYS, "capture-write-failures"] and len(made.alarms) == 4
+    failures = alarms["capture-write-failures"]
+    assert (failures["Namespace"], failures["MetricName"], failures["Statistic"]) == ("mlops-loop/capture", "CaptureWriteFailures", "Sum")
+    # The dimension set of the embedded-metric line: the endpoint only.
+    assert failures["Dimensions"] == [{"Name": "EndpointName", "Value": ENDPOINT}]
+    assert (failures["Period"], failures["EvaluationPeriods"], failures["DatapointsToAlarm"]) == (900, 1, 1)
+    assert (failures["Threshold"], failures["ComparisonOperator"], failures["TreatMissingData"]) == (
+        1, "GreaterThanOrEqualToThreshold", "notBreaching")
+    assert failures["AlarmActions"] == [{"Ref": topic}]
+    assert failures["AlarmDescription"] == (
+        f"{ENDPOINT}: the serving code could not write captured requests to S3 in the last 15 minutes (S3 or KMS denied "
+        "or throttled): the drift monitor judges what was captured, which may no longer be the traffic. Its log lines: "
+        f"aws logs filter-log-events --log-group-name /aws/sagemaker/Endpoints/{ENDPOINT} --filter-pattern "
+        "'\"could not write capture\"' --region eu-west-1")
+    traffic = stack.resolve(made.widgets[0].to_json())[0]["properties"]
+    assert [m[:4] for m in traffic["metrics"]][-1] == ["mlops-loop/capture", "CaptureWriteFailures", "EndpointName", ENDPOINT]
+    assert traffic["metrics"][-1][4] == {"label": "capture write failures", "stat": "Sum", "yAxis": "right",
+                                           "period": 60}
+
+
+@pytest.mark.parametrize("mode", ["serverless", "realtime"])
+def test_an_endpoint_that_does_not_capture_itself_has_no_capture_alarm_or_line(mode):
+    stack, made, alarms, _ = _alarms(mode=mode, instance_type=None if mode == "serverless" else "ml.m5.xlarge")
+    assert "capture-write-failures" not in alarms
+    assert "CaptureWriteFailures" not in str(stack.resolve(made.widgets[0].to_json()))
+
+
+@pytest.mark.parametrize("mode", ["realtime", "async", "multi_model"])
+def test_self_capture_is_refused_for_an_endpoint_that_sagemaker_captures(mode):
+    with pytest.raises(ValueError, match=rf"^{ENDPOINT}: only a serverless endpoint's serving code captures its requests "
+                                         rf"itself \(mode '{mode}' uses SageMaker's data capture\); self_capture needs mode "
+                                         r"'serverless'$"):
+        _alarms(mode=mode, self_capture=True)
+
+
+# ------------------------------------------------------------------ async endpoints' graphs
+def test_an_async_endpoints_traffic_is_its_model_latency_count_and_its_backlog_has_a_graph():
+    """Async endpoints publish no Invocations (SageMaker's async monitoring guide): the traffic graph counts the
+    requests that have a ModelLatency point, and the queue the backlog alarm watches is drawn, per endpoint."""
+    stack, made, _, _ = _alarms(mode="async", settings=ServingAlarms(max_async_backlog=40))
+    widgets = [stack.resolve(w.to_json())[0]["properties"] for w in made.widgets]
+    assert [w["title"] for w in widgets] == ["churn: traffic and errors", "churn: model latency (µs)", "churn: async backlog"]
+    traffic, _, backlog = widgets
+    assert traffic["metrics"][0] == ["AWS/SageMaker", "ModelLatency", "EndpointName", ENDPOINT, "VariantName", "AllTraffic",
+                                     {"label": "requests (ModelLatency count)", "stat": "SampleCount", "period": 60}]
+    assert "Invocations" not in [m[1] for m in traffic["metrics"]]
+    assert [(m[1], m[2:4], len(m), m[4].get("yAxis", "left"), m[4]["stat"]) for m in backlog["metrics"]] == [
+        ("ApproximateBacklogSize", ["EndpointName", ENDPOINT], 5, "left", "Maximum"),
+        ("HasBacklogWithoutCapacity", ["EndpointName", ENDPOINT], 5, "left", "Maximum"),
+        ("ApproximateAgeOfOldestRequest", ["EndpointName", ENDPOINT], 5, "right", "Maximum"),
+    ]
+    assert backlog["annotations"]["horizontal"] == [{"value": 40, "label": "alarm", "yAxis": "left"}]

@@ -240,14 +240,18 @@ def test_on_serverless_the_serving_code_is_told_where_and_how_much_to_capture():
         "MLOPS_CAPTURE_KMS_KEY_ID": made.arn_of("Key"),
         "MLOPS_ENDPOINT_NAME": ENDPOINT,
     }
+    # What the Operations stack reads to watch its capture write failures (EndpointAlarms).
+    assert made.served.self_captures is True
 
 
 @pytest.mark.parametrize("serving", [{"mode": "serverless", "data_capture_percent": 0}, {"mode": "realtime"}, {"mode": "async"}],
                          ids=["serverless-without-capture", "realtime", "async"])
 def test_otherwise_the_serving_code_writes_no_capture_of_its_own(serving):
     """Without capture nothing is written; on instance-backed endpoints SageMaker captures, not the serving code."""
-    environment = _build(serving).one("AWS::SageMaker::Model")["Properties"]["Containers"][0]["Environment"]
+    made = _build(serving)
+    environment = made.one("AWS::SageMaker::Model")["Properties"]["Containers"][0]["Environment"]
     assert list(environment) == list(BASE_ENVIRONMENT)
+    assert made.served.self_captures is False
 
 
 # ------------------------------------------------------------------ conditions
