@@ -61,11 +61,21 @@ def guarded_error_rate(endpoint: str, errors: str, label: str, *, min_requests: 
     point where the condition fails, and no requests at all is no data point either.
     """
     period = period or minutes(1)
+    return guarded_rate(endpoint_metric(endpoint, errors, "Sum", period=period), label, min_requests=min_requests,
+                        period=period)
+
+
+def guarded_rate(per_request: cloudwatch.Metric, label: str, *, min_requests: int,
+                 period: Duration) -> cloudwatch.MathExpression:
+    """Per ``period``, the share in percent of requests ``per_request`` marks (a metric with one point per request, 1
+    for a request so answered, else 0: SageMaker's ``Invocation5XXErrors``, the score-by-id front's
+    ``ByIdServerErrors``), only for a period with at least ``min_requests`` requests; a quieter one has no data point.
+    ``Sum`` counts the marked requests, ``SampleCount`` all of them (see :func:`guarded_error_rate`)."""
     return cloudwatch.MathExpression(
         expression=f"IF(requests >= {min_requests}, 100 * errors / requests)",
         using_metrics={
-            "errors": endpoint_metric(endpoint, errors, "Sum", period=period),
-            "requests": endpoint_metric(endpoint, errors, "SampleCount", period=period),
+            "errors": per_request.with_(statistic="Sum", period=period),
+            "requests": per_request.with_(statistic="SampleCount", period=period),
         },
         label=label,
         period=period,

@@ -27,7 +27,15 @@ from ..naming import feature_group_arn
 from .arns import format_arn
 from ..config.schema import NetworkConfig
 from .cdk_reads import days, minutes, stack_of
+from .endpoint_metrics import guarded_rate
 from .handler_function import MAX_ENVIRONMENT_BYTES, environment_size, handler_function
+
+# The latency and 5xx alarms judge 5-minute periods and need this many in a row: one cold start of a serverless
+# endpoint (a p99 of one request, in a quiet period) or one burst of 503s while it scales (throttled, not ready) is
+# normal serverless behaviour, not an incident; a store or an endpoint that stays down is.
+BAD_PERIODS = 3
+# The fewest requests a 5-minute period must hold for its 5xx rate to count: one 503 in three requests is noise.
+MIN_REQUESTS = 10
 
 
 class ScoreById(Construct):
@@ -40,9 +48,11 @@ class ScoreById(Construct):
     the role may read exactly this model's feature group (``BatchGetRecord``), decrypt with its key and
     invoke exactly this model's endpoint, nothing else. The spec travels in the function's environment, its value
     rules (``FEATURE_RULES``) too while they fit in Lambda's 4 KB; rules that do not (a feature with hundreds of
-    allowed values) ship as a file of this function's own code (``FEATURE_RULES_FILE``). Alarms to ``topic``: the function failing or
-    answering 5xx, throttled requests, p99 duration above ``max_latency_ms``, and the drift monitor's
-    training/serving skew above ``max_skew_rate``. Costs nothing while idle.
+    allowed values) ship as a file of this function's own code (``FEATURE_RULES_FILE``). Alarms to ``topic``: the
+    function failing, throttled requests (from the first one in 5 minutes), 5xx answers above
+    ``max_error_rate_percent`` of requests and a p99 duration at ``max_latency_ms`` or more (each in
+    :data:`BAD_PERIODS` 5-minute periods in a row, the 5xx rate only over periods of at least :data:`MIN_REQUESTS`
+    requests), and the drift monitor's training/serving skew above ``max_skew_rate``. Costs nothing while idle.
     """
 
     def __init__(
@@ -61,6 +71,7 @@ class ScoreById(Construct):
         key: kms.IKey,
         topic: sns.ITopic,
         max_latency_ms: int,
+        max_error_rate_percent: float,
         log_retention: logs.RetentionDays,
         removal_policy: RemovalPolicy,
         monitor_namespace: str = MONITOR_NAMESPACE,
@@ -129,17 +140,24 @@ class ScoreById(Construct):
         )
         self.alarms: list[cloudwatch.Alarm] = []
         at_least, above = cloudwatch.ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD, cloudwatch.ComparisonOperator.GREATER_THAN_THRESHOLD
-        for suffix, metric, threshold, comparison, description in (
-            ("Errors", built.function.metric_errors(period=minutes(5)), 1, at_least,
+        sustained = f"in {BAD_PERIODS} 5-minute periods in a row"
+        for suffix, metric, threshold, comparison, periods, description in (
+            ("Errors", built.function.metric_errors(period=minutes(5)), 1, at_least, 1,
              f"The {model} score-by-id function failed; check its logs"),
-            ("ServerErrors", served_errors, 1, at_least,
-             f"Score by id for {model} answered 5xx (store or endpoint unavailable, or refused the records); check its logs"),
-            ("Throttles", built.function.metric_throttles(period=minutes(5)), 1, at_least,
+            # A rate, as the endpoint's own 5xx alarm: answers 503 while the endpoint is throttled or not ready, or no
+            # version is deployed yet, so one such answer is no incident.
+            ("ServerErrors", guarded_rate(served_errors, "5xx rate (%)", min_requests=MIN_REQUESTS, period=minutes(5)),
+             max_error_rate_percent, above, BAD_PERIODS,
+             f"Score by id for {model} answered 5xx to more than {max_error_rate_percent:g}% of requests {sustained} "
+             f"(periods of at least {MIN_REQUESTS} requests; store or endpoint unavailable, or refused the records); "
+             "check its logs"),
+            ("Throttles", built.function.metric_throttles(period=minutes(5)), 1, at_least, 1,
              f"Score-by-id requests for {model} were throttled: raise serving.by_id.max_concurrency or slow callers"),
+            # The duration includes the endpoint's answer, and so a serverless endpoint's cold start.
             ("Latency", built.function.metric_duration(period=minutes(5), statistic="p99"), max_latency_ms, at_least,
-             f"Score by id for {model}: p99 duration above {max_latency_ms} ms"),
+             BAD_PERIODS, f"Score by id for {model}: p99 duration at {max_latency_ms} ms or more {sustained}"),
             # As the monitor's check: a rate above the limit fails it.
-            ("Skew", skew_rate, max_skew_rate, above,
+            ("Skew", skew_rate, max_skew_rate, above, 1,
              f"{model}: more than {max_skew_rate:g} of a feature's values served by id differ from the "
              "training snapshot (the drift monitor's report lists the largest differences)"),
         ):
@@ -151,7 +169,9 @@ class ScoreById(Construct):
                 metric=metric,
                 threshold=threshold,
                 comparison_operator=comparison,
-                evaluation_periods=1,
+                evaluation_periods=periods,
+                # Every one of the periods: given only when there are several (one needs no M of N).
+                datapoints_to_alarm=periods if periods > 1 else None,
                 treat_missing_data=cloudwatch.TreatMissingData.NOT_BREACHING,
             )
             alarm.add_alarm_action(notify)

@@ -221,6 +221,8 @@ class OperationsStack(Stack):
                 topic=self.topic,
                 # The endpoint's own p99 limit plus the lookup: one BatchGetRecord of at most 100 ids.
                 max_latency_ms=served.serving.alarms.max_latency_p99_ms + 500,
+                # The endpoint's own 5xx limit: the front answers 5xx mostly for the endpoint or the store.
+                max_error_rate_percent=served.serving.alarms.max_error_rate_percent,
                 log_retention=RETENTION[environment.log_retention_days],
                 removal_policy=removal,
                 monitor_namespace=namespace,

@@ -458,9 +458,13 @@ def _assert_by_id_settings(synthesized, env, environment):
                if a.get("Dimensions") == [{"Name": "FunctionName", "Value": {"Ref": ids[name]}}]}
         assert sorted(own) == ["Duration", "Errors", "Throttles"], (env, model.name)
         assert own["Duration"]["Threshold"] == serving.alarms.max_latency_p99_ms + 500, (env, model.name)
-        (served_errors,) = [a for a in alarms if a.get("MetricName") == "ByIdServerErrors"
-                            and a["Dimensions"] == [{"Name": "Environment", "Value": env},
-                                                    {"Name": "Model", "Value": model.name}]]
+        # A rate over the front's own metric (its Sum over its SampleCount), tests/infra/constructs/test_score_by_id.py.
+        (served_errors,) = [a for a in alarms if any(
+            q.get("MetricStat", {}).get("Metric", {}).get("MetricName") == "ByIdServerErrors"
+            and q["MetricStat"]["Metric"]["Dimensions"] == [{"Name": "Environment", "Value": env},
+                                                            {"Name": "Model", "Value": model.name}]
+            and q["MetricStat"]["Stat"] == "Sum" for q in a.get("Metrics", []))]
+        assert served_errors["Threshold"] == serving.alarms.max_error_rate_percent, (env, model.name)
         assert all(a["AlarmActions"] for a in (*own.values(), served_errors)), (env, model.name)
         assert function["ReservedConcurrentExecutions"] == settings.max_concurrency, (env, model.name)
         variables = function["Environment"]["Variables"]

@@ -8,6 +8,8 @@ import json
 
 import pytest
 
+from tests.support.alarm_eval import DAY, HOUR, MINUTE, MetricAlarm, Series, replay
+
 from aws_cdk import Environment, RemovalPolicy, Stack
 from aws_cdk import aws_kms as kms
 from aws_cdk import aws_logs as logs
@@ -40,8 +42,8 @@ SPEC = LookupSpec(
 )
 SETTINGS = ById(enabled=True, missing="compute", max_age_hours=6, max_ids=25, max_concurrency=7)
 MAX_LATENCY_MS = 1500
+MAX_ERROR_RATE = 2.5
 ALARMS = ("Errors", "ServerErrors", "Throttles", "Latency", "Skew")
-OPERATIONAL = ALARMS[:4]
 ENVIRONMENT = "qa"
 NAMESPACE = "shop/serving"
 
@@ -66,6 +68,7 @@ def _built(spec: LookupSpec = SPEC, settings: ById = SETTINGS) -> tuple[BuiltSta
         key=key,
         topic=topic,
         max_latency_ms=MAX_LATENCY_MS,
+        max_error_rate_percent=MAX_ERROR_RATE,
         log_retention=logs.RetentionDays.ONE_WEEK,
         removal_policy=RemovalPolicy.DESTROY,
         serving_namespace=NAMESPACE,
@@ -224,16 +227,19 @@ def _alarms(built: BuiltStack, score: ScoreById) -> dict[str, dict]:
     return {alarm.node.id: built.of_type("AWS::CloudWatch::Alarm")[built.id_of(alarm)]["Properties"] for alarm in score.alarms}
 
 
-def test_five_alarms_notify_the_topic_and_the_operational_ones_on_the_first_bad_five_minutes():
+def test_five_alarms_notify_the_topic_failures_and_throttles_on_the_first_bad_five_minutes_5xx_and_latency_on_three():
+    """One cold start of a serverless endpoint (the p99 of a quiet period is its one request) or one burst of 503s
+    while the endpoint scales is normal; the function failing or throttling is not."""
     built, score, ids = _built()
     alarms = _alarms(built, score)
     assert tuple(alarms) == ALARMS
     assert len(built.of_type("AWS::CloudWatch::Alarm")) == 5
     for name, alarm in alarms.items():
         assert alarm["AlarmActions"] == [{"Ref": ids["topic"]}], name
-        assert alarm["EvaluationPeriods"] == 1, name
+        periods = 3 if name in ("ServerErrors", "Latency") else 1
+        assert (alarm["EvaluationPeriods"], alarm.get("DatapointsToAlarm", 1)) == (periods, periods), name
         assert alarm["TreatMissingData"] == "notBreaching", name
-        if name in OPERATIONAL:
+        if name in ("Errors", "Throttles", "Latency"):
             assert alarm["ComparisonOperator"] == "GreaterThanOrEqualToThreshold", name
             assert alarm["Period"] == 300, name
         assert MODEL in alarm["AlarmDescription"], name
@@ -251,14 +257,27 @@ def test_the_functions_errors_and_throttles_alarm_from_the_first_one():
         assert alarm["Dimensions"] == [{"Name": "FunctionName", "Value": {"Ref": ids["function"]}}], name
 
 
-def test_answers_with_5xx_alarm_on_the_fronts_own_metric_for_the_model_in_the_projects_namespace():
+def test_answers_with_5xx_alarm_on_their_rate_over_busy_periods_of_the_fronts_own_metric_in_the_projects_namespace():
+    """The front sends ByIdServerErrors 1 for a 5xx answer and 0 for any other (one EMF point per request): its Sum
+    over its SampleCount is the rate, as SageMaker's Invocation5XXErrors is for the endpoint's own 5xx alarm, and a
+    period of fewer than 10 requests has no point."""
     built, score, _ = _built()
     alarm = _alarms(built, score)["ServerErrors"]
     assert SERVER_ERRORS_METRIC == "ByIdServerErrors"
+    assert (alarm["Threshold"], alarm["ComparisonOperator"]) == (MAX_ERROR_RATE, "GreaterThanThreshold")
+    expression, *stats = alarm["Metrics"]
+    assert expression == {"Id": "expr_1", "Expression": "IF(requests >= 10, 100 * errors / requests)", "Label": "5xx rate (%)",
+                          "ReturnData": True}
     # The namespace the function publishes in (its METRIC_NAMESPACE) is the one the alarm watches
-    assert (alarm["Namespace"], alarm["MetricName"], alarm["Statistic"], alarm["Threshold"]) == (
-        NAMESPACE, "ByIdServerErrors", "Sum", 1)
-    assert alarm["Dimensions"] == [{"Name": "Environment", "Value": ENVIRONMENT}, {"Name": "Model", "Value": MODEL}]
+    metric = {"Namespace": NAMESPACE, "MetricName": "ByIdServerErrors",
+              "Dimensions": [{"Name": "Environment", "Value": ENVIRONMENT}, {"Name": "Model", "Value": MODEL}]}
+    assert sorted(stats, key=lambda q: q["Id"]) == [
+        {"Id": "errors", "MetricStat": {"Metric": metric, "Period": 300, "Stat": "Sum"}, "ReturnData": False},
+        {"Id": "requests", "MetricStat": {"Metric": metric, "Period": 300, "Stat": "SampleCount"}, "ReturnData": False},
+    ]
+    assert alarm["AlarmDescription"] == (
+        f"Score by id for {MODEL} answered 5xx to more than 2.5% of requests in 3 5-minute periods in a row "
+        "(periods of at least 10 requests; store or endpoint unavailable, or refused the records); check its logs")
 
 
 def test_latency_alarms_when_the_p99_duration_reaches_the_limit():
@@ -268,7 +287,8 @@ def test_latency_alarms_when_the_p99_duration_reaches_the_limit():
         "AWS/Lambda", "Duration", "p99", MAX_LATENCY_MS)
     assert "Statistic" not in alarm
     assert alarm["Dimensions"] == [{"Name": "FunctionName", "Value": {"Ref": ids["function"]}}]
-    assert f"{MAX_LATENCY_MS} ms" in alarm["AlarmDescription"]
+    assert alarm["AlarmDescription"] == (f"Score by id for {MODEL}: p99 duration at {MAX_LATENCY_MS} ms or more in 3 "
+                                         "5-minute periods in a row")
 
 
 def test_the_url_is_an_output():
@@ -289,3 +309,19 @@ def test_skew_alarms_on_the_monitors_daily_skew_rate_above_the_configured_limit(
         "mlops-loop/monitoring", "FeatureSkewRate", "Maximum", 86400)
     assert (alarm["Threshold"], alarm["ComparisonOperator"]) == (SETTINGS.max_skew_rate, "GreaterThanThreshold")
     assert alarm["Dimensions"] == [{"Name": "Environment", "Value": ENVIRONMENT}, {"Name": "Model", "Value": MODEL}]
+
+
+@pytest.mark.parametrize("extra", (0, 2, 6))
+def test_replayed_the_latency_alarm_ignores_lone_cold_starts_and_pages_once_on_answers_slow_for_three_periods(extra):
+    """Replayed with tests/support/alarm_eval.py (which does not model percentiles: the replayed series is one
+    request's duration per minute, so each 5-minute p99 is that period's slowest, as Maximum gives it)."""
+    built, score, _ = _built()
+    props = _alarms(built, score)["Latency"]
+    alarm = MetricAlarm.from_properties({**{k: v for k, v in props.items() if k != "ExtendedStatistic"}, "Statistic": "Maximum"})
+    # A quiet front: one request an hour, each after the endpoint went cold (1.6 s, above the limit).
+    cold = Series((h * HOUR + 30, 1600.0) for h in range(24))
+    assert replay(alarm, cold, 0, DAY, extra=extra, initial="OK").pages() == []
+    # A busy front whose answers are slow for 20 minutes: one page, once three sliding 5-minute periods hold them.
+    slow = Series((t * MINUTE + 30, 1600.0 if 60 <= t < 80 else 200.0) for t in range(3 * 60))
+    (page,) = replay(alarm, slow, 0, 3 * HOUR, extra=extra, initial="OK").pages()
+    assert HOUR + 10 * MINUTE < page <= HOUR + 16 * MINUTE
