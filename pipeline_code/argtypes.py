@@ -71,3 +71,11 @@ def non_negative_float(value: str) -> float:
     if not parsed >= 0.0:
         raise argparse.ArgumentTypeError(f"must be >= 0, got {value!r}")
     return parsed
+
+
+def true_or_false(value: str) -> bool:
+    """``true`` or ``false`` (any case): a job's switch, spelled with a value since Glue passes every argument as
+    ``--name value``."""
+    if value.lower() not in ("true", "false"):
+        raise argparse.ArgumentTypeError(f"must be true or false, got {value!r}")
+    return value.lower() == "true"

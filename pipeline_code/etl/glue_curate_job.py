@@ -90,6 +90,7 @@ from pipeline_code.core.contract import RAW_PARTITION_COLUMN
 from pipeline_code.etl import curate as curate_module
 from pipeline_code.etl.curate import (CORRUPT_RECORD_COLUMN, EVENT_DATE_COLUMN, RULE_NOT_TIMESTAMP, TIMESTAMP_FORMS,
                                       BatchCounts, CurateResult, curate, raw_schema)
+from pipeline_code.argtypes import true_or_false
 from pipeline_code.job_runtime import (
     LOG,
     Arg,
@@ -130,13 +131,6 @@ _NO_FILES = "Unable to infer schema"
 STATE_VERSION = 1
 
 
-def _true_or_false(value: str) -> bool:
-    # Glue passes every argument as "--name value", so a switch is spelled with a value.
-    if value.lower() not in ("true", "false"):
-        raise ValueError(f"must be true or false, got {value!r}")
-    return value.lower() == "true"
-
-
 ARGS = (
     Arg("dataset", "the dataset's declaration: a JSON file (local or s3://) or JSON text", convert=dataset_declaration),
     Arg("raw_path", "directory of raw CSV files (read recursively)"),
@@ -153,7 +147,7 @@ ARGS = (
     Arg("state_path", "the curate state: JSON file/object of the raw files curated (absent: every run reads them all)",
         required=False),
     Arg("full_read", "true: read every raw file whatever the state records", required=False, default=False,
-        convert=_true_or_false),
+        convert=true_or_false),
     Arg("run_id", "run identifier (default: Glue JOB_RUN_ID or a UTC timestamp)", required=False),
 )
 

@@ -75,6 +75,7 @@ from pipeline_code import catalog
 from pipeline_code.core.contract import CURATED_PARTITION_COLUMN
 from pipeline_code.core.retries import TRANSIENT_ERROR_CODES, transient_response
 from pipeline_code.features.compute import compute_features
+from pipeline_code.argtypes import true_or_false
 from pipeline_code.job_runtime import (
     LOG,
     Arg,
@@ -111,13 +112,6 @@ def _engine(value: str) -> str:
     return value
 
 
-def _true_or_false(value: str) -> bool:
-    # Glue passes every argument as "--name value", so a switch is spelled with a value.
-    if value.lower() not in ("true", "false"):
-        raise ValueError(f"must be true or false, got {value!r}")
-    return value.lower() == "true"
-
-
 ARGS = (
     Arg("dataset", "the dataset's declaration: a JSON file (local or s3://) or JSON text", convert=dataset_declaration),
     Arg("curated_path", "curated parquet root"),
@@ -125,7 +119,7 @@ ARGS = (
     Arg("feature_group_name", "Feature Store feature group (absent: no Feature Store writes)", required=False),
     Arg("failures_path", "root for records that could not be put (required with a feature group)", required=False),
     Arg("state_path", "the ingestion state: JSON file/object (required with a feature group)", required=False),
-    Arg("full", "true: put every record whatever the state says", required=False, default=False, convert=_true_or_false),
+    Arg("full", "true: put every record whatever the state says", required=False, default=False, convert=true_or_false),
     Arg("summary_path", "where to write the JSON run summary", required=False),
     Arg("engine", "spark or pandas (default: spark in Glue, pandas locally)", required=False, convert=_engine),
     Arg(

@@ -47,3 +47,15 @@ def test_invalid_values_name_the_rule_and_the_value(func, value, message):
     with pytest.raises(argparse.ArgumentTypeError) as caught:
         func(value)
     assert str(caught.value) == message
+
+
+@pytest.mark.parametrize("value,expected", [("true", True), ("TRUE", True), ("False", False), ("false", False)])
+def test_a_switch_is_true_or_false_in_any_case(value, expected):
+    assert argtypes.true_or_false(value) is expected
+
+
+@pytest.mark.parametrize("value", ["yes", "1", "", "t"])
+def test_any_other_switch_value_is_refused_naming_it(value):
+    with pytest.raises(argparse.ArgumentTypeError) as refused:
+        argtypes.true_or_false(value)
+    assert str(refused.value) == f"must be true or false, got {value!r}"
