@@ -19,7 +19,6 @@ stdlib only, besides pyarrow for the footers (the monitor's image has it: record
 
 from __future__ import annotations
 
-import os
 from typing import Any, Callable, Dict, Iterable, Mapping, Optional, Sequence
 
 NOT_JUDGED = "late_labels_not_judged"

@@ -509,7 +509,6 @@ def join_earlier(records_dir: Optional[str], labels: Optional[pd.DataFrame], *, 
     counted = np.empty(0, dtype=np.uint64)
     files: List[Dict[str, Any]] = []
     judged_files: List[bool] = []
-    keys: List[str] = []
     paths: List[str] = []
     unreadable: List[Dict[str, str]] = []
     base = os.path.abspath(records_dir) if records_dir else ""
