@@ -243,6 +243,46 @@ def read_text(path: str, *, s3_client: Any = None) -> str:
         return handle.read()
 
 
+def read_state(state_path: str, *, what: str, version: int, valid: Callable[[Dict[str, Any]], bool],
+               s3_client: Any = None) -> Tuple[Optional[Dict[str, Any]], Optional[str]]:
+    """A job's state object (``what``: "curate state", "ingestion state"): ``(state, None)``, or ``(None, why there is
+    none usable)`` when it is missing, not UTF-8 JSON, not of ``version`` (``state_version``) or not ``valid``.
+
+    On S3 the key is first looked for with ``ListObjectsV2`` (prefix: the key): a ``GetObject`` of a missing key is
+    answered 403 AccessDenied, not 404, unless the caller may list the bucket, and a job role may list only its own
+    prefixes. Other errors (access denied on an existing state, throttling) are raised: a full run is not how to
+    answer them."""
+    missing = f"no {what} at {state_path} (first run, or the state was deleted)"
+    try:
+        if state_path.startswith("s3://"):
+            if s3_client is None:
+                import boto3
+
+                s3_client = boto3.client("s3")
+            bucket, key = split_s3_uri(state_path)
+            # A key sorts before every longer key it prefixes: the first result is the key itself when it exists.
+            listed = s3_client.list_objects_v2(Bucket=bucket, Prefix=key, MaxKeys=1).get("Contents", [])
+            if not (listed and listed[0]["Key"] == key):
+                return None, missing
+        text = read_text(state_path, s3_client=s3_client)
+    except FileNotFoundError:
+        return None, missing
+    except UnicodeDecodeError:
+        return None, f"the {what} at {state_path} is unreadable (not UTF-8 text)"
+    except Exception as exc:  # noqa: BLE001 - only "no such key" (deleted since listed) means missing
+        if (getattr(exc, "response", None) or {}).get("Error", {}).get("Code") in ("NoSuchKey", "404", "NotFound"):
+            return None, missing
+        raise
+    try:
+        state = json.loads(text)
+        usable = isinstance(state, dict) and state.get("state_version") == version and valid(state)
+    except ValueError:
+        usable = False
+    if not usable:
+        return None, f"the {what} at {state_path} is unreadable (not a version-{version} {what})"
+    return state, None
+
+
 def write_text(path: str, text: str, *, s3_client: Any = None) -> None:
     """Write ``text`` (UTF-8) to a local path or an ``s3://`` object, replacing it."""
     if path.startswith("s3://"):

@@ -90,6 +90,7 @@ from pipeline_code.core.contract import RAW_PARTITION_COLUMN
 from pipeline_code.etl import curate as curate_module
 from pipeline_code.etl.curate import (CORRUPT_RECORD_COLUMN, EVENT_DATE_COLUMN, RULE_NOT_TIMESTAMP, TIMESTAMP_FORMS,
                                       BatchCounts, CurateResult, curate, raw_schema)
+from pipeline_code import job_runtime
 from pipeline_code.argtypes import true_or_false
 from pipeline_code.job_runtime import (
     LOG,
@@ -100,8 +101,6 @@ from pipeline_code.job_runtime import (
     glue_available,
     join_path,
     parse_job_args,
-    read_text,
-    split_s3_uri,
     start_spark,
     unit_fraction,
     write_json,
@@ -372,46 +371,11 @@ def files_to_read(files: Sequence[RawFile], recorded: Dict[str, Any]) -> List[Ra
 
 
 def read_state(state_path: str, *, s3_client: Any = None) -> Tuple[Optional[Dict[str, Any]], Optional[str]]:
-    """(state, None), or (None, why there is none usable) when it is missing or unreadable.
-
-    On S3 the key is first looked for with ``ListObjectsV2`` (prefix: the key): a ``GetObject`` of a missing key is
-    answered 403 AccessDenied, not 404, unless the caller may list the bucket. Other errors (access denied on an
-    existing state, throttling) are raised: a full read is not how to answer them."""
-    missing = f"no curate state at {state_path} (first run, or the state was deleted)"
-    try:
-        if state_path.startswith("s3://"):
-            if s3_client is None:
-                import boto3
-
-                s3_client = boto3.client("s3")
-            bucket, key = split_s3_uri(state_path)
-            listed = s3_client.list_objects_v2(Bucket=bucket, Prefix=key, MaxKeys=1).get("Contents", [])
-            if not (listed and listed[0]["Key"] == key):
-                return None, missing
-        text = read_text(state_path, s3_client=s3_client)
-    except FileNotFoundError:
-        return None, missing
-    except UnicodeDecodeError:
-        return None, f"the curate state at {state_path} is unreadable (not UTF-8 text)"
-    except Exception as exc:  # noqa: BLE001 - only "no such key" (deleted since listed) means missing
-        code = getattr(exc, "response", {}).get("Error", {}).get("Code")
-        if code in ("NoSuchKey", "404", "NotFound"):
-            return None, missing
-        raise
-    try:
-        state = json.loads(text)
-        valid = (
-            isinstance(state, dict)
-            and state.get("state_version") == STATE_VERSION
-            and isinstance(state.get("keys"), dict)
-            and isinstance(state.get("files"), dict)
-            and all(isinstance(k, str) and isinstance(v, list) for k, v in state["files"].items())
-        )
-    except ValueError:
-        valid = False
-    if not valid:
-        return None, f"the curate state at {state_path} is unreadable (not a version-{STATE_VERSION} curate state)"
-    return state, None
+    """The curate state (:func:`job_runtime.read_state`): ``(state, None)``, or ``(None, why there is none usable)``."""
+    return job_runtime.read_state(
+        state_path, what="curate state", version=STATE_VERSION, s3_client=s3_client,
+        valid=lambda state: isinstance(state.get("keys"), dict) and isinstance(state.get("files"), dict)
+        and all(isinstance(k, str) and isinstance(v, list) for k, v in state["files"].items()))
 
 
 def _sha256(text: str) -> str:

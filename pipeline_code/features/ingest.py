@@ -75,6 +75,7 @@ from pipeline_code import catalog
 from pipeline_code.core.contract import CURATED_PARTITION_COLUMN
 from pipeline_code.core.retries import TRANSIENT_ERROR_CODES, transient_response
 from pipeline_code.features.compute import compute_features
+from pipeline_code import job_runtime
 from pipeline_code.argtypes import true_or_false
 from pipeline_code.job_runtime import (
     LOG,
@@ -86,8 +87,6 @@ from pipeline_code.job_runtime import (
     join_path,
     parse_job_args,
     positive_int,
-    read_text,
-    split_s3_uri,
     start_spark,
     write_json,
 )
@@ -492,53 +491,12 @@ def plan_ingestion(
 
 
 def read_state(state_path: str, *, s3_client: Any = None) -> Tuple[Optional[Dict[str, Any]], Optional[str]]:
-    """(state, None), or (None, why there is none usable) when it is missing or unreadable.
-
-    On S3 the key is first looked for with ``ListObjectsV2`` (prefix: the key): a ``GetObject`` of a
-    missing key is answered 403 AccessDenied, not 404, unless the caller may list the bucket, and the
-    job role may list only its own prefixes. Other errors (access denied on an existing state,
-    throttling) are raised: a full re-put is not how to answer them.
-    """
-    missing = f"no ingestion state at {state_path} (first run, or the state was deleted)"
-    try:
-        if state_path.startswith("s3://"):
-            if s3_client is None:
-                import boto3
-
-                s3_client = boto3.client("s3")
-            if not _s3_key_exists(s3_client, state_path):
-                return None, missing
-        text = read_text(state_path, s3_client=s3_client)
-    except FileNotFoundError:
-        return None, missing
-    except UnicodeDecodeError:
-        return None, f"the ingestion state at {state_path} is unreadable (not UTF-8 text)"
-    except Exception as exc:  # noqa: BLE001 - only "no such key" (deleted since listed) means missing
-        if _error_code(exc) in ("NoSuchKey", "404", "NotFound"):
-            return None, missing
-        raise
-    try:
-        state = json.loads(text)
-        valid = (
-            isinstance(state, dict)
-            and state.get("state_version") == STATE_VERSION
-            and isinstance(state.get("keys"), dict)
-            and isinstance(state.get("partitions"), dict)
-            and all(isinstance(k, str) and isinstance(v, str) for k, v in state["partitions"].items())
-        )
-    except ValueError:
-        valid = False
-    if not valid:
-        return None, f"the ingestion state at {state_path} is unreadable (not a version-{STATE_VERSION} state)"
-    return state, None
-
-
-def _s3_key_exists(s3_client: Any, uri: str) -> bool:
-    """Whether object ``uri`` exists, by listing its key as a prefix (a key sorts before every longer key it
-    prefixes, so the first result is the key itself when it exists)."""
-    bucket, key = split_s3_uri(uri)
-    listed = s3_client.list_objects_v2(Bucket=bucket, Prefix=key, MaxKeys=1).get("Contents", [])
-    return bool(listed) and listed[0]["Key"] == key
+    """The ingestion state (:func:`job_runtime.read_state`): ``(state, None)``, or ``(None, why there is none
+    usable)``."""
+    return job_runtime.read_state(
+        state_path, what="ingestion state", version=STATE_VERSION, s3_client=s3_client,
+        valid=lambda state: isinstance(state.get("keys"), dict) and isinstance(state.get("partitions"), dict)
+        and all(isinstance(k, str) and isinstance(v, str) for k, v in state["partitions"].items()))
 
 
 def _sha256(text: str) -> str:

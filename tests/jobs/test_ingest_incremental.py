@@ -319,7 +319,7 @@ def test_an_unreadable_state_puts_every_record_with_a_one_line_notice(pandas_ing
     with caplog.at_level(logging.WARNING, logger="pipeline_code"):
         summary, put = job.run()
     assert put == job.ids()
-    notice = f"the ingestion state at {job.state} is unreadable (not a version-2 state)"
+    notice = f"the ingestion state at {job.state} is unreadable (not a version-2 ingestion state)"
     assert warnings(caplog) == [f"putting every record into the feature group: {notice}"]
     assert summary["ingestion"]["full_reason"] == notice
     assert job.run()[1] == []  # a good state again
