@@ -19,13 +19,15 @@ Per environment and stack it reports resources added / removed / modified / repl
 resource whose changed properties include one that causes replacement, as ``@aws-cdk/cloudformation-diff``
 -- the comparison ``cdk diff`` runs -- decides from its resource specification), and calls out first: stacks
 moved or left running, stateful resources whose data is at risk, serving that stops, updates that fail (an
-endpoint switched to serverless, an autoscaled variant moved to another instance type), IAM, security-group, KMS and data-retention changes. Exit 0 when the diff was produced (with or
+endpoint switched to serverless, an autoscaled variant moved to another instance type), running work (a role or its
+statements taken from jobs that may run during the deploy, see :mod:`.running_work`), IAM, security-group, KMS and data-retention changes. Exit 0 when the diff was produced (with or
 without changes), 2 with one message when it could not be (bad ref, not a git repository, base
 that fails to synthesize, head directory that is not an assembly or not synthesized from the working tree).
 
 Modules: :mod:`.normalise` (what makes two templates comparable), :mod:`.values` (structural diff of
 values), :mod:`.impact` (which changes replace a resource, asked of cloudformation-diff), :mod:`.compare` (assemblies, stacks,
-resources), :mod:`.callouts` (one rule per review category), :mod:`.render` (text and GitHub
+resources), :mod:`.callouts` (one rule per review category), :mod:`.running_work` (roles and statements taken from
+running work, statements moved between a role's policies), :mod:`.render` (text and GitHub
 markdown), :mod:`.git_synth` (synthesizing a ref), :mod:`.cli`.
 """
 
@@ -44,6 +46,7 @@ from .model import (
     CATEGORY_RETENTION,
     CATEGORY_SECURITY_GROUPS,
     CATEGORY_SERVING,
+    CATEGORY_RUNNING_WORK,
     CATEGORY_UPDATE_FAILS,
     JSON_SEGMENT,
     MISSING,
@@ -63,7 +66,7 @@ from .values import describe_change, diff_values, shorten
 
 __all__ = [
     "AssemblyDiff", "CATEGORIES", "CATEGORY_DATA_AT_RISK", "CATEGORY_IAM", "CATEGORY_KMS", "CATEGORY_LEFT_RUNNING",
-    "CATEGORY_MOVED", "CATEGORY_RETENTION", "CATEGORY_SERVING", "CATEGORY_SECURITY_GROUPS", "CATEGORY_UPDATE_FAILS", "CATEGORY_GOVERNANCE",
+    "CATEGORY_MOVED", "CATEGORY_RETENTION", "CATEGORY_SERVING", "CATEGORY_SECURITY_GROUPS", "CATEGORY_UPDATE_FAILS", "CATEGORY_RUNNING_WORK", "CATEGORY_GOVERNANCE",
     "Callout", "GITHUB_COMMENT_LIMIT", "JSON_SEGMENT", "MISSING", "PropertyChange",
     "ResourceChange", "STATEFUL_TYPES", "StackDiff", "StackLocation", "TemplateDiffError", "change_impacts", "check_assembly",
     "compare_assemblies", "describe_change", "diff_resource", "diff_stack", "diff_values",

@@ -411,7 +411,8 @@ def callouts_for(stage: str, stack: StackDiff, rc: ResourceChange) -> list[Callo
                               "moved to another name or environment is served there only once a version is approved)")
 
     def changes(pattern: Optional[re.Pattern]) -> list[PropertyChange]:
-        return [c for c in rc.changes if not c.asset_only and (pattern is None or _matches(c.path, pattern))]
+        # A statement moved to another policy of the same role is its own call-out (.running_work), not a change here.
+        return [c for c in rc.changes if not c.asset_only and not c.moved and (pattern is None or _matches(c.path, pattern))]
 
     def summary(items: list[PropertyChange]) -> str:
         shown = "; ".join(f"{c.dotted}: {describe_change(c, 60)}" for c in items[:5])

@@ -8,6 +8,7 @@ from typing import Optional, Sequence
 
 from ..cloud_assembly import SynthesizedStack, stacks
 from .callouts import autoscaled_retype_callouts, callouts_for, left_running_callout, moved_callout
+from .running_work import running_work_callouts
 from .impact import MAY_REPLACE, NO_CHANGE, WILL_REPLACE, Impact, change_impacts
 from .model import (
     CATEGORY_RETENTION,
@@ -360,7 +361,17 @@ def compare_assemblies(base: str | Path, head: str | Path, *, environments: Opti
     result.environments = [s for s in stages if any(sd.stage == s for sd in result.stacks)]
     # One request to cloudformation-diff for the whole comparison (its process answers one request at a time).
     _decide(undecided)
+    # The base resources of each environment's stacks: what starts a job may sit in another stack than the job.
+    environments_before: dict[str, list[dict[str, dict]]] = {}
+    for old, _ in pairs:
+        if old is not None:
+            environments_before.setdefault(old.stage, []).append(old.template.get("Resources", {}))
     for (old, new), sd in zip(pairs, result.stacks):
+        if sd.status == "changed":
+            # First: it marks statements moved between policies of a role, which the per-resource call-outs then skip.
+            result.callouts.extend(running_work_callouts(
+                sd, old=old.template.get("Resources", {}), new=new.template.get("Resources", {}),
+                environment=environments_before.get(old.stage, []), region=new.region or "<region>"))
         if sd.status == "moved":
             result.callouts.append(moved_callout(sd, new=_location(new), old=_location(old),
                                                  resources=new.template.get("Resources", {})))

@@ -57,6 +57,9 @@ CATEGORY_MOVED = "MOVED"
 CATEGORY_LEFT_RUNNING = "LEFT RUNNING"
 CATEGORY_DATA_AT_RISK = "DATA AT RISK"
 CATEGORY_UPDATE_FAILS = "UPDATE FAILS"
+# A role, or statements of a role, taken away from jobs, pipelines, schedules or functions that ran as it in the base:
+# a run in progress during the deploy is denied from then on, partway (see .running_work).
+CATEGORY_RUNNING_WORK = "RUNNING WORK"
 CATEGORY_IAM = "IAM"
 CATEGORY_SECURITY_GROUPS = "Security groups"
 CATEGORY_KMS = "KMS"
@@ -69,12 +72,12 @@ CATEGORY_SERVING = "SERVING STOPS"
 CATEGORY_GOVERNANCE = "GOVERNANCE"
 CATEGORIES = (
     CATEGORY_MOVED, CATEGORY_LEFT_RUNNING, CATEGORY_DATA_AT_RISK, CATEGORY_SERVING, CATEGORY_UPDATE_FAILS,
-    CATEGORY_GOVERNANCE, CATEGORY_IAM, CATEGORY_SECURITY_GROUPS, CATEGORY_KMS, CATEGORY_RETENTION,
+    CATEGORY_RUNNING_WORK, CATEGORY_GOVERNANCE, CATEGORY_IAM, CATEGORY_SECURITY_GROUPS, CATEGORY_KMS, CATEGORY_RETENTION,
 )
 # The categories a reviewer must not miss: marked with a warning sign in the pull-request comment.
 WARNING_CATEGORIES = frozenset(
     {CATEGORY_MOVED, CATEGORY_LEFT_RUNNING, CATEGORY_DATA_AT_RISK, CATEGORY_SERVING, CATEGORY_UPDATE_FAILS,
-     CATEGORY_GOVERNANCE}
+     CATEGORY_RUNNING_WORK, CATEGORY_GOVERNANCE}
 )
 
 # Resources callers reach the models through: removing one stops answering them.
@@ -101,6 +104,9 @@ class PropertyChange:
     old: Any
     new: Any
     asset_only: bool = False  # differs only by an asset hash / code digest
+    # A statement that leaves one policy of a role for another of the same role: "moved to <policy> (same role)" on
+    # its removal, "moved from <policy> (same role)" on its addition (shown instead of the statement).
+    moved: str = ""
 
     @property
     def dotted(self) -> str:

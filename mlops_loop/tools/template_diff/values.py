@@ -92,6 +92,8 @@ def shorten(value: Any, limit: int = 80) -> str:
 def describe_change(change: PropertyChange, limit: int = 80) -> str:
     """``old -> new`` for values, with both sides shortened around where they first differ; for lists of plain
     values, ``--flag: old -> new`` per changed argument of a command line, else ``+a, -b``."""
+    if change.moved:
+        return change.moved
     old, new = change.old, change.new
     prefix = ""
     if change.asset_only:
