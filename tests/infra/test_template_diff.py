@@ -658,6 +658,7 @@ def test_base_head_against_an_edited_working_tree_end_to_end(tmp_path, monkeypat
     assert _git(clone, "worktree", "list").count("\n") == 1  # the temporary worktree is gone
     out = report.read_text()
     assert "asset changed:" not in out  # same code on both sides
+    assert "Code behind the 'asset changed' resources" not in out  # so no commit list either
     sections = dict(re.findall(r"^== (\S+) ==\n(.*?)(?=^== |\Z)", out, flags=re.S | re.M))
     assert set(sections) == {"dev", "prod"}
     assert sections["prod"].strip().split("\n")[0] == "no changes"

@@ -1,11 +1,13 @@
 """The template diff on what a deploy does to work already running: a role, or statements of a role, taken away from
 the jobs, pipelines, schedules and functions that ran as it (RUNNING WORK: IAM evaluates a session on every request,
 so a run started before the deploy is denied from then on, partway); statements moving between two policies of one
-role (shown as moved, with the moment the role may have neither).
+role (shown as moved, with the moment the role may have neither); and the commit subjects behind changed assets.
 
 Inputs are one-stack (or two-stack) assemblies (``tests.support.assemblies``) written for each case."""
 
 from __future__ import annotations
+
+import subprocess
 
 from mlops_loop.tools.template_diff import (
     CATEGORY_IAM,
@@ -14,6 +16,7 @@ from mlops_loop.tools.template_diff import (
     render_markdown,
     render_text,
 )
+from mlops_loop.tools.template_diff.git_synth import CODE_COMMITS_SHOWN, code_changes
 from tests.support.assemblies import conditional_trigger, function_schedule, scheduled_trigger, template, write_assembly
 
 GLUE_RUNS = ("--query \"JobRuns[?JobRunState=='RUNNING' || JobRunState=='STARTING'].[JobName,Id]\" --output text; done")
@@ -169,3 +172,44 @@ def test_a_statement_moving_out_of_a_removed_policy_has_no_gap(tmp_path):
     assert message == ("Policy: statement PullImage moved from Policy2 to Policy, both of role Role (not removed and "
                        "added: the role keeps them); no gap: the old policy is deleted only in the cleanup phase, after "
                        "the new one is in place")
+
+
+def _git(repo, *args: str) -> str:
+    return subprocess.run(["git", *args], cwd=repo, check=True, capture_output=True, text=True).stdout
+
+
+def test_the_commits_behind_changed_assets_are_listed_newest_first_capped_with_uncommitted_files(tmp_path):
+    # GIVEN a repository whose pipeline_code/ changed in more commits than are shown, beside a commit elsewhere
+    repo = tmp_path / "repo"
+    (repo / "pipeline_code").mkdir(parents=True)
+    _git(repo, "init", "-q")
+    _git(repo, "-c", "user.email=a@b", "-c", "user.name=a", "commit", "-q", "--allow-empty", "-m", "base")
+    base = _git(repo, "rev-parse", "HEAD").strip()
+    for i in range(CODE_COMMITS_SHOWN + 2):
+        (repo / "pipeline_code" / "handler.py").write_text(str(i))
+        _git(repo, "add", ".")
+        _git(repo, "-c", "user.email=a@b", "-c", "user.name=a", "commit", "-q", "-m", f"handler change {i}")
+    (repo / "README.md").write_text("x")
+    _git(repo, "add", ".")
+    _git(repo, "-c", "user.email=a@b", "-c", "user.name=a", "commit", "-q", "-m", "docs only")
+    (repo / "pipeline_code" / "handler.py").write_text("uncommitted")
+    # WHEN read
+    code = code_changes(repo, base)
+    # THEN the newest 15 subjects of commits touching pipeline_code, how many more, and the uncommitted file
+    assert code.subjects == [f"handler change {i}" for i in range(CODE_COMMITS_SHOWN + 1, 1, -1)]
+    assert (code.more, code.uncommitted, code.command) == (2, 1, f"git log --format=%s {base}..HEAD -- pipeline_code")
+
+
+def test_the_code_changes_are_shown_above_the_call_outs_in_text_and_markdown(tmp_path):
+    from mlops_loop.tools.template_diff.git_synth import CodeChanges
+
+    diff = _diff(tmp_path, {"Role": _role()}, {"Role": _role(), "Other": _role()})
+    diff.code_changes = CodeChanges(command="git log --format=%s v1..HEAD -- pipeline_code",
+                                    subjects=["Deploy handler: ledger <m>/<v>/<created>/"], more=3, uncommitted=1)
+    assert render_text(diff, title="t").startswith(
+        "t\n\nCode behind the 'asset changed' resources (git log --format=%s v1..HEAD -- pipeline_code, newest first):\n"
+        "  - Deploy handler: ledger <m>/<v>/<created>/\n  ... and 3 more commits\n"
+        "  + uncommitted changes to 1 file(s) under pipeline_code/ in the working tree\n\n== prod ==")
+    markdown = render_markdown(diff, title="t")
+    assert ("**Code behind the 'asset changed' resources (git log --format=%s v1..HEAD -- pipeline_code, newest "
+            "first)**\n\n- Deploy handler: ledger &lt;m&gt;/&lt;v&gt;/&lt;created&gt;/\n- ... and 3 more commits\n") in markdown

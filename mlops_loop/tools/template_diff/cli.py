@@ -10,7 +10,8 @@ from typing import Optional, Sequence
 
 from .. import source_stamp
 from .compare import compare_assemblies
-from .git_synth import REPO_ROOT, check_assembly, defined_in, resolve_ref, run_git, synthesize_ref, synthesize_tree
+from .git_synth import (REPO_ROOT, check_assembly, code_changes, defined_in, resolve_ref, run_git, synthesize_ref,
+                        synthesize_tree)
 from .model import TemplateDiffError
 from .render import GITHUB_COMMENT_LIMIT, render_markdown, render_text
 
@@ -87,6 +88,9 @@ def run(args: argparse.Namespace) -> str:
                                        environments=defined_in(repo, args.env))
             head_label = "working tree"
         diff = compare_assemblies(base_out, head_out, environments=args.env)
+        if diff.assets_changed:
+            # The hashes say only that code changed; the commit subjects say what (the base is a ref of this repo).
+            diff.code_changes = code_changes(repo, args.base)
         title = f"Template diff: `{args.base}` → {head_label}"
         if args.format == "markdown":
             return render_markdown(diff, title=title, limit=args.max_chars)

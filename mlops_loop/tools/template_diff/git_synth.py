@@ -159,6 +159,32 @@ def synthesize_ref(repo: Path, *, ref: str, outdir: Path, environments: Optional
         run_git(repo, "worktree", "prune", check=False)
 
 
+# The code behind the job and handler assets; a reviewer of an "asset changed" resource reads what changed in it.
+CODE_DIRECTORY = "pipeline_code"
+CODE_COMMITS_SHOWN = 15
+CODE_SUBJECT_CHARS = 200
+
+
+@dataclasses.dataclass
+class CodeChanges:
+    """The commits from the base ref to HEAD that touched :data:`CODE_DIRECTORY`, and uncommitted changes to it."""
+
+    command: str  # the git log that lists them all
+    subjects: list[str]  # newest first, at most CODE_COMMITS_SHOWN, each cut to CODE_SUBJECT_CHARS
+    more: int  # commits beyond those shown
+    uncommitted: int  # files under CODE_DIRECTORY changed in the working tree and not committed
+
+
+def code_changes(repo: Path, base: str) -> CodeChanges:
+    """What changed under ``pipeline_code/`` from ``base`` (a ref of ``repo``) to the working tree: commit subjects
+    (``git log --format=%s <base>..HEAD -- pipeline_code``) and the count of uncommitted files there."""
+    log = run_git(repo, "log", "--format=%s", f"{base}..HEAD", "--", CODE_DIRECTORY).stdout.splitlines()
+    status = run_git(repo, "status", "--porcelain", "--", CODE_DIRECTORY).stdout.splitlines()
+    cut = [s if len(s) <= CODE_SUBJECT_CHARS else s[: CODE_SUBJECT_CHARS - 1] + "…" for s in log[:CODE_COMMITS_SHOWN]]
+    return CodeChanges(command=f"git log --format=%s {base}..HEAD -- {CODE_DIRECTORY}", subjects=cut,
+                       more=max(0, len(log) - CODE_COMMITS_SHOWN), uncommitted=len([line for line in status if line.strip()]))
+
+
 def check_assembly(path: Path, *, option: str) -> None:
     """TemplateDiffError unless ``path`` is a cloud assembly with at least one stack."""
     if not (path / "manifest.json").is_file():

@@ -217,6 +217,14 @@ class AssemblyDiff:
     environments: list[str]
     stacks: list[StackDiff]
     callouts: list[Callout]
+    # What changed in the code behind "asset changed" resources (a ``git_synth.CodeChanges``), set by the CLI when a
+    # resource's asset changed; None: not looked up.
+    code_changes: Optional[Any] = None
+
+    @property
+    def assets_changed(self) -> bool:
+        """Whether a resource changes only or also by an asset hash (new job code, handler, pipeline steps)."""
+        return any(c.asset_only for s in self.stacks for r in s.resources for c in r.changes)
 
     def for_stage(self, stage: str) -> list[StackDiff]:
         return [s for s in self.stacks if s.stage == stage]

@@ -27,9 +27,31 @@ def _resource_lines(rc: ResourceChange, *, max_changes: int = 40) -> list[str]:
     return lines
 
 
+def _code_lines(diff: AssemblyDiff) -> list[str]:
+    """What changed in the code behind the "asset changed" resources: commit subjects and uncommitted files; []
+    when it was not looked up."""
+    code = diff.code_changes
+    if code is None:
+        return []
+    lines = [f"Code behind the 'asset changed' resources ({code.command}, newest first):"]
+    lines += [f"  - {subject}" for subject in code.subjects]
+    if code.more:
+        lines.append(f"  ... and {code.more} more commits")
+    if code.uncommitted:
+        lines.append(f"  + uncommitted changes to {code.uncommitted} file(s) under pipeline_code/ in the working tree")
+    if not code.subjects and not code.uncommitted:
+        lines.append("  no commit touched pipeline_code/: the assets changed with what packages them (dependencies, "
+                     "the synthesized pipeline or job definitions)")
+    return lines
+
+
 def render_text(diff: AssemblyDiff, *, title: str) -> str:
-    """The diff for a terminal: call-outs first, then per stack every changed resource and value."""
+    """The diff for a terminal: what changed behind asset hashes, then call-outs first, then per stack every changed
+    resource and value."""
     out = [title, ""]
+    code = _code_lines(diff)
+    if code:
+        out += code + [""]
     for stage in diff.environments:
         counts = diff.counts(stage)
         changed = [s for s in diff.for_stage(stage) if s.status != "unchanged"]
@@ -90,6 +112,11 @@ def render_markdown(diff: AssemblyDiff, *, title: str, limit: int = GITHUB_COMME
         counts = diff.counts(stage)
         head.append(f"| `{stage}` | " + " | ".join(str(counts[c]) for c in columns) + " |")
     head.append("")
+    code = _code_lines(diff)
+    if code:
+        head += [f"**{_html(code[0].removesuffix(':'))}**", ""]
+        head += [f"- {_html(line.strip().removeprefix('- '))}" for line in code[1:]]
+        head.append("")
     footer = f"\n<sub>{_NORMALISATION_NOTE}</sub>\n"
     reserve = 600  # room for truncation notes and closing tags
     budget = limit - len(footer) - reserve
