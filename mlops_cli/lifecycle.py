@@ -548,12 +548,7 @@ def main(argv: Optional[Sequence[str]] = None, *, session: Any = None, out: Any 
     except NoRegionError:
         return _fail("no AWS region: the environment's config names none; pass --region")
     except (BotoCoreError, ClientError) as error:
-        unusable = deploy_target.credentials_problem(error, where) if where else None
-        if unusable:
-            return _fail(unusable)
-        if isinstance(error, BotoCoreError):
-            return _fail(f"AWS SDK error: {error}")
-        return _fail(f"AWS refused {error.operation_name}: {deploy_target.describe_error(error)}")
+        return _fail(deploy_target.aws_error_line(error, where))
 
 
 def _fail(message: str) -> int:

@@ -182,17 +182,12 @@ def main(argv: Optional[Sequence[str]] = None, *, now: Optional[Callable[[], dt.
     except NoRegionError:
         return _fail("no AWS region: the environment's config names none; pass --region")
     except (BotoCoreError, ClientError) as error:
-        unusable = deploy_target.credentials_problem(error, where) if where else None
-        if unusable:
-            return _fail(unusable)
-        if isinstance(error, BotoCoreError):
-            return _fail(f"AWS SDK error: {error}")
         hint = ""
         if "AccessDenied" in deploy_target.error_code(error) and where is not None:
             path = retraining_path(environment_prefix(where.project, args.env))
             hint = (f"; the credentials need ssm:PutParameter, ssm:DeleteParameter, ssm:GetParameters and "
                     f"ssm:GetParametersByPath on arn:aws:ssm:{where.region}:{where.account}:parameter{path}/*")
-        return _fail(f"AWS refused {error.operation_name}: {deploy_target.describe_error(error)}{hint}")
+        return _fail(deploy_target.aws_error_line(error, where, hint=hint))
 
 
 def _reason(value: str) -> str:

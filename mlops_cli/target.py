@@ -168,3 +168,15 @@ def describe_error(exc: BaseException) -> str:
     response = getattr(exc, "response", None) or {}
     message = response.get("Error", {}).get("Message") or str(exc)
     return f"{error_code(exc)}: {message}"
+
+
+def aws_error_line(error: BaseException, where: Optional[Target], *, hint: str = "") -> str:
+    """The one line a tool's exit-2 message gives for an AWS error: the credentials' problem when they are unusable
+    for ``where`` (:func:`credentials_problem`), else the SDK's error, else which call AWS refused and why
+    (``hint``, default none, follows a refusal)."""
+    unusable = credentials_problem(error, where) if where else None
+    if unusable:
+        return unusable
+    if getattr(error, "operation_name", None) is None:
+        return f"AWS SDK error: {error}"
+    return f"AWS refused {error.operation_name}: {describe_error(error)}{hint}"
