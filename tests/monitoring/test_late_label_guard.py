@@ -10,20 +10,16 @@ from __future__ import annotations
 
 import datetime as dt
 import json
-import os
 
 import pandas as pd
 
 from pipeline_code.monitoring import late_label_guard, late_labels
 from tests.support import late_labels_world
+from tests.support.late_label_runs import decayed_day_with_labels as _decayed_day_with_labels, now as _now, scheduled_run, traffic
 from tests.support.monitoring import check
-from mlops_cli.local import replay
-from pipeline_code.monitoring import monitor
-from pipeline_code.training.train import predict
-from tests.support.remote_world import CAPTURE_URI, HISTORY_URI, LABELS_URI, from_s3_args, published, read_report, register
+from tests.support.remote_world import HISTORY_URI, LABELS_URI, published, read_report
 
 
-DELAY = 30
 
 GIB = 1024**3
 
@@ -107,53 +103,6 @@ def test_the_memory_left_is_read_from_this_machine():
 
 # --- the scheduled runs -----------------------------------------------------------------------------------------------
 # (as tests/monitoring/test_late_labels.py drives them)
-
-
-def _now() -> dt.datetime:
-    return dt.datetime.now(dt.timezone.utc)
-
-
-def traffic(aws, spec, model, *, name: str, day: dt.datetime, rows: int, seed: int, drift: float = 0.0,
-            concept_drift: float = 0.0) -> pd.DataFrame:
-    """A day of captured requests (their inference times on ``day``), as data capture writes them."""
-    frame = replay.traffic(spec, rows, seed=seed, drift=drift, concept_drift=concept_drift, start=day.strftime("%Y-%m-%d"),
-                           days=1)
-    lines = replay.capture_lines(spec, frame, predict(model, frame))
-    aws.put(f"{CAPTURE_URI}mlops-loop-dev-churn/AllTraffic/{name}.jsonl", ("\n".join(lines) + "\n").encode())
-    return frame
-
-
-def labels_arrive(aws, spec, frame: pd.DataFrame, name: str, *, days_ago: float) -> None:
-    """The ground truth of ``frame``'s requests, written ``days_ago``."""
-    scratch = aws.tmp / f"labels-{name}"
-    replay.write_labels(spec, frame, str(scratch), coverage=1.0)
-    aws.put(f"{LABELS_URI}{name}.parquet", (scratch / "labels.parquet").read_bytes())
-    if days_ago:
-        aws.age(f"{LABELS_URI}{name}.parquet", _now() - dt.timedelta(days=days_ago))
-
-
-def scheduled_run(aws, spec, root) -> dict:
-    """The drift monitor's job as the schedule starts it (the construct's arguments that matter here)."""
-    code = monitor.main(from_s3_args(spec, root, "--labels-s3-uri", LABELS_URI, "--history-s3-uri", HISTORY_URI,
-                                     "--label-delay-days", str(DELAY), "--publish-metrics"),
-                        cloudwatch_client=aws.cloudwatch)
-    assert code == 0
-    return read_report(root)
-
-
-def _decayed_day_with_labels(aws, spec, reference, tmp_path) -> None:
-    """A decayed model's day of traffic 31 days ago, recorded by its run (uploaded as the job's end does, aged), its
-    labels a third each written 30, 2 and 0 days ago."""
-    aws.serving_stack(churn_arn=register(aws, reference, "run-1"))
-    then = _now() - dt.timedelta(days=DELAY + 1)
-    old = traffic(aws, spec, reference["model"], name="old", day=then, rows=1500, seed=400, drift=0.8, concept_drift=1.0)
-    scheduled_run(aws, spec, tmp_path / "run-1")
-    for name in os.listdir(tmp_path / "run-1" / "out"):
-        aws.put(f"{HISTORY_URI}run-1/{name}", (tmp_path / "run-1" / "out" / name).read_bytes())
-        aws.age(f"{HISTORY_URI}run-1/{name}", then)
-    aws.age(f"{CAPTURE_URI}mlops-loop-dev-churn/AllTraffic/old.jsonl", then)
-    for i, written in enumerate((DELAY, 2, 0)):
-        labels_arrive(aws, spec, old.iloc[i::3], f"old-{i}", days_ago=written)
 
 
 def test_a_pass_the_memory_left_cannot_hold_is_skipped_and_the_drift_report_and_its_metrics_stand(aws, spec, reference,

@@ -23,57 +23,14 @@ from pipeline_code.core.contract import records_lookback_hours
 from pipeline_code.monitoring import late_labels, monitor, quality, remote, report as report_mod
 from pipeline_code.training.train import predict
 from tests.support import late_labels_world
+from tests.support.late_label_runs import (
+    DELAY, decayed_day_with_labels as _decayed_day_with_labels, finish, labels_arrive, leave_window, now as _now,
+    scheduled_run, traffic,
+)
 from tests.support.monitoring import check
 from tests.support.remote_world import (
-    CAPTURE_URI, HISTORY_URI, LABELS_URI, STACK, TEMPLATE, from_s3_args, published, read_report, register,
+    CAPTURE_URI, HISTORY_URI, LABELS_URI, STACK, TEMPLATE, published, register,
 )
-
-DELAY = 30
-
-
-def _now() -> dt.datetime:
-    return dt.datetime.now(dt.timezone.utc)
-
-
-def traffic(aws, spec, model, *, name: str, day: dt.datetime, rows: int, seed: int, drift: float = 0.0,
-            concept_drift: float = 0.0) -> pd.DataFrame:
-    """A day of captured requests (their inference times on ``day``), as data capture writes them."""
-    frame = replay.traffic(spec, rows, seed=seed, drift=drift, concept_drift=concept_drift, start=day.strftime("%Y-%m-%d"),
-                           days=1)
-    lines = replay.capture_lines(spec, frame, predict(model, frame))
-    aws.put(f"{CAPTURE_URI}mlops-loop-dev-churn/AllTraffic/{name}.jsonl", ("\n".join(lines) + "\n").encode())
-    return frame
-
-
-def labels_arrive(aws, spec, frame: pd.DataFrame, name: str, *, days_ago: float = 0.0) -> None:
-    """The ground truth of ``frame``'s requests, written ``days_ago`` (default now; however old the requests)."""
-    scratch = aws.tmp / f"labels-{name}"
-    replay.write_labels(spec, frame, str(scratch), coverage=1.0)
-    aws.put(f"{LABELS_URI}{name}.parquet", (scratch / "labels.parquet").read_bytes())
-    if days_ago:
-        aws.age(f"{LABELS_URI}{name}.parquet", _now() - dt.timedelta(days=days_ago))
-
-
-def scheduled_run(aws, spec, root, *extra: str, delay: int = DELAY) -> dict:
-    """The drift monitor's job as the schedule starts it (the construct's arguments that matter here)."""
-    code = monitor.main(from_s3_args(spec, root, "--labels-s3-uri", LABELS_URI, "--history-s3-uri", HISTORY_URI,
-                                     "--label-delay-days", str(delay), "--publish-metrics", *extra),
-                        cloudwatch_client=aws.cloudwatch)
-    assert code == 0
-    return read_report(root)
-
-
-def finish(aws, root, run: str, *, days_ago: float) -> None:
-    """What SageMaker does when the job ends: upload its output directory to monitor/<model>/<run>/ (then aged)."""
-    for name in os.listdir(root / "out"):
-        uri = f"{HISTORY_URI}{run}/{name}"
-        aws.put(uri, (root / "out" / name).read_bytes())
-        aws.age(uri, _now() - dt.timedelta(days=days_ago))
-
-
-def leave_window(aws, name: str, days_ago: float) -> None:
-    aws.age(f"{CAPTURE_URI}mlops-loop-dev-churn/AllTraffic/{name}.jsonl", _now() - dt.timedelta(days=days_ago))
-
 
 @pytest.mark.parametrize("delay", [3, 30])
 def test_labels_arriving_days_or_weeks_late_are_judged_against_the_predictions_their_requests_got(aws, spec, reference,
@@ -112,20 +69,6 @@ def test_labels_arriving_days_or_weeks_late_are_judged_against_the_predictions_t
     # drift: today's 24 h only - the old drifted requests were not read as traffic
     assert report["summary"]["records"] == 1500 and report["sections"]["remote"]["capture"]["in_window_objects"] == 1
     assert report["sections"]["data_drift"]["drifted_features"] == [] and first["sections"]["data_drift"]["drifted_features"]
-
-
-def _decayed_day_with_labels(aws, spec, reference, tmp_path):
-    """A decayed model's day of traffic 31 days ago, recorded by its run, its labels a third each written 30, 2 and 0
-    days ago; today's undrifted traffic in the window."""
-    aws.serving_stack(churn_arn=register(aws, reference, "run-1"))
-    then = _now() - dt.timedelta(days=DELAY + 1)
-    old = traffic(aws, spec, reference["model"], name="old", day=then, rows=1500, seed=400, drift=0.8, concept_drift=1.0)
-    scheduled_run(aws, spec, tmp_path / "run-1")
-    finish(aws, tmp_path / "run-1", "run-1", days_ago=DELAY + 1)
-    leave_window(aws, "old", DELAY + 1)
-    for i, written in enumerate((DELAY, 2, 0)):
-        labels_arrive(aws, spec, old.iloc[i::3], f"old-{i}", days_ago=written)
-    return then
 
 
 def test_when_the_look_backs_labels_cannot_be_read_no_due_day_is_judged_on_what_is_left(aws, spec, reference, tmp_path):
