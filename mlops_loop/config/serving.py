@@ -70,7 +70,7 @@ class Rollout(_Frozen):
 
     strategy: Literal["all_at_once", "canary", "linear"] = "canary"
     canary_percent: int = Field(default=10, ge=1, le=50)
-    linear_step_percent: int = Field(default=20, ge=5, le=50)
+    linear_step_percent: int = Field(default=20, ge=10, le=50)  # SageMaker: LinearStepSize 10-50 % of the fleet
     wait_minutes: int = Field(default=10, ge=0, le=60)
     termination_wait_minutes: int = Field(default=5, ge=0, le=60)
     max_error_rate_percent: float = Field(default=1.0, gt=0.0, le=100.0)

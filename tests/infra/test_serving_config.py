@@ -139,8 +139,8 @@ INVALID_KNOBS = {
         ["model 'churn': field 'serving.realtime.rollout.canary_percent': Input should be less than or equal to 50 (got 60)"],
     ),
     "linear step below 5 percent": (
-        _set("models.churn.serving.realtime.rollout", {"strategy": "linear", "linear_step_percent": 4}),
-        ["model 'churn': field 'serving.realtime.rollout.linear_step_percent': Input should be greater than or equal to 5 (got 4)"],
+        _set("models.churn.serving.realtime.rollout", {"strategy": "linear", "linear_step_percent": 9}),
+        ["model 'churn': field 'serving.realtime.rollout.linear_step_percent': Input should be greater than or equal to 10 (got 9)"],
     ),
     "linear rollout waiting longer than a rollout may take": (
         _set("models.churn.serving.realtime.rollout", {"strategy": "linear", "linear_step_percent": 20, "wait_minutes": 60}),
