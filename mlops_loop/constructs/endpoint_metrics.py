@@ -66,13 +66,17 @@ def guarded_error_rate(endpoint: str, errors: str, label: str, *, min_requests: 
 
 
 def guarded_rate(per_request: cloudwatch.Metric, label: str, *, min_requests: int,
-                 period: Duration) -> cloudwatch.MathExpression:
+                 period: Duration, quiet_all_marked: bool = False) -> cloudwatch.MathExpression:
     """Per ``period``, the share in percent of requests ``per_request`` marks (a metric with one point per request, 1
     for a request so answered, else 0: SageMaker's ``Invocation5XXErrors``, the score-by-id front's
-    ``ByIdServerErrors``), only for a period with at least ``min_requests`` requests; a quieter one has no data point.
-    ``Sum`` counts the marked requests, ``SampleCount`` all of them (see :func:`guarded_error_rate`)."""
+    ``ByIdServerErrors``), only for a period with at least ``min_requests`` requests; a quieter one has no data point -
+    or, with ``quiet_all_marked`` (default off), 100 when every one of its requests was marked and 0 otherwise, so that
+    a caller with little traffic whose every request fails is still seen (comparison operators between two time series
+    give 1 or 0 per point: CloudWatch's metric math). ``Sum`` counts the marked requests, ``SampleCount`` all of them
+    (see :func:`guarded_error_rate`)."""
+    quiet = ", IF(errors == requests, 100, 0)" if quiet_all_marked else ""
     return cloudwatch.MathExpression(
-        expression=f"IF(requests >= {min_requests}, 100 * errors / requests)",
+        expression=f"IF(requests >= {min_requests}, 100 * errors / requests{quiet})",
         using_metrics={
             "errors": per_request.with_(statistic="Sum", period=period),
             "requests": per_request.with_(statistic="SampleCount", period=period),

@@ -51,8 +51,8 @@ class ScoreById(Construct):
     allowed values) ship as a file of this function's own code (``FEATURE_RULES_FILE``). Alarms to ``topic``: the
     function failing, throttled requests (from the first one in 5 minutes), 5xx answers above
     ``max_error_rate_percent`` of requests and a p99 duration at ``max_latency_ms`` or more (each in
-    :data:`BAD_PERIODS` 5-minute periods in a row, the 5xx rate only over periods of at least :data:`MIN_REQUESTS`
-    requests), and the drift monitor's training/serving skew above ``max_skew_rate``. Costs nothing while idle.
+    :data:`BAD_PERIODS` 5-minute periods in a row; a period of fewer than :data:`MIN_REQUESTS` requests counts as
+    failing only when all of them failed), and the drift monitor's training/serving skew above ``max_skew_rate``. Costs nothing while idle.
     """
 
     def __init__(
@@ -146,11 +146,15 @@ class ScoreById(Construct):
              f"The {model} score-by-id function failed; check its logs"),
             # A rate, as the endpoint's own 5xx alarm: answers 503 while the endpoint is throttled or not ready, or no
             # version is deployed yet, so one such answer is no incident.
-            ("ServerErrors", guarded_rate(served_errors, "5xx rate (%)", min_requests=MIN_REQUESTS, period=minutes(5)),
+            # A quieter period counts as failing only when every one of its requests failed: a caller sending a few
+            # requests a minute to a store or endpoint that stays down is still seen (the front answers those failures
+            # itself, so the function's own error alarm never sees them).
+            ("ServerErrors", guarded_rate(served_errors, "5xx rate (%)", min_requests=MIN_REQUESTS, period=minutes(5),
+                                          quiet_all_marked=True),
              max_error_rate_percent, above, BAD_PERIODS,
              f"Score by id for {model} answered 5xx to more than {max_error_rate_percent:g}% of requests {sustained} "
-             f"(periods of at least {MIN_REQUESTS} requests; store or endpoint unavailable, or refused the records); "
-             "check its logs"),
+             f"(in a period of fewer than {MIN_REQUESTS} requests, to all of them; store or endpoint unavailable, or "
+             "refused the records); check its logs"),
             ("Throttles", built.function.metric_throttles(period=minutes(5)), 1, at_least, 1,
              f"Score-by-id requests for {model} were throttled: raise serving.by_id.max_concurrency or slow callers"),
             # The duration includes the endpoint's answer, and so a serverless endpoint's cold start.

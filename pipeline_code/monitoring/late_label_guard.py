@@ -30,12 +30,12 @@ QUALITY_SECTION = "model_quality"
 # after it came due) when people hear of it.
 ESCALATE_AFTER_RUNS = 3
 # The streamed join's peak per request of the look-back, measured with bench/late_labels_memory.py (38 days, 80 %
-# labelled, 36-character ids; each join in a fresh process, its own VmHWM above its state after the imports): 220 MB at
-# 0.76 M requests (20,000 a day) and 651 MB at 3.8 M (100,000 a day), about 140 bytes a request plus a fixed part (the
-# label window's labels, read whole). 128 MiB + 160 bytes a request holds both with a 1.14x-1.16x margin and, at
-# 2M requests a day (76 M over the look-back), asks for about 12 GB: what an ml.m5.xlarge's 16 GiB can give.
-BYTES_PER_REQUEST = 160
-BASE_BYTES = 128 * 1024**2
+# labelled, binary, 36-character ids; each join in a fresh process, its own VmHWM above its state after the imports):
+# 220.4 MiB at 0.76 M requests (20,000 a day) and 650.8 MiB at 3.8 M (100,000 a day), about 140 bytes a request plus a
+# fixed part (the label window's labels, read whole). 144 MiB + 170 bytes a request holds both with a 1.17x-1.21x
+# margin and, at 2M requests a day (76 M over the look-back), asks for about 13 GB: what an ml.m5.xlarge's 16 GiB gives.
+BYTES_PER_REQUEST = 170
+BASE_BYTES = 144 * 1024**2
 FIX = ("give the monitor more memory (environments.<env>.training.processing_instance_type, e.g. one size up), or lower "
        "models.<model>.label_delay_days if its labels come sooner")
 

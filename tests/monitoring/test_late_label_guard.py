@@ -75,14 +75,14 @@ def _records(tmp_path, days: int, per_day: int) -> list[str]:
 
 
 def test_the_pass_is_estimated_from_the_records_footers_and_refused_only_when_the_memory_left_cannot_hold_it(tmp_path):
-    """GIVEN 3 records files of 1,000 requests WHEN the memory left is below the estimate (128 MiB + 160 bytes a request),
+    """GIVEN 3 records files of 1,000 requests WHEN the memory left is below the estimate (144 MiB + 170 bytes a request),
     above it, or unknown THEN only the first is a problem, naming the estimate, the memory left and the fix."""
     paths = _records(tmp_path, 3, 1000)
     assert late_label_guard.lookback_requests(paths) == 3000
     needed = late_label_guard.BASE_BYTES + late_label_guard.BYTES_PER_REQUEST * 3000
     problem = late_label_guard.memory_problem(paths, available=lambda: needed - 1)
     assert problem == (
-        "the late-label pass would need about 0.1 GiB (3,000 requests of the look-back at ~160 bytes each, in 3 records "
+        "the late-label pass would need about 0.1 GiB (3,000 requests of the look-back at ~170 bytes each, in 3 records "
         "files) and the instance has 0.1 GiB left: skipped, so that the drift report stands; give the monitor more memory "
         "(environments.<env>.training.processing_instance_type, e.g. one size up), or lower "
         "models.<model>.label_delay_days if its labels come sooner")
