@@ -22,6 +22,7 @@ def service_key(
     removal_policy: RemovalPolicy,
     publisher_sources: Optional[Mapping[str, str]] = None,
     unbound_publishers: Sequence[str] = (),
+    log_groups: bool = True,
 ) -> kms.Key:
     """A KMS key created directly in ``scope`` (its logical ID is that of ``construct_id`` there).
 
@@ -31,6 +32,7 @@ def service_key(
     publisher in ``publisher_sources`` only for sources matching its ``aws:SourceArn`` pattern too. A
     publisher in ``unbound_publishers`` gets no source condition: for a delivery that does not send one
     to KMS, a source condition in the key policy would deny it (bind it in the target's policy instead).
+    ``log_groups=False`` leaves CloudWatch Logs out, for a key no log group uses (a topic's own key).
     """
     environment = environment_of(scope)
     key = kms.Key(
@@ -42,19 +44,20 @@ def service_key(
         pending_window=days(30),
         removal_policy=removal_policy,
     )
-    key.add_to_resource_policy(
-        iam.PolicyStatement(
-            sid="AllowCloudWatchLogsOfThisAccount",
-            principals=[iam.ServicePrincipal(f"logs.{environment.region}.amazonaws.com")],
-            # Not kms:Describe* (as in the CloudWatch Logs guide's example): DescribeKey carries no
-            # encryption context, so under this condition it was never allowed (policy lint).
-            actions=["kms:Encrypt*", "kms:Decrypt*", "kms:ReEncrypt*", "kms:GenerateDataKey*"],
-            resources=["*"],
-            conditions={
-                "ArnLike": {"kms:EncryptionContext:aws:logs:arn": f"arn:{environment.partition}:logs:{environment.region}:{environment.account}:*"}
-            },
+    if log_groups:
+        key.add_to_resource_policy(
+            iam.PolicyStatement(
+                sid="AllowCloudWatchLogsOfThisAccount",
+                principals=[iam.ServicePrincipal(f"logs.{environment.region}.amazonaws.com")],
+                # Not kms:Describe* (as in the CloudWatch Logs guide's example): DescribeKey carries no
+                # encryption context, so under this condition it was never allowed (policy lint).
+                actions=["kms:Encrypt*", "kms:Decrypt*", "kms:ReEncrypt*", "kms:GenerateDataKey*"],
+                resources=["*"],
+                conditions={
+                    "ArnLike": {"kms:EncryptionContext:aws:logs:arn": f"arn:{environment.partition}:logs:{environment.region}:{environment.account}:*"}
+                },
+            )
         )
-    )
     sources = dict(publisher_sources or {})
     unknown = (set(sources) | set(unbound_publishers)) - set(publishers)
     if unknown:

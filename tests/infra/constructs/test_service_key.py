@@ -76,3 +76,14 @@ def test_an_unbound_publisher_gets_no_source_condition_and_the_others_keep_their
     unbound = statements["AllowPublishersUnbound"]
     assert unbound["Principal"] == {"Service": "events.amazonaws.com"} and "Condition" not in unbound
     assert statements["AllowPublishersOfThisAccount"]["Principal"] == {"Service": "sns.amazonaws.com"}
+
+
+def test_a_key_no_log_group_uses_leaves_cloudwatch_logs_out():
+    """GIVEN ``log_groups=False`` (a topic's own key) THEN no CloudWatch Logs statement; the publishers keep theirs."""
+    stack = Stack(new_app(), "Bare", env=Environment(account="123456789012", region="eu-west-1"))
+    service_key(stack, "TopicKey", alias="alias/shop-dev-topic", description="topic", publishers=("cloudwatch.amazonaws.com",),
+                log_groups=False, removal_policy=RemovalPolicy.DESTROY)
+    (resource,) = Template.from_stack(stack).find_resources("AWS::KMS::Key").values()
+    statements = resource["Properties"]["KeyPolicy"]["Statement"]
+    assert not any("logs." in str(s.get("Principal")) for s in statements)
+    assert [s.get("Sid") for s in statements] == [None, "AllowPublishersOfThisAccount"]  # CDK's account statement first
