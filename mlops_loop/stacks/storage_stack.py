@@ -113,6 +113,22 @@ class StorageStack(Stack):
             unbound_publishers=("events.amazonaws.com",),
             removal_policy=removal,
         )
+        # The notification watchdog's topic (Operations stack): the alarm that says a notice could not be delivered
+        # must not need the ops key the notice may have failed on. The environment's alarms alone may use it, as they
+        # may the ops key; no rule publishes to that topic and no log group is encrypted with it.
+        self.watchdog_key = service_key(
+            self,
+            "WatchdogKey",
+            alias=f"alias/{name_prefix}/watchdog",
+            description=f"{name_prefix}: the notification watchdog topic (alarms that say people were not told)",
+            publishers=("cloudwatch.amazonaws.com",),
+            publisher_sources={"cloudwatch.amazonaws.com": format_arn(
+                self,
+                service="cloudwatch", resource="alarm", resource_name=f"{name_prefix}-*",
+                arn_format=ArnFormat.COLON_RESOURCE_NAME)},
+            log_groups=False,
+            removal_policy=removal,
+        )
         # The offline store must exist before SageMaker validates its S3 location.
         self.feature_store.node.add_dependency(self.lake.features_bucket)
 

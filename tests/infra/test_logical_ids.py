@@ -13,6 +13,7 @@ import pytest
 PINNED_STORAGE = {
     "DataLakeKey6ACD72F9": "AWS::KMS::Key",
     "OpsKey802FB888": "AWS::KMS::Key",
+    "WatchdogKeyAFB4133F": "AWS::KMS::Key",
     "DataLakeAccessLogs1DA51325": "AWS::S3::Bucket",
     "DataLakeRawBucketA2BA7F91": "AWS::S3::Bucket",
     "DataLakeCuratedBucketD19A992F": "AWS::S3::Bucket",

@@ -878,14 +878,15 @@ def test_every_alarm_that_notifies_a_topic_may_publish_to_it_and_no_other_enviro
     assert notifying
 
 
+@pytest.mark.parametrize("key_prefix", ["OpsKey", "WatchdogKey"])
 @pytest.mark.parametrize("env", ENVS)
-def test_the_ops_key_serves_only_this_environments_alarms(envs, env):
-    """GIVEN the ops key's policy as it applies to cloudwatch.amazonaws.com
+def test_the_keys_of_the_alarm_topics_serve_only_this_environments_alarms(envs, env, key_prefix):
+    """GIVEN the ops key's policy, and the notification watchdog's key's, as it applies to cloudwatch.amazonaws.com
     WHEN CloudWatch asks for a data key to publish an alarm of this environment, of another environment of the
     same account, or of another account
     THEN only the first is allowed (before issue #13 any alarm of the account was)."""
     e = envs[env]
-    (lid, props), = [(lid, p) for label, lid, p in e.iam.resources("AWS::KMS::Key") if label == "Storage" and lid.startswith("OpsKey")]
+    (lid, props), = [(lid, p) for label, lid, p in e.iam.resources("AWS::KMS::Key") if label == "Storage" and lid.startswith(key_prefix)]
     key = e.iam.resolve("Storage", {"Fn::GetAtt": [lid, "Arn"]})
     statements = service_statements(e.iam.resolve("Storage", props["KeyPolicy"]), "cloudwatch.amazonaws.com", source=f"Storage/{lid}")
     own = _alarm_names(e, "Operations")

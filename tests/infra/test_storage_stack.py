@@ -220,3 +220,27 @@ def _bucket(synthesized, env: str, kind: str) -> dict:
 
 def _logical_id_of(buckets: dict, kind: str) -> str:
     return next(k for k, b in buckets.items() if f"-{kind}-" in b["Properties"]["BucketName"])
+
+
+@pytest.mark.parametrize("env", ENVS)
+def test_the_watchdog_key_serves_this_environments_alarms_alone(synthesized, env):
+    """GIVEN each environment WHEN synthesized THEN the Storage stack has a second key beside the ops key, for the
+    notification watchdog's topic: CloudWatch may use it for this account's alarms of the environment's prefix only
+    (as the ops key), and nothing else may (no EventBridge: no rule publishes there; no CloudWatch Logs: no log group
+    is encrypted with it); it rotates and takes the environment's removal policy like every key here."""
+    keys = synthesized.resources(env, "Storage", "AWS::KMS::Key")
+    (key_id,) = [k for k in keys if k.startswith("WatchdogKey")]
+    ops_id = next(k for k in keys if k.startswith("OpsKey"))
+    statements = {s.get("Sid"): s for s in keys[key_id]["Properties"]["KeyPolicy"]["Statement"]}
+    account = synthesized.config.environments[env].account
+    prefix = f"{synthesized.config.project}-{env}"
+    assert set(statements) == {None, "AllowPublisherCloudwatch"}  # None: CDK's statement for the account's own IAM
+    assert statements["AllowPublisherCloudwatch"]["Principal"] == {"Service": "cloudwatch.amazonaws.com"}
+    assert statements["AllowPublisherCloudwatch"]["Condition"] == {
+        "StringEquals": {"aws:SourceAccount": account},
+        "ArnLike": {"aws:SourceArn": f"arn:aws:cloudwatch:{synthesized.config.environments[env].region}:{account}:alarm:{prefix}-*"}}
+    assert keys[key_id]["Properties"]["EnableKeyRotation"] is True
+    assert keys[key_id]["DeletionPolicy"] == keys[ops_id]["DeletionPolicy"]
+    (alias,) = [a["Properties"] for a in synthesized.resources(env, "Storage", "AWS::KMS::Alias").values()
+                if a["Properties"]["TargetKeyId"] == {"Fn::GetAtt": [key_id, "Arn"]}]
+    assert alias["AliasName"] == f"alias/{prefix}/watchdog"
