@@ -23,9 +23,10 @@ from ..constructs.drift_monitor import DriftMonitor
 from ..constructs.job_code import JobCode
 from ..constructs.endpoint_alarms import EndpointAlarms
 from ..constructs.handler_function import dead_letter_queue
-from ..constructs.loop_alarms import LoopAlarms, dead_letter_alarm, dead_letter_backlog, handler_alarms
+from ..constructs.loop_alarms import LoopAlarms, dead_letter_alarm, dead_letter_backlog, handler_alarms, sns_action
 from ..constructs.loop_dashboard import LoopDashboard
 from ..constructs.native_model_monitor import notify_native_monitor_failures
+from ..constructs.notification_watchdog import NotificationWatchdog
 from ..constructs.retraining_trigger import RetrainingTrigger
 from ..constructs.rollout_parity_check import ParityEndpoint, RolloutParityCheck
 from ..constructs.rule_notifications import allow_alarms, notify_topic
@@ -52,8 +53,10 @@ class OperationsStack(Stack):
     its Fail step), is published to the topic, and so is a failed ETL job, a failed or stopped drift-monitor
     job and a failed or stopped batch transform job. A scheduled monitor or batch run its schedule could not
     start goes to a dead-letter queue whose alarm pages people; so does a notice EventBridge could not deliver
-    (``NotificationDeadLetters``, apart from the handlers' queues). Holds no data: notifications in flight and
-    dead letters are the only things it holds; its key (the environment's ops key) lives in the Storage stack.
+    (``NotificationDeadLetters``, apart from the handlers' queues), through the notification watchdog's topic as well
+    (its own key: the alarm must not depend on the topic or key that failed). Holds no data: notifications in flight
+    and dead letters are the only things it holds; their keys (the environment's ops key, the watchdog's key) live in
+    the Storage stack.
     """
 
     def __init__(
@@ -87,6 +90,9 @@ class OperationsStack(Stack):
         )
         # Every alarm of the environment is named <prefix>-...; those with an action notify this topic.
         allow_alarms(self.topic, alarm_name_prefix=name_prefix)
+        # The alarm that says a notice could not be delivered to the topic goes through this one too: it shares
+        # neither the topic nor its key (the watchdog key, beside the ops key in the Storage stack).
+        self.watchdog = NotificationWatchdog(self, "NotificationWatchdog", name_prefix=name_prefix, key=storage.watchdog_key)
         # Notices EventBridge could not deliver to the topic: their own queue, so its alarm says "people were not
         # told" and a handler's queue keeps meaning "an event was not processed".
         self.notification_dead_letters = dead_letter_queue(
@@ -311,6 +317,7 @@ class OperationsStack(Stack):
         self._scheduled_job_failures(serving)
         self._dead_letter_alarms(serving)
         CfnOutput(self, "NotificationTopicArn", value=self.topic.topic_arn)
+        CfnOutput(self, "WatchdogTopicArn", value=self.watchdog.topic.topic_arn)
         CfnOutput(self, "RetrainTriggerFunction", value=self.trigger.function.function_name)
         CfnOutput(self, "DeployFunction", value=self.deploy.function.function_name)
         CfnOutput(self, "Dashboard", value=self.dashboard.dashboard.dashboard_name)
@@ -376,10 +383,15 @@ class OperationsStack(Stack):
             "notifications": self.notification_dead_letters,
             "monitor schedules": self.monitor_dead_letters,
         }
+        undelivered = dead_letter_alarm(
+            self, name_prefix=prefix, name="notification-dead-letters", queue=self.notification_dead_letters,
+            topic=self.topic, description="A notice (failed training, ETL, rollout or scheduled job) could not be "
+            "delivered to the topic; see the notification DLQ (README, Dead-letter queues)")
+        # The topic it could not reach is often what broke (deleted, its policy edited, the ops key disabled): the
+        # watchdog's own topic and key tell people then; the topic's action still reaches whoever is subscribed there only.
+        undelivered.add_alarm_action(sns_action(self.watchdog.topic))
         alarms = [
-            dead_letter_alarm(self, name_prefix=prefix, name="notification-dead-letters", queue=self.notification_dead_letters,
-                              topic=self.topic, description="A notice (failed training, ETL, rollout or scheduled job) could "
-                              "not be delivered to the topic; see the notification DLQ (README, Dead-letter queues)"),
+            undelivered,
             dead_letter_alarm(self, name_prefix=prefix, name="monitor-dead-letters", queue=self.monitor_dead_letters,
                               topic=self.topic, description="A scheduled drift-monitor run could not start (no job, no "
                               "report); see the monitor schedule DLQ (README, Dead-letter queues)"),

@@ -116,7 +116,8 @@ def test_failed_or_gate_rejected_executions_notify_people(synthesized):
         f"<detail-pipelineExecutionArn> --region {region}")
     topic = _one(synthesized, "staging", "AWS::SNS::Topic", prefix="Notifications")
     assert "KmsMasterKeyId" in topic
-    (policy,) = synthesized.resources("staging", "Operations", "AWS::SNS::TopicPolicy").values()
+    (policy,) = [p for k, p in synthesized.resources("staging", "Operations", "AWS::SNS::TopicPolicy").items()
+                 if k.startswith("NotificationsPolicy")]
     assert any(
         s["Effect"] == "Deny" and s["Condition"] == {"Bool": {"aws:SecureTransport": "false"}}
         for s in policy["Properties"]["PolicyDocument"]["Statement"]
@@ -317,6 +318,33 @@ def test_notification_rules_dead_letter_into_their_own_queue_not_a_handlers(synt
 
 
 @pytest.mark.parametrize("env", ENVS)
+def test_a_notice_that_could_not_be_delivered_pages_through_the_watchdog_too(synthesized, env):
+    """GIVEN each environment WHEN synthesized THEN ``-notification-dead-letters`` notifies the watchdog topic as well as
+    the environment's topic: the watchdog has a key of its own (the watchdog key, not the ops key), so a deleted
+    topic, an edited topic policy or a disabled ops key, which stop the notice, do not stop this alarm; every other
+    alarm notifies the environment's topic only, and the watchdog's ARN is an output to subscribe people to."""
+    template = synthesized.template(env, "Operations")
+    topics = synthesized.resources(env, "Operations", "AWS::SNS::Topic")
+    (main,) = [k for k in topics if k.startswith("Notifications")]
+    (watchdog,) = [k for k in topics if k.startswith("NotificationWatchdog")]
+    assert len(topics) == 2
+    keys = {name: json.dumps(topics[name]["Properties"]["KmsMasterKeyId"]) for name in (main, watchdog)}
+    assert "OpsKey" in keys[main] and "WatchdogKey" in keys[watchdog]  # the Storage stack's keys, each its own
+    alarms = _alarms(synthesized, env)
+    undelivered = alarms[f"{PROJECT}-{env}-notification-dead-letters"]
+    assert undelivered["AlarmActions"] == [{"Ref": main}, {"Ref": watchdog}]
+    assert not undelivered.get("OKActions") and not undelivered.get("InsufficientDataActions")
+    others = [name for name, a in alarms.items() if {"Ref": watchdog} in a.get("AlarmActions", []) + a.get("OKActions", [])]
+    assert others == [undelivered["AlarmName"]]
+    # AND each model's no-report alarm stays on the topic alone: it watches the drift monitor, not the notification path
+    no_report = [a for name, a in alarms.items() if name.endswith("-monitor-no-report")]
+    assert no_report and all(a["AlarmActions"] == [{"Ref": main}] for a in no_report)
+    for stack in ("Storage", "DataPipeline", "Training", "Serving"):
+        assert watchdog not in json.dumps(synthesized.template(env, stack))
+    assert template["Outputs"]["WatchdogTopicArn"]["Value"] == {"Ref": watchdog}
+
+
+@pytest.mark.parametrize("env", ENVS)
 def test_a_drift_monitor_run_that_fails_or_never_starts_tells_people(synthesized, env):
     """GIVEN each environment's models WHEN synthesized THEN a monitor job of any of them (and only of this environment:
     the stem holds the environment) that fails or is stopped is told to people in one message, and every monitor
@@ -389,7 +417,7 @@ def test_a_native_model_monitor_job_that_fails_tells_people_whatever_the_users_l
     account = modes.config.environments[modes.env].account
     assert sorted(r["EventPattern"]["detail"]["RoleArn"] for r in rules) == sorted(
         [f"arn:aws:iam::{account}:role/{name}"] for name in roles.values())
-    (topic,) = [k for k, r in operations.items() if r["Type"] == "AWS::SNS::Topic"]
+    (topic,) = [k for k, r in operations.items() if r["Type"] == "AWS::SNS::Topic" and k.startswith("Notifications")]
     for rule in rules:
         assert rule["EventPattern"]["detail-type"] == ["SageMaker Processing Job State Change"]
         assert rule["EventPattern"]["detail"]["ProcessingJobStatus"] == ["Failed", "Stopped"]

@@ -812,7 +812,9 @@ def test_no_serving_role_can_read_training_data_the_frozen_test_set_or_another_m
 
 
 def _topic_policy(e: Env) -> tuple[str, dict]:
-    (found,) = [(label, p) for label, _, p in e.iam.resources("AWS::SNS::TopicPolicy") if label == "Operations"]
+    """The notification topic's ARN and policy (not the watchdog's: no rule publishes there)."""
+    (found,) = [(label, p) for label, lid, p in e.iam.resources("AWS::SNS::TopicPolicy")
+                if label == "Operations" and lid.startswith("NotificationsPolicy")]
     label, props = found
     return e.iam.resolve(label, props["Topics"][0]), e.iam.resolve(label, props["PolicyDocument"])
 
