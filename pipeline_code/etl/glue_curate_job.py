@@ -25,8 +25,10 @@ Processing, in order:
 
 1. List every ``*.csv`` under ``raw_path`` and read those this run reads (every one, or only what landed since the
    last successful run: see *Incremental runs* below) as strings (header row, no inference).
-   Files whose header differs from the first file's fail the run (Spark's header
-   check); rows with a wrong number of fields are quarantined, not padded.
+   Files whose header differs from the first file's fail the run (Spark's header check; the first file is the
+   largest, or, in an incremental run that skips files, the header the curate state accepted: an export whose
+   columns change, even only in order, fails the run it lands in, as it fails every full read from then on); rows
+   with a wrong number of fields are quarantined, not padded.
 2. :func:`pipeline_code.etl.curate.curate` types, validates and de-duplicates.
 3. The quarantine is written first, so rejected rows are never lost.
 4. If ``outstanding / input > max_quarantine_ratio`` in any raw batch the summary is written with
@@ -127,7 +129,7 @@ _CANNOT_MERGE_SCHEMAS = ("CANNOT_MERGE_SCHEMAS", "Failed merging schema")
 # Spark's error (UNABLE_TO_INFER_SCHEMA) when the paths read hold no file of the format read (parquet, CSV).
 _NO_FILES = "Unable to infer schema"
 # The curate state's layout; a state of another version is unreadable (a full read, which writes this one).
-STATE_VERSION = 1
+STATE_VERSION = 2
 
 
 ARGS = (
@@ -226,13 +228,14 @@ def check_no_unread_files(raw_path: str, skipped: Sequence[str]) -> None:
             "them to CSV (an exporter's compression or format setting) or move them out of raw_path, and run again")
 
 
-def read_raw_csv(spark: Any, files: Sequence[RawFile]) -> Any:
+def read_raw_csv(spark: Any, files: Sequence[RawFile], header: Optional[Sequence[str]] = None) -> Tuple[Any, List[str]]:
     """The rows of ``files`` (:func:`list_raw`; at least one), all columns as strings.
 
     Adds :data:`CORRUPT_RECORD_COLUMN` (raw line of malformed rows) and
     :data:`SOURCE_FILE_COLUMN` (the file each row came from, for tracing
     quarantined rows). The files are named one by one, so no ``ingest_date=...`` folder becomes a partition column
-    that is not in the catalog.
+    that is not in the catalog. Returns the rows and the header (column names in order) every file must have:
+    ``header`` when given (the curate state's, for a run that skips files curated under it), else the largest file's.
     """
     from pyspark.sql import functions as F
     from pyspark.sql.utils import AnalysisException
@@ -249,15 +252,16 @@ def read_raw_csv(spark: Any, files: Sequence[RawFile]) -> Any:
         )
 
     paths = [f.path for f in files]
-    try:
-        # The header of the first file only: the largest first, as Spark orders a directory's files, so the read
-        # schema is the export's usual one and a smaller odd file fails the header check below, named.
-        largest_first = [path for _, path in sorted(zip(files, paths), key=lambda pair: -pair[0].size)]
-        header = reader().csv(largest_first).columns
-    except AnalysisException as exc:
-        if "UNABLE_TO_INFER_SCHEMA" in str(exc) or _NO_FILES in str(exc):  # every file is empty
-            raise FileNotFoundError(f"no *.csv file with a header row among the {len(paths)} read") from None
-        raise
+    if header is None:
+        try:
+            # The header of the first file only: the largest first, as Spark orders a directory's files, so the read
+            # schema is the export's usual one and a smaller odd file fails the header check below, named.
+            largest_first = [path for _, path in sorted(zip(files, paths), key=lambda pair: -pair[0].size)]
+            header = reader().csv(largest_first).columns
+        except AnalysisException as exc:
+            if "UNABLE_TO_INFER_SCHEMA" in str(exc) or _NO_FILES in str(exc):  # every file is empty
+                raise FileNotFoundError(f"no *.csv file with a header row among the {len(paths)} read") from None
+            raise
     raw = (
         reader()
         .schema(raw_schema(header))
@@ -268,7 +272,7 @@ def read_raw_csv(spark: Any, files: Sequence[RawFile]) -> Any:
         .option("columnNameOfCorruptRecord", CORRUPT_RECORD_COLUMN)
         .csv(paths)
     )
-    return raw.withColumn(SOURCE_FILE_COLUMN, F.input_file_name())
+    return raw.withColumn(SOURCE_FILE_COLUMN, F.input_file_name()), list(header)
 
 
 # --------------------------------------------------------------------------------------
@@ -302,6 +306,10 @@ class ReadPlan:
     read: Tuple[RawFile, ...]  # those this run reads, in landing order
     keys: Dict[str, str]
     full_reason: Optional[str]  # None: incremental
+    # The header the files curated so far were read with (the state's), which every file this run reads must have
+    # when it skips any: a full read checks every file against one header, so an incremental run checks its files
+    # against theirs. None when the run reads every file (the largest file's header is then the reference).
+    header: Optional[Tuple[str, ...]] = None
 
     @property
     def mode(self) -> str:
@@ -315,12 +323,14 @@ class ReadPlan:
                 "files_skipped": len(skipped), "bytes_read": sum(f.size for f in self.read),
                 "bytes_skipped": sum(f.size for f in skipped)}
 
-    def next_state(self, run_id: str) -> Dict[str, Any]:
+    def next_state(self, run_id: str, header: Sequence[str]) -> Dict[str, Any]:
         """The state once this run published: every file listed, as listed (a file rewritten since the listing
-        differs from it, so the next run reads it again; a file gone from raw is no longer recorded)."""
+        differs from it, so the next run reads it again; a file gone from raw is no longer recorded), and the
+        ``header`` they were read with."""
         return {
             "state_version": STATE_VERSION,
             "keys": dict(self.keys),
+            "header": list(header),
             "files": {f.key: f.recorded_as for f in self.files},
             "run_id": run_id,
             "written_at": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
@@ -343,7 +353,8 @@ def plan_read(files: Sequence[RawFile], keys: Dict[str, str], state: Optional[Di
     if reason is not None:
         LOG.warning("reading every raw file: %s", reason)
         return ReadPlan(tuple(files), tuple(files), keys, reason)
-    return ReadPlan(tuple(files), tuple(files_to_read(files, state["files"])), keys, None)
+    read = tuple(files_to_read(files, state["files"]))
+    return ReadPlan(tuple(files), read, keys, None, tuple(state["header"]) if len(read) < len(files) else None)
 
 
 def files_to_read(files: Sequence[RawFile], recorded: Dict[str, Any]) -> List[RawFile]:
@@ -375,7 +386,8 @@ def read_state(state_path: str, *, s3_client: Any = None) -> Tuple[Optional[Dict
     return job_runtime.read_state(
         state_path, what="curate state", version=STATE_VERSION, s3_client=s3_client,
         valid=lambda state: isinstance(state.get("keys"), dict) and isinstance(state.get("files"), dict)
-        and all(isinstance(k, str) and isinstance(v, list) for k, v in state["files"].items()))
+        and all(isinstance(k, str) and isinstance(v, list) for k, v in state["files"].items())
+        and isinstance(state.get("header"), list) and all(isinstance(name, str) for name in state["header"]))
 
 
 def _sha256(text: str) -> str:
@@ -408,9 +420,10 @@ def run(spark: Any, args: Dict[str, Any]) -> Dict[str, Any]:
     if not plan.read:
         # Nothing landed or changed since the last successful run: nothing to curate, no date to rewrite.
         summary = {**_summary(dataset, run_id, None, args, max_ratio, None, plan), "kept_from_curated": 0}
-        _publish(summary, plan, args, run_id)
+        _publish(summary, plan, args, run_id, plan.header)
         return summary
-    result = _curate(read_raw_csv(spark, plan.read), dataset)
+    raw, header = read_raw_csv(spark, plan.read, plan.header)
+    result = _curate(raw, dataset)
     try:
         quarantine_location = _write_quarantine(result, args["quarantine_path"], run_id)
         summary = _summary(dataset, run_id, result, args, max_ratio, quarantine_location, plan)
@@ -424,17 +437,18 @@ def run(spark: Any, args: Dict[str, Any]) -> Dict[str, Any]:
             raise QuarantineThresholdExceeded(summary["error"])
         kept = _write_curated(result, args["curated_path"], dataset)
         summary["kept_from_curated"] = kept
-        _publish(summary, plan, args, run_id)
+        _publish(summary, plan, args, run_id, header)
         return summary
     finally:
         result.unpersist()
 
 
-def _publish(summary: Dict[str, Any], plan: ReadPlan, args: Dict[str, Any], run_id: str) -> None:
+def _publish(summary: Dict[str, Any], plan: ReadPlan, args: Dict[str, Any], run_id: str,
+             header: Sequence[str]) -> None:
     """After the curated data is written: the state (one object replaced whole, so a run stopped before it leaves the
     last one), then the summary."""
     if args.get("state_path"):
-        write_json(args["state_path"], plan.next_state(run_id))
+        write_json(args["state_path"], plan.next_state(run_id, header))
     _write_summary(summary, args.get("summary_path"), run_id)
 
 

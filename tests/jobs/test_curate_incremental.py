@@ -38,6 +38,9 @@ def recorded(*files: RawFile) -> dict:
     return {f.key: f.recorded_as for f in files}
 
 
+HEADER = [column.name for column in CHURN.columns]
+
+
 # --------------------------------------------------------------------------------------
 # Which files an incremental run reads (no Spark)
 # --------------------------------------------------------------------------------------
@@ -78,9 +81,9 @@ def test_files_outside_any_ingest_date_folder_are_one_batch_read_whole():
 def test_a_file_gone_from_raw_is_not_read_and_leaves_the_state():
     # GIVEN day 1 expired WHEN the state after the run is written THEN it records the files still in raw only
     files, keys = [DAY2, DAY3], state_keys(CHURN, RAW, "s3://curated-bucket/customer_churn/")
-    plan = plan_read(files, keys, {"keys": keys, "files": recorded(DAY1_A, DAY2)}, None)
+    plan = plan_read(files, keys, {"keys": keys, "header": HEADER, "files": recorded(DAY1_A, DAY2)}, None)
     assert plan.read == (DAY3,) and plan.mode == "incremental"
-    assert plan.next_state("r2")["files"] == recorded(DAY2, DAY3)
+    assert plan.next_state("r2", HEADER)["files"] == recorded(DAY2, DAY3)
     assert plan.counts() == {"mode": "incremental", "reason": None, "files_read": 1, "files_skipped": 1,
                              "bytes_read": 100, "bytes_skipped": 100}
 
@@ -96,9 +99,24 @@ def test_a_file_gone_from_raw_is_not_read_and_leaves_the_state():
 )
 def test_a_full_read_is_due_when_what_the_rows_depend_on_changed_or_when_asked(state_keys_then, full_read, reason):
     keys = state_keys(CHURN, RAW, "s3://curated-bucket/customer_churn/")
-    state = {"keys": {**keys, **state_keys_then}, "files": recorded(DAY1_A, DAY2, DAY3)}
+    state = {"keys": {**keys, **state_keys_then}, "header": HEADER, "files": recorded(DAY1_A, DAY2, DAY3)}
     plan = plan_read([DAY1_A, DAY2, DAY3], keys, state, None, full_read=full_read)
     assert (plan.mode, plan.full_reason, plan.read) == ("full", reason, (DAY1_A, DAY2, DAY3))
+    # AND a full read checks its files against the largest one's header, not the state's
+    assert plan.header is None
+
+
+def test_a_run_that_skips_files_checks_its_own_against_the_header_the_state_accepted():
+    # GIVEN days 1 and 2 curated with the state's header WHEN day 3 lands THEN the run reads it against that header
+    # (a re-ordered export fails the run it lands in, as every full read of both would), and records it again
+    keys = state_keys(CHURN, RAW, "s3://curated-bucket/customer_churn/")
+    state = {"keys": keys, "header": HEADER, "files": recorded(DAY1_A, DAY2)}
+    plan = plan_read([DAY1_A, DAY2, DAY3], keys, state, None)
+    assert (plan.read, plan.header) == ((DAY3,), tuple(HEADER))
+    assert plan.next_state("r3", HEADER)["header"] == HEADER
+    # AND a run that reads every file again (here: day 1 rewritten) takes the largest file's header, as a full read
+    rewritten = raw_file(DAY1_A.key, modified=2)
+    assert plan_read([rewritten, DAY2, DAY3], keys, state, None).header is None
 
 
 def test_the_declaration_key_follows_the_declaration_and_the_code_key_does_not():
@@ -118,10 +136,13 @@ def test_a_missing_or_unreadable_state_is_none_with_one_line_saying_why(tmp_path
     path = tmp_path / "curate-state.json"
     assert read_state(str(path)) == (None, f"no curate state at {path} (first run, or the state was deleted)")
     path.write_text("{not json")
-    assert read_state(str(path)) == (None, f"the curate state at {path} is unreadable (not a version-1 curate state)")
+    assert read_state(str(path)) == (None, f"the curate state at {path} is unreadable (not a version-2 curate state)")
+    # a state of the previous layout (no accepted header) is unreadable too: the next run is a full read
+    path.write_text(json.dumps({"state_version": 1, "keys": {}, "files": {}}))
+    assert read_state(str(path)) == (None, f"the curate state at {path} is unreadable (not a version-2 curate state)")
     path.write_bytes(b"\xff\xfe")
     assert read_state(str(path)) == (None, f"the curate state at {path} is unreadable (not UTF-8 text)")
-    state = {"state_version": 1, "keys": {}, "files": {"a.csv": [1, 2]}}
+    state = {"state_version": 2, "keys": {}, "header": ["a"], "files": {"a.csv": [1, 2]}}
     path.write_text(json.dumps(state))
     assert read_state(str(path)) == (state, None)
 
@@ -135,7 +156,7 @@ def test_on_s3_a_missing_state_is_found_missing_by_listing_its_key_and_a_written
         # a longer key that the state's key prefixes is not the state
         s3.put_object(Bucket="artifacts", Key="etl-runs/customer_churn/curate-state.json.old", Body=b"{}")
         assert read_state(uri, s3_client=s3) == (None, f"no curate state at {uri} (first run, or the state was deleted)")
-        state = {"state_version": 1, "keys": {"k": "v"}, "files": {}}
+        state = {"state_version": 2, "keys": {"k": "v"}, "header": ["a"], "files": {}}
         s3.put_object(Bucket="artifacts", Key="etl-runs/customer_churn/curate-state.json", Body=json.dumps(state).encode())
         assert read_state(uri, s3_client=s3) == (state, None)
 
@@ -163,7 +184,7 @@ def argv(root: Path, raw: Path, run_id: str, **extra: str) -> list:
 
 
 @pytest.mark.spark
-def test_incremental_runs_curate_what_full_reads_of_the_same_raw_data_curate(spark, tmp_path):
+def test_incremental_runs_curate_what_full_reads_of_the_same_raw_data_curate(spark, tmp_path, capsys):
     inc, full = tmp_path / "incremental", tmp_path / "full"
     raw = tmp_path / "lake"
     raw_dataset = raw / CHURN.name
@@ -256,3 +277,20 @@ def test_incremental_runs_curate_what_full_reads_of_the_same_raw_data_curate(spa
                                              "files_read": 6, "files_skipped": 0}
     pd.testing.assert_frame_equal(curated(inc / "curated"), expected)
     assert os.path.exists(state)
+    # AND day 6's export has the same columns in another order: the incremental run that reads it alone fails,
+    # naming it, with the message every full read of the same raw data now gives (curated data and state unchanged)
+    land(generate(CHURN, 2, seed=37, start="2026-02-05", days=1), "2026-02-06")
+    reordered = raw_dataset / "ingest_date=2026-02-06" / "part-00000.csv"
+    text = pd.read_csv(reordered, dtype=str, keep_default_na=False)
+    text[list(reversed(text.columns))].to_csv(reordered, index=False)
+    state_before = state.read_text()
+    capsys.readouterr()
+    assert run_incremental("r8")[0] == 1
+    incremental_error = capsys.readouterr().err
+    assert glue_curate_job.main(argv(full, raw_dataset, "f8")) == 1
+    full_error = capsys.readouterr().err
+    assert incremental_error.startswith("ERROR: a raw CSV file's header differs from the first file's (schema change?)")
+    assert "ingest_date=2026-02-06/part-00000.csv" in incremental_error
+    assert incremental_error.replace(str(inc), "") == full_error.replace(str(full), "")
+    assert state.read_text() == state_before
+    pd.testing.assert_frame_equal(curated(inc / "curated"), expected)
