@@ -46,8 +46,11 @@ Processing, in order:
    counts.
 5. Otherwise curated parquet is written with dynamic partition overwrite: only
    the ``event_date`` partitions present in this run are replaced.
-6. Then the curate state is written (one object, replaced whole: S3 never stores part of an object), so a run that
-   failed or was stopped before this point leaves it as it was, and the next run reads again what this one read.
+   Just before, with ``--state_path``, the curate state is written marked ``in_flight`` (the run and the dates it
+   replaces): Spark deletes each touched date's folder before moving its new files in, so a run stopped in between
+   leaves a date emptied, and the next run, finding the marker, does a full read that rebuilds it.
+6. Then the curate state is written (one object, replaced whole: S3 never stores part of an object), without the
+   marker, so a run that failed before step 5 leaves it as it was, and the next run reads again what this one read.
 
 Touched partitions are *replaced* (Spark's reader, no Glue job bookmarks), so the rows of a touched date that this
 run does not curate anew are read back from the curated data and kept (``kept_from_curated`` in the summary): a
@@ -68,7 +71,8 @@ files, ``corrected_rows`` seeing every later landing. The files of a new ``inges
 every other (the nightly case) are read alone. Every raw file is read (a full read) when there is
 no state (first run, state deleted), when it is unreadable (the summary's ``read.reason`` says so in one line), when
 it was written for another declaration, curation code, ``raw_path`` or ``curated_path`` (rows curated earlier were
-typed by the old ones), or with ``--full_read true``. A raw file that is gone (expired, deleted) only leaves the
+typed by the old ones), when it is marked ``in_flight`` (the run that wrote it stopped while replacing curated
+dates: step 5), or with ``--full_read true``. A raw file that is gone (expired, deleted) only leaves the
 state: its records keep their curated rows, as a full read keeps them. One difference remains: when a file that
 held a record's latest copy is deleted or rewritten without it while an earlier copy is still in raw, a full read
 curates that earlier copy again and an incremental run keeps the latest; run with ``--full_read true`` after
@@ -346,6 +350,8 @@ def plan_read(files: Sequence[RawFile], keys: Dict[str, str], state: Optional[Di
         reason = "--full_read true was given"
     elif state is None:
         reason = problem or "no curate state"
+    elif state.get("in_flight"):
+        reason = _stopped_while_publishing(state["in_flight"])
     else:
         changed = [name for name in _KEY_CHANGES if state["keys"].get(name) != keys[name]]
         if changed:
@@ -355,6 +361,26 @@ def plan_read(files: Sequence[RawFile], keys: Dict[str, str], state: Optional[Di
         return ReadPlan(tuple(files), tuple(files), keys, reason)
     read = tuple(files_to_read(files, state["files"]))
     return ReadPlan(tuple(files), read, keys, None, tuple(state["header"]) if len(read) < len(files) else None)
+
+
+def in_flight_state(state: Optional[Dict[str, Any]], run_id: str, header: Sequence[str],
+                    event_dates: Sequence[Any], files_read: int) -> Dict[str, Any]:
+    """The state a run writes just before it replaces curated dates: the state it started from (or, without one, an
+    empty one), marked ``in_flight`` with the run and the ``event_date`` partitions it is about to replace. The final
+    state write (:meth:`ReadPlan.next_state`) has no marker; a run that finds one does a full read (:func:`plan_read`).
+    """
+    base = state or {"state_version": STATE_VERSION, "keys": {}, "header": list(header), "files": {}}
+    dates = sorted(str(day) for day in event_dates if day is not None)
+    return {**base, "in_flight": {"run_id": run_id, "event_dates": dates, "files_read": files_read,
+                                  "since": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds")}}
+
+
+def _stopped_while_publishing(in_flight: Dict[str, Any]) -> str:
+    dates = [str(day) for day in in_flight.get("event_dates") or []]
+    which = (f"{len(dates)} event date(s), {dates[0]} to {dates[-1]}" if len(dates) > 1
+             else f"event date {dates[0]}" if dates else "no event date recorded")
+    return (f"the previous run stopped while publishing (run {in_flight.get('run_id')}, {which}): a full read "
+            "rebuilds its dates")
 
 
 def files_to_read(files: Sequence[RawFile], recorded: Dict[str, Any]) -> List[RawFile]:
@@ -387,7 +413,8 @@ def read_state(state_path: str, *, s3_client: Any = None) -> Tuple[Optional[Dict
         state_path, what="curate state", version=STATE_VERSION, s3_client=s3_client,
         valid=lambda state: isinstance(state.get("keys"), dict) and isinstance(state.get("files"), dict)
         and all(isinstance(k, str) and isinstance(v, list) for k, v in state["files"].items())
-        and isinstance(state.get("header"), list) and all(isinstance(name, str) for name in state["header"]))
+        and isinstance(state.get("header"), list) and all(isinstance(name, str) for name in state["header"])
+        and isinstance(state.get("in_flight") or {}, dict))
 
 
 def _sha256(text: str) -> str:
@@ -435,6 +462,11 @@ def run(spark: Any, args: Dict[str, Any]) -> Dict[str, Any]:
             summary["error"] = _over_max_error(result, over, max_ratio, raw_path, quarantine_location)
             _write_summary(summary, args.get("summary_path"), run_id)
             raise QuarantineThresholdExceeded(summary["error"])
+        if state_path:
+            # Spark's dynamic overwrite deletes each touched event_date folder, then moves its new files in (on S3, a
+            # copy per object): a run stopped in between leaves a date emptied and the state not advanced, and its
+            # retry would keep only the rows it reads. The marker makes the next run a full read, which rebuilds it.
+            write_json(state_path, in_flight_state(state, run_id, header, result.curated_dates, len(plan.read)))
         kept = _write_curated(result, args["curated_path"], dataset)
         summary["kept_from_curated"] = kept
         _publish(summary, plan, args, run_id, header)

@@ -9,6 +9,7 @@ by full reads of the same raw data.
 from __future__ import annotations
 
 import copy
+import datetime as dt
 import json
 import os
 import shutil
@@ -119,6 +120,21 @@ def test_a_run_that_skips_files_checks_its_own_against_the_header_the_state_acce
     assert plan_read([rewritten, DAY2, DAY3], keys, state, None).header is None
 
 
+def test_a_state_marked_in_flight_makes_the_next_run_a_full_read_that_says_why():
+    # GIVEN the state a run wrote just before replacing its dates (it then stopped: a date may be left emptied)
+    keys = state_keys(CHURN, RAW, "s3://curated-bucket/customer_churn/")
+    state = {"keys": keys, "header": HEADER, "files": recorded(DAY1_A, DAY2)}
+    stopped = glue_curate_job.in_flight_state(state, "r3", HEADER, [dt.date(2026, 1, 29), dt.date(2026, 1, 28)], 1)
+    assert {**stopped, "in_flight": None} == {**state, "in_flight": None}  # the files recorded stay as they were
+    # WHEN the next run plans THEN it reads every file, and says why
+    plan = plan_read([DAY1_A, DAY2, DAY3], keys, stopped, None)
+    assert (plan.mode, plan.read) == ("full", (DAY1_A, DAY2, DAY3))
+    assert plan.full_reason == ("the previous run stopped while publishing (run r3, 2 event date(s), 2026-01-28 to "
+                                "2026-01-29): a full read rebuilds its dates")
+    # AND the state it writes once published has no marker
+    assert "in_flight" not in plan.next_state("r4", HEADER)
+
+
 def test_the_declaration_key_follows_the_declaration_and_the_code_key_does_not():
     # GIVEN the dataset declared again with another bound (rows curated earlier were validated against the old one)
     declaration = copy.deepcopy(CHURN.to_declaration())
@@ -184,13 +200,17 @@ def argv(root: Path, raw: Path, run_id: str, **extra: str) -> list:
 
 
 @pytest.mark.spark
-def test_incremental_runs_curate_what_full_reads_of_the_same_raw_data_curate(spark, tmp_path, capsys):
+def test_incremental_runs_curate_what_full_reads_of_the_same_raw_data_curate(spark, tmp_path, capsys, monkeypatch):
     inc, full = tmp_path / "incremental", tmp_path / "full"
     raw = tmp_path / "lake"
     raw_dataset = raw / CHURN.name
     state = inc / "curate-state.json"
     inc.mkdir()
     full.mkdir()
+    state_writes = []  # per write of the state: whether it was marked in flight
+    write_json = glue_curate_job.write_json
+    monkeypatch.setattr(glue_curate_job, "write_json", lambda path, data: (
+        state_writes.append("in_flight" in data) if path == str(state) else None, write_json(path, data)))
 
     def run_incremental(run_id: str, **extra: str) -> tuple:
         code = glue_curate_job.main(argv(inc, raw_dataset, run_id, state_path=str(state), **extra))
@@ -224,15 +244,17 @@ def test_incremental_runs_curate_what_full_reads_of_the_same_raw_data_curate(spa
     land(pd.concat([corrected, day1.iloc[[1]], late]), "2026-02-02")
     land(bad, "2026-02-02", "part-00001.csv")
     state_after_r1 = state.read_text()
+    state_writes.clear()
     code, summary = run_incremental("r2")
     assert code == 1 and summary["status"] == "failed" and summary["read"]["files_read"] == 2
-    assert state.read_text() == state_after_r1
+    assert state.read_text() == state_after_r1 and state_writes == []  # published nothing: no marker either
     # AND day 3 re-sends the bad record corrected: the next run reads days 2 and 3 (day 2 was never published), and
     # day 2's bad row counts as corrected
     fixed = bad.copy()
     fixed["tenure_months"] = "12"
     land(fixed, "2026-02-03")
     code, summary = run_incremental("r3")
+    assert state_writes == [True, False]  # the marker before the curated write, then the state without it
     assert code == 0 and summary["read"] == {**summary["read"], "mode": "incremental", "files_read": 3,
                                              "files_skipped": 1}
     assert [(b["batch"], b["corrected_rows"]) for b in summary["batches"]] == [
@@ -243,8 +265,20 @@ def test_incremental_runs_curate_what_full_reads_of_the_same_raw_data_curate(spa
     land(refixed, "2026-02-03")
     day4 = generate(CHURN, 5, seed=35, start="2026-01-31", days=2)
     land(day4, "2026-02-04")
-    code, summary = run_incremental("r4")
-    assert code == 0 and (summary["read"]["files_read"], summary["read"]["files_skipped"]) == (2, 3)
+    # WHEN that run is stopped mid-commit: Spark has deleted a touched date's folder (Jan 31, with day 1's rows)
+    # and not yet moved the new one in
+    def stopped(result, curated_path, dataset):
+        shutil.rmtree(Path(curated_path) / "event_date=2026-01-31")
+        raise RuntimeError("stopped while publishing")
+
+    with monkeypatch.context() as patch:
+        patch.setattr(glue_curate_job, "_write_curated", stopped)
+        with pytest.raises(RuntimeError):
+            run_incremental("r4")
+    # THEN the retry finds the marker and reads every file, which rebuilds the date
+    code, summary = run_incremental("r4-retry")
+    assert code == 0 and summary["read"] == {**summary["read"], "mode": "full", "files_read": 5, "files_skipped": 0}
+    assert summary["read"]["reason"].startswith("the previous run stopped while publishing (run r4, ")
     run_full("f4")  # the full-read lake curates the same raw data, before day 1 expires
     # AND day 1's raw file expires; a file lands later in day 2's processed folder (the corrected record changed once
     # more, and an older copy of a day-4 record, which must not win over it); day 5 lands a late record for Jan 28,
