@@ -62,7 +62,8 @@ job is idempotent.
 
 Incremental runs (``--state_path``): the state records each raw file curated (its path under ``raw_path``, size and
 modification time - S3's LastModified, which a rewrite changes) and what the curated rows depend on besides the raw
-files (the dataset declaration, the curation code, ``raw_path`` and ``curated_path``). A run then reads only the
+files (the dataset declaration, what curation does - :data:`CURATE_SEMANTICS_VERSION` and the rule values it applies,
+not its source text -, ``raw_path`` and ``curated_path``). A run then reads only the
 raw files not recorded as they are now - new, added later to a folder read before, or rewritten in place - and,
 so that the result is the one a full read gives, every file whose path sorts after the first of them, and whole
 batches (:func:`files_to_read`): the landing order is the path's (a record's copy in a later path wins), so a file
@@ -70,7 +71,7 @@ added to an older ``ingest_date=`` folder is read again with every later one, an
 files, ``corrected_rows`` seeing every later landing. The files of a new ``ingest_date=`` folder that sorts after
 every other (the nightly case) are read alone. Every raw file is read (a full read) when there is
 no state (first run, state deleted), when it is unreadable (the summary's ``read.reason`` says so in one line), when
-it was written for another declaration, curation code, ``raw_path`` or ``curated_path`` (rows curated earlier were
+it was written for another declaration, curation (version or rules), ``raw_path`` or ``curated_path`` (rows curated earlier were
 typed by the old ones), when it is marked ``in_flight`` (the run that wrote it stopped while replacing curated
 dates: step 5), or with ``--full_read true``. A raw file that is gone (expired, deleted) only leaves the
 state: its records keep their curated rows, as a full read keeps them. One difference remains: when a file that
@@ -84,7 +85,6 @@ from __future__ import annotations
 
 import datetime as dt
 import hashlib
-import inspect
 import json
 import re
 import sys
@@ -93,7 +93,6 @@ from typing import Any, Dict, List, Optional, Sequence, Tuple
 
 from pipeline_code import catalog
 from pipeline_code.core.contract import RAW_PARTITION_COLUMN
-from pipeline_code.etl import curate as curate_module
 from pipeline_code.etl.curate import (CORRUPT_RECORD_COLUMN, EVENT_DATE_COLUMN, RULE_NOT_TIMESTAMP, TIMESTAMP_FORMS,
                                       BatchCounts, CurateResult, curate, raw_schema)
 from pipeline_code import job_runtime
@@ -134,6 +133,22 @@ _CANNOT_MERGE_SCHEMAS = ("CANNOT_MERGE_SCHEMAS", "Failed merging schema")
 _NO_FILES = "Unable to infer schema"
 # The curate state's layout; a state of another version is unreadable (a full read, which writes this one).
 STATE_VERSION = 2
+# What curation does, by hand: bump it with any change that curates the same raw data differently (curate.py's
+# logic, this job's reading, ordering or batching) and that CURATE_RULES, the reader options and _BATCH_FOLDER do not
+# already show; the next run is then a full read. A comment or docstring edit does not (a full read costs hours).
+CURATE_SEMANTICS_VERSION = 1
+# The catalog values curate.py applies (patterns, boolean words, type names): a change to any one (catalog.py,
+# core/value_rules.py) changes the state's code key. tests/jobs/test_curate_incremental.py checks that every catalog
+# constant curate.py names is listed here.
+CURATE_RULES = ("STRING", "INTEGER", "DOUBLE", "TIMESTAMP", "BOOLEAN", "INTEGER_PATTERN", "DOUBLE_PATTERN",
+                "TIMESTAMP_PATTERN", "TRUE_WORDS", "FALSE_WORDS")
+# How raw CSV is read (read_raw_csv): standard CSV (RFC 4180, what exporters, pandas and Excel write): a quote inside
+# a quoted field is doubled, and a quoted field may hold line breaks. Spark's defaults (a backslash escape, one record
+# per line) would keep the doubled quotes in the value and split such a record into malformed rows.
+READER_OPTIONS = (("header", True), ("inferSchema", False), ("escape", '"'), ("multiLine", True))
+# Then every file's header is checked against the read schema (a schema change fails the run instead of shifting
+# values into the wrong columns), and a malformed row is kept whole in the corrupt-record column, to be quarantined.
+CHECK_OPTIONS = (("enforceSchema", False), ("mode", "PERMISSIVE"), ("columnNameOfCorruptRecord", CORRUPT_RECORD_COLUMN))
 
 
 ARGS = (
@@ -245,15 +260,7 @@ def read_raw_csv(spark: Any, files: Sequence[RawFile], header: Optional[Sequence
     from pyspark.sql.utils import AnalysisException
 
     def reader() -> Any:
-        # Standard CSV (RFC 4180, what exporters, pandas and Excel write): a quote inside a quoted field is doubled,
-        # and a quoted field may hold line breaks. Spark's defaults (a backslash escape, one record per line) would
-        # keep the doubled quotes in the value and split such a record into malformed rows.
-        return (
-            spark.read.option("header", True)
-            .option("inferSchema", False)
-            .option("escape", '"')
-            .option("multiLine", True)
-        )
+        return spark.read.options(**dict(READER_OPTIONS))
 
     paths = [f.path for f in files]
     if header is None:
@@ -266,16 +273,8 @@ def read_raw_csv(spark: Any, files: Sequence[RawFile], header: Optional[Sequence
             if "UNABLE_TO_INFER_SCHEMA" in str(exc) or _NO_FILES in str(exc):  # every file is empty
                 raise FileNotFoundError(f"no *.csv file with a header row among the {len(paths)} read") from None
             raise
-    raw = (
-        reader()
-        .schema(raw_schema(header))
-        # Check every file's header against the first one: a schema change in a later
-        # file fails the run instead of shifting values into the wrong columns.
-        .option("enforceSchema", False)
-        .option("mode", "PERMISSIVE")
-        .option("columnNameOfCorruptRecord", CORRUPT_RECORD_COLUMN)
-        .csv(paths)
-    )
+    # Every file's header checked against the first one's (CHECK_OPTIONS).
+    raw = reader().schema(raw_schema(header)).options(**dict(CHECK_OPTIONS)).csv(paths)
     return raw.withColumn(SOURCE_FILE_COLUMN, F.input_file_name()), list(header)
 
 
@@ -284,7 +283,7 @@ def read_raw_csv(spark: Any, files: Sequence[RawFile], header: Optional[Sequence
 # --------------------------------------------------------------------------------------
 _KEY_CHANGES = {
     "declaration": "the dataset declaration changed",
-    "code": "the curation code changed",
+    "code": "curation changed (CURATE_SEMANTICS_VERSION or a rule it applies)",
     "raw_path": "raw_path changed",
     "curated_path": "curated_path changed",
 }
@@ -293,13 +292,23 @@ _KEY_CHANGES = {
 def state_keys(dataset: catalog.Dataset, raw_path: str, curated_path: str) -> Dict[str, str]:
     """What the curated rows depend on besides the raw files: a change of any one makes the next run a full read.
 
-    ``declaration``: the dataset declaration (rows curated earlier were typed and validated by it); ``code``: the
-    source of :mod:`pipeline_code.etl.curate` and of the reader's options (:func:`read_raw_csv`); ``raw_path`` and
-    ``curated_path`` as given (another curated root holds none of the rows curated so far)."""
+    ``declaration``: the dataset declaration (rows curated earlier were typed and validated by it); ``code``: what
+    curation does (:func:`curation_semantics`), not the text of its source, so a comment edit is no full read;
+    ``raw_path`` and ``curated_path`` as given (another curated root holds none of the rows curated so far)."""
     declaration = json.dumps(dataset.to_declaration(), sort_keys=True)
-    code = inspect.getsource(curate_module) + inspect.getsource(read_raw_csv)
-    return {"declaration": _sha256(declaration), "code": _sha256(code),
+    return {"declaration": _sha256(declaration), "code": _sha256(json.dumps(curation_semantics(), sort_keys=True)),
             "raw_path": raw_path.rstrip("/"), "curated_path": curated_path.rstrip("/")}
+
+
+def curation_semantics(rules: Any = None) -> Dict[str, Any]:
+    """What the curated rows depend on in the code: :data:`CURATE_SEMANTICS_VERSION`, the values of
+    :data:`CURATE_RULES` as ``rules`` holds them (default: the catalog module curate reads them from, at call time),
+    the reader options and the batch folder pattern."""
+    rules = catalog if rules is None else rules
+    return {"version": CURATE_SEMANTICS_VERSION,
+            "rules": {name: getattr(rules, name) for name in CURATE_RULES},
+            "reader_options": [list(option) for option in READER_OPTIONS + CHECK_OPTIONS],
+            "batch_folder": _BATCH_FOLDER}
 
 
 @dataclass(frozen=True)

@@ -12,7 +12,10 @@ import copy
 import datetime as dt
 import json
 import os
+import re
 import shutil
+import subprocess
+import sys
 from pathlib import Path
 
 import boto3
@@ -21,6 +24,7 @@ import pytest
 from moto import mock_aws
 
 from pipeline_code import catalog
+from pipeline_code.etl import curate as curate_module
 from pipeline_code.etl import glue_curate_job
 from pipeline_code.etl.glue_curate_job import RawFile, files_to_read, plan_read, read_state, state_keys
 from pipeline_code.sample_data.generate import generate, write_raw
@@ -93,7 +97,8 @@ def test_a_file_gone_from_raw_is_not_read_and_leaves_the_state():
     "state_keys_then, full_read, reason",
     [
         ({"declaration": "old"}, False, "the dataset declaration changed: the rows curated so far are read again"),
-        ({"code": "old"}, False, "the curation code changed: the rows curated so far are read again"),
+        ({"code": "old"}, False, "curation changed (CURATE_SEMANTICS_VERSION or a rule it applies): the rows curated so "
+                                 "far are read again"),
         ({"curated_path": "s3://elsewhere/x"}, False, "curated_path changed: the rows curated so far are read again"),
         ({}, True, "--full_read true was given"),
     ],
@@ -143,6 +148,67 @@ def test_the_declaration_key_follows_the_declaration_and_the_code_key_does_not()
     # THEN the declaration key differs, and nothing else
     before, after = state_keys(CHURN, RAW, "c"), state_keys(changed, RAW, "c")
     assert [name for name in before if before[name] != after[name]] == ["declaration"]
+
+
+def changed(value):
+    """Another value of a rule's type."""
+    if isinstance(value, str):
+        return value + "x"
+    if isinstance(value, (tuple, list)):
+        return (*value, "x")
+    raise AssertionError(f"no other value for {value!r}: teach this test its type")
+
+
+def curate_source() -> str:
+    return Path(curate_module.__file__).read_text(encoding="utf-8")
+
+
+def test_the_code_key_covers_every_catalog_rule_curate_applies():
+    # GIVEN the catalog constants curate.py names (its patterns, boolean words, type names)
+    named = set(re.findall(r"\bcatalog\.([A-Z][A-Z0-9_]*)\b", curate_source()))
+    # THEN each is one the code key digests (a rule added to curate.py must be added to CURATE_RULES)
+    assert named and named <= set(glue_curate_job.CURATE_RULES)
+    # AND curate.py's own copies of the patterns are the catalog's (so the catalog's value is the one applied)
+    assert (curate_module._INTEGER_RE, curate_module._DOUBLE_RE, curate_module._TIMESTAMP_RE) == (
+        catalog.INTEGER_PATTERN, catalog.DOUBLE_PATTERN, catalog.TIMESTAMP_PATTERN)
+
+
+@pytest.mark.parametrize("name", [*glue_curate_job.CURATE_RULES, "READER_OPTIONS", "CHECK_OPTIONS", "_BATCH_FOLDER",
+                                  "CURATE_SEMANTICS_VERSION"])
+def test_the_code_key_changes_with_each_value_curation_depends_on(name, monkeypatch):
+    before = state_keys(CHURN, RAW, "c")["code"]
+    # WHEN one value changes (a rule in catalog.py or core/value_rules.py, a reader option, the batch folder pattern,
+    # the hand-kept version)
+    if name in glue_curate_job.CURATE_RULES:
+        monkeypatch.setattr(catalog, name, changed(getattr(catalog, name)))
+    elif name == "CURATE_SEMANTICS_VERSION":
+        monkeypatch.setattr(glue_curate_job, name, glue_curate_job.CURATE_SEMANTICS_VERSION + 1)
+    elif name == "_BATCH_FOLDER":
+        monkeypatch.setattr(glue_curate_job, name, changed(glue_curate_job._BATCH_FOLDER))
+    else:
+        options = getattr(glue_curate_job, name)
+        monkeypatch.setattr(glue_curate_job, name, ((options[0][0], changed(str(options[0][1]))), *options[1:]))
+    # THEN the code key changes: the next run is a full read
+    assert state_keys(CHURN, RAW, "c")["code"] != before
+
+
+def test_a_docstring_or_comment_edit_of_curate_py_keeps_the_code_key(tmp_path):
+    # GIVEN a copy of pipeline_code whose curate.py differs only in its module docstring and a comment
+    tree = tmp_path / "tree"
+    shutil.copytree(Path(catalog.__file__).parent, tree / "pipeline_code",
+                    ignore=shutil.ignore_patterns("__pycache__"))
+    copy_of_curate = tree / "pipeline_code" / "etl" / "curate.py"
+    source = curate_source()
+    edited = source.replace('"""', '"""(typo fixed) ', 1).replace("# ", "# (reworded) ", 1)
+    assert edited != source
+    copy_of_curate.write_text(edited, encoding="utf-8")
+    # WHEN the key is computed from that copy THEN it is this tree's
+    script = ("from pipeline_code import catalog; from pipeline_code.etl.glue_curate_job import state_keys;"
+              "print(state_keys(catalog.parse_dataset(%r, %r), %r, 'c')['code'])"
+              % (CHURN.name, {k: v for k, v in CHURN.to_declaration().items() if k != "name"}, RAW))
+    key = subprocess.run([sys.executable, "-c", script], cwd=tree, capture_output=True, text=True, check=True,
+                         env={**os.environ, "PYTHONPATH": str(tree)}).stdout.strip()
+    assert key == state_keys(CHURN, RAW, "c")["code"]
 
 
 # --------------------------------------------------------------------------------------
