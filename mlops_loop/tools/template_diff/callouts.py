@@ -28,6 +28,7 @@ from .model import (
     ResourceChange,
     StackDiff,
     StackLocation,
+    refers_to,
 )
 from .values import describe_change
 from ...naming import RESOURCE_METADATA_KEY
@@ -209,20 +210,6 @@ def _instance_types(config: Optional[dict]) -> dict[str, str]:
             if isinstance(v, dict) and isinstance(v.get("VariantName"), str) and isinstance(v.get("InstanceType"), str)}
 
 
-def _refers_to(value: object, logical_id: str) -> bool:
-    """Whether ``value`` (a resource or a part of one) holds a Ref or Fn::GetAtt to ``logical_id``."""
-    if isinstance(value, dict):
-        if value.get("Ref") == logical_id:
-            return True
-        target = value.get("Fn::GetAtt")
-        if isinstance(target, list) and target and target[0] == logical_id:
-            return True
-        return any(_refers_to(v, logical_id) for v in value.values())
-    if isinstance(value, list):
-        return any(_refers_to(v, logical_id) for v in value)
-    return False
-
-
 def _targets(resources: dict[str, dict], resource_id: str) -> list[tuple[str, dict]]:
     """The scalable targets on a variant's instance count, ``endpoint/<name>/variant/<variant>``."""
     return [(lid, r) for lid, r in resources.items() if r.get("Type") == _SCALABLE_TARGET
@@ -242,7 +229,7 @@ def _registered_during_update(resource_id: str, endpoint_id: str, *, old: dict[s
     for _, target in _targets(new, resource_id):
         depends = target.get("DependsOn") or []
         depends = [depends] if isinstance(depends, str) else depends
-        if endpoint_id not in depends and not _refers_to(target, endpoint_id):
+        if endpoint_id not in depends and not refers_to(target, endpoint_id):
             return True
     return False
 

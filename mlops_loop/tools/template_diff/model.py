@@ -247,3 +247,17 @@ class AssemblyDiff:
     @property
     def is_empty(self) -> bool:
         return not self.callouts and all(s.status == "unchanged" for s in self.stacks)
+
+
+def refers_to(value: object, logical_id: str) -> bool:
+    """Whether ``value`` (a resource or a part of one) holds a Ref or Fn::GetAtt to ``logical_id``."""
+    if isinstance(value, dict):
+        if value.get("Ref") == logical_id:
+            return True
+        target = value.get("Fn::GetAtt")
+        if isinstance(target, list) and target and target[0] == logical_id:
+            return True
+        return any(refers_to(v, logical_id) for v in value.values())
+    if isinstance(value, list):
+        return any(refers_to(v, logical_id) for v in value)
+    return False

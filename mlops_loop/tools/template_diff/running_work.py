@@ -25,7 +25,7 @@ import json
 import re
 from typing import Iterable, Optional
 
-from .model import CATEGORY_IAM, CATEGORY_RUNNING_WORK, KEPT_DELETION_POLICIES, MISSING, Callout, StackDiff
+from .model import CATEGORY_IAM, CATEGORY_RUNNING_WORK, KEPT_DELETION_POLICIES, MISSING, Callout, StackDiff, refers_to
 
 _POLICY_TYPES = ("AWS::IAM::ManagedPolicy", "AWS::IAM::Policy")
 # Property names (any depth) that hold the role something runs as; a schedule's Target.Input holds the role of the
@@ -35,25 +35,11 @@ _ROLE_PROPERTY = re.compile(r"Role(Arn|ARN)?$")
 _NAMED = 8
 
 
-def _refers_to(value: object, logical_id: str) -> bool:
-    """Whether ``value`` holds a Ref or Fn::GetAtt to ``logical_id``."""
-    if isinstance(value, dict):
-        if value.get("Ref") == logical_id:
-            return True
-        target = value.get("Fn::GetAtt")
-        if isinstance(target, list) and target and target[0] == logical_id:
-            return True
-        return any(_refers_to(v, logical_id) for v in value.values())
-    if isinstance(value, list):
-        return any(_refers_to(v, logical_id) for v in value)
-    return False
-
-
 def _runs_as(value: object, role_id: str) -> bool:
     """Whether a resource's properties give ``role_id`` as the role it (or the job it starts) runs as."""
     if isinstance(value, dict):
         for key, item in value.items():
-            if (_ROLE_PROPERTY.search(key) or key == "Input") and _refers_to(item, role_id):
+            if (_ROLE_PROPERTY.search(key) or key == "Input") and refers_to(item, role_id):
                 return True
             if _runs_as(item, role_id):
                 return True
@@ -94,7 +80,7 @@ def _glue_schedules(resources: dict[str, dict], target_id: str, seen: Optional[s
         out.append(f"crawler schedule {crawler_schedule['ScheduleExpression']}")
     for lid, r in resources.items():
         props = _props(r)
-        if r.get("Type") != "AWS::Glue::Trigger" or not _refers_to(props.get("Actions"), target_id):
+        if r.get("Type") != "AWS::Glue::Trigger" or not refers_to(props.get("Actions"), target_id):
             continue
         if props.get("Type") == "SCHEDULED":
             out.append(f"trigger {props.get('Name', lid)} {props.get('Schedule')}")
@@ -140,13 +126,13 @@ def _schedules_of(lid: str, resource: dict, *, stack: dict[str, dict], environme
     elif kind == "AWS::Lambda::Function":
         for sid, s in stack.items():
             if s.get("Type") in ("AWS::Scheduler::Schedule", "AWS::Events::Rule") and _expression(s) and \
-                    _refers_to(_props(s).get("Target") or _props(s).get("Targets"), lid):
+                    refers_to(_props(s).get("Target") or _props(s).get("Targets"), lid):
                 out.append(f"{_schedule_label(sid, s)} {_expression(s)}")
     elif kind and kind.startswith("AWS::SageMaker::") and kind.endswith("JobDefinition"):
         name = props.get("JobDefinitionName")
         for sid, s in stack.items():
             if s.get("Type") == "AWS::SageMaker::MonitoringSchedule" and _expression(s) and (
-                    _refers_to(_props(s), lid) or (isinstance(name, str) and name in _strings(_props(s)))):
+                    refers_to(_props(s), lid) or (isinstance(name, str) and name in _strings(_props(s)))):
                 out.append(f"{_schedule_label(sid, s)} {_expression(s)}")
     return list(dict.fromkeys(out))
 
