@@ -27,7 +27,8 @@ Processing, in order:
    last successful run: see *Incremental runs* below) as strings (header row, no inference).
    Files whose header differs from the first file's fail the run (Spark's header check; the first file is the
    largest, or, in an incremental run that skips files, the header the curate state accepted: an export whose
-   columns change, even only in order, fails the run it lands in, as it fails every full read from then on); rows
+   columns change, even only in order, fails the run it lands in, as it fails every full read from then on - which
+   compares every file with the largest, so it may name another file); rows
    with a wrong number of fields are quarantined, not padded.
 2. :func:`pipeline_code.etl.curate.curate` types, validates and de-duplicates.
 3. The quarantine is written first, so rejected rows are never lost.
@@ -96,6 +97,7 @@ from pipeline_code.core.contract import RAW_PARTITION_COLUMN
 from pipeline_code.etl.curate import (CORRUPT_RECORD_COLUMN, EVENT_DATE_COLUMN, RULE_NOT_TIMESTAMP, TIMESTAMP_FORMS,
                                       BatchCounts, CurateResult, curate, raw_schema)
 from pipeline_code import job_runtime
+from pipeline_code.etl import curate as curation
 from pipeline_code.argtypes import true_or_false
 from pipeline_code.job_runtime import (
     LOG,
@@ -303,10 +305,12 @@ def state_keys(dataset: catalog.Dataset, raw_path: str, curated_path: str) -> Di
 def curation_semantics(rules: Any = None) -> Dict[str, Any]:
     """What the curated rows depend on in the code: :data:`CURATE_SEMANTICS_VERSION`, the values of
     :data:`CURATE_RULES` as ``rules`` holds them (default: the catalog module curate reads them from, at call time),
-    the reader options and the batch folder pattern."""
+    curate's timestamp format, the reader options and the batch folder pattern."""
     rules = catalog if rules is None else rules
     return {"version": CURATE_SEMANTICS_VERSION,
             "rules": {name: getattr(rules, name) for name in CURATE_RULES},
+            # The format curate parses timestamps with is its own, not the catalog's.
+            "timestamp_format": curation._TIMESTAMP_FORMAT,
             "reader_options": [list(option) for option in READER_OPTIONS + CHECK_OPTIONS],
             "batch_folder": _BATCH_FOLDER}
 

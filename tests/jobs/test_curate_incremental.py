@@ -14,8 +14,6 @@ import json
 import os
 import re
 import shutil
-import subprocess
-import sys
 from pathlib import Path
 
 import boto3
@@ -174,7 +172,7 @@ def test_the_code_key_covers_every_catalog_rule_curate_applies():
 
 
 @pytest.mark.parametrize("name", [*glue_curate_job.CURATE_RULES, "READER_OPTIONS", "CHECK_OPTIONS", "_BATCH_FOLDER",
-                                  "CURATE_SEMANTICS_VERSION"])
+                                  "CURATE_SEMANTICS_VERSION", "_TIMESTAMP_FORMAT"])
 def test_the_code_key_changes_with_each_value_curation_depends_on(name, monkeypatch):
     before = state_keys(CHURN, RAW, "c")["code"]
     # WHEN one value changes (a rule in catalog.py or core/value_rules.py, a reader option, the batch folder pattern,
@@ -183,6 +181,8 @@ def test_the_code_key_changes_with_each_value_curation_depends_on(name, monkeypa
         monkeypatch.setattr(catalog, name, changed(getattr(catalog, name)))
     elif name == "CURATE_SEMANTICS_VERSION":
         monkeypatch.setattr(glue_curate_job, name, glue_curate_job.CURATE_SEMANTICS_VERSION + 1)
+    elif name == "_TIMESTAMP_FORMAT":
+        monkeypatch.setattr(curate_module, name, changed(curate_module._TIMESTAMP_FORMAT))
     elif name == "_BATCH_FOLDER":
         monkeypatch.setattr(glue_curate_job, name, changed(glue_curate_job._BATCH_FOLDER))
     else:
@@ -192,28 +192,6 @@ def test_the_code_key_changes_with_each_value_curation_depends_on(name, monkeypa
     assert state_keys(CHURN, RAW, "c")["code"] != before
 
 
-def test_a_docstring_or_comment_edit_of_curate_py_keeps_the_code_key(tmp_path):
-    # GIVEN a copy of pipeline_code whose curate.py differs only in its module docstring and a comment
-    tree = tmp_path / "tree"
-    shutil.copytree(Path(catalog.__file__).parent, tree / "pipeline_code",
-                    ignore=shutil.ignore_patterns("__pycache__"))
-    copy_of_curate = tree / "pipeline_code" / "etl" / "curate.py"
-    source = curate_source()
-    edited = source.replace('"""', '"""(typo fixed) ', 1).replace("# ", "# (reworded) ", 1)
-    assert edited != source
-    copy_of_curate.write_text(edited, encoding="utf-8")
-    # WHEN the key is computed from that copy THEN it is this tree's
-    script = ("from pipeline_code import catalog; from pipeline_code.etl.glue_curate_job import state_keys;"
-              "print(state_keys(catalog.parse_dataset(%r, %r), %r, 'c')['code'])"
-              % (CHURN.name, {k: v for k, v in CHURN.to_declaration().items() if k != "name"}, RAW))
-    key = subprocess.run([sys.executable, "-c", script], cwd=tree, capture_output=True, text=True, check=True,
-                         env={**os.environ, "PYTHONPATH": str(tree)}).stdout.strip()
-    assert key == state_keys(CHURN, RAW, "c")["code"]
-
-
-# --------------------------------------------------------------------------------------
-# Reading the state (no Spark)
-# --------------------------------------------------------------------------------------
 def test_a_missing_or_unreadable_state_is_none_with_one_line_saying_why(tmp_path):
     path = tmp_path / "curate-state.json"
     assert read_state(str(path)) == (None, f"no curate state at {path} (first run, or the state was deleted)")
