@@ -15,27 +15,21 @@ no test depends on the sample models.
 
 from __future__ import annotations
 
-import datetime as dt
 from pathlib import Path
 from typing import Any, Dict, List, Optional
 
 import pytest
-import yaml
 
-from mlops_cli.local.online_store import LocalOnlineStore, local_environ, score_by_id
+from mlops_cli.local.online_store import local_environ, score_by_id
 from mlops_loop.config import load_config
 from mlops_loop.config.serving import ById
 from pipeline_code import catalog
 from pipeline_code.core import online_features as lookup
 from pipeline_code.serving import records
-from tests.support.serving_checks import ServingChecks
+from tests.support import by_id_world
+from tests.support.by_id_world import EVENT, IDS, MODEL, NOW
 
-NOW = dt.datetime(2026, 1, 1, tzinfo=dt.timezone.utc)
-EVENT = "2025-12-31T00:00:00Z"
-GROUP = "shop-dev-visits"
-MODEL = "returning"
 ODD = "v99"  # the one id whose stored record lacks a required feature
-IDS = [f"v{i}" for i in range(100)]
 
 # Every kind of feature: a column unchanged (col) of each type, declared nullable: false and nullable, and each
 # operator over nullable: false columns (test_the_dataset_holds_every_kind_of_feature keeps it so).
@@ -78,21 +72,8 @@ REQUIRED = ["pages", "seconds", "referrer", "device", "member"]
 WHY = "; v99: feature 'pages': absent from the stored record, but serving refuses it missing (a required feature)"
 
 
-def _config(policy: str, features: List[str]) -> Dict[str, Any]:
-    model = {"dataset": "visits", "target": "returned", "features": features, "sensitive_attribute": "segment",
-             "serving": {"mode": "serverless", "by_id": {"enabled": True, "missing": policy}}}
-    return {
-        "project": "shop",
-        "datasets": {"visits": VISITS},
-        "models": {MODEL: model},
-        "environments": {"dev": {"tier": "dev", "account": "123456789012", "region": "eu-west-1", "models": [MODEL]}},
-    }
-
-
 def _config_path(directory: Path, policy: str = "missing", features: Optional[List[str]] = None) -> str:
-    path = directory / f"mlops-loop-{policy}.yaml"
-    path.write_text(yaml.safe_dump(_config(policy, features or ["pages", "seconds"])))
-    return str(path)
+    return by_id_world.config_path(directory, VISITS, policy, features or ["pages", "seconds"])
 
 
 def _model(directory: Path, features: List[str]):
@@ -103,20 +84,15 @@ def _model(directory: Path, features: List[str]):
 def world(tmp_path):
     """The local twin's store holding 100 visits as the feature job writes them; ``v99`` has no ``pages`` (its row's
     null is not put: Feature Store keeps no value for a null), as a record written before ``pages`` was required."""
-    store = LocalOnlineStore(str(tmp_path / "online-store.sqlite"))
     rows = [{"visit_id": entity_id, "event_time": EVENT, "pages": None if entity_id == ODD else 3, "seconds": 12.5}
             for entity_id in IDS]
-    assert store.put_records(GROUP, rows, record_identifier="visit_id", event_time="event_time", ttl_days=None) == 100
-    dataset = catalog.parse_dataset("visits", VISITS)
-    endpoint = ServingChecks(records.FeatureContract.create(dataset, ["pages", "seconds"]), MODEL)
+    store, endpoint = by_id_world.filled_store(tmp_path, VISITS, rows, ["pages", "seconds"])
     yield store, endpoint, tmp_path
     store.close()
 
 
 def _scored(world, policy: str, request: Dict[str, Any]) -> Dict[str, Any]:
-    store, endpoint, directory = world
-    environ = local_environ(_config_path(directory, policy), "dev", MODEL)
-    return score_by_id(request, environ=environ, store=store, endpoint=endpoint, now=NOW)
+    return by_id_world.scored(world, _config_path(world[2], policy), request)
 
 
 # ---------------------------------------------------------------- the reviewer's scenario, under each policy

@@ -16,7 +16,6 @@ on the sample models.
 from __future__ import annotations
 
 import dataclasses
-import datetime as dt
 import json
 from pathlib import Path
 from typing import Any, Dict, List, Optional, Tuple
@@ -24,7 +23,7 @@ from typing import Any, Dict, List, Optional, Tuple
 import pytest
 import yaml
 
-from mlops_cli.local.online_store import LocalOnlineStore, local_environ, score_by_id
+from mlops_cli.local.online_store import local_environ
 from mlops_loop.config import load_config
 from mlops_loop.config.serving import ById
 from mlops_loop.constructs.handler_function import MAX_ENVIRONMENT_BYTES, environment_size
@@ -32,14 +31,10 @@ from pipeline_code import catalog
 from pipeline_code.core import online_features as lookup
 from pipeline_code.core.value_rules import RULE_KINDS
 from pipeline_code.serving import records
-from tests.support.serving_checks import ServingChecks
+from tests.support import by_id_world
+from tests.support.by_id_world import EVENT, IDS, MODEL, NOW
 
-NOW = dt.datetime(2026, 1, 1, tzinfo=dt.timezone.utc)
-EVENT = "2025-12-31T00:00:00Z"
-GROUP = "shop-dev-visits"
-MODEL = "returning"
 ODD = "v99"  # the one id whose stored device is no longer an allowed category
-IDS = [f"v{i}" for i in range(100)]
 
 # Every rule kind on a feature of each Feature Store type: bounds on an integer and a double column unchanged (both,
 # one, none), allowed values of a string column, a bucket's labels, a boolean column (true or false); and features no
@@ -75,42 +70,23 @@ VISITS = {
 FEATURES = [name for name in VISITS["features"] if name != "segment"]
 
 
-def _config(policy: str, features: List[str], project: str = "shop", model: str = MODEL,
-            visits: Optional[Dict[str, Any]] = None) -> Dict[str, Any]:
-    body = {"dataset": "visits", "target": "returned", "features": features, "sensitive_attribute": "segment",
-            "serving": {"mode": "serverless", "by_id": {"enabled": True, "missing": policy}}}
-    return {
-        "project": project,
-        "datasets": {"visits": visits or VISITS},
-        "models": {model: body},
-        "environments": {"dev": {"tier": "dev", "account": "123456789012", "region": "eu-west-1", "models": [model]}},
-    }
-
-
 def _config_path(directory: Path, policy: str = "missing", features: Optional[List[str]] = None, **changes: Any) -> str:
-    path = directory / f"mlops-loop-{policy}.yaml"
-    path.write_text(yaml.safe_dump(_config(policy, features or ["pages", "device"], **changes)))
-    return str(path)
+    return by_id_world.config_path(directory, VISITS, policy, features or ["pages", "device"], **changes)
 
 
 @pytest.fixture()
 def world(tmp_path):
     """The local twin's store holding 100 visits as the feature job wrote them; ``v99``'s device is ``tablet``, a
     category since dropped from the dataset's ``allowed`` list."""
-    store = LocalOnlineStore(str(tmp_path / "online-store.sqlite"))
     rows = [{"visit_id": entity_id, "event_time": EVENT, "pages": 3, "device": "tablet" if entity_id == ODD else "mobile"}
             for entity_id in IDS]
-    assert store.put_records(GROUP, rows, record_identifier="visit_id", event_time="event_time", ttl_days=None) == 100
-    dataset = catalog.parse_dataset("visits", VISITS)
-    endpoint = ServingChecks(records.FeatureContract.create(dataset, ["pages", "device"]), MODEL)
+    store, endpoint = by_id_world.filled_store(tmp_path, VISITS, rows, ["pages", "device"])
     yield store, endpoint, tmp_path
     store.close()
 
 
 def _scored(world, policy: str, request: Dict[str, Any], environ: Optional[Dict[str, str]] = None) -> Dict[str, Any]:
-    store, endpoint, directory = world
-    environ = environ or local_environ(_config_path(directory, policy), "dev", MODEL)
-    return score_by_id(request, environ=environ, store=store, endpoint=endpoint, now=NOW)
+    return by_id_world.scored(world, _config_path(world[2], policy), request, environ)
 
 
 REASON = "feature 'device': stored 'tablet' is not an allowed value; allowed: desktop, mobile"
@@ -367,7 +343,7 @@ def test_a_200_category_feature_fits_inline_only_while_its_values_are_short(tmp_
     visits = {**VISITS, "columns": {**VISITS["columns"], "device": {
         "type": "string", "allowed": [f"device-{i:0{length - 7}d}" for i in range(200)]}}}
     path = tmp_path / "big.yaml"
-    path.write_text(yaml.safe_dump(_config("missing", ["pages", "device"], visits=visits)))
+    path.write_text(yaml.safe_dump(by_id_world.config(visits, "missing", ["pages", "device"])))
     environ = local_environ(str(path), "dev", MODEL)
     assert (environment_size(environ) <= MAX_ENVIRONMENT_BYTES) is fits
     assert environment_size({k: v for k, v in environ.items() if k != "FEATURE_RULES"}) < 1024
