@@ -48,7 +48,7 @@ import json
 import sys
 import uuid
 from dataclasses import dataclass, field
-from typing import Any, Dict, List, Optional, Sequence, Tuple
+from typing import Any, Dict, Iterator, List, Optional, Sequence, Tuple
 
 from mlops_cli import target as deploy_target
 from pipeline_code.core import approval as approval_rule
@@ -200,12 +200,15 @@ def delete_failed_creates(cloudformation: Any, states: Sequence[StackState], *, 
 
 def _resources_left(cloudformation: Any, stack_id: str) -> List[str]:
     """The resources of ``stack_id`` not deleted (type and physical id, all pages)."""
-    left = []
-    for page in cloudformation.get_paginator("list_stack_resources").paginate(StackName=stack_id):
+    return [f"{r['ResourceType']} {r['PhysicalResourceId']}" for r in _live_resources(cloudformation, stack_id)]
+
+
+def _live_resources(cloudformation: Any, stack: str) -> Iterator[Dict[str, Any]]:
+    """The resource summaries of ``stack`` that still have a physical resource (all pages)."""
+    for page in cloudformation.get_paginator("list_stack_resources").paginate(StackName=stack):
         for resource in page.get("StackResourceSummaries", []):
             if resource.get("PhysicalResourceId") and resource.get("ResourceStatus") != "DELETE_COMPLETE":
-                left.append(f"{resource['ResourceType']} {resource['PhysicalResourceId']}")
-    return left
+                yield resource
 
 
 # -------------------------------------------------------------------------------------------------------- teardown
@@ -272,16 +275,13 @@ def _storage_resources(cloudformation: Any, stack: str) -> Tuple[bool, List[str]
 
     buckets, groups = [], []
     try:
-        for page in cloudformation.get_paginator("list_stack_resources").paginate(StackName=stack):
-            for resource in page.get("StackResourceSummaries", []):
-                physical = resource.get("PhysicalResourceId")
-                if not physical or resource.get("ResourceStatus") == "DELETE_COMPLETE":
-                    continue
-                if resource["ResourceType"] == "AWS::S3::Bucket":
-                    buckets.append(physical)
-                elif resource["ResourceType"] == "AWS::SageMaker::ModelPackageGroup":
-                    # Its physical id is the group's ARN.
-                    groups.append(physical.rsplit("/", 1)[-1])
+        for resource in _live_resources(cloudformation, stack):
+            physical = resource["PhysicalResourceId"]
+            if resource["ResourceType"] == "AWS::S3::Bucket":
+                buckets.append(physical)
+            elif resource["ResourceType"] == "AWS::SageMaker::ModelPackageGroup":
+                # Its physical id is the group's ARN.
+                groups.append(physical.rsplit("/", 1)[-1])
     except ClientError as error:
         if deploy_target.error_code(error) == "ValidationError" and "does not exist" in str(error):
             return False, [], []
