@@ -357,6 +357,53 @@ class Dataset:
     def feature_names(self) -> Tuple[str, ...]:
         return tuple(f.name for f in self.features)
 
+    @property
+    def column_names(self) -> Tuple[str, ...]:
+        """Every raw column's name, in declared order: what a raw request's fields are named."""
+        return tuple(c.name for c in self.columns)
+
+    def shadowing_features(self, features: Sequence[str]) -> Tuple[str, ...]:
+        """Those of ``features`` (in their order) that have the name of a raw column but are not that column unchanged
+        (anything but ``col(<their own name>)``): ``num_open_accounts: clip(num_open_accounts, 0, 50)``,
+        ``amount: log1p(amount)``, ``fee: amount``. A raw request's field of that name holds the column, not the
+        feature."""
+        columns = set(self.column_names)
+        defined = {f.name: f for f in self.features}
+        return tuple(name for name in features
+                     if name in columns and name in defined and defined[name].source_column != name)
+
+    def raw_request_problem(self, features: Sequence[str], extras: Sequence[str] = ()) -> Optional[str]:
+        """Why serving would read a raw request for a model of ``features`` as precomputed features and score a raw
+        value where training had a computed one, or None. ``extras``: the features the model's requests also carry
+        for monitoring (its sensitive attribute and slices), read by name like the features.
+
+        Serving takes an object that holds every model feature for precomputed (``pipeline_code.serving.records``,
+        docs/invocation-contract.md "Which one?"). When every model feature has the name of a raw column, a raw
+        request holds them all and is read that way: each field is taken as the feature of its name, as it is. That
+        is the same value for a feature that is its column unchanged, and a value training never had for one that
+        transforms it (:meth:`shadowing_features`): the refusal. A model with one feature named like no column is
+        never read so (a raw request lacks that feature), whatever else shadows its column: neither refused nor
+        warned about (the sample's models do it, and a rename costs a new Feature Group column and the frozen test
+        sets).
+        """
+        columns = set(self.column_names)
+        if not features or any(name not in columns for name in features):
+            return None
+        known = set(self.feature_names)
+        read = [*features, *(name for name in extras if name not in features and name in known)]
+        shadowing = list(dict.fromkeys(self.shadowing_features(read)))
+        if not shadowing:
+            return None
+        first = shadowing[0]
+        listed = ", ".join(f"{name!r} = {format_expression(self.feature(name).expr)}" for name in shadowing)
+        one = len(shadowing) == 1
+        it = "it" if one else "them"
+        return (f"every feature has the name of a raw column of dataset {self.name!r}, so serving reads a raw request, "
+                f"which holds those columns, as precomputed features: the model would score the raw "
+                f"{'value' if one else 'values'} of {listed} instead of computing {it} as training did; rename {it} "
+                f"(e.g. {first!r} to {_renamed(first, self.feature(first).expr)!r}) or add to the model a feature "
+                "whose name is not a column")
+
     def required_column(self, feature: str) -> Optional[str]:
         """The column feature ``feature`` is never missing for, or None when it may be missing.
 
@@ -594,6 +641,14 @@ def parse_expression(text: str) -> Expr:
     if not isinstance(node, Expr):
         raise ValueError(f"{text!r} must be a column name or an operator call")
     return node
+
+
+# The suffix a renamed shadowing feature is suggested (Dataset.raw_request_problem): what its operator does.
+_RENAME_SUFFIX = {"clip": "clipped", "coalesce": "filled", "bucket": "band", "col": "feature"}
+
+
+def _renamed(name: str, expr: Expr) -> str:
+    return f"{name}_{_RENAME_SUFFIX.get(expr.op, expr.op)}"[:64]
 
 
 def format_expression(expr: Expr) -> str:

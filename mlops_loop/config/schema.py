@@ -615,6 +615,10 @@ class ModelConfig(StrictModel):
             categorical = [f.name for f in dataset.features if f.feature_type == FS_STRING]
             raise ValueError(f"slices: {bad_slices} must be categorical features of dataset {self.dataset!r}; "
                              f"allowed: {', '.join(categorical)}")
+        # Serving tells a raw request from precomputed features by the feature names it holds.
+        ambiguous = dataset.raw_request_problem(self.features, (self.sensitive_attribute, *self.slices))
+        if ambiguous:
+            raise ValueError(f"features: {ambiguous}")
         return self
 
 

@@ -385,12 +385,16 @@ def _where(index: int, position: str) -> str:
 
 
 def _source(record: Dict[str, Any], contract: FeatureContract) -> Tuple[str, List[str]]:
-    """(``features`` | ``raw``, missing fields) of one JSON object."""
+    """(``features`` | ``raw``, missing fields) of one JSON object.
+
+    An object holding every model feature is precomputed. A raw request holds them all too when every model feature
+    has a raw column's name; synth refuses such a model when one of them transforms its column
+    (:meth:`pipeline_code.catalog.Dataset.raw_request_problem`), so reading it as precomputed takes the same values."""
     features = list(contract.feature_order)
     missing_features = [f for f in features if f not in record]
     if not missing_features:
         return SOURCE_FEATURES, []
-    raw_columns = {c.name for c in contract.dataset.columns}
+    raw_columns = set(contract.dataset.column_names)
     feature_only = [f for f in features if f in record and f not in raw_columns]
     if feature_only:  # e.g. avg_charge_per_month given: the caller meant precomputed features
         return SOURCE_FEATURES, missing_features

@@ -188,6 +188,10 @@ def parse_model_spec(value: Any) -> ModelSpec:
             problems.append(f"slice {s!r} is not a feature of dataset {dataset.name!r}")
         elif dataset.feature(s).feature_type != catalog.FS_STRING:
             problems.append(f"slice {s!r} must be a categorical (String) feature")
+    ambiguous = None if unknown_features else dataset.raw_request_problem(
+        features, [name for name in (sensitive, *slices) if isinstance(name, str)])
+    if ambiguous:
+        problems.append(f"features: {ambiguous}")
     decision, class_weight = DecisionPolicy(), "none"
     try:
         decision = parse_decision(data.get("decision"))

@@ -11,7 +11,7 @@ import yaml
 
 from mlops_loop.config import ConfigError, ModelConfig, parse_config
 from pipeline_code import catalog
-from pipeline_code.training.spec import parse_model_spec
+from pipeline_code.training.spec import SpecError, parse_model_spec
 
 from tests.support.configs import SAMPLE_CONFIG
 
@@ -260,3 +260,104 @@ def test_a_config_without_datasets_says_where_they_go(raw):
 ])
 def test_expressions_round_trip_through_their_text_form(text):
     assert catalog.format_expression(catalog.parse_expression(text)) == text
+
+
+# A raw request and precomputed features are told apart by the feature names an object holds (docs/invocation-
+# contract.md "Which one?"): a model whose features all have raw column names must not transform one of them.
+def _shadow_message(dataset: str, listed: str, renamed: str, plural: bool = False) -> str:
+    it = "them" if plural else "it"
+    return (f"every feature has the name of a raw column of dataset {dataset!r}, so serving reads a raw request, which "
+            f"holds those columns, as precomputed features: the model would score the raw "
+            f"{'values' if plural else 'value'} of {listed} instead of computing {it} as training did; rename {it} "
+            f"(e.g. {renamed}) or add to the model a feature whose name is not a column")
+
+
+def test_a_model_whose_features_all_have_column_names_may_not_transform_one_of_them(raw):
+    # GIVEN a model whose features are all named like raw columns, one of them a transformed column
+    raw["models"]["churn"]["features"] = ["tenure_months", "monthly_charges", "total_charges", "contract_type"]
+    # WHEN the config loads THEN it is refused, naming the model, the feature, its expression and the fix
+    assert problems_of(raw) == ["model 'churn': field 'features': " + _shadow_message(
+        "customer_churn", "'total_charges' = coalesce(total_charges, product(monthly_charges, tenure_months))",
+        "'total_charges' to 'total_charges_filled'")]
+
+
+def test_every_transformed_column_of_such_a_model_is_named(raw):
+    churn(raw)["features"]["tenure_months"] = "clip(tenure_months, 0, 120)"
+    raw["models"]["churn"]["features"] = ["tenure_months", "monthly_charges", "total_charges"]
+    assert problems_of(raw) == ["model 'churn': field 'features': " + _shadow_message(
+        "customer_churn", "'tenure_months' = clip(tenure_months, 0.0, 120.0), "
+        "'total_charges' = coalesce(total_charges, product(monthly_charges, tenure_months))",
+        "'tenure_months' to 'tenure_months_clipped'", plural=True)]
+
+
+def test_a_feature_named_like_one_column_reading_another_is_a_transformed_column(raw):
+    # GIVEN monthly_charges read from another column: a raw request's monthly_charges is not that feature
+    churn(raw)["features"]["monthly_charges"] = "total_charges"
+    raw["models"]["churn"]["features"] = ["tenure_months", "monthly_charges"]
+    assert problems_of(raw) == ["model 'churn': field 'features': " + _shadow_message(
+        "customer_churn", "'monthly_charges' = total_charges", "'monthly_charges' to 'monthly_charges_feature'")]
+
+
+def test_a_sensitive_attribute_or_slice_such_a_model_reads_by_name_may_not_transform_its_column(raw):
+    # GIVEN a model of columns as they are, whose sensitive attribute (read by name with them) transforms its column
+    churn(raw)["features"]["gender"] = "coalesce(gender, region)"
+    raw["models"]["churn"]["features"] = ["tenure_months", "monthly_charges", "contract_type"]
+    assert problems_of(raw) == ["model 'churn': field 'features': " + _shadow_message(
+        "customer_churn", "'gender' = coalesce(gender, region)", "'gender' to 'gender_filled'")]
+
+
+def test_the_local_run_refuses_such_a_model_as_synth_does(raw, tmp_path):
+    from mlops_cli.local import run_loop
+
+    raw["models"]["churn"]["features"] = ["tenure_months", "monthly_charges", "total_charges"]
+    path = tmp_path / "mlops-loop.yaml"
+    path.write_text(yaml.safe_dump(raw))
+    with pytest.raises(ConfigError, match=r"model 'churn': field 'features': every feature has the name of a raw column "
+                                          r"of dataset 'customer_churn'"):
+        run_loop.load_config(str(path), "dev")
+
+
+@pytest.mark.parametrize("features, gender", [
+    # Columns as they are: a raw request read as precomputed gives the model the same values.
+    (["tenure_months", "monthly_charges", "contract_type", "region"], "gender"),
+    # Transformed columns beside a feature named like no column (as the sample's models have them): a raw request
+    # lacks that feature, so it is computed, sensitive attribute included.
+    (["tenure_months", "total_charges", "avg_charge_per_month"], "coalesce(gender, region)"),
+])
+def test_a_model_a_raw_request_cannot_be_mistaken_for_is_accepted(raw, features, gender):
+    churn(raw)["features"]["gender"] = gender
+    raw["models"]["churn"]["features"] = features
+    assert parse_config(raw).models["churn"].features == tuple(features)
+
+
+def test_a_job_spec_of_such_a_model_is_refused_by_every_job(raw):
+    """GIVEN a model spec written by hand (not by the loader) WHEN a job reads it THEN it is refused as synth refuses."""
+    spec = parse_config(raw).models["churn"].job_spec()
+    spec["features"] = ["tenure_months", "monthly_charges", "total_charges"]
+    with pytest.raises(SpecError) as caught:
+        parse_model_spec(spec)
+    assert str(caught.value) == "invalid --model-spec for model 'churn': features: " + _shadow_message(
+        "customer_churn", "'total_charges' = coalesce(total_charges, product(monthly_charges, tenure_months))",
+        "'total_charges' to 'total_charges_filled'")
+
+
+def test_the_catalog_names_the_features_that_transform_a_column_of_their_name():
+    # GIVEN a dataset with a column as it is, a transformed column, a column read under another's name and a feature
+    # named like no column
+    ds = catalog.parse_dataset("payments", {
+        "record_identifier": "payment_id", "event_time": "event_time", "labels": ["fraud"],
+        "columns": {"payment_id": {"type": "string", "nullable": False}, "event_time": {"type": "timestamp", "nullable": False},
+                    "amount": {"type": "double"}, "fee": {"type": "double"}, "channel": "string",
+                    "fraud": {"type": "integer", "min": 0, "max": 1}},
+        "features": {"amount": "log1p(amount)", "fee": "amount", "channel": "channel", "log_fee": "log1p(fee)"},
+    })
+    # THEN the features that transform a column of their name are those two, in the order asked
+    assert ds.shadowing_features(["log_fee", "fee", "channel", "amount"]) == ("fee", "amount")
+    # AND a model of them alone is refused, naming both; with a feature named like no column, or of channel alone, not
+    assert ds.raw_request_problem(["amount", "fee", "channel"]) == _shadow_message(
+        "payments", "'amount' = log1p(amount), 'fee' = amount", "'amount' to 'amount_log1p'", plural=True)
+    assert ds.raw_request_problem(["amount", "fee", "log_fee"]) is None
+    assert ds.raw_request_problem(["channel"]) is None
+    # AND a model of channel whose extra (sensitive attribute, slice) transforms its column is refused too
+    assert ds.raw_request_problem(["channel"], ["amount", "log_fee"]) == _shadow_message(
+        "payments", "'amount' = log1p(amount)", "'amount' to 'amount_log1p'")
