@@ -44,9 +44,10 @@ _LOWER_IS_BETTER = frozenset({"log_loss", "rmse", "mae", "logloss", "mlogloss", 
 _LABELS = {"auc": "AUC", "pr_auc": "PR-AUC", "r2": "R²", "rmse": "RMSE", "mae": "MAE", "f1": "F1", "macro_f1": "macro F1",
            "log_loss": "log loss", "logloss": "log loss"}
 
-# The headline metrics reports, the local registry and the model card show per type, in this order.
+# The headline metrics reports, the local registry and the model card show per type, in this order: every primary
+# metric of the type among them (the one the gate judged a model on is always shown; PR-AUC, the rare-event metric).
 HEADLINE_METRICS: Dict[str, Tuple[str, ...]] = {
-    BINARY: ("auc", "log_loss", "brier", "accuracy", "precision", "recall", "f1", "positive_rate"),
+    BINARY: ("auc", "pr_auc", "log_loss", "brier", "accuracy", "precision", "recall", "f1", "positive_rate"),
     MULTICLASS: ("auc", "log_loss", "brier", "accuracy", "macro_precision", "macro_recall", "macro_f1"),
     REGRESSION: ("r2", "rmse", "mae", "bias"),
 }

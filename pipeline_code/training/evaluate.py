@@ -59,7 +59,7 @@ import os
 import shutil
 import sys
 import tempfile
-from typing import Any, Dict, List, Mapping, Optional, Sequence
+from typing import Any, Dict, List, Mapping, Optional, Sequence, Tuple
 
 import numpy as np
 import pandas as pd
@@ -240,7 +240,7 @@ def evaluate(
         },
         "challenger": challenger_block,
         "champion": champion_block,
-        "comparison": _comparison(challenger_block, champion_block, spec.problem_type),
+        "comparison": _comparison(challenger_block, champion_block, spec.problem_type, spec.primary_metric),
         "attributions": attributions,
         **model_quality(spec, y, p, challenger),
     }
@@ -300,15 +300,22 @@ def evaluate(
 
 # The binary summary line keeps PR-AUC (the rare-event metric) in view; the other types show their headline.
 _SHOWN = {**problem.HEADLINE_METRICS, problem.BINARY: ("auc", "pr_auc", "log_loss", "brier", "f1", "positive_rate")}
-# Deltas against the champion (binary: the keys the report always had), and the champion's summary line.
-_COMPARED = {**problem.HEADLINE_METRICS, problem.BINARY: ("auc", "log_loss", "brier", "accuracy", "f1")}
+# Deltas against the champion (binary: the keys the report always had, and PR-AUC), and the champion's summary line.
+# Each also shows the model's primary metric (_with_primary), the one the gate compared.
+_COMPARED = {**problem.HEADLINE_METRICS, problem.BINARY: ("auc", "pr_auc", "log_loss", "brier", "accuracy", "f1")}
 _CHAMPION_SHOWN = {kind: names[:4] for kind, names in problem.HEADLINE_METRICS.items()}
-_CHAMPION_SHOWN[problem.BINARY] = ("auc", "log_loss", "brier", "f1")
+_CHAMPION_SHOWN[problem.BINARY] = ("auc", "pr_auc", "log_loss", "brier", "f1")
+
+
+def _with_primary(names: Sequence[str], metric: str) -> Tuple[str, ...]:
+    """``names``, and the primary metric after them when they lack it."""
+    return tuple(names) if metric in names else (*names, metric)
 
 
 def summary_lines(report: Dict[str, Any]) -> list:
     """A short human-readable summary of an evaluation report."""
     kind = report.get("problem_type", problem.BINARY)
+    metric = report.get("primary_metric") or problem.default_primary_metric(kind)
     ch = report["challenger"]["metrics"]
 
     def shown(block: Dict[str, Any], names: Sequence[str]) -> str:
@@ -316,12 +323,13 @@ def summary_lines(report: Dict[str, Any]) -> list:
 
     lines = [
         f"model {report['model']}: test set {report['test_set']['sha256'][:12]} ({report['test_set']['rows']} rows)",
-        f"  challenger: {shown(ch, _SHOWN[kind])}",
+        f"  challenger: {shown(ch, _with_primary(_SHOWN[kind], metric))}",
     ]
     if kind == problem.BINARY:
         lines.append(f"  decision:   {shown(ch, ('threshold', 'precision', 'recall', 'prevalence'))}")
     if report["champion"] is not None:
-        lines.append(f"  champion:   {shown(report['champion']['metrics'], _CHAMPION_SHOWN[kind])}")
+        champion = shown(report["champion"]["metrics"], _with_primary(_CHAMPION_SHOWN[kind], metric))
+        lines.append(f"  champion:   {champion}")
     else:
         lines.append("  champion:   none (first model)")
     fair = report["challenger"]["fairness"]
@@ -337,7 +345,6 @@ def summary_lines(report: Dict[str, Any]) -> list:
         # The status it is registered with, and why a person approves it when the callers' contract changes.
         lines.append(f"  registration: {approval.registration_note(registration) or registration['approval_status']}")
     # SageMaker metric-definition friendly line.
-    metric = report.get("primary_metric", "auc")
     lines.append(f"evaluation-{metric.replace('_', '-')}={_fmt(ch.get(metric))}; gate-passed={1 if gate['passed'] else 0};")
     return lines
 
@@ -354,11 +361,14 @@ def _fmt(value: Any) -> str:
     return "n/a" if value is None else f"{float(value):.4f}"
 
 
-def _comparison(challenger: Dict[str, Any], champion: Optional[Dict[str, Any]], kind: str) -> Optional[Dict[str, Any]]:
+def _comparison(challenger: Dict[str, Any], champion: Optional[Dict[str, Any]], kind: str,
+                metric: str) -> Optional[Dict[str, Any]]:
+    """``<metric>_delta`` (challenger minus champion) of the compared metrics and the primary ``metric``; None
+    without a champion."""
     if champion is None:
         return None
     out = {}
-    for name in _COMPARED[kind]:
+    for name in _with_primary(_COMPARED[kind], metric):
         a, b = challenger["metrics"].get(name), champion["metrics"].get(name)
         out[f"{name}_delta"] = None if a is None or b is None else float(a) - float(b)
     return out

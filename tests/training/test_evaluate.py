@@ -154,3 +154,35 @@ def test_a_champion_digest_must_be_a_sha256(churn_spec, dev_gate, weak_model, pr
     assert exited.value.code == 2
     assert ("argument --champion-model-sha256/--champion_model_sha256: expected a sha256 (64 lower-case hex digits), "
             "got 'ABC'") in capsys.readouterr().err
+
+
+def test_the_primary_metric_and_pr_auc_are_compared_and_shown_for_the_champion(churn_spec, dev_gate, weak_model,
+                                                                              strong_model, prepared, tmp_path, capsys):
+    """GIVEN a binary model judged on PR-AUC WHEN evaluated against a champion THEN the gate compares PR-AUC, the report's
+    challenger-minus-champion block holds its delta and the summary's champion line shows it."""
+    import dataclasses
+
+    spec = dataclasses.replace(churn_spec, primary_metric="pr_auc")
+    out = tmp_path / "evaluation"
+    assert evaluate.main(argv(spec, strong_model, prepared["test"], out, dev_gate, champion=weak_model)) == 0
+    report = json.loads((out / "evaluation.json").read_text())
+    mine, theirs = report["challenger"]["metrics"]["pr_auc"], report["champion"]["metrics"]["pr_auc"]
+    assert report["comparison"]["pr_auc_delta"] == pytest.approx(mine - theirs)
+    margin = next(c for c in report["gate"]["checks"] if c["name"] == "challenger_margin")
+    assert margin["champion_value"] == pytest.approx(theirs)
+    champion_line = next(line for line in capsys.readouterr().out.splitlines() if line.startswith("  champion:"))
+    assert f"pr_auc={theirs:.4f}" in champion_line.split()
+
+
+def test_a_multiclass_champion_line_shows_the_primary_metric(tmp_path_factory, capsys):
+    """GIVEN a multiclass model judged on macro F1 (outside the champion line's first four metrics) WHEN evaluated
+    against a champion THEN the summary's champion line shows its macro F1 too."""
+    from pipeline_code.core import problem
+    from tests.support import problem_type_reports as reports
+
+    trained = reports.shared(problem.MULTICLASS, tmp_path_factory)
+    spec = reports.make_spec(problem.MULTICLASS, primary_metric="macro_f1")
+    report = trained.evaluate(tmp_path_factory.mktemp("macro-f1"), spec=spec)
+    champion_line = next(line for line in capsys.readouterr().out.splitlines() if line.startswith("  champion:"))
+    assert f"macro_f1={report['champion']['metrics']['macro_f1']:.4f}" in champion_line.split()
+    assert "macro_f1_delta" in report["comparison"]

@@ -813,3 +813,15 @@ def test_an_acknowledged_suspected_leak_is_a_limitation_on_the_card(passing, chu
     assert message in mc.limitations(report)
     assert f"- {message}" in card["additional_information"]["caveats_and_recommendations"]
     assert card["intended_uses"]["risk_rating"] != "Low"
+
+
+def test_pr_auc_is_in_the_cards_metric_tables_and_the_challenger_minus_champion_block(passing, churn_spec):
+    """GIVEN a binary report with a champion THEN PR-AUC (the rare-event metric, a binary model's possible primary
+    metric) is in the challenger's and the champion's tables and in the challenger-minus-champion block."""
+    _, report = passing
+    card = mc.build_model_card(evaluation_report=report, model_spec=churn_spec)
+    mine, theirs = values(group(card, "challenger (this version)")), values(group(card, "champion"))
+    assert mine["pr_auc"]["value"] == pytest.approx(report["challenger"]["metrics"]["pr_auc"])
+    assert theirs["pr_auc"]["value"] == pytest.approx(report["champion"]["metrics"]["pr_auc"])
+    deltas = values(group(card, "challenger minus champion"))
+    assert deltas["pr_auc_delta"]["value"] == pytest.approx(mine["pr_auc"]["value"] - theirs["pr_auc"]["value"])

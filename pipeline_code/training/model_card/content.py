@@ -545,6 +545,8 @@ def _performance_groups(card: _Evaluated) -> List[Optional[Dict[str, Any]]]:
     """Headline metrics of the challenger (and the champion and their difference), then per problem type:
     the confusion matrix and ROC curve (binary), metrics and confusion per class (multiclass), error quantiles (regression)."""
     metrics, champion, headline = card.metrics, card.champion, _HEADLINE[card.kind]
+    if card.primary_metric not in headline:  # the metric the gate judged on is always shown
+        headline = (*headline, card.primary_metric)
     groups: List[Optional[Dict[str, Any]]] = [_group("challenger (this version)", [_metric(m, metrics.get(m)) for m in headline])]
     if champion:
         champion_metrics = champion.get("metrics") or {}
