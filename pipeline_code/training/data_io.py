@@ -77,6 +77,33 @@ def read_columns(dataset: ds.Dataset, columns: Sequence[str], *, what: str) -> p
         raise InputError(f"{what}: files disagree on the schema or cannot be decoded: {exc}") from None
 
 
+def iso_time(value: Any) -> Optional[str]:
+    """A timestamp (a pyarrow scalar or a ``datetime``) as the reports write times: ISO 8601 in UTC with ``Z``;
+    None for a null."""
+    import datetime as dt
+
+    value = value.as_py() if hasattr(value, "as_py") else value
+    if value is None:
+        return None
+    return value.astimezone(dt.timezone.utc).isoformat().replace("+00:00", "Z")
+
+
+def time_range(times: Any) -> Dict[str, Optional[str]]:
+    """``{"min", "max"}`` of a timestamp column (:func:`iso_time`; None for a column without a value): the span a
+    split's summary, a frozen test set's manifest and a model's training data period record."""
+    import pyarrow.compute as pc
+
+    return {"min": iso_time(pc.min(times)), "max": iso_time(pc.max(times))}
+
+
+def parse_time(text: str) -> Any:
+    """The UTC ``datetime`` of a time :func:`iso_time` wrote (compared as instants, not as text: a fraction of a
+    second changes the text's length)."""
+    import datetime as dt
+
+    return dt.datetime.fromisoformat(text.replace("Z", "+00:00")).astimezone(dt.timezone.utc)
+
+
 def is_empty_dir(path: Optional[str]) -> bool:
     """True when ``path`` is unset, missing, or a directory without any regular file."""
     if not path or not os.path.exists(path):

@@ -336,7 +336,7 @@ def write_frozen_test_set(
         **_label_counts(test.column(spec.target), spec),
         **({"problem_type": spec.problem_type, "classes": list(spec.classes)} if spec.problem_type != problem.BINARY else {}),
         "columns": test.column_names,
-        "time_range": {"min": _iso(pc.min(times)), "max": _iso(pc.max(times))},
+        "time_range": data_io.time_range(times),
         "feature_definitions": feature_definitions(spec),
         **({"data_origin": dict(data_origin)} if data_origin else {}),
     }
@@ -904,14 +904,11 @@ def _split_summary(table: pa.Table, spec: ModelSpec, et: str) -> Dict[str, Any]:
     counts = _label_counts(table.column(spec.target), spec)
     if "positives" in counts:
         counts["positive_rate"] = counts["positives"] / rows if rows else None
-    return {"rows": rows, **counts, "time_range": {"min": _iso(pc.min(times)), "max": _iso(pc.max(times))}}
+    return {"rows": rows, **counts, "time_range": data_io.time_range(times)}
 
 
 def _iso(scalar: pa.Scalar) -> Optional[str]:
-    value = scalar.as_py()
-    if value is None:
-        return None
-    return value.astimezone(dt.timezone.utc).isoformat().replace("+00:00", "Z")
+    return data_io.iso_time(scalar)
 
 
 def _clear_split_dir(directory: str) -> None:

@@ -75,6 +75,7 @@ from pipeline_code.training.trainers import (  # noqa: F401 - TrainingInterrupte
     add_hyperparameter_arguments,
     add_job_arguments,
     checkpoints,
+    data_period,
     finish,
     positive_weight,
     prune_checkpoints,
@@ -365,6 +366,8 @@ def train(
         "class_weight": spec.class_weight,
         "hyperparameters": hp.to_dict(),
         "trained_at": dt.datetime.now(dt.timezone.utc).isoformat(),
+        # The event-time span of the rows learnt from: evaluate checks it against the frozen test set's.
+        "data_period": data_period(spec, train_dir, validation_dir),
     })
     metadata["training"] = summary
     save_model(model, model_dir)

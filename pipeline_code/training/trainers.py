@@ -8,13 +8,13 @@ from __future__ import annotations
 
 import argparse
 import os
-from typing import Any, Dict, List, Tuple
+from typing import Any, Dict, List, Optional, Tuple
 
 import numpy as np
 import pandas as pd
 
 from pipeline_code.core import hyperparameters, problem
-from pipeline_code.training import threshold as threshold_lib
+from pipeline_code.training import data_io, threshold as threshold_lib
 from pipeline_code.training.data_io import InputError
 from pipeline_code.training.model_io import read_split
 from pipeline_code.training.spec import ModelSpec, add_model_spec_argument
@@ -60,6 +60,22 @@ def read_splits(spec: ModelSpec, train_dir: str, validation_dir: str) -> Tuple[p
             what = "a single value" if spec.problem_type == problem.REGRESSION else "a single class"
             raise InputError(f"the {name} split has {what} in {spec.target!r}")
     return frames
+
+
+def data_period(spec: ModelSpec, train_dir: str, validation_dir: str) -> Optional[Dict[str, Dict[str, Optional[str]]]]:
+    """The event-time span of each split a model learnt from, ``{"train": {"min", "max"}, "validation": {...}}`` (ISO
+    8601 UTC, :func:`~pipeline_code.training.data_io.time_range`), which the trainers record in the model's training
+    summary: evaluation compares it with the frozen test set's span (an evaluation is out-of-time only when the
+    training data ends before the test set begins), and the model card states it. Read from the splits themselves
+    (the label's event time column Prepare writes), so it is the period of the rows this model saw; None when a split
+    lacks that column (not Prepare's output), and the period is then unknown, never guessed."""
+    period: Dict[str, Dict[str, Optional[str]]] = {}
+    for name, directory in (("train", train_dir), ("validation", validation_dir)):
+        dataset = data_io.parquet_dataset(directory, what=name)
+        if spec.event_time not in dataset.schema.names:
+            return None
+        period[name] = data_io.time_range(data_io.read_columns(dataset, [spec.event_time], what=name).column(0))
+    return period
 
 
 def positive_weight(y_train: np.ndarray) -> float:

@@ -153,3 +153,24 @@ def test_the_trainers_flags_are_the_hyperparameter_table_with_its_defaults():
     flags = {action.dest: action.default for action in train.build_parser()._actions}
     assert {name: flags.get(name) for name in table} == table
     assert {name: getattr(train.Hyperparameters(), name) for name in table} == table
+
+
+def test_the_model_records_the_event_time_span_of_the_splits_it_learnt_from(strong_model, prepared):
+    """GIVEN a model trained on prepared splits THEN its training summary records each split's event-time span, the one
+    Prepare's summary gives: evaluate compares it with the frozen test set's (out-of-time or not), the card states it."""
+    summary = json.loads((Path(prepared["root"]) / "summary" / "prepare.json").read_text())
+    recorded = json.loads((Path(strong_model) / train.METADATA_FILE).read_text())["training"]["data_period"]
+    assert recorded == {name: summary["splits"][name]["time_range"] for name in ("train", "validation")}
+
+
+def test_splits_without_an_event_time_leave_the_data_period_unknown(churn_spec, prepared, tmp_path):
+    """GIVEN splits without the event time column (not Prepare's output) THEN the period is not guessed: None."""
+    import pyarrow.parquet as pq
+
+    from pipeline_code.training.trainers import data_period
+
+    for name in ("train", "validation"):
+        (tmp_path / name).mkdir()
+        table = pq.read_table(Path(prepared[name]) / f"{name}.parquet")
+        pq.write_table(table.drop_columns([churn_spec.event_time]), tmp_path / name / f"{name}.parquet")
+    assert data_period(churn_spec, str(tmp_path / "train"), str(tmp_path / "validation")) is None

@@ -32,13 +32,16 @@ def test_given_generated_churn_data_when_the_network_is_trained_then_test_auc_is
     assert ((p > 0) & (p < 1)).all() and p.dtype == np.float64
 
 
-def test_the_artefact_names_its_framework_and_keeps_the_shared_encoding(network_model, churn_spec):
+def test_the_artefact_names_its_framework_and_keeps_the_shared_encoding(network_model, churn_spec, prepared):
     metadata = json.loads((Path(network_model) / METADATA_FILE).read_text())
     assert metadata["framework"] == "pytorch" and metadata["torch_version"] == torch.__version__
     assert metadata["feature_order"] == list(churn_spec.features)
     assert metadata["training"]["epochs_trained"] >= metadata["training"]["epochs_kept"] >= 1
     assert 0 < metadata["threshold"] < 1 and metadata["decision"]["threshold"] == metadata["threshold"]
     assert metadata["network"]["parameters"] > 0
+    # the event-time span of the rows it learnt from, as the XGBoost trainer records it (evaluate's out-of-time check)
+    summary = json.loads((Path(prepared["root"]) / "summary" / "prepare.json").read_text())
+    assert metadata["training"]["data_period"] == {n: summary["splits"][n]["time_range"] for n in ("train", "validation")}
     assert json.loads((Path(network_model) / MODEL_FILE).read_text())["format"] == "mlops-loop/tabular-network/v1"
 
 
