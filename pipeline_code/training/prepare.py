@@ -30,7 +30,10 @@ Processing
    on it (refused, naming the groups and the fix). A new one in which a model input is null in every row is
    refused (it would be frozen so). A frozen one is refused when it was made from another origin
    (``--data-origin``: generated records vs your files), or when none of its keys is in data that spans or
-   precedes its time range (other data); data that starts after it only warns.
+   precedes its time range (other data); data that starts after it only warns. Only the frozen keys are left
+   out, not the set's period: when train or validation reach its first event time (the data grew past it, or holds
+   other rows of its period) the summary warns that the challenger's evaluation is not out-of-time, and the
+   evaluation report and the model card say so (the trainer records its data period in the model).
 4. **Time split** of the remaining rows: the earliest go to train, the latest to
    validation (fractions renormalised when the test set is frozen). Rows sharing an
    event time never straddle two splits.
@@ -174,6 +177,7 @@ def prepare(
         del all_rows
         cut = _time_cut(joined.column(et), fractions.train / (fractions.train + fractions.validation))
         splits = {"train": joined.slice(0, cut), "validation": joined.slice(cut)}
+        warnings += _not_out_of_time_warnings(splits, frozen_table, et, where)
     else:
         excluded = 0
         test_cut = _time_cut(joined.column(et), fractions.train + fractions.validation)
@@ -772,6 +776,25 @@ def _exclude_keys(joined: pa.Table, test: pa.Table, rid: str, et: str) -> Tuple[
     theirs = pd.MultiIndex.from_arrays([codes[n:], _micros(test.column(et))])
     is_test = ours.isin(theirs)
     return joined.filter(pa.array(~is_test)), int(is_test.sum())
+
+
+def _not_out_of_time_warnings(splits: Dict[str, pa.Table], frozen: pa.Table, et: str, where: str) -> List[str]:
+    """A warning when train or validation reach the frozen test set's first event time: the data grew past the
+    set's window (or holds other rows of its period), so the model learns from the period it is judged on, while a
+    champion trained before the set was frozen did not. Only the set's own (record id, event time) keys are left out
+    of training, not its period: leaving the period out would still train on the rows after it, so the evaluation
+    would not be out-of-time either. Not an error: the evaluation report and the model card say so, and re-freezing
+    is the owner's decision (it changes the rows the champion is judged on)."""
+    if not frozen.num_rows or not any(table.num_rows for table in splits.values()):
+        return []
+    until = max(_time_span(table, et)[1] for table in splits.values() if table.num_rows)
+    test_from, test_to = _time_span(frozen, et)
+    if until < test_from:
+        return []
+    return [f"train and validation reach {_micros_iso(until)}, the frozen test set covers {_micros_iso(test_from)}–"
+            f"{_micros_iso(test_to)}: the challenger learns from the period it is judged on, so its evaluation is not "
+            f"out-of-time (the evaluation report and the model card say so); to judge it on rows after its training "
+            f"data, delete {where} {REPLACE_FROZEN}"]
 
 
 def _check_split(name: str, table: pa.Table, spec: ModelSpec, joined: pa.Table) -> None:

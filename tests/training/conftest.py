@@ -78,3 +78,17 @@ def weak_model(churn_spec, prepared, tmp_path_factory) -> str:
 @pytest.fixture(scope="session")
 def test_frame(prepared) -> pd.DataFrame:
     return pd.read_parquet(Path(prepared["test"]) / "test.parquet")
+
+
+@pytest.fixture(scope="session")
+def later_prepared(churn_spec, prepared, tmp_path_factory) -> Dict:
+    """A later run's splits: another generated batch over the same months (distinct record ids by design), prepared
+    against ``prepared``'s frozen test set, so its train and validation run through the frozen window."""
+    from pipeline_code.training import prepare
+
+    root = tmp_path_factory.mktemp("later")
+    inputs = write_inputs(root / "inputs", "customer_churn", ROWS // 2, seed=12)
+    summary = prepare.prepare(churn_spec, inputs["features"], inputs["labels"], str(root / "prepared"),
+                              frozen_test_dir=prepared["test"], data_origin={"kind": "generated"})
+    return {"root": str(root / "prepared"), "summary": summary,
+            **{s: str(root / "prepared" / s) for s in ("train", "validation", "test")}}

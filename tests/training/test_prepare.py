@@ -187,6 +187,9 @@ def test_given_a_frozen_test_set_when_prepared_again_then_it_is_reused_byte_iden
     assert not any(key in test_keys for key in zip(rest["customer_id"], rest["event_time"]))
     assert summary["frozen_test_set_reused"] is True
     assert summary["rows_excluded_as_test_keys"] == len(test)
+    # the same data: what is left of it precedes the frozen window, so the evaluation stays out-of-time
+    assert max(pd.to_datetime(rest["event_time"], utc=True)) < min(pd.to_datetime(test["event_time"], utc=True))
+    assert not [w for w in summary["warnings"] if "not out-of-time" in w]
 
 
 def test_given_a_frozen_test_set_and_new_data_then_the_test_rows_stay_identical(churn_spec, prepared, tmp_path):
@@ -198,9 +201,34 @@ def test_given_a_frozen_test_set_and_new_data_then_the_test_rows_stay_identical(
     assert (out / "test" / "test.parquet").read_bytes() == (Path(prepared["test"]) / "test.parquet").read_bytes()
 
 
-def _span(frame: pd.DataFrame) -> str:
+def _span(frame: pd.DataFrame, between: str = " .. ") -> str:
     times = pd.to_datetime(frame["event_time"], utc=True)
-    return " .. ".join(t.isoformat().replace("+00:00", "Z") for t in (times.min(), times.max()))
+    return between.join(_iso(t) for t in (times.min(), times.max()))
+
+
+def _iso(time: pd.Timestamp) -> str:
+    return time.isoformat().replace("+00:00", "Z")
+
+
+def _not_out_of_time(until: str, test: pd.DataFrame, where: str) -> str:
+    return (f"train and validation reach {until}, the frozen test set covers {_span(test, '–')}: the challenger learns "
+            "from the period it is judged on, so its evaluation is not out-of-time (the evaluation report and the model "
+            f"card say so); to judge it on rows after its training data, delete {where} so that the next run freezes a "
+            "new one from the data it has then (the champion is judged on the new rows too)")
+
+
+def test_a_later_run_whose_splits_reach_the_frozen_window_is_warned_that_its_evaluation_is_not_out_of_time(
+    prepared, later_prepared
+):
+    """GIVEN a frozen test set and a later batch over the same months WHEN prepared THEN only the set's own keys are
+    left out, so train and validation run through its window, and the summary warns that the challenger's evaluation
+    is not out-of-time, naming where its data ends, the set's window and how to re-freeze."""
+    test, summary = _read(prepared["test"]), later_prepared["summary"]
+    splits = summary["splits"]
+    validation = _read(later_prepared["validation"])
+    until = _iso(pd.to_datetime(validation["event_time"], utc=True).max())
+    assert splits["validation"]["time_range"]["max"] == until > splits["test"]["time_range"]["min"]
+    assert [w for w in summary["warnings"] if "not out-of-time" in w] == [_not_out_of_time(until, test, prepared["test"])]
 
 
 def test_a_frozen_test_set_none_of_whose_keys_is_in_data_over_its_time_is_refused(churn_spec, prepared, tmp_path):
@@ -231,12 +259,15 @@ def test_a_frozen_test_set_older_than_all_of_the_data_is_kept_with_a_warning(chu
     # WHEN prepared THEN the frozen set is reused and the summary warns that nothing ties it to this data
     summary = prepare(churn_spec, features, labels, str(root / "out"), frozen_test_dir=prepared["test"])
     assert summary["frozen_test_set_reused"] is True
+    trained = pd.concat([_read(root / "out" / "train"), _read(root / "out" / "validation")], ignore_index=True)
     assert summary["warnings"] == [
         f"none of the frozen test set's {len(test)} ('customer_id', 'event_time') keys is in this run's data, which starts "
         f"after it (this run's 3000 labelled rows span {_span(curated)}, the test set {_span(test)}): champion and "
         "challenger are still judged on the same rows, but nothing shows they are this data's; if the data was replaced, "
         f"delete {prepared['test']} so that the next run freezes a new one from the data it has then (the champion is "
-        "judged on the new rows too)"]
+        "judged on the new rows too)",
+        # ... and its splits follow the frozen window: the challenger is judged on rows older than all it learnt from
+        _not_out_of_time(_iso(pd.to_datetime(trained["event_time"], utc=True).max()), test, prepared["test"])]
 
 
 def test_a_frozen_test_set_from_generated_records_is_refused_for_a_run_on_your_files(churn_spec, churn_inputs, tmp_path):
