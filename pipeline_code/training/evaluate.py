@@ -11,6 +11,11 @@ registry's version, the ``rule`` that picked it (``approved-last``). A champion 
 problem type (or, multiclass, other classes) is not compared: the challenger is judged as the first model
 and the report says why (``champion_not_compared``).
 
+The report's ``out_of_time`` block says whether each model's evaluation is out-of-time: its training data (the
+``data_period`` its trainer recorded in the artefact, in its ``model_info``) ends before the frozen test set's first
+event time. When the challenger's does not (the data grew past a test set frozen earlier), the block's ``note`` says
+so, and the gate's reasons and the model card's limitations carry it (:func:`out_of_time`); the verdict is unchanged.
+
 The report's ``registration`` block says how a passing challenger is registered (``approval_status``, which the
 register step reads): with ``--approval-status`` (the environment's request, default ``PendingManualApproval``), or
 ``PendingManualApproval`` when the challenger would answer the champion's callers in another shape - another problem
@@ -119,6 +124,8 @@ def score(model: TrainedModel, test: pd.DataFrame, spec: ModelSpec, *, min_rows:
         "features": model.feature_names,
         **model.size(),
         "trained_at": training.get("trained_at"),
+        # The event-time span of its train and validation rows (trainers.data_period; None before it was recorded).
+        "data_period": training.get("data_period"),
         "validation_auc": training.get("validation_auc"),
         "hyperparameters": training.get("hyperparameters"),
         "class_weight": training.get("class_weight"),
@@ -129,6 +136,49 @@ def score(model: TrainedModel, test: pd.DataFrame, spec: ModelSpec, *, min_rows:
         block["model_info"]["problem_type"] = model.problem_type
         block["model_info"]["validation"] = {k: training.get(k) for k in training.get("final_metrics", [])}
     block["_scores"] = p
+    return block
+
+
+def _data_until(info: Optional[Mapping[str, Any]]) -> Optional[str]:
+    """The last event time a model learnt from (train or validation), from its recorded data period; None when
+    its artefact does not record one."""
+    period = (info or {}).get("data_period") or {}
+    ends = [span.get("max") for span in period.values() if isinstance(span, Mapping) and span.get("max")]
+    return max(ends, key=data_io.parse_time) if ends else None
+
+
+def out_of_time(challenger: Mapping[str, Any], champion: Optional[Mapping[str, Any]],
+                test_range: Mapping[str, Any]) -> Dict[str, Any]:
+    """Whether each model's evaluation on the frozen test set is out-of-time: its training data (train and
+    validation, the ``data_period`` of its ``model_info``) ends before the test set's first event time. ``challenger``
+    / ``champion``: True, False, or None when the artefact records no period (the champion's key only with a champion).
+
+    A test set frozen once and data that keeps growing: a later challenger's splits run into or past the frozen window
+    (Prepare leaves out only the set's own keys), so it learns from the period it is judged on while the champion may
+    not have. That is no refusal (the gate judges as before), but the block's ``note`` - added to the gate's notes and
+    to the model card's limitations - says so; deleting the frozen test set makes the next run freeze the newest rows.
+    """
+    start, end = test_range.get("min"), test_range.get("max")
+
+    def judged(info: Optional[Mapping[str, Any]]) -> Tuple[Optional[bool], Optional[str]]:
+        until = _data_until(info)
+        if until is None or not start:
+            return None, until
+        return data_io.parse_time(until) < data_io.parse_time(start), until
+
+    mine, until = judged(challenger)
+    block: Dict[str, Any] = {"test_set": {"min": start, "max": end}, "challenger": mine, "challenger_data_until": until}
+    theirs = None
+    if champion is not None:
+        theirs, champion_until = judged(champion)
+        block.update(champion=theirs, champion_data_until=champion_until)
+    if mine is False:
+        note = (f"evaluation is not out-of-time for this challenger: its training data reaches {until}, the frozen test "
+                f"set covers {start}–{end}")
+        if theirs:
+            note += (f"; the champion's ended {block['champion_data_until']}, before it, so the comparison is tilted "
+                     "towards the challenger")
+        block["note"] = note
     return block
 
 
@@ -241,6 +291,8 @@ def evaluate(
         "challenger": challenger_block,
         "champion": champion_block,
         "comparison": _comparison(challenger_block, champion_block, spec.problem_type, spec.primary_metric),
+        "out_of_time": out_of_time(challenger_block["model_info"], (champion_block or {}).get("model_info"),
+                                   manifest.get("time_range") or {}),
         "attributions": attributions,
         **model_quality(spec, y, p, challenger),
     }

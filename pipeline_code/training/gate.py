@@ -44,6 +44,10 @@ environment's configured gate). The report names the model's
    the configured one - whoever may start a run may tighten the gate, never loosen it (the configuration is the
    reviewed policy);
 
+Not a check: when the report's ``out_of_time`` block has a ``note`` (the challenger's training data reaches the frozen
+test set's window, :func:`pipeline_code.training.evaluate.out_of_time`), the note is added to the decision's reasons:
+the verdict is the same, but the evaluation it rests on is not out-of-time.
+
 A required metric that is missing, null or NaN raises :class:`GateInputError` naming it:
 an incomplete report is never a pass.
 """
@@ -160,6 +164,9 @@ def decide(report: Mapping[str, Any], thresholds: GateThresholds, policy: Option
         checks.extend(_slice_checks(report, t, notes, kind, metric))
     checks.extend(_fairness_checks(report, t, kind))
     checks.extend(_leakage_checks(report, kind, notes))
+    out_of_time = (report.get("out_of_time") or {}).get("note")
+    if out_of_time:
+        notes.append(str(out_of_time))
 
     failed = [c for c in checks if not c["passed"]]
     if failed:

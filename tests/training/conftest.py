@@ -92,3 +92,9 @@ def later_prepared(churn_spec, prepared, tmp_path_factory) -> Dict:
                               frozen_test_dir=prepared["test"], data_origin={"kind": "generated"})
     return {"root": str(root / "prepared"), "summary": summary,
             **{s: str(root / "prepared" / s) for s in ("train", "validation", "test")}}
+
+
+@pytest.fixture(scope="session")
+def later_model(churn_spec, later_prepared, tmp_path_factory) -> str:
+    """A model trained on ``later_prepared``: a challenger whose training data reaches the frozen test set's window."""
+    return train_model(churn_spec, later_prepared, tmp_path_factory.mktemp("models") / "later")

@@ -156,6 +156,50 @@ def test_a_champion_digest_must_be_a_sha256(churn_spec, dev_gate, weak_model, pr
             "got 'ABC'") in capsys.readouterr().err
 
 
+def _period(model: str) -> dict:
+    return json.loads((Path(model) / "feature_metadata.json").read_text())["training"]["data_period"]
+
+
+def test_a_challenger_trained_before_the_frozen_window_is_evaluated_out_of_time(churn_spec, dev_gate, strong_model,
+                                                                                prepared, tmp_path):
+    """GIVEN the model trained on the run that froze the test set WHEN evaluated THEN the report carries the period it
+    learnt from and says the evaluation is out-of-time (its data ends before the set begins): no note."""
+    out = tmp_path / "evaluation"
+    assert evaluate.main(argv(churn_spec, strong_model, prepared["test"], out, dev_gate)) == 0
+    report = json.loads((out / "evaluation.json").read_text())
+    period = _period(strong_model)
+    assert report["challenger"]["model_info"]["data_period"] == period
+    window = json.loads((Path(prepared["test"]) / "manifest.json").read_text())["time_range"]
+    assert report["out_of_time"] == {"test_set": window, "challenger": True,
+                                     "challenger_data_until": period["validation"]["max"]}
+    assert not [r for r in report["gate"]["reasons"] if "out-of-time" in r]
+
+
+def test_a_challenger_whose_training_data_reaches_the_frozen_window_is_noted_not_refused(
+    churn_spec, dev_gate, strong_model, later_model, prepared, tmp_path, capsys
+):
+    """GIVEN a later challenger whose train and validation run through the frozen test set's window, and the champion
+    trained before it WHEN evaluated THEN the report and the gate's reasons say the challenger's evaluation is not
+    out-of-time (where its data ends, the set's window) and that the comparison is tilted its way; the verdict is the
+    gate's checks' alone."""
+    out = tmp_path / "evaluation"
+    assert evaluate.main(argv(churn_spec, later_model, prepared["test"], out, dev_gate, champion=strong_model)) == 0
+    report = json.loads((out / "evaluation.json").read_text())
+    window = json.loads((Path(prepared["test"]) / "manifest.json").read_text())["time_range"]
+    until, champion_until = _period(later_model)["validation"]["max"], _period(strong_model)["validation"]["max"]
+    note = (f"evaluation is not out-of-time for this challenger: its training data reaches {until}, the frozen test set "
+            f"covers {window['min']}–{window['max']}; the champion's ended {champion_until}, before it, so the comparison "
+            "is tilted towards the challenger")
+    assert report["out_of_time"] == {"test_set": window, "challenger": False, "challenger_data_until": until,
+                                     "champion": True, "champion_data_until": champion_until, "note": note}
+    assert report["gate"]["reasons"][-1] == note
+    from pipeline_code.training.gate import decide
+
+    without = decide({**report, "out_of_time": {}}, dev_gate)  # a note, not a check: the same verdict and checks
+    assert (without.passed, without.checks) == (report["gate"]["passed"], report["gate"]["checks"])
+    assert f"    - {note}" in capsys.readouterr().out.splitlines()
+
+
 def test_the_primary_metric_and_pr_auc_are_compared_and_shown_for_the_champion(churn_spec, dev_gate, weak_model,
                                                                               strong_model, prepared, tmp_path, capsys):
     """GIVEN a binary model judged on PR-AUC WHEN evaluated against a champion THEN the gate compares PR-AUC, the report's

@@ -82,6 +82,18 @@ def test_given_a_better_challenger_then_it_passes(reports, dev_gate):
     assert any(c["name"] == "slice_regression" for c in decision.checks)
 
 
+def test_an_evaluation_that_is_not_out_of_time_is_a_note_not_a_check(reports, dev_gate):
+    # GIVEN a report whose out_of_time block notes that the challenger learnt from the frozen test set's period
+    report = copy.deepcopy(reports["better"])
+    note = ("evaluation is not out-of-time for this challenger: its training data reaches 2026-03-31T23:04:27Z, the "
+            "frozen test set covers 2026-03-18T18:32:20Z–2026-03-31T23:43:09Z")
+    report["out_of_time"] = {"challenger": False, "note": note}
+    # WHEN decided THEN the verdict and the checks are those without it, and the reasons end with the note
+    noted, plain = decide(report, dev_gate), decide(reports["better"], dev_gate)
+    assert (noted.passed, noted.checks) == (plain.passed, plain.checks)
+    assert noted.reasons == [*plain.reasons, note]
+
+
 def test_given_a_worse_challenger_then_it_is_rejected_for_the_margin(reports, dev_gate):
     decision = decide(reports["worse"], dev_gate)
     assert not decision.passed

@@ -815,6 +815,62 @@ def test_an_acknowledged_suspected_leak_is_a_limitation_on_the_card(passing, chu
     assert card["intended_uses"]["risk_rating"] != "Low"
 
 
+def _period(model: str) -> dict:
+    return json.loads((Path(model) / "feature_metadata.json").read_text())["training"]["data_period"]
+
+
+def test_a_card_states_the_training_data_period_and_an_out_of_time_test_set(passing, churn_spec, strong_model):
+    """GIVEN a model trained on the run that froze the test set THEN the card's training section states the period of
+    its train and validation records, and the intended uses call the test set out-of-time."""
+    _, report = passing
+    card = mc.build_model_card(evaluation_report=report, model_spec=churn_spec)
+    train, validation = _period(strong_model)["train"], _period(strong_model)["validation"]
+    assert card["training_details"]["training_observations"].endswith(
+        f" on records from {train['min']} to {train['max']} (validation records from {validation['min']} to "
+        f"{validation['max']}).")
+    window = report["test_set"]["time_range"]
+    assert card["intended_uses"]["factors_affecting_model_efficiency"].startswith(
+        f"Performance was measured on a frozen, out-of-time test set ({window['min']} to {window['max']}; the training "
+        f"data ends {validation['max']}); ")
+    assert not [n for n in mc.limitations(report) if "out-of-time" in n]
+
+
+def test_a_challenger_trained_into_the_frozen_window_says_so_on_its_card(churn_spec, dev_gate, strong_model, later_model,
+                                                                       prepared, tmp_path):
+    """GIVEN a later challenger whose training data reaches the frozen test set's window, the champion trained before
+    it WHEN carded THEN the caveats carry the report's note, the intended uses no longer call the evaluation
+    out-of-time (nor merely time-split), and the risk is not Low."""
+    report = run_evaluation(churn_spec, later_model, prepared, tmp_path, dev_gate, champion=strong_model)
+    card = mc.build_model_card(evaluation_report=report, model_spec=churn_spec)
+    assert_schema_valid(card)
+    note = report["out_of_time"]["note"]
+    assert note.startswith("evaluation is not out-of-time for this challenger: its training data reaches ")
+    assert note in mc.limitations(report)
+    assert f"- {note}" in card["additional_information"]["caveats_and_recommendations"].splitlines()
+    window, until = report["test_set"]["time_range"], _period(later_model)["validation"]["max"]
+    assert card["intended_uses"]["factors_affecting_model_efficiency"].startswith(
+        f"Performance was measured on a frozen test set ({window['min']} to {window['max']}) that the training data "
+        f"reaches (to {until}): not an out-of-time evaluation, see the caveats; ")
+    assert card["intended_uses"]["risk_rating"] != "Low"
+
+
+def test_a_card_of_a_model_without_a_recorded_period_does_not_claim_out_of_time(passing, churn_spec):
+    """GIVEN a report of a model trained before its artefact recorded its data period THEN the card says the period is
+    not recorded and does not call the test set out-of-time."""
+    import copy
+
+    _, report = passing
+    report = copy.deepcopy(report)
+    report["challenger"]["model_info"]["data_period"] = None
+    report["out_of_time"] = evaluate.out_of_time(report["challenger"]["model_info"], None, report["test_set"]["time_range"])
+    card = mc.build_model_card(evaluation_report=report, model_spec=churn_spec)
+    assert card["training_details"]["training_observations"].endswith(" (its training data period is not recorded).")
+    window = report["test_set"]["time_range"]
+    assert card["intended_uses"]["factors_affecting_model_efficiency"].startswith(
+        f"Performance was measured on a frozen, time-split test set ({window['min']} to {window['max']}); the training "
+        "data period is not recorded, so whether it precedes the test set is unknown; ")
+
+
 def test_pr_auc_is_in_the_cards_metric_tables_and_the_challenger_minus_champion_block(passing, churn_spec):
     """GIVEN a binary report with a champion THEN PR-AUC (the rare-event metric, a binary model's possible primary
     metric) is in the challenger's and the champion's tables and in the challenger-minus-champion block."""

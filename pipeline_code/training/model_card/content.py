@@ -159,7 +159,8 @@ def _primary(report: Mapping[str, Any]) -> str:
 
 def limitations(report: Mapping[str, Any]) -> List[str]:
     """Plain-language limitations: failed gate checks, an acknowledged suspected target leak, fairness not assessable,
-    small slices and groups."""
+    small slices and groups, an evaluation that is not out-of-time (the training data reaches the frozen test set's
+    window)."""
     out: List[str] = []
     kind, metric = _kind(report), _primary(report)
     label = problem.label(metric)
@@ -223,6 +224,9 @@ def limitations(report: Mapping[str, Any]) -> List[str]:
             if not entry.get("gated"):
                 why = _ungated_because(kind, label, metric, block, entry)
                 out.append(f"slice {column}={value} has {why}: its metrics are reported, not gated")
+    not_out_of_time = (report.get("out_of_time") or {}).get("note")
+    if not_out_of_time:
+        out.append(str(not_out_of_time))
     if report.get("champion_not_compared"):
         out.append(
             f"the champion was not compared ({report['champion_not_compared']}): judged as the first model of its group"
@@ -434,8 +438,24 @@ def _what_it_predicts(card: _Evaluated) -> str:
     )
 
 
+def _test_set_sentence(card: _Evaluated) -> str:
+    """How the test set relates in time to the data the model learnt from: out-of-time only when the training data
+    (the period its artefact records, evaluate's ``out_of_time`` block) ends before the test set begins."""
+    time_range = card.report["test_set"].get("time_range") or {}
+    span = f"{time_range.get('min', '?')} to {time_range.get('max', '?')}"
+    judged = card.report.get("out_of_time") or {}
+    until = judged.get("challenger_data_until")
+    if judged.get("challenger") is True:
+        return f"Performance was measured on a frozen, out-of-time test set ({span}; the training data ends {until})"
+    if judged.get("challenger") is False:
+        return (f"Performance was measured on a frozen test set ({span}) that the training data reaches (to {until}): "
+                "not an out-of-time evaluation, see the caveats")
+    return (f"Performance was measured on a frozen, time-split test set ({span}); the training data period is not "
+            "recorded, so whether it precedes the test set is unknown")
+
+
 def _intended_uses(card: _Evaluated) -> Dict[str, Any]:
-    spec, time_range = card.spec, card.report["test_set"].get("time_range") or {}
+    spec = card.spec
     risk, risk_reason = _risk(card.report, card.notes)
     shifting = {problem.BINARY: "the base rate", problem.MULTICLASS: "the class mix",
                 problem.REGRESSION: "the distribution"}[card.kind]  # fmt: skip
@@ -446,8 +466,7 @@ def _intended_uses(card: _Evaluated) -> Dict[str, Any]:
             _MAX["long"],
         ),
         "factors_affecting_model_efficiency": _clip(
-            "Performance was measured on a frozen, time-split test set "
-            f"({time_range.get('min', '?')} to {time_range.get('max', '?')}); drift in the input features or "
+            f"{_test_set_sentence(card)}; drift in the input features or "
             f"in {shifting} of '{spec.target}' degrades it. Slices are reported by "
             f"{', '.join(spec.slices) or 'no column'}.",
             _MAX["long"],
@@ -479,13 +498,24 @@ def _training_details(card: _Evaluated) -> Dict[str, Any]:
         job["hyper_parameters"] = hyper[:100]
     training: Dict[str, Any] = {
         "training_observations": _clip(
-            f"{_model_size(info)} on {len(card.spec.features)} features; trained at {info.get('trained_at') or 'unknown'}.",
+            f"{_model_size(info)} on {len(card.spec.features)} features; trained at "
+            f"{info.get('trained_at') or 'unknown'} {_data_period_text(info)}.",
             _MAX["description"],
         )
     }
     if job:
         training["training_job_details"] = job
     return training
+
+
+def _data_period_text(info: Mapping[str, Any]) -> str:
+    """The event-time span of the rows the model learnt from (its artefact's ``data_period``), as a sentence's end."""
+    period = info.get("data_period") or {}
+    train, validation = period.get("train") or {}, period.get("validation") or {}
+    if not train or not validation:
+        return "(its training data period is not recorded)"
+    return (f"on records from {train.get('min')} to {train.get('max')} (validation records from {validation.get('min')} "
+            f"to {validation.get('max')})")
 
 
 def _model_size(info: Dict[str, Any]) -> str:
