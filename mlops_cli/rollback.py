@@ -40,7 +40,9 @@ from botocore.exceptions import BotoCoreError, ClientError, NoRegionError
 
 from mlops_cli import target as deploy_target
 from pipeline_code.argtypes import positive_int
-from pipeline_code.core.contract import environment_prefix, package_group_name, package_parameter_name, serving_stack_name
+from pipeline_code.core.contract import (
+    approver_role_name, environment_prefix, package_group_name, package_parameter_name, serving_stack_name,
+)
 from pipeline_code.handlers.deploy_on_approval import (
     Version,
     describe_stack,
@@ -238,7 +240,7 @@ def main(argv: Optional[Sequence[str]] = None, *, ask: Callable[[str], str] = in
     args = parser.parse_args(argv)
     try:
         where = deploy_target.resolve(args)
-        approver = f"the approver role {where.project}-{args.env}-model-approver"
+        approver = f"the approver role {approver_role_name(environment_prefix(where.project, args.env))}"
         session = boto3.session.Session(region_name=where.region)
         # Whose credentials these are comes first: another account may hold a group of the same name.
         identity = deploy_target.check_account(session.client("sts"), where, role=approver)

@@ -12,6 +12,7 @@ from constructs import Construct
 
 from pipeline_code.core.contract import (
     REGISTERED_PROPERTIES,
+    approver_role_name,
     model_card_name_patterns,
     package_group_name,
     pascal,
@@ -114,7 +115,7 @@ class ModelRegistry(Construct):
         self.approver_role = iam.Role(
             self,
             "ApproverRole",
-            role_name=f"{name_prefix}-model-approver",
+            role_name=approver_role_name(name_prefix),
             description="Approves or rejects model package versions; cannot train, register or edit pipelines",
             assumed_by=_approver_principal(environment.account, approvers),
         )

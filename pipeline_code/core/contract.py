@@ -47,6 +47,12 @@ def serving_stack_name(prefix: str) -> str:
     return stack_name(prefix, "serving")
 
 
+def approver_role_name(prefix: str) -> str:
+    """``<prefix>-model-approver``: the IAM role that approves or rejects the environment's model package versions (the
+    only role that may; the rollback command runs as it and the audit holds every approval to it)."""
+    return f"{prefix}-model-approver"
+
+
 # The components of an environment, one stack each, in the order `cdk deploy` creates them (Storage first, every other
 # stack reads it; `cdk destroy` deletes them in the reverse order).
 STACK_COMPONENTS = ("storage", "data-pipeline", "training", "serving", "operations")
