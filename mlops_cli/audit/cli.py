@@ -37,6 +37,17 @@ What is gathered, and from where:
   ARNs); those of another package of the version, or naming no creation time, are left out and are gaps. Then CloudTrail
   ``LookupEvents`` for ``UpdateModelPackage`` calls on this ARN (who, when, requested status, description, denied
   attempts included), which covers the last 90 days only;
+* who approved: every ``Approved`` decision (the ledger's records, CloudTrail's successful calls; else the package
+  itself, Approved since it was registered) held to the environment's approver role ``<project>-<env>-model-approver``:
+  a principal whose session issuer is another (another role, an IAM user, the root user) is a gap naming it, an IAM
+  user without MFA (CloudTrail's ``mfaAuthenticated``) another; a version registered Approved is the environment's
+  auto-approval where its config sets ``training.auto_approve``, else (or when the config is not read: ``--region``,
+  ``--project`` and ``--account`` given) a gap;
+* the model card: ``DescribeModelCard`` of ``<group>-v<version>-<package creation time>``, else the older
+  ``<group>-v<version>``; no card, one that describes another package (``model_package_details`` and the package's
+  creation time in its custom details), one not ``Approved`` and any card version saved after the version's approval
+  (``ListModelCardVersions``: SageMaker keeps every edit as a version) are gaps - an auto-approved version's card, which
+  no reviewer is asked to approve, only when missing or another package's;
 * SageMaker lineage: the package's artifact (``ListArtifacts`` by source URI) and its
   associations (``ListAssociations`` both ways);
 * deployment: the serving stack's events (``DescribeStackEvents``). A model package is deployed
@@ -102,6 +113,18 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _auto_approve(args: argparse.Namespace) -> Optional[bool]:
+    """The environment's ``training.auto_approve`` as the config sets it; None when the config is not read (``--region``,
+    ``--project`` and ``--account`` all given), so a version registered Approved cannot be told from one approved by
+    hand outside the approver role."""
+    if args.region and args.project and args.account:
+        return None
+    from mlops_loop.config import load_config
+
+    # deploy_target.resolve has loaded it already (its errors are worded there).
+    return bool(deploy_target.environment_of(load_config(args.config), args.env, args.config).training.auto_approve)
+
+
 def main(argv: Optional[Sequence[str]] = None, *, clients: Optional[Clients] = None, now: Optional[dt.datetime] = None) -> int:
     """Exit 0 with the report written; 2 on an environment or model the config lacks, another account's or unusable
     credentials, unknown version or nothing serving; 1 on other AWS errors."""
@@ -115,6 +138,7 @@ def main(argv: Optional[Sequence[str]] = None, *, clients: Optional[Clients] = N
             clients=clients, project=where.project, env=args.env, model=args.model,
             version=args.version, serving=args.serving, now=now,
             caller={"account": identity.get("Account", ""), "arn": identity.get("Arn", "")},
+            auto_approve=_auto_approve(args),
         )  # fmt: skip
     except (AuditError, deploy_target.TargetError) as exc:
         print(f"{PROG}: error: {exc}", file=sys.stderr)

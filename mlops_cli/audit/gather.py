@@ -12,7 +12,7 @@ import math
 import re
 from typing import Any, Dict, List, Mapping, Optional, Sequence, Tuple
 
-from pipeline_code.core import integrity
+from pipeline_code.core import approval, integrity
 from pipeline_code.core.contract import (
     ARCHIVE_SHA256_PROPERTY,
     CODE_VERSION_PROPERTY,
@@ -33,8 +33,12 @@ from pipeline_code.core.contract import (
     TEST_FILE,
     TEST_SET_SHA256_PROPERTY,
     TRIGGER_REASON_PROPERTY,
+    approver_role_name,
+    legacy_model_card_name,
+    model_card_name,
     package_created,
 )
+from pipeline_code.training.model_card.content import card_package
 
 from .aws import (
     AuditError,
@@ -620,6 +624,9 @@ def _ledger(clients: Clients, names: Names, version: int, model_data: Sequence[s
             continue
         package_seen, decision, event = record["package"], record["decision"], record.get("event") or {}
         out["records"].append({
+            # The package as the handler saw it had never been updated: its status is the one it was registered with,
+            # and its principal the one that registered it (CreatedBy), not an approver.
+            "at_registration": _never_updated(package_seen),
             "time": iso_time(package_seen.get("LastModifiedTime") or record["recorded_at"]),
             "recorded_at": recorded,
             "principal": package_seen.get("principal"),
@@ -684,6 +691,7 @@ def _approvals(clients: Clients, package: Mapping[str, Any], gaps: Gaps, now: dt
             {
                 "time": iso_time(record.get("eventTime") or event.get("EventTime")),
                 "identity": identity.get("arn") or event.get("Username") or "unknown",
+                "identity_type": identity.get("type"),
                 "role": (session.get("sessionIssuer") or {}).get("arn"),
                 "mfa": (session.get("attributes") or {}).get("mfaAuthenticated"),
                 "source_ip": record.get("sourceIPAddress"),
@@ -706,6 +714,192 @@ def _approvals(clients: Clients, package: Mapping[str, Any], gaps: Gaps, now: dt
             gaps.add(f"lineage: the UpdateModelPackage call by {h['identity']} at {h['time']} {', '.join(changed)} after "
                      "registration")
     return None if events is None else history
+
+
+def _never_updated(package: Mapping[str, Any]) -> bool:
+    """Whether a DescribeModelPackage answer (or the ledger's copy of one) is of a package no call has updated since it
+    was registered: no ``LastModifiedBy``, and no ``LastModifiedTime`` later than its ``CreationTime``."""
+    if package.get("LastModifiedBy"):
+        return False
+    modified, created = as_datetime(package.get("LastModifiedTime")), as_datetime(package.get("CreationTime"))
+    return modified is None or (created is not None and modified <= created)
+
+
+def _issuer(principal: Optional[str]) -> Tuple[Optional[str], Optional[str]]:
+    """(kind, IAM role ARN) of a principal ARN: ``("role", arn:...:iam::<account>:role/<name>)`` for a role session
+    (``arn:...:sts::<account>:assumed-role/<name>/<session>``; the session ARN carries no role path), ``("user", None)``
+    for an IAM user, ``(None, None)`` for anything else."""
+    match = re.match(r"^arn:(aws[a-z-]*):sts::(\d{12}):assumed-role/([^/]+)/.+$", principal or "")
+    if match:
+        return "role", f"arn:{match.group(1)}:iam::{match.group(2)}:role/{match.group(3)}"
+    if re.match(r"^arn:aws[a-z-]*:iam::\d{12}:user/.+$", principal or ""):
+        return "user", None
+    return None, None
+
+
+def _approval_checks(names: Names, package: Mapping[str, Any], ledger: Mapping[str, Any],
+                     history: Optional[Sequence[Mapping[str, Any]]], auto_approve: Optional[bool],
+                     gaps: Gaps) -> List[Dict[str, Any]]:
+    """Every ``Approved`` decision on record, held to the environment's approver role (``approver_role_name``): the
+    approval ledger's records and CloudTrail's successful ``UpdateModelPackage`` calls that set ``Approved``, and - when
+    neither has one - the package itself, approved since it was registered.
+
+    A decision by a principal whose session issuer is not the approver role (another role, an IAM user, the root user)
+    is a gap naming the principal; one by an IAM user without MFA (CloudTrail's ``mfaAuthenticated``) is another. A
+    version registered ``Approved`` (no person decided: the pipeline's register step did) is named as the environment's
+    auto-approval when ``auto_approve`` (its ``training.auto_approve``) is true, and is a gap when it is false or not
+    known (None: the config was not read). Returns one entry per decision: time, principal, source, verdict."""
+    arn = package["ModelPackageArn"]
+    partition, account = arn.split(":")[1], arn.split(":")[4]
+    approver = f"arn:{partition}:iam::{account}:role/{approver_role_name(names.prefix)}"
+    checks: List[Dict[str, Any]] = []
+
+    def registered(time: Optional[str], principal: Optional[str], source: str) -> None:
+        who = principal or "an unrecorded principal"
+        if auto_approve:
+            verdict = f"auto-approved at registration (training.auto_approve of environment {names.env})"
+        else:
+            verdict = "registered Approved: no person approved it"
+            why = (f"environment {names.env} does not auto-approve (training.auto_approve is false)" if auto_approve is False
+                   else f"whether environment {names.env} auto-approves (training.auto_approve) is not known: the config "
+                        "was not read")
+            gaps.add(f"approval: the version was registered Approved at {time} by {who} ({source}) and no person approved "
+                     f"it: {why}")
+        checks.append({"time": time, "principal": principal, "source": source, "verdict": verdict,
+                       "flagged": not auto_approve, "auto": bool(auto_approve)})
+
+    def decided(time: Optional[str], principal: Optional[str], source: str, issuer: Optional[str], kind: Optional[str],
+                mfa: Optional[str], mfa_known: bool) -> None:
+        flagged = []
+        if not principal:
+            gaps.add(f"approval: the decision that approved the version at {time} ({source}) names no principal: who "
+                     "approved it is not known")
+            flagged.append("principal not recorded")
+        elif issuer != approver:
+            gaps.add(f"approval: the version was approved at {time} by {principal} ({source}), whose session issuer is "
+                     f"{issuer or 'none (not a role session)'}, not the approver role {approver}")
+            flagged.append("not the approver role")
+        if kind == "user" and mfa_known and str(mfa).lower() != "true":
+            gaps.add(f"approval: the version was approved at {time} by IAM user {principal} without MFA ({source}: "
+                     f"mfaAuthenticated {mfa if mfa is not None else 'absent'})")
+            flagged.append("IAM user without MFA")
+        checks.append({"time": time, "principal": principal, "source": source, "flagged": bool(flagged), "auto": False,
+                       "verdict": "; ".join(flagged) or "the approver role"})
+
+    for r in ledger.get("records") or []:
+        if r["status"] != approval.APPROVED:
+            continue
+        source = f"approval ledger {r['uri']}"
+        if r.get("at_registration"):
+            registered(r["time"], r["principal"], source)
+        else:
+            kind, issuer = _issuer(r["principal"])
+            decided(r["time"], r["principal"], source, issuer, kind, None, mfa_known=False)
+    for h in history or []:
+        if h["requested_status"] != approval.APPROVED or h["error"]:
+            continue
+        kind = {"AssumedRole": "role", "IAMUser": "user"}.get(h.get("identity_type") or "") or _issuer(h["identity"])[0]
+        decided(h["time"], h["identity"], f"CloudTrail event {h['event_id']}", h["role"], kind, h["mfa"], mfa_known=True)
+    if not checks and package.get("ModelApprovalStatus") == approval.APPROVED and _never_updated(package):
+        registered(iso_time(package.get("CreationTime")), _user(package.get("CreatedBy")),
+                   "the model package: Approved since it was registered, never updated")
+    return checks
+
+
+# The status of a model card its reviewers approved (ModelCardStatus: Draft | PendingReview | Approved | Archived).
+CARD_APPROVED = "Approved"
+
+
+def _model_card(clients: Clients, names: Names, version: int, package: Mapping[str, Any], auto_approved: bool,
+                gaps: Gaps) -> Dict[str, Any]:
+    """The version's SageMaker model card, found by its name (``contract.model_card_name`` of the group, version and
+    package creation time, else ``contract.legacy_model_card_name``, as cards were named before): its status, current
+    version, what package its content describes (``card_package``) and every saved version (``ListModelCardVersions``:
+    SageMaker keeps each edit as a version of its own).
+
+    Gaps: no card; a card that describes another package (another ARN or creation time, or none, or - a card that
+    records no creation time - created before this package); a card not ``Approved``; and any card version saved after
+    the version's approval (``core.approval.approval_time``: what was approved is not what the card says now). A version
+    ``auto_approved`` at registration had no reviewer: its card written after registration and left Draft is expected
+    and no gap."""
+    sm = clients.sagemaker
+    arn = package["ModelPackageArn"]
+    created_at = as_datetime(package.get("CreationTime"))
+    ours_created = package_created(created_at) if created_at else None
+    candidates = ([model_card_name(names.group, version, created_at)] if created_at else []) + [
+        legacy_model_card_name(names.group, version)]
+    out: Dict[str, Any] = {"name": None, "looked_for": candidates, "legacy": False, "arn": None, "status": None,
+                           "version": None, "created": None, "modified": None, "modified_by": None, "describes": None,
+                           "versions": [], "changed_after_approval": [], "auto_approved": auto_approved}
+    card = None
+    for name in candidates:
+        try:
+            card = sm.describe_model_card(ModelCardName=name)
+        except aws_errors() as exc:
+            if is_credentials_error(exc):
+                raise
+            if error_code(exc) == "ResourceNotFound":
+                continue
+            gaps.add(f"model card {name}: {describe_error(exc)}")
+            return out
+        out["name"], out["legacy"] = name, name != candidates[0]
+        break
+    if card is None:
+        gaps.add(f"model card: version {version} has none ({' or '.join(candidates)}): nothing describes it for review")
+        return out
+    name = out["name"]
+    out.update(arn=card.get("ModelCardArn"), status=card.get("ModelCardStatus"), version=card.get("ModelCardVersion"),
+               created=iso_time(card.get("CreationTime")), modified=iso_time(card.get("LastModifiedTime")),
+               modified_by=_user(card.get("LastModifiedBy")))
+    try:
+        content = json.loads(card.get("Content") or "null")
+    except ValueError:
+        content = None
+    if not isinstance(content, dict):
+        gaps.add(f"model card: {name}'s content is not a JSON object: which model package it describes cannot be read")
+    else:
+        theirs_arn, theirs_created = card_package(content)
+        out["describes"] = {"arn": theirs_arn, "created": theirs_created}
+        card_created = as_datetime(card.get("CreationTime"))
+        if not theirs_arn or theirs_arn.lower() != arn.lower() or (theirs_created and theirs_created != ours_created):
+            said = f"{theirs_arn} created {theirs_created or '(not recorded)'}" if theirs_arn else "no model package"
+            gaps.add(f"model card: {name} describes {said}, not this version's model package ({arn} created {ours_created})")
+        elif theirs_created is None and card_created and created_at and card_created < created_at:
+            gaps.add(f"model card: {name} records no package creation time and was created at {iso_time(card_created)}, "
+                     f"before this version's model package ({ours_created}): it describes the package that had this "
+                     "version before its group was deleted and created again")
+    if out["status"] != CARD_APPROVED and not auto_approved:
+        gaps.add(f"model card: {name} is {out['status']}, not {CARD_APPROVED}: no reviewer approved what it says "
+                 f"(card version {out['version']})")
+    versions = attempt(gaps, f"model card {name} versions (ListModelCardVersions)", lambda: list_pages(
+        sm.list_model_card_versions, "ModelCardVersionSummaryList", ModelCardName=name))
+    saved_at: Dict[Any, dt.datetime] = {}
+    for v in sorted(versions or [], key=lambda v: v.get("ModelCardVersion") or 0):
+        # A version's time: when it was saved. The API documents CreationTime as the version's; the later of the two
+        # times is taken so that an answer carrying the card's first creation there still dates each edit.
+        times = [t for t in (_instant(v.get("CreationTime")), _instant(v.get("LastModifiedTime"))) if t]
+        if times:
+            saved_at[v.get("ModelCardVersion")] = max(times)
+        out["versions"].append({"version": v.get("ModelCardVersion"), "status": v.get("ModelCardStatus"),
+                                "saved": iso_time(max(times)) if times else None})
+    # Compared at the precision SageMaker gives (an edit in the second of the approval is still after it).
+    approved_at = (approval.approval_time(_instant(package.get("LastModifiedTime")), _instant(package.get("CreationTime")))
+                   if created_at and package.get("ModelApprovalStatus") == approval.APPROVED else None)
+    if approved_at is not None and not auto_approved:
+        out["changed_after_approval"] = [v for v in out["versions"]
+                                         if v["version"] in saved_at and saved_at[v["version"]] > approved_at]
+        if out["changed_after_approval"]:
+            listing = ", ".join(f"version {v['version']} ({v['status']}) at {v['saved']}" for v in out["changed_after_approval"])
+            gaps.add(f"model card: {name} was changed after the version's approval at {iso_time(approved_at)}: "
+                     f"{listing}; what was approved is not what the card says now")
+    return out
+
+
+def _instant(value: Any) -> Optional[dt.datetime]:
+    """A botocore timestamp as an aware datetime at its full precision (:func:`as_datetime` keeps whole seconds)."""
+    if isinstance(value, dt.datetime):
+        return value if value.tzinfo else value.replace(tzinfo=dt.timezone.utc)
+    return as_datetime(value)
 
 
 def _lineage(clients: Clients, package: Mapping[str, Any], gaps: Gaps) -> Dict[str, Any]:
@@ -831,12 +1025,14 @@ def gather(
     serving: bool = False,
     now: Optional[dt.datetime] = None,
     caller: Optional[Mapping[str, str]] = None,
+    auto_approve: Optional[bool] = None,
 ) -> Dict[str, Any]:
     """Everything the report shows, as a dict with a ``gaps`` list.
 
     Exactly one of ``version`` / ``serving``. ``now`` (default: the current UTC time) bounds
     the CloudTrail look-up. ``caller`` (``account``, ``arn``) is who runs the audit, as the command
-    checked it; by default it is asked from STS (:func:`check_credentials`). Raises AuditError for an
+    checked it; by default it is asked from STS (:func:`check_credentials`). ``auto_approve`` is the environment's
+    ``training.auto_approve`` (default None: not known, so a version registered Approved is a gap). Raises AuditError for an
     unknown model or version, nothing serving, or (without ``caller``) no usable credentials; credentials that
     fail later raise botocore's error (:func:`is_credentials_error`), which the command words.
     """
@@ -933,12 +1129,16 @@ def gather(
     audit["test_set"] = _test_set(clients, metadata, report, evaluation_verified, gaps)
     audit["splits"] = _splits(clients, names, metadata, gaps)
     audit["approvals"] = history or []
-    if (status == "Approved" and not any(r["status"] == "Approved" for r in audit["ledger"]["records"])
-            and not any(h["requested_status"] == "Approved" and not h["error"] for h in audit["approvals"])):
+    audit["approval_checks"] = _approval_checks(names, package, audit["ledger"], history, auto_approve, gaps)
+    if status == "Approved" and not audit["approval_checks"]:
         gaps.add(
             "approval: the version is Approved but neither the approval ledger nor CloudTrail has its approval; it may have "
-            "been registered as Approved (dev auto_approve) or approved more than 90 days ago, before the ledger"
+            "been approved more than 90 days ago, before the ledger"
         )
+    # Only ever approved by the environment's auto-approval at registration: no reviewer was asked for the card either.
+    auto_approved = (status == "Approved" and bool(audit["approval_checks"])
+                     and all(c["auto"] for c in audit["approval_checks"]))
+    audit["model_card"] = _model_card(clients, names, int(version), package, auto_approved, gaps)
     audit["lineage"] = _lineage(clients, package, gaps)
     audit["deployment"] = _deployment(clients, names, arn, serving_arn, gaps)
     audit["gaps"] = list(gaps)

@@ -77,7 +77,10 @@ def render_markdown(audit: Mapping[str, Any]) -> str:
     out.append("")
     approved = [h for h in audit["approvals"] if h["requested_status"] == "Approved" and not h["error"]]
     kept = [r for r in (audit.get("ledger") or {}).get("records", []) if r["status"] == "Approved"]
-    if p["approval_status"] == "Approved":
+    checks = audit.get("approval_checks") or []
+    if p["approval_status"] == "Approved" and checks and all(c["auto"] for c in checks):
+        who = f"{md_text(checks[-1]['verdict'])}, by {md_text(checks[-1]['principal'] or 'unknown principal')} at {md_text(checks[-1]['time'])}"
+    elif p["approval_status"] == "Approved":
         # The ledger's record is written once and kept for ever; CloudTrail's event history holds 90 days.
         if kept:
             who = (f"approved by {md_text(kept[-1]['principal'] or 'unknown principal')} at {md_text(kept[-1]['time'])} "
@@ -88,6 +91,8 @@ def render_markdown(audit: Mapping[str, Any]) -> str:
             who = "approved (approver found neither in the approval ledger nor in CloudTrail)"
     else:
         who = f"**not approved** (status {md_text(p['approval_status'])})"
+    if p["approval_status"] == "Approved" and any(c["flagged"] for c in checks):
+        who += " — **not every approval was the approver role's** (see gaps)"
     serving = {True: "yes", False: "no", None: "unknown"}[d["serving_now"]]
     rewritten = ((audit["evaluation"].get("evidence") or {}).get("evaluation") or {}).get("verified") is False
     out += ["## Summary", ""]
@@ -110,6 +115,7 @@ def render_markdown(audit: Mapping[str, Any]) -> str:
             ["Gate", _gate_word(audit["evaluation"].get("report"))
              + (" (says a report rewritten since registration: see gaps)" if rewritten else "")],
             ["Evidence as registered", _evidence_word(audit["evaluation"])],
+            ["Model card", _card_word(audit.get("model_card") or {})],
             ["Gaps", str(len(audit["gaps"]))],
         ],
     )
@@ -209,6 +215,7 @@ def render_markdown(audit: Mapping[str, Any]) -> str:
                 ],
             )
     out += _evaluation_markdown(audit["evaluation"])
+    out += _card_markdown(audit.get("model_card") or {})
     out += ["## Approval history", ""]
     out.append(
         f"Current approval status: {md_text(p['approval_status'])}"
@@ -236,6 +243,12 @@ def render_markdown(audit: Mapping[str, Any]) -> str:
         )
     else:
         out += ["No UpdateModelPackage call on this version was found in CloudTrail.", ""]
+    if checks:
+        out += ["### Approvals held to the approver role", ""] + _table(
+            ["Time (UTC)", "Principal", "Source", "Verdict"],
+            [[md_text(c["time"]), md_text(c["principal"]), md_text(c["source"]),
+              f"**{md_text(c['verdict'])}**" if c["flagged"] else md_text(c["verdict"])] for c in checks],
+        )
     out += ["## Deployment", ""]
     rows = [
         ["Serving stack / parameter", f"{md_text(d['stack'])} / {md_text(d['parameter'])}"],
@@ -266,6 +279,46 @@ def render_markdown(audit: Mapping[str, Any]) -> str:
     out += [f"- {md_text(g)}" for g in audit["gaps"]] or ["None: every piece was found."]
     out.append("")
     return "\n".join(out)
+
+
+def _card_word(card: Mapping[str, Any]) -> str:
+    """The summary's word on the model card: its status, or that there is none."""
+    if not card.get("name"):
+        return "**none found** (see gaps)" if card.get("looked_for") else "not looked for"
+    status = md_text(card.get("status"))
+    if card.get("status") != "Approved":
+        return (f"{status} (auto-approved version: no review asked)" if card.get("auto_approved")
+                else f"**{status}**, not Approved (see gaps)")
+    if card.get("changed_after_approval"):
+        return f"{status}, **changed after the version's approval** (see gaps)"
+    return f"{status} (card version {md_text(card.get('version'))})"
+
+
+def _card_markdown(card: Mapping[str, Any]) -> List[str]:
+    """The model card section: which card, its status, what package it describes, and each version SageMaker kept."""
+    out = ["## Model card", ""]
+    if not card.get("name"):
+        looked = ", ".join(md_text(n) for n in card.get("looked_for") or [])
+        return out + [f"Not found (looked for {looked}; see Gaps).", ""]
+    describes = card.get("describes") or {}
+    out += _table(["Field", "Value"], [
+        ["Name", md_text(card["name"]) + (" (named as cards were before names carried the package's creation time)"
+                                          if card.get("legacy") else "")],
+        ["Status", md_text(card.get("status"))],
+        ["Current card version", md_text(card.get("version"))],
+        ["Describes model package", md_text(describes.get("arn"))],
+        ["Package created (as the card records it)", md_text(describes.get("created"))],
+        ["Created / last modified", f"{md_text(card.get('created'))} / {md_text(card.get('modified'))}"],
+        ["Last modified by", md_text(card.get("modified_by"))],
+    ])
+    changed = {v["version"] for v in card.get("changed_after_approval") or []}
+    if card.get("versions"):
+        out += ["Versions (SageMaker keeps each edit as a version):", ""] + _table(
+            ["Card version", "Status", "Saved (UTC)", "After the version's approval"],
+            [[md_text(v["version"]), md_text(v["status"]), md_text(v["saved"]),
+              "**yes**" if v["version"] in changed else "no"] for v in card["versions"]],
+        )
+    return out
 
 
 def _problem_type(evaluation: Mapping[str, Any]) -> str:

@@ -373,7 +373,9 @@ def model_card_name(group: str, version: int, created: Any) -> str:
     return name if len(name) <= MAX_NAME else f"{_card_stem(group)}{suffix}"
 
 
-def _legacy_card_name(group: str, version: int) -> str:
+def legacy_model_card_name(group: str, version: int) -> str:
+    """The name the pipeline gave a version's card before names carried the package's creation time:
+    ``<group>-v<version>``, past 63 characters the group's first 46, 8 hex digits of its SHA-256, then ``-v<version>``."""
     name = f"{group}-v{version}"
     return name if len(name) <= MAX_NAME else f"{_card_stem(group, _LEGACY_CARD_STEM)}{version}"
 

@@ -24,6 +24,8 @@ from botocore.utils import parse_timestamp
 from moto import mock_aws
 
 from pipeline_code.core import integrity, problem
+from pipeline_code.core.contract import legacy_model_card_name, model_card_name, package_created
+from pipeline_code.training.model_card.content import PACKAGE_CREATED_DETAIL
 from mlops_cli import audit
 from tests.support import problem_type_reports as reports
 from tests.support.configs import SAMPLE_CONFIG, sample_account
@@ -126,6 +128,8 @@ class World:
         self.evidence = self.write_evidence()
         self.split_digests = self.write_splits()
         self.v2 = self.register(approval="PendingManualApproval", with_execution=True, reports=True)
+        # Its card, written by the pipeline (Draft) and approved by a reviewer before the version was approved.
+        self.card = self.write_card(self.v2)
         sm.update_model_package(ModelPackageArn=self.v2, ModelApprovalStatus="Approved", ApprovalDescription=MALICIOUS)
         self.v3 = self.register(approval="PendingManualApproval", with_execution=False, execution_id="gone0execution")
         self.values["package_arn"] = self.v2
@@ -156,6 +160,21 @@ class World:
         for name, body in documents.items():
             self.clients.s3.put_object(Bucket=BUCKET, Key=f"{self.eval_prefix}/{name}", Body=body)
         return {name: "sha256:" + hashlib.sha256(body).hexdigest() for name, body in documents.items()}
+
+    def write_card(self, arn: str, *, status: str = "Approved", describes: str = "", name: str = "") -> str:
+        """The model card of version ``arn`` as the pipeline creates it (Draft, named after the package: ``name`` by
+        default contract.model_card_name; its content names ``describes``, by default ``arn``, and that package's
+        creation time), then moved to ``status`` as a reviewer does; returns its name."""
+        sm = self.clients.sagemaker
+        created = sm.describe_model_package(ModelPackageName=describes or arn)["CreationTime"]
+        name = name or model_card_name(GROUP, int(arn.rsplit("/", 1)[-1]), sm.describe_model_package(ModelPackageName=arn)["CreationTime"])
+        content = {"model_overview": {"model_description": "churn"},
+                   "model_package_details": {"model_package_arn": describes or arn},
+                   "additional_information": {"custom_details": {PACKAGE_CREATED_DETAIL: package_created(created)}}}
+        sm.create_model_card(ModelCardName=name, Content=json.dumps(content), ModelCardStatus="Draft")
+        if status != "Draft":
+            sm.update_model_card(ModelCardName=name, ModelCardStatus=status)
+        return name
 
     def split_uri(self, split: str) -> str:
         """A split's location as the register step records it (Prepare's output S3Uri: no trailing slash)."""
@@ -266,10 +285,27 @@ def shared_clients() -> SharedClients:
     return SharedClients(REGION)
 
 
+def keep_model_card_fields(monkeypatch: Any) -> None:
+    """Make moto's UpdateModelCard keep what the call omits (content or status), as SageMaker does; moto drops it."""
+    from moto.sagemaker.models import SageMakerModelBackend
+
+    update = SageMakerModelBackend.update_model_card
+
+    def keeping(self: Any, model_card_name: str, content: Any, model_card_status: Any) -> str:
+        last = self.model_cards.get(model_card_name, [None])[-1]
+        if last is not None:
+            content = last.content if content is None else content
+            model_card_status = last.model_card_status if model_card_status is None else model_card_status
+        return update(self, model_card_name, content, model_card_status)
+
+    monkeypatch.setattr(SageMakerModelBackend, "update_model_card", keeping)
+
+
 @pytest.fixture()
 def world(monkeypatch, shared_clients):
     monkeypatch.setenv("MOTO_ACCOUNT_ID", ACCOUNT)
     keep_package_metadata(monkeypatch)
+    keep_model_card_fields(monkeypatch)
     with mock_aws(), shared_clients.fresh() as clients:
         yield World(clients)
 
@@ -1147,3 +1183,258 @@ def test_a_ledger_record_that_does_not_parse_is_flagged_and_a_gap(world, tmp_pat
     history = section(md, "Approval history")
     assert history.count("**does not parse**") == 2
     assert f"| Approved | {audit.md_text(ALICE)} | QA passed |" in history
+
+
+# --- the model card ------------------------------------------------------------------------------------------------
+# The pipeline writes each version's card (Draft); a reviewer approves it before the version is approved. SageMaker keeps
+# every saved card version (docs: model-cards-console-edit), so an edit after the approval stays on record.
+
+
+def _card_gaps(md: str) -> list:
+    return [g for g in gaps(md) if g.startswith("model card")]
+
+
+def _reapprove(world: World) -> str:
+    """Version 2 approved again (after a card written in the test): its approval time, as the report words it."""
+    world.clients.sagemaker.update_model_package(ModelPackageArn=world.v2, ModelApprovalStatus="Approved")
+    return audit_time(world.clients.sagemaker.describe_model_package(ModelPackageName=world.v2)["LastModifiedTime"])
+
+
+def audit_time(value: Any) -> str:
+    from mlops_cli.audit.aws import iso_time
+
+    return iso_time(value)
+
+
+def _created(world: World, arn: str) -> str:
+    return package_created(world.clients.sagemaker.describe_model_package(ModelPackageName=arn)["CreationTime"])
+
+
+def test_the_versions_approved_card_is_reported_with_every_version_it_kept(world, tmp_path):
+    """GIVEN version 2's card, written by the pipeline and approved by a reviewer before the version was approved
+    WHEN audited THEN the report names the card, its status and the package it describes, lists its versions, none
+    after the approval, and no gap is about the card."""
+    code, md, _ = run(world, tmp_path, "--version", "2")
+    assert code == 0
+    card = section(md, "Model card")
+    assert f"| Name | {audit.md_text(world.card)} |" in card
+    assert "| Status | Approved |" in card
+    assert f"| Describes model package | {audit.md_text(world.v2)} |" in card
+    assert f"| Package created (as the card records it) | {_created(world, world.v2)} |" in card
+    assert [line.split(" | ")[1] for line in card.splitlines() if line.startswith("| 1 |") or line.startswith("| 2 |")] == [
+        "Draft", "Approved"]
+    assert "**yes**" not in card
+    assert "| Model card | Approved (card version 2) |" in section(md, "Summary")
+    assert _card_gaps(md) == []
+
+
+def test_a_version_without_a_model_card_is_a_gap(world, tmp_path):
+    """GIVEN version 2 approved and deployed but its card deleted (or never written) WHEN audited THEN a gap names the
+    names looked for: today's and the one cards had before their names carried the package's creation time."""
+    world.clients.sagemaker.delete_model_card(ModelCardName=world.card)
+    code, md, _ = run(world, tmp_path, "--version", "2")
+    assert code == 0
+    assert _card_gaps(md) == [audit.md_text(
+        f"model card: version 2 has none ({world.card} or {GROUP}-v2): nothing describes it for review")]
+    assert "| Model card | **none found** (see gaps) |" in section(md, "Summary")
+
+
+def test_a_model_card_no_reviewer_approved_is_a_gap(world, tmp_path):
+    """GIVEN version 2 approved while its card is PendingReview WHEN audited THEN a gap says the card is not Approved."""
+    world.clients.sagemaker.delete_model_card(ModelCardName=world.card)
+    world.write_card(world.v2, status="PendingReview")
+    _reapprove(world)
+    code, md, _ = run(world, tmp_path, "--version", "2")
+    assert _card_gaps(md) == [audit.md_text(
+        f"model card: {world.card} is PendingReview, not Approved: no reviewer approved what it says (card version 2)")]
+    assert "| Model card | **PendingReview**, not Approved (see gaps) |" in section(md, "Summary")
+
+
+def test_a_card_edited_after_the_approval_is_a_gap_naming_each_later_version(world, tmp_path):
+    """GIVEN version 2's approved card edited after the version's approval (the approver role may update card content)
+    WHEN audited THEN a gap names the approval time and each card version saved since, and the card's versions table
+    marks it."""
+    sm = world.clients.sagemaker
+    approved_at = audit_time(sm.describe_model_package(ModelPackageName=world.v2)["LastModifiedTime"])
+    edited = json.loads(sm.describe_model_card(ModelCardName=world.card)["Content"])
+    edited["model_overview"]["model_description"] = "limitations removed"
+    sm.update_model_card(ModelCardName=world.card, Content=json.dumps(edited))
+    (later,) = [v for v in sm.list_model_card_versions(ModelCardName=world.card)["ModelCardVersionSummaryList"]
+                if v["ModelCardVersion"] == 3]
+    saved = audit_time(max(later["CreationTime"], later["LastModifiedTime"]))
+
+    code, md, _ = run(world, tmp_path, "--version", "2")
+
+    assert _card_gaps(md) == [audit.md_text(
+        f"model card: {world.card} was changed after the version's approval at {approved_at}: version 3 (Approved) at "
+        f"{saved}; what was approved is not what the card says now")]
+    assert f"| 3 | Approved | {saved} | **yes** |" in section(md, "Model card")
+    assert "**changed after the version's approval**" in section(md, "Summary")
+
+
+def test_a_card_describing_another_package_is_a_gap_naming_both(world, tmp_path):
+    """GIVEN version 2's card name holding a card whose content describes version 1 WHEN audited THEN a gap names the
+    package the card describes and the audited one (ARN and creation time)."""
+    world.clients.sagemaker.delete_model_card(ModelCardName=world.card)
+    world.write_card(world.v2, describes=world.v1)
+    _reapprove(world)
+    code, md, _ = run(world, tmp_path, "--version", "2")
+    assert _card_gaps(md) == [audit.md_text(
+        f"model card: {world.card} describes {world.v1} created {_created(world, world.v1)}, not this version's model "
+        f"package ({world.v2} created {_created(world, world.v2)})")]
+
+
+def test_a_card_under_its_older_name_is_found_and_one_older_than_the_package_is_another_lifes(world, tmp_path):
+    """GIVEN no card under today's name but one under the name cards had before (<group>-v<version>), naming version
+    2's ARN and no creation time WHEN audited THEN it is the version's card, said to be under its older name; GIVEN
+    that card created before version 2's package THEN a gap: it describes the version of the group's earlier life."""
+    from moto.sagemaker.models import sagemaker_backends
+
+    sm = world.clients.sagemaker
+    sm.delete_model_card(ModelCardName=world.card)
+    legacy = legacy_model_card_name(GROUP, 2)
+    content = {"model_package_details": {"model_package_arn": world.v2}}
+    sm.create_model_card(ModelCardName=legacy, Content=json.dumps(content), ModelCardStatus="Approved")
+    _reapprove(world)
+    code, md, _ = run(world, tmp_path, "--version", "2")
+    assert f"| Name | {audit.md_text(legacy)} (named as cards were before names carried the package's creation time) |" in section(md, "Model card")
+    assert _card_gaps(md) == []
+
+    long_ago = dt.datetime(2025, 3, 1, 10, 0, tzinfo=dt.timezone.utc)
+    sagemaker_backends[ACCOUNT][REGION].model_cards[legacy][0].creation_time = long_ago
+    code, md, _ = run(world, tmp_path, "--version", "2")
+    assert _card_gaps(md) == [audit.md_text(
+        f"model card: {legacy} records no package creation time and was created at 2025-03-01T10:00:00Z, before this "
+        f"version's model package ({_created(world, world.v2)}): it describes the package that had this version before "
+        "its group was deleted and created again")]
+
+
+# --- who approved ----------------------------------------------------------------------------------------------------
+APPROVER_ROLE = f"arn:aws:iam::{ACCOUNT}:role/mlops-loop-prod-model-approver"
+EVE = f"arn:aws:sts::{ACCOUNT}:assumed-role/Admin/eve"
+
+
+def _approval_event(arn: str, identity: Dict[str, Any], *, event_id: str, at: str = "2026-11-22T08:00:00Z") -> Dict[str, Any]:
+    """A successful UpdateModelPackage call setting Approved on ``arn`` by ``identity`` (CloudTrail's userIdentity)."""
+    record = {"eventTime": at, "eventName": "UpdateModelPackage", "eventID": event_id, "userIdentity": identity,
+              "requestParameters": {"modelPackageArn": arn, "modelApprovalStatus": "Approved"}}
+    return {"EventId": event_id, "EventName": "UpdateModelPackage", "EventTime": at, "CloudTrailEvent": json.dumps(record)}
+
+
+def test_an_approval_by_another_role_or_an_iam_user_is_a_gap_naming_the_principal(world, tmp_path):
+    """GIVEN version 2 approved (CloudTrail) by a session of the Admin role, by an IAM user with long-term keys (no MFA)
+    and by an IAM user signed in with MFA WHEN audited THEN each approval outside the approver role is a gap naming its
+    principal and session issuer, the IAM user without MFA is one more, and the summary says not every approval was the
+    approver role's."""
+    user = f"arn:aws:iam::{ACCOUNT}:user/eve"
+    world.overrides["LookupEvents"] = {"Events": [
+        _approval_event(world.v2, {"type": "AssumedRole", "arn": EVE, "sessionContext": {
+            "sessionIssuer": {"type": "Role", "arn": f"arn:aws:iam::{ACCOUNT}:role/Admin"},
+            "attributes": {"mfaAuthenticated": "true"}}}, event_id="by-admin"),
+        _approval_event(world.v2, {"type": "IAMUser", "arn": user}, event_id="by-user-keys", at="2026-11-22T09:00:00Z"),
+        _approval_event(world.v2, {"type": "IAMUser", "arn": user, "sessionContext": {
+            "attributes": {"mfaAuthenticated": "true"}}}, event_id="by-user-mfa", at="2026-11-22T10:00:00Z"),
+    ]}
+
+    code, md, _ = run(world, tmp_path, "--version", "2")
+
+    assert code == 0
+    assert [g for g in gaps(md) if g.startswith("approval")] == [audit.md_text(g) for g in (
+        f"approval: the version was approved at 2026-11-22T08:00:00Z by {EVE} (CloudTrail event by-admin), whose "
+        f"session issuer is arn:aws:iam::{ACCOUNT}:role/Admin, not the approver role {APPROVER_ROLE}",
+        f"approval: the version was approved at 2026-11-22T09:00:00Z by {user} (CloudTrail event by-user-keys), whose "
+        f"session issuer is none (not a role session), not the approver role {APPROVER_ROLE}",
+        f"approval: the version was approved at 2026-11-22T09:00:00Z by IAM user {user} without MFA (CloudTrail event "
+        "by-user-keys: mfaAuthenticated absent)",
+        f"approval: the version was approved at 2026-11-22T10:00:00Z by {user} (CloudTrail event by-user-mfa), whose "
+        f"session issuer is none (not a role session), not the approver role {APPROVER_ROLE}",
+    )]
+    assert "not every approval was the approver role's" in section(md, "Summary")
+    assert "| **not the approver role; IAM user without MFA** |" in section(md, "Approval history")
+
+
+def test_an_approval_the_ledger_records_by_another_role_is_a_gap(world, tmp_path):
+    """GIVEN version 2's approval recorded in the approval ledger with the Admin role's session as its principal (and
+    CloudTrail's history gone) WHEN audited THEN a gap names the principal, the ledger record and the approver role."""
+    start = dt.datetime.now(dt.timezone.utc)
+    _decide(world, world.v2, "Approved", "ok", EVE, "deploying", start)
+    world.overrides["LookupEvents"] = {"Events": []}
+    at = audit_time(world.clients.sagemaker.describe_model_package(ModelPackageName=world.v2)["LastModifiedTime"])
+    code, md, _ = run(world, tmp_path, "--version", "2")
+    (gap,) = [g for g in gaps(md) if g.startswith("approval:")]
+    assert gap.startswith(audit.md_text(
+        f"approval: the version was approved at {at} by {EVE} (approval ledger s3://{BUCKET}/approval-ledger/churn/2/"))
+    assert gap.endswith(audit.md_text(
+        f"), whose session issuer is arn:aws:iam::{ACCOUNT}:role/Admin, not the approver role {APPROVER_ROLE}"))
+
+
+def _registered_approved(world: World) -> tuple:
+    """A version the pipeline registered Approved (no person decided), its card left Draft, CloudTrail silent:
+    (version, its package, its card name)."""
+    arn = world.register(approval="Approved", with_execution=False)
+    card = world.write_card(arn, status="Draft")
+    world.overrides["LookupEvents"] = {"Events": []}
+    return int(arn.rsplit("/", 1)[-1]), world.clients.sagemaker.describe_model_package(ModelPackageName=arn), card
+
+
+def _gather(world: World, version: int, auto_approve: Any) -> Dict[str, Any]:
+    return audit.gather(clients=world.clients, project="mlops-loop", env="prod", model="churn", version=version,
+                        caller={"account": ACCOUNT, "arn": "auditor"}, auto_approve=auto_approve)
+
+
+def test_a_version_registered_approved_is_the_auto_approval_where_the_environment_auto_approves(world):
+    """GIVEN a version registered Approved by the pipeline (training.auto_approve), its card Draft
+    WHEN audited for an environment that auto-approves THEN its approval is named the auto-approval and is no gap, and
+    neither is its card unreviewed or written after registration; a missing card still is."""
+    version, package, card = _registered_approved(world)
+    result = _gather(world, version, True)
+    assert [c["verdict"] for c in result["approval_checks"]] == [
+        "auto-approved at registration (training.auto_approve of environment prod)"]
+    assert not [g for g in result["gaps"] if g.startswith(("approval:", "model card"))]
+    summary = section(audit.render_markdown(result), "Summary")
+    assert f"| Approval | auto-approved at registration \\(training.auto\\_approve of environment prod\\), by " in summary
+    assert "| Model card | Draft (auto-approved version: no review asked) |" in summary
+
+    world.clients.sagemaker.delete_model_card(ModelCardName=card)
+    assert [g for g in _gather(world, version, True)["gaps"] if g.startswith("model card")] == [
+        f"model card: version {version} has none ({card} or {GROUP}-v{version}): nothing describes it for review"]
+
+
+def test_a_version_registered_approved_where_the_environment_does_not_auto_approve_is_a_gap(world, tmp_path):
+    """GIVEN a version registered Approved (CreateModelPackage, no UpdateModelPackage) WHEN audited for prod (its config:
+    training.auto_approve false) THEN a gap: no person approved it, and its card, never approved, is one too; WHEN the
+    config is not read (auto_approve not known) THEN the gap says so."""
+    version, package, card = _registered_approved(world)
+    created, by = audit_time(package["CreationTime"]), _gather(world, version, None)["package"]["created_by"]
+    source = "the model package: Approved since it was registered, never updated"
+    out = tmp_path / "r.md"
+    assert audit.main(["--env", "prod", "--model", "churn", *CONFIG, "--version", str(version), "--output", str(out)],
+                      clients=world.clients) == 0
+    md = out.read_text()
+    assert audit.md_text(
+        f"approval: the version was registered Approved at {created} by {by} ({source}) and no person approved it: "
+        "environment prod does not auto-approve (training.auto_approve is false)") in gaps(md)
+    assert audit.md_text(f"model card: {card} is Draft, not Approved: no reviewer approved what it says (card version 1)") in gaps(md)
+
+    assert (f"approval: the version was registered Approved at {created} by {by} ({source}) and no person approved it: "
+            "whether environment prod auto-approves (training.auto_approve) is not known: the config was not read"
+            ) in _gather(world, version, None)["gaps"]
+
+
+def test_the_ledgers_record_of_a_registration_is_the_auto_approval_not_an_approver(world):
+    """GIVEN the deploy handler's ledger record of a version registered Approved (its principal: who registered it,
+    CreatedBy) WHEN audited where the environment auto-approves THEN that record is the auto-approval, no gap."""
+    from pipeline_code.handlers import deploy_on_approval as dod
+
+    version, package, _ = _registered_approved(world)
+    arn = package["ModelPackageArn"]
+    event = {"id": "e-reg", "time": "2026-11-20T09:40:11Z", "detail": {"ModelPackageArn": arn, "ModelApprovalStatus": "Approved"}}
+    decision = {"group": GROUP, "event": {"id": "e-reg", "version": version, "approval": "Approved"}, "outcome": "deploying",
+                "stack": STACK, "parameter": "ChurnModelPackageArn"}
+    assert "key" in dod.record_decision(dod.Ledger(bucket=BUCKET, models={GROUP: "churn"}), event, decision,
+                                        sagemaker=world.clients.sagemaker, s3=world.clients.s3,
+                                        notify=dod._Notifier(None, None, GROUP))
+    result = _gather(world, version, True)
+    assert [(c["source"].split(" s3://")[0], c["verdict"]) for c in result["approval_checks"]] == [
+        ("approval ledger", "auto-approved at registration (training.auto_approve of environment prod)")]
+    assert not [g for g in result["gaps"] if g.startswith("approval:")]

@@ -197,7 +197,7 @@ def test_every_model_card_name_fits_sagemaker_and_the_groups_patterns_cover_it(l
         assert any(fnmatch.fnmatchcase(name, p) for p in patterns), (name, patterns)
         assert exact.fullmatch(name), name
         # AND so is the name a card of this version had before names carried the package's creation
-        legacy = contract._legacy_card_name(group, version)
+        legacy = contract.legacy_model_card_name(group, version)
         assert any(fnmatch.fnmatchcase(legacy, p) for p in patterns) and exact.fullmatch(legacy), (legacy, patterns)
     # AND a group whose every version fits keeps one plain pattern
     if length <= 63 - len("-v999999-20260301T095907Z"):
