@@ -29,7 +29,7 @@ if __name__ == "__main__":
     # Before the CDK is imported (a second): on an empty SDK cache the helper imports the SDK meanwhile.
     sdk_helper.start_for_app()
 
-from mlops_loop.app_builder import REPO_ROOT, build_app, code_version, new_app  # noqa: E402
+from mlops_loop.app_builder import REPO_ROOT, build_app, new_app, source_version  # noqa: E402
 from mlops_loop.config import AppConfig, ConfigError, load_config
 from mlops_loop.tools import source_stamp
 
@@ -47,9 +47,12 @@ def main() -> None:
         print(f"mlops-loop: {error}", file=sys.stderr)
         sys.exit(2)
     environments = _selected_environments(app.node.try_get_context(source_stamp.ENVIRONMENTS_CONTEXT_KEY), config)
-    for warning in config.warnings():
+    # The config read, as well as the tree: a version built from another config or untracked code is dirty.
+    version = source_version(REPO_ROOT, config=Path(config_path))
+    dirty = version.warning()
+    for warning in [*config.warnings(), *([dirty] if dirty else [])]:
         print(f"mlops-loop: warning: {warning}", file=sys.stderr)
-    build_app(app, config, environments=environments, code_version=code_version())
+    build_app(app, config, environments=environments, code_version=version.version)
     sdk_helper.close()  # build_app has what it asked for: the helper exits while the templates are written
     # The stamp records a selection, so the tools that read cdk.out as the whole app refuse it.
     stamp = dataclasses.replace(source, environments=tuple(environments)) if environments is not None else source

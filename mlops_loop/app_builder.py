@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import subprocess
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Iterable, Optional
 
@@ -10,6 +11,7 @@ from aws_cdk import App
 
 from . import cdk_json
 from .config import AppConfig
+from .constructs.job_code import JOB_CODE_ROOT, shipped_in_library
 from .nag import add_nag_packs
 from .packaging import keep_staged_files
 from .stage import MlopsStage
@@ -40,21 +42,100 @@ def new_app(outdir: Optional[str] = None) -> App:
     return app
 
 
-def code_version(repo: Path = REPO_ROOT) -> str:
-    """The git commit of the working tree (``-dirty`` when it has uncommitted changes), or ``unknown``.
+# How many files a reason names before it counts the rest (the warning is one line).
+SHOWN_FILES = 5
 
-    Recorded as lineage on every registered model version. Reads the local repository only.
+
+@dataclass(frozen=True)
+class SourceVersion:
+    """What synth was built from: the git commit, and why the working tree differs from it (empty when it does not).
+
+    ``commit`` is None when git cannot tell (not a checkout, git missing): the version is then ``unknown``.
     """
+
+    commit: Optional[str]
+    dirty: tuple[str, ...] = ()
+
+    @property
+    def version(self) -> str:
+        """``<commit>``, ``<commit>-dirty`` when anything synth used differs from it, or ``unknown``."""
+        if self.commit is None:
+            return "unknown"
+        return f"{self.commit}-dirty" if self.dirty else self.commit
+
+    def warning(self) -> Optional[str]:
+        """One line saying why the version is dirty, naming the files (None when it is not)."""
+        if self.commit is None or not self.dirty:
+            return None
+        return f"code version {self.version}: {'; '.join(self.dirty)}"
+
+
+def source_version(repo: Path = REPO_ROOT, *, config: Optional[Path] = None) -> SourceVersion:
+    """The git commit of ``repo``, dirty when what synth reads is not that commit's: a tracked file with uncommitted
+    changes, the ``config`` file (when given) untracked, git-ignored, modified or outside the repository, or a file
+    under the job code (``pipeline_code/``) that git does not track (ignored ones included) and the job-code zip
+    would ship. Reads the local repository only.
+    """
+    config_path = config.resolve() if config is not None else None
+    root = repo.resolve()
+    config_relative = (config_path.relative_to(root).as_posix()
+                       if config_path is not None and config_path.is_relative_to(root) else None)
     try:
-        commit = subprocess.run(
-            ["git", "rev-parse", "HEAD"], cwd=repo, capture_output=True, text=True, check=True, timeout=10
-        ).stdout.strip()
-        dirty = subprocess.run(
-            ["git", "status", "--porcelain", "--untracked-files=no"], cwd=repo, capture_output=True, text=True, timeout=10
-        ).stdout.strip()
+        commit = _git(repo, "rev-parse", "HEAD").strip()
+        changed = _changed_tracked_files(_git(repo, "status", "--porcelain=v1", "-z", "--untracked-files=no"))
+        # Without --exclude-standard, --others lists git-ignored files too: the zip does not read .gitignore.
+        untracked = [p for p in _git(repo, "ls-files", "--others", "-z", "--", JOB_CODE_ROOT,
+                                     *([config_relative] if config_relative else [])).split("\0") if p]
     except (OSError, subprocess.SubprocessError):
-        return "unknown"
-    return f"{commit}-dirty" if dirty else commit
+        return SourceVersion(commit=None)
+    reasons = []
+    if config_path is not None:
+        if config_relative is None:
+            reasons.append(f"config {config_path} is outside the repository")
+        elif config_relative in untracked:
+            reasons.append(f"config {config_relative} is not committed (untracked or git-ignored)")
+        elif config_relative in changed:
+            reasons.append(f"config {config_relative} has uncommitted changes")
+    others = [p for p in changed if p != config_relative]
+    if others:
+        reasons.append(f"uncommitted changes to {_named(others)}")
+    shipped = shipped_in_library(root, [p for p in untracked if p != config_relative])
+    if shipped:
+        reasons.append(f"untracked job code ships in the job-code zip: {_named(shipped)}")
+    return SourceVersion(commit=commit, dirty=tuple(reasons))
+
+
+def code_version(repo: Path = REPO_ROOT, *, config: Optional[Path] = None) -> str:
+    """The version :func:`source_version` gives (``<commit>``, ``<commit>-dirty`` or ``unknown``).
+
+    Recorded as lineage on every registered model version (``MetadataProperties.CommitId`` and ``code_version``).
+    """
+    return source_version(repo, config=config).version
+
+
+def _git(repo: Path, *args: str) -> str:
+    return subprocess.run(["git", *args], cwd=repo, capture_output=True, text=True, check=True, timeout=10).stdout
+
+
+def _changed_tracked_files(porcelain: str) -> list[str]:
+    """The paths ``git status --porcelain=v1 -z`` names (a rename's entry is followed by its old path)."""
+    fields, paths = porcelain.split("\0"), []
+    index = 0
+    while index < len(fields):
+        entry = fields[index]
+        index += 1
+        if len(entry) < 4:
+            continue
+        paths.append(entry[3:])
+        if entry[0] in "RC":
+            paths.append(fields[index])
+            index += 1
+    return paths
+
+
+def _named(paths: list[str]) -> str:
+    shown = ", ".join(sorted(paths)[:SHOWN_FILES])
+    return shown + (f" and {len(paths) - SHOWN_FILES} more" if len(paths) > SHOWN_FILES else "")
 
 
 def build_app(

@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import Iterable
 
 import jsii
-from aws_cdk import IgnoreMode, IStableListProducer, Lazy
+from aws_cdk import IgnoreMode, IgnoreStrategy, IStableListProducer, Lazy
 from aws_cdk import aws_s3_assets as s3_assets
 from constructs import Construct
 
@@ -18,7 +19,10 @@ from .access_policy import AccessPolicy
 from .generated_asset import generated_asset
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
-PIPELINE_CODE = REPO_ROOT / "pipeline_code"
+# The folder of the repository every job-code asset is made from: the library zip, the entry scripts, and the
+# handlers' code root (mlops_loop.packaging) are all files under it.
+JOB_CODE_ROOT = "pipeline_code"
+PIPELINE_CODE = REPO_ROOT / JOB_CODE_ROOT
 
 # The library zip must hold the ``pipeline_code/`` package at its root so that
 # ``import pipeline_code.catalog`` works from Glue's --extra-py-files; the asset is therefore
@@ -26,11 +30,37 @@ PIPELINE_CODE = REPO_ROOT / "pipeline_code"
 _LIBRARY_EXCLUDES = [
     "*",
     ".*",
-    "!pipeline_code",
-    "!pipeline_code/**",
-    "pipeline_code/**/__pycache__",
-    "pipeline_code/**/*.pyc",
+    f"!{JOB_CODE_ROOT}",
+    f"!{JOB_CODE_ROOT}/**",
+    f"{JOB_CODE_ROOT}/**/__pycache__",
+    f"{JOB_CODE_ROOT}/**/*.pyc",
 ]
+
+
+def shipped_in_library(repo: Path, paths: Iterable[str]) -> list[str]:
+    """Those of ``paths`` (files, relative to ``repo``, ``/``-separated) that the library zip of ``repo`` holds.
+
+    Asked of the CDK's own matcher with the library's excludes, so it cannot drift from what the zip takes: a
+    path ships unless it, or a folder above it, is excluded (the CDK skips an excluded folder whole).
+    """
+    ignore = IgnoreStrategy.glob(str(repo), _LIBRARY_EXCLUDES)
+    folders: dict[str, bool] = {}
+
+    def excluded(relative: str) -> bool:
+        return bool(ignore.ignores(str(repo / relative)))
+
+    def folder_excluded(relative: str) -> bool:
+        if relative not in folders:
+            parent = relative.rpartition("/")[0]
+            folders[relative] = (bool(parent) and folder_excluded(parent)) or excluded(relative)
+        return folders[relative]
+
+    shipped = []
+    for path in paths:
+        parent = path.rpartition("/")[0]
+        if not (parent and folder_excluded(parent)) and not excluded(path):
+            shipped.append(path)
+    return shipped
 
 
 def model_spec_json(model: ModelConfig) -> str:

@@ -16,7 +16,7 @@ from mlops_loop.app_builder import new_app
 from mlops_loop.config import parse_config
 from mlops_loop.config.schema import ModelConfig
 from mlops_loop.constructs.access_policy import AccessPolicy
-from mlops_loop.constructs.job_code import PIPELINE_CODE, REPO_ROOT, JobCode, model_spec_json
+from mlops_loop.constructs.job_code import PIPELINE_CODE, REPO_ROOT, JobCode, model_spec_json, shipped_in_library
 from pipeline_code.catalog import parse_dataset
 from tests.support.construct_configs import WEB_ORDERS
 
@@ -79,6 +79,22 @@ def test_the_library_zip_holds_the_pipeline_code_package_at_its_root_and_nothing
               if p.is_file() and "__pycache__" not in p.parts and p.suffix != ".pyc"}
     assert shipped == source
     assert "pipeline_code/catalog.py" in shipped and not [f for f in shipped if "__pycache__" in f or f.endswith(".pyc")]
+
+
+def test_shipped_in_library_names_exactly_the_files_the_zip_takes(tmp_path):
+    """GIVEN the library zip as the CDK stages it WHEN shipped_in_library is asked about every file under the job code,
+    files outside it and paths the excludes leave out (bytecode, a file inside a bytecode folder, dot-files and
+    dot-folders) THEN it names exactly the zipped files: what the code version checks for untracked job code."""
+    stack, code = _code(tmp_path)
+    staged = _staged(tmp_path, code.library)
+    zipped = {p.relative_to(staged).as_posix() for p in staged.rglob("*") if p.is_file()}
+    left_out = ["pipeline_code/training/__pycache__/train.cpython-311.pyc", "pipeline_code/training/__pycache__/notes.py",
+                "pipeline_code/stray.pyc", "pipeline_code/.env", "pipeline_code/.ipynb_checkpoints/train.py",
+                "app.py", "mlops_loop/app_builder.py", "config/mlops-loop.yaml", ".gitignore"]
+    candidates = sorted({p.relative_to(REPO_ROOT).as_posix() for p in PIPELINE_CODE.rglob("*") if p.is_file()} | set(left_out))
+    assert set(shipped_in_library(REPO_ROOT, candidates)) == zipped
+    assert shipped_in_library(REPO_ROOT, ["pipeline_code/training/new_module.py", *left_out]) == [
+        "pipeline_code/training/new_module.py"]
 
 
 # ------------------------------------------------------------------ entry scripts
