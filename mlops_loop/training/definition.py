@@ -68,7 +68,9 @@ from pipeline_code.core.contract import (
     FROZEN_TEST_PROPERTY,
     INPUT_FEATURES_PROPERTY,
     INPUT_LABELS_PROPERTY,
+    JOB_CODE_HASH_PROPERTY,
     MODEL_SHA256_PROPERTY,
+    MODEL_SPEC_SHA256_PROPERTY,
     PIPELINE_EXECUTION_ID_PROPERTY,
     PIPELINE_NAME_PROPERTY,
     PREPARE_SUMMARY_DIR,
@@ -801,7 +803,8 @@ class _Builder:
     def register_step(self, evaluate: Any, evaluation: Any, baseline: Any, prepare: Any) -> Any:
         """Register the sealed artefact (the evaluation's ``artifact.uri``) with its two digests and the digest of
         its inference container (image and environment) in the package's customer metadata, next to its lineage
-        (``contract.REGISTERED_PROPERTIES``), each ModelMetrics document with its digest (ContentDigest, from the
+        (``contract.REGISTERED_PROPERTIES``: the commit, the job code's asset hash and the model spec's digest among
+        them), each ModelMetrics document with its digest (ContentDigest, from the
         evaluate and baseline steps' ``digests.json``), and the test set's digest and the prepared splits'
         locations and digests (Prepare's summary) in the customer metadata (:mod:`pipeline_code.core.integrity`)."""
         from sagemaker.core.drift_check_baselines import DriftCheckBaselines
@@ -869,6 +872,10 @@ class _Builder:
             # Exactly contract.REGISTERED_PROPERTIES: the keys the approver role may not set or remove.
             customer_metadata_properties={
                 CODE_VERSION_PROPERTY: s.code_version,
+                # What the build was, whatever git says: the job code every step imported, and the model spec
+                # every job read (the bytes of the model_spec_s3_uri object).
+                JOB_CODE_HASH_PROPERTY: s.code_asset_hash,
+                MODEL_SPEC_SHA256_PROPERTY: hashlib.sha256(s.model_spec_json.encode()).hexdigest(),
                 TRIGGER_REASON_PROPERTY: self.p_trigger,
                 INPUT_FEATURES_PROPERTY: self.p_features,
                 INPUT_LABELS_PROPERTY: self.p_labels,

@@ -30,6 +30,7 @@ _MODEL_NAME = re.compile(r"^[a-z0-9](-?[a-z0-9]){0,62}$")
 _INSTANCE_TYPE = re.compile(r"^ml\.[a-z][a-z0-9-]*\.[a-z0-9]+$")
 # CustomerMetadataProperties values: letters, separators, digits and _.:/=+-@ (max 256).
 _METADATA_VALUE = re.compile(r"^[\w .:/=+\-@]{1,256}$")
+_SHA256 = re.compile(r"^[0-9a-f]{64}$")
 _ISO_DURATION = re.compile(r"^P(?!$)(\d+Y)?(\d+M)?(\d+W)?(\d+D)?(T(?=\d)(\d+H)?(\d+M)?(\d+S)?)?$")
 _HYPERPARAMETER_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_.-]{0,255}$")
 _ENV_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,1023}$")
@@ -73,6 +74,7 @@ class PipelineSpec:
     code_entry_s3_uri: str
     code_library_s3_uri: str
     code_version: str  # git commit captured at synth; recorded on the model package
+    code_asset_hash: str  # the library zip's CDK asset hash (64 hex digits); recorded on the model package
     # Gate thresholds (defaults of the pipeline parameters; validated by their own type)
     gate: GateThresholds
     default_approval_status: str = "PendingManualApproval"
@@ -177,6 +179,8 @@ def _validate(spec: PipelineSpec) -> List[str]:
     text("processing_instance_type", _INSTANCE_TYPE, "a SageMaker instance type such as 'ml.m5.xlarge'")
     text("training_instance_type", _INSTANCE_TYPE, "a SageMaker instance type such as 'ml.m5.xlarge'")
     text("code_version", _METADATA_VALUE, "a version string (max 256 of letters, digits, space, _.:/=+-@)")
+    # token_ok: the generation placeholder of a pass-through field (a CDK token is refused above).
+    text("code_asset_hash", _SHA256, "a CDK asset hash (64 lower-case hex digits)", token_ok=True)
     text("cache_expire_after", _ISO_DURATION, "an ISO 8601 duration such as 'P30D'")
 
     for name in ("feature_data_s3_uri", "labels_s3_uri", "frozen_test_s3_uri"):

@@ -298,8 +298,12 @@ SPLIT_PROPERTIES = {"train": "train_data", "validation": "validation_data"}
 # ... and each split's digest as Prepare wrote it (pipeline_code.core.integrity.files_digest of the files under its
 # location; the register step reads it from Prepare's summary, PREPARE_SUMMARY_FILE) ...
 SPLIT_SHA256_PROPERTIES = {"train": "train_data_sha256", "validation": "validation_data_sha256"}
-# ... and where its code, data and run came from.
+# ... and where its code, data and run came from. What pins the build without git: the job code's CDK asset hash
+# (the library zip every job imports, its S3 key in the CDK assets bucket ``<hash>.zip``) and the sha256 of the model
+# spec the jobs read (``model-spec.json``: the model's config entry with its dataset's declaration).
 CODE_VERSION_PROPERTY = "code_version"
+JOB_CODE_HASH_PROPERTY = "job_code_asset_hash"
+MODEL_SPEC_SHA256_PROPERTY = "model_spec_sha256"
 TRIGGER_REASON_PROPERTY = "trigger_reason"
 INPUT_FEATURES_PROPERTY = "input_features"
 INPUT_LABELS_PROPERTY = "input_labels"
@@ -310,7 +314,8 @@ PIPELINE_EXECUTION_ID_PROPERTY = "pipeline_execution_id"
 # Nobody changes one after registration: the approver role is denied setting each one by name (IAM has no condition
 # key listing the keys a request sets) and removing any property.
 REGISTERED_PROPERTIES = (
-    CODE_VERSION_PROPERTY, TRIGGER_REASON_PROPERTY, INPUT_FEATURES_PROPERTY, INPUT_LABELS_PROPERTY, FROZEN_TEST_PROPERTY,
+    CODE_VERSION_PROPERTY, JOB_CODE_HASH_PROPERTY, MODEL_SPEC_SHA256_PROPERTY,
+    TRIGGER_REASON_PROPERTY, INPUT_FEATURES_PROPERTY, INPUT_LABELS_PROPERTY, FROZEN_TEST_PROPERTY,
     PIPELINE_NAME_PROPERTY, PIPELINE_EXECUTION_ID_PROPERTY,
     ARCHIVE_SHA256_PROPERTY, MODEL_SHA256_PROPERTY, CONTAINER_SHA256_PROPERTY,
     TEST_SET_SHA256_PROPERTY, *SPLIT_PROPERTIES.values(), *SPLIT_SHA256_PROPERTIES.values(),

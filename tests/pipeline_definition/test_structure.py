@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import fnmatch
+import hashlib
 import json
 import os
 import sys
@@ -520,6 +521,8 @@ def test_lineage_metadata(built, spec):
     (container,) = args["InferenceSpecification"]["Containers"]
     assert args["CustomerMetadataProperties"] == {
         "code_version": spec.code_version,
+        "job_code_asset_hash": spec.code_asset_hash,
+        "model_spec_sha256": hashlib.sha256(spec.model_spec_json.encode()).hexdigest(),
         "trigger_reason": {"Get": "Parameters.TriggerReason"},
         "input_features": {"Get": "Parameters.InputFeatures"},
         "input_labels": {"Get": "Parameters.InputLabels"},

@@ -7,13 +7,15 @@ Two models of this test's own dataset: ``chargeback`` (binary, manual approval, 
 
 from __future__ import annotations
 
+import hashlib
 import json
 import re
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any, Iterator
 
 import pytest
-from aws_cdk import Environment, RemovalPolicy, Stack
+from aws_cdk import Environment, RemovalPolicy, Stack, Stage
 from aws_cdk import aws_kms as kms
 from aws_cdk import aws_s3 as s3
 from aws_cdk.assertions import Template
@@ -241,6 +243,18 @@ def test_versions_are_registered_in_the_models_group_with_the_serving_container_
     assert (inference["SupportedContentTypes"], inference["SupportedResponseMIMETypes"]) == (
         list(SERVING_CONTENT_TYPES), list(SERVING_CONTENT_TYPES))
     assert register["MetadataProperties"]["CommitId"] == "3f2a9c1"
+
+
+def test_each_version_records_the_job_code_and_the_model_spec_it_was_built_from(built):
+    """GIVEN the two pipelines WHEN a version registers THEN its customer metadata pins the build without git: the
+    library zip's asset hash (the object's key in the assets bucket is ``<hash>.zip``) and the sha256 of the very
+    bytes of the model's spec object (each model its own)."""
+    code, outdir = built.training.code, Path(Stage.of(built.stack).outdir)
+    for name, model in (("chargeback", CHARGEBACK), ("refund", REFUND)):
+        metadata = _steps(_definition(built.pipelines[name]))["Register"]["Arguments"]["CustomerMetadataProperties"]
+        assert built.stack.resolve(code.library.s3_object_key) == f"{metadata['job_code_asset_hash']}.zip"
+        spec_bytes = (outdir / code.model_spec(model).asset_path).read_bytes()
+        assert metadata["model_spec_sha256"] == hashlib.sha256(spec_bytes).hexdigest()
 
 
 # ------------------------------------------------------------------ the role's policy
