@@ -9,6 +9,8 @@ from typing import Iterable, Optional
 
 from aws_cdk import App
 
+from pipeline_code.core.contract import DIRTY_VERSION_SUFFIX
+
 from . import cdk_json
 from .config import AppConfig
 from .constructs.job_code import JOB_CODE_ROOT, shipped_in_library
@@ -61,7 +63,7 @@ class SourceVersion:
         """``<commit>``, ``<commit>-dirty`` when anything synth used differs from it, or ``unknown``."""
         if self.commit is None:
             return "unknown"
-        return f"{self.commit}-dirty" if self.dirty else self.commit
+        return f"{self.commit}{DIRTY_VERSION_SUFFIX}" if self.dirty else self.commit
 
     def warning(self) -> Optional[str]:
         """One line saying why the version is dirty, naming the files (None when it is not)."""

@@ -17,13 +17,16 @@ from pipeline_code.core.contract import (
     ARCHIVE_SHA256_PROPERTY,
     CODE_VERSION_PROPERTY,
     CONTAINER_SHA256_PROPERTY,
+    DIRTY_VERSION_SUFFIX,
     MODEL_SHA256_PROPERTY,
     EVALUATION_FILE,
     FROZEN_TEST_PROPERTY,
     GATE_PARAMETERS,
     INPUT_FEATURES_PROPERTY,
     INPUT_LABELS_PROPERTY,
+    JOB_CODE_HASH_PROPERTY,
     MANIFEST_FILE,
+    MODEL_SPEC_SHA256_PROPERTY,
     PACKAGE_ARN,
     PIPELINE_EXECUTION_ID_PROPERTY,
     PIPELINE_NAME_PROPERTY,
@@ -1081,6 +1084,11 @@ def gather(
         gaps.add(f"code commit: the customer metadata's {CODE_VERSION_PROPERTY} {code_version} differs from "
                  f"MetadataProperties.CommitId {commit_id}, recorded at registration; the report shows CommitId (the "
                  "customer metadata was changed after registration)")
+    recorded = commit_id or code_version
+    if recorded and recorded.endswith(DIRTY_VERSION_SUFFIX):
+        gaps.add(f"code commit: {recorded} was built from files that commit does not hold (uncommitted changes, untracked "
+                 f"job code, or a config not committed; synth's warning said which), so the commit alone does not show "
+                 f"what ran: {JOB_CODE_HASH_PROPERTY} and {MODEL_SPEC_SHA256_PROPERTY} record the job code and model spec")
 
     audit = {
         "generated_at": iso_time(now),

@@ -302,6 +302,8 @@ SPLIT_SHA256_PROPERTIES = {"train": "train_data_sha256", "validation": "validati
 # (the library zip every job imports, its S3 key in the CDK assets bucket ``<hash>.zip``) and the sha256 of the model
 # spec the jobs read (``model-spec.json``: the model's config entry with its dataset's declaration).
 CODE_VERSION_PROPERTY = "code_version"
+# The code version's ending when synth read anything the commit does not hold (mlops_loop.app_builder.source_version).
+DIRTY_VERSION_SUFFIX = "-dirty"
 JOB_CODE_HASH_PROPERTY = "job_code_asset_hash"
 MODEL_SPEC_SHA256_PROPERTY = "model_spec_sha256"
 TRIGGER_REASON_PROPERTY = "trigger_reason"

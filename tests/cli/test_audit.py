@@ -191,7 +191,7 @@ class World:
         return digests
 
     def register(self, *, approval: str, with_execution: bool, reports: bool = False, execution_id: str = "",
-                 sealed: bool = True, recorded: bool = True) -> str:
+                 sealed: bool = True, recorded: bool = True, commit: str = COMMIT) -> str:
         """A version; ``sealed`` (default) as the pipeline registers it: its own archive at its sealed key, both digests;
         ``reports``: version 2's reports as its ModelMetrics, with their digests and the test set's unless not ``recorded``
         (a version registered before they were recorded)."""
@@ -202,7 +202,7 @@ class World:
             model_data, digests = seal_archive(self.clients.s3, BUCKET, "churn", model_archive(before=[(f"./v{number}", b"")]),
                                                container={"Image": IMAGE})
         metadata = {
-            "code_version": COMMIT,
+            "code_version": commit,
             "trigger_reason": "drift:mlops-loop-prod-churn-retrain-psi",
             "input_features": "s3://mlops-loop-prod-features/customer_churn/snapshot=2026-11-20/",
             "input_labels": "s3://mlops-loop-prod-curated/customer_churn/",
@@ -213,7 +213,7 @@ class World:
         }
         kwargs: Dict[str, Any] = {}
         if with_execution:
-            kwargs["MetadataProperties"] = {"CommitId": COMMIT, "GeneratedBy": self.execution_arn, "ProjectId": PIPELINE}
+            kwargs["MetadataProperties"] = {"CommitId": commit, "GeneratedBy": self.execution_arn, "ProjectId": PIPELINE}
         if reports:
             base = f"s3://{BUCKET}/{self.eval_prefix}"
 
@@ -398,6 +398,25 @@ def test_an_approver_who_rewrites_the_commit_and_strips_the_digests_is_seen_thro
     assert audit.md_text(
         f"lineage: the UpdateModelPackage call by {mallory} at 2026-11-22T08:00:00Z set code_version, removed "
         "model_data_sha256, removed model_sha256 after registration") in gaps(md)
+
+
+def test_a_version_built_from_a_dirty_tree_is_a_gap_pointing_at_what_pins_the_build(world, tmp_path):
+    """GIVEN a version registered from a synth whose tree was not its commit (a config outside git, untracked job code)
+    WHEN audited THEN the report shows the -dirty commit, and a gap says the commit alone does not show what ran; a
+    version of a clean commit has no such gap."""
+    dirty = f"{COMMIT}-dirty"
+    world.register(approval="PendingManualApproval", with_execution=True, commit=dirty)
+
+    code, md, _ = run(world, tmp_path, "--version", "4")
+
+    assert code == 0
+    assert f"| Code commit | {dirty} \\(from MetadataProperties.CommitId\\) |" in section(md, "Data and code")
+    assert audit.md_text(
+        f"code commit: {dirty} was built from files that commit does not hold (uncommitted changes, untracked job code, "
+        "or a config not committed; synth's warning said which), so the commit alone does not show what ran: "
+        "job_code_asset_hash and model_spec_sha256 record the job code and model spec") in gaps(md)
+    _, clean, _ = run(world, tmp_path, "--version", "2")
+    assert not has_gap(clean, "was built from files that commit does not hold")
 
 
 def test_digests_missing_without_a_call_on_record_are_worded_by_what_the_version_tells(world, tmp_path):
