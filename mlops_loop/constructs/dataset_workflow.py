@@ -18,6 +18,11 @@ from .glue_runtime import GlueJobRole, GlueRuntime
 CURATE_SCRIPT = "etl/glue_curate_job.py"
 FEATURES_SCRIPT = "features/ingest.py"
 QUARANTINE_PREFIX = "_quarantine"
+# Where a curate run keeps a copy of every row it is about to publish until its state is written (taken back by the
+# next run when it was stopped mid-commit, deleted once a run publishes). In the curated bucket, beside the data it
+# copies: the bucket's old versions go after rewritten_noncurrent_days, so the copy each run writes and deletes does
+# not stay for the artifacts bucket's general window (or for ever there, with noncurrent_version_expiration_days null).
+CURATE_RECOVERY_PREFIX = "_curate-recovery"
 ETL_RUNS_PREFIX = "etl-runs"
 # The curate job's record of the raw files it has curated, next to its run summaries (the job role already reads
 # and writes that prefix, and lists it: the listing is how the job tells a missing state).
@@ -38,7 +43,9 @@ class DatasetWorkflow(Construct):
        ``s3://<curated>/_quarantine/<dataset>/`` with a reason, and fails the run when more than
        ``max_quarantine_ratio`` of the records are bad (nothing is dropped silently); it reads only the raw files
        that landed or changed since its last successful run, which it records in
-       ``s3://<artifacts>/etl-runs/<dataset>/curate-state.json`` (see ``pipeline_code/etl/glue_curate_job.py``);
+       ``s3://<artifacts>/etl-runs/<dataset>/curate-state.json`` (see ``pipeline_code/etl/glue_curate_job.py``); each
+       run first copies the rows it is about to publish to ``s3://<curated>/_curate-recovery/<dataset>/``, from where
+       the next run takes them back when it was stopped mid-commit, and deletes the copies once its state is written;
     3. the feature job computes the catalog's features from the curated data, writes a snapshot of every record
        to ``s3://<features>/snapshots/<dataset>/`` and puts into the FeatureGroup the records of the curated
        event dates whose records changed since its last ingestion, which it records (a digest per date) in
@@ -87,6 +94,7 @@ class DatasetWorkflow(Construct):
             "quarantine": curated_bucket.s3_url_for_object(f"{QUARANTINE_PREFIX}/{ds}/"),
             "summary": artifacts_bucket.s3_url_for_object(f"{ETL_RUNS_PREFIX}/{ds}/"),
             "curate_state": artifacts_bucket.s3_url_for_object(f"{ETL_RUNS_PREFIX}/{ds}/{CURATE_STATE_FILE}"),
+            "curate_recovery": curated_bucket.s3_url_for_object(f"{CURATE_RECOVERY_PREFIX}/{ds}/"),
             "features": features_bucket.s3_url_for_object(feature_snapshots_prefix(ds)),
             "failures": features_bucket.s3_url_for_object(f"{INGEST_FAILURES_PREFIX}/{ds}/"),
             "ingest_state": features_bucket.s3_url_for_object(f"{INGEST_STATE_PREFIX}/{ds}/{INGEST_STATE_FILE}"),
@@ -104,6 +112,10 @@ class DatasetWorkflow(Construct):
         # Read as well: a run keeps the curated rows of the dates it replaces that it did not read again.
         curate.allow_prefix(f"Curated{sid}", curated_bucket, f"{ds}/", write=True, delete=True)
         curate.allow_prefix(f"Quarantine{sid}", curated_bucket, f"{QUARANTINE_PREFIX}/{ds}/", write=True, delete=True)
+        # The recovery copies: written (Spark's commit protocol deletes its temporary files), listed and read back by
+        # the run after a stop, deleted once a run has published its state.
+        curate.allow_prefix(f"CurateRecovery{sid}", curated_bucket, f"{CURATE_RECOVERY_PREFIX}/{ds}/", write=True,
+                            delete=True)
         # One summary per run, put by the job (job_runtime.write_text): nothing there is ever deleted by a run.
         curate.allow_prefix(f"EtlRuns{sid}", artifacts_bucket, f"{ETL_RUNS_PREFIX}/{ds}/", write=True, delete=False)
 
@@ -168,6 +180,8 @@ class DatasetWorkflow(Construct):
                 "--summary_path": self.paths["summary"],
                 # Each run reads only the raw files that landed or changed since the last successful one.
                 "--state_path": self.paths["curate_state"],
+                # A stopped run's copy of what it was publishing, so that the next run loses no curated row.
+                "--recovery_path": self.paths["curate_recovery"],
                 "--max_quarantine_ratio": str(max_quarantine_ratio),
             },
             worker_type=worker_type,

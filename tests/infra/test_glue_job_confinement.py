@@ -28,12 +28,12 @@ from tests.support.iam_eval import IamModel, Role, authorize
 CURATE, FEATURES = ETL_JOBS
 # The job arguments that name S3 locations (a prefix ending in "/", or one object: the ingestion state).
 PATH_ARGUMENTS = ("--raw_path", "--curated_path", "--quarantine_path", "--summary_path", "--features_path",
-                  "--failures_path", "--state_path", "--TempDir")
+                  "--failures_path", "--state_path", "--recovery_path", "--TempDir")
 # What each job writes (Spark overwrites, so it deletes what it replaces there) and reads, by argument.
-WRITES = {CURATE: ("--curated_path", "--quarantine_path", "--summary_path", "--TempDir"),
+WRITES = {CURATE: ("--curated_path", "--quarantine_path", "--summary_path", "--recovery_path", "--TempDir"),
           FEATURES: ("--features_path", "--failures_path", "--state_path", "--TempDir")}
-OVERWRITES = {CURATE: ("--curated_path", "--quarantine_path"), FEATURES: ("--features_path", "--failures_path")}
-READS = {CURATE: ("--raw_path", "--curated_path"), FEATURES: ("--curated_path", "--state_path")}
+OVERWRITES = {CURATE: ("--curated_path", "--quarantine_path", "--recovery_path"), FEATURES: ("--features_path", "--failures_path")}
+READS = {CURATE: ("--raw_path", "--curated_path", "--recovery_path"), FEATURES: ("--curated_path", "--state_path")}
 # A key under a prefix, as a run writes it (a partition's part file).
 PART = "event_date=2026-12-01/part-00000.parquet"
 

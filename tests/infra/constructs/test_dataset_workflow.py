@@ -93,6 +93,7 @@ def test_the_paths_are_the_datasets_prefixes_of_the_lake_buckets(built):
         "quarantine": "s3://shop-dev-curated-bucket/_quarantine/web_orders/",
         "summary": "s3://shop-dev-artifacts-bucket/etl-runs/web_orders/",
         "curate_state": "s3://shop-dev-artifacts-bucket/etl-runs/web_orders/curate-state.json",
+        "curate_recovery": "s3://shop-dev-curated-bucket/_curate-recovery/web_orders/",
         "features": "s3://shop-dev-features-bucket/snapshots/web_orders/",
         "failures": "s3://shop-dev-features-bucket/_ingest-failures/web_orders/",
         "ingest_state": "s3://shop-dev-features-bucket/_ingest-state/web_orders/state.json",
@@ -133,6 +134,17 @@ def test_the_curate_job_records_the_raw_files_it_curated_next_to_its_run_summari
     assert arguments["--state_path"] == workflow.paths["curate_state"]
     assert workflow.paths["curate_state"].startswith(workflow.paths["summary"])
     assert "--full_read" not in arguments
+
+
+def test_the_curate_job_keeps_its_recovery_copies_in_the_curated_bucket_under_its_datasets_prefix(built):
+    """GIVEN the curate job WHEN it runs THEN the copy of what it publishes (taken back after a stop mid-commit) goes
+    to this dataset's prefix of the curated bucket, whose old versions expire with the rewritten data's, apart from
+    the curated rows its reader lists."""
+    b, workflow = built
+    arguments = b.resource(workflow.curate_job)["Properties"]["DefaultArguments"]
+    assert arguments["--recovery_path"] == workflow.paths["curate_recovery"]
+    assert workflow.paths["curate_recovery"] == "s3://shop-dev-curated-bucket/_curate-recovery/web_orders/"
+    assert not workflow.paths["curate_recovery"].startswith(workflow.paths["curated"])
 
 
 def test_the_feature_job_reads_curated_and_writes_snapshots_failures_and_the_feature_group(built):
@@ -227,11 +239,13 @@ def test_the_curate_role_reads_raw_and_writes_only_the_curated_data_its_quaranti
         "ReadRawWebOrders": ("arn:aws:s3:::shop-dev-raw-bucket/web_orders/*", False),
         "CuratedWebOrders": ("arn:aws:s3:::shop-dev-curated-bucket/web_orders/*", True),
         "QuarantineWebOrders": ("arn:aws:s3:::shop-dev-curated-bucket/_quarantine/web_orders/*", True),
+        "CurateRecoveryWebOrders": ("arn:aws:s3:::shop-dev-curated-bucket/_curate-recovery/web_orders/*", True),
         "EtlRunsWebOrders": ("arn:aws:s3:::shop-dev-artifacts-bucket/etl-runs/web_orders/*", True),
     }
     _assert_listing_matches(statements, objects)
-    # Spark's overwrite deletes the curated dates and the quarantine it replaces.
-    assert {"CuratedWebOrders", "QuarantineWebOrders"} <= {sid for sid, s in statements.items() if "s3:DeleteObject" in s["Action"]}
+    # Spark's overwrite deletes the curated dates and the quarantine it replaces; a published run its recovery copies.
+    assert {"CuratedWebOrders", "QuarantineWebOrders", "CurateRecoveryWebOrders"} <= {
+        sid for sid, s in statements.items() if "s3:DeleteObject" in s["Action"]}
     assert not [s for s in statements.values() if "sagemaker" in str(s["Action"])], "curation never touches the Feature Store"
     assert statements["CodeDatasetWebOrders"]["Resource"].startswith(f"arn:aws:s3:::{ASSETS_BUCKET}/")
     assert statements["CodeEtlGlueCurateJobPy"]["Resource"] == f"arn:aws:s3:::{ASSETS_BUCKET}/" + b.stack.resolve(
@@ -294,6 +308,8 @@ def test_two_datasets_on_one_runtime_get_their_own_names_prefixes_and_declaratio
     mine, theirs = b.statements(orders.curate_role.access), b.statements(returns.curate_role.access)
     assert theirs["CuratedReturns"]["Resource"] == "arn:aws:s3:::shop-dev-curated-bucket/returns/*"
     assert "CuratedReturns" not in mine and "CuratedWebOrders" not in theirs
+    assert theirs["CurateRecoveryReturns"]["Resource"] == "arn:aws:s3:::shop-dev-curated-bucket/_curate-recovery/returns/*"
+    assert "CurateRecoveryReturns" not in mine
     assert "CodeDatasetWebOrders" in mine and "CodeDatasetReturns" in theirs and "CodeDatasetReturns" not in mine
     assert len({b.stack.get_logical_id(w.node.default_child) for w in (orders.curate_role.role, orders.feature_role.role,
                                                                       returns.curate_role.role, returns.feature_role.role)}) == 4
