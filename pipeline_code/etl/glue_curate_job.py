@@ -11,6 +11,8 @@ Arguments (identical names in Glue and locally):
 ``--max_quarantine_ratio``  fail the run when a raw batch's quarantined/input ratio is above this (default 0.05)
 ``--state_path``            file/object of the curate state (JSON): the raw files curated so far, which later runs
                             do not read again (optional; absent: every run reads every raw file)
+``--recovery_path``         prefix under which a run keeps, until its state is written, a copy of every row it is about
+                            to publish (``run_id=<id>/``; default: ``<state_path>.recovery/``; only with ``--state_path``)
 ``--full_read``             ``true`` reads every raw file whatever the state records (default false)
 ``--run_id``                run identifier (default: Glue's JOB_RUN_ID, else ``local-<UTC time>``)
 
@@ -47,11 +49,22 @@ Processing, in order:
    counts.
 5. Otherwise curated parquet is written with dynamic partition overwrite: only
    the ``event_date`` partitions present in this run are replaced.
-   Just before, with ``--state_path``, the curate state is written marked ``in_flight`` (the run and the dates it
-   replaces): Spark deletes each touched date's folder before moving its new files in, so a run stopped in between
-   leaves a date emptied, and the next run, finding the marker, does a full read that rebuilds it.
+   Just before, with ``--state_path``, every row about to be published (the run's curated rows and the rows it keeps,
+   below) is written as a *recovery copy* under ``--recovery_path`` (``run_id=<id>/``), then the curate state is
+   written marked ``in_flight``: the run, the dates it replaces and the copies that hold them. Spark deletes each
+   touched date's folder before moving its new files in, so a run stopped in between leaves a date emptied; the next
+   run, finding the marker, does a full read and takes every row it does not curate anew back from the copies (as
+   rows kept from curated data: ``recovered_from_interrupted_run`` in the summary), so a row whose raw file expired,
+   or expires before that run, is not lost. A run stopped while writing its copy has not written its marker: it
+   changed nothing, and its partial copy is never read. A run that recovers and is stopped in turn names the earlier
+   copies in its marker too, before its own (a record in a later copy wins). A copy the marker names that is gone,
+   unreadable or short of the rows it recorded - or a marker from a job version before copies - does not fail the
+   run: it does the full read, and ``recovery_warning`` says which dates may miss rows whose raw expired, to be
+   restored by hand from the curated bucket's old object versions.
 6. Then the curate state is written (one object, replaced whole: S3 never stores part of an object), without the
    marker, so a run that failed before step 5 leaves it as it was, and the next run reads again what this one read.
+   Only then are the recovery copies deleted (every ``run_id=`` folder under ``--recovery_path``: the published
+   state names none).
 
 Touched partitions are *replaced* (Spark's reader, no Glue job bookmarks), so the rows of a touched date that this
 run does not curate anew are read back from the curated data and kept (``kept_from_curated`` in the summary): a
@@ -74,7 +87,7 @@ every other (the nightly case) are read alone. Every raw file is read (a full re
 no state (first run, state deleted), when it is unreadable (the summary's ``read.reason`` says so in one line), when
 it was written for another declaration, curation (version or rules), ``raw_path`` or ``curated_path`` (rows curated earlier were
 typed by the old ones), when it is marked ``in_flight`` (the run that wrote it stopped while replacing curated
-dates: step 5), or with ``--full_read true``. A raw file that is gone (expired, deleted) only leaves the
+dates: step 5, which also takes back that run's recovery copy), or with ``--full_read true``. A raw file that is gone (expired, deleted) only leaves the
 state: its records keep their curated rows, as a full read keeps them. One difference remains: when a file that
 held a record's latest copy is deleted or rewritten without it while an earlier copy is still in raw, a full read
 curates that earlier copy again and an incremental run keeps the latest; run with ``--full_read true`` after
@@ -90,7 +103,7 @@ import json
 import re
 import sys
 from dataclasses import dataclass
-from typing import Any, Dict, List, Optional, Sequence, Tuple
+from typing import Any, Dict, List, Optional, Sequence, Set, Tuple
 
 from pipeline_code import catalog
 from pipeline_code.core.contract import RAW_PARTITION_COLUMN
@@ -168,6 +181,8 @@ ARGS = (
     ),
     Arg("state_path", "the curate state: JSON file/object of the raw files curated (absent: every run reads them all)",
         required=False),
+    Arg("recovery_path", "where a run keeps a copy of the rows it is about to publish until its state is written "
+        "(default: <state_path>.recovery/)", required=False),
     Arg("full_read", "true: read every raw file whatever the state records", required=False, default=False,
         convert=true_or_false),
     Arg("run_id", "run identifier (default: Glue JOB_RUN_ID or a UTC timestamp)", required=False),
@@ -377,14 +392,18 @@ def plan_read(files: Sequence[RawFile], keys: Dict[str, str], state: Optional[Di
 
 
 def in_flight_state(state: Optional[Dict[str, Any]], run_id: str, header: Sequence[str],
-                    event_dates: Sequence[Any], files_read: int) -> Dict[str, Any]:
+                    event_dates: Sequence[Any], files_read: int, *,
+                    recoveries: Sequence["Recovery"] = ()) -> Dict[str, Any]:
     """The state a run writes just before it replaces curated dates: the state it started from (or, without one, an
-    empty one), marked ``in_flight`` with the run and the ``event_date`` partitions it is about to replace. The final
-    state write (:meth:`ReadPlan.next_state`) has no marker; a run that finds one does a full read (:func:`plan_read`).
-    """
+    empty one), marked ``in_flight`` with the run, the ``event_date`` partitions it is about to replace and the
+    ``recoveries`` that hold every row of them (:func:`_write_recovery`: its own copy, after those of the runs stopped
+    before it, which stay until a run publishes). The final state write (:meth:`ReadPlan.next_state`) has no marker;
+    a run that finds one does a full read (:func:`plan_read`) and takes back the rows of the copies
+    (:func:`read_recoveries`)."""
     base = state or {"state_version": STATE_VERSION, "keys": {}, "header": list(header), "files": {}}
     dates = sorted(str(day) for day in event_dates if day is not None)
     return {**base, "in_flight": {"run_id": run_id, "event_dates": dates, "files_read": files_read,
+                                  "recoveries": [r.to_json() for r in recoveries],
                                   "since": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds")}}
 
 
@@ -394,6 +413,146 @@ def _stopped_while_publishing(in_flight: Dict[str, Any]) -> str:
              else f"event date {dates[0]}" if dates else "no event date recorded")
     return (f"the previous run stopped while publishing (run {in_flight.get('run_id')}, {which}): a full read "
             "rebuilds its dates")
+
+
+# --------------------------------------------------------------------------------------
+# What a run stopped while publishing leaves: its recovery copy
+# --------------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class Recovery:
+    """A run's copy of every row it was about to publish (its curated rows and those it kept), written before its
+    marker (:func:`in_flight_state`) names it: at ``path``, ``rows`` rows of ``event_dates``."""
+
+    run_id: str
+    path: str
+    rows: int
+    event_dates: Tuple[str, ...]
+
+    def to_json(self) -> Dict[str, Any]:
+        return {"run_id": self.run_id, "path": self.path, "rows": self.rows, "event_dates": list(self.event_dates)}
+
+
+@dataclass(frozen=True)
+class Recovered:
+    """The recovery copies a run found usable (:func:`read_recoveries`): their rows (None when none), the copies
+    used, their dates, and one line per copy it could not use."""
+
+    frame: Optional[Any] = None
+    used: Tuple[Recovery, ...] = ()
+    problems: Tuple[str, ...] = ()
+
+    @property
+    def event_dates(self) -> Tuple[str, ...]:
+        return tuple(sorted({day for r in self.used for day in r.event_dates}))
+
+
+def recovery_root(args: Dict[str, Any]) -> Optional[str]:
+    """Where runs write their recovery copies (``run_id=<id>/`` under it): ``--recovery_path``, by default
+    ``<state_path>.recovery/``; None without ``--state_path`` (no marker could name a copy to the next run)."""
+    state_path = args.get("state_path")
+    if not state_path:
+        return None
+    return (args.get("recovery_path") or state_path + ".recovery").rstrip("/") + "/"
+
+
+def pending_recoveries(state: Optional[Dict[str, Any]]) -> Tuple[List[Recovery], Optional[str]]:
+    """The recovery copies the marker of ``state`` names, oldest first, and why none could be when a run stopped
+    while publishing and its marker names none (written by a job before recovery copies, or altered); ``([], None)``
+    without a marker."""
+    in_flight = (state or {}).get("in_flight")
+    if not in_flight:
+        return [], None
+    entries = in_flight.get("recoveries")
+    try:
+        recoveries = [Recovery(run_id=str(e["run_id"]), path=str(e["path"]), rows=int(e["rows"]),
+                               event_dates=tuple(str(day) for day in e["event_dates"])) for e in entries]
+    except (TypeError, KeyError, ValueError):
+        return [], f"the marker of run {in_flight.get('run_id')} names no recovery copy (written by a job version before them)"
+    return recoveries, None
+
+
+def read_recoveries(spark: Any, recoveries: Sequence[Recovery], schema: Any, dataset: catalog.Dataset) -> Recovered:
+    """The rows of the recovery copies in ``schema`` (cast as :func:`_read_curated_dates` does), each tagged with its
+    location (:data:`_RECOVERED_FROM`); a record in a later copy wins over the earlier copies' (that run had read
+    them). A copy that is gone, cannot be read, or holds another number of rows than its marker recorded (partly
+    written, or altered since) is left out, with one line saying so: the run goes on (the rows of the others, and raw,
+    are not to be given up for it), and the summary says which dates may miss rows."""
+    from pyspark.sql import functions as F
+
+    frame, used, problems = None, [], []
+    for recovery in reversed(recoveries):  # the latest first: its records win
+        try:
+            copy = spark.read.parquet(recovery.path)
+            copy = copy.select(*[(F.col(f.name) if f.name in copy.columns else F.lit(None)).cast(f.dataType).alias(f.name)
+                                 for f in schema.fields]).withColumn(_RECOVERED_FROM, F.lit(recovery.path))
+            found = copy.count()
+        except Exception as exc:  # noqa: BLE001 - a missing path, a corrupt file: reported, never fatal
+            gone = _NO_FILES in str(exc) or "PATH_NOT_FOUND" in str(exc) or "Path does not exist" in str(exc)
+            problems.append(f"the recovery copy of run {recovery.run_id} at {recovery.path} is "
+                            + ("gone" if gone else f"unreadable ({str(exc).strip().splitlines()[0][:200]})"))
+            continue
+        if found != recovery.rows:
+            problems.append(f"the recovery copy of run {recovery.run_id} at {recovery.path} holds {found} rows, not "
+                            f"the {recovery.rows} its marker recorded (partly written or altered)")
+            continue
+        frame = copy if frame is None else frame.unionByName(_without(copy, frame, dataset))
+        used.append(recovery)
+    if problems:
+        LOG.warning("recovery copies left out: %s", "; ".join(problems))
+    return Recovered(frame, tuple(reversed(used)), tuple(problems))
+
+
+def _write_recovery(publishing: Any, root: str, run_id: str, rows: int, event_dates: Sequence[str], *,
+                    taken: Set[str]) -> Optional[Recovery]:
+    """Write ``publishing`` (``rows`` rows of ``event_dates``: every row the run is about to publish) as parquet
+    under ``root`` at ``run_id=<run_id>/`` (another folder when a copy the marker names already has that name: a run
+    started again with the same id must not replace the copy it reads); None when there is no row."""
+    if rows == 0:
+        return None
+    path, attempt = join_path(root, f"run_id={run_id}"), 1
+    while path in taken:
+        attempt += 1
+        path = join_path(root, f"run_id={run_id}-{attempt}")
+    # A handful of files: a copy is read back only after a stop, and removed once the run publishes.
+    publishing.coalesce(max(1, -(-rows // ROWS_PER_FILE))).write.mode("overwrite").parquet(path)
+    LOG.info("wrote the recovery copy of %d rows (%d event dates) to %s", rows, len(event_dates), path)
+    return Recovery(run_id=run_id, path=path, rows=rows, event_dates=tuple(event_dates))
+
+
+def delete_recoveries(spark: Any, root: str) -> Optional[str]:
+    """Delete every recovery copy under ``root`` (``run_id=*``: those the published state no longer names, and any a
+    run stopped while writing its copy left, before its marker named it); the problem in one line when a delete
+    fails (the next run that publishes deletes them), else None."""
+    jvm = spark.sparkContext._jvm
+    try:
+        folder = jvm.org.apache.hadoop.fs.Path(root)
+        fs = folder.getFileSystem(spark.sparkContext._jsc.hadoopConfiguration())
+        if not fs.exists(folder):
+            return None
+        for status in fs.listStatus(folder):
+            if status.getPath().getName().startswith("run_id="):
+                fs.delete(status.getPath(), True)
+    except Exception as exc:  # noqa: BLE001 - the state is published: a leftover copy is only storage
+        problem = f"recovery copies under {root} not deleted ({str(exc).strip().splitlines()[0][:200]}): the next run deletes them"
+        LOG.warning(problem)
+        return problem
+    return None
+
+
+def _recovery_warning(state: Optional[Dict[str, Any]], marker_problem: Optional[str],
+                      problems: Sequence[str]) -> Optional[str]:
+    """The summary's one line when a run stopped while publishing and not every row it was publishing came back: which
+    copies, which dates, and what to do; None otherwise."""
+    if not (marker_problem or problems):
+        return None
+    in_flight = (state or {}).get("in_flight") or {}
+    dates = [str(day) for day in in_flight.get("event_dates") or []]
+    which = (f"event dates {dates[0]} to {dates[-1]}" if len(dates) > 1 else f"event date {dates[0]}" if dates
+             else "the dates it was replacing")
+    return ("; ".join([marker_problem] if marker_problem else list(problems))
+            + f": this full read rebuilt {which} from raw and the copies it could read only, so rows whose raw files "
+            "expired may be missing there - restore them from the curated bucket's old object versions (README: "
+            "Incremental runs)")
 
 
 def files_to_read(files: Sequence[RawFile], recorded: Dict[str, Any]) -> List[RawFile]:
@@ -456,11 +615,14 @@ def run(spark: Any, args: Dict[str, Any]) -> Dict[str, Any]:
         state, problem = read_state(state_path)
     else:
         state, problem = None, "no --state_path given: every run reads every raw file"
+    pending, recovery_problem = pending_recoveries(state)
     plan = plan_read(files, keys, state, problem, full_read=bool(args.get("full_read")))
     if not plan.read:
-        # Nothing landed or changed since the last successful run: nothing to curate, no date to rewrite.
-        summary = {**_summary(dataset, run_id, None, args, max_ratio, None, plan), "kept_from_curated": 0}
-        _publish(summary, plan, args, run_id, plan.header)
+        # Nothing landed or changed since the last successful run: nothing to curate, no date to rewrite (a marker
+        # makes a full read, so none is pending here).
+        summary = {**_summary(dataset, run_id, None, args, max_ratio, None, plan), "kept_from_curated": 0,
+                   "recovered_from_interrupted_run": [], "recovery_warning": None}
+        _publish(summary, plan, args, run_id, plan.header, spark=spark)
         return summary
     raw, header = read_raw_csv(spark, plan.read, plan.header)
     result = _curate(raw, dataset)
@@ -475,25 +637,47 @@ def run(spark: Any, args: Dict[str, Any]) -> Dict[str, Any]:
             summary["error"] = _over_max_error(result, over, max_ratio, raw_path, quarantine_location)
             _write_summary(summary, args.get("summary_path"), run_id)
             raise QuarantineThresholdExceeded(summary["error"])
-        if state_path:
+        # The copies a run stopped while publishing kept of what it was publishing (none without a marker).
+        recovered = read_recoveries(spark, pending, result.curated.schema, dataset)
+        kept = _rows_not_read(result, args["curated_path"], dataset, recovered)
+        publishing = result.curated.unionByName(kept.frame) if kept.frame is not None else result.curated
+        dates = sorted({str(day) for day in result.curated_dates if day is not None} | set(recovered.event_dates))
+        root = recovery_root(args)
+        if root is not None:
             # Spark's dynamic overwrite deletes each touched event_date folder, then moves its new files in (on S3, a
-            # copy per object): a run stopped in between leaves a date emptied and the state not advanced, and its
-            # retry would keep only the rows it reads. The marker makes the next run a full read, which rebuilds it.
-            write_json(state_path, in_flight_state(state, run_id, header, result.curated_dates, len(plan.read)))
-        kept = _write_curated(result, args["curated_path"], dataset)
-        summary["kept_from_curated"] = kept
-        _publish(summary, plan, args, run_id, header)
+            # copy per object): a run stopped in between leaves a date emptied and the state not advanced. A copy of
+            # every row about to be published, then the marker naming it (and the copies of the runs stopped before,
+            # which stay until a run publishes): the next run does a full read and takes the rows it does not curate
+            # anew from the copies, so rows whose raw files expired are not lost.
+            rows = result.curated_rows + kept.rows
+            own = _write_recovery(publishing, root, run_id, rows, dates, taken={r.path for r in pending})
+            write_json(state_path, in_flight_state(state, run_id, header, dates, len(plan.read),
+                                                   recoveries=[*pending, *([own] if own else [])]))
+        _write_curated(publishing, args["curated_path"])
+        LOG.info("wrote %d curated rows to %s (%d kept from earlier runs: their raw files were not read or expired)",
+                 result.curated_rows + kept.rows, args["curated_path"], kept.rows)
+        summary["kept_from_curated"] = kept.rows
+        summary["recovered_from_interrupted_run"] = [
+            {"run_id": r.run_id, "location": r.path, "rows": kept.recovered.get(r.path, 0)} for r in recovered.used]
+        summary["recovery_warning"] = _recovery_warning(state, recovery_problem, recovered.problems)
+        _publish(summary, plan, args, run_id, header, spark=spark)
         return summary
     finally:
         result.unpersist()
 
 
 def _publish(summary: Dict[str, Any], plan: ReadPlan, args: Dict[str, Any], run_id: str,
-             header: Sequence[str]) -> None:
+             header: Sequence[str], *, spark: Any = None) -> None:
     """After the curated data is written: the state (one object replaced whole, so a run stopped before it leaves the
-    last one), then the summary."""
+    last one), then, the state no longer naming any, the recovery copies (:func:`delete_recoveries`), then the
+    summary."""
     if args.get("state_path"):
         write_json(args["state_path"], plan.next_state(run_id, header))
+        root = recovery_root(args)
+        if spark is not None and root is not None:
+            problem = delete_recoveries(spark, root)
+            if problem:
+                summary["recovery_warning"] = "; ".join(filter(None, [summary.get("recovery_warning"), problem]))
     _write_summary(summary, args.get("summary_path"), run_id)
 
 
@@ -534,34 +718,42 @@ def _write_quarantine(result: CurateResult, quarantine_path: str, run_id: str) -
     return location
 
 
-def _write_curated(result: CurateResult, curated_path: str, dataset: catalog.Dataset) -> int:
-    """Write the curated rows, replacing the event_date partitions they touch, with the rows of those dates this run
-    did not read kept (see the module docstring); returns how many were kept."""
-    curated = result.curated
-    earlier, kept = _rows_not_read(result, curated_path, dataset)
-    if kept:
-        curated = curated.unionByName(earlier)
+def _write_curated(publishing: Any, curated_path: str) -> None:
+    """Write ``publishing`` (the run's curated rows and those it keeps: :func:`_rows_not_read`), replacing the
+    event_date partitions they touch; the other dates stay."""
     (
         # One task per event_date, so each date partition is written as one file
         # instead of one small file per shuffle partition.
-        curated.repartition(EVENT_DATE_COLUMN)
+        publishing.repartition(EVENT_DATE_COLUMN)
         .write.mode("overwrite")
         # Replace only the event_date partitions present in this batch; others stay.
         .option("partitionOverwriteMode", "dynamic")
         .partitionBy(EVENT_DATE_COLUMN)
         .parquet(curated_path)
     )
-    LOG.info("wrote %d curated rows to %s (%d kept from earlier runs: their raw files were not read or expired)",
-             result.curated_rows + kept, curated_path, kept)
-    return kept
 
 
-def _rows_not_read(result: CurateResult, curated_path: str, dataset: catalog.Dataset) -> Tuple[Optional[Any], int]:
+@dataclass(frozen=True)
+class Kept:
+    """The rows a run keeps (:func:`_rows_not_read`): the frame (None when none), how many, and how many of them came
+    from each recovery copy (by location)."""
+
+    frame: Optional[Any]
+    rows: int
+    recovered: Dict[str, int]
+
+
+def _rows_not_read(result: CurateResult, curated_path: str, dataset: catalog.Dataset,
+                   recovered: Optional["Recovered"] = None) -> Kept:
     """The curated rows of the dates this run touches whose record (identifier and event time, as :func:`curate` keys
     a record) this run does not curate anew, materialised apart from the files about to be replaced, and how many they
-    are; (None, 0) when none of the touched dates is curated yet. A record is more than its identifier: a customer
+    are; none when none of the touched dates is curated yet. A record is more than its identifier: a customer
     recorded monthly keeps January's row when February's lands. A bad copy the run quarantines never displaces a
     curated record, as it never displaces a valid copy within a run.
+
+    With ``recovered`` (the copies of runs stopped while publishing: :func:`read_recoveries`), their rows count as
+    curated rows (a record in a copy wins over its row in the curated folders, which that run was replacing) and
+    their dates as touched: the same rule keeps the records this run does not curate anew.
 
     Only the touched dates are read (``result.curated_dates``, found with the counts), so a run reads what it
     rewrites, not the whole curated history: see :func:`_read_curated_dates` for how each date's files' schema
@@ -570,17 +762,42 @@ def _rows_not_read(result: CurateResult, curated_path: str, dataset: catalog.Dat
     from pyspark.sql import Observation
     from pyspark.sql import functions as F
 
-    rid, event_time = dataset.record_identifier, dataset.event_time
-    earlier = _read_curated_dates(result.curated.sparkSession, curated_path, result.curated_dates, result.curated.schema)
+    schema = result.curated.schema
+    copies = recovered.frame if recovered is not None else None
+    days = {str(day) for day in result.curated_dates if day is not None} | set(
+        recovered.event_dates if recovered is not None else ())
+    earlier = _read_curated_dates(result.curated.sparkSession, curated_path, sorted(days), schema)
+    if earlier is not None:
+        earlier = earlier.withColumn(_RECOVERED_FROM, F.lit(None).cast("string"))
+        if copies is not None:
+            earlier = copies.unionByName(_without(earlier, copies, dataset))
+    else:
+        earlier = copies
     if earlier is None:
-        return None, 0
-    curated_now = result.curated.select(F.col(rid).alias("__rid"), F.col(event_time).alias("__event_time"))
-    missing = earlier.join(curated_now, on=(earlier[rid] == curated_now["__rid"])
-                           & earlier[event_time].eqNullSafe(curated_now["__event_time"]), how="left_anti")
+        return Kept(None, 0, {})
+    missing = _without(earlier, result.curated, dataset)
     rows = Observation("kept_from_curated")
+    paths = [r.path for r in recovered.used] if recovered is not None else []
+    metrics = [F.count(F.lit(1)).alias("rows")] + [
+        F.count(F.when(F.col(_RECOVERED_FROM) == path, 1)).alias(f"recovered_{i}") for i, path in enumerate(paths)]
     # Checkpointed: the rows must not be read lazily from the partitions the write is about to replace.
-    kept = missing.observe(rows, F.count(F.lit(1)).alias("rows")).localCheckpoint(eager=True)
-    return kept, rows.get["rows"]
+    kept = missing.observe(rows, *metrics).drop(_RECOVERED_FROM).localCheckpoint(eager=True)
+    counts = rows.get
+    return Kept(kept, counts["rows"], {path: counts[f"recovered_{i}"] for i, path in enumerate(paths)})
+
+
+# The recovery copy a kept row came from (its location), null for a row read from the curated folders.
+_RECOVERED_FROM = "__recovered_from"
+
+
+def _without(frame: Any, newer: Any, dataset: catalog.Dataset) -> Any:
+    """The rows of ``frame`` whose record (identifier and event time) is not in ``newer``."""
+    from pyspark.sql import functions as F
+
+    rid, event_time = dataset.record_identifier, dataset.event_time
+    keys = newer.select(F.col(rid).alias("__rid"), F.col(event_time).alias("__event_time"))
+    return frame.join(keys, on=(frame[rid] == keys["__rid"]) & frame[event_time].eqNullSafe(keys["__event_time"]),
+                      how="left_anti")
 
 
 def _read_curated_dates(spark: Any, curated_path: str, days: Sequence[Any], schema: Any) -> Optional[Any]:

@@ -311,7 +311,7 @@ def test_incremental_runs_curate_what_full_reads_of_the_same_raw_data_curate(spa
     land(day4, "2026-02-04")
     # WHEN that run is stopped mid-commit: Spark has deleted a touched date's folder (Jan 31, with day 1's rows)
     # and not yet moved the new one in
-    def stopped(result, curated_path, dataset):
+    def stopped(publishing, curated_path):
         shutil.rmtree(Path(curated_path) / "event_date=2026-01-31")
         raise RuntimeError("stopped while publishing")
 

@@ -591,6 +591,230 @@ def test_a_later_file_with_a_different_header_fails_the_run(spark, tmp_path, cap
     assert "header differs from the first file's" in capsys.readouterr().err
 
 
+# --------------------------------------------------------------------------------------
+# A run stopped while publishing (mid-commit): the next run recovers every row, nothing by hand
+# --------------------------------------------------------------------------------------
+class Lakes:
+    """One raw folder curated by two lakes with a curate state each: ``stopped`` (its runs may be stopped while
+    publishing) and ``uninterrupted`` (the same runs, never stopped): the reference."""
+
+    def __init__(self, tmp_path: Path) -> None:
+        self.tmp = tmp_path
+        self.raw = tmp_path / "raw" / "customer_churn"
+        for lake in ("stopped", "uninterrupted"):
+            self.root(lake).mkdir()
+
+    def root(self, lake: str) -> Path:
+        return self.tmp / lake
+
+    def argv(self, lake: str, run_id: str) -> list:
+        root = self.root(lake)
+        return job_argv(root, str(self.raw), run_id=run_id, state_path=str(root / "curate-state.json"))
+
+    def run(self, lake: str, run_id: str) -> dict:
+        assert glue_curate_job.main(self.argv(lake, run_id)) == 0
+        return self.summary(lake)
+
+    def run_both(self, run_id: str) -> dict:
+        self.run("uninterrupted", run_id)
+        return self.run("stopped", run_id)
+
+    def stop_mid_commit(self, monkeypatch, run_id: str) -> None:
+        """The run of ``stopped`` is stopped where Spark's commit has deleted every date folder it replaces and moved
+        no new file in yet."""
+        def stopped(publishing, curated_path):
+            for (day,) in publishing.select("event_date").distinct().collect():
+                shutil.rmtree(Path(curated_path) / f"event_date={day}", ignore_errors=True)
+            raise RuntimeError("stopped while publishing")
+
+        with monkeypatch.context() as patch:
+            patch.setattr(glue_curate_job, "_write_curated", stopped)
+            with pytest.raises(RuntimeError, match="stopped while publishing"):
+                glue_curate_job.main(self.argv("stopped", run_id))
+
+    def state(self, lake: str = "stopped") -> dict:
+        return json.loads((self.root(lake) / "curate-state.json").read_text())
+
+    def summary(self, lake: str = "stopped") -> dict:
+        return json.loads((self.root(lake) / "summary.json").read_text())
+
+    def copies(self) -> list:
+        """The recovery copies under the stopped lake's recovery root (beside its state by default)."""
+        root = self.root("stopped") / "curate-state.json.recovery"
+        return sorted(p.name for p in root.iterdir()) if root.exists() else []
+
+    def curated(self, lake: str = "stopped") -> pd.DataFrame:
+        frame = read_curated(self.root(lake) / "curated")
+        frame["event_date"] = frame["event_date"].astype(str)
+        key = samples.CUSTOMER_CHURN.record_identifier
+        return frame.sort_values([key, "event_time"]).reset_index(drop=True)[sorted(frame.columns)]
+
+    def expire(self, day: str) -> None:
+        """The raw bucket's lifecycle rule deletes the files landed on ``day``."""
+        shutil.rmtree(self.raw / f"ingest_date={day}")
+
+
+@pytest.fixture
+def lakes(spark, tmp_path) -> Lakes:
+    """GIVEN 60 records over 2026-01-01..03 landed on 2026-01-04 and curated by both lakes' first run (r1), and that
+    raw then expired: those rows are now only in the curated data."""
+    lakes = Lakes(tmp_path)
+    write_raw(generate(samples.CUSTOMER_CHURN, 60, seed=41, start="2026-01-01", days=3), str(tmp_path / "raw"),
+              samples.CUSTOMER_CHURN, "2026-01-04")
+    lakes.run_both("r1")
+    lakes.expire("2026-01-04")
+    return lakes
+
+
+def land_late(lakes: Lakes, event_day: str, ingest_day: str, seed: int) -> pd.DataFrame:
+    late = generate(samples.CUSTOMER_CHURN, 1, seed=seed, start=event_day, days=1)
+    write_raw(late, str(lakes.tmp / "raw"), samples.CUSTOMER_CHURN, ingest_day)
+    return late
+
+
+def test_a_run_stopped_mid_commit_loses_no_curated_row_the_next_run_takes_them_back_from_its_copy(lakes, monkeypatch):
+    # GIVEN a late record for 2026-01-02, whose other rows exist only curated (their raw expired)
+    land_late(lakes, "2026-01-02", "2026-04-20", seed=42)
+    before = lakes.curated()
+    lakes.run("uninterrupted", "r2")
+    # WHEN the stopped lake's run is stopped mid-commit: the date's folder deleted, the new one not moved in
+    lakes.stop_mid_commit(monkeypatch, "r2")
+    assert not (lakes.root("stopped") / "curated" / "event_date=2026-01-02").exists()
+    # THEN its marker names the copy it wrote first: every row it was publishing (the late one and the date's 20)
+    in_flight = lakes.state()["in_flight"]
+    copy = str(lakes.root("stopped") / "curate-state.json.recovery" / "run_id=r2")
+    on_the_date = int((before["event_date"] == "2026-01-02").sum())
+    assert in_flight["recoveries"] == [{"run_id": "r2", "path": copy, "rows": on_the_date + 1,
+                                        "event_dates": ["2026-01-02"]}]
+    assert lakes.copies() == ["run_id=r2"]
+    # WHEN the next run runs
+    summary = lakes.run("stopped", "r3")
+    # THEN it did a full read, took the rows it does not curate anew back from the copy, and says so
+    assert summary["read"]["mode"] == "full"
+    assert summary["read"]["reason"].startswith("the previous run stopped while publishing (run r2, event date 2026-01-02)")
+    assert summary["recovered_from_interrupted_run"] == [{"run_id": "r2", "location": copy, "rows": on_the_date}]
+    assert summary["kept_from_curated"] == on_the_date and summary["recovery_warning"] is None
+    # AND the curated rows are the uninterrupted run's, the rows whose raw had expired included
+    pd.testing.assert_frame_equal(lakes.curated(), lakes.curated("uninterrupted"))
+    assert len(lakes.curated()) == 61
+    # AND once its state is published (no marker) the copy is gone
+    assert "in_flight" not in lakes.state() and lakes.copies() == []
+
+
+def test_a_second_stop_keeps_both_copies_until_a_run_publishes_even_when_raw_they_read_expires(lakes, monkeypatch):
+    # GIVEN a late record for 2026-01-02 whose run is stopped mid-commit
+    land_late(lakes, "2026-01-02", "2026-04-20", seed=42)
+    lakes.run("uninterrupted", "r2")
+    lakes.stop_mid_commit(monkeypatch, "r2")
+    # WHEN a late record for 2026-01-03 lands and the recovering run is stopped mid-commit too
+    land_late(lakes, "2026-01-03", "2026-04-21", seed=43)
+    lakes.run("uninterrupted", "r3")
+    lakes.stop_mid_commit(monkeypatch, "r3")
+    # THEN its marker names both copies, oldest first, and both are kept
+    recoveries = lakes.state()["in_flight"]["recoveries"]
+    assert [(r["run_id"], r["event_dates"]) for r in recoveries] == [
+        ("r2", ["2026-01-02"]), ("r3", ["2026-01-02", "2026-01-03"])]
+    assert lakes.copies() == ["run_id=r2", "run_id=r3"]
+    # WHEN the first late record's raw file expires too (its row now only in the copies), a record for 2026-01-01
+    # lands, and the next run is not stopped
+    lakes.expire("2026-04-20")
+    land_late(lakes, "2026-01-01", "2026-04-22", seed=44)
+    lakes.run("uninterrupted", "r4")
+    summary = lakes.run("stopped", "r4")
+    # THEN the curated rows are the uninterrupted runs', the late record whose raw expired included
+    pd.testing.assert_frame_equal(lakes.curated(), lakes.curated("uninterrupted"))
+    assert len(lakes.curated()) == 63
+    assert [(r["run_id"], r["rows"] > 0) for r in summary["recovered_from_interrupted_run"]] == [("r2", False), ("r3", True)]
+    assert summary["recovery_warning"] is None
+    # AND both copies are gone once the state is published
+    assert "in_flight" not in lakes.state() and lakes.copies() == []
+
+
+def test_a_run_stopped_while_writing_its_copy_changed_nothing_and_the_next_run_removes_the_partial_copy(
+        lakes, monkeypatch):
+    # GIVEN a late record, and a run stopped while writing its recovery copy (before its marker)
+    land_late(lakes, "2026-01-02", "2026-04-20", seed=42)
+    state, curated = (lakes.root("stopped") / "curate-state.json").read_text(), lakes.curated()
+
+    def stopped(publishing, root, run_id, *args, **kwargs):
+        folder = Path(root) / f"run_id={run_id}"
+        folder.mkdir(parents=True)
+        (folder / "part-00000.parquet").write_bytes(b"PAR1 half a file")
+        raise RuntimeError("stopped while writing the copy")
+
+    with monkeypatch.context() as patch:
+        patch.setattr(glue_curate_job, "_write_recovery", stopped)
+        with pytest.raises(RuntimeError):
+            glue_curate_job.main(lakes.argv("stopped", "r2"))
+    # THEN neither the state nor the curated data changed: the next run is an ordinary incremental one
+    assert (lakes.root("stopped") / "curate-state.json").read_text() == state
+    pd.testing.assert_frame_equal(lakes.curated(), curated)
+    summary = lakes.run("stopped", "r3")
+    assert summary["read"]["mode"] == "incremental" and summary["recovered_from_interrupted_run"] == []
+    # AND once it published, the partial copy is gone
+    assert lakes.copies() == []
+    lakes.run("uninterrupted", "r2")
+    pd.testing.assert_frame_equal(lakes.curated(), lakes.curated("uninterrupted"))
+
+
+def _old_marker(lakes: Lakes) -> str:
+    path = lakes.root("stopped") / "curate-state.json"
+    state = json.loads(path.read_text())
+    del state["in_flight"]["recoveries"]
+    path.write_text(json.dumps(state))
+    return "the marker of run r2 names no recovery copy (written by a job version before them)"
+
+
+def _copy_gone(lakes: Lakes) -> str:
+    copy = lakes.root("stopped") / "curate-state.json.recovery" / "run_id=r2"
+    shutil.rmtree(copy)
+    return f"the recovery copy of run r2 at {copy} is gone"
+
+
+def _copy_corrupt(lakes: Lakes) -> str:
+    copy = lakes.root("stopped") / "curate-state.json.recovery" / "run_id=r2"
+    (copy / "part-99999.parquet").write_bytes(b"not parquet at all")
+    return f"the recovery copy of run r2 at {copy} is unreadable ("
+
+
+def _copy_short(lakes: Lakes) -> str:
+    path = lakes.root("stopped") / "curate-state.json"
+    state = json.loads(path.read_text())
+    rows = state["in_flight"]["recoveries"][0]["rows"]
+    state["in_flight"]["recoveries"][0]["rows"] = rows + 5  # as if files were lost after it was written
+    path.write_text(json.dumps(state))
+    copy = lakes.root("stopped") / "curate-state.json.recovery" / "run_id=r2"
+    return f"the recovery copy of run r2 at {copy} holds {rows} rows, not the {rows + 5} its marker recorded (partly written or altered)"
+
+
+@pytest.mark.parametrize("lose_the_copy", [_old_marker, _copy_gone, _copy_corrupt, _copy_short])
+def test_a_marker_without_a_usable_copy_is_a_full_read_that_says_which_dates_to_restore_by_hand(
+        lakes, monkeypatch, lose_the_copy):
+    # GIVEN a run stopped mid-commit whose copy cannot be used: a marker of a job before copies, the copy deleted,
+    # a corrupt file in it, fewer rows than the marker recorded
+    late = land_late(lakes, "2026-01-02", "2026-04-20", seed=42)
+    before = lakes.curated()
+    lakes.stop_mid_commit(monkeypatch, "r2")
+    problem = lose_the_copy(lakes)
+    # WHEN the next run runs THEN it does not fail: a full read rebuilds what raw holds
+    summary = lakes.run("stopped", "r3")
+    assert summary["status"] == "succeeded" and summary["read"]["mode"] == "full"
+    assert summary["recovered_from_interrupted_run"] == []
+    # AND the summary says, in one line, what may be missing and how to get it back
+    assert summary["recovery_warning"].startswith(problem)
+    assert summary["recovery_warning"].endswith(
+        ": this full read rebuilt event date 2026-01-02 from raw and the copies it could read only, so rows whose raw "
+        "files expired may be missing there - restore them from the curated bucket's old object versions (README: "
+        "Incremental runs)")
+    # AND exactly those are: the emptied date holds only the late record, the other dates kept every row
+    after = lakes.curated()
+    assert set(after[after["event_date"] == "2026-01-02"]["customer_id"]) == set(late["customer_id"])
+    assert after[after["event_date"] != "2026-01-02"].equals(
+        before[before["event_date"] != "2026-01-02"].reset_index(drop=True))
+    # AND the state is published and no copy is left
+    assert "in_flight" not in lakes.state() and lakes.copies() == []
+
+
 def test_a_raw_path_without_csv_files_fails_clearly(spark, tmp_path, capsys):
     (tmp_path / "empty").mkdir()
     assert glue_curate_job.main(job_argv(tmp_path, str(tmp_path / "empty"))) == 1
