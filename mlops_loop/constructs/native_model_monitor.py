@@ -23,7 +23,7 @@ from aws_cdk import aws_sns as sns
 from aws_cdk import aws_sqs as sqs
 from constructs import Construct
 
-from pipeline_code.core.contract import NATIVE_MONITOR_REPORTS, inference_prefix, pascal
+from pipeline_code.core.contract import NATIVE_MONITOR_REPORTS, aws_partition, inference_prefix, pascal
 
 from ..config.instance_types import INSTANCE_TYPES
 from ..config.native_monitor import OFFSET_MAX_CHARS, fixed_threshold_problem, window_offsets
@@ -91,8 +91,7 @@ def monitor_images(region: str) -> tuple[str, str]:
 def repository_arn(image_uri: str, region: str) -> str:
     """The ECR repository ARN of ``<account>.dkr.ecr.<region>.amazonaws.com/<repo>[:tag]``."""
     registry_account, _, rest = image_uri.partition(".dkr.ecr.")
-    partition = "aws-cn" if region.startswith("cn-") else "aws"
-    return f"arn:{partition}:ecr:{region}:{registry_account}:repository/{rest.split('/', 1)[1].split(':')[0]}"
+    return f"arn:{aws_partition(region)}:ecr:{region}:{registry_account}:repository/{rest.split('/', 1)[1].split(':')[0]}"
 
 
 def analysis_configs(model: ModelConfig, endpoint_name: str, region: str) -> tuple[dict, dict]:

@@ -61,6 +61,8 @@ import warnings
 from dataclasses import dataclass, field
 from typing import Any, Callable, ContextManager, Dict, Iterator, List, Optional, Tuple
 
+from pipeline_code.core.contract import aws_partition
+
 # Dummy static credentials: they make botocore skip the credential provider chain. They can
 # never authenticate anything, and the guard blocks every request anyway.
 _DUMMY_ACCESS_KEY = "AKIAOFFLINEDEFINITION"
@@ -570,5 +572,4 @@ def _neuron_image(region: str, repository: str, tag: str) -> str:
 def repository_arn(uri: str, region: str) -> str:
     """The ECR repository ARN of an image URI (``<account>.dkr.ecr.<region>.amazonaws.com/<name>:<tag>``)."""
     registry_account, _, rest = uri.partition(".dkr.ecr.")
-    partition = "aws-cn" if region.startswith("cn-") else "aws"
-    return f"arn:{partition}:ecr:{region}:{registry_account}:repository/{rest.split('/', 1)[1].split(':')[0]}"
+    return f"arn:{aws_partition(region)}:ecr:{region}:{registry_account}:repository/{rest.split('/', 1)[1].split(':')[0]}"

@@ -63,6 +63,27 @@ def environment_stack_names(prefix: str) -> Dict[str, str]:
     return {component: stack_name(prefix, component) for component in STACK_COMPONENTS}
 
 
+# The AWS partitions an ARN may name, each with the form of its region names (botocore's partitions.json, regionRegex).
+# Only the commercial partition is deployed to today: the config's region allow-list holds commercial regions only and
+# cdk.json's @aws-cdk/core:enablePartitionLiterals writes "arn:aws:" into the templates (README "Partitions").
+PARTITIONS = (
+    ("aws-cn", r"^cn-\w+-\d+$"),
+    ("aws-us-gov", r"^us-gov-\w+-\d+$"),
+    ("aws", r"^(us|eu|ap|sa|ca|me|af|il|mx)-\w+-\d+$"),
+)
+
+
+def aws_partition(region: str) -> str:
+    """The partition of ``region`` (``aws``, ``aws-cn`` or ``aws-us-gov``), for an ARN built outside CloudFormation.
+
+    A region of any other partition (ISO, European Sovereign Cloud) or not a region name at all is refused
+    (``ValueError``): its ARNs would be wrong whatever this answered."""
+    for name, pattern in PARTITIONS:
+        if re.match(pattern, region):
+            return name
+    raise ValueError(f"region {region!r}: not a region of the aws, aws-cn or aws-us-gov partition")
+
+
 # The qualifier of the CDK bootstrap stack the app deploys through (the CDK's default, which its stack synthesizers
 # keep): it names the bootstrap roles.
 CDK_QUALIFIER = "hnb659fds"
@@ -72,8 +93,7 @@ def cfn_exec_role_arn(account: str, region: str) -> str:
     """The role `cdk bootstrap` creates for CloudFormation to deploy the app's stacks as (``cdk-<qualifier>-cfn-exec-
     role-<account>-<region>``): the one to name (``--role-arn``) for an operation by hand on a stack whose last
     operation ran as a narrower role (the serving stack after an approval runs as its deployer)."""
-    partition = "aws-cn" if region.startswith("cn-") else "aws-us-gov" if region.startswith("us-gov-") else "aws"
-    return f"arn:{partition}:iam::{account}:role/cdk-{CDK_QUALIFIER}-cfn-exec-role-{account}-{region}"
+    return f"arn:{aws_partition(region)}:iam::{account}:role/cdk-{CDK_QUALIFIER}-cfn-exec-role-{account}-{region}"
 
 
 # The curated data's partition column: the curate job writes <curated>/<dataset>/event_date=<day>/, and the feature

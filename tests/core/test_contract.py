@@ -239,3 +239,28 @@ def test_the_teardowns_regex_takes_no_card_of_a_model_whose_name_extends_the_gro
 def test_the_smoke_record_is_the_smoke_id_with_every_other_field_null(record, smoke):
     """GIVEN a record WHEN asked whether it is the deploy handler's smoke record THEN only the exact shape is."""
     assert contract.is_smoke_record(record) is smoke
+
+
+@pytest.mark.parametrize("region, partition", [
+    ("eu-west-1", "aws"), ("us-east-1", "aws"), ("ap-southeast-2", "aws"), ("il-central-1", "aws"), ("mx-central-1", "aws"),
+    ("cn-north-1", "aws-cn"), ("cn-northwest-1", "aws-cn"),
+    ("us-gov-west-1", "aws-us-gov"), ("us-gov-east-1", "aws-us-gov"),
+])
+def test_the_one_partition_rule_names_each_regions_partition(region, partition):
+    """One rule for every ARN built outside CloudFormation: the recovery role, the ECR repositories of AWS's images."""
+    from mlops_loop.constructs.native_model_monitor import repository_arn as monitor_repository_arn
+    from mlops_loop.training.sdk_offline import repository_arn
+
+    assert contract.aws_partition(region) == partition
+    assert contract.cfn_exec_role_arn("123456789012", region).startswith(f"arn:{partition}:iam::123456789012:role/")
+    uri = f"123456789012.dkr.ecr.{region}.amazonaws.com/sagemaker-xgboost:1.7-1"
+    expected = f"arn:{partition}:ecr:{region}:123456789012:repository/sagemaker-xgboost"
+    assert repository_arn(uri, region) == expected
+    assert monitor_repository_arn(uri, region) == expected
+
+
+@pytest.mark.parametrize("region", ["us-iso-east-1", "us-isob-east-1", "eu-isoe-west-1", "eusc-de-east-1", "", "eu-west"])
+def test_a_region_of_another_partition_is_refused_not_given_a_commercial_arn(region):
+    with pytest.raises(ValueError) as raised:
+        contract.aws_partition(region)
+    assert str(raised.value) == f"region {region!r}: not a region of the aws, aws-cn or aws-us-gov partition"

@@ -333,3 +333,14 @@ def test_the_yaml_samples_write_only_keys_the_loader_has():
                                                 ModelConfig if top == "models" else EnvironmentConfig, f"{top}.{name}"))
             unknown += [f"README.md:{line}: {key}" for key in found]
     assert not unknown, "keys the loader does not accept:\n" + "\n".join(unknown)
+
+
+def test_the_readmes_partition_note_lists_exactly_the_regions_the_config_accepts():
+    """*Partitions* (README) names the supported regions: the config's allow-list, no more and no fewer."""
+    from mlops_loop.config.instance_types import SUPPORTED_REGIONS
+
+    text = README.read_text()
+    start = text.index("**Partitions: only the commercial `aws` partition is supported.**")
+    note = text[start:text.index("\n\n", start)]
+    listed = re.search(r"\(`mlops_loop/config/instance_types.py`: ([^)]*)\)", note).group(1)
+    assert [r.strip() for r in listed.split(",")] == list(SUPPORTED_REGIONS)
