@@ -32,6 +32,7 @@ if __name__ == "__main__":
 from mlops_loop.app_builder import REPO_ROOT, build_app, new_app, source_version  # noqa: E402
 from mlops_loop.config import AppConfig, ConfigError, load_config
 from mlops_loop.tools import source_stamp
+from pipeline_code.core.contract import BOOTSTRAP_QUALIFIER_CONTEXT, cdk_qualifier_problem
 
 
 def main() -> None:
@@ -45,6 +46,12 @@ def main() -> None:
     except ConfigError as error:
         # A clear message and a non-zero exit, not a stack trace.
         print(f"mlops-loop: {error}", file=sys.stderr)
+        sys.exit(2)
+    # The bootstrap qualifier names the roles the stacks deploy as, and the recovery commands the notices give.
+    qualifier = app.node.try_get_context(BOOTSTRAP_QUALIFIER_CONTEXT)
+    problem = None if qualifier is None else cdk_qualifier_problem(qualifier)
+    if problem:
+        print(f"mlops-loop: {problem}", file=sys.stderr)
         sys.exit(2)
     environments = _selected_environments(app.node.try_get_context(source_stamp.ENVIRONMENTS_CONTEXT_KEY), config)
     # The config read, as well as the tree: a version built from another config or untracked code is dirty.

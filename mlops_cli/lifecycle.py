@@ -11,7 +11,10 @@ and on the next deploy tries to delete the failed stack, which CloudFormation re
 ``--delete-failed-creates`` it turns protection off and deletes exactly those stacks (by stack id, then waits until
 they are gone), and nothing else; every other state is only reported, with what to do: an update whose rollback failed
 (``UPDATE_ROLLBACK_FAILED``) takes ``continue-update-rollback`` with the CDK's cfn-exec role, a failed delete
-(``DELETE_FAILED``) another delete, an operation in progress a wait.
+(``DELETE_FAILED``) another delete (with that role too), an operation in progress a wait. The role is the one of the
+CDK bootstrap the app deploys through: its qualifier is read where the CDK CLI reads it (the
+``@aws-cdk/core:bootstrapQualifier`` context of cdk.json, cdk.context.json or ~/.cdk.json; the CDK's default
+``hnb659fds`` when none sets it), and a value that is no qualifier is refused.
 
 ``teardown`` empties a **dev** environment so that ``cdk destroy '<env>/*'`` can delete it: it refuses any environment
 whose config ``tier`` is not ``dev``. From the Storage stack's resources it finds the environment's buckets and model
@@ -127,8 +130,9 @@ def describe_stacks(cloudformation: Any, names: Sequence[str]) -> List[StackStat
     return states
 
 
-def advice(state: StackState, *, account: str, region: str) -> str:
-    """What the state means for `cdk deploy` and what to do about it."""
+def advice(state: StackState, *, account: str, region: str, qualifier: str) -> str:
+    """What the state means for `cdk deploy` and what to do about it (``qualifier``: the CDK bootstrap's, whose
+    cfn-exec role a rollback or a delete by hand runs as)."""
     where = f"--region {region}"
     if not state.exists:
         return "not deployed"
@@ -144,12 +148,12 @@ def advice(state: StackState, *, account: str, region: str) -> str:
     if state.status == "UPDATE_ROLLBACK_FAILED":
         return ("BLOCKS cdk deploy: an update's rollback failed; see what failed (aws cloudformation describe-stack-events "
                 f"--stack-name {state.name} --max-items 40 {where}), fix it, then: aws cloudformation continue-update-rollback "
-                f"--stack-name {state.name} --role-arn {cfn_exec_role_arn(account, region)} {where} (add "
+                f"--stack-name {state.name} --role-arn {cfn_exec_role_arn(account, region, qualifier)} {where} (add "
                 "--resources-to-skip with the logical ids of resources that cannot be rolled back)")
     if state.status == "DELETE_FAILED":
         return ("BLOCKS cdk deploy: a deletion failed; see which resource (aws cloudformation describe-stack-events "
                 f"--stack-name {state.name} --max-items 40 {where}), then delete it again: aws cloudformation delete-stack "
-                f"--stack-name {state.name} --role-arn {cfn_exec_role_arn(account, region)} {where} (add --retain-resources "
+                f"--stack-name {state.name} --role-arn {cfn_exec_role_arn(account, region, qualifier)} {where} (add --retain-resources "
                 "with the logical ids of resources to keep)")
     if state.status in ("CREATE_FAILED", "UPDATE_FAILED"):
         return ("BLOCKS cdk deploy: a deployment with --no-rollback stopped; deploy again, or roll it back (npx cdk "
@@ -157,14 +161,14 @@ def advice(state: StackState, *, account: str, region: str) -> str:
     return f"BLOCKS cdk deploy: state {state.status}"
 
 
-def render_stacks(states: Sequence[StackState], *, environment: str, account: str, region: str) -> str:
+def render_stacks(states: Sequence[StackState], *, environment: str, account: str, region: str, qualifier: str) -> str:
     blocking = [s for s in states if s.blocks_deploy]
     lines = [f"Stacks of environment '{environment}' (account {account}, {region}): "
              + (f"{len(blocking)} block cdk deploy" if blocking else "none blocks cdk deploy")]
     width = max(len(s.name) for s in states)
     for s in states:
         status = f"{s.status} ({'protected' if s.protected else 'unprotected'})" if s.exists else "-"
-        lines.append(f"  {s.name.ljust(width)}  {status:40}  {advice(s, account=account, region=region)}")
+        lines.append(f"  {s.name.ljust(width)}  {status:40}  {advice(s, account=account, region=region, qualifier=qualifier)}")
     return "\n".join(lines)
 
 
@@ -476,6 +480,17 @@ def _tier_of(args: argparse.Namespace) -> Tuple[str, List[str]]:
     return environment.tier, list(environment.models)
 
 
+def _bootstrap_qualifier() -> str:
+    """The CDK bootstrap qualifier the app deploys through, read as the CDK CLI reads it (``bootstrap_qualifier``);
+    a value that is no qualifier is the operator's to fix."""
+    from mlops_loop.config.location import bootstrap_qualifier
+
+    try:
+        return bootstrap_qualifier()
+    except ValueError as error:
+        raise CliError(str(error)) from None
+
+
 def main(argv: Optional[Sequence[str]] = None, *, session: Any = None, out: Any = None) -> int:
     """CLI entry point; returns the exit code. ``session`` (default: a boto3 session in the environment's region)
     makes the clients."""
@@ -487,6 +502,8 @@ def main(argv: Optional[Sequence[str]] = None, *, session: Any = None, out: Any 
     where = None
     try:
         models: List[str] = []
+        # Read before any AWS call: the repairs the listing gives name that bootstrap's cfn-exec role.
+        qualifier = _bootstrap_qualifier() if args.command == "stacks" else ""
         if args.command == "teardown":
             # Refused before any AWS call: the tier is the config's word on whether the data may go.
             tier, models = _tier_of(args)
@@ -504,7 +521,8 @@ def main(argv: Optional[Sequence[str]] = None, *, session: Any = None, out: Any 
         prefix = environment_prefix(where.project, args.env)
         if args.command == "stacks":
             states = describe_stacks(cloudformation, list(environment_stack_names(prefix).values()))
-            print(render_stacks(states, environment=args.env, account=where.account, region=where.region), file=out)
+            print(render_stacks(states, environment=args.env, account=where.account, region=where.region,
+                                qualifier=qualifier), file=out)
             problems: List[str] = []
             if args.delete_failed_creates:
                 if not any(s.deletable_failed_create for s in states):

@@ -18,6 +18,8 @@ from typing import Any, Callable, Hashable, NamedTuple, Optional, TypeVar
 from aws_cdk import Duration, Stack
 from constructs import IConstruct
 
+from pipeline_code.core.contract import BOOTSTRAP_QUALIFIER_CONTEXT, DEFAULT_CDK_QUALIFIER, cdk_qualifier_problem
+
 
 class StackEnvironment(NamedTuple):
     """A stack's ``partition``, ``region`` and ``account``: literals, or the pseudo parameters' tokens for an
@@ -59,6 +61,29 @@ def environment_of(scope: IConstruct) -> StackEnvironment:
     stack = stack_of(scope)
     return once_per(stack, StackEnvironment, lambda: StackEnvironment(stack.partition, stack.region, stack.account))
 
+
+
+def bootstrap_qualifier(scope: IConstruct) -> str:
+    """The CDK bootstrap qualifier ``scope``'s stack deploys through (the ``cdk-<qualifier>-...`` roles and bucket): the
+    ``@aws-cdk/core:bootstrapQualifier`` context, else the CDK's default ``hnb659fds``. Read once per stack.
+
+    That is the rule of the app's synthesizers (``DefaultStackSynthesizer``, given no ``qualifier`` of its own, which
+    none of the app's stacks is: its ``bind``). The synthesizer itself is not asked: from Python, one given to a stack
+    explicitly (the serving stack's) answers as it was made, unbound (None), and asking the bound copy makes jsii print a
+    warning into synth's output. Refused (``ValueError``, ``contract.cdk_qualifier_problem``'s line): a value that is no
+    qualifier."""
+    stack = stack_of(scope)
+
+    def read() -> str:
+        value = stack.node.try_get_context(BOOTSTRAP_QUALIFIER_CONTEXT)
+        if value is None:
+            return DEFAULT_CDK_QUALIFIER
+        problem = cdk_qualifier_problem(value)
+        if problem:
+            raise ValueError(problem)
+        return value
+
+    return once_per(stack, BOOTSTRAP_QUALIFIER_CONTEXT, read)
 
 def read_once(obj: Any, attribute: str) -> Any:
     """``getattr(obj, attribute)``, read from the CDK once per object: only for an attribute its construct sets once

@@ -24,6 +24,7 @@ from pipeline_code.core.integrity import SEALED_KEY_PATTERN, ledger_model_prefix
 from .access_policy import AccessPolicy
 from .arns import format_arn, s3_arn
 from ..config.schema import NetworkConfig
+from .cdk_reads import bootstrap_qualifier as stack_bootstrap_qualifier
 from .cdk_reads import environment_of, hours, read_once, stack_of
 from .handler_function import dead_letter_queue, handler_function
 from .rule_notifications import notify_topic
@@ -45,11 +46,12 @@ class MultiModelDeployment:
 
 
 def failed_rollout_notice(environment: str, stack_name: str, models: Sequence[str], region: str,
-                          account: str) -> events.RuleTargetInput:
+                          account: str, qualifier: str) -> events.RuleTargetInput:
     """The notice of a failed or rolled-back update of the serving stack ``stack_name`` (its "CloudFormation Stack
     Status Change" event: ``status-details.status`` and ``status-reason``): what ended how, that a version the deploy
     handler set is now held until someone decides again (the CLI commands, ``models`` being the stack's), and the
-    CloudFormation commands that show what failed and continue a failed rollback, in ``region`` of ``account``."""
+    CloudFormation commands that show what failed and continue a failed rollback, in ``region`` of ``account``, as the
+    cfn-exec role of the CDK bootstrap whose qualifier is ``qualifier``."""
     field = events.EventField.from_path
     return events.RuleTargetInput.from_text(
         f"Serving stack {stack_name}: an update ended {field('$.detail.status-details.status')}: "
@@ -61,7 +63,7 @@ def failed_rollout_notice(environment: str, stack_name: str, models: Sequence[st
         f"versions (MODEL: {', '.join(models)}). What failed: aws cloudformation describe-stack-events --stack-name "
         f"{stack_name} --max-items 40 --region {region}. After UPDATE_ROLLBACK_FAILED the stack takes no update until: "
         f"aws cloudformation continue-update-rollback --stack-name {stack_name} --role-arn "
-        f"{cfn_exec_role_arn(account, region)} --region {region} (add --resources-to-skip with the logical ids of "
+        f"{cfn_exec_role_arn(account, region, qualifier)} --region {region} (add --resources-to-skip with the logical ids of "
         "resources that cannot be rolled back). Name that role: without --role-arn CloudFormation runs as the role of "
         "the last update, the deployer, which may not undo everything")
 
@@ -109,13 +111,16 @@ class DeployOnApproval(Construct):
         max_wait: Duration,
         multi_model: Sequence[MultiModelDeployment] = (),
         network: Optional[NetworkConfig] = None,
+        bootstrap_qualifier: Optional[str] = None,
     ) -> None:
         """``environment``: the environment's name in the config (the ``--env`` of the commands a failed-rollout notice
         gives); ``model_parameters`` maps each served model to its serving-stack parameter; its package group is
         ``package_group_name(name_prefix, model)``, the name the environment's registry gives it;
         ``artifacts_bucket`` holds the sealed artefacts (encrypted with ``data_key``) the
         handler verifies before every deployment, and the approval ledger it appends to; ``max_wait`` is how long it
-        keeps retrying a busy serving stack (the longest configured rollout plus a margin)."""
+        keeps retrying a busy serving stack (the longest configured rollout plus a margin); ``bootstrap_qualifier``: the
+        qualifier of the CDK bootstrap the serving stack deploys through, whose cfn-exec role the failed-rollout notice
+        tells people to continue a rollback as (default: the one this construct's own stack deploys through)."""
         super().__init__(scope, construct_id)
         unserved = sorted({m.model for m in multi_model} - set(model_parameters))
         if unserved:
@@ -315,7 +320,8 @@ class DeployOnApproval(Construct):
         # "people were not told", the handler's "an approval was not processed".
         notify_topic(self.failed_rollouts, topic, dead_letter_queue=notification_dead_letters,
                      message=failed_rollout_notice(environment, serving_stack_name, sorted(model_parameters),
-                                                   environment_of(stack).region, environment_of(stack).account))
+                                                   environment_of(stack).region, environment_of(stack).account,
+                                                   bootstrap_qualifier or stack_bootstrap_qualifier(stack)))
 
     def _allow_multi_model(self, access: AccessPolicy, deployments: Sequence[MultiModelDeployment]) -> None:
         """Stage (read the artefact, write its versioned copy) and smoke-test (invoke the shared endpoint)."""

@@ -18,6 +18,7 @@ from pipeline_code.core.problem import FAIRNESS_GAP_KEY
 from ..config import EnvironmentConfig
 from ..config.serving import ServingAlarms, first_bake_share, longest_rollout_seconds
 from ..constructs.arns import format_arn
+from ..constructs.cdk_reads import bootstrap_qualifier
 from ..constructs.deploy_on_approval import DeployOnApproval, MultiModelDeployment
 from ..constructs.drift_monitor import DriftMonitor
 from ..constructs.job_code import JobCode
@@ -139,6 +140,8 @@ class OperationsStack(Stack):
             name_prefix=name_prefix,
             environment=environment.name,
             serving_stack_name=serving.stack_name,
+            # The serving stack's own: the failed-rollout notice names its cfn-exec role for a rollback by hand.
+            bootstrap_qualifier=bootstrap_qualifier(serving),
             model_parameters={model: parameter.logical_id for model, parameter in serving.parameters.items()},
             deployer_role=iam.Role.from_role_name(self, "ServingDeployer", serving.deployer.role_name),
             topic=self.topic,

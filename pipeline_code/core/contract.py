@@ -84,16 +84,33 @@ def aws_partition(region: str) -> str:
     raise ValueError(f"region {region!r}: not a region of the aws, aws-cn or aws-us-gov partition")
 
 
-# The qualifier of the CDK bootstrap stack the app deploys through (the CDK's default, which its stack synthesizers
-# keep): it names the bootstrap roles.
-CDK_QUALIFIER = "hnb659fds"
+# The CDK bootstrap qualifier names the bootstrap stack's bucket and roles (``cdk-<qualifier>-...``). The app's stack
+# synthesizers take it from this context key (aws-cdk-lib's BOOTSTRAP_QUALIFIER_CONTEXT), else use the CDK's default;
+# a central team's `cdk bootstrap --qualifier` sets it in cdk.json.
+BOOTSTRAP_QUALIFIER_CONTEXT = "@aws-cdk/core:bootstrapQualifier"
+DEFAULT_CDK_QUALIFIER = "hnb659fds"
+# What a qualifier the app can deploy through looks like: the bootstrap template allows [A-Za-z0-9_-]{1,10} (its Qualifier
+# parameter: the longest role name must stay within IAM's 64 characters), and the default synthesizer names the
+# bootstrap's bucket cdk-<qualifier>-assets-<account>-<region>, which S3 allows no capitals or '_' in.
+CDK_QUALIFIER_PATTERN = r"^[a-z0-9-]{1,10}$"
 
 
-def cfn_exec_role_arn(account: str, region: str) -> str:
-    """The role `cdk bootstrap` creates for CloudFormation to deploy the app's stacks as (``cdk-<qualifier>-cfn-exec-
-    role-<account>-<region>``): the one to name (``--role-arn``) for an operation by hand on a stack whose last
-    operation ran as a narrower role (the serving stack after an approval runs as its deployer)."""
-    return f"arn:{aws_partition(region)}:iam::{account}:role/cdk-{CDK_QUALIFIER}-cfn-exec-role-{account}-{region}"
+def cdk_qualifier_problem(value: Any) -> Optional[str]:
+    """Why ``value`` (the context's ``@aws-cdk/core:bootstrapQualifier``) is no qualifier the app can deploy through, in
+    one line naming the fix; None when it is one."""
+    if isinstance(value, str) and re.match(CDK_QUALIFIER_PATTERN, value):
+        return None
+    return (f"context '{BOOTSTRAP_QUALIFIER_CONTEXT}': {value!r} is not a CDK bootstrap qualifier: give 1-10 lowercase "
+            "letters, digits or '-' (the bootstrap template takes at most 10 characters, and the qualifier names the "
+            "bootstrap bucket, which takes no capitals or '_'), the one the account was bootstrapped with (cdk bootstrap "
+            "--qualifier)")
+
+
+def cfn_exec_role_arn(account: str, region: str, qualifier: str) -> str:
+    """The role `cdk bootstrap --qualifier <qualifier>` creates for CloudFormation to deploy the app's stacks as
+    (``cdk-<qualifier>-cfn-exec-role-<account>-<region>``): the one to name (``--role-arn``) for an operation by hand on
+    a stack whose last operation ran as a narrower role (the serving stack after an approval runs as its deployer)."""
+    return f"arn:{aws_partition(region)}:iam::{account}:role/cdk-{qualifier}-cfn-exec-role-{account}-{region}"
 
 
 # The curated data's partition column: the curate job writes <curated>/<dataset>/event_date=<day>/, and the feature

@@ -50,6 +50,12 @@ class Session:
         return self.sts if service == "sts" else self.clients[service]
 
 
+@pytest.fixture(autouse=True)
+def _no_user_cdk_defaults(tmp_path_factory, monkeypatch):
+    """The user's ~/.cdk.json is a context source of the CDK CLI, so of the bootstrap qualifier: an empty home here."""
+    monkeypatch.setenv("HOME", str(tmp_path_factory.mktemp("home")))
+
+
 def _run(argv: List[str], session: Any) -> tuple[int, str]:
     out = io.StringIO()
     return lifecycle.main([*argv], session=session, out=out), out.getvalue()
@@ -137,6 +143,47 @@ def test_the_repair_deletes_exactly_the_protected_failed_creates_last_created_fi
     assert (f"aws cloudformation continue-update-rollback --stack-name {names['serving']} --role-arn "
             f"arn:aws:iam::{account}:role/cdk-hnb659fds-cfn-exec-role-{account}-{REGION} --region {REGION} (add "
             "--resources-to-skip") in out
+
+
+def test_under_a_custom_bootstrap_qualifier_the_repairs_name_that_bootstraps_cfn_exec_role(tmp_path, monkeypatch):
+    """GIVEN a cdk.json whose context sets a central team's bootstrap qualifier, staging's Serving stack
+    UPDATE_ROLLBACK_FAILED and its Training stack DELETE_FAILED WHEN the stacks are checked THEN both repairs name the
+    cfn-exec role of that bootstrap (the one that exists), not the CDK default's."""
+    from mlops_loop import cdk_json
+
+    (tmp_path / "cdk.json").write_text(json.dumps({"app": "python app.py", "context": {
+        "@aws-cdk/core:bootstrapQualifier": "corp12345"}}))
+    monkeypatch.setattr(cdk_json, "CDK_JSON", tmp_path / "cdk.json")
+    cloudformation = _client("cloudformation")
+    with Stubber(cloudformation) as stub:
+        _describe(stub, {"training": ("DELETE_FAILED", True), "serving": ("UPDATE_ROLLBACK_FAILED", True)})
+        code, out = _run(["--env", "staging", *CONFIG, "stacks"], Session(sample_account("staging"), cloudformation=cloudformation))
+        stub.assert_no_pending_responses()
+    account, names = sample_account("staging"), environment_stack_names(STAGING)
+    role = f"arn:aws:iam::{account}:role/cdk-corp12345-cfn-exec-role-{account}-{REGION}"
+    assert code == 1 and "hnb659fds" not in out
+    assert (f"aws cloudformation continue-update-rollback --stack-name {names['serving']} --role-arn {role} "
+            f"--region {REGION} (add --resources-to-skip") in out
+    assert (f"aws cloudformation delete-stack --stack-name {names['training']} --role-arn {role} --region {REGION} (add "
+            "--retain-resources") in out
+
+
+def test_a_qualifier_no_bootstrap_can_have_is_refused_before_any_aws_call(tmp_path, monkeypatch, capsys):
+    from mlops_loop import cdk_json
+
+    (tmp_path / "cdk.json").write_text(json.dumps({"app": "python app.py", "context": {}}))
+    (tmp_path / "cdk.context.json").write_text(json.dumps({"@aws-cdk/core:bootstrapQualifier": "Corp12345"}))
+    monkeypatch.setattr(cdk_json, "CDK_JSON", tmp_path / "cdk.json")
+    cloudformation = _client("cloudformation")
+    with Stubber(cloudformation) as stub:
+        code, out = _run(["--env", "staging", *CONFIG, "stacks"], Session(sample_account("staging"), cloudformation=cloudformation))
+        stub.assert_no_pending_responses()
+    assert code == 2 and out == ""
+    assert capsys.readouterr().err == (
+        f"lifecycle: error: {tmp_path / 'cdk.context.json'}: context '@aws-cdk/core:bootstrapQualifier': 'Corp12345' is "
+        "not a CDK bootstrap qualifier: give 1-10 lowercase letters, digits or '-' (the bootstrap template takes at most 10 "
+        "characters, and the qualifier names the bootstrap bucket, which takes no capitals or '_'), the one the account was "
+        "bootstrapped with (cdk bootstrap --qualifier)\n")
 
 
 def test_a_failed_rollbacks_leftovers_are_named_and_the_retry_is_not_said_to_proceed(capsys):

@@ -128,8 +128,10 @@ def test_names_of_one_environment():
     assert contract.environment_stack_names(prefix) == {
         "storage": "shop-prod-storage", "data-pipeline": "shop-prod-data-pipeline", "training": "shop-prod-training",
         "serving": serving_stack_name(prefix), "operations": "shop-prod-operations"}
-    assert contract.cfn_exec_role_arn("123456789012", "eu-west-1") == (
+    assert contract.cfn_exec_role_arn("123456789012", "eu-west-1", "hnb659fds") == (
         "arn:aws:iam::123456789012:role/cdk-hnb659fds-cfn-exec-role-123456789012-eu-west-1")
+    assert contract.cfn_exec_role_arn("123456789012", "us-east-1", "corp12345") == (
+        "arn:aws:iam::123456789012:role/cdk-corp12345-cfn-exec-role-123456789012-us-east-1")
 
 
 @pytest.mark.parametrize("model", ["paused", "paused-models", "churn"])
@@ -252,7 +254,7 @@ def test_the_one_partition_rule_names_each_regions_partition(region, partition):
     from mlops_loop.training.sdk_offline import repository_arn
 
     assert contract.aws_partition(region) == partition
-    assert contract.cfn_exec_role_arn("123456789012", region).startswith(f"arn:{partition}:iam::123456789012:role/")
+    assert contract.cfn_exec_role_arn("123456789012", region, "hnb659fds").startswith(f"arn:{partition}:iam::123456789012:role/")
     uri = f"123456789012.dkr.ecr.{region}.amazonaws.com/sagemaker-xgboost:1.7-1"
     expected = f"arn:{partition}:ecr:{region}:123456789012:repository/sagemaker-xgboost"
     assert repository_arn(uri, region) == expected
@@ -264,3 +266,19 @@ def test_a_region_of_another_partition_is_refused_not_given_a_commercial_arn(reg
     with pytest.raises(ValueError) as raised:
         contract.aws_partition(region)
     assert str(raised.value) == f"region {region!r}: not a region of the aws, aws-cn or aws-us-gov partition"
+
+
+@pytest.mark.parametrize("qualifier", ["hnb659fds", "corp12345", "a", "ml-team-01", "0123456789"])
+def test_a_bootstrap_qualifier_of_lowercase_letters_digits_and_dashes_up_to_ten_is_accepted(qualifier):
+    assert contract.cdk_qualifier_problem(qualifier) is None
+
+
+@pytest.mark.parametrize("qualifier", ["", "corp123456x", "Corp12345", "corp_12345", "corp 1234", "corp.1234", 12345, None,
+                                       ["corp12345"]])
+def test_a_value_that_is_no_bootstrap_qualifier_is_refused_naming_the_context_key_and_the_fix(qualifier):
+    """Capitals and '_' pass the bootstrap template's pattern ([A-Za-z0-9_-]{1,10}) but not the bootstrap bucket's name
+    (cdk-<qualifier>-assets-...): no bootstrap the app could deploy through has them."""
+    assert contract.cdk_qualifier_problem(qualifier) == (
+        f"context '@aws-cdk/core:bootstrapQualifier': {qualifier!r} is not a CDK bootstrap qualifier: give 1-10 lowercase "
+        "letters, digits or '-' (the bootstrap template takes at most 10 characters, and the qualifier names the bootstrap "
+        "bucket, which takes no capitals or '_'), the one the account was bootstrapped with (cdk bootstrap --qualifier)")

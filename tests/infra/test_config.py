@@ -263,6 +263,33 @@ def test_app_exits_with_one_clear_message_on_a_bad_environment_selection(raw, tm
     assert not (tmp_path / "out" / "manifest.json").exists()
 
 
+def test_app_exits_with_one_clear_message_on_a_bootstrap_qualifier_no_bootstrap_can_have(raw, tmp_path, app_entry,
+                                                                                     monkeypatch, capsys):
+    """GIVEN ``@aws-cdk/core:bootstrapQualifier`` set to a value no bootstrap the app deploys through can have (as
+    ``cdk synth -c`` passes it, a string) WHEN app.py's main runs THEN it exits 2 with one line naming the key and the
+    fix, before any stack is built."""
+    path = tmp_path / "config.yaml"
+    path.write_text(yaml.safe_dump(raw, sort_keys=False))
+    new_app = app_entry.new_app
+
+    def app_with_context():
+        app = new_app(str(tmp_path / "out"))
+        app.node.set_context("mlops-loop:config", str(path))
+        app.node.set_context("@aws-cdk/core:bootstrapQualifier", "Central_Team")
+        return app
+
+    monkeypatch.setattr(app_entry, "new_app", app_with_context)
+    with pytest.raises(SystemExit) as exited:
+        app_entry.main()
+    assert exited.value.code == 2
+    assert capsys.readouterr().err.splitlines()[-1] == (
+        "mlops-loop: context '@aws-cdk/core:bootstrapQualifier': 'Central_Team' is not a CDK bootstrap qualifier: give "
+        "1-10 lowercase letters, digits or '-' (the bootstrap template takes at most 10 characters, and the qualifier names "
+        "the bootstrap bucket, which takes no capitals or '_'), the one the account was bootstrapped with (cdk bootstrap "
+        "--qualifier)")
+    assert not (tmp_path / "out" / "manifest.json").exists()
+
+
 def test_a_selection_is_synthesized_in_the_configs_order_and_naming_every_environment_is_the_whole_app(sample, app_entry):
     """GIVEN the frozen sample (dev, staging, prod) WHEN app.py reads a selection THEN it keeps the config's
     order, drops repeats, and a selection of every environment is no selection (an assembly stamped whole)."""

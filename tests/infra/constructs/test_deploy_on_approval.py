@@ -187,14 +187,78 @@ def test_the_role_a_notice_names_for_a_rollback_by_hand_is_the_one_cdk_deploys_t
     them as THEN that is the contract's cfn-exec role, the one the notice and the README tell people to pass."""
     from aws_cdk import DefaultStackSynthesizer
 
-    from pipeline_code.core.contract import CDK_QUALIFIER, cfn_exec_role_arn
+    from pipeline_code.core.contract import DEFAULT_CDK_QUALIFIER, cfn_exec_role_arn
 
-    assert DefaultStackSynthesizer.DEFAULT_QUALIFIER == CDK_QUALIFIER
+    assert DefaultStackSynthesizer.DEFAULT_QUALIFIER == DEFAULT_CDK_QUALIFIER
     assert (DefaultStackSynthesizer.DEFAULT_CLOUDFORMATION_ROLE_ARN
-            .replace("${AWS::Partition}", "aws").replace("${Qualifier}", CDK_QUALIFIER)
+            .replace("${AWS::Partition}", "aws").replace("${Qualifier}", DEFAULT_CDK_QUALIFIER)
             .replace("${AWS::AccountId}", "123456789012").replace("${AWS::Region}", "eu-west-1")
-            ) == cfn_exec_role_arn("123456789012", "eu-west-1")
-    assert cfn_exec_role_arn("123456789012", "cn-north-1").startswith("arn:aws-cn:iam::123456789012:role/")
+            ) == cfn_exec_role_arn("123456789012", "eu-west-1", DEFAULT_CDK_QUALIFIER)
+
+
+def _notice_role(template: Template, failed_rule: str) -> str:
+    (target,) = _rule(template, failed_rule)["Targets"]
+    notice = json.loads(target["InputTransformer"]["InputTemplate"])
+    return notice.split("continue-update-rollback --stack-name ")[1].split(" --role-arn ")[1].split(" ")[0]
+
+
+def test_under_a_custom_bootstrap_qualifier_the_notice_names_the_role_cdk_deploys_the_serving_stack_as():
+    """GIVEN an app whose context sets a central team's bootstrap qualifier (cdk.json) and a serving stack with its own
+    DefaultStackSynthesizer, as the app's WHEN the handler is added in another stack THEN the failed-rollout notice names
+    the cfn-exec role of that bootstrap: the very role the assembly tells `cdk deploy` to deploy the serving stack as."""
+    from aws_cdk import DefaultStackSynthesizer
+
+    from mlops_loop.constructs.cdk_reads import bootstrap_qualifier
+
+    app = new_app()
+    app.node.set_context("@aws-cdk/core:bootstrapQualifier", "corp12345")
+    env = Environment(account="123456789012", region="us-east-1")
+    serving = Stack(app, "Serving", env=env, synthesizer=DefaultStackSynthesizer(generate_bootstrap_version_rule=False))
+    stack = Stack(app, "Operations", env=env)
+    artifacts = s3.Bucket.from_bucket_name(stack, "Artifacts", ARTIFACTS)
+    deploy = DeployOnApproval(
+        stack, "Deploy", name_prefix="shop-prod", environment="prod", serving_stack_name="shop-prod-serving",
+        model_parameters=_models(1), deployer_role=iam.Role.from_role_name(stack, "Deployer", "shop-prod-serving-deployer"),
+        topic=sns.Topic(stack, "Topic"), notification_dead_letters=sqs.Queue(stack, "NotificationDeadLetters"),
+        key=kms.Key(stack, "OpsKey"), log_retention=logs.RetentionDays.TWO_WEEKS, removal_policy=RemovalPolicy.RETAIN,
+        artifacts_bucket=artifacts, data_key=kms.Key(stack, "DataKey"), max_wait=Duration.minutes(95),
+        bootstrap_qualifier=bootstrap_qualifier(serving),
+    )
+    role = _notice_role(Template.from_stack(stack), stack.get_logical_id(deploy.failed_rollouts.node.default_child))
+    assert role == "arn:aws:iam::123456789012:role/cdk-corp12345-cfn-exec-role-123456789012-us-east-1"
+    manifest = app.synth().get_stack_artifact(serving.artifact_id).manifest
+    assert manifest.properties.cloud_formation_execution_role_arn.replace("${AWS::Partition}", "aws") == role
+
+
+def test_by_default_the_notice_names_the_role_of_the_bootstrap_its_own_stack_deploys_through():
+    """GIVEN the qualifier in the app's context WHEN no qualifier is given to the construct THEN its own stack's rules."""
+    app = new_app()
+    app.node.set_context("@aws-cdk/core:bootstrapQualifier", "team-a")
+    stack = Stack(app, "Bare", env=Environment(account="123456789012", region="eu-west-1"))
+    artifacts = s3.Bucket.from_bucket_name(stack, "Artifacts", ARTIFACTS)
+    deploy = DeployOnApproval(
+        stack, "Deploy", name_prefix="shop-dev", environment="dev", serving_stack_name=SERVING, model_parameters=_models(1),
+        deployer_role=iam.Role.from_role_name(stack, "Deployer", "shop-dev-serving-deployer"), topic=sns.Topic(stack, "Topic"),
+        notification_dead_letters=sqs.Queue(stack, "NotificationDeadLetters"), key=kms.Key(stack, "OpsKey"),
+        log_retention=logs.RetentionDays.TWO_WEEKS, removal_policy=RemovalPolicy.DESTROY, artifacts_bucket=artifacts,
+        data_key=kms.Key(stack, "DataKey"), max_wait=Duration.minutes(95),
+    )
+    assert _notice_role(Template.from_stack(stack), stack.get_logical_id(deploy.failed_rollouts.node.default_child)) == (
+        "arn:aws:iam::123456789012:role/cdk-team-a-cfn-exec-role-123456789012-eu-west-1")
+
+
+def test_a_context_qualifier_that_no_bootstrap_can_have_is_refused_when_the_notice_is_built():
+    from mlops_loop.constructs.cdk_reads import bootstrap_qualifier
+
+    app = new_app()
+    app.node.set_context("@aws-cdk/core:bootstrapQualifier", "Corp_12345")
+    stack = Stack(app, "Bare", env=Environment(account="123456789012", region="eu-west-1"))
+    with pytest.raises(ValueError) as raised:
+        bootstrap_qualifier(stack)
+    assert str(raised.value) == (
+        "context '@aws-cdk/core:bootstrapQualifier': 'Corp_12345' is not a CDK bootstrap qualifier: give 1-10 lowercase "
+        "letters, digits or '-' (the bootstrap template takes at most 10 characters, and the qualifier names the bootstrap "
+        "bucket, which takes no capitals or '_'), the one the account was bootstrapped with (cdk bootstrap --qualifier)")
 
 
 def test_the_handler_reads_only_its_groups_and_updates_only_the_serving_stack_as_the_deployer():
