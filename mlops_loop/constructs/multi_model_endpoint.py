@@ -21,6 +21,7 @@ from pipeline_code.core.contract import (
     CAPTURE_ENDPOINT_ENV,
     CAPTURE_KMS_KEY_ENV,
     CAPTURE_PERCENT_ENV,
+    CAPTURE_REGION_ENV,
     CAPTURE_URI_ENV,
     MODEL_PLACEHOLDER,
     VARIANT,
@@ -166,6 +167,9 @@ class MultiModelEndpoint(Construct):
                     CAPTURE_PERCENT_ENV: json.dumps(capture_percent, sort_keys=True, separators=(",", ":")),
                     CAPTURE_KMS_KEY_ENV: read_once(key, "key_arn"),
                     CAPTURE_ENDPOINT_ENV: self.endpoint_name,
+                    # The bucket's region for the container's S3 client: regional endpoint, reachable through the VPC's
+                    # S3 gateway endpoint (nothing documented sets AWS_REGION in a hosting container).
+                    CAPTURE_REGION_ENV: environment_of(self).region,
                 }
             )
         self.model = sagemaker.CfnModel(

@@ -19,6 +19,7 @@ from pipeline_code.core.contract import (
     CAPTURE_ENDPOINT_ENV,
     CAPTURE_KMS_KEY_ENV,
     CAPTURE_PERCENT_ENV,
+    CAPTURE_REGION_ENV,
     CAPTURE_URI_ENV,
     MODEL_VERSION_ENV,
     endpoint_name,
@@ -164,6 +165,9 @@ class ServedModel(Construct):
                     CAPTURE_PERCENT_ENV: str(serving.data_capture_percent),
                     CAPTURE_KMS_KEY_ENV: read_once(key, "key_arn"),
                     CAPTURE_ENDPOINT_ENV: self.endpoint_name or "",
+                    # The bucket's region for the container's S3 client: regional endpoint, reachable through the VPC's
+                    # S3 gateway endpoint (nothing documented sets AWS_REGION in a hosting container).
+                    CAPTURE_REGION_ENV: environment_of(self).region,
                 }
             )
         self.model = sagemaker.CfnModel(

@@ -287,6 +287,10 @@ CAPTURE_URI_ENV = "MLOPS_CAPTURE_S3_URI"
 CAPTURE_PERCENT_ENV = "MLOPS_CAPTURE_PERCENT"
 CAPTURE_KMS_KEY_ENV = "MLOPS_CAPTURE_KMS_KEY_ID"
 CAPTURE_ENDPOINT_ENV = "MLOPS_ENDPOINT_NAME"
+# The capture bucket's region: the container's S3 client is made for it, not left to the default chain (no AWS
+# documentation promises AWS_REGION in a hosting container; without a region boto3 would use S3's global endpoint,
+# which a VPC without NAT cannot reach).
+CAPTURE_REGION_ENV = "MLOPS_CAPTURE_REGION"
 # A capture object the serving code could not write, as a CloudWatch metric (embedded metric format in the container's
 # log line, dimension EndpointName): the container does not know its project, and endpoint names carry it already.
 CAPTURE_NAMESPACE = "mlops-loop/capture"

@@ -6,6 +6,7 @@ Enabled by the model container's environment (set by the infrastructure for serv
     MLOPS_CAPTURE_PERCENT     0-100 (sampling; default 100)
     MLOPS_CAPTURE_KMS_KEY_ID  the KMS key for SSE-KMS
     MLOPS_ENDPOINT_NAME       the endpoint, first path segment (as SageMaker's own capture lays it out)
+    MLOPS_CAPTURE_REGION      the bucket's region, which the S3 client is made for (unset: boto3's default chain)
 
 On a multi-model endpoint every model shares one container environment, so two settings can be
 resolved per model (the name is the ``model`` of the model's feature metadata)::
@@ -47,6 +48,7 @@ from pipeline_code.core.contract import (
     CAPTURE_KMS_KEY_ENV,
     CAPTURE_NAMESPACE,
     CAPTURE_PERCENT_ENV,
+    CAPTURE_REGION_ENV,
     CAPTURE_URI_ENV,
     MODEL_PLACEHOLDER,
     VARIANT,
@@ -88,6 +90,7 @@ def settings(environ: Optional[Dict[str, str]] = None, model: Optional[str] = No
         "percent": max(0.0, min(100.0, percent)),
         "kms_key_id": env.get(CAPTURE_KMS_KEY_ENV) or None,
         "endpoint": env.get(CAPTURE_ENDPOINT_ENV) or "endpoint",
+        "region": env.get(CAPTURE_REGION_ENV) or None,
     }
 
 
@@ -183,7 +186,7 @@ def capture(
             event_id=event_id, when=when, answered_by=answered_by,
         )
         extra = {"ServerSideEncryption": "aws:kms", "SSEKMSKeyId": config["kms_key_id"]} if config["kms_key_id"] else {}
-        (client or _client()).put_object(
+        (client or _client(config["region"])).put_object(
             Bucket=config["bucket"], Key=key, Body=(json.dumps(record) + "\n").encode("utf-8"),
             ContentType="application/jsonlines", **extra,
         )
@@ -208,10 +211,11 @@ def failure_metric_line(endpoint: str, error: Exception, *, now: dt.datetime) ->
     })
 
 
-def _client() -> Any:
+def _client(region: Optional[str]) -> Any:
+    """The process's S3 client, made once, for ``region`` (None: boto3's default chain, AWS_REGION and the like)."""
     global _CLIENT
     if _CLIENT is None:
         import boto3
 
-        _CLIENT = boto3.client("s3")
+        _CLIENT = boto3.client("s3", region_name=region)
     return _CLIENT

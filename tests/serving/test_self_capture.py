@@ -128,6 +128,30 @@ def test_kms_and_settings():
     assert record["captureData"]["endpointInput"]["encoding"] == "CSV" and record["eventVersion"] == "0"
 
 
+@pytest.mark.parametrize(("environ", "region", "endpoint"), [
+    ({"MLOPS_CAPTURE_REGION": "ap-south-1"}, "ap-south-1", "https://s3.ap-south-1.amazonaws.com"),
+    ({"MLOPS_CAPTURE_REGION": "ap-south-1", "AWS_REGION": "eu-west-1"}, "ap-south-1", "https://s3.ap-south-1.amazonaws.com"),
+    # Nothing set (what no documentation rules out in a hosting container): S3's global endpoint, unreachable from a
+    # VPC without NAT - why the infrastructure sets the region.
+    ({}, "us-east-1", "https://s3.amazonaws.com"),
+], ids=["set", "set-wins", "unset"])
+def test_the_s3_client_is_made_for_the_region_the_container_is_told(monkeypatch, environ, region, endpoint):
+    """GIVEN the container's MLOPS_CAPTURE_REGION (the infrastructure sets the bucket's region) WHEN capture makes its
+    client THEN it is for that region and its regional endpoint, whatever else the environment says; unset, boto3's
+    default chain decides."""
+    for name in ("AWS_REGION", "AWS_DEFAULT_REGION", "AWS_CONFIG_FILE", "AWS_PROFILE"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("AWS_CONFIG_FILE", "/nonexistent")
+    for name, value in environ.items():
+        if name.startswith("AWS_"):
+            monkeypatch.setenv(name, value)
+    monkeypatch.setattr(self_capture, "_CLIENT", None)
+    config = self_capture.settings({"MLOPS_CAPTURE_S3_URI": "s3://b/capture/m/", **environ})
+    client = self_capture._client(config["region"])
+    assert client.meta.region_name == region and client.meta.endpoint_url == endpoint
+    assert self_capture._client("eu-west-1") is client  # made once per process
+
+
 # --------------------------------------------------------------------------------------
 # Multi-model endpoints: one environment, settings resolved per model
 # --------------------------------------------------------------------------------------

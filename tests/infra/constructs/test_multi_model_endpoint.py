@@ -131,6 +131,7 @@ def test_members_that_capture_traffic_write_it_per_model_and_may_never_delete_it
     assert json.loads(env["MLOPS_CAPTURE_PERCENT"]) == {"returns": 100, "basket": 25}
     assert env["MLOPS_CAPTURE_KMS_KEY_ID"] == {"Fn::GetAtt": [built.id_of(built.serving.node.find_child("Key")), "Arn"]}
     assert env["MLOPS_ENDPOINT_NAME"] == ENDPOINT
+    assert env["MLOPS_CAPTURE_REGION"] == ENV.region
     statements = built.statements()
     assert {sid for sid in statements if sid.startswith("Capture") and not sid.endswith("List")} == {"CaptureReturns", "CaptureBasket"}
     assert statements["CaptureBasket"]["Resource"] == f"arn:aws:s3:::{INFERENCE}/capture/basket/*"

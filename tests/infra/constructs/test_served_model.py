@@ -239,6 +239,8 @@ def test_on_serverless_the_serving_code_is_told_where_and_how_much_to_capture():
         "MLOPS_CAPTURE_PERCENT": "30",
         "MLOPS_CAPTURE_KMS_KEY_ID": made.arn_of("Key"),
         "MLOPS_ENDPOINT_NAME": ENDPOINT,
+        # The S3 client is made for the bucket's region: its regional endpoint, reachable through a gateway endpoint.
+        "MLOPS_CAPTURE_REGION": ENV.region,
     }
     # What the Operations stack reads to watch its capture write failures (EndpointAlarms).
     assert made.served.self_captures is True
