@@ -12,10 +12,11 @@ from aws_cdk import aws_sqs as sqs
 from constructs import Construct
 
 from pipeline_code.core.contract import (
+    DEFAULT_PROJECT,
     DRIFT_MONITOR_REPORTS,
     MONITOR_MAX_RUNTIME_SECONDS,
-    MONITOR_NAMESPACE,
     inference_prefix,
+    monitor_namespace,
     monitor_volume_gb,
 )
 from pipeline_code.core.integrity import model_prefix
@@ -49,7 +50,8 @@ class DriftMonitor(Construct):
     wrote over the model's ``label_delay_days`` (late labels are judged against them), each download capped at the
     model's ``monitor_max_window_gib`` (default 2 GiB; the job's volume holds all five at the cap plus 10 GB of working
     space, at least 30 GB: :func:`~pipeline_code.core.contract.monitor_volume_gb`), and publishes the drift, quality, bias and
-    health metrics the loop's alarms watch (namespace ``mlops-loop/monitoring``). Its JSON and HTML
+    health metrics the loop's alarms watch, in the model's own namespace
+    (``<project>/<environment>/<model>/monitoring``, the only one its role may publish in). Its JSON and HTML
     reports land under ``monitor/<model>/<execution id>/``. Before the first approval it reports
     "not serving" and stays healthy; any download or API failure makes the run *unhealthy* (an
     alarm for people), never a silent stop.
@@ -76,7 +78,7 @@ class DriftMonitor(Construct):
         dead_letter_queue: sqs.IQueue,
         feature_snapshots: Optional[s3.IBucket] = None,
         max_skew_rate: Optional[float] = None,
-        metric_namespace: str = MONITOR_NAMESPACE,
+        project: str = DEFAULT_PROJECT,
         network: Optional[NetworkConfig] = None,
         tags: Sequence[tuple[str, str]] = (),
         endpoint_name: Optional[str] = None,
@@ -88,7 +90,9 @@ class DriftMonitor(Construct):
         so a model the gate passed is not judged on other bounds in production;
         ``feature_snapshots`` (the features bucket) with ``max_skew_rate``: the model is scored by id, and each
         run also compares the by-id records with its dataset's feature snapshots (training/serving skew);
-        ``metric_namespace``: where the job publishes its metrics, the project's (default: the default project's);
+        ``project`` (default: the default project): the job publishes its metrics in
+        :func:`~pipeline_code.core.contract.monitor_namespace` of ``project``, ``environment`` and the model, and its role
+        may publish there only;
         ``network`` (default None: AWS-managed networking): each run's job runs in these subnets and security groups;
         ``tags`` (default none): the environment's cost-allocation tags, which each run's job carries besides its
         model and job tags;
@@ -143,7 +147,11 @@ class DriftMonitor(Construct):
             [format_arn(stack, service="sagemaker", resource="model-package", resource_name=f"{package_group_name.lower()}/*")],
             wildcard_reason="Whichever version of this model's group serves; only that group.",
         )
-        access.allow_metrics("PublishMetrics", metric_namespace, limited_to="the monitor's own metrics")
+        # This model's namespace in this environment, exactly: IAM has no condition on dimensions, so only the namespace
+        # keeps the job off another model's (or environment's) series, whose retrain and health alarms it would move.
+        self.metric_namespace = monitor_namespace(project, environment, model_name)
+        access.allow_metrics("PublishMetrics", self.metric_namespace,
+                             limited_to="the monitor's own metrics (its model and environment)")
         if endpoint_name is not None:
             _allow_endpoint_checks(access, stack, endpoint_name)
         access.allow_container_runtime(
@@ -179,7 +187,7 @@ class DriftMonitor(Construct):
             "--max-dpd", str(gate.max_demographic_parity_difference),
             "--min-group-rows", str(gate.min_group_rows),
             "--publish-metrics",
-            "--metric-namespace", metric_namespace,
+            "--metric-namespace", self.metric_namespace,
             "--region", environment_of(stack).region,
             "--output-dir", REPORT_DIR,
         ]  # fmt: skip

@@ -15,12 +15,13 @@ from aws_cdk import aws_sqs as sqs
 from constructs import Construct
 
 from pipeline_code.core.contract import (
+    DEFAULT_PROJECT,
     DRIFT_SCORE_ALARM,
     MONITOR_DIMENSIONS,
-    MONITOR_NAMESPACE,
     QUALITY_RETRAIN_ALARM,
     RETRAIN_DRIFT_ALARMS,
     monitor_metric,
+    monitor_namespace,
     inference_prefix,
     pipeline_name,
     retrain_alarm_prefix,
@@ -56,11 +57,11 @@ DRIFT_ALARM_FINDINGS = {
 
 
 def monitor_series(environment: str, model: str, key: str, statistic: str = "Maximum", *,
-                   namespace: str = MONITOR_NAMESPACE, period: Duration = MONITOR_PERIOD) -> cloudwatch.Metric:
+                   project: str = DEFAULT_PROJECT, period: Duration = MONITOR_PERIOD) -> cloudwatch.Metric:
     """The drift monitor's metric ``key`` (``core.contract.monitor_metric``) for one model, one point per daily run
-    (or per ``period``), in the project's ``namespace`` (``core.contract.monitor_namespace``; default: the default
-    project's)."""
-    return _series(namespace, environment, model, key, statistic, period)
+    (or per ``period``), in that model's namespace in ``environment`` (``core.contract.monitor_namespace`` of
+    ``project``, default: the default project), which only the model's own monitor role may publish in."""
+    return _series(monitor_namespace(project, environment, model), environment, model, key, statistic, period)
 
 
 # Made once per process for each series: a Metric is an immutable value (``with_`` makes a new one), and the dashboard
@@ -97,8 +98,9 @@ def sns_action(topic: sns.ITopic) -> cw_actions.SnsAction:
 
 
 class LoopAlarms(Construct):
-    """Per model, alarms on the drift monitor's metrics (the project's namespace, ``<project>/monitoring``,
-    dimensions ``Environment`` and ``Model``), plus alarms on the trigger itself; ``all_alarms`` lists them all.
+    """Per model, alarms on the drift monitor's metrics (the model's own namespace,
+    ``<project>/<environment>/<model>/monitoring``, dimensions ``Environment`` and ``Model``), plus alarms on the
+    trigger itself; ``all_alarms`` lists them all.
 
     * ``<prefix>-<model>-retrain-data-drift``: a feature's PSI reached its calibrated threshold (the monitor's
       ``DataDriftScore`` >= 1: the larger of the material PSI and the window-size noise level, see
@@ -142,10 +144,11 @@ class LoopAlarms(Construct):
         topic: sns.ITopic,
         trigger_function: lambda_.IFunction,
         dead_letter_queue: sqs.IQueue,
-        namespace: str = MONITOR_NAMESPACE,
+        project: str = DEFAULT_PROJECT,
         monitor_schedule: str = DEFAULT_MONITOR_SCHEDULE,
     ) -> None:
-        """``namespace``: the project's drift-monitor namespace (default: the default project's);
+        """``project`` (default: the default project): whose models' namespaces the alarms read
+        (``core.contract.monitor_namespace``);
         ``monitor_schedule``: the drift monitor's schedule, ``monitoring.schedule`` (default: its default, daily at
         03:00 UTC), which sets how long a silence means the monitor stopped (:func:`report_window_hours`)."""
         super().__init__(scope, construct_id)
@@ -156,7 +159,7 @@ class LoopAlarms(Construct):
         for model, quality_key in quality_keys.items():
 
             def metric(key: str, statistic: str = "Maximum", period: Duration = MONITOR_PERIOD) -> cloudwatch.Metric:
-                return monitor_series(environment, model, key, statistic, namespace=namespace, period=period)
+                return monitor_series(environment, model, key, statistic, project=project, period=period)
 
             prefix = retrain_alarm_prefix(name_prefix, model)
             then = retrain_request(name_prefix, environment, model, Stack.of(self).region)

@@ -9,7 +9,7 @@ from aws_cdk import CfnResource
 from aws_cdk import aws_cloudwatch as cloudwatch
 from constructs import Construct
 
-from pipeline_code.core.contract import DRIFT_SCORE_ALARM, MONITOR_NAMESPACE
+from pipeline_code.core.contract import DEFAULT_PROJECT, DRIFT_SCORE_ALARM
 
 from .loop_alarms import monitor_series
 
@@ -37,17 +37,18 @@ class LoopDashboard(Construct):
         quality_keys: Mapping[str, str],
         alarms: Sequence[cloudwatch.IAlarm],
         fairness_keys: Mapping[str, str] = MappingProxyType({}),
-        namespace: str = MONITOR_NAMESPACE,
+        project: str = DEFAULT_PROJECT,
     ) -> None:
         """``fairness_keys``: model -> the monitor key of its gap across the sensitive groups
         (``core.problem.FAIRNESS_GAP_KEY`` of its type; default for a model not in it: the parity difference);
-        ``namespace``: the project's drift-monitor namespace (default: the default project's)."""
+        ``project`` (default: the default project): whose models' monitor namespaces the graphs read
+        (``core.contract.monitor_namespace``, one per model and environment)."""
         super().__init__(scope, construct_id)
         widgets: list[cloudwatch.IWidget] = []
         for model, quality_key in quality_keys.items():
 
             def metric(key: str, statistic: str = "Maximum") -> cloudwatch.Metric:
-                return monitor_series(environment, model, key, statistic, namespace=namespace)
+                return monitor_series(environment, model, key, statistic, project=project)
 
             widgets += [
                 cloudwatch.GraphWidget(

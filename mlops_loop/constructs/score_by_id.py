@@ -13,7 +13,7 @@ from aws_cdk import aws_logs as logs
 from aws_cdk import aws_sns as sns
 from constructs import Construct
 
-from pipeline_code.core.contract import MONITOR_NAMESPACE, SERVING_NAMESPACE, monitor_metric
+from pipeline_code.core.contract import DEFAULT_PROJECT, monitor_metric, monitor_namespace, serving_namespace
 from pipeline_code.core.online_features import (
     METRIC_DIMENSIONS,
     RULES_FILE,
@@ -74,17 +74,16 @@ class ScoreById(Construct):
         max_error_rate_percent: float,
         log_retention: logs.RetentionDays,
         removal_policy: RemovalPolicy,
-        monitor_namespace: str = MONITOR_NAMESPACE,
-        serving_namespace: str = SERVING_NAMESPACE,
+        project: str = DEFAULT_PROJECT,
         network: Optional[NetworkConfig] = None,
     ) -> None:
-        """``monitor_namespace``: the project's drift-monitor namespace, where the skew rate its alarm watches is
-        published; ``serving_namespace``: the project's namespace of the front's own metrics (defaults: the default
-        project's)."""
+        """``project`` (default: the default project): the front's own metrics go to ``project``'s serving namespace
+        (``core.contract.serving_namespace``); the skew alarm reads the model's drift-monitor namespace in
+        ``environment`` (``core.contract.monitor_namespace``), which only the model's monitor role may publish in."""
         super().__init__(scope, construct_id)
         stack = stack_of(self, scope)
         names = dict(environment=environment, model=model, endpoint=endpoint_name, feature_group=feature_group_name,
-                     spec=spec, namespace=serving_namespace)
+                     spec=spec, namespace=serving_namespace(project))
         function_environment = front_environment(**names)
         code_files = {}
         if environment_size(function_environment) > MAX_ENVIRONMENT_BYTES:
@@ -129,13 +128,13 @@ class ScoreById(Construct):
 
         notify = cw_actions.SnsAction(topic)
         served_errors = cloudwatch.Metric(
-            namespace=serving_namespace, metric_name=SERVER_ERRORS_METRIC,
+            namespace=serving_namespace(project), metric_name=SERVER_ERRORS_METRIC,
             dimensions_map=dict(zip(METRIC_DIMENSIONS, (environment, model))),
             statistic="Sum", period=minutes(5),
         )
         # Published by the drift monitor once a day (its skew check); the day's maximum.
         skew_rate = cloudwatch.Metric(
-            namespace=monitor_namespace, metric_name=monitor_metric("feature_skew_rate"),
+            namespace=monitor_namespace(project, environment, model), metric_name=monitor_metric("feature_skew_rate"),
             dimensions_map={"Environment": environment, "Model": model}, statistic="Maximum", period=days(1),
         )
         self.alarms: list[cloudwatch.Alarm] = []

@@ -12,7 +12,7 @@ from aws_cdk import aws_sns as sns
 from aws_cdk import aws_sqs as sqs
 from constructs import Construct
 
-from pipeline_code.core.contract import GATE_FAIL_STEP, monitor_namespace, pascal, serving_namespace
+from pipeline_code.core.contract import GATE_FAIL_STEP, pascal
 from pipeline_code.core.problem import FAIRNESS_GAP_KEY
 
 from ..config import EnvironmentConfig
@@ -116,7 +116,6 @@ class OperationsStack(Stack):
             network=environment.network,
         )
         quality_keys = {model: p.quality_key for model, p in training.pipelines.items()}
-        namespace = monitor_namespace(project)
         self.alarms = LoopAlarms(
             self,
             "Alarms",
@@ -128,7 +127,7 @@ class OperationsStack(Stack):
             topic=self.topic,
             trigger_function=self.trigger.function,
             dead_letter_queue=self.trigger.dead_letter_queue,
-            namespace=namespace,
+            project=project,
             monitor_schedule=environment.monitoring.schedule,
         )
         lake = storage.lake
@@ -188,7 +187,7 @@ class OperationsStack(Stack):
                 key=lake.key,
                 code=code,
                 dead_letter_queue=self.monitor_dead_letters,
-                metric_namespace=namespace,
+                project=project,
                 network=environment.network,
                 tags=job_tags,
                 **({"feature_snapshots": features, "max_skew_rate": model_serving.by_id.max_skew_rate}
@@ -234,8 +233,7 @@ class OperationsStack(Stack):
                 max_error_rate_percent=served.serving.alarms.max_error_rate_percent,
                 log_retention=RETENTION[environment.log_retention_days],
                 removal_policy=removal,
-                monitor_namespace=namespace,
-                serving_namespace=serving_namespace(project),
+                project=project,
                 network=environment.network,
             )
         deploy_alarms = self._deploy_alarms()
@@ -261,7 +259,7 @@ class OperationsStack(Stack):
         ) if checked else None
         fairness_keys = {model: FAIRNESS_GAP_KEY[model_config.problem_type]
                          for model, (model_config, _) in serving.serving_configs.items()}
-        self.dashboard = self._dashboard(name_prefix, environment.name, quality_keys, fairness_keys, namespace, deploy_alarms)
+        self.dashboard = self._dashboard(name_prefix, environment.name, quality_keys, fairness_keys, project, deploy_alarms)
         field = events.EventField.from_path
         # The event names the execution, not why it failed (SageMaker Developer Guide, "Events that Amazon SageMaker
         # AI sends to Amazon EventBridge"): the notice gives the commands that show the failed step and its reason.
@@ -326,7 +324,7 @@ class OperationsStack(Stack):
         CfnOutput(self, "Dashboard", value=self.dashboard.dashboard.dashboard_name)
 
     def _dashboard(self, name_prefix: str, environment: str, quality_keys: dict[str, str], fairness_keys: dict[str, str],
-                   namespace: str, deploy_alarms: list[cloudwatch.Alarm]) -> LoopDashboard:
+                   project: str, deploy_alarms: list[cloudwatch.Alarm]) -> LoopDashboard:
         """The environment's dashboard: the loop's graphs and alarms, then the status of every other alarm this stack
         makes, a row per group (on-call sees every alarm that can page them), then each endpoint's graphs."""
         dashboard = LoopDashboard(
@@ -337,7 +335,7 @@ class OperationsStack(Stack):
             quality_keys=quality_keys,
             alarms=self.alarms.all_alarms,
             fairness_keys=fairness_keys,
-            namespace=namespace,
+            project=project,
         )
         dashboard.add_alarm_status("Endpoint alarms", [a for e in self.endpoint_alarms.values() for a in e.alarms])
         dashboard.add_alarm_status("Deploy alarms", [*deploy_alarms, *(self.parity_check.alarms if self.parity_check else [])])

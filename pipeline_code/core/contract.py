@@ -531,19 +531,28 @@ BASELINE_FILES = (STATISTICS_FILE, CONSTRAINTS_FILE, ATTRIBUTIONS_FILE)
 # The config's monitoring.max_malformed_rate defaults to it; the monitor job's --max-malformed-rate too.
 DEFAULT_MAX_MALFORMED_RATE = 0.01
 
+# CloudWatch's bound on a namespace (PutMetricData, PutMetricAlarm: 1-255 characters, not starting with ':'). The
+# longest namespace the names allow (NAME_PATTERN: 20 characters each) is 73; tests/core/test_contract.py proves it.
+MAX_METRIC_NAMESPACE = 255
+
+
 # The drift monitor's CloudWatch metrics: published by the monitor job, alarmed on by the Operations stack.
-def monitor_namespace(project: str) -> str:
-    """The drift monitor's CloudWatch namespace of ``project``: two projects in one account (or the old and the new
-    stacks after a project rename) never share a series, so one's drift never fires the other's retrain alarms."""
-    return f"{project}/monitoring"
+def monitor_namespace(project: str, environment: str, model: str) -> str:
+    """``<project>/<environment>/<model>/monitoring``: the drift monitor's CloudWatch namespace of one model in one
+    environment. Each model's monitor role may publish in its own namespace only (``cloudwatch:namespace``, exact):
+    IAM has no condition on dimensions, so a namespace shared by the models of a project (or by its dev and prod
+    environments in one account) would let one model's monitor job publish another's drift or health, silencing or
+    firing its retrain alarms. Two projects never share a series either."""
+    return f"{project}/{environment}/{model}/monitoring"
 
 
-MONITOR_NAMESPACE = monitor_namespace(DEFAULT_PROJECT)
 MONITOR_DIMENSIONS = ("Environment", "Model")
 
 
 def serving_namespace(project: str) -> str:
-    """The score-by-id fronts' CloudWatch namespace of ``project`` (per project, as :func:`monitor_namespace`)."""
+    """The score-by-id fronts' CloudWatch namespace of ``project`` (dimensions Environment and Model). Per project, not
+    per model: the fronts write it as embedded-metric log lines in their own log groups, no role may PutMetricData
+    there, and no IAM condition applies to embedded metrics, so a narrower namespace would confine nothing."""
     return f"{project}/serving"
 
 

@@ -66,7 +66,7 @@ import sys
 import traceback
 from typing import Any, Dict, List, Mapping, Optional, Sequence, Tuple
 
-from pipeline_code.core.contract import BASELINE_FILES, DEFAULT_MAX_MALFORMED_RATE, EVALUATION_FILE, MONITOR_NAMESPACE
+from pipeline_code.core.contract import BASELINE_FILES, DEFAULT_MAX_MALFORMED_RATE, EVALUATION_FILE
 from pipeline_code.core.contract import DEFAULT_MONITOR_WINDOW_GIB, MONITOR_WINDOW_SETTING, monitor_window_bytes, monitor_window_fix
 from pipeline_code.core.online_features import DEFAULT_MAX_SKEW_RATE
 from pipeline_code.core.problem import BINARY, MULTICLASS, REGRESSION
@@ -600,8 +600,9 @@ def build_parser() -> argparse.ArgumentParser:
     arg("min-requests", type=_non_negative_int, default=0,
         help="requests the model expects in the window; fewer is unhealthy (default 0: a quiet window is quiet)")
     arg("publish-metrics", action="store_true")
-    arg("metric-namespace", default=MONITOR_NAMESPACE,
-        help=f"the CloudWatch namespace --publish-metrics writes to: the project's (default {MONITOR_NAMESPACE})")
+    arg("metric-namespace", default=None,
+        help="the CloudWatch namespace --publish-metrics writes to: the model's own in the environment, "
+        "<project>/<environment>/<model>/monitoring (default: the default project's, mlops-loop/<environment>/<model>/monitoring)")
     arg("region", default=None, help="AWS region of CloudWatch and, with --from-s3, of S3/SageMaker/CloudFormation "
         "(default: the job's region)")
     # --from-s3: the scheduled job finds its inputs itself (pipeline_code.monitoring.remote).

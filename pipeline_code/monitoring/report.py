@@ -1,7 +1,7 @@
 """The monitoring report (report.json, report.html) and its CloudWatch metrics.
 
-Metrics: namespace ``mlops-loop/monitoring``, dimensions ``Environment`` and ``Model``
-(plus ``Feature`` for the per-feature ``FeaturePsi``). ``MonitorHealthy`` is 1 only when
+Metrics: the model's own namespace ``<project>/<environment>/<model>/monitoring``, dimensions ``Environment`` and
+``Model`` (plus ``Feature`` for the per-feature ``FeaturePsi``). ``MonitorHealthy`` is 1 only when
 the monitor itself could do its job (no empty window, missing, empty or mismatched baseline,
 malformed lines over the allowed rate, schema change or failed section); drift findings do not make
 the monitor unhealthy. An unhealthy report publishes its health metrics only: its drift and quality
@@ -23,10 +23,11 @@ from pipeline_code.core.contract import (
     FEATURE_PSI_METRIC,
     FEATURE_SKEW_METRIC,
     MONITOR_DIMENSIONS,
+    DEFAULT_PROJECT,
     MONITOR_METRICS,
-    MONITOR_NAMESPACE,
     QUALITY_RETRAIN_ALARM,
     RETRAIN_DRIFT_ALARMS,
+    monitor_namespace,
 )
 from pipeline_code.core.problem import BINARY, default_primary_metric, higher_is_better, label, quality_alarm_key
 from pipeline_code.monitoring import figures
@@ -65,9 +66,9 @@ def trusted_window(report: Mapping[str, Any]) -> bool:
 
 
 def publish_metrics(report: Mapping[str, Any], environment: str, model: str, *, region: Optional[str] = None,
-                    client: Any = None, timestamp: Optional[dt.datetime] = None, namespace: str = MONITOR_NAMESPACE) -> int:
-    """put_metric_data in batches of 20 into ``namespace`` (default: the default project's); returns the number of
-    metrics put."""
+                    client: Any = None, timestamp: Optional[dt.datetime] = None, namespace: Optional[str] = None) -> int:
+    """put_metric_data in batches of 20 into ``namespace`` (default: the default project's namespace of ``model`` in
+    ``environment``, ``core.contract.monitor_namespace``); returns the number of metrics put."""
     if client is None:
         import boto3
 
@@ -77,7 +78,8 @@ def publish_metrics(report: Mapping[str, Any], environment: str, model: str, *, 
     for item in data:
         item["Timestamp"] = when
     for i in range(0, len(data), 20):
-        client.put_metric_data(Namespace=namespace, MetricData=data[i : i + 20])
+        client.put_metric_data(Namespace=namespace or monitor_namespace(DEFAULT_PROJECT, environment, model),
+                               MetricData=data[i : i + 20])
     return len(data)
 
 

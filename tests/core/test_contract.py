@@ -43,7 +43,7 @@ SOURCES = sorted(
 DISTINCTIVE = (
     contract.EVALUATION_FILE, contract.MODEL_QUALITY_FILE, contract.BIAS_FILE, contract.EXPLAINABILITY_FILE,
     contract.STATISTICS_FILE, contract.CONSTRAINTS_FILE, contract.ATTRIBUTIONS_FILE, contract.GATE_PASSED_PATH,
-    contract.MONITOR_NAMESPACE, contract.VARIANT, contract.CAPTURE_URI_ENV, contract.CAPTURE_PERCENT_ENV,
+    contract.VARIANT, contract.CAPTURE_URI_ENV, contract.CAPTURE_PERCENT_ENV,
     contract.CAPTURE_KMS_KEY_ENV, contract.CAPTURE_ENDPOINT_ENV,
 )  # fmt: skip
 # Metric names are CamelCase words that also occur inside other names: only an equal literal counts.
@@ -51,7 +51,7 @@ METRIC_NAMES = (contract.FEATURE_PSI_METRIC, *(m.name for m in contract.MONITOR_
 # The last piece of a derived name: a formatted string or concatenation ending in one derives a
 # contract name again.
 NAME_ENDINGS = ("-training", "-serving", "-mme-", "/target-model", contract.PACKAGE_PARAMETER_SUFFIX, "-retrain-",
-                "/retraining", "/retraining/paused", "/retraining/paused-models")
+                "/retraining", "/retraining/paused", "/retraining/paused-models", "/monitoring")
 
 
 def _strings(tree: ast.AST) -> list[tuple[int, str, bool]]:
@@ -156,9 +156,37 @@ def test_monitor_metric_names_and_an_unknown_key():
         monitor_metric("auc_dropped")
 
 
-def test_each_project_has_its_own_monitor_namespace_and_the_default_projects_is_the_constant():
-    assert contract.monitor_namespace("acme") == "acme/monitoring"
-    assert contract.monitor_namespace(contract.DEFAULT_PROJECT) == contract.MONITOR_NAMESPACE == "mlops-loop/monitoring"
+def test_each_model_of_each_environment_has_its_own_monitor_namespace():
+    """IAM conditions PutMetricData on the namespace only (not on dimensions): one namespace per project, environment
+    and model is what lets a monitor role publish its own model's series and no other's."""
+    assert contract.monitor_namespace("acme", "prod", "churn") == "acme/prod/churn/monitoring"
+    names = [(p, e, m) for p in ("acme", "acme-x") for e in ("dev", "prod", "x-dev") for m in ("churn", "churn-dev", "x")]
+    assert len({contract.monitor_namespace(*n) for n in names}) == len(names)  # '/' is in no name: no two collide
+
+
+def _longest_name() -> int:
+    """The longest project, environment or model name NAME_PATTERN allows (a first letter, then up to N more)."""
+    more = re.search(r"\{1,(\d+)\}\$$", contract.NAME_PATTERN)
+    assert more, contract.NAME_PATTERN
+    return 1 + int(more.group(1))
+
+
+def test_the_longest_namespaces_the_names_allow_are_ones_cloudwatch_accepts():
+    """GIVEN CloudWatch's own bound on a namespace (botocore's service model: PutMetricData's and PutMetricAlarm's
+    Namespace) WHEN project, environment and model names are as long as the config allows THEN every namespace the
+    app builds fits, in CloudWatch's pattern: the config can never produce one CloudWatch refuses, so the loader needs
+    no check of its own."""
+    import botocore.session
+
+    shape = botocore.session.get_session().get_service_model("cloudwatch").shape_for("Namespace")
+    assert shape.metadata["max"] == contract.MAX_METRIC_NAMESPACE
+    longest = "a" * _longest_name()
+    assert longest == re.match(contract.NAME_PATTERN, longest).group(0) and not re.match(contract.NAME_PATTERN, longest + "a")
+    built = [contract.monitor_namespace(longest, longest, longest), contract.serving_namespace(longest)]
+    for namespace in built:
+        assert 1 <= len(namespace) <= contract.MAX_METRIC_NAMESPACE and re.fullmatch(shape.metadata["pattern"], namespace)
+        assert namespace.isascii() and namespace.isprintable() and not namespace.startswith("AWS/")
+    assert len(built[0]) == 73
 
 
 CREATED = dt.datetime(2026, 3, 1, 9, 59, 7, 123456, tzinfo=dt.timezone.utc)

@@ -10,7 +10,7 @@ import pytest
 from botocore.stub import Stubber
 from moto import mock_aws
 
-from pipeline_code.core.contract import retraining_pause_parameter
+from pipeline_code.core.contract import monitor_namespace, retraining_pause_parameter
 from pipeline_code.handlers import retrain_trigger as rt
 
 PIPELINE = "mlops-loop-dev-churn-training"
@@ -155,7 +155,8 @@ ALARMS = {"mlops-loop-dev-churn-retrain-data-drift": PIPELINE, "mlops-loop-dev-c
 
 def alarms_in(cloudwatch, states):
     for name, state in states.items():
-        cloudwatch.put_metric_alarm(AlarmName=name, MetricName="DataDriftScore", Namespace="mlops-loop/monitoring",
+        cloudwatch.put_metric_alarm(AlarmName=name, MetricName="DataDriftScore", Namespace=monitor_namespace(
+                                        "mlops-loop", "dev", name.removeprefix("mlops-loop-dev-").split("-retrain-")[0]),
                                     Statistic="Maximum", Period=86400, EvaluationPeriods=1, Threshold=1,
                                     ComparisonOperator="GreaterThanOrEqualToThreshold")
         cloudwatch.set_alarm_state(AlarmName=name, StateValue=state, StateReason="test")

@@ -83,7 +83,7 @@ def test_monitor_role_reads_only_its_models_data_and_publishes_only_monitor_metr
     assert statements["ReadTraffic"]["Resource"].endswith("-inference-333333333333-eu-west-1/capture/churn/*")
     assert statements["Reports"]["Resource"].endswith("/monitor/churn/*")
     assert "s3:PutObject" not in statements["ReadTraffic"]["Action"]
-    assert statements["PublishMetrics"]["Condition"] == {"StringEquals": {"cloudwatch:namespace": "mlops-loop/monitoring"}}
+    assert statements["PublishMetrics"]["Condition"] == {"StringEquals": {"cloudwatch:namespace": "mlops-loop/prod/churn/monitoring"}}
     assert statements["ReadVersion"]["Resource"].endswith(":model-package/mlops-loop-prod-churn/*")
     assert statements["FindServingVersion"]["Resource"].endswith(":stack/mlops-loop-prod-serving/*")
     actions = json.dumps([s["Action"] for s in statements.values()])

@@ -14,7 +14,7 @@ from mlops_loop.constructs.scheduled_job import job_name_stem
 from mlops_loop.naming import score_by_id_function_name
 from pipeline_code.handlers.retrain_trigger import settings_of
 from pipeline_code.core.contract import feature_group_name
-from pipeline_code.core.contract import RETRAIN_ALARMS, environment_prefix, monitor_metric, monitor_namespace
+from pipeline_code.core.contract import RETRAIN_ALARMS, environment_prefix, monitor_metric
 from pipeline_code.core.problem import quality_alarm_key
 from tests.support.paths import live_project
 from tests.support.templates import policy_statements
@@ -519,16 +519,6 @@ def test_a_model_scored_by_id_gets_its_front_whatever_the_users_line_up(modes):
     assert [m.name for m in modes.config.models_of(environment) if modes.config.serving_of(environment, m).by_id.enabled]
     _assert_by_id_fronts(view, modes.env)
     _assert_by_id_settings(view, modes.env, environment)
-
-
-def test_the_monitor_alarms_watch_the_projects_own_namespace(synthesized):
-    # GIVEN the user's config (its project) WHEN every environment is synthesized
-    namespace = monitor_namespace(synthesized.config.project)
-    for env in synthesized.config.environments:
-        alarms = synthesized.resources(env, "Operations", "AWS::CloudWatch::Alarm").values()
-        watched = {a["Properties"].get("Namespace") for a in alarms if a["Properties"].get("Namespace", "").endswith("/monitoring")}
-        # THEN every alarm on the drift monitor's metrics reads the project's namespace
-        assert watched == {namespace}, env
 
 
 def test_a_failed_or_timed_out_etl_job_of_any_dataset_tells_people(synthesized):

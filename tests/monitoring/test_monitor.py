@@ -13,13 +13,17 @@ import pytest
 from moto import mock_aws
 from scipy import stats
 
-from pipeline_code.core.contract import MONITOR_NAMESPACE
+from pipeline_code.core.contract import DEFAULT_PROJECT, monitor_namespace
 from pipeline_code.core import integrity
 from pipeline_code.monitoring import capture, drift, monitor
 from pipeline_code.monitoring import report as report_mod
 from pipeline_code.training.baseline import bin_counts
 from tests.support.monitoring import check, run, write_window
 from tests.support.credentials import moto_credentials
+
+# Where the monitor publishes by default (no --metric-namespace): the default project's namespace of the
+# model ("churn") in its environment ("dev").
+NAMESPACE = monitor_namespace(DEFAULT_PROJECT, "dev", "churn")
 
 
 # ---------------------------------------------------------------- statistics vs scipy
@@ -351,7 +355,7 @@ def test_publish_metrics_to_cloudwatch_moto(tmp_path, spec, reference, monkeypat
         args = ["--publish-metrics", "--region", "eu-west-1"]
         from tests.support.monitoring import monitor_args
         assert monitor.main(monitor_args(spec, reference, window["capture"], str(tmp_path / "out"), extra=args), cloudwatch_client=client) == 0
-        listed = client.list_metrics(Namespace=MONITOR_NAMESPACE)["Metrics"]
+        listed = client.list_metrics(Namespace=NAMESPACE)["Metrics"]
         names = {m["MetricName"] for m in listed}
         assert {"DataDriftMaxPsi", "DriftedFeatureCount", "PredictionPsi", "MonitorHealthy", "MonitoringErrors", "FeaturePsi"} <= names
         feature_dims = [m["Dimensions"] for m in listed if m["MetricName"] == "FeaturePsi"]
@@ -360,7 +364,7 @@ def test_publish_metrics_to_cloudwatch_moto(tmp_path, spec, reference, monkeypat
         import datetime as dt
         now = dt.datetime.now(dt.timezone.utc)
         data = client.get_metric_data(
-            MetricDataQueries=[{"Id": "d", "MetricStat": {"Metric": {"Namespace": MONITOR_NAMESPACE, "MetricName": "DriftedFeatureCount",
+            MetricDataQueries=[{"Id": "d", "MetricStat": {"Metric": {"Namespace": NAMESPACE, "MetricName": "DriftedFeatureCount",
                                  "Dimensions": [{"Name": "Environment", "Value": "dev"}, {"Name": "Model", "Value": "churn"}]},
                                  "Period": 60, "Stat": "Maximum"}}],
             StartTime=now - dt.timedelta(hours=1), EndTime=now + dt.timedelta(hours=1))

@@ -8,10 +8,14 @@ import json
 import boto3
 from moto import mock_aws
 
-from pipeline_code.core.contract import MONITOR_NAMESPACE
+from pipeline_code.core.contract import DEFAULT_PROJECT, monitor_namespace
 from pipeline_code.monitoring import monitor
 from tests.support.monitoring import check, monitor_args
 from tests.support.credentials import moto_credentials
+
+# Where the monitor publishes by default (no --metric-namespace): the default project's namespace of the
+# model ("churn") in its environment ("dev").
+NAMESPACE = monitor_namespace(DEFAULT_PROJECT, "dev", "churn")
 
 
 def test_ks_sample_mode_uses_the_training_rows(tmp_path, spec, reference):
@@ -41,7 +45,7 @@ def test_unhealthy_run_publishes_health_metrics(tmp_path, spec, reference, monke
         assert monitor.main(args, cloudwatch_client=client) == 0
         now = dt.datetime.now(dt.timezone.utc)
         dims = [{"Name": "Environment", "Value": "dev"}, {"Name": "Model", "Value": "churn"}]
-        queries = [{"Id": i, "MetricStat": {"Metric": {"Namespace": MONITOR_NAMESPACE, "MetricName": n, "Dimensions": dims},
+        queries = [{"Id": i, "MetricStat": {"Metric": {"Namespace": NAMESPACE, "MetricName": n, "Dimensions": dims},
                                             "Period": 60, "Stat": "Maximum"}}
                    for i, n in (("healthy", "MonitorHealthy"), ("errors", "MonitoringErrors"))]
         data = client.get_metric_data(MetricDataQueries=queries, StartTime=now - dt.timedelta(hours=1), EndTime=now + dt.timedelta(hours=1))

@@ -19,6 +19,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from pipeline_code.core.contract import DEFAULT_PROJECT, monitor_namespace
 from pipeline_code.core.problem import MULTICLASS, REGRESSION
 from mlops_cli.local import replay
 from pipeline_code.monitoring import capture, drift, monitor
@@ -286,7 +287,9 @@ def test_multiclass_window_like_training_is_ok_and_its_quality_is_computed_on_th
     client = FakeCloudWatch()
     # WHEN the monitor runs and publishes
     report = run(spec, reference, window, tmp_path / "out", extra=["--publish-metrics"], client=client)
-    # THEN nothing drifts, quality holds, and the section says which days were scored
+    # THEN it publishes in the default project's namespace of its own model in its environment
+    assert client.namespaces == {monitor_namespace(DEFAULT_PROJECT, "dev", spec.name)}
+    # and nothing drifts, quality holds, and the section says which days were scored
     assert report["healthy"] and report["status"] == "ok", (report["errors"], [c for c in report["checks"] if c["status"] == "fail"])
     s = report["summary"]
     assert s["problem_type"] == MULTICLASS and s["primary_metric"] == "auc"
@@ -394,11 +397,12 @@ def test_regression_window_like_training_is_ok_and_its_quality_is_computed(tmp_p
     spec, reference = regression
     window = write_window(tmp_path / "w", spec, reference["model"], part=0, label_coverage=0.6)
     client = FakeCloudWatch()
-    report = run(spec, reference, window, tmp_path / "out", extra=["--publish-metrics", "--metric-namespace", "acme/monitoring"],
+    namespace = monitor_namespace("acme", "dev", spec.name)
+    report = run(spec, reference, window, tmp_path / "out", extra=["--publish-metrics", "--metric-namespace", namespace],
                  client=client)
     assert report["healthy"] and report["status"] == "ok", (report["errors"], [c for c in report["checks"] if c["status"] == "fail"])
-    # the project's namespace, not the default project's
-    assert client.namespaces == {"acme/monitoring"}
+    # the namespace it is given (its project's, of its model in its environment), not the default project's
+    assert client.namespaces == {namespace}
     s = report["summary"]
     assert s["problem_type"] == REGRESSION and s["primary_metric"] == "r2"
     assert s["prediction_psi"] < 0.1

@@ -22,7 +22,7 @@ from moto.core import DEFAULT_ACCOUNT_ID
 from moto.s3.models import s3_backends
 
 from mlops_cli.local import replay
-from pipeline_code.core.contract import MONITOR_NAMESPACE
+from pipeline_code.core.contract import DEFAULT_PROJECT, monitor_namespace
 from pipeline_code.training.train import predict
 from tests.support.credentials import moto_credentials
 
@@ -42,6 +42,10 @@ TEMPLATE = {
                    "CreditRiskModelPackageArn": {"Type": "String", "Default": ""}},
     "Resources": {"Placeholder": {"Type": "AWS::SQS::Queue"}},
 }
+
+# Where the monitor publishes by default (no --metric-namespace): the default project's namespace of the
+# model ("churn") in its environment ("dev").
+NAMESPACE = monitor_namespace(DEFAULT_PROJECT, "dev", "churn")
 
 
 class Aws:
@@ -151,13 +155,13 @@ def read_report(tmp_path) -> dict:
 
 def published(aws: Aws) -> dict:
     """``{metric name: latest value}`` of the model's headline metrics in CloudWatch."""
-    names = {m["MetricName"] for m in aws.cloudwatch.list_metrics(Namespace=MONITOR_NAMESPACE)["Metrics"]}
+    names = {m["MetricName"] for m in aws.cloudwatch.list_metrics(Namespace=NAMESPACE)["Metrics"]}
     dims = [{"Name": "Environment", "Value": "dev"}, {"Name": "Model", "Value": "churn"}]
     now = dt.datetime.now(dt.timezone.utc)
     out = {}
     for name in names - {"FeaturePsi"}:
         result = aws.cloudwatch.get_metric_data(
-            MetricDataQueries=[{"Id": "m", "MetricStat": {"Metric": {"Namespace": MONITOR_NAMESPACE, "MetricName": name,
+            MetricDataQueries=[{"Id": "m", "MetricStat": {"Metric": {"Namespace": NAMESPACE, "MetricName": name,
                                                                      "Dimensions": dims}, "Period": 60, "Stat": "Maximum"}}],
             StartTime=now - dt.timedelta(hours=1), EndTime=now + dt.timedelta(hours=1))["MetricDataResults"][0]["Values"]
         out[name] = result[0] if result else None

@@ -58,6 +58,11 @@ class Names:
     def account(self) -> str:
         return self.iam.account
 
+    @property
+    def environment(self) -> str:
+        """The environment's name: the prefix is ``<project>-<env>``."""
+        return self.prefix.removeprefix(f"{self.project}-")
+
     def arn(self, service: str, resource: str) -> str:
         return f"arn:aws:{service}:{self.iam.region}:{self.account}:{resource}"
 
@@ -358,7 +363,7 @@ RUNTIMES: tuple[Runtime, ...] = (
                                           # A model scored by id: the feature snapshots its skew check joins.
                                           *([n.s3_listing(n.monitor_argument("--feature-snapshots-s3-uri"))] if n.by_id else [])],
             "put_metric_data": lambda n: [("cloudwatch:PutMetricData", {"*": "*"},
-                                           {"cloudwatch:namespace": monitor_namespace(n.project)})],
+                                           {"cloudwatch:namespace": monitor_namespace(n.project, n.environment, n.model)})],
             # A model with an endpoint of its own: what it really serves (endpoint -> its config -> the model that
             # names the package; config and model named by CloudFormation) and the requests it answered.
             "describe_endpoint": lambda n: _when_endpoint_checked(n, lambda e: [

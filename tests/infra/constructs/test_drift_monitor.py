@@ -251,17 +251,23 @@ def test_the_role_finds_the_serving_version_in_its_own_group_and_publishes_only_
     assert statements["FindServingVersion"]["Action"] == "cloudformation:DescribeStacks"
     # Package ARNs are lower case whatever the group's spelling.
     assert statements["ReadVersion"]["Resource"] == "arn:aws:sagemaker:eu-west-1:123456789012:model-package/shop-dev-returns/*"
-    assert statements["PublishMetrics"]["Condition"] == {"StringEquals": {"cloudwatch:namespace": "mlops-loop/monitoring"}}
+    # Its own model's namespace in its own environment, exactly: no other model's or environment's series.
+    assert statements["PublishMetrics"]["Condition"] == {"StringEquals": {"cloudwatch:namespace": "mlops-loop/dev/returns/monitoring"}}
     assert statements["Logs"]["Resource"] == "arn:aws:logs:eu-west-1:123456789012:log-group:/aws/sagemaker/ProcessingJobs:*"
 
 
-def test_a_projects_monitor_publishes_into_its_own_namespace_and_may_publish_only_there():
-    # GIVEN the monitor of project "acme" (another project may share the account)
-    stack, _ = _monitor(metric_namespace="acme/monitoring")
-    _, request = _schedule(stack)
-    # THEN the job publishes into acme's namespace, and its role may publish nowhere else
-    assert _arguments(request)["--metric-namespace"] == "acme/monitoring"
-    assert _statements(stack)["PublishMetrics"]["Condition"] == {"StringEquals": {"cloudwatch:namespace": "acme/monitoring"}}
+def test_a_models_monitor_publishes_into_its_own_namespace_and_may_publish_only_there():
+    # GIVEN the monitors of two models of project "acme" (other models, environments and projects may share the account)
+    other = next(name for name in MODELS if name != "returns")
+    for model in ("returns", other):
+        stack, monitor = _monitor(model, project="acme")
+        _, request = _schedule(stack)
+        # THEN each job publishes into its own model's namespace in its environment, and its role may publish nowhere
+        # else (IAM has no condition on dimensions: the namespace is what keeps it off another model's series)
+        assert monitor.metric_namespace == f"acme/dev/{model}/monitoring"
+        assert _arguments(request)["--metric-namespace"] == monitor.metric_namespace
+        assert _statements(stack)["PublishMetrics"]["Condition"] == {
+            "StringEquals": {"cloudwatch:namespace": monitor.metric_namespace}}
 
 
 def test_the_schedule_is_created_after_the_job_roles_policy(returns_monitor):

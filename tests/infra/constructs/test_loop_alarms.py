@@ -72,7 +72,7 @@ def _stand_ins(stack: Stack) -> dict[str, Any]:
 def _build(models: dict[str, str] = MODELS, *, max_auc_drop: float = 0.04, max_quality_drop: float = 0.15,
            **options: str) -> _Built:
     """GIVEN a bare stack with the stand-ins WHEN the loop's alarms of ``models`` (name -> quality key) are added (with
-    ``options``: namespace, monitor_schedule)."""
+    ``options``: project, monitor_schedule)."""
     stack = Stack(new_app(), "Bare", env=Environment(account="123456789012", region="eu-west-1"))
     deps = _stand_ins(stack)
     alarms = LoopAlarms(stack, "Alarms", name_prefix=PREFIX, environment="dev", quality_keys=models, max_auc_drop=max_auc_drop,
@@ -98,7 +98,7 @@ def _filled(alarm: dict) -> dict:
 
 
 def _on_monitor_metric(alarm: dict, model: str, metric: str, statistic: str) -> None:
-    assert (alarm["Namespace"], alarm["MetricName"], alarm["Statistic"]) == ("mlops-loop/monitoring", metric, statistic)
+    assert (alarm["Namespace"], alarm["MetricName"], alarm["Statistic"]) == (f"mlops-loop/dev/{model}/monitoring", metric, statistic)
     assert alarm["Dimensions"] == [{"Name": "Environment", "Value": "dev"}, {"Name": "Model", "Value": model}]
     # One point per daily monitor run, judged run by run.
     assert (alarm["Period"], alarm["EvaluationPeriods"]) == (86_400, 1)
@@ -198,7 +198,7 @@ def test_a_monitor_that_stops_reporting_pages_after_a_day_plus_its_latest_report
     """28 hourly periods for the default daily schedule: 24 h between runs, a start retried for up to an hour, a job
     stopped after 2 hours, an hour of slack."""
     alarm = built.by_name[f"{PREFIX}-basket-monitor-no-report"]
-    assert (alarm["Namespace"], alarm["MetricName"], alarm["Statistic"]) == ("mlops-loop/monitoring", "MonitorHealthy", "SampleCount")
+    assert (alarm["Namespace"], alarm["MetricName"], alarm["Statistic"]) == ("mlops-loop/dev/basket/monitoring", "MonitorHealthy", "SampleCount")
     assert alarm["Dimensions"] == [{"Name": "Environment", "Value": "dev"}, {"Name": "Model", "Value": "basket"}]
     assert (alarm["Period"], alarm["EvaluationPeriods"], alarm["DatapointsToAlarm"]) == (3600, 28, 28)
     assert built.alarms.report_window_hours == 28
@@ -342,17 +342,25 @@ def test_a_dead_letter_alarm_pages_on_each_arrival_and_the_backlog_is_a_graph_th
 # ------------------------------------------------------------------ monitor_series
 def test_monitor_series_is_one_models_monitor_metric_one_point_per_daily_run():
     metric = monitor_series("prod", "basket", "quality_drop")
-    assert (metric.namespace, metric.metric_name, metric.statistic) == ("mlops-loop/monitoring", "QualityDrop", "Maximum")
+    assert (metric.namespace, metric.metric_name, metric.statistic) == ("mlops-loop/prod/basket/monitoring", "QualityDrop", "Maximum")
     assert metric.dimensions == {"Environment": "prod", "Model": "basket"}
     assert metric.period.to_seconds() == 86_400
     assert monitor_series("prod", "basket", "records", "Sum").statistic == "Sum"
 
 
-def test_another_projects_alarms_watch_its_own_namespace():
-    built = _build(namespace="acme/monitoring")
-    watched = {a["Properties"]["Namespace"] for a in built.template.find_resources("AWS::CloudWatch::Alarm").values()
-               if "Namespace" in a["Properties"] and a["Properties"]["Namespace"].endswith("/monitoring")}
-    assert watched == {"acme/monitoring"}
+def test_each_models_alarms_watch_its_own_namespace_in_its_project_and_environment():
+    """GIVEN the alarms of project "acme" WHEN synthesized THEN every alarm on a monitor metric reads the namespace of
+    its own model in its environment (the one only that model's monitor role may publish in), never another's."""
+    built = _build(project="acme")
+    watched: dict[str, set[str]] = {}
+    for alarm in built.template.find_resources("AWS::CloudWatch::Alarm").values():
+        props = alarm["Properties"]
+        metrics = [m["MetricStat"]["Metric"] for m in props.get("Metrics", []) if "MetricStat" in m] or [props]
+        for metric in metrics:
+            if metric.get("Namespace", "").endswith("/monitoring"):
+                model = next(d["Value"] for d in metric["Dimensions"] if d["Name"] == "Model")
+                watched.setdefault(model, set()).add(metric["Namespace"])
+    assert watched == {model: {f"acme/dev/{model}/monitoring"} for model in MODELS}
 
 
 # ------------------------------------------------------------------ the health alarms, replayed

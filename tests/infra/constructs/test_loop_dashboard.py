@@ -73,7 +73,7 @@ def _series(graph: dict, model: str) -> list[tuple[str, str, str]]:
     found = []
     for entry in graph["metrics"]:
         namespace, name, *dimensions, options = entry
-        assert namespace == "mlops-loop/monitoring" and dimensions == ["Environment", "dev", "Model", model], entry
+        assert namespace == f"mlops-loop/dev/{model}/monitoring" and dimensions == ["Environment", "dev", "Model", model], entry
         assert options["period"] == 86_400, entry
         found.append((name, options.get("stat", "Average"), options.get("yAxis", "left")))
     return found

@@ -45,6 +45,7 @@ MAX_LATENCY_MS = 1500
 MAX_ERROR_RATE = 2.5
 ALARMS = ("Errors", "ServerErrors", "Throttles", "Latency", "Skew")
 ENVIRONMENT = "qa"
+PROJECT = "shop"
 NAMESPACE = "shop/serving"
 
 
@@ -71,7 +72,7 @@ def _built(spec: LookupSpec = SPEC, settings: ById = SETTINGS) -> tuple[BuiltSta
         max_error_rate_percent=MAX_ERROR_RATE,
         log_retention=logs.RetentionDays.ONE_WEEK,
         removal_policy=RemovalPolicy.DESTROY,
-        serving_namespace=NAMESPACE,
+        project=PROJECT,
     )
     built = BuiltStack(stack)
     ids = {"function": built.id_of(score.function), "url": built.id_of(score.url), "key": built.id_of(key),
@@ -304,12 +305,12 @@ def test_the_url_is_an_output():
 
 
 def test_skew_alarms_on_the_monitors_daily_skew_rate_above_the_configured_limit():
-    # GIVEN the drift monitor's skew check publishes FeatureSkewRate once a day per environment and model
+    # GIVEN the drift monitor's skew check publishes FeatureSkewRate once a day, in its model's own namespace
     built, score, _ = _built()
     alarm = _alarms(built, score)["Skew"]
     # THEN the alarm takes the day's maximum and fires only above the limit, as the check fails only above it
     assert (alarm["Namespace"], alarm["MetricName"], alarm["Statistic"], alarm["Period"]) == (
-        "mlops-loop/monitoring", "FeatureSkewRate", "Maximum", 86400)
+        f"{PROJECT}/{ENVIRONMENT}/{MODEL}/monitoring", "FeatureSkewRate", "Maximum", 86400)
     assert (alarm["Threshold"], alarm["ComparisonOperator"]) == (SETTINGS.max_skew_rate, "GreaterThanThreshold")
     assert alarm["Dimensions"] == [{"Name": "Environment", "Value": ENVIRONMENT}, {"Name": "Model", "Value": MODEL}]
 
