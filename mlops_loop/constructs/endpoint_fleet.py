@@ -14,8 +14,8 @@ from aws_cdk import aws_cloudwatch as cloudwatch
 from aws_cdk import aws_sagemaker as sagemaker
 from constructs import Construct
 
-from pipeline_code.core.compiled import PARITY_METRIC, PARITY_NAMESPACE, parity_alarm_name
-from pipeline_code.core.contract import VARIANT
+from pipeline_code.core.compiled import PARITY_METRIC, parity_alarm_name
+from pipeline_code.core.contract import VARIANT, parity_namespace
 
 from ..config.serving import RealtimeAutoscaling, Rollout
 from ..nag import acknowledge
@@ -161,7 +161,7 @@ def rollback_alarms(scope: Construct, *, endpoint_name: str, rollout: Rollout, m
             alarm_name=parity_alarm_name(endpoint_name),
             alarm_description=f"Rolls back a deployment of {endpoint_name}: the new version's scores on the parity sample "
             "differ from its CPU model's, or could not be checked",
-            metric=cloudwatch.Metric(namespace=PARITY_NAMESPACE, metric_name=PARITY_METRIC,
+            metric=cloudwatch.Metric(namespace=parity_namespace(endpoint_name), metric_name=PARITY_METRIC,
                                      dimensions_map={"EndpointName": endpoint_name}, statistic="Maximum",
                                      period=Duration.minutes(1)),
             threshold=1,

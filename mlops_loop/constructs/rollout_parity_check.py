@@ -16,7 +16,8 @@ from aws_cdk import aws_s3 as s3
 from aws_cdk import aws_sns as sns
 from constructs import Construct
 
-from pipeline_code.core.compiled import DEPLOYMENT_EVENT, ENDPOINT_EVENT, PARITY_NAMESPACE
+from pipeline_code.core.compiled import DEPLOYMENT_EVENT, ENDPOINT_EVENT
+from pipeline_code.core.contract import parity_namespace
 from pipeline_code.core.integrity import SEALED_KEY_PATTERN
 
 from .arns import any_sagemaker, format_arn, s3_arn
@@ -46,9 +47,9 @@ class RolloutParityCheck(Construct):
     with the endpoint, :func:`~.endpoint_fleet.rollback_alarms`) and tells ``topic`` when a version does not match
     or cannot be checked; its own errors and dead letters alarm to ``topic`` too. It may describe endpoint configs,
     models and the groups' packages, describe and invoke only these endpoints, read only sealed artefacts
-    (encrypted with ``data_key``) and publish only in its own namespace. It changes nothing in the registry: a first
-    version that does not match (or cannot be checked) has nothing to roll back to, and the notice gives the
-    approver's command that rejects it (only the approver changes approval).
+    (encrypted with ``data_key``) and publish only in these endpoints' own namespaces (``<endpoint>/rollout``). It
+    changes nothing in the registry: a first version that does not match (or cannot be checked) has nothing to roll
+    back to, and the notice gives the approver's command that rejects it (only the approver changes approval).
     """
 
     def __init__(
@@ -118,7 +119,10 @@ class RolloutParityCheck(Construct):
                      wildcard_reason="Sealed artefacts are content-addressed (pipelines/<model>/registered/<sha256>/...); "
                      "the function reads only parity.json of the one a package version names.")
         access.allow_key("DataKey", data_key, encrypt=False)
-        access.allow_metrics("PublishVerdict", PARITY_NAMESPACE, limited_to="the parity verdicts the rollback alarms watch")
+        # Each endpoint's verdicts in its own namespace: this environment's function cannot pass or fail another
+        # environment's rollout (IAM has no condition on the EndpointName dimension).
+        access.allow_metrics("PublishVerdict", sorted(parity_namespace(e.endpoint_name) for e in endpoints),
+                             limited_to="the parity verdicts of its own endpoints, which their rollback alarms watch")
         access.allow("Notify", ["sns:Publish"], [read_once(topic, "topic_arn")])
         self.function = built.function
         self.rule = events.Rule(

@@ -62,9 +62,9 @@ DEPLOYMENT_EVENT = "SageMaker Endpoint Deployment State Change"
 # first version it serves is checked when one of these says it is in service.
 ENDPOINT_EVENT = "SageMaker Endpoint State Change"
 
-# What the parity handler publishes per endpoint (dimension EndpointName): 1 for a mismatch or a check that
-# could not run, 0 for a pass. The rollback alarm <endpoint>-rollout-parity watches its maximum.
-PARITY_NAMESPACE = "mlops-loop/rollout"
+# What the parity handler publishes per endpoint (namespace contract.parity_namespace, dimension EndpointName): 1 for
+# a mismatch or a check that could not run, 0 for a pass. The rollback alarm <endpoint>-rollout-parity watches its
+# maximum.
 PARITY_METRIC = "ParityMismatch"
 
 

@@ -549,6 +549,15 @@ def monitor_namespace(project: str, environment: str, model: str) -> str:
 MONITOR_DIMENSIONS = ("Environment", "Model")
 
 
+def parity_namespace(endpoint_name: str) -> str:
+    """``<endpoint>/rollout``: the CloudWatch namespace of one endpoint's rollout parity verdicts
+    (``pipeline_code.handlers.parity_check``). An endpoint name is unique in its account and region and names its
+    environment and model (:func:`endpoint_name`), so the parity function of one environment, which may publish only
+    in its own endpoints' namespaces (``cloudwatch:namespace``, exact: IAM has no condition on the EndpointName
+    dimension), cannot pass or fail another environment's rollout (dev and prod may share an account)."""
+    return f"{endpoint_name}/rollout"
+
+
 def serving_namespace(project: str) -> str:
     """The score-by-id fronts' CloudWatch namespace of ``project`` (dimensions Environment and Model). Per project, not
     per model: the fronts write it as embedded-metric log lines in their own log groups, no role may PutMetricData

@@ -14,13 +14,14 @@ endpoints in ``PARITY_ENDPOINTS`` whose pending deployment is ``Baking`` (SageMa
    during a canary bake most calls still reach the old fleet, so it tries up to enough times that a new fleet
    taking ``share`` of the traffic is missed with probability below 1e-4, at most ``MAX_ATTEMPTS``);
 4. compares the answers with :func:`~pipeline_code.core.compiled.parity_mismatches` (the artefact's tolerance);
-5. publishes ``mlops-loop/rollout ParityMismatch`` for the endpoint: 0 when the answers agree, 1 when they
-   differ **or the check could not be made** (no new-version answer, an unreadable artefact or tolerance, API
-   errors, its own time budget spent, any error of this code): a check that cannot run must not let a rollout
-   through. Endpoint calls have bounded waits and no hidden retries, and the loop stops 20 s before the
-   function's timeout, so the verdict is published. The endpoint's rollback alarm ``<endpoint>-rollout-parity``
-   fires on a 1 in any of the last 5 minutes, and SageMaker returns the endpoint to the old fleet; the
-   CloudFormation update then fails and rolls the stack's package parameter back.
+5. publishes ``ParityMismatch`` for the endpoint, in its own namespace ``<endpoint>/rollout``
+   (``contract.parity_namespace``): 0 when the answers agree, 1 when they differ **or the check could not be made**
+   (no new-version answer, an unreadable artefact or tolerance, API errors, its own time budget spent, any error of
+   this code): a check that cannot run must not let a rollout through. Endpoint calls have bounded waits and no
+   hidden retries, and the loop stops 20 s before the function's timeout, so the verdict is published. The
+   endpoint's rollback alarm ``<endpoint>-rollout-parity`` fires on a 1 in any of the last 5 minutes, and SageMaker
+   returns the endpoint to the old fleet; the CloudFormation update then fails and rolls the stack's package
+   parameter back.
 
 What this cannot catch: a function that does not run at all during the bake (throttled past it, or an outage).
 Its errors and dead-lettered events alarm to the notification topic (``<prefix>-rollout-parity-errors`` /
@@ -80,9 +81,9 @@ from pipeline_code.core.compiled import (
     PARITY_FILE,
     PARITY_FORMAT,
     PARITY_METRIC,
-    PARITY_NAMESPACE,
     parity_mismatches,
 )
+from pipeline_code.core.contract import parity_namespace
 from pipeline_code.handlers.s3_archive import S3_URI, ArchiveReadError, read_archive_member
 
 LOG = logging.getLogger(__name__)
@@ -131,7 +132,7 @@ def handler(event: Any, context: Any = None, *, sagemaker: Any = None, runtime: 
     first = decision.get("check") == FIRST_VERSION
     if decision["outcome"] != "ignored" and not first:
         (cloudwatch or boto3.client("cloudwatch")).put_metric_data(
-            Namespace=PARITY_NAMESPACE,
+            Namespace=parity_namespace(decision["endpoint"]),
             MetricData=[{"MetricName": PARITY_METRIC, "Dimensions": [{"Name": "EndpointName", "Value": decision["endpoint"]}],
                          "Value": 0.0 if decision["outcome"] == "passed" else 1.0, "Unit": "Count"}],
         )

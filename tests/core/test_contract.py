@@ -51,7 +51,7 @@ METRIC_NAMES = (contract.FEATURE_PSI_METRIC, *(m.name for m in contract.MONITOR_
 # The last piece of a derived name: a formatted string or concatenation ending in one derives a
 # contract name again.
 NAME_ENDINGS = ("-training", "-serving", "-mme-", "/target-model", contract.PACKAGE_PARAMETER_SUFFIX, "-retrain-",
-                "/retraining", "/retraining/paused", "/retraining/paused-models", "/monitoring")
+                "/retraining", "/retraining/paused", "/retraining/paused-models", "/monitoring", "/rollout")
 
 
 def _strings(tree: ast.AST) -> list[tuple[int, str, bool]]:
@@ -162,6 +162,7 @@ def test_each_model_of_each_environment_has_its_own_monitor_namespace():
     assert contract.monitor_namespace("acme", "prod", "churn") == "acme/prod/churn/monitoring"
     names = [(p, e, m) for p in ("acme", "acme-x") for e in ("dev", "prod", "x-dev") for m in ("churn", "churn-dev", "x")]
     assert len({contract.monitor_namespace(*n) for n in names}) == len(names)  # '/' is in no name: no two collide
+    assert contract.parity_namespace("acme-prod-churn") == "acme-prod-churn/rollout"
 
 
 def _longest_name() -> int:
@@ -173,16 +174,17 @@ def _longest_name() -> int:
 
 def test_the_longest_namespaces_the_names_allow_are_ones_cloudwatch_accepts():
     """GIVEN CloudWatch's own bound on a namespace (botocore's service model: PutMetricData's and PutMetricAlarm's
-    Namespace) WHEN project, environment and model names are as long as the config allows THEN every namespace the
-    app builds fits, in CloudWatch's pattern: the config can never produce one CloudWatch refuses, so the loader needs
-    no check of its own."""
+    Namespace) WHEN project, environment and model names are as long as the config allows (and an endpoint name as
+    long as SageMaker allows) THEN every namespace the app builds fits, in CloudWatch's pattern: the config can never
+    produce one CloudWatch refuses, so the loader needs no check of its own."""
     import botocore.session
 
     shape = botocore.session.get_session().get_service_model("cloudwatch").shape_for("Namespace")
     assert shape.metadata["max"] == contract.MAX_METRIC_NAMESPACE
     longest = "a" * _longest_name()
     assert longest == re.match(contract.NAME_PATTERN, longest).group(0) and not re.match(contract.NAME_PATTERN, longest + "a")
-    built = [contract.monitor_namespace(longest, longest, longest), contract.serving_namespace(longest)]
+    built = [contract.monitor_namespace(longest, longest, longest), contract.serving_namespace(longest),
+             contract.parity_namespace("a" * contract.MAX_NAME)]
     for namespace in built:
         assert 1 <= len(namespace) <= contract.MAX_METRIC_NAMESPACE and re.fullmatch(shape.metadata["pattern"], namespace)
         assert namespace.isascii() and namespace.isprintable() and not namespace.startswith("AWS/")

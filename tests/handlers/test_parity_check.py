@@ -16,7 +16,7 @@ import pytest
 from botocore.response import StreamingBody
 from botocore.stub import Stubber
 
-from pipeline_code.core.compiled import DEPLOYMENT_EVENT, ENDPOINT_EVENT, PARITY_FILE, PARITY_FORMAT, PARITY_METRIC, PARITY_NAMESPACE
+from pipeline_code.core.compiled import DEPLOYMENT_EVENT, ENDPOINT_EVENT, PARITY_FILE, PARITY_FORMAT, PARITY_METRIC
 from pipeline_code.handlers import parity_check
 
 ENDPOINT = "mlops-loop-prod-churn-net"
@@ -104,7 +104,7 @@ class Clients:
                 "EndpointName": ENDPOINT, "ContentType": "application/json", "Accept": "application/json", "Body": body})
 
     def metric(self, value: float) -> None:
-        self.stubs["cloudwatch"].add_response("put_metric_data", {}, {"Namespace": PARITY_NAMESPACE, "MetricData": [
+        self.stubs["cloudwatch"].add_response("put_metric_data", {}, {"Namespace": f"{ENDPOINT}/rollout", "MetricData": [
             {"MetricName": PARITY_METRIC, "Dimensions": [{"Name": "EndpointName", "Value": ENDPOINT}], "Value": value, "Unit": "Count"}]})
 
     def notified(self, subject: str) -> None:

@@ -27,8 +27,7 @@ from botocore import xform_name
 
 from mlops_loop.app_builder import REPO_ROOT
 from pipeline_code.core.contract import pascal
-from pipeline_code.core.contract import DEFAULT_PROJECT, RETRAIN_ALARMS, monitor_namespace, retraining_pause_parameter
-from pipeline_code.core.compiled import PARITY_NAMESPACE
+from pipeline_code.core.contract import DEFAULT_PROJECT, RETRAIN_ALARMS, monitor_namespace, parity_namespace, retraining_pause_parameter
 from pipeline_code.core.integrity import ledger_key
 
 from tests.support.iam_eval import IamModel
@@ -312,7 +311,7 @@ RUNTIMES: tuple[Runtime, ...] = (
                 ("sagemaker:InvokeEndpoint", {"endpoint": n.arn("sagemaker", f"endpoint/{n.prefix}-{n.model}")}, {}),
             ]),
             "put_metric_data": lambda n: _when_compiled(n, lambda: [
-                ("cloudwatch:PutMetricData", {"*": "*"}, {"cloudwatch:namespace": PARITY_NAMESPACE}),
+                ("cloudwatch:PutMetricData", {"*": "*"}, {"cloudwatch:namespace": parity_namespace(f"{n.prefix}-{n.model}")}),
             ]),
             "publish": lambda n: _when_compiled(n, lambda: [
                 ("sns:Publish", {"topic": n.resource("Operations", "Notifications")}, {}),

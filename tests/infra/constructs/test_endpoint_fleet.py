@@ -236,7 +236,7 @@ def test_a_compiled_model_also_rolls_back_on_its_parity_verdict_and_its_role_may
     parity = by_name[f"{ENDPOINT}-rollout-parity"]
     props = parity["Properties"]
     assert (props["Namespace"], props["MetricName"], props["Statistic"], props["Period"]) == (
-        "mlops-loop/rollout", "ParityMismatch", "Maximum", 60)
+        f"{ENDPOINT}/rollout", "ParityMismatch", "Maximum", 60)
     assert props["Dimensions"] == [{"Name": "EndpointName", "Value": ENDPOINT}]
     assert (props["Threshold"], props["ComparisonOperator"], props["EvaluationPeriods"], props["DatapointsToAlarm"]) == (
         1, "GreaterThanOrEqualToThreshold", 5, 1)

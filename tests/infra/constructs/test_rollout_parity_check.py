@@ -112,7 +112,9 @@ def test_the_function_may_invoke_only_its_endpoints_read_only_sealed_artefacts_a
         "arn:aws:sagemaker:eu-west-1:123456789012:model-package/shop-staging-eta-net/*"]
     assert statements["ReadSealedArtifacts"]["Action"] == "s3:GetObject"
     assert statements["ReadSealedArtifacts"]["Resource"] == "arn:aws:s3:::shop-artifacts/pipelines/*/registered/*"
-    assert statements["PublishVerdict"]["Condition"] == {"StringEquals": {"cloudwatch:namespace": "mlops-loop/rollout"}}
+    # Each of its endpoints' own namespace, exactly: it cannot publish a verdict for another environment's endpoint.
+    assert statements["PublishVerdict"]["Condition"] == {"StringEquals": {"cloudwatch:namespace": [
+        "shop-staging-churn-net/rollout", "shop-staging-eta-net/rollout"]}}
     assert statements["DataKey"]["Action"] == ["kms:Decrypt", "kms:DescribeKey"]
     assert statements["InvokeEndpoints"]["Action"] == ["sagemaker:DescribeEndpoint", "sagemaker:InvokeEndpoint"]
     assert set(statements) >= {"FindPendingVersion", "Notify", "WriteLogs", "DeadLetters"}
