@@ -32,7 +32,9 @@ from dataclasses import dataclass
 from typing import Any, Dict, Iterable, List, Mapping, Optional
 
 from pipeline_code.core import approval, integrity
-from pipeline_code.core.contract import EVALUATION_FILE, MODEL_SHA256_PROPERTY, SPLIT_PROPERTIES, SPLIT_SHA256_PROPERTIES
+from pipeline_code.core.contract import (
+    EVALUATION_FILE, MODEL_CONTENT_SHA256_PROPERTY, MODEL_SHA256_PROPERTY, SPLIT_PROPERTIES, SPLIT_SHA256_PROPERTIES,
+)  # fmt: skip
 
 PENDING = "PendingManualApproval"
 APPROVED = approval.APPROVED
@@ -221,6 +223,8 @@ class LocalRegistry:
             "version": number,
             # Of the copy: the bytes this registry holds are the ones a later champion check compares.
             MODEL_SHA256_PROPERTY: integrity.model_digest(os.path.join(path, "model")),
+            # What two versions trained alike share, as the pipeline registers it (README "Reproducibility").
+            MODEL_CONTENT_SHA256_PROPERTY: integrity.model_content_digest(os.path.join(path, "model")),
             "status": PENDING,
             "description": description,
             "created_at": _now(),

@@ -69,6 +69,7 @@ from pipeline_code.core.contract import (
     INPUT_FEATURES_PROPERTY,
     INPUT_LABELS_PROPERTY,
     JOB_CODE_HASH_PROPERTY,
+    MODEL_CONTENT_SHA256_PROPERTY,
     MODEL_SHA256_PROPERTY,
     MODEL_SPEC_SHA256_PROPERTY,
     PIPELINE_EXECUTION_ID_PROPERTY,
@@ -91,6 +92,7 @@ from pipeline_code.core.integrity import (
     DIGESTS_FILE,
     EVALUATE_SEGMENT,
     MODEL_CARD_SEGMENT,
+    MODEL_CONTENT_SHA256_PATH,
     MODEL_SHA256_PATH,
     SEALED_URI_PATH,
     TEST_SET_SHA256_PATH,
@@ -801,8 +803,9 @@ class _Builder:
 
     # Registration --------------------------------------------------------------------
     def register_step(self, evaluate: Any, evaluation: Any, baseline: Any, prepare: Any) -> Any:
-        """Register the sealed artefact (the evaluation's ``artifact.uri``) with its two digests and the digest of
-        its inference container (image and environment) in the package's customer metadata, next to its lineage
+        """Register the sealed artefact (the evaluation's ``artifact.uri``) with its two digests, its model's content
+        digest (for comparing versions) and the digest of its inference container (image and environment) in the
+        package's customer metadata, next to its lineage
         (``contract.REGISTERED_PROPERTIES``: the commit, the job code's asset hash and the model spec's digest among
         them), each ModelMetrics document with its digest (ContentDigest, from the
         evaluate and baseline steps' ``digests.json``), and the test set's digest and the prepared splits'
@@ -885,6 +888,8 @@ class _Builder:
                 ARCHIVE_SHA256_PROPERTY: reported(ARCHIVE_SHA256_PATH),
                 MODEL_SHA256_PROPERTY: reported(MODEL_SHA256_PATH),
                 CONTAINER_SHA256_PROPERTY: container_digest(image, environment),
+                # What the model is without its training time: versions trained alike share it (reproducibility).
+                MODEL_CONTENT_SHA256_PROPERTY: reported(MODEL_CONTENT_SHA256_PATH),
                 TEST_SET_SHA256_PROPERTY: reported(TEST_SET_SHA256_PATH),
                 **{key: splits[split].S3Output.S3Uri for split, key in SPLIT_PROPERTIES.items()},
                 **{key: JsonGet(step_name=prepare.name, property_file=prepare_summary, json_path=split_sha256_path(split))

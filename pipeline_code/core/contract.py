@@ -330,6 +330,9 @@ VARIANT = "AllTraffic"
 ARCHIVE_SHA256_PROPERTY = "model_data_sha256"
 MODEL_SHA256_PROPERTY = "model_sha256"
 CONTAINER_SHA256_PROPERTY = "container_sha256"
+# ... the model's content digest (integrity.model_content_digest: the model digest without the training time), which
+# two versions trained on the same data, code, configuration and seed share ...
+MODEL_CONTENT_SHA256_PROPERTY = "model_content_sha256"
 # The sha256 of the test set's data file the gate judged on (its manifest's ``sha256``, which evaluate checked the
 # bytes against; the register step reads it from the evaluation report) ...
 TEST_SET_SHA256_PROPERTY = "test_set_sha256"
@@ -360,7 +363,7 @@ REGISTERED_PROPERTIES = (
     CODE_VERSION_PROPERTY, JOB_CODE_HASH_PROPERTY, MODEL_SPEC_SHA256_PROPERTY,
     TRIGGER_REASON_PROPERTY, INPUT_FEATURES_PROPERTY, INPUT_LABELS_PROPERTY, FROZEN_TEST_PROPERTY,
     PIPELINE_NAME_PROPERTY, PIPELINE_EXECUTION_ID_PROPERTY,
-    ARCHIVE_SHA256_PROPERTY, MODEL_SHA256_PROPERTY, CONTAINER_SHA256_PROPERTY,
+    ARCHIVE_SHA256_PROPERTY, MODEL_SHA256_PROPERTY, CONTAINER_SHA256_PROPERTY, MODEL_CONTENT_SHA256_PROPERTY,
     TEST_SET_SHA256_PROPERTY, *SPLIT_PROPERTIES.values(), *SPLIT_SHA256_PROPERTIES.values(),
 )  # fmt: skip
 

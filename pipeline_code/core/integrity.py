@@ -31,6 +31,12 @@ package's inference specification can be replaced after registration (``UpdateMo
 ``InferenceSpecification``, which no IAM condition key describes), so the deploy handler compares the
 package's container with this digest before every deployment.
 
+A fourth, the **content digest** (:data:`pipeline_code.core.contract.MODEL_CONTENT_SHA256_PROPERTY`,
+:func:`model_content_digest`), is for comparing runs, not for checking bytes: ``model.json`` and the metadata without
+what only says when and how a run went (:data:`RUN_SPECIFIC_TRAINING_FIELDS`: ``trained_at``, the checkpoint it resumed
+from). Two trainings on the same data, code, configuration and seed have the same content digest, while their model
+digests differ by ``trained_at``.
+
 Who decided about a version, when and why is kept in the **approval ledger** (:func:`ledger_key`): the deploy
 handler writes one write-once JSON record per approval-state decision it observes, which the audit reads back
 (:func:`parse_ledger_record`) long after CloudTrail's 90-day event history and the package's overwritten
@@ -68,6 +74,11 @@ ARTIFACT_KEY = "artifact"
 SEALED_URI_PATH = f"{ARTIFACT_KEY}.uri"
 ARCHIVE_SHA256_PATH = f"{ARTIFACT_KEY}.sha256"
 MODEL_SHA256_PATH = f"{ARTIFACT_KEY}.model_sha256"
+MODEL_CONTENT_SHA256_PATH = f"{ARTIFACT_KEY}.model_content_sha256"
+# The training summary's fields (``feature_metadata.json`` ``training``) that say when and how one run went, not what
+# it trained: the content digest leaves them out. A resumed run's model may differ all the same (the README's
+# "Reproducibility": an XGBoost booster resumed from a checkpoint samples other rows), and its digest then differs.
+RUN_SPECIFIC_TRAINING_FIELDS = ("trained_at", "resumed_from_round", "resumed_from_epoch")
 
 # Evidence digests (see the module docstring): the file each job writes, the ContentDigest form, the key in bias.json.
 DIGESTS_FILE = "digests.json"
@@ -326,6 +337,28 @@ def model_digest(model_dir: str) -> Optional[str]:
     if not all(os.path.isfile(p) for p in paths):
         return None
     return sha256_concatenated(paths)
+
+
+def model_content_digest(model_dir: str) -> Optional[str]:
+    """sha256 of what a model is, for comparing two runs: ``<size>:`` and the bytes of ``model.json``, then the
+    canonical JSON (keys sorted, no spaces) of ``feature_metadata.json`` without :data:`RUN_SPECIFIC_TRAINING_FIELDS`
+    in its ``training`` block. None when either file is missing; ValueError when the metadata is not a JSON object."""
+    model_path, metadata_path = os.path.join(model_dir, MODEL_FILE), os.path.join(model_dir, METADATA_FILE)
+    if not (os.path.isfile(model_path) and os.path.isfile(metadata_path)):
+        return None
+    with open(metadata_path, encoding="utf-8") as handle:
+        metadata = json.load(handle)
+    if not isinstance(metadata, dict):
+        raise ValueError(f"{metadata_path}: not a JSON object")
+    training = metadata.get("training")
+    if isinstance(training, dict):
+        metadata = {**metadata, "training": {k: v for k, v in training.items() if k not in RUN_SPECIFIC_TRAINING_FIELDS}}
+    digest = hashlib.sha256(f"{os.path.getsize(model_path)}:".encode())
+    with open(model_path, "rb") as handle:
+        for block in iter(lambda: handle.read(_BLOCK), b""):
+            digest.update(block)
+    digest.update(json.dumps(metadata, sort_keys=True, separators=(",", ":")).encode("utf-8"))
+    return digest.hexdigest()
 
 
 def digest_key(filename: str) -> str:

@@ -43,7 +43,9 @@ Outputs in ``--output-dir`` (default ``/opt/ml/processing/output/evaluation``):
                       carries ``evaluation.json``'s (``evaluation_digest``), which ModelMetrics does not name.
 
 The report's ``artifact`` block holds the challenger's digests (``sha256`` of ``model.tar.gz``, null for a
-model directory; ``model_sha256`` of ``model.json`` + ``feature_metadata.json``). With ``--seal-uri``, a
+model directory; ``model_sha256`` of ``model.json`` + ``feature_metadata.json``; ``model_content_sha256``, the same
+without the training time, :func:`pipeline_code.core.integrity.model_content_digest`: two runs on the same data, code,
+configuration and seed share it). With ``--seal-uri``, a
 challenger that passes the gate is sealed there first (:mod:`seal`: written once to a content-addressed
 key) and the block gains ``uri``, ``bytes`` and ``created``: the register step reads them.
 
@@ -313,7 +315,8 @@ def evaluate(
     decision = decide(report, thresholds, gate_policy)
     report["gate"] = {**decision.to_dict(), "thresholds": thresholds.to_dict(),
                       **({"policy": dict(gate_policy)} if gate_policy is not None else {})}
-    report[ARTIFACT_KEY] = {"sha256": artefact.sha256, "model_sha256": artefact.model_sha256}
+    report[ARTIFACT_KEY] = {"sha256": artefact.sha256, "model_sha256": artefact.model_sha256,
+                            "model_content_sha256": artefact.model_content_sha256}
     if decision.passed and seal_location:
         sealed = seal.seal(artefact, seal_location, s3_client=s3_client, region=region)
         report[ARTIFACT_KEY] = sealed.to_dict()

@@ -10,8 +10,9 @@ gives ``s3://<artifacts>/pipelines/<model>/registered/``). The archive the gate 
 * ``x-amz-checksum-sha256``: S3 rejects the upload unless the bytes it received are the bytes
   hashed here, and keeps the checksum, so the deploy handler can compare it without a download.
 
-The register step then points the model package at that key and records the archive digest and
-the model digest (:func:`pipeline_code.core.integrity.model_digest`) in its customer metadata.
+The register step then points the model package at that key and records the archive digest, the
+model digest (:func:`pipeline_code.core.integrity.model_digest`) and the model's content digest
+(:func:`pipeline_code.core.integrity.model_content_digest`, for comparing runs) in its customer metadata.
 
 A key that already exists (a retried step, the same archive sealed by an earlier run) is re-used
 after checking that it holds the same bytes; anything else is a :class:`SealError` and the step
@@ -43,12 +44,14 @@ class SealError(InputError):
 
 @dataclass(frozen=True)
 class Digests:
-    """The two digests of one model artefact (``archive`` is None for a model directory without an archive)."""
+    """The digests of one model artefact (``archive`` is None for a model directory without an archive);
+    ``model_content_sha256`` is the model's content digest (None when not computed)."""
 
     model_sha256: str
     sha256: Optional[str] = None
     archive: Optional[str] = None  # local path of model.tar.gz
     bytes: Optional[int] = None
+    model_content_sha256: Optional[str] = None
 
 
 @dataclass(frozen=True)
@@ -60,6 +63,7 @@ class Sealed:
     model_sha256: str
     bytes: int
     created: bool
+    model_content_sha256: Optional[str] = None
 
     def to_dict(self) -> Dict[str, Any]:
         return asdict(self)
@@ -79,20 +83,21 @@ def digests(model_dir: str) -> Digests:
             raise InputError(
                 f"no model at {model_dir!r}: expected {integrity.MODEL_ARCHIVE} or {integrity.MODEL_FILE} + {integrity.METADATA_FILE}"
             )
-        return Digests(model_sha256=found)
+        return Digests(model_sha256=found, model_content_sha256=integrity.model_content_digest(model_dir))
     scratch = tempfile.mkdtemp(prefix="mlops-loop-seal-")
     try:
         data_io.extract_tar_safely(archive, scratch)
-        found = None
+        found = content = None
         for root, _dirs, names in os.walk(scratch):
             if integrity.MODEL_FILE in names:
-                found = integrity.model_digest(root)
+                found, content = integrity.model_digest(root), integrity.model_content_digest(root)
                 break
     finally:
         shutil.rmtree(scratch, ignore_errors=True)
     if found is None:
         raise InputError(f"{archive}: no {integrity.MODEL_FILE} + {integrity.METADATA_FILE} inside the archive")
-    return Digests(model_sha256=found, sha256=integrity.sha256_file(archive), archive=archive, bytes=os.path.getsize(archive))
+    return Digests(model_sha256=found, sha256=integrity.sha256_file(archive), archive=archive, bytes=os.path.getsize(archive),
+                   model_content_sha256=content)
 
 
 def seal(found: Digests, location: str, *, s3_client: Any = None, region: Optional[str] = None) -> Sealed:
@@ -127,7 +132,8 @@ def _seal_local(found: Digests, directory: str) -> Sealed:
     actual = integrity.sha256_file(path)
     if actual != found.sha256:
         raise SealError(f"sealed copy {path} holds sha256 {actual}, not {found.sha256}; it was changed after sealing")
-    return Sealed(uri=path, sha256=found.sha256, model_sha256=found.model_sha256, bytes=found.bytes, created=created)
+    return Sealed(uri=path, sha256=found.sha256, model_sha256=found.model_sha256, bytes=found.bytes, created=created,
+                  model_content_sha256=found.model_content_sha256)
 
 
 def _seal_s3(found: Digests, location: str, *, s3_client: Any, region: Optional[str]) -> Sealed:
@@ -151,7 +157,8 @@ def _seal_s3(found: Digests, location: str, *, s3_client: Any, region: Optional[
                     ChecksumSHA256=integrity.hex_to_base64(found.sha256),
                     ContentType="application/gzip",
                 )
-            return Sealed(uri=uri, sha256=found.sha256, model_sha256=found.model_sha256, bytes=found.bytes, created=True)
+            return Sealed(uri=uri, sha256=found.sha256, model_sha256=found.model_sha256, bytes=found.bytes, created=True,
+                          model_content_sha256=found.model_content_sha256)
         except ClientError as error:
             code = str(error.response.get("Error", {}).get("Code", ""))
             if code == "ConditionalRequestConflict" and attempt < CONFLICT_RETRIES:
@@ -163,5 +170,6 @@ def _seal_s3(found: Digests, location: str, *, s3_client: Any, region: Optional[
     actual = integrity.stored_sha256(s3_client, bucket, key)
     if actual != found.sha256:
         raise SealError(f"{uri} already exists and holds sha256 {actual}, not {found.sha256}; a sealed key never changes")
-    return Sealed(uri=uri, sha256=found.sha256, model_sha256=found.model_sha256, bytes=found.bytes, created=False)
+    return Sealed(uri=uri, sha256=found.sha256, model_sha256=found.model_sha256, bytes=found.bytes, created=False,
+                  model_content_sha256=found.model_content_sha256)
 

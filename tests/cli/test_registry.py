@@ -110,6 +110,8 @@ def test_a_registered_version_records_the_digest_of_its_copied_model(strong_mode
     assert version.model_sha256 == integrity.model_digest(strong_model)
     assert registry.get("churn", 1).record["model_sha256"] == version.model_sha256
     assert integrity.model_digest(version.model_dir) == version.model_sha256
+    # ... and the content digest a later version trained alike shares, as the pipeline registers it.
+    assert registry.get("churn", 1).record["model_content_sha256"] == integrity.model_content_digest(strong_model)
 
 
 def test_a_versions_evidence_is_recorded_from_the_jobs_digests_and_a_rewrite_is_named(strong_model, tmp_path):

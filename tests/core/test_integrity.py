@@ -49,6 +49,31 @@ def test_the_model_digest_is_model_json_then_feature_metadata(tmp_path):
     assert integrity.model_digest(str(tmp_path)) == hashlib.sha256(b"boostermeta").hexdigest()
 
 
+def test_the_content_digest_leaves_out_when_and_how_a_run_went_and_nothing_else(tmp_path):
+    """GIVEN a model whose metadata records its training time and the checkpoint it resumed from
+    WHEN those change, a key is written in another order or with other spacing, or anything else changes
+    THEN only the last changes the content digest, while the model digest changes with the training time."""
+    (tmp_path / "model.json").write_bytes(b"booster")
+    assert integrity.model_content_digest(str(tmp_path)) is None
+    metadata = {"format": 1, "training": {"rounds_kept": 3, "trained_at": "2026-01-01T00:00:00+00:00",
+                                          "resumed_from_round": None}}
+    (tmp_path / "feature_metadata.json").write_text(json.dumps(metadata, indent=2))
+    first, first_model = integrity.model_content_digest(str(tmp_path)), integrity.model_digest(str(tmp_path))
+    canonical = json.dumps({"format": 1, "training": {"rounds_kept": 3}}, sort_keys=True, separators=(",", ":"))
+    assert first == hashlib.sha256(b"7:booster" + canonical.encode()).hexdigest()
+
+    again = {"training": {"resumed_from_epoch": 4, "trained_at": "2026-02-02T00:00:00+00:00", "rounds_kept": 3}, "format": 1}
+    (tmp_path / "feature_metadata.json").write_text(json.dumps(again))
+    assert integrity.model_content_digest(str(tmp_path)) == first
+    assert integrity.model_digest(str(tmp_path)) != first_model
+
+    (tmp_path / "feature_metadata.json").write_text(json.dumps({**again, "training": {"rounds_kept": 4}}))
+    assert integrity.model_content_digest(str(tmp_path)) != first
+    (tmp_path / "feature_metadata.json").write_text(json.dumps(metadata))
+    (tmp_path / "model.json").write_bytes(b"booster2")
+    assert integrity.model_content_digest(str(tmp_path)) != first
+
+
 def test_a_stream_above_its_limit_is_refused(tmp_path):
     path = tmp_path / "f"
     path.write_bytes(b"x" * 10)

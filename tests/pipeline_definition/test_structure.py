@@ -531,6 +531,7 @@ def test_lineage_metadata(built, spec):
         "pipeline_execution_id": {"Get": "Execution.PipelineExecutionId"},
         "model_data_sha256": _sealed("artifact.sha256"),
         "model_sha256": _sealed("artifact.model_sha256"),
+        "model_content_sha256": _sealed("artifact.model_content_sha256"),
         "test_set_sha256": _sealed("test_set.sha256"),
         "train_data": _prop("Prepare", "train"),
         "validation_data": _prop("Prepare", "validation"),

@@ -47,6 +47,8 @@ def test_the_digests_of_an_archive_name_its_bytes_and_its_model_files(strong_mod
     # A model directory (the local run) has the model digest only; nothing there can be sealed.
     plain = seal.digests(strong_model)
     assert (plain.model_sha256, plain.sha256) == (found.model_sha256, None)
+    # The content digest is the model's, whether it comes as a directory or inside its archive.
+    assert plain.model_content_sha256 == found.model_content_sha256 == integrity.model_content_digest(strong_model)
     with pytest.raises(seal.SealError, match="only a model.tar.gz can be sealed"):
         seal.seal(plain, LOCATION)
 
@@ -63,7 +65,7 @@ def test_a_sealed_archive_is_written_once_with_its_checksum_and_a_second_seal_re
     assert s3.get_object(Bucket=BUCKET, Key=key)["Body"].read() == Path(found.archive).read_bytes()
     assert [v["Key"] for v in s3.list_object_versions(Bucket=BUCKET).get("Versions", [])] == [key]
     assert first.to_dict() == {"uri": first.uri, "sha256": found.sha256, "model_sha256": found.model_sha256,
-                               "bytes": found.bytes, "created": True}
+                               "bytes": found.bytes, "created": True, "model_content_sha256": found.model_content_sha256}
 
 
 def test_a_sealed_key_holding_other_bytes_fails_the_step(strong_model, tmp_path, s3):
@@ -136,6 +138,7 @@ def test_evaluate_seals_a_passed_challenger_and_reports_where(churn_spec, dev_ga
     expected = seal.digests(str(mounted))
     assert report["gate"]["passed"] is True
     assert artifact["sha256"] == expected.sha256 and artifact["model_sha256"] == expected.model_sha256
+    assert artifact["model_content_sha256"] == expected.model_content_sha256  # the register step records it too
     assert artifact["uri"] == f"{tmp_path / 'registered'}/{expected.sha256}/model.tar.gz"
     assert Path(artifact["uri"]).read_bytes() == (mounted / "model.tar.gz").read_bytes()
 
@@ -151,4 +154,4 @@ def test_evaluate_seals_nothing_when_the_gate_fails(churn_spec, dev_gate, weak_m
 
     report = json.loads((tmp_path / "out" / "evaluation.json").read_text())
     assert code == 0 and report["gate"]["passed"] is False
-    assert set(report[integrity.ARTIFACT_KEY]) == {"sha256", "model_sha256"} and not location.exists()
+    assert set(report[integrity.ARTIFACT_KEY]) == {"sha256", "model_sha256", "model_content_sha256"} and not location.exists()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import io
 import json
 import re
@@ -94,6 +95,29 @@ def test_given_a_spot_interruption_when_restarted_then_training_resumes_and_ends
     assert summary["resumed_from_round"] == 20
     assert train.load_model(str(model_dir)).estimator.num_boosted_rounds() == 60
     assert summary["validation_auc"] > 0.75
+
+
+def test_given_the_same_data_and_settings_when_trained_twice_then_the_content_digest_is_the_same(
+    churn_spec, prepared, tmp_path
+):
+    """GIVEN one data set and one configuration (its seed included) WHEN trained twice, at different times
+    THEN the model bytes and the content digest are the same, while trained_at, and so the model digest, differ;
+    another seed gives another content digest."""
+    from pipeline_code.core import integrity
+
+    hp = train.Hyperparameters(num_round=15, early_stopping_rounds=0)
+    runs = {}
+    for name, seed in (("a", 0), ("b", 0), ("other-seed", 1)):
+        runs[name] = tmp_path / name
+        train.train(churn_spec, prepared["train"], prepared["validation"], str(runs[name]),
+                    hyperparameters=dataclasses.replace(hp, seed=seed), log=lambda line: None)  # fmt: skip
+    a, b = (json.loads((runs[n] / train.METADATA_FILE).read_text())["training"] for n in ("a", "b"))
+
+    assert a["trained_at"] != b["trained_at"]
+    assert (runs["a"] / train.MODEL_FILE).read_bytes() == (runs["b"] / train.MODEL_FILE).read_bytes()
+    assert integrity.model_content_digest(str(runs["a"])) == integrity.model_content_digest(str(runs["b"]))
+    assert integrity.model_digest(str(runs["a"])) != integrity.model_digest(str(runs["b"]))
+    assert integrity.model_content_digest(str(runs["other-seed"])) != integrity.model_content_digest(str(runs["a"]))
 
 
 def test_a_checkpoint_from_another_configuration_is_not_resumed(churn_spec, prepared, tmp_path):
