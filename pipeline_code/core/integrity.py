@@ -57,6 +57,7 @@ import re
 from typing import Any, BinaryIO, Dict, Iterable, Mapping, Optional
 
 from pipeline_code.core.contract import package_created
+from pipeline_code.core.reproducibility import RESUMED_FROM
 
 # The artefact's layout: what training writes and SageMaker tars to MODEL_ARCHIVE.
 MODEL_FILE = "model.json"
@@ -78,7 +79,7 @@ MODEL_CONTENT_SHA256_PATH = f"{ARTIFACT_KEY}.model_content_sha256"
 # The training summary's fields (``feature_metadata.json`` ``training``) that say when and how one run went, not what
 # it trained: the content digest leaves them out. A resumed run's model may differ all the same (the README's
 # "Reproducibility": an XGBoost booster resumed from a checkpoint samples other rows), and its digest then differs.
-RUN_SPECIFIC_TRAINING_FIELDS = ("trained_at", "resumed_from_round", "resumed_from_epoch")
+RUN_SPECIFIC_TRAINING_FIELDS = ("trained_at", *RESUMED_FROM)
 
 # Evidence digests (see the module docstring): the file each job writes, the ContentDigest form, the key in bias.json.
 DIGESTS_FILE = "digests.json"

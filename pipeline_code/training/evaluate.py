@@ -77,6 +77,7 @@ from pipeline_code.core.contract import (
 )
 from pipeline_code.core import approval, integrity, problem
 from pipeline_code.core.integrity import ARTIFACT_KEY
+from pipeline_code.core.reproducibility import RESUMED_FROM, TRAINED, resumed_note
 from pipeline_code.training import data_io, explain, metrics, metrics_multiclass, metrics_regression, parity, seal
 from pipeline_code.training.data_io import InputError
 from pipeline_code.training.gate import GateInputError, decide
@@ -133,6 +134,10 @@ def score(model: TrainedModel, test: pd.DataFrame, spec: ModelSpec, *, min_rows:
         "class_weight": training.get("class_weight"),
         # How the threshold was chosen (policy, validation precision/recall), from the artefact.
         "decision": model.metadata.get("decision"),
+        # The spot checkpoint a run resumed from (None: it ran uninterrupted) and the rounds or epochs it ended with:
+        # an XGBoost run resumed is not bit-for-bit the model an uninterrupted one trains (README "Reproducibility").
+        # Absent: a trainer's artefact from before this was recorded.
+        **{key: training[key] for key in (*RESUMED_FROM, *TRAINED.values()) if key in training},
     }
     if spec.problem_type != problem.BINARY:
         block["model_info"]["problem_type"] = model.problem_type
@@ -382,6 +387,9 @@ def summary_lines(report: Dict[str, Any]) -> list:
     ]
     if kind == problem.BINARY:
         lines.append(f"  decision:   {shown(ch, ('threshold', 'precision', 'recall', 'prevalence'))}")
+    resumed = resumed_note(report["challenger"].get("model_info") or {})
+    if resumed:
+        lines.append(f"  training:   {resumed}")
     if report["champion"] is not None:
         champion = shown(report["champion"]["metrics"], _with_primary(_CHAMPION_SHOWN[kind], metric))
         lines.append(f"  champion:   {champion}")

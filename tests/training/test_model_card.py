@@ -881,3 +881,44 @@ def test_pr_auc_is_in_the_cards_metric_tables_and_the_challenger_minus_champion_
     assert theirs["pr_auc"]["value"] == pytest.approx(report["champion"]["metrics"]["pr_auc"])
     deltas = values(group(card, "challenger minus champion"))
     assert deltas["pr_auc_delta"]["value"] == pytest.approx(mine["pr_auc"]["value"] - theirs["pr_auc"]["value"])
+
+
+def test_a_training_resumed_from_a_spot_checkpoint_says_so_in_the_report_and_on_the_card(
+    churn_spec, dev_gate, prepared, tmp_path, capsys
+):
+    """GIVEN an XGBoost training interrupted after round 15 and restarted from its round-10 checkpoint (a spot
+    interruption) WHEN evaluated and carded THEN the report's model_info, its summary and the card name the round it
+    resumed from and say a resumed run is not bit-reproducible; the card carries the content digest to compare."""
+    from pipeline_code.training import train
+
+    hp = train.Hyperparameters(num_round=20, early_stopping_rounds=0, checkpoint_interval=10)
+    model, checkpoints = tmp_path / "model", tmp_path / "checkpoints"
+    with pytest.raises(train.TrainingInterrupted):
+        train.train(churn_spec, prepared["train"], prepared["validation"], str(model), hyperparameters=hp,
+                    checkpoint_dir=str(checkpoints), interrupt_after=15, log=lambda line: None)  # fmt: skip
+    train.train(churn_spec, prepared["train"], prepared["validation"], str(model), hyperparameters=hp,
+                checkpoint_dir=str(checkpoints), log=lambda line: None)  # fmt: skip
+
+    report = run_evaluation(churn_spec, str(model), prepared, tmp_path / "evaluation", dev_gate)
+
+    info = report["challenger"]["model_info"]
+    assert (info["resumed_from_round"], info["rounds_trained"]) == (10, 20)
+    assert "  training:   resumed from a spot checkpoint after round 10: a resumed XGBoost training is not bit-reproducible" \
+        in capsys.readouterr().out
+    card = mc.build_model_card(evaluation_report=report, model_spec=churn_spec)
+    assert_schema_valid(card)
+    observations = card["training_details"]["training_observations"]
+    assert "resumed from a spot checkpoint after round 10: a resumed XGBoost training is not bit-reproducible" in observations
+    custom = card["additional_information"]["custom_details"]
+    assert custom["resumed_from_round"] == "10"
+    assert custom["model_content_sha256"] == report["artifact"]["model_content_sha256"]
+    assert "not bit-reproducible" in mc.render_markdown(card)
+
+
+def test_an_uninterrupted_training_says_nothing_of_a_resume(passing, churn_spec):
+    _, report = passing
+    assert report["challenger"]["model_info"]["resumed_from_round"] is None
+    card = mc.build_model_card(evaluation_report=report, model_spec=churn_spec)
+    assert "resumed" not in card["training_details"]["training_observations"]
+    assert "resumed_from_round" not in card["additional_information"]["custom_details"]
+    assert card["additional_information"]["custom_details"]["model_content_sha256"] == report["artifact"]["model_content_sha256"]

@@ -18,6 +18,8 @@ from pipeline_code.core.contract import (
     package_created,
 )
 from pipeline_code.core.frameworks import ALGORITHMS, XGBOOST
+from pipeline_code.core.integrity import ARTIFACT_KEY
+from pipeline_code.core.reproducibility import RESUMED_FROM, resumed_note
 from pipeline_code.training.metrics_regression import bias_measure_text, error_measure_text
 from pipeline_code.training.spec import ModelSpec
 
@@ -496,10 +498,12 @@ def _training_details(card: _Evaluated) -> Dict[str, Any]:
         job["training_metrics"] = training_metrics
     if hyper:
         job["hyper_parameters"] = hyper[:100]
+    resumed = resumed_note(info)
     training: Dict[str, Any] = {
         "training_observations": _clip(
             f"{_model_size(info)} on {len(card.spec.features)} features; trained at "
-            f"{info.get('trained_at') or 'unknown'} {_data_period_text(info)}.",
+            f"{info.get('trained_at') or 'unknown'} {_data_period_text(info)}."
+            + (f" Training {resumed}." if resumed else ""),
             _MAX["description"],
         )
     }
@@ -871,6 +875,13 @@ def _additional_information(card: _Evaluated) -> Dict[str, Any]:
         custom["primary_metric"] = card.primary_metric
         if card.classes:
             custom["classes"] = _clip(", ".join(card.classes), _MAX["custom"])
+    # What two versions trained alike share (README "Reproducibility"), and the checkpoint a resumed run started from.
+    content_digest = (card.report.get(ARTIFACT_KEY) or {}).get("model_content_sha256")
+    if content_digest:
+        custom["model_content_sha256"] = str(content_digest)
+    for key in RESUMED_FROM:
+        if card.info.get(key) is not None:
+            custom[key] = str(card.info[key])
     if card.package.get("CreationTime"):
         custom[PACKAGE_CREATED_DETAIL] = package_created(card.package["CreationTime"])
     metadata = card.package.get("CustomerMetadataProperties") or {}
