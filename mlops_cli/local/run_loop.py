@@ -3,7 +3,7 @@
 ::
 
     python -m mlops_cli.local.run_loop --workdir .local-run --rows 20000 --seed 7 [--days 90] \\
-        [--model churn] [--drift 0.0] [--concept-drift 0.0] [--no-auto-approve] \\
+        [--model churn] [--drift 0.0] [--concept-drift 0.0] [--no-auto-approve] [--training-seed N] \\
         [--data <dataset>=<file, directory or glob> [--labels <dataset>=<label files>]] [--positive-rate 0.02]
 
 For each model of the environment (default: every model ``dev`` runs in
@@ -17,7 +17,9 @@ For each model of the environment (default: every model ``dev`` runs in
    (``pipeline_code.etl.glue_curate_job``: typing, validation, quarantine, de-duplication);
 3. **features** with the ingestion job in local mode (``pipeline_code.features.ingest``,
    pandas engine, no Feature Store);
-4. **prepare** (point-in-time join, time split, frozen test set), **train**, **evaluate**
+4. **prepare** (point-in-time join, time split, frozen test set), **train** (with the pipeline's settings: the
+   model's configured hyperparameters, its ``seed`` included, else the trainer's defaults; ``--seed`` seeds the
+   generated data only, ``--training-seed`` the trainer), **evaluate**
    (challenger vs the champion = the Approved version approved last in the local registry, the rule the
    deploy handler serves by; refused when its model no longer has the digest recorded at its registration; on the
    same frozen test rows), **baseline** - each through its CLI ``main`` exactly as
@@ -290,7 +292,7 @@ def run_model(
         rows_in, source = rows, GENERATED
         origin = {"kind": DATA_GENERATED}
         timings["generate"] = round(time.perf_counter() - started, 3)
-    # The seed also seeds training; the generator's settings are recorded only when it made the records.
+    # The generator's settings, recorded only when it made the records (the trainer's seed is in the hyperparameters).
     parameters: Dict[str, Any] = {"seed": seed} if data is not None else {
         "rows": rows, "days": days, "seed": seed, "drift": drift, "concept_drift": concept_drift,
         "bad_record_rate": bad_record_rate}
@@ -339,7 +341,8 @@ def run_model(
             "--validation-dir", os.path.join(paths["prepared"], "validation"),
             "--model-dir", paths["model"],
             "--checkpoint-dir", paths["checkpoints"],
-            "--seed", str(seed),
+            # The pipeline's settings (the config's, else the trainer's defaults, which are the pipeline's) and this
+            # run's overrides: training_args. The data seed is not the trainer's: the pipeline trains with its own.
             *train_args,
         ],
         logs,
@@ -467,6 +470,8 @@ def run_model(
         "gate_reasons": report["gate"]["reasons"],
         "champion_version": champion.version if champion else None,
         "test_set_sha256": report["test_set"]["sha256"],
+        # Equal in two runs on the same data, code, configuration and training seed (README "Reproducibility").
+        "model_content_sha256": report["artifact"].get("model_content_sha256"),
         "frozen_test_set_created": frozen_created,
         "metrics": {k: headline.get(k) for k in metric_names},
         "champion_metrics": (
@@ -557,7 +562,11 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog=PROG, description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--workdir", default=".local-run", help="state directory (default %(default)s)")
     parser.add_argument("--rows", type=int, default=20_000, help="raw rows generated per model (default %(default)s)")
-    parser.add_argument("--seed", type=int, default=7, help="data seed (default %(default)s)")
+    parser.add_argument("--seed", type=int, default=7,
+                        help="seed of the generated data (default %(default)s); the trainer's is --training-seed")
+    parser.add_argument("--training-seed", type=_seed, default=None,
+                        help="the trainer's seed for this run (default: the model's configured hyperparameters.seed, "
+                        "else the trainer's default: the seed the pipeline trains with)")
     parser.add_argument("--days", type=positive_int, default=GENERATED_DAYS,
                         help=f"days of event times the generated records span, from {GENERATED_START} (default "
                         "%(default)s; fewer days, fewer event-date partitions for the ETL job to write)")
@@ -585,6 +594,27 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _seed(text: str) -> int:
+    from pipeline_code.core.frameworks import XGBOOST as framework
+    from pipeline_code.core.hyperparameters import of
+
+    return of(framework)["seed"].parse(text)  # the trainers' own bounds (both frameworks': an int >= 0)
+
+
+def training_args(config: Mapping[str, Any], name: str, *, num_round: Optional[int] = None,
+                  epochs: Optional[int] = None, training_seed: Optional[int] = None) -> List[str]:
+    """The trainer flags of model ``name`` in a local run: the config's hyperparameters (the pipeline's; a setting the
+    config leaves out is the trainer's default, which the pipeline passes too), then this run's overrides, each last
+    so it wins: ``num_round`` (XGBoost), ``epochs`` (PyTorch), ``training_seed`` (both; default: the configured seed,
+    so a local run trains as the pipeline does whatever the data seed)."""
+    framework = config["frameworks"][name]
+    overrides = {XGBOOST: ["--num-round", str(num_round)] if num_round else [],
+                 PYTORCH: ["--epochs", str(epochs)] if epochs else []}[framework]
+    if training_seed is not None:
+        overrides = [*overrides, *_hyperparameter_flag(framework, "seed", training_seed)]
+    return [*config["hyperparameters"][name], *overrides]
+
+
 def run(argv: Optional[Sequence[str]] = None, *, out: Any = None) -> List[Dict[str, Any]]:
     """Parse ``argv``, run every selected model, print the summaries; return the run records."""
     args = build_parser().parse_args(argv)
@@ -598,10 +628,8 @@ def run(argv: Optional[Sequence[str]] = None, *, out: Any = None) -> List[Dict[s
     auto_approve = bool((env.get("training") or {}).get("auto_approve", False)) and not args.no_auto_approve
     workdir = os.path.abspath(args.workdir)
     registry = LocalRegistry(os.path.join(workdir, "registry"))
-    # The config's hyperparameters, then this run's overrides (the last flag wins).
-    overrides = {XGBOOST: ["--num-round", str(args.num_round)] if args.num_round else [],
-                 PYTORCH: ["--epochs", str(args.epochs)] if args.epochs else []}
-    train_args = {name: [*config["hyperparameters"][name], *overrides[config["frameworks"][name]]] for name in models}
+    train_args = {name: training_args(config, name, num_round=args.num_round, epochs=args.epochs,
+                                      training_seed=args.training_seed) for name in models}
 
     import logging
 

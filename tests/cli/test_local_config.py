@@ -37,6 +37,44 @@ def test_the_hyperparameters_a_model_sets_are_the_local_trainers_flags(tmp_path)
     assert all(flags == [] for name, flags in local["hyperparameters"].items() if name != model)
 
 
+def test_the_local_run_trains_with_the_configured_seed_not_the_data_seed(tmp_path):
+    """GIVEN one model of each framework setting its training seed and the others not WHEN the local run builds their
+    trainer flags THEN each trains with the pipeline's seed - its configured one, else none given, so the trainer's
+    default, which is the pipeline's too - whatever the data seed (--seed); --training-seed overrides it, last."""
+    from pipeline_code.core import hyperparameters
+
+    raw = yaml.safe_load(SAMPLE_CONFIG.read_text())
+    seeded = {}
+    for name, body in raw["models"].items():
+        framework = body.get("framework", "xgboost")
+        if framework not in seeded:
+            seeded[framework] = name
+            body["hyperparameters"] = {**(body.get("hyperparameters") or {}), "seed": 5}
+    local = run_loop.load_config(_write(tmp_path, yaml.safe_dump(raw)), "dev")
+
+    def seed_given(flags: list) -> object:
+        given = [value for flag, value in zip(flags[::2], flags[1::2]) if flag == "--seed"]
+        return given[-1] if given else None  # the trainer's argparse: the last flag wins
+
+    args = run_loop.build_parser().parse_args(["--seed", "8"])
+    assert args.training_seed is None
+    for name in local["models"]:
+        flags = run_loop.training_args(local, name, training_seed=args.training_seed)
+        assert seed_given(flags) == ("5" if name in seeded.values() else None)
+        assert seed_given(run_loop.training_args(local, name, training_seed=11)) == "11"
+    # No seed given is the trainer's default seed, which is the one the pipeline trains with (it passes none).
+    for framework in seeded:
+        assert "seed" not in hyperparameters.PIPELINE_DEFAULTS[framework]
+        assert hyperparameters.defaults(framework)["seed"] == 0
+
+
+@pytest.mark.parametrize("value", ["-1", "x"])
+def test_a_training_seed_the_trainer_refuses_is_refused_by_the_local_run(value, capsys):
+    with pytest.raises(SystemExit):
+        run_loop.build_parser().parse_args(["--training-seed", value])
+    assert f"argument --training-seed: expected a whole number >= 0, got '{value}'" in capsys.readouterr().err
+
+
 def test_a_threshold_synth_refuses_is_refused_by_the_local_run_naming_the_field(tmp_path):
     raw = yaml.safe_load(SAMPLE_CONFIG.read_text())
     raw["environments"]["dev"]["gate"] = {"min_auc": 0.3}

@@ -12,7 +12,7 @@ import pytest
 
 from mlops_cli.local import run_loop
 from mlops_cli.local.registry import APPROVED, PENDING, LocalRegistry
-from pipeline_code.core import integrity
+from pipeline_code.core import hyperparameters, integrity
 from tests.support.local_run import DAYS, lenient_local_run
 
 pytestmark = pytest.mark.spark
@@ -103,6 +103,11 @@ def test_given_two_consecutive_runs_then_the_second_is_evaluated_against_the_fir
     assert parameters["features"] == config["models"]["churn"]["features"] and parameters["seed"] == 8
     assert parameters["gate"]["min_auc"] == config["gates"]["churn"]["min_auc"]
     assert parameters["hyperparameters"] == second["report"]["challenger"]["model_info"]["hyperparameters"]
+    # The data seed (8) seeds the generated records only: the trainer ran with the pipeline's seed.
+    configured = dict(zip(config["hyperparameters"]["churn"][::2], config["hyperparameters"]["churn"][1::2]))
+    default = hyperparameters.defaults(config["frameworks"]["churn"])["seed"]
+    assert parameters["hyperparameters"]["seed"] == int(configured.get("--seed", default))
+    assert runs[1]["model_content_sha256"] == second["report"]["artifact"]["model_content_sha256"]
     assert runs[1]["data"]["source"] == "generated"
     assert "champion:   none (first model)" in first_run.printed
     assert "decision: registered churn v2 -> PendingManualApproval" in out.getvalue()
