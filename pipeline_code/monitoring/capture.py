@@ -22,7 +22,8 @@ Request format (the contract with serving)
 * ``application/json``: one object keyed by feature name (``{"tenure_months": 12, ...}``),
   a list of such objects, or ``{"instances": [...]}``. An object may also carry
   ``inference_id`` / ``inference_time`` and the non-input frame features (the sensitive
-  attribute and slice columns) - those are known keys, used for bias monitoring.
+  attribute and slice columns) - those are known keys, used for bias monitoring - or, read as
+  serving read them (``records.complete_records``), the raw columns they are computed from.
 * ``text/csv``: one record per line, the model's input features in ``feature_order``
   (no header). Empty fields are missing values.
 

@@ -30,7 +30,9 @@ either
   required; nullable ones may be omitted or null.
 
 An object holding every model feature is always taken as precomputed (also when it carries
-raw fields too). Other keys are ignored; ``inference_id`` is echoed in the prediction.
+raw fields too); a sensitive attribute or slice it does not give is computed from the raw columns
+it holds, when it holds them all (:func:`.records.feature_rows`). Other keys are ignored;
+``inference_id`` is echoed in the prediction.
 
 **Encoding** is :func:`pipeline_code.training.model_io.predict` with the stored metadata -
 the function evaluation uses - so categories are trimmed/lower-cased as in training and

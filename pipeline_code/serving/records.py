@@ -373,6 +373,17 @@ def _text(value: Any) -> Optional[str]:
     return value
 
 
+def _column_value(column: catalog.Column, value: Any) -> Any:
+    """A raw field's value as the ETL types column ``column`` (missing: None or NaN); raises _FieldError."""
+    if column.dtype == catalog.STRING:
+        return column.read_text(_text(value))
+    if column.dtype in (catalog.INTEGER, catalog.DOUBLE):
+        return _number(value, integral=column.dtype == catalog.INTEGER)
+    if column.dtype == catalog.BOOLEAN:
+        return _boolean(value)
+    return value  # timestamps: no feature reads one today; passed through as given
+
+
 def feature_text(dataset: catalog.Dataset, name: str, value: Optional[str]) -> Optional[str]:
     """A precomputed text feature as the feature job stores it: a column unchanged (``col(x)``) as the ETL curates
     that column, any other text feature trimmed (it is computed from curated, trimmed columns)."""
@@ -389,7 +400,8 @@ def _source(record: Dict[str, Any], contract: FeatureContract) -> Tuple[str, Lis
 
     An object holding every model feature is precomputed. A raw request holds them all too when every model feature
     has a raw column's name; synth refuses such a model when one of them transforms its column
-    (:meth:`pipeline_code.catalog.Dataset.raw_request_problem`), so reading it as precomputed takes the same values."""
+    (:meth:`pipeline_code.catalog.Dataset.raw_request_problem`), so reading it as precomputed takes the same values,
+    and :func:`feature_rows` computes the extras (sensitive attribute, slices) it does not give from its raw columns."""
     features = list(contract.feature_order)
     missing_features = [f for f in features if f not in record]
     if not missing_features:
@@ -414,8 +426,11 @@ def feature_rows(contract: FeatureContract, records: Sequence[Record], positions
     """Validate ``records`` and compute their features (raw records through ``compute_features``).
 
     The frame has the model features in ``feature_order`` followed by the sensitive attribute
-    and slice columns when a record provides or implies them; numbers are float64 (NaN =
-    missing), categories text (``None`` = missing).
+    and slice columns (the extras); numbers are float64 (NaN = missing), categories text (``None`` =
+    missing). A raw record's extras are computed with its features. A precomputed record's are its own
+    fields when it has them, else computed from the raw columns it holds when it holds every column
+    the extra reads, each one the ETL would have curated (:func:`_raw_extras`: a raw request of a
+    model whose features are all columns as they are is read as precomputed), else missing.
 
     Raises:
         BadRequestError: naming the record index and the field of (up to 10) problems.
@@ -427,6 +442,7 @@ def feature_rows(contract: FeatureContract, records: Sequence[Record], positions
     sources: List[str] = []
     inference_ids: List[Optional[str]] = []
     feature_values: Dict[int, Dict[str, Any]] = {}
+    precomputed: Dict[int, Dict[str, Any]] = {}  # the records read as precomputed, as objects
     raw_values: Dict[int, Dict[str, Any]] = {}
     raw_fields = [*contract.required_raw_fields, *contract.optional_raw_fields]
 
@@ -489,6 +505,7 @@ def feature_rows(contract: FeatureContract, records: Sequence[Record], positions
                 if problem:
                     problems.append(f"{where}: field {name!r}: {problem} (declared for dataset {contract.dataset.name!r})")
             feature_values[i] = row
+            precomputed[i] = record
         else:
             required = set(contract.required_raw_fields)
             for name in raw_fields:
@@ -500,14 +517,7 @@ def feature_rows(contract: FeatureContract, records: Sequence[Record], positions
                                     f"missing value, as the ETL reads it; {_raw_fields_needed(contract)})")
                     continue
                 try:
-                    if column.dtype == catalog.STRING:
-                        row[name] = column.read_text(_text(record.get(name)))
-                    elif column.dtype in (catalog.INTEGER, catalog.DOUBLE):
-                        row[name] = _number(record.get(name), integral=column.dtype == catalog.INTEGER)
-                    elif column.dtype == catalog.BOOLEAN:
-                        row[name] = _boolean(record.get(name))
-                    else:  # timestamps: no feature reads one today; passed through as given
-                        row[name] = record.get(name)
+                    row[name] = _column_value(column, given)
                 except _FieldError as exc:
                     problems.append(f"{where}: field {name!r}: {exc}")
                     continue
@@ -520,6 +530,10 @@ def feature_rows(contract: FeatureContract, records: Sequence[Record], positions
         more = f" (+{len(problems) - _MAX_PROBLEMS} more problems)" if len(problems) > _MAX_PROBLEMS else ""
         raise BadRequestError("; ".join(problems[:_MAX_PROBLEMS]) + more)
 
+    # A precomputed record's sensitive attribute and slices come from the record, else from the raw columns it holds
+    # (a raw request of a model whose features are all columns as they are is read as precomputed).
+    for i, (computed, _) in _computed_extras(contract, precomputed).items():
+        feature_values[i].update(computed)
     parts = []
     if feature_values:
         parts.append(_feature_part(contract, feature_values, columns))
@@ -633,6 +647,83 @@ def _computed_part(
     return pd.DataFrame(data, index=index)
 
 
+def _raw_column(column: catalog.Column, given: Any) -> Tuple[bool, Any]:
+    """(readable, value) of a precomputed record's field ``given`` of raw column ``column``: readable when it is a value
+    the ETL would have curated (typed as the column, within its declared rules, present where the column is
+    ``nullable: false``: else the ETL quarantines the row and the feature job computes nothing); value None when
+    missing."""
+    try:
+        value = _column_value(column, given)
+    except _FieldError:
+        return False, None
+    if value is None or (isinstance(value, float) and math.isnan(value)):
+        return column.nullable, None
+    return column.value_problem(value) is None, value
+
+
+def _extra_sources(contract: FeatureContract) -> Dict[str, Tuple[str, ...]]:
+    """extra -> the raw columns it reads, for those of the contract's extras (sensitive attribute, slices) a precomputed
+    record's fields can compute. Not those reading a key column (serving has placeholders there, no record's value)
+    or a column a feature of its name is not (``tenure: log1p(tenure)``: in a precomputed record the field may hold
+    that feature, so reading it as the column would be a guess)."""
+    dataset = contract.dataset
+    unreadable = {dataset.record_identifier, dataset.event_time, *dataset.shadowing_features(dataset.column_names)}
+    sources = {name: dataset.feature(name).expr.source_columns() for name in contract.extra_features}
+    return {name: columns for name, columns in sources.items() if unreadable.isdisjoint(columns)}
+
+
+def _raw_extras(record: Dict[str, Any], dataset: catalog.Dataset,
+                sources: Dict[str, Tuple[str, ...]]) -> Tuple[List[str], Dict[str, Any]]:
+    """(extras, raw values): those of the extras of ``sources`` (:func:`_extra_sources`) a precomputed record does not
+    give whose every column it holds readable (:func:`_raw_column`), and those columns' values. An extra the record
+    gives is kept as given."""
+    extras: List[str] = []
+    values: Dict[str, Any] = {}
+    readable: Dict[str, Tuple[bool, Any]] = {}
+    for name, columns in sources.items():
+        if name in record or not all(column in record for column in columns):
+            continue
+        for column in columns:
+            if column not in readable:
+                readable[column] = _raw_column(dataset.column(column), record[column])
+        if all(readable[column][0] for column in columns):
+            extras.append(name)
+            values.update({column: readable[column][1] for column in columns})
+    return extras, values
+
+
+def _computed_extras(
+    contract: FeatureContract, records: Dict[int, Dict[str, Any]]
+) -> Dict[int, Tuple[Dict[str, Any], List[str]]]:
+    """``{position: ({extra: value}, columns read)}`` for those of ``records`` (precomputed, by position) whose
+    missing extras their raw columns compute (:func:`_raw_extras`), computed as a raw record's are
+    (:func:`_computed_part`: ``compute_features``, the feature job's interpreter); values plain (None = missing).
+    Anything else stays missing: never a guess, and never a refusal (no model input depends on them)."""
+    sources = _extra_sources(contract) if records else {}
+    if not sources:
+        return {}
+    dataset = contract.dataset
+    read_any = frozenset(column for columns in sources.values() for column in columns)
+    wanted: Dict[int, List[str]] = {}
+    rows: Dict[int, Dict[str, Any]] = {}
+    for i, record in records.items():
+        # Most precomputed records hold none of these columns: nothing is built for them (the monitor decodes
+        # millions; objects kept per record would cost more in garbage collection than the reading).
+        if read_any.isdisjoint(record):
+            continue
+        extras, values = _raw_extras(record, dataset, sources)
+        if extras:
+            wanted[i], rows[i] = extras, values
+    if not rows:
+        return {}
+    names = list(dict.fromkeys(name for extras in wanted.values() for name in extras))
+    try:
+        frame = _computed_part(contract, rows, dataset.column_names, names)
+    except BadRequestError:  # the values were read as the ETL reads them: not expected, and not worth a 400
+        return {}
+    position = {i: k for k, i in enumerate(frame.index)}
+    computed = {name: [_plain(value) for value in frame[name].tolist()] for name in names}
+    return {i: ({name: computed[name][position[i]] for name in extras}, list(rows[i])) for i, extras in wanted.items()}
 
 
 def complete_records(records: Sequence[Any], contract: FeatureContract) -> List[Any]:
@@ -640,11 +731,26 @@ def complete_records(records: Sequence[Any], contract: FeatureContract) -> List[
 
     For readers of captured requests (the drift monitor): a raw record becomes
     ``{feature: value, ..., extra: value, inference_id, inference_time}`` (features computed as
-    serving computed them); precomputed records, lists, and records serving would reject are
-    returned unchanged, so the caller's own checks still see them.
+    serving computed them); a precomputed record gets the extras serving computed for it from the
+    raw columns it holds (:func:`feature_rows`), those columns removed, and is otherwise unchanged; lists,
+    other precomputed records and records serving would reject are returned unchanged, so the caller's
+    own checks still see them.
     """
     out = list(records)
-    raw_positions = [i for i, r in enumerate(out) if isinstance(r, dict) and _source(r, contract) == (SOURCE_RAW, [])]
+    raw_positions: List[int] = []
+    precomputed: Dict[int, Dict[str, Any]] = {}
+    for i, record in enumerate(out):
+        if isinstance(record, dict):
+            source = _source(record, contract)
+            if source == (SOURCE_RAW, []):
+                raw_positions.append(i)
+            elif source == (SOURCE_FEATURES, []):
+                precomputed[i] = record
+    # Read as serving reads them (feature_rows): missing extras computed from the raw columns the record holds, and
+    # those columns consumed, as a raw record's are (they are no keys of the model's frame: not a schema change).
+    kept = {*contract.feature_order, *contract.extra_features}
+    for i, (computed, read) in _computed_extras(contract, precomputed).items():
+        out[i] = {**{k: v for k, v in out[i].items() if k in kept or k not in read}, **computed}
     if not raw_positions:
         return out
     try:
@@ -667,6 +773,6 @@ def complete_records(records: Sequence[Any], contract: FeatureContract) -> List[
 
 
 def _plain(value: Any) -> Any:
-    if value is None or (isinstance(value, float) and math.isnan(value)):
+    if value is None or value is pd.NA or (isinstance(value, float) and math.isnan(value)):
         return None
     return value.item() if hasattr(value, "item") else value
