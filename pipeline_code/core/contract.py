@@ -501,6 +501,12 @@ MANIFEST_FILE = "manifest.json"
 # the output the pipeline's register step reads the splits' digests from (a property file).
 PREPARE_SUMMARY_DIR = "summary"
 PREPARE_SUMMARY_FILE = "prepare.json"
+# When Prepare replaces a frozen test set by one from the latest rows (the config's training.test_set_refreeze, the
+# pipeline's Prepare argument, the local run's): once the set has gone stale (REFREEZE_WHEN_STALE, the default: rows
+# after its window are at least a test fraction of the data), or never (REFREEZE_NEVER: it is kept until deleted).
+REFREEZE_WHEN_STALE = "when_stale"
+REFREEZE_NEVER = "never"
+TEST_SET_REFREEZE_POLICIES = (REFREEZE_WHEN_STALE, REFREEZE_NEVER)
 
 EVALUATION_FILE = "evaluation.json"
 # Its JSON path to the gate decision, which the pipeline's condition step reads.

@@ -163,7 +163,8 @@ def out_of_time(challenger: Mapping[str, Any], champion: Optional[Mapping[str, A
     A test set frozen once and data that keeps growing: a later challenger's splits run into or past the frozen window
     (Prepare leaves out only the set's own keys), so it learns from the period it is judged on while the champion may
     not have. That is no refusal (the gate judges as before), but the block's ``note`` - added to the gate's notes and
-    to the model card's limitations - says so; deleting the frozen test set makes the next run freeze the newest rows.
+    to the model card's limitations - says so. Prepare re-freezes a stale set from the newest rows by default
+    (``training.test_set_refreeze``), and whoever deletes the frozen test set makes the next run do so.
     """
     start, end = test_range.get("min"), test_range.get("max")
 

@@ -34,6 +34,11 @@ Processing
    out, not the set's period: when train or validation reach its first event time (the data grew past it, or holds
    other rows of its period) the summary warns that the challenger's evaluation is not out-of-time, and the
    evaluation report and the model card say so (the trainer records its data period in the model).
+   **Re-freeze** (``--test-set-refreeze when_stale``, the default): once the rows with event times after the frozen
+   set's window are at least ``--test-fraction`` of the rows, the set is stale and is replaced by a new one taken as a
+   first freeze takes it (the latest rows), so train and validation end before it again; its manifest
+   (``refrozen``, ``replaced_test_sets``) and the summary (``test_set_refreeze``) say so, why, and the replaced set's
+   sha256, version and window. ``never`` keeps a frozen set until it is deleted.
 4. **Time split** of the remaining rows: the earliest go to train, the latest to
    validation (fractions renormalised when the test set is frozen). Rows sharing an
    event time never straddle two splits.
@@ -61,6 +66,7 @@ import argparse
 import contextlib
 import datetime as dt
 import json
+import math
 import os
 import shutil
 import sys
@@ -80,7 +86,7 @@ from pipeline_code import catalog
 from pipeline_code.core import integrity, problem
 from pipeline_code.core.contract import (
     DATA_FILES, DATA_GENERATED, FEATURE_EVENT_TIME, MANIFEST_FILE, PREPARE_SUMMARY_DIR, PREPARE_SUMMARY_FILE,
-    SPLIT_PROPERTIES, TEST_FILE,
+    REFREEZE_NEVER, REFREEZE_WHEN_STALE, SPLIT_PROPERTIES, TEST_FILE, TEST_SET_REFREEZE_POLICIES,
 )  # fmt: skip
 from pipeline_code.core.thresholds import DEFAULT_MIN_GROUP_ROWS, fairness_shortfall
 from pipeline_code.training import data_io
@@ -135,9 +141,18 @@ def prepare(
     min_group_rows: int = DEFAULT_MIN_GROUP_ROWS,
     frozen_test_location: Optional[str] = None,
     data_origin: Optional[Dict[str, Any]] = None,
+    test_set_refreeze: str = REFREEZE_WHEN_STALE,
 ) -> Dict[str, Any]:
     """Run the whole preparation; return the summary (also written to ``summary/prepare.json``), whose train and
     validation splits carry the digest of the files written (``sha256``).
+
+    ``test_set_refreeze`` (default ``when_stale``): a frozen test set that has gone stale - the rows with event times
+    after its window are at least ``fractions.test`` of the rows prepared (:func:`_staleness`) - is replaced by a new
+    one taken from the latest rows exactly as a first freeze takes it, so train and validation end before it; its
+    manifest and the summary (``test_set_refreeze``) say it was re-frozen, why, and which set it replaced. ``never``
+    reuses a frozen set whatever the data (the summary still says whether it is stale, and the not-out-of-time warning
+    how to replace it). A stale set whose replacement could not be frozen (two fairness groups, a model input null in
+    every row) is reused with a warning saying why.
 
     The test set (new or frozen) must have two groups of the sensitive attribute with ``min_group_rows`` rows
     (the gate's ``min_group_rows``), or the gate could never judge fairness on it. Messages name the frozen test
@@ -152,6 +167,8 @@ def prepare(
     Raises:
         InputError: any input problem, raised before any output is written.
     """
+    if test_set_refreeze not in TEST_SET_REFREEZE_POLICIES:
+        raise ValueError(f"test_set_refreeze must be one of {list(TEST_SET_REFREEZE_POLICIES)}, got {test_set_refreeze!r}")
     dataset = spec.catalog_dataset
     rid, et = dataset.record_identifier, dataset.event_time
     features, feature_stats = _load_features(spec, features_dir)
@@ -168,22 +185,38 @@ def prepare(
     del features, labels, keys
 
     warnings: List[str] = []
+    refreeze: Optional[Dict[str, Any]] = None  # None: no frozen set was found (a first freeze)
+    replaced: Optional[Dict[str, Any]] = None  # the manifest of the stale set a re-freeze replaces
     if frozen is not None:
         frozen_table, manifest, frozen_path = frozen
         all_rows = joined
         joined, excluded = _exclude_keys(joined, frozen_table, rid, et)
+        key_warnings = []
         if not excluded and (data_origin or {}).get("kind") != DATA_GENERATED:
-            warnings += _check_frozen_keys_present(spec, all_rows, frozen_table, where)
+            key_warnings = _check_frozen_keys_present(spec, all_rows, frozen_table, where)  # refuses other data's set
+        refreeze = _staleness(all_rows, frozen_table, et, fractions.test, test_set_refreeze)
+        if refreeze["stale"] and test_set_refreeze == REFREEZE_WHEN_STALE:
+            candidate = _first_freeze_splits(all_rows, et, fractions)
+            unfit = _unfreezable(spec, candidate["test"], min_group_rows, fractions)
+            if unfit is None:
+                joined, excluded, splits, replaced = all_rows, 0, candidate, manifest
+                refreeze.update(refrozen=True, reason=_refreeze_reason(refreeze, manifest, candidate["test"], et, fractions),
+                                previous_test_set=_test_set_entry(manifest))
+                frozen = None
+            else:
+                refreeze["reason"] = (f"the frozen test set is stale ({_stale_text(refreeze, fractions)}) but was not "
+                                      f"re-frozen: {unfit}; it is reused, so a challenger is not judged out-of-time")
+                warnings.append(refreeze["reason"])
         del all_rows
+    if frozen is not None:
+        warnings += key_warnings
         cut = _time_cut(joined.column(et), fractions.train / (fractions.train + fractions.validation))
         splits = {"train": joined.slice(0, cut), "validation": joined.slice(cut)}
-        warnings += _not_out_of_time_warnings(splits, frozen_table, et, where)
+        warnings += _not_out_of_time_warnings(splits, frozen_table, et, where, refreeze, fractions)
     else:
-        excluded = 0
-        test_cut = _time_cut(joined.column(et), fractions.train + fractions.validation)
-        rest, test = joined.slice(0, test_cut), joined.slice(test_cut)
-        cut = _time_cut(rest.column(et), fractions.train / (fractions.train + fractions.validation))
-        splits = {"train": rest.slice(0, cut), "validation": rest.slice(cut), "test": test}
+        if replaced is None:
+            excluded = 0
+            splits = _first_freeze_splits(joined, et, fractions)
         frozen_table, manifest, frozen_path = None, None, None
     for name, table in splits.items():
         _check_split(name, table, spec, joined)
@@ -221,8 +254,14 @@ def prepare(
             shutil.copyfile(os.path.join(os.path.dirname(frozen_path), MANIFEST_FILE), os.path.join(test_dir, MANIFEST_FILE))
         test_manifest = manifest
     else:
-        test_manifest = write_frozen_test_set(spec, splits["test"], test_dir, version=test_set_version, created_at=created_at,
-                                              data_origin=data_origin)
+        test_manifest = write_frozen_test_set(
+            spec, splits["test"], test_dir, created_at=created_at, data_origin=data_origin,
+            version=test_set_version if replaced is None else _next_version(replaced["version"], test_set_version),
+            refrozen=None if replaced is None else {"reason": refreeze["reason"], "rows": refreeze["rows"],
+                                                    "rows_after_previous": refreeze["rows_after_test_set"],
+                                                    "previous": refreeze["previous_test_set"]},
+            replaced_test_sets=None if replaced is None else [
+                refreeze["previous_test_set"], *(replaced.get("replaced_test_sets") or [])])
 
     summary = {
         "model": spec.name,
@@ -234,6 +273,9 @@ def prepare(
         "labels": label_stats,
         "join": join_stats,
         "frozen_test_set_reused": frozen is not None,
+        "frozen_test_set_refrozen": replaced is not None,
+        # Whether a frozen set found had gone stale and was replaced (None: there was none, a first freeze).
+        "test_set_refreeze": refreeze,
         "rows_excluded_as_test_keys": excluded,
         "splits": {
             name: {**_split_summary(splits[name] if name in splits else frozen_table, spec, et),
@@ -317,10 +359,12 @@ def point_in_time_join(
 
 def write_frozen_test_set(
     spec: ModelSpec, test: pa.Table, directory: str, *, version: str, created_at: dt.datetime,
-    data_origin: Optional[Dict[str, Any]] = None,
+    data_origin: Optional[Dict[str, Any]] = None, refrozen: Optional[Dict[str, Any]] = None,
+    replaced_test_sets: Optional[List[Dict[str, Any]]] = None,
 ) -> Dict[str, Any]:
     """Write ``test.parquet`` + ``manifest.json`` into ``directory``; return the manifest (with ``data_origin`` when
-    given: where its rows came from)."""
+    given: where its rows came from; with ``refrozen`` when it replaces a stale set: why, and that set's sha256, version
+    and window; with ``replaced_test_sets``, every set it and its predecessors replaced, latest first)."""
     os.makedirs(directory, exist_ok=True)
     path = os.path.join(directory, TEST_FILE)
     pq.write_table(test, path, row_group_size=ROW_GROUP_ROWS)
@@ -343,6 +387,8 @@ def write_frozen_test_set(
         "time_range": data_io.time_range(times),
         "feature_definitions": feature_definitions(spec),
         **({"data_origin": dict(data_origin)} if data_origin else {}),
+        **({"refrozen": refrozen} if refrozen else {}),
+        **({"replaced_test_sets": replaced_test_sets} if replaced_test_sets else {}),
     }
     data_io.write_json(os.path.join(directory, MANIFEST_FILE), manifest)
     return manifest
@@ -778,23 +824,95 @@ def _exclude_keys(joined: pa.Table, test: pa.Table, rid: str, et: str) -> Tuple[
     return joined.filter(pa.array(~is_test)), int(is_test.sum())
 
 
-def _not_out_of_time_warnings(splits: Dict[str, pa.Table], frozen: pa.Table, et: str, where: str) -> List[str]:
+def _first_freeze_splits(rows: pa.Table, et: str, fractions: SplitFractions) -> Dict[str, pa.Table]:
+    """The time split of a first freeze: the latest ``fractions.test`` of ``rows`` (time-sorted) is the test set, the
+    rest goes to train (earliest) and validation; rows of one event time never straddle two splits."""
+    test_cut = _time_cut(rows.column(et), fractions.train + fractions.validation)
+    rest, test = rows.slice(0, test_cut), rows.slice(test_cut)
+    cut = _time_cut(rest.column(et), fractions.train / (fractions.train + fractions.validation))
+    return {"train": rest.slice(0, cut), "validation": rest.slice(cut), "test": test}
+
+
+def _staleness(rows: pa.Table, frozen: pa.Table, et: str, test_fraction: float, policy: str) -> Dict[str, Any]:
+    """Whether the frozen test set has gone stale for ``rows`` (every labelled row of this run, its own included): the
+    rows with event times after its window (``rows_after_test_set``) are at least the test fraction of them
+    (``stale_at_rows``).
+
+    Why that line: a first freeze takes the latest test fraction of the rows, so from there a new set lies wholly
+    after the old window - after anything a champion judged out-of-time on the old set learnt from - and train and
+    validation end before it. Short of it, a new set would re-take most of the old window and the yardstick would
+    change every run for little gain, while a challenger's rows from after the window stay under one test fraction
+    (the not-out-of-time warning says so)."""
+    n = rows.num_rows
+    after = int((_micros(rows.column(et)) > _time_span(frozen, et)[1]).sum()) if n and frozen.num_rows else 0
+    needed = max(1, math.ceil(round(test_fraction * n, 9)))
+    return {"policy": policy, "stale": after >= needed, "refrozen": False, "rows": n, "rows_after_test_set": after,
+            "stale_at_rows": needed}
+
+
+def _stale_text(refreeze: Dict[str, Any], fractions: SplitFractions) -> str:
+    return (f"{refreeze['rows_after_test_set']} of this run's {refreeze['rows']} rows have event times after its window, "
+            f"at least the test fraction ({fractions.test:.0%}: {refreeze['stale_at_rows']} rows)")
+
+
+def _unfreezable(spec: ModelSpec, test: pa.Table, min_group_rows: int, fractions: SplitFractions) -> Optional[str]:
+    """Why the latest rows cannot replace a stale frozen test set (None when they can): the checks of a first freeze
+    (two fairness groups big enough, no model input null in every row)."""
+    what = f"the latest {fractions.test:.0%} by event time ({test.num_rows} rows)"
+    try:
+        _check_fairness_groups(spec, test, min_group_rows, what, "")
+        _check_no_empty_feature(spec, test, what, "")
+    except InputError as exc:
+        return str(exc)
+    return None
+
+
+def _refreeze_reason(refreeze: Dict[str, Any], previous: Dict[str, Any], test: pa.Table, et: str,
+                     fractions: SplitFractions) -> str:
+    old, new = previous.get("time_range") or {}, _time_span(test, et)
+    return (f"the frozen test set (version {previous.get('version')}, {previous.get('rows')} rows, {old.get('min')}–"
+            f"{old.get('max')}, sha256 {str(previous.get('sha256'))[:12]}) had gone stale: {_stale_text(refreeze, fractions)}, "
+            f"so train and validation would learn from the period after it; re-frozen from the latest "
+            f"{fractions.test:.0%} by event time ({test.num_rows} rows, {_micros_iso(new[0])}–{_micros_iso(new[1])}), which "
+            "train and validation precede, and the champion is judged on it too")
+
+
+def _test_set_entry(manifest: Dict[str, Any]) -> Dict[str, Any]:
+    """What a re-frozen set's manifest and the summary keep of the set it replaced (its bytes stay an old version)."""
+    return {k: manifest.get(k) for k in ("sha256", "version", "created_at", "time_range", "rows")}
+
+
+def _next_version(previous: Any, default: str) -> str:
+    """A re-frozen set's version: the replaced set's plus one when that is an integer, else ``default``."""
+    text = str(previous)
+    return str(int(text) + 1) if text.isdigit() else default
+
+
+def _not_out_of_time_warnings(splits: Dict[str, pa.Table], frozen: pa.Table, et: str, where: str,
+                              refreeze: Optional[Dict[str, Any]] = None,
+                              fractions: SplitFractions = SplitFractions()) -> List[str]:
     """A warning when train or validation reach the frozen test set's first event time: the data grew past the
     set's window (or holds other rows of its period), so the model learns from the period it is judged on, while a
     champion trained before the set was frozen did not. Only the set's own (record id, event time) keys are left out
     of training, not its period: leaving the period out would still train on the rows after it, so the evaluation
-    would not be out-of-time either. Not an error: the evaluation report and the model card say so, and re-freezing
-    is the owner's decision (it changes the rows the champion is judged on)."""
+    would not be out-of-time either. Not an error: the evaluation report and the model card say so. With the
+    ``when_stale`` policy (``refreeze``) the warning says when Prepare re-freezes the set itself; with ``never``,
+    re-freezing is the owner's decision (it changes the rows the champion is judged on) and it says how."""
     if not frozen.num_rows or not any(table.num_rows for table in splits.values()):
         return []
     until = max(_time_span(table, et)[1] for table in splits.values() if table.num_rows)
     test_from, test_to = _time_span(frozen, et)
     if until < test_from:
         return []
+    if refreeze is not None and refreeze["policy"] == REFREEZE_WHEN_STALE and not refreeze["stale"]:
+        remedy = (f"Prepare re-freezes it from the latest rows once those after its window are at least the test "
+                  f"fraction ({fractions.test:.0%}: {refreeze['stale_at_rows']} of this run's {refreeze['rows']} rows; now "
+                  f"{refreeze['rows_after_test_set']}), or delete {where} {REPLACE_FROZEN}")
+    else:
+        remedy = f"to judge it on rows after its training data, delete {where} {REPLACE_FROZEN}"
     return [f"train and validation reach {_micros_iso(until)}, the frozen test set covers {_micros_iso(test_from)}–"
             f"{_micros_iso(test_to)}: the challenger learns from the period it is judged on, so its evaluation is not "
-            f"out-of-time (the evaluation report and the model card say so); to judge it on rows after its training "
-            f"data, delete {where} {REPLACE_FROZEN}"]
+            f"out-of-time (the evaluation report and the model card say so); {remedy}"]
 
 
 def _check_split(name: str, table: pa.Table, spec: ModelSpec, joined: pa.Table) -> None:
@@ -845,15 +963,17 @@ def _empty_features(spec: ModelSpec, table: pa.Table) -> List[str]:
     return [name for name in spec.features if table.num_rows and table.column(name).null_count == table.num_rows]
 
 
-def _check_no_empty_feature(spec: ModelSpec, test: pa.Table, what: str) -> None:
+_EMPTY_FEATURE_FIX = ("; it would be frozen for every later run, so nothing is written: fix the data (a column empty or "
+                      "absent in the records, or an expression null for every row), or leave them out of the model's features")
+
+
+def _check_no_empty_feature(spec: ModelSpec, test: pa.Table, what: str, fix: str = _EMPTY_FEATURE_FIX) -> None:
     """Refuse a new test set in which a model input is null in every row: it would be frozen for every later run, so
     every model would be judged without that feature even once the data is fixed (the pipeline freezes Prepare's
     test output as it is)."""
     empty = _empty_features(spec, test)
     if empty:
-        raise InputError(f"{what}: feature(s) {empty} are null in every row; it would be frozen for every later run, so "
-                         "nothing is written: fix the data (a column empty or absent in the records, or an expression "
-                         "null for every row), or leave them out of the model's features")
+        raise InputError(f"{what}: feature(s) {empty} are null in every row{fix}")
 
 
 def uninformative_feature_warnings(spec: ModelSpec, table: pa.Table, what: str) -> List[str]:
@@ -967,6 +1087,13 @@ def build_parser() -> argparse.ArgumentParser:
         "--test-set-version", "--test_set_version", dest="test_set_version", default="1",
         help="version recorded in a newly created test set's manifest (default %(default)s)",
     )  # fmt: skip
+    parser.add_argument(
+        "--test-set-refreeze", "--test_set_refreeze", dest="test_set_refreeze", choices=TEST_SET_REFREEZE_POLICIES,
+        default=REFREEZE_WHEN_STALE,
+        help=f"{REFREEZE_WHEN_STALE}: replace a frozen test set that has gone stale (the rows after its window are at "
+        f"least the test fraction) by the latest rows, as a first freeze takes them; {REFREEZE_NEVER}: reuse it until "
+        "deleted (default %(default)s)",
+    )  # fmt: skip
     # The gate's: the test set needs two sensitive-attribute groups this big.
     add_evidence_argument(parser, "min_group_rows", DEFAULT_MIN_GROUP_ROWS)
     parser.add_argument(
@@ -1035,16 +1162,21 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
                 min_group_rows=args.min_group_rows,
                 frozen_test_location=args.frozen_test_dir,
                 data_origin=args.data_origin,
+                test_set_refreeze=args.test_set_refreeze,
             )
     except InputError as exc:
         print(f"ERROR: {exc}", file=sys.stderr)
         return 1
     splits = summary["splits"]
+    frozen = ("reused" if summary["frozen_test_set_reused"] else "re-frozen" if summary["frozen_test_set_refrozen"]
+              else "created")
     print(
         f"prepared {args.model_spec.name}: train={splits['train']['rows']} validation={splits['validation']['rows']} "
-        f"test={splits['test']['rows']} (frozen test set {'reused' if summary['frozen_test_set_reused'] else 'created'}, "
+        f"test={splits['test']['rows']} (frozen test set {frozen}, "
         f"sha256 {summary['test_set']['sha256'][:12]}); unmatched labels dropped: {summary['join']['unmatched_labels_dropped']}"
     )
+    if summary["frozen_test_set_refrozen"]:
+        print(f"re-froze the test set: {summary['test_set_refreeze']['reason']}")
     for warning in summary["warnings"]:
         print(f"WARNING: {warning}")
     return 0

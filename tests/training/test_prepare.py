@@ -210,11 +210,16 @@ def _iso(time: pd.Timestamp) -> str:
     return time.isoformat().replace("+00:00", "Z")
 
 
-def _not_out_of_time(until: str, test: pd.DataFrame, where: str) -> str:
+def _not_out_of_time(until: str, test: pd.DataFrame, where: str, fresh: "tuple[int, int, int] | None" = None) -> str:
+    """The warning; ``fresh``: (rows a re-freeze needs after the window, rows, rows after it) of a set the default
+    policy keeps for now, which the warning says it re-freezes once stale."""
+    remedy = (f"Prepare re-freezes it from the latest rows once those after its window are at least the test fraction "
+              f"(15%: {fresh[0]} of this run's {fresh[1]} rows; now {fresh[2]}), or delete {where}" if fresh else
+              f"to judge it on rows after its training data, delete {where}")
     return (f"train and validation reach {until}, the frozen test set covers {_span(test, '–')}: the challenger learns "
             "from the period it is judged on, so its evaluation is not out-of-time (the evaluation report and the model "
-            f"card say so); to judge it on rows after its training data, delete {where} so that the next run freezes a "
-            "new one from the data it has then (the champion is judged on the new rows too)")
+            f"card say so); {remedy} so that the next run freezes a new one from the data it has then (the champion is "
+            "judged on the new rows too)")
 
 
 def test_a_later_run_whose_splits_reach_the_frozen_window_is_warned_that_its_evaluation_is_not_out_of_time(
@@ -228,7 +233,13 @@ def test_a_later_run_whose_splits_reach_the_frozen_window_is_warned_that_its_eva
     validation = _read(later_prepared["validation"])
     until = _iso(pd.to_datetime(validation["event_time"], utc=True).max())
     assert splits["validation"]["time_range"]["max"] == until > splits["test"]["time_range"]["min"]
-    assert [w for w in summary["warnings"] if "not out-of-time" in w] == [_not_out_of_time(until, test, prepared["test"])]
+    # The later batch ends with the frozen window: the set is not stale, so it is kept, and the warning says when not.
+    assert summary["test_set_refreeze"]["stale"] is False and summary["frozen_test_set_reused"] is True
+    fresh = (summary["test_set_refreeze"]["stale_at_rows"], summary["test_set_refreeze"]["rows"],
+             summary["test_set_refreeze"]["rows_after_test_set"])
+    assert fresh[:2] == (450, 3000)
+    assert [w for w in summary["warnings"] if "not out-of-time" in w] == [
+        _not_out_of_time(until, test, prepared["test"], fresh)]
 
 
 def test_a_frozen_test_set_none_of_whose_keys_is_in_data_over_its_time_is_refused(churn_spec, prepared, tmp_path):
@@ -249,15 +260,31 @@ def test_a_frozen_test_set_none_of_whose_keys_is_in_data_over_its_time_is_refuse
     assert not (tmp_path / "out").exists()
 
 
-def test_a_frozen_test_set_older_than_all_of_the_data_is_kept_with_a_warning(churn_spec, prepared, tmp_path):
+def test_a_frozen_test_set_older_than_all_of_the_data_is_re_frozen_by_default(churn_spec, prepared, tmp_path):
+    # GIVEN a frozen test set and a newer window of records (none of its keys: they start after it)
+    curated = generate(samples.CUSTOMER_CHURN, 3000, seed=13, start="2026-06-01")
+    root = tmp_path / "newer"
+    labels = _write(curated, root / "labels")
+    features = _write(compute_features(curated, DATASET), root / "features")
+    # WHEN prepared THEN every row is after the set's window, so it is stale and re-frozen from the newer records
+    summary = prepare(churn_spec, features, labels, str(root / "out"), frozen_test_dir=prepared["test"])
+    assert summary["frozen_test_set_refrozen"] is True and summary["test_set_refreeze"]["rows_after_test_set"] == 3000
+    assert summary["warnings"] == []
+    assert min(pd.to_datetime(_read(root / "out" / "test")["event_time"], utc=True)) > max(
+        pd.to_datetime(_read(root / "out" / "validation")["event_time"], utc=True))
+
+
+def test_with_never_a_frozen_test_set_older_than_all_of_the_data_is_kept_with_a_warning(churn_spec, prepared, tmp_path):
     # GIVEN a frozen test set and a newer window of records (none of its keys: they start after it)
     test = _read(prepared["test"])
     curated = generate(samples.CUSTOMER_CHURN, 3000, seed=13, start="2026-06-01")
     root = tmp_path / "newer"
     labels = _write(curated, root / "labels")
     features = _write(compute_features(curated, DATASET), root / "features")
-    # WHEN prepared THEN the frozen set is reused and the summary warns that nothing ties it to this data
-    summary = prepare(churn_spec, features, labels, str(root / "out"), frozen_test_dir=prepared["test"])
+    # WHEN prepared with re-freezing off THEN the frozen set is reused and the summary warns that nothing ties it to
+    # this data
+    summary = prepare(churn_spec, features, labels, str(root / "out"), frozen_test_dir=prepared["test"],
+                      test_set_refreeze="never")
     assert summary["frozen_test_set_reused"] is True
     trained = pd.concat([_read(root / "out" / "train"), _read(root / "out" / "validation")], ignore_index=True)
     assert summary["warnings"] == [
