@@ -22,6 +22,7 @@ from pipeline_code.core.problem import (BINARY, REGRESSION, default_primary_metr
 from pipeline_code.core.contract import (DEFAULT_MAX_MALFORMED_RATE, DEFAULT_MAX_RETRAINING_STARTS_PER_DAY, DEFAULT_PROJECT,
                                          NAME_PATTERN, NAME_RULE, model_spec_document)
 from pipeline_code.core.contract import DEFAULT_LABEL_DELAY_DAYS, MONITOR_LABEL_WINDOW_HOURS, records_lookback_hours
+from pipeline_code.core.contract import REFREEZE_WHEN_STALE, TEST_SET_REFREEZE_POLICIES
 from pipeline_code.core.contract import (DEFAULT_MONITOR_WINDOW_GIB, GIB, MAX_PROCESSING_VOLUME_GB, MONITOR_WINDOW_DOWNLOADS,
                                          MONITOR_WORKING_GB, monitor_volume_gb, monitor_window_bytes)
 from pipeline_code.core.decision import DecisionError, DecisionPolicy, parse_decision
@@ -133,7 +134,8 @@ TUNING_PARALLEL_JOBS = 3
 
 class TrainingConfig(StrictModel):
     """Training capacity. Default: one ml.m5.xlarge on managed spot (checkpointed), no tuning job,
-    retraining weekly, and versions registered as PendingManualApproval (``auto_approve`` off)."""
+    retraining weekly, versions registered as PendingManualApproval (``auto_approve`` off), and a frozen test set
+    re-frozen from the latest rows once it has gone stale (``test_set_refreeze: when_stale``)."""
 
     instance_type: str = "ml.m5.xlarge"
     instance_count: int = Field(default=1, ge=1, le=20)
@@ -143,6 +145,10 @@ class TrainingConfig(StrictModel):
     retraining_schedule: Optional[str] = "cron(0 4 ? * SUN *)"
     hyperparameter_tuning: bool = False
     auto_approve: bool = False
+    # Prepare's rule for a model's frozen test set: when_stale replaces it by the latest rows once the rows after its
+    # window are at least the test fraction, so challenger and champion are judged out-of-time on rows after their
+    # training data; never keeps it until deleted (a fixed yardstick; the evaluation then notes it is not out-of-time).
+    test_set_refreeze: Literal[TEST_SET_REFREEZE_POLICIES] = REFREEZE_WHEN_STALE
     # Per-model training instance types in this environment (model name -> type), over instance_type; e.g.
     # a network on ml.trn1.2xlarge beside XGBoost models on CPUs. Default: none, every model on instance_type.
     instance_types: dict[str, str] = {}

@@ -152,6 +152,7 @@ class TrainingPipeline(Construct):
             use_spot=training.use_spot,
             max_runtime_seconds=training.max_runtime_minutes * 60,
             enable_tuning=training.hyperparameter_tuning,
+            test_set_refreeze=training.test_set_refreeze,
             framework=model.framework,
             compile_for_inferentia2=compile_for_inferentia2,
             hyperparameters=training_arguments(model.framework, model.hyperparameters),

@@ -28,7 +28,9 @@ Contract with the job code (pipeline_code/sagemaker_entry.py and pipeline_code/t
 * Prepare's ``test`` output *is* the frozen test set: it is uploaded to
   ``frozen_test_s3_uri`` (a reused set is written back unchanged), which Prepare also reads
   (``--frozen-test-dir s3://...``) through the S3 API rather than as a mounted input:
-  SageMaker fails a job whose input prefix is empty, and it is empty until the first run.
+  SageMaker fails a job whose input prefix is empty, and it is empty until the first run. A stale set is
+  replaced by a new one from the latest rows (``--test-set-refreeze``, from ``test_set_refreeze``), uploaded
+  there under the same object names.
 * Train gets every hyperparameter as a ``--<name> <value>`` flag (and in the job's
   HyperParameters), writes checkpoints to ``--checkpoint-dir`` (synced to S3 for managed
   spot) and prints ``validation-auc=<v>;`` per round and ``final_validation_auc=<v>;``
@@ -475,6 +477,9 @@ class _Builder:
                 # Read by the job itself (S3 API), not mounted: SageMaker fails a job whose
                 # input prefix is empty, and it is empty until the first run freezes a test set.
                 "--frozen-test-dir", s.frozen_test_s3_uri,
+                # A stale frozen set is replaced by the latest rows (the config's training.test_set_refreeze); the new
+                # one goes back to frozen_test_s3_uri like a reused one, the replaced bytes an old object version.
+                "--test-set-refreeze", s.test_set_refreeze,
                 "--output-dir", PROC_OUTPUT,
                 evidence_flag("min_group_rows"), str(s.gate.min_group_rows),
             ],  # fmt: skip

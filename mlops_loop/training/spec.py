@@ -9,6 +9,7 @@ import re
 from dataclasses import dataclass
 from typing import Any, Dict, List, Optional, Tuple
 
+from pipeline_code.core.contract import REFREEZE_WHEN_STALE, TEST_SET_REFREEZE_POLICIES
 from pipeline_code.core.problem import BINARY, PROBLEM_TYPES
 from pipeline_code.core.thresholds import GateThresholds
 
@@ -77,6 +78,9 @@ class PipelineSpec:
     code_asset_hash: str  # the library zip's CDK asset hash (64 hex digits); recorded on the model package
     # Gate thresholds (defaults of the pipeline parameters; validated by their own type)
     gate: GateThresholds
+    # Prepare's rule for the frozen test set (its --test-set-refreeze argument): replace a stale one by the latest
+    # rows (when_stale), or keep it until deleted (never).
+    test_set_refreeze: str = REFREEZE_WHEN_STALE
     default_approval_status: str = "PendingManualApproval"
     # Compute
     processing_instance_type: str = "ml.m5.xlarge"
@@ -199,6 +203,8 @@ def _validate(spec: PipelineSpec) -> List[str]:
 
     if not isinstance(spec.gate, GateThresholds):
         bad("gate", f"must be a GateThresholds, got {type(spec.gate).__name__}")
+    if spec.test_set_refreeze not in TEST_SET_REFREEZE_POLICIES:
+        bad("test_set_refreeze", f"must be one of {list(TEST_SET_REFREEZE_POLICIES)}, got {spec.test_set_refreeze!r}")
 
     for name, lo, hi in (
         ("training_instance_count", 1, 100),

@@ -126,6 +126,17 @@ def test_unknown_glue_worker_type_lists_allowed_values(raw):
     assert "field 'glue.worker_type'" in problem and "'G.1X', 'G.2X', 'G.4X' or 'G.8X'" in problem
 
 
+def test_a_frozen_test_set_is_re_frozen_when_stale_unless_the_environment_says_never(raw):
+    """GIVEN no training.test_set_refreeze THEN when_stale (Prepare replaces a stale set); never is accepted; anything
+    else is refused, naming the field and the two values."""
+    assert parse_config(raw).environments["dev"].training.test_set_refreeze == "when_stale"
+    raw["environments"]["dev"].setdefault("training", {})["test_set_refreeze"] = "never"
+    assert parse_config(raw).environments["dev"].training.test_set_refreeze == "never"
+    raw["environments"]["dev"]["training"]["test_set_refreeze"] = "weekly"
+    assert problems_of(raw) == ["environment 'dev': field 'training.test_set_refreeze': Input should be 'when_stale' or "
+                                "'never' (got 'weekly')"]
+
+
 def test_unknown_model_referenced_by_environment(raw):
     raw["environments"]["dev"]["models"] = ["churn", "fraud"]
     assert problems_of(raw) == [

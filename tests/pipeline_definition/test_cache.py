@@ -225,6 +225,7 @@ def test_one_entry_serves_every_code_version_and_each_gets_its_own(tmp_path, mon
         ("region", "us-east-1"),
         ("use_spot", False),
         ("enable_tuning", True),
+        ("test_set_refreeze", "never"),
         ("tags", (("project", "mlops-loop"), ("environment", "staging"))),
         ("code_entry_s3_uri", "s3://bucket/assets/0000000000000000000000000000000000000000000000000000000000000000.py"),
     ],

@@ -178,6 +178,8 @@ def test_every_job_runs_the_stock_xgboost_image(built):
                 "--features-dir": "/opt/ml/processing/input/features",
                 "--labels-dir": "/opt/ml/processing/input/labels",
                 "--frozen-test-dir": specs.base_spec().frozen_test_s3_uri,
+                # A stale frozen test set is replaced by the latest rows (training.test_set_refreeze's default).
+                "--test-set-refreeze": "when_stale",
                 "--output-dir": "/opt/ml/processing/output",
                 # The gate's: a test set it could never judge fairness on is not frozen.
                 "--min-group-rows": str(specs.base_spec().gate.min_group_rows),
@@ -302,6 +304,16 @@ def test_prepare_inputs_and_outputs(built, spec):
         "LocalPath": "/opt/ml/processing/output/test",
         "S3UploadMode": "EndOfJob",
     }
+
+
+def test_prepare_is_told_the_configured_refreeze_rule():
+    """GIVEN test_set_refreeze never (the config's training.test_set_refreeze) THEN Prepare's argument says so; the
+    default re-freezes a stale set (above)."""
+    from mlops_loop.training import build_pipeline_definition, step_graph
+
+    prepare = step_graph(build_pipeline_definition(specs.base_spec(test_set_refreeze="never")))[d.STEP_PREPARE]
+    arguments = prepare["Arguments"]["AppSpecification"]["ContainerArguments"]
+    assert arguments[arguments.index("--test-set-refreeze") + 1] == "never"
 
 
 def test_evaluate_reads_the_trained_model_and_the_test_set(built):

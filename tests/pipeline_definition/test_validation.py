@@ -42,6 +42,7 @@ from tests.support import pipeline_specs as specs
         ("model_spec_json", json.dumps({"name": "churn", "dataset": "x"}), "missing keys ['target', 'features']"),
         ("model_spec_json", json.dumps({**specs.CHURN_SPEC, "name": "credit-risk"}), "'name' is 'credit-risk'"),
         ("gate", {"min_auc": 0.7}, "must be a GateThresholds, got dict"),
+        ("test_set_refreeze", "always", "must be one of ['when_stale', 'never'], got 'always'"),
         ("training_instance_count", 0, "within [1, 100]"),
         ("max_runtime_seconds", 3600.0, "must be an integer"),
         ("use_spot", "yes", "must be a bool"),
