@@ -35,11 +35,15 @@ Layout of ``--workdir``::
     registry/                          the local model registry (+ runs.jsonl)
     online-store.sqlite                the online store's twin, filled by each run's feature job
                                        (score by id: python -m mlops_cli.local.online_store)
-    frozen_test/<model>/               the model's frozen test set (created by its first run)
+    frozen_test/<model>/               the model's frozen test set (created by its first run; replaced by a run
+                                       whose Prepare re-froze it, as the pipeline writes its test output back)
+    frozen_test_replaced/<model>/      the sets re-freezing replaced, each under <version>-<sha256 prefix>/
     runs/<model>/<run id>/             lake/, features/, prepared/, model/, evaluation/, baseline/, logs/
 
 A second run (another ``--seed`` or ``--drift``) is evaluated against the first run's
-model as champion, on the first run's frozen test set.
+model as champion, on the first run's frozen test set - unless its data reaches past that set's window by a test
+fraction (e.g. a larger ``--days``): then Prepare re-freezes it from the latest rows, as in the pipeline (the
+environment's ``training.test_set_refreeze``), and both models are judged on the new set.
 """
 
 from __future__ import annotations
@@ -60,8 +64,8 @@ from pipeline_code.core import approval, problem
 from pipeline_code.core.compiled import CPU_STAND_IN
 from pipeline_code.core.frameworks import PYTORCH, XGBOOST
 from pipeline_code.core.contract import (
-    DATA_FILES, DATA_GENERATED, DEFAULT_PROJECT, PREPARE_SUMMARY_DIR, PREPARE_SUMMARY_FILE, REGISTRATION_KEY, SPLIT_PROPERTIES,
-    SPLIT_SHA256_PROPERTIES,
+    DATA_FILES, DATA_GENERATED, DEFAULT_PROJECT, MANIFEST_FILE, PREPARE_SUMMARY_DIR, PREPARE_SUMMARY_FILE, REFREEZE_WHEN_STALE,
+    REGISTRATION_KEY, SPLIT_PROPERTIES, SPLIT_SHA256_PROPERTIES,
 )  # fmt: skip
 from mlops_cli.local.registry import LocalRegistry, code_version
 from mlops_cli.local.user_data import own_files
@@ -267,6 +271,7 @@ def run_model(
         "evaluation": os.path.join(run_dir, "evaluation"),
         "baseline": os.path.join(run_dir, "baseline"),
         "frozen_test": os.path.join(workdir, "frozen_test", name),
+        "replaced_test_sets": os.path.join(workdir, "frozen_test_replaced", name),
     }
     logs = os.path.join(run_dir, "logs")
     timings: Dict[str, float] = {}
@@ -319,6 +324,8 @@ def run_model(
             "--features-dir", paths["features"],
             "--labels-dir", paths["curated"],
             "--frozen-test-dir", paths["frozen_test"],
+            # The environment's rule for a stale frozen set, as the pipeline's Prepare is given it.
+            "--test-set-refreeze", (env.get("training") or {}).get("test_set_refreeze", REFREEZE_WHEN_STALE),
             "--output-dir", paths["prepared"],
             evidence_flag("min_group_rows"), str(thresholds.min_group_rows),
             # Recorded in a new frozen test set; one frozen from the other kind (generated vs your files) is refused.
@@ -327,9 +334,11 @@ def run_model(
         logs,
         timings,
     )  # fmt: skip
-    frozen_created = _freeze_test_set(os.path.join(paths["prepared"], "test"), paths["frozen_test"])
     with open(os.path.join(paths["prepared"], PREPARE_SUMMARY_DIR, PREPARE_SUMMARY_FILE), encoding="utf-8") as handle:
         prepare_summary = json.load(handle)
+    refrozen = bool(prepare_summary.get("frozen_test_set_refrozen"))
+    frozen_created = _freeze_test_set(os.path.join(paths["prepared"], "test"), paths["frozen_test"], replace=refrozen,
+                                      replaced_dir=paths["replaced_test_sets"])
     warnings = prepare_summary["warnings"]
 
     _run_stage(
@@ -397,7 +406,12 @@ def run_model(
         warnings = [*warnings, *(f"champion v{champion.version}: {p}"
                                  for p in [*champion.evidence_problems(), *champion.split_problems()])]
         judged = ((champion.record.get("lineage") or {}).get("data") or {}).get("test_set_sha256")
-        if judged and judged != report["test_set"]["sha256"]:
+        # A set Prepare re-froze this run replaced the one the champion was judged on: compare with that one.
+        frozen_before = ((prepare_summary.get("test_set_refreeze") or {}).get("previous_test_set") or {}).get("sha256")
+        if judged and refrozen and judged != frozen_before:
+            warnings.append(f"champion v{champion.version} was judged on test set {judged}, not on the {frozen_before} "
+                            "Prepare re-froze this run: the frozen test set was replaced before")
+        elif judged and not refrozen and judged != report["test_set"]["sha256"]:
             warnings.append(f"champion v{champion.version} was judged on test set {judged}, this run on "
                             f"{report['test_set']['sha256']}: the frozen test set was replaced since")
     with open(os.path.join(logs, "curate_summary.json"), encoding="utf-8") as handle:
@@ -473,6 +487,8 @@ def run_model(
         # Equal in two runs on the same data, code, configuration and training seed (README "Reproducibility").
         "model_content_sha256": report["artifact"].get("model_content_sha256"),
         "frozen_test_set_created": frozen_created,
+        "frozen_test_set_refrozen": refrozen,
+        **({"test_set_refreeze_reason": prepare_summary["test_set_refreeze"]["reason"]} if refrozen else {}),
         "metrics": {k: headline.get(k) for k in metric_names},
         "champion_metrics": (
             {k: report["champion"]["metrics"].get(k) for k in metric_names} if report["champion"] else None
@@ -509,16 +525,24 @@ def registration_status(report: Mapping[str, Any], *, auto_approve: bool) -> str
     return approval.status_to_register(requested, (report.get(REGISTRATION_KEY) or {}).get("contract_change"))
 
 
-def _freeze_test_set(prepared_test: str, frozen_dir: str) -> bool:
-    """Persist the first run's test set as the model's frozen test set; True when created now."""
+def _freeze_test_set(prepared_test: str, frozen_dir: str, *, replace: bool = False, replaced_dir: str = "") -> bool:
+    """Persist the first run's test set as the model's frozen test set, or with ``replace`` (Prepare re-froze a stale
+    one) this run's in its place, as the pipeline's Prepare output overwrites the set's objects; True when created now
+    (not when replaced). The replaced set is moved to ``replaced_dir``/<version>-<sha256 prefix>/, as the artifacts
+    bucket keeps it as an old object version."""
     from pipeline_code.training import data_io
 
-    if not data_io.is_empty_dir(frozen_dir):
+    created = data_io.is_empty_dir(frozen_dir)
+    if not created and not replace:
         return False
+    if not created:
+        manifest = data_io.read_json(os.path.join(frozen_dir, MANIFEST_FILE), what="frozen test set")
+        os.makedirs(replaced_dir, exist_ok=True)
+        shutil.move(frozen_dir, os.path.join(replaced_dir, f"{manifest.get('version')}-{str(manifest.get('sha256'))[:12]}"))
     os.makedirs(frozen_dir, exist_ok=True)
     for name in os.listdir(prepared_test):
         shutil.copyfile(os.path.join(prepared_test, name), os.path.join(frozen_dir, name))
-    return True
+    return created
 
 
 def print_record(record: Mapping[str, Any], out: Any = None) -> None:
@@ -533,9 +557,11 @@ def print_record(record: Mapping[str, Any], out: Any = None) -> None:
         f"data: {data['rows_in']} rows ({data['source']}{', sha256 ' + data['sha256'][:12] if data.get('sha256') else ''}), "
         f"{data['curated_rows']} curated, "
         f"{data['quarantined_rows']} quarantined; frozen test set "
-        f"{'created' if record['frozen_test_set_created'] else 'reused'}",
+        f"{'created' if record['frozen_test_set_created'] else 're-frozen' if record.get('frozen_test_set_refrozen') else 'reused'}",
         file=out,
     )
+    if record.get("test_set_refreeze_reason"):
+        print(f"note: re-froze the test set: {record['test_set_refreeze_reason']}", file=out)
     if data.get("quarantine_reasons"):
         reasons = ", ".join(f"{k} {v}" for k, v in sorted(data["quarantine_reasons"].items()))
         print(f"quarantine reasons: {reasons}", file=out)

@@ -219,3 +219,41 @@ def test_a_run_on_your_files_refuses_a_test_set_frozen_from_generated_records(ch
     assert json.loads((frozen / "manifest.json").read_text())["data_origin"] == {
         "kind": "files", "source": str(mine), "sha256": source_sha256([str(mine)])}
     assert record["data"]["sha256"] == source_sha256([str(mine)])
+
+
+@pytest.mark.slow
+def test_a_run_whose_data_reaches_past_the_frozen_window_re_freezes_it_and_judges_the_champion_on_the_new_set(
+        champion, lenient_config, tmp_path):
+    """GIVEN the champion's workdir (its test set frozen from a DAYS-day window) WHEN the next run's records span twice
+    as many days (half of them after the frozen window: over the 15 % test fraction) THEN Prepare re-freezes the set,
+    as the pipeline does: the workdir's frozen set is the new one (version 2, saying what it replaced), the replaced
+    one is kept under frozen_test_replaced/, the champion is scored on the new rows and the run says so; with the
+    environment's training.test_set_refreeze never, the same run keeps the old set."""
+    first = champion("churn")
+    days = str(2 * int(DAYS))
+    old = json.loads((first.workdir / "frozen_test" / "churn" / "manifest.json").read_text())
+
+    workdir = first.copy_to(tmp_path / "never")
+    with lenient_local_run(tmp_path / "never", training={"test_set_refreeze": "never"}) as never:
+        (kept,) = run_loop.run(["--workdir", str(workdir), "--rows", "3000", "--days", days, "--model", "churn",
+                                "--num-round", "30", "--seed", "8", "--config", never], out=io.StringIO())
+    assert kept["frozen_test_set_refrozen"] is False and kept["test_set_sha256"] == old["sha256"]
+    assert any("not out-of-time" in w for w in kept["warnings"])
+
+    workdir = first.copy_to(tmp_path / "default")
+    out = io.StringIO()
+    (record,) = run_loop.run(["--workdir", str(workdir), "--rows", "3000", "--days", days, "--model", "churn",
+                              "--num-round", "30", "--seed", "8", "--config", lenient_config], out=out)
+    frozen = json.loads((workdir / "frozen_test" / "churn" / "manifest.json").read_text())
+    assert record["frozen_test_set_refrozen"] is True and record["frozen_test_set_created"] is False
+    assert frozen["version"] == "2" and frozen["sha256"] == record["test_set_sha256"] != old["sha256"]
+    assert frozen["refrozen"]["previous"]["sha256"] == old["sha256"]
+    assert frozen["time_range"]["min"] > old["time_range"]["max"]
+    replaced = workdir / "frozen_test_replaced" / "churn" / f"1-{old['sha256'][:12]}"
+    assert json.loads((replaced / "manifest.json").read_text()) == old
+    assert record["report"]["champion"]["metrics"]["rows"] == frozen["rows"]
+    assert record["report"]["out_of_time"]["challenger"] is True and record["report"]["out_of_time"]["champion"] is True
+    assert not [w for w in record["warnings"] if "test set" in w]  # the champion was judged on the set replaced
+    printed = out.getvalue()
+    assert "frozen test set re-frozen" in printed
+    assert f"note: re-froze the test set: {record['test_set_refreeze_reason']}" in printed
