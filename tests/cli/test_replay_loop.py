@@ -73,15 +73,17 @@ def test_drifted_window_triggers_exactly_one_guarded_retraining_then_the_cooldow
     assert [e["status"] for e in executions] == ["Executing", "Succeeded"]
     assert executions[-1]["parameters"]["TriggerReason"] == decision["reason"]
     assert "TriggerReason=drift:local-churn-retrain-data-drift" in printed and "guard: STARTED" in printed
-    # AND the retraining is a new run scored against the champion on the same frozen test set
+    # AND the retraining is a new run scored against the champion on one test set: its records span the default 90
+    # days, far past the champion's DAYS-day frozen window, so Prepare re-froze the set from the latest (drifted) rows
     runs = _runs(workdir)
     assert len(runs) == 2
     new = runs[-1]
     assert new["run_id"] == executions[-1]["run_id"] == result["retraining"]["run_id"]
     assert new["champion_version"] == 1 and new["champion_metrics"] is not None
-    assert new["test_set_sha256"] == champion_record["test_set_sha256"]
+    assert new["frozen_test_set_refrozen"] is True and new["frozen_test_set_created"] is False
+    assert new["test_set_sha256"] != champion_record["test_set_sha256"]
+    assert result["retraining"]["report"]["champion"]["metrics"]["rows"] == result["retraining"]["report"]["test_set"]["rows"]
     assert new["parameters"]["drift"] == 0.8 and new["parameters"]["seed"] != 21
-    assert new["frozen_test_set_created"] is False
     assert new["version"] == 2 and new["status"] == "PendingManualApproval"  # the lenient gate passed it
 
     # WHEN the replay runs again right away
