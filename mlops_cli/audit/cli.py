@@ -42,7 +42,8 @@ What is gathered, and from where:
   a principal whose session issuer is another (another role, an IAM user, the root user) is a gap naming it, an IAM
   user without MFA (CloudTrail's ``mfaAuthenticated``) another; a version registered Approved is the environment's
   auto-approval where its config sets ``training.auto_approve``, else (or when the config is not read: ``--region``,
-  ``--project`` and ``--account`` given) a gap;
+  ``--project`` and ``--account`` given) a gap. CloudTrail holding no ``UpdateModelPackage`` call is a gap, except for
+  such an auto-approval never updated since (registering is ``CreateModelPackage``);
 * the model card: ``DescribeModelCard`` of ``<group>-v<version>-<package creation time>``, else the older
   ``<group>-v<version>``; no card, one that describes another package (``model_package_details`` and the package's
   creation time in its custom details), one not ``Approved`` and any card version saved after the version's approval

@@ -657,7 +657,8 @@ def _approvals(clients: Clients, package: Mapping[str, Any], gaps: Gaps, now: dt
     """The version's UpdateModelPackage calls in CloudTrail's event history (its last 90 days), oldest first (None when
     it cannot be read: the reason is a gap). A successful call that set a registered property or removed any is a gap.
     ``ledger`` (:func:`_ledger`; default none) holds what beyond that the approval ledger keeps, so an older version
-    with ledger records is no gap."""
+    with ledger records is no gap. Whether no call at all is a gap is decided once the decisions are known
+    (:func:`_cloudtrail_silence`)."""
     arn = package["ModelPackageArn"]
     horizon = now - dt.timedelta(days=CLOUDTRAIL_HISTORY_DAYS)
     created = as_datetime(package.get("CreationTime")) or horizon
@@ -707,16 +708,30 @@ def _approvals(clients: Clients, package: Mapping[str, Any], gaps: Gaps, now: dt
             }
         )
     history.sort(key=lambda h: h["time"] or "")
-    # Silence is expected when every decision the ledger kept is older than CloudTrail's history.
-    recent = any((as_datetime(r["time"]) or now) >= horizon for r in kept)
-    if events is not None and not history and (recent or not kept):
-        gaps.add("approval history: CloudTrail has no UpdateModelPackage call for this version")
     for h in history:
         changed = [f"set {k}" for k in h["set"] if k in REGISTERED_PROPERTIES] + [f"removed {k}" for k in h["removed"]]
         if changed and not h["error"]:
             gaps.add(f"lineage: the UpdateModelPackage call by {h['identity']} at {h['time']} {', '.join(changed)} after "
                      "registration")
     return None if events is None else history
+
+
+def _cloudtrail_silence(package: Mapping[str, Any], ledger: Mapping[str, Any],
+                        history: Optional[Sequence[Mapping[str, Any]]], checks: Sequence[Mapping[str, Any]],
+                        now: dt.datetime, gaps: Gaps) -> None:
+    """A gap when CloudTrail was read (``history`` not None) and holds no UpdateModelPackage call of the version, unless
+    none is to be expected: every decision the approval ledger kept is older than CloudTrail's history, or the version
+    was never updated and its every ``Approved`` decision (``checks``, :func:`_approval_checks`) is the environment's
+    auto-approval at registration - registering is CreateModelPackage, so no UpdateModelPackage call can exist."""
+    if history is None or history:
+        return
+    horizon = now - dt.timedelta(days=CLOUDTRAIL_HISTORY_DAYS)
+    kept = ledger.get("records") or []
+    if kept and not any((as_datetime(r["time"]) or now) >= horizon for r in kept):
+        return
+    if _never_updated(package) and checks and all(c["auto"] for c in checks):
+        return
+    gaps.add("approval history: CloudTrail has no UpdateModelPackage call for this version")
 
 
 def _never_updated(package: Mapping[str, Any]) -> bool:
@@ -1138,6 +1153,7 @@ def gather(
     audit["splits"] = _splits(clients, names, metadata, gaps)
     audit["approvals"] = history or []
     audit["approval_checks"] = _approval_checks(names, package, audit["ledger"], history, auto_approve, gaps)
+    _cloudtrail_silence(package, audit["ledger"], history, audit["approval_checks"], now, gaps)
     if status == "Approved" and not audit["approval_checks"]:
         gaps.add(
             "approval: the version is Approved but neither the approval ledger nor CloudTrail has its approval; it may have "

@@ -1401,22 +1401,52 @@ def _gather(world: World, version: int, auto_approve: Any) -> Dict[str, Any]:
                         caller={"account": ACCOUNT, "arn": "auditor"}, auto_approve=auto_approve)
 
 
+def _auto_approved(world: World) -> str:
+    """Version 2 - its execution, reports, card and deployment as in every other test - as a dev version is: registered
+    Approved by the pipeline (training.auto_approve) and never updated since, its card written after registration and
+    left Draft, CloudTrail holding no UpdateModelPackage call of it (registering is CreateModelPackage). Returns its card."""
+    from moto.sagemaker.models import sagemaker_backends
+
+    backend = sagemaker_backends[ACCOUNT][REGION]
+    package = backend.model_packages[backend.model_package_name_mapping.get(world.v2, world.v2)]
+    package.last_modified_time = package.last_modified_by = None  # as CreateModelPackage leaves them
+    world.clients.sagemaker.delete_model_card(ModelCardName=world.card)
+    world.overrides["LookupEvents"] = {"Events": []}
+    return world.write_card(world.v2, status="Draft")
+
+
+def _record_registration(world: World, arn: str) -> None:
+    """The deploy handler's approval-ledger record of the state-change event SageMaker sends for a version registered
+    Approved."""
+    from pipeline_code.handlers import deploy_on_approval as dod
+
+    version = int(arn.rsplit("/", 1)[-1])
+    event = {"id": "e-reg", "time": "2026-11-20T09:40:11Z", "detail": {"ModelPackageArn": arn, "ModelApprovalStatus": "Approved"}}
+    decision = {"group": GROUP, "event": {"id": "e-reg", "version": version, "approval": "Approved"}, "outcome": "deploying",
+                "stack": STACK, "parameter": "ChurnModelPackageArn"}
+    assert "key" in dod.record_decision(dod.Ledger(bucket=BUCKET, models={GROUP: "churn"}), event, decision,
+                                        sagemaker=world.clients.sagemaker, s3=world.clients.s3,
+                                        notify=dod._Notifier(None, None, GROUP))
+
+
 def test_a_version_registered_approved_is_the_auto_approval_where_the_environment_auto_approves(world):
-    """GIVEN a version registered Approved by the pipeline (training.auto_approve), its card Draft
-    WHEN audited for an environment that auto-approves THEN its approval is named the auto-approval and is no gap, and
-    neither is its card unreviewed or written after registration; a missing card still is."""
-    version, package, card = _registered_approved(world)
-    result = _gather(world, version, True)
+    """GIVEN version 2 registered Approved by the pipeline (training.auto_approve), never updated, its card Draft,
+    CloudTrail holding no UpdateModelPackage call of it
+    WHEN audited for an environment that auto-approves THEN its approval is named the auto-approval and the report has
+    no gap at all: not the approval, not CloudTrail's silence (no update call can exist), not the card unreviewed or
+    written after registration; a missing card still is one."""
+    card = _auto_approved(world)
+    result = _gather(world, 2, True)
     assert [c["verdict"] for c in result["approval_checks"]] == [
         "auto-approved at registration (training.auto_approve of environment prod)"]
-    assert not [g for g in result["gaps"] if g.startswith(("approval:", "model card"))]
+    assert result["gaps"] == []
     summary = section(audit.render_markdown(result), "Summary")
     assert f"| Approval | auto-approved at registration \\(training.auto\\_approve of environment prod\\), by " in summary
     assert "| Model card | Draft (auto-approved version: no review asked) |" in summary
 
     world.clients.sagemaker.delete_model_card(ModelCardName=card)
-    assert [g for g in _gather(world, version, True)["gaps"] if g.startswith("model card")] == [
-        f"model card: version {version} has none ({card} or {GROUP}-v{version}): nothing describes it for review"]
+    assert _gather(world, 2, True)["gaps"] == [
+        f"model card: version 2 has none ({card} or {GROUP}-v2): nothing describes it for review"]
 
 
 def test_a_version_registered_approved_where_the_environment_does_not_auto_approve_is_a_gap(world, tmp_path):
@@ -1441,19 +1471,24 @@ def test_a_version_registered_approved_where_the_environment_does_not_auto_appro
 
 
 def test_the_ledgers_record_of_a_registration_is_the_auto_approval_not_an_approver(world):
-    """GIVEN the deploy handler's ledger record of a version registered Approved (its principal: who registered it,
-    CreatedBy) WHEN audited where the environment auto-approves THEN that record is the auto-approval, no gap."""
-    from pipeline_code.handlers import deploy_on_approval as dod
-
-    version, package, _ = _registered_approved(world)
-    arn = package["ModelPackageArn"]
-    event = {"id": "e-reg", "time": "2026-11-20T09:40:11Z", "detail": {"ModelPackageArn": arn, "ModelApprovalStatus": "Approved"}}
-    decision = {"group": GROUP, "event": {"id": "e-reg", "version": version, "approval": "Approved"}, "outcome": "deploying",
-                "stack": STACK, "parameter": "ChurnModelPackageArn"}
-    assert "key" in dod.record_decision(dod.Ledger(bucket=BUCKET, models={GROUP: "churn"}), event, decision,
-                                        sagemaker=world.clients.sagemaker, s3=world.clients.s3,
-                                        notify=dod._Notifier(None, None, GROUP))
-    result = _gather(world, version, True)
+    """GIVEN the deploy handler's ledger record of version 2 registered Approved (its principal: who registered it,
+    CreatedBy), CloudTrail holding no UpdateModelPackage call of it WHEN audited where the environment auto-approves
+    THEN that record is the auto-approval and the report has no gap at all."""
+    _auto_approved(world)
+    _record_registration(world, world.v2)
+    result = _gather(world, 2, True)
     assert [(c["source"].split(" s3://")[0], c["verdict"]) for c in result["approval_checks"]] == [
         ("approval ledger", "auto-approved at registration (training.auto_approve of environment prod)")]
-    assert not [g for g in result["gaps"] if g.startswith("approval:")]
+    assert result["gaps"] == []
+
+
+def test_cloudtrail_silence_stays_a_gap_for_a_version_updated_or_not_auto_approved(world):
+    """GIVEN version 2 registered Approved, CloudTrail silent WHEN the environment does not auto-approve THEN CloudTrail's
+    silence is still a gap beside the approval's; GIVEN it auto-approved but updated since (an UpdateModelPackage call
+    CloudTrail should hold) THEN the silence is a gap."""
+    _auto_approved(world)
+    silent = "approval history: CloudTrail has no UpdateModelPackage call for this version"
+    assert silent in _gather(world, 2, False)["gaps"]
+
+    world.clients.sagemaker.update_model_package(ModelPackageArn=world.v2, ModelApprovalStatus="Approved")
+    assert silent in _gather(world, 2, True)["gaps"]
