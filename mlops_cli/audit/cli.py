@@ -46,9 +46,11 @@ What is gathered, and from where:
   such an auto-approval never updated since (registering is ``CreateModelPackage``);
 * the model card: ``DescribeModelCard`` of ``<group>-v<version>-<package creation time>``, else the older
   ``<group>-v<version>``; no card, one that describes another package (``model_package_details`` and the package's
-  creation time in its custom details), one not ``Approved`` and any card version saved after the version's approval
-  (``ListModelCardVersions``: SageMaker keeps every edit as a version) are gaps - an auto-approved version's card, which
-  no reviewer is asked to approve, only when missing or another package's;
+  creation time in its custom details), one not ``Approved``, one first written after the version's approval, and a
+  card version saved after the approval (``ListModelCardVersions``: SageMaker keeps every edit as a version) whose
+  content (``DescribeModelCard`` with ``ModelCardVersion``) is not the one current at the approval are gaps - a
+  status-only change (the card approved after the version) is reported, no gap; an auto-approved version's card, which
+  no reviewer is asked to approve, is a gap only when missing or another package's;
 * SageMaker lineage: the package's artifact (``ListArtifacts`` by source URI) and its
   associations (``ListAssociations`` both ways);
 * deployment: the serving stack's events (``DescribeStackEvents``). A model package is deployed

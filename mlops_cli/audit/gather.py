@@ -836,10 +836,11 @@ def _model_card(clients: Clients, names: Names, version: int, package: Mapping[s
     SageMaker keeps each edit as a version of its own).
 
     Gaps: no card; a card that describes another package (another ARN or creation time, or none, or - a card that
-    records no creation time - created before this package); a card not ``Approved``; and any card version saved after
-    the version's approval (``core.approval.approval_time``: what was approved is not what the card says now). A version
-    ``auto_approved`` at registration had no reviewer: its card written after registration and left Draft is expected
-    and no gap."""
+    records no creation time - created before this package); a card not ``Approved``; and a card version saved after
+    the version's approval (``core.approval.approval_time``) whose content is not the one the approval saw
+    (:func:`_card_after_approval`; a status-only change, such as the card approved after the version, is reported, no
+    gap). A version ``auto_approved`` at registration had no reviewer: its card written after registration and left
+    Draft is expected and no gap."""
     sm = clients.sagemaker
     arn = package["ModelPackageArn"]
     created_at = as_datetime(package.get("CreationTime"))
@@ -848,7 +849,8 @@ def _model_card(clients: Clients, names: Names, version: int, package: Mapping[s
         legacy_model_card_name(names.group, version)]
     out: Dict[str, Any] = {"name": None, "looked_for": candidates, "legacy": False, "arn": None, "status": None,
                            "version": None, "created": None, "modified": None, "modified_by": None, "describes": None,
-                           "versions": [], "changed_after_approval": [], "auto_approved": auto_approved}
+                           "versions": [], "changed_after_approval": [], "approved_after": None,
+                           "auto_approved": auto_approved}
     card = None
     for name in candidates:
         try:
@@ -903,14 +905,69 @@ def _model_card(clients: Clients, names: Names, version: int, package: Mapping[s
     # Compared at the precision SageMaker gives (an edit in the second of the approval is still after it).
     approved_at = (approval.approval_time(_instant(package.get("LastModifiedTime")), _instant(package.get("CreationTime")))
                    if created_at and package.get("ModelApprovalStatus") == approval.APPROVED else None)
-    if approved_at is not None and not auto_approved:
-        out["changed_after_approval"] = [v for v in out["versions"]
-                                         if v["version"] in saved_at and saved_at[v["version"]] > approved_at]
-        if out["changed_after_approval"]:
-            listing = ", ".join(f"version {v['version']} ({v['status']}) at {v['saved']}" for v in out["changed_after_approval"])
-            gaps.add(f"model card: {name} was changed after the version's approval at {iso_time(approved_at)}: "
-                     f"{listing}; what was approved is not what the card says now")
+    # A version approved at registration (never updated since) had no card yet - the pipeline writes it afterwards,
+    # naming the package - and the approval checks already say whether anyone was to approve it.
+    if approved_at is not None and not auto_approved and not _never_updated(package):
+        _card_after_approval(sm, name, out, saved_at, approved_at, gaps)
     return out
+
+
+# Content of a card version that could not be read (the reason is a gap).
+_UNREAD = object()
+
+
+def _card_after_approval(sm: Any, name: str, out: Dict[str, Any], saved_at: Mapping[Any, dt.datetime],
+                         approved_at: dt.datetime, gaps: Gaps) -> None:
+    """The card versions saved after the version's approval (``out["changed_after_approval"]``), each with ``change``:
+    ``content`` (its content differs from the version current at the approval: DescribeModelCard of each version),
+    ``status`` (the same content: UpdateModelCard sets content or status, never both, so only the status changed),
+    ``unread`` (a content that could not be read) or ``written`` (no card version was saved by the approval).
+
+    A content change is a gap (what was approved is not what the card says), and so are an unread content and a card
+    written after the approval; a status-only change is not (``out["approved_after"]``: the card was approved after the
+    version, its content the one the approver had): the card's status is a review record, not the gate."""
+    later = [v for v in out["versions"] if v["version"] in saved_at and saved_at[v["version"]] > approved_at]
+    out["changed_after_approval"] = later
+    if not later:
+        return
+    at = iso_time(approved_at)
+    earlier = [v for v in out["versions"] if v["version"] in saved_at and saved_at[v["version"]] <= approved_at]
+    if not earlier:
+        for v in later:
+            v["change"] = "written"
+        gaps.add(f"model card: {name} was written after the version's approval at {at} (its first version saved at "
+                 f"{later[0]['saved']}): there was no card to review when the version was approved")
+        return
+
+    def content(number: Any) -> Any:
+        answer = attempt(gaps, f"model card {name} version {number} (DescribeModelCard)",
+                         lambda: sm.describe_model_card(ModelCardName=name, ModelCardVersion=number))
+        if answer is None:
+            return _UNREAD
+        try:  # compared as JSON: the same content saved again with other spacing or key order is no change
+            return json.loads(answer.get("Content") or "null")
+        except ValueError:
+            return answer.get("Content")
+
+    approved = content(earlier[-1]["version"])
+    now = approved
+    for v in later:
+        now = content(v["version"])
+        v["change"] = "unread" if _UNREAD in (now, approved) else "status" if now == approved else "content"
+    edited = [v for v in later if v["change"] == "content"]
+    if edited:
+        listing = ", ".join(f"version {v['version']} ({v['status']}) at {v['saved']}" for v in edited)
+        says = ("the card says what was approved again, but said otherwise in between" if now == approved else
+                "what was approved is not what the card says now")
+        gaps.add(f"model card: {name} was changed after the version's approval at {at}: {listing}; {says}")
+    unread = [v for v in later if v["change"] == "unread"]
+    if unread:
+        listing = ", ".join(f"version {v['version']} ({v['status']}) at {v['saved']}" for v in unread)
+        gaps.add(f"model card: {name} was saved after the version's approval at {at}: {listing}, whose content (or that "
+                 f"of version {earlier[-1]['version']}, current at the approval) could not be read: whether the card "
+                 "says what was approved is not known")
+    if not edited and not unread and earlier[-1]["status"] != CARD_APPROVED and out["status"] == CARD_APPROVED:
+        out["approved_after"] = {"approved_at": at, "version": earlier[-1]["version"], "status": earlier[-1]["status"]}
 
 
 def _instant(value: Any) -> Optional[dt.datetime]:

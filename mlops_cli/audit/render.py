@@ -289,9 +289,15 @@ def _card_word(card: Mapping[str, Any]) -> str:
     if card.get("status") != "Approved":
         return (f"{status} (auto-approved version: no review asked)" if card.get("auto_approved")
                 else f"**{status}**, not Approved (see gaps)")
-    if card.get("changed_after_approval"):
+    changes = {v.get("change") for v in card.get("changed_after_approval") or []}
+    if changes - {"status"}:
         return f"{status}, **changed after the version's approval** (see gaps)"
-    return f"{status} (card version {md_text(card.get('version'))})"
+    version = f"card version {md_text(card.get('version'))}"
+    if card.get("approved_after"):
+        return f"{status} ({version}), approved after the version was: its content is the one the approval saw"
+    if changes:
+        return f"{status} ({version}), its status changed after the version's approval: its content did not"
+    return f"{status} ({version})"
 
 
 def _card_markdown(card: Mapping[str, Any]) -> List[str]:
@@ -311,14 +317,25 @@ def _card_markdown(card: Mapping[str, Any]) -> List[str]:
         ["Created / last modified", f"{md_text(card.get('created'))} / {md_text(card.get('modified'))}"],
         ["Last modified by", md_text(card.get("modified_by"))],
     ])
-    changed = {v["version"] for v in card.get("changed_after_approval") or []}
+    changed = {v["version"]: v.get("change") for v in card.get("changed_after_approval") or []}
     if card.get("versions"):
         out += ["Versions (SageMaker keeps each edit as a version):", ""] + _table(
             ["Card version", "Status", "Saved (UTC)", "After the version's approval"],
             [[md_text(v["version"]), md_text(v["status"]), md_text(v["saved"]),
-              "**yes**" if v["version"] in changed else "no"] for v in card["versions"]],
+              _CARD_CHANGE.get(changed[v["version"]], "**yes**") if v["version"] in changed else "no"]
+             for v in card["versions"]],
         )
     return out
+
+
+# How a card version saved after the version's approval differs from the one current at the approval
+# (gather._card_after_approval); only a status change is no gap.
+_CARD_CHANGE = {
+    "content": "**yes: content changed**",
+    "status": "yes: status only (content as approved)",
+    "unread": "**yes: content not read**",
+    "written": "**yes: no card before**",
+}
 
 
 def _problem_type(evaluation: Mapping[str, Any]) -> str:

@@ -1205,8 +1205,9 @@ def test_a_ledger_record_that_does_not_parse_is_flagged_and_a_gap(world, tmp_pat
 
 
 # --- the model card ------------------------------------------------------------------------------------------------
-# The pipeline writes each version's card (Draft); a reviewer approves it before the version is approved. SageMaker keeps
-# every saved card version (docs: model-cards-console-edit), so an edit after the approval stays on record.
+# The pipeline writes each version's card (Draft); a reviewer approves it, as the README asks before the version is
+# approved. SageMaker keeps every saved card version (docs: model-cards-console-edit), so an edit after the approval
+# stays on record; one that only set the card's status (approved after the version) is reported, no gap.
 
 
 def _card_gaps(md: str) -> list:
@@ -1287,8 +1288,125 @@ def test_a_card_edited_after_the_approval_is_a_gap_naming_each_later_version(wor
     assert _card_gaps(md) == [audit.md_text(
         f"model card: {world.card} was changed after the version's approval at {approved_at}: version 3 (Approved) at "
         f"{saved}; what was approved is not what the card says now")]
-    assert f"| 3 | Approved | {saved} | **yes** |" in section(md, "Model card")
+    assert f"| 3 | Approved | {saved} | **yes: content changed** |" in section(md, "Model card")
     assert "**changed after the version's approval**" in section(md, "Summary")
+
+    sm.update_model_card(ModelCardName=world.card, Content=json.dumps(json.loads(
+        sm.describe_model_card(ModelCardName=world.card, ModelCardVersion=2)["Content"])))
+    code, md, _ = run(world, tmp_path, "--version", "2")
+    assert _card_gaps(md) == [audit.md_text(
+        f"model card: {world.card} was changed after the version's approval at {approved_at}: version 3 (Approved) at "
+        f"{saved}; the card says what was approved again, but said otherwise in between")]
+
+
+def _card_approved_after_the_version(world: World) -> str:
+    """Version 2's card written (Draft) before the version's approval and moved to Approved, unchanged, after it - the
+    order a reviewer who approves the package first takes. Returns the version's approval time as the report words it."""
+    sm = world.clients.sagemaker
+    sm.delete_model_card(ModelCardName=world.card)
+    world.write_card(world.v2, status="Draft")
+    approved_at = _reapprove(world)
+    sm.update_model_card(ModelCardName=world.card, ModelCardStatus="Approved")
+    return approved_at
+
+
+def test_a_card_approved_after_the_version_is_reported_and_no_gap(world, tmp_path):
+    """GIVEN version 2's card written by the pipeline (Draft), the version approved, then the card moved to Approved with
+    its content unchanged (UpdateModelCard sets status or content, never both)
+    WHEN audited THEN each card version after the approval is compared by content with the one current at the approval
+    (DescribeModelCard of that version): only the status changed, so the report has no gap at all; the summary says the
+    card was approved after the version and its versions table marks the change as status only."""
+    approved_at = _card_approved_after_the_version(world)
+    (later,) = [v for v in world.clients.sagemaker.list_model_card_versions(ModelCardName=world.card)[
+        "ModelCardVersionSummaryList"] if v["ModelCardVersion"] == 2]
+    saved = audit_time(max(later["CreationTime"], later["LastModifiedTime"]))  # moto: CreationTime is the card's first
+    described: list = []
+    world.clients.sagemaker.meta.events.register(
+        "before-call.sagemaker.DescribeModelCard",
+        lambda params, **_: described.append(json.loads(params["body"]).get("ModelCardVersion")))
+
+    code, md, _ = run(world, tmp_path, "--version", "2")
+
+    assert code == 0
+    assert gaps(md) == []
+    assert section(md, "Gaps").strip() == "None: every piece was found."
+    assert ("| Model card | Approved (card version 2), approved after the version was: its content is the one the approval "
+            "saw |") in section(md, "Summary")
+    card = section(md, "Model card")
+    assert "| 1 | Draft |" in card and f"| 2 | Approved | {saved} | yes: status only (content as approved) |" in card
+    assert described == [None, 1, 2]  # the card now, then the version current at the approval and the one after
+
+
+def test_a_card_edited_then_approved_after_the_version_is_a_gap_naming_the_edit(world, tmp_path):
+    """GIVEN version 2's Draft card edited after the version's approval and then approved WHEN audited THEN a gap (what
+    was approved is not what the card says) names each card version whose content is not the one the approval saw: the
+    edit and the approval of the edited content."""
+    sm = world.clients.sagemaker
+    sm.delete_model_card(ModelCardName=world.card)
+    world.write_card(world.v2, status="Draft")
+    approved_at = _reapprove(world)
+    edited = json.loads(sm.describe_model_card(ModelCardName=world.card)["Content"])
+    edited["model_overview"]["model_description"] = "limitations removed"
+    sm.update_model_card(ModelCardName=world.card, Content=json.dumps(edited))
+    sm.update_model_card(ModelCardName=world.card, ModelCardStatus="Approved")
+    times = {v["ModelCardVersion"]: audit_time(max(v["CreationTime"], v["LastModifiedTime"]))
+             for v in sm.list_model_card_versions(ModelCardName=world.card)["ModelCardVersionSummaryList"]}
+
+    code, md, _ = run(world, tmp_path, "--version", "2")
+
+    assert gaps(md) == [audit.md_text(
+        f"model card: {world.card} was changed after the version's approval at {approved_at}: version 2 (Draft) at "
+        f"{times[2]}, version 3 (Approved) at {times[3]}; what was approved is not what the card says now")]
+    card = section(md, "Model card")
+    assert f"| 2 | Draft | {times[2]} | **yes: content changed** |" in card
+    assert f"| 3 | Approved | {times[3]} | **yes: content changed** |" in card  # its content is version 2's
+
+
+def test_a_card_written_after_the_version_was_approved_is_a_gap(world, tmp_path):
+    """GIVEN version 2 approved, its card deleted and written again (then approved) after the approval WHEN audited THEN
+    a gap: there was no card to review when the version was approved."""
+    sm = world.clients.sagemaker
+    sm.delete_model_card(ModelCardName=world.card)
+    approved_at = _reapprove(world)
+    world.write_card(world.v2)
+    (first,) = [v for v in sm.list_model_card_versions(ModelCardName=world.card)["ModelCardVersionSummaryList"]
+                if v["ModelCardVersion"] == 1]
+
+    code, md, _ = run(world, tmp_path, "--version", "2")
+
+    assert gaps(md) == [audit.md_text(
+        f"model card: {world.card} was written after the version's approval at {approved_at} (its first version saved at "
+        f"{audit_time(max(first['CreationTime'], first['LastModifiedTime']))}): there was no card to review when the "
+        "version was approved")]
+    assert "| 1 | Draft |" in section(md, "Model card") and "**yes: no card before**" in section(md, "Model card")
+
+
+def test_a_card_version_whose_content_cannot_be_read_is_a_gap_saying_it_cannot_be_told(world, tmp_path):
+    """GIVEN the card approved after the version, and DescribeModelCard of its later version denied WHEN audited THEN the
+    error is a gap naming the card version, and another says whether the card says what was approved is not known."""
+    approved_at = _card_approved_after_the_version(world)
+    (later,) = [v for v in world.clients.sagemaker.list_model_card_versions(ModelCardName=world.card)[
+        "ModelCardVersionSummaryList"] if v["ModelCardVersion"] == 2]
+    saved = audit_time(max(later["CreationTime"], later["LastModifiedTime"]))
+
+    def denied(model: Any, params: Dict[str, Any], **_: Any) -> Any:
+        if json.loads(params["body"]).get("ModelCardVersion") == 2:
+            error = {"Error": {"Code": "AccessDeniedException", "Message": "no kms:Decrypt"},
+                     "ResponseMetadata": {"HTTPStatusCode": 400}}
+            return AWSResponse("https://recorded.invalid", 400, {}, None), error
+        return None
+
+    world.clients.sagemaker.meta.events.register("before-call.sagemaker.DescribeModelCard", denied)
+
+    code, md, _ = run(world, tmp_path, "--version", "2")
+
+    assert gaps(md) == [audit.md_text(g) for g in (
+        f"model card {world.card} version 2 (DescribeModelCard): AccessDeniedException: no kms:Decrypt",
+        f"model card: {world.card} was saved after the version's approval at {approved_at}: version 2 (Approved) at "
+        f"{saved}, whose content (or that of version 1, current at the approval) could not be read: whether the card "
+        "says what was approved is not known",
+    )]
+    assert "**yes: content not read**" in section(md, "Model card")
 
 
 def test_a_card_describing_another_package_is_a_gap_naming_both(world, tmp_path):
