@@ -1316,7 +1316,7 @@ def test_a_card_approved_after_the_version_is_reported_and_no_gap(world, tmp_pat
     WHEN audited THEN each card version after the approval is compared by content with the one current at the approval
     (DescribeModelCard of that version): only the status changed, so the report has no gap at all; the summary says the
     card was approved after the version and its versions table marks the change as status only."""
-    approved_at = _card_approved_after_the_version(world)
+    _card_approved_after_the_version(world)
     (later,) = [v for v in world.clients.sagemaker.list_model_card_versions(ModelCardName=world.card)[
         "ModelCardVersionSummaryList"] if v["ModelCardVersion"] == 2]
     saved = audit_time(max(later["CreationTime"], later["LastModifiedTime"]))  # moto: CreationTime is the card's first
@@ -1559,7 +1559,7 @@ def test_a_version_registered_approved_is_the_auto_approval_where_the_environmen
         "auto-approved at registration (training.auto_approve of environment prod)"]
     assert result["gaps"] == []
     summary = section(audit.render_markdown(result), "Summary")
-    assert f"| Approval | auto-approved at registration \\(training.auto\\_approve of environment prod\\), by " in summary
+    assert "| Approval | auto-approved at registration \\(training.auto\\_approve of environment prod\\), by " in summary
     assert "| Model card | Draft (auto-approved version: no review asked) |" in summary
 
     world.clients.sagemaker.delete_model_card(ModelCardName=card)
