@@ -9,7 +9,10 @@ The local run fills ``<workdir>/online-store.sqlite`` from each run's feature jo
 (:func:`fill_from_features`) with the online store's semantics: one record per entity id, a newer event
 time replaces an older one (an older one never does), and ``ExpiresAt = EventTime + TtlDuration``
 (the environment's ``feature_store.online_ttl_days``), expired records kept until asked for, as
-Feature Store deletes them lazily. The command answers a by-id request with the very handler the
+Feature Store deletes them lazily; ``DeleteRecord`` as Feature Store documents it (:meth:`LocalOnlineStore.delete_record`).
+A same-event-time correction reaches the twin as it reaches the online store: the feature job's
+:meth:`~pipeline_code.features.ingest.FeatureStoreWriter.correct_online` runs against it
+(:meth:`LocalOnlineStore.runtime_client`). The command answers a by-id request with the very handler the
 front function runs (:func:`pipeline_code.handlers.score_by_id.handle`), given this store for
 ``BatchGetRecord`` and the latest approved local model (or ``--version``) for ``InvokeEndpoint``;
 with ``--capture-dir`` each scored request is written as SageMaker data capture, as the endpoint would.
@@ -70,7 +73,9 @@ def _as_text(value: Any) -> Optional[str]:
 
 
 class LocalOnlineStore:
-    """A SQLite file answering ``batch_get_record`` as the Feature Store runtime does (one group per call)."""
+    """A SQLite file answering ``batch_get_record`` and ``delete_record`` as the Feature Store runtime does (one group
+    per call). A soft-deleted record is kept as a marker (its ``record_json`` is ``null``) with the delete's event
+    time, which no ``BatchGetRecord`` returns and which an older record does not replace."""
 
     def __init__(self, path: str) -> None:
         self.path = path
@@ -107,6 +112,47 @@ class LocalOnlineStore:
                 written += cursor.rowcount
         return written
 
+    def delete_record(self, *, FeatureGroupName: str, RecordIdentifierValueAsString: str, EventTime: str,  # noqa: N803
+                      TargetStores: Optional[Sequence[str]] = None, DeletionMode: str = "SoftDelete") -> Dict[str, Any]:
+        """``DeleteRecord`` of the online store, as the API reference documents it: the delete happens only when its
+        ``EventTime`` is later than the stored record's; ``HardDelete`` removes the record (a later put of any event
+        time lands) and is refused otherwise with a ``ValidationError``; ``SoftDelete`` (default) leaves a marker at the
+        delete's event time (only a later put replaces it) and does nothing otherwise. With ``TargetStores`` not naming
+        ``OnlineStore`` nothing happens here (the twin has no offline store)."""
+        from botocore.exceptions import ClientError
+
+        if DeletionMode not in ("SoftDelete", "HardDelete"):
+            raise ClientError({"Error": {"Code": "ValidationError", "Message": f"DeletionMode {DeletionMode!r}"}},
+                              "DeleteRecord")
+        when = parse_time(EventTime)
+        if when is None:
+            raise ClientError({"Error": {"Code": "ValidationError", "Message": f"EventTime {EventTime!r}"}}, "DeleteRecord")
+        if TargetStores is not None and "OnlineStore" not in TargetStores:
+            return {}
+        group, record_id = FeatureGroupName, RecordIdentifierValueAsString
+        with self._db:
+            row = self._db.execute("SELECT event_epoch FROM records WHERE feature_group = ? AND record_id = ?",
+                                   (group, record_id)).fetchone()
+            later = row is None or when.timestamp() > row[0]
+            if DeletionMode == "HardDelete":
+                if not later:
+                    raise ClientError({"Error": {"Code": "ValidationError", "Message": "EventTime: the deletion's event "
+                                       "time must be later than the record's in the online store"}}, "DeleteRecord")
+                self._db.execute("DELETE FROM records WHERE feature_group = ? AND record_id = ?", (group, record_id))
+            elif later:
+                self._db.execute(
+                    "INSERT INTO records VALUES (?, ?, ?, NULL, 'null') ON CONFLICT(feature_group, record_id) DO UPDATE SET "
+                    "event_epoch = excluded.event_epoch, expires_epoch = NULL, record_json = 'null'",
+                    (group, record_id, when.timestamp()))
+        return {}
+
+    def runtime_client(self, feature_group: str, *, record_identifier: str, event_time: str,
+                       ttl_days: Optional[int]) -> "LocalRuntimeClient":
+        """This store as a ``sagemaker-featurestore-runtime`` client of one feature group (its keys and TTL): what the
+        feature job's writer calls."""
+        return LocalRuntimeClient(self, feature_group, record_identifier=record_identifier, event_time=event_time,
+                                  ttl_days=ttl_days)
+
     def batch_get_record(self, *, Identifiers: Sequence[Mapping[str, Any]], ExpirationTimeResponse: str = "Disabled") -> Dict[str, Any]:  # noqa: N803 - the API's names
         records: List[Dict[str, Any]] = []
         for identifier in Identifiers:
@@ -115,9 +161,9 @@ class LocalOnlineStore:
                 row = self._db.execute(
                     "SELECT record_json, expires_epoch FROM records WHERE feature_group = ? AND record_id = ?", (group, record_id)
                 ).fetchone()
-                if row is None:
+                stored = json.loads(row[0]) if row is not None else None
+                if stored is None:  # never put, hard-deleted, or soft-deleted (no longer retrievable)
                     continue
-                stored = json.loads(row[0])
                 item: Dict[str, Any] = {
                     "FeatureGroupName": group,
                     "RecordIdentifierValueAsString": record_id,
@@ -129,16 +175,70 @@ class LocalOnlineStore:
         return {"Records": records, "Errors": [], "UnprocessedIdentifiers": []}
 
 
+class LocalRuntimeClient:
+    """``put_record`` / ``delete_record`` / ``batch_get_record`` of one feature group of a :class:`LocalOnlineStore`,
+    shaped as the boto3 client's. ``put_record`` writes the online store only (there is no offline store here)."""
+
+    def __init__(self, store: LocalOnlineStore, feature_group: str, *, record_identifier: str, event_time: str,
+                 ttl_days: Optional[int]) -> None:
+        self.store, self.feature_group = store, feature_group
+        self.record_identifier, self.event_time, self.ttl_days = record_identifier, event_time, ttl_days
+
+    def _group(self, name: str) -> None:
+        if name != self.feature_group:
+            from botocore.exceptions import ClientError
+
+            raise ClientError({"Error": {"Code": "ResourceNotFound", "Message": f"feature group {name!r}"}}, "PutRecord")
+
+    def put_record(self, *, FeatureGroupName: str, Record: Sequence[Mapping[str, str]],  # noqa: N803
+                   TargetStores: Optional[Sequence[str]] = None) -> Dict[str, Any]:
+        self._group(FeatureGroupName)
+        if TargetStores is None or "OnlineStore" in TargetStores:
+            self.store.put_records(FeatureGroupName, [{r["FeatureName"]: r["ValueAsString"] for r in Record}],
+                                   record_identifier=self.record_identifier, event_time=self.event_time,
+                                   ttl_days=self.ttl_days)
+        return {}
+
+    def delete_record(self, **request: Any) -> Dict[str, Any]:
+        self._group(request["FeatureGroupName"])
+        return self.store.delete_record(**request)
+
+    def batch_get_record(self, **request: Any) -> Dict[str, Any]:
+        return self.store.batch_get_record(**request)
+
+
 def fill_from_features(store_path: str, features_dir: str, *, feature_group: str, record_identifier: str, event_time: str,
                        ttl_days: Optional[int]) -> int:
-    """Fill the local online store from a feature job's parquet output, as the feature job fills the online store."""
+    """Fill the local online store from a feature job's parquet output, as the feature job fills the online store:
+    every row put (a newer event time replaces the stored record), then the feature job's own correction of the
+    records the store holds with the same event time but other values
+    (:meth:`~pipeline_code.features.ingest.FeatureStoreWriter.correct_online`). Returns how many rows became or
+    replaced an entity's current record.
+
+    Raises:
+        RuntimeError: a correction could not be made (its error).
+    """
     import pandas as pd
 
+    from pipeline_code.features.ingest import FeatureStoreWriter
+
     frame = pd.read_parquet(features_dir)
+    rows = frame.to_dict("records")
     store = LocalOnlineStore(store_path)
     try:
-        return store.put_records(feature_group, frame.to_dict("records"), record_identifier=record_identifier,
-                                 event_time=event_time, ttl_days=ttl_days)
+        written = store.put_records(feature_group, rows, record_identifier=record_identifier, event_time=event_time,
+                                    ttl_days=ttl_days)
+        client = store.runtime_client(feature_group, record_identifier=record_identifier, event_time=event_time,
+                                      ttl_days=ttl_days)
+        writer = FeatureStoreWriter(client, feature_group, record_identifier=record_identifier, event_time=event_time,
+                                    max_attempts=1)
+        records = [[{"FeatureName": k, "ValueAsString": v} for k, v in ((k, _as_text(v)) for k, v in row.items())
+                    if v is not None] for row in rows]
+        report = writer.correct_online(records)
+        if report.failures:
+            failure = report.failures[0]
+            raise RuntimeError(f"the local online store: {failure.error_code}: {failure.error_message}")
+        return written + report.online_corrections
     finally:
         store.close()
 

@@ -142,6 +142,15 @@ class DatasetWorkflow(Construct):
             ["sagemaker:DescribeFeatureGroup"],
             [feature_group_arn(stack, feature_group_name)],
         )
+        if (feature_group.online_store_config or {}).get("EnableOnlineStore"):
+            # A correction re-sent with the same record id and event time does not replace the online record
+            # (PutRecord needs a greater event time): the job reads the online copies of the ids it put and
+            # hard-deletes, then puts again, those with the same event time but other values (ingest.correct_online).
+            features.allow(
+                f"CorrectOnlineRecords{sid}",
+                ["sagemaker:BatchGetRecord", "sagemaker:DeleteRecord"],
+                [feature_group_arn(stack, feature_group_name)],
+            )
 
         # -- the three steps ---------------------------------------------------------------------
         self.crawler = glue.CfnCrawler(

@@ -38,6 +38,13 @@ lost silently. The online store keeps the newest event time per record identifie
 after a failure is safe there; the offline store gets one more copy of a record re-put (the
 SageMaker SDK's DatasetBuilder leaves such duplicates out by default; an Athena query must too).
 
+Corrections: ``PutRecord`` replaces an online record only with a *greater* event time, so a record re-sent
+with the same id and event time but corrected values would reach the offline store and the snapshot, never
+the online store. When the feature group has an online store (``DescribeFeatureGroup``), the writer reads
+back the online copies of the ids it put and replaces those with the same event time but other values
+(:meth:`FeatureStoreWriter.correct_online`: ``BatchGetRecord``, ``DeleteRecord`` HardDelete, ``PutRecord``
+to the online store); the summary's ``ingestion.online_corrections`` counts them.
+
 Arguments (identical names in Glue and locally):
 
 ``--dataset``             the dataset declaration: a JSON file, local or s3:// (required)
@@ -73,6 +80,7 @@ import pandas as pd
 
 from pipeline_code import catalog
 from pipeline_code.core.contract import CURATED_PARTITION_COLUMN
+from pipeline_code.core.online_features import parse_time
 from pipeline_code.core.retries import TRANSIENT_ERROR_CODES, transient_response
 from pipeline_code.features.compute import compute_features
 from pipeline_code import job_runtime
@@ -94,6 +102,8 @@ from pipeline_code.job_runtime import (
 PROG = "python -m pipeline_code.features.ingest"
 ENGINES = ("spark", "pandas")
 DEFAULT_MAX_WORKERS = 8
+# BatchGetRecord takes at most 100 record identifiers a call (RecordIdentifiers: max 100 in the service model).
+BATCH_GET_MAX_IDS = 100
 FAILURES_FILE = "failures.jsonl"
 # 2: partitions are recorded by the digest of their records (1 recorded their files: a version-1 state is
 # unreadable, so the first run after the upgrade puts every record once).
@@ -169,6 +179,7 @@ class WriteReport:
     succeeded: int = 0
     failures: List[PutFailure] = field(default_factory=list)
     retries: int = 0  # extra attempts spent on retryable errors
+    online_corrections: int = 0  # same-event-time corrections made to land in the online store (correct_online)
 
     @property
     def failed(self) -> int:
@@ -178,6 +189,7 @@ class WriteReport:
         self.succeeded += other.succeeded
         self.failures.extend(other.failures)
         self.retries += other.retries
+        self.online_corrections += other.online_corrections
 
 
 class FeatureStoreWriter:
@@ -197,6 +209,10 @@ class FeatureStoreWriter:
         sleep: injectable for tests (default ``time.sleep``).
         target_stores: optional ``TargetStores`` (e.g. ``["OnlineStore"]``);
             default None lets the feature group's configuration decide.
+        correct_online: after putting a frame, make the same-event-time corrections among its rows land in
+            the online store (:meth:`correct_online`); default False (the group has no online store).
+        feature_types: Feature Store type per feature name (``Integral`` / ``Fractional`` / ``String``), so that
+            :meth:`correct_online` compares numbers as numbers; default None compares the text.
     """
 
     def __init__(
@@ -212,6 +228,8 @@ class FeatureStoreWriter:
         max_workers: int = 1,
         sleep: Callable[[float], None] = time.sleep,
         target_stores: Optional[Sequence[str]] = None,
+        correct_online: bool = False,
+        feature_types: Optional[Mapping[str, str]] = None,
     ) -> None:
         if max_attempts < 1:
             raise ValueError(f"max_attempts must be >= 1, got {max_attempts}")
@@ -227,8 +245,11 @@ class FeatureStoreWriter:
         self.max_workers = max_workers
         self.sleep = sleep
         self.target_stores = list(target_stores) if target_stores else None
+        self.correct_online_store = correct_online
+        self.feature_types = dict(feature_types or {})
         self._random = random.Random(0)  # jitter only; seeded so runs are reproducible
         self._lock = threading.Lock()
+        self._local = threading.local()  # each thread's last answer (_call)
 
     @staticmethod
     def to_record(row: Mapping[str, Any]) -> List[Dict[str, str]]:
@@ -246,17 +267,25 @@ class FeatureStoreWriter:
         return record
 
     def put_frame(self, frame: pd.DataFrame) -> WriteReport:
-        """Put every row of a feature frame; never raises for per-record errors."""
+        """Put every row of a feature frame, then (``correct_online``) make its same-event-time corrections land in
+        the online store; never raises for per-record errors."""
         rows = _rows(frame)
         report = WriteReport()
         if self.max_workers == 1 or len(rows) <= 1:
             outcomes: Iterable[WriteReport] = map(self.put_row, rows)
             for outcome in outcomes:
                 report.merge(outcome)
-            return report
-        with ThreadPoolExecutor(max_workers=self.max_workers) as pool:
-            for outcome in pool.map(self.put_row, rows):  # map keeps input order
-                report.merge(outcome)
+        else:
+            with ThreadPoolExecutor(max_workers=self.max_workers) as pool:
+                for outcome in pool.map(self.put_row, rows):  # map keeps input order
+                    report.merge(outcome)
+        if self.correct_online_store:
+            failed = {(f.record_identifier, f.event_time) for f in report.failures}
+            keys = list(rows[0]) if rows else []
+            put = [self.to_record(row) for row in rows
+                   if (str(row.get(self.record_identifier or keys[0])), str(row.get(self.event_time or keys[1])))
+                   not in failed]
+            report.merge(self.correct_online(put))
         return report
 
     def put_row(self, row: Mapping[str, Any]) -> WriteReport:
@@ -268,31 +297,210 @@ class FeatureStoreWriter:
         request = {"FeatureGroupName": self.feature_group_name, "Record": record}
         if self.target_stores:
             request["TargetStores"] = self.target_stores
-        retries = 0
+        error, attempts, retries = self._call(lambda: self.client.put_record(**request))
+        if error is None:
+            return WriteReport(succeeded=1, retries=retries)
+        return WriteReport(failures=[self._failure(record, str(record_id), str(event_time), error, attempts)],
+                           retries=retries)
+
+    def correct_online(self, records: Sequence[List[Dict[str, str]]]) -> WriteReport:
+        """Make the records just put that the online store did not take because it holds a record with the *same*
+        event time (a correction re-sent with the same record id and event time) land there.
+
+        ``PutRecord`` replaces the online record only with a greater event time; with an equal one the record goes
+        to the offline store alone. So the online copies of the records' ids are read (``BatchGetRecord``, at most
+        100 ids a call) and, only for an id whose online copy has the same event time as its record here but other
+        values, the online copy is removed (``DeleteRecord``, ``HardDelete``, ``TargetStores`` ``OnlineStore``, at
+        the event time one millisecond later: a hard delete is refused when the stored event time is not earlier, so
+        a newer record that landed since the read is never deleted) and the record is put again to the online store
+        alone (its offline copy is already there). An online copy with another event time is left alone: a newer
+        one stays, and an older one was replaced by the put. A record whose read, delete or put still fails after
+        the retries is reported as a failure (its partition is put again next run); a delete refused because the
+        online record is now newer is not. ``online_corrections`` counts the records corrected.
+        """
+        report = WriteReport()
+        rid_name, time_name = self.record_identifier, self.event_time
+        latest: Dict[str, List[Dict[str, str]]] = {}
+        for record in records:
+            values = _record_values(record)
+            if rid_name is None or time_name is None:
+                rid_name, time_name = record[0]["FeatureName"], record[1]["FeatureName"]
+            rid = values.get(rid_name)
+            if rid is None:
+                continue
+            known = latest.get(rid)
+            # Only an id's latest record can be the one the online store holds after the puts.
+            if known is None or not _later(_record_values(known).get(time_name), values.get(time_name)):
+                latest[rid] = record
+        ids = list(latest)
+        for start in range(0, len(ids), BATCH_GET_MAX_IDS):
+            chunk = ids[start:start + BATCH_GET_MAX_IDS]
+            online, errors, retries = self._read_online(chunk)
+            report.retries += retries
+            for rid, (code, message, attempts) in errors.items():
+                values = _record_values(latest[rid])
+                report.failures.append(self._failure(latest[rid], rid, str(values.get(time_name)),
+                                                     (code, f"reading the online record: {message}"), attempts))
+            for rid, stored in online.items():
+                if rid not in latest:
+                    continue
+                ours = _record_values(latest[rid])
+                event_text = ours.get(time_name)
+                event = _instant(event_text)
+                if event is None or _instant(stored.get(time_name)) != event or self._same_values(stored, ours):
+                    continue
+                report.merge(self._correct(latest[rid], rid, event_text, event))
+        return report
+
+    def _correct(self, record: List[Dict[str, str]], rid: str, event_text: str, event: dt.datetime) -> WriteReport:
+        """Hard-delete the online copy of ``rid`` (same event time, other values) and put ``record`` online again."""
+        delete = {
+            "FeatureGroupName": self.feature_group_name,
+            "RecordIdentifierValueAsString": rid,
+            "EventTime": _feature_store_time(event + dt.timedelta(milliseconds=1)),
+            "TargetStores": ["OnlineStore"],
+            "DeletionMode": "HardDelete",
+        }
+        error, attempts, retries = self._call(lambda: self.client.delete_record(**delete))
+        if error is not None:
+            online, _, more = self._read_online([rid])
+            retries += more
+            if rid in online and _later(online[rid].get(self.event_time or record[1]["FeatureName"]), event_text):
+                return WriteReport(retries=retries)  # a newer record landed since the read: it stays
+            return WriteReport(failures=[self._failure(record, rid, event_text,
+                                                       (error[0], f"deleting the online record: {error[1]}"), attempts)],
+                               retries=retries)
+        put = {"FeatureGroupName": self.feature_group_name, "Record": record, "TargetStores": ["OnlineStore"]}
+        error, attempts, more = self._call(lambda: self.client.put_record(**put))
+        retries += more
+        if error is not None:
+            return WriteReport(failures=[self._failure(record, rid, event_text,
+                                                       (error[0], f"putting the correction online: {error[1]}"), attempts)],
+                               retries=retries)
+        return WriteReport(retries=retries, online_corrections=1)
+
+    def _read_online(self, ids: Sequence[str]) -> Tuple[Dict[str, Dict[str, str]], Dict[str, Tuple[str, str, int]], int]:
+        """``({id: online values}, {id: (error code, message, attempts)}, retries)`` of ``ids`` (at most 100) by
+        ``BatchGetRecord``: unprocessed ids and retryable errors asked again, within the writer's attempts. An id
+        absent from the answer has no online record (never put, deleted or expired)."""
+        found: Dict[str, Dict[str, str]] = {}
+        errors: Dict[str, Tuple[str, str, int]] = {}
+        pending, retries = list(ids), 0
         for attempt in range(1, self.max_attempts + 1):
+            request = {"Identifiers": [{"FeatureGroupName": self.feature_group_name,
+                                        "RecordIdentifiersValueAsString": pending}]}
+            error, _, _ = self._call(lambda: self.client.batch_get_record(**request), max_attempts=1)
+            if error is not None:
+                if not error[2] or attempt == self.max_attempts:
+                    errors.update({rid: (error[0], error[1], attempt) for rid in pending})
+                    return found, errors, retries
+                retries += 1
+                self.sleep(self._backoff(attempt))
+                continue
+            response = self._last_response
+            for item in response.get("Records", []):
+                found[item["RecordIdentifierValueAsString"]] = _record_values(item.get("Record", []))
+            retry = []
+            for item in response.get("Errors", []):
+                rid, code = item["RecordIdentifierValueAsString"], item.get("ErrorCode", "")
+                if code in TRANSIENT_ERROR_CODES and attempt < self.max_attempts:
+                    retry.append(rid)
+                else:
+                    errors[rid] = (code, item.get("ErrorMessage", ""), attempt)
+            retry += [rid for group in response.get("UnprocessedIdentifiers", [])
+                      for rid in group.get("RecordIdentifiersValueAsString", [])]
+            if not retry:
+                return found, errors, retries
+            if attempt == self.max_attempts:
+                errors.update({rid: ("Unprocessed", "BatchGetRecord left the id unprocessed", attempt) for rid in retry})
+                return found, errors, retries
+            pending = retry
+            retries += 1
+            self.sleep(self._backoff(attempt))
+        return found, errors, retries  # pragma: no cover - the loop returns
+
+    def _call(self, operation: Callable[[], Any], *,
+              max_attempts: Optional[int] = None) -> Tuple[Optional[Tuple[str, str, bool]], int, int]:
+        """Call ``operation()`` (one request) with bounded retries: ``(None or (code, message, retryable), attempts,
+        retries)``; the answer of a success is left in ``_last_response`` (per thread)."""
+        limit = max_attempts or self.max_attempts
+        retries = 0
+        for attempt in range(1, limit + 1):
             try:
-                self.client.put_record(**request)
-                return WriteReport(succeeded=1, retries=retries)
+                self._local.response = operation()
+                return None, attempt, retries
             except Exception as exc:  # noqa: BLE001 - classified below, never swallowed silently
                 code, message = _error_code(exc), str(exc)
-                if not _is_retryable(exc, code) or attempt == self.max_attempts:
-                    failure = PutFailure(
-                        record_identifier=str(record_id),
-                        event_time=str(event_time),
-                        error_code=code,
-                        error_message=message,
-                        attempts=attempt,
-                        record=tuple((r["FeatureName"], r["ValueAsString"]) for r in record),
-                    )
-                    return WriteReport(failures=[failure], retries=retries)
+                retryable = _is_retryable(exc, code)
+                if not retryable or attempt == limit:
+                    return (code, message, retryable), attempt, retries
                 retries += 1
                 self.sleep(self._backoff(attempt))
         raise AssertionError("unreachable")  # pragma: no cover
+
+    @property
+    def _last_response(self) -> Dict[str, Any]:
+        return getattr(self._local, "response", None) or {}
+
+    def _same_values(self, stored: Mapping[str, str], ours: Mapping[str, str]) -> bool:
+        """Whether two records hold the same values: the same features present, numbers compared as numbers (the
+        store's text of a number may be written differently), text as text."""
+        if set(stored) != set(ours):
+            return False
+        for name, text in ours.items():
+            kind = self.feature_types.get(name)
+            if kind in (catalog.INTEGRAL, catalog.FRACTIONAL):
+                try:
+                    if float(stored[name]) != float(text):
+                        return False
+                    continue
+                except ValueError:
+                    pass
+            if name == (self.event_time or "") and _instant(stored[name]) == _instant(text):
+                continue
+            if stored[name] != text:
+                return False
+        return True
+
+    @staticmethod
+    def _failure(record: List[Dict[str, str]], record_id: str, event_time: str, error: Tuple[str, str],
+                 attempts: int) -> PutFailure:
+        return PutFailure(
+            record_identifier=record_id,
+            event_time=event_time,
+            error_code=error[0],
+            error_message=error[1],
+            attempts=attempts,
+            record=tuple((r["FeatureName"], r["ValueAsString"]) for r in record),
+        )
 
     def _backoff(self, attempt: int) -> float:
         cap = min(self.max_delay, self.base_delay * (2 ** (attempt - 1)))
         with self._lock:  # random.Random is not thread-safe
             return self._random.uniform(0, cap)
+
+
+def _record_values(record: Iterable[Mapping[str, Any]]) -> Dict[str, str]:
+    """``{FeatureName: ValueAsString}`` of a ``Record``."""
+    return {item["FeatureName"]: item.get("ValueAsString") for item in record}
+
+
+def _instant(text: Optional[str]) -> Optional[dt.datetime]:
+    """The instant an event time's text names (ISO-8601 or epoch seconds, as Feature Store takes them); None if
+    it names none."""
+    return parse_time(text)
+
+
+def _later(first: Optional[str], second: Optional[str]) -> bool:
+    """Whether event time ``first`` is later than ``second`` (an unreadable one is never later)."""
+    a, b = _instant(first), _instant(second)
+    return a is not None and (b is None or a > b)
+
+
+def _feature_store_time(moment: dt.datetime) -> str:
+    """An event time as Feature Store's String event times take it (``yyyy-MM-dd'T'HH:mm:ss.SSSZ``, UTC)."""
+    moment = moment.astimezone(dt.timezone.utc)
+    return moment.strftime("%Y-%m-%dT%H:%M:%S.") + f"{moment.microsecond // 1000:03d}Z"
 
 
 def format_value(value: Any) -> Optional[str]:
@@ -432,8 +640,15 @@ def ingestion_keys(dataset: catalog.Dataset, feature_group_name: str, group_crea
 
 def feature_group_created(sagemaker_client: Any, feature_group_name: str) -> str:
     """The feature group's creation time (``DescribeFeatureGroup``), as text."""
-    created = sagemaker_client.describe_feature_group(FeatureGroupName=feature_group_name)["CreationTime"]
-    return created.isoformat() if hasattr(created, "isoformat") else str(created)
+    return describe_group(sagemaker_client, feature_group_name)[0]
+
+
+def describe_group(sagemaker_client: Any, feature_group_name: str) -> Tuple[str, bool]:
+    """``(creation time as text, whether the group has an online store)`` by one ``DescribeFeatureGroup``."""
+    described = sagemaker_client.describe_feature_group(FeatureGroupName=feature_group_name)
+    created = described["CreationTime"]
+    online = bool((described.get("OnlineStoreConfig") or {}).get("EnableOnlineStore"))
+    return (created.isoformat() if hasattr(created, "isoformat") else str(created)), online
 
 
 _KEY_CHANGES = {
@@ -586,6 +801,7 @@ def write_failures_jsonl(failures: Sequence[PutFailure], failures_path: str, run
 def run_pandas(args: Dict[str, Any], *, client: Any = None, sagemaker_client: Any = None) -> Dict[str, Any]:
     """The whole job in one process; ``client`` / ``sagemaker_client`` override the Feature Store runtime
     and SageMaker clients (tests)."""
+    args = dict(args)  # _keys adds what it learns of the group
     dataset = args["dataset"]
     run_id = args.get("run_id") or default_run_id(args)
     keys = _keys(args, dataset, sagemaker_client)
@@ -607,7 +823,7 @@ def run_pandas(args: Dict[str, Any], *, client: Any = None, sagemaker_client: An
         report, failed_partitions = put_by_partition(_writer(client, args, dataset), chosen, dataset)
     failures_location = write_failures_jsonl(report.failures, args.get("failures_path") or "", run_id)
     return _finish(args, dataset, run_id, "pandas", len(features), report.succeeded, report.failed, failures_location,
-                   plan, failed_partitions)
+                   plan, failed_partitions, report.online_corrections)
 
 
 def put_by_partition(writer: FeatureStoreWriter, frame: pd.DataFrame, dataset: catalog.Dataset) -> Tuple[WriteReport, set]:
@@ -686,7 +902,7 @@ def digests_spark(features: Any, dataset: catalog.Dataset) -> Dict[str, str]:
     return combine_digests({r["partition"]: (int(r["records"]), int(r["first"]), int(r["second"]))} for r in rows)
 
 
-_OUTCOME_COLUMNS = ("kind", "succeeded", "retries", "failure", "partition")
+_OUTCOME_COLUMNS = ("kind", "succeeded", "retries", "failure", "partition", "corrected")
 
 
 def put_features_spark(
@@ -697,9 +913,9 @@ def put_features_spark(
     *,
     max_workers: int = DEFAULT_MAX_WORKERS,
     writer_options: Optional[Dict[str, Any]] = None,
-) -> Tuple[int, int, Any, set]:
+) -> Tuple[int, int, Any, set, int]:
     """Put a Spark feature frame (with :data:`PARTITION_COLUMN`) from the executors; return (succeeded,
-    failed, failures DataFrame, partitions holding a record that could not be put).
+    failed, failures DataFrame, partitions holding a record that could not be put, online corrections).
 
     Each partition builds its own client with ``client_factory`` (boto3 clients
     cannot be shipped to executors) and reports one summary row plus one row per
@@ -726,13 +942,14 @@ def put_features_spark(
         for batch in batches:
             report, failed_partitions = put_by_partition(writer, batch, dataset)
             rows = [{"kind": "summary", "succeeded": report.succeeded, "retries": report.retries, "failure": None,
-                     "partition": None}]
+                     "partition": None, "corrected": report.online_corrections}]
             rows += [
                 {"kind": "failure", "succeeded": 0, "retries": 0, "failure": json.dumps(f.to_json_dict(), sort_keys=True),
-                 "partition": None}
+                 "partition": None, "corrected": 0}
                 for f in report.failures
             ]
-            rows += [{"kind": "failed_partition", "succeeded": 0, "retries": 0, "failure": None, "partition": p}
+            rows += [{"kind": "failed_partition", "succeeded": 0, "retries": 0, "failure": None, "partition": p,
+                      "corrected": 0}
                      for p in failed_partitions]
             yield pd.DataFrame(rows, columns=list(_OUTCOME_COLUMNS))
 
@@ -743,17 +960,20 @@ def put_features_spark(
             T.StructField("retries", T.LongType()),
             T.StructField("failure", T.StringType()),
             T.StructField("partition", T.StringType()),
+            T.StructField("corrected", T.LongType()),
         ]
     )
     outcome = features.mapInPandas(put, schema).persist(StorageLevel.MEMORY_AND_DISK)
     # The totals and the failed partitions in one Spark job: a few rows per kind (and failed partition).
     groups = outcome.groupBy("kind", "partition").agg(F.sum("succeeded").alias("succeeded"),
+                                                      F.sum("corrected").alias("corrected"),
                                                       F.count(F.lit(1)).alias("rows")).collect()
     succeeded = sum(int(row["succeeded"] or 0) for row in groups)
+    corrected = sum(int(row["corrected"] or 0) for row in groups)
     failed = sum(int(row["rows"]) for row in groups if row["kind"] == "failure")
     failed_partitions = {row["partition"] for row in groups if row["kind"] == "failed_partition"}
     failures = outcome.filter(F.col("kind") == "failure").select("failure")
-    return succeeded, failed, failures, failed_partitions
+    return succeeded, failed, failures, failed_partitions, corrected
 
 
 def run_spark(
@@ -768,6 +988,7 @@ def run_spark(
     from pyspark import StorageLevel
     from pyspark.sql import functions as F
 
+    args = dict(args)  # _keys adds what it learns of the group
     dataset = args["dataset"]
     run_id = args.get("run_id") or default_run_id(args)
     keys = _keys(args, dataset, sagemaker_client)
@@ -782,7 +1003,7 @@ def run_spark(
         snapshot.write.mode("overwrite").parquet(args["features_path"])
         feature_rows = features.count()
         LOG.info("wrote %d feature rows to %s", feature_rows, args["features_path"])
-        succeeded = failed = 0
+        succeeded = failed = corrected = 0
         failures_location = None
         if keys is not None:
             plan = plan_ingestion(digests_spark(features, dataset), keys, args["state_path"],
@@ -790,12 +1011,13 @@ def run_spark(
             if client_factory is None:
                 client_factory = _default_client_factory(args)
             chosen = features.filter(F.col(PARTITION_COLUMN).isin(sorted(plan.to_put)))
-            succeeded, failed, failures, failed_partitions = put_features_spark(
+            succeeded, failed, failures, failed_partitions, corrected = put_features_spark(
                 chosen,
                 dataset,
                 args["feature_group_name"],
                 client_factory,
                 max_workers=args.get("max_workers", DEFAULT_MAX_WORKERS),
+                writer_options=_online_options(args, dataset),
             )
             if failed:
                 failures_location = join_path(args["failures_path"], f"run_id={run_id}")
@@ -804,7 +1026,7 @@ def run_spark(
     finally:
         features.unpersist()
     return _finish(args, dataset, run_id, "spark", feature_rows, succeeded, failed, failures_location,
-                   plan, failed_partitions)
+                   plan, failed_partitions, corrected)
 
 
 def _default_client_factory(args: Dict[str, Any]) -> Callable[[], Any]:
@@ -837,7 +1059,13 @@ def _writer(client: Any, args: Dict[str, Any], dataset: catalog.Dataset) -> Feat
         record_identifier=dataset.record_identifier,
         event_time=dataset.event_time,
         max_workers=args.get("max_workers", DEFAULT_MAX_WORKERS),
+        **_online_options(args, dataset),
     )
+
+
+def _online_options(args: Dict[str, Any], dataset: catalog.Dataset) -> Dict[str, Any]:
+    """The writer's online-store correction options: on when the group has an online store."""
+    return {"correct_online": bool(args.get("online_store")), "feature_types": dict(dataset.feature_store_definitions())}
 
 
 def _needed_columns(dataset: catalog.Dataset) -> List[str]:
@@ -858,12 +1086,14 @@ def _as_uri(path: str) -> str:
 
 def _keys(args: Dict[str, Any], dataset: catalog.Dataset, sagemaker_client: Any) -> Optional[Dict[str, str]]:
     """The run's :func:`ingestion_keys` (None without a feature group), asked before reading: a missing group
-    fails the run before any work."""
+    fails the run before any work. Whether the group has an online store goes into ``args["online_store"]``
+    (the puts then correct it: :meth:`FeatureStoreWriter.correct_online`)."""
     group = args.get("feature_group_name")
     if not group:
         return None
     sagemaker_client = sagemaker_client or _sagemaker_client(args.get("region"))
-    return ingestion_keys(dataset, group, feature_group_created(sagemaker_client, group))
+    created, args["online_store"] = describe_group(sagemaker_client, group)
+    return ingestion_keys(dataset, group, created)
 
 
 def _finish(
@@ -877,6 +1107,7 @@ def _finish(
     failures_location: Optional[str],
     plan: Optional[IngestionPlan] = None,
     failed_partitions: Iterable[Optional[str]] = (),
+    online_corrections: int = 0,
 ) -> Dict[str, Any]:
     """Write the ingestion state, build, log and write the run summary; raise if any record failed."""
     summary = {
@@ -905,6 +1136,9 @@ def _finish(
             "partitions_put": len(plan.to_put - failed_read),
             "partitions_failed": len(failed_read),
             "records_put": succeeded,
+            # Records put with the event time the online store already held for their id but other values (a
+            # correction): their online copy was replaced (FeatureStoreWriter.correct_online).
+            "online_corrections": online_corrections,
         }
     LOG.info("run summary: %s", json.dumps(summary, sort_keys=True))
     if args.get("summary_path"):

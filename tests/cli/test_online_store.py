@@ -413,6 +413,82 @@ def test_fill_from_features_with_a_timestamp_event_time_column(tmp_path, times):
         reopened.close()
 
 
+# ---- delete_record (DeleteRecord as the API reference documents it) ------------------------------
+def _delete(store: LocalOnlineStore, record_id: str, when: str, mode: str | None = None, targets=None):
+    request: Dict[str, Any] = {"FeatureGroupName": GROUP, "RecordIdentifierValueAsString": record_id, "EventTime": when}
+    if mode is not None:
+        request["DeletionMode"] = mode
+    if targets is not None:
+        request["TargetStores"] = targets
+    return store.delete_record(**request)
+
+
+ORIGINAL = {ID: "o-1", EVENT: "2026-05-01T00:00:00Z", "amount": 1.5}
+CORRECTED = {ID: "o-1", EVENT: "2026-05-01T00:00:00Z", "amount": 9.5}
+
+
+def test_a_put_with_the_same_event_time_does_not_replace_the_online_record(store):
+    # GIVEN a stored record; WHEN a correction with the same event time is put; THEN it is not the online one
+    assert _put(store, [ORIGINAL]) == 1
+    assert _put(store, [CORRECTED]) == 0
+    assert _values(_get(store, ["o-1"]))["o-1"]["amount"] == "1.5"
+
+
+def test_a_hard_delete_later_than_the_record_removes_it_and_a_put_of_the_same_event_time_then_lands(store):
+    _put(store, [ORIGINAL])
+    assert _delete(store, "o-1", "2026-05-01T00:00:00.001Z", "HardDelete", ["OnlineStore"]) == {}
+    assert _get(store, ["o-1"])["Records"] == []
+    assert _put(store, [CORRECTED]) == 1
+    assert _values(_get(store, ["o-1"]))["o-1"]["amount"] == "9.5"
+
+
+@pytest.mark.parametrize("when", ["2026-05-01T00:00:00Z", "2026-04-30T00:00:00Z"], ids=["same", "earlier"])
+def test_a_hard_delete_not_later_than_the_record_is_refused_and_deletes_nothing(store, when):
+    from botocore.exceptions import ClientError
+
+    _put(store, [ORIGINAL])
+    with pytest.raises(ClientError) as refused:
+        _delete(store, "o-1", when, "HardDelete")
+    assert refused.value.response["Error"]["Code"] == "ValidationError"
+    assert _values(_get(store, ["o-1"]))["o-1"]["amount"] == "1.5"
+
+
+def test_a_soft_delete_hides_the_record_and_keeps_its_event_time_so_only_a_later_put_lands(store):
+    _put(store, [ORIGINAL])
+    _delete(store, "o-1", "2026-05-01T00:00:00.001Z")  # SoftDelete is the default
+    assert _get(store, ["o-1"])["Records"] == []
+    assert _put(store, [CORRECTED]) == 0, "older than the delete's event time: not written to the online store"
+    assert _get(store, ["o-1"])["Records"] == []
+    assert _put(store, [dict(CORRECTED, **{EVENT: "2026-05-01T00:00:01Z"})]) == 1
+    assert _values(_get(store, ["o-1"]))["o-1"]["amount"] == "9.5"
+
+
+def test_a_soft_delete_not_later_than_the_record_leaves_it_and_offline_only_targets_leave_the_online_store(store):
+    _put(store, [ORIGINAL])
+    _delete(store, "o-1", "2026-05-01T00:00:00Z", "SoftDelete")
+    _delete(store, "o-1", "2026-06-01T00:00:00Z", "HardDelete", ["OfflineStore"])
+    assert _values(_get(store, ["o-1"]))["o-1"]["amount"] == "1.5"
+
+
+def test_fill_from_features_makes_a_same_event_time_correction_the_online_record(tmp_path):
+    # GIVEN a filled store; WHEN a later run's features correct a record keeping its id and event time
+    path = str(tmp_path / STORE_FILE)
+    first = pd.DataFrame([ORIGINAL, {ID: "o-2", EVENT: "2026-05-02T00:00:00Z", "amount": 2.0}])
+    assert fill_from_features(path, _write_features(tmp_path / "f1", first), feature_group=GROUP,
+                              record_identifier=ID, event_time=EVENT, ttl_days=7) == 2
+    corrected = pd.DataFrame([CORRECTED, {ID: "o-2", EVENT: "2026-05-02T00:00:00Z", "amount": 2.0}])
+    # THEN the corrected record is the online one (counted), with its TTL, and the unchanged one is left alone
+    assert fill_from_features(path, _write_features(tmp_path / "f2", corrected), feature_group=GROUP,
+                              record_identifier=ID, event_time=EVENT, ttl_days=7) == 1
+    reopened = LocalOnlineStore(path)
+    try:
+        got = _get(reopened, ["o-1", "o-2"], expiration="Enabled")
+    finally:
+        reopened.close()
+    assert {k: v["amount"] for k, v in _values(got).items()} == {"o-1": "9.5", "o-2": "2"}
+    assert {i["RecordIdentifierValueAsString"]: i["ExpiresAt"] for i in got["Records"]}["o-1"] == "2026-05-08T00:00:00Z"
+
+
 def test_the_local_feature_group_is_the_clouds_name():
     assert local_feature_group("shop", "dev", "web_orders") == GROUP
 

@@ -216,6 +216,7 @@ def test_the_first_run_puts_every_record_and_a_run_with_no_curated_change_puts_n
         "mode": "full", "full_reason": f"no ingestion state at {state_path} (first run, or the state was deleted)",
         "state_path": str(state_path), "partitions_considered": len(job.partitions()), "partitions_skipped": 0,
         "partitions_put": len(job.partitions()), "partitions_failed": 0, "records_put": len(put),
+        "online_corrections": 0,  # the fake group has no online store
     }
     state = json.loads(job.state.read_text())  # the copy of the state it wrote
     assert sorted(state["partitions"]) == job.partitions() and state["run_id"] == "run-1"

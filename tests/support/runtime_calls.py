@@ -52,6 +52,7 @@ class Names:
     self_capture: bool = False  # the serving code writes its own capture (serverless, multi-model)
     by_id: bool = False  # the model is scored by id (serving.by_id.enabled): a front function and a skew check
     compiled: bool = False  # the model is served on ml.inf2 (compiled): its rollouts run the parity check
+    online_store: bool = True  # the environment's feature groups have an online store (feature_store.online_store)
 
     @property
     def account(self) -> str:
@@ -453,6 +454,15 @@ RUNTIMES: tuple[Runtime, ...] = (
         {
             "put_record": _one("sagemaker:PutRecord", "feature-group",
                                lambda n: n.arn("sagemaker", f"feature-group/{n.prefix}-{n.dataset.replace('_', '-')}")),
+            # With an online store: the online copies of the ids put, read back (the online store is encrypted
+            # with the data key), and those a same-event-time correction did not replace, deleted and put again.
+            "batch_get_record": lambda n: [
+                ("sagemaker:BatchGetRecord", {"feature-group": n.arn("sagemaker", f"feature-group/{n.prefix}-{n.dataset.replace('_', '-')}")}, {}),
+                ("kms:Decrypt", {"key": n.data_key}, {}),
+            ] if n.online_store else [],
+            "delete_record": lambda n: [
+                ("sagemaker:DeleteRecord", {"feature-group": n.arn("sagemaker", f"feature-group/{n.prefix}-{n.dataset.replace('_', '-')}")}, {}),
+            ] if n.online_store else [],
             # Its creation time keys the ingestion state (a group created again is empty).
             "describe_feature_group": _one("sagemaker:DescribeFeatureGroup", "feature-group",
                                            lambda n: n.arn("sagemaker", f"feature-group/{n.prefix}-{n.dataset.replace('_', '-')}")),

@@ -46,12 +46,13 @@ class Built:
                                    log_retention=logs.RetentionDays.TWO_WEEKS, removal_policy=RemovalPolicy.DESTROY,
                                    network=network)
 
-    def workflow(self, dataset: Dataset, *, group_name: str = "", **overrides: Any) -> DatasetWorkflow:
-        """WHEN a workflow of ``dataset`` is added (its feature group a bare CfnFeatureGroup named ``group_name``)."""
+    def workflow(self, dataset: Dataset, *, group_name: str = "", online: Any = None, **overrides: Any) -> DatasetWorkflow:
+        """WHEN a workflow of ``dataset`` is added (its feature group a bare CfnFeatureGroup named ``group_name``, with
+        ``online`` as its OnlineStoreConfig.EnableOnlineStore; None: no OnlineStoreConfig)."""
         group = sagemaker.CfnFeatureGroup(
             self.stack, f"{dataset.name}-group", feature_group_name=group_name or f"shop-dev-{dataset.name.replace('_', '-')}",
             record_identifier_feature_name=dataset.record_identifier, event_time_feature_name=dataset.event_time,
-            feature_definitions=[])
+            feature_definitions=[], online_store_config=None if online is None else {"EnableOnlineStore": online})
         props: dict[str, Any] = dict(
             name_prefix="shop-dev", dataset=dataset, runtime=self.runtime, database_name="shop_dev",
             raw_bucket=self.buckets["raw"], curated_bucket=self.buckets["curated"], features_bucket=self.buckets["features"],
@@ -292,6 +293,27 @@ def test_put_record_names_the_group_in_lowercase_as_sagemaker_arns_do_while_the_
     assert b.statements(workflow.feature_role.access)["PutRecordsWebOrders"]["Resource"] == (
         f"arn:aws:sagemaker:{REGION}:{ACCOUNT}:feature-group/shop-dev-web-orders")
     assert b.resource(workflow.feature_job)["Properties"]["DefaultArguments"]["--feature_group_name"] == "Shop-Dev-Web-Orders"
+
+
+@pytest.mark.parametrize("online", [True, False, None])
+def test_with_an_online_store_the_feature_role_may_read_and_delete_its_groups_online_records_and_only_then(online):
+    # GIVEN a feature group with an online store, one with it off, and one without OnlineStoreConfig
+    b = Built()
+    # WHEN its workflow is added
+    workflow = b.workflow(ORDERS, online=online)
+    # THEN only with an online store may the job read back and delete records, of its own group alone
+    statements = b.statements(workflow.feature_role.access)
+    granted = [sid for sid, s in statements.items()
+               if {"sagemaker:BatchGetRecord", "sagemaker:DeleteRecord"} & set(s["Action"] if isinstance(s["Action"], list) else [s["Action"]])]
+    if not online:
+        assert granted == []
+        return
+    assert statements["CorrectOnlineRecordsWebOrders"] == {
+        "Sid": "CorrectOnlineRecordsWebOrders", "Effect": "Allow",
+        "Action": ["sagemaker:BatchGetRecord", "sagemaker:DeleteRecord"],
+        "Resource": f"arn:aws:sagemaker:{REGION}:{ACCOUNT}:feature-group/shop-dev-web-orders",
+    }
+    assert granted == ["CorrectOnlineRecordsWebOrders"]
 
 
 def test_two_datasets_on_one_runtime_get_their_own_names_prefixes_and_declarations_and_share_the_scripts():
