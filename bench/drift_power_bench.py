@@ -144,8 +144,9 @@ def trained_reference(spec, root: Path) -> dict:
                          inputs["labels"], "--frozen-test-dir", str(root / "no-frozen-test"), "--output-dir", str(out)]) == 0
     model_dir = train_model(spec, {s: str(out / s) for s in ("train", "validation", "test")}, root / "model")
     model = load_model(model_dir)
-    train = pd.read_parquet(out / "train")
-    return {"model": model, "docs": baseline.compute_baseline(spec, model, train, shap_sample_rows=500), "train": train}
+    train, validation = pd.read_parquet(out / "train"), pd.read_parquet(out / "validation")
+    return {"model": model, "docs": baseline.compute_baseline(spec, model, train, validation, shap_sample_rows=500),
+            "train": train}
 
 
 def main() -> int:

@@ -393,6 +393,7 @@ def run_model(
             "--model-spec", spec_json,
             "--model-dir", paths["model"],
             "--train-dir", os.path.join(paths["prepared"], "train"),
+            "--validation-dir", os.path.join(paths["prepared"], "validation"),
             "--output-dir", paths["baseline"],
         ],
         logs,

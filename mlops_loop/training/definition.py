@@ -565,21 +565,26 @@ class _Builder:
     def baseline_step(self, model_data: Any, prepare: Any) -> Any:
         from sagemaker.core.workflow.properties import PropertyFile
 
-        train_uri = prepare.properties.ProcessingOutputConfig.Outputs["train"].S3Output.S3Uri
+        outputs = prepare.properties.ProcessingOutputConfig.Outputs
+        train_uri, validation_uri = outputs["train"].S3Output.S3Uri, outputs["validation"].S3Output.S3Uri
         digests = PropertyFile(name=BASELINE_DIGESTS_PROPERTY_FILE, output_name="baseline", path=DIGESTS_FILE)
         return self.processing_step(
             STEP_BASELINE,
-            "Statistics and constraints of the training data for the drift monitors.",
+            "Statistics and constraints of the training data, and of the model's scores on the validation split, for "
+            "the drift monitors.",
             MODULE_BASELINE,
             [
                 "--model-spec", self.model_spec_arg(PROC_MODEL_SPEC_DIR),
                 "--model-dir", f"{PROC_INPUT}/model",
                 "--train-dir", f"{PROC_INPUT}/train",
+                # The predictions' baseline: scores on rows the model did not fit, as traffic's are.
+                "--validation-dir", f"{PROC_INPUT}/validation",
                 "--output-dir", f"{PROC_OUTPUT}/baseline",
             ],  # fmt: skip
             [
                 self.proc_input("model", model_data, f"{PROC_INPUT}/model"),
                 self.proc_input("train", train_uri, f"{PROC_INPUT}/train"),
+                self.proc_input("validation", validation_uri, f"{PROC_INPUT}/validation"),
             ],
             [self.proc_output("baseline", f"{PROC_OUTPUT}/baseline", self.out(BASELINE_SEGMENT))],
             network_isolation=True,

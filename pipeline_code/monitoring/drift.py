@@ -26,9 +26,9 @@ A statistical test below ``--ks-p-value`` alone gives status ``warn`` (on thousa
 the tests reject for effects far too small to matter; PSI carries the decision).
 
 Prediction drift, per problem type, always reported as ``psi`` and decided like a feature's (summary
-``prediction_psi`` and ``prediction_drift_score``, one metric and alarm for every model): binary - PSI of the captured scores on the baseline's score bins (quantiles of the training scores,
+``prediction_psi`` and ``prediction_drift_score``, one metric and alarm for every model): binary - PSI of the captured scores on the baseline's score bins (quantiles of the validation scores,
 so a rare-event model whose scores crowd near 0 still has ten bins to move across);
-multiclass - PSI of the predicted-class shares against the training data's (plus a chi-square test of
+multiclass - PSI of the predicted-class shares against the validation split's (plus a chi-square test of
 homogeneity, reported); regression - PSI of the predicted values on the baseline's quantile bins.
 Data quality: missing rate vs the baseline's completeness, type violations (non-numbers in
 numeric features), range violations vs ``constraints.json`` min/max (and non-integers in

@@ -1,4 +1,11 @@
-"""Monitoring baselines from the training data: what the drift monitors compare traffic against.
+"""Monitoring baselines: what the drift monitors compare traffic against.
+
+The features' baselines are of the training rows; the predictions' are of the model's scores on the
+**validation** split (``--validation-dir``): rows the model did not fit, and the latest in time
+(Prepare splits by event time), as live traffic is scored. Scores on the training rows themselves are
+in-sample - a deep or long-trained model is surer of them than of any new row - so a baseline of them would
+make the prediction-drift monitor see drift where traffic is only unseen. ``statistics.json`` records which
+split the prediction baseline came from (``prediction.split``, ``prediction.rows``).
 
 Outputs in ``--output-dir`` (default ``/opt/ml/processing/output/baseline``):
 
@@ -8,11 +15,11 @@ Outputs in ``--output-dir`` (default ``/opt/ml/processing/output/baseline``):
                      points: bin ``i`` holds ``edges[i-1] <= x < edges[i]``, see
                      :func:`bin_counts`) for PSI; categories: level counts/fractions (values
                      outside the model's levels count as ``__other__``). Plus the
-                     distribution of the model's predictions on the training data and the
-                     target's, per problem type (``problem_type`` is written for the
+                     distribution of the model's predictions on the validation split and the
+                     training target's, per problem type (``problem_type`` is written for the
                      non-binary ones; absent = binary):
 
-                     * binary: ``prediction`` = score histogram on the training scores'
+                     * binary: ``prediction`` = score histogram on the validation scores'
                        quantile cut points (:func:`quantile_edges`: a rare-event model's scores
                        crowd near 0, where fixed 0.1-wide bins would hold nearly all of them in
                        one bin and a drift there would not move PSI), mean, quantiles, positive
@@ -21,7 +28,7 @@ Outputs in ``--output-dir`` (default ``/opt/ml/processing/output/baseline``):
                        (``histogram.levels`` = the classes in label-code order) and the mean
                        probability per class; ``target`` = class counts and shares.
                      * regression: ``prediction`` = mean/std/min/max, quantiles and a
-                       histogram on the training predictions' quantile cut points
+                       histogram on the validation predictions' quantile cut points
                        (:func:`quantile_edges`: a value that holds a whole quantile - tree
                        models predict few distinct values - gets a bin of its own, so a
                        concentrated distribution still splits); ``target`` = the same
@@ -58,6 +65,8 @@ PROG = "python -m pipeline_code.training.baseline"
 OTHER_LEVEL = "__other__"
 # Shares below this are clipped in PSI (:func:`psi`), so an empty bin does not make it infinite.
 PSI_EPSILON = 1e-4
+# The prepared split the model's predictions are baselined on (statistics.json prediction.split).
+PREDICTION_SPLIT = "validation"
 QUANTILES = (0.0, 0.01, 0.05, 0.1, 0.25, 0.5, 0.75, 0.9, 0.95, 0.99, 1.0)
 
 
@@ -176,9 +185,11 @@ def categorical_statistics(values: Any, levels: Optional[Sequence[str]]) -> Dict
 
 
 def compute_baseline(
-    spec: ModelSpec, model: TrainedModel, train: pd.DataFrame, *, bins: int = 10, shap_sample_rows: int = explain.DEFAULT_MAX_ROWS
+    spec: ModelSpec, model: TrainedModel, train: pd.DataFrame, validation: pd.DataFrame, *, bins: int = 10,
+    shap_sample_rows: int = explain.DEFAULT_MAX_ROWS
 ) -> Dict[str, Dict[str, Any]]:
-    """``{"statistics": ..., "constraints": ..., "attributions": ...}`` of the training frame."""
+    """``{"statistics": ..., "constraints": ..., "attributions": ...}``: features, constraints, attributions and the
+    target of the training frame; the predictions of the model on the ``validation`` frame (out of sample)."""
     model_levels = {f["name"]: f.get("categories") for f in model.metadata["features"] if f["kind"] == CATEGORICAL}
     created = dt.datetime.now(dt.timezone.utc).isoformat()
     stats: Dict[str, Any] = {}
@@ -208,17 +219,20 @@ def compute_baseline(
     y = train[spec.target].to_numpy(dtype=np.float64)
     header = {"model": spec.name, "dataset": spec.dataset, "created_at": created, "rows": int(len(train))}
     if spec.problem_type != problem.BINARY:
-        statistics = {**header, "problem_type": spec.problem_type, "features": stats,
-                      **prediction_statistics(spec, model, train, y, bins=bins)}
+        documents = prediction_statistics(spec, model, validation, y, bins=bins)
+        statistics = {**header, "problem_type": spec.problem_type, "features": stats, **documents}
     else:
-        statistics = {**header, "features": stats, **_binary_prediction_statistics(spec, model, train, y)}
+        statistics = {**header, "features": stats, **_binary_prediction_statistics(spec, model, validation, y)}
+    # Which rows the model scored for the prediction baseline: out of sample, as traffic is.
+    statistics["prediction"].update({"split": PREDICTION_SPLIT, "rows": int(len(validation))})
     constraints_doc = {**header, "feature_order": list(spec.features), "features": constraints}
     attributions = {**header, **explain.attributions(model, train, max_rows=shap_sample_rows)}
     return {"statistics": statistics, "constraints": constraints_doc, "attributions": attributions}
 
 
-def _binary_prediction_statistics(spec: ModelSpec, model: TrainedModel, train: pd.DataFrame, y: np.ndarray) -> Dict[str, Any]:
-    scores = predict(model, train)
+def _binary_prediction_statistics(spec: ModelSpec, model: TrainedModel, scored: pd.DataFrame, y: np.ndarray) -> Dict[str, Any]:
+    """The score distribution of the model on ``scored`` and the positive rate of ``y``."""
+    scores = predict(model, scored)
     edges = quantile_edges(scores)
     score_counts = bin_counts(scores, edges)
     return {
@@ -237,18 +251,19 @@ def _binary_prediction_statistics(spec: ModelSpec, model: TrainedModel, train: p
     }
 
 
-def prediction_statistics(spec: ModelSpec, model: TrainedModel, train: pd.DataFrame, y: np.ndarray, *,
+def prediction_statistics(spec: ModelSpec, model: TrainedModel, scored: pd.DataFrame, y: np.ndarray, *,
                           bins: int = 10) -> Dict[str, Any]:
-    """``{"prediction": ..., "target": ...}`` of a multiclass or regression model (see the module docstring)."""
-    out = predict(model, train)
+    """``{"prediction": ..., "target": ...}`` of a multiclass or regression model (see the module docstring): its
+    predictions on ``scored``, the target's statistics of ``y``."""
+    out = predict(model, scored)
     if spec.problem_type == problem.MULTICLASS:
         classes = [str(c) for c in spec.classes]
         k = len(classes)
-        probabilities = np.asarray(out, dtype=np.float64).reshape(len(train), k)
-        predicted = probabilities.argmax(axis=1) if len(train) else np.zeros(0, dtype=np.int64)
+        probabilities = np.asarray(out, dtype=np.float64).reshape(len(scored), k)
+        predicted = probabilities.argmax(axis=1) if len(scored) else np.zeros(0, dtype=np.int64)
         counts = np.bincount(predicted, minlength=k)[:k].astype(int).tolist()
         actual = np.bincount(y.astype(np.int64), minlength=k)[:k].astype(int).tolist() if len(y) else [0] * k
-        n = len(train)
+        n, n_true = len(scored), len(y)
         return {
             "prediction": {
                 "classes": classes,
@@ -260,7 +275,7 @@ def prediction_statistics(spec: ModelSpec, model: TrainedModel, train: pd.DataFr
                 "name": spec.target,
                 "classes": classes,
                 "class_counts": {c: actual[i] for i, c in enumerate(classes)},
-                "class_shares": {c: (actual[i] / n if n else 0.0) for i, c in enumerate(classes)},
+                "class_shares": {c: (actual[i] / n_true if n_true else 0.0) for i, c in enumerate(classes)},
             },
         }
     values = np.asarray(out, dtype=np.float64)
@@ -283,7 +298,8 @@ def prediction_statistics(spec: ModelSpec, model: TrainedModel, train: pd.DataFr
 
 
 def run(
-    spec: ModelSpec, model_dir: str, train_dir: str, output_dir: str, *, bins: int = 10, shap_sample_rows: int = explain.DEFAULT_MAX_ROWS
+    spec: ModelSpec, model_dir: str, train_dir: str, validation_dir: str, output_dir: str, *, bins: int = 10,
+    shap_sample_rows: int = explain.DEFAULT_MAX_ROWS
 ) -> Dict[str, Dict[str, Any]]:
     model = load_model(model_dir)
     if model.metadata.get("model") != spec.name:
@@ -291,7 +307,11 @@ def run(
     train = read_split(train_dir, spec, what="train", columns=[*spec.frame_features, spec.target])
     if len(train) == 0:
         raise InputError(f"train split at {train_dir!r} is empty")
-    documents = compute_baseline(spec, model, train, bins=bins, shap_sample_rows=shap_sample_rows)
+    validation = read_split(validation_dir, spec, what="validation", columns=[*spec.features, spec.target])
+    if len(validation) == 0:
+        raise InputError(f"validation split at {validation_dir!r} is empty: the prediction baseline is of the model's "
+                         "scores on it (out of sample, as traffic is)")
+    documents = compute_baseline(spec, model, train, validation, bins=bins, shap_sample_rows=shap_sample_rows)
     for name, document in documents.items():
         data_io.write_json(os.path.join(output_dir, f"{name}.json"), document)
     # Their digests, which the register step records in the model package (ModelMetrics ContentDigest).
@@ -303,7 +323,12 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog=PROG, description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     add_model_spec_argument(parser)
     parser.add_argument("--model-dir", "--model_dir", dest="model_dir", default="/opt/ml/processing/input/model")
-    parser.add_argument("--train-dir", "--train_dir", dest="train_dir", default="/opt/ml/processing/input/train")
+    parser.add_argument("--train-dir", "--train_dir", dest="train_dir", default="/opt/ml/processing/input/train",
+                        help="the prepared training split: the features' baselines (default: the processing input)")
+    parser.add_argument("--validation-dir", "--validation_dir", dest="validation_dir",
+                        default="/opt/ml/processing/input/validation",
+                        help="the prepared validation split: the predictions' baseline, out of sample (default: the "
+                             "processing input)")
     parser.add_argument("--output-dir", "--output_dir", dest="output_dir", default="/opt/ml/processing/output/baseline")
     parser.add_argument("--bins", type=int, default=10, help="histogram bins per numeric feature (default 10)")
     parser.add_argument("--shap-sample-rows", "--shap_sample_rows", dest="shap_sample_rows", type=int, default=explain.DEFAULT_MAX_ROWS)
@@ -316,12 +341,14 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     if args.bins < 2 or args.shap_sample_rows < 1:
         parser.error("--bins must be >= 2 and --shap-sample-rows >= 1")
     try:
-        docs = run(args.model_spec, args.model_dir, args.train_dir, args.output_dir, bins=args.bins, shap_sample_rows=args.shap_sample_rows)
+        docs = run(args.model_spec, args.model_dir, args.train_dir, args.validation_dir, args.output_dir, bins=args.bins,
+                   shap_sample_rows=args.shap_sample_rows)
     except InputError as exc:
         print(f"ERROR: {exc}", file=sys.stderr)
         return 1
     print(
         f"baseline for {args.model_spec.name}: {docs['statistics']['rows']} training rows, "
+        f"predictions on {docs['statistics']['prediction']['rows']} {PREDICTION_SPLIT} rows, "
         f"{len(docs['statistics']['features'])} features; top attributions: {', '.join(docs['attributions']['ranking'][:3])}"
     )
     return 0

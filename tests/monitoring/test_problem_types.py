@@ -83,7 +83,7 @@ def build_reference(root: Path, spec: ModelSpec) -> Dict[str, Any]:
     train_mod.train(spec, str(dirs["train"]), str(dirs["validation"]), str(model_dir), hyperparameters=hp, nthread=2,
                     log=lambda _line: None)
     assert baseline.main(["--model-spec", spec.to_json(), "--model-dir", str(model_dir), "--train-dir", str(dirs["train"]),
-                          "--output-dir", str(baseline_dir), "--shap-sample-rows", "500"]) == 0
+                          "--validation-dir", str(dirs["validation"]), "--output-dir", str(baseline_dir), "--shap-sample-rows", "500"]) == 0
     model = train_mod.load_model(str(model_dir))
     test = prepared(spec, splits["test"])
     y = test[spec.target].to_numpy(dtype=np.float64)
@@ -188,7 +188,8 @@ def test_the_baseline_holds_the_predicted_class_shares_and_the_regression_quanti
     assert stats["problem_type"] == MULTICLASS
     prediction = stats["prediction"]
     assert prediction["classes"] == list(spec.classes) == prediction["histogram"]["levels"]
-    assert sum(prediction["histogram"]["counts"]) == stats["rows"]
+    # The predictions are the validation split's (out of sample), the target the training rows'
+    assert prediction["split"] == "validation" and sum(prediction["histogram"]["counts"]) == prediction["rows"] > 0
     assert sum(prediction["predicted_shares"].values()) == pytest.approx(1.0)
     assert sum(prediction["mean_probabilities"].values()) == pytest.approx(1.0, abs=1e-6)
     assert set(stats["target"]["class_counts"]) == set(spec.classes) and sum(stats["target"]["class_counts"].values()) == stats["rows"]
@@ -198,8 +199,8 @@ def test_the_baseline_holds_the_predicted_class_shares_and_the_regression_quanti
     assert stats["problem_type"] == REGRESSION
     hist = stats["prediction"]["histogram"]
     assert hist["binning"] == "quantile" and len(hist["counts"]) == len(hist["bin_edges"]) + 1 >= 10
-    assert sum(hist["counts"]) == stats["rows"]
-    # quantile bins: every bin holds roughly a tenth of the training predictions
+    assert stats["prediction"]["split"] == "validation" and sum(hist["counts"]) == stats["prediction"]["rows"] > 0
+    # quantile bins: every bin holds roughly a tenth of the validation predictions
     assert max(hist["fractions"]) < 0.2
     assert stats["prediction"]["std"] > 0 and stats["target"]["mean"] > 0 and "p50" in stats["target"]["quantiles"]
 

@@ -123,9 +123,10 @@ def test_parsed_values(inline):
     thresholds = evaluate.thresholds_from_args(evaluate.build_parser(), e)
     assert (thresholds.min_auc, thresholds.challenger_margin, thresholds.max_slice_regression) == (0.7, 0.005, 0.02)
     assert (thresholds.max_demographic_parity_difference, thresholds.min_disparate_impact) == (0.1, 0.8)
-    assert (b.model_dir, b.train_dir, b.output_dir) == (
+    assert (b.model_dir, b.train_dir, b.validation_dir, b.output_dir) == (
         "/opt/ml/processing/input/model",
         "/opt/ml/processing/input/train",
+        "/opt/ml/processing/input/validation",
         "/opt/ml/processing/output/baseline",
     )
 

@@ -204,6 +204,7 @@ def test_every_job_runs_the_stock_xgboost_image(built):
             {
                 "--model-dir": "/opt/ml/processing/input/model",
                 "--train-dir": "/opt/ml/processing/input/train",
+                "--validation-dir": "/opt/ml/processing/input/validation",
                 "--output-dir": "/opt/ml/processing/output/baseline",
             },
         ),
@@ -322,10 +323,13 @@ def test_evaluate_reads_the_trained_model_and_the_test_set(built):
     assert inputs["test"]["S3Input"]["S3Uri"] == _prop("Prepare", "test")
 
 
-def test_baseline_reads_the_trained_model_and_the_training_set(built):
+def test_baseline_reads_the_trained_model_the_training_set_and_the_validation_set(built):
+    # The features' baselines are of the training rows; the predictions' of the validation rows (out of sample).
     inputs = _inputs(built.steps[d.STEP_BASELINE])
     assert inputs["model"]["S3Input"]["S3Uri"] == {"Get": "Steps.Train.ModelArtifacts.S3ModelArtifacts"}
     assert inputs["train"]["S3Input"]["S3Uri"] == _prop("Prepare", "train")
+    assert inputs["validation"]["S3Input"]["S3Uri"] == _prop("Prepare", "validation")
+    assert inputs["validation"]["S3Input"]["LocalPath"] == "/opt/ml/processing/input/validation"
 
 
 # --------------------------------------------------------------------------------------

@@ -36,7 +36,8 @@ def build_reference(root: Path, spec: ModelSpec, rows: int = 8000, seed: int = 1
     model = TrainedModel(estimator=booster, metadata=meta)
     model_dir, baseline_dir = root / "model", root / "baseline"
     save_model(model, str(model_dir))
-    docs = baseline.compute_baseline(spec, model, train, shap_sample_rows=1000)
+    # The predictions' baseline is of held-out rows, as the baseline job's is of the validation split.
+    docs = baseline.compute_baseline(spec, model, train, test, shap_sample_rows=1000)
     baseline_dir.mkdir(parents=True)
     for name, doc in docs.items():
         (baseline_dir / f"{name}.json").write_text(json.dumps(doc))

@@ -20,7 +20,8 @@ from tests.support import datasets as samples
 def docs(churn_spec, strong_model, prepared, tmp_path_factory):
     out = tmp_path_factory.mktemp("baseline")
     code = baseline.main(["--model-spec", churn_spec.to_json(), "--model-dir", strong_model,
-                          "--train-dir", prepared["train"], "--output-dir", str(out)])  # fmt: skip
+                          "--train-dir", prepared["train"], "--validation-dir", prepared["validation"],
+                          "--output-dir", str(out)])  # fmt: skip
     assert code == 0
     docs = {name: json.loads((out / f"{name}.json").read_text()) for name in ("statistics", "constraints", "attributions")}
     docs["digests"] = {name: "sha256:" + hashlib.sha256((out / f"{name}.json").read_bytes()).hexdigest() for name in docs}
@@ -46,7 +47,9 @@ def test_statistics_cover_every_feature_with_consistent_counts(docs, churn_spec,
     contract = stats["features"]["contract_type"]
     assert set(contract["levels"]) == {"month-to-month", "one-year", "two-year", baseline.OTHER_LEVEL}
     assert sum(v["count"] for v in contract["levels"].values()) == len(train)
-    assert sum(stats["prediction"]["histogram"]["counts"]) == len(train)
+    validation = pd.read_parquet(Path(prepared["validation"]) / "validation.parquet")
+    assert sum(stats["prediction"]["histogram"]["counts"]) == len(validation) == stats["prediction"]["rows"]
+    assert stats["prediction"]["split"] == "validation"
     assert stats["features"]["gender"]["role"] == "sensitive_attribute"
 
 
@@ -116,3 +119,58 @@ def test_quantile_score_bins_see_a_drift_of_a_rare_event_models_scores_that_fixe
     on_quantiles = baseline.psi(baseline.bin_counts(train, quantile), baseline.bin_counts(drifted, quantile))
     # THEN the fixed bins show no change, the quantile bins a large one
     assert on_fixed < 0.01 and on_quantiles > 0.25
+
+
+@pytest.fixture(scope="module")
+def overfit_baseline(churn_spec, prepared, tmp_path_factory):
+    """GIVEN a model that overfits its training rows (deep trees, many rounds, no early stopping): surer of them
+    than of any row it did not fit. WHEN the baseline job runs on the prepared splits."""
+    from tests.support.training import train_model
+
+    model_dir = train_model(churn_spec, prepared, tmp_path_factory.mktemp("models") / "overfit",
+                            "--num-round", "200", "--max-depth", "10", "--eta", "0.5", "--min-child-weight", "0")
+    out = tmp_path_factory.mktemp("overfit-baseline")
+    assert baseline.main(["--model-spec", churn_spec.to_json(), "--model-dir", model_dir, "--train-dir", prepared["train"],
+                          "--validation-dir", prepared["validation"], "--output-dir", str(out)]) == 0
+    return model_dir, json.loads((out / "statistics.json").read_text())
+
+
+def test_the_prediction_baseline_is_of_the_validation_scores_not_the_training_scores(overfit_baseline, churn_spec, prepared):
+    from pipeline_code.training.model_io import load_model, predict, read_split
+
+    model_dir, statistics = overfit_baseline
+    model = load_model(model_dir)
+    columns = [*churn_spec.frame_features, churn_spec.target]
+    train = read_split(prepared["train"], churn_spec, what="train", columns=columns)
+    validation = read_split(prepared["validation"], churn_spec, what="validation", columns=[*churn_spec.features, churn_spec.target])
+    in_sample, out_of_sample = predict(model, train), predict(model, validation)
+    # The model is overfit: its training scores are far surer than its validation scores.
+    sure = lambda s: float(np.mean(np.minimum(s, 1 - s) < 0.02))  # noqa: E731 - share within 0.02 of 0 or 1
+    assert sure(in_sample) > sure(out_of_sample) + 0.2
+    # THEN the prediction baseline is the validation scores' (computed here independently), and says so
+    prediction = statistics["prediction"]
+    assert (prediction["split"], prediction["rows"]) == ("validation", len(validation))
+    assert prediction["mean"] == pytest.approx(float(np.mean(out_of_sample)))
+    assert prediction["positive_rate_at_threshold"] == pytest.approx(float(np.mean(out_of_sample >= model.threshold)))
+    edges = prediction["histogram"]["bin_edges"]
+    cuts = np.quantile(out_of_sample, np.linspace(0, 1, 11)[1:-1])
+    assert set(np.round(cuts, 12)) <= set(np.round(edges, 12))
+    counts = [int(np.sum((out_of_sample >= lo) & (out_of_sample < hi)))
+              for lo, hi in zip([-np.inf, *edges], [*edges, np.inf])]
+    assert prediction["histogram"]["counts"] == counts
+    # ... not the training scores', and the features' and target's baselines stay the training rows'
+    assert edges != baseline.quantile_edges(in_sample)
+    assert prediction["quantiles"]["p50"] == pytest.approx(float(np.quantile(out_of_sample, 0.5)))
+    assert statistics["rows"] == len(train)
+    assert statistics["features"]["tenure_months"]["count"] == len(train)
+    assert statistics["target"]["positive_rate"] == pytest.approx(float(train[churn_spec.target].mean()))
+
+
+def test_an_empty_validation_split_is_refused_naming_why(churn_spec, strong_model, prepared, tmp_path, capsys):
+    empty = tmp_path / "validation"
+    empty.mkdir()
+    pd.read_parquet(Path(prepared["validation"]) / "validation.parquet").head(0).to_parquet(empty / "validation.parquet")
+    code = baseline.main(["--model-spec", churn_spec.to_json(), "--model-dir", strong_model, "--train-dir", prepared["train"],
+                          "--validation-dir", str(empty), "--output-dir", str(tmp_path / "out")])
+    assert code == 1
+    assert f"validation split at {str(empty)!r} is empty: the prediction baseline is of the model's scores on it" in capsys.readouterr().err
