@@ -22,7 +22,7 @@ from ..naming import FEATURE_SNAPSHOTS_ROOT, LAKE_BUCKETS, lake_bucket_name
 from .cdk_reads import days, environment_of, stack_of
 from .dataset_workflow import ETL_RUNS_PREFIX
 from .glue_runtime import GLUE_TEMP_PREFIX
-from .secure_bucket import SecureBucket
+from .secure_bucket import SecureBucket, keep_policy
 from .service_key import service_key
 
 # Glue's temporary files (glue-temp/ in the artifacts bucket) are only read during the run that wrote them; a job
@@ -129,6 +129,8 @@ class DataLake(Construct):
             ],
             removal_policy=removal_policy,
         )
+        # Its policy grants S3's log delivery: kept with the bucket, or server access logging stops with the stack.
+        keep_policy(self.access_logs_bucket, removal_policy)
         acknowledge(
             self.access_logs_bucket,
             "This bucket is the server-access-log target; logging it to itself would loop, and S3 "

@@ -34,6 +34,11 @@ class SecureBucket(Construct):
     version. For writers that cannot make a conditional write (SageMaker's own output uploads). Lifecycle expiry is
     not an API request and no bucket policy stops it: the caller keeps ``noncurrent_version_expiration`` (and any
     rule of its own) away from those keys.
+
+    The bucket policy (the TLS guard and the two above) is kept when the bucket is: with a retaining
+    ``removal_policy`` a deletion or replacement of the stack leaves both bucket and policy in place (``keep_policy``),
+    so deleting the stack never leaves a retained bucket unguarded. A policy is no lock against its own editors: whoever
+    may ``s3:PutBucketPolicy`` / ``s3:DeleteBucketPolicy`` on the bucket can lift these guards.
     """
 
     def __init__(
@@ -102,6 +107,7 @@ class SecureBucket(Construct):
                                     actions=["s3:DeleteObjectVersion"],
                                     resources=[self.bucket.arn_for_objects(p) for p in kept_keys])
             )
+        keep_policy(self.bucket, removal_policy)
 
     def _write_once(self, patterns: list[str]) -> None:
         objects = [self.bucket.arn_for_objects(p) for p in patterns]
@@ -117,3 +123,17 @@ class SecureBucket(Construct):
                 iam.PolicyStatement(sid=sid, effect=iam.Effect.DENY, principals=[iam.AnyPrincipal()], actions=actions,
                                     resources=objects, conditions=conditions)
             )
+
+
+def keep_policy(bucket: s3.Bucket, removal_policy: RemovalPolicy) -> None:
+    """Give ``bucket``'s policy the bucket's own fate when that keeps the bucket: a deletion or replacement of the stack
+    leaves it in place too (the DeletionPolicy and UpdateReplacePolicy ``removal_policy`` gives the bucket). With
+    ``DESTROY`` (dev) the policy keeps CloudFormation's default, deleted with its stack.
+
+    Why: the policy holds the guards (TLS only, write-once keys, versions kept, the access-log delivery grant). Deleted
+    with a stack whose retained bucket stays, it would leave the ledger and the evidence deletable by anyone the account
+    lets delete objects, and stop server access logging.
+    """
+    if removal_policy == RemovalPolicy.DESTROY or bucket.policy is None:
+        return
+    bucket.policy.apply_removal_policy(removal_policy)

@@ -136,6 +136,8 @@ def test_prod_and_staging_retain_data_and_are_termination_protected(synthesized)
                 "AWS::SageMaker::FeatureGroup",
                 "AWS::SageMaker::ModelPackageGroup",
                 "AWS::Glue::Database",
+                # The guards of the kept buckets: deleted with the stack, they would leave the buckets unguarded.
+                "AWS::S3::BucketPolicy",
             ):
                 # Kept on update and delete; not after a failed create of the stack, whose retry would collide
                 assert resource["DeletionPolicy"] == "RetainExceptOnCreate", (env, logical_id)

@@ -313,6 +313,19 @@ def test_the_removal_policy_applies_to_the_key_and_every_bucket(policy: RemovalP
     assert {(r["DeletionPolicy"], r["UpdateReplacePolicy"]) for r in stateful.values()} == {(expected, expected)}
 
 
+@pytest.mark.parametrize(("policy", "expected"), [(RemovalPolicy.RETAIN_ON_UPDATE_OR_DELETE, ("RetainExceptOnCreate", "Retain")),
+                                                  (RemovalPolicy.DESTROY, None)])
+def test_every_bucket_policy_is_kept_with_its_bucket(policy: RemovalPolicy, expected):
+    """GIVEN a lake its stack keeps (staging, prod) THEN the six bucket policies - the guards and the access-log bucket's
+    delivery grant - are kept as the buckets are; GIVEN one destroyed with its stack (dev) THEN they keep
+    CloudFormation's default (deleted with the stack)."""
+    stack, _ = _lake(removal_policy=policy)
+    policies = Template.from_stack(stack).find_resources("AWS::S3::BucketPolicy")
+    assert len(policies) == 6
+    kept = {(r.get("DeletionPolicy"), r.get("UpdateReplacePolicy")) for r in policies.values()}
+    assert kept == ({expected} if expected else {(None, None)})
+
+
 # ------------------------------------------------------------------ sealed models
 def test_only_the_artifacts_bucket_makes_sealed_models_write_once(built):
     stack, lake, _ = built

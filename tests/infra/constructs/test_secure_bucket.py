@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import pytest
 from aws_cdk import Duration, Environment, RemovalPolicy, Stack
 from aws_cdk import aws_kms as kms
 from aws_cdk import aws_s3 as s3
@@ -149,3 +150,25 @@ def test_kept_keys_keep_every_version_for_every_principal_and_leave_writes_alone
 
 def test_without_kept_keys_the_policy_has_no_keep_statement():
     assert not [s for s in _bucket()["policy"]["Properties"]["PolicyDocument"]["Statement"] if s.get("Sid") == "KeepEveryVersion"]
+
+
+@pytest.mark.parametrize("removal, deletion, replacement", [
+    (RemovalPolicy.RETAIN_ON_UPDATE_OR_DELETE, "RetainExceptOnCreate", "Retain"),  # staging, prod
+    (RemovalPolicy.RETAIN, "Retain", "Retain"),
+])
+def test_a_kept_bucket_keeps_its_policy_with_it(removal, deletion, replacement):
+    """GIVEN a bucket its stack keeps (``removal``) WHEN the stack is deleted or the policy replaced THEN the policy (its
+    TLS, write-once and keep-every-version guards) stays with the bucket: CloudFormation's default would delete it and
+    leave the kept bucket unguarded."""
+    made = _bucket(removal_policy=removal, write_once_keys=["sealed/*"], kept_keys=["models/*"])
+    assert made["bucket"]["DeletionPolicy"] == deletion and made["bucket"]["UpdateReplacePolicy"] == replacement
+    assert made["policy"]["DeletionPolicy"] == deletion
+    assert made["policy"]["UpdateReplacePolicy"] == replacement
+
+
+def test_a_destroyed_bucket_leaves_its_policy_to_cloudformations_default():
+    """GIVEN a bucket deleted with its stack (dev) THEN its policy carries no deletion or replacement policy: deleted
+    with the stack, as before."""
+    made = _bucket(removal_policy=RemovalPolicy.DESTROY)
+    assert made["bucket"]["DeletionPolicy"] == "Delete"
+    assert "DeletionPolicy" not in made["policy"] and "UpdateReplacePolicy" not in made["policy"]
